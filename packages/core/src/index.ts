@@ -1,0 +1,36 @@
+export type {
+  CapturedMessage,
+  Channel,
+  ChannelStats,
+  Envelope,
+  EnvelopeCodec,
+  InMemoryNetwork,
+  InMemoryNetworkOptions,
+  PartyId,
+  SessionSpec,
+  StepDef,
+} from './channel.ts';
+export { createInMemoryNetwork, defineStep, ProtocolSession, runParties } from './channel.ts';
+export type { ErrorCode, ErrorLocation, FedscoreErrorOptions } from './errors.ts';
+export { ERROR_CODES, FedscoreError, isFedscoreError } from './errors.ts';
+export type { LogFields, Logger, LogLevel, LogRecord, ProgressCallback, ProgressEvent } from './logger.ts';
+export { createLogger, memoryLogger, noopLogger, noProgress } from './logger.ts';
+export type { Rng } from './rng.ts';
+export {
+  cryptoRng,
+  deriveSeed,
+  normal,
+  permutation,
+  seededRng,
+  shuffleInPlace,
+  uniform,
+  uniformInt,
+} from './rng.ts';
+export {
+  assertBytes,
+  assertFiniteNumber,
+  assertInteger,
+  assertNonEmptyString,
+  assertOneOf,
+  describe,
+} from './validate.ts';

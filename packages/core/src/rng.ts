@@ -1,0 +1,147 @@
+/**
+ * Random number generators. Every randomized function in fedscore takes an `Rng` so that tests are exact:
+ * pass `seededRng(seed)` for reproducible runs; anything secret (keys, masks, blinding scalars, shuffles
+ * that hide positions) must use `cryptoRng()`.
+ */
+
+export interface Rng {
+  /** True only for the cryptographic generator; secret material must check this. */
+  readonly cryptographic: boolean;
+  /** Uniform 32-bit unsigned integer. */
+  nextUint32(): number;
+  /** Fill `out` with uniform random bytes and return it. */
+  fillBytes(out: Uint8Array): Uint8Array;
+}
+
+const TWO_POW_32 = 4294967296;
+
+/** Uniform double in [0, 1) with 53 random bits. */
+export function uniform(rng: Rng): number {
+  const hi = rng.nextUint32() >>> 5; // 27 bits
+  const lo = rng.nextUint32() >>> 6; // 26 bits
+  return (hi * 67108864 + lo) / 9007199254740992;
+}
+
+/** Uniform integer in [0, n), without modulo bias. */
+export function uniformInt(rng: Rng, n: number): number {
+  if (!Number.isInteger(n) || n <= 0 || n > TWO_POW_32) throw new RangeError(`uniformInt: bad bound ${n}`);
+  const limit = TWO_POW_32 - (TWO_POW_32 % n);
+  for (;;) {
+    const x = rng.nextUint32();
+    if (x < limit) return x % n;
+  }
+}
+
+/** Standard normal deviate (Box-Muller). */
+export function normal(rng: Rng, mean = 0, sd = 1): number {
+  let u = 0;
+  while (u === 0) u = uniform(rng);
+  const v = uniform(rng);
+  return mean + sd * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+/** Fisher-Yates shuffle in place. */
+export function shuffleInPlace<T>(rng: Rng, items: T[] | Int32Array | Uint32Array | Float64Array): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = uniformInt(rng, i + 1);
+    const t = items[i]!;
+    items[i] = items[j]!;
+    items[j] = t as never;
+  }
+}
+
+/** A random permutation of 0..n-1. */
+export function permutation(rng: Rng, n: number): Uint32Array {
+  const p = new Uint32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  shuffleInPlace(rng, p);
+  return p;
+}
+
+/**
+ * Seeded generator: xoshiro128** (Blackman & Vigna 2018) with its state filled by splitmix32 from the
+ * seed. Fast and statistically good; NOT for secrets.
+ */
+export function seededRng(seed: number | string): Rng {
+  let s = typeof seed === 'number' ? seed >>> 0 : hashString(seed);
+  const splitmix = (): number => {
+    s = (s + 0x9e3779b9) >>> 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+  let a = splitmix();
+  let b = splitmix();
+  let c = splitmix();
+  let d = splitmix();
+  if ((a | b | c | d) === 0) a = 1;
+  const next = (): number => {
+    const result = Math.imul(rotl(Math.imul(b, 5) >>> 0, 7), 9) >>> 0;
+    const t = (b << 9) >>> 0;
+    c ^= a;
+    d ^= b;
+    b ^= c;
+    a ^= d;
+    c ^= t;
+    d = rotl(d, 11);
+    return result;
+  };
+  return {
+    cryptographic: false,
+    nextUint32: next,
+    fillBytes(out: Uint8Array): Uint8Array {
+      for (let i = 0; i < out.length; i += 4) {
+        const x = next();
+        out[i] = x & 0xff;
+        if (i + 1 < out.length) out[i + 1] = (x >>> 8) & 0xff;
+        if (i + 2 < out.length) out[i + 2] = (x >>> 16) & 0xff;
+        if (i + 3 < out.length) out[i + 3] = x >>> 24;
+      }
+      return out;
+    },
+  };
+}
+
+/** Derive an independent seeded stream, e.g. one per party, from a parent seed and a label. */
+export function deriveSeed(seed: number | string, label: string): string {
+  return `${seed}/${label}`;
+}
+
+/** The platform CSPRNG (Web Crypto, available in Node 22 and browsers). */
+export function cryptoRng(): Rng {
+  const buf = new Uint32Array(256);
+  let pos = buf.length;
+  return {
+    cryptographic: true,
+    nextUint32(): number {
+      if (pos >= buf.length) {
+        globalThis.crypto.getRandomValues(buf);
+        pos = 0;
+      }
+      return buf[pos++]!;
+    },
+    fillBytes(out: Uint8Array): Uint8Array {
+      for (let off = 0; off < out.length; off += 65536) {
+        globalThis.crypto.getRandomValues(
+          out.subarray(off, Math.min(out.length, off + 65536)) as Uint8Array<ArrayBuffer>,
+        );
+      }
+      return out;
+    },
+  };
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** FNV-1a 32-bit, to turn string seeds into numbers. */
+function hashString(str: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < str.length; i++) {
+    h ^= str.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
