@@ -1,0 +1,30 @@
+/**
+ * Benchmark runner: `pnpm bench <name> [flags]` runs `src/<name>.bench.ts`, whose default export returns a
+ * `BenchResult`, and writes `results/<name>.json` and `results/<name>.md`. `pnpm bench --list` lists them.
+ */
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeResult } from './src/report.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const available = readdirSync(join(here, 'src'))
+  .filter((f) => f.endsWith('.bench.ts'))
+  .map((f) => f.replace(/\.bench\.ts$/, ''));
+
+const [name, ...args] = process.argv.slice(2);
+if (name === undefined || name === '--list' || name === '--help') {
+  console.log(`Usage: pnpm bench <name> [flags]\nBenchmarks: ${available.join(', ')}`);
+  process.exit(name === undefined ? 2 : 0);
+}
+if (!available.includes(name)) {
+  console.error(`unknown benchmark '${name}'; available: ${available.join(', ')}`);
+  process.exit(2);
+}
+const mod = (await import(join(here, 'src', `${name}.bench.ts`))) as {
+  default: (args: string[]) => Promise<import('./src/report.ts').BenchResult>;
+};
+const result = await mod.default(args);
+const paths = writeResult(name, result, args.includes('--no-write'));
+console.log(JSON.stringify(result.summary));
+if (paths) console.error(`wrote ${paths.json} and ${paths.md}`);

@@ -1,0 +1,7 @@
+/** Every CLI command, in help order. Add a command by adding its module here. */
+import type { Command } from './command.ts';
+
+export async function loadCommands(): Promise<Command[]> {
+  const modules = await Promise.all([]);
+  return modules.map((m: { command: Command }) => m.command);
+}
