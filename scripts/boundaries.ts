@@ -1,0 +1,187 @@
+/**
+ * Package boundary rules (see docs/architecture.md). A package imports only packages earlier in the
+ * dependency order, only through their public entry points (the `exports` of their package.json), and
+ * never reaches into another package's files by relative path. Only `he` imports node-seal and only `node`
+ * imports gRPC. Algorithm packages never import the file system or the network.
+ */
+
+/** Rank in the dependency order: a package may import only packages of a strictly lower rank. */
+export const PACKAGE_RANK: Readonly<Record<string, number>> = {
+  core: 0,
+  he: 1,
+  wire: 1,
+  datasets: 1,
+  psi: 2,
+  vfl: 3,
+  hfl: 3,
+  scoring: 4,
+  node: 5,
+  cli: 6,
+};
+
+/** Third-party modules reserved to one package. */
+export const RESERVED_MODULES: Readonly<Record<string, string>> = {
+  'node-seal': 'he',
+  '@grpc/grpc-js': 'node',
+  '@grpc/proto-loader': 'node',
+};
+
+/** Packages whose code runs protocols and algorithms: no file system, no network. */
+export const ALGORITHM_PACKAGES: ReadonlySet<string> = new Set([
+  'core',
+  'he',
+  'wire',
+  'psi',
+  'vfl',
+  'hfl',
+  'scoring',
+]);
+
+const IO_MODULES = new Set([
+  'fs',
+  'fs/promises',
+  'net',
+  'http',
+  'https',
+  'http2',
+  'dgram',
+  'tls',
+  'child_process',
+  'node:fs',
+  'node:fs/promises',
+  'node:net',
+  'node:http',
+  'node:https',
+  'node:http2',
+  'node:dgram',
+  'node:tls',
+  'node:child_process',
+]);
+
+/** Files inside algorithm packages that are the declared I/O adapters (exported as `<pkg>/node`). */
+export const IO_ADAPTER_FILES: ReadonlySet<string> = new Set(['packages/core/src/node.ts']);
+
+export interface ImportRef {
+  readonly file: string;
+  readonly line: number;
+  readonly specifier: string;
+}
+
+export interface Violation extends ImportRef {
+  readonly rule:
+    | 'order'
+    | 'sibling'
+    | 'deep-import'
+    | 'relative-escape'
+    | 'reserved-module'
+    | 'io-in-algorithm'
+    | 'unknown-package';
+  readonly message: string;
+}
+
+const IMPORT_RE =
+  /(?:\bimport\s*(?:type\s+)?(?:[^'";]*?\sfrom\s*)?|\bexport\s*(?:type\s+)?[^'";]*?\sfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)['"]([^'"]+)['"]/g;
+
+/** Import specifiers of a source file, with line numbers. Comments are skipped. */
+export function findImports(file: string, source: string): ImportRef[] {
+  const stripped = source
+    .replace(/\/\*[\s\S]*?\*\//g, (m) => m.replace(/[^\n]/g, ' '))
+    .replace(/(^|[^:])\/\/.*$/gm, '$1');
+  const out: ImportRef[] = [];
+  for (const m of stripped.matchAll(IMPORT_RE)) {
+    const line = stripped.slice(0, m.index).split('\n').length;
+    out.push({ file, line, specifier: m[1]! });
+  }
+  return out;
+}
+
+/**
+ * Check one import. `fromPackage` is the package the file belongs to (undefined for examples,
+ * benchmarks and scripts, which may import every package through its public entries).
+ * `publicSubpaths` maps a package name to the subpaths its package.json exports ('.' and e.g. './node').
+ */
+export function checkImport(
+  ref: ImportRef,
+  fromPackage: string | undefined,
+  publicSubpaths: ReadonlyMap<string, ReadonlySet<string>>,
+): Violation | undefined {
+  const spec = ref.specifier;
+  const v = (rule: Violation['rule'], message: string): Violation => ({ ...ref, rule, message });
+  if (spec.startsWith('@fedscore/')) {
+    const [, nameAndRest] = spec.split('@fedscore/');
+    const [name, ...rest] = nameAndRest!.split('/');
+    const subpath = rest.length ? `./${rest.join('/')}` : '.';
+    const exported = publicSubpaths.get(name!);
+    if (exported === undefined) {
+      if (name === 'benchmarks' || name === 'cli') {
+        // the CLI and benchmarks are leaves; importing them is checked by rank below
+      } else return v('unknown-package', `'${spec}' names no workspace package`);
+    } else if (!exported.has(subpath)) {
+      return v(
+        'deep-import',
+        `'${spec}' is not a public entry of @fedscore/${name} (exports: ${[...exported].join(', ')})`,
+      );
+    }
+    if (fromPackage !== undefined && name !== fromPackage) {
+      const own = PACKAGE_RANK[fromPackage];
+      const target = PACKAGE_RANK[name!];
+      if (own === undefined || target === undefined)
+        return v(
+          'unknown-package',
+          `package order has no rank for '${own === undefined ? fromPackage : name}'`,
+        );
+      if (target === own)
+        return v('sibling', `@fedscore/${fromPackage} must not import its sibling @fedscore/${name}`);
+      if (target > own)
+        return v(
+          'order',
+          `@fedscore/${fromPackage} must not import @fedscore/${name}, which comes later in the order`,
+        );
+    }
+    return undefined;
+  }
+  if (spec.startsWith('.')) {
+    if (fromPackage !== undefined) {
+      const dir = ref.file.split('/').slice(0, -1);
+      const parts = [...dir];
+      for (const seg of spec.split('/')) {
+        if (seg === '..') parts.pop();
+        else if (seg !== '.') parts.push(seg);
+      }
+      const resolved = parts.join('/');
+      if (!resolved.startsWith(`packages/${fromPackage}/`)) {
+        return v(
+          'relative-escape',
+          `'${spec}' reaches outside packages/${fromPackage}; import the package by name`,
+        );
+      }
+    } else if (/(^|\/)packages\/[^/]+\/(src|test)\//.test(spec) || /\.\.\/packages\//.test(spec)) {
+      return v('deep-import', `'${spec}' reaches into a package's files; import it by name`);
+    }
+    return undefined;
+  }
+  const reservedFor =
+    RESERVED_MODULES[spec] ??
+    RESERVED_MODULES[
+      spec
+        .split('/')
+        .slice(0, spec.startsWith('@') ? 2 : 1)
+        .join('/')
+    ];
+  if (reservedFor !== undefined && fromPackage !== undefined && fromPackage !== reservedFor) {
+    return v('reserved-module', `only @fedscore/${reservedFor} may import '${spec}'`);
+  }
+  if (
+    fromPackage !== undefined &&
+    ALGORITHM_PACKAGES.has(fromPackage) &&
+    IO_MODULES.has(spec) &&
+    !IO_ADAPTER_FILES.has(ref.file) &&
+    ref.file.startsWith(`packages/${fromPackage}/src/`)
+  ) {
+    return v(
+      'io-in-algorithm',
+      `@fedscore/${fromPackage} is an algorithm package and must not import '${spec}'`,
+    );
+  }
+  return undefined;
+}
