@@ -1,5 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
+// CI sets FEDSCORE_TEST_JSON to also write vitest's JSON report (for the pass/fail counts).
+const jsonReport = process.env['FEDSCORE_TEST_JSON'];
+
 export default defineConfig({
   test: {
     include: [
@@ -8,9 +11,10 @@ export default defineConfig({
       'benchmarks/test/**/*.test.ts',
       'scripts/test/**/*.test.ts',
     ],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
     pool: 'forks',
-    reporters: ['default'],
+    reporters: jsonReport ? ['default', 'json'] : ['default'],
+    ...(jsonReport ? { outputFile: { json: jsonReport } } : {}),
   },
 });
