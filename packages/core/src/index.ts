@@ -26,6 +26,25 @@ export {
   uniform,
   uniformInt,
 } from './rng.ts';
+export type {
+  GenerateUsccOptions,
+  UsccInvalidReason,
+  UsccParts,
+  UsccValidateOptions,
+  UsccValidation,
+} from './uscc.ts';
+export {
+  assertUscc,
+  generateUniqueUsccs,
+  generateUscc,
+  isValidUscc,
+  normalizeUscc,
+  parseUscc,
+  USCC_ALPHABET,
+  USCC_LENGTH,
+  USCC_REGIONS,
+  validateUscc,
+} from './uscc.ts';
 export {
   assertBytes,
   assertFiniteNumber,
