@@ -1,0 +1,289 @@
+/**
+ * Public interfaces of the HE layer. Protocol packages (vfl, binning, scoring) code against these types
+ * only; node-seal never appears in them. Stable: additions only.
+ *
+ * Two levels:
+ * - `AdditiveHe*`: the scheme-agnostic backend that FATE-style protocols need (encrypt a vector, add,
+ *   multiply by plaintext scalars/vectors, sums and dot products, decrypt). Implemented by CKKS
+ *   (node-seal), Paillier (paillier-bigint, signed fixed point) and `none` (plaintext, for debugging).
+ * - `CkksVector` and the CKKS contexts: the full approximate-arithmetic API (ciphertext products,
+ *   rotations, polynomials) for protocols that need more than additive homomorphism.
+ *
+ * Secret and public contexts are distinct types; only the secret one can decrypt. Every object that holds
+ * WASM memory has `dispose()` (and `[Symbol.dispose]`); nothing is freed by the garbage collector.
+ */
+import type { Logger, Rng } from '@fedscore/core';
+
+/** The additive-HE schemes behind `AdditiveHe`. `none` is plaintext and flagged insecure everywhere. */
+export type HeSchemeName = 'ckks' | 'paillier' | 'none';
+
+/** Names of the built-in CKKS parameter presets (see `CKKS_PRESETS`). */
+export type CkksPresetName = 'ckks-8192' | 'ckks-8192-deep' | 'ckks-16384';
+
+/** CKKS encryption parameters. */
+export interface CkksParams {
+  /** Ring dimension N (power of two). Slots = N / 2. */
+  readonly polyModulusDegree: number;
+  /** Bit sizes of the coefficient-modulus primes, special (key-switching) prime last. */
+  readonly coeffModulusBits: readonly number[];
+  /** log2 of the encoding scale (the default scale is 2^scaleBits). */
+  readonly scaleBits: number;
+}
+
+/** A named preset: parameters plus what they are good for. */
+export interface CkksPreset extends CkksParams {
+  readonly name: CkksPresetName;
+  /** Multiplicative levels available to fresh ciphertexts (rescales before the last prime). */
+  readonly levels: number;
+  /** Claimed classical security (HomomorphicEncryption.org table, ternary secret). */
+  readonly securityBits: number;
+  readonly description: string;
+}
+
+/** Options common to every context constructor. */
+export interface HeContextOptions {
+  /**
+   * Accept parameters below 128-bit security (or a Paillier modulus below 2048 bits). Every object made
+   * from such a context reports `insecure: true`, and it is logged at warn level. Never in production.
+   */
+  readonly insecure?: boolean;
+  readonly logger?: Logger;
+}
+
+export interface CkksContextOptions extends HeContextOptions {
+  /** A preset name or explicit parameters (checked against the 128-bit table). Default 'ckks-8192'. */
+  readonly params?: CkksPresetName | CkksParams;
+  /**
+   * Rotation steps the computation will use. Galois keys are generated for these steps only (the full set
+   * is ~33 MB at N=8192). Use `sumRotationSteps`, `diagonalRotationSteps` to compute them.
+   */
+  readonly rotations?: readonly number[];
+  /** Generate relinearization keys (needed for ciphertext x ciphertext products). Default true. */
+  readonly relinearization?: boolean;
+}
+
+/** Which values to encrypt with: the public key, or the secret key (seeded, half the size). */
+export type EncryptionMode = 'public' | 'symmetric';
+
+export interface SerializeOptions {
+  /** Compression of the SEAL payload. Default 'zstd'. */
+  readonly compression?: 'none' | 'zstd' | 'zlib';
+}
+
+/** Decryption-for-release policy (see docs/he.md, "decryption noise"). */
+export interface ReleaseOptions {
+  /**
+   * Standard deviation of the Gaussian flooding noise added to each released value, in value units.
+   * Default: `DEFAULT_FLOODING_STDDEV` (2^-20). Larger is safer and less precise.
+   */
+  readonly noiseStdDev?: number;
+  /** RNG for the flooding noise. Default `cryptoRng()`. */
+  readonly rng?: Rng;
+}
+
+/** What every context reports about itself (safe to log). */
+export interface HeContextInfo {
+  readonly scheme: HeSchemeName;
+  /** True when parameters are below 128-bit security or the scheme is `none`. */
+  readonly insecure: boolean;
+  /** Claimed classical security level in bits (0 for `none`). */
+  readonly securityBits: number;
+  /** Hex fingerprint of the parameters (and key id): blobs carry it; loading checks it. */
+  readonly fingerprint: string;
+  /** Human-readable parameters, e.g. 'CKKS N=8192 q=[60,40,40,60] scale=2^40'. */
+  readonly description: string;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Additive HE: the scheme-agnostic backend.
+// ---------------------------------------------------------------------------------------------------
+
+/** An encrypted vector of `length` numbers under some additive backend. Opaque; dispose when done. */
+export interface AdditiveCiphertext {
+  readonly scheme: HeSchemeName;
+  readonly length: number;
+  /** Free any WASM memory it holds (no-op for Paillier and none). Idempotent. */
+  dispose(): void;
+}
+
+/** Operations available to anyone holding the public context. */
+export interface AdditiveHePublic extends HeContextInfo {
+  /** Largest vector length `encrypt` accepts (CKKS: any; batched into ciphertexts of `slotCount`). */
+  readonly slotCount: number;
+  encrypt(values: ArrayLike<number>): AdditiveCiphertext;
+  add(a: AdditiveCiphertext, b: AdditiveCiphertext): AdditiveCiphertext;
+  sub(a: AdditiveCiphertext, b: AdditiveCiphertext): AdditiveCiphertext;
+  addPlain(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext;
+  /** Multiply every element by the same scalar. */
+  mulScalar(a: AdditiveCiphertext, scalar: number): AdditiveCiphertext;
+  /** Elementwise product with a plaintext vector of the same length. */
+  mulPlain(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext;
+  /** Sum of all elements (a length-1 ciphertext). */
+  sum(a: AdditiveCiphertext): AdditiveCiphertext;
+  /** Dot product with a plaintext vector of the same length (a length-1 ciphertext). */
+  dot(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext;
+  /**
+   * `out[j] = sum_i a[i] * columns[j][i]` for every column: the hetero-LR gradient X^T [[d]]. Returns a
+   * length-`columns.length` ciphertext. Backends pick the cheapest layout (CKKS: see `packing.ts`).
+   */
+  dotColumns(a: AdditiveCiphertext, columns: readonly ArrayLike<number>[]): AdditiveCiphertext;
+  /** Ciphertext bytes (carrying this context's fingerprint) for a wire message. */
+  serializeCiphertext(a: AdditiveCiphertext, options?: SerializeOptions): Uint8Array;
+  /** Load a ciphertext made under this context; mismatch or corruption is a typed error. */
+  deserializeCiphertext(bytes: Uint8Array): AdditiveCiphertext;
+  /** The public context as bytes (no secret key). */
+  serializePublic(options?: SerializeOptions): Uint8Array;
+  /** Free everything this context holds. */
+  dispose(): void;
+}
+
+/** The key holder's side. */
+export interface AdditiveHeSecret extends AdditiveHePublic {
+  /** Decrypt for the key holder's own use (no noise). Never send the result to another party. */
+  decrypt(a: AdditiveCiphertext): Float64Array;
+  /**
+   * Decrypt a value that will be sent to another party: CKKS adds flooding noise (IND-CPA-D defence),
+   * exact schemes return the exact value.
+   */
+  decryptForRelease(a: AdditiveCiphertext, options?: ReleaseOptions): Float64Array;
+  /** A public context over the same keys (shares no mutable state with this one). */
+  toPublic(): AdditiveHePublic;
+  /** Secret key included: only when asked for by name. */
+  serializeSecret(options?: SerializeOptions): Uint8Array;
+}
+
+export interface PaillierOptions extends HeContextOptions {
+  /** Modulus size in bits. Default 2048; below 2048 requires `insecure`. */
+  readonly bits?: number;
+  /** Fixed-point fraction bits of the signed encoding. Default 32. */
+  readonly fractionBits?: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// CKKS: the full vector API.
+// ---------------------------------------------------------------------------------------------------
+
+/** Plaintext values accepted wherever a plaintext operand is allowed. */
+export type PlainValues = ArrayLike<number>;
+
+/** A CKKS plaintext encoded once and reused (e.g. a feature column), at a given level and scale. */
+export interface CkksPlaintext {
+  readonly length: number;
+  readonly level: number;
+  readonly scale: number;
+  /** True when the encoding is the zero polynomial (products with it are handled specially). */
+  readonly isZero: boolean;
+  dispose(): void;
+  [Symbol.dispose](): void;
+}
+
+/**
+ * One CKKS ciphertext holding up to `slotCount` values. Operations return new vectors (inputs unchanged);
+ * dispose what you no longer need, or run the computation inside `context.scope()`.
+ */
+export interface CkksVector {
+  /** Logical length: slots beyond it are zero on encryption (and may hold garbage after rotations). */
+  readonly length: number;
+  /** Remaining multiplicative levels (0 = no more rescales). */
+  readonly level: number;
+  readonly scale: number;
+  readonly context: CkksPublicContext;
+  add(other: CkksVector | CkksPlaintext | PlainValues | number): CkksVector;
+  sub(other: CkksVector | CkksPlaintext | PlainValues | number): CkksVector;
+  /**
+   * Product with a ciphertext (relinearized), a plaintext vector or a scalar; rescaled automatically
+   * unless `{ rescale: false }`. A zero plaintext or scalar yields a fresh encryption of zero.
+   */
+  mul(other: CkksVector | CkksPlaintext | PlainValues | number, options?: { rescale?: boolean }): CkksVector;
+  square(): CkksVector;
+  neg(): CkksVector;
+  /** Drop one prime (after `mul(..., { rescale: false })`). */
+  rescale(): CkksVector;
+  /** Left-rotate slots by `steps` (negative = right). The step must have been declared. */
+  rotate(steps: number): CkksVector;
+  /** Sum of the first `length` slots, in slot 0 (length 1). Needs `sumRotationSteps`. */
+  sum(): CkksVector;
+  /** Dot product with a plaintext vector (length 1). */
+  dot(values: CkksPlaintext | PlainValues): CkksVector;
+  /** `sum_k coeffs[k] x^k`, elementwise. Depth: see `polynomialDepth`. */
+  polyval(coeffs: readonly number[]): CkksVector;
+  /** A copy with another logical length (no computation). */
+  withLength(length: number): CkksVector;
+  serialize(options?: SerializeOptions): Uint8Array;
+  dispose(): void;
+  [Symbol.dispose](): void;
+  readonly disposed: boolean;
+}
+
+/** The public side of a CKKS key set: encrypt and evaluate, never decrypt. */
+export interface CkksPublicContext extends HeContextInfo {
+  readonly scheme: 'ckks';
+  readonly params: CkksParams;
+  readonly slotCount: number;
+  /** Levels of a fresh ciphertext. */
+  readonly levels: number;
+  /** The rotation steps with Galois keys. */
+  readonly rotations: readonly number[];
+  readonly hasRelinKeys: boolean;
+  /** Encrypt up to `slotCount` values (public-key encryption). */
+  encrypt(values: PlainValues): CkksVector;
+  /** Encrypt a vector of any length as ceil(length / slotCount) ciphertexts. */
+  encryptBatch(values: PlainValues): CkksVector[];
+  /** Encode a plaintext for reuse, at `level` (default: top) and the default scale. */
+  encode(values: PlainValues | number, level?: number): CkksPlaintext;
+  /** Load a ciphertext made under this key set. */
+  deserializeVector(bytes: Uint8Array): CkksVector;
+  /**
+   * Run `fn`, then dispose every vector and plaintext created inside it except those reachable from the
+   * return value (a vector, plaintext, or array/object of them, one level deep).
+   */
+  scope<T>(fn: () => T): T;
+  /** Public context bytes: parameters, public, relinearization and the declared Galois keys. */
+  serialize(options?: SerializeOptions): Uint8Array;
+  dispose(): void;
+  [Symbol.dispose](): void;
+}
+
+export interface CkksSecretContext extends CkksPublicContext {
+  /** Encrypt with the secret key (seeded: half the serialized size). */
+  encryptSymmetric(values: PlainValues): CkksVector;
+  /** Decrypt for own use (no noise). First `vector.length` values. */
+  decrypt(vector: CkksVector): Float64Array;
+  /** Decrypt for another party: flooding noise added (see docs/he.md). */
+  decryptForRelease(vector: CkksVector, options?: ReleaseOptions): Float64Array;
+  /** An independent public context over the same keys (its own WASM objects). */
+  toPublic(): CkksPublicContext;
+  /** Secret key included: only when asked for by name. */
+  serializeSecret(options?: SerializeOptions): Uint8Array;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Worker pool.
+// ---------------------------------------------------------------------------------------------------
+
+export interface HeWorkerPoolOptions {
+  /** Number of worker threads (default: available parallelism, at most 2 on this project's machines). */
+  readonly size?: number;
+  /** Public (or secret) context bytes loaded once per worker. */
+  readonly context: Uint8Array;
+  readonly logger?: Logger;
+}
+
+/** One node-seal instance per worker, keys loaded once; inputs and outputs travel as serialized bytes. */
+export interface HeWorkerPool {
+  readonly size: number;
+  /** Encrypt each vector (<= slotCount values) with the public key; returns serialized ciphertexts. */
+  encrypt(vectors: readonly Float64Array[], options?: SerializeOptions): Promise<Uint8Array[]>;
+  /**
+   * For each column j: `sum_b ct[b] * columns[j][b]` (batch b of the column), summed over slots:
+   * the per-feature gradient `sum_i d_i x_ij`. Returns one serialized length-1 ciphertext per column.
+   */
+  columnDots(
+    ciphertexts: readonly Uint8Array[],
+    columns: readonly (readonly Float64Array[])[],
+    options?: SerializeOptions,
+  ): Promise<Uint8Array[]>;
+  /** Decrypt serialized ciphertexts (the pool must have been given a secret context). */
+  decrypt(ciphertexts: readonly Uint8Array[]): Promise<Float64Array[]>;
+  close(): Promise<void>;
+}
