@@ -31,6 +31,7 @@ export const ERROR_CODES = [
   'not_found', // a named thing does not exist
   'unsupported', // a valid request this build cannot serve
   'consent', // no valid consent for the requested use
+  'single_class', // labels hold one class where a metric or model needs both
   'internal', // a bug: an invariant of our own code failed
 ] as const;
 
