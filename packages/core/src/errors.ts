@@ -32,6 +32,9 @@ export const ERROR_CODES = [
   'unsupported', // a valid request this build cannot serve
   'consent', // no valid consent for the requested use
   'single_class', // labels hold one class where a metric or model needs both
+  'psi_invalid_point', // a received PSI group element is not a valid ristretto255 encoding
+  'psi_cache_mismatch', // a PSI host cache was built for other ids, another hash domain or key
+  'psi_mismatch', // the parties of a PSI run disagree (mode, parameters, or the aligned result)
   'internal', // a bug: an invariant of our own code failed
 ] as const;
 
