@@ -16,7 +16,7 @@ export namespace fedscore {
         interface IFloat64Vector extends fedscore.common.Float64Vector.$Properties {
         }
 
-        /** Represents a Float64Vector. */
+        /** Doubles, packed (proto3 packs repeated scalars): 8 bytes per value plus a short header. */
         class Float64Vector {
 
             /**
@@ -133,7 +133,7 @@ export namespace fedscore {
         interface IFloat64Matrix extends fedscore.common.Float64Matrix.$Properties {
         }
 
-        /** Represents a Float64Matrix. */
+        /** A dense row-major matrix of doubles: values.length must equal rows * cols. */
         class Float64Matrix {
 
             /**
@@ -262,7 +262,7 @@ export namespace fedscore {
         interface IInt64Vector extends fedscore.common.Int64Vector.$Properties {
         }
 
-        /** Represents an Int64Vector. */
+        /** Signed 64-bit integers, zigzag varints (small magnitudes of either sign stay short). */
         class Int64Vector {
 
             /**
@@ -379,7 +379,7 @@ export namespace fedscore {
         interface IUint32Vector extends fedscore.common.Uint32Vector.$Properties {
         }
 
-        /** Represents an Uint32Vector. */
+        /** Unsigned 32-bit integers as varints: indices, counts, bin numbers, permutations. */
         class Uint32Vector {
 
             /**
@@ -496,7 +496,7 @@ export namespace fedscore {
         interface IBytesList extends fedscore.common.BytesList.$Properties {
         }
 
-        /** Represents a BytesList. */
+        /** Opaque byte strings: hashed or blinded identifiers, group elements, serialized keys. */
         class BytesList {
 
             /**
@@ -613,7 +613,10 @@ export namespace fedscore {
         interface IIdList extends fedscore.common.IdList.$Properties {
         }
 
-        /** Represents an IdList. */
+        /**
+         * Textual identifiers, e.g. USCCs (GB 32100-2015). Only ever sent where a protocol's
+         * "who learns what" table allows the receiver to learn them.
+         */
         class IdList {
 
             /**
@@ -730,7 +733,10 @@ export namespace fedscore {
         interface IAbort extends fedscore.common.Abort.$Properties {
         }
 
-        /** Represents an Abort. */
+        /**
+         * A party stops the protocol. Sent in place of the expected step's message, at step "abort".
+         * Carries no data values: an error code, a human-readable reason and the offending field only.
+         */
         class Abort {
 
             /**
@@ -742,16 +748,16 @@ export namespace fedscore {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** Abort code. */
+            /** A fedscore ErrorCode (packages/core/src/errors.ts), e.g. "invalid_argument". Required. */
             code: string;
 
-            /** Abort message. */
+            /** Why, for logs and the operator. Must not contain features, labels, keys or scores. */
             message: string;
 
-            /** Abort field. */
+            /** The field or option that was wrong, when known. */
             field: string;
 
-            /** Abort step. */
+            /** The step at which the sender gave up, when known. */
             step: string;
 
             /**
@@ -838,16 +844,16 @@ export namespace fedscore {
             /** Properties of an Abort. */
             interface $Properties {
 
-                /** Abort code */
+                /** A fedscore ErrorCode (packages/core/src/errors.ts), e.g. "invalid_argument". Required. */
                 code?: (string|null);
 
-                /** Abort message */
+                /** Why, for logs and the operator. Must not contain features, labels, keys or scores. */
                 message?: (string|null);
 
-                /** Abort field */
+                /** The field or option that was wrong, when known. */
                 field?: (string|null);
 
-                /** Abort step */
+                /** The step at which the sender gave up, when known. */
                 step?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -878,28 +884,31 @@ export namespace fedscore {
         /** Unknown fields preserved while decoding when enabled */
         $unknowns?: Uint8Array[];
 
-        /** Envelope protocol. */
+        /** Protocol name, e.g. "psi.ecdh" or "vfl.hetero-lr". Required. */
         protocol: string;
 
-        /** Envelope protocolVersion. */
+        /**
+         * Version of that protocol's message set, >= 1. A session refuses versions it does not speak
+         * (`protocol_version` error); the envelope format itself is unversioned and evolves additively.
+         */
         protocolVersion: number;
 
-        /** Envelope sessionId. */
+        /** One run of one protocol between its parties. Required. */
         sessionId: string;
 
-        /** Envelope step. */
+        /** The step this payload belongs to (a `StepDef` name). Required. */
         step: string;
 
-        /** Envelope sender. */
+        /** Party names. Required. */
         sender: string;
 
         /** Envelope receiver. */
         receiver: string;
 
-        /** Envelope seq. */
+        /** Per (session, sender, receiver) counter starting at 0; at most 2^53 - 1 so it fits a JS number. */
         seq: (number|Long);
 
-        /** Envelope payload. */
+        /** The step's encoded message. May be empty. */
         payload: Uint8Array;
 
         /**
@@ -986,28 +995,31 @@ export namespace fedscore {
         /** Properties of an Envelope. */
         interface $Properties {
 
-            /** Envelope protocol */
+            /** Protocol name, e.g. "psi.ecdh" or "vfl.hetero-lr". Required. */
             protocol?: (string|null);
 
-            /** Envelope protocolVersion */
+            /**
+             * Version of that protocol's message set, >= 1. A session refuses versions it does not speak
+             * (`protocol_version` error); the envelope format itself is unversioned and evolves additively.
+             */
             protocolVersion?: (number|null);
 
-            /** Envelope sessionId */
+            /** One run of one protocol between its parties. Required. */
             sessionId?: (string|null);
 
-            /** Envelope step */
+            /** The step this payload belongs to (a `StepDef` name). Required. */
             step?: (string|null);
 
-            /** Envelope sender */
+            /** Party names. Required. */
             sender?: (string|null);
 
             /** Envelope receiver */
             receiver?: (string|null);
 
-            /** Envelope seq */
+            /** Per (session, sender, receiver) counter starting at 0; at most 2^53 - 1 so it fits a JS number. */
             seq?: (number|Long|null);
 
-            /** Envelope payload */
+            /** The step's encoded message. May be empty. */
             payload?: (Uint8Array|null);
 
             /** Unknown fields preserved while decoding when enabled */
@@ -1024,26 +1036,26 @@ export namespace fedscore {
         /** Scheme enum. */
         enum Scheme {
 
-            /** SCHEME_UNSPECIFIED value */
+            /** Absent: rejected on decode. */
             SCHEME_UNSPECIFIED = 0,
 
-            /** SCHEME_CKKS value */
+            /** CKKS (Cheon-Kim-Kim-Song 2017) as serialized by Microsoft SEAL / node-seal. */
             SCHEME_CKKS = 1,
 
-            /** SCHEME_PAILLIER value */
+            /** Paillier (1999): each item one ciphertext, big-endian unsigned integer mod n^2. */
             SCHEME_PAILLIER = 2,
 
-            /** SCHEME_NONE value */
+            /** No encryption: plaintext debug mode; each item holds little-endian float64 values. */
             SCHEME_NONE = 3
         }
 
         /** Compression enum. */
         enum Compression {
 
-            /** COMPRESSION_NONE value */
+            /** Items are stored as produced by the serializer. */
             COMPRESSION_NONE = 0,
 
-            /** COMPRESSION_ZLIB value */
+            /** zlib (RFC 1950) / zstd (RFC 8878), as SEAL's compr_mode_type or applied by the sender. */
             COMPRESSION_ZLIB = 1,
 
             /** COMPRESSION_ZSTD value */
@@ -1072,28 +1084,38 @@ export namespace fedscore {
             /** CiphertextBatch scheme. */
             scheme: fedscore.he.Scheme;
 
-            /** CiphertextBatch paramsFingerprint. */
+            /**
+             * Identifies the encryption parameters (and public key) the items were made under, e.g. a SHA-256
+             * of the serialized SEAL EncryptionParameters or of the Paillier modulus n. Required unless scheme
+             * is SCHEME_NONE; the receiver compares it with its own and refuses a mismatch.
+             */
             paramsFingerprint: Uint8Array;
 
-            /** CiphertextBatch items. */
+            /** One serialized ciphertext per item. */
             items: Uint8Array[];
 
-            /** CiphertextBatch valueCount. */
+            /**
+             * Number of meaningful values across all items; the last item may be partly filled.
+             * items.length must equal ceil(value_count / slots_per_item).
+             */
             valueCount: (number|Long);
 
-            /** CiphertextBatch slotsPerItem. */
+            /** Values packed per item: CKKS N/2 (or fewer, by the packing layout); Paillier 1. >= 1. */
             slotsPerItem: number;
 
-            /** CiphertextBatch scale. */
+            /** CKKS: the scale of every item (e.g. 2^40). Required (> 0) for CKKS, 0 otherwise. */
             scale: number;
 
-            /** CiphertextBatch exponent. */
+            /** Paillier fixed-point encoding: value = decrypted * 2^exponent (negative for fractions). */
             exponent: number;
 
             /** CiphertextBatch compression. */
             compression: fedscore.he.Compression;
 
-            /** CiphertextBatch level. */
+            /**
+             * CKKS: SEAL's chain index of the items (higher = fewer rescales so far), so a receiver can match
+             * levels before adding. Optional (0 when unused).
+             */
             level: number;
 
             /**
@@ -1183,28 +1205,38 @@ export namespace fedscore {
                 /** CiphertextBatch scheme */
                 scheme?: (fedscore.he.Scheme|null);
 
-                /** CiphertextBatch paramsFingerprint */
+                /**
+                 * Identifies the encryption parameters (and public key) the items were made under, e.g. a SHA-256
+                 * of the serialized SEAL EncryptionParameters or of the Paillier modulus n. Required unless scheme
+                 * is SCHEME_NONE; the receiver compares it with its own and refuses a mismatch.
+                 */
                 paramsFingerprint?: (Uint8Array|null);
 
-                /** CiphertextBatch items */
+                /** One serialized ciphertext per item. */
                 items?: (Uint8Array[]|null);
 
-                /** CiphertextBatch valueCount */
+                /**
+                 * Number of meaningful values across all items; the last item may be partly filled.
+                 * items.length must equal ceil(value_count / slots_per_item).
+                 */
                 valueCount?: (number|Long|null);
 
-                /** CiphertextBatch slotsPerItem */
+                /** Values packed per item: CKKS N/2 (or fewer, by the packing layout); Paillier 1. >= 1. */
                 slotsPerItem?: (number|null);
 
-                /** CiphertextBatch scale */
+                /** CKKS: the scale of every item (e.g. 2^40). Required (> 0) for CKKS, 0 otherwise. */
                 scale?: (number|null);
 
-                /** CiphertextBatch exponent */
+                /** Paillier fixed-point encoding: value = decrypted * 2^exponent (negative for fractions). */
                 exponent?: (number|null);
 
                 /** CiphertextBatch compression */
                 compression?: (fedscore.he.Compression|null);
 
-                /** CiphertextBatch level */
+                /**
+                 * CKKS: SEAL's chain index of the items (higher = fewer rescales so far), so a receiver can match
+                 * levels before adding. Optional (0 when unused).
+                 */
                 level?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -1213,6 +1245,1499 @@ export namespace fedscore {
 
             /** Shape of a CiphertextBatch. */
             type $Shape = fedscore.he.CiphertextBatch.$Properties;
+        }
+    }
+
+    /** Namespace heterolr. */
+    namespace heterolr {
+
+        /** Mode enum. */
+        enum Mode {
+
+            /** Absent: rejected on decode. */
+            MODE_UNSPECIFIED = 0,
+
+            /** A third party (the arbiter) makes the keys and decrypts masked gradients (Hardy et al. 2017). */
+            MODE_ARBITER = 1,
+
+            /** No third party: guest and each host hold their own keys and decrypt masked values for each other. */
+            MODE_TWO_PARTY = 2
+        }
+
+        /** LrSchedule enum. */
+        enum LrSchedule {
+
+            /** LR_SCHEDULE_UNSPECIFIED value */
+            LR_SCHEDULE_UNSPECIFIED = 0,
+
+            /** The same learning rate at every step. */
+            LR_SCHEDULE_CONSTANT = 1,
+
+            /** lr / (1 + decay * epoch). */
+            LR_SCHEDULE_INVERSE_TIME = 2,
+
+            /** lr * decay^epoch. */
+            LR_SCHEDULE_EXPONENTIAL = 3
+        }
+
+        /**
+         * Properties of a TrainPlan.
+         * @deprecated Use fedscore.heterolr.TrainPlan.$Properties instead.
+         */
+        interface ITrainPlan extends fedscore.heterolr.TrainPlan.$Properties {
+        }
+
+        /**
+         * Guest -> every host and the arbiter, first message of a run: everything the parties must agree on.
+         * Carries no data values: only counts, row positions of the guest's validation split (positions in
+         * the aligned table, which every party already shares) and hyperparameters.
+         */
+        class TrainPlan {
+
+            /**
+             * Constructs a new TrainPlan.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.heterolr.TrainPlan.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** TrainPlan mode. */
+            mode: fedscore.heterolr.Mode;
+
+            /** TrainPlan scheme. */
+            scheme: fedscore.he.Scheme;
+
+            /** Party ids of the hosts, in the order every party uses for them. */
+            hosts: string[];
+
+            /** Rows of the aligned training table every party holds (same order at every party). */
+            rows: number;
+
+            /** Positions (0-based, into the aligned table) held out for validation; the rest are trained on. */
+            validationRows: number[];
+
+            /** TrainPlan batchSize. */
+            batchSize: number;
+
+            /** TrainPlan maxEpochs. */
+            maxEpochs: number;
+
+            /** Seeds the per-epoch order of the training rows (not secret: batch membership reveals nothing). */
+            shuffleSeed: (number|Long);
+
+            /** TrainPlan learningRate. */
+            learningRate: number;
+
+            /** TrainPlan lrSchedule. */
+            lrSchedule: fedscore.heterolr.LrSchedule;
+
+            /** TrainPlan lrDecay. */
+            lrDecay: number;
+
+            /** L2 penalty (1 / C in sklearn's terms, per row: the gradient adds l2 * w). */
+            l2: number;
+
+            /**
+             * Masks of released values are uniform in [-2^mask_bits, 2^mask_bits] (CKKS; Paillier masks are
+             * uniform modulo n regardless).
+             */
+            maskBits: number;
+
+            /** Stop when the validation AUC has not improved for this many epochs (0 = never stop early). */
+            patience: number;
+
+            /** Improvement of the validation AUC that counts as progress. */
+            tolerance: number;
+
+            /** A unique id of this model (also in the joint-model descriptor). */
+            modelId: string;
+
+            /** Evaluate the validation split every this many epochs (>= 1 when validation_rows is non-empty). */
+            validationEvery: number;
+
+            /**
+             * Two-party mode: the guest weights rows by class and sends hosts the weights encrypted under its key
+             * (hosts learn that weighting is on, never the weights).
+             */
+            classWeighted: boolean;
+
+            /**
+             * Creates a new TrainPlan instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns TrainPlan instance
+             */
+            static create(properties: fedscore.heterolr.TrainPlan.$Shape): fedscore.heterolr.TrainPlan & fedscore.heterolr.TrainPlan.$Shape;
+            static create(properties?: fedscore.heterolr.TrainPlan.$Properties): fedscore.heterolr.TrainPlan;
+
+            /**
+             * Encodes the specified TrainPlan message. Does not implicitly {@link fedscore.heterolr.TrainPlan.verify|verify} messages.
+             * @param message TrainPlan message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.heterolr.TrainPlan.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified TrainPlan message, length delimited. Does not implicitly {@link fedscore.heterolr.TrainPlan.verify|verify} messages.
+             * @param message TrainPlan message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.heterolr.TrainPlan.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a TrainPlan message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.heterolr.TrainPlan & fedscore.heterolr.TrainPlan.$Shape} TrainPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.heterolr.TrainPlan & fedscore.heterolr.TrainPlan.$Shape;
+
+            /**
+             * Decodes a TrainPlan message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.heterolr.TrainPlan & fedscore.heterolr.TrainPlan.$Shape} TrainPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.heterolr.TrainPlan & fedscore.heterolr.TrainPlan.$Shape;
+
+            /**
+             * Verifies a TrainPlan message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a TrainPlan message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns TrainPlan
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.heterolr.TrainPlan;
+
+            /**
+             * Creates a plain object from a TrainPlan message. Also converts values to other types if specified.
+             * @param message TrainPlan
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.heterolr.TrainPlan, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this TrainPlan to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for TrainPlan
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TrainPlan {
+
+            /** Properties of a TrainPlan. */
+            interface $Properties {
+
+                /** TrainPlan mode */
+                mode?: (fedscore.heterolr.Mode|null);
+
+                /** TrainPlan scheme */
+                scheme?: (fedscore.he.Scheme|null);
+
+                /** Party ids of the hosts, in the order every party uses for them. */
+                hosts?: (string[]|null);
+
+                /** Rows of the aligned training table every party holds (same order at every party). */
+                rows?: (number|null);
+
+                /** Positions (0-based, into the aligned table) held out for validation; the rest are trained on. */
+                validationRows?: (number[]|null);
+
+                /** TrainPlan batchSize */
+                batchSize?: (number|null);
+
+                /** TrainPlan maxEpochs */
+                maxEpochs?: (number|null);
+
+                /** Seeds the per-epoch order of the training rows (not secret: batch membership reveals nothing). */
+                shuffleSeed?: (number|Long|null);
+
+                /** TrainPlan learningRate */
+                learningRate?: (number|null);
+
+                /** TrainPlan lrSchedule */
+                lrSchedule?: (fedscore.heterolr.LrSchedule|null);
+
+                /** TrainPlan lrDecay */
+                lrDecay?: (number|null);
+
+                /** L2 penalty (1 / C in sklearn's terms, per row: the gradient adds l2 * w). */
+                l2?: (number|null);
+
+                /**
+                 * Masks of released values are uniform in [-2^mask_bits, 2^mask_bits] (CKKS; Paillier masks are
+                 * uniform modulo n regardless).
+                 */
+                maskBits?: (number|null);
+
+                /** Stop when the validation AUC has not improved for this many epochs (0 = never stop early). */
+                patience?: (number|null);
+
+                /** Improvement of the validation AUC that counts as progress. */
+                tolerance?: (number|null);
+
+                /** A unique id of this model (also in the joint-model descriptor). */
+                modelId?: (string|null);
+
+                /** Evaluate the validation split every this many epochs (>= 1 when validation_rows is non-empty). */
+                validationEvery?: (number|null);
+
+                /**
+                 * Two-party mode: the guest weights rows by class and sends hosts the weights encrypted under its key
+                 * (hosts learn that weighting is on, never the weights).
+                 */
+                classWeighted?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a TrainPlan. */
+            type $Shape = fedscore.heterolr.TrainPlan.$Properties;
+        }
+
+        /**
+         * Properties of a HostHello.
+         * @deprecated Use fedscore.heterolr.HostHello.$Properties instead.
+         */
+        interface IHostHello extends fedscore.heterolr.HostHello.$Properties {
+        }
+
+        /** Host -> guest, reply to TrainPlan: the shape of the host's table. No values. */
+        class HostHello {
+
+            /**
+             * Constructs a new HostHello.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.heterolr.HostHello.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** HostHello rows. */
+            rows: number;
+
+            /** HostHello features. */
+            features: number;
+
+            /** Column names as the host chooses to publish them (may be pseudonyms) for the joint descriptor. */
+            featureNames: string[];
+
+            /**
+             * Creates a new HostHello instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns HostHello instance
+             */
+            static create(properties: fedscore.heterolr.HostHello.$Shape): fedscore.heterolr.HostHello & fedscore.heterolr.HostHello.$Shape;
+            static create(properties?: fedscore.heterolr.HostHello.$Properties): fedscore.heterolr.HostHello;
+
+            /**
+             * Encodes the specified HostHello message. Does not implicitly {@link fedscore.heterolr.HostHello.verify|verify} messages.
+             * @param message HostHello message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.heterolr.HostHello.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified HostHello message, length delimited. Does not implicitly {@link fedscore.heterolr.HostHello.verify|verify} messages.
+             * @param message HostHello message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.heterolr.HostHello.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a HostHello message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.heterolr.HostHello & fedscore.heterolr.HostHello.$Shape} HostHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.heterolr.HostHello & fedscore.heterolr.HostHello.$Shape;
+
+            /**
+             * Decodes a HostHello message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.heterolr.HostHello & fedscore.heterolr.HostHello.$Shape} HostHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.heterolr.HostHello & fedscore.heterolr.HostHello.$Shape;
+
+            /**
+             * Verifies a HostHello message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a HostHello message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns HostHello
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.heterolr.HostHello;
+
+            /**
+             * Creates a plain object from a HostHello message. Also converts values to other types if specified.
+             * @param message HostHello
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.heterolr.HostHello, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this HostHello to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for HostHello
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace HostHello {
+
+            /** Properties of a HostHello. */
+            interface $Properties {
+
+                /** HostHello rows */
+                rows?: (number|null);
+
+                /** HostHello features */
+                features?: (number|null);
+
+                /** Column names as the host chooses to publish them (may be pseudonyms) for the joint descriptor. */
+                featureNames?: (string[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a HostHello. */
+            type $Shape = fedscore.heterolr.HostHello.$Properties;
+        }
+
+        /**
+         * Properties of a PublicContext.
+         * @deprecated Use fedscore.heterolr.PublicContext.$Properties instead.
+         */
+        interface IPublicContext extends fedscore.heterolr.PublicContext.$Properties {
+        }
+
+        /**
+         * A key holder's public context: the arbiter's to everyone (arbiter mode), or each party's own to its
+         * peers (two-party mode). Never contains a secret key.
+         */
+        class PublicContext {
+
+            /**
+             * Constructs a new PublicContext.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.heterolr.PublicContext.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** PublicContext scheme. */
+            scheme: fedscore.he.Scheme;
+
+            /**
+             * Serialized public context (SEAL parameters, public key, Galois keys for the declared steps only;
+             * or the Paillier modulus). Empty for SCHEME_NONE.
+             */
+            context: Uint8Array;
+
+            /** Hex fingerprint of the parameters and key, as reported by the he package. */
+            fingerprint: string;
+
+            /** True when the context is below 128-bit security or is the plaintext debug scheme. */
+            insecure: boolean;
+
+            /**
+             * Creates a new PublicContext instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns PublicContext instance
+             */
+            static create(properties: fedscore.heterolr.PublicContext.$Shape): fedscore.heterolr.PublicContext & fedscore.heterolr.PublicContext.$Shape;
+            static create(properties?: fedscore.heterolr.PublicContext.$Properties): fedscore.heterolr.PublicContext;
+
+            /**
+             * Encodes the specified PublicContext message. Does not implicitly {@link fedscore.heterolr.PublicContext.verify|verify} messages.
+             * @param message PublicContext message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.heterolr.PublicContext.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified PublicContext message, length delimited. Does not implicitly {@link fedscore.heterolr.PublicContext.verify|verify} messages.
+             * @param message PublicContext message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.heterolr.PublicContext.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a PublicContext message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.heterolr.PublicContext & fedscore.heterolr.PublicContext.$Shape} PublicContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.heterolr.PublicContext & fedscore.heterolr.PublicContext.$Shape;
+
+            /**
+             * Decodes a PublicContext message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.heterolr.PublicContext & fedscore.heterolr.PublicContext.$Shape} PublicContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.heterolr.PublicContext & fedscore.heterolr.PublicContext.$Shape;
+
+            /**
+             * Verifies a PublicContext message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a PublicContext message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns PublicContext
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.heterolr.PublicContext;
+
+            /**
+             * Creates a plain object from a PublicContext message. Also converts values to other types if specified.
+             * @param message PublicContext
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.heterolr.PublicContext, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this PublicContext to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for PublicContext
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PublicContext {
+
+            /** Properties of a PublicContext. */
+            interface $Properties {
+
+                /** PublicContext scheme */
+                scheme?: (fedscore.he.Scheme|null);
+
+                /**
+                 * Serialized public context (SEAL parameters, public key, Galois keys for the declared steps only;
+                 * or the Paillier modulus). Empty for SCHEME_NONE.
+                 */
+                context?: (Uint8Array|null);
+
+                /** Hex fingerprint of the parameters and key, as reported by the he package. */
+                fingerprint?: (string|null);
+
+                /** True when the context is below 128-bit security or is the plaintext debug scheme. */
+                insecure?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PublicContext. */
+            type $Shape = fedscore.heterolr.PublicContext.$Properties;
+        }
+
+        /**
+         * Properties of an EpochControl.
+         * @deprecated Use fedscore.heterolr.EpochControl.$Properties instead.
+         */
+        interface IEpochControl extends fedscore.heterolr.EpochControl.$Properties {
+        }
+
+        /** Guest -> every other party, before each epoch and once at the end. */
+        class EpochControl {
+
+            /**
+             * Constructs a new EpochControl.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.heterolr.EpochControl.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** 0-based epoch about to run; on stop, the number of epochs run. */
+            epoch: number;
+
+            /** EpochControl stop. */
+            stop: boolean;
+
+            /**
+             * On stop: the epoch (1-based count of epochs) whose weights every party keeps (best validation AUC
+             * when early stopping is on, else the last).
+             */
+            keepEpoch: number;
+
+            /**
+             * Creates a new EpochControl instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns EpochControl instance
+             */
+            static create(properties: fedscore.heterolr.EpochControl.$Shape): fedscore.heterolr.EpochControl & fedscore.heterolr.EpochControl.$Shape;
+            static create(properties?: fedscore.heterolr.EpochControl.$Properties): fedscore.heterolr.EpochControl;
+
+            /**
+             * Encodes the specified EpochControl message. Does not implicitly {@link fedscore.heterolr.EpochControl.verify|verify} messages.
+             * @param message EpochControl message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.heterolr.EpochControl.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified EpochControl message, length delimited. Does not implicitly {@link fedscore.heterolr.EpochControl.verify|verify} messages.
+             * @param message EpochControl message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.heterolr.EpochControl.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an EpochControl message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.heterolr.EpochControl & fedscore.heterolr.EpochControl.$Shape} EpochControl
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.heterolr.EpochControl & fedscore.heterolr.EpochControl.$Shape;
+
+            /**
+             * Decodes an EpochControl message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.heterolr.EpochControl & fedscore.heterolr.EpochControl.$Shape} EpochControl
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.heterolr.EpochControl & fedscore.heterolr.EpochControl.$Shape;
+
+            /**
+             * Verifies an EpochControl message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an EpochControl message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns EpochControl
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.heterolr.EpochControl;
+
+            /**
+             * Creates a plain object from an EpochControl message. Also converts values to other types if specified.
+             * @param message EpochControl
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.heterolr.EpochControl, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this EpochControl to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for EpochControl
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace EpochControl {
+
+            /** Properties of an EpochControl. */
+            interface $Properties {
+
+                /** 0-based epoch about to run; on stop, the number of epochs run. */
+                epoch?: (number|null);
+
+                /** EpochControl stop */
+                stop?: (boolean|null);
+
+                /**
+                 * On stop: the epoch (1-based count of epochs) whose weights every party keeps (best validation AUC
+                 * when early stopping is on, else the last).
+                 */
+                keepEpoch?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an EpochControl. */
+            type $Shape = fedscore.heterolr.EpochControl.$Properties;
+        }
+
+        /**
+         * Properties of a ValidationResult.
+         * @deprecated Use fedscore.heterolr.ValidationResult.$Properties instead.
+         */
+        interface IValidationResult extends fedscore.heterolr.ValidationResult.$Properties {
+        }
+
+        /**
+         * Guest -> hosts after each validation round: whether this epoch's weights are the best so far (each
+         * party snapshots its own weights). The guest does not reveal the AUC itself.
+         */
+        class ValidationResult {
+
+            /**
+             * Constructs a new ValidationResult.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.heterolr.ValidationResult.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ValidationResult epoch. */
+            epoch: number;
+
+            /** ValidationResult improved. */
+            improved: boolean;
+
+            /**
+             * Creates a new ValidationResult instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ValidationResult instance
+             */
+            static create(properties: fedscore.heterolr.ValidationResult.$Shape): fedscore.heterolr.ValidationResult & fedscore.heterolr.ValidationResult.$Shape;
+            static create(properties?: fedscore.heterolr.ValidationResult.$Properties): fedscore.heterolr.ValidationResult;
+
+            /**
+             * Encodes the specified ValidationResult message. Does not implicitly {@link fedscore.heterolr.ValidationResult.verify|verify} messages.
+             * @param message ValidationResult message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.heterolr.ValidationResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ValidationResult message, length delimited. Does not implicitly {@link fedscore.heterolr.ValidationResult.verify|verify} messages.
+             * @param message ValidationResult message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.heterolr.ValidationResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ValidationResult message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.heterolr.ValidationResult & fedscore.heterolr.ValidationResult.$Shape} ValidationResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.heterolr.ValidationResult & fedscore.heterolr.ValidationResult.$Shape;
+
+            /**
+             * Decodes a ValidationResult message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.heterolr.ValidationResult & fedscore.heterolr.ValidationResult.$Shape} ValidationResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.heterolr.ValidationResult & fedscore.heterolr.ValidationResult.$Shape;
+
+            /**
+             * Verifies a ValidationResult message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ValidationResult message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ValidationResult
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.heterolr.ValidationResult;
+
+            /**
+             * Creates a plain object from a ValidationResult message. Also converts values to other types if specified.
+             * @param message ValidationResult
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.heterolr.ValidationResult, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ValidationResult to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ValidationResult
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ValidationResult {
+
+            /** Properties of a ValidationResult. */
+            interface $Properties {
+
+                /** ValidationResult epoch */
+                epoch?: (number|null);
+
+                /** ValidationResult improved */
+                improved?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ValidationResult. */
+            type $Shape = fedscore.heterolr.ValidationResult.$Properties;
+        }
+    }
+
+    /** Namespace psi. */
+    namespace psi {
+
+        /**
+         * Properties of a Hello.
+         * @deprecated Use fedscore.psi.Hello.$Properties instead.
+         */
+        interface IHello extends fedscore.psi.Hello.$Properties {
+        }
+
+        /** First message of each party: what it will send, and the parameters both must share. */
+        class Hello {
+
+            /**
+             * Constructs a new Hello.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.psi.Hello.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * "both" (both learn the intersection, in one aligned order) or "guest_only" (the host learns its
+             * size only). Both parties must name the same mode.
+             */
+            mode: string;
+
+            /** Distinct ids this party will send (after normalization and de-duplication). Revealed by design. */
+            count: (number|Long);
+
+            /** Points per PointBatch this party sends (the last batch may be shorter), >= 1. */
+            batchSize: number;
+
+            /** Hash-to-group domain tag (packages/psi/src/ristretto.ts PSI_HASH_DOMAIN). Must match. */
+            hashDomain: string;
+
+            /** Bytes of each comparison key in KeyBatch, 8..32. Must match. */
+            keyBytes: number;
+
+            /**
+             * Creates a new Hello instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns Hello instance
+             */
+            static create(properties: fedscore.psi.Hello.$Shape): fedscore.psi.Hello & fedscore.psi.Hello.$Shape;
+            static create(properties?: fedscore.psi.Hello.$Properties): fedscore.psi.Hello;
+
+            /**
+             * Encodes the specified Hello message. Does not implicitly {@link fedscore.psi.Hello.verify|verify} messages.
+             * @param message Hello message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.psi.Hello.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified Hello message, length delimited. Does not implicitly {@link fedscore.psi.Hello.verify|verify} messages.
+             * @param message Hello message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.psi.Hello.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a Hello message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.psi.Hello & fedscore.psi.Hello.$Shape} Hello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.psi.Hello & fedscore.psi.Hello.$Shape;
+
+            /**
+             * Decodes a Hello message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.psi.Hello & fedscore.psi.Hello.$Shape} Hello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.psi.Hello & fedscore.psi.Hello.$Shape;
+
+            /**
+             * Verifies a Hello message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a Hello message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns Hello
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.psi.Hello;
+
+            /**
+             * Creates a plain object from a Hello message. Also converts values to other types if specified.
+             * @param message Hello
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.psi.Hello, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this Hello to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for Hello
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Hello {
+
+            /** Properties of a Hello. */
+            interface $Properties {
+
+                /**
+                 * "both" (both learn the intersection, in one aligned order) or "guest_only" (the host learns its
+                 * size only). Both parties must name the same mode.
+                 */
+                mode?: (string|null);
+
+                /** Distinct ids this party will send (after normalization and de-duplication). Revealed by design. */
+                count?: (number|Long|null);
+
+                /** Points per PointBatch this party sends (the last batch may be shorter), >= 1. */
+                batchSize?: (number|null);
+
+                /** Hash-to-group domain tag (packages/psi/src/ristretto.ts PSI_HASH_DOMAIN). Must match. */
+                hashDomain?: (string|null);
+
+                /** Bytes of each comparison key in KeyBatch, 8..32. Must match. */
+                keyBytes?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a Hello. */
+            type $Shape = fedscore.psi.Hello.$Properties;
+        }
+
+        /**
+         * Properties of a PointBatch.
+         * @deprecated Use fedscore.psi.PointBatch.$Properties instead.
+         */
+        interface IPointBatch extends fedscore.psi.PointBatch.$Properties {
+        }
+
+        /** One batch of singly or doubly blinded points: H(id)^k, 32-byte ristretto255 encodings back to back. */
+        class PointBatch {
+
+            /**
+             * Constructs a new PointBatch.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.psi.PointBatch.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** 0-based batch number within its stream; batches arrive in order. */
+            index: number;
+
+            /** count * 32 bytes. */
+            points: Uint8Array;
+
+            /**
+             * Creates a new PointBatch instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns PointBatch instance
+             */
+            static create(properties: fedscore.psi.PointBatch.$Shape): fedscore.psi.PointBatch & fedscore.psi.PointBatch.$Shape;
+            static create(properties?: fedscore.psi.PointBatch.$Properties): fedscore.psi.PointBatch;
+
+            /**
+             * Encodes the specified PointBatch message. Does not implicitly {@link fedscore.psi.PointBatch.verify|verify} messages.
+             * @param message PointBatch message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.psi.PointBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified PointBatch message, length delimited. Does not implicitly {@link fedscore.psi.PointBatch.verify|verify} messages.
+             * @param message PointBatch message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.psi.PointBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a PointBatch message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.psi.PointBatch & fedscore.psi.PointBatch.$Shape} PointBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.psi.PointBatch & fedscore.psi.PointBatch.$Shape;
+
+            /**
+             * Decodes a PointBatch message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.psi.PointBatch & fedscore.psi.PointBatch.$Shape} PointBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.psi.PointBatch & fedscore.psi.PointBatch.$Shape;
+
+            /**
+             * Verifies a PointBatch message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a PointBatch message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns PointBatch
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.psi.PointBatch;
+
+            /**
+             * Creates a plain object from a PointBatch message. Also converts values to other types if specified.
+             * @param message PointBatch
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.psi.PointBatch, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this PointBatch to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for PointBatch
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PointBatch {
+
+            /** Properties of a PointBatch. */
+            interface $Properties {
+
+                /** 0-based batch number within its stream; batches arrive in order. */
+                index?: (number|null);
+
+                /** count * 32 bytes. */
+                points?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PointBatch. */
+            type $Shape = fedscore.psi.PointBatch.$Properties;
+        }
+
+        /**
+         * Properties of a KeyBatch.
+         * @deprecated Use fedscore.psi.KeyBatch.$Properties instead.
+         */
+        interface IKeyBatch extends fedscore.psi.KeyBatch.$Properties {
+        }
+
+        /** Comparison keys: the first key_bytes bytes of H(id)^(ab), in the order of the PointBatch they answer. */
+        class KeyBatch {
+
+            /**
+             * Constructs a new KeyBatch.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.psi.KeyBatch.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Answers PointBatch `index` of the peer's stream. */
+            index: number;
+
+            /** count * key_bytes bytes. */
+            keys: Uint8Array;
+
+            /**
+             * Creates a new KeyBatch instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns KeyBatch instance
+             */
+            static create(properties: fedscore.psi.KeyBatch.$Shape): fedscore.psi.KeyBatch & fedscore.psi.KeyBatch.$Shape;
+            static create(properties?: fedscore.psi.KeyBatch.$Properties): fedscore.psi.KeyBatch;
+
+            /**
+             * Encodes the specified KeyBatch message. Does not implicitly {@link fedscore.psi.KeyBatch.verify|verify} messages.
+             * @param message KeyBatch message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.psi.KeyBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified KeyBatch message, length delimited. Does not implicitly {@link fedscore.psi.KeyBatch.verify|verify} messages.
+             * @param message KeyBatch message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.psi.KeyBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a KeyBatch message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.psi.KeyBatch & fedscore.psi.KeyBatch.$Shape} KeyBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.psi.KeyBatch & fedscore.psi.KeyBatch.$Shape;
+
+            /**
+             * Decodes a KeyBatch message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.psi.KeyBatch & fedscore.psi.KeyBatch.$Shape} KeyBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.psi.KeyBatch & fedscore.psi.KeyBatch.$Shape;
+
+            /**
+             * Verifies a KeyBatch message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a KeyBatch message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns KeyBatch
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.psi.KeyBatch;
+
+            /**
+             * Creates a plain object from a KeyBatch message. Also converts values to other types if specified.
+             * @param message KeyBatch
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.psi.KeyBatch, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this KeyBatch to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for KeyBatch
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace KeyBatch {
+
+            /** Properties of a KeyBatch. */
+            interface $Properties {
+
+                /** Answers PointBatch `index` of the peer's stream. */
+                index?: (number|null);
+
+                /** count * key_bytes bytes. */
+                keys?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a KeyBatch. */
+            type $Shape = fedscore.psi.KeyBatch.$Properties;
+        }
+
+        /**
+         * Properties of a Result.
+         * @deprecated Use fedscore.psi.Result.$Properties instead.
+         */
+        interface IResult extends fedscore.psi.Result.$Properties {
+        }
+
+        /**
+         * The end of a run: the intersection size the sender found and, in "both" mode, a SHA-256 digest of its
+         * aligned comparison keys so that both sides confirm they hold the same rows in the same order.
+         */
+        class Result {
+
+            /**
+             * Constructs a new Result.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.psi.Result.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Result intersection. */
+            intersection: (number|Long);
+
+            /** Empty in "guest_only" mode (a digest there would let the host test which of its keys matched). */
+            alignedDigest: Uint8Array;
+
+            /**
+             * Creates a new Result instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns Result instance
+             */
+            static create(properties: fedscore.psi.Result.$Shape): fedscore.psi.Result & fedscore.psi.Result.$Shape;
+            static create(properties?: fedscore.psi.Result.$Properties): fedscore.psi.Result;
+
+            /**
+             * Encodes the specified Result message. Does not implicitly {@link fedscore.psi.Result.verify|verify} messages.
+             * @param message Result message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.psi.Result.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified Result message, length delimited. Does not implicitly {@link fedscore.psi.Result.verify|verify} messages.
+             * @param message Result message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.psi.Result.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a Result message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.psi.Result & fedscore.psi.Result.$Shape} Result
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.psi.Result & fedscore.psi.Result.$Shape;
+
+            /**
+             * Decodes a Result message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.psi.Result & fedscore.psi.Result.$Shape} Result
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.psi.Result & fedscore.psi.Result.$Shape;
+
+            /**
+             * Verifies a Result message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a Result message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns Result
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.psi.Result;
+
+            /**
+             * Creates a plain object from a Result message. Also converts values to other types if specified.
+             * @param message Result
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.psi.Result, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this Result to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for Result
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Result {
+
+            /** Properties of a Result. */
+            interface $Properties {
+
+                /** Result intersection */
+                intersection?: (number|Long|null);
+
+                /** Empty in "guest_only" mode (a digest there would let the host test which of its keys matched). */
+                alignedDigest?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a Result. */
+            type $Shape = fedscore.psi.Result.$Properties;
+        }
+
+        /**
+         * Properties of a HostCache.
+         * @deprecated Use fedscore.psi.HostCache.$Properties instead.
+         */
+        interface IHostCache extends fedscore.psi.HostCache.$Properties {
+        }
+
+        /**
+         * A government node's blinded id set, kept between sessions and reused across banks (cache mode).
+         * Never sent to a peer. `scalar` is present only when the writer asked to include the secret key.
+         */
+        class HostCache {
+
+            /**
+             * Constructs a new HostCache.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.psi.HostCache.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Format version, 1. */
+            version: number;
+
+            /** HostCache hashDomain. */
+            hashDomain: string;
+
+            /** Random label of the key (not derived from it), for logs and rotation records. */
+            keyId: string;
+
+            /** The secret blinding scalar (32 bytes), only with includeSecretKey. */
+            scalar: Uint8Array;
+
+            /** Creation time, milliseconds since the Unix epoch. */
+            createdMs: (number|Long);
+
+            /** SHA-256 over the normalized distinct ids in input order: detects a cache built for other ids. */
+            idsDigest: Uint8Array;
+
+            /** Number of ids (n). */
+            count: (number|Long);
+
+            /** Shuffled position -> index of the id in input order; n little-endian uint32s. */
+            order: Uint8Array;
+
+            /** H(id)^scalar in shuffled order; n * 32 bytes. */
+            points: Uint8Array;
+
+            /**
+             * Creates a new HostCache instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns HostCache instance
+             */
+            static create(properties: fedscore.psi.HostCache.$Shape): fedscore.psi.HostCache & fedscore.psi.HostCache.$Shape;
+            static create(properties?: fedscore.psi.HostCache.$Properties): fedscore.psi.HostCache;
+
+            /**
+             * Encodes the specified HostCache message. Does not implicitly {@link fedscore.psi.HostCache.verify|verify} messages.
+             * @param message HostCache message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.psi.HostCache.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified HostCache message, length delimited. Does not implicitly {@link fedscore.psi.HostCache.verify|verify} messages.
+             * @param message HostCache message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.psi.HostCache.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a HostCache message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.psi.HostCache & fedscore.psi.HostCache.$Shape} HostCache
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.psi.HostCache & fedscore.psi.HostCache.$Shape;
+
+            /**
+             * Decodes a HostCache message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.psi.HostCache & fedscore.psi.HostCache.$Shape} HostCache
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.psi.HostCache & fedscore.psi.HostCache.$Shape;
+
+            /**
+             * Verifies a HostCache message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a HostCache message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns HostCache
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.psi.HostCache;
+
+            /**
+             * Creates a plain object from a HostCache message. Also converts values to other types if specified.
+             * @param message HostCache
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.psi.HostCache, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this HostCache to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for HostCache
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace HostCache {
+
+            /** Properties of a HostCache. */
+            interface $Properties {
+
+                /** Format version, 1. */
+                version?: (number|null);
+
+                /** HostCache hashDomain */
+                hashDomain?: (string|null);
+
+                /** Random label of the key (not derived from it), for logs and rotation records. */
+                keyId?: (string|null);
+
+                /** The secret blinding scalar (32 bytes), only with includeSecretKey. */
+                scalar?: (Uint8Array|null);
+
+                /** Creation time, milliseconds since the Unix epoch. */
+                createdMs?: (number|Long|null);
+
+                /** SHA-256 over the normalized distinct ids in input order: detects a cache built for other ids. */
+                idsDigest?: (Uint8Array|null);
+
+                /** Number of ids (n). */
+                count?: (number|Long|null);
+
+                /** Shuffled position -> index of the id in input order; n little-endian uint32s. */
+                order?: (Uint8Array|null);
+
+                /** H(id)^scalar in shuffled order; n * 32 bytes. */
+                points?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a HostCache. */
+            type $Shape = fedscore.psi.HostCache.$Properties;
         }
     }
 }

@@ -5,7 +5,7 @@ import $protobuf from "protobufjs/minimal.js";
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $isFinite = $util.global.isFinite, $String = $util.global.String, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $isFinite = $util.global.isFinite, $String = $util.global.String, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean;
 
 // Exported root namespace
 const $root = $protobuf.roots["fedscore"] || ($protobuf.roots["fedscore"] = {});
@@ -53,7 +53,7 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Constructs a new Float64Vector.
              * @memberof fedscore.common
-             * @classdesc Represents a Float64Vector.
+             * @classdesc Doubles, packed (proto3 packs repeated scalars): 8 bytes per value plus a short header.
              * @constructor
              * @param {fedscore.common.Float64Vector.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -347,7 +347,7 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Constructs a new Float64Matrix.
              * @memberof fedscore.common
-             * @classdesc Represents a Float64Matrix.
+             * @classdesc A dense row-major matrix of doubles: values.length must equal rows * cols.
              * @constructor
              * @param {fedscore.common.Float64Matrix.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -697,7 +697,7 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Constructs a new Int64Vector.
              * @memberof fedscore.common
-             * @classdesc Represents an Int64Vector.
+             * @classdesc Signed 64-bit integers, zigzag varints (small magnitudes of either sign stay short).
              * @constructor
              * @param {fedscore.common.Int64Vector.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -1001,7 +1001,7 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Constructs a new Uint32Vector.
              * @memberof fedscore.common
-             * @classdesc Represents an Uint32Vector.
+             * @classdesc Unsigned 32-bit integers as varints: indices, counts, bin numbers, permutations.
              * @constructor
              * @param {fedscore.common.Uint32Vector.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -1293,7 +1293,7 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Constructs a new BytesList.
              * @memberof fedscore.common
-             * @classdesc Represents a BytesList.
+             * @classdesc Opaque byte strings: hashed or blinded identifiers, group elements, serialized keys.
              * @constructor
              * @param {fedscore.common.BytesList.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -1583,7 +1583,8 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Constructs a new IdList.
              * @memberof fedscore.common
-             * @classdesc Represents an IdList.
+             * @classdesc Textual identifiers, e.g. USCCs (GB 32100-2015). Only ever sent where a protocol's
+             * "who learns what" table allows the receiver to learn them.
              * @constructor
              * @param {fedscore.common.IdList.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -1850,10 +1851,10 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Properties of an Abort.
              * @typedef {Object} fedscore.common.Abort.$Properties
-             * @property {string|null} [code] Abort code
-             * @property {string|null} [message] Abort message
-             * @property {string|null} [field] Abort field
-             * @property {string|null} [step] Abort step
+             * @property {string|null} [code] A fedscore ErrorCode (packages/core/src/errors.ts), e.g. "invalid_argument". Required.
+             * @property {string|null} [message] Why, for logs and the operator. Must not contain features, labels, keys or scores.
+             * @property {string|null} [field] The field or option that was wrong, when known.
+             * @property {string|null} [step] The step at which the sender gave up, when known.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1873,7 +1874,8 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Constructs a new Abort.
              * @memberof fedscore.common
-             * @classdesc Represents an Abort.
+             * @classdesc A party stops the protocol. Sent in place of the expected step's message, at step "abort".
+             * Carries no data values: an error code, a human-readable reason and the offending field only.
              * @constructor
              * @param {fedscore.common.Abort.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -1886,7 +1888,7 @@ export const fedscore = $root.fedscore = (() => {
             };
 
             /**
-             * Abort code.
+             * A fedscore ErrorCode (packages/core/src/errors.ts), e.g. "invalid_argument". Required.
              * @member {string} code
              * @memberof fedscore.common.Abort
              * @instance
@@ -1894,7 +1896,7 @@ export const fedscore = $root.fedscore = (() => {
             Abort.prototype.code = "";
 
             /**
-             * Abort message.
+             * Why, for logs and the operator. Must not contain features, labels, keys or scores.
              * @member {string} message
              * @memberof fedscore.common.Abort
              * @instance
@@ -1902,7 +1904,7 @@ export const fedscore = $root.fedscore = (() => {
             Abort.prototype.message = "";
 
             /**
-             * Abort field.
+             * The field or option that was wrong, when known.
              * @member {string} field
              * @memberof fedscore.common.Abort
              * @instance
@@ -1910,7 +1912,7 @@ export const fedscore = $root.fedscore = (() => {
             Abort.prototype.field = "";
 
             /**
-             * Abort step.
+             * The step at which the sender gave up, when known.
              * @member {string} step
              * @memberof fedscore.common.Abort
              * @instance
@@ -2216,14 +2218,15 @@ export const fedscore = $root.fedscore = (() => {
         /**
          * Properties of an Envelope.
          * @typedef {Object} fedscore.Envelope.$Properties
-         * @property {string|null} [protocol] Envelope protocol
-         * @property {number|null} [protocolVersion] Envelope protocolVersion
-         * @property {string|null} [sessionId] Envelope sessionId
-         * @property {string|null} [step] Envelope step
-         * @property {string|null} [sender] Envelope sender
+         * @property {string|null} [protocol] Protocol name, e.g. "psi.ecdh" or "vfl.hetero-lr". Required.
+         * @property {number|null} [protocolVersion] Version of that protocol's message set, >= 1. A session refuses versions it does not speak
+         * (`protocol_version` error); the envelope format itself is unversioned and evolves additively.
+         * @property {string|null} [sessionId] One run of one protocol between its parties. Required.
+         * @property {string|null} [step] The step this payload belongs to (a `StepDef` name). Required.
+         * @property {string|null} [sender] Party names. Required.
          * @property {string|null} [receiver] Envelope receiver
-         * @property {number|Long|null} [seq] Envelope seq
-         * @property {Uint8Array|null} [payload] Envelope payload
+         * @property {number|Long|null} [seq] Per (session, sender, receiver) counter starting at 0; at most 2^53 - 1 so it fits a JS number.
+         * @property {Uint8Array|null} [payload] The step's encoded message. May be empty.
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -2256,7 +2259,7 @@ export const fedscore = $root.fedscore = (() => {
         };
 
         /**
-         * Envelope protocol.
+         * Protocol name, e.g. "psi.ecdh" or "vfl.hetero-lr". Required.
          * @member {string} protocol
          * @memberof fedscore.Envelope
          * @instance
@@ -2264,7 +2267,8 @@ export const fedscore = $root.fedscore = (() => {
         Envelope.prototype.protocol = "";
 
         /**
-         * Envelope protocolVersion.
+         * Version of that protocol's message set, >= 1. A session refuses versions it does not speak
+         * (`protocol_version` error); the envelope format itself is unversioned and evolves additively.
          * @member {number} protocolVersion
          * @memberof fedscore.Envelope
          * @instance
@@ -2272,7 +2276,7 @@ export const fedscore = $root.fedscore = (() => {
         Envelope.prototype.protocolVersion = 0;
 
         /**
-         * Envelope sessionId.
+         * One run of one protocol between its parties. Required.
          * @member {string} sessionId
          * @memberof fedscore.Envelope
          * @instance
@@ -2280,7 +2284,7 @@ export const fedscore = $root.fedscore = (() => {
         Envelope.prototype.sessionId = "";
 
         /**
-         * Envelope step.
+         * The step this payload belongs to (a `StepDef` name). Required.
          * @member {string} step
          * @memberof fedscore.Envelope
          * @instance
@@ -2288,7 +2292,7 @@ export const fedscore = $root.fedscore = (() => {
         Envelope.prototype.step = "";
 
         /**
-         * Envelope sender.
+         * Party names. Required.
          * @member {string} sender
          * @memberof fedscore.Envelope
          * @instance
@@ -2304,7 +2308,7 @@ export const fedscore = $root.fedscore = (() => {
         Envelope.prototype.receiver = "";
 
         /**
-         * Envelope seq.
+         * Per (session, sender, receiver) counter starting at 0; at most 2^53 - 1 so it fits a JS number.
          * @member {number|Long} seq
          * @memberof fedscore.Envelope
          * @instance
@@ -2312,7 +2316,7 @@ export const fedscore = $root.fedscore = (() => {
         Envelope.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
         /**
-         * Envelope payload.
+         * The step's encoded message. May be empty.
          * @member {Uint8Array} payload
          * @memberof fedscore.Envelope
          * @instance
@@ -2728,10 +2732,10 @@ export const fedscore = $root.fedscore = (() => {
          * Scheme enum.
          * @name fedscore.he.Scheme
          * @enum {number}
-         * @property {number} SCHEME_UNSPECIFIED=0 SCHEME_UNSPECIFIED value
-         * @property {number} SCHEME_CKKS=1 SCHEME_CKKS value
-         * @property {number} SCHEME_PAILLIER=2 SCHEME_PAILLIER value
-         * @property {number} SCHEME_NONE=3 SCHEME_NONE value
+         * @property {number} SCHEME_UNSPECIFIED=0 Absent: rejected on decode.
+         * @property {number} SCHEME_CKKS=1 CKKS (Cheon-Kim-Kim-Song 2017) as serialized by Microsoft SEAL / node-seal.
+         * @property {number} SCHEME_PAILLIER=2 Paillier (1999): each item one ciphertext, big-endian unsigned integer mod n^2.
+         * @property {number} SCHEME_NONE=3 No encryption: plaintext debug mode; each item holds little-endian float64 values.
          */
         he.Scheme = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -2746,8 +2750,8 @@ export const fedscore = $root.fedscore = (() => {
          * Compression enum.
          * @name fedscore.he.Compression
          * @enum {number}
-         * @property {number} COMPRESSION_NONE=0 COMPRESSION_NONE value
-         * @property {number} COMPRESSION_ZLIB=1 COMPRESSION_ZLIB value
+         * @property {number} COMPRESSION_NONE=0 Items are stored as produced by the serializer.
+         * @property {number} COMPRESSION_ZLIB=1 zlib (RFC 1950) / zstd (RFC 8878), as SEAL's compr_mode_type or applied by the sender.
          * @property {number} COMPRESSION_ZSTD=2 COMPRESSION_ZSTD value
          */
         he.Compression = (function() {
@@ -2764,14 +2768,18 @@ export const fedscore = $root.fedscore = (() => {
              * Properties of a CiphertextBatch.
              * @typedef {Object} fedscore.he.CiphertextBatch.$Properties
              * @property {fedscore.he.Scheme|null} [scheme] CiphertextBatch scheme
-             * @property {Uint8Array|null} [paramsFingerprint] CiphertextBatch paramsFingerprint
-             * @property {Array.<Uint8Array>|null} [items] CiphertextBatch items
-             * @property {number|Long|null} [valueCount] CiphertextBatch valueCount
-             * @property {number|null} [slotsPerItem] CiphertextBatch slotsPerItem
-             * @property {number|null} [scale] CiphertextBatch scale
-             * @property {number|null} [exponent] CiphertextBatch exponent
+             * @property {Uint8Array|null} [paramsFingerprint] Identifies the encryption parameters (and public key) the items were made under, e.g. a SHA-256
+             * of the serialized SEAL EncryptionParameters or of the Paillier modulus n. Required unless scheme
+             * is SCHEME_NONE; the receiver compares it with its own and refuses a mismatch.
+             * @property {Array.<Uint8Array>|null} [items] One serialized ciphertext per item.
+             * @property {number|Long|null} [valueCount] Number of meaningful values across all items; the last item may be partly filled.
+             * items.length must equal ceil(value_count / slots_per_item).
+             * @property {number|null} [slotsPerItem] Values packed per item: CKKS N/2 (or fewer, by the packing layout); Paillier 1. >= 1.
+             * @property {number|null} [scale] CKKS: the scale of every item (e.g. 2^40). Required (> 0) for CKKS, 0 otherwise.
+             * @property {number|null} [exponent] Paillier fixed-point encoding: value = decrypted * 2^exponent (negative for fractions).
              * @property {fedscore.he.Compression|null} [compression] CiphertextBatch compression
-             * @property {number|null} [level] CiphertextBatch level
+             * @property {number|null} [level] CKKS: SEAL's chain index of the items (higher = fewer rescales so far), so a receiver can match
+             * levels before adding. Optional (0 when unused).
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -2813,7 +2821,9 @@ export const fedscore = $root.fedscore = (() => {
             CiphertextBatch.prototype.scheme = 0;
 
             /**
-             * CiphertextBatch paramsFingerprint.
+             * Identifies the encryption parameters (and public key) the items were made under, e.g. a SHA-256
+             * of the serialized SEAL EncryptionParameters or of the Paillier modulus n. Required unless scheme
+             * is SCHEME_NONE; the receiver compares it with its own and refuses a mismatch.
              * @member {Uint8Array} paramsFingerprint
              * @memberof fedscore.he.CiphertextBatch
              * @instance
@@ -2821,7 +2831,7 @@ export const fedscore = $root.fedscore = (() => {
             CiphertextBatch.prototype.paramsFingerprint = $util.newBuffer([]);
 
             /**
-             * CiphertextBatch items.
+             * One serialized ciphertext per item.
              * @member {Array.<Uint8Array>} items
              * @memberof fedscore.he.CiphertextBatch
              * @instance
@@ -2829,7 +2839,8 @@ export const fedscore = $root.fedscore = (() => {
             CiphertextBatch.prototype.items = $util.emptyArray;
 
             /**
-             * CiphertextBatch valueCount.
+             * Number of meaningful values across all items; the last item may be partly filled.
+             * items.length must equal ceil(value_count / slots_per_item).
              * @member {number|Long} valueCount
              * @memberof fedscore.he.CiphertextBatch
              * @instance
@@ -2837,7 +2848,7 @@ export const fedscore = $root.fedscore = (() => {
             CiphertextBatch.prototype.valueCount = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
-             * CiphertextBatch slotsPerItem.
+             * Values packed per item: CKKS N/2 (or fewer, by the packing layout); Paillier 1. >= 1.
              * @member {number} slotsPerItem
              * @memberof fedscore.he.CiphertextBatch
              * @instance
@@ -2845,7 +2856,7 @@ export const fedscore = $root.fedscore = (() => {
             CiphertextBatch.prototype.slotsPerItem = 0;
 
             /**
-             * CiphertextBatch scale.
+             * CKKS: the scale of every item (e.g. 2^40). Required (> 0) for CKKS, 0 otherwise.
              * @member {number} scale
              * @memberof fedscore.he.CiphertextBatch
              * @instance
@@ -2853,7 +2864,7 @@ export const fedscore = $root.fedscore = (() => {
             CiphertextBatch.prototype.scale = 0;
 
             /**
-             * CiphertextBatch exponent.
+             * Paillier fixed-point encoding: value = decrypted * 2^exponent (negative for fractions).
              * @member {number} exponent
              * @memberof fedscore.he.CiphertextBatch
              * @instance
@@ -2869,7 +2880,8 @@ export const fedscore = $root.fedscore = (() => {
             CiphertextBatch.prototype.compression = 0;
 
             /**
-             * CiphertextBatch level.
+             * CKKS: SEAL's chain index of the items (higher = fewer rescales so far), so a receiver can match
+             * levels before adding. Optional (0 when unused).
              * @member {number} level
              * @memberof fedscore.he.CiphertextBatch
              * @instance
@@ -3342,6 +3354,4268 @@ export const fedscore = $root.fedscore = (() => {
         })();
 
         return he;
+    })();
+
+    fedscore.heterolr = (function() {
+
+        /**
+         * Namespace heterolr.
+         * @memberof fedscore
+         * @namespace
+         */
+        const heterolr = {};
+
+        /**
+         * Mode enum.
+         * @name fedscore.heterolr.Mode
+         * @enum {number}
+         * @property {number} MODE_UNSPECIFIED=0 Absent: rejected on decode.
+         * @property {number} MODE_ARBITER=1 A third party (the arbiter) makes the keys and decrypts masked gradients (Hardy et al. 2017).
+         * @property {number} MODE_TWO_PARTY=2 No third party: guest and each host hold their own keys and decrypt masked values for each other.
+         */
+        heterolr.Mode = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "MODE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "MODE_ARBITER"] = 1;
+            values[valuesById[2] = "MODE_TWO_PARTY"] = 2;
+            return values;
+        })();
+
+        /**
+         * LrSchedule enum.
+         * @name fedscore.heterolr.LrSchedule
+         * @enum {number}
+         * @property {number} LR_SCHEDULE_UNSPECIFIED=0 LR_SCHEDULE_UNSPECIFIED value
+         * @property {number} LR_SCHEDULE_CONSTANT=1 The same learning rate at every step.
+         * @property {number} LR_SCHEDULE_INVERSE_TIME=2 lr / (1 + decay * epoch).
+         * @property {number} LR_SCHEDULE_EXPONENTIAL=3 lr * decay^epoch.
+         */
+        heterolr.LrSchedule = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "LR_SCHEDULE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "LR_SCHEDULE_CONSTANT"] = 1;
+            values[valuesById[2] = "LR_SCHEDULE_INVERSE_TIME"] = 2;
+            values[valuesById[3] = "LR_SCHEDULE_EXPONENTIAL"] = 3;
+            return values;
+        })();
+
+        heterolr.TrainPlan = (function() {
+
+            /**
+             * Properties of a TrainPlan.
+             * @typedef {Object} fedscore.heterolr.TrainPlan.$Properties
+             * @property {fedscore.heterolr.Mode|null} [mode] TrainPlan mode
+             * @property {fedscore.he.Scheme|null} [scheme] TrainPlan scheme
+             * @property {Array.<string>|null} [hosts] Party ids of the hosts, in the order every party uses for them.
+             * @property {number|null} [rows] Rows of the aligned training table every party holds (same order at every party).
+             * @property {Array.<number>|null} [validationRows] Positions (0-based, into the aligned table) held out for validation; the rest are trained on.
+             * @property {number|null} [batchSize] TrainPlan batchSize
+             * @property {number|null} [maxEpochs] TrainPlan maxEpochs
+             * @property {number|Long|null} [shuffleSeed] Seeds the per-epoch order of the training rows (not secret: batch membership reveals nothing).
+             * @property {number|null} [learningRate] TrainPlan learningRate
+             * @property {fedscore.heterolr.LrSchedule|null} [lrSchedule] TrainPlan lrSchedule
+             * @property {number|null} [lrDecay] TrainPlan lrDecay
+             * @property {number|null} [l2] L2 penalty (1 / C in sklearn's terms, per row: the gradient adds l2 * w).
+             * @property {number|null} [maskBits] Masks of released values are uniform in [-2^mask_bits, 2^mask_bits] (CKKS; Paillier masks are
+             * uniform modulo n regardless).
+             * @property {number|null} [patience] Stop when the validation AUC has not improved for this many epochs (0 = never stop early).
+             * @property {number|null} [tolerance] Improvement of the validation AUC that counts as progress.
+             * @property {string|null} [modelId] A unique id of this model (also in the joint-model descriptor).
+             * @property {number|null} [validationEvery] Evaluate the validation split every this many epochs (>= 1 when validation_rows is non-empty).
+             * @property {boolean|null} [classWeighted] Two-party mode: the guest weights rows by class and sends hosts the weights encrypted under its key
+             * (hosts learn that weighting is on, never the weights).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TrainPlan.
+             * @memberof fedscore.heterolr
+             * @interface ITrainPlan
+             * @augments fedscore.heterolr.TrainPlan.$Properties
+             * @deprecated Use fedscore.heterolr.TrainPlan.$Properties instead.
+             */
+
+            /**
+             * Shape of a TrainPlan.
+             * @typedef {fedscore.heterolr.TrainPlan.$Properties} fedscore.heterolr.TrainPlan.$Shape
+             */
+
+            /**
+             * Constructs a new TrainPlan.
+             * @memberof fedscore.heterolr
+             * @classdesc Guest -> every host and the arbiter, first message of a run: everything the parties must agree on.
+             * Carries no data values: only counts, row positions of the guest's validation split (positions in
+             * the aligned table, which every party already shares) and hyperparameters.
+             * @constructor
+             * @param {fedscore.heterolr.TrainPlan.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TrainPlan = function (properties) {
+                this.hosts = [];
+                this.validationRows = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * TrainPlan mode.
+             * @member {fedscore.heterolr.Mode} mode
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.mode = 0;
+
+            /**
+             * TrainPlan scheme.
+             * @member {fedscore.he.Scheme} scheme
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.scheme = 0;
+
+            /**
+             * Party ids of the hosts, in the order every party uses for them.
+             * @member {Array.<string>} hosts
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.hosts = $util.emptyArray;
+
+            /**
+             * Rows of the aligned training table every party holds (same order at every party).
+             * @member {number} rows
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.rows = 0;
+
+            /**
+             * Positions (0-based, into the aligned table) held out for validation; the rest are trained on.
+             * @member {Array.<number>} validationRows
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.validationRows = $util.emptyArray;
+
+            /**
+             * TrainPlan batchSize.
+             * @member {number} batchSize
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.batchSize = 0;
+
+            /**
+             * TrainPlan maxEpochs.
+             * @member {number} maxEpochs
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.maxEpochs = 0;
+
+            /**
+             * Seeds the per-epoch order of the training rows (not secret: batch membership reveals nothing).
+             * @member {number|Long} shuffleSeed
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.shuffleSeed = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * TrainPlan learningRate.
+             * @member {number} learningRate
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.learningRate = 0;
+
+            /**
+             * TrainPlan lrSchedule.
+             * @member {fedscore.heterolr.LrSchedule} lrSchedule
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.lrSchedule = 0;
+
+            /**
+             * TrainPlan lrDecay.
+             * @member {number} lrDecay
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.lrDecay = 0;
+
+            /**
+             * L2 penalty (1 / C in sklearn's terms, per row: the gradient adds l2 * w).
+             * @member {number} l2
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.l2 = 0;
+
+            /**
+             * Masks of released values are uniform in [-2^mask_bits, 2^mask_bits] (CKKS; Paillier masks are
+             * uniform modulo n regardless).
+             * @member {number} maskBits
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.maskBits = 0;
+
+            /**
+             * Stop when the validation AUC has not improved for this many epochs (0 = never stop early).
+             * @member {number} patience
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.patience = 0;
+
+            /**
+             * Improvement of the validation AUC that counts as progress.
+             * @member {number} tolerance
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.tolerance = 0;
+
+            /**
+             * A unique id of this model (also in the joint-model descriptor).
+             * @member {string} modelId
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.modelId = "";
+
+            /**
+             * Evaluate the validation split every this many epochs (>= 1 when validation_rows is non-empty).
+             * @member {number} validationEvery
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.validationEvery = 0;
+
+            /**
+             * Two-party mode: the guest weights rows by class and sends hosts the weights encrypted under its key
+             * (hosts learn that weighting is on, never the weights).
+             * @member {boolean} classWeighted
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.classWeighted = false;
+
+            /**
+             * Creates a new TrainPlan instance using the specified properties.
+             * @function create
+             * @memberof fedscore.heterolr.TrainPlan
+             * @static
+             * @param {fedscore.heterolr.TrainPlan.$Properties=} [properties] Properties to set
+             * @returns {fedscore.heterolr.TrainPlan} TrainPlan instance
+             * @type {{
+             *   (properties: fedscore.heterolr.TrainPlan.$Shape): fedscore.heterolr.TrainPlan & fedscore.heterolr.TrainPlan.$Shape;
+             *   (properties?: fedscore.heterolr.TrainPlan.$Properties): fedscore.heterolr.TrainPlan;
+             * }}
+             */
+            TrainPlan.create = function(properties) {
+                return new TrainPlan(properties);
+            };
+
+            /**
+             * Encodes the specified TrainPlan message. Does not implicitly {@link fedscore.heterolr.TrainPlan.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.heterolr.TrainPlan
+             * @static
+             * @param {fedscore.heterolr.TrainPlan.$Properties} message TrainPlan message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TrainPlan.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode") && message.mode !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).int32(message.mode);
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme") && message.scheme !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).int32(message.scheme);
+                if (message.hosts != null && message.hosts.length)
+                    for (let i = 0; i < message.hosts.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.hosts[i]);
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows") && message.rows !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.rows);
+                if (message.validationRows != null && message.validationRows.length)
+                    writer.uint32(/* id 5, wireType 2 =*/42).uint32s(message.validationRows);
+                if (message.batchSize != null && $Object.hasOwnProperty.call(message, "batchSize") && message.batchSize !== 0)
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint32(message.batchSize);
+                if (message.maxEpochs != null && $Object.hasOwnProperty.call(message, "maxEpochs") && message.maxEpochs !== 0)
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint32(message.maxEpochs);
+                if (message.shuffleSeed != null && $Object.hasOwnProperty.call(message, "shuffleSeed") && (typeof message.shuffleSeed === "object" ? message.shuffleSeed.low || message.shuffleSeed.high : message.shuffleSeed !== 0))
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint64(message.shuffleSeed);
+                if (message.learningRate != null && $Object.hasOwnProperty.call(message, "learningRate") && !$Object.is(message.learningRate, 0))
+                    writer.uint32(/* id 9, wireType 1 =*/73).double(message.learningRate);
+                if (message.lrSchedule != null && $Object.hasOwnProperty.call(message, "lrSchedule") && message.lrSchedule !== 0)
+                    writer.uint32(/* id 10, wireType 0 =*/80).int32(message.lrSchedule);
+                if (message.lrDecay != null && $Object.hasOwnProperty.call(message, "lrDecay") && !$Object.is(message.lrDecay, 0))
+                    writer.uint32(/* id 11, wireType 1 =*/89).double(message.lrDecay);
+                if (message.l2 != null && $Object.hasOwnProperty.call(message, "l2") && !$Object.is(message.l2, 0))
+                    writer.uint32(/* id 12, wireType 1 =*/97).double(message.l2);
+                if (message.maskBits != null && $Object.hasOwnProperty.call(message, "maskBits") && message.maskBits !== 0)
+                    writer.uint32(/* id 13, wireType 0 =*/104).uint32(message.maskBits);
+                if (message.patience != null && $Object.hasOwnProperty.call(message, "patience") && message.patience !== 0)
+                    writer.uint32(/* id 14, wireType 0 =*/112).uint32(message.patience);
+                if (message.tolerance != null && $Object.hasOwnProperty.call(message, "tolerance") && !$Object.is(message.tolerance, 0))
+                    writer.uint32(/* id 15, wireType 1 =*/121).double(message.tolerance);
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId") && message.modelId !== "")
+                    writer.uint32(/* id 16, wireType 2 =*/130).string(message.modelId);
+                if (message.validationEvery != null && $Object.hasOwnProperty.call(message, "validationEvery") && message.validationEvery !== 0)
+                    writer.uint32(/* id 17, wireType 0 =*/136).uint32(message.validationEvery);
+                if (message.classWeighted != null && $Object.hasOwnProperty.call(message, "classWeighted") && message.classWeighted !== false)
+                    writer.uint32(/* id 18, wireType 0 =*/144).bool(message.classWeighted);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TrainPlan message, length delimited. Does not implicitly {@link fedscore.heterolr.TrainPlan.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.heterolr.TrainPlan
+             * @static
+             * @param {fedscore.heterolr.TrainPlan.$Properties} message TrainPlan message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TrainPlan.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TrainPlan message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.heterolr.TrainPlan
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.heterolr.TrainPlan & fedscore.heterolr.TrainPlan.$Shape} TrainPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TrainPlan.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.heterolr.TrainPlan();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.mode = value;
+                            else
+                                delete message.mode;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.scheme = value;
+                            else
+                                delete message.scheme;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.hosts && message.hosts.length))
+                                message.hosts = [];
+                            message.hosts.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.rows = value;
+                            else
+                                delete message.rows;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType === 2) {
+                                if (!(message.validationRows && message.validationRows.length))
+                                    message.validationRows = [];
+                                reader.uint32s(message.validationRows);
+                                continue;
+                            }
+                            if (wireType !== 0)
+                                break;
+                            if (!(message.validationRows && message.validationRows.length))
+                                message.validationRows = [];
+                            message.validationRows.push(reader.uint32());
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.batchSize = value;
+                            else
+                                delete message.batchSize;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.maxEpochs = value;
+                            else
+                                delete message.maxEpochs;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.shuffleSeed = value;
+                            else
+                                delete message.shuffleSeed;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.learningRate = value;
+                            else
+                                delete message.learningRate;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.lrSchedule = value;
+                            else
+                                delete message.lrSchedule;
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.lrDecay = value;
+                            else
+                                delete message.lrDecay;
+                            continue;
+                        }
+                    case 12: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.l2 = value;
+                            else
+                                delete message.l2;
+                            continue;
+                        }
+                    case 13: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.maskBits = value;
+                            else
+                                delete message.maskBits;
+                            continue;
+                        }
+                    case 14: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.patience = value;
+                            else
+                                delete message.patience;
+                            continue;
+                        }
+                    case 15: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.tolerance = value;
+                            else
+                                delete message.tolerance;
+                            continue;
+                        }
+                    case 16: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.modelId = value;
+                            else
+                                delete message.modelId;
+                            continue;
+                        }
+                    case 17: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.validationEvery = value;
+                            else
+                                delete message.validationEvery;
+                            continue;
+                        }
+                    case 18: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.classWeighted = value;
+                            else
+                                delete message.classWeighted;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a TrainPlan message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.heterolr.TrainPlan
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.heterolr.TrainPlan & fedscore.heterolr.TrainPlan.$Shape} TrainPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TrainPlan.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TrainPlan message.
+             * @function verify
+             * @memberof fedscore.heterolr.TrainPlan
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TrainPlan.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode"))
+                    if (typeof message.mode !== "number" || (message.mode | 0) !== message.mode)
+                        return "mode: enum value expected";
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    if (typeof message.scheme !== "number" || (message.scheme | 0) !== message.scheme)
+                        return "scheme: enum value expected";
+                if (message.hosts != null && $Object.hasOwnProperty.call(message, "hosts")) {
+                    if (!$Array.isArray(message.hosts))
+                        return "hosts: array expected";
+                    for (let i = 0; i < message.hosts.length; ++i)
+                        if (!$util.isString(message.hosts[i]))
+                            return "hosts: string[] expected";
+                }
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    if (!$util.isInteger(message.rows))
+                        return "rows: integer expected";
+                if (message.validationRows != null && $Object.hasOwnProperty.call(message, "validationRows")) {
+                    if (!$Array.isArray(message.validationRows))
+                        return "validationRows: array expected";
+                    for (let i = 0; i < message.validationRows.length; ++i)
+                        if (!$util.isInteger(message.validationRows[i]))
+                            return "validationRows: integer[] expected";
+                }
+                if (message.batchSize != null && $Object.hasOwnProperty.call(message, "batchSize"))
+                    if (!$util.isInteger(message.batchSize))
+                        return "batchSize: integer expected";
+                if (message.maxEpochs != null && $Object.hasOwnProperty.call(message, "maxEpochs"))
+                    if (!$util.isInteger(message.maxEpochs))
+                        return "maxEpochs: integer expected";
+                if (message.shuffleSeed != null && $Object.hasOwnProperty.call(message, "shuffleSeed"))
+                    if (!$util.isInteger(message.shuffleSeed) && !(message.shuffleSeed && $util.isInteger(message.shuffleSeed.low) && $util.isInteger(message.shuffleSeed.high)))
+                        return "shuffleSeed: integer|Long expected";
+                if (message.learningRate != null && $Object.hasOwnProperty.call(message, "learningRate"))
+                    if (typeof message.learningRate !== "number")
+                        return "learningRate: number expected";
+                if (message.lrSchedule != null && $Object.hasOwnProperty.call(message, "lrSchedule"))
+                    if (typeof message.lrSchedule !== "number" || (message.lrSchedule | 0) !== message.lrSchedule)
+                        return "lrSchedule: enum value expected";
+                if (message.lrDecay != null && $Object.hasOwnProperty.call(message, "lrDecay"))
+                    if (typeof message.lrDecay !== "number")
+                        return "lrDecay: number expected";
+                if (message.l2 != null && $Object.hasOwnProperty.call(message, "l2"))
+                    if (typeof message.l2 !== "number")
+                        return "l2: number expected";
+                if (message.maskBits != null && $Object.hasOwnProperty.call(message, "maskBits"))
+                    if (!$util.isInteger(message.maskBits))
+                        return "maskBits: integer expected";
+                if (message.patience != null && $Object.hasOwnProperty.call(message, "patience"))
+                    if (!$util.isInteger(message.patience))
+                        return "patience: integer expected";
+                if (message.tolerance != null && $Object.hasOwnProperty.call(message, "tolerance"))
+                    if (typeof message.tolerance !== "number")
+                        return "tolerance: number expected";
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    if (!$util.isString(message.modelId))
+                        return "modelId: string expected";
+                if (message.validationEvery != null && $Object.hasOwnProperty.call(message, "validationEvery"))
+                    if (!$util.isInteger(message.validationEvery))
+                        return "validationEvery: integer expected";
+                if (message.classWeighted != null && $Object.hasOwnProperty.call(message, "classWeighted"))
+                    if (typeof message.classWeighted !== "boolean")
+                        return "classWeighted: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a TrainPlan message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.heterolr.TrainPlan
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.heterolr.TrainPlan} TrainPlan
+             */
+            TrainPlan.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.heterolr.TrainPlan)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.heterolr.TrainPlan: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.heterolr.TrainPlan();
+                if (object.mode !== 0 && (typeof object.mode !== "string" || $root.fedscore.heterolr.Mode[object.mode] !== 0))
+                    switch (object.mode) {
+                    case "MODE_UNSPECIFIED":
+                    case 0:
+                        message.mode = 0;
+                        break;
+                    case "MODE_ARBITER":
+                    case 1:
+                        message.mode = 1;
+                        break;
+                    case "MODE_TWO_PARTY":
+                    case 2:
+                        message.mode = 2;
+                        break;
+                    default:
+                        if (typeof object.mode === "number" && (object.mode | 0) === object.mode)
+                            message.mode = object.mode;
+                    }
+                if (object.scheme !== 0 && (typeof object.scheme !== "string" || $root.fedscore.he.Scheme[object.scheme] !== 0))
+                    switch (object.scheme) {
+                    case "SCHEME_UNSPECIFIED":
+                    case 0:
+                        message.scheme = 0;
+                        break;
+                    case "SCHEME_CKKS":
+                    case 1:
+                        message.scheme = 1;
+                        break;
+                    case "SCHEME_PAILLIER":
+                    case 2:
+                        message.scheme = 2;
+                        break;
+                    case "SCHEME_NONE":
+                    case 3:
+                        message.scheme = 3;
+                        break;
+                    default:
+                        if (typeof object.scheme === "number" && (object.scheme | 0) === object.scheme)
+                            message.scheme = object.scheme;
+                    }
+                if (object.hosts) {
+                    if (!$Array.isArray(object.hosts))
+                        throw $TypeError(".fedscore.heterolr.TrainPlan.hosts: array expected");
+                    message.hosts = $Array(object.hosts.length);
+                    for (let i = 0; i < object.hosts.length; ++i)
+                        message.hosts[i] = $String(object.hosts[i]);
+                }
+                if (object.rows != null)
+                    if ($Number(object.rows) !== 0)
+                        message.rows = object.rows >>> 0;
+                if (object.validationRows) {
+                    if (!$Array.isArray(object.validationRows))
+                        throw $TypeError(".fedscore.heterolr.TrainPlan.validationRows: array expected");
+                    message.validationRows = $Array(object.validationRows.length);
+                    for (let i = 0; i < object.validationRows.length; ++i)
+                        message.validationRows[i] = object.validationRows[i] >>> 0;
+                }
+                if (object.batchSize != null)
+                    if ($Number(object.batchSize) !== 0)
+                        message.batchSize = object.batchSize >>> 0;
+                if (object.maxEpochs != null)
+                    if ($Number(object.maxEpochs) !== 0)
+                        message.maxEpochs = object.maxEpochs >>> 0;
+                if (object.shuffleSeed != null)
+                    if (typeof object.shuffleSeed === "object" ? object.shuffleSeed.low || object.shuffleSeed.high : $Number(object.shuffleSeed) !== 0)
+                        if ($util.Long)
+                            message.shuffleSeed = $util.Long.fromValue(object.shuffleSeed, true);
+                        else if (typeof object.shuffleSeed === "string")
+                            message.shuffleSeed = $parseInt(object.shuffleSeed, 10);
+                        else if (typeof object.shuffleSeed === "number")
+                            message.shuffleSeed = object.shuffleSeed;
+                        else if (typeof object.shuffleSeed === "object")
+                            message.shuffleSeed = new $util.LongBits(object.shuffleSeed.low >>> 0, object.shuffleSeed.high >>> 0).toNumber(true);
+                if (object.learningRate != null)
+                    if (!$Object.is($Number(object.learningRate), 0))
+                        message.learningRate = $Number(object.learningRate);
+                if (object.lrSchedule !== 0 && (typeof object.lrSchedule !== "string" || $root.fedscore.heterolr.LrSchedule[object.lrSchedule] !== 0))
+                    switch (object.lrSchedule) {
+                    case "LR_SCHEDULE_UNSPECIFIED":
+                    case 0:
+                        message.lrSchedule = 0;
+                        break;
+                    case "LR_SCHEDULE_CONSTANT":
+                    case 1:
+                        message.lrSchedule = 1;
+                        break;
+                    case "LR_SCHEDULE_INVERSE_TIME":
+                    case 2:
+                        message.lrSchedule = 2;
+                        break;
+                    case "LR_SCHEDULE_EXPONENTIAL":
+                    case 3:
+                        message.lrSchedule = 3;
+                        break;
+                    default:
+                        if (typeof object.lrSchedule === "number" && (object.lrSchedule | 0) === object.lrSchedule)
+                            message.lrSchedule = object.lrSchedule;
+                    }
+                if (object.lrDecay != null)
+                    if (!$Object.is($Number(object.lrDecay), 0))
+                        message.lrDecay = $Number(object.lrDecay);
+                if (object.l2 != null)
+                    if (!$Object.is($Number(object.l2), 0))
+                        message.l2 = $Number(object.l2);
+                if (object.maskBits != null)
+                    if ($Number(object.maskBits) !== 0)
+                        message.maskBits = object.maskBits >>> 0;
+                if (object.patience != null)
+                    if ($Number(object.patience) !== 0)
+                        message.patience = object.patience >>> 0;
+                if (object.tolerance != null)
+                    if (!$Object.is($Number(object.tolerance), 0))
+                        message.tolerance = $Number(object.tolerance);
+                if (object.modelId != null)
+                    if (typeof object.modelId !== "string" || object.modelId.length)
+                        message.modelId = $String(object.modelId);
+                if (object.validationEvery != null)
+                    if ($Number(object.validationEvery) !== 0)
+                        message.validationEvery = object.validationEvery >>> 0;
+                if (object.classWeighted != null)
+                    if (object.classWeighted)
+                        message.classWeighted = $Boolean(object.classWeighted);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TrainPlan message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.heterolr.TrainPlan
+             * @static
+             * @param {fedscore.heterolr.TrainPlan} message TrainPlan
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TrainPlan.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.hosts = [];
+                    object.validationRows = [];
+                }
+                if (options.defaults) {
+                    object.mode = options.enums === $String ? "MODE_UNSPECIFIED" : 0;
+                    object.scheme = options.enums === $String ? "SCHEME_UNSPECIFIED" : 0;
+                    object.rows = 0;
+                    object.batchSize = 0;
+                    object.maxEpochs = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.shuffleSeed = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.shuffleSeed = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.learningRate = 0;
+                    object.lrSchedule = options.enums === $String ? "LR_SCHEDULE_UNSPECIFIED" : 0;
+                    object.lrDecay = 0;
+                    object.l2 = 0;
+                    object.maskBits = 0;
+                    object.patience = 0;
+                    object.tolerance = 0;
+                    object.modelId = "";
+                    object.validationEvery = 0;
+                    object.classWeighted = false;
+                }
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode"))
+                    object.mode = options.enums === $String ? $root.fedscore.heterolr.Mode[message.mode] === $undefined ? message.mode : $root.fedscore.heterolr.Mode[message.mode] : message.mode;
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    object.scheme = options.enums === $String ? $root.fedscore.he.Scheme[message.scheme] === $undefined ? message.scheme : $root.fedscore.he.Scheme[message.scheme] : message.scheme;
+                if (message.hosts && message.hosts.length) {
+                    object.hosts = $Array(message.hosts.length);
+                    for (let j = 0; j < message.hosts.length; ++j)
+                        object.hosts[j] = message.hosts[j];
+                }
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    object.rows = message.rows;
+                if (message.validationRows && message.validationRows.length) {
+                    object.validationRows = $Array(message.validationRows.length);
+                    for (let j = 0; j < message.validationRows.length; ++j)
+                        object.validationRows[j] = message.validationRows[j];
+                }
+                if (message.batchSize != null && $Object.hasOwnProperty.call(message, "batchSize"))
+                    object.batchSize = message.batchSize;
+                if (message.maxEpochs != null && $Object.hasOwnProperty.call(message, "maxEpochs"))
+                    object.maxEpochs = message.maxEpochs;
+                if (message.shuffleSeed != null && $Object.hasOwnProperty.call(message, "shuffleSeed"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.shuffleSeed = typeof message.shuffleSeed === "number" ? $BigInt(message.shuffleSeed) : $util.Long.fromBits(message.shuffleSeed.low >>> 0, message.shuffleSeed.high >>> 0, true).toBigInt();
+                    else if (typeof message.shuffleSeed === "number")
+                        object.shuffleSeed = options.longs === $String ? $String(message.shuffleSeed) : message.shuffleSeed;
+                    else
+                        object.shuffleSeed = options.longs === $String ? $util.Long.prototype.toString.call(message.shuffleSeed) : options.longs === $Number ? new $util.LongBits(message.shuffleSeed.low >>> 0, message.shuffleSeed.high >>> 0).toNumber(true) : message.shuffleSeed;
+                if (message.learningRate != null && $Object.hasOwnProperty.call(message, "learningRate"))
+                    object.learningRate = options.json && !$isFinite(message.learningRate) ? $String(message.learningRate) : message.learningRate;
+                if (message.lrSchedule != null && $Object.hasOwnProperty.call(message, "lrSchedule"))
+                    object.lrSchedule = options.enums === $String ? $root.fedscore.heterolr.LrSchedule[message.lrSchedule] === $undefined ? message.lrSchedule : $root.fedscore.heterolr.LrSchedule[message.lrSchedule] : message.lrSchedule;
+                if (message.lrDecay != null && $Object.hasOwnProperty.call(message, "lrDecay"))
+                    object.lrDecay = options.json && !$isFinite(message.lrDecay) ? $String(message.lrDecay) : message.lrDecay;
+                if (message.l2 != null && $Object.hasOwnProperty.call(message, "l2"))
+                    object.l2 = options.json && !$isFinite(message.l2) ? $String(message.l2) : message.l2;
+                if (message.maskBits != null && $Object.hasOwnProperty.call(message, "maskBits"))
+                    object.maskBits = message.maskBits;
+                if (message.patience != null && $Object.hasOwnProperty.call(message, "patience"))
+                    object.patience = message.patience;
+                if (message.tolerance != null && $Object.hasOwnProperty.call(message, "tolerance"))
+                    object.tolerance = options.json && !$isFinite(message.tolerance) ? $String(message.tolerance) : message.tolerance;
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    object.modelId = message.modelId;
+                if (message.validationEvery != null && $Object.hasOwnProperty.call(message, "validationEvery"))
+                    object.validationEvery = message.validationEvery;
+                if (message.classWeighted != null && $Object.hasOwnProperty.call(message, "classWeighted"))
+                    object.classWeighted = message.classWeighted;
+                return object;
+            };
+
+            /**
+             * Converts this TrainPlan to JSON.
+             * @function toJSON
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TrainPlan.prototype.toJSON = function() {
+                return TrainPlan.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TrainPlan
+             * @function getTypeUrl
+             * @memberof fedscore.heterolr.TrainPlan
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TrainPlan.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.heterolr.TrainPlan";
+            };
+
+            return TrainPlan;
+        })();
+
+        heterolr.HostHello = (function() {
+
+            /**
+             * Properties of a HostHello.
+             * @typedef {Object} fedscore.heterolr.HostHello.$Properties
+             * @property {number|null} [rows] HostHello rows
+             * @property {number|null} [features] HostHello features
+             * @property {Array.<string>|null} [featureNames] Column names as the host chooses to publish them (may be pseudonyms) for the joint descriptor.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a HostHello.
+             * @memberof fedscore.heterolr
+             * @interface IHostHello
+             * @augments fedscore.heterolr.HostHello.$Properties
+             * @deprecated Use fedscore.heterolr.HostHello.$Properties instead.
+             */
+
+            /**
+             * Shape of a HostHello.
+             * @typedef {fedscore.heterolr.HostHello.$Properties} fedscore.heterolr.HostHello.$Shape
+             */
+
+            /**
+             * Constructs a new HostHello.
+             * @memberof fedscore.heterolr
+             * @classdesc Host -> guest, reply to TrainPlan: the shape of the host's table. No values.
+             * @constructor
+             * @param {fedscore.heterolr.HostHello.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const HostHello = function (properties) {
+                this.featureNames = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * HostHello rows.
+             * @member {number} rows
+             * @memberof fedscore.heterolr.HostHello
+             * @instance
+             */
+            HostHello.prototype.rows = 0;
+
+            /**
+             * HostHello features.
+             * @member {number} features
+             * @memberof fedscore.heterolr.HostHello
+             * @instance
+             */
+            HostHello.prototype.features = 0;
+
+            /**
+             * Column names as the host chooses to publish them (may be pseudonyms) for the joint descriptor.
+             * @member {Array.<string>} featureNames
+             * @memberof fedscore.heterolr.HostHello
+             * @instance
+             */
+            HostHello.prototype.featureNames = $util.emptyArray;
+
+            /**
+             * Creates a new HostHello instance using the specified properties.
+             * @function create
+             * @memberof fedscore.heterolr.HostHello
+             * @static
+             * @param {fedscore.heterolr.HostHello.$Properties=} [properties] Properties to set
+             * @returns {fedscore.heterolr.HostHello} HostHello instance
+             * @type {{
+             *   (properties: fedscore.heterolr.HostHello.$Shape): fedscore.heterolr.HostHello & fedscore.heterolr.HostHello.$Shape;
+             *   (properties?: fedscore.heterolr.HostHello.$Properties): fedscore.heterolr.HostHello;
+             * }}
+             */
+            HostHello.create = function(properties) {
+                return new HostHello(properties);
+            };
+
+            /**
+             * Encodes the specified HostHello message. Does not implicitly {@link fedscore.heterolr.HostHello.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.heterolr.HostHello
+             * @static
+             * @param {fedscore.heterolr.HostHello.$Properties} message HostHello message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostHello.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows") && message.rows !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.rows);
+                if (message.features != null && $Object.hasOwnProperty.call(message, "features") && message.features !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.features);
+                if (message.featureNames != null && message.featureNames.length)
+                    for (let i = 0; i < message.featureNames.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.featureNames[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostHello message, length delimited. Does not implicitly {@link fedscore.heterolr.HostHello.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.heterolr.HostHello
+             * @static
+             * @param {fedscore.heterolr.HostHello.$Properties} message HostHello message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostHello.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a HostHello message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.heterolr.HostHello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.heterolr.HostHello & fedscore.heterolr.HostHello.$Shape} HostHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostHello.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.heterolr.HostHello();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.rows = value;
+                            else
+                                delete message.rows;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.features = value;
+                            else
+                                delete message.features;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.featureNames && message.featureNames.length))
+                                message.featureNames = [];
+                            message.featureNames.push(reader.stringVerify());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a HostHello message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.heterolr.HostHello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.heterolr.HostHello & fedscore.heterolr.HostHello.$Shape} HostHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostHello.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a HostHello message.
+             * @function verify
+             * @memberof fedscore.heterolr.HostHello
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostHello.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    if (!$util.isInteger(message.rows))
+                        return "rows: integer expected";
+                if (message.features != null && $Object.hasOwnProperty.call(message, "features"))
+                    if (!$util.isInteger(message.features))
+                        return "features: integer expected";
+                if (message.featureNames != null && $Object.hasOwnProperty.call(message, "featureNames")) {
+                    if (!$Array.isArray(message.featureNames))
+                        return "featureNames: array expected";
+                    for (let i = 0; i < message.featureNames.length; ++i)
+                        if (!$util.isString(message.featureNames[i]))
+                            return "featureNames: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a HostHello message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.heterolr.HostHello
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.heterolr.HostHello} HostHello
+             */
+            HostHello.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.heterolr.HostHello)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.heterolr.HostHello: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.heterolr.HostHello();
+                if (object.rows != null)
+                    if ($Number(object.rows) !== 0)
+                        message.rows = object.rows >>> 0;
+                if (object.features != null)
+                    if ($Number(object.features) !== 0)
+                        message.features = object.features >>> 0;
+                if (object.featureNames) {
+                    if (!$Array.isArray(object.featureNames))
+                        throw $TypeError(".fedscore.heterolr.HostHello.featureNames: array expected");
+                    message.featureNames = $Array(object.featureNames.length);
+                    for (let i = 0; i < object.featureNames.length; ++i)
+                        message.featureNames[i] = $String(object.featureNames[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostHello message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.heterolr.HostHello
+             * @static
+             * @param {fedscore.heterolr.HostHello} message HostHello
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostHello.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.featureNames = [];
+                if (options.defaults) {
+                    object.rows = 0;
+                    object.features = 0;
+                }
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    object.rows = message.rows;
+                if (message.features != null && $Object.hasOwnProperty.call(message, "features"))
+                    object.features = message.features;
+                if (message.featureNames && message.featureNames.length) {
+                    object.featureNames = $Array(message.featureNames.length);
+                    for (let j = 0; j < message.featureNames.length; ++j)
+                        object.featureNames[j] = message.featureNames[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this HostHello to JSON.
+             * @function toJSON
+             * @memberof fedscore.heterolr.HostHello
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostHello.prototype.toJSON = function() {
+                return HostHello.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for HostHello
+             * @function getTypeUrl
+             * @memberof fedscore.heterolr.HostHello
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            HostHello.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.heterolr.HostHello";
+            };
+
+            return HostHello;
+        })();
+
+        heterolr.PublicContext = (function() {
+
+            /**
+             * Properties of a PublicContext.
+             * @typedef {Object} fedscore.heterolr.PublicContext.$Properties
+             * @property {fedscore.he.Scheme|null} [scheme] PublicContext scheme
+             * @property {Uint8Array|null} [context] Serialized public context (SEAL parameters, public key, Galois keys for the declared steps only;
+             * or the Paillier modulus). Empty for SCHEME_NONE.
+             * @property {string|null} [fingerprint] Hex fingerprint of the parameters and key, as reported by the he package.
+             * @property {boolean|null} [insecure] True when the context is below 128-bit security or is the plaintext debug scheme.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PublicContext.
+             * @memberof fedscore.heterolr
+             * @interface IPublicContext
+             * @augments fedscore.heterolr.PublicContext.$Properties
+             * @deprecated Use fedscore.heterolr.PublicContext.$Properties instead.
+             */
+
+            /**
+             * Shape of a PublicContext.
+             * @typedef {fedscore.heterolr.PublicContext.$Properties} fedscore.heterolr.PublicContext.$Shape
+             */
+
+            /**
+             * Constructs a new PublicContext.
+             * @memberof fedscore.heterolr
+             * @classdesc A key holder's public context: the arbiter's to everyone (arbiter mode), or each party's own to its
+             * peers (two-party mode). Never contains a secret key.
+             * @constructor
+             * @param {fedscore.heterolr.PublicContext.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PublicContext = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * PublicContext scheme.
+             * @member {fedscore.he.Scheme} scheme
+             * @memberof fedscore.heterolr.PublicContext
+             * @instance
+             */
+            PublicContext.prototype.scheme = 0;
+
+            /**
+             * Serialized public context (SEAL parameters, public key, Galois keys for the declared steps only;
+             * or the Paillier modulus). Empty for SCHEME_NONE.
+             * @member {Uint8Array} context
+             * @memberof fedscore.heterolr.PublicContext
+             * @instance
+             */
+            PublicContext.prototype.context = $util.newBuffer([]);
+
+            /**
+             * Hex fingerprint of the parameters and key, as reported by the he package.
+             * @member {string} fingerprint
+             * @memberof fedscore.heterolr.PublicContext
+             * @instance
+             */
+            PublicContext.prototype.fingerprint = "";
+
+            /**
+             * True when the context is below 128-bit security or is the plaintext debug scheme.
+             * @member {boolean} insecure
+             * @memberof fedscore.heterolr.PublicContext
+             * @instance
+             */
+            PublicContext.prototype.insecure = false;
+
+            /**
+             * Creates a new PublicContext instance using the specified properties.
+             * @function create
+             * @memberof fedscore.heterolr.PublicContext
+             * @static
+             * @param {fedscore.heterolr.PublicContext.$Properties=} [properties] Properties to set
+             * @returns {fedscore.heterolr.PublicContext} PublicContext instance
+             * @type {{
+             *   (properties: fedscore.heterolr.PublicContext.$Shape): fedscore.heterolr.PublicContext & fedscore.heterolr.PublicContext.$Shape;
+             *   (properties?: fedscore.heterolr.PublicContext.$Properties): fedscore.heterolr.PublicContext;
+             * }}
+             */
+            PublicContext.create = function(properties) {
+                return new PublicContext(properties);
+            };
+
+            /**
+             * Encodes the specified PublicContext message. Does not implicitly {@link fedscore.heterolr.PublicContext.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.heterolr.PublicContext
+             * @static
+             * @param {fedscore.heterolr.PublicContext.$Properties} message PublicContext message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PublicContext.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme") && message.scheme !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).int32(message.scheme);
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context") && message.context.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.context);
+                if (message.fingerprint != null && $Object.hasOwnProperty.call(message, "fingerprint") && message.fingerprint !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.fingerprint);
+                if (message.insecure != null && $Object.hasOwnProperty.call(message, "insecure") && message.insecure !== false)
+                    writer.uint32(/* id 4, wireType 0 =*/32).bool(message.insecure);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PublicContext message, length delimited. Does not implicitly {@link fedscore.heterolr.PublicContext.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.heterolr.PublicContext
+             * @static
+             * @param {fedscore.heterolr.PublicContext.$Properties} message PublicContext message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PublicContext.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PublicContext message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.heterolr.PublicContext
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.heterolr.PublicContext & fedscore.heterolr.PublicContext.$Shape} PublicContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PublicContext.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.heterolr.PublicContext();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.scheme = value;
+                            else
+                                delete message.scheme;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.context = value;
+                            else
+                                delete message.context;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.fingerprint = value;
+                            else
+                                delete message.fingerprint;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.insecure = value;
+                            else
+                                delete message.insecure;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a PublicContext message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.heterolr.PublicContext
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.heterolr.PublicContext & fedscore.heterolr.PublicContext.$Shape} PublicContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PublicContext.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PublicContext message.
+             * @function verify
+             * @memberof fedscore.heterolr.PublicContext
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PublicContext.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    if (typeof message.scheme !== "number" || (message.scheme | 0) !== message.scheme)
+                        return "scheme: enum value expected";
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                    if (!(message.context && typeof message.context.length === "number" || $util.isString(message.context)))
+                        return "context: buffer expected";
+                if (message.fingerprint != null && $Object.hasOwnProperty.call(message, "fingerprint"))
+                    if (!$util.isString(message.fingerprint))
+                        return "fingerprint: string expected";
+                if (message.insecure != null && $Object.hasOwnProperty.call(message, "insecure"))
+                    if (typeof message.insecure !== "boolean")
+                        return "insecure: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a PublicContext message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.heterolr.PublicContext
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.heterolr.PublicContext} PublicContext
+             */
+            PublicContext.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.heterolr.PublicContext)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.heterolr.PublicContext: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.heterolr.PublicContext();
+                if (object.scheme !== 0 && (typeof object.scheme !== "string" || $root.fedscore.he.Scheme[object.scheme] !== 0))
+                    switch (object.scheme) {
+                    case "SCHEME_UNSPECIFIED":
+                    case 0:
+                        message.scheme = 0;
+                        break;
+                    case "SCHEME_CKKS":
+                    case 1:
+                        message.scheme = 1;
+                        break;
+                    case "SCHEME_PAILLIER":
+                    case 2:
+                        message.scheme = 2;
+                        break;
+                    case "SCHEME_NONE":
+                    case 3:
+                        message.scheme = 3;
+                        break;
+                    default:
+                        if (typeof object.scheme === "number" && (object.scheme | 0) === object.scheme)
+                            message.scheme = object.scheme;
+                    }
+                if (object.context != null)
+                    if (object.context.length)
+                        if (typeof object.context === "string")
+                            $util.base64.decode(object.context, message.context = $util.newBuffer($util.base64.length(object.context)), 0);
+                        else if (object.context.length >= 0)
+                            message.context = object.context;
+                if (object.fingerprint != null)
+                    if (typeof object.fingerprint !== "string" || object.fingerprint.length)
+                        message.fingerprint = $String(object.fingerprint);
+                if (object.insecure != null)
+                    if (object.insecure)
+                        message.insecure = $Boolean(object.insecure);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PublicContext message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.heterolr.PublicContext
+             * @static
+             * @param {fedscore.heterolr.PublicContext} message PublicContext
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PublicContext.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.scheme = options.enums === $String ? "SCHEME_UNSPECIFIED" : 0;
+                    if (options.bytes === $String)
+                        object.context = "";
+                    else {
+                        object.context = [];
+                        if (options.bytes !== $Array)
+                            object.context = $util.newBuffer(object.context);
+                    }
+                    object.fingerprint = "";
+                    object.insecure = false;
+                }
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    object.scheme = options.enums === $String ? $root.fedscore.he.Scheme[message.scheme] === $undefined ? message.scheme : $root.fedscore.he.Scheme[message.scheme] : message.scheme;
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                    object.context = options.bytes === $String ? $util.base64.encode(message.context, 0, message.context.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.context) : message.context;
+                if (message.fingerprint != null && $Object.hasOwnProperty.call(message, "fingerprint"))
+                    object.fingerprint = message.fingerprint;
+                if (message.insecure != null && $Object.hasOwnProperty.call(message, "insecure"))
+                    object.insecure = message.insecure;
+                return object;
+            };
+
+            /**
+             * Converts this PublicContext to JSON.
+             * @function toJSON
+             * @memberof fedscore.heterolr.PublicContext
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PublicContext.prototype.toJSON = function() {
+                return PublicContext.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PublicContext
+             * @function getTypeUrl
+             * @memberof fedscore.heterolr.PublicContext
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PublicContext.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.heterolr.PublicContext";
+            };
+
+            return PublicContext;
+        })();
+
+        heterolr.EpochControl = (function() {
+
+            /**
+             * Properties of an EpochControl.
+             * @typedef {Object} fedscore.heterolr.EpochControl.$Properties
+             * @property {number|null} [epoch] 0-based epoch about to run; on stop, the number of epochs run.
+             * @property {boolean|null} [stop] EpochControl stop
+             * @property {number|null} [keepEpoch] On stop: the epoch (1-based count of epochs) whose weights every party keeps (best validation AUC
+             * when early stopping is on, else the last).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an EpochControl.
+             * @memberof fedscore.heterolr
+             * @interface IEpochControl
+             * @augments fedscore.heterolr.EpochControl.$Properties
+             * @deprecated Use fedscore.heterolr.EpochControl.$Properties instead.
+             */
+
+            /**
+             * Shape of an EpochControl.
+             * @typedef {fedscore.heterolr.EpochControl.$Properties} fedscore.heterolr.EpochControl.$Shape
+             */
+
+            /**
+             * Constructs a new EpochControl.
+             * @memberof fedscore.heterolr
+             * @classdesc Guest -> every other party, before each epoch and once at the end.
+             * @constructor
+             * @param {fedscore.heterolr.EpochControl.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const EpochControl = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * 0-based epoch about to run; on stop, the number of epochs run.
+             * @member {number} epoch
+             * @memberof fedscore.heterolr.EpochControl
+             * @instance
+             */
+            EpochControl.prototype.epoch = 0;
+
+            /**
+             * EpochControl stop.
+             * @member {boolean} stop
+             * @memberof fedscore.heterolr.EpochControl
+             * @instance
+             */
+            EpochControl.prototype.stop = false;
+
+            /**
+             * On stop: the epoch (1-based count of epochs) whose weights every party keeps (best validation AUC
+             * when early stopping is on, else the last).
+             * @member {number} keepEpoch
+             * @memberof fedscore.heterolr.EpochControl
+             * @instance
+             */
+            EpochControl.prototype.keepEpoch = 0;
+
+            /**
+             * Creates a new EpochControl instance using the specified properties.
+             * @function create
+             * @memberof fedscore.heterolr.EpochControl
+             * @static
+             * @param {fedscore.heterolr.EpochControl.$Properties=} [properties] Properties to set
+             * @returns {fedscore.heterolr.EpochControl} EpochControl instance
+             * @type {{
+             *   (properties: fedscore.heterolr.EpochControl.$Shape): fedscore.heterolr.EpochControl & fedscore.heterolr.EpochControl.$Shape;
+             *   (properties?: fedscore.heterolr.EpochControl.$Properties): fedscore.heterolr.EpochControl;
+             * }}
+             */
+            EpochControl.create = function(properties) {
+                return new EpochControl(properties);
+            };
+
+            /**
+             * Encodes the specified EpochControl message. Does not implicitly {@link fedscore.heterolr.EpochControl.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.heterolr.EpochControl
+             * @static
+             * @param {fedscore.heterolr.EpochControl.$Properties} message EpochControl message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EpochControl.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch") && message.epoch !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.epoch);
+                if (message.stop != null && $Object.hasOwnProperty.call(message, "stop") && message.stop !== false)
+                    writer.uint32(/* id 2, wireType 0 =*/16).bool(message.stop);
+                if (message.keepEpoch != null && $Object.hasOwnProperty.call(message, "keepEpoch") && message.keepEpoch !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.keepEpoch);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified EpochControl message, length delimited. Does not implicitly {@link fedscore.heterolr.EpochControl.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.heterolr.EpochControl
+             * @static
+             * @param {fedscore.heterolr.EpochControl.$Properties} message EpochControl message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EpochControl.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an EpochControl message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.heterolr.EpochControl
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.heterolr.EpochControl & fedscore.heterolr.EpochControl.$Shape} EpochControl
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EpochControl.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.heterolr.EpochControl();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.epoch = value;
+                            else
+                                delete message.epoch;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.stop = value;
+                            else
+                                delete message.stop;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.keepEpoch = value;
+                            else
+                                delete message.keepEpoch;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an EpochControl message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.heterolr.EpochControl
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.heterolr.EpochControl & fedscore.heterolr.EpochControl.$Shape} EpochControl
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EpochControl.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an EpochControl message.
+             * @function verify
+             * @memberof fedscore.heterolr.EpochControl
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            EpochControl.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch))
+                        return "epoch: integer expected";
+                if (message.stop != null && $Object.hasOwnProperty.call(message, "stop"))
+                    if (typeof message.stop !== "boolean")
+                        return "stop: boolean expected";
+                if (message.keepEpoch != null && $Object.hasOwnProperty.call(message, "keepEpoch"))
+                    if (!$util.isInteger(message.keepEpoch))
+                        return "keepEpoch: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates an EpochControl message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.heterolr.EpochControl
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.heterolr.EpochControl} EpochControl
+             */
+            EpochControl.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.heterolr.EpochControl)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.heterolr.EpochControl: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.heterolr.EpochControl();
+                if (object.epoch != null)
+                    if ($Number(object.epoch) !== 0)
+                        message.epoch = object.epoch >>> 0;
+                if (object.stop != null)
+                    if (object.stop)
+                        message.stop = $Boolean(object.stop);
+                if (object.keepEpoch != null)
+                    if ($Number(object.keepEpoch) !== 0)
+                        message.keepEpoch = object.keepEpoch >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an EpochControl message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.heterolr.EpochControl
+             * @static
+             * @param {fedscore.heterolr.EpochControl} message EpochControl
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            EpochControl.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.epoch = 0;
+                    object.stop = false;
+                    object.keepEpoch = 0;
+                }
+                if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch"))
+                    object.epoch = message.epoch;
+                if (message.stop != null && $Object.hasOwnProperty.call(message, "stop"))
+                    object.stop = message.stop;
+                if (message.keepEpoch != null && $Object.hasOwnProperty.call(message, "keepEpoch"))
+                    object.keepEpoch = message.keepEpoch;
+                return object;
+            };
+
+            /**
+             * Converts this EpochControl to JSON.
+             * @function toJSON
+             * @memberof fedscore.heterolr.EpochControl
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            EpochControl.prototype.toJSON = function() {
+                return EpochControl.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for EpochControl
+             * @function getTypeUrl
+             * @memberof fedscore.heterolr.EpochControl
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            EpochControl.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.heterolr.EpochControl";
+            };
+
+            return EpochControl;
+        })();
+
+        heterolr.ValidationResult = (function() {
+
+            /**
+             * Properties of a ValidationResult.
+             * @typedef {Object} fedscore.heterolr.ValidationResult.$Properties
+             * @property {number|null} [epoch] ValidationResult epoch
+             * @property {boolean|null} [improved] ValidationResult improved
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ValidationResult.
+             * @memberof fedscore.heterolr
+             * @interface IValidationResult
+             * @augments fedscore.heterolr.ValidationResult.$Properties
+             * @deprecated Use fedscore.heterolr.ValidationResult.$Properties instead.
+             */
+
+            /**
+             * Shape of a ValidationResult.
+             * @typedef {fedscore.heterolr.ValidationResult.$Properties} fedscore.heterolr.ValidationResult.$Shape
+             */
+
+            /**
+             * Constructs a new ValidationResult.
+             * @memberof fedscore.heterolr
+             * @classdesc Guest -> hosts after each validation round: whether this epoch's weights are the best so far (each
+             * party snapshots its own weights). The guest does not reveal the AUC itself.
+             * @constructor
+             * @param {fedscore.heterolr.ValidationResult.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ValidationResult = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ValidationResult epoch.
+             * @member {number} epoch
+             * @memberof fedscore.heterolr.ValidationResult
+             * @instance
+             */
+            ValidationResult.prototype.epoch = 0;
+
+            /**
+             * ValidationResult improved.
+             * @member {boolean} improved
+             * @memberof fedscore.heterolr.ValidationResult
+             * @instance
+             */
+            ValidationResult.prototype.improved = false;
+
+            /**
+             * Creates a new ValidationResult instance using the specified properties.
+             * @function create
+             * @memberof fedscore.heterolr.ValidationResult
+             * @static
+             * @param {fedscore.heterolr.ValidationResult.$Properties=} [properties] Properties to set
+             * @returns {fedscore.heterolr.ValidationResult} ValidationResult instance
+             * @type {{
+             *   (properties: fedscore.heterolr.ValidationResult.$Shape): fedscore.heterolr.ValidationResult & fedscore.heterolr.ValidationResult.$Shape;
+             *   (properties?: fedscore.heterolr.ValidationResult.$Properties): fedscore.heterolr.ValidationResult;
+             * }}
+             */
+            ValidationResult.create = function(properties) {
+                return new ValidationResult(properties);
+            };
+
+            /**
+             * Encodes the specified ValidationResult message. Does not implicitly {@link fedscore.heterolr.ValidationResult.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.heterolr.ValidationResult
+             * @static
+             * @param {fedscore.heterolr.ValidationResult.$Properties} message ValidationResult message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ValidationResult.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch") && message.epoch !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.epoch);
+                if (message.improved != null && $Object.hasOwnProperty.call(message, "improved") && message.improved !== false)
+                    writer.uint32(/* id 2, wireType 0 =*/16).bool(message.improved);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ValidationResult message, length delimited. Does not implicitly {@link fedscore.heterolr.ValidationResult.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.heterolr.ValidationResult
+             * @static
+             * @param {fedscore.heterolr.ValidationResult.$Properties} message ValidationResult message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ValidationResult.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ValidationResult message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.heterolr.ValidationResult
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.heterolr.ValidationResult & fedscore.heterolr.ValidationResult.$Shape} ValidationResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ValidationResult.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.heterolr.ValidationResult();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.epoch = value;
+                            else
+                                delete message.epoch;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.improved = value;
+                            else
+                                delete message.improved;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ValidationResult message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.heterolr.ValidationResult
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.heterolr.ValidationResult & fedscore.heterolr.ValidationResult.$Shape} ValidationResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ValidationResult.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ValidationResult message.
+             * @function verify
+             * @memberof fedscore.heterolr.ValidationResult
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ValidationResult.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch"))
+                    if (!$util.isInteger(message.epoch))
+                        return "epoch: integer expected";
+                if (message.improved != null && $Object.hasOwnProperty.call(message, "improved"))
+                    if (typeof message.improved !== "boolean")
+                        return "improved: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a ValidationResult message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.heterolr.ValidationResult
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.heterolr.ValidationResult} ValidationResult
+             */
+            ValidationResult.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.heterolr.ValidationResult)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.heterolr.ValidationResult: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.heterolr.ValidationResult();
+                if (object.epoch != null)
+                    if ($Number(object.epoch) !== 0)
+                        message.epoch = object.epoch >>> 0;
+                if (object.improved != null)
+                    if (object.improved)
+                        message.improved = $Boolean(object.improved);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ValidationResult message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.heterolr.ValidationResult
+             * @static
+             * @param {fedscore.heterolr.ValidationResult} message ValidationResult
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ValidationResult.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.epoch = 0;
+                    object.improved = false;
+                }
+                if (message.epoch != null && $Object.hasOwnProperty.call(message, "epoch"))
+                    object.epoch = message.epoch;
+                if (message.improved != null && $Object.hasOwnProperty.call(message, "improved"))
+                    object.improved = message.improved;
+                return object;
+            };
+
+            /**
+             * Converts this ValidationResult to JSON.
+             * @function toJSON
+             * @memberof fedscore.heterolr.ValidationResult
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ValidationResult.prototype.toJSON = function() {
+                return ValidationResult.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ValidationResult
+             * @function getTypeUrl
+             * @memberof fedscore.heterolr.ValidationResult
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ValidationResult.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.heterolr.ValidationResult";
+            };
+
+            return ValidationResult;
+        })();
+
+        return heterolr;
+    })();
+
+    fedscore.psi = (function() {
+
+        /**
+         * Namespace psi.
+         * @memberof fedscore
+         * @namespace
+         */
+        const psi = {};
+
+        psi.Hello = (function() {
+
+            /**
+             * Properties of a Hello.
+             * @typedef {Object} fedscore.psi.Hello.$Properties
+             * @property {string|null} [mode] "both" (both learn the intersection, in one aligned order) or "guest_only" (the host learns its
+             * size only). Both parties must name the same mode.
+             * @property {number|Long|null} [count] Distinct ids this party will send (after normalization and de-duplication). Revealed by design.
+             * @property {number|null} [batchSize] Points per PointBatch this party sends (the last batch may be shorter), >= 1.
+             * @property {string|null} [hashDomain] Hash-to-group domain tag (packages/psi/src/ristretto.ts PSI_HASH_DOMAIN). Must match.
+             * @property {number|null} [keyBytes] Bytes of each comparison key in KeyBatch, 8..32. Must match.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Hello.
+             * @memberof fedscore.psi
+             * @interface IHello
+             * @augments fedscore.psi.Hello.$Properties
+             * @deprecated Use fedscore.psi.Hello.$Properties instead.
+             */
+
+            /**
+             * Shape of a Hello.
+             * @typedef {fedscore.psi.Hello.$Properties} fedscore.psi.Hello.$Shape
+             */
+
+            /**
+             * Constructs a new Hello.
+             * @memberof fedscore.psi
+             * @classdesc First message of each party: what it will send, and the parameters both must share.
+             * @constructor
+             * @param {fedscore.psi.Hello.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Hello = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * "both" (both learn the intersection, in one aligned order) or "guest_only" (the host learns its
+             * size only). Both parties must name the same mode.
+             * @member {string} mode
+             * @memberof fedscore.psi.Hello
+             * @instance
+             */
+            Hello.prototype.mode = "";
+
+            /**
+             * Distinct ids this party will send (after normalization and de-duplication). Revealed by design.
+             * @member {number|Long} count
+             * @memberof fedscore.psi.Hello
+             * @instance
+             */
+            Hello.prototype.count = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Points per PointBatch this party sends (the last batch may be shorter), >= 1.
+             * @member {number} batchSize
+             * @memberof fedscore.psi.Hello
+             * @instance
+             */
+            Hello.prototype.batchSize = 0;
+
+            /**
+             * Hash-to-group domain tag (packages/psi/src/ristretto.ts PSI_HASH_DOMAIN). Must match.
+             * @member {string} hashDomain
+             * @memberof fedscore.psi.Hello
+             * @instance
+             */
+            Hello.prototype.hashDomain = "";
+
+            /**
+             * Bytes of each comparison key in KeyBatch, 8..32. Must match.
+             * @member {number} keyBytes
+             * @memberof fedscore.psi.Hello
+             * @instance
+             */
+            Hello.prototype.keyBytes = 0;
+
+            /**
+             * Creates a new Hello instance using the specified properties.
+             * @function create
+             * @memberof fedscore.psi.Hello
+             * @static
+             * @param {fedscore.psi.Hello.$Properties=} [properties] Properties to set
+             * @returns {fedscore.psi.Hello} Hello instance
+             * @type {{
+             *   (properties: fedscore.psi.Hello.$Shape): fedscore.psi.Hello & fedscore.psi.Hello.$Shape;
+             *   (properties?: fedscore.psi.Hello.$Properties): fedscore.psi.Hello;
+             * }}
+             */
+            Hello.create = function(properties) {
+                return new Hello(properties);
+            };
+
+            /**
+             * Encodes the specified Hello message. Does not implicitly {@link fedscore.psi.Hello.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.psi.Hello
+             * @static
+             * @param {fedscore.psi.Hello.$Properties} message Hello message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Hello.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode") && message.mode !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.mode);
+                if (message.count != null && $Object.hasOwnProperty.call(message, "count") && (typeof message.count === "object" ? message.count.low || message.count.high : message.count !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.count);
+                if (message.batchSize != null && $Object.hasOwnProperty.call(message, "batchSize") && message.batchSize !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.batchSize);
+                if (message.hashDomain != null && $Object.hasOwnProperty.call(message, "hashDomain") && message.hashDomain !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.hashDomain);
+                if (message.keyBytes != null && $Object.hasOwnProperty.call(message, "keyBytes") && message.keyBytes !== 0)
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.keyBytes);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified Hello message, length delimited. Does not implicitly {@link fedscore.psi.Hello.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.psi.Hello
+             * @static
+             * @param {fedscore.psi.Hello.$Properties} message Hello message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Hello.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Hello message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.psi.Hello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.psi.Hello & fedscore.psi.Hello.$Shape} Hello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Hello.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.psi.Hello();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.mode = value;
+                            else
+                                delete message.mode;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.count = value;
+                            else
+                                delete message.count;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.batchSize = value;
+                            else
+                                delete message.batchSize;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.hashDomain = value;
+                            else
+                                delete message.hashDomain;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.keyBytes = value;
+                            else
+                                delete message.keyBytes;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a Hello message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.psi.Hello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.psi.Hello & fedscore.psi.Hello.$Shape} Hello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Hello.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Hello message.
+             * @function verify
+             * @memberof fedscore.psi.Hello
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Hello.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode"))
+                    if (!$util.isString(message.mode))
+                        return "mode: string expected";
+                if (message.count != null && $Object.hasOwnProperty.call(message, "count"))
+                    if (!$util.isInteger(message.count) && !(message.count && $util.isInteger(message.count.low) && $util.isInteger(message.count.high)))
+                        return "count: integer|Long expected";
+                if (message.batchSize != null && $Object.hasOwnProperty.call(message, "batchSize"))
+                    if (!$util.isInteger(message.batchSize))
+                        return "batchSize: integer expected";
+                if (message.hashDomain != null && $Object.hasOwnProperty.call(message, "hashDomain"))
+                    if (!$util.isString(message.hashDomain))
+                        return "hashDomain: string expected";
+                if (message.keyBytes != null && $Object.hasOwnProperty.call(message, "keyBytes"))
+                    if (!$util.isInteger(message.keyBytes))
+                        return "keyBytes: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a Hello message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.psi.Hello
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.psi.Hello} Hello
+             */
+            Hello.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.psi.Hello)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.psi.Hello: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.psi.Hello();
+                if (object.mode != null)
+                    if (typeof object.mode !== "string" || object.mode.length)
+                        message.mode = $String(object.mode);
+                if (object.count != null)
+                    if (typeof object.count === "object" ? object.count.low || object.count.high : $Number(object.count) !== 0)
+                        if ($util.Long)
+                            message.count = $util.Long.fromValue(object.count, true);
+                        else if (typeof object.count === "string")
+                            message.count = $parseInt(object.count, 10);
+                        else if (typeof object.count === "number")
+                            message.count = object.count;
+                        else if (typeof object.count === "object")
+                            message.count = new $util.LongBits(object.count.low >>> 0, object.count.high >>> 0).toNumber(true);
+                if (object.batchSize != null)
+                    if ($Number(object.batchSize) !== 0)
+                        message.batchSize = object.batchSize >>> 0;
+                if (object.hashDomain != null)
+                    if (typeof object.hashDomain !== "string" || object.hashDomain.length)
+                        message.hashDomain = $String(object.hashDomain);
+                if (object.keyBytes != null)
+                    if ($Number(object.keyBytes) !== 0)
+                        message.keyBytes = object.keyBytes >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Hello message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.psi.Hello
+             * @static
+             * @param {fedscore.psi.Hello} message Hello
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Hello.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.mode = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.count = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.count = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.batchSize = 0;
+                    object.hashDomain = "";
+                    object.keyBytes = 0;
+                }
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode"))
+                    object.mode = message.mode;
+                if (message.count != null && $Object.hasOwnProperty.call(message, "count"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.count = typeof message.count === "number" ? $BigInt(message.count) : $util.Long.fromBits(message.count.low >>> 0, message.count.high >>> 0, true).toBigInt();
+                    else if (typeof message.count === "number")
+                        object.count = options.longs === $String ? $String(message.count) : message.count;
+                    else
+                        object.count = options.longs === $String ? $util.Long.prototype.toString.call(message.count) : options.longs === $Number ? new $util.LongBits(message.count.low >>> 0, message.count.high >>> 0).toNumber(true) : message.count;
+                if (message.batchSize != null && $Object.hasOwnProperty.call(message, "batchSize"))
+                    object.batchSize = message.batchSize;
+                if (message.hashDomain != null && $Object.hasOwnProperty.call(message, "hashDomain"))
+                    object.hashDomain = message.hashDomain;
+                if (message.keyBytes != null && $Object.hasOwnProperty.call(message, "keyBytes"))
+                    object.keyBytes = message.keyBytes;
+                return object;
+            };
+
+            /**
+             * Converts this Hello to JSON.
+             * @function toJSON
+             * @memberof fedscore.psi.Hello
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Hello.prototype.toJSON = function() {
+                return Hello.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Hello
+             * @function getTypeUrl
+             * @memberof fedscore.psi.Hello
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Hello.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.psi.Hello";
+            };
+
+            return Hello;
+        })();
+
+        psi.PointBatch = (function() {
+
+            /**
+             * Properties of a PointBatch.
+             * @typedef {Object} fedscore.psi.PointBatch.$Properties
+             * @property {number|null} [index] 0-based batch number within its stream; batches arrive in order.
+             * @property {Uint8Array|null} [points] count * 32 bytes.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PointBatch.
+             * @memberof fedscore.psi
+             * @interface IPointBatch
+             * @augments fedscore.psi.PointBatch.$Properties
+             * @deprecated Use fedscore.psi.PointBatch.$Properties instead.
+             */
+
+            /**
+             * Shape of a PointBatch.
+             * @typedef {fedscore.psi.PointBatch.$Properties} fedscore.psi.PointBatch.$Shape
+             */
+
+            /**
+             * Constructs a new PointBatch.
+             * @memberof fedscore.psi
+             * @classdesc One batch of singly or doubly blinded points: H(id)^k, 32-byte ristretto255 encodings back to back.
+             * @constructor
+             * @param {fedscore.psi.PointBatch.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PointBatch = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * 0-based batch number within its stream; batches arrive in order.
+             * @member {number} index
+             * @memberof fedscore.psi.PointBatch
+             * @instance
+             */
+            PointBatch.prototype.index = 0;
+
+            /**
+             * count * 32 bytes.
+             * @member {Uint8Array} points
+             * @memberof fedscore.psi.PointBatch
+             * @instance
+             */
+            PointBatch.prototype.points = $util.newBuffer([]);
+
+            /**
+             * Creates a new PointBatch instance using the specified properties.
+             * @function create
+             * @memberof fedscore.psi.PointBatch
+             * @static
+             * @param {fedscore.psi.PointBatch.$Properties=} [properties] Properties to set
+             * @returns {fedscore.psi.PointBatch} PointBatch instance
+             * @type {{
+             *   (properties: fedscore.psi.PointBatch.$Shape): fedscore.psi.PointBatch & fedscore.psi.PointBatch.$Shape;
+             *   (properties?: fedscore.psi.PointBatch.$Properties): fedscore.psi.PointBatch;
+             * }}
+             */
+            PointBatch.create = function(properties) {
+                return new PointBatch(properties);
+            };
+
+            /**
+             * Encodes the specified PointBatch message. Does not implicitly {@link fedscore.psi.PointBatch.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.psi.PointBatch
+             * @static
+             * @param {fedscore.psi.PointBatch.$Properties} message PointBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PointBatch.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index") && message.index !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.index);
+                if (message.points != null && $Object.hasOwnProperty.call(message, "points") && message.points.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.points);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PointBatch message, length delimited. Does not implicitly {@link fedscore.psi.PointBatch.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.psi.PointBatch
+             * @static
+             * @param {fedscore.psi.PointBatch.$Properties} message PointBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PointBatch.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PointBatch message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.psi.PointBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.psi.PointBatch & fedscore.psi.PointBatch.$Shape} PointBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PointBatch.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.psi.PointBatch();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.index = value;
+                            else
+                                delete message.index;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.points = value;
+                            else
+                                delete message.points;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a PointBatch message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.psi.PointBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.psi.PointBatch & fedscore.psi.PointBatch.$Shape} PointBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PointBatch.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PointBatch message.
+             * @function verify
+             * @memberof fedscore.psi.PointBatch
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PointBatch.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
+                    if (!$util.isInteger(message.index))
+                        return "index: integer expected";
+                if (message.points != null && $Object.hasOwnProperty.call(message, "points"))
+                    if (!(message.points && typeof message.points.length === "number" || $util.isString(message.points)))
+                        return "points: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a PointBatch message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.psi.PointBatch
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.psi.PointBatch} PointBatch
+             */
+            PointBatch.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.psi.PointBatch)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.psi.PointBatch: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.psi.PointBatch();
+                if (object.index != null)
+                    if ($Number(object.index) !== 0)
+                        message.index = object.index >>> 0;
+                if (object.points != null)
+                    if (object.points.length)
+                        if (typeof object.points === "string")
+                            $util.base64.decode(object.points, message.points = $util.newBuffer($util.base64.length(object.points)), 0);
+                        else if (object.points.length >= 0)
+                            message.points = object.points;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PointBatch message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.psi.PointBatch
+             * @static
+             * @param {fedscore.psi.PointBatch} message PointBatch
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PointBatch.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.index = 0;
+                    if (options.bytes === $String)
+                        object.points = "";
+                    else {
+                        object.points = [];
+                        if (options.bytes !== $Array)
+                            object.points = $util.newBuffer(object.points);
+                    }
+                }
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
+                    object.index = message.index;
+                if (message.points != null && $Object.hasOwnProperty.call(message, "points"))
+                    object.points = options.bytes === $String ? $util.base64.encode(message.points, 0, message.points.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.points) : message.points;
+                return object;
+            };
+
+            /**
+             * Converts this PointBatch to JSON.
+             * @function toJSON
+             * @memberof fedscore.psi.PointBatch
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PointBatch.prototype.toJSON = function() {
+                return PointBatch.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PointBatch
+             * @function getTypeUrl
+             * @memberof fedscore.psi.PointBatch
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PointBatch.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.psi.PointBatch";
+            };
+
+            return PointBatch;
+        })();
+
+        psi.KeyBatch = (function() {
+
+            /**
+             * Properties of a KeyBatch.
+             * @typedef {Object} fedscore.psi.KeyBatch.$Properties
+             * @property {number|null} [index] Answers PointBatch `index` of the peer's stream.
+             * @property {Uint8Array|null} [keys] count * key_bytes bytes.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a KeyBatch.
+             * @memberof fedscore.psi
+             * @interface IKeyBatch
+             * @augments fedscore.psi.KeyBatch.$Properties
+             * @deprecated Use fedscore.psi.KeyBatch.$Properties instead.
+             */
+
+            /**
+             * Shape of a KeyBatch.
+             * @typedef {fedscore.psi.KeyBatch.$Properties} fedscore.psi.KeyBatch.$Shape
+             */
+
+            /**
+             * Constructs a new KeyBatch.
+             * @memberof fedscore.psi
+             * @classdesc Comparison keys: the first key_bytes bytes of H(id)^(ab), in the order of the PointBatch they answer.
+             * @constructor
+             * @param {fedscore.psi.KeyBatch.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const KeyBatch = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Answers PointBatch `index` of the peer's stream.
+             * @member {number} index
+             * @memberof fedscore.psi.KeyBatch
+             * @instance
+             */
+            KeyBatch.prototype.index = 0;
+
+            /**
+             * count * key_bytes bytes.
+             * @member {Uint8Array} keys
+             * @memberof fedscore.psi.KeyBatch
+             * @instance
+             */
+            KeyBatch.prototype.keys = $util.newBuffer([]);
+
+            /**
+             * Creates a new KeyBatch instance using the specified properties.
+             * @function create
+             * @memberof fedscore.psi.KeyBatch
+             * @static
+             * @param {fedscore.psi.KeyBatch.$Properties=} [properties] Properties to set
+             * @returns {fedscore.psi.KeyBatch} KeyBatch instance
+             * @type {{
+             *   (properties: fedscore.psi.KeyBatch.$Shape): fedscore.psi.KeyBatch & fedscore.psi.KeyBatch.$Shape;
+             *   (properties?: fedscore.psi.KeyBatch.$Properties): fedscore.psi.KeyBatch;
+             * }}
+             */
+            KeyBatch.create = function(properties) {
+                return new KeyBatch(properties);
+            };
+
+            /**
+             * Encodes the specified KeyBatch message. Does not implicitly {@link fedscore.psi.KeyBatch.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.psi.KeyBatch
+             * @static
+             * @param {fedscore.psi.KeyBatch.$Properties} message KeyBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            KeyBatch.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index") && message.index !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.index);
+                if (message.keys != null && $Object.hasOwnProperty.call(message, "keys") && message.keys.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.keys);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified KeyBatch message, length delimited. Does not implicitly {@link fedscore.psi.KeyBatch.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.psi.KeyBatch
+             * @static
+             * @param {fedscore.psi.KeyBatch.$Properties} message KeyBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            KeyBatch.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a KeyBatch message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.psi.KeyBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.psi.KeyBatch & fedscore.psi.KeyBatch.$Shape} KeyBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            KeyBatch.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.psi.KeyBatch();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.index = value;
+                            else
+                                delete message.index;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.keys = value;
+                            else
+                                delete message.keys;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a KeyBatch message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.psi.KeyBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.psi.KeyBatch & fedscore.psi.KeyBatch.$Shape} KeyBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            KeyBatch.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a KeyBatch message.
+             * @function verify
+             * @memberof fedscore.psi.KeyBatch
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            KeyBatch.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
+                    if (!$util.isInteger(message.index))
+                        return "index: integer expected";
+                if (message.keys != null && $Object.hasOwnProperty.call(message, "keys"))
+                    if (!(message.keys && typeof message.keys.length === "number" || $util.isString(message.keys)))
+                        return "keys: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a KeyBatch message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.psi.KeyBatch
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.psi.KeyBatch} KeyBatch
+             */
+            KeyBatch.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.psi.KeyBatch)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.psi.KeyBatch: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.psi.KeyBatch();
+                if (object.index != null)
+                    if ($Number(object.index) !== 0)
+                        message.index = object.index >>> 0;
+                if (object.keys != null)
+                    if (object.keys.length)
+                        if (typeof object.keys === "string")
+                            $util.base64.decode(object.keys, message.keys = $util.newBuffer($util.base64.length(object.keys)), 0);
+                        else if (object.keys.length >= 0)
+                            message.keys = object.keys;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a KeyBatch message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.psi.KeyBatch
+             * @static
+             * @param {fedscore.psi.KeyBatch} message KeyBatch
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            KeyBatch.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.index = 0;
+                    if (options.bytes === $String)
+                        object.keys = "";
+                    else {
+                        object.keys = [];
+                        if (options.bytes !== $Array)
+                            object.keys = $util.newBuffer(object.keys);
+                    }
+                }
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
+                    object.index = message.index;
+                if (message.keys != null && $Object.hasOwnProperty.call(message, "keys"))
+                    object.keys = options.bytes === $String ? $util.base64.encode(message.keys, 0, message.keys.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.keys) : message.keys;
+                return object;
+            };
+
+            /**
+             * Converts this KeyBatch to JSON.
+             * @function toJSON
+             * @memberof fedscore.psi.KeyBatch
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            KeyBatch.prototype.toJSON = function() {
+                return KeyBatch.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for KeyBatch
+             * @function getTypeUrl
+             * @memberof fedscore.psi.KeyBatch
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            KeyBatch.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.psi.KeyBatch";
+            };
+
+            return KeyBatch;
+        })();
+
+        psi.Result = (function() {
+
+            /**
+             * Properties of a Result.
+             * @typedef {Object} fedscore.psi.Result.$Properties
+             * @property {number|Long|null} [intersection] Result intersection
+             * @property {Uint8Array|null} [alignedDigest] Empty in "guest_only" mode (a digest there would let the host test which of its keys matched).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Result.
+             * @memberof fedscore.psi
+             * @interface IResult
+             * @augments fedscore.psi.Result.$Properties
+             * @deprecated Use fedscore.psi.Result.$Properties instead.
+             */
+
+            /**
+             * Shape of a Result.
+             * @typedef {fedscore.psi.Result.$Properties} fedscore.psi.Result.$Shape
+             */
+
+            /**
+             * Constructs a new Result.
+             * @memberof fedscore.psi
+             * @classdesc The end of a run: the intersection size the sender found and, in "both" mode, a SHA-256 digest of its
+             * aligned comparison keys so that both sides confirm they hold the same rows in the same order.
+             * @constructor
+             * @param {fedscore.psi.Result.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Result = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Result intersection.
+             * @member {number|Long} intersection
+             * @memberof fedscore.psi.Result
+             * @instance
+             */
+            Result.prototype.intersection = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Empty in "guest_only" mode (a digest there would let the host test which of its keys matched).
+             * @member {Uint8Array} alignedDigest
+             * @memberof fedscore.psi.Result
+             * @instance
+             */
+            Result.prototype.alignedDigest = $util.newBuffer([]);
+
+            /**
+             * Creates a new Result instance using the specified properties.
+             * @function create
+             * @memberof fedscore.psi.Result
+             * @static
+             * @param {fedscore.psi.Result.$Properties=} [properties] Properties to set
+             * @returns {fedscore.psi.Result} Result instance
+             * @type {{
+             *   (properties: fedscore.psi.Result.$Shape): fedscore.psi.Result & fedscore.psi.Result.$Shape;
+             *   (properties?: fedscore.psi.Result.$Properties): fedscore.psi.Result;
+             * }}
+             */
+            Result.create = function(properties) {
+                return new Result(properties);
+            };
+
+            /**
+             * Encodes the specified Result message. Does not implicitly {@link fedscore.psi.Result.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.psi.Result
+             * @static
+             * @param {fedscore.psi.Result.$Properties} message Result message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Result.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.intersection != null && $Object.hasOwnProperty.call(message, "intersection") && (typeof message.intersection === "object" ? message.intersection.low || message.intersection.high : message.intersection !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.intersection);
+                if (message.alignedDigest != null && $Object.hasOwnProperty.call(message, "alignedDigest") && message.alignedDigest.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.alignedDigest);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified Result message, length delimited. Does not implicitly {@link fedscore.psi.Result.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.psi.Result
+             * @static
+             * @param {fedscore.psi.Result.$Properties} message Result message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Result.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Result message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.psi.Result
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.psi.Result & fedscore.psi.Result.$Shape} Result
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Result.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.psi.Result();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.intersection = value;
+                            else
+                                delete message.intersection;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.alignedDigest = value;
+                            else
+                                delete message.alignedDigest;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a Result message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.psi.Result
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.psi.Result & fedscore.psi.Result.$Shape} Result
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Result.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Result message.
+             * @function verify
+             * @memberof fedscore.psi.Result
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Result.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.intersection != null && $Object.hasOwnProperty.call(message, "intersection"))
+                    if (!$util.isInteger(message.intersection) && !(message.intersection && $util.isInteger(message.intersection.low) && $util.isInteger(message.intersection.high)))
+                        return "intersection: integer|Long expected";
+                if (message.alignedDigest != null && $Object.hasOwnProperty.call(message, "alignedDigest"))
+                    if (!(message.alignedDigest && typeof message.alignedDigest.length === "number" || $util.isString(message.alignedDigest)))
+                        return "alignedDigest: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a Result message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.psi.Result
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.psi.Result} Result
+             */
+            Result.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.psi.Result)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.psi.Result: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.psi.Result();
+                if (object.intersection != null)
+                    if (typeof object.intersection === "object" ? object.intersection.low || object.intersection.high : $Number(object.intersection) !== 0)
+                        if ($util.Long)
+                            message.intersection = $util.Long.fromValue(object.intersection, true);
+                        else if (typeof object.intersection === "string")
+                            message.intersection = $parseInt(object.intersection, 10);
+                        else if (typeof object.intersection === "number")
+                            message.intersection = object.intersection;
+                        else if (typeof object.intersection === "object")
+                            message.intersection = new $util.LongBits(object.intersection.low >>> 0, object.intersection.high >>> 0).toNumber(true);
+                if (object.alignedDigest != null)
+                    if (object.alignedDigest.length)
+                        if (typeof object.alignedDigest === "string")
+                            $util.base64.decode(object.alignedDigest, message.alignedDigest = $util.newBuffer($util.base64.length(object.alignedDigest)), 0);
+                        else if (object.alignedDigest.length >= 0)
+                            message.alignedDigest = object.alignedDigest;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Result message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.psi.Result
+             * @static
+             * @param {fedscore.psi.Result} message Result
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Result.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.intersection = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.intersection = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if (options.bytes === $String)
+                        object.alignedDigest = "";
+                    else {
+                        object.alignedDigest = [];
+                        if (options.bytes !== $Array)
+                            object.alignedDigest = $util.newBuffer(object.alignedDigest);
+                    }
+                }
+                if (message.intersection != null && $Object.hasOwnProperty.call(message, "intersection"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.intersection = typeof message.intersection === "number" ? $BigInt(message.intersection) : $util.Long.fromBits(message.intersection.low >>> 0, message.intersection.high >>> 0, true).toBigInt();
+                    else if (typeof message.intersection === "number")
+                        object.intersection = options.longs === $String ? $String(message.intersection) : message.intersection;
+                    else
+                        object.intersection = options.longs === $String ? $util.Long.prototype.toString.call(message.intersection) : options.longs === $Number ? new $util.LongBits(message.intersection.low >>> 0, message.intersection.high >>> 0).toNumber(true) : message.intersection;
+                if (message.alignedDigest != null && $Object.hasOwnProperty.call(message, "alignedDigest"))
+                    object.alignedDigest = options.bytes === $String ? $util.base64.encode(message.alignedDigest, 0, message.alignedDigest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.alignedDigest) : message.alignedDigest;
+                return object;
+            };
+
+            /**
+             * Converts this Result to JSON.
+             * @function toJSON
+             * @memberof fedscore.psi.Result
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Result.prototype.toJSON = function() {
+                return Result.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Result
+             * @function getTypeUrl
+             * @memberof fedscore.psi.Result
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Result.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.psi.Result";
+            };
+
+            return Result;
+        })();
+
+        psi.HostCache = (function() {
+
+            /**
+             * Properties of a HostCache.
+             * @typedef {Object} fedscore.psi.HostCache.$Properties
+             * @property {number|null} [version] Format version, 1.
+             * @property {string|null} [hashDomain] HostCache hashDomain
+             * @property {string|null} [keyId] Random label of the key (not derived from it), for logs and rotation records.
+             * @property {Uint8Array|null} [scalar] The secret blinding scalar (32 bytes), only with includeSecretKey.
+             * @property {number|Long|null} [createdMs] Creation time, milliseconds since the Unix epoch.
+             * @property {Uint8Array|null} [idsDigest] SHA-256 over the normalized distinct ids in input order: detects a cache built for other ids.
+             * @property {number|Long|null} [count] Number of ids (n).
+             * @property {Uint8Array|null} [order] Shuffled position -> index of the id in input order; n little-endian uint32s.
+             * @property {Uint8Array|null} [points] H(id)^scalar in shuffled order; n * 32 bytes.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a HostCache.
+             * @memberof fedscore.psi
+             * @interface IHostCache
+             * @augments fedscore.psi.HostCache.$Properties
+             * @deprecated Use fedscore.psi.HostCache.$Properties instead.
+             */
+
+            /**
+             * Shape of a HostCache.
+             * @typedef {fedscore.psi.HostCache.$Properties} fedscore.psi.HostCache.$Shape
+             */
+
+            /**
+             * Constructs a new HostCache.
+             * @memberof fedscore.psi
+             * @classdesc A government node's blinded id set, kept between sessions and reused across banks (cache mode).
+             * Never sent to a peer. `scalar` is present only when the writer asked to include the secret key.
+             * @constructor
+             * @param {fedscore.psi.HostCache.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const HostCache = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Format version, 1.
+             * @member {number} version
+             * @memberof fedscore.psi.HostCache
+             * @instance
+             */
+            HostCache.prototype.version = 0;
+
+            /**
+             * HostCache hashDomain.
+             * @member {string} hashDomain
+             * @memberof fedscore.psi.HostCache
+             * @instance
+             */
+            HostCache.prototype.hashDomain = "";
+
+            /**
+             * Random label of the key (not derived from it), for logs and rotation records.
+             * @member {string} keyId
+             * @memberof fedscore.psi.HostCache
+             * @instance
+             */
+            HostCache.prototype.keyId = "";
+
+            /**
+             * The secret blinding scalar (32 bytes), only with includeSecretKey.
+             * @member {Uint8Array} scalar
+             * @memberof fedscore.psi.HostCache
+             * @instance
+             */
+            HostCache.prototype.scalar = $util.newBuffer([]);
+
+            /**
+             * Creation time, milliseconds since the Unix epoch.
+             * @member {number|Long} createdMs
+             * @memberof fedscore.psi.HostCache
+             * @instance
+             */
+            HostCache.prototype.createdMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * SHA-256 over the normalized distinct ids in input order: detects a cache built for other ids.
+             * @member {Uint8Array} idsDigest
+             * @memberof fedscore.psi.HostCache
+             * @instance
+             */
+            HostCache.prototype.idsDigest = $util.newBuffer([]);
+
+            /**
+             * Number of ids (n).
+             * @member {number|Long} count
+             * @memberof fedscore.psi.HostCache
+             * @instance
+             */
+            HostCache.prototype.count = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Shuffled position -> index of the id in input order; n little-endian uint32s.
+             * @member {Uint8Array} order
+             * @memberof fedscore.psi.HostCache
+             * @instance
+             */
+            HostCache.prototype.order = $util.newBuffer([]);
+
+            /**
+             * H(id)^scalar in shuffled order; n * 32 bytes.
+             * @member {Uint8Array} points
+             * @memberof fedscore.psi.HostCache
+             * @instance
+             */
+            HostCache.prototype.points = $util.newBuffer([]);
+
+            /**
+             * Creates a new HostCache instance using the specified properties.
+             * @function create
+             * @memberof fedscore.psi.HostCache
+             * @static
+             * @param {fedscore.psi.HostCache.$Properties=} [properties] Properties to set
+             * @returns {fedscore.psi.HostCache} HostCache instance
+             * @type {{
+             *   (properties: fedscore.psi.HostCache.$Shape): fedscore.psi.HostCache & fedscore.psi.HostCache.$Shape;
+             *   (properties?: fedscore.psi.HostCache.$Properties): fedscore.psi.HostCache;
+             * }}
+             */
+            HostCache.create = function(properties) {
+                return new HostCache(properties);
+            };
+
+            /**
+             * Encodes the specified HostCache message. Does not implicitly {@link fedscore.psi.HostCache.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.psi.HostCache
+             * @static
+             * @param {fedscore.psi.HostCache.$Properties} message HostCache message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostCache.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version") && message.version !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.version);
+                if (message.hashDomain != null && $Object.hasOwnProperty.call(message, "hashDomain") && message.hashDomain !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.hashDomain);
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId") && message.keyId !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.keyId);
+                if (message.scalar != null && $Object.hasOwnProperty.call(message, "scalar") && message.scalar.length)
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.scalar);
+                if (message.createdMs != null && $Object.hasOwnProperty.call(message, "createdMs") && (typeof message.createdMs === "object" ? message.createdMs.low || message.createdMs.high : message.createdMs !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.createdMs);
+                if (message.idsDigest != null && $Object.hasOwnProperty.call(message, "idsDigest") && message.idsDigest.length)
+                    writer.uint32(/* id 6, wireType 2 =*/50).bytes(message.idsDigest);
+                if (message.count != null && $Object.hasOwnProperty.call(message, "count") && (typeof message.count === "object" ? message.count.low || message.count.high : message.count !== 0))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.count);
+                if (message.order != null && $Object.hasOwnProperty.call(message, "order") && message.order.length)
+                    writer.uint32(/* id 8, wireType 2 =*/66).bytes(message.order);
+                if (message.points != null && $Object.hasOwnProperty.call(message, "points") && message.points.length)
+                    writer.uint32(/* id 9, wireType 2 =*/74).bytes(message.points);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostCache message, length delimited. Does not implicitly {@link fedscore.psi.HostCache.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.psi.HostCache
+             * @static
+             * @param {fedscore.psi.HostCache.$Properties} message HostCache message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostCache.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a HostCache message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.psi.HostCache
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.psi.HostCache & fedscore.psi.HostCache.$Shape} HostCache
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostCache.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.psi.HostCache();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.version = value;
+                            else
+                                delete message.version;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.hashDomain = value;
+                            else
+                                delete message.hashDomain;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.keyId = value;
+                            else
+                                delete message.keyId;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.scalar = value;
+                            else
+                                delete message.scalar;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.createdMs = value;
+                            else
+                                delete message.createdMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.idsDigest = value;
+                            else
+                                delete message.idsDigest;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.count = value;
+                            else
+                                delete message.count;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.order = value;
+                            else
+                                delete message.order;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.points = value;
+                            else
+                                delete message.points;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a HostCache message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.psi.HostCache
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.psi.HostCache & fedscore.psi.HostCache.$Shape} HostCache
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostCache.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a HostCache message.
+             * @function verify
+             * @memberof fedscore.psi.HostCache
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostCache.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+                    if (!$util.isInteger(message.version))
+                        return "version: integer expected";
+                if (message.hashDomain != null && $Object.hasOwnProperty.call(message, "hashDomain"))
+                    if (!$util.isString(message.hashDomain))
+                        return "hashDomain: string expected";
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    if (!$util.isString(message.keyId))
+                        return "keyId: string expected";
+                if (message.scalar != null && $Object.hasOwnProperty.call(message, "scalar"))
+                    if (!(message.scalar && typeof message.scalar.length === "number" || $util.isString(message.scalar)))
+                        return "scalar: buffer expected";
+                if (message.createdMs != null && $Object.hasOwnProperty.call(message, "createdMs"))
+                    if (!$util.isInteger(message.createdMs) && !(message.createdMs && $util.isInteger(message.createdMs.low) && $util.isInteger(message.createdMs.high)))
+                        return "createdMs: integer|Long expected";
+                if (message.idsDigest != null && $Object.hasOwnProperty.call(message, "idsDigest"))
+                    if (!(message.idsDigest && typeof message.idsDigest.length === "number" || $util.isString(message.idsDigest)))
+                        return "idsDigest: buffer expected";
+                if (message.count != null && $Object.hasOwnProperty.call(message, "count"))
+                    if (!$util.isInteger(message.count) && !(message.count && $util.isInteger(message.count.low) && $util.isInteger(message.count.high)))
+                        return "count: integer|Long expected";
+                if (message.order != null && $Object.hasOwnProperty.call(message, "order"))
+                    if (!(message.order && typeof message.order.length === "number" || $util.isString(message.order)))
+                        return "order: buffer expected";
+                if (message.points != null && $Object.hasOwnProperty.call(message, "points"))
+                    if (!(message.points && typeof message.points.length === "number" || $util.isString(message.points)))
+                        return "points: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a HostCache message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.psi.HostCache
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.psi.HostCache} HostCache
+             */
+            HostCache.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.psi.HostCache)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.psi.HostCache: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.psi.HostCache();
+                if (object.version != null)
+                    if ($Number(object.version) !== 0)
+                        message.version = object.version >>> 0;
+                if (object.hashDomain != null)
+                    if (typeof object.hashDomain !== "string" || object.hashDomain.length)
+                        message.hashDomain = $String(object.hashDomain);
+                if (object.keyId != null)
+                    if (typeof object.keyId !== "string" || object.keyId.length)
+                        message.keyId = $String(object.keyId);
+                if (object.scalar != null)
+                    if (object.scalar.length)
+                        if (typeof object.scalar === "string")
+                            $util.base64.decode(object.scalar, message.scalar = $util.newBuffer($util.base64.length(object.scalar)), 0);
+                        else if (object.scalar.length >= 0)
+                            message.scalar = object.scalar;
+                if (object.createdMs != null)
+                    if (typeof object.createdMs === "object" ? object.createdMs.low || object.createdMs.high : $Number(object.createdMs) !== 0)
+                        if ($util.Long)
+                            message.createdMs = $util.Long.fromValue(object.createdMs, true);
+                        else if (typeof object.createdMs === "string")
+                            message.createdMs = $parseInt(object.createdMs, 10);
+                        else if (typeof object.createdMs === "number")
+                            message.createdMs = object.createdMs;
+                        else if (typeof object.createdMs === "object")
+                            message.createdMs = new $util.LongBits(object.createdMs.low >>> 0, object.createdMs.high >>> 0).toNumber(true);
+                if (object.idsDigest != null)
+                    if (object.idsDigest.length)
+                        if (typeof object.idsDigest === "string")
+                            $util.base64.decode(object.idsDigest, message.idsDigest = $util.newBuffer($util.base64.length(object.idsDigest)), 0);
+                        else if (object.idsDigest.length >= 0)
+                            message.idsDigest = object.idsDigest;
+                if (object.count != null)
+                    if (typeof object.count === "object" ? object.count.low || object.count.high : $Number(object.count) !== 0)
+                        if ($util.Long)
+                            message.count = $util.Long.fromValue(object.count, true);
+                        else if (typeof object.count === "string")
+                            message.count = $parseInt(object.count, 10);
+                        else if (typeof object.count === "number")
+                            message.count = object.count;
+                        else if (typeof object.count === "object")
+                            message.count = new $util.LongBits(object.count.low >>> 0, object.count.high >>> 0).toNumber(true);
+                if (object.order != null)
+                    if (object.order.length)
+                        if (typeof object.order === "string")
+                            $util.base64.decode(object.order, message.order = $util.newBuffer($util.base64.length(object.order)), 0);
+                        else if (object.order.length >= 0)
+                            message.order = object.order;
+                if (object.points != null)
+                    if (object.points.length)
+                        if (typeof object.points === "string")
+                            $util.base64.decode(object.points, message.points = $util.newBuffer($util.base64.length(object.points)), 0);
+                        else if (object.points.length >= 0)
+                            message.points = object.points;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostCache message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.psi.HostCache
+             * @static
+             * @param {fedscore.psi.HostCache} message HostCache
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostCache.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.version = 0;
+                    object.hashDomain = "";
+                    object.keyId = "";
+                    if (options.bytes === $String)
+                        object.scalar = "";
+                    else {
+                        object.scalar = [];
+                        if (options.bytes !== $Array)
+                            object.scalar = $util.newBuffer(object.scalar);
+                    }
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.createdMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.createdMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if (options.bytes === $String)
+                        object.idsDigest = "";
+                    else {
+                        object.idsDigest = [];
+                        if (options.bytes !== $Array)
+                            object.idsDigest = $util.newBuffer(object.idsDigest);
+                    }
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.count = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.count = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if (options.bytes === $String)
+                        object.order = "";
+                    else {
+                        object.order = [];
+                        if (options.bytes !== $Array)
+                            object.order = $util.newBuffer(object.order);
+                    }
+                    if (options.bytes === $String)
+                        object.points = "";
+                    else {
+                        object.points = [];
+                        if (options.bytes !== $Array)
+                            object.points = $util.newBuffer(object.points);
+                    }
+                }
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+                    object.version = message.version;
+                if (message.hashDomain != null && $Object.hasOwnProperty.call(message, "hashDomain"))
+                    object.hashDomain = message.hashDomain;
+                if (message.keyId != null && $Object.hasOwnProperty.call(message, "keyId"))
+                    object.keyId = message.keyId;
+                if (message.scalar != null && $Object.hasOwnProperty.call(message, "scalar"))
+                    object.scalar = options.bytes === $String ? $util.base64.encode(message.scalar, 0, message.scalar.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.scalar) : message.scalar;
+                if (message.createdMs != null && $Object.hasOwnProperty.call(message, "createdMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.createdMs = typeof message.createdMs === "number" ? $BigInt(message.createdMs) : $util.Long.fromBits(message.createdMs.low >>> 0, message.createdMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.createdMs === "number")
+                        object.createdMs = options.longs === $String ? $String(message.createdMs) : message.createdMs;
+                    else
+                        object.createdMs = options.longs === $String ? $util.Long.prototype.toString.call(message.createdMs) : options.longs === $Number ? new $util.LongBits(message.createdMs.low >>> 0, message.createdMs.high >>> 0).toNumber(true) : message.createdMs;
+                if (message.idsDigest != null && $Object.hasOwnProperty.call(message, "idsDigest"))
+                    object.idsDigest = options.bytes === $String ? $util.base64.encode(message.idsDigest, 0, message.idsDigest.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.idsDigest) : message.idsDigest;
+                if (message.count != null && $Object.hasOwnProperty.call(message, "count"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.count = typeof message.count === "number" ? $BigInt(message.count) : $util.Long.fromBits(message.count.low >>> 0, message.count.high >>> 0, true).toBigInt();
+                    else if (typeof message.count === "number")
+                        object.count = options.longs === $String ? $String(message.count) : message.count;
+                    else
+                        object.count = options.longs === $String ? $util.Long.prototype.toString.call(message.count) : options.longs === $Number ? new $util.LongBits(message.count.low >>> 0, message.count.high >>> 0).toNumber(true) : message.count;
+                if (message.order != null && $Object.hasOwnProperty.call(message, "order"))
+                    object.order = options.bytes === $String ? $util.base64.encode(message.order, 0, message.order.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.order) : message.order;
+                if (message.points != null && $Object.hasOwnProperty.call(message, "points"))
+                    object.points = options.bytes === $String ? $util.base64.encode(message.points, 0, message.points.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.points) : message.points;
+                return object;
+            };
+
+            /**
+             * Converts this HostCache to JSON.
+             * @function toJSON
+             * @memberof fedscore.psi.HostCache
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostCache.prototype.toJSON = function() {
+                return HostCache.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for HostCache
+             * @function getTypeUrl
+             * @memberof fedscore.psi.HostCache
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            HostCache.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.psi.HostCache";
+            };
+
+            return HostCache;
+        })();
+
+        return psi;
     })();
 
     return fedscore;
