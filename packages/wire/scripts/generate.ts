@@ -87,6 +87,8 @@ export async function generate(outDir: string): Promise<void> {
     'es6',
     '--root',
     'fedscore',
+    // Carry the proto files' `//` comments into the generated JSDoc and declarations.
+    '--alt-comment',
     '--path',
     'proto',
     '--out',

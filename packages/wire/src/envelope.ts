@@ -90,7 +90,7 @@ export function createEnvelopeCodec(limits: EnvelopeCodecLimits = {}): WireEnvel
         seq: assertInteger(envelope.seq, 'seq', 0, Number.MAX_SAFE_INTEGER),
         payload,
       };
-      const bytes = fedscore.Envelope.encode(message).finish();
+      const bytes = finishOwned(fedscore.Envelope.encode(message));
       if (bytes.length > maxMessageBytes) throw tooLarge(bytes.length, 'envelope');
       return bytes;
     },
@@ -102,7 +102,7 @@ export function createEnvelopeCodec(limits: EnvelopeCodecLimits = {}): WireEnvel
       if (bytes.length > maxMessageBytes) throw tooLarge(bytes.length, 'envelope');
       let m: fedscore.Envelope;
       try {
-        m = fedscore.Envelope.decode(bytes);
+        m = fedscore.Envelope.decode(plainView(bytes));
       } catch (e) {
         const field = locateFailure(bytes, ENVELOPE_FIELDS, ENVELOPE_STRING_FIELDS);
         throw new FedscoreError(
@@ -152,13 +152,30 @@ export function safeUint64(
 }
 
 /**
+ * The encoded bytes in a Uint8Array of their own. protobufjs's `finish()` returns a Node `Buffer` (or a
+ * slice of a shared pool) whose `.buffer` holds other data; a transport that sends or transfers
+ * `bytes.buffer` must see exactly the message.
+ */
+export function finishOwned(writer: protobuf.Writer): Uint8Array {
+  return writer.finishInto(new Uint8Array(writer.pos));
+}
+
+/**
+ * A plain Uint8Array view of `bytes` (no copy). Given a Node `Buffer`, protobufjs decodes bytes fields as
+ * Buffers; given a plain view, as plain `Uint8Array` views, which compare equal to what was encoded.
+ */
+export function plainView(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype
+    ? bytes
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
  * protobufjs returns a Node `Buffer` for empty bytes fields; return a plain `Uint8Array` view so that
  * decoded values compare equal to what was encoded.
  */
 export function plainBytes(value: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(value) === Uint8Array.prototype
-    ? value
-    : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return plainView(value);
 }
 
 /**

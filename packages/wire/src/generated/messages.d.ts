@@ -1364,6 +1364,16 @@ export namespace fedscore {
             classWeighted: boolean;
 
             /**
+             * The most columns any party multiplies an encrypted batch vector by (guest: features + intercept),
+             * so a key holder declares exactly the rotations the packed gradient needs. Sent to the arbiter only
+             * (after the host hellos); 0 in the hosts' copy.
+             */
+            maxColumns: number;
+
+            /** Columns of the guest's gradient (features + 1); two-party mode, so each host sizes its own keys. */
+            guestColumns: number;
+
+            /**
              * Creates a new TrainPlan instance using the specified properties.
              * @param [properties] Properties to set
              * @returns TrainPlan instance
@@ -1506,6 +1516,16 @@ export namespace fedscore {
                  * (hosts learn that weighting is on, never the weights).
                  */
                 classWeighted?: (boolean|null);
+
+                /**
+                 * The most columns any party multiplies an encrypted batch vector by (guest: features + intercept),
+                 * so a key holder declares exactly the rotations the packed gradient needs. Sent to the arbiter only
+                 * (after the host hellos); 0 in the hosts' copy.
+                 */
+                maxColumns?: (number|null);
+
+                /** Columns of the guest's gradient (features + 1); two-party mode, so each host sizes its own keys. */
+                guestColumns?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -3424,6 +3424,10 @@ export const fedscore = $root.fedscore = (() => {
              * @property {number|null} [validationEvery] Evaluate the validation split every this many epochs (>= 1 when validation_rows is non-empty).
              * @property {boolean|null} [classWeighted] Two-party mode: the guest weights rows by class and sends hosts the weights encrypted under its key
              * (hosts learn that weighting is on, never the weights).
+             * @property {number|null} [maxColumns] The most columns any party multiplies an encrypted batch vector by (guest: features + intercept),
+             * so a key holder declares exactly the rotations the packed gradient needs. Sent to the arbiter only
+             * (after the host hellos); 0 in the hosts' copy.
+             * @property {number|null} [guestColumns] Columns of the guest's gradient (features + 1); two-party mode, so each host sizes its own keys.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -3606,6 +3610,24 @@ export const fedscore = $root.fedscore = (() => {
             TrainPlan.prototype.classWeighted = false;
 
             /**
+             * The most columns any party multiplies an encrypted batch vector by (guest: features + intercept),
+             * so a key holder declares exactly the rotations the packed gradient needs. Sent to the arbiter only
+             * (after the host hellos); 0 in the hosts' copy.
+             * @member {number} maxColumns
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.maxColumns = 0;
+
+            /**
+             * Columns of the guest's gradient (features + 1); two-party mode, so each host sizes its own keys.
+             * @member {number} guestColumns
+             * @memberof fedscore.heterolr.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.guestColumns = 0;
+
+            /**
              * Creates a new TrainPlan instance using the specified properties.
              * @function create
              * @memberof fedscore.heterolr.TrainPlan
@@ -3674,6 +3696,10 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 17, wireType 0 =*/136).uint32(message.validationEvery);
                 if (message.classWeighted != null && $Object.hasOwnProperty.call(message, "classWeighted") && message.classWeighted !== false)
                     writer.uint32(/* id 18, wireType 0 =*/144).bool(message.classWeighted);
+                if (message.maxColumns != null && $Object.hasOwnProperty.call(message, "maxColumns") && message.maxColumns !== 0)
+                    writer.uint32(/* id 19, wireType 0 =*/152).uint32(message.maxColumns);
+                if (message.guestColumns != null && $Object.hasOwnProperty.call(message, "guestColumns") && message.guestColumns !== 0)
+                    writer.uint32(/* id 20, wireType 0 =*/160).uint32(message.guestColumns);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -3897,6 +3923,24 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.classWeighted;
                             continue;
                         }
+                    case 19: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.maxColumns = value;
+                            else
+                                delete message.maxColumns;
+                            continue;
+                        }
+                    case 20: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.guestColumns = value;
+                            else
+                                delete message.guestColumns;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -4007,6 +4051,12 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.classWeighted != null && $Object.hasOwnProperty.call(message, "classWeighted"))
                     if (typeof message.classWeighted !== "boolean")
                         return "classWeighted: boolean expected";
+                if (message.maxColumns != null && $Object.hasOwnProperty.call(message, "maxColumns"))
+                    if (!$util.isInteger(message.maxColumns))
+                        return "maxColumns: integer expected";
+                if (message.guestColumns != null && $Object.hasOwnProperty.call(message, "guestColumns"))
+                    if (!$util.isInteger(message.guestColumns))
+                        return "guestColumns: integer expected";
                 return null;
             };
 
@@ -4150,6 +4200,12 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.classWeighted != null)
                     if (object.classWeighted)
                         message.classWeighted = $Boolean(object.classWeighted);
+                if (object.maxColumns != null)
+                    if ($Number(object.maxColumns) !== 0)
+                        message.maxColumns = object.maxColumns >>> 0;
+                if (object.guestColumns != null)
+                    if ($Number(object.guestColumns) !== 0)
+                        message.guestColumns = object.guestColumns >>> 0;
                 return message;
             };
 
@@ -4195,6 +4251,8 @@ export const fedscore = $root.fedscore = (() => {
                     object.modelId = "";
                     object.validationEvery = 0;
                     object.classWeighted = false;
+                    object.maxColumns = 0;
+                    object.guestColumns = 0;
                 }
                 if (message.mode != null && $Object.hasOwnProperty.call(message, "mode"))
                     object.mode = options.enums === $String ? $root.fedscore.heterolr.Mode[message.mode] === $undefined ? message.mode : $root.fedscore.heterolr.Mode[message.mode] : message.mode;
@@ -4243,6 +4301,10 @@ export const fedscore = $root.fedscore = (() => {
                     object.validationEvery = message.validationEvery;
                 if (message.classWeighted != null && $Object.hasOwnProperty.call(message, "classWeighted"))
                     object.classWeighted = message.classWeighted;
+                if (message.maxColumns != null && $Object.hasOwnProperty.call(message, "maxColumns"))
+                    object.maxColumns = message.maxColumns;
+                if (message.guestColumns != null && $Object.hasOwnProperty.call(message, "guestColumns"))
+                    object.guestColumns = message.guestColumns;
                 return object;
             };
 
