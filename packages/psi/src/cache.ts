@@ -1,0 +1,272 @@
+/**
+ * Host cache mode: the government node blinds its (large) id set once -- H(y)^b for every id, in a
+ * secret random order -- and reuses the result across sessions and banks, so a session costs the host
+ * only the blinding of the bank's ids. The Shanghai platform serves dozens of banks; without the cache
+ * each session would re-blind millions of ids.
+ *
+ * What reuse changes (docs/protocols/psi.md, "Cache mode and key rotation"): every bank served from one
+ * cache sees the same blinded points in the same order, so colluding banks can tell which of their shared
+ * customers they matched at the same host position (nothing they could not learn by comparing their own
+ * results), and a leak of b exposes every session run with it. Hence: one key per cache, rebuild with a
+ * fresh key and a fresh shuffle on a schedule and whenever the id set changes (never append to a cache),
+ * and keep the key out of the cache file unless the file is protected like the key.
+ *
+ * The cache is bound to the exact prepared id list by a SHA-256 digest; a session with other ids is a
+ * `psi_cache_mismatch` error rather than a silently wrong intersection.
+ */
+import { createHash } from 'node:crypto';
+import {
+  cryptoRng,
+  FedscoreError,
+  type Logger,
+  noopLogger,
+  noProgress,
+  type ProgressCallback,
+  permutation,
+  type Rng,
+} from '@fedscore/core';
+import { fedscore } from '@fedscore/wire';
+import { type PreparedIds, type PrepareIdsOptions, prepareIds, selectPacked } from './ids.ts';
+import { createPsiKey, type PsiKey } from './party.ts';
+import { BlindingPool } from './pool.ts';
+import { DEFAULT_BATCH_SIZE } from './protocol.ts';
+import { POINT_BYTES, type PointBytes, PSI_HASH_DOMAIN, SCALAR_BYTES } from './ristretto.ts';
+
+export const HOST_CACHE_VERSION = 1;
+
+/** A host's blinded id set and the key it was blinded with. Never sent to a peer. */
+export interface PsiHostCache {
+  readonly version: number;
+  readonly hashDomain: string;
+  readonly key: PsiKey;
+  readonly createdMs: number;
+  /** SHA-256 of the prepared ids (`preparedIdsDigest`). */
+  readonly idsDigest: Uint8Array;
+  readonly count: number;
+  /** Shuffled position -> index into the prepared ids. */
+  readonly order: Uint32Array;
+  /** H(id)^key in shuffled order, 32 bytes each. */
+  readonly points: PointBytes;
+}
+
+export interface BuildHostCacheOptions extends PrepareIdsOptions {
+  /** Blinding workers; default: a pool created and closed by this call. */
+  readonly pool?: BlindingPool;
+  readonly threads?: number;
+  /** The key to blind with; default: a fresh one. */
+  readonly key?: PsiKey;
+  readonly rng?: Rng;
+  readonly allowInsecureRng?: boolean;
+  readonly batchSize?: number;
+  /** Creation time to record (default: now). */
+  readonly nowMs?: number;
+  readonly logger?: Logger;
+  readonly progress?: ProgressCallback;
+}
+
+/** SHA-256 over the hash domain and the prepared ids (lengths and bytes, in input order). */
+export function preparedIdsDigest(prepared: PreparedIds): Uint8Array {
+  const h = createHash('sha256');
+  h.update(`${PSI_HASH_DOMAIN}\u0000ids\u0000`);
+  const { offsets, bytes } = prepared.packed;
+  h.update(new Uint8Array(offsets.buffer, offsets.byteOffset, offsets.byteLength));
+  h.update(bytes);
+  return new Uint8Array(h.digest());
+}
+
+/** Blind a host's ids once for reuse across sessions. */
+export async function buildHostCache(
+  ids: readonly string[] | PreparedIds,
+  options: BuildHostCacheOptions = {},
+): Promise<PsiHostCache> {
+  const prepared = Array.isArray(ids) ? prepareIds(ids as readonly string[], options) : (ids as PreparedIds);
+  const rng = options.rng ?? cryptoRng();
+  if (!rng.cryptographic && options.allowInsecureRng !== true) {
+    throw new FedscoreError('invalid_argument', 'a PSI cache needs a cryptographic Rng (cryptoRng())', {
+      field: 'rng',
+    });
+  }
+  const key =
+    options.key ??
+    createPsiKey(options.rng === undefined ? {} : { rng, allowInsecureRng: options.allowInsecureRng });
+  const n = prepared.count;
+  const order = permutation(rng, n);
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const progress = options.progress ?? noProgress;
+  const logger = options.logger ?? noopLogger;
+  const t0 = performance.now();
+  const pool =
+    options.pool ??
+    (await BlindingPool.create(options.threads === undefined ? {} : { threads: options.threads }));
+  try {
+    const points = new Uint8Array(n * POINT_BYTES);
+    const jobs: Promise<void>[] = [];
+    let done = 0;
+    const window = Math.max(2, 2 * pool.threads);
+    for (let from = 0; from < n; from += batchSize) {
+      if (jobs.length >= window) await jobs.shift();
+      const to = Math.min(n, from + batchSize);
+      jobs.push(
+        pool.hashToGroup(selectPacked(prepared.packed, order.subarray(from, to)), key.scalar).then((out) => {
+          points.set(out, from * POINT_BYTES);
+          done += to - from;
+          progress({ stage: 'psi host: build cache', done, total: n, unit: 'ids' });
+        }),
+      );
+    }
+    await Promise.all(jobs);
+    logger.info('psi cache built', {
+      ids: n,
+      keyId: key.id,
+      seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
+    });
+    return {
+      version: HOST_CACHE_VERSION,
+      hashDomain: PSI_HASH_DOMAIN,
+      key,
+      createdMs: options.nowMs ?? Date.now(),
+      idsDigest: preparedIdsDigest(prepared),
+      count: n,
+      order,
+      points,
+    };
+  } finally {
+    if (options.pool === undefined) await pool.close();
+  }
+}
+
+/** Refuse a cache built for other ids, another hash domain or format. */
+export function checkHostCache(cache: PsiHostCache, prepared: PreparedIds): void {
+  if (cache.version !== HOST_CACHE_VERSION) {
+    throw new FedscoreError(
+      'psi_cache_mismatch',
+      `cache format ${cache.version}, expected ${HOST_CACHE_VERSION}`,
+      {
+        field: 'cache.version',
+      },
+    );
+  }
+  if (cache.hashDomain !== PSI_HASH_DOMAIN) {
+    throw new FedscoreError('psi_cache_mismatch', 'cache was hashed under another domain tag', {
+      field: 'cache.hashDomain',
+    });
+  }
+  if (
+    cache.count !== prepared.count ||
+    cache.order.length !== cache.count ||
+    cache.points.length !== cache.count * POINT_BYTES
+  ) {
+    throw new FedscoreError(
+      'psi_cache_mismatch',
+      `cache holds ${cache.count} ids, the input has ${prepared.count} distinct valid ids`,
+      { field: 'cache.count' },
+    );
+  }
+  const digest = preparedIdsDigest(prepared);
+  if (digest.length !== cache.idsDigest.length || digest.some((b, i) => b !== cache.idsDigest[i])) {
+    throw new FedscoreError(
+      'psi_cache_mismatch',
+      'cache was built from other ids (digest differs); rebuild it',
+      {
+        field: 'cache.idsDigest',
+      },
+    );
+  }
+}
+
+export interface EncodeHostCacheOptions {
+  /** Write the secret scalar into the bytes (default false: store the key separately). */
+  readonly includeSecretKey?: boolean;
+}
+
+/** Serialize a cache (protobuf `fedscore.psi.HostCache`). The secret key is left out unless asked for. */
+export function encodeHostCache(cache: PsiHostCache, options: EncodeHostCacheOptions = {}): Uint8Array {
+  const order = new Uint8Array(cache.count * 4);
+  const view = new DataView(order.buffer);
+  for (let i = 0; i < cache.count; i++) view.setUint32(i * 4, cache.order[i]!, true);
+  return fedscore.psi.HostCache.encode({
+    version: cache.version,
+    hashDomain: cache.hashDomain,
+    keyId: cache.key.id,
+    scalar: options.includeSecretKey === true ? cache.key.scalar : new Uint8Array(0),
+    createdMs: cache.createdMs,
+    idsDigest: cache.idsDigest,
+    count: cache.count,
+    order,
+    points: cache.points,
+  }).finish();
+}
+
+export interface DecodeHostCacheOptions {
+  /** The key, when the bytes were written without it (its id must match the cache's). */
+  readonly key?: PsiKey;
+}
+
+/** Parse a serialized cache; every inconsistency is a typed error naming the field. */
+export function decodeHostCache(bytes: Uint8Array, options: DecodeHostCacheOptions = {}): PsiHostCache {
+  let m: fedscore.psi.HostCache;
+  try {
+    m = fedscore.psi.HostCache.decode(bytes);
+  } catch (e) {
+    throw new FedscoreError('wire_decode', 'not a PSI host cache', {
+      field: 'fedscore.psi.HostCache',
+      cause: e,
+    });
+  }
+  const count = toNumber(m.count);
+  const bad = (field: string, why: string): never => {
+    throw new FedscoreError('wire_decode', `PSI host cache: ${why}`, { field: `HostCache.${field}` });
+  };
+  if (!Number.isSafeInteger(count) || count < 0) bad('count', 'invalid count');
+  if ((m.order?.length ?? 0) !== count * 4) bad('order', `expected ${count * 4} bytes`);
+  if ((m.points?.length ?? 0) !== count * POINT_BYTES) bad('points', `expected ${count * POINT_BYTES} bytes`);
+  if ((m.idsDigest?.length ?? 0) !== 32) bad('idsDigest', 'expected 32 bytes');
+  const view = new DataView(m.order.buffer, m.order.byteOffset, m.order.byteLength);
+  const order = new Uint32Array(count);
+  const seen = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const v = view.getUint32(i * 4, true);
+    if (v >= count || seen[v] === 1) bad('order', `not a permutation (position ${i})`);
+    seen[v] = 1;
+    order[i] = v;
+  }
+  let key: PsiKey;
+  if (m.scalar && m.scalar.length > 0) {
+    if (m.scalar.length !== SCALAR_BYTES) bad('scalar', `expected ${SCALAR_BYTES} bytes`);
+    key = { id: m.keyId, scalar: m.scalar.slice() };
+  } else if (options.key !== undefined) {
+    if (options.key.id !== m.keyId) {
+      throw new FedscoreError(
+        'psi_cache_mismatch',
+        `cache was blinded with key '${m.keyId}', not '${options.key.id}'`,
+        {
+          field: 'key',
+        },
+      );
+    }
+    key = options.key;
+  } else {
+    throw new FedscoreError(
+      'psi_cache_mismatch',
+      `cache was written without its secret key '${m.keyId}'; pass it`,
+      {
+        field: 'key',
+      },
+    );
+  }
+  return {
+    version: m.version,
+    hashDomain: m.hashDomain,
+    key,
+    createdMs: toNumber(m.createdMs),
+    idsDigest: m.idsDigest.slice(),
+    count,
+    order,
+    points: m.points.slice(),
+  };
+}
+
+function toNumber(v: number | { toNumber(): number } | null | undefined): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'number' ? v : v.toNumber();
+}

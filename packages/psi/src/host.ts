@@ -1,0 +1,46 @@
+/**
+ * PSI host: the government / platform node. Sends its blinded ids (fresh, or from a cache built once and
+ * reused across sessions and banks, cache.ts), blinds the bank's ids and returns their keys. In "both"
+ * mode it learns the intersection in the aligned order; in "guest_only" mode only its size.
+ *
+ * Parties, message order, what each learns, threat model and papers: protocol.ts and
+ * docs/protocols/psi.md.
+ */
+import { checkHostCache, type PsiHostCache } from './cache.ts';
+import { type PreparedIds, prepareIds } from './ids.ts';
+import { type PsiPartyOptions, type PsiPartyResult, type RolePlan, runPsiParty } from './party.ts';
+import { guestKeysStep, guestPointsStep, hostKeysStep, hostPointsStep } from './protocol.ts';
+
+export interface PsiHostOptions extends PsiPartyOptions {
+  /**
+   * The host's set blinded ahead of time (`buildHostCache`), with its key. Must have been built from
+   * the same ids (checked by digest); its key is reused, so rotate it as docs/protocols/psi.md says.
+   */
+  readonly cache?: PsiHostCache;
+}
+
+/** Run the host's side of one PSI session over `options.channel`. */
+export function runPsiHost(
+  ids: readonly string[] | PreparedIds,
+  options: PsiHostOptions,
+): Promise<PsiPartyResult> {
+  const both = (options.mode ?? 'both') === 'both';
+  const cache = options.cache;
+  let prepared: readonly string[] | PreparedIds = ids;
+  if (cache !== undefined) {
+    prepared = Array.isArray(ids) ? prepareIds(ids as readonly string[], options) : (ids as PreparedIds);
+    checkHostCache(cache, prepared);
+  }
+  const plan: RolePlan = {
+    role: 'host',
+    ownPoints: hostPointsStep,
+    peerPoints: guestPointsStep,
+    ownKeys: both ? hostKeysStep : undefined,
+    peerKeys: guestKeysStep,
+    learns: both,
+    ...(cache !== undefined && {
+      precomputed: { key: cache.key, order: cache.order, points: cache.points },
+    }),
+  };
+  return runPsiParty(plan, prepared, options);
+}

@@ -1,0 +1,58 @@
+export type {
+  BuildHostCacheOptions,
+  DecodeHostCacheOptions,
+  EncodeHostCacheOptions,
+  PsiHostCache,
+} from './cache.ts';
+export {
+  buildHostCache,
+  checkHostCache,
+  decodeHostCache,
+  encodeHostCache,
+  HOST_CACHE_VERSION,
+  preparedIdsDigest,
+} from './cache.ts';
+export type { PsiGuestOptions } from './guest.ts';
+export { runPsiGuest } from './guest.ts';
+export type { PsiHostOptions } from './host.ts';
+export { runPsiHost } from './host.ts';
+export type {
+  DuplicateIdExample,
+  IdSetReport,
+  InvalidIdExample,
+  PackedIds,
+  PreparedIds,
+  PrepareIdsOptions,
+} from './ids.ts';
+export { idAt, prepareIds } from './ids.ts';
+export { KEY_BYTES, KeyIndex, matchAndAlign, sortByKey } from './keys.ts';
+export type { LocalPsiOptions, LocalPsiResult } from './local.ts';
+export { GUEST, HOST, runPsiLocal } from './local.ts';
+export type { PsiKey, PsiPartyOptions, PsiPartyResult, PsiRole, RolePlan } from './party.ts';
+export { createPsiKey } from './party.ts';
+export type { BlindingPoolOptions, BlindingPoolStats, BlindOptions } from './pool.ts';
+export { BlindingPool } from './pool.ts';
+export type { PsiBatch, PsiHello, PsiMode, PsiResultMessage } from './protocol.ts';
+export {
+  DEFAULT_BATCH_SIZE,
+  guestKeysStep,
+  guestPointsStep,
+  helloStep,
+  hostKeysStep,
+  hostPointsStep,
+  MAX_BATCH_SIZE,
+  PSI_MODES,
+  PSI_PROTOCOL,
+  PSI_VERSION,
+  resultStep,
+} from './protocol.ts';
+export type { PointBytes, ScalarBytes } from './ristretto.ts';
+export {
+  blindReference,
+  hashToGroupReference,
+  invertScalar,
+  loadSodium,
+  POINT_BYTES,
+  PSI_HASH_DOMAIN,
+  SCALAR_BYTES,
+} from './ristretto.ts';

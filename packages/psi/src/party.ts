@@ -1,0 +1,457 @@
+/**
+ * The machinery both PSI roles share (guest.ts and host.ts configure it): stream one's own blinded ids in
+ * batches, blind the peer's batches as they arrive and answer with comparison keys, collect the keys of
+ * one's own ids, intersect, align, and confirm. Protocol, leakage and threat model: protocol.ts.
+ *
+ * Memory: per party O(n) for the ids (18 B each, packed), the shuffle (4 B), and the comparison keys
+ * (16 B each, own and peer); points (32 B) exist only for the batches in flight, whose number is bounded
+ * by `window` per stream, so a run never holds a whole set of points.
+ */
+import { createHash } from 'node:crypto';
+import {
+  type Channel,
+  cryptoRng,
+  FedscoreError,
+  type Logger,
+  noopLogger,
+  noProgress,
+  type PartyId,
+  type ProgressCallback,
+  ProtocolSession,
+  permutation,
+  type Rng,
+  type StepDef,
+} from '@fedscore/core';
+import {
+  type IdSetReport,
+  idAt,
+  type PreparedIds,
+  type PrepareIdsOptions,
+  prepareIds,
+  selectPacked,
+} from './ids.ts';
+import { matchAndAlign } from './keys.ts';
+import { BlindingPool } from './pool.ts';
+import {
+  DEFAULT_BATCH_SIZE,
+  helloStep,
+  localHello,
+  MAX_BATCH_SIZE,
+  PSI_MODES,
+  PSI_PROTOCOL,
+  PSI_VERSION,
+  type PsiBatch,
+  type PsiHello,
+  type PsiMode,
+  resultStep,
+} from './protocol.ts';
+import {
+  POINT_BYTES,
+  type PointBytes,
+  randomScalar,
+  type ScalarBytes,
+  scalarFromWideBytes,
+  wipe,
+} from './ristretto.ts';
+
+export type PsiRole = 'guest' | 'host';
+
+/** A party's secret blinding key. `id` is a random label (for logs and rotation records), not derived from it. */
+export interface PsiKey {
+  readonly id: string;
+  readonly scalar: ScalarBytes;
+}
+
+/**
+ * A fresh key: `crypto_core_ristretto255_scalar_random` by default; with `rng`, 64 bytes of it reduced
+ * mod l. A non-cryptographic `rng` is refused unless `allowInsecureRng` (reproducible tests only).
+ */
+export function createPsiKey(
+  options: { readonly rng?: Rng; readonly allowInsecureRng?: boolean } = {},
+): PsiKey {
+  const rng = options.rng;
+  if (rng !== undefined && !rng.cryptographic && options.allowInsecureRng !== true) {
+    throw new FedscoreError('invalid_argument', 'a PSI key needs a cryptographic Rng (cryptoRng())', {
+      field: 'rng',
+    });
+  }
+  const idBytes = (rng ?? cryptoRng()).fillBytes(new Uint8Array(8));
+  const id = Array.from(idBytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  if (rng === undefined) return { id, scalar: randomScalar() };
+  const wide = rng.fillBytes(new Uint8Array(64));
+  const scalar = scalarFromWideBytes(wide);
+  wipe(wide);
+  return { id, scalar };
+}
+
+/** Options common to both roles. */
+export interface PsiPartyOptions extends PrepareIdsOptions {
+  /** This party's end of the channel. */
+  readonly channel: Channel;
+  /** The other party's name on the channel. */
+  readonly peer: PartyId;
+  /** Session id shared by both parties for this run. */
+  readonly session: string;
+  /** Default "both". Both parties must pass the same mode. */
+  readonly mode?: PsiMode;
+  /** Points per batch message this party sends (default 4096). */
+  readonly batchSize?: number;
+  /** The blinding workers; default: a pool of `threads` workers created and closed by this call. */
+  readonly pool?: BlindingPool;
+  /** Workers of the default pool (default: available parallelism). Ignored with `pool`. */
+  readonly threads?: number;
+  /** Batches in flight per stream (default 2 per worker, at least 2): bounds memory. */
+  readonly window?: number;
+  /** Randomness for the key and the shuffle; default: libsodium's and the platform CSPRNG. */
+  readonly rng?: Rng;
+  /** Allow a non-cryptographic `rng` (reproducible tests only). */
+  readonly allowInsecureRng?: boolean;
+  readonly logger?: Logger;
+  readonly progress?: ProgressCallback;
+}
+
+/** What a party holds after a run. */
+export interface PsiPartyResult {
+  readonly role: PsiRole;
+  readonly mode: PsiMode;
+  /** Distinct valid ids this party sent. */
+  readonly ownCount: number;
+  /** Distinct ids the peer sent (revealed by design). */
+  readonly peerCount: number;
+  readonly intersectionSize: number;
+  /**
+   * The intersection as normalized USCCs, in the aligned order both parties share. Absent for the host
+   * in "guest_only" mode, which learns the size only.
+   */
+  readonly intersection?: readonly string[];
+  /** For each aligned position, the 0-based row of this party's input it came from. */
+  readonly rows?: Uint32Array;
+  /** Invalid and duplicate ids in this party's input (lines and counts only). */
+  readonly report: IdSetReport;
+  readonly seconds: number;
+}
+
+/** How a role uses the shared machinery. */
+export interface RolePlan {
+  readonly role: PsiRole;
+  /** Step carrying this party's blinded ids. */
+  readonly ownPoints: StepDef<PsiBatch>;
+  /** Step carrying the peer's blinded ids. */
+  readonly peerPoints: StepDef<PsiBatch>;
+  /** Step carrying the keys of this party's ids (received), if this party learns the intersection. */
+  readonly ownKeys: StepDef<PsiBatch> | undefined;
+  /** Step carrying the keys of the peer's ids (sent), if the peer learns the intersection. */
+  readonly peerKeys: StepDef<PsiBatch> | undefined;
+  /** This party learns the intersection (computes and keeps the keys of the peer's ids). */
+  readonly learns: boolean;
+  /** This party's key and its blinded ids in shuffled order, when precomputed (host cache mode). */
+  readonly precomputed?: { readonly key: PsiKey; readonly order: Uint32Array; readonly points: PointBytes };
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {}); // rejections are observed where awaited; avoid unhandled-rejection noise
+  return { promise, resolve, reject };
+}
+
+function checkOptions(options: PsiPartyOptions): { mode: PsiMode; batchSize: number } {
+  const mode = options.mode ?? 'both';
+  if (!PSI_MODES.includes(mode)) {
+    throw new FedscoreError('invalid_argument', `mode must be one of ${PSI_MODES.join(', ')}`, {
+      field: 'mode',
+    });
+  }
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
+    throw new FedscoreError('out_of_range', `batchSize must be an integer in [1, ${MAX_BATCH_SIZE}]`, {
+      field: 'batchSize',
+    });
+  }
+  if (typeof options.session !== 'string' || options.session.length === 0) {
+    throw new FedscoreError('invalid_argument', 'session must be a non-empty string', { field: 'session' });
+  }
+  return { mode, batchSize };
+}
+
+function checkPeerHello(mine: PsiHello, peer: PsiHello, peerName: string): void {
+  const differ = (field: keyof PsiHello): never => {
+    throw new FedscoreError(
+      'psi_mismatch',
+      `${peerName} runs PSI with ${field} '${String(peer[field])}', this party with '${String(mine[field])}'`,
+      { field },
+    );
+  };
+  if (peer.mode !== mine.mode) differ('mode');
+  if (peer.hashDomain !== mine.hashDomain) differ('hashDomain');
+  if (peer.keyBytes !== mine.keyBytes) differ('keyBytes');
+}
+
+function batchCount(n: number, batchSize: number): number {
+  return Math.ceil(n / batchSize);
+}
+
+/** Run one role. Ids are prepared here unless already prepared. */
+export async function runPsiParty(
+  plan: RolePlan,
+  ids: readonly string[] | PreparedIds,
+  options: PsiPartyOptions,
+): Promise<PsiPartyResult> {
+  const t0 = performance.now();
+  const { mode, batchSize } = checkOptions(options);
+  const logger = (options.logger ?? noopLogger).child({ protocol: PSI_PROTOCOL, role: plan.role });
+  const progress = options.progress ?? noProgress;
+  const prepared = Array.isArray(ids) ? prepareIds(ids as readonly string[], options) : (ids as PreparedIds);
+  const n = prepared.count;
+
+  const rng = options.rng ?? cryptoRng();
+  if (!rng.cryptographic && options.allowInsecureRng !== true) {
+    throw new FedscoreError('invalid_argument', 'PSI needs a cryptographic Rng (cryptoRng())', {
+      field: 'rng',
+    });
+  }
+  let key: PsiKey;
+  let order: Uint32Array;
+  if (plan.precomputed) {
+    key = plan.precomputed.key;
+    order = plan.precomputed.order;
+  } else {
+    key = createPsiKey(options.rng === undefined ? {} : { rng, allowInsecureRng: options.allowInsecureRng });
+    order = permutation(rng, n);
+  }
+
+  const ownPool = options.pool === undefined;
+  const pool =
+    options.pool ??
+    (await BlindingPool.create(options.threads === undefined ? {} : { threads: options.threads }));
+  const window = options.window ?? Math.max(2, 2 * pool.threads);
+  const session = new ProtocolSession(options.channel, {
+    protocol: PSI_PROTOCOL,
+    version: PSI_VERSION,
+    session: options.session,
+  });
+  const peer = options.peer;
+
+  try {
+    const hello = localHello(mode, n, batchSize);
+    logger.info('psi start', {
+      ids: n,
+      mode,
+      batchSize,
+      keyId: key.id,
+      cached: plan.precomputed !== undefined,
+    });
+    await session.send(peer, helloStep, hello);
+    const peerHello = await session.receive(peer, helloStep);
+    checkPeerHello(hello, peerHello, peer);
+    const m = peerHello.count;
+    const ownBatches = batchCount(n, batchSize);
+    const peerBatches = batchCount(m, peerHello.batchSize);
+    const keyBytes = hello.keyBytes;
+
+    // Keys of the peer's ids, computed here: (peer's point)^key, truncated. Kept if this party learns.
+    const peerKeys = new Uint8Array(plan.learns ? m * keyBytes : 0);
+    const peerKeyBatches: (Uint8Array | undefined)[] = new Array(peerBatches);
+    const peerBatchDone = Array.from({ length: peerBatches }, deferred);
+    // Keys of this party's ids, received from the peer, in this party's shuffled order.
+    const ownKeys = new Uint8Array(plan.ownKeys ? n * keyBytes : 0);
+    const failAll = (e: unknown): void => {
+      for (const d of peerBatchDone) d.reject(e);
+    };
+
+    // --- outgoing: own points, then (if the peer learns) the keys of the peer's ids, in batch order.
+    const sendAll = async (): Promise<void> => {
+      const inFlight: Promise<PointBytes>[] = [];
+      let sentIds = 0;
+      const stage = `psi ${plan.role}: blind own ids`;
+      const startBatch = (b: number): Promise<PointBytes> => {
+        const from = b * batchSize;
+        const to = Math.min(n, from + batchSize);
+        if (plan.precomputed) {
+          return Promise.resolve(plan.precomputed.points.subarray(from * POINT_BYTES, to * POINT_BYTES));
+        }
+        return pool.hashToGroup(selectPacked(prepared.packed, order.subarray(from, to)), key.scalar);
+      };
+      let next = 0;
+      for (let b = 0; b < ownBatches; b++) {
+        while (next < ownBatches && next < b + window) inFlight.push(startBatch(next++));
+        const points = await inFlight.shift()!;
+        await session.send(peer, plan.ownPoints, { index: b, bytes: points });
+        sentIds += points.length / POINT_BYTES;
+        progress({ stage, done: sentIds, total: n, unit: 'ids' });
+      }
+      if (plan.peerKeys) {
+        for (let b = 0; b < peerBatches; b++) {
+          await peerBatchDone[b]!.promise;
+          const keys = peerKeyBatches[b]!;
+          peerKeyBatches[b] = undefined;
+          await session.send(peer, plan.peerKeys, { index: b, bytes: keys });
+        }
+      }
+    };
+
+    // --- incoming: the peer's points (blinded here as they arrive), then the keys of own ids.
+    const receiveAll = async (): Promise<void> => {
+      const stage = `psi ${plan.role}: blind peer ids`;
+      let done = 0;
+      const running: Promise<void>[] = [];
+      for (let b = 0; b < peerBatches; b++) {
+        if (running.length >= window) await running.shift();
+        const batch = await session.receive(peer, plan.peerPoints);
+        const expected = Math.min(peerHello.batchSize, m - b * peerHello.batchSize);
+        checkBatch(batch, b, expected, POINT_BYTES, plan.peerPoints.name);
+        const base = b * peerHello.batchSize;
+        const job = pool
+          .blind(batch.bytes, key.scalar, {
+            outBytes: keyBytes,
+            field: plan.peerPoints.name,
+            indexBase: base,
+          })
+          .then((keys) => {
+            if (plan.learns) peerKeys.set(keys, base * keyBytes);
+            if (plan.peerKeys) peerKeyBatches[b] = keys;
+            done += expected;
+            progress({ stage, done, total: m, unit: 'ids' });
+            peerBatchDone[b]!.resolve();
+          });
+        job.catch(failAll);
+        running.push(job);
+      }
+      await Promise.all(running);
+      if (plan.ownKeys) {
+        const stageKeys = `psi ${plan.role}: receive keys`;
+        for (let b = 0; b < ownBatches; b++) {
+          const batch = await session.receive(peer, plan.ownKeys);
+          const expected = Math.min(batchSize, n - b * batchSize);
+          checkBatch(batch, b, expected, keyBytes, plan.ownKeys.name);
+          ownKeys.set(batch.bytes, b * batchSize * keyBytes);
+          progress({ stage: stageKeys, done: Math.min(n, (b + 1) * batchSize), total: n, unit: 'ids' });
+        }
+      }
+    };
+
+    await Promise.all([
+      sendAll().catch((e: unknown) => {
+        failAll(e);
+        throw e;
+      }),
+      receiveAll().catch((e: unknown) => {
+        failAll(e);
+        throw e;
+      }),
+    ]);
+
+    // --- result
+    let intersection: string[] | undefined;
+    let rows: Uint32Array | undefined;
+    let size: number;
+    let digest = new Uint8Array(0);
+    if (plan.learns) {
+      const aligned = matchAndAlign(ownKeys, peerKeys, keyBytes);
+      size = aligned.length;
+      intersection = new Array<string>(size);
+      rows = new Uint32Array(size);
+      const hash = createHash('sha256');
+      for (let i = 0; i < size; i++) {
+        const pos = aligned[i]!;
+        const idx = order[pos]!;
+        intersection[i] = idAt(prepared.packed, idx);
+        rows[i] = prepared.rows[idx]!;
+        hash.update(ownKeys.subarray(pos * keyBytes, (pos + 1) * keyBytes));
+      }
+      if (mode === 'both') digest = new Uint8Array(hash.digest());
+    } else {
+      size = -1;
+    }
+
+    if (plan.role === 'guest') {
+      await session.send(peer, resultStep, { intersection: size, alignedDigest: digest });
+      if (mode === 'both') confirm(await session.receive(peer, resultStep), size, digest, peer);
+    } else {
+      const peerResult = await session.receive(peer, resultStep);
+      if (mode === 'both') {
+        await session.send(peer, resultStep, { intersection: size, alignedDigest: digest });
+        confirm(peerResult, size, digest, peer);
+      } else {
+        size = peerResult.intersection;
+        if (size > Math.min(n, m)) {
+          throw new FedscoreError(
+            'psi_mismatch',
+            `${peer} reports ${size} common ids, more than either set`,
+            {
+              field: 'intersection',
+            },
+          );
+        }
+      }
+    }
+
+    const seconds = (performance.now() - t0) / 1000;
+    logger.info('psi done', { ids: n, peerIds: m, intersection: size, seconds: Number(seconds.toFixed(3)) });
+    return {
+      role: plan.role,
+      mode,
+      ownCount: n,
+      peerCount: m,
+      intersectionSize: size,
+      ...(intersection !== undefined && { intersection }),
+      ...(rows !== undefined && { rows }),
+      report: prepared.report,
+      seconds,
+    };
+  } finally {
+    if (!plan.precomputed) wipe(key.scalar);
+    if (ownPool) await pool.close();
+  }
+}
+
+function checkBatch(batch: PsiBatch, index: number, expected: number, width: number, step: string): void {
+  if (batch.index !== index) {
+    throw new FedscoreError('protocol_sequence', `${step}: expected batch ${index}, got ${batch.index}`, {
+      field: `${step}.index`,
+    });
+  }
+  if (batch.bytes.length !== expected * width) {
+    throw new FedscoreError(
+      'wire_decode',
+      `${step}: batch ${index} should carry ${expected} x ${width} bytes, got ${batch.bytes.length}`,
+      { field: step },
+    );
+  }
+}
+
+function confirm(
+  peer: { intersection: number; alignedDigest: Uint8Array },
+  size: number,
+  digest: Uint8Array,
+  peerName: string,
+): void {
+  if (peer.intersection !== size) {
+    throw new FedscoreError(
+      'psi_mismatch',
+      `${peerName} found ${peer.intersection} common ids, this party ${size}`,
+      {
+        field: 'intersection',
+      },
+    );
+  }
+  if (peer.alignedDigest.length !== digest.length || peer.alignedDigest.some((b, i) => b !== digest[i])) {
+    throw new FedscoreError(
+      'psi_mismatch',
+      `${peerName} holds a different aligned order of the intersection`,
+      {
+        field: 'alignedDigest',
+      },
+    );
+  }
+}

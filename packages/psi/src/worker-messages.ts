@@ -1,0 +1,30 @@
+/** Messages between `BlindingPool` (pool.ts) and its workers (blind-worker.ts). In-process only. */
+
+export type WorkerRequest =
+  | {
+      readonly op: 'hash';
+      readonly id: number;
+      /** UTF-8 ids back to back. */
+      readonly ids: Uint8Array;
+      /** n + 1 offsets into `ids`. */
+      readonly offsets: Uint32Array;
+      /** Blind each hashed point with this scalar; null = return the unblinded points (tests only). */
+      readonly scalar: Uint8Array | null;
+    }
+  | {
+      readonly op: 'blind';
+      readonly id: number;
+      /** n x 32-byte points. */
+      readonly points: Uint8Array;
+      readonly scalar: Uint8Array;
+      /** Bytes kept of each product (32, or a prefix for comparison keys). */
+      readonly outBytes: number;
+    };
+
+export type WorkerReply =
+  | { readonly type: 'ready' }
+  | { readonly type: 'done'; readonly id: number; readonly out: Uint8Array; readonly busyMs: number }
+  /** Element `index` of the batch is not a valid ristretto255 point (or an id too long to hash). */
+  | { readonly type: 'rejected'; readonly id: number; readonly index: number; readonly busyMs: number }
+  /** An unexpected exception inside the worker. */
+  | { readonly type: 'failed'; readonly id: number; readonly message: string };
