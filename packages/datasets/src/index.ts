@@ -1,0 +1,38 @@
+export type { ExtraFeatureSpec, ExtraTransform, LatentFactor, PopulationPlan } from './population/engine.ts';
+export { EXTRA_MISSING_RATE, PILOT_ROWS } from './population/engine.ts';
+export type { GenerateOptions, Population, PopulationTruth } from './population/generate.ts';
+export { generatePopulation } from './population/generate.ts';
+export type { FeatureKind, FeatureOwner, FeatureSpec, IndustrySpec, RegionSpec } from './population/model.ts';
+export {
+  BANK_FEATURES,
+  DEFAULT_LABEL_COLUMN,
+  DEFAULT_MODEL,
+  FACTOR_LOADING,
+  GOVERNMENT_FEATURES,
+  ID_COLUMN,
+  INDUSTRIES,
+  LABEL_DESCRIPTION,
+  REGIONS,
+} from './population/model.ts';
+export type { PopulationOptions, ResolvedPopulationOptions } from './population/options.ts';
+export {
+  MAX_ENTERPRISES,
+  MAX_EXTRA_FEATURES,
+  POPULATION_DEFAULTS,
+  resolvePopulationOptions,
+} from './population/options.ts';
+export type {
+  ManifestFeature,
+  PopulationManifest,
+  WriteOptions,
+  WrittenFile,
+  WrittenPopulation,
+} from './population/write.ts';
+export {
+  BANK_FILE,
+  featureDictionary,
+  GOVERNMENT_FILE,
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  writePopulation,
+} from './population/write.ts';
