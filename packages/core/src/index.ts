@@ -15,6 +15,48 @@ export type { ErrorCode, ErrorLocation, FedscoreErrorOptions } from './errors.ts
 export { ERROR_CODES, FedscoreError, isFedscoreError } from './errors.ts';
 export type { LogFields, Logger, LogLevel, LogRecord, ProgressCallback, ProgressEvent } from './logger.ts';
 export { createLogger, memoryLogger, noopLogger, noProgress } from './logger.ts';
+export type { LogisticModel, LogisticRegressionOptions, Standardizer } from './logistic.ts';
+export {
+  applyStandardizer,
+  decisionFunction,
+  fitLogisticRegression,
+  fitStandardizer,
+  predictProba,
+  standardize,
+} from './logistic.ts';
+export type {
+  BinarySummary,
+  CalibrationBins,
+  CalibrationOptions,
+  CalibrationStrategy,
+  ConfusionAt,
+  KsCurve,
+  KsResult,
+  LiftRow,
+  PsiBand,
+  PsiBin,
+  PsiOptions,
+  PsiResult,
+  PsiStrategy,
+  RocCurve,
+  SampleWeightOptions,
+} from './metrics.ts';
+export {
+  auc,
+  brier,
+  calibrationBins,
+  confusionAt,
+  gini,
+  ks,
+  ksCurve,
+  liftTable,
+  PSI_SHIFTED_ABOVE,
+  PSI_STABLE_BELOW,
+  populationStabilityIndex,
+  psiBand,
+  rocCurve,
+  summarizeBinary,
+} from './metrics.ts';
 export type { Rng } from './rng.ts';
 export {
   cryptoRng,
