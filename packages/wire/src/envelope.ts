@@ -119,7 +119,8 @@ export function createEnvelopeCodec(limits: EnvelopeCodecLimits = {}): WireEnvel
         sender: required(m.sender, 'sender'),
         receiver: required(m.receiver, 'receiver'),
         seq: safeUint64(m.seq, `${ENVELOPE}.seq`),
-        payload: plainBytes(m.payload),
+        // Always written by the encoder (last), so its absence means the message was cut short.
+        payload: m.payload == null ? missing('payload') : plainBytes(m.payload),
       };
     },
   };
@@ -129,7 +130,7 @@ export function createEnvelopeCodec(limits: EnvelopeCodecLimits = {}): WireEnvel
 export const envelopeCodec: WireEnvelopeCodec = createEnvelopeCodec();
 
 function missing(field: string): never {
-  throw new FedscoreError('wire_decode', 'required field is absent or empty', {
+  throw new FedscoreError('wire_decode', 'required field is absent or empty (or the message was cut short)', {
     field: `${ENVELOPE}.${field}`,
   });
 }

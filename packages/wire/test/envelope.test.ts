@@ -83,6 +83,16 @@ describe('envelope codec: wire format', () => {
     }
   });
 
+  it('writes an empty payload explicitly, so that a cut between fields is detected', () => {
+    const bytes = envelopeCodec.encode({ ...SMALL, payload: new Uint8Array(0) });
+    expect(Buffer.from(bytes).toString('hex')).toBe(
+      '0a017010011a0173220174 2a0161320162 38ac02 4200'.replace(/ /g, ''),
+    );
+    // The same bytes cut just before the payload field: every field whole, yet refused.
+    const e = catchError(() => envelopeCodec.decode(bytes.subarray(0, bytes.length - 2)));
+    expect(e.field).toBe('fedscore.Envelope.payload');
+  });
+
   it('skips unknown fields from a newer sender', () => {
     // + field 15 varint 7, + field 16 length-delimited 'xy', + field 9 fixed64
     const extended = new Uint8Array([
@@ -122,6 +132,7 @@ describe('envelope codec: typed errors', () => {
       ['220174', 'step'],
       ['2a0161', 'sender'],
       ['320162', 'receiver'],
+      ['42020102', 'payload'],
     ];
     for (const [chunk, field] of withoutField) {
       const bytes = hex('0a0170 1001 1a0173 220174 2a0161 320162 38ac02 42020102'.replace(chunk, ''));

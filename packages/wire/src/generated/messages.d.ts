@@ -908,8 +908,12 @@ export namespace fedscore {
         /** Per (session, sender, receiver) counter starting at 0; at most 2^53 - 1 so it fits a JS number. */
         seq: (number|Long);
 
-        /** The step's encoded message. May be empty. */
-        payload: Uint8Array;
+        /**
+         * The step's encoded message; may be empty but is always present. Explicit presence (`optional`) makes
+         * the encoder write it even when empty, and it is the last field written, so a message cut at any
+         * point -- even between two fields, which protobuf alone cannot notice -- lacks it and is refused.
+         */
+        payload?: (Uint8Array|null);
 
         /**
          * Creates a new Envelope instance using the specified properties.
@@ -1019,7 +1023,11 @@ export namespace fedscore {
             /** Per (session, sender, receiver) counter starting at 0; at most 2^53 - 1 so it fits a JS number. */
             seq?: (number|Long|null);
 
-            /** The step's encoded message. May be empty. */
+            /**
+             * The step's encoded message; may be empty but is always present. Explicit presence (`optional`) makes
+             * the encoder write it even when empty, and it is the last field written, so a message cut at any
+             * point -- even between two fields, which protobuf alone cannot notice -- lacks it and is refused.
+             */
             payload?: (Uint8Array|null);
 
             /** Unknown fields preserved while decoding when enabled */

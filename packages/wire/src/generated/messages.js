@@ -2226,7 +2226,9 @@ export const fedscore = $root.fedscore = (() => {
          * @property {string|null} [sender] Party names. Required.
          * @property {string|null} [receiver] Envelope receiver
          * @property {number|Long|null} [seq] Per (session, sender, receiver) counter starting at 0; at most 2^53 - 1 so it fits a JS number.
-         * @property {Uint8Array|null} [payload] The step's encoded message. May be empty.
+         * @property {Uint8Array|null} [payload] The step's encoded message; may be empty but is always present. Explicit presence (`optional`) makes
+         * the encoder write it even when empty, and it is the last field written, so a message cut at any
+         * point -- even between two fields, which protobuf alone cannot notice -- lacks it and is refused.
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -2316,12 +2318,23 @@ export const fedscore = $root.fedscore = (() => {
         Envelope.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
         /**
-         * The step's encoded message. May be empty.
-         * @member {Uint8Array} payload
+         * The step's encoded message; may be empty but is always present. Explicit presence (`optional`) makes
+         * the encoder write it even when empty, and it is the last field written, so a message cut at any
+         * point -- even between two fields, which protobuf alone cannot notice -- lacks it and is refused.
+         * @member {Uint8Array|null|undefined} payload
          * @memberof fedscore.Envelope
          * @instance
          */
-        Envelope.prototype.payload = $util.newBuffer([]);
+        Envelope.prototype.payload = null;
+
+        // OneOf field names bound to virtual getters and setters
+        let $oneOfFields;
+
+        // Virtual OneOf for proto3 optional field
+        $Object.defineProperty(Envelope.prototype, "_payload", {
+            get: $util.oneOfGetter($oneOfFields = ["payload"]),
+            set: $util.oneOfSetter($oneOfFields)
+        });
 
         /**
          * Creates a new Envelope instance using the specified properties.
@@ -2369,7 +2382,7 @@ export const fedscore = $root.fedscore = (() => {
                 writer.uint32(/* id 6, wireType 2 =*/50).string(message.receiver);
             if (message.seq != null && $Object.hasOwnProperty.call(message, "seq") && (typeof message.seq === "object" ? message.seq.low || message.seq.high : message.seq !== 0))
                 writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.seq);
-            if (message.payload != null && $Object.hasOwnProperty.call(message, "payload") && message.payload.length)
+            if (message.payload != null && $Object.hasOwnProperty.call(message, "payload"))
                 writer.uint32(/* id 8, wireType 2 =*/66).bytes(message.payload);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (let i = 0; i < message.$unknowns.length; ++i)
@@ -2494,10 +2507,8 @@ export const fedscore = $root.fedscore = (() => {
                 case 8: {
                         if (wireType !== 2)
                             break;
-                        if ((value = reader.bytes()).length)
-                            message.payload = value;
-                        else
-                            delete message.payload;
+                        message.payload = reader.bytes();
+                        message._payload = "payload";
                         continue;
                     }
                 }
@@ -2548,6 +2559,7 @@ export const fedscore = $root.fedscore = (() => {
                 _depth = 0;
             if (_depth > $util.recursionLimit)
                 return "max depth exceeded";
+            let properties = {};
             if (message.protocol != null && $Object.hasOwnProperty.call(message, "protocol"))
                 if (!$util.isString(message.protocol))
                     return "protocol: string expected";
@@ -2569,9 +2581,11 @@ export const fedscore = $root.fedscore = (() => {
             if (message.seq != null && $Object.hasOwnProperty.call(message, "seq"))
                 if (!$util.isInteger(message.seq) && !(message.seq && $util.isInteger(message.seq.low) && $util.isInteger(message.seq.high)))
                     return "seq: integer|Long expected";
-            if (message.payload != null && $Object.hasOwnProperty.call(message, "payload"))
+            if (message.payload != null && $Object.hasOwnProperty.call(message, "payload")) {
+                properties._payload = 1;
                 if (!(message.payload && typeof message.payload.length === "number" || $util.isString(message.payload)))
                     return "payload: buffer expected";
+            }
             return null;
         };
 
@@ -2622,11 +2636,10 @@ export const fedscore = $root.fedscore = (() => {
                     else if (typeof object.seq === "object")
                         message.seq = new $util.LongBits(object.seq.low >>> 0, object.seq.high >>> 0).toNumber(true);
             if (object.payload != null)
-                if (object.payload.length)
-                    if (typeof object.payload === "string")
-                        $util.base64.decode(object.payload, message.payload = $util.newBuffer($util.base64.length(object.payload)), 0);
-                    else if (object.payload.length >= 0)
-                        message.payload = object.payload;
+                if (typeof object.payload === "string")
+                    $util.base64.decode(object.payload, message.payload = $util.newBuffer($util.base64.length(object.payload)), 0);
+                else if (object.payload.length >= 0)
+                    message.payload = object.payload;
             return message;
         };
 
@@ -2659,13 +2672,6 @@ export const fedscore = $root.fedscore = (() => {
                     object.seq = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
                 } else
                     object.seq = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-                if (options.bytes === $String)
-                    object.payload = "";
-                else {
-                    object.payload = [];
-                    if (options.bytes !== $Array)
-                        object.payload = $util.newBuffer(object.payload);
-                }
             }
             if (message.protocol != null && $Object.hasOwnProperty.call(message, "protocol"))
                 object.protocol = message.protocol;
