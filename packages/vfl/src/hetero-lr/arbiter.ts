@@ -1,0 +1,122 @@
+/**
+ * Hetero-LR, arbiter role (arbiter mode only): the coordinator of Hardy et al. 2017 / FATE's coordinated
+ * LR. It makes the HE key set, publishes the public context (with only the Galois keys the packed
+ * gradient needs) and decrypts, for each party, that party's masked gradient -- and for the guest the
+ * masked sum of the hosts' validation scores.
+ *
+ * Messages, in order: <- train-plan (guest); -> public-context (guest, hosts); per epoch:
+ * <- epoch-control (guest); per batch, for the guest then each host: <- masked-gradient,
+ * -> released-gradient; after a validated epoch: <- validation-masked (guest), -> validation-released;
+ * finally <- epoch-control (stop).
+ * What the arbiter learns: the plan (row counts, hyperparameters, validation row positions) and values
+ * masked by uniform noise of 2^mask_bits (CKKS) -- gradients + masks, validation sums + masks. It never
+ * receives features, labels, weights or residuals, even encrypted.
+ * Threat model: semi-honest, and it must not collude with a party (it holds the key to everything the
+ * others exchange).
+ */
+import { FedscoreError, type Logger, noopLogger, type PartyId, type ProtocolSession } from '@fedscore/core';
+import type { LrCipherProvider } from './cipher.ts';
+import { contextMessage } from './exchange.ts';
+import { epochBatches, type HeteroLrScheme, trainingRows, validatesAfter } from './options.ts';
+import { planFromWire } from './plan.ts';
+import {
+  EPOCH_CONTROL,
+  MASKED_GRADIENT,
+  PUBLIC_CONTEXT,
+  RELEASED_GRADIENT,
+  TRAIN_PLAN,
+  VALIDATION_MASKED,
+  VALIDATION_RELEASED,
+} from './steps.ts';
+
+export interface HeteroLrArbiterOptions {
+  readonly session: ProtocolSession;
+  readonly guest: PartyId;
+  readonly ciphers: (scheme: HeteroLrScheme) => LrCipherProvider;
+  /** Accept the plaintext debug scheme `none`. Default false. */
+  readonly allowInsecure?: boolean;
+  readonly logger?: Logger;
+}
+
+export interface HeteroLrArbiterResult {
+  readonly epochs: number;
+  /** Masked vectors decrypted for other parties. */
+  readonly releases: number;
+  readonly insecure: boolean;
+}
+
+export class HeteroLrArbiter {
+  readonly #o: HeteroLrArbiterOptions;
+
+  constructor(options: HeteroLrArbiterOptions) {
+    this.#o = options;
+  }
+
+  async run(): Promise<HeteroLrArbiterResult> {
+    const o = this.#o;
+    const s = o.session;
+    const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'arbiter' });
+    const plan = planFromWire(await s.receive(o.guest, TRAIN_PLAN));
+    if (plan.mode !== 'arbiter') {
+      throw new FedscoreError('protocol_step', 'an arbiter was asked to join a two-party run', {
+        field: 'mode',
+      });
+    }
+    if (plan.scheme === 'none' && o.allowInsecure !== true) {
+      throw new FedscoreError('he_insecure_params', "the guest asks for scheme 'none' (no encryption)", {
+        field: 'scheme',
+      });
+    }
+    if (plan.maxColumns < 1) {
+      throw new FedscoreError('protocol_step', 'plan without max_columns', { field: 'max_columns' });
+    }
+    const sk = await o.ciphers(plan.scheme).create({ batchSize: plan.batchSize, columns: plan.maxColumns });
+    const parties = [o.guest, ...plan.hosts];
+    let releases = 0;
+    let epochs = 0;
+    try {
+      const ctx = contextMessage(sk, plan.scheme);
+      for (const p of parties) await s.send(p, PUBLIC_CONTEXT, ctx);
+      log.info('hetero-lr arbiter ready', { scheme: plan.scheme, description: sk.description });
+      const train = trainingRows(plan.rows, plan.validationRows);
+      const batchesPerEpoch = epochBatches(train, plan.batchSize, plan.shuffleSeed, 0).length;
+      for (;;) {
+        const ctl = await s.receive(o.guest, EPOCH_CONTROL);
+        if (ctl.stop) {
+          epochs = ctl.epoch;
+          break;
+        }
+        for (let b = 0; b < batchesPerEpoch; b++) {
+          for (const p of parties) {
+            const batch = await s.receive(p, MASKED_GRADIENT);
+            if (batch.valueCount < 1 || batch.valueCount > plan.maxColumns) {
+              throw new FedscoreError('protocol_step', `a gradient of ${batch.valueCount} values`, {
+                field: 'masked-gradient',
+              });
+            }
+            const v = sk.fromBatch(batch, batch.valueCount, 'masked-gradient', 'product');
+            const out = sk.decryptForRelease(v);
+            v.dispose();
+            await s.send(p, RELEASED_GRADIENT, out);
+            releases++;
+          }
+        }
+        if (validatesAfter(ctl.epoch, plan.maxEpochs, plan.validationEvery, plan.validationRows.length > 0)) {
+          const v = sk.fromBatch(
+            await s.receive(o.guest, VALIDATION_MASKED),
+            plan.validationRows.length,
+            'validation-masked',
+          );
+          const out = sk.decryptForRelease(v);
+          v.dispose();
+          await s.send(o.guest, VALIDATION_RELEASED, out);
+          releases++;
+        }
+      }
+    } finally {
+      sk.dispose();
+    }
+    log.info('hetero-lr arbiter done', { epochs, releases });
+    return { epochs, releases, insecure: sk.insecure };
+  }
+}

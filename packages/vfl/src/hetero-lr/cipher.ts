@@ -1,0 +1,535 @@
+/**
+ * The homomorphic operations hetero-LR needs, behind one small interface with three implementations:
+ *
+ * - `ckks`: node-seal CKKS through @fedscore/he's `CkksVector`, with the packed gradient of packing.ts
+ *   (Halevi-Shoup diagonals with baby-step/giant-step: ~2 sqrt(P) + log2(W/P) rotations per batch).
+ * - `paillier`: @fedscore/he's additive Paillier backend (one ciphertext per value), the FATE-style
+ *   baseline.
+ * - `none`: the same messages with plaintext payloads, for debugging; every context reports
+ *   `insecure: true`, and so does every result trained with it.
+ *
+ * A key holder makes an `LrCipherSecret`; the others load an `LrCipherPublic` from its public bytes.
+ * Encrypted vectors cross the wire as `CiphertextBatch`es; the receiver states the length it expects.
+ */
+import { FedscoreError, type Logger, noopLogger } from '@fedscore/core';
+import type {
+  AdditiveCiphertext,
+  AdditiveHePublic,
+  AdditiveHeSecret,
+  CkksPresetName,
+  CkksPublicContext,
+  CkksSecretContext,
+  CkksVector,
+} from '@fedscore/he';
+import * as he from '@fedscore/he';
+import type { CiphertextBatch } from '@fedscore/wire';
+import type { HeteroLrScheme } from './options.ts';
+import { type PackedLayout, packedLayout, packedMatVec, packedRotationSteps, replicate } from './packing.ts';
+
+/** An encrypted vector (opaque). Dispose when done (frees WASM memory for CKKS). */
+export interface EncVector {
+  readonly length: number;
+  dispose(): void;
+}
+
+/** The shape a key holder sizes its keys for: batch vectors of `batchSize`, products with up to `columns` columns. */
+export interface CipherShape {
+  readonly batchSize: number;
+  readonly columns: number;
+}
+
+export type VectorKind = 'vector' | 'product';
+
+export interface LrCipherPublic {
+  readonly scheme: HeteroLrScheme;
+  readonly insecure: boolean;
+  readonly fingerprint: string;
+  readonly description: string;
+  encrypt(values: Float64Array): EncVector;
+  add(a: EncVector, b: EncVector): EncVector;
+  addPlain(a: EncVector, values: Float64Array): EncVector;
+  mulPlain(a: EncVector, values: Float64Array): EncVector;
+  /** out[j] = sum_i a[i] * columns[j][i]: X^T [[a]] for the batch columns X. */
+  matVecT(a: EncVector, columns: readonly Float64Array[]): EncVector;
+  toBatch(a: EncVector): CiphertextBatch;
+  /**
+   * Load a received batch; `length` is what the protocol expects (a mismatch is `wire_decode`), `kind`
+   * says whether it is an encrypted vector or the result of `matVecT` (their CKKS layouts differ).
+   */
+  fromBatch(batch: CiphertextBatch, length: number, field: string, kind?: VectorKind): EncVector;
+  /** Public context bytes (no secret key). */
+  serializePublic(): Uint8Array;
+  dispose(): void;
+}
+
+export interface LrCipherSecret extends LrCipherPublic {
+  /** Decrypt a (masked) vector that goes to another party: CKKS adds flooding noise. */
+  decryptForRelease(a: EncVector): Float64Array;
+}
+
+export interface LrCipherProvider {
+  readonly scheme: HeteroLrScheme;
+  create(shape: CipherShape): Promise<LrCipherSecret>;
+  load(publicBytes: Uint8Array): Promise<LrCipherPublic>;
+}
+
+export interface CipherProviderOptions {
+  /** CKKS parameters preset. Default 'ckks-8192'. */
+  readonly ckksPreset?: CkksPresetName;
+  /** Paillier modulus bits. Default 2048 (1024 needs `insecure`). */
+  readonly paillierBits?: number;
+  /** Accept parameters below 128-bit security (tests). */
+  readonly insecure?: boolean;
+  /**
+   * Paillier factory: the he package's additive Paillier backend. Injected so that this file depends
+   * only on he's public interfaces.
+   */
+  readonly paillier?: {
+    create(options: { bits?: number; insecure?: boolean }): Promise<AdditiveHeSecret>;
+    load(bytes: Uint8Array, options: { insecure?: boolean }): Promise<AdditiveHePublic>;
+  };
+  readonly logger?: Logger;
+}
+
+/** The provider for `scheme`. */
+export function cipherProvider(
+  scheme: HeteroLrScheme,
+  options: CipherProviderOptions = {},
+): LrCipherProvider {
+  switch (scheme) {
+    case 'none':
+      return plainProvider;
+    case 'ckks':
+      return ckksProvider(options);
+    case 'paillier': {
+      const p = options.paillier;
+      if (p === undefined) {
+        throw new FedscoreError('unsupported', 'the Paillier backend was not supplied', {
+          field: 'paillier',
+        });
+      }
+      return {
+        scheme: 'paillier',
+        create: async () =>
+          additiveCipher(
+            await p.create({
+              ...(options.paillierBits !== undefined && { bits: options.paillierBits }),
+              ...(options.insecure !== undefined && { insecure: options.insecure }),
+            }),
+          ) as LrCipherSecret,
+        load: async (bytes) => additiveCipher(await p.load(bytes, { insecure: options.insecure === true })),
+      };
+    }
+  }
+}
+
+// --- helpers ----------------------------------------------------------------------------------------
+
+function hexBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function bytesHex(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}
+
+function checkIncoming(
+  batch: CiphertextBatch,
+  scheme: HeteroLrScheme,
+  fingerprint: string,
+  length: number,
+  field: string,
+): void {
+  if (batch.scheme !== scheme) {
+    throw new FedscoreError('wire_decode', `expected a ${scheme} batch, got ${batch.scheme}`, { field });
+  }
+  if (scheme !== 'none' && bytesHex(batch.paramsFingerprint) !== fingerprint) {
+    throw new FedscoreError('he_context_mismatch', 'ciphertexts made under another key', { field });
+  }
+  if (batch.valueCount !== length) {
+    throw new FedscoreError('wire_decode', `expected ${length} values, got ${batch.valueCount}`, { field });
+  }
+}
+
+function lengthsMatch(a: number, b: number, field: string): void {
+  if (a !== b) throw new FedscoreError('invalid_argument', `length ${a} differs from ${b}`, { field });
+}
+
+// --- none: plaintext, flagged insecure --------------------------------------------------------------
+
+class PlainVector implements EncVector {
+  readonly values: Float64Array;
+  constructor(values: Float64Array) {
+    this.values = values;
+  }
+  get length(): number {
+    return this.values.length;
+  }
+  dispose(): void {}
+}
+
+function plain(a: EncVector): Float64Array {
+  if (!(a instanceof PlainVector))
+    throw new FedscoreError('invalid_argument', 'not a plaintext vector', { field: 'a' });
+  return a.values;
+}
+
+const plainCipher: LrCipherSecret = {
+  scheme: 'none',
+  insecure: true,
+  fingerprint: '',
+  description: 'none (plaintext debug mode, INSECURE)',
+  encrypt: (v) => new PlainVector(Float64Array.from(v)),
+  add(a, b) {
+    const x = plain(a);
+    const y = plain(b);
+    lengthsMatch(x.length, y.length, 'b');
+    return new PlainVector(x.map((v, i) => v + y[i]!));
+  },
+  addPlain(a, v) {
+    const x = plain(a);
+    lengthsMatch(x.length, v.length, 'values');
+    return new PlainVector(x.map((u, i) => u + v[i]!));
+  },
+  mulPlain(a, v) {
+    const x = plain(a);
+    lengthsMatch(x.length, v.length, 'values');
+    return new PlainVector(x.map((u, i) => u * v[i]!));
+  },
+  matVecT(a, columns) {
+    const x = plain(a);
+    const out = new Float64Array(columns.length);
+    columns.forEach((c, j) => {
+      lengthsMatch(c.length, x.length, `columns[${j}]`);
+      let s = 0;
+      for (let i = 0; i < x.length; i++) s += c[i]! * x[i]!;
+      out[j] = s;
+    });
+    return new PlainVector(out);
+  },
+  toBatch(a) {
+    const x = plain(a);
+    const bytes = new Uint8Array(x.length * 8);
+    new DataView(bytes.buffer).setFloat64(0, 0, true);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < x.length; i++) view.setFloat64(8 * i, x[i]!, true);
+    return {
+      scheme: 'none',
+      paramsFingerprint: new Uint8Array(0),
+      items: x.length === 0 ? [] : [bytes],
+      valueCount: x.length,
+      slotsPerItem: Math.max(1, x.length),
+    };
+  },
+  fromBatch(batch, length, field) {
+    checkIncoming(batch, 'none', '', length, field);
+    const item = batch.items[0];
+    const out = new Float64Array(length);
+    if (length > 0) {
+      if (item === undefined || item.length !== 8 * length) {
+        throw new FedscoreError('wire_decode', `expected ${8 * length} bytes of float64`, { field });
+      }
+      const view = new DataView(item.buffer, item.byteOffset, item.byteLength);
+      for (let i = 0; i < length; i++) out[i] = view.getFloat64(8 * i, true);
+    }
+    return new PlainVector(out);
+  },
+  serializePublic: () => new Uint8Array(0),
+  dispose() {},
+  decryptForRelease: (a) => Float64Array.from(plain(a)),
+};
+
+const plainProvider: LrCipherProvider = {
+  scheme: 'none',
+  create: async () => plainCipher,
+  load: async () => plainCipher,
+};
+
+// --- additive backends (Paillier) ------------------------------------------------------------------
+
+class AdditiveVector implements EncVector {
+  readonly ct: AdditiveCiphertext;
+  constructor(ct: AdditiveCiphertext) {
+    this.ct = ct;
+  }
+  get length(): number {
+    return this.ct.length;
+  }
+  dispose(): void {
+    this.ct.dispose();
+  }
+}
+
+function additiveCt(a: EncVector): AdditiveCiphertext {
+  if (!(a instanceof AdditiveVector))
+    throw new FedscoreError('invalid_argument', 'not an additive ciphertext', { field: 'a' });
+  return a.ct;
+}
+
+/** Wrap an additive backend (he's Paillier, or any `AdditiveHe`). */
+export function additiveCipher(he: AdditiveHePublic | AdditiveHeSecret): LrCipherPublic | LrCipherSecret {
+  const scheme = he.scheme;
+  const fp = hexBytes(he.fingerprint);
+  const base: LrCipherPublic = {
+    scheme,
+    insecure: he.insecure,
+    fingerprint: he.fingerprint,
+    description: he.description,
+    encrypt: (v) => new AdditiveVector(he.encrypt(v)),
+    add: (a, b) => new AdditiveVector(he.add(additiveCt(a), additiveCt(b))),
+    addPlain: (a, v) => new AdditiveVector(he.addPlain(additiveCt(a), v)),
+    mulPlain: (a, v) => new AdditiveVector(he.mulPlain(additiveCt(a), v)),
+    matVecT: (a, columns) => new AdditiveVector(he.dotColumns(additiveCt(a), columns)),
+    toBatch(a) {
+      const ct = additiveCt(a);
+      return {
+        scheme,
+        paramsFingerprint: fp,
+        items: [he.serializeCiphertext(ct)],
+        valueCount: ct.length,
+        slotsPerItem: Math.max(1, ct.length),
+      };
+    },
+    fromBatch(batch, length, field) {
+      checkIncoming(batch, scheme, he.fingerprint, length, field);
+      if (batch.items.length !== 1) throw new FedscoreError('wire_decode', 'expected one item', { field });
+      const ct = he.deserializeCiphertext(batch.items[0]!);
+      if (ct.length !== length) {
+        ct.dispose();
+        throw new FedscoreError('wire_decode', `expected ${length} values, got ${ct.length}`, { field });
+      }
+      return new AdditiveVector(ct);
+    },
+    serializePublic: () => he.serializePublic(),
+    dispose: () => he.dispose(),
+  };
+  if ('decryptForRelease' in he) {
+    return {
+      ...base,
+      decryptForRelease: (a) => he.decryptForRelease(additiveCt(a)),
+    } satisfies LrCipherSecret;
+  }
+  return base;
+}
+
+// --- CKKS with the packed layout -------------------------------------------------------------------
+
+/**
+ * A CKKS encrypted vector: one ciphertext replicated with `period` (batch vectors, length <= period),
+ * or consecutive chunks of `slotCount` values (`period` undefined; long vectors such as validation
+ * scores, which are only added and decrypted).
+ */
+class CkksEncVector implements EncVector {
+  readonly parts: CkksVector[];
+  readonly length: number;
+  readonly period: number | undefined;
+  constructor(parts: CkksVector[], length: number, period: number | undefined) {
+    this.parts = parts;
+    this.length = length;
+    this.period = period;
+  }
+  dispose(): void {
+    for (const p of this.parts) p.dispose();
+  }
+}
+
+function ckksVec(a: EncVector): CkksEncVector {
+  if (!(a instanceof CkksEncVector))
+    throw new FedscoreError('invalid_argument', 'not a CKKS vector', { field: 'a' });
+  return a;
+}
+
+function ckksCipher(
+  ctx: CkksPublicContext,
+  layout: PackedLayout,
+  secret?: CkksSecretContext,
+): LrCipherPublic | LrCipherSecret {
+  const S = ctx.slotCount;
+  const fp = hexBytes(ctx.fingerprint);
+  const W = layout.width;
+
+  /** Plain operand laid out like `a`. */
+  const plainLike = (a: CkksEncVector, v: Float64Array, part: number): Float64Array => {
+    if (a.period !== undefined) return replicate(v, a.period, S);
+    return v.subarray(part * S, Math.min(v.length, (part + 1) * S));
+  };
+  const binary = (
+    a: CkksEncVector,
+    v: Float64Array,
+    op: (x: CkksVector, p: Float64Array) => CkksVector,
+  ): CkksEncVector => {
+    lengthsMatch(a.length, v.length, 'values');
+    return new CkksEncVector(
+      a.parts.map((x, i) => op(x, plainLike(a, v, i))),
+      a.length,
+      a.period,
+    );
+  };
+
+  const base: LrCipherPublic = {
+    scheme: 'ckks',
+    insecure: ctx.insecure,
+    fingerprint: ctx.fingerprint,
+    description: `${ctx.description}, packed width ${W}`,
+    encrypt(v) {
+      if (v.length <= W) return new CkksEncVector([ctx.encrypt(replicate(v, W, S))], v.length, W);
+      const parts: CkksVector[] = [];
+      for (let off = 0; off < v.length; off += S)
+        parts.push(ctx.encrypt(v.subarray(off, Math.min(v.length, off + S))));
+      return new CkksEncVector(parts, v.length, undefined);
+    },
+    add(a, b) {
+      const x = ckksVec(a);
+      const y = ckksVec(b);
+      lengthsMatch(x.length, y.length, 'b');
+      if (x.period !== y.period)
+        throw new FedscoreError('invalid_argument', 'layouts differ', { field: 'b' });
+      return new CkksEncVector(
+        x.parts.map((p, i) => p.add(y.parts[i]!)),
+        x.length,
+        x.period,
+      );
+    },
+    addPlain: (a, v) => binary(ckksVec(a), v, (x, p) => x.add(p)),
+    mulPlain: (a, v) => binary(ckksVec(a), v, (x, p) => x.mul(p)),
+    matVecT(a, columns) {
+      const x = ckksVec(a);
+      if (x.period !== W || x.parts.length !== 1) {
+        throw new FedscoreError('invalid_argument', `matVecT needs a batch vector of period ${W}`, {
+          field: 'a',
+        });
+      }
+      const { vector, period } = packedMatVec(x.parts[0]!, columns, x.length, layout);
+      return new CkksEncVector([vector], columns.length, period);
+    },
+    toBatch(a) {
+      const x = ckksVec(a);
+      return {
+        scheme: 'ckks',
+        paramsFingerprint: fp,
+        items: x.parts.map((p) => p.serialize()),
+        valueCount: x.length,
+        slotsPerItem: x.period === undefined ? S : Math.max(1, x.length),
+        scale: x.parts[0]?.scale ?? 2 ** 40,
+        compression: 'zstd',
+        level: x.parts[0]?.level ?? 0,
+      };
+    },
+    fromBatch(batch, length, field, kind = 'vector') {
+      checkIncoming(batch, 'ckks', ctx.fingerprint, length, field);
+      // Vectors of up to W values travel as one ciphertext of period W, longer ones as chunks of S;
+      // products of matVecT as one ciphertext of period P(length).
+      const period = kind === 'product' ? layout.gradientPeriod(length) : length <= W ? W : undefined;
+      const parts = batch.items.map((b) => ctx.deserializeVector(b));
+      const expectedParts = period === undefined ? Math.ceil(length / S) : 1;
+      if (parts.length !== expectedParts) {
+        for (const p of parts) p.dispose();
+        throw new FedscoreError('wire_decode', `expected ${expectedParts} ciphertexts`, { field });
+      }
+      return new CkksEncVector(parts, length, period);
+    },
+    serializePublic: () => ctx.serialize(),
+    dispose: () => ctx.dispose(),
+  };
+  if (secret !== undefined) {
+    return {
+      ...base,
+      decryptForRelease(a) {
+        const x = ckksVec(a);
+        const out = new Float64Array(x.length);
+        if (x.period !== undefined) {
+          out.set(secret.decryptForRelease(x.parts[0]!.withLength(x.length)));
+        } else {
+          x.parts.forEach((p, i) => {
+            out.set(secret.decryptForRelease(p), i * S);
+          });
+        }
+        return out;
+      },
+    } satisfies LrCipherSecret;
+  }
+  return base;
+}
+
+/** he's CKKS entry points (looked up at call time so that the plaintext mode never loads node-seal). */
+function ckksApi(): {
+  createCkksContext(o: import('@fedscore/he').CkksContextOptions): Promise<CkksSecretContext>;
+  loadCkksPublicContext(b: Uint8Array, o: { insecure?: boolean }): Promise<CkksPublicContext>;
+} {
+  const api = he as unknown as Record<string, unknown>;
+  if (typeof api.createCkksContext !== 'function' || typeof api.loadCkksPublicContext !== 'function') {
+    throw new FedscoreError('unsupported', 'this build of @fedscore/he has no CKKS contexts', {
+      field: 'scheme',
+    });
+  }
+  return api as unknown as ReturnType<typeof ckksApi>;
+}
+
+const CKKS_LAYOUT_TAG = 'fedscore.hetero-lr.ckks-layout/1';
+
+function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
+  const logger = options.logger ?? noopLogger;
+  return {
+    scheme: 'ckks',
+    async create(shape) {
+      const preset = options.ckksPreset ?? 'ckks-8192';
+      const slots = presetSlots(preset);
+      const layout = packedLayout(shape.batchSize, shape.columns, slots);
+      const ctx = await ckksApi().createCkksContext({
+        params: preset,
+        rotations: packedRotationSteps(layout),
+        relinearization: false,
+        ...(options.insecure !== undefined && { insecure: options.insecure }),
+        logger,
+      });
+      const cipher = ckksCipher(ctx, layout, ctx) as LrCipherSecret;
+      return { ...cipher, serializePublic: () => prefixLayout(shape, ctx.serialize()) };
+    },
+    async load(bytes) {
+      const { shape, rest } = readLayout(bytes);
+      const ctx = await ckksApi().loadCkksPublicContext(rest, { insecure: options.insecure === true });
+      const layout = packedLayout(shape.batchSize, shape.columns, ctx.slotCount);
+      return ckksCipher(ctx, layout);
+    },
+  };
+}
+
+function presetSlots(preset: CkksPresetName): number {
+  return preset === 'ckks-16384' ? 8192 : 4096;
+}
+
+/** The key holder's public bytes carry the shape so that loaders derive the same layout. */
+function prefixLayout(shape: CipherShape, ctxBytes: Uint8Array): Uint8Array {
+  const head = new TextEncoder().encode(JSON.stringify({ tag: CKKS_LAYOUT_TAG, ...shape }));
+  const out = new Uint8Array(4 + head.length + ctxBytes.length);
+  new DataView(out.buffer).setUint32(0, head.length, true);
+  out.set(head, 4);
+  out.set(ctxBytes, 4 + head.length);
+  return out;
+}
+
+function readLayout(bytes: Uint8Array): { shape: CipherShape; rest: Uint8Array } {
+  const fail = (why: string): never => {
+    throw new FedscoreError('he_corrupt', `CKKS public context: ${why}`, { field: 'context' });
+  };
+  if (bytes.length < 4) fail('truncated');
+  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+  if (n > 1024 || 4 + n > bytes.length) fail('bad layout header');
+  let head: { tag?: unknown; batchSize?: unknown; columns?: unknown };
+  try {
+    head = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + n))) as typeof head;
+  } catch {
+    return fail('bad layout header');
+  }
+  if (head.tag !== CKKS_LAYOUT_TAG || !Number.isInteger(head.batchSize) || !Number.isInteger(head.columns)) {
+    fail('bad layout header');
+  }
+  return {
+    shape: { batchSize: head.batchSize as number, columns: head.columns as number },
+    rest: bytes.subarray(4 + n),
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * A party's own columns and their local preparation. Each party imputes and standardizes its columns
+ * itself, with statistics fitted on its training rows only; the statistics stay with that party (they
+ * are part of its `PartyModel`, never sent).
+ */
+import { assertNonEmptyString, FedscoreError } from '@fedscore/core';
+
+/** One party's features for the aligned rows: column-major, NaN marks a missing value. */
+export interface PartyFeatures {
+  readonly names: readonly string[];
+  /** One array per feature, every one of the same length (the aligned row count). */
+  readonly columns: readonly Float64Array[];
+}
+
+/** Per-column imputation and scaling, fitted on training rows: x' = ((x is missing ? mean : x) - mean) / scale. */
+export interface Standardization {
+  readonly mean: readonly number[];
+  readonly scale: readonly number[];
+}
+
+/** Check shape and names; returns the row count. */
+export function checkFeatures(features: PartyFeatures, field: string): number {
+  if (typeof features !== 'object' || features === null) {
+    throw new FedscoreError('invalid_argument', 'expected { names, columns }', { field });
+  }
+  const { names, columns } = features;
+  if (!Array.isArray(names) || !Array.isArray(columns) || names.length !== columns.length) {
+    throw new FedscoreError('invalid_argument', 'names and columns must be arrays of the same length', {
+      field: `${field}.names`,
+    });
+  }
+  if (columns.length === 0) {
+    throw new FedscoreError('invalid_argument', 'a party needs at least one feature', {
+      field: `${field}.columns`,
+    });
+  }
+  names.forEach((n, j) => {
+    assertNonEmptyString(n, `${field}.names[${j}]`);
+  });
+  if (new Set(names).size !== names.length) {
+    throw new FedscoreError('duplicate_id', 'feature names must be unique', { field: `${field}.names` });
+  }
+  const rows = columns[0]!.length;
+  columns.forEach((c, j) => {
+    if (!(c instanceof Float64Array)) {
+      throw new FedscoreError('invalid_argument', 'expected a Float64Array', {
+        field: `${field}.columns[${j}]`,
+      });
+    }
+    if (c.length !== rows) {
+      throw new FedscoreError('invalid_argument', `expected ${rows} rows, got ${c.length}`, {
+        field: `${field}.columns[${j}]`,
+      });
+    }
+    for (let i = 0; i < c.length; i++) {
+      const v = c[i]!;
+      if (!Number.isNaN(v) && !Number.isFinite(v)) {
+        throw new FedscoreError('invalid_argument', 'infinite value', { field: `${names[j]}`, line: i + 1 });
+      }
+    }
+  });
+  return rows;
+}
+
+/** Fit mean and standard deviation of each column on `rows` (missing values skipped). */
+export function fitStandardization(
+  columns: readonly Float64Array[],
+  rows: ArrayLike<number>,
+): Standardization {
+  const mean: number[] = [];
+  const scale: number[] = [];
+  for (const c of columns) {
+    let n = 0;
+    let m = 0;
+    let m2 = 0;
+    for (let k = 0; k < rows.length; k++) {
+      const v = c[rows[k]!]!;
+      if (Number.isNaN(v)) continue;
+      n++;
+      const delta = v - m;
+      m += delta / n;
+      m2 += delta * (v - m);
+    }
+    const sd = n > 1 ? Math.sqrt(m2 / n) : 0;
+    mean.push(n > 0 ? m : 0);
+    scale.push(sd > 1e-12 ? sd : 1);
+  }
+  return { mean, scale };
+}
+
+/** Apply a fitted standardization to every row (missing values become 0, the training mean). */
+export function applyStandardization(columns: readonly Float64Array[], s: Standardization): Float64Array[] {
+  if (columns.length !== s.mean.length) {
+    throw new FedscoreError('invalid_argument', `expected ${s.mean.length} columns, got ${columns.length}`, {
+      field: 'columns',
+    });
+  }
+  return columns.map((c, j) => {
+    const mu = s.mean[j]!;
+    const sc = s.scale[j]!;
+    const out = new Float64Array(c.length);
+    for (let i = 0; i < c.length; i++) {
+      const v = c[i]!;
+      out[i] = Number.isNaN(v) ? 0 : (v - mu) / sc;
+    }
+    return out;
+  });
+}
+
+/** Rows `rows` of every column (a batch), optionally each multiplied by `factor` (per row). */
+export function gatherColumns(
+  columns: readonly Float64Array[],
+  rows: Uint32Array,
+  scale: number,
+  factor?: Float64Array,
+): Float64Array[] {
+  return columns.map((c) => {
+    const out = new Float64Array(rows.length);
+    for (let k = 0; k < rows.length; k++)
+      out[k] = c[rows[k]!]! * scale * (factor === undefined ? 1 : factor[k]!);
+    return out;
+  });
+}
+
+/** X[rows] w: the party's partial linear predictor on `rows`. */
+export function partialPredictor(
+  columns: readonly Float64Array[],
+  weights: Float64Array,
+  rows: Uint32Array,
+): Float64Array {
+  const out = new Float64Array(rows.length);
+  columns.forEach((c, j) => {
+    const w = weights[j]!;
+    if (w === 0) return;
+    for (let k = 0; k < rows.length; k++) out[k]! += c[rows[k]!]! * w;
+  });
+  return out;
+}
+
+/** 0..n-1. */
+export function allRows(n: number): Uint32Array {
+  const r = new Uint32Array(n);
+  for (let i = 0; i < n; i++) r[i] = i;
+  return r;
+}

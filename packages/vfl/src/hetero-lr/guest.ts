@@ -1,0 +1,510 @@
+/**
+ * Hetero-LR, guest role: the label holder (a bank). It leads the run: it plans, holds the labels, the
+ * intercept and the validation split, and decides when to stop. Follows Hardy et al. 2017 and FATE's
+ * coordinated LR; the sigmoid is its first-order Taylor expansion 0.5 + z/4 (the loss is the matching
+ * second-order expansion of the log-loss, as in Hardy et al.).
+ *
+ * Messages this role handles, in order (see docs/protocols/hetero-lr.md for the full table):
+ *   -> train-plan (hosts); <- host-hello (hosts); arbiter: -> train-plan (arbiter), <- public-context
+ *   two-party: -> public-context (hosts, own key), <- public-context (each host's key)
+ *   per epoch: -> epoch-control; per batch:
+ *     arbiter:   <- host-forward [[u_h/4]]; -> residual [[d]] = c (sum [[u_h/4]] + u_g/4 + 1/2 - y);
+ *                -> masked-gradient [[X_g^T d/B + r]] (arbiter); <- released-gradient
+ *     two-party: [-> class-weights [[c]]_G]; -> residual [[q]]_G, q = c (u_g/4 + 1/2 - y);
+ *                <- host-forward [[u_h/4]]_H; -> masked-gradient [[X_g^T (c u_h/4)/B + m]]_H;
+ *                <- masked-gradient [[X_h^T d/B + r]]_G; -> released-gradient; <- released-gradient
+ *   after a validated epoch: <- validation-forward / validation-partial; arbiter: -> validation-masked,
+ *     <- validation-released; -> validation-result (hosts)
+ *   -> epoch-control (stop, kept epoch)
+ * What the guest learns: its own gradient per batch (X_g^T d / B, hence X_g^T (sum_h u_h) / B); in
+ * two-party mode the same per host; the joint validation scores (sum of partial scores -- what joint
+ * scoring gives it anyway; with one host that is the host's partial score on validation rows). Never
+ * host features or weights: host-forward and masked values arrive under keys it does not hold.
+ * Threat model: semi-honest, no collusion with the arbiter.
+ */
+import {
+  auc,
+  FedscoreError,
+  type Logger,
+  noopLogger,
+  noProgress,
+  type PartyId,
+  type ProgressCallback,
+  type ProtocolSession,
+  type Rng,
+  seededRng,
+  shuffleInPlace,
+} from '@fedscore/core';
+import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
+import { consume, contextMessage, loadContext, sendEncrypted } from './exchange.ts';
+import {
+  applyStandardization,
+  checkFeatures,
+  fitStandardization,
+  gatherColumns,
+  type PartyFeatures,
+  partialPredictor,
+} from './features.ts';
+import {
+  JOINT_MODEL_FORMAT,
+  type JointModelDescriptor,
+  MODEL_FORMAT_VERSION,
+  PARTY_MODEL_FORMAT,
+  type PartyModel,
+} from './model.ts';
+import {
+  epochBatches,
+  type HeteroLrHyperparams,
+  type HeteroLrMode,
+  type HeteroLrScheme,
+  learningRateAt,
+  type ResolvedHyperparams,
+  resolveHyperparams,
+  trainingRows,
+  validatesAfter,
+} from './options.ts';
+import { defaultMaskRng, gradientStep, type Plan, planToWire, subtract, uniformMask } from './plan.ts';
+import {
+  CLASS_WEIGHTS,
+  EPOCH_CONTROL,
+  HOST_FORWARD,
+  HOST_HELLO,
+  MASKED_GRADIENT,
+  PUBLIC_CONTEXT,
+  RELEASED_GRADIENT,
+  RESIDUAL,
+  TRAIN_PLAN,
+  VALIDATION_FORWARD,
+  VALIDATION_MASKED,
+  VALIDATION_PARTIAL,
+  VALIDATION_RELEASED,
+  VALIDATION_RESULT,
+} from './steps.ts';
+
+export interface HeteroLrGuestOptions {
+  readonly session: ProtocolSession;
+  readonly hosts: readonly PartyId[];
+  /** Required in arbiter mode. */
+  readonly arbiter?: PartyId;
+  readonly mode: HeteroLrMode;
+  readonly scheme: HeteroLrScheme;
+  readonly features: PartyFeatures;
+  /** 0/1 per aligned row (1 = the event, e.g. default). */
+  readonly labels: ArrayLike<number>;
+  readonly hyperparams?: HeteroLrHyperparams;
+  readonly ciphers: (scheme: HeteroLrScheme) => LrCipherProvider;
+  /** Default: derived from the session id. */
+  readonly modelId?: string;
+  readonly maskRng?: Rng;
+  readonly logger?: Logger;
+  readonly onProgress?: ProgressCallback;
+}
+
+/** One epoch of the run, as the guest saw it. */
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly learningRate: number;
+  readonly seconds: number;
+  /** Validation AUC after this epoch, when validated. */
+  readonly validationAuc?: number;
+}
+
+export interface HeteroLrGuestResult {
+  readonly model: PartyModel;
+  readonly descriptor: JointModelDescriptor;
+  readonly history: readonly EpochRecord[];
+  readonly epochs: number;
+  readonly keptEpoch: number;
+  readonly insecure: boolean;
+}
+
+export class HeteroLrGuest {
+  readonly #o: HeteroLrGuestOptions;
+
+  constructor(options: HeteroLrGuestOptions) {
+    this.#o = options;
+  }
+
+  async run(): Promise<HeteroLrGuestResult> {
+    const o = this.#o;
+    const s = o.session;
+    const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'guest' });
+    const progress = o.onProgress ?? noProgress;
+    const rng = defaultMaskRng(o.maskRng);
+    const h = resolveHyperparams(o.hyperparams);
+    const rows = checkFeatures(o.features, 'guest.features');
+    const y = checkLabels(o.labels, rows);
+    const pg = o.features.columns.length;
+    if (o.hosts.length === 0)
+      throw new FedscoreError('invalid_argument', 'at least one host', { field: 'hosts' });
+    if (o.mode === 'arbiter' && o.arbiter === undefined) {
+      throw new FedscoreError('invalid_config', 'arbiter mode needs the arbiter party id', {
+        field: 'arbiter',
+      });
+    }
+
+    const validationRows = stratifiedHoldout(y, h.validationFraction, h.seed);
+    const train = trainingRows(rows, validationRows);
+    const plan0 = makePlan(o, h, rows, validationRows, pg);
+    for (const host of o.hosts) await s.send(host, TRAIN_PLAN, planToWire(plan0));
+    const hostNames: string[][] = [];
+    for (const host of o.hosts) {
+      const hello = await s.receive(host, HOST_HELLO);
+      if (hello.rows !== rows) {
+        throw new FedscoreError(
+          'invalid_argument',
+          `host '${host}' has ${hello.rows} aligned rows, guest ${rows}`,
+          {
+            field: 'rows',
+          },
+        );
+      }
+      hostNames.push([...hello.featureNames]);
+    }
+    const hostColumns = hostNames.map((n) => n.length);
+    const plan: Plan = { ...plan0, maxColumns: Math.max(pg + 1, ...hostColumns) };
+
+    const provider = o.ciphers(o.scheme);
+    let pk: LrCipherPublic | undefined; // arbiter's key
+    let own: LrCipherSecret | undefined; // two-party: the guest's own key
+    const hostKeys: LrCipherPublic[] = [];
+    if (o.mode === 'arbiter') {
+      await s.send(o.arbiter!, TRAIN_PLAN, planToWire(plan));
+      pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), o.scheme);
+    } else {
+      own = await provider.create({ batchSize: h.batchSize, columns: Math.max(...hostColumns) });
+      for (const host of o.hosts) await s.send(host, PUBLIC_CONTEXT, contextMessage(own, o.scheme));
+      for (const host of o.hosts)
+        hostKeys.push(await loadContext(provider, await s.receive(host, PUBLIC_CONTEXT), o.scheme));
+    }
+    const insecure = (pk?.insecure ?? false) || (own?.insecure ?? false) || hostKeys.some((k) => k.insecure);
+    log.info('hetero-lr guest ready', { mode: o.mode, scheme: o.scheme, rows, features: pg, insecure });
+
+    const std = fitStandardization(o.features.columns, train);
+    const X = applyStandardization(o.features.columns, std);
+    const weights = classWeights(y, train, h);
+    const others = o.mode === 'arbiter' ? [...o.hosts, o.arbiter!] : [...o.hosts];
+    const yv = Float64Array.from(validationRows, (r) => y[r]!);
+    const hasValidation = validationRows.length > 0;
+
+    // w[0..pg-1] features, w[pg] intercept.
+    const w = new Float64Array(pg + 1);
+    let kept = Float64Array.from(w);
+    let keptEpoch = 0;
+    let bestAuc = -Infinity;
+    let sinceBest = 0;
+    const history: EpochRecord[] = [];
+    let epochs = 0;
+    try {
+      for (let e = 0; e < h.maxEpochs; e++) {
+        const t0 = performance.now();
+        for (const p of others)
+          await s.send(p, EPOCH_CONTROL, { epoch: e, stop: false, keepEpoch: 0 } as never);
+        const lr = learningRateAt(h.learningRate, h.lrSchedule, h.lrDecay, e);
+        const batches = epochBatches(train, h.batchSize, plan.shuffleSeed, e);
+        for (let bi = 0; bi < batches.length; bi++) {
+          const b = batches[bi]!;
+          const B = b.length;
+          const c = Float64Array.from(b, (r) => weights[r]!);
+          const ug = partialPredictor(X, w.subarray(0, pg), b);
+          const q = Float64Array.from(b, (r, k) => c[k]! * (0.25 * (ug[k]! + w[pg]!) + 0.5 - y[r]!));
+          const cols = gatherColumns(X, b, 1 / B);
+          cols.push(new Float64Array(B).fill(1 / B)); // intercept column
+          let grad: Float64Array;
+          if (o.mode === 'arbiter') {
+            const key = pk!;
+            let acc: EncVector | undefined;
+            for (const host of o.hosts) {
+              const f = key.fromBatch(await s.receive(host, HOST_FORWARD), B, 'host-forward');
+              if (acc === undefined) acc = f;
+              else {
+                const prev: EncVector = acc;
+                acc = consume(prev, () => key.add(prev, f));
+                f.dispose();
+              }
+            }
+            const sum = acc!;
+            const weighted = plan.classWeighted ? consume(sum, () => key.mulPlain(sum, c)) : sum;
+            const d = consume(weighted, () => key.addPlain(weighted, q));
+            const batch = key.toBatch(d);
+            for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
+            const mask = uniformMask(rng, pg + 1, h.maskBits);
+            const g = consume(d, () => key.matVecT(d, cols));
+            await sendEncrypted(
+              s,
+              o.arbiter!,
+              MASKED_GRADIENT,
+              key,
+              consume(g, () => key.addPlain(g, mask)),
+            );
+            grad = subtract(await s.receive(o.arbiter!, RELEASED_GRADIENT), mask, 'released-gradient');
+          } else {
+            const me = own!;
+            if (plan.classWeighted) {
+              const ce = me.encrypt(c);
+              const batch = me.toBatch(ce);
+              ce.dispose();
+              for (const host of o.hosts) await s.send(host, CLASS_WEIGHTS, batch);
+            }
+            {
+              const qe = me.encrypt(q);
+              const batch = me.toBatch(qe);
+              qe.dispose();
+              for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
+            }
+            // The guest's own part X_g^T q / B in the clear.
+            grad = Float64Array.from(cols, (col) => dot(col, q));
+            const colsC = plan.classWeighted ? cols.map((col) => col.map((v, k) => v * c[k]!)) : cols;
+            const masks: Float64Array[] = [];
+            for (let hi = 0; hi < o.hosts.length; hi++) {
+              const host = o.hosts[hi]!;
+              const key = hostKeys[hi]!;
+              const f = key.fromBatch(await s.receive(host, HOST_FORWARD), B, 'host-forward');
+              const sp = consume(f, () => key.matVecT(f, colsC));
+              const m = uniformMask(rng, pg + 1, h.maskBits);
+              masks.push(m);
+              await sendEncrypted(
+                s,
+                host,
+                MASKED_GRADIENT,
+                key,
+                consume(sp, () => key.addPlain(sp, m)),
+              );
+            }
+            for (let hi = 0; hi < o.hosts.length; hi++) {
+              const host = o.hosts[hi]!;
+              const mg = me.fromBatch(
+                await s.receive(host, MASKED_GRADIENT),
+                hostColumns[hi]!,
+                'masked-gradient',
+                'product',
+              );
+              const out = me.decryptForRelease(mg);
+              mg.dispose();
+              await s.send(host, RELEASED_GRADIENT, out);
+            }
+            for (let hi = 0; hi < o.hosts.length; hi++) {
+              const part = subtract(
+                await s.receive(o.hosts[hi]!, RELEASED_GRADIENT),
+                masks[hi]!,
+                'released-gradient',
+              );
+              for (let j = 0; j <= pg; j++) grad[j]! += part[j]!;
+            }
+          }
+          gradientStep(w, grad, lr, h.l2, pg);
+          progress({ stage: 'hetero-lr batch', done: bi + 1, total: batches.length, unit: 'batch' });
+        }
+        epochs = e + 1;
+        let validationAuc: number | undefined;
+        let stop = false;
+        if (validatesAfter(e, h.maxEpochs, h.validationEvery, hasValidation)) {
+          const z = await this.#validationScores(plan, w, X, validationRows, pk, hostKeys.length, rng);
+          validationAuc = auc(yv, z);
+          const improved = validationAuc > bestAuc + h.tolerance;
+          if (improved) {
+            bestAuc = validationAuc;
+            kept = Float64Array.from(w);
+            keptEpoch = epochs;
+            sinceBest = 0;
+          } else sinceBest += h.validationEvery;
+          for (const host of o.hosts)
+            await s.send(host, VALIDATION_RESULT, { epoch: epochs, improved } as never);
+          stop = h.patience > 0 && sinceBest >= h.patience;
+        }
+        history.push({
+          epoch: epochs,
+          learningRate: lr,
+          seconds: (performance.now() - t0) / 1000,
+          ...(validationAuc !== undefined && { validationAuc }),
+        });
+        progress({ stage: 'hetero-lr epoch', done: epochs, total: h.maxEpochs, unit: 'epoch' });
+        log.info('hetero-lr epoch', { epoch: epochs, seconds: history.at(-1)!.seconds });
+        if (stop) break;
+      }
+      if (!hasValidation) {
+        kept = Float64Array.from(w);
+        keptEpoch = epochs;
+      }
+      for (const p of others)
+        await s.send(p, EPOCH_CONTROL, { epoch: epochs, stop: true, keepEpoch: keptEpoch } as never);
+    } finally {
+      pk?.dispose();
+      own?.dispose();
+      for (const k of hostKeys) k.dispose();
+    }
+
+    const model: PartyModel = {
+      format: PARTY_MODEL_FORMAT,
+      version: MODEL_FORMAT_VERSION,
+      modelId: plan.modelId,
+      party: s.party,
+      role: 'guest',
+      featureNames: [...o.features.names],
+      standardization: std,
+      weights: Array.from(kept.subarray(0, pg)),
+      intercept: kept[pg]!,
+    };
+    const { classWeight: _cw, ...hyper } = h;
+    const descriptor: JointModelDescriptor = {
+      format: JOINT_MODEL_FORMAT,
+      version: MODEL_FORMAT_VERSION,
+      modelId: plan.modelId,
+      createdAt: new Date().toISOString(),
+      link: 'logit',
+      interceptHolder: s.party,
+      parties: [
+        { id: s.party, role: 'guest', featureNames: [...o.features.names] },
+        ...o.hosts.map((id, i) => ({ id, role: 'host' as const, featureNames: hostNames[i]! })),
+      ],
+      training: {
+        mode: o.mode,
+        scheme: o.scheme,
+        insecure,
+        rows: train.length,
+        validationRows: validationRows.length,
+        epochs,
+        keptEpoch,
+        sigmoid: 'taylor-1: 0.5 + z/4',
+        hyperparams: { ...hyper, classWeighted: plan.classWeighted },
+      },
+    };
+    return { model, descriptor, history, epochs, keptEpoch, insecure };
+  }
+
+  /** Joint scores on the validation rows (the guest's own part plus the hosts'). */
+  async #validationScores(
+    plan: Plan,
+    w: Float64Array,
+    X: readonly Float64Array[],
+    rows: Uint32Array,
+    pk: LrCipherPublic | undefined,
+    _hostKeyCount: number,
+    rng: Rng,
+  ): Promise<Float64Array> {
+    const o = this.#o;
+    const s = o.session;
+    const pg = X.length;
+    const z = partialPredictor(X, w.subarray(0, pg), rows).map((v) => v + w[pg]!);
+    const n = rows.length;
+    if (plan.mode === 'arbiter') {
+      const key = pk!;
+      let acc: EncVector | undefined;
+      for (const host of o.hosts) {
+        const f = key.fromBatch(await s.receive(host, VALIDATION_FORWARD), n, 'validation-forward');
+        if (acc === undefined) acc = f;
+        else {
+          const prev: EncVector = acc;
+          acc = consume(prev, () => key.add(prev, f));
+          f.dispose();
+        }
+      }
+      const mask = uniformMask(rng, n, plan.maskBits);
+      const sum = acc!;
+      await sendEncrypted(
+        s,
+        o.arbiter!,
+        VALIDATION_MASKED,
+        key,
+        consume(sum, () => key.addPlain(sum, mask)),
+      );
+      const rel = subtract(await s.receive(o.arbiter!, VALIDATION_RELEASED), mask, 'validation-released');
+      for (let i = 0; i < n; i++) z[i]! += rel[i]!;
+    } else {
+      for (const host of o.hosts) {
+        const part = await s.receive(host, VALIDATION_PARTIAL);
+        if (part.length !== n) {
+          throw new FedscoreError('protocol_step', `expected ${n} validation scores`, {
+            field: 'validation-partial',
+          });
+        }
+        for (let i = 0; i < n; i++) z[i]! += part[i]!;
+      }
+    }
+    return z;
+  }
+}
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+function checkLabels(labels: ArrayLike<number>, rows: number): Float64Array {
+  if (labels === null || typeof labels !== 'object' || labels.length !== rows) {
+    throw new FedscoreError('invalid_argument', `expected ${rows} labels`, { field: 'labels' });
+  }
+  const y = new Float64Array(rows);
+  let pos = 0;
+  for (let i = 0; i < rows; i++) {
+    const v = labels[i];
+    if (v !== 0 && v !== 1) {
+      throw new FedscoreError('invalid_argument', 'labels must be 0 or 1', { field: 'labels', line: i + 1 });
+    }
+    y[i] = v;
+    pos += v;
+  }
+  if (pos === 0 || pos === rows) {
+    throw new FedscoreError('single_class', 'training needs rows of both classes', { field: 'labels' });
+  }
+  return y;
+}
+
+/** A stratified random holdout of round(fraction * n_k) rows of each class, ascending. */
+function stratifiedHoldout(y: Float64Array, fraction: number, seed: number): Uint32Array {
+  if (fraction <= 0) return new Uint32Array(0);
+  const rng = seededRng(`hetero-lr/validation/${seed}`);
+  const out: number[] = [];
+  for (const cls of [0, 1]) {
+    const idx: number[] = [];
+    for (let i = 0; i < y.length; i++) if (y[i] === cls) idx.push(i);
+    shuffleInPlace(rng, idx);
+    out.push(...idx.slice(0, Math.round(fraction * idx.length)));
+  }
+  return Uint32Array.from(out.sort((a, b) => a - b));
+}
+
+function classWeights(y: Float64Array, train: Uint32Array, h: ResolvedHyperparams): Float64Array {
+  const out = new Float64Array(y.length).fill(1);
+  const cw = h.classWeight;
+  if (cw === undefined) return out;
+  let pos = 0;
+  for (const r of train) pos += y[r]!;
+  const neg = train.length - pos;
+  const wPos = cw === 'balanced' ? train.length / (2 * Math.max(1, pos)) : cw.positive;
+  const wNeg = cw === 'balanced' ? train.length / (2 * Math.max(1, neg)) : cw.negative;
+  for (let i = 0; i < y.length; i++) out[i] = y[i] === 1 ? wPos : wNeg;
+  return out;
+}
+
+function makePlan(
+  o: HeteroLrGuestOptions,
+  h: ResolvedHyperparams,
+  rows: number,
+  validationRows: Uint32Array,
+  pg: number,
+): Plan {
+  return {
+    mode: o.mode,
+    scheme: o.scheme,
+    hosts: o.hosts,
+    rows,
+    validationRows,
+    batchSize: h.batchSize,
+    maxEpochs: h.maxEpochs,
+    shuffleSeed: h.seed,
+    learningRate: h.learningRate,
+    lrSchedule: h.lrSchedule,
+    lrDecay: h.lrDecay,
+    l2: h.l2,
+    maskBits: h.maskBits,
+    patience: h.patience,
+    tolerance: h.tolerance,
+    modelId: o.modelId ?? `hetero-lr-${o.session.spec.session}`,
+    validationEvery: h.validationEvery,
+    classWeighted: h.classWeight !== undefined,
+    maxColumns: 0,
+    guestColumns: pg + 1,
+  };
+}

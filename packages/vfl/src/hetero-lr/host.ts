@@ -1,0 +1,291 @@
+/**
+ * Hetero-LR, host role: a party with features for the aligned rows and no labels (e.g. the government
+ * credit node). Follows Hardy et al. 2017 ("Private federated learning on vertically partitioned data
+ * via entity resolution and additively homomorphic encryption") and FATE's coordinated LR.
+ *
+ * Parties: guest (labels), hosts (this role, one or more), arbiter (arbiter mode only, holds the key).
+ * Messages this role handles, in order (per batch; see docs/protocols/hetero-lr.md):
+ *   <- train-plan (guest); -> host-hello (guest)
+ *   arbiter mode: <- public-context (arbiter)
+ *   two-party:    -> public-context (guest, own key); <- public-context (guest)
+ *   per epoch: <- epoch-control; per batch:
+ *     arbiter:   -> host-forward [[u/4]]; <- residual [[d]]; -> masked-gradient [[X^T d/B + r]] (arbiter);
+ *                <- released-gradient (arbiter)
+ *     two-party: -> host-forward [[u/4]]_H; [<- class-weights [[c]]_G]; [-> peer-forward to other hosts];
+ *                <- residual [[q]]_G; [<- peer-forward]; -> masked-gradient [[X^T d/B + r]]_G;
+ *                <- masked-gradient [[guest part + m]]_H; -> released-gradient; <- released-gradient
+ *   after a validated epoch: -> validation-forward [[X_v w]] (arbiter) | validation-partial X_v w
+ *     (two-party); <- validation-result
+ *   <- epoch-control (stop)
+ * What the host learns: its own gradient per batch (X_h^T d / B, which depends on the labels only
+ * through that product), whether an epoch improved validation, the plan (row counts, validation row
+ * positions, hyperparameters). Never labels, residuals, guest features or weights: everything else it
+ * receives is a ciphertext under a key it does not hold.
+ * Threat model: semi-honest parties, no collusion between a key holder and the party whose values it
+ * decrypts; masks hide released values statistically (CKKS) -- see the doc for the exact parameters.
+ */
+import {
+  FedscoreError,
+  type Logger,
+  noopLogger,
+  noProgress,
+  type PartyId,
+  type ProgressCallback,
+  type ProtocolSession,
+  type Rng,
+} from '@fedscore/core';
+import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
+import { consume, contextMessage, loadContext, sendEncrypted } from './exchange.ts';
+import {
+  applyStandardization,
+  checkFeatures,
+  fitStandardization,
+  gatherColumns,
+  type PartyFeatures,
+  partialPredictor,
+} from './features.ts';
+import { MODEL_FORMAT_VERSION, PARTY_MODEL_FORMAT, type PartyModel } from './model.ts';
+import {
+  epochBatches,
+  type HeteroLrScheme,
+  learningRateAt,
+  trainingRows,
+  validatesAfter,
+} from './options.ts';
+import { defaultMaskRng, gradientStep, type Plan, planFromWire, subtract, uniformMask } from './plan.ts';
+import {
+  CLASS_WEIGHTS,
+  EPOCH_CONTROL,
+  HOST_FORWARD,
+  HOST_HELLO,
+  MASKED_GRADIENT,
+  PEER_FORWARD,
+  PUBLIC_CONTEXT,
+  RELEASED_GRADIENT,
+  RESIDUAL,
+  TRAIN_PLAN,
+  VALIDATION_FORWARD,
+  VALIDATION_PARTIAL,
+  VALIDATION_RESULT,
+} from './steps.ts';
+
+export interface HeteroLrHostOptions {
+  readonly session: ProtocolSession;
+  readonly guest: PartyId;
+  /** Required when the guest plans arbiter mode. */
+  readonly arbiter?: PartyId;
+  readonly features: PartyFeatures;
+  /** The HE backend for the scheme the guest plans. */
+  readonly ciphers: (scheme: HeteroLrScheme) => LrCipherProvider;
+  /** Accept the plaintext debug scheme `none` (default false: refused). */
+  readonly allowInsecure?: boolean;
+  /** Names to publish in the joint descriptor (default: the real names). */
+  readonly publishedNames?: readonly string[];
+  /** Mask generator (default `cryptoRng()`). */
+  readonly maskRng?: Rng;
+  readonly logger?: Logger;
+  readonly onProgress?: ProgressCallback;
+}
+
+export interface HeteroLrHostResult {
+  readonly model: PartyModel;
+  readonly epochs: number;
+  readonly keptEpoch: number;
+  readonly insecure: boolean;
+}
+
+export class HeteroLrHost {
+  readonly #o: HeteroLrHostOptions;
+
+  constructor(options: HeteroLrHostOptions) {
+    this.#o = options;
+  }
+
+  async run(): Promise<HeteroLrHostResult> {
+    const o = this.#o;
+    const s = o.session;
+    const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'host' });
+    const progress = o.onProgress ?? noProgress;
+    const rng = defaultMaskRng(o.maskRng);
+    const rows = checkFeatures(o.features, 'features');
+    const p = o.features.columns.length;
+
+    const plan = planFromWire(await s.receive(o.guest, TRAIN_PLAN));
+    checkPlan(plan, s.party, rows, o);
+    const train = trainingRows(rows, plan.validationRows);
+    const std = fitStandardization(o.features.columns, train);
+    const X = applyStandardization(o.features.columns, std);
+    const names = o.publishedNames ?? o.features.names;
+    if (names.length !== p) {
+      throw new FedscoreError('invalid_argument', `expected ${p} names`, { field: 'publishedNames' });
+    }
+    await s.send(o.guest, HOST_HELLO, { rows, features: p, featureNames: [...names] } as never);
+
+    const provider = o.ciphers(plan.scheme);
+    let pk: LrCipherPublic;
+    let own: LrCipherSecret | undefined;
+    if (plan.mode === 'arbiter') {
+      pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), plan.scheme);
+    } else {
+      own = await provider.create({ batchSize: plan.batchSize, columns: plan.guestColumns });
+      await s.send(o.guest, PUBLIC_CONTEXT, contextMessage(own, plan.scheme));
+      pk = await loadContext(provider, await s.receive(o.guest, PUBLIC_CONTEXT), plan.scheme);
+    }
+    const insecure = pk.insecure || (own?.insecure ?? false);
+    log.info('hetero-lr host ready', { mode: plan.mode, scheme: plan.scheme, rows, features: p, insecure });
+
+    const others = plan.hosts.filter((h) => h !== s.party);
+    const w = new Float64Array(p);
+    let kept = Float64Array.from(w);
+    let keptEpoch = 0;
+    let epochs = 0;
+    const hasValidation = plan.validationRows.length > 0;
+    try {
+      for (;;) {
+        const ctl = await s.receive(o.guest, EPOCH_CONTROL);
+        if (ctl.stop) {
+          epochs = ctl.epoch;
+          if (!hasValidation) {
+            kept = Float64Array.from(w);
+            keptEpoch = epochs;
+          } else if (ctl.keepEpoch !== keptEpoch) {
+            throw new FedscoreError(
+              'protocol_step',
+              `guest keeps epoch ${ctl.keepEpoch}, host has ${keptEpoch}`,
+              {
+                field: 'keep_epoch',
+              },
+            );
+          }
+          break;
+        }
+        const e = ctl.epoch;
+        const lr = learningRateAt(plan.learningRate, plan.lrSchedule, plan.lrDecay, e);
+        const batches = epochBatches(train, plan.batchSize, plan.shuffleSeed, e);
+        for (let bi = 0; bi < batches.length; bi++) {
+          const b = batches[bi]!;
+          const B = b.length;
+          const u4 = partialPredictor(X, w, b).map((v) => 0.25 * v);
+          const cols = gatherColumns(X, b, 1 / B);
+          const mask = uniformMask(rng, p, plan.maskBits);
+          let released: Float64Array;
+          if (plan.mode === 'arbiter') {
+            await sendEncrypted(s, o.guest, HOST_FORWARD, pk, pk.encrypt(u4));
+            const d = pk.fromBatch(await s.receive(o.guest, RESIDUAL), B, 'residual');
+            const g = consume(d, () => pk.matVecT(d, cols));
+            const gm = consume(g, () => pk.addPlain(g, mask));
+            await sendEncrypted(s, o.arbiter!, MASKED_GRADIENT, pk, gm);
+            released = await s.receive(o.arbiter!, RELEASED_GRADIENT);
+          } else {
+            const me = own!;
+            await sendEncrypted(s, o.guest, HOST_FORWARD, me, me.encrypt(u4));
+            let mine: EncVector | undefined;
+            if (plan.classWeighted) {
+              const cw = pk.fromBatch(await s.receive(o.guest, CLASS_WEIGHTS), B, 'class-weights');
+              mine = consume(cw, () => pk.mulPlain(cw, u4));
+            }
+            if (others.length > 0) {
+              const peer = mine ?? pk.encrypt(u4);
+              const batch = pk.toBatch(peer);
+              for (const h of others) await s.send(h, PEER_FORWARD, batch);
+              if (mine === undefined) peer.dispose();
+            }
+            const q = pk.fromBatch(await s.receive(o.guest, RESIDUAL), B, 'residual');
+            let d = consume(q, () => (mine === undefined ? pk.addPlain(q, u4) : pk.add(q, mine)));
+            mine?.dispose();
+            for (const h of others) {
+              const v = pk.fromBatch(await s.receive(h, PEER_FORWARD), B, 'peer-forward');
+              const prev = d;
+              d = pk.add(prev, v);
+              prev.dispose();
+              v.dispose();
+            }
+            const dd = d;
+            const g = consume(dd, () => pk.matVecT(dd, cols));
+            const gm = consume(g, () => pk.addPlain(g, mask));
+            await sendEncrypted(s, o.guest, MASKED_GRADIENT, pk, gm);
+            // Decrypt the guest's masked part (under this host's key) for the guest.
+            const theirs = me.fromBatch(
+              await s.receive(o.guest, MASKED_GRADIENT),
+              plan.guestColumns,
+              'masked-gradient',
+              'product',
+            );
+            const out = me.decryptForRelease(theirs);
+            theirs.dispose();
+            await s.send(o.guest, RELEASED_GRADIENT, out);
+            released = await s.receive(o.guest, RELEASED_GRADIENT);
+          }
+          gradientStep(w, subtract(released, mask, 'released-gradient'), lr, plan.l2);
+          progress({ stage: 'hetero-lr host batch', done: bi + 1, total: batches.length, unit: 'batch' });
+        }
+        if (validatesAfter(e, plan.maxEpochs, plan.validationEvery, hasValidation)) {
+          const uv = partialPredictor(X, w, plan.validationRows);
+          if (plan.mode === 'arbiter')
+            await sendEncrypted(s, o.guest, VALIDATION_FORWARD, pk, pk.encrypt(uv));
+          else await s.send(o.guest, VALIDATION_PARTIAL, uv);
+          const res = await s.receive(o.guest, VALIDATION_RESULT);
+          if (res.epoch !== e + 1) {
+            throw new FedscoreError('protocol_step', `validation result for epoch ${res.epoch}`, {
+              field: 'epoch',
+            });
+          }
+          if (res.improved) {
+            kept = Float64Array.from(w);
+            keptEpoch = e + 1;
+          }
+        }
+      }
+    } finally {
+      pk.dispose();
+      own?.dispose();
+    }
+    log.info('hetero-lr host done', { epochs, keptEpoch });
+    return {
+      model: {
+        format: PARTY_MODEL_FORMAT,
+        version: MODEL_FORMAT_VERSION,
+        modelId: plan.modelId,
+        party: s.party,
+        role: 'host',
+        featureNames: [...o.features.names],
+        standardization: std,
+        weights: Array.from(kept),
+        intercept: 0,
+      },
+      epochs,
+      keptEpoch,
+      insecure,
+    };
+  }
+}
+
+function checkPlan(plan: Plan, me: string, rows: number, o: HeteroLrHostOptions): void {
+  if (!plan.hosts.includes(me)) {
+    throw new FedscoreError('protocol_step', `the plan does not list host '${me}'`, { field: 'hosts' });
+  }
+  if (plan.rows !== rows) {
+    throw new FedscoreError(
+      'invalid_argument',
+      `the guest has ${plan.rows} aligned rows, this host ${rows}`,
+      {
+        field: 'rows',
+      },
+    );
+  }
+  if (plan.scheme === 'none' && o.allowInsecure !== true) {
+    throw new FedscoreError('he_insecure_params', "the guest asks for scheme 'none' (no encryption)", {
+      field: 'scheme',
+    });
+  }
+  if (plan.mode === 'arbiter' && o.arbiter === undefined) {
+    throw new FedscoreError('invalid_config', 'arbiter mode needs the arbiter party id', {
+      field: 'arbiter',
+    });
+  }
+  if (plan.mode === 'two-party' && plan.guestColumns < 1) {
+    throw new FedscoreError('protocol_step', 'two-party plan without guest_columns', {
+      field: 'guest_columns',
+    });
+  }
+}

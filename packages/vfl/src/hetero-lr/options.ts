@@ -1,0 +1,155 @@
+/**
+ * Hyperparameters of hetero-LR training, their defaults and validation, and the pieces of the plan every
+ * party derives identically from it (batch order, learning-rate schedule, validation epochs).
+ */
+import {
+  assertFiniteNumber,
+  assertInteger,
+  assertOneOf,
+  FedscoreError,
+  permutation,
+  seededRng,
+} from '@fedscore/core';
+
+export const HETERO_LR_MODES = ['arbiter', 'two-party'] as const;
+export type HeteroLrMode = (typeof HETERO_LR_MODES)[number];
+export const HETERO_LR_SCHEMES = ['ckks', 'paillier', 'none'] as const;
+export type HeteroLrScheme = (typeof HETERO_LR_SCHEMES)[number];
+export const LR_SCHEDULES = ['constant', 'inverse-time', 'exponential'] as const;
+export type LrScheduleName = (typeof LR_SCHEDULES)[number];
+
+/** Class weights: 'balanced' (n / (2 n_k), as sklearn) or explicit weights of class 0 and class 1. */
+export type ClassWeightOption = 'balanced' | { readonly negative: number; readonly positive: number };
+
+/** What the guest decides for a run (sent to every party in the TrainPlan). */
+export interface HeteroLrHyperparams {
+  /** Rows per mini-batch (<= the CKKS slot count for one ciphertext per batch). Default 1024. */
+  readonly batchSize?: number;
+  /** Epochs (passes over the training rows). Default 10. */
+  readonly maxEpochs?: number;
+  /** Initial learning rate. Default 0.3. */
+  readonly learningRate?: number;
+  /** Default 'inverse-time'. */
+  readonly lrSchedule?: LrScheduleName;
+  /** Decay of the schedule (inverse-time: lr/(1+decay*epoch); exponential: lr*decay^epoch). Default 0.2. */
+  readonly lrDecay?: number;
+  /** L2 penalty on the weights (not the intercept), per row: the gradient adds l2 * w. Default 1e-3. */
+  readonly l2?: number;
+  /** Class weights (guest only; hosts never see them). Default none. */
+  readonly classWeight?: ClassWeightOption;
+  /** Fraction of the training rows the guest holds out for early stopping. Default 0 (off). */
+  readonly validationFraction?: number;
+  /** Epochs without validation-AUC improvement before stopping. Default 3 (0 = never stop early). */
+  readonly patience?: number;
+  /** AUC improvement that counts as progress. Default 1e-4. */
+  readonly tolerance?: number;
+  /** Validate every this many epochs. Default 1. */
+  readonly validationEvery?: number;
+  /** Masks are uniform in [-2^maskBits, 2^maskBits]. Default 16 (see docs/protocols/hetero-lr.md). */
+  readonly maskBits?: number;
+  /** Seeds the batch order and the validation split: same seed, same weights. Default 42. */
+  readonly seed?: number;
+}
+
+export interface ResolvedHyperparams {
+  readonly batchSize: number;
+  readonly maxEpochs: number;
+  readonly learningRate: number;
+  readonly lrSchedule: LrScheduleName;
+  readonly lrDecay: number;
+  readonly l2: number;
+  readonly classWeight: ClassWeightOption | undefined;
+  readonly validationFraction: number;
+  readonly patience: number;
+  readonly tolerance: number;
+  readonly validationEvery: number;
+  readonly maskBits: number;
+  readonly seed: number;
+}
+
+export function resolveHyperparams(h: HeteroLrHyperparams = {}): ResolvedHyperparams {
+  const classWeight = h.classWeight;
+  if (classWeight !== undefined && classWeight !== 'balanced') {
+    if (typeof classWeight !== 'object' || classWeight === null) {
+      throw new FedscoreError('invalid_argument', "expected 'balanced' or { negative, positive }", {
+        field: 'classWeight',
+      });
+    }
+    assertFiniteNumber(classWeight.negative, 'classWeight.negative', Number.MIN_VALUE);
+    assertFiniteNumber(classWeight.positive, 'classWeight.positive', Number.MIN_VALUE);
+  }
+  return {
+    batchSize: assertInteger(h.batchSize ?? 1024, 'batchSize', 1, 1 << 20),
+    maxEpochs: assertInteger(h.maxEpochs ?? 10, 'maxEpochs', 1, 100_000),
+    learningRate: assertFiniteNumber(h.learningRate ?? 0.3, 'learningRate', Number.MIN_VALUE),
+    lrSchedule: assertOneOf(h.lrSchedule ?? 'inverse-time', LR_SCHEDULES, 'lrSchedule'),
+    lrDecay: assertFiniteNumber(h.lrDecay ?? 0.2, 'lrDecay', 0),
+    l2: assertFiniteNumber(h.l2 ?? 1e-3, 'l2', 0),
+    classWeight,
+    validationFraction: assertFiniteNumber(h.validationFraction ?? 0, 'validationFraction', 0, 0.9),
+    patience: assertInteger(h.patience ?? 3, 'patience', 0),
+    tolerance: assertFiniteNumber(h.tolerance ?? 1e-4, 'tolerance', 0),
+    validationEvery: assertInteger(h.validationEvery ?? 1, 'validationEvery', 1),
+    maskBits: assertInteger(h.maskBits ?? 16, 'maskBits', 0, 40),
+    seed: assertInteger(h.seed ?? 42, 'seed', 0, 2 ** 32 - 1),
+  };
+}
+
+/** The learning rate of `epoch` (0-based). */
+export function learningRateAt(lr: number, schedule: LrScheduleName, decay: number, epoch: number): number {
+  switch (schedule) {
+    case 'constant':
+      return lr;
+    case 'inverse-time':
+      return lr / (1 + decay * epoch);
+    case 'exponential':
+      return lr * decay ** epoch;
+  }
+}
+
+/**
+ * The mini-batches of one epoch: the training rows (all rows minus the validation rows) in an order
+ * seeded by (shuffleSeed, epoch), cut into batches of `batchSize`. Every party computes the same.
+ */
+export function epochBatches(
+  trainRows: Uint32Array,
+  batchSize: number,
+  shuffleSeed: number,
+  epoch: number,
+): Uint32Array[] {
+  const order = permutation(seededRng(`hetero-lr/${shuffleSeed}/${epoch}`), trainRows.length);
+  const batches: Uint32Array[] = [];
+  for (let start = 0; start < order.length; start += batchSize) {
+    const end = Math.min(order.length, start + batchSize);
+    const b = new Uint32Array(end - start);
+    for (let i = start; i < end; i++) b[i - start] = trainRows[order[i]!]!;
+    batches.push(b);
+  }
+  return batches;
+}
+
+/** Rows not in `validation`, ascending. */
+export function trainingRows(rows: number, validation: ArrayLike<number>): Uint32Array {
+  const held = new Uint8Array(rows);
+  for (let i = 0; i < validation.length; i++) held[validation[i]!] = 1;
+  const out = new Uint32Array(rows - countOnes(held));
+  let k = 0;
+  for (let i = 0; i < rows; i++) if (held[i] === 0) out[k++] = i;
+  return out;
+}
+
+function countOnes(a: Uint8Array): number {
+  let n = 0;
+  for (const v of a) n += v;
+  return n;
+}
+
+/** Whether the validation split is scored after `epoch` (0-based). */
+export function validatesAfter(
+  epoch: number,
+  maxEpochs: number,
+  every: number,
+  hasValidation: boolean,
+): boolean {
+  return hasValidation && ((epoch + 1) % every === 0 || epoch + 1 === maxEpochs);
+}

@@ -1,0 +1,112 @@
+/**
+ * The decoded TrainPlan every role works from, plus helpers shared by the role files (masks, the
+ * gradient step). Nothing here touches the channel.
+ */
+import { cryptoRng, FedscoreError, type Rng, uniform } from '@fedscore/core';
+import type { HeteroLrMode, HeteroLrScheme, LrScheduleName } from './options.ts';
+import { fromWire, MODE_TO_WIRE, SCHEDULE_TO_WIRE, SCHEME_TO_WIRE, type TrainPlanMessage } from './steps.ts';
+
+export interface Plan {
+  readonly mode: HeteroLrMode;
+  readonly scheme: HeteroLrScheme;
+  readonly hosts: readonly string[];
+  readonly rows: number;
+  readonly validationRows: Uint32Array;
+  readonly batchSize: number;
+  readonly maxEpochs: number;
+  readonly shuffleSeed: number;
+  readonly learningRate: number;
+  readonly lrSchedule: LrScheduleName;
+  readonly lrDecay: number;
+  readonly l2: number;
+  readonly maskBits: number;
+  readonly patience: number;
+  readonly tolerance: number;
+  readonly modelId: string;
+  readonly validationEvery: number;
+  readonly classWeighted: boolean;
+  readonly maxColumns: number;
+  readonly guestColumns: number;
+}
+
+export function planToWire(p: Plan): TrainPlanMessage {
+  return {
+    mode: MODE_TO_WIRE[p.mode],
+    scheme: SCHEME_TO_WIRE[p.scheme],
+    hosts: [...p.hosts],
+    rows: p.rows,
+    validationRows: Array.from(p.validationRows),
+    batchSize: p.batchSize,
+    maxEpochs: p.maxEpochs,
+    shuffleSeed: p.shuffleSeed,
+    learningRate: p.learningRate,
+    lrSchedule: SCHEDULE_TO_WIRE[p.lrSchedule],
+    lrDecay: p.lrDecay,
+    l2: p.l2,
+    maskBits: p.maskBits,
+    patience: p.patience,
+    tolerance: p.tolerance,
+    modelId: p.modelId,
+    validationEvery: p.validationEvery,
+    classWeighted: p.classWeighted,
+    maxColumns: p.maxColumns,
+    guestColumns: p.guestColumns,
+  } as TrainPlanMessage;
+}
+
+export function planFromWire(m: TrainPlanMessage): Plan {
+  return {
+    mode: fromWire(MODE_TO_WIRE, m.mode, 'TrainPlan.mode'),
+    scheme: fromWire(SCHEME_TO_WIRE, m.scheme, 'TrainPlan.scheme'),
+    hosts: [...m.hosts],
+    rows: m.rows,
+    validationRows: Uint32Array.from(m.validationRows),
+    batchSize: m.batchSize,
+    maxEpochs: m.maxEpochs,
+    shuffleSeed: Number(m.shuffleSeed),
+    learningRate: m.learningRate,
+    lrSchedule: fromWire(SCHEDULE_TO_WIRE, m.lrSchedule, 'TrainPlan.lr_schedule'),
+    lrDecay: m.lrDecay,
+    l2: m.l2,
+    maskBits: m.maskBits,
+    patience: m.patience,
+    tolerance: m.tolerance,
+    modelId: m.modelId,
+    validationEvery: m.validationEvery,
+    classWeighted: m.classWeighted,
+    maxColumns: m.maxColumns,
+    guestColumns: m.guestColumns,
+  };
+}
+
+/**
+ * A mask for a value a key holder will decrypt: uniform in [-2^bits, 2^bits] per coordinate. Masks are
+ * secret: the RNG must be cryptographic unless the caller injected a seeded one for a reproducible test.
+ */
+export function uniformMask(rng: Rng, n: number, bits: number): Float64Array {
+  const r = 2 ** bits;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = (2 * uniform(rng) - 1) * r;
+  return out;
+}
+
+export function defaultMaskRng(rng: Rng | undefined): Rng {
+  return rng ?? cryptoRng();
+}
+
+/** w -= lr * (g + l2 * w), the L2 term skipped for index `noPenalty` (the intercept). */
+export function gradientStep(w: Float64Array, g: Float64Array, lr: number, l2: number, noPenalty = -1): void {
+  if (g.length !== w.length) {
+    throw new FedscoreError('protocol_step', `gradient of ${g.length} values for ${w.length} weights`, {
+      field: 'gradient',
+    });
+  }
+  for (let j = 0; j < w.length; j++) w[j]! -= lr * (g[j]! + (j === noPenalty ? 0 : l2 * w[j]!));
+}
+
+export function subtract(a: Float64Array, b: Float64Array, field: string): Float64Array {
+  if (a.length !== b.length) {
+    throw new FedscoreError('protocol_step', `expected ${b.length} values, got ${a.length}`, { field });
+  }
+  return a.map((v, i) => v - b[i]!);
+}

@@ -1,0 +1,178 @@
+/**
+ * `trainHeteroLr`: every role of one hetero-LR run in this process, over the in-memory network (which
+ * encodes every message with the real wire codec and counts its bytes). For tests, the CLI, the demo
+ * and the benchmarks; a party node runs one role class (HeteroLrGuest / HeteroLrHost / HeteroLrArbiter)
+ * over its own channel instead.
+ */
+import {
+  assertOneOf,
+  type CapturedMessage,
+  createInMemoryNetwork,
+  FedscoreError,
+  type Logger,
+  noopLogger,
+  type ProgressCallback,
+  ProtocolSession,
+  type Rng,
+  runParties,
+} from '@fedscore/core';
+import { envelopeCodec } from '@fedscore/wire';
+import { HeteroLrArbiter, type HeteroLrArbiterResult } from './arbiter.ts';
+import { type CipherProviderOptions, cipherProvider, type LrCipherProvider } from './cipher.ts';
+import type { PartyFeatures } from './features.ts';
+import { type EpochRecord, HeteroLrGuest } from './guest.ts';
+import { HeteroLrHost } from './host.ts';
+import type { JointModelDescriptor, PartyModel } from './model.ts';
+import {
+  HETERO_LR_MODES,
+  HETERO_LR_SCHEMES,
+  type HeteroLrHyperparams,
+  type HeteroLrMode,
+  type HeteroLrScheme,
+} from './options.ts';
+import { HETERO_LR_PROTOCOL, HETERO_LR_VERSION } from './steps.ts';
+
+export interface TrainHeteroLrInput {
+  readonly guest: {
+    readonly id?: string;
+    readonly features: PartyFeatures;
+    readonly labels: ArrayLike<number>;
+  };
+  readonly hosts: readonly { readonly id?: string; readonly features: PartyFeatures }[];
+  /** Default 'arbiter'. */
+  readonly mode?: HeteroLrMode;
+  /** Default 'ckks'. */
+  readonly scheme?: HeteroLrScheme;
+  readonly hyperparams?: HeteroLrHyperparams;
+  /** HE backend options (CKKS preset, Paillier backend and key size, insecure test parameters). */
+  readonly he?: CipherProviderOptions;
+  /** Replace the HE providers entirely (tests). */
+  readonly ciphers?: (scheme: HeteroLrScheme) => LrCipherProvider;
+  /** Keep every message (privacy tests). Default false. */
+  readonly capture?: boolean;
+  /** Mask RNG per party id (tests; default cryptoRng() each). */
+  readonly maskRngs?: Readonly<Record<string, Rng>>;
+  readonly session?: string;
+  readonly logger?: Logger;
+  readonly onProgress?: ProgressCallback;
+}
+
+export interface TrainHeteroLrResult {
+  readonly guest: PartyModel;
+  readonly hosts: readonly PartyModel[];
+  readonly descriptor: JointModelDescriptor;
+  readonly history: readonly EpochRecord[];
+  readonly epochs: number;
+  readonly keptEpoch: number;
+  readonly secondsTotal: number;
+  readonly secondsPerEpoch: number;
+  /** Bytes each party sent (encoded envelopes). */
+  readonly bytesSent: Readonly<Record<string, number>>;
+  /** True when trained with scheme 'none' or insecure HE parameters. */
+  readonly insecure: boolean;
+  readonly arbiter?: HeteroLrArbiterResult;
+  /** Every message, when `capture` was set. */
+  readonly captured: readonly CapturedMessage[];
+}
+
+export const GUEST_ID = 'guest';
+export const ARBITER_ID = 'arbiter';
+
+export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHeteroLrResult> {
+  const mode = assertOneOf(input.mode ?? 'arbiter', HETERO_LR_MODES, 'mode');
+  const scheme = assertOneOf(input.scheme ?? 'ckks', HETERO_LR_SCHEMES, 'scheme');
+  if (!Array.isArray(input.hosts) || input.hosts.length === 0) {
+    throw new FedscoreError('invalid_argument', 'at least one host', { field: 'hosts' });
+  }
+  const guestId = input.guest.id ?? GUEST_ID;
+  const hostIds = input.hosts.map((h, i) => h.id ?? `host-${i + 1}`);
+  const parties = mode === 'arbiter' ? [guestId, ...hostIds, ARBITER_ID] : [guestId, ...hostIds];
+  if (new Set(parties).size !== parties.length) {
+    throw new FedscoreError('invalid_argument', 'party ids must be unique', { field: 'hosts' });
+  }
+  const logger = input.logger ?? noopLogger;
+  const providers = new Map<HeteroLrScheme, LrCipherProvider>();
+  const ciphers =
+    input.ciphers ??
+    ((s: HeteroLrScheme) => {
+      let p = providers.get(s);
+      if (p === undefined) {
+        p = cipherProvider(s, { ...input.he, logger });
+        providers.set(s, p);
+      }
+      return p;
+    });
+  const network = createInMemoryNetwork(parties, envelopeCodec, { capture: input.capture === true });
+  const spec = {
+    protocol: HETERO_LR_PROTOCOL,
+    version: HETERO_LR_VERSION,
+    session: input.session ?? `hetero-lr-${Date.now().toString(36)}`,
+  };
+  const session = (p: string) => new ProtocolSession(network.channel(p), spec);
+  const allowInsecure = scheme === 'none' || input.he?.insecure === true;
+  const roles: Record<string, () => Promise<unknown>> = {
+    [guestId]: () =>
+      new HeteroLrGuest({
+        session: session(guestId),
+        hosts: hostIds,
+        ...(mode === 'arbiter' && { arbiter: ARBITER_ID }),
+        mode,
+        scheme,
+        features: input.guest.features,
+        labels: input.guest.labels,
+        ...(input.hyperparams !== undefined && { hyperparams: input.hyperparams }),
+        ciphers,
+        ...(input.maskRngs?.[guestId] !== undefined && { maskRng: input.maskRngs[guestId] }),
+        logger,
+        ...(input.onProgress !== undefined && { onProgress: input.onProgress }),
+      }).run(),
+  };
+  input.hosts.forEach((h, i) => {
+    const id = hostIds[i]!;
+    roles[id] = () =>
+      new HeteroLrHost({
+        session: session(id),
+        guest: guestId,
+        ...(mode === 'arbiter' && { arbiter: ARBITER_ID }),
+        features: h.features,
+        ciphers,
+        allowInsecure,
+        ...(input.maskRngs?.[id] !== undefined && { maskRng: input.maskRngs[id] }),
+        logger,
+      }).run();
+  });
+  if (mode === 'arbiter') {
+    roles[ARBITER_ID] = () =>
+      new HeteroLrArbiter({
+        session: session(ARBITER_ID),
+        guest: guestId,
+        ciphers,
+        allowInsecure,
+        logger,
+      }).run();
+  }
+  const t0 = performance.now();
+  const out = (await runParties(network, roles)) as Record<string, unknown>;
+  const secondsTotal = (performance.now() - t0) / 1000;
+  const g = out[guestId] as Awaited<ReturnType<HeteroLrGuest['run']>>;
+  const hosts = hostIds.map((id) => (out[id] as Awaited<ReturnType<HeteroLrHost['run']>>).model);
+  const bytesSent: Record<string, number> = {};
+  for (const p of parties) {
+    bytesSent[p] = Object.values(network.channel(p).stats().bytesSent).reduce((a, b) => a + b, 0);
+  }
+  const trainSeconds = g.history.reduce((a, r) => a + r.seconds, 0);
+  return {
+    guest: g.model,
+    hosts,
+    descriptor: g.descriptor,
+    history: g.history,
+    epochs: g.epochs,
+    keptEpoch: g.keptEpoch,
+    secondsTotal,
+    secondsPerEpoch: g.epochs > 0 ? trainSeconds / g.epochs : 0,
+    bytesSent,
+    insecure: g.insecure || scheme === 'none',
+    ...(mode === 'arbiter' && { arbiter: out[ARBITER_ID] as HeteroLrArbiterResult }),
+    captured: network.captured,
+  };
+}
