@@ -36,3 +36,15 @@ export {
   MANIFEST_FORMAT,
   writePopulation,
 } from './population/write.ts';
+export type { ConvertedDataset, ConvertedTable } from './public/convert.ts';
+export {
+  convertDefaultCredit,
+  convertGerman,
+  DEFAULT_CREDIT_GUEST,
+  DEFAULT_CREDIT_HOST,
+  GERMAN_ATTRIBUTES,
+} from './public/convert.ts';
+export type { FetchedDataset, FetchedFile, FetchOptions } from './public/fetch.ts';
+export { fetchPublicDataset, publicDatasetSource } from './public/fetch.ts';
+export type { PublicDatasetSource } from './public/sources.ts';
+export { PUBLIC_DATASETS, publicDatasetNames } from './public/sources.ts';
