@@ -2,6 +2,6 @@
 import type { Command } from './command.ts';
 
 export async function loadCommands(): Promise<Command[]> {
-  const modules = await Promise.all([]);
+  const modules = await Promise.all([import('./commands/evaluate.ts'), import('./commands/baseline.ts')]);
   return modules.map((m: { command: Command }) => m.command);
 }
