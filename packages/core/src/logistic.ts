@@ -15,9 +15,10 @@
  * Solver: Newton's method (iteratively reweighted least squares, McCullagh & Nelder 1989, sec. 4.4)
  * with a Cholesky solve of the (d+1) x (d+1) Hessian and Armijo backtracking. f is strictly convex for
  * l2 > 0, so the minimizer is unique and Newton converges quadratically: a handful of iterations of
- * O(n d^2) each. It reaches the optimum to ~1e-10, tighter than sklearn's L-BFGS at its default
- * tol=1e-4, so coefficients agree with sklearn's to sklearn's own tolerance. Suited to d up to a few
- * hundred columns (the Hessian costs O(n d^2) per iteration and O(d^2) memory).
+ * O(n d^2) each (6 on 24,000 x 23 default_credit). It reaches the optimum to rounding: coefficients
+ * agree with sklearn's newton-cholesky solver to 1e-8 in the tests, and with sklearn's default L-BFGS
+ * (tol=1e-4, which stops early) only to about 1e-3. Suited to d up to a few hundred columns (the
+ * Hessian costs O(n d^2) per iteration and O(d^2) memory).
  *
  * Data layout: X is a row-major Float64Array of nRows x nCols; missing values must be imputed first.
  */
