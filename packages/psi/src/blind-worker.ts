@@ -15,6 +15,7 @@ port.postMessage({ type: 'ready' } satisfies WorkerReply);
 
 port.on('message', (req: WorkerRequest) => {
   const t0 = performance.now();
+  const cpu0 = process.threadCpuUsage();
   let result: BatchResult;
   try {
     result =
@@ -32,10 +33,18 @@ port.on('message', (req: WorkerRequest) => {
     req.scalar?.fill(0);
   }
   const busyMs = performance.now() - t0;
+  const cpu = process.threadCpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   if (result.ok) {
-    const reply: WorkerReply = { type: 'done', id: req.id, out: result.out, busyMs };
+    const reply: WorkerReply = { type: 'done', id: req.id, out: result.out, busyMs, cpuMs };
     port.postMessage(reply, [result.out.buffer as ArrayBuffer]);
   } else {
-    port.postMessage({ type: 'rejected', id: req.id, index: result.index, busyMs } satisfies WorkerReply);
+    port.postMessage({
+      type: 'rejected',
+      id: req.id,
+      index: result.index,
+      busyMs,
+      cpuMs,
+    } satisfies WorkerReply);
   }
 });

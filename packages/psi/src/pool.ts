@@ -49,8 +49,14 @@ export interface BlindingPoolStats {
   readonly hashed: number;
   /** Scalar multiplications. */
   readonly multiplied: number;
-  /** Sum over workers of the time spent inside jobs. */
+  /** Sum over workers of the wall time spent inside jobs. */
   readonly busyMs: number;
+  /** Sum over workers of their CPU time inside jobs (on a shared machine, less than `busyMs`). */
+  readonly cpuMs: number;
+  /** CPU time of the jobs that only multiply (peer points); `blindMultiplied / blindCpuMs` is the pure rate. */
+  readonly blindCpuMs: number;
+  /** Scalar multiplications in blind-only jobs. */
+  readonly blindMultiplied: number;
 }
 
 interface Pending {
@@ -76,7 +82,7 @@ export class BlindingPool {
   readonly #queue: Pending[] = [];
   #nextId = 1;
   #closed: Error | undefined;
-  #stats = { jobs: 0, hashed: 0, multiplied: 0, busyMs: 0 };
+  #stats = { jobs: 0, hashed: 0, multiplied: 0, busyMs: 0, cpuMs: 0, blindCpuMs: 0, blindMultiplied: 0 };
 
   private constructor(threads: number) {
     this.threads = threads;
@@ -225,6 +231,7 @@ export class BlindingPool {
     hashes: number,
   ): Uint8Array {
     const t0 = performance.now();
+    const cpu0 = process.threadCpuUsage();
     let result: BatchResult;
     try {
       result =
@@ -234,7 +241,8 @@ export class BlindingPool {
     } finally {
       request.scalar?.fill(0);
     }
-    this.#account(performance.now() - t0, mults, hashes);
+    const cpu = process.threadCpuUsage(cpu0);
+    this.#account(performance.now() - t0, (cpu.user + cpu.system) / 1000, mults, hashes);
     if (!result.ok) throw rejection(request, field, indexBase + result.index);
     return result.out;
   }
@@ -260,19 +268,24 @@ export class BlindingPool {
       return;
     }
     if (msg.type === 'done') {
-      this.#account(msg.busyMs, job.mults, job.hashes);
+      this.#account(msg.busyMs, msg.cpuMs, job.mults, job.hashes);
       job.resolve(msg.out);
     } else if (msg.type === 'rejected') {
-      this.#account(msg.busyMs, 0, 0);
+      this.#account(msg.busyMs, msg.cpuMs, 0, 0);
       job.reject(rejection(job.request, job.field, job.indexBase + msg.index));
     } else {
       job.reject(new FedscoreError('internal', `blinding worker: ${msg.message}`));
     }
   }
 
-  #account(busyMs: number, mults: number, hashes: number): void {
+  #account(busyMs: number, cpuMs: number, mults: number, hashes: number): void {
     this.#stats.jobs++;
     this.#stats.busyMs += busyMs;
+    this.#stats.cpuMs += cpuMs;
+    if (hashes === 0) {
+      this.#stats.blindCpuMs += cpuMs;
+      this.#stats.blindMultiplied += mults;
+    }
     this.#stats.multiplied += mults;
     this.#stats.hashed += hashes;
   }

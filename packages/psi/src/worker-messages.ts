@@ -23,8 +23,22 @@ export type WorkerRequest =
 
 export type WorkerReply =
   | { readonly type: 'ready' }
-  | { readonly type: 'done'; readonly id: number; readonly out: Uint8Array; readonly busyMs: number }
+  | {
+      readonly type: 'done';
+      readonly id: number;
+      readonly out: Uint8Array;
+      /** Wall time inside the job. */
+      readonly busyMs: number;
+      /** This thread's CPU time inside the job (excludes time the OS gave to other processes). */
+      readonly cpuMs: number;
+    }
   /** Element `index` of the batch is not a valid ristretto255 point (or an id too long to hash). */
-  | { readonly type: 'rejected'; readonly id: number; readonly index: number; readonly busyMs: number }
+  | {
+      readonly type: 'rejected';
+      readonly id: number;
+      readonly index: number;
+      readonly busyMs: number;
+      readonly cpuMs: number;
+    }
   /** An unexpected exception inside the worker. */
   | { readonly type: 'failed'; readonly id: number; readonly message: string };
