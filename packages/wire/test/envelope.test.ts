@@ -73,6 +73,8 @@ describe('envelope codec: wire format', () => {
       },
       // A CKKS N=8192 ciphertext's worth of payload (compared below as bytes: deep equality is slow).
       { ...SMALL, payload: new Uint8Array(384 * 1024).fill(0xab) },
+      // Over 2^21 bytes: a four-byte length varint.
+      { ...SMALL, payload: new Uint8Array(3 * 1024 * 1024).fill(0xcd) },
     ];
     for (const env of cases) {
       const bytes = envelopeCodec.encode(env);
