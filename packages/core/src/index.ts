@@ -11,6 +11,25 @@ export type {
   StepDef,
 } from './channel.ts';
 export { createInMemoryNetwork, defineStep, ProtocolSession, runParties } from './channel.ts';
+export type {
+  CsvCell,
+  CsvParseResult,
+  CsvReadOptions,
+  CsvSource,
+  CsvSourceHints,
+  CsvWriteOptions,
+  DuplicateId,
+} from './csv.ts';
+export {
+  DEFAULT_MISSING_TOKENS,
+  formatCsv,
+  formatCsvRows,
+  INFER_DICTIONARY_LIMIT,
+  parseCsv,
+  parseCsvDetailed,
+  parseCsvReadOptions,
+  parseDecimal,
+} from './csv.ts';
 export type { ErrorCode, ErrorLocation, FedscoreErrorOptions } from './errors.ts';
 export { ERROR_CODES, FedscoreError, isFedscoreError } from './errors.ts';
 export type { LogFields, Logger, LogLevel, LogRecord, ProgressCallback, ProgressEvent } from './logger.ts';
@@ -68,6 +87,31 @@ export {
   uniform,
   uniformInt,
 } from './rng.ts';
+export type {
+  CategoricalColumn,
+  Column,
+  ColumnRole,
+  FittedImputation,
+  Imputation,
+  ImputePolicy,
+  ImputeResult,
+  ImputeSpec,
+  NumericColumn,
+  NumericMatrix,
+  NumericMatrixOptions,
+  Table,
+} from './table.ts';
+export {
+  alignByIds,
+  applyImputation,
+  categoricalColumn,
+  column,
+  createTable,
+  imputeColumns,
+  numericColumn,
+  numericMatrix,
+  selectRows,
+} from './table.ts';
 export type {
   GenerateUsccOptions,
   UsccInvalidReason,
