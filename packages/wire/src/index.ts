@@ -1,5 +1,11 @@
 export type { EnvelopeCodecLimits, WireEnvelopeCodec } from './envelope.ts';
-export { createEnvelopeCodec, DEFAULT_MAX_MESSAGE_BYTES, envelopeCodec } from './envelope.ts';
+export {
+  createEnvelopeCodec,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  envelopeCodec,
+  plainBytes,
+  safeUint64,
+} from './envelope.ts';
 export { fedscore } from './generated/messages.js';
 export type {
   AbortInfo,

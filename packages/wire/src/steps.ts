@@ -3,8 +3,9 @@
  * shares it:
  *
  *   const blinded = bytesListStep('blinded-ids', { itemBytes: 32 });
- *   const batch = ciphertextBatchStep('encrypted-residuals');
- *   const commit = protoStep('commit', fedscore.psi.Commit);      // a message of the protocol's own proto
+ *   const residuals = ciphertextBatchStep('encrypted-residuals');
+ *   const hello = protoStep('hello', fedscore.psi.Hello);                  // the protocol's own proto
+ *   const plan = mappedProtoStep('plan', fedscore.heterolr.TrainPlan, { check, toWire, fromWire });
  *
  * Encoding verifies the value first (a bad value is `invalid_argument` naming the field, raised at the
  * sender, before anything reaches the wire). Decoding verifies too: bytes that do not parse, an enum value
