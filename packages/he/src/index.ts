@@ -1,3 +1,32 @@
+export type { AdditiveHeOptions } from './additive.ts';
+export { createAdditiveHe, loadAdditiveHePublic, loadAdditiveHeSecret } from './additive.ts';
+export {
+  createCkksContext,
+  DEFAULT_FLOODING_STDDEV,
+  floodNoise,
+  loadCkksPublicContext,
+  loadCkksSecretContext,
+  polynomialDepth,
+  sumRotationSteps,
+} from './ckks.ts';
+export {
+  columnDot,
+  columnLayoutRotations,
+  diagonalBlockSize,
+  diagonalDotColumns,
+  diagonalLayoutRotations,
+  splitBatches,
+} from './packing.ts';
+export { createHeWorkerPool } from './pool.ts';
+export {
+  CKKS_PRESETS,
+  checkCkksSecurity,
+  ckksSecurityBits,
+  HE_STANDARD_128,
+  levelsOf,
+  PAILLIER_MIN_SECURE_BITS,
+} from './presets.ts';
+export { wasmHeapBytes } from './seal.ts';
 export type {
   AdditiveCiphertext,
   AdditiveHePublic,

@@ -1,0 +1,839 @@
+/**
+ * The additive-HE backends behind one interface (`AdditiveHeSecret` / `AdditiveHePublic`):
+ *
+ * - `ckks`: CKKS vectors (approximate; errors ~1e-7 relative at scale 2^40), batched over as many
+ *   ciphertexts as the length needs; `dotColumns` uses the diagonal layout of packing.ts.
+ * - `paillier`: Paillier (1999) over paillier-bigint with signed fixed-point encoding: x -> round(x 2^f)
+ *   mod n, negatives as n - |m|; products with plaintexts add f fraction bits (tracked per ciphertext as
+ *   an exponent); values decode as signed (m > n/2 is negative). Exact on the encoded values. This is
+ *   the scheme FATE's hetero-LR uses; it is here as the baseline every protocol is timed against.
+ * - `none`: plaintext, for debugging protocols. Flagged `insecure` everywhere; never for real data.
+ */
+import { cryptoRng, FedscoreError } from '@fedscore/core';
+import { generateRandomKeys, PrivateKey, PublicKey } from 'paillier-bigint';
+import { BLOB_KIND, bytesToHex, decodeBlob, encodeBlob, fingerprintOf, metaInt } from './blob.ts';
+import { createCkksContext, loadCkksPublicContext, loadCkksSecretContext, sumRotationSteps } from './ckks.ts';
+import { diagonalDotColumns } from './packing.ts';
+import { PAILLIER_MIN_SECURE_BITS } from './presets.ts';
+import type {
+  AdditiveCiphertext,
+  AdditiveHePublic,
+  AdditiveHeSecret,
+  CkksContextOptions,
+  CkksPublicContext,
+  CkksSecretContext,
+  CkksVector,
+  HeSchemeName,
+  PaillierOptions,
+  ReleaseOptions,
+  SerializeOptions,
+} from './types.ts';
+
+function toF64(values: ArrayLike<number>, field: string, length?: number): Float64Array {
+  if (values === null || typeof values !== 'object' || typeof values.length !== 'number') {
+    throw new FedscoreError('invalid_argument', 'expected an array of numbers', { field });
+  }
+  if (length !== undefined && values.length !== length) {
+    throw new FedscoreError('invalid_argument', `expected ${length} values, got ${values.length}`, { field });
+  }
+  const out = values instanceof Float64Array ? values : Float64Array.from(values);
+  for (let i = 0; i < out.length; i++) {
+    if (!Number.isFinite(out[i]!)) {
+      throw new FedscoreError('invalid_argument', `value at index ${i} is not finite`, { field });
+    }
+  }
+  return out;
+}
+
+function mismatch(field: string): FedscoreError {
+  return new FedscoreError('he_context_mismatch', 'ciphertext belongs to another backend or context', {
+    field,
+  });
+}
+
+function checkScalar(s: number): number {
+  if (typeof s !== 'number' || !Number.isFinite(s)) {
+    throw new FedscoreError('invalid_argument', 'scalar must be a finite number', { field: 'scalar' });
+  }
+  return s;
+}
+
+function packParts(parts: readonly Uint8Array[]): Uint8Array {
+  const total = parts.reduce((a, p) => a + 4 + p.length, 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let off = 0;
+  for (const p of parts) {
+    view.setUint32(off, p.length, true);
+    out.set(p, off + 4);
+    off += 4 + p.length;
+  }
+  return out;
+}
+
+function unpackParts(bytes: Uint8Array, count: number): Uint8Array[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: Uint8Array[] = [];
+  let off = 0;
+  for (let i = 0; i < count; i++) {
+    if (off + 4 > bytes.length)
+      throw new FedscoreError('he_corrupt', 'ciphertext parts truncated', { field: 'bytes' });
+    const len = view.getUint32(off, true);
+    if (off + 4 + len > bytes.length)
+      throw new FedscoreError('he_corrupt', 'ciphertext part truncated', { field: 'bytes' });
+    out.push(bytes.subarray(off + 4, off + 4 + len));
+    off += 4 + len;
+  }
+  if (off !== bytes.length)
+    throw new FedscoreError('he_corrupt', 'trailing bytes after ciphertext parts', { field: 'bytes' });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// CKKS
+// ---------------------------------------------------------------------------------------------------
+
+class CkksAdditiveCiphertext implements AdditiveCiphertext {
+  readonly scheme = 'ckks' as const;
+  readonly parts: CkksVector[];
+  readonly length: number;
+  readonly owner: string;
+  constructor(parts: CkksVector[], owner: string) {
+    this.parts = parts;
+    this.length = parts.reduce((a, p) => a + p.length, 0);
+    this.owner = owner;
+  }
+  dispose(): void {
+    for (const p of this.parts) p.dispose();
+  }
+}
+
+class CkksAdditive implements AdditiveHeSecret {
+  readonly scheme = 'ckks' as const;
+  readonly ctx: CkksPublicContext;
+  readonly #secret: CkksSecretContext | undefined;
+
+  constructor(ctx: CkksPublicContext, secret: CkksSecretContext | undefined) {
+    this.ctx = ctx;
+    this.#secret = secret;
+  }
+
+  get insecure(): boolean {
+    return this.ctx.insecure;
+  }
+  get securityBits(): number {
+    return this.ctx.securityBits;
+  }
+  get fingerprint(): string {
+    return this.ctx.fingerprint;
+  }
+  get description(): string {
+    return this.ctx.description;
+  }
+  get slotCount(): number {
+    return this.ctx.slotCount;
+  }
+
+  #own(a: AdditiveCiphertext, field = 'ciphertext'): CkksAdditiveCiphertext {
+    if (!(a instanceof CkksAdditiveCiphertext) || a.owner !== this.fingerprint) throw mismatch(field);
+    return a;
+  }
+
+  #wrap(parts: CkksVector[]): CkksAdditiveCiphertext {
+    return new CkksAdditiveCiphertext(parts, this.fingerprint);
+  }
+
+  /** Apply `f` to each part with the matching slice of `values`. */
+  #mapPlain(
+    a: CkksAdditiveCiphertext,
+    values: Float64Array,
+    f: (p: CkksVector, v: Float64Array) => CkksVector,
+  ) {
+    const out: CkksVector[] = [];
+    let off = 0;
+    try {
+      for (const p of a.parts) {
+        out.push(f(p, values.subarray(off, off + p.length)));
+        off += p.length;
+      }
+    } catch (e) {
+      for (const v of out) v.dispose();
+      throw e;
+    }
+    return this.#wrap(out);
+  }
+
+  #zip(a: AdditiveCiphertext, b: AdditiveCiphertext, f: (x: CkksVector, y: CkksVector) => CkksVector) {
+    const x = this.#own(a, 'a');
+    const y = this.#own(b, 'b');
+    if (x.parts.length !== y.parts.length || x.parts.some((p, i) => p.length !== y.parts[i]!.length)) {
+      throw new FedscoreError('invalid_argument', `ciphertext lengths differ (${x.length} vs ${y.length})`, {
+        field: 'b',
+      });
+    }
+    const out: CkksVector[] = [];
+    try {
+      for (let i = 0; i < x.parts.length; i++) out.push(f(x.parts[i]!, y.parts[i]!));
+    } catch (e) {
+      for (const v of out) v.dispose();
+      throw e;
+    }
+    return this.#wrap(out);
+  }
+
+  encrypt(values: ArrayLike<number>): AdditiveCiphertext {
+    return this.#wrap(this.ctx.encryptBatch(toF64(values, 'values')));
+  }
+  add(a: AdditiveCiphertext, b: AdditiveCiphertext): AdditiveCiphertext {
+    return this.#zip(a, b, (x, y) => x.add(y));
+  }
+  sub(a: AdditiveCiphertext, b: AdditiveCiphertext): AdditiveCiphertext {
+    return this.#zip(a, b, (x, y) => x.sub(y));
+  }
+  addPlain(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext {
+    const x = this.#own(a);
+    return this.#mapPlain(x, toF64(values, 'values', x.length), (p, v) => p.add(v));
+  }
+  mulScalar(a: AdditiveCiphertext, scalar: number): AdditiveCiphertext {
+    const x = this.#own(a);
+    const s = checkScalar(scalar);
+    return this.#wrap(x.parts.map((p) => p.mul(s)));
+  }
+  mulPlain(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext {
+    const x = this.#own(a);
+    return this.#mapPlain(x, toF64(values, 'values', x.length), (p, v) => p.mul(v));
+  }
+  #sumParts(parts: readonly CkksVector[]): CkksAdditiveCiphertext {
+    return this.#wrap([
+      this.ctx.scope(() => {
+        let acc = parts[0]!;
+        for (let i = 1; i < parts.length; i++) acc = acc.add(parts[i]!);
+        return acc.sum();
+      }),
+    ]);
+  }
+  sum(a: AdditiveCiphertext): AdditiveCiphertext {
+    const x = this.#own(a);
+    if (x.parts.length === 0) return this.encrypt([0]);
+    return this.#sumParts(x.parts);
+  }
+  dot(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext {
+    const x = this.#own(a);
+    const v = toF64(values, 'values', x.length);
+    const prods = this.#mapPlain(x, v, (p, w) => p.mul(w));
+    try {
+      return this.#sumParts(prods.parts);
+    } finally {
+      prods.dispose();
+    }
+  }
+  dotColumns(a: AdditiveCiphertext, columns: readonly ArrayLike<number>[]): AdditiveCiphertext {
+    const x = this.#own(a);
+    const cols = columns.map((c, j) => toF64(c, `columns[${j}]`, x.length));
+    return this.#wrap(diagonalDotColumns(this.ctx, x.parts, cols));
+  }
+  serializeCiphertext(a: AdditiveCiphertext, options?: SerializeOptions): Uint8Array {
+    const x = this.#own(a);
+    return encodeBlob({
+      kind: BLOB_KIND.additiveCiphertext,
+      scheme: 'ckks',
+      insecure: this.insecure,
+      fingerprint: this.fingerprint,
+      meta: { parts: x.parts.length },
+      payload: packParts(x.parts.map((p) => p.serialize(options))),
+    });
+  }
+  deserializeCiphertext(bytes: Uint8Array): AdditiveCiphertext {
+    const blob = decodeBlob(bytes, BLOB_KIND.additiveCiphertext, this.fingerprint);
+    const parts = unpackParts(blob.payload, metaInt(blob.meta, 'parts'));
+    const out: CkksVector[] = [];
+    try {
+      for (const p of parts) out.push(this.ctx.deserializeVector(p));
+    } catch (e) {
+      for (const v of out) v.dispose();
+      throw e;
+    }
+    return this.#wrap(out);
+  }
+  serializePublic(options?: SerializeOptions): Uint8Array {
+    return this.ctx.serialize(options);
+  }
+  #secretCtx(): CkksSecretContext {
+    if (this.#secret === undefined) {
+      throw new FedscoreError('unsupported', 'this is a public context: it cannot decrypt', {
+        field: 'context',
+      });
+    }
+    return this.#secret;
+  }
+  decrypt(a: AdditiveCiphertext): Float64Array {
+    const x = this.#own(a);
+    const sk = this.#secretCtx();
+    const out = new Float64Array(x.length);
+    let off = 0;
+    for (const p of x.parts) {
+      out.set(sk.decrypt(p), off);
+      off += p.length;
+    }
+    return out;
+  }
+  decryptForRelease(a: AdditiveCiphertext, options?: ReleaseOptions): Float64Array {
+    const x = this.#own(a);
+    const sk = this.#secretCtx();
+    const out = new Float64Array(x.length);
+    let off = 0;
+    for (const p of x.parts) {
+      out.set(sk.decryptForRelease(p, options), off);
+      off += p.length;
+    }
+    return out;
+  }
+  toPublic(): AdditiveHePublic {
+    return new CkksAdditive(this.#secretCtx().toPublic(), undefined);
+  }
+  serializeSecret(options?: SerializeOptions): Uint8Array {
+    return this.#secretCtx().serializeSecret(options);
+  }
+  dispose(): void {
+    this.ctx.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Paillier
+// ---------------------------------------------------------------------------------------------------
+
+class PaillierCiphertext implements AdditiveCiphertext {
+  readonly scheme = 'paillier' as const;
+  readonly values: bigint[];
+  /** Number of 2^f fixed-point factors in the encoded values. */
+  readonly exponent: number;
+  readonly owner: string;
+  constructor(values: bigint[], exponent: number, owner: string) {
+    this.values = values;
+    this.exponent = exponent;
+    this.owner = owner;
+  }
+  get length(): number {
+    return this.values.length;
+  }
+  dispose(): void {}
+}
+
+function modInverse(a: bigint, m: bigint): bigint {
+  let [oldR, r] = [((a % m) + m) % m, m];
+  let [oldS, s] = [1n, 0n];
+  while (r !== 0n) {
+    const q = oldR / r;
+    [oldR, r] = [r, oldR - q * r];
+    [oldS, s] = [s, oldS - q * s];
+  }
+  if (oldR !== 1n)
+    throw new FedscoreError('he_error', 'value not invertible modulo n^2', { field: 'ciphertext' });
+  return ((oldS % m) + m) % m;
+}
+
+function bigToBytes(x: bigint, width: number): Uint8Array {
+  const out = new Uint8Array(width);
+  let v = x;
+  for (let i = width - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  if (v !== 0n) throw new FedscoreError('internal', 'bigint wider than its field');
+  return out;
+}
+
+function bytesToBig(b: Uint8Array): bigint {
+  let v = 0n;
+  for (const x of b) v = (v << 8n) | BigInt(x);
+  return v;
+}
+
+function paillierSecurityBits(bits: number): number {
+  // NIST SP 800-57 Part 1, Table 2 (factoring-based): 1024 -> 80, 2048 -> 112, 3072 -> 128.
+  if (bits >= 3072) return 128;
+  if (bits >= 2048) return 112;
+  if (bits >= 1024) return 80;
+  return 0;
+}
+
+class PaillierAdditive implements AdditiveHeSecret {
+  readonly scheme = 'paillier' as const;
+  readonly slotCount = Number.MAX_SAFE_INTEGER;
+  readonly insecure: boolean;
+  readonly securityBits: number;
+  readonly fingerprint: string;
+  readonly description: string;
+  readonly pub: PublicKey;
+  readonly #priv: PrivateKey | undefined;
+  readonly fractionBits: number;
+  readonly #n2: bigint;
+  readonly #half: bigint;
+  readonly #width: number;
+
+  constructor(pub: PublicKey, priv: PrivateKey | undefined, fractionBits: number, insecure: boolean) {
+    this.pub = pub;
+    this.#priv = priv;
+    this.fractionBits = fractionBits;
+    this.insecure = insecure;
+    const bits = pub.bitLength;
+    this.securityBits = paillierSecurityBits(bits);
+    this.fingerprint = fingerprintOf(['paillier', pub.n.toString(16), String(fractionBits)]);
+    this.description = `Paillier ${bits}-bit, ${fractionBits} fraction bits${insecure ? ' INSECURE' : ''}`;
+    this.#n2 = pub.n * pub.n;
+    this.#half = pub.n / 2n;
+    this.#width = Math.ceil((2 * bits) / 8) + 1;
+  }
+
+  #own(a: AdditiveCiphertext, field = 'ciphertext'): PaillierCiphertext {
+    if (!(a instanceof PaillierCiphertext) || a.owner !== this.fingerprint) throw mismatch(field);
+    return a;
+  }
+
+  /** round(x * 2^(f*exponent)) as a residue mod n. */
+  #encode(x: number, exponent: number): bigint {
+    const scaled =
+      BigInt(Math.round(x * 2 ** this.fractionBits)) << BigInt(this.fractionBits * (exponent - 1));
+    if (scaled >= this.#half || -scaled >= this.#half) {
+      throw new FedscoreError('out_of_range', 'value too large for the fixed-point encoding', {
+        field: 'values',
+      });
+    }
+    return scaled < 0n ? this.pub.n + scaled : scaled;
+  }
+
+  #enc(m: bigint): bigint {
+    return this.pub.encrypt(m);
+  }
+
+  /** c^k for a signed integer k (negative: inverse of c^|k|). k = 0: a fresh encryption of 0. */
+  #pow(c: bigint, k: bigint): bigint {
+    if (k === 0n) return this.#enc(0n);
+    if (k > 0n) return this.pub.multiply(c, k);
+    return modInverse(this.pub.multiply(c, -k), this.#n2);
+  }
+
+  #raise(a: PaillierCiphertext, exponent: number): bigint[] {
+    if (a.exponent === exponent) return a.values;
+    const k = 1n << BigInt(this.fractionBits * (exponent - a.exponent));
+    return a.values.map((c) => this.pub.multiply(c, k));
+  }
+
+  encrypt(values: ArrayLike<number>): AdditiveCiphertext {
+    const v = toF64(values, 'values');
+    return new PaillierCiphertext(
+      Array.from(v, (x) => this.#enc(this.#encode(x, 1))),
+      1,
+      this.fingerprint,
+    );
+  }
+  #addSub(a: AdditiveCiphertext, b: AdditiveCiphertext, subtract: boolean): AdditiveCiphertext {
+    const x = this.#own(a, 'a');
+    const y = this.#own(b, 'b');
+    if (x.length !== y.length) {
+      throw new FedscoreError('invalid_argument', `lengths differ (${x.length} vs ${y.length})`, {
+        field: 'b',
+      });
+    }
+    const e = Math.max(x.exponent, y.exponent);
+    const xs = this.#raise(x, e);
+    const ys = this.#raise(y, e);
+    const n2 = this.#n2;
+    return new PaillierCiphertext(
+      xs.map((c, i) => (c * (subtract ? modInverse(ys[i]!, n2) : ys[i]!)) % n2),
+      e,
+      this.fingerprint,
+    );
+  }
+  add(a: AdditiveCiphertext, b: AdditiveCiphertext): AdditiveCiphertext {
+    return this.#addSub(a, b, false);
+  }
+  sub(a: AdditiveCiphertext, b: AdditiveCiphertext): AdditiveCiphertext {
+    return this.#addSub(a, b, true);
+  }
+  addPlain(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext {
+    const x = this.#own(a);
+    const v = toF64(values, 'values', x.length);
+    return new PaillierCiphertext(
+      x.values.map((c, i) => this.pub.plaintextAddition(c, this.#encode(v[i]!, x.exponent))),
+      x.exponent,
+      this.fingerprint,
+    );
+  }
+  #fixed(s: number): bigint {
+    return BigInt(Math.round(s * 2 ** this.fractionBits));
+  }
+  mulScalar(a: AdditiveCiphertext, scalar: number): AdditiveCiphertext {
+    const x = this.#own(a);
+    const k = this.#fixed(checkScalar(scalar));
+    return new PaillierCiphertext(
+      x.values.map((c) => this.#pow(c, k)),
+      x.exponent + 1,
+      this.fingerprint,
+    );
+  }
+  mulPlain(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext {
+    const x = this.#own(a);
+    const v = toF64(values, 'values', x.length);
+    return new PaillierCiphertext(
+      x.values.map((c, i) => this.#pow(c, this.#fixed(v[i]!))),
+      x.exponent + 1,
+      this.fingerprint,
+    );
+  }
+  sum(a: AdditiveCiphertext): AdditiveCiphertext {
+    const x = this.#own(a);
+    let acc = this.pub.addition(this.#enc(0n), ...x.values);
+    acc %= this.#n2;
+    return new PaillierCiphertext([acc], x.exponent, this.fingerprint);
+  }
+  #dotValues(x: PaillierCiphertext, v: Float64Array): bigint {
+    // Positive and negative weights apart: one modular inverse per dot product instead of one per term.
+    let pos = 1n;
+    let neg = 1n;
+    const n2 = this.#n2;
+    for (let i = 0; i < x.values.length; i++) {
+      const k = this.#fixed(v[i]!);
+      if (k > 0n) pos = (pos * this.pub.multiply(x.values[i]!, k)) % n2;
+      else if (k < 0n) neg = (neg * this.pub.multiply(x.values[i]!, -k)) % n2;
+    }
+    // Re-randomize: all-zero weights would otherwise give the trivial encryption 1.
+    const r = this.#enc(0n);
+    return (((pos * (neg === 1n ? 1n : modInverse(neg, n2))) % n2) * r) % n2;
+  }
+  dot(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext {
+    const x = this.#own(a);
+    const v = toF64(values, 'values', x.length);
+    return new PaillierCiphertext([this.#dotValues(x, v)], x.exponent + 1, this.fingerprint);
+  }
+  dotColumns(a: AdditiveCiphertext, columns: readonly ArrayLike<number>[]): AdditiveCiphertext {
+    const x = this.#own(a);
+    const cols = columns.map((c, j) => toF64(c, `columns[${j}]`, x.length));
+    return new PaillierCiphertext(
+      cols.map((c) => this.#dotValues(x, c)),
+      x.exponent + 1,
+      this.fingerprint,
+    );
+  }
+  serializeCiphertext(a: AdditiveCiphertext): Uint8Array {
+    const x = this.#own(a);
+    return encodeBlob({
+      kind: BLOB_KIND.additiveCiphertext,
+      scheme: 'paillier',
+      insecure: this.insecure,
+      fingerprint: this.fingerprint,
+      meta: { length: x.length, exponent: x.exponent, width: this.#width },
+      payload: packParts(x.values.map((c) => bigToBytes(c, this.#width))),
+    });
+  }
+  deserializeCiphertext(bytes: Uint8Array): AdditiveCiphertext {
+    const blob = decodeBlob(bytes, BLOB_KIND.additiveCiphertext, this.fingerprint);
+    const parts = unpackParts(blob.payload, metaInt(blob.meta, 'length'));
+    const values = parts.map((p) => {
+      const c = bytesToBig(p);
+      if (c <= 0n || c >= this.#n2) throw new FedscoreError('he_corrupt', 'Paillier ciphertext out of range');
+      return c;
+    });
+    return new PaillierCiphertext(values, metaInt(blob.meta, 'exponent'), this.fingerprint);
+  }
+  serializePublic(): Uint8Array {
+    return encodeBlob({
+      kind: BLOB_KIND.publicContext,
+      scheme: 'paillier',
+      insecure: this.insecure,
+      fingerprint: this.fingerprint,
+      meta: { fractionBits: this.fractionBits, n: this.pub.n.toString(16) },
+      payload: new Uint8Array(0),
+    });
+  }
+  #privKey(): PrivateKey {
+    if (this.#priv === undefined) {
+      throw new FedscoreError('unsupported', 'this is a public context: it cannot decrypt', {
+        field: 'context',
+      });
+    }
+    return this.#priv;
+  }
+  decrypt(a: AdditiveCiphertext): Float64Array {
+    const x = this.#own(a);
+    const priv = this.#privKey();
+    const div = 2 ** (this.fractionBits * x.exponent);
+    return Float64Array.from(x.values, (c) => {
+      let m = priv.decrypt(c);
+      if (m > this.#half) m -= this.pub.n;
+      return Number(m) / div;
+    });
+  }
+  decryptForRelease(a: AdditiveCiphertext): Float64Array {
+    // Paillier decryption is exact: it reveals the plaintext and nothing about the key.
+    return this.decrypt(a);
+  }
+  toPublic(): AdditiveHePublic {
+    return new PaillierAdditive(this.pub, undefined, this.fractionBits, this.insecure);
+  }
+  serializeSecret(): Uint8Array {
+    const priv = this.#privKey();
+    return encodeBlob({
+      kind: BLOB_KIND.secretContext,
+      scheme: 'paillier',
+      insecure: this.insecure,
+      fingerprint: this.fingerprint,
+      meta: {
+        fractionBits: this.fractionBits,
+        n: this.pub.n.toString(16),
+        lambda: priv.lambda.toString(16),
+        mu: priv.mu.toString(16),
+      },
+      payload: new Uint8Array(0),
+    });
+  }
+  dispose(): void {}
+}
+
+// ---------------------------------------------------------------------------------------------------
+// none (plaintext)
+// ---------------------------------------------------------------------------------------------------
+
+class PlainCiphertext implements AdditiveCiphertext {
+  readonly scheme = 'none' as const;
+  readonly values: Float64Array;
+  readonly owner: string;
+  constructor(values: Float64Array, owner: string) {
+    this.values = values;
+    this.owner = owner;
+  }
+  get length(): number {
+    return this.values.length;
+  }
+  dispose(): void {}
+}
+
+class PlainAdditive implements AdditiveHeSecret {
+  readonly scheme = 'none' as const;
+  readonly slotCount = Number.MAX_SAFE_INTEGER;
+  readonly insecure = true;
+  readonly securityBits = 0;
+  readonly fingerprint: string;
+  readonly description = 'NONE (plaintext debugging backend, no encryption) INSECURE';
+  readonly #secret: boolean;
+  constructor(fingerprint: string, secret: boolean) {
+    this.fingerprint = fingerprint;
+    this.#secret = secret;
+  }
+  #own(a: AdditiveCiphertext, field = 'ciphertext'): PlainCiphertext {
+    if (!(a instanceof PlainCiphertext) || a.owner !== this.fingerprint) throw mismatch(field);
+    return a;
+  }
+  #wrap(v: Float64Array): PlainCiphertext {
+    return new PlainCiphertext(v, this.fingerprint);
+  }
+  encrypt(values: ArrayLike<number>): AdditiveCiphertext {
+    return this.#wrap(Float64Array.from(toF64(values, 'values')));
+  }
+  add(a: AdditiveCiphertext, b: AdditiveCiphertext): AdditiveCiphertext {
+    const x = this.#own(a, 'a');
+    const y = this.#own(b, 'b');
+    return this.#wrap(Float64Array.from(x.values, (v, i) => v + y.values[i]!));
+  }
+  sub(a: AdditiveCiphertext, b: AdditiveCiphertext): AdditiveCiphertext {
+    const x = this.#own(a, 'a');
+    const y = this.#own(b, 'b');
+    return this.#wrap(Float64Array.from(x.values, (v, i) => v - y.values[i]!));
+  }
+  addPlain(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext {
+    const x = this.#own(a);
+    const v = toF64(values, 'values', x.length);
+    return this.#wrap(Float64Array.from(x.values, (e, i) => e + v[i]!));
+  }
+  mulScalar(a: AdditiveCiphertext, scalar: number): AdditiveCiphertext {
+    const s = checkScalar(scalar);
+    return this.#wrap(Float64Array.from(this.#own(a).values, (e) => e * s));
+  }
+  mulPlain(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext {
+    const x = this.#own(a);
+    const v = toF64(values, 'values', x.length);
+    return this.#wrap(Float64Array.from(x.values, (e, i) => e * v[i]!));
+  }
+  sum(a: AdditiveCiphertext): AdditiveCiphertext {
+    return this.#wrap(Float64Array.of(this.#own(a).values.reduce((s, e) => s + e, 0)));
+  }
+  dot(a: AdditiveCiphertext, values: ArrayLike<number>): AdditiveCiphertext {
+    const x = this.#own(a);
+    const v = toF64(values, 'values', x.length);
+    return this.#wrap(Float64Array.of(x.values.reduce((s, e, i) => s + e * v[i]!, 0)));
+  }
+  dotColumns(a: AdditiveCiphertext, columns: readonly ArrayLike<number>[]): AdditiveCiphertext {
+    const x = this.#own(a);
+    return this.#wrap(
+      Float64Array.from(columns, (c, j) => {
+        const v = toF64(c, `columns[${j}]`, x.length);
+        return x.values.reduce((s, e, i) => s + e * v[i]!, 0);
+      }),
+    );
+  }
+  serializeCiphertext(a: AdditiveCiphertext): Uint8Array {
+    const x = this.#own(a);
+    return encodeBlob({
+      kind: BLOB_KIND.additiveCiphertext,
+      scheme: 'none',
+      insecure: true,
+      fingerprint: this.fingerprint,
+      meta: { length: x.length },
+      payload: new Uint8Array(Float64Array.from(x.values).buffer),
+    });
+  }
+  deserializeCiphertext(bytes: Uint8Array): AdditiveCiphertext {
+    const blob = decodeBlob(bytes, BLOB_KIND.additiveCiphertext, this.fingerprint);
+    const n = metaInt(blob.meta, 'length');
+    if (blob.payload.length !== n * 8)
+      throw new FedscoreError('he_corrupt', 'plain ciphertext size', { field: 'bytes' });
+    return this.#wrap(new Float64Array(blob.payload.slice().buffer));
+  }
+  serializePublic(): Uint8Array {
+    return encodeBlob({
+      kind: BLOB_KIND.publicContext,
+      scheme: 'none',
+      insecure: true,
+      fingerprint: this.fingerprint,
+      meta: {},
+      payload: new Uint8Array(0),
+    });
+  }
+  #check(): void {
+    if (!this.#secret)
+      throw new FedscoreError('unsupported', 'public context cannot decrypt', { field: 'context' });
+  }
+  decrypt(a: AdditiveCiphertext): Float64Array {
+    this.#check();
+    return Float64Array.from(this.#own(a).values);
+  }
+  decryptForRelease(a: AdditiveCiphertext): Float64Array {
+    return this.decrypt(a);
+  }
+  toPublic(): AdditiveHePublic {
+    return new PlainAdditive(this.fingerprint, false);
+  }
+  serializeSecret(): Uint8Array {
+    this.#check();
+    return encodeBlob({
+      kind: BLOB_KIND.secretContext,
+      scheme: 'none',
+      insecure: true,
+      fingerprint: this.fingerprint,
+      meta: {},
+      payload: new Uint8Array(0),
+    });
+  }
+  dispose(): void {}
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Construction
+// ---------------------------------------------------------------------------------------------------
+
+export type AdditiveHeOptions =
+  | ({ readonly scheme: 'ckks' } & CkksContextOptions)
+  | ({ readonly scheme: 'paillier' } & PaillierOptions)
+  | { readonly scheme: 'none'; readonly logger?: import('@fedscore/core').Logger };
+
+/**
+ * Create a key set for an additive backend. CKKS gets the power-of-two Galois keys that `sum`, `dot` and
+ * `dotColumns` use (unless `rotations` is given). Paillier defaults to 2048 bits; below needs `insecure`.
+ * `none` always logs a warning.
+ */
+export async function createAdditiveHe(options: AdditiveHeOptions): Promise<AdditiveHeSecret> {
+  const scheme: HeSchemeName = options.scheme;
+  if (scheme === 'ckks') {
+    const o = options as CkksContextOptions;
+    const slots =
+      (typeof o.params === 'object' ? o.params.polyModulusDegree : o.params === 'ckks-16384' ? 16384 : 8192) /
+      2;
+    const ctx = await createCkksContext({ ...o, rotations: o.rotations ?? sumRotationSteps(slots) });
+    return new CkksAdditive(ctx, ctx);
+  }
+  if (scheme === 'paillier') {
+    const o = options as PaillierOptions;
+    const bits = o.bits ?? 2048;
+    if (!Number.isInteger(bits) || bits < 512 || bits > 8192) {
+      throw new FedscoreError('out_of_range', 'Paillier bits must be an integer in [512, 8192]', {
+        field: 'bits',
+      });
+    }
+    if (bits < PAILLIER_MIN_SECURE_BITS && o.insecure !== true) {
+      throw new FedscoreError(
+        'he_insecure_params',
+        `Paillier-${bits} is below ${PAILLIER_MIN_SECURE_BITS} bits; pass { insecure: true } only for comparisons`,
+        { field: 'bits' },
+      );
+    }
+    const f = o.fractionBits ?? 32;
+    if (!Number.isInteger(f) || f < 1 || f > 64) {
+      throw new FedscoreError('out_of_range', 'fractionBits must be an integer in [1, 64]', {
+        field: 'fractionBits',
+      });
+    }
+    const { publicKey, privateKey } = await generateRandomKeys(bits);
+    const insecure = bits < PAILLIER_MIN_SECURE_BITS;
+    if (insecure) o.logger?.warn('HE context with INSECURE parameters', { scheme: 'paillier', bits });
+    return new PaillierAdditive(publicKey, privateKey, f, insecure);
+  }
+  if (scheme === 'none') {
+    options.logger?.warn('HE backend none: values are NOT encrypted (debugging only)', { scheme: 'none' });
+    const id = bytesToHex(cryptoRng().fillBytes(new Uint8Array(16)));
+    return new PlainAdditive(fingerprintOf(['none', id]), true);
+  }
+  throw new FedscoreError('invalid_argument', `unknown HE scheme '${String(scheme)}'`, { field: 'scheme' });
+}
+
+function loadPaillier(bytes: Uint8Array, secret: boolean, insecureOk: boolean): PaillierAdditive {
+  const blob = decodeBlob(bytes, secret ? BLOB_KIND.secretContext : BLOB_KIND.publicContext);
+  const hex = (k: string): bigint => {
+    const v = blob.meta[k];
+    if (typeof v !== 'string' || !/^[0-9a-f]+$/.test(v))
+      throw new FedscoreError('he_corrupt', `meta '${k}'`, { field: k });
+    return BigInt(`0x${v}`);
+  };
+  const n = hex('n');
+  const pub = new PublicKey(n, n + 1n);
+  if (blob.insecure && !insecureOk) {
+    throw new FedscoreError('he_insecure_params', `Paillier-${pub.bitLength} needs { insecure: true }`, {
+      field: 'bits',
+    });
+  }
+  const f = metaInt(blob.meta, 'fractionBits');
+  const priv = secret ? new PrivateKey(hex('lambda'), hex('mu'), pub) : undefined;
+  const he = new PaillierAdditive(pub, priv, f, blob.insecure);
+  if (he.fingerprint !== blob.fingerprint)
+    throw new FedscoreError('he_corrupt', 'Paillier fingerprint', { field: 'fingerprint' });
+  return he;
+}
+
+async function loadAdditive(bytes: Uint8Array, secret: boolean, options: { insecure?: boolean }) {
+  const blob = decodeBlob(bytes, secret ? BLOB_KIND.secretContext : BLOB_KIND.publicContext);
+  if (blob.scheme === 'ckks') {
+    if (secret) {
+      const ctx = await loadCkksSecretContext(bytes, options);
+      return new CkksAdditive(ctx, ctx);
+    }
+    return new CkksAdditive(await loadCkksPublicContext(bytes, options), undefined);
+  }
+  if (blob.scheme === 'paillier') return loadPaillier(bytes, secret, options.insecure === true);
+  return new PlainAdditive(blob.fingerprint, secret);
+}
+
+/** Load a public additive context (any scheme) from `serializePublic()` bytes. */
+export async function loadAdditiveHePublic(
+  bytes: Uint8Array,
+  options: { insecure?: boolean } = {},
+): Promise<AdditiveHePublic> {
+  return loadAdditive(bytes, false, options);
+}
+
+/** Load a secret additive context from `serializeSecret()` bytes. */
+export async function loadAdditiveHeSecret(
+  bytes: Uint8Array,
+  options: { insecure?: boolean } = {},
+): Promise<AdditiveHeSecret> {
+  return loadAdditive(bytes, true, options);
+}

@@ -1,0 +1,163 @@
+/**
+ * The envelope of every serialized HE object: a fixed header, the payload, and a CRC-32 trailer.
+ *
+ *   offset  size  field
+ *   0       4     magic "FSHE"
+ *   4       1     format version (1)
+ *   5       1     kind (BlobKind)
+ *   6       1     scheme (0 ckks, 1 paillier, 2 none)
+ *   7       1     flags (bit 0: insecure parameters)
+ *   8       16    context fingerprint (parameters + key id)
+ *   24      4     meta length M (uint32 LE)
+ *   28      M     meta (kind-specific JSON, UTF-8: lengths, levels -- never values)
+ *   28+M    4     payload length P (uint32 LE)
+ *   32+M    P     payload (SEAL's own compressed serialization, or fixed-width bigints)
+ *   32+M+P  4     CRC-32 (IEEE) of every byte before it
+ *
+ * A wrong magic, length or CRC is `he_corrupt`; a fingerprint other than the loading context's is
+ * `he_context_mismatch`. Both are checked before any byte reaches SEAL.
+ */
+import { createHash } from 'node:crypto';
+import { FedscoreError } from '@fedscore/core';
+import type { HeSchemeName } from './types.ts';
+
+export const BLOB_KIND = {
+  ciphertext: 1,
+  publicContext: 2,
+  secretContext: 3,
+  additiveCiphertext: 4,
+} as const;
+export type BlobKind = (typeof BLOB_KIND)[keyof typeof BLOB_KIND];
+
+const MAGIC = [0x46, 0x53, 0x48, 0x45]; // "FSHE"
+const VERSION = 1;
+const SCHEMES: readonly HeSchemeName[] = ['ckks', 'paillier', 'none'];
+const HEADER = 28;
+
+export interface Blob {
+  readonly kind: BlobKind;
+  readonly scheme: HeSchemeName;
+  readonly insecure: boolean;
+  /** 32 hex characters. */
+  readonly fingerprint: string;
+  readonly meta: Record<string, unknown>;
+  readonly payload: Uint8Array;
+}
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[i] = c >>> 0;
+  }
+  return t;
+})();
+
+export function crc32(bytes: Uint8Array, end = bytes.length): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+export function encodeBlob(blob: Blob): Uint8Array {
+  const meta = new TextEncoder().encode(JSON.stringify(blob.meta));
+  const total = HEADER + meta.length + 4 + blob.payload.length + 4;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  out[4] = VERSION;
+  out[5] = blob.kind;
+  out[6] = SCHEMES.indexOf(blob.scheme);
+  out[7] = blob.insecure ? 1 : 0;
+  out.set(hexToBytes(blob.fingerprint), 8);
+  view.setUint32(24, meta.length, true);
+  out.set(meta, HEADER);
+  view.setUint32(HEADER + meta.length, blob.payload.length, true);
+  out.set(blob.payload, HEADER + meta.length + 4);
+  view.setUint32(total - 4, crc32(out, total - 4), true);
+  return out;
+}
+
+function corrupt(message: string, field = 'bytes'): FedscoreError {
+  return new FedscoreError('he_corrupt', message, { field });
+}
+
+/**
+ * Parse and verify a blob of `kind` made under `fingerprint`. Checks integrity first (so that a corrupt
+ * fingerprint reads as corruption), then kind, then fingerprint.
+ */
+export function decodeBlob(bytes: Uint8Array, kind: BlobKind, fingerprint?: string): Blob {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new FedscoreError('invalid_argument', 'expected bytes', { field: 'bytes' });
+  }
+  if (bytes.length < HEADER + 8) throw corrupt(`HE blob truncated: ${bytes.length} bytes`);
+  for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC[i]) throw corrupt('not an HE blob (bad magic)');
+  if (bytes[4] !== VERSION) throw corrupt(`unsupported HE blob version ${bytes[4]}`, 'version');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const metaLen = view.getUint32(24, true);
+  if (HEADER + metaLen + 8 > bytes.length) throw corrupt('HE blob truncated (meta)');
+  const payloadLen = view.getUint32(HEADER + metaLen, true);
+  const total = HEADER + metaLen + 4 + payloadLen + 4;
+  if (total !== bytes.length) {
+    throw corrupt(`HE blob length ${bytes.length} differs from the declared ${total} (truncated or padded)`);
+  }
+  if (view.getUint32(total - 4, true) !== crc32(bytes, total - 4)) throw corrupt('HE blob checksum mismatch');
+  const k = bytes[5] as BlobKind;
+  if (k !== kind) {
+    throw new FedscoreError('invalid_argument', `HE blob holds kind ${k}, expected ${kind}`, {
+      field: 'kind',
+    });
+  }
+  const scheme = SCHEMES[bytes[6]!];
+  if (scheme === undefined) throw corrupt(`unknown scheme ${bytes[6]}`, 'scheme');
+  const fp = bytesToHex(bytes.subarray(8, 24));
+  if (fingerprint !== undefined && fp !== fingerprint) {
+    throw new FedscoreError(
+      'he_context_mismatch',
+      `HE blob was made under context ${fp.slice(0, 12)}..., this context is ${fingerprint.slice(0, 12)}...`,
+      { field: 'fingerprint' },
+    );
+  }
+  let meta: Record<string, unknown>;
+  try {
+    meta = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(HEADER, HEADER + metaLen)),
+    );
+  } catch (e) {
+    throw new FedscoreError('he_corrupt', 'HE blob meta is not valid JSON', { field: 'meta', cause: e });
+  }
+  return {
+    kind: k,
+    scheme,
+    insecure: (bytes[7]! & 1) === 1,
+    fingerprint: fp,
+    meta,
+    payload: bytes.subarray(HEADER + metaLen + 4, HEADER + metaLen + 4 + payloadLen),
+  };
+}
+
+/** Read a non-negative integer from blob meta, or fail as corrupt. */
+export function metaInt(meta: Record<string, unknown>, key: string): number {
+  const v = meta[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    throw corrupt(`HE blob meta '${key}' invalid`, key);
+  return v;
+}
+
+export function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+export function bytesToHex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+/** 16-byte hex fingerprint of a description string and key id (SHA-256, truncated). */
+export function fingerprintOf(parts: readonly string[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
+}

@@ -1,0 +1,1228 @@
+/**
+ * CKKS (Cheon, Kim, Kim, Song 2017, "Homomorphic encryption for arithmetic of approximate numbers") over
+ * node-seal 7 / SEAL 4.1: secret and public contexts and the encrypted vector.
+ *
+ * Conventions of this layer:
+ * - `level` = SEAL chain index: primes left to drop. A fresh ciphertext has `levels` (preset) levels.
+ * - Products rescale automatically. A plaintext or scalar operand of a product is encoded at scale
+ *   q_level (the prime the rescale drops), so the result keeps exactly the input's scale: chains of
+ *   plaintext products never drift. Ciphertext x ciphertext products end at scale s^2/q; adding two
+ *   operands whose scales differ by less than 1e-3 relative sets one to the other (a relative error of
+ *   |s1 - s2| / s1, about 1e-6 with 40-bit primes), larger differences are an error.
+ * - Levels are matched automatically (the higher operand is mod-switched down, on a copy).
+ * - Multiplying by a plaintext whose encoding is the zero polynomial would make SEAL return a
+ *   "transparent" ciphertext (no randomness: anyone can see it is zero), which SEAL rejects. We return a
+ *   fresh public-key encryption of zero at the right level and scale instead (costs one encryption).
+ * - Every SEAL object is owned by exactly one wrapper and freed by its `dispose()`; temporaries are freed
+ *   in `finally`. `deleteLater()` is never used.
+ */
+import { cryptoRng, FedscoreError, normal } from '@fedscore/core';
+import type {
+  Ciphertext,
+  CKKSEncoder,
+  Decryptor,
+  Encryptor,
+  Evaluator,
+  GaloisKeys,
+  ParmsIdType,
+  Plaintext,
+  PublicKey,
+  RelinKeys,
+  SEALContext,
+  SecretKey,
+} from 'node-seal';
+import { BLOB_KIND, bytesToHex, decodeBlob, encodeBlob, fingerprintOf, metaInt } from './blob.ts';
+import { checkCkksSecurity, levelsOf, resolveParams } from './presets.ts';
+import { loadSeal, type Seal, sealCall, wrapSealError } from './seal.ts';
+import type {
+  CkksContextOptions,
+  CkksParams,
+  CkksPlaintext,
+  CkksPublicContext,
+  CkksSecretContext,
+  CkksVector,
+  PlainValues,
+  ReleaseOptions,
+  SerializeOptions,
+} from './types.ts';
+
+/** Default standard deviation of flooding noise on released decryptions (docs/he.md). */
+export const DEFAULT_FLOODING_STDDEV = 2 ** -20;
+
+/** Relative scale difference tolerated (and absorbed) when adding two ciphertexts. */
+const SCALE_TOLERANCE = 1e-3;
+
+interface Disposable {
+  dispose(): void;
+}
+
+/** The SEAL objects of one key set. Shared (by handle clones) between a secret context and its public view. */
+interface Keys {
+  readonly seal: Seal;
+  readonly context: SEALContext;
+  readonly encoder: CKKSEncoder;
+  readonly evaluator: Evaluator;
+  readonly encryptor: Encryptor;
+  readonly publicKey: PublicKey;
+  readonly relinKeys: RelinKeys | undefined;
+  readonly galoisKeys: GaloisKeys | undefined;
+  readonly secretKey: SecretKey | undefined;
+  readonly decryptor: Decryptor | undefined;
+  /** parms id by level (index = chain index). */
+  readonly parmsByLevel: ParmsIdType[];
+  /** The last prime of the data modulus at each level (dropped by a rescale from that level). */
+  readonly primeByLevel: number[];
+}
+
+function comprMode(seal: Seal, options?: SerializeOptions) {
+  const c = options?.compression ?? 'zstd';
+  if (c === 'none') return seal.ComprModeType.none;
+  if (c === 'zlib') return seal.ComprModeType.zlib;
+  if (c === 'zstd') return seal.ComprModeType.zstd;
+  throw new FedscoreError('invalid_argument', `unknown compression '${String(c)}'`, { field: 'compression' });
+}
+
+function describeParams(p: CkksParams): string {
+  return `CKKS N=${p.polyModulusDegree} q=[${p.coeffModulusBits.join(',')}] scale=2^${p.scaleBits}`;
+}
+
+function toFloat64(values: PlainValues, field: string, max: number): Float64Array {
+  if (values === null || typeof values !== 'object' || typeof values.length !== 'number') {
+    throw new FedscoreError('invalid_argument', 'expected an array of numbers', { field });
+  }
+  if (values.length > max) {
+    throw new FedscoreError('out_of_range', `${values.length} values exceed the ${max} slots`, { field });
+  }
+  const out = values instanceof Float64Array ? values : Float64Array.from(values);
+  for (let i = 0; i < out.length; i++) {
+    if (!Number.isFinite(out[i]!)) {
+      throw new FedscoreError('invalid_argument', `value at index ${i} is not a finite number`, { field });
+    }
+  }
+  return out;
+}
+
+/** Length-prefixed sections: [u32 LE length][bytes]... */
+function packSections(parts: readonly Uint8Array[]): Uint8Array {
+  const total = parts.reduce((a, p) => a + 4 + p.length, 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let off = 0;
+  for (const p of parts) {
+    view.setUint32(off, p.length, true);
+    out.set(p, off + 4);
+    off += 4 + p.length;
+  }
+  return out;
+}
+
+function unpackSections(bytes: Uint8Array, count: number): Uint8Array[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: Uint8Array[] = [];
+  let off = 0;
+  for (let i = 0; i < count; i++) {
+    if (off + 4 > bytes.length) throw new FedscoreError('he_corrupt', 'HE context sections truncated');
+    const len = view.getUint32(off, true);
+    if (off + 4 + len > bytes.length) throw new FedscoreError('he_corrupt', 'HE context section truncated');
+    out.push(bytes.subarray(off + 4, off + 4 + len));
+    off += 4 + len;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+class CkksPlaintextImpl implements CkksPlaintext {
+  readonly pt: Plaintext;
+  readonly length: number;
+  readonly level: number;
+  readonly scale: number;
+  readonly isZero: boolean;
+  #ctx: CkksPublicContextImpl;
+  #disposed = false;
+
+  constructor(ctx: CkksPublicContextImpl, pt: Plaintext, length: number, level: number, scale: number) {
+    this.#ctx = ctx;
+    this.pt = pt;
+    this.length = length;
+    this.level = level;
+    this.scale = scale;
+    this.isZero = pt.isZero();
+    ctx.track(this);
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.pt.delete();
+    this.#ctx.untrack(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+class CkksVectorImpl implements CkksVector {
+  readonly ct: Ciphertext;
+  readonly length: number;
+  readonly level: number;
+  readonly scale: number;
+  readonly #ctx: CkksPublicContextImpl;
+  #disposed = false;
+
+  constructor(ctx: CkksPublicContextImpl, ct: Ciphertext, length: number, level: number, scale: number) {
+    this.#ctx = ctx;
+    this.ct = ct;
+    this.length = length;
+    this.level = level;
+    this.scale = scale;
+    ctx.track(this);
+  }
+
+  get context(): CkksPublicContext {
+    return this.#ctx;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.ct.delete();
+    this.#ctx.untrack(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #live(): void {
+    if (this.#disposed)
+      throw new FedscoreError('invalid_argument', 'vector was disposed', { field: 'vector' });
+  }
+
+  add(other: CkksVector | CkksPlaintext | PlainValues | number): CkksVector {
+    this.#live();
+    return this.#ctx.addSub(this, other, false);
+  }
+
+  sub(other: CkksVector | CkksPlaintext | PlainValues | number): CkksVector {
+    this.#live();
+    return this.#ctx.addSub(this, other, true);
+  }
+
+  mul(other: CkksVector | CkksPlaintext | PlainValues | number, options?: { rescale?: boolean }): CkksVector {
+    this.#live();
+    return this.#ctx.mul(this, other, options?.rescale ?? true);
+  }
+
+  square(): CkksVector {
+    return this.mul(this);
+  }
+
+  neg(): CkksVector {
+    this.#live();
+    const k = this.#ctx.keys;
+    const out = new k.seal.Ciphertext();
+    try {
+      sealCall('negate', () => k.evaluator.negate(this.ct, out));
+    } catch (e) {
+      out.delete();
+      throw e;
+    }
+    return new CkksVectorImpl(this.#ctx, out, this.length, this.level, this.scale);
+  }
+
+  rescale(): CkksVector {
+    this.#live();
+    return this.#ctx.rescale(this);
+  }
+
+  rotate(steps: number): CkksVector {
+    this.#live();
+    return this.#ctx.rotate(this, steps);
+  }
+
+  sum(): CkksVector {
+    this.#live();
+    return this.#ctx.sumSlots(this);
+  }
+
+  dot(values: CkksPlaintext | PlainValues): CkksVector {
+    this.#live();
+    const prod = this.mul(values);
+    try {
+      return prod.sum();
+    } finally {
+      prod.dispose();
+    }
+  }
+
+  polyval(coeffs: readonly number[]): CkksVector {
+    this.#live();
+    return this.#ctx.polyval(this, coeffs);
+  }
+
+  withLength(length: number): CkksVector {
+    this.#live();
+    if (!Number.isInteger(length) || length < 0 || length > this.#ctx.slotCount) {
+      throw new FedscoreError('out_of_range', `length ${length} outside [0, ${this.#ctx.slotCount}]`, {
+        field: 'length',
+      });
+    }
+    return new CkksVectorImpl(this.#ctx, this.ct.copy(), length, this.level, this.scale);
+  }
+
+  serialize(options?: SerializeOptions): Uint8Array {
+    this.#live();
+    const k = this.#ctx.keys;
+    const payload = sealCall('serialize ciphertext', () => this.ct.saveToArray(comprMode(k.seal, options)));
+    return encodeBlob({
+      kind: BLOB_KIND.ciphertext,
+      scheme: 'ckks',
+      insecure: this.#ctx.insecure,
+      fingerprint: this.#ctx.fingerprint,
+      meta: { length: this.length },
+      payload: payload as Uint8Array,
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+class CkksPublicContextImpl implements CkksPublicContext {
+  readonly scheme = 'ckks' as const;
+  readonly keys: Keys;
+  readonly params: CkksParams;
+  readonly slotCount: number;
+  readonly levels: number;
+  readonly rotations: readonly number[];
+  readonly hasRelinKeys: boolean;
+  readonly insecure: boolean;
+  readonly securityBits: number;
+  readonly fingerprint: string;
+  readonly description: string;
+  readonly keyId: string;
+  readonly defaultScale: number;
+  readonly #rotationSet: Set<number>;
+  readonly #scopes: Set<Disposable>[] = [];
+  #disposed = false;
+
+  constructor(
+    keys: Keys,
+    params: CkksParams,
+    rotations: readonly number[],
+    insecure: boolean,
+    securityBits: number,
+    keyId: string,
+  ) {
+    this.keys = keys;
+    this.params = params;
+    this.slotCount = params.polyModulusDegree / 2;
+    this.levels = levelsOf(params);
+    this.rotations = [...rotations];
+    this.#rotationSet = new Set(rotations);
+    this.hasRelinKeys = keys.relinKeys !== undefined;
+    this.insecure = insecure;
+    this.securityBits = securityBits;
+    this.keyId = keyId;
+    this.fingerprint = fingerprintOf([describeParams(params), keyId]);
+    this.description = `${describeParams(params)}${insecure ? ' INSECURE' : ''}`;
+    this.defaultScale = 2 ** params.scaleBits;
+  }
+
+  // -- scopes -------------------------------------------------------------------------------------
+
+  track(o: Disposable): void {
+    this.#scopes[this.#scopes.length - 1]?.add(o);
+  }
+
+  untrack(o: Disposable): void {
+    this.#scopes[this.#scopes.length - 1]?.delete(o);
+  }
+
+  scope<T>(fn: () => T): T {
+    const mine = new Set<Disposable>();
+    this.#scopes.push(mine);
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      this.#scopes.pop();
+      for (const o of mine) o.dispose();
+      throw e;
+    }
+    this.#scopes.pop();
+    const keep = new Set<unknown>();
+    const visit = (v: unknown, depth: number): void => {
+      if (v instanceof CkksVectorImpl || v instanceof CkksPlaintextImpl) keep.add(v);
+      else if (depth < 2 && Array.isArray(v)) for (const x of v) visit(x, depth + 1);
+      else if (depth < 2 && v !== null && typeof v === 'object')
+        for (const x of Object.values(v)) visit(x, depth + 1);
+    };
+    visit(result, 0);
+    for (const o of mine) {
+      if (keep.has(o)) this.track(o);
+      else o.dispose();
+    }
+    return result;
+  }
+
+  // -- encoding and encryption --------------------------------------------------------------------
+
+  #checkLive(): void {
+    if (this.#disposed)
+      throw new FedscoreError('invalid_argument', 'HE context was disposed', { field: 'context' });
+  }
+
+  /** Encode at `level` with `scale`; constants fill the first `length` slots. */
+  encodeRaw(values: PlainValues | number, level: number, scale: number, length: number): CkksPlaintextImpl {
+    this.#checkLive();
+    const k = this.keys;
+    let data: Float64Array;
+    if (typeof values === 'number') {
+      if (!Number.isFinite(values))
+        throw new FedscoreError('invalid_argument', 'scalar is not finite', { field: 'scalar' });
+      data = new Float64Array(length).fill(values);
+    } else {
+      data = toFloat64(values, 'values', this.slotCount);
+    }
+    const pt = new k.seal.Plaintext();
+    try {
+      sealCall('encode', () => {
+        k.encoder.encode(data, scale, pt);
+        if (level < this.levels) k.evaluator.plainModSwitchToInplace(pt, k.parmsByLevel[level]!);
+      });
+    } catch (e) {
+      pt.delete();
+      throw e;
+    }
+    return new CkksPlaintextImpl(this, pt, typeof values === 'number' ? length : data.length, level, scale);
+  }
+
+  encode(values: PlainValues | number, level?: number): CkksPlaintext {
+    const l = level ?? this.levels;
+    if (!Number.isInteger(l) || l < 0 || l > this.levels) {
+      throw new FedscoreError('out_of_range', `level ${l} outside [0, ${this.levels}]`, { field: 'level' });
+    }
+    return this.encodeRaw(values, l, this.defaultScale, this.slotCount);
+  }
+
+  encrypt(values: PlainValues): CkksVector {
+    return this.encryptWith(values, false);
+  }
+
+  encryptWith(values: PlainValues, symmetric: boolean): CkksVector {
+    this.#checkLive();
+    const data = toFloat64(values, 'values', this.slotCount);
+    const k = this.keys;
+    const pt = new k.seal.Plaintext();
+    const ct = new k.seal.Ciphertext();
+    try {
+      sealCall('encrypt', () => {
+        k.encoder.encode(data, this.defaultScale, pt);
+        if (symmetric) k.encryptor.encryptSymmetric(pt, ct);
+        else k.encryptor.encrypt(pt, ct);
+      });
+    } catch (e) {
+      ct.delete();
+      throw e;
+    } finally {
+      pt.delete();
+    }
+    return new CkksVectorImpl(this, ct, data.length, this.levels, this.defaultScale);
+  }
+
+  encryptBatch(values: PlainValues): CkksVector[] {
+    const data = toFloat64(values, 'values', Number.MAX_SAFE_INTEGER);
+    const out: CkksVector[] = [];
+    try {
+      for (let off = 0; off < data.length; off += this.slotCount) {
+        out.push(this.encrypt(data.subarray(off, Math.min(data.length, off + this.slotCount))));
+      }
+    } catch (e) {
+      for (const v of out) v.dispose();
+      throw e;
+    }
+    return out;
+  }
+
+  /** A fresh encryption of zero at `level` with `scale` (see the note on zero plaintexts above). */
+  encryptZeroAt(level: number, scale: number, length: number): CkksVectorImpl {
+    const k = this.keys;
+    const ct = new k.seal.Ciphertext();
+    try {
+      sealCall('encrypt zero', () => {
+        k.encryptor.encryptZero(ct);
+        if (level < this.levels) k.evaluator.cipherModSwitchToInplace(ct, k.parmsByLevel[level]!);
+        ct.setScale(scale);
+      });
+    } catch (e) {
+      ct.delete();
+      throw e;
+    }
+    return new CkksVectorImpl(this, ct, length, level, scale);
+  }
+
+  // -- evaluation ---------------------------------------------------------------------------------
+
+  #own(v: CkksVector): CkksVectorImpl {
+    if (!(v instanceof CkksVectorImpl) || v.context.fingerprint !== this.fingerprint) {
+      throw new FedscoreError('he_context_mismatch', 'vector belongs to another HE context', {
+        field: 'other',
+      });
+    }
+    if (v.disposed) throw new FedscoreError('invalid_argument', 'vector was disposed', { field: 'other' });
+    return v;
+  }
+
+  /** `ct` (a copy if it must change) at `level`. The caller deletes the result if it differs from `ct`. */
+  #atLevel(ct: Ciphertext, from: number, level: number): Ciphertext {
+    if (from === level) return ct;
+    const out = new this.keys.seal.Ciphertext();
+    try {
+      sealCall('mod switch', () =>
+        this.keys.evaluator.cipherModSwitchTo(ct, this.keys.parmsByLevel[level]!, out),
+      );
+    } catch (e) {
+      out.delete();
+      throw e;
+    }
+    return out;
+  }
+
+  #checkScales(a: number, b: number): void {
+    if (Math.abs(a - b) > SCALE_TOLERANCE * a) {
+      throw new FedscoreError(
+        'out_of_range',
+        `operand scales 2^${Math.log2(a).toFixed(2)} and 2^${Math.log2(b).toFixed(2)} differ; rescale first`,
+        { field: 'scale' },
+      );
+    }
+  }
+
+  addSub(
+    a: CkksVectorImpl,
+    other: CkksVector | CkksPlaintext | PlainValues | number,
+    subtract: boolean,
+  ): CkksVector {
+    const k = this.keys;
+    const ev = k.evaluator;
+    const out = new k.seal.Ciphertext();
+    let length = a.length;
+    let level = a.level;
+    try {
+      if (other instanceof CkksVectorImpl || (typeof other === 'object' && other !== null && 'ct' in other)) {
+        const b = this.#own(other as CkksVector);
+        this.#checkScales(a.scale, b.scale);
+        level = Math.min(a.level, b.level);
+        length = Math.max(a.length, b.length);
+        const ca = this.#atLevel(a.ct, a.level, level);
+        const cb = this.#atLevel(b.ct, b.level, level);
+        try {
+          let restore: number | undefined;
+          if (cb.scale() !== ca.scale()) {
+            // Absorb a tiny scale difference (documented error); restore b's scale if it is b's own object.
+            if (cb === b.ct) restore = cb.scale();
+            cb.setScale(ca.scale());
+          }
+          try {
+            sealCall(subtract ? 'sub' : 'add', () => (subtract ? ev.sub(ca, cb, out) : ev.add(ca, cb, out)));
+          } finally {
+            if (restore !== undefined) cb.setScale(restore);
+          }
+        } finally {
+          if (ca !== a.ct) ca.delete();
+          if (cb !== b.ct) cb.delete();
+        }
+      } else if (other instanceof CkksPlaintextImpl) {
+        if (other.level < a.level) {
+          throw new FedscoreError(
+            'out_of_range',
+            `plaintext level ${other.level} is below the vector's ${a.level}`,
+            {
+              field: 'other',
+            },
+          );
+        }
+        this.#checkScales(a.scale, other.scale);
+        const pt = other.level === a.level && other.scale === a.scale ? other.pt : other.pt.copy();
+        try {
+          sealCall(subtract ? 'sub plain' : 'add plain', () => {
+            if (pt !== other.pt) {
+              if (other.level !== a.level) ev.plainModSwitchToInplace(pt, k.parmsByLevel[a.level]!);
+              pt.setScale(a.scale);
+            }
+            if (subtract) ev.subPlain(a.ct, pt, out);
+            else ev.addPlain(a.ct, pt, out);
+          });
+        } finally {
+          if (pt !== other.pt) pt.delete();
+        }
+        length = Math.max(a.length, other.length);
+      } else {
+        // Encode at the ciphertext's own level and exact scale: no scale error at all.
+        const p = this.encodeRaw(other as PlainValues | number, a.level, a.scale, a.length);
+        try {
+          sealCall(subtract ? 'sub plain' : 'add plain', () =>
+            subtract ? ev.subPlain(a.ct, p.pt, out) : ev.addPlain(a.ct, p.pt, out),
+          );
+          length = Math.max(a.length, p.length);
+        } finally {
+          p.dispose();
+        }
+      }
+    } catch (e) {
+      out.delete();
+      throw e;
+    }
+    return new CkksVectorImpl(this, out, length, level, out.scale());
+  }
+
+  mul(
+    a: CkksVectorImpl,
+    other: CkksVector | CkksPlaintext | PlainValues | number,
+    rescale: boolean,
+  ): CkksVector {
+    const k = this.keys;
+    const ev = k.evaluator;
+    if (rescale && a.level === 0) {
+      throw new FedscoreError('out_of_range', 'no multiplicative levels left (level 0)', { field: 'level' });
+    }
+    if (other instanceof CkksVectorImpl || (typeof other === 'object' && other !== null && 'ct' in other)) {
+      const b = this.#own(other as CkksVector);
+      if (k.relinKeys === undefined) {
+        throw new FedscoreError('unsupported', 'ciphertext products need relinearization keys', {
+          field: 'relinearization',
+        });
+      }
+      const level = Math.min(a.level, b.level);
+      if (rescale && level === 0) {
+        throw new FedscoreError('out_of_range', 'no multiplicative levels left (level 0)', {
+          field: 'level',
+        });
+      }
+      const ca = this.#atLevel(a.ct, a.level, level);
+      const cb = this.#atLevel(b.ct, b.level, level);
+      const out = new k.seal.Ciphertext();
+      try {
+        sealCall('multiply', () => {
+          if (ca === cb) ev.square(ca, out);
+          else ev.multiply(ca, cb, out);
+          ev.relinearizeInplace(out, k.relinKeys!);
+          if (rescale) ev.rescaleToNextInplace(out);
+        });
+      } catch (e) {
+        out.delete();
+        throw e;
+      } finally {
+        if (ca !== a.ct) ca.delete();
+        if (cb !== b.ct && cb !== ca) cb.delete();
+      }
+      return new CkksVectorImpl(
+        this,
+        out,
+        Math.min(a.length, b.length),
+        rescale ? level - 1 : level,
+        out.scale(),
+      );
+    }
+    let pt: CkksPlaintextImpl;
+    let ownPt = false;
+    if (other instanceof CkksPlaintextImpl) {
+      if (other.level < a.level) {
+        throw new FedscoreError(
+          'out_of_range',
+          `plaintext level ${other.level} is below the vector's ${a.level}`,
+          {
+            field: 'other',
+          },
+        );
+      }
+      pt = other;
+    } else {
+      // Scale q_level: after the rescale the product has exactly a's scale.
+      const scale = rescale ? k.primeByLevel[a.level]! : this.defaultScale;
+      pt = this.encodeRaw(other as PlainValues | number, a.level, scale, a.length);
+      ownPt = true;
+    }
+    try {
+      const length = Math.min(a.length, pt.length);
+      const outLevel = rescale ? a.level - 1 : a.level;
+      const outScale = rescale ? (a.scale * pt.scale) / k.primeByLevel[a.level]! : a.scale * pt.scale;
+      if (pt.isZero) return this.encryptZeroAt(outLevel, outScale, length);
+      const out = new k.seal.Ciphertext();
+      let tmp: Plaintext | undefined;
+      try {
+        sealCall('multiply plain', () => {
+          let p = pt.pt;
+          if (pt.level !== a.level) {
+            tmp = pt.pt.copy();
+            ev.plainModSwitchToInplace(tmp, k.parmsByLevel[a.level]!);
+            p = tmp;
+          }
+          ev.multiplyPlain(a.ct, p, out);
+          if (rescale) ev.rescaleToNextInplace(out);
+        });
+      } catch (e) {
+        out.delete();
+        throw e;
+      } finally {
+        tmp?.delete();
+      }
+      return new CkksVectorImpl(this, out, length, outLevel, out.scale());
+    } finally {
+      if (ownPt) pt.dispose();
+    }
+  }
+
+  rescale(a: CkksVectorImpl): CkksVector {
+    if (a.level === 0)
+      throw new FedscoreError('out_of_range', 'no level left to rescale', { field: 'level' });
+    const out = new this.keys.seal.Ciphertext();
+    try {
+      sealCall('rescale', () => this.keys.evaluator.rescaleToNext(a.ct, out));
+    } catch (e) {
+      out.delete();
+      throw e;
+    }
+    return new CkksVectorImpl(this, out, a.length, a.level - 1, out.scale());
+  }
+
+  rotate(a: CkksVectorImpl, steps: number): CkksVector {
+    if (!Number.isInteger(steps)) {
+      throw new FedscoreError('invalid_argument', `rotation steps must be an integer, got ${steps}`, {
+        field: 'steps',
+      });
+    }
+    const s = ((steps % this.slotCount) + this.slotCount) % this.slotCount;
+    const out = new this.keys.seal.Ciphertext();
+    try {
+      if (s === 0) {
+        out.assign(a.ct);
+      } else {
+        const step = s > this.slotCount / 2 ? s - this.slotCount : s;
+        const use = this.#rotationSet.has(step) ? step : this.#rotationSet.has(s) ? s : undefined;
+        if (use === undefined || this.keys.galoisKeys === undefined) {
+          throw new FedscoreError(
+            'invalid_argument',
+            `no Galois key for rotation by ${steps}; declare it in 'rotations' when creating the context`,
+            { field: 'steps' },
+          );
+        }
+        sealCall('rotate', () => this.keys.evaluator.rotateVector(a.ct, use, this.keys.galoisKeys!, out));
+      }
+    } catch (e) {
+      out.delete();
+      throw e;
+    }
+    return new CkksVectorImpl(this, out, a.length, a.level, a.scale);
+  }
+
+  /** Rotate-and-sum over the first `length` slots: ceil(log2(length)) rotations, result in slot 0. */
+  sumSlots(a: CkksVectorImpl): CkksVector {
+    const k = this.keys;
+    const acc = a.ct.copy();
+    const tmp = new k.seal.Ciphertext();
+    try {
+      for (let step = 1; step < a.length; step *= 2) {
+        if (!this.#rotationSet.has(step) || k.galoisKeys === undefined) {
+          throw new FedscoreError(
+            'invalid_argument',
+            `sum of ${a.length} slots needs a Galois key for step ${step}; use sumRotationSteps()`,
+            { field: 'rotations' },
+          );
+        }
+        sealCall('sum rotate', () => {
+          k.evaluator.rotateVector(acc, step, k.galoisKeys!, tmp);
+          k.evaluator.addInplace(acc, tmp);
+        });
+      }
+    } catch (e) {
+      acc.delete();
+      throw e;
+    } finally {
+      tmp.delete();
+    }
+    return new CkksVectorImpl(this, acc, Math.min(1, a.length), a.level, a.scale);
+  }
+
+  polyval(x: CkksVectorImpl, coeffs: readonly number[]): CkksVector {
+    if (!Array.isArray(coeffs) || coeffs.length === 0 || coeffs.some((c) => !Number.isFinite(c))) {
+      throw new FedscoreError('invalid_argument', 'coeffs must be a non-empty array of finite numbers', {
+        field: 'coeffs',
+      });
+    }
+    let degree = coeffs.length - 1;
+    while (degree > 0 && coeffs[degree] === 0) degree--;
+    const depth = polynomialDepth(degree);
+    if (depth > x.level) {
+      throw new FedscoreError(
+        'out_of_range',
+        `degree ${degree} needs ${depth} levels, the vector has ${x.level}; use a deeper preset`,
+        { field: 'coeffs' },
+      );
+    }
+    return this.scope(() => {
+      // powers[i] = x^i for the i the terms need (x^(i-1) for i >= 2), by repeated squaring / products.
+      const powers = new Map<number, CkksVector>([[1, x]]);
+      const power = (i: number): CkksVector => {
+        const have = powers.get(i);
+        if (have) return have;
+        const hi = 2 ** Math.ceil(Math.log2(i)) / 2; // largest power of two < i (i >= 2)
+        const p = power(hi).mul(power(i - hi));
+        powers.set(i, p);
+        return p;
+      };
+      let acc: CkksVector | undefined;
+      for (let i = 1; i <= degree; i++) {
+        const c = coeffs[i]!;
+        if (c === 0) continue;
+        const cx = x.mul(c); // c * x, one level
+        const term = i === 1 ? cx : cx.mul(power(i - 1));
+        if (acc === undefined) acc = term;
+        else {
+          const lo = Math.min(acc.level, term.level);
+          acc = this.#alignTo(acc, lo).add(this.#alignTo(term, lo));
+        }
+      }
+      const c0 = coeffs[0]!;
+      if (acc === undefined) {
+        // A constant polynomial: an encryption of the constant at x's level.
+        const z = this.encryptZeroAt(x.level, x.scale, x.length);
+        return c0 === 0 ? z : z.add(c0);
+      }
+      return c0 === 0 ? acc : acc.add(c0);
+    });
+  }
+
+  /** `v` mod-switched down to `level` with its scale set to the default (for summing polynomial terms). */
+  #alignTo(v: CkksVector, level: number): CkksVector {
+    const a = this.#own(v);
+    const ct = this.#atLevel(a.ct, a.level, level);
+    const out = ct === a.ct ? a.ct.copy() : ct;
+    this.#checkScales(this.defaultScale, a.scale);
+    out.setScale(this.defaultScale);
+    return new CkksVectorImpl(this, out, a.length, level, this.defaultScale);
+  }
+
+  deserializeVector(bytes: Uint8Array): CkksVector {
+    this.#checkLive();
+    const blob = decodeBlob(bytes, BLOB_KIND.ciphertext, this.fingerprint);
+    const length = metaInt(blob.meta, 'length');
+    if (length > this.slotCount)
+      throw new FedscoreError('he_corrupt', 'vector length exceeds slots', { field: 'length' });
+    const k = this.keys;
+    const ct = new k.seal.Ciphertext();
+    let level: number;
+    try {
+      ct.loadFromArray(k.context, blob.payload);
+      const cd = k.context.getContextData(ct.parmsId());
+      try {
+        level = cd.chainIndex();
+      } finally {
+        cd.delete();
+      }
+      if (level > this.levels) throw new FedscoreError('he_corrupt', 'ciphertext level out of range');
+    } catch (e) {
+      ct.delete();
+      if (e instanceof FedscoreError) throw e;
+      throw new FedscoreError('he_corrupt', `ciphertext does not load: ${wrapSealError('load', e).message}`, {
+        field: 'bytes',
+        cause: e,
+      });
+    }
+    return new CkksVectorImpl(this, ct, length, level, ct.scale());
+  }
+
+  serializeParts(options: SerializeOptions | undefined, withSecret: boolean): Uint8Array {
+    this.#checkLive();
+    const k = this.keys;
+    const mode = comprMode(k.seal, options);
+    const parts: Uint8Array[] = [
+      sealCall('serialize public key', () => k.publicKey.saveToArray(mode) as Uint8Array),
+      k.relinKeys
+        ? sealCall('serialize relin keys', () => k.relinKeys!.saveToArray(mode) as Uint8Array)
+        : new Uint8Array(0),
+      k.galoisKeys
+        ? sealCall('serialize galois keys', () => k.galoisKeys!.saveToArray(mode) as Uint8Array)
+        : new Uint8Array(0),
+    ];
+    if (withSecret) {
+      if (k.secretKey === undefined) throw new FedscoreError('internal', 'no secret key in this context');
+      parts.push(sealCall('serialize secret key', () => k.secretKey!.saveToArray(mode) as Uint8Array));
+    }
+    return encodeBlob({
+      kind: withSecret ? BLOB_KIND.secretContext : BLOB_KIND.publicContext,
+      scheme: 'ckks',
+      insecure: this.insecure,
+      fingerprint: this.fingerprint,
+      meta: {
+        params: this.params,
+        rotations: this.rotations,
+        keyId: this.keyId,
+        relin: k.relinKeys !== undefined,
+        galois: k.galoisKeys !== undefined,
+      },
+      payload: packSections(parts),
+    });
+  }
+
+  serialize(options?: SerializeOptions): Uint8Array {
+    return this.serializeParts(options, false);
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    disposeKeys(this.keys);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+class CkksSecretContextImpl extends CkksPublicContextImpl implements CkksSecretContext {
+  encryptSymmetric(values: PlainValues): CkksVector {
+    return this.encryptWith(values, true);
+  }
+
+  decrypt(vector: CkksVector): Float64Array {
+    const v = vector as CkksVectorImpl;
+    if (!(v instanceof CkksVectorImpl) || v.context.fingerprint !== this.fingerprint) {
+      throw new FedscoreError('he_context_mismatch', 'vector belongs to another HE context', {
+        field: 'vector',
+      });
+    }
+    if (v.disposed) throw new FedscoreError('invalid_argument', 'vector was disposed', { field: 'vector' });
+    const k = this.keys;
+    const pt = new k.seal.Plaintext();
+    try {
+      const all = sealCall('decrypt', () => {
+        k.decryptor!.decrypt(v.ct, pt);
+        return k.encoder.decodeFloat64(pt) as Float64Array;
+      });
+      return all.slice(0, v.length);
+    } finally {
+      pt.delete();
+    }
+  }
+
+  decryptForRelease(vector: CkksVector, options?: ReleaseOptions): Float64Array {
+    const sd = options?.noiseStdDev ?? DEFAULT_FLOODING_STDDEV;
+    if (!(sd > 0) || !Number.isFinite(sd)) {
+      throw new FedscoreError('out_of_range', 'noiseStdDev must be a positive finite number', {
+        field: 'noiseStdDev',
+      });
+    }
+    return floodNoise(this.decrypt(vector), sd, options);
+  }
+
+  toPublic(): CkksPublicContext {
+    const k = this.keys;
+    const clone = <T extends { clone(): T }>(o: T | undefined): T | undefined => o?.clone();
+    const keys: Keys = {
+      seal: k.seal,
+      context: k.context.clone(),
+      encoder: k.encoder.clone(),
+      evaluator: k.evaluator.clone(),
+      encryptor: new k.seal.Encryptor(k.context, k.publicKey),
+      publicKey: k.publicKey.clone(),
+      relinKeys: clone(k.relinKeys),
+      galoisKeys: clone(k.galoisKeys),
+      secretKey: undefined,
+      decryptor: undefined,
+      parmsByLevel: k.parmsByLevel.map((p) => p.clone()),
+      primeByLevel: k.primeByLevel,
+    };
+    return new CkksPublicContextImpl(
+      keys,
+      this.params,
+      this.rotations,
+      this.insecure,
+      this.securityBits,
+      this.keyId,
+    );
+  }
+
+  serializeSecret(options?: SerializeOptions): Uint8Array {
+    return this.serializeParts(options, true);
+  }
+}
+
+/** Add N(0, sd^2) noise to every value (the decryption-for-release policy). */
+export function floodNoise(values: Float64Array, sd: number, options?: ReleaseOptions): Float64Array {
+  const rng = options?.rng ?? cryptoRng();
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = values[i]! + normal(rng, 0, sd);
+  return out;
+}
+
+function disposeKeys(k: Keys): void {
+  for (const o of [
+    k.decryptor,
+    k.secretKey,
+    k.galoisKeys,
+    k.relinKeys,
+    k.publicKey,
+    k.encryptor,
+    k.evaluator,
+    k.encoder,
+    ...k.parmsByLevel,
+    k.context,
+  ]) {
+    if (o !== undefined && !o.isDeleted()) o.delete();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Construction and loading.
+// ---------------------------------------------------------------------------------------------------
+
+interface Built {
+  context: SEALContext;
+  parmsByLevel: ParmsIdType[];
+  primeByLevel: number[];
+}
+
+function buildSealContext(seal: Seal, params: CkksParams, insecure: boolean): Built {
+  const parms = new seal.EncryptionParameters(seal.SchemeType.ckks);
+  let coeff: ReturnType<Seal['CoeffModulus']['Create']> | undefined;
+  try {
+    return sealCall('create context', () => {
+      parms.setPolyModulusDegree(params.polyModulusDegree);
+      coeff = seal.CoeffModulus.Create(params.polyModulusDegree, Int32Array.from(params.coeffModulusBits));
+      parms.setCoeffModulus(coeff);
+      const context = new seal.SEALContext(
+        parms,
+        true,
+        insecure ? seal.SecLevelType.none : seal.SecLevelType.tc128,
+      );
+      if (!context.parametersSet()) {
+        const why = context.toHuman();
+        context.delete();
+        throw new FedscoreError(
+          insecure ? 'he_error' : 'he_insecure_params',
+          `SEAL rejected the parameters: ${why}`,
+          { field: 'params' },
+        );
+      }
+      const parmsByLevel: ParmsIdType[] = [];
+      const primeByLevel: number[] = [];
+      // Walk the modulus-switching chain from the first data level down to level 0 (a fixed count: the
+      // handle past the last level points to null and must not be touched).
+      let cd = context.firstContextData();
+      for (let level = levelsOf(params); level >= 0; level--) {
+        if (cd.chainIndex() !== level) {
+          cd.delete();
+          throw new FedscoreError('internal', `unexpected chain index ${cd.chainIndex()} at level ${level}`);
+        }
+        parmsByLevel[level] = cd.parmsId();
+        const ep = cd.parms();
+        const mods = ep.coeffModulus();
+        const last = mods.get(mods.size() - 1);
+        primeByLevel[level] = Number(last?.value() ?? 0n);
+        last?.delete();
+        mods.delete();
+        ep.delete();
+        const next = level > 0 ? cd.nextContextData() : undefined;
+        cd.delete();
+        if (next === undefined) break;
+        cd = next;
+      }
+      return { context, parmsByLevel, primeByLevel };
+    });
+  } finally {
+    coeff?.delete();
+    parms.delete();
+  }
+}
+
+function normalizeRotations(rotations: readonly number[] | undefined, slotCount: number): number[] {
+  const out = new Set<number>();
+  for (const [i, r] of (rotations ?? []).entries()) {
+    if (!Number.isInteger(r) || r === 0 || Math.abs(r) >= slotCount) {
+      throw new FedscoreError(
+        'invalid_argument',
+        `rotation ${r} must be a non-zero integer with |r| < ${slotCount}`,
+        {
+          field: `rotations[${i}]`,
+        },
+      );
+    }
+    out.add(r);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * Create a fresh CKKS key set (secret context). Parameters default to 'ckks-8192'; parameters below the
+ * 128-bit HE-standard bound throw `he_insecure_params` unless `insecure: true`.
+ */
+export async function createCkksContext(options: CkksContextOptions = {}): Promise<CkksSecretContext> {
+  const params = resolveParams(options.params);
+  const insecure = options.insecure === true;
+  const securityBits = checkCkksSecurity(params, insecure);
+  const rotations = normalizeRotations(options.rotations, params.polyModulusDegree / 2);
+  const seal = await loadSeal();
+  const built = buildSealContext(seal, params, insecure);
+  const keyIdBytes = cryptoRng().fillBytes(new Uint8Array(16));
+  const keys = sealCall('key generation', () => {
+    const gen = new seal.KeyGenerator(built.context);
+    try {
+      const secretKey = gen.secretKey();
+      const publicKey = gen.createPublicKey();
+      const relinKeys = options.relinearization === false ? undefined : gen.createRelinKeys();
+      const galoisKeys =
+        rotations.length > 0 ? gen.createGaloisKeysWithSteps(Int32Array.from(rotations)) : undefined;
+      const k: Keys = {
+        seal,
+        context: built.context,
+        encoder: new seal.CKKSEncoder(built.context),
+        evaluator: new seal.Evaluator(built.context),
+        encryptor: new seal.Encryptor(built.context, publicKey, secretKey),
+        publicKey,
+        relinKeys,
+        galoisKeys,
+        secretKey,
+        decryptor: new seal.Decryptor(built.context, secretKey),
+        parmsByLevel: built.parmsByLevel,
+        primeByLevel: built.primeByLevel,
+      };
+      return k;
+    } finally {
+      gen.delete();
+    }
+  });
+  const ctx = new CkksSecretContextImpl(
+    keys,
+    params,
+    rotations,
+    insecure,
+    securityBits,
+    bytesToHex(keyIdBytes),
+  );
+  if (insecure) {
+    options.logger?.warn('HE context with INSECURE parameters', {
+      scheme: 'ckks',
+      description: ctx.description,
+    });
+  }
+  return ctx;
+}
+
+async function loadContext(
+  bytes: Uint8Array,
+  secret: boolean,
+  options: { insecure?: boolean },
+): Promise<CkksPublicContextImpl> {
+  const blob = decodeBlob(bytes, secret ? BLOB_KIND.secretContext : BLOB_KIND.publicContext);
+  if (blob.scheme !== 'ckks')
+    throw new FedscoreError('invalid_argument', `not a CKKS context (${blob.scheme})`, { field: 'scheme' });
+  const meta = blob.meta as {
+    params?: CkksParams;
+    rotations?: number[];
+    keyId?: string;
+    relin?: boolean;
+    galois?: boolean;
+  };
+  if (meta.params === undefined || typeof meta.keyId !== 'string' || !Array.isArray(meta.rotations)) {
+    throw new FedscoreError('he_corrupt', 'HE context meta incomplete', { field: 'meta' });
+  }
+  const params = resolveParams(meta.params);
+  if (fingerprintOf([describeParams(params), meta.keyId]) !== blob.fingerprint) {
+    throw new FedscoreError('he_corrupt', 'HE context fingerprint does not match its parameters', {
+      field: 'fingerprint',
+    });
+  }
+  const insecure = blob.insecure;
+  if (insecure && options.insecure !== true) {
+    // The flag travels with the bytes: loading insecure parameters needs the same explicit opt-in.
+    checkCkksSecurity(params, false);
+  }
+  const securityBits = checkCkksSecurity(params, insecure);
+  const rotations = normalizeRotations(meta.rotations, params.polyModulusDegree / 2);
+  const sections = unpackSections(blob.payload, secret ? 4 : 3);
+  const seal = await loadSeal();
+  const built = buildSealContext(seal, params, insecure);
+  const made: { delete(): void }[] = [];
+  try {
+    const load = <T extends { loadFromArray(c: SEALContext, b: Uint8Array): void; delete(): void }>(
+      o: T,
+      b: Uint8Array,
+      what: string,
+    ): T => {
+      made.push(o);
+      try {
+        o.loadFromArray(built.context, b);
+      } catch (e) {
+        throw new FedscoreError('he_corrupt', `${what} does not load: ${wrapSealError('load', e).message}`, {
+          field: what,
+          cause: e,
+        });
+      }
+      return o;
+    };
+    const publicKey = load(new seal.PublicKey(), sections[0]!, 'publicKey');
+    const relinKeys = meta.relin ? load(new seal.RelinKeys(), sections[1]!, 'relinKeys') : undefined;
+    const galoisKeys = meta.galois ? load(new seal.GaloisKeys(), sections[2]!, 'galoisKeys') : undefined;
+    const secretKey = secret ? load(new seal.SecretKey(), sections[3]!, 'secretKey') : undefined;
+    const keys: Keys = sealCall('load context', () => ({
+      seal,
+      context: built.context,
+      encoder: new seal.CKKSEncoder(built.context),
+      evaluator: new seal.Evaluator(built.context),
+      encryptor: secretKey
+        ? new seal.Encryptor(built.context, publicKey, secretKey)
+        : new seal.Encryptor(built.context, publicKey),
+      publicKey,
+      relinKeys,
+      galoisKeys,
+      secretKey,
+      decryptor: secretKey ? new seal.Decryptor(built.context, secretKey) : undefined,
+      parmsByLevel: built.parmsByLevel,
+      primeByLevel: built.primeByLevel,
+    }));
+    const Impl = secret ? CkksSecretContextImpl : CkksPublicContextImpl;
+    return new Impl(keys, params, rotations, insecure, securityBits, meta.keyId);
+  } catch (e) {
+    for (const o of made) o.delete();
+    for (const p of built.parmsByLevel) p.delete();
+    built.context.delete();
+    throw e;
+  }
+}
+
+/** Load a public context (encrypt and evaluate only). */
+export async function loadCkksPublicContext(
+  bytes: Uint8Array,
+  options: { insecure?: boolean } = {},
+): Promise<CkksPublicContext> {
+  return loadContext(bytes, false, options);
+}
+
+/** Load a secret context (made by `serializeSecret()`). */
+export async function loadCkksSecretContext(
+  bytes: Uint8Array,
+  options: { insecure?: boolean } = {},
+): Promise<CkksSecretContext> {
+  return (await loadContext(bytes, true, options)) as CkksSecretContextImpl;
+}
+
+/** Levels a polynomial of `degree` needs in `polyval` (c_i x^i computed as (c_i x) * x^(i-1)). */
+export function polynomialDepth(degree: number): number {
+  if (degree <= 0) return 0;
+  if (degree === 1) return 1;
+  return 1 + Math.max(1, Math.ceil(Math.log2(degree - 1)));
+}
+
+/** Rotation steps `sum()` needs for vectors of up to `length` slots: 1, 2, 4, ... < length. */
+export function sumRotationSteps(length: number): number[] {
+  const out: number[] = [];
+  for (let s = 1; s < length; s *= 2) out.push(s);
+  return out;
+}
