@@ -2,6 +2,10 @@
 import type { Command } from './command.ts';
 
 export async function loadCommands(): Promise<Command[]> {
-  const modules = await Promise.all([import('./commands/evaluate.ts'), import('./commands/baseline.ts')]);
+  const modules = await Promise.all([
+    import('./commands/evaluate.ts'),
+    import('./commands/baseline.ts'),
+    import('./commands/psi.ts'),
+  ]);
   return modules.map((m: { command: Command }) => m.command);
 }
