@@ -26,6 +26,7 @@ export const ERROR_CODES = [
   'he_context_mismatch', // a serialized HE object made under other parameters
   'he_corrupt', // corrupt or truncated HE bytes
   'he_error', // an error raised inside the HE library
+  'he_precision', // a decrypted value that must be an exact integer (a count) is not close to one
   'checksum_mismatch', // a downloaded file's digest differs from the expected one
   'io', // a file or network operation failed
   'not_found', // a named thing does not exist
