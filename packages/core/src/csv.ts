@@ -265,7 +265,11 @@ class CsvRecordReader {
   private rowsRead = 0;
   private ids: string[] = [];
   private label: Float64Array = new Float64Array(0);
-  private seen: Map<string, number> | null = null;
+  private seen: Set<string> | null = null;
+  /** Line of each kept row (for naming the first line of a repeated id). */
+  private rowLines: Int32Array = new Int32Array(0);
+  /** id -> line of its first occurrence; built at the first repeat only. */
+  private firstLines: Map<string, number> | null = null;
   private duplicates = new Map<string, number[]>();
   private scratch = new Uint8Array(256);
   /** The current field, set by `fieldBytes`. */
@@ -504,9 +508,12 @@ class CsvRecordReader {
       } else if (id.length === 0) {
         throw new FedscoreError('csv_schema', 'empty id', this.loc(this.line, this.idCol));
       }
+      // One hash operation per row on the common path: a Set whose size does not grow has seen the id.
       const seen = this.seen!;
-      const first = seen.get(id);
-      if (first !== undefined) {
+      const size = seen.size;
+      seen.add(id);
+      if (seen.size === size) {
+        const first = this.firstLineOf(id);
         if (this.dupMode === 'error') {
           throw new FedscoreError('duplicate_id', `id repeats the one on line ${first}`, {
             ...this.loc(this.line, this.idCol),
@@ -517,8 +524,8 @@ class CsvRecordReader {
         if (lines === undefined) this.duplicates.set(id, [first, this.line]);
         else lines.push(this.line);
         if (this.dupMode === 'keep-first') return;
-      } else {
-        seen.set(id, this.line);
+      } else if (this.firstLines !== null) {
+        this.firstLines.set(id, this.line);
       }
     } else {
       id = String(this.nRows);
@@ -526,6 +533,7 @@ class CsvRecordReader {
     const row = this.nRows;
     if (row === this.capacity) this.grow();
     this.ids.push(id);
+    this.rowLines[row] = this.line;
     for (let j = 0; j < nCols; j++) {
       const plan = this.plans[j]!;
       switch (plan.kind) {
@@ -561,6 +569,15 @@ class CsvRecordReader {
     }
     this.nRows++;
     if (this.nRows >= this.maxRows) this.stopped = true;
+  }
+
+  private firstLineOf(id: string): number {
+    if (this.firstLines === null) {
+      const m = new Map<string, number>();
+      for (let r = this.nRows - 1; r >= 0; r--) m.set(this.ids[r]!, this.rowLines[r]!);
+      this.firstLines = m;
+    }
+    return this.firstLines.get(id)!;
   }
 
   private missingError(j: number): never {
@@ -644,7 +661,7 @@ class CsvRecordReader {
       return new Plan(role === 'id' || role === 'label' ? 'ignored' : role);
     });
     for (let j = 0; j < names.length; j++) this.errorOnMissing[j] ??= false;
-    if (this.idCol >= 0) this.seen = new Map();
+    if (this.idCol >= 0) this.seen = new Set();
     function conflict(name: string, key: string): FedscoreError {
       return new FedscoreError(
         'invalid_config',
@@ -666,6 +683,7 @@ class CsvRecordReader {
   private grow(): void {
     const cap = Math.max(1024, this.capacity * 2);
     if (this.labelCol >= 0) this.label = growF64(this.label, cap);
+    this.rowLines = growI32(this.rowLines, cap);
     for (const p of this.plans) {
       if (p.kind === 'numeric') p.values = growF64(p.values, cap);
       else if (p.kind === 'categorical') p.codes = growI32(p.codes!, cap);
