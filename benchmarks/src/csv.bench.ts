@@ -117,11 +117,7 @@ export default async function (args: string[]): Promise<BenchResult> {
           columns: ['reader', 'figure', 'source'],
           rows: [
             ['project goal', '< 1 s for 150k x 12', 'task brief'],
-            [
-              'ANCHORS.md',
-              'no CSV figure; FATE 2.0 reads guest 100k x 30 inside a 2m16s LR epoch',
-              '../shared/ANCHORS.md',
-            ],
+            ['ANCHORS.md', 'lists no CSV-loading figure to compare with', '../shared/ANCHORS.md'],
           ],
         },
       ],
