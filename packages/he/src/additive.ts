@@ -371,8 +371,12 @@ class PaillierAdditive implements AdditiveHeSecret {
   readonly #n2: bigint;
   readonly #half: bigint;
   readonly #width: number;
+  readonly #rng = cryptoRng();
 
   constructor(pub: PublicKey, priv: PrivateKey | undefined, fractionBits: number, insecure: boolean) {
+    if (pub.g !== pub.n + 1n) {
+      throw new FedscoreError('invalid_argument', 'Paillier keys must use g = n + 1', { field: 'publicKey' });
+    }
     this.pub = pub;
     this.#priv = priv;
     this.fractionBits = fractionBits;
@@ -403,8 +407,12 @@ class PaillierAdditive implements AdditiveHeSecret {
     return scaled < 0n ? this.pub.n + scaled : scaled;
   }
 
+  /** Enc(m) = (1 + m n) r^n mod n^2 (g = n + 1, so g^m needs no exponentiation). */
   #enc(m: bigint): bigint {
-    return this.pub.encrypt(m);
+    const n = this.pub.n;
+    let r = 0n;
+    while (r === 0n) r = bytesToBig(this.#rng.fillBytes(new Uint8Array(this.#width))) % n;
+    return (((1n + m * n) % this.#n2) * this.pub.multiply(r, n)) % this.#n2;
   }
 
   /** c^k for a signed integer k (negative: inverse of c^|k|). k = 0: a fresh encryption of 0. */
@@ -456,7 +464,9 @@ class PaillierAdditive implements AdditiveHeSecret {
     const x = this.#own(a);
     const v = toF64(values, 'values', x.length);
     return new PaillierCiphertext(
-      x.values.map((c, i) => this.pub.plaintextAddition(c, this.#encode(v[i]!, x.exponent))),
+      x.values.map(
+        (c, i) => (c * ((1n + this.#encode(v[i]!, x.exponent) * this.pub.n) % this.#n2)) % this.#n2,
+      ),
       x.exponent,
       this.fingerprint,
     );
@@ -584,6 +594,9 @@ class PaillierAdditive implements AdditiveHeSecret {
         n: this.pub.n.toString(16),
         lambda: priv.lambda.toString(16),
         mu: priv.mu.toString(16),
+        // p and q let decryption use the CRT (about 3x faster).
+        p: (priv as unknown as { _p: bigint })._p.toString(16),
+        q: (priv as unknown as { _q: bigint })._q.toString(16),
       },
       payload: new Uint8Array(0),
     });
@@ -773,7 +786,8 @@ export async function createAdditiveHe(options: AdditiveHeOptions): Promise<Addi
         field: 'fractionBits',
       });
     }
-    const { publicKey, privateKey } = await generateRandomKeys(bits);
+    // Simple variant: g = n + 1, lambda = phi(n), mu = phi(n)^-1 mod n (Paillier 1999, section 4).
+    const { publicKey, privateKey } = await generateRandomKeys(bits, true);
     const insecure = bits < PAILLIER_MIN_SECURE_BITS;
     if (insecure) o.logger?.warn('HE context with INSECURE parameters', { scheme: 'paillier', bits });
     return new PaillierAdditive(publicKey, privateKey, f, insecure);
@@ -802,7 +816,7 @@ function loadPaillier(bytes: Uint8Array, secret: boolean, insecureOk: boolean): 
     });
   }
   const f = metaInt(blob.meta, 'fractionBits');
-  const priv = secret ? new PrivateKey(hex('lambda'), hex('mu'), pub) : undefined;
+  const priv = secret ? new PrivateKey(hex('lambda'), hex('mu'), pub, hex('p'), hex('q')) : undefined;
   const he = new PaillierAdditive(pub, priv, f, blob.insecure);
   if (he.fingerprint !== blob.fingerprint)
     throw new FedscoreError('he_corrupt', 'Paillier fingerprint', { field: 'fingerprint' });

@@ -891,6 +891,33 @@ class CkksSecretContextImpl extends CkksPublicContextImpl implements CkksSecretC
     return this.encryptWith(values, true);
   }
 
+  encryptSymmetricSerialized(values: PlainValues, options?: SerializeOptions): Uint8Array {
+    const data = toFloat64(values, 'values', this.slotCount);
+    const k = this.keys;
+    const pt = new k.seal.Plaintext();
+    try {
+      const payload = sealCall('encrypt symmetric', () => {
+        k.encoder.encode(data, this.defaultScale, pt);
+        const sc = k.encryptor.encryptSymmetricSerializable(pt);
+        try {
+          return sc.saveToArray(comprMode(k.seal, options)) as Uint8Array;
+        } finally {
+          sc.delete();
+        }
+      });
+      return encodeBlob({
+        kind: BLOB_KIND.ciphertext,
+        scheme: 'ckks',
+        insecure: this.insecure,
+        fingerprint: this.fingerprint,
+        meta: { length: data.length },
+        payload,
+      });
+    } finally {
+      pt.delete();
+    }
+  }
+
   decrypt(vector: CkksVector): Float64Array {
     const v = vector as CkksVectorImpl;
     if (!(v instanceof CkksVectorImpl) || v.context.fingerprint !== this.fingerprint) {

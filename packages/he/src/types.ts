@@ -245,8 +245,13 @@ export interface CkksPublicContext extends HeContextInfo {
 }
 
 export interface CkksSecretContext extends CkksPublicContext {
-  /** Encrypt with the secret key (seeded: half the serialized size). */
+  /** Encrypt with the secret key (cheaper than public-key encryption; same size in memory). */
   encryptSymmetric(values: PlainValues): CkksVector;
+  /**
+   * Encrypt with the secret key straight to bytes in SEAL's seeded form (half the size of a public-key
+   * ciphertext): what a key holder sends. Loads with `deserializeVector` like any ciphertext.
+   */
+  encryptSymmetricSerialized(values: PlainValues, options?: SerializeOptions): Uint8Array;
   /** Decrypt for own use (no noise). First `vector.length` values. */
   decrypt(vector: CkksVector): Float64Array;
   /** Decrypt for another party: flooding noise added (see docs/he.md). */

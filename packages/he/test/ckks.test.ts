@@ -1,0 +1,280 @@
+/**
+ * CKKS layer against plaintext arithmetic (the independent reference is float64 math on the same
+ * inputs). Tolerances: 1e-6 absolute for additions and plaintext products at scale 2^40 (the encoding
+ * error is ~1e-9 per slot), 1e-4 for ciphertext products and polynomials (scale drift s^2/q absorbed at
+ * ~1e-6 relative, values up to ~1e2).
+ */
+import { FedscoreError, memoryLogger, seededRng } from '@fedscore/core';
+import {
+  type CkksSecretContext,
+  createCkksContext,
+  loadCkksPublicContext,
+  loadCkksSecretContext,
+  polynomialDepth,
+  sumRotationSteps,
+} from '@fedscore/he';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let ctx: CkksSecretContext;
+let other: CkksSecretContext;
+
+beforeAll(async () => {
+  ctx = await createCkksContext({ params: 'ckks-8192', rotations: sumRotationSteps(4096) });
+  other = await createCkksContext({ params: 'ckks-8192', relinearization: false });
+});
+afterAll(() => {
+  ctx.dispose();
+  other.dispose();
+});
+
+const vec = (n: number) =>
+  fc.array(fc.double({ min: -10, max: 10, noNaN: true }), { minLength: n, maxLength: n });
+const maxErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
+describe('CKKS vector arithmetic vs plaintext', () => {
+  it('add / sub with ciphertexts, plaintexts and scalars (1e-6)', () => {
+    fc.assert(
+      fc.property(vec(16), vec(16), fc.double({ min: -5, max: 5, noNaN: true }), (x, y, s) =>
+        ctx.scope(() => {
+          const a = ctx.encrypt(x);
+          const b = ctx.encrypt(y);
+          expect(
+            maxErr(
+              ctx.decrypt(a.add(b)),
+              x.map((v, i) => v + y[i]!),
+            ),
+          ).toBeLessThan(1e-6);
+          expect(
+            maxErr(
+              ctx.decrypt(a.sub(y)),
+              x.map((v, i) => v - y[i]!),
+            ),
+          ).toBeLessThan(1e-6);
+          expect(
+            maxErr(
+              ctx.decrypt(a.add(s)),
+              x.map((v) => v + s),
+            ),
+          ).toBeLessThan(1e-6);
+          expect(
+            maxErr(
+              ctx.decrypt(a.neg()),
+              x.map((v) => -v),
+            ),
+          ).toBeLessThan(1e-6);
+        }),
+      ),
+      { numRuns: 8 },
+    );
+  });
+
+  it('multiply by plaintext and scalar keeps the scale exactly; ciphertext products (1e-6 / 1e-4)', () => {
+    fc.assert(
+      fc.property(vec(16), vec(16), fc.double({ min: -5, max: 5, noNaN: true }), (x, y, s) =>
+        ctx.scope(() => {
+          const a = ctx.encrypt(x);
+          const p = a.mul(y);
+          expect(p.scale).toBe(a.scale);
+          expect(p.level).toBe(a.level - 1);
+          expect(
+            maxErr(
+              ctx.decrypt(p),
+              x.map((v, i) => v * y[i]!),
+            ),
+          ).toBeLessThan(1e-6);
+          expect(
+            maxErr(
+              ctx.decrypt(a.mul(s)),
+              x.map((v) => v * s),
+            ),
+          ).toBeLessThan(1e-6);
+          const c = a.mul(ctx.encrypt(y));
+          expect(
+            maxErr(
+              ctx.decrypt(c),
+              x.map((v, i) => v * y[i]!),
+            ),
+          ).toBeLessThan(1e-4);
+          // level matching: c is one level below a
+          expect(
+            maxErr(
+              ctx.decrypt(c.add(a)),
+              x.map((v, i) => v * y[i]! + v),
+            ),
+          ).toBeLessThan(1e-4);
+        }),
+      ),
+      { numRuns: 6 },
+    );
+  });
+
+  it('sum and dot product (1e-5)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.integer(), (n, seed) =>
+        ctx.scope(() => {
+          const rng = seededRng(seed);
+          const x = Array.from({ length: n }, () => (rng.nextUint32() / 2 ** 32) * 2 - 1);
+          const w = Array.from({ length: n }, () => (rng.nextUint32() / 2 ** 32) * 2 - 1);
+          const a = ctx.encrypt(x);
+          const sum = x.reduce((s, v) => s + v, 0);
+          const dot = x.reduce((s, v, i) => s + v * w[i]!, 0);
+          expect(Math.abs(ctx.decrypt(a.sum())[0]! - sum)).toBeLessThan(1e-5);
+          expect(Math.abs(ctx.decrypt(a.dot(w))[0]! - dot)).toBeLessThan(1e-5);
+        }),
+      ),
+      { numRuns: 6 },
+    );
+  });
+
+  it('polynomial evaluation: degree-3 sigmoid approximation on [-8, 8] (1e-4 vs the same polynomial)', () => {
+    // A degree-3 sigmoid approximation 0.5 + a x - b x^3 on [-8, 8], the form used by Kim et al. 2018.
+    const coeffs = [0.5, 0.15012, 0, -0.001593];
+    expect(polynomialDepth(3)).toBe(2);
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: -8, max: 8, noNaN: true }), { minLength: 8, maxLength: 8 }),
+        (x) =>
+          ctx.scope(() => {
+            const got = ctx.decrypt(ctx.encrypt(x).polyval(coeffs));
+            const want = x.map((v) => coeffs[0]! + coeffs[1]! * v + coeffs[3]! * v ** 3);
+            expect(maxErr(got, want)).toBeLessThan(1e-4);
+          }),
+      ),
+      { numRuns: 6 },
+    );
+  });
+
+  it('refuses a polynomial deeper than the levels left', () => {
+    ctx.scope(() => {
+      const a = ctx.encrypt([1, 2]);
+      expect(() => a.polyval([0, 0, 0, 0, 0, 1])).toThrow(expect.objectContaining({ code: 'out_of_range' }));
+    });
+  });
+
+  it('multiplying by an all-zero plaintext or 0 returns a fresh encryption of zero, not a throw', () => {
+    ctx.scope(() => {
+      const a = ctx.encrypt([1, 2, 3]);
+      const z = a.mul([0, 0, 0]);
+      expect(maxErr(ctx.decrypt(z), [0, 0, 0])).toBeLessThan(1e-6);
+      expect(z.level).toBe(a.level - 1);
+      const z2 = a.mul(0);
+      expect(maxErr(ctx.decrypt(z2.add(a.mul(1))), [1, 2, 3])).toBeLessThan(1e-6);
+      expect(maxErr(ctx.decrypt(a.mul(ctx.encode([0, 0, 0]))), [0, 0, 0])).toBeLessThan(1e-6);
+    });
+  });
+
+  it('rotations need declared steps', () => {
+    ctx.scope(() => {
+      const a = ctx.encrypt([1, 2, 3, 4]);
+      expect(Array.from(ctx.decrypt(a.rotate(1)).slice(0, 3)).map(Math.round)).toEqual([2, 3, 4]);
+      expect(() => a.rotate(3)).toThrow(
+        expect.objectContaining({ code: 'invalid_argument', field: 'steps' }),
+      );
+    });
+  });
+
+  it('decryptForRelease adds flooding noise of the stated size', () => {
+    ctx.scope(() => {
+      const x = new Float64Array(4096).fill(1);
+      const a = ctx.encrypt(x);
+      const r = ctx.decryptForRelease(a, { noiseStdDev: 1e-3, rng: seededRng(1) });
+      const dev = r.map((v) => v - 1);
+      const sd = Math.sqrt(dev.reduce((s, v) => s + v * v, 0) / dev.length);
+      expect(sd).toBeGreaterThan(0.9e-3);
+      expect(sd).toBeLessThan(1.1e-3);
+    });
+  });
+});
+
+describe('CKKS serialization and contexts', () => {
+  it('round-trips ciphertexts; symmetric (seeded) ciphertexts are about half the size', () => {
+    ctx.scope(() => {
+      const x = [1.5, -2.25, 3];
+      const pub = ctx.encrypt(x).serialize();
+      const sym = ctx.encryptSymmetricSerialized(x);
+      expect(maxErr(ctx.decrypt(ctx.encryptSymmetric(x)), x)).toBeLessThan(1e-6);
+      expect(sym.length).toBeLessThan(pub.length * 0.6);
+      expect(maxErr(ctx.decrypt(ctx.deserializeVector(pub)), x)).toBeLessThan(1e-6);
+      expect(maxErr(ctx.decrypt(ctx.deserializeVector(sym)), x)).toBeLessThan(1e-6);
+    });
+  });
+
+  it('rejects ciphertexts from another key set, corrupt and truncated bytes with typed errors', () => {
+    const bytes = ctx.scope(() => ctx.encrypt([1, 2]).serialize());
+    expect(() => other.deserializeVector(bytes)).toThrow(
+      expect.objectContaining({ code: 'he_context_mismatch' }),
+    );
+    const flipped = bytes.slice();
+    flipped[Math.floor(bytes.length / 2)]! ^= 0x40;
+    expect(() => ctx.deserializeVector(flipped)).toThrow(expect.objectContaining({ code: 'he_corrupt' }));
+    expect(() => ctx.deserializeVector(bytes.subarray(0, bytes.length - 100))).toThrow(
+      expect.objectContaining({ code: 'he_corrupt' }),
+    );
+    expect(() => ctx.deserializeVector(new Uint8Array(10))).toThrow(
+      expect.objectContaining({ code: 'he_corrupt' }),
+    );
+    ctx.scope(() => {
+      const a = ctx.encrypt([1]);
+      const b = other.encrypt([1]);
+      expect(() => a.add(b)).toThrow(expect.objectContaining({ code: 'he_context_mismatch' }));
+    });
+  });
+
+  it('public context: evaluates and encrypts, cannot decrypt, and carries no secret key', async () => {
+    const publicBytes = ctx.serialize({ compression: 'none' });
+    const secretBytes = ctx.serializeSecret({ compression: 'none' });
+    // The secret key is the last section of the secret blob: no 64-byte window of it is in the public blob.
+    const window = secretBytes.subarray(secretBytes.length - 4 - 2000, secretBytes.length - 4 - 1936);
+    expect(Buffer.from(publicBytes).includes(Buffer.from(window))).toBe(false);
+    await expect(loadCkksSecretContext(publicBytes)).rejects.toThrow(FedscoreError);
+    const pub = await loadCkksPublicContext(ctx.serialize());
+    try {
+      expect('decrypt' in pub).toBe(false);
+      expect(pub.fingerprint).toBe(ctx.fingerprint);
+      const bytes = pub.scope(() => pub.encrypt([1, 2, 3]).mul([2, 2, 2]).add(1).serialize());
+      ctx.scope(() =>
+        expect(maxErr(ctx.decrypt(ctx.deserializeVector(bytes)), [3, 5, 7])).toBeLessThan(1e-6),
+      );
+    } finally {
+      pub.dispose();
+    }
+    const sk = await loadCkksSecretContext(ctx.serializeSecret());
+    try {
+      const bytes = ctx.scope(() => ctx.encrypt([4]).serialize());
+      sk.scope(() => expect(Math.abs(sk.decrypt(sk.deserializeVector(bytes))[0]! - 4)).toBeLessThan(1e-6));
+    } finally {
+      sk.dispose();
+    }
+  });
+
+  it('refuses parameters above the 128-bit bound unless insecure, and flags them', async () => {
+    const weak = { polyModulusDegree: 4096, coeffModulusBits: [60, 40, 40, 60], scaleBits: 40 };
+    await expect(createCkksContext({ params: weak })).rejects.toThrow(
+      expect.objectContaining({ code: 'he_insecure_params' }),
+    );
+    const logger = memoryLogger();
+    const c = await createCkksContext({ params: weak, insecure: true, logger });
+    try {
+      expect(c.insecure).toBe(true);
+      expect(c.description).toContain('INSECURE');
+      expect(logger.records.some((r) => r.level === 'warn')).toBe(true);
+      const bytes = c.serialize();
+      await expect(loadCkksPublicContext(bytes)).rejects.toThrow(
+        expect.objectContaining({ code: 'he_insecure_params' }),
+      );
+      const loaded = await loadCkksPublicContext(bytes, { insecure: true });
+      expect(loaded.insecure).toBe(true);
+      loaded.dispose();
+    } finally {
+      c.dispose();
+    }
+    await expect(createCkksContext({ params: 'ckks-1024' as never })).rejects.toThrow(
+      expect.objectContaining({ code: 'invalid_argument', field: 'params' }),
+    );
+  });
+});
