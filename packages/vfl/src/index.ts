@@ -3,6 +3,7 @@ export { HeteroLrArbiter } from './hetero-lr/arbiter.ts';
 export type {
   CipherProviderOptions,
   CipherShape,
+  CkksApi,
   EncVector,
   LrCipherProvider,
   LrCipherPublic,

@@ -88,7 +88,14 @@ export interface CipherProviderOptions {
     create(options: { bits?: number; insecure?: boolean }): Promise<AdditiveHeSecret>;
     load(bytes: Uint8Array, options: { insecure?: boolean }): Promise<AdditiveHePublic>;
   };
+  /** CKKS entry points (default: @fedscore/he's `createCkksContext` / `loadCkksPublicContext`). */
+  readonly ckks?: CkksApi;
   readonly logger?: Logger;
+}
+
+export interface CkksApi {
+  createCkksContext(o: import('@fedscore/he').CkksContextOptions): Promise<CkksSecretContext>;
+  loadCkksPublicContext(b: Uint8Array, o: { insecure?: boolean }): Promise<CkksPublicContext>;
 }
 
 /** The provider for `scheme`. */
@@ -456,17 +463,15 @@ function ckksCipher(
 }
 
 /** he's CKKS entry points (looked up at call time so that the plaintext mode never loads node-seal). */
-function ckksApi(): {
-  createCkksContext(o: import('@fedscore/he').CkksContextOptions): Promise<CkksSecretContext>;
-  loadCkksPublicContext(b: Uint8Array, o: { insecure?: boolean }): Promise<CkksPublicContext>;
-} {
+function ckksApi(injected?: CkksApi): CkksApi {
+  if (injected !== undefined) return injected;
   const api = he as unknown as Record<string, unknown>;
   if (typeof api.createCkksContext !== 'function' || typeof api.loadCkksPublicContext !== 'function') {
     throw new FedscoreError('unsupported', 'this build of @fedscore/he has no CKKS contexts', {
       field: 'scheme',
     });
   }
-  return api as unknown as ReturnType<typeof ckksApi>;
+  return api as unknown as CkksApi;
 }
 
 const CKKS_LAYOUT_TAG = 'fedscore.hetero-lr.ckks-layout/1';
@@ -479,7 +484,7 @@ function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
       const preset = options.ckksPreset ?? 'ckks-8192';
       const slots = presetSlots(preset);
       const layout = packedLayout(shape.batchSize, shape.columns, slots);
-      const ctx = await ckksApi().createCkksContext({
+      const ctx = await ckksApi(options.ckks).createCkksContext({
         params: preset,
         rotations: packedRotationSteps(layout),
         relinearization: false,
@@ -491,7 +496,9 @@ function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
     },
     async load(bytes) {
       const { shape, rest } = readLayout(bytes);
-      const ctx = await ckksApi().loadCkksPublicContext(rest, { insecure: options.insecure === true });
+      const ctx = await ckksApi(options.ckks).loadCkksPublicContext(rest, {
+        insecure: options.insecure === true,
+      });
       const layout = packedLayout(shape.batchSize, shape.columns, ctx.slotCount);
       return ckksCipher(ctx, layout);
     },
