@@ -233,7 +233,7 @@ export function decodeHostCache(bytes: Uint8Array, options: DecodeHostCacheOptio
   let key: PsiKey;
   if (m.scalar && m.scalar.length > 0) {
     if (m.scalar.length !== SCALAR_BYTES) bad('scalar', `expected ${SCALAR_BYTES} bytes`);
-    key = { id: m.keyId, scalar: m.scalar.slice() };
+    key = { id: m.keyId, scalar: new Uint8Array(m.scalar) };
   } else if (options.key !== undefined) {
     if (options.key.id !== m.keyId) {
       throw new FedscoreError(
@@ -259,10 +259,10 @@ export function decodeHostCache(bytes: Uint8Array, options: DecodeHostCacheOptio
     hashDomain: m.hashDomain,
     key,
     createdMs: toNumber(m.createdMs),
-    idsDigest: m.idsDigest.slice(),
+    idsDigest: new Uint8Array(m.idsDigest),
     count,
     order,
-    points: m.points.slice(),
+    points: new Uint8Array(m.points),
   };
 }
 

@@ -140,7 +140,7 @@ export class BlindingPool {
   hashToGroup(ids: PackedIds, scalar: ScalarBytes | undefined): Promise<PointBytes> {
     if (scalar !== undefined) checkScalar(scalar);
     const n = ids.offsets.length - 1;
-    const bytes = ids.bytes.slice(ids.offsets[0], ids.offsets[n]);
+    const bytes = new Uint8Array(ids.bytes.subarray(ids.offsets[0], ids.offsets[n]));
     const offsets = ids.offsets.map((o) => o - ids.offsets[0]!);
     return this.#submit(
       {
@@ -148,7 +148,7 @@ export class BlindingPool {
         id: this.#nextId++,
         ids: bytes,
         offsets,
-        scalar: scalar ? scalar.slice() : null,
+        scalar: scalar ? new Uint8Array(scalar) : null,
       },
       [bytes.buffer, offsets.buffer],
       'ids',
@@ -180,10 +180,11 @@ export class BlindingPool {
         field: 'outBytes',
       });
     }
-    const copy = points.slice();
+    // a fresh buffer (a Node Buffer's slice() is a view, and its ArrayBuffer must not be transferred)
+    const copy = new Uint8Array(points);
     const n = copy.length / POINT_BYTES;
     return this.#submit(
-      { op: 'blind', id: this.#nextId++, points: copy, scalar: scalar.slice(), outBytes },
+      { op: 'blind', id: this.#nextId++, points: copy, scalar: new Uint8Array(scalar), outBytes },
       [copy.buffer],
       field,
       indexBase,

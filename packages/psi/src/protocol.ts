@@ -88,7 +88,7 @@ function uint64(v: Uint64 | null | undefined, field: string): number {
 
 /** A copy: decoded payloads are views into the received envelope, which the receiver must not keep. */
 function own(bytes: Uint8Array | null | undefined): Uint8Array {
-  return bytes ? bytes.slice() : new Uint8Array(0);
+  return bytes ? new Uint8Array(bytes) : new Uint8Array(0);
 }
 
 export const helloStep: StepDef<PsiHello> = mappedProtoStep('hello', fedscore.psi.Hello, {

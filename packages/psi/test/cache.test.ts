@@ -1,0 +1,90 @@
+/**
+ * Host cache mode: a set blinded once serves several sessions with different banks and gives the same
+ * intersections as fresh runs (checked against a plain Set intersection); the cache serializes without
+ * its key unless asked, round-trips exactly, and refuses other ids or a missing or wrong key.
+ */
+import { generateUniqueUsccs, isFedscoreError, seededRng } from '@fedscore/core';
+import {
+  BlindingPool,
+  buildHostCache,
+  createPsiKey,
+  decodeHostCache,
+  encodeHostCache,
+  prepareIds,
+  runPsiLocal,
+} from '@fedscore/psi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let pool: BlindingPool;
+beforeAll(async () => {
+  pool = await BlindingPool.create({ threads: 2 });
+});
+afterAll(async () => {
+  await pool.close();
+});
+
+const codes = generateUniqueUsccs(seededRng('cache'), 700);
+const hostIds = codes.slice(0, 400);
+const bankA = [...codes.slice(350, 400), ...codes.slice(400, 500)]; // 50 shared
+const bankB = [...codes.slice(0, 120), ...codes.slice(500, 700)]; // 120 shared
+
+function plain(a: readonly string[], b: readonly string[]): Set<string> {
+  const s = new Set(b);
+  return new Set(a.filter((x) => s.has(x)));
+}
+
+describe('host cache', () => {
+  it('one cache serves two banks in both modes, with the same result as a plain intersection', async () => {
+    const host = prepareIds(hostIds);
+    const cache = await buildHostCache(host, { pool, batchSize: 64 });
+    expect(cache.count).toBe(400);
+    for (const [bank, mode] of [
+      [bankA, 'both'],
+      [bankB, 'guest_only'],
+      [bankA, 'guest_only'],
+    ] as const) {
+      const r = await runPsiLocal(bank, host, { pool, hostCache: cache, mode, batchSize: 50 });
+      expect(new Set(r.guest.intersection)).toEqual(plain(bank, hostIds));
+      expect(r.host.intersectionSize).toBe(plain(bank, hostIds).size);
+      if (mode === 'both') expect(r.host.intersection).toEqual(r.guest.intersection);
+    }
+    // the key survives the sessions (a cached key is never wiped by a run)
+    expect(cache.key.scalar.some((b) => b !== 0)).toBe(true);
+  });
+
+  it('serializes without the key by default, round-trips exactly, and checks the key', async () => {
+    const cache = await buildHostCache(hostIds.slice(0, 50), { pool, nowMs: 1_700_000_000_000 });
+    const publicBytes = encodeHostCache(cache);
+    expect(Buffer.from(publicBytes).indexOf(Buffer.from(cache.key.scalar))).toBe(-1);
+    const noKey = (() => {
+      try {
+        decodeHostCache(publicBytes);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isFedscoreError(noKey, 'psi_cache_mismatch')).toBe(true);
+    const wrong = (() => {
+      try {
+        decodeHostCache(publicBytes, { key: createPsiKey() });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isFedscoreError(wrong, 'psi_cache_mismatch')).toBe(true);
+    const back = decodeHostCache(publicBytes, { key: cache.key });
+    expect(back.points).toEqual(cache.points);
+    expect(back.order).toEqual(cache.order);
+    expect(back.createdMs).toBe(1_700_000_000_000);
+    const withKey = decodeHostCache(encodeHostCache(cache, { includeSecretKey: true }));
+    expect(withKey.key.scalar).toEqual(cache.key.scalar);
+    expect(() => decodeHostCache(new Uint8Array([0xff, 0xff, 0xff]))).toThrow(/host cache/);
+  });
+
+  it('a cache built from other ids is refused', async () => {
+    const cache = await buildHostCache(hostIds.slice(0, 30), { pool });
+    const other = [...hostIds.slice(0, 29), hostIds[40]!];
+    const err = await runPsiLocal(bankA, other, { pool, hostCache: cache }).catch((e: unknown) => e);
+    expect(isFedscoreError(err, 'psi_cache_mismatch')).toBe(true);
+  });
+});

@@ -1,0 +1,146 @@
+/**
+ * The "who learns what" table of docs/protocols/psi.md, checked against every message of real runs
+ * (`createInMemoryNetwork(..., { capture: true })` through `runPsiLocal`):
+ *
+ * - no message carries a raw id (as typed, normalized, or in any spelling the parties used), the SHA-512
+ *   digest an id is hashed to, or the unblinded group element H(id) -- searched as whole values and as
+ *   their first 16 bytes (the length of a comparison key) anywhere in every encoded envelope;
+ * - each direction carries exactly the steps of the table, in order, with the sizes the table gives;
+ * - in "guest_only" mode the host receives nothing but the guest's blinded points and the size (no
+ *   keys of its own ids, no digest);
+ * - no log record carries an id.
+ */
+import { createHash } from 'node:crypto';
+import { generateUniqueUsccs, memoryLogger, normalizeUscc, seededRng } from '@fedscore/core';
+import {
+  BlindingPool,
+  hashToGroupReference,
+  KEY_BYTES,
+  loadSodium,
+  POINT_BYTES,
+  PSI_HASH_DOMAIN,
+  PSI_PROTOCOL,
+  runPsiLocal,
+} from '@fedscore/psi';
+import sodium from 'libsodium-wrappers-sumo';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let pool: BlindingPool;
+beforeAll(async () => {
+  await loadSodium();
+  pool = await BlindingPool.create({ threads: 2 });
+});
+afterAll(async () => {
+  await pool.close();
+});
+
+const codes = generateUniqueUsccs(seededRng('privacy'), 260);
+const guestIds = codes.slice(0, 150).map((c, i) => (i % 3 === 0 ? ` ${c.toLowerCase()}` : c));
+const hostIds = codes.slice(100); // 50 shared
+const BATCH = 32;
+
+/** Every byte string that would reveal an id: as given, normalized, its digest, its unblinded point. */
+function secrets(): { label: string; bytes: Uint8Array }[] {
+  const out: { label: string; bytes: Uint8Array }[] = [];
+  const enc = new TextEncoder();
+  for (const raw of [...guestIds, ...hostIds]) {
+    const id = normalizeUscc(raw);
+    out.push({ label: `raw id ${raw}`, bytes: enc.encode(raw) });
+    out.push({ label: `normalized id ${id}`, bytes: enc.encode(id) });
+    const digest = new Uint8Array(
+      createHash('sha512')
+        .update(enc.encode(`${PSI_HASH_DOMAIN}\u0000`))
+        .update(enc.encode(id))
+        .digest(),
+    );
+    out.push({ label: `sha512 of ${id}`, bytes: digest.subarray(0, KEY_BYTES) });
+    const point = hashToGroupReference(id);
+    out.push({ label: `H(${id})`, bytes: point.subarray(0, KEY_BYTES) });
+    // the 8-byte tail of an id (its organization code and checks) alone must not appear either
+    out.push({ label: `tail of ${id}`, bytes: enc.encode(id.slice(10)) });
+  }
+  return out;
+}
+
+function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
+  return Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).indexOf(needle) >= 0;
+}
+
+/** The table of docs/protocols/psi.md, as step names in order per direction. */
+function expectedSteps(
+  mode: 'both' | 'guest_only',
+  from: 'guest' | 'host',
+  nGuest: number,
+  nHost: number,
+): string[] {
+  const batches = (n: number) => Math.ceil(n / BATCH);
+  if (from === 'guest') {
+    return [
+      'hello',
+      ...Array<string>(batches(nGuest)).fill('guest_points'),
+      ...(mode === 'both' ? Array<string>(batches(nHost)).fill('host_keys') : []),
+      'result',
+    ];
+  }
+  return [
+    'hello',
+    ...Array<string>(batches(nHost)).fill('host_points'),
+    ...Array<string>(batches(nGuest)).fill('guest_keys'),
+    ...(mode === 'both' ? ['result'] : []),
+  ];
+}
+
+describe.each(['both', 'guest_only'] as const)('captured messages, %s mode', (mode) => {
+  it('carry no raw id, no id digest and no unblinded point; steps and sizes follow the table', async () => {
+    const logger = memoryLogger('debug');
+    const r = await runPsiLocal(guestIds, hostIds, { pool, mode, batchSize: BATCH, capture: true, logger });
+    expect(r.guest.intersectionSize).toBe(50);
+    const messages = r.captured;
+    expect(messages.length).toBeGreaterThan(0);
+    expect(messages.every((m) => m.protocol === PSI_PROTOCOL)).toBe(true);
+
+    const needles = secrets();
+    // controls: the needles are the real values (digest -> point as the protocol computes it), and the
+    // search finds a needle placed in a buffer
+    const id0 = normalizeUscc(guestIds[0]!);
+    const d0 = needles.find((n) => n.label === `sha512 of ${id0}`)!;
+    const full = createHash('sha512').update(`${PSI_HASH_DOMAIN}\u0000${id0}`).digest();
+    expect(Buffer.from(d0.bytes).equals(full.subarray(0, KEY_BYTES))).toBe(true);
+    expect(
+      Buffer.from(sodium.crypto_core_ristretto255_from_hash(new Uint8Array(full))).equals(
+        Buffer.from(hashToGroupReference(id0)),
+      ),
+    ).toBe(true);
+    expect(contains(new Uint8Array([1, 2, ...d0.bytes, 3]), d0.bytes)).toBe(true);
+    for (const m of messages) {
+      for (const s of needles) {
+        if (contains(m.bytes, s.bytes)) throw new Error(`message ${m.step} #${m.seq} contains ${s.label}`);
+      }
+    }
+
+    const nGuest = 150;
+    const nHost = 160;
+    for (const from of ['guest', 'host'] as const) {
+      const steps = messages.filter((m) => m.from === from).map((m) => m.step);
+      expect(steps).toEqual(expectedSteps(mode, from, nGuest, nHost));
+    }
+    // points are 32 bytes, keys 16 bytes: total payload per stream matches the set sizes
+    const payloadOf = (step: string) =>
+      messages.filter((m) => m.step === step).reduce((s, m) => s + m.payload.length, 0);
+    expect(payloadOf('guest_points')).toBeGreaterThanOrEqual(nGuest * POINT_BYTES);
+    expect(payloadOf('guest_points')).toBeLessThan(nGuest * POINT_BYTES + 16 * Math.ceil(nGuest / BATCH));
+    expect(payloadOf('guest_keys')).toBeGreaterThanOrEqual(nGuest * KEY_BYTES);
+    expect(payloadOf('guest_keys')).toBeLessThan(nGuest * KEY_BYTES + 16 * Math.ceil(nGuest / BATCH));
+    if (mode === 'guest_only') {
+      // the host receives: hello, the guest's blinded points, and the size -- nothing about its own ids
+      const toHost = new Set(messages.filter((m) => m.to === 'host').map((m) => m.step));
+      expect(toHost).toEqual(new Set(['hello', 'guest_points', 'result']));
+      const result = messages.find((m) => m.to === 'host' && m.step === 'result')!;
+      expect(result.payload.length).toBeLessThan(8); // the size only, no digest
+      expect(r.host.intersection).toBeUndefined();
+    }
+
+    const logText = JSON.stringify(logger.records);
+    for (const raw of [...guestIds, ...hostIds]) expect(logText).not.toContain(normalizeUscc(raw));
+  });
+});
