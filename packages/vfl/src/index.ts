@@ -3,7 +3,6 @@ export { HeteroLrArbiter } from './hetero-lr/arbiter.ts';
 export type {
   CipherProviderOptions,
   CipherShape,
-  CkksApi,
   EncVector,
   LrCipherProvider,
   LrCipherPublic,

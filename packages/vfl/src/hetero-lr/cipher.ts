@@ -21,7 +21,12 @@ import type {
   CkksSecretContext,
   CkksVector,
 } from '@fedscore/he';
-import * as he from '@fedscore/he';
+import {
+  createAdditiveHe,
+  createCkksContext,
+  loadAdditiveHePublic,
+  loadCkksPublicContext,
+} from '@fedscore/he';
 import type { CiphertextBatch } from '@fedscore/wire';
 import type { HeteroLrScheme } from './options.ts';
 import { type PackedLayout, packedLayout, packedMatVec, packedRotationSteps, replicate } from './packing.ts';
@@ -80,22 +85,7 @@ export interface CipherProviderOptions {
   readonly paillierBits?: number;
   /** Accept parameters below 128-bit security (tests). */
   readonly insecure?: boolean;
-  /**
-   * Paillier factory: the he package's additive Paillier backend. Injected so that this file depends
-   * only on he's public interfaces.
-   */
-  readonly paillier?: {
-    create(options: { bits?: number; insecure?: boolean }): Promise<AdditiveHeSecret>;
-    load(bytes: Uint8Array, options: { insecure?: boolean }): Promise<AdditiveHePublic>;
-  };
-  /** CKKS entry points (default: @fedscore/he's `createCkksContext` / `loadCkksPublicContext`). */
-  readonly ckks?: CkksApi;
   readonly logger?: Logger;
-}
-
-export interface CkksApi {
-  createCkksContext(o: import('@fedscore/he').CkksContextOptions): Promise<CkksSecretContext>;
-  loadCkksPublicContext(b: Uint8Array, o: { insecure?: boolean }): Promise<CkksPublicContext>;
 }
 
 /** The provider for `scheme`. */
@@ -108,25 +98,21 @@ export function cipherProvider(
       return plainProvider;
     case 'ckks':
       return ckksProvider(options);
-    case 'paillier': {
-      const p = options.paillier;
-      if (p === undefined) {
-        throw new FedscoreError('unsupported', 'the Paillier backend was not supplied', {
-          field: 'paillier',
-        });
-      }
+    case 'paillier':
       return {
         scheme: 'paillier',
         create: async () =>
           additiveCipher(
-            await p.create({
+            await createAdditiveHe({
+              scheme: 'paillier',
               ...(options.paillierBits !== undefined && { bits: options.paillierBits }),
               ...(options.insecure !== undefined && { insecure: options.insecure }),
+              ...(options.logger !== undefined && { logger: options.logger }),
             }),
           ) as LrCipherSecret,
-        load: async (bytes) => additiveCipher(await p.load(bytes, { insecure: options.insecure === true })),
+        load: async (bytes) =>
+          additiveCipher(await loadAdditiveHePublic(bytes, { insecure: options.insecure === true })),
       };
-    }
   }
 }
 
@@ -462,18 +448,6 @@ function ckksCipher(
   return base;
 }
 
-/** he's CKKS entry points (looked up at call time so that the plaintext mode never loads node-seal). */
-function ckksApi(injected?: CkksApi): CkksApi {
-  if (injected !== undefined) return injected;
-  const api = he as unknown as Record<string, unknown>;
-  if (typeof api.createCkksContext !== 'function' || typeof api.loadCkksPublicContext !== 'function') {
-    throw new FedscoreError('unsupported', 'this build of @fedscore/he has no CKKS contexts', {
-      field: 'scheme',
-    });
-  }
-  return api as unknown as CkksApi;
-}
-
 const CKKS_LAYOUT_TAG = 'fedscore.hetero-lr.ckks-layout/1';
 
 function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
@@ -484,7 +458,7 @@ function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
       const preset = options.ckksPreset ?? 'ckks-8192';
       const slots = presetSlots(preset);
       const layout = packedLayout(shape.batchSize, shape.columns, slots);
-      const ctx = await ckksApi(options.ckks).createCkksContext({
+      const ctx = await createCkksContext({
         params: preset,
         rotations: packedRotationSteps(layout),
         relinearization: false,
@@ -496,7 +470,7 @@ function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
     },
     async load(bytes) {
       const { shape, rest } = readLayout(bytes);
-      const ctx = await ckksApi(options.ckks).loadCkksPublicContext(rest, {
+      const ctx = await loadCkksPublicContext(rest, {
         insecure: options.insecure === true,
       });
       const layout = packedLayout(shape.batchSize, shape.columns, ctx.slotCount);
