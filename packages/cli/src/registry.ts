@@ -6,6 +6,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/evaluate.ts'),
     import('./commands/baseline.ts'),
     import('./commands/psi.ts'),
+    import('./commands/bench-he.ts'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
 }

@@ -1253,3 +1253,23 @@ export function sumRotationSteps(length: number): number[] {
   for (let s = 1; s < length; s *= 2) out.push(s);
   return out;
 }
+
+/**
+ * The SEAL objects behind a context and a vector, for this package's benchmark of the layer against raw
+ * node-seal calls. Not exported from the package.
+ */
+export function rawHandles(ctx: CkksPublicContext): Keys {
+  if (!(ctx instanceof CkksPublicContextImpl))
+    throw new FedscoreError('invalid_argument', 'not a CKKS context');
+  return ctx.keys;
+}
+
+export function rawCiphertext(v: CkksVector): Ciphertext {
+  if (!(v instanceof CkksVectorImpl)) throw new FedscoreError('invalid_argument', 'not a CKKS vector');
+  return v.ct;
+}
+
+export function rawPlaintext(p: CkksPlaintext): Plaintext {
+  if (!(p instanceof CkksPlaintextImpl)) throw new FedscoreError('invalid_argument', 'not a CKKS plaintext');
+  return p.pt;
+}

@@ -1,5 +1,7 @@
 export type { AdditiveHeOptions } from './additive.ts';
 export { createAdditiveHe, loadAdditiveHePublic, loadAdditiveHeSecret } from './additive.ts';
+export type { HeBenchOptions, HeBenchReport, HeBenchRow } from './benchmark.ts';
+export { runHeBenchmark } from './benchmark.ts';
 export {
   createCkksContext,
   DEFAULT_FLOODING_STDDEV,
