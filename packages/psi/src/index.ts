@@ -29,7 +29,7 @@ export { KEY_BYTES, KeyIndex, matchAndAlign, sortByKey } from './keys.ts';
 export type { LocalPsiOptions, LocalPsiResult } from './local.ts';
 export { GUEST, HOST, runPsiLocal } from './local.ts';
 export type { PsiKey, PsiPartyOptions, PsiPartyResult, PsiRole, RolePlan } from './party.ts';
-export { createPsiKey } from './party.ts';
+export { createPsiKey, DEFAULT_MAX_PEER_COUNT } from './party.ts';
 export type { BlindingPoolOptions, BlindingPoolStats, BlindOptions } from './pool.ts';
 export { BlindingPool } from './pool.ts';
 export type { PsiBatch, PsiHello, PsiMode, PsiResultMessage } from './protocol.ts';

@@ -56,6 +56,9 @@ import {
 
 export type PsiRole = 'guest' | 'host';
 
+/** Default cap on the set size a peer may announce (see `PsiPartyOptions.maxPeerCount`). */
+export const DEFAULT_MAX_PEER_COUNT = 50_000_000;
+
 /** A party's secret blinding key. `id` is a random label (for logs and rotation records), not derived from it. */
 export interface PsiKey {
   readonly id: string;
@@ -106,6 +109,11 @@ export interface PsiPartyOptions extends PrepareIdsOptions {
   readonly rng?: Rng;
   /** Allow a non-cryptographic `rng` (reproducible tests only). */
   readonly allowInsecureRng?: boolean;
+  /**
+   * Largest set size accepted from the peer (default 50,000,000): memory for its keys is allocated from
+   * the size it announces (16 B an id), so a faulty peer must not be able to ask for gigabytes.
+   */
+  readonly maxPeerCount?: number;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
 }
@@ -255,6 +263,12 @@ export async function runPsiParty(
     const peerHello = await session.receive(peer, helloStep);
     checkPeerHello(hello, peerHello, peer);
     const m = peerHello.count;
+    const maxPeer = options.maxPeerCount ?? DEFAULT_MAX_PEER_COUNT;
+    if (m > maxPeer) {
+      throw new FedscoreError('out_of_range', `${peer} announces ${m} ids, above maxPeerCount ${maxPeer}`, {
+        field: 'hello.count',
+      });
+    }
     const ownBatches = batchCount(n, batchSize);
     const peerBatches = batchCount(m, peerHello.batchSize);
     const keyBytes = hello.keyBytes;

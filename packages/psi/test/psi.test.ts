@@ -172,3 +172,20 @@ describe('errors', () => {
     expect(isFedscoreError(err, 'psi_mismatch')).toBe(true);
   });
 });
+
+describe('limits', () => {
+  it('a peer announcing more ids than maxPeerCount is refused before any allocation', async () => {
+    const { createInMemoryNetwork, runParties } = await import('@fedscore/core');
+    const { envelopeCodec } = await import('@fedscore/wire');
+    const { runPsiGuest, runPsiHost } = await import('@fedscore/psi');
+    const { guest, host } = sets(9, 10, 30, 2);
+    const net = createInMemoryNetwork(['g', 'h'], envelopeCodec);
+    const err = await runParties(net, {
+      g: () =>
+        runPsiGuest(guest, { channel: net.channel('g'), peer: 'h', session: 's', pool, maxPeerCount: 20 }),
+      h: () => runPsiHost(host, { channel: net.channel('h'), peer: 'g', session: 's', pool }),
+    }).catch((e: unknown) => e);
+    expect(isFedscoreError(err, 'out_of_range')).toBe(true);
+    expect((err as { field: string }).field).toBe('hello.count');
+  });
+});
