@@ -34,6 +34,8 @@ Modes: both (default) -- both parties learn the intersection, in one aligned ord
 the host learns only the intersection size.
 
 --out writes the aligned intersection (id, guest_line, host_line) in the order both parties share.
+Lines in --out and in skipped/duplicate reports count the header as line 1 and one record per line
+after it (a file with blank lines or quoted line breaks shifts them; errors name the exact line).
 --host-cache FILE reuses the host's blinded set from FILE when it was built from the same ids, and
 otherwise builds it and writes FILE (mode 0600: it holds the host's secret key).
 
