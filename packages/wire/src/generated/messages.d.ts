@@ -2768,4 +2768,1114 @@ export namespace fedscore {
             type $Shape = fedscore.psi.HostCache.$Properties;
         }
     }
+
+    /** Namespace scoring. */
+    namespace scoring {
+
+        /** Who learns the scores of a batch run. */
+        enum ResultTo {
+
+            /** Absent: rejected on decode. */
+            RESULT_TO_UNSPECIFIED = 0,
+
+            /** The data owner (key holder) decrypts the scores itself. */
+            RESULT_TO_DATA_OWNER = 1,
+
+            /**
+             * The model owner: it masks the encrypted scores, the data owner decrypts the masked values and
+             * returns them, the model owner removes the mask. The data owner learns nothing.
+             */
+            RESULT_TO_MODEL_OWNER = 2
+        }
+
+        /**
+         * Properties of a BatchPlan.
+         * @deprecated Use fedscore.scoring.BatchPlan.$Properties instead.
+         */
+        interface IBatchPlan extends fedscore.scoring.BatchPlan.$Properties {
+        }
+
+        /**
+         * Data owner -> model owner, first message of "scoring.batch": the shape of what follows and the
+         * data owner's public CKKS context (public key only: no relinearization or Galois keys are needed).
+         */
+        class BatchPlan {
+
+            /**
+             * Constructs a new BatchPlan.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.BatchPlan.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Records to score (the row count is revealed by design). */
+            records: number;
+
+            /**
+             * The model's input columns, in the order the feature ciphertexts follow (names the model owner
+             * already knows from the model; no values).
+             */
+            features: string[];
+
+            /** BatchPlan resultTo. */
+            resultTo: fedscore.scoring.ResultTo;
+
+            /** Serialized public CKKS context of the data owner (no secret key). */
+            context: Uint8Array;
+
+            /**
+             * Creates a new BatchPlan instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns BatchPlan instance
+             */
+            static create(properties: fedscore.scoring.BatchPlan.$Shape): fedscore.scoring.BatchPlan & fedscore.scoring.BatchPlan.$Shape;
+            static create(properties?: fedscore.scoring.BatchPlan.$Properties): fedscore.scoring.BatchPlan;
+
+            /**
+             * Encodes the specified BatchPlan message. Does not implicitly {@link fedscore.scoring.BatchPlan.verify|verify} messages.
+             * @param message BatchPlan message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.BatchPlan.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified BatchPlan message, length delimited. Does not implicitly {@link fedscore.scoring.BatchPlan.verify|verify} messages.
+             * @param message BatchPlan message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.BatchPlan.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a BatchPlan message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.BatchPlan & fedscore.scoring.BatchPlan.$Shape} BatchPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.BatchPlan & fedscore.scoring.BatchPlan.$Shape;
+
+            /**
+             * Decodes a BatchPlan message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.BatchPlan & fedscore.scoring.BatchPlan.$Shape} BatchPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.BatchPlan & fedscore.scoring.BatchPlan.$Shape;
+
+            /**
+             * Verifies a BatchPlan message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a BatchPlan message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns BatchPlan
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.BatchPlan;
+
+            /**
+             * Creates a plain object from a BatchPlan message. Also converts values to other types if specified.
+             * @param message BatchPlan
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.BatchPlan, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this BatchPlan to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for BatchPlan
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace BatchPlan {
+
+            /** Properties of a BatchPlan. */
+            interface $Properties {
+
+                /** Records to score (the row count is revealed by design). */
+                records?: (number|null);
+
+                /**
+                 * The model's input columns, in the order the feature ciphertexts follow (names the model owner
+                 * already knows from the model; no values).
+                 */
+                features?: (string[]|null);
+
+                /** BatchPlan resultTo */
+                resultTo?: (fedscore.scoring.ResultTo|null);
+
+                /** Serialized public CKKS context of the data owner (no secret key). */
+                context?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a BatchPlan. */
+            type $Shape = fedscore.scoring.BatchPlan.$Properties;
+        }
+
+        /** Online joint scoring: bank -> government, once per session (keys stay warm across requests). */
+        enum OnlineMode {
+
+            /** ONLINE_MODE_UNSPECIFIED value */
+            ONLINE_MODE_UNSPECIFIED = 0,
+
+            /** The bank learns the exact joint score (and so the government's partial score). */
+            ONLINE_MODE_EXACT = 1,
+
+            /** The bank learns the rating band only (blinded comparisons with the band thresholds). */
+            ONLINE_MODE_BAND = 2
+        }
+
+        /**
+         * Properties of an OnlineHello.
+         * @deprecated Use fedscore.scoring.OnlineHello.$Properties instead.
+         */
+        interface IOnlineHello extends fedscore.scoring.OnlineHello.$Properties {
+        }
+
+        /** Represents an OnlineHello. */
+        class OnlineHello {
+
+            /**
+             * Constructs a new OnlineHello.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.OnlineHello.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** OnlineHello mode. */
+            mode: fedscore.scoring.OnlineMode;
+
+            /** Band mode: number of thresholds the bank compares with (not their values). 0 in exact mode. */
+            thresholds: number;
+
+            /** The bank's public CKKS context (public key only). */
+            context: Uint8Array;
+
+            /** The model both parties score with (from the joint-model descriptor). */
+            modelId: string;
+
+            /**
+             * Creates a new OnlineHello instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns OnlineHello instance
+             */
+            static create(properties: fedscore.scoring.OnlineHello.$Shape): fedscore.scoring.OnlineHello & fedscore.scoring.OnlineHello.$Shape;
+            static create(properties?: fedscore.scoring.OnlineHello.$Properties): fedscore.scoring.OnlineHello;
+
+            /**
+             * Encodes the specified OnlineHello message. Does not implicitly {@link fedscore.scoring.OnlineHello.verify|verify} messages.
+             * @param message OnlineHello message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.OnlineHello.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified OnlineHello message, length delimited. Does not implicitly {@link fedscore.scoring.OnlineHello.verify|verify} messages.
+             * @param message OnlineHello message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.OnlineHello.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an OnlineHello message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.OnlineHello & fedscore.scoring.OnlineHello.$Shape} OnlineHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.OnlineHello & fedscore.scoring.OnlineHello.$Shape;
+
+            /**
+             * Decodes an OnlineHello message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.OnlineHello & fedscore.scoring.OnlineHello.$Shape} OnlineHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.OnlineHello & fedscore.scoring.OnlineHello.$Shape;
+
+            /**
+             * Verifies an OnlineHello message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an OnlineHello message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns OnlineHello
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.OnlineHello;
+
+            /**
+             * Creates a plain object from an OnlineHello message. Also converts values to other types if specified.
+             * @param message OnlineHello
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.OnlineHello, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this OnlineHello to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for OnlineHello
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace OnlineHello {
+
+            /** Properties of an OnlineHello. */
+            interface $Properties {
+
+                /** OnlineHello mode */
+                mode?: (fedscore.scoring.OnlineMode|null);
+
+                /** Band mode: number of thresholds the bank compares with (not their values). 0 in exact mode. */
+                thresholds?: (number|null);
+
+                /** The bank's public CKKS context (public key only). */
+                context?: (Uint8Array|null);
+
+                /** The model both parties score with (from the joint-model descriptor). */
+                modelId?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an OnlineHello. */
+            type $Shape = fedscore.scoring.OnlineHello.$Properties;
+        }
+
+        /**
+         * Properties of a ScoreRequest.
+         * @deprecated Use fedscore.scoring.ScoreRequest.$Properties instead.
+         */
+        interface IScoreRequest extends fedscore.scoring.ScoreRequest.$Properties {
+        }
+
+        /**
+         * Bank -> government, one per applicant: whom to score and the bank's encrypted partial score
+         * (exact mode: one slot; band mode: s_bank - t_k in slot k for every threshold t_k).
+         */
+        class ScoreRequest {
+
+            /**
+             * Constructs a new ScoreRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.ScoreRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The applicant's USCC: the government must look up its own features (authorized use). */
+            applicant: string;
+
+            /** 0-based request number within the session. */
+            index: number;
+
+            /** ScoreRequest partial. */
+            partial?: (fedscore.he.CiphertextBatch.$Properties|null);
+
+            /**
+             * Creates a new ScoreRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ScoreRequest instance
+             */
+            static create(properties: fedscore.scoring.ScoreRequest.$Shape): fedscore.scoring.ScoreRequest & fedscore.scoring.ScoreRequest.$Shape;
+            static create(properties?: fedscore.scoring.ScoreRequest.$Properties): fedscore.scoring.ScoreRequest;
+
+            /**
+             * Encodes the specified ScoreRequest message. Does not implicitly {@link fedscore.scoring.ScoreRequest.verify|verify} messages.
+             * @param message ScoreRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.ScoreRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ScoreRequest message, length delimited. Does not implicitly {@link fedscore.scoring.ScoreRequest.verify|verify} messages.
+             * @param message ScoreRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.ScoreRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ScoreRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.ScoreRequest & fedscore.scoring.ScoreRequest.$Shape} ScoreRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.ScoreRequest & fedscore.scoring.ScoreRequest.$Shape;
+
+            /**
+             * Decodes a ScoreRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.ScoreRequest & fedscore.scoring.ScoreRequest.$Shape} ScoreRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.ScoreRequest & fedscore.scoring.ScoreRequest.$Shape;
+
+            /**
+             * Verifies a ScoreRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ScoreRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ScoreRequest
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.ScoreRequest;
+
+            /**
+             * Creates a plain object from a ScoreRequest message. Also converts values to other types if specified.
+             * @param message ScoreRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.ScoreRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ScoreRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ScoreRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ScoreRequest {
+
+            /** Properties of a ScoreRequest. */
+            interface $Properties {
+
+                /** The applicant's USCC: the government must look up its own features (authorized use). */
+                applicant?: (string|null);
+
+                /** 0-based request number within the session. */
+                index?: (number|null);
+
+                /** ScoreRequest partial */
+                partial?: (fedscore.he.CiphertextBatch.$Properties|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ScoreRequest. */
+            type $Shape = fedscore.scoring.ScoreRequest.$Properties;
+        }
+
+        /**
+         * Properties of a ScoreReply.
+         * @deprecated Use fedscore.scoring.ScoreReply.$Properties instead.
+         */
+        interface IScoreReply extends fedscore.scoring.ScoreReply.$Properties {
+        }
+
+        /** Government -> bank: the encrypted joint result, or the reason the applicant cannot be scored. */
+        class ScoreReply {
+
+            /**
+             * Constructs a new ScoreReply.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.ScoreReply.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ScoreReply index. */
+            index: number;
+
+            /** ScoreReply result. */
+            result?: (fedscore.he.CiphertextBatch.$Properties|null);
+
+            /** Non-empty when the government has no record of the applicant (result is then absent). */
+            error: string;
+
+            /**
+             * Creates a new ScoreReply instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ScoreReply instance
+             */
+            static create(properties: fedscore.scoring.ScoreReply.$Shape): fedscore.scoring.ScoreReply & fedscore.scoring.ScoreReply.$Shape;
+            static create(properties?: fedscore.scoring.ScoreReply.$Properties): fedscore.scoring.ScoreReply;
+
+            /**
+             * Encodes the specified ScoreReply message. Does not implicitly {@link fedscore.scoring.ScoreReply.verify|verify} messages.
+             * @param message ScoreReply message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.ScoreReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ScoreReply message, length delimited. Does not implicitly {@link fedscore.scoring.ScoreReply.verify|verify} messages.
+             * @param message ScoreReply message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.ScoreReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ScoreReply message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.ScoreReply & fedscore.scoring.ScoreReply.$Shape} ScoreReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.ScoreReply & fedscore.scoring.ScoreReply.$Shape;
+
+            /**
+             * Decodes a ScoreReply message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.ScoreReply & fedscore.scoring.ScoreReply.$Shape} ScoreReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.ScoreReply & fedscore.scoring.ScoreReply.$Shape;
+
+            /**
+             * Verifies a ScoreReply message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ScoreReply message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ScoreReply
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.ScoreReply;
+
+            /**
+             * Creates a plain object from a ScoreReply message. Also converts values to other types if specified.
+             * @param message ScoreReply
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.ScoreReply, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ScoreReply to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ScoreReply
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ScoreReply {
+
+            /** Properties of a ScoreReply. */
+            interface $Properties {
+
+                /** ScoreReply index */
+                index?: (number|null);
+
+                /** ScoreReply result */
+                result?: (fedscore.he.CiphertextBatch.$Properties|null);
+
+                /** Non-empty when the government has no record of the applicant (result is then absent). */
+                error?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ScoreReply. */
+            type $Shape = fedscore.scoring.ScoreReply.$Properties;
+        }
+
+        /**
+         * Properties of a SelfEstimateFeature.
+         * @deprecated Use fedscore.scoring.SelfEstimateFeature.$Properties instead.
+         */
+        interface ISelfEstimateFeature extends fedscore.scoring.SelfEstimateFeature.$Properties {
+        }
+
+        /** Self-estimate: bank -> enterprise, the public form: what to encode and how (no weights, no points). */
+        class SelfEstimateFeature {
+
+            /**
+             * Constructs a new SelfEstimateFeature.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.SelfEstimateFeature.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SelfEstimateFeature name. */
+            name: string;
+
+            /** Public cut points t: the client encodes [x > t] for each (a superset of the bank's bin edges). */
+            grid: number[];
+
+            /** The client also encodes [x is missing]. */
+            missing: boolean;
+
+            /**
+             * Creates a new SelfEstimateFeature instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SelfEstimateFeature instance
+             */
+            static create(properties: fedscore.scoring.SelfEstimateFeature.$Shape): fedscore.scoring.SelfEstimateFeature & fedscore.scoring.SelfEstimateFeature.$Shape;
+            static create(properties?: fedscore.scoring.SelfEstimateFeature.$Properties): fedscore.scoring.SelfEstimateFeature;
+
+            /**
+             * Encodes the specified SelfEstimateFeature message. Does not implicitly {@link fedscore.scoring.SelfEstimateFeature.verify|verify} messages.
+             * @param message SelfEstimateFeature message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.SelfEstimateFeature.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SelfEstimateFeature message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateFeature.verify|verify} messages.
+             * @param message SelfEstimateFeature message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.SelfEstimateFeature.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SelfEstimateFeature message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.SelfEstimateFeature & fedscore.scoring.SelfEstimateFeature.$Shape} SelfEstimateFeature
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.SelfEstimateFeature & fedscore.scoring.SelfEstimateFeature.$Shape;
+
+            /**
+             * Decodes a SelfEstimateFeature message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.SelfEstimateFeature & fedscore.scoring.SelfEstimateFeature.$Shape} SelfEstimateFeature
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.SelfEstimateFeature & fedscore.scoring.SelfEstimateFeature.$Shape;
+
+            /**
+             * Verifies a SelfEstimateFeature message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SelfEstimateFeature message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SelfEstimateFeature
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.SelfEstimateFeature;
+
+            /**
+             * Creates a plain object from a SelfEstimateFeature message. Also converts values to other types if specified.
+             * @param message SelfEstimateFeature
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.SelfEstimateFeature, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SelfEstimateFeature to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SelfEstimateFeature
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SelfEstimateFeature {
+
+            /** Properties of a SelfEstimateFeature. */
+            interface $Properties {
+
+                /** SelfEstimateFeature name */
+                name?: (string|null);
+
+                /** Public cut points t: the client encodes [x > t] for each (a superset of the bank's bin edges). */
+                grid?: (number[]|null);
+
+                /** The client also encodes [x is missing]. */
+                missing?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SelfEstimateFeature. */
+            type $Shape = fedscore.scoring.SelfEstimateFeature.$Properties;
+        }
+
+        /**
+         * Properties of a SelfEstimateForm.
+         * @deprecated Use fedscore.scoring.SelfEstimateForm.$Properties instead.
+         */
+        interface ISelfEstimateForm extends fedscore.scoring.SelfEstimateForm.$Properties {
+        }
+
+        /** Represents a SelfEstimateForm. */
+        class SelfEstimateForm {
+
+            /**
+             * Constructs a new SelfEstimateForm.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.SelfEstimateForm.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SelfEstimateForm product. */
+            product: string;
+
+            /** SelfEstimateForm features. */
+            features: fedscore.scoring.SelfEstimateFeature.$Properties[];
+
+            /** Figures the credit-line rules read; the client encrypts them as they are. */
+            figures: string[];
+
+            /** Band names, highest first (the client reads its band among them). */
+            bands: string[];
+
+            /** Cap names per band, in slot order (e.g. revenue, taxPaid, leverage, maxLine). */
+            caps: string[];
+
+            /** Whether the result carries the exact score (else only the band and the line). */
+            revealsScore: boolean;
+
+            /** CKKS ring dimension the client must use and the rotation steps its Galois keys must cover. */
+            polyModulusDegree: number;
+
+            /** SelfEstimateForm rotations. */
+            rotations: number[];
+
+            /**
+             * Creates a new SelfEstimateForm instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SelfEstimateForm instance
+             */
+            static create(properties: fedscore.scoring.SelfEstimateForm.$Shape): fedscore.scoring.SelfEstimateForm & fedscore.scoring.SelfEstimateForm.$Shape;
+            static create(properties?: fedscore.scoring.SelfEstimateForm.$Properties): fedscore.scoring.SelfEstimateForm;
+
+            /**
+             * Encodes the specified SelfEstimateForm message. Does not implicitly {@link fedscore.scoring.SelfEstimateForm.verify|verify} messages.
+             * @param message SelfEstimateForm message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.SelfEstimateForm.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SelfEstimateForm message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateForm.verify|verify} messages.
+             * @param message SelfEstimateForm message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.SelfEstimateForm.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SelfEstimateForm message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.SelfEstimateForm & fedscore.scoring.SelfEstimateForm.$Shape} SelfEstimateForm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.SelfEstimateForm & fedscore.scoring.SelfEstimateForm.$Shape;
+
+            /**
+             * Decodes a SelfEstimateForm message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.SelfEstimateForm & fedscore.scoring.SelfEstimateForm.$Shape} SelfEstimateForm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.SelfEstimateForm & fedscore.scoring.SelfEstimateForm.$Shape;
+
+            /**
+             * Verifies a SelfEstimateForm message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SelfEstimateForm message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SelfEstimateForm
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.SelfEstimateForm;
+
+            /**
+             * Creates a plain object from a SelfEstimateForm message. Also converts values to other types if specified.
+             * @param message SelfEstimateForm
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.SelfEstimateForm, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SelfEstimateForm to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SelfEstimateForm
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SelfEstimateForm {
+
+            /** Properties of a SelfEstimateForm. */
+            interface $Properties {
+
+                /** SelfEstimateForm product */
+                product?: (string|null);
+
+                /** SelfEstimateForm features */
+                features?: (fedscore.scoring.SelfEstimateFeature.$Properties[]|null);
+
+                /** Figures the credit-line rules read; the client encrypts them as they are. */
+                figures?: (string[]|null);
+
+                /** Band names, highest first (the client reads its band among them). */
+                bands?: (string[]|null);
+
+                /** Cap names per band, in slot order (e.g. revenue, taxPaid, leverage, maxLine). */
+                caps?: (string[]|null);
+
+                /** Whether the result carries the exact score (else only the band and the line). */
+                revealsScore?: (boolean|null);
+
+                /** CKKS ring dimension the client must use and the rotation steps its Galois keys must cover. */
+                polyModulusDegree?: (number|null);
+
+                /** SelfEstimateForm rotations */
+                rotations?: (number[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SelfEstimateForm. */
+            type $Shape = fedscore.scoring.SelfEstimateForm.$Properties;
+        }
+
+        /**
+         * Properties of a SelfEstimateRequest.
+         * @deprecated Use fedscore.scoring.SelfEstimateRequest.$Properties instead.
+         */
+        interface ISelfEstimateRequest extends fedscore.scoring.SelfEstimateRequest.$Properties {
+        }
+
+        /**
+         * Enterprise -> bank: its public context (with Galois keys for the form's rotations), the encrypted
+         * indicator bits and the encrypted figures.
+         */
+        class SelfEstimateRequest {
+
+            /**
+             * Constructs a new SelfEstimateRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.SelfEstimateRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SelfEstimateRequest context. */
+            context: Uint8Array;
+
+            /** SelfEstimateRequest bits. */
+            bits?: (fedscore.he.CiphertextBatch.$Properties|null);
+
+            /** SelfEstimateRequest figures. */
+            figures?: (fedscore.he.CiphertextBatch.$Properties|null);
+
+            /**
+             * Creates a new SelfEstimateRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SelfEstimateRequest instance
+             */
+            static create(properties: fedscore.scoring.SelfEstimateRequest.$Shape): fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape;
+            static create(properties?: fedscore.scoring.SelfEstimateRequest.$Properties): fedscore.scoring.SelfEstimateRequest;
+
+            /**
+             * Encodes the specified SelfEstimateRequest message. Does not implicitly {@link fedscore.scoring.SelfEstimateRequest.verify|verify} messages.
+             * @param message SelfEstimateRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.SelfEstimateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SelfEstimateRequest message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateRequest.verify|verify} messages.
+             * @param message SelfEstimateRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.SelfEstimateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SelfEstimateRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape} SelfEstimateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape;
+
+            /**
+             * Decodes a SelfEstimateRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape} SelfEstimateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape;
+
+            /**
+             * Verifies a SelfEstimateRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SelfEstimateRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SelfEstimateRequest
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.SelfEstimateRequest;
+
+            /**
+             * Creates a plain object from a SelfEstimateRequest message. Also converts values to other types if specified.
+             * @param message SelfEstimateRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.SelfEstimateRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SelfEstimateRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SelfEstimateRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SelfEstimateRequest {
+
+            /** Properties of a SelfEstimateRequest. */
+            interface $Properties {
+
+                /** SelfEstimateRequest context */
+                context?: (Uint8Array|null);
+
+                /** SelfEstimateRequest bits */
+                bits?: (fedscore.he.CiphertextBatch.$Properties|null);
+
+                /** SelfEstimateRequest figures */
+                figures?: (fedscore.he.CiphertextBatch.$Properties|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SelfEstimateRequest. */
+            type $Shape = fedscore.scoring.SelfEstimateRequest.$Properties;
+        }
+
+        /**
+         * Properties of a SelfEstimateResult.
+         * @deprecated Use fedscore.scoring.SelfEstimateResult.$Properties instead.
+         */
+        interface ISelfEstimateResult extends fedscore.scoring.SelfEstimateResult.$Properties {
+        }
+
+        /** Bank -> enterprise: the encrypted result (slot layout in docs/protocols/self-estimate.md). */
+        class SelfEstimateResult {
+
+            /**
+             * Constructs a new SelfEstimateResult.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.SelfEstimateResult.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SelfEstimateResult result. */
+            result?: (fedscore.he.CiphertextBatch.$Properties|null);
+
+            /**
+             * Creates a new SelfEstimateResult instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SelfEstimateResult instance
+             */
+            static create(properties: fedscore.scoring.SelfEstimateResult.$Shape): fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape;
+            static create(properties?: fedscore.scoring.SelfEstimateResult.$Properties): fedscore.scoring.SelfEstimateResult;
+
+            /**
+             * Encodes the specified SelfEstimateResult message. Does not implicitly {@link fedscore.scoring.SelfEstimateResult.verify|verify} messages.
+             * @param message SelfEstimateResult message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.SelfEstimateResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SelfEstimateResult message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateResult.verify|verify} messages.
+             * @param message SelfEstimateResult message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.SelfEstimateResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SelfEstimateResult message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape} SelfEstimateResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape;
+
+            /**
+             * Decodes a SelfEstimateResult message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape} SelfEstimateResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape;
+
+            /**
+             * Verifies a SelfEstimateResult message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SelfEstimateResult message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SelfEstimateResult
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.SelfEstimateResult;
+
+            /**
+             * Creates a plain object from a SelfEstimateResult message. Also converts values to other types if specified.
+             * @param message SelfEstimateResult
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.SelfEstimateResult, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SelfEstimateResult to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SelfEstimateResult
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SelfEstimateResult {
+
+            /** Properties of a SelfEstimateResult. */
+            interface $Properties {
+
+                /** SelfEstimateResult result */
+                result?: (fedscore.he.CiphertextBatch.$Properties|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SelfEstimateResult. */
+            type $Shape = fedscore.scoring.SelfEstimateResult.$Properties;
+        }
+    }
 }

@@ -7686,6 +7686,3037 @@ export const fedscore = $root.fedscore = (() => {
         return psi;
     })();
 
+    fedscore.scoring = (function() {
+
+        /**
+         * Namespace scoring.
+         * @memberof fedscore
+         * @namespace
+         */
+        const scoring = {};
+
+        /**
+         * Who learns the scores of a batch run.
+         * @name fedscore.scoring.ResultTo
+         * @enum {number}
+         * @property {number} RESULT_TO_UNSPECIFIED=0 Absent: rejected on decode.
+         * @property {number} RESULT_TO_DATA_OWNER=1 The data owner (key holder) decrypts the scores itself.
+         * @property {number} RESULT_TO_MODEL_OWNER=2 The model owner: it masks the encrypted scores, the data owner decrypts the masked values and
+         * returns them, the model owner removes the mask. The data owner learns nothing.
+         */
+        scoring.ResultTo = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "RESULT_TO_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "RESULT_TO_DATA_OWNER"] = 1;
+            values[valuesById[2] = "RESULT_TO_MODEL_OWNER"] = 2;
+            return values;
+        })();
+
+        scoring.BatchPlan = (function() {
+
+            /**
+             * Properties of a BatchPlan.
+             * @typedef {Object} fedscore.scoring.BatchPlan.$Properties
+             * @property {number|null} [records] Records to score (the row count is revealed by design).
+             * @property {Array.<string>|null} [features] The model's input columns, in the order the feature ciphertexts follow (names the model owner
+             * already knows from the model; no values).
+             * @property {fedscore.scoring.ResultTo|null} [resultTo] BatchPlan resultTo
+             * @property {Uint8Array|null} [context] Serialized public CKKS context of the data owner (no secret key).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a BatchPlan.
+             * @memberof fedscore.scoring
+             * @interface IBatchPlan
+             * @augments fedscore.scoring.BatchPlan.$Properties
+             * @deprecated Use fedscore.scoring.BatchPlan.$Properties instead.
+             */
+
+            /**
+             * Shape of a BatchPlan.
+             * @typedef {fedscore.scoring.BatchPlan.$Properties} fedscore.scoring.BatchPlan.$Shape
+             */
+
+            /**
+             * Constructs a new BatchPlan.
+             * @memberof fedscore.scoring
+             * @classdesc Data owner -> model owner, first message of "scoring.batch": the shape of what follows and the
+             * data owner's public CKKS context (public key only: no relinearization or Galois keys are needed).
+             * @constructor
+             * @param {fedscore.scoring.BatchPlan.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const BatchPlan = function (properties) {
+                this.features = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Records to score (the row count is revealed by design).
+             * @member {number} records
+             * @memberof fedscore.scoring.BatchPlan
+             * @instance
+             */
+            BatchPlan.prototype.records = 0;
+
+            /**
+             * The model's input columns, in the order the feature ciphertexts follow (names the model owner
+             * already knows from the model; no values).
+             * @member {Array.<string>} features
+             * @memberof fedscore.scoring.BatchPlan
+             * @instance
+             */
+            BatchPlan.prototype.features = $util.emptyArray;
+
+            /**
+             * BatchPlan resultTo.
+             * @member {fedscore.scoring.ResultTo} resultTo
+             * @memberof fedscore.scoring.BatchPlan
+             * @instance
+             */
+            BatchPlan.prototype.resultTo = 0;
+
+            /**
+             * Serialized public CKKS context of the data owner (no secret key).
+             * @member {Uint8Array} context
+             * @memberof fedscore.scoring.BatchPlan
+             * @instance
+             */
+            BatchPlan.prototype.context = $util.newBuffer([]);
+
+            /**
+             * Creates a new BatchPlan instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.BatchPlan
+             * @static
+             * @param {fedscore.scoring.BatchPlan.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.BatchPlan} BatchPlan instance
+             * @type {{
+             *   (properties: fedscore.scoring.BatchPlan.$Shape): fedscore.scoring.BatchPlan & fedscore.scoring.BatchPlan.$Shape;
+             *   (properties?: fedscore.scoring.BatchPlan.$Properties): fedscore.scoring.BatchPlan;
+             * }}
+             */
+            BatchPlan.create = function(properties) {
+                return new BatchPlan(properties);
+            };
+
+            /**
+             * Encodes the specified BatchPlan message. Does not implicitly {@link fedscore.scoring.BatchPlan.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.BatchPlan
+             * @static
+             * @param {fedscore.scoring.BatchPlan.$Properties} message BatchPlan message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BatchPlan.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.records != null && $Object.hasOwnProperty.call(message, "records") && message.records !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.records);
+                if (message.features != null && message.features.length)
+                    for (let i = 0; i < message.features.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.features[i]);
+                if (message.resultTo != null && $Object.hasOwnProperty.call(message, "resultTo") && message.resultTo !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).int32(message.resultTo);
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context") && message.context.length)
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.context);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified BatchPlan message, length delimited. Does not implicitly {@link fedscore.scoring.BatchPlan.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.BatchPlan
+             * @static
+             * @param {fedscore.scoring.BatchPlan.$Properties} message BatchPlan message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BatchPlan.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a BatchPlan message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.BatchPlan
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.BatchPlan & fedscore.scoring.BatchPlan.$Shape} BatchPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BatchPlan.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.BatchPlan();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.records = value;
+                            else
+                                delete message.records;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.features && message.features.length))
+                                message.features = [];
+                            message.features.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.resultTo = value;
+                            else
+                                delete message.resultTo;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.context = value;
+                            else
+                                delete message.context;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a BatchPlan message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.BatchPlan
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.BatchPlan & fedscore.scoring.BatchPlan.$Shape} BatchPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BatchPlan.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a BatchPlan message.
+             * @function verify
+             * @memberof fedscore.scoring.BatchPlan
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BatchPlan.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.records != null && $Object.hasOwnProperty.call(message, "records"))
+                    if (!$util.isInteger(message.records))
+                        return "records: integer expected";
+                if (message.features != null && $Object.hasOwnProperty.call(message, "features")) {
+                    if (!$Array.isArray(message.features))
+                        return "features: array expected";
+                    for (let i = 0; i < message.features.length; ++i)
+                        if (!$util.isString(message.features[i]))
+                            return "features: string[] expected";
+                }
+                if (message.resultTo != null && $Object.hasOwnProperty.call(message, "resultTo"))
+                    if (typeof message.resultTo !== "number" || (message.resultTo | 0) !== message.resultTo)
+                        return "resultTo: enum value expected";
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                    if (!(message.context && typeof message.context.length === "number" || $util.isString(message.context)))
+                        return "context: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a BatchPlan message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.BatchPlan
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.BatchPlan} BatchPlan
+             */
+            BatchPlan.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.BatchPlan)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.BatchPlan: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.BatchPlan();
+                if (object.records != null)
+                    if ($Number(object.records) !== 0)
+                        message.records = object.records >>> 0;
+                if (object.features) {
+                    if (!$Array.isArray(object.features))
+                        throw $TypeError(".fedscore.scoring.BatchPlan.features: array expected");
+                    message.features = $Array(object.features.length);
+                    for (let i = 0; i < object.features.length; ++i)
+                        message.features[i] = $String(object.features[i]);
+                }
+                if (object.resultTo !== 0 && (typeof object.resultTo !== "string" || $root.fedscore.scoring.ResultTo[object.resultTo] !== 0))
+                    switch (object.resultTo) {
+                    case "RESULT_TO_UNSPECIFIED":
+                    case 0:
+                        message.resultTo = 0;
+                        break;
+                    case "RESULT_TO_DATA_OWNER":
+                    case 1:
+                        message.resultTo = 1;
+                        break;
+                    case "RESULT_TO_MODEL_OWNER":
+                    case 2:
+                        message.resultTo = 2;
+                        break;
+                    default:
+                        if (typeof object.resultTo === "number" && (object.resultTo | 0) === object.resultTo)
+                            message.resultTo = object.resultTo;
+                    }
+                if (object.context != null)
+                    if (object.context.length)
+                        if (typeof object.context === "string")
+                            $util.base64.decode(object.context, message.context = $util.newBuffer($util.base64.length(object.context)), 0);
+                        else if (object.context.length >= 0)
+                            message.context = object.context;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a BatchPlan message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.BatchPlan
+             * @static
+             * @param {fedscore.scoring.BatchPlan} message BatchPlan
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BatchPlan.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.features = [];
+                if (options.defaults) {
+                    object.records = 0;
+                    object.resultTo = options.enums === $String ? "RESULT_TO_UNSPECIFIED" : 0;
+                    if (options.bytes === $String)
+                        object.context = "";
+                    else {
+                        object.context = [];
+                        if (options.bytes !== $Array)
+                            object.context = $util.newBuffer(object.context);
+                    }
+                }
+                if (message.records != null && $Object.hasOwnProperty.call(message, "records"))
+                    object.records = message.records;
+                if (message.features && message.features.length) {
+                    object.features = $Array(message.features.length);
+                    for (let j = 0; j < message.features.length; ++j)
+                        object.features[j] = message.features[j];
+                }
+                if (message.resultTo != null && $Object.hasOwnProperty.call(message, "resultTo"))
+                    object.resultTo = options.enums === $String ? $root.fedscore.scoring.ResultTo[message.resultTo] === $undefined ? message.resultTo : $root.fedscore.scoring.ResultTo[message.resultTo] : message.resultTo;
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                    object.context = options.bytes === $String ? $util.base64.encode(message.context, 0, message.context.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.context) : message.context;
+                return object;
+            };
+
+            /**
+             * Converts this BatchPlan to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.BatchPlan
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BatchPlan.prototype.toJSON = function() {
+                return BatchPlan.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for BatchPlan
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.BatchPlan
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            BatchPlan.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.BatchPlan";
+            };
+
+            return BatchPlan;
+        })();
+
+        /**
+         * Online joint scoring: bank -> government, once per session (keys stay warm across requests).
+         * @name fedscore.scoring.OnlineMode
+         * @enum {number}
+         * @property {number} ONLINE_MODE_UNSPECIFIED=0 ONLINE_MODE_UNSPECIFIED value
+         * @property {number} ONLINE_MODE_EXACT=1 The bank learns the exact joint score (and so the government's partial score).
+         * @property {number} ONLINE_MODE_BAND=2 The bank learns the rating band only (blinded comparisons with the band thresholds).
+         */
+        scoring.OnlineMode = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "ONLINE_MODE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "ONLINE_MODE_EXACT"] = 1;
+            values[valuesById[2] = "ONLINE_MODE_BAND"] = 2;
+            return values;
+        })();
+
+        scoring.OnlineHello = (function() {
+
+            /**
+             * Properties of an OnlineHello.
+             * @typedef {Object} fedscore.scoring.OnlineHello.$Properties
+             * @property {fedscore.scoring.OnlineMode|null} [mode] OnlineHello mode
+             * @property {number|null} [thresholds] Band mode: number of thresholds the bank compares with (not their values). 0 in exact mode.
+             * @property {Uint8Array|null} [context] The bank's public CKKS context (public key only).
+             * @property {string|null} [modelId] The model both parties score with (from the joint-model descriptor).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an OnlineHello.
+             * @memberof fedscore.scoring
+             * @interface IOnlineHello
+             * @augments fedscore.scoring.OnlineHello.$Properties
+             * @deprecated Use fedscore.scoring.OnlineHello.$Properties instead.
+             */
+
+            /**
+             * Shape of an OnlineHello.
+             * @typedef {fedscore.scoring.OnlineHello.$Properties} fedscore.scoring.OnlineHello.$Shape
+             */
+
+            /**
+             * Constructs a new OnlineHello.
+             * @memberof fedscore.scoring
+             * @classdesc Represents an OnlineHello.
+             * @constructor
+             * @param {fedscore.scoring.OnlineHello.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const OnlineHello = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * OnlineHello mode.
+             * @member {fedscore.scoring.OnlineMode} mode
+             * @memberof fedscore.scoring.OnlineHello
+             * @instance
+             */
+            OnlineHello.prototype.mode = 0;
+
+            /**
+             * Band mode: number of thresholds the bank compares with (not their values). 0 in exact mode.
+             * @member {number} thresholds
+             * @memberof fedscore.scoring.OnlineHello
+             * @instance
+             */
+            OnlineHello.prototype.thresholds = 0;
+
+            /**
+             * The bank's public CKKS context (public key only).
+             * @member {Uint8Array} context
+             * @memberof fedscore.scoring.OnlineHello
+             * @instance
+             */
+            OnlineHello.prototype.context = $util.newBuffer([]);
+
+            /**
+             * The model both parties score with (from the joint-model descriptor).
+             * @member {string} modelId
+             * @memberof fedscore.scoring.OnlineHello
+             * @instance
+             */
+            OnlineHello.prototype.modelId = "";
+
+            /**
+             * Creates a new OnlineHello instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.OnlineHello
+             * @static
+             * @param {fedscore.scoring.OnlineHello.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.OnlineHello} OnlineHello instance
+             * @type {{
+             *   (properties: fedscore.scoring.OnlineHello.$Shape): fedscore.scoring.OnlineHello & fedscore.scoring.OnlineHello.$Shape;
+             *   (properties?: fedscore.scoring.OnlineHello.$Properties): fedscore.scoring.OnlineHello;
+             * }}
+             */
+            OnlineHello.create = function(properties) {
+                return new OnlineHello(properties);
+            };
+
+            /**
+             * Encodes the specified OnlineHello message. Does not implicitly {@link fedscore.scoring.OnlineHello.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.OnlineHello
+             * @static
+             * @param {fedscore.scoring.OnlineHello.$Properties} message OnlineHello message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            OnlineHello.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode") && message.mode !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).int32(message.mode);
+                if (message.thresholds != null && $Object.hasOwnProperty.call(message, "thresholds") && message.thresholds !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.thresholds);
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context") && message.context.length)
+                    writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.context);
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId") && message.modelId !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.modelId);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified OnlineHello message, length delimited. Does not implicitly {@link fedscore.scoring.OnlineHello.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.OnlineHello
+             * @static
+             * @param {fedscore.scoring.OnlineHello.$Properties} message OnlineHello message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            OnlineHello.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an OnlineHello message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.OnlineHello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.OnlineHello & fedscore.scoring.OnlineHello.$Shape} OnlineHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            OnlineHello.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.OnlineHello();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.mode = value;
+                            else
+                                delete message.mode;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.thresholds = value;
+                            else
+                                delete message.thresholds;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.context = value;
+                            else
+                                delete message.context;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.modelId = value;
+                            else
+                                delete message.modelId;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an OnlineHello message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.OnlineHello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.OnlineHello & fedscore.scoring.OnlineHello.$Shape} OnlineHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            OnlineHello.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an OnlineHello message.
+             * @function verify
+             * @memberof fedscore.scoring.OnlineHello
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            OnlineHello.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode"))
+                    if (typeof message.mode !== "number" || (message.mode | 0) !== message.mode)
+                        return "mode: enum value expected";
+                if (message.thresholds != null && $Object.hasOwnProperty.call(message, "thresholds"))
+                    if (!$util.isInteger(message.thresholds))
+                        return "thresholds: integer expected";
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                    if (!(message.context && typeof message.context.length === "number" || $util.isString(message.context)))
+                        return "context: buffer expected";
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    if (!$util.isString(message.modelId))
+                        return "modelId: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an OnlineHello message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.OnlineHello
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.OnlineHello} OnlineHello
+             */
+            OnlineHello.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.OnlineHello)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.OnlineHello: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.OnlineHello();
+                if (object.mode !== 0 && (typeof object.mode !== "string" || $root.fedscore.scoring.OnlineMode[object.mode] !== 0))
+                    switch (object.mode) {
+                    case "ONLINE_MODE_UNSPECIFIED":
+                    case 0:
+                        message.mode = 0;
+                        break;
+                    case "ONLINE_MODE_EXACT":
+                    case 1:
+                        message.mode = 1;
+                        break;
+                    case "ONLINE_MODE_BAND":
+                    case 2:
+                        message.mode = 2;
+                        break;
+                    default:
+                        if (typeof object.mode === "number" && (object.mode | 0) === object.mode)
+                            message.mode = object.mode;
+                    }
+                if (object.thresholds != null)
+                    if ($Number(object.thresholds) !== 0)
+                        message.thresholds = object.thresholds >>> 0;
+                if (object.context != null)
+                    if (object.context.length)
+                        if (typeof object.context === "string")
+                            $util.base64.decode(object.context, message.context = $util.newBuffer($util.base64.length(object.context)), 0);
+                        else if (object.context.length >= 0)
+                            message.context = object.context;
+                if (object.modelId != null)
+                    if (typeof object.modelId !== "string" || object.modelId.length)
+                        message.modelId = $String(object.modelId);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an OnlineHello message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.OnlineHello
+             * @static
+             * @param {fedscore.scoring.OnlineHello} message OnlineHello
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            OnlineHello.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.mode = options.enums === $String ? "ONLINE_MODE_UNSPECIFIED" : 0;
+                    object.thresholds = 0;
+                    if (options.bytes === $String)
+                        object.context = "";
+                    else {
+                        object.context = [];
+                        if (options.bytes !== $Array)
+                            object.context = $util.newBuffer(object.context);
+                    }
+                    object.modelId = "";
+                }
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode"))
+                    object.mode = options.enums === $String ? $root.fedscore.scoring.OnlineMode[message.mode] === $undefined ? message.mode : $root.fedscore.scoring.OnlineMode[message.mode] : message.mode;
+                if (message.thresholds != null && $Object.hasOwnProperty.call(message, "thresholds"))
+                    object.thresholds = message.thresholds;
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                    object.context = options.bytes === $String ? $util.base64.encode(message.context, 0, message.context.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.context) : message.context;
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    object.modelId = message.modelId;
+                return object;
+            };
+
+            /**
+             * Converts this OnlineHello to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.OnlineHello
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            OnlineHello.prototype.toJSON = function() {
+                return OnlineHello.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for OnlineHello
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.OnlineHello
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            OnlineHello.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.OnlineHello";
+            };
+
+            return OnlineHello;
+        })();
+
+        scoring.ScoreRequest = (function() {
+
+            /**
+             * Properties of a ScoreRequest.
+             * @typedef {Object} fedscore.scoring.ScoreRequest.$Properties
+             * @property {string|null} [applicant] The applicant's USCC: the government must look up its own features (authorized use).
+             * @property {number|null} [index] 0-based request number within the session.
+             * @property {fedscore.he.CiphertextBatch.$Properties|null} [partial] ScoreRequest partial
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ScoreRequest.
+             * @memberof fedscore.scoring
+             * @interface IScoreRequest
+             * @augments fedscore.scoring.ScoreRequest.$Properties
+             * @deprecated Use fedscore.scoring.ScoreRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ScoreRequest.
+             * @typedef {fedscore.scoring.ScoreRequest.$Properties} fedscore.scoring.ScoreRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ScoreRequest.
+             * @memberof fedscore.scoring
+             * @classdesc Bank -> government, one per applicant: whom to score and the bank's encrypted partial score
+             * (exact mode: one slot; band mode: s_bank - t_k in slot k for every threshold t_k).
+             * @constructor
+             * @param {fedscore.scoring.ScoreRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ScoreRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The applicant's USCC: the government must look up its own features (authorized use).
+             * @member {string} applicant
+             * @memberof fedscore.scoring.ScoreRequest
+             * @instance
+             */
+            ScoreRequest.prototype.applicant = "";
+
+            /**
+             * 0-based request number within the session.
+             * @member {number} index
+             * @memberof fedscore.scoring.ScoreRequest
+             * @instance
+             */
+            ScoreRequest.prototype.index = 0;
+
+            /**
+             * ScoreRequest partial.
+             * @member {fedscore.he.CiphertextBatch.$Properties|null|undefined} partial
+             * @memberof fedscore.scoring.ScoreRequest
+             * @instance
+             */
+            ScoreRequest.prototype.partial = null;
+
+            /**
+             * Creates a new ScoreRequest instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.ScoreRequest
+             * @static
+             * @param {fedscore.scoring.ScoreRequest.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.ScoreRequest} ScoreRequest instance
+             * @type {{
+             *   (properties: fedscore.scoring.ScoreRequest.$Shape): fedscore.scoring.ScoreRequest & fedscore.scoring.ScoreRequest.$Shape;
+             *   (properties?: fedscore.scoring.ScoreRequest.$Properties): fedscore.scoring.ScoreRequest;
+             * }}
+             */
+            ScoreRequest.create = function(properties) {
+                return new ScoreRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ScoreRequest message. Does not implicitly {@link fedscore.scoring.ScoreRequest.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.ScoreRequest
+             * @static
+             * @param {fedscore.scoring.ScoreRequest.$Properties} message ScoreRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ScoreRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant") && message.applicant !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.applicant);
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index") && message.index !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.index);
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
+                    $root.fedscore.he.CiphertextBatch.encode(message.partial, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ScoreRequest message, length delimited. Does not implicitly {@link fedscore.scoring.ScoreRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.ScoreRequest
+             * @static
+             * @param {fedscore.scoring.ScoreRequest.$Properties} message ScoreRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ScoreRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ScoreRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.ScoreRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.ScoreRequest & fedscore.scoring.ScoreRequest.$Shape} ScoreRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ScoreRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.ScoreRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.applicant = value;
+                            else
+                                delete message.applicant;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.index = value;
+                            else
+                                delete message.index;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            message.partial = $root.fedscore.he.CiphertextBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.partial);
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ScoreRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.ScoreRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.ScoreRequest & fedscore.scoring.ScoreRequest.$Shape} ScoreRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ScoreRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ScoreRequest message.
+             * @function verify
+             * @memberof fedscore.scoring.ScoreRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ScoreRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant"))
+                    if (!$util.isString(message.applicant))
+                        return "applicant: string expected";
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
+                    if (!$util.isInteger(message.index))
+                        return "index: integer expected";
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial")) {
+                    let error = $root.fedscore.he.CiphertextBatch.verify(message.partial, _depth + 1);
+                    if (error)
+                        return "partial." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ScoreRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.ScoreRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.ScoreRequest} ScoreRequest
+             */
+            ScoreRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.ScoreRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.ScoreRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.ScoreRequest();
+                if (object.applicant != null)
+                    if (typeof object.applicant !== "string" || object.applicant.length)
+                        message.applicant = $String(object.applicant);
+                if (object.index != null)
+                    if ($Number(object.index) !== 0)
+                        message.index = object.index >>> 0;
+                if (object.partial != null) {
+                    if (!$util.isObject(object.partial))
+                        throw $TypeError(".fedscore.scoring.ScoreRequest.partial: object expected");
+                    message.partial = $root.fedscore.he.CiphertextBatch.fromObject(object.partial, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ScoreRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.ScoreRequest
+             * @static
+             * @param {fedscore.scoring.ScoreRequest} message ScoreRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ScoreRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.applicant = "";
+                    object.index = 0;
+                    object.partial = null;
+                }
+                if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant"))
+                    object.applicant = message.applicant;
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
+                    object.index = message.index;
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
+                    object.partial = $root.fedscore.he.CiphertextBatch.toObject(message.partial, options, _depth + 1);
+                return object;
+            };
+
+            /**
+             * Converts this ScoreRequest to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.ScoreRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ScoreRequest.prototype.toJSON = function() {
+                return ScoreRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ScoreRequest
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.ScoreRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ScoreRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.ScoreRequest";
+            };
+
+            return ScoreRequest;
+        })();
+
+        scoring.ScoreReply = (function() {
+
+            /**
+             * Properties of a ScoreReply.
+             * @typedef {Object} fedscore.scoring.ScoreReply.$Properties
+             * @property {number|null} [index] ScoreReply index
+             * @property {fedscore.he.CiphertextBatch.$Properties|null} [result] ScoreReply result
+             * @property {string|null} [error] Non-empty when the government has no record of the applicant (result is then absent).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ScoreReply.
+             * @memberof fedscore.scoring
+             * @interface IScoreReply
+             * @augments fedscore.scoring.ScoreReply.$Properties
+             * @deprecated Use fedscore.scoring.ScoreReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a ScoreReply.
+             * @typedef {fedscore.scoring.ScoreReply.$Properties} fedscore.scoring.ScoreReply.$Shape
+             */
+
+            /**
+             * Constructs a new ScoreReply.
+             * @memberof fedscore.scoring
+             * @classdesc Government -> bank: the encrypted joint result, or the reason the applicant cannot be scored.
+             * @constructor
+             * @param {fedscore.scoring.ScoreReply.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ScoreReply = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ScoreReply index.
+             * @member {number} index
+             * @memberof fedscore.scoring.ScoreReply
+             * @instance
+             */
+            ScoreReply.prototype.index = 0;
+
+            /**
+             * ScoreReply result.
+             * @member {fedscore.he.CiphertextBatch.$Properties|null|undefined} result
+             * @memberof fedscore.scoring.ScoreReply
+             * @instance
+             */
+            ScoreReply.prototype.result = null;
+
+            /**
+             * Non-empty when the government has no record of the applicant (result is then absent).
+             * @member {string} error
+             * @memberof fedscore.scoring.ScoreReply
+             * @instance
+             */
+            ScoreReply.prototype.error = "";
+
+            /**
+             * Creates a new ScoreReply instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.ScoreReply
+             * @static
+             * @param {fedscore.scoring.ScoreReply.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.ScoreReply} ScoreReply instance
+             * @type {{
+             *   (properties: fedscore.scoring.ScoreReply.$Shape): fedscore.scoring.ScoreReply & fedscore.scoring.ScoreReply.$Shape;
+             *   (properties?: fedscore.scoring.ScoreReply.$Properties): fedscore.scoring.ScoreReply;
+             * }}
+             */
+            ScoreReply.create = function(properties) {
+                return new ScoreReply(properties);
+            };
+
+            /**
+             * Encodes the specified ScoreReply message. Does not implicitly {@link fedscore.scoring.ScoreReply.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.ScoreReply
+             * @static
+             * @param {fedscore.scoring.ScoreReply.$Properties} message ScoreReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ScoreReply.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index") && message.index !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.index);
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
+                    $root.fedscore.he.CiphertextBatch.encode(message.result, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.error != null && $Object.hasOwnProperty.call(message, "error") && message.error !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.error);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ScoreReply message, length delimited. Does not implicitly {@link fedscore.scoring.ScoreReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.ScoreReply
+             * @static
+             * @param {fedscore.scoring.ScoreReply.$Properties} message ScoreReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ScoreReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ScoreReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.ScoreReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.ScoreReply & fedscore.scoring.ScoreReply.$Shape} ScoreReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ScoreReply.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.ScoreReply();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.index = value;
+                            else
+                                delete message.index;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.result = $root.fedscore.he.CiphertextBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.result);
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.error = value;
+                            else
+                                delete message.error;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ScoreReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.ScoreReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.ScoreReply & fedscore.scoring.ScoreReply.$Shape} ScoreReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ScoreReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ScoreReply message.
+             * @function verify
+             * @memberof fedscore.scoring.ScoreReply
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ScoreReply.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
+                    if (!$util.isInteger(message.index))
+                        return "index: integer expected";
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result")) {
+                    let error = $root.fedscore.he.CiphertextBatch.verify(message.result, _depth + 1);
+                    if (error)
+                        return "result." + error;
+                }
+                if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
+                    if (!$util.isString(message.error))
+                        return "error: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ScoreReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.ScoreReply
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.ScoreReply} ScoreReply
+             */
+            ScoreReply.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.ScoreReply)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.ScoreReply: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.ScoreReply();
+                if (object.index != null)
+                    if ($Number(object.index) !== 0)
+                        message.index = object.index >>> 0;
+                if (object.result != null) {
+                    if (!$util.isObject(object.result))
+                        throw $TypeError(".fedscore.scoring.ScoreReply.result: object expected");
+                    message.result = $root.fedscore.he.CiphertextBatch.fromObject(object.result, _depth + 1);
+                }
+                if (object.error != null)
+                    if (typeof object.error !== "string" || object.error.length)
+                        message.error = $String(object.error);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ScoreReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.ScoreReply
+             * @static
+             * @param {fedscore.scoring.ScoreReply} message ScoreReply
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ScoreReply.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.index = 0;
+                    object.result = null;
+                    object.error = "";
+                }
+                if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
+                    object.index = message.index;
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
+                    object.result = $root.fedscore.he.CiphertextBatch.toObject(message.result, options, _depth + 1);
+                if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
+                    object.error = message.error;
+                return object;
+            };
+
+            /**
+             * Converts this ScoreReply to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.ScoreReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ScoreReply.prototype.toJSON = function() {
+                return ScoreReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ScoreReply
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.ScoreReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ScoreReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.ScoreReply";
+            };
+
+            return ScoreReply;
+        })();
+
+        scoring.SelfEstimateFeature = (function() {
+
+            /**
+             * Properties of a SelfEstimateFeature.
+             * @typedef {Object} fedscore.scoring.SelfEstimateFeature.$Properties
+             * @property {string|null} [name] SelfEstimateFeature name
+             * @property {Array.<number>|null} [grid] Public cut points t: the client encodes [x > t] for each (a superset of the bank's bin edges).
+             * @property {boolean|null} [missing] The client also encodes [x is missing].
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SelfEstimateFeature.
+             * @memberof fedscore.scoring
+             * @interface ISelfEstimateFeature
+             * @augments fedscore.scoring.SelfEstimateFeature.$Properties
+             * @deprecated Use fedscore.scoring.SelfEstimateFeature.$Properties instead.
+             */
+
+            /**
+             * Shape of a SelfEstimateFeature.
+             * @typedef {fedscore.scoring.SelfEstimateFeature.$Properties} fedscore.scoring.SelfEstimateFeature.$Shape
+             */
+
+            /**
+             * Constructs a new SelfEstimateFeature.
+             * @memberof fedscore.scoring
+             * @classdesc Self-estimate: bank -> enterprise, the public form: what to encode and how (no weights, no points).
+             * @constructor
+             * @param {fedscore.scoring.SelfEstimateFeature.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SelfEstimateFeature = function (properties) {
+                this.grid = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SelfEstimateFeature name.
+             * @member {string} name
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @instance
+             */
+            SelfEstimateFeature.prototype.name = "";
+
+            /**
+             * Public cut points t: the client encodes [x > t] for each (a superset of the bank's bin edges).
+             * @member {Array.<number>} grid
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @instance
+             */
+            SelfEstimateFeature.prototype.grid = $util.emptyArray;
+
+            /**
+             * The client also encodes [x is missing].
+             * @member {boolean} missing
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @instance
+             */
+            SelfEstimateFeature.prototype.missing = false;
+
+            /**
+             * Creates a new SelfEstimateFeature instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @static
+             * @param {fedscore.scoring.SelfEstimateFeature.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.SelfEstimateFeature} SelfEstimateFeature instance
+             * @type {{
+             *   (properties: fedscore.scoring.SelfEstimateFeature.$Shape): fedscore.scoring.SelfEstimateFeature & fedscore.scoring.SelfEstimateFeature.$Shape;
+             *   (properties?: fedscore.scoring.SelfEstimateFeature.$Properties): fedscore.scoring.SelfEstimateFeature;
+             * }}
+             */
+            SelfEstimateFeature.create = function(properties) {
+                return new SelfEstimateFeature(properties);
+            };
+
+            /**
+             * Encodes the specified SelfEstimateFeature message. Does not implicitly {@link fedscore.scoring.SelfEstimateFeature.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @static
+             * @param {fedscore.scoring.SelfEstimateFeature.$Properties} message SelfEstimateFeature message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SelfEstimateFeature.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.grid != null && message.grid.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).doubles(message.grid);
+                if (message.missing != null && $Object.hasOwnProperty.call(message, "missing") && message.missing !== false)
+                    writer.uint32(/* id 3, wireType 0 =*/24).bool(message.missing);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SelfEstimateFeature message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateFeature.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @static
+             * @param {fedscore.scoring.SelfEstimateFeature.$Properties} message SelfEstimateFeature message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SelfEstimateFeature.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SelfEstimateFeature message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.SelfEstimateFeature & fedscore.scoring.SelfEstimateFeature.$Shape} SelfEstimateFeature
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SelfEstimateFeature.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.SelfEstimateFeature();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType === 2) {
+                                if (!(message.grid && message.grid.length))
+                                    message.grid = [];
+                                reader.doubles(message.grid);
+                                continue;
+                            }
+                            if (wireType !== 1)
+                                break;
+                            if (!(message.grid && message.grid.length))
+                                message.grid = [];
+                            message.grid.push(reader.double());
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.missing = value;
+                            else
+                                delete message.missing;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SelfEstimateFeature message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.SelfEstimateFeature & fedscore.scoring.SelfEstimateFeature.$Shape} SelfEstimateFeature
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SelfEstimateFeature.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SelfEstimateFeature message.
+             * @function verify
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SelfEstimateFeature.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.grid != null && $Object.hasOwnProperty.call(message, "grid")) {
+                    if (!$Array.isArray(message.grid))
+                        return "grid: array expected";
+                    for (let i = 0; i < message.grid.length; ++i)
+                        if (typeof message.grid[i] !== "number")
+                            return "grid: number[] expected";
+                }
+                if (message.missing != null && $Object.hasOwnProperty.call(message, "missing"))
+                    if (typeof message.missing !== "boolean")
+                        return "missing: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a SelfEstimateFeature message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.SelfEstimateFeature} SelfEstimateFeature
+             */
+            SelfEstimateFeature.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.SelfEstimateFeature)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.SelfEstimateFeature: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.SelfEstimateFeature();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                if (object.grid) {
+                    if (!$Array.isArray(object.grid))
+                        throw $TypeError(".fedscore.scoring.SelfEstimateFeature.grid: array expected");
+                    message.grid = $Array(object.grid.length);
+                    for (let i = 0; i < object.grid.length; ++i)
+                        message.grid[i] = $Number(object.grid[i]);
+                }
+                if (object.missing != null)
+                    if (object.missing)
+                        message.missing = $Boolean(object.missing);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SelfEstimateFeature message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @static
+             * @param {fedscore.scoring.SelfEstimateFeature} message SelfEstimateFeature
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SelfEstimateFeature.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.grid = [];
+                if (options.defaults) {
+                    object.name = "";
+                    object.missing = false;
+                }
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.grid && message.grid.length) {
+                    object.grid = $Array(message.grid.length);
+                    for (let j = 0; j < message.grid.length; ++j)
+                        object.grid[j] = options.json && !$isFinite(message.grid[j]) ? $String(message.grid[j]) : message.grid[j];
+                }
+                if (message.missing != null && $Object.hasOwnProperty.call(message, "missing"))
+                    object.missing = message.missing;
+                return object;
+            };
+
+            /**
+             * Converts this SelfEstimateFeature to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SelfEstimateFeature.prototype.toJSON = function() {
+                return SelfEstimateFeature.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SelfEstimateFeature
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.SelfEstimateFeature
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SelfEstimateFeature.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.SelfEstimateFeature";
+            };
+
+            return SelfEstimateFeature;
+        })();
+
+        scoring.SelfEstimateForm = (function() {
+
+            /**
+             * Properties of a SelfEstimateForm.
+             * @typedef {Object} fedscore.scoring.SelfEstimateForm.$Properties
+             * @property {string|null} [product] SelfEstimateForm product
+             * @property {Array.<fedscore.scoring.SelfEstimateFeature.$Properties>|null} [features] SelfEstimateForm features
+             * @property {Array.<string>|null} [figures] Figures the credit-line rules read; the client encrypts them as they are.
+             * @property {Array.<string>|null} [bands] Band names, highest first (the client reads its band among them).
+             * @property {Array.<string>|null} [caps] Cap names per band, in slot order (e.g. revenue, taxPaid, leverage, maxLine).
+             * @property {boolean|null} [revealsScore] Whether the result carries the exact score (else only the band and the line).
+             * @property {number|null} [polyModulusDegree] CKKS ring dimension the client must use and the rotation steps its Galois keys must cover.
+             * @property {Array.<number>|null} [rotations] SelfEstimateForm rotations
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SelfEstimateForm.
+             * @memberof fedscore.scoring
+             * @interface ISelfEstimateForm
+             * @augments fedscore.scoring.SelfEstimateForm.$Properties
+             * @deprecated Use fedscore.scoring.SelfEstimateForm.$Properties instead.
+             */
+
+            /**
+             * Shape of a SelfEstimateForm.
+             * @typedef {fedscore.scoring.SelfEstimateForm.$Properties} fedscore.scoring.SelfEstimateForm.$Shape
+             */
+
+            /**
+             * Constructs a new SelfEstimateForm.
+             * @memberof fedscore.scoring
+             * @classdesc Represents a SelfEstimateForm.
+             * @constructor
+             * @param {fedscore.scoring.SelfEstimateForm.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SelfEstimateForm = function (properties) {
+                this.features = [];
+                this.figures = [];
+                this.bands = [];
+                this.caps = [];
+                this.rotations = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SelfEstimateForm product.
+             * @member {string} product
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             */
+            SelfEstimateForm.prototype.product = "";
+
+            /**
+             * SelfEstimateForm features.
+             * @member {Array.<fedscore.scoring.SelfEstimateFeature.$Properties>} features
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             */
+            SelfEstimateForm.prototype.features = $util.emptyArray;
+
+            /**
+             * Figures the credit-line rules read; the client encrypts them as they are.
+             * @member {Array.<string>} figures
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             */
+            SelfEstimateForm.prototype.figures = $util.emptyArray;
+
+            /**
+             * Band names, highest first (the client reads its band among them).
+             * @member {Array.<string>} bands
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             */
+            SelfEstimateForm.prototype.bands = $util.emptyArray;
+
+            /**
+             * Cap names per band, in slot order (e.g. revenue, taxPaid, leverage, maxLine).
+             * @member {Array.<string>} caps
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             */
+            SelfEstimateForm.prototype.caps = $util.emptyArray;
+
+            /**
+             * Whether the result carries the exact score (else only the band and the line).
+             * @member {boolean} revealsScore
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             */
+            SelfEstimateForm.prototype.revealsScore = false;
+
+            /**
+             * CKKS ring dimension the client must use and the rotation steps its Galois keys must cover.
+             * @member {number} polyModulusDegree
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             */
+            SelfEstimateForm.prototype.polyModulusDegree = 0;
+
+            /**
+             * SelfEstimateForm rotations.
+             * @member {Array.<number>} rotations
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             */
+            SelfEstimateForm.prototype.rotations = $util.emptyArray;
+
+            /**
+             * Creates a new SelfEstimateForm instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @static
+             * @param {fedscore.scoring.SelfEstimateForm.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.SelfEstimateForm} SelfEstimateForm instance
+             * @type {{
+             *   (properties: fedscore.scoring.SelfEstimateForm.$Shape): fedscore.scoring.SelfEstimateForm & fedscore.scoring.SelfEstimateForm.$Shape;
+             *   (properties?: fedscore.scoring.SelfEstimateForm.$Properties): fedscore.scoring.SelfEstimateForm;
+             * }}
+             */
+            SelfEstimateForm.create = function(properties) {
+                return new SelfEstimateForm(properties);
+            };
+
+            /**
+             * Encodes the specified SelfEstimateForm message. Does not implicitly {@link fedscore.scoring.SelfEstimateForm.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @static
+             * @param {fedscore.scoring.SelfEstimateForm.$Properties} message SelfEstimateForm message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SelfEstimateForm.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.product != null && $Object.hasOwnProperty.call(message, "product") && message.product !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.product);
+                if (message.features != null && message.features.length)
+                    for (let i = 0; i < message.features.length; ++i)
+                        $root.fedscore.scoring.SelfEstimateFeature.encode(message.features[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.figures != null && message.figures.length)
+                    for (let i = 0; i < message.figures.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.figures[i]);
+                if (message.bands != null && message.bands.length)
+                    for (let i = 0; i < message.bands.length; ++i)
+                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.bands[i]);
+                if (message.caps != null && message.caps.length)
+                    for (let i = 0; i < message.caps.length; ++i)
+                        writer.uint32(/* id 5, wireType 2 =*/42).string(message.caps[i]);
+                if (message.revealsScore != null && $Object.hasOwnProperty.call(message, "revealsScore") && message.revealsScore !== false)
+                    writer.uint32(/* id 6, wireType 0 =*/48).bool(message.revealsScore);
+                if (message.polyModulusDegree != null && $Object.hasOwnProperty.call(message, "polyModulusDegree") && message.polyModulusDegree !== 0)
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint32(message.polyModulusDegree);
+                if (message.rotations != null && message.rotations.length)
+                    writer.uint32(/* id 8, wireType 2 =*/66).int32s(message.rotations);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SelfEstimateForm message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateForm.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @static
+             * @param {fedscore.scoring.SelfEstimateForm.$Properties} message SelfEstimateForm message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SelfEstimateForm.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SelfEstimateForm message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.SelfEstimateForm & fedscore.scoring.SelfEstimateForm.$Shape} SelfEstimateForm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SelfEstimateForm.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.SelfEstimateForm();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.product = value;
+                            else
+                                delete message.product;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.features && message.features.length))
+                                message.features = [];
+                            message.features.push($root.fedscore.scoring.SelfEstimateFeature.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.figures && message.figures.length))
+                                message.figures = [];
+                            message.figures.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.bands && message.bands.length))
+                                message.bands = [];
+                            message.bands.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.caps && message.caps.length))
+                                message.caps = [];
+                            message.caps.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.revealsScore = value;
+                            else
+                                delete message.revealsScore;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.polyModulusDegree = value;
+                            else
+                                delete message.polyModulusDegree;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType === 2) {
+                                if (!(message.rotations && message.rotations.length))
+                                    message.rotations = [];
+                                reader.int32s(message.rotations);
+                                continue;
+                            }
+                            if (wireType !== 0)
+                                break;
+                            if (!(message.rotations && message.rotations.length))
+                                message.rotations = [];
+                            message.rotations.push(reader.int32());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SelfEstimateForm message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.SelfEstimateForm & fedscore.scoring.SelfEstimateForm.$Shape} SelfEstimateForm
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SelfEstimateForm.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SelfEstimateForm message.
+             * @function verify
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SelfEstimateForm.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.product != null && $Object.hasOwnProperty.call(message, "product"))
+                    if (!$util.isString(message.product))
+                        return "product: string expected";
+                if (message.features != null && $Object.hasOwnProperty.call(message, "features")) {
+                    if (!$Array.isArray(message.features))
+                        return "features: array expected";
+                    for (let i = 0; i < message.features.length; ++i) {
+                        let error = $root.fedscore.scoring.SelfEstimateFeature.verify(message.features[i], _depth + 1);
+                        if (error)
+                            return "features." + error;
+                    }
+                }
+                if (message.figures != null && $Object.hasOwnProperty.call(message, "figures")) {
+                    if (!$Array.isArray(message.figures))
+                        return "figures: array expected";
+                    for (let i = 0; i < message.figures.length; ++i)
+                        if (!$util.isString(message.figures[i]))
+                            return "figures: string[] expected";
+                }
+                if (message.bands != null && $Object.hasOwnProperty.call(message, "bands")) {
+                    if (!$Array.isArray(message.bands))
+                        return "bands: array expected";
+                    for (let i = 0; i < message.bands.length; ++i)
+                        if (!$util.isString(message.bands[i]))
+                            return "bands: string[] expected";
+                }
+                if (message.caps != null && $Object.hasOwnProperty.call(message, "caps")) {
+                    if (!$Array.isArray(message.caps))
+                        return "caps: array expected";
+                    for (let i = 0; i < message.caps.length; ++i)
+                        if (!$util.isString(message.caps[i]))
+                            return "caps: string[] expected";
+                }
+                if (message.revealsScore != null && $Object.hasOwnProperty.call(message, "revealsScore"))
+                    if (typeof message.revealsScore !== "boolean")
+                        return "revealsScore: boolean expected";
+                if (message.polyModulusDegree != null && $Object.hasOwnProperty.call(message, "polyModulusDegree"))
+                    if (!$util.isInteger(message.polyModulusDegree))
+                        return "polyModulusDegree: integer expected";
+                if (message.rotations != null && $Object.hasOwnProperty.call(message, "rotations")) {
+                    if (!$Array.isArray(message.rotations))
+                        return "rotations: array expected";
+                    for (let i = 0; i < message.rotations.length; ++i)
+                        if (!$util.isInteger(message.rotations[i]))
+                            return "rotations: integer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SelfEstimateForm message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.SelfEstimateForm} SelfEstimateForm
+             */
+            SelfEstimateForm.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.SelfEstimateForm)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.SelfEstimateForm: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.SelfEstimateForm();
+                if (object.product != null)
+                    if (typeof object.product !== "string" || object.product.length)
+                        message.product = $String(object.product);
+                if (object.features) {
+                    if (!$Array.isArray(object.features))
+                        throw $TypeError(".fedscore.scoring.SelfEstimateForm.features: array expected");
+                    message.features = $Array(object.features.length);
+                    for (let i = 0; i < object.features.length; ++i) {
+                        if (!$util.isObject(object.features[i]))
+                            throw $TypeError(".fedscore.scoring.SelfEstimateForm.features: object expected");
+                        message.features[i] = $root.fedscore.scoring.SelfEstimateFeature.fromObject(object.features[i], _depth + 1);
+                    }
+                }
+                if (object.figures) {
+                    if (!$Array.isArray(object.figures))
+                        throw $TypeError(".fedscore.scoring.SelfEstimateForm.figures: array expected");
+                    message.figures = $Array(object.figures.length);
+                    for (let i = 0; i < object.figures.length; ++i)
+                        message.figures[i] = $String(object.figures[i]);
+                }
+                if (object.bands) {
+                    if (!$Array.isArray(object.bands))
+                        throw $TypeError(".fedscore.scoring.SelfEstimateForm.bands: array expected");
+                    message.bands = $Array(object.bands.length);
+                    for (let i = 0; i < object.bands.length; ++i)
+                        message.bands[i] = $String(object.bands[i]);
+                }
+                if (object.caps) {
+                    if (!$Array.isArray(object.caps))
+                        throw $TypeError(".fedscore.scoring.SelfEstimateForm.caps: array expected");
+                    message.caps = $Array(object.caps.length);
+                    for (let i = 0; i < object.caps.length; ++i)
+                        message.caps[i] = $String(object.caps[i]);
+                }
+                if (object.revealsScore != null)
+                    if (object.revealsScore)
+                        message.revealsScore = $Boolean(object.revealsScore);
+                if (object.polyModulusDegree != null)
+                    if ($Number(object.polyModulusDegree) !== 0)
+                        message.polyModulusDegree = object.polyModulusDegree >>> 0;
+                if (object.rotations) {
+                    if (!$Array.isArray(object.rotations))
+                        throw $TypeError(".fedscore.scoring.SelfEstimateForm.rotations: array expected");
+                    message.rotations = $Array(object.rotations.length);
+                    for (let i = 0; i < object.rotations.length; ++i)
+                        message.rotations[i] = object.rotations[i] | 0;
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SelfEstimateForm message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @static
+             * @param {fedscore.scoring.SelfEstimateForm} message SelfEstimateForm
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SelfEstimateForm.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.features = [];
+                    object.figures = [];
+                    object.bands = [];
+                    object.caps = [];
+                    object.rotations = [];
+                }
+                if (options.defaults) {
+                    object.product = "";
+                    object.revealsScore = false;
+                    object.polyModulusDegree = 0;
+                }
+                if (message.product != null && $Object.hasOwnProperty.call(message, "product"))
+                    object.product = message.product;
+                if (message.features && message.features.length) {
+                    object.features = $Array(message.features.length);
+                    for (let j = 0; j < message.features.length; ++j)
+                        object.features[j] = $root.fedscore.scoring.SelfEstimateFeature.toObject(message.features[j], options, _depth + 1);
+                }
+                if (message.figures && message.figures.length) {
+                    object.figures = $Array(message.figures.length);
+                    for (let j = 0; j < message.figures.length; ++j)
+                        object.figures[j] = message.figures[j];
+                }
+                if (message.bands && message.bands.length) {
+                    object.bands = $Array(message.bands.length);
+                    for (let j = 0; j < message.bands.length; ++j)
+                        object.bands[j] = message.bands[j];
+                }
+                if (message.caps && message.caps.length) {
+                    object.caps = $Array(message.caps.length);
+                    for (let j = 0; j < message.caps.length; ++j)
+                        object.caps[j] = message.caps[j];
+                }
+                if (message.revealsScore != null && $Object.hasOwnProperty.call(message, "revealsScore"))
+                    object.revealsScore = message.revealsScore;
+                if (message.polyModulusDegree != null && $Object.hasOwnProperty.call(message, "polyModulusDegree"))
+                    object.polyModulusDegree = message.polyModulusDegree;
+                if (message.rotations && message.rotations.length) {
+                    object.rotations = $Array(message.rotations.length);
+                    for (let j = 0; j < message.rotations.length; ++j)
+                        object.rotations[j] = message.rotations[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this SelfEstimateForm to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SelfEstimateForm.prototype.toJSON = function() {
+                return SelfEstimateForm.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SelfEstimateForm
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SelfEstimateForm.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.SelfEstimateForm";
+            };
+
+            return SelfEstimateForm;
+        })();
+
+        scoring.SelfEstimateRequest = (function() {
+
+            /**
+             * Properties of a SelfEstimateRequest.
+             * @typedef {Object} fedscore.scoring.SelfEstimateRequest.$Properties
+             * @property {Uint8Array|null} [context] SelfEstimateRequest context
+             * @property {fedscore.he.CiphertextBatch.$Properties|null} [bits] SelfEstimateRequest bits
+             * @property {fedscore.he.CiphertextBatch.$Properties|null} [figures] SelfEstimateRequest figures
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SelfEstimateRequest.
+             * @memberof fedscore.scoring
+             * @interface ISelfEstimateRequest
+             * @augments fedscore.scoring.SelfEstimateRequest.$Properties
+             * @deprecated Use fedscore.scoring.SelfEstimateRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a SelfEstimateRequest.
+             * @typedef {fedscore.scoring.SelfEstimateRequest.$Properties} fedscore.scoring.SelfEstimateRequest.$Shape
+             */
+
+            /**
+             * Constructs a new SelfEstimateRequest.
+             * @memberof fedscore.scoring
+             * @classdesc Enterprise -> bank: its public context (with Galois keys for the form's rotations), the encrypted
+             * indicator bits and the encrypted figures.
+             * @constructor
+             * @param {fedscore.scoring.SelfEstimateRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SelfEstimateRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SelfEstimateRequest context.
+             * @member {Uint8Array} context
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @instance
+             */
+            SelfEstimateRequest.prototype.context = $util.newBuffer([]);
+
+            /**
+             * SelfEstimateRequest bits.
+             * @member {fedscore.he.CiphertextBatch.$Properties|null|undefined} bits
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @instance
+             */
+            SelfEstimateRequest.prototype.bits = null;
+
+            /**
+             * SelfEstimateRequest figures.
+             * @member {fedscore.he.CiphertextBatch.$Properties|null|undefined} figures
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @instance
+             */
+            SelfEstimateRequest.prototype.figures = null;
+
+            /**
+             * Creates a new SelfEstimateRequest instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @static
+             * @param {fedscore.scoring.SelfEstimateRequest.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.SelfEstimateRequest} SelfEstimateRequest instance
+             * @type {{
+             *   (properties: fedscore.scoring.SelfEstimateRequest.$Shape): fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape;
+             *   (properties?: fedscore.scoring.SelfEstimateRequest.$Properties): fedscore.scoring.SelfEstimateRequest;
+             * }}
+             */
+            SelfEstimateRequest.create = function(properties) {
+                return new SelfEstimateRequest(properties);
+            };
+
+            /**
+             * Encodes the specified SelfEstimateRequest message. Does not implicitly {@link fedscore.scoring.SelfEstimateRequest.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @static
+             * @param {fedscore.scoring.SelfEstimateRequest.$Properties} message SelfEstimateRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SelfEstimateRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context") && message.context.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.context);
+                if (message.bits != null && $Object.hasOwnProperty.call(message, "bits"))
+                    $root.fedscore.he.CiphertextBatch.encode(message.bits, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.figures != null && $Object.hasOwnProperty.call(message, "figures"))
+                    $root.fedscore.he.CiphertextBatch.encode(message.figures, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SelfEstimateRequest message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @static
+             * @param {fedscore.scoring.SelfEstimateRequest.$Properties} message SelfEstimateRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SelfEstimateRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SelfEstimateRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape} SelfEstimateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SelfEstimateRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.SelfEstimateRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.context = value;
+                            else
+                                delete message.context;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.bits = $root.fedscore.he.CiphertextBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.bits);
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            message.figures = $root.fedscore.he.CiphertextBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.figures);
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SelfEstimateRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape} SelfEstimateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SelfEstimateRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SelfEstimateRequest message.
+             * @function verify
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SelfEstimateRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                    if (!(message.context && typeof message.context.length === "number" || $util.isString(message.context)))
+                        return "context: buffer expected";
+                if (message.bits != null && $Object.hasOwnProperty.call(message, "bits")) {
+                    let error = $root.fedscore.he.CiphertextBatch.verify(message.bits, _depth + 1);
+                    if (error)
+                        return "bits." + error;
+                }
+                if (message.figures != null && $Object.hasOwnProperty.call(message, "figures")) {
+                    let error = $root.fedscore.he.CiphertextBatch.verify(message.figures, _depth + 1);
+                    if (error)
+                        return "figures." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SelfEstimateRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.SelfEstimateRequest} SelfEstimateRequest
+             */
+            SelfEstimateRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.SelfEstimateRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.SelfEstimateRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.SelfEstimateRequest();
+                if (object.context != null)
+                    if (object.context.length)
+                        if (typeof object.context === "string")
+                            $util.base64.decode(object.context, message.context = $util.newBuffer($util.base64.length(object.context)), 0);
+                        else if (object.context.length >= 0)
+                            message.context = object.context;
+                if (object.bits != null) {
+                    if (!$util.isObject(object.bits))
+                        throw $TypeError(".fedscore.scoring.SelfEstimateRequest.bits: object expected");
+                    message.bits = $root.fedscore.he.CiphertextBatch.fromObject(object.bits, _depth + 1);
+                }
+                if (object.figures != null) {
+                    if (!$util.isObject(object.figures))
+                        throw $TypeError(".fedscore.scoring.SelfEstimateRequest.figures: object expected");
+                    message.figures = $root.fedscore.he.CiphertextBatch.fromObject(object.figures, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SelfEstimateRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @static
+             * @param {fedscore.scoring.SelfEstimateRequest} message SelfEstimateRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SelfEstimateRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.context = "";
+                    else {
+                        object.context = [];
+                        if (options.bytes !== $Array)
+                            object.context = $util.newBuffer(object.context);
+                    }
+                    object.bits = null;
+                    object.figures = null;
+                }
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                    object.context = options.bytes === $String ? $util.base64.encode(message.context, 0, message.context.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.context) : message.context;
+                if (message.bits != null && $Object.hasOwnProperty.call(message, "bits"))
+                    object.bits = $root.fedscore.he.CiphertextBatch.toObject(message.bits, options, _depth + 1);
+                if (message.figures != null && $Object.hasOwnProperty.call(message, "figures"))
+                    object.figures = $root.fedscore.he.CiphertextBatch.toObject(message.figures, options, _depth + 1);
+                return object;
+            };
+
+            /**
+             * Converts this SelfEstimateRequest to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SelfEstimateRequest.prototype.toJSON = function() {
+                return SelfEstimateRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SelfEstimateRequest
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SelfEstimateRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.SelfEstimateRequest";
+            };
+
+            return SelfEstimateRequest;
+        })();
+
+        scoring.SelfEstimateResult = (function() {
+
+            /**
+             * Properties of a SelfEstimateResult.
+             * @typedef {Object} fedscore.scoring.SelfEstimateResult.$Properties
+             * @property {fedscore.he.CiphertextBatch.$Properties|null} [result] SelfEstimateResult result
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SelfEstimateResult.
+             * @memberof fedscore.scoring
+             * @interface ISelfEstimateResult
+             * @augments fedscore.scoring.SelfEstimateResult.$Properties
+             * @deprecated Use fedscore.scoring.SelfEstimateResult.$Properties instead.
+             */
+
+            /**
+             * Shape of a SelfEstimateResult.
+             * @typedef {fedscore.scoring.SelfEstimateResult.$Properties} fedscore.scoring.SelfEstimateResult.$Shape
+             */
+
+            /**
+             * Constructs a new SelfEstimateResult.
+             * @memberof fedscore.scoring
+             * @classdesc Bank -> enterprise: the encrypted result (slot layout in docs/protocols/self-estimate.md).
+             * @constructor
+             * @param {fedscore.scoring.SelfEstimateResult.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SelfEstimateResult = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SelfEstimateResult result.
+             * @member {fedscore.he.CiphertextBatch.$Properties|null|undefined} result
+             * @memberof fedscore.scoring.SelfEstimateResult
+             * @instance
+             */
+            SelfEstimateResult.prototype.result = null;
+
+            /**
+             * Creates a new SelfEstimateResult instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.SelfEstimateResult
+             * @static
+             * @param {fedscore.scoring.SelfEstimateResult.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.SelfEstimateResult} SelfEstimateResult instance
+             * @type {{
+             *   (properties: fedscore.scoring.SelfEstimateResult.$Shape): fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape;
+             *   (properties?: fedscore.scoring.SelfEstimateResult.$Properties): fedscore.scoring.SelfEstimateResult;
+             * }}
+             */
+            SelfEstimateResult.create = function(properties) {
+                return new SelfEstimateResult(properties);
+            };
+
+            /**
+             * Encodes the specified SelfEstimateResult message. Does not implicitly {@link fedscore.scoring.SelfEstimateResult.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.SelfEstimateResult
+             * @static
+             * @param {fedscore.scoring.SelfEstimateResult.$Properties} message SelfEstimateResult message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SelfEstimateResult.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
+                    $root.fedscore.he.CiphertextBatch.encode(message.result, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SelfEstimateResult message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateResult.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.SelfEstimateResult
+             * @static
+             * @param {fedscore.scoring.SelfEstimateResult.$Properties} message SelfEstimateResult message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SelfEstimateResult.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SelfEstimateResult message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.SelfEstimateResult
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape} SelfEstimateResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SelfEstimateResult.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.SelfEstimateResult();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            message.result = $root.fedscore.he.CiphertextBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.result);
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SelfEstimateResult message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.SelfEstimateResult
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape} SelfEstimateResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SelfEstimateResult.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SelfEstimateResult message.
+             * @function verify
+             * @memberof fedscore.scoring.SelfEstimateResult
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SelfEstimateResult.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result")) {
+                    let error = $root.fedscore.he.CiphertextBatch.verify(message.result, _depth + 1);
+                    if (error)
+                        return "result." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SelfEstimateResult message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.SelfEstimateResult
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.SelfEstimateResult} SelfEstimateResult
+             */
+            SelfEstimateResult.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.SelfEstimateResult)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.SelfEstimateResult: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.SelfEstimateResult();
+                if (object.result != null) {
+                    if (!$util.isObject(object.result))
+                        throw $TypeError(".fedscore.scoring.SelfEstimateResult.result: object expected");
+                    message.result = $root.fedscore.he.CiphertextBatch.fromObject(object.result, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SelfEstimateResult message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.SelfEstimateResult
+             * @static
+             * @param {fedscore.scoring.SelfEstimateResult} message SelfEstimateResult
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SelfEstimateResult.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.result = null;
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
+                    object.result = $root.fedscore.he.CiphertextBatch.toObject(message.result, options, _depth + 1);
+                return object;
+            };
+
+            /**
+             * Converts this SelfEstimateResult to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.SelfEstimateResult
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SelfEstimateResult.prototype.toJSON = function() {
+                return SelfEstimateResult.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SelfEstimateResult
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.SelfEstimateResult
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SelfEstimateResult.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.SelfEstimateResult";
+            };
+
+            return SelfEstimateResult;
+        })();
+
+        return scoring;
+    })();
+
     return fedscore;
 })();
 
