@@ -8,7 +8,6 @@
  * logistic regression with l2 = 1 / C (sklearn's LogisticRegression(C) objective) on guest-only features
  * and on pooled guest + host features; report train and test AUC and KS of both.
  */
-import { resolve } from 'node:path';
 import {
   alignByIds,
   applyImputation,
@@ -19,22 +18,20 @@ import {
   imputeColumns,
   ks,
   numericMatrix,
-  permutation,
   predictProba,
-  type Rng,
   seededRng,
   standardize,
   type Table,
 } from '@fedscore/core';
-import { readCsvFileDetailed, readIdList } from '@fedscore/core/node';
 import { type Command, type CommandContext, num, optStr, str } from '../command.ts';
-import { headerError } from './evaluate.ts';
-
-interface SplitIds {
-  readonly train: string[];
-  readonly test: string[];
-  readonly how: string;
-}
+import { readPartyCsv } from '../pipeline/load.ts';
+import {
+  checkListPair,
+  checkTestFraction,
+  type SplitIds,
+  splitFromLists,
+  stratifiedSplit,
+} from '../pipeline/split.ts';
 
 interface FeatureBlock {
   readonly train: Float64Array;
@@ -114,17 +111,8 @@ Example:
     const testIdsFile = optStr(options, 'test-ids');
     const c = num(options, 'c');
     if (!(c > 0)) throw new FedscoreError('out_of_range', `--c must be > 0, got ${c}`, { field: '--c' });
-    const testFraction = num(options, 'test-fraction');
-    if (!(testFraction > 0 && testFraction < 1)) {
-      throw new FedscoreError('out_of_range', `--test-fraction must be in (0, 1), got ${testFraction}`, {
-        field: '--test-fraction',
-      });
-    }
-    if ((trainIdsFile === undefined) !== (testIdsFile === undefined)) {
-      throw new FedscoreError('invalid_argument', '--train-ids and --test-ids go together', {
-        field: trainIdsFile === undefined ? '--train-ids' : '--test-ids',
-      });
-    }
+    const testFraction = checkTestFraction(num(options, 'test-fraction'));
+    checkListPair(trainIdsFile, testIdsFile);
     const policy = str(options, 'impute') as 'error' | ImputePolicy;
     ctx.logger.warn(
       'baseline pools raw guest and host data on this machine: a reference, not a federated run',
@@ -144,7 +132,7 @@ Example:
 
     const split =
       trainIdsFile !== undefined && testIdsFile !== undefined
-        ? await splitFromLists(ctx, joined, trainIdsFile, testIdsFile)
+        ? await splitFromLists(ctx.cwd, joined, trainIdsFile, testIdsFile)
         : stratifiedSplit(
             joined,
             labelOf,
@@ -208,89 +196,8 @@ async function readParty(
   labelName: string | undefined,
   policy: 'error' | ImputePolicy,
 ): Promise<Table> {
-  const fields: Record<string, readonly [string, string]> = { idColumn: [idName, '--id'] };
-  if (labelName !== undefined) fields['labelColumn'] = [labelName, '--label'];
-  const read = await readCsvFileDetailed(resolve(ctx.cwd, file), {
-    file,
-    idColumn: idName,
-    ...(labelName !== undefined && { labelColumn: labelName }),
-    // with --impute error, a missing value is reported with its file, line and column while reading
-    impute: policy === 'error' ? 'error' : 'keep',
-    onProgress: ctx.progress,
-  }).catch((e: unknown) => {
-    throw headerError(e, file, fields);
-  });
-  return read.table;
-}
-
-async function splitFromLists(
-  ctx: CommandContext,
-  joined: readonly string[],
-  trainFile: string,
-  testFile: string,
-): Promise<SplitIds> {
-  const inJoin = new Set(joined);
-  const read = async (file: string): Promise<string[]> => {
-    const ids = await readIdList(resolve(ctx.cwd, file));
-    if (ids.length === 0) throw new FedscoreError('invalid_argument', 'the id list is empty', { file });
-    const seen = new Set<string>();
-    ids.forEach((id, i) => {
-      if (!inJoin.has(id)) {
-        throw new FedscoreError('not_found', `id number ${i + 1} of the list is not in both data files`, {
-          file,
-          field: 'id',
-          details: { entry: i + 1 },
-        });
-      }
-      if (seen.has(id)) {
-        throw new FedscoreError('duplicate_id', `id number ${i + 1} of the list repeats an earlier one`, {
-          file,
-          field: 'id',
-          details: { entry: i + 1 },
-        });
-      }
-      seen.add(id);
-    });
-    return ids;
-  };
-  const train = await read(trainFile);
-  const test = await read(testFile);
-  const inTrain = new Set(train);
-  const both = test.findIndex((id) => inTrain.has(id));
-  if (both >= 0) {
-    throw new FedscoreError('invalid_argument', `id number ${both + 1} of the test list is also a train id`, {
-      file: testFile,
-      field: '--test-ids',
-      details: { entry: both + 1 },
-    });
-  }
-  return { train, test, how: `id lists ${trainFile}, ${testFile}` };
-}
-
-/** Per class, a seeded shuffle puts round(fraction x class size) rows in test; both keep file order. */
-function stratifiedSplit(
-  joined: readonly string[],
-  labelOf: ReadonlyMap<string, number>,
-  fraction: number,
-  rng: Rng,
-  seed: number,
-): SplitIds {
-  const isTest = new Uint8Array(joined.length);
-  for (const cls of [0, 1]) {
-    const rows: number[] = [];
-    joined.forEach((id, r) => {
-      if (labelOf.get(id) === cls) rows.push(r);
-    });
-    const nTest = Math.round(fraction * rows.length);
-    const perm = permutation(rng, rows.length);
-    for (let k = 0; k < nTest; k++) isTest[rows[perm[k]!]!] = 1;
-  }
-  const train: string[] = [];
-  const test: string[] = [];
-  joined.forEach((id, r) => {
-    (isTest[r] === 1 ? test : train).push(id);
-  });
-  return { train, test, how: `stratified ${Math.round(fraction * 100)}% test, seed ${seed}` };
+  // with --impute error, a missing value is reported with its file, line and column while reading
+  return readPartyCsv(ctx, file, idName, labelName, policy === 'error' ? 'error' : 'keep');
 }
 
 function features(table: Table, split: SplitIds, policy: 'error' | ImputePolicy): FeatureBlock {

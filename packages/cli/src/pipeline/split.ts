@@ -1,0 +1,105 @@
+/**
+ * Train/test splits shared by the commands that train (`baseline`, `train hetero-lr`, `demo`): given id
+ * lists (one id a line, checked against the joined rows), or a seeded stratified split (per class, a
+ * seeded shuffle puts round(fraction x class size) rows in test; both parts keep the joined order).
+ */
+import { resolve } from 'node:path';
+import { FedscoreError, permutation, type Rng } from '@fedscore/core';
+import { readIdList } from '@fedscore/core/node';
+
+export interface SplitIds {
+  readonly train: string[];
+  readonly test: string[];
+  /** How the split was made, for reports. */
+  readonly how: string;
+}
+
+/** Read `--train-ids` / `--test-ids` lists; every id must be in `joined`, once, and in one list only. */
+export async function splitFromLists(
+  cwd: string,
+  joined: readonly string[],
+  trainFile: string,
+  testFile: string,
+): Promise<SplitIds> {
+  const inJoin = new Set(joined);
+  const read = async (file: string): Promise<string[]> => {
+    const ids = await readIdList(resolve(cwd, file));
+    if (ids.length === 0) throw new FedscoreError('invalid_argument', 'the id list is empty', { file });
+    const seen = new Set<string>();
+    ids.forEach((id, i) => {
+      if (!inJoin.has(id)) {
+        throw new FedscoreError('not_found', `id number ${i + 1} of the list is not in both data files`, {
+          file,
+          field: 'id',
+          details: { entry: i + 1 },
+        });
+      }
+      if (seen.has(id)) {
+        throw new FedscoreError('duplicate_id', `id number ${i + 1} of the list repeats an earlier one`, {
+          file,
+          field: 'id',
+          details: { entry: i + 1 },
+        });
+      }
+      seen.add(id);
+    });
+    return ids;
+  };
+  const train = await read(trainFile);
+  const test = await read(testFile);
+  const inTrain = new Set(train);
+  const both = test.findIndex((id) => inTrain.has(id));
+  if (both >= 0) {
+    throw new FedscoreError('invalid_argument', `id number ${both + 1} of the test list is also a train id`, {
+      file: testFile,
+      field: '--test-ids',
+      details: { entry: both + 1 },
+    });
+  }
+  return { train, test, how: `id lists ${trainFile}, ${testFile}` };
+}
+
+/** Per class, a seeded shuffle puts round(fraction x class size) rows in test; both keep `joined` order. */
+export function stratifiedSplit(
+  joined: readonly string[],
+  labelOf: ReadonlyMap<string, number>,
+  fraction: number,
+  rng: Rng,
+  seed: number,
+): SplitIds {
+  const isTest = new Uint8Array(joined.length);
+  for (const cls of [0, 1]) {
+    const rows: number[] = [];
+    joined.forEach((id, r) => {
+      if (labelOf.get(id) === cls) rows.push(r);
+    });
+    const nTest = Math.round(fraction * rows.length);
+    const perm = permutation(rng, rows.length);
+    for (let k = 0; k < nTest; k++) isTest[rows[perm[k]!]!] = 1;
+  }
+  const train: string[] = [];
+  const test: string[] = [];
+  joined.forEach((id, r) => {
+    (isTest[r] === 1 ? test : train).push(id);
+  });
+  return { train, test, how: `stratified ${Math.round(fraction * 100)}% test, seed ${seed}` };
+}
+
+/** Check a `--test-fraction` flag value. */
+export function checkTestFraction(fraction: number): number {
+  if (!(fraction > 0 && fraction < 1)) {
+    throw new FedscoreError('out_of_range', `--test-fraction must be in (0, 1), got ${fraction}`, {
+      field: '--test-fraction',
+    });
+  }
+  return fraction;
+}
+
+/** `--train-ids` and `--test-ids` go together. */
+export function checkListPair(trainIds: string | undefined, testIds: string | undefined): void {
+  if ((trainIds === undefined) !== (testIds === undefined)) {
+    throw new FedscoreError('invalid_argument', '--train-ids and --test-ids go together', {
+      field: trainIds === undefined ? '--train-ids' : '--test-ids',
+    });
+  }
+}
