@@ -3088,8 +3088,8 @@ export namespace fedscore {
         }
 
         /**
-         * Bank -> government, one per applicant: whom to score and the bank's encrypted partial score
-         * (exact mode: one slot; band mode: s_bank - t_k in slot k for every threshold t_k).
+         * Bank -> government, one per applicant: whom to score. Followed by the bank's encrypted partial score
+         * as a fedscore.he.CiphertextBatch (exact mode: one slot; band mode: s_bank - t_k in slot k).
          */
         class ScoreRequest {
 
@@ -3107,9 +3107,6 @@ export namespace fedscore {
 
             /** 0-based request number within the session. */
             index: number;
-
-            /** ScoreRequest partial. */
-            partial?: (fedscore.he.CiphertextBatch.$Properties|null);
 
             /**
              * Creates a new ScoreRequest instance using the specified properties.
@@ -3201,9 +3198,6 @@ export namespace fedscore {
                 /** 0-based request number within the session. */
                 index?: (number|null);
 
-                /** ScoreRequest partial */
-                partial?: (fedscore.he.CiphertextBatch.$Properties|null);
-
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
@@ -3219,7 +3213,10 @@ export namespace fedscore {
         interface IScoreReply extends fedscore.scoring.ScoreReply.$Properties {
         }
 
-        /** Government -> bank: the encrypted joint result, or the reason the applicant cannot be scored. */
+        /**
+         * Government -> bank: whether the applicant was scored. When `error` is empty, the encrypted joint
+         * result follows as a fedscore.he.CiphertextBatch.
+         */
         class ScoreReply {
 
             /**
@@ -3234,10 +3231,7 @@ export namespace fedscore {
             /** ScoreReply index. */
             index: number;
 
-            /** ScoreReply result. */
-            result?: (fedscore.he.CiphertextBatch.$Properties|null);
-
-            /** Non-empty when the government has no record of the applicant (result is then absent). */
+            /** Non-empty when the government has no record of the applicant (no result follows). */
             error: string;
 
             /**
@@ -3327,10 +3321,7 @@ export namespace fedscore {
                 /** ScoreReply index */
                 index?: (number|null);
 
-                /** ScoreReply result */
-                result?: (fedscore.he.CiphertextBatch.$Properties|null);
-
-                /** Non-empty when the government has no record of the applicant (result is then absent). */
+                /** Non-empty when the government has no record of the applicant (no result follows). */
                 error?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
@@ -3630,252 +3621,124 @@ export namespace fedscore {
         }
 
         /**
-         * Properties of a SelfEstimateRequest.
-         * @deprecated Use fedscore.scoring.SelfEstimateRequest.$Properties instead.
+         * Properties of a SelfEstimateKeys.
+         * @deprecated Use fedscore.scoring.SelfEstimateKeys.$Properties instead.
          */
-        interface ISelfEstimateRequest extends fedscore.scoring.SelfEstimateRequest.$Properties {
+        interface ISelfEstimateKeys extends fedscore.scoring.SelfEstimateKeys.$Properties {
         }
 
         /**
-         * Enterprise -> bank: its public context (with Galois keys for the form's rotations), the encrypted
-         * indicator bits and the encrypted figures.
+         * Enterprise -> bank: its public context (public key and Galois keys for the form's rotations only).
+         * Followed by two fedscore.he.CiphertextBatch messages: the indicator bits, then the figures. The bank
+         * answers with one fedscore.he.CiphertextBatch (slot layout in docs/protocols/self-estimate.md).
          */
-        class SelfEstimateRequest {
+        class SelfEstimateKeys {
 
             /**
-             * Constructs a new SelfEstimateRequest.
+             * Constructs a new SelfEstimateKeys.
              * @param [properties] Properties to set
              */
-            constructor(properties?: fedscore.scoring.SelfEstimateRequest.$Properties);
+            constructor(properties?: fedscore.scoring.SelfEstimateKeys.$Properties);
 
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** SelfEstimateRequest context. */
+            /** SelfEstimateKeys context. */
             context: Uint8Array;
 
-            /** SelfEstimateRequest bits. */
-            bits?: (fedscore.he.CiphertextBatch.$Properties|null);
-
-            /** SelfEstimateRequest figures. */
-            figures?: (fedscore.he.CiphertextBatch.$Properties|null);
-
             /**
-             * Creates a new SelfEstimateRequest instance using the specified properties.
+             * Creates a new SelfEstimateKeys instance using the specified properties.
              * @param [properties] Properties to set
-             * @returns SelfEstimateRequest instance
+             * @returns SelfEstimateKeys instance
              */
-            static create(properties: fedscore.scoring.SelfEstimateRequest.$Shape): fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape;
-            static create(properties?: fedscore.scoring.SelfEstimateRequest.$Properties): fedscore.scoring.SelfEstimateRequest;
+            static create(properties: fedscore.scoring.SelfEstimateKeys.$Shape): fedscore.scoring.SelfEstimateKeys & fedscore.scoring.SelfEstimateKeys.$Shape;
+            static create(properties?: fedscore.scoring.SelfEstimateKeys.$Properties): fedscore.scoring.SelfEstimateKeys;
 
             /**
-             * Encodes the specified SelfEstimateRequest message. Does not implicitly {@link fedscore.scoring.SelfEstimateRequest.verify|verify} messages.
-             * @param message SelfEstimateRequest message or plain object to encode
+             * Encodes the specified SelfEstimateKeys message. Does not implicitly {@link fedscore.scoring.SelfEstimateKeys.verify|verify} messages.
+             * @param message SelfEstimateKeys message or plain object to encode
              * @param [writer] Writer to encode to
              * @returns Writer
              */
-            static encode(message: fedscore.scoring.SelfEstimateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static encode(message: fedscore.scoring.SelfEstimateKeys.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
             /**
-             * Encodes the specified SelfEstimateRequest message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateRequest.verify|verify} messages.
-             * @param message SelfEstimateRequest message or plain object to encode
+             * Encodes the specified SelfEstimateKeys message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateKeys.verify|verify} messages.
+             * @param message SelfEstimateKeys message or plain object to encode
              * @param [writer] Writer to encode to
              * @returns Writer
              */
-            static encodeDelimited(message: fedscore.scoring.SelfEstimateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+            static encodeDelimited(message: fedscore.scoring.SelfEstimateKeys.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
 
             /**
-             * Decodes a SelfEstimateRequest message from the specified reader or buffer.
+             * Decodes a SelfEstimateKeys message from the specified reader or buffer.
              * @param reader Reader or buffer to decode from
              * @param [length] Message length if known beforehand
-             * @returns {fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape} SelfEstimateRequest
+             * @returns {fedscore.scoring.SelfEstimateKeys & fedscore.scoring.SelfEstimateKeys.$Shape} SelfEstimateKeys
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape;
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.SelfEstimateKeys & fedscore.scoring.SelfEstimateKeys.$Shape;
 
             /**
-             * Decodes a SelfEstimateRequest message from the specified reader or buffer, length delimited.
+             * Decodes a SelfEstimateKeys message from the specified reader or buffer, length delimited.
              * @param reader Reader or buffer to decode from
-             * @returns {fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape} SelfEstimateRequest
+             * @returns {fedscore.scoring.SelfEstimateKeys & fedscore.scoring.SelfEstimateKeys.$Shape} SelfEstimateKeys
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape;
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.SelfEstimateKeys & fedscore.scoring.SelfEstimateKeys.$Shape;
 
             /**
-             * Verifies a SelfEstimateRequest message.
+             * Verifies a SelfEstimateKeys message.
              * @param message Plain object to verify
              * @returns `null` if valid, otherwise the reason why it is not
              */
             static verify(message: { [k: string]: any }): (string|null);
 
             /**
-             * Creates a SelfEstimateRequest message from a plain object. Also converts values to their respective internal types.
+             * Creates a SelfEstimateKeys message from a plain object. Also converts values to their respective internal types.
              * @param object Plain object
-             * @returns SelfEstimateRequest
+             * @returns SelfEstimateKeys
              */
-            static fromObject(object: { [k: string]: any }): fedscore.scoring.SelfEstimateRequest;
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.SelfEstimateKeys;
 
             /**
-             * Creates a plain object from a SelfEstimateRequest message. Also converts values to other types if specified.
-             * @param message SelfEstimateRequest
+             * Creates a plain object from a SelfEstimateKeys message. Also converts values to other types if specified.
+             * @param message SelfEstimateKeys
              * @param [options] Conversion options
              * @returns Plain object
              */
-            static toObject(message: fedscore.scoring.SelfEstimateRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+            static toObject(message: fedscore.scoring.SelfEstimateKeys, options?: $protobuf.IConversionOptions): { [k: string]: any };
 
             /**
-             * Converts this SelfEstimateRequest to JSON.
+             * Converts this SelfEstimateKeys to JSON.
              * @returns JSON object
              */
             toJSON(): { [k: string]: any };
 
             /**
-             * Gets the type url for SelfEstimateRequest
+             * Gets the type url for SelfEstimateKeys
              * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
              * @returns The type url
              */
             static getTypeUrl(prefix?: string): string;
         }
 
-        namespace SelfEstimateRequest {
+        namespace SelfEstimateKeys {
 
-            /** Properties of a SelfEstimateRequest. */
+            /** Properties of a SelfEstimateKeys. */
             interface $Properties {
 
-                /** SelfEstimateRequest context */
+                /** SelfEstimateKeys context */
                 context?: (Uint8Array|null);
 
-                /** SelfEstimateRequest bits */
-                bits?: (fedscore.he.CiphertextBatch.$Properties|null);
-
-                /** SelfEstimateRequest figures */
-                figures?: (fedscore.he.CiphertextBatch.$Properties|null);
-
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
-            /** Shape of a SelfEstimateRequest. */
-            type $Shape = fedscore.scoring.SelfEstimateRequest.$Properties;
-        }
-
-        /**
-         * Properties of a SelfEstimateResult.
-         * @deprecated Use fedscore.scoring.SelfEstimateResult.$Properties instead.
-         */
-        interface ISelfEstimateResult extends fedscore.scoring.SelfEstimateResult.$Properties {
-        }
-
-        /** Bank -> enterprise: the encrypted result (slot layout in docs/protocols/self-estimate.md). */
-        class SelfEstimateResult {
-
-            /**
-             * Constructs a new SelfEstimateResult.
-             * @param [properties] Properties to set
-             */
-            constructor(properties?: fedscore.scoring.SelfEstimateResult.$Properties);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-
-            /** SelfEstimateResult result. */
-            result?: (fedscore.he.CiphertextBatch.$Properties|null);
-
-            /**
-             * Creates a new SelfEstimateResult instance using the specified properties.
-             * @param [properties] Properties to set
-             * @returns SelfEstimateResult instance
-             */
-            static create(properties: fedscore.scoring.SelfEstimateResult.$Shape): fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape;
-            static create(properties?: fedscore.scoring.SelfEstimateResult.$Properties): fedscore.scoring.SelfEstimateResult;
-
-            /**
-             * Encodes the specified SelfEstimateResult message. Does not implicitly {@link fedscore.scoring.SelfEstimateResult.verify|verify} messages.
-             * @param message SelfEstimateResult message or plain object to encode
-             * @param [writer] Writer to encode to
-             * @returns Writer
-             */
-            static encode(message: fedscore.scoring.SelfEstimateResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-            /**
-             * Encodes the specified SelfEstimateResult message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateResult.verify|verify} messages.
-             * @param message SelfEstimateResult message or plain object to encode
-             * @param [writer] Writer to encode to
-             * @returns Writer
-             */
-            static encodeDelimited(message: fedscore.scoring.SelfEstimateResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-            /**
-             * Decodes a SelfEstimateResult message from the specified reader or buffer.
-             * @param reader Reader or buffer to decode from
-             * @param [length] Message length if known beforehand
-             * @returns {fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape} SelfEstimateResult
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape;
-
-            /**
-             * Decodes a SelfEstimateResult message from the specified reader or buffer, length delimited.
-             * @param reader Reader or buffer to decode from
-             * @returns {fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape} SelfEstimateResult
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape;
-
-            /**
-             * Verifies a SelfEstimateResult message.
-             * @param message Plain object to verify
-             * @returns `null` if valid, otherwise the reason why it is not
-             */
-            static verify(message: { [k: string]: any }): (string|null);
-
-            /**
-             * Creates a SelfEstimateResult message from a plain object. Also converts values to their respective internal types.
-             * @param object Plain object
-             * @returns SelfEstimateResult
-             */
-            static fromObject(object: { [k: string]: any }): fedscore.scoring.SelfEstimateResult;
-
-            /**
-             * Creates a plain object from a SelfEstimateResult message. Also converts values to other types if specified.
-             * @param message SelfEstimateResult
-             * @param [options] Conversion options
-             * @returns Plain object
-             */
-            static toObject(message: fedscore.scoring.SelfEstimateResult, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-            /**
-             * Converts this SelfEstimateResult to JSON.
-             * @returns JSON object
-             */
-            toJSON(): { [k: string]: any };
-
-            /**
-             * Gets the type url for SelfEstimateResult
-             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns The type url
-             */
-            static getTypeUrl(prefix?: string): string;
-        }
-
-        namespace SelfEstimateResult {
-
-            /** Properties of a SelfEstimateResult. */
-            interface $Properties {
-
-                /** SelfEstimateResult result */
-                result?: (fedscore.he.CiphertextBatch.$Properties|null);
-
-                /** Unknown fields preserved while decoding when enabled */
-                $unknowns?: Uint8Array[];
-            }
-
-            /** Shape of a SelfEstimateResult. */
-            type $Shape = fedscore.scoring.SelfEstimateResult.$Properties;
+            /** Shape of a SelfEstimateKeys. */
+            type $Shape = fedscore.scoring.SelfEstimateKeys.$Properties;
         }
     }
 }

@@ -8525,7 +8525,6 @@ export const fedscore = $root.fedscore = (() => {
              * @typedef {Object} fedscore.scoring.ScoreRequest.$Properties
              * @property {string|null} [applicant] The applicant's USCC: the government must look up its own features (authorized use).
              * @property {number|null} [index] 0-based request number within the session.
-             * @property {fedscore.he.CiphertextBatch.$Properties|null} [partial] ScoreRequest partial
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -8545,8 +8544,8 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Constructs a new ScoreRequest.
              * @memberof fedscore.scoring
-             * @classdesc Bank -> government, one per applicant: whom to score and the bank's encrypted partial score
-             * (exact mode: one slot; band mode: s_bank - t_k in slot k for every threshold t_k).
+             * @classdesc Bank -> government, one per applicant: whom to score. Followed by the bank's encrypted partial score
+             * as a fedscore.he.CiphertextBatch (exact mode: one slot; band mode: s_bank - t_k in slot k).
              * @constructor
              * @param {fedscore.scoring.ScoreRequest.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -8573,14 +8572,6 @@ export const fedscore = $root.fedscore = (() => {
              * @instance
              */
             ScoreRequest.prototype.index = 0;
-
-            /**
-             * ScoreRequest partial.
-             * @member {fedscore.he.CiphertextBatch.$Properties|null|undefined} partial
-             * @memberof fedscore.scoring.ScoreRequest
-             * @instance
-             */
-            ScoreRequest.prototype.partial = null;
 
             /**
              * Creates a new ScoreRequest instance using the specified properties.
@@ -8618,8 +8609,6 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 1, wireType 2 =*/10).string(message.applicant);
                 if (message.index != null && $Object.hasOwnProperty.call(message, "index") && message.index !== 0)
                     writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.index);
-                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
-                    $root.fedscore.he.CiphertextBatch.encode(message.partial, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -8695,12 +8684,6 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.index;
                             continue;
                         }
-                    case 3: {
-                            if (wireType !== 2)
-                                break;
-                            message.partial = $root.fedscore.he.CiphertextBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.partial);
-                            continue;
-                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -8755,11 +8738,6 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
                     if (!$util.isInteger(message.index))
                         return "index: integer expected";
-                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial")) {
-                    let error = $root.fedscore.he.CiphertextBatch.verify(message.partial, _depth + 1);
-                    if (error)
-                        return "partial." + error;
-                }
                 return null;
             };
 
@@ -8787,11 +8765,6 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.index != null)
                     if ($Number(object.index) !== 0)
                         message.index = object.index >>> 0;
-                if (object.partial != null) {
-                    if (!$util.isObject(object.partial))
-                        throw $TypeError(".fedscore.scoring.ScoreRequest.partial: object expected");
-                    message.partial = $root.fedscore.he.CiphertextBatch.fromObject(object.partial, _depth + 1);
-                }
                 return message;
             };
 
@@ -8815,14 +8788,11 @@ export const fedscore = $root.fedscore = (() => {
                 if (options.defaults) {
                     object.applicant = "";
                     object.index = 0;
-                    object.partial = null;
                 }
                 if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant"))
                     object.applicant = message.applicant;
                 if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
                     object.index = message.index;
-                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
-                    object.partial = $root.fedscore.he.CiphertextBatch.toObject(message.partial, options, _depth + 1);
                 return object;
             };
 
@@ -8860,8 +8830,7 @@ export const fedscore = $root.fedscore = (() => {
              * Properties of a ScoreReply.
              * @typedef {Object} fedscore.scoring.ScoreReply.$Properties
              * @property {number|null} [index] ScoreReply index
-             * @property {fedscore.he.CiphertextBatch.$Properties|null} [result] ScoreReply result
-             * @property {string|null} [error] Non-empty when the government has no record of the applicant (result is then absent).
+             * @property {string|null} [error] Non-empty when the government has no record of the applicant (no result follows).
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -8881,7 +8850,8 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Constructs a new ScoreReply.
              * @memberof fedscore.scoring
-             * @classdesc Government -> bank: the encrypted joint result, or the reason the applicant cannot be scored.
+             * @classdesc Government -> bank: whether the applicant was scored. When `error` is empty, the encrypted joint
+             * result follows as a fedscore.he.CiphertextBatch.
              * @constructor
              * @param {fedscore.scoring.ScoreReply.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -8902,15 +8872,7 @@ export const fedscore = $root.fedscore = (() => {
             ScoreReply.prototype.index = 0;
 
             /**
-             * ScoreReply result.
-             * @member {fedscore.he.CiphertextBatch.$Properties|null|undefined} result
-             * @memberof fedscore.scoring.ScoreReply
-             * @instance
-             */
-            ScoreReply.prototype.result = null;
-
-            /**
-             * Non-empty when the government has no record of the applicant (result is then absent).
+             * Non-empty when the government has no record of the applicant (no result follows).
              * @member {string} error
              * @memberof fedscore.scoring.ScoreReply
              * @instance
@@ -8951,10 +8913,8 @@ export const fedscore = $root.fedscore = (() => {
                     throw $Error("max depth exceeded");
                 if (message.index != null && $Object.hasOwnProperty.call(message, "index") && message.index !== 0)
                     writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.index);
-                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
-                    $root.fedscore.he.CiphertextBatch.encode(message.result, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
                 if (message.error != null && $Object.hasOwnProperty.call(message, "error") && message.error !== "")
-                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.error);
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.error);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -9024,12 +8984,6 @@ export const fedscore = $root.fedscore = (() => {
                     case 2: {
                             if (wireType !== 2)
                                 break;
-                            message.result = $root.fedscore.he.CiphertextBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.result);
-                            continue;
-                        }
-                    case 3: {
-                            if (wireType !== 2)
-                                break;
                             if ((value = reader.stringVerify()).length)
                                 message.error = value;
                             else
@@ -9087,11 +9041,6 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
                     if (!$util.isInteger(message.index))
                         return "index: integer expected";
-                if (message.result != null && $Object.hasOwnProperty.call(message, "result")) {
-                    let error = $root.fedscore.he.CiphertextBatch.verify(message.result, _depth + 1);
-                    if (error)
-                        return "result." + error;
-                }
                 if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
                     if (!$util.isString(message.error))
                         return "error: string expected";
@@ -9119,11 +9068,6 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.index != null)
                     if ($Number(object.index) !== 0)
                         message.index = object.index >>> 0;
-                if (object.result != null) {
-                    if (!$util.isObject(object.result))
-                        throw $TypeError(".fedscore.scoring.ScoreReply.result: object expected");
-                    message.result = $root.fedscore.he.CiphertextBatch.fromObject(object.result, _depth + 1);
-                }
                 if (object.error != null)
                     if (typeof object.error !== "string" || object.error.length)
                         message.error = $String(object.error);
@@ -9149,13 +9093,10 @@ export const fedscore = $root.fedscore = (() => {
                 let object = {};
                 if (options.defaults) {
                     object.index = 0;
-                    object.result = null;
                     object.error = "";
                 }
                 if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
                     object.index = message.index;
-                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
-                    object.result = $root.fedscore.he.CiphertextBatch.toObject(message.result, options, _depth + 1);
                 if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
                     object.error = message.error;
                 return object;
@@ -10092,40 +10033,39 @@ export const fedscore = $root.fedscore = (() => {
             return SelfEstimateForm;
         })();
 
-        scoring.SelfEstimateRequest = (function() {
+        scoring.SelfEstimateKeys = (function() {
 
             /**
-             * Properties of a SelfEstimateRequest.
-             * @typedef {Object} fedscore.scoring.SelfEstimateRequest.$Properties
-             * @property {Uint8Array|null} [context] SelfEstimateRequest context
-             * @property {fedscore.he.CiphertextBatch.$Properties|null} [bits] SelfEstimateRequest bits
-             * @property {fedscore.he.CiphertextBatch.$Properties|null} [figures] SelfEstimateRequest figures
+             * Properties of a SelfEstimateKeys.
+             * @typedef {Object} fedscore.scoring.SelfEstimateKeys.$Properties
+             * @property {Uint8Array|null} [context] SelfEstimateKeys context
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
             /**
-             * Properties of a SelfEstimateRequest.
+             * Properties of a SelfEstimateKeys.
              * @memberof fedscore.scoring
-             * @interface ISelfEstimateRequest
-             * @augments fedscore.scoring.SelfEstimateRequest.$Properties
-             * @deprecated Use fedscore.scoring.SelfEstimateRequest.$Properties instead.
+             * @interface ISelfEstimateKeys
+             * @augments fedscore.scoring.SelfEstimateKeys.$Properties
+             * @deprecated Use fedscore.scoring.SelfEstimateKeys.$Properties instead.
              */
 
             /**
-             * Shape of a SelfEstimateRequest.
-             * @typedef {fedscore.scoring.SelfEstimateRequest.$Properties} fedscore.scoring.SelfEstimateRequest.$Shape
+             * Shape of a SelfEstimateKeys.
+             * @typedef {fedscore.scoring.SelfEstimateKeys.$Properties} fedscore.scoring.SelfEstimateKeys.$Shape
              */
 
             /**
-             * Constructs a new SelfEstimateRequest.
+             * Constructs a new SelfEstimateKeys.
              * @memberof fedscore.scoring
-             * @classdesc Enterprise -> bank: its public context (with Galois keys for the form's rotations), the encrypted
-             * indicator bits and the encrypted figures.
+             * @classdesc Enterprise -> bank: its public context (public key and Galois keys for the form's rotations only).
+             * Followed by two fedscore.he.CiphertextBatch messages: the indicator bits, then the figures. The bank
+             * answers with one fedscore.he.CiphertextBatch (slot layout in docs/protocols/self-estimate.md).
              * @constructor
-             * @param {fedscore.scoring.SelfEstimateRequest.$Properties=} [properties] Properties to set
+             * @param {fedscore.scoring.SelfEstimateKeys.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
-            const SelfEstimateRequest = function (properties) {
+            const SelfEstimateKeys = function (properties) {
                 if (properties)
                     for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -10133,55 +10073,39 @@ export const fedscore = $root.fedscore = (() => {
             };
 
             /**
-             * SelfEstimateRequest context.
+             * SelfEstimateKeys context.
              * @member {Uint8Array} context
-             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @memberof fedscore.scoring.SelfEstimateKeys
              * @instance
              */
-            SelfEstimateRequest.prototype.context = $util.newBuffer([]);
+            SelfEstimateKeys.prototype.context = $util.newBuffer([]);
 
             /**
-             * SelfEstimateRequest bits.
-             * @member {fedscore.he.CiphertextBatch.$Properties|null|undefined} bits
-             * @memberof fedscore.scoring.SelfEstimateRequest
-             * @instance
-             */
-            SelfEstimateRequest.prototype.bits = null;
-
-            /**
-             * SelfEstimateRequest figures.
-             * @member {fedscore.he.CiphertextBatch.$Properties|null|undefined} figures
-             * @memberof fedscore.scoring.SelfEstimateRequest
-             * @instance
-             */
-            SelfEstimateRequest.prototype.figures = null;
-
-            /**
-             * Creates a new SelfEstimateRequest instance using the specified properties.
+             * Creates a new SelfEstimateKeys instance using the specified properties.
              * @function create
-             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @memberof fedscore.scoring.SelfEstimateKeys
              * @static
-             * @param {fedscore.scoring.SelfEstimateRequest.$Properties=} [properties] Properties to set
-             * @returns {fedscore.scoring.SelfEstimateRequest} SelfEstimateRequest instance
+             * @param {fedscore.scoring.SelfEstimateKeys.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.SelfEstimateKeys} SelfEstimateKeys instance
              * @type {{
-             *   (properties: fedscore.scoring.SelfEstimateRequest.$Shape): fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape;
-             *   (properties?: fedscore.scoring.SelfEstimateRequest.$Properties): fedscore.scoring.SelfEstimateRequest;
+             *   (properties: fedscore.scoring.SelfEstimateKeys.$Shape): fedscore.scoring.SelfEstimateKeys & fedscore.scoring.SelfEstimateKeys.$Shape;
+             *   (properties?: fedscore.scoring.SelfEstimateKeys.$Properties): fedscore.scoring.SelfEstimateKeys;
              * }}
              */
-            SelfEstimateRequest.create = function(properties) {
-                return new SelfEstimateRequest(properties);
+            SelfEstimateKeys.create = function(properties) {
+                return new SelfEstimateKeys(properties);
             };
 
             /**
-             * Encodes the specified SelfEstimateRequest message. Does not implicitly {@link fedscore.scoring.SelfEstimateRequest.verify|verify} messages.
+             * Encodes the specified SelfEstimateKeys message. Does not implicitly {@link fedscore.scoring.SelfEstimateKeys.verify|verify} messages.
              * @function encode
-             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @memberof fedscore.scoring.SelfEstimateKeys
              * @static
-             * @param {fedscore.scoring.SelfEstimateRequest.$Properties} message SelfEstimateRequest message or plain object to encode
+             * @param {fedscore.scoring.SelfEstimateKeys.$Properties} message SelfEstimateKeys message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            SelfEstimateRequest.encode = function (message, writer, _depth) {
+            SelfEstimateKeys.encode = function (message, writer, _depth) {
                 if (!writer)
                     writer = $Writer.create();
                 if (_depth === $undefined)
@@ -10190,10 +10114,6 @@ export const fedscore = $root.fedscore = (() => {
                     throw $Error("max depth exceeded");
                 if (message.context != null && $Object.hasOwnProperty.call(message, "context") && message.context.length)
                     writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.context);
-                if (message.bits != null && $Object.hasOwnProperty.call(message, "bits"))
-                    $root.fedscore.he.CiphertextBatch.encode(message.bits, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
-                if (message.figures != null && $Object.hasOwnProperty.call(message, "figures"))
-                    $root.fedscore.he.CiphertextBatch.encode(message.figures, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -10201,30 +10121,30 @@ export const fedscore = $root.fedscore = (() => {
             };
 
             /**
-             * Encodes the specified SelfEstimateRequest message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateRequest.verify|verify} messages.
+             * Encodes the specified SelfEstimateKeys message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateKeys.verify|verify} messages.
              * @function encodeDelimited
-             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @memberof fedscore.scoring.SelfEstimateKeys
              * @static
-             * @param {fedscore.scoring.SelfEstimateRequest.$Properties} message SelfEstimateRequest message or plain object to encode
+             * @param {fedscore.scoring.SelfEstimateKeys.$Properties} message SelfEstimateKeys message or plain object to encode
              * @param {$protobuf.Writer} [writer] Writer to encode to
              * @returns {$protobuf.Writer} Writer
              */
-            SelfEstimateRequest.encodeDelimited = function(message, writer) {
+            SelfEstimateKeys.encodeDelimited = function(message, writer) {
                 return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
             };
 
             /**
-             * Decodes a SelfEstimateRequest message from the specified reader or buffer.
+             * Decodes a SelfEstimateKeys message from the specified reader or buffer.
              * @function decode
-             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @memberof fedscore.scoring.SelfEstimateKeys
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
              * @param {number} [length] Message length if known beforehand
-             * @returns {fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape} SelfEstimateRequest
+             * @returns {fedscore.scoring.SelfEstimateKeys & fedscore.scoring.SelfEstimateKeys.$Shape} SelfEstimateKeys
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            SelfEstimateRequest.decode = function (reader, length, _end, _depth, _target) {
+            SelfEstimateKeys.decode = function (reader, length, _end, _depth, _target) {
                 if (!(reader instanceof $Reader))
                     reader = $Reader.create(reader);
                 if (_depth === $undefined)
@@ -10241,7 +10161,7 @@ export const fedscore = $root.fedscore = (() => {
                     length = reader.len;
                     reader.len = end;
                 }
-                message = _target || new $root.fedscore.scoring.SelfEstimateRequest();
+                message = _target || new $root.fedscore.scoring.SelfEstimateKeys();
                 while (reader.pos < end) {
                     let start = reader.pos;
                     let tag = reader.tag();
@@ -10260,18 +10180,6 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.context;
                             continue;
                         }
-                    case 2: {
-                            if (wireType !== 2)
-                                break;
-                            message.bits = $root.fedscore.he.CiphertextBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.bits);
-                            continue;
-                        }
-                    case 3: {
-                            if (wireType !== 2)
-                                break;
-                            message.figures = $root.fedscore.he.CiphertextBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.figures);
-                            continue;
-                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -10290,30 +10198,30 @@ export const fedscore = $root.fedscore = (() => {
             };
 
             /**
-             * Decodes a SelfEstimateRequest message from the specified reader or buffer, length delimited.
+             * Decodes a SelfEstimateKeys message from the specified reader or buffer, length delimited.
              * @function decodeDelimited
-             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @memberof fedscore.scoring.SelfEstimateKeys
              * @static
              * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {fedscore.scoring.SelfEstimateRequest & fedscore.scoring.SelfEstimateRequest.$Shape} SelfEstimateRequest
+             * @returns {fedscore.scoring.SelfEstimateKeys & fedscore.scoring.SelfEstimateKeys.$Shape} SelfEstimateKeys
              * @throws {Error} If the payload is not a reader or valid buffer
              * @throws {$protobuf.util.ProtocolError} If required fields are missing
              */
-            SelfEstimateRequest.decodeDelimited = function(reader) {
+            SelfEstimateKeys.decodeDelimited = function(reader) {
                 if (!(reader instanceof $Reader))
                     reader = new $Reader(reader);
                 return this.decode(reader, reader.size());
             };
 
             /**
-             * Verifies a SelfEstimateRequest message.
+             * Verifies a SelfEstimateKeys message.
              * @function verify
-             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @memberof fedscore.scoring.SelfEstimateKeys
              * @static
              * @param {Object.<string,*>} message Plain object to verify
              * @returns {string|null} `null` if valid, otherwise the reason why it is not
              */
-            SelfEstimateRequest.verify = function (message, _depth) {
+            SelfEstimateKeys.verify = function (message, _depth) {
                 if (typeof message !== "object" || message === null)
                     return "object expected";
                 if (_depth === $undefined)
@@ -10323,355 +10231,46 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
                     if (!(message.context && typeof message.context.length === "number" || $util.isString(message.context)))
                         return "context: buffer expected";
-                if (message.bits != null && $Object.hasOwnProperty.call(message, "bits")) {
-                    let error = $root.fedscore.he.CiphertextBatch.verify(message.bits, _depth + 1);
-                    if (error)
-                        return "bits." + error;
-                }
-                if (message.figures != null && $Object.hasOwnProperty.call(message, "figures")) {
-                    let error = $root.fedscore.he.CiphertextBatch.verify(message.figures, _depth + 1);
-                    if (error)
-                        return "figures." + error;
-                }
                 return null;
             };
 
             /**
-             * Creates a SelfEstimateRequest message from a plain object. Also converts values to their respective internal types.
+             * Creates a SelfEstimateKeys message from a plain object. Also converts values to their respective internal types.
              * @function fromObject
-             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @memberof fedscore.scoring.SelfEstimateKeys
              * @static
              * @param {Object.<string,*>} object Plain object
-             * @returns {fedscore.scoring.SelfEstimateRequest} SelfEstimateRequest
+             * @returns {fedscore.scoring.SelfEstimateKeys} SelfEstimateKeys
              */
-            SelfEstimateRequest.fromObject = function (object, _depth) {
-                if (object instanceof $root.fedscore.scoring.SelfEstimateRequest)
+            SelfEstimateKeys.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.SelfEstimateKeys)
                     return object;
                 if (!$util.isObject(object))
-                    throw $TypeError(".fedscore.scoring.SelfEstimateRequest: object expected");
+                    throw $TypeError(".fedscore.scoring.SelfEstimateKeys: object expected");
                 if (_depth === $undefined)
                     _depth = 0;
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
-                let message = new $root.fedscore.scoring.SelfEstimateRequest();
+                let message = new $root.fedscore.scoring.SelfEstimateKeys();
                 if (object.context != null)
                     if (object.context.length)
                         if (typeof object.context === "string")
                             $util.base64.decode(object.context, message.context = $util.newBuffer($util.base64.length(object.context)), 0);
                         else if (object.context.length >= 0)
                             message.context = object.context;
-                if (object.bits != null) {
-                    if (!$util.isObject(object.bits))
-                        throw $TypeError(".fedscore.scoring.SelfEstimateRequest.bits: object expected");
-                    message.bits = $root.fedscore.he.CiphertextBatch.fromObject(object.bits, _depth + 1);
-                }
-                if (object.figures != null) {
-                    if (!$util.isObject(object.figures))
-                        throw $TypeError(".fedscore.scoring.SelfEstimateRequest.figures: object expected");
-                    message.figures = $root.fedscore.he.CiphertextBatch.fromObject(object.figures, _depth + 1);
-                }
                 return message;
             };
 
             /**
-             * Creates a plain object from a SelfEstimateRequest message. Also converts values to other types if specified.
+             * Creates a plain object from a SelfEstimateKeys message. Also converts values to other types if specified.
              * @function toObject
-             * @memberof fedscore.scoring.SelfEstimateRequest
+             * @memberof fedscore.scoring.SelfEstimateKeys
              * @static
-             * @param {fedscore.scoring.SelfEstimateRequest} message SelfEstimateRequest
+             * @param {fedscore.scoring.SelfEstimateKeys} message SelfEstimateKeys
              * @param {$protobuf.IConversionOptions} [options] Conversion options
              * @returns {Object.<string,*>} Plain object
              */
-            SelfEstimateRequest.toObject = function (message, options, _depth) {
-                if (!options)
-                    options = {};
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let object = {};
-                if (options.defaults) {
-                    if (options.bytes === $String)
-                        object.context = "";
-                    else {
-                        object.context = [];
-                        if (options.bytes !== $Array)
-                            object.context = $util.newBuffer(object.context);
-                    }
-                    object.bits = null;
-                    object.figures = null;
-                }
-                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
-                    object.context = options.bytes === $String ? $util.base64.encode(message.context, 0, message.context.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.context) : message.context;
-                if (message.bits != null && $Object.hasOwnProperty.call(message, "bits"))
-                    object.bits = $root.fedscore.he.CiphertextBatch.toObject(message.bits, options, _depth + 1);
-                if (message.figures != null && $Object.hasOwnProperty.call(message, "figures"))
-                    object.figures = $root.fedscore.he.CiphertextBatch.toObject(message.figures, options, _depth + 1);
-                return object;
-            };
-
-            /**
-             * Converts this SelfEstimateRequest to JSON.
-             * @function toJSON
-             * @memberof fedscore.scoring.SelfEstimateRequest
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            SelfEstimateRequest.prototype.toJSON = function() {
-                return SelfEstimateRequest.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for SelfEstimateRequest
-             * @function getTypeUrl
-             * @memberof fedscore.scoring.SelfEstimateRequest
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            SelfEstimateRequest.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/fedscore.scoring.SelfEstimateRequest";
-            };
-
-            return SelfEstimateRequest;
-        })();
-
-        scoring.SelfEstimateResult = (function() {
-
-            /**
-             * Properties of a SelfEstimateResult.
-             * @typedef {Object} fedscore.scoring.SelfEstimateResult.$Properties
-             * @property {fedscore.he.CiphertextBatch.$Properties|null} [result] SelfEstimateResult result
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a SelfEstimateResult.
-             * @memberof fedscore.scoring
-             * @interface ISelfEstimateResult
-             * @augments fedscore.scoring.SelfEstimateResult.$Properties
-             * @deprecated Use fedscore.scoring.SelfEstimateResult.$Properties instead.
-             */
-
-            /**
-             * Shape of a SelfEstimateResult.
-             * @typedef {fedscore.scoring.SelfEstimateResult.$Properties} fedscore.scoring.SelfEstimateResult.$Shape
-             */
-
-            /**
-             * Constructs a new SelfEstimateResult.
-             * @memberof fedscore.scoring
-             * @classdesc Bank -> enterprise: the encrypted result (slot layout in docs/protocols/self-estimate.md).
-             * @constructor
-             * @param {fedscore.scoring.SelfEstimateResult.$Properties=} [properties] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-            const SelfEstimateResult = function (properties) {
-                if (properties)
-                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            };
-
-            /**
-             * SelfEstimateResult result.
-             * @member {fedscore.he.CiphertextBatch.$Properties|null|undefined} result
-             * @memberof fedscore.scoring.SelfEstimateResult
-             * @instance
-             */
-            SelfEstimateResult.prototype.result = null;
-
-            /**
-             * Creates a new SelfEstimateResult instance using the specified properties.
-             * @function create
-             * @memberof fedscore.scoring.SelfEstimateResult
-             * @static
-             * @param {fedscore.scoring.SelfEstimateResult.$Properties=} [properties] Properties to set
-             * @returns {fedscore.scoring.SelfEstimateResult} SelfEstimateResult instance
-             * @type {{
-             *   (properties: fedscore.scoring.SelfEstimateResult.$Shape): fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape;
-             *   (properties?: fedscore.scoring.SelfEstimateResult.$Properties): fedscore.scoring.SelfEstimateResult;
-             * }}
-             */
-            SelfEstimateResult.create = function(properties) {
-                return new SelfEstimateResult(properties);
-            };
-
-            /**
-             * Encodes the specified SelfEstimateResult message. Does not implicitly {@link fedscore.scoring.SelfEstimateResult.verify|verify} messages.
-             * @function encode
-             * @memberof fedscore.scoring.SelfEstimateResult
-             * @static
-             * @param {fedscore.scoring.SelfEstimateResult.$Properties} message SelfEstimateResult message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            SelfEstimateResult.encode = function (message, writer, _depth) {
-                if (!writer)
-                    writer = $Writer.create();
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
-                    $root.fedscore.he.CiphertextBatch.encode(message.result, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
-                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-                    for (let i = 0; i < message.$unknowns.length; ++i)
-                        writer.raw(message.$unknowns[i]);
-                return writer;
-            };
-
-            /**
-             * Encodes the specified SelfEstimateResult message, length delimited. Does not implicitly {@link fedscore.scoring.SelfEstimateResult.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof fedscore.scoring.SelfEstimateResult
-             * @static
-             * @param {fedscore.scoring.SelfEstimateResult.$Properties} message SelfEstimateResult message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            SelfEstimateResult.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a SelfEstimateResult message from the specified reader or buffer.
-             * @function decode
-             * @memberof fedscore.scoring.SelfEstimateResult
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape} SelfEstimateResult
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            SelfEstimateResult.decode = function (reader, length, _end, _depth, _target) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let end, message, value;
-                if (length === $undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw $RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = _target || new $root.fedscore.scoring.SelfEstimateResult();
-                while (reader.pos < end) {
-                    let start = reader.pos;
-                    let tag = reader.tag();
-                    if (tag === _end) {
-                        _end = $undefined;
-                        break;
-                    }
-                    let wireType = tag & 7;
-                    switch (tag >>>= 3) {
-                    case 1: {
-                            if (wireType !== 2)
-                                break;
-                            message.result = $root.fedscore.he.CiphertextBatch.decode(reader, reader.size(), $undefined, _depth + 1, message.result);
-                            continue;
-                        }
-                    }
-                    reader.skipType(wireType, _depth, tag);
-                    if (!reader.discardUnknown) {
-                        $util.makeProp(message, "$unknowns", false);
-                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                    }
-                }
-                if (length !== $undefined) {
-                    if (reader.pos !== end)
-                        throw $RangeError("index out of range");
-                    reader.len = length;
-                }
-                if (_end !== $undefined)
-                    throw $Error("missing end group");
-                return message;
-            };
-
-            /**
-             * Decodes a SelfEstimateResult message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof fedscore.scoring.SelfEstimateResult
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {fedscore.scoring.SelfEstimateResult & fedscore.scoring.SelfEstimateResult.$Shape} SelfEstimateResult
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            SelfEstimateResult.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a SelfEstimateResult message.
-             * @function verify
-             * @memberof fedscore.scoring.SelfEstimateResult
-             * @static
-             * @param {Object.<string,*>} message Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            SelfEstimateResult.verify = function (message, _depth) {
-                if (typeof message !== "object" || message === null)
-                    return "object expected";
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (message.result != null && $Object.hasOwnProperty.call(message, "result")) {
-                    let error = $root.fedscore.he.CiphertextBatch.verify(message.result, _depth + 1);
-                    if (error)
-                        return "result." + error;
-                }
-                return null;
-            };
-
-            /**
-             * Creates a SelfEstimateResult message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof fedscore.scoring.SelfEstimateResult
-             * @static
-             * @param {Object.<string,*>} object Plain object
-             * @returns {fedscore.scoring.SelfEstimateResult} SelfEstimateResult
-             */
-            SelfEstimateResult.fromObject = function (object, _depth) {
-                if (object instanceof $root.fedscore.scoring.SelfEstimateResult)
-                    return object;
-                if (!$util.isObject(object))
-                    throw $TypeError(".fedscore.scoring.SelfEstimateResult: object expected");
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let message = new $root.fedscore.scoring.SelfEstimateResult();
-                if (object.result != null) {
-                    if (!$util.isObject(object.result))
-                        throw $TypeError(".fedscore.scoring.SelfEstimateResult.result: object expected");
-                    message.result = $root.fedscore.he.CiphertextBatch.fromObject(object.result, _depth + 1);
-                }
-                return message;
-            };
-
-            /**
-             * Creates a plain object from a SelfEstimateResult message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof fedscore.scoring.SelfEstimateResult
-             * @static
-             * @param {fedscore.scoring.SelfEstimateResult} message SelfEstimateResult
-             * @param {$protobuf.IConversionOptions} [options] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            SelfEstimateResult.toObject = function (message, options, _depth) {
+            SelfEstimateKeys.toObject = function (message, options, _depth) {
                 if (!options)
                     options = {};
                 if (_depth === $undefined)
@@ -10680,38 +10279,44 @@ export const fedscore = $root.fedscore = (() => {
                     throw $Error("max depth exceeded");
                 let object = {};
                 if (options.defaults)
-                    object.result = null;
-                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
-                    object.result = $root.fedscore.he.CiphertextBatch.toObject(message.result, options, _depth + 1);
+                    if (options.bytes === $String)
+                        object.context = "";
+                    else {
+                        object.context = [];
+                        if (options.bytes !== $Array)
+                            object.context = $util.newBuffer(object.context);
+                    }
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                    object.context = options.bytes === $String ? $util.base64.encode(message.context, 0, message.context.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.context) : message.context;
                 return object;
             };
 
             /**
-             * Converts this SelfEstimateResult to JSON.
+             * Converts this SelfEstimateKeys to JSON.
              * @function toJSON
-             * @memberof fedscore.scoring.SelfEstimateResult
+             * @memberof fedscore.scoring.SelfEstimateKeys
              * @instance
              * @returns {Object.<string,*>} JSON object
              */
-            SelfEstimateResult.prototype.toJSON = function() {
-                return SelfEstimateResult.toObject(this, $protobuf.util.toJSONOptions);
+            SelfEstimateKeys.prototype.toJSON = function() {
+                return SelfEstimateKeys.toObject(this, $protobuf.util.toJSONOptions);
             };
 
             /**
-             * Gets the type url for SelfEstimateResult
+             * Gets the type url for SelfEstimateKeys
              * @function getTypeUrl
-             * @memberof fedscore.scoring.SelfEstimateResult
+             * @memberof fedscore.scoring.SelfEstimateKeys
              * @static
              * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
              * @returns {string} The type url
              */
-            SelfEstimateResult.getTypeUrl = function(prefix) {
+            SelfEstimateKeys.getTypeUrl = function(prefix) {
                 if (prefix === $undefined)
                     prefix = "type.googleapis.com";
-                return prefix + "/fedscore.scoring.SelfEstimateResult";
+                return prefix + "/fedscore.scoring.SelfEstimateKeys";
             };
 
-            return SelfEstimateResult;
+            return SelfEstimateKeys;
         })();
 
         return scoring;

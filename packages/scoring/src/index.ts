@@ -1,0 +1,65 @@
+export type { BatchDataOwnerOptions, BatchDataOwnerRun, BatchModelOwnerOptions, BatchResultTo } from './batch.ts';
+export { BatchScoringDataOwner, BatchScoringModelOwner, DEFAULT_BATCH_MASK_BITS } from './batch.ts';
+export type { EvaluateOptions, ScoreEvaluation, StabilityReport, StabilityRow } from './evaluation.ts';
+export { evaluateScores, stabilityReport } from './evaluation.ts';
+export type { LinearScoreModel } from './linear.ts';
+export { linearFromPartyModel, linearFromScorecard, linearScores, woeColumns } from './linear.ts';
+export type { RunBatchScoringInput, RunBatchScoringResult } from './local.ts';
+export { DATA_OWNER_ID, MODEL_OWNER_ID, runBatchScoring } from './local.ts';
+export type { ScoringPool, ScoringPoolOptions } from './pool.ts';
+export { createScoringPool } from './pool.ts';
+export type {
+  CapName,
+  CreditDecision,
+  CreditRules,
+  CreditRulesInput,
+  EnterpriseCreditLine,
+  RatingBand,
+} from './rules.ts';
+export {
+  bandCaps,
+  bandIndexOf,
+  bandThresholds,
+  CREDIT_RULES_FORMAT,
+  creditLines,
+  decideCredit,
+  decisionForBand,
+  lineFromCaps,
+  parseCreditRules,
+  ruleFigures,
+  validateCreditRules,
+} from './rules.ts';
+export type {
+  FeatureValues,
+  PartyScorecardView,
+  ResolvedScaling,
+  Scorecard,
+  ScorecardBins,
+  ScorecardFeature,
+  ScorecardFeatureView,
+  ScorecardScaling,
+  WoeLrFeature,
+  WoeLrModel,
+} from './scorecard.ts';
+export {
+  binCount,
+  binIndex,
+  binLabelsOf,
+  buildScorecard,
+  featurePoints,
+  partialScore,
+  partialScores,
+  partyScorecard,
+  resolveScaling,
+  SCORECARD_FORMAT,
+  scoreApplicant,
+  scorecardTable,
+  scoreToOdds,
+  serializeScorecard,
+} from './scorecard.ts';
+export {
+  BATCH_SCORING_PROTOCOL,
+  ONLINE_SCORING_PROTOCOL,
+  SCORING_VERSION,
+  SELF_ESTIMATE_PROTOCOL,
+} from './steps.ts';

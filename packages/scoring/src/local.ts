@@ -1,0 +1,109 @@
+/**
+ * In-process runners: both roles of a scoring protocol over an in-memory network (the CLI, the
+ * benchmark and tests use them; a deployment runs each role in its own node).
+ */
+import {
+  type CapturedMessage,
+  createInMemoryNetwork,
+  type Logger,
+  type ProgressCallback,
+  ProtocolSession,
+  type Rng,
+  runParties,
+} from '@fedscore/core';
+import { type CkksParams, type CkksPresetName, createCkksContext } from '@fedscore/he';
+import { envelopeCodec } from '@fedscore/wire';
+import { type BatchResultTo, BatchScoringDataOwner, BatchScoringModelOwner } from './batch.ts';
+import type { LinearScoreModel } from './linear.ts';
+import { createScoringPool } from './pool.ts';
+import { BATCH_SCORING_PROTOCOL, SCORING_VERSION } from './steps.ts';
+
+export const DATA_OWNER_ID = 'data-owner';
+export const MODEL_OWNER_ID = 'model-owner';
+
+export interface RunBatchScoringInput {
+  readonly model: LinearScoreModel;
+  readonly columns: readonly Float64Array[];
+  readonly resultTo?: BatchResultTo;
+  /** Worker threads per party (0 = main thread). Default 2. */
+  readonly poolSize?: number;
+  readonly params?: CkksPresetName | CkksParams;
+  readonly capture?: boolean;
+  readonly logger?: Logger;
+  readonly progress?: ProgressCallback;
+  readonly rng?: Rng;
+}
+
+export interface RunBatchScoringResult {
+  readonly scores: Float64Array;
+  /** Seconds: key generation and worker start-up (done once, kept warm) and the scoring run itself. */
+  readonly setupSeconds: number;
+  readonly runSeconds: number;
+  readonly bytesToModelOwner: number;
+  readonly bytesToDataOwner: number;
+  readonly captured: readonly CapturedMessage[];
+}
+
+/** Both batch-scoring roles in this process, with fresh keys. */
+export async function runBatchScoring(input: RunBatchScoringInput): Promise<RunBatchScoringResult> {
+  const t0 = performance.now();
+  const resultTo = input.resultTo ?? 'data-owner';
+  const poolSize = input.poolSize ?? 2;
+  const ctx = await createCkksContext({ params: input.params ?? 'ckks-8192', relinearization: false });
+  const pool = poolSize > 0 ? await createScoringPool({ context: ctx.serializeSecret(), secret: true, size: poolSize }) : undefined;
+  const dataOwner = new BatchScoringDataOwner({
+    context: ctx,
+    ...(pool !== undefined && { pool }),
+    ...(input.logger !== undefined && { logger: input.logger }),
+    ...(input.rng !== undefined && { rng: input.rng }),
+  });
+  const modelOwner = new BatchScoringModelOwner({
+    model: input.model,
+    poolSize,
+    ...(input.logger !== undefined && { logger: input.logger }),
+    ...(input.rng !== undefined && { rng: input.rng }),
+  });
+  try {
+    // Warm-up: load the data owner's public context at the model owner (a real deployment keeps it).
+    await runOnce(dataOwner, modelOwner, input, resultTo, [input.columns.map((c) => c.subarray(0, 1))], false);
+    const t1 = performance.now();
+    const r = await runOnce(dataOwner, modelOwner, input, resultTo, [input.columns], input.capture === true);
+    const t2 = performance.now();
+    return { ...r, setupSeconds: (t1 - t0) / 1000, runSeconds: (t2 - t1) / 1000 };
+  } finally {
+    await modelOwner.close();
+    await pool?.close();
+    ctx.dispose();
+  }
+}
+
+async function runOnce(
+  dataOwner: BatchScoringDataOwner,
+  modelOwner: BatchScoringModelOwner,
+  input: RunBatchScoringInput,
+  resultTo: BatchResultTo,
+  [columns]: [readonly Float64Array[]],
+  capture: boolean,
+): Promise<Omit<RunBatchScoringResult, 'setupSeconds' | 'runSeconds'>> {
+  const network = createInMemoryNetwork([DATA_OWNER_ID, MODEL_OWNER_ID], envelopeCodec, { capture });
+  const spec = { protocol: BATCH_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'batch' };
+  const out = await runParties(network, {
+    data: () =>
+      dataOwner.score({
+        session: new ProtocolSession(network.channel(DATA_OWNER_ID), spec),
+        modelOwner: MODEL_OWNER_ID,
+        columns,
+        features: input.model.features,
+        resultTo,
+        ...(input.progress !== undefined && { progress: input.progress }),
+      }),
+    model: () => modelOwner.score(new ProtocolSession(network.channel(MODEL_OWNER_ID), spec), DATA_OWNER_ID),
+  });
+  const stats = network.channel(DATA_OWNER_ID).stats();
+  return {
+    scores: (resultTo === 'data-owner' ? out.data : out.model)!,
+    bytesToModelOwner: stats.bytesSent[MODEL_OWNER_ID] ?? 0,
+    bytesToDataOwner: stats.bytesReceived[MODEL_OWNER_ID] ?? 0,
+    captured: network.captured,
+  };
+}

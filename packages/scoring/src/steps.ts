@@ -1,0 +1,107 @@
+/**
+ * The steps of the three scoring protocols, defined once and shared by every role file. Payloads:
+ * packages/wire/proto/scoring.proto (plans, hellos, requests, replies, the self-estimate form) and the
+ * common/he messages (ciphertext batches, released vectors).
+ */
+import { FedscoreError, type StepDef } from '@fedscore/core';
+import { type CiphertextBatch, ciphertextBatchStep, fedscore, float64VectorStep, protoStep } from '@fedscore/wire';
+
+export const BATCH_SCORING_PROTOCOL = 'scoring.batch';
+export const ONLINE_SCORING_PROTOCOL = 'scoring.online';
+export const SELF_ESTIMATE_PROTOCOL = 'scoring.self-estimate';
+export const SCORING_VERSION = 1;
+
+export type BatchPlanMessage = fedscore.scoring.BatchPlan;
+export type OnlineHelloMessage = fedscore.scoring.OnlineHello;
+export type ScoreRequestMessage = fedscore.scoring.ScoreRequest;
+export type ScoreReplyMessage = fedscore.scoring.ScoreReply;
+export type SelfEstimateFormMessage = fedscore.scoring.SelfEstimateForm;
+export type SelfEstimateKeysMessage = fedscore.scoring.SelfEstimateKeys;
+
+// -- batch ------------------------------------------------------------------------------------------
+
+/** Data owner -> model owner: records, column names, who learns the scores, the public context. */
+export const BATCH_PLAN: StepDef<BatchPlanMessage> = protoStep('batch-plan', fedscore.scoring.BatchPlan, {
+  check: (m) => {
+    if ((m.records ?? 0) < 1) return 'records: must be >= 1';
+    if ((m.features ?? []).length === 0) return 'features: at least one';
+    if ((m.resultTo ?? 0) === 0) return 'result_to: absent';
+    if ((m.context ?? new Uint8Array(0)).length === 0) return 'context: absent';
+    return null;
+  },
+});
+/** Data owner -> model owner, one per block of up to N/2 records: one ciphertext per feature. */
+export const RECORD_BLOCK: StepDef<CiphertextBatch> = ciphertextBatchStep('record-block');
+/** Model owner -> data owner, one per block: the encrypted scores (masked when the model owner learns them). */
+export const BLOCK_SCORES: StepDef<CiphertextBatch> = ciphertextBatchStep('block-scores');
+/** Data owner -> model owner (result to model owner only): the masked scores, decrypted with flooding. */
+export const RELEASED_SCORES: StepDef<Float64Array> = float64VectorStep('released-scores');
+
+export const RESULT_TO_WIRE = {
+  'data-owner': fedscore.scoring.ResultTo.RESULT_TO_DATA_OWNER,
+  'model-owner': fedscore.scoring.ResultTo.RESULT_TO_MODEL_OWNER,
+} as const;
+
+// -- online -----------------------------------------------------------------------------------------
+
+export const ONLINE_HELLO: StepDef<OnlineHelloMessage> = protoStep('online-hello', fedscore.scoring.OnlineHello, {
+  check: (m) => {
+    const mode = m.mode ?? 0;
+    if (mode === 0) return 'mode: absent';
+    if (mode === fedscore.scoring.OnlineMode.ONLINE_MODE_BAND && (m.thresholds ?? 0) < 1) {
+      return 'thresholds: band mode needs at least one';
+    }
+    if ((m.context ?? new Uint8Array(0)).length === 0) return 'context: absent';
+    return null;
+  },
+});
+/** Bank -> government: whom to score (followed by PARTIAL_SCORE). */
+export const SCORE_REQUEST: StepDef<ScoreRequestMessage> = protoStep('score-request', fedscore.scoring.ScoreRequest, {
+  check: (m) => ((m.applicant ?? '').length === 0 ? 'applicant: absent' : null),
+});
+/** Bank -> government: [[s_bank]] (exact) or [[s_bank - t_k]]_k (band), under the bank's key. */
+export const PARTIAL_SCORE: StepDef<CiphertextBatch> = ciphertextBatchStep('partial-score');
+/** Government -> bank: scored or not (followed by JOINT_RESULT when scored). */
+export const SCORE_REPLY: StepDef<ScoreReplyMessage> = protoStep('score-reply', fedscore.scoring.ScoreReply);
+/** Government -> bank: [[s + e]] (exact) or [[rho_k (s - t_k) + e_k]]_k (band). */
+export const JOINT_RESULT: StepDef<CiphertextBatch> = ciphertextBatchStep('joint-result');
+/** Bank -> government: the session is over (an empty vector). */
+export const ONLINE_CLOSE: StepDef<Float64Array> = float64VectorStep('online-close', { length: 0 });
+
+export const ONLINE_MODE_TO_WIRE = {
+  exact: fedscore.scoring.OnlineMode.ONLINE_MODE_EXACT,
+  band: fedscore.scoring.OnlineMode.ONLINE_MODE_BAND,
+} as const;
+
+// -- self-estimate ----------------------------------------------------------------------------------
+
+export const SELF_ESTIMATE_FORM: StepDef<SelfEstimateFormMessage> = protoStep(
+  'self-estimate-form',
+  fedscore.scoring.SelfEstimateForm,
+  {
+    check: (m) => {
+      if ((m.features ?? []).length === 0) return 'features: at least one';
+      if ((m.bands ?? []).length === 0) return 'bands: at least one';
+      const n = m.polyModulusDegree ?? 0;
+      if (n < 1024 || (n & (n - 1)) !== 0) return 'poly_modulus_degree: a power of two >= 1024';
+      return null;
+    },
+  },
+);
+/** Enterprise -> bank: its public context (public key + the form's Galois keys). */
+export const SELF_ESTIMATE_KEYS: StepDef<SelfEstimateKeysMessage> = protoStep(
+  'self-estimate-keys',
+  fedscore.scoring.SelfEstimateKeys,
+  { check: (m) => ((m.context ?? new Uint8Array(0)).length === 0 ? 'context: absent' : null) },
+);
+/** Enterprise -> bank: [[indicator bits]] (one ciphertext). */
+export const ENCRYPTED_BITS: StepDef<CiphertextBatch> = ciphertextBatchStep('encrypted-bits');
+/** Enterprise -> bank: [[figures]] laid out per band and cap (one ciphertext). */
+export const ENCRYPTED_FIGURES: StepDef<CiphertextBatch> = ciphertextBatchStep('encrypted-figures');
+/** Bank -> enterprise: the encrypted result (one ciphertext). */
+export const ESTIMATE_RESULT: StepDef<CiphertextBatch> = ciphertextBatchStep('estimate-result');
+
+export function enumFromWire<K extends string>(table: Readonly<Record<K, number>>, value: number, field: string): K {
+  for (const [k, v] of Object.entries(table) as [K, number][]) if (v === value) return k;
+  throw new FedscoreError('wire_decode', `unknown value ${value}`, { field });
+}
