@@ -27,6 +27,7 @@ const hyper = {
   lrDecay: 0.3,
   l2: 0.01,
   seed: 11,
+  classWeight: 'none' as const,
 };
 
 function reference(data: ReturnType<typeof syntheticSplit>) {

@@ -468,7 +468,7 @@ function stratifiedHoldout(y: Float64Array, fraction: number, seed: number): Uin
 function classWeights(y: Float64Array, train: Uint32Array, h: ResolvedHyperparams): Float64Array {
   const out = new Float64Array(y.length).fill(1);
   const cw = h.classWeight;
-  if (cw === undefined) return out;
+  if (cw === 'none') return out;
   let pos = 0;
   for (const r of train) pos += y[r]!;
   const neg = train.length - pos;
@@ -503,7 +503,7 @@ function makePlan(
     tolerance: h.tolerance,
     modelId: o.modelId ?? `hetero-lr-${o.session.spec.session}`,
     validationEvery: h.validationEvery,
-    classWeighted: h.classWeight !== undefined,
+    classWeighted: h.classWeight !== 'none',
     maxColumns: 0,
     guestColumns: pg + 1,
   };
