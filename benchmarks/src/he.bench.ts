@@ -93,7 +93,7 @@ export default async function heBench(args: string[]): Promise<BenchResult> {
       },
     ],
     notes: [
-      'max_overhead_vs_raw is the worst layer/raw median ratio over the CKKS rows; goal <= 1.2.',
+      'max_overhead_vs_raw is the worst layer/raw ratio over the CKKS rows, each ratio the median of per-iteration paired ratios (robust to load drift on a shared machine); goal <= 1.2.',
       'Multiply rows include the rescale the layer does automatically; the raw side does the same calls.',
       'Paillier "multiply by scalar (negative)" uses exponent |k| and one modular inverse instead of a 2048-bit exponent.',
     ],

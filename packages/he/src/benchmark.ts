@@ -29,7 +29,7 @@ export interface HeBenchReport {
     readonly twoMs: number;
     readonly speedup: number;
   };
-  /** The worst layer / raw ratio over the listed operations. */
+  /** The worst layer / raw ratio (median of paired ratios) over the listed operations. */
   readonly maxOverheadVsRaw: number;
   readonly runs: number;
 }
@@ -50,7 +50,11 @@ function median(xs: number[]): number {
 }
 
 /** Time `layer` and `raw` alternately `runs` times (after one warm-up each); medians in ms. */
-function pair(runs: number, layer: () => void, raw: () => void): { layerMs: number; rawMs: number } {
+function pair(
+  runs: number,
+  layer: () => void,
+  raw: () => void,
+): { layerMs: number; rawMs: number; ratio: number } {
   layer();
   raw();
   const a: number[] = [];
@@ -70,7 +74,9 @@ function pair(runs: number, layer: () => void, raw: () => void): { layerMs: numb
       once(layer, a);
     }
   }
-  return { layerMs: median(a), rawMs: median(b) };
+  // The ratio is the median of paired ratios: each pair ran back to back, so load drift on a shared
+  // machine cancels within the pair.
+  return { layerMs: median(a), rawMs: median(b), ratio: median(a.map((x, i) => x / b[i]!)) };
 }
 
 function timeOnly(runs: number, fn: () => void): number {
@@ -110,8 +116,8 @@ export async function runHeBenchmark(options: HeBenchOptions = {}): Promise<HeBe
     const ca = rawCiphertext(a);
     const cb = rawCiphertext(b);
     const ppt = rawPlaintext(pt);
-    const row = (operation: string, r: { layerMs: number; rawMs: number }): void => {
-      rows.push({ preset, operation, ...r, ratio: r.layerMs / r.rawMs });
+    const row = (operation: string, r: { layerMs: number; rawMs: number; ratio: number }): void => {
+      rows.push({ preset, operation, ...r });
       logger.debug('he bench', { preset, operation, layerMs: r.layerMs, rawMs: r.rawMs });
     };
     const withCt = (f: (out: InstanceType<typeof k.seal.Ciphertext>) => void) => () => {

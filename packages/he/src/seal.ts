@@ -7,9 +7,6 @@
  * owning wrapper's `dispose()`); `deleteLater()` is never used because it leaks until the event loop
  * drains, and the WASM heap never shrinks.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FedscoreError } from '@fedscore/core';
 import initialize, { type MainModule } from 'node-seal';
 
@@ -19,52 +16,33 @@ let sealPromise: Promise<Seal> | undefined;
 let sealInstance: Seal | undefined;
 let wasmMemory: WebAssembly.Memory | undefined;
 
-/** Find node-seal's WASM file next to its JS (walking up from this file through node_modules). */
-function wasmPath(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const p = join(dir, 'node_modules', 'node-seal', 'dist', 'seal_throws.wasm');
-    if (existsSync(p)) return p;
-    const parent = dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  return undefined;
-}
-
-/** The node-seal module of this thread (created on first use). */
+/**
+ * The node-seal module of this thread (created on first use). The module does not export its linear
+ * memory, so while it initializes we observe `WebAssembly.instantiate` to keep a reference to the memory
+ * it creates (for `wasmHeapBytes()`), and restore the original function as soon as it has run.
+ */
 export function loadSeal(): Promise<Seal> {
   if (sealPromise === undefined) {
-    const path = wasmPath();
-    const options: Record<string, unknown> = {};
-    if (path !== undefined) {
-      // Instantiate ourselves so we can read the heap size (the module does not export its memory).
-      options['instantiateWasm'] = (
-        imports: WebAssembly.Imports,
-        done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
-      ): Record<string, never> => {
-        const bytes = readFileSync(path);
-        WebAssembly.instantiate(bytes, imports).then(
-          ({ instance, module }) => {
-            for (const v of Object.values(instance.exports)) {
-              if (v instanceof WebAssembly.Memory) wasmMemory = v;
-            }
-            done(instance, module);
-          },
-          (e: unknown) => {
-            sealPromise = undefined;
-            throw e;
-          },
-        );
-        return {};
-      };
-    }
-    sealPromise = initialize(options).then(
+    const original = WebAssembly.instantiate;
+    const observed = (async (...args: Parameters<typeof WebAssembly.instantiate>) => {
+      const result = (await (original as (...a: unknown[]) => Promise<unknown>)(...args)) as
+        | WebAssembly.WebAssemblyInstantiatedSource
+        | WebAssembly.Instance;
+      const instance = result instanceof WebAssembly.Instance ? result : result.instance;
+      for (const v of Object.values(instance.exports)) {
+        if (v instanceof WebAssembly.Memory) wasmMemory = v;
+      }
+      return result;
+    }) as typeof WebAssembly.instantiate;
+    WebAssembly.instantiate = observed;
+    sealPromise = initialize().then(
       (s) => {
+        if (WebAssembly.instantiate === observed) WebAssembly.instantiate = original;
         sealInstance = s;
         return s;
       },
       (e: unknown) => {
+        if (WebAssembly.instantiate === observed) WebAssembly.instantiate = original;
         sealPromise = undefined;
         throw new FedscoreError('he_error', `cannot load node-seal: ${String(e)}`, { cause: e });
       },
