@@ -3108,6 +3108,9 @@ export namespace fedscore {
             /** 0-based request number within the session. */
             index: number;
 
+            /** The bank ends the session: no partial score follows and `applicant` is empty. */
+            close: boolean;
+
             /**
              * Creates a new ScoreRequest instance using the specified properties.
              * @param [properties] Properties to set
@@ -3197,6 +3200,9 @@ export namespace fedscore {
 
                 /** 0-based request number within the session. */
                 index?: (number|null);
+
+                /** The bank ends the session: no partial score follows and `applicant` is empty. */
+                close?: (boolean|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -3504,6 +3510,15 @@ export namespace fedscore {
             /** SelfEstimateForm rotations. */
             rotations: number[];
 
+            /** Figures are encrypted in this unit (e.g. 10000 CNY) so money amounts fit the CKKS headroom. */
+            figureUnit: number;
+
+            /** Lines are rounded down to a multiple of this (currency units), after decryption by the client. */
+            rounding: number;
+
+            /** Yearly rate per band after its discount, basis points (public product terms), band order. */
+            rateBp: number[];
+
             /**
              * Creates a new SelfEstimateForm instance using the specified properties.
              * @param [properties] Properties to set
@@ -3611,6 +3626,15 @@ export namespace fedscore {
 
                 /** SelfEstimateForm rotations */
                 rotations?: (number[]|null);
+
+                /** Figures are encrypted in this unit (e.g. 10000 CNY) so money amounts fit the CKKS headroom. */
+                figureUnit?: (number|null);
+
+                /** Lines are rounded down to a multiple of this (currency units), after decryption by the client. */
+                rounding?: (number|null);
+
+                /** Yearly rate per band after its discount, basis points (public product terms), band order. */
+                rateBp?: (number[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -3739,6 +3763,889 @@ export namespace fedscore {
 
             /** Shape of a SelfEstimateKeys. */
             type $Shape = fedscore.scoring.SelfEstimateKeys.$Properties;
+        }
+    }
+
+    /** Namespace woebinning. */
+    namespace woebinning {
+
+        /**
+         * Properties of a HostFeatureLayout.
+         * @deprecated Use fedscore.woebinning.HostFeatureLayout.$Properties instead.
+         */
+        interface IHostFeatureLayout extends fedscore.woebinning.HostFeatureLayout.$Properties {
+        }
+
+        /** One host feature as the guest may see it. Bin edges and categories never appear here. */
+        class HostFeatureLayout {
+
+            /**
+             * Constructs a new HostFeatureLayout.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.woebinning.HostFeatureLayout.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The feature's name as the host's policy publishes it (it may be a pseudonym). Required. */
+            name: string;
+
+            /** HostFeatureLayout categorical. */
+            categorical: boolean;
+
+            /** The last bin holds missing values. */
+            missingBin: boolean;
+
+            /** Rows per bin, in the host's bin order (missing bin last). Sum = HostLayout.rows. */
+            counts: number[];
+
+            /** True when these are fine bins the guest merges (ChiMerge / monotone) and answers with a merge plan. */
+            fine: boolean;
+
+            /**
+             * Creates a new HostFeatureLayout instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns HostFeatureLayout instance
+             */
+            static create(properties: fedscore.woebinning.HostFeatureLayout.$Shape): fedscore.woebinning.HostFeatureLayout & fedscore.woebinning.HostFeatureLayout.$Shape;
+            static create(properties?: fedscore.woebinning.HostFeatureLayout.$Properties): fedscore.woebinning.HostFeatureLayout;
+
+            /**
+             * Encodes the specified HostFeatureLayout message. Does not implicitly {@link fedscore.woebinning.HostFeatureLayout.verify|verify} messages.
+             * @param message HostFeatureLayout message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.woebinning.HostFeatureLayout.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified HostFeatureLayout message, length delimited. Does not implicitly {@link fedscore.woebinning.HostFeatureLayout.verify|verify} messages.
+             * @param message HostFeatureLayout message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.woebinning.HostFeatureLayout.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a HostFeatureLayout message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.HostFeatureLayout & fedscore.woebinning.HostFeatureLayout.$Shape} HostFeatureLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.woebinning.HostFeatureLayout & fedscore.woebinning.HostFeatureLayout.$Shape;
+
+            /**
+             * Decodes a HostFeatureLayout message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.HostFeatureLayout & fedscore.woebinning.HostFeatureLayout.$Shape} HostFeatureLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.woebinning.HostFeatureLayout & fedscore.woebinning.HostFeatureLayout.$Shape;
+
+            /**
+             * Verifies a HostFeatureLayout message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a HostFeatureLayout message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns HostFeatureLayout
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.woebinning.HostFeatureLayout;
+
+            /**
+             * Creates a plain object from a HostFeatureLayout message. Also converts values to other types if specified.
+             * @param message HostFeatureLayout
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.woebinning.HostFeatureLayout, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this HostFeatureLayout to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for HostFeatureLayout
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace HostFeatureLayout {
+
+            /** Properties of a HostFeatureLayout. */
+            interface $Properties {
+
+                /** The feature's name as the host's policy publishes it (it may be a pseudonym). Required. */
+                name?: (string|null);
+
+                /** HostFeatureLayout categorical */
+                categorical?: (boolean|null);
+
+                /** The last bin holds missing values. */
+                missingBin?: (boolean|null);
+
+                /** Rows per bin, in the host's bin order (missing bin last). Sum = HostLayout.rows. */
+                counts?: (number[]|null);
+
+                /** True when these are fine bins the guest merges (ChiMerge / monotone) and answers with a merge plan. */
+                fine?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a HostFeatureLayout. */
+            type $Shape = fedscore.woebinning.HostFeatureLayout.$Properties;
+        }
+
+        /**
+         * Properties of a HostLayout.
+         * @deprecated Use fedscore.woebinning.HostLayout.$Properties instead.
+         */
+        interface IHostLayout extends fedscore.woebinning.HostLayout.$Properties {
+        }
+
+        /** Represents a HostLayout. */
+        class HostLayout {
+
+            /**
+             * Constructs a new HostLayout.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.woebinning.HostLayout.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Rows of the aligned table (same order at both parties). */
+            rows: number;
+
+            /** HostLayout features. */
+            features: fedscore.woebinning.HostFeatureLayout.$Properties[];
+
+            /**
+             * Creates a new HostLayout instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns HostLayout instance
+             */
+            static create(properties: fedscore.woebinning.HostLayout.$Shape): fedscore.woebinning.HostLayout & fedscore.woebinning.HostLayout.$Shape;
+            static create(properties?: fedscore.woebinning.HostLayout.$Properties): fedscore.woebinning.HostLayout;
+
+            /**
+             * Encodes the specified HostLayout message. Does not implicitly {@link fedscore.woebinning.HostLayout.verify|verify} messages.
+             * @param message HostLayout message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.woebinning.HostLayout.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified HostLayout message, length delimited. Does not implicitly {@link fedscore.woebinning.HostLayout.verify|verify} messages.
+             * @param message HostLayout message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.woebinning.HostLayout.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a HostLayout message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.HostLayout & fedscore.woebinning.HostLayout.$Shape} HostLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.woebinning.HostLayout & fedscore.woebinning.HostLayout.$Shape;
+
+            /**
+             * Decodes a HostLayout message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.HostLayout & fedscore.woebinning.HostLayout.$Shape} HostLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.woebinning.HostLayout & fedscore.woebinning.HostLayout.$Shape;
+
+            /**
+             * Verifies a HostLayout message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a HostLayout message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns HostLayout
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.woebinning.HostLayout;
+
+            /**
+             * Creates a plain object from a HostLayout message. Also converts values to other types if specified.
+             * @param message HostLayout
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.woebinning.HostLayout, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this HostLayout to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for HostLayout
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace HostLayout {
+
+            /** Properties of a HostLayout. */
+            interface $Properties {
+
+                /** Rows of the aligned table (same order at both parties). */
+                rows?: (number|null);
+
+                /** HostLayout features */
+                features?: (fedscore.woebinning.HostFeatureLayout.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a HostLayout. */
+            type $Shape = fedscore.woebinning.HostLayout.$Properties;
+        }
+
+        /**
+         * Properties of a LabelKeys.
+         * @deprecated Use fedscore.woebinning.LabelKeys.$Properties instead.
+         */
+        interface ILabelKeys extends fedscore.woebinning.LabelKeys.$Properties {
+        }
+
+        /** Represents a LabelKeys. */
+        class LabelKeys {
+
+            /**
+             * Constructs a new LabelKeys.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.woebinning.LabelKeys.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** LabelKeys scheme. */
+            scheme: fedscore.he.Scheme;
+
+            /** The public HE context (CKKS: public key and the Galois keys of the layout's rotations). */
+            publicContext: Uint8Array;
+
+            /** CKKS: the digit budget both sides use to derive the same packing layout (packing.ts). */
+            maxDigitBits: number;
+
+            /** Ciphertexts that follow in LabelBatch messages. */
+            labelItems: number;
+
+            /**
+             * Creates a new LabelKeys instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns LabelKeys instance
+             */
+            static create(properties: fedscore.woebinning.LabelKeys.$Shape): fedscore.woebinning.LabelKeys & fedscore.woebinning.LabelKeys.$Shape;
+            static create(properties?: fedscore.woebinning.LabelKeys.$Properties): fedscore.woebinning.LabelKeys;
+
+            /**
+             * Encodes the specified LabelKeys message. Does not implicitly {@link fedscore.woebinning.LabelKeys.verify|verify} messages.
+             * @param message LabelKeys message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.woebinning.LabelKeys.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified LabelKeys message, length delimited. Does not implicitly {@link fedscore.woebinning.LabelKeys.verify|verify} messages.
+             * @param message LabelKeys message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.woebinning.LabelKeys.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a LabelKeys message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.LabelKeys & fedscore.woebinning.LabelKeys.$Shape} LabelKeys
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.woebinning.LabelKeys & fedscore.woebinning.LabelKeys.$Shape;
+
+            /**
+             * Decodes a LabelKeys message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.LabelKeys & fedscore.woebinning.LabelKeys.$Shape} LabelKeys
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.woebinning.LabelKeys & fedscore.woebinning.LabelKeys.$Shape;
+
+            /**
+             * Verifies a LabelKeys message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a LabelKeys message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns LabelKeys
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.woebinning.LabelKeys;
+
+            /**
+             * Creates a plain object from a LabelKeys message. Also converts values to other types if specified.
+             * @param message LabelKeys
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.woebinning.LabelKeys, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this LabelKeys to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for LabelKeys
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace LabelKeys {
+
+            /** Properties of a LabelKeys. */
+            interface $Properties {
+
+                /** LabelKeys scheme */
+                scheme?: (fedscore.he.Scheme|null);
+
+                /** The public HE context (CKKS: public key and the Galois keys of the layout's rotations). */
+                publicContext?: (Uint8Array|null);
+
+                /** CKKS: the digit budget both sides use to derive the same packing layout (packing.ts). */
+                maxDigitBits?: (number|null);
+
+                /** Ciphertexts that follow in LabelBatch messages. */
+                labelItems?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a LabelKeys. */
+            type $Shape = fedscore.woebinning.LabelKeys.$Properties;
+        }
+
+        /**
+         * Properties of a LabelBatch.
+         * @deprecated Use fedscore.woebinning.LabelBatch.$Properties instead.
+         */
+        interface ILabelBatch extends fedscore.woebinning.LabelBatch.$Properties {
+        }
+
+        /** A chunk of encrypted labels: CKKS one ciphertext per 4096-row batch; Paillier / none one per row. */
+        class LabelBatch {
+
+            /**
+             * Constructs a new LabelBatch.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.woebinning.LabelBatch.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** LabelBatch items. */
+            items: Uint8Array[];
+
+            /**
+             * Creates a new LabelBatch instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns LabelBatch instance
+             */
+            static create(properties: fedscore.woebinning.LabelBatch.$Shape): fedscore.woebinning.LabelBatch & fedscore.woebinning.LabelBatch.$Shape;
+            static create(properties?: fedscore.woebinning.LabelBatch.$Properties): fedscore.woebinning.LabelBatch;
+
+            /**
+             * Encodes the specified LabelBatch message. Does not implicitly {@link fedscore.woebinning.LabelBatch.verify|verify} messages.
+             * @param message LabelBatch message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.woebinning.LabelBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified LabelBatch message, length delimited. Does not implicitly {@link fedscore.woebinning.LabelBatch.verify|verify} messages.
+             * @param message LabelBatch message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.woebinning.LabelBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a LabelBatch message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.LabelBatch & fedscore.woebinning.LabelBatch.$Shape} LabelBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.woebinning.LabelBatch & fedscore.woebinning.LabelBatch.$Shape;
+
+            /**
+             * Decodes a LabelBatch message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.LabelBatch & fedscore.woebinning.LabelBatch.$Shape} LabelBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.woebinning.LabelBatch & fedscore.woebinning.LabelBatch.$Shape;
+
+            /**
+             * Verifies a LabelBatch message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a LabelBatch message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns LabelBatch
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.woebinning.LabelBatch;
+
+            /**
+             * Creates a plain object from a LabelBatch message. Also converts values to other types if specified.
+             * @param message LabelBatch
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.woebinning.LabelBatch, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this LabelBatch to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for LabelBatch
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace LabelBatch {
+
+            /** Properties of a LabelBatch. */
+            interface $Properties {
+
+                /** LabelBatch items */
+                items?: (Uint8Array[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a LabelBatch. */
+            type $Shape = fedscore.woebinning.LabelBatch.$Properties;
+        }
+
+        /**
+         * Properties of a BinSums.
+         * @deprecated Use fedscore.woebinning.BinSums.$Properties instead.
+         */
+        interface IBinSums extends fedscore.woebinning.BinSums.$Properties {
+        }
+
+        /** The host's answer: CKKS one ciphertext per block of the layout; Paillier / none one per cell. */
+        class BinSums {
+
+            /**
+             * Constructs a new BinSums.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.woebinning.BinSums.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** BinSums items. */
+            items: Uint8Array[];
+
+            /**
+             * Creates a new BinSums instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns BinSums instance
+             */
+            static create(properties: fedscore.woebinning.BinSums.$Shape): fedscore.woebinning.BinSums & fedscore.woebinning.BinSums.$Shape;
+            static create(properties?: fedscore.woebinning.BinSums.$Properties): fedscore.woebinning.BinSums;
+
+            /**
+             * Encodes the specified BinSums message. Does not implicitly {@link fedscore.woebinning.BinSums.verify|verify} messages.
+             * @param message BinSums message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.woebinning.BinSums.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified BinSums message, length delimited. Does not implicitly {@link fedscore.woebinning.BinSums.verify|verify} messages.
+             * @param message BinSums message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.woebinning.BinSums.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a BinSums message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.BinSums & fedscore.woebinning.BinSums.$Shape} BinSums
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.woebinning.BinSums & fedscore.woebinning.BinSums.$Shape;
+
+            /**
+             * Decodes a BinSums message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.BinSums & fedscore.woebinning.BinSums.$Shape} BinSums
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.woebinning.BinSums & fedscore.woebinning.BinSums.$Shape;
+
+            /**
+             * Verifies a BinSums message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a BinSums message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns BinSums
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.woebinning.BinSums;
+
+            /**
+             * Creates a plain object from a BinSums message. Also converts values to other types if specified.
+             * @param message BinSums
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.woebinning.BinSums, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this BinSums to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for BinSums
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace BinSums {
+
+            /** Properties of a BinSums. */
+            interface $Properties {
+
+                /** BinSums items */
+                items?: (Uint8Array[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a BinSums. */
+            type $Shape = fedscore.woebinning.BinSums.$Properties;
+        }
+
+        /**
+         * Properties of a HostFeatureResult.
+         * @deprecated Use fedscore.woebinning.HostFeatureResult.$Properties instead.
+         */
+        interface IHostFeatureResult extends fedscore.woebinning.HostFeatureResult.$Properties {
+        }
+
+        /** Represents a HostFeatureResult. */
+        class HostFeatureResult {
+
+            /**
+             * Constructs a new HostFeatureResult.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.woebinning.HostFeatureResult.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** HostFeatureResult iv. */
+            iv: number;
+
+            /** For fine features: for every fine bin (missing bin last), the final bin it joins. */
+            mergePlan: number[];
+
+            /** WOE per final bin, only when the guest's policy releases it (for the host's WOE transform). */
+            woe: number[];
+
+            /**
+             * Creates a new HostFeatureResult instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns HostFeatureResult instance
+             */
+            static create(properties: fedscore.woebinning.HostFeatureResult.$Shape): fedscore.woebinning.HostFeatureResult & fedscore.woebinning.HostFeatureResult.$Shape;
+            static create(properties?: fedscore.woebinning.HostFeatureResult.$Properties): fedscore.woebinning.HostFeatureResult;
+
+            /**
+             * Encodes the specified HostFeatureResult message. Does not implicitly {@link fedscore.woebinning.HostFeatureResult.verify|verify} messages.
+             * @param message HostFeatureResult message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.woebinning.HostFeatureResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified HostFeatureResult message, length delimited. Does not implicitly {@link fedscore.woebinning.HostFeatureResult.verify|verify} messages.
+             * @param message HostFeatureResult message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.woebinning.HostFeatureResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a HostFeatureResult message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.HostFeatureResult & fedscore.woebinning.HostFeatureResult.$Shape} HostFeatureResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.woebinning.HostFeatureResult & fedscore.woebinning.HostFeatureResult.$Shape;
+
+            /**
+             * Decodes a HostFeatureResult message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.HostFeatureResult & fedscore.woebinning.HostFeatureResult.$Shape} HostFeatureResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.woebinning.HostFeatureResult & fedscore.woebinning.HostFeatureResult.$Shape;
+
+            /**
+             * Verifies a HostFeatureResult message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a HostFeatureResult message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns HostFeatureResult
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.woebinning.HostFeatureResult;
+
+            /**
+             * Creates a plain object from a HostFeatureResult message. Also converts values to other types if specified.
+             * @param message HostFeatureResult
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.woebinning.HostFeatureResult, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this HostFeatureResult to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for HostFeatureResult
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace HostFeatureResult {
+
+            /** Properties of a HostFeatureResult. */
+            interface $Properties {
+
+                /** HostFeatureResult iv */
+                iv?: (number|null);
+
+                /** For fine features: for every fine bin (missing bin last), the final bin it joins. */
+                mergePlan?: (number[]|null);
+
+                /** WOE per final bin, only when the guest's policy releases it (for the host's WOE transform). */
+                woe?: (number[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a HostFeatureResult. */
+            type $Shape = fedscore.woebinning.HostFeatureResult.$Properties;
+        }
+
+        /**
+         * Properties of a HostResult.
+         * @deprecated Use fedscore.woebinning.HostResult.$Properties instead.
+         */
+        interface IHostResult extends fedscore.woebinning.HostResult.$Properties {
+        }
+
+        /** Represents a HostResult. */
+        class HostResult {
+
+            /**
+             * Constructs a new HostResult.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.woebinning.HostResult.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** HostResult features. */
+            features: fedscore.woebinning.HostFeatureResult.$Properties[];
+
+            /**
+             * Creates a new HostResult instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns HostResult instance
+             */
+            static create(properties: fedscore.woebinning.HostResult.$Shape): fedscore.woebinning.HostResult & fedscore.woebinning.HostResult.$Shape;
+            static create(properties?: fedscore.woebinning.HostResult.$Properties): fedscore.woebinning.HostResult;
+
+            /**
+             * Encodes the specified HostResult message. Does not implicitly {@link fedscore.woebinning.HostResult.verify|verify} messages.
+             * @param message HostResult message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.woebinning.HostResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified HostResult message, length delimited. Does not implicitly {@link fedscore.woebinning.HostResult.verify|verify} messages.
+             * @param message HostResult message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.woebinning.HostResult.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a HostResult message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.HostResult & fedscore.woebinning.HostResult.$Shape} HostResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.woebinning.HostResult & fedscore.woebinning.HostResult.$Shape;
+
+            /**
+             * Decodes a HostResult message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.HostResult & fedscore.woebinning.HostResult.$Shape} HostResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.woebinning.HostResult & fedscore.woebinning.HostResult.$Shape;
+
+            /**
+             * Verifies a HostResult message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a HostResult message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns HostResult
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.woebinning.HostResult;
+
+            /**
+             * Creates a plain object from a HostResult message. Also converts values to other types if specified.
+             * @param message HostResult
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.woebinning.HostResult, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this HostResult to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for HostResult
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace HostResult {
+
+            /** Properties of a HostResult. */
+            interface $Properties {
+
+                /** HostResult features */
+                features?: (fedscore.woebinning.HostFeatureResult.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a HostResult. */
+            type $Shape = fedscore.woebinning.HostResult.$Properties;
         }
     }
 }

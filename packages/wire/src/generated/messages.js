@@ -8525,6 +8525,7 @@ export const fedscore = $root.fedscore = (() => {
              * @typedef {Object} fedscore.scoring.ScoreRequest.$Properties
              * @property {string|null} [applicant] The applicant's USCC: the government must look up its own features (authorized use).
              * @property {number|null} [index] 0-based request number within the session.
+             * @property {boolean|null} [close] The bank ends the session: no partial score follows and `applicant` is empty.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -8574,6 +8575,14 @@ export const fedscore = $root.fedscore = (() => {
             ScoreRequest.prototype.index = 0;
 
             /**
+             * The bank ends the session: no partial score follows and `applicant` is empty.
+             * @member {boolean} close
+             * @memberof fedscore.scoring.ScoreRequest
+             * @instance
+             */
+            ScoreRequest.prototype.close = false;
+
+            /**
              * Creates a new ScoreRequest instance using the specified properties.
              * @function create
              * @memberof fedscore.scoring.ScoreRequest
@@ -8609,6 +8618,8 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 1, wireType 2 =*/10).string(message.applicant);
                 if (message.index != null && $Object.hasOwnProperty.call(message, "index") && message.index !== 0)
                     writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.index);
+                if (message.close != null && $Object.hasOwnProperty.call(message, "close") && message.close !== false)
+                    writer.uint32(/* id 3, wireType 0 =*/24).bool(message.close);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -8684,6 +8695,15 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.index;
                             continue;
                         }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.close = value;
+                            else
+                                delete message.close;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -8738,6 +8758,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
                     if (!$util.isInteger(message.index))
                         return "index: integer expected";
+                if (message.close != null && $Object.hasOwnProperty.call(message, "close"))
+                    if (typeof message.close !== "boolean")
+                        return "close: boolean expected";
                 return null;
             };
 
@@ -8765,6 +8788,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.index != null)
                     if ($Number(object.index) !== 0)
                         message.index = object.index >>> 0;
+                if (object.close != null)
+                    if (object.close)
+                        message.close = $Boolean(object.close);
                 return message;
             };
 
@@ -8788,11 +8814,14 @@ export const fedscore = $root.fedscore = (() => {
                 if (options.defaults) {
                     object.applicant = "";
                     object.index = 0;
+                    object.close = false;
                 }
                 if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant"))
                     object.applicant = message.applicant;
                 if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
                     object.index = message.index;
+                if (message.close != null && $Object.hasOwnProperty.call(message, "close"))
+                    object.close = message.close;
                 return object;
             };
 
@@ -9495,6 +9524,9 @@ export const fedscore = $root.fedscore = (() => {
              * @property {boolean|null} [revealsScore] Whether the result carries the exact score (else only the band and the line).
              * @property {number|null} [polyModulusDegree] CKKS ring dimension the client must use and the rotation steps its Galois keys must cover.
              * @property {Array.<number>|null} [rotations] SelfEstimateForm rotations
+             * @property {number|null} [figureUnit] Figures are encrypted in this unit (e.g. 10000 CNY) so money amounts fit the CKKS headroom.
+             * @property {number|null} [rounding] Lines are rounded down to a multiple of this (currency units), after decryption by the client.
+             * @property {Array.<number>|null} [rateBp] Yearly rate per band after its discount, basis points (public product terms), band order.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -9525,6 +9557,7 @@ export const fedscore = $root.fedscore = (() => {
                 this.bands = [];
                 this.caps = [];
                 this.rotations = [];
+                this.rateBp = [];
                 if (properties)
                     for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -9596,6 +9629,30 @@ export const fedscore = $root.fedscore = (() => {
             SelfEstimateForm.prototype.rotations = $util.emptyArray;
 
             /**
+             * Figures are encrypted in this unit (e.g. 10000 CNY) so money amounts fit the CKKS headroom.
+             * @member {number} figureUnit
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             */
+            SelfEstimateForm.prototype.figureUnit = 0;
+
+            /**
+             * Lines are rounded down to a multiple of this (currency units), after decryption by the client.
+             * @member {number} rounding
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             */
+            SelfEstimateForm.prototype.rounding = 0;
+
+            /**
+             * Yearly rate per band after its discount, basis points (public product terms), band order.
+             * @member {Array.<number>} rateBp
+             * @memberof fedscore.scoring.SelfEstimateForm
+             * @instance
+             */
+            SelfEstimateForm.prototype.rateBp = $util.emptyArray;
+
+            /**
              * Creates a new SelfEstimateForm instance using the specified properties.
              * @function create
              * @memberof fedscore.scoring.SelfEstimateForm
@@ -9647,6 +9704,12 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 7, wireType 0 =*/56).uint32(message.polyModulusDegree);
                 if (message.rotations != null && message.rotations.length)
                     writer.uint32(/* id 8, wireType 2 =*/66).int32s(message.rotations);
+                if (message.figureUnit != null && $Object.hasOwnProperty.call(message, "figureUnit") && !$Object.is(message.figureUnit, 0))
+                    writer.uint32(/* id 9, wireType 1 =*/73).double(message.figureUnit);
+                if (message.rounding != null && $Object.hasOwnProperty.call(message, "rounding") && !$Object.is(message.rounding, 0))
+                    writer.uint32(/* id 10, wireType 1 =*/81).double(message.rounding);
+                if (message.rateBp != null && message.rateBp.length)
+                    writer.uint32(/* id 11, wireType 2 =*/90).doubles(message.rateBp);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -9777,6 +9840,38 @@ export const fedscore = $root.fedscore = (() => {
                             message.rotations.push(reader.int32());
                             continue;
                         }
+                    case 9: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.figureUnit = value;
+                            else
+                                delete message.figureUnit;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.rounding = value;
+                            else
+                                delete message.rounding;
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType === 2) {
+                                if (!(message.rateBp && message.rateBp.length))
+                                    message.rateBp = [];
+                                reader.doubles(message.rateBp);
+                                continue;
+                            }
+                            if (wireType !== 1)
+                                break;
+                            if (!(message.rateBp && message.rateBp.length))
+                                message.rateBp = [];
+                            message.rateBp.push(reader.double());
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -9871,6 +9966,19 @@ export const fedscore = $root.fedscore = (() => {
                         if (!$util.isInteger(message.rotations[i]))
                             return "rotations: integer[] expected";
                 }
+                if (message.figureUnit != null && $Object.hasOwnProperty.call(message, "figureUnit"))
+                    if (typeof message.figureUnit !== "number")
+                        return "figureUnit: number expected";
+                if (message.rounding != null && $Object.hasOwnProperty.call(message, "rounding"))
+                    if (typeof message.rounding !== "number")
+                        return "rounding: number expected";
+                if (message.rateBp != null && $Object.hasOwnProperty.call(message, "rateBp")) {
+                    if (!$Array.isArray(message.rateBp))
+                        return "rateBp: array expected";
+                    for (let i = 0; i < message.rateBp.length; ++i)
+                        if (typeof message.rateBp[i] !== "number")
+                            return "rateBp: number[] expected";
+                }
                 return null;
             };
 
@@ -9939,6 +10047,19 @@ export const fedscore = $root.fedscore = (() => {
                     for (let i = 0; i < object.rotations.length; ++i)
                         message.rotations[i] = object.rotations[i] | 0;
                 }
+                if (object.figureUnit != null)
+                    if (!$Object.is($Number(object.figureUnit), 0))
+                        message.figureUnit = $Number(object.figureUnit);
+                if (object.rounding != null)
+                    if (!$Object.is($Number(object.rounding), 0))
+                        message.rounding = $Number(object.rounding);
+                if (object.rateBp) {
+                    if (!$Array.isArray(object.rateBp))
+                        throw $TypeError(".fedscore.scoring.SelfEstimateForm.rateBp: array expected");
+                    message.rateBp = $Array(object.rateBp.length);
+                    for (let i = 0; i < object.rateBp.length; ++i)
+                        message.rateBp[i] = $Number(object.rateBp[i]);
+                }
                 return message;
             };
 
@@ -9965,11 +10086,14 @@ export const fedscore = $root.fedscore = (() => {
                     object.bands = [];
                     object.caps = [];
                     object.rotations = [];
+                    object.rateBp = [];
                 }
                 if (options.defaults) {
                     object.product = "";
                     object.revealsScore = false;
                     object.polyModulusDegree = 0;
+                    object.figureUnit = 0;
+                    object.rounding = 0;
                 }
                 if (message.product != null && $Object.hasOwnProperty.call(message, "product"))
                     object.product = message.product;
@@ -10001,6 +10125,15 @@ export const fedscore = $root.fedscore = (() => {
                     object.rotations = $Array(message.rotations.length);
                     for (let j = 0; j < message.rotations.length; ++j)
                         object.rotations[j] = message.rotations[j];
+                }
+                if (message.figureUnit != null && $Object.hasOwnProperty.call(message, "figureUnit"))
+                    object.figureUnit = options.json && !$isFinite(message.figureUnit) ? $String(message.figureUnit) : message.figureUnit;
+                if (message.rounding != null && $Object.hasOwnProperty.call(message, "rounding"))
+                    object.rounding = options.json && !$isFinite(message.rounding) ? $String(message.rounding) : message.rounding;
+                if (message.rateBp && message.rateBp.length) {
+                    object.rateBp = $Array(message.rateBp.length);
+                    for (let j = 0; j < message.rateBp.length; ++j)
+                        object.rateBp[j] = options.json && !$isFinite(message.rateBp[j]) ? $String(message.rateBp[j]) : message.rateBp[j];
                 }
                 return object;
             };
@@ -10320,6 +10453,2382 @@ export const fedscore = $root.fedscore = (() => {
         })();
 
         return scoring;
+    })();
+
+    fedscore.woebinning = (function() {
+
+        /**
+         * Namespace woebinning.
+         * @memberof fedscore
+         * @namespace
+         */
+        const woebinning = {};
+
+        woebinning.HostFeatureLayout = (function() {
+
+            /**
+             * Properties of a HostFeatureLayout.
+             * @typedef {Object} fedscore.woebinning.HostFeatureLayout.$Properties
+             * @property {string|null} [name] The feature's name as the host's policy publishes it (it may be a pseudonym). Required.
+             * @property {boolean|null} [categorical] HostFeatureLayout categorical
+             * @property {boolean|null} [missingBin] The last bin holds missing values.
+             * @property {Array.<number>|null} [counts] Rows per bin, in the host's bin order (missing bin last). Sum = HostLayout.rows.
+             * @property {boolean|null} [fine] True when these are fine bins the guest merges (ChiMerge / monotone) and answers with a merge plan.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a HostFeatureLayout.
+             * @memberof fedscore.woebinning
+             * @interface IHostFeatureLayout
+             * @augments fedscore.woebinning.HostFeatureLayout.$Properties
+             * @deprecated Use fedscore.woebinning.HostFeatureLayout.$Properties instead.
+             */
+
+            /**
+             * Shape of a HostFeatureLayout.
+             * @typedef {fedscore.woebinning.HostFeatureLayout.$Properties} fedscore.woebinning.HostFeatureLayout.$Shape
+             */
+
+            /**
+             * Constructs a new HostFeatureLayout.
+             * @memberof fedscore.woebinning
+             * @classdesc One host feature as the guest may see it. Bin edges and categories never appear here.
+             * @constructor
+             * @param {fedscore.woebinning.HostFeatureLayout.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const HostFeatureLayout = function (properties) {
+                this.counts = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The feature's name as the host's policy publishes it (it may be a pseudonym). Required.
+             * @member {string} name
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @instance
+             */
+            HostFeatureLayout.prototype.name = "";
+
+            /**
+             * HostFeatureLayout categorical.
+             * @member {boolean} categorical
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @instance
+             */
+            HostFeatureLayout.prototype.categorical = false;
+
+            /**
+             * The last bin holds missing values.
+             * @member {boolean} missingBin
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @instance
+             */
+            HostFeatureLayout.prototype.missingBin = false;
+
+            /**
+             * Rows per bin, in the host's bin order (missing bin last). Sum = HostLayout.rows.
+             * @member {Array.<number>} counts
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @instance
+             */
+            HostFeatureLayout.prototype.counts = $util.emptyArray;
+
+            /**
+             * True when these are fine bins the guest merges (ChiMerge / monotone) and answers with a merge plan.
+             * @member {boolean} fine
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @instance
+             */
+            HostFeatureLayout.prototype.fine = false;
+
+            /**
+             * Creates a new HostFeatureLayout instance using the specified properties.
+             * @function create
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @static
+             * @param {fedscore.woebinning.HostFeatureLayout.$Properties=} [properties] Properties to set
+             * @returns {fedscore.woebinning.HostFeatureLayout} HostFeatureLayout instance
+             * @type {{
+             *   (properties: fedscore.woebinning.HostFeatureLayout.$Shape): fedscore.woebinning.HostFeatureLayout & fedscore.woebinning.HostFeatureLayout.$Shape;
+             *   (properties?: fedscore.woebinning.HostFeatureLayout.$Properties): fedscore.woebinning.HostFeatureLayout;
+             * }}
+             */
+            HostFeatureLayout.create = function(properties) {
+                return new HostFeatureLayout(properties);
+            };
+
+            /**
+             * Encodes the specified HostFeatureLayout message. Does not implicitly {@link fedscore.woebinning.HostFeatureLayout.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @static
+             * @param {fedscore.woebinning.HostFeatureLayout.$Properties} message HostFeatureLayout message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostFeatureLayout.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.categorical != null && $Object.hasOwnProperty.call(message, "categorical") && message.categorical !== false)
+                    writer.uint32(/* id 2, wireType 0 =*/16).bool(message.categorical);
+                if (message.missingBin != null && $Object.hasOwnProperty.call(message, "missingBin") && message.missingBin !== false)
+                    writer.uint32(/* id 3, wireType 0 =*/24).bool(message.missingBin);
+                if (message.counts != null && message.counts.length)
+                    writer.uint32(/* id 4, wireType 2 =*/34).uint32s(message.counts);
+                if (message.fine != null && $Object.hasOwnProperty.call(message, "fine") && message.fine !== false)
+                    writer.uint32(/* id 5, wireType 0 =*/40).bool(message.fine);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostFeatureLayout message, length delimited. Does not implicitly {@link fedscore.woebinning.HostFeatureLayout.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @static
+             * @param {fedscore.woebinning.HostFeatureLayout.$Properties} message HostFeatureLayout message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostFeatureLayout.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a HostFeatureLayout message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.HostFeatureLayout & fedscore.woebinning.HostFeatureLayout.$Shape} HostFeatureLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostFeatureLayout.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.woebinning.HostFeatureLayout();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.categorical = value;
+                            else
+                                delete message.categorical;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.missingBin = value;
+                            else
+                                delete message.missingBin;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType === 2) {
+                                if (!(message.counts && message.counts.length))
+                                    message.counts = [];
+                                reader.uint32s(message.counts);
+                                continue;
+                            }
+                            if (wireType !== 0)
+                                break;
+                            if (!(message.counts && message.counts.length))
+                                message.counts = [];
+                            message.counts.push(reader.uint32());
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.fine = value;
+                            else
+                                delete message.fine;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a HostFeatureLayout message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.HostFeatureLayout & fedscore.woebinning.HostFeatureLayout.$Shape} HostFeatureLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostFeatureLayout.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a HostFeatureLayout message.
+             * @function verify
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostFeatureLayout.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.categorical != null && $Object.hasOwnProperty.call(message, "categorical"))
+                    if (typeof message.categorical !== "boolean")
+                        return "categorical: boolean expected";
+                if (message.missingBin != null && $Object.hasOwnProperty.call(message, "missingBin"))
+                    if (typeof message.missingBin !== "boolean")
+                        return "missingBin: boolean expected";
+                if (message.counts != null && $Object.hasOwnProperty.call(message, "counts")) {
+                    if (!$Array.isArray(message.counts))
+                        return "counts: array expected";
+                    for (let i = 0; i < message.counts.length; ++i)
+                        if (!$util.isInteger(message.counts[i]))
+                            return "counts: integer[] expected";
+                }
+                if (message.fine != null && $Object.hasOwnProperty.call(message, "fine"))
+                    if (typeof message.fine !== "boolean")
+                        return "fine: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a HostFeatureLayout message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.woebinning.HostFeatureLayout} HostFeatureLayout
+             */
+            HostFeatureLayout.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.woebinning.HostFeatureLayout)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.woebinning.HostFeatureLayout: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.woebinning.HostFeatureLayout();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                if (object.categorical != null)
+                    if (object.categorical)
+                        message.categorical = $Boolean(object.categorical);
+                if (object.missingBin != null)
+                    if (object.missingBin)
+                        message.missingBin = $Boolean(object.missingBin);
+                if (object.counts) {
+                    if (!$Array.isArray(object.counts))
+                        throw $TypeError(".fedscore.woebinning.HostFeatureLayout.counts: array expected");
+                    message.counts = $Array(object.counts.length);
+                    for (let i = 0; i < object.counts.length; ++i)
+                        message.counts[i] = object.counts[i] >>> 0;
+                }
+                if (object.fine != null)
+                    if (object.fine)
+                        message.fine = $Boolean(object.fine);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostFeatureLayout message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @static
+             * @param {fedscore.woebinning.HostFeatureLayout} message HostFeatureLayout
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostFeatureLayout.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.counts = [];
+                if (options.defaults) {
+                    object.name = "";
+                    object.categorical = false;
+                    object.missingBin = false;
+                    object.fine = false;
+                }
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.categorical != null && $Object.hasOwnProperty.call(message, "categorical"))
+                    object.categorical = message.categorical;
+                if (message.missingBin != null && $Object.hasOwnProperty.call(message, "missingBin"))
+                    object.missingBin = message.missingBin;
+                if (message.counts && message.counts.length) {
+                    object.counts = $Array(message.counts.length);
+                    for (let j = 0; j < message.counts.length; ++j)
+                        object.counts[j] = message.counts[j];
+                }
+                if (message.fine != null && $Object.hasOwnProperty.call(message, "fine"))
+                    object.fine = message.fine;
+                return object;
+            };
+
+            /**
+             * Converts this HostFeatureLayout to JSON.
+             * @function toJSON
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostFeatureLayout.prototype.toJSON = function() {
+                return HostFeatureLayout.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for HostFeatureLayout
+             * @function getTypeUrl
+             * @memberof fedscore.woebinning.HostFeatureLayout
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            HostFeatureLayout.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.woebinning.HostFeatureLayout";
+            };
+
+            return HostFeatureLayout;
+        })();
+
+        woebinning.HostLayout = (function() {
+
+            /**
+             * Properties of a HostLayout.
+             * @typedef {Object} fedscore.woebinning.HostLayout.$Properties
+             * @property {number|null} [rows] Rows of the aligned table (same order at both parties).
+             * @property {Array.<fedscore.woebinning.HostFeatureLayout.$Properties>|null} [features] HostLayout features
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a HostLayout.
+             * @memberof fedscore.woebinning
+             * @interface IHostLayout
+             * @augments fedscore.woebinning.HostLayout.$Properties
+             * @deprecated Use fedscore.woebinning.HostLayout.$Properties instead.
+             */
+
+            /**
+             * Shape of a HostLayout.
+             * @typedef {fedscore.woebinning.HostLayout.$Properties} fedscore.woebinning.HostLayout.$Shape
+             */
+
+            /**
+             * Constructs a new HostLayout.
+             * @memberof fedscore.woebinning
+             * @classdesc Represents a HostLayout.
+             * @constructor
+             * @param {fedscore.woebinning.HostLayout.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const HostLayout = function (properties) {
+                this.features = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Rows of the aligned table (same order at both parties).
+             * @member {number} rows
+             * @memberof fedscore.woebinning.HostLayout
+             * @instance
+             */
+            HostLayout.prototype.rows = 0;
+
+            /**
+             * HostLayout features.
+             * @member {Array.<fedscore.woebinning.HostFeatureLayout.$Properties>} features
+             * @memberof fedscore.woebinning.HostLayout
+             * @instance
+             */
+            HostLayout.prototype.features = $util.emptyArray;
+
+            /**
+             * Creates a new HostLayout instance using the specified properties.
+             * @function create
+             * @memberof fedscore.woebinning.HostLayout
+             * @static
+             * @param {fedscore.woebinning.HostLayout.$Properties=} [properties] Properties to set
+             * @returns {fedscore.woebinning.HostLayout} HostLayout instance
+             * @type {{
+             *   (properties: fedscore.woebinning.HostLayout.$Shape): fedscore.woebinning.HostLayout & fedscore.woebinning.HostLayout.$Shape;
+             *   (properties?: fedscore.woebinning.HostLayout.$Properties): fedscore.woebinning.HostLayout;
+             * }}
+             */
+            HostLayout.create = function(properties) {
+                return new HostLayout(properties);
+            };
+
+            /**
+             * Encodes the specified HostLayout message. Does not implicitly {@link fedscore.woebinning.HostLayout.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.woebinning.HostLayout
+             * @static
+             * @param {fedscore.woebinning.HostLayout.$Properties} message HostLayout message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostLayout.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows") && message.rows !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.rows);
+                if (message.features != null && message.features.length)
+                    for (let i = 0; i < message.features.length; ++i)
+                        $root.fedscore.woebinning.HostFeatureLayout.encode(message.features[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostLayout message, length delimited. Does not implicitly {@link fedscore.woebinning.HostLayout.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.woebinning.HostLayout
+             * @static
+             * @param {fedscore.woebinning.HostLayout.$Properties} message HostLayout message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostLayout.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a HostLayout message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.woebinning.HostLayout
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.HostLayout & fedscore.woebinning.HostLayout.$Shape} HostLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostLayout.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.woebinning.HostLayout();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.rows = value;
+                            else
+                                delete message.rows;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.features && message.features.length))
+                                message.features = [];
+                            message.features.push($root.fedscore.woebinning.HostFeatureLayout.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a HostLayout message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.woebinning.HostLayout
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.HostLayout & fedscore.woebinning.HostLayout.$Shape} HostLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostLayout.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a HostLayout message.
+             * @function verify
+             * @memberof fedscore.woebinning.HostLayout
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostLayout.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    if (!$util.isInteger(message.rows))
+                        return "rows: integer expected";
+                if (message.features != null && $Object.hasOwnProperty.call(message, "features")) {
+                    if (!$Array.isArray(message.features))
+                        return "features: array expected";
+                    for (let i = 0; i < message.features.length; ++i) {
+                        let error = $root.fedscore.woebinning.HostFeatureLayout.verify(message.features[i], _depth + 1);
+                        if (error)
+                            return "features." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a HostLayout message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.woebinning.HostLayout
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.woebinning.HostLayout} HostLayout
+             */
+            HostLayout.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.woebinning.HostLayout)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.woebinning.HostLayout: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.woebinning.HostLayout();
+                if (object.rows != null)
+                    if ($Number(object.rows) !== 0)
+                        message.rows = object.rows >>> 0;
+                if (object.features) {
+                    if (!$Array.isArray(object.features))
+                        throw $TypeError(".fedscore.woebinning.HostLayout.features: array expected");
+                    message.features = $Array(object.features.length);
+                    for (let i = 0; i < object.features.length; ++i) {
+                        if (!$util.isObject(object.features[i]))
+                            throw $TypeError(".fedscore.woebinning.HostLayout.features: object expected");
+                        message.features[i] = $root.fedscore.woebinning.HostFeatureLayout.fromObject(object.features[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostLayout message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.woebinning.HostLayout
+             * @static
+             * @param {fedscore.woebinning.HostLayout} message HostLayout
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostLayout.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.features = [];
+                if (options.defaults)
+                    object.rows = 0;
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    object.rows = message.rows;
+                if (message.features && message.features.length) {
+                    object.features = $Array(message.features.length);
+                    for (let j = 0; j < message.features.length; ++j)
+                        object.features[j] = $root.fedscore.woebinning.HostFeatureLayout.toObject(message.features[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this HostLayout to JSON.
+             * @function toJSON
+             * @memberof fedscore.woebinning.HostLayout
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostLayout.prototype.toJSON = function() {
+                return HostLayout.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for HostLayout
+             * @function getTypeUrl
+             * @memberof fedscore.woebinning.HostLayout
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            HostLayout.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.woebinning.HostLayout";
+            };
+
+            return HostLayout;
+        })();
+
+        woebinning.LabelKeys = (function() {
+
+            /**
+             * Properties of a LabelKeys.
+             * @typedef {Object} fedscore.woebinning.LabelKeys.$Properties
+             * @property {fedscore.he.Scheme|null} [scheme] LabelKeys scheme
+             * @property {Uint8Array|null} [publicContext] The public HE context (CKKS: public key and the Galois keys of the layout's rotations).
+             * @property {number|null} [maxDigitBits] CKKS: the digit budget both sides use to derive the same packing layout (packing.ts).
+             * @property {number|null} [labelItems] Ciphertexts that follow in LabelBatch messages.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a LabelKeys.
+             * @memberof fedscore.woebinning
+             * @interface ILabelKeys
+             * @augments fedscore.woebinning.LabelKeys.$Properties
+             * @deprecated Use fedscore.woebinning.LabelKeys.$Properties instead.
+             */
+
+            /**
+             * Shape of a LabelKeys.
+             * @typedef {fedscore.woebinning.LabelKeys.$Properties} fedscore.woebinning.LabelKeys.$Shape
+             */
+
+            /**
+             * Constructs a new LabelKeys.
+             * @memberof fedscore.woebinning
+             * @classdesc Represents a LabelKeys.
+             * @constructor
+             * @param {fedscore.woebinning.LabelKeys.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const LabelKeys = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * LabelKeys scheme.
+             * @member {fedscore.he.Scheme} scheme
+             * @memberof fedscore.woebinning.LabelKeys
+             * @instance
+             */
+            LabelKeys.prototype.scheme = 0;
+
+            /**
+             * The public HE context (CKKS: public key and the Galois keys of the layout's rotations).
+             * @member {Uint8Array} publicContext
+             * @memberof fedscore.woebinning.LabelKeys
+             * @instance
+             */
+            LabelKeys.prototype.publicContext = $util.newBuffer([]);
+
+            /**
+             * CKKS: the digit budget both sides use to derive the same packing layout (packing.ts).
+             * @member {number} maxDigitBits
+             * @memberof fedscore.woebinning.LabelKeys
+             * @instance
+             */
+            LabelKeys.prototype.maxDigitBits = 0;
+
+            /**
+             * Ciphertexts that follow in LabelBatch messages.
+             * @member {number} labelItems
+             * @memberof fedscore.woebinning.LabelKeys
+             * @instance
+             */
+            LabelKeys.prototype.labelItems = 0;
+
+            /**
+             * Creates a new LabelKeys instance using the specified properties.
+             * @function create
+             * @memberof fedscore.woebinning.LabelKeys
+             * @static
+             * @param {fedscore.woebinning.LabelKeys.$Properties=} [properties] Properties to set
+             * @returns {fedscore.woebinning.LabelKeys} LabelKeys instance
+             * @type {{
+             *   (properties: fedscore.woebinning.LabelKeys.$Shape): fedscore.woebinning.LabelKeys & fedscore.woebinning.LabelKeys.$Shape;
+             *   (properties?: fedscore.woebinning.LabelKeys.$Properties): fedscore.woebinning.LabelKeys;
+             * }}
+             */
+            LabelKeys.create = function(properties) {
+                return new LabelKeys(properties);
+            };
+
+            /**
+             * Encodes the specified LabelKeys message. Does not implicitly {@link fedscore.woebinning.LabelKeys.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.woebinning.LabelKeys
+             * @static
+             * @param {fedscore.woebinning.LabelKeys.$Properties} message LabelKeys message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LabelKeys.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme") && message.scheme !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).int32(message.scheme);
+                if (message.publicContext != null && $Object.hasOwnProperty.call(message, "publicContext") && message.publicContext.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.publicContext);
+                if (message.maxDigitBits != null && $Object.hasOwnProperty.call(message, "maxDigitBits") && message.maxDigitBits !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.maxDigitBits);
+                if (message.labelItems != null && $Object.hasOwnProperty.call(message, "labelItems") && message.labelItems !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.labelItems);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LabelKeys message, length delimited. Does not implicitly {@link fedscore.woebinning.LabelKeys.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.woebinning.LabelKeys
+             * @static
+             * @param {fedscore.woebinning.LabelKeys.$Properties} message LabelKeys message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LabelKeys.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a LabelKeys message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.woebinning.LabelKeys
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.LabelKeys & fedscore.woebinning.LabelKeys.$Shape} LabelKeys
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LabelKeys.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.woebinning.LabelKeys();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.scheme = value;
+                            else
+                                delete message.scheme;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.publicContext = value;
+                            else
+                                delete message.publicContext;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.maxDigitBits = value;
+                            else
+                                delete message.maxDigitBits;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.labelItems = value;
+                            else
+                                delete message.labelItems;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a LabelKeys message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.woebinning.LabelKeys
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.LabelKeys & fedscore.woebinning.LabelKeys.$Shape} LabelKeys
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LabelKeys.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a LabelKeys message.
+             * @function verify
+             * @memberof fedscore.woebinning.LabelKeys
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LabelKeys.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    if (typeof message.scheme !== "number" || (message.scheme | 0) !== message.scheme)
+                        return "scheme: enum value expected";
+                if (message.publicContext != null && $Object.hasOwnProperty.call(message, "publicContext"))
+                    if (!(message.publicContext && typeof message.publicContext.length === "number" || $util.isString(message.publicContext)))
+                        return "publicContext: buffer expected";
+                if (message.maxDigitBits != null && $Object.hasOwnProperty.call(message, "maxDigitBits"))
+                    if (!$util.isInteger(message.maxDigitBits))
+                        return "maxDigitBits: integer expected";
+                if (message.labelItems != null && $Object.hasOwnProperty.call(message, "labelItems"))
+                    if (!$util.isInteger(message.labelItems))
+                        return "labelItems: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a LabelKeys message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.woebinning.LabelKeys
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.woebinning.LabelKeys} LabelKeys
+             */
+            LabelKeys.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.woebinning.LabelKeys)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.woebinning.LabelKeys: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.woebinning.LabelKeys();
+                if (object.scheme !== 0 && (typeof object.scheme !== "string" || $root.fedscore.he.Scheme[object.scheme] !== 0))
+                    switch (object.scheme) {
+                    case "SCHEME_UNSPECIFIED":
+                    case 0:
+                        message.scheme = 0;
+                        break;
+                    case "SCHEME_CKKS":
+                    case 1:
+                        message.scheme = 1;
+                        break;
+                    case "SCHEME_PAILLIER":
+                    case 2:
+                        message.scheme = 2;
+                        break;
+                    case "SCHEME_NONE":
+                    case 3:
+                        message.scheme = 3;
+                        break;
+                    default:
+                        if (typeof object.scheme === "number" && (object.scheme | 0) === object.scheme)
+                            message.scheme = object.scheme;
+                    }
+                if (object.publicContext != null)
+                    if (object.publicContext.length)
+                        if (typeof object.publicContext === "string")
+                            $util.base64.decode(object.publicContext, message.publicContext = $util.newBuffer($util.base64.length(object.publicContext)), 0);
+                        else if (object.publicContext.length >= 0)
+                            message.publicContext = object.publicContext;
+                if (object.maxDigitBits != null)
+                    if ($Number(object.maxDigitBits) !== 0)
+                        message.maxDigitBits = object.maxDigitBits >>> 0;
+                if (object.labelItems != null)
+                    if ($Number(object.labelItems) !== 0)
+                        message.labelItems = object.labelItems >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LabelKeys message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.woebinning.LabelKeys
+             * @static
+             * @param {fedscore.woebinning.LabelKeys} message LabelKeys
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LabelKeys.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.scheme = options.enums === $String ? "SCHEME_UNSPECIFIED" : 0;
+                    if (options.bytes === $String)
+                        object.publicContext = "";
+                    else {
+                        object.publicContext = [];
+                        if (options.bytes !== $Array)
+                            object.publicContext = $util.newBuffer(object.publicContext);
+                    }
+                    object.maxDigitBits = 0;
+                    object.labelItems = 0;
+                }
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    object.scheme = options.enums === $String ? $root.fedscore.he.Scheme[message.scheme] === $undefined ? message.scheme : $root.fedscore.he.Scheme[message.scheme] : message.scheme;
+                if (message.publicContext != null && $Object.hasOwnProperty.call(message, "publicContext"))
+                    object.publicContext = options.bytes === $String ? $util.base64.encode(message.publicContext, 0, message.publicContext.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.publicContext) : message.publicContext;
+                if (message.maxDigitBits != null && $Object.hasOwnProperty.call(message, "maxDigitBits"))
+                    object.maxDigitBits = message.maxDigitBits;
+                if (message.labelItems != null && $Object.hasOwnProperty.call(message, "labelItems"))
+                    object.labelItems = message.labelItems;
+                return object;
+            };
+
+            /**
+             * Converts this LabelKeys to JSON.
+             * @function toJSON
+             * @memberof fedscore.woebinning.LabelKeys
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LabelKeys.prototype.toJSON = function() {
+                return LabelKeys.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for LabelKeys
+             * @function getTypeUrl
+             * @memberof fedscore.woebinning.LabelKeys
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            LabelKeys.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.woebinning.LabelKeys";
+            };
+
+            return LabelKeys;
+        })();
+
+        woebinning.LabelBatch = (function() {
+
+            /**
+             * Properties of a LabelBatch.
+             * @typedef {Object} fedscore.woebinning.LabelBatch.$Properties
+             * @property {Array.<Uint8Array>|null} [items] LabelBatch items
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a LabelBatch.
+             * @memberof fedscore.woebinning
+             * @interface ILabelBatch
+             * @augments fedscore.woebinning.LabelBatch.$Properties
+             * @deprecated Use fedscore.woebinning.LabelBatch.$Properties instead.
+             */
+
+            /**
+             * Shape of a LabelBatch.
+             * @typedef {fedscore.woebinning.LabelBatch.$Properties} fedscore.woebinning.LabelBatch.$Shape
+             */
+
+            /**
+             * Constructs a new LabelBatch.
+             * @memberof fedscore.woebinning
+             * @classdesc A chunk of encrypted labels: CKKS one ciphertext per 4096-row batch; Paillier / none one per row.
+             * @constructor
+             * @param {fedscore.woebinning.LabelBatch.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const LabelBatch = function (properties) {
+                this.items = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * LabelBatch items.
+             * @member {Array.<Uint8Array>} items
+             * @memberof fedscore.woebinning.LabelBatch
+             * @instance
+             */
+            LabelBatch.prototype.items = $util.emptyArray;
+
+            /**
+             * Creates a new LabelBatch instance using the specified properties.
+             * @function create
+             * @memberof fedscore.woebinning.LabelBatch
+             * @static
+             * @param {fedscore.woebinning.LabelBatch.$Properties=} [properties] Properties to set
+             * @returns {fedscore.woebinning.LabelBatch} LabelBatch instance
+             * @type {{
+             *   (properties: fedscore.woebinning.LabelBatch.$Shape): fedscore.woebinning.LabelBatch & fedscore.woebinning.LabelBatch.$Shape;
+             *   (properties?: fedscore.woebinning.LabelBatch.$Properties): fedscore.woebinning.LabelBatch;
+             * }}
+             */
+            LabelBatch.create = function(properties) {
+                return new LabelBatch(properties);
+            };
+
+            /**
+             * Encodes the specified LabelBatch message. Does not implicitly {@link fedscore.woebinning.LabelBatch.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.woebinning.LabelBatch
+             * @static
+             * @param {fedscore.woebinning.LabelBatch.$Properties} message LabelBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LabelBatch.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.items != null && message.items.length)
+                    for (let i = 0; i < message.items.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.items[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LabelBatch message, length delimited. Does not implicitly {@link fedscore.woebinning.LabelBatch.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.woebinning.LabelBatch
+             * @static
+             * @param {fedscore.woebinning.LabelBatch.$Properties} message LabelBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LabelBatch.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a LabelBatch message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.woebinning.LabelBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.LabelBatch & fedscore.woebinning.LabelBatch.$Shape} LabelBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LabelBatch.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.woebinning.LabelBatch();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.items && message.items.length))
+                                message.items = [];
+                            message.items.push(reader.bytes());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a LabelBatch message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.woebinning.LabelBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.LabelBatch & fedscore.woebinning.LabelBatch.$Shape} LabelBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LabelBatch.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a LabelBatch message.
+             * @function verify
+             * @memberof fedscore.woebinning.LabelBatch
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LabelBatch.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items")) {
+                    if (!$Array.isArray(message.items))
+                        return "items: array expected";
+                    for (let i = 0; i < message.items.length; ++i)
+                        if (!(message.items[i] && typeof message.items[i].length === "number" || $util.isString(message.items[i])))
+                            return "items: buffer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a LabelBatch message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.woebinning.LabelBatch
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.woebinning.LabelBatch} LabelBatch
+             */
+            LabelBatch.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.woebinning.LabelBatch)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.woebinning.LabelBatch: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.woebinning.LabelBatch();
+                if (object.items) {
+                    if (!$Array.isArray(object.items))
+                        throw $TypeError(".fedscore.woebinning.LabelBatch.items: array expected");
+                    message.items = $Array(object.items.length);
+                    for (let i = 0; i < object.items.length; ++i)
+                        if (typeof object.items[i] === "string")
+                            $util.base64.decode(object.items[i], message.items[i] = $util.newBuffer($util.base64.length(object.items[i])), 0);
+                        else if (object.items[i].length >= 0)
+                            message.items[i] = object.items[i];
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LabelBatch message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.woebinning.LabelBatch
+             * @static
+             * @param {fedscore.woebinning.LabelBatch} message LabelBatch
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LabelBatch.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.items = [];
+                if (message.items && message.items.length) {
+                    object.items = $Array(message.items.length);
+                    for (let j = 0; j < message.items.length; ++j)
+                        object.items[j] = options.bytes === $String ? $util.base64.encode(message.items[j], 0, message.items[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.items[j]) : message.items[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this LabelBatch to JSON.
+             * @function toJSON
+             * @memberof fedscore.woebinning.LabelBatch
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LabelBatch.prototype.toJSON = function() {
+                return LabelBatch.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for LabelBatch
+             * @function getTypeUrl
+             * @memberof fedscore.woebinning.LabelBatch
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            LabelBatch.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.woebinning.LabelBatch";
+            };
+
+            return LabelBatch;
+        })();
+
+        woebinning.BinSums = (function() {
+
+            /**
+             * Properties of a BinSums.
+             * @typedef {Object} fedscore.woebinning.BinSums.$Properties
+             * @property {Array.<Uint8Array>|null} [items] BinSums items
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a BinSums.
+             * @memberof fedscore.woebinning
+             * @interface IBinSums
+             * @augments fedscore.woebinning.BinSums.$Properties
+             * @deprecated Use fedscore.woebinning.BinSums.$Properties instead.
+             */
+
+            /**
+             * Shape of a BinSums.
+             * @typedef {fedscore.woebinning.BinSums.$Properties} fedscore.woebinning.BinSums.$Shape
+             */
+
+            /**
+             * Constructs a new BinSums.
+             * @memberof fedscore.woebinning
+             * @classdesc The host's answer: CKKS one ciphertext per block of the layout; Paillier / none one per cell.
+             * @constructor
+             * @param {fedscore.woebinning.BinSums.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const BinSums = function (properties) {
+                this.items = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * BinSums items.
+             * @member {Array.<Uint8Array>} items
+             * @memberof fedscore.woebinning.BinSums
+             * @instance
+             */
+            BinSums.prototype.items = $util.emptyArray;
+
+            /**
+             * Creates a new BinSums instance using the specified properties.
+             * @function create
+             * @memberof fedscore.woebinning.BinSums
+             * @static
+             * @param {fedscore.woebinning.BinSums.$Properties=} [properties] Properties to set
+             * @returns {fedscore.woebinning.BinSums} BinSums instance
+             * @type {{
+             *   (properties: fedscore.woebinning.BinSums.$Shape): fedscore.woebinning.BinSums & fedscore.woebinning.BinSums.$Shape;
+             *   (properties?: fedscore.woebinning.BinSums.$Properties): fedscore.woebinning.BinSums;
+             * }}
+             */
+            BinSums.create = function(properties) {
+                return new BinSums(properties);
+            };
+
+            /**
+             * Encodes the specified BinSums message. Does not implicitly {@link fedscore.woebinning.BinSums.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.woebinning.BinSums
+             * @static
+             * @param {fedscore.woebinning.BinSums.$Properties} message BinSums message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BinSums.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.items != null && message.items.length)
+                    for (let i = 0; i < message.items.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.items[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified BinSums message, length delimited. Does not implicitly {@link fedscore.woebinning.BinSums.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.woebinning.BinSums
+             * @static
+             * @param {fedscore.woebinning.BinSums.$Properties} message BinSums message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BinSums.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a BinSums message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.woebinning.BinSums
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.BinSums & fedscore.woebinning.BinSums.$Shape} BinSums
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BinSums.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.woebinning.BinSums();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.items && message.items.length))
+                                message.items = [];
+                            message.items.push(reader.bytes());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a BinSums message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.woebinning.BinSums
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.BinSums & fedscore.woebinning.BinSums.$Shape} BinSums
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BinSums.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a BinSums message.
+             * @function verify
+             * @memberof fedscore.woebinning.BinSums
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BinSums.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items")) {
+                    if (!$Array.isArray(message.items))
+                        return "items: array expected";
+                    for (let i = 0; i < message.items.length; ++i)
+                        if (!(message.items[i] && typeof message.items[i].length === "number" || $util.isString(message.items[i])))
+                            return "items: buffer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a BinSums message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.woebinning.BinSums
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.woebinning.BinSums} BinSums
+             */
+            BinSums.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.woebinning.BinSums)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.woebinning.BinSums: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.woebinning.BinSums();
+                if (object.items) {
+                    if (!$Array.isArray(object.items))
+                        throw $TypeError(".fedscore.woebinning.BinSums.items: array expected");
+                    message.items = $Array(object.items.length);
+                    for (let i = 0; i < object.items.length; ++i)
+                        if (typeof object.items[i] === "string")
+                            $util.base64.decode(object.items[i], message.items[i] = $util.newBuffer($util.base64.length(object.items[i])), 0);
+                        else if (object.items[i].length >= 0)
+                            message.items[i] = object.items[i];
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a BinSums message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.woebinning.BinSums
+             * @static
+             * @param {fedscore.woebinning.BinSums} message BinSums
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BinSums.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.items = [];
+                if (message.items && message.items.length) {
+                    object.items = $Array(message.items.length);
+                    for (let j = 0; j < message.items.length; ++j)
+                        object.items[j] = options.bytes === $String ? $util.base64.encode(message.items[j], 0, message.items[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.items[j]) : message.items[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this BinSums to JSON.
+             * @function toJSON
+             * @memberof fedscore.woebinning.BinSums
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BinSums.prototype.toJSON = function() {
+                return BinSums.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for BinSums
+             * @function getTypeUrl
+             * @memberof fedscore.woebinning.BinSums
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            BinSums.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.woebinning.BinSums";
+            };
+
+            return BinSums;
+        })();
+
+        woebinning.HostFeatureResult = (function() {
+
+            /**
+             * Properties of a HostFeatureResult.
+             * @typedef {Object} fedscore.woebinning.HostFeatureResult.$Properties
+             * @property {number|null} [iv] HostFeatureResult iv
+             * @property {Array.<number>|null} [mergePlan] For fine features: for every fine bin (missing bin last), the final bin it joins.
+             * @property {Array.<number>|null} [woe] WOE per final bin, only when the guest's policy releases it (for the host's WOE transform).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a HostFeatureResult.
+             * @memberof fedscore.woebinning
+             * @interface IHostFeatureResult
+             * @augments fedscore.woebinning.HostFeatureResult.$Properties
+             * @deprecated Use fedscore.woebinning.HostFeatureResult.$Properties instead.
+             */
+
+            /**
+             * Shape of a HostFeatureResult.
+             * @typedef {fedscore.woebinning.HostFeatureResult.$Properties} fedscore.woebinning.HostFeatureResult.$Shape
+             */
+
+            /**
+             * Constructs a new HostFeatureResult.
+             * @memberof fedscore.woebinning
+             * @classdesc Represents a HostFeatureResult.
+             * @constructor
+             * @param {fedscore.woebinning.HostFeatureResult.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const HostFeatureResult = function (properties) {
+                this.mergePlan = [];
+                this.woe = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * HostFeatureResult iv.
+             * @member {number} iv
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @instance
+             */
+            HostFeatureResult.prototype.iv = 0;
+
+            /**
+             * For fine features: for every fine bin (missing bin last), the final bin it joins.
+             * @member {Array.<number>} mergePlan
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @instance
+             */
+            HostFeatureResult.prototype.mergePlan = $util.emptyArray;
+
+            /**
+             * WOE per final bin, only when the guest's policy releases it (for the host's WOE transform).
+             * @member {Array.<number>} woe
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @instance
+             */
+            HostFeatureResult.prototype.woe = $util.emptyArray;
+
+            /**
+             * Creates a new HostFeatureResult instance using the specified properties.
+             * @function create
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @static
+             * @param {fedscore.woebinning.HostFeatureResult.$Properties=} [properties] Properties to set
+             * @returns {fedscore.woebinning.HostFeatureResult} HostFeatureResult instance
+             * @type {{
+             *   (properties: fedscore.woebinning.HostFeatureResult.$Shape): fedscore.woebinning.HostFeatureResult & fedscore.woebinning.HostFeatureResult.$Shape;
+             *   (properties?: fedscore.woebinning.HostFeatureResult.$Properties): fedscore.woebinning.HostFeatureResult;
+             * }}
+             */
+            HostFeatureResult.create = function(properties) {
+                return new HostFeatureResult(properties);
+            };
+
+            /**
+             * Encodes the specified HostFeatureResult message. Does not implicitly {@link fedscore.woebinning.HostFeatureResult.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @static
+             * @param {fedscore.woebinning.HostFeatureResult.$Properties} message HostFeatureResult message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostFeatureResult.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.iv != null && $Object.hasOwnProperty.call(message, "iv") && !$Object.is(message.iv, 0))
+                    writer.uint32(/* id 1, wireType 1 =*/9).double(message.iv);
+                if (message.mergePlan != null && message.mergePlan.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).uint32s(message.mergePlan);
+                if (message.woe != null && message.woe.length)
+                    writer.uint32(/* id 3, wireType 2 =*/26).doubles(message.woe);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostFeatureResult message, length delimited. Does not implicitly {@link fedscore.woebinning.HostFeatureResult.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @static
+             * @param {fedscore.woebinning.HostFeatureResult.$Properties} message HostFeatureResult message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostFeatureResult.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a HostFeatureResult message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.HostFeatureResult & fedscore.woebinning.HostFeatureResult.$Shape} HostFeatureResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostFeatureResult.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.woebinning.HostFeatureResult();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.iv = value;
+                            else
+                                delete message.iv;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType === 2) {
+                                if (!(message.mergePlan && message.mergePlan.length))
+                                    message.mergePlan = [];
+                                reader.uint32s(message.mergePlan);
+                                continue;
+                            }
+                            if (wireType !== 0)
+                                break;
+                            if (!(message.mergePlan && message.mergePlan.length))
+                                message.mergePlan = [];
+                            message.mergePlan.push(reader.uint32());
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType === 2) {
+                                if (!(message.woe && message.woe.length))
+                                    message.woe = [];
+                                reader.doubles(message.woe);
+                                continue;
+                            }
+                            if (wireType !== 1)
+                                break;
+                            if (!(message.woe && message.woe.length))
+                                message.woe = [];
+                            message.woe.push(reader.double());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a HostFeatureResult message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.HostFeatureResult & fedscore.woebinning.HostFeatureResult.$Shape} HostFeatureResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostFeatureResult.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a HostFeatureResult message.
+             * @function verify
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostFeatureResult.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.iv != null && $Object.hasOwnProperty.call(message, "iv"))
+                    if (typeof message.iv !== "number")
+                        return "iv: number expected";
+                if (message.mergePlan != null && $Object.hasOwnProperty.call(message, "mergePlan")) {
+                    if (!$Array.isArray(message.mergePlan))
+                        return "mergePlan: array expected";
+                    for (let i = 0; i < message.mergePlan.length; ++i)
+                        if (!$util.isInteger(message.mergePlan[i]))
+                            return "mergePlan: integer[] expected";
+                }
+                if (message.woe != null && $Object.hasOwnProperty.call(message, "woe")) {
+                    if (!$Array.isArray(message.woe))
+                        return "woe: array expected";
+                    for (let i = 0; i < message.woe.length; ++i)
+                        if (typeof message.woe[i] !== "number")
+                            return "woe: number[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a HostFeatureResult message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.woebinning.HostFeatureResult} HostFeatureResult
+             */
+            HostFeatureResult.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.woebinning.HostFeatureResult)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.woebinning.HostFeatureResult: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.woebinning.HostFeatureResult();
+                if (object.iv != null)
+                    if (!$Object.is($Number(object.iv), 0))
+                        message.iv = $Number(object.iv);
+                if (object.mergePlan) {
+                    if (!$Array.isArray(object.mergePlan))
+                        throw $TypeError(".fedscore.woebinning.HostFeatureResult.mergePlan: array expected");
+                    message.mergePlan = $Array(object.mergePlan.length);
+                    for (let i = 0; i < object.mergePlan.length; ++i)
+                        message.mergePlan[i] = object.mergePlan[i] >>> 0;
+                }
+                if (object.woe) {
+                    if (!$Array.isArray(object.woe))
+                        throw $TypeError(".fedscore.woebinning.HostFeatureResult.woe: array expected");
+                    message.woe = $Array(object.woe.length);
+                    for (let i = 0; i < object.woe.length; ++i)
+                        message.woe[i] = $Number(object.woe[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostFeatureResult message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @static
+             * @param {fedscore.woebinning.HostFeatureResult} message HostFeatureResult
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostFeatureResult.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.mergePlan = [];
+                    object.woe = [];
+                }
+                if (options.defaults)
+                    object.iv = 0;
+                if (message.iv != null && $Object.hasOwnProperty.call(message, "iv"))
+                    object.iv = options.json && !$isFinite(message.iv) ? $String(message.iv) : message.iv;
+                if (message.mergePlan && message.mergePlan.length) {
+                    object.mergePlan = $Array(message.mergePlan.length);
+                    for (let j = 0; j < message.mergePlan.length; ++j)
+                        object.mergePlan[j] = message.mergePlan[j];
+                }
+                if (message.woe && message.woe.length) {
+                    object.woe = $Array(message.woe.length);
+                    for (let j = 0; j < message.woe.length; ++j)
+                        object.woe[j] = options.json && !$isFinite(message.woe[j]) ? $String(message.woe[j]) : message.woe[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this HostFeatureResult to JSON.
+             * @function toJSON
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostFeatureResult.prototype.toJSON = function() {
+                return HostFeatureResult.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for HostFeatureResult
+             * @function getTypeUrl
+             * @memberof fedscore.woebinning.HostFeatureResult
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            HostFeatureResult.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.woebinning.HostFeatureResult";
+            };
+
+            return HostFeatureResult;
+        })();
+
+        woebinning.HostResult = (function() {
+
+            /**
+             * Properties of a HostResult.
+             * @typedef {Object} fedscore.woebinning.HostResult.$Properties
+             * @property {Array.<fedscore.woebinning.HostFeatureResult.$Properties>|null} [features] HostResult features
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a HostResult.
+             * @memberof fedscore.woebinning
+             * @interface IHostResult
+             * @augments fedscore.woebinning.HostResult.$Properties
+             * @deprecated Use fedscore.woebinning.HostResult.$Properties instead.
+             */
+
+            /**
+             * Shape of a HostResult.
+             * @typedef {fedscore.woebinning.HostResult.$Properties} fedscore.woebinning.HostResult.$Shape
+             */
+
+            /**
+             * Constructs a new HostResult.
+             * @memberof fedscore.woebinning
+             * @classdesc Represents a HostResult.
+             * @constructor
+             * @param {fedscore.woebinning.HostResult.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const HostResult = function (properties) {
+                this.features = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * HostResult features.
+             * @member {Array.<fedscore.woebinning.HostFeatureResult.$Properties>} features
+             * @memberof fedscore.woebinning.HostResult
+             * @instance
+             */
+            HostResult.prototype.features = $util.emptyArray;
+
+            /**
+             * Creates a new HostResult instance using the specified properties.
+             * @function create
+             * @memberof fedscore.woebinning.HostResult
+             * @static
+             * @param {fedscore.woebinning.HostResult.$Properties=} [properties] Properties to set
+             * @returns {fedscore.woebinning.HostResult} HostResult instance
+             * @type {{
+             *   (properties: fedscore.woebinning.HostResult.$Shape): fedscore.woebinning.HostResult & fedscore.woebinning.HostResult.$Shape;
+             *   (properties?: fedscore.woebinning.HostResult.$Properties): fedscore.woebinning.HostResult;
+             * }}
+             */
+            HostResult.create = function(properties) {
+                return new HostResult(properties);
+            };
+
+            /**
+             * Encodes the specified HostResult message. Does not implicitly {@link fedscore.woebinning.HostResult.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.woebinning.HostResult
+             * @static
+             * @param {fedscore.woebinning.HostResult.$Properties} message HostResult message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostResult.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.features != null && message.features.length)
+                    for (let i = 0; i < message.features.length; ++i)
+                        $root.fedscore.woebinning.HostFeatureResult.encode(message.features[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostResult message, length delimited. Does not implicitly {@link fedscore.woebinning.HostResult.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.woebinning.HostResult
+             * @static
+             * @param {fedscore.woebinning.HostResult.$Properties} message HostResult message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostResult.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a HostResult message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.woebinning.HostResult
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.woebinning.HostResult & fedscore.woebinning.HostResult.$Shape} HostResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostResult.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.woebinning.HostResult();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.features && message.features.length))
+                                message.features = [];
+                            message.features.push($root.fedscore.woebinning.HostFeatureResult.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a HostResult message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.woebinning.HostResult
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.woebinning.HostResult & fedscore.woebinning.HostResult.$Shape} HostResult
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostResult.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a HostResult message.
+             * @function verify
+             * @memberof fedscore.woebinning.HostResult
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostResult.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.features != null && $Object.hasOwnProperty.call(message, "features")) {
+                    if (!$Array.isArray(message.features))
+                        return "features: array expected";
+                    for (let i = 0; i < message.features.length; ++i) {
+                        let error = $root.fedscore.woebinning.HostFeatureResult.verify(message.features[i], _depth + 1);
+                        if (error)
+                            return "features." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a HostResult message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.woebinning.HostResult
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.woebinning.HostResult} HostResult
+             */
+            HostResult.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.woebinning.HostResult)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.woebinning.HostResult: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.woebinning.HostResult();
+                if (object.features) {
+                    if (!$Array.isArray(object.features))
+                        throw $TypeError(".fedscore.woebinning.HostResult.features: array expected");
+                    message.features = $Array(object.features.length);
+                    for (let i = 0; i < object.features.length; ++i) {
+                        if (!$util.isObject(object.features[i]))
+                            throw $TypeError(".fedscore.woebinning.HostResult.features: object expected");
+                        message.features[i] = $root.fedscore.woebinning.HostFeatureResult.fromObject(object.features[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostResult message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.woebinning.HostResult
+             * @static
+             * @param {fedscore.woebinning.HostResult} message HostResult
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostResult.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.features = [];
+                if (message.features && message.features.length) {
+                    object.features = $Array(message.features.length);
+                    for (let j = 0; j < message.features.length; ++j)
+                        object.features[j] = $root.fedscore.woebinning.HostFeatureResult.toObject(message.features[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this HostResult to JSON.
+             * @function toJSON
+             * @memberof fedscore.woebinning.HostResult
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostResult.prototype.toJSON = function() {
+                return HostResult.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for HostResult
+             * @function getTypeUrl
+             * @memberof fedscore.woebinning.HostResult
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            HostResult.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.woebinning.HostResult";
+            };
+
+            return HostResult;
+        })();
+
+        return woebinning;
     })();
 
     return fedscore;
