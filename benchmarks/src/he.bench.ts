@@ -54,7 +54,7 @@ export default async function heBench(args: string[]): Promise<BenchResult> {
           'operation',
           'layer ms',
           'raw node-seal ms',
-          'layer / raw',
+          'layer / raw (paired median)',
           'ANCHORS (8192, idle box) ms',
         ],
         rows: r.rows.map((x) => [
