@@ -7,6 +7,8 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/baseline.ts'),
     import('./commands/psi.ts'),
     import('./commands/bench-he.ts'),
+    import('./commands/train-hetero-lr.ts'),
+    import('./commands/demo.ts'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
 }

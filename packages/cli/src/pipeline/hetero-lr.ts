@@ -1,0 +1,389 @@
+/**
+ * The hetero-LR pipeline behind `fedscore train hetero-lr`, `fedscore demo` and the hetero-LR benchmark,
+ * with every party in this process:
+ *
+ *   1. align: ECDH-PSI (packages/psi) between the guest and each host, over the in-memory network with
+ *      the real wire codec; the guest keeps the rows in every intersection and tells each host which of
+ *      its aligned positions remain (with several hosts, a host thereby learns which of its overlap with
+ *      the guest is also in the other hosts' sets);
+ *   2. split the aligned rows into train and test (the guest's decision; hosts learn which aligned rows
+ *      are test rows, as in FATE, where train and test are separate aligned tables);
+ *   3. each party turns its own columns into features (categories one-hot; missing values kept as NaN:
+ *      the vfl roles impute and standardize their own columns locally, fitted on the training rows);
+ *   4. train hetero-LR (packages/vfl `trainHeteroLr`) on the training rows;
+ *   5. evaluate: each party computes its partial linear predictor x_p . w_p on the rows and the guest adds
+ *      them up (FATE's hetero-LR prediction does the same: hosts send plaintext partial predictions to the
+ *      guest). Encrypted scoring is the scoring package's job, not this evaluation's.
+ */
+import {
+  auc,
+  type Column,
+  FedscoreError,
+  fitLogisticRegression,
+  ks,
+  type Logger,
+  noopLogger,
+  noProgress,
+  type ProgressCallback,
+  predictProba,
+  standardize,
+  type Table,
+} from '@fedscore/core';
+import { BlindingPool, runPsiLocal } from '@fedscore/psi';
+import {
+  type CipherProviderOptions,
+  type HeteroLrHyperparams,
+  type HeteroLrMode,
+  type HeteroLrScheme,
+  type PartyFeatures,
+  type PartyModel,
+  partyPartialScores,
+  type TrainHeteroLrResult,
+  trainHeteroLr,
+} from '@fedscore/vfl';
+import { type PsiIdKind, psiIdKind, psiKeys } from './psi-keys.ts';
+
+export interface PartyInput {
+  /** Party id on the wire, e.g. 'guest', 'host-1', 'bank', 'government'. */
+  readonly id: string;
+  readonly table: Table;
+  /** Source file, for error locations. */
+  readonly file?: string;
+}
+
+export interface PsiRunReport {
+  readonly host: string;
+  readonly guestIds: number;
+  readonly hostIds: number;
+  readonly intersection: number;
+  readonly seconds: number;
+  readonly bytes: { readonly guestToHost: number; readonly hostToGuest: number };
+}
+
+export interface Alignment {
+  readonly idKind: PsiIdKind;
+  /** The guest's ids of the aligned rows, in aligned order. */
+  readonly ids: string[];
+  /** Row of the guest table for each aligned position. */
+  readonly guestRows: Uint32Array;
+  /** Per host, its table row for each aligned position. */
+  readonly hostRows: Uint32Array[];
+  readonly psi: PsiRunReport[];
+  readonly seconds: number;
+}
+
+export interface AlignOptions {
+  /** PSI blinding worker threads (default: the pool's default). */
+  readonly threads?: number;
+  readonly logger?: Logger;
+  readonly progress?: ProgressCallback;
+}
+
+/** Step 1: PSI between the guest and every host; the aligned rows are those in every intersection. */
+export async function alignParties(
+  guest: PartyInput,
+  hosts: readonly PartyInput[],
+  options: AlignOptions = {},
+): Promise<Alignment> {
+  const t0 = performance.now();
+  const kind = psiIdKind([guest.table.ids, ...hosts.map((h) => h.table.ids)]);
+  const guestKeys = psiKeys(guest.table.ids, kind, guest.file);
+  const pool = await BlindingPool.create(options.threads === undefined ? {} : { threads: options.threads });
+  const perHost: { guestRows: Uint32Array; hostRows: Uint32Array }[] = [];
+  const reports: PsiRunReport[] = [];
+  try {
+    for (const h of hosts) {
+      const hostKeys = psiKeys(h.table.ids, kind, h.file);
+      const r = await runPsiLocal(guestKeys.keys, hostKeys.keys, {
+        mode: 'both',
+        pool,
+        session: `psi-${guest.id}-${h.id}`,
+        guestIds: { orgCheck: guestKeys.orgCheck, lineOf: (row) => row + 2, field: 'id', ...fileOf(guest) },
+        hostIds: { orgCheck: hostKeys.orgCheck, lineOf: (row) => row + 2, field: 'id', ...fileOf(h) },
+        ...(options.logger !== undefined && { logger: options.logger }),
+        progress: (e) =>
+          (options.progress ?? noProgress)({ ...e, stage: `PSI ${guest.id}-${h.id} ${e.stage}` }),
+      });
+      if (r.guest.rows === undefined || r.host.rows === undefined) {
+        throw new FedscoreError('internal', 'PSI in both mode returned no aligned rows', { field: 'psi' });
+      }
+      perHost.push({ guestRows: r.guest.rows, hostRows: r.host.rows });
+      reports.push({
+        host: h.id,
+        guestIds: r.guest.ownCount,
+        hostIds: r.host.ownCount,
+        intersection: r.guest.intersectionSize,
+        seconds: r.seconds,
+        bytes: r.bytes,
+      });
+    }
+  } finally {
+    await pool.close();
+  }
+  // Keep the guest rows present in every intersection, in the first intersection's order.
+  const hostRowOf = perHost.map((p) => {
+    const m = new Map<number, number>();
+    p.guestRows.forEach((g, k) => {
+      m.set(g, p.hostRows[k]!);
+    });
+    return m;
+  });
+  const first = perHost[0]!.guestRows;
+  const kept: number[] = [];
+  for (const g of first) if (hostRowOf.every((m) => m.has(g))) kept.push(g);
+  if (kept.length === 0) {
+    throw new FedscoreError('invalid_argument', 'the parties share no id: PSI found an empty intersection', {
+      field: '--id',
+    });
+  }
+  const guestRows = Uint32Array.from(kept);
+  return {
+    idKind: kind,
+    ids: kept.map((r) => guest.table.ids[r]!),
+    guestRows,
+    hostRows: hostRowOf.map((m) => Uint32Array.from(kept, (g) => m.get(g)!)),
+    psi: reports,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+function fileOf(p: PartyInput): { file?: string } {
+  return p.file === undefined ? {} : { file: p.file };
+}
+
+/**
+ * Step 3: a party's feature columns for `rows` of its table, column-major: numeric columns as they are
+ * (NaN = missing), categorical columns one-hot (`name=level`; a missing category is all zeros).
+ */
+export function partyFeatures(table: Table, rows: ArrayLike<number>): PartyFeatures {
+  const names: string[] = [];
+  const columns: Float64Array[] = [];
+  const n = rows.length;
+  for (const c of table.columns as Column[]) {
+    if (c.kind === 'numeric') {
+      const out = new Float64Array(n);
+      for (let i = 0; i < n; i++) out[i] = c.values[rows[i]!]!;
+      names.push(c.name);
+      columns.push(out);
+    } else {
+      const oneHot = c.categories.map(() => new Float64Array(n));
+      for (let i = 0; i < n; i++) {
+        const code = c.codes[rows[i]!]!;
+        if (code >= 0) oneHot[code]![i] = 1;
+      }
+      c.categories.forEach((level, k) => {
+        names.push(`${c.name}=${level}`);
+        columns.push(oneHot[k]!);
+      });
+    }
+  }
+  if (columns.length === 0) {
+    throw new FedscoreError('invalid_argument', 'a party needs at least one feature column', {
+      field: 'columns',
+    });
+  }
+  return { names, columns };
+}
+
+/** The rows `idx` of every column. */
+export function subsetFeatures(f: PartyFeatures, idx: ArrayLike<number>): PartyFeatures {
+  return {
+    names: f.names,
+    columns: f.columns.map((c) => {
+      const out = new Float64Array(idx.length);
+      for (let i = 0; i < idx.length; i++) out[i] = c[idx[i]!]!;
+      return out;
+    }),
+  };
+}
+
+export interface Scores {
+  readonly auc: number;
+  readonly ks: number;
+}
+
+export interface HeSettings {
+  readonly scheme: HeteroLrScheme;
+  readonly ckksPreset?: 'ckks-8192' | 'ckks-8192-deep' | 'ckks-16384';
+  /** Paillier modulus bits (default 2048; 1024 is below 128-bit security and flagged). */
+  readonly paillierBits?: number;
+}
+
+/** What the output says about the security of a run, by scheme. */
+export function securityNote(s: HeSettings, insecure: boolean): string {
+  if (s.scheme === 'none') {
+    return 'INSECURE DEBUG RUN (--he none): no encryption, every intermediate value crosses the wire in plaintext';
+  }
+  if (s.scheme === 'paillier') {
+    return `BASELINE: Paillier-${s.paillierBits ?? 2048} variant (FATE-style, one ciphertext per value)${insecure ? '; modulus below 128-bit security: INSECURE' : ''}`;
+  }
+  return `CKKS ${s.ckksPreset ?? 'ckks-8192'}${insecure ? ' with INSECURE test parameters' : ' (128-bit security)'}`;
+}
+
+/** The HE options for `trainHeteroLr` (Paillier below 2048 bits runs, flagged insecure). */
+export function cipherOptions(s: HeSettings, logger: Logger): CipherProviderOptions {
+  const bits = s.paillierBits ?? 2048;
+  return {
+    logger,
+    ...(s.ckksPreset !== undefined && { ckksPreset: s.ckksPreset }),
+    ...(s.scheme === 'paillier' && { paillierBits: bits, insecure: bits < 2048 }),
+  };
+}
+
+export interface TrainEvaluateInput {
+  readonly guest: { readonly id: string; readonly features: PartyFeatures; readonly labels: Float64Array };
+  readonly hosts: readonly { readonly id: string; readonly features: PartyFeatures }[];
+  /** Aligned positions of the training and the test rows. */
+  readonly trainRows: Uint32Array;
+  readonly testRows: Uint32Array;
+  readonly mode: HeteroLrMode;
+  readonly he: HeSettings;
+  readonly hyperparams: HeteroLrHyperparams;
+  readonly logger?: Logger;
+  readonly progress?: ProgressCallback;
+}
+
+export interface TrainEvaluateResult {
+  readonly train: Scores;
+  readonly test: Scores;
+  readonly run: TrainHeteroLrResult;
+  readonly models: readonly PartyModel[];
+  /** Bytes of the evaluation step: each host's plaintext partial predictions for train and test rows. */
+  readonly evaluationBytes: number;
+  readonly insecure: boolean;
+  readonly security: string;
+}
+
+/** Steps 4 and 5: train on the training rows, score train and test rows. */
+export async function trainAndEvaluate(input: TrainEvaluateInput): Promise<TrainEvaluateResult> {
+  const logger = input.logger ?? noopLogger;
+  const { trainRows, testRows } = input;
+  const run = await trainHeteroLr({
+    guest: {
+      id: input.guest.id,
+      features: subsetFeatures(input.guest.features, trainRows),
+      labels: gather(input.guest.labels, trainRows),
+    },
+    hosts: input.hosts.map((h) => ({ id: h.id, features: subsetFeatures(h.features, trainRows) })),
+    mode: input.mode,
+    scheme: input.he.scheme,
+    hyperparams: input.hyperparams,
+    he: cipherOptions(input.he, logger),
+    logger,
+    ...(input.progress !== undefined && { onProgress: epochProgress(input.progress) }),
+  });
+  const models = [run.guest, ...run.hosts];
+  const score = (rows: Uint32Array): Scores => {
+    const z = partyPartialScores(run.guest, subsetFeatures(input.guest.features, rows).columns);
+    run.hosts.forEach((m, k) => {
+      const part = partyPartialScores(m, subsetFeatures(input.hosts[k]!.features, rows).columns);
+      for (let i = 0; i < z.length; i++) z[i]! += part[i]!;
+    });
+    const y = gather(input.guest.labels, rows);
+    return { auc: auc(y, z), ks: ks(y, z).ks };
+  };
+  return {
+    train: score(trainRows),
+    test: score(testRows),
+    run,
+    models,
+    evaluationBytes: 8 * (trainRows.length + testRows.length) * input.hosts.length,
+    insecure: run.insecure,
+    security: securityNote(input.he, run.insecure),
+  };
+}
+
+/**
+ * The guest alone, centralized on its own columns (which it may do): mean imputation and standardization
+ * fitted on the training rows, then L2 logistic regression (l2 = 1 / C, as scikit-learn's C) by Newton.
+ */
+export function guestOnlyLr(
+  features: PartyFeatures,
+  labels: Float64Array,
+  trainRows: Uint32Array,
+  testRows: Uint32Array,
+  c = 1,
+): { train: Scores; test: Scores; features: number } {
+  const d = features.columns.length;
+  const means = features.columns.map((col) => {
+    let s = 0;
+    let n = 0;
+    for (const r of trainRows) {
+      const v = col[r]!;
+      if (!Number.isNaN(v)) {
+        s += v;
+        n++;
+      }
+    }
+    return n > 0 ? s / n : 0;
+  });
+  const matrix = (rows: Uint32Array): Float64Array => {
+    const out = new Float64Array(rows.length * d);
+    for (let i = 0; i < rows.length; i++) {
+      for (let j = 0; j < d; j++) {
+        const v = features.columns[j]![rows[i]!]!;
+        out[i * d + j] = Number.isNaN(v) ? means[j]! : v;
+      }
+    }
+    return out;
+  };
+  const scaled = standardize(matrix(trainRows), trainRows.length, d, {
+    X: matrix(testRows),
+    nRows: testRows.length,
+  });
+  const yTrain = gather(labels, trainRows);
+  const yTest = gather(labels, testRows);
+  const model = fitLogisticRegression(scaled.train, trainRows.length, d, yTrain, { l2: 1 / c });
+  const pTrain = predictProba(model, scaled.train, trainRows.length);
+  const pTest = predictProba(model, scaled.test!, testRows.length);
+  return {
+    train: { auc: auc(yTrain, pTrain), ks: ks(yTrain, pTrain).ks },
+    test: { auc: auc(yTest, pTest), ks: ks(yTest, pTest).ks },
+    features: d,
+  };
+}
+
+export function gather(values: Float64Array, rows: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(rows.length);
+  for (let i = 0; i < rows.length; i++) out[i] = values[rows[i]!]!;
+  return out;
+}
+
+/** Positions of `subset` ids within `ids` (every one must be present). */
+export function positionsOf(ids: readonly string[], subset: readonly string[]): Uint32Array {
+  const pos = new Map<string, number>();
+  ids.forEach((id, i) => {
+    pos.set(id, i);
+  });
+  return Uint32Array.from(subset, (id, k) => {
+    const p = pos.get(id);
+    if (p === undefined) {
+      throw new FedscoreError('not_found', `id number ${k + 1} of the split is not an aligned row`, {
+        field: 'ids',
+      });
+    }
+    return p;
+  });
+}
+
+/**
+ * Training progress as one bar per epoch ('hetero-LR epoch 3/10', batches done of total) instead of the
+ * trainer's alternating batch and epoch events.
+ */
+export function epochProgress(progress: ProgressCallback): ProgressCallback {
+  let epoch = 1;
+  let maxEpochs: number | undefined;
+  return (e) => {
+    if (e.stage === 'hetero-lr epoch') {
+      epoch = e.done + 1;
+      maxEpochs = e.total;
+      return;
+    }
+    if (e.stage === 'hetero-lr batch') {
+      const of = maxEpochs === undefined ? '' : `/${maxEpochs}`;
+      progress({ ...e, stage: `hetero-LR epoch ${epoch}${of}` });
+      return;
+    }
+    progress(e);
+  };
+}
