@@ -196,7 +196,7 @@ to --out (default: a new temporary directory).`,
     ctx.print(
       `   evaluation: the government's partial predictions x.w for the ${trainRows.length + testRows.length} shared rows, ${formatBytes(joint.evaluationBytes)}`,
     );
-    ctx.print('   never: a raw feature value, a label, or a party's weights');
+    ctx.print("   never: a raw feature value, a label, or a party's weights");
     ctx.print('');
     ctx.print(`Models (each party's own file) and the joint descriptor: ${modelDir}`);
 
