@@ -54,3 +54,91 @@ export { packedCost, packedLayout, packedMatVec, packedRotationSteps } from './h
 export { HETERO_LR_PROTOCOL, HETERO_LR_VERSION } from './hetero-lr/steps.ts';
 export type { TrainHeteroLrInput, TrainHeteroLrResult } from './hetero-lr/train.ts';
 export { ARBITER_ID, GUEST_ID, trainHeteroLr } from './hetero-lr/train.ts';
+export type {
+  BinLabel,
+  BinningMethod,
+  BinningOptions,
+  CategoricalBins,
+  FeatureBins,
+  MergeOptions,
+  MergePlan,
+  NumericBins,
+} from './binning/bins.ts';
+export {
+  applyMergePlan,
+  assignBins,
+  binCount,
+  binLabels,
+  binTotals,
+  chiSquare2x2,
+  DEFAULT_BINS,
+  fitBins,
+  planMerge,
+  valueBinCount,
+} from './binning/bins.ts';
+export type { CkksSumOptions, SumCell } from './binning/ckks-sums.ts';
+export {
+  BINNING_CKKS_PARAMS,
+  DEFAULT_SUM_FLOODING_STDDEV,
+  evaluateBinSumsCkks,
+  floodBinSums,
+  partialBinSumsCkks,
+} from './binning/ckks-sums.ts';
+export type {
+  BinningScheme,
+  HostFeatureView,
+  WoeBinningGuestOptions,
+  WoeBinningGuestResult,
+} from './binning/guest.ts';
+export { runWoeBinningGuest } from './binning/guest.ts';
+export type { HostFeatureOutcome, WoeBinningHostOptions, WoeBinningHostResult } from './binning/host.ts';
+export { runWoeBinningHost } from './binning/host.ts';
+export type { LocalFeatureBinning } from './binning/local.ts';
+export { woeBinningLocal } from './binning/local.ts';
+export type { BinSumCost, BinSumLayout } from './binning/packing.ts';
+export { binSumRotations, DEFAULT_MAX_DIGIT_BITS, decodeBinSums, planBinSums } from './binning/packing.ts';
+export type { ParallelSumOptions } from './binning/parallel.ts';
+export { evaluateBinSumsParallel } from './binning/parallel.ts';
+export type { HostFeatureLayout, HostFeatureResult, HostLayout, LabelKeys } from './binning/protocol.ts';
+export {
+  BIN_SUMS_STEP,
+  HOST_LAYOUT_STEP,
+  HOST_RESULT_STEP,
+  LABEL_BATCH_STEP,
+  LABEL_KEYS_STEP,
+  layoutCells,
+  WOE_BINNING_PROTOCOL,
+  WOE_BINNING_VERSION,
+} from './binning/protocol.ts';
+export type {
+  DroppedFeature,
+  DropReason,
+  FeatureSelectionLineage,
+  IvScore,
+  SelectionOptions,
+} from './binning/selection.ts';
+export {
+  correlationFilter,
+  DEFAULT_MIN_IV,
+  pearson,
+  selectByIv,
+  withCorrelationDrops,
+} from './binning/selection.ts';
+export type { FeatureStats, FeatureStatsOptions, SharedFeatureSummary, SummaryField, SummaryPolicy } from './binning/stats.ts';
+export {
+  DEFAULT_QUANTILES,
+  DEFAULT_SUMMARY_FIELDS,
+  featureStats,
+  quantileSorted,
+  shareableSummary,
+} from './binning/stats.ts';
+export type { BinStats, IvStrength, IvTableRow, WoeFeatureModel, WoeTable } from './binning/woe.ts';
+export {
+  IV_BANDS,
+  ivStrength,
+  ivTable,
+  WOE_ADJUSTMENT,
+  woeTable,
+  woeTransform,
+  woeTransformColumns,
+} from './binning/woe.ts';
