@@ -106,13 +106,15 @@ export async function buildHostCache(
     for (let from = 0; from < n; from += batchSize) {
       if (jobs.length >= window) await jobs.shift();
       const to = Math.min(n, from + batchSize);
-      jobs.push(
-        pool.hashToGroup(selectPacked(prepared.packed, order.subarray(from, to)), key.scalar).then((out) => {
+      const job = pool
+        .hashToGroup(selectPacked(prepared.packed, order.subarray(from, to)), key.scalar)
+        .then((out) => {
           points.set(out, from * POINT_BYTES);
           done += to - from;
           progress({ stage: 'psi host: build cache', done, total: n, unit: 'ids' });
-        }),
-      );
+        });
+      job.catch(() => {}); // observed when awaited in order; a later failure must not go unhandled
+      jobs.push(job);
     }
     await Promise.all(jobs);
     logger.info('psi cache built', {

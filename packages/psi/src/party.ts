@@ -298,7 +298,11 @@ export async function runPsiParty(
       };
       let next = 0;
       for (let b = 0; b < ownBatches; b++) {
-        while (next < ownBatches && next < b + window) inFlight.push(startBatch(next++));
+        while (next < ownBatches && next < b + window) {
+          const job = startBatch(next++);
+          job.catch(() => {}); // observed when awaited in order; a later failure must not go unhandled
+          inFlight.push(job);
+        }
         const points = await inFlight.shift()!;
         await session.send(peer, plan.ownPoints, { index: b, bytes: points });
         sentIds += points.length / POINT_BYTES;

@@ -189,3 +189,44 @@ describe('limits', () => {
     expect((err as { field: string }).field).toBe('hello.count');
   });
 });
+
+describe('a misbehaving peer', () => {
+  it('an invalid point from the host is a psi_invalid_point error naming the element', async () => {
+    const { createInMemoryNetwork, runParties, ProtocolSession } = await import('@fedscore/core');
+    const { envelopeCodec } = await import('@fedscore/wire');
+    const { runPsiGuest, helloStep, hostPointsStep, PSI_PROTOCOL, PSI_VERSION, PSI_HASH_DOMAIN, KEY_BYTES } =
+      await import('@fedscore/psi');
+    const { guest } = sets(10, 40, 0, 0);
+    const net = createInMemoryNetwork(['g', 'h'], envelopeCodec);
+    const err = await runParties(net, {
+      g: () => runPsiGuest(guest, { channel: net.channel('g'), peer: 'h', session: 's', pool, batchSize: 8 }),
+      h: async () => {
+        const s = new ProtocolSession(net.channel('h'), {
+          protocol: PSI_PROTOCOL,
+          version: PSI_VERSION,
+          session: 's',
+        });
+        await s.send('g', helloStep, {
+          mode: 'both',
+          count: 6,
+          batchSize: 4,
+          hashDomain: PSI_HASH_DOMAIN,
+          keyBytes: KEY_BYTES,
+        });
+        await s.receive('g', helloStep);
+        const good = new Uint8Array(4 * 32);
+        // four copies of the ristretto255 generator, then a batch whose second point is not canonical
+        const base = Buffer.from('e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76', 'hex');
+        for (let i = 0; i < 4; i++) good.set(base, i * 32);
+        await s.send('g', hostPointsStep, { index: 0, bytes: good });
+        const bad = new Uint8Array(2 * 32).fill(0xff);
+        bad.set(base, 0);
+        await s.send('g', hostPointsStep, { index: 1, bytes: bad });
+        // then drains whatever the guest sends, as a broken peer would, until the network is closed
+        for (;;) await net.channel('h').receive('g', 's');
+      },
+    }).catch((e: unknown) => e);
+    expect(isFedscoreError(err, 'psi_invalid_point')).toBe(true);
+    expect((err as { field: string }).field).toBe('host_points[5]');
+  });
+});
