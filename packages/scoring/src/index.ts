@@ -63,3 +63,27 @@ export {
   SCORING_VERSION,
   SELF_ESTIMATE_PROTOCOL,
 } from './steps.ts';
+export type { OnlineBankOptions, OnlineGovernmentOptions, OnlineMode, OnlineScore } from './online.ts';
+export {
+  bandFromThresholdIndex,
+  DEFAULT_RHO_BITS,
+  ONLINE_CKKS_PARAMS,
+  ONLINE_MAX_MAGNITUDE,
+  OnlineScoringBank,
+  OnlineScoringGovernment,
+} from './online.ts';
+export type {
+  EnterpriseInputs,
+  SelfEstimate,
+  SelfEstimateBankOptions,
+  SelfEstimateFormOptions,
+  SelfEstimateModel,
+} from './self-estimate.ts';
+export {
+  buildSelfEstimateModel,
+  encodeBits,
+  plainSelfEstimate,
+  SELF_ESTIMATE_CAPS,
+  SelfEstimateBank,
+  SelfEstimateClient,
+} from './self-estimate.ts';

@@ -234,8 +234,15 @@ export function bandCaps(
   return caps;
 }
 
-/** The line from caps: their minimum, floored at 0 and rounded down to `rounding`. */
-export function lineFromCaps(rules: CreditRules, caps: Partial<Record<CapName, number>>): { line: number; binding: CapName | null } {
+/**
+ * The line from caps: their minimum, floored at 0 and rounded down to `rounding`. `tolerance` (currency
+ * units, default 0) is added before rounding down, for caps decrypted with CKKS's tiny errors.
+ */
+export function lineFromCaps(
+  rounding: number,
+  caps: Partial<Record<CapName, number>>,
+  tolerance = 0,
+): { line: number; binding: CapName | null } {
   let binding: CapName | null = null;
   let min = Number.POSITIVE_INFINITY;
   for (const [k, v] of Object.entries(caps) as [CapName, number][]) {
@@ -245,7 +252,7 @@ export function lineFromCaps(rules: CreditRules, caps: Partial<Record<CapName, n
     }
   }
   if (binding === null) return { line: 0, binding: null };
-  const line = Math.max(0, Math.floor(min / rules.rounding + 1e-9) * rules.rounding);
+  const line = Math.max(0, Math.floor((min + tolerance) / rounding) * rounding);
   return { line, binding };
 }
 
@@ -279,7 +286,7 @@ export function decisionForBand(
     };
   }
   const caps = bandCaps(rules, bandIndex, figures);
-  const { line, binding } = lineFromCaps(rules, caps);
+  const { line, binding } = lineFromCaps(rules.rounding, caps);
   return {
     band: band.name,
     bandIndex,

@@ -191,12 +191,13 @@ export function buildScorecard(model: WoeLrModel, scaling: ScorecardScaling = {}
     checkBins(f.bins, `${field}.bins`);
     assertFiniteNumber(f.coefficient, `${field}.coefficient`);
     const n = binCount(f.bins);
-    if (!Array.isArray(f.woe) || f.woe.length !== n) {
+    const woe: readonly number[] = f.woe;
+    if (!Array.isArray(woe) || woe.length !== n) {
       throw new FedscoreError('invalid_config', `expected ${n} WOE values (one per bin)`, {
         field: `${field}.woe`,
       });
     }
-    f.woe.forEach((w, i) => {
+    woe.forEach((w, i) => {
       assertFiniteNumber(w, `${field}.woe[${i}]`);
     });
     const slope = -s.factor * f.coefficient;
@@ -204,10 +205,10 @@ export function buildScorecard(model: WoeLrModel, scaling: ScorecardScaling = {}
       party: f.party,
       name: f.name,
       bins: f.bins,
-      woe: [...f.woe],
+      woe: [...woe],
       slope,
       baseShare: share,
-      points: f.woe.map((w) => share + slope * w),
+      points: woe.map((w) => share + slope * w),
     };
   });
   return {

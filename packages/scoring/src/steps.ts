@@ -57,7 +57,11 @@ export const ONLINE_HELLO: StepDef<OnlineHelloMessage> = protoStep('online-hello
 });
 /** Bank -> government: whom to score (followed by PARTIAL_SCORE). */
 export const SCORE_REQUEST: StepDef<ScoreRequestMessage> = protoStep('score-request', fedscore.scoring.ScoreRequest, {
-  check: (m) => ((m.applicant ?? '').length === 0 ? 'applicant: absent' : null),
+  check: (m) => {
+    const empty = (m.applicant ?? '').length === 0;
+    if (m.close === true) return empty ? null : 'applicant: must be empty when closing';
+    return empty ? 'applicant: absent' : null;
+  },
 });
 /** Bank -> government: [[s_bank]] (exact) or [[s_bank - t_k]]_k (band), under the bank's key. */
 export const PARTIAL_SCORE: StepDef<CiphertextBatch> = ciphertextBatchStep('partial-score');
@@ -65,8 +69,6 @@ export const PARTIAL_SCORE: StepDef<CiphertextBatch> = ciphertextBatchStep('part
 export const SCORE_REPLY: StepDef<ScoreReplyMessage> = protoStep('score-reply', fedscore.scoring.ScoreReply);
 /** Government -> bank: [[s + e]] (exact) or [[rho_k (s - t_k) + e_k]]_k (band). */
 export const JOINT_RESULT: StepDef<CiphertextBatch> = ciphertextBatchStep('joint-result');
-/** Bank -> government: the session is over (an empty vector). */
-export const ONLINE_CLOSE: StepDef<Float64Array> = float64VectorStep('online-close', { length: 0 });
 
 export const ONLINE_MODE_TO_WIRE = {
   exact: fedscore.scoring.OnlineMode.ONLINE_MODE_EXACT,

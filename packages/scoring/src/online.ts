@@ -1,0 +1,331 @@
+/**
+ * Online joint score of one applicant (protocol "scoring.online", docs/protocols/online-scoring.md).
+ *
+ * Parties: the bank (guest: holds its features, its part of the joint model including the intercept, the
+ * band thresholds, and the only CKKS secret key) and the government node (host: holds its features and
+ * its own part of the model). The score is s = s_bank + s_gov, each part computed by its owner in the
+ * clear from its own features and weights (a hetero-LR linear predictor or a scorecard's points).
+ *
+ * Messages in order:
+ *   1. bank -> gov   online-hello    mode, number of thresholds (band mode), the bank's public context
+ *   per applicant:
+ *   2. bank -> gov   score-request   the applicant's USCC and the request number
+ *   3. bank -> gov   partial-score   exact: [[s_bank]]; band: [[s_bank - t_k]] in slot k, k < K
+ *   4. gov -> bank   score-reply     scored, or "no record"
+ *   5. gov -> bank   joint-result    exact: [[s + e]]; band: [[rho_k (s - t_k) + e_k]] in slot k,
+ *                                    rho_k log-uniform in [1, 2^rhoBits], fresh per request and slot
+ *   last: bank -> gov score-request with close = true
+ *
+ * What each party learns:
+ *   - government: which applicant the bank scores (it must look up its own features: an authorized use,
+ *     recorded by the governance layer), the mode and K; ciphertexts only otherwise. Never the bank's
+ *     partial score, the thresholds, the result or the band.
+ *   - bank, exact mode: s (within e, sd 2^-20), hence s_gov = s - s_bank for this applicant -- the exact
+ *     score reveals the government's partial score. Never the government's features or weights.
+ *   - bank, band mode: for every threshold the sign of s - t_k (= the band) and rho_k |s - t_k| with
+ *     rho_k unknown to it: log|s - t_k| is hidden up to an additive uniform term of width rhoBits * ln 2
+ *     (the magnitude leaks only as far as that blinding allows; see the doc for the precise bound). Scores
+ *     within |e_k| / rho_k (< 2^-20 x 6 sd) of a threshold may land in the neighbouring band.
+ * Threat model: semi-honest. A malicious government could return any value (the bank cannot verify it);
+ * a malicious bank could put a chosen value in place of s_bank - t_k to probe s_gov's sign structure.
+ * Paper: the comparison is multiplicative blinding of a difference (the "blinded comparison" of
+ * Kerschbaum, Biswas & de Hoogh 2009, "Performance comparison of secure comparison protocols"; here
+ * under CKKS with additive flooding after Li & Micciancio 2021), not a polynomial sign approximation.
+ */
+import {
+  cryptoRng,
+  FedscoreError,
+  type Logger,
+  noopLogger,
+  normal,
+  type PartyId,
+  type ProtocolSession,
+  type Rng,
+  uniform,
+} from '@fedscore/core';
+import {
+  type CkksParams,
+  type CkksPublicContext,
+  type CkksSecretContext,
+  createCkksContext,
+  DEFAULT_FLOODING_STDDEV,
+  loadCkksPublicContext,
+} from '@fedscore/he';
+import { fedscore } from '@fedscore/wire';
+import { checkBatch, toBatch } from './he-io.ts';
+import {
+  enumFromWire,
+  JOINT_RESULT,
+  ONLINE_HELLO,
+  ONLINE_MODE_TO_WIRE,
+  PARTIAL_SCORE,
+  SCORE_REPLY,
+  SCORE_REQUEST,
+} from './steps.ts';
+
+export type OnlineMode = 'exact' | 'band';
+
+/**
+ * CKKS parameters of the online flow: N = 4096, q = [50, 30, 29] (log q = 109, exactly the 128-bit bound
+ * of the HE standard for N = 4096), scale 2^30. One multiplicative level (the band mode's blinding
+ * product), 2048 slots, ~20 bits of headroom at level 0. No key switching is ever done (no rotations, no
+ * relinearization), so the special-prime size does not matter for noise.
+ */
+export const ONLINE_CKKS_PARAMS: CkksParams = {
+  polyModulusDegree: 4096,
+  coeffModulusBits: [50, 30, 29],
+  scaleBits: 30,
+};
+
+/** Default blinding range: rho in [1, 2^6]. With scale 2^30 and q0 = 2^50, |s - t| must stay below 2^13. */
+export const DEFAULT_RHO_BITS = 6;
+/** Largest |s - t| (band mode) and |s| (exact mode) the parameters carry without overflow. */
+export const ONLINE_MAX_MAGNITUDE = 2 ** 13;
+
+export interface OnlineBankOptions {
+  readonly mode: OnlineMode;
+  /** Band mode: thresholds t_0 > t_1 > ... (e.g. `bandThresholds(rules)`). */
+  readonly thresholds?: readonly number[];
+  /** Default `ONLINE_CKKS_PARAMS`. */
+  readonly params?: CkksParams;
+  readonly logger?: Logger;
+}
+
+export interface OnlineScore {
+  readonly applicant: string;
+  /** Exact mode: the joint score. */
+  readonly score?: number;
+  /**
+   * Band mode: the index of the first threshold the score reaches (0 = highest band), or the number of
+   * thresholds when it reaches none (the last band).
+   */
+  readonly thresholdIndex?: number;
+  /** False when the government has no record of the applicant. */
+  readonly found: boolean;
+}
+
+/** The bank's side of an online scoring session. Create once; keys stay warm across requests. */
+export class OnlineScoringBank {
+  readonly mode: OnlineMode;
+  readonly context: CkksSecretContext;
+  readonly #thresholds: Float64Array;
+  readonly #logger: Logger;
+  #session: ProtocolSession | undefined;
+  #government: PartyId | undefined;
+  #index = 0;
+
+  private constructor(mode: OnlineMode, context: CkksSecretContext, thresholds: Float64Array, logger: Logger) {
+    this.mode = mode;
+    this.context = context;
+    this.#thresholds = thresholds;
+    this.#logger = logger;
+  }
+
+  static async create(options: OnlineBankOptions): Promise<OnlineScoringBank> {
+    if (options.mode !== 'exact' && options.mode !== 'band') {
+      throw new FedscoreError('invalid_argument', "expected 'exact' or 'band'", { field: 'mode' });
+    }
+    const t = Float64Array.from(options.thresholds ?? []);
+    if (options.mode === 'band') {
+      if (t.length === 0) throw new FedscoreError('invalid_argument', 'band mode needs thresholds', { field: 'thresholds' });
+      for (let k = 0; k < t.length; k++) {
+        if (!Number.isFinite(t[k]!) || (k > 0 && !(t[k]! < t[k - 1]!))) {
+          throw new FedscoreError('invalid_argument', 'thresholds must be finite and strictly decreasing', {
+            field: `thresholds[${k}]`,
+          });
+        }
+      }
+    }
+    const ctx = await createCkksContext({ params: options.params ?? ONLINE_CKKS_PARAMS, relinearization: false });
+    return new OnlineScoringBank(options.mode, ctx, t, options.logger ?? noopLogger);
+  }
+
+  /** Start a session with the government node. */
+  async open(session: ProtocolSession, government: PartyId, modelId: string): Promise<void> {
+    this.#session = session;
+    this.#government = government;
+    this.#index = 0;
+    await session.send(
+      government,
+      ONLINE_HELLO,
+      fedscore.scoring.OnlineHello.create({
+        mode: ONLINE_MODE_TO_WIRE[this.mode],
+        thresholds: this.mode === 'band' ? this.#thresholds.length : 0,
+        context: this.context.serialize(),
+        modelId,
+      }),
+    );
+  }
+
+  /** Score one applicant given the bank's own partial score (its points or linear predictor, intercept included). */
+  async score(applicant: string, bankPartial: number): Promise<OnlineScore> {
+    const session = this.#session;
+    const gov = this.#government;
+    if (session === undefined || gov === undefined) {
+      throw new FedscoreError('invalid_argument', 'call open() first', { field: 'session' });
+    }
+    if (!Number.isFinite(bankPartial) || Math.abs(bankPartial) > ONLINE_MAX_MAGNITUDE) {
+      throw new FedscoreError('out_of_range', `the partial score must be finite and within ${ONLINE_MAX_MAGNITUDE}`, {
+        field: 'bankPartial',
+      });
+    }
+    const ctx = this.context;
+    const index = this.#index++;
+    const values =
+      this.mode === 'exact' ? Float64Array.of(bankPartial) : this.#thresholds.map((t) => bankPartial - t);
+    const bytes = ctx.encryptSymmetricSerialized(values, { compression: 'none' });
+    await session.send(gov, SCORE_REQUEST, fedscore.scoring.ScoreRequest.create({ applicant, index }));
+    await session.send(gov, PARTIAL_SCORE, toBatch(ctx, [bytes], values.length, 2 ** ctx.params.scaleBits, ctx.levels));
+    const reply = await session.receive(gov, SCORE_REPLY);
+    if (reply.index !== index) {
+      throw new FedscoreError('protocol_sequence', `reply to request ${reply.index}, expected ${index}`, {
+        field: 'score-reply.index',
+      });
+    }
+    if (reply.error !== '') return { applicant, found: false };
+    const [item] = checkBatch(ctx, await session.receive(gov, JOINT_RESULT), 'joint-result', {
+      items: 1,
+      slotsPerItem: values.length,
+    });
+    const v = ctx.deserializeVector(item!);
+    let plain: Float64Array;
+    try {
+      plain = ctx.decrypt(v);
+    } finally {
+      v.dispose();
+    }
+    if (this.mode === 'exact') return { applicant, found: true, score: plain[0]! };
+    let k = 0;
+    while (k < plain.length && plain[k]! < 0) k++;
+    return { applicant, found: true, thresholdIndex: k };
+  }
+
+  /** End the session (the government's `serve` returns). */
+  async close(): Promise<void> {
+    if (this.#session && this.#government) {
+      await this.#session.send(
+        this.#government,
+        SCORE_REQUEST,
+        fedscore.scoring.ScoreRequest.create({ applicant: '', index: this.#index, close: true }),
+      );
+      this.#logger.debug('online scoring session closed', { requests: this.#index });
+    }
+    this.#session = undefined;
+    this.#government = undefined;
+  }
+
+  dispose(): void {
+    this.context.dispose();
+  }
+}
+
+export interface OnlineGovernmentOptions {
+  /** The government's own partial score of an applicant, or undefined when it has no record. */
+  readonly partialScoreOf: (applicant: string) => number | undefined;
+  /** Band mode blinding: rho_k in [1, 2^rhoBits]. Default 6. */
+  readonly rhoBits?: number;
+  /** Flooding noise sd. Default 2^-20. */
+  readonly noiseStdDev?: number;
+  /** Default `cryptoRng()`. */
+  readonly rng?: Rng;
+  readonly logger?: Logger;
+  readonly insecure?: boolean;
+}
+
+/** The government node's side. Loaded bank contexts are cached (warm) across sessions. */
+export class OnlineScoringGovernment {
+  readonly #o: OnlineGovernmentOptions;
+  readonly #contexts = new Map<string, CkksPublicContext>();
+
+  constructor(options: OnlineGovernmentOptions) {
+    this.#o = options;
+  }
+
+  async #context(bytes: Uint8Array): Promise<CkksPublicContext> {
+    const ctx = await loadCkksPublicContext(bytes, { insecure: this.#o.insecure === true });
+    const have = this.#contexts.get(ctx.fingerprint);
+    if (have) {
+      ctx.dispose();
+      return have;
+    }
+    this.#contexts.set(ctx.fingerprint, ctx);
+    return ctx;
+  }
+
+  /** Serve one session until the bank closes it; returns the number of requests answered. */
+  async serve(session: ProtocolSession, bank: PartyId): Promise<{ requests: number; notFound: number }> {
+    const hello = await session.receive(bank, ONLINE_HELLO);
+    const mode = enumFromWire(ONLINE_MODE_TO_WIRE, hello.mode, 'online-hello.mode');
+    const ctx = await this.#context(hello.context);
+    const K = mode === 'band' ? hello.thresholds : 1;
+    const rng = this.#o.rng ?? cryptoRng();
+    const sd = this.#o.noiseStdDev ?? DEFAULT_FLOODING_STDDEV;
+    const rhoBits = this.#o.rhoBits ?? DEFAULT_RHO_BITS;
+    const logger = this.#o.logger ?? noopLogger;
+    let requests = 0;
+    let notFound = 0;
+    for (;;) {
+      const req = await session.receive(bank, SCORE_REQUEST);
+      if (req.close) break;
+      if (req.index !== requests) {
+        throw new FedscoreError('protocol_sequence', `request ${req.index}, expected ${requests}`, {
+          field: 'score-request.index',
+        });
+      }
+      const [item] = checkBatch(ctx, await session.receive(bank, PARTIAL_SCORE), 'partial-score', {
+        items: 1,
+        slotsPerItem: K,
+      });
+      requests++;
+      const own = this.#o.partialScoreOf(req.applicant);
+      if (own === undefined) {
+        notFound++;
+        await session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index: req.index, error: 'no record' }));
+        continue;
+      }
+      if (!Number.isFinite(own)) {
+        throw new FedscoreError('internal', 'partial score is not finite', { field: 'partialScoreOf' });
+      }
+      const out = ctx.scope(() => {
+        const v = ctx.deserializeVector(item!);
+        if (mode === 'exact') {
+          return v.add([own + normal(rng, 0, sd)]).add(ctx.encrypt(new Float64Array(1)));
+        }
+        const rho = new Float64Array(K);
+        const noise = new Float64Array(K);
+        for (let k = 0; k < K; k++) {
+          rho[k] = 2 ** (rhoBits * uniform(rng));
+          noise[k] = normal(rng, 0, sd);
+        }
+        return v
+          .add(new Float64Array(K).fill(own))
+          .mul(rho)
+          .add(noise)
+          .add(ctx.encrypt(new Float64Array(K)));
+      });
+      let bytes: Uint8Array;
+      const level = out.level;
+      try {
+        bytes = out.serialize({ compression: 'none' });
+      } finally {
+        out.dispose();
+      }
+      await session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index: req.index }));
+      await session.send(bank, JOINT_RESULT, toBatch(ctx, [bytes], K, 2 ** ctx.params.scaleBits, level));
+    }
+    logger.debug('online scoring session served', { requests, notFound, mode });
+    return { requests, notFound };
+  }
+
+  dispose(): void {
+    for (const c of this.#contexts.values()) c.dispose();
+    this.#contexts.clear();
+  }
+}
+
+/** The band index (into `rules.bands`) from a threshold index, when bands are `bandThresholds(rules)`. */
+export function bandFromThresholdIndex(bandCount: number, thresholdCount: number, thresholdIndex: number): number {
+  if (thresholdIndex < thresholdCount) return thresholdIndex;
+  // Below every threshold: the last band if it has no minimum, else no band.
+  return bandCount > thresholdCount ? bandCount - 1 : -1;
+}

@@ -1,0 +1,139 @@
+/**
+ * Batch portfolio scoring under CKKS: scores equal the plaintext linear scores within 1e-4 (CKKS error
+ * ~1e-8 plus flooding noise sd 2^-20 ~ 1e-6), and the AUC of the encrypted scores equals the plaintext
+ * AUC to 4 decimals. Message capture: the model owner receives the plan (count and column names), the
+ * public context (no secret key) and ciphertexts only; the data owner receives ciphertexts only; the
+ * steps each party receives are those of the "who learns what" table in docs/protocols/batch-scoring.md.
+ */
+import { auc, createInMemoryNetwork, normal, ProtocolSession, runParties, seededRng, uniform } from '@fedscore/core';
+import { createCkksContext, loadCkksSecretContext } from '@fedscore/he';
+import {
+  BATCH_SCORING_PROTOCOL,
+  BatchScoringDataOwner,
+  BatchScoringModelOwner,
+  linearFromScorecard,
+  linearScores,
+  runBatchScoring,
+  SCORING_VERSION,
+  woeColumns,
+} from '@fedscore/scoring';
+import { envelopeCodec, fedscore } from '@fedscore/wire';
+import { describe, expect, it } from 'vitest';
+import { enterprises, twoPartyScorecard } from './fixtures.ts';
+
+function synthetic(n: number, f: number, seed: number) {
+  const rng = seededRng(seed);
+  const columns = Array.from({ length: f }, () => Float64Array.from({ length: n }, () => normal(rng)));
+  const model = { features: columns.map((_, j) => `x${j}`), weights: columns.map(() => normal(rng, 0, 0.5)), intercept: -1.5 };
+  const z = linearScores(model, columns);
+  const labels = Float64Array.from(z, (v) => (uniform(rng) < 1 / (1 + Math.exp(-v)) ? 1 : 0));
+  return { columns, model, labels, reference: z };
+}
+
+function maxAbsDiff(a: Float64Array, b: Float64Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** Does `hay` contain the little-endian float64 bytes of `value`? */
+function containsFloat64(hay: Uint8Array, value: number): boolean {
+  const needle = new Uint8Array(Float64Array.of(value).buffer);
+  outer: for (let i = 0; i + 8 <= hay.length; i++) {
+    for (let k = 0; k < 8; k++) if (hay[i + k] !== needle[k]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+describe('batch scoring', () => {
+  it('data-owner mode on two worker threads: within 1e-4 of plaintext, AUC equal to 4 decimals', async () => {
+    const { columns, model, labels, reference } = synthetic(9000, 6, 11);
+    const r = await runBatchScoring({ model, columns, resultTo: 'data-owner', poolSize: 2 });
+    expect(maxAbsDiff(r.scores, reference)).toBeLessThan(1e-4);
+    expect(auc(labels, r.scores).toFixed(4)).toBe(auc(labels, reference).toFixed(4));
+  });
+
+  it('model-owner mode (masked release), main thread: within 1e-4', async () => {
+    const { columns, model, reference } = synthetic(5000, 4, 12);
+    const r = await runBatchScoring({ model, columns, resultTo: 'model-owner', poolSize: 0 });
+    expect(maxAbsDiff(r.scores, reference)).toBeLessThan(1e-4);
+  });
+
+  it('a scorecard party model on WOE columns gives the scorecard partial scores', async () => {
+    const card = twoPartyScorecard();
+    const rows = enterprises(3000, 5);
+    const cols: Record<string, number[]> = {};
+    for (const name of ['turnover', 'overdue']) cols[name] = rows.map((e) => e[name]!);
+    const model = linearFromScorecard(card, 'bank');
+    const woe = woeColumns(card, 'bank', cols);
+    const r = await runBatchScoring({ model, columns: woe, poolSize: 0 });
+    const { partialScore } = await import('@fedscore/scoring');
+    rows.forEach((e, i) => {
+      expect(Math.abs(r.scores[i]! - partialScore(card, 'bank', e))).toBeLessThan(1e-4);
+    });
+  });
+
+  it('message capture: who learns what', async () => {
+    const { columns, model } = synthetic(4100, 3, 13);
+    for (const resultTo of ['data-owner', 'model-owner'] as const) {
+      const ctx = await createCkksContext({ relinearization: false });
+      const dataOwner = new BatchScoringDataOwner({ context: ctx });
+      const modelOwner = new BatchScoringModelOwner({ model, poolSize: 0 });
+      const network = createInMemoryNetwork(['data-owner', 'model-owner'], envelopeCodec, { capture: true });
+      const spec = { protocol: BATCH_SCORING_PROTOCOL, version: SCORING_VERSION, session: 's' };
+      await runParties(network, {
+        d: () =>
+          dataOwner.score({
+            session: new ProtocolSession(network.channel('data-owner'), spec),
+            modelOwner: 'model-owner',
+            columns,
+            features: model.features,
+            resultTo,
+          }),
+        m: () => modelOwner.score(new ProtocolSession(network.channel('model-owner'), spec), 'data-owner'),
+      });
+      const toModel = network.receivedBy('model-owner').map((m) => m.step);
+      const toData = network.receivedBy('data-owner').map((m) => m.step);
+      // The table of docs/protocols/batch-scoring.md.
+      expect(toModel).toEqual([
+        'batch-plan',
+        'record-block',
+        'record-block',
+        ...(resultTo === 'model-owner' ? ['released-scores'] : []),
+      ]);
+      expect(toData).toEqual(['block-scores', 'block-scores']);
+      // The plan's context is public: it does not load as a secret context.
+      const plan = fedscore.scoring.BatchPlan.decode(network.receivedBy('model-owner')[0]!.payload);
+      expect(plan.records).toBe(4100);
+      await expect(loadCkksSecretContext(plan.context)).rejects.toThrow();
+      // No feature value crosses the wire in the clear.
+      const sample = [columns[0]![0]!, columns[1]![17]!, columns[2]![4099]!];
+      for (const m of network.captured) for (const v of sample) expect(containsFloat64(m.bytes, v)).toBe(false);
+      await modelOwner.close();
+      ctx.dispose();
+    }
+  });
+
+  it('refuses a plan whose columns differ from the model', async () => {
+    const { columns, model } = synthetic(100, 2, 14);
+    const ctx = await createCkksContext({ relinearization: false });
+    const network = createInMemoryNetwork(['data-owner', 'model-owner'], envelopeCodec);
+    const spec = { protocol: BATCH_SCORING_PROTOCOL, version: SCORING_VERSION, session: 's' };
+    const modelOwner = new BatchScoringModelOwner({ model, poolSize: 0 });
+    await expect(
+      runParties(network, {
+        d: () =>
+          new BatchScoringDataOwner({ context: ctx }).score({
+            session: new ProtocolSession(network.channel('data-owner'), spec),
+            modelOwner: 'model-owner',
+            columns,
+            features: ['x1', 'x0'],
+            resultTo: 'data-owner',
+          }),
+        m: () => modelOwner.score(new ProtocolSession(network.channel('model-owner'), spec), 'data-owner'),
+      }),
+    ).rejects.toThrow(/batch-plan\.features/);
+    ctx.dispose();
+  });
+});

@@ -1,0 +1,55 @@
+/** Shared synthetic fixtures: a two-party WOE scorecard and credit rules (seeded, exact). */
+import { normal, type Rng, seededRng, uniform } from '@fedscore/core';
+import { buildScorecard, type CreditRules, parseCreditRules, type Scorecard, type WoeLrModel } from '@fedscore/scoring';
+
+export function twoPartyModel(): WoeLrModel {
+  return {
+    intercept: -2.1,
+    interceptHolder: 'bank',
+    features: [
+      { party: 'bank', name: 'turnover', bins: { kind: 'numeric', name: 'turnover', edges: [1e6, 5e6, 2e7], missing: true }, woe: [-0.8, -0.1, 0.4, 0.9, -0.3], coefficient: -0.9 },
+      { party: 'bank', name: 'overdue', bins: { kind: 'numeric', name: 'overdue', edges: [0, 2], missing: false }, woe: [0.5, -0.4, -1.2], coefficient: -1.1 },
+      { party: 'gov', name: 'tax_paid', bins: { kind: 'numeric', name: 'tax_paid', edges: [5e4, 2e5], missing: true }, woe: [-0.6, 0.2, 0.7, -0.2], coefficient: -0.8 },
+      { party: 'gov', name: 'penalties', bins: { kind: 'numeric', name: 'penalties', edges: [0], missing: false }, woe: [0.3, -0.9], coefficient: -1.0 },
+    ],
+  };
+}
+
+export function twoPartyScorecard(): Scorecard {
+  return buildScorecard(twoPartyModel(), { baseScore: 600, baseOdds: 50, pdo: 20 });
+}
+
+export const RULES_YAML = `
+format: fedscore.credit-rules
+version: 1
+figures: { revenue: turnover, taxPaid: tax_paid }
+baseRateBp: 435
+rounding: 10000
+leverage: { maxRatio: 0.5, base: turnover, debt: loans }
+bands:
+  - { name: A, minScore: 640, revenueMultiple: 0.3, taxMultiple: 8, maxLine: 5000000, rateDiscountBp: 20 }
+  - { name: B, minScore: 610, revenueMultiple: 0.2, taxMultiple: 5, maxLine: 2000000 }
+  - { name: C, minScore: 580, revenueMultiple: 0.1, maxLine: 500000 }
+  - { name: D, approve: false }
+`;
+
+export function rules(): CreditRules {
+  return parseCreditRules(RULES_YAML, 'rules.yaml');
+}
+
+/** One enterprise's values: figures and features (a few missing). */
+export function enterprise(rng: Rng): Record<string, number> {
+  const turnover = uniform(rng) < 0.05 ? Number.NaN : Math.exp(normal(rng, 15, 1.2));
+  return {
+    turnover,
+    overdue: Math.floor(uniform(rng) * 4),
+    tax_paid: uniform(rng) < 0.05 ? Number.NaN : Math.exp(normal(rng, 11, 1)),
+    penalties: uniform(rng) < 0.7 ? 0 : 1 + Math.floor(uniform(rng) * 3),
+    loans: Math.exp(normal(rng, 13, 1.5)),
+  };
+}
+
+export function enterprises(n: number, seed = 7): Record<string, number>[] {
+  const rng = seededRng(seed);
+  return Array.from({ length: n }, () => enterprise(rng));
+}
