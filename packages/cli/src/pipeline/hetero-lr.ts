@@ -4,7 +4,7 @@
  *
  *   1. align: ECDH-PSI (packages/psi) between the guest and each host, over the in-memory network with
  *      the real wire codec; the guest keeps the rows in every intersection and tells each host which of
- *      its aligned positions remain (with several hosts, a host thereby learns which of its overlap with
+ *      its aligned positions remain, in the guest's file order (with several hosts, a host thereby learns which of its overlap with
  *      the guest is also in the other hosts' sets);
  *   2. split the aligned rows into train and test (the guest's decision; hosts learn which aligned rows
  *      are test rows, as in FATE, where train and test are separate aligned tables);
@@ -120,7 +120,8 @@ export async function alignParties(
   } finally {
     await pool.close();
   }
-  // Keep the guest rows present in every intersection, in the first intersection's order.
+  // Keep the guest rows present in every intersection, in the guest's file order: PSI's own order is
+  // randomized, and a seeded split must not depend on it.
   const hostRowOf = perHost.map((p) => {
     const m = new Map<number, number>();
     p.guestRows.forEach((g, k) => {
@@ -131,6 +132,7 @@ export async function alignParties(
   const first = perHost[0]!.guestRows;
   const kept: number[] = [];
   for (const g of first) if (hostRowOf.every((m) => m.has(g))) kept.push(g);
+  kept.sort((a, b) => a - b);
   if (kept.length === 0) {
     throw new FedscoreError('invalid_argument', 'the parties share no id: PSI found an empty intersection', {
       field: '--id',
