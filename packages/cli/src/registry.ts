@@ -7,6 +7,9 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/baseline.ts'),
     import('./commands/psi.ts'),
     import('./commands/bench-he.ts'),
+    import('./commands/datasets-generate.ts'),
+    import('./commands/datasets-fetch.ts'),
+    import('./commands/datasets-baseline.ts'),
     import('./commands/train-hetero-lr.ts'),
     import('./commands/demo.ts'),
   ]);

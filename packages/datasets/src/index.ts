@@ -1,5 +1,16 @@
-export type { ExtraFeatureSpec, ExtraTransform, LatentFactor, PopulationPlan } from './population/engine.ts';
-export { EXTRA_MISSING_RATE, PILOT_ROWS } from './population/engine.ts';
+export type { BaselineOptions, BaselineResult, BaselineScore } from './population/baseline.ts';
+export { centralizedLrBaseline } from './population/baseline.ts';
+export type {
+  BankBlock,
+  ExtraFeatureSpec,
+  ExtraTransform,
+  LatentFactor,
+  PartyBlock,
+  PopulationBlock,
+  PopulationCursor,
+  PopulationPlan,
+} from './population/engine.ts';
+export { EXTRA_MISSING_RATE, PILOT_ROWS, startPopulation } from './population/engine.ts';
 export type { GenerateOptions, Population, PopulationTruth } from './population/generate.ts';
 export { generatePopulation } from './population/generate.ts';
 export type { FeatureKind, FeatureOwner, FeatureSpec, IndustrySpec, RegionSpec } from './population/model.ts';

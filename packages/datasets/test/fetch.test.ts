@@ -39,7 +39,9 @@ describe('source table', () => {
   });
 
   it('rejects an unknown name with not_found', async () => {
-    await expect(fetchPublicDataset('adult', tmpdir())).rejects.toSatisfy((e) => isFedscoreError(e, 'not_found'));
+    await expect(fetchPublicDataset('adult', tmpdir())).rejects.toSatisfy((e) =>
+      isFedscoreError(e, 'not_found'),
+    );
   });
 });
 
@@ -142,7 +144,9 @@ describe.skipIf(!present)('fetch over loopback HTTP', () => {
 
   it('a changed byte is checksum_mismatch naming both digests, and nothing is written', async () => {
     const d = out();
-    const err = await fetchPublicDataset('german', d, { url: `${base}/tampered/german.data` }).catch((e) => e);
+    const err = await fetchPublicDataset('german', d, { url: `${base}/tampered/german.data` }).catch(
+      (e) => e,
+    );
     expect(isFedscoreError(err, 'checksum_mismatch')).toBe(true);
     expect(err.message).toContain(publicDatasetSource('german').sha256);
     expect(err.details.actual).toMatch(/^[0-9a-f]{64}$/);
@@ -151,7 +155,9 @@ describe.skipIf(!present)('fetch over loopback HTTP', () => {
   });
 
   it('HTTP 404 is not_found naming the address', async () => {
-    const err = await fetchPublicDataset('german', out(), { url: `${base}/nope/german.data` }).catch((e) => e);
+    const err = await fetchPublicDataset('german', out(), { url: `${base}/nope/german.data` }).catch(
+      (e) => e,
+    );
     expect(isFedscoreError(err, 'not_found')).toBe(true);
     expect(err.message).toContain('/nope/german.data');
   });

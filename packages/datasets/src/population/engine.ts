@@ -145,7 +145,11 @@ export function startPopulation(options: ResolvedPopulationOptions, rng: Rng): P
       }
       if (u >= universe) return undefined;
       if (government === undefined || government.values[0]!.length < maxRows) {
-        government = { rows: 0, ids: [], values: Array.from({ length: nGov }, () => new Float64Array(maxRows)) };
+        government = {
+          rows: 0,
+          ids: [],
+          values: Array.from({ length: nGov }, () => new Float64Array(maxRows)),
+        };
         bank = {
           rows: 0,
           ids: [],
@@ -269,7 +273,14 @@ export function drawExtraSpecs(s: Sampler, owner: FeatureOwner, count: number): 
       name: `${prefix}${String(j + 1).padStart(width, '0')}`,
       owner,
       kind: transform === 'normal' ? 'score' : transform === 'lognormal' ? 'amount' : transform,
-      unit: transform === 'lognormal' ? 'CNY' : transform === 'binary' ? '0/1' : transform === 'count' ? 'count' : 'z',
+      unit:
+        transform === 'lognormal'
+          ? 'CNY'
+          : transform === 'binary'
+            ? '0/1'
+            : transform === 'count'
+              ? 'count'
+              : 'z',
       description: `Synthetic ${transform} feature for scale tests: ${on}.`,
       missing: `MCAR: ${EXTRA_MISSING_RATE * 100}% x multiplier.`,
       decimals: transform === 'normal' ? 4 : 0,

@@ -100,7 +100,7 @@ export class EnterpriseDraw {
   eta = 0;
 }
 
-const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
+const clamp = (x: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, x));
 
 /**
  * Draw one enterprise into `out`. Every draw happens in a fixed order whatever the outcome, so the

@@ -17,7 +17,11 @@ import {
 } from '@fedscore/core';
 import { type ExtraFeatureSpec, type PopulationPlan, startPopulation } from './engine.ts';
 import { DEFAULT_MODEL, type FeatureSpec, ID_COLUMN } from './model.ts';
-import { type PopulationOptions, type ResolvedPopulationOptions, resolvePopulationOptions } from './options.ts';
+import {
+  type PopulationOptions,
+  type ResolvedPopulationOptions,
+  resolvePopulationOptions,
+} from './options.ts';
 
 /** What produced the tables; never sent to a party (it would leak the answer). */
 export interface PopulationTruth {

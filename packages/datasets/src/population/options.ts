@@ -59,7 +59,12 @@ export const MAX_EXTRA_FEATURES = 2000;
 /** Validate options and fill in defaults. Every error names the option. */
 export function resolvePopulationOptions(options: PopulationOptions = {}): ResolvedPopulationOptions {
   const d = POPULATION_DEFAULTS;
-  const enterprises = assertInteger(options.enterprises ?? d.enterprises, 'enterprises', 100, MAX_ENTERPRISES);
+  const enterprises = assertInteger(
+    options.enterprises ?? d.enterprises,
+    'enterprises',
+    100,
+    MAX_ENTERPRISES,
+  );
   if (options.bankCustomers !== undefined && options.overlap !== undefined) {
     throw new FedscoreError('invalid_argument', 'give either bankCustomers or overlap, not both', {
       field: 'bankCustomers',

@@ -20,7 +20,11 @@ import {
 } from '@fedscore/core';
 import { type ExtraFeatureSpec, startPopulation } from './engine.ts';
 import { DEFAULT_MODEL, type FeatureSpec, ID_COLUMN, LABEL_DESCRIPTION } from './model.ts';
-import { type PopulationOptions, type ResolvedPopulationOptions, resolvePopulationOptions } from './options.ts';
+import {
+  type PopulationOptions,
+  type ResolvedPopulationOptions,
+  resolvePopulationOptions,
+} from './options.ts';
 
 export const GOVERNMENT_FILE = 'government.csv';
 export const BANK_FILE = 'bank.csv';
@@ -124,7 +128,9 @@ export async function writePopulation(
   let overlap = 0;
   try {
     await gov.write(`${[ID_COLUMN, ...plan.governmentFeatures.map((f) => f.name)].join(',')}\n`);
-    await bank.write(`${[ID_COLUMN, resolved.labelColumn, ...plan.bankFeatures.map((f) => f.name)].join(',')}\n`);
+    await bank.write(
+      `${[ID_COLUMN, resolved.labelColumn, ...plan.bankFeatures.map((f) => f.name)].join(',')}\n`,
+    );
     for (let block = cursor.next(BLOCK_ROWS); block !== undefined; block = cursor.next(BLOCK_ROWS)) {
       const gb = block.government;
       await gov.write(formatBlock(gb.rows, govFormat, gb.values, (r) => gb.ids[r]!));
@@ -308,15 +314,16 @@ class CsvSink {
     this.#check();
     this.#hash.update(text);
     this.bytes += Buffer.byteLength(text);
-    if (!this.#stream.write(text)) {
+    if (!this.#stream.write(text) && !this.#stream.destroyed) {
+      // Wait for room; an error (e.g. failed open) destroys the stream and closes it instead.
       await new Promise<void>((res) => {
         const done = (): void => {
           this.#stream.off('drain', done);
-          this.#stream.off('error', done);
+          this.#stream.off('close', done);
           res();
         };
         this.#stream.on('drain', done);
-        this.#stream.on('error', done);
+        this.#stream.on('close', done);
       });
     }
     this.#check();
@@ -324,10 +331,9 @@ class CsvSink {
 
   async close(): Promise<void> {
     this.#check();
-    await new Promise<void>((res, rej) => {
-      this.#stream.end((e?: Error | null) => (e ? rej(e) : res()));
-    }).catch((e: unknown) => {
-      this.#error = e as Error;
+    await new Promise<void>((res) => {
+      this.#stream.once('close', res);
+      this.#stream.end();
     });
     this.#check();
   }
@@ -341,6 +347,8 @@ class CsvSink {
   }
 
   #check(): void {
+    const error = this.#error ?? this.#stream.errored ?? undefined;
+    if (error !== undefined && error !== null) this.#error = error;
     if (this.#error !== undefined) {
       throw new FedscoreError('io', `cannot write: ${this.#error.message}`, {
         file: this.path,

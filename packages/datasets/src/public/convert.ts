@@ -206,10 +206,14 @@ export function convertGerman(text: string, file = 'german.data'): ConvertedData
     if (line === '') continue;
     const fields = line.split(/\s+/);
     if (fields.length !== GERMAN_ATTRIBUTES.length + 1) {
-      throw new FedscoreError('csv_parse', `expected ${GERMAN_ATTRIBUTES.length + 1} fields, found ${fields.length}`, {
-        file,
-        line: i + 1,
-      });
+      throw new FedscoreError(
+        'csv_parse',
+        `expected ${GERMAN_ATTRIBUTES.length + 1} fields, found ${fields.length}`,
+        {
+          file,
+          line: i + 1,
+        },
+      );
     }
     GERMAN_ATTRIBUTES.forEach((a, j) => {
       const v = fields[j]!;

@@ -10,13 +10,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  FedscoreError,
-  type Logger,
-  noopLogger,
-  noProgress,
-  type ProgressCallback,
-} from '@fedscore/core';
+import { FedscoreError, type Logger, noopLogger, noProgress, type ProgressCallback } from '@fedscore/core';
 import type { ConvertedTable } from './convert.ts';
 import { PUBLIC_DATASETS, type PublicDatasetSource, publicDatasetNames } from './sources.ts';
 
@@ -76,12 +70,21 @@ export async function fetchPublicDataset(
     throw new FedscoreError('invalid_argument', `not a URL: '${url.slice(0, 80)}'`, { field: 'url' });
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    throw new FedscoreError('invalid_argument', `only http and https URLs are supported, got ${parsed.protocol}`, {
-      field: 'url',
-    });
+    throw new FedscoreError(
+      'invalid_argument',
+      `only http and https URLs are supported, got ${parsed.protocol}`,
+      {
+        field: 'url',
+      },
+    );
   }
   logger.info('downloading', { dataset: name, host: parsed.host });
-  const body = await download(parsed, options.timeoutMs ?? 120_000, options.maxBytes ?? 64 * 2 ** 20, progress);
+  const body = await download(
+    parsed,
+    options.timeoutMs ?? 120_000,
+    options.maxBytes ?? 64 * 2 ** 20,
+    progress,
+  );
   const digest = createHash('sha256').update(body).digest('hex');
   if (digest !== source.sha256) {
     throw new FedscoreError(
@@ -138,13 +141,20 @@ async function download(
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
   } catch (e) {
-    throw new FedscoreError('io', `download from ${url.host} failed: ${describeCause(e)}`, { ...where, cause: e });
+    throw new FedscoreError('io', `download from ${url.host} failed: ${describeCause(e)}`, {
+      ...where,
+      cause: e,
+    });
   }
   if (response.status === 404) {
     throw new FedscoreError('not_found', `${url.href} answered 404 Not Found`, where);
   }
   if (!response.ok || response.body === null) {
-    throw new FedscoreError('io', `${url.href} answered HTTP ${response.status} ${response.statusText}`, where);
+    throw new FedscoreError(
+      'io',
+      `${url.href} answered HTTP ${response.status} ${response.statusText}`,
+      where,
+    );
   }
   const header = response.headers.get('content-length');
   const expected = header === null ? undefined : Number(header);

@@ -51,7 +51,8 @@ export const PUBLIC_DATASETS: readonly PublicDatasetSource[] = [
     bytes: 79_793,
     rows: 1_000,
     licence: 'CC BY 4.0 (UCI Machine Learning Repository)',
-    citation: 'Hofmann, H. (1994). Statlog (German Credit Data). UCI Machine Learning Repository. https://doi.org/10.24432/C5NC77',
+    citation:
+      'Hofmann, H. (1994). Statlog (German Credit Data). UCI Machine Learning Repository. https://doi.org/10.24432/C5NC77',
     split:
       'fedscore split: loan/account attributes to the bank (guest), personal/employment/housing attributes to the host; categoricals one-hot; y = 1 for bad risk',
     convert: convertGerman,
