@@ -106,15 +106,21 @@ export class BatchScoringDataOwner {
     const model: LinearScoreModel = { features, weights: features.map(() => 0), intercept: 0 };
     const records = checkColumns(model, columns as Float64Array[]);
     if (RESULT_TO_WIRE[run.resultTo] === undefined) {
-      throw new FedscoreError('invalid_argument', "expected 'data-owner' or 'model-owner'", { field: 'resultTo' });
+      throw new FedscoreError('invalid_argument', "expected 'data-owner' or 'model-owner'", {
+        field: 'resultTo',
+      });
     }
     this.#publicBytes ??= ctx.serialize();
-    await session.send(modelOwner, BATCH_PLAN, fedscore.scoring.BatchPlan.create({
-      records,
-      features: [...features],
-      resultTo: RESULT_TO_WIRE[run.resultTo],
-      context: this.#publicBytes,
-    }));
+    await session.send(
+      modelOwner,
+      BATCH_PLAN,
+      fedscore.scoring.BatchPlan.create({
+        records,
+        features: [...features],
+        resultTo: RESULT_TO_WIRE[run.resultTo],
+        context: this.#publicBytes,
+      }),
+    );
     const S = ctx.slotCount;
     const blocks = Math.ceil(records / S);
     const scale = 2 ** ctx.params.scaleBits;
@@ -195,7 +201,12 @@ export class BatchScoringModelOwner {
     const size = this.#o.poolSize ?? 2;
     const pool =
       size > 0
-        ? await createScoringPool({ context: bytes, secret: false, size, insecure: this.#o.insecure === true })
+        ? await createScoringPool({
+            context: bytes,
+            secret: false,
+            size,
+            insecure: this.#o.insecure === true,
+          })
         : undefined;
     const entry = { ctx, pool };
     this.#contexts.set(ctx.fingerprint, entry);
@@ -209,7 +220,10 @@ export class BatchScoringModelOwner {
     const rng = this.#o.rng ?? cryptoRng();
     const plan = await session.receive(dataOwner, BATCH_PLAN);
     const resultTo = enumFromWire(RESULT_TO_WIRE, plan.resultTo, 'batch-plan.resultTo');
-    if (plan.features.length !== model.features.length || plan.features.some((f, j) => f !== model.features[j])) {
+    if (
+      plan.features.length !== model.features.length ||
+      plan.features.some((f, j) => f !== model.features[j])
+    ) {
       throw new FedscoreError('protocol_step', 'the plan lists other columns than the model', {
         field: 'batch-plan.features',
       });
@@ -241,7 +255,9 @@ export class BatchScoringModelOwner {
           }
         }
         if (pool) {
-          const p = pool.evaluate([{ features: [...items], add }], model.weights, rerandomize).then((r) => r[0]!);
+          const p = pool
+            .evaluate([{ features: [...items], add }], model.weights, rerandomize)
+            .then((r) => r[0]!);
           p.catch(() => {}); // awaited below, in order; this only keeps an early failure from going unhandled
           pending.push(p);
         } else {
@@ -260,7 +276,11 @@ export class BatchScoringModelOwner {
       }
       for (let b = 0; b < blocks; b++) {
         const size = Math.min(records, (b + 1) * S) - b * S;
-        await session.send(dataOwner, BLOCK_SCORES, toBatch(ctx, [await pending[b]!], size, scale, ctx.levels - 1));
+        await session.send(
+          dataOwner,
+          BLOCK_SCORES,
+          toBatch(ctx, [await pending[b]!], size, scale, ctx.levels - 1),
+        );
       }
     } finally {
       for (const p of weightPts ?? []) p?.dispose();
@@ -269,9 +289,13 @@ export class BatchScoringModelOwner {
     if (!masks) return undefined;
     const released = await session.receive(dataOwner, RELEASED_SCORES);
     if (released.length !== records) {
-      throw new FedscoreError('protocol_step', `expected ${records} released scores, got ${released.length}`, {
-        field: 'released-scores',
-      });
+      throw new FedscoreError(
+        'protocol_step',
+        `expected ${records} released scores, got ${released.length}`,
+        {
+          field: 'released-scores',
+        },
+      );
     }
     const out = new Float64Array(records);
     for (let i = 0; i < records; i++) out[i] = released[i]! - masks[i]!;

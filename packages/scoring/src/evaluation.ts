@@ -60,7 +60,10 @@ export function evaluateScores(
   if (options.pd !== undefined) {
     return {
       ...out,
-      calibration: calibrationBins(labels, options.pd, { bins: options.calibrationBins ?? 10, strategy: 'quantile' }),
+      calibration: calibrationBins(labels, options.pd, {
+        bins: options.calibrationBins ?? 10,
+        strategy: 'quantile',
+      }),
     };
   }
   return out;
@@ -112,8 +115,10 @@ export function stabilityReport(
   const rows = columns.map((name): StabilityRow => {
     const e = expected[name];
     const a = actual[name];
-    if (e === undefined) throw new FedscoreError('not_found', `no column '${name}' in the expected population`, { field: name });
-    if (a === undefined) throw new FedscoreError('not_found', `no column '${name}' in the actual population`, { field: name });
+    if (e === undefined)
+      throw new FedscoreError('not_found', `no column '${name}' in the expected population`, { field: name });
+    if (a === undefined)
+      throw new FedscoreError('not_found', `no column '${name}' in the actual population`, { field: name });
     const pe = present(e);
     const pa = present(a);
     if (pe.values.length === 0 || pa.values.length === 0) {

@@ -45,7 +45,9 @@ export function checkBatch(
   expect: { items?: number; slotsPerItem?: number } = {},
 ): readonly Uint8Array[] {
   if (batch.scheme !== 'ckks') {
-    throw new FedscoreError('protocol_step', `expected a CKKS batch, got '${batch.scheme}'`, { field: `${field}.scheme` });
+    throw new FedscoreError('protocol_step', `expected a CKKS batch, got '${batch.scheme}'`, {
+      field: `${field}.scheme`,
+    });
   }
   if (!sameBytes(batch.paramsFingerprint, hexToBytes(ctx.fingerprint))) {
     throw new FedscoreError('he_context_mismatch', 'ciphertexts made under other keys or parameters', {
@@ -53,14 +55,22 @@ export function checkBatch(
     });
   }
   if (expect.items !== undefined && batch.items.length !== expect.items) {
-    throw new FedscoreError('protocol_step', `expected ${expect.items} ciphertexts, got ${batch.items.length}`, {
-      field: `${field}.items`,
-    });
+    throw new FedscoreError(
+      'protocol_step',
+      `expected ${expect.items} ciphertexts, got ${batch.items.length}`,
+      {
+        field: `${field}.items`,
+      },
+    );
   }
   if (expect.slotsPerItem !== undefined && batch.slotsPerItem !== expect.slotsPerItem) {
-    throw new FedscoreError('protocol_step', `expected ${expect.slotsPerItem} values per item, got ${batch.slotsPerItem}`, {
-      field: `${field}.slotsPerItem`,
-    });
+    throw new FedscoreError(
+      'protocol_step',
+      `expected ${expect.slotsPerItem} values per item, got ${batch.slotsPerItem}`,
+      {
+        field: `${field}.slotsPerItem`,
+      },
+    );
   }
   return batch.items;
 }

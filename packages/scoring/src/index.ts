@@ -1,4 +1,9 @@
-export type { BatchDataOwnerOptions, BatchDataOwnerRun, BatchModelOwnerOptions, BatchResultTo } from './batch.ts';
+export type {
+  BatchDataOwnerOptions,
+  BatchDataOwnerRun,
+  BatchModelOwnerOptions,
+  BatchResultTo,
+} from './batch.ts';
 export { BatchScoringDataOwner, BatchScoringModelOwner, DEFAULT_BATCH_MASK_BITS } from './batch.ts';
 export type { EvaluateOptions, ScoreEvaluation, StabilityReport, StabilityRow } from './evaluation.ts';
 export { evaluateScores, stabilityReport } from './evaluation.ts';
@@ -6,6 +11,15 @@ export type { LinearScoreModel } from './linear.ts';
 export { linearFromPartyModel, linearFromScorecard, linearScores, woeColumns } from './linear.ts';
 export type { RunBatchScoringInput, RunBatchScoringResult } from './local.ts';
 export { DATA_OWNER_ID, MODEL_OWNER_ID, runBatchScoring } from './local.ts';
+export type { OnlineBankOptions, OnlineGovernmentOptions, OnlineMode, OnlineScore } from './online.ts';
+export {
+  bandFromThresholdIndex,
+  DEFAULT_RHO_BITS,
+  ONLINE_CKKS_PARAMS,
+  ONLINE_MAX_MAGNITUDE,
+  OnlineScoringBank,
+  OnlineScoringGovernment,
+} from './online.ts';
 export type { ScoringPool, ScoringPoolOptions } from './pool.ts';
 export { createScoringPool } from './pool.ts';
 export type {
@@ -57,21 +71,6 @@ export {
   scoreToOdds,
   serializeScorecard,
 } from './scorecard.ts';
-export {
-  BATCH_SCORING_PROTOCOL,
-  ONLINE_SCORING_PROTOCOL,
-  SCORING_VERSION,
-  SELF_ESTIMATE_PROTOCOL,
-} from './steps.ts';
-export type { OnlineBankOptions, OnlineGovernmentOptions, OnlineMode, OnlineScore } from './online.ts';
-export {
-  bandFromThresholdIndex,
-  DEFAULT_RHO_BITS,
-  ONLINE_CKKS_PARAMS,
-  ONLINE_MAX_MAGNITUDE,
-  OnlineScoringBank,
-  OnlineScoringGovernment,
-} from './online.ts';
 export type {
   EnterpriseInputs,
   SelfEstimate,
@@ -87,3 +86,9 @@ export {
   SelfEstimateBank,
   SelfEstimateClient,
 } from './self-estimate.ts';
+export {
+  BATCH_SCORING_PROTOCOL,
+  ONLINE_SCORING_PROTOCOL,
+  SCORING_VERSION,
+  SELF_ESTIMATE_PROTOCOL,
+} from './steps.ts';

@@ -11,7 +11,10 @@ import { FedscoreError } from '@fedscore/core';
 import type { CkksPlaintext, CkksPublicContext, CkksVector } from '@fedscore/he';
 
 /** Weight plaintexts encoded once per model and context (undefined for a zero weight). */
-export function encodeWeights(ctx: CkksPublicContext, weights: readonly number[]): (CkksPlaintext | undefined)[] {
+export function encodeWeights(
+  ctx: CkksPublicContext,
+  weights: readonly number[],
+): (CkksPlaintext | undefined)[] {
   return weights.map((w) => (w === 0 ? undefined : ctx.encode(w)));
 }
 
@@ -23,16 +26,24 @@ export function evaluateLinear(
   rerandomize: boolean,
 ): CkksVector {
   if (features.length !== weights.length) {
-    throw new FedscoreError('protocol_step', `expected ${weights.length} feature ciphertexts, got ${features.length}`, {
-      field: 'features',
-    });
+    throw new FedscoreError(
+      'protocol_step',
+      `expected ${weights.length} feature ciphertexts, got ${features.length}`,
+      {
+        field: 'features',
+      },
+    );
   }
   const length = add.length;
   for (const [j, v] of features.entries()) {
     if (v.length !== length || v.level !== ctx.levels) {
-      throw new FedscoreError('protocol_step', `feature ciphertext ${j} has ${v.length} values at level ${v.level}`, {
-        field: `features[${j}]`,
-      });
+      throw new FedscoreError(
+        'protocol_step',
+        `feature ciphertext ${j} has ${v.length} values at level ${v.level}`,
+        {
+          field: `features[${j}]`,
+        },
+      );
     }
   }
   return ctx.scope(() => {

@@ -17,13 +17,16 @@ export interface LinearScoreModel {
 
 export function checkLinearModel(model: LinearScoreModel, field = 'model'): void {
   if (!Array.isArray(model.features) || model.features.length === 0) {
-    throw new FedscoreError('invalid_argument', 'a model needs at least one feature', { field: `${field}.features` });
+    throw new FedscoreError('invalid_argument', 'a model needs at least one feature', {
+      field: `${field}.features`,
+    });
   }
   if (!Array.isArray(model.weights) || model.weights.length !== model.features.length) {
     throw new FedscoreError('invalid_argument', 'one weight per feature', { field: `${field}.weights` });
   }
   model.weights.forEach((w, j) => {
-    if (!Number.isFinite(w)) throw new FedscoreError('invalid_argument', 'not a finite number', { field: `${field}.weights[${j}]` });
+    if (!Number.isFinite(w))
+      throw new FedscoreError('invalid_argument', 'not a finite number', { field: `${field}.weights[${j}]` });
   });
   if (!Number.isFinite(model.intercept)) {
     throw new FedscoreError('invalid_argument', 'not a finite number', { field: `${field}.intercept` });
@@ -55,7 +58,8 @@ export function linearFromPartyModel(model: PartyModel): LinearScoreModel {
  */
 export function linearFromScorecard(card: Scorecard, party: string): LinearScoreModel {
   const own = card.features.filter((f) => f.party === party);
-  if (own.length === 0) throw new FedscoreError('not_found', `no scorecard features of '${party}'`, { field: 'party' });
+  if (own.length === 0)
+    throw new FedscoreError('not_found', `no scorecard features of '${party}'`, { field: 'party' });
   let intercept = card.basePointsHolder === party ? card.basePoints : 0;
   for (const f of own) intercept += f.baseShare;
   return { features: own.map((f) => f.name), weights: own.map((f) => f.slope), intercept };
@@ -93,15 +97,21 @@ export function linearScores(model: LinearScoreModel, columns: readonly Float64A
 /** Columns match the model and hold finite values; returns the row count. */
 export function checkColumns(model: LinearScoreModel, columns: readonly Float64Array[]): number {
   if (columns.length !== model.features.length) {
-    throw new FedscoreError('invalid_argument', `expected ${model.features.length} columns, got ${columns.length}`, {
-      field: 'columns',
-    });
+    throw new FedscoreError(
+      'invalid_argument',
+      `expected ${model.features.length} columns, got ${columns.length}`,
+      {
+        field: 'columns',
+      },
+    );
   }
   const rows = columns[0]!.length;
   columns.forEach((c, j) => {
     const name = model.features[j]!;
-    if (!(c instanceof Float64Array)) throw new FedscoreError('invalid_argument', 'expected a Float64Array', { field: name });
-    if (c.length !== rows) throw new FedscoreError('invalid_argument', `expected ${rows} rows, got ${c.length}`, { field: name });
+    if (!(c instanceof Float64Array))
+      throw new FedscoreError('invalid_argument', 'expected a Float64Array', { field: name });
+    if (c.length !== rows)
+      throw new FedscoreError('invalid_argument', `expected ${rows} rows, got ${c.length}`, { field: name });
     for (let i = 0; i < rows; i++) {
       if (!Number.isFinite(c[i]!)) {
         throw new FedscoreError('missing_value', 'missing or non-finite value (impute before scoring)', {

@@ -50,7 +50,10 @@ export async function runBatchScoring(input: RunBatchScoringInput): Promise<RunB
   const resultTo = input.resultTo ?? 'data-owner';
   const poolSize = input.poolSize ?? 2;
   const ctx = await createCkksContext({ params: input.params ?? 'ckks-8192', relinearization: false });
-  const pool = poolSize > 0 ? await createScoringPool({ context: ctx.serializeSecret(), secret: true, size: poolSize }) : undefined;
+  const pool =
+    poolSize > 0
+      ? await createScoringPool({ context: ctx.serializeSecret(), secret: true, size: poolSize })
+      : undefined;
   const dataOwner = new BatchScoringDataOwner({
     context: ctx,
     ...(pool !== undefined && { pool }),
@@ -65,7 +68,14 @@ export async function runBatchScoring(input: RunBatchScoringInput): Promise<RunB
   });
   try {
     // Warm-up: load the data owner's public context at the model owner (a real deployment keeps it).
-    await runOnce(dataOwner, modelOwner, input, resultTo, [input.columns.map((c) => c.subarray(0, 1))], false);
+    await runOnce(
+      dataOwner,
+      modelOwner,
+      input,
+      resultTo,
+      [input.columns.map((c) => c.subarray(0, 1))],
+      false,
+    );
     const t1 = performance.now();
     const r = await runOnce(dataOwner, modelOwner, input, resultTo, [input.columns], input.capture === true);
     const t2 = performance.now();

@@ -114,7 +114,12 @@ export class OnlineScoringBank {
   #government: PartyId | undefined;
   #index = 0;
 
-  private constructor(mode: OnlineMode, context: CkksSecretContext, thresholds: Float64Array, logger: Logger) {
+  private constructor(
+    mode: OnlineMode,
+    context: CkksSecretContext,
+    thresholds: Float64Array,
+    logger: Logger,
+  ) {
     this.mode = mode;
     this.context = context;
     this.#thresholds = thresholds;
@@ -127,7 +132,8 @@ export class OnlineScoringBank {
     }
     const t = Float64Array.from(options.thresholds ?? []);
     if (options.mode === 'band') {
-      if (t.length === 0) throw new FedscoreError('invalid_argument', 'band mode needs thresholds', { field: 'thresholds' });
+      if (t.length === 0)
+        throw new FedscoreError('invalid_argument', 'band mode needs thresholds', { field: 'thresholds' });
       for (let k = 0; k < t.length; k++) {
         if (!Number.isFinite(t[k]!) || (k > 0 && !(t[k]! < t[k - 1]!))) {
           throw new FedscoreError('invalid_argument', 'thresholds must be finite and strictly decreasing', {
@@ -136,7 +142,10 @@ export class OnlineScoringBank {
         }
       }
     }
-    const ctx = await createCkksContext({ params: options.params ?? ONLINE_CKKS_PARAMS, relinearization: false });
+    const ctx = await createCkksContext({
+      params: options.params ?? ONLINE_CKKS_PARAMS,
+      relinearization: false,
+    });
     return new OnlineScoringBank(options.mode, ctx, t, options.logger ?? noopLogger);
   }
 
@@ -165,9 +174,13 @@ export class OnlineScoringBank {
       throw new FedscoreError('invalid_argument', 'call open() first', { field: 'session' });
     }
     if (!Number.isFinite(bankPartial) || Math.abs(bankPartial) > ONLINE_MAX_MAGNITUDE) {
-      throw new FedscoreError('out_of_range', `the partial score must be finite and within ${ONLINE_MAX_MAGNITUDE}`, {
-        field: 'bankPartial',
-      });
+      throw new FedscoreError(
+        'out_of_range',
+        `the partial score must be finite and within ${ONLINE_MAX_MAGNITUDE}`,
+        {
+          field: 'bankPartial',
+        },
+      );
     }
     const ctx = this.context;
     const index = this.#index++;
@@ -175,7 +188,11 @@ export class OnlineScoringBank {
       this.mode === 'exact' ? Float64Array.of(bankPartial) : this.#thresholds.map((t) => bankPartial - t);
     const bytes = ctx.encryptSymmetricSerialized(values, { compression: 'none' });
     await session.send(gov, SCORE_REQUEST, fedscore.scoring.ScoreRequest.create({ applicant, index }));
-    await session.send(gov, PARTIAL_SCORE, toBatch(ctx, [bytes], values.length, 2 ** ctx.params.scaleBits, ctx.levels));
+    await session.send(
+      gov,
+      PARTIAL_SCORE,
+      toBatch(ctx, [bytes], values.length, 2 ** ctx.params.scaleBits, ctx.levels),
+    );
     const reply = await session.receive(gov, SCORE_REPLY);
     if (reply.index !== index) {
       throw new FedscoreError('protocol_sequence', `reply to request ${reply.index}, expected ${index}`, {
@@ -280,7 +297,11 @@ export class OnlineScoringGovernment {
       const own = this.#o.partialScoreOf(req.applicant);
       if (own === undefined) {
         notFound++;
-        await session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index: req.index, error: 'no record' }));
+        await session.send(
+          bank,
+          SCORE_REPLY,
+          fedscore.scoring.ScoreReply.create({ index: req.index, error: 'no record' }),
+        );
         continue;
       }
       if (!Number.isFinite(own)) {
@@ -324,7 +345,11 @@ export class OnlineScoringGovernment {
 }
 
 /** The band index (into `rules.bands`) from a threshold index, when bands are `bandThresholds(rules)`. */
-export function bandFromThresholdIndex(bandCount: number, thresholdCount: number, thresholdIndex: number): number {
+export function bandFromThresholdIndex(
+  bandCount: number,
+  thresholdCount: number,
+  thresholdIndex: number,
+): number {
   if (thresholdIndex < thresholdCount) return thresholdIndex;
   // Below every threshold: the last band if it has no minimum, else no band.
   return bandCount > thresholdCount ? bandCount - 1 : -1;

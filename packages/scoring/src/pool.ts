@@ -66,7 +66,8 @@ class Handle {
     });
     const fail = (e: Error): void => {
       this.#failed = e;
-      for (const p of this.#pending.values()) p.reject(new FedscoreError('he_error', `scoring worker failed: ${e.message}`, { cause: e }));
+      for (const p of this.#pending.values())
+        p.reject(new FedscoreError('he_error', `scoring worker failed: ${e.message}`, { cause: e }));
       this.#pending.clear();
     };
     this.worker.on('error', fail);
@@ -76,7 +77,8 @@ class Handle {
   }
 
   request<R>(body: Body): Promise<R> {
-    if (this.#failed) return Promise.reject(new FedscoreError('he_error', `scoring worker failed: ${this.#failed.message}`));
+    if (this.#failed)
+      return Promise.reject(new FedscoreError('he_error', `scoring worker failed: ${this.#failed.message}`));
     const id = this.#next++;
     return new Promise<R>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as never, reject });
@@ -101,7 +103,10 @@ export async function createScoringPool(options: ScoringPoolOptions): Promise<Sc
 
   // Small requests (one record batch) go to the workers in turn, so concurrent requests share them.
   let turn = 0;
-  async function scatter<T, R>(items: readonly T[], run: (w: Handle, part: T[]) => Promise<R[]>): Promise<R[]> {
+  async function scatter<T, R>(
+    items: readonly T[],
+    run: (w: Handle, part: T[]) => Promise<R[]>,
+  ): Promise<R[]> {
     if (items.length === 0) return [];
     const per = Math.ceil(items.length / workers.length);
     const parts: T[][] = [];
@@ -114,12 +119,14 @@ export async function createScoringPool(options: ScoringPoolOptions): Promise<Sc
 
   return {
     size,
-    encrypt: (vectors) => scatter(vectors, (w, part) => w.request<Uint8Array[]>({ op: 'encrypt', vectors: part })),
+    encrypt: (vectors) =>
+      scatter(vectors, (w, part) => w.request<Uint8Array[]>({ op: 'encrypt', vectors: part })),
     evaluate: (jobs, weights, rerandomize) =>
       scatter(jobs, (w, part) =>
         w.request<Uint8Array[]>({ op: 'evaluate', jobs: part, weights: [...weights], rerandomize }),
       ),
-    decrypt: (cts) => scatter(cts, (w, part) => w.request<Float64Array[]>({ op: 'decrypt', ciphertexts: part })),
+    decrypt: (cts) =>
+      scatter(cts, (w, part) => w.request<Float64Array[]>({ op: 'decrypt', ciphertexts: part })),
     async close() {
       await Promise.all(workers.map((w) => w.worker.terminate()));
     },

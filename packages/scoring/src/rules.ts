@@ -81,10 +81,12 @@ export function validateCreditRules(value: unknown, file?: string): CreditRules 
     const issue = r.error.issues[0]!;
     const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
     const path = field.replace(/^\./, '');
-    const bandIndex = issue.path[0] === 'bands' && typeof issue.path[1] === 'number' ? issue.path[1] : undefined;
+    const bandIndex =
+      issue.path[0] === 'bands' && typeof issue.path[1] === 'number' ? issue.path[1] : undefined;
     const bands = (value as { bands?: { name?: unknown }[] } | null)?.bands;
     const bandName = bandIndex !== undefined ? bands?.[bandIndex]?.name : undefined;
-    const rule = bandIndex !== undefined ? ` (band ${typeof bandName === 'string' ? `'${bandName}'` : bandIndex})` : '';
+    const rule =
+      bandIndex !== undefined ? ` (band ${typeof bandName === 'string' ? `'${bandName}'` : bandIndex})` : '';
     throw new FedscoreError('invalid_config', `credit rules${rule}: ${issue.message}`, {
       field: path || 'rules',
       ...(file !== undefined && { file }),
@@ -95,10 +97,14 @@ export function validateCreditRules(value: unknown, file?: string): CreditRules 
   bands.forEach((b, i) => {
     const last = i === bands.length - 1;
     if (!last && b.minScore === undefined) {
-      throw new FedscoreError('invalid_config', `credit rules (band '${b.name}'): only the last band may omit minScore`, {
-        field: `bands[${i}].minScore`,
-        ...(file !== undefined && { file }),
-      });
+      throw new FedscoreError(
+        'invalid_config',
+        `credit rules (band '${b.name}'): only the last band may omit minScore`,
+        {
+          field: `bands[${i}].minScore`,
+          ...(file !== undefined && { file }),
+        },
+      );
     }
     if (i > 0 && b.minScore !== undefined && !(b.minScore < bands[i - 1]!.minScore!)) {
       throw new FedscoreError(
@@ -108,11 +114,20 @@ export function validateCreditRules(value: unknown, file?: string): CreditRules 
       );
     }
     if (b.approve) {
-      if (b.revenueMultiple === undefined && b.taxMultiple === undefined && b.maxLine === undefined && !rules.leverage) {
-        throw new FedscoreError('invalid_config', `credit rules (band '${b.name}'): an approving band needs a cap`, {
-          field: `bands[${i}].maxLine`,
-          ...(file !== undefined && { file }),
-        });
+      if (
+        b.revenueMultiple === undefined &&
+        b.taxMultiple === undefined &&
+        b.maxLine === undefined &&
+        !rules.leverage
+      ) {
+        throw new FedscoreError(
+          'invalid_config',
+          `credit rules (band '${b.name}'): an approving band needs a cap`,
+          {
+            field: `bands[${i}].maxLine`,
+            ...(file !== undefined && { file }),
+          },
+        );
       }
       if (b.revenueMultiple !== undefined && rules.figures.revenue === undefined) {
         throw new FedscoreError(
@@ -122,10 +137,14 @@ export function validateCreditRules(value: unknown, file?: string): CreditRules 
         );
       }
       if (b.taxMultiple !== undefined && rules.figures.taxPaid === undefined) {
-        throw new FedscoreError('invalid_config', `credit rules (band '${b.name}'): taxMultiple needs figures.taxPaid`, {
-          field: 'figures.taxPaid',
-          ...(file !== undefined && { file }),
-        });
+        throw new FedscoreError(
+          'invalid_config',
+          `credit rules (band '${b.name}'): taxMultiple needs figures.taxPaid`,
+          {
+            field: 'figures.taxPaid',
+            ...(file !== undefined && { file }),
+          },
+        );
       }
     }
   });
@@ -144,18 +163,23 @@ export function parseCreditRules(text: string, file?: string): CreditRules {
   try {
     value = parseYaml(text);
   } catch (e) {
-    throw new FedscoreError('invalid_config', `credit rules are not valid YAML/JSON: ${(e as Error).message}`, {
-      field: 'rules',
-      ...(file !== undefined && { file }),
-      cause: e,
-    });
+    throw new FedscoreError(
+      'invalid_config',
+      `credit rules are not valid YAML/JSON: ${(e as Error).message}`,
+      {
+        field: 'rules',
+        ...(file !== undefined && { file }),
+        cause: e,
+      },
+    );
   }
   return validateCreditRules(value, file);
 }
 
 /** The index of the band a score falls in. */
 export function bandIndexOf(rules: CreditRules, score: number): number {
-  if (!Number.isFinite(score)) throw new FedscoreError('invalid_argument', 'score is not finite', { field: 'score' });
+  if (!Number.isFinite(score))
+    throw new FedscoreError('invalid_argument', 'score is not finite', { field: 'score' });
   for (let i = 0; i < rules.bands.length; i++) {
     const min = rules.bands[i]!.minScore;
     if (min === undefined || score >= min) return i;
@@ -204,7 +228,8 @@ export function bandCaps(
   figures: Readonly<Record<string, number | null | undefined>>,
 ): Partial<Record<CapName, number>> {
   const band = rules.bands[bandIndex];
-  if (band === undefined) throw new FedscoreError('out_of_range', `no band ${bandIndex}`, { field: 'bandIndex' });
+  if (band === undefined)
+    throw new FedscoreError('out_of_range', `no band ${bandIndex}`, { field: 'bandIndex' });
   const caps: Partial<Record<CapName, number>> = {};
   const fig = (name: string): number | undefined => {
     const v = figures[name];
@@ -214,7 +239,8 @@ export function bandCaps(
       }
       return rules.missingFigure === 'zero' ? 0 : undefined;
     }
-    if (!Number.isFinite(v)) throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
+    if (!Number.isFinite(v))
+      throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
     return v;
   };
   if (band.revenueMultiple !== undefined) {
@@ -324,7 +350,9 @@ export function creditLines(
     const col = figures[f];
     if (col === undefined) throw new FedscoreError('not_found', `no figure column '${f}'`, { field: f });
     if (col.length !== ids.length) {
-      throw new FedscoreError('invalid_argument', `expected ${ids.length} rows, got ${col.length}`, { field: f });
+      throw new FedscoreError('invalid_argument', `expected ${ids.length} rows, got ${col.length}`, {
+        field: f,
+      });
     }
   }
   return ids.map((id, i) => {

@@ -172,7 +172,9 @@ export function buildScorecard(model: WoeLrModel, scaling: ScorecardScaling = {}
   assertFiniteNumber(model.intercept, 'intercept');
   const holder = assertNonEmptyString(model.interceptHolder, 'interceptHolder');
   if (!Array.isArray(model.features) || model.features.length === 0) {
-    throw new FedscoreError('invalid_config', 'a scorecard needs at least one feature', { field: 'features' });
+    throw new FedscoreError('invalid_config', 'a scorecard needs at least one feature', {
+      field: 'features',
+    });
   }
   const seen = new Set<string>();
   const base = s.offset - s.factor * model.intercept;
@@ -222,9 +224,16 @@ export function buildScorecard(model: WoeLrModel, scaling: ScorecardScaling = {}
 }
 
 /** The bin index of one value (NaN, null or undefined = missing). Throws when the bins have no place for it. */
-export function binIndex(bins: ScorecardBins, value: number | string | null | undefined, field: string): number {
+export function binIndex(
+  bins: ScorecardBins,
+  value: number | string | null | undefined,
+  field: string,
+): number {
   const isMissing =
-    value === null || value === undefined || (typeof value === 'number' && Number.isNaN(value)) || value === '';
+    value === null ||
+    value === undefined ||
+    (typeof value === 'number' && Number.isNaN(value)) ||
+    value === '';
   if (isMissing) {
     if (!bins.missing) {
       throw new FedscoreError('missing_value', 'missing value and the feature has no missing bin', { field });
@@ -299,7 +308,9 @@ export function partialScores(
     const col = columns[f.name];
     if (col === undefined) throw new FedscoreError('not_found', `no column '${f.name}'`, { field: f.name });
     if (col.length !== rows) {
-      throw new FedscoreError('invalid_argument', `expected ${rows} rows, got ${col.length}`, { field: f.name });
+      throw new FedscoreError('invalid_argument', `expected ${rows} rows, got ${col.length}`, {
+        field: f.name,
+      });
     }
     for (let i = 0; i < rows; i++) out[i]! += f.points[binIndex(f.bins, col[i], f.name)]!;
   }
@@ -325,7 +336,8 @@ export function partyScorecard(
   return {
     viewer,
     scaling: card.scaling,
-    basePoints: card.basePointsHolder === viewer || open.has(card.basePointsHolder) ? card.basePoints : undefined,
+    basePoints:
+      card.basePointsHolder === viewer || open.has(card.basePointsHolder) ? card.basePoints : undefined,
     features: card.features.map((f) =>
       open.has(f.party)
         ? { ...f, disclosed: true as const }
@@ -338,7 +350,8 @@ export function partyScorecard(
 export function scorecardTable(
   view: PartyScorecardView,
 ): { party: string; feature: string; bin: string; woe: number | null; points: number | null }[] {
-  const rows: { party: string; feature: string; bin: string; woe: number | null; points: number | null }[] = [];
+  const rows: { party: string; feature: string; bin: string; woe: number | null; points: number | null }[] =
+    [];
   if (view.basePoints !== undefined) {
     rows.push({ party: '', feature: '(base)', bin: '', woe: null, points: view.basePoints });
   }

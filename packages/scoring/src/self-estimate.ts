@@ -44,7 +44,12 @@ import {
   type Rng,
   uniform,
 } from '@fedscore/core';
-import { type CkksPublicContext, type CkksSecretContext, createCkksContext, loadCkksPublicContext } from '@fedscore/he';
+import {
+  type CkksPublicContext,
+  type CkksSecretContext,
+  createCkksContext,
+  loadCkksPublicContext,
+} from '@fedscore/he';
 import { fedscore } from '@fedscore/wire';
 import { checkBatch, toBatch } from './he-io.ts';
 import { bandIndexOf, type CapName, type CreditRules, decisionForBand, lineFromCaps } from './rules.ts';
@@ -111,21 +116,32 @@ function defaultGrid(edges: readonly number[]): number[] {
 }
 
 /** Build the public form and the bank's private evaluation tables from a scorecard and rules. */
-export function buildSelfEstimateModel(card: Scorecard, rules: CreditRules, options: SelfEstimateFormOptions): SelfEstimateModel {
+export function buildSelfEstimateModel(
+  card: Scorecard,
+  rules: CreditRules,
+  options: SelfEstimateFormOptions,
+): SelfEstimateModel {
   const unit = options.figureUnit ?? 10_000;
-  if (!(unit > 0) || !Number.isFinite(unit)) throw new FedscoreError('out_of_range', 'must be > 0', { field: 'figureUnit' });
+  if (!(unit > 0) || !Number.isFinite(unit))
+    throw new FedscoreError('out_of_range', 'must be > 0', { field: 'figureUnit' });
   const features: { name: string; grid: number[]; missing: boolean }[] = [];
   const deltas: number[] = [];
   let constant = card.basePoints;
   for (const f of card.features) {
     if (f.bins.kind !== 'numeric') {
-      throw new FedscoreError('unsupported', 'self-estimate supports numeric features only', { field: f.name });
+      throw new FedscoreError('unsupported', 'self-estimate supports numeric features only', {
+        field: f.name,
+      });
     }
     const edges = f.bins.edges;
-    const grid = options.grids?.[f.name] ? [...options.grids[f.name]!].sort((a, b) => a - b) : defaultGrid(edges);
+    const grid = options.grids?.[f.name]
+      ? [...options.grids[f.name]!].sort((a, b) => a - b)
+      : defaultGrid(edges);
     for (const e of edges) {
       if (!grid.includes(e)) {
-        throw new FedscoreError('invalid_config', `the public grid must contain the bin edge ${e}`, { field: f.name });
+        throw new FedscoreError('invalid_config', `the public grid must contain the bin edge ${e}`, {
+          field: f.name,
+        });
       }
     }
     if (new Set(grid).size !== grid.length || grid.some((g) => !Number.isFinite(g))) {
@@ -142,9 +158,13 @@ export function buildSelfEstimateModel(card: Scorecard, rules: CreditRules, opti
   const bands = rules.bands;
   const blockSize = nextPow2(deltas.length);
   if ((1 + bands.length) * blockSize > RING / 2) {
-    throw new FedscoreError('out_of_range', `${deltas.length} grid bits x ${1 + bands.length} blocks exceed ${RING / 2} slots`, {
-      field: 'grids',
-    });
+    throw new FedscoreError(
+      'out_of_range',
+      `${deltas.length} grid bits x ${1 + bands.length} blocks exceed ${RING / 2} slots`,
+      {
+        field: 'grids',
+      },
+    );
   }
   const C = SELF_ESTIMATE_CAPS.length;
   const capA = new Float64Array(bands.length * C);
@@ -171,7 +191,12 @@ export function buildSelfEstimateModel(card: Scorecard, rules: CreditRules, opti
     }
     if (b.maxLine !== undefined) capC[o + 3] = b.maxLine / unit;
   });
-  const figures: string[] = [rules.figures.revenue ?? '', rules.figures.taxPaid ?? '', rules.leverage?.base ?? '', rules.leverage?.debt ?? ''];
+  const figures: string[] = [
+    rules.figures.revenue ?? '',
+    rules.figures.taxPaid ?? '',
+    rules.leverage?.base ?? '',
+    rules.leverage?.debt ?? '',
+  ];
   const rotations: number[] = [];
   for (let s = 1; s < blockSize; s *= 2) rotations.push(s);
   const form = fedscore.scoring.SelfEstimateForm.create({
@@ -224,7 +249,9 @@ export class SelfEstimateBank {
     const rhoBits = this.#o.rhoBits ?? 6;
     await session.send(client, SELF_ESTIMATE_FORM, m.form);
     const keys = await session.receive(client, SELF_ESTIMATE_KEYS);
-    const ctx: CkksPublicContext = await loadCkksPublicContext(keys.context, { insecure: this.#o.insecure === true });
+    const ctx: CkksPublicContext = await loadCkksPublicContext(keys.context, {
+      insecure: this.#o.insecure === true,
+    });
     try {
       if (ctx.params.polyModulusDegree !== RING || ctx.levels < 2) {
         throw new FedscoreError('protocol_step', `expected a CKKS context with N=${RING} and 2 levels`, {
@@ -233,7 +260,9 @@ export class SelfEstimateBank {
       }
       for (const r of m.form.rotations) {
         if (!ctx.rotations.includes(r)) {
-          throw new FedscoreError('protocol_step', `no Galois key for rotation ${r}`, { field: 'self-estimate-keys.context' });
+          throw new FedscoreError('protocol_step', `no Galois key for rotation ${r}`, {
+            field: 'self-estimate-keys.context',
+          });
         }
       }
       const S = ctx.slotCount;
@@ -244,10 +273,15 @@ export class SelfEstimateBank {
         items: 1,
         slotsPerItem: S,
       });
-      const figItems = checkBatch(ctx, await session.receive(client, ENCRYPTED_FIGURES), 'encrypted-figures', {
-        items: 2,
-        slotsPerItem: K * C,
-      });
+      const figItems = checkBatch(
+        ctx,
+        await session.receive(client, ENCRYPTED_FIGURES),
+        'encrypted-figures',
+        {
+          items: 2,
+          slotsPerItem: K * C,
+        },
+      );
       const rho = Array.from({ length: K }, () => 2 ** (rhoBits * uniform(rng)));
       const weights = new Float64Array(S);
       const select = new Float64Array(S);
@@ -272,10 +306,17 @@ export class SelfEstimateBank {
         const bits = ctx.deserializeVector(bitsBytes!);
         let acc = bits.mul(weights);
         for (let s = 1; s < P; s *= 2) acc = acc.add(acc.rotate(s));
-        const scores = acc.mul(select).add(constants).add(ctx.encrypt(new Float64Array(S)));
+        const scores = acc
+          .mul(select)
+          .add(constants)
+          .add(ctx.encrypt(new Float64Array(S)));
         const f1 = ctx.deserializeVector(figItems[0]!);
         const f2 = ctx.deserializeVector(figItems[1]!);
-        const caps = f1.mul(m.capA).add(f2.mul(m.capB)).add(capC).add(ctx.encrypt(new Float64Array(K * C)));
+        const caps = f1
+          .mul(m.capA)
+          .add(f2.mul(m.capB))
+          .add(capC)
+          .add(ctx.encrypt(new Float64Array(K * C)));
         return [scores, caps] as const;
       });
       let items: Uint8Array[];
@@ -345,7 +386,8 @@ export class SelfEstimateClient {
         const v = inputs[name];
         // Self-estimates apply the conservative policy: a missing figure counts as 0.
         if (v === null || v === undefined || Number.isNaN(v)) return 0;
-        if (!Number.isFinite(v)) throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
+        if (!Number.isFinite(v))
+          throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
         return v / unit;
       };
       const f1 = new Float64Array(K * C);
@@ -356,15 +398,31 @@ export class SelfEstimateClient {
         f1[k * C + 2] = fig(form.figures[2] ?? '');
         f2[k * C + 2] = fig(form.figures[3] ?? '');
       }
-      await session.send(bank, SELF_ESTIMATE_KEYS, fedscore.scoring.SelfEstimateKeys.create({ context: ctx.serialize() }));
+      await session.send(
+        bank,
+        SELF_ESTIMATE_KEYS,
+        fedscore.scoring.SelfEstimateKeys.create({ context: ctx.serialize() }),
+      );
       const scale = 2 ** ctx.params.scaleBits;
-      await session.send(bank, ENCRYPTED_BITS, toBatch(ctx, [ctx.encryptSymmetricSerialized(slots)], S, scale, ctx.levels));
+      await session.send(
+        bank,
+        ENCRYPTED_BITS,
+        toBatch(ctx, [ctx.encryptSymmetricSerialized(slots)], S, scale, ctx.levels),
+      );
       await session.send(
         bank,
         ENCRYPTED_FIGURES,
-        toBatch(ctx, [ctx.encryptSymmetricSerialized(f1), ctx.encryptSymmetricSerialized(f2)], K * C, scale, ctx.levels),
+        toBatch(
+          ctx,
+          [ctx.encryptSymmetricSerialized(f1), ctx.encryptSymmetricSerialized(f2)],
+          K * C,
+          scale,
+          ctx.levels,
+        ),
       );
-      const items = checkBatch(ctx, await session.receive(bank, ESTIMATE_RESULT), 'estimate-result', { items: 2 });
+      const items = checkBatch(ctx, await session.receive(bank, ESTIMATE_RESULT), 'estimate-result', {
+        items: 2,
+      });
       const [scores, caps] = items.map((b) => {
         const v = ctx.deserializeVector(b);
         try {
@@ -399,7 +457,8 @@ export function encodeBits(form: SelfEstimateFormMessage, inputs: EnterpriseInpu
     if (missing && !f.missing) {
       throw new FedscoreError('missing_value', 'this figure is required', { field: name });
     }
-    if (!missing && !Number.isFinite(v)) throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
+    if (!missing && !Number.isFinite(v))
+      throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
     for (const t of f.grid ?? []) out.push(!missing && (v as number) > t ? 1 : 0);
     if (f.missing) out.push(missing ? 1 : 0);
   }
@@ -434,6 +493,7 @@ export function plainSelfEstimate(
   score: number,
 ): ReturnType<typeof decisionForBand> {
   const figures: Record<string, number> = {};
-  for (const [k, v] of Object.entries(inputs)) figures[k] = v === null || v === undefined ? 0 : Number.isNaN(v) ? 0 : v;
+  for (const [k, v] of Object.entries(inputs))
+    figures[k] = v === null || v === undefined ? 0 : Number.isNaN(v) ? 0 : v;
   return decisionForBand({ ...rules, missingFigure: 'zero' }, bandIndexOf(rules, score), figures);
 }

@@ -4,7 +4,13 @@
  * common/he messages (ciphertext batches, released vectors).
  */
 import { FedscoreError, type StepDef } from '@fedscore/core';
-import { type CiphertextBatch, ciphertextBatchStep, fedscore, float64VectorStep, protoStep } from '@fedscore/wire';
+import {
+  type CiphertextBatch,
+  ciphertextBatchStep,
+  fedscore,
+  float64VectorStep,
+  protoStep,
+} from '@fedscore/wire';
 
 export const BATCH_SCORING_PROTOCOL = 'scoring.batch';
 export const ONLINE_SCORING_PROTOCOL = 'scoring.online';
@@ -44,25 +50,33 @@ export const RESULT_TO_WIRE = {
 
 // -- online -----------------------------------------------------------------------------------------
 
-export const ONLINE_HELLO: StepDef<OnlineHelloMessage> = protoStep('online-hello', fedscore.scoring.OnlineHello, {
-  check: (m) => {
-    const mode = m.mode ?? 0;
-    if (mode === 0) return 'mode: absent';
-    if (mode === fedscore.scoring.OnlineMode.ONLINE_MODE_BAND && (m.thresholds ?? 0) < 1) {
-      return 'thresholds: band mode needs at least one';
-    }
-    if ((m.context ?? new Uint8Array(0)).length === 0) return 'context: absent';
-    return null;
+export const ONLINE_HELLO: StepDef<OnlineHelloMessage> = protoStep(
+  'online-hello',
+  fedscore.scoring.OnlineHello,
+  {
+    check: (m) => {
+      const mode = m.mode ?? 0;
+      if (mode === 0) return 'mode: absent';
+      if (mode === fedscore.scoring.OnlineMode.ONLINE_MODE_BAND && (m.thresholds ?? 0) < 1) {
+        return 'thresholds: band mode needs at least one';
+      }
+      if ((m.context ?? new Uint8Array(0)).length === 0) return 'context: absent';
+      return null;
+    },
   },
-});
+);
 /** Bank -> government: whom to score (followed by PARTIAL_SCORE). */
-export const SCORE_REQUEST: StepDef<ScoreRequestMessage> = protoStep('score-request', fedscore.scoring.ScoreRequest, {
-  check: (m) => {
-    const empty = (m.applicant ?? '').length === 0;
-    if (m.close === true) return empty ? null : 'applicant: must be empty when closing';
-    return empty ? 'applicant: absent' : null;
+export const SCORE_REQUEST: StepDef<ScoreRequestMessage> = protoStep(
+  'score-request',
+  fedscore.scoring.ScoreRequest,
+  {
+    check: (m) => {
+      const empty = (m.applicant ?? '').length === 0;
+      if (m.close === true) return empty ? null : 'applicant: must be empty when closing';
+      return empty ? 'applicant: absent' : null;
+    },
   },
-});
+);
 /** Bank -> government: [[s_bank]] (exact) or [[s_bank - t_k]]_k (band), under the bank's key. */
 export const PARTIAL_SCORE: StepDef<CiphertextBatch> = ciphertextBatchStep('partial-score');
 /** Government -> bank: scored or not (followed by JOINT_RESULT when scored). */
@@ -103,7 +117,11 @@ export const ENCRYPTED_FIGURES: StepDef<CiphertextBatch> = ciphertextBatchStep('
 /** Bank -> enterprise: the encrypted result (one ciphertext). */
 export const ESTIMATE_RESULT: StepDef<CiphertextBatch> = ciphertextBatchStep('estimate-result');
 
-export function enumFromWire<K extends string>(table: Readonly<Record<K, number>>, value: number, field: string): K {
+export function enumFromWire<K extends string>(
+  table: Readonly<Record<K, number>>,
+  value: number,
+  field: string,
+): K {
   for (const [k, v] of Object.entries(table) as [K, number][]) if (v === value) return k;
   throw new FedscoreError('wire_decode', `unknown value ${value}`, { field });
 }

@@ -51,7 +51,8 @@ function weightsFor(weights: number[]): (CkksPlaintext | undefined)[] {
 }
 
 function secret(): CkksSecretContext {
-  if (!data.secret) throw new FedscoreError('unsupported', 'the pool holds a public context', { field: 'context' });
+  if (!data.secret)
+    throw new FedscoreError('unsupported', 'the pool holds a public context', { field: 'context' });
   return ctx as CkksSecretContext;
 }
 

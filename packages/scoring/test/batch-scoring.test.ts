@@ -5,7 +5,15 @@
  * public context (no secret key) and ciphertexts only; the data owner receives ciphertexts only; the
  * steps each party receives are those of the "who learns what" table in docs/protocols/batch-scoring.md.
  */
-import { auc, createInMemoryNetwork, normal, ProtocolSession, runParties, seededRng, uniform } from '@fedscore/core';
+import {
+  auc,
+  createInMemoryNetwork,
+  normal,
+  ProtocolSession,
+  runParties,
+  seededRng,
+  uniform,
+} from '@fedscore/core';
 import { createCkksContext, loadCkksSecretContext } from '@fedscore/he';
 import {
   BATCH_SCORING_PROTOCOL,
@@ -24,7 +32,11 @@ import { enterprises, twoPartyScorecard } from './fixtures.ts';
 function synthetic(n: number, f: number, seed: number) {
   const rng = seededRng(seed);
   const columns = Array.from({ length: f }, () => Float64Array.from({ length: n }, () => normal(rng)));
-  const model = { features: columns.map((_, j) => `x${j}`), weights: columns.map(() => normal(rng, 0, 0.5)), intercept: -1.5 };
+  const model = {
+    features: columns.map((_, j) => `x${j}`),
+    weights: columns.map(() => normal(rng, 0, 0.5)),
+    intercept: -1.5,
+  };
   const z = linearScores(model, columns);
   const labels = Float64Array.from(z, (v) => (uniform(rng) < 1 / (1 + Math.exp(-v)) ? 1 : 0));
   return { columns, model, labels, reference: z };
@@ -109,7 +121,8 @@ describe('batch scoring', () => {
       await expect(loadCkksSecretContext(plan.context)).rejects.toThrow();
       // No feature value crosses the wire in the clear.
       const sample = [columns[0]![0]!, columns[1]![17]!, columns[2]![4099]!];
-      for (const m of network.captured) for (const v of sample) expect(containsFloat64(m.bytes, v)).toBe(false);
+      for (const m of network.captured)
+        for (const v of sample) expect(containsFloat64(m.bytes, v)).toBe(false);
       await modelOwner.close();
       ctx.dispose();
     }

@@ -1,16 +1,46 @@
 /** Shared synthetic fixtures: a two-party WOE scorecard and credit rules (seeded, exact). */
 import { normal, type Rng, seededRng, uniform } from '@fedscore/core';
-import { buildScorecard, type CreditRules, parseCreditRules, type Scorecard, type WoeLrModel } from '@fedscore/scoring';
+import {
+  buildScorecard,
+  type CreditRules,
+  parseCreditRules,
+  type Scorecard,
+  type WoeLrModel,
+} from '@fedscore/scoring';
 
 export function twoPartyModel(): WoeLrModel {
   return {
-    intercept: -2.1,
+    intercept: -4.1,
     interceptHolder: 'bank',
     features: [
-      { party: 'bank', name: 'turnover', bins: { kind: 'numeric', name: 'turnover', edges: [1e6, 5e6, 2e7], missing: true }, woe: [-0.8, -0.1, 0.4, 0.9, -0.3], coefficient: -0.9 },
-      { party: 'bank', name: 'overdue', bins: { kind: 'numeric', name: 'overdue', edges: [0, 2], missing: false }, woe: [0.5, -0.4, -1.2], coefficient: -1.1 },
-      { party: 'gov', name: 'tax_paid', bins: { kind: 'numeric', name: 'tax_paid', edges: [5e4, 2e5], missing: true }, woe: [-0.6, 0.2, 0.7, -0.2], coefficient: -0.8 },
-      { party: 'gov', name: 'penalties', bins: { kind: 'numeric', name: 'penalties', edges: [0], missing: false }, woe: [0.3, -0.9], coefficient: -1.0 },
+      {
+        party: 'bank',
+        name: 'turnover',
+        bins: { kind: 'numeric', name: 'turnover', edges: [1e6, 5e6, 2e7], missing: true },
+        woe: [-0.8, -0.1, 0.4, 0.9, -0.3],
+        coefficient: -0.9,
+      },
+      {
+        party: 'bank',
+        name: 'overdue',
+        bins: { kind: 'numeric', name: 'overdue', edges: [0, 2], missing: false },
+        woe: [0.5, -0.4, -1.2],
+        coefficient: -1.1,
+      },
+      {
+        party: 'gov',
+        name: 'tax_paid',
+        bins: { kind: 'numeric', name: 'tax_paid', edges: [5e4, 2e5], missing: true },
+        woe: [-0.6, 0.2, 0.7, -0.2],
+        coefficient: -0.8,
+      },
+      {
+        party: 'gov',
+        name: 'penalties',
+        bins: { kind: 'numeric', name: 'penalties', edges: [0], missing: false },
+        woe: [0.3, -0.9],
+        coefficient: -1.0,
+      },
     ],
   };
 }

@@ -22,8 +22,16 @@ describe('credit rules', () => {
     expect(d.rateBp).toBe(415);
     const c = decideCredit(r, 590, { turnover: 3_333_333, tax_paid: 1, loans: 0 });
     expect(c.line).toBe(330_000);
-    expect(decideCredit(r, 500, { turnover: 1e9, tax_paid: 1e9, loans: 0 })).toMatchObject({ band: 'D', approved: false, line: 0 });
-    const lines = creditLines(r, ['a', 'b'], [650, 500], { turnover: [8e6, 1e6], tax_paid: [150_000, 1], loans: [1e6, 0] });
+    expect(decideCredit(r, 500, { turnover: 1e9, tax_paid: 1e9, loans: 0 })).toMatchObject({
+      band: 'D',
+      approved: false,
+      line: 0,
+    });
+    const lines = creditLines(r, ['a', 'b'], [650, 500], {
+      turnover: [8e6, 1e6],
+      tax_paid: [150_000, 1],
+      loans: [1e6, 0],
+    });
     expect(lines.map((l) => l.line)).toEqual([1_200_000, 0]);
   });
 
@@ -34,7 +42,11 @@ describe('credit rules', () => {
       parseCreditRules(bad, 'rules.yaml');
     } catch (e) {
       expect(e).toBeInstanceOf(FedscoreError);
-      expect(e).toMatchObject({ code: 'invalid_config', field: 'bands[1].revenueMultiple', file: 'rules.yaml' });
+      expect(e).toMatchObject({
+        code: 'invalid_config',
+        field: 'bands[1].revenueMultiple',
+        file: 'rules.yaml',
+      });
     }
     const order = RULES_YAML.replace('minScore: 610', 'minScore: 660');
     expect(() => parseCreditRules(order)).toThrow(/band 'B'.*decreasing/);

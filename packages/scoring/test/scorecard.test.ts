@@ -45,7 +45,8 @@ describe('scorecard', () => {
   it('distributing the base points changes no total', () => {
     const spread = buildScorecard(model, { baseScore: 600, baseOdds: 50, pdo: 20, distributeBase: true });
     expect(spread.basePoints).toBe(0);
-    for (const e of enterprises(50, 3)) expect(scoreApplicant(spread, e)).toBeCloseTo(scoreApplicant(card, e), 9);
+    for (const e of enterprises(50, 3))
+      expect(scoreApplicant(spread, e)).toBeCloseTo(scoreApplicant(card, e), 9);
   });
 
   it('a party sees only its own points unless the other discloses', () => {
