@@ -1,0 +1,92 @@
+/**
+ * Message capture: the messages actually sent match the "who learns what" table of
+ * docs/protocols/woe-binning.md, no host bin edge ever reaches the guest, no label in the clear reaches
+ * the host under CKKS, and the public context carries no secret key.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCkksSecretContext } from '@fedscore/he';
+import { HOST_LAYOUT_STEP, HOST_RESULT_STEP } from '@fedscore/vfl';
+import { describe, expect, it } from 'vitest';
+import { QUANTILE_10, runBoth, synthetic } from './woe-binning-fixtures.ts';
+
+const DOC = join(import.meta.dirname, '..', '..', '..', 'docs', 'protocols', 'woe-binning.md');
+
+/** Rows `| # | step | from → to | ...` of the doc's message table. */
+function docMessages(): { step: string; from: string; to: string }[] {
+  const out: { step: string; from: string; to: string }[] = [];
+  for (const line of readFileSync(DOC, 'utf8').split('\n')) {
+    const m = /^\| \d+ \| ([\w-]+) \| (\w+) → (\w+) \|/.exec(line);
+    if (m) out.push({ step: m[1]!, from: m[2]!, to: m[3]! });
+  }
+  return out;
+}
+
+function containsBytes(hay: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+describe('woe binning: captured messages', () => {
+  it('follow the documented table, and carry no edge, label or secret key', async () => {
+    const data = synthetic(5000, 11);
+    const { host, network } = await runBoth(
+      { labels: data.labels, scheme: 'ckks' },
+      { columns: data.host, binning: QUANTILE_10, workers: 0 },
+      true,
+    );
+    const documented = docMessages();
+    expect(documented.map((d) => d.step)).toEqual([
+      'host-layout',
+      'label-keys',
+      'label-batch',
+      'bin-sums',
+      'host-result',
+    ]);
+    const sent = network.captured.map((m) => ({ step: m.step, from: m.from, to: m.to }));
+    // Every captured message is a documented step in the documented direction, in the documented order.
+    const order = documented.map((d) => d.step);
+    let last = -1;
+    for (const m of sent) {
+      const d = documented.find((x) => x.step === m.step);
+      expect(d, `undocumented step ${m.step}`).toBeDefined();
+      expect([m.from, m.to]).toEqual([d!.from, d!.to]);
+      const idx = order.indexOf(m.step);
+      expect(idx).toBeGreaterThanOrEqual(last);
+      last = idx;
+    }
+    expect(new Set(sent.map((m) => m.step)).size).toBe(5);
+
+    // The guest receives only counts and ciphertexts: no host bin edge as a float64 anywhere (edges
+    // with a full 52-bit mantissa; small integers are runs of zero bytes that ciphertexts also contain).
+    const toGuest = network.receivedBy('guest');
+    let checked = 0;
+    for (const f of host.features) {
+      if (f.bins.kind !== 'numeric') continue;
+      for (const e of f.bins.edges.filter((x) => !Number.isInteger(x * 1024))) {
+        checked++;
+        const bytes = new Uint8Array(new Float64Array([e]).buffer);
+        for (const m of toGuest) expect(containsBytes(m.payload, bytes)).toBe(false);
+      }
+    }
+    expect(checked).toBeGreaterThan(10);
+    const layout = HOST_LAYOUT_STEP.decode(toGuest.find((m) => m.step === 'host-layout')!.payload);
+    expect(layout.features.map((f) => f.counts.reduce((a, b) => a + b, 0))).toEqual([5000, 5000, 5000, 5000]);
+
+    // The host: the public context has no secret key; the result has no WOE (not released).
+    const toHost = network.receivedBy('host');
+    const keys = toHost.find((m) => m.step === 'label-keys')!;
+    const { LABEL_KEYS_STEP } = await import('@fedscore/vfl');
+    const decodedKeys = LABEL_KEYS_STEP.decode(keys.payload);
+    await expect(loadCkksSecretContext(decodedKeys.publicContext)).rejects.toMatchObject({ field: 'kind' });
+    const result = HOST_RESULT_STEP.decode(toHost.find((m) => m.step === 'host-result')!.payload);
+    expect(result.every((r) => r.woe.length === 0)).toBe(true);
+    // CKKS labels: 5000 rows in 2 ciphertexts, never 5000 items.
+    const batches = toHost.filter((m) => m.step === 'label-batch');
+    expect(batches).toHaveLength(1);
+    expect(decodedKeys.labelItems).toBe(2);
+  }, 120_000);
+});
