@@ -11,8 +11,9 @@
  *       T (business momentum, trend)  = 0.40 H + 0.917 e_T   -- seen by both sides
  *     and a size factor S ~ N(sizeShift(c) + 0.25 ln(A / 4.5), 1).
  * Government and bank features are noisy, non-linear measurements of those factors (log-normal amounts,
- * Poisson counts, Bernoulli flags); the default indicator is Bernoulli(sigmoid(eta)) with eta from
- * `defaultLogit` below: linear in the latent factors plus thresholds, U-shapes and an interaction. Because
+ * Poisson counts, Bernoulli flags); the default indicator is Bernoulli(sigmoid(b0 + eta)) with eta from
+ * `defaultLogit` below: linear in the latent factors plus an unobserved shock, thresholds, U-shapes and
+ * an interaction, and b0 calibrated to the target default rate (engine.ts). Because
  * G is observed through the government table and L through the bank table, each side carries signal the
  * other lacks, so a joint model beats a bank-only model.
  */
