@@ -50,7 +50,9 @@ describe('worker pool', () => {
     const rng = seededRng('pool');
     const n = 5000;
     const d = Float64Array.from({ length: n }, () => rng.nextUint32() / 2 ** 32 - 0.5);
-    const cols = Array.from({ length: 4 }, () => Float64Array.from({ length: n }, () => rng.nextUint32() / 2 ** 32));
+    const cols = Array.from({ length: 4 }, () =>
+      Float64Array.from({ length: n }, () => rng.nextUint32() / 2 ** 32),
+    );
     const cts = ctx.encryptBatch(d);
     const ctBytes = cts.map((c) => c.serialize());
     const single = cols.map((c) => ctx.scope(() => columnDot(ctx, cts, c).serialize()));
@@ -61,7 +63,8 @@ describe('worker pool', () => {
         cols.map((c) => splitBatches(c, ctx.slotCount)),
       );
       expect(parallel.length).toBe(4);
-      for (let j = 0; j < 4; j++) expect(Buffer.from(parallel[j]!).equals(Buffer.from(single[j]!))).toBe(true);
+      for (let j = 0; j < 4; j++)
+        expect(Buffer.from(parallel[j]!).equals(Buffer.from(single[j]!))).toBe(true);
       const dec = await pool.decrypt(parallel);
       for (let j = 0; j < 4; j++) {
         const want = cols[j]!.reduce((s, v, i) => s + v * d[i]!, 0);
