@@ -10,8 +10,10 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/datasets-generate.ts'),
     import('./commands/datasets-fetch.ts'),
     import('./commands/datasets-baseline.ts'),
+    import('./commands/binning.ts'),
     import('./commands/train-hetero-lr.ts'),
     import('./commands/demo.ts'),
+    import('./commands/bench-hetero-lr.ts'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
 }
