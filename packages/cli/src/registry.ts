@@ -14,6 +14,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/train-hetero-lr.ts'),
     import('./commands/demo.ts'),
     import('./commands/bench-hetero-lr.ts'),
+    import('./commands/bench-hetero-lr.ts'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
 }
