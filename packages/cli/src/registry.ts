@@ -14,7 +14,10 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/train-hetero-lr.ts'),
     import('./commands/demo.ts'),
     import('./commands/bench-hetero-lr.ts'),
-    import('./commands/bench-hetero-lr.ts'),
+    import('./commands/scorecard.ts'),
+    import('./commands/stability.ts'),
+    import('./commands/score.ts'),
+    import('./commands/bench-scoring.ts'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
 }

@@ -5,6 +5,8 @@ export type {
   BatchResultTo,
 } from './batch.ts';
 export { BatchScoringDataOwner, BatchScoringModelOwner, DEFAULT_BATCH_MASK_BITS } from './batch.ts';
+export type { BatchBenchInput, BatchBenchResult, OnlineBenchResult } from './bench.ts';
+export { benchBatchScoring, benchOnlineScoring, percentile, syntheticPortfolio } from './bench.ts';
 export type { EvaluateOptions, ScoreEvaluation, StabilityReport, StabilityRow } from './evaluation.ts';
 export { evaluateScores, stabilityReport } from './evaluation.ts';
 export type { LinearScoreModel } from './linear.ts';
@@ -61,6 +63,7 @@ export {
   binLabelsOf,
   buildScorecard,
   featurePoints,
+  parseScorecard,
   partialScore,
   partialScores,
   partyScorecard,

@@ -388,3 +388,53 @@ export function binLabelsOf(bins: ScorecardBins): string[] {
 export function serializeScorecard(card: Scorecard): string {
   return `${JSON.stringify(card, null, 2)}\n`;
 }
+
+/** Parse scorecard JSON (as written by `serializeScorecard`), rebuilding it so every field is checked. */
+export function parseScorecard(text: string, file?: string): Scorecard {
+  const where = file !== undefined ? { file } : {};
+  let o: Partial<Scorecard>;
+  try {
+    o = JSON.parse(text) as Partial<Scorecard>;
+  } catch (e) {
+    throw new FedscoreError('invalid_config', `not JSON: ${(e as Error).message}`, {
+      field: 'scorecard',
+      ...where,
+    });
+  }
+  if (o === null || typeof o !== 'object' || o.format !== SCORECARD_FORMAT) {
+    throw new FedscoreError('invalid_config', `expected format '${SCORECARD_FORMAT}'`, {
+      field: 'format',
+      ...where,
+    });
+  }
+  if (o.version !== 1) {
+    throw new FedscoreError('protocol_version', `unsupported scorecard version ${String(o.version)}`, {
+      field: 'version',
+      ...where,
+    });
+  }
+  const s = o.scaling;
+  if (s === undefined || !Array.isArray(o.features) || typeof o.basePoints !== 'number') {
+    throw new FedscoreError('invalid_config', 'expected scaling, basePoints and features', {
+      field: 'scorecard',
+      ...where,
+    });
+  }
+  const scaling = resolveScaling(s);
+  const shares = o.features.reduce((a, f) => a + (f.baseShare ?? 0), 0);
+  const intercept = (scaling.offset - (o.basePoints + shares)) / scaling.factor;
+  return buildScorecard(
+    {
+      intercept,
+      interceptHolder: o.basePointsHolder ?? '',
+      features: o.features.map((f) => ({
+        party: f.party,
+        name: f.name,
+        bins: f.bins,
+        woe: f.woe,
+        coefficient: -f.slope / scaling.factor,
+      })),
+    },
+    scaling,
+  );
+}

@@ -1,0 +1,163 @@
+/**
+ * `pnpm bench scoring [--data DIR] [--runs R] [--requests Q]`: the issue's scoring targets.
+ *
+ * - Batch portfolio scoring, 30,000 records x 23 features, end to end with keys and workers warm
+ *   (data-owner symmetric encryption on 2 workers, the real wire encoding in memory, model-owner
+ *   evaluation on 2 workers, decryption): target <= 1.5 s. Data: default_credit from ../shared/data
+ *   (30,000 x 23, z-scored, pooled guest + host features) with a logistic regression fitted on it
+ *   (core Newton LR, C = 1), so the AUC of encrypted and plaintext scores can be compared; where the
+ *   data is absent, a synthetic 30,000 x 23 portfolio.
+ * - Online joint score: Q requests (default 1,000) with warm keys, exact and band-only modes:
+ *   target p50 <= 30 ms, p99 <= 100 ms for exact.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fitLogisticRegression } from '@fedscore/core';
+import { benchBatchScoring, benchOnlineScoring, syntheticPortfolio } from '@fedscore/scoring';
+import type { BenchResult } from './report.ts';
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i < 0 ? undefined : args[i + 1];
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`[scoring bench] ${line}\n`);
+};
+
+function readCsv(path: string): { header: string[]; rows: string[][] } {
+  const lines = readFileSync(path, 'utf8').trim().split('\n');
+  return { header: lines[0]!.split(','), rows: lines.slice(1).map((l) => l.split(',')) };
+}
+
+/** default_credit: guest (id, y, x0..x12) joined with host (id, x0..x9) on id; 23 columns. */
+function defaultCredit(dir: string) {
+  const guest = readCsv(join(dir, 'default_credit_hetero_guest.csv'));
+  const host = readCsv(join(dir, 'default_credit_hetero_host.csv'));
+  const hostById = new Map(host.rows.map((r) => [r[0]!, r]));
+  const g = guest.header.length - 2;
+  const h = host.header.length - 1;
+  const rows = guest.rows.filter((r) => hostById.has(r[0]!));
+  const n = rows.length;
+  const columns = Array.from({ length: g + h }, () => new Float64Array(n));
+  const labels = new Float64Array(n);
+  rows.forEach((r, i) => {
+    labels[i] = Number(r[1]);
+    for (let j = 0; j < g; j++) columns[j]![i] = Number(r[j + 2]);
+    const hr = hostById.get(r[0]!)!;
+    for (let j = 0; j < h; j++) columns[g + j]![i] = Number(hr[j + 1]);
+  });
+  const X = new Float64Array(n * (g + h));
+  for (let i = 0; i < n; i++) for (let j = 0; j < g + h; j++) X[i * (g + h) + j] = columns[j]![i]!;
+  const lr = fitLogisticRegression(X, n, g + h, labels, { l2: 1 });
+  const names = [
+    ...guest.header.slice(2).map((c) => `guest_${c}`),
+    ...host.header.slice(1).map((c) => `host_${c}`),
+  ];
+  return {
+    model: { features: names, weights: Array.from(lr.coef), intercept: lr.intercept },
+    columns,
+    labels,
+  };
+}
+
+export default async function run(args: string[]): Promise<BenchResult> {
+  const dataDir = flag(args, 'data') ?? join(process.cwd(), '..', 'shared', 'data', 'default_credit');
+  const runs = Number(flag(args, 'runs') ?? 5);
+  const requests = Number(flag(args, 'requests') ?? 1000);
+  const real = existsSync(join(dataDir, 'default_credit_hetero_guest.csv'));
+  const data = real ? defaultCredit(dataDir) : syntheticPortfolio(30_000, 23);
+  log(`${real ? 'default_credit' : 'synthetic'}: ${data.columns[0]!.length} x ${data.columns.length}`);
+  const batch = await benchBatchScoring({ ...data, runs });
+  log(`batch median ${batch.medianSeconds.toFixed(3)} s over ${runs} runs`);
+  const exact = await benchOnlineScoring('exact', requests);
+  log(`online exact p50 ${exact.p50Ms.toFixed(2)} ms p99 ${exact.p99Ms.toFixed(2)} ms`);
+  const band = await benchOnlineScoring('band', requests);
+  log(`online band p50 ${band.p50Ms.toFixed(2)} ms p99 ${band.p99Ms.toFixed(2)} ms`);
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+  return {
+    summary: {
+      batch_30k_seconds: batch.medianSeconds,
+      max_abs_error: batch.maxAbsError,
+      online_p50_ms: exact.p50Ms,
+      online_p99_ms: exact.p99Ms,
+      band_p50_ms: band.p50Ms,
+      band_p99_ms: band.p99Ms,
+      auc_plain: batch.aucPlain ?? null,
+      auc_encrypted: batch.aucEncrypted ?? null,
+    },
+    parameters: {
+      data: real
+        ? 'default_credit (../shared/data), pooled 13 + 10 features, LR C=1'
+        : 'synthetic 30,000 x 23',
+      records: batch.records,
+      features: batch.features,
+      batchParams:
+        'CKKS N=8192 q=[60,40,40,60] scale 2^40 (ckks-8192), seeded symmetric encryption, no compression',
+      onlineParams: 'CKKS N=4096 q=[50,30,29] scale 2^30 (log q = 109, the 128-bit bound)',
+      workersPerParty: 2,
+      batchRuns: runs,
+      onlineRequests: requests,
+    },
+    tables: [
+      {
+        title: 'Batch portfolio scoring (end to end, warm keys and workers)',
+        columns: ['figure', 'ours', 'ANCHORS.md'],
+        rows: [
+          ['records x features', `${batch.records} x ${batch.features}`, '30,000 x 23'],
+          [
+            'median seconds',
+            batch.medianSeconds,
+            '1.13 s raw node-seal ops (public-key encryption), target <= 1.5 s',
+          ],
+          ['runs (s)', batch.runSeconds.map((s) => s.toFixed(3)).join(', '), ''],
+          ['key generation + worker start (s, once)', batch.setupSeconds, 'context creation 253 ms'],
+          [
+            'process CPU s per run (all threads, setup included)',
+            batch.cpuSeconds.map((s) => s.toFixed(2)).join(', '),
+            '',
+          ],
+          ['max abs error vs plaintext', batch.maxAbsError, '1.3e-8 (raw, no flooding)'],
+          [
+            'AUC plaintext / encrypted',
+            `${batch.aucPlain?.toFixed(6) ?? '-'} / ${batch.aucEncrypted?.toFixed(6) ?? '-'}`,
+            '',
+          ],
+          [
+            'MiB to model owner / back',
+            `${mib(batch.bytesToModelOwner)} / ${mib(batch.bytesToDataOwner)}`,
+            'seeded ct 192 KiB',
+          ],
+        ],
+      },
+      {
+        title: `Online joint score (${requests} requests, warm keys)`,
+        columns: ['mode', 'p50 ms', 'p99 ms', 'mean ms', 'bytes per request', 'check'],
+        rows: [
+          [
+            'exact',
+            exact.p50Ms,
+            exact.p99Ms,
+            exact.meanMs,
+            exact.bytesPerRequest,
+            `max abs error ${exact.maxAbsError.toExponential(2)}`,
+          ],
+          [
+            'band only',
+            band.p50Ms,
+            band.p99Ms,
+            band.meanMs,
+            band.bytesPerRequest,
+            `wrong bands ${band.wrongBands}`,
+          ],
+        ],
+        note: 'Target (exact): p50 <= 30 ms, p99 <= 100 ms. ANCHORS.md has no online figure; at N=8192 one public-key encryption alone is 4.59 ms.',
+      },
+    ],
+    notes: [
+      'The machine is shared with other engineers: figures are medians (batch) and percentiles (online) of runs on a loaded 2-core VM; rerun on an idle box for the anchor conditions.',
+      'Batch: the data owner holds the key and encrypts its own data with seeded symmetric encryption (ANCHORS: 1.53 ms vs 4.59 ms public-key); results carry flooding noise sd 2^-20 and a fresh encryption of zero.',
+    ],
+    raw: { batch, exact, band },
+  };
+}
