@@ -22,6 +22,8 @@ export const ERROR_CODES = [
   'protocol_abort', // the peer aborted the protocol
   'channel_closed', // the channel was closed while waiting
   'timeout', // a deadline passed
+  'peer_identity', // a peer's certificate is missing, untrusted, or speaks for another party
+  'job_state', // a job request that conflicts with the job's persisted state (unknown job, stale attempt)
   'he_insecure_params', // HE parameters below 128-bit security without the insecure flag
   'he_context_mismatch', // a serialized HE object made under other parameters
   'he_corrupt', // corrupt or truncated HE bytes
