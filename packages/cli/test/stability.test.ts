@@ -1,0 +1,84 @@
+/**
+ * `fedscore stability`: PSI per column equals core populationStabilityIndex on the same values (exact),
+ * a shifted column is flagged, and missing values are counted, not binned.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { normal, populationStabilityIndex, seededRng } from '@fedscore/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { lastJson, runCli } from './score-fixtures.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'fedscore-stability-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('fedscore stability', () => {
+  it('PSI per feature and per score, shifted columns flagged', async () => {
+    const rng = seededRng(4);
+    const n = 2000;
+    const e = { a: [] as number[], b: [] as number[], score: [] as number[] };
+    const a = { a: [] as number[], b: [] as number[], score: [] as number[] };
+    for (let i = 0; i < n; i++) {
+      e.a.push(normal(rng));
+      a.a.push(normal(rng));
+      e.b.push(normal(rng));
+      a.b.push(normal(rng, 1, 1)); // shifted
+      e.score.push(600 + 30 * normal(rng));
+      a.score.push(590 + 30 * normal(rng));
+    }
+    const write = (file: string, t: typeof e, missingAt?: number) => {
+      const lines = ['id,a,b,score'];
+      for (let i = 0; i < n; i++) lines.push(`${i},${i === missingAt ? '' : t.a[i]},${t.b[i]},${t.score[i]}`);
+      writeFileSync(join(dir, file), `${lines.join('\n')}\n`);
+    };
+    write('train.csv', e);
+    write('new.csv', a, 5);
+    const r = await runCli([
+      'stability',
+      '--expected',
+      join(dir, 'train.csv'),
+      '--actual',
+      join(dir, 'new.csv'),
+      '--column',
+      'a',
+      '--column',
+      'b',
+      '--score',
+      'score',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    const j = lastJson(r.stdout) as {
+      rows: { name: string; kind: string; psi: number; actualMissing: number }[];
+      shifted: string[];
+    };
+    const byName = Object.fromEntries(j.rows.map((x) => [x.name, x]));
+    expect(byName['b']!.psi).toBeCloseTo(populationStabilityIndex(e.b, a.b).psi, 12);
+    expect(byName['score']!.psi).toBeCloseTo(populationStabilityIndex(e.score, a.score).psi, 12);
+    expect(byName['a']!.psi).toBeCloseTo(
+      populationStabilityIndex(
+        e.a,
+        a.a.filter((_, i) => i !== 5),
+      ).psi,
+      12,
+    );
+    expect(byName['a']!.actualMissing).toBe(1);
+    expect(byName['score']!.kind).toBe('score');
+    expect(j.shifted).toEqual(['b']);
+  });
+
+  it('a missing column is an error naming it', async () => {
+    writeFileSync(join(dir, 'x.csv'), 'id,a\n1,2\n2,3\n');
+    const r = await runCli([
+      'stability',
+      '--expected',
+      join(dir, 'x.csv'),
+      '--actual',
+      join(dir, 'x.csv'),
+      '--column',
+      'zz',
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/zz/);
+  });
+});
