@@ -2078,6 +2078,1593 @@ export namespace fedscore {
         }
     }
 
+    /** Namespace node. */
+    namespace node {
+
+        /** Represents a PartyNode */
+        class PartyNode extends $protobuf.rpc.Service {
+
+            /**
+             * Constructs a new PartyNode service.
+             * @param rpcImpl RPC implementation
+             * @param [requestDelimited=false] Whether requests are length-delimited
+             * @param [responseDelimited=false] Whether responses are length-delimited
+             */
+            constructor(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean);
+
+            /**
+             * Creates new PartyNode service using the specified rpc implementation.
+             * @param rpcImpl RPC implementation
+             * @param [requestDelimited=false] Whether requests are length-delimited
+             * @param [responseDelimited=false] Whether responses are length-delimited
+             * @returns RPC service. Useful where requests and/or responses are streamed.
+             */
+            static create(rpcImpl: $protobuf.RPCImpl, requestDelimited?: boolean, responseDelimited?: boolean): PartyNode;
+
+            /**
+             * One envelope, split into chunks by the sender (flow-controlled by HTTP/2, so a large ciphertext
+             * batch never sits whole in a send buffer). The receiver reassembles, checks size, digest and
+             * envelope, and acknowledges once the envelope is queued for its session.
+             */
+            deliver: fedscore.node.PartyNode.Deliver;
+
+            /** A job or stage command from the job's coordinator, or a status query. */
+            control: fedscore.node.PartyNode.Control;
+
+            /** Liveness and a little state; carries no data. */
+            health: fedscore.node.PartyNode.Health;
+        }
+
+        namespace PartyNode {
+
+            /**
+             * Callback as used by {@link fedscore.node.PartyNode#deliver}.
+             * @param error Error, if any
+             * @param [response] DeliverAck
+             */
+            type DeliverCallback = (error: (Error|null), response?: fedscore.node.DeliverAck) => void;
+
+            /**
+             * One envelope, split into chunks by the sender (flow-controlled by HTTP/2, so a large ciphertext
+             * batch never sits whole in a send buffer). The receiver reassembles, checks size, digest and
+             * envelope, and acknowledges once the envelope is queued for its session.
+             */
+            type Deliver = {
+              (request: fedscore.node.IDeliverChunk, callback: fedscore.node.PartyNode.DeliverCallback): void;
+              (request: fedscore.node.IDeliverChunk): Promise<fedscore.node.DeliverAck>;
+              readonly name: "Deliver";
+              readonly path: "/fedscore.node.PartyNode/Deliver";
+              readonly requestType: "DeliverChunk";
+              readonly responseType: "DeliverAck";
+              readonly requestStream: true;
+              readonly responseStream: undefined;
+            };
+
+            /**
+             * Callback as used by {@link fedscore.node.PartyNode#control}.
+             * @param error Error, if any
+             * @param [response] ControlReply
+             */
+            type ControlCallback = (error: (Error|null), response?: fedscore.node.ControlReply) => void;
+
+            /** A job or stage command from the job's coordinator, or a status query. */
+            type Control = {
+              (request: fedscore.node.IControlRequest, callback: fedscore.node.PartyNode.ControlCallback): void;
+              (request: fedscore.node.IControlRequest): Promise<fedscore.node.ControlReply>;
+              readonly name: "Control";
+              readonly path: "/fedscore.node.PartyNode/Control";
+              readonly requestType: "ControlRequest";
+              readonly responseType: "ControlReply";
+              readonly requestStream: undefined;
+              readonly responseStream: undefined;
+            };
+
+            /**
+             * Callback as used by {@link fedscore.node.PartyNode#health}.
+             * @param error Error, if any
+             * @param [response] HealthReply
+             */
+            type HealthCallback = (error: (Error|null), response?: fedscore.node.HealthReply) => void;
+
+            /** Liveness and a little state; carries no data. */
+            type Health = {
+              (request: fedscore.node.IHealthRequest, callback: fedscore.node.PartyNode.HealthCallback): void;
+              (request: fedscore.node.IHealthRequest): Promise<fedscore.node.HealthReply>;
+              readonly name: "Health";
+              readonly path: "/fedscore.node.PartyNode/Health";
+              readonly requestType: "HealthRequest";
+              readonly responseType: "HealthReply";
+              readonly requestStream: undefined;
+              readonly responseStream: undefined;
+            };
+        }
+
+        /**
+         * Properties of a DeliverChunk.
+         * @deprecated Use fedscore.node.DeliverChunk.$Properties instead.
+         */
+        interface IDeliverChunk extends fedscore.node.DeliverChunk.$Properties {
+        }
+
+        /** A slice of one encoded envelope. The first chunk carries the header fields; later chunks only `data`. */
+        class DeliverChunk {
+
+            /**
+             * Constructs a new DeliverChunk.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.node.DeliverChunk.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * Size of the whole encoded envelope (first chunk). Refused above the receiver's message limit
+             * before any data is buffered.
+             */
+            totalBytes: (number|Long);
+
+            /**
+             * SHA-256 of the whole encoded envelope (first chunk): integrity across chunks, and the identity of a
+             * retried send (same seq, same digest: acknowledged as a duplicate and not queued twice).
+             */
+            sha256: Uint8Array;
+
+            /** 0 on the first try of a send, then 1, 2, ... on retries of the same envelope (first chunk). */
+            attempt: number;
+
+            /** The next bytes of the envelope. */
+            data: Uint8Array;
+
+            /**
+             * Creates a new DeliverChunk instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns DeliverChunk instance
+             */
+            static create(properties: fedscore.node.DeliverChunk.$Shape): fedscore.node.DeliverChunk & fedscore.node.DeliverChunk.$Shape;
+            static create(properties?: fedscore.node.DeliverChunk.$Properties): fedscore.node.DeliverChunk;
+
+            /**
+             * Encodes the specified DeliverChunk message. Does not implicitly {@link fedscore.node.DeliverChunk.verify|verify} messages.
+             * @param message DeliverChunk message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.node.DeliverChunk.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified DeliverChunk message, length delimited. Does not implicitly {@link fedscore.node.DeliverChunk.verify|verify} messages.
+             * @param message DeliverChunk message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.node.DeliverChunk.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a DeliverChunk message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.node.DeliverChunk & fedscore.node.DeliverChunk.$Shape} DeliverChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.node.DeliverChunk & fedscore.node.DeliverChunk.$Shape;
+
+            /**
+             * Decodes a DeliverChunk message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.node.DeliverChunk & fedscore.node.DeliverChunk.$Shape} DeliverChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.node.DeliverChunk & fedscore.node.DeliverChunk.$Shape;
+
+            /**
+             * Verifies a DeliverChunk message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a DeliverChunk message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns DeliverChunk
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.node.DeliverChunk;
+
+            /**
+             * Creates a plain object from a DeliverChunk message. Also converts values to other types if specified.
+             * @param message DeliverChunk
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.node.DeliverChunk, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this DeliverChunk to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for DeliverChunk
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace DeliverChunk {
+
+            /** Properties of a DeliverChunk. */
+            interface $Properties {
+
+                /**
+                 * Size of the whole encoded envelope (first chunk). Refused above the receiver's message limit
+                 * before any data is buffered.
+                 */
+                totalBytes?: (number|Long|null);
+
+                /**
+                 * SHA-256 of the whole encoded envelope (first chunk): integrity across chunks, and the identity of a
+                 * retried send (same seq, same digest: acknowledged as a duplicate and not queued twice).
+                 */
+                sha256?: (Uint8Array|null);
+
+                /** 0 on the first try of a send, then 1, 2, ... on retries of the same envelope (first chunk). */
+                attempt?: (number|null);
+
+                /** The next bytes of the envelope. */
+                data?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a DeliverChunk. */
+            type $Shape = fedscore.node.DeliverChunk.$Properties;
+        }
+
+        /**
+         * Properties of a DeliverAck.
+         * @deprecated Use fedscore.node.DeliverAck.$Properties instead.
+         */
+        interface IDeliverAck extends fedscore.node.DeliverAck.$Properties {
+        }
+
+        /** Represents a DeliverAck. */
+        class DeliverAck {
+
+            /**
+             * Constructs a new DeliverAck.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.node.DeliverAck.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** True when this envelope had already been received (a retry whose first try did arrive). */
+            duplicate: boolean;
+
+            /**
+             * Creates a new DeliverAck instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns DeliverAck instance
+             */
+            static create(properties: fedscore.node.DeliverAck.$Shape): fedscore.node.DeliverAck & fedscore.node.DeliverAck.$Shape;
+            static create(properties?: fedscore.node.DeliverAck.$Properties): fedscore.node.DeliverAck;
+
+            /**
+             * Encodes the specified DeliverAck message. Does not implicitly {@link fedscore.node.DeliverAck.verify|verify} messages.
+             * @param message DeliverAck message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.node.DeliverAck.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified DeliverAck message, length delimited. Does not implicitly {@link fedscore.node.DeliverAck.verify|verify} messages.
+             * @param message DeliverAck message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.node.DeliverAck.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a DeliverAck message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.node.DeliverAck & fedscore.node.DeliverAck.$Shape} DeliverAck
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.node.DeliverAck & fedscore.node.DeliverAck.$Shape;
+
+            /**
+             * Decodes a DeliverAck message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.node.DeliverAck & fedscore.node.DeliverAck.$Shape} DeliverAck
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.node.DeliverAck & fedscore.node.DeliverAck.$Shape;
+
+            /**
+             * Verifies a DeliverAck message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a DeliverAck message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns DeliverAck
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.node.DeliverAck;
+
+            /**
+             * Creates a plain object from a DeliverAck message. Also converts values to other types if specified.
+             * @param message DeliverAck
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.node.DeliverAck, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this DeliverAck to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for DeliverAck
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace DeliverAck {
+
+            /** Properties of a DeliverAck. */
+            interface $Properties {
+
+                /** True when this envelope had already been received (a retry whose first try did arrive). */
+                duplicate?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a DeliverAck. */
+            type $Shape = fedscore.node.DeliverAck.$Properties;
+        }
+
+        /**
+         * Properties of a ControlRequest.
+         * @deprecated Use fedscore.node.ControlRequest.$Properties instead.
+         */
+        interface IControlRequest extends fedscore.node.ControlRequest.$Properties {
+        }
+
+        /** Represents a ControlRequest. */
+        class ControlRequest {
+
+            /**
+             * Constructs a new ControlRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.node.ControlRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ControlRequest offer. */
+            offer?: (fedscore.node.JobOffer.$Properties|null);
+
+            /** ControlRequest stage. */
+            stage?: (fedscore.node.StageCommand.$Properties|null);
+
+            /** ControlRequest query. */
+            query?: (fedscore.node.StageQuery.$Properties|null);
+
+            /** ControlRequest request. */
+            request?: ("offer"|"stage"|"query");
+
+            /**
+             * Creates a new ControlRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ControlRequest instance
+             */
+            static create(properties: fedscore.node.ControlRequest.$Shape): fedscore.node.ControlRequest & fedscore.node.ControlRequest.$Shape;
+            static create(properties?: fedscore.node.ControlRequest.$Properties): fedscore.node.ControlRequest;
+
+            /**
+             * Encodes the specified ControlRequest message. Does not implicitly {@link fedscore.node.ControlRequest.verify|verify} messages.
+             * @param message ControlRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.node.ControlRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ControlRequest message, length delimited. Does not implicitly {@link fedscore.node.ControlRequest.verify|verify} messages.
+             * @param message ControlRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.node.ControlRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ControlRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.node.ControlRequest & fedscore.node.ControlRequest.$Shape} ControlRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.node.ControlRequest & fedscore.node.ControlRequest.$Shape;
+
+            /**
+             * Decodes a ControlRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.node.ControlRequest & fedscore.node.ControlRequest.$Shape} ControlRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.node.ControlRequest & fedscore.node.ControlRequest.$Shape;
+
+            /**
+             * Verifies a ControlRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ControlRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ControlRequest
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.node.ControlRequest;
+
+            /**
+             * Creates a plain object from a ControlRequest message. Also converts values to other types if specified.
+             * @param message ControlRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.node.ControlRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ControlRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ControlRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ControlRequest {
+
+            /** Properties of a ControlRequest. */
+            interface $Properties {
+
+                /** ControlRequest offer */
+                offer?: (fedscore.node.JobOffer.$Properties|null);
+
+                /** ControlRequest stage */
+                stage?: (fedscore.node.StageCommand.$Properties|null);
+
+                /** ControlRequest query */
+                query?: (fedscore.node.StageQuery.$Properties|null);
+
+                /** ControlRequest request */
+                request?: ("offer"|"stage"|"query");
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Narrowed shape of a ControlRequest. */
+            type $Shape = {
+              offer?: fedscore.node.JobOffer.$Shape|null;
+              stage?: fedscore.node.StageCommand.$Shape|null;
+              query?: fedscore.node.StageQuery.$Shape|null;
+              $unknowns?: Uint8Array[];
+            } & (
+              ({ request?: undefined; offer?: null; stage?: null; query?: null }|{ request?: "offer"; offer: fedscore.node.JobOffer.$Shape; stage?: null; query?: null }|{ request?: "stage"; offer?: null; stage: fedscore.node.StageCommand.$Shape; query?: null }|{ request?: "query"; offer?: null; stage?: null; query: fedscore.node.StageQuery.$Shape })
+            );
+        }
+
+        /**
+         * Properties of a ControlReply.
+         * @deprecated Use fedscore.node.ControlReply.$Properties instead.
+         */
+        interface IControlReply extends fedscore.node.ControlReply.$Properties {
+        }
+
+        /** Represents a ControlReply. */
+        class ControlReply {
+
+            /**
+             * Constructs a new ControlReply.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.node.ControlReply.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ControlReply accepted. */
+            accepted?: (fedscore.node.JobAccepted.$Properties|null);
+
+            /** ControlReply status. */
+            status?: (fedscore.node.StageStatus.$Properties|null);
+
+            /** ControlReply reply. */
+            reply?: ("accepted"|"status");
+
+            /**
+             * Creates a new ControlReply instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ControlReply instance
+             */
+            static create(properties: fedscore.node.ControlReply.$Shape): fedscore.node.ControlReply & fedscore.node.ControlReply.$Shape;
+            static create(properties?: fedscore.node.ControlReply.$Properties): fedscore.node.ControlReply;
+
+            /**
+             * Encodes the specified ControlReply message. Does not implicitly {@link fedscore.node.ControlReply.verify|verify} messages.
+             * @param message ControlReply message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.node.ControlReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ControlReply message, length delimited. Does not implicitly {@link fedscore.node.ControlReply.verify|verify} messages.
+             * @param message ControlReply message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.node.ControlReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ControlReply message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.node.ControlReply & fedscore.node.ControlReply.$Shape} ControlReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.node.ControlReply & fedscore.node.ControlReply.$Shape;
+
+            /**
+             * Decodes a ControlReply message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.node.ControlReply & fedscore.node.ControlReply.$Shape} ControlReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.node.ControlReply & fedscore.node.ControlReply.$Shape;
+
+            /**
+             * Verifies a ControlReply message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ControlReply message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ControlReply
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.node.ControlReply;
+
+            /**
+             * Creates a plain object from a ControlReply message. Also converts values to other types if specified.
+             * @param message ControlReply
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.node.ControlReply, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ControlReply to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ControlReply
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ControlReply {
+
+            /** Properties of a ControlReply. */
+            interface $Properties {
+
+                /** ControlReply accepted */
+                accepted?: (fedscore.node.JobAccepted.$Properties|null);
+
+                /** ControlReply status */
+                status?: (fedscore.node.StageStatus.$Properties|null);
+
+                /** ControlReply reply */
+                reply?: ("accepted"|"status");
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Narrowed shape of a ControlReply. */
+            type $Shape = {
+              accepted?: fedscore.node.JobAccepted.$Shape|null;
+              status?: fedscore.node.StageStatus.$Shape|null;
+              $unknowns?: Uint8Array[];
+            } & (
+              ({ reply?: undefined; accepted?: null; status?: null }|{ reply?: "accepted"; accepted: fedscore.node.JobAccepted.$Shape; status?: null }|{ reply?: "status"; accepted?: null; status: fedscore.node.StageStatus.$Shape })
+            );
+        }
+
+        /**
+         * Properties of a JobOffer.
+         * @deprecated Use fedscore.node.JobOffer.$Properties instead.
+         */
+        interface IJobOffer extends fedscore.node.JobOffer.$Properties {
+        }
+
+        /**
+         * A job for the receiver to take part in. The spec is the job document as JSON (validated on receipt
+         * by the same schema as a submitted job, so a node never runs what it would not accept from its user).
+         */
+        class JobOffer {
+
+            /**
+             * Constructs a new JobOffer.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.node.JobOffer.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** JobOffer jobId. */
+            jobId: string;
+
+            /** JobOffer specJson. */
+            specJson: string;
+
+            /**
+             * Creates a new JobOffer instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns JobOffer instance
+             */
+            static create(properties: fedscore.node.JobOffer.$Shape): fedscore.node.JobOffer & fedscore.node.JobOffer.$Shape;
+            static create(properties?: fedscore.node.JobOffer.$Properties): fedscore.node.JobOffer;
+
+            /**
+             * Encodes the specified JobOffer message. Does not implicitly {@link fedscore.node.JobOffer.verify|verify} messages.
+             * @param message JobOffer message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.node.JobOffer.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified JobOffer message, length delimited. Does not implicitly {@link fedscore.node.JobOffer.verify|verify} messages.
+             * @param message JobOffer message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.node.JobOffer.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a JobOffer message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.node.JobOffer & fedscore.node.JobOffer.$Shape} JobOffer
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.node.JobOffer & fedscore.node.JobOffer.$Shape;
+
+            /**
+             * Decodes a JobOffer message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.node.JobOffer & fedscore.node.JobOffer.$Shape} JobOffer
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.node.JobOffer & fedscore.node.JobOffer.$Shape;
+
+            /**
+             * Verifies a JobOffer message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a JobOffer message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns JobOffer
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.node.JobOffer;
+
+            /**
+             * Creates a plain object from a JobOffer message. Also converts values to other types if specified.
+             * @param message JobOffer
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.node.JobOffer, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this JobOffer to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for JobOffer
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace JobOffer {
+
+            /** Properties of a JobOffer. */
+            interface $Properties {
+
+                /** JobOffer jobId */
+                jobId?: (string|null);
+
+                /** JobOffer specJson */
+                specJson?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a JobOffer. */
+            type $Shape = fedscore.node.JobOffer.$Properties;
+        }
+
+        /**
+         * Properties of a JobAccepted.
+         * @deprecated Use fedscore.node.JobAccepted.$Properties instead.
+         */
+        interface IJobAccepted extends fedscore.node.JobAccepted.$Properties {
+        }
+
+        /** Represents a JobAccepted. */
+        class JobAccepted {
+
+            /**
+             * Constructs a new JobAccepted.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.node.JobAccepted.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** JobAccepted jobId. */
+            jobId: string;
+
+            /**
+             * Creates a new JobAccepted instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns JobAccepted instance
+             */
+            static create(properties: fedscore.node.JobAccepted.$Shape): fedscore.node.JobAccepted & fedscore.node.JobAccepted.$Shape;
+            static create(properties?: fedscore.node.JobAccepted.$Properties): fedscore.node.JobAccepted;
+
+            /**
+             * Encodes the specified JobAccepted message. Does not implicitly {@link fedscore.node.JobAccepted.verify|verify} messages.
+             * @param message JobAccepted message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.node.JobAccepted.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified JobAccepted message, length delimited. Does not implicitly {@link fedscore.node.JobAccepted.verify|verify} messages.
+             * @param message JobAccepted message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.node.JobAccepted.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a JobAccepted message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.node.JobAccepted & fedscore.node.JobAccepted.$Shape} JobAccepted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.node.JobAccepted & fedscore.node.JobAccepted.$Shape;
+
+            /**
+             * Decodes a JobAccepted message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.node.JobAccepted & fedscore.node.JobAccepted.$Shape} JobAccepted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.node.JobAccepted & fedscore.node.JobAccepted.$Shape;
+
+            /**
+             * Verifies a JobAccepted message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a JobAccepted message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns JobAccepted
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.node.JobAccepted;
+
+            /**
+             * Creates a plain object from a JobAccepted message. Also converts values to other types if specified.
+             * @param message JobAccepted
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.node.JobAccepted, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this JobAccepted to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for JobAccepted
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace JobAccepted {
+
+            /** Properties of a JobAccepted. */
+            interface $Properties {
+
+                /** JobAccepted jobId */
+                jobId?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a JobAccepted. */
+            type $Shape = fedscore.node.JobAccepted.$Properties;
+        }
+
+        /**
+         * Properties of a StageCommand.
+         * @deprecated Use fedscore.node.StageCommand.$Properties instead.
+         */
+        interface IStageCommand extends fedscore.node.StageCommand.$Properties {
+        }
+
+        /**
+         * Run or stop one attempt of one stage. PREPARE registers the attempt's sessions (so that messages of
+         * the attempt are accepted), START runs the receiver's role, ABORT stops it and refuses its sessions.
+         */
+        class StageCommand {
+
+            /**
+             * Constructs a new StageCommand.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.node.StageCommand.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** StageCommand jobId. */
+            jobId: string;
+
+            /** StageCommand stage. */
+            stage: string;
+
+            /** StageCommand attempt. */
+            attempt: number;
+
+            /** StageCommand action. */
+            action: fedscore.node.StageCommand.Action;
+
+            /**
+             * Creates a new StageCommand instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns StageCommand instance
+             */
+            static create(properties: fedscore.node.StageCommand.$Shape): fedscore.node.StageCommand & fedscore.node.StageCommand.$Shape;
+            static create(properties?: fedscore.node.StageCommand.$Properties): fedscore.node.StageCommand;
+
+            /**
+             * Encodes the specified StageCommand message. Does not implicitly {@link fedscore.node.StageCommand.verify|verify} messages.
+             * @param message StageCommand message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.node.StageCommand.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified StageCommand message, length delimited. Does not implicitly {@link fedscore.node.StageCommand.verify|verify} messages.
+             * @param message StageCommand message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.node.StageCommand.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a StageCommand message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.node.StageCommand & fedscore.node.StageCommand.$Shape} StageCommand
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.node.StageCommand & fedscore.node.StageCommand.$Shape;
+
+            /**
+             * Decodes a StageCommand message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.node.StageCommand & fedscore.node.StageCommand.$Shape} StageCommand
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.node.StageCommand & fedscore.node.StageCommand.$Shape;
+
+            /**
+             * Verifies a StageCommand message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a StageCommand message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns StageCommand
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.node.StageCommand;
+
+            /**
+             * Creates a plain object from a StageCommand message. Also converts values to other types if specified.
+             * @param message StageCommand
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.node.StageCommand, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this StageCommand to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for StageCommand
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace StageCommand {
+
+            /** Properties of a StageCommand. */
+            interface $Properties {
+
+                /** StageCommand jobId */
+                jobId?: (string|null);
+
+                /** StageCommand stage */
+                stage?: (string|null);
+
+                /** StageCommand attempt */
+                attempt?: (number|null);
+
+                /** StageCommand action */
+                action?: (fedscore.node.StageCommand.Action|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a StageCommand. */
+            type $Shape = fedscore.node.StageCommand.$Properties;
+
+            /** Action enum. */
+            enum Action {
+
+                /** ACTION_UNSPECIFIED value */
+                ACTION_UNSPECIFIED = 0,
+
+                /** PREPARE value */
+                PREPARE = 1,
+
+                /** START value */
+                START = 2,
+
+                /** ABORT value */
+                ABORT = 3
+            }
+        }
+
+        /**
+         * Properties of a StageQuery.
+         * @deprecated Use fedscore.node.StageQuery.$Properties instead.
+         */
+        interface IStageQuery extends fedscore.node.StageQuery.$Properties {
+        }
+
+        /** Represents a StageQuery. */
+        class StageQuery {
+
+            /**
+             * Constructs a new StageQuery.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.node.StageQuery.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** StageQuery jobId. */
+            jobId: string;
+
+            /** StageQuery stage. */
+            stage: string;
+
+            /** StageQuery attempt. */
+            attempt: number;
+
+            /**
+             * Creates a new StageQuery instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns StageQuery instance
+             */
+            static create(properties: fedscore.node.StageQuery.$Shape): fedscore.node.StageQuery & fedscore.node.StageQuery.$Shape;
+            static create(properties?: fedscore.node.StageQuery.$Properties): fedscore.node.StageQuery;
+
+            /**
+             * Encodes the specified StageQuery message. Does not implicitly {@link fedscore.node.StageQuery.verify|verify} messages.
+             * @param message StageQuery message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.node.StageQuery.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified StageQuery message, length delimited. Does not implicitly {@link fedscore.node.StageQuery.verify|verify} messages.
+             * @param message StageQuery message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.node.StageQuery.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a StageQuery message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.node.StageQuery & fedscore.node.StageQuery.$Shape} StageQuery
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.node.StageQuery & fedscore.node.StageQuery.$Shape;
+
+            /**
+             * Decodes a StageQuery message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.node.StageQuery & fedscore.node.StageQuery.$Shape} StageQuery
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.node.StageQuery & fedscore.node.StageQuery.$Shape;
+
+            /**
+             * Verifies a StageQuery message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a StageQuery message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns StageQuery
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.node.StageQuery;
+
+            /**
+             * Creates a plain object from a StageQuery message. Also converts values to other types if specified.
+             * @param message StageQuery
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.node.StageQuery, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this StageQuery to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for StageQuery
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace StageQuery {
+
+            /** Properties of a StageQuery. */
+            interface $Properties {
+
+                /** StageQuery jobId */
+                jobId?: (string|null);
+
+                /** StageQuery stage */
+                stage?: (string|null);
+
+                /** StageQuery attempt */
+                attempt?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a StageQuery. */
+            type $Shape = fedscore.node.StageQuery.$Properties;
+        }
+
+        /**
+         * Properties of a StageStatus.
+         * @deprecated Use fedscore.node.StageStatus.$Properties instead.
+         */
+        interface IStageStatus extends fedscore.node.StageStatus.$Properties {
+        }
+
+        /** Represents a StageStatus. */
+        class StageStatus {
+
+            /**
+             * Constructs a new StageStatus.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.node.StageStatus.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** StageStatus jobId. */
+            jobId: string;
+
+            /** StageStatus stage. */
+            stage: string;
+
+            /** StageStatus attempt. */
+            attempt: number;
+
+            /** StageStatus state. */
+            state: fedscore.node.StageStatus.State;
+
+            /** On FAILED: the FedscoreError code and message (no data values). */
+            errorCode: string;
+
+            /** StageStatus errorMessage. */
+            errorMessage: string;
+
+            /**
+             * Creates a new StageStatus instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns StageStatus instance
+             */
+            static create(properties: fedscore.node.StageStatus.$Shape): fedscore.node.StageStatus & fedscore.node.StageStatus.$Shape;
+            static create(properties?: fedscore.node.StageStatus.$Properties): fedscore.node.StageStatus;
+
+            /**
+             * Encodes the specified StageStatus message. Does not implicitly {@link fedscore.node.StageStatus.verify|verify} messages.
+             * @param message StageStatus message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.node.StageStatus.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified StageStatus message, length delimited. Does not implicitly {@link fedscore.node.StageStatus.verify|verify} messages.
+             * @param message StageStatus message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.node.StageStatus.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a StageStatus message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.node.StageStatus & fedscore.node.StageStatus.$Shape} StageStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.node.StageStatus & fedscore.node.StageStatus.$Shape;
+
+            /**
+             * Decodes a StageStatus message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.node.StageStatus & fedscore.node.StageStatus.$Shape} StageStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.node.StageStatus & fedscore.node.StageStatus.$Shape;
+
+            /**
+             * Verifies a StageStatus message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a StageStatus message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns StageStatus
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.node.StageStatus;
+
+            /**
+             * Creates a plain object from a StageStatus message. Also converts values to other types if specified.
+             * @param message StageStatus
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.node.StageStatus, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this StageStatus to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for StageStatus
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace StageStatus {
+
+            /** Properties of a StageStatus. */
+            interface $Properties {
+
+                /** StageStatus jobId */
+                jobId?: (string|null);
+
+                /** StageStatus stage */
+                stage?: (string|null);
+
+                /** StageStatus attempt */
+                attempt?: (number|null);
+
+                /** StageStatus state */
+                state?: (fedscore.node.StageStatus.State|null);
+
+                /** On FAILED: the FedscoreError code and message (no data values). */
+                errorCode?: (string|null);
+
+                /** StageStatus errorMessage */
+                errorMessage?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a StageStatus. */
+            type $Shape = fedscore.node.StageStatus.$Properties;
+
+            /** State enum. */
+            enum State {
+
+                /** STATE_UNSPECIFIED value */
+                STATE_UNSPECIFIED = 0,
+
+                /** The receiver has no record of this attempt (e.g. it restarted since). */
+                UNKNOWN = 1,
+
+                /** PREPARED value */
+                PREPARED = 2,
+
+                /** RUNNING value */
+                RUNNING = 3,
+
+                /** DONE value */
+                DONE = 4,
+
+                /** FAILED value */
+                FAILED = 5,
+
+                /** ABORTED value */
+                ABORTED = 6
+            }
+        }
+
+        /**
+         * Properties of a HealthRequest.
+         * @deprecated Use fedscore.node.HealthRequest.$Properties instead.
+         */
+        interface IHealthRequest extends fedscore.node.HealthRequest.$Properties {
+        }
+
+        /** Represents a HealthRequest. */
+        class HealthRequest {
+
+            /**
+             * Constructs a new HealthRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.node.HealthRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * Creates a new HealthRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns HealthRequest instance
+             */
+            static create(properties: fedscore.node.HealthRequest.$Shape): fedscore.node.HealthRequest & fedscore.node.HealthRequest.$Shape;
+            static create(properties?: fedscore.node.HealthRequest.$Properties): fedscore.node.HealthRequest;
+
+            /**
+             * Encodes the specified HealthRequest message. Does not implicitly {@link fedscore.node.HealthRequest.verify|verify} messages.
+             * @param message HealthRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.node.HealthRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified HealthRequest message, length delimited. Does not implicitly {@link fedscore.node.HealthRequest.verify|verify} messages.
+             * @param message HealthRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.node.HealthRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a HealthRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.node.HealthRequest & fedscore.node.HealthRequest.$Shape} HealthRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.node.HealthRequest & fedscore.node.HealthRequest.$Shape;
+
+            /**
+             * Decodes a HealthRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.node.HealthRequest & fedscore.node.HealthRequest.$Shape} HealthRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.node.HealthRequest & fedscore.node.HealthRequest.$Shape;
+
+            /**
+             * Verifies a HealthRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a HealthRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns HealthRequest
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.node.HealthRequest;
+
+            /**
+             * Creates a plain object from a HealthRequest message. Also converts values to other types if specified.
+             * @param message HealthRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.node.HealthRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this HealthRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for HealthRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace HealthRequest {
+
+            /** Properties of a HealthRequest. */
+            interface $Properties {
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a HealthRequest. */
+            type $Shape = fedscore.node.HealthRequest.$Properties;
+        }
+
+        /**
+         * Properties of a HealthReply.
+         * @deprecated Use fedscore.node.HealthReply.$Properties instead.
+         */
+        interface IHealthReply extends fedscore.node.HealthReply.$Properties {
+        }
+
+        /** Represents a HealthReply. */
+        class HealthReply {
+
+            /**
+             * Constructs a new HealthReply.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.node.HealthReply.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** HealthReply party. */
+            party: string;
+
+            /** HealthReply uptimeMs. */
+            uptimeMs: (number|Long);
+
+            /** HealthReply runningStages. */
+            runningStages: number;
+
+            /** Milliseconds since the process started: a restart shows as a smaller value than last seen. */
+            startedAtMs: (number|Long);
+
+            /**
+             * Creates a new HealthReply instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns HealthReply instance
+             */
+            static create(properties: fedscore.node.HealthReply.$Shape): fedscore.node.HealthReply & fedscore.node.HealthReply.$Shape;
+            static create(properties?: fedscore.node.HealthReply.$Properties): fedscore.node.HealthReply;
+
+            /**
+             * Encodes the specified HealthReply message. Does not implicitly {@link fedscore.node.HealthReply.verify|verify} messages.
+             * @param message HealthReply message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.node.HealthReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified HealthReply message, length delimited. Does not implicitly {@link fedscore.node.HealthReply.verify|verify} messages.
+             * @param message HealthReply message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.node.HealthReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a HealthReply message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.node.HealthReply & fedscore.node.HealthReply.$Shape} HealthReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.node.HealthReply & fedscore.node.HealthReply.$Shape;
+
+            /**
+             * Decodes a HealthReply message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.node.HealthReply & fedscore.node.HealthReply.$Shape} HealthReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.node.HealthReply & fedscore.node.HealthReply.$Shape;
+
+            /**
+             * Verifies a HealthReply message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a HealthReply message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns HealthReply
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.node.HealthReply;
+
+            /**
+             * Creates a plain object from a HealthReply message. Also converts values to other types if specified.
+             * @param message HealthReply
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.node.HealthReply, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this HealthReply to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for HealthReply
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace HealthReply {
+
+            /** Properties of a HealthReply. */
+            interface $Properties {
+
+                /** HealthReply party */
+                party?: (string|null);
+
+                /** HealthReply uptimeMs */
+                uptimeMs?: (number|Long|null);
+
+                /** HealthReply runningStages */
+                runningStages?: (number|null);
+
+                /** Milliseconds since the process started: a restart shows as a smaller value than last seen. */
+                startedAtMs?: (number|Long|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a HealthReply. */
+            type $Shape = fedscore.node.HealthReply.$Properties;
+        }
+    }
+
     /** Namespace psi. */
     namespace psi {
 

@@ -5728,6 +5728,3998 @@ export const fedscore = $root.fedscore = (() => {
         return heterolr;
     })();
 
+    fedscore.node = (function() {
+
+        /**
+         * Namespace node.
+         * @memberof fedscore
+         * @namespace
+         */
+        const node = {};
+
+        node.PartyNode = (function() {
+
+            /**
+             * Constructs a new PartyNode service.
+             * @memberof fedscore.node
+             * @classdesc Represents a PartyNode
+             * @extends $protobuf.rpc.Service
+             * @constructor
+             * @param {$protobuf.RPCImpl} rpcImpl RPC implementation
+             * @param {boolean} [requestDelimited=false] Whether requests are length-delimited
+             * @param {boolean} [responseDelimited=false] Whether responses are length-delimited
+             */
+            const PartyNode = function(rpcImpl, requestDelimited, responseDelimited) {
+                $protobuf.rpc.Service.call(this, rpcImpl, requestDelimited, responseDelimited);
+            };
+
+            $Object.defineProperty(PartyNode.prototype = $Object.create($protobuf.rpc.Service.prototype), "constructor", { value: PartyNode, writable: true, enumerable: false, configurable: true });
+
+            /**
+             * Creates new PartyNode service using the specified rpc implementation.
+             * @function create
+             * @memberof fedscore.node.PartyNode
+             * @static
+             * @param {$protobuf.RPCImpl} rpcImpl RPC implementation
+             * @param {boolean} [requestDelimited=false] Whether requests are length-delimited
+             * @param {boolean} [responseDelimited=false] Whether responses are length-delimited
+             * @returns {PartyNode} RPC service. Useful where requests and/or responses are streamed.
+             */
+            PartyNode.create = function(rpcImpl, requestDelimited, responseDelimited) {
+                return new this(rpcImpl, requestDelimited, responseDelimited);
+            };
+
+            /**
+             * Callback as used by {@link fedscore.node.PartyNode#deliver}.
+             * @memberof fedscore.node.PartyNode
+             * @typedef DeliverCallback
+             * @type {function}
+             * @param {Error|null} error Error, if any
+             * @param {fedscore.node.DeliverAck} [response] DeliverAck
+             */
+
+            /**
+             * One envelope, split into chunks by the sender (flow-controlled by HTTP/2, so a large ciphertext
+             * batch never sits whole in a send buffer). The receiver reassembles, checks size, digest and
+             * envelope, and acknowledges once the envelope is queued for its session.
+             * @memberof fedscore.node.PartyNode
+             * @typedef Deliver
+             * @type {{
+             *   (request: fedscore.node.IDeliverChunk, callback: fedscore.node.PartyNode.DeliverCallback): void;
+             *   (request: fedscore.node.IDeliverChunk): Promise<fedscore.node.DeliverAck>;
+             *   readonly name: "Deliver";
+             *   readonly path: "/fedscore.node.PartyNode/Deliver";
+             *   readonly requestType: "DeliverChunk";
+             *   readonly responseType: "DeliverAck";
+             *   readonly requestStream: true;
+             *   readonly responseStream: undefined;
+             * }}
+             */
+
+            /**
+             * One envelope, split into chunks by the sender (flow-controlled by HTTP/2, so a large ciphertext
+             * batch never sits whole in a send buffer). The receiver reassembles, checks size, digest and
+             * envelope, and acknowledges once the envelope is queued for its session.
+             * @name fedscore.node.PartyNode#deliver
+             * @type {fedscore.node.PartyNode.Deliver}
+             */
+            $Object.defineProperties(PartyNode.prototype.deliver = function(request, callback) {
+                return $protobuf.rpc.Service.prototype.rpcCall.call(this, PartyNode.prototype.deliver, $root.fedscore.node.DeliverChunk, $root.fedscore.node.DeliverAck, request, callback);
+            }, {
+                name: { value: "Deliver" },
+                path: { value: "/fedscore.node.PartyNode/Deliver" },
+                requestType: { value: "DeliverChunk" },
+                responseType: { value: "DeliverAck" },
+                requestStream: { value: true },
+                responseStream: { value: $undefined }
+            });
+
+            /**
+             * Callback as used by {@link fedscore.node.PartyNode#control}.
+             * @memberof fedscore.node.PartyNode
+             * @typedef ControlCallback
+             * @type {function}
+             * @param {Error|null} error Error, if any
+             * @param {fedscore.node.ControlReply} [response] ControlReply
+             */
+
+            /**
+             * A job or stage command from the job's coordinator, or a status query.
+             * @memberof fedscore.node.PartyNode
+             * @typedef Control
+             * @type {{
+             *   (request: fedscore.node.IControlRequest, callback: fedscore.node.PartyNode.ControlCallback): void;
+             *   (request: fedscore.node.IControlRequest): Promise<fedscore.node.ControlReply>;
+             *   readonly name: "Control";
+             *   readonly path: "/fedscore.node.PartyNode/Control";
+             *   readonly requestType: "ControlRequest";
+             *   readonly responseType: "ControlReply";
+             *   readonly requestStream: undefined;
+             *   readonly responseStream: undefined;
+             * }}
+             */
+
+            /**
+             * A job or stage command from the job's coordinator, or a status query.
+             * @name fedscore.node.PartyNode#control
+             * @type {fedscore.node.PartyNode.Control}
+             */
+            $Object.defineProperties(PartyNode.prototype.control = function(request, callback) {
+                return $protobuf.rpc.Service.prototype.rpcCall.call(this, PartyNode.prototype.control, $root.fedscore.node.ControlRequest, $root.fedscore.node.ControlReply, request, callback);
+            }, {
+                name: { value: "Control" },
+                path: { value: "/fedscore.node.PartyNode/Control" },
+                requestType: { value: "ControlRequest" },
+                responseType: { value: "ControlReply" },
+                requestStream: { value: $undefined },
+                responseStream: { value: $undefined }
+            });
+
+            /**
+             * Callback as used by {@link fedscore.node.PartyNode#health}.
+             * @memberof fedscore.node.PartyNode
+             * @typedef HealthCallback
+             * @type {function}
+             * @param {Error|null} error Error, if any
+             * @param {fedscore.node.HealthReply} [response] HealthReply
+             */
+
+            /**
+             * Liveness and a little state; carries no data.
+             * @memberof fedscore.node.PartyNode
+             * @typedef Health
+             * @type {{
+             *   (request: fedscore.node.IHealthRequest, callback: fedscore.node.PartyNode.HealthCallback): void;
+             *   (request: fedscore.node.IHealthRequest): Promise<fedscore.node.HealthReply>;
+             *   readonly name: "Health";
+             *   readonly path: "/fedscore.node.PartyNode/Health";
+             *   readonly requestType: "HealthRequest";
+             *   readonly responseType: "HealthReply";
+             *   readonly requestStream: undefined;
+             *   readonly responseStream: undefined;
+             * }}
+             */
+
+            /**
+             * Liveness and a little state; carries no data.
+             * @name fedscore.node.PartyNode#health
+             * @type {fedscore.node.PartyNode.Health}
+             */
+            $Object.defineProperties(PartyNode.prototype.health = function(request, callback) {
+                return $protobuf.rpc.Service.prototype.rpcCall.call(this, PartyNode.prototype.health, $root.fedscore.node.HealthRequest, $root.fedscore.node.HealthReply, request, callback);
+            }, {
+                name: { value: "Health" },
+                path: { value: "/fedscore.node.PartyNode/Health" },
+                requestType: { value: "HealthRequest" },
+                responseType: { value: "HealthReply" },
+                requestStream: { value: $undefined },
+                responseStream: { value: $undefined }
+            });
+
+            return PartyNode;
+        })();
+
+        node.DeliverChunk = (function() {
+
+            /**
+             * Properties of a DeliverChunk.
+             * @typedef {Object} fedscore.node.DeliverChunk.$Properties
+             * @property {number|Long|null} [totalBytes] Size of the whole encoded envelope (first chunk). Refused above the receiver's message limit
+             * before any data is buffered.
+             * @property {Uint8Array|null} [sha256] SHA-256 of the whole encoded envelope (first chunk): integrity across chunks, and the identity of a
+             * retried send (same seq, same digest: acknowledged as a duplicate and not queued twice).
+             * @property {number|null} [attempt] 0 on the first try of a send, then 1, 2, ... on retries of the same envelope (first chunk).
+             * @property {Uint8Array|null} [data] The next bytes of the envelope.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeliverChunk.
+             * @memberof fedscore.node
+             * @interface IDeliverChunk
+             * @augments fedscore.node.DeliverChunk.$Properties
+             * @deprecated Use fedscore.node.DeliverChunk.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeliverChunk.
+             * @typedef {fedscore.node.DeliverChunk.$Properties} fedscore.node.DeliverChunk.$Shape
+             */
+
+            /**
+             * Constructs a new DeliverChunk.
+             * @memberof fedscore.node
+             * @classdesc A slice of one encoded envelope. The first chunk carries the header fields; later chunks only `data`.
+             * @constructor
+             * @param {fedscore.node.DeliverChunk.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeliverChunk = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Size of the whole encoded envelope (first chunk). Refused above the receiver's message limit
+             * before any data is buffered.
+             * @member {number|Long} totalBytes
+             * @memberof fedscore.node.DeliverChunk
+             * @instance
+             */
+            DeliverChunk.prototype.totalBytes = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * SHA-256 of the whole encoded envelope (first chunk): integrity across chunks, and the identity of a
+             * retried send (same seq, same digest: acknowledged as a duplicate and not queued twice).
+             * @member {Uint8Array} sha256
+             * @memberof fedscore.node.DeliverChunk
+             * @instance
+             */
+            DeliverChunk.prototype.sha256 = $util.newBuffer([]);
+
+            /**
+             * 0 on the first try of a send, then 1, 2, ... on retries of the same envelope (first chunk).
+             * @member {number} attempt
+             * @memberof fedscore.node.DeliverChunk
+             * @instance
+             */
+            DeliverChunk.prototype.attempt = 0;
+
+            /**
+             * The next bytes of the envelope.
+             * @member {Uint8Array} data
+             * @memberof fedscore.node.DeliverChunk
+             * @instance
+             */
+            DeliverChunk.prototype.data = $util.newBuffer([]);
+
+            /**
+             * Creates a new DeliverChunk instance using the specified properties.
+             * @function create
+             * @memberof fedscore.node.DeliverChunk
+             * @static
+             * @param {fedscore.node.DeliverChunk.$Properties=} [properties] Properties to set
+             * @returns {fedscore.node.DeliverChunk} DeliverChunk instance
+             * @type {{
+             *   (properties: fedscore.node.DeliverChunk.$Shape): fedscore.node.DeliverChunk & fedscore.node.DeliverChunk.$Shape;
+             *   (properties?: fedscore.node.DeliverChunk.$Properties): fedscore.node.DeliverChunk;
+             * }}
+             */
+            DeliverChunk.create = function(properties) {
+                return new DeliverChunk(properties);
+            };
+
+            /**
+             * Encodes the specified DeliverChunk message. Does not implicitly {@link fedscore.node.DeliverChunk.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.node.DeliverChunk
+             * @static
+             * @param {fedscore.node.DeliverChunk.$Properties} message DeliverChunk message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeliverChunk.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.totalBytes != null && $Object.hasOwnProperty.call(message, "totalBytes") && (typeof message.totalBytes === "object" ? message.totalBytes.low || message.totalBytes.high : message.totalBytes !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.totalBytes);
+                if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256") && message.sha256.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.sha256);
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt") && message.attempt !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.attempt);
+                if (message.data != null && $Object.hasOwnProperty.call(message, "data") && message.data.length)
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.data);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified DeliverChunk message, length delimited. Does not implicitly {@link fedscore.node.DeliverChunk.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.node.DeliverChunk
+             * @static
+             * @param {fedscore.node.DeliverChunk.$Properties} message DeliverChunk message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeliverChunk.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DeliverChunk message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.node.DeliverChunk
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.node.DeliverChunk & fedscore.node.DeliverChunk.$Shape} DeliverChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeliverChunk.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.node.DeliverChunk();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.totalBytes = value;
+                            else
+                                delete message.totalBytes;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.sha256 = value;
+                            else
+                                delete message.sha256;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.attempt = value;
+                            else
+                                delete message.attempt;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.data = value;
+                            else
+                                delete message.data;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a DeliverChunk message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.node.DeliverChunk
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.node.DeliverChunk & fedscore.node.DeliverChunk.$Shape} DeliverChunk
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeliverChunk.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DeliverChunk message.
+             * @function verify
+             * @memberof fedscore.node.DeliverChunk
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeliverChunk.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.totalBytes != null && $Object.hasOwnProperty.call(message, "totalBytes"))
+                    if (!$util.isInteger(message.totalBytes) && !(message.totalBytes && $util.isInteger(message.totalBytes.low) && $util.isInteger(message.totalBytes.high)))
+                        return "totalBytes: integer|Long expected";
+                if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256"))
+                    if (!(message.sha256 && typeof message.sha256.length === "number" || $util.isString(message.sha256)))
+                        return "sha256: buffer expected";
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    if (!$util.isInteger(message.attempt))
+                        return "attempt: integer expected";
+                if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
+                    if (!(message.data && typeof message.data.length === "number" || $util.isString(message.data)))
+                        return "data: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a DeliverChunk message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.node.DeliverChunk
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.node.DeliverChunk} DeliverChunk
+             */
+            DeliverChunk.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.node.DeliverChunk)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.node.DeliverChunk: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.node.DeliverChunk();
+                if (object.totalBytes != null)
+                    if (typeof object.totalBytes === "object" ? object.totalBytes.low || object.totalBytes.high : $Number(object.totalBytes) !== 0)
+                        if ($util.Long)
+                            message.totalBytes = $util.Long.fromValue(object.totalBytes, true);
+                        else if (typeof object.totalBytes === "string")
+                            message.totalBytes = $parseInt(object.totalBytes, 10);
+                        else if (typeof object.totalBytes === "number")
+                            message.totalBytes = object.totalBytes;
+                        else if (typeof object.totalBytes === "object")
+                            message.totalBytes = new $util.LongBits(object.totalBytes.low >>> 0, object.totalBytes.high >>> 0).toNumber(true);
+                if (object.sha256 != null)
+                    if (object.sha256.length)
+                        if (typeof object.sha256 === "string")
+                            $util.base64.decode(object.sha256, message.sha256 = $util.newBuffer($util.base64.length(object.sha256)), 0);
+                        else if (object.sha256.length >= 0)
+                            message.sha256 = object.sha256;
+                if (object.attempt != null)
+                    if ($Number(object.attempt) !== 0)
+                        message.attempt = object.attempt >>> 0;
+                if (object.data != null)
+                    if (object.data.length)
+                        if (typeof object.data === "string")
+                            $util.base64.decode(object.data, message.data = $util.newBuffer($util.base64.length(object.data)), 0);
+                        else if (object.data.length >= 0)
+                            message.data = object.data;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DeliverChunk message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.node.DeliverChunk
+             * @static
+             * @param {fedscore.node.DeliverChunk} message DeliverChunk
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeliverChunk.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.totalBytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.totalBytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    if (options.bytes === $String)
+                        object.sha256 = "";
+                    else {
+                        object.sha256 = [];
+                        if (options.bytes !== $Array)
+                            object.sha256 = $util.newBuffer(object.sha256);
+                    }
+                    object.attempt = 0;
+                    if (options.bytes === $String)
+                        object.data = "";
+                    else {
+                        object.data = [];
+                        if (options.bytes !== $Array)
+                            object.data = $util.newBuffer(object.data);
+                    }
+                }
+                if (message.totalBytes != null && $Object.hasOwnProperty.call(message, "totalBytes"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.totalBytes = typeof message.totalBytes === "number" ? $BigInt(message.totalBytes) : $util.Long.fromBits(message.totalBytes.low >>> 0, message.totalBytes.high >>> 0, true).toBigInt();
+                    else if (typeof message.totalBytes === "number")
+                        object.totalBytes = options.longs === $String ? $String(message.totalBytes) : message.totalBytes;
+                    else
+                        object.totalBytes = options.longs === $String ? $util.Long.prototype.toString.call(message.totalBytes) : options.longs === $Number ? new $util.LongBits(message.totalBytes.low >>> 0, message.totalBytes.high >>> 0).toNumber(true) : message.totalBytes;
+                if (message.sha256 != null && $Object.hasOwnProperty.call(message, "sha256"))
+                    object.sha256 = options.bytes === $String ? $util.base64.encode(message.sha256, 0, message.sha256.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.sha256) : message.sha256;
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    object.attempt = message.attempt;
+                if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
+                    object.data = options.bytes === $String ? $util.base64.encode(message.data, 0, message.data.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.data) : message.data;
+                return object;
+            };
+
+            /**
+             * Converts this DeliverChunk to JSON.
+             * @function toJSON
+             * @memberof fedscore.node.DeliverChunk
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeliverChunk.prototype.toJSON = function() {
+                return DeliverChunk.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DeliverChunk
+             * @function getTypeUrl
+             * @memberof fedscore.node.DeliverChunk
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DeliverChunk.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.node.DeliverChunk";
+            };
+
+            return DeliverChunk;
+        })();
+
+        node.DeliverAck = (function() {
+
+            /**
+             * Properties of a DeliverAck.
+             * @typedef {Object} fedscore.node.DeliverAck.$Properties
+             * @property {boolean|null} [duplicate] True when this envelope had already been received (a retry whose first try did arrive).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeliverAck.
+             * @memberof fedscore.node
+             * @interface IDeliverAck
+             * @augments fedscore.node.DeliverAck.$Properties
+             * @deprecated Use fedscore.node.DeliverAck.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeliverAck.
+             * @typedef {fedscore.node.DeliverAck.$Properties} fedscore.node.DeliverAck.$Shape
+             */
+
+            /**
+             * Constructs a new DeliverAck.
+             * @memberof fedscore.node
+             * @classdesc Represents a DeliverAck.
+             * @constructor
+             * @param {fedscore.node.DeliverAck.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeliverAck = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * True when this envelope had already been received (a retry whose first try did arrive).
+             * @member {boolean} duplicate
+             * @memberof fedscore.node.DeliverAck
+             * @instance
+             */
+            DeliverAck.prototype.duplicate = false;
+
+            /**
+             * Creates a new DeliverAck instance using the specified properties.
+             * @function create
+             * @memberof fedscore.node.DeliverAck
+             * @static
+             * @param {fedscore.node.DeliverAck.$Properties=} [properties] Properties to set
+             * @returns {fedscore.node.DeliverAck} DeliverAck instance
+             * @type {{
+             *   (properties: fedscore.node.DeliverAck.$Shape): fedscore.node.DeliverAck & fedscore.node.DeliverAck.$Shape;
+             *   (properties?: fedscore.node.DeliverAck.$Properties): fedscore.node.DeliverAck;
+             * }}
+             */
+            DeliverAck.create = function(properties) {
+                return new DeliverAck(properties);
+            };
+
+            /**
+             * Encodes the specified DeliverAck message. Does not implicitly {@link fedscore.node.DeliverAck.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.node.DeliverAck
+             * @static
+             * @param {fedscore.node.DeliverAck.$Properties} message DeliverAck message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeliverAck.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.duplicate != null && $Object.hasOwnProperty.call(message, "duplicate") && message.duplicate !== false)
+                    writer.uint32(/* id 1, wireType 0 =*/8).bool(message.duplicate);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified DeliverAck message, length delimited. Does not implicitly {@link fedscore.node.DeliverAck.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.node.DeliverAck
+             * @static
+             * @param {fedscore.node.DeliverAck.$Properties} message DeliverAck message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeliverAck.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DeliverAck message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.node.DeliverAck
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.node.DeliverAck & fedscore.node.DeliverAck.$Shape} DeliverAck
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeliverAck.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.node.DeliverAck();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.duplicate = value;
+                            else
+                                delete message.duplicate;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a DeliverAck message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.node.DeliverAck
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.node.DeliverAck & fedscore.node.DeliverAck.$Shape} DeliverAck
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeliverAck.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DeliverAck message.
+             * @function verify
+             * @memberof fedscore.node.DeliverAck
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeliverAck.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.duplicate != null && $Object.hasOwnProperty.call(message, "duplicate"))
+                    if (typeof message.duplicate !== "boolean")
+                        return "duplicate: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a DeliverAck message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.node.DeliverAck
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.node.DeliverAck} DeliverAck
+             */
+            DeliverAck.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.node.DeliverAck)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.node.DeliverAck: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.node.DeliverAck();
+                if (object.duplicate != null)
+                    if (object.duplicate)
+                        message.duplicate = $Boolean(object.duplicate);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DeliverAck message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.node.DeliverAck
+             * @static
+             * @param {fedscore.node.DeliverAck} message DeliverAck
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeliverAck.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.duplicate = false;
+                if (message.duplicate != null && $Object.hasOwnProperty.call(message, "duplicate"))
+                    object.duplicate = message.duplicate;
+                return object;
+            };
+
+            /**
+             * Converts this DeliverAck to JSON.
+             * @function toJSON
+             * @memberof fedscore.node.DeliverAck
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeliverAck.prototype.toJSON = function() {
+                return DeliverAck.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DeliverAck
+             * @function getTypeUrl
+             * @memberof fedscore.node.DeliverAck
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DeliverAck.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.node.DeliverAck";
+            };
+
+            return DeliverAck;
+        })();
+
+        node.ControlRequest = (function() {
+
+            /**
+             * Properties of a ControlRequest.
+             * @typedef {Object} fedscore.node.ControlRequest.$Properties
+             * @property {fedscore.node.JobOffer.$Properties|null} [offer] ControlRequest offer
+             * @property {fedscore.node.StageCommand.$Properties|null} [stage] ControlRequest stage
+             * @property {fedscore.node.StageQuery.$Properties|null} [query] ControlRequest query
+             * @property {"offer"|"stage"|"query"} [request] ControlRequest request
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ControlRequest.
+             * @memberof fedscore.node
+             * @interface IControlRequest
+             * @augments fedscore.node.ControlRequest.$Properties
+             * @deprecated Use fedscore.node.ControlRequest.$Properties instead.
+             */
+
+            /**
+             * Narrowed shape of a ControlRequest.
+             * @typedef {{
+             *   offer?: fedscore.node.JobOffer.$Shape|null;
+             *   stage?: fedscore.node.StageCommand.$Shape|null;
+             *   query?: fedscore.node.StageQuery.$Shape|null;
+             *   $unknowns?: Array.<Uint8Array>;
+             * } & (
+             *   ({ request?: undefined; offer?: null; stage?: null; query?: null }|{ request?: "offer"; offer: fedscore.node.JobOffer.$Shape; stage?: null; query?: null }|{ request?: "stage"; offer?: null; stage: fedscore.node.StageCommand.$Shape; query?: null }|{ request?: "query"; offer?: null; stage?: null; query: fedscore.node.StageQuery.$Shape })
+             * )} fedscore.node.ControlRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ControlRequest.
+             * @memberof fedscore.node
+             * @classdesc Represents a ControlRequest.
+             * @constructor
+             * @param {fedscore.node.ControlRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ControlRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ControlRequest offer.
+             * @member {fedscore.node.JobOffer.$Properties|null|undefined} offer
+             * @memberof fedscore.node.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.offer = null;
+
+            /**
+             * ControlRequest stage.
+             * @member {fedscore.node.StageCommand.$Properties|null|undefined} stage
+             * @memberof fedscore.node.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.stage = null;
+
+            /**
+             * ControlRequest query.
+             * @member {fedscore.node.StageQuery.$Properties|null|undefined} query
+             * @memberof fedscore.node.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.query = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * ControlRequest request.
+             * @member {"offer"|"stage"|"query"|undefined} request
+             * @memberof fedscore.node.ControlRequest
+             * @instance
+             */
+            $Object.defineProperty(ControlRequest.prototype, "request", {
+                get: $util.oneOfGetter($oneOfFields = ["offer", "stage", "query"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new ControlRequest instance using the specified properties.
+             * @function create
+             * @memberof fedscore.node.ControlRequest
+             * @static
+             * @param {fedscore.node.ControlRequest.$Properties=} [properties] Properties to set
+             * @returns {fedscore.node.ControlRequest} ControlRequest instance
+             * @type {{
+             *   (properties: fedscore.node.ControlRequest.$Shape): fedscore.node.ControlRequest & fedscore.node.ControlRequest.$Shape;
+             *   (properties?: fedscore.node.ControlRequest.$Properties): fedscore.node.ControlRequest;
+             * }}
+             */
+            ControlRequest.create = function(properties) {
+                return new ControlRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ControlRequest message. Does not implicitly {@link fedscore.node.ControlRequest.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.node.ControlRequest
+             * @static
+             * @param {fedscore.node.ControlRequest.$Properties} message ControlRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ControlRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.offer != null && $Object.hasOwnProperty.call(message, "offer"))
+                    $root.fedscore.node.JobOffer.encode(message.offer, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage"))
+                    $root.fedscore.node.StageCommand.encode(message.stage, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.query != null && $Object.hasOwnProperty.call(message, "query"))
+                    $root.fedscore.node.StageQuery.encode(message.query, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ControlRequest message, length delimited. Does not implicitly {@link fedscore.node.ControlRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.node.ControlRequest
+             * @static
+             * @param {fedscore.node.ControlRequest.$Properties} message ControlRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ControlRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ControlRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.node.ControlRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.node.ControlRequest & fedscore.node.ControlRequest.$Shape} ControlRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ControlRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.node.ControlRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            message.offer = $root.fedscore.node.JobOffer.decode(reader, reader.size(), $undefined, _depth + 1, message.offer);
+                            message.request = "offer";
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.stage = $root.fedscore.node.StageCommand.decode(reader, reader.size(), $undefined, _depth + 1, message.stage);
+                            message.request = "stage";
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            message.query = $root.fedscore.node.StageQuery.decode(reader, reader.size(), $undefined, _depth + 1, message.query);
+                            message.request = "query";
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ControlRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.node.ControlRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.node.ControlRequest & fedscore.node.ControlRequest.$Shape} ControlRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ControlRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ControlRequest message.
+             * @function verify
+             * @memberof fedscore.node.ControlRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ControlRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                let properties = {};
+                if (message.offer != null && $Object.hasOwnProperty.call(message, "offer")) {
+                    properties.request = 1;
+                    {
+                        let error = $root.fedscore.node.JobOffer.verify(message.offer, _depth + 1);
+                        if (error)
+                            return "offer." + error;
+                    }
+                }
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage")) {
+                    if (properties.request === 1)
+                        return "request: multiple values";
+                    properties.request = 1;
+                    {
+                        let error = $root.fedscore.node.StageCommand.verify(message.stage, _depth + 1);
+                        if (error)
+                            return "stage." + error;
+                    }
+                }
+                if (message.query != null && $Object.hasOwnProperty.call(message, "query")) {
+                    if (properties.request === 1)
+                        return "request: multiple values";
+                    properties.request = 1;
+                    {
+                        let error = $root.fedscore.node.StageQuery.verify(message.query, _depth + 1);
+                        if (error)
+                            return "query." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ControlRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.node.ControlRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.node.ControlRequest} ControlRequest
+             */
+            ControlRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.node.ControlRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.node.ControlRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.node.ControlRequest();
+                if (object.offer != null) {
+                    if (!$util.isObject(object.offer))
+                        throw $TypeError(".fedscore.node.ControlRequest.offer: object expected");
+                    message.offer = $root.fedscore.node.JobOffer.fromObject(object.offer, _depth + 1);
+                }
+                if (object.stage != null) {
+                    if (!$util.isObject(object.stage))
+                        throw $TypeError(".fedscore.node.ControlRequest.stage: object expected");
+                    message.stage = $root.fedscore.node.StageCommand.fromObject(object.stage, _depth + 1);
+                }
+                if (object.query != null) {
+                    if (!$util.isObject(object.query))
+                        throw $TypeError(".fedscore.node.ControlRequest.query: object expected");
+                    message.query = $root.fedscore.node.StageQuery.fromObject(object.query, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ControlRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.node.ControlRequest
+             * @static
+             * @param {fedscore.node.ControlRequest} message ControlRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ControlRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (message.offer != null && $Object.hasOwnProperty.call(message, "offer")) {
+                    object.offer = $root.fedscore.node.JobOffer.toObject(message.offer, options, _depth + 1);
+                    if (options.oneofs)
+                        object.request = "offer";
+                }
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage")) {
+                    object.stage = $root.fedscore.node.StageCommand.toObject(message.stage, options, _depth + 1);
+                    if (options.oneofs)
+                        object.request = "stage";
+                }
+                if (message.query != null && $Object.hasOwnProperty.call(message, "query")) {
+                    object.query = $root.fedscore.node.StageQuery.toObject(message.query, options, _depth + 1);
+                    if (options.oneofs)
+                        object.request = "query";
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ControlRequest to JSON.
+             * @function toJSON
+             * @memberof fedscore.node.ControlRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ControlRequest.prototype.toJSON = function() {
+                return ControlRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ControlRequest
+             * @function getTypeUrl
+             * @memberof fedscore.node.ControlRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ControlRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.node.ControlRequest";
+            };
+
+            return ControlRequest;
+        })();
+
+        node.ControlReply = (function() {
+
+            /**
+             * Properties of a ControlReply.
+             * @typedef {Object} fedscore.node.ControlReply.$Properties
+             * @property {fedscore.node.JobAccepted.$Properties|null} [accepted] ControlReply accepted
+             * @property {fedscore.node.StageStatus.$Properties|null} [status] ControlReply status
+             * @property {"accepted"|"status"} [reply] ControlReply reply
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ControlReply.
+             * @memberof fedscore.node
+             * @interface IControlReply
+             * @augments fedscore.node.ControlReply.$Properties
+             * @deprecated Use fedscore.node.ControlReply.$Properties instead.
+             */
+
+            /**
+             * Narrowed shape of a ControlReply.
+             * @typedef {{
+             *   accepted?: fedscore.node.JobAccepted.$Shape|null;
+             *   status?: fedscore.node.StageStatus.$Shape|null;
+             *   $unknowns?: Array.<Uint8Array>;
+             * } & (
+             *   ({ reply?: undefined; accepted?: null; status?: null }|{ reply?: "accepted"; accepted: fedscore.node.JobAccepted.$Shape; status?: null }|{ reply?: "status"; accepted?: null; status: fedscore.node.StageStatus.$Shape })
+             * )} fedscore.node.ControlReply.$Shape
+             */
+
+            /**
+             * Constructs a new ControlReply.
+             * @memberof fedscore.node
+             * @classdesc Represents a ControlReply.
+             * @constructor
+             * @param {fedscore.node.ControlReply.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ControlReply = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ControlReply accepted.
+             * @member {fedscore.node.JobAccepted.$Properties|null|undefined} accepted
+             * @memberof fedscore.node.ControlReply
+             * @instance
+             */
+            ControlReply.prototype.accepted = null;
+
+            /**
+             * ControlReply status.
+             * @member {fedscore.node.StageStatus.$Properties|null|undefined} status
+             * @memberof fedscore.node.ControlReply
+             * @instance
+             */
+            ControlReply.prototype.status = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * ControlReply reply.
+             * @member {"accepted"|"status"|undefined} reply
+             * @memberof fedscore.node.ControlReply
+             * @instance
+             */
+            $Object.defineProperty(ControlReply.prototype, "reply", {
+                get: $util.oneOfGetter($oneOfFields = ["accepted", "status"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new ControlReply instance using the specified properties.
+             * @function create
+             * @memberof fedscore.node.ControlReply
+             * @static
+             * @param {fedscore.node.ControlReply.$Properties=} [properties] Properties to set
+             * @returns {fedscore.node.ControlReply} ControlReply instance
+             * @type {{
+             *   (properties: fedscore.node.ControlReply.$Shape): fedscore.node.ControlReply & fedscore.node.ControlReply.$Shape;
+             *   (properties?: fedscore.node.ControlReply.$Properties): fedscore.node.ControlReply;
+             * }}
+             */
+            ControlReply.create = function(properties) {
+                return new ControlReply(properties);
+            };
+
+            /**
+             * Encodes the specified ControlReply message. Does not implicitly {@link fedscore.node.ControlReply.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.node.ControlReply
+             * @static
+             * @param {fedscore.node.ControlReply.$Properties} message ControlReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ControlReply.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.accepted != null && $Object.hasOwnProperty.call(message, "accepted"))
+                    $root.fedscore.node.JobAccepted.encode(message.accepted, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+                    $root.fedscore.node.StageStatus.encode(message.status, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ControlReply message, length delimited. Does not implicitly {@link fedscore.node.ControlReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.node.ControlReply
+             * @static
+             * @param {fedscore.node.ControlReply.$Properties} message ControlReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ControlReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ControlReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.node.ControlReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.node.ControlReply & fedscore.node.ControlReply.$Shape} ControlReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ControlReply.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.node.ControlReply();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            message.accepted = $root.fedscore.node.JobAccepted.decode(reader, reader.size(), $undefined, _depth + 1, message.accepted);
+                            message.reply = "accepted";
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.status = $root.fedscore.node.StageStatus.decode(reader, reader.size(), $undefined, _depth + 1, message.status);
+                            message.reply = "status";
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ControlReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.node.ControlReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.node.ControlReply & fedscore.node.ControlReply.$Shape} ControlReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ControlReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ControlReply message.
+             * @function verify
+             * @memberof fedscore.node.ControlReply
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ControlReply.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                let properties = {};
+                if (message.accepted != null && $Object.hasOwnProperty.call(message, "accepted")) {
+                    properties.reply = 1;
+                    {
+                        let error = $root.fedscore.node.JobAccepted.verify(message.accepted, _depth + 1);
+                        if (error)
+                            return "accepted." + error;
+                    }
+                }
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status")) {
+                    if (properties.reply === 1)
+                        return "reply: multiple values";
+                    properties.reply = 1;
+                    {
+                        let error = $root.fedscore.node.StageStatus.verify(message.status, _depth + 1);
+                        if (error)
+                            return "status." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ControlReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.node.ControlReply
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.node.ControlReply} ControlReply
+             */
+            ControlReply.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.node.ControlReply)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.node.ControlReply: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.node.ControlReply();
+                if (object.accepted != null) {
+                    if (!$util.isObject(object.accepted))
+                        throw $TypeError(".fedscore.node.ControlReply.accepted: object expected");
+                    message.accepted = $root.fedscore.node.JobAccepted.fromObject(object.accepted, _depth + 1);
+                }
+                if (object.status != null) {
+                    if (!$util.isObject(object.status))
+                        throw $TypeError(".fedscore.node.ControlReply.status: object expected");
+                    message.status = $root.fedscore.node.StageStatus.fromObject(object.status, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ControlReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.node.ControlReply
+             * @static
+             * @param {fedscore.node.ControlReply} message ControlReply
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ControlReply.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (message.accepted != null && $Object.hasOwnProperty.call(message, "accepted")) {
+                    object.accepted = $root.fedscore.node.JobAccepted.toObject(message.accepted, options, _depth + 1);
+                    if (options.oneofs)
+                        object.reply = "accepted";
+                }
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status")) {
+                    object.status = $root.fedscore.node.StageStatus.toObject(message.status, options, _depth + 1);
+                    if (options.oneofs)
+                        object.reply = "status";
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ControlReply to JSON.
+             * @function toJSON
+             * @memberof fedscore.node.ControlReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ControlReply.prototype.toJSON = function() {
+                return ControlReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ControlReply
+             * @function getTypeUrl
+             * @memberof fedscore.node.ControlReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ControlReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.node.ControlReply";
+            };
+
+            return ControlReply;
+        })();
+
+        node.JobOffer = (function() {
+
+            /**
+             * Properties of a JobOffer.
+             * @typedef {Object} fedscore.node.JobOffer.$Properties
+             * @property {string|null} [jobId] JobOffer jobId
+             * @property {string|null} [specJson] JobOffer specJson
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobOffer.
+             * @memberof fedscore.node
+             * @interface IJobOffer
+             * @augments fedscore.node.JobOffer.$Properties
+             * @deprecated Use fedscore.node.JobOffer.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobOffer.
+             * @typedef {fedscore.node.JobOffer.$Properties} fedscore.node.JobOffer.$Shape
+             */
+
+            /**
+             * Constructs a new JobOffer.
+             * @memberof fedscore.node
+             * @classdesc A job for the receiver to take part in. The spec is the job document as JSON (validated on receipt
+             * by the same schema as a submitted job, so a node never runs what it would not accept from its user).
+             * @constructor
+             * @param {fedscore.node.JobOffer.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobOffer = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * JobOffer jobId.
+             * @member {string} jobId
+             * @memberof fedscore.node.JobOffer
+             * @instance
+             */
+            JobOffer.prototype.jobId = "";
+
+            /**
+             * JobOffer specJson.
+             * @member {string} specJson
+             * @memberof fedscore.node.JobOffer
+             * @instance
+             */
+            JobOffer.prototype.specJson = "";
+
+            /**
+             * Creates a new JobOffer instance using the specified properties.
+             * @function create
+             * @memberof fedscore.node.JobOffer
+             * @static
+             * @param {fedscore.node.JobOffer.$Properties=} [properties] Properties to set
+             * @returns {fedscore.node.JobOffer} JobOffer instance
+             * @type {{
+             *   (properties: fedscore.node.JobOffer.$Shape): fedscore.node.JobOffer & fedscore.node.JobOffer.$Shape;
+             *   (properties?: fedscore.node.JobOffer.$Properties): fedscore.node.JobOffer;
+             * }}
+             */
+            JobOffer.create = function(properties) {
+                return new JobOffer(properties);
+            };
+
+            /**
+             * Encodes the specified JobOffer message. Does not implicitly {@link fedscore.node.JobOffer.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.node.JobOffer
+             * @static
+             * @param {fedscore.node.JobOffer.$Properties} message JobOffer message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobOffer.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId") && message.jobId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.jobId);
+                if (message.specJson != null && $Object.hasOwnProperty.call(message, "specJson") && message.specJson !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.specJson);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified JobOffer message, length delimited. Does not implicitly {@link fedscore.node.JobOffer.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.node.JobOffer
+             * @static
+             * @param {fedscore.node.JobOffer.$Properties} message JobOffer message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobOffer.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobOffer message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.node.JobOffer
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.node.JobOffer & fedscore.node.JobOffer.$Shape} JobOffer
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobOffer.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.node.JobOffer();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.jobId = value;
+                            else
+                                delete message.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.specJson = value;
+                            else
+                                delete message.specJson;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a JobOffer message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.node.JobOffer
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.node.JobOffer & fedscore.node.JobOffer.$Shape} JobOffer
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobOffer.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobOffer message.
+             * @function verify
+             * @memberof fedscore.node.JobOffer
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobOffer.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId"))
+                    if (!$util.isString(message.jobId))
+                        return "jobId: string expected";
+                if (message.specJson != null && $Object.hasOwnProperty.call(message, "specJson"))
+                    if (!$util.isString(message.specJson))
+                        return "specJson: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a JobOffer message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.node.JobOffer
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.node.JobOffer} JobOffer
+             */
+            JobOffer.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.node.JobOffer)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.node.JobOffer: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.node.JobOffer();
+                if (object.jobId != null)
+                    if (typeof object.jobId !== "string" || object.jobId.length)
+                        message.jobId = $String(object.jobId);
+                if (object.specJson != null)
+                    if (typeof object.specJson !== "string" || object.specJson.length)
+                        message.specJson = $String(object.specJson);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a JobOffer message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.node.JobOffer
+             * @static
+             * @param {fedscore.node.JobOffer} message JobOffer
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobOffer.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.jobId = "";
+                    object.specJson = "";
+                }
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId"))
+                    object.jobId = message.jobId;
+                if (message.specJson != null && $Object.hasOwnProperty.call(message, "specJson"))
+                    object.specJson = message.specJson;
+                return object;
+            };
+
+            /**
+             * Converts this JobOffer to JSON.
+             * @function toJSON
+             * @memberof fedscore.node.JobOffer
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobOffer.prototype.toJSON = function() {
+                return JobOffer.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobOffer
+             * @function getTypeUrl
+             * @memberof fedscore.node.JobOffer
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobOffer.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.node.JobOffer";
+            };
+
+            return JobOffer;
+        })();
+
+        node.JobAccepted = (function() {
+
+            /**
+             * Properties of a JobAccepted.
+             * @typedef {Object} fedscore.node.JobAccepted.$Properties
+             * @property {string|null} [jobId] JobAccepted jobId
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JobAccepted.
+             * @memberof fedscore.node
+             * @interface IJobAccepted
+             * @augments fedscore.node.JobAccepted.$Properties
+             * @deprecated Use fedscore.node.JobAccepted.$Properties instead.
+             */
+
+            /**
+             * Shape of a JobAccepted.
+             * @typedef {fedscore.node.JobAccepted.$Properties} fedscore.node.JobAccepted.$Shape
+             */
+
+            /**
+             * Constructs a new JobAccepted.
+             * @memberof fedscore.node
+             * @classdesc Represents a JobAccepted.
+             * @constructor
+             * @param {fedscore.node.JobAccepted.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JobAccepted = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * JobAccepted jobId.
+             * @member {string} jobId
+             * @memberof fedscore.node.JobAccepted
+             * @instance
+             */
+            JobAccepted.prototype.jobId = "";
+
+            /**
+             * Creates a new JobAccepted instance using the specified properties.
+             * @function create
+             * @memberof fedscore.node.JobAccepted
+             * @static
+             * @param {fedscore.node.JobAccepted.$Properties=} [properties] Properties to set
+             * @returns {fedscore.node.JobAccepted} JobAccepted instance
+             * @type {{
+             *   (properties: fedscore.node.JobAccepted.$Shape): fedscore.node.JobAccepted & fedscore.node.JobAccepted.$Shape;
+             *   (properties?: fedscore.node.JobAccepted.$Properties): fedscore.node.JobAccepted;
+             * }}
+             */
+            JobAccepted.create = function(properties) {
+                return new JobAccepted(properties);
+            };
+
+            /**
+             * Encodes the specified JobAccepted message. Does not implicitly {@link fedscore.node.JobAccepted.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.node.JobAccepted
+             * @static
+             * @param {fedscore.node.JobAccepted.$Properties} message JobAccepted message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobAccepted.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId") && message.jobId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.jobId);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified JobAccepted message, length delimited. Does not implicitly {@link fedscore.node.JobAccepted.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.node.JobAccepted
+             * @static
+             * @param {fedscore.node.JobAccepted.$Properties} message JobAccepted message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JobAccepted.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JobAccepted message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.node.JobAccepted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.node.JobAccepted & fedscore.node.JobAccepted.$Shape} JobAccepted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobAccepted.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.node.JobAccepted();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.jobId = value;
+                            else
+                                delete message.jobId;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a JobAccepted message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.node.JobAccepted
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.node.JobAccepted & fedscore.node.JobAccepted.$Shape} JobAccepted
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JobAccepted.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JobAccepted message.
+             * @function verify
+             * @memberof fedscore.node.JobAccepted
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JobAccepted.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId"))
+                    if (!$util.isString(message.jobId))
+                        return "jobId: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a JobAccepted message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.node.JobAccepted
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.node.JobAccepted} JobAccepted
+             */
+            JobAccepted.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.node.JobAccepted)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.node.JobAccepted: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.node.JobAccepted();
+                if (object.jobId != null)
+                    if (typeof object.jobId !== "string" || object.jobId.length)
+                        message.jobId = $String(object.jobId);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a JobAccepted message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.node.JobAccepted
+             * @static
+             * @param {fedscore.node.JobAccepted} message JobAccepted
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JobAccepted.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.jobId = "";
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId"))
+                    object.jobId = message.jobId;
+                return object;
+            };
+
+            /**
+             * Converts this JobAccepted to JSON.
+             * @function toJSON
+             * @memberof fedscore.node.JobAccepted
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JobAccepted.prototype.toJSON = function() {
+                return JobAccepted.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JobAccepted
+             * @function getTypeUrl
+             * @memberof fedscore.node.JobAccepted
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JobAccepted.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.node.JobAccepted";
+            };
+
+            return JobAccepted;
+        })();
+
+        node.StageCommand = (function() {
+
+            /**
+             * Properties of a StageCommand.
+             * @typedef {Object} fedscore.node.StageCommand.$Properties
+             * @property {string|null} [jobId] StageCommand jobId
+             * @property {string|null} [stage] StageCommand stage
+             * @property {number|null} [attempt] StageCommand attempt
+             * @property {fedscore.node.StageCommand.Action|null} [action] StageCommand action
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a StageCommand.
+             * @memberof fedscore.node
+             * @interface IStageCommand
+             * @augments fedscore.node.StageCommand.$Properties
+             * @deprecated Use fedscore.node.StageCommand.$Properties instead.
+             */
+
+            /**
+             * Shape of a StageCommand.
+             * @typedef {fedscore.node.StageCommand.$Properties} fedscore.node.StageCommand.$Shape
+             */
+
+            /**
+             * Constructs a new StageCommand.
+             * @memberof fedscore.node
+             * @classdesc Run or stop one attempt of one stage. PREPARE registers the attempt's sessions (so that messages of
+             * the attempt are accepted), START runs the receiver's role, ABORT stops it and refuses its sessions.
+             * @constructor
+             * @param {fedscore.node.StageCommand.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const StageCommand = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * StageCommand jobId.
+             * @member {string} jobId
+             * @memberof fedscore.node.StageCommand
+             * @instance
+             */
+            StageCommand.prototype.jobId = "";
+
+            /**
+             * StageCommand stage.
+             * @member {string} stage
+             * @memberof fedscore.node.StageCommand
+             * @instance
+             */
+            StageCommand.prototype.stage = "";
+
+            /**
+             * StageCommand attempt.
+             * @member {number} attempt
+             * @memberof fedscore.node.StageCommand
+             * @instance
+             */
+            StageCommand.prototype.attempt = 0;
+
+            /**
+             * StageCommand action.
+             * @member {fedscore.node.StageCommand.Action} action
+             * @memberof fedscore.node.StageCommand
+             * @instance
+             */
+            StageCommand.prototype.action = 0;
+
+            /**
+             * Creates a new StageCommand instance using the specified properties.
+             * @function create
+             * @memberof fedscore.node.StageCommand
+             * @static
+             * @param {fedscore.node.StageCommand.$Properties=} [properties] Properties to set
+             * @returns {fedscore.node.StageCommand} StageCommand instance
+             * @type {{
+             *   (properties: fedscore.node.StageCommand.$Shape): fedscore.node.StageCommand & fedscore.node.StageCommand.$Shape;
+             *   (properties?: fedscore.node.StageCommand.$Properties): fedscore.node.StageCommand;
+             * }}
+             */
+            StageCommand.create = function(properties) {
+                return new StageCommand(properties);
+            };
+
+            /**
+             * Encodes the specified StageCommand message. Does not implicitly {@link fedscore.node.StageCommand.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.node.StageCommand
+             * @static
+             * @param {fedscore.node.StageCommand.$Properties} message StageCommand message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            StageCommand.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId") && message.jobId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.jobId);
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage") && message.stage !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.stage);
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt") && message.attempt !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.attempt);
+                if (message.action != null && $Object.hasOwnProperty.call(message, "action") && message.action !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).int32(message.action);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified StageCommand message, length delimited. Does not implicitly {@link fedscore.node.StageCommand.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.node.StageCommand
+             * @static
+             * @param {fedscore.node.StageCommand.$Properties} message StageCommand message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            StageCommand.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a StageCommand message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.node.StageCommand
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.node.StageCommand & fedscore.node.StageCommand.$Shape} StageCommand
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            StageCommand.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.node.StageCommand();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.jobId = value;
+                            else
+                                delete message.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.stage = value;
+                            else
+                                delete message.stage;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.attempt = value;
+                            else
+                                delete message.attempt;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.action = value;
+                            else
+                                delete message.action;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a StageCommand message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.node.StageCommand
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.node.StageCommand & fedscore.node.StageCommand.$Shape} StageCommand
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            StageCommand.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a StageCommand message.
+             * @function verify
+             * @memberof fedscore.node.StageCommand
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            StageCommand.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId"))
+                    if (!$util.isString(message.jobId))
+                        return "jobId: string expected";
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage"))
+                    if (!$util.isString(message.stage))
+                        return "stage: string expected";
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    if (!$util.isInteger(message.attempt))
+                        return "attempt: integer expected";
+                if (message.action != null && $Object.hasOwnProperty.call(message, "action"))
+                    if (typeof message.action !== "number" || (message.action | 0) !== message.action)
+                        return "action: enum value expected";
+                return null;
+            };
+
+            /**
+             * Creates a StageCommand message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.node.StageCommand
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.node.StageCommand} StageCommand
+             */
+            StageCommand.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.node.StageCommand)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.node.StageCommand: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.node.StageCommand();
+                if (object.jobId != null)
+                    if (typeof object.jobId !== "string" || object.jobId.length)
+                        message.jobId = $String(object.jobId);
+                if (object.stage != null)
+                    if (typeof object.stage !== "string" || object.stage.length)
+                        message.stage = $String(object.stage);
+                if (object.attempt != null)
+                    if ($Number(object.attempt) !== 0)
+                        message.attempt = object.attempt >>> 0;
+                if (object.action !== 0 && (typeof object.action !== "string" || $root.fedscore.node.StageCommand.Action[object.action] !== 0))
+                    switch (object.action) {
+                    case "ACTION_UNSPECIFIED":
+                    case 0:
+                        message.action = 0;
+                        break;
+                    case "PREPARE":
+                    case 1:
+                        message.action = 1;
+                        break;
+                    case "START":
+                    case 2:
+                        message.action = 2;
+                        break;
+                    case "ABORT":
+                    case 3:
+                        message.action = 3;
+                        break;
+                    default:
+                        if (typeof object.action === "number" && (object.action | 0) === object.action)
+                            message.action = object.action;
+                    }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a StageCommand message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.node.StageCommand
+             * @static
+             * @param {fedscore.node.StageCommand} message StageCommand
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            StageCommand.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.jobId = "";
+                    object.stage = "";
+                    object.attempt = 0;
+                    object.action = options.enums === $String ? "ACTION_UNSPECIFIED" : 0;
+                }
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId"))
+                    object.jobId = message.jobId;
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage"))
+                    object.stage = message.stage;
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    object.attempt = message.attempt;
+                if (message.action != null && $Object.hasOwnProperty.call(message, "action"))
+                    object.action = options.enums === $String ? $root.fedscore.node.StageCommand.Action[message.action] === $undefined ? message.action : $root.fedscore.node.StageCommand.Action[message.action] : message.action;
+                return object;
+            };
+
+            /**
+             * Converts this StageCommand to JSON.
+             * @function toJSON
+             * @memberof fedscore.node.StageCommand
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            StageCommand.prototype.toJSON = function() {
+                return StageCommand.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for StageCommand
+             * @function getTypeUrl
+             * @memberof fedscore.node.StageCommand
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            StageCommand.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.node.StageCommand";
+            };
+
+            /**
+             * Action enum.
+             * @name fedscore.node.StageCommand.Action
+             * @enum {number}
+             * @property {number} ACTION_UNSPECIFIED=0 ACTION_UNSPECIFIED value
+             * @property {number} PREPARE=1 PREPARE value
+             * @property {number} START=2 START value
+             * @property {number} ABORT=3 ABORT value
+             */
+            StageCommand.Action = (function() {
+                const valuesById = $Object.create(null), values = $Object.create(valuesById);
+                values[valuesById[0] = "ACTION_UNSPECIFIED"] = 0;
+                values[valuesById[1] = "PREPARE"] = 1;
+                values[valuesById[2] = "START"] = 2;
+                values[valuesById[3] = "ABORT"] = 3;
+                return values;
+            })();
+
+            return StageCommand;
+        })();
+
+        node.StageQuery = (function() {
+
+            /**
+             * Properties of a StageQuery.
+             * @typedef {Object} fedscore.node.StageQuery.$Properties
+             * @property {string|null} [jobId] StageQuery jobId
+             * @property {string|null} [stage] StageQuery stage
+             * @property {number|null} [attempt] StageQuery attempt
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a StageQuery.
+             * @memberof fedscore.node
+             * @interface IStageQuery
+             * @augments fedscore.node.StageQuery.$Properties
+             * @deprecated Use fedscore.node.StageQuery.$Properties instead.
+             */
+
+            /**
+             * Shape of a StageQuery.
+             * @typedef {fedscore.node.StageQuery.$Properties} fedscore.node.StageQuery.$Shape
+             */
+
+            /**
+             * Constructs a new StageQuery.
+             * @memberof fedscore.node
+             * @classdesc Represents a StageQuery.
+             * @constructor
+             * @param {fedscore.node.StageQuery.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const StageQuery = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * StageQuery jobId.
+             * @member {string} jobId
+             * @memberof fedscore.node.StageQuery
+             * @instance
+             */
+            StageQuery.prototype.jobId = "";
+
+            /**
+             * StageQuery stage.
+             * @member {string} stage
+             * @memberof fedscore.node.StageQuery
+             * @instance
+             */
+            StageQuery.prototype.stage = "";
+
+            /**
+             * StageQuery attempt.
+             * @member {number} attempt
+             * @memberof fedscore.node.StageQuery
+             * @instance
+             */
+            StageQuery.prototype.attempt = 0;
+
+            /**
+             * Creates a new StageQuery instance using the specified properties.
+             * @function create
+             * @memberof fedscore.node.StageQuery
+             * @static
+             * @param {fedscore.node.StageQuery.$Properties=} [properties] Properties to set
+             * @returns {fedscore.node.StageQuery} StageQuery instance
+             * @type {{
+             *   (properties: fedscore.node.StageQuery.$Shape): fedscore.node.StageQuery & fedscore.node.StageQuery.$Shape;
+             *   (properties?: fedscore.node.StageQuery.$Properties): fedscore.node.StageQuery;
+             * }}
+             */
+            StageQuery.create = function(properties) {
+                return new StageQuery(properties);
+            };
+
+            /**
+             * Encodes the specified StageQuery message. Does not implicitly {@link fedscore.node.StageQuery.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.node.StageQuery
+             * @static
+             * @param {fedscore.node.StageQuery.$Properties} message StageQuery message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            StageQuery.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId") && message.jobId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.jobId);
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage") && message.stage !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.stage);
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt") && message.attempt !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.attempt);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified StageQuery message, length delimited. Does not implicitly {@link fedscore.node.StageQuery.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.node.StageQuery
+             * @static
+             * @param {fedscore.node.StageQuery.$Properties} message StageQuery message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            StageQuery.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a StageQuery message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.node.StageQuery
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.node.StageQuery & fedscore.node.StageQuery.$Shape} StageQuery
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            StageQuery.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.node.StageQuery();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.jobId = value;
+                            else
+                                delete message.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.stage = value;
+                            else
+                                delete message.stage;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.attempt = value;
+                            else
+                                delete message.attempt;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a StageQuery message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.node.StageQuery
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.node.StageQuery & fedscore.node.StageQuery.$Shape} StageQuery
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            StageQuery.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a StageQuery message.
+             * @function verify
+             * @memberof fedscore.node.StageQuery
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            StageQuery.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId"))
+                    if (!$util.isString(message.jobId))
+                        return "jobId: string expected";
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage"))
+                    if (!$util.isString(message.stage))
+                        return "stage: string expected";
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    if (!$util.isInteger(message.attempt))
+                        return "attempt: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a StageQuery message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.node.StageQuery
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.node.StageQuery} StageQuery
+             */
+            StageQuery.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.node.StageQuery)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.node.StageQuery: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.node.StageQuery();
+                if (object.jobId != null)
+                    if (typeof object.jobId !== "string" || object.jobId.length)
+                        message.jobId = $String(object.jobId);
+                if (object.stage != null)
+                    if (typeof object.stage !== "string" || object.stage.length)
+                        message.stage = $String(object.stage);
+                if (object.attempt != null)
+                    if ($Number(object.attempt) !== 0)
+                        message.attempt = object.attempt >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a StageQuery message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.node.StageQuery
+             * @static
+             * @param {fedscore.node.StageQuery} message StageQuery
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            StageQuery.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.jobId = "";
+                    object.stage = "";
+                    object.attempt = 0;
+                }
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId"))
+                    object.jobId = message.jobId;
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage"))
+                    object.stage = message.stage;
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    object.attempt = message.attempt;
+                return object;
+            };
+
+            /**
+             * Converts this StageQuery to JSON.
+             * @function toJSON
+             * @memberof fedscore.node.StageQuery
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            StageQuery.prototype.toJSON = function() {
+                return StageQuery.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for StageQuery
+             * @function getTypeUrl
+             * @memberof fedscore.node.StageQuery
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            StageQuery.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.node.StageQuery";
+            };
+
+            return StageQuery;
+        })();
+
+        node.StageStatus = (function() {
+
+            /**
+             * Properties of a StageStatus.
+             * @typedef {Object} fedscore.node.StageStatus.$Properties
+             * @property {string|null} [jobId] StageStatus jobId
+             * @property {string|null} [stage] StageStatus stage
+             * @property {number|null} [attempt] StageStatus attempt
+             * @property {fedscore.node.StageStatus.State|null} [state] StageStatus state
+             * @property {string|null} [errorCode] On FAILED: the FedscoreError code and message (no data values).
+             * @property {string|null} [errorMessage] StageStatus errorMessage
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a StageStatus.
+             * @memberof fedscore.node
+             * @interface IStageStatus
+             * @augments fedscore.node.StageStatus.$Properties
+             * @deprecated Use fedscore.node.StageStatus.$Properties instead.
+             */
+
+            /**
+             * Shape of a StageStatus.
+             * @typedef {fedscore.node.StageStatus.$Properties} fedscore.node.StageStatus.$Shape
+             */
+
+            /**
+             * Constructs a new StageStatus.
+             * @memberof fedscore.node
+             * @classdesc Represents a StageStatus.
+             * @constructor
+             * @param {fedscore.node.StageStatus.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const StageStatus = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * StageStatus jobId.
+             * @member {string} jobId
+             * @memberof fedscore.node.StageStatus
+             * @instance
+             */
+            StageStatus.prototype.jobId = "";
+
+            /**
+             * StageStatus stage.
+             * @member {string} stage
+             * @memberof fedscore.node.StageStatus
+             * @instance
+             */
+            StageStatus.prototype.stage = "";
+
+            /**
+             * StageStatus attempt.
+             * @member {number} attempt
+             * @memberof fedscore.node.StageStatus
+             * @instance
+             */
+            StageStatus.prototype.attempt = 0;
+
+            /**
+             * StageStatus state.
+             * @member {fedscore.node.StageStatus.State} state
+             * @memberof fedscore.node.StageStatus
+             * @instance
+             */
+            StageStatus.prototype.state = 0;
+
+            /**
+             * On FAILED: the FedscoreError code and message (no data values).
+             * @member {string} errorCode
+             * @memberof fedscore.node.StageStatus
+             * @instance
+             */
+            StageStatus.prototype.errorCode = "";
+
+            /**
+             * StageStatus errorMessage.
+             * @member {string} errorMessage
+             * @memberof fedscore.node.StageStatus
+             * @instance
+             */
+            StageStatus.prototype.errorMessage = "";
+
+            /**
+             * Creates a new StageStatus instance using the specified properties.
+             * @function create
+             * @memberof fedscore.node.StageStatus
+             * @static
+             * @param {fedscore.node.StageStatus.$Properties=} [properties] Properties to set
+             * @returns {fedscore.node.StageStatus} StageStatus instance
+             * @type {{
+             *   (properties: fedscore.node.StageStatus.$Shape): fedscore.node.StageStatus & fedscore.node.StageStatus.$Shape;
+             *   (properties?: fedscore.node.StageStatus.$Properties): fedscore.node.StageStatus;
+             * }}
+             */
+            StageStatus.create = function(properties) {
+                return new StageStatus(properties);
+            };
+
+            /**
+             * Encodes the specified StageStatus message. Does not implicitly {@link fedscore.node.StageStatus.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.node.StageStatus
+             * @static
+             * @param {fedscore.node.StageStatus.$Properties} message StageStatus message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            StageStatus.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId") && message.jobId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.jobId);
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage") && message.stage !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.stage);
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt") && message.attempt !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.attempt);
+                if (message.state != null && $Object.hasOwnProperty.call(message, "state") && message.state !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).int32(message.state);
+                if (message.errorCode != null && $Object.hasOwnProperty.call(message, "errorCode") && message.errorCode !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.errorCode);
+                if (message.errorMessage != null && $Object.hasOwnProperty.call(message, "errorMessage") && message.errorMessage !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.errorMessage);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified StageStatus message, length delimited. Does not implicitly {@link fedscore.node.StageStatus.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.node.StageStatus
+             * @static
+             * @param {fedscore.node.StageStatus.$Properties} message StageStatus message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            StageStatus.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a StageStatus message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.node.StageStatus
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.node.StageStatus & fedscore.node.StageStatus.$Shape} StageStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            StageStatus.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.node.StageStatus();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.jobId = value;
+                            else
+                                delete message.jobId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.stage = value;
+                            else
+                                delete message.stage;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.attempt = value;
+                            else
+                                delete message.attempt;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.state = value;
+                            else
+                                delete message.state;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.errorCode = value;
+                            else
+                                delete message.errorCode;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.errorMessage = value;
+                            else
+                                delete message.errorMessage;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a StageStatus message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.node.StageStatus
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.node.StageStatus & fedscore.node.StageStatus.$Shape} StageStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            StageStatus.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a StageStatus message.
+             * @function verify
+             * @memberof fedscore.node.StageStatus
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            StageStatus.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId"))
+                    if (!$util.isString(message.jobId))
+                        return "jobId: string expected";
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage"))
+                    if (!$util.isString(message.stage))
+                        return "stage: string expected";
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    if (!$util.isInteger(message.attempt))
+                        return "attempt: integer expected";
+                if (message.state != null && $Object.hasOwnProperty.call(message, "state"))
+                    if (typeof message.state !== "number" || (message.state | 0) !== message.state)
+                        return "state: enum value expected";
+                if (message.errorCode != null && $Object.hasOwnProperty.call(message, "errorCode"))
+                    if (!$util.isString(message.errorCode))
+                        return "errorCode: string expected";
+                if (message.errorMessage != null && $Object.hasOwnProperty.call(message, "errorMessage"))
+                    if (!$util.isString(message.errorMessage))
+                        return "errorMessage: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a StageStatus message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.node.StageStatus
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.node.StageStatus} StageStatus
+             */
+            StageStatus.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.node.StageStatus)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.node.StageStatus: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.node.StageStatus();
+                if (object.jobId != null)
+                    if (typeof object.jobId !== "string" || object.jobId.length)
+                        message.jobId = $String(object.jobId);
+                if (object.stage != null)
+                    if (typeof object.stage !== "string" || object.stage.length)
+                        message.stage = $String(object.stage);
+                if (object.attempt != null)
+                    if ($Number(object.attempt) !== 0)
+                        message.attempt = object.attempt >>> 0;
+                if (object.state !== 0 && (typeof object.state !== "string" || $root.fedscore.node.StageStatus.State[object.state] !== 0))
+                    switch (object.state) {
+                    case "STATE_UNSPECIFIED":
+                    case 0:
+                        message.state = 0;
+                        break;
+                    case "UNKNOWN":
+                    case 1:
+                        message.state = 1;
+                        break;
+                    case "PREPARED":
+                    case 2:
+                        message.state = 2;
+                        break;
+                    case "RUNNING":
+                    case 3:
+                        message.state = 3;
+                        break;
+                    case "DONE":
+                    case 4:
+                        message.state = 4;
+                        break;
+                    case "FAILED":
+                    case 5:
+                        message.state = 5;
+                        break;
+                    case "ABORTED":
+                    case 6:
+                        message.state = 6;
+                        break;
+                    default:
+                        if (typeof object.state === "number" && (object.state | 0) === object.state)
+                            message.state = object.state;
+                    }
+                if (object.errorCode != null)
+                    if (typeof object.errorCode !== "string" || object.errorCode.length)
+                        message.errorCode = $String(object.errorCode);
+                if (object.errorMessage != null)
+                    if (typeof object.errorMessage !== "string" || object.errorMessage.length)
+                        message.errorMessage = $String(object.errorMessage);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a StageStatus message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.node.StageStatus
+             * @static
+             * @param {fedscore.node.StageStatus} message StageStatus
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            StageStatus.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.jobId = "";
+                    object.stage = "";
+                    object.attempt = 0;
+                    object.state = options.enums === $String ? "STATE_UNSPECIFIED" : 0;
+                    object.errorCode = "";
+                    object.errorMessage = "";
+                }
+                if (message.jobId != null && $Object.hasOwnProperty.call(message, "jobId"))
+                    object.jobId = message.jobId;
+                if (message.stage != null && $Object.hasOwnProperty.call(message, "stage"))
+                    object.stage = message.stage;
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    object.attempt = message.attempt;
+                if (message.state != null && $Object.hasOwnProperty.call(message, "state"))
+                    object.state = options.enums === $String ? $root.fedscore.node.StageStatus.State[message.state] === $undefined ? message.state : $root.fedscore.node.StageStatus.State[message.state] : message.state;
+                if (message.errorCode != null && $Object.hasOwnProperty.call(message, "errorCode"))
+                    object.errorCode = message.errorCode;
+                if (message.errorMessage != null && $Object.hasOwnProperty.call(message, "errorMessage"))
+                    object.errorMessage = message.errorMessage;
+                return object;
+            };
+
+            /**
+             * Converts this StageStatus to JSON.
+             * @function toJSON
+             * @memberof fedscore.node.StageStatus
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            StageStatus.prototype.toJSON = function() {
+                return StageStatus.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for StageStatus
+             * @function getTypeUrl
+             * @memberof fedscore.node.StageStatus
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            StageStatus.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.node.StageStatus";
+            };
+
+            /**
+             * State enum.
+             * @name fedscore.node.StageStatus.State
+             * @enum {number}
+             * @property {number} STATE_UNSPECIFIED=0 STATE_UNSPECIFIED value
+             * @property {number} UNKNOWN=1 The receiver has no record of this attempt (e.g. it restarted since).
+             * @property {number} PREPARED=2 PREPARED value
+             * @property {number} RUNNING=3 RUNNING value
+             * @property {number} DONE=4 DONE value
+             * @property {number} FAILED=5 FAILED value
+             * @property {number} ABORTED=6 ABORTED value
+             */
+            StageStatus.State = (function() {
+                const valuesById = $Object.create(null), values = $Object.create(valuesById);
+                values[valuesById[0] = "STATE_UNSPECIFIED"] = 0;
+                values[valuesById[1] = "UNKNOWN"] = 1;
+                values[valuesById[2] = "PREPARED"] = 2;
+                values[valuesById[3] = "RUNNING"] = 3;
+                values[valuesById[4] = "DONE"] = 4;
+                values[valuesById[5] = "FAILED"] = 5;
+                values[valuesById[6] = "ABORTED"] = 6;
+                return values;
+            })();
+
+            return StageStatus;
+        })();
+
+        node.HealthRequest = (function() {
+
+            /**
+             * Properties of a HealthRequest.
+             * @typedef {Object} fedscore.node.HealthRequest.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a HealthRequest.
+             * @memberof fedscore.node
+             * @interface IHealthRequest
+             * @augments fedscore.node.HealthRequest.$Properties
+             * @deprecated Use fedscore.node.HealthRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a HealthRequest.
+             * @typedef {fedscore.node.HealthRequest.$Properties} fedscore.node.HealthRequest.$Shape
+             */
+
+            /**
+             * Constructs a new HealthRequest.
+             * @memberof fedscore.node
+             * @classdesc Represents a HealthRequest.
+             * @constructor
+             * @param {fedscore.node.HealthRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const HealthRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Creates a new HealthRequest instance using the specified properties.
+             * @function create
+             * @memberof fedscore.node.HealthRequest
+             * @static
+             * @param {fedscore.node.HealthRequest.$Properties=} [properties] Properties to set
+             * @returns {fedscore.node.HealthRequest} HealthRequest instance
+             * @type {{
+             *   (properties: fedscore.node.HealthRequest.$Shape): fedscore.node.HealthRequest & fedscore.node.HealthRequest.$Shape;
+             *   (properties?: fedscore.node.HealthRequest.$Properties): fedscore.node.HealthRequest;
+             * }}
+             */
+            HealthRequest.create = function(properties) {
+                return new HealthRequest(properties);
+            };
+
+            /**
+             * Encodes the specified HealthRequest message. Does not implicitly {@link fedscore.node.HealthRequest.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.node.HealthRequest
+             * @static
+             * @param {fedscore.node.HealthRequest.$Properties} message HealthRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HealthRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HealthRequest message, length delimited. Does not implicitly {@link fedscore.node.HealthRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.node.HealthRequest
+             * @static
+             * @param {fedscore.node.HealthRequest.$Properties} message HealthRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HealthRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a HealthRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.node.HealthRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.node.HealthRequest & fedscore.node.HealthRequest.$Shape} HealthRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HealthRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.node.HealthRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    reader.skipType(tag & 7, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a HealthRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.node.HealthRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.node.HealthRequest & fedscore.node.HealthRequest.$Shape} HealthRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HealthRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a HealthRequest message.
+             * @function verify
+             * @memberof fedscore.node.HealthRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HealthRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a HealthRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.node.HealthRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.node.HealthRequest} HealthRequest
+             */
+            HealthRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.node.HealthRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.node.HealthRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.fedscore.node.HealthRequest();
+            };
+
+            /**
+             * Creates a plain object from a HealthRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.node.HealthRequest
+             * @static
+             * @param {fedscore.node.HealthRequest} message HealthRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HealthRequest.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this HealthRequest to JSON.
+             * @function toJSON
+             * @memberof fedscore.node.HealthRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HealthRequest.prototype.toJSON = function() {
+                return HealthRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for HealthRequest
+             * @function getTypeUrl
+             * @memberof fedscore.node.HealthRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            HealthRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.node.HealthRequest";
+            };
+
+            return HealthRequest;
+        })();
+
+        node.HealthReply = (function() {
+
+            /**
+             * Properties of a HealthReply.
+             * @typedef {Object} fedscore.node.HealthReply.$Properties
+             * @property {string|null} [party] HealthReply party
+             * @property {number|Long|null} [uptimeMs] HealthReply uptimeMs
+             * @property {number|null} [runningStages] HealthReply runningStages
+             * @property {number|Long|null} [startedAtMs] Milliseconds since the process started: a restart shows as a smaller value than last seen.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a HealthReply.
+             * @memberof fedscore.node
+             * @interface IHealthReply
+             * @augments fedscore.node.HealthReply.$Properties
+             * @deprecated Use fedscore.node.HealthReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a HealthReply.
+             * @typedef {fedscore.node.HealthReply.$Properties} fedscore.node.HealthReply.$Shape
+             */
+
+            /**
+             * Constructs a new HealthReply.
+             * @memberof fedscore.node
+             * @classdesc Represents a HealthReply.
+             * @constructor
+             * @param {fedscore.node.HealthReply.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const HealthReply = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * HealthReply party.
+             * @member {string} party
+             * @memberof fedscore.node.HealthReply
+             * @instance
+             */
+            HealthReply.prototype.party = "";
+
+            /**
+             * HealthReply uptimeMs.
+             * @member {number|Long} uptimeMs
+             * @memberof fedscore.node.HealthReply
+             * @instance
+             */
+            HealthReply.prototype.uptimeMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * HealthReply runningStages.
+             * @member {number} runningStages
+             * @memberof fedscore.node.HealthReply
+             * @instance
+             */
+            HealthReply.prototype.runningStages = 0;
+
+            /**
+             * Milliseconds since the process started: a restart shows as a smaller value than last seen.
+             * @member {number|Long} startedAtMs
+             * @memberof fedscore.node.HealthReply
+             * @instance
+             */
+            HealthReply.prototype.startedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new HealthReply instance using the specified properties.
+             * @function create
+             * @memberof fedscore.node.HealthReply
+             * @static
+             * @param {fedscore.node.HealthReply.$Properties=} [properties] Properties to set
+             * @returns {fedscore.node.HealthReply} HealthReply instance
+             * @type {{
+             *   (properties: fedscore.node.HealthReply.$Shape): fedscore.node.HealthReply & fedscore.node.HealthReply.$Shape;
+             *   (properties?: fedscore.node.HealthReply.$Properties): fedscore.node.HealthReply;
+             * }}
+             */
+            HealthReply.create = function(properties) {
+                return new HealthReply(properties);
+            };
+
+            /**
+             * Encodes the specified HealthReply message. Does not implicitly {@link fedscore.node.HealthReply.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.node.HealthReply
+             * @static
+             * @param {fedscore.node.HealthReply.$Properties} message HealthReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HealthReply.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.party != null && $Object.hasOwnProperty.call(message, "party") && message.party !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.party);
+                if (message.uptimeMs != null && $Object.hasOwnProperty.call(message, "uptimeMs") && (typeof message.uptimeMs === "object" ? message.uptimeMs.low || message.uptimeMs.high : message.uptimeMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.uptimeMs);
+                if (message.runningStages != null && $Object.hasOwnProperty.call(message, "runningStages") && message.runningStages !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.runningStages);
+                if (message.startedAtMs != null && $Object.hasOwnProperty.call(message, "startedAtMs") && (typeof message.startedAtMs === "object" ? message.startedAtMs.low || message.startedAtMs.high : message.startedAtMs !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.startedAtMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HealthReply message, length delimited. Does not implicitly {@link fedscore.node.HealthReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.node.HealthReply
+             * @static
+             * @param {fedscore.node.HealthReply.$Properties} message HealthReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HealthReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a HealthReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.node.HealthReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.node.HealthReply & fedscore.node.HealthReply.$Shape} HealthReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HealthReply.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.node.HealthReply();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.party = value;
+                            else
+                                delete message.party;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.uptimeMs = value;
+                            else
+                                delete message.uptimeMs;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.runningStages = value;
+                            else
+                                delete message.runningStages;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.startedAtMs = value;
+                            else
+                                delete message.startedAtMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a HealthReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.node.HealthReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.node.HealthReply & fedscore.node.HealthReply.$Shape} HealthReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HealthReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a HealthReply message.
+             * @function verify
+             * @memberof fedscore.node.HealthReply
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HealthReply.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.party != null && $Object.hasOwnProperty.call(message, "party"))
+                    if (!$util.isString(message.party))
+                        return "party: string expected";
+                if (message.uptimeMs != null && $Object.hasOwnProperty.call(message, "uptimeMs"))
+                    if (!$util.isInteger(message.uptimeMs) && !(message.uptimeMs && $util.isInteger(message.uptimeMs.low) && $util.isInteger(message.uptimeMs.high)))
+                        return "uptimeMs: integer|Long expected";
+                if (message.runningStages != null && $Object.hasOwnProperty.call(message, "runningStages"))
+                    if (!$util.isInteger(message.runningStages))
+                        return "runningStages: integer expected";
+                if (message.startedAtMs != null && $Object.hasOwnProperty.call(message, "startedAtMs"))
+                    if (!$util.isInteger(message.startedAtMs) && !(message.startedAtMs && $util.isInteger(message.startedAtMs.low) && $util.isInteger(message.startedAtMs.high)))
+                        return "startedAtMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a HealthReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.node.HealthReply
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.node.HealthReply} HealthReply
+             */
+            HealthReply.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.node.HealthReply)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.node.HealthReply: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.node.HealthReply();
+                if (object.party != null)
+                    if (typeof object.party !== "string" || object.party.length)
+                        message.party = $String(object.party);
+                if (object.uptimeMs != null)
+                    if (typeof object.uptimeMs === "object" ? object.uptimeMs.low || object.uptimeMs.high : $Number(object.uptimeMs) !== 0)
+                        if ($util.Long)
+                            message.uptimeMs = $util.Long.fromValue(object.uptimeMs, true);
+                        else if (typeof object.uptimeMs === "string")
+                            message.uptimeMs = $parseInt(object.uptimeMs, 10);
+                        else if (typeof object.uptimeMs === "number")
+                            message.uptimeMs = object.uptimeMs;
+                        else if (typeof object.uptimeMs === "object")
+                            message.uptimeMs = new $util.LongBits(object.uptimeMs.low >>> 0, object.uptimeMs.high >>> 0).toNumber(true);
+                if (object.runningStages != null)
+                    if ($Number(object.runningStages) !== 0)
+                        message.runningStages = object.runningStages >>> 0;
+                if (object.startedAtMs != null)
+                    if (typeof object.startedAtMs === "object" ? object.startedAtMs.low || object.startedAtMs.high : $Number(object.startedAtMs) !== 0)
+                        if ($util.Long)
+                            message.startedAtMs = $util.Long.fromValue(object.startedAtMs, true);
+                        else if (typeof object.startedAtMs === "string")
+                            message.startedAtMs = $parseInt(object.startedAtMs, 10);
+                        else if (typeof object.startedAtMs === "number")
+                            message.startedAtMs = object.startedAtMs;
+                        else if (typeof object.startedAtMs === "object")
+                            message.startedAtMs = new $util.LongBits(object.startedAtMs.low >>> 0, object.startedAtMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HealthReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.node.HealthReply
+             * @static
+             * @param {fedscore.node.HealthReply} message HealthReply
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HealthReply.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.party = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.uptimeMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.uptimeMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                    object.runningStages = 0;
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.startedAtMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.startedAtMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (message.party != null && $Object.hasOwnProperty.call(message, "party"))
+                    object.party = message.party;
+                if (message.uptimeMs != null && $Object.hasOwnProperty.call(message, "uptimeMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.uptimeMs = typeof message.uptimeMs === "number" ? $BigInt(message.uptimeMs) : $util.Long.fromBits(message.uptimeMs.low >>> 0, message.uptimeMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.uptimeMs === "number")
+                        object.uptimeMs = options.longs === $String ? $String(message.uptimeMs) : message.uptimeMs;
+                    else
+                        object.uptimeMs = options.longs === $String ? $util.Long.prototype.toString.call(message.uptimeMs) : options.longs === $Number ? new $util.LongBits(message.uptimeMs.low >>> 0, message.uptimeMs.high >>> 0).toNumber(true) : message.uptimeMs;
+                if (message.runningStages != null && $Object.hasOwnProperty.call(message, "runningStages"))
+                    object.runningStages = message.runningStages;
+                if (message.startedAtMs != null && $Object.hasOwnProperty.call(message, "startedAtMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.startedAtMs = typeof message.startedAtMs === "number" ? $BigInt(message.startedAtMs) : $util.Long.fromBits(message.startedAtMs.low >>> 0, message.startedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.startedAtMs === "number")
+                        object.startedAtMs = options.longs === $String ? $String(message.startedAtMs) : message.startedAtMs;
+                    else
+                        object.startedAtMs = options.longs === $String ? $util.Long.prototype.toString.call(message.startedAtMs) : options.longs === $Number ? new $util.LongBits(message.startedAtMs.low >>> 0, message.startedAtMs.high >>> 0).toNumber(true) : message.startedAtMs;
+                return object;
+            };
+
+            /**
+             * Converts this HealthReply to JSON.
+             * @function toJSON
+             * @memberof fedscore.node.HealthReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HealthReply.prototype.toJSON = function() {
+                return HealthReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for HealthReply
+             * @function getTypeUrl
+             * @memberof fedscore.node.HealthReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            HealthReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.node.HealthReply";
+            };
+
+            return HealthReply;
+        })();
+
+        return node;
+    })();
+
     fedscore.psi = (function() {
 
         /**
