@@ -47,7 +47,7 @@ interface RunOutcome {
   seconds: number;
   hostSeconds: number;
   guestLocalSeconds: number;
-  counts: number[][];
+  counts: (readonly number[])[];
   ivs: number[];
   cost?: { products: number; encodes: number; rotations: number; additions: number };
   bytes: { guestToHost: number; hostToGuest: number };
@@ -130,7 +130,8 @@ export default async function binningBench(args: string[]): Promise<BenchResult>
 
   const none = await runOnce(guestColumns, hostColumns, labels, binning, 'none', workers);
   const ckksRuns: RunOutcome[] = [];
-  for (let r = 0; r < runs; r++) ckksRuns.push(await runOnce(guestColumns, hostColumns, labels, binning, 'ckks', workers));
+  for (let r = 0; r < runs; r++)
+    ckksRuns.push(await runOnce(guestColumns, hostColumns, labels, binning, 'ckks', workers));
   const identical = ckksRuns.every((r) => same(r, none));
   const total = median(ckksRuns.map((r) => r.seconds));
   const hostPart = median(ckksRuns.map((r) => r.hostSeconds));
@@ -188,18 +189,40 @@ export default async function binningBench(args: string[]): Promise<BenchResult>
         title: 'Binning + WOE/IV, all features of both parties (median of runs)',
         columns: ['setting', 'rows x features', 'seconds', 'source'],
         rows: [
-          [`fedscore, CKKS, ${workers} workers`, `${rows} x ${hostFeatures + guestFeatures}`, total, 'this run'],
+          [
+            `fedscore, CKKS, ${workers} workers`,
+            `${rows} x ${hostFeatures + guestFeatures}`,
+            total,
+            'this run',
+          ],
           ['  of which host features (protocol)', `${rows} x ${hostFeatures}`, hostPart, 'this run'],
           ['  of which guest features (local)', `${rows} x ${guestFeatures}`, localPart, 'this run'],
-          ['fedscore, none (plaintext, insecure)', `${rows} x ${hostFeatures + guestFeatures}`, none.seconds, 'this run'],
-          ['FATE 2.0 feature binning (16 cores, Paillier)', '100,000 x 330 (300 host)', 68, '../shared/ANCHORS.md'],
+          [
+            'fedscore, none (plaintext, insecure)',
+            `${rows} x ${hostFeatures + guestFeatures}`,
+            none.seconds,
+            'this run',
+          ],
+          [
+            'FATE 2.0 feature binning (16 cores, Paillier)',
+            '100,000 x 330 (300 host)',
+            68,
+            '../shared/ANCHORS.md',
+          ],
           ['SecretFlow WOE/IV (32 vCPU, 2 parties)', '800,000 x 1,500', 434, '../shared/ANCHORS.md'],
         ],
         note: 'Wall time includes fitting bins, encrypting labels, the host evaluation, decryption and IV.',
       },
       {
         title: 'CKKS operations of the host evaluation (one run)',
-        columns: ['products', 'encodes', 'rotations', 'additions', 'guest -> host bytes', 'host -> guest bytes'],
+        columns: [
+          'products',
+          'encodes',
+          'rotations',
+          'additions',
+          'guest -> host bytes',
+          'host -> guest bytes',
+        ],
         rows: [
           [
             cost.products,
