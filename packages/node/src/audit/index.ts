@@ -1,0 +1,22 @@
+export type {
+  AuditAnchor,
+  AuditDetails,
+  AuditEntry,
+  AuditEntryInput,
+  AuditFailureReason,
+  AuditKind,
+  AuditLogOptions,
+  AuditVerification,
+} from './audit-log.ts';
+export {
+  AUDIT_KINDS,
+  AUDIT_MIGRATIONS,
+  AuditLog,
+  auditEntryHash,
+  consentSetFingerprint,
+  enterpriseSetFingerprint,
+  GENESIS_HASH,
+  verifyAuditEntries,
+} from './audit-log.ts';
+export type { AuditReconciliation, AuditUse } from './reconcile.ts';
+export { reconcileAuditLogs } from './reconcile.ts';

@@ -1,0 +1,429 @@
+/**
+ * The consent registry: an enterprise's authorization for one grantee (a bank) to use its data for one
+ * purpose, over a scope of data categories, from a start time until an expiry, unless revoked earlier.
+ *
+ * Training, scoring and monitoring call `filterByConsent` with the job's start time: enterprises without a
+ * consent valid at that instant for that grantee, purpose and every requested category are excluded, and
+ * the exclusions are counted by reason. Revocation therefore takes effect for every job that starts after
+ * it; a job already running keeps the set it started with (its audit entry records that set).
+ *
+ * Each grant and revocation is recorded in the audit log when one is attached (the enterprise appears
+ * there only as a one-element set fingerprint). Times are milliseconds since the Unix epoch; a consent is
+ * valid on [grantedAt, expiresAt) and, if revoked, before revokedAt.
+ */
+import { randomUUID } from 'node:crypto';
+import { FedscoreError, isValidUscc, normalizeUscc } from '@fedscore/core';
+import { type AuditLog, consentSetFingerprint, enterpriseSetFingerprint } from '../audit/index.ts';
+import type { NodeStore, StoreMigrations } from '../store/index.ts';
+
+/** What an enterprise may authorize its data to be used for. */
+export const CONSENT_PURPOSES = ['training', 'scoring', 'monitoring'] as const;
+export type ConsentPurpose = (typeof CONSENT_PURPOSES)[number];
+
+/** A scope entry meaning every category of the data owner's data. */
+export const ALL_CATEGORIES = '*';
+const CATEGORY = /^[a-z][a-z0-9_]{0,63}$/;
+const PARTY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const CONSENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+export interface ConsentGrant {
+  /** The authorization's id; generated when absent (imported consents keep the platform's id). */
+  readonly id?: string;
+  /** The enterprise's USCC (normalized and checked). */
+  readonly enterprise: string;
+  /** The party allowed to use the data (a bank's party id). */
+  readonly grantee: string;
+  readonly purpose: ConsentPurpose;
+  /** Data categories covered (e.g. 'tax', 'court_judgments'), or ['*'] for all. */
+  readonly scope: readonly string[];
+  /** Default: now. */
+  readonly grantedAt?: number;
+  readonly expiresAt: number;
+}
+
+export interface ConsentRecord {
+  readonly id: string;
+  readonly enterprise: string;
+  readonly grantee: string;
+  readonly purpose: ConsentPurpose;
+  readonly scope: readonly string[];
+  readonly grantedAt: number;
+  readonly expiresAt: number;
+  readonly revokedAt?: number;
+  readonly revocationReason?: string;
+}
+
+export type ConsentStatus = 'valid' | 'not_yet_valid' | 'expired' | 'revoked';
+
+export interface ConsentQuery {
+  readonly grantee: string;
+  readonly purpose: ConsentPurpose;
+  /** Categories the use needs; every one must be in the consent's scope. Default ['*'] (all). */
+  readonly categories?: readonly string[];
+  /** The instant the use starts (a job's start time). Default: now. */
+  readonly at?: number;
+}
+
+/** Why an enterprise was left out, most specific reason first. */
+export interface ConsentExclusions {
+  /** The id is not a valid USCC. */
+  readonly invalidId: number;
+  /** No consent at all for this grantee and purpose. */
+  readonly noConsent: number;
+  /** Consents exist and are valid in time but none covers all requested categories. */
+  readonly outOfScope: number;
+  /** The covering consents were all revoked before `at`. */
+  readonly revoked: number;
+  /** The covering consents all expired before `at`. */
+  readonly expired: number;
+  /** The covering consents all start after `at`. */
+  readonly notYetValid: number;
+}
+
+export interface ConsentFilterResult {
+  /** Enterprises with valid consent, in input order (normalized USCCs, de-duplicated). */
+  readonly included: readonly string[];
+  /** For each included enterprise, the id of the consent that covers it (the one expiring last). */
+  readonly consentIds: readonly string[];
+  readonly excluded: ConsentExclusions;
+  readonly excludedTotal: number;
+  /** `enterpriseSetFingerprint(included)`, for the audit entry of the use. */
+  readonly enterpriseFingerprint: string;
+  /** `consentSetFingerprint(consentIds)`, for the audit entry of the use. */
+  readonly consentRef: string;
+  readonly at: number;
+}
+
+export const CONSENT_MIGRATIONS: StoreMigrations = {
+  module: 'consent',
+  steps: [
+    `CREATE TABLE consents (
+       id TEXT PRIMARY KEY,
+       enterprise TEXT NOT NULL,
+       grantee TEXT NOT NULL,
+       purpose TEXT NOT NULL,
+       scope TEXT NOT NULL,
+       granted_at INTEGER NOT NULL,
+       expires_at INTEGER NOT NULL,
+       revoked_at INTEGER,
+       revocation_reason TEXT,
+       CHECK (expires_at > granted_at)
+     ) STRICT;
+     CREATE INDEX consents_use ON consents (grantee, purpose, enterprise);
+     CREATE INDEX consents_enterprise ON consents (enterprise);`,
+  ],
+};
+
+interface ConsentRow {
+  id: string;
+  enterprise: string;
+  grantee: string;
+  purpose: string;
+  scope: string;
+  granted_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  revocation_reason: string | null;
+}
+
+export interface ConsentRegistryOptions {
+  /** Records grants and revocations. */
+  readonly audit?: AuditLog;
+  /** The party id written as the actor of those audit entries (the node keeping the registry). */
+  readonly party?: string;
+  readonly now?: () => number;
+}
+
+export class ConsentRegistry {
+  readonly store: NodeStore;
+  readonly #audit: AuditLog | undefined;
+  readonly #party: string;
+  readonly #now: () => number;
+
+  constructor(store: NodeStore, options: ConsentRegistryOptions = {}) {
+    this.store = store;
+    this.#audit = options.audit;
+    this.#party = options.party ?? 'local';
+    this.#now = options.now ?? Date.now;
+    store.migrate(CONSENT_MIGRATIONS);
+  }
+
+  /** Record an authorization. An existing id is refused (`duplicate_id`). */
+  grant(grant: ConsentGrant, field = 'consent'): ConsentRecord {
+    const record = validateGrant(grant, field, this.#now());
+    return this.store.transaction(() => {
+      if (this.store.get('SELECT 1 AS x FROM consents WHERE id = ?', record.id) !== undefined) {
+        throw new FedscoreError('duplicate_id', `consent '${record.id}' already exists`, {
+          field: `${field}.id`,
+        });
+      }
+      this.store.run(
+        `INSERT INTO consents (id, enterprise, grantee, purpose, scope, granted_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        record.id,
+        record.enterprise,
+        record.grantee,
+        record.purpose,
+        JSON.stringify(record.scope),
+        record.grantedAt,
+        record.expiresAt,
+      );
+      this.#audit?.append({
+        kind: 'consent_change',
+        actor: this.#party,
+        purpose: record.purpose,
+        consentRef: record.id,
+        enterpriseFingerprint: enterpriseSetFingerprint([record.enterprise]),
+        enterpriseCount: 1,
+        details: { action: 'grant', grantee: record.grantee, expiresAt: record.expiresAt },
+      });
+      return record;
+    });
+  }
+
+  /** Grant many at once, atomically (all or none); `field` names the failing element. */
+  grantAll(grants: readonly ConsentGrant[]): ConsentRecord[] {
+    return this.store.transaction(() => grants.map((g, i) => this.grant(g, `consents[${i}]`)));
+  }
+
+  /**
+   * Revoke a consent from `at` (default now). Jobs starting from then on exclude the enterprise. Revoking
+   * twice is `invalid_state`; an unknown id is `not_found`.
+   */
+  revoke(id: string, options: { at?: number; reason?: string } = {}): ConsentRecord {
+    const at = options.at ?? this.#now();
+    if (!Number.isSafeInteger(at)) {
+      throw new FedscoreError('invalid_argument', 'expected a time in milliseconds', { field: 'at' });
+    }
+    if (options.reason !== undefined && (typeof options.reason !== 'string' || options.reason.length > 256)) {
+      throw new FedscoreError('invalid_argument', 'expected a reason of at most 256 characters', {
+        field: 'reason',
+      });
+    }
+    return this.store.transaction(() => {
+      const current = this.get(id);
+      if (current.revokedAt !== undefined) {
+        throw new FedscoreError('invalid_state', `consent '${id}' is already revoked`, { field: 'id' });
+      }
+      this.store.run(
+        'UPDATE consents SET revoked_at = ?, revocation_reason = ? WHERE id = ?',
+        at,
+        options.reason ?? null,
+        id,
+      );
+      this.#audit?.append({
+        kind: 'consent_change',
+        actor: this.#party,
+        purpose: current.purpose,
+        consentRef: id,
+        enterpriseFingerprint: enterpriseSetFingerprint([current.enterprise]),
+        enterpriseCount: 1,
+        details: { action: 'revoke', grantee: current.grantee, revokedAt: at },
+      });
+      return this.get(id);
+    });
+  }
+
+  /** One consent by id (`not_found` if absent). */
+  get(id: string): ConsentRecord {
+    if (typeof id !== 'string' || !CONSENT_ID.test(id)) {
+      throw new FedscoreError('invalid_argument', 'expected a consent id', { field: 'id' });
+    }
+    const row = this.store.get<ConsentRow>('SELECT * FROM consents WHERE id = ?', id);
+    if (row === undefined) throw new FedscoreError('not_found', `no consent '${id}'`, { field: 'id' });
+    return fromRow(row);
+  }
+
+  /** Consents matching every given filter, by grant time then id. */
+  list(filter: { enterprise?: string; grantee?: string; purpose?: ConsentPurpose } = {}): ConsentRecord[] {
+    const enterprise = filter.enterprise === undefined ? null : normalizeUscc(filter.enterprise);
+    return this.store
+      .all<ConsentRow>(
+        `SELECT * FROM consents WHERE (?1 IS NULL OR enterprise = ?1) AND (?2 IS NULL OR grantee = ?2)
+         AND (?3 IS NULL OR purpose = ?3) ORDER BY granted_at, id`,
+        enterprise,
+        filter.grantee ?? null,
+        filter.purpose ?? null,
+      )
+      .map(fromRow);
+  }
+
+  /** Status of one consent at `at` (default now). */
+  status(record: ConsentRecord, at: number = this.#now()): ConsentStatus {
+    return statusAt(record, at);
+  }
+
+  /** Split `enterprises` into those with valid consent for `query` and counted exclusions. */
+  filterByConsent(enterprises: Iterable<string>, query: ConsentQuery): ConsentFilterResult {
+    const grantee = checkParty(query.grantee, 'grantee');
+    const purpose = checkPurpose(query.purpose, 'purpose');
+    const categories = checkScope(query.categories ?? [ALL_CATEGORIES], 'categories');
+    const at = query.at ?? this.#now();
+    if (!Number.isSafeInteger(at)) {
+      throw new FedscoreError('invalid_argument', 'expected a time in milliseconds', { field: 'at' });
+    }
+    const byEnterprise = new Map<string, ConsentRecord[]>();
+    for (const row of this.store.iterate<ConsentRow>(
+      'SELECT * FROM consents WHERE grantee = ? AND purpose = ?',
+      grantee,
+      purpose,
+    )) {
+      const r = fromRow(row);
+      const list = byEnterprise.get(r.enterprise);
+      if (list === undefined) byEnterprise.set(r.enterprise, [r]);
+      else list.push(r);
+    }
+    const excluded = { invalidId: 0, noConsent: 0, outOfScope: 0, revoked: 0, expired: 0, notYetValid: 0 };
+    const included: string[] = [];
+    const consentIds: string[] = [];
+    const seen = new Set<string>();
+    for (const raw of enterprises) {
+      const id = normalizeUscc(typeof raw === 'string' ? raw : '');
+      if (!isValidUscc(id)) {
+        excluded.invalidId++;
+        continue;
+      }
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const consents = byEnterprise.get(id);
+      if (consents === undefined) {
+        excluded.noConsent++;
+        continue;
+      }
+      let best: ConsentRecord | undefined;
+      let timeValidButNarrow = false;
+      const reasons = new Set<ConsentStatus>();
+      for (const c of consents) {
+        const s = statusAt(c, at);
+        const covers = covering(c.scope, categories);
+        if (s === 'valid' && covers) {
+          if (best === undefined || c.expiresAt > best.expiresAt) best = c;
+        } else if (s === 'valid') {
+          timeValidButNarrow = true;
+        } else if (covers) {
+          reasons.add(s);
+        }
+      }
+      if (best !== undefined) {
+        included.push(id);
+        consentIds.push(best.id);
+      } else if (timeValidButNarrow || reasons.size === 0) {
+        excluded.outOfScope++;
+      } else if (reasons.has('revoked')) {
+        excluded.revoked++;
+      } else if (reasons.has('expired')) {
+        excluded.expired++;
+      } else {
+        excluded.notYetValid++;
+      }
+    }
+    const excludedTotal = Object.values(excluded).reduce((a, b) => a + b, 0);
+    return {
+      included,
+      consentIds,
+      excluded,
+      excludedTotal,
+      enterpriseFingerprint: enterpriseSetFingerprint(included),
+      consentRef: consentSetFingerprint(consentIds),
+      at,
+    };
+  }
+}
+
+function statusAt(c: ConsentRecord, at: number): ConsentStatus {
+  if (c.revokedAt !== undefined && at >= c.revokedAt) return 'revoked';
+  if (at < c.grantedAt) return 'not_yet_valid';
+  if (at >= c.expiresAt) return 'expired';
+  return 'valid';
+}
+
+function covering(scope: readonly string[], needed: readonly string[]): boolean {
+  if (scope.includes(ALL_CATEGORIES)) return true;
+  if (needed.includes(ALL_CATEGORIES)) return false;
+  return needed.every((c) => scope.includes(c));
+}
+
+function fromRow(row: ConsentRow): ConsentRecord {
+  return {
+    id: row.id,
+    enterprise: row.enterprise,
+    grantee: row.grantee,
+    purpose: row.purpose as ConsentPurpose,
+    scope: JSON.parse(row.scope) as string[],
+    grantedAt: row.granted_at,
+    expiresAt: row.expires_at,
+    ...(row.revoked_at !== null && { revokedAt: row.revoked_at }),
+    ...(row.revocation_reason !== null && { revocationReason: row.revocation_reason }),
+  };
+}
+
+function validateGrant(g: ConsentGrant, field: string, now: number): ConsentRecord {
+  if (typeof g !== 'object' || g === null) {
+    throw new FedscoreError('invalid_argument', 'expected a consent object', { field });
+  }
+  const id = g.id ?? `consent-${randomUUID()}`;
+  if (typeof id !== 'string' || !CONSENT_ID.test(id)) {
+    throw new FedscoreError('invalid_argument', 'expected an id of letters, digits and ._:- (max 128)', {
+      field: `${field}.id`,
+    });
+  }
+  if (typeof g.enterprise !== 'string') {
+    throw new FedscoreError('invalid_argument', 'expected a USCC string', { field: `${field}.enterprise` });
+  }
+  const enterprise = normalizeUscc(g.enterprise);
+  if (!isValidUscc(enterprise)) {
+    throw new FedscoreError('invalid_uscc', 'not a valid Unified Social Credit Code', {
+      field: `${field}.enterprise`,
+    });
+  }
+  const grantee = checkParty(g.grantee, `${field}.grantee`);
+  const purpose = checkPurpose(g.purpose, `${field}.purpose`);
+  const scope = checkScope(g.scope, `${field}.scope`);
+  const grantedAt = g.grantedAt ?? now;
+  for (const [k, v] of [
+    ['grantedAt', grantedAt],
+    ['expiresAt', g.expiresAt],
+  ] as const) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      throw new FedscoreError('invalid_argument', 'expected a time in milliseconds since the epoch', {
+        field: `${field}.${k}`,
+      });
+    }
+  }
+  if (g.expiresAt <= grantedAt) {
+    throw new FedscoreError('out_of_range', 'a consent must expire after it is granted', {
+      field: `${field}.expiresAt`,
+    });
+  }
+  return { id, enterprise, grantee, purpose, scope, grantedAt, expiresAt: g.expiresAt };
+}
+
+function checkParty(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !PARTY.test(value)) {
+    throw new FedscoreError('invalid_argument', 'expected a party id (letters, digits, ._-)', { field });
+  }
+  return value;
+}
+
+function checkPurpose(value: unknown, field: string): ConsentPurpose {
+  if (typeof value !== 'string' || !(CONSENT_PURPOSES as readonly string[]).includes(value)) {
+    throw new FedscoreError('invalid_argument', `expected one of ${CONSENT_PURPOSES.join(', ')}`, { field });
+  }
+  return value as ConsentPurpose;
+}
+
+function checkScope(value: unknown, field: string): string[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new FedscoreError('invalid_argument', "expected a non-empty list of data categories (or ['*'])", {
+      field,
+    });
+  }
+  for (const [i, c] of value.entries()) {
+    if (typeof c !== 'string' || (c !== ALL_CATEGORIES && !CATEGORY.test(c))) {
+      throw new FedscoreError('invalid_argument', "expected a category name (lowercase identifier) or '*'", {
+        field: `${field}[${i}]`,
+      });
+    }
+  }
+  return [...new Set(value as string[])].sort();
+}
