@@ -1,0 +1,20 @@
+export type { CreateCaOptions, IssuePartyOptions, PemPair } from './certs.ts';
+export {
+  assertPartyId,
+  createDevCa,
+  issuePartyCert,
+  PARTY_ID_PATTERN,
+  PARTY_URI_PREFIX,
+  partyIdFromSan,
+  partyIdOf,
+} from './certs.ts';
+export type {
+  ControlHandler,
+  GrpcTransportOptions,
+  HealthInfo,
+  RejectionEvent,
+  SessionGrant,
+  TlsMaterial,
+  TransportLimits,
+} from './grpc.ts';
+export { fromServiceError, GrpcTransport } from './grpc.ts';
