@@ -32,6 +32,18 @@ export type {
   ConsentStatus,
 } from './consent/index.ts';
 export { ALL_CATEGORIES, CONSENT_MIGRATIONS, CONSENT_PURPOSES, ConsentRegistry } from './consent/index.ts';
+export type {
+  ModelComparison,
+  ModelEvent,
+  ModelLineage,
+  ModelParty,
+  ModelRegistration,
+  ModelRegistryOptions,
+  ModelStatus,
+  ModelVersion,
+  ScalarMap,
+} from './registry/index.ts';
+export { MODEL_STATUSES, ModelRegistry, parseRef, REGISTRY_MIGRATIONS } from './registry/index.ts';
 export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
 export { NodeStore, STORE_FILE, sha256Hex } from './store/index.ts';
 export type {
