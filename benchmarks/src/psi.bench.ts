@@ -152,6 +152,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
       threads,
       batchSize,
       keyBytes: 16,
+      cacheMode: withCache ? 'measured' : 'not measured (--no-cache)',
       ids: "generateUniqueUsccs(seededRng('psi-bench'))",
     },
     tables: [
@@ -263,7 +264,9 @@ export default async function run(args: string[]): Promise<BenchResult> {
     notes: [
       'Machine shared with other engineers working at the same time: wall times depend on their load; CPU-clock figures (thread and process CPU time) do not, and the CPU-bound estimate is what the run costs on an idle 2-core box.',
       "Work per run: each party hashes its n ids to ristretto255 and blinds them (n + n multiplications), then blinds the peer's n points (n + n): 2n hashes and 4n multiplications in all.",
-      'Peak RSS is the process high-water mark (VmHWM) after the main run, before the cache-mode run.',
+      withCache
+        ? 'Peak RSS is the process high-water mark (VmHWM) after the main run, before the cache-mode run.'
+        : 'Peak RSS is the process high-water mark (VmHWM) after the main run. Cache mode was not measured in this run (--no-cache).',
     ],
     raw: {
       seconds,
