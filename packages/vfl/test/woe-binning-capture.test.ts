@@ -16,7 +16,7 @@ const DOC = join(import.meta.dirname, '..', '..', '..', 'docs', 'protocols', 'wo
 function docMessages(): { step: string; from: string; to: string }[] {
   const out: { step: string; from: string; to: string }[] = [];
   for (const line of readFileSync(DOC, 'utf8').split('\n')) {
-    const m = /^\| \d+ \| ([\w-]+) \| (\w+) → (\w+) \|/.exec(line);
+    const m = /^\|\s*\d+\s*\|\s*([\w-]+)\s*\|\s*(\w+) → (\w+)\s*\|/.exec(line);
     if (m) out.push({ step: m[1]!, from: m[2]!, to: m[3]! });
   }
   return out;

@@ -633,7 +633,7 @@ export class GrpcTransport {
 
   // ---------------------------------------------------------------- server side
 
-  #peerOf(call: grpc.ServerSurfaceCall): PartyId {
+  #peerOf(call: grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerReadableStream<Buffer, Buffer>): PartyId {
     const cert = call.getAuthContext?.()?.sslPeerCertificate;
     if (cert === undefined || cert === null || Object.keys(cert).length === 0) {
       throw new FedscoreError('peer_identity', 'the caller presented no certificate', {

@@ -1,0 +1,188 @@
+/**
+ * The node's configuration file (`fedscore node --config party.yaml`), validated with zod. Every error is
+ * `FedscoreError('invalid_config')` naming the file and the field (`peers.government.address`), and
+ * relative paths are resolved against the file's directory so that a config can move with its folder.
+ *
+ *   party: bank                       # this node's party id (must match its certificate)
+ *   listen: 0.0.0.0:7101              # gRPC (mutual TLS) address for the other nodes
+ *   http: 127.0.0.1:9101              # optional: /healthz and /metrics (plain HTTP; keep it internal)
+ *   stateDir: ./state/bank            # the node's store (jobs, audit log, consent, models)
+ *   tls: { ca: certs/ca.pem, cert: certs/bank.pem, key: certs/bank-key.pem }
+ *   peers:
+ *     government: { address: gov.internal:7102 }
+ *     arbiter: { address: platform.internal:7103 }
+ *   data:
+ *     loans: { path: data/bank.csv, id: uscc, label: default_12m }
+ *   limits: { maxMessageBytes: 67108864, deadlineMs: 120000, retries: 5, peerDownSeconds: 300 }
+ *   log: { level: info }
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { FedscoreError } from '@fedscore/core';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { PARTY_ID_PATTERN } from '../transport/certs.ts';
+
+const partyId = z.string().regex(PARTY_ID_PATTERN, 'a party id is 1-63 lower-case letters, digits or dashes');
+const address = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port (IPv6 in brackets)')
+  .refine((a) => Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535, 'port above 65535');
+const path = z.string().min(1, 'an empty path');
+
+const dataSource = z
+  .object({
+    path,
+    /** Header of the id column (USCCs). */
+    id: z.string().min(1),
+    /** Header of the 0/1 label column (the guest's data only). */
+    label: z.string().min(1).optional(),
+    /** Columns that are not features (besides id and label). */
+    exclude: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+const limits = z
+  .object({
+    maxMessageBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(2 ** 31 - 1)
+      .default(64 * 1024 * 1024),
+    chunkBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024)
+      .default(1024 * 1024),
+    deadlineMs: z.number().int().min(100).max(86_400_000).default(120_000),
+    retries: z.number().int().min(0).max(100).default(5),
+    retryBaseMs: z.number().int().min(1).max(60_000).default(200),
+    maxQueuedBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(256 * 1024 * 1024),
+    /** How long a coordinator waits for a lost party to come back before failing the job. */
+    peerDownSeconds: z.number().int().min(1).max(86_400).default(300),
+    /** Stage attempts per stage before the job fails. */
+    maxAttempts: z.number().int().min(1).max(100).default(5),
+  })
+  .strict();
+
+export const nodeConfigSchema = z
+  .object({
+    party: partyId,
+    listen: address,
+    http: address.optional(),
+    stateDir: path,
+    tls: z.object({ ca: path, cert: path, key: path }).strict(),
+    peers: z.record(partyId, z.object({ address }).strict()),
+    data: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'dataset names are 1-64 of A-Z a-z 0-9 _ . -'),
+        dataSource,
+      )
+      .default({}),
+    limits: limits.default(() => limits.parse({})),
+    log: z
+      .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.peers[c.party] !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['peers', c.party], message: 'a node is not its own peer' });
+    }
+  });
+
+export type NodeConfig = z.infer<typeof nodeConfigSchema>;
+export type NodeConfigInput = z.input<typeof nodeConfigSchema>;
+export type DataSource = z.infer<typeof dataSource>;
+
+function fieldOf(p: readonly PropertyKey[]): string {
+  return p
+    .map((x) => (typeof x === 'number' ? `[${x}]` : `.${String(x)}`))
+    .join('')
+    .replace(/^\./, '');
+}
+
+/** Validate a parsed config object. Relative paths resolve against `baseDir` (default: the cwd). */
+export function validateNodeConfig(
+  value: unknown,
+  options: { file?: string; baseDir?: string } = {},
+): NodeConfig {
+  const r = nodeConfigSchema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new FedscoreError('invalid_config', `node config: ${issue.message}`, {
+      field: fieldOf(issue.path) || 'config',
+      ...(options.file !== undefined && { file: options.file }),
+    });
+  }
+  const base = options.baseDir ?? process.cwd();
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const c = r.data;
+  return {
+    ...c,
+    stateDir: abs(c.stateDir),
+    tls: { ca: abs(c.tls.ca), cert: abs(c.tls.cert), key: abs(c.tls.key) },
+    data: Object.fromEntries(Object.entries(c.data).map(([k, d]) => [k, { ...d, path: abs(d.path) }])),
+  };
+}
+
+/** Read and validate a YAML (or JSON) config file. */
+export function loadNodeConfig(file: string): NodeConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FedscoreError(
+      'io',
+      `cannot read the node config (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      {
+        file,
+        field: '--config',
+        cause: e,
+      },
+    );
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(text, { prettyErrors: false });
+  } catch (e) {
+    const pos = (e as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+    throw new FedscoreError('invalid_config', `not valid YAML (${(e as Error).message.split('\n')[0]})`, {
+      file,
+      ...(pos !== undefined && { line: pos.line, column: pos.col }),
+      cause: e,
+    });
+  }
+  return validateNodeConfig(value, { file, baseDir: dirname(resolve(file)) });
+}
+
+/** The TLS material of a config, read from its files (PEM text). */
+export function readTlsFiles(config: NodeConfig): { ca: string; cert: string; key: string } {
+  const read = (p: string, field: string): string => {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch (e) {
+      throw new FedscoreError(
+        'io',
+        `cannot read ${field} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+        {
+          file: p,
+          field,
+          cause: e,
+        },
+      );
+    }
+  };
+  return {
+    ca: read(config.tls.ca, 'tls.ca'),
+    cert: read(config.tls.cert, 'tls.cert'),
+    key: read(config.tls.key, 'tls.key'),
+  };
+}

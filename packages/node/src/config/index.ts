@@ -1,0 +1,2 @@
+export type { DataSource, NodeConfig, NodeConfigInput } from './config.ts';
+export { loadNodeConfig, nodeConfigSchema, readTlsFiles, validateNodeConfig } from './config.ts';

@@ -1,0 +1,33 @@
+export type { JobEvent, JobRecord, JobStatus } from './job-store.ts';
+export { canonicalJson, JOB_MIGRATIONS, JOB_STATUSES, JobStore } from './job-store.ts';
+export type { DataUseEvent, JobRunnerOptions } from './runner.ts';
+export { JobRunner, submitJob } from './runner.ts';
+export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
+export {
+  attemptKey,
+  jobParties,
+  jobSpecSchema,
+  jobStages,
+  STAGES,
+  stageParties,
+  validateJobSpec,
+} from './spec.ts';
+export type {
+  BinningCheckpoint,
+  EvaluateCheckpoint,
+  PsiCheckpoint,
+  PublishCheckpoint,
+  StageContext,
+  TrainCheckpoint,
+} from './stages.ts';
+export {
+  ALIGN_PROTOCOL,
+  EVALUATE_PROTOCOL,
+  NODE_PROTOCOL_VERSION,
+  partyFeatures,
+  runStageRole,
+  SELECT_PROTOCOL,
+  stageProtocols,
+  stratifiedHoldout,
+  subsetColumn,
+} from './stages.ts';

@@ -1,0 +1,263 @@
+/**
+ * Job state in the node's store (packages/node/src/store): the jobs this node takes part in, where each
+ * stands, and each stage's checkpoint -- what this party produced in the stage, written in the same
+ * transaction that marks the stage done, so a crash leaves either no checkpoint or a whole one.
+ *
+ * Tables (module 'jobs'):
+ *   jobs(id, spec, coordinator, status, stage, attempt, error_code, error_message, created_at, updated_at)
+ *   job_checkpoints(job_id, stage, attempt, output, created_at) -- one row per completed stage
+ *   job_events(job_id, seq, time, kind, stage, attempt, detail) -- what happened, for status and tests
+ * Checkpoints hold row positions, feature names, model weights and metrics of this party only; they stay
+ * in this party's state directory like its data does.
+ */
+import { FedscoreError } from '@fedscore/core';
+import type { NodeStore } from '../store/index.ts';
+import { type JobSpec, STAGES, type StageName, validateJobSpec } from './spec.ts';
+
+export const JOB_MIGRATIONS = {
+  module: 'jobs',
+  steps: [
+    `CREATE TABLE jobs (
+       id TEXT PRIMARY KEY,
+       spec TEXT NOT NULL,
+       coordinator TEXT NOT NULL,
+       status TEXT NOT NULL,
+       stage TEXT,
+       attempt INTEGER NOT NULL DEFAULT 0,
+       error_code TEXT,
+       error_message TEXT,
+       created_at INTEGER NOT NULL,
+       updated_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE job_checkpoints (
+       job_id TEXT NOT NULL REFERENCES jobs(id),
+       stage TEXT NOT NULL,
+       attempt INTEGER NOT NULL,
+       output TEXT NOT NULL,
+       created_at INTEGER NOT NULL,
+       PRIMARY KEY (job_id, stage)
+     ) STRICT;
+     CREATE TABLE job_events (
+       job_id TEXT NOT NULL REFERENCES jobs(id),
+       seq INTEGER NOT NULL,
+       time INTEGER NOT NULL,
+       kind TEXT NOT NULL,
+       stage TEXT,
+       attempt INTEGER,
+       detail TEXT,
+       PRIMARY KEY (job_id, seq)
+     ) STRICT;`,
+  ],
+} as const;
+
+export const JOB_STATUSES = ['submitted', 'running', 'done', 'failed'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export interface JobRecord {
+  readonly id: string;
+  readonly spec: JobSpec;
+  readonly coordinator: string;
+  readonly status: JobStatus;
+  readonly stage: StageName | null;
+  readonly attempt: number;
+  readonly error?: { readonly code: string; readonly message: string };
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface JobEvent {
+  readonly seq: number;
+  readonly time: number;
+  readonly kind: string;
+  readonly stage: string | null;
+  readonly attempt: number | null;
+  readonly detail: string | null;
+}
+
+interface JobRow {
+  id: string;
+  spec: string;
+  coordinator: string;
+  status: string;
+  stage: string | null;
+  attempt: number;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+function toRecord(r: JobRow): JobRecord {
+  const spec = { ...validateJobSpec(JSON.parse(r.spec)), id: r.id } as JobSpec;
+  return {
+    id: r.id,
+    spec,
+    coordinator: r.coordinator,
+    status: r.status as JobStatus,
+    stage: (STAGES as readonly string[]).includes(r.stage ?? '') ? (r.stage as StageName) : null,
+    attempt: r.attempt,
+    ...(r.error_code !== null && { error: { code: r.error_code, message: r.error_message ?? '' } }),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export class JobStore {
+  readonly store: NodeStore;
+
+  constructor(store: NodeStore) {
+    this.store = store;
+    store.migrate(JOB_MIGRATIONS);
+  }
+
+  /** Record a job (idempotent for the same spec; a different spec under the same id is refused). */
+  put(spec: JobSpec, coordinator: string, status: JobStatus = 'submitted'): JobRecord {
+    const json = canonicalJson(spec);
+    return this.store.transaction(() => {
+      const old = this.store.get<JobRow>('SELECT * FROM jobs WHERE id = ?', spec.id);
+      if (old !== undefined) {
+        if (old.spec !== json || old.coordinator !== coordinator) {
+          throw new FedscoreError('job_state', `job '${spec.id}' exists with another spec`, { field: 'id' });
+        }
+        return toRecord(old);
+      }
+      const now = Date.now();
+      this.store.run(
+        'INSERT INTO jobs (id, spec, coordinator, status, stage, attempt, created_at, updated_at) VALUES (?, ?, ?, ?, NULL, 0, ?, ?)',
+        spec.id,
+        json,
+        coordinator,
+        status,
+        now,
+        now,
+      );
+      this.event(spec.id, 'created', null, null, `coordinator=${coordinator}`);
+      return this.get(spec.id)!;
+    });
+  }
+
+  get(id: string): JobRecord | undefined {
+    const r = this.store.get<JobRow>('SELECT * FROM jobs WHERE id = ?', id);
+    return r === undefined ? undefined : toRecord(r);
+  }
+
+  require(id: string): JobRecord {
+    const j = this.get(id);
+    if (j === undefined)
+      throw new FedscoreError('not_found', `no job '${id}' on this node`, { field: 'job' });
+    return j;
+  }
+
+  list(status?: JobStatus): JobRecord[] {
+    const rows =
+      status === undefined
+        ? this.store.all<JobRow>('SELECT * FROM jobs ORDER BY created_at, id')
+        : this.store.all<JobRow>('SELECT * FROM jobs WHERE status = ? ORDER BY created_at, id', status);
+    return rows.map(toRecord);
+  }
+
+  /** Move the job to `stage`/`attempt` (running). */
+  setAttempt(id: string, stage: StageName, attempt: number): void {
+    this.store.transaction(() => {
+      this.store.run(
+        "UPDATE jobs SET status = 'running', stage = ?, attempt = ?, updated_at = ? WHERE id = ?",
+        stage,
+        attempt,
+        Date.now(),
+        id,
+      );
+      this.event(id, 'attempt', stage, attempt, null);
+    });
+  }
+
+  finish(id: string, error?: { code: string; message: string }): void {
+    this.store.transaction(() => {
+      this.store.run(
+        'UPDATE jobs SET status = ?, error_code = ?, error_message = ?, updated_at = ? WHERE id = ?',
+        error === undefined ? 'done' : 'failed',
+        error?.code ?? null,
+        error?.message ?? null,
+        Date.now(),
+        id,
+      );
+      this.event(id, error === undefined ? 'done' : 'failed', null, null, error?.code ?? null);
+    });
+  }
+
+  /** Persist this party's output of a stage (replacing an earlier attempt's). */
+  saveCheckpoint(id: string, stage: StageName, attempt: number, output: unknown): void {
+    this.store.transaction(() => {
+      this.store.run(
+        'INSERT OR REPLACE INTO job_checkpoints (job_id, stage, attempt, output, created_at) VALUES (?, ?, ?, ?, ?)',
+        id,
+        stage,
+        attempt,
+        JSON.stringify(output),
+        Date.now(),
+      );
+      this.event(id, 'checkpoint', stage, attempt, null);
+    });
+  }
+
+  checkpoint<T>(id: string, stage: StageName): { attempt: number; output: T } | undefined {
+    const r = this.store.get<{ attempt: number; output: string }>(
+      'SELECT attempt, output FROM job_checkpoints WHERE job_id = ? AND stage = ?',
+      id,
+      stage,
+    );
+    return r === undefined ? undefined : { attempt: r.attempt, output: JSON.parse(r.output) as T };
+  }
+
+  requireCheckpoint<T>(id: string, stage: StageName): T {
+    const c = this.checkpoint<T>(id, stage);
+    if (c === undefined) {
+      throw new FedscoreError('job_state', `job '${id}' has no checkpoint of stage '${stage}' on this node`, {
+        field: 'stage',
+      });
+    }
+    return c.output;
+  }
+
+  event(id: string, kind: string, stage: string | null, attempt: number | null, detail: string | null): void {
+    this.store.transaction(() => {
+      const next = this.store.get<{ n: number | null }>(
+        'SELECT max(seq) AS n FROM job_events WHERE job_id = ?',
+        id,
+      );
+      this.store.run(
+        'INSERT INTO job_events (job_id, seq, time, kind, stage, attempt, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        id,
+        (next?.n ?? 0) + 1,
+        Date.now(),
+        kind,
+        stage,
+        attempt,
+        detail,
+      );
+    });
+  }
+
+  events(id: string): JobEvent[] {
+    return this.store.all<JobEvent>(
+      'SELECT seq, time, kind, stage, attempt, detail FROM job_events WHERE job_id = ? ORDER BY seq',
+      id,
+    );
+  }
+}
+
+/** JSON with object keys sorted, so that equal specs compare equal whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  const sort = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (v !== null && typeof v === 'object') {
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+          .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+      );
+    }
+    return v;
+  };
+  return JSON.stringify(sort(value));
+}

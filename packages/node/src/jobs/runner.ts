@@ -1,0 +1,512 @@
+/**
+ * Runs jobs across nodes and makes them survive crashes.
+ *
+ * The guest's node coordinates; every other party's node follows its `Control` commands. Per stage the
+ * coordinator runs attempts 0, 1, 2, ...:
+ *   1. record (stage, attempt) in its store; grant the attempt's sessions on its own transport;
+ *   2. offer the job to each party of the stage (idempotent) and PREPARE the attempt there (each grants
+ *      the sessions, so no message of the attempt can arrive before its receiver accepts it);
+ *   3. START everywhere, and run its own role;
+ *   4. poll every party's status. Success = every role DONE, each having written its checkpoint in the
+ *      same transaction that marked it done; the coordinator then moves the job to the next stage.
+ *      Failure = a role FAILED or ABORTED, a party that no longer knows the attempt (it restarted), or one
+ *      that stops answering: the coordinator revokes the attempt everywhere (ABORT), waits until every
+ *      party answers health checks again (up to `peerDownSeconds`), and starts the next attempt of the
+ *      same stage from the previous stages' checkpoints.
+ * A coordinator that restarts finds its running jobs in its store and continues them at the recorded
+ * stage with a new attempt; a follower that restarts answers UNKNOWN for the attempt it lost, which makes
+ * the coordinator retry. Errors that a retry cannot fix (bad config, insecure parameters, no consent,
+ * empty intersection...) fail the job at once; the rest are retried up to `maxAttempts` per stage.
+ *
+ * Granularity: a checkpoint is a completed stage. A party killed mid-training re-runs the train stage
+ * from the binning checkpoint (hetero-LR's roles take no mid-run state); with the job's seed the split,
+ * alignment and training schedule are identical, so the model equals an uninterrupted run's up to HE
+ * noise and masking (the jobs and integration tests check this).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type ErrorCode,
+  FedscoreError,
+  isFedscoreError,
+  type Logger,
+  noopLogger,
+  noProgress,
+  type PartyId,
+  type ProgressCallback,
+  type Table,
+} from '@fedscore/core';
+import { fedscore } from '@fedscore/wire';
+import type { GrpcTransport } from '../transport/grpc.ts';
+import type { JobRecord, JobStore } from './job-store.ts';
+import {
+  attemptKey,
+  type JobSpec,
+  type JobSpecInput,
+  jobParties,
+  jobStages,
+  STAGES,
+  type StageName,
+  stageParties,
+  validateJobSpec,
+} from './spec.ts';
+import { runStageRole, stageProtocols } from './stages.ts';
+
+const State = fedscore.node.StageStatus.State;
+const Action = fedscore.node.StageCommand.Action;
+type StateValue = fedscore.node.StageStatus.State;
+
+/** Errors a new attempt cannot fix: the job fails at once. */
+const FATAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'invalid_argument',
+  'invalid_config',
+  'out_of_range',
+  'csv_parse',
+  'csv_schema',
+  'duplicate_id',
+  'missing_value',
+  'invalid_uscc',
+  'he_insecure_params',
+  'consent',
+  'single_class',
+  'unsupported',
+  'not_found',
+]);
+
+/** A use of this party's data, for the audit log (fingerprint and count only, never identifiers). */
+export interface DataUseEvent {
+  readonly job: string;
+  readonly stage: StageName;
+  readonly party: PartyId;
+  readonly enterpriseIds: readonly string[];
+}
+
+export interface JobRunnerOptions {
+  readonly party: PartyId;
+  readonly transport: GrpcTransport;
+  readonly jobs: JobStore;
+  /** This party's dataset by config name (cached by the caller). */
+  readonly data: (name: string) => Promise<Table>;
+  /** Whether this node has a dataset of that name (checked when a job is offered). */
+  readonly hasData: (name: string) => boolean;
+  readonly stateDir: string;
+  readonly peerDownSeconds?: number;
+  readonly maxAttempts?: number;
+  /** Status poll interval (ms). Default 300. */
+  readonly pollMs?: number;
+  readonly logger?: Logger;
+  readonly progress?: ProgressCallback;
+  readonly onDataUse?: (event: DataUseEvent) => void;
+}
+
+interface LocalAttempt {
+  readonly job: string;
+  readonly stage: StageName;
+  readonly attempt: number;
+  state: StateValue;
+  error?: FedscoreError;
+  done?: Promise<void>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function asFedscoreError(e: unknown): FedscoreError {
+  return isFedscoreError(e)
+    ? e
+    : new FedscoreError('internal', e instanceof Error ? e.message : String(e), { cause: e });
+}
+
+export class JobRunner {
+  readonly #o: JobRunnerOptions;
+  readonly #logger: Logger;
+  readonly #attempts = new Map<string, LocalAttempt>();
+  readonly #coordinating = new Set<string>();
+  #stopped = false;
+  #poller: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: JobRunnerOptions) {
+    this.#o = options;
+    this.#logger = (options.logger ?? noopLogger).child({ component: 'jobs', party: options.party });
+    options.transport.setControlHandler((peer, req) => this.#handleControl(peer, req));
+  }
+
+  get jobs(): JobStore {
+    return this.#o.jobs;
+  }
+
+  /** Stage attempts running on this node now. */
+  runningStages(): number {
+    let n = 0;
+    for (const a of this.#attempts.values()) if (a.state === State.RUNNING) n++;
+    return n;
+  }
+
+  /**
+   * Record a job submitted to this node (which must be its guest). It starts on the next poll; a
+   * separate process (the CLI) may also insert it into the store directly.
+   */
+  submit(input: JobSpecInput & { id?: string }): JobRecord {
+    return submitJob(this.#o.jobs, this.#o.party, input);
+  }
+
+  /** Resume coordinated jobs and watch the store for newly submitted ones. */
+  start(): void {
+    const tick = (): void => {
+      if (this.#stopped) return;
+      for (const j of [...this.#o.jobs.list('submitted'), ...this.#o.jobs.list('running')]) {
+        if (j.coordinator !== this.#o.party || this.#coordinating.has(j.id)) continue;
+        this.#coordinating.add(j.id);
+        this.#coordinate(j)
+          .catch((e: unknown) => {
+            this.#logger.error('job coordination crashed', { job: j.id, error: asFedscoreError(e).code });
+          })
+          .finally(() => this.#coordinating.delete(j.id));
+      }
+    };
+    tick();
+    this.#poller = setInterval(tick, 500);
+    this.#poller.unref();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#poller !== undefined) clearInterval(this.#poller);
+    for (const a of this.#attempts.values()) {
+      this.#o.transport.revoke(attemptKey(a.job, a.stage, a.attempt), new Error('node stopping'));
+    }
+  }
+
+  /** Resolve when the job is done or failed (polling the store). */
+  async waitFor(id: string, timeoutMs = 3_600_000): Promise<JobRecord> {
+    const t0 = Date.now();
+    for (;;) {
+      const j = this.#o.jobs.require(id);
+      if (j.status === 'done' || j.status === 'failed') return j;
+      if (Date.now() - t0 > timeoutMs)
+        throw new FedscoreError('timeout', `job '${id}' still ${j.status}`, { field: 'job' });
+      await sleep(200);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ follower
+
+  async #handleControl(
+    peer: PartyId,
+    req: fedscore.node.ControlRequest,
+  ): Promise<fedscore.node.IControlReply> {
+    if (req.offer) {
+      const spec = {
+        ...validateJobSpec(JSON.parse(req.offer.specJson || 'null')),
+        id: req.offer.jobId,
+      } as JobSpec;
+      if (spec.guest !== peer) {
+        throw new FedscoreError('peer_identity', `only the job's guest '${spec.guest}' may offer it`, {
+          field: 'guest',
+        });
+      }
+      if (!jobParties(spec).includes(this.#o.party)) {
+        throw new FedscoreError('job_state', `this node (${this.#o.party}) is not a party of the job`, {
+          field: 'job',
+        });
+      }
+      const name = spec.data[this.#o.party];
+      if (name !== undefined && !this.#o.hasData(name)) {
+        throw new FedscoreError('not_found', `no dataset '${name}' in this node's config`, {
+          field: `data.${this.#o.party}`,
+        });
+      }
+      this.#o.jobs.put(spec, peer, 'running');
+      return { accepted: { jobId: spec.id } };
+    }
+    const cmd = req.stage ?? req.query;
+    if (!cmd) throw new FedscoreError('wire_decode', 'an empty control request', { field: 'request' });
+    const jobId = cmd.jobId ?? '';
+    const stageName = cmd.stage ?? '';
+    const attempt = cmd.attempt ?? 0;
+    const job = this.#o.jobs.require(jobId);
+    if (job.coordinator !== peer) {
+      throw new FedscoreError(
+        'peer_identity',
+        `only the coordinator '${job.coordinator}' controls job '${job.id}'`,
+        {
+          field: 'job',
+        },
+      );
+    }
+    if (!(STAGES as readonly string[]).includes(stageName)) {
+      throw new FedscoreError('invalid_argument', 'unknown stage', { field: 'stage' });
+    }
+    const stage = stageName as StageName;
+    const key = attemptKey(job.id, stage, attempt);
+    if (req.stage) {
+      switch (req.stage.action) {
+        case Action.PREPARE:
+          this.#prepare(job, stage, attempt);
+          break;
+        case Action.START:
+          this.#startLocal(job, stage, attempt);
+          break;
+        case Action.ABORT:
+          this.#abortLocal(key, new FedscoreError('channel_closed', 'aborted by the coordinator'));
+          break;
+        default:
+          throw new FedscoreError('invalid_argument', 'unknown stage action', { field: 'action' });
+      }
+    }
+    return { status: this.#status(job.id, stage, attempt) };
+  }
+
+  #status(job: string, stage: StageName, attempt: number): fedscore.node.IStageStatus {
+    const a = this.#attempts.get(attemptKey(job, stage, attempt));
+    if (a !== undefined) {
+      return {
+        jobId: job,
+        stage,
+        attempt,
+        state: a.state,
+        ...(a.error !== undefined && { errorCode: a.error.code, errorMessage: a.error.message }),
+      };
+    }
+    const cp = this.#o.jobs.checkpoint(job, stage);
+    return { jobId: job, stage, attempt, state: cp?.attempt === attempt ? State.DONE : State.UNKNOWN };
+  }
+
+  #prepare(job: JobRecord, stage: StageName, attempt: number): LocalAttempt {
+    const key = attemptKey(job.id, stage, attempt);
+    let a = this.#attempts.get(key);
+    if (a !== undefined) return a;
+    // A new attempt supersedes every older one of the job.
+    for (const [k, old] of this.#attempts) {
+      if (old.job === job.id && k !== key && (old.state === State.RUNNING || old.state === State.PREPARED)) {
+        this.#abortLocal(k, new FedscoreError('channel_closed', 'superseded by a newer attempt'));
+      }
+    }
+    this.#o.transport.grant({
+      key,
+      parties: stageParties(job.spec, stage),
+      protocols: stageProtocols(stage),
+    });
+    a = { job: job.id, stage, attempt, state: State.PREPARED };
+    this.#attempts.set(key, a);
+    if (this.#o.party !== job.coordinator) this.#o.jobs.setAttempt(job.id, stage, attempt);
+    return a;
+  }
+
+  #startLocal(job: JobRecord, stage: StageName, attempt: number): LocalAttempt {
+    const a = this.#prepare(job, stage, attempt);
+    if (a.state !== State.PREPARED) return a;
+    a.state = State.RUNNING;
+    const key = attemptKey(job.id, stage, attempt);
+    const log = this.#logger.child({ job: job.id, stage, attempt });
+    log.info('stage attempt started');
+    const t0 = performance.now();
+    a.done = runStageRole(stage, {
+      spec: job.spec,
+      party: this.#o.party,
+      key,
+      channel: this.#o.transport.channel(),
+      jobs: this.#o.jobs,
+      data: this.#o.data,
+      stateDir: this.#o.stateDir,
+      logger: log,
+      progress: this.#o.progress ?? noProgress,
+    }).then(
+      async (output) => {
+        if (a.state !== State.RUNNING) return;
+        this.#o.jobs.saveCheckpoint(job.id, stage, attempt, output);
+        await this.#recordDataUse(job.spec, stage, output);
+        if (stage === 'publish' && this.#o.party !== job.coordinator) this.#o.jobs.finish(job.id);
+        a.state = State.DONE;
+        this.#o.transport.revoke(key, new Error('stage attempt done'));
+        log.info('stage attempt done', { seconds: Math.round((performance.now() - t0) / 100) / 10 });
+      },
+      (e: unknown) => {
+        if (a.state !== State.RUNNING) return;
+        a.error = asFedscoreError(e);
+        a.state = State.FAILED;
+        this.#o.transport.revoke(key, a.error);
+        this.#o.jobs.event(job.id, 'attempt_failed', stage, attempt, a.error.code);
+        log.warn('stage attempt failed', { code: a.error.code, field: a.error.field });
+      },
+    );
+    return a;
+  }
+
+  async #recordDataUse(spec: JobSpec, stage: StageName, output: unknown): Promise<void> {
+    const hook = this.#o.onDataUse;
+    const name = spec.data[this.#o.party];
+    if (hook === undefined || name === undefined || (stage !== 'psi' && stage !== 'train')) return;
+    const psi =
+      this.#o.jobs.checkpoint<{ rows: number[] }>(spec.id, 'psi')?.output ?? (output as { rows: number[] });
+    const table = await this.#o.data(name);
+    hook({ job: spec.id, stage, party: this.#o.party, enterpriseIds: psi.rows.map((r) => table.ids[r]!) });
+  }
+
+  #abortLocal(key: string, reason: FedscoreError): void {
+    const a = this.#attempts.get(key);
+    this.#o.transport.revoke(key, reason);
+    if (a !== undefined && (a.state === State.RUNNING || a.state === State.PREPARED)) {
+      a.state = State.ABORTED;
+      a.error = reason;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ coordinator
+
+  async #coordinate(initial: JobRecord): Promise<void> {
+    const id = initial.id;
+    const spec = initial.spec;
+    const log = this.#logger.child({ job: id });
+    const stages = jobStages(spec);
+    const maxAttempts = this.#o.maxAttempts ?? 5;
+    let startIndex = initial.stage === null ? 0 : stages.indexOf(initial.stage);
+    if (startIndex < 0) startIndex = 0;
+    log.info('coordinating job', { from: stages[startIndex], resumed: initial.status === 'running' });
+    for (let si = startIndex; si < stages.length; si++) {
+      const stage = stages[si]!;
+      const current = this.#o.jobs.require(id);
+      let attempt = current.stage === stage ? current.attempt + 1 : 0;
+      if (current.stage === stage && current.status === 'submitted') attempt = 0;
+      for (let tries = 0; ; tries++, attempt++) {
+        if (this.#stopped) return;
+        const err = await this.#runAttempt(spec, stage, attempt);
+        if (err === undefined) break;
+        log.warn('stage attempt failed', { stage, attempt, code: err.code });
+        if (FATAL_CODES.has(err.code) || tries + 1 >= maxAttempts) {
+          this.#o.jobs.finish(id, { code: err.code, message: `${stage}: ${err.message}` });
+          log.error('job failed', { stage, code: err.code });
+          return;
+        }
+        await this.#awaitParties(spec, stage);
+      }
+    }
+    this.#o.jobs.finish(id);
+    log.info('job done');
+  }
+
+  /** One attempt of one stage across its parties; undefined on success, else why it failed. */
+  async #runAttempt(spec: JobSpec, stage: StageName, attempt: number): Promise<FedscoreError | undefined> {
+    const job = this.#o.jobs.require(spec.id);
+    this.#o.jobs.setAttempt(spec.id, stage, attempt);
+    const key = attemptKey(spec.id, stage, attempt);
+    const others = stageParties(spec, stage).filter((p) => p !== this.#o.party);
+    const t = this.#o.transport;
+    try {
+      this.#prepare(job, stage, attempt);
+      const offer = { offer: { jobId: spec.id, specJson: JSON.stringify(omitId(spec)) } };
+      await Promise.all(others.map((p) => this.#withPeer(p, () => t.control(p, offer))));
+      const cmd = (action: fedscore.node.StageCommand.Action) => ({
+        stage: { jobId: spec.id, stage, attempt, action },
+      });
+      await Promise.all(others.map((p) => this.#withPeer(p, () => t.control(p, cmd(Action.PREPARE)))));
+      await Promise.all(others.map((p) => t.control(p, cmd(Action.START))));
+    } catch (e) {
+      await this.#abortEverywhere(spec, stage, attempt, others);
+      return asFedscoreError(e);
+    }
+    const own = this.#startLocal(job, stage, attempt);
+    const lost = new Map<PartyId, number>();
+    for (;;) {
+      await sleep(this.#o.pollMs ?? 300);
+      if (this.#stopped) return new FedscoreError('channel_closed', 'node stopping');
+      let failure: FedscoreError | undefined;
+      if (own.state === State.FAILED || own.state === State.ABORTED) failure = own.error;
+      let allDone = own.state === State.DONE;
+      for (const p of others) {
+        if (failure !== undefined) break;
+        try {
+          const r = await t.control(p, { query: { jobId: spec.id, stage, attempt } });
+          lost.delete(p);
+          const s = r.status?.state ?? State.UNKNOWN;
+          if (s === State.DONE) continue;
+          allDone = false;
+          if (s === State.FAILED || s === State.ABORTED) {
+            failure = new FedscoreError(
+              (r.status?.errorCode as ErrorCode) || 'internal',
+              `${p}: ${r.status?.errorMessage || 'stage failed'}`,
+              { field: stage },
+            );
+          } else if (s === State.UNKNOWN) {
+            failure = new FedscoreError('job_state', `${p} lost the attempt (restarted?)`, { field: stage });
+          }
+        } catch (e) {
+          allDone = false;
+          const n = (lost.get(p) ?? 0) + 1;
+          lost.set(p, n);
+          if (n >= 2) {
+            failure = new FedscoreError('io', `${p} stopped answering (${asFedscoreError(e).code})`, {
+              field: `peers.${p}`,
+            });
+          }
+        }
+      }
+      if (failure !== undefined) {
+        this.#o.jobs.event(spec.id, 'attempt_failed', stage, attempt, failure.code);
+        await this.#abortEverywhere(spec, stage, attempt, others);
+        await own.done?.catch(() => {});
+        return failure;
+      }
+      if (allDone) {
+        this.#o.jobs.event(spec.id, 'stage_done', stage, attempt, null);
+        return undefined;
+      }
+    }
+  }
+
+  async #abortEverywhere(spec: JobSpec, stage: StageName, attempt: number, others: PartyId[]): Promise<void> {
+    this.#abortLocal(
+      attemptKey(spec.id, stage, attempt),
+      new FedscoreError('channel_closed', 'attempt aborted'),
+    );
+    await Promise.all(
+      others.map((p) =>
+        this.#o.transport
+          .control(p, { stage: { jobId: spec.id, stage, attempt, action: Action.ABORT } })
+          .catch(() => undefined),
+      ),
+    );
+  }
+
+  /** Wait until every party of the stage answers health checks (a restarted node is back). */
+  async #awaitParties(spec: JobSpec, stage: StageName): Promise<void> {
+    const others = stageParties(spec, stage).filter((p) => p !== this.#o.party);
+    await Promise.all(others.map((p) => this.#withPeer(p, () => this.#o.transport.health(p))));
+  }
+
+  /** Run `fn` against `peer`, retrying while it is unreachable, for up to `peerDownSeconds`. */
+  async #withPeer<T>(_peer: PartyId, fn: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.#o.peerDownSeconds ?? 300) * 1000;
+    for (let wait = 200; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        return await fn();
+      } catch (e) {
+        const fe = asFedscoreError(e);
+        if ((fe.code !== 'io' && fe.code !== 'timeout') || Date.now() > deadline || this.#stopped) throw fe;
+        await sleep(wait);
+      }
+    }
+  }
+}
+
+function omitId(spec: JobSpec): Omit<JobSpec, 'id'> {
+  const { id: _id, ...rest } = spec;
+  return rest;
+}
+
+/** Validate a job and record it as submitted in `jobs` (used by the runner and by `fedscore node submit`). */
+export function submitJob(jobs: JobStore, party: PartyId, input: unknown, file?: string): JobRecord {
+  const parsed = validateJobSpec(input, file);
+  if (parsed.guest !== party) {
+    throw new FedscoreError(
+      'invalid_config',
+      `submit a job to its guest's node ('${parsed.guest}'), not '${party}'`,
+      {
+        field: 'guest',
+        ...(file !== undefined && { file }),
+      },
+    );
+  }
+  const id = parsed.id ?? `job-${randomUUID().slice(0, 8)}`;
+  return jobs.put({ ...parsed, id } as JobSpec, party, 'submitted');
+}

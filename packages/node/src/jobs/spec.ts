@@ -1,0 +1,133 @@
+/**
+ * A job: one credit model trained across party nodes, as a fixed pipeline of stages
+ *
+ *   psi -> binning -> train -> evaluate -> publish
+ *
+ * submitted to the guest's node (the bank: it holds the labels and coordinates), which offers it to every
+ * other party. The spec names the parties, which of each party's configured datasets to use, the seed and
+ * the algorithm settings; it never holds data. Each stage runs in attempts; each party persists what a
+ * stage produced (its checkpoint) in its own store before reporting it done, so a job resumes at the first
+ * stage not yet completed by every party.
+ */
+import { FedscoreError } from '@fedscore/core';
+import { z } from 'zod';
+import { PARTY_ID_PATTERN } from '../transport/certs.ts';
+
+export const STAGES = ['psi', 'binning', 'train', 'evaluate', 'publish'] as const;
+export type StageName = (typeof STAGES)[number];
+
+const partyId = z.string().regex(PARTY_ID_PATTERN, 'a party id is 1-63 lower-case letters, digits or dashes');
+const scheme = z.enum(['ckks', 'paillier', 'none']);
+
+export const jobSpecSchema = z
+  .object({
+    /** Job id; generated on submit when absent. */
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a job id is 1-63 lower-case letters, digits or dashes')
+      .optional(),
+    /** The label holder and coordinator (the bank). */
+    guest: partyId,
+    /** Feature holders without labels (e.g. the government credit node). */
+    hosts: z.array(partyId).min(1),
+    /** Key holder of arbiter-mode hetero-LR; absent = two-party mode. */
+    arbiter: partyId.optional(),
+    /** Dataset name (a key of that party's config `data`) per data-holding party. */
+    data: z.record(partyId, z.string().min(1)),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(1),
+    /** Share of the aligned rows held out for evaluation (stratified by label, seeded). */
+    testFraction: z.number().gt(0).lt(1).default(0.3),
+    binning: z
+      .object({
+        enabled: z.boolean().default(true),
+        method: z.enum(['quantile', 'equal-width']).default('quantile'),
+        bins: z.number().int().min(2).max(64).default(10),
+        minIv: z.number().min(0).default(0.02),
+        scheme: scheme.default('ckks'),
+      })
+      .strict()
+      .default({ enabled: true, method: 'quantile', bins: 10, minIv: 0.02, scheme: 'ckks' }),
+    train: z
+      .object({
+        scheme: scheme.default('ckks'),
+        ckksPreset: z.enum(['ckks-8192', 'ckks-8192-deep', 'ckks-16384']).optional(),
+        paillierBits: z.number().int().min(512).max(4096).optional(),
+        maxEpochs: z.number().int().min(1).max(1000).default(5),
+        batchSize: z.number().int().min(1).optional(),
+        learningRate: z.number().positive().optional(),
+        l2: z.number().min(0).optional(),
+        validationFraction: z.number().min(0).lt(1).optional(),
+      })
+      .strict()
+      .default({ scheme: 'ckks', maxEpochs: 5 }),
+    /** Accept scheme 'none' and sub-128-bit parameters (debug runs only; every party must agree). */
+    insecure: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const parties = [s.guest, ...s.hosts, ...(s.arbiter === undefined ? [] : [s.arbiter])];
+    if (new Set(parties).size !== parties.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hosts'],
+        message: 'guest, hosts and arbiter must be distinct parties',
+      });
+    }
+    for (const p of [s.guest, ...s.hosts]) {
+      if (s.data[p] === undefined)
+        ctx.addIssue({ code: 'custom', path: ['data', p], message: `no dataset named for '${p}'` });
+    }
+    const uses = [s.train.scheme, ...(s.binning.enabled ? [s.binning.scheme] : [])];
+    if (uses.includes('none') && !s.insecure) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['train', 'scheme'],
+        message: "scheme 'none' sends plaintext: set insecure: true",
+      });
+    }
+  });
+
+export type JobSpec = z.infer<typeof jobSpecSchema> & { readonly id: string };
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+
+export function validateJobSpec(value: unknown, file?: string): z.infer<typeof jobSpecSchema> {
+  const r = jobSpecSchema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = issue.path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .replace(/^\./, '');
+    throw new FedscoreError('invalid_config', `job spec: ${issue.message}`, {
+      field: field || 'job',
+      ...(file !== undefined && { file }),
+    });
+  }
+  return r.data;
+}
+
+/** Every party of the job, guest first. */
+export function jobParties(spec: JobSpec): string[] {
+  return [spec.guest, ...spec.hosts, ...(spec.arbiter === undefined ? [] : [spec.arbiter])];
+}
+
+/** The stages this job runs, in order. */
+export function jobStages(spec: JobSpec): StageName[] {
+  return STAGES.filter((s) => s !== 'binning' || spec.binning.enabled);
+}
+
+/** The parties with a role in `stage` (the arbiter only trains). */
+export function stageParties(spec: JobSpec, stage: StageName): string[] {
+  if (stage === 'train' || stage === 'publish') return jobParties(spec);
+  return [spec.guest, ...spec.hosts];
+}
+
+/** The session-id prefix of one stage attempt; every session of the attempt starts with it. */
+export function attemptKey(jobId: string, stage: StageName, attempt: number): string {
+  return `${jobId}/${stage}/${attempt}`;
+}

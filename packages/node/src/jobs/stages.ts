@@ -1,0 +1,573 @@
+/**
+ * What each party does in each stage of a job, over its node's network `Channel`. One function per
+ * stage and role; each reads this party's earlier checkpoints from its store and returns this stage's
+ * checkpoint. Parties and messages per stage (the algorithm packages' own docs give their protocols):
+ *
+ *   psi       guest <-> each host: ECDH-PSI (packages/psi, mode 'both'); then the guest keeps the rows
+ *             in every host's intersection, in its own file order, and sends each host
+ *             `aligned-positions` (indices into that host's PSI result) and `test-positions` (the
+ *             seeded, label-stratified hold-out). Hosts learn the aligned rows and which are held out
+ *             (as in FATE, where train and test are separate aligned tables), never a label.
+ *   binning   guest: local bins + WOE/IV of its own columns; each host: its columns' bin sums under the
+ *             guest's encrypted labels (packages/vfl WOE binning). The guest selects by IV (keeping at
+ *             least the best feature of every party) and sends each host the names it keeps
+ *             (`selected-features`): names only.
+ *   train     hetero-LR (packages/vfl HeteroLrGuest / HeteroLrHost / HeteroLrArbiter) on the training
+ *             rows and the selected features; each data party keeps its own part of the model.
+ *   evaluate  each host sends its partial linear predictor x_h . w_h on the held-out rows
+ *             (`partial-scores`, as FATE's hetero-LR prediction does); the guest adds its own and computes
+ *             AUC and KS. A host learns nothing here; the guest learns the hosts' summed partial scores
+ *             on held-out rows -- what joint scoring gives it anyway.
+ *   publish   each party writes its model (and the guest the joint descriptor and metrics) into its
+ *             state directory.
+ * Threat model: as the protocols' (semi-honest parties; the arbiter colludes with no one); the node adds
+ * authenticated, encrypted transport (mutual TLS) and refuses messages outside a granted stage attempt.
+ *
+ * Reproducibility: the split and the training schedule derive from the job's seed, PSI's aligned result
+ * is deterministic, so a re-run stage yields the same outputs; only HE noise and random masks differ
+ * between attempts (CKKS: weights agree to ~1e-6; see the jobs test).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  auc,
+  type Channel,
+  type Column,
+  deriveSeed,
+  FedscoreError,
+  ks,
+  type Logger,
+  type PartyId,
+  type ProgressCallback,
+  ProtocolSession,
+  seededRng,
+  shuffleInPlace,
+  type Table,
+} from '@fedscore/core';
+import { PSI_PROTOCOL, PSI_VERSION, runPsiGuest, runPsiHost } from '@fedscore/psi';
+import {
+  cipherProvider,
+  type FeatureSelectionLineage,
+  HETERO_LR_PROTOCOL,
+  HETERO_LR_VERSION,
+  HeteroLrArbiter,
+  HeteroLrGuest,
+  HeteroLrHost,
+  type HeteroLrScheme,
+  type IvScore,
+  type JointModelDescriptor,
+  type LrCipherProvider,
+  type PartyFeatures,
+  type PartyModel,
+  partyPartialScores,
+  runWoeBinningGuest,
+  runWoeBinningHost,
+  selectByIv,
+  serializeJointModel,
+  serializePartyModel,
+  WOE_BINNING_PROTOCOL,
+  WOE_BINNING_VERSION,
+  woeBinningLocal,
+} from '@fedscore/vfl';
+import { float64VectorStep, idListStep, uint32VectorStep } from '@fedscore/wire';
+import type { JobStore } from './job-store.ts';
+import type { JobSpec, StageName } from './spec.ts';
+
+/** The node's own small protocols around the algorithm packages' (names and versions on the wire). */
+export const ALIGN_PROTOCOL = 'node.align';
+export const SELECT_PROTOCOL = 'node.select';
+export const EVALUATE_PROTOCOL = 'node.evaluate';
+export const NODE_PROTOCOL_VERSION = 1;
+const ALIGNED_POSITIONS = uint32VectorStep('aligned-positions');
+const TEST_POSITIONS = uint32VectorStep('test-positions');
+const SELECTED_FEATURES = idListStep('selected-features', { unique: true });
+const PARTIAL_SCORES = float64VectorStep('partial-scores');
+
+/** The protocols (and versions) whose messages a stage attempt accepts. */
+export function stageProtocols(stage: StageName): Record<string, number> {
+  switch (stage) {
+    case 'psi':
+      return { [PSI_PROTOCOL]: PSI_VERSION, [ALIGN_PROTOCOL]: NODE_PROTOCOL_VERSION };
+    case 'binning':
+      return { [WOE_BINNING_PROTOCOL]: WOE_BINNING_VERSION, [SELECT_PROTOCOL]: NODE_PROTOCOL_VERSION };
+    case 'train':
+      return { [HETERO_LR_PROTOCOL]: HETERO_LR_VERSION };
+    case 'evaluate':
+      return { [EVALUATE_PROTOCOL]: NODE_PROTOCOL_VERSION };
+    case 'publish':
+      return {};
+  }
+}
+
+export interface StageContext {
+  readonly spec: JobSpec;
+  readonly party: PartyId;
+  /** The attempt key (session-id prefix). */
+  readonly key: string;
+  readonly channel: Channel;
+  readonly jobs: JobStore;
+  /** This party's dataset by config name. */
+  readonly data: (name: string) => Promise<Table>;
+  readonly stateDir: string;
+  readonly logger: Logger;
+  readonly progress: ProgressCallback;
+}
+
+/** Checkpoints, per stage and role. Row lists are positions in this party's own table. */
+export interface PsiCheckpoint {
+  /** This party's table row of each aligned position. */
+  readonly rows: number[];
+  /** Aligned positions held out for evaluation (sorted). */
+  readonly test: number[];
+}
+export interface BinningCheckpoint {
+  /** This party's features kept for training (column names). */
+  readonly selected: string[];
+  /** The guest's record of the selection (IV per party and feature, what was dropped and why). */
+  readonly lineage?: FeatureSelectionLineage;
+}
+export interface TrainCheckpoint {
+  readonly model?: PartyModel;
+  readonly descriptor?: JointModelDescriptor;
+  readonly epochs: number;
+  readonly keptEpoch: number;
+  readonly insecure: boolean;
+}
+export interface EvaluateCheckpoint {
+  readonly testRows: number;
+  readonly auc?: number;
+  readonly ks?: number;
+}
+export interface PublishCheckpoint {
+  readonly files: string[];
+}
+
+export async function runStageRole(stage: StageName, ctx: StageContext): Promise<unknown> {
+  const role =
+    ctx.party === ctx.spec.guest ? 'guest' : ctx.spec.hosts.includes(ctx.party) ? 'host' : 'arbiter';
+  switch (stage) {
+    case 'psi':
+      return role === 'guest' ? psiGuest(ctx) : psiHost(ctx);
+    case 'binning':
+      return role === 'guest' ? binningGuest(ctx) : binningHost(ctx);
+    case 'train':
+      return train(ctx, role);
+    case 'evaluate':
+      return role === 'guest' ? evaluateGuest(ctx) : evaluateHost(ctx);
+    case 'publish':
+      return publish(ctx, role);
+  }
+}
+
+function session(ctx: StageContext, protocol: string, version: number, name: string): ProtocolSession {
+  return new ProtocolSession(ctx.channel, { protocol, version, session: `${ctx.key}/${name}` });
+}
+
+async function ownTable(ctx: StageContext): Promise<Table> {
+  const name = ctx.spec.data[ctx.party];
+  if (name === undefined) {
+    throw new FedscoreError('invalid_config', `the job names no dataset for '${ctx.party}'`, {
+      field: `data.${ctx.party}`,
+    });
+  }
+  return ctx.data(name);
+}
+
+// ------------------------------------------------------------------------------------------------ psi
+
+async function psiGuest(ctx: StageContext): Promise<PsiCheckpoint> {
+  const table = await ownTable(ctx);
+  const labels = requireLabels(table, ctx);
+  const perHost: Map<number, number>[] = [];
+  for (const host of ctx.spec.hosts) {
+    const r = await runPsiGuest(table.ids, {
+      channel: ctx.channel,
+      peer: host,
+      session: `${ctx.key}/psi-${host}`,
+      mode: 'both',
+      logger: ctx.logger,
+      progress: ctx.progress,
+    });
+    if (r.rows === undefined) throw new FedscoreError('internal', 'PSI returned no rows', { field: 'psi' });
+    const m = new Map<number, number>();
+    r.rows.forEach((g, k) => {
+      m.set(g, k);
+    });
+    perHost.push(m);
+  }
+  // Rows in every intersection, in the guest's file order (PSI's own order is randomized).
+  const kept = [...perHost[0]!.keys()].filter((g) => perHost.every((m) => m.has(g))).sort((a, b) => a - b);
+  if (kept.length === 0) {
+    throw new FedscoreError('invalid_argument', 'the parties share no enterprise: empty intersection', {
+      field: 'data',
+    });
+  }
+  const test = stratifiedHoldout(
+    kept.map((r) => labels[r]!),
+    ctx.spec.testFraction,
+    deriveSeed(ctx.spec.seed, 'test-split'),
+  );
+  for (const [h, host] of ctx.spec.hosts.entries()) {
+    const s = session(ctx, ALIGN_PROTOCOL, NODE_PROTOCOL_VERSION, `align-${host}`);
+    await s.send(
+      host,
+      ALIGNED_POSITIONS,
+      Uint32Array.from(kept, (g) => perHost[h]!.get(g)!),
+    );
+    await s.send(host, TEST_POSITIONS, Uint32Array.from(test));
+  }
+  ctx.logger.info('psi stage done', {
+    aligned: kept.length,
+    test: test.length,
+    hosts: ctx.spec.hosts.length,
+  });
+  return { rows: kept, test };
+}
+
+async function psiHost(ctx: StageContext): Promise<PsiCheckpoint> {
+  const table = await ownTable(ctx);
+  const r = await runPsiHost(table.ids, {
+    channel: ctx.channel,
+    peer: ctx.spec.guest,
+    session: `${ctx.key}/psi-${ctx.party}`,
+    mode: 'both',
+    logger: ctx.logger,
+    progress: ctx.progress,
+  });
+  if (r.rows === undefined) throw new FedscoreError('internal', 'PSI returned no rows', { field: 'psi' });
+  const s = session(ctx, ALIGN_PROTOCOL, NODE_PROTOCOL_VERSION, `align-${ctx.party}`);
+  const positions = await s.receive(ctx.spec.guest, ALIGNED_POSITIONS);
+  const test = await s.receive(ctx.spec.guest, TEST_POSITIONS);
+  const rows = Array.from(positions, (k, i) => {
+    const row = r.rows![k];
+    if (row === undefined) {
+      throw new FedscoreError('protocol_step', `aligned position ${i} points outside the intersection`, {
+        field: 'aligned-positions',
+      });
+    }
+    return row;
+  });
+  for (const t of test) {
+    if (t >= rows.length) {
+      throw new FedscoreError('protocol_step', 'a test position outside the aligned rows', {
+        field: 'test-positions',
+      });
+    }
+  }
+  return { rows, test: Array.from(test) };
+}
+
+/** Seeded, label-stratified hold-out: sorted positions. */
+export function stratifiedHoldout(labels: readonly number[], fraction: number, seed: string): number[] {
+  const rng = seededRng(seed);
+  const test: number[] = [];
+  for (const cls of [0, 1]) {
+    const idx: number[] = [];
+    labels.forEach((y, i) => {
+      if (y === cls) idx.push(i);
+    });
+    shuffleInPlace(rng, idx);
+    test.push(...idx.slice(0, Math.round(idx.length * fraction)));
+  }
+  return test.sort((a, b) => a - b);
+}
+
+function trainPositions(psi: PsiCheckpoint): number[] {
+  const test = new Set(psi.test);
+  const out: number[] = [];
+  for (let i = 0; i < psi.rows.length; i++) if (!test.has(i)) out.push(i);
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------ binning
+
+async function binningGuest(ctx: StageContext): Promise<BinningCheckpoint> {
+  const table = await ownTable(ctx);
+  const labels = requireLabels(table, ctx);
+  const psi = ctx.jobs.requireCheckpoint<PsiCheckpoint>(ctx.spec.id, 'psi');
+  const rows = trainPositions(psi).map((p) => psi.rows[p]!);
+  const y = Float64Array.from(rows, (r) => labels[r]!);
+  const b = ctx.spec.binning;
+  const local = woeBinningLocal(
+    ctx.party,
+    table.columns.map((c) => subsetColumn(c, rows)),
+    y,
+    {
+      method: b.method,
+      bins: b.bins,
+    },
+  );
+  const scores: IvScore[] = local.map((l) => ({ party: ctx.party, name: l.model.name, iv: l.table.iv }));
+  for (const host of ctx.spec.hosts) {
+    const r = await runWoeBinningGuest(
+      session(ctx, WOE_BINNING_PROTOCOL, WOE_BINNING_VERSION, `woe-${host}`),
+      host,
+      {
+        labels: y,
+        scheme: b.scheme,
+        insecure: ctx.spec.insecure,
+        logger: ctx.logger,
+        progress: ctx.progress,
+      },
+    );
+    for (const f of r.features) scores.push({ party: host, name: f.name, iv: f.table.iv });
+  }
+  const lineage = selectByIv(scores, { minIv: b.minIv });
+  const selectedOf = (party: string): string[] => {
+    const own = lineage.selected.filter((s) => s.party === party).map((s) => s.name);
+    if (own.length > 0) return own;
+    // A party with no feature above the threshold keeps its best one: hetero-LR needs a column per party.
+    const best = scores.filter((s) => s.party === party).sort((a, c) => c.iv - a.iv)[0];
+    return best === undefined ? [] : [best.name];
+  };
+  for (const host of ctx.spec.hosts) {
+    const s = session(ctx, SELECT_PROTOCOL, NODE_PROTOCOL_VERSION, `select-${host}`);
+    await s.send(host, SELECTED_FEATURES, selectedOf(host));
+  }
+  return { selected: selectedOf(ctx.party), lineage };
+}
+
+async function binningHost(ctx: StageContext): Promise<BinningCheckpoint> {
+  const table = await ownTable(ctx);
+  const psi = ctx.jobs.requireCheckpoint<PsiCheckpoint>(ctx.spec.id, 'psi');
+  const rows = trainPositions(psi).map((p) => psi.rows[p]!);
+  const b = ctx.spec.binning;
+  await runWoeBinningHost(
+    session(ctx, WOE_BINNING_PROTOCOL, WOE_BINNING_VERSION, `woe-${ctx.party}`),
+    ctx.spec.guest,
+    {
+      columns: table.columns.map((c) => subsetColumn(c, rows)),
+      binning: { method: b.method, bins: b.bins },
+      allowSchemes: ctx.spec.insecure ? ['ckks', 'paillier', 'none'] : ['ckks', 'paillier'],
+      insecure: ctx.spec.insecure,
+      logger: ctx.logger,
+      progress: ctx.progress,
+    },
+  );
+  const s = session(ctx, SELECT_PROTOCOL, NODE_PROTOCOL_VERSION, `select-${ctx.party}`);
+  const selected = await s.receive(ctx.spec.guest, SELECTED_FEATURES);
+  const names = new Set(table.columns.map((c) => c.name));
+  for (const n of selected) {
+    if (!names.has(n)) {
+      throw new FedscoreError('protocol_step', 'the guest selected a feature this party does not have', {
+        field: 'selected-features',
+      });
+    }
+  }
+  return { selected };
+}
+
+// ------------------------------------------------------------------------------------------------ train
+
+function selectedFeatures(ctx: StageContext, table: Table): string[] {
+  if (!ctx.spec.binning.enabled) return table.columns.map((c) => c.name);
+  return ctx.jobs.requireCheckpoint<BinningCheckpoint>(ctx.spec.id, 'binning').selected;
+}
+
+async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Promise<TrainCheckpoint> {
+  const t = ctx.spec.train;
+  const insecure = ctx.spec.insecure;
+  const providers = new Map<HeteroLrScheme, LrCipherProvider>();
+  const ciphers = (s: HeteroLrScheme): LrCipherProvider => {
+    let p = providers.get(s);
+    if (p === undefined) {
+      p = cipherProvider(s, {
+        logger: ctx.logger,
+        ...(t.ckksPreset !== undefined && { ckksPreset: t.ckksPreset }),
+        ...(t.paillierBits !== undefined && { paillierBits: t.paillierBits }),
+        insecure,
+      });
+      providers.set(s, p);
+    }
+    return p;
+  };
+  const s = session(ctx, HETERO_LR_PROTOCOL, HETERO_LR_VERSION, 'lr');
+  const arbiter = ctx.spec.arbiter;
+  if (role === 'arbiter') {
+    const r = await new HeteroLrArbiter({
+      session: s,
+      guest: ctx.spec.guest,
+      ciphers,
+      allowInsecure: insecure,
+      logger: ctx.logger,
+    }).run();
+    return { epochs: r.epochs, keptEpoch: r.epochs, insecure: r.insecure };
+  }
+  const table = await ownTable(ctx);
+  const psi = ctx.jobs.requireCheckpoint<PsiCheckpoint>(ctx.spec.id, 'psi');
+  const rows = trainPositions(psi).map((p) => psi.rows[p]!);
+  const features = partyFeatures(table, selectedFeatures(ctx, table), rows);
+  if (role === 'guest') {
+    const labels = requireLabels(table, ctx);
+    const r = await new HeteroLrGuest({
+      session: s,
+      hosts: ctx.spec.hosts,
+      ...(arbiter !== undefined && { arbiter }),
+      mode: arbiter === undefined ? 'two-party' : 'arbiter',
+      scheme: t.scheme,
+      features,
+      labels: Float64Array.from(rows, (r) => labels[r]!),
+      hyperparams: {
+        seed: ctx.spec.seed,
+        maxEpochs: t.maxEpochs,
+        ...(t.batchSize !== undefined && { batchSize: t.batchSize }),
+        ...(t.learningRate !== undefined && { learningRate: t.learningRate }),
+        ...(t.l2 !== undefined && { l2: t.l2 }),
+        ...(t.validationFraction !== undefined && { validationFraction: t.validationFraction }),
+      },
+      ciphers,
+      modelId: ctx.spec.id,
+      logger: ctx.logger,
+      onProgress: ctx.progress,
+    }).run();
+    return {
+      model: r.model,
+      descriptor: r.descriptor,
+      epochs: r.epochs,
+      keptEpoch: r.keptEpoch,
+      insecure: r.insecure,
+    };
+  }
+  const r = await new HeteroLrHost({
+    session: s,
+    guest: ctx.spec.guest,
+    ...(arbiter !== undefined && { arbiter }),
+    features,
+    ciphers,
+    allowInsecure: insecure,
+    logger: ctx.logger,
+    onProgress: ctx.progress,
+  }).run();
+  return { model: r.model, epochs: r.epochs, keptEpoch: r.keptEpoch, insecure: r.insecure };
+}
+
+// ------------------------------------------------------------------------------------------------ evaluate
+
+async function partialOnTest(ctx: StageContext): Promise<Float64Array> {
+  const table = await ownTable(ctx);
+  const psi = ctx.jobs.requireCheckpoint<PsiCheckpoint>(ctx.spec.id, 'psi');
+  const model = ctx.jobs.requireCheckpoint<TrainCheckpoint>(ctx.spec.id, 'train').model;
+  if (model === undefined)
+    throw new FedscoreError('job_state', 'no model in the train checkpoint', { field: 'train' });
+  const rows = psi.test.map((p) => psi.rows[p]!);
+  const f = partyFeatures(table, selectedFeatures(ctx, table), rows);
+  return partyPartialScores(model, f.columns);
+}
+
+async function evaluateGuest(ctx: StageContext): Promise<EvaluateCheckpoint> {
+  const table = await ownTable(ctx);
+  const labels = requireLabels(table, ctx);
+  const psi = ctx.jobs.requireCheckpoint<PsiCheckpoint>(ctx.spec.id, 'psi');
+  const z = await partialOnTest(ctx);
+  for (const host of ctx.spec.hosts) {
+    const s = session(ctx, EVALUATE_PROTOCOL, NODE_PROTOCOL_VERSION, `scores-${host}`);
+    const part = await s.receive(host, PARTIAL_SCORES);
+    if (part.length !== z.length) {
+      throw new FedscoreError('protocol_step', `${host} sent ${part.length} scores for ${z.length} rows`, {
+        field: 'partial-scores',
+      });
+    }
+    for (let i = 0; i < z.length; i++) z[i]! += part[i]!;
+  }
+  const y = Float64Array.from(psi.test, (p) => labels[psi.rows[p]!]!);
+  return { testRows: z.length, auc: auc(y, z), ks: ks(y, z).ks };
+}
+
+async function evaluateHost(ctx: StageContext): Promise<EvaluateCheckpoint> {
+  const z = await partialOnTest(ctx);
+  const s = session(ctx, EVALUATE_PROTOCOL, NODE_PROTOCOL_VERSION, `scores-${ctx.party}`);
+  await s.send(ctx.spec.guest, PARTIAL_SCORES, z);
+  return { testRows: z.length };
+}
+
+// ------------------------------------------------------------------------------------------------ publish
+
+function publish(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): PublishCheckpoint {
+  const dir = join(ctx.stateDir, 'models', ctx.spec.id);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const files: string[] = [];
+  const write = (name: string, text: string): void => {
+    const p = join(dir, name);
+    writeFileSync(p, text, { mode: 0o600 });
+    files.push(p);
+  };
+  const t = ctx.jobs.requireCheckpoint<TrainCheckpoint>(ctx.spec.id, 'train');
+  if (role === 'arbiter') {
+    write(`${ctx.party}.json`, `${JSON.stringify({ job: ctx.spec.id, role, epochs: t.epochs }, null, 2)}\n`);
+    return { files };
+  }
+  if (t.model !== undefined) write(`${ctx.party}.model.json`, serializePartyModel(t.model));
+  if (role === 'guest') {
+    if (t.descriptor !== undefined) write('joint.json', serializeJointModel(t.descriptor));
+    const ev = ctx.jobs.requireCheckpoint<EvaluateCheckpoint>(ctx.spec.id, 'evaluate');
+    const bin = ctx.spec.binning.enabled
+      ? ctx.jobs.requireCheckpoint<BinningCheckpoint>(ctx.spec.id, 'binning').lineage
+      : undefined;
+    write(
+      'metrics.json',
+      `${JSON.stringify({ job: ctx.spec.id, test: ev, epochs: t.epochs, keptEpoch: t.keptEpoch, insecure: t.insecure, selection: bin ?? null }, null, 2)}\n`,
+    );
+  }
+  return { files };
+}
+
+// ------------------------------------------------------------------------------------------------ helpers
+
+function requireLabels(table: Table, ctx: StageContext): Float64Array {
+  if (table.label === undefined) {
+    throw new FedscoreError('invalid_config', 'the guest dataset has no label column', {
+      field: `data.${ctx.spec.data[ctx.party]}.label`,
+    });
+  }
+  return table.label;
+}
+
+/** The rows `rows` of a column. */
+export function subsetColumn(c: Column, rows: readonly number[]): Column {
+  if (c.kind === 'numeric') {
+    const values = new Float64Array(rows.length);
+    let missing = 0;
+    rows.forEach((r, i) => {
+      const v = c.values[r]!;
+      values[i] = v;
+      if (Number.isNaN(v)) missing++;
+    });
+    return { kind: 'numeric', name: c.name, values, missing };
+  }
+  const codes = new Int32Array(rows.length);
+  let missing = 0;
+  rows.forEach((r, i) => {
+    const v = c.codes[r]!;
+    codes[i] = v;
+    if (v < 0) missing++;
+  });
+  return { kind: 'categorical', name: c.name, codes, categories: c.categories, missing };
+}
+
+/** Feature columns of `names` for `rows`: numeric as is (NaN = missing), categorical one-hot. */
+export function partyFeatures(
+  table: Table,
+  names: readonly string[],
+  rows: readonly number[],
+): PartyFeatures {
+  const wanted = new Set(names);
+  const out: { names: string[]; columns: Float64Array[] } = { names: [], columns: [] };
+  for (const c of table.columns) {
+    if (!wanted.has(c.name)) continue;
+    if (c.kind === 'numeric') {
+      out.names.push(c.name);
+      out.columns.push(Float64Array.from(rows, (r) => c.values[r]!));
+    } else {
+      c.categories.forEach((level, k) => {
+        out.names.push(`${c.name}=${level}`);
+        out.columns.push(Float64Array.from(rows, (r) => (c.codes[r] === k ? 1 : 0)));
+      });
+    }
+  }
+  if (out.columns.length === 0) {
+    throw new FedscoreError('invalid_argument', 'no feature column selected for this party', {
+      field: 'features',
+    });
+  }
+  return out;
+}

@@ -1,0 +1,105 @@
+/**
+ * Health and metrics over plain HTTP for the operator's probes and scrapers (bind it to an internal
+ * address: it carries no data, but it is not authenticated):
+ *   GET /healthz  -> 200 {"status":"ok","party":...,"uptimeSeconds":...,"runningStages":...}
+ *   GET /metrics  -> Prometheus text format: counters and gauges of the node (no data values, no ids of
+ *                    enterprises; job ids and party ids only as label values).
+ * Anything else is 404; methods other than GET/HEAD are 405.
+ */
+import { createServer, type Server } from 'node:http';
+import { FedscoreError } from '@fedscore/core';
+
+/** One metric sample: name, labels, value. */
+export interface MetricSample {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+export interface HealthReport {
+  readonly status: 'ok';
+  readonly party: string;
+  readonly uptimeSeconds: number;
+  readonly runningStages: number;
+}
+
+export interface HttpEndpointOptions {
+  /** host:port; port 0 picks a free one. */
+  readonly listen: string;
+  readonly health: () => HealthReport;
+  readonly metrics: () => readonly MetricSample[];
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** Render samples in the Prometheus text exposition format (version 0.0.4). */
+export function renderMetrics(samples: readonly MetricSample[]): string {
+  const lines: string[] = [];
+  const seen = new Set<string>();
+  for (const s of samples) {
+    if (!seen.has(s.name)) {
+      seen.add(s.name);
+      lines.push(`# HELP ${s.name} ${s.help}`, `# TYPE ${s.name} ${s.type}`);
+    }
+    const labels = Object.entries(s.labels ?? {})
+      .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+      .join(',');
+    lines.push(`${s.name}${labels ? `{${labels}}` : ''} ${Number.isFinite(s.value) ? s.value : 0}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export interface HttpEndpoint {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startHttpEndpoint(options: HttpEndpointOptions): Promise<HttpEndpoint> {
+  const i = options.listen.lastIndexOf(':');
+  const host = options.listen.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(options.listen.slice(i + 1));
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(options.health()));
+      } else if (path === '/metrics') {
+        res
+          .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+          .end(renderMetrics(options.metrics()));
+      } else {
+        res.writeHead(404).end();
+      }
+    } catch {
+      res.writeHead(500).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) =>
+      reject(
+        new FedscoreError('io', `cannot listen on ${options.listen} (${(e as NodeJS.ErrnoException).code})`, {
+          field: 'http',
+          cause: e,
+        }),
+      ),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr !== null ? addr.port : port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,2 @@
+export type { HealthReport, HttpEndpoint, HttpEndpointOptions, MetricSample } from './http.ts';
+export { renderMetrics, startHttpEndpoint } from './http.ts';
