@@ -69,29 +69,6 @@ export {
   partyIdFromSan,
   partyIdOf,
 } from './transport/index.ts';
-export type {
-  ControlHandler,
-  CreateCaOptions,
-  GrpcTransportOptions,
-  HealthInfo,
-  IssuePartyOptions,
-  PemPair,
-  RejectionEvent,
-  SessionGrant,
-  TlsMaterial,
-  TransportLimits,
-} from './transport/index.ts';
-export {
-  assertPartyId,
-  createDevCa,
-  fromServiceError,
-  GrpcTransport,
-  issuePartyCert,
-  PARTY_ID_PATTERN,
-  PARTY_URI_PREFIX,
-  partyIdFromSan,
-  partyIdOf,
-} from './transport/index.ts';
 export type { DataSource, NodeConfig, NodeConfigInput } from './config/index.ts';
 export { loadNodeConfig, nodeConfigSchema, readTlsFiles, validateNodeConfig } from './config/index.ts';
 export type {
