@@ -21,6 +21,8 @@ export {
   reconcileAuditLogs,
   verifyAuditEntries,
 } from './audit/index.ts';
+export type { DataSource, NodeConfig, NodeConfigInput } from './config/index.ts';
+export { loadNodeConfig, nodeConfigSchema, readTlsFiles, validateNodeConfig } from './config/index.ts';
 export type {
   ConsentExclusions,
   ConsentFilterResult,
@@ -32,45 +34,6 @@ export type {
   ConsentStatus,
 } from './consent/index.ts';
 export { ALL_CATEGORIES, CONSENT_MIGRATIONS, CONSENT_PURPOSES, ConsentRegistry } from './consent/index.ts';
-export type {
-  ModelComparison,
-  ModelEvent,
-  ModelLineage,
-  ModelParty,
-  ModelRegistration,
-  ModelRegistryOptions,
-  ModelStatus,
-  ModelVersion,
-  ScalarMap,
-} from './registry/index.ts';
-export { MODEL_STATUSES, ModelRegistry, parseRef, REGISTRY_MIGRATIONS } from './registry/index.ts';
-export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
-export { NodeStore, STORE_FILE, sha256Hex } from './store/index.ts';
-export type {
-  ControlHandler,
-  CreateCaOptions,
-  GrpcTransportOptions,
-  HealthInfo,
-  IssuePartyOptions,
-  PemPair,
-  RejectionEvent,
-  SessionGrant,
-  TlsMaterial,
-  TransportLimits,
-} from './transport/index.ts';
-export {
-  assertPartyId,
-  createDevCa,
-  fromServiceError,
-  GrpcTransport,
-  issuePartyCert,
-  PARTY_ID_PATTERN,
-  PARTY_URI_PREFIX,
-  partyIdFromSan,
-  partyIdOf,
-} from './transport/index.ts';
-export type { DataSource, NodeConfig, NodeConfigInput } from './config/index.ts';
-export { loadNodeConfig, nodeConfigSchema, readTlsFiles, validateNodeConfig } from './config/index.ts';
 export type {
   BinningCheckpoint,
   DataUseEvent,
@@ -111,40 +74,106 @@ export {
   subsetColumn,
   validateJobSpec,
 } from './jobs/index.ts';
-export type { PartyNodeOptions } from './node.ts';
-export { PartyNode } from './node.ts';
-export type { HealthReport, HttpEndpoint, HttpEndpointOptions, MetricSample } from './server/index.ts';
-export { renderMetrics, startHttpEndpoint } from './server/index.ts';
 export type {
   Alert,
+  Alert,
+  AlertBatch,
   AlertBatch,
   CreditEvent,
+  CreditEvent,
+  CreditEventInput,
   CreditEventInput,
   CreditEventKind,
+  CreditEventKind,
+  MonitorAlerts,
   MonitorAlerts,
   MonitoringServiceOptions,
+  MonitoringServiceOptions,
+  MonitorRequest,
   MonitorRequest,
   RescoreRecord,
+  RescoreRecord,
+  StoredAlert,
   StoredAlert,
   WatchAddition,
+  WatchAddition,
+  WatchRefusals,
   WatchRefusals,
 } from './monitoring/index.ts';
 export {
   AlertInbox,
+  AlertInbox,
+  CREDIT_EVENT_KINDS,
   CREDIT_EVENT_KINDS,
   CREDIT_EVENT_SEVERITY,
+  CREDIT_EVENT_SEVERITY,
+  CreditEventFeed,
   CreditEventFeed,
   checkMonitorAlerts,
+  checkMonitorAlerts,
+  checkMonitorRequest,
   checkMonitorRequest,
   consentGatedPartialScore,
+  consentGatedPartialScore,
+  MAX_ALERTS_PER_REPLY,
   MAX_ALERTS_PER_REPLY,
   MAX_WATCH_CHANGES,
+  MAX_WATCH_CHANGES,
+  MONITOR_ALERTS,
   MONITOR_ALERTS,
   MONITOR_REQUEST,
+  MONITOR_REQUEST,
+  MONITORING_BANK_MIGRATIONS,
   MONITORING_BANK_MIGRATIONS,
   MONITORING_GOV_MIGRATIONS,
+  MONITORING_GOV_MIGRATIONS,
+  MONITORING_PROTOCOL,
   MONITORING_PROTOCOL,
   MONITORING_VERSION,
+  MONITORING_VERSION,
+  MonitoringService,
   MonitoringService,
   rescoreAlerted,
+  rescoreAlerted,
 } from './monitoring/index.ts';
+export type { PartyNodeOptions } from './node.ts';
+export { PartyNode } from './node.ts';
+export type {
+  ModelComparison,
+  ModelEvent,
+  ModelLineage,
+  ModelParty,
+  ModelRegistration,
+  ModelRegistryOptions,
+  ModelStatus,
+  ModelVersion,
+  ScalarMap,
+} from './registry/index.ts';
+export { MODEL_STATUSES, ModelRegistry, parseRef, REGISTRY_MIGRATIONS } from './registry/index.ts';
+export type { HealthReport, HttpEndpoint, HttpEndpointOptions, MetricSample } from './server/index.ts';
+export { renderMetrics, startHttpEndpoint } from './server/index.ts';
+export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
+export { NodeStore, STORE_FILE, sha256Hex } from './store/index.ts';
+export type {
+  ControlHandler,
+  CreateCaOptions,
+  GrpcTransportOptions,
+  HealthInfo,
+  IssuePartyOptions,
+  PemPair,
+  RejectionEvent,
+  SessionGrant,
+  TlsMaterial,
+  TransportLimits,
+} from './transport/index.ts';
+export {
+  assertPartyId,
+  createDevCa,
+  fromServiceError,
+  GrpcTransport,
+  issuePartyCert,
+  PARTY_ID_PATTERN,
+  PARTY_URI_PREFIX,
+  partyIdFromSan,
+  partyIdOf,
+} from './transport/index.ts';
