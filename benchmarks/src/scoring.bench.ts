@@ -78,6 +78,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
   return {
     summary: {
       batch_30k_seconds: batch.medianSeconds,
+      batch_30k_cpu_seconds: batch.medianCpuSeconds,
       max_abs_error: batch.maxAbsError,
       online_p50_ms: exact.p50Ms,
       online_p99_ms: exact.p99Ms,
@@ -113,10 +114,11 @@ export default async function run(args: string[]): Promise<BenchResult> {
           ['runs (s)', batch.runSeconds.map((s) => s.toFixed(3)).join(', '), ''],
           ['key generation + worker start (s, once)', batch.setupSeconds, 'context creation 253 ms'],
           [
-            'process CPU s per run (all threads, setup included)',
+            'process CPU s per run (all threads)',
             batch.cpuSeconds.map((s) => s.toFixed(2)).join(', '),
-            '',
+            'raw ops 1.13 s',
           ],
+          ['CPU s / 2 cores (idle-machine wall estimate)', batch.medianCpuSeconds / 2, 'target <= 1.5 s'],
           ['max abs error vs plaintext', batch.maxAbsError, '1.3e-8 (raw, no flooding)'],
           [
             'AUC plaintext / encrypted',
@@ -155,7 +157,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
       },
     ],
     notes: [
-      'The machine is shared with other engineers: figures are medians (batch) and percentiles (online) of runs on a loaded 2-core VM; rerun on an idle box for the anchor conditions.',
+      'The machine is shared with other engineers (load average 9-13 on 2 cores during these runs): wall times are several times those of an idle box (node-seal symmetric encryption measured 12 ms here vs 1.53 ms in ANCHORS.md). The process CPU time of a run (all threads) is the load-independent figure: half of it estimates the idle 2-core wall time. Rerun on an idle box for the anchor conditions.',
       'Batch: the data owner holds the key and encrypts its own data with seeded symmetric encryption (ANCHORS: 1.53 ms vs 4.59 ms public-key); results carry flooding noise sd 2^-20 and a fresh encryption of zero.',
     ],
     raw: { batch, exact, band },

@@ -35,10 +35,11 @@ export interface BatchBenchResult {
   readonly runSeconds: readonly number[];
   readonly medianSeconds: number;
   /**
-   * Process CPU seconds (all threads) per run, key generation and warm-up included: on an idle 2-core
-   * machine the wall time of a run is at least about half its CPU time.
+   * Process CPU seconds (all threads) of each timed run: on an idle 2-core machine the wall time of a
+   * run is at least about half of it, and it does not grow with other processes' load as wall time does.
    */
   readonly cpuSeconds: readonly number[];
+  readonly medianCpuSeconds: number;
   readonly setupSeconds: number;
   readonly maxAbsError: number;
   readonly bytesToModelOwner: number;
@@ -86,14 +87,12 @@ export async function benchBatchScoring(input: BatchBenchInput): Promise<BatchBe
   let last: Float64Array | undefined;
   let bytes = { toModel: 0, toData: 0 };
   for (let r = 0; r < (input.runs ?? 3); r++) {
-    const c0 = process.cpuUsage();
     const out = await runBatchScoring({
       model: input.model,
       columns: input.columns,
       poolSize: input.poolSize ?? 2,
     });
-    const c1 = process.cpuUsage(c0);
-    cpu.push((c1.user + c1.system) / 1e6);
+    cpu.push(out.runCpuSeconds);
     runs.push(out.runSeconds);
     setup = out.setupSeconds;
     for (let i = 0; i < reference.length; i++)
@@ -107,6 +106,7 @@ export async function benchBatchScoring(input: BatchBenchInput): Promise<BatchBe
     runSeconds: runs,
     medianSeconds: median(runs),
     cpuSeconds: cpu,
+    medianCpuSeconds: median(cpu),
     setupSeconds: setup,
     maxAbsError,
     bytesToModelOwner: bytes.toModel,

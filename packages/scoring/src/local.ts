@@ -39,6 +39,8 @@ export interface RunBatchScoringResult {
   /** Seconds: key generation and worker start-up (done once, kept warm) and the scoring run itself. */
   readonly setupSeconds: number;
   readonly runSeconds: number;
+  /** Process CPU seconds (every thread) of the scoring run itself: a load-independent cost figure. */
+  readonly runCpuSeconds: number;
   readonly bytesToModelOwner: number;
   readonly bytesToDataOwner: number;
   readonly captured: readonly CapturedMessage[];
@@ -77,9 +79,16 @@ export async function runBatchScoring(input: RunBatchScoringInput): Promise<RunB
       false,
     );
     const t1 = performance.now();
+    const c1 = process.cpuUsage();
     const r = await runOnce(dataOwner, modelOwner, input, resultTo, [input.columns], input.capture === true);
+    const c2 = process.cpuUsage(c1);
     const t2 = performance.now();
-    return { ...r, setupSeconds: (t1 - t0) / 1000, runSeconds: (t2 - t1) / 1000 };
+    return {
+      ...r,
+      setupSeconds: (t1 - t0) / 1000,
+      runSeconds: (t2 - t1) / 1000,
+      runCpuSeconds: (c2.user + c2.system) / 1e6,
+    };
   } finally {
     await modelOwner.close();
     await pool?.close();
@@ -94,7 +103,7 @@ async function runOnce(
   resultTo: BatchResultTo,
   [columns]: [readonly Float64Array[]],
   capture: boolean,
-): Promise<Omit<RunBatchScoringResult, 'setupSeconds' | 'runSeconds'>> {
+): Promise<Omit<RunBatchScoringResult, 'setupSeconds' | 'runSeconds' | 'runCpuSeconds'>> {
   const network = createInMemoryNetwork([DATA_OWNER_ID, MODEL_OWNER_ID], envelopeCodec, { capture });
   const spec = { protocol: BATCH_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'batch' };
   const out = await runParties(network, {
