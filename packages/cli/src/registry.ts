@@ -18,6 +18,8 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/stability.ts'),
     import('./commands/score.ts'),
     import('./commands/bench-scoring.ts'),
+    import('./commands/node.ts'),
+    import('./commands/certs.ts'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
 }
