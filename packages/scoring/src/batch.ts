@@ -48,7 +48,7 @@ import {
   loadCkksPublicContext,
 } from '@fedscore/he';
 import { fedscore } from '@fedscore/wire';
-import { checkBatch, loadVectors, toBatch } from './he-io.ts';
+import { ContextCache, checkBatch, loadVectors, toBatch } from './he-io.ts';
 import { checkColumns, checkLinearModel, type LinearScoreModel } from './linear.ts';
 import { encodeWeights, evaluateLinear } from './linear-he.ts';
 import { createScoringPool, type ScoringPool } from './pool.ts';
@@ -184,7 +184,7 @@ export interface BatchModelOwnerOptions {
 /** The model owner's role. Loaded contexts and their worker pools are cached per data-owner key. */
 export class BatchScoringModelOwner {
   readonly #o: BatchModelOwnerOptions;
-  readonly #contexts = new Map<string, { ctx: CkksPublicContext; pool: ScoringPool | undefined }>();
+  readonly #contexts = new ContextCache<{ ctx: CkksPublicContext; pool: ScoringPool | undefined }>();
 
   constructor(options: BatchModelOwnerOptions) {
     checkLinearModel(options.model);
@@ -192,12 +192,9 @@ export class BatchScoringModelOwner {
   }
 
   async #context(bytes: Uint8Array): Promise<{ ctx: CkksPublicContext; pool: ScoringPool | undefined }> {
+    const have = this.#contexts.get(bytes);
+    if (have) return have;
     const ctx = await loadCkksPublicContext(bytes, { insecure: this.#o.insecure === true });
-    const have = this.#contexts.get(ctx.fingerprint);
-    if (have) {
-      ctx.dispose();
-      return have;
-    }
     const size = this.#o.poolSize ?? 2;
     const pool =
       size > 0
@@ -209,7 +206,7 @@ export class BatchScoringModelOwner {
           })
         : undefined;
     const entry = { ctx, pool };
-    this.#contexts.set(ctx.fingerprint, entry);
+    this.#contexts.set(bytes, entry);
     return entry;
   }
 

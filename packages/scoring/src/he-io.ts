@@ -86,3 +86,38 @@ export function loadVectors(ctx: CkksPublicContext, items: readonly Uint8Array[]
   }
   return out;
 }
+
+/**
+ * A cache of loaded contexts keyed by their serialized bytes, so that a party serving the same peer
+ * again does not rebuild SEAL objects (context creation is the costliest step: ANCHORS.md, 253 ms).
+ */
+export class ContextCache<T> {
+  readonly #entries = new Map<string, { bytes: Uint8Array; value: T }[]>();
+
+  static key(bytes: Uint8Array): string {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < bytes.length; i += 7) h = Math.imul(h ^ bytes[i]!, 0x01000193) >>> 0;
+    return `${bytes.length}:${h}`;
+  }
+
+  get(bytes: Uint8Array): T | undefined {
+    for (const e of this.#entries.get(ContextCache.key(bytes)) ?? [])
+      if (sameBytes(e.bytes, bytes)) return e.value;
+    return undefined;
+  }
+
+  set(bytes: Uint8Array, value: T): void {
+    const k = ContextCache.key(bytes);
+    const list = this.#entries.get(k) ?? [];
+    list.push({ bytes: bytes.slice(), value });
+    this.#entries.set(k, list);
+  }
+
+  values(): T[] {
+    return [...this.#entries.values()].flat().map((e) => e.value);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}

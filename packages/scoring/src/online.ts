@@ -52,7 +52,7 @@ import {
   loadCkksPublicContext,
 } from '@fedscore/he';
 import { fedscore } from '@fedscore/wire';
-import { checkBatch, toBatch } from './he-io.ts';
+import { ContextCache, checkBatch, toBatch } from './he-io.ts';
 import {
   enumFromWire,
   JOINT_RESULT,
@@ -252,20 +252,17 @@ export interface OnlineGovernmentOptions {
 /** The government node's side. Loaded bank contexts are cached (warm) across sessions. */
 export class OnlineScoringGovernment {
   readonly #o: OnlineGovernmentOptions;
-  readonly #contexts = new Map<string, CkksPublicContext>();
+  readonly #contexts = new ContextCache<CkksPublicContext>();
 
   constructor(options: OnlineGovernmentOptions) {
     this.#o = options;
   }
 
   async #context(bytes: Uint8Array): Promise<CkksPublicContext> {
+    const have = this.#contexts.get(bytes);
+    if (have) return have;
     const ctx = await loadCkksPublicContext(bytes, { insecure: this.#o.insecure === true });
-    const have = this.#contexts.get(ctx.fingerprint);
-    if (have) {
-      ctx.dispose();
-      return have;
-    }
-    this.#contexts.set(ctx.fingerprint, ctx);
+    this.#contexts.set(bytes, ctx);
     return ctx;
   }
 
