@@ -16,7 +16,7 @@
  */
 import { FedscoreError, type Logger, noopLogger, type PartyId, type ProtocolSession } from '@fedscore/core';
 import type { LrCipherProvider } from './cipher.ts';
-import { contextMessage } from './exchange.ts';
+import { contextMessage, withAbort } from './exchange.ts';
 import { epochBatches, type HeteroLrScheme, trainingRows, validatesAfter } from './options.ts';
 import { planFromWire } from './plan.ts';
 import {
@@ -52,11 +52,23 @@ export class HeteroLrArbiter {
     this.#o = options;
   }
 
+  /** Run the protocol; on a local failure the peers are sent an abort (best effort) before the rethrow. */
   async run(): Promise<HeteroLrArbiterResult> {
+    const o = this.#o;
+    const peers: PartyId[] = [o.guest];
+    return withAbort(o.session, peers, () =>
+      this.#run((hosts) => {
+        peers.push(...hosts);
+      }),
+    );
+  }
+
+  async #run(onPlan: (hosts: readonly PartyId[]) => void): Promise<HeteroLrArbiterResult> {
     const o = this.#o;
     const s = o.session;
     const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'arbiter' });
     const plan = planFromWire(await s.receive(o.guest, TRAIN_PLAN));
+    onPlan(plan.hosts);
     if (plan.mode !== 'arbiter') {
       throw new FedscoreError('protocol_step', 'an arbiter was asked to join a two-party run', {
         field: 'mode',

@@ -28,8 +28,21 @@ import {
   loadCkksPublicContext,
 } from '@fedscore/he';
 import type { CiphertextBatch } from '@fedscore/wire';
+import { DiagonalCache } from './diagonals.ts';
 import type { HeteroLrScheme } from './options.ts';
-import { type PackedLayout, packedLayout, packedMatVec, packedRotationSteps, replicate } from './packing.ts';
+import {
+  allTasks,
+  blockValues,
+  checkedPlan,
+  evaluatePartial,
+  foldBlocks,
+  type PackedLayout,
+  type PackedProductPlan,
+  packedLayout,
+  packedRotationSteps,
+  replicate,
+} from './packing.ts';
+import { ProductPool } from './product-pool.ts';
 
 /** An encrypted vector (opaque). Dispose when done (frees WASM memory for CKKS). */
 export interface EncVector {
@@ -54,8 +67,14 @@ export interface LrCipherPublic {
   add(a: EncVector, b: EncVector): EncVector;
   addPlain(a: EncVector, values: Float64Array): EncVector;
   mulPlain(a: EncVector, values: Float64Array): EncVector;
-  /** out[j] = sum_i a[i] * columns[j][i]: X^T [[a]] for the batch columns X. */
+  /** out[j] = sum_i a[i] * columns[j][i]: X^T [[a]] for the batch columns X, on this thread. */
   matVecT(a: EncVector, columns: readonly Float64Array[]): EncVector;
+  /**
+   * The same product, on the cipher's worker threads when it has any (CKKS), with the encoded
+   * diagonals cached under `cacheKey` (the batch's identity: its columns must be the same every time
+   * the key is used) within the cache budget.
+   */
+  matVecTAsync(a: EncVector, columns: readonly Float64Array[], cacheKey?: string): Promise<EncVector>;
   toBatch(a: EncVector): CiphertextBatch;
   /**
    * Load a received batch; `length` is what the protocol expects (a mismatch is `wire_decode`), `kind`
@@ -72,11 +91,21 @@ export interface LrCipherSecret extends LrCipherPublic {
   decryptForRelease(a: EncVector): Float64Array;
 }
 
+/** How a party evaluates its packed products (local choices, never sent). */
+export interface CipherRuntime {
+  /** Worker threads for the packed products (CKKS). 0 = on the calling thread. Default 0. */
+  readonly workers?: number;
+  /** Budget of the encoded-diagonal cache, MiB (CKKS). Default 1024. 0 = encode per use. */
+  readonly diagonalCacheMiB?: number;
+}
+
 export interface LrCipherProvider {
   readonly scheme: HeteroLrScheme;
-  create(shape: CipherShape): Promise<LrCipherSecret>;
-  load(publicBytes: Uint8Array): Promise<LrCipherPublic>;
+  create(shape: CipherShape, runtime?: CipherRuntime): Promise<LrCipherSecret>;
+  load(publicBytes: Uint8Array, runtime?: CipherRuntime): Promise<LrCipherPublic>;
 }
+
+export const DEFAULT_DIAGONAL_CACHE_MIB = 1024;
 
 export interface CipherProviderOptions {
   /** CKKS parameters preset. Default 'ckks-8192'. */
@@ -204,6 +233,9 @@ const plainCipher: LrCipherSecret = {
     });
     return new PlainVector(out);
   },
+  matVecTAsync(a, columns) {
+    return Promise.resolve(plainCipher.matVecT(a, columns));
+  },
   toBatch(a) {
     const x = plain(a);
     const bytes = new Uint8Array(x.length * 8);
@@ -277,6 +309,7 @@ export function additiveCipher(he: AdditiveHePublic | AdditiveHeSecret): LrCiphe
     addPlain: (a, v) => new AdditiveVector(he.addPlain(additiveCt(a), v)),
     mulPlain: (a, v) => new AdditiveVector(he.mulPlain(additiveCt(a), v)),
     matVecT: (a, columns) => new AdditiveVector(he.dotColumns(additiveCt(a), columns)),
+    matVecTAsync: async (a, columns) => new AdditiveVector(he.dotColumns(additiveCt(a), columns)),
     toBatch(a) {
       const ct = additiveCt(a);
       return {
@@ -312,18 +345,21 @@ export function additiveCipher(he: AdditiveHePublic | AdditiveHeSecret): LrCiphe
 // --- CKKS with the packed layout -------------------------------------------------------------------
 
 /**
- * A CKKS encrypted vector: one ciphertext replicated with `period` (batch vectors, length <= period),
- * or consecutive chunks of `slotCount` values (`period` undefined; long vectors such as validation
- * scores, which are only added and decrypted).
+ * A CKKS encrypted vector: a batch vector (one ciphertext replicated with period W, length <= W), a
+ * product of `matVecT` (one ciphertext per block of `plan`, block i holding its rows with period Q_i),
+ * or consecutive chunks of `slotCount` values (long vectors such as validation scores, which are only
+ * added and decrypted).
  */
 class CkksEncVector implements EncVector {
   readonly parts: CkksVector[];
   readonly length: number;
   readonly period: number | undefined;
-  constructor(parts: CkksVector[], length: number, period: number | undefined) {
+  readonly plan: PackedProductPlan | undefined;
+  constructor(parts: CkksVector[], length: number, period: number | undefined, plan?: PackedProductPlan) {
     this.parts = parts;
     this.length = length;
     this.period = period;
+    this.plan = plan;
   }
   dispose(): void {
     for (const p of this.parts) p.dispose();
@@ -339,14 +375,21 @@ function ckksVec(a: EncVector): CkksEncVector {
 function ckksCipher(
   ctx: CkksPublicContext,
   layout: PackedLayout,
+  runtime: CipherRuntime,
   secret?: CkksSecretContext,
 ): LrCipherPublic | LrCipherSecret {
   const S = ctx.slotCount;
   const fp = hexBytes(ctx.fingerprint);
   const W = layout.width;
+  const cacheBytes = Math.round((runtime.diagonalCacheMiB ?? DEFAULT_DIAGONAL_CACHE_MIB) * 2 ** 20);
+  const workers = runtime.workers ?? 0;
+  // Created on first use: a cipher that never multiplies (a key holder's own) starts no threads.
+  let pool: ProductPool | undefined;
+  let cache: DiagonalCache | undefined;
 
   /** Plain operand laid out like `a`. */
   const plainLike = (a: CkksEncVector, v: Float64Array, part: number): Float64Array => {
+    if (a.plan !== undefined) return blockValues(v, a.plan, part, S);
     if (a.period !== undefined) return replicate(v, a.period, S);
     return v.subarray(part * S, Math.min(v.length, (part + 1) * S));
   };
@@ -360,7 +403,29 @@ function ckksCipher(
       a.parts.map((x, i) => op(x, plainLike(a, v, i))),
       a.length,
       a.period,
+      a.plan,
     );
+  };
+  const batchVector = (a: EncVector): CkksEncVector => {
+    const x = ckksVec(a);
+    if (x.period !== W || x.parts.length !== 1 || x.plan !== undefined) {
+      throw new FedscoreError('invalid_argument', `matVecT needs a batch vector of period ${W}`, {
+        field: 'a',
+      });
+    }
+    return x;
+  };
+  const onThread = (x: CkksEncVector, columns: readonly Float64Array[], key: string | undefined) => {
+    const plan = checkedPlan(columns, x.length, layout);
+    const d = x.parts[0]!;
+    let source: ReturnType<DiagonalCache['source']>;
+    if (key === undefined) source = new DiagonalCache(ctx, 0).source('once', plan, columns, x.length);
+    else {
+      cache ??= new DiagonalCache(ctx, cacheBytes);
+      source = cache.source(key, plan, columns, x.length);
+    }
+    const partials = evaluatePartial(d, plan, allTasks(plan), source);
+    return new CkksEncVector(foldBlocks(d, plan, partials), columns.length, undefined, plan);
   };
 
   const base: LrCipherPublic = {
@@ -379,25 +444,27 @@ function ckksCipher(
       const x = ckksVec(a);
       const y = ckksVec(b);
       lengthsMatch(x.length, y.length, 'b');
-      if (x.period !== y.period)
+      if (x.period !== y.period || x.plan !== y.plan || x.parts.length !== y.parts.length)
         throw new FedscoreError('invalid_argument', 'layouts differ', { field: 'b' });
       return new CkksEncVector(
         x.parts.map((p, i) => p.add(y.parts[i]!)),
         x.length,
         x.period,
+        x.plan,
       );
     },
     addPlain: (a, v) => binary(ckksVec(a), v, (x, p) => x.add(p)),
     mulPlain: (a, v) => binary(ckksVec(a), v, (x, p) => x.mul(p)),
     matVecT(a, columns) {
-      const x = ckksVec(a);
-      if (x.period !== W || x.parts.length !== 1) {
-        throw new FedscoreError('invalid_argument', `matVecT needs a batch vector of period ${W}`, {
-          field: 'a',
-        });
-      }
-      const { vector, period } = packedMatVec(x.parts[0]!, columns, x.length, layout);
-      return new CkksEncVector([vector], columns.length, period);
+      return onThread(batchVector(a), columns, undefined);
+    },
+    async matVecTAsync(a, columns, cacheKey) {
+      const x = batchVector(a);
+      if (workers === 0) return onThread(x, columns, cacheKey);
+      const plan = checkedPlan(columns, x.length, layout);
+      pool ??= new ProductPool(ctx, { size: workers, cacheBytes });
+      const parts = await pool.product(x.parts[0]!, plan, columns, x.length, cacheKey);
+      return new CkksEncVector(parts, columns.length, undefined, plan);
     },
     toBatch(a) {
       const x = ckksVec(a);
@@ -406,7 +473,12 @@ function ckksCipher(
         paramsFingerprint: fp,
         items: x.parts.map((p) => p.serialize()),
         valueCount: x.length,
-        slotsPerItem: x.period === undefined ? S : Math.max(1, x.length),
+        slotsPerItem:
+          x.plan !== undefined
+            ? itemWidth(x.length, x.parts.length)
+            : x.period === undefined
+              ? S
+              : Math.max(1, x.length),
         scale: x.parts[0]?.scale ?? 2 ** 40,
         compression: 'zstd',
         level: x.parts[0]?.level ?? 0,
@@ -415,18 +487,29 @@ function ckksCipher(
     fromBatch(batch, length, field, kind = 'vector') {
       checkIncoming(batch, 'ckks', ctx.fingerprint, length, field);
       // Vectors of up to W values travel as one ciphertext of period W, longer ones as chunks of S;
-      // products of matVecT as one ciphertext of period P(length).
-      const period = kind === 'product' ? layout.gradientPeriod(length) : length <= W ? W : undefined;
-      const parts = batch.items.map((b) => ctx.deserializeVector(b));
-      const expectedParts = period === undefined ? Math.ceil(length / S) : 1;
-      if (parts.length !== expectedParts) {
-        for (const p of parts) p.dispose();
+      // products of matVecT as one ciphertext per block of their plan.
+      const plan = kind === 'product' ? layout.productPlan(length) : undefined;
+      const period = plan !== undefined ? undefined : length <= W ? W : undefined;
+      const expectedParts =
+        plan !== undefined ? plan.blocks.length : period === undefined ? Math.ceil(length / S) : 1;
+      if (batch.items.length !== expectedParts) {
         throw new FedscoreError('wire_decode', `expected ${expectedParts} ciphertexts`, { field });
       }
-      return new CkksEncVector(parts, length, period);
+      const parts: CkksVector[] = [];
+      try {
+        for (const b of batch.items) parts.push(ctx.deserializeVector(b));
+      } catch (e) {
+        for (const p of parts) p.dispose();
+        throw e;
+      }
+      return new CkksEncVector(parts, length, period, plan);
     },
     serializePublic: () => ctx.serialize(),
-    dispose: () => ctx.dispose(),
+    dispose: () => {
+      pool?.close();
+      cache?.dispose();
+      ctx.dispose();
+    },
   };
   if (secret !== undefined) {
     return {
@@ -434,8 +517,22 @@ function ckksCipher(
       decryptForRelease(a) {
         const x = ckksVec(a);
         const out = new Float64Array(x.length);
-        if (x.period !== undefined) {
-          out.set(secret.decryptForRelease(x.parts[0]!.withLength(x.length)));
+        if (x.plan !== undefined) {
+          x.plan.blocks.forEach((block, i) => {
+            const part = x.parts[i]!.withLength(block.rows);
+            try {
+              out.set(secret.decryptForRelease(part), block.rowOffset);
+            } finally {
+              part.dispose();
+            }
+          });
+        } else if (x.period !== undefined) {
+          const part = x.parts[0]!.withLength(x.length);
+          try {
+            out.set(secret.decryptForRelease(part));
+          } finally {
+            part.dispose();
+          }
         } else {
           x.parts.forEach((p, i) => {
             out.set(secret.decryptForRelease(p), i * S);
@@ -448,13 +545,28 @@ function ckksCipher(
   return base;
 }
 
-const CKKS_LAYOUT_TAG = 'fedscore.hetero-lr.ckks-layout/1';
+/**
+ * The wire's `slots_per_item` for `items` ciphertexts holding `values` values: any s with
+ * ceil(values / s) = items (a product's blocks differ in size; the receiver derives the real layout
+ * from the value count).
+ */
+function itemWidth(values: number, items: number): number {
+  if (items <= 1) return Math.max(1, values);
+  for (let s = Math.ceil(values / items); s <= Math.floor((values - 1) / (items - 1)); s++) {
+    if (Math.ceil(values / s) === items) return s;
+  }
+  throw new FedscoreError('internal', `no item width fits ${values} values in ${items} ciphertexts`, {
+    field: 'slotsPerItem',
+  });
+}
+
+const CKKS_LAYOUT_TAG = 'fedscore.hetero-lr.ckks-layout/2';
 
 function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
   const logger = options.logger ?? noopLogger;
   return {
     scheme: 'ckks',
-    async create(shape) {
+    async create(shape, runtime = {}) {
       const preset = options.ckksPreset ?? 'ckks-8192';
       const slots = presetSlots(preset);
       const layout = packedLayout(shape.batchSize, shape.columns, slots);
@@ -465,16 +577,16 @@ function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
         ...(options.insecure !== undefined && { insecure: options.insecure }),
         logger,
       });
-      const cipher = ckksCipher(ctx, layout, ctx) as LrCipherSecret;
+      const cipher = ckksCipher(ctx, layout, runtime, ctx) as LrCipherSecret;
       return { ...cipher, serializePublic: () => prefixLayout(shape, ctx.serialize()) };
     },
-    async load(bytes) {
+    async load(bytes, runtime = {}) {
       const { shape, rest } = readLayout(bytes);
       const ctx = await loadCkksPublicContext(rest, {
         insecure: options.insecure === true,
       });
       const layout = packedLayout(shape.batchSize, shape.columns, ctx.slotCount);
-      return ckksCipher(ctx, layout);
+      return ckksCipher(ctx, layout, runtime);
     },
   };
 }

@@ -1,19 +1,28 @@
 /** Small pieces every role uses to move encrypted vectors and public contexts over the session. */
-import { FedscoreError, type PartyId, type ProtocolSession, type StepDef } from '@fedscore/core';
-import type { CiphertextBatch } from '@fedscore/wire';
-import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
+import {
+  type Channel,
+  type Envelope,
+  FedscoreError,
+  isFedscoreError,
+  type PartyId,
+  type ProtocolSession,
+  type StepDef,
+} from '@fedscore/core';
+import { ABORT_STEP, abortFromError, abortToError, type CiphertextBatch } from '@fedscore/wire';
+import type { CipherRuntime, EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
 import type { HeteroLrScheme } from './options.ts';
-import { type PublicContextMessage, SCHEME_TO_WIRE } from './steps.ts';
+import { ABORT, type PublicContextMessage, SCHEME_TO_WIRE } from './steps.ts';
 
 export async function loadContext(
   provider: LrCipherProvider,
   m: { scheme: number; context: Uint8Array; fingerprint: string },
   scheme: HeteroLrScheme,
+  runtime?: CipherRuntime,
 ): Promise<LrCipherPublic> {
   if (m.scheme !== SCHEME_TO_WIRE[scheme]) {
     throw new FedscoreError('he_context_mismatch', `expected a ${scheme} context`, { field: 'scheme' });
   }
-  const pk = await provider.load(m.context);
+  const pk = await provider.load(m.context, runtime);
   if (pk.fingerprint !== m.fingerprint) {
     pk.dispose();
     throw new FedscoreError('he_context_mismatch', 'context fingerprint differs from the announced one', {
@@ -39,6 +48,60 @@ export function consume<T>(input: EncVector, f: () => T): T {
   } finally {
     input.dispose();
   }
+}
+
+/** Await `f` and dispose `input` afterwards (WASM memory). */
+export async function consumeAsync<T>(input: EncVector, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } finally {
+    input.dispose();
+  }
+}
+
+/**
+ * Run a role's body; if it fails (for any reason other than a peer's abort or a closed channel), send
+ * every peer an `abort` naming the error code and field (never data values: `abortFromError`) so that
+ * they stop at once instead of waiting, then rethrow. Sending is best effort.
+ */
+export async function withAbort<T>(
+  s: ProtocolSession,
+  peers: readonly PartyId[],
+  body: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await body();
+  } catch (e) {
+    if (!isFedscoreError(e, 'protocol_abort') && !isFedscoreError(e, 'channel_closed')) {
+      const info = abortFromError(e);
+      for (const p of peers) {
+        try {
+          await s.send(p, ABORT, info);
+        } catch {
+          // The peer may be gone already; the local error is what matters.
+        }
+      }
+    }
+    throw e;
+  }
+}
+
+/**
+ * A channel whose receive turns a peer's `abort` envelope into that peer's error (`protocol_abort`, with
+ * the peer's code and field) instead of a step mismatch. Sessions over it report why a peer stopped.
+ */
+export function abortAwareChannel(channel: Channel): Channel {
+  return {
+    party: channel.party,
+    send: (envelope: Envelope) => channel.send(envelope),
+    async receive(from: PartyId, session: string): Promise<Envelope> {
+      const env = await channel.receive(from, session);
+      if (env.step === ABORT_STEP) throw abortToError(ABORT.decode(env.payload), from);
+      return env;
+    },
+    stats: () => channel.stats(),
+    close: (reason?: Error) => channel.close(reason),
+  };
 }
 
 export async function sendEncrypted(

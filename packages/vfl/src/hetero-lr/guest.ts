@@ -22,6 +22,7 @@
  * host features or weights: host-forward and masked values arrive under keys it does not hold.
  * Threat model: semi-honest, no collusion with the arbiter.
  */
+import { availableParallelism } from 'node:os';
 import {
   auc,
   FedscoreError,
@@ -36,7 +37,7 @@ import {
   shuffleInPlace,
 } from '@fedscore/core';
 import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
-import { consume, contextMessage, loadContext, sendEncrypted } from './exchange.ts';
+import { consume, consumeAsync, contextMessage, loadContext, sendEncrypted, withAbort } from './exchange.ts';
 import {
   applyStandardization,
   checkFeatures,
@@ -53,13 +54,16 @@ import {
   type PartyModel,
 } from './model.ts';
 import {
-  epochBatches,
+  batchOrder,
+  fixedBatches,
   type HeteroLrHyperparams,
   type HeteroLrMode,
+  type HeteroLrRuntime,
   type HeteroLrScheme,
   learningRateAt,
   type ResolvedHyperparams,
   resolveHyperparams,
+  resolveWorkers,
   trainingRows,
   validatesAfter,
 } from './options.ts';
@@ -96,6 +100,8 @@ export interface HeteroLrGuestOptions {
   /** Default: derived from the session id. */
   readonly modelId?: string;
   readonly maskRng?: Rng;
+  /** Worker threads and diagonal cache for this party's CKKS products (local; never sent). */
+  readonly runtime?: HeteroLrRuntime;
   readonly logger?: Logger;
   readonly onProgress?: ProgressCallback;
 }
@@ -125,7 +131,14 @@ export class HeteroLrGuest {
     this.#o = options;
   }
 
+  /** Run the protocol; on a local failure every peer is sent an abort (best effort) before the rethrow. */
   async run(): Promise<HeteroLrGuestResult> {
+    const o = this.#o;
+    const peers = [...(o.hosts ?? []), ...(o.arbiter !== undefined ? [o.arbiter] : [])];
+    return withAbort(o.session, peers, () => this.#run());
+  }
+
+  async #run(): Promise<HeteroLrGuestResult> {
     const o = this.#o;
     const s = o.session;
     const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'guest' });
@@ -165,17 +178,21 @@ export class HeteroLrGuest {
     const plan: Plan = { ...plan0, maxColumns: Math.max(pg + 1, ...hostColumns) };
 
     const provider = o.ciphers(o.scheme);
+    const runtime = {
+      workers: resolveWorkers(o.runtime, train.length, pg + 1, h.maxEpochs, availableParallelism()),
+      ...(o.runtime?.diagonalCacheMiB !== undefined && { diagonalCacheMiB: o.runtime.diagonalCacheMiB }),
+    };
     let pk: LrCipherPublic | undefined; // arbiter's key
     let own: LrCipherSecret | undefined; // two-party: the guest's own key
     const hostKeys: LrCipherPublic[] = [];
     if (o.mode === 'arbiter') {
       await s.send(o.arbiter!, TRAIN_PLAN, planToWire(plan));
-      pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), o.scheme);
+      pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), o.scheme, runtime);
     } else {
       own = await provider.create({ batchSize: h.batchSize, columns: Math.max(...hostColumns) });
       for (const host of o.hosts) await s.send(host, PUBLIC_CONTEXT, contextMessage(own, o.scheme));
       for (const host of o.hosts)
-        hostKeys.push(await loadContext(provider, await s.receive(host, PUBLIC_CONTEXT), o.scheme));
+        hostKeys.push(await loadContext(provider, await s.receive(host, PUBLIC_CONTEXT), o.scheme, runtime));
     }
     const insecure = (pk?.insecure ?? false) || (own?.insecure ?? false) || hostKeys.some((k) => k.insecure);
     log.info('hetero-lr guest ready', { mode: o.mode, scheme: o.scheme, rows, features: pg, insecure });
@@ -183,6 +200,7 @@ export class HeteroLrGuest {
     const std = fitStandardization(o.features.columns, train);
     const X = applyStandardization(o.features.columns, std);
     const weights = classWeights(y, train, h);
+    const fixed = fixedBatches(train, h.batchSize, plan.shuffleSeed);
     const others = o.mode === 'arbiter' ? [...o.hosts, o.arbiter!] : [...o.hosts];
     const yv = Float64Array.from(validationRows, (r) => y[r]!);
     const hasValidation = validationRows.length > 0;
@@ -201,9 +219,11 @@ export class HeteroLrGuest {
         for (const p of others)
           await s.send(p, EPOCH_CONTROL, { epoch: e, stop: false, keepEpoch: 0 } as never);
         const lr = learningRateAt(h.learningRate, h.lrSchedule, h.lrDecay, e);
-        const batches = epochBatches(train, h.batchSize, plan.shuffleSeed, e);
-        for (let bi = 0; bi < batches.length; bi++) {
-          const b = batches[bi]!;
+        const order = batchOrder(fixed.length, plan.shuffleSeed, e);
+        for (let bi = 0; bi < order.length; bi++) {
+          const batchId = order[bi]!;
+          const b = fixed[batchId]!;
+          const cacheKey = `batch-${batchId}`;
           const B = b.length;
           const c = Float64Array.from(b, (r) => weights[r]!);
           const ug = partialPredictor(X, w.subarray(0, pg), b);
@@ -229,7 +249,7 @@ export class HeteroLrGuest {
             const batch = key.toBatch(d);
             for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
             const mask = uniformMask(rng, pg + 1, h.maskBits);
-            const g = consume(d, () => key.matVecT(d, cols));
+            const g = await consumeAsync(d, () => key.matVecTAsync(d, cols, cacheKey));
             await sendEncrypted(
               s,
               o.arbiter!,
@@ -260,7 +280,7 @@ export class HeteroLrGuest {
               const host = o.hosts[hi]!;
               const key = hostKeys[hi]!;
               const f = key.fromBatch(await s.receive(host, HOST_FORWARD), B, 'host-forward');
-              const sp = consume(f, () => key.matVecT(f, colsC));
+              const sp = await consumeAsync(f, () => key.matVecTAsync(f, colsC, cacheKey));
               const m = uniformMask(rng, pg + 1, h.maskBits);
               masks.push(m);
               await sendEncrypted(
@@ -293,7 +313,7 @@ export class HeteroLrGuest {
             }
           }
           gradientStep(w, grad, lr, h.l2, pg);
-          progress({ stage: 'hetero-lr batch', done: bi + 1, total: batches.length, unit: 'batch' });
+          progress({ stage: 'hetero-lr batch', done: bi + 1, total: order.length, unit: 'batch' });
         }
         epochs = e + 1;
         let validationAuc: number | undefined;

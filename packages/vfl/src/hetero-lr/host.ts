@@ -24,6 +24,7 @@
  * Threat model: semi-honest parties, no collusion between a key holder and the party whose values it
  * decrypts; masks hide released values statistically (CKKS) -- see the doc for the exact parameters.
  */
+import { availableParallelism } from 'node:os';
 import {
   FedscoreError,
   type Logger,
@@ -35,7 +36,7 @@ import {
   type Rng,
 } from '@fedscore/core';
 import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
-import { consume, contextMessage, loadContext, sendEncrypted } from './exchange.ts';
+import { consume, consumeAsync, contextMessage, loadContext, sendEncrypted, withAbort } from './exchange.ts';
 import {
   applyStandardization,
   checkFeatures,
@@ -46,9 +47,12 @@ import {
 } from './features.ts';
 import { MODEL_FORMAT_VERSION, PARTY_MODEL_FORMAT, type PartyModel } from './model.ts';
 import {
-  epochBatches,
+  batchOrder,
+  fixedBatches,
+  type HeteroLrRuntime,
   type HeteroLrScheme,
   learningRateAt,
+  resolveWorkers,
   trainingRows,
   validatesAfter,
 } from './options.ts';
@@ -83,6 +87,8 @@ export interface HeteroLrHostOptions {
   readonly publishedNames?: readonly string[];
   /** Mask generator (default `cryptoRng()`). */
   readonly maskRng?: Rng;
+  /** Worker threads and diagonal cache for this party's CKKS products (local; never sent). */
+  readonly runtime?: HeteroLrRuntime;
   readonly logger?: Logger;
   readonly onProgress?: ProgressCallback;
 }
@@ -101,7 +107,14 @@ export class HeteroLrHost {
     this.#o = options;
   }
 
+  /** Run the protocol; on a local failure the peers are sent an abort (best effort) before the rethrow. */
   async run(): Promise<HeteroLrHostResult> {
+    const o = this.#o;
+    const peers = [o.guest, ...(o.arbiter !== undefined ? [o.arbiter] : [])];
+    return withAbort(o.session, peers, () => this.#run());
+  }
+
+  async #run(): Promise<HeteroLrHostResult> {
     const o = this.#o;
     const s = o.session;
     const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'host' });
@@ -122,19 +135,24 @@ export class HeteroLrHost {
     await s.send(o.guest, HOST_HELLO, { rows, features: p, featureNames: [...names] } as never);
 
     const provider = o.ciphers(plan.scheme);
+    const runtime = {
+      workers: resolveWorkers(o.runtime, train.length, p, plan.maxEpochs, availableParallelism()),
+      ...(o.runtime?.diagonalCacheMiB !== undefined && { diagonalCacheMiB: o.runtime.diagonalCacheMiB }),
+    };
     let pk: LrCipherPublic;
     let own: LrCipherSecret | undefined;
     if (plan.mode === 'arbiter') {
-      pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), plan.scheme);
+      pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), plan.scheme, runtime);
     } else {
       own = await provider.create({ batchSize: plan.batchSize, columns: plan.guestColumns });
       await s.send(o.guest, PUBLIC_CONTEXT, contextMessage(own, plan.scheme));
-      pk = await loadContext(provider, await s.receive(o.guest, PUBLIC_CONTEXT), plan.scheme);
+      pk = await loadContext(provider, await s.receive(o.guest, PUBLIC_CONTEXT), plan.scheme, runtime);
     }
     const insecure = pk.insecure || (own?.insecure ?? false);
     log.info('hetero-lr host ready', { mode: plan.mode, scheme: plan.scheme, rows, features: p, insecure });
 
     const others = plan.hosts.filter((h) => h !== s.party);
+    const fixed = fixedBatches(train, plan.batchSize, plan.shuffleSeed);
     const w = new Float64Array(p);
     let kept = Float64Array.from(w);
     let keptEpoch = 0;
@@ -161,9 +179,11 @@ export class HeteroLrHost {
         }
         const e = ctl.epoch;
         const lr = learningRateAt(plan.learningRate, plan.lrSchedule, plan.lrDecay, e);
-        const batches = epochBatches(train, plan.batchSize, plan.shuffleSeed, e);
-        for (let bi = 0; bi < batches.length; bi++) {
-          const b = batches[bi]!;
+        const order = batchOrder(fixed.length, plan.shuffleSeed, e);
+        for (let bi = 0; bi < order.length; bi++) {
+          const batchId = order[bi]!;
+          const b = fixed[batchId]!;
+          const cacheKey = `batch-${batchId}`;
           const B = b.length;
           const u4 = partialPredictor(X, w, b).map((v) => 0.25 * v);
           const cols = gatherColumns(X, b, 1 / B);
@@ -172,7 +192,7 @@ export class HeteroLrHost {
           if (plan.mode === 'arbiter') {
             await sendEncrypted(s, o.guest, HOST_FORWARD, pk, pk.encrypt(u4));
             const d = pk.fromBatch(await s.receive(o.guest, RESIDUAL), B, 'residual');
-            const g = consume(d, () => pk.matVecT(d, cols));
+            const g = await consumeAsync(d, () => pk.matVecTAsync(d, cols, cacheKey));
             const gm = consume(g, () => pk.addPlain(g, mask));
             await sendEncrypted(s, o.arbiter!, MASKED_GRADIENT, pk, gm);
             released = await s.receive(o.arbiter!, RELEASED_GRADIENT);
@@ -201,7 +221,7 @@ export class HeteroLrHost {
               v.dispose();
             }
             const dd = d;
-            const g = consume(dd, () => pk.matVecT(dd, cols));
+            const g = await consumeAsync(dd, () => pk.matVecTAsync(dd, cols, cacheKey));
             const gm = consume(g, () => pk.addPlain(g, mask));
             await sendEncrypted(s, o.guest, MASKED_GRADIENT, pk, gm);
             // Decrypt the guest's masked part (under this host's key) for the guest.
@@ -217,7 +237,7 @@ export class HeteroLrHost {
             released = await s.receive(o.guest, RELEASED_GRADIENT);
           }
           gradientStep(w, subtract(released, mask, 'released-gradient'), lr, plan.l2);
-          progress({ stage: 'hetero-lr host batch', done: bi + 1, total: batches.length, unit: 'batch' });
+          progress({ stage: 'hetero-lr host batch', done: bi + 1, total: order.length, unit: 'batch' });
         }
         if (validatesAfter(e, plan.maxEpochs, plan.validationEvery, hasValidation)) {
           const uv = partialPredictor(X, w, plan.validationRows);

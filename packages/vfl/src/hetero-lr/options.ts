@@ -118,16 +118,13 @@ export function learningRateAt(lr: number, schedule: LrScheduleName, decay: numb
 }
 
 /**
- * The mini-batches of one epoch: the training rows (all rows minus the validation rows) in an order
- * seeded by (shuffleSeed, epoch), cut into batches of `batchSize`. Every party computes the same.
+ * The mini-batches of a run: the training rows (all rows minus the validation rows) in an order seeded
+ * by `shuffleSeed`, cut into batches of `batchSize`. Membership is fixed for the whole run (only the
+ * order of the batches changes per epoch, `batchOrder`), so a party can keep per-batch encodings (the
+ * CKKS plaintext diagonals) across epochs. Every party computes the same.
  */
-export function epochBatches(
-  trainRows: Uint32Array,
-  batchSize: number,
-  shuffleSeed: number,
-  epoch: number,
-): Uint32Array[] {
-  const order = permutation(seededRng(`hetero-lr/${shuffleSeed}/${epoch}`), trainRows.length);
+export function fixedBatches(trainRows: Uint32Array, batchSize: number, shuffleSeed: number): Uint32Array[] {
+  const order = permutation(seededRng(`hetero-lr/${shuffleSeed}/membership`), trainRows.length);
   const batches: Uint32Array[] = [];
   for (let start = 0; start < order.length; start += batchSize) {
     const end = Math.min(order.length, start + batchSize);
@@ -136,6 +133,50 @@ export function epochBatches(
     batches.push(b);
   }
   return batches;
+}
+
+/** The order in which epoch `epoch` (0-based) visits the `count` fixed batches, seeded. */
+export function batchOrder(count: number, shuffleSeed: number, epoch: number): Uint32Array {
+  return permutation(seededRng(`hetero-lr/${shuffleSeed}/order/${epoch}`), count);
+}
+
+/** The mini-batches of one epoch, in visiting order: `fixedBatches` permuted by `batchOrder`. */
+export function epochBatches(
+  trainRows: Uint32Array,
+  batchSize: number,
+  shuffleSeed: number,
+  epoch: number,
+): Uint32Array[] {
+  const fixed = fixedBatches(trainRows, batchSize, shuffleSeed);
+  return Array.from(batchOrder(fixed.length, shuffleSeed, epoch), (i) => fixed[i]!);
+}
+
+/**
+ * How a party runs its share of the CKKS work (local, never sent): worker threads for the packed
+ * products and the budget of its encoded-diagonal cache.
+ */
+export interface HeteroLrRuntime {
+  /**
+   * Worker threads for the packed products (CKKS only). 'auto' (default): 2 (or the available
+   * parallelism, if lower) when the run is large enough to repay starting them (training rows x
+   * columns x epochs >= 2^20), else 0 (the calling thread).
+   */
+  readonly workers?: number | 'auto';
+  /** Encoded-diagonal cache budget per party, MiB (CKKS). Default 1024; 0 = encode per use. */
+  readonly diagonalCacheMiB?: number;
+}
+
+/** The worker count of `runtime` for a run of `rows x columns x epochs`. */
+export function resolveWorkers(
+  runtime: HeteroLrRuntime | undefined,
+  rows: number,
+  columns: number,
+  epochs: number,
+  parallelism: number,
+): number {
+  const w = runtime?.workers ?? 'auto';
+  if (w === 'auto') return rows * columns * epochs >= 2 ** 20 ? Math.max(1, Math.min(2, parallelism)) : 0;
+  return assertInteger(w, 'workers', 0, 64);
 }
 
 /** Rows not in `validation`, ascending. */

@@ -6,6 +6,8 @@
  */
 import { FedscoreError, type StepDef } from '@fedscore/core';
 import {
+  type AbortInfo,
+  abortStep,
   type CiphertextBatch,
   ciphertextBatchStep,
   fedscore,
@@ -14,7 +16,12 @@ import {
 } from '@fedscore/wire';
 
 export const HETERO_LR_PROTOCOL = 'vfl.hetero-lr';
-export const HETERO_LR_VERSION = 1;
+/**
+ * 2: fixed batch membership per run (`fixedBatches`, only the batch order changes per epoch) and the
+ * blocked packed-product layout (one ciphertext per block of rows). A version-1 peer would cut other
+ * batches, so the versions must not meet.
+ */
+export const HETERO_LR_VERSION = 2;
 
 export type TrainPlanMessage = fedscore.heterolr.TrainPlan;
 export type HostHelloMessage = fedscore.heterolr.HostHello;
@@ -87,6 +94,9 @@ export const VALIDATION_MASKED: StepDef<CiphertextBatch> = ciphertextBatchStep('
 export const VALIDATION_RELEASED: StepDef<Float64Array> = float64VectorStep('validation-released');
 /** Two-party mode: host -> guest, X_h w_h on the validation rows (what joint scoring reveals too). */
 export const VALIDATION_PARTIAL: StepDef<Float64Array> = float64VectorStep('validation-partial');
+
+/** Any party -> its peers: it stopped on an error (code and field only, never data values). */
+export const ABORT: StepDef<AbortInfo> = abortStep();
 
 /** Wire enum values, by name. */
 export const MODE_TO_WIRE = {

@@ -19,6 +19,7 @@ import {
 import { envelopeCodec } from '@fedscore/wire';
 import { HeteroLrArbiter, type HeteroLrArbiterResult } from './arbiter.ts';
 import { type CipherProviderOptions, cipherProvider, type LrCipherProvider } from './cipher.ts';
+import { abortAwareChannel } from './exchange.ts';
 import type { PartyFeatures } from './features.ts';
 import { type EpochRecord, HeteroLrGuest } from './guest.ts';
 import { HeteroLrHost } from './host.ts';
@@ -28,6 +29,7 @@ import {
   HETERO_LR_SCHEMES,
   type HeteroLrHyperparams,
   type HeteroLrMode,
+  type HeteroLrRuntime,
   type HeteroLrScheme,
 } from './options.ts';
 import { HETERO_LR_PROTOCOL, HETERO_LR_VERSION } from './steps.ts';
@@ -50,6 +52,11 @@ export interface TrainHeteroLrInput {
   readonly ciphers?: (scheme: HeteroLrScheme) => LrCipherProvider;
   /** Keep every message (privacy tests). Default false. */
   readonly capture?: boolean;
+  /**
+   * Worker threads and diagonal-cache budget of each party's CKKS products (every party the same here).
+   * Default: workers 'auto' (2 when the run is large enough), cache 1024 MiB per party.
+   */
+  readonly runtime?: HeteroLrRuntime;
   /** Mask RNG per party id (tests; default cryptoRng() each). */
   readonly maskRngs?: Readonly<Record<string, Rng>>;
   readonly session?: string;
@@ -108,7 +115,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
     version: HETERO_LR_VERSION,
     session: input.session ?? `hetero-lr-${Date.now().toString(36)}`,
   };
-  const session = (p: string) => new ProtocolSession(network.channel(p), spec);
+  const session = (p: string) => new ProtocolSession(abortAwareChannel(network.channel(p)), spec);
   const allowInsecure = scheme === 'none' || input.he?.insecure === true;
   const roles: Record<string, () => Promise<unknown>> = {
     [guestId]: () =>
@@ -123,6 +130,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         ...(input.hyperparams !== undefined && { hyperparams: input.hyperparams }),
         ciphers,
         ...(input.maskRngs?.[guestId] !== undefined && { maskRng: input.maskRngs[guestId] }),
+        ...(input.runtime !== undefined && { runtime: input.runtime }),
         logger,
         ...(input.onProgress !== undefined && { onProgress: input.onProgress }),
       }).run(),
@@ -138,6 +146,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         ciphers,
         allowInsecure,
         ...(input.maskRngs?.[id] !== undefined && { maskRng: input.maskRngs[id] }),
+        ...(input.runtime !== undefined && { runtime: input.runtime }),
         logger,
       }).run();
   });
