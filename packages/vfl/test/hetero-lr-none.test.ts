@@ -4,9 +4,14 @@
  * several hosts. Tolerance 1e-9 on weights: masks are added and subtracted in float64 (|mask| <= 2^16,
  * so each unmasking loses at most ~2^-36).
  */
-import { auc, seededRng } from '@fedscore/core';
+import { auc, createInMemoryNetwork, ProtocolSession, seededRng } from '@fedscore/core';
 import {
+  cipherProvider,
   epochBatches,
+  HETERO_LR_PROTOCOL,
+  HETERO_LR_VERSION,
+  HeteroLrGuest,
+  HeteroLrHost,
   learningRateAt,
   parseJointModel,
   parsePartyModel,
@@ -16,6 +21,7 @@ import {
   trainHeteroLr,
   trainingRows,
 } from '@fedscore/vfl';
+import { envelopeCodec } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import { pooledTaylorSgd, standardizeOn, syntheticSplit } from './synthetic.ts';
 
@@ -125,5 +131,45 @@ describe('hetero-LR, scheme none', () => {
     bad.version = 1;
     bad.weights = [1];
     expect(() => parsePartyModel(JSON.stringify(bad))).toThrow(/weights/);
+  });
+
+  it('a failing party sends its peers an abort naming the error', async () => {
+    const data = syntheticSplit(100, 2, [2], 4);
+    const short = syntheticSplit(90, 2, [2], 4);
+    const network = createInMemoryNetwork(['guest', 'host-1'], envelopeCodec);
+    const spec = { protocol: HETERO_LR_PROTOCOL, version: HETERO_LR_VERSION, session: 's1' };
+    const guest = new HeteroLrGuest({
+      session: new ProtocolSession(network.channel('guest'), spec),
+      hosts: ['host-1'],
+      mode: 'two-party',
+      scheme: 'none',
+      features: data.guest,
+      labels: data.labels,
+      ciphers: cipherProvider,
+    }).run();
+    // The host holds 90 rows, the guest 100: the host refuses the plan and tells the guest why.
+    const host = new HeteroLrHost({
+      session: new ProtocolSession(network.channel('host-1'), spec),
+      guest: 'guest',
+      features: short.hosts[0]!,
+      ciphers: cipherProvider,
+      allowInsecure: true,
+    }).run();
+    await expect(host).rejects.toMatchObject({ code: 'invalid_argument', field: 'rows' });
+    // A plain session reports the abort as a step mismatch; trainHeteroLr's sessions decode it.
+    await expect(guest).rejects.toMatchObject({ code: 'protocol_step' });
+  });
+
+  it('trainHeteroLr reports a peer abort with its code and field', async () => {
+    const data = syntheticSplit(100, 2, [2], 4);
+    const short = syntheticSplit(90, 2, [2], 4);
+    await expect(
+      trainHeteroLr({
+        guest: { features: data.guest, labels: data.labels },
+        hosts: [{ features: short.hosts[0]! }],
+        scheme: 'none',
+        hyperparams: hyper,
+      }),
+    ).rejects.toMatchObject({ field: 'rows' });
   });
 });
