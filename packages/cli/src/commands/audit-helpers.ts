@@ -1,0 +1,82 @@
+/**
+ * Shared by the governance commands (audit, consent, models, monitor): open a node's state store from
+ * --store, parse times given as ISO 8601 or epoch milliseconds, and read JSON-lines files with errors
+ * naming the file and line.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FedscoreError } from '@fedscore/core';
+import { NodeStore, STORE_FILE } from '@fedscore/node';
+import type { OptionSpec } from '../command.ts';
+
+export const STORE_OPTION: OptionSpec = {
+  type: 'string',
+  required: true,
+  placeholder: 'DIR',
+  description: "the node's state directory (holds fedscore.sqlite)",
+};
+
+export const PARTY_OPTION: OptionSpec = {
+  type: 'string',
+  default: 'local',
+  placeholder: 'ID',
+  description: "this node's party id (the actor of the audit entries it writes)",
+};
+
+/** Open the store of --store; `create` false refuses a directory without a store (read-only commands). */
+export function openStore(cwd: string, dir: string, create: boolean): NodeStore {
+  const path = resolve(cwd, dir);
+  if (!create && !existsSync(join(path, STORE_FILE))) {
+    throw new FedscoreError('not_found', `no store in this directory (expected ${STORE_FILE})`, {
+      file: path,
+      field: '--store',
+    });
+  }
+  return NodeStore.open(path, { readOnly: !create });
+}
+
+/** A time from a flag or a file: ISO 8601 text or integer epoch milliseconds. */
+export function parseTime(value: unknown, field: string, file?: string, line?: number): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value === 'string') {
+    if (/^[0-9]+$/.test(value)) return Number(value);
+    if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
+      const t = Date.parse(value);
+      if (Number.isFinite(t)) return t;
+    }
+  }
+  throw new FedscoreError('invalid_argument', 'expected an ISO 8601 date/time or epoch milliseconds', {
+    field,
+    ...(file !== undefined && { file }),
+    ...(line !== undefined && { line }),
+  });
+}
+
+/** Parse a JSON-lines file: one object per non-empty line. */
+export function readJsonLines(cwd: string, file: string, field: string): { value: unknown; line: number }[] {
+  const path = resolve(cwd, file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new FedscoreError('io', `cannot read the file (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+      file: path,
+      field,
+      cause: e,
+    });
+  }
+  const out: { value: unknown; line: number }[] = [];
+  text.split('\n').forEach((raw, i) => {
+    if (raw.trim() === '') return;
+    try {
+      out.push({ value: JSON.parse(raw), line: i + 1 });
+    } catch (e) {
+      throw new FedscoreError('invalid_config', 'not a JSON object', { file: path, line: i + 1, cause: e });
+    }
+  });
+  return out;
+}
+
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}

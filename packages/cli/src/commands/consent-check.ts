@@ -1,0 +1,89 @@
+/**
+ * `fedscore consent check`: which of a list of enterprises may be used by a grantee for a purpose at a
+ * time -- the filter training and scoring apply -- with the exclusions counted by reason.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { FedscoreError } from '@fedscore/core';
+import { CONSENT_PURPOSES, type ConsentPurpose, ConsentRegistry } from '@fedscore/node';
+import { type Command, optStr, str, strs } from '../command.ts';
+import { openStore, parseTime, STORE_OPTION } from './audit-helpers.ts';
+
+export const command: Command = {
+  path: ['consent', 'check'],
+  summary: 'filter a list of enterprises by valid consent and count the exclusions',
+  description: `
+--ids is a text file with one USCC per line. With --out the included USCCs are written one per line.
+
+Example:
+  fedscore consent check --store ./state/gov --ids overlap.txt --grantee bank-a --purpose training --json`,
+  options: {
+    store: STORE_OPTION,
+    ids: { type: 'string', required: true, placeholder: 'FILE', description: 'USCCs, one per line' },
+    grantee: {
+      type: 'string',
+      required: true,
+      placeholder: 'ID',
+      description: 'the party that would use the data',
+    },
+    purpose: { type: 'string', required: true, choices: [...CONSENT_PURPOSES], description: 'the use' },
+    category: {
+      type: 'string',
+      multiple: true,
+      placeholder: 'CATEGORY',
+      description: 'categories needed (default all)',
+    },
+    at: { type: 'string', placeholder: 'TIME', description: 'the job start time (default now)' },
+    out: { type: 'string', placeholder: 'FILE', description: 'write the included USCCs here' },
+  },
+  async run(options, _positionals, ctx) {
+    const idsFile = resolve(ctx.cwd, str(options, 'ids'));
+    let ids: string[];
+    try {
+      ids = readFileSync(idsFile, 'utf8')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l.length > 0);
+    } catch (e) {
+      throw new FedscoreError('io', 'cannot read the id list', { file: idsFile, field: '--ids', cause: e });
+    }
+    const store = openStore(ctx.cwd, str(options, 'store'), false);
+    try {
+      const at = optStr(options, 'at');
+      const categories = strs(options, 'category');
+      const r = new ConsentRegistry(store).filterByConsent(ids, {
+        grantee: str(options, 'grantee'),
+        purpose: str(options, 'purpose') as ConsentPurpose,
+        ...(categories.length > 0 && { categories }),
+        ...(at !== undefined && { at: parseTime(at, '--at') }),
+      });
+      const out = optStr(options, 'out');
+      if (out !== undefined) {
+        const path = resolve(ctx.cwd, out);
+        try {
+          writeFileSync(path, r.included.length > 0 ? `${r.included.join('\n')}\n` : '');
+        } catch (e) {
+          throw new FedscoreError('io', 'cannot write the included ids', {
+            file: path,
+            field: '--out',
+            cause: e,
+          });
+        }
+      }
+      ctx.print(
+        `${r.included.length} of ${ids.length} may be used; excluded ${r.excludedTotal}: ${JSON.stringify(r.excluded)}`,
+      );
+      return {
+        input: ids.length,
+        included: r.included.length,
+        excluded: r.excluded,
+        excludedTotal: r.excludedTotal,
+        enterpriseFingerprint: r.enterpriseFingerprint,
+        consentRef: r.consentRef,
+        at: r.at,
+      };
+    } finally {
+      store.close();
+    }
+  },
+};

@@ -1,0 +1,28 @@
+/** `fedscore monitor alerts`: a bank node's received post-loan alerts and rescoring status. */
+import { AlertInbox } from '@fedscore/node';
+import { type Command, optStr, str } from '../command.ts';
+import { isoTime, openStore, STORE_OPTION } from './audit-helpers.ts';
+
+export const command: Command = {
+  path: ['monitor', 'alerts'],
+  summary: "list a bank node's post-loan alerts (new or rescored)",
+  options: {
+    store: STORE_OPTION,
+    status: { type: 'string', choices: ['new', 'rescored'], description: 'only alerts with this status' },
+  },
+  async run(options, _positionals, ctx) {
+    const store = openStore(ctx.cwd, str(options, 'store'), false);
+    try {
+      const status = optStr(options, 'status') as 'new' | 'rescored' | undefined;
+      const alerts = new AlertInbox(store).alerts(status === undefined ? {} : { status });
+      for (const a of alerts) {
+        ctx.print(
+          `${a.government}#${a.seq}  ${a.enterprise}  ${a.kind.padEnd(22)} ${a.severity.padEnd(6)} ${isoTime(a.occurredAt)}  ${a.status}`,
+        );
+      }
+      return { alerts };
+    } finally {
+      store.close();
+    }
+  },
+};
