@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchResult, BenchTable } from './report.ts';
@@ -68,7 +69,9 @@ export default async function run(args: string[]): Promise<BenchResult> {
   const forwarded = args.filter((a) => a !== '--no-write');
   const defaultData = join(ROOT, '..', 'shared', 'data');
   if (!forwarded.includes('--data') && existsSync(defaultData)) forwarded.push('--data', defaultData);
+  const loadBefore = loadavg()[1]!;
   const s = await runCli(['bench', 'hetero-lr', '--json', ...forwarded]);
+  const loadAfter = loadavg()[1]!;
 
   const tables: BenchTable[] = [];
   const accRows: (string | number)[][] = [];
@@ -183,7 +186,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
     tables,
     notes: [
       'Every party runs in one process over the in-memory network with the real wire codec; timings include encoding and decoding every message, not network latency.',
-      'The machine is shared with other engineers (2 cores): absolute timings are noisy.',
+      `The machine is shared with other engineers (2 cores): absolute timings are noisy. 5-minute load average ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end.`,
       'Peak RSS is the whole process (every party at once): an upper bound of each party.',
       ...(s.skipped ?? []).map((x) => `skipped: ${x}`),
     ],
