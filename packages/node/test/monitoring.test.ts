@@ -324,3 +324,40 @@ describe('post-loan monitoring', () => {
     );
   });
 });
+
+describe('monitoring.alerts: docs/governance.md against captured messages', () => {
+  it('the messages table lists exactly the steps that cross the wire, and the government sees no more', async () => {
+    const { readFileSync } = await import('node:fs');
+    const doc = readFileSync(new URL('../../../docs/governance.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## Post-loan monitoring'));
+    const rows = [...section.matchAll(/^\|\s*\d+\s*\|\s*(\w+) -> (\w+)\s*\|\s*`([a-z-]+)`\s*\|/gm)].map(
+      (m) => [m[1] === 'bank' ? 'bank-a' : 'gov', m[2] === 'bank' ? 'bank-a' : 'gov', m[3]],
+    );
+    expect(rows).toEqual([
+      ['bank-a', 'gov', 'monitor-request'],
+      ['gov', 'bank-a', 'monitor-alerts'],
+    ]);
+    const w = world();
+    const network = createInMemoryNetwork(['bank-a', 'gov'], envelopeCodec, { capture: true });
+    const spec = { protocol: MONITORING_PROTOCOL, version: MONITORING_VERSION, session: 'cap' };
+    w.feed.record({ enterprise: e0, kind: 'court_judgment', occurredAt: T0, reference: 'CASE-SECRET-1' });
+    w.feed.record({ enterprise: e5, kind: 'tax_arrears', occurredAt: T0 });
+    await runParties(network, {
+      gov: () => w.service.serve(new ProtocolSession(network.channel('gov'), spec), 'bank-a'),
+      bank: () =>
+        w.inbox.poll(new ProtocolSession(network.channel('bank-a'), spec), 'gov', {
+          add: [{ enterprise: e0, until: T0 + DAY }],
+        }),
+    });
+    expect(network.captured.map((m) => [m.from, m.to, m.step])).toEqual(rows);
+    const dec = new TextDecoder();
+    const toGov = network
+      .receivedBy('gov')
+      .map((m) => JSON.parse(dec.decode(m.payload)) as Record<string, unknown>);
+    expect(toGov.map((p) => Object.keys(p).sort())).toEqual([['add', 'afterSeq', 'remove']]);
+    const toBank = network.receivedBy('bank-a').map((m) => dec.decode(m.payload));
+    expect(toBank.join()).not.toContain('CASE-SECRET-1');
+    expect(toBank.join()).not.toContain(e5); // an enterprise the bank does not watch
+    expect(toBank.join()).toContain(e0);
+  });
+});

@@ -15,7 +15,7 @@
  *   - `AlertInbox` polls the government (one round trip), stores new alerts and the cursor in one
  *     transaction (a crash before the commit re-fetches the same alerts: delivery is idempotent), and
  *     records the rescoring results.
- *   - `rescoreAlerted` rescored every enterprise with a new alert through `OnlineScoringBank` (the joint
+ *   - `rescoreAlerted` rescores every enterprise with a new alert through `OnlineScoringBank` (the joint
  *     score under CKKS, with the government's partial computed from its current data).
  * Logs carry counts only; scores are stored in the bank's own store and never logged.
  */
