@@ -196,10 +196,19 @@ export class JobRunner {
     req: fedscore.node.ControlRequest,
   ): Promise<fedscore.node.IControlReply> {
     if (req.offer) {
-      const spec = {
-        ...validateJobSpec(JSON.parse(req.offer.specJson || 'null')),
-        id: req.offer.jobId,
-      } as JobSpec;
+      let raw: unknown;
+      try {
+        raw = JSON.parse(req.offer.specJson || 'null');
+      } catch (e) {
+        throw new FedscoreError('wire_decode', 'the offered job spec is not JSON', {
+          field: 'spec_json',
+          cause: e,
+        });
+      }
+      if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(req.offer.jobId ?? '')) {
+        throw new FedscoreError('wire_decode', 'a malformed job id', { field: 'job_id' });
+      }
+      const spec = { ...validateJobSpec(raw), id: req.offer.jobId } as JobSpec;
       if (spec.guest !== peer) {
         throw new FedscoreError('peer_identity', `only the job's guest '${spec.guest}' may offer it`, {
           field: 'guest',

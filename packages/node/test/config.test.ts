@@ -1,0 +1,100 @@
+/** Node config and job spec validation: every error names its field (and file); paths resolve. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isFedscoreError } from '@fedscore/core';
+import { loadNodeConfig, validateJobSpec, validateNodeConfig } from '@fedscore/node';
+import { describe, expect, it } from 'vitest';
+
+const base = {
+  party: 'bank',
+  listen: '0.0.0.0:7101',
+  stateDir: 'state',
+  tls: { ca: 'certs/ca.pem', cert: 'certs/bank.pem', key: 'certs/bank-key.pem' },
+  peers: { government: { address: 'gov.internal:7102' } },
+  data: { loans: { path: 'data/bank.csv', id: 'uscc', label: 'default_12m' } },
+};
+
+function fieldOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    if (isFedscoreError(e, 'invalid_config')) return e.field;
+    throw e;
+  }
+  return undefined;
+}
+
+describe('node config', () => {
+  it('accepts a valid config, applies defaults and resolves paths against the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedscore-config-'));
+    const file = join(dir, 'bank.yaml');
+    writeFileSync(file, JSON.stringify(base));
+    const c = loadNodeConfig(file);
+    expect(c.stateDir).toBe(join(dir, 'state'));
+    expect(c.tls.cert).toBe(join(dir, 'certs/bank.pem'));
+    expect(c.data['loans']!.path).toBe(join(dir, 'data/bank.csv'));
+    expect(c.limits.maxMessageBytes).toBe(64 * 1024 * 1024);
+    expect(c.log.level).toBe('info');
+  });
+
+  it.each([
+    [{ ...base, party: 'Bank!' }, 'party'],
+    [{ ...base, listen: 'nowhere' }, 'listen'],
+    [{ ...base, listen: 'h:99999' }, 'listen'],
+    [{ ...base, peers: { government: { address: 'gov:1', extra: 1 } } }, 'peers.government'],
+    [{ ...base, peers: { government: {} } }, 'peers.government.address'],
+    [{ ...base, peers: { bank: { address: 'a:1' } } }, 'peers.bank'],
+    [{ ...base, tls: { ca: 'a', cert: 'b' } }, 'tls.key'],
+    [{ ...base, limits: { retries: -1 } }, 'limits.retries'],
+    [{ ...base, data: { loans: { path: 'x.csv' } } }, 'data.loans.id'],
+    [{ ...base, unknown: true }, 'config'],
+  ])('names the field of a bad config (%#)', (value, field) => {
+    const got = fieldOf(() => validateNodeConfig(value));
+    if (field === 'config') expect(got).toBeDefined();
+    else expect(got).toBe(field);
+  });
+
+  it('names the file and line of YAML that does not parse', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedscore-config-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'party: bank\nlisten: [unclosed\n');
+    try {
+      loadNodeConfig(file);
+      expect.unreachable();
+    } catch (e) {
+      expect(isFedscoreError(e, 'invalid_config')).toBe(true);
+      expect((e as { file?: string }).file).toBe(file);
+    }
+    expect(() => loadNodeConfig(join(dir, 'missing.yaml'))).toThrow(/cannot read/);
+  });
+});
+
+describe('job spec', () => {
+  const job = {
+    guest: 'bank',
+    hosts: ['government'],
+    arbiter: 'arbiter',
+    data: { bank: 'loans', government: 'credit' },
+  };
+  it('applies defaults', () => {
+    const s = validateJobSpec(job);
+    expect(s.seed).toBe(1);
+    expect(s.train.scheme).toBe('ckks');
+    expect(s.binning.enabled).toBe(true);
+  });
+  it.each([
+    [{ ...job, hosts: [] }, 'hosts'],
+    [{ ...job, hosts: ['bank'] }, 'hosts'],
+    [{ ...job, data: { bank: 'loans' } }, 'data.government'],
+    [{ ...job, train: { scheme: 'none' } }, 'train.scheme'],
+    [{ ...job, testFraction: 1 }, 'testFraction'],
+    [{ ...job, train: { maxEpochs: 0 } }, 'train.maxEpochs'],
+    [{ ...job, id: 'Bad Id' }, 'id'],
+  ])('names the field of a bad spec (%#)', (value, field) => {
+    expect(fieldOf(() => validateJobSpec(value))).toBe(field);
+  });
+  it('accepts the plaintext debug scheme only with insecure: true', () => {
+    expect(validateJobSpec({ ...job, insecure: true, train: { scheme: 'none' } }).train.scheme).toBe('none');
+  });
+});
