@@ -398,7 +398,6 @@ export class JobRunner {
   async #runAttempt(spec: JobSpec, stage: StageName, attempt: number): Promise<FedscoreError | undefined> {
     const job = this.#o.jobs.require(spec.id);
     this.#o.jobs.setAttempt(spec.id, stage, attempt);
-    const key = attemptKey(spec.id, stage, attempt);
     const others = stageParties(spec, stage).filter((p) => p !== this.#o.party);
     const t = this.#o.transport;
     try {
