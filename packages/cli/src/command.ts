@@ -4,7 +4,7 @@
  * prints `--help`, renders progress bars on stderr, prints the returned result as one JSON object on the
  * last line of stdout with `--json`, and turns errors into a message on stderr and a non-zero exit.
  */
-import type { Logger, ProgressCallback } from '@fedscore/core';
+import type { FedscoreError, Logger, ProgressCallback } from '@fedscore/core';
 
 export type OptionType = 'string' | 'number' | 'integer' | 'boolean';
 
@@ -70,4 +70,20 @@ export function bool(o: ParsedOptions, name: string): boolean {
 }
 export function strs(o: ParsedOptions, name: string): string[] {
   return (o[name] as string[] | undefined) ?? [];
+}
+
+/**
+ * Thrown by a command whose work finished but whose verdict is a failure (e.g. `audit verify` on an
+ * altered log): the framework prints `result` (plus `error`) as the JSON line, the error on stderr, and
+ * exits 1.
+ */
+export class CommandFailed extends Error {
+  readonly result: Record<string, unknown>;
+  readonly error: FedscoreError;
+  constructor(result: Record<string, unknown>, error: FedscoreError) {
+    super(error.message);
+    this.name = 'CommandFailed';
+    this.result = result;
+    this.error = error;
+  }
 }

@@ -5,7 +5,7 @@
  */
 import { createLogger, FedscoreError, type LogLevel } from '@fedscore/core';
 import { parseFlags } from './args.ts';
-import type { Command } from './command.ts';
+import { type Command, CommandFailed } from './command.ts';
 import { commandHelp, topLevelHelp } from './help.ts';
 import { stderrProgress } from './progress.ts';
 import { loadCommands } from './registry.ts';
@@ -89,6 +89,11 @@ function findCommand(
 }
 
 function fail(e: unknown, json: boolean, usageCode: number): number {
+  if (e instanceof CommandFailed) {
+    process.stderr.write(`fedscore: error [${e.error.code}] ${e.error.message}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ ...e.result, error: e.error.toJSON() })}\n`);
+    return 1;
+  }
   if (e instanceof FedscoreError) {
     process.stderr.write(`fedscore: error [${e.code}] ${e.message}\n`);
     if (json) process.stdout.write(`${JSON.stringify({ error: e.toJSON() })}\n`);

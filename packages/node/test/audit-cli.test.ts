@@ -145,6 +145,7 @@ describe('governance CLI', () => {
     const badRun = await cli(['audit', 'verify', '--store', storeDir]);
     expect(badRun.code).toBe(1);
     expect(badRun.stderr).toContain('entry 5');
+    expect(badRun.json).toMatchObject({ entries: 5, ok: false, first_bad: 5, reason: 'hash' });
     expect(badRun.json['error']).toMatchObject({
       code: 'audit_tampered',
       field: 'entries[5]',

@@ -1,11 +1,11 @@
 /**
  * `fedscore audit verify`: check the hash chain of a node's audit log. Prints {"entries","ok","head"};
  * when any entry was altered, removed or reordered it names the first bad entry and exits non-zero
- * (error code audit_tampered, with entries/ok/firstBad in the error details).
+ * (prints {"entries","ok":false,"first_bad","reason","error"}; error code audit_tampered).
  */
 import { FedscoreError } from '@fedscore/core';
 import { type AuditAnchor, AuditLog } from '@fedscore/node';
-import { type Command, optNum, optStr, str } from '../command.ts';
+import { type Command, CommandFailed, optNum, optStr, str } from '../command.ts';
 import { openStore, STORE_OPTION } from './audit-helpers.ts';
 
 export const command: Command = {
@@ -45,7 +45,7 @@ Example:
     try {
       const v = new AuditLog(store).verify(anchor === undefined ? {} : { anchor });
       if (!v.ok && v.firstBad !== undefined) {
-        throw new FedscoreError(
+        const error = new FedscoreError(
           'audit_tampered',
           `audit log entry ${v.firstBad.seq} does not verify (${v.firstBad.reason}): ${v.firstBad.message}`,
           {
@@ -53,6 +53,10 @@ Example:
             field: `entries[${v.firstBad.seq}]`,
             details: { entries: v.entries, ok: false, firstBad: v.firstBad.seq, reason: v.firstBad.reason },
           },
+        );
+        throw new CommandFailed(
+          { entries: v.entries, ok: false, first_bad: v.firstBad.seq, reason: v.firstBad.reason },
+          error,
         );
       }
       ctx.print(`ok: ${v.entries} entries, head ${v.head}`);
