@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'duplicate_id', // an id occurs twice where ids must be unique
   'missing_value', // a missing value where the imputation policy forbids it
   'invalid_uscc', // a malformed Unified Social Credit Code
+  'invalid_id', // a malformed non-USCC ('opaque') id: empty, too long, or not well-formed Unicode
   'wire_decode', // bytes that do not decode as the expected message
   'wire_too_large', // a message over the size limit
   'protocol_step', // a message at the wrong step
