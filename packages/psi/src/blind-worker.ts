@@ -20,7 +20,7 @@ port.on('message', (req: WorkerRequest) => {
   try {
     result =
       req.op === 'hash'
-        ? hashToGroupBatch(req.ids, req.offsets, req.scalar ?? undefined)
+        ? hashToGroupBatch(req.ids, req.offsets, req.scalar ?? undefined, req.domain)
         : blindBatch(req.points, req.scalar, req.outBytes);
   } catch (e) {
     port.postMessage({

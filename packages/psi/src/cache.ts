@@ -11,8 +11,9 @@
  * fresh key and a fresh shuffle on a schedule and whenever the id set changes (never append to a cache),
  * and keep the key out of the cache file unless the file is protected like the key.
  *
- * The cache is bound to the exact prepared id list by a SHA-256 digest; a session with other ids is a
- * `psi_cache_mismatch` error rather than a silently wrong intersection.
+ * The cache is bound to the exact prepared id list and its id kind (the hash domain) by a SHA-256 digest;
+ * a session with other ids, or the same strings prepared as another kind, is a `psi_cache_mismatch`
+ * error rather than a silently wrong intersection.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -26,17 +27,18 @@ import {
   type Rng,
 } from '@fedscore/core';
 import { fedscore } from '@fedscore/wire';
-import { type PreparedIds, type PrepareIdsOptions, prepareIds, selectPacked } from './ids.ts';
-import { createPsiKey, type PsiKey } from './party.ts';
+import { type PreparedIds, type PrepareIdsOptions, parsePsiHashDomain, selectPacked } from './ids.ts';
+import { createPsiKey, type PsiKey, preparedOf } from './party.ts';
 import { BlindingPool } from './pool.ts';
 import { DEFAULT_BATCH_SIZE } from './protocol.ts';
-import { POINT_BYTES, type PointBytes, PSI_HASH_DOMAIN, SCALAR_BYTES } from './ristretto.ts';
+import { POINT_BYTES, type PointBytes, SCALAR_BYTES } from './ristretto.ts';
 
 export const HOST_CACHE_VERSION = 1;
 
 /** A host's blinded id set and the key it was blinded with. Never sent to a peer. */
 export interface PsiHostCache {
   readonly version: number;
+  /** The domain tag the ids were hashed under: names their kind (`psiHashDomain`). */
   readonly hashDomain: string;
   readonly key: PsiKey;
   readonly createdMs: number;
@@ -64,10 +66,10 @@ export interface BuildHostCacheOptions extends PrepareIdsOptions {
   readonly progress?: ProgressCallback;
 }
 
-/** SHA-256 over the hash domain and the prepared ids (lengths and bytes, in input order). */
+/** SHA-256 over the hash domain (the id kind) and the prepared ids (lengths and bytes, in input order). */
 export function preparedIdsDigest(prepared: PreparedIds): Uint8Array {
   const h = createHash('sha256');
-  h.update(`${PSI_HASH_DOMAIN}\u0000ids\u0000`);
+  h.update(`${prepared.hashDomain}\u0000ids\u0000`);
   const { offsets, bytes } = prepared.packed;
   h.update(new Uint8Array(offsets.buffer, offsets.byteOffset, offsets.byteLength));
   h.update(bytes);
@@ -79,7 +81,7 @@ export async function buildHostCache(
   ids: readonly string[] | PreparedIds,
   options: BuildHostCacheOptions = {},
 ): Promise<PsiHostCache> {
-  const prepared = Array.isArray(ids) ? prepareIds(ids as readonly string[], options) : (ids as PreparedIds);
+  const prepared = preparedOf(ids, options);
   const rng = options.rng ?? cryptoRng();
   if (!rng.cryptographic && options.allowInsecureRng !== true) {
     throw new FedscoreError('invalid_argument', 'a PSI cache needs a cryptographic Rng (cryptoRng())', {
@@ -107,7 +109,7 @@ export async function buildHostCache(
       if (jobs.length >= window) await jobs.shift();
       const to = Math.min(n, from + batchSize);
       const job = pool
-        .hashToGroup(selectPacked(prepared.packed, order.subarray(from, to)), key.scalar)
+        .hashToGroup(selectPacked(prepared.packed, order.subarray(from, to)), key.scalar, prepared.hashDomain)
         .then((out) => {
           points.set(out, from * POINT_BYTES);
           done += to - from;
@@ -119,12 +121,13 @@ export async function buildHostCache(
     await Promise.all(jobs);
     logger.info('psi cache built', {
       ids: n,
+      idKind: prepared.idKind,
       keyId: key.id,
       seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
     });
     return {
       version: HOST_CACHE_VERSION,
-      hashDomain: PSI_HASH_DOMAIN,
+      hashDomain: prepared.hashDomain,
       key,
       createdMs: options.nowMs ?? Date.now(),
       idsDigest: preparedIdsDigest(prepared),
@@ -137,7 +140,7 @@ export async function buildHostCache(
   }
 }
 
-/** Refuse a cache built for other ids, another hash domain or format. */
+/** Refuse a cache built for other ids, another id kind (hash domain) or format. */
 export function checkHostCache(cache: PsiHostCache, prepared: PreparedIds): void {
   if (cache.version !== HOST_CACHE_VERSION) {
     throw new FedscoreError(
@@ -148,10 +151,15 @@ export function checkHostCache(cache: PsiHostCache, prepared: PreparedIds): void
       },
     );
   }
-  if (cache.hashDomain !== PSI_HASH_DOMAIN) {
-    throw new FedscoreError('psi_cache_mismatch', 'cache was hashed under another domain tag', {
-      field: 'cache.hashDomain',
-    });
+  if (cache.hashDomain !== prepared.hashDomain) {
+    const kind = parsePsiHashDomain(cache.hashDomain);
+    throw new FedscoreError(
+      'psi_cache_mismatch',
+      kind === undefined
+        ? 'cache was hashed under a domain tag this version does not use; rebuild it'
+        : `cache was built for ${kind.idKind} ids${kind.caseFold ? ' (case-folded)' : ''}, the input is prepared as ${prepared.idKind}${prepared.caseFold ? ' (case-folded)' : ''}`,
+      { field: 'cache.hashDomain' },
+    );
   }
   if (
     cache.count !== prepared.count ||

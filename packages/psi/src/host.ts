@@ -7,14 +7,20 @@
  * docs/protocols/psi.md.
  */
 import { checkHostCache, type PsiHostCache } from './cache.ts';
-import { type PreparedIds, prepareIds } from './ids.ts';
-import { type PsiPartyOptions, type PsiPartyResult, type RolePlan, runPsiParty } from './party.ts';
+import type { PreparedIds } from './ids.ts';
+import {
+  type PsiPartyOptions,
+  type PsiPartyResult,
+  preparedOf,
+  type RolePlan,
+  runPsiParty,
+} from './party.ts';
 import { guestKeysStep, guestPointsStep, hostKeysStep, hostPointsStep } from './protocol.ts';
 
 export interface PsiHostOptions extends PsiPartyOptions {
   /**
    * The host's set blinded ahead of time (`buildHostCache`), with its key. Must have been built from
-   * the same ids (checked by digest); its key is reused, so rotate it as docs/protocols/psi.md says.
+   * the same ids prepared as the same kind (checked by digest and hash domain); its key is reused, so rotate it as docs/protocols/psi.md says.
    */
   readonly cache?: PsiHostCache;
 }
@@ -28,7 +34,7 @@ export function runPsiHost(
   const cache = options.cache;
   let prepared: readonly string[] | PreparedIds = ids;
   if (cache !== undefined) {
-    prepared = Array.isArray(ids) ? prepareIds(ids as readonly string[], options) : (ids as PreparedIds);
+    prepared = preparedOf(ids, options);
     checkHostCache(cache, prepared);
   }
   const plan: RolePlan = {

@@ -18,13 +18,27 @@ export type { PsiHostOptions } from './host.ts';
 export { runPsiHost } from './host.ts';
 export type {
   DuplicateIdExample,
+  IdInvalidReason,
   IdSetReport,
   InvalidIdExample,
+  OpaqueIdInvalidReason,
   PackedIds,
   PreparedIds,
   PrepareIdsOptions,
+  PsiIdKind,
+  PsiIdKindChoice,
 } from './ids.ts';
-export { idAt, prepareIds } from './ids.ts';
+export {
+  idAt,
+  normalizeOpaqueId,
+  OPAQUE_ID_MAX_BYTES,
+  PSI_ID_KIND_CHOICES,
+  PSI_ID_KINDS,
+  parsePsiHashDomain,
+  prepareIds,
+  psiHashDomain,
+  resolveIdKind,
+} from './ids.ts';
 export { KEY_BYTES, KeyIndex, matchAndAlign, sortByKey } from './keys.ts';
 export type { LocalPsiOptions, LocalPsiResult } from './local.ts';
 export { GUEST, HOST, runPsiLocal } from './local.ts';
@@ -54,5 +68,6 @@ export {
   loadSodium,
   POINT_BYTES,
   PSI_HASH_DOMAIN,
+  PSI_HASH_DOMAIN_PREFIX,
   SCALAR_BYTES,
 } from './ristretto.ts';

@@ -18,13 +18,17 @@ import { envelopeCodec } from '@fedscore/wire';
 import type { PsiHostCache } from './cache.ts';
 import { runPsiGuest } from './guest.ts';
 import { runPsiHost } from './host.ts';
-import type { PreparedIds, PrepareIdsOptions } from './ids.ts';
+import type { PreparedIds, PrepareIdsOptions, PsiIdKind } from './ids.ts';
 import type { PsiPartyResult } from './party.ts';
 import { BlindingPool, type BlindingPoolStats } from './pool.ts';
 import type { PsiMode } from './protocol.ts';
 
 export interface LocalPsiOptions {
   readonly mode?: PsiMode;
+  /** The id kind of both parties (default 'uscc'); `guestIds` / `hostIds` may override it per side. */
+  readonly idKind?: PsiIdKind;
+  /** Opaque ids: fold case on both sides (default false). */
+  readonly caseFold?: boolean;
   readonly batchSize?: number;
   /** Shared by both parties; default: a pool of `threads` workers created and closed here. */
   readonly pool?: BlindingPool;
@@ -82,10 +86,15 @@ export async function runPsiLocal(
     logger,
     progress,
   };
+  const kind = {
+    ...(options.idKind !== undefined && { idKind: options.idKind }),
+    ...(options.caseFold !== undefined && { caseFold: options.caseFold }),
+  };
   try {
     const { guest, host } = await runParties(network, {
       guest: () =>
         runPsiGuest(guestIds, {
+          ...kind,
           ...options.guestIds,
           ...common,
           channel: network.channel(GUEST),
@@ -94,6 +103,7 @@ export async function runPsiLocal(
         }),
       host: () =>
         runPsiHost(hostIds, {
+          ...kind,
           ...options.hostIds,
           ...common,
           channel: network.channel(HOST),

@@ -3,7 +3,7 @@
  * batches, blind the peer's batches as they arrive and answer with comparison keys, collect the keys of
  * one's own ids, intersect, align, and confirm. Protocol, leakage and threat model: protocol.ts.
  *
- * Memory: per party O(n) for the ids (18 B each, packed), the shuffle (4 B), and the comparison keys
+ * Memory: per party O(n) for the ids (18 B each for USCCs, their UTF-8 length for opaque ids, packed), the shuffle (4 B), and the comparison keys
  * (16 B each, own and peer); points (32 B) exist only for the batches in flight, whose number is bounded
  * by `window` per stream, so a run never holds a whole set of points.
  */
@@ -27,6 +27,8 @@ import {
   idAt,
   type PreparedIds,
   type PrepareIdsOptions,
+  type PsiIdKind,
+  parsePsiHashDomain,
   prepareIds,
   selectPacked,
 } from './ids.ts';
@@ -122,14 +124,17 @@ export interface PsiPartyOptions extends PrepareIdsOptions {
 export interface PsiPartyResult {
   readonly role: PsiRole;
   readonly mode: PsiMode;
+  /** How the ids were prepared (the same on both sides: the hello checks it). */
+  readonly idKind: PsiIdKind;
+  readonly caseFold: boolean;
   /** Distinct valid ids this party sent. */
   readonly ownCount: number;
   /** Distinct ids the peer sent (revealed by design). */
   readonly peerCount: number;
   readonly intersectionSize: number;
   /**
-   * The intersection as normalized USCCs, in the aligned order both parties share. Absent for the host
-   * in "guest_only" mode, which learns the size only.
+   * The intersection as normalized ids (USCCs, or opaque ids in their normal form), in the aligned order
+   * both parties share. Absent for the host in "guest_only" mode, which learns the size only.
    */
   readonly intersection?: readonly string[];
   /** For each aligned position, the 0-based row of this party's input it came from. */
@@ -193,16 +198,53 @@ function checkOptions(options: PsiPartyOptions): { mode: PsiMode; batchSize: num
 }
 
 function checkPeerHello(mine: PsiHello, peer: PsiHello, peerName: string): void {
-  const differ = (field: keyof PsiHello): never => {
+  const differ = (field: string, theirs: unknown, ours: unknown, hint = ''): never => {
     throw new FedscoreError(
       'psi_mismatch',
-      `${peerName} runs PSI with ${field} '${String(peer[field])}', this party with '${String(mine[field])}'`,
+      `${peerName} runs PSI with ${field} '${String(theirs)}', this party with '${String(ours)}'${hint}`,
       { field },
     );
   };
-  if (peer.mode !== mine.mode) differ('mode');
-  if (peer.hashDomain !== mine.hashDomain) differ('hashDomain');
-  if (peer.keyBytes !== mine.keyBytes) differ('keyBytes');
+  if (peer.mode !== mine.mode) differ('mode', peer.mode, mine.mode);
+  if (peer.hashDomain !== mine.hashDomain) {
+    // The tag names the id kind: say which of the two differs, so the user knows which flag to change.
+    const theirs = parsePsiHashDomain(peer.hashDomain);
+    const ours = parsePsiHashDomain(mine.hashDomain);
+    if (theirs !== undefined && ours !== undefined) {
+      if (theirs.idKind !== ours.idKind) {
+        differ(
+          'idKind',
+          theirs.idKind,
+          ours.idKind,
+          "; both parties must prepare their ids as the same kind (with 'auto' each party decides from its own ids: 'uscc' only when every id is a valid USCC), so name it explicitly (CLI: --id-kind)",
+        );
+      }
+      if (theirs.caseFold !== ours.caseFold) {
+        differ('caseFold', theirs.caseFold, ours.caseFold, '; both parties must fold case alike');
+      }
+    }
+    differ('hashDomain', peer.hashDomain, mine.hashDomain);
+  }
+  if (peer.keyBytes !== mine.keyBytes) differ('keyBytes', peer.keyBytes, mine.keyBytes);
+}
+
+/** Ids prepared here, or prepared by the caller (then options naming another kind are an error). */
+export function preparedOf(ids: readonly string[] | PreparedIds, options: PrepareIdsOptions): PreparedIds {
+  if (Array.isArray(ids)) return prepareIds(ids as readonly string[], options);
+  const prepared = ids as PreparedIds;
+  if (options.idKind !== undefined && options.idKind !== prepared.idKind) {
+    throw new FedscoreError(
+      'invalid_argument',
+      `ids were prepared as '${prepared.idKind}', options name '${options.idKind}'`,
+      { field: 'idKind' },
+    );
+  }
+  if (options.caseFold !== undefined && options.caseFold !== prepared.caseFold) {
+    throw new FedscoreError('invalid_argument', 'ids were prepared with another caseFold', {
+      field: 'caseFold',
+    });
+  }
+  return prepared;
 }
 
 function batchCount(n: number, batchSize: number): number {
@@ -219,7 +261,7 @@ export async function runPsiParty(
   const { mode, batchSize } = checkOptions(options);
   const logger = (options.logger ?? noopLogger).child({ protocol: PSI_PROTOCOL, role: plan.role });
   const progress = options.progress ?? noProgress;
-  const prepared = Array.isArray(ids) ? prepareIds(ids as readonly string[], options) : (ids as PreparedIds);
+  const prepared = preparedOf(ids, options);
   const n = prepared.count;
 
   const rng = options.rng ?? cryptoRng();
@@ -251,10 +293,12 @@ export async function runPsiParty(
   const peer = options.peer;
 
   try {
-    const hello = localHello(mode, n, batchSize);
+    const hello = localHello(mode, n, batchSize, prepared.hashDomain);
     logger.info('psi start', {
       ids: n,
       mode,
+      idKind: prepared.idKind,
+      caseFold: prepared.caseFold,
       batchSize,
       keyId: key.id,
       cached: plan.precomputed !== undefined,
@@ -294,7 +338,11 @@ export async function runPsiParty(
         if (plan.precomputed) {
           return Promise.resolve(plan.precomputed.points.subarray(from * POINT_BYTES, to * POINT_BYTES));
         }
-        return pool.hashToGroup(selectPacked(prepared.packed, order.subarray(from, to)), key.scalar);
+        return pool.hashToGroup(
+          selectPacked(prepared.packed, order.subarray(from, to)),
+          key.scalar,
+          prepared.hashDomain,
+        );
       };
       let next = 0;
       for (let b = 0; b < ownBatches; b++) {
@@ -419,6 +467,8 @@ export async function runPsiParty(
     return {
       role: plan.role,
       mode,
+      idKind: prepared.idKind,
+      caseFold: prepared.caseFold,
       ownCount: n,
       peerCount: m,
       intersectionSize: size,

@@ -18,6 +18,7 @@ import type { PackedIds } from './ids.ts';
 import {
   type BatchResult,
   blindBatch,
+  domainPrefixBytes,
   hashToGroupBatch,
   loadSodium,
   POINT_BYTES,
@@ -134,11 +135,18 @@ export class BlindingPool {
   }
 
   /**
-   * Hash each id to ristretto255 and multiply by `scalar`: n x 32 bytes. With `scalar` undefined the
-   * unblinded points are returned (tests and the privacy check only; never send them).
+   * Hash each id to ristretto255 under `domain` (the prepared ids' `hashDomain`, which names their kind)
+   * and multiply by `scalar`: n x 32 bytes. With `scalar` undefined the unblinded points are returned
+   * (tests and the privacy check only; never send them).
    */
-  hashToGroup(ids: PackedIds, scalar: ScalarBytes | undefined): Promise<PointBytes> {
+  hashToGroup(ids: PackedIds, scalar: ScalarBytes | undefined, domain: string): Promise<PointBytes> {
     if (scalar !== undefined) checkScalar(scalar);
+    try {
+      if (typeof domain !== 'string') throw new TypeError('the hash domain must be a string');
+      domainPrefixBytes(domain);
+    } catch (e) {
+      throw new FedscoreError('invalid_argument', (e as Error).message, { field: 'domain', cause: e });
+    }
     const n = ids.offsets.length - 1;
     const bytes = new Uint8Array(ids.bytes.subarray(ids.offsets[0], ids.offsets[n]));
     const offsets = ids.offsets.map((o) => o - ids.offsets[0]!);
@@ -149,6 +157,7 @@ export class BlindingPool {
         ids: bytes,
         offsets,
         scalar: scalar ? new Uint8Array(scalar) : null,
+        domain,
       },
       [bytes.buffer, offsets.buffer],
       'ids',
@@ -237,7 +246,7 @@ export class BlindingPool {
     try {
       result =
         request.op === 'hash'
-          ? hashToGroupBatch(request.ids, request.offsets, request.scalar ?? undefined)
+          ? hashToGroupBatch(request.ids, request.offsets, request.scalar ?? undefined, request.domain)
           : blindBatch(request.points, request.scalar, request.outBytes);
     } finally {
       request.scalar?.fill(0);

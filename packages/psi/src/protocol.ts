@@ -1,11 +1,12 @@
 /**
  * ECDH-PSI over ristretto255: the steps, shared by both role files (guest.ts, host.ts).
  *
- * Parties: guest = the bank, host = the government / platform node. Each holds a set of USCCs and a
- * fresh secret scalar (guest a, host b; the host may reuse b across sessions in cache mode, cache.ts).
+ * Parties: guest = the bank, host = the government / platform node. Each holds a set of enterprise ids
+ * -- USCCs, or "opaque" ids of any other form (ids.ts) -- and a fresh secret scalar (guest a, host b;
+ * the host may reuse b across sessions in cache mode, cache.ts).
  *
  * Messages in order (per direction; the two directions run concurrently):
- *   1. both:           `hello`        {mode, count, batch size, hash domain, key bytes}
+ *   1. both:           `hello`        {mode, count, batch size, hash domain (names the id kind), key bytes}
  *   2. host -> guest:  `host_points`  H(y)^b for every host id y, in a secret random order, in batches
  *      guest -> host:  `guest_points` H(x)^a for every guest id x, in a secret random order, in batches
  *   3. host -> guest:  `guest_keys`   first 16 bytes of (H(x)^a)^b, in the order of `guest_points`
@@ -15,7 +16,7 @@
  *      host -> guest:  `result`       ("both" mode only) size + digest, so both confirm the alignment
  *
  * What each party learns:
- *   - both: the other's set size n (by design), the intersection size, and the mode.
+ *   - both: the other's set size n (by design), the intersection size, the mode and the id kind.
  *   - guest: which of its own ids are in the intersection. Nothing about host ids outside it: under DDH
  *     in ristretto255 (prime order), H(y)^b and H(y)^(ab) of a non-shared y are indistinguishable from
  *     random. The host's order is shuffled, so matching positions say nothing about the host's file.
@@ -29,8 +30,11 @@
  * (packages/node). A malicious guest could claim a false size or report a different intersection; a
  * malicious party can always put guessed ids into its own set (inherent to PSI: bound set sizes and
  * audit them). Received points are checked to be canonical, non-identity ristretto255 elements.
- * Hashing is domain separated; ids are USCCs, a space small enough to enumerate, which is why the
- * scalars must stay secret (a leaked b lets anyone test ids against every transcript made with b).
+ * Hashing is domain separated, by id kind too (`psiHashDomain`); USCCs (and row numbers, phone numbers,
+ * ...) are a space small enough to enumerate, which is why the scalars must stay secret (a leaked b lets
+ * anyone test ids against every transcript made with b). A party whose id kind differs is refused at
+ * the hello (`psi_mismatch`, field 'idKind'): equal strings prepared as different kinds would never
+ * match, so the run would silently find nothing.
  *
  * Follows the Diffie-Hellman PSI of C. Meadows (IEEE S&P 1986) and B. Huberman, M. Franklin, T. Hogg
  * (ACM EC 1999), in the shuffled, size-revealing form of M. Ion et al., "On Deploying Secure Computing:
@@ -40,7 +44,7 @@
 import type { StepDef } from '@fedscore/core';
 import { fedscore, mappedProtoStep } from '@fedscore/wire';
 import { KEY_BYTES } from './keys.ts';
-import { POINT_BYTES, PSI_HASH_DOMAIN } from './ristretto.ts';
+import { POINT_BYTES } from './ristretto.ts';
 
 export const PSI_PROTOCOL = 'psi.ecdh-ristretto255';
 export const PSI_VERSION = 1;
@@ -60,6 +64,10 @@ export interface PsiHello {
   readonly mode: PsiMode;
   readonly count: number;
   readonly batchSize: number;
+  /**
+   * The hash-to-group domain tag, which names the id kind and case folding (`psiHashDomain`): the wire
+   * field `hash_domain` carries the kind, since the two must agree anyway.
+   */
   readonly hashDomain: string;
   readonly keyBytes: number;
 }
@@ -161,7 +169,7 @@ export const resultStep: StepDef<PsiResultMessage> = mappedProtoStep('result', f
   }),
 });
 
-/** The parameters this build speaks. */
-export function localHello(mode: PsiMode, count: number, batchSize: number): PsiHello {
-  return { mode, count, batchSize, hashDomain: PSI_HASH_DOMAIN, keyBytes: KEY_BYTES };
+/** The parameters this build speaks, for ids prepared under `hashDomain` (their kind's tag). */
+export function localHello(mode: PsiMode, count: number, batchSize: number, hashDomain: string): PsiHello {
+  return { mode, count, batchSize, hashDomain, keyBytes: KEY_BYTES };
 }

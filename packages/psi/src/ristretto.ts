@@ -2,9 +2,11 @@
  * The group operations of ECDH-PSI over ristretto255 (RFC 9496; Hamburg, "Decaf", CRYPTO 2015), on
  * libsodium's WASM build. Used in the main thread (keys, tests) and in every blinding worker.
  *
- * - `hashToGroup(id)`: SHA-512 of `PSI_HASH_DOMAIN || 0x00 || id` (UTF-8), mapped to the group with
+ * - `hashToGroup(id)`: SHA-512 of `domain || 0x00 || id` (UTF-8), mapped to the group with
  *   `crypto_core_ristretto255_from_hash` (the RFC 9496 one-way map, two Elligator evaluations). The
- *   domain tag keeps these points apart from every other use of SHA-512 on USCCs.
+ *   domain tag names the id kind (`psiHashDomain` in ids.ts: `PSI_HASH_DOMAIN_PREFIX/id=uscc`,
+ *   `/id=opaque`, `/id=opaque+casefold`), which keeps these points apart from every other use of SHA-512
+ *   on the same strings and the kinds apart from each other.
  * - `blind(k, P)`: `crypto_scalarmult_ristretto255`, which refuses non-canonical encodings and an
  *   identity result (returns -1), so a peer cannot push a small-order or malformed point through.
  *
@@ -18,8 +20,15 @@ import sodium from 'libsodium-wrappers-sumo';
 export const POINT_BYTES = 32;
 /** A ristretto255 scalar (little-endian, reduced mod the group order l): 32 bytes. */
 export const SCALAR_BYTES = 32;
-/** Domain-separation tag hashed in front of every id. Changing it changes every blinded value. */
-export const PSI_HASH_DOMAIN = 'fedscore/psi/ristretto255-sha512/v1';
+/**
+ * Start of every domain-separation tag hashed in front of an id; the id kind follows it (ids.ts
+ * `psiHashDomain`). Changing it changes every blinded value. v1 tags had no kind (USCCs only).
+ */
+export const PSI_HASH_DOMAIN_PREFIX = 'fedscore/psi/ristretto255-sha512/v2';
+/** The tag of USCC ids, the default kind (`psiHashDomain('uscc')`). */
+export const PSI_HASH_DOMAIN = `${PSI_HASH_DOMAIN_PREFIX}/id=uscc`;
+/** Longest domain tag accepted (bytes), so that tag + id always fit the hashing scratch area. */
+export const MAX_HASH_DOMAIN_BYTES = 128;
 
 /** Concatenated 32-byte ristretto255 encodings. Sent on the wire (always blinded). */
 export type PointBytes = Uint8Array;
@@ -76,7 +85,14 @@ export function wipe(bytes: Uint8Array): void {
 /** Outcome of a batch operation: the output, or the index of the first element that failed. */
 export type BatchResult = { ok: true; out: Uint8Array } | { ok: false; index: number };
 
-const DOMAIN_BYTES = new TextEncoder().encode(`${PSI_HASH_DOMAIN}\u0000`);
+/** `domain || 0x00` as bytes: the prefix of every hashed id. */
+export function domainPrefixBytes(domain: string): Uint8Array {
+  const bytes = new TextEncoder().encode(`${domain}\u0000`);
+  if (domain.length === 0 || bytes.length > MAX_HASH_DOMAIN_BYTES + 1) {
+    throw new RangeError(`hash domain must have 1 to ${MAX_HASH_DOMAIN_BYTES} bytes`);
+  }
+  return bytes;
+}
 
 /** A reusable area of the WASM heap for one thread's batch calls. Not re-entrant (one per thread). */
 class Scratch {
@@ -98,14 +114,17 @@ function getScratch(): Scratch {
 }
 
 /**
- * Hash ids to the group, optionally blinding each with `scalar`. `ids` are UTF-8 bytes back to back,
- * `offsets` has n + 1 entries (id i is `ids[offsets[i]..offsets[i+1])`). Output: n x 32 bytes.
+ * Hash ids to the group under `domain`, optionally blinding each with `scalar`. `ids` are UTF-8 bytes
+ * back to back, `offsets` has n + 1 entries (id i is `ids[offsets[i]..offsets[i+1])`). Output: n x 32
+ * bytes.
  */
 export function hashToGroupBatch(
   ids: Uint8Array,
   offsets: Uint32Array,
   scalar: ScalarBytes | undefined,
+  domain: string,
 ): BatchResult {
+  const DOMAIN_BYTES = domainPrefixBytes(domain);
   const m = sodiumModule();
   const s = getScratch();
   const hashPtr = s.ptr;
@@ -168,8 +187,12 @@ export function blindBatch(points: PointBytes, scalar: ScalarBytes, outBytes: nu
   }
 }
 
-/** Single-element reference path through libsodium's JS wrappers (tests compare the batch path to it). */
-export function hashToGroupReference(id: string): PointBytes {
+/**
+ * Single-element reference path through libsodium's JS wrappers (tests compare the batch path to it).
+ * `id` must already be in its kind's normal form; `domain` defaults to the USCC tag.
+ */
+export function hashToGroupReference(id: string, domain: string = PSI_HASH_DOMAIN): PointBytes {
+  const DOMAIN_BYTES = domainPrefixBytes(domain);
   const digest = sodium.crypto_hash_sha512(
     new Uint8Array([...DOMAIN_BYTES, ...new TextEncoder().encode(id)]),
   );

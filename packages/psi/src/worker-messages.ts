@@ -10,6 +10,8 @@ export type WorkerRequest =
       readonly offsets: Uint32Array;
       /** Blind each hashed point with this scalar; null = return the unblinded points (tests only). */
       readonly scalar: Uint8Array | null;
+      /** Hash-to-group domain tag (names the id kind; ids.ts `psiHashDomain`). */
+      readonly domain: string;
     }
   | {
       readonly op: 'blind';

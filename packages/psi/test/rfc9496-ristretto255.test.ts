@@ -6,6 +6,7 @@
  * the batch hash path equals libsodium's wrappers, blinding commutes, and unblinding with the inverse
  * scalar returns H(id). All comparisons are exact (bytes).
  */
+import { createHash } from 'node:crypto';
 import { generateUniqueUsccs, isFedscoreError, seededRng } from '@fedscore/core';
 import {
   BlindingPool,
@@ -14,7 +15,9 @@ import {
   hashToGroupReference,
   invertScalar,
   loadSodium,
+  PSI_HASH_DOMAIN,
   prepareIds,
+  psiHashDomain,
 } from '@fedscore/psi';
 import sodium from 'libsodium-wrappers-sumo';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,20 +131,33 @@ describe('RFC 9496 A.3 and the PSI identities', () => {
     }
   });
 
-  it('the batch hash path equals the wrappers; blinding commutes; the inverse unblinds', async () => {
-    const prepared = prepareIds(generateUniqueUsccs(seededRng('rfc9496'), 5));
-    expect(prepared.count).toBe(5);
+  it('the batch hash path equals the wrappers (USCC and opaque ids); blinding commutes; the inverse unblinds', async () => {
+    const usccs = prepareIds(generateUniqueUsccs(seededRng('rfc9496'), 5));
+    expect(usccs.count).toBe(5);
+    // opaque ids: multi-byte UTF-8 (2, 3 and 4 bytes a code point) through the worker's packed path
+    const opaque = prepareIds(
+      ['17', 'zoë@example.com', '上海市浦东新区', '🏦 bank 7', usccs.packed.bytes.length.toString()],
+      {
+        idKind: 'opaque',
+      },
+    );
     const a = createPsiKey();
     const b = createPsiKey();
-    for (const pool of pools) {
-      const plain = await pool.hashToGroup(prepared.packed, undefined);
-      const blindedA = await pool.hashToGroup(prepared.packed, a.scalar);
-      const blindedB = await pool.hashToGroup(prepared.packed, b.scalar);
+    for (const [pool, prepared] of pools.flatMap(
+      (p) =>
+        [
+          [p, usccs],
+          [p, opaque],
+        ] as const,
+    )) {
+      const plain = await pool.hashToGroup(prepared.packed, undefined, prepared.hashDomain);
+      const blindedA = await pool.hashToGroup(prepared.packed, a.scalar, prepared.hashDomain);
+      const blindedB = await pool.hashToGroup(prepared.packed, b.scalar, prepared.hashDomain);
       for (let i = 0; i < prepared.count; i++) {
         const id = new TextDecoder().decode(
           prepared.packed.bytes.subarray(prepared.packed.offsets[i], prepared.packed.offsets[i + 1]),
         );
-        const h = hashToGroupReference(id);
+        const h = hashToGroupReference(id, prepared.hashDomain);
         expect(toHex(plain.subarray(i * 32, i * 32 + 32))).toBe(toHex(h));
         expect(toHex(blindedA.subarray(i * 32, i * 32 + 32))).toBe(toHex(blindReference(a.scalar, h)));
       }
@@ -151,5 +167,25 @@ describe('RFC 9496 A.3 and the PSI identities', () => {
       const unblinded = await pool.blind(blindedA, invertScalar(a.scalar));
       expect(toHex(unblinded)).toBe(toHex(plain));
     }
+  });
+
+  it('the id kind is part of the hash domain: one string hashed as three kinds gives three points', () => {
+    const [code] = generateUniqueUsccs(seededRng('domain'), 1);
+    const domains = [psiHashDomain('uscc'), psiHashDomain('opaque'), psiHashDomain('opaque', true)];
+    expect(domains).toEqual([
+      'fedscore/psi/ristretto255-sha512/v2/id=uscc',
+      'fedscore/psi/ristretto255-sha512/v2/id=opaque',
+      'fedscore/psi/ristretto255-sha512/v2/id=opaque+casefold',
+    ]);
+    expect(PSI_HASH_DOMAIN).toBe(domains[0]);
+    const points = domains.map((d) => {
+      // independent reference: node's SHA-512 over domain || 0x00 || id, then RFC 9496's one-way map
+      const digest = createHash('sha512').update(`${d}\u0000${code!}`).digest();
+      const want = sodium.crypto_core_ristretto255_from_hash(new Uint8Array(digest));
+      const got = hashToGroupReference(code!, d);
+      expect(toHex(got)).toBe(toHex(want));
+      return toHex(got);
+    });
+    expect(new Set(points).size).toBe(3);
   });
 });
