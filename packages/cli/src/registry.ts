@@ -16,6 +16,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/bench-hetero-lr.ts'),
     import('./commands/scorecard.ts'),
     import('./commands/stability.ts'),
+    import('./commands/report.ts'),
     import('./commands/score.ts'),
     import('./commands/bench-scoring.ts'),
     import('./commands/audit-verify.ts'),
