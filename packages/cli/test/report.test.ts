@@ -108,12 +108,13 @@ describe('fedscore report', () => {
     expect(d.lift[0]!.lift).toBeGreaterThan(1.5);
     expect(d.lift.at(-1)!.capture).toBeCloseTo(1, 12);
     // calibration: the labels were drawn from this PD, so the observed rate matches the predicted one
-    // within sampling error: 4 binomial standard errors per bin (the seed is fixed, so this is exact)
-    if ('unavailable' in d.calibration) throw new Error('calibration missing');
-    expect(sum(d.calibration.counts)).toBe(d.summary.n);
-    d.calibration.predicted.forEach((p, i) => {
-      const se = Math.sqrt((p * (1 - p)) / d.calibration.counts[i]!);
-      expect(Math.abs(d.calibration.observed[i]! - p)).toBeLessThan(4 * se);
+    // within sampling error: 4 binomial standard errors per bin (the seed is fixed)
+    const cal = d.calibration;
+    if ('unavailable' in cal) throw new Error('calibration missing');
+    expect(sum(cal.counts)).toBe(d.summary.n);
+    cal.predicted.forEach((p, i) => {
+      const se = Math.sqrt((p * (1 - p)) / cal.counts[i]!);
+      expect(Math.abs(cal.observed[i]! - p)).toBeLessThan(4 * se);
     });
   });
 
