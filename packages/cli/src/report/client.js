@@ -140,6 +140,7 @@
           fill: 'rgba(42,122,176,0.15)',
           width: 2,
           paths: stepped,
+          points: { show: false },
           value: pctFmt,
         },
         {
@@ -148,6 +149,7 @@
           fill: 'rgba(209,73,91,0.15)',
           width: 2,
           paths: stepped,
+          points: { show: false },
           value: pctFmt,
         },
       ],
@@ -182,7 +184,14 @@
             points: { show: true, size: 7, fill: COLORS.bad },
             value: fmt(4),
           },
-          { label: 'perfect calibration', stroke: COLORS.chance, dash: [6, 4], width: 1, value: fmt(4) },
+          {
+            label: 'perfect calibration',
+            stroke: COLORS.chance,
+            dash: [6, 4],
+            width: 1,
+            points: { show: false },
+            value: fmt(4),
+          },
         ],
       }),
       [
@@ -210,6 +219,7 @@
           stroke: COLORS.bad,
           fill: 'rgba(209,73,91,0.55)',
           paths: uPlot.paths.bars({ size: [0.6] }),
+          points: { show: false },
           value: fmt(2),
         },
         {
@@ -243,6 +253,7 @@
             stroke: COLORS.expected,
             fill: 'rgba(125,91,166,0.7)',
             paths: uPlot.paths.bars({ size: [0.4], align: -1 }),
+            points: { show: false },
             value: pctFmt,
           },
           {
@@ -250,6 +261,7 @@
             stroke: COLORS.actual,
             fill: 'rgba(224,138,30,0.7)',
             paths: uPlot.paths.bars({ size: [0.4], align: 1 }),
+            points: { show: false },
             value: pctFmt,
           },
         ],
