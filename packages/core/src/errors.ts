@@ -42,6 +42,7 @@ export const ERROR_CODES = [
   'store', // the node's state store (SQLite) failed: unreadable, locked, or a schema mismatch
   'invalid_state', // a valid request not allowed in the current state (e.g. promoting a retired model)
   'audit_tampered', // an audit log whose hash chain does not verify
+  'checkpoint', // a training checkpoint that is corrupt, of another format version, or made for another run, party or data
   'internal', // a bug: an invariant of our own code failed
 ] as const;
 
