@@ -158,6 +158,72 @@ describe('fedscore psi', () => {
     expect(lastJson(second.stdout)['intersection']).toBe(expected.size);
   });
 
+  it('--id-kind: opaque ids (auto from each file), --case-fold, and a kind mismatch stops with psi_mismatch', async () => {
+    // e-mail addresses and row numbers: no valid USCC, so 'auto' makes each side opaque on its own
+    const emails = Array.from({ length: 120 }, (_, i) => `Customer.${i}@Bank.example`);
+    const guestMail = join(dir, 'bank-mail.csv');
+    const hostMail = join(dir, 'gov-mail.csv');
+    writeFileSync(
+      guestMail,
+      `email,x\n${emails
+        .slice(0, 80)
+        .map((e, i) => `${e},${i}`)
+        .join('\n')}\n`,
+    );
+    // the host writes 20 shared addresses in lower case and 20 as the guest does
+    const hostCells = [...emails.slice(40, 60).map((e) => e.toLowerCase()), ...emails.slice(60, 120)];
+    writeFileSync(hostMail, `email\n${hostCells.join('\n')}\n`);
+    const base = ['psi', '--guest', guestMail, '--host', hostMail, '--id', 'email', '--json', '--quiet'];
+    const exact = await runCli(base);
+    expect(exact.code, exact.stderr).toBe(0);
+    expect(lastJson(exact.stdout)).toMatchObject({ intersection: 20, idKind: 'opaque', caseFold: false });
+    const folded = await runCli([...base, '--case-fold']);
+    expect(folded.code, folded.stderr).toBe(0);
+    expect(lastJson(folded.stdout)).toMatchObject({ intersection: 40, idKind: 'opaque', caseFold: true });
+
+    // a USCC file against a row-number file: each side decides alone, the hello refuses the pair
+    const rows = join(dir, 'rows.csv');
+    writeFileSync(rows, `uscc\n${Array.from({ length: 50 }, (_, i) => i).join('\n')}\n`);
+    const mixed = await runCli([
+      'psi',
+      '--guest',
+      guestCsv,
+      '--host',
+      rows,
+      '--id',
+      'uscc',
+      '--json',
+      '--quiet',
+    ]);
+    expect(mixed.code).toBe(1);
+    expect((lastJson(mixed.stdout) as { error: object }).error).toMatchObject({
+      code: 'psi_mismatch',
+      field: 'idKind',
+    });
+    // naming the kind makes both sides opaque: valid, and nothing in common
+    const named = await runCli([
+      'psi',
+      '--guest',
+      guestCsv,
+      '--host',
+      rows,
+      '--id',
+      'uscc',
+      '--id-kind',
+      'opaque',
+      '--json',
+      '--quiet',
+    ]);
+    expect(named.code, named.stderr).toBe(0);
+    expect(lastJson(named.stdout)).toMatchObject({ intersection: 0, idKind: 'opaque', host: 50 });
+    const usage = await runCli([...base, '--id-kind', 'uscc', '--case-fold']);
+    expect(usage.code).toBe(1);
+    expect((lastJson(usage.stdout) as { error: object }).error).toMatchObject({
+      code: 'invalid_argument',
+      field: '--case-fold',
+    });
+  });
+
   it('a missing id column is an error naming it', async () => {
     const r = await runCli([
       'psi',

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '@fedscore/cli';
-import { generateUniqueUsccs, isValidUscc, normal, permutation, seededRng, uniform } from '@fedscore/core';
+import { generateUniqueUsccs, normal, permutation, seededRng, uniform } from '@fedscore/core';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -168,13 +168,31 @@ describe('fedscore train hetero-lr on generated raw files', () => {
     expect((lastJson(r.stdout) as { error: object }).error).toMatchObject({ field: '--test-ids' });
   });
 
-  it('ids that are not USCCs are aligned through pseudonyms of the USCC form', async () => {
-    const { opaqueIdKey } = await import('../src/pipeline/psi-keys.ts');
-    const keys = ['1', '2', 'abc', '17'].map(opaqueIdKey);
-    // core's GB 32100 validator is the independent reference for the check character
-    for (const k of keys) expect(isValidUscc(k, { orgCheck: false })).toBe(true);
-    expect(new Set(keys).size).toBe(4);
-    expect(opaqueIdKey('1')).toBe(keys[0]);
+  it('ids that are not USCCs (row numbers) are aligned as opaque ids; parties of different kinds stop', async () => {
+    // the same rows keyed by row number instead of USCC (PSI takes them as they are)
+    const rowOf = new Map(codes.map((c, i) => [c, String(i)]));
+    const rekey = (lines: string[]) => lines.map((l) => l.replace(/^[^,]+/, (c) => rowOf.get(c) ?? c));
+    const bankRowsCsv = join(dir, 'bank-rows.csv');
+    const govRowsCsv = join(dir, 'government-rows.csv');
+    writeFileSync(bankRowsCsv, `${['id,bad,revenue,debt_ratio', ...rekey(bankRows.slice(1))].join('\n')}\n`);
+    writeFileSync(govRowsCsv, `id,tax_paid,sector,si_arrears\n${rekey(shuffled).join('\n')}\n`);
+    const args = ['train', 'hetero-lr', '--guest', bankRowsCsv, '--label', 'bad', '--id', 'id'];
+    const quick = ['--he', 'none', '--epochs', '2', '--json', '--quiet'];
+    const r = await runCli([...args, '--host', govRowsCsv, ...quick]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r.stdout);
+    expect((j['psi'] as { id_kind: string }).id_kind).toBe('opaque');
+    expect(j['rows']).toMatchObject({ guest: 900, aligned: 800 });
+    // a guest keyed by row number and a host keyed by USCC: each decides its kind from its own file,
+    // and PSI's hello refuses the pair (the id column is named 'uscc' in the USCC file)
+    const mixed = join(dir, 'government-uscc-as-id.csv');
+    writeFileSync(mixed, `id,tax_paid,sector,si_arrears\n${shuffled.join('\n')}\n`);
+    const bad = await runCli([...args, '--host', mixed, ...quick]);
+    expect(bad.code).toBe(1);
+    expect((lastJson(bad.stdout) as { error: object }).error).toMatchObject({
+      code: 'psi_mismatch',
+      field: 'idKind',
+    });
   });
 });
 

@@ -171,17 +171,34 @@ function checkOpaque(
   return { ok: true, id, byteLength };
 }
 
+/** How a party's kind was decided (counts and a row number only, never an id). */
+export interface IdKindDecision {
+  readonly idKind: PsiIdKind;
+  readonly requested: PsiIdKindChoice;
+  /** 'auto' only: ids that are valid USCCs after normalization, and non-blank ids looked at. */
+  readonly validUscc?: number;
+  readonly nonBlank?: number;
+  /** 'auto' only: 0-based row of the first non-blank id that is not a valid USCC. */
+  readonly firstNonUsccRow?: number;
+}
+
 /**
- * The kind a party uses for 'auto': 'uscc' when every one of its ids is a valid USCC after
- * normalization (an empty list counts as USCCs), else 'opaque'. Each party decides from its own ids
- * only -- nothing about the peer's ids is consulted, so 'auto' leaks nothing -- and the `hello` then
- * refuses a peer that decided otherwise (`psi_mismatch`, field 'idKind').
+ * The kind a party uses for 'auto': 'uscc' when more than half of its non-blank ids are valid USCCs
+ * after normalization (a list with none counts as USCCs), else 'opaque'. A majority rather than "every
+ * id": a USCC file with a few typos stays 'uscc', so its bad rows are `invalid_uscc` errors naming their
+ * lines (or skipped) instead of silently switching the whole file to exact-string matching; a file of
+ * row numbers, account numbers or e-mail addresses has no valid USCC at all (18 characters and two check
+ * characters; an 18-digit personal id number validates by chance ~0.3% of the time).
+ *
+ * Each party decides from its own ids only -- nothing about the peer's ids is consulted, so 'auto'
+ * leaks nothing beyond the kind the hello announces anyway -- and the `hello` then refuses a peer that
+ * decided otherwise (`psi_mismatch`, field 'idKind').
  */
 export function resolveIdKind(
   ids: readonly string[],
   requested: PsiIdKindChoice = 'auto',
   options: { readonly orgCheck?: boolean } = {},
-): { readonly idKind: PsiIdKind; readonly requested: PsiIdKindChoice; readonly firstNonUsccRow?: number } {
+): IdKindDecision {
   if (requested === 'uscc' || requested === 'opaque') return { idKind: requested, requested };
   if (requested !== 'auto') {
     throw new FedscoreError(
@@ -191,13 +208,23 @@ export function resolveIdKind(
     );
   }
   const validate = { orgCheck: options.orgCheck ?? true };
+  let validUscc = 0;
+  let nonBlank = 0;
+  let firstNonUsccRow: number | undefined;
   for (let row = 0; row < ids.length; row++) {
     const raw = ids[row];
-    if (typeof raw !== 'string' || !validateUscc(normalizeUscc(raw), validate).ok) {
-      return { idKind: 'opaque', requested, firstNonUsccRow: row };
-    }
+    if (typeof raw === 'string' && raw.trim().length === 0) continue;
+    nonBlank++;
+    if (typeof raw === 'string' && validateUscc(normalizeUscc(raw), validate).ok) validUscc++;
+    else firstNonUsccRow ??= row;
   }
-  return { idKind: 'uscc', requested };
+  return {
+    idKind: 2 * validUscc > nonBlank || nonBlank === 0 ? 'uscc' : 'opaque',
+    requested,
+    validUscc,
+    nonBlank,
+    ...(firstNonUsccRow !== undefined && { firstNonUsccRow }),
+  };
 }
 
 function checkKindOptions(options: PrepareIdsOptions): { idKind: PsiIdKind; caseFold: boolean } {

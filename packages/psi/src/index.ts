@@ -19,6 +19,7 @@ export { runPsiHost } from './host.ts';
 export type {
   DuplicateIdExample,
   IdInvalidReason,
+  IdKindDecision,
   IdSetReport,
   InvalidIdExample,
   OpaqueIdInvalidReason,

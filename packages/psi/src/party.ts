@@ -216,7 +216,7 @@ function checkPeerHello(mine: PsiHello, peer: PsiHello, peerName: string): void 
           'idKind',
           theirs.idKind,
           ours.idKind,
-          "; both parties must prepare their ids as the same kind (with 'auto' each party decides from its own ids: 'uscc' only when every id is a valid USCC), so name it explicitly (CLI: --id-kind)",
+          "; both parties must prepare their ids as the same kind (with 'auto' each party decides from its own ids: 'uscc' when most are valid USCCs), so name it explicitly (CLI: --id-kind)",
         );
       }
       if (theirs.caseFold !== ours.caseFold) {

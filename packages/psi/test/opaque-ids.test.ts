@@ -238,17 +238,25 @@ describe('invalid opaque ids', () => {
 });
 
 describe('resolveIdKind (auto): each party decides from its own ids', () => {
-  it("'uscc' when every id is a valid USCC after normalization, else 'opaque' with the first other row", () => {
+  it("'uscc' when most non-blank ids are valid USCCs after normalization, else 'opaque'", () => {
     const codes = generateUniqueUsccs(seededRng('auto'), 5);
     expect(resolveIdKind([...codes, ` ${codes[0]!.toLowerCase()}`])).toEqual({
       idKind: 'uscc',
       requested: 'auto',
+      validUscc: 6,
+      nonBlank: 6,
     });
-    expect(resolveIdKind([...codes.slice(0, 3), '17', codes[4]!])).toEqual({
-      idKind: 'opaque',
+    // a USCC file with a typo stays 'uscc' (its bad row is then an invalid_uscc error naming the line)
+    expect(resolveIdKind([...codes.slice(0, 3), `${codes[3]!.slice(0, 17)}Q`, '  ', codes[4]!])).toEqual({
+      idKind: 'uscc',
       requested: 'auto',
+      validUscc: 4,
+      nonBlank: 5,
       firstNonUsccRow: 3,
     });
+    expect(resolveIdKind(['0', '1', codes[0]!, '3'])).toMatchObject({ idKind: 'opaque', firstNonUsccRow: 0 });
+    expect(resolveIdKind(['a', codes[0]!])).toMatchObject({ idKind: 'opaque' }); // a tie is not a majority
+    expect(resolveIdKind([])).toMatchObject({ idKind: 'uscc' });
     expect(resolveIdKind(['0', '1'], 'uscc')).toEqual({ idKind: 'uscc', requested: 'uscc' });
     expect(resolveIdKind(codes, 'opaque')).toEqual({ idKind: 'opaque', requested: 'opaque' });
     expect(() => resolveIdKind(codes, 'rows' as 'auto')).toThrow(/idKind/);

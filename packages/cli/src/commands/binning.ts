@@ -12,6 +12,7 @@ import {
   runParties,
   selectRows,
 } from '@fedscore/core';
+import type { PsiIdKindChoice } from '@fedscore/psi';
 import {
   assignBins,
   type BinLabel,
@@ -83,6 +84,12 @@ Example:
       description: "the host's (government's) CSV file",
     },
     id: { type: 'string', required: true, placeholder: 'COLUMN', description: 'id column of both files' },
+    'id-kind': {
+      type: 'string',
+      default: 'auto',
+      choices: ['auto', 'uscc', 'opaque'],
+      description: 'PSI ids: USCCs, opaque (any other form), or auto (per party, from its own file)',
+    },
     label: {
       type: 'string',
       required: true,
@@ -138,7 +145,7 @@ Example:
     const alignment = await alignParties(
       { id: 'guest', table: guestTable, file: guestFile },
       [{ id: 'host', table: hostTable, file: hostFile }],
-      { logger: ctx.logger, progress: ctx.progress },
+      { idKind: str(options, 'id-kind') as PsiIdKindChoice, logger: ctx.logger, progress: ctx.progress },
     );
     const guest = selectRows(guestTable, alignment.guestRows);
     const host = selectRows(hostTable, alignment.hostRows[0]!);

@@ -116,7 +116,12 @@ to --out (default: a new temporary directory).`,
     // 2. PSI
     const bank = { id: BANK, table: bankTable, file: written.bank.path };
     const gov = { id: GOVERNMENT, table: govTable, file: written.government.path };
-    const alignment = await alignParties(bank, [gov], { logger: ctx.logger, progress: ctx.progress });
+    // the generated population is keyed by USCC on both sides
+    const alignment = await alignParties(bank, [gov], {
+      idKind: 'uscc',
+      logger: ctx.logger,
+      progress: ctx.progress,
+    });
     const psi = alignment.psi[0]!;
     const psiBytes = psi.bytes.guestToHost + psi.bytes.hostToGuest;
     ctx.print('');

@@ -1,7 +1,8 @@
 /**
- * `fedscore psi`: private set intersection of two CSV files' enterprise ids (USCCs), both parties in this
- * process over the in-memory channel with the real wire format. For trying PSI out; party nodes run the
- * two roles apart.
+ * `fedscore psi`: private set intersection of two CSV files' ids (USCCs, or opaque ids of any other
+ * form), both parties in this process over the in-memory channel with the real wire format. For trying
+ * PSI out; party nodes run the two roles apart. Each party resolves `--id-kind auto` from its own file
+ * only, as separate nodes would, and PSI's hello refuses parties whose kinds differ.
  */
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -15,20 +16,33 @@ import {
   encodeHostCache,
   type IdSetReport,
   type PsiHostCache,
+  type PsiIdKindChoice,
   type PsiMode,
   prepareIds,
+  resolveIdKind,
   runPsiLocal,
 } from '@fedscore/psi';
 import { bool, type Command, optNum, optStr, str } from '../command.ts';
 
 export const command: Command = {
   path: ['psi'],
-  summary: 'private set intersection of two CSV files on their USCC id column (both parties in-process)',
+  summary: 'private set intersection of two CSV files on their id column (both parties in-process)',
   description: `
 Runs ECDH-PSI over ristretto255 between a guest (bank) file and a host (government) file, both in
-this process over the in-memory channel (docs/protocols/psi.md). Ids are Unified Social Credit
-Codes: trimmed, full-width to ASCII, upper-cased and checked (GB 32100) first. An invalid id is an
-error naming its file and line unless --skip-invalid; repeated ids are dropped and counted.
+this process over the in-memory channel (docs/protocols/psi.md). An invalid id is an error naming
+its file and line unless --skip-invalid; repeated ids are dropped and counted.
+
+Id kinds (--id-kind):
+  uscc    Unified Social Credit Codes: trimmed, full-width to ASCII, upper-cased and checked
+          (GB 32100) first;
+  opaque  any other id (row numbers, account numbers, e-mail addresses, names): trimmed and put in
+          Unicode NFC, case-folded only with --case-fold; 1 to 1024 UTF-8 bytes;
+  auto    (default) each party decides from its own file alone -- uscc when most ids in it are
+          valid USCCs (so a typo is reported by line, not taken as a sign of another kind), else
+          opaque -- so nothing about one file steers the other. Both parties must end up with the
+          same kind (and --case-fold): PSI's hello checks it and stops with psi_mismatch
+          otherwise; then name the kind explicitly.
+The kind is part of the hash domain, so ids prepared as different kinds never match.
 
 Modes: both (default) -- both parties learn the intersection, in one aligned order; guest_only --
 the host learns only the intersection size.
@@ -40,7 +54,8 @@ after it (a file with blank lines or quoted line breaks shifts them; errors name
 otherwise builds it and writes FILE (mode 0600: it holds the host's secret key).
 
 Example:
-  fedscore psi --guest bank.csv --host gov.csv --id uscc --out aligned.csv --json`,
+  fedscore psi --guest bank.csv --host gov.csv --id uscc --out aligned.csv --json
+  fedscore psi --guest a.csv --host b.csv --id email --id-kind opaque --case-fold`,
   options: {
     guest: {
       type: 'string',
@@ -58,8 +73,15 @@ Example:
       type: 'string',
       required: true,
       placeholder: 'COLUMN',
-      description: 'the id (USCC) column, in both files',
+      description: 'the id column, in both files',
     },
+    'id-kind': {
+      type: 'string',
+      default: 'auto',
+      choices: ['auto', 'uscc', 'opaque'],
+      description: 'ids are USCCs, opaque (any other form), or auto (each party from its own file)',
+    },
+    'case-fold': { type: 'boolean', description: 'opaque ids: match regardless of letter case' },
     out: { type: 'string', placeholder: 'FILE', description: 'write the aligned intersection as CSV' },
     mode: {
       type: 'string',
@@ -88,6 +110,17 @@ Example:
     const batchSize = optNum(options, 'batch') ?? 4096;
     const delimiter = str(options, 'delimiter');
     const skip = bool(options, 'skip-invalid');
+    const idKind = str(options, 'id-kind') as PsiIdKindChoice;
+    const caseFold = bool(options, 'case-fold');
+    if (caseFold && idKind === 'uscc') {
+      throw new FedscoreError(
+        'invalid_argument',
+        '--case-fold applies to opaque ids (USCCs are upper-cased)',
+        {
+          field: '--case-fold',
+        },
+      );
+    }
     if (threads !== undefined && (threads < 0 || threads > 256)) {
       throw new FedscoreError('out_of_range', `--threads must be in [0, 256], got ${threads}`, {
         field: '--threads',
@@ -107,8 +140,9 @@ Example:
         defaultRole: 'ignored',
         // repeats are kept here and dropped (and counted) by PSI's own preparation
         duplicateIds: 'report',
-        // without --skip-invalid the reader checks every id and names the exact line of a bad one
-        idFormat: skip ? 'none' : 'uscc',
+        // with explicit USCCs and without --skip-invalid, the reader checks every id and names the
+        // exact line of a bad one; otherwise PSI's preparation does
+        idFormat: idKind === 'uscc' && !skip ? 'uscc' : 'none',
         delimiter,
         onProgress: ctx.progress,
       });
@@ -116,15 +150,28 @@ Example:
     };
     const guestIn = await read('guest');
     const hostIn = await read('host');
+    // Each party resolves its own kind from its own ids (never from the other file).
     // Line numbers for skipped ids: header on line 1, one record per line after it.
-    const prep = (file: string) => ({
-      file,
-      field: idColumn,
-      invalid: skip ? ('skip' as const) : ('error' as const),
-      lineOf: (row: number) => row + 2,
-    });
-    const guest = prepareIds(guestIn.ids, prep(guestIn.file));
-    const host = prepareIds(hostIn.ids, prep(hostIn.file));
+    const prep = (who: string, file: string, ids: readonly string[]) => {
+      const kind = resolveIdKind(ids, idKind);
+      if (kind.requested === 'auto' && kind.idKind === 'opaque') {
+        ctx.logger.info(`${who} ids are mostly not USCCs: prepared as opaque ids`, {
+          file,
+          validUscc: kind.validUscc,
+          ids: kind.nonBlank,
+        });
+      }
+      return prepareIds(ids, {
+        idKind: kind.idKind,
+        ...(kind.idKind === 'opaque' && { caseFold }),
+        file,
+        field: idColumn,
+        invalid: skip ? ('skip' as const) : ('error' as const),
+        lineOf: (row: number) => row + 2,
+      });
+    };
+    const guest = prep('guest', guestIn.file, guestIn.ids);
+    const host = prep('host', hostIn.file, hostIn.ids);
 
     const pool = await BlindingPool.create(threads === undefined ? {} : { threads });
     try {
@@ -194,7 +241,7 @@ Example:
 
       const seconds = (performance.now() - t0) / 1000;
       ctx.print(
-        `guest ${r.guest.ownCount} ids, host ${r.host.ownCount} ids, intersection ${r.guest.intersectionSize} (${mode}) in ${seconds.toFixed(2)} s`,
+        `guest ${r.guest.ownCount} ids, host ${r.host.ownCount} ids, intersection ${r.guest.intersectionSize} (${mode}, ${r.guest.idKind}${r.guest.caseFold ? ', case-folded' : ''} ids) in ${seconds.toFixed(2)} s`,
       );
       for (const [who, rep] of [
         ['guest', r.guest.report],
@@ -210,6 +257,8 @@ Example:
         intersection: r.guest.intersectionSize,
         seconds: Number(seconds.toFixed(3)),
         mode,
+        idKind: r.guest.idKind,
+        caseFold: r.guest.caseFold,
         protocolSeconds: Number(r.seconds.toFixed(3)),
         bytes: r.bytes,
         guestIds: summary(r.guest.report),

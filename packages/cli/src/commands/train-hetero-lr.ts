@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FedscoreError, seededRng, type Table } from '@fedscore/core';
+import type { PsiIdKindChoice } from '@fedscore/psi';
 import {
   type HeteroLrHyperparams,
   type HeteroLrMode,
@@ -33,8 +34,9 @@ export const command: Command = {
   summary: 'vertical federated LR (guest + hosts): PSI, training under CKKS/Paillier, test AUC/KS',
   description: `
 Runs every party in this process, over the in-memory network with the real wire format:
-  1. PSI (ECDH over ristretto255) aligns the guest with each host on --id; ids that are not
-     Unified Social Credit Codes are aligned through a public pseudonym of the USCC form;
+  1. PSI (ECDH over ristretto255) aligns the guest with each host on --id, as USCCs or as
+     opaque ids of any other form (--id-kind; auto: each party decides from its own file, and
+     PSI refuses parties that decided differently);
   2. the aligned rows are split into train and test (--train-ids/--test-ids, one id a line;
      otherwise a stratified split seeded by --seed);
   3. hetero-LR trains on the train rows (docs/protocols/hetero-lr.md): each party imputes and
@@ -62,6 +64,12 @@ Example:
       description: 'host CSV: id and its features (repeat for several hosts)',
     },
     id: { type: 'string', required: true, placeholder: 'COL', description: 'id column, in every file' },
+    'id-kind': {
+      type: 'string',
+      default: 'auto',
+      choices: ['auto', 'uscc', 'opaque'],
+      description: 'PSI ids: USCCs, opaque (any other form), or auto (per party, from its own file)',
+    },
     label: {
       type: 'string',
       required: true,
@@ -170,7 +178,11 @@ Example:
     }
     const labels = checkLabels(guestTable, labelName, guestFile);
 
-    const alignment = await alignParties(guest, hosts, { logger: ctx.logger, progress: ctx.progress });
+    const alignment = await alignParties(guest, hosts, {
+      idKind: str(options, 'id-kind') as PsiIdKindChoice,
+      logger: ctx.logger,
+      progress: ctx.progress,
+    });
     const labelOf = new Map<string, number>();
     alignment.ids.forEach((id, i) => {
       labelOf.set(id, labels[alignment.guestRows[i]!]!);

@@ -29,7 +29,13 @@ import {
   standardize,
   type Table,
 } from '@fedscore/core';
-import { BlindingPool, runPsiLocal } from '@fedscore/psi';
+import {
+  BlindingPool,
+  type PsiIdKind,
+  type PsiIdKindChoice,
+  resolveIdKind,
+  runPsiLocal,
+} from '@fedscore/psi';
 import {
   type CipherProviderOptions,
   type HeteroLrHyperparams,
@@ -41,7 +47,6 @@ import {
   type TrainHeteroLrResult,
   trainHeteroLr,
 } from '@fedscore/vfl';
-import { type PsiIdKind, psiIdKind, psiKeys } from './psi-keys.ts';
 
 export interface PartyInput {
   /** Party id on the wire, e.g. 'guest', 'host-1', 'bank', 'government'. */
@@ -61,6 +66,7 @@ export interface PsiRunReport {
 }
 
 export interface Alignment {
+  /** How the guest's ids were prepared for PSI (every host's kind equals it, or PSI stopped). */
   readonly idKind: PsiIdKind;
   /** The guest's ids of the aligned rows, in aligned order. */
   readonly ids: string[];
@@ -75,6 +81,11 @@ export interface Alignment {
 export interface AlignOptions {
   /** PSI blinding worker threads (default: the pool's default). */
   readonly threads?: number;
+  /**
+   * The PSI id kind (default 'auto': each party decides from its own ids -- 'uscc' when most are valid
+   * USCCs, else 'opaque' -- and PSI's hello refuses parties that decided differently).
+   */
+  readonly idKind?: PsiIdKindChoice;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
 }
@@ -86,20 +97,31 @@ export async function alignParties(
   options: AlignOptions = {},
 ): Promise<Alignment> {
   const t0 = performance.now();
-  const kind = psiIdKind([guest.table.ids, ...hosts.map((h) => h.table.ids)]);
-  const guestKeys = psiKeys(guest.table.ids, kind, guest.file);
+  // Each party resolves 'auto' from its own ids only (as party nodes do): nothing about one party's ids
+  // informs another's choice. PSI's hello then checks that the kinds agree.
+  const kindOf = (p: PartyInput): PsiIdKind => {
+    const d = resolveIdKind(p.table.ids, options.idKind ?? 'auto');
+    if (d.requested === 'auto') {
+      options.logger?.debug(`psi: ${p.id} ids resolved to ${d.idKind}`, {
+        party: p.id,
+        validUscc: d.validUscc,
+        ids: d.nonBlank,
+      });
+    }
+    return d.idKind;
+  };
+  const guestKind = kindOf(guest);
   const pool = await BlindingPool.create(options.threads === undefined ? {} : { threads: options.threads });
   const perHost: { guestRows: Uint32Array; hostRows: Uint32Array }[] = [];
   const reports: PsiRunReport[] = [];
   try {
     for (const h of hosts) {
-      const hostKeys = psiKeys(h.table.ids, kind, h.file);
-      const r = await runPsiLocal(guestKeys.keys, hostKeys.keys, {
+      const r = await runPsiLocal(guest.table.ids, h.table.ids, {
         mode: 'both',
         pool,
         session: `psi-${guest.id}-${h.id}`,
-        guestIds: { orgCheck: guestKeys.orgCheck, lineOf: (row) => row + 2, field: 'id', ...fileOf(guest) },
-        hostIds: { orgCheck: hostKeys.orgCheck, lineOf: (row) => row + 2, field: 'id', ...fileOf(h) },
+        guestIds: { idKind: guestKind, lineOf: (row) => row + 2, field: 'id', ...fileOf(guest) },
+        hostIds: { idKind: kindOf(h), lineOf: (row) => row + 2, field: 'id', ...fileOf(h) },
         ...(options.logger !== undefined && { logger: options.logger }),
         progress: (e) =>
           (options.progress ?? noProgress)({ ...e, stage: `PSI ${guest.id}-${h.id} ${e.stage}` }),
@@ -140,7 +162,7 @@ export async function alignParties(
   }
   const guestRows = Uint32Array.from(kept);
   return {
-    idKind: kind,
+    idKind: guestKind,
     ids: kept.map((r) => guest.table.ids[r]!),
     guestRows,
     hostRows: hostRowOf.map((m) => Uint32Array.from(kept, (g) => m.get(g)!)),
