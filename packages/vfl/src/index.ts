@@ -95,7 +95,24 @@ export {
 export type { HeteroLrArbiterOptions, HeteroLrArbiterResult } from './hetero-lr/arbiter.ts';
 export { HeteroLrArbiter } from './hetero-lr/arbiter.ts';
 export type {
+  CheckpointCallback,
+  CheckpointEpoch,
+  CheckpointRole,
+  EarlyStoppingState,
+  HeteroLrCheckpoint,
+  MaskStream,
+} from './hetero-lr/checkpoint.ts';
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  commonResumeEpoch,
+  parseCheckpoint,
+  serializeCheckpoint,
+  validateCheckpoint,
+} from './hetero-lr/checkpoint.ts';
+export type {
   CipherProviderOptions,
+  CipherRuntime,
   CipherShape,
   EncVector,
   LrCipherProvider,
@@ -104,6 +121,7 @@ export type {
   VectorKind,
 } from './hetero-lr/cipher.ts';
 export { additiveCipher, cipherProvider } from './hetero-lr/cipher.ts';
+export { abortAwareChannel } from './hetero-lr/exchange.ts';
 export type { PartyFeatures, Standardization } from './hetero-lr/features.ts';
 export { applyStandardization, fitStandardization } from './hetero-lr/features.ts';
 export type { EpochRecord, HeteroLrGuestOptions, HeteroLrGuestResult } from './hetero-lr/guest.ts';
@@ -130,21 +148,31 @@ export type {
   ClassWeightOption,
   HeteroLrHyperparams,
   HeteroLrMode,
+  HeteroLrRuntime,
   HeteroLrScheme,
   LrScheduleName,
   ResolvedHyperparams,
 } from './hetero-lr/options.ts';
 export {
+  batchOrder,
   epochBatches,
+  fixedBatches,
   HETERO_LR_MODES,
   HETERO_LR_SCHEMES,
   LR_SCHEDULES,
   learningRateAt,
   resolveHyperparams,
+  resolveWorkers,
   trainingRows,
 } from './hetero-lr/options.ts';
-export type { PackedLayout } from './hetero-lr/packing.ts';
-export { packedCost, packedLayout, packedMatVec, packedRotationSteps } from './hetero-lr/packing.ts';
+export type { PackedLayout, PackedProductPlan } from './hetero-lr/packing.ts';
+export {
+  packedCost,
+  packedLayout,
+  packedMatVec,
+  packedRotationSteps,
+  planPackedProduct,
+} from './hetero-lr/packing.ts';
 export { HETERO_LR_PROTOCOL, HETERO_LR_VERSION } from './hetero-lr/steps.ts';
 export type { TrainHeteroLrInput, TrainHeteroLrResult } from './hetero-lr/train.ts';
 export { ARBITER_ID, GUEST_ID, trainHeteroLr } from './hetero-lr/train.ts';

@@ -37,9 +37,11 @@ const HOST_STEPS = new Set([
   'class-weights',
   'peer-forward',
   'masked-gradient',
+  'resume-from',
 ]);
 const GUEST_STEPS = new Set([
   'host-hello',
+  'resume-offer',
   'public-context',
   'host-forward',
   'masked-gradient',
@@ -48,7 +50,13 @@ const GUEST_STEPS = new Set([
   'validation-released',
   'validation-partial',
 ]);
-const ARBITER_STEPS = new Set(['train-plan', 'epoch-control', 'masked-gradient', 'validation-masked']);
+const ARBITER_STEPS = new Set([
+  'train-plan',
+  'resume-from',
+  'epoch-control',
+  'masked-gradient',
+  'validation-masked',
+]);
 
 function float64s(item: Uint8Array): Float64Array {
   const v = new DataView(item.buffer, item.byteOffset, item.byteLength);

@@ -4,7 +4,8 @@
  * gradient needs) and decrypts, for each party, that party's masked gradient -- and for the guest the
  * masked sum of the hosts' validation scores.
  *
- * Messages, in order: <- train-plan (guest); -> public-context (guest, hosts); per epoch:
+ * Messages, in order: <- train-plan (guest); -> public-context (guest, hosts); -> resume-offer (guest),
+ * <- resume-from (guest); per epoch:
  * <- epoch-control (guest); per batch, for the guest then each host: <- masked-gradient,
  * -> released-gradient; after a validated epoch: <- validation-masked (guest), -> validation-released;
  * finally <- epoch-control (stop).
@@ -15,15 +16,33 @@
  * others exchange).
  */
 import { FedscoreError, type Logger, noopLogger, type PartyId, type ProtocolSession } from '@fedscore/core';
+import {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  type CheckpointCallback,
+  checkHeldCheckpoints,
+  checkpointFor,
+  type HeteroLrCheckpoint,
+  offeredEpochs,
+  planDigest,
+} from './checkpoint.ts';
 import type { LrCipherProvider } from './cipher.ts';
 import { contextMessage, withAbort } from './exchange.ts';
-import { epochBatches, type HeteroLrScheme, trainingRows, validatesAfter } from './options.ts';
+import {
+  epochBatches,
+  type HeteroLrScheme,
+  learningRateAt,
+  trainingRows,
+  validatesAfter,
+} from './options.ts';
 import { planFromWire } from './plan.ts';
 import {
   EPOCH_CONTROL,
   MASKED_GRADIENT,
   PUBLIC_CONTEXT,
   RELEASED_GRADIENT,
+  RESUME_FROM,
+  RESUME_OFFER,
   TRAIN_PLAN,
   VALIDATION_MASKED,
   VALIDATION_RELEASED,
@@ -35,6 +54,13 @@ export interface HeteroLrArbiterOptions {
   readonly ciphers: (scheme: HeteroLrScheme) => LrCipherProvider;
   /** Accept the plaintext debug scheme `none`. Default false. */
   readonly allowInsecure?: boolean;
+  /**
+   * Called at the end of every epoch with the arbiter's checkpoint (epoch and release count: it holds no
+   * weights; its keys are made afresh on every start and never written).
+   */
+  readonly onCheckpoint?: CheckpointCallback;
+  /** The checkpoints the arbiter holds (its last few); see HeteroLrGuestOptions.resumeFrom. */
+  readonly resumeFrom?: readonly HeteroLrCheckpoint[];
   readonly logger?: Logger;
 }
 
@@ -43,6 +69,8 @@ export interface HeteroLrArbiterResult {
   /** Masked vectors decrypted for other parties. */
   readonly releases: number;
   readonly insecure: boolean;
+  /** The epoch the run resumed from (0: a fresh start). */
+  readonly resumedFrom: number;
 }
 
 export class HeteroLrArbiter {
@@ -86,10 +114,26 @@ export class HeteroLrArbiter {
     const parties = [o.guest, ...plan.hosts];
     let releases = 0;
     let epochs = 0;
+    let resumedFrom = 0;
     try {
       const ctx = contextMessage(sk, plan.scheme);
       for (const p of parties) await s.send(p, PUBLIC_CONTEXT, ctx);
-      log.info('hetero-lr arbiter ready', { scheme: plan.scheme, description: sk.description });
+      const digest = planDigest(plan);
+      const held = checkHeldCheckpoints(o.resumeFrom, {
+        role: 'arbiter',
+        party: s.party,
+        modelId: plan.modelId,
+        planDigest: digest,
+        dataDigest: '',
+        weights: 0,
+        maxEpochs: plan.maxEpochs,
+        masks: { kind: 'crypto' },
+      });
+      await s.send(o.guest, RESUME_OFFER, offeredEpochs(held));
+      resumedFrom = (await s.receive(o.guest, RESUME_FROM))[0]!;
+      releases = checkpointFor(held, resumedFrom)?.releases ?? 0;
+      let nextEpoch = resumedFrom;
+      log.info('hetero-lr arbiter ready', { scheme: plan.scheme, description: sk.description, resumedFrom });
       const train = trainingRows(plan.rows, plan.validationRows);
       const batchesPerEpoch = epochBatches(train, plan.batchSize, plan.shuffleSeed, 0).length;
       for (;;) {
@@ -98,6 +142,16 @@ export class HeteroLrArbiter {
           epochs = ctl.epoch;
           break;
         }
+        if (ctl.epoch !== nextEpoch) {
+          throw new FedscoreError(
+            'protocol_step',
+            `guest starts epoch ${ctl.epoch}, arbiter expects ${nextEpoch}`,
+            {
+              field: 'epoch',
+            },
+          );
+        }
+        nextEpoch++;
         for (let b = 0; b < batchesPerEpoch; b++) {
           for (const p of parties) {
             const batch = await s.receive(p, MASKED_GRADIENT);
@@ -124,11 +178,27 @@ export class HeteroLrArbiter {
           await s.send(o.guest, VALIDATION_RELEASED, out);
           releases++;
         }
+        await o.onCheckpoint?.({
+          format: CHECKPOINT_FORMAT,
+          version: CHECKPOINT_VERSION,
+          role: 'arbiter',
+          party: s.party,
+          modelId: plan.modelId,
+          planDigest: digest,
+          dataDigest: '',
+          epoch: ctl.epoch + 1,
+          nextLearningRate: learningRateAt(plan.learningRate, plan.lrSchedule, plan.lrDecay, ctl.epoch + 1),
+          weights: [],
+          kept: [],
+          keptEpoch: 0,
+          masks: { kind: 'crypto' },
+          releases,
+        });
       }
     } finally {
       sk.dispose();
     }
     log.info('hetero-lr arbiter done', { epochs, releases });
-    return { epochs, releases, insecure: sk.insecure };
+    return { epochs, releases, insecure: sk.insecure, resumedFrom };
   }
 }

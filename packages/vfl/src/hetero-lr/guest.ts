@@ -7,6 +7,7 @@
  * Messages this role handles, in order (see docs/protocols/hetero-lr.md for the full table):
  *   -> train-plan (hosts); <- host-hello (hosts); arbiter: -> train-plan (arbiter), <- public-context
  *   two-party: -> public-context (hosts, own key), <- public-context (each host's key)
+ *   <- resume-offer (hosts, arbiter); -> resume-from (hosts, arbiter): the latest epoch all hold
  *   per epoch: -> epoch-control; per batch:
  *     arbiter:   <- host-forward [[u_h/4]]; -> residual [[d]] = c (sum [[u_h/4]] + u_g/4 + 1/2 - y);
  *                -> masked-gradient [[X_g^T d/B + r]] (arbiter); <- released-gradient
@@ -36,6 +37,18 @@ import {
   seededRng,
   shuffleInPlace,
 } from '@fedscore/core';
+import {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  type CheckpointCallback,
+  checkHeldCheckpoints,
+  checkpointFor,
+  commonResumeEpoch,
+  dataDigest,
+  type HeteroLrCheckpoint,
+  offeredEpochs,
+  planDigest,
+} from './checkpoint.ts';
 import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
 import { consume, consumeAsync, contextMessage, loadContext, sendEncrypted, withAbort } from './exchange.ts';
 import {
@@ -67,7 +80,7 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { defaultMaskRng, gradientStep, type Plan, planToWire, subtract, uniformMask } from './plan.ts';
+import { gradientStep, maskSource, type Plan, planToWire, subtract, uniformMask } from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
@@ -77,6 +90,8 @@ import {
   PUBLIC_CONTEXT,
   RELEASED_GRADIENT,
   RESIDUAL,
+  RESUME_FROM,
+  RESUME_OFFER,
   TRAIN_PLAN,
   VALIDATION_FORWARD,
   VALIDATION_MASKED,
@@ -100,6 +115,19 @@ export interface HeteroLrGuestOptions {
   /** Default: derived from the session id. */
   readonly modelId?: string;
   readonly maskRng?: Rng;
+  /**
+   * Draw the masks from one seeded stream per epoch instead (reproducible runs and bit-identical
+   * resumes in mode 'none'; the masks are then as secret as the seed). Default: `maskRng`.
+   */
+  readonly maskSeed?: string | number;
+  /** Called with this party's checkpoint at the end of every epoch (awaited). */
+  readonly onCheckpoint?: CheckpointCallback;
+  /**
+   * The checkpoints this party holds (its last few). The resume handshake picks the latest epoch every
+   * party holds; this party restores its checkpoint of that epoch. Each is checked against the plan and
+   * this party's data (`FedscoreError('checkpoint')`).
+   */
+  readonly resumeFrom?: readonly HeteroLrCheckpoint[];
   /** Worker threads and diagonal cache for this party's CKKS products (local; never sent). */
   readonly runtime?: HeteroLrRuntime;
   readonly logger?: Logger;
@@ -122,6 +150,8 @@ export interface HeteroLrGuestResult {
   readonly epochs: number;
   readonly keptEpoch: number;
   readonly insecure: boolean;
+  /** The epoch the run resumed from (0: a fresh start). */
+  readonly resumedFrom: number;
 }
 
 export class HeteroLrGuest {
@@ -143,7 +173,7 @@ export class HeteroLrGuest {
     const s = o.session;
     const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'guest' });
     const progress = o.onProgress ?? noProgress;
-    const rng = defaultMaskRng(o.maskRng);
+    const masks = maskSource(o.maskSeed, o.maskRng);
     const h = resolveHyperparams(o.hyperparams);
     const rows = checkFeatures(o.features, 'guest.features');
     const y = checkLabels(o.labels, rows);
@@ -195,13 +225,39 @@ export class HeteroLrGuest {
         hostKeys.push(await loadContext(provider, await s.receive(host, PUBLIC_CONTEXT), o.scheme, runtime));
     }
     const insecure = (pk?.insecure ?? false) || (own?.insecure ?? false) || hostKeys.some((k) => k.insecure);
-    log.info('hetero-lr guest ready', { mode: o.mode, scheme: o.scheme, rows, features: pg, insecure });
+
+    // Resume handshake: the latest epoch every party holds a checkpoint of.
+    const digest = planDigest(plan);
+    const myData = dataDigest(o.features, y);
+    const held = checkHeldCheckpoints(o.resumeFrom, {
+      role: 'guest',
+      party: s.party,
+      modelId: plan.modelId,
+      planDigest: digest,
+      dataDigest: myData,
+      weights: pg + 1,
+      maxEpochs: h.maxEpochs,
+      masks: masks.stream,
+    });
+    const offers: Uint32Array[] = [offeredEpochs(held)];
+    for (const p of othersOf(o)) offers.push(await s.receive(p, RESUME_OFFER));
+    const resumedFrom = commonResumeEpoch(offers);
+    for (const p of othersOf(o)) await s.send(p, RESUME_FROM, Uint32Array.of(resumedFrom));
+    const restored = checkpointFor(held, resumedFrom);
+    log.info('hetero-lr guest ready', {
+      mode: o.mode,
+      scheme: o.scheme,
+      rows,
+      features: pg,
+      insecure,
+      resumedFrom,
+    });
 
     const std = fitStandardization(o.features.columns, train);
     const X = applyStandardization(o.features.columns, std);
     const weights = classWeights(y, train, h);
     const fixed = fixedBatches(train, h.batchSize, plan.shuffleSeed);
-    const others = o.mode === 'arbiter' ? [...o.hosts, o.arbiter!] : [...o.hosts];
+    const others = othersOf(o);
     const yv = Float64Array.from(validationRows, (r) => y[r]!);
     const hasValidation = validationRows.length > 0;
 
@@ -213,9 +269,22 @@ export class HeteroLrGuest {
     let sinceBest = 0;
     const history: EpochRecord[] = [];
     let epochs = 0;
+    let stop = false;
+    if (restored !== undefined) {
+      w.set(restored.weights);
+      kept = Float64Array.from(restored.kept);
+      keptEpoch = restored.keptEpoch;
+      const es = restored.earlyStopping!;
+      bestAuc = es.bestAuc ?? -Infinity;
+      sinceBest = es.sinceBest;
+      stop = es.stop;
+      history.push(...restored.history!.map((r) => ({ ...r })));
+      epochs = restored.epoch;
+    }
     try {
-      for (let e = 0; e < h.maxEpochs; e++) {
+      for (let e = epochs; e < h.maxEpochs && !stop; e++) {
         const t0 = performance.now();
+        const rng = masks.forEpoch(e);
         for (const p of others)
           await s.send(p, EPOCH_CONTROL, { epoch: e, stop: false, keepEpoch: 0 } as never);
         const lr = learningRateAt(h.learningRate, h.lrSchedule, h.lrDecay, e);
@@ -317,7 +386,6 @@ export class HeteroLrGuest {
         }
         epochs = e + 1;
         let validationAuc: number | undefined;
-        let stop = false;
         if (validatesAfter(e, h.maxEpochs, h.validationEvery, hasValidation)) {
           const z = await this.#validationScores(plan, w, X, validationRows, pk, hostKeys.length, rng);
           validationAuc = auc(yv, z);
@@ -340,7 +408,23 @@ export class HeteroLrGuest {
         });
         progress({ stage: 'hetero-lr epoch', done: epochs, total: h.maxEpochs, unit: 'epoch' });
         log.info('hetero-lr epoch', { epoch: epochs, seconds: history.at(-1)!.seconds });
-        if (stop) break;
+        await o.onCheckpoint?.({
+          format: CHECKPOINT_FORMAT,
+          version: CHECKPOINT_VERSION,
+          role: 'guest',
+          party: s.party,
+          modelId: plan.modelId,
+          planDigest: digest,
+          dataDigest: myData,
+          epoch: epochs,
+          nextLearningRate: learningRateAt(h.learningRate, h.lrSchedule, h.lrDecay, epochs),
+          weights: Array.from(w),
+          kept: Array.from(kept),
+          keptEpoch,
+          masks: masks.stream,
+          earlyStopping: { bestAuc: Number.isFinite(bestAuc) ? bestAuc : null, sinceBest, stop },
+          history: history.map((r) => ({ ...r })),
+        });
       }
       if (!hasValidation) {
         kept = Float64Array.from(w);
@@ -389,7 +473,7 @@ export class HeteroLrGuest {
         hyperparams: { ...hyper, classWeighted: plan.classWeighted },
       },
     };
-    return { model, descriptor, history, epochs, keptEpoch, insecure };
+    return { model, descriptor, history, epochs, keptEpoch, insecure, resumedFrom };
   }
 
   /** Joint scores on the validation rows (the guest's own part plus the hosts'). */
@@ -443,6 +527,10 @@ export class HeteroLrGuest {
     }
     return z;
   }
+}
+
+function othersOf(o: HeteroLrGuestOptions): PartyId[] {
+  return o.mode === 'arbiter' ? [...o.hosts, o.arbiter!] : [...o.hosts];
 }
 
 function dot(a: Float64Array, b: Float64Array): number {

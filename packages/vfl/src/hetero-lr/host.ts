@@ -8,6 +8,7 @@
  *   <- train-plan (guest); -> host-hello (guest)
  *   arbiter mode: <- public-context (arbiter)
  *   two-party:    -> public-context (guest, own key); <- public-context (guest)
+ *   -> resume-offer (guest: epochs of the checkpoints it holds); <- resume-from (guest)
  *   per epoch: <- epoch-control; per batch:
  *     arbiter:   -> host-forward [[u/4]]; <- residual [[d]]; -> masked-gradient [[X^T d/B + r]] (arbiter);
  *                <- released-gradient (arbiter)
@@ -35,6 +36,17 @@ import {
   type ProtocolSession,
   type Rng,
 } from '@fedscore/core';
+import {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  type CheckpointCallback,
+  checkHeldCheckpoints,
+  checkpointFor,
+  dataDigest,
+  type HeteroLrCheckpoint,
+  offeredEpochs,
+  planDigest,
+} from './checkpoint.ts';
 import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
 import { consume, consumeAsync, contextMessage, loadContext, sendEncrypted, withAbort } from './exchange.ts';
 import {
@@ -56,7 +68,7 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { defaultMaskRng, gradientStep, type Plan, planFromWire, subtract, uniformMask } from './plan.ts';
+import { gradientStep, maskSource, type Plan, planFromWire, subtract, uniformMask } from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
@@ -67,6 +79,8 @@ import {
   PUBLIC_CONTEXT,
   RELEASED_GRADIENT,
   RESIDUAL,
+  RESUME_FROM,
+  RESUME_OFFER,
   TRAIN_PLAN,
   VALIDATION_FORWARD,
   VALIDATION_PARTIAL,
@@ -87,6 +101,12 @@ export interface HeteroLrHostOptions {
   readonly publishedNames?: readonly string[];
   /** Mask generator (default `cryptoRng()`). */
   readonly maskRng?: Rng;
+  /** One seeded mask stream per epoch instead of `maskRng` (reproducible runs and resumes). */
+  readonly maskSeed?: string | number;
+  /** Called with this party's checkpoint at the end of every epoch (awaited). */
+  readonly onCheckpoint?: CheckpointCallback;
+  /** The checkpoints this party holds (its last few); see HeteroLrGuestOptions.resumeFrom. */
+  readonly resumeFrom?: readonly HeteroLrCheckpoint[];
   /** Worker threads and diagonal cache for this party's CKKS products (local; never sent). */
   readonly runtime?: HeteroLrRuntime;
   readonly logger?: Logger;
@@ -98,6 +118,8 @@ export interface HeteroLrHostResult {
   readonly epochs: number;
   readonly keptEpoch: number;
   readonly insecure: boolean;
+  /** The epoch the run resumed from (0: a fresh start). */
+  readonly resumedFrom: number;
 }
 
 export class HeteroLrHost {
@@ -119,7 +141,7 @@ export class HeteroLrHost {
     const s = o.session;
     const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'host' });
     const progress = o.onProgress ?? noProgress;
-    const rng = defaultMaskRng(o.maskRng);
+    const masks = maskSource(o.maskSeed, o.maskRng);
     const rows = checkFeatures(o.features, 'features');
     const p = o.features.columns.length;
 
@@ -149,7 +171,30 @@ export class HeteroLrHost {
       pk = await loadContext(provider, await s.receive(o.guest, PUBLIC_CONTEXT), plan.scheme, runtime);
     }
     const insecure = pk.insecure || (own?.insecure ?? false);
-    log.info('hetero-lr host ready', { mode: plan.mode, scheme: plan.scheme, rows, features: p, insecure });
+
+    const digest = planDigest(plan);
+    const myData = dataDigest(o.features);
+    const held = checkHeldCheckpoints(o.resumeFrom, {
+      role: 'host',
+      party: s.party,
+      modelId: plan.modelId,
+      planDigest: digest,
+      dataDigest: myData,
+      weights: p,
+      maxEpochs: plan.maxEpochs,
+      masks: masks.stream,
+    });
+    await s.send(o.guest, RESUME_OFFER, offeredEpochs(held));
+    const resumedFrom = (await s.receive(o.guest, RESUME_FROM))[0]!;
+    const restored = checkpointFor(held, resumedFrom);
+    log.info('hetero-lr host ready', {
+      mode: plan.mode,
+      scheme: plan.scheme,
+      rows,
+      features: p,
+      insecure,
+      resumedFrom,
+    });
 
     const others = plan.hosts.filter((h) => h !== s.party);
     const fixed = fixedBatches(train, plan.batchSize, plan.shuffleSeed);
@@ -157,6 +202,12 @@ export class HeteroLrHost {
     let kept = Float64Array.from(w);
     let keptEpoch = 0;
     let epochs = 0;
+    if (restored !== undefined) {
+      w.set(restored.weights);
+      kept = Float64Array.from(restored.kept);
+      keptEpoch = restored.keptEpoch;
+    }
+    let nextEpoch = resumedFrom;
     const hasValidation = plan.validationRows.length > 0;
     try {
       for (;;) {
@@ -178,6 +229,13 @@ export class HeteroLrHost {
           break;
         }
         const e = ctl.epoch;
+        if (e !== nextEpoch) {
+          throw new FedscoreError('protocol_step', `guest starts epoch ${e}, host expects ${nextEpoch}`, {
+            field: 'epoch',
+          });
+        }
+        nextEpoch++;
+        const rng = masks.forEpoch(e);
         const lr = learningRateAt(plan.learningRate, plan.lrSchedule, plan.lrDecay, e);
         const order = batchOrder(fixed.length, plan.shuffleSeed, e);
         for (let bi = 0; bi < order.length; bi++) {
@@ -255,6 +313,21 @@ export class HeteroLrHost {
             keptEpoch = e + 1;
           }
         }
+        await o.onCheckpoint?.({
+          format: CHECKPOINT_FORMAT,
+          version: CHECKPOINT_VERSION,
+          role: 'host',
+          party: s.party,
+          modelId: plan.modelId,
+          planDigest: digest,
+          dataDigest: myData,
+          epoch: e + 1,
+          nextLearningRate: learningRateAt(plan.learningRate, plan.lrSchedule, plan.lrDecay, e + 1),
+          weights: Array.from(w),
+          kept: Array.from(kept),
+          keptEpoch,
+          masks: masks.stream,
+        });
       }
     } finally {
       pk.dispose();
@@ -276,6 +349,7 @@ export class HeteroLrHost {
       epochs,
       keptEpoch,
       insecure,
+      resumedFrom,
     };
   }
 }

@@ -2,7 +2,8 @@
  * The decoded TrainPlan every role works from, plus helpers shared by the role files (masks, the
  * gradient step). Nothing here touches the channel.
  */
-import { cryptoRng, FedscoreError, type Rng, uniform } from '@fedscore/core';
+import { cryptoRng, FedscoreError, type Rng, seededRng, uniform } from '@fedscore/core';
+import type { MaskStream } from './checkpoint.ts';
 import type { HeteroLrMode, HeteroLrScheme, LrScheduleName } from './options.ts';
 import { fromWire, MODE_TO_WIRE, SCHEDULE_TO_WIRE, SCHEME_TO_WIRE, type TrainPlanMessage } from './steps.ts';
 
@@ -92,6 +93,27 @@ export function uniformMask(rng: Rng, n: number, bits: number): Float64Array {
 
 export function defaultMaskRng(rng: Rng | undefined): Rng {
   return rng ?? cryptoRng();
+}
+
+/**
+ * A party's masks: one seeded stream per epoch when `seed` is set (reproducible, also across a resume:
+ * tests and audits), else one generator for the whole run (`rng`, default the platform CSPRNG).
+ */
+export interface MaskSource {
+  readonly stream: MaskStream;
+  forEpoch(epoch: number): Rng;
+}
+
+export function maskSource(seed: string | number | undefined, rng: Rng | undefined): MaskSource {
+  if (seed !== undefined) {
+    const s = String(seed);
+    return {
+      stream: { kind: 'seeded', seed: s },
+      forEpoch: (epoch) => seededRng(`hetero-lr/masks/${s}/${epoch}`),
+    };
+  }
+  const r = defaultMaskRng(rng);
+  return { stream: { kind: 'crypto' }, forEpoch: () => r };
 }
 
 /** w -= lr * (g + l2 * w), the L2 term skipped for index `noPenalty` (the intercept). */

@@ -13,6 +13,7 @@ import {
   fedscore,
   float64VectorStep,
   protoStep,
+  uint32VectorStep,
 } from '@fedscore/wire';
 
 export const HETERO_LR_PROTOCOL = 'vfl.hetero-lr';
@@ -20,8 +21,9 @@ export const HETERO_LR_PROTOCOL = 'vfl.hetero-lr';
  * 2: fixed batch membership per run (`fixedBatches`, only the batch order changes per epoch) and the
  * blocked packed-product layout (one ciphertext per block of rows). A version-1 peer would cut other
  * batches, so the versions must not meet.
+ * 3: the resume handshake (`resume-offer`, `resume-from`) after the key exchange, every session.
  */
-export const HETERO_LR_VERSION = 2;
+export const HETERO_LR_VERSION = 3;
 
 export type TrainPlanMessage = fedscore.heterolr.TrainPlan;
 export type HostHelloMessage = fedscore.heterolr.HostHello;
@@ -70,6 +72,14 @@ export const VALIDATION_RESULT: StepDef<ValidationResultMessage> = protoStep(
   'validation-result',
   fedscore.heterolr.ValidationResult,
 );
+
+/**
+ * Host or arbiter -> guest, after the key exchange: the epochs (1-based counts, ascending) this party
+ * holds checkpoints of for this plan; empty on a fresh start.
+ */
+export const RESUME_OFFER: StepDef<Uint32Array> = uint32VectorStep('resume-offer');
+/** Guest -> hosts and arbiter: the epoch every party restores (the latest all hold; 0 = start afresh). */
+export const RESUME_FROM: StepDef<Uint32Array> = uint32VectorStep('resume-from', { length: 1 });
 
 /** Host -> guest: [[0.25 * X_h w_h]] on the batch rows (arbiter key, or the host's own key). */
 export const HOST_FORWARD: StepDef<CiphertextBatch> = ciphertextBatchStep('host-forward');

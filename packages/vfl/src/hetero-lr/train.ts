@@ -18,6 +18,7 @@ import {
 } from '@fedscore/core';
 import { envelopeCodec } from '@fedscore/wire';
 import { HeteroLrArbiter, type HeteroLrArbiterResult } from './arbiter.ts';
+import type { HeteroLrCheckpoint } from './checkpoint.ts';
 import { type CipherProviderOptions, cipherProvider, type LrCipherProvider } from './cipher.ts';
 import { abortAwareChannel } from './exchange.ts';
 import type { PartyFeatures } from './features.ts';
@@ -59,6 +60,14 @@ export interface TrainHeteroLrInput {
   readonly runtime?: HeteroLrRuntime;
   /** Mask RNG per party id (tests; default cryptoRng() each). */
   readonly maskRngs?: Readonly<Record<string, Rng>>;
+  /** Seeded per-epoch mask streams per party id (reproducible runs and bit-identical resumes). */
+  readonly maskSeeds?: Readonly<Record<string, string | number>>;
+  /** Every party's end-of-epoch checkpoint, with the party id (awaited). */
+  readonly onCheckpoint?: (party: string, checkpoint: HeteroLrCheckpoint) => void | Promise<void>;
+  /** The checkpoints each party holds, by party id (the run resumes from the latest epoch all hold). */
+  readonly resumeFrom?: Readonly<Record<string, readonly HeteroLrCheckpoint[]>>;
+  /** Resuming needs the same model id (default: derived from `session`). */
+  readonly modelId?: string;
   readonly session?: string;
   readonly logger?: Logger;
   readonly onProgress?: ProgressCallback;
@@ -80,6 +89,8 @@ export interface TrainHeteroLrResult {
   readonly arbiter?: HeteroLrArbiterResult;
   /** Every message, when `capture` was set. */
   readonly captured: readonly CapturedMessage[];
+  /** The epoch the run resumed from (0: a fresh start). */
+  readonly resumedFrom: number;
 }
 
 export const GUEST_ID = 'guest';
@@ -117,6 +128,13 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
   };
   const session = (p: string) => new ProtocolSession(abortAwareChannel(network.channel(p)), spec);
   const allowInsecure = scheme === 'none' || input.he?.insecure === true;
+  const checkpointing = (id: string) => ({
+    ...(input.maskSeeds?.[id] !== undefined && { maskSeed: input.maskSeeds[id] }),
+    ...(input.resumeFrom?.[id] !== undefined && { resumeFrom: input.resumeFrom[id] }),
+    ...(input.onCheckpoint !== undefined && {
+      onCheckpoint: (cp: HeteroLrCheckpoint) => input.onCheckpoint!(id, cp),
+    }),
+  });
   const roles: Record<string, () => Promise<unknown>> = {
     [guestId]: () =>
       new HeteroLrGuest({
@@ -130,6 +148,8 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         ...(input.hyperparams !== undefined && { hyperparams: input.hyperparams }),
         ciphers,
         ...(input.maskRngs?.[guestId] !== undefined && { maskRng: input.maskRngs[guestId] }),
+        ...checkpointing(guestId),
+        ...(input.modelId !== undefined && { modelId: input.modelId }),
         ...(input.runtime !== undefined && { runtime: input.runtime }),
         logger,
         ...(input.onProgress !== undefined && { onProgress: input.onProgress }),
@@ -146,6 +166,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         ciphers,
         allowInsecure,
         ...(input.maskRngs?.[id] !== undefined && { maskRng: input.maskRngs[id] }),
+        ...checkpointing(id),
         ...(input.runtime !== undefined && { runtime: input.runtime }),
         logger,
       }).run();
@@ -157,6 +178,10 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         guest: guestId,
         ciphers,
         allowInsecure,
+        ...(input.resumeFrom?.[ARBITER_ID] !== undefined && { resumeFrom: input.resumeFrom[ARBITER_ID] }),
+        ...(input.onCheckpoint !== undefined && {
+          onCheckpoint: (cp: HeteroLrCheckpoint) => input.onCheckpoint!(ARBITER_ID, cp),
+        }),
         logger,
       }).run();
   }
@@ -183,5 +208,6 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
     insecure: g.insecure || scheme === 'none',
     ...(mode === 'arbiter' && { arbiter: out[ARBITER_ID] as HeteroLrArbiterResult }),
     captured: network.captured,
+    resumedFrom: g.resumedFrom,
   };
 }
