@@ -141,6 +141,7 @@ describe('fuzzing the node entry points', () => {
         testFraction: 0.3,
         binning: { enabled: false, method: 'quantile', bins: 10, minIv: 0.02, scheme: 'ckks' },
         train: { scheme: 'ckks', maxEpochs: 1 },
+        consent: { purpose: 'training', categories: ['*'] },
         insecure: false,
       },
       'bank',

@@ -14,8 +14,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
+  ConsentRegistry,
   createDevCa,
   type EvaluateCheckpoint,
   issuePartyCert,
@@ -158,6 +160,23 @@ describe('three node processes on loopback', () => {
           limits: { peerDownSeconds: 60, retries: 2 },
         }),
       );
+    }
+    // The government node requires consent (the default): every enterprise authorizes the bank.
+    const govIds = (await readCsvFile(data.government.path, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
+    const govStore = NodeStore.open(stateDir('government'));
+    try {
+      new ConsentRegistry(govStore, { party: 'government' }).grantAll(
+        govIds.map((enterprise) => ({
+          enterprise,
+          grantee: 'bank',
+          purpose: 'training' as const,
+          scope: ['*'],
+          grantedAt: Date.now() - 60_000,
+          expiresAt: Date.now() + 86_400_000,
+        })),
+      );
+    } finally {
+      govStore.close();
     }
     await Promise.all(PARTIES.map((p) => start(p)));
   });

@@ -6,7 +6,7 @@
  *     on every node, the government's part of the model only at the government, none at the arbiter, a
  *     test AUC above 0.6 on the generated population (hetero-LR's accuracy against centralized
  *     references is tested in packages/vfl), and a verifying audit chain with one data_use entry per
- *     data stage on each data party;
+ *     stage that uses the government's data, on both the bank and the government;
  *   - the same job with the government node stopped during training and a new node started on the same
  *     state directory resumes at the train stage (from the PSI checkpoint) and ends with the same model: every weight within 1e-4
  *     of the uninterrupted run (the difference is CKKS noise and masking only; schedule, split and
@@ -15,6 +15,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
   createDevCa,
@@ -99,6 +100,21 @@ describe('jobs across party nodes', () => {
     const nodes = await Promise.all(
       PARTIES.map((p) => PartyNode.start({ config: config(p, run), tls: tls[p] })),
     );
+    // The government node requires consent (the default): every enterprise authorizes the bank.
+    const gov = nodes[1]!;
+    if (gov.consents.list().length === 0) {
+      const t = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
+      gov.consents.grantAll(
+        t.ids.map((enterprise) => ({
+          enterprise,
+          grantee: 'bank',
+          purpose: 'training' as const,
+          scope: ['*'],
+          grantedAt: Date.now() - 60_000,
+          expiresAt: Date.now() + 86_400_000,
+        })),
+      );
+    }
     return { bank: nodes[0]!, government: nodes[1]!, arbiter: nodes[2]! };
   };
   const stopAll = async (nodes: Record<Party, PartyNode>): Promise<void> => {
@@ -124,12 +140,19 @@ describe('jobs across party nodes', () => {
       expect(
         nodes.arbiter.jobs.requireCheckpoint<TrainCheckpoint>('credit-line-1', 'train').model,
       ).toBeUndefined();
-      // Every data party audited its data use; the chain verifies.
+      // Both data parties audited the bank's use of the government's data (psi, train, evaluate); the
+      // chains verify.
       for (const p of ['bank', 'government'] as const) {
         const uses = [...nodes[p].audit.entries({ job: 'credit-line-1', kind: 'data_use' })];
-        expect(uses.length).toBe(2);
+        expect(uses.map((u) => [u.actor, u.dataOwner, u.details?.['stage']])).toEqual([
+          ['bank', 'government', 'psi'],
+          ['bank', 'government', 'train'],
+          ['bank', 'government', 'evaluate'],
+        ]);
         expect(nodes[p].audit.verify().ok).toBe(true);
       }
+      // Publish registered the model on the data parties.
+      expect(nodes.government.models.get('credit-line-1@1').modelId).toBe('credit-line-1');
     } finally {
       await stopAll(nodes);
     }

@@ -1,7 +1,7 @@
 export type { JobEvent, JobRecord, JobStatus } from './job-store.ts';
 export { canonicalJson, JOB_MIGRATIONS, JOB_STATUSES, JobStore } from './job-store.ts';
 export type { DataUseEvent, JobRunnerOptions } from './runner.ts';
-export { JobRunner, submitJob } from './runner.ts';
+export { JOB_STAGE, JobRunner, submitJob } from './runner.ts';
 export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
 export {
   attemptKey,
@@ -14,6 +14,8 @@ export {
 } from './spec.ts';
 export type {
   BinningCheckpoint,
+  ConsentCheck,
+  ConsentSummary,
   EvaluateCheckpoint,
   PsiCheckpoint,
   PublishCheckpoint,
@@ -24,6 +26,7 @@ export {
   ALIGN_PROTOCOL,
   EVALUATE_PROTOCOL,
   NODE_PROTOCOL_VERSION,
+  PUBLISH_PROTOCOL,
   partyFeatures,
   runStageRole,
   SELECT_PROTOCOL,

@@ -18,6 +18,18 @@
  * the coordinator retry. Errors that a retry cannot fix (bad config, insecure parameters, no consent,
  * empty intersection...) fail the job at once; the rest are retried up to `maxAttempts` per stage.
  *
+ * A job that fails (a fatal error, or `maxAttempts` failed attempts of a stage) is marked failed on the
+ * coordinator and then on every other party: the coordinator sends each an ABORT of the pseudo-stage
+ * `job` (`JOB_STAGE`), retried every few seconds until each party has acknowledged it (a party that is
+ * down when the job fails learns it when it is back), so no party is left with the job "running".
+ *
+ * Governance: on a host that requires consent (the government node), the psi stage applies the host's
+ * consent registry to the intersection at the instant the host accepted the job (its own clock, so a
+ * guest cannot backdate a job to before a revocation); every stage that uses a host's data (psi,
+ * binning, train, evaluate) is reported to `onDataUse` on both the guest and that host with the same
+ * fields (user = the guest, owner = the host, purpose, the job's enterprise set and consent reference), so
+ * that the owner can reconcile the guest's audit log with its own; publish registers the model.
+ *
  * Granularity: a checkpoint is a completed stage. A party killed mid-training re-runs the train stage
  * from the binning checkpoint (hetero-LR's roles take no mid-run state); with the job's seed the split,
  * alignment and training schedule are identical, so the model equals an uninterrupted run's up to HE
@@ -31,11 +43,14 @@ import {
   type Logger,
   noopLogger,
   noProgress,
+  normalizeUscc,
   type PartyId,
   type ProgressCallback,
   type Table,
 } from '@fedscore/core';
 import { fedscore } from '@fedscore/wire';
+import type { ConsentRegistry } from '../consent/index.ts';
+import type { ModelRegistry } from '../registry/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
 import type { JobRecord, JobStore } from './job-store.ts';
 import {
@@ -49,7 +64,7 @@ import {
   stageParties,
   validateJobSpec,
 } from './spec.ts';
-import { runStageRole, stageProtocols } from './stages.ts';
+import { type ConsentSummary, type PsiCheckpoint, runStageRole, stageProtocols } from './stages.ts';
 
 const State = fedscore.node.StageStatus.State;
 const Action = fedscore.node.StageCommand.Action;
@@ -72,12 +87,28 @@ const FATAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'not_found',
 ]);
 
-/** A use of this party's data, for the audit log (fingerprint and count only, never identifiers). */
+/** The pseudo-stage of a job-level ABORT: the coordinator ended the job as failed. */
+export const JOB_STAGE = 'job';
+
+/** Stages that use a host's data (the arbiter's and the publish stage's do not). */
+const DATA_STAGES: ReadonlySet<StageName> = new Set<StageName>(['psi', 'binning', 'train', 'evaluate']);
+
+/**
+ * One stage's use of a host's data by the job's guest, reported on both of them for the audit log. The
+ * ids are the job's aligned (consented) enterprise set; the audit entry keeps only their fingerprint and
+ * count.
+ */
 export interface DataUseEvent {
   readonly job: string;
   readonly stage: StageName;
-  readonly party: PartyId;
+  /** The party that used the data: the job's guest. */
+  readonly user: PartyId;
+  /** The party whose data was used: a host. */
+  readonly owner: PartyId;
+  readonly purpose: string;
   readonly enterpriseIds: readonly string[];
+  /** The host's consent check of the job (absent when the host does not require consent). */
+  readonly consent?: ConsentSummary;
 }
 
 export interface JobRunnerOptions {
@@ -96,6 +127,10 @@ export interface JobRunnerOptions {
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
   readonly onDataUse?: (event: DataUseEvent) => void;
+  /** As a host, filter each job's intersection by this registry (absent: no consent check). */
+  readonly consents?: ConsentRegistry;
+  /** Publish registers each job's model here. */
+  readonly models?: ModelRegistry;
 }
 
 interface LocalAttempt {
@@ -106,6 +141,9 @@ interface LocalAttempt {
   error?: FedscoreError;
   done?: Promise<void>;
 }
+
+/** How often a coordinator retries telling an unreachable party that a job failed. */
+const FAILURE_NOTICE_RETRY_MS = 5000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -122,6 +160,9 @@ export class JobRunner {
   readonly #logger: Logger;
   readonly #attempts = new Map<string, LocalAttempt>();
   readonly #coordinating = new Set<string>();
+  /** Failed jobs coordinated here whose failure every party has acknowledged. */
+  readonly #failureNotified = new Set<string>();
+  readonly #lastNotifyTry = new Map<string, number>();
   #stopped = false;
   #poller: ReturnType<typeof setInterval> | undefined;
 
@@ -162,6 +203,13 @@ export class JobRunner {
             this.#logger.error('job coordination crashed', { job: j.id, error: asFedscoreError(e).code });
           })
           .finally(() => this.#coordinating.delete(j.id));
+      }
+      for (const j of this.#o.jobs.list('failed')) {
+        if (j.coordinator !== this.#o.party || this.#failureNotified.has(j.id)) continue;
+        const last = this.#lastNotifyTry.get(j.id) ?? 0;
+        if (Date.now() - last < FAILURE_NOTICE_RETRY_MS) continue;
+        this.#lastNotifyTry.set(j.id, Date.now());
+        void this.#notifyFailure(j.spec);
       }
     };
     tick();
@@ -243,6 +291,10 @@ export class JobRunner {
         },
       );
     }
+    if (stageName === JOB_STAGE && req.stage?.action === Action.ABORT) {
+      this.#failLocally(job);
+      return { status: { jobId: job.id, stage: JOB_STAGE, attempt, state: State.ABORTED } };
+    }
     if (!(STAGES as readonly string[]).includes(stageName)) {
       throw new FedscoreError('invalid_argument', 'unknown stage', { field: 'stage' });
     }
@@ -264,6 +316,22 @@ export class JobRunner {
       }
     }
     return { status: this.#status(job.id, stage, attempt) };
+  }
+
+  /** The coordinator ended the job as failed: stop its attempts here and mark it failed (idempotent). */
+  #failLocally(job: JobRecord): void {
+    let own: FedscoreError | undefined;
+    for (const [k, a] of this.#attempts) {
+      if (a.job !== job.id) continue;
+      if (a.state === State.FAILED && a.stage === job.stage) own = a.error;
+      this.#abortLocal(k, new FedscoreError('protocol_abort', 'the job failed on its coordinator'));
+    }
+    if (job.status === 'done' || job.status === 'failed') return;
+    this.#o.jobs.finish(job.id, {
+      code: own?.code ?? 'protocol_abort',
+      message: `failed on its coordinator '${job.coordinator}' at stage ${job.stage ?? 'none'}${own === undefined ? '' : ` (here: ${own.message})`}`,
+    });
+    this.#logger.warn('job failed on its coordinator', { job: job.id, stage: job.stage ?? undefined });
   }
 
   #status(job: string, stage: StageName, attempt: number): fedscore.node.IStageStatus {
@@ -310,8 +378,11 @@ export class JobRunner {
     const log = this.#logger.child({ job: job.id, stage, attempt });
     log.info('stage attempt started');
     const t0 = performance.now();
+    const consents = this.#o.consents;
+    const isHost = job.spec.hosts.includes(this.#o.party);
+    const spec = job.spec;
     a.done = runStageRole(stage, {
-      spec: job.spec,
+      spec,
       party: this.#o.party,
       key,
       channel: this.#o.transport.channel(),
@@ -320,11 +391,34 @@ export class JobRunner {
       stateDir: this.#o.stateDir,
       logger: log,
       progress: this.#o.progress ?? noProgress,
+      ...(consents !== undefined &&
+        isHost && {
+          // `at`: when this node accepted the job, by its own clock.
+          consent: (ids: readonly string[]) =>
+            consents.filterByConsent(ids, {
+              grantee: spec.guest,
+              purpose: spec.consent.purpose,
+              categories: spec.consent.categories,
+              at: job.createdAt,
+            }),
+        }),
+      ...(this.#o.models !== undefined && { models: this.#o.models }),
     }).then(
       async (output) => {
         if (a.state !== State.RUNNING) return;
         this.#o.jobs.saveCheckpoint(job.id, stage, attempt, output);
-        await this.#recordDataUse(job.spec, stage, output);
+        if (stage === 'psi') {
+          for (const [owner, c] of Object.entries((output as PsiCheckpoint).consent ?? {})) {
+            this.#o.jobs.event(
+              job.id,
+              'consent',
+              stage,
+              attempt,
+              `owner=${owner} intersection=${c.intersection} included=${c.included} excluded=${c.excludedTotal}`,
+            );
+          }
+        }
+        await this.#recordDataUse(job.spec, stage);
         if (stage === 'publish' && this.#o.party !== job.coordinator) this.#o.jobs.finish(job.id);
         a.state = State.DONE;
         this.#o.transport.revoke(key, new Error('stage attempt done'));
@@ -342,14 +436,28 @@ export class JobRunner {
     return a;
   }
 
-  async #recordDataUse(spec: JobSpec, stage: StageName, output: unknown): Promise<void> {
+  /** Report this stage's use of each host's data (on the guest: every host's; on a host: its own). */
+  async #recordDataUse(spec: JobSpec, stage: StageName): Promise<void> {
     const hook = this.#o.onDataUse;
     const name = spec.data[this.#o.party];
-    if (hook === undefined || name === undefined || (stage !== 'psi' && stage !== 'train')) return;
-    const psi =
-      this.#o.jobs.checkpoint<{ rows: number[] }>(spec.id, 'psi')?.output ?? (output as { rows: number[] });
+    if (hook === undefined || name === undefined || !DATA_STAGES.has(stage)) return;
+    const psi = this.#o.jobs.checkpoint<PsiCheckpoint>(spec.id, 'psi')?.output;
+    if (psi === undefined) return;
     const table = await this.#o.data(name);
-    hook({ job: spec.id, stage, party: this.#o.party, enterpriseIds: psi.rows.map((r) => table.ids[r]!) });
+    const ids = psi.rows.map((r) => normalizeUscc(table.ids[r]!));
+    const owners = this.#o.party === spec.guest ? spec.hosts : [this.#o.party];
+    for (const owner of owners) {
+      const consent = psi.consent?.[owner];
+      hook({
+        job: spec.id,
+        stage,
+        user: spec.guest,
+        owner,
+        purpose: spec.consent.purpose,
+        enterpriseIds: ids,
+        ...(consent !== undefined && { consent }),
+      });
+    }
   }
 
   #abortLocal(key: string, reason: FedscoreError): void {
@@ -385,6 +493,8 @@ export class JobRunner {
         if (FATAL_CODES.has(err.code) || tries + 1 >= maxAttempts) {
           this.#o.jobs.finish(id, { code: err.code, message: `${stage}: ${err.message}` });
           log.error('job failed', { stage, code: err.code });
+          this.#lastNotifyTry.set(id, Date.now());
+          await this.#notifyFailure(spec);
           return;
         }
         await this.#awaitParties(spec, stage);
@@ -459,6 +569,37 @@ export class JobRunner {
         this.#o.jobs.event(spec.id, 'stage_done', stage, attempt, null);
         return undefined;
       }
+    }
+  }
+
+  /** Tell every other party that the job failed (each acknowledgement is a job event; retried on tick). */
+  async #notifyFailure(spec: JobSpec): Promise<void> {
+    const acknowledged = new Set(
+      this.#o.jobs
+        .events(spec.id)
+        .filter((e) => e.kind === 'failure_notified')
+        .map((e) => e.detail),
+    );
+    const pending = jobParties(spec).filter((p) => p !== this.#o.party && !acknowledged.has(p));
+    await Promise.all(
+      pending.map(async (p) => {
+        try {
+          await this.#o.transport.control(p, {
+            stage: { jobId: spec.id, stage: JOB_STAGE, attempt: 0, action: Action.ABORT },
+          });
+          this.#o.jobs.event(spec.id, 'failure_notified', null, null, p);
+          acknowledged.add(p);
+        } catch (e) {
+          // A party that never accepted the job has nothing to mark; one that is down hears it later.
+          if (asFedscoreError(e).code === 'not_found') {
+            this.#o.jobs.event(spec.id, 'failure_notified', null, null, p);
+            acknowledged.add(p);
+          }
+        }
+      }),
+    );
+    if (jobParties(spec).every((p) => p === this.#o.party || acknowledged.has(p))) {
+      this.#failureNotified.add(spec.id);
     }
   }
 

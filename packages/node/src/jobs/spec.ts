@@ -25,6 +25,7 @@ export const jobSpecSchema = z
     id: z
       .string()
       .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a job id is 1-63 lower-case letters, digits or dashes')
+      .refine((id) => id !== 'monitor', "'monitor' is reserved (monitoring sessions)")
       .optional(),
     /** The label holder and coordinator (the bank). */
     guest: partyId,
@@ -65,6 +66,28 @@ export const jobSpecSchema = z
       })
       .strict()
       .default({ scheme: 'ckks', maxEpochs: 5 }),
+    /**
+     * The use the job makes of each host's data, checked by every host that requires consent (the
+     * government node): only aligned enterprises with a consent of theirs for the guest, this purpose and
+     * every listed category take part; the rest are excluded and counted.
+     */
+    consent: z
+      .object({
+        purpose: z.enum(['training', 'scoring']).default('training'),
+        categories: z
+          .array(
+            z.string().regex(/^(\*|[a-z][a-z0-9_]{0,63})$/, "a data category (lowercase identifier) or '*'"),
+          )
+          .min(1)
+          .default(['*']),
+      })
+      .strict()
+      .default({ purpose: 'training', categories: ['*'] }),
+    /** Name under which each party registers the trained model in its model registry (default: the job id). */
+    model: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a model name is lowercase letters, digits and ._-')
+      .optional(),
     /** Accept scheme 'none' and sub-128-bit parameters (debug runs only; every party must agree). */
     insecure: z.boolean().default(false),
   })

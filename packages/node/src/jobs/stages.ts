@@ -3,11 +3,17 @@
  * stage and role; each reads this party's earlier checkpoints from its store and returns this stage's
  * checkpoint. Parties and messages per stage (the algorithm packages' own docs give their protocols):
  *
- *   psi       guest <-> each host: ECDH-PSI (packages/psi, mode 'both'); then the guest keeps the rows
- *             in every host's intersection, in its own file order, and sends each host
- *             `aligned-positions` (indices into that host's PSI result) and `test-positions` (the
- *             seeded, label-stratified hold-out). Hosts learn the aligned rows and which are held out
- *             (as in FATE, where train and test are separate aligned tables), never a label.
+ *   psi       guest <-> each host: ECDH-PSI (packages/psi, mode 'both'). Each host then applies its
+ *             consent registry to the intersection (`ConsentRegistry.filterByConsent` for grantee = the
+ *             guest, the job's purpose and categories, at the time the host accepted the job) and sends
+ *             the guest `consented-positions` (positions in the PSI result that may take part) and
+ *             `consent-summary` (exclusion counts by reason, the consent-set reference). The guest keeps
+ *             the rows in every host's consented intersection, in its own file order, and sends each host
+ *             `aligned-positions` (indices into that host's PSI result; a host refuses any outside its
+ *             consented set) and `test-positions` (the seeded, label-stratified hold-out). Hosts learn the
+ *             aligned rows and which are held out (as in FATE, where train and test are separate aligned
+ *             tables), never a label; the guest learns which of its customers in the intersection did not
+ *             authorize it (it is the grantee of those consents) and the counts by reason.
  *   binning   guest: local bins + WOE/IV of its own columns; each host: its columns' bin sums under the
  *             guest's encrypted labels (packages/vfl WOE binning). The guest selects by IV (keeping at
  *             least the best feature of every party) and sends each host the names it keeps
@@ -18,8 +24,11 @@
  *             (`partial-scores`, as FATE's hetero-LR prediction does); the guest adds its own and computes
  *             AUC and KS. A host learns nothing here; the guest learns the hosts' summed partial scores
  *             on held-out rows -- what joint scoring gives it anyway.
- *   publish   each party writes its model (and the guest the joint descriptor and metrics) into its
- *             state directory.
+ *   publish   the guest sends each host `joint-model`: the joint descriptor (parties, published feature
+ *             names, training settings -- what every party of the model may hold) and the test AUC/KS;
+ *             each party writes its model (and the guest the joint descriptor and metrics) into its state
+ *             directory and registers the version in its model registry (its own part of the model stays
+ *             in its own registry). Hosts learn the joint model's aggregate test metrics.
  * Threat model: as the protocols' (semi-honest parties; the arbiter colludes with no one); the node adds
  * authenticated, encrypted transport (mutual TLS) and refuses messages outside a granted stage attempt.
  *
@@ -33,10 +42,12 @@ import {
   auc,
   type Channel,
   type Column,
+  defineStep,
   deriveSeed,
   FedscoreError,
   ks,
   type Logger,
+  normalizeUscc,
   type PartyId,
   type ProgressCallback,
   ProtocolSession,
@@ -70,6 +81,9 @@ import {
   woeBinningLocal,
 } from '@fedscore/vfl';
 import { float64VectorStep, idListStep, uint32VectorStep } from '@fedscore/wire';
+import { enterpriseSetFingerprint } from '../audit/index.ts';
+import type { ConsentExclusions, ConsentFilterResult } from '../consent/index.ts';
+import type { ModelRegistry } from '../registry/index.ts';
 import type { JobStore } from './job-store.ts';
 import type { JobSpec, StageName } from './spec.ts';
 
@@ -77,7 +91,12 @@ import type { JobSpec, StageName } from './spec.ts';
 export const ALIGN_PROTOCOL = 'node.align';
 export const SELECT_PROTOCOL = 'node.select';
 export const EVALUATE_PROTOCOL = 'node.evaluate';
-export const NODE_PROTOCOL_VERSION = 1;
+export const PUBLISH_PROTOCOL = 'node.publish';
+/** 2: consent filtering in node.align (consented-positions, consent-summary); node.publish. */
+export const NODE_PROTOCOL_VERSION = 2;
+const CONSENTED_POSITIONS = uint32VectorStep('consented-positions');
+const CONSENT_SUMMARY = jsonStep('consent-summary', checkConsentSummary);
+const JOINT_MODEL = jsonStep('joint-model', checkJointModelMessage);
 const ALIGNED_POSITIONS = uint32VectorStep('aligned-positions');
 const TEST_POSITIONS = uint32VectorStep('test-positions');
 const SELECTED_FEATURES = idListStep('selected-features', { unique: true });
@@ -95,9 +114,28 @@ export function stageProtocols(stage: StageName): Record<string, number> {
     case 'evaluate':
       return { [EVALUATE_PROTOCOL]: NODE_PROTOCOL_VERSION };
     case 'publish':
-      return {};
+      return { [PUBLISH_PROTOCOL]: NODE_PROTOCOL_VERSION };
   }
 }
+
+/** What a host's consent check left of the PSI intersection (no identifiers: counts and a reference). */
+export interface ConsentSummary {
+  /** False when the host does not require consent (its config's governance.requireConsent). */
+  readonly enforced: boolean;
+  readonly purpose: string;
+  /** Enterprises in the PSI intersection before the consent check. */
+  readonly intersection: number;
+  readonly included: number;
+  readonly excluded: ConsentExclusions;
+  readonly excludedTotal: number;
+  /** `consentSetFingerprint` of the consents that covered the included set (absent when not enforced). */
+  readonly consentRef?: string;
+  /** The instant the consents were checked at (the host's acceptance of the job), ms since the epoch. */
+  readonly at?: number;
+}
+
+/** A host's consent check of one job: the filter applied to the intersection's ids. */
+export type ConsentCheck = (ids: readonly string[]) => ConsentFilterResult;
 
 export interface StageContext {
   readonly spec: JobSpec;
@@ -111,6 +149,10 @@ export interface StageContext {
   readonly stateDir: string;
   readonly logger: Logger;
   readonly progress: ProgressCallback;
+  /** Hosts that require consent: the check of this job (absent = every aligned enterprise takes part). */
+  readonly consent?: ConsentCheck;
+  /** Where publish registers the model (absent: files only). */
+  readonly models?: ModelRegistry;
 }
 
 /** Checkpoints, per stage and role. Row lists are positions in this party's own table. */
@@ -119,6 +161,8 @@ export interface PsiCheckpoint {
   readonly rows: number[];
   /** Aligned positions held out for evaluation (sorted). */
   readonly test: number[];
+  /** Consent check per data owner (host): on the guest every host's, on a host its own. */
+  readonly consent?: Readonly<Record<string, ConsentSummary>>;
 }
 export interface BinningCheckpoint {
   /** This party's features kept for training (column names). */
@@ -140,6 +184,8 @@ export interface EvaluateCheckpoint {
 }
 export interface PublishCheckpoint {
   readonly files: string[];
+  /** The registry reference of the registered version (`name@N`), on parties with a registry. */
+  readonly model?: string;
 }
 
 export async function runStageRole(stage: StageName, ctx: StageContext): Promise<unknown> {
@@ -179,6 +225,7 @@ async function psiGuest(ctx: StageContext): Promise<PsiCheckpoint> {
   const table = await ownTable(ctx);
   const labels = requireLabels(table, ctx);
   const perHost: Map<number, number>[] = [];
+  const consent: Record<string, ConsentSummary> = {};
   for (const host of ctx.spec.hosts) {
     const r = await runPsiGuest(table.ids, {
       channel: ctx.channel,
@@ -189,18 +236,38 @@ async function psiGuest(ctx: StageContext): Promise<PsiCheckpoint> {
       progress: ctx.progress,
     });
     if (r.rows === undefined) throw new FedscoreError('internal', 'PSI returned no rows', { field: 'psi' });
+    const s = session(ctx, ALIGN_PROTOCOL, NODE_PROTOCOL_VERSION, `align-${host}`);
+    const consented = await s.receive(host, CONSENTED_POSITIONS);
+    const summary = await s.receive(host, CONSENT_SUMMARY);
+    if (summary.intersection !== r.rows.length || summary.included !== consented.length) {
+      throw new FedscoreError('protocol_step', `${host}'s consent summary does not match its positions`, {
+        field: 'consent-summary.included',
+      });
+    }
     const m = new Map<number, number>();
-    r.rows.forEach((g, k) => {
+    for (const k of consented) {
+      const g = r.rows[k];
+      if (g === undefined || m.has(g)) {
+        throw new FedscoreError('protocol_step', 'a consented position outside the intersection', {
+          field: 'consented-positions',
+        });
+      }
       m.set(g, k);
-    });
+    }
     perHost.push(m);
+    consent[host] = summary;
   }
-  // Rows in every intersection, in the guest's file order (PSI's own order is randomized).
+  // Rows in every consented intersection, in the guest's file order (PSI's own order is randomized).
   const kept = [...perHost[0]!.keys()].filter((g) => perHost.every((m) => m.has(g))).sort((a, b) => a - b);
   if (kept.length === 0) {
-    throw new FedscoreError('invalid_argument', 'the parties share no enterprise: empty intersection', {
-      field: 'data',
-    });
+    const refused = Object.values(consent).some((c) => c.excludedTotal > 0);
+    throw refused
+      ? new FedscoreError('consent', 'no aligned enterprise has consent for this use', {
+          field: 'consent',
+        })
+      : new FedscoreError('invalid_argument', 'the parties share no enterprise: empty intersection', {
+          field: 'data',
+        });
   }
   const test = stratifiedHoldout(
     kept.map((r) => labels[r]!),
@@ -220,8 +287,9 @@ async function psiGuest(ctx: StageContext): Promise<PsiCheckpoint> {
     aligned: kept.length,
     test: test.length,
     hosts: ctx.spec.hosts.length,
+    consentExcluded: Object.values(consent).reduce((a, c) => a + c.excludedTotal, 0),
   });
-  return { rows: kept, test };
+  return { rows: kept, test, consent };
 }
 
 async function psiHost(ctx: StageContext): Promise<PsiCheckpoint> {
@@ -235,13 +303,59 @@ async function psiHost(ctx: StageContext): Promise<PsiCheckpoint> {
     progress: ctx.progress,
   });
   if (r.rows === undefined) throw new FedscoreError('internal', 'PSI returned no rows', { field: 'psi' });
+  const psiRows = Array.from(r.rows);
+  // The data owner's consent check of the intersection: who may take part in this job.
+  const allowed: number[] = [];
+  let summary: ConsentSummary;
+  if (ctx.consent === undefined) {
+    psiRows.forEach((_, k) => {
+      allowed.push(k);
+    });
+    summary = {
+      enforced: false,
+      purpose: ctx.spec.consent.purpose,
+      intersection: psiRows.length,
+      included: psiRows.length,
+      excluded: { invalidId: 0, noConsent: 0, outOfScope: 0, revoked: 0, expired: 0, notYetValid: 0 },
+      excludedTotal: 0,
+    };
+  } else {
+    const f = ctx.consent(psiRows.map((row) => table.ids[row]!));
+    const ok = new Set(f.included);
+    psiRows.forEach((row, k) => {
+      if (ok.has(normalizeUscc(table.ids[row]!))) allowed.push(k);
+    });
+    summary = {
+      enforced: true,
+      purpose: ctx.spec.consent.purpose,
+      intersection: psiRows.length,
+      included: allowed.length,
+      excluded: f.excluded,
+      excludedTotal: psiRows.length - allowed.length,
+      consentRef: f.consentRef,
+      at: f.at,
+    };
+  }
   const s = session(ctx, ALIGN_PROTOCOL, NODE_PROTOCOL_VERSION, `align-${ctx.party}`);
+  await s.send(ctx.spec.guest, CONSENTED_POSITIONS, Uint32Array.from(allowed));
+  await s.send(ctx.spec.guest, CONSENT_SUMMARY, summary);
+  ctx.logger.info('consent applied', {
+    intersection: summary.intersection,
+    included: summary.included,
+    excluded: summary.excludedTotal,
+  });
+  const permitted = new Set(allowed);
   const positions = await s.receive(ctx.spec.guest, ALIGNED_POSITIONS);
   const test = await s.receive(ctx.spec.guest, TEST_POSITIONS);
   const rows = Array.from(positions, (k, i) => {
-    const row = r.rows![k];
+    const row = psiRows[k];
     if (row === undefined) {
       throw new FedscoreError('protocol_step', `aligned position ${i} points outside the intersection`, {
+        field: 'aligned-positions',
+      });
+    }
+    if (!permitted.has(k)) {
+      throw new FedscoreError('consent', `aligned position ${i} is an enterprise without consent`, {
         field: 'aligned-positions',
       });
     }
@@ -254,7 +368,7 @@ async function psiHost(ctx: StageContext): Promise<PsiCheckpoint> {
       });
     }
   }
-  return { rows, test: Array.from(test) };
+  return { rows, test: Array.from(test), consent: { [ctx.party]: summary } };
 }
 
 /** Seeded, label-stratified hold-out: sorted positions. */
@@ -482,7 +596,13 @@ async function evaluateHost(ctx: StageContext): Promise<EvaluateCheckpoint> {
 
 // ------------------------------------------------------------------------------------------------ publish
 
-function publish(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): PublishCheckpoint {
+/** What the guest tells each host at publish: the joint descriptor and the aggregate test metrics. */
+interface JointModelMessage {
+  readonly descriptor: string;
+  readonly metrics: Readonly<Record<string, number>>;
+}
+
+async function publish(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Promise<PublishCheckpoint> {
   const dir = join(ctx.stateDir, 'models', ctx.spec.id);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const files: string[] = [];
@@ -496,19 +616,200 @@ function publish(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Publish
     write(`${ctx.party}.json`, `${JSON.stringify({ job: ctx.spec.id, role, epochs: t.epochs }, null, 2)}\n`);
     return { files };
   }
-  if (t.model !== undefined) write(`${ctx.party}.model.json`, serializePartyModel(t.model));
+  const own = t.model === undefined ? undefined : serializePartyModel(t.model);
+  if (own !== undefined) write(`${ctx.party}.model.json`, own);
+  const psi = ctx.jobs.requireCheckpoint<PsiCheckpoint>(ctx.spec.id, 'psi');
+  let joint: JointModelMessage;
+  let selection: FeatureSelectionLineage | undefined;
   if (role === 'guest') {
-    if (t.descriptor !== undefined) write('joint.json', serializeJointModel(t.descriptor));
+    if (t.descriptor === undefined) {
+      throw new FedscoreError('job_state', 'no joint descriptor in the train checkpoint', { field: 'train' });
+    }
     const ev = ctx.jobs.requireCheckpoint<EvaluateCheckpoint>(ctx.spec.id, 'evaluate');
-    const bin = ctx.spec.binning.enabled
+    selection = ctx.spec.binning.enabled
       ? ctx.jobs.requireCheckpoint<BinningCheckpoint>(ctx.spec.id, 'binning').lineage
       : undefined;
+    joint = {
+      descriptor: serializeJointModel(t.descriptor),
+      metrics: {
+        ...(ev.auc !== undefined && { auc: ev.auc }),
+        ...(ev.ks !== undefined && { ks: ev.ks }),
+        testRows: ev.testRows,
+      },
+    };
+    write('joint.json', joint.descriptor);
     write(
       'metrics.json',
-      `${JSON.stringify({ job: ctx.spec.id, test: ev, epochs: t.epochs, keptEpoch: t.keptEpoch, insecure: t.insecure, selection: bin ?? null }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          job: ctx.spec.id,
+          test: ev,
+          epochs: t.epochs,
+          keptEpoch: t.keptEpoch,
+          insecure: t.insecure,
+          aligned: psi.rows.length,
+          consent: psi.consent ?? null,
+          selection: selection ?? null,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    for (const host of ctx.spec.hosts) {
+      await session(ctx, PUBLISH_PROTOCOL, NODE_PROTOCOL_VERSION, `model-${host}`).send(
+        host,
+        JOINT_MODEL,
+        joint,
+      );
+    }
+  } else {
+    joint = await session(ctx, PUBLISH_PROTOCOL, NODE_PROTOCOL_VERSION, `model-${ctx.party}`).receive(
+      ctx.spec.guest,
+      JOINT_MODEL,
     );
   }
-  return { files };
+  if (ctx.models === undefined) return { files };
+  const model = await registerJobModel(ctx, joint, own, psi, selection);
+  return { files, model };
+}
+
+/** Register the job's model in this party's registry once (a re-run publish finds its earlier version). */
+async function registerJobModel(
+  ctx: StageContext,
+  joint: JointModelMessage,
+  own: string | undefined,
+  psi: PsiCheckpoint,
+  selection: FeatureSelectionLineage | undefined,
+): Promise<string> {
+  const models = ctx.models!;
+  const name = ctx.spec.model ?? ctx.spec.id;
+  const existing = models.list({ name }).find((m) => m.modelId === ctx.spec.id);
+  if (existing !== undefined) return existing.ref;
+  const table = await ownTable(ctx);
+  const idsAt = (positions: Iterable<number>): string[] =>
+    [...positions].map((p) => normalizeUscc(table.ids[psi.rows[p]!]!));
+  const all = psi.rows.map((_, p) => p);
+  const test = new Set(psi.test);
+  const v = models.registerHeteroLr({
+    name,
+    jointModel: joint.descriptor,
+    ...(own !== undefined && { partyModel: own }),
+    metrics: joint.metrics,
+    // The same fingerprints on every party (each computes them from its own copy of the ids).
+    dataFingerprints: {
+      alignedSet: enterpriseSetFingerprint(idsAt(all)),
+      trainingSet: enterpriseSetFingerprint(idsAt(all.filter((p) => !test.has(p)))),
+      testSet: enterpriseSetFingerprint(idsAt(psi.test)),
+    },
+    lineage: {
+      job: ctx.spec.id,
+      ...(ctx.spec.binning.enabled && { binning: `${ctx.spec.id}/binning` }),
+      ...(selection !== undefined && { selection }),
+    },
+  });
+  ctx.logger.info('model registered', { model: v.ref });
+  return v.ref;
+}
+
+/** A JSON payload step validated by `check` (errors are `wire_decode` naming the field). */
+function jsonStep<T>(name: string, check: (value: unknown, field: string) => T) {
+  const enc = new TextEncoder();
+  const dec = new TextDecoder('utf-8', { fatal: true });
+  return defineStep<T>(name, {
+    encode: (v) => enc.encode(JSON.stringify(v)),
+    decode: (b) => {
+      let value: unknown;
+      try {
+        value = JSON.parse(dec.decode(b));
+      } catch (e) {
+        throw new FedscoreError('wire_decode', 'not UTF-8 JSON', { field: name, cause: e });
+      }
+      return check(value, name);
+    },
+  });
+}
+
+function bad(field: string, what: string): FedscoreError {
+  return new FedscoreError('wire_decode', `expected ${what}`, { field });
+}
+
+function objectWith(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(field, 'an object');
+  for (const k of Object.keys(value)) if (!keys.includes(k)) throw bad(`${field}.${k}`, 'no such field');
+  return value as Record<string, unknown>;
+}
+
+function count(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw bad(field, 'a non-negative integer');
+  }
+  return value;
+}
+
+const EXCLUSION_REASONS = [
+  'invalidId',
+  'noConsent',
+  'outOfScope',
+  'revoked',
+  'expired',
+  'notYetValid',
+] as const;
+
+function checkConsentSummary(value: unknown, field: string): ConsentSummary {
+  const o = objectWith(value, field, [
+    'enforced',
+    'purpose',
+    'intersection',
+    'included',
+    'excluded',
+    'excludedTotal',
+    'consentRef',
+    'at',
+  ]);
+  if (typeof o['enforced'] !== 'boolean') throw bad(`${field}.enforced`, 'a boolean');
+  if (typeof o['purpose'] !== 'string' || !/^[a-z]{1,32}$/.test(o['purpose'])) {
+    throw bad(`${field}.purpose`, 'a purpose');
+  }
+  const ex = objectWith(o['excluded'], `${field}.excluded`, EXCLUSION_REASONS);
+  const excluded = Object.fromEntries(
+    EXCLUSION_REASONS.map((r) => [r, count(ex[r], `${field}.excluded.${r}`)]),
+  ) as unknown as ConsentExclusions;
+  const intersection = count(o['intersection'], `${field}.intersection`);
+  const included = count(o['included'], `${field}.included`);
+  const excludedTotal = count(o['excludedTotal'], `${field}.excludedTotal`);
+  if (included + excludedTotal !== intersection) {
+    throw bad(`${field}.excludedTotal`, 'included + excludedTotal = intersection');
+  }
+  const ref = o['consentRef'];
+  if (ref !== undefined && (typeof ref !== 'string' || !/^consents:[0-9a-f]{64}$/.test(ref))) {
+    throw bad(`${field}.consentRef`, 'consents:<sha256>');
+  }
+  const at = o['at'];
+  if (at !== undefined) count(at, `${field}.at`);
+  return {
+    enforced: o['enforced'],
+    purpose: o['purpose'],
+    intersection,
+    included,
+    excluded,
+    excludedTotal,
+    ...(ref !== undefined && { consentRef: ref as string }),
+    ...(at !== undefined && { at: at as number }),
+  };
+}
+
+function checkJointModelMessage(value: unknown, field: string): JointModelMessage {
+  const o = objectWith(value, field, ['descriptor', 'metrics']);
+  if (typeof o['descriptor'] !== 'string' || o['descriptor'].length > 1_000_000) {
+    throw bad(`${field}.descriptor`, 'the joint descriptor as JSON text');
+  }
+  const m = objectWith(o['metrics'], `${field}.metrics`, ['auc', 'ks', 'testRows']);
+  const metrics: Record<string, number> = {};
+  for (const [k, v] of Object.entries(m)) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`${field}.metrics.${k}`, 'a finite number');
+    metrics[k] = v;
+  }
+  return { descriptor: o['descriptor'], metrics };
 }
 
 // ------------------------------------------------------------------------------------------------ helpers
