@@ -5,18 +5,41 @@
  * (server/). `fedscore node --config party.yaml` runs one; tests and the example start them as separate
  * processes on loopback.
  *
- * Audit: every refused inbound call (malformed, oversized, replayed, out-of-order, wrong step or
- * version, wrong peer) becomes a `security_event` entry, and every use of this party's data in a job (the
- * aligned enterprise set, at PSI and at training) a `data_use` entry with the set's fingerprint and size.
+ * Governance (docs/governance.md), all in the node's one store:
+ *   - consent: as a job's host (the government node), the node's `ConsentRegistry` filters each job's
+ *     intersection (config `governance.requireConsent`, default on); exclusions are counted in the job's
+ *     checkpoints, its events, the guest's published metrics and the audit entries;
+ *   - audit: every refused inbound call (malformed, oversized, replayed, out-of-order, wrong step or
+ *     version, wrong peer) is a `security_event` entry; every stage that uses a host's data is a
+ *     `data_use` entry on the guest and on that host, with the same actor (the guest), data owner (the
+ *     host), purpose, job, consent reference and enterprise-set fingerprint -- once per stage, whatever the
+ *     number of attempts -- so `reconcileAuditLogs` on the two logs agrees;
+ *   - models: publish registers each job's model in the node's `ModelRegistry`;
+ *   - monitoring: a government node (`monitoring.serve`) answers alert polls and encrypted rescoring of
+ *     its peers over the transport (`MonitoringEndpoint`); a bank node (`monitoring.government`) polls
+ *     every `monitoring.pollSeconds` and, with `monitoring.rescoreModel`, rescores new alerts
+ *     (`MonitoringClient`).
  * Logs carry party, job, stage and counts, never data values.
  */
 import { existsSync } from 'node:fs';
-import { type Logger, noopLogger, noProgress, type ProgressCallback, type Table } from '@fedscore/core';
+import {
+  FedscoreError,
+  isFedscoreError,
+  type Logger,
+  noopLogger,
+  noProgress,
+  type ProgressCallback,
+  type Table,
+} from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
-import { AuditLog, enterpriseSetFingerprint } from './audit/index.ts';
+import { type AuditDetails, AuditLog, enterpriseSetFingerprint } from './audit/index.ts';
 import { type NodeConfig, readTlsFiles } from './config/config.ts';
+import { ConsentRegistry } from './consent/index.ts';
 import { type JobRecord, JobStore } from './jobs/job-store.ts';
+import type { DataUseEvent } from './jobs/runner.ts';
 import { JobRunner, submitJob } from './jobs/runner.ts';
+import { MonitoringClient, MonitoringEndpoint } from './monitoring/remote.ts';
+import { ModelRegistry } from './registry/index.ts';
 import { type HttpEndpoint, type MetricSample, startHttpEndpoint } from './server/http.ts';
 import { NodeStore } from './store/index.ts';
 import { GrpcTransport, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
@@ -35,9 +58,16 @@ export class PartyNode {
   readonly store: NodeStore;
   readonly jobs: JobStore;
   readonly audit: AuditLog;
+  readonly consents: ConsentRegistry;
+  readonly models: ModelRegistry;
+  /** Government nodes (`monitoring.serve`): the credit-event feed and the alert and rescoring service. */
+  readonly monitoring: MonitoringEndpoint | undefined;
+  /** Bank nodes (`monitoring.government`): watchlist, alert inbox, polls and rescoring. */
+  readonly alerts: MonitoringClient | undefined;
   readonly transport: GrpcTransport;
   readonly runner: JobRunner;
   readonly #http: HttpEndpoint | undefined;
+  #pollTimer: ReturnType<typeof setInterval> | undefined;
   readonly #logger: Logger;
   readonly #rejections = new Map<string, number>();
   readonly #startedAt = Date.now();
@@ -47,6 +77,10 @@ export class PartyNode {
     store: NodeStore;
     jobs: JobStore;
     audit: AuditLog;
+    consents: ConsentRegistry;
+    models: ModelRegistry;
+    monitoring: MonitoringEndpoint | undefined;
+    alerts: MonitoringClient | undefined;
     transport: GrpcTransport;
     runner: JobRunner;
     http: HttpEndpoint | undefined;
@@ -58,6 +92,10 @@ export class PartyNode {
     this.store = parts.store;
     this.jobs = parts.jobs;
     this.audit = parts.audit;
+    this.consents = parts.consents;
+    this.models = parts.models;
+    this.monitoring = parts.monitoring;
+    this.alerts = parts.alerts;
     this.transport = parts.transport;
     this.runner = parts.runner;
     this.#http = parts.http;
@@ -71,6 +109,8 @@ export class PartyNode {
     const store = NodeStore.open(config.stateDir, { logger });
     const jobs = new JobStore(store);
     const audit = new AuditLog(store);
+    const consents = new ConsentRegistry(store, { audit, party: config.party });
+    const models = new ModelRegistry(store, { audit, party: config.party });
     const rejections = new Map<string, number>();
     const onRejected = (e: RejectionEvent): void => {
       rejections.set(e.code, (rejections.get(e.code) ?? 0) + 1);
@@ -96,21 +136,27 @@ export class PartyNode {
       onRejected,
       health: () => ({ runningStages: runnerRef?.runningStages() ?? 0 }),
     });
+    const readData = (name: string): Promise<Table> => {
+      const src = config.data[name];
+      if (src === undefined) {
+        return Promise.reject(
+          new FedscoreError('not_found', `no dataset '${name}' in this node's config`, { field: 'data' }),
+        );
+      }
+      return readCsvFile(src.path, {
+        file: src.path,
+        idColumn: src.id,
+        ...(src.label !== undefined && { labelColumn: src.label }),
+        roles: Object.fromEntries(src.exclude.map((c) => [c, 'ignored' as const])),
+        impute: 'keep',
+      });
+    };
+    // Jobs read a dataset once per process (every stage of a job must see the same rows).
     const tables = new Map<string, Promise<Table>>();
     const data = (name: string): Promise<Table> => {
       let t = tables.get(name);
       if (t === undefined) {
-        const src = config.data[name];
-        if (src === undefined) {
-          return Promise.reject(new Error(`no dataset '${name}'`));
-        }
-        t = readCsvFile(src.path, {
-          file: src.path,
-          idColumn: src.id,
-          ...(src.label !== undefined && { labelColumn: src.label }),
-          roles: Object.fromEntries(src.exclude.map((c) => [c, 'ignored' as const])),
-          impute: 'keep',
-        });
+        t = readData(name);
         t.catch(() => tables.delete(name));
         tables.set(name, t);
       }
@@ -127,19 +173,41 @@ export class PartyNode {
       maxAttempts: config.limits.maxAttempts,
       logger,
       progress: options.progress ?? noProgress,
-      onDataUse: (u) =>
-        audit.append({
-          kind: 'data_use',
-          actor: u.party,
-          dataOwner: u.party,
-          purpose: 'training',
-          job: u.job,
-          enterpriseFingerprint: enterpriseSetFingerprint(u.enterpriseIds),
-          enterpriseCount: u.enterpriseIds.length,
-          details: { stage: u.stage },
-        }),
+      onDataUse: (u) => recordDataUse(audit, u),
+      ...(config.governance.requireConsent && { consents }),
+      models,
     });
     runnerRef = runner;
+    const peers = Object.keys(config.peers);
+    const monitoring = config.monitoring.serve
+      ? new MonitoringEndpoint({
+          transport,
+          party: config.party,
+          peers,
+          store,
+          consents,
+          audit,
+          jobs,
+          data: readData,
+          logger,
+        })
+      : undefined;
+    const government = config.monitoring.government;
+    const alerts =
+      government === undefined
+        ? undefined
+        : new MonitoringClient({
+            transport,
+            party: config.party,
+            government,
+            store,
+            audit,
+            jobs,
+            models,
+            data: readData,
+            deadlineMs: config.limits.deadlineMs,
+            logger,
+          });
     let http: HttpEndpoint | undefined;
     const node = (): PartyNode => self!;
     let self: PartyNode | undefined;
@@ -155,8 +223,23 @@ export class PartyNode {
         metrics: () => node().metrics(),
       });
     }
-    self = new PartyNode({ config, store, jobs, audit, transport, runner, http, logger, rejections });
+    self = new PartyNode({
+      config,
+      store,
+      jobs,
+      audit,
+      consents,
+      models,
+      monitoring,
+      alerts,
+      transport,
+      runner,
+      http,
+      logger,
+      rejections,
+    });
     runner.start();
+    self.#startPolling();
     logger.info('node started', { grpcPort: transport.port, httpPort: http?.port });
     return self;
   }
@@ -167,6 +250,44 @@ export class PartyNode {
 
   get httpPort(): number | undefined {
     return this.#http?.port;
+  }
+
+  /**
+   * Bank nodes: poll the government for alerts now (sending queued watchlist changes) and, when the
+   * config names a model, rescore the alerted borrowers under encryption.
+   */
+  async pollAlerts(): Promise<{ alerts: number; stored: number; rescored: number }> {
+    const client = this.alerts;
+    if (client === undefined) {
+      throw new FedscoreError('invalid_config', 'this node polls no government for alerts', {
+        field: 'monitoring.government',
+      });
+    }
+    const r = await client.poll();
+    const model = this.config.monitoring.rescoreModel;
+    let rescored = 0;
+    if (model !== undefined && client.inbox.pendingEnterprises(client.government).length > 0) {
+      rescored = (await client.rescore(model)).rescored.length;
+    }
+    return { alerts: r.alerts, stored: r.stored, rescored };
+  }
+
+  #startPolling(): void {
+    const seconds = this.config.monitoring.pollSeconds;
+    if (this.alerts === undefined || seconds === 0) return;
+    let running = false;
+    this.#pollTimer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.pollAlerts()
+        .catch((e: unknown) => {
+          this.#logger.warn('alert poll failed', { code: isFedscoreError(e) ? e.code : 'internal' });
+        })
+        .finally(() => {
+          running = false;
+        });
+    }, seconds * 1000);
+    this.#pollTimer.unref();
   }
 
   /** Record a job on this node (its guest's node); it starts within half a second. */
@@ -231,10 +352,47 @@ export class PartyNode {
   }
 
   async stop(): Promise<void> {
+    if (this.#pollTimer !== undefined) clearInterval(this.#pollTimer);
     this.runner.stop();
     await this.transport.close();
+    await this.monitoring?.drain();
     await this.#http?.close();
     this.store.close();
     this.#logger.info('node stopped');
   }
+}
+
+/**
+ * One `data_use` entry per (job, stage, user, owner): a stage re-run after a crash is the same use, and
+ * both parties must hold the same entries for the owner's reconciliation to agree.
+ */
+function recordDataUse(audit: AuditLog, u: DataUseEvent): void {
+  for (const e of audit.entries({ job: u.job, kind: 'data_use' })) {
+    if (e.actor === u.user && e.dataOwner === u.owner && e.details?.['stage'] === u.stage) return;
+  }
+  const c = u.consent;
+  const details: AuditDetails = {
+    stage: u.stage,
+    ...(c !== undefined && {
+      consentChecked: c.enforced,
+      intersection: c.intersection,
+      excluded: c.excludedTotal,
+      ...Object.fromEntries(
+        Object.entries(c.excluded)
+          .filter(([, n]) => n > 0)
+          .map(([reason, n]) => [`excluded.${reason}`, n]),
+      ),
+    }),
+  };
+  audit.append({
+    kind: 'data_use',
+    actor: u.user,
+    dataOwner: u.owner,
+    purpose: u.purpose,
+    job: u.job,
+    ...(c?.consentRef !== undefined && { consentRef: c.consentRef }),
+    enterpriseFingerprint: enterpriseSetFingerprint(u.enterpriseIds),
+    enterpriseCount: u.enterpriseIds.length,
+    details,
+  });
 }

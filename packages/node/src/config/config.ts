@@ -14,6 +14,9 @@
  *   data:
  *     loans: { path: data/bank.csv, id: uscc, label: default_12m }
  *   limits: { maxMessageBytes: 67108864, deadlineMs: 120000, retries: 5, peerDownSeconds: 300 }
+ *   governance: { requireConsent: true }   # as a job's host: only enterprises that consented take part
+ *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production }
+ *                                     # (bank; the government node sets { serve: true })
  *   log: { level: info }
  */
 import { readFileSync } from 'node:fs';
@@ -86,6 +89,29 @@ export const nodeConfigSchema = z
       )
       .default({}),
     limits: limits.default(() => limits.parse({})),
+    governance: z
+      .object({
+        /**
+         * As a job's host (a data owner such as the government node), use only aligned enterprises with a
+         * valid consent in this node's registry for the job's guest, purpose and categories.
+         */
+        requireConsent: z.boolean().default(true),
+      })
+      .strict()
+      .default({ requireConsent: true }),
+    monitoring: z
+      .object({
+        /** Government: answer the peers' alert polls and encrypted rescoring requests (consent-gated). */
+        serve: z.boolean().default(false),
+        /** Bank: the government node to poll for post-loan alerts. */
+        government: partyId.optional(),
+        /** Bank: seconds between polls; 0 = poll only on demand. */
+        pollSeconds: z.number().int().min(0).max(86_400).default(60),
+        /** Bank: after a poll with new alerts, rescore them with this registry model (e.g. name@production). */
+        rescoreModel: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({ serve: false, pollSeconds: 60 }),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -95,6 +121,21 @@ export const nodeConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.peers[c.party] !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['peers', c.party], message: 'a node is not its own peer' });
+    }
+    const gov = c.monitoring.government;
+    if (gov !== undefined && c.peers[gov] === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['monitoring', 'government'],
+        message: `'${gov}' is not a configured peer`,
+      });
+    }
+    if (c.monitoring.rescoreModel !== undefined && gov === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['monitoring', 'rescoreModel'],
+        message: 'rescoring needs monitoring.government',
+      });
     }
   });
 

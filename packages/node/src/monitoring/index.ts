@@ -15,6 +15,14 @@ export {
   MonitoringService,
   rescoreAlerted,
 } from './monitoring.ts';
+export type { MonitoringClientOptions, MonitoringEndpointOptions } from './remote.ts';
+export {
+  MONITOR_SESSION_PREFIX,
+  MONITORING_WATCH_MIGRATIONS,
+  MonitoringClient,
+  MonitoringEndpoint,
+  queueWatchChanges,
+} from './remote.ts';
 export type {
   Alert,
   CreditEventKind,

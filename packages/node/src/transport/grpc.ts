@@ -57,6 +57,8 @@ const DELIVER = `${SERVICE}/Deliver`;
 const CONTROL = `${SERVICE}/Control`;
 const HEALTH = `${SERVICE}/Health`;
 const CODE_KEY = 'fedscore-code';
+/** Sessions whose sequence state a standing grant keeps (replay detection), oldest forgotten first. */
+const MAX_SESSIONS_PER_STANDING_GRANT = 10_000;
 const FIELD_KEY = 'fedscore-field';
 
 export interface TlsMaterial {
@@ -110,6 +112,13 @@ export interface SessionGrant {
   readonly parties: readonly PartyId[];
   /** Protocol name to the version this attempt speaks. */
   readonly protocols: Readonly<Record<string, number>>;
+  /**
+   * A standing grant of a service (e.g. post-loan monitoring) rather than a stage attempt: called with
+   * the session id when the first message (seq 0) of a session nobody has used under this grant yet
+   * arrives, before it is queued, so the service can start serving it. Throwing refuses the message
+   * (a typed refusal, audited like any other).
+   */
+  readonly onSession?: (session: string, peer: PartyId) => void;
 }
 
 export type ControlHandler = (
@@ -395,6 +404,22 @@ export class GrpcTransport {
     setTimeout(() => {
       if (this.#grants.get(key) === st) this.#grants.delete(key);
     }, 600_000).unref();
+  }
+
+  /**
+   * Drop the receive queues of one finished session of a standing grant (its sequence state stays, so
+   * a replay of it is still refused).
+   */
+  endSession(session: string): void {
+    const g = this.#grantOf(session);
+    for (const [qk, q] of this.#queues) {
+      if (qk.split('\u0000')[1] !== session) continue;
+      if (g !== undefined) for (const e of q.items) this.#consumed(g, e);
+      for (const w of q.waiters.splice(0)) {
+        w.reject(new FedscoreError('channel_closed', `session ${session} ended`, { field: 'session' }));
+      }
+      this.#queues.delete(qk);
+    }
   }
 
   #grantOf(session: string): GrantState | undefined {
@@ -828,7 +853,8 @@ export class GrpcTransport {
       );
     }
     const key = `${env.session}\u0000${peer}`;
-    const st = g.inbound.get(key) ?? { next: 0, lastDigest: '' };
+    const known = g.inbound.get(key);
+    const st = known ?? { next: 0, lastDigest: '' };
     if (env.seq < st.next) {
       if (attempt > 0 && env.seq === st.next - 1 && digest === st.lastDigest) return true;
       throw new FedscoreError(
@@ -843,6 +869,15 @@ export class GrpcTransport {
       throw new FedscoreError('protocol_sequence', `message ${env.seq} before ${st.next}: out of order`, {
         field: 'fedscore.Envelope.seq',
       });
+    }
+    if (known === undefined && g.grant.onSession !== undefined) {
+      g.grant.onSession(env.session, peer);
+      // A standing grant sees many sessions: remember the newest ones only (replays of forgotten ones
+      // reach the service again, which answers into a session the caller no longer accepts).
+      if (g.inbound.size >= MAX_SESSIONS_PER_STANDING_GRANT) {
+        const oldest = g.inbound.keys().next().value;
+        if (oldest !== undefined) g.inbound.delete(oldest);
+      }
     }
     g.inbound.set(key, { next: st.next + 1, lastDigest: digest });
     g.queuedBytes += env.payload.length;
