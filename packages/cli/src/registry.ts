@@ -35,6 +35,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/models-retire.ts'),
     import('./commands/monitor-events.ts'),
     import('./commands/monitor-alerts.ts'),
+    import('./commands/monitor-watch.ts'),
     import('./commands/node.ts'),
     import('./commands/certs.ts'),
   ]);
