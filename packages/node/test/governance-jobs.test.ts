@@ -1,0 +1,413 @@
+/**
+ * Governance connected to jobs, between two in-process party nodes (bank = guest, government = host)
+ * over real gRPC + mutual TLS on loopback, each with its own store:
+ *   - consent: the government grants training consent to part of the overlap (others: none, revoked,
+ *     expired, out of scope); a job trains only on the consenting enterprises, counts the excluded by
+ *     reason (checkpoints, job events, the guest's metrics.json, the audit entries), and both nodes' audit
+ *     logs carry the same data uses (actor bank, data owner government, consent reference, fingerprint of
+ *     exactly the consenting set), so `reconcileAuditLogs` agrees; a revocation between two jobs removes
+ *     the enterprise from the second job only;
+ *   - publish registers the model on both nodes (metrics, fingerprints, parties, lineage), and
+ *     `fedscore models list/show --store` shows it;
+ *   - a job that fails (no consent at all) is marked failed on both nodes;
+ *   - post-loan monitoring over the transport: events injected with `fedscore monitor events` on the
+ *     government's store reach the bank as alerts (only for watched borrowers with monitoring consent),
+ *     `fedscore monitor alerts` lists them, and the bank rescores them under encryption: the joint score
+ *     equals the plaintext sum of both parties' partial scores within 1e-4 (online scoring's stated
+ *     bound: flooding sd 2^-20 plus CKKS error at scale 2^30).
+ * Training is small (binning off, one epoch): hetero-LR's accuracy is tested in packages/vfl.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { normalizeUscc, type Table } from '@fedscore/core';
+import { readCsvFile } from '@fedscore/core/node';
+import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
+import {
+  type ConsentGrant,
+  createDevCa,
+  enterpriseSetFingerprint,
+  issuePartyCert,
+  type JobSpecInput,
+  type NodeConfig,
+  PartyNode,
+  type PsiCheckpoint,
+  partyFeatures,
+  reconcileAuditLogs,
+  type TrainCheckpoint,
+  validateNodeConfig,
+} from '@fedscore/node';
+import { partyPartialScores } from '@fedscore/vfl';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/src/main.ts');
+const PARTIES = ['bank', 'government'] as const;
+type Party = (typeof PARTIES)[number];
+const DAY = 86_400_000;
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<import('node:net').Server>((r) => {
+          const s = createServer();
+          s.listen(0, '127.0.0.1', () => r(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+async function cli(args: string[]): Promise<Record<string, unknown>> {
+  const r = await promisify(execFile)(process.execPath, [
+    '--disable-warning=ExperimentalWarning',
+    CLI,
+    ...args,
+    '--json',
+  ]);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
+describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'fedscore-governance-jobs-'));
+  const ca = createDevCa();
+  const tls = Object.fromEntries(
+    PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
+  ) as Record<Party, { ca: string; cert: string; key: string }>;
+  let nodes: Record<Party, PartyNode>;
+  let bankTable: Table;
+  let govTable: Table;
+  let overlap: string[];
+  /** Consent outcome per overlap enterprise. */
+  const plan = new Map<string, 'valid' | 'none' | 'revoked' | 'expired' | 'scope'>();
+  const now = Date.now();
+
+  const config = (p: Party, ports: Record<Party, number>, files: Record<Party, string>): NodeConfig =>
+    validateNodeConfig({
+      party: p,
+      listen: `127.0.0.1:${ports[p]}`,
+      stateDir: join(root, p),
+      tls: { ca: 'unused', cert: 'unused', key: 'unused' },
+      peers: Object.fromEntries(
+        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
+      ),
+      data:
+        p === 'bank'
+          ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+          : { credit: { path: files.government, id: ID_COLUMN } },
+      limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50 },
+      // The bank polls on demand in this test (pollSeconds 0).
+      monitoring: p === 'bank' ? { government: 'government', pollSeconds: 0 } : { serve: true },
+    });
+
+  const spec = (id: string): JobSpecInput & { id: string } => ({
+    id,
+    guest: 'bank',
+    hosts: ['government'],
+    data: { bank: 'loans', government: 'credit' },
+    seed: 5,
+    binning: { enabled: false },
+    train: { scheme: 'ckks', maxEpochs: 1, batchSize: 256 },
+    consent: { purpose: 'training', categories: ['tax', 'court_judgments'] },
+    model: 'sme-credit-line',
+  });
+
+  beforeAll(async () => {
+    const w = await writePopulation({ enterprises: 900, bankCustomers: 600, seed: 21 }, join(root, 'data'));
+    const files = { bank: w.bank.path, government: w.government.path };
+    // Read as the nodes read them (missing values kept: the models standardize them to 0).
+    bankTable = await readCsvFile(files.bank, {
+      idColumn: ID_COLUMN,
+      labelColumn: DEFAULT_LABEL_COLUMN,
+      impute: 'keep',
+    });
+    govTable = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
+    const govIds = new Set(govTable.ids.map(normalizeUscc));
+    overlap = bankTable.ids.map(normalizeUscc).filter((id) => govIds.has(id));
+    const p = await freePorts(2);
+    const ports = { bank: p[0]!, government: p[1]! };
+    nodes = {
+      bank: await PartyNode.start({ config: config('bank', ports, files), tls: tls.bank }),
+      government: await PartyNode.start({ config: config('government', ports, files), tls: tls.government }),
+    };
+    // Consents at the government: 60% valid, the rest split between none, revoked, expired, out of scope.
+    const grants: ConsentGrant[] = [];
+    const revoke: string[] = [];
+    overlap.forEach((enterprise, i) => {
+      const k = i % 10 < 6 ? 'valid' : (['none', 'revoked', 'expired', 'scope'] as const)[(i % 10) - 6]!;
+      plan.set(enterprise, k);
+      if (k === 'none') return;
+      const base = { enterprise, grantee: 'bank', purpose: 'training' as const, id: `t-${i}` };
+      if (k === 'expired')
+        grants.push({ ...base, scope: ['*'], grantedAt: now - 30 * DAY, expiresAt: now - DAY });
+      else if (k === 'scope')
+        grants.push({ ...base, scope: ['tax'], grantedAt: now - DAY, expiresAt: now + 300 * DAY });
+      else
+        grants.push({
+          ...base,
+          scope: ['tax', 'court_judgments', 'penalties'],
+          grantedAt: now - DAY,
+          expiresAt: now + 300 * DAY,
+        });
+      if (k === 'revoked') revoke.push(base.id);
+    });
+    nodes.government.consents.grantAll(grants);
+    for (const id of revoke) nodes.government.consents.revoke(id, { at: now - 1000 });
+  });
+
+  afterAll(async () => {
+    if (nodes !== undefined) await Promise.all(Object.values(nodes).map((n) => n.stop()));
+  });
+
+  const count = (k: string) => [...plan.values()].filter((v) => v === k).length;
+  const consenting = () => [...plan].filter(([, v]) => v === 'valid').map(([e]) => e);
+
+  it('a job trains only on consenting enterprises; exclusions are counted; the owner reconciles the bank', async () => {
+    nodes.bank.submit(spec('consented-1'));
+    const done = await nodes.bank.runner.waitFor('consented-1', 120_000);
+    expect(done.error).toBeUndefined();
+    expect(done.status).toBe('done');
+    expect(nodes.government.jobs.require('consented-1').status).toBe('done');
+
+    // The aligned set is exactly the consenting part of the overlap, on both nodes.
+    const bankPsi = nodes.bank.jobs.requireCheckpoint<PsiCheckpoint>('consented-1', 'psi');
+    const govPsi = nodes.government.jobs.requireCheckpoint<PsiCheckpoint>('consented-1', 'psi');
+    const aligned = bankPsi.rows.map((r) => normalizeUscc(bankTable.ids[r]!)).sort();
+    expect(aligned).toEqual(consenting().sort());
+    expect(govPsi.rows.map((r) => normalizeUscc(govTable.ids[r]!)).sort()).toEqual(aligned);
+    const summary = bankPsi.consent!['government']!;
+    expect(summary).toMatchObject({
+      enforced: true,
+      intersection: overlap.length,
+      included: count('valid'),
+      excludedTotal: overlap.length - count('valid'),
+      excluded: {
+        noConsent: count('none'),
+        revoked: count('revoked'),
+        expired: count('expired'),
+        outOfScope: count('scope'),
+        invalidId: 0,
+        notYetValid: 0,
+      },
+    });
+    expect(govPsi.consent!['government']).toEqual(summary);
+    // Training used only those rows: the model saw (1 - testFraction) of them.
+    const train = nodes.bank.jobs.requireCheckpoint<TrainCheckpoint>('consented-1', 'train');
+    expect(train.descriptor!.training.rows + train.descriptor!.training.validationRows).toBe(
+      aligned.length - bankPsi.test.length,
+    );
+    // Reported in the job result and events.
+    const metrics = JSON.parse(
+      readFileSync(join(root, 'bank', 'models', 'consented-1', 'metrics.json'), 'utf8'),
+    ) as { consent: Record<string, { excludedTotal: number }> };
+    expect(metrics.consent['government']!.excludedTotal).toBe(summary.excludedTotal);
+    expect(nodes.bank.jobs.events('consented-1').find((e) => e.kind === 'consent')?.detail).toContain(
+      `excluded=${summary.excludedTotal}`,
+    );
+
+    // Audit: the same data uses on both nodes (one per data stage), reconcilable by the owner.
+    const uses = (p: Party) => [...nodes[p].audit.entries({ job: 'consented-1', kind: 'data_use' })];
+    for (const p of PARTIES) {
+      const u = uses(p);
+      expect(u.map((e) => e.details?.['stage'])).toEqual(['psi', 'train', 'evaluate']);
+      for (const e of u) {
+        expect(e).toMatchObject({
+          actor: 'bank',
+          dataOwner: 'government',
+          purpose: 'training',
+          consentRef: summary.consentRef,
+          enterpriseCount: count('valid'),
+          enterpriseFingerprint: enterpriseSetFingerprint(consenting()),
+        });
+        expect(e.details?.['excluded']).toBe(summary.excludedTotal);
+      }
+      expect(nodes[p].audit.verify().ok).toBe(true);
+    }
+    const r = reconcileAuditLogs(nodes.government.audit.entries(), [...nodes.bank.audit.entries()], {
+      dataOwner: 'government',
+      user: 'bank',
+    });
+    expect(r).toMatchObject({ ok: true, matched: 3, unclaimed: [], unknownToOwner: [], mismatched: [] });
+    // A bank that drops its training entry from its log is caught.
+    const hidden = reconcileAuditLogs(
+      nodes.government.audit.entries(),
+      [...nodes.bank.audit.entries()].filter((e) => e.details?.['stage'] !== 'train'),
+      { dataOwner: 'government', user: 'bank' },
+    );
+    expect(hidden.ok).toBe(false);
+  });
+
+  it('publish registered the model on both nodes; fedscore models list/show read it from the store', async () => {
+    const bankModel = nodes.bank.models.get('sme-credit-line@1');
+    const govModel = nodes.government.models.get('sme-credit-line@1');
+    for (const m of [bankModel, govModel]) {
+      expect(m).toMatchObject({ algorithm: 'hetero-lr', modelId: 'consented-1', status: 'candidate' });
+      expect(m.lineage.job).toBe('consented-1');
+      expect(m.parties.map((p) => p.id).sort()).toEqual(['bank', 'government']);
+      expect(m.metrics['auc']).toBeGreaterThan(0.5);
+      expect(m.artifactSha256).toMatch(/^[0-9a-f]{64}$/);
+    }
+    // Same joint metrics and the same data fingerprints on both parties; each keeps only its own part.
+    expect(govModel.metrics).toEqual(bankModel.metrics);
+    expect(govModel.dataFingerprints).toEqual(bankModel.dataFingerprints);
+    expect(bankModel.dataFingerprints['alignedSet']).toBe(enterpriseSetFingerprint(consenting()));
+    expect(govModel.artifactSha256).not.toBe(bankModel.artifactSha256);
+    const list = await cli(['models', 'list', '--store', join(root, 'government')]);
+    expect(list['models']).toEqual([
+      expect.objectContaining({ ref: 'sme-credit-line@1', modelId: 'consented-1' }),
+    ]);
+    const show = await cli(['models', 'show', 'sme-credit-line@1', '--store', join(root, 'bank')]);
+    expect(JSON.stringify(show)).toContain('consented-1');
+  });
+
+  it('a revocation between two jobs changes the second job only', async () => {
+    const victim = consenting()[0]!;
+    const consent = nodes.government.consents.list({ enterprise: victim, purpose: 'training' })[0]!;
+    nodes.government.consents.revoke(consent.id);
+    plan.set(victim, 'revoked');
+    nodes.bank.submit(spec('consented-2'));
+    const done = await nodes.bank.runner.waitFor('consented-2', 120_000);
+    expect(done.status).toBe('done');
+    const first = nodes.bank.jobs.requireCheckpoint<PsiCheckpoint>('consented-1', 'psi');
+    const second = nodes.bank.jobs.requireCheckpoint<PsiCheckpoint>('consented-2', 'psi');
+    expect(second.rows.length).toBe(first.rows.length - 1);
+    expect(second.rows.map((r) => normalizeUscc(bankTable.ids[r]!))).not.toContain(victim);
+    expect(second.consent!['government']!.excluded.revoked).toBe(
+      first.consent!['government']!.excluded.revoked + 1,
+    );
+    // The first job's record is unchanged; the second registered version 2.
+    expect(nodes.government.models.get('sme-credit-line@2').lineage.job).toBe('consented-2');
+    const r = reconcileAuditLogs(nodes.government.audit.entries(), [...nodes.bank.audit.entries()], {
+      dataOwner: 'government',
+      user: 'bank',
+    });
+    expect(r).toMatchObject({ ok: true, matched: 6 });
+  });
+
+  it('a failed job is marked failed on every party', async () => {
+    nodes.bank.submit({ ...spec('no-consent'), consent: { purpose: 'scoring', categories: ['*'] } });
+    const failed = await nodes.bank.runner.waitFor('no-consent', 60_000);
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.code).toBe('consent');
+    const t0 = Date.now();
+    while (nodes.government.jobs.require('no-consent').status === 'running' && Date.now() - t0 < 10_000) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const gov = nodes.government.jobs.require('no-consent');
+    expect(gov.status).toBe('failed');
+    expect(gov.error?.message).toContain("coordinator 'bank'");
+    expect(nodes.bank.jobs.events('no-consent').some((e) => e.kind === 'failure_notified')).toBe(true);
+  });
+
+  it('monitoring over the transport: injected events become alerts, listed and rescored under encryption', async () => {
+    const consentingBorrowers = consenting().slice(0, 4);
+    const otherBorrower = consenting()[10]!; // watched, but no monitoring consent
+    nodes.government.consents.grantAll(
+      consentingBorrowers.map((enterprise, i) => ({
+        id: `m-${i}`,
+        enterprise,
+        grantee: 'bank',
+        purpose: 'monitoring' as const,
+        scope: ['*'],
+        grantedAt: now - DAY,
+        expiresAt: now + 300 * DAY,
+      })),
+    );
+    const loans = join(root, 'loans.jsonl');
+    writeFileSync(
+      loans,
+      [...consentingBorrowers, otherBorrower]
+        .map((enterprise) => JSON.stringify({ enterprise, until: '2099-01-01' }))
+        .join('\n'),
+    );
+    expect(
+      (
+        await cli([
+          'monitor',
+          'watch',
+          '--store',
+          join(root, 'bank'),
+          '--government',
+          'government',
+          '--file',
+          loans,
+        ])
+      )['queued'],
+    ).toBe(5);
+    const first = await nodes.bank.pollAlerts();
+    expect(first.alerts).toBe(0);
+
+    const events = join(root, 'events.jsonl');
+    writeFileSync(
+      events,
+      [
+        {
+          enterprise: consentingBorrowers[0],
+          kind: 'court_judgment',
+          occurredAt: '2025-06-01',
+          reference: 'CASE-1',
+        },
+        { enterprise: consentingBorrowers[1], kind: 'tax_arrears', occurredAt: '2025-06-02' },
+        { enterprise: otherBorrower, kind: 'dishonest_debtor', occurredAt: '2025-06-03' },
+      ]
+        .map((e) => JSON.stringify(e))
+        .join('\n'),
+    );
+    // Injected into the running government node's store by a separate process.
+    expect(
+      (await cli(['monitor', 'events', '--store', join(root, 'government'), '--file', events]))['recorded'],
+    ).toBe(3);
+    const second = await nodes.bank.pollAlerts();
+    expect(second).toMatchObject({ alerts: 2, stored: 2 });
+    const listed = (await cli(['monitor', 'alerts', '--store', join(root, 'bank')]))['alerts'] as {
+      enterprise: string;
+      kind: string;
+    }[];
+    expect(listed.map((a) => [a.enterprise, a.kind]).sort()).toEqual(
+      [
+        [consentingBorrowers[0], 'court_judgment'],
+        [consentingBorrowers[1], 'tax_arrears'],
+      ].sort(),
+    );
+
+    const out = await nodes.bank.alerts!.rescore('sme-credit-line@2');
+    expect(out.rescored.map((r) => r.enterprise).sort()).toEqual(consentingBorrowers.slice(0, 2).sort());
+    // Reference: the plaintext sum of both parties' partial scores under the job's model parts.
+    const partial = (p: Party, table: Table, id: string) => {
+      const model = nodes[p].jobs.requireCheckpoint<TrainCheckpoint>('consented-2', 'train').model!;
+      const row = table.ids.findIndex((x) => normalizeUscc(x) === id);
+      const f = partyFeatures(
+        table,
+        table.columns.map((c) => c.name),
+        [row],
+      );
+      return partyPartialScores(model, f.columns)[0]!;
+    };
+    for (const r of out.rescored) {
+      expect(r.found).toBe(true);
+      const expected =
+        partial('bank', bankTable, r.enterprise) + partial('government', govTable, r.enterprise);
+      expect(Math.abs(r.score! - expected)).toBeLessThan(1e-4);
+    }
+    expect(nodes.bank.alerts!.inbox.pendingEnterprises()).toEqual([]);
+    // Both nodes audited the deliveries and rescoring; the owner's reconciliation still agrees.
+    const govMonitoring = [...nodes.government.audit.entries({ kind: 'data_use' })].filter(
+      (e) => e.purpose === 'monitoring',
+    );
+    expect(govMonitoring.length).toBe(1 + 2); // one delivery, two rescored enterprises
+    expect(JSON.stringify(govMonitoring)).not.toContain(consentingBorrowers[0]!);
+    const r = reconcileAuditLogs(nodes.government.audit.entries(), [...nodes.bank.audit.entries()], {
+      dataOwner: 'government',
+      user: 'bank',
+    });
+    expect(r).toMatchObject({ ok: true, matched: 6 + 3 });
+    expect(nodes.government.audit.verify().ok).toBe(true);
+  });
+});
