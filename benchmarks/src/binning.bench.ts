@@ -202,6 +202,12 @@ export default async function binningBench(args: string[]): Promise<BenchResult>
             total,
             'this run',
           ],
+          [
+            '  CPU seconds of that run (all threads)',
+            `${rows} x ${hostFeatures + guestFeatures}`,
+            cpuSeconds,
+            'this run',
+          ],
           ['  of which host features (protocol)', `${rows} x ${hostFeatures}`, hostPart, 'this run'],
           ['  of which guest features (local)', `${rows} x ${guestFeatures}`, localPart, 'this run'],
           [
