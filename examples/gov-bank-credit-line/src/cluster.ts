@@ -6,19 +6,27 @@
  *   3. one config file per node: its party id, listen address, peers' addresses, TLS files, data, state;
  *   4. `fedscore node --config <party>.yaml` per party, each its own process;
  *   5. the job is submitted to the bank's node (`fedscore node submit`), which coordinates it.
+ * Governance: before the nodes start, the government's consent registry receives the enterprises'
+ * training authorizations for the bank (`fedscore consent import` does the same from a file): every
+ * twentieth enterprise has none, so the job reports exclusions; each node registers the trained model
+ * and records the bank's use of the government's data in its audit log.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
+  ConsentRegistry,
   createDevCa,
   type EvaluateCheckpoint,
   issuePartyCert,
   JobStore,
+  ModelRegistry,
   NodeStore,
+  type PsiCheckpoint,
   type PublishCheckpoint,
   submitJob,
 } from '@fedscore/node';
@@ -98,6 +106,26 @@ export async function prepareCluster(
     configs[p] = join(dir, `${p}.yaml`);
     writeFileSync(configs[p], stringify(config));
   }
+  // The enterprises' authorizations, held by the government node (the data owner).
+  const govIds = (await readCsvFile(data.government.path, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
+  const govStore = NodeStore.open(stateDirs.government);
+  try {
+    const now = Date.now();
+    new ConsentRegistry(govStore, { party: 'government' }).grantAll(
+      govIds
+        .filter((_, i) => i % 20 !== 19)
+        .map((enterprise) => ({
+          enterprise,
+          grantee: 'bank',
+          purpose: 'training' as const,
+          scope: ['*'],
+          grantedAt: now - 86_400_000,
+          expiresAt: now + 365 * 86_400_000,
+        })),
+    );
+  } finally {
+    govStore.close();
+  }
   return { dir, configs, stateDirs, httpPorts, grpcPorts };
 }
 
@@ -164,6 +192,11 @@ export interface JobOutcome {
   readonly error?: { code: string; message: string };
   readonly test?: EvaluateCheckpoint;
   readonly files?: string[];
+  /** Aligned enterprises that took part, and those the government's consent check excluded. */
+  readonly aligned?: number;
+  readonly consentExcluded?: number;
+  /** The model version publish registered in the bank's registry. */
+  readonly model?: string;
   readonly failedAttempts: number;
   readonly seconds: number;
 }
@@ -185,6 +218,8 @@ export function submitCreditLineJob(
       seed: options.seed,
       binning: { bins: 5, minIv: 0.02, scheme: 'ckks' },
       train: { scheme: 'ckks', maxEpochs: options.epochs, batchSize: 256 },
+      consent: { purpose: 'training', categories: ['*'] },
+      model: 'sme-credit-line',
     });
   } finally {
     store.close();
@@ -223,13 +258,18 @@ export function jobOutcome(layout: ClusterLayout, id: string): JobOutcome {
   return readJob(layout.stateDirs.bank, (jobs) => {
     const j = jobs.require(id);
     const test = jobs.checkpoint<EvaluateCheckpoint>(id, 'evaluate')?.output;
-    const files = jobs.checkpoint<PublishCheckpoint>(id, 'publish')?.output.files;
+    const pub = jobs.checkpoint<PublishCheckpoint>(id, 'publish')?.output;
+    const psi = jobs.checkpoint<PsiCheckpoint>(id, 'psi')?.output;
+    const consent = psi?.consent?.['government'];
     return {
       id,
       status: j.status,
       ...(j.error !== undefined && { error: j.error }),
       ...(test !== undefined && { test }),
-      ...(files !== undefined && { files }),
+      ...(pub !== undefined && { files: pub.files }),
+      ...(pub?.model !== undefined && { model: pub.model }),
+      ...(psi !== undefined && { aligned: psi.rows.length }),
+      ...(consent !== undefined && { consentExcluded: consent.excludedTotal }),
       failedAttempts: jobs.events(id).filter((e) => e.kind === 'attempt_failed').length,
       seconds: (j.updatedAt - j.createdAt) / 1000,
     };
@@ -294,8 +334,25 @@ export async function runCreditLineExample(o: ExampleOptions): Promise<JobOutcom
         `   joint model on ${out.test.testRows} held-out customers: AUC ${out.test.auc.toFixed(4)}, KS ${out.test.ks!.toFixed(4)}`,
       );
     }
+    if (out.aligned !== undefined) {
+      print(
+        `   ${out.aligned} aligned enterprises took part; ${out.consentExcluded ?? 0} excluded by the government's consent check`,
+      );
+    }
+    if (out.model !== undefined) {
+      const gov = NodeStore.open(layout.stateDirs.government, { readOnly: true });
+      try {
+        const m = new ModelRegistry(gov).get(out.model);
+        print(`   registered as ${out.model} on the bank and ${m.ref} (${m.status}) on the government`);
+      } finally {
+        gov.close();
+      }
+    }
     for (const p of PARTIES)
       print(`   ${p.padEnd(10)} store: ${join(layout.stateDirs[p], 'fedscore.sqlite')}`);
+    print(
+      `   check: fedscore audit verify --store ${layout.stateDirs.government} --json; fedscore models list --store ${layout.stateDirs.bank}`,
+    );
     for (const f of out.files ?? []) print(`   bank file: ${f}`);
     print(
       `   the government's model part: ${join(layout.stateDirs.government, 'models', id, 'government.model.json')}`,
