@@ -55,6 +55,30 @@ describe('node config', () => {
     else expect(got).toBe(field);
   });
 
+  it('governance and monitoring: secure defaults, and errors naming the field', () => {
+    const c = validateNodeConfig(base);
+    expect(c.governance.requireConsent).toBe(true);
+    expect(c.monitoring).toEqual({ serve: false, pollSeconds: 60 });
+    expect(fieldOf(() => validateNodeConfig({ ...base, monitoring: { government: 'tax-bureau' } }))).toBe(
+      'monitoring.government',
+    );
+    expect(fieldOf(() => validateNodeConfig({ ...base, monitoring: { rescoreModel: 'm@1' } }))).toBe(
+      'monitoring.rescoreModel',
+    );
+    expect(fieldOf(() => validateNodeConfig({ ...base, monitoring: { pollSeconds: -1 } }))).toBe(
+      'monitoring.pollSeconds',
+    );
+    expect(fieldOf(() => validateNodeConfig({ ...base, governance: { requireConsent: 'yes' } }))).toBe(
+      'governance.requireConsent',
+    );
+    const spec = { guest: 'bank', hosts: ['government'], data: { bank: 'a', government: 'b' } };
+    expect(validateJobSpec(spec).consent).toEqual({ purpose: 'training', categories: ['*'] });
+    expect(fieldOf(() => validateJobSpec({ ...spec, consent: { categories: ['Tax'] } }))).toBe(
+      'consent.categories[0]',
+    );
+    expect(fieldOf(() => validateJobSpec({ ...spec, id: 'monitor' }))).toBe('id');
+  });
+
   it('names the file and line of YAML that does not parse', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedscore-config-'));
     const file = join(dir, 'bad.yaml');
