@@ -1,30 +1,5 @@
 /** Shared by the scorecard, stability and score CLI tests: an in-process runner and small fixtures. */
-import { main } from '@fedscore/cli';
-import { vi } from 'vitest';
-
-export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
-
-export function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
-}
+export { lastJson, runCli } from './run-cli.ts';
 
 export const WOE_MODEL = {
   intercept: -4.1,
