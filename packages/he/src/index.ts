@@ -11,6 +11,7 @@ export {
   polynomialDepth,
   sumRotationSteps,
 } from './ckks.ts';
+export { encodeLinearWeights, linearCombination } from './linear.ts';
 export {
   columnDot,
   columnLayoutRotations,
@@ -44,9 +45,11 @@ export type {
   EncryptionMode,
   HeContextInfo,
   HeContextOptions,
+  HeLinearJob,
   HeSchemeName,
   HeWorkerPool,
   HeWorkerPoolOptions,
+  LinearCombinationOptions,
   PaillierOptions,
   PlainValues,
   ReleaseOptions,

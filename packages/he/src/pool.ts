@@ -2,13 +2,28 @@
  * A pool of worker threads for CKKS work: one node-seal instance per worker, the context (keys) loaded
  * once per worker at start-up. Work is split into one contiguous chunk per worker, so results come back
  * in input order and are identical to single-thread results (CKKS evaluation is deterministic; only
- * encryption draws randomness).
+ * encryption draws randomness). Successive calls start at successive workers, so concurrent small calls
+ * (one batch each) spread over the pool instead of queueing on the first worker.
+ *
+ * Public or secret. A party evaluating on another party's key gives the pool that party's public
+ * context. A key holder (e.g. a data owner encrypting its own data and decrypting the results) gives it
+ * its secret context: the secret key is then copied to the pool's worker threads, which run in this same
+ * process. It never leaves the process: it is handed over as `workerData` (a copy between threads of one
+ * process), is never written to disk, logged, or sent over a Channel, and the copy the pool serializes from
+ * a context object is zeroed once the workers have received theirs.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { FedscoreError, noopLogger } from '@fedscore/core';
 import { BLOB_KIND, decodeBlob } from './blob.ts';
-import type { HeWorkerPool, HeWorkerPoolOptions, SerializeOptions } from './types.ts';
+import type {
+  CkksPublicContext,
+  CkksSecretContext,
+  HeLinearJob,
+  HeWorkerPool,
+  HeWorkerPoolOptions,
+  SerializeOptions,
+} from './types.ts';
 import type { WorkerReply, WorkerRequest } from './worker.ts';
 
 type Pending = { resolve: (r: Uint8Array[] | Float64Array[]) => void; reject: (e: Error) => void };
@@ -72,27 +87,86 @@ function chunks<T>(items: readonly T[], parts: number): T[][] {
   return out;
 }
 
-/** Start `size` workers, each loading `context` (public or secret CKKS context bytes). */
-export async function createHeWorkerPool(
-  options: HeWorkerPoolOptions & { insecure?: boolean },
-): Promise<HeWorkerPool> {
+function isSecretContext(ctx: CkksPublicContext): ctx is CkksSecretContext {
+  return typeof (ctx as Partial<CkksSecretContext>).serializeSecret === 'function';
+}
+
+/** The bytes each worker loads, whether they hold the secret key, and the insecure opt-in. */
+function resolveContext(options: HeWorkerPoolOptions): {
+  bytes: Uint8Array;
+  secret: boolean;
+  insecure: boolean;
+  owned: boolean;
+} {
+  const c = options.context;
+  if (!(c instanceof Uint8Array)) {
+    if (typeof c !== 'object' || c === null || typeof c.serialize !== 'function') {
+      throw new FedscoreError('invalid_argument', 'expected context bytes or a CKKS context', {
+        field: 'context',
+      });
+    }
+    const secret = isSecretContext(c);
+    const bytes = secret ? c.serializeSecret({ compression: 'none' }) : c.serialize({ compression: 'none' });
+    return { bytes, secret, insecure: c.insecure, owned: true };
+  }
+  let secret: boolean;
+  try {
+    decodeBlob(c, BLOB_KIND.secretContext);
+    secret = true;
+  } catch {
+    decodeBlob(c, BLOB_KIND.publicContext);
+    secret = false;
+  }
+  return { bytes: c, secret, insecure: options.insecure === true, owned: false };
+}
+
+function publicPoolError(): FedscoreError {
+  return new FedscoreError('unsupported', 'the pool holds a public context', { field: 'context' });
+}
+
+function checkLinearInputs(jobs: readonly HeLinearJob[], weights: readonly number[], level?: number): void {
+  weights.forEach((w, j) => {
+    if (typeof w !== 'number' || !Number.isFinite(w)) {
+      throw new FedscoreError('invalid_argument', `weight ${j} is not a finite number`, {
+        field: `weights[${j}]`,
+      });
+    }
+  });
+  if (level !== undefined && (!Number.isInteger(level) || level < 0)) {
+    throw new FedscoreError('out_of_range', 'level must be a non-negative integer', { field: 'level' });
+  }
+  jobs.forEach((job, i) => {
+    if (job.ciphertexts.length !== weights.length) {
+      throw new FedscoreError(
+        'invalid_argument',
+        `expected ${weights.length} ciphertexts (one per weight), got ${job.ciphertexts.length}`,
+        { field: `jobs[${i}].ciphertexts` },
+      );
+    }
+    if (job.add !== undefined && !(job.add instanceof Float64Array)) {
+      throw new FedscoreError('invalid_argument', 'expected a Float64Array', { field: `jobs[${i}].add` });
+    }
+  });
+}
+
+/**
+ * Start `size` workers, each loading `context`: public or secret CKKS context bytes, or a context object.
+ * A secret context (the caller owns the key) reaches worker threads of this process only: see above.
+ */
+export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<HeWorkerPool> {
   const size = options.size ?? Math.max(1, Math.min(2, availableParallelism()));
   if (!Number.isInteger(size) || size < 1 || size > 64) {
     throw new FedscoreError('out_of_range', 'pool size must be an integer in [1, 64]', { field: 'size' });
   }
-  let secret: boolean;
-  try {
-    decodeBlob(options.context, BLOB_KIND.secretContext);
-    secret = true;
-  } catch {
-    decodeBlob(options.context, BLOB_KIND.publicContext);
-    secret = false;
-  }
+  const { bytes, secret, insecure, owned } = resolveContext(options);
   const logger = options.logger ?? noopLogger;
-  const workers = Array.from(
-    { length: size },
-    () => new WorkerHandle(options.context, secret, options.insecure === true),
-  );
+  let workers: WorkerHandle[];
+  try {
+    // `workerData` is copied into each worker when it is constructed.
+    workers = Array.from({ length: size }, () => new WorkerHandle(bytes, secret, insecure));
+  } finally {
+    if (owned) bytes.fill(0);
+  }
   try {
     await Promise.all(workers.map((w) => w.ready));
   } catch (e) {
@@ -101,23 +175,41 @@ export async function createHeWorkerPool(
   }
   logger.debug('HE worker pool ready', { size, secret });
 
+  let turn = 0;
+  /** Chunks of `items` to the workers in turn; returns `run`'s results in input order. */
   async function scatter<T, R>(
     items: readonly T[],
-    run: (w: WorkerHandle, part: T[]) => Promise<R[]>,
+    run: (w: WorkerHandle, part: T[], first: number) => Promise<R[]>,
   ): Promise<R[]> {
     if (items.length === 0) return [];
     const parts = chunks(items, workers.length);
-    const results = await Promise.all(parts.map((p, i) => run(workers[i]!, p)));
+    const start = turn;
+    turn = (turn + parts.length) % workers.length;
+    const per = parts[0]!.length;
+    const results = await Promise.all(
+      parts.map((p, i) => run(workers[(start + i) % workers.length]!, p, i * per)),
+    );
     return results.flat();
   }
 
   return {
     size,
+    secret,
     encrypt(vectors: readonly Float64Array[], opts?: SerializeOptions) {
       return scatter(
         vectors,
         (w, part) =>
           w.request({ op: 'encrypt', vectors: part, ...(opts && { options: opts }) }) as Promise<
+            Uint8Array[]
+          >,
+      );
+    },
+    encryptSymmetric(vectors: readonly Float64Array[], opts?: SerializeOptions) {
+      if (!secret) return Promise.reject(publicPoolError());
+      return scatter(
+        vectors,
+        (w, part) =>
+          w.request({ op: 'encryptSymmetric', vectors: part, ...(opts && { options: opts }) }) as Promise<
             Uint8Array[]
           >,
       );
@@ -134,12 +226,33 @@ export async function createHeWorkerPool(
           }) as Promise<Uint8Array[]>,
       );
     },
-    decrypt(ciphertexts) {
-      if (!secret) {
-        return Promise.reject(
-          new FedscoreError('unsupported', 'the pool holds a public context', { field: 'context' }),
-        );
+    linearCombinations(jobs, weights, opts) {
+      try {
+        checkLinearInputs(jobs, weights, opts?.level);
+      } catch (e) {
+        return Promise.reject(e);
       }
+      const serialize: SerializeOptions | undefined =
+        opts?.compression === undefined ? undefined : { compression: opts.compression };
+      return scatter(
+        jobs,
+        (w, part, first) =>
+          w.request({
+            op: 'linearCombinations',
+            jobs: part.map((j) => ({
+              ciphertexts: [...j.ciphertexts],
+              ...(j.add !== undefined && { add: j.add }),
+            })),
+            first,
+            weights: [...weights],
+            rerandomize: opts?.rerandomize === true,
+            ...(opts?.level !== undefined && { level: opts.level }),
+            ...(serialize && { options: serialize }),
+          }) as Promise<Uint8Array[]>,
+      );
+    },
+    decrypt(ciphertexts) {
+      if (!secret) return Promise.reject(publicPoolError());
       return scatter(
         ciphertexts,
         (w, part) => w.request({ op: 'decrypt', ciphertexts: part }) as Promise<Float64Array[]>,

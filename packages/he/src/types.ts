@@ -269,16 +269,54 @@ export interface CkksSecretContext extends CkksPublicContext {
 export interface HeWorkerPoolOptions {
   /** Number of worker threads (default: available parallelism, at most 2 on this project's machines). */
   readonly size?: number;
-  /** Public (or secret) context bytes loaded once per worker. */
-  readonly context: Uint8Array;
+  /**
+   * The context every worker loads once: public or secret context bytes, or a context object (serialized
+   * here; a `CkksSecretContext` with its secret key). A secret context gives the pool `decrypt` and
+   * `encryptSymmetric`; pass one only when this process owns the key: the secret key is copied to the
+   * pool's worker threads, which are threads of this same process (it never leaves the process, is
+   * never written anywhere and never crosses a Channel). A party evaluating on another party's key
+   * passes that party's public context.
+   */
+  readonly context: Uint8Array | CkksPublicContext;
+  /** Accept an insecure context (bytes only; a context object carries its own flag). Tests only. */
+  readonly insecure?: boolean;
   readonly logger?: Logger;
 }
 
-/** One node-seal instance per worker, keys loaded once; inputs and outputs travel as serialized bytes. */
+/** Inputs and options of a linear combination (`linearCombination`, `HeWorkerPool.linearCombinations`). */
+export interface LinearCombinationOptions {
+  /** Plaintext values added to the sum (its length sets the result length). Default: none. */
+  readonly add?: PlainValues;
+  /** Add a fresh public-key encryption of zero last (independent randomness). Default false. */
+  readonly rerandomize?: boolean;
+  /** Require every input at this level (e.g. `ctx.levels` for fresh ciphertexts). Default: any level. */
+  readonly level?: number;
+}
+
+/** One linear combination for the pool: serialized ciphertexts (one per weight) and what to add. */
+export interface HeLinearJob {
+  readonly ciphertexts: readonly Uint8Array[];
+  /** Plaintext values added to the sum; its length sets the result length. */
+  readonly add?: Float64Array;
+}
+
+/**
+ * One node-seal instance per worker, keys loaded once; inputs and outputs travel as serialized bytes.
+ * Concurrent calls share the workers: each call is cut into one contiguous chunk per worker and the
+ * chunks of successive calls start at successive workers, so single-item calls alternate between them.
+ */
 export interface HeWorkerPool {
   readonly size: number;
+  /** True when the pool was given a secret context (`decrypt` and `encryptSymmetric` available). */
+  readonly secret: boolean;
   /** Encrypt each vector (<= slotCount values) with the public key; returns serialized ciphertexts. */
   encrypt(vectors: readonly Float64Array[], options?: SerializeOptions): Promise<Uint8Array[]>;
+  /**
+   * Encrypt each vector (<= slotCount values) with the secret key in SEAL's seeded form
+   * (`CkksSecretContext.encryptSymmetricSerialized`: half the bytes, about a third of the cost of
+   * public-key encryption). Secret pools only: a public pool rejects with `unsupported` naming `context`.
+   */
+  encryptSymmetric(vectors: readonly Float64Array[], options?: SerializeOptions): Promise<Uint8Array[]>;
   /**
    * For each column j: `sum_b ct[b] * columns[j][b]` (batch b of the column), summed over slots:
    * the per-feature gradient `sum_i d_i x_ij`. Returns one serialized length-1 ciphertext per column.
@@ -287,6 +325,16 @@ export interface HeWorkerPool {
     ciphertexts: readonly Uint8Array[],
     columns: readonly (readonly Float64Array[])[],
     options?: SerializeOptions,
+  ): Promise<Uint8Array[]>;
+  /**
+   * For each job: `sum_j weights[j] * [[ciphertexts[j]]] + add` (`linearCombination`), one serialized
+   * ciphertext per job. Each worker encodes the weights once and keeps them for the next call with the
+   * same weights. Without `rerandomize` the bytes equal a single-thread `linearCombination`'s.
+   */
+  linearCombinations(
+    jobs: readonly HeLinearJob[],
+    weights: readonly number[],
+    options?: Omit<LinearCombinationOptions, 'add'> & SerializeOptions,
   ): Promise<Uint8Array[]>;
   /** Decrypt serialized ciphertexts (the pool must have been given a secret context). */
   decrypt(ciphertexts: readonly Uint8Array[]): Promise<Float64Array[]>;

@@ -1,16 +1,38 @@
 /**
  * Worker-thread side of the HE pool: its own node-seal instance, the context loaded once at start-up,
  * then requests answered one at a time. Inputs and outputs are serialized ciphertexts (bytes cross the
- * thread boundary; WASM objects never do). Every object made for a request is freed before replying.
+ * thread boundary; WASM objects never do). Every object made for a request is freed before replying,
+ * except the encoded weights of the last linear combination (kept for the next call with equal weights).
+ * A secret context reaches this thread from the pool of the same process only (see pool.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FedscoreError } from '@fedscore/core';
 import { loadCkksPublicContext, loadCkksSecretContext } from './ckks.ts';
+import { encodeLinearWeights, linearCombination } from './linear.ts';
 import { columnDot } from './packing.ts';
-import type { CkksPublicContext, CkksSecretContext, CkksVector, SerializeOptions } from './types.ts';
+import type {
+  CkksPlaintext,
+  CkksPublicContext,
+  CkksSecretContext,
+  CkksVector,
+  HeLinearJob,
+  SerializeOptions,
+} from './types.ts';
 
 export type WorkerRequest =
   | { id: number; op: 'encrypt'; vectors: Float64Array[]; options?: SerializeOptions }
+  | { id: number; op: 'encryptSymmetric'; vectors: Float64Array[]; options?: SerializeOptions }
+  | {
+      id: number;
+      op: 'linearCombinations';
+      jobs: HeLinearJob[];
+      /** Index of jobs[0] in the caller's list (error fields name the caller's index). */
+      first: number;
+      weights: number[];
+      rerandomize: boolean;
+      level?: number;
+      options?: SerializeOptions;
+    }
   | {
       id: number;
       op: 'columnDots';
@@ -31,7 +53,67 @@ const ctx: CkksPublicContext = data.secret
   ? await loadCkksSecretContext(data.context, { insecure: data.insecure })
   : await loadCkksPublicContext(data.context, { insecure: data.insecure });
 
+function secretContext(): CkksSecretContext {
+  if (!data.secret)
+    throw new FedscoreError('unsupported', 'the pool holds a public context', { field: 'context' });
+  return ctx as CkksSecretContext;
+}
+
+// Weights of the last linear combination, encoded once (a model is applied to many batches).
+let weightKey: string | undefined;
+let weightPts: (CkksPlaintext | undefined)[] = [];
+
+function weightsFor(weights: number[]): (CkksPlaintext | undefined)[] {
+  const key = weights.join(',');
+  if (key !== weightKey) {
+    for (const p of weightPts) p?.dispose();
+    weightPts = [];
+    weightKey = undefined; // stays unset if encoding fails
+    weightPts = encodeLinearWeights(ctx, weights);
+    weightKey = key;
+  }
+  return weightPts;
+}
+
+function linearJob(
+  job: HeLinearJob,
+  index: number,
+  req: WorkerRequest & { op: 'linearCombinations' },
+): Uint8Array {
+  const cts: CkksVector[] = [];
+  try {
+    for (const b of job.ciphertexts) cts.push(ctx.deserializeVector(b));
+    const r = linearCombination(ctx, cts, weightsFor(req.weights), {
+      ...(job.add !== undefined && { add: job.add }),
+      rerandomize: req.rerandomize,
+      ...(req.level !== undefined && { level: req.level }),
+    });
+    try {
+      return r.serialize(req.options);
+    } finally {
+      r.dispose();
+    }
+  } catch (e) {
+    // Name the caller's job: `vectors[j]` of this job is `jobs[i].ciphertexts[j]` to the caller.
+    if (e instanceof FedscoreError && e.field?.startsWith('vectors')) {
+      throw new FedscoreError(e.code, e.message.replace(/^field '[^']*': /, ''), {
+        field: `jobs[${index}].ciphertexts${e.field.slice('vectors'.length)}`,
+      });
+    }
+    throw e;
+  } finally {
+    for (const c of cts) c.dispose();
+  }
+}
+
 function handle(req: WorkerRequest): Uint8Array[] | Float64Array[] {
+  if (req.op === 'encryptSymmetric') {
+    const sk = secretContext();
+    return req.vectors.map((v) => sk.encryptSymmetricSerialized(v, req.options));
+  }
+  if (req.op === 'linearCombinations') {
+    return req.jobs.map((job, i) => linearJob(job, req.first + i, req));
+  }
   if (req.op === 'encrypt') {
     return req.vectors.map((v) => {
       const ct = ctx.encrypt(v);
@@ -65,9 +147,7 @@ function handle(req: WorkerRequest): Uint8Array[] | Float64Array[] {
     }
   }
   if (req.op === 'decrypt') {
-    if (!data.secret)
-      throw new FedscoreError('unsupported', 'the pool holds a public context', { field: 'context' });
-    const sk = ctx as CkksSecretContext;
+    const sk = secretContext();
     return req.ciphertexts.map((b) => {
       const v = sk.deserializeVector(b);
       try {
@@ -91,7 +171,13 @@ port.on('message', (req: WorkerRequest) => {
       ok: false,
       error: {
         code: fe?.code ?? 'he_error',
-        message: e instanceof Error ? e.message : String(e),
+        // The pool re-attaches the field: send the message without its "field '...': " prefix.
+        message:
+          fe?.field !== undefined
+            ? fe.message.replace(`field '${fe.field}': `, '')
+            : e instanceof Error
+              ? e.message
+              : String(e),
         ...(fe?.field !== undefined && { field: fe.field }),
       },
     };

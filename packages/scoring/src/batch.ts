@@ -43,15 +43,17 @@ import {
 import {
   type CkksPublicContext,
   type CkksSecretContext,
+  createHeWorkerPool,
   DEFAULT_FLOODING_STDDEV,
+  encodeLinearWeights,
   floodNoise,
+  type HeWorkerPool,
   loadCkksPublicContext,
 } from '@fedscore/he';
 import { fedscore } from '@fedscore/wire';
 import { ContextCache, checkBatch, loadVectors, toBatch } from './he-io.ts';
 import { checkColumns, checkLinearModel, type LinearScoreModel } from './linear.ts';
-import { encodeWeights, evaluateLinear } from './linear-he.ts';
-import { createScoringPool, type ScoringPool } from './pool.ts';
+import { asProtocolError, evaluateLinear } from './linear-he.ts';
 import {
   BATCH_PLAN,
   BLOCK_SCORES,
@@ -80,8 +82,11 @@ export interface BatchDataOwnerRun {
 export interface BatchDataOwnerOptions {
   /** The data owner's CKKS key set (`createCkksContext({ relinearization: false })`). */
   readonly context: CkksSecretContext;
-  /** A pool over `context.serializeSecret()` for encryption and decryption on every core. */
-  readonly pool?: ScoringPool;
+  /**
+   * An HE worker pool over this same secret context (`createHeWorkerPool({ context })`: the secret key
+   * stays in this process's worker threads) for encryption and decryption on every core.
+   */
+  readonly pool?: HeWorkerPool;
   readonly logger?: Logger;
   /** Flooding noise of released values (model-owner mode). Default 2^-20. */
   readonly noiseStdDev?: number;
@@ -129,7 +134,7 @@ export class BatchScoringDataOwner {
       const hi = Math.min(records, lo + S);
       const vectors = columns.map((c) => c.subarray(lo, hi));
       const items = this.#o.pool
-        ? await this.#o.pool.encrypt(vectors)
+        ? await this.#o.pool.encryptSymmetric(vectors, { compression: 'none' })
         : vectors.map((v) => ctx.encryptSymmetricSerialized(v, { compression: 'none' }));
       await session.send(modelOwner, RECORD_BLOCK, toBatch(ctx, items, hi - lo, scale, ctx.levels));
       progress({ stage: 'encrypt', done: hi, total: records, unit: 'records' });
@@ -184,25 +189,25 @@ export interface BatchModelOwnerOptions {
 /** The model owner's role. Loaded contexts and their worker pools are cached per data-owner key. */
 export class BatchScoringModelOwner {
   readonly #o: BatchModelOwnerOptions;
-  readonly #contexts = new ContextCache<{ ctx: CkksPublicContext; pool: ScoringPool | undefined }>();
+  readonly #contexts = new ContextCache<{ ctx: CkksPublicContext; pool: HeWorkerPool | undefined }>();
 
   constructor(options: BatchModelOwnerOptions) {
     checkLinearModel(options.model);
     this.#o = options;
   }
 
-  async #context(bytes: Uint8Array): Promise<{ ctx: CkksPublicContext; pool: ScoringPool | undefined }> {
+  async #context(bytes: Uint8Array): Promise<{ ctx: CkksPublicContext; pool: HeWorkerPool | undefined }> {
     const have = this.#contexts.get(bytes);
     if (have) return have;
     const ctx = await loadCkksPublicContext(bytes, { insecure: this.#o.insecure === true });
     const size = this.#o.poolSize ?? 2;
     const pool =
       size > 0
-        ? await createScoringPool({
+        ? await createHeWorkerPool({
             context: bytes,
-            secret: false,
             size,
             insecure: this.#o.insecure === true,
+            ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
           })
         : undefined;
     const entry = { ctx, pool };
@@ -233,7 +238,7 @@ export class BatchScoringModelOwner {
     const maskBits = this.#o.maskBits ?? DEFAULT_BATCH_MASK_BITS;
     const masks = resultTo === 'model-owner' ? new Float64Array(records) : undefined;
     const rerandomize = this.#o.rerandomize ?? true;
-    const weightPts = pool ? undefined : encodeWeights(ctx, model.weights);
+    const weightPts = pool ? undefined : encodeLinearWeights(ctx, model.weights);
     const scale = 2 ** ctx.params.scaleBits;
     const pending: Promise<Uint8Array>[] = [];
     try {
@@ -253,8 +258,17 @@ export class BatchScoringModelOwner {
         }
         if (pool) {
           const p = pool
-            .evaluate([{ features: [...items], add }], model.weights, rerandomize)
-            .then((r) => r[0]!);
+            .linearCombinations([{ ciphertexts: items, add }], model.weights, {
+              rerandomize,
+              level: ctx.levels,
+              compression: 'none',
+            })
+            .then(
+              (r) => r[0]!,
+              (e: unknown) => {
+                throw asProtocolError(e);
+              },
+            );
           p.catch(() => {}); // awaited below, in order; this only keeps an early failure from going unhandled
           pending.push(p);
         } else {

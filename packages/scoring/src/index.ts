@@ -22,8 +22,6 @@ export {
   OnlineScoringBank,
   OnlineScoringGovernment,
 } from './online.ts';
-export type { ScoringPool, ScoringPoolOptions } from './pool.ts';
-export { createScoringPool } from './pool.ts';
 export type {
   CapName,
   CreditDecision,

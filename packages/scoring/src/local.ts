@@ -11,11 +11,10 @@ import {
   type Rng,
   runParties,
 } from '@fedscore/core';
-import { type CkksParams, type CkksPresetName, createCkksContext } from '@fedscore/he';
+import { type CkksParams, type CkksPresetName, createCkksContext, createHeWorkerPool } from '@fedscore/he';
 import { envelopeCodec } from '@fedscore/wire';
 import { type BatchResultTo, BatchScoringDataOwner, BatchScoringModelOwner } from './batch.ts';
 import type { LinearScoreModel } from './linear.ts';
-import { createScoringPool } from './pool.ts';
 import { BATCH_SCORING_PROTOCOL, SCORING_VERSION } from './steps.ts';
 
 export const DATA_OWNER_ID = 'data-owner';
@@ -54,7 +53,8 @@ export async function runBatchScoring(input: RunBatchScoringInput): Promise<RunB
   const ctx = await createCkksContext({ params: input.params ?? 'ckks-8192', relinearization: false });
   const pool =
     poolSize > 0
-      ? await createScoringPool({ context: ctx.serializeSecret(), secret: true, size: poolSize })
+      ? // The data owner's own key, to worker threads of this process only.
+        await createHeWorkerPool({ context: ctx, size: poolSize })
       : undefined;
   const dataOwner = new BatchScoringDataOwner({
     context: ctx,
