@@ -1,5 +1,11 @@
-export type { JobEvent, JobRecord, JobStatus } from './job-store.ts';
-export { canonicalJson, JOB_MIGRATIONS, JOB_STATUSES, JobStore } from './job-store.ts';
+export type { EpochCheckpointRecord, JobEvent, JobRecord, JobStatus } from './job-store.ts';
+export {
+  canonicalJson,
+  EPOCH_CHECKPOINTS_KEPT,
+  JOB_MIGRATIONS,
+  JOB_STATUSES,
+  JobStore,
+} from './job-store.ts';
 export type { DataUseEvent, JobRunnerOptions } from './runner.ts';
 export { JOB_STAGE, JobRunner, submitJob } from './runner.ts';
 export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
@@ -25,6 +31,8 @@ export type {
 export {
   ALIGN_PROTOCOL,
   EVALUATE_PROTOCOL,
+  MASK_SEED_SECRET,
+  maskSeedFor,
   NODE_PROTOCOL_VERSION,
   PUBLISH_PROTOCOL,
   partyFeatures,

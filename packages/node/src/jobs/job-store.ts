@@ -7,10 +7,16 @@
  *   jobs(id, spec, coordinator, status, stage, attempt, error_code, error_message, created_at, updated_at)
  *   job_checkpoints(job_id, stage, attempt, output, created_at) -- one row per completed stage
  *   job_events(job_id, seq, time, kind, stage, attempt, detail) -- what happened, for status and tests
+ *   job_epoch_checkpoints(job_id, stage, epoch, attempt, bytes, created_at) -- within-stage checkpoints
+ *     (hetero-LR's per-epoch `serializeCheckpoint` bytes), the last `EPOCH_CHECKPOINTS_KEPT` per job and
+ *     stage; each written (and the older ones pruned) in one transaction, so a crash mid-write leaves the
+ *     previous ones intact; dropped when the job ends
+ *   job_secrets(name, secret, created_at) -- this party's random secrets for jobs (the mask-seed key of
+ *     `maskSeedFor`), made on first use from the CSPRNG; never sent, never logged, never exported
  * Checkpoints hold row positions, feature names, model weights and metrics of this party only; they stay
  * in this party's state directory like its data does.
  */
-import { FedscoreError } from '@fedscore/core';
+import { cryptoRng, FedscoreError } from '@fedscore/core';
 import type { NodeStore } from '../store/index.ts';
 import { type JobSpec, STAGES, type StageName, validateJobSpec } from './spec.ts';
 
@@ -47,8 +53,34 @@ export const JOB_MIGRATIONS = {
        detail TEXT,
        PRIMARY KEY (job_id, seq)
      ) STRICT;`,
+    `CREATE TABLE job_epoch_checkpoints (
+       job_id TEXT NOT NULL REFERENCES jobs(id),
+       stage TEXT NOT NULL,
+       epoch INTEGER NOT NULL,
+       attempt INTEGER NOT NULL,
+       bytes BLOB NOT NULL,
+       created_at INTEGER NOT NULL,
+       PRIMARY KEY (job_id, stage, epoch)
+     ) STRICT;
+     CREATE TABLE job_secrets (
+       name TEXT PRIMARY KEY,
+       secret BLOB NOT NULL,
+       created_at INTEGER NOT NULL
+     ) STRICT;`,
   ],
 } as const;
+
+/** Within-stage checkpoints kept per job and stage (a party killed mid-epoch lags the others by one). */
+export const EPOCH_CHECKPOINTS_KEPT = 3;
+
+/** One stored within-stage checkpoint (the bytes are the algorithm's own format). */
+export interface EpochCheckpointRecord {
+  readonly epoch: number;
+  /** The stage attempt that wrote it. */
+  readonly attempt: number;
+  readonly bytes: Uint8Array;
+  readonly createdAt: number;
+}
 
 export const JOB_STATUSES = ['submitted', 'running', 'done', 'failed'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -170,8 +202,10 @@ export class JobStore {
     });
   }
 
+  /** Mark the job done (or failed with `error`); its within-stage checkpoints are no longer needed. */
   finish(id: string, error?: { code: string; message: string }): void {
     this.store.transaction(() => {
+      this.store.run('DELETE FROM job_epoch_checkpoints WHERE job_id = ?', id);
       this.store.run(
         'UPDATE jobs SET status = ?, error_code = ?, error_message = ?, updated_at = ? WHERE id = ?',
         error === undefined ? 'done' : 'failed',
@@ -216,6 +250,105 @@ export class JobStore {
       });
     }
     return c.output;
+  }
+
+  /**
+   * Persist this party's checkpoint of `epoch` within a stage and keep only the latest `keep` epochs
+   * (one transaction: a crash leaves the previous set whole). Epochs above `epoch` are dropped too: they
+   * belong to a run this one resumed before, and the one being written supersedes them.
+   */
+  saveEpochCheckpoint(
+    id: string,
+    stage: StageName,
+    attempt: number,
+    epoch: number,
+    bytes: Uint8Array,
+    keep: number = EPOCH_CHECKPOINTS_KEPT,
+  ): void {
+    if (!Number.isSafeInteger(epoch) || epoch < 1) {
+      throw new FedscoreError('out_of_range', `epoch ${epoch} is not a positive integer`, { field: 'epoch' });
+    }
+    if (!Number.isSafeInteger(keep) || keep < 1) {
+      throw new FedscoreError('out_of_range', `keep ${keep} is not a positive integer`, { field: 'keep' });
+    }
+    if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
+      throw new FedscoreError('invalid_argument', 'expected checkpoint bytes', { field: 'bytes' });
+    }
+    this.store.transaction(() => {
+      this.store.run(
+        'DELETE FROM job_epoch_checkpoints WHERE job_id = ? AND stage = ? AND epoch >= ?',
+        id,
+        stage,
+        epoch,
+      );
+      this.store.run(
+        'INSERT INTO job_epoch_checkpoints (job_id, stage, epoch, attempt, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+        id,
+        stage,
+        epoch,
+        attempt,
+        bytes,
+        Date.now(),
+      );
+      this.store.run(
+        `DELETE FROM job_epoch_checkpoints WHERE job_id = ? AND stage = ? AND epoch NOT IN (
+           SELECT epoch FROM job_epoch_checkpoints WHERE job_id = ? AND stage = ? ORDER BY epoch DESC LIMIT ?)`,
+        id,
+        stage,
+        id,
+        stage,
+        keep,
+      );
+      this.event(id, 'epoch_checkpoint', stage, attempt, `epoch=${epoch}`);
+    });
+  }
+
+  /** This party's within-stage checkpoints of a job, by ascending epoch. */
+  epochCheckpoints(id: string, stage: StageName): EpochCheckpointRecord[] {
+    return this.store
+      .all<{ epoch: number; attempt: number; bytes: Uint8Array; created_at: number }>(
+        'SELECT epoch, attempt, bytes, created_at FROM job_epoch_checkpoints WHERE job_id = ? AND stage = ? ORDER BY epoch',
+        id,
+        stage,
+      )
+      .map((r) => ({ epoch: r.epoch, attempt: r.attempt, bytes: r.bytes, createdAt: r.created_at }));
+  }
+
+  /** Remove one stored within-stage checkpoint (one that no longer parses). */
+  dropEpochCheckpoint(id: string, stage: StageName, epoch: number): void {
+    this.store.run(
+      'DELETE FROM job_epoch_checkpoints WHERE job_id = ? AND stage = ? AND epoch = ?',
+      id,
+      stage,
+      epoch,
+    );
+  }
+
+  /**
+   * This party's 32-byte secret `name`, made from the CSPRNG on first use and kept in the store. It never
+   * leaves this node: callers derive per-job values from it (`maskSeedFor`).
+   */
+  partySecret(name: string): Uint8Array {
+    if (typeof name !== 'string' || !/^[a-z][a-z0-9.-]{0,63}$/.test(name)) {
+      throw new FedscoreError('invalid_argument', 'a secret name is a lowercase identifier', {
+        field: 'name',
+      });
+    }
+    return this.store.transaction(() => {
+      const old = this.store.get<{ secret: Uint8Array }>(
+        'SELECT secret FROM job_secrets WHERE name = ?',
+        name,
+      );
+      if (old !== undefined) return old.secret;
+      const secret = cryptoRng().fillBytes(new Uint8Array(32));
+      this.store.run(
+        'INSERT INTO job_secrets (name, secret, created_at) VALUES (?, ?, ?)',
+        name,
+        secret,
+        Date.now(),
+      );
+      return secret;
+    });
   }
 
   event(id: string, kind: string, stage: string | null, attempt: number | null, detail: string | null): void {

@@ -30,10 +30,14 @@
  * fields (user = the guest, owner = the host, purpose, the job's enterprise set and consent reference), so
  * that the owner can reconcile the guest's audit log with its own; publish registers the model.
  *
- * Granularity: a checkpoint is a completed stage. A party killed mid-training re-runs the train stage
- * from the binning checkpoint (hetero-LR's roles take no mid-run state); with the job's seed the split,
- * alignment and training schedule are identical, so the model equals an uninterrupted run's up to HE
- * noise and masking (the jobs and integration tests check this).
+ * Granularity: a checkpoint is a completed stage, and within the train stage an epoch. A party killed
+ * mid-training makes the coordinator start a new attempt of the train stage; in it every role hands
+ * hetero-LR the per-epoch checkpoints it stored (the last 3; see stages.ts) and the roles' handshake
+ * resumes all of them from the latest epoch every party holds (at most one behind the killed party's
+ * last), recorded as a `train_resumed` job event and in the train checkpoint's `resumedFrom`. With the
+ * job's seed and each party's per-job mask seed the resumed run repeats the uninterrupted run from that
+ * epoch: the same model, bit for bit under scheme 'none' and within the CKKS noise (1e-4) under CKKS
+ * (the jobs and integration tests check both). Earlier stages are not re-run.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -385,6 +389,7 @@ export class JobRunner {
       spec,
       party: this.#o.party,
       key,
+      attempt,
       channel: this.#o.transport.channel(),
       jobs: this.#o.jobs,
       data: this.#o.data,

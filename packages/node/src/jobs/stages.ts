@@ -33,9 +33,18 @@
  * authenticated, encrypted transport (mutual TLS) and refuses messages outside a granted stage attempt.
  *
  * Reproducibility: the split and the training schedule derive from the job's seed, PSI's aligned result
- * is deterministic, so a re-run stage yields the same outputs; only HE noise and random masks differ
- * between attempts (CKKS: weights agree to ~1e-6; see the jobs test).
+ * is deterministic, so a re-run stage yields the same outputs; only HE noise differs between attempts.
+ *
+ * Training resumes within the stage (issue 8). Every role, the arbiter included, writes its hetero-LR
+ * checkpoint at the end of every epoch into this party's store (`JobStore.saveEpochCheckpoint`, the last
+ * 3 per job, one transaction each) and hands the ones it holds to the next attempt (`resumeFrom`); the
+ * roles' handshake resumes every party from the latest epoch all of them hold. The guest's and hosts'
+ * masks come from a per-job seed (`maskSeedFor`): an HMAC of the job id under this party's own random
+ * secret (`JobStore.partySecret`, kept in its store, never sent), so a resumed attempt draws the masks
+ * of the uninterrupted run and, under scheme 'none', ends bit-identical to it (CKKS: within its noise,
+ * 1e-4; the jobs and integration tests check both).
  */
+import { createHmac } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -62,6 +71,7 @@ import {
   HETERO_LR_PROTOCOL,
   HETERO_LR_VERSION,
   HeteroLrArbiter,
+  type HeteroLrCheckpoint,
   HeteroLrGuest,
   HeteroLrHost,
   type HeteroLrScheme,
@@ -70,10 +80,12 @@ import {
   type LrCipherProvider,
   type PartyFeatures,
   type PartyModel,
+  parseCheckpoint,
   partyPartialScores,
   runWoeBinningGuest,
   runWoeBinningHost,
   selectByIv,
+  serializeCheckpoint,
   serializeJointModel,
   serializePartyModel,
   WOE_BINNING_PROTOCOL,
@@ -142,6 +154,8 @@ export interface StageContext {
   readonly party: PartyId;
   /** The attempt key (session-id prefix). */
   readonly key: string;
+  /** The stage attempt (0, 1, ...). */
+  readonly attempt: number;
   readonly channel: Channel;
   readonly jobs: JobStore;
   /** This party's dataset by config name. */
@@ -176,6 +190,8 @@ export interface TrainCheckpoint {
   readonly epochs: number;
   readonly keptEpoch: number;
   readonly insecure: boolean;
+  /** The epoch this attempt resumed from (0: trained from the start). */
+  readonly resumedFrom: number;
 }
 export interface EvaluateCheckpoint {
   readonly testRows: number;
@@ -478,8 +494,64 @@ function selectedFeatures(ctx: StageContext, table: Table): string[] {
   return ctx.jobs.requireCheckpoint<BinningCheckpoint>(ctx.spec.id, 'binning').selected;
 }
 
+/** The name of the party secret the mask seeds derive from (`JobStore.partySecret`). */
+export const MASK_SEED_SECRET = 'hetero-lr.mask-seed';
+
+/**
+ * The party's hetero-LR mask seed for a job: HMAC-SHA256 under its own secret of the job id and party,
+ * hex. The same on every attempt of the job (a resumed attempt draws the masks of the uninterrupted run);
+ * different for every job (masks are never reused across jobs); unknown to every other party (the secret
+ * never leaves the node's store, and the seed is written only into this party's own checkpoints).
+ */
+export function maskSeedFor(secret: Uint8Array, job: string, party: PartyId): string {
+  if (!(secret instanceof Uint8Array) || secret.length < 32) {
+    throw new FedscoreError('invalid_argument', 'expected a secret of at least 32 bytes', {
+      field: 'secret',
+    });
+  }
+  return createHmac('sha256', secret)
+    .update(`fedscore/hetero-lr/mask-seed/1\0${job}\0${party}`)
+    .digest('hex');
+}
+
+/**
+ * The hetero-LR checkpoints this party holds for the job (oldest first), parsed. A stored one that no
+ * longer parses (corrupt bytes: the SHA-256 in its header catches any change) is dropped with a warning
+ * and a job event: the handshake then resumes from an epoch every party still holds, or from the start.
+ */
+function heldCheckpoints(ctx: StageContext): HeteroLrCheckpoint[] {
+  const held: HeteroLrCheckpoint[] = [];
+  for (const r of ctx.jobs.epochCheckpoints(ctx.spec.id, 'train')) {
+    try {
+      held.push(parseCheckpoint(r.bytes));
+    } catch (e) {
+      const field = e instanceof FedscoreError ? (e.field ?? e.code) : 'bytes';
+      ctx.logger.warn('stored training checkpoint refused; dropped', { epoch: r.epoch, field });
+      ctx.jobs.dropEpochCheckpoint(ctx.spec.id, 'train', r.epoch);
+      ctx.jobs.event(
+        ctx.spec.id,
+        'epoch_checkpoint_dropped',
+        'train',
+        ctx.attempt,
+        `epoch=${r.epoch} field=${field}`,
+      );
+    }
+  }
+  return held;
+}
+
 async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Promise<TrainCheckpoint> {
   const t = ctx.spec.train;
+  const resumeFrom = heldCheckpoints(ctx);
+  const onCheckpoint = (cp: HeteroLrCheckpoint): void => {
+    ctx.jobs.saveEpochCheckpoint(ctx.spec.id, 'train', ctx.attempt, cp.epoch, serializeCheckpoint(cp));
+  };
+  const resumed = (from: number): void => {
+    if (from === 0) return;
+    ctx.jobs.event(ctx.spec.id, 'train_resumed', 'train', ctx.attempt, `epoch=${from}`);
+    ctx.logger.info('training resumed', { epoch: from, held: resumeFrom.length });
+  };
+  const maskSeed = (): string => maskSeedFor(ctx.jobs.partySecret(MASK_SEED_SECRET), ctx.spec.id, ctx.party);
   const insecure = ctx.spec.insecure;
   const providers = new Map<HeteroLrScheme, LrCipherProvider>();
   const ciphers = (s: HeteroLrScheme): LrCipherProvider => {
@@ -503,9 +575,12 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
       guest: ctx.spec.guest,
       ciphers,
       allowInsecure: insecure,
+      onCheckpoint,
+      resumeFrom,
       logger: ctx.logger,
     }).run();
-    return { epochs: r.epochs, keptEpoch: r.epochs, insecure: r.insecure };
+    resumed(r.resumedFrom);
+    return { epochs: r.epochs, keptEpoch: r.epochs, insecure: r.insecure, resumedFrom: r.resumedFrom };
   }
   const table = await ownTable(ctx);
   const psi = ctx.jobs.requireCheckpoint<PsiCheckpoint>(ctx.spec.id, 'psi');
@@ -530,16 +605,22 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
         ...(t.validationFraction !== undefined && { validationFraction: t.validationFraction }),
       },
       ciphers,
+      // The model id is part of the plan (and of every checkpoint's check).
       modelId: ctx.spec.id,
+      maskSeed: maskSeed(),
+      onCheckpoint,
+      resumeFrom,
       logger: ctx.logger,
       onProgress: ctx.progress,
     }).run();
+    resumed(r.resumedFrom);
     return {
       model: r.model,
       descriptor: r.descriptor,
       epochs: r.epochs,
       keptEpoch: r.keptEpoch,
       insecure: r.insecure,
+      resumedFrom: r.resumedFrom,
     };
   }
   const r = await new HeteroLrHost({
@@ -549,10 +630,20 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
     features,
     ciphers,
     allowInsecure: insecure,
+    maskSeed: maskSeed(),
+    onCheckpoint,
+    resumeFrom,
     logger: ctx.logger,
     onProgress: ctx.progress,
   }).run();
-  return { model: r.model, epochs: r.epochs, keptEpoch: r.keptEpoch, insecure: r.insecure };
+  resumed(r.resumedFrom);
+  return {
+    model: r.model,
+    epochs: r.epochs,
+    keptEpoch: r.keptEpoch,
+    insecure: r.insecure,
+    resumedFrom: r.resumedFrom,
+  };
 }
 
 // ------------------------------------------------------------------------------------------------ evaluate
