@@ -5,16 +5,21 @@
  *     multi-process integration test) finishes with checkpoints
  *     on every node, the government's part of the model only at the government, none at the arbiter, a
  *     test AUC above 0.6 on the generated population (hetero-LR's accuracy against centralized
- *     references is tested in packages/vfl), and a verifying audit chain with one data_use entry per
- *     stage that uses the government's data, on both the bank and the government;
- *   - the same job with the government node stopped during training and a new node started on the same
- *     state directory resumes at the train stage (from the PSI checkpoint) and ends with the same model: every weight within 1e-4
- *     of the uninterrupted run (the difference is CKKS noise and masking only; schedule, split and
- *     alignment are seeded).
+ *     references is tested in packages/vfl), a verifying audit chain with one data_use entry per
+ *     stage that uses the government's data, on both the bank and the government, and one per-epoch
+ *     training checkpoint per epoch on every party (the arbiter too), dropped when the job ends;
+ *   - issue 8, scheme 'none': the government node is stopped mid-epoch 3 (after its epoch-2 checkpoint),
+ *     its latest checkpoint is corrupted on disk, and a new node is started on its state directory. The
+ *     corrupt checkpoint is dropped, the train stage resumes from epoch 1 (the latest epoch every party
+ *     still holds: a `train_resumed` event and `resumedFrom` on every party), PSI is not re-run, and the
+ *     model is bit-identical (float64 bytes, tolerance 0) to an uninterrupted run of the same job (same
+ *     id, seed and party secrets, hence the same mask streams). CKKS resume (within 1e-4) is checked
+ *     across OS processes in integration.test.ts.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ProgressCallback } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
@@ -22,7 +27,9 @@ import {
   type EvaluateCheckpoint,
   issuePartyCert,
   type JobSpecInput,
+  JobStore,
   type NodeConfig,
+  NodeStore,
   PartyNode,
   type TrainCheckpoint,
   validateNodeConfig,
@@ -96,9 +103,18 @@ describe('jobs across party nodes', () => {
   });
   afterAll(() => {});
 
-  const startAll = async (run: string): Promise<Record<Party, PartyNode>> => {
+  const startAll = async (
+    run: string,
+    progress: Partial<Record<Party, ProgressCallback>> = {},
+  ): Promise<Record<Party, PartyNode>> => {
     const nodes = await Promise.all(
-      PARTIES.map((p) => PartyNode.start({ config: config(p, run), tls: tls[p] })),
+      PARTIES.map((p) =>
+        PartyNode.start({
+          config: config(p, run),
+          tls: tls[p],
+          ...(progress[p] !== undefined && { progress: progress[p] }),
+        }),
+      ),
     );
     // The government node requires consent (the default): every enterprise authorizes the bank.
     const gov = nodes[1]!;
@@ -121,8 +137,6 @@ describe('jobs across party nodes', () => {
     await Promise.all(Object.values(nodes).map((n) => n.stop()));
   };
 
-  let reference: TrainCheckpoint | undefined;
-
   it('runs a whole job and records checkpoints, audit entries and models', async () => {
     const nodes = await startAll('plain');
     try {
@@ -133,7 +147,7 @@ describe('jobs across party nodes', () => {
       const ev = nodes.bank.jobs.requireCheckpoint<EvaluateCheckpoint>('credit-line-1', 'evaluate');
       expect(ev.testRows).toBeGreaterThan(100);
       expect(ev.auc).toBeGreaterThan(0.6);
-      reference = nodes.bank.jobs.requireCheckpoint<TrainCheckpoint>('credit-line-1', 'train');
+      expect(nodes.bank.jobs.requireCheckpoint<TrainCheckpoint>('credit-line-1', 'train').epochs).toBe(2);
       const hostTrain = nodes.government.jobs.requireCheckpoint<TrainCheckpoint>('credit-line-1', 'train');
       expect(hostTrain.model?.weights.length).toBeGreaterThan(0);
       // The government holds only its own part of the model; the arbiter holds none.
@@ -153,42 +167,136 @@ describe('jobs across party nodes', () => {
       }
       // Publish registered the model on the data parties.
       expect(nodes.government.models.get('credit-line-1@1').modelId).toBe('credit-line-1');
+      // Every party (the arbiter too) checkpointed every epoch; the job's end dropped them.
+      for (const p of PARTIES) {
+        const epochs = nodes[p].jobs.events('credit-line-1').filter((e) => e.kind === 'epoch_checkpoint');
+        expect(
+          epochs.map((e) => e.detail),
+          p,
+        ).toEqual(['epoch=1', 'epoch=2']);
+        expect(nodes[p].jobs.epochCheckpoints('credit-line-1', 'train')).toEqual([]);
+        expect(nodes[p].jobs.requireCheckpoint<TrainCheckpoint>('credit-line-1', 'train').resumedFrom).toBe(
+          0,
+        );
+      }
     } finally {
       await stopAll(nodes);
     }
   });
 
-  it('resumes after the government node is killed during training, with the same model', async () => {
-    expect(reference).toBeDefined();
-    const nodes = await startAll('crash');
+  // Issue 8 in scheme 'none': the uninterrupted run, then the same job killed mid-training and resumed.
+  const exact = (id: string): JobSpecInput & { id: string } => ({
+    ...spec(id),
+    insecure: true,
+    train: { scheme: 'none', maxEpochs: 4, batchSize: 64 },
+  });
+  const EXACT = 'credit-line-2';
+  const MASK_SEED_SECRET = 'hetero-lr.mask-seed';
+  let exactRef: Record<'bank' | 'government', TrainCheckpoint> | undefined;
+  const f64 = (t: TrainCheckpoint): string =>
+    Buffer.from(Float64Array.from([...t.model!.weights, t.model!.intercept]).buffer).toString('hex');
+
+  it("scheme 'none': the uninterrupted reference run", async () => {
+    const nodes = await startAll('none-ref');
     try {
-      nodes.bank.submit(spec('credit-line-1'));
-      // Wait until training runs, then stop the government node and start a new one on its state.
-      for (;;) {
-        const j = nodes.bank.jobs.require('credit-line-1');
-        if (j.stage === 'train') break;
-        if (j.status === 'failed') throw new Error(`job failed early: ${j.error?.message}`);
-        await new Promise((r) => setTimeout(r, 50));
+      nodes.bank.submit(exact(EXACT));
+      const done = await nodes.bank.runner.waitFor(EXACT, 120_000);
+      expect(done.error).toBeUndefined();
+      exactRef = {
+        bank: nodes.bank.jobs.requireCheckpoint<TrainCheckpoint>(EXACT, 'train'),
+        government: nodes.government.jobs.requireCheckpoint<TrainCheckpoint>(EXACT, 'train'),
+      };
+      expect(exactRef.bank.epochs).toBe(4);
+      expect(exactRef.bank.resumedFrom).toBe(0);
+    } finally {
+      await stopAll(nodes);
+    }
+  });
+
+  it("scheme 'none': killed mid-epoch 3 with a corrupt latest checkpoint, resumed from epoch 1, bit-identical", async () => {
+    expect(exactRef).toBeDefined();
+    // The same job on fresh state directories with the reference run's party secrets (the mask seeds
+    // derive from them), as the restarted node of one deployment would have.
+    for (const p of ['bank', 'government'] as const) {
+      const from = NodeStore.open(config(p, 'none-ref').stateDir);
+      const secret = new JobStore(from).partySecret(MASK_SEED_SECRET);
+      from.close();
+      const to = NodeStore.open(config(p, 'none-crash').stateDir);
+      new JobStore(to);
+      to.run(
+        'INSERT INTO job_secrets (name, secret, created_at) VALUES (?, ?, ?)',
+        MASK_SEED_SECRET,
+        secret,
+        0,
+      );
+      to.close();
+    }
+    // Stop the government node at its first batch after it wrote its epoch-2 checkpoint (mid-epoch 3).
+    let killed: Promise<void> | undefined;
+    let government: PartyNode | undefined;
+    const killInEpoch3: ProgressCallback = (ev) => {
+      if (killed !== undefined || government === undefined || ev.stage !== 'hetero-lr host batch') return;
+      if (government.jobs.epochCheckpoints(EXACT, 'train').length >= 2) killed = government.stop();
+    };
+    const nodes = await startAll('none-crash', { government: killInEpoch3 });
+    government = nodes.government;
+    try {
+      nodes.bank.submit(exact(EXACT));
+      for (let t0 = Date.now(); killed === undefined; ) {
+        const j = nodes.bank.jobs.require(EXACT);
+        if (j.status !== 'running' && j.status !== 'submitted')
+          throw new Error(`job ${j.status} before the kill`);
+        if (Date.now() - t0 > 120_000) throw new Error('training never reached epoch 3');
+        await new Promise((r) => setTimeout(r, 20));
       }
-      await new Promise((r) => setTimeout(r, 300));
-      await nodes.government.stop();
+      await killed;
+      // Corrupt the government's latest checkpoint (one bit of its body) while the node is down.
+      const govDir = config('government', 'none-crash').stateDir;
+      const store = NodeStore.open(govDir);
+      const jobs = new JobStore(store);
+      const held = jobs.epochCheckpoints(EXACT, 'train');
+      expect(held.map((c) => c.epoch)).toEqual([1, 2]);
+      const torn = Uint8Array.from(held[1]!.bytes);
+      torn[torn.length - 3]! ^= 0x01;
+      store.run('UPDATE job_epoch_checkpoints SET bytes = ? WHERE job_id = ? AND epoch = 2', torn, EXACT);
+      store.close();
       nodes.government = await PartyNode.start({
-        config: config('government', 'crash'),
+        config: config('government', 'none-crash'),
         tls: tls.government,
       });
-      const done = await nodes.bank.runner.waitFor('credit-line-1', 170_000);
+      const done = await nodes.bank.runner.waitFor(EXACT, 120_000);
       expect(done.error).toBeUndefined();
       expect(done.status).toBe('done');
-      const events = nodes.bank.jobs.events('credit-line-1');
+
+      const events = nodes.bank.jobs.events(EXACT);
       expect(events.some((e) => e.kind === 'attempt_failed' && e.stage === 'train')).toBe(true);
-      // PSI ran once: the resume started from its checkpoint.
       expect(events.filter((e) => e.kind === 'stage_done' && e.stage === 'psi').length).toBe(1);
-      const resumed = nodes.bank.jobs.requireCheckpoint<TrainCheckpoint>('credit-line-1', 'train');
-      expect(resumed.model!.featureNames).toEqual(reference!.model!.featureNames);
-      resumed.model!.weights.forEach((w, i) => {
-        expect(Math.abs(w - reference!.model!.weights[i]!)).toBeLessThan(1e-4);
-      });
-      expect(Math.abs(resumed.model!.intercept - reference!.model!.intercept)).toBeLessThan(1e-4);
+      // The corrupt checkpoint was dropped; every party resumed from epoch 1, the latest all still held.
+      expect(
+        nodes.government.jobs
+          .events(EXACT)
+          .filter((e) => e.kind === 'epoch_checkpoint_dropped')
+          .map((e) => e.detail),
+      ).toEqual(['epoch=2 field=sha256']);
+      expect(events.filter((e) => e.kind === 'train_resumed').map((e) => e.detail)).toEqual(['epoch=1']);
+      for (const p of PARTIES) {
+        expect(nodes[p].jobs.requireCheckpoint<TrainCheckpoint>(EXACT, 'train').resumedFrom, p).toBe(1);
+        expect(nodes[p].jobs.epochCheckpoints(EXACT, 'train')).toEqual([]);
+      }
+      // The resumed attempt wrote epochs 2..4 again.
+      const resumedEpochs = nodes.government.jobs
+        .events(EXACT)
+        .filter((e) => e.kind === 'epoch_checkpoint' && e.attempt! > 0)
+        .map((e) => e.detail);
+      expect(resumedEpochs).toEqual(['epoch=2', 'epoch=3', 'epoch=4']);
+      // Bit-identical to the uninterrupted run: every party's weights and intercept as float64 bytes.
+      for (const p of ['bank', 'government'] as const) {
+        const t = nodes[p].jobs.requireCheckpoint<TrainCheckpoint>(EXACT, 'train');
+        expect(t.model!.featureNames).toEqual(exactRef![p].model!.featureNames);
+        expect(f64(t), p).toBe(f64(exactRef![p]));
+        expect(t.keptEpoch).toBe(exactRef![p].keptEpoch);
+        expect(t.epochs).toBe(exactRef![p].epochs);
+      }
     } finally {
       await stopAll(nodes);
     }
