@@ -2,9 +2,11 @@
  * Multi-process integration: government, bank and arbiter run as separate OS processes
  * (`fedscore node --config <party>.yaml`, the real CLI entry) on loopback with mutual TLS. A whole job
  * runs; then the same job (same seed, new id) runs again and the government process is killed with
- * SIGKILL during training and started again on its state directory. The second job resumes from its
- * last completed stage (binning) and ends with the same model: every weight within 1e-4 of the first
- * run's (the difference is CKKS noise and random masks; seeds fix split, binning and schedule). Also
+ * SIGKILL during training, after its epoch-1 checkpoint is in its store (issue 8), and started again on
+ * its state directory. The second job re-runs no earlier stage (binning done once), the train stage
+ * resumes from epoch 1 on every party (a `train_resumed` event and the train checkpoint's `resumedFrom`)
+ * and ends with the same model: every weight within 1e-4 of the first run's (the difference is CKKS
+ * noise; seeds fix split, binning and schedule; the exact, scheme-'none' check is in jobs.test.ts). Also
  * checks the health and metrics endpoints, `fedscore node status --json`, and clean SIGTERM exits.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -89,14 +91,15 @@ describe('three node processes on loopback', () => {
     procs[p] = { child, log, exited };
   };
 
-  const bankJobs = <T>(fn: (j: JobStore) => T): T => {
-    const store = NodeStore.open(stateDir('bank'));
+  const partyJobs = <T>(p: Party, fn: (j: JobStore) => T): T => {
+    const store = NodeStore.open(stateDir(p), { readOnly: p !== 'bank' });
     try {
       return fn(new JobStore(store));
     } finally {
       store.close();
     }
   };
+  const bankJobs = <T>(fn: (j: JobStore) => T): T => partyJobs('bank', fn);
 
   const submit = (id: string) =>
     bankJobs((jobs) =>
@@ -189,6 +192,7 @@ describe('three node processes on loopback', () => {
   });
 
   let first: TrainCheckpoint | undefined;
+  let firstGov: TrainCheckpoint | undefined;
 
   it('runs a whole job across the three processes', async () => {
     submit('whole');
@@ -202,6 +206,8 @@ describe('three node processes on loopback', () => {
     expect(out.job.status).toBe('done');
     expect(out.ev!.auc).toBeGreaterThan(0.6);
     first = out.train;
+    firstGov = partyJobs('government', (jobs) => jobs.requireCheckpoint<TrainCheckpoint>('whole', 'train'));
+    expect(first!.resumedFrom).toBe(0);
     const health = (await (await fetch(`http://127.0.0.1:${http.government}/healthz`)).json()) as {
       party: string;
     };
@@ -227,7 +233,16 @@ describe('three node processes on loopback', () => {
     expect(first?.model).toBeDefined();
     submit('killed');
     await waitUntil('killed', (stage) => stage === 'train');
-    await new Promise((r) => setTimeout(r, 800));
+    // Kill the government as soon as every party's epoch-1 checkpoint is committed to its store (the
+    // guest's comes last: it validates after the hosts' epoch ends), i.e. early in epoch 2.
+    for (const t0 = Date.now(); ; ) {
+      const held = PARTIES.map((p) =>
+        partyJobs(p, (jobs) => jobs.epochCheckpoints('killed', 'train').length),
+      );
+      if (held.every((n) => n > 0)) break;
+      if (Date.now() - t0 > 170_000) throw new Error('the government never checkpointed an epoch');
+      await new Promise((r) => setTimeout(r, 25));
+    }
     procs.government.child.kill('SIGKILL');
     await procs.government.exited;
     await start('government');
@@ -241,6 +256,18 @@ describe('three node processes on loopback', () => {
     expect(out.job.status).toBe('done');
     expect(out.events.some((e) => e.kind === 'attempt_failed' && e.stage === 'train')).toBe(true);
     expect(out.events.filter((e) => e.kind === 'stage_done' && e.stage === 'binning').length).toBe(1);
+    // Training resumed from the epoch-1 checkpoints (every party held epoch 1; the killed one no later).
+    expect(out.events.filter((e) => e.kind === 'train_resumed').map((e) => e.detail)).toEqual(['epoch=1']);
+    expect(out.train.resumedFrom).toBe(1);
+    const gov = partyJobs('government', (jobs) => ({
+      train: jobs.requireCheckpoint<TrainCheckpoint>('killed', 'train'),
+      held: jobs.epochCheckpoints('killed', 'train'),
+    }));
+    expect(gov.train.resumedFrom).toBe(1);
+    expect(gov.held).toEqual([]);
+    gov.train.model!.weights.forEach((w, i) => {
+      expect(Math.abs(w - firstGov!.model!.weights[i]!)).toBeLessThan(1e-4);
+    });
     expect(out.train.model!.featureNames).toEqual(first!.model!.featureNames);
     out.train.model!.weights.forEach((w, i) => {
       expect(Math.abs(w - first!.model!.weights[i]!)).toBeLessThan(1e-4);
