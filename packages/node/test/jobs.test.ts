@@ -64,6 +64,9 @@ describe('jobs across party nodes', () => {
   ) as Record<Party, { ca: string; cert: string; key: string }>;
   let ports: Record<Party, number>;
   let files: { bank: string; government: string };
+  // A smaller population for the scheme-'none' resume runs (PSI dominates their time).
+  let small: { bank: string; government: string };
+  const dataOf = (run: string) => (run.startsWith('none-') ? small : files);
 
   const config = (p: Party, run: string): NodeConfig =>
     validateNodeConfig({
@@ -76,9 +79,9 @@ describe('jobs across party nodes', () => {
       ),
       data:
         p === 'bank'
-          ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+          ? { loans: { path: dataOf(run).bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
           : p === 'government'
-            ? { credit: { path: files.government, id: ID_COLUMN } }
+            ? { credit: { path: dataOf(run).government, id: ID_COLUMN } }
             : {},
       limits: { peerDownSeconds: 60, retries: 2, retryBaseMs: 50 },
     });
@@ -100,6 +103,8 @@ describe('jobs across party nodes', () => {
     ports = { bank: p[0]!, government: p[1]!, arbiter: p[2]! };
     const w = await writePopulation({ enterprises: 1500, bankCustomers: 900, seed: 11 }, join(root, 'data'));
     files = { bank: w.bank.path, government: w.government.path };
+    const ws = await writePopulation({ enterprises: 500, bankCustomers: 320, seed: 13 }, join(root, 'small'));
+    small = { bank: ws.bank.path, government: ws.government.path };
   });
   afterAll(() => {});
 
@@ -119,7 +124,7 @@ describe('jobs across party nodes', () => {
     // The government node requires consent (the default): every enterprise authorizes the bank.
     const gov = nodes[1]!;
     if (gov.consents.list().length === 0) {
-      const t = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
+      const t = await readCsvFile(dataOf(run).government, { idColumn: ID_COLUMN, impute: 'keep' });
       gov.consents.grantAll(
         t.ids.map((enterprise) => ({
           enterprise,
