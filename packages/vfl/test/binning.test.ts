@@ -3,7 +3,7 @@
  * right-closed intervals, scipy's chi2_contingency(correction=False), and WOE/IV by the DOMAIN formula.
  * Tolerances: 1e-12 for closed-form values.
  */
-import type { Column } from '@fedscore/core';
+import { type Column, seededRng } from '@fedscore/core';
 import {
   applyMergePlan,
   assignBins,
@@ -13,7 +13,9 @@ import {
   featureStats,
   fitBins,
   ivStrength,
+  type NumericBins,
   planMerge,
+  quantileSorted,
   shareableSummary,
   woeTable,
   woeTransform,
@@ -81,6 +83,40 @@ describe('bins', () => {
     expect([...assignBins(x, bins)]).toEqual([0, 0, 0, 1, 1, 2, 2, 3, 3, 3, 4]);
     expect(binLabels(bins)[0]).toEqual({ lower: null, upper: 3.25, missing: false });
     expect(binLabels(bins)[4]).toEqual({ lower: null, upper: null, missing: true });
+  });
+
+  it('quantile edges by selection equal those of a full ascending sort (ties, NaN, skew, tiny columns)', () => {
+    // Reference: numpy's linear quantile on the sorted non-missing values, duplicates dropped, and a cut
+    // point equal to the maximum dropped (the top bin must not be empty). Exact equality: the selection
+    // must pick the same order statistics as the sort.
+    const rng = seededRng(6);
+    const u = (): number => rng.nextUint32() / 2 ** 32;
+    const reference = (values: Float64Array, k: number): number[] => {
+      const sorted = Float64Array.from(values.filter((v) => !Number.isNaN(v))).sort();
+      const out: number[] = [];
+      for (let i = 1; i < k; i++) {
+        const c = quantileSorted(sorted, i / k);
+        if (c < sorted[sorted.length - 1]! && (out.length === 0 || c > out[out.length - 1]!)) out.push(c);
+      }
+      return out;
+    };
+    const columns: Float64Array[] = [];
+    for (const n of [1, 2, 3, 17, 100, 5000, 40_000]) {
+      columns.push(Float64Array.from({ length: n }, () => u() * 100 - 50));
+      columns.push(Float64Array.from({ length: n }, () => Math.floor(u() * 4))); // few distinct values
+      columns.push(Float64Array.from({ length: n }, () => (u() < 0.6 ? 0 : Math.exp(u() * 12)))); // zeros + skew
+      columns.push(Float64Array.from({ length: n }, () => (u() < 0.1 ? Number.NaN : u())));
+      columns.push(Float64Array.from({ length: n }, (_, i) => n - i)); // descending
+    }
+    for (const [c, values] of columns.entries()) {
+      for (const k of [2, 5, 10, 50]) {
+        const column = num(`c${c}`, [...values]);
+        if (column.kind !== 'numeric' || values.every(Number.isNaN)) continue;
+        expect((fitBins(column, { bins: k }) as NumericBins).edges, `column ${c}, ${k} bins`).toEqual(
+          reference(values, k),
+        );
+      }
+    }
   });
 
   it('equal width splits [min, max]; a value on an edge goes left (pandas.cut right=True)', () => {

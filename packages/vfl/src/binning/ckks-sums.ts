@@ -118,28 +118,34 @@ export function partialBinSumsCkks(
   }
   const cost: BinSumCost = { products: 0, encodes: 0, rotations: 0, additions: 0, skippedDiagonals: 0 };
 
-  // Per block: for each feature with cells in it, (slot, weight by bin) entries.
-  const blockEntries: { feature: number; slot: number; weights: Float64Array }[][] = [];
-  for (let beta = 0; beta < layout.blocks; beta++) blockEntries.push([]);
-  const entryOf = new Map<string, { feature: number; slot: number; weights: Float64Array }>();
+  // Per block, per feature with cells in it: bin -> output slot within the block (-1: no cell there)
+  // and the cell's digit weight. A bin has at most one cell, so one table per (block, feature).
+  const maxBin = new Int32Array(binIndex.length);
+  for (const cell of cells) maxBin[cell.feature] = Math.max(maxBin[cell.feature]!, cell.bin);
+  const blockTables: Map<number, { slot: Int32Array; weight: Float64Array }>[] = [];
+  for (let beta = 0; beta < layout.blocks; beta++) blockTables.push(new Map());
   cells.forEach((cell, c) => {
     const p = layout.cellPosition[c]!;
-    const beta = Math.floor(p / m);
-    const key = `${beta}:${cell.feature}:${p % m}`;
-    let e = entryOf.get(key);
-    if (e === undefined) {
-      let maxBin = 0;
-      for (const other of cells) if (other.feature === cell.feature) maxBin = Math.max(maxBin, other.bin);
-      e = { feature: cell.feature, slot: p % m, weights: new Float64Array(maxBin + 1) };
-      entryOf.set(key, e);
-      blockEntries[beta]!.push(e);
+    const tables = blockTables[Math.floor(p / m)]!;
+    let t = tables.get(cell.feature);
+    if (t === undefined) {
+      const size = maxBin[cell.feature]! + 1;
+      t = { slot: new Int32Array(size).fill(-1), weight: new Float64Array(size) };
+      tables.set(cell.feature, t);
     }
-    e.weights[cell.bin] = layout.cellWeight[c]!;
+    t.slot[cell.bin] = p % m;
+    t.weight[cell.bin] = layout.cellWeight[c]!;
   });
+  if ((m & (m - 1)) !== 0 || (n1 & (n1 - 1)) !== 0 || n1 * n2 !== m) {
+    throw new FedscoreError('invalid_argument', 'block and baby-step sizes must be powers of two', {
+      field: 'layout',
+    });
+  }
 
-  const inner: (CkksVector | undefined)[][] = blockEntries.map(() => new Array<CkksVector | undefined>(n2));
-  const A = new Float64Array(m * S);
-  const diag = new Float64Array(S);
+  const inner: (CkksVector | undefined)[][] = blockTables.map(() => new Array<CkksVector | undefined>(n2));
+  // The m diagonals of one block, diagonal-major: D[r * S + s] = d_r[s] (see below), and which are nonzero.
+  const D = new Float64Array(m * S);
+  const nonzero = new Uint8Array(m);
   const release = (v: CkksVector | undefined): void => v?.dispose();
   try {
     for (let k = from; k < to; k++) {
@@ -153,46 +159,48 @@ export function partialBinSumsCkks(
         const rowOff = k * S;
         const batchRows = Math.min(S, rows - rowOff);
         for (let beta = 0; beta < layout.blocks; beta++) {
-          A.fill(0);
-          for (const e of blockEntries[beta]!) {
-            const idx = binIndex[e.feature]!;
-            const w = e.weights;
-            const rowBase = e.slot * S;
+          // Scatter every (output t, row u) weight straight into its diagonal: with r = g n1 + b the
+          // diagonal index, the entry A[t][u] belongs to r = (u - t) mod m at slot s = (u - b) mod S
+          // (so that rot_{g n1}(rot_b(y) * d_r) lands y[u] on an output congruent to t). One pass over
+          // each feature's bin indices: no dense A, no per-slot modulo, typed arrays only.
+          D.fill(0);
+          nonzero.fill(0);
+          for (const [feature, table] of blockTables[beta]!) {
+            const idx = binIndex[feature]!.subarray(rowOff, rowOff + batchRows);
+            const slotOf = table.slot;
+            const weightOf = table.weight;
             for (let u = 0; u < batchRows; u++) {
-              const wt = w[idx[rowOff + u]!];
-              if (wt !== undefined && wt !== 0) A[rowBase + u]! += wt;
+              const bin = idx[u]!;
+              if (bin >= slotOf.length) continue;
+              const t = slotOf[bin]!;
+              if (t < 0) continue;
+              const r = (u - t) & (m - 1);
+              D[r * S + ((u - (r & (n1 - 1))) & (S - 1))]! += weightOf[bin]!;
+              nonzero[r] = 1;
             }
           }
-          for (let g = 0; g < n2; g++) {
-            const shift = g * n1;
-            for (let b = 0; b < n1; b++) {
-              let nonzero = false;
-              for (let s = 0; s < S; s++) {
-                const t = (((s - shift) % m) + m) % m;
-                const v = A[t * S + ((s + b) % S)]!;
-                diag[s] = v;
-                if (v !== 0) nonzero = true;
+          for (let r = 0; r < m; r++) {
+            if (nonzero[r] === 0) {
+              cost.skippedDiagonals++;
+              continue;
+            }
+            const g = Math.floor(r / n1);
+            const b = r - g * n1;
+            const pt = ctx.encode(D.subarray(r * S, (r + 1) * S));
+            cost.encodes++;
+            try {
+              const prod = babies[b]!.mul(pt, { rescale: false });
+              cost.products++;
+              const prev = inner[beta]![g];
+              if (prev === undefined) inner[beta]![g] = prod;
+              else {
+                inner[beta]![g] = prev.add(prod);
+                cost.additions++;
+                prev.dispose();
+                prod.dispose();
               }
-              if (!nonzero) {
-                cost.skippedDiagonals++;
-                continue;
-              }
-              const pt = ctx.encode(diag);
-              cost.encodes++;
-              try {
-                const prod = babies[b]!.mul(pt, { rescale: false });
-                cost.products++;
-                const prev = inner[beta]![g];
-                if (prev === undefined) inner[beta]![g] = prod;
-                else {
-                  inner[beta]![g] = prev.add(prod);
-                  cost.additions++;
-                  prev.dispose();
-                  prod.dispose();
-                }
-              } finally {
-                pt.dispose();
-              }
+            } finally {
+              pt.dispose();
             }
           }
         }

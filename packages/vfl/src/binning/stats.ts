@@ -96,6 +96,109 @@ export function sortedPresent(values: Float64Array): Float64Array {
   return out.sort();
 }
 
+/** The non-missing values of a numeric column, unordered (a scratch copy for `orderStatistics`). */
+export function presentValues(values: Float64Array): { values: Float64Array; min: number; max: number } {
+  let k = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isNaN(values[i]!)) k++;
+  const out = new Float64Array(k);
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  k = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (Number.isNaN(v)) continue;
+    out[k++] = v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { values: out, min, max };
+}
+
+/** Sort a[lo..hi] (inclusive) in place by insertion: the base case of the selection below. */
+function insertionSort(a: Float64Array, lo: number, hi: number): void {
+  for (let i = lo + 1; i <= hi; i++) {
+    const v = a[i]!;
+    let j = i - 1;
+    while (j >= lo && a[j]! > v) {
+      a[j + 1] = a[j]!;
+      j--;
+    }
+    a[j + 1] = v;
+  }
+}
+
+/**
+ * Rearrange a[lo..hi] so that a[k] holds the value of rank k, smaller-or-equal values before it and
+ * larger-or-equal after (Hoare's FIND, 1961, as in Wirth's "Algorithms + Data Structures = Programs":
+ * median-of-three pivot, two-pointer partition; equal keys stop both pointers, so columns with few
+ * distinct values still split evenly). After 64 rounds without converging it sorts the rest: never
+ * quadratic.
+ */
+function selectRank(a: Float64Array, lo: number, hi: number, k: number): void {
+  for (let round = 0; hi > lo; round++) {
+    if (hi - lo < 16) {
+      insertionSort(a, lo, hi);
+      return;
+    }
+    if (round === 64) {
+      a.subarray(lo, hi + 1).sort();
+      return;
+    }
+    const x = a[lo]!;
+    const y = a[(lo + hi) >>> 1]!;
+    const z = a[hi]!;
+    const p = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z)); // median of three
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < p) i++;
+      while (a[j]! > p) j--;
+      if (i <= j) {
+        const v = a[i]!;
+        a[i] = a[j]!;
+        a[j] = v;
+        i++;
+        j--;
+      }
+    }
+    // a[lo..j] <= p <= a[i..hi], and every element strictly between j and i equals p.
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return;
+  }
+}
+
+/**
+ * The values of ranks `ranks` (ascending, distinct, each in [0, n)) of `a`, as a full ascending sort
+ * would place them, in O(n log |ranks|) instead of a sort's O(n log n): the quantile edges of a
+ * feature need ~2 ranks per bin, not the whole order. Reorders `a` in place (pass a scratch copy).
+ */
+export function orderStatistics(a: Float64Array, ranks: readonly number[]): Float64Array {
+  const out = new Float64Array(ranks.length);
+  const n = a.length;
+  ranks.forEach((r, i) => {
+    if (!Number.isInteger(r) || r < 0 || r >= n || (i > 0 && r <= ranks[i - 1]!)) {
+      throw new FedscoreError('out_of_range', `rank ${r} is not ascending within [0, ${n})`, {
+        field: `ranks[${i}]`,
+      });
+    }
+  });
+  // Select the middle wanted rank, then the ranks left of it within the left part, and so on.
+  const solve = (lo: number, hi: number, from: number, to: number): void => {
+    while (from < to) {
+      const mid = (from + to) >>> 1;
+      const k = ranks[mid]!;
+      selectRank(a, lo, hi, k);
+      out[mid] = a[k]!;
+      solve(lo, k - 1, from, mid);
+      lo = k + 1;
+      from = mid + 1;
+    }
+  };
+  solve(0, n - 1, 0, ranks.length);
+  return out;
+}
+
 export function featureStats(column: Column, options: FeatureStatsOptions = {}): FeatureStats {
   const levels = options.quantiles ?? DEFAULT_QUANTILES;
   levels.forEach((q, i) => {
