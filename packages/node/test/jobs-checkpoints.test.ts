@@ -14,11 +14,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type JobSpec, JobStore, NodeStore, validateJobSpec } from '@fedscore/node';
+import {
+  type JobSpec,
+  JobStore,
+  MASK_SEED_SECRET,
+  maskSeedFor,
+  NodeStore,
+  validateJobSpec,
+} from '@fedscore/node';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const MASK_SEED_SECRET = 'hetero-lr.mask-seed';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -173,7 +179,6 @@ describe('the party secret behind the mask seeds', () => {
   });
 
   it('mask seeds: HMAC-SHA256 of job and party under the secret, distinct per job and party', async () => {
-    const { maskSeedFor } = await import('../src/jobs/stages.ts');
     const secret = Uint8Array.from({ length: 32 }, (_, i) => i);
     const reference = createHmac('sha256', Buffer.from(secret))
       .update('fedscore/hetero-lr/mask-seed/1\u0000job-a\u0000bank')

@@ -28,6 +28,7 @@ import {
   issuePartyCert,
   type JobSpecInput,
   JobStore,
+  MASK_SEED_SECRET,
   type NodeConfig,
   NodeStore,
   PartyNode,
@@ -196,7 +197,6 @@ describe('jobs across party nodes', () => {
     train: { scheme: 'none', maxEpochs: 4, batchSize: 64 },
   });
   const EXACT = 'credit-line-2';
-  const MASK_SEED_SECRET = 'hetero-lr.mask-seed';
   let exactRef: Record<'bank' | 'government', TrainCheckpoint> | undefined;
   const f64 = (t: TrainCheckpoint): string =>
     Buffer.from(Float64Array.from([...t.model!.weights, t.model!.intercept]).buffer).toString('hex');
