@@ -75,8 +75,11 @@ function packageVersions(): Record<string, string> {
         .toString()
         .trim()
         .split('\n');
-      const v = dirs[0]?.split('@')[1]?.split('_')[0];
-      if (v) out[name] = v;
+      // Several versions may be installed (grpc-js brings its own protobufjs): list them all.
+      const versions = [
+        ...new Set(dirs.map((d) => d.split('@')[1]?.split('_')[0]).filter((v): v is string => !!v)),
+      ];
+      if (versions.length) out[name] = versions.join(' + ');
     } catch {}
   }
   return out;
