@@ -6,9 +6,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FedscoreError, seededRng, type Table } from '@fedscore/core';
+import { FedscoreError, seededRng, selectRows, type Table } from '@fedscore/core';
 import type { PsiIdKindChoice } from '@fedscore/psi';
 import {
+  type BinningMethod,
   type HeteroLrHyperparams,
   type HeteroLrMode,
   type HeteroLrScheme,
@@ -17,7 +18,7 @@ import {
   serializeJointModel,
   serializePartyModel,
 } from '@fedscore/vfl';
-import { type Command, num, optNum, optStr, str, strs } from '../command.ts';
+import { bool, type Command, num, optNum, optStr, str, strs } from '../command.ts';
 import {
   alignParties,
   type HeSettings,
@@ -28,6 +29,7 @@ import {
 } from '../pipeline/hetero-lr.ts';
 import { readPartyCsv } from '../pipeline/load.ts';
 import { checkListPair, checkTestFraction, splitFromLists, stratifiedSplit } from '../pipeline/split.ts';
+import { partyWoeFile, type WoeEngineering, woeFeatures, woeLineage, woeLrModel } from '../pipeline/woe.ts';
 
 export const command: Command = {
   path: ['train', 'hetero-lr'],
@@ -46,6 +48,15 @@ Runs every party in this process, over the in-memory network with the real wire 
 Raw CSVs with missing values and unscaled columns are fine. --he none is an INSECURE debug mode
 (no encryption); --he paillier is the FATE-style baseline. With --out, every party's model and the
 joint-model descriptor are written there (each party keeps its own file).
+
+--woe (the scorecard path, docs/scorecard.md): before training, every party bins its own features
+on the training rows (--woe-method, --woe-bins; the hosts' bins counted under the guest's encrypted
+labels, CKKS, or in the clear with --he none) and replaces each value by its bin's WOE; the guest
+sends each host the WOE of the host's own bins (released by design: the host needs it to transform
+its column and to hold its scorecard points). --min-iv drops features below that IV (a party left
+with none keeps its strongest); the selection is recorded in joint-model.json. With --out, also
+<party>.woe.json (each party's own bins and WOE) and woe-lr.json, the input of
+'fedscore scorecard --model'.
 
 Example:
   fedscore train hetero-lr --guest bank.csv --host government.csv --id uscc --label y --json`,
@@ -143,6 +154,18 @@ Example:
       placeholder: 'DIR',
       description: 'write each party model and the joint descriptor here',
     },
+    woe: { type: 'boolean', description: 'train on WOE features (binned per party on the train rows)' },
+    'woe-method': {
+      type: 'string',
+      default: 'quantile',
+      choices: ['quantile', 'equal-width', 'chimerge'],
+      description: 'with --woe: binning method',
+    },
+    'woe-bins': { type: 'integer', default: 10, description: 'with --woe: target bins per feature' },
+    'min-iv': {
+      type: 'number',
+      description: 'with --woe: keep features with IV >= this (default: keep all)',
+    },
   },
   async run(options, _positionals, ctx) {
     const t0 = performance.now();
@@ -194,11 +217,23 @@ Example:
     const trainRows = positionsOf(alignment.ids, split.train);
     const testRows = positionsOf(alignment.ids, split.test);
 
-    const guestFeatures = partyFeatures(guestTable, alignment.guestRows);
     const alignedLabels = Float64Array.from(alignment.guestRows, (r) => labels[r]!);
+    const woeSettings = woeSettingsFrom(options, heSettings.scheme);
+    let woe: WoeEngineering | undefined;
+    if (woeSettings !== undefined) {
+      woe = await woeFeatures({
+        guest: { id: guest.id, table: selectRows(guestTable, alignment.guestRows), labels: alignedLabels },
+        hosts: hosts.map((h, k) => ({ id: h.id, table: selectRows(h.table, alignment.hostRows[k]!) })),
+        trainRows,
+        settings: woeSettings,
+        logger: ctx.logger,
+        progress: ctx.progress,
+      });
+    }
+    const guestFeatures = woe?.parties[0]?.features ?? partyFeatures(guestTable, alignment.guestRows);
     const hostFeatures = hosts.map((h, k) => ({
       id: h.id,
-      features: partyFeatures(h.table, alignment.hostRows[k]!),
+      features: woe?.parties[k + 1]?.features ?? partyFeatures(h.table, alignment.hostRows[k]!),
     }));
     const result = await trainAndEvaluate({
       guest: { id: guest.id, features: guestFeatures, labels: alignedLabels },
@@ -217,7 +252,13 @@ Example:
     const out = optStr(options, 'out');
     if (out !== undefined) {
       written = resolve(ctx.cwd, out);
-      writeModels(written, result.models, serializeJointModel(run.descriptor));
+      // The descriptor every party may hold; with --woe it carries the feature-engineering lineage.
+      const descriptor =
+        woe === undefined
+          ? serializeJointModel(run.descriptor)
+          : `${JSON.stringify({ ...run.descriptor, lineage: { features: woeLineage(woe) } }, null, 2)}\n`;
+      writeModels(written, result.models, descriptor);
+      if (woe !== undefined) writeWoeFiles(written, woe, result.models, guest.id);
     }
 
     const psiBytes = alignment.psi.reduce((a, p) => a + p.bytes.guestToHost + p.bytes.hostToGuest, 0);
@@ -228,6 +269,18 @@ Example:
     ctx.print(
       `features: guest ${guestFeatures.names.length}, ${hostFeatures.map((h) => `${h.id} ${h.features.names.length}`).join(', ')}`,
     );
+    if (woe !== undefined) {
+      const s = woe.settings;
+      ctx.print(
+        `WOE features: ${s.method}, ${s.bins} bins, fitted on the train rows; host bins under ${s.scheme === 'none' ? 'plaintext labels (INSECURE)' : 'CKKS-encrypted labels'}, host WOE released to each host; min IV ${s.minIv} (${woe.seconds.toFixed(1)} s)`,
+      );
+      for (const p of woe.parties) {
+        const ivs = p.selected.map((m) => `${m.name} (IV ${m.iv.toFixed(3)})`).join(', ');
+        ctx.print(
+          `  ${p.party}: ${p.selected.length} of ${p.models.length} selected${p.fallback ? ' (none reached the minimum IV: strongest kept)' : ''}: ${ivs}`,
+        );
+      }
+    }
     ctx.print(
       `epochs ${run.epochs} (kept ${run.keptEpoch}), ${run.secondsPerEpoch.toFixed(2)} s per epoch, ${run.secondsTotal.toFixed(1)} s training`,
     );
@@ -281,10 +334,65 @@ Example:
       },
       split: split.how,
       model_id: run.descriptor.modelId,
+      ...(woe !== undefined && {
+        woe: {
+          method: woe.settings.method,
+          bins: woe.settings.bins,
+          min_iv: woe.settings.minIv,
+          labels: woe.settings.scheme,
+          seconds: woe.seconds,
+          selected: Object.fromEntries(woe.parties.map((p) => [p.party, p.features.names])),
+          fallback: woe.parties.filter((p) => p.fallback).map((p) => p.party),
+          selection: woe.lineage,
+        },
+      }),
       ...(written !== undefined && { out: written }),
     };
   },
 };
+
+/** --woe settings, or undefined without --woe (the WOE flags are then refused, not ignored). */
+function woeSettingsFrom(
+  options: Parameters<Command['run']>[0],
+  scheme: HeteroLrScheme,
+): Parameters<typeof woeFeatures>[0]['settings'] | undefined {
+  const minIv = optNum(options, 'min-iv');
+  if (!bool(options, 'woe')) {
+    if (minIv !== undefined) {
+      throw new FedscoreError('invalid_argument', '--min-iv selects WOE features: it needs --woe', {
+        field: '--min-iv',
+      });
+    }
+    return undefined;
+  }
+  return {
+    method: str(options, 'woe-method') as BinningMethod,
+    bins: num(options, 'woe-bins'),
+    minIv: minIv ?? 0,
+    // Paillier bin sums cost one encryption per row (~43 ms): the hosts' bins use CKKS unless the whole
+    // run is the plaintext debug mode.
+    scheme: scheme === 'none' ? 'none' : 'ckks',
+  };
+}
+
+/** Each party's WOE file and the combined WOE-LR model that `fedscore scorecard --model` reads. */
+function writeWoeFiles(
+  dir: string,
+  woe: WoeEngineering,
+  models: readonly PartyModel[],
+  guestId: string,
+): void {
+  try {
+    for (const p of woe.parties) writeFileSync(join(dir, `${p.party}.woe.json`), partyWoeFile(p));
+    writeFileSync(join(dir, 'woe-lr.json'), `${JSON.stringify(woeLrModel(models, woe, guestId), null, 2)}\n`);
+  } catch (e) {
+    if (e instanceof FedscoreError) throw e;
+    throw new FedscoreError('io', `cannot write the WOE files: ${(e as Error).message}`, {
+      file: dir,
+      cause: e,
+    });
+  }
+}
 
 function hyperparamsFrom(options: Parameters<Command['run']>[0]): HeteroLrHyperparams {
   const vf = optNum(options, 'validation-fraction') ?? 0;
