@@ -147,6 +147,7 @@ export type {
   HealthInfo,
   IssuePartyOptions,
   PemPair,
+  PresentedCertificate,
   RejectionEvent,
   SessionGrant,
   TlsMaterial,
@@ -155,11 +156,15 @@ export type {
 export {
   assertPartyId,
   createDevCa,
+  describeCertificate,
   fromServiceError,
   GrpcTransport,
   issuePartyCert,
+  MAX_UNAUTHENTICATED_CALLS,
   PARTY_ID_PATTERN,
   PARTY_URI_PREFIX,
+  parseCaBundle,
   partyIdFromSan,
   partyIdOf,
+  verifyPeerCertificate,
 } from './transport/index.ts';

@@ -122,6 +122,15 @@ export class PartyNode {
           code: e.code,
           ...(e.field !== undefined && { field: e.field }),
           ...(e.session !== undefined && { session: e.session }),
+          ...(e.remoteAddress !== undefined && { remoteAddress: e.remoteAddress }),
+          // Public facts of the presented certificate (a wrong one is identified by these).
+          ...(e.certificate !== undefined && {
+            certFingerprint256: e.certificate.fingerprint256,
+            certSubject: e.certificate.subject,
+            certIssuer: e.certificate.issuer,
+            certSerial: e.certificate.serialNumber,
+            ...(e.certificate.claimedParty !== undefined && { certParty: e.certificate.claimedParty }),
+          }),
         },
       });
     };

@@ -95,7 +95,7 @@ describe('fedscore certs init and TLS-level certificate checks', () => {
     expect(again.json).toMatchObject({ error: { field: '--party' } });
   });
 
-  it('transports built from those files connect; wrong certificates fail at the TLS level', async () => {
+  it('transports built from those files connect; wrong certificates are refused', async () => {
     const gov = await start('government', tlsOf('government'), { bank: '127.0.0.1:1' });
     const { t: bank } = await start('bank', tlsOf('bank'), { government: `127.0.0.1:${gov.t.port}` });
     expect((await bank.health('government')).party).toBe('government');
@@ -119,15 +119,16 @@ describe('fedscore certs init and TLS-level certificate checks', () => {
     expect(isFedscoreError(e2, 'peer_identity')).toBe(true);
     expect(String((e2 as Error).message)).toMatch(/arbiter/);
 
-    // A client whose certificate is from another CA never reaches the server's handlers.
+    // A client whose certificate is from another CA is refused by the server's own check, before any
+    // handler reads a message, and reported for the audit log (wrong-cert.test.ts goes further).
     const { t: mallory } = await start(
       'bank',
       { ca: read('ca.pem'), ...issuePartyCert({ ca: other, party: 'bank' }) },
       { government: `127.0.0.1:${gov.t.port}` },
     );
     const e3 = await mallory.health('government', 3000).catch((x: unknown) => x);
-    expect(isFedscoreError(e3)).toBe(true);
-    expect(gov.rejected).toEqual([]);
+    expect(isFedscoreError(e3, 'peer_identity')).toBe(true);
+    expect(gov.rejected).toMatchObject([{ rpc: 'Health', code: 'peer_identity', field: 'certificate' }]);
 
     // The real pair still works.
     bank.setPeer('government', `127.0.0.1:${gov.t.port}`);

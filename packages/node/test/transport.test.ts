@@ -96,8 +96,9 @@ describe('GrpcTransport', () => {
     expect((await bank.health('government')).party).toBe('government');
   });
 
-  it('a client whose certificate is from another CA cannot connect', async () => {
+  it('a client whose certificate is from another CA is refused with peer_identity and reported', async () => {
     const other = createDevCa({ name: 'other CA' });
+    const before = rejected.length;
     const mallory = await GrpcTransport.start({
       party: 'bank',
       listen: '127.0.0.1:0',
@@ -107,8 +108,11 @@ describe('GrpcTransport', () => {
     });
     try {
       const e = await mallory.health('government', 3000).catch((x) => x);
-      expect(isFedscoreError(e)).toBe(true);
-      expect(['peer_identity', 'io']).toContain(e.code);
+      expect(isFedscoreError(e, 'peer_identity')).toBe(true);
+      expect(rejected.length).toBe(before + 1);
+      expect(rejected.at(-1)).toMatchObject({ rpc: 'Health', code: 'peer_identity', field: 'certificate' });
+      expect(rejected.at(-1)?.peer).toBeUndefined();
+      expect(rejected.at(-1)?.certificate?.issuer).toBe('CN=other CA');
     } finally {
       await mallory.close();
     }

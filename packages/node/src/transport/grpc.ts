@@ -9,6 +9,15 @@
  * certificate (certs.ts), checked on every call. The client checks that the server it dialled speaks for
  * the party it meant to reach (addresses do not matter, certificates do); the server checks that the
  * caller is a configured peer and that every envelope's `sender` is the caller and `receiver` is itself.
+ * The server terminates TLS itself (node:tls, client certificate requested but not enforced by the
+ * handshake) and hands each connection to gRPC through a connection injector, after verifying the
+ * caller's certificate chain once per connection (peer-auth.ts: the node's CA, validity, SAN party URI,
+ * a configured peer; OpenSSL's verdict must agree). Every handler starts with that verdict: a caller with
+ * no certificate, one of another CA, or one naming another party gets `peer_identity` as a gRPC status
+ * before any message is read, and the refusal reaches `onRejected` (the audit log) with the presented
+ * certificate's fingerprint, subject and issuer -- a wrong certificate is an audited event, not a silent
+ * handshake failure. Such a connection serves nothing and is closed after `MAX_UNAUTHENTICATED_CALLS`
+ * refusals or `UNAUTHENTICATED_CONNECTION_MS`, whichever comes first.
  *
  * Sending: an envelope is encoded by the wire codec and streamed in chunks (`chunkBytes`, default
  * 1 MiB) on a client-streaming `Deliver` call, waiting for HTTP/2 flow control ('drain') between chunks,
@@ -36,6 +45,7 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import {
   type Channel,
   type ChannelStats,
@@ -51,6 +61,13 @@ import {
 import { createEnvelopeCodec, fedscore, type WireEnvelopeCodec } from '@fedscore/wire';
 import * as grpc from '@grpc/grpc-js';
 import { partyIdFromSan } from './certs.ts';
+import {
+  MAX_INTERMEDIATES,
+  type PresentedCertificate,
+  parseCaBundle,
+  type VerifiedPeer,
+  verifyPeerCertificate,
+} from './peer-auth.ts';
 
 const SERVICE = '/fedscore.node.PartyNode';
 const DELIVER = `${SERVICE}/Deliver`;
@@ -60,6 +77,10 @@ const CODE_KEY = 'fedscore-code';
 /** Sessions whose sequence state a standing grant keeps (replay detection), oldest forgotten first. */
 const MAX_SESSIONS_PER_STANDING_GRANT = 10_000;
 const FIELD_KEY = 'fedscore-field';
+/** Refused calls an unauthenticated connection may make before it is closed (each one is audited). */
+export const MAX_UNAUTHENTICATED_CALLS = 8;
+/** How long an unauthenticated connection may stay open. */
+export const UNAUTHENTICATED_CONNECTION_MS = 10_000;
 
 export interface TlsMaterial {
   /** PEM of the CA that issued every party's certificate. */
@@ -102,6 +123,10 @@ export interface RejectionEvent {
   readonly field?: string;
   readonly message: string;
   readonly session?: string;
+  /** Public facts of the certificate the caller presented (none when it presented none). */
+  readonly certificate?: PresentedCertificate;
+  /** The caller's IP address. */
+  readonly remoteAddress?: string;
 }
 
 /** Permission to exchange messages in one stage attempt: its sessions, parties and protocols. */
@@ -142,6 +167,16 @@ export interface GrpcTransportOptions {
   readonly onRejected?: (event: RejectionEvent) => void;
   readonly health?: () => HealthInfo;
 }
+
+/** One accepted TLS connection and the node's verdict on its client certificate. */
+interface PeerConnection {
+  readonly socket: TLSSocket;
+  readonly verdict: VerifiedPeer | FedscoreError;
+  /** Calls refused for identity (closing the connection past `MAX_UNAUTHENTICATED_CALLS`). */
+  refused: number;
+}
+
+type ServerCall = grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerReadableStream<Buffer, Buffer>;
 
 interface Queue {
   items: Envelope[];
@@ -291,6 +326,9 @@ export class GrpcTransport {
   readonly #limits: ResolvedLimits;
   readonly #codec: WireEnvelopeCodec;
   readonly #server: grpc.Server;
+  #tlsServer: TlsServer | undefined;
+  /** Open TLS connections by `remoteAddress:remotePort` (what a call's `getPeer()` names). */
+  readonly #connections = new Map<string, PeerConnection>();
   readonly #clients = new Map<PartyId, grpc.Client>();
   readonly #peers: Record<PartyId, string>;
   readonly #tls: TlsMaterial;
@@ -335,23 +373,7 @@ export class GrpcTransport {
       Health: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
         t.#onHealth(call, cb),
     });
-    const creds = grpc.ServerCredentials.createSsl(
-      Buffer.from(options.tls.ca),
-      [{ private_key: Buffer.from(options.tls.key), cert_chain: Buffer.from(options.tls.cert) }],
-      true,
-    );
-    t.#port = await new Promise<number>((resolve, reject) => {
-      t.#server.bindAsync(options.listen, creds, (err, port) => {
-        if (err) {
-          reject(
-            new FedscoreError('io', `cannot listen on ${options.listen}: ${err.message}`, {
-              field: 'listen',
-              cause: err,
-            }),
-          );
-        } else resolve(port);
-      });
-    });
+    t.#port = await t.#listen(options.listen, options.tls);
     t.#logger.info('transport listening', { port: t.#port, peers: Object.keys(options.peers).length });
     return t;
   }
@@ -366,6 +388,106 @@ export class GrpcTransport {
     this.#peers[peer] = address;
     this.#clients.get(peer)?.close();
     this.#clients.delete(peer);
+  }
+
+  /**
+   * Terminate TLS here: every client must offer a certificate, but the handshake does not fail on a
+   * missing or untrusted one, so that the node can refuse the connection's calls with a typed,
+   * audited error instead of a silent handshake failure (module comment).
+   */
+  async #listen(listen: string, tls: TlsMaterial): Promise<number> {
+    const { host, port } = parseListen(listen);
+    const anchors = parseCaBundle(tls.ca);
+    // gRPC sees plaintext HTTP/2 on the decrypted socket; TLS is the server below, never absent.
+    const injector = this.#server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    let server: TlsServer;
+    try {
+      server = createTlsServer({
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        requestCert: true,
+        rejectUnauthorized: false,
+        ALPNProtocols: ['h2'],
+        minVersion: 'TLSv1.2',
+      });
+    } catch (e) {
+      throw new FedscoreError('invalid_config', `unusable TLS material: ${(e as Error).message}`, {
+        field: 'tls',
+        cause: e,
+      });
+    }
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol !== 'h2') {
+        this.#logger.warn('TLS connection without HTTP/2 closed', { remote: socket.remoteAddress });
+        socket.destroy();
+        return;
+      }
+      this.#accept(socket, anchors);
+      injector.injectConnection(socket);
+    });
+    server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      // No certificate verdict is involved here (the handshake never fails on the client certificate):
+      // garbage, no shared protocol version or cipher, or a client that distrusts this node.
+      this.#logger.warn('TLS handshake failed', { remote: socket.remoteAddress, error: err.code ?? 'tls' });
+    });
+    this.#tlsServer = server;
+    return new Promise<number>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        reject(
+          new FedscoreError('io', `cannot listen on ${listen}: ${err.message}`, {
+            field: 'listen',
+            cause: err,
+          }),
+        );
+      };
+      server.once('error', onError);
+      server.listen({ host, port }, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.#logger.error('TLS server error', { error: err.message }));
+        const a = server.address();
+        resolve(typeof a === 'object' && a !== null ? a.port : port);
+      });
+    });
+  }
+
+  /** Verify a new connection's client certificate once and remember the verdict for its calls. */
+  #accept(socket: TLSSocket, anchors: ReturnType<typeof parseCaBundle>): void {
+    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    let verdict: VerifiedPeer | FedscoreError;
+    try {
+      verdict = verifyPeerCertificate(peerChain(socket), anchors, {
+        peers: new Set(Object.keys(this.#peers)),
+        self: this.party,
+        tlsAuthorized: socket.authorized,
+        ...(socket.authorizationError !== undefined && { tlsError: String(socket.authorizationError) }),
+      });
+    } catch (e) {
+      verdict = isFedscoreError(e)
+        ? e
+        : new FedscoreError('peer_identity', 'the client certificate could not be checked', {
+            field: 'certificate',
+            cause: e,
+          });
+    }
+    const conn: PeerConnection = { socket, verdict, refused: 0 };
+    this.#connections.set(key, conn);
+    const timer =
+      verdict instanceof FedscoreError
+        ? setTimeout(() => socket.destroy(), UNAUTHENTICATED_CONNECTION_MS).unref()
+        : undefined;
+    socket.once('close', () => {
+      clearTimeout(timer);
+      if (this.#connections.get(key) === conn) this.#connections.delete(key);
+    });
+    socket.on('error', () => {
+      // Reset by the peer: the 'close' above cleans up; gRPC sees the session end.
+    });
+  }
+
+  /** The connection of a call: gRPC names it by the socket's `address:port` (`getPeer`). */
+  #connectionOf(call: ServerCall): PeerConnection | undefined {
+    return this.#connections.get(call.getPeer());
   }
 
   setControlHandler(handler: ControlHandler): void {
@@ -658,25 +780,37 @@ export class GrpcTransport {
 
   // ---------------------------------------------------------------- server side
 
-  #peerOf(call: grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerReadableStream<Buffer, Buffer>): PartyId {
-    const cert = call.getAuthContext?.()?.sslPeerCertificate;
-    if (cert === undefined || cert === null || Object.keys(cert).length === 0) {
-      throw new FedscoreError('peer_identity', 'the caller presented no certificate', {
+  /**
+   * The caller's party, from the verdict on its connection's certificate; the first thing every
+   * handler does, before reading any message. Throws `peer_identity`.
+   */
+  #peerOf(call: ServerCall): PartyId {
+    const conn = this.#connectionOf(call);
+    if (conn === undefined) {
+      throw new FedscoreError('peer_identity', 'the call came on a connection this node did not verify', {
         field: 'certificate',
       });
     }
-    const id = partyIdFromSan(cert.subjectaltname, 'certificate');
-    if (this.#peers[id] === undefined) {
-      throw new FedscoreError('peer_identity', `'${id}' is not a configured peer of ${this.party}`, {
+    if (conn.verdict instanceof FedscoreError) {
+      conn.refused += 1;
+      // A caller that keeps calling without an identity is cut off (its answers are lost with it).
+      if (conn.refused >= MAX_UNAUTHENTICATED_CALLS) setImmediate(() => conn.socket.destroy());
+      throw conn.verdict;
+    }
+    // Both checks must name the same certificate: OpenSSL's (the auth context exists only for a chain
+    // TLS verified) and the node's own verdict on this connection.
+    const seen = call.getAuthContext?.()?.sslPeerCertificate?.fingerprint256;
+    if (seen !== conn.verdict.certificate.fingerprint256) {
+      throw new FedscoreError('peer_identity', 'the TLS layer and the node disagree on the caller', {
         field: 'certificate',
-        details: { peer: id },
       });
     }
-    return id;
+    return conn.verdict.party;
   }
 
   #reject(
     rpc: RejectionEvent['rpc'],
+    call: ServerCall,
     e: unknown,
     peer: PartyId | undefined,
     session: string | undefined,
@@ -684,6 +818,14 @@ export class GrpcTransport {
     const fe = isFedscoreError(e)
       ? e
       : new FedscoreError('internal', e instanceof Error ? e.message : String(e), { cause: e });
+    const conn = this.#connectionOf(call);
+    const certificate =
+      conn === undefined
+        ? undefined
+        : conn.verdict instanceof FedscoreError
+          ? presentedOf(conn.verdict)
+          : conn.verdict.certificate;
+    const remoteAddress = conn?.socket.remoteAddress;
     const event: RejectionEvent = {
       rpc,
       code: fe.code,
@@ -691,6 +833,8 @@ export class GrpcTransport {
       ...(peer !== undefined && { peer }),
       ...(fe.field !== undefined && { field: fe.field }),
       ...(session !== undefined && { session }),
+      ...(certificate !== undefined && { certificate }),
+      ...(remoteAddress !== undefined && { remoteAddress }),
     };
     this.#logger.warn('inbound call refused', {
       rpc,
@@ -717,7 +861,7 @@ export class GrpcTransport {
     };
     const fail = (e: unknown, session?: string): void => {
       if (answered) return;
-      answer(this.#reject('Deliver', e, peer, session));
+      answer(this.#reject('Deliver', call, e, peer, session));
     };
     try {
       peer = this.#peerOf(call);
@@ -907,13 +1051,14 @@ export class GrpcTransport {
       return bytesOf(fedscore.node.ControlReply.encode(reply).finish());
     })().then(
       (out) => cb(null, out),
-      (e: unknown) => cb(this.#reject('Control', e, peer, undefined) as grpc.ServiceError),
+      (e: unknown) => cb(this.#reject('Control', call, e, peer, undefined) as grpc.ServiceError),
     );
   }
 
   #onHealth(call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>): void {
+    let peer: PartyId | undefined;
     try {
-      this.#peerOf(call);
+      peer = this.#peerOf(call);
       const h = this.#health();
       const reply = fedscore.node.HealthReply.encode({
         party: this.party,
@@ -923,7 +1068,7 @@ export class GrpcTransport {
       }).finish();
       cb(null, bytesOf(reply));
     } catch (e) {
-      cb(this.#reject('Health', e, undefined, undefined) as grpc.ServiceError);
+      cb(this.#reject('Health', call, e, peer, undefined) as grpc.ServiceError);
     }
   }
 
@@ -944,6 +1089,12 @@ export class GrpcTransport {
         resolve();
       });
     });
+    await new Promise<void>((resolve) => {
+      if (this.#tlsServer === undefined) resolve();
+      else this.#tlsServer.close(() => resolve());
+      for (const c of this.#connections.values()) c.socket.destroy();
+      this.#connections.clear();
+    });
   }
 }
 
@@ -961,4 +1112,46 @@ function decodeOrThrow<T>(fn: () => T, field: string): T {
       },
     );
   }
+}
+
+/** `host:port` (IPv6 in brackets) as the config validates it. */
+function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(listen);
+  const port = m === null ? Number.NaN : Number(m[3]);
+  if (m === null || port > 65535) {
+    throw new FedscoreError('invalid_config', `'${listen}' is not host:port (IPv6 in brackets)`, {
+      field: 'listen',
+    });
+  }
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** The DER certificates a TLS client sent, its own first (empty when it sent none). */
+function peerChain(socket: TLSSocket): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let c = socket.getPeerCertificate(true) as
+    | (ReturnType<TLSSocket['getPeerCertificate']> & {
+        issuerCertificate?: ReturnType<TLSSocket['getPeerCertificate']>;
+      })
+    | null;
+  while (c?.raw !== undefined && out.length <= MAX_INTERMEDIATES) {
+    out.push(new Uint8Array(c.raw));
+    const next = c.issuerCertificate;
+    if (next === undefined || next === c) break; // a self-signed certificate is its own issuer
+    c = next;
+  }
+  return out;
+}
+
+/** The presented certificate's facts carried by a refusal (peer-auth.ts puts them in `details`). */
+function presentedOf(e: FedscoreError): PresentedCertificate | undefined {
+  const d = e.details;
+  if (d === undefined || typeof d['fingerprint256'] !== 'string') return undefined;
+  return {
+    fingerprint256: d['fingerprint256'],
+    subject: String(d['subject']),
+    issuer: String(d['issuer']),
+    serialNumber: String(d['serialNumber']),
+    ...(typeof d['claimedParty'] === 'string' && { claimedParty: d['claimedParty'] }),
+  };
 }

@@ -17,4 +17,16 @@ export type {
   TlsMaterial,
   TransportLimits,
 } from './grpc.ts';
-export { fromServiceError, GrpcTransport } from './grpc.ts';
+export {
+  fromServiceError,
+  GrpcTransport,
+  MAX_UNAUTHENTICATED_CALLS,
+  UNAUTHENTICATED_CONNECTION_MS,
+} from './grpc.ts';
+export type { PresentedCertificate, VerifiedPeer, VerifyPeerOptions } from './peer-auth.ts';
+export {
+  describeCertificate,
+  MAX_INTERMEDIATES,
+  parseCaBundle,
+  verifyPeerCertificate,
+} from './peer-auth.ts';
