@@ -134,13 +134,13 @@ function takeSweep(args: string[]): number[] {
 }
 
 /** The scale-shaping flags of `args` (flag and value), for the sweep runs. */
-function scaleFlags(args: readonly string[]): string[] {
+function scaleFlags(args: readonly string[], flags: readonly string[] = SCALE_FLAGS): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const eq = a.indexOf('=');
     const name = eq < 0 ? a : a.slice(0, eq);
-    if (!SCALE_FLAGS.includes(name)) continue;
+    if (!flags.includes(name)) continue;
     if (eq >= 0) out.push(a);
     else if (args[i + 1] !== undefined) out.push(a, args[++i]!);
   }
@@ -156,23 +156,40 @@ export default async function run(args: string[]): Promise<BenchResult> {
   const defaultData = join(ROOT, '..', 'shared', 'data');
   if (!forwarded.includes('--data') && existsSync(defaultData)) forwarded.push('--data', defaultData);
   const loadBefore = loadavg()[1]!;
-  const s = await runCli(['bench', 'hetero-lr', '--json', ...forwarded]);
-  const sweep: ScaleRun[] = s.scale_100k_330 ? [s.scale_100k_330] : [];
-  const sweepCommands: string[] = [];
-  if (s.scale_100k_330) {
+  // The public sets and the comparison in one child; every scale run in a child of its own, so that
+  // each peak RSS is that run's alone (WASM heaps never shrink).
+  const skipScale = forwarded.includes('--skip-scale');
+  const s = await runCli([
+    'bench',
+    'hetero-lr',
+    '--json',
+    ...forwarded,
+    ...(skipScale ? [] : ['--skip-scale']),
+  ]);
+  const sweep: ScaleRun[] = [];
+  const scaleCommands: string[] = [];
+  const scaleOnly = (extra: string[]): string[] => [
+    'bench',
+    'hetero-lr',
+    '--json',
+    '--skip-public',
+    '--skip-paillier',
+    ...scaleFlags(forwarded),
+    ...extra,
+  ];
+  let main: ScaleRun | undefined;
+  if (!skipScale) {
+    const chosen = scaleFlags(forwarded, ['--scale-cache-mib']);
+    const a = scaleOnly(chosen);
+    scaleCommands.push(`fedscore ${a.join(' ')}`);
+    main = (await runCli(a)).scale_100k_330;
+    if (main) sweep.push(main);
+  }
+  if (main) {
     for (const mib of sweepMibs) {
-      if (mib === s.scale_100k_330.diagonal_cache_mib) continue;
-      const a = [
-        'bench',
-        'hetero-lr',
-        '--json',
-        '--skip-public',
-        '--skip-paillier',
-        ...scaleFlags(forwarded),
-        '--scale-cache-mib',
-        String(mib),
-      ];
-      sweepCommands.push(`fedscore ${a.join(' ')}`);
+      if (mib === main.diagonal_cache_mib) continue;
+      const a = scaleOnly(['--scale-cache-mib', String(mib)]);
+      scaleCommands.push(`fedscore ${a.join(' ')}`);
       const r = await runCli(a);
       if (r.scale_100k_330) sweep.push(r.scale_100k_330);
     }
@@ -246,8 +263,8 @@ export default async function run(args: string[]): Promise<BenchResult> {
       '-',
     ]);
   }
-  if (s.scale_100k_330) {
-    const sc = s.scale_100k_330;
+  if (main) {
+    const sc = main;
     speed.push([
       `generated ${sc.rows} x (${sc.bank_features} bank + ${sc.government_features} government), CKKS, arbiter, batch ${sc.batch_size}, workers ${sc.workers_resolved.guest}/${sc.workers_resolved.host}, cache ${sc.diagonal_cache_mib} MiB per party, 2 cores`,
       sc.seconds_per_epoch,
@@ -273,8 +290,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
     rows: speed,
   });
 
-  if (sweep.length > 0) {
-    const main = s.scale_100k_330!;
+  if (main) {
     tables.push({
       title: `Memory: diagonal-cache budget vs speed and peak RSS, ${main.rows} x (${main.bank_features} + ${main.government_features}), batch ${main.batch_size}, ${main.epochs} epochs (one process per row)`,
       columns: [
@@ -297,7 +313,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
         r.rss_before_training_mb,
         r.peak_rss_mb,
         pass(r.peak_rss_mb <= RSS_TARGET_MB),
-        r.diagonal_cache_mib === main.diagonal_cache_mib ? 'the run above' : 'sweep',
+        r === main ? 'the run above' : 'sweep',
       ]),
       note: `Caching every diagonal needs ${main.cache_needed_mib.host} MiB at the host and ${main.cache_needed_mib.guest} MiB at the guest (128 KiB per plaintext at N = 8192, level 1); the arbiter caches nothing. Peak RSS is VmHWM of the process holding the generated data and all three parties (and their worker threads).`,
     });
@@ -340,14 +356,14 @@ export default async function run(args: string[]): Promise<BenchResult> {
     });
   }
 
-  const sc = s.scale_100k_330;
+  const sc = main;
   const memoryNotes: string[] = [];
   if (sc) {
     const cacheHeld =
       Math.min(sc.diagonal_cache_mib, sc.cache_needed_mib.host) +
       Math.min(sc.diagonal_cache_mib, sc.cache_needed_mib.guest);
     memoryNotes.push(
-      `Memory budget: the scale run holds the generated data, all three parties and their worker threads in ONE process, so its peak RSS (${sc.peak_rss_mb} MB) is an upper bound for the sum of the parties' and a fortiori for each party's (target <= ${RSS_TARGET_MB} MB per party: ${pass(sc.peak_rss_mb <= RSS_TARGET_MB)}). Before training the process held ${sc.rss_before_training_mb} MB (the feature columns, the generated tables dropped); the caches add at most min(budget, need) per party = ${cacheHeld} MiB at a budget of ${sc.diagonal_cache_mib} MiB per party (host needs ${sc.cache_needed_mib.host} MiB, guest ${sc.cache_needed_mib.guest} MiB to cache everything); the rest is the parties' standardized copies, the HE contexts and keys (per worker thread too) and ciphertexts in flight. The budget is chosen so the process stays under ${RSS_TARGET_MB} MB; diagonals beyond it are re-encoded per use, which costs later epochs time (the first epoch encodes everything anyway): see the cache table.`,
+      `Memory budget: the scale run holds the generated data, all three parties and their worker threads in ONE process, so its peak RSS (${sc.peak_rss_mb} MB) is an upper bound for the sum of the parties' and a fortiori for each party's (target <= ${RSS_TARGET_MB} MB per party: ${pass(sc.peak_rss_mb <= RSS_TARGET_MB)}). Before training the process held ${sc.rss_before_training_mb} MB (the generated data and each party's feature columns); the caches add at most min(budget, need) per party = ${cacheHeld} MiB at a budget of ${sc.diagonal_cache_mib} MiB per party (host needs ${sc.cache_needed_mib.host} MiB, guest ${sc.cache_needed_mib.guest} MiB to cache everything); the rest is the parties' standardized copies, the HE contexts and keys (per worker thread too) and ciphertexts in flight. The budget (bench-hetero-lr.ts, SCALE_CACHE_MIB) is chosen so the process stays under ${RSS_TARGET_MB} MB: when it was chosen (40,000-row runs, load ~6), each MiB cached cost ~1.4 MB of peak RSS (WASM heap growth in the worker threads), so the default 1,024 MiB (host 1,000 + guest 100 MiB cached) would take the 100,000-row run well past 2 GB; diagonals beyond it are re-encoded per use, which costs later epochs time (the first epoch encodes everything anyway): see the cache table.`,
     );
   }
 
@@ -372,7 +388,17 @@ export default async function run(args: string[]): Promise<BenchResult> {
     parameters: {
       command: `fedscore bench hetero-lr --json ${forwarded.join(' ')}`,
       ...s.parameters,
-      ...(sweepCommands.length > 0 && { cache_sweep: sweepCommands }),
+      ...(main && {
+        scale: {
+          rows: main.rows,
+          epochs: main.epochs,
+          batch_size: main.batch_size,
+          workers: s.parameters['workers'],
+          workers_resolved: main.workers_resolved,
+          diagonal_cache_mib: main.diagonal_cache_mib,
+        },
+      }),
+      ...(scaleCommands.length > 0 && { scale_commands: scaleCommands }),
     },
     tables,
     notes: [
@@ -383,6 +409,10 @@ export default async function run(args: string[]): Promise<BenchResult> {
       'The FATE figures are 16 cores and a LAN between parties; ours are 2 shared cores, one process. TenSEAL is a CKKS tutorial with a different (encrypted-data) protocol.',
       ...(s.skipped ?? []).map((x) => `skipped: ${x}`),
     ],
-    raw: { ...(s as unknown as Record<string, unknown>), cache_sweep: sweep },
+    raw: {
+      ...(s as unknown as Record<string, unknown>),
+      ...(main && { scale_100k_330: main }),
+      cache_sweep: sweep,
+    },
   };
 }

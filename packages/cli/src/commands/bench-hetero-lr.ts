@@ -114,10 +114,14 @@ const SCALE_BATCH = 4096;
 /**
  * Diagonal-cache budget per party of the scale run, MiB. All three parties and the generated data share
  * one process, whose peak RSS must stay under 2 GB so that every party is under 2 GB a fortiori. At
- * 100,000 x (30 + 300), batch 4096, the host would need ~1,000 MiB to cache every diagonal and the
- * guest ~100 MiB; with the 1,024 MiB default the process peaked at ~2.7 GB (docs/protocols/hetero-lr.md).
- * Diagonals beyond the budget are re-encoded per use (~1 ms each), which costs later epochs time, not
- * the first (it encodes every diagonal anyway). The bench measures other budgets beside it.
+ * 100,000 x (30 + 300), batch 4096, the host needs ~1,000 MiB to cache every diagonal and the guest
+ * ~100 MiB; with the 1,024 MiB default the process peaked at ~2.7 GB (docs/protocols/hetero-lr.md).
+ * Chosen from 40,000-row runs (2 workers per party, load ~6): peak RSS 1,052 MB with no cache, 1,428 MB
+ * at 256 MiB (296 MiB held), 1,683 MB at 1,024 (440 MiB held, everything): ~1.4 MB of RSS per MiB held
+ * (the worker threads' WASM heaps grow by more than the plaintexts), ~4.5 MB per 1,000 rows otherwise.
+ * Extrapolated to 100,000 rows: ~1.3 GB with no cache, ~1.8 GB at 256 MiB (356 MiB held), ~2.9 GB at
+ * 1,024. Diagonals beyond the budget are re-encoded per use (~1 ms each), which costs later epochs time,
+ * not the first (it encodes every diagonal anyway). The benchmark measures other budgets beside it.
  */
 const SCALE_CACHE_MIB = 256;
 /** CKKS side of the comparison: one batch filling the 4096 slots. */
@@ -191,6 +195,28 @@ batch) vs Paillier-1024 (batches of --paillier-rows rows) per row.
     const parameters: Record<string, unknown> = { workers };
     const skipped: string[] = [];
 
+    // --- 100k x 330 generated population: first, so that nothing run before it (WASM heaps never
+    // shrink) counts in its peak RSS
+    if (!bool(options, 'skip-scale')) {
+      const scale = await scaleRun(ctx, {
+        rows: num(options, 'scale-rows'),
+        epochs: num(options, 'scale-epochs'),
+        batchSize: num(options, 'scale-batch-size'),
+        runtime: { workers, diagonalCacheMiB: num(options, 'scale-cache-mib') },
+      });
+      out['scale_100k_330'] = scale;
+      parameters['scale'] = {
+        rows: scale.rows,
+        epochs: scale.epochs,
+        batch_size: scale.batch_size,
+        workers,
+        workers_resolved: scale.workers_resolved,
+        diagonal_cache_mib: scale.diagonal_cache_mib,
+      };
+      ctx.print(
+        `scale: ${scale.rows} rows x ${scale.bank_features} + ${scale.government_features} features, batch ${scale.batch_size}, cache ${scale.diagonal_cache_mib} MiB per party (needed: host ${scale.cache_needed_mib.host}, guest ${scale.cache_needed_mib.guest}), workers ${scale.workers_resolved.guest}/${scale.workers_resolved.host}: ${scale.seconds_per_epoch.toFixed(1)} s per epoch (first ${scale.first_epoch_seconds.toFixed(1)}, later median ${fmt(scale.later_epochs_median_seconds)}), RSS before training ${scale.rss_before_training_mb} MB, peak ${scale.peak_rss_mb} MB`,
+      );
+    }
     // --- public sets
     const accuracy: Record<string, unknown> = {};
     const dataDir = data === undefined ? undefined : resolve(ctx.cwd, data);
@@ -265,27 +291,6 @@ batch) vs Paillier-1024 (batches of --paillier-rows rows) per row.
       );
     }
 
-    // --- 100k x 330 generated population
-    if (!bool(options, 'skip-scale')) {
-      const scale = await scaleRun(ctx, {
-        rows: num(options, 'scale-rows'),
-        epochs: num(options, 'scale-epochs'),
-        batchSize: num(options, 'scale-batch-size'),
-        runtime: { workers, diagonalCacheMiB: num(options, 'scale-cache-mib') },
-      });
-      out['scale_100k_330'] = scale;
-      parameters['scale'] = {
-        rows: scale.rows,
-        epochs: scale.epochs,
-        batch_size: scale.batch_size,
-        workers,
-        workers_resolved: scale.workers_resolved,
-        diagonal_cache_mib: scale.diagonal_cache_mib,
-      };
-      ctx.print(
-        `scale: ${scale.rows} rows x ${scale.bank_features} + ${scale.government_features} features, batch ${scale.batch_size}, cache ${scale.diagonal_cache_mib} MiB per party (needed: host ${scale.cache_needed_mib.host}, guest ${scale.cache_needed_mib.guest}), workers ${scale.workers_resolved.guest}/${scale.workers_resolved.host}: ${scale.seconds_per_epoch.toFixed(1)} s per epoch (first ${scale.first_epoch_seconds.toFixed(1)}, later median ${fmt(scale.later_epochs_median_seconds)}), RSS before training ${scale.rss_before_training_mb} MB, peak ${scale.peak_rss_mb} MB`,
-      );
-    }
     out['peak_rss_mb'] = peakRssMb();
     out['parameters'] = parameters;
     if (skipped.length > 0) out['skipped'] = skipped;
@@ -298,7 +303,7 @@ function fmt(x: number | null): string {
 }
 
 /** `--workers`: 'auto' or a count in [0, 64]. */
-export function parseWorkers(raw: string): number | 'auto' {
+function parseWorkers(raw: string): number | 'auto' {
   if (raw === 'auto') return 'auto';
   const n = Number(raw);
   if (!/^\d+$/.test(raw) || n > 64) {
