@@ -25,6 +25,7 @@ import {
 } from '@fedscore/core';
 import { type Command, type CommandContext, num, optStr, str } from '../command.ts';
 import { readPartyCsv } from '../pipeline/load.ts';
+import { LABEL_OPTION, TEST_IDS_OPTION, TRAIN_IDS_OPTION } from '../pipeline/options.ts';
 import {
   checkListPair,
   checkTestFraction,
@@ -72,22 +73,9 @@ Example:
       description: "host CSV: id and the other party's features",
     },
     id: { type: 'string', required: true, placeholder: 'COL', description: 'id column, in both files' },
-    label: {
-      type: 'string',
-      required: true,
-      placeholder: 'COL',
-      description: '0/1 label column of the guest',
-    },
-    'train-ids': {
-      type: 'string',
-      placeholder: 'FILE',
-      description: 'train ids, one a line (with --test-ids)',
-    },
-    'test-ids': {
-      type: 'string',
-      placeholder: 'FILE',
-      description: 'test ids, one a line (with --train-ids)',
-    },
+    label: LABEL_OPTION,
+    'train-ids': TRAIN_IDS_OPTION,
+    'test-ids': TEST_IDS_OPTION,
     seed: { type: 'integer', default: 42, description: 'seed of the stratified split without id lists' },
     'test-fraction': {
       type: 'number',

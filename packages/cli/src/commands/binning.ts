@@ -36,6 +36,7 @@ import { envelopeCodec } from '@fedscore/wire';
 import { bool, type Command, num, optNum, str } from '../command.ts';
 import { alignParties } from '../pipeline/hetero-lr.ts';
 import { readPartyCsv } from '../pipeline/load.ts';
+import { ID_KIND_OPTION } from '../pipeline/options.ts';
 
 const METHODS: readonly BinningMethod[] = ['quantile', 'equal-width', 'chimerge'];
 const SCHEMES: readonly BinningScheme[] = ['ckks', 'paillier', 'none'];
@@ -84,12 +85,7 @@ Example:
       description: "the host's (government's) CSV file",
     },
     id: { type: 'string', required: true, placeholder: 'COLUMN', description: 'id column of both files' },
-    'id-kind': {
-      type: 'string',
-      default: 'auto',
-      choices: ['auto', 'uscc', 'opaque'],
-      description: 'PSI ids: USCCs, opaque (any other form), or auto (per party, from its own file)',
-    },
+    'id-kind': ID_KIND_OPTION,
     label: {
       type: 'string',
       required: true,

@@ -23,6 +23,7 @@ import {
   runPsiLocal,
 } from '@fedscore/psi';
 import { bool, type Command, optNum, optStr, str } from '../command.ts';
+import { ID_KIND_OPTION } from '../pipeline/options.ts';
 
 export const command: Command = {
   path: ['psi'],
@@ -75,12 +76,7 @@ Example:
       placeholder: 'COLUMN',
       description: 'the id column, in both files',
     },
-    'id-kind': {
-      type: 'string',
-      default: 'auto',
-      choices: ['auto', 'uscc', 'opaque'],
-      description: 'ids are USCCs, opaque (any other form), or auto (each party from its own file)',
-    },
+    'id-kind': ID_KIND_OPTION,
     'case-fold': { type: 'boolean', description: 'opaque ids: match regardless of letter case' },
     out: { type: 'string', placeholder: 'FILE', description: 'write the aligned intersection as CSV' },
     mode: {

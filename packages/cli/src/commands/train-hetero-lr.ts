@@ -28,6 +28,7 @@ import {
   trainAndEvaluate,
 } from '../pipeline/hetero-lr.ts';
 import { readPartyCsv } from '../pipeline/load.ts';
+import { ID_KIND_OPTION, LABEL_OPTION, TEST_IDS_OPTION, TRAIN_IDS_OPTION } from '../pipeline/options.ts';
 import { checkListPair, checkTestFraction, splitFromLists, stratifiedSplit } from '../pipeline/split.ts';
 import { partyWoeFile, type WoeEngineering, woeFeatures, woeLineage, woeLrModel } from '../pipeline/woe.ts';
 
@@ -75,28 +76,10 @@ Example:
       description: 'host CSV: id and its features (repeat for several hosts)',
     },
     id: { type: 'string', required: true, placeholder: 'COL', description: 'id column, in every file' },
-    'id-kind': {
-      type: 'string',
-      default: 'auto',
-      choices: ['auto', 'uscc', 'opaque'],
-      description: 'PSI ids: USCCs, opaque (any other form), or auto (per party, from its own file)',
-    },
-    label: {
-      type: 'string',
-      required: true,
-      placeholder: 'COL',
-      description: '0/1 label column of the guest',
-    },
-    'train-ids': {
-      type: 'string',
-      placeholder: 'FILE',
-      description: 'train ids, one a line (with --test-ids)',
-    },
-    'test-ids': {
-      type: 'string',
-      placeholder: 'FILE',
-      description: 'test ids, one a line (with --train-ids)',
-    },
+    'id-kind': ID_KIND_OPTION,
+    label: LABEL_OPTION,
+    'train-ids': TRAIN_IDS_OPTION,
+    'test-ids': TEST_IDS_OPTION,
     he: {
       type: 'string',
       default: 'ckks',
