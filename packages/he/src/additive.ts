@@ -11,7 +11,16 @@
  */
 import { cryptoRng, FedscoreError } from '@fedscore/core';
 import { generateRandomKeys, PrivateKey, PublicKey } from 'paillier-bigint';
-import { BLOB_KIND, bytesToHex, decodeBlob, encodeBlob, fingerprintOf, metaInt } from './blob.ts';
+import {
+  BLOB_KIND,
+  bytesToHex,
+  decodeBlob,
+  encodeBlob,
+  fingerprintOf,
+  metaInt,
+  packSections,
+  unpackSections,
+} from './blob.ts';
 import { createCkksContext, loadCkksPublicContext, loadCkksSecretContext, sumRotationSteps } from './ckks.ts';
 import { diagonalDotColumns } from './packing.ts';
 import { PAILLIER_MIN_SECURE_BITS } from './presets.ts';
@@ -56,37 +65,6 @@ function checkScalar(s: number): number {
     throw new FedscoreError('invalid_argument', 'scalar must be a finite number', { field: 'scalar' });
   }
   return s;
-}
-
-function packParts(parts: readonly Uint8Array[]): Uint8Array {
-  const total = parts.reduce((a, p) => a + 4 + p.length, 0);
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let off = 0;
-  for (const p of parts) {
-    view.setUint32(off, p.length, true);
-    out.set(p, off + 4);
-    off += 4 + p.length;
-  }
-  return out;
-}
-
-function unpackParts(bytes: Uint8Array, count: number): Uint8Array[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: Uint8Array[] = [];
-  let off = 0;
-  for (let i = 0; i < count; i++) {
-    if (off + 4 > bytes.length)
-      throw new FedscoreError('he_corrupt', 'ciphertext parts truncated', { field: 'bytes' });
-    const len = view.getUint32(off, true);
-    if (off + 4 + len > bytes.length)
-      throw new FedscoreError('he_corrupt', 'ciphertext part truncated', { field: 'bytes' });
-    out.push(bytes.subarray(off + 4, off + 4 + len));
-    off += 4 + len;
-  }
-  if (off !== bytes.length)
-    throw new FedscoreError('he_corrupt', 'trailing bytes after ciphertext parts', { field: 'bytes' });
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -240,12 +218,12 @@ class CkksAdditive implements AdditiveHeSecret {
       insecure: this.insecure,
       fingerprint: this.fingerprint,
       meta: { parts: x.parts.length },
-      payload: packParts(x.parts.map((p) => p.serialize(options))),
+      payload: packSections(x.parts.map((p) => p.serialize(options))),
     });
   }
   deserializeCiphertext(bytes: Uint8Array): AdditiveCiphertext {
     const blob = decodeBlob(bytes, BLOB_KIND.additiveCiphertext, this.fingerprint);
-    const parts = unpackParts(blob.payload, metaInt(blob.meta, 'parts'));
+    const parts = unpackSections(blob.payload, metaInt(blob.meta, 'parts'), 'ciphertext parts');
     const out: CkksVector[] = [];
     try {
       for (const p of parts) out.push(this.ctx.deserializeVector(p));
@@ -534,12 +512,12 @@ class PaillierAdditive implements AdditiveHeSecret {
       insecure: this.insecure,
       fingerprint: this.fingerprint,
       meta: { length: x.length, exponent: x.exponent, width: this.#width },
-      payload: packParts(x.values.map((c) => bigToBytes(c, this.#width))),
+      payload: packSections(x.values.map((c) => bigToBytes(c, this.#width))),
     });
   }
   deserializeCiphertext(bytes: Uint8Array): AdditiveCiphertext {
     const blob = decodeBlob(bytes, BLOB_KIND.additiveCiphertext, this.fingerprint);
-    const parts = unpackParts(blob.payload, metaInt(blob.meta, 'length'));
+    const parts = unpackSections(blob.payload, metaInt(blob.meta, 'length'), 'ciphertext parts');
     const values = parts.map((p) => {
       const c = bytesToBig(p);
       if (c <= 0n || c >= this.#n2) throw new FedscoreError('he_corrupt', 'Paillier ciphertext out of range');

@@ -161,3 +161,40 @@ export function bytesToHex(bytes: Uint8Array): string {
 export function fingerprintOf(parts: readonly string[]): string {
   return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
 }
+
+/** Length-prefixed sections: [u32 LE length][bytes]... (ciphertext parts, context sections). */
+export function packSections(parts: readonly Uint8Array[]): Uint8Array {
+  const total = parts.reduce((a, p) => a + 4 + p.length, 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let off = 0;
+  for (const p of parts) {
+    view.setUint32(off, p.length, true);
+    out.set(p, off + 4);
+    off += 4 + p.length;
+  }
+  return out;
+}
+
+/** The `count` sections of `packSections` output; truncation or trailing bytes are `he_corrupt`. */
+export function unpackSections(bytes: Uint8Array, count: number, what: string): Uint8Array[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: Uint8Array[] = [];
+  let off = 0;
+  for (let i = 0; i < count; i++) {
+    if (off + 4 > bytes.length)
+      throw new FedscoreError('he_corrupt', `${what}: truncated`, { field: 'bytes' });
+    const len = view.getUint32(off, true);
+    if (off + 4 + len > bytes.length) {
+      throw new FedscoreError('he_corrupt', `${what}: section ${i} truncated`, { field: 'bytes' });
+    }
+    out.push(bytes.subarray(off + 4, off + 4 + len));
+    off += 4 + len;
+  }
+  if (off !== bytes.length) {
+    throw new FedscoreError('he_corrupt', `${what}: trailing bytes after ${count} sections`, {
+      field: 'bytes',
+    });
+  }
+  return out;
+}

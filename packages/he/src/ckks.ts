@@ -31,7 +31,16 @@ import type {
   SEALContext,
   SecretKey,
 } from 'node-seal';
-import { BLOB_KIND, bytesToHex, decodeBlob, encodeBlob, fingerprintOf, metaInt } from './blob.ts';
+import {
+  BLOB_KIND,
+  bytesToHex,
+  decodeBlob,
+  encodeBlob,
+  fingerprintOf,
+  metaInt,
+  packSections,
+  unpackSections,
+} from './blob.ts';
 import { checkCkksSecurity, levelsOf, resolveParams } from './presets.ts';
 import { loadSeal, type Seal, sealCall, wrapSealError } from './seal.ts';
 import type {
@@ -98,34 +107,6 @@ function toFloat64(values: PlainValues, field: string, max: number): Float64Arra
     if (!Number.isFinite(out[i]!)) {
       throw new FedscoreError('invalid_argument', `value at index ${i} is not a finite number`, { field });
     }
-  }
-  return out;
-}
-
-/** Length-prefixed sections: [u32 LE length][bytes]... */
-function packSections(parts: readonly Uint8Array[]): Uint8Array {
-  const total = parts.reduce((a, p) => a + 4 + p.length, 0);
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let off = 0;
-  for (const p of parts) {
-    view.setUint32(off, p.length, true);
-    out.set(p, off + 4);
-    off += 4 + p.length;
-  }
-  return out;
-}
-
-function unpackSections(bytes: Uint8Array, count: number): Uint8Array[] {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: Uint8Array[] = [];
-  let off = 0;
-  for (let i = 0; i < count; i++) {
-    if (off + 4 > bytes.length) throw new FedscoreError('he_corrupt', 'HE context sections truncated');
-    const len = view.getUint32(off, true);
-    if (off + 4 + len > bytes.length) throw new FedscoreError('he_corrupt', 'HE context section truncated');
-    out.push(bytes.subarray(off + 4, off + 4 + len));
-    off += 4 + len;
   }
   return out;
 }
@@ -1173,7 +1154,7 @@ async function loadContext(
   }
   const securityBits = checkCkksSecurity(params, insecure);
   const rotations = normalizeRotations(meta.rotations, params.polyModulusDegree / 2);
-  const sections = unpackSections(blob.payload, secret ? 4 : 3);
+  const sections = unpackSections(blob.payload, secret ? 4 : 3, 'HE context');
   const seal = await loadSeal();
   const built = buildSealContext(seal, params, insecure);
   const made: { delete(): void }[] = [];
