@@ -6,8 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FedscoreError } from '@fedscore/core';
-import { NodeStore, STORE_FILE } from '@fedscore/node';
-import type { OptionSpec } from '../command.ts';
+import { AuditLog, ModelRegistry, NodeStore, STORE_FILE } from '@fedscore/node';
+import { type Command, type OptionSpec, optStr, str } from '../command.ts';
 
 export const STORE_OPTION: OptionSpec = {
   type: 'string',
@@ -79,4 +79,33 @@ export function readJsonLines(cwd: string, file: string, field: string): { value
 
 export function isoTime(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/** `fedscore models promote|retire REF`: the two registry status changes share one command shape. */
+export function modelStatusCommand(action: 'promote' | 'retire', summary: string): Command {
+  return {
+    path: ['models', action],
+    summary,
+    options: {
+      store: STORE_OPTION,
+      party: PARTY_OPTION,
+      reason: { type: 'string', placeholder: 'TEXT', description: 'kept in the version history' },
+    },
+    positionals: [{ name: 'REF', description: "the model reference ('name@VERSION')", required: true }],
+    async run(options, positionals, ctx) {
+      const store = openStore(ctx.cwd, str(options, 'store'), true);
+      try {
+        const registry = new ModelRegistry(store, {
+          audit: new AuditLog(store),
+          party: str(options, 'party'),
+        });
+        const reason = optStr(options, 'reason');
+        const model = registry[action](positionals[0] ?? '', reason === undefined ? {} : { reason });
+        ctx.print(`${model.ref} is now ${model.status}`);
+        return { model };
+      } finally {
+        store.close();
+      }
+    },
+  };
 }
