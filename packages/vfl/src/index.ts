@@ -146,6 +146,7 @@ export {
 } from './hetero-lr/model.ts';
 export type {
   ClassWeightOption,
+  HeteroLrDataPartyOptions,
   HeteroLrHyperparams,
   HeteroLrMode,
   HeteroLrRuntime,

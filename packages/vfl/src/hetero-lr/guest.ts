@@ -27,11 +27,9 @@ import { availableParallelism } from 'node:os';
 import {
   auc,
   FedscoreError,
-  type Logger,
   noopLogger,
   noProgress,
   type PartyId,
-  type ProgressCallback,
   type ProtocolSession,
   type Rng,
   seededRng,
@@ -40,12 +38,10 @@ import {
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
-  type CheckpointCallback,
   checkHeldCheckpoints,
   checkpointFor,
   commonResumeEpoch,
   dataDigest,
-  type HeteroLrCheckpoint,
   offeredEpochs,
   planDigest,
 } from './checkpoint.ts';
@@ -69,9 +65,9 @@ import {
 import {
   batchOrder,
   fixedBatches,
+  type HeteroLrDataPartyOptions,
   type HeteroLrHyperparams,
   type HeteroLrMode,
-  type HeteroLrRuntime,
   type HeteroLrScheme,
   learningRateAt,
   type ResolvedHyperparams,
@@ -100,7 +96,7 @@ import {
   VALIDATION_RESULT,
 } from './steps.ts';
 
-export interface HeteroLrGuestOptions {
+export interface HeteroLrGuestOptions extends HeteroLrDataPartyOptions {
   readonly session: ProtocolSession;
   readonly hosts: readonly PartyId[];
   /** Required in arbiter mode. */
@@ -114,24 +110,6 @@ export interface HeteroLrGuestOptions {
   readonly ciphers: (scheme: HeteroLrScheme) => LrCipherProvider;
   /** Default: derived from the session id. */
   readonly modelId?: string;
-  readonly maskRng?: Rng;
-  /**
-   * Draw the masks from one seeded stream per epoch instead (reproducible runs and bit-identical
-   * resumes in mode 'none'; the masks are then as secret as the seed). Default: `maskRng`.
-   */
-  readonly maskSeed?: string | number;
-  /** Called with this party's checkpoint at the end of every epoch (awaited). */
-  readonly onCheckpoint?: CheckpointCallback;
-  /**
-   * The checkpoints this party holds (its last few). The resume handshake picks the latest epoch every
-   * party holds; this party restores its checkpoint of that epoch. Each is checked against the plan and
-   * this party's data (`FedscoreError('checkpoint')`).
-   */
-  readonly resumeFrom?: readonly HeteroLrCheckpoint[];
-  /** Worker threads and diagonal cache for this party's CKKS products (local; never sent). */
-  readonly runtime?: HeteroLrRuntime;
-  readonly logger?: Logger;
-  readonly onProgress?: ProgressCallback;
 }
 
 /** One epoch of the run, as the guest saw it. */

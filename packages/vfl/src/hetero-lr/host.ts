@@ -26,24 +26,13 @@
  * decrypts; masks hide released values statistically (CKKS) -- see the doc for the exact parameters.
  */
 import { availableParallelism } from 'node:os';
-import {
-  FedscoreError,
-  type Logger,
-  noopLogger,
-  noProgress,
-  type PartyId,
-  type ProgressCallback,
-  type ProtocolSession,
-  type Rng,
-} from '@fedscore/core';
+import { FedscoreError, noopLogger, noProgress, type PartyId, type ProtocolSession } from '@fedscore/core';
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
-  type CheckpointCallback,
   checkHeldCheckpoints,
   checkpointFor,
   dataDigest,
-  type HeteroLrCheckpoint,
   offeredEpochs,
   planDigest,
 } from './checkpoint.ts';
@@ -61,7 +50,7 @@ import { MODEL_FORMAT_VERSION, PARTY_MODEL_FORMAT, type PartyModel } from './mod
 import {
   batchOrder,
   fixedBatches,
-  type HeteroLrRuntime,
+  type HeteroLrDataPartyOptions,
   type HeteroLrScheme,
   learningRateAt,
   resolveWorkers,
@@ -87,7 +76,7 @@ import {
   VALIDATION_RESULT,
 } from './steps.ts';
 
-export interface HeteroLrHostOptions {
+export interface HeteroLrHostOptions extends HeteroLrDataPartyOptions {
   readonly session: ProtocolSession;
   readonly guest: PartyId;
   /** Required when the guest plans arbiter mode. */
@@ -99,18 +88,6 @@ export interface HeteroLrHostOptions {
   readonly allowInsecure?: boolean;
   /** Names to publish in the joint descriptor (default: the real names). */
   readonly publishedNames?: readonly string[];
-  /** Mask generator (default `cryptoRng()`). */
-  readonly maskRng?: Rng;
-  /** One seeded mask stream per epoch instead of `maskRng` (reproducible runs and resumes). */
-  readonly maskSeed?: string | number;
-  /** Called with this party's checkpoint at the end of every epoch (awaited). */
-  readonly onCheckpoint?: CheckpointCallback;
-  /** The checkpoints this party holds (its last few); see HeteroLrGuestOptions.resumeFrom. */
-  readonly resumeFrom?: readonly HeteroLrCheckpoint[];
-  /** Worker threads and diagonal cache for this party's CKKS products (local; never sent). */
-  readonly runtime?: HeteroLrRuntime;
-  readonly logger?: Logger;
-  readonly onProgress?: ProgressCallback;
 }
 
 export interface HeteroLrHostResult {

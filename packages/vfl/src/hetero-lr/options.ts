@@ -7,9 +7,13 @@ import {
   assertInteger,
   assertOneOf,
   FedscoreError,
+  type Logger,
+  type ProgressCallback,
   permutation,
+  type Rng,
   seededRng,
 } from '@fedscore/core';
+import type { CheckpointCallback, HeteroLrCheckpoint } from './checkpoint.ts';
 
 export const HETERO_LR_MODES = ['arbiter', 'two-party'] as const;
 export type HeteroLrMode = (typeof HETERO_LR_MODES)[number];
@@ -203,4 +207,27 @@ export function validatesAfter(
   hasValidation: boolean,
 ): boolean {
   return hasValidation && ((epoch + 1) % every === 0 || epoch + 1 === maxEpochs);
+}
+
+/** Options every data party (guest and hosts) takes besides its own data: masks, checkpoints, runtime. */
+export interface HeteroLrDataPartyOptions {
+  /** Mask generator (default `cryptoRng()`). */
+  readonly maskRng?: Rng;
+  /**
+   * Draw the masks from one seeded stream per epoch instead (reproducible runs and bit-identical
+   * resumes in mode 'none'; the masks are then as secret as the seed). Default: `maskRng`.
+   */
+  readonly maskSeed?: string | number;
+  /** Called with this party's checkpoint at the end of every epoch (awaited). */
+  readonly onCheckpoint?: CheckpointCallback;
+  /**
+   * The checkpoints this party holds (its last few). The resume handshake picks the latest epoch every
+   * party holds; this party restores its checkpoint of that epoch. Each is checked against the plan and
+   * this party's data (`FedscoreError('checkpoint')`).
+   */
+  readonly resumeFrom?: readonly HeteroLrCheckpoint[];
+  /** Worker threads and diagonal cache for this party's CKKS products (local; never sent). */
+  readonly runtime?: HeteroLrRuntime;
+  readonly logger?: Logger;
+  readonly onProgress?: ProgressCallback;
 }
