@@ -159,9 +159,12 @@ describe('fuzzing the node entry points', () => {
     await node.stop();
   });
 
+  // A refusal is a typed code other than `internal`: `internal` means an invariant of our own code
+  // failed (a bug), never a considered refusal of bad input.
   const typed = (r: RawResult): void => {
     expect(r.grpcStatus).toBeDefined();
     expect(ERROR_CODES as readonly string[]).toContain(r.code);
+    expect(r.code, 'internal is a bug, not a refusal').not.toBe('internal');
   };
   const stillUp = async (): Promise<void> => {
     const r = await unaryRaw(bank, 'Health', new Uint8Array());
