@@ -53,7 +53,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
     process.stderr.write(`[${r.level}] ${r.message}${fields ? ` ${fields}` : ''}\n`);
-  }, parsed.options['log-level'] as LogLevel);
+    // A command that leaves --log-level without a default (the node: its config's log.level) filters itself.
+  }, (parsed.options['log-level'] as LogLevel | undefined) ?? 'debug');
   try {
     const result = await command.run(parsed.options, parsed.positionals, {
       print: (line) => {

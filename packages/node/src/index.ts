@@ -9,6 +9,8 @@ export type {
   AuditReconciliation,
   AuditUse,
   AuditVerification,
+  RefusalWindowOptions,
+  UnauthenticatedRefusal,
 } from './audit/index.ts';
 export {
   AUDIT_KINDS,
@@ -18,6 +20,7 @@ export {
   consentSetFingerprint,
   enterpriseSetFingerprint,
   GENESIS_HASH,
+  RefusalWindow,
   reconcileAuditLogs,
   verifyAuditEntries,
 } from './audit/index.ts';
@@ -35,6 +38,9 @@ export type {
 } from './consent/index.ts';
 export { ALL_CATEGORIES, CONSENT_MIGRATIONS, CONSENT_PURPOSES, ConsentRegistry } from './consent/index.ts';
 export type {
+  AcceptedScheme,
+  AcceptPolicy,
+  JobRefusal,
   BinningCheckpoint,
   ConsentCheck,
   ConsentSummary,
@@ -54,6 +60,8 @@ export type {
   TrainCheckpoint,
 } from './jobs/index.ts';
 export {
+  checkJobPolicy,
+  SECURE_ONLY,
   ALIGN_PROTOCOL,
   attemptKey,
   canonicalJson,
@@ -139,7 +147,7 @@ export { MODEL_STATUSES, ModelRegistry, parseRef, REGISTRY_MIGRATIONS } from './
 export type { HealthReport, HttpEndpoint, HttpEndpointOptions, MetricSample } from './server/index.ts';
 export { renderMetrics, startHttpEndpoint } from './server/index.ts';
 export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
-export { NodeStore, STORE_FILE, sha256Hex } from './store/index.ts';
+export { NodeStore, STORE_FILE, STORE_MARKER, sha256Hex } from './store/index.ts';
 export type {
   ControlHandler,
   CreateCaOptions,
@@ -155,12 +163,14 @@ export type {
 } from './transport/index.ts';
 export {
   assertPartyId,
+  checkOwnTlsMaterial,
   createDevCa,
   describeCertificate,
   fromServiceError,
   GrpcTransport,
   issuePartyCert,
   MAX_UNAUTHENTICATED_CALLS,
+  UNAUTHENTICATED_REFUSAL,
   PARTY_ID_PATTERN,
   PARTY_URI_PREFIX,
   parseCaBundle,

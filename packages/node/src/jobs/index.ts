@@ -6,7 +6,9 @@ export {
   JOB_STATUSES,
   JobStore,
 } from './job-store.ts';
-export type { DataUseEvent, JobRunnerOptions } from './runner.ts';
+export type { AcceptedScheme, AcceptPolicy } from './admission.ts';
+export { checkJobPolicy, SECURE_ONLY } from './admission.ts';
+export type { DataUseEvent, JobRefusal, JobRunnerOptions } from './runner.ts';
 export { JOB_STAGE, JobRunner, submitJob } from './runner.ts';
 export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
 export {
