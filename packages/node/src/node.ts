@@ -133,9 +133,13 @@ export class PartyNode {
       }
       const fe = isFedscoreError(e)
         ? e
-        : new FedscoreError('internal', `the node failed to start: ${e instanceof Error ? e.message : String(e)}`, {
-            cause: e,
-          });
+        : new FedscoreError(
+            'internal',
+            `the node failed to start: ${e instanceof Error ? e.message : String(e)}`,
+            {
+              cause: e,
+            },
+          );
       logger.error('node start refused', { code: fe.code, field: fe.field });
       throw fe;
     }

@@ -78,7 +78,15 @@ export class RefusalWindow {
     const at = this.#now();
     let w = this.#sources.get(key);
     if (w === undefined) {
-      w = { first: r, count: 0, rpcs: new Map(), codes: new Set(), certificates: new Set(), firstAt: at, lastAt: at };
+      w = {
+        first: r,
+        count: 0,
+        rpcs: new Map(),
+        codes: new Set(),
+        certificates: new Set(),
+        firstAt: at,
+        lastAt: at,
+      };
       this.#sources.set(key, w);
     }
     w.count += 1;

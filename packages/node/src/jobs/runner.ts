@@ -383,7 +383,11 @@ export class JobRunner {
     if (hook === undefined) return;
     // The data owner of a refusal by a host is that host; a refusal by the guest's own consent check
     // result ("no enterprise has consent") concerns every host.
-    const owners = spec.hosts.includes(by) ? [by] : by === spec.guest && e.code === 'consent' ? spec.hosts : [];
+    const owners = spec.hosts.includes(by)
+      ? [by]
+      : by === spec.guest && e.code === 'consent'
+        ? spec.hosts
+        : [];
     const base = {
       job: spec.id,
       stage,

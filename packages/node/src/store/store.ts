@@ -147,13 +147,17 @@ export class NodeStore {
         { file: path, field: 'stateDir' },
       );
     }
+    const created = size === undefined;
     const store = NodeStore.#openFile(path, readOnly, options, (s) => {
-      // A new file is empty until the first write: make it private before anything is written to it.
-      if (!readOnly) for (const f of [path, `${path}-wal`, `${path}-shm`]) keepPrivate(f, 0o600, logger);
-      if (marker !== undefined) s.#matchMarker(marker);
+      // A new file is empty until the first write: make it private (quietly) before anything is written.
+      if (!readOnly) {
+        for (const f of [path, `${path}-wal`, `${path}-shm`])
+          keepPrivate(f, 0o600, created ? undefined : logger);
+      }
+      if (marker !== undefined) damagedIfFails(path, () => s.#matchMarker(marker));
     });
     try {
-      if (marker === undefined && !readOnly) store.#adopt(stateDir, size === undefined);
+      if (marker === undefined && !readOnly) damagedIfFails(path, () => store.#adopt(stateDir, created));
     } catch (e) {
       store.close();
       throw e;
@@ -348,10 +352,17 @@ export class NodeStore {
     }
   }
 
-  /** SQLite's quick check (page structure, no index cross-check); the problems found, empty when sound. */
+  /**
+   * SQLite's quick check (page structure, no index cross-check); the problems found, empty when sound. A
+   * file too damaged to check is one problem.
+   */
   quickCheck(): string[] {
-    const rows = this.all<{ quick_check: string }>('PRAGMA quick_check');
-    return rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
+    try {
+      const rows = this.all<{ quick_check: string }>('PRAGMA quick_check');
+      return rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
+    } catch (e) {
+      return [e instanceof Error ? e.message : String(e)];
+    }
   }
 
   /** Run one statement that returns no rows. */
@@ -480,6 +491,26 @@ function sqliteMessage(e: unknown): string {
   return String(e);
 }
 
+/** Run `fn`; a store error without a field (SQLite could not read the file) names a damaged store. */
+function damagedIfFails(path: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof FedscoreError && e.code === 'store' && e.field === undefined) {
+      throw new FedscoreError(
+        'store',
+        `the store is damaged (${sqliteMessage(e.cause ?? e)}): restore it from a backup`,
+        {
+          file: path,
+          field: 'stateDir',
+          cause: e,
+        },
+      );
+    }
+    throw e;
+  }
+}
+
 interface StoreMarker {
   readonly format: 1;
   readonly id: string;
@@ -590,7 +621,7 @@ function ensureStateDir(stateDir: string): void {
  * Give `path` (when it exists) no group or other access: an older build created files 0644. Tightened with
  * a warning when this user owns it; refused when it does not (it cannot be fixed from here).
  */
-function keepPrivate(path: string, mode: number, logger: Logger): void {
+function keepPrivate(path: string, mode: number, logger: Logger | undefined): void {
   let st: Stats;
   try {
     st = statSync(path);
@@ -617,7 +648,7 @@ function keepPrivate(path: string, mode: number, logger: Logger): void {
       cause: e,
     });
   }
-  logger.warn('store access tightened', { file: path, from: current.toString(8), to: mode.toString(8) });
+  logger?.warn('store access tightened', { file: path, from: current.toString(8), to: mode.toString(8) });
 }
 
 function errnoOf(e: unknown): string {

@@ -860,7 +860,9 @@ export class GrpcTransport {
     // An unauthenticated caller learns nothing about this node (its party, its CA, its peers): the
     // reason stays in the node's log and audit log.
     if (peer === undefined && fe.code === 'peer_identity') {
-      return toServiceError(new FedscoreError('peer_identity', UNAUTHENTICATED_REFUSAL, { field: 'certificate' }));
+      return toServiceError(
+        new FedscoreError('peer_identity', UNAUTHENTICATED_REFUSAL, { field: 'certificate' }),
+      );
     }
     return toServiceError(fe);
   }

@@ -220,7 +220,8 @@ export function checkOwnTlsMaterial(
         `the CA bundle holds a certificate that is not a CA (${a.subject.replaceAll('\n', ', ')}): a leaf certificate cannot be a trust anchor`,
       );
     }
-    if (!withinValidity(a, now)) throw bad('tls.ca', `the CA certificate expired or is not yet valid (${a.validTo})`);
+    if (!withinValidity(a, now))
+      throw bad('tls.ca', `the CA certificate expired or is not yet valid (${a.validTo})`);
   }
   const chain = (tls.cert.match(PEM_CERT) ?? []).map((b) => {
     try {
