@@ -306,7 +306,7 @@ export class JobRunner {
           field: 'job',
         });
       }
-      this.#admit(spec, 'offer');
+      this.#admit(spec);
       const name = spec.data[this.#o.party];
       if (name !== undefined && !this.#o.hasData(name)) {
         throw new FedscoreError('not_found', `no dataset '${name}' in this node's config`, {
@@ -343,7 +343,7 @@ export class JobRunner {
     if (req.stage) {
       switch (req.stage.action) {
         case Action.PREPARE:
-          this.#admit(job.spec, stage);
+          this.#admit(job.spec);
           this.#prepare(job, stage, attempt);
           break;
         case Action.START:
@@ -359,14 +359,17 @@ export class JobRunner {
     return { status: this.#status(job.id, stage, attempt) };
   }
 
-  /** This node's policy check of a job; a refusal is reported (audited) and thrown. */
-  #admit(spec: JobSpec, stage: StageName | 'offer'): void {
+  /**
+   * This node's policy check of a job (at submit/offer and before each attempt); a refusal is reported
+   * (audited, as stage 'offer': the job is refused as a whole) and thrown.
+   */
+  #admit(spec: JobSpec): void {
     try {
       checkJobPolicy(spec, this.#o.accept ?? SECURE_ONLY, this.#o.party);
     } catch (e) {
       const fe = asFedscoreError(e);
-      this.#logger.warn('job refused by policy', { job: spec.id, stage, field: fe.field });
-      this.#refused(spec, stage, this.#o.party, fe);
+      this.#logger.warn('job refused by policy', { job: spec.id, field: fe.field });
+      this.#refused(spec, 'offer', this.#o.party, fe);
       throw fe;
     }
   }
@@ -381,13 +384,10 @@ export class JobRunner {
   ): void {
     const hook = this.#o.onRefused;
     if (hook === undefined) return;
-    // The data owner of a refusal by a host is that host; a refusal by the guest's own consent check
-    // result ("no enterprise has consent") concerns every host.
-    const owners = spec.hosts.includes(by)
-      ? [by]
-      : by === spec.guest && e.code === 'consent'
-        ? spec.hosts
-        : [];
+    // The data owner of a refusal by a host is that host. The guest sees a consent refusal as "no aligned
+    // enterprise has consent": the hosts' consent checks refused, each for its own data.
+    const consentOfHosts = by === spec.guest && e.code === 'consent';
+    const owners = spec.hosts.includes(by) ? [by] : consentOfHosts ? spec.hosts : [];
     const base = {
       job: spec.id,
       stage,
@@ -400,7 +400,7 @@ export class JobRunner {
     };
     try {
       if (owners.length === 0) hook(base);
-      for (const owner of owners) hook({ ...base, owner });
+      for (const owner of owners) hook({ ...base, owner, ...(consentOfHosts && { refusedBy: owner }) });
     } catch (hookError) {
       this.#logger.error('refusal hook failed', { job: spec.id, error: asFedscoreError(hookError).code });
     }
@@ -587,7 +587,7 @@ export class JobRunner {
     if (startIndex < 0) startIndex = 0;
     log.info('coordinating job', { from: stages[startIndex], resumed: initial.status === 'running' });
     try {
-      this.#admit(spec, initial.status === 'submitted' ? 'offer' : (initial.stage ?? 'offer'));
+      this.#admit(spec);
     } catch (e) {
       const err = asFedscoreError(e);
       this.#o.jobs.finish(id, { code: err.code, message: err.message });
@@ -609,7 +609,12 @@ export class JobRunner {
         if (FATAL_CODES.has(err.code) || tries + 1 >= maxAttempts) {
           if (REFUSAL_CODES.has(err.code)) {
             const by = err.details?.['peer'];
-            this.#refused(spec, stage, typeof by === 'string' ? by : this.#o.party, err);
+            this.#refused(
+              spec,
+              err.code === 'policy' ? 'offer' : stage,
+              typeof by === 'string' ? by : this.#o.party,
+              err,
+            );
           }
           this.#o.jobs.finish(id, { code: err.code, message: `${stage}: ${err.message}` });
           log.error('job failed', { stage, code: err.code });
