@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { connect as tlsConnect } from 'node:tls';
-import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '../../packages/datasets/src/index.ts';
+import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
   AuditLog,
   issuePartyCert,
@@ -39,8 +39,8 @@ import {
   STORE_MARKER,
   submitJob,
   validateNodeConfig,
-} from '../../packages/node/src/index.ts';
-import { envelopeCodec, fedscore } from '../../packages/wire/src/index.ts';
+} from '@fedscore/node';
+import { envelopeCodec, fedscore } from '@fedscore/wire';
 import {
   classifyError,
   cliRefusal,
@@ -62,7 +62,12 @@ import {
 import type { SweepCase, SweepResult } from './types.ts';
 
 const cases: SweepCase[] = [];
-function add(group: string, id: string, run: (workDir: string) => Promise<SweepResult>, timeoutMs = 30_000): void {
+function add(
+  group: string,
+  id: string,
+  run: (workDir: string) => Promise<SweepResult>,
+  timeoutMs = 30_000,
+): void {
   cases.push({ id: `${group}/${id}`, group, timeoutMs, run });
 }
 
@@ -86,10 +91,18 @@ const configCases: [string, (c: Record<string, unknown>) => void, string][] = [
   ['accept-scheme-none', (c) => (c['accept'] = { schemes: ['none'] }), 'accept.schemes[0]'],
   ['accept-nothing', (c) => (c['accept'] = { schemes: [], plaintextScheme: false }), 'accept.schemes'],
   ['refusal-window-zero', (c) => (c['audit'] = { refusalWindowSeconds: 0 }), 'audit.refusalWindowSeconds'],
-  ['acknowledged-break-zero', (c) => (c['audit'] = { acknowledgedBreaks: [0] }), 'audit.acknowledgedBreaks[0]'],
+  [
+    'acknowledged-break-zero',
+    (c) => (c['audit'] = { acknowledgedBreaks: [0] }),
+    'audit.acknowledgedBreaks[0]',
+  ],
   ['log-level-verbose', (c) => (c['log'] = { level: 'verbose' }), 'log.level'],
   ['max-message-bytes-tiny', (c) => (c['limits'] = { maxMessageBytes: 10 }), 'limits.maxMessageBytes'],
-  ['monitoring-government-not-a-peer', (c) => (c['monitoring'] = { government: 'tax-office' }), 'monitoring.government'],
+  [
+    'monitoring-government-not-a-peer',
+    (c) => (c['monitoring'] = { government: 'tax-office' }),
+    'monitoring.government',
+  ],
   ['dataset-name-invalid', (c) => (c['data'] = { 'bad name': { path: 'x.csv', id: 'id' } }), 'data'],
   ['empty-state-dir', (c) => (c['stateDir'] = ''), 'stateDir'],
 ];
@@ -115,7 +128,11 @@ add('node-config', 'config-file-missing', async (dir) =>
 // ------------------------------------------------------------------------------------------ node-start
 
 /** A start that must fail and leave the port it had bound free. */
-async function refusedAndClosed(start: () => Promise<unknown>, want: { code: string; field: string }, grpcPort: number) {
+async function refusedAndClosed(
+  start: () => Promise<unknown>,
+  want: { code: string; field: string },
+  grpcPort: number,
+) {
   const r = await expectRefusal(start, want);
   if (r.outcome !== 'refused-clearly') return r;
   try {
@@ -175,53 +192,89 @@ for (const [id, stateDir] of [
   ['state-dir-under-proc-self', '/proc/self/fedscore'],
   ['state-dir-under-sys', '/sys/fedscore'],
 ] as const) {
-  add('node-start', id, async (dir) => expectRefusal(() => startGov(dir, { stateDir }), { code: 'io', field: 'stateDir' }), 10_000);
+  add(
+    'node-start',
+    id,
+    async (dir) => expectRefusal(() => startGov(dir, { stateDir }), { code: 'io', field: 'stateDir' }),
+    10_000,
+  );
 }
 add('node-start', 'state-dir-through-a-file', async (dir) => {
   writeFileSync(join(dir, 'file'), 'x');
-  return expectRefusal(() => startGov(dir, { stateDir: join(dir, 'file', 'state') }), { code: 'io', field: 'stateDir' });
+  return expectRefusal(() => startGov(dir, { stateDir: join(dir, 'file', 'state') }), {
+    code: 'io',
+    field: 'stateDir',
+  });
 });
 add('node-start', 'state-dir-not-writable', async (dir) => {
-  if (process.getuid?.() === 0) return { outcome: 'handled', detail: 'root can write anywhere: not applicable' };
+  if (process.getuid?.() === 0)
+    return { outcome: 'handled', detail: 'root can write anywhere: not applicable' };
   const ro = join(dir, 'ro');
   mkdirSync(ro, { mode: 0o500 });
-  return expectRefusal(() => startGov(dir, { stateDir: join(ro, 'state') }), { code: 'io', field: 'stateDir' });
+  return expectRefusal(() => startGov(dir, { stateDir: join(ro, 'state') }), {
+    code: 'io',
+    field: 'stateDir',
+  });
 });
 add(
   'node-start',
   'cli-state-dir-under-proc',
   async (dir) => {
     const file = writeGovConfigFile(dir, ['stateDir: /proc/fedscore/state']);
-    return cliRefusal(await runCli(['node', '--config', file], dir, 15_000), { code: 'io', field: 'stateDir' });
+    return cliRefusal(await runCli(['node', '--config', file], dir, 15_000), {
+      code: 'io',
+      field: 'stateDir',
+    });
   },
   20_000,
 );
 add('node-start', 'cli-tls-ca-file-missing', async (dir) => {
-  const file = writeGovConfigFile(dir, ['tls: { ca: certs/nope.pem, cert: certs/gov.pem, key: certs/gov-key.pem }']);
+  const file = writeGovConfigFile(dir, [
+    'tls: { ca: certs/nope.pem, cert: certs/gov.pem, key: certs/gov-key.pem }',
+  ]);
   return cliRefusal(await runCli(['node', '--config', file], dir), { code: 'io', field: 'tls.ca' });
 });
 add('node-start', 'tls-key-garbage', async (dir) => {
   const t = federation().tls('government');
-  return expectRefusal(() => startGov(dir, {}, { ...t, key: 'not a key' }), { code: 'invalid_config', field: 'tls.key' });
+  return expectRefusal(() => startGov(dir, {}, { ...t, key: 'not a key' }), {
+    code: 'invalid_config',
+    field: 'tls.key',
+  });
 });
 
 // ------------------------------------------------------------------------------------------ node-tls
 
 const tlsCases: [string, () => { ca: string; cert: string; key: string }, string][] = [
-  ["another-partys-certificate-and-key", () => ({ ca: federation().ca.cert, ...federation().party('bank') }), 'tls.cert'],
+  [
+    'another-partys-certificate-and-key',
+    () => ({ ca: federation().ca.cert, ...federation().party('bank') }),
+    'tls.cert',
+  ],
   [
     'key-of-another-certificate',
-    () => ({ ca: federation().ca.cert, cert: federation().party('government').cert, key: federation().party('bank').key }),
+    () => ({
+      ca: federation().ca.cert,
+      cert: federation().party('government').cert,
+      key: federation().party('bank').key,
+    }),
     'tls.key',
   ],
-  ['leaf-certificate-as-ca', () => ({ ca: federation().party('bank').cert, ...federation().party('government') }), 'tls.ca'],
+  [
+    'leaf-certificate-as-ca',
+    () => ({ ca: federation().party('bank').cert, ...federation().party('government') }),
+    'tls.ca',
+  ],
   [
     'certificate-of-another-ca',
     () => ({ ca: federation().ca.cert, ...issuePartyCert({ ca: federation().other, party: 'government' }) }),
     'tls.cert',
   ],
   ['ca-certificate-as-own', () => ({ ca: federation().ca.cert, ...federation().ca }), 'tls.cert'],
-  ['ca-bundle-without-certificate', () => ({ ...federation().tls('government'), ca: 'no pem here' }), 'tls.ca'],
+  [
+    'ca-bundle-without-certificate',
+    () => ({ ...federation().tls('government'), ca: 'no pem here' }),
+    'tls.ca',
+  ],
 ];
 for (const [id, tls, field] of tlsCases) {
   add('node-tls', id, async (dir) => {
@@ -316,7 +369,10 @@ add('node-store', 'new-store-files-private', async (dir) => {
   const d = statSync(join(dir, 'state')).mode & 0o777;
   return d === 0o700 && modes.every((m) => m === 0o600)
     ? { outcome: 'handled', detail: 'directory 0700, database, -wal, -shm and marker 0600' }
-    : { outcome: 'silent-wrong', detail: `modes ${d.toString(8)} ${modes.map((m) => m.toString(8)).join(' ')}` };
+    : {
+        outcome: 'silent-wrong',
+        detail: `modes ${d.toString(8)} ${modes.map((m) => m.toString(8)).join(' ')}`,
+      };
 });
 add('node-store', 'read-only-empty-database', async (dir) => {
   mkdirSync(join(dir, 'state'));
@@ -355,7 +411,9 @@ add('node-audit', 'acknowledged-break-starts-and-is-recorded', async (dir) => {
   await initialisedGov(dir, 4);
   tamper(dir, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2");
   const node = await startGov(dir, { audit: { acknowledgedBreaks: [2] } });
-  const acks = [...node.audit.entries({ kind: 'security_event' })].filter((e) => e.details?.['acknowledgedBreak'] === 2);
+  const acks = [...node.audit.entries({ kind: 'security_event' })].filter(
+    (e) => e.details?.['acknowledgedBreak'] === 2,
+  );
   await node.stop();
   return acks.length === 1
     ? { outcome: 'handled', detail: 'started on an acknowledged break, recorded once' }
@@ -372,7 +430,11 @@ add('node-audit', 'acknowledging-another-entry-does-not-help', async (dir) => {
 
 // ------------------------------------------------------------------------------------------ node-flood
 
-async function withNode<T>(dir: string, fn: (node: PartyNode) => Promise<T>, extra: Record<string, unknown> = {}): Promise<T> {
+async function withNode<T>(
+  dir: string,
+  fn: (node: PartyNode) => Promise<T>,
+  extra: Record<string, unknown> = {},
+): Promise<T> {
   const node = await startGov(dir, extra);
   try {
     return await fn(node);
@@ -387,26 +449,35 @@ async function floodHealth(port: number, calls: number, client?: { cert: string;
   for (let i = 0; i < calls; i += 8) {
     const s = http2Session(port, client);
     const batch = [];
-    for (let k = i; k < Math.min(calls, i + 8); k++) batch.push(grpcCall(port, 'Health', [new Uint8Array()], client, s));
+    for (let k = i; k < Math.min(calls, i + 8); k++)
+      batch.push(grpcCall(port, 'Health', [new Uint8Array()], client, s));
     answers.push(...(await Promise.all(batch)));
     s.close();
   }
   return answers;
 }
 
-async function floodCase(dir: string, calls: number, client?: { cert: string; key: string }): Promise<SweepResult> {
+async function floodCase(
+  dir: string,
+  calls: number,
+  client?: { cert: string; key: string },
+): Promise<SweepResult> {
   return withNode(dir, async (node) => {
     const rows = () => [...node.audit.entries({ kind: 'security_event' })].length;
     const before = rows();
     const answers = await floodHealth(node.grpcPort, calls, client);
     if (answers.some((a) => a.status === 0)) return { outcome: 'silent-wrong', detail: 'a call got through' };
     const leaks = answers.filter((a) => /government|bank|CA/.test(a.message));
-    if (leaks.length > 0) return { outcome: 'silent-wrong', detail: `refusal text tells: ${leaks[0]!.message}` };
+    if (leaks.length > 0)
+      return { outcome: 'silent-wrong', detail: `refusal text tells: ${leaks[0]!.message}` };
     node.refusals.flush();
     const written = rows() - before;
     if (written > 1) return { outcome: 'silent-wrong', detail: `${written} audit rows for ${calls} calls` };
     if (!(await healthy(node.grpcPort))) return { outcome: 'crash', detail: 'the node stopped answering' };
-    return { outcome: 'refused-clearly', detail: `${calls} calls refused (peer_identity), ${written} audit row` };
+    return {
+      outcome: 'refused-clearly',
+      detail: `${calls} calls refused (peer_identity), ${written} audit row`,
+    };
   });
 }
 add('node-flood', 'no-certificate-300-calls', (dir) => floodCase(dir, 300), 60_000);
@@ -432,9 +503,17 @@ add('node-flood', 'tls-garbage-after-handshake-less', async (dir) =>
 add('node-flood', 'tls-without-http2', async (dir) =>
   withNode(dir, async (node) => {
     await new Promise<void>((res) => {
-      const s = tlsConnect({ port: node.grpcPort, host: '127.0.0.1', ca: federation().ca.cert, checkServerIdentity: () => undefined }, () => {
-        s.write('hello over TLS without ALPN h2');
-      });
+      const s = tlsConnect(
+        {
+          port: node.grpcPort,
+          host: '127.0.0.1',
+          ca: federation().ca.cert,
+          checkServerIdentity: () => undefined,
+        },
+        () => {
+          s.write('hello over TLS without ALPN h2');
+        },
+      );
       s.on('error', () => res());
       s.on('close', () => res());
       setTimeout(() => {
@@ -454,7 +533,9 @@ const GRANT = 'sweep/psi/0';
 function chunk(m: fedscore.node.IDeliverChunk): Uint8Array {
   return fedscore.node.DeliverChunk.encode(m).finish();
 }
-function envelopeBytes(over: Partial<{ session: string; sender: string; receiver: string; seq: number; protocol: string }> = {}): Uint8Array {
+function envelopeBytes(
+  over: Partial<{ session: string; sender: string; receiver: string; seq: number; protocol: string }> = {},
+): Uint8Array {
   return envelopeCodec.encode({
     protocol: over.protocol ?? 'sweep.proto',
     version: 1,
@@ -467,11 +548,21 @@ function envelopeBytes(over: Partial<{ session: string; sender: string; receiver
   });
 }
 function whole(bytes: Uint8Array): Uint8Array {
-  return chunk({ data: bytes, totalBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest(), attempt: 0 });
+  return chunk({
+    data: bytes,
+    totalBytes: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest(),
+    attempt: 0,
+  });
 }
 const wireCases: [string, 'Deliver' | 'Control', () => Uint8Array[], string][] = [
   ['deliver-garbage-chunk', 'Deliver', () => [Uint8Array.of(0xff, 0xff, 0xff, 0x01)], 'wire_decode'],
-  ['deliver-too-large', 'Deliver', () => [chunk({ data: new Uint8Array(8), totalBytes: 2 ** 40, sha256: new Uint8Array(32) })], 'wire_too_large'],
+  [
+    'deliver-too-large',
+    'Deliver',
+    () => [chunk({ data: new Uint8Array(8), totalBytes: 2 ** 40, sha256: new Uint8Array(32) })],
+    'wire_too_large',
+  ],
   [
     'deliver-digest-mismatch',
     'Deliver',
@@ -486,16 +577,32 @@ const wireCases: [string, 'Deliver' | 'Control', () => Uint8Array[], string][] =
     'Deliver',
     () => {
       const b = envelopeBytes();
-      return [chunk({ data: b.subarray(0, 5), totalBytes: b.length, sha256: createHash('sha256').update(b).digest() })];
+      return [
+        chunk({
+          data: b.subarray(0, 5),
+          totalBytes: b.length,
+          sha256: createHash('sha256').update(b).digest(),
+        }),
+      ];
     },
     'wire_decode',
   ],
   ['deliver-empty-call', 'Deliver', () => [], 'wire_decode'],
-  ['deliver-ungranted-session', 'Deliver', () => [whole(envelopeBytes({ session: 'nobody/psi/0/s' }))], 'job_state'],
+  [
+    'deliver-ungranted-session',
+    'Deliver',
+    () => [whole(envelopeBytes({ session: 'nobody/psi/0/s' }))],
+    'job_state',
+  ],
   ['deliver-spoofed-sender', 'Deliver', () => [whole(envelopeBytes({ sender: 'arbiter' }))], 'peer_identity'],
   ['deliver-wrong-receiver', 'Deliver', () => [whole(envelopeBytes({ receiver: 'bank' }))], 'peer_identity'],
   ['deliver-out-of-order', 'Deliver', () => [whole(envelopeBytes({ seq: 5 }))], 'protocol_sequence'],
-  ['deliver-unknown-protocol', 'Deliver', () => [whole(envelopeBytes({ protocol: 'other.proto' }))], 'protocol_step'],
+  [
+    'deliver-unknown-protocol',
+    'Deliver',
+    () => [whole(envelopeBytes({ protocol: 'other.proto' }))],
+    'protocol_step',
+  ],
   ['control-garbage', 'Control', () => [Uint8Array.of(0x0a, 0xff, 0xff)], 'wire_decode'],
   [
     'control-offer-not-json',
@@ -507,12 +614,14 @@ const wireCases: [string, 'Deliver' | 'Control', () => Uint8Array[], string][] =
     'control-offer-malformed-job-id',
     'Control',
     () => [fedscore.node.ControlRequest.encode({ offer: { jobId: '../../etc', specJson: '{}' } }).finish()],
-    'invalid_config',
+    'wire_decode',
   ],
   [
     'control-query-unknown-job',
     'Control',
-    () => [fedscore.node.ControlRequest.encode({ query: { jobId: 'nope', stage: 'psi', attempt: 0 } }).finish()],
+    () => [
+      fedscore.node.ControlRequest.encode({ query: { jobId: 'nope', stage: 'psi', attempt: 0 } }).finish(),
+    ],
     'not_found',
   ],
 ];
@@ -523,7 +632,11 @@ for (const [id, rpc, messages, code] of wireCases) {
       const before = [...node.audit.entries({ kind: 'security_event' })].length;
       const a = await grpcCall(node.grpcPort, rpc, messages(), federation().party('bank'));
       if (a.status === 0) return { outcome: 'silent-wrong', detail: 'accepted' };
-      if (a.code !== code) return { outcome: 'crash', detail: `want ${code}, got ${a.code ?? `status ${a.status}`}: ${a.message}` };
+      if (a.code !== code)
+        return {
+          outcome: 'crash',
+          detail: `want ${code}, got ${a.code ?? `status ${a.status}`}: ${a.message}`,
+        };
       const after = [...node.audit.entries({ kind: 'security_event' })].length;
       if (after !== before + 1) return { outcome: 'silent-wrong', detail: `${after - before} audit entries` };
       if (!(await healthy(node.grpcPort))) return { outcome: 'crash', detail: 'the node stopped answering' };
@@ -552,7 +665,10 @@ async function freePort(): Promise<number> {
 }
 
 /** A bank and a government node in process; each party's extra config. */
-async function pair(dir: string, extra: { bank?: Record<string, unknown>; government?: Record<string, unknown> } = {}) {
+async function pair(
+  dir: string,
+  extra: { bank?: Record<string, unknown>; government?: Record<string, unknown> } = {},
+) {
   const files = await data();
   const ports = { bank: await freePort(), government: await freePort() };
   const start = (p: 'bank' | 'government') =>
@@ -562,7 +678,10 @@ async function pair(dir: string, extra: { bank?: Record<string, unknown>; govern
         listen: `127.0.0.1:${ports[p]}`,
         stateDir: join(dir, p),
         tls: { ca: 'unused', cert: 'unused', key: 'unused' },
-        peers: p === 'bank' ? { government: { address: `127.0.0.1:${ports.government}` } } : { bank: { address: `127.0.0.1:${ports.bank}` } },
+        peers:
+          p === 'bank'
+            ? { government: { address: `127.0.0.1:${ports.government}` } }
+            : { bank: { address: `127.0.0.1:${ports.bank}` } },
         data:
           p === 'bank'
             ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
@@ -598,14 +717,16 @@ async function refusedJob(
     nodes.bank.submit(spec);
     const j = await nodes.bank.runner.waitFor(spec.id, 60_000);
     if (j.status === 'done') return { outcome: 'silent-wrong', detail: 'the job ran' };
-    if (j.error?.code !== want.code) return { outcome: 'crash', detail: `failed with ${j.error?.code}: ${j.error?.message}` };
+    if (j.error?.code !== want.code)
+      return { outcome: 'crash', detail: `failed with ${j.error?.code}: ${j.error?.message}` };
     if (want.field !== undefined && !j.error.message.includes(want.field)) {
       return { outcome: 'crash', detail: `no ${want.field} in: ${j.error.message}` };
     }
     const audited = (n: PartyNode) => [...n.audit.entries({ job: spec.id, kind: 'job_refused' })].length;
     const g = audited(nodes.government);
     const b = audited(nodes.bank);
-    if (g !== 1 || b !== 1) return { outcome: 'silent-wrong', detail: `job_refused entries: government ${g}, bank ${b}` };
+    if (g !== 1 || b !== 1)
+      return { outcome: 'silent-wrong', detail: `job_refused entries: government ${g}, bank ${b}` };
     return { outcome: 'refused-clearly', detail: `[${j.error.code}] ${j.error.message.slice(0, 160)}` };
   } finally {
     await Promise.all([nodes.bank.stop(), nodes.government.stop()]);
@@ -616,7 +737,12 @@ add(
   'node-jobs',
   'plaintext-job-refused-by-data-owner',
   (dir) =>
-    refusedJob(dir, plaintextJob('pt'), { code: 'policy', field: 'accept.plaintextScheme' }, { bank: { accept: { plaintextScheme: true } } }),
+    refusedJob(
+      dir,
+      plaintextJob('pt'),
+      { code: 'policy', field: 'accept.plaintextScheme' },
+      { bank: { accept: { plaintextScheme: true } } },
+    ),
   90_000,
 );
 add(
@@ -635,38 +761,61 @@ add(
   'node-jobs',
   'insecure-ckks-refused-for-weak-parameters',
   (dir) =>
-    refusedJob(dir, job('weak', { insecure: true }), { code: 'policy', field: 'accept.weakParameters' }, {
-      bank: { accept: { weakParameters: true } },
-      government: { accept: { plaintextScheme: true } },
-    }),
+    refusedJob(
+      dir,
+      job('weak', { insecure: true }),
+      { code: 'policy', field: 'accept.weakParameters' },
+      {
+        bank: { accept: { weakParameters: true } },
+        government: { accept: { plaintextScheme: true } },
+      },
+    ),
   90_000,
 );
 add(
   'node-jobs',
   'paillier-1024-refused',
   (dir) =>
-    refusedJob(dir, job('pl', { insecure: true, train: { scheme: 'paillier', paillierBits: 1024, maxEpochs: 1 } }), { code: 'policy' }, {
-      bank: { accept: { weakParameters: true } },
-    }),
+    refusedJob(
+      dir,
+      job('pl', { insecure: true, train: { scheme: 'paillier', paillierBits: 1024, maxEpochs: 1 } }),
+      { code: 'policy' },
+      {
+        bank: { accept: { weakParameters: true } },
+      },
+    ),
   90_000,
 );
 add(
   'node-jobs',
   'scheme-not-accepted',
   (dir) =>
-    refusedJob(dir, job('pa', { train: { scheme: 'paillier', maxEpochs: 1 } }), { code: 'policy', field: 'accept.schemes' }, {
-      government: { accept: { schemes: ['ckks'] } },
-    }),
+    refusedJob(
+      dir,
+      job('pa', { train: { scheme: 'paillier', maxEpochs: 1 } }),
+      { code: 'policy', field: 'accept.schemes' },
+      {
+        government: { accept: { schemes: ['ckks'] } },
+      },
+    ),
   90_000,
 );
-add('node-jobs', 'no-consent-refused-and-audited-on-both', (dir) => refusedJob(dir, job('nc'), { code: 'consent' }), 120_000);
+add(
+  'node-jobs',
+  'no-consent-refused-and-audited-on-both',
+  (dir) => refusedJob(dir, job('nc'), { code: 'consent' }),
+  120_000,
+);
 add('node-jobs', 'own-policy-refuses-at-submit', async (dir) => {
   const store = NodeStore.open(join(dir, 'bank'));
   try {
-    return await expectRefusal(() => submitJob(new JobStore(store), 'bank', plaintextJob('own'), undefined, SECURE_ONLY), {
-      code: 'policy',
-      field: 'accept.plaintextScheme',
-    });
+    return await expectRefusal(
+      () => submitJob(new JobStore(store), 'bank', plaintextJob('own'), undefined, SECURE_ONLY),
+      {
+        code: 'policy',
+        field: 'accept.plaintextScheme',
+      },
+    );
   } finally {
     store.close();
   }
@@ -698,7 +847,8 @@ add(
   async (dir) => {
     const file = writeGovConfigFile(dir);
     const first = await spawnNode(file, dir);
-    if (!first.ready) return { outcome: 'crash', detail: `did not start: ${first.stderr().split('\n').at(-2)}` };
+    if (!first.ready)
+      return { outcome: 'crash', detail: `did not start: ${first.stderr().split('\n').at(-2)}` };
     await killHard(first.child);
     const second = await spawnNode(file, dir);
     try {
@@ -744,28 +894,35 @@ add(
     let gov = await spawnNode(file, gdir);
     try {
       if (!gov.ready) return { outcome: 'crash', detail: 'government did not start' };
-      bank.submit(plaintextJob('crash', 40));
-      // Kill the government as soon as the job trains (after PSI's checkpoint), then restart it.
+      bank.submit(plaintextJob('crash', 200));
+      // Kill the government in the middle of training (once the bank holds an epoch checkpoint), restart it.
       const t0 = Date.now();
-      let killedAt = 'never';
+      let killedAt: string | undefined;
       while (Date.now() - t0 < 60_000) {
         const j = bank.jobs.require('crash');
         if (j.status === 'done' || j.status === 'failed') break;
-        if (j.stage === 'train') {
+        const epochs = bank.jobs.epochCheckpoints('crash', 'train').length;
+        if (j.stage === 'train' && epochs > 0) {
           await killHard(gov.child);
-          killedAt = 'train';
+          killedAt = `train after ${epochs} epoch checkpoint(s)`;
           break;
         }
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 10));
       }
-      if (killedAt !== 'never') gov = await spawnNode(file, gdir);
+      if (killedAt !== undefined) gov = await spawnNode(file, gdir);
       const j = await bank.runner.waitFor('crash', 120_000);
-      if (j.status !== 'done') return { outcome: 'crash', detail: `job ${j.status}: ${j.error?.code} ${j.error?.message}` };
-      const retried = bank.jobs.events('crash').filter((e) => e.kind === 'attempt_failed').length;
-      return {
-        outcome: 'handled',
-        detail: killedAt === 'never' ? 'finished before the kill point' : `killed in ${killedAt}, resumed (${retried} failed attempts), done`,
-      };
+      if (j.status !== 'done') {
+        return { outcome: 'crash', detail: `job ${j.status}: ${j.error?.code} ${j.error?.message}` };
+      }
+      const events = bank.jobs.events('crash');
+      const failed = events.filter((e) => e.kind === 'attempt_failed').length;
+      const resumed = events.find((e) => e.kind === 'train_resumed')?.detail ?? 'from the start';
+      return killedAt === undefined
+        ? { outcome: 'handled', detail: 'the job finished before the kill point (no fault injected)' }
+        : {
+            outcome: 'handled',
+            detail: `killed -9 in ${killedAt}; ${failed} attempt(s) failed, training resumed ${resumed}; job done`,
+          };
     } finally {
       await killHard(gov.child);
       await bank.stop();
@@ -777,4 +934,5 @@ add(
 export { cases };
 
 /** Ids must be unique; checked when the module loads. */
-if (new Set(cases.map((c) => c.id)).size !== cases.length) throw new Error('duplicate sweep case ids in cases-node.ts');
+if (new Set(cases.map((c) => c.id)).size !== cases.length)
+  throw new Error('duplicate sweep case ids in cases-node.ts');

@@ -2,7 +2,7 @@
  * What the node cases of the sweep share (cases-node.ts): a development PKI, node configs, starting a node
  * in process or the CLI as an OS process, raw gRPC calls over Node's own HTTP/2 client (so a case can send
  * exactly the bytes it wants, with or without a client certificate), and the classification of an
- * outcome into a `SweepResult`. Scripts are not workspace packages: the packages are imported by path.
+ * outcome into a `SweepResult`. The packages are root devDependencies (workspace links), imported by name.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -10,16 +10,16 @@ import { connect as http2Connect } from 'node:http2';
 import { createServer, type Server } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FedscoreError, isFedscoreError } from '../../packages/core/src/index.ts';
+import { FedscoreError, isFedscoreError } from '@fedscore/core';
 import {
   createDevCa,
   issuePartyCert,
   type NodeConfig,
-  type PemPair,
   PartyNode,
+  type PemPair,
   type TlsMaterial,
   validateNodeConfig,
-} from '../../packages/node/src/index.ts';
+} from '@fedscore/node';
 import type { SweepResult } from './types.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -27,7 +27,12 @@ export const CLI = join(REPO, 'packages/cli/src/main.ts');
 
 /** One federation CA and party certificates, made once per sweep process. */
 let pki: { ca: PemPair; other: PemPair; pairs: Map<string, PemPair> } | undefined;
-export function federation(): { ca: PemPair; other: PemPair; party(p: string): PemPair; tls(p: string): TlsMaterial } {
+export function federation(): {
+  ca: PemPair;
+  other: PemPair;
+  party(p: string): PemPair;
+  tls(p: string): TlsMaterial;
+} {
   if (pki === undefined) {
     pki = { ca: createDevCa(), other: createDevCa({ name: 'not the federation CA' }), pairs: new Map() };
   }
@@ -55,14 +60,19 @@ export function govConfig(workDir: string, extra: Record<string, unknown> = {}):
   });
 }
 
-export function startGov(workDir: string, extra: Record<string, unknown> = {}, tls?: TlsMaterial): Promise<PartyNode> {
+export function startGov(
+  workDir: string,
+  extra: Record<string, unknown> = {},
+  tls?: TlsMaterial,
+): Promise<PartyNode> {
   return PartyNode.start({ config: govConfig(workDir, extra), tls: tls ?? federation().tls('government') });
 }
 
 /** A started and stopped government node with `entries` consent_change audit entries. */
 export async function initialisedGov(workDir: string, entries = 3): Promise<void> {
   const node = await startGov(workDir);
-  for (let i = 0; i < entries; i++) node.audit.append({ kind: 'consent_change', actor: 'government', details: { i } });
+  for (let i = 0; i < entries; i++)
+    node.audit.append({ kind: 'consent_change', actor: 'government', details: { i } });
   await node.stop();
 }
 
@@ -93,13 +103,21 @@ export async function expectRefusal(
   return { outcome: 'silent-wrong', detail: 'accepted without an error' };
 }
 
-export function classifyError(e: unknown, want: { code?: string; field?: string | RegExp } = {}): SweepResult {
+export function classifyError(
+  e: unknown,
+  want: { code?: string; field?: string | RegExp } = {},
+): SweepResult {
   if (!isFedscoreError(e)) {
-    return { outcome: 'crash', detail: `untyped: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` };
+    return {
+      outcome: 'crash',
+      detail: `untyped: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
+    };
   }
   const detail = `[${e.code}] ${e.message.split('\n')[0]}`;
-  if (e.field === undefined && e.file === undefined) return { outcome: 'crash', detail: `no field: ${detail}` };
-  if (want.code !== undefined && e.code !== want.code) return { outcome: 'crash', detail: `want ${want.code}: ${detail}` };
+  if (e.field === undefined && e.file === undefined)
+    return { outcome: 'crash', detail: `no field: ${detail}` };
+  if (want.code !== undefined && e.code !== want.code)
+    return { outcome: 'crash', detail: `want ${want.code}: ${detail}` };
   if (want.field !== undefined) {
     const ok = typeof want.field === 'string' ? e.field === want.field : want.field.test(e.field ?? '');
     if (!ok) return { outcome: 'crash', detail: `want field ${String(want.field)}: ${detail}` };
@@ -126,7 +144,12 @@ export function writeGovConfigFile(dir: string, lines: string[] = [], tls?: TlsM
     base[l.slice(0, i)] = l.slice(i + 1).trim();
   }
   const file = join(dir, 'gov.yaml');
-  writeFileSync(file, Object.entries(base).map(([k, v]) => `${k}: ${v}`).join('\n'));
+  writeFileSync(
+    file,
+    Object.entries(base)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\n'),
+  );
   return file;
 }
 
@@ -178,9 +201,13 @@ export function spawnNode(
   timeoutMs = 30_000,
 ): Promise<{ child: ChildProcess; ready: boolean; grpc: number; stderr: () => string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', CLI, 'node', '--config', config], {
-      cwd,
-    });
+    const child = spawn(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', CLI, 'node', '--config', config],
+      {
+        cwd,
+      },
+    );
     let stderr = '';
     let done = false;
     const finish = (ready: boolean, grpc = 0): void => {
@@ -249,7 +276,10 @@ export function grpcCall(
       if (own) s.close();
       res(a);
     };
-    const timer = setTimeout(() => done({ status: undefined, code: undefined, message: 'no answer in 10 s' }), 10_000);
+    const timer = setTimeout(
+      () => done({ status: undefined, code: undefined, message: 'no answer in 10 s' }),
+      10_000,
+    );
     s.on('error', (e) => done({ status: undefined, code: undefined, message: e.message }));
     const req = s.request({
       ':method': 'POST',
@@ -284,7 +314,10 @@ export function grpcCall(
   });
 }
 
-export function http2Session(port: number, client?: { cert: string; key: string }): ReturnType<typeof http2Connect> {
+export function http2Session(
+  port: number,
+  client?: { cert: string; key: string },
+): ReturnType<typeof http2Connect> {
   const f = federation();
   const s = http2Connect(`https://127.0.0.1:${port}`, {
     ca: f.ca.cert,

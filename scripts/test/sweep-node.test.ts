@@ -51,7 +51,7 @@ describe('the node sweep cases', () => {
       const tally: Record<string, number> = {};
       for (const r of results) tally[r.outcome] = (tally[r.outcome] ?? 0) + 1;
       process.stderr.write(
-        `node sweep: ${results.length} cases ${JSON.stringify(tally)}\n${bad.map((r) => `  ${r.outcome} ${r.id}: ${r.detail}`).join('\n')}\n`,
+        `node sweep: ${results.length} cases ${JSON.stringify(tally)}\n${results.map((r) => `  ${r.outcome} ${r.id}: ${r.detail}`).join('\n')}\n`,
       );
       expect(bad).toEqual([]);
     },

@@ -300,7 +300,10 @@ describe('fuzzing the node entry points', () => {
       .filter((s) => s.name === 'fedscore_rejected_calls_total')
       .reduce((a, s) => a + s.value, 0);
     const rows = [...node.audit.entries({ kind: 'security_event', fromSeq: 1 })].slice(securityBefore);
-    const calls = rows.reduce((a, e) => a + (typeof e.details?.['count'] === 'number' ? e.details['count'] : 1), 0);
+    const calls = rows.reduce(
+      (a, e) => a + (typeof e.details?.['count'] === 'number' ? e.details['count'] : 1),
+      0,
+    );
     expect(refused).toBe(calls);
   });
 });

@@ -19,6 +19,6 @@ export {
   verifyAuditEntries,
 } from './audit-log.ts';
 export type { AuditReconciliation, AuditUse } from './reconcile.ts';
+export { reconcileAuditLogs } from './reconcile.ts';
 export type { RefusalWindowOptions, UnauthenticatedRefusal } from './refusal-window.ts';
 export { RefusalWindow } from './refusal-window.ts';
-export { reconcileAuditLogs } from './reconcile.ts';

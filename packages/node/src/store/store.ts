@@ -50,14 +50,14 @@ export const STORE_FILE = 'fedscore.sqlite';
 export const STORE_MARKER = 'fedscore.store';
 
 /** Pseudo file systems a state directory can never live on (statfs magic numbers, linux/magic.h). */
-const PSEUDO_FILE_SYSTEMS: Readonly<Record<number, string>> = {
-  0x9fa0: 'proc',
-  0x62656572: 'sysfs',
-  0x1cd1: 'devpts',
-  0x64626720: 'debugfs',
-  0x27e0eb: 'cgroup',
-  0x63677270: 'cgroup2',
-};
+const PSEUDO_FILE_SYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x1cd1, 'devpts'],
+  [0x64626720, 'debugfs'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+]);
 
 /** The store's own schema: its identity, matched against the marker. */
 const STORE_IDENTITY: StoreMigrations = {
@@ -606,7 +606,7 @@ function ensureStateDir(stateDir: string): void {
   } catch {
     fsType = undefined;
   }
-  const pseudo = fsType === undefined ? undefined : PSEUDO_FILE_SYSTEMS[fsType];
+  const pseudo = fsType === undefined ? undefined : PSEUDO_FILE_SYSTEMS.get(fsType);
   if (pseudo !== undefined) throw fail(`${dir} is on the ${pseudo} pseudo file system`);
   for (const d of missing) {
     try {
