@@ -41,6 +41,7 @@ import { fileURLToPath } from 'node:url';
 import { isFedscoreError, memoryLogger } from '@fedscore/core';
 import {
   AuditLog,
+  checkOwnTlsMaterial,
   createDevCa,
   issuePartyCert,
   NodeStore,
@@ -308,6 +309,15 @@ describe("the node's own TLS material", () => {
     ],
     ['a CA certificate as its own', { ca: ca.cert, cert: ca.cert, key: ca.key }, 'tls.cert'],
   ];
+  it('checks validity at an injected clock, and accepts a bundle of several CAs (rotation)', () => {
+    const day = 86_400_000;
+    expect(() => checkOwnTlsMaterial(own, 'government', Date.now() + 400 * day)).toThrow(
+      expect.objectContaining({ code: 'invalid_config', field: 'tls.cert' }),
+    );
+    expect(() => checkOwnTlsMaterial({ ...own, ca: other.cert + ca.cert }, 'government')).not.toThrow();
+    expect(() => checkOwnTlsMaterial(own, 'bank')).toThrow(expect.objectContaining({ field: 'tls.cert' }));
+  });
+
   for (const [name, tls, field] of cases) {
     it(`refuses ${name} (${field}) before creating anything`, async () => {
       const dir = freshDir();

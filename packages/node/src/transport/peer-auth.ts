@@ -220,8 +220,6 @@ export function checkOwnTlsMaterial(
         `the CA bundle holds a certificate that is not a CA (${a.subject.replaceAll('\n', ', ')}): a leaf certificate cannot be a trust anchor`,
       );
     }
-    if (!withinValidity(a, now))
-      throw bad('tls.ca', `the CA certificate expired or is not yet valid (${a.validTo})`);
   }
   const chain = (tls.cert.match(PEM_CERT) ?? []).map((b) => {
     try {
@@ -249,11 +247,21 @@ export function checkOwnTlsMaterial(
   if (!withinValidity(leaf, now)) {
     throw bad('tls.cert', `the certificate is outside its validity (${leaf.validFrom} to ${leaf.validTo})`);
   }
+  // (An expired CA in the bundle is allowed -- bundles carry old and new CAs during a rotation -- but
+  // the one this certificate chains to must be valid.)
   let anchored = false;
   for (let i = 0; i < chain.length && !anchored; i++) {
     const c = chain[i]!;
-    if (anchors.some((a) => issues(a, c))) anchored = true;
-    else if (chain[i + 1] === undefined || !issues(chain[i + 1]!, c)) break;
+    const anchor = anchors.find((a) => issues(a, c));
+    if (anchor !== undefined) {
+      if (!withinValidity(anchor, now)) {
+        throw bad(
+          'tls.ca',
+          `the CA certificate that issued tls.cert is outside its validity (${anchor.validTo})`,
+        );
+      }
+      anchored = true;
+    } else if (chain[i + 1] === undefined || !issues(chain[i + 1]!, c)) break;
   }
   if (!anchored) {
     throw bad(
