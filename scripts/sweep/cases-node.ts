@@ -839,6 +839,47 @@ add(
   120_000,
 );
 
+add('node-jobs', 'cli-submit-plaintext-job-refused', async (dir) => {
+  const file = writeGovConfigFile(dir, ['party: bank', "peers: { government: { address: '127.0.0.1:1' } }"]);
+  writeFileSync(
+    join(dir, 'job.yaml'),
+    [
+      'id: plain',
+      'guest: bank',
+      'hosts: [government]',
+      'data: { bank: loans, government: credit }',
+      'insecure: true',
+      'binning: { enabled: false }',
+      'train: { scheme: none }',
+    ].join('\n'),
+  );
+  return cliRefusal(await runCli(['node', 'submit', '--config', file, '--job', join(dir, 'job.yaml')], dir), {
+    code: 'policy',
+    field: 'accept.plaintextScheme',
+  });
+});
+
+add('node-config', 'log-level-applied-by-the-cli-node', async (dir) => {
+  const quiet = await spawnNode(
+    writeGovConfigFile(join(dir, 'warn'), ['log: { level: warn }']),
+    join(dir, 'warn'),
+  );
+  await killHard(quiet.child);
+  const loud = await spawnNode(
+    writeGovConfigFile(join(dir, 'info'), ['log: { level: info }']),
+    join(dir, 'info'),
+  );
+  await killHard(loud.child);
+  if (!quiet.ready || !loud.ready) return { outcome: 'crash', detail: 'a node did not start' };
+  const infos = (s: string) => s.split('\n').filter((l) => l.startsWith('[info]')).length;
+  return infos(quiet.stderr()) === 0 && infos(loud.stderr()) > 0
+    ? { outcome: 'handled', detail: `log.level warn: no info lines; info: ${infos(loud.stderr())}` }
+    : {
+        outcome: 'silent-wrong',
+        detail: `info lines: warn ${infos(quiet.stderr())}, info ${infos(loud.stderr())}`,
+      };
+});
+
 // ------------------------------------------------------------------------------------------ node-crash
 
 add(
