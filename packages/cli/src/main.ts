@@ -46,14 +46,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const json = parsed.options['json'] === true;
   const bars = stderrProgress(process.stderr, parsed.options['quiet'] === true);
-  const logger = createLogger((r) => {
-    bars.finish();
-    const fields = Object.entries(r.fields)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ');
-    process.stderr.write(`[${r.level}] ${r.message}${fields ? ` ${fields}` : ''}\n`);
-  }, parsed.options['log-level'] as LogLevel);
+  const logger = createLogger(
+    (r) => {
+      bars.finish();
+      const fields = Object.entries(r.fields)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      process.stderr.write(`[${r.level}] ${r.message}${fields ? ` ${fields}` : ''}\n`);
+      // A command that leaves --log-level without a default (the node: its config's log.level) filters itself.
+    },
+    (parsed.options['log-level'] as LogLevel | undefined) ?? 'debug',
+  );
   try {
     const result = await command.run(parsed.options, parsed.positionals, {
       print: (line) => {

@@ -35,6 +35,7 @@ export const ERROR_CODES = [
   'not_found', // a named thing does not exist
   'unsupported', // a valid request this build cannot serve
   'consent', // no valid consent for the requested use
+  'policy', // a request this node's own policy does not accept (e.g. a plaintext job its config refuses)
   'single_class', // labels hold one class where a metric or model needs both
   'psi_invalid_point', // a received PSI group element is not a valid ristretto255 encoding
   'psi_cache_mismatch', // a PSI host cache was built for other ids, another hash domain or key

@@ -9,6 +9,8 @@ export type {
   AuditReconciliation,
   AuditUse,
   AuditVerification,
+  RefusalWindowOptions,
+  UnauthenticatedRefusal,
 } from './audit/index.ts';
 export {
   AUDIT_KINDS,
@@ -18,6 +20,7 @@ export {
   consentSetFingerprint,
   enterpriseSetFingerprint,
   GENESIS_HASH,
+  RefusalWindow,
   reconcileAuditLogs,
   verifyAuditEntries,
 } from './audit/index.ts';
@@ -35,6 +38,8 @@ export type {
 } from './consent/index.ts';
 export { ALL_CATEGORIES, CONSENT_MIGRATIONS, CONSENT_PURPOSES, ConsentRegistry } from './consent/index.ts';
 export type {
+  AcceptedScheme,
+  AcceptPolicy,
   BinningCheckpoint,
   ConsentCheck,
   ConsentSummary,
@@ -43,6 +48,7 @@ export type {
   EvaluateCheckpoint,
   JobEvent,
   JobRecord,
+  JobRefusal,
   JobRunnerOptions,
   JobSpec,
   JobSpecInput,
@@ -57,6 +63,7 @@ export {
   ALIGN_PROTOCOL,
   attemptKey,
   canonicalJson,
+  checkJobPolicy,
   EPOCH_CHECKPOINTS_KEPT,
   EVALUATE_PROTOCOL,
   JOB_MIGRATIONS,
@@ -73,6 +80,7 @@ export {
   PUBLISH_PROTOCOL,
   partyFeatures,
   runStageRole,
+  SECURE_ONLY,
   SELECT_PROTOCOL,
   STAGES,
   stageParties,
@@ -139,7 +147,7 @@ export { MODEL_STATUSES, ModelRegistry, parseRef, REGISTRY_MIGRATIONS } from './
 export type { HealthReport, HttpEndpoint, HttpEndpointOptions, MetricSample } from './server/index.ts';
 export { renderMetrics, startHttpEndpoint } from './server/index.ts';
 export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
-export { NodeStore, STORE_FILE, sha256Hex } from './store/index.ts';
+export { NodeStore, STORE_FILE, STORE_MARKER, sha256Hex } from './store/index.ts';
 export type {
   ControlHandler,
   CreateCaOptions,
@@ -155,6 +163,7 @@ export type {
 } from './transport/index.ts';
 export {
   assertPartyId,
+  checkOwnTlsMaterial,
   createDevCa,
   describeCertificate,
   fromServiceError,
@@ -166,5 +175,6 @@ export {
   parseCaBundle,
   partyIdFromSan,
   partyIdOf,
+  UNAUTHENTICATED_REFUSAL,
   verifyPeerCertificate,
 } from './transport/index.ts';

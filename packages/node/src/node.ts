@@ -23,6 +23,7 @@
  */
 import { existsSync } from 'node:fs';
 import {
+  atLevel,
   FedscoreError,
   isFedscoreError,
   type Logger,
@@ -32,17 +33,18 @@ import {
   type Table,
 } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
-import { type AuditDetails, AuditLog, enterpriseSetFingerprint } from './audit/index.ts';
+import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { type NodeConfig, readTlsFiles } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
 import { type JobRecord, JobStore } from './jobs/job-store.ts';
-import type { DataUseEvent } from './jobs/runner.ts';
+import type { DataUseEvent, JobRefusal } from './jobs/runner.ts';
 import { JobRunner, submitJob } from './jobs/runner.ts';
 import { MonitoringClient, MonitoringEndpoint } from './monitoring/remote.ts';
 import { ModelRegistry } from './registry/index.ts';
 import { type HttpEndpoint, type MetricSample, startHttpEndpoint } from './server/http.ts';
 import { NodeStore } from './store/index.ts';
 import { GrpcTransport, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
+import { checkOwnTlsMaterial } from './transport/peer-auth.ts';
 
 export interface PartyNodeOptions {
   readonly config: NodeConfig;
@@ -66,6 +68,8 @@ export class PartyNode {
   readonly alerts: MonitoringClient | undefined;
   readonly transport: GrpcTransport;
   readonly runner: JobRunner;
+  /** Refused calls of unauthenticated callers, audited once per source and window (`flush()` writes now). */
+  readonly refusals: RefusalWindow;
   readonly #http: HttpEndpoint | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   readonly #logger: Logger;
@@ -86,6 +90,7 @@ export class PartyNode {
     http: HttpEndpoint | undefined;
     logger: Logger;
     rejections: Map<string, number>;
+    refusals: RefusalWindow;
   }) {
     this.party = parts.config.party;
     this.config = parts.config;
@@ -101,22 +106,91 @@ export class PartyNode {
     this.#http = parts.http;
     this.#logger = parts.logger;
     this.#rejections = parts.rejections;
+    this.refusals = parts.refusals;
   }
 
+  /**
+   * Start a node. Before it listens it refuses, with a typed error naming the field: TLS material that is
+   * not its own (certificate of another party, key of another certificate, a leaf as CA), a state
+   * directory it cannot create or that is too open and not its own, a store that was truncated, deleted,
+   * replaced or is damaged, and an audit chain that does not verify (unless the break is acknowledged in
+   * `audit.acknowledgedBreaks`). A start that fails after opening anything (store, gRPC port, HTTP
+   * port) closes all of it before the error is thrown, so a failed node holds no port and no file.
+   */
   static async start(options: PartyNodeOptions): Promise<PartyNode> {
     const config = options.config;
-    const logger = (options.logger ?? noopLogger).child({ party: config.party });
+    const logger = atLevel(options.logger ?? noopLogger, config.log.level).child({ party: config.party });
+    const opened: (() => unknown)[] = [];
+    try {
+      return await PartyNode.#start(options, logger, opened);
+    } catch (e) {
+      for (const close of opened.reverse()) {
+        try {
+          await close();
+        } catch (closeError) {
+          logger.warn('closing after a failed start failed', { error: errorCode(closeError) });
+        }
+      }
+      const fe = isFedscoreError(e)
+        ? e
+        : new FedscoreError(
+            'internal',
+            `the node failed to start: ${e instanceof Error ? e.message : String(e)}`,
+            {
+              cause: e,
+            },
+          );
+      logger.error('node start refused', { code: fe.code, field: fe.field });
+      throw fe;
+    }
+  }
+
+  static async #start(
+    options: PartyNodeOptions,
+    logger: Logger,
+    opened: (() => unknown)[],
+  ): Promise<PartyNode> {
+    const config = options.config;
+    const tls = options.tls ?? readTlsFiles(config);
+    checkOwnTlsMaterial(tls, config.party);
     const store = NodeStore.open(config.stateDir, { logger });
+    opened.push(() => store.close());
+    const damage = store.quickCheck();
+    if (damage.length > 0) {
+      throw new FedscoreError('store', `the store is damaged (${damage[0]}): restore it from a backup`, {
+        file: store.path,
+        field: 'stateDir',
+      });
+    }
     const jobs = new JobStore(store);
     const audit = new AuditLog(store);
+    verifyAuditAtStart(audit, config, logger);
     const consents = new ConsentRegistry(store, { audit, party: config.party });
     const models = new ModelRegistry(store, { audit, party: config.party });
+    const refusals = new RefusalWindow({
+      audit,
+      windowMs: config.audit.refusalWindowSeconds * 1000,
+      onError: (e) => logger.error('audit of refused calls failed', { error: errorCode(e) }),
+    });
+    opened.push(() => refusals.close());
     const rejections = new Map<string, number>();
     const onRejected = (e: RejectionEvent): void => {
       rejections.set(e.code, (rejections.get(e.code) ?? 0) + 1);
+      if (e.peer === undefined) {
+        // Unauthenticated: counted per source and window (refusal-window.ts), never one row per call.
+        refusals.record({
+          rpc: e.rpc,
+          code: e.code,
+          reason: e.message,
+          ...(e.field !== undefined && { field: e.field }),
+          ...(e.remoteAddress !== undefined && { remoteAddress: e.remoteAddress }),
+          ...(e.certificate !== undefined && { certificate: e.certificate }),
+        });
+        return;
+      }
       audit.append({
         kind: 'security_event',
-        actor: e.peer ?? 'unauthenticated',
+        actor: e.peer,
         details: {
           rpc: e.rpc,
           code: e.code,
@@ -138,13 +212,14 @@ export class PartyNode {
     const transport = await GrpcTransport.start({
       party: config.party,
       listen: config.listen,
-      tls: options.tls ?? readTlsFiles(config),
+      tls,
       peers: Object.fromEntries(Object.entries(config.peers).map(([id, p]) => [id, p.address])),
       limits: config.limits,
       logger,
       onRejected,
       health: () => ({ runningStages: runnerRef?.runningStages() ?? 0 }),
     });
+    opened.push(() => transport.close());
     const readData = (name: string): Promise<Table> => {
       const src = config.data[name];
       if (src === undefined) {
@@ -183,6 +258,8 @@ export class PartyNode {
       logger,
       progress: options.progress ?? noProgress,
       onDataUse: (u) => recordDataUse(audit, u),
+      onRefused: (r) => recordRefusal(audit, r),
+      accept: config.accept,
       ...(config.governance.requireConsent && { consents }),
       models,
     });
@@ -217,6 +294,7 @@ export class PartyNode {
             deadlineMs: config.limits.deadlineMs,
             logger,
           });
+    if (monitoring !== undefined) opened.push(() => monitoring.drain());
     let http: HttpEndpoint | undefined;
     const node = (): PartyNode => self!;
     let self: PartyNode | undefined;
@@ -231,6 +309,7 @@ export class PartyNode {
         }),
         metrics: () => node().metrics(),
       });
+      opened.push(() => http?.close());
     }
     self = new PartyNode({
       config,
@@ -246,6 +325,7 @@ export class PartyNode {
       http,
       logger,
       rejections,
+      refusals,
     });
     runner.start();
     self.#startPolling();
@@ -366,6 +446,7 @@ export class PartyNode {
     await this.transport.close();
     await this.monitoring?.drain();
     await this.#http?.close();
+    this.refusals.close();
     this.store.close();
     this.#logger.info('node stopped');
   }
@@ -404,4 +485,74 @@ function recordDataUse(audit: AuditLog, u: DataUseEvent): void {
     enterpriseCount: u.enterpriseIds.length,
     details,
   });
+}
+
+/**
+ * One `job_refused` entry per (job, stage, refusing party, data owner, code): an offer repeated on every
+ * attempt is one refusal. The guest and the refusing host record the same fields.
+ */
+function recordRefusal(audit: AuditLog, r: JobRefusal): void {
+  for (const e of audit.entries({ job: r.job, kind: 'job_refused' })) {
+    const d = e.details ?? {};
+    if (
+      d['stage'] === r.stage &&
+      d['refusedBy'] === r.refusedBy &&
+      d['code'] === r.code &&
+      e.dataOwner === r.owner
+    ) {
+      return;
+    }
+  }
+  audit.append({
+    kind: 'job_refused',
+    actor: r.user,
+    ...(r.owner !== undefined && { dataOwner: r.owner }),
+    purpose: r.purpose,
+    job: r.job,
+    details: {
+      stage: r.stage,
+      refusedBy: r.refusedBy,
+      code: r.code,
+      ...(r.field !== undefined && { field: r.field }),
+      ...r.counts,
+    },
+  });
+}
+
+/**
+ * Verify the audit chain before the node appends to it. A break refuses the start, naming the entry,
+ * unless the operator listed that entry in `audit.acknowledgedBreaks` after examining it; each
+ * acknowledged break is itself recorded once, so the log shows that the node ran on past it.
+ */
+function verifyAuditAtStart(audit: AuditLog, config: NodeConfig, logger: Logger): void {
+  const acknowledged = config.audit.acknowledgedBreaks;
+  const v = audit.verify({ acknowledged });
+  if (!v.ok) {
+    const bad = v.firstBad!;
+    throw new FedscoreError(
+      'audit_tampered',
+      `the audit log's hash chain breaks at entry ${bad.seq} (${bad.reason}: ${bad.message}); this node does not append to a broken log. Examine it with 'fedscore audit verify'; to run on it anyway, list ${bad.seq} in audit.acknowledgedBreaks`,
+      { file: audit.store.path, field: `audit_log[${bad.seq}]` },
+    );
+  }
+  const skipped = v.acknowledged ?? [];
+  if (skipped.length === 0) return;
+  const recorded = new Set<number>();
+  for (const e of audit.entries({ kind: 'security_event' })) {
+    const seq = e.details?.['acknowledgedBreak'];
+    if (typeof seq === 'number') recorded.add(seq);
+  }
+  for (const seq of skipped) {
+    logger.warn('running on an acknowledged break of the audit chain', { entry: seq });
+    if (recorded.has(seq)) continue;
+    audit.append({
+      kind: 'security_event',
+      actor: config.party,
+      details: { event: 'audit_break_acknowledged', acknowledgedBreak: seq },
+    });
+  }
+}
+
+function errorCode(e: unknown): string {
+  return isFedscoreError(e) ? e.code : e instanceof Error ? e.name : 'error';
 }

@@ -85,6 +85,9 @@ describe('jobs across party nodes', () => {
             ? { credit: { path: dataOf(run).government, id: ID_COLUMN } }
             : {},
       limits: { peerDownSeconds: 60, retries: 2, retryBaseMs: 50 },
+      // The scheme-'none' runs: every node opts in to the plaintext scheme (issue 12: the job's flag alone
+      // is not enough).
+      ...(run.startsWith('none-') && { accept: { plaintextScheme: true } }),
     });
 
   const spec = (id: string): JobSpecInput & { id: string } => ({

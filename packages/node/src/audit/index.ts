@@ -20,3 +20,5 @@ export {
 } from './audit-log.ts';
 export type { AuditReconciliation, AuditUse } from './reconcile.ts';
 export { reconcileAuditLogs } from './reconcile.ts';
+export type { RefusalWindowOptions, UnauthenticatedRefusal } from './refusal-window.ts';
+export { RefusalWindow } from './refusal-window.ts';

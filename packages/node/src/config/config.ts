@@ -17,7 +17,10 @@
  *   governance: { requireConsent: true }   # as a job's host: only enterprises that consented take part
  *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production }
  *                                     # (bank; the government node sets { serve: true })
- *   log: { level: info }
+ *   accept: { schemes: [ckks, paillier], plaintextScheme: false, weakParameters: false }
+ *                                     # what jobs this node takes part in (default: secure schemes only)
+ *   audit: { refusalWindowSeconds: 60, acknowledgedBreaks: [] }
+ *   log: { level: info }             # the least severe level this node logs
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -112,6 +115,35 @@ export const nodeConfigSchema = z
       })
       .strict()
       .default({ serve: false, pollSeconds: 60 }),
+    /**
+     * What this node accepts in a job, whoever offers it (docs/threat-model.md): the HE schemes, and
+     * whether the plaintext debug scheme 'none' (labels and partial predictions in the clear) and
+     * parameters below 128-bit security are allowed. A job's own `insecure: true` is not enough: the
+     * default accepts secure schemes only.
+     */
+    accept: z
+      .object({
+        schemes: z.array(z.enum(['ckks', 'paillier'])).default(['ckks', 'paillier']),
+        plaintextScheme: z.boolean().default(false),
+        weakParameters: z.boolean().default(false),
+      })
+      .strict()
+      .default({ schemes: ['ckks', 'paillier'], plaintextScheme: false, weakParameters: false }),
+    audit: z
+      .object({
+        /**
+         * Refused calls of unauthenticated callers are counted per source and written as one audit entry
+         * per window of this many seconds (and at shutdown), so a flood cannot fill the append-only log.
+         */
+        refusalWindowSeconds: z.number().int().min(1).max(3600).default(60),
+        /**
+         * Entries at which the operator has examined a broken audit chain and lets the node run on it (each
+         * is recorded once as a security event). Any other break refuses the start.
+         */
+        acknowledgedBreaks: z.array(z.number().int().min(1)).default([]),
+      })
+      .strict()
+      .default({ refusalWindowSeconds: 60, acknowledgedBreaks: [] }),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -129,6 +161,9 @@ export const nodeConfigSchema = z
         path: ['monitoring', 'government'],
         message: `'${gov}' is not a configured peer`,
       });
+    }
+    if (c.accept.schemes.length === 0 && !c.accept.plaintextScheme) {
+      ctx.addIssue({ code: 'custom', path: ['accept', 'schemes'], message: 'this node would accept no job' });
     }
     if (c.monitoring.rescoreModel !== undefined && gov === undefined) {
       ctx.addIssue({

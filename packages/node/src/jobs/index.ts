@@ -1,3 +1,5 @@
+export type { AcceptedScheme, AcceptPolicy } from './admission.ts';
+export { checkJobPolicy, SECURE_ONLY } from './admission.ts';
 export type { EpochCheckpointRecord, JobEvent, JobRecord, JobStatus } from './job-store.ts';
 export {
   canonicalJson,
@@ -6,7 +8,7 @@ export {
   JOB_STATUSES,
   JobStore,
 } from './job-store.ts';
-export type { DataUseEvent, JobRunnerOptions } from './runner.ts';
+export type { DataUseEvent, JobRefusal, JobRunnerOptions } from './runner.ts';
 export { JOB_STAGE, JobRunner, submitJob } from './runner.ts';
 export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
 export {
