@@ -22,7 +22,14 @@ export {
   verifyAuditEntries,
 } from './audit/index.ts';
 export type { DataSource, NodeConfig, NodeConfigInput } from './config/index.ts';
-export { loadNodeConfig, nodeConfigSchema, readTlsFiles, validateNodeConfig } from './config/index.ts';
+export {
+  DEFAULT_MAX_SUBMITTED_IDS,
+  DEFAULT_MAX_SUBMITTED_RATIO,
+  loadNodeConfig,
+  nodeConfigSchema,
+  readTlsFiles,
+  validateNodeConfig,
+} from './config/index.ts';
 export type {
   ConsentExclusions,
   ConsentFilterResult,
@@ -37,6 +44,7 @@ export { ALL_CATEGORIES, CONSENT_MIGRATIONS, CONSENT_PURPOSES, ConsentRegistry }
 export type {
   BinningCheckpoint,
   ConsentCheck,
+  ConsentedSetRecord,
   ConsentSummary,
   DataUseEvent,
   EpochCheckpointRecord,
@@ -47,7 +55,9 @@ export type {
   JobSpec,
   JobSpecInput,
   JobStatus,
+  PolicyRefusalEvent,
   PsiCheckpoint,
+  PsiPolicy,
   PublishCheckpoint,
   StageContext,
   StageName,
@@ -55,6 +65,7 @@ export type {
 } from './jobs/index.ts';
 export {
   ALIGN_PROTOCOL,
+  admitSubmittedIds,
   attemptKey,
   canonicalJson,
   EPOCH_CHECKPOINTS_KEPT,

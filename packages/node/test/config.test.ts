@@ -58,6 +58,17 @@ describe('node config', () => {
   it('governance and monitoring: secure defaults, and errors naming the field', () => {
     const c = validateNodeConfig(base);
     expect(c.governance.requireConsent).toBe(true);
+    // A data owner bounds the id set a guest may submit to PSI (issue 11, finding 3).
+    expect(c.governance.psi).toEqual({ maxSubmittedIds: 5_000_000, maxSubmittedRatio: 50 });
+    expect(validateNodeConfig({ ...base, governance: { psi: { maxSubmittedRatio: 0 } } }).governance).toEqual(
+      { requireConsent: true, psi: { maxSubmittedIds: 5_000_000, maxSubmittedRatio: 0 } },
+    );
+    expect(fieldOf(() => validateNodeConfig({ ...base, governance: { psi: { maxSubmittedIds: 0 } } }))).toBe(
+      'governance.psi.maxSubmittedIds',
+    );
+    expect(
+      fieldOf(() => validateNodeConfig({ ...base, governance: { psi: { maxSubmittedRatio: -1 } } })),
+    ).toBe('governance.psi.maxSubmittedRatio');
     expect(c.monitoring).toEqual({ serve: false, pollSeconds: 60 });
     expect(fieldOf(() => validateNodeConfig({ ...base, monitoring: { government: 'tax-bureau' } }))).toBe(
       'monitoring.government',

@@ -6,7 +6,7 @@ export {
   JOB_STATUSES,
   JobStore,
 } from './job-store.ts';
-export type { DataUseEvent, JobRunnerOptions } from './runner.ts';
+export type { DataUseEvent, JobRunnerOptions, PolicyRefusalEvent } from './runner.ts';
 export { JOB_STAGE, JobRunner, submitJob } from './runner.ts';
 export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
 export {
@@ -21,15 +21,18 @@ export {
 export type {
   BinningCheckpoint,
   ConsentCheck,
+  ConsentedSetRecord,
   ConsentSummary,
   EvaluateCheckpoint,
   PsiCheckpoint,
+  PsiPolicy,
   PublishCheckpoint,
   StageContext,
   TrainCheckpoint,
 } from './stages.ts';
 export {
   ALIGN_PROTOCOL,
+  admitSubmittedIds,
   EVALUATE_PROTOCOL,
   MASK_SEED_SECRET,
   maskSeedFor,
