@@ -187,6 +187,7 @@ export class PartyNode {
       onDataUse: (u) => recordDataUse(audit, u),
       ...(config.governance.requireConsent && { consents }),
       psiPolicy: config.governance.psi,
+      he: config.he,
       onPolicyRefusal: (e) =>
         audit.append({
           kind: 'security_event',

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFedscoreError } from '@fedscore/core';
-import { loadNodeConfig, validateJobSpec, validateNodeConfig } from '@fedscore/node';
+import { heOptIns, loadNodeConfig, validateJobSpec, validateNodeConfig } from '@fedscore/node';
 import { describe, expect, it } from 'vitest';
 
 const base = {
@@ -129,7 +129,37 @@ describe('job spec', () => {
   ])('names the field of a bad spec (%#)', (value, field) => {
     expect(fieldOf(() => validateJobSpec(value))).toBe(field);
   });
-  it('accepts the plaintext debug scheme only with insecure: true', () => {
+  it('accepts the plaintext debug scheme only when the spec asks for it (insecure: the deprecated name)', () => {
+    expect(
+      validateJobSpec({ ...job, allowPlaintextScheme: true, train: { scheme: 'none' } }).train.scheme,
+    ).toBe('none');
     expect(validateJobSpec({ ...job, insecure: true, train: { scheme: 'none' } }).train.scheme).toBe('none');
+    // Weak parameters are another switch: they do not admit scheme 'none'.
+    expect(() => validateJobSpec({ ...job, allowWeakParameters: true, train: { scheme: 'none' } })).toThrow(
+      expect.objectContaining({ code: 'invalid_config', field: 'train.scheme' }),
+    );
+  });
+
+  it('a party uses an HE opt-in only if the spec asks for it and its own node config allows it', () => {
+    const node = (he: object) => validateNodeConfig({ ...base, he }).he;
+    expect(validateNodeConfig(base).he).toEqual({ allowPlaintextScheme: false, allowWeakParameters: false });
+    const asks = {
+      ...validateJobSpec({ ...job, allowPlaintextScheme: true, allowWeakParameters: true }),
+      id: 'j',
+    };
+    // The guest's spec alone switches nothing on at a host.
+    expect(heOptIns(asks, node({}))).toEqual({ allowPlaintextScheme: false, allowWeakParameters: false });
+    expect(heOptIns(asks, undefined)).toEqual({ allowPlaintextScheme: false, allowWeakParameters: false });
+    expect(heOptIns(asks, node({ allowWeakParameters: true }))).toEqual({
+      allowPlaintextScheme: false,
+      allowWeakParameters: true,
+    });
+    const all = node({ allowPlaintextScheme: true, allowWeakParameters: true });
+    expect(heOptIns(asks, all)).toEqual({ allowPlaintextScheme: true, allowWeakParameters: true });
+    // A config allowing both does not turn them on for a spec that does not ask.
+    expect(heOptIns({ ...validateJobSpec(job), id: 'k' }, all)).toEqual({
+      allowPlaintextScheme: false,
+      allowWeakParameters: false,
+    });
   });
 });

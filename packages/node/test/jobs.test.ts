@@ -85,6 +85,8 @@ describe('jobs across party nodes', () => {
             ? { credit: { path: dataOf(run).government, id: ID_COLUMN } }
             : {},
       limits: { peerDownSeconds: 60, retries: 2, retryBaseMs: 50 },
+      // The scheme-'none' runs: every party's operator allows the plaintext debug scheme.
+      he: { allowPlaintextScheme: true },
     });
 
   const spec = (id: string): JobSpecInput & { id: string } => ({
@@ -193,7 +195,7 @@ describe('jobs across party nodes', () => {
   // Issue 8 in scheme 'none': the uninterrupted run, then the same job killed mid-training and resumed.
   const exact = (id: string): JobSpecInput & { id: string } => ({
     ...spec(id),
-    insecure: true,
+    allowPlaintextScheme: true,
     train: { scheme: 'none', maxEpochs: 4, batchSize: 64 },
   });
   const EXACT = 'credit-line-2';

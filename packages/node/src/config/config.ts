@@ -19,6 +19,7 @@
  *     psi: { maxSubmittedIds: 5000000, maxSubmittedRatio: 50 }  # per enterprise in that set
  *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production }
  *                                     # (bank; the government node sets { serve: true })
+ *   he: { allowPlaintextScheme: false, allowWeakParameters: false }   # debug/test runs only
  *   log: { level: info }
  */
 import { readFileSync } from 'node:fs';
@@ -126,6 +127,20 @@ export const nodeConfigSchema = z
         requireConsent: true,
         psi: { maxSubmittedIds: DEFAULT_MAX_SUBMITTED_IDS, maxSubmittedRatio: DEFAULT_MAX_SUBMITTED_RATIO },
       })),
+    /**
+     * What this node accepts of HE in jobs, whatever a job's spec asks (each party decides for itself;
+     * both default to false and every use is warned about): scheme 'none', which encrypts nothing,
+     * and parameters below 128-bit security (a Paillier modulus below 2048 bits, CKKS beyond the
+     * HomomorphicEncryption.org bound). A job uses one only when its spec asks for it and every party's
+     * config allows it.
+     */
+    he: z
+      .object({
+        allowPlaintextScheme: z.boolean().default(false),
+        allowWeakParameters: z.boolean().default(false),
+      })
+      .strict()
+      .default({ allowPlaintextScheme: false, allowWeakParameters: false }),
     monitoring: z
       .object({
         /** Government: answer the peers' alert polls and encrypted rescoring requests (consent-gated). */

@@ -72,6 +72,7 @@ import {
 } from './spec.ts';
 import {
   type ConsentSummary,
+  type HeAcceptance,
   type PsiCheckpoint,
   type PsiPolicy,
   runStageRole,
@@ -163,6 +164,8 @@ export interface JobRunnerOptions {
   readonly consents?: ConsentRegistry;
   /** As a host, bounds on a guest's submitted PSI set (config `governance.psi`). */
   readonly psiPolicy?: PsiPolicy;
+  /** What this node accepts of HE in jobs (config `he`; default: neither). */
+  readonly he?: HeAcceptance;
   /** A data owner's policy refused a request of a job (on the refusing host and on the guest). */
   readonly onPolicyRefusal?: (event: PolicyRefusalEvent) => void;
   /** Publish registers each job's model here. */
@@ -440,6 +443,7 @@ export class JobRunner {
             }),
         }),
       ...(this.#o.psiPolicy !== undefined && isHost && { psiPolicy: this.#o.psiPolicy }),
+      ...(this.#o.he !== undefined && { he: this.#o.he }),
       ...(this.#o.models !== undefined && { models: this.#o.models }),
     }).then(
       async (output) => {

@@ -165,6 +165,25 @@ export interface ConsentedSetRecord {
 /** A host's consent check of one job: the filter applied to a list of its enterprise ids. */
 export type ConsentCheck = (ids: readonly string[]) => ConsentFilterResult;
 
+/** What a party's node accepts of HE in jobs (node config `he`), whatever the job's spec asks. */
+export interface HeAcceptance {
+  readonly allowPlaintextScheme: boolean;
+  readonly allowWeakParameters: boolean;
+}
+
+/**
+ * The HE opt-ins this party uses in a job: only those the job's spec asks for (`insecure`, deprecated,
+ * asks for both) AND this party's own node config allows (absent config: neither).
+ */
+export function heOptIns(spec: JobSpec, accepted: HeAcceptance | undefined): HeAcceptance {
+  return {
+    allowPlaintextScheme:
+      (spec.allowPlaintextScheme || spec.insecure) && accepted?.allowPlaintextScheme === true,
+    allowWeakParameters:
+      (spec.allowWeakParameters || spec.insecure) && accepted?.allowWeakParameters === true,
+  };
+}
+
 /** A host's bounds on the id set a guest submits to PSI (node config `governance.psi`). */
 export interface PsiPolicy {
   readonly maxSubmittedIds: number;
@@ -190,6 +209,8 @@ export interface StageContext {
   readonly consent?: ConsentCheck;
   /** Hosts: bounds on the guest's submitted PSI set (absent: only PSI's own `maxPeerCount`). */
   readonly psiPolicy?: PsiPolicy;
+  /** What this party's node accepts of HE (config `he`; absent: neither opt-in). */
+  readonly he?: HeAcceptance;
   /** Where publish registers the model (absent: files only). */
   readonly models?: ModelRegistry;
 }
@@ -494,7 +515,7 @@ async function binningGuest(ctx: StageContext): Promise<BinningCheckpoint> {
       {
         labels: y,
         scheme: b.scheme,
-        insecure: ctx.spec.insecure,
+        ...heOptIns(ctx.spec, ctx.he),
         logger: ctx.logger,
         progress: ctx.progress,
       },
@@ -527,8 +548,10 @@ async function binningHost(ctx: StageContext): Promise<BinningCheckpoint> {
     {
       columns: table.columns.map((c) => subsetColumn(c, rows)),
       binning: { method: b.method, bins: b.bins },
-      allowSchemes: ctx.spec.insecure ? ['ckks', 'paillier', 'none'] : ['ckks', 'paillier'],
-      insecure: ctx.spec.insecure,
+      allowSchemes: heOptIns(ctx.spec, ctx.he).allowPlaintextScheme
+        ? ['ckks', 'paillier', 'none']
+        : ['ckks', 'paillier'],
+      ...heOptIns(ctx.spec, ctx.he),
       logger: ctx.logger,
       progress: ctx.progress,
     },
@@ -611,7 +634,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
     ctx.logger.info('training resumed', { epoch: from, held: resumeFrom.length });
   };
   const maskSeed = (): string => maskSeedFor(ctx.jobs.partySecret(MASK_SEED_SECRET), ctx.spec.id, ctx.party);
-  const insecure = ctx.spec.insecure;
+  const { allowPlaintextScheme, allowWeakParameters } = heOptIns(ctx.spec, ctx.he);
   const providers = new Map<HeteroLrScheme, LrCipherProvider>();
   const ciphers = (s: HeteroLrScheme): LrCipherProvider => {
     let p = providers.get(s);
@@ -620,7 +643,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
         logger: ctx.logger,
         ...(t.ckksPreset !== undefined && { ckksPreset: t.ckksPreset }),
         ...(t.paillierBits !== undefined && { paillierBits: t.paillierBits }),
-        insecure,
+        allowWeakParameters,
       });
       providers.set(s, p);
     }
@@ -633,7 +656,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
       session: s,
       guest: ctx.spec.guest,
       ciphers,
-      allowInsecure: insecure,
+      allowPlaintextScheme,
       onCheckpoint,
       resumeFrom,
       logger: ctx.logger,
@@ -688,7 +711,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
     ...(arbiter !== undefined && { arbiter }),
     features,
     ciphers,
-    allowInsecure: insecure,
+    allowPlaintextScheme,
     maskSeed: maskSeed(),
     onCheckpoint,
     resumeFrom,
