@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   'psi_invalid_point', // a received PSI group element is not a valid ristretto255 encoding
   'psi_cache_mismatch', // a PSI host cache was built for other ids, another hash domain or key
   'psi_mismatch', // the parties of a PSI run disagree (mode, parameters, or the aligned result)
+  'psi_policy', // a PSI run the data owner's policy refuses (a submitted id set above its bound)
+  'psi_key_expired', // a PSI key (host cache) past its rotation policy: too old or used for too many sessions
   'store', // the node's state store (SQLite) failed: unreadable, locked, or a schema mismatch
   'invalid_state', // a valid request not allowed in the current state (e.g. promoting a retired model)
   'audit_tampered', // an audit log whose hash chain does not verify

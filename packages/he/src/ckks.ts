@@ -34,6 +34,7 @@ import type {
 import {
   BLOB_KIND,
   bytesToHex,
+  countSections,
   decodeBlob,
   encodeBlob,
   fingerprintOf,
@@ -41,7 +42,8 @@ import {
   packSections,
   unpackSections,
 } from './blob.ts';
-import { checkCkksSecurity, levelsOf, resolveParams } from './presets.ts';
+import { hePolicy, warnWeak } from './policy.ts';
+import { checkCkksSecurity, ckksSecurityBits, levelsOf, resolveParams } from './presets.ts';
 import { loadSeal, type Seal, sealCall, wrapSealError } from './seal.ts';
 import type {
   CkksContextOptions,
@@ -50,6 +52,7 @@ import type {
   CkksPublicContext,
   CkksSecretContext,
   CkksVector,
+  HeLoadOptions,
   PlainValues,
   ReleaseOptions,
   SerializeOptions,
@@ -1069,12 +1072,13 @@ function normalizeRotations(rotations: readonly number[] | undefined, slotCount:
 
 /**
  * Create a fresh CKKS key set (secret context). Parameters default to 'ckks-8192'; parameters below the
- * 128-bit HE-standard bound throw `he_insecure_params` unless `insecure: true`.
+ * 128-bit HE-standard bound throw `he_insecure_params` unless `allowWeakParameters: true` (then always
+ * warned about).
  */
 export async function createCkksContext(options: CkksContextOptions = {}): Promise<CkksSecretContext> {
   const params = resolveParams(options.params);
-  const insecure = options.insecure === true;
-  const securityBits = checkCkksSecurity(params, insecure);
+  const insecure = ckksSecurityBits(params) < 128;
+  const securityBits = checkCkksSecurity(params, hePolicy(options).allowWeakParameters);
   const rotations = normalizeRotations(options.rotations, params.polyModulusDegree / 2);
   const seal = await loadSeal();
   const built = buildSealContext(seal, params, insecure);
@@ -1115,7 +1119,7 @@ export async function createCkksContext(options: CkksContextOptions = {}): Promi
     bytesToHex(keyIdBytes),
   );
   if (insecure) {
-    options.logger?.warn('HE context with INSECURE parameters', {
+    warnWeak(options.logger, 'HE context with INSECURE parameters', {
       scheme: 'ckks',
       description: ctx.description,
     });
@@ -1126,11 +1130,18 @@ export async function createCkksContext(options: CkksContextOptions = {}): Promi
 async function loadContext(
   bytes: Uint8Array,
   secret: boolean,
-  options: { insecure?: boolean },
+  options: HeLoadOptions,
 ): Promise<CkksPublicContextImpl> {
   const blob = decodeBlob(bytes, secret ? BLOB_KIND.secretContext : BLOB_KIND.publicContext);
   if (blob.scheme !== 'ckks')
     throw new FedscoreError('invalid_argument', `not a CKKS context (${blob.scheme})`, { field: 'scheme' });
+  if (options.expected?.scheme !== undefined && options.expected.scheme !== 'ckks') {
+    throw new FedscoreError(
+      'he_context_mismatch',
+      `the plan uses ${options.expected.scheme}, the context is CKKS`,
+      { field: 'scheme' },
+    );
+  }
   const meta = blob.meta as {
     params?: CkksParams;
     rotations?: number[];
@@ -1147,13 +1158,35 @@ async function loadContext(
       field: 'fingerprint',
     });
   }
-  const insecure = blob.insecure;
-  if (insecure && options.insecure !== true) {
-    // The flag travels with the bytes: loading insecure parameters needs the same explicit opt-in.
-    checkCkksSecurity(params, false);
+  // The receiver judges the parameters themselves; the sender's flag is only checked for consistency.
+  const policy = hePolicy(options);
+  const insecure = ckksSecurityBits(params) < 128;
+  const securityBits = checkCkksSecurity(params, policy.allowWeakParameters);
+  if (blob.insecure !== insecure) {
+    throw new FedscoreError('he_corrupt', "the blob's insecure flag contradicts its parameters", {
+      field: 'flags.insecure',
+    });
   }
-  const securityBits = checkCkksSecurity(params, insecure);
+  if (insecure) {
+    warnWeak(policy.logger, 'loaded an HE context with INSECURE parameters', {
+      scheme: 'ckks',
+      degree: params.polyModulusDegree,
+    });
+  }
   const rotations = normalizeRotations(meta.rotations, params.polyModulusDegree / 2);
+  // A public context never carries a secret key, a secret one always does: count the sections first,
+  // so that a secret key in a "public" blob is refused by name rather than loaded or half-parsed.
+  const sectionCount = countSections(blob.payload);
+  if (!secret && sectionCount > 3) {
+    throw new FedscoreError('he_corrupt', 'a public HE context blob carries a secret key section', {
+      field: 'secretKey',
+    });
+  }
+  if (secret && sectionCount < 4) {
+    throw new FedscoreError('he_corrupt', 'a secret HE context blob carries no secret key', {
+      field: 'secretKey',
+    });
+  }
   const sections = unpackSections(blob.payload, secret ? 4 : 3, 'HE context');
   const seal = await loadSeal();
   const built = buildSealContext(seal, params, insecure);
@@ -1208,7 +1241,7 @@ async function loadContext(
 /** Load a public context (encrypt and evaluate only). */
 export async function loadCkksPublicContext(
   bytes: Uint8Array,
-  options: { insecure?: boolean } = {},
+  options: HeLoadOptions = {},
 ): Promise<CkksPublicContext> {
   return loadContext(bytes, false, options);
 }
@@ -1216,7 +1249,7 @@ export async function loadCkksPublicContext(
 /** Load a secret context (made by `serializeSecret()`). */
 export async function loadCkksSecretContext(
   bytes: Uint8Array,
-  options: { insecure?: boolean } = {},
+  options: HeLoadOptions = {},
 ): Promise<CkksSecretContext> {
   return (await loadContext(bytes, true, options)) as CkksSecretContextImpl;
 }

@@ -91,7 +91,7 @@ function isSecretContext(ctx: CkksPublicContext): ctx is CkksSecretContext {
   return typeof (ctx as Partial<CkksSecretContext>).serializeSecret === 'function';
 }
 
-/** The bytes each worker loads, whether they hold the secret key, and the insecure opt-in. */
+/** The bytes each worker loads, whether they hold the secret key, and the weak-parameters opt-in. */
 function resolveContext(options: HeWorkerPoolOptions): {
   bytes: Uint8Array;
   secret: boolean;
@@ -117,7 +117,12 @@ function resolveContext(options: HeWorkerPoolOptions): {
     decodeBlob(c, BLOB_KIND.publicContext);
     secret = false;
   }
-  return { bytes: c, secret, insecure: options.insecure === true, owned: false };
+  return {
+    bytes: c,
+    secret,
+    insecure: options.allowWeakParameters === true || options.insecure === true,
+    owned: false,
+  };
 }
 
 function publicPoolError(): FedscoreError {

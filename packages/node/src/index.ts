@@ -25,7 +25,14 @@ export {
   verifyAuditEntries,
 } from './audit/index.ts';
 export type { DataSource, NodeConfig, NodeConfigInput } from './config/index.ts';
-export { loadNodeConfig, nodeConfigSchema, readTlsFiles, validateNodeConfig } from './config/index.ts';
+export {
+  DEFAULT_MAX_SUBMITTED_IDS,
+  DEFAULT_MAX_SUBMITTED_RATIO,
+  loadNodeConfig,
+  nodeConfigSchema,
+  readTlsFiles,
+  validateNodeConfig,
+} from './config/index.ts';
 export type {
   ConsentExclusions,
   ConsentFilterResult,
@@ -42,10 +49,12 @@ export type {
   AcceptPolicy,
   BinningCheckpoint,
   ConsentCheck,
+  ConsentedSetRecord,
   ConsentSummary,
   DataUseEvent,
   EpochCheckpointRecord,
   EvaluateCheckpoint,
+  HeAcceptance,
   JobEvent,
   JobRecord,
   JobRefusal,
@@ -53,7 +62,9 @@ export type {
   JobSpec,
   JobSpecInput,
   JobStatus,
+  PolicyRefusalEvent,
   PsiCheckpoint,
+  PsiPolicy,
   PublishCheckpoint,
   StageContext,
   StageName,
@@ -61,11 +72,13 @@ export type {
 } from './jobs/index.ts';
 export {
   ALIGN_PROTOCOL,
+  admitSubmittedIds,
   attemptKey,
   canonicalJson,
   checkJobPolicy,
   EPOCH_CHECKPOINTS_KEPT,
   EVALUATE_PROTOCOL,
+  heOptIns,
   JOB_MIGRATIONS,
   JOB_STAGE,
   JOB_STATUSES,

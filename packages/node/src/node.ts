@@ -6,9 +6,11 @@
  * processes on loopback.
  *
  * Governance (docs/governance.md), all in the node's one store:
- *   - consent: as a job's host (the government node), the node's `ConsentRegistry` filters each job's
- *     intersection (config `governance.requireConsent`, default on); exclusions are counted in the job's
- *     checkpoints, its events, the guest's published metrics and the audit entries;
+ *   - consent: as a job's host (the government node), the node runs PSI only on the enterprises its
+ *     `ConsentRegistry` lists as consenting to the job's guest and use (config
+ *     `governance.requireConsent`, default on), and refuses a guest whose submitted set exceeds
+ *     `governance.psi` (`psi_policy`: a `security_event` entry on both nodes); its own table's exclusion
+ *     counts stay in its checkpoint and job events;
  *   - audit: every refused inbound call (malformed, oversized, replayed, out-of-order, wrong step or
  *     version, wrong peer) is a `security_event` entry; every stage that uses a host's data is a
  *     `data_use` entry on the guest and on that host, with the same actor (the guest), data owner (the
@@ -261,6 +263,25 @@ export class PartyNode {
       onRefused: (r) => recordRefusal(audit, r),
       accept: config.accept,
       ...(config.governance.requireConsent && { consents }),
+      psiPolicy: config.governance.psi,
+      // One policy (config `accept`): the admission gate refuses a job and the stages load keys by it.
+      he: {
+        allowPlaintextScheme: config.accept.plaintextScheme,
+        allowWeakParameters: config.accept.weakParameters,
+      },
+      onPolicyRefusal: (e) =>
+        audit.append({
+          kind: 'security_event',
+          actor: e.requester,
+          dataOwner: e.refusedBy,
+          job: e.job,
+          details: {
+            rpc: 'job',
+            code: e.code,
+            stage: e.stage,
+            ...(e.field !== undefined && { field: e.field }),
+          },
+        }),
       models,
     });
     runnerRef = runner;
@@ -463,16 +484,7 @@ function recordDataUse(audit: AuditLog, u: DataUseEvent): void {
   const c = u.consent;
   const details: AuditDetails = {
     stage: u.stage,
-    ...(c !== undefined && {
-      consentChecked: c.enforced,
-      intersection: c.intersection,
-      excluded: c.excludedTotal,
-      ...Object.fromEntries(
-        Object.entries(c.excluded)
-          .filter(([, n]) => n > 0)
-          .map(([reason, n]) => [`excluded.${reason}`, n]),
-      ),
-    }),
+    ...(c !== undefined && { consentChecked: c.enforced }),
   };
   audit.append({
     kind: 'data_use',

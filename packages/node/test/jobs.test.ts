@@ -196,7 +196,7 @@ describe('jobs across party nodes', () => {
   // Issue 8 in scheme 'none': the uninterrupted run, then the same job killed mid-training and resumed.
   const exact = (id: string): JobSpecInput & { id: string } => ({
     ...spec(id),
-    insecure: true,
+    allowPlaintextScheme: true,
     train: { scheme: 'none', maxEpochs: 4, batchSize: 64 },
   });
   const EXACT = 'credit-line-2';

@@ -182,7 +182,9 @@ export interface BatchModelOwnerOptions {
   readonly rerandomize?: boolean;
   /** RNG of noise and masks. Default `cryptoRng()`. */
   readonly rng?: Rng;
-  /** Accept an insecure data-owner context (tests only). */
+  /** Accept a data-owner context below 128-bit security (tests only; always warned). */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated The old name of `allowWeakParameters`. */
   readonly insecure?: boolean;
 }
 
@@ -199,14 +201,19 @@ export class BatchScoringModelOwner {
   async #context(bytes: Uint8Array): Promise<{ ctx: CkksPublicContext; pool: HeWorkerPool | undefined }> {
     const have = this.#contexts.get(bytes);
     if (have) return have;
-    const ctx = await loadCkksPublicContext(bytes, { insecure: this.#o.insecure === true });
+    const weak = this.#o.allowWeakParameters === true || this.#o.insecure === true;
+    const ctx = await loadCkksPublicContext(bytes, {
+      allowWeakParameters: weak,
+      expected: { scheme: 'ckks' },
+      ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
+    });
     const size = this.#o.poolSize ?? 2;
     const pool =
       size > 0
         ? await createHeWorkerPool({
             context: bytes,
             size,
-            insecure: this.#o.insecure === true,
+            allowWeakParameters: weak,
             ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
           })
         : undefined;

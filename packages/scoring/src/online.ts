@@ -246,6 +246,9 @@ export interface OnlineGovernmentOptions {
   /** Default `cryptoRng()`. */
   readonly rng?: Rng;
   readonly logger?: Logger;
+  /** Accept a bank context below 128-bit security (tests only; always warned). */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated The old name of `allowWeakParameters`. */
   readonly insecure?: boolean;
 }
 
@@ -261,7 +264,11 @@ export class OnlineScoringGovernment {
   async #context(bytes: Uint8Array): Promise<CkksPublicContext> {
     const have = this.#contexts.get(bytes);
     if (have) return have;
-    const ctx = await loadCkksPublicContext(bytes, { insecure: this.#o.insecure === true });
+    const ctx = await loadCkksPublicContext(bytes, {
+      allowWeakParameters: this.#o.allowWeakParameters === true || this.#o.insecure === true,
+      expected: { scheme: 'ckks' },
+      ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
+    });
     this.#contexts.set(bytes, ctx);
     return ctx;
   }

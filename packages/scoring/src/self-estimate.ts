@@ -231,6 +231,9 @@ export interface SelfEstimateBankOptions {
   readonly noiseStdDev?: number;
   readonly rng?: Rng;
   readonly logger?: Logger;
+  /** Accept an enterprise's context below 128-bit security (tests only; always warned). */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated The old name of `allowWeakParameters`. */
   readonly insecure?: boolean;
 }
 
@@ -250,7 +253,9 @@ export class SelfEstimateBank {
     await session.send(client, SELF_ESTIMATE_FORM, m.form);
     const keys = await session.receive(client, SELF_ESTIMATE_KEYS);
     const ctx: CkksPublicContext = await loadCkksPublicContext(keys.context, {
-      insecure: this.#o.insecure === true,
+      allowWeakParameters: this.#o.allowWeakParameters === true || this.#o.insecure === true,
+      expected: { scheme: 'ckks' },
+      ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
     });
     try {
       if (ctx.params.polyModulusDegree !== RING || ctx.levels < 2) {

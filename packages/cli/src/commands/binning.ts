@@ -153,7 +153,8 @@ Example:
     // The host's features: the protocol, both roles here.
     const network = createInMemoryNetwork(['guest', 'host'], envelopeCodec);
     const spec = { protocol: WOE_BINNING_PROTOCOL, version: WOE_BINNING_VERSION, session: 'binning-cli' };
-    const insecure = scheme === 'none';
+    // Both roles run here: choosing --he none is this user's choice for both (each side still warns).
+    const allowPlaintextScheme = scheme === 'none';
     const { guest: gv, host: hv } = await runParties(network, {
       guest: () =>
         runWoeBinningGuest(new ProtocolSession(network.channel('guest'), spec), 'host', {
@@ -161,7 +162,7 @@ Example:
           scheme,
           merge: { bins, monotone, chimerge: method === 'chimerge' },
           releaseWoe,
-          insecure,
+          allowPlaintextScheme,
           logger: ctx.logger,
           progress: ctx.progress,
         }),
@@ -170,7 +171,7 @@ Example:
           columns: host.columns,
           binning,
           allowSchemes: SCHEMES,
-          insecure,
+          allowPlaintextScheme,
           workers: num(options, 'workers'),
           logger: ctx.logger,
           progress: ctx.progress,

@@ -12,6 +12,7 @@ import {
   BlindingPool,
   buildHostCache,
   checkHostCache,
+  checkHostCacheRotation,
   decodeHostCache,
   encodeHostCache,
   type IdSetReport,
@@ -181,10 +182,18 @@ Example:
           hostCache = decodeHostCache(existing);
           try {
             checkHostCache(hostCache, host);
+            // The cached key's rotation (30 days / 100 sessions): past it, rotate to a fresh key.
+            checkHostCacheRotation(hostCache);
             cacheStatus = 'reused';
           } catch (e) {
-            if (!(e instanceof FedscoreError) || e.code !== 'psi_cache_mismatch') throw e;
-            ctx.logger.warn('host cache is stale; rebuilding it', { file: cacheFile });
+            const code = e instanceof FedscoreError ? e.code : undefined;
+            if (code !== 'psi_cache_mismatch' && code !== 'psi_key_expired') throw e;
+            ctx.logger.warn(
+              code === 'psi_key_expired'
+                ? 'host cache key is past its rotation; rebuilding it with a fresh key'
+                : 'host cache is stale; rebuilding it',
+              { file: cacheFile, keyId: hostCache.key.id },
+            );
             hostCache = undefined;
           }
         }
@@ -195,15 +204,7 @@ Example:
             logger: ctx.logger,
             progress: ctx.progress,
           });
-          try {
-            await writeFile(path, encodeHostCache(hostCache, { includeSecretKey: true }), { mode: 0o600 });
-            await chmod(path, 0o600);
-          } catch (e) {
-            throw new FedscoreError('io', `cannot write the host cache (${(e as Error).message})`, {
-              file: cacheFile,
-              cause: e,
-            });
-          }
+          await writeCache(path, hostCache, cacheFile);
           cacheStatus = 'built';
         }
       }
@@ -216,6 +217,10 @@ Example:
         logger: ctx.logger,
         progress: ctx.progress,
       });
+      // The session was counted against the cached key: persist the count for its rotation.
+      if (hostCache !== undefined && cacheFile !== undefined) {
+        await writeCache(resolve(ctx.cwd, cacheFile), hostCache, cacheFile);
+      }
 
       const out = optStr(options, 'out');
       if (out !== undefined) {
@@ -290,6 +295,19 @@ async function readIfExists(path: string): Promise<Uint8Array | undefined> {
   } catch (e) {
     throw new FedscoreError('io', `cannot read the host cache (${(e as Error).message})`, {
       file: path,
+      cause: e,
+    });
+  }
+}
+
+/** Write a host cache with its key (mode 0600: protect it like the key). */
+async function writeCache(path: string, cache: PsiHostCache, file: string): Promise<void> {
+  try {
+    await writeFile(path, encodeHostCache(cache, { includeSecretKey: true }), { mode: 0o600 });
+    await chmod(path, 0o600);
+  } catch (e) {
+    throw new FedscoreError('io', `cannot write the host cache (${(e as Error).message})`, {
+      file,
       cause: e,
     });
   }

@@ -244,13 +244,16 @@ export function securityNote(s: HeSettings, insecure: boolean): string {
   return `CKKS ${s.ckksPreset ?? 'ckks-8192'}${insecure ? ' with INSECURE test parameters' : ' (128-bit security)'}`;
 }
 
-/** The HE options for `trainHeteroLr` (Paillier below 2048 bits runs, flagged insecure). */
+/**
+ * The HE options for `trainHeteroLr`: Paillier below 2048 bits (the user's --paillier-bits) runs with
+ * `allowWeakParameters`, flagged insecure and warned about; the plaintext scheme is a separate switch.
+ */
 export function cipherOptions(s: HeSettings, logger: Logger): CipherProviderOptions {
   const bits = s.paillierBits ?? 2048;
   return {
     logger,
     ...(s.ckksPreset !== undefined && { ckksPreset: s.ckksPreset }),
-    ...(s.scheme === 'paillier' && { paillierBits: bits, insecure: bits < 2048 }),
+    ...(s.scheme === 'paillier' && { paillierBits: bits, allowWeakParameters: bits < 2048 }),
   };
 }
 

@@ -14,7 +14,9 @@
  *   data:
  *     loans: { path: data/bank.csv, id: uscc, label: default_12m }
  *   limits: { maxMessageBytes: 67108864, deadlineMs: 120000, retries: 5, peerDownSeconds: 300 }
- *   governance: { requireConsent: true }   # as a job's host: only enterprises that consented take part
+ *   governance:                       # as a job's host: only enterprises that consented take part, and
+ *     requireConsent: true            # PSI runs on them only; a guest may submit at most 5M ids and 50
+ *     psi: { maxSubmittedIds: 5000000, maxSubmittedRatio: 50 }  # per enterprise in that set
  *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production }
  *                                     # (bank; the government node sets { serve: true })
  *   accept: { schemes: [ckks, paillier], plaintextScheme: false, weakParameters: false }
@@ -28,6 +30,11 @@ import { FedscoreError } from '@fedscore/core';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
+
+/** Default bound on the ids a guest submits to one PSI run with this node as host. */
+export const DEFAULT_MAX_SUBMITTED_IDS = 5_000_000;
+/** Default bound on a guest's submitted ids per enterprise in this node's (consented) PSI set. */
+export const DEFAULT_MAX_SUBMITTED_RATIO = 50;
 
 const partyId = z.string().regex(PARTY_ID_PATTERN, 'a party id is 1-63 lower-case letters, digits or dashes');
 const address = z
@@ -99,9 +106,29 @@ export const nodeConfigSchema = z
          * valid consent in this node's registry for the job's guest, purpose and categories.
          */
         requireConsent: z.boolean().default(true),
+        /**
+         * As a job's host: bounds on the id set a guest submits to PSI (checked on its PSI hello, before
+         * this node sends anything; a refusal is `psi_policy`, audited on both nodes). The guest's set
+         * may hold at most `maxSubmittedIds` ids and at most `maxSubmittedRatio` times as many as this
+         * node's PSI set (its enterprises that consented to that guest for the job's use; 0 = no ratio
+         * bound). docs/deploy.md.
+         */
+        psi: z
+          .object({
+            maxSubmittedIds: z.number().int().min(1).max(4_294_967_295).default(DEFAULT_MAX_SUBMITTED_IDS),
+            maxSubmittedRatio: z.number().min(0).max(1_000_000).default(DEFAULT_MAX_SUBMITTED_RATIO),
+          })
+          .strict()
+          .default(() => ({
+            maxSubmittedIds: DEFAULT_MAX_SUBMITTED_IDS,
+            maxSubmittedRatio: DEFAULT_MAX_SUBMITTED_RATIO,
+          })),
       })
       .strict()
-      .default({ requireConsent: true }),
+      .default(() => ({
+        requireConsent: true,
+        psi: { maxSubmittedIds: DEFAULT_MAX_SUBMITTED_IDS, maxSubmittedRatio: DEFAULT_MAX_SUBMITTED_RATIO },
+      })),
     monitoring: z
       .object({
         /** Government: answer the peers' alert polls and encrypted rescoring requests (consent-gated). */

@@ -8,7 +8,7 @@ export {
   JOB_STATUSES,
   JobStore,
 } from './job-store.ts';
-export type { DataUseEvent, JobRefusal, JobRunnerOptions } from './runner.ts';
+export type { DataUseEvent, JobRefusal, JobRunnerOptions, PolicyRefusalEvent } from './runner.ts';
 export { JOB_STAGE, JobRunner, submitJob } from './runner.ts';
 export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
 export {
@@ -23,16 +23,21 @@ export {
 export type {
   BinningCheckpoint,
   ConsentCheck,
+  ConsentedSetRecord,
   ConsentSummary,
   EvaluateCheckpoint,
+  HeAcceptance,
   PsiCheckpoint,
+  PsiPolicy,
   PublishCheckpoint,
   StageContext,
   TrainCheckpoint,
 } from './stages.ts';
 export {
   ALIGN_PROTOCOL,
+  admitSubmittedIds,
   EVALUATE_PROTOCOL,
+  heOptIns,
   MASK_SEED_SECRET,
   maskSeedFor,
   NODE_PROTOCOL_VERSION,

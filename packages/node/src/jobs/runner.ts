@@ -24,8 +24,10 @@
  * down when the job fails learns it when it is back), so no party is left with the job "running".
  *
  * Governance: on a host that requires consent (the government node), the psi stage applies the host's
- * consent registry to the intersection at the instant the host accepted the job (its own clock, so a
- * guest cannot backdate a job to before a revocation); every stage that uses a host's data (psi,
+ * consent registry to its own table at the instant the host accepted the job (its own clock, so a
+ * guest cannot backdate a job to before a revocation) and runs PSI on the consenting enterprises only,
+ * refusing a guest set above the host's `psiPolicy` (`psi_policy`, reported to `onPolicyRefusal` on the
+ * host and on the guest); every stage that uses a host's data (psi,
  * binning, train, evaluate) is reported to `onDataUse` on both the guest and that host with the same
  * fields (user = the guest, owner = the host, purpose, the job's enterprise set and consent reference), so
  * that the owner can reconcile the guest's audit log with its own; publish registers the model.
@@ -75,7 +77,14 @@ import {
   stageParties,
   validateJobSpec,
 } from './spec.ts';
-import { type ConsentSummary, type PsiCheckpoint, runStageRole, stageProtocols } from './stages.ts';
+import {
+  type ConsentSummary,
+  type HeAcceptance,
+  type PsiCheckpoint,
+  type PsiPolicy,
+  runStageRole,
+  stageProtocols,
+} from './stages.ts';
 
 const State = fedscore.node.StageStatus.State;
 const Action = fedscore.node.StageCommand.Action;
@@ -94,10 +103,30 @@ const FATAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'he_insecure_params',
   'consent',
   'policy',
+  'psi_policy',
   'single_class',
   'unsupported',
   'not_found',
 ]);
+
+/** Refusals by a data owner's policy: audited on the refusing host and on the coordinator (the guest). */
+const POLICY_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['psi_policy']);
+
+/**
+ * A data owner's policy refused a job's request (e.g. a guest's PSI set above the owner's bound). Reported
+ * on the refusing host and on the guest's node, for both audit logs. No identifiers: sizes only.
+ */
+export interface PolicyRefusalEvent {
+  readonly job: string;
+  readonly stage: StageName;
+  /** The party whose request was refused: the job's guest. */
+  readonly requester: PartyId;
+  /** The data owner that refused it. */
+  readonly refusedBy: PartyId;
+  readonly code: ErrorCode;
+  readonly field?: string;
+  readonly message: string;
+}
 
 /** The pseudo-stage of a job-level ABORT: the coordinator ended the job as failed. */
 export const JOB_STAGE = 'job';
@@ -163,8 +192,14 @@ export interface JobRunnerOptions {
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
   readonly onDataUse?: (event: DataUseEvent) => void;
-  /** As a host, filter each job's intersection by this registry (absent: no consent check). */
+  /** As a host, run PSI only on this registry's consenting enterprises (absent: no consent check). */
   readonly consents?: ConsentRegistry;
+  /** As a host, bounds on a guest's submitted PSI set (config `governance.psi`). */
+  readonly psiPolicy?: PsiPolicy;
+  /** What this node accepts of HE in jobs (config `he`; default: neither). */
+  readonly he?: HeAcceptance;
+  /** A data owner's policy refused a request of a job (on the refusing host and on the guest). */
+  readonly onPolicyRefusal?: (event: PolicyRefusalEvent) => void;
   /** Publish registers each job's model here. */
   readonly models?: ModelRegistry;
   /** What this node accepts in a job (its config `accept`). Default: secure schemes only. */
@@ -505,19 +540,24 @@ export class JobRunner {
             return f;
           },
         }),
+      ...(this.#o.psiPolicy !== undefined && isHost && { psiPolicy: this.#o.psiPolicy }),
+      ...(this.#o.he !== undefined && { he: this.#o.he }),
       ...(this.#o.models !== undefined && { models: this.#o.models }),
     }).then(
       async (output) => {
         if (a.state !== State.RUNNING) return;
         this.#o.jobs.saveCheckpoint(job.id, stage, attempt, output);
         if (stage === 'psi') {
-          for (const [owner, c] of Object.entries((output as PsiCheckpoint).consent ?? {})) {
+          const psi = output as PsiCheckpoint;
+          for (const [owner, c] of Object.entries(psi.consent ?? {})) {
+            // The host's own table counts stay on the host (they are never sent).
+            const own = owner === this.#o.party ? psi.consentedSet : undefined;
             this.#o.jobs.event(
               job.id,
               'consent',
               stage,
               attempt,
-              `owner=${owner} intersection=${c.intersection} included=${c.included} excluded=${c.excludedTotal}`,
+              `owner=${owner} enforced=${c.enforced} aligned=${c.aligned}${own === undefined ? '' : ` offered=${own.offered} excluded=${own.excludedTotal}`}`,
             );
           }
         }
@@ -537,6 +577,9 @@ export class JobRunner {
         this.#o.transport.revoke(key, a.error);
         this.#o.jobs.event(job.id, 'attempt_failed', stage, attempt, a.error.code);
         log.warn('stage attempt failed', { code: a.error.code, field: a.error.field });
+        if (POLICY_REFUSALS.has(a.error.code) && isHost) {
+          this.#policyRefusal(job.spec, stage, this.#o.party, a.error);
+        }
       },
     );
     return a;
@@ -564,6 +607,19 @@ export class JobRunner {
         ...(consent !== undefined && { consent }),
       });
     }
+  }
+
+  #policyRefusal(spec: JobSpec, stage: StageName, refusedBy: PartyId, e: FedscoreError): void {
+    this.#o.jobs.event(spec.id, 'policy_refusal', stage, null, `by=${refusedBy} code=${e.code}`);
+    this.#o.onPolicyRefusal?.({
+      job: spec.id,
+      stage,
+      requester: spec.guest,
+      refusedBy,
+      code: e.code,
+      ...(e.field !== undefined && e.field !== stage && { field: e.field }),
+      message: e.message,
+    });
   }
 
   #abortLocal(key: string, reason: FedscoreError): void {
@@ -657,7 +713,9 @@ export class JobRunner {
       if (own.state === State.FAILED || own.state === State.ABORTED) failure = own.error;
       let allDone = own.state === State.DONE;
       for (const p of others) {
-        if (failure !== undefined) break;
+        // A party's own failure may be the consequence of another's refusal (its messages to a party
+        // that gave up are refused): ask the others too, and report a fatal reason over a retryable one.
+        if (failure !== undefined && FATAL_CODES.has(failure.code)) break;
         try {
           const r = await t.control(p, { query: { jobId: spec.id, stage, attempt } });
           lost.delete(p);
@@ -665,19 +723,23 @@ export class JobRunner {
           if (s === State.DONE) continue;
           allDone = false;
           if (s === State.FAILED || s === State.ABORTED) {
-            failure = new FedscoreError(
+            const remote = new FedscoreError(
               (r.status?.errorCode as ErrorCode) || 'internal',
               `${p}: ${r.status?.errorMessage || 'stage failed'}`,
               { field: stage, details: { peer: p } },
             );
-          } else if (s === State.UNKNOWN) {
+            if (failure === undefined || FATAL_CODES.has(remote.code)) failure = remote;
+            if (POLICY_REFUSALS.has(remote.code) && spec.hosts.includes(p)) {
+              this.#policyRefusal(spec, stage, p, remote);
+            }
+          } else if (s === State.UNKNOWN && failure === undefined) {
             failure = new FedscoreError('job_state', `${p} lost the attempt (restarted?)`, { field: stage });
           }
         } catch (e) {
           allDone = false;
           const n = (lost.get(p) ?? 0) + 1;
           lost.set(p, n);
-          if (n >= 2) {
+          if (n >= 2 && failure === undefined) {
             failure = new FedscoreError('io', `${p} stopped answering (${asFedscoreError(e).code})`, {
               field: `peers.${p}`,
             });

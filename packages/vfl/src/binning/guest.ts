@@ -48,9 +48,13 @@ export interface WoeBinningGuestOptions {
   readonly merge?: MergeOptions;
   /** Send the WOE of the host's bins back to the host (needed for its WOE transform). Default false. */
   readonly releaseWoe?: boolean;
-  /** Paillier modulus bits (default 2048; below needs `insecure`). */
+  /** Paillier modulus bits (default 2048; below needs `allowWeakParameters`). */
   readonly paillierBits?: number;
-  /** Allow `none` and sub-128-bit parameters. Never with real data. */
+  /** Allow scheme `none` (labels in the clear). Never with real data. Always warned. */
+  readonly allowPlaintextScheme?: boolean;
+  /** Allow parameters below 128-bit security (Paillier below 2048 bits). Always warned. */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated Both opt-ins at once (the old single flag). */
   readonly insecure?: boolean;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
@@ -95,11 +99,13 @@ export async function runWoeBinningGuest(
   const y = checkLabels(options.labels);
   const scheme = options.scheme ?? 'ckks';
   const logger = options.logger ?? noopLogger;
+  // HE warnings go to the caller's logger, else process.emitWarning (never to the no-op default).
+  const heLogger = options.logger === undefined ? {} : { logger: options.logger };
   const progress = options.progress ?? noProgress;
-  if (scheme === 'none' && options.insecure !== true) {
+  if (scheme === 'none' && options.allowPlaintextScheme !== true && options.insecure !== true) {
     throw new FedscoreError(
       'he_insecure_params',
-      "scheme 'none' sends labels in the clear; pass insecure: true",
+      "scheme 'none' sends labels in the clear; pass allowPlaintextScheme: true",
       {
         field: 'scheme',
       },
@@ -168,8 +174,13 @@ export async function runWoeBinningGuest(
   } else {
     const he: AdditiveHeSecret = await createAdditiveHe(
       scheme === 'paillier'
-        ? { scheme, bits: options.paillierBits ?? 2048, insecure: options.insecure === true, logger }
-        : { scheme: 'none', logger },
+        ? {
+            scheme,
+            bits: options.paillierBits ?? 2048,
+            allowWeakParameters: options.allowWeakParameters === true || options.insecure === true,
+            ...heLogger,
+          }
+        : { scheme: 'none', ...heLogger },
     );
     try {
       await session.send(host, LABEL_KEYS_STEP, {

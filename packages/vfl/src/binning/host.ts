@@ -48,8 +48,13 @@ export interface WoeBinningHostOptions {
   readonly binning?: BinningOptions;
   /** Names the guest sees (default: the column names). Same length as `columns`. */
   readonly publishedNames?: readonly string[];
-  /** Schemes the host accepts. Default ['ckks', 'paillier']; 'none' also needs `insecure`. */
+  /** Schemes the host accepts. Default ['ckks', 'paillier']; 'none' also needs `allowPlaintextScheme`. */
   readonly allowSchemes?: readonly ('ckks' | 'paillier' | 'none')[];
+  /** Accept the guest's scheme 'none' (its labels in the clear). Default false. Always warned. */
+  readonly allowPlaintextScheme?: boolean;
+  /** Accept the guest's keys below 128-bit security (e.g. Paillier-1024). Default false. Always warned. */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated Both opt-ins at once (the old single flag). */
   readonly insecure?: boolean;
   /** Worker threads for the CKKS sums (default 2). */
   readonly workers?: number;
@@ -132,7 +137,9 @@ export async function runWoeBinningHost(
   await session.send(guest, HOST_LAYOUT_STEP, layout);
   const keys = await session.receive(guest, LABEL_KEYS_STEP);
   const allowed = options.allowSchemes ?? ['ckks', 'paillier'];
-  if (!allowed.includes(keys.scheme) || (keys.scheme === 'none' && options.insecure !== true)) {
+  const allowPlaintextScheme = options.allowPlaintextScheme === true || options.insecure === true;
+  const allowWeakParameters = options.allowWeakParameters === true || options.insecure === true;
+  if (!allowed.includes(keys.scheme) || (keys.scheme === 'none' && !allowPlaintextScheme)) {
     throw new FedscoreError('protocol_abort', `host does not accept HE scheme '${keys.scheme}'`, {
       field: 'scheme',
     });
@@ -152,7 +159,12 @@ export async function runWoeBinningHost(
   let cost: WoeBinningHostResult['cost'];
   const rng = options.rng ?? cryptoRng();
   if (keys.scheme === 'ckks') {
-    const ctx = await loadCkksPublicContext(keys.publicContext, { insecure: options.insecure === true });
+    const ctx = await loadCkksPublicContext(keys.publicContext, {
+      allowWeakParameters,
+      expected: { scheme: 'ckks' },
+      // Not the no-op default: without a logger the HE package warns through process.emitWarning.
+      ...(options.logger !== undefined && { logger: options.logger }),
+    });
     try {
       const p = ctx.params;
       if (
@@ -198,7 +210,13 @@ export async function runWoeBinningHost(
         field: 'LabelBatch.items',
       });
     }
-    const he = await loadAdditiveHePublic(keys.publicContext, { insecure: options.insecure === true });
+    // The blob must be of the scheme the guest announced (and this host accepted): never believed alone.
+    const he = await loadAdditiveHePublic(keys.publicContext, {
+      allowWeakParameters,
+      allowPlaintextScheme,
+      expected: { scheme: keys.scheme },
+      ...(options.logger !== undefined && { logger: options.logger }),
+    });
     try {
       const cts = items.map((b) => he.deserializeCiphertext(b));
       // FATE style: add the row ciphertexts of each cell, then re-randomize with an encryption of 0.

@@ -53,6 +53,8 @@ export interface HeteroLrArbiterOptions {
   readonly guest: PartyId;
   readonly ciphers: (scheme: HeteroLrScheme) => LrCipherProvider;
   /** Accept the plaintext debug scheme `none`. Default false. */
+  readonly allowPlaintextScheme?: boolean;
+  /** @deprecated The old name of `allowPlaintextScheme`. */
   readonly allowInsecure?: boolean;
   /**
    * Called at the end of every epoch with the arbiter's checkpoint (epoch and release count: it holds no
@@ -102,7 +104,7 @@ export class HeteroLrArbiter {
         field: 'mode',
       });
     }
-    if (plan.scheme === 'none' && o.allowInsecure !== true) {
+    if (plan.scheme === 'none' && o.allowPlaintextScheme !== true && o.allowInsecure !== true) {
       throw new FedscoreError('he_insecure_params', "the guest asks for scheme 'none' (no encryption)", {
         field: 'scheme',
       });

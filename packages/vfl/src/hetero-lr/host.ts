@@ -85,6 +85,8 @@ export interface HeteroLrHostOptions extends HeteroLrDataPartyOptions {
   /** The HE backend for the scheme the guest plans. */
   readonly ciphers: (scheme: HeteroLrScheme) => LrCipherProvider;
   /** Accept the plaintext debug scheme `none` (default false: refused). */
+  readonly allowPlaintextScheme?: boolean;
+  /** @deprecated The old name of `allowPlaintextScheme`. */
   readonly allowInsecure?: boolean;
   /** Names to publish in the joint descriptor (default: the real names). */
   readonly publishedNames?: readonly string[];
@@ -344,7 +346,7 @@ function checkPlan(plan: Plan, me: string, rows: number, o: HeteroLrHostOptions)
       },
     );
   }
-  if (plan.scheme === 'none' && o.allowInsecure !== true) {
+  if (plan.scheme === 'none' && o.allowPlaintextScheme !== true && o.allowInsecure !== true) {
     throw new FedscoreError('he_insecure_params', "the guest asks for scheme 'none' (no encryption)", {
       field: 'scheme',
     });

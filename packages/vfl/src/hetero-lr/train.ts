@@ -47,7 +47,7 @@ export interface TrainHeteroLrInput {
   /** Default 'ckks'. */
   readonly scheme?: HeteroLrScheme;
   readonly hyperparams?: HeteroLrHyperparams;
-  /** HE backend options (CKKS preset, Paillier backend and key size, insecure test parameters). */
+  /** HE backend options (CKKS preset, Paillier key size, `allowWeakParameters` for test parameters). */
   readonly he?: CipherProviderOptions;
   /** Replace the HE providers entirely (tests). */
   readonly ciphers?: (scheme: HeteroLrScheme) => LrCipherProvider;
@@ -127,7 +127,8 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
     session: input.session ?? `hetero-lr-${Date.now().toString(36)}`,
   };
   const session = (p: string) => new ProtocolSession(abortAwareChannel(network.channel(p)), spec);
-  const allowInsecure = scheme === 'none' || input.he?.insecure === true;
+  // Choosing scheme 'none' here is choosing it for every role of this in-process run.
+  const allowPlaintextScheme = scheme === 'none';
   const checkpointing = (id: string) => ({
     ...(input.maskSeeds?.[id] !== undefined && { maskSeed: input.maskSeeds[id] }),
     ...(input.resumeFrom?.[id] !== undefined && { resumeFrom: input.resumeFrom[id] }),
@@ -164,7 +165,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         ...(mode === 'arbiter' && { arbiter: ARBITER_ID }),
         features: h.features,
         ciphers,
-        allowInsecure,
+        allowPlaintextScheme,
         ...(input.maskRngs?.[id] !== undefined && { maskRng: input.maskRngs[id] }),
         ...checkpointing(id),
         ...(input.runtime !== undefined && { runtime: input.runtime }),
@@ -177,7 +178,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         session: session(ARBITER_ID),
         guest: guestId,
         ciphers,
-        allowInsecure,
+        allowPlaintextScheme,
         ...(input.resumeFrom?.[ARBITER_ID] !== undefined && { resumeFrom: input.resumeFrom[ARBITER_ID] }),
         ...(input.onCheckpoint !== undefined && {
           onCheckpoint: (cp: HeteroLrCheckpoint) => input.onCheckpoint!(ARBITER_ID, cp),

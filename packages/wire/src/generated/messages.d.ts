@@ -4236,6 +4236,9 @@ export namespace fedscore {
             /** H(id)^scalar in shuffled order; n * 32 bytes. */
             points: Uint8Array;
 
+            /** PSI sessions served with this key so far (the writer counts them; the rotation policy bounds them). */
+            sessions: (number|Long);
+
             /**
              * Creates a new HostCache instance using the specified properties.
              * @param [properties] Properties to set
@@ -4346,6 +4349,9 @@ export namespace fedscore {
 
                 /** H(id)^scalar in shuffled order; n * 32 bytes. */
                 points?: (Uint8Array|null);
+
+                /** PSI sessions served with this key so far (the writer counts them; the rotation policy bounds them). */
+                sessions?: (number|Long|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
