@@ -3,6 +3,8 @@
  * fedscore CLI entry point: `fedscore <command> [subcommand] [flags]`.
  * Exit codes: 0 success, 1 failure (typed error on stderr), 2 usage error.
  */
+// First: refuse an unsupported Node.js with one sentence (before import.meta.main is relied on below).
+import './node-guard.ts';
 import { createLogger, FedscoreError, type LogLevel } from '@fedscore/core';
 import { parseFlags } from './args.ts';
 import { type Command, CommandFailed } from './command.ts';
