@@ -62,11 +62,12 @@ export function assertSupportedNode(
 
 /**
  * URL of the module `stem` (e.g. `'./worker'`) next to the caller, with the caller's own extension:
- * `.ts` when the caller runs from its TypeScript source, `.js` when it runs compiled from `dist/`.
+ * `.ts` when the caller runs from its TypeScript source, `.js` when it runs compiled from `dist/`
+ * (likewise `.mts`/`.mjs`).
  * Pass the caller's `import.meta.url`.
  */
 export function siblingModuleUrl(stem: string, importMetaUrl: string): URL {
   const path = new URL(importMetaUrl).pathname;
-  const ext = /\.[cm]?ts$/.test(path) ? path.slice(path.lastIndexOf('.')) : '.js';
+  const ext = /\.[cm]?[jt]s$/.exec(path)?.[0] ?? '.js';
   return new URL(`${stem}${ext}`, importMetaUrl);
 }
