@@ -1,5 +1,5 @@
 /**
- * docs/sdk.md's example, run as is by scripts/test/pack-install.test.ts from a fresh project that has
+ * docs/sdk.md's example, run as is by examples/sdk-risk-engine/test/pack-install.test.ts from a fresh project that has
  * only the installed tarballs: a bank's risk engine aligns its customers with the government node (PSI),
  * trains the joint model under CKKS, saves and loads each party's part, and scores one applicant online.
  * Both parties run in this process over the in-memory network; across machines each runs its half over

@@ -109,6 +109,14 @@ function fail(e: unknown, json: boolean, usageCode: number): number {
 }
 
 if (import.meta.main) {
+  // As the workspace scripts do with --disable-warning=ExperimentalWarning (a bin's shebang cannot pass
+  // flags portably): node:sqlite's experimental-feature notice is not for the user of the command.
+  const emitWarning = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === 'ExperimentalWarning') return;
+    (emitWarning as (...a: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -1,6 +1,6 @@
 /**
  * The runtime checks of core's runtime.ts. `nodeVersionProblem` is judged on injected `process.versions`
- * (the real refusal on a Node 20 binary runs in scripts/test/pack-install.test.ts against the installed
+ * (the real refusal on a Node 20 binary runs in examples/sdk-risk-engine/test/pack-install.test.ts against the installed
  * tarballs); `siblingModuleUrl` keeps the caller's form, TypeScript source or compiled JavaScript.
  */
 import {
