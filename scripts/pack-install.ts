@@ -81,6 +81,8 @@ export interface PackInstallReport {
   readonly installedPackages: number;
   readonly example: RunResult;
   readonly typecheck: RunResult;
+  /** `createHeWorkerPool` from the installed package: its worker thread loads dist/worker.js. */
+  readonly heWorkers: RunResult;
   readonly help: RunResult;
   readonly demo: RunResult;
   /** Undefined when no Node.js older than 22.18 is on this machine (`skipReason` says so). */
@@ -384,6 +386,24 @@ export function packAndInstall(options: PackInstallOptions = {}): PackInstallRep
       300,
     );
 
+    // The HE worker pool starts dist/worker.js in a worker thread (the example covers PSI's and
+    // hetero-LR's workers): encrypt there, decrypt there, compare in the test.
+    writeFileSync(
+      join(project, 'he-workers.mjs'),
+      [
+        "import { createCkksContext, createHeWorkerPool } from '@fedscore/he';",
+        'const context = await createCkksContext();',
+        'const pool = await createHeWorkerPool({ context, size: 1 });',
+        'const [ct] = await pool.encrypt([Float64Array.of(1.5, -2.25)]);',
+        'const [v] = await pool.decrypt([ct]);',
+        'await pool.close();',
+        'context.dispose();',
+        'console.log(JSON.stringify({ values: [v[0], v[1]] }));',
+        '',
+      ].join('\n'),
+    );
+    const heWorkers = run(process.execPath, ['he-workers.mjs'], project, 120);
+
     const help = run(npx, ['--no-install', 'fedscore', '--help'], project, 120);
     const demoOut = join(work, 'demo');
     const demo = run(
@@ -430,6 +450,7 @@ export function packAndInstall(options: PackInstallOptions = {}): PackInstallRep
       installedPackages,
       example,
       typecheck,
+      heWorkers,
       help,
       demo,
       oldNode,

@@ -47,7 +47,7 @@ describe('packed tarballs installed with npm into a fresh project', () => {
     );
     expect(report.problems).toEqual([]);
     for (const t of report.tarballs) {
-      expect(JSON.stringify(t.manifest.exports)).not.toMatch(/src\/|\.ts"/);
+      expect(JSON.stringify(t.manifest.exports)).not.toMatch(/src\/|(?<!\.d)\.ts"/);
       expect(JSON.stringify(t.manifest.exports)).toMatch(/dist\/index\.js/);
     }
   });
@@ -82,6 +82,13 @@ describe('packed tarballs installed with npm into a fresh project', () => {
     expect(Math.abs(r.score - r.plaintextScore)).toBeLessThan(1e-4);
     // The joint model learned: the synthetic population's signal gives ~0.8 (0.5 = chance).
     expect(r.trainingAuc).toBeGreaterThan(0.7);
+  });
+
+  it('starts the HE worker pool from dist: a worker thread encrypts and decrypts (CKKS, tolerance 1e-6)', () => {
+    expect(report.heWorkers.status).toBe(0);
+    const { values } = JSON.parse(report.heWorkers.stdout) as { values: number[] };
+    expect(Math.abs(values[0]! - 1.5)).toBeLessThan(1e-6);
+    expect(Math.abs(values[1]! + 2.25)).toBeLessThan(1e-6);
   });
 
   it('type-checks the example against the installed declarations (skipLibCheck off)', () => {
@@ -126,7 +133,10 @@ describe('packed tarballs installed with npm into a fresh project', () => {
 
   it('docs/sdk.md shows the example files verbatim (the doc cannot drift from what the tests run)', () => {
     const doc = readFileSync(join(ROOT, 'docs', 'sdk.md'), 'utf8');
-    for (const file of [EXAMPLE, join(ROOT, 'examples', 'sdk-risk-engine', 'src', 'message-bus-channel.ts')]) {
+    for (const file of [
+      EXAMPLE,
+      join(ROOT, 'examples', 'sdk-risk-engine', 'src', 'message-bus-channel.ts'),
+    ]) {
       expect(doc).toContain(readFileSync(file, 'utf8').trim());
     }
   });
