@@ -41,6 +41,8 @@ export interface TarballReport {
   readonly bytes: number;
   readonly files: number;
   readonly unpackedBytes: number;
+  /** Of which source maps (`*.map`, sources inlined). */
+  readonly mapBytes: number;
   /** What the tarball's package.json says after pack (publishConfig applied, workspace ranges rewritten). */
   readonly manifest: PackedManifest;
 }
@@ -313,12 +315,16 @@ export function packAndInstall(options: PackInstallOptions = {}): PackInstallRep
       const manifest = JSON.parse(readFileSync(join(unpacked, 'package.json'), 'utf8')) as PackedManifest;
       problems.push(...checkTarball(unpacked, files, manifest, versions));
       const unpackedBytes = files.reduce((s, f) => s + statSync(join(unpacked, f)).size, 0);
+      const mapBytes = files
+        .filter((f) => f.endsWith('.map'))
+        .reduce((s, f) => s + statSync(join(unpacked, f)).size, 0);
       tarballs.push({
         name: manifest.name,
         file,
         bytes: statSync(join(tarDir, file)).size,
         files: files.length,
         unpackedBytes,
+        mapBytes,
         manifest,
       });
     }
@@ -483,11 +489,14 @@ export function recordReport(r: PackInstallReport): void {
       bytes: t.bytes,
       files: t.files,
       unpackedBytes: t.unpackedBytes,
+      mapBytes: t.mapBytes,
     })),
     exampleSeconds: r.example.seconds,
     demoSeconds: r.demo.seconds,
   };
   writeFileSync(join(dir, 'pack-install.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  const maps = r.tarballs.reduce((s, t) => s + t.mapBytes, 0);
+  const unpacked = r.tarballs.reduce((s, t) => s + t.unpackedBytes, 0);
   const rows = r.tarballs
     .map((t) => `| ${t.name} | ${kib(t.bytes)} | ${t.files} | ${kib(t.unpackedBytes)} |`)
     .join('\n');
@@ -513,7 +522,8 @@ ${rows}
 | **total** | **${kib(r.totalTarballBytes)}** | ${r.tarballs.reduce((s, t) => s + t.files, 0)} | ${kib(r.tarballs.reduce((s, t) => s + t.unpackedBytes, 0))} |
 
 Source maps carry their sources inline (\`inlineSources\`), so a stack trace from an installed package
-points at readable TypeScript without shipping \`src/\`; they are about half of each tarball.
+points at readable TypeScript without shipping \`src/\`: ${kib(maps)} of the ${kib(unpacked)} unpacked
+(${((100 * maps) / unpacked).toFixed(0)}%; wire's generated protobuf code is the largest non-map file).
 `;
   writeFileSync(join(dir, 'pack-install.md'), md);
 }

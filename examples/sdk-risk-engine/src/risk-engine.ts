@@ -52,7 +52,6 @@ const run = await trainHeteroLr({
   hosts: [{ id: 'government', features: features(government, govRows) }],
   scheme: 'ckks',
   hyperparams: { maxEpochs: 3 },
-  runtime: { workers: 2 }, // each party's CKKS products on two worker threads
 });
 
 // 3. Save and load: each party stores its own part (versioned JSON) and loads it when it scores.

@@ -24,6 +24,7 @@ import {
   packAndInstall,
   publishablePackages,
   ROOT,
+  recordReport,
 } from '../../../scripts/pack-install.ts';
 
 const oldNode = findOldNode();
@@ -32,6 +33,8 @@ let report: PackInstallReport;
 describe('packed tarballs installed with npm into a fresh project', () => {
   beforeAll(() => {
     report = packAndInstall();
+    // `FEDSCORE_RECORD_PACK_INSTALL=1 ... vitest run <this file>` also refreshes benchmarks/results.
+    if (process.env['FEDSCORE_RECORD_PACK_INSTALL'] === '1') recordReport(report);
     console.log(
       `pack-install: install ${report.seconds.install.toFixed(1)} s (${report.installedPackages} packages), ` +
         `tarballs ${(report.totalTarballBytes / 1024).toFixed(1)} KiB in total: ` +
