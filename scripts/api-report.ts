@@ -12,7 +12,7 @@
  * but not exported from the entry point is listed in the report as `ae-forgotten-export` for review
  * rather than failing the build; TSDoc syntax is not enforced (our comments are prose).
  */
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +58,13 @@ function entryPoints(): EntryPoint[] {
 }
 
 const entries = entryPoints();
+const unbuilt = entries.filter((e) => !existsSync(e.dts));
+if (unbuilt.length > 0) {
+  process.stderr.write(
+    `api: no declarations at ${unbuilt.map((e) => e.dts).join(', ')}; run 'npx -y pnpm@12.4.2 run build' first\n`,
+  );
+  process.exit(1);
+}
 
 // Every @fedscore import resolves to the built declarations (the workspace's package.json exports point
 // at the TypeScript sources), as it does in an installed project.
