@@ -87,6 +87,12 @@ export {
   uniform,
   uniformInt,
 } from './rng.ts';
+export {
+  assertSupportedNode,
+  MIN_NODE_VERSION,
+  nodeVersionProblem,
+  siblingModuleUrl,
+} from './runtime.ts';
 export type {
   CategoricalColumn,
   Column,

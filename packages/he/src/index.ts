@@ -1,3 +1,6 @@
+// First: refuse an unsupported Node.js with a clear sentence before node-seal's WebAssembly loads.
+import './node-guard.ts';
+
 export type { AdditiveHeOptions } from './additive.ts';
 export { createAdditiveHe, loadAdditiveHePublic, loadAdditiveHeSecret } from './additive.ts';
 export type { HeBenchOptions, HeBenchReport, HeBenchRow } from './benchmark.ts';

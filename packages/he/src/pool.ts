@@ -14,7 +14,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { FedscoreError, noopLogger } from '@fedscore/core';
+import { FedscoreError, noopLogger, siblingModuleUrl } from '@fedscore/core';
 import { BLOB_KIND, decodeBlob } from './blob.ts';
 import type {
   CkksPublicContext,
@@ -38,7 +38,7 @@ class WorkerHandle {
   #failed: Error | undefined;
 
   constructor(context: Uint8Array, secret: boolean, insecure: boolean) {
-    this.worker = new Worker(new URL('./worker.ts', import.meta.url), {
+    this.worker = new Worker(siblingModuleUrl('./worker', import.meta.url), {
       workerData: { context, secret, insecure },
     });
     this.ready = new Promise((resolve, reject) => {
