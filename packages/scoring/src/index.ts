@@ -73,6 +73,7 @@ export {
   serializeScorecard,
 } from './scorecard.ts';
 export type {
+  BitPair,
   EnterpriseInputs,
   SelfEstimate,
   SelfEstimateBankOptions,
@@ -80,7 +81,11 @@ export type {
   SelfEstimateModel,
 } from './self-estimate.ts';
 export {
+  BIT_PAIR_EXCLUSIVE,
+  BIT_PAIR_MONOTONE,
+  BIT_PAIR_NONE,
   buildSelfEstimateModel,
+  DEFAULT_BIT_CHECK_BITS,
   encodeBits,
   plainSelfEstimate,
   SELF_ESTIMATE_CAPS,

@@ -69,6 +69,29 @@ export const SELF_ESTIMATE_CAPS: readonly CapName[] = ['revenue', 'taxPaid', 'le
 const NO_CAP = 2 ** 40;
 const RING = 8192;
 
+/**
+ * The constraint a valid encoding puts on slot i and slot i + 1 of a block (checked by the bank, see
+ * `SelfEstimateBankOptions.verifyBits`): none (a feature's last slot), monotone (two grid bits of one
+ * feature, t_i < t_(i+1): b_(i+1) <= b_i, i.e. b_(i+1) (1 - b_i) = 0) or exclusive ([x missing] and the
+ * feature's first grid bit: m b_1 = 0, hence, with monotonicity, no grid bit is set when m is).
+ */
+export type BitPair = typeof BIT_PAIR_NONE | typeof BIT_PAIR_MONOTONE | typeof BIT_PAIR_EXCLUSIVE;
+export const BIT_PAIR_NONE = 0;
+export const BIT_PAIR_MONOTONE = 1;
+export const BIT_PAIR_EXCLUSIVE = 2;
+
+/**
+ * Magnitude of the validity check's coefficients: |r| uniform in [2^(b-1), 2^b], random sign, times the
+ * block's blinding rho_k. A client that moves a bit by d off {0, 1} gains rho_k delta d in a comparison
+ * and pays rho_k r d (d +- 1), uniform of width >= 2^b |d|: with b = 14 that is >= 2^8 times the
+ * increment |delta| of a scorecard bin (tens of points). Larger is safer but costs an honest client
+ * precision: the check's CKKS error (b (b - 1) of fresh ciphertexts at scale 2^40, summed over the
+ * bits) measured RMS 6e-5 / 3e-4 / 1.2e-3 points at b = 12 / 14 / 16 over the example's 22 bits, so a
+ * score within ~1e-3 of a threshold may land in the neighbouring band. Level-0 headroom (q0 = 2^60 at
+ * scale 2^40) bounds |values| by 2^19: a cheater's check term wraps around, which is noise as well.
+ */
+export const DEFAULT_BIT_CHECK_BITS = 14;
+
 export interface SelfEstimateFormOptions {
   readonly product: string;
   /** Public grids per feature name; each must contain every bin edge. Default: edges plus midpoints. */
@@ -84,6 +107,8 @@ export interface SelfEstimateModel {
   readonly form: SelfEstimateFormMessage;
   /** Per slot of a block: the score increment of that bit. */
   readonly deltas: Float64Array;
+  /** Per slot of a block: the constraint a valid encoding puts on this slot and the next (`BitPair`). */
+  readonly pairs: Uint8Array;
   /** Score when every bit is 0 (base points + each feature's first bin). */
   readonly constant: number;
   /** Per band: its threshold (undefined = no minimum). */
@@ -126,6 +151,7 @@ export function buildSelfEstimateModel(
     throw new FedscoreError('out_of_range', 'must be > 0', { field: 'figureUnit' });
   const features: { name: string; grid: number[]; missing: boolean }[] = [];
   const deltas: number[] = [];
+  const pairs: BitPair[] = [];
   let constant = card.basePoints;
   for (const f of card.features) {
     if (f.bins.kind !== 'numeric') {
@@ -148,11 +174,17 @@ export function buildSelfEstimateModel(
       throw new FedscoreError('invalid_config', 'grid points must be finite and distinct', { field: f.name });
     }
     constant += f.points[0]!;
-    for (const g of grid) {
+    // Slot order per feature: [x missing] first (if the feature has it), then [x > t] by ascending t, so
+    // that every constraint of a valid encoding links two neighbouring slots (see `BitPair`).
+    if (f.bins.missing) {
+      deltas.push(f.points[f.points.length - 1]! - f.points[0]!);
+      pairs.push(grid.length > 0 ? BIT_PAIR_EXCLUSIVE : BIT_PAIR_NONE);
+    }
+    grid.forEach((g, j) => {
       const i = edges.indexOf(g);
       deltas.push(i >= 0 ? f.points[i + 1]! - f.points[i]! : 0);
-    }
-    if (f.bins.missing) deltas.push(f.points[f.points.length - 1]! - f.points[0]!);
+      pairs.push(j + 1 < grid.length ? BIT_PAIR_MONOTONE : BIT_PAIR_NONE);
+    });
     features.push({ name: f.name, grid, missing: f.bins.missing });
   }
   const bands = rules.bands;
@@ -215,6 +247,7 @@ export function buildSelfEstimateModel(
   return {
     form,
     deltas: Float64Array.from(deltas),
+    pairs: Uint8Array.from(pairs),
     constant,
     thresholds: bands.map((b) => b.minScore),
     capA,
@@ -232,6 +265,15 @@ export interface SelfEstimateBankOptions {
   readonly rng?: Rng;
   readonly logger?: Logger;
   readonly insecure?: boolean;
+  /**
+   * Randomised check that the client's bits are a valid encoding (each 0 or 1, thermometer order, no grid
+   * bit with [missing]): the bank adds sum_i r_i (b_i^2 - b_i) + sum_i r'_i c_i(b_i, b_(i+1)) with fresh
+   * r, r' to every released slot, which is 0 for a valid encoding and noise otherwise. Needs the
+   * client's relinearization key (one ciphertext product). Default true; false only to show the attack.
+   */
+  readonly verifyBits?: boolean;
+  /** Magnitude of the check's coefficients. Default `DEFAULT_BIT_CHECK_BITS`. */
+  readonly bitCheckBits?: number;
 }
 
 /** The bank's side: send the form, evaluate one request, return the encrypted result. */
@@ -255,6 +297,12 @@ export class SelfEstimateBank {
     try {
       if (ctx.params.polyModulusDegree !== RING || ctx.levels < 2) {
         throw new FedscoreError('protocol_step', `expected a CKKS context with N=${RING} and 2 levels`, {
+          field: 'self-estimate-keys.context',
+        });
+      }
+      const verify = this.#o.verifyBits ?? true;
+      if (verify && !ctx.hasRelinKeys) {
+        throw new FedscoreError('protocol_step', 'no relinearization key (the bits check needs one product)', {
           field: 'self-estimate-keys.context',
         });
       }
@@ -300,16 +348,44 @@ export class SelfEstimateBank {
           constants[b * P] = t === undefined ? factor : factor * (m.constant - t) + normal(rng, 0, sd);
         }
       }
+      // Validity check coefficients, fresh per request and slot, on every released block only.
+      const checkBits = this.#o.bitCheckBits ?? DEFAULT_BIT_CHECK_BITS;
+      const square = new Float64Array(S);
+      const pairShift = new Float64Array(S);
+      const pairCoefficient = new Float64Array(S);
+      if (verify) {
+        for (let b = 0; b <= K; b++) {
+          if (select[b * P] === 0) continue;
+          const factor = b === 0 ? 1 : rho[b - 1]!;
+          const coefficient = (): number =>
+            factor * (uniform(rng) < 0.5 ? -1 : 1) * 2 ** (checkBits - 1) * (1 + uniform(rng));
+          for (let i = 0; i < m.deltas.length; i++) {
+            square[b * P + i] = coefficient(); // r b_i (b_i - 1)
+            // r b_(i+1) (b_i - 1) for a monotone pair, r b_(i+1) b_i (= r m b_1) for an exclusive one
+            if (m.pairs[i] !== BIT_PAIR_NONE) pairCoefficient[b * P + i] = coefficient();
+            if (m.pairs[i] === BIT_PAIR_MONOTONE) pairShift[b * P + i] = 1;
+          }
+        }
+      }
       const noiseCaps = Float64Array.from({ length: K * C }, () => normal(rng, 0, sd));
       const capC = m.capC.map((c, i) => c + noiseCaps[i]!);
       const out = ctx.scope(() => {
         const bits = ctx.deserializeVector(bitsBytes!);
         let acc = bits.mul(weights);
         for (let s = 1; s < P; s *= 2) acc = acc.add(acc.rotate(s));
-        const scores = acc
-          .mul(select)
-          .add(constants)
-          .add(ctx.encrypt(new Float64Array(S)));
+        let scores = acc.mul(select).add(constants);
+        if (verify) {
+          // Depth: b^2 (level 2 -> 1), then x r (1 -> 0), summed per block at level 0 -- within the two
+          // levels of ckks-8192, next to the score's own two plaintext products.
+          // Products of two fresh ciphertexts only: every term has the same scale, so an honest client's
+          // zeros are not disturbed by a scale mismatch (b^2 - b as a difference would be, by |r| 1e-6).
+          const next = bits.rotate(1);
+          let check = bits.mul(bits.sub(1)).mul(square);
+          check = check.add(next.mul(bits.sub(pairShift)).mul(pairCoefficient));
+          for (let s = 1; s < P; s *= 2) check = check.add(check.rotate(s));
+          scores = scores.add(check);
+        }
+        scores = scores.add(ctx.encrypt(new Float64Array(S)));
         const f1 = ctx.deserializeVector(figItems[0]!);
         const f2 = ctx.deserializeVector(figItems[1]!);
         const caps = f1
@@ -365,7 +441,8 @@ export class SelfEstimateClient {
     const ctx: CkksSecretContext = await createCkksContext({
       params: 'ckks-8192',
       rotations: form.rotations,
-      relinearization: false,
+      // The bank's check that the bits are 0/1 squares them: one ciphertext product.
+      relinearization: true,
     });
     try {
       if (ctx.params.polyModulusDegree !== form.polyModulusDegree) {
@@ -447,7 +524,7 @@ export class SelfEstimateClient {
   }
 }
 
-/** The client's thermometer bits: per feature [x > t] per grid point, then [x missing] if the form has it. */
+/** The client's thermometer bits: per feature [x missing] if the form has it, then [x > t] per grid point. */
 export function encodeBits(form: SelfEstimateFormMessage, inputs: EnterpriseInputs): Float64Array {
   const out: number[] = [];
   for (const f of form.features) {
@@ -459,8 +536,8 @@ export function encodeBits(form: SelfEstimateFormMessage, inputs: EnterpriseInpu
     }
     if (!missing && !Number.isFinite(v))
       throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
-    for (const t of f.grid ?? []) out.push(!missing && (v as number) > t ? 1 : 0);
     if (f.missing) out.push(missing ? 1 : 0);
+    for (const t of f.grid ?? []) out.push(!missing && (v as number) > t ? 1 : 0);
   }
   return Float64Array.from(out);
 }
