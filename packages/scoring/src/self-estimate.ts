@@ -83,14 +83,14 @@ export const BIT_PAIR_EXCLUSIVE = 2;
 /**
  * Magnitude of the validity check's coefficients: |r| uniform in [2^(b-1), 2^b], random sign, times the
  * block's blinding rho_k. A client that moves a bit by d off {0, 1} gains rho_k delta d in a comparison
- * and pays rho_k r d (d +- 1), uniform of width >= 2^b |d|: with b = 14 that is >= 2^8 times the
+ * and pays rho_k r d (d +- 1), uniform of width >= 2^b |d|: with b = 16 that is >= 2^10 times the
  * increment |delta| of a scorecard bin (tens of points). Larger is safer but costs an honest client
- * precision: the check's CKKS error (b (b - 1) of fresh ciphertexts at scale 2^40, summed over the
- * bits) measured RMS 6e-5 / 3e-4 / 1.2e-3 points at b = 12 / 14 / 16 over the example's 22 bits, so a
- * score within ~1e-3 of a threshold may land in the neighbouring band. Level-0 headroom (q0 = 2^60 at
- * scale 2^40) bounds |values| by 2^19: a cheater's check term wraps around, which is noise as well.
+ * precision: the check's CKKS error measured RMS 5e-5 / 1.8e-4 / 8.6e-4 points (max 1.1e-4 / 4.5e-4 /
+ * 1.6e-3 over 16 enterprises) at b = 14 / 16 / 18 on the example's 22 bits, so a score within ~1e-3 of
+ * a threshold may land in the neighbouring band. Level-0 headroom (q0 = 2^60 at scale 2^40) bounds
+ * |values| by 2^19: a cheater's check term may wrap around, which is noise as well.
  */
-export const DEFAULT_BIT_CHECK_BITS = 14;
+export const DEFAULT_BIT_CHECK_BITS = 16;
 
 export interface SelfEstimateFormOptions {
   readonly product: string;
@@ -375,13 +375,14 @@ export class SelfEstimateBank {
         for (let s = 1; s < P; s *= 2) acc = acc.add(acc.rotate(s));
         let scores = acc.mul(select).add(constants);
         if (verify) {
-          // Depth: b^2 (level 2 -> 1), then x r (1 -> 0), summed per block at level 0 -- within the two
-          // levels of ckks-8192, next to the score's own two plaintext products.
-          // Products of two fresh ciphertexts only: every term has the same scale, so an honest client's
-          // zeros are not disturbed by a scale mismatch (b^2 - b as a difference would be, by |r| 1e-6).
-          const next = bits.rotate(1);
-          let check = bits.mul(bits.sub(1)).mul(square);
-          check = check.add(next.mul(bits.sub(pairShift)).mul(pairCoefficient));
+          // Depth: r (b - 1) (level 2 -> 1), then x b (1 -> 0), summed per block at level 0 -- within the
+          // two levels of ckks-8192, beside the score's own two plaintext products. Written as products
+          // (not b^2 - b, whose scales differ by ~1e-6, times |r|) so that an honest client's zeros stay
+          // within CKKS noise. The neighbour b_(i+1) is rotated at scale 2^80 (before a rescale): key
+          // switching adds ~2^-25 at scale 2^40, which |r| would turn into ~1e-2 points.
+          const next = bits.mul(1, { rescale: false }).rotate(1).rescale();
+          let check = bits.mul(bits.sub(1).mul(square));
+          check = check.add(next.mul(bits.sub(pairShift).mul(pairCoefficient)));
           for (let s = 1; s < P; s *= 2) check = check.add(check.rotate(s));
           scores = scores.add(check);
         }
