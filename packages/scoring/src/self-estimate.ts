@@ -302,9 +302,13 @@ export class SelfEstimateBank {
       }
       const verify = this.#o.verifyBits ?? true;
       if (verify && !ctx.hasRelinKeys) {
-        throw new FedscoreError('protocol_step', 'no relinearization key (the bits check needs one product)', {
-          field: 'self-estimate-keys.context',
-        });
+        throw new FedscoreError(
+          'protocol_step',
+          'no relinearization key (the bits check needs one product)',
+          {
+            field: 'self-estimate-keys.context',
+          },
+        );
       }
       for (const r of m.form.rotations) {
         if (!ctx.rotations.includes(r)) {
