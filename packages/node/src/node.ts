@@ -198,6 +198,7 @@ export class PartyNode {
           audit,
           jobs,
           data: readData,
+          scoring: config.scoring,
           logger,
         })
       : undefined;
@@ -215,6 +216,9 @@ export class PartyNode {
             models,
             data: readData,
             deadlineMs: config.limits.deadlineMs,
+            ...(config.monitoring.rescoreThresholds !== undefined && {
+              rescoreThresholds: config.monitoring.rescoreThresholds,
+            }),
             logger,
           });
     let http: HttpEndpoint | undefined;

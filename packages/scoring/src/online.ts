@@ -291,6 +291,8 @@ export interface OnlineGovernmentOptions {
    * applicant is looked up so that a refusal says nothing about whether the government holds a record.
    */
   readonly admit?: (applicant: string) => OnlineAdmission;
+  /** Called for every refused request (policy or admission), e.g. to audit it. */
+  readonly onRefusal?: (applicant: string, code: ScoreRefusal) => void;
   /** Band mode blinding: rho_k in [1, 2^rhoBits]. Default 6. */
   readonly rhoBits?: number;
   /** Flooding noise sd. Default 2^-20. */
@@ -364,6 +366,7 @@ export class OnlineScoringGovernment {
         ctx === undefined ? 'policy_refused' : this.#o.admit?.(req.applicant);
       if (ctx === undefined || admission !== undefined) {
         refused++;
+        this.#o.onRefusal?.(req.applicant, admission ?? 'policy_refused');
         await reply(req.index, admission ?? 'policy_refused');
         continue;
       }

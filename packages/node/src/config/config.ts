@@ -15,8 +15,10 @@
  *     loans: { path: data/bank.csv, id: uscc, label: default_12m }
  *   limits: { maxMessageBytes: 67108864, deadlineMs: 120000, retries: 5, peerDownSeconds: 300 }
  *   governance: { requireConsent: true }   # as a job's host: only enterprises that consented take part
- *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production }
- *                                     # (bank; the government node sets { serve: true })
+ *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production,
+ *                 rescoreThresholds: [0.5, -0.5, -1.5] }   # (bank; the government node sets { serve: true })
+ *   scoring: { allowExactMode: false, maxThresholds: 4, quota: { requests: 4, windowSeconds: 2592000 },
+ *              rate: { requests: 1, windowSeconds: 3600 } }   # government: online scoring it serves
  *   log: { level: info }
  */
 import { readFileSync } from 'node:fs';
@@ -24,6 +26,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { FedscoreError } from '@fedscore/core';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_SCORING_POLICY } from '../scoring-policy/scoring-policy.ts';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
 
 const partyId = z.string().regex(PARTY_ID_PATTERN, 'a party id is 1-63 lower-case letters, digits or dashes');
@@ -42,6 +45,17 @@ const dataSource = z
     label: z.string().min(1).optional(),
     /** Columns that are not features (besides id and label). */
     exclude: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+const requestWindow = z
+  .object({
+    requests: z.number().int().min(1).max(1_000_000),
+    windowSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(366 * 86_400),
   })
   .strict();
 
@@ -109,9 +123,28 @@ export const nodeConfigSchema = z
         pollSeconds: z.number().int().min(0).max(86_400).default(60),
         /** Bank: after a poll with new alerts, rescore them with this registry model (e.g. name@production). */
         rescoreModel: z.string().min(1).optional(),
+        /**
+         * Bank: rescore in band mode against these thresholds (strictly decreasing, on the model's score
+         * scale); without them rescoring asks for exact scores, which a government serves only if its
+         * `scoring.allowExactMode` is set.
+         */
+        rescoreThresholds: z.array(z.number().finite()).min(1).max(64).optional(),
       })
       .strict()
       .default({ serve: false, pollSeconds: 60 }),
+    scoring: z
+      .object({
+        /** Government: serve online scoring in exact mode (the bank then learns our partial score). */
+        allowExactMode: z.boolean().default(DEFAULT_SCORING_POLICY.allowExactMode),
+        /** Government: most band-mode thresholds per session (the registered band count). */
+        maxThresholds: z.number().int().min(1).max(64).default(DEFAULT_SCORING_POLICY.maxThresholds),
+        /** Government: per (bank, enterprise), requests per long window (`quota_exceeded` beyond). */
+        quota: requestWindow.default(DEFAULT_SCORING_POLICY.quota),
+        /** Government: per (bank, enterprise), requests per short window (`rate_limited` beyond). */
+        rate: requestWindow.default(DEFAULT_SCORING_POLICY.rate),
+      })
+      .strict()
+      .default(DEFAULT_SCORING_POLICY),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -129,6 +162,16 @@ export const nodeConfigSchema = z
         path: ['monitoring', 'government'],
         message: `'${gov}' is not a configured peer`,
       });
+    }
+    const t = c.monitoring.rescoreThresholds ?? [];
+    for (let k = 1; k < t.length; k++) {
+      if (!(t[k]! < t[k - 1]!)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['monitoring', 'rescoreThresholds', k],
+          message: 'thresholds must be strictly decreasing',
+        });
+      }
     }
     if (c.monitoring.rescoreModel !== undefined && gov === undefined) {
       ctx.addIssue({
