@@ -10,13 +10,14 @@
  *   1. bank -> client  self-estimate-form   per feature a public grid of cut points (a superset of the
  *                                           bank's bin edges), the figures the rules read, band names,
  *                                           cap names, rates, the figure unit, the CKKS ring and rotations
- *   2. client -> bank  self-estimate-keys   public key + Galois keys for the form's rotations only
- *   3. client -> bank  encrypted-bits       one ciphertext: [x_j > t] for every grid point t, [x_j missing],
- *                                           replicated in 1 + bands blocks of P slots
+ *   2. client -> bank  self-estimate-keys   public key, relinearization key (the bits check), Galois keys
+ *                                           for the form's rotations only
+ *   3. client -> bank  encrypted-bits       one ciphertext: [x_j missing], then [x_j > t] for every grid
+ *                                           point t, replicated in 1 + bands blocks of P slots
  *   4. client -> bank  encrypted-figures    two ciphertexts: per (band, cap) slot the figure the cap reads
  *                                           (second item: the leverage cap's debt figure)
  *   5. bank -> client  estimate-result      two ciphertexts: [score (if revealed), rho_k (s - t_k) per
- *                                           band]; [every band's caps]
+ *                                           band, each plus the bits check]; [every band's caps]
  *
  * What each party learns:
  *   - bank: nothing about the enterprise's figures or its result (everything it holds is encrypted under
@@ -25,8 +26,11 @@
  *     band's caps for its own figures, from which it can divide out the rules' multiples (the product
  *     terms: revenue and tax multiples, the leverage ratio, maximum lines). Not the scorecard's points,
  *     weights or bin edges beyond the public grid; the rho_k-blinded magnitudes leak |s - t_k| only up to
- *     the blinding. Each query is a scoring oracle: a client that sends non-binary "bits" learns linear
- *     combinations of points with blinding (or exactly, when the score is revealed), so rate-limit.
+ *     the blinding. A client that sends other values than a valid thermometer encoding (non-binary
+ *     "bits", unit vectors) gets noise: the bank adds sum_i r_i b_i (b_i - 1) and neighbour terms with
+ *     fresh r (`verifyBits`). Valid encodings still make each query a scoring oracle (with the score
+ *     revealed -- off unless the bank sets `revealScore` -- the deltas follow by differences), so
+ *     whoever serves self-estimates should meter them per enterprise.
  * Threat model: semi-honest bank; the client is the data subject and may be curious (see above).
  * Technique: the scorecard is a step function of each figure; with the client's threshold bits it is
  * linear, sum_t delta_t [x > t] (the "thermometer" or unary encoding used for comparisons since Yao, and
