@@ -123,4 +123,15 @@ describe("attack: a bank extracts the government's partial scores through online
     });
     expect(Math.max(...errors)).toBeGreaterThan(5);
   });
+
+  it('the cap can be the band count registered per model id; an unregistered model is refused', async () => {
+    const registered = (modelId: string) => (modelId === 'model-1' ? 3 : undefined);
+    expect((await extract({ maxThresholds: registered }, 'band', bandThresholds(r))).length).toBe(
+      applicants.length,
+    );
+    const err = await extract({ maxThresholds: () => undefined }, 'band', bandThresholds(r)).catch(
+      (e: unknown) => e,
+    );
+    expect((err as FedscoreError).code).toBe('policy_refused');
+  });
 });
