@@ -45,6 +45,9 @@ export const ERROR_CODES = [
   'store', // the node's state store (SQLite) failed: unreadable, locked, or a schema mismatch
   'invalid_state', // a valid request not allowed in the current state (e.g. promoting a retired model)
   'audit_tampered', // an audit log whose hash chain does not verify
+  'policy_refused', // the serving party's policy refuses the request (e.g. exact online scores, too many thresholds)
+  'quota_exceeded', // a per-(requester, subject) query quota is used up for its window
+  'rate_limited', // too many requests for one (requester, subject) in a short window: retry later
   'checkpoint', // a training checkpoint that is corrupt, of another format version, or made for another run, party or data
   'internal', // a bug: an invariant of our own code failed
 ] as const;

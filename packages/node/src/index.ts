@@ -157,6 +157,13 @@ export type {
   ScalarMap,
 } from './registry/index.ts';
 export { MODEL_STATUSES, ModelRegistry, parseRef, REGISTRY_MIGRATIONS } from './registry/index.ts';
+export type { RequestWindow, ScoringPolicyConfig } from './scoring-policy/index.ts';
+export {
+  DEFAULT_SCORING_POLICY,
+  governmentOnlineScoring,
+  SCORING_QUOTA_MIGRATIONS,
+  ScoringQuota,
+} from './scoring-policy/index.ts';
 export type { HealthReport, HttpEndpoint, HttpEndpointOptions, MetricSample } from './server/index.ts';
 export { renderMetrics, startHttpEndpoint } from './server/index.ts';
 export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';

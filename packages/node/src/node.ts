@@ -296,6 +296,7 @@ export class PartyNode {
           audit,
           jobs,
           data: readData,
+          scoring: config.scoring,
           logger,
         })
       : undefined;
@@ -313,6 +314,9 @@ export class PartyNode {
             models,
             data: readData,
             deadlineMs: config.limits.deadlineMs,
+            ...(config.monitoring.rescoreThresholds !== undefined && {
+              rescoreThresholds: config.monitoring.rescoreThresholds,
+            }),
             logger,
           });
     if (monitoring !== undefined) opened.push(() => monitoring.drain());

@@ -110,6 +110,8 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
       limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50 },
       // The bank polls on demand in this test (pollSeconds 0).
       monitoring: p === 'bank' ? { government: 'government', pollSeconds: 0 } : { serve: true },
+      // This test checks exact rescored scores, which a government serves only when allowed.
+      ...(p === 'government' && { scoring: { allowExactMode: true } }),
     });
 
   const spec = (id: string): JobSpecInput & { id: string } => ({

@@ -11,7 +11,7 @@
  *   per applicant:
  *   2. bank -> gov   score-request   the applicant's USCC and the request number
  *   3. bank -> gov   partial-score   exact: [[s_bank]]; band: [[s_bank - t_k]] in slot k, k < K
- *   4. gov -> bank   score-reply     scored, or "no record"
+ *   4. gov -> bank   score-reply     scored, "no record", or a refusal (policy, quota, rate)
  *   5. gov -> bank   joint-result    exact: [[s + e]]; band: [[rho_k (s - t_k) + e_k]] in slot k,
  *                                    rho_k log-uniform in [1, 2^rhoBits], fresh per request and slot
  *   last: bank -> gov score-request with close = true
@@ -26,8 +26,16 @@
  *     rho_k unknown to it: log|s - t_k| is hidden up to an additive uniform term of width rhoBits * ln 2
  *     (the magnitude leaks only as far as that blinding allows; see the doc for the precise bound). Scores
  *     within |e_k| / rho_k (< 2^-20 x 6 sd) of a threshold may land in the neighbouring band.
+ *   Both modes are a scoring oracle for the bank: it picks the threshold values (the government never
+ *   sees them) and may repeat a request, so every request for an applicant tells it K more comparisons
+ *   of s_gov with values of its choice. The government's policy (`OnlineScoringPolicy`) therefore
+ *   refuses exact mode unless allowed and caps K at the model's registered band count; the serving node
+ *   meters requests per (bank, enterprise) through `admit` (quotas and rate limits). Refusals are typed
+ *   (`policy_refused`, `quota_exceeded`, `rate_limited` in score-reply.error) and come before the
+ *   applicant is looked up, so they say nothing about whether the government holds a record.
  * Threat model: semi-honest. A malicious government could return any value (the bank cannot verify it);
- * a malicious bank could put a chosen value in place of s_bank - t_k to probe s_gov's sign structure.
+ * a malicious bank could put a chosen value in place of s_bank - t_k to probe s_gov's sign structure
+ * (bounded by the policy and the quota above).
  * Paper: the comparison is multiplicative blinding of a difference (the "blinded comparison" of
  * Kerschbaum, Biswas & de Hoogh 2009, "Performance comparison of secure comparison protocols"; here
  * under CKKS with additive flooding after Li & Micciancio 2021), not a polynomial sign approximation.
@@ -60,7 +68,10 @@ import {
   ONLINE_MODE_TO_WIRE,
   PARTIAL_SCORE,
   SCORE_REPLY,
+  SCORE_REPLY_NO_RECORD,
+  SCORE_REPLY_REFUSALS,
   SCORE_REQUEST,
+  type ScoreRefusal,
 } from './steps.ts';
 
 export type OnlineMode = 'exact' | 'band';
@@ -199,7 +210,19 @@ export class OnlineScoringBank {
         field: 'score-reply.index',
       });
     }
-    if (reply.error !== '') return { applicant, found: false };
+    if (reply.error !== '') {
+      if (reply.error === SCORE_REPLY_NO_RECORD) return { applicant, found: false };
+      const code = SCORE_REPLY_REFUSALS.find((c) => c === reply.error);
+      if (code === undefined) {
+        throw new FedscoreError('protocol_step', 'an unknown score-reply error', {
+          field: 'score-reply.error',
+        });
+      }
+      // The session stays usable: a refusal answers this request only (policy refusals answer all).
+      throw new FedscoreError(code, `the government refused this request (${code})`, {
+        field: 'score-reply.error',
+      });
+    }
     const [item] = checkBatch(ctx, await session.receive(gov, JOINT_RESULT), 'joint-result', {
       items: 1,
       slotsPerItem: values.length,
@@ -236,9 +259,40 @@ export class OnlineScoringBank {
   }
 }
 
+/** Default cap on band-mode thresholds: a typical rating table's bands with a minimum score. */
+export const DEFAULT_MAX_THRESHOLDS = 4;
+
+/**
+ * What a government serves. Exact mode releases s = s_bank + s_gov, hence s_gov, to the bank; band mode
+ * with K thresholds releases K comparisons (and rho-blinded distances) per request, and the bank
+ * chooses the threshold values itself, so K and the number of requests per applicant bound what it
+ * learns about s_gov (docs/protocols/online-scoring.md).
+ */
+export interface OnlineScoringPolicy {
+  /** Serve exact mode. Default false: only band mode. */
+  readonly allowExactMode?: boolean;
+  /**
+   * Most thresholds of a band-mode session: the band count registered for the model (by the hello's
+   * model id; undefined = unknown model, refused) or one number for all. Default `DEFAULT_MAX_THRESHOLDS`.
+   */
+  readonly maxThresholds?: number | ((modelId: string) => number | undefined);
+}
+
+/** A per-request refusal of `OnlineGovernmentOptions.admit`. */
+export type OnlineAdmission = Exclude<ScoreRefusal, 'policy_refused'> | undefined;
+
 export interface OnlineGovernmentOptions {
   /** The government's own partial score of an applicant, or undefined when it has no record. */
   readonly partialScoreOf: (applicant: string) => number | undefined;
+  /** Modes and threshold counts served. Default: band mode only, at most `DEFAULT_MAX_THRESHOLDS`. */
+  readonly policy?: OnlineScoringPolicy;
+  /**
+   * Per-request admission (quotas, rate limits; the node keeps the counters), asked before the
+   * applicant is looked up so that a refusal says nothing about whether the government holds a record.
+   */
+  readonly admit?: (applicant: string) => OnlineAdmission;
+  /** Called for every refused request (policy or admission), e.g. to audit it. */
+  readonly onRefusal?: (applicant: string, code: ScoreRefusal) => void;
   /** Band mode blinding: rho_k in [1, 2^rhoBits]. Default 6. */
   readonly rhoBits?: number;
   /** Flooding noise sd. Default 2^-20. */
@@ -273,18 +327,38 @@ export class OnlineScoringGovernment {
     return ctx;
   }
 
-  /** Serve one session until the bank closes it; returns the number of requests answered. */
-  async serve(session: ProtocolSession, bank: PartyId): Promise<{ requests: number; notFound: number }> {
+  /** The hello's refusal under the policy, or undefined when it is served. */
+  #refusal(mode: OnlineMode, hello: { thresholds: number; modelId: string }): string | undefined {
+    const policy = this.#o.policy ?? {};
+    if (mode === 'exact') return policy.allowExactMode === true ? undefined : 'exact mode is not served';
+    const cap = policy.maxThresholds ?? DEFAULT_MAX_THRESHOLDS;
+    const max = typeof cap === 'number' ? cap : cap(hello.modelId);
+    if (max === undefined) return 'no band count registered for this model';
+    if (hello.thresholds < 1 || hello.thresholds > max) return `band mode takes 1 to ${max} thresholds`;
+    return undefined;
+  }
+
+  /** Serve one session until the bank closes it; returns the number of requests received and refused. */
+  async serve(
+    session: ProtocolSession,
+    bank: PartyId,
+  ): Promise<{ requests: number; notFound: number; refused: number }> {
     const hello = await session.receive(bank, ONLINE_HELLO);
     const mode = enumFromWire(ONLINE_MODE_TO_WIRE, hello.mode, 'online-hello.mode');
-    const ctx = await this.#context(hello.context);
+    const logger = this.#o.logger ?? noopLogger;
+    // A refused session still answers every request (with the refusal), so the bank gets a typed error.
+    const refusal = this.#refusal(mode, hello);
+    if (refusal !== undefined) logger.warn('online scoring session refused', { mode, reason: refusal });
+    const ctx = refusal === undefined ? await this.#context(hello.context) : undefined;
     const K = mode === 'band' ? hello.thresholds : 1;
     const rng = this.#o.rng ?? cryptoRng();
     const sd = this.#o.noiseStdDev ?? DEFAULT_FLOODING_STDDEV;
     const rhoBits = this.#o.rhoBits ?? DEFAULT_RHO_BITS;
-    const logger = this.#o.logger ?? noopLogger;
     let requests = 0;
     let notFound = 0;
+    let refused = 0;
+    const reply = (index: number, error: string) =>
+      session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index, error }));
     for (;;) {
       const req = await session.receive(bank, SCORE_REQUEST);
       if (req.close) break;
@@ -293,19 +367,21 @@ export class OnlineScoringGovernment {
           field: 'score-request.index',
         });
       }
-      const [item] = checkBatch(ctx, await session.receive(bank, PARTIAL_SCORE), 'partial-score', {
-        items: 1,
-        slotsPerItem: K,
-      });
+      const partial = await session.receive(bank, PARTIAL_SCORE);
       requests++;
+      const admission: ScoreRefusal | undefined =
+        ctx === undefined ? 'policy_refused' : this.#o.admit?.(req.applicant);
+      if (ctx === undefined || admission !== undefined) {
+        refused++;
+        this.#o.onRefusal?.(req.applicant, admission ?? 'policy_refused');
+        await reply(req.index, admission ?? 'policy_refused');
+        continue;
+      }
+      const [item] = checkBatch(ctx, partial, 'partial-score', { items: 1, slotsPerItem: K });
       const own = this.#o.partialScoreOf(req.applicant);
       if (own === undefined) {
         notFound++;
-        await session.send(
-          bank,
-          SCORE_REPLY,
-          fedscore.scoring.ScoreReply.create({ index: req.index, error: 'no record' }),
-        );
+        await reply(req.index, SCORE_REPLY_NO_RECORD);
         continue;
       }
       if (!Number.isFinite(own)) {
@@ -338,8 +414,8 @@ export class OnlineScoringGovernment {
       await session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index: req.index }));
       await session.send(bank, JOINT_RESULT, toBatch(ctx, [bytes], K, 2 ** ctx.params.scaleBits, level));
     }
-    logger.debug('online scoring session served', { requests, notFound, mode });
-    return { requests, notFound };
+    logger.debug('online scoring session served', { requests, notFound, refused, mode });
+    return { requests, notFound, refused };
   }
 
   dispose(): void {

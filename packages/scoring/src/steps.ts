@@ -81,6 +81,11 @@ export const SCORE_REQUEST: StepDef<ScoreRequestMessage> = protoStep(
 export const PARTIAL_SCORE: StepDef<CiphertextBatch> = ciphertextBatchStep('partial-score');
 /** Government -> bank: scored or not (followed by JOINT_RESULT when scored). */
 export const SCORE_REPLY: StepDef<ScoreReplyMessage> = protoStep('score-reply', fedscore.scoring.ScoreReply);
+
+/** `score-reply.error` values: no record of the applicant, or a refusal (the error code the bank raises). */
+export const SCORE_REPLY_NO_RECORD = 'no record';
+export const SCORE_REPLY_REFUSALS = ['policy_refused', 'quota_exceeded', 'rate_limited'] as const;
+export type ScoreRefusal = (typeof SCORE_REPLY_REFUSALS)[number];
 /** Government -> bank: [[s + e]] (exact) or [[rho_k (s - t_k) + e_k]]_k (band). */
 export const JOINT_RESULT: StepDef<CiphertextBatch> = ciphertextBatchStep('joint-result');
 

@@ -1,6 +1,7 @@
 /**
  * Enterprise self-estimate: the band, line (to the rounding step, tolerance 1e-4 figure units) and, when
- * revealed, the score (within 1e-4) equal the plaintext decision on the same figures. Message capture
+ * revealed, the score (within 2e-3: the bits check adds r b (b - 1) terms with |r| up to 2^16, whose
+ * CKKS error measured RMS 1.8e-4 points, max 4.5e-4 over 16 enterprises) equal the plaintext decision on the same figures. Message capture
  * checks docs/protocols/self-estimate.md: the bank receives the client's public context (no secret key),
  * the bits and the figures as ciphertexts only; the form carries no points.
  */
@@ -56,7 +57,7 @@ describe('self-estimate', () => {
       expect(result.band).toBe(plain.band);
       expect(result.line).toBe(plain.line);
       expect(result.approved).toBe(plain.approved);
-      expect(Math.abs(result.score! - s)).toBeLessThan(1e-4);
+      expect(Math.abs(result.score! - s)).toBeLessThan(2e-3);
     }
   });
 

@@ -275,6 +275,9 @@ async function runOnline(options: Opts, ctx: Ctx): Promise<Record<string, unknow
   const bankRole = await OnlineScoringBank.create({ mode, thresholds, logger: ctx.logger });
   const govRole = new OnlineScoringGovernment({
     logger: ctx.logger,
+    // The operator holds both parties' files here (a local run of the protocol), so the government's
+    // policy is its choice: the mode asked for, and the band count of the rules given.
+    policy: { allowExactMode: mode === 'exact', maxThresholds: Math.max(1, thresholds.length) },
     partialScoreOf: (id) => {
       const i = govRow.get(id);
       return i === undefined ? undefined : partialScore(card, govParty, rowOf(gov.columns, i));

@@ -17,8 +17,10 @@
  *   governance:                       # as a job's host: only enterprises that consented take part, and
  *     requireConsent: true            # PSI runs on them only; a guest may submit at most 5M ids and 50
  *     psi: { maxSubmittedIds: 5000000, maxSubmittedRatio: 50 }  # per enterprise in that set
- *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production }
- *                                     # (bank; the government node sets { serve: true })
+ *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production,
+ *                 rescoreThresholds: [0.5, -0.5, -1.5] }   # (bank; the government node sets { serve: true })
+ *   scoring: { allowExactMode: false, maxThresholds: 4, quota: { requests: 4, windowSeconds: 2592000 },
+ *              rate: { requests: 1, windowSeconds: 3600 } }   # government: online scoring it serves
  *   accept: { schemes: [ckks, paillier], plaintextScheme: false, weakParameters: false }
  *                                     # what jobs this node takes part in (default: secure schemes only)
  *   audit: { refusalWindowSeconds: 60, acknowledgedBreaks: [] }
@@ -29,6 +31,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { FedscoreError } from '@fedscore/core';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_SCORING_POLICY } from '../scoring-policy/scoring-policy.ts';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
 
 /** Default bound on the ids a guest submits to one PSI run with this node as host. */
@@ -52,6 +55,17 @@ const dataSource = z
     label: z.string().min(1).optional(),
     /** Columns that are not features (besides id and label). */
     exclude: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+const requestWindow = z
+  .object({
+    requests: z.number().int().min(1).max(1_000_000),
+    windowSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(366 * 86_400),
   })
   .strict();
 
@@ -139,6 +153,12 @@ export const nodeConfigSchema = z
         pollSeconds: z.number().int().min(0).max(86_400).default(60),
         /** Bank: after a poll with new alerts, rescore them with this registry model (e.g. name@production). */
         rescoreModel: z.string().min(1).optional(),
+        /**
+         * Bank: rescore in band mode against these thresholds (strictly decreasing, on the model's score
+         * scale); without them rescoring asks for exact scores, which a government serves only if its
+         * `scoring.allowExactMode` is set.
+         */
+        rescoreThresholds: z.array(z.number().finite()).min(1).max(64).optional(),
       })
       .strict()
       .default({ serve: false, pollSeconds: 60 }),
@@ -171,6 +191,19 @@ export const nodeConfigSchema = z
       })
       .strict()
       .default({ refusalWindowSeconds: 60, acknowledgedBreaks: [] }),
+    scoring: z
+      .object({
+        /** Government: serve online scoring in exact mode (the bank then learns our partial score). */
+        allowExactMode: z.boolean().default(DEFAULT_SCORING_POLICY.allowExactMode),
+        /** Government: most band-mode thresholds per session (the registered band count). */
+        maxThresholds: z.number().int().min(1).max(64).default(DEFAULT_SCORING_POLICY.maxThresholds),
+        /** Government: per (bank, enterprise), requests per long window (`quota_exceeded` beyond). */
+        quota: requestWindow.default(DEFAULT_SCORING_POLICY.quota),
+        /** Government: per (bank, enterprise), requests per short window (`rate_limited` beyond). */
+        rate: requestWindow.default(DEFAULT_SCORING_POLICY.rate),
+      })
+      .strict()
+      .default(DEFAULT_SCORING_POLICY),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -191,6 +224,16 @@ export const nodeConfigSchema = z
     }
     if (c.accept.schemes.length === 0 && !c.accept.plaintextScheme) {
       ctx.addIssue({ code: 'custom', path: ['accept', 'schemes'], message: 'this node would accept no job' });
+    }
+    const t = c.monitoring.rescoreThresholds ?? [];
+    for (let k = 1; k < t.length; k++) {
+      if (!(t[k]! < t[k - 1]!)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['monitoring', 'rescoreThresholds', k],
+          message: 'thresholds must be strictly decreasing',
+        });
+      }
     }
     if (c.monitoring.rescoreModel !== undefined && gov === undefined) {
       ctx.addIssue({
