@@ -155,13 +155,18 @@ export type {
   ResolvedHyperparams,
 } from './hetero-lr/options.ts';
 export {
+  BATCH_ROWS_PER_COLUMN,
   batchOrder,
+  batchSizes,
+  checkBatchFloor,
   epochBatches,
   fixedBatches,
   HETERO_LR_MODES,
   HETERO_LR_SCHEMES,
   LR_SCHEDULES,
   learningRateAt,
+  MIN_BATCH_ROWS,
+  minBatchRows,
   resolveHyperparams,
   resolveWorkers,
   trainingRows,
