@@ -17,6 +17,10 @@ export {
   chiSquare2x2,
   DEFAULT_BINS,
   fitBins,
+  floorMergePlan,
+  MIN_RELEASED_BIN_ROWS,
+  MIN_RELEASED_BIN_SHARE,
+  minReleasedBinRows,
   planMerge,
   valueBinCount,
 } from './binning/bins.ts';

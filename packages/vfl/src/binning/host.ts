@@ -27,6 +27,8 @@ import {
   binTotals,
   type FeatureBins,
   fitBins,
+  floorMergePlan,
+  minReleasedBinRows,
 } from './bins.ts';
 import { BINNING_CKKS_PARAMS } from './ckks-sums.ts';
 import { planBinSums } from './packing.ts';
@@ -56,6 +58,11 @@ export interface WoeBinningHostOptions {
   /** Flooding noise (default `cryptoRng()`; a seeded one only in tests). */
   readonly rng?: Rng;
   readonly floodingStdDev?: number;
+  /**
+   * Publish bins below the floor `minReleasedBinRows` as fitted. Only for the attack test that shows what
+   * the floor prevents: a row alone in a bin has its label revealed by the bin's WOE.
+   */
+  readonly unsafeAllowSmallBins?: boolean;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
 }
@@ -102,9 +109,10 @@ export async function runWoeBinningHost(
   const fine: FeatureBins[] = [];
   const binIndex: Uint16Array[] = [];
   const counts: number[][] = [];
+  const minRows = minReleasedBinRows(rows);
   columns.forEach((c, i) => {
-    const bins = fitBins(c, options.binning);
-    const idx = assignBins(c, bins);
+    let bins = fitBins(c, options.binning);
+    let idx = assignBins(c, bins);
     if (idx.length !== rows) {
       throw new FedscoreError(
         'invalid_argument',
@@ -114,9 +122,28 @@ export async function runWoeBinningHost(
         },
       );
     }
+    let count = [...binTotals(idx, binCount(bins)).count];
+    if (options.unsafeAllowSmallBins !== true) {
+      // Before anything about this column leaves: no bin whose label sum will be released is small.
+      const plan = floorMergePlan(count, bins.missing, minRows);
+      if (plan.some((g, b) => g !== b)) {
+        bins = applyMergePlan(bins, plan);
+        idx = assignBins(c, bins);
+        count = [...binTotals(idx, binCount(bins)).count];
+      }
+      const small = count.findIndex((k) => k > 0 && k < minRows);
+      if (small >= 0) {
+        const what = bins.missing && small === count.length - 1 ? 'its missing values' : 'all its values';
+        throw new FedscoreError(
+          'out_of_range',
+          `column '${c.name}': ${what} form a bin of ${count[small]} rows, below the floor of ${minRows} (max(50, 1% of ${rows} rows)) under which a released WOE reveals labels; impute or drop the column`,
+          { field: c.name, details: { rows: count[small]!, minimum: minRows } },
+        );
+      }
+    }
     fine.push(bins);
     binIndex.push(idx);
-    counts.push([...binTotals(idx, binCount(bins)).count]);
+    counts.push(count);
     progress({ stage: 'binning: host bins', done: i + 1, total: columns.length, unit: 'features' });
   });
   const layout: HostLayout = {
