@@ -137,13 +137,42 @@ describe('attack: an outlier alone in a bin gives its label away through the WOE
           if (n > 0) expect(n, `${binning.method} ${f.name}`).toBeGreaterThanOrEqual(floor);
       }
     }
-    // A missing bin of 5 rows cannot be merged into an interval: the host refuses, naming the column.
+    // A missing bin of 5 rows cannot join an interval: its rows are published (counted, summed, their
+    // WOE released) with the largest value bin, and keep that bin's WOE in the host's model.
+    for (const binning of [
+      { method: 'quantile' as const, bins: 4 },
+      { method: 'chimerge' as const, bins: 3, fineBins: 20 },
+    ]) {
+      const sparse = await runBoth(
+        { labels, scheme: 'none', insecure: true, releaseWoe: true, merge: { bins: 3 } },
+        { columns: [withMissing], binning, allowSchemes: ['none'], insecure: true },
+      );
+      const view = sparse.guest.features[0]!;
+      expect(view.missingBin).toBe(false);
+      expect(Math.min(...view.count)).toBeGreaterThanOrEqual(floor);
+      const own = sparse.host.features[0]!;
+      expect(own.bins.missing).toBe(true);
+      expect(own.count.at(-1)).toBe(5);
+      const woe = own.model!.woe;
+      const values = own.count.slice(0, -1);
+      expect(woe).toHaveLength(own.count.length);
+      // Quantile: the largest value bin's WOE; ChiMerge: that of the final bin its largest fine bin joined.
+      if (binning.method === 'quantile') expect(woe.at(-1)).toBe(woe[values.indexOf(Math.max(...values))]);
+      else expect(woe.slice(0, -1)).toContain(woe.at(-1));
+    }
+    // A column with fewer non-missing rows than the floor: nothing to fold them into; refused by name.
+    const mostlyMissing: Column = {
+      kind: 'numeric',
+      name: 'mostly_missing',
+      values: Float64Array.from({ length: ROWS }, (_, i) => (i < 990 ? Number.NaN : i)),
+      missing: 990,
+    };
     await expect(
       runBoth(
         { labels, scheme: 'none', insecure: true },
-        { columns: [withMissing], allowSchemes: ['none'], insecure: true },
+        { columns: [mostlyMissing], allowSchemes: ['none'], insecure: true },
       ),
-    ).rejects.toMatchObject({ code: 'out_of_range', field: 'sparse' });
+    ).rejects.toMatchObject({ code: 'out_of_range', field: 'mostly_missing' });
     // A host that skips its floor: the guest refuses the layout before it encrypts a label.
     const refused = await runBoth(
       { labels, scheme: 'none', insecure: true },
