@@ -169,6 +169,7 @@ export {
   HETERO_LR_SCHEMES,
   LR_SCHEDULES,
   learningRateAt,
+  MAX_MERGED_BATCH_ROWS,
   MIN_BATCH_ROWS,
   minBatchRows,
   resolveHyperparams,

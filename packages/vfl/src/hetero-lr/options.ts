@@ -36,7 +36,7 @@ export interface HeteroLrHyperparams {
   /**
    * Rows per mini-batch (<= the CKKS slot count for one ciphertext per batch). Default 1024. Every batch
    * must have at least max(64, 2 x the widest party's gradient coordinates) rows (`minBatchRows`), or
-   * every party refuses the plan; a remainder below 64 rows joins the last full batch (`batchSizes`).
+   * every party refuses the plan; the remainder joins the last full batch (`batchSizes`).
    */
   readonly batchSize?: number;
   /** Epochs (passes over the training rows). Default 10. */
@@ -162,11 +162,16 @@ export function minBatchRows(columns: number): number {
   return Math.max(MIN_BATCH_ROWS, BATCH_ROWS_PER_COLUMN * columns);
 }
 
+/** A merged last batch stays within one CKKS ciphertext of the default preset (4096 slots). */
+export const MAX_MERGED_BATCH_ROWS = 4096;
+
 /**
- * The sizes of the fixed batches of `rows` training rows (membership order): batches of `batchSize`; a
- * remainder below MIN_BATCH_ROWS never stays alone: with the last full batch it is cut into two halves
- * when both reach MIN_BATCH_ROWS (no batch exceeds `batchSize`, so a CKKS batch still fits its slots),
- * else merged into it. Depends only on (rows, batchSize), which every party has from the plan.
+ * The sizes of the fixed batches of `rows` training rows (membership order): batches of `batchSize`,
+ * and the remainder merged into the last of them, so that with batchSize <= 2048 every batch has at
+ * least batchSize rows. Only when the merged batch would exceed MAX_MERGED_BATCH_ROWS (batchSize near
+ * the slot count) does a remainder of >= MIN_BATCH_ROWS stay a batch of its own, and a smaller one is cut
+ * with the last full batch into two halves (each > 2048 rows). Depends only on (rows, batchSize), which
+ * every party has from the plan.
  */
 export function batchSizes(rows: number, batchSize: number): number[] {
   const full = Math.floor(rows / batchSize);
@@ -174,11 +179,12 @@ export function batchSizes(rows: number, batchSize: number): number[] {
   if (full === 0) return rows > 0 ? [rows] : [];
   const sizes = new Array<number>(full).fill(batchSize);
   if (rest === 0) return sizes;
-  if (rest >= MIN_BATCH_ROWS) sizes.push(rest);
-  else if (batchSize + rest >= 2 * MIN_BATCH_ROWS) {
+  if (batchSize + rest <= MAX_MERGED_BATCH_ROWS) sizes[full - 1] = batchSize + rest;
+  else if (rest >= MIN_BATCH_ROWS) sizes.push(rest);
+  else {
     sizes[full - 1] = Math.ceil((batchSize + rest) / 2);
     sizes.push(Math.floor((batchSize + rest) / 2));
-  } else sizes[full - 1] = batchSize + rest;
+  }
   return sizes;
 }
 

@@ -102,17 +102,18 @@ function recoverLabels(columns: readonly Float64Array[], model: PartyModel): num
 }
 
 describe('attack: labels from a small batch gradient (finding 2)', () => {
-  it('batch cutting: no remainder below 64 rows stays alone; no batch exceeds batchSize when B >= 128', () => {
+  it('batch cutting: the remainder joins the last full batch; no batch exceeds 4096 rows when B <= 4096', () => {
     expect(batchSizes(68, 64)).toEqual([68]); // before: [64, 4]
+    expect(batchSizes(800, 64)).toEqual([...new Array<number>(11).fill(64), 96]);
+    expect(batchSizes(455, 128)).toEqual([128, 128, 199]);
     expect(batchSizes(24_000, 4096)).toEqual([4096, 4096, 4096, 4096, 4096, 3520]);
     expect(batchSizes(4096 + 10, 4096)).toEqual([2053, 2053]);
-    for (const B of [64, 80, 100, 128, 256, 1000, 4096]) {
-      for (let n = 64; n <= 9000; n += 37) {
+    for (const B of [64, 80, 100, 128, 256, 1000, 2048, 3000, 4096]) {
+      for (let n = B; n <= 20_000; n += 37) {
         const sizes = batchSizes(n, B);
         expect(sizes.reduce((a, b) => a + b, 0)).toBe(n);
-        expect(Math.min(...sizes)).toBeGreaterThanOrEqual(Math.min(64, n));
-        if (B >= 128) expect(Math.max(...sizes)).toBeLessThanOrEqual(B);
-        else expect(Math.max(...sizes)).toBeLessThan(2 * 64 + B);
+        expect(Math.min(...sizes)).toBeGreaterThanOrEqual(B <= 2048 ? B : 64);
+        expect(Math.max(...sizes)).toBeLessThanOrEqual(4096);
       }
     }
     // The floor follows the widest gradient: 2 x 35 coordinates (german's guest: 34 features + intercept).
