@@ -73,7 +73,7 @@ interface PublicSet {
  * per epoch. german (800 rows) and breast (455 rows) are cheap at any size, and small batches (80, 128)
  * take more gradient steps per epoch, which they need to reach their targets in few epochs. german's
  * batch is the smallest divisor of 800 above the batch floor (2 x 35 guest gradient coordinates = 70,
- * `minBatchRows`); breast's 128 leaves a last batch of 71 rows, above its floor of 64.
+ * `minBatchRows`); breast's 128 passes its floor of 64 (its 71-row remainder joins the last batch).
  */
 const PUBLIC_SETS: readonly PublicSet[] = [
   {
