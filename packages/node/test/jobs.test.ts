@@ -197,7 +197,8 @@ describe('jobs across party nodes', () => {
   const exact = (id: string): JobSpecInput & { id: string } => ({
     ...spec(id),
     allowPlaintextScheme: true,
-    train: { scheme: 'none', maxEpochs: 4, batchSize: 64 },
+    // 80: the batch-size floor is 2 x the government's ~34 one-hot columns (vfl `minBatchRows`).
+    train: { scheme: 'none', maxEpochs: 4, batchSize: 80 },
   });
   const EXACT = 'credit-line-2';
   let exactRef: Record<'bank' | 'government', TrainCheckpoint> | undefined;

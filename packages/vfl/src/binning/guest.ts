@@ -21,7 +21,7 @@ import {
   createAdditiveHe,
   createCkksContext,
 } from '@fedscore/he';
-import { type MergeOptions, planMerge } from './bins.ts';
+import { type MergeOptions, minReleasedBinRows, planMerge } from './bins.ts';
 import { BINNING_CKKS_PARAMS } from './ckks-sums.ts';
 import { binSumRotations, DEFAULT_MAX_DIGIT_BITS, decodeBinSums, planBinSums } from './packing.ts';
 import {
@@ -56,6 +56,8 @@ export interface WoeBinningGuestOptions {
   readonly allowWeakParameters?: boolean;
   /** @deprecated Both opt-ins at once (the old single flag). */
   readonly insecure?: boolean;
+  /** Accept host bins below the floor `minReleasedBinRows`. Only for the attack test (see the host's). */
+  readonly unsafeAllowSmallBins?: boolean;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
 }
@@ -91,6 +93,24 @@ function checkLabels(labels: ArrayLike<number>): Float64Array {
   return y;
 }
 
+/**
+ * Refuse a layout with a non-empty bin below the floor, before any label is encrypted or any sum
+ * decrypted: the guest does not rely on the host having merged small bins.
+ */
+function checkBinFloor(layout: HostLayout): void {
+  const minRows = minReleasedBinRows(layout.rows);
+  layout.features.forEach((f, i) => {
+    const small = f.counts.findIndex((k) => k > 0 && k < minRows);
+    if (small >= 0) {
+      throw new FedscoreError(
+        'out_of_range',
+        `host feature '${f.name}' has a bin of ${f.counts[small]} rows, below the floor of ${minRows} (max(50, 1% of ${layout.rows} rows)): its released WOE and sums would reveal labels`,
+        { field: `features[${i}].counts`, details: { rows: f.counts[small]!, minimum: minRows } },
+      );
+    }
+  });
+}
+
 export async function runWoeBinningGuest(
   session: ProtocolSession,
   host: PartyId,
@@ -117,6 +137,7 @@ export async function runWoeBinningGuest(
       field: 'rows',
     });
   }
+  if (options.unsafeAllowSmallBins !== true) checkBinFloor(layout);
   const { cells, counts, derivedBin } = layoutCells(layout);
   let badOfCell: Float64Array;
   if (scheme === 'ckks') {

@@ -29,6 +29,7 @@ import {
 import type { LrCipherProvider } from './cipher.ts';
 import { contextMessage, withAbort } from './exchange.ts';
 import {
+  checkBatchFloor,
   epochBatches,
   type HeteroLrScheme,
   learningRateAt,
@@ -63,6 +64,8 @@ export interface HeteroLrArbiterOptions {
   readonly onCheckpoint?: CheckpointCallback;
   /** The checkpoints the arbiter holds (its last few); see HeteroLrGuestOptions.resumeFrom. */
   readonly resumeFrom?: readonly HeteroLrCheckpoint[];
+  /** Skip the batch-size floor. Only for the attack test (see HeteroLrGuestOptions). */
+  readonly unsafeAllowSmallBatches?: boolean;
   readonly logger?: Logger;
 }
 
@@ -112,7 +115,13 @@ export class HeteroLrArbiter {
     if (plan.maxColumns < 1) {
       throw new FedscoreError('protocol_step', 'plan without max_columns', { field: 'max_columns' });
     }
-    const sk = await o.ciphers(plan.scheme).create({ batchSize: plan.batchSize, columns: plan.maxColumns });
+    const largestBatch = checkBatchFloor(
+      trainingRows(plan.rows, plan.validationRows).length,
+      plan.batchSize,
+      plan.maxColumns,
+      o.unsafeAllowSmallBatches === true,
+    );
+    const sk = await o.ciphers(plan.scheme).create({ batchSize: largestBatch, columns: plan.maxColumns });
     const parties = [o.guest, ...plan.hosts];
     let releases = 0;
     let epochs = 0;

@@ -64,6 +64,7 @@ import {
 } from './model.ts';
 import {
   batchOrder,
+  checkBatchFloor,
   fixedBatches,
   type HeteroLrDataPartyOptions,
   type HeteroLrHyperparams,
@@ -110,6 +111,11 @@ export interface HeteroLrGuestOptions extends HeteroLrDataPartyOptions {
   readonly ciphers: (scheme: HeteroLrScheme) => LrCipherProvider;
   /** Default: derived from the session id. */
   readonly modelId?: string;
+  /**
+   * Skip the batch-size floor (`checkBatchFloor`). Only for the attack test that shows what the floor
+   * prevents: with it, a host solves the labels of a small batch from its own gradient.
+   */
+  readonly unsafeAllowSmallBatches?: boolean;
 }
 
 /** One epoch of the run, as the guest saw it. */
@@ -166,6 +172,8 @@ export class HeteroLrGuest {
 
     const validationRows = stratifiedHoldout(y, h.validationFraction, h.seed);
     const train = trainingRows(rows, validationRows);
+    const unsafeBatches = o.unsafeAllowSmallBatches === true;
+    checkBatchFloor(train.length, h.batchSize, pg + 1, unsafeBatches);
     const plan0 = makePlan(o, h, rows, validationRows, pg);
     for (const host of o.hosts) await s.send(host, TRAIN_PLAN, planToWire(plan0));
     const hostNames: string[][] = [];
@@ -184,6 +192,7 @@ export class HeteroLrGuest {
     }
     const hostColumns = hostNames.map((n) => n.length);
     const plan: Plan = { ...plan0, maxColumns: Math.max(pg + 1, ...hostColumns) };
+    const largestBatch = checkBatchFloor(train.length, h.batchSize, plan.maxColumns, unsafeBatches);
 
     const provider = o.ciphers(o.scheme);
     const runtime = {
@@ -197,7 +206,7 @@ export class HeteroLrGuest {
       await s.send(o.arbiter!, TRAIN_PLAN, planToWire(plan));
       pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), o.scheme, runtime);
     } else {
-      own = await provider.create({ batchSize: h.batchSize, columns: Math.max(...hostColumns) });
+      own = await provider.create({ batchSize: largestBatch, columns: Math.max(...hostColumns) });
       for (const host of o.hosts) await s.send(host, PUBLIC_CONTEXT, contextMessage(own, o.scheme));
       for (const host of o.hosts)
         hostKeys.push(await loadContext(provider, await s.receive(host, PUBLIC_CONTEXT), o.scheme, runtime));

@@ -49,6 +49,7 @@ import {
 import { MODEL_FORMAT_VERSION, PARTY_MODEL_FORMAT, type PartyModel } from './model.ts';
 import {
   batchOrder,
+  checkBatchFloor,
   fixedBatches,
   type HeteroLrDataPartyOptions,
   type HeteroLrScheme,
@@ -90,6 +91,8 @@ export interface HeteroLrHostOptions extends HeteroLrDataPartyOptions {
   readonly allowInsecure?: boolean;
   /** Names to publish in the joint descriptor (default: the real names). */
   readonly publishedNames?: readonly string[];
+  /** Skip the batch-size floor. Only for the attack test (see HeteroLrGuestOptions). */
+  readonly unsafeAllowSmallBatches?: boolean;
 }
 
 export interface HeteroLrHostResult {
@@ -127,6 +130,14 @@ export class HeteroLrHost {
     const plan = planFromWire(await s.receive(o.guest, TRAIN_PLAN));
     checkPlan(plan, s.party, rows, o);
     const train = trainingRows(rows, plan.validationRows);
+    // Checked here, not trusted from the guest: the widest gradient this host knows of is its own or
+    // the guest's (other hosts' widths are checked by the guest and the arbiter).
+    const largestBatch = checkBatchFloor(
+      train.length,
+      plan.batchSize,
+      Math.max(p, plan.guestColumns),
+      o.unsafeAllowSmallBatches === true,
+    );
     const std = fitStandardization(o.features.columns, train);
     const X = applyStandardization(o.features.columns, std);
     const names = o.publishedNames ?? o.features.names;
@@ -145,7 +156,7 @@ export class HeteroLrHost {
     if (plan.mode === 'arbiter') {
       pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), plan.scheme, runtime);
     } else {
-      own = await provider.create({ batchSize: plan.batchSize, columns: plan.guestColumns });
+      own = await provider.create({ batchSize: largestBatch, columns: plan.guestColumns });
       await s.send(o.guest, PUBLIC_CONTEXT, contextMessage(own, plan.scheme));
       pk = await loadContext(provider, await s.receive(o.guest, PUBLIC_CONTEXT), plan.scheme, runtime);
     }

@@ -66,6 +66,11 @@ export interface TrainHeteroLrInput {
   readonly onCheckpoint?: (party: string, checkpoint: HeteroLrCheckpoint) => void | Promise<void>;
   /** The checkpoints each party holds, by party id (the run resumes from the latest epoch all hold). */
   readonly resumeFrom?: Readonly<Record<string, readonly HeteroLrCheckpoint[]>>;
+  /**
+   * Parties (by id) that skip the batch-size floor. Only for the attack test; every party not listed
+   * still refuses a plan with a small batch.
+   */
+  readonly unsafeAllowSmallBatches?: readonly string[];
   /** Resuming needs the same model id (default: derived from `session`). */
   readonly modelId?: string;
   readonly session?: string;
@@ -136,6 +141,8 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
       onCheckpoint: (cp: HeteroLrCheckpoint) => input.onCheckpoint!(id, cp),
     }),
   });
+  const unsafeBatches = (id: string) =>
+    input.unsafeAllowSmallBatches?.includes(id) === true && { unsafeAllowSmallBatches: true };
   const roles: Record<string, () => Promise<unknown>> = {
     [guestId]: () =>
       new HeteroLrGuest({
@@ -152,6 +159,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         ...checkpointing(guestId),
         ...(input.modelId !== undefined && { modelId: input.modelId }),
         ...(input.runtime !== undefined && { runtime: input.runtime }),
+        ...unsafeBatches(guestId),
         logger,
         ...(input.onProgress !== undefined && { onProgress: input.onProgress }),
       }).run(),
@@ -169,6 +177,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         ...(input.maskRngs?.[id] !== undefined && { maskRng: input.maskRngs[id] }),
         ...checkpointing(id),
         ...(input.runtime !== undefined && { runtime: input.runtime }),
+        ...unsafeBatches(id),
         logger,
       }).run();
   });
@@ -183,6 +192,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         ...(input.onCheckpoint !== undefined && {
           onCheckpoint: (cp: HeteroLrCheckpoint) => input.onCheckpoint!(ARBITER_ID, cp),
         }),
+        ...unsafeBatches(ARBITER_ID),
         logger,
       }).run();
   }
