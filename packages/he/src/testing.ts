@@ -27,7 +27,9 @@ export function ckksSecretKeyBytes(ctx: CkksSecretContext): Uint8Array {
     sk[5] !== 0 ||
     Number(view.getBigUint64(8, true)) !== sk.length
   ) {
-    throw new FedscoreError('internal', 'unexpected layout of the serialized secret key', { field: 'secretKey' });
+    throw new FedscoreError('internal', 'unexpected layout of the serialized secret key', {
+      field: 'secretKey',
+    });
   }
   return sk.slice(sk.length - words * 8);
 }

@@ -91,7 +91,11 @@ describe('online joint scoring', () => {
     expect(hello.thresholds).toBe(thresholds.length);
     await expect(loadCkksSecretContext(hello.context)).rejects.toThrow();
     // no window of the bank's secret key in any byte the government receives (raw or decompressed)
-    expectNoSecret(network.receivedBy('gov').map((m) => m.bytes), secretKey, 'to the government');
+    expectNoSecret(
+      network.receivedBy('gov').map((m) => m.bytes),
+      secretKey,
+      'to the government',
+    );
     // the bank receives reply + joint-result per applicant, nothing else
     expect(network.receivedBy('bank').map((m) => m.step)).toEqual(
       applicants.flatMap(() => ['score-reply', 'joint-result']),

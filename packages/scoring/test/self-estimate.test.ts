@@ -94,7 +94,11 @@ describe('self-estimate', () => {
     const keys = fedscore.scoring.SelfEstimateKeys.decode(network.receivedBy('bank')[0]!.payload);
     await expect(loadCkksSecretContext(keys.context)).rejects.toThrow();
     // no window of the client's secret key in any byte the bank receives (raw or decompressed)
-    expectNoSecret(network.receivedBy('bank').map((m) => m.bytes), secretKeys[before]!, 'to the bank');
+    expectNoSecret(
+      network.receivedBy('bank').map((m) => m.bytes),
+      secretKeys[before]!,
+      'to the bank',
+    );
     (await loadCkksPublicContext(keys.context)).dispose();
     const form = fedscore.scoring.SelfEstimateForm.toObject(
       fedscore.scoring.SelfEstimateForm.decode(network.receivedBy('enterprise')[0]!.payload),

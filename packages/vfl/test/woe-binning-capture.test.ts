@@ -101,7 +101,11 @@ describe('woe binning: captured messages', () => {
     await expect(loadCkksSecretContext(decodedKeys.publicContext)).rejects.toMatchObject({ field: 'kind' });
     // no window of the guest's secret key in any byte the host receives (raw or decompressed)
     expect(secretKeys).toHaveLength(1);
-    expectNoSecret(toHost.map((m) => m.bytes), secretKeys[0]!, 'to the host');
+    expectNoSecret(
+      toHost.map((m) => m.bytes),
+      secretKeys[0]!,
+      'to the host',
+    );
     const result = HOST_RESULT_STEP.decode(toHost.find((m) => m.step === 'host-result')!.payload);
     expect(result.every((r) => r.woe.length === 0)).toBe(true);
     // CKKS labels: 5000 rows in 2 ciphertexts, never 5000 items.
