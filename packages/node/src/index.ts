@@ -68,6 +68,7 @@ export type {
   PublishCheckpoint,
   StageContext,
   StageName,
+  TestFault,
   TrainCheckpoint,
 } from './jobs/index.ts';
 export {
@@ -101,6 +102,8 @@ export {
   stratifiedHoldout,
   submitJob,
   subsetColumn,
+  TEST_KILL_AFTER_EPOCH_ENV,
+  testFaultFromEnv,
   validateJobSpec,
 } from './jobs/index.ts';
 export type {

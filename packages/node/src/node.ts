@@ -38,6 +38,7 @@ import { readCsvFile } from '@fedscore/core/node';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { type NodeConfig, readTlsFiles } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
+import { testFaultFromEnv } from './jobs/fault.ts';
 import { type JobRecord, JobStore } from './jobs/job-store.ts';
 import type { DataUseEvent, JobRefusal } from './jobs/runner.ts';
 import { JobRunner, submitJob } from './jobs/runner.ts';
@@ -54,6 +55,11 @@ export interface PartyNodeOptions {
   readonly tls?: TlsMaterial;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
+  /**
+   * The environment test-only fault injection is read from (default `process.env`): see
+   * `jobs/fault.ts` (`FEDSCORE_TEST_KILL_AFTER_EPOCH`, honoured only with NODE_ENV=test).
+   */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export class PartyNode {
@@ -153,6 +159,8 @@ export class PartyNode {
     opened: (() => unknown)[],
   ): Promise<PartyNode> {
     const config = options.config;
+    const testFault = testFaultFromEnv(options.env ?? process.env);
+    if (testFault !== undefined) logger.warn('test fault injection enabled', { ...testFault });
     const tls = options.tls ?? readTlsFiles(config);
     checkOwnTlsMaterial(tls, config.party);
     const store = NodeStore.open(config.stateDir, { logger });
@@ -259,6 +267,7 @@ export class PartyNode {
       maxAttempts: config.limits.maxAttempts,
       logger,
       progress: options.progress ?? noProgress,
+      ...(testFault !== undefined && { testFault }),
       onDataUse: (u) => recordDataUse(audit, u),
       onRefused: (r) => recordRefusal(audit, r),
       accept: config.accept,

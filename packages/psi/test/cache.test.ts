@@ -7,6 +7,7 @@
  * kept in the file.
  */
 import { generateUniqueUsccs, isFedscoreError, seededRng } from '@fedscore/core';
+import { expectNoSecret, findSecret } from '@fedscore/core/testing';
 import {
   BlindingPool,
   buildHostCache,
@@ -59,7 +60,8 @@ describe('host cache', () => {
   it('serializes without the key by default, round-trips exactly, and checks the key', async () => {
     const cache = await buildHostCache(hostIds.slice(0, 50), { pool, nowMs: 1_700_000_000_000 });
     const publicBytes = encodeHostCache(cache);
-    expect(Buffer.from(publicBytes).indexOf(Buffer.from(cache.key.scalar))).toBe(-1);
+    // the 32-byte scalar in no form (raw or inside a compressed section), with positive controls
+    expectNoSecret(publicBytes, cache.key.scalar, 'host cache without the key');
     const noKey = (() => {
       try {
         decodeHostCache(publicBytes);
@@ -82,6 +84,8 @@ describe('host cache', () => {
     expect(back.createdMs).toBe(1_700_000_000_000);
     const withKey = decodeHostCache(encodeHostCache(cache, { includeSecretKey: true }));
     expect(withKey.key.scalar).toEqual(cache.key.scalar);
+    // control: the search finds the key in the encoding that includes it
+    expect(findSecret(encodeHostCache(cache, { includeSecretKey: true }), cache.key.scalar)).toBeDefined();
     expect(() => decodeHostCache(new Uint8Array([0xff, 0xff, 0xff]))).toThrow(/host cache/);
   });
 

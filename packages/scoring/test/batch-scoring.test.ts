@@ -17,7 +17,9 @@ import {
   seededRng,
   uniform,
 } from '@fedscore/core';
+import { expectNoSecret } from '@fedscore/core/testing';
 import { createCkksContext, loadCkksSecretContext } from '@fedscore/he';
+import { ckksSecretKeyBytes } from '@fedscore/he/testing';
 import {
   BATCH_SCORING_PROTOCOL,
   BatchScoringDataOwner,
@@ -123,6 +125,12 @@ describe('batch scoring', () => {
       const plan = fedscore.scoring.BatchPlan.decode(network.receivedBy('model-owner')[0]!.payload);
       expect(plan.records).toBe(4100);
       await expect(loadCkksSecretContext(plan.context)).rejects.toThrow();
+      // no window of the data owner's secret key in any byte the model owner receives
+      expectNoSecret(
+        network.receivedBy('model-owner').map((m) => m.bytes),
+        ckksSecretKeyBytes(ctx),
+        'to the model owner',
+      );
       // No feature value crosses the wire in the clear.
       const sample = [columns[0]![0]!, columns[1]![17]!, columns[2]![4099]!];
       for (const m of network.captured)

@@ -5,7 +5,9 @@
  * docs/protocols/online-scoring.md: the government receives the hello, requests and ciphertexts only.
  */
 import { createInMemoryNetwork, ProtocolSession, type Rng, runParties, seededRng } from '@fedscore/core';
+import { expectNoSecret } from '@fedscore/core/testing';
 import { loadCkksSecretContext } from '@fedscore/he';
+import { ckksSecretKeyBytes } from '@fedscore/he/testing';
 import {
   bandFromThresholdIndex,
   bandIndexOf,
@@ -64,9 +66,10 @@ async function session(mode: 'exact' | 'band', ids: string[], rng: Rng | 'defaul
       v.dispose();
     }
   });
+  const secretKey = ckksSecretKeyBytes(bank.context);
   bank.dispose();
   gov.dispose();
-  return { results: out.bank, served: out.gov, network, decrypted };
+  return { results: out.bank, served: out.gov, network, decrypted, secretKey };
 }
 
 /** Kolmogorov-Smirnov distance between a sample and the uniform distribution on [0, 1]. */
@@ -92,7 +95,7 @@ describe('online joint scoring', () => {
   });
 
   it('band mode: the band of the plaintext score, and nothing decrypts to the score', async () => {
-    const { results, network } = await session(
+    const { results, network, secretKey } = await session(
       'band',
       applicants.map((a) => a.id),
     );
@@ -111,6 +114,12 @@ describe('online joint scoring', () => {
     const hello = fedscore.scoring.OnlineHello.decode(network.receivedBy('gov')[0]!.payload);
     expect(hello.thresholds).toBe(thresholds.length);
     await expect(loadCkksSecretContext(hello.context)).rejects.toThrow();
+    // no window of the bank's secret key in any byte the government receives (raw or decompressed)
+    expectNoSecret(
+      network.receivedBy('gov').map((m) => m.bytes),
+      secretKey,
+      'to the government',
+    );
     // the bank receives reply + joint-result per applicant, nothing else
     expect(network.receivedBy('bank').map((m) => m.step)).toEqual(
       applicants.flatMap(() => ['score-reply', 'joint-result']),

@@ -6,6 +6,7 @@
  * the bits and the figures as ciphertexts only; the form carries no points.
  */
 import { createInMemoryNetwork, ProtocolSession, runParties } from '@fedscore/core';
+import { expectNoSecret } from '@fedscore/core/testing';
 import { loadCkksPublicContext, loadCkksSecretContext } from '@fedscore/he';
 import {
   buildSelfEstimateModel,
@@ -18,8 +19,24 @@ import {
   scoreApplicant,
 } from '@fedscore/scoring';
 import { envelopeCodec, fedscore } from '@fedscore/wire';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { enterprises, rules, twoPartyScorecard } from './fixtures.ts';
+
+// The client makes its key set inside `estimate`; record each one's secret key as it is created (the
+// context itself is passed on unchanged) so the captured messages can be searched for it.
+const secretKeys = vi.hoisted(() => [] as Uint8Array[]);
+vi.mock('@fedscore/he', async (importOriginal) => {
+  const he = await importOriginal<typeof import('@fedscore/he')>();
+  const { ckksSecretKeyBytes } = await import('@fedscore/he/testing');
+  return {
+    ...he,
+    createCkksContext: async (...args: Parameters<typeof he.createCkksContext>) => {
+      const ctx = await he.createCkksContext(...args);
+      secretKeys.push(ckksSecretKeyBytes(ctx));
+      return ctx;
+    },
+  };
+});
 
 const card = twoPartyScorecard();
 const r = rules();
@@ -62,7 +79,9 @@ describe('self-estimate', () => {
   });
 
   it('who learns what: the bank sees keys without a secret key and ciphertexts; the form holds no points', async () => {
+    const before = secretKeys.length;
     const { result, network, model } = await estimate(picks[1]!, false);
+    expect(secretKeys.length).toBe(before + 1);
     expect(result.score).toBeUndefined();
     expect(network.receivedBy('bank').map((m) => m.step)).toEqual([
       'self-estimate-keys',
@@ -75,6 +94,12 @@ describe('self-estimate', () => {
     ]);
     const keys = fedscore.scoring.SelfEstimateKeys.decode(network.receivedBy('bank')[0]!.payload);
     await expect(loadCkksSecretContext(keys.context)).rejects.toThrow();
+    // no window of the client's secret key in any byte the bank receives (raw or decompressed)
+    expectNoSecret(
+      network.receivedBy('bank').map((m) => m.bytes),
+      secretKeys[before]!,
+      'to the bank',
+    );
     (await loadCkksPublicContext(keys.context)).dispose();
     const form = fedscore.scoring.SelfEstimateForm.toObject(
       fedscore.scoring.SelfEstimateForm.decode(network.receivedBy('enterprise')[0]!.payload),

@@ -6,11 +6,28 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { expectNoSecret } from '@fedscore/core/testing';
 import { loadCkksSecretContext } from '@fedscore/he';
 import { HOST_LAYOUT_STEP, HOST_RESULT_STEP } from '@fedscore/vfl';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { containsBytes, found, labelNeedles } from './byte-search.ts';
 import { QUANTILE_10, runBoth, synthetic } from './woe-binning-fixtures.ts';
+
+// The guest makes its key set inside the protocol; record each one's secret key as it is created (the
+// context itself is passed on unchanged) so the captured messages can be searched for it.
+const secretKeys = vi.hoisted(() => [] as Uint8Array[]);
+vi.mock('@fedscore/he', async (importOriginal) => {
+  const he = await importOriginal<typeof import('@fedscore/he')>();
+  const { ckksSecretKeyBytes } = await import('@fedscore/he/testing');
+  return {
+    ...he,
+    createCkksContext: async (...args: Parameters<typeof he.createCkksContext>) => {
+      const ctx = await he.createCkksContext(...args);
+      secretKeys.push(ckksSecretKeyBytes(ctx));
+      return ctx;
+    },
+  };
+});
 
 const DOC = join(import.meta.dirname, '..', '..', '..', 'docs', 'protocols', 'woe-binning.md');
 
@@ -76,6 +93,13 @@ describe('woe binning: captured messages', () => {
     const { LABEL_KEYS_STEP } = await import('@fedscore/vfl');
     const decodedKeys = LABEL_KEYS_STEP.decode(keys.payload);
     await expect(loadCkksSecretContext(decodedKeys.publicContext)).rejects.toMatchObject({ field: 'kind' });
+    // no window of the guest's secret key in any byte the host receives (raw or decompressed)
+    expect(secretKeys).toHaveLength(1);
+    expectNoSecret(
+      toHost.map((m) => m.bytes),
+      secretKeys[0]!,
+      'to the host',
+    );
     const result = HOST_RESULT_STEP.decode(toHost.find((m) => m.step === 'host-result')!.payload);
     expect(result.every((r) => r.woe.length === 0)).toBe(true);
     // CKKS labels: 5000 rows in 2 ciphertexts, never 5000 items.

@@ -1,5 +1,7 @@
 export type { AcceptedScheme, AcceptPolicy } from './admission.ts';
 export { checkJobPolicy, SECURE_ONLY } from './admission.ts';
+export type { TestFault } from './fault.ts';
+export { TEST_KILL_AFTER_EPOCH_ENV, testFaultFromEnv } from './fault.ts';
 export type { EpochCheckpointRecord, JobEvent, JobRecord, JobStatus } from './job-store.ts';
 export {
   canonicalJson,

@@ -65,6 +65,7 @@ import type { ConsentRegistry } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
 import { type AcceptPolicy, checkJobPolicy, SECURE_ONLY } from './admission.ts';
+import type { TestFault } from './fault.ts';
 import type { JobRecord, JobStore } from './job-store.ts';
 import {
   attemptKey,
@@ -205,6 +206,8 @@ export interface JobRunnerOptions {
   /** What this node accepts in a job (its config `accept`). Default: secure schemes only. */
   readonly accept?: AcceptPolicy;
   readonly onRefused?: (refusal: JobRefusal) => void;
+  /** Test-only fault injection (`fault.ts`): set from FEDSCORE_TEST_* variables under NODE_ENV=test. */
+  readonly testFault?: TestFault;
 }
 
 interface LocalAttempt {
@@ -515,6 +518,7 @@ export class JobRunner {
       stateDir: this.#o.stateDir,
       logger: log,
       progress: this.#o.progress ?? noProgress,
+      ...(this.#o.testFault !== undefined && { testFault: this.#o.testFault }),
       ...(consents !== undefined &&
         isHost && {
           // `at`: when this node accepted the job, by its own clock.

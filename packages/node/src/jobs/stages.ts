@@ -101,6 +101,7 @@ import { float64VectorStep, idListStep, uint32VectorStep } from '@fedscore/wire'
 import { enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentExclusions, ConsentFilterResult } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
+import type { TestFault } from './fault.ts';
 import type { JobStore } from './job-store.ts';
 import type { JobSpec, StageName } from './spec.ts';
 
@@ -213,6 +214,8 @@ export interface StageContext {
   readonly he?: HeAcceptance;
   /** Where publish registers the model (absent: files only). */
   readonly models?: ModelRegistry;
+  /** Test-only fault injection (`fault.ts`). */
+  readonly testFault?: TestFault;
 }
 
 /** Checkpoints, per stage and role. Row lists are positions in this party's own table. */
@@ -625,8 +628,15 @@ function heldCheckpoints(ctx: StageContext): HeteroLrCheckpoint[] {
 async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Promise<TrainCheckpoint> {
   const t = ctx.spec.train;
   const resumeFrom = heldCheckpoints(ctx);
+  let killArmed = false;
   const onCheckpoint = (cp: HeteroLrCheckpoint): void => {
     ctx.jobs.saveEpochCheckpoint(ctx.spec.id, 'train', ctx.attempt, cp.epoch, serializeCheckpoint(cp));
+    if (cp.epoch === ctx.testFault?.killAfterEpoch) killArmed = true;
+  };
+  // Test-only (fault.ts): die at the first progress report after the epoch's checkpoint is committed.
+  const progress: ProgressCallback = (p) => {
+    if (killArmed) process.kill(process.pid, 'SIGKILL');
+    ctx.progress(p);
   };
   const resumed = (from: number): void => {
     if (from === 0) return;
@@ -693,7 +703,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
       onCheckpoint,
       resumeFrom,
       logger: ctx.logger,
-      onProgress: ctx.progress,
+      onProgress: progress,
     }).run();
     resumed(r.resumedFrom);
     return {
@@ -716,7 +726,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
     onCheckpoint,
     resumeFrom,
     logger: ctx.logger,
-    onProgress: ctx.progress,
+    onProgress: progress,
   }).run();
   resumed(r.resumedFrom);
   return {
