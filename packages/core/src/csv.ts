@@ -610,7 +610,9 @@ class CsvRecordReader {
         utf8.decode(buf.subarray(s, e));
       } catch {
         const where =
-          this.header === null || j >= this.header.length ? this.locNoName(this.line, j) : this.loc(this.line, j);
+          this.header === null || j >= this.header.length
+            ? this.locNoName(this.line, j)
+            : this.loc(this.line, j);
         throw new FedscoreError('csv_parse', 'invalid UTF-8 (the file must be UTF-8 text)', where);
       }
     }

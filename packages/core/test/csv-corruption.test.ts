@@ -138,7 +138,9 @@ describe('a single corrupted cell in a numeric column', () => {
         for (let j = 0; j < l.cols; j++) {
           const col = t.columns.find((c) => c.name === `x${j}`)!;
           if (col.kind !== 'numeric') throw new Error(`x${j} is not numeric`);
-          const want = l.values.map((row, r) => (r === l.badRow && j === l.badCol ? Number.NaN : row[j]! + 0)); // String(-0) is "0"
+          const want = l.values.map((row, r) =>
+            r === l.badRow && j === l.badCol ? Number.NaN : row[j]! + 0,
+          ); // String(-0) is "0"
           expect(Array.from(col.values)).toEqual(want);
         }
       }),

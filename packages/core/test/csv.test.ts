@@ -170,7 +170,10 @@ describe('parseCsv format handling', () => {
   });
 
   it('infers numeric and categorical columns (categorical when most values are not numbers), keeping spellings', async () => {
-    const r = await parseCsvDetailed('id,num,mixed,grade\n1,1,007,A\n2,2.5,x,B\n3,,y,A\n4,4,12,\n5,5,y,C\n', {});
+    const r = await parseCsvDetailed(
+      'id,num,mixed,grade\n1,1,007,A\n2,2.5,x,B\n3,,y,A\n4,4,12,\n5,5,y,C\n',
+      {},
+    );
     const t = r.table;
     expect(column(t, 'num').kind).toBe('numeric');
     expect(values(t, 'num')).toEqual([1, 2.5, Number.NaN, 4, 5]);

@@ -21,9 +21,13 @@ export {
   splitBatches,
 } from './packing.ts';
 export { createHeWorkerPool } from './pool.ts';
+export type { CkksCircuit } from './presets.ts';
 export {
   CKKS_PRESETS,
+  checkCkksRange,
   checkCkksSecurity,
+  ckksEncodeBound,
+  ckksValueBound,
   ckksSecurityBits,
   HE_STANDARD_128,
   levelsOf,

@@ -439,12 +439,7 @@ function hyperparamsOf(options: Parameters<Command['run']>[0]): HeteroLrHyperpar
 }
 
 /** The guest's labels: present, 0/1, both classes. */
-export function checkLabels(
-  table: Table,
-  labelName: string,
-  file: string,
-  lines?: Int32Array,
-): Float64Array {
+export function checkLabels(table: Table, labelName: string, file: string, lines?: Int32Array): Float64Array {
   const y = table.label;
   if (y === undefined) {
     throw new FedscoreError('not_found', `no label column '${labelName}'`, { file, field: '--label' });
