@@ -9,13 +9,13 @@ import { join, resolve } from 'node:path';
 import { FedscoreError, seededRng, selectRows, type Table } from '@fedscore/core';
 import type { PsiIdKindChoice } from '@fedscore/psi';
 import {
-  resolveHyperparams,
   type BinningMethod,
   type HeteroLrHyperparams,
   type HeteroLrMode,
   type HeteroLrScheme,
   type LrScheduleName,
   type PartyModel,
+  resolveHyperparams,
   serializeJointModel,
   serializePartyModel,
 } from '@fedscore/vfl';
@@ -238,6 +238,8 @@ Example:
       hyperparams,
       logger: ctx.logger,
       progress: ctx.progress,
+    }).catch((e: unknown) => {
+      throw asFlagError(e);
     });
     const run = result.run;
 
@@ -387,6 +389,21 @@ function writeWoeFiles(
       cause: e,
     });
   }
+}
+
+/** A training error about a hyperparameter (e.g. `diverged` names learningRate) names its flag. */
+function asFlagError(e: unknown): unknown {
+  if (!(e instanceof FedscoreError) || e.field === undefined) return e;
+  const flag = HYPERPARAM_FLAGS[e.field];
+  if (flag === undefined) return e;
+  const message = e.message
+    .replace(/^field '[^']*': /, '')
+    .replace('the learning rate', `the learning rate (${flag})`);
+  return new FedscoreError(e.code, message, {
+    field: flag,
+    cause: e,
+    ...(e.details !== undefined && { details: e.details }),
+  });
 }
 
 /** The training flags and the hyperparameter each sets (errors name the flag, not the field). */

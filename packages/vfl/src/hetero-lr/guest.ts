@@ -76,7 +76,16 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { gradientStep, maskSource, type Plan, planToWire, subtract, uniformMask } from './plan.ts';
+import {
+  checkFiniteValues,
+  encryptingDerived,
+  gradientStep,
+  maskSource,
+  type Plan,
+  planToWire,
+  subtract,
+  uniformMask,
+} from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
@@ -231,7 +240,7 @@ export class HeteroLrGuest {
       resumedFrom,
     });
 
-    const std = fitStandardization(o.features.columns, train);
+    const std = fitStandardization(o.features.columns, train, o.features.names);
     const X = applyStandardization(o.features.columns, std);
     const weights = classWeights(y, train, h);
     const fixed = fixedBatches(train, h.batchSize, plan.shuffleSeed);
@@ -292,7 +301,10 @@ export class HeteroLrGuest {
             }
             const sum = acc!;
             const weighted = plan.classWeighted ? consume(sum, () => key.mulPlain(sum, c)) : sum;
-            const d = consume(weighted, () => key.addPlain(weighted, q));
+            checkFiniteValues(q, e + 1, 'residuals');
+            const d = consume(weighted, () =>
+              encryptingDerived(e + 1, 'residuals', () => key.addPlain(weighted, q)),
+            );
             const batch = key.toBatch(d);
             for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
             const mask = uniformMask(rng, pg + 1, h.maskBits);
@@ -314,7 +326,8 @@ export class HeteroLrGuest {
               for (const host of o.hosts) await s.send(host, CLASS_WEIGHTS, batch);
             }
             {
-              const qe = me.encrypt(q);
+              checkFiniteValues(q, e + 1, 'residuals');
+              const qe = encryptingDerived(e + 1, 'residuals', () => me.encrypt(q));
               const batch = me.toBatch(qe);
               qe.dispose();
               for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
@@ -360,6 +373,7 @@ export class HeteroLrGuest {
             }
           }
           gradientStep(w, grad, lr, h.l2, pg);
+          checkFiniteValues(w, e + 1, 'weights');
           progress({ stage: 'hetero-lr batch', done: bi + 1, total: order.length, unit: 'batch' });
         }
         epochs = e + 1;
