@@ -16,7 +16,7 @@
  * - hang: past the case's time limit.
  * Details quote error codes and messages only (the CLI's messages never hold data values).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -64,8 +64,74 @@ export function runNode(args: readonly string[], cwd: string, timeoutMs: number)
   });
 }
 
+/**
+ * Run the CLI on `args` in `cwd`. By default in a pooled CLI host process (cli-host.ts: `main(argv)`
+ * in-process, as the CLI tests do, without paying the start-up per case); a host that crashed, hung or
+ * printed a fault is killed and never reused. FEDSCORE_SWEEP_SPAWN=1 starts one process per invocation
+ * (`node packages/cli/src/main.ts ...`, exactly as a user does).
+ */
 export function runCli(args: readonly string[], cwd: string, timeoutMs: number): Promise<ProcessResult> {
-  return runNode([CLI, ...args], cwd, timeoutMs);
+  if (process.env['FEDSCORE_SWEEP_SPAWN'] === '1') return runNode([CLI, ...args], cwd, timeoutMs);
+  return runInHost(args, cwd, timeoutMs);
+}
+
+const HOST = join(here, 'cli-host.ts');
+const idleHosts: ChildProcess[] = [];
+
+function takeHost(): ChildProcess {
+  const idle = idleHosts.pop();
+  if (idle !== undefined) {
+    idle.ref();
+    idle.channel?.ref();
+    return idle;
+  }
+  return fork(HOST, [], {
+    execArgv: ['--disable-warning=ExperimentalWarning'],
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+  });
+}
+
+function releaseHost(child: ChildProcess): void {
+  child.unref();
+  child.channel?.unref();
+  idleHosts.push(child);
+}
+
+function runInHost(args: readonly string[], cwd: string, timeoutMs: number): Promise<ProcessResult> {
+  const child = takeHost();
+  return new Promise((done) => {
+    let settled = false;
+    const finish = (r: ProcessResult, reuse: boolean): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.removeAllListeners('message');
+      child.removeAllListeners('exit');
+      if (reuse) releaseHost(child);
+      else child.kill('SIGKILL');
+      done(r);
+    };
+    const timer = setTimeout(() => {
+      finish({ code: null, signal: 'SIGKILL', stdout: '', stderr: '', timedOut: true }, false);
+    }, timeoutMs);
+    child.on('message', (m: { code: number; stdout: string; stderr: string }) => {
+      const faulty = CRASH_SIGNS.test(m.stderr);
+      finish({ code: m.code, signal: null, stdout: m.stdout, stderr: m.stderr, timedOut: false }, !faulty);
+    });
+    child.on('exit', (code, signal) => {
+      finish(
+        {
+          code,
+          signal: signal ?? 'SIGABRT',
+          stdout: '',
+          stderr: 'the CLI host process died',
+          timedOut: false,
+        },
+        false,
+      );
+    });
+    child.send({ args: [...args], cwd });
+  });
 }
 
 /** What a refusal must look like. */
@@ -421,11 +487,28 @@ function hugeCases(): SweepCase[] {
     },
   });
   for (const v of ['1e308', '-1e308', '1.7e308', '1e200', '-3e160']) {
-    out.push(refuse(`huge/train-guest-none/${v}`, 'guest.csv', 2, v, TRAIN_FAST, ["'a'"]));
-    out.push(refuse(`huge/train-host-none/${v}`, 'host.csv', 1, v, TRAIN_FAST, ["'c'"]));
+    out.push(
+      refuse(`huge/train-guest-none/${v}`, 'guest.csv', 2, v, TRAIN_FAST, [
+        `guest.csv:${BAD_ROW + 2}:3`,
+        "'a'",
+      ]),
+    );
+    out.push(
+      refuse(`huge/train-host-none/${v}`, 'host.csv', 1, v, TRAIN_FAST, [`host.csv:${BAD_ROW + 2}:2`, "'c'"]),
+    );
   }
   const ckks = [...TRAIN, '--epochs', '1', '--quiet'];
-  out.push(refuse('huge/train-guest-ckks/1e308', 'guest.csv', 2, '1e308', ckks, ["'a'"], 60_000));
+  out.push(
+    refuse(
+      'huge/train-guest-ckks/1e308',
+      'guest.csv',
+      2,
+      '1e308',
+      ckks,
+      [`guest.csv:${BAD_ROW + 2}:3`],
+      60_000,
+    ),
+  );
   out.push(
     refuse(
       'huge/train-host-ckks-two-party/1e308',

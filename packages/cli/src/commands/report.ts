@@ -43,7 +43,11 @@ async function readScoredCsv(
     throw headerError(e, file, fields);
   });
   if (read.table.nRows === 0) {
-    throw new FedscoreError('invalid_argument', 'the file has no data rows', { file, field: flag });
+    throw new FedscoreError('csv_schema', `no rows in ${file} (the file holds a header only)`, {
+      file,
+      line: 2,
+      field: flag,
+    });
   }
   return read.table;
 }

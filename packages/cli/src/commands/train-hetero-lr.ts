@@ -185,12 +185,13 @@ Example:
     }
 
     const categorical = strs(options, 'categorical');
-    const guestCsv = await readPartyCsvDetailed(ctx, guestFile, idName, labelName, 'keep', { categorical });
+    const read = { categorical, finiteMoments: true };
+    const guestCsv = await readPartyCsvDetailed(ctx, guestFile, idName, labelName, 'keep', read);
     const guestTable = guestCsv.table;
     const guest: PartyInput = { id: 'guest', table: guestTable, file: guestFile, lines: guestCsv.lines };
     const hosts: PartyInput[] = [];
     for (const [k, f] of hostFiles.entries()) {
-      const h = await readPartyCsvDetailed(ctx, f, idName, undefined, 'keep', { categorical });
+      const h = await readPartyCsvDetailed(ctx, f, idName, undefined, 'keep', read);
       hosts.push({ id: `host-${k + 1}`, table: h.table, file: f, lines: h.lines });
     }
     const labels = checkLabels(guestTable, labelName, guestFile, guestCsv.lines);

@@ -22,6 +22,11 @@ export interface PartyCsvOptions {
   readonly categorical?: readonly string[];
   /** The file must hold a feature besides the id and the label. Default true. */
   readonly needFeatures?: boolean;
+  /**
+   * Every numeric column's mean and variance over all rows must be finite doubles (training
+   * standardizes; a value near ±1.8e308 would overflow them, or the scores of a test row). Default false.
+   */
+  readonly finiteMoments?: boolean;
 }
 
 /**
@@ -71,6 +76,7 @@ export async function readPartyCsvDetailed(
       { file, line: 1 },
     );
   }
+  if (options.finiteMoments === true) checkMoments(read.table, file, read.lines, read.header);
   for (const c of read.inferredCategorical) {
     ctx.logger.warn(
       `${file}: column '${c.column}' read as categorical (${c.nonNumeric} of ${c.present} values are not numbers); ` +
@@ -78,6 +84,36 @@ export async function readPartyCsvDetailed(
     );
   }
   return { table: read.table, file, lines: read.lines };
+}
+
+/**
+ * Each numeric column's mean and variance over every row are finite (Welford's update, which overflows
+ * exactly when they do); otherwise an `out_of_range` error naming the file, the line of the row with the
+ * largest magnitude and the column.
+ */
+function checkMoments(table: Table, file: string, lines: Int32Array, header: readonly string[]): void {
+  table.columns.forEach((c) => {
+    if (c.kind !== 'numeric') return;
+    let n = 0;
+    let m = 0;
+    let m2 = 0;
+    let worst = -1;
+    for (let i = 0; i < c.values.length; i++) {
+      const v = c.values[i]!;
+      if (Number.isNaN(v)) continue;
+      if (worst < 0 || Math.abs(v) > Math.abs(c.values[worst]!)) worst = i;
+      n++;
+      const d = v - m;
+      m += d / n;
+      m2 += d * (v - m);
+    }
+    if (Number.isFinite(m) && Number.isFinite(m2)) return;
+    throw new FedscoreError(
+      'out_of_range',
+      "value too large: the column's mean or variance overflows a double; rescale the column",
+      { file, line: lines[worst] ?? worst + 2, column: header.indexOf(c.name) + 1, field: c.name },
+    );
+  });
 }
 
 /** `readPartyCsvDetailed`, the table only. */
