@@ -8,7 +8,18 @@
  * Protocol over the IPC channel: parent -> { args, cwd }; child -> { code, stdout, stderr }, or
  * { internal } when main itself threw.
  */
-import { main } from '../../packages/cli/src/main.ts';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+// scripts/ is not a workspace package, so '@fedscore/cli' does not resolve from here: load the package's
+// public entry ("exports": ".") through its package.json, as a dependent package would.
+const cliDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'packages', 'cli');
+const entry = (JSON.parse(readFileSync(join(cliDir, 'package.json'), 'utf8')) as { exports: { '.': string } })
+  .exports['.'];
+const { main } = (await import(pathToFileURL(join(cliDir, entry)).href)) as {
+  main: (argv: readonly string[]) => Promise<number>;
+};
 
 interface Request {
   readonly args: string[];
