@@ -881,8 +881,8 @@ class CsvRecordReader {
   private notNumberError(plan: Plan, j: number): never {
     throw new FedscoreError(
       'csv_schema',
-      `value in a numeric column is ${plan.firstBadReason} (${plan.nonNumeric} such value(s) in the column, ` +
-        "the rest numbers); fix it, mark it missing, or declare the column's role ('categorical')",
+      `value in a numeric column is ${plan.firstBadReason} (${plan.nonNumeric === 1 ? "the column's only such value" : `the first of ${plan.nonNumeric} such values`}, ` +
+        'the others are numbers); fix it, mark it missing, or declare the column categorical',
       { ...this.loc(plan.firstBadLine, j), details: { nonNumeric: plan.nonNumeric } },
     );
   }
