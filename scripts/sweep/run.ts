@@ -186,7 +186,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`[${done}/${cases.length}] ${r.outcome.padEnd(15)} ${r.id} (${r.ms} ms)\n`);
   });
   process.stdout.write(renderReport(reports));
-  process.stdout.write(
+  process.stderr.write(
     `wall ${((performance.now() - t0) / 1000).toFixed(1)} s, concurrency ${args.concurrency}\n`,
   );
   if (args.json !== undefined) {
