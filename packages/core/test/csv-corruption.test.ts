@@ -7,7 +7,11 @@
  * error message never quotes the cell. Properties checked with fast-check against an independent
  * reference: the line is counted here from the generated layout, not by the reader.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type CsvReadOptions, FedscoreError, parseCsv, parseCsvDetailed } from '@fedscore/core';
+import { readIdList } from '@fedscore/core/node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -165,5 +169,24 @@ describe('a single corrupted cell in a numeric column', () => {
     const r = await parseCsvDetailed('id,sector\n1,retail\n2,retail\n3,7\n', {});
     expect(r.roles['sector']).toBe('categorical');
     expect(r.inferredCategorical).toEqual([{ column: 'sector', nonNumeric: 2, present: 3 }]);
+  });
+
+  it('an id list (--train-ids) with invalid UTF-8 is refused naming the line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedscore-idlist-'));
+    try {
+      const path = join(dir, 'ids.txt');
+      writeFileSync(
+        path,
+        Buffer.concat([Buffer.from('a1\n\nb2\nc'), Buffer.from([0xff]), Buffer.from('3\nd4\n')]),
+      );
+      const e = await readIdList(path).catch((x: unknown) => x as FedscoreError);
+      expect(e).toBeInstanceOf(FedscoreError);
+      expect([(e as FedscoreError).code, (e as FedscoreError).line]).toEqual(['invalid_id', 4]);
+      writeFileSync(path, Buffer.concat([Buffer.from('a1\nb2'), Buffer.from([0xe4, 0xb8])]));
+      const t = await readIdList(path).catch((x: unknown) => x as FedscoreError);
+      expect([(t as FedscoreError).code, (t as FedscoreError).line]).toEqual(['invalid_id', 2]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
