@@ -407,6 +407,27 @@ function cellCases(): SweepCase[] {
       }
     }
   }
+  // An id list (--train-ids) holding a byte that is not UTF-8.
+  out.push({
+    id: 'csv/train-ids-list/latin1-byte',
+    group: 'csv-utf8',
+    timeoutMs: 30_000,
+    async run(dir) {
+      writeFixture(dir);
+      const ids = Array.from({ length: ROWS - 10 }, (_, i) => `c${i}`);
+      writeFileSync(
+        join(dir, 'train.txt'),
+        Buffer.concat([Buffer.from(`${ids.slice(0, 80).join('\n')}\nc8`), Buffer.from([0xe9, 0x0a])]),
+      );
+      writeFileSync(join(dir, 'test.txt'), `${ids.slice(80).join('\n')}\n`);
+      const r = await runCli(
+        [...TRAIN_FAST, '--train-ids', 'train.txt', '--test-ids', 'test.txt'],
+        dir,
+        29_000,
+      );
+      return expectRefusal(r, { codes: ['invalid_id'], mentions: ['train.txt:81'] }, dir);
+    },
+  });
   // Ids that differ only in an invalid byte must not collapse into one (they used to become duplicates).
   out.push({
     id: 'csv/train-guest/two-ids-differing-in-invalid-bytes',
