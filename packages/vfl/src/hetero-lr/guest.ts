@@ -540,7 +540,10 @@ function checkLabels(labels: ArrayLike<number>, rows: number): Float64Array {
   for (let i = 0; i < rows; i++) {
     const v = labels[i];
     if (v !== 0 && v !== 1) {
-      throw new FedscoreError('invalid_argument', 'labels must be 0 or 1', { field: 'labels', line: i + 1 });
+      throw new FedscoreError('invalid_argument', 'labels must be 0 or 1', {
+        field: 'labels',
+        details: { row: i },
+      });
     }
     y[i] = v;
     pos += v;
