@@ -704,7 +704,7 @@ const job = (id: string, over: Partial<JobSpecInput> = {}): JobSpecInput & { id:
   ...over,
 });
 const plaintextJob = (id: string, epochs = 1) =>
-  job(id, { insecure: true, train: { scheme: 'none', maxEpochs: epochs, batchSize: 32 } });
+  job(id, { insecure: true, train: { scheme: 'none', maxEpochs: epochs, batchSize: 80 } });
 
 async function refusedJob(
   dir: string,

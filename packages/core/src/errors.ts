@@ -37,6 +37,7 @@ export const ERROR_CODES = [
   'consent', // no valid consent for the requested use
   'policy', // a request this node's own policy does not accept (e.g. a plaintext job its config refuses)
   'single_class', // labels hold one class where a metric or model needs both
+  'diverged', // training diverged: weights or residuals no longer finite or representable (lower the learning rate)
   'psi_invalid_point', // a received PSI group element is not a valid ristretto255 encoding
   'psi_cache_mismatch', // a PSI host cache was built for other ids, another hash domain or key
   'psi_mismatch', // the parties of a PSI run disagree (mode, parameters, or the aligned result)

@@ -24,10 +24,14 @@ export {
   splitBatches,
 } from './packing.ts';
 export { createHeWorkerPool } from './pool.ts';
+export type { CkksCircuit } from './presets.ts';
 export {
   CKKS_PRESETS,
+  checkCkksRange,
   checkCkksSecurity,
+  ckksEncodeBound,
   ckksSecurityBits,
+  ckksValueBound,
   HE_STANDARD_128,
   levelsOf,
   PAILLIER_MIN_SECURE_BITS,

@@ -43,6 +43,8 @@ import {
 import {
   type CkksPublicContext,
   type CkksSecretContext,
+  checkCkksRange,
+  ckksValueBound,
   createHeWorkerPool,
   DEFAULT_FLOODING_STDDEV,
   encodeLinearWeights,
@@ -110,6 +112,13 @@ export class BatchScoringDataOwner {
     const progress = run.progress ?? noProgress;
     const model: LinearScoreModel = { features, weights: features.map(() => 0), intercept: 0 };
     const records = checkColumns(model, columns as Float64Array[]);
+    // The data owner encrypts raw columns: each value must be one the CKKS parameters hold exactly
+    // (ckksValueBound: the score decodes at scale 2^scaleBits within the first prime). Checked here,
+    // naming the column, before anything is sent: out of range, the score would come back wrong.
+    const bound = ckksValueBound(ctx.params);
+    columns.forEach((c, j) => {
+      checkCkksRange(c, bound, features[j]!);
+    });
     if (RESULT_TO_WIRE[run.resultTo] === undefined) {
       throw new FedscoreError('invalid_argument', "expected 'data-owner' or 'model-owner'", {
         field: 'resultTo',

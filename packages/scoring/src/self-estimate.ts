@@ -51,6 +51,7 @@ import {
 import {
   type CkksPublicContext,
   type CkksSecretContext,
+  ckksValueBound,
   createCkksContext,
   loadCkksPublicContext,
 } from '@fedscore/he';
@@ -472,6 +473,9 @@ export class SelfEstimateClient {
       const slots = new Float64Array(S);
       for (let b = 0; b <= K; b++) slots.set(bits, b * P);
       const unit = form.figureUnit;
+      // Each figure (in units) must be a value the parameters decode exactly (ckksValueBound): beyond
+      // it the bank's encrypted caps come back wrong, and far beyond it SEAL's encoder would fault.
+      const bound = ckksValueBound(ctx.params);
       const fig = (name: string): number => {
         if (name === '') return 0;
         const v = inputs[name];
@@ -479,6 +483,13 @@ export class SelfEstimateClient {
         if (v === null || v === undefined || Number.isNaN(v)) return 0;
         if (!Number.isFinite(v))
           throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
+        if (Math.abs(v / unit) > bound) {
+          throw new FedscoreError(
+            'out_of_range',
+            `the figure is beyond ±${(bound * unit).toPrecision(3)}, what the encrypted estimate can hold`,
+            { field: name },
+          );
+        }
         return v / unit;
       };
       const f1 = new Float64Array(K * C);

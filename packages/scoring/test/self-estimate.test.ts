@@ -65,6 +65,13 @@ describe('self-estimate', () => {
     sample.find((e) => plainSelfEstimate(r, e, scoreApplicant(card, e)).band === band),
   );
 
+  it('a figure beyond what CKKS holds exactly is refused before encryption, naming it', async () => {
+    await expect(estimate({ ...picks[0]!, turnover: 1e15 }, false)).rejects.toMatchObject({
+      code: 'out_of_range',
+      field: 'turnover',
+    });
+  });
+
   it('equals the plaintext decision in every band', async () => {
     expect(picks.every((p) => p !== undefined)).toBe(true);
     for (const values of picks) {

@@ -143,13 +143,20 @@ Example:
         delimiter,
         onProgress: ctx.progress,
       });
-      return { file, ids: r.table.ids };
+      if (r.table.nRows === 0) {
+        throw new FedscoreError('csv_schema', `no rows in ${file} (the file holds a header only)`, {
+          file,
+          line: 2,
+        });
+      }
+      return { file, ids: r.table.ids, lines: r.lines };
     };
     const guestIn = await read('guest');
     const hostIn = await read('host');
     // Each party resolves its own kind from its own ids (never from the other file).
-    // Line numbers for skipped ids: header on line 1, one record per line after it.
-    const prep = (who: string, file: string, ids: readonly string[]) => {
+    // Line numbers for skipped ids: the file line each row started on (blank lines and quoted line
+    // breaks counted).
+    const prep = (who: string, file: string, ids: readonly string[], lines: Int32Array) => {
       const kind = resolveIdKind(ids, idKind);
       if (kind.requested === 'auto' && kind.idKind === 'opaque') {
         ctx.logger.info(`${who} ids are mostly not USCCs: prepared as opaque ids`, {
@@ -164,11 +171,11 @@ Example:
         file,
         field: idColumn,
         invalid: skip ? ('skip' as const) : ('error' as const),
-        lineOf: (row: number) => row + 2,
+        lineOf: (row: number) => lines[row] ?? row + 2,
       });
     };
-    const guest = prep('guest', guestIn.file, guestIn.ids);
-    const host = prep('host', hostIn.file, hostIn.ids);
+    const guest = prep('guest', guestIn.file, guestIn.ids, guestIn.lines);
+    const host = prep('host', hostIn.file, hostIn.ids, hostIn.lines);
 
     const pool = await BlindingPool.create(threads === undefined ? {} : { threads });
     try {

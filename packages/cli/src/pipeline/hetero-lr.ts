@@ -54,6 +54,8 @@ export interface PartyInput {
   readonly table: Table;
   /** Source file, for error locations. */
   readonly file?: string;
+  /** The file line of each table row (header = 1), for error locations. Default: row + 2. */
+  readonly lines?: Int32Array;
 }
 
 export interface PsiRunReport {
@@ -120,8 +122,8 @@ export async function alignParties(
         mode: 'both',
         pool,
         session: `psi-${guest.id}-${h.id}`,
-        guestIds: { idKind: guestKind, lineOf: (row) => row + 2, field: 'id', ...fileOf(guest) },
-        hostIds: { idKind: kindOf(h), lineOf: (row) => row + 2, field: 'id', ...fileOf(h) },
+        guestIds: { idKind: guestKind, lineOf: lineOf(guest), field: 'id', ...fileOf(guest) },
+        hostIds: { idKind: kindOf(h), lineOf: lineOf(h), field: 'id', ...fileOf(h) },
         ...(options.logger !== undefined && { logger: options.logger }),
         progress: (e) =>
           (options.progress ?? noProgress)({ ...e, stage: `PSI ${guest.id}-${h.id} ${e.stage}` }),
@@ -169,6 +171,11 @@ export async function alignParties(
     psi: reports,
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+function lineOf(p: PartyInput): (row: number) => number {
+  const lines = p.lines;
+  return lines === undefined ? (row) => row + 2 : (row) => lines[row] ?? row + 2;
 }
 
 function fileOf(p: PartyInput): { file?: string } {

@@ -77,7 +77,16 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { gradientStep, maskSource, type Plan, planToWire, subtract, uniformMask } from './plan.ts';
+import {
+  checkFiniteValues,
+  encryptingDerived,
+  gradientStep,
+  maskSource,
+  type Plan,
+  planToWire,
+  subtract,
+  uniformMask,
+} from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
@@ -240,7 +249,7 @@ export class HeteroLrGuest {
       resumedFrom,
     });
 
-    const std = fitStandardization(o.features.columns, train);
+    const std = fitStandardization(o.features.columns, train, o.features.names);
     const X = applyStandardization(o.features.columns, std);
     const weights = classWeights(y, train, h);
     const fixed = fixedBatches(train, h.batchSize, plan.shuffleSeed);
@@ -301,7 +310,10 @@ export class HeteroLrGuest {
             }
             const sum = acc!;
             const weighted = plan.classWeighted ? consume(sum, () => key.mulPlain(sum, c)) : sum;
-            const d = consume(weighted, () => key.addPlain(weighted, q));
+            checkFiniteValues(q, e + 1, 'residuals');
+            const d = consume(weighted, () =>
+              encryptingDerived(e + 1, 'residuals', () => key.addPlain(weighted, q)),
+            );
             const batch = key.toBatch(d);
             for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
             const mask = uniformMask(rng, pg + 1, h.maskBits);
@@ -323,7 +335,8 @@ export class HeteroLrGuest {
               for (const host of o.hosts) await s.send(host, CLASS_WEIGHTS, batch);
             }
             {
-              const qe = me.encrypt(q);
+              checkFiniteValues(q, e + 1, 'residuals');
+              const qe = encryptingDerived(e + 1, 'residuals', () => me.encrypt(q));
               const batch = me.toBatch(qe);
               qe.dispose();
               for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
@@ -369,6 +382,7 @@ export class HeteroLrGuest {
             }
           }
           gradientStep(w, grad, lr, h.l2, pg);
+          checkFiniteValues(w, e + 1, 'weights');
           progress({ stage: 'hetero-lr batch', done: bi + 1, total: order.length, unit: 'batch' });
         }
         epochs = e + 1;
@@ -535,7 +549,10 @@ function checkLabels(labels: ArrayLike<number>, rows: number): Float64Array {
   for (let i = 0; i < rows; i++) {
     const v = labels[i];
     if (v !== 0 && v !== 1) {
-      throw new FedscoreError('invalid_argument', 'labels must be 0 or 1', { field: 'labels', line: i + 1 });
+      throw new FedscoreError('invalid_argument', 'labels must be 0 or 1', {
+        field: 'labels',
+        details: { row: i },
+      });
     }
     y[i] = v;
     pos += v;

@@ -58,7 +58,16 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { gradientStep, maskSource, type Plan, planFromWire, subtract, uniformMask } from './plan.ts';
+import {
+  checkFiniteValues,
+  encryptingDerived,
+  gradientStep,
+  maskSource,
+  type Plan,
+  planFromWire,
+  subtract,
+  uniformMask,
+} from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
@@ -138,7 +147,7 @@ export class HeteroLrHost {
       Math.max(p, plan.guestColumns),
       o.unsafeAllowSmallBatches === true,
     );
-    const std = fitStandardization(o.features.columns, train);
+    const std = fitStandardization(o.features.columns, train, o.features.names);
     const X = applyStandardization(o.features.columns, std);
     const names = o.publishedNames ?? o.features.names;
     if (names.length !== p) {
@@ -234,11 +243,13 @@ export class HeteroLrHost {
           const cacheKey = `batch-${batchId}`;
           const B = b.length;
           const u4 = partialPredictor(X, w, b).map((v) => 0.25 * v);
+          checkFiniteValues(u4, e + 1, 'partial predictions');
           const cols = gatherColumns(X, b, 1 / B);
           const mask = uniformMask(rng, p, plan.maskBits);
           let released: Float64Array;
           if (plan.mode === 'arbiter') {
-            await sendEncrypted(s, o.guest, HOST_FORWARD, pk, pk.encrypt(u4));
+            const fwd = encryptingDerived(e + 1, 'partial predictions', () => pk.encrypt(u4));
+            await sendEncrypted(s, o.guest, HOST_FORWARD, pk, fwd);
             const d = pk.fromBatch(await s.receive(o.guest, RESIDUAL), B, 'residual');
             const g = await consumeAsync(d, () => pk.matVecTAsync(d, cols, cacheKey));
             const gm = consume(g, () => pk.addPlain(g, mask));
@@ -246,7 +257,8 @@ export class HeteroLrHost {
             released = await s.receive(o.arbiter!, RELEASED_GRADIENT);
           } else {
             const me = own!;
-            await sendEncrypted(s, o.guest, HOST_FORWARD, me, me.encrypt(u4));
+            const fwd = encryptingDerived(e + 1, 'partial predictions', () => me.encrypt(u4));
+            await sendEncrypted(s, o.guest, HOST_FORWARD, me, fwd);
             let mine: EncVector | undefined;
             if (plan.classWeighted) {
               const cw = pk.fromBatch(await s.receive(o.guest, CLASS_WEIGHTS), B, 'class-weights');
@@ -285,6 +297,7 @@ export class HeteroLrHost {
             released = await s.receive(o.guest, RELEASED_GRADIENT);
           }
           gradientStep(w, subtract(released, mask, 'released-gradient'), lr, plan.l2);
+          checkFiniteValues(w, e + 1, 'weights');
           progress({ stage: 'hetero-lr host batch', done: bi + 1, total: order.length, unit: 'batch' });
         }
         if (validatesAfter(e, plan.maxEpochs, plan.validationEvery, hasValidation)) {
