@@ -71,7 +71,13 @@ const applicant = bank.ids[bankRows[0]!]!;
 const network = createInMemoryNetwork(['bank', 'government'], envelopeCodec);
 const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'online-1' };
 const scorer = await OnlineScoringBank.create({ mode: 'exact' });
-const server = new OnlineScoringGovernment({ partialScoreOf: (id) => partialOf(govModel, government, id) });
+// Exact mode hands the bank the government's partial score, so a government refuses it by default
+// (`policy_refused`); this one-process example opts in to print a score. Against a real government node
+// a bank scores in band mode (`{ mode: 'band', thresholds }`), as docs/sdk.md explains.
+const server = new OnlineScoringGovernment({
+  partialScoreOf: (id) => partialOf(govModel, government, id),
+  policy: { allowExactMode: true },
+});
 const out = await runParties(network, {
   government: () => server.serve(new ProtocolSession(network.channel('government'), spec), 'bank'),
   bank: async () => {

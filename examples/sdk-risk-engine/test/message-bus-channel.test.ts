@@ -60,7 +60,11 @@ async function scoreOver(
   const govChannel: Channel = channelOverTransport('government', t.gov);
   const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'bus-1' };
   const scorer = await OnlineScoringBank.create({ mode: 'exact' });
-  const server = new OnlineScoringGovernment({ partialScoreOf: (id) => govPartials.get(id) });
+  // Exact mode (the test checks the joint score), which a government serves only when its policy allows it.
+  const server = new OnlineScoringGovernment({
+    partialScoreOf: (id) => govPartials.get(id),
+    policy: { allowExactMode: true },
+  });
   try {
     const out = await runParties(
       {

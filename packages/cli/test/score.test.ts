@@ -160,7 +160,9 @@ describe('fedscore score', () => {
     expect(r.code).toBe(0);
     const j = lastJson(r.stdout) as { band: string; line: number; score: number };
     const s = scoreApplicant(card, v);
-    expect(Math.abs(j.score - s)).toBeLessThan(1e-4);
+    // 2e-3 points: the bits-validity check adds r b (b - 1) terms with |r| up to 2^16 whose CKKS error
+    // dominates (measured RMS 1.8e-4, max 4.5e-4; scoring/test/self-estimate.test.ts).
+    expect(Math.abs(j.score - s)).toBeLessThan(2e-3);
     const d = decideCredit(rules, s, v);
     expect(j.band).toBe(d.band);
     expect(j.line).toBe(d.line);

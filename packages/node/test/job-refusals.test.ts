@@ -114,7 +114,7 @@ const base = (id: string): JobSpecInput & { id: string } => ({
 const plaintext = (id: string): JobSpecInput & { id: string } => ({
   ...base(id),
   insecure: true,
-  train: { scheme: 'none', maxEpochs: 1, batchSize: 64 },
+  train: { scheme: 'none', maxEpochs: 1, batchSize: 80 },
 });
 
 const refusals = (n: PartyNode, job: string): AuditEntry[] => [
