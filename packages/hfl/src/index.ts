@@ -1,3 +1,14 @@
+export type { PrivacySpent } from './dp.ts';
+export {
+  clipUpdate,
+  computeRdp,
+  DEFAULT_RDP_ORDERS,
+  distributedNoise,
+  effectiveNoiseMultiplier,
+  RdpAccountant,
+  rdpToEpsilon,
+  sampledGaussianRdp,
+} from './dp.ts';
 export type { LocalRows } from './local-lr.ts';
 export { fitLocalLogistic, logisticScores } from './local-lr.ts';
 export type { SecAggClientRun } from './secagg/client.ts';
