@@ -68,3 +68,16 @@ export {
   sampleClients,
   weightedAverage,
 } from './strategy.ts';
+export type { BackendPreference, ModelKind, ModelSpec } from './tfjs-client.ts';
+export {
+  buildModel,
+  fitTfjs,
+  getFlatWeights,
+  initialModelWeights,
+  initTfjsBackend,
+  modelWeightCount,
+  predictTfjs,
+  setFlatWeights,
+  tfjsBackend,
+  tfjsMemoryBytes,
+} from './tfjs-client.ts';
