@@ -45,6 +45,21 @@ export { runSecAggServer } from './secagg/server.ts';
 export type { Share } from './secagg/shamir.ts';
 export { SHAMIR_PRIME, SHARE_BYTES, shamirCombine, shamirSplit } from './secagg/shamir.ts';
 export type {
+  DpOptions,
+  InMemorySecAggOptions,
+  SecureAggregator,
+  SecureRoundRecord,
+  SecureRunOptions,
+  SecureRunResult,
+  SecureSum,
+} from './secure-rounds.ts';
+export {
+  inMemorySecureAggregator,
+  privatizeReply,
+  runSecureFederatedRounds,
+  secAggVector,
+} from './secure-rounds.ts';
+export type {
   AggregateResult,
   FedAvgOptions,
   FedProxOptions,
