@@ -186,3 +186,35 @@ export function effectiveNoiseMultiplier(
   }
   return noiseMultiplier * Math.sqrt(survivors / expected);
 }
+
+/**
+ * The smallest noise multiplier σ (to 1e-3 relative) whose `rounds` rounds at sampling rate q spend at
+ * most `targetEpsilon` at `delta`, by bisection (ε falls as σ grows).
+ */
+export function noiseMultiplierForEpsilon(
+  targetEpsilon: number,
+  q: number,
+  rounds: number,
+  delta: number,
+  orders: readonly number[] = DEFAULT_RDP_ORDERS,
+): number {
+  checkPositive(targetEpsilon, 'targetEpsilon');
+  const eps = (sigma: number) => rdpToEpsilon(orders, computeRdp(q, sigma, rounds, orders), delta).epsilon;
+  let lo = 0.05;
+  let hi = 1;
+  while (eps(hi) > targetEpsilon) {
+    hi *= 2;
+    if (hi > 1e6) {
+      throw new FedscoreError('out_of_range', 'no noise multiplier reaches this epsilon', {
+        field: 'targetEpsilon',
+      });
+    }
+  }
+  if (eps(lo) <= targetEpsilon) return lo;
+  while ((hi - lo) / hi > 1e-3) {
+    const mid = (lo + hi) / 2;
+    if (eps(mid) > targetEpsilon) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}

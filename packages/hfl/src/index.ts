@@ -5,6 +5,7 @@ export {
   DEFAULT_RDP_ORDERS,
   distributedNoise,
   effectiveNoiseMultiplier,
+  noiseMultiplierForEpsilon,
   RdpAccountant,
   rdpToEpsilon,
   sampledGaussianRdp,

@@ -9,8 +9,10 @@ import { cryptoRng, seededRng } from '@fedscore/core';
 import {
   clipUpdate,
   computeRdp,
+  DEFAULT_RDP_ORDERS,
   distributedNoise,
   effectiveNoiseMultiplier,
+  noiseMultiplierForEpsilon,
   RdpAccountant,
   rdpToEpsilon,
   sampledGaussianRdp,
@@ -50,6 +52,13 @@ describe('RDP of the sampled Gaussian mechanism (Mironov, Talwar, Zhang 2019)', 
     acc.step(0.01, 4, 6000);
     expect(acc.rounds).toBe(10000);
     expect(Math.abs(acc.spent(1e-5).epsilon - 1.258575)).toBeLessThan(1e-5);
+  });
+
+  it('finds the noise multiplier for a target ε (and spends no more than it)', () => {
+    const sigma = noiseMultiplierForEpsilon(2, 0.5, 30, 1e-5);
+    const at = (s: number) => rdpToEpsilon(DEFAULT_RDP_ORDERS, computeRdp(0.5, s, 30), 1e-5).epsilon;
+    expect(at(sigma)).toBeLessThanOrEqual(2);
+    expect(at(sigma * 0.99)).toBeGreaterThan(2);
   });
 
   it('refuses non-integer orders and bad δ (typed)', () => {
