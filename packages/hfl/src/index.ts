@@ -14,7 +14,7 @@ export type { LocalRows } from './local-lr.ts';
 export { fitLocalLogistic, logisticScores } from './local-lr.ts';
 export type { SecAggClientRun } from './secagg/client.ts';
 export { runSecAggClient, SecAggClient } from './secagg/client.ts';
-export type { KeyPair } from './secagg/crypto.ts';
+export type { AgreementPurpose, KeyPair } from './secagg/crypto.ts';
 export { agreeKey, expandMask, secAggReady } from './secagg/crypto.ts';
 export {
   DEFAULT_SCALE_BITS,
