@@ -3,17 +3,29 @@
  * result equals the plain sum of the surviving clients' inputs to the fixed-point precision, with and
  * without dropouts, and the coordinator's captured bytes never hold one client's input.
  */
-import { cryptoRng, isFedscoreError, seededRng, uniform } from '@fedscore/core';
+import {
+  createInMemoryNetwork,
+  cryptoRng,
+  isFedscoreError,
+  ProtocolSession,
+  seededRng,
+  uniform,
+} from '@fedscore/core';
 import {
   DEFAULT_SCALE_BITS,
   decodeFixedPoint,
   encodeFixedPoint,
   maxAbsInput,
   neighbourGraph,
+  runSecAggClient,
+  SECAGG_PROTOCOL,
+  SECAGG_VERSION,
   SHAMIR_PRIME,
+  secAggReady,
   shamirCombine,
   shamirSplit,
 } from '@fedscore/hfl';
+import { envelopeCodec } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import { config, runAggregation } from './secagg-run.ts';
 
@@ -192,10 +204,12 @@ function encodings(x: number): Uint8Array[] {
   ];
 }
 
+// Planted values are not round numbers (1000.318..., not 1000, whose fixed-point low word 00 00 00 E8
+// framing bytes can contain by chance); a random 4-byte match in ~6 KB of captures has probability ~1e-4.
 describe("message capture: the coordinator never receives one client's update", () => {
   const planted = (n: number) =>
     Array.from({ length: n }, (_, c) =>
-      Float64Array.from({ length: 12 }, (_, j) => 1000 + c * 17.123456789 + j * 0.987654321),
+      Float64Array.from({ length: 12 }, (_, j) => 1000.3183098861837 + c * 17.123456789 + j * 0.987654321),
     );
 
   async function serverBytes(insecure: boolean): Promise<{ hits: number; bytes: number }> {
@@ -222,5 +236,53 @@ describe("message capture: the coordinator never receives one client's update", 
     const { hits, bytes } = await serverBytes(false);
     expect(bytes).toBeGreaterThan(1000);
     expect(hits).toBe(0);
+  });
+});
+
+describe('who learns what, checked on the captured messages', () => {
+  it('the server receives exactly the four client steps, each of the stated size; clients hear only the server', async () => {
+    const n = 4;
+    const len = 10;
+    const xs = inputs(n, len, 9);
+    const cfg = config(n, len);
+    const { network } = await runAggregation(cfg, xs);
+    const toServer = network.receivedBy(cfg.server);
+    for (const c of cfg.clients) {
+      const steps = toServer.filter((m) => m.from === c);
+      expect(steps.map((m) => m.step)).toEqual([
+        'advertise-keys',
+        'encrypted-shares',
+        'masked-input',
+        'unmask-shares',
+      ]);
+      const [keys, shares, masked, unmask] = steps.map((m) => m.payload.length);
+      // two 32-byte keys; k = 3 boxes of 4 + 24 + (8 + 2·66) + 16 bytes; 8 bytes a value; 4 shares of 4 + 1 + 66
+      expect(keys).toBeLessThan(2 * 32 + 16);
+      expect(shares).toBeGreaterThanOrEqual(3 * (4 + 24 + 8 + 2 * 66 + 16));
+      expect(shares).toBeLessThan(3 * (4 + 24 + 8 + 2 * 66 + 16) + 16);
+      expect(masked).toBeGreaterThanOrEqual(8 * len);
+      expect(masked).toBeLessThan(8 * len + 8);
+      expect(unmask).toBeGreaterThanOrEqual(4 * 71);
+      expect(unmask).toBeLessThan(4 * 71 + 16);
+    }
+    for (const c of cfg.clients) {
+      const got = network.receivedBy(c);
+      expect(new Set(got.map((m) => m.from))).toEqual(new Set([cfg.server]));
+      expect(got.map((m) => m.step)).toEqual(['neighbour-keys', 'forwarded-shares', 'unmask-request']);
+    }
+  });
+
+  it('a client the server stopped talking to gives up with a typed timeout', async () => {
+    await secAggReady();
+    const cfg = config(3, 4);
+    const network = createInMemoryNetwork([cfg.server, ...cfg.clients], envelopeCodec);
+    const session = new ProtocolSession(network.channel('bank-0'), {
+      protocol: SECAGG_PROTOCOL,
+      version: SECAGG_VERSION,
+      session: 's',
+    });
+    await expect(
+      runSecAggClient(session, cfg, new Float64Array(4), cryptoRng(), { receiveDeadlineMs: 50 }),
+    ).rejects.toMatchObject({ code: 'timeout', field: 'neighbour-keys' });
   });
 });

@@ -5,7 +5,7 @@
  * encrypted-shares → receive forwarded-shares → send masked-input → receive unmask-request → send
  * unmask-shares.
  */
-import { FedscoreError, type ProtocolSession, type Rng } from '@fedscore/core';
+import { FedscoreError, type ProtocolSession, type Rng, type StepDef } from '@fedscore/core';
 import {
   agreeKey,
   expandMask,
@@ -255,6 +255,40 @@ export class SecAggClient {
 export interface SecAggClientRun {
   /** Simulate a dropout (tests and benchmarks): stop before sending masked input, or right after it. */
   readonly dropOut?: 'before-masked-input' | 'after-masked-input';
+  /**
+   * Give up (typed `timeout`) when the server's next message takes longer than this: a server that
+   * dropped this client (its message came after a deadline) sends it nothing more.
+   */
+  readonly receiveDeadlineMs?: number;
+}
+
+async function receiveBy<T>(
+  session: ProtocolSession,
+  from: string,
+  step: StepDef<T>,
+  deadlineMs: number | undefined,
+): Promise<T> {
+  if (deadlineMs === undefined) return session.receive(from, step);
+  const pending = session.receive(from, step);
+  // a receive that loses the race may still fail later (channel closed): expected, not an error
+  pending.catch(() => undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new FedscoreError('timeout', `no '${step.name}' from the server within ${deadlineMs} ms`, {
+            field: step.name,
+          }),
+        ),
+      deadlineMs,
+    );
+  });
+  try {
+    return await Promise.race([pending, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Drive one client through the protocol over `session`. Resolves when its part is done. */
@@ -267,14 +301,15 @@ export async function runSecAggClient(
 ): Promise<void> {
   const client = new SecAggClient(config, session.party, rng);
   const server = config.server;
+  const wait = run.receiveDeadlineMs;
   await session.send(server, ADVERTISE_KEYS, client.advertiseKeys());
-  const keys = await session.receive(server, NEIGHBOUR_KEYS);
+  const keys = await receiveBy(session, server, NEIGHBOUR_KEYS, wait);
   await session.send(server, ENCRYPTED_SHARES, client.shareKeys(keys));
-  const forwarded = await session.receive(server, FORWARDED_SHARES);
+  const forwarded = await receiveBy(session, server, FORWARDED_SHARES, wait);
   const masked = client.maskedInput(forwarded, input);
   if (run.dropOut === 'before-masked-input') return;
   await session.send(server, MASKED_INPUT, [masked]);
   if (run.dropOut === 'after-masked-input') return;
-  const request = await session.receive(server, UNMASK_REQUEST);
+  const request = await receiveBy(session, server, UNMASK_REQUEST, wait);
   await session.send(server, UNMASK_SHARES, client.unmask(request));
 }
