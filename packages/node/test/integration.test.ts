@@ -113,7 +113,9 @@ describe('three node processes on loopback', () => {
         data: { bank: 'loans', government: 'credit' },
         seed: 3,
         binning: { bins: 5, minIv: 0.02, scheme: 'ckks' },
-        train: { scheme: 'ckks', maxEpochs: 2, batchSize: 256 },
+        // 128: several batches per epoch (the remainder joins the last full batch, so 256 would give one),
+        // which the kill point of the resume test below relies on.
+        train: { scheme: 'ckks', maxEpochs: 2, batchSize: 128 },
       }),
     );
 
@@ -234,9 +236,11 @@ describe('three node processes on loopback', () => {
   it('resumes after the government process is killed during training, with the same model', async () => {
     expect(first?.model).toBeDefined();
     // Restart the government with the test-only fault injection (packages/node/src/jobs/fault.ts): it
-    // SIGKILLs itself at its first batch of epoch 2, which starts only once the bank's epoch-2 control
-    // message arrives, sent after the bank committed its epoch-1 checkpoint (the arbiter commits its own
-    // before that; the government committed its own just before). No poll, no race.
+    // SIGKILLs itself when its first batch of epoch 2 ends. That batch starts only once the bank's epoch-2
+    // control message arrives, sent after the bank committed its epoch-1 checkpoint; it ends only after
+    // the arbiter released its gradient, which the arbiter does after committing its own epoch-1
+    // checkpoint; and the bank cannot finish epoch 2 (and checkpoint it) without the government's later
+    // batches of that epoch. So every party holds epoch 1 and no later one. No poll, no race.
     procs.government.child.kill('SIGTERM');
     expect(await procs.government.exited).toBe(0);
     await start('government', { NODE_ENV: 'test', [TEST_KILL_AFTER_EPOCH_ENV]: '1' });

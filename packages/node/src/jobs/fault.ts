@@ -3,9 +3,10 @@
  * multi-process resume test (packages/node/test/integration.test.ts) does not race a poll of the stores.
  *
  * `FEDSCORE_TEST_KILL_AFTER_EPOCH=<n>` makes the node SIGKILL its own process at the first training
- * progress report after it has committed its epoch-<n> checkpoint. On a host that report is the first
- * batch of epoch n+1, which starts only when the guest's epoch-control message for that epoch arrives,
- * and the guest sends that message only after committing its own epoch-<n> checkpoint. The arbiter
+ * progress report after it has committed its epoch-<n> checkpoint. On a host that report is the end of
+ * the first batch of epoch n+1, which starts only when the guest's epoch-control message for that epoch
+ * arrives, and the guest sends that message only after committing its own epoch-<n> checkpoint; with
+ * more than one batch per epoch the guest cannot finish epoch n+1 without the host's later batches. The arbiter
  * commits its epoch-<n> checkpoint right after it releases the validation scores and before its next
  * receive, so the host's death cannot stop that commit either. The next attempt therefore resumes every
  * party from epoch n, deterministically. (On a guest the first report after its epoch-<n> checkpoint is
