@@ -43,6 +43,8 @@ export const ERROR_CODES = [
   'invalid_state', // a valid request not allowed in the current state (e.g. promoting a retired model)
   'audit_tampered', // an audit log whose hash chain does not verify
   'checkpoint', // a training checkpoint that is corrupt, of another format version, or made for another run, party or data
+  'insecure_rng', // a secret (mask, noise, key) asked to come from a non-cryptographic generator
+  'privacy_floor', // a peer's plan asks for less privacy than this party's floor (e.g. mask bits)
   'internal', // a bug: an invariant of our own code failed
 ] as const;
 

@@ -76,12 +76,16 @@ export {
   rocCurve,
   summarizeBinary,
 } from './metrics.ts';
-export type { Rng } from './rng.ts';
+export type { RngContext, RngKey } from './keyed-rng.ts';
+export { keyedRngReady, loadRngKey, RNG_KEY_BYTES } from './keyed-rng.ts';
+export type { CryptoRng, Rng, SeededRng } from './rng.ts';
 export {
   cryptoRng,
   deriveSeed,
+  isCryptoRng,
   normal,
   permutation,
+  requireCryptoRng,
   seededRng,
   shuffleInPlace,
   uniform,
