@@ -93,7 +93,7 @@ function chachaStream(subkey: Uint8Array): CryptoRng {
   const nonce = new Uint8Array(12);
   const zeros = new Uint8Array(CHUNK);
   let block = 0; // ChaCha20 block counter of the next refill
-  let buf = new Uint8Array(0);
+  let buf: Uint8Array = new Uint8Array(0);
   let pos = 0;
   const refill = (): void => {
     buf = sodium.crypto_stream_chacha20_ietf_xor_ic(zeros, nonce, block, subkey);

@@ -5,8 +5,8 @@
  */
 import { createCipheriv } from 'node:crypto';
 import {
-  cryptoRng,
   type CryptoRng,
+  cryptoRng,
   FedscoreError,
   isCryptoRng,
   loadRngKey,

@@ -16,7 +16,7 @@
  * - Every SEAL object is owned by exactly one wrapper and freed by its `dispose()`; temporaries are freed
  *   in `finally`. `deleteLater()` is never used.
  */
-import { cryptoRng, FedscoreError, normal } from '@fedscore/core';
+import { cryptoRng, FedscoreError, normal, requireCryptoRng } from '@fedscore/core';
 import type {
   Ciphertext,
   CKKSEncoder,
@@ -964,7 +964,8 @@ class CkksSecretContextImpl extends CkksPublicContextImpl implements CkksSecretC
 
 /** Add N(0, sd^2) noise to every value (the decryption-for-release policy). */
 export function floodNoise(values: Float64Array, sd: number, options?: ReleaseOptions): Float64Array {
-  const rng = options?.rng ?? cryptoRng();
+  // Flooding noise is secret (it hides the decryption error): never from a seeded generator.
+  const rng = options?.rng === undefined ? cryptoRng() : requireCryptoRng(options.rng, 'rng');
   const out = new Float64Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = values[i]! + normal(rng, 0, sd);
   return out;

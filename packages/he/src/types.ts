@@ -12,7 +12,7 @@
  * Secret and public contexts are distinct types; only the secret one can decrypt. Every object that holds
  * WASM memory has `dispose()` (and `[Symbol.dispose]`); nothing is freed by the garbage collector.
  */
-import type { Logger, Rng } from '@fedscore/core';
+import type { CryptoRng, Logger, Rng } from '@fedscore/core';
 
 /** The additive-HE schemes behind `AdditiveHe`. `none` is plaintext and flagged insecure everywhere. */
 export type HeSchemeName = 'ckks' | 'paillier' | 'none';
@@ -77,8 +77,8 @@ export interface ReleaseOptions {
    * Default: `DEFAULT_FLOODING_STDDEV` (2^-20). Larger is safer and less precise.
    */
   readonly noiseStdDev?: number;
-  /** RNG for the flooding noise. Default `cryptoRng()`. */
-  readonly rng?: Rng;
+  /** RNG for the flooding noise: cryptographic only (`insecure_rng` otherwise). Default `cryptoRng()`. */
+  readonly rng?: CryptoRng;
 }
 
 /** What every context reports about itself (safe to log). */

@@ -4,7 +4,7 @@
  * error is ~1e-9 per slot), 1e-4 for ciphertext products and polynomials (scale drift s^2/q absorbed at
  * ~1e-6 relative, values up to ~1e2).
  */
-import { FedscoreError, memoryLogger, seededRng } from '@fedscore/core';
+import { cryptoRng, FedscoreError, memoryLogger, seededRng } from '@fedscore/core';
 import {
   type CkksSecretContext,
   createCkksContext,
@@ -182,7 +182,7 @@ describe('CKKS vector arithmetic vs plaintext', () => {
     ctx.scope(() => {
       const x = new Float64Array(4096).fill(1);
       const a = ctx.encrypt(x);
-      const r = ctx.decryptForRelease(a, { noiseStdDev: 1e-3, rng: seededRng(1) });
+      const r = ctx.decryptForRelease(a, { noiseStdDev: 1e-3, rng: cryptoRng() });
       const dev = r.map((v) => v - 1);
       const sd = Math.sqrt(dev.reduce((s, v) => s + v * v, 0) / dev.length);
       expect(sd).toBeGreaterThan(0.9e-3);

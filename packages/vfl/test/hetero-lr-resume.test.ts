@@ -70,7 +70,11 @@ function run(o: RunOptions): Promise<TrainHeteroLrResult> {
       ...(o.maxEpochs !== undefined && { maxEpochs: o.maxEpochs }),
     },
     session: 'resume-test',
-    maskSeeds: Object.fromEntries(ids.filter((p) => p !== 'arbiter').map((p) => [p, `mask-${p}`])),
+    maskKeys: Object.fromEntries(
+      ids
+        .filter((p) => p !== 'arbiter')
+        .map((p, k) => [p, Uint8Array.from({ length: 32 }, (_, i) => (i * 13 + k * 71 + 1) & 0xff)]),
+    ),
     ...(o.resumeFrom !== undefined && { resumeFrom: o.resumeFrom }),
     onCheckpoint: (party, cp) => {
       if (o.store !== undefined) {
@@ -185,7 +189,7 @@ describe('hetero-LR checkpoints: corrupt or mismatched checkpoints are refused',
     );
     expect(edited).not.toBe(text);
     expect(code(() => parseCheckpoint(new TextEncoder().encode(edited)))).toBe('checkpoint:sha256');
-    const other = text.replace('"version":1', '"version":2');
+    const other = text.replace('"version":2', '"version":1');
     expect(code(() => parseCheckpoint(new TextEncoder().encode(other)))).toBe('checkpoint:version');
     const flipped = Uint8Array.from(bytes);
     flipped[bytes.length - 5]! ^= 0x01; // one bit of the body

@@ -32,7 +32,7 @@ export {
   ALIGN_PROTOCOL,
   EVALUATE_PROTOCOL,
   MASK_SEED_SECRET,
-  maskSeedFor,
+  maskKeyFor,
   NODE_PROTOCOL_VERSION,
   PUBLISH_PROTOCOL,
   partyFeatures,

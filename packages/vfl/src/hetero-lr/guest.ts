@@ -26,12 +26,12 @@
 import { availableParallelism } from 'node:os';
 import {
   auc,
+  type CryptoRng,
   FedscoreError,
   noopLogger,
   noProgress,
   type PartyId,
   type ProtocolSession,
-  type Rng,
   seededRng,
   shuffleInPlace,
 } from '@fedscore/core';
@@ -151,7 +151,6 @@ export class HeteroLrGuest {
     const s = o.session;
     const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'guest' });
     const progress = o.onProgress ?? noProgress;
-    const masks = maskSource(o.maskSeed, o.maskRng);
     const h = resolveHyperparams(o.hyperparams);
     const rows = checkFeatures(o.features, 'guest.features');
     const y = checkLabels(o.labels, rows);
@@ -207,6 +206,12 @@ export class HeteroLrGuest {
     // Resume handshake: the latest epoch every party holds a checkpoint of.
     const digest = planDigest(plan);
     const myData = dataDigest(o.features, y);
+    const masks = await maskSource(o.maskKey, o.maskRng, {
+      job: plan.modelId,
+      party: s.party,
+      planDigest: digest,
+      dataDigest: myData,
+    });
     const held = checkHeldCheckpoints(o.resumeFrom, {
       role: 'guest',
       party: s.party,
@@ -262,7 +267,6 @@ export class HeteroLrGuest {
     try {
       for (let e = epochs; e < h.maxEpochs && !stop; e++) {
         const t0 = performance.now();
-        const rng = masks.forEpoch(e);
         for (const p of others)
           await s.send(p, EPOCH_CONTROL, { epoch: e, stop: false, keepEpoch: 0 } as never);
         const lr = learningRateAt(h.learningRate, h.lrSchedule, h.lrDecay, e);
@@ -295,7 +299,7 @@ export class HeteroLrGuest {
             const d = consume(weighted, () => key.addPlain(weighted, q));
             const batch = key.toBatch(d);
             for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
-            const mask = uniformMask(rng, pg + 1, h.maskBits);
+            const mask = uniformMask(masks.forRelease(e, bi, 'gradient'), pg + 1, h.maskBits);
             const g = await consumeAsync(d, () => key.matVecTAsync(d, cols, cacheKey));
             await sendEncrypted(
               s,
@@ -322,14 +326,14 @@ export class HeteroLrGuest {
             // The guest's own part X_g^T q / B in the clear.
             grad = Float64Array.from(cols, (col) => dot(col, q));
             const colsC = plan.classWeighted ? cols.map((col) => col.map((v, k) => v * c[k]!)) : cols;
-            const masks: Float64Array[] = [];
+            const hostMasks: Float64Array[] = [];
             for (let hi = 0; hi < o.hosts.length; hi++) {
               const host = o.hosts[hi]!;
               const key = hostKeys[hi]!;
               const f = key.fromBatch(await s.receive(host, HOST_FORWARD), B, 'host-forward');
               const sp = await consumeAsync(f, () => key.matVecTAsync(f, colsC, cacheKey));
-              const m = uniformMask(rng, pg + 1, h.maskBits);
-              masks.push(m);
+              const m = uniformMask(masks.forRelease(e, bi, `gradient/${host}`), pg + 1, h.maskBits);
+              hostMasks.push(m);
               await sendEncrypted(
                 s,
                 host,
@@ -353,7 +357,7 @@ export class HeteroLrGuest {
             for (let hi = 0; hi < o.hosts.length; hi++) {
               const part = subtract(
                 await s.receive(o.hosts[hi]!, RELEASED_GRADIENT),
-                masks[hi]!,
+                hostMasks[hi]!,
                 'released-gradient',
               );
               for (let j = 0; j <= pg; j++) grad[j]! += part[j]!;
@@ -365,7 +369,15 @@ export class HeteroLrGuest {
         epochs = e + 1;
         let validationAuc: number | undefined;
         if (validatesAfter(e, h.maxEpochs, h.validationEvery, hasValidation)) {
-          const z = await this.#validationScores(plan, w, X, validationRows, pk, hostKeys.length, rng);
+          const z = await this.#validationScores(
+            plan,
+            w,
+            X,
+            validationRows,
+            pk,
+            hostKeys.length,
+            masks.forRelease(e, order.length, 'validation'),
+          );
           validationAuc = auc(yv, z);
           const improved = validationAuc > bestAuc + h.tolerance;
           if (improved) {
@@ -462,7 +474,7 @@ export class HeteroLrGuest {
     rows: Uint32Array,
     pk: LrCipherPublic | undefined,
     _hostKeyCount: number,
-    rng: Rng,
+    rng: CryptoRng,
   ): Promise<Float64Array> {
     const o = this.#o;
     const s = o.session;

@@ -118,7 +118,6 @@ export class HeteroLrHost {
     const s = o.session;
     const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'host' });
     const progress = o.onProgress ?? noProgress;
-    const masks = maskSource(o.maskSeed, o.maskRng);
     const rows = checkFeatures(o.features, 'features');
     const p = o.features.columns.length;
 
@@ -151,6 +150,12 @@ export class HeteroLrHost {
 
     const digest = planDigest(plan);
     const myData = dataDigest(o.features);
+    const masks = await maskSource(o.maskKey, o.maskRng, {
+      job: plan.modelId,
+      party: s.party,
+      planDigest: digest,
+      dataDigest: myData,
+    });
     const held = checkHeldCheckpoints(o.resumeFrom, {
       role: 'host',
       party: s.party,
@@ -212,7 +217,6 @@ export class HeteroLrHost {
           });
         }
         nextEpoch++;
-        const rng = masks.forEpoch(e);
         const lr = learningRateAt(plan.learningRate, plan.lrSchedule, plan.lrDecay, e);
         const order = batchOrder(fixed.length, plan.shuffleSeed, e);
         for (let bi = 0; bi < order.length; bi++) {
@@ -222,7 +226,7 @@ export class HeteroLrHost {
           const B = b.length;
           const u4 = partialPredictor(X, w, b).map((v) => 0.25 * v);
           const cols = gatherColumns(X, b, 1 / B);
-          const mask = uniformMask(rng, p, plan.maskBits);
+          const mask = uniformMask(masks.forRelease(e, bi, 'gradient'), p, plan.maskBits);
           let released: Float64Array;
           if (plan.mode === 'arbiter') {
             await sendEncrypted(s, o.guest, HOST_FORWARD, pk, pk.encrypt(u4));

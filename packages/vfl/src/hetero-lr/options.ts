@@ -6,11 +6,11 @@ import {
   assertFiniteNumber,
   assertInteger,
   assertOneOf,
+  type CryptoRng,
   FedscoreError,
   type Logger,
   type ProgressCallback,
   permutation,
-  type Rng,
   seededRng,
 } from '@fedscore/core';
 import type { CheckpointCallback, HeteroLrCheckpoint } from './checkpoint.ts';
@@ -211,13 +211,15 @@ export function validatesAfter(
 
 /** Options every data party (guest and hosts) takes besides its own data: masks, checkpoints, runtime. */
 export interface HeteroLrDataPartyOptions {
-  /** Mask generator (default `cryptoRng()`). */
-  readonly maskRng?: Rng;
+  /** Mask generator (default `cryptoRng()`); a seeded one is refused (`insecure_rng`). */
+  readonly maskRng?: CryptoRng;
   /**
-   * Draw the masks from one seeded stream per epoch instead (reproducible runs and bit-identical
-   * resumes in mode 'none'; the masks are then as secret as the seed). Default: `maskRng`.
+   * A 256-bit secret (32 bytes from a CSPRNG, never sent) to derive the masks from instead: one ChaCha20
+   * stream per release bound to the run, this party, the plan, its data, epoch and batch (plan.ts
+   * `maskSource`). Reproducible for this party only: bit-identical resumes in mode 'none'. Default:
+   * `maskRng`.
    */
-  readonly maskSeed?: string | number;
+  readonly maskKey?: Uint8Array;
   /** Called with this party's checkpoint at the end of every epoch (awaited). */
   readonly onCheckpoint?: CheckpointCallback;
   /**
