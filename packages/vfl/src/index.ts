@@ -174,6 +174,8 @@ export {
   packedRotationSteps,
   planPackedProduct,
 } from './hetero-lr/packing.ts';
+export type { MaskBinding, MaskSource } from './hetero-lr/plan.ts';
+export { maskSource, uniformMask } from './hetero-lr/plan.ts';
 export { HETERO_LR_PROTOCOL, HETERO_LR_VERSION } from './hetero-lr/steps.ts';
 export type { TrainHeteroLrInput, TrainHeteroLrResult } from './hetero-lr/train.ts';
 export { ARBITER_ID, GUEST_ID, trainHeteroLr } from './hetero-lr/train.ts';
