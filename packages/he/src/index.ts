@@ -5,7 +5,11 @@ export { runHeBenchmark } from './benchmark.ts';
 export {
   createCkksContext,
   DEFAULT_FLOODING_STDDEV,
+  floodingStdDev,
   floodNoise,
+  MIN_FLOODING_SECURITY_BITS,
+  releaseGrid,
+  roundToGrid,
   loadCkksPublicContext,
   loadCkksSecretContext,
   polynomialDepth,

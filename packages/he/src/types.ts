@@ -18,7 +18,7 @@ import type { CryptoRng, Logger, Rng } from '@fedscore/core';
 export type HeSchemeName = 'ckks' | 'paillier' | 'none';
 
 /** Names of the built-in CKKS parameter presets (see `CKKS_PRESETS`). */
-export type CkksPresetName = 'ckks-8192' | 'ckks-8192-deep' | 'ckks-16384';
+export type CkksPresetName = 'ckks-8192' | 'ckks-8192-deep' | 'ckks-16384' | 'ckks-16384-release';
 
 /** CKKS encryption parameters. */
 export interface CkksParams {

@@ -118,9 +118,18 @@ export type {
   LrCipherProvider,
   LrCipherPublic,
   LrCipherSecret,
+  ReleasePolicy,
   VectorKind,
 } from './hetero-lr/cipher.ts';
-export { additiveCipher, cipherProvider } from './hetero-lr/cipher.ts';
+export {
+  additiveCipher,
+  ckksMaxMaskBits,
+  cipherProvider,
+  DEFAULT_HETERO_LR_PRESET,
+  RELEASE_ERROR_BOUND,
+  RELEASE_SECURITY_BITS,
+} from './hetero-lr/cipher.ts';
+export { checkMaskCapacity, plannedReleases } from './hetero-lr/plan.ts';
 export { abortAwareChannel } from './hetero-lr/exchange.ts';
 export type { PartyFeatures, Standardization } from './hetero-lr/features.ts';
 export { applyStandardization, fitStandardization } from './hetero-lr/features.ts';
@@ -156,12 +165,14 @@ export type {
 } from './hetero-lr/options.ts';
 export {
   batchOrder,
+  DEFAULT_MASK_BITS,
   epochBatches,
   fixedBatches,
   HETERO_LR_MODES,
   HETERO_LR_SCHEMES,
   LR_SCHEDULES,
   learningRateAt,
+  maskStatisticalDistance,
   resolveHyperparams,
   resolveWorkers,
   trainingRows,

@@ -4,10 +4,15 @@
  * docs/protocols/hetero-lr.md; the plaintext-mode half is hetero-lr-privacy.test.ts). One CKKS run per
  * mode serves both checks (message capture on), with a validation split scored after the last epoch
  * so the encrypted validation messages are covered too.
- * - CKKS (N=8192, scale 2^40, flooding noise 2^-20 on each release): |w_ckks - w_none| <= 1e-4 after
- *   8 steps (each step adds ~1e-6 of approximation and flooding noise). The second epoch reuses the
- *   cached plaintext diagonals of the first.
- * - Paillier (1024-bit, insecure: test speed only; 32 fraction bits): <= 1e-6.
+ * - CKKS (default ckks-16384-release, masks of 2^40, flooding sized for 30-bit statistical security:
+ *   sd = sqrt(12 t) 2^15 E = 9e-4 for this run's t = 73 planned decryptions and E = 2^-30):
+ *   |w_ckks - w_none| <= 5e-3 after 8 steps of lr 0.3 (each step adds the flooding of the released
+ *   gradient, ~0.3 x 9e-4 per coordinate, and ~2^-13 of float64 unmasking beside a 2^40 mask; a
+ *   random walk of 8 such steps stays below 5e-3 with room). The second epoch reuses the cached
+ *   plaintext diagonals of the first.
+ * - Paillier (1024-bit, insecure: test speed only; 32 fraction bits), masks of 2^16 (a deliberately
+ *   weaker plan, hosts' floor lowered: with 2^40 masks the float64 release keeps only ~2^-13 of the
+ *   gradient): <= 1e-6.
  */
 import { type HeteroLrMode, type HeteroLrScheme, trainHeteroLr } from '@fedscore/vfl';
 import { ciphertextBatchStep, fedscore } from '@fedscore/wire';
@@ -33,6 +38,7 @@ async function weights(
   batchSize: number,
   epochs: number,
   validationFraction = 0,
+  maskBits?: number,
 ) {
   const data = syntheticSplit(n, 2, [3, 2], 13, 0.02);
   const res = await trainHeteroLr({
@@ -49,7 +55,9 @@ async function weights(
       validationFraction,
       validationEvery: epochs,
       patience: 0,
+      ...(maskBits !== undefined && { maskBits }),
     },
+    ...(maskBits !== undefined && { minMaskBits: maskBits }),
     capture: scheme === 'ckks',
   });
   return { w: [...res.guest.weights, res.guest.intercept, ...res.hosts.flatMap((h) => h.weights)], res };
@@ -63,7 +71,7 @@ describe('hetero-LR under CKKS', () => {
       expect(ckks.res.keptEpoch).toBe(2);
       expect(none.res.keptEpoch).toBe(2);
       ckks.w.forEach((v, j) => {
-        expect(Math.abs(v - none.w[j]!)).toBeLessThan(1e-4);
+        expect(Math.abs(v - none.w[j]!)).toBeLessThan(5e-3);
       });
       expect(ckks.res.insecure).toBe(false);
       expect(ckks.res.descriptor.training.scheme).toBe('ckks');
@@ -97,8 +105,8 @@ describe('hetero-LR under CKKS', () => {
 
 describe('hetero-LR under Paillier (FATE-style baseline)', () => {
   it('arbiter: matches the plaintext run within 1e-6', async () => {
-    const p = await weights('paillier', 'arbiter', 40, 20, 1);
-    const none = await weights('none', 'arbiter', 40, 20, 1);
+    const p = await weights('paillier', 'arbiter', 40, 20, 1, 0, 16);
+    const none = await weights('none', 'arbiter', 40, 20, 1, 0, 16);
     p.w.forEach((v, j) => {
       expect(Math.abs(v - none.w[j]!)).toBeLessThan(1e-6);
     });

@@ -35,7 +35,7 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { planFromWire } from './plan.ts';
+import { planFromWire, plannedReleases } from './plan.ts';
 import {
   EPOCH_CONTROL,
   MASKED_GRADIENT,
@@ -110,7 +110,12 @@ export class HeteroLrArbiter {
     if (plan.maxColumns < 1) {
       throw new FedscoreError('protocol_step', 'plan without max_columns', { field: 'max_columns' });
     }
-    const sk = await o.ciphers(plan.scheme).create({ batchSize: plan.batchSize, columns: plan.maxColumns });
+    // A fresh key per run (and per attempt), its flooding sized for every release the plan makes.
+    const sk = await o.ciphers(plan.scheme).create({
+      batchSize: plan.batchSize,
+      columns: plan.maxColumns,
+      releases: plannedReleases(plan, 1 + plan.hosts.length, true),
+    });
     const parties = [o.guest, ...plan.hosts];
     let releases = 0;
     let epochs = 0;

@@ -76,7 +76,16 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { gradientStep, maskSource, type Plan, planToWire, subtract, uniformMask } from './plan.ts';
+import {
+  checkMaskCapacity,
+  gradientStep,
+  maskSource,
+  type Plan,
+  plannedReleases,
+  planToWire,
+  subtract,
+  uniformMask,
+} from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
@@ -196,12 +205,17 @@ export class HeteroLrGuest {
       await s.send(o.arbiter!, TRAIN_PLAN, planToWire(plan));
       pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), o.scheme, runtime);
     } else {
-      own = await provider.create({ batchSize: h.batchSize, columns: Math.max(...hostColumns) });
+      own = await provider.create({
+        batchSize: h.batchSize,
+        columns: Math.max(...hostColumns),
+        releases: plannedReleases(plan, o.hosts.length, false),
+      });
       for (const host of o.hosts) await s.send(host, PUBLIC_CONTEXT, contextMessage(own, o.scheme));
       for (const host of o.hosts)
         hostKeys.push(await loadContext(provider, await s.receive(host, PUBLIC_CONTEXT), o.scheme, runtime));
     }
     const insecure = (pk?.insecure ?? false) || (own?.insecure ?? false) || hostKeys.some((k) => k.insecure);
+    for (const key of pk !== undefined ? [pk] : hostKeys) checkMaskCapacity(h.maskBits, key);
 
     // Resume handshake: the latest epoch every party holds a checkpoint of.
     const digest = planDigest(plan);

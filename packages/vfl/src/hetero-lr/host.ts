@@ -26,7 +26,14 @@
  * decrypts; masks hide released values statistically (CKKS) -- see the doc for the exact parameters.
  */
 import { availableParallelism } from 'node:os';
-import { FedscoreError, noopLogger, noProgress, type PartyId, type ProtocolSession } from '@fedscore/core';
+import {
+  assertInteger,
+  FedscoreError,
+  noopLogger,
+  noProgress,
+  type PartyId,
+  type ProtocolSession,
+} from '@fedscore/core';
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
@@ -49,6 +56,7 @@ import {
 import { MODEL_FORMAT_VERSION, PARTY_MODEL_FORMAT, type PartyModel } from './model.ts';
 import {
   batchOrder,
+  DEFAULT_MASK_BITS,
   fixedBatches,
   type HeteroLrDataPartyOptions,
   type HeteroLrScheme,
@@ -57,7 +65,16 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { gradientStep, maskSource, type Plan, planFromWire, subtract, uniformMask } from './plan.ts';
+import {
+  checkMaskCapacity,
+  gradientStep,
+  maskSource,
+  type Plan,
+  planFromWire,
+  plannedReleases,
+  subtract,
+  uniformMask,
+} from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
@@ -142,11 +159,16 @@ export class HeteroLrHost {
     if (plan.mode === 'arbiter') {
       pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), plan.scheme, runtime);
     } else {
-      own = await provider.create({ batchSize: plan.batchSize, columns: plan.guestColumns });
+      own = await provider.create({
+        batchSize: plan.batchSize,
+        columns: plan.guestColumns,
+        releases: plannedReleases(plan, 1, false),
+      });
       await s.send(o.guest, PUBLIC_CONTEXT, contextMessage(own, plan.scheme));
       pk = await loadContext(provider, await s.receive(o.guest, PUBLIC_CONTEXT), plan.scheme, runtime);
     }
     const insecure = pk.insecure || (own?.insecure ?? false);
+    checkMaskCapacity(plan.maskBits, pk);
 
     const digest = planDigest(plan);
     const myData = dataDigest(o.features);
@@ -357,6 +379,14 @@ function checkPlan(plan: Plan, me: string, rows: number, o: HeteroLrHostOptions)
     throw new FedscoreError('invalid_config', 'arbiter mode needs the arbiter party id', {
       field: 'arbiter',
     });
+  }
+  const floor = assertInteger(o.minMaskBits ?? DEFAULT_MASK_BITS, 'minMaskBits', 0, 40);
+  if (plan.maskBits < floor) {
+    throw new FedscoreError(
+      'privacy_floor',
+      `the guest plans masks of 2^${plan.maskBits}; this host requires at least 2^${floor}`,
+      { field: 'mask_bits', details: { planned: plan.maskBits, floor } },
+    );
   }
   if (plan.mode === 'two-party' && plan.guestColumns < 1) {
     throw new FedscoreError('protocol_step', 'two-party plan without guest_columns', {

@@ -11,7 +11,12 @@ import {
   uniform,
 } from '@fedscore/core';
 import type { MaskStream } from './checkpoint.ts';
-import type { HeteroLrMode, HeteroLrScheme, LrScheduleName } from './options.ts';
+import {
+  type HeteroLrMode,
+  type HeteroLrScheme,
+  type LrScheduleName,
+  validatesAfter,
+} from './options.ts';
 import { fromWire, MODE_TO_WIRE, SCHEDULE_TO_WIRE, SCHEME_TO_WIRE, type TrainPlanMessage } from './steps.ts';
 
 export interface Plan {
@@ -147,6 +152,43 @@ export async function maskSource(
   }
   const r = rng === undefined ? cryptoRng() : requireCryptoRng(rng, 'maskRng');
   return { stream: { kind: 'crypto' }, forRelease: () => r };
+}
+
+/**
+ * What a key of this run releases (sizes its CKKS flooding, `CipherShape.releases`): `releasers`
+ * masked products per batch over every epoch (upper bound: ceil(train / batch) batches), plus for the
+ * arbiter the masked validation sums of every validated epoch.
+ */
+export function plannedReleases(
+  plan: Plan,
+  releasers: number,
+  validation: boolean,
+): { products: number; vectors: number; vectorLength: number } {
+  const train = plan.rows - plan.validationRows.length;
+  const batches = Math.ceil(train / plan.batchSize);
+  let validated = 0;
+  if (validation) {
+    for (let e = 0; e < plan.maxEpochs; e++) {
+      if (validatesAfter(e, plan.maxEpochs, plan.validationEvery, plan.validationRows.length > 0)) validated++;
+    }
+  }
+  return {
+    products: Math.max(1, plan.maxEpochs * batches * releasers),
+    vectors: validated,
+    vectorLength: plan.validationRows.length,
+  };
+}
+
+/** A party refuses to mask with more bits than the key its masked values go under can carry. */
+export function checkMaskCapacity(maskBits: number, key: { readonly maxMaskBits: number; readonly description: string }): void {
+  if (maskBits > key.maxMaskBits) {
+    throw new FedscoreError(
+      'invalid_config',
+      `masks of 2^${maskBits} do not fit under ${key.description} (at most 2^${key.maxMaskBits}): use the ` +
+        "CKKS preset 'ckks-16384-release' (default), Paillier, or fewer maskBits (weaker hiding)",
+      { field: 'maskBits', details: { maskBits, max: key.maxMaskBits } },
+    );
+  }
 }
 
 /** w -= lr * (g + l2 * w), the L2 term skipped for index `noPenalty` (the intercept). */

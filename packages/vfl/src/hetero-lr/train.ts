@@ -60,6 +60,11 @@ export interface TrainHeteroLrInput {
   readonly runtime?: HeteroLrRuntime;
   /** Mask generator per party id (cryptographic only; default cryptoRng() each). */
   readonly maskRngs?: Readonly<Record<string, CryptoRng>>;
+  /**
+   * Every host's floor on the plan's mask bits (default `DEFAULT_MASK_BITS`): lower it only to run a
+   * deliberately weaker plan (tests that need float64-exact unmasking, attack tests).
+   */
+  readonly minMaskBits?: number;
   /** A 256-bit mask key per party id (key-derived masks: reproducible runs and bit-identical resumes). */
   readonly maskKeys?: Readonly<Record<string, Uint8Array>>;
   /** Every party's end-of-epoch checkpoint, with the party id (awaited). */
@@ -165,6 +170,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         features: h.features,
         ciphers,
         allowInsecure,
+        ...(input.minMaskBits !== undefined && { minMaskBits: input.minMaskBits }),
         ...(input.maskRngs?.[id] !== undefined && { maskRng: input.maskRngs[id] }),
         ...checkpointing(id),
         ...(input.runtime !== undefined && { runtime: input.runtime }),

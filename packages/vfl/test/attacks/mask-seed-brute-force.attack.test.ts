@@ -121,6 +121,7 @@ describe('attack: brute-force the mask generator from one masked gradient', () =
       scheme: 'none',
       hyperparams: { batchSize: 150, maxEpochs: 1, maskBits: MASK_BITS, patience: 0 },
       maskKeys: { guest: key(1), 'host-1': key(2) },
+      minMaskBits: MASK_BITS, // the same 2^16 masks as the weakened case: only the generator differs
       session: 'attack-default',
       capture: true,
     });
