@@ -371,7 +371,8 @@ export default async function run(args: string[]): Promise<BenchResult> {
 
   if (previous !== undefined) {
     const p = previous.summary ?? {};
-    const rerun = (x: unknown): string => (x === undefined ? 'not rerun: previous figure stands' : 'rerun above');
+    const rerun = (x: unknown): string =>
+      x === undefined ? 'not rerun: previous figure stands' : 'rerun above';
     tables.push({
       title: `Before issue 11 (previously committed run: commit ${previous.machine?.commit ?? '?'}, ${previous.machine?.date ?? '?'}), beside this run`,
       columns: ['figure', 'before', 'this run', ''],

@@ -981,15 +981,23 @@ export function floodingStdDev(
   statisticalSecurity = MIN_FLOODING_SECURITY_BITS,
 ): number {
   if (!(errorBound > 0) || !Number.isFinite(errorBound)) {
-    throw new FedscoreError('out_of_range', 'errorBound must be a positive finite number', { field: 'errorBound' });
+    throw new FedscoreError('out_of_range', 'errorBound must be a positive finite number', {
+      field: 'errorBound',
+    });
   }
   if (!Number.isInteger(decryptions) || decryptions < 1) {
-    throw new FedscoreError('out_of_range', 'decryptions must be a positive integer', { field: 'decryptions' });
+    throw new FedscoreError('out_of_range', 'decryptions must be a positive integer', {
+      field: 'decryptions',
+    });
   }
   if (!Number.isInteger(statisticalSecurity) || statisticalSecurity < MIN_FLOODING_SECURITY_BITS) {
-    throw new FedscoreError('out_of_range', `statisticalSecurity must be an integer >= ${MIN_FLOODING_SECURITY_BITS}`, {
-      field: 'statisticalSecurity',
-    });
+    throw new FedscoreError(
+      'out_of_range',
+      `statisticalSecurity must be an integer >= ${MIN_FLOODING_SECURITY_BITS}`,
+      {
+        field: 'statisticalSecurity',
+      },
+    );
   }
   return Math.sqrt(12 * decryptions) * 2 ** (statisticalSecurity / 2) * errorBound;
 }

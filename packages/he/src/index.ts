@@ -7,12 +7,12 @@ export {
   DEFAULT_FLOODING_STDDEV,
   floodingStdDev,
   floodNoise,
-  MIN_FLOODING_SECURITY_BITS,
-  releaseGrid,
-  roundToGrid,
   loadCkksPublicContext,
   loadCkksSecretContext,
+  MIN_FLOODING_SECURITY_BITS,
   polynomialDepth,
+  releaseGrid,
+  roundToGrid,
   sumRotationSteps,
 } from './ckks.ts';
 export { encodeLinearWeights, linearCombination } from './linear.ts';

@@ -12,7 +12,7 @@
  * Secret and public contexts are distinct types; only the secret one can decrypt. Every object that holds
  * WASM memory has `dispose()` (and `[Symbol.dispose]`); nothing is freed by the garbage collector.
  */
-import type { CryptoRng, Logger, Rng } from '@fedscore/core';
+import type { CryptoRng, Logger } from '@fedscore/core';
 
 /** The additive-HE schemes behind `AdditiveHe`. `none` is plaintext and flagged insecure everywhere. */
 export type HeSchemeName = 'ckks' | 'paillier' | 'none';

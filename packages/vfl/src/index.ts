@@ -123,13 +123,12 @@ export type {
 } from './hetero-lr/cipher.ts';
 export {
   additiveCipher,
-  ckksMaxMaskBits,
   cipherProvider,
+  ckksMaxMaskBits,
   DEFAULT_HETERO_LR_PRESET,
   RELEASE_ERROR_BOUND,
   RELEASE_SECURITY_BITS,
 } from './hetero-lr/cipher.ts';
-export { checkMaskCapacity, plannedReleases } from './hetero-lr/plan.ts';
 export { abortAwareChannel } from './hetero-lr/exchange.ts';
 export type { PartyFeatures, Standardization } from './hetero-lr/features.ts';
 export { applyStandardization, fitStandardization } from './hetero-lr/features.ts';
@@ -186,7 +185,7 @@ export {
   planPackedProduct,
 } from './hetero-lr/packing.ts';
 export type { MaskBinding, MaskSource } from './hetero-lr/plan.ts';
-export { maskSource, uniformMask } from './hetero-lr/plan.ts';
+export { checkMaskCapacity, maskSource, plannedReleases, uniformMask } from './hetero-lr/plan.ts';
 export { HETERO_LR_PROTOCOL, HETERO_LR_VERSION } from './hetero-lr/steps.ts';
 export type { TrainHeteroLrInput, TrainHeteroLrResult } from './hetero-lr/train.ts';
 export { ARBITER_ID, GUEST_ID, trainHeteroLr } from './hetero-lr/train.ts';

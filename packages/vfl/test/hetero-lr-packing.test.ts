@@ -29,7 +29,10 @@ describe('packed product X^T [[d]] (CKKS, blocked Halevi-Shoup with BSGS)', () =
 
   it('on this thread and on two workers with cached diagonals equals X^T d within the flooding', async () => {
     const provider = cipherProvider('ckks');
-    const sk = await provider.create({ batchSize: 64, columns: p, releases: { products: 3 } }, { workers: 0 });
+    const sk = await provider.create(
+      { batchSize: 64, columns: p, releases: { products: 3 } },
+      { workers: 0 },
+    );
     const tol = 6 * sk.release!.noiseStdDev + 1e-6;
     const pub = await provider.load(sk.serializePublic(), { workers: 2, diagonalCacheMiB: 64 });
     try {

@@ -50,7 +50,8 @@ describe('hetero-LR CKKS release', () => {
         plan.blocks.forEach((block, i) => {
           const part = vectors[i]!.withLength(block.rows);
           const got = ctx.decrypt(part);
-          for (let j = 0; j < block.rows; j++) max = Math.max(max, Math.abs(got[j]! - want[block.rowOffset + j]!));
+          for (let j = 0; j < block.rows; j++)
+            max = Math.max(max, Math.abs(got[j]! - want[block.rowOffset + j]!));
           part.dispose();
         });
         for (const v of [enc, weighted, ...vectors]) v.dispose();
@@ -74,7 +75,9 @@ describe('hetero-LR CKKS release', () => {
       expect(r.noiseStdDev).toBeCloseTo(sd, 12);
       expect(r.grid).toBeLessThanOrEqual(sd / 16);
       expect(r.grid).toBeGreaterThan(sd / 32);
-      const cols = Array.from({ length: columns }, () => Float64Array.from({ length: 256 }, () => normal(rng)));
+      const cols = Array.from({ length: columns }, () =>
+        Float64Array.from({ length: 256 }, () => normal(rng)),
+      );
       const d = Float64Array.from({ length: 256 }, () => normal(rng));
       const want = cols.map((col) => col.reduce((s, v, i) => s + v * d[i]!, 0));
       let used = 0;

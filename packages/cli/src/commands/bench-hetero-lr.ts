@@ -23,13 +23,13 @@ import { join, resolve } from 'node:path';
 import { auc, FedscoreError, ks, seededRng } from '@fedscore/core';
 import { generatePopulation } from '@fedscore/datasets';
 import {
+  DEFAULT_HETERO_LR_PRESET,
   type HeteroLrMode,
   type HeteroLrRuntime,
   type PartyFeatures,
   packedCost,
   partyPartialScores,
   resolveWorkers,
-  DEFAULT_HETERO_LR_PRESET,
   type TrainHeteroLrResult,
   trainHeteroLr,
 } from '@fedscore/vfl';
@@ -236,7 +236,9 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
     const accuracy: Record<string, unknown> = {};
     const dataDir = data === undefined ? undefined : resolve(ctx.cwd, data);
     const publicParams: Record<string, unknown> = {};
-    const chosenSets = optStr(options, 'sets')?.split(',').filter((x) => x.length > 0);
+    const chosenSets = optStr(options, 'sets')
+      ?.split(',')
+      .filter((x) => x.length > 0);
     for (const name of chosenSets ?? []) {
       if (!PUBLIC_SETS.some((s) => s.name === name)) {
         throw new FedscoreError('invalid_argument', `unknown set '${name}'`, { field: '--sets' });
@@ -308,7 +310,9 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
       ctx.print(
         `${rows} rows each: ${cmp.runs
           .map((r) => `${r.scheme} (${r.security_bits}-bit): ${r.seconds_per_batch.toFixed(2)} s`)
-          .join('; ')}; Paillier-2048 / CKKS ${cmp.speedupSameRows2048.toFixed(1)}x, Paillier-1024 / CKKS ${cmp.speedupSameRows1024.toFixed(1)}x`,
+          .join(
+            '; ',
+          )}; Paillier-2048 / CKKS ${cmp.speedupSameRows2048.toFixed(1)}x, Paillier-1024 / CKKS ${cmp.speedupSameRows1024.toFixed(1)}x`,
       );
     }
 
@@ -525,7 +529,12 @@ interface Comparison {
  */
 async function ckksVsPaillier(ctx: CommandContext, rows: number, ckksRows: number): Promise<Comparison> {
   const all = scaleData(ctx, Math.max(1000, rows, ckksRows), 7);
-  const time = async (he: HeSettings, n: number, label: string, securityBits: number): Promise<SchemeBatch> => {
+  const time = async (
+    he: HeSettings,
+    n: number,
+    label: string,
+    securityBits: number,
+  ): Promise<SchemeBatch> => {
     const d = firstRows(all, n);
     const res = await trainHeteroLr({
       guest: { features: d.guest, labels: d.labels },
@@ -548,8 +557,14 @@ async function ckksVsPaillier(ctx: CommandContext, rows: number, ckksRows: numbe
   };
   const ckks = await time({ scheme: 'ckks' }, rows, `CKKS ${DEFAULT_HETERO_LR_PRESET}`, 128);
   const p2048 = await time({ scheme: 'paillier', paillierBits: 2048 }, rows, 'Paillier-2048', 112);
-  const p1024 = await time({ scheme: 'paillier', paillierBits: 1024 }, rows, 'Paillier-1024 (FATE default)', 80);
-  const full = ckksRows > 0 ? await time({ scheme: 'ckks' }, ckksRows, `CKKS ${DEFAULT_HETERO_LR_PRESET}`, 128) : null;
+  const p1024 = await time(
+    { scheme: 'paillier', paillierBits: 1024 },
+    rows,
+    'Paillier-1024 (FATE default)',
+    80,
+  );
+  const full =
+    ckksRows > 0 ? await time({ scheme: 'ckks' }, ckksRows, `CKKS ${DEFAULT_HETERO_LR_PRESET}`, 128) : null;
   return {
     features: { bank: all.guest.names.length, government: all.host.names.length },
     rows,

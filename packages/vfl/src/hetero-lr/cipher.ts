@@ -63,7 +63,11 @@ export interface CipherShape {
    * to `vectorLength` values (validation sums). Default: 4096 products, no vectors. One release more
    * than planned is `FedscoreError('release_budget')`.
    */
-  readonly releases?: { readonly products: number; readonly vectors?: number; readonly vectorLength?: number };
+  readonly releases?: {
+    readonly products: number;
+    readonly vectors?: number;
+    readonly vectorLength?: number;
+  };
 }
 
 /**

@@ -11,12 +11,7 @@ import {
   uniform,
 } from '@fedscore/core';
 import type { MaskStream } from './checkpoint.ts';
-import {
-  type HeteroLrMode,
-  type HeteroLrScheme,
-  type LrScheduleName,
-  validatesAfter,
-} from './options.ts';
+import { type HeteroLrMode, type HeteroLrScheme, type LrScheduleName, validatesAfter } from './options.ts';
 import { fromWire, MODE_TO_WIRE, SCHEDULE_TO_WIRE, SCHEME_TO_WIRE, type TrainPlanMessage } from './steps.ts';
 
 export interface Plan {
@@ -169,7 +164,8 @@ export function plannedReleases(
   let validated = 0;
   if (validation) {
     for (let e = 0; e < plan.maxEpochs; e++) {
-      if (validatesAfter(e, plan.maxEpochs, plan.validationEvery, plan.validationRows.length > 0)) validated++;
+      if (validatesAfter(e, plan.maxEpochs, plan.validationEvery, plan.validationRows.length > 0))
+        validated++;
     }
   }
   return {
@@ -180,7 +176,10 @@ export function plannedReleases(
 }
 
 /** A party refuses to mask with more bits than the key its masked values go under can carry. */
-export function checkMaskCapacity(maskBits: number, key: { readonly maxMaskBits: number; readonly description: string }): void {
+export function checkMaskCapacity(
+  maskBits: number,
+  key: { readonly maxMaskBits: number; readonly description: string },
+): void {
   if (maskBits > key.maxMaskBits) {
     throw new FedscoreError(
       'invalid_config',

@@ -42,7 +42,7 @@ function distinguisherAccuracy(k: number, g: number): number {
 }
 
 describe('attack: small masks let the key holder learn masked values', () => {
-  it('weakened (k = 1, k = 16): the sign is recovered with the predicted advantage |g - g\'| / 2^(k+1)', () => {
+  it("weakened (k = 1, k = 16): the sign is recovered with the predicted advantage |g - g'| / 2^(k+1)", () => {
     // Sampling sd of an accuracy over 20,000 trials: <= 0.0036; tolerance 0.015 (> 4 sd).
     for (const [k, g] of [
       [1, 1],
