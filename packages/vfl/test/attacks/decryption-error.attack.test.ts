@@ -19,7 +19,7 @@ import { createCkksContext, roundToGrid } from '@fedscore/he';
 import { cipherProvider } from '@fedscore/vfl';
 import { describe, expect, it } from 'vitest';
 
-const ROUNDS = 300;
+const ROUNDS = 160;
 const N = 16;
 
 describe('attack: decryption error of released CKKS values (IND-CPA-D)', () => {
@@ -62,9 +62,9 @@ describe('attack: decryption error of released CKKS values (IND-CPA-D)', () => {
       const drift = Math.max(...again.map((v, i) => Math.abs(v - weak.ea[i]!)));
       expect(drift).toBeLessThan(2 ** -45);
       expect(Math.max(...weak.ea.map(Math.abs))).toBeGreaterThan(2 ** -50); // a real, nonzero error
-      // Default policy: accuracy within sampling error of 1/2 (sd 0.029 over 300 rounds; bound 0.12).
+      // Default policy: accuracy within sampling error of 1/2 (sd 0.040 over 160 rounds; bound 0.15).
       const strong = play(policy.noiseStdDev, policy.grid);
-      expect(Math.abs(strong.accuracy - 0.5)).toBeLessThan(0.12);
+      expect(Math.abs(strong.accuracy - 0.5)).toBeLessThan(0.15);
       // And what the adversary reads as "error" is the flooding, not e: |read| ~ sd >> |e|.
       const read = Math.sqrt(strong.ea.reduce((s, v) => s + v * v, 0) / N);
       expect(read).toBeGreaterThan(2 ** 10 * Math.max(...weak.ea.map(Math.abs)));
