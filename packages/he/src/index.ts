@@ -47,6 +47,8 @@ export type {
   CkksSecretContext,
   CkksVector,
   EncryptionMode,
+  ExactMask,
+  ExactMasking,
   HeContextInfo,
   HeContextOptions,
   HeLinearJob,

@@ -10,9 +10,10 @@
  *   gradient, ~0.3 x 9e-4 per coordinate, and ~2^-13 of float64 unmasking beside a 2^40 mask; a
  *   random walk of 8 such steps stays below 5e-3 with room). The second epoch reuses the cached
  *   plaintext diagonals of the first.
- * - Paillier (1024-bit, insecure: test speed only; 32 fraction bits), masks of 2^16 (a deliberately
- *   weaker plan, hosts' floor lowered: with 2^40 masks the float64 release keeps only ~2^-13 of the
- *   gradient): <= 1e-6.
+ * - Paillier (1024-bit, insecure: test speed only; 32 fraction bits): masks uniform modulo n and the
+ *   release as residues (exact, perfect hiding): <= 1e-6 of the plaintext run; every residue the
+ *   arbiter released is spread over [0, n) like a uniform draw (an unmasked gradient would sit within
+ *   2^70 of 0 or of n).
  */
 import { type HeteroLrMode, type HeteroLrScheme, trainHeteroLr } from '@fedscore/vfl';
 import { ciphertextBatchStep, fedscore } from '@fedscore/wire';
@@ -58,7 +59,7 @@ async function weights(
       ...(maskBits !== undefined && { maskBits }),
     },
     ...(maskBits !== undefined && { minMaskBits: maskBits }),
-    capture: scheme === 'ckks',
+    capture: scheme !== 'none',
   });
   return { w: [...res.guest.weights, res.guest.intercept, ...res.hosts.flatMap((h) => h.weights)], res };
 }
@@ -104,11 +105,38 @@ describe('hetero-LR under CKKS', () => {
 });
 
 describe('hetero-LR under Paillier (FATE-style baseline)', () => {
-  it('arbiter: matches the plaintext run within 1e-6', async () => {
+  it('arbiter and two-party: exact releases match the plaintext run within 1e-6; residues look uniform', async () => {
     const p = await weights('paillier', 'arbiter', 40, 20, 1, 0, 16);
     const none = await weights('none', 'arbiter', 40, 20, 1, 0, 16);
     p.w.forEach((v, j) => {
       expect(Math.abs(v - none.w[j]!)).toBeLessThan(1e-6);
+    });
+    // Default masks (2^40 bound for float releases) make no difference to Paillier: its release is exact.
+    const p40 = await weights('paillier', 'arbiter', 40, 20, 1);
+    p40.w.forEach((v, j) => {
+      expect(Math.abs(v - none.w[j]!)).toBeLessThan(1e-6);
+    });
+    const residues = p40.res.captured.filter((m) => m.from === 'arbiter' && m.step === 'released-residues');
+    expect(residues.length).toBeGreaterThan(0);
+    const fractions: number[] = [];
+    for (const m of residues) {
+      for (const item of fedscore.common.BytesList.decode(m.payload).items) {
+        // r / 2^1024 (n is a 1024-bit modulus: r / n is within a factor 2 of it).
+        let r = 0n;
+        for (const b of item) r = (r << 8n) | BigInt(b);
+        fractions.push(Number(r >> 994n) / 2 ** 30);
+      }
+    }
+    expect(fractions.length).toBeGreaterThan(10);
+    for (const f of fractions) {
+      expect(f).toBeGreaterThan(2 ** -20);
+      expect(f).toBeLessThan(1);
+    }
+    // Two-party: each side masks under the other's key, both releases exact.
+    const p2 = await weights('paillier', 'two-party', 40, 20, 1);
+    const none2 = await weights('none', 'two-party', 40, 20, 1, 0, 16);
+    p2.w.forEach((v, j) => {
+      expect(Math.abs(v - none2.w[j]!)).toBeLessThan(1e-6);
     });
     expect(p.res.insecure).toBe(true); // 1024-bit modulus
   });

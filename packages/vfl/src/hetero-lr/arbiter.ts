@@ -27,7 +27,7 @@ import {
   planDigest,
 } from './checkpoint.ts';
 import type { LrCipherProvider } from './cipher.ts';
-import { contextMessage, withAbort } from './exchange.ts';
+import { contextMessage, releaseMasked, withAbort } from './exchange.ts';
 import {
   epochBatches,
   type HeteroLrScheme,
@@ -38,14 +38,14 @@ import {
 import { planFromWire, plannedReleases } from './plan.ts';
 import {
   EPOCH_CONTROL,
+  GRADIENT_RELEASE,
   MASKED_GRADIENT,
   PUBLIC_CONTEXT,
-  RELEASED_GRADIENT,
   RESUME_FROM,
   RESUME_OFFER,
   TRAIN_PLAN,
   VALIDATION_MASKED,
-  VALIDATION_RELEASED,
+  VALIDATION_RELEASE,
 } from './steps.ts';
 
 export interface HeteroLrArbiterOptions {
@@ -166,9 +166,7 @@ export class HeteroLrArbiter {
               });
             }
             const v = sk.fromBatch(batch, batch.valueCount, 'masked-gradient', 'product');
-            const out = sk.decryptForRelease(v);
-            v.dispose();
-            await s.send(p, RELEASED_GRADIENT, out);
+            await releaseMasked(s, p, sk, v, GRADIENT_RELEASE);
             releases++;
           }
         }
@@ -178,9 +176,7 @@ export class HeteroLrArbiter {
             plan.validationRows.length,
             'validation-masked',
           );
-          const out = sk.decryptForRelease(v);
-          v.dispose();
-          await s.send(o.guest, VALIDATION_RELEASED, out);
+          await releaseMasked(s, o.guest, sk, v, VALIDATION_RELEASE);
           releases++;
         }
         await o.onCheckpoint?.({

@@ -11,7 +11,7 @@
  * A key holder makes an `LrCipherSecret`; the others load an `LrCipherPublic` from its public bytes.
  * Encrypted vectors cross the wire as `CiphertextBatch`es; the receiver states the length it expects.
  */
-import { FedscoreError, type Logger, noopLogger } from '@fedscore/core';
+import { type CryptoRng, FedscoreError, type Logger, noopLogger } from '@fedscore/core';
 import type {
   AdditiveCiphertext,
   AdditiveHePublic,
@@ -135,6 +135,15 @@ export interface LrCipherPublic {
   /** Public context bytes (no secret key). */
   serializePublic(): Uint8Array;
   dispose(): void;
+  /**
+   * Exact schemes (Paillier): add a mask uniform modulo n to `a` (perfect hiding: the key holder's
+   * decryption is a uniform residue) and return the masked vector with the function that turns the
+   * released residues back into values. Absent for CKKS and none (they mask with `uniformMask`).
+   */
+  exactMask?(
+    a: EncVector,
+    rng: CryptoRng,
+  ): { masked: EncVector; unmask(residues: readonly Uint8Array[]): Float64Array };
 }
 
 export interface LrCipherSecret extends LrCipherPublic {
@@ -145,6 +154,8 @@ export interface LrCipherSecret extends LrCipherPublic {
   decryptForRelease(a: EncVector): Float64Array;
   /** CKKS: the flooding policy of this key. */
   readonly release?: ReleasePolicy;
+  /** Exact schemes: the residues of a vector masked by `exactMask`, as bytes (the released message). */
+  decryptResidues?(a: EncVector): Uint8Array[];
 }
 
 /** How a party evaluates its packed products (local choices, never sent). */
@@ -393,11 +404,25 @@ export function additiveCipher(he: AdditiveHePublic | AdditiveHeSecret): LrCiphe
     },
     serializePublic: () => he.serializePublic(),
     dispose: () => he.dispose(),
+    ...(he.exact !== undefined && {
+      exactMask(a: EncVector, rng: CryptoRng) {
+        const exact = he.exact!;
+        const { masked, mask } = exact.addUniformMask(additiveCt(a), rng);
+        return {
+          masked: new AdditiveVector(masked),
+          unmask: (residues: readonly Uint8Array[]) => exact.unmaskResidues(residues, mask),
+        };
+      },
+    }),
   };
   if ('decryptForRelease' in he) {
+    const secret = he;
     return {
       ...base,
-      decryptForRelease: (a) => he.decryptForRelease(additiveCt(a)),
+      decryptForRelease: (a) => secret.decryptForRelease(additiveCt(a)),
+      ...(secret.decryptResidues !== undefined && {
+        decryptResidues: (a: EncVector) => secret.decryptResidues!(additiveCt(a)),
+      }),
     } satisfies LrCipherSecret;
   }
   return base;

@@ -46,7 +46,16 @@ import {
   planDigest,
 } from './checkpoint.ts';
 import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
-import { consume, consumeAsync, contextMessage, loadContext, sendEncrypted, withAbort } from './exchange.ts';
+import {
+  consume,
+  consumeAsync,
+  contextMessage,
+  loadContext,
+  maskForRelease,
+  releaseMasked,
+  sendEncrypted,
+  withAbort,
+} from './exchange.ts';
 import {
   applyStandardization,
   checkFeatures,
@@ -83,17 +92,15 @@ import {
   type Plan,
   plannedReleases,
   planToWire,
-  subtract,
-  uniformMask,
 } from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
+  GRADIENT_RELEASE,
   HOST_FORWARD,
   HOST_HELLO,
   MASKED_GRADIENT,
   PUBLIC_CONTEXT,
-  RELEASED_GRADIENT,
   RESIDUAL,
   RESUME_FROM,
   RESUME_OFFER,
@@ -101,7 +108,7 @@ import {
   VALIDATION_FORWARD,
   VALIDATION_MASKED,
   VALIDATION_PARTIAL,
-  VALIDATION_RELEASED,
+  VALIDATION_RELEASE,
   VALIDATION_RESULT,
 } from './steps.ts';
 
@@ -313,16 +320,11 @@ export class HeteroLrGuest {
             const d = consume(weighted, () => key.addPlain(weighted, q));
             const batch = key.toBatch(d);
             for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
-            const mask = uniformMask(masks.forRelease(e, bi, 'gradient'), pg + 1, h.maskBits);
             const g = await consumeAsync(d, () => key.matVecTAsync(d, cols, cacheKey));
-            await sendEncrypted(
-              s,
-              o.arbiter!,
-              MASKED_GRADIENT,
-              key,
-              consume(g, () => key.addPlain(g, mask)),
-            );
-            grad = subtract(await s.receive(o.arbiter!, RELEASED_GRADIENT), mask, 'released-gradient');
+            const rng = masks.forRelease(e, bi, 'gradient');
+            const m = maskForRelease(key, g, rng, h.maskBits, GRADIENT_RELEASE, 'released-gradient');
+            await sendEncrypted(s, o.arbiter!, MASKED_GRADIENT, key, m.masked);
+            grad = await m.read(s, o.arbiter!);
           } else {
             const me = own!;
             if (plan.classWeighted) {
@@ -340,21 +342,16 @@ export class HeteroLrGuest {
             // The guest's own part X_g^T q / B in the clear.
             grad = Float64Array.from(cols, (col) => dot(col, q));
             const colsC = plan.classWeighted ? cols.map((col) => col.map((v, k) => v * c[k]!)) : cols;
-            const hostMasks: Float64Array[] = [];
+            const reads: ReturnType<typeof maskForRelease>['read'][] = [];
             for (let hi = 0; hi < o.hosts.length; hi++) {
               const host = o.hosts[hi]!;
               const key = hostKeys[hi]!;
               const f = key.fromBatch(await s.receive(host, HOST_FORWARD), B, 'host-forward');
               const sp = await consumeAsync(f, () => key.matVecTAsync(f, colsC, cacheKey));
-              const m = uniformMask(masks.forRelease(e, bi, `gradient/${host}`), pg + 1, h.maskBits);
-              hostMasks.push(m);
-              await sendEncrypted(
-                s,
-                host,
-                MASKED_GRADIENT,
-                key,
-                consume(sp, () => key.addPlain(sp, m)),
-              );
+              const rng = masks.forRelease(e, bi, `gradient/${host}`);
+              const m = maskForRelease(key, sp, rng, h.maskBits, GRADIENT_RELEASE, 'released-gradient');
+              reads.push(m.read);
+              await sendEncrypted(s, host, MASKED_GRADIENT, key, m.masked);
             }
             for (let hi = 0; hi < o.hosts.length; hi++) {
               const host = o.hosts[hi]!;
@@ -364,16 +361,10 @@ export class HeteroLrGuest {
                 'masked-gradient',
                 'product',
               );
-              const out = me.decryptForRelease(mg);
-              mg.dispose();
-              await s.send(host, RELEASED_GRADIENT, out);
+              await releaseMasked(s, host, me, mg, GRADIENT_RELEASE);
             }
             for (let hi = 0; hi < o.hosts.length; hi++) {
-              const part = subtract(
-                await s.receive(o.hosts[hi]!, RELEASED_GRADIENT),
-                hostMasks[hi]!,
-                'released-gradient',
-              );
+              const part = await reads[hi]!(s, o.hosts[hi]!);
               for (let j = 0; j <= pg; j++) grad[j]! += part[j]!;
             }
           }
@@ -507,16 +498,9 @@ export class HeteroLrGuest {
           f.dispose();
         }
       }
-      const mask = uniformMask(rng, n, plan.maskBits);
-      const sum = acc!;
-      await sendEncrypted(
-        s,
-        o.arbiter!,
-        VALIDATION_MASKED,
-        key,
-        consume(sum, () => key.addPlain(sum, mask)),
-      );
-      const rel = subtract(await s.receive(o.arbiter!, VALIDATION_RELEASED), mask, 'validation-released');
+      const m = maskForRelease(key, acc!, rng, plan.maskBits, VALIDATION_RELEASE, 'validation-released');
+      await sendEncrypted(s, o.arbiter!, VALIDATION_MASKED, key, m.masked);
+      const rel = await m.read(s, o.arbiter!);
       for (let i = 0; i < n; i++) z[i]! += rel[i]!;
     } else {
       for (const host of o.hosts) {

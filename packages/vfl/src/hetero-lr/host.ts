@@ -44,7 +44,16 @@ import {
   planDigest,
 } from './checkpoint.ts';
 import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
-import { consume, consumeAsync, contextMessage, loadContext, sendEncrypted, withAbort } from './exchange.ts';
+import {
+  consume,
+  consumeAsync,
+  contextMessage,
+  loadContext,
+  maskForRelease,
+  releaseMasked,
+  sendEncrypted,
+  withAbort,
+} from './exchange.ts';
 import {
   applyStandardization,
   checkFeatures,
@@ -72,18 +81,16 @@ import {
   type Plan,
   planFromWire,
   plannedReleases,
-  subtract,
-  uniformMask,
 } from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
+  GRADIENT_RELEASE,
   HOST_FORWARD,
   HOST_HELLO,
   MASKED_GRADIENT,
   PEER_FORWARD,
   PUBLIC_CONTEXT,
-  RELEASED_GRADIENT,
   RESIDUAL,
   RESUME_FROM,
   RESUME_OFFER,
@@ -248,15 +255,15 @@ export class HeteroLrHost {
           const B = b.length;
           const u4 = partialPredictor(X, w, b).map((v) => 0.25 * v);
           const cols = gatherColumns(X, b, 1 / B);
-          const mask = uniformMask(masks.forRelease(e, bi, 'gradient'), p, plan.maskBits);
+          const rng = masks.forRelease(e, bi, 'gradient');
           let released: Float64Array;
           if (plan.mode === 'arbiter') {
             await sendEncrypted(s, o.guest, HOST_FORWARD, pk, pk.encrypt(u4));
             const d = pk.fromBatch(await s.receive(o.guest, RESIDUAL), B, 'residual');
             const g = await consumeAsync(d, () => pk.matVecTAsync(d, cols, cacheKey));
-            const gm = consume(g, () => pk.addPlain(g, mask));
-            await sendEncrypted(s, o.arbiter!, MASKED_GRADIENT, pk, gm);
-            released = await s.receive(o.arbiter!, RELEASED_GRADIENT);
+            const m = maskForRelease(pk, g, rng, plan.maskBits, GRADIENT_RELEASE, 'released-gradient');
+            await sendEncrypted(s, o.arbiter!, MASKED_GRADIENT, pk, m.masked);
+            released = await m.read(s, o.arbiter!);
           } else {
             const me = own!;
             await sendEncrypted(s, o.guest, HOST_FORWARD, me, me.encrypt(u4));
@@ -283,8 +290,8 @@ export class HeteroLrHost {
             }
             const dd = d;
             const g = await consumeAsync(dd, () => pk.matVecTAsync(dd, cols, cacheKey));
-            const gm = consume(g, () => pk.addPlain(g, mask));
-            await sendEncrypted(s, o.guest, MASKED_GRADIENT, pk, gm);
+            const m = maskForRelease(pk, g, rng, plan.maskBits, GRADIENT_RELEASE, 'released-gradient');
+            await sendEncrypted(s, o.guest, MASKED_GRADIENT, pk, m.masked);
             // Decrypt the guest's masked part (under this host's key) for the guest.
             const theirs = me.fromBatch(
               await s.receive(o.guest, MASKED_GRADIENT),
@@ -292,12 +299,10 @@ export class HeteroLrHost {
               'masked-gradient',
               'product',
             );
-            const out = me.decryptForRelease(theirs);
-            theirs.dispose();
-            await s.send(o.guest, RELEASED_GRADIENT, out);
-            released = await s.receive(o.guest, RELEASED_GRADIENT);
+            await releaseMasked(s, o.guest, me, theirs, GRADIENT_RELEASE);
+            released = await m.read(s, o.guest);
           }
-          gradientStep(w, subtract(released, mask, 'released-gradient'), lr, plan.l2);
+          gradientStep(w, released, lr, plan.l2);
           progress({ stage: 'hetero-lr host batch', done: bi + 1, total: order.length, unit: 'batch' });
         }
         if (validatesAfter(e, plan.maxEpochs, plan.validationEvery, hasValidation)) {
