@@ -10,7 +10,9 @@
  * -> released-gradient; after a validated epoch: <- validation-masked (guest), -> validation-released;
  * finally <- epoch-control (stop).
  * What the arbiter learns: the plan (row counts, hyperparameters, validation row positions) and values
- * masked by uniform noise of 2^mask_bits (CKKS) -- gradients + masks, validation sums + masks. It never
+ * masked by uniform masks of 2^mask_bits (CKKS: statistical distance |g| / 2^(mask_bits+1) per value)
+ * or uniform modulo n (Paillier: released as residues, perfect hiding) -- gradients + masks, validation
+ * sums + masks. Its CKKS releases are flooded (30-bit statistical security, a budget per fresh key). It never
  * receives features, labels, weights or residuals, even encrypted.
  * Threat model: semi-honest, and it must not collude with a party (it holds the key to everything the
  * others exchange).

@@ -23,7 +23,10 @@
  * positions, hyperparameters). Never labels, residuals, guest features or weights: everything else it
  * receives is a ciphertext under a key it does not hold.
  * Threat model: semi-honest parties, no collusion between a key holder and the party whose values it
- * decrypts; masks hide released values statistically (CKKS) -- see the doc for the exact parameters.
+ * decrypts; masks (from a cryptographic, key-derived generator) hide released values within statistical
+ * distance |g| / 2^(maskBits+1) per coordinate under CKKS and none (2^-40 by default; this host refuses
+ * plans below its `minMaskBits`) and perfectly under Paillier (uniform modulo n, released as residues);
+ * CKKS releases are flooded for 30-bit statistical security -- see docs/protocols/hetero-lr.md.
  */
 import { availableParallelism } from 'node:os';
 import {
