@@ -78,7 +78,10 @@ interface Previous {
     scale_100k_330?: { seconds_per_epoch: number; peak_rss_mb: number };
     ckks_vs_paillier_speedup?: number;
   };
-  raw?: { default_credit?: { two_party_test_auc?: number; two_party_seconds_per_epoch?: number } };
+  raw?: {
+    default_credit?: { two_party_test_auc?: number; two_party_seconds_per_epoch?: number };
+    accuracy?: Record<string, { arbiter?: { test_auc: number }; 'two-party'?: { test_auc: number } }>;
+  };
   previous?: Previous;
 }
 
@@ -413,6 +416,16 @@ export default async function run(args: string[]): Promise<BenchResult> {
           orDash(s.ckks_vs_paillier_speedup),
           rerun(s.ckks_vs_paillier_speedup),
         ],
+        ...Object.entries(previous.raw?.accuracy ?? {})
+          .filter(([name]) => name !== 'default_credit')
+          .flatMap(([name, a]) =>
+            (['arbiter', 'two-party'] as const).map((mode) => [
+              `${name} test AUC, CKKS ${mode}`,
+              orDash(a[mode]?.test_auc),
+              orDash(s.accuracy[name]?.[mode]?.test_auc),
+              rerun(s.accuracy[name]),
+            ]),
+          ),
       ],
       note: 'Parts of the benchmark not rerun here keep their previous figures (results of the previous run are in raw.previous of the JSON). The new figures include issue 11: CKKS preset ckks-16384-release (N = 16384) instead of ckks-8192, masks of 2^40, flooding sized for 30-bit statistical security.',
     });
@@ -487,7 +500,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
         previous: {
           machine: previous.machine,
           summary: previous.summary,
-          raw: { default_credit: previous.raw?.default_credit },
+          raw: { default_credit: previous.raw?.default_credit, accuracy: previous.raw?.accuracy },
         },
       }),
     },
