@@ -50,6 +50,9 @@ export const ERROR_CODES = [
   'quota_exceeded', // a per-(requester, subject) query quota is used up for its window
   'rate_limited', // too many requests for one (requester, subject) in a short window: retry later
   'checkpoint', // a training checkpoint that is corrupt, of another format version, or made for another run, party or data
+  'insecure_rng', // a secret (mask, noise, key) asked to come from a non-cryptographic generator
+  'privacy_floor', // a peer's plan asks for less privacy than this party's floor (e.g. mask bits)
+  'release_budget', // more decryptions released under one key than its flooding was sized for
   'internal', // a bug: an invariant of our own code failed
 ] as const;
 

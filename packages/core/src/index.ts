@@ -32,6 +32,8 @@ export {
 } from './csv.ts';
 export type { ErrorCode, ErrorLocation, FedscoreErrorOptions } from './errors.ts';
 export { ERROR_CODES, FedscoreError, isFedscoreError } from './errors.ts';
+export type { RngContext, RngKey } from './keyed-rng.ts';
+export { keyedRngReady, loadRngKey, RNG_KEY_BYTES } from './keyed-rng.ts';
 export type { LogFields, Logger, LogLevel, LogRecord, ProgressCallback, ProgressEvent } from './logger.ts';
 export { atLevel, createLogger, memoryLogger, noopLogger, noProgress } from './logger.ts';
 export type { LogisticModel, LogisticRegressionOptions, Standardizer } from './logistic.ts';
@@ -76,12 +78,14 @@ export {
   rocCurve,
   summarizeBinary,
 } from './metrics.ts';
-export type { Rng } from './rng.ts';
+export type { CryptoRng, Rng, SeededRng } from './rng.ts';
 export {
   cryptoRng,
   deriveSeed,
+  isCryptoRng,
   normal,
   permutation,
+  requireCryptoRng,
   seededRng,
   shuffleInPlace,
   uniform,

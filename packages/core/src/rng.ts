@@ -1,16 +1,67 @@
 /**
  * Random number generators. Every randomized function in fedscore takes an `Rng` so that tests are exact:
- * pass `seededRng(seed)` for reproducible runs; anything secret (keys, masks, blinding scalars, shuffles
- * that hide positions) must use `cryptoRng()`.
+ * pass `seededRng(seed)` for reproducible data and tests; anything secret (keys, masks, flooding noise,
+ * blinding scalars, shuffles that hide positions) takes a `CryptoRng`: `cryptoRng()` (the platform
+ * CSPRNG) or a generator derived from a 256-bit secret (`loadRngKey(...).derive(...)`, keyed-rng.ts),
+ * which is reproducible for whoever holds the secret and unpredictable for everyone else.
+ *
+ * The two kinds are distinct types: a `SeededRng` does not type-check where a `CryptoRng` is required,
+ * and `requireCryptoRng` refuses at run time anything that core's own cryptographic constructors did
+ * not make (an object that merely claims `cryptographic: true` included).
  */
+import { FedscoreError } from './errors.ts';
 
 export interface Rng {
-  /** True only for the cryptographic generator; secret material must check this. */
+  /** True only for the cryptographic generators; secret material must check this (`requireCryptoRng`). */
   readonly cryptographic: boolean;
   /** Uniform 32-bit unsigned integer. */
   nextUint32(): number;
   /** Fill `out` with uniform random bytes and return it. */
   fillBytes(out: Uint8Array): Uint8Array;
+}
+
+declare const CRYPTO_RNG_BRAND: unique symbol;
+
+/** A cryptographic generator (made only by `cryptoRng()` or a `RngKey`): the only Rng secrets may use. */
+export interface CryptoRng extends Rng {
+  readonly cryptographic: true;
+  readonly [CRYPTO_RNG_BRAND]: true;
+}
+
+/** A reproducible, NON-cryptographic generator (xoshiro128**): data, shuffles of public values, tests. */
+export interface SeededRng extends Rng {
+  readonly cryptographic: false;
+}
+
+/** Every generator core's cryptographic constructors made (the run-time half of the brand). */
+const cryptoGenerators = new WeakSet<object>();
+
+/** Register a generator as cryptographic. Internal to core (cryptoRng, keyed-rng.ts). */
+export function brandCryptoRng(rng: Omit<Rng, 'cryptographic'>): CryptoRng {
+  const branded = Object.freeze({ ...rng, cryptographic: true as const });
+  cryptoGenerators.add(branded);
+  return branded as unknown as CryptoRng;
+}
+
+/** True when `rng` is one of core's cryptographic generators. */
+export function isCryptoRng(rng: unknown): rng is CryptoRng {
+  return typeof rng === 'object' && rng !== null && cryptoGenerators.has(rng);
+}
+
+/**
+ * `rng` if it is a cryptographic generator; otherwise `FedscoreError('insecure_rng')` naming `field`.
+ * Masks, flooding noise and keys call this on whatever they were handed (a seeded generator, or any
+ * object claiming `cryptographic: true`, is refused).
+ */
+export function requireCryptoRng(rng: unknown, field: string): CryptoRng {
+  if (!isCryptoRng(rng)) {
+    throw new FedscoreError(
+      'insecure_rng',
+      'a secret value needs a cryptographic generator (cryptoRng() or a key-derived one), not a seeded one',
+      { field },
+    );
+  }
+  return rng;
 }
 
 const TWO_POW_32 = 4294967296;
@@ -62,7 +113,7 @@ export function permutation(rng: Rng, n: number): Uint32Array {
  * Seeded generator: xoshiro128** (Blackman & Vigna 2018) with its state filled by splitmix32 from the
  * seed. Fast and statistically good; NOT for secrets.
  */
-export function seededRng(seed: number | string): Rng {
+export function seededRng(seed: number | string): SeededRng {
   let s = typeof seed === 'number' ? seed >>> 0 : hashString(seed);
   const splitmix = (): number => {
     s = (s + 0x9e3779b9) >>> 0;
@@ -88,7 +139,7 @@ export function seededRng(seed: number | string): Rng {
     return result;
   };
   return {
-    cryptographic: false,
+    cryptographic: false as const,
     nextUint32: next,
     fillBytes(out: Uint8Array): Uint8Array {
       for (let i = 0; i < out.length; i += 4) {
@@ -109,11 +160,10 @@ export function deriveSeed(seed: number | string, label: string): string {
 }
 
 /** The platform CSPRNG (Web Crypto, available in Node 22 and browsers). */
-export function cryptoRng(): Rng {
+export function cryptoRng(): CryptoRng {
   const buf = new Uint32Array(256);
   let pos = buf.length;
-  return {
-    cryptographic: true,
+  return brandCryptoRng({
     nextUint32(): number {
       if (pos >= buf.length) {
         globalThis.crypto.getRandomValues(buf);
@@ -129,7 +179,7 @@ export function cryptoRng(): Rng {
       }
       return out;
     },
-  };
+  });
 }
 
 function rotl(x: number, k: number): number {

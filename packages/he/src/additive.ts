@@ -9,7 +9,7 @@
  *   the scheme FATE's hetero-LR uses; it is here as the baseline every protocol is timed against.
  * - `none`: plaintext, for debugging protocols. Flagged `insecure` everywhere; never for real data.
  */
-import { cryptoRng, FedscoreError } from '@fedscore/core';
+import { type CryptoRng, cryptoRng, FedscoreError, requireCryptoRng } from '@fedscore/core';
 import { generateRandomKeys, PrivateKey, PublicKey } from 'paillier-bigint';
 import {
   BLOB_KIND,
@@ -33,6 +33,8 @@ import type {
   CkksPublicContext,
   CkksSecretContext,
   CkksVector,
+  ExactMask,
+  ExactMasking,
   HeLoadOptions,
   HeSchemeName,
   PaillierOptions,
@@ -338,6 +340,13 @@ function paillierSecurityBits(bits: number): number {
   return 0;
 }
 
+/** A Paillier mask: the residues R_i (secret, never sent) and the fixed-point exponent they apply at. */
+interface PaillierMask extends ExactMask {
+  readonly residues: readonly bigint[];
+  readonly exponent: number;
+  readonly owner: string;
+}
+
 class PaillierAdditive implements AdditiveHeSecret {
   readonly scheme = 'paillier' as const;
   readonly slotCount = Number.MAX_SAFE_INTEGER;
@@ -559,6 +568,66 @@ class PaillierAdditive implements AdditiveHeSecret {
     // Paillier decryption is exact: it reveals the plaintext and nothing about the key.
     return this.decrypt(a);
   }
+  decryptResidues(a: AdditiveCiphertext): Uint8Array[] {
+    const x = this.#own(a);
+    const priv = this.#privKey();
+    return x.values.map((c) => bigToBytes(priv.decrypt(c), this.#residueWidth));
+  }
+  get #residueWidth(): number {
+    return Math.ceil(this.pub.bitLength / 8);
+  }
+  /** Uniform in [0, n) by rejection from `rng` (one draw of the modulus' width, top bits masked). */
+  #uniformModN(rng: CryptoRng): bigint {
+    const n = this.pub.n;
+    const bits = this.pub.bitLength;
+    const bytes = new Uint8Array(Math.ceil(bits / 8));
+    const top = bits % 8 === 0 ? 0xff : (1 << (bits % 8)) - 1;
+    for (;;) {
+      rng.fillBytes(bytes);
+      bytes[0]! &= top;
+      const r = bytesToBig(bytes);
+      if (r < n) return r;
+    }
+  }
+  readonly exact: ExactMasking = {
+    addUniformMask: (a, rng) => {
+      const x = this.#own(a);
+      const r = requireCryptoRng(rng, 'rng');
+      const n = this.pub.n;
+      const residues = x.values.map(() => this.#uniformModN(r));
+      // Enc(m) * g^R = Enc(m + R mod n); g = n + 1, so g^R = 1 + R n mod n^2.
+      const masked = x.values.map((c, i) => (c * ((1n + residues[i]! * n) % this.#n2)) % this.#n2);
+      const mask: PaillierMask = {
+        length: residues.length,
+        residues,
+        exponent: x.exponent,
+        owner: this.fingerprint,
+      };
+      return { masked: new PaillierCiphertext(masked, x.exponent, this.fingerprint), mask };
+    },
+    unmaskResidues: (bytes, mask) => {
+      const m = mask as PaillierMask;
+      if (m.owner !== this.fingerprint || !Array.isArray(m.residues)) throw mismatch('mask');
+      if (!Array.isArray(bytes) || bytes.length !== m.length) {
+        throw new FedscoreError('wire_decode', `expected ${m.length} residues`, { field: 'residues' });
+      }
+      const n = this.pub.n;
+      const div = 2 ** (this.fractionBits * m.exponent);
+      return Float64Array.from(bytes, (b, i) => {
+        if (!(b instanceof Uint8Array) || b.length !== this.#residueWidth) {
+          throw new FedscoreError('wire_decode', `residue ${i}: expected ${this.#residueWidth} bytes`, {
+            field: 'residues',
+          });
+        }
+        const v = bytesToBig(b);
+        if (v >= n)
+          throw new FedscoreError('wire_decode', `residue ${i} out of range`, { field: 'residues' });
+        let x = (v - m.residues[i]! + n) % n;
+        if (x > this.#half) x -= n;
+        return Number(x) / div;
+      });
+    },
+  };
   toPublic(): AdditiveHePublic {
     return new PaillierAdditive(this.pub, undefined, this.fractionBits, this.insecure);
   }

@@ -16,7 +16,7 @@
  * - Every SEAL object is owned by exactly one wrapper and freed by its `dispose()`; temporaries are freed
  *   in `finally`. `deleteLater()` is never used.
  */
-import { cryptoRng, FedscoreError, normal } from '@fedscore/core';
+import { cryptoRng, FedscoreError, normal, requireCryptoRng } from '@fedscore/core';
 import type {
   Ciphertext,
   CKKSEncoder,
@@ -997,9 +997,64 @@ class CkksSecretContextImpl extends CkksPublicContextImpl implements CkksSecretC
   }
 }
 
+/** Statistical security (bits) of flooding unless a caller asks for more: OpenFHE's default, LMSS's minimum. */
+export const MIN_FLOODING_SECURITY_BITS = 30;
+
+/**
+ * The flooding standard deviation that hides a decryption error of at most `errorBound` (value units,
+ * per released value) over `decryptions` released decryptions under one key, at `statisticalSecurity`
+ * bits: sd = sqrt(12 t) 2^(s/2) E. This is the rule of OpenFHE's NOISE_FLOODING_DECRYPT mode
+ * (log2 sd = s/2 + log2 sqrt(12 t) + log2 E; t = numAdversarialQueries) after B. Li, D. Micciancio,
+ * M. Schultz, J. Sorrell, "Securing approximate homomorphic encryption using differential privacy",
+ * CRYPTO 2022 (bit security of key recovery against IND-CPA-D adversaries making t decryption queries),
+ * following B. Li, D. Micciancio, EUROCRYPT 2021. `errorBound` must bound the circuit's error (measure
+ * it: hetero-LR states its bound per preset with the test that checks it).
+ */
+export function floodingStdDev(
+  errorBound: number,
+  decryptions: number,
+  statisticalSecurity = MIN_FLOODING_SECURITY_BITS,
+): number {
+  if (!(errorBound > 0) || !Number.isFinite(errorBound)) {
+    throw new FedscoreError('out_of_range', 'errorBound must be a positive finite number', {
+      field: 'errorBound',
+    });
+  }
+  if (!Number.isInteger(decryptions) || decryptions < 1) {
+    throw new FedscoreError('out_of_range', 'decryptions must be a positive integer', {
+      field: 'decryptions',
+    });
+  }
+  if (!Number.isInteger(statisticalSecurity) || statisticalSecurity < MIN_FLOODING_SECURITY_BITS) {
+    throw new FedscoreError(
+      'out_of_range',
+      `statisticalSecurity must be an integer >= ${MIN_FLOODING_SECURITY_BITS}`,
+      {
+        field: 'statisticalSecurity',
+      },
+    );
+  }
+  return Math.sqrt(12 * decryptions) * 2 ** (statisticalSecurity / 2) * errorBound;
+}
+
+/**
+ * The grid released values are rounded to after flooding: the power of two at or below sd / 16 (rounding
+ * drops low-order bits that carry nothing but noise; the rounding error, <= sd / 32, is negligible).
+ */
+export function releaseGrid(sd: number): number {
+  return 2 ** (Math.floor(Math.log2(sd)) - 4);
+}
+
+/** Round every value to a multiple of `grid` (a power of two), in place; returns `values`. */
+export function roundToGrid(values: Float64Array, grid: number): Float64Array {
+  for (let i = 0; i < values.length; i++) values[i] = Math.round(values[i]! / grid) * grid;
+  return values;
+}
+
 /** Add N(0, sd^2) noise to every value (the decryption-for-release policy). */
 export function floodNoise(values: Float64Array, sd: number, options?: ReleaseOptions): Float64Array {
-  const rng = options?.rng ?? cryptoRng();
+  // Flooding noise is secret (it hides the decryption error): never from a seeded generator.
+  const rng = options?.rng === undefined ? cryptoRng() : requireCryptoRng(options.rng, 'rng');
   const out = new Float64Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = values[i]! + normal(rng, 0, sd);
   return out;

@@ -8,10 +8,14 @@ export { runHeBenchmark } from './benchmark.ts';
 export {
   createCkksContext,
   DEFAULT_FLOODING_STDDEV,
+  floodingStdDev,
   floodNoise,
   loadCkksPublicContext,
   loadCkksSecretContext,
+  MIN_FLOODING_SECURITY_BITS,
   polynomialDepth,
+  releaseGrid,
+  roundToGrid,
   sumRotationSteps,
 } from './ckks.ts';
 export { encodeLinearWeights, linearCombination } from './linear.ts';
@@ -50,6 +54,8 @@ export type {
   CkksSecretContext,
   CkksVector,
   EncryptionMode,
+  ExactMask,
+  ExactMasking,
   HeContextInfo,
   HeContextOptions,
   HeExpectedContext,

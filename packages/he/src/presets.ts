@@ -53,6 +53,18 @@ export const CKKS_PRESETS: Readonly<Record<CkksPresetName, CkksPreset>> = {
       'N=16384, log q=400 of 438: 8192 slots, 7 levels at scale 2^40. Deep circuits (polynomial ' +
       'sigmoid of degree up to 15 plus products); ~3-4x the cost of N=8192 per operation.',
   },
+  'ckks-16384-release': {
+    name: 'ckks-16384-release',
+    polyModulusDegree: 16384,
+    coeffModulusBits: [60, 60, 55, 55, 60],
+    scaleBits: 55,
+    levels: 3,
+    securityBits: 128,
+    description:
+      'N=16384, log q=290 of 438: 8192 slots, 2 levels at scale 2^55 released at level 1 (q0 q1 = 120 ' +
+      'bits): ~64 bits of integer part for masks of 2^40 and ~2^-34 circuit error, so flooding sized for ' +
+      '30-bit statistical security stays below 2^-10 (docs/he.md). Hetero-LR default.',
+  },
 };
 
 /** Multiplicative levels of fresh ciphertexts: primes between the first (data) and the special prime. */

@@ -12,13 +12,13 @@
  * Secret and public contexts are distinct types; only the secret one can decrypt. Every object that holds
  * WASM memory has `dispose()` (and `[Symbol.dispose]`); nothing is freed by the garbage collector.
  */
-import type { Logger, Rng } from '@fedscore/core';
+import type { CryptoRng, Logger } from '@fedscore/core';
 
 /** The additive-HE schemes behind `AdditiveHe`. `none` is plaintext and flagged insecure everywhere. */
 export type HeSchemeName = 'ckks' | 'paillier' | 'none';
 
 /** Names of the built-in CKKS parameter presets (see `CKKS_PRESETS`). */
-export type CkksPresetName = 'ckks-8192' | 'ckks-8192-deep' | 'ckks-16384';
+export type CkksPresetName = 'ckks-8192' | 'ckks-8192-deep' | 'ckks-16384' | 'ckks-16384-release';
 
 /** CKKS encryption parameters. */
 export interface CkksParams {
@@ -105,8 +105,8 @@ export interface ReleaseOptions {
    * Default: `DEFAULT_FLOODING_STDDEV` (2^-20). Larger is safer and less precise.
    */
   readonly noiseStdDev?: number;
-  /** RNG for the flooding noise. Default `cryptoRng()`. */
-  readonly rng?: Rng;
+  /** RNG for the flooding noise: cryptographic only (`insecure_rng` otherwise). Default `cryptoRng()`. */
+  readonly rng?: CryptoRng;
 }
 
 /** What every context reports about itself (safe to log). */
@@ -134,8 +134,27 @@ export interface AdditiveCiphertext {
   dispose(): void;
 }
 
+/**
+ * A mask uniform modulo the plaintext modulus, added to an exact (integer) encoding: the masked value
+ * (m + R) mod n is uniform whatever m is, so whoever decrypts it learns nothing (perfect hiding). Held
+ * by the party that masked; never sent.
+ */
+export interface ExactMask {
+  readonly length: number;
+}
+
+/** Exact masked release (Paillier): mask mod n, release residues as bytes, unmask to values. */
+export interface ExactMasking {
+  /** `a` plus a fresh mask uniform modulo n per value, drawn from `rng` (cryptographic only). */
+  addUniformMask(a: AdditiveCiphertext, rng: CryptoRng): { masked: AdditiveCiphertext; mask: ExactMask };
+  /** The values of residues (bytes of `decryptResidues`) minus `mask`, decoded (signed fixed point). */
+  unmaskResidues(residues: readonly Uint8Array[], mask: ExactMask): Float64Array;
+}
+
 /** Operations available to anyone holding the public context. */
 export interface AdditiveHePublic extends HeContextInfo {
+  /** Present for exact schemes with integer plaintexts (Paillier): see `ExactMasking`. */
+  readonly exact?: ExactMasking;
   /** Largest vector length `encrypt` accepts (CKKS: any; batched into ciphertexts of `slotCount`). */
   readonly slotCount: number;
   encrypt(values: ArrayLike<number>): AdditiveCiphertext;
@@ -167,6 +186,11 @@ export interface AdditiveHePublic extends HeContextInfo {
 
 /** The key holder's side. */
 export interface AdditiveHeSecret extends AdditiveHePublic {
+  /**
+   * Exact schemes (Paillier): the plaintext residues mod n of `a` as fixed-width big-endian bytes, for a
+   * value masked by `exact.addUniformMask` (uniform: reveals nothing). Never for unmasked values.
+   */
+  decryptResidues?(a: AdditiveCiphertext): Uint8Array[];
   /** Decrypt for the key holder's own use (no noise). Never send the result to another party. */
   decrypt(a: AdditiveCiphertext): Float64Array;
   /**

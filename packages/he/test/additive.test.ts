@@ -4,7 +4,7 @@
  * the encoded values: the error is the rounding of inputs to 2^-32); none 1e-12.
  */
 import { crc32 } from 'node:zlib';
-import { memoryLogger, seededRng } from '@fedscore/core';
+import { cryptoRng, memoryLogger, seededRng } from '@fedscore/core';
 import {
   type AdditiveHeSecret,
   columnLayoutRotations,
@@ -210,3 +210,25 @@ function withKind(bytes: Uint8Array, kind: number): Uint8Array {
   new DataView(out.buffer).setUint32(out.length - 4, crc32(out.subarray(0, out.length - 4)), true);
   return out;
 }
+
+describe('Paillier exact masking (masks uniform modulo n; issue 11)', () => {
+  it('masks, releases residues of the modulus width and unmasks exactly; refuses a seeded Rng', async () => {
+    const he = await createAdditiveHe({ scheme: 'paillier', bits: 1024, insecure: true });
+    const pub = he.toPublic();
+    const values = [1.5, -2.25, 0, 123456.75, -0.000244140625];
+    const ct = pub.mulScalar(pub.encrypt(values), 0.5); // exponent 2, as a gradient product
+    const { masked, mask } = pub.exact!.addUniformMask(ct, cryptoRng());
+    const residues = he.decryptResidues!(masked);
+    expect(residues.every((r) => r.length === 128)).toBe(true);
+    // The residues are not the values: a masked 0 is a uniform residue, not 0 (probability 2^-1000).
+    expect(residues[2]!.some((b) => b !== 0)).toBe(true);
+    const back = pub.exact!.unmaskResidues(residues, mask);
+    expect(Array.from(back)).toEqual(values.map((v) => v * 0.5));
+    expect(() => pub.exact!.addUniformMask(ct, seededRng(1) as never)).toThrow(
+      expect.objectContaining({ code: 'insecure_rng', field: 'rng' }),
+    );
+    expect(() => pub.exact!.unmaskResidues(residues.slice(1), mask)).toThrow(
+      expect.objectContaining({ code: 'wire_decode', field: 'residues' }),
+    );
+  });
+});

@@ -6,7 +6,7 @@
  */
 
 import { crc32 } from 'node:zlib';
-import { FedscoreError, memoryLogger, seededRng } from '@fedscore/core';
+import { cryptoRng, FedscoreError, memoryLogger, seededRng } from '@fedscore/core';
 import { expectNoSecret, findSecret } from '@fedscore/core/testing';
 import {
   type CkksSecretContext,
@@ -186,7 +186,7 @@ describe('CKKS vector arithmetic vs plaintext', () => {
     ctx.scope(() => {
       const x = new Float64Array(4096).fill(1);
       const a = ctx.encrypt(x);
-      const r = ctx.decryptForRelease(a, { noiseStdDev: 1e-3, rng: seededRng(1) });
+      const r = ctx.decryptForRelease(a, { noiseStdDev: 1e-3, rng: cryptoRng() });
       const dev = r.map((v) => v - 1);
       const sd = Math.sqrt(dev.reduce((s, v) => s + v * v, 0) / dev.length);
       expect(sd).toBeGreaterThan(0.9e-3);

@@ -89,7 +89,7 @@ export {
   jobSpecSchema,
   jobStages,
   MASK_SEED_SECRET,
-  maskSeedFor,
+  maskKeyFor,
   NODE_PROTOCOL_VERSION,
   PUBLISH_PROTOCOL,
   partyFeatures,

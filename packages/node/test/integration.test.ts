@@ -5,8 +5,10 @@
  * SIGKILL during training, after its epoch-1 checkpoint is in its store (issue 8), and started again on
  * its state directory. The second job re-runs no earlier stage (binning done once), the train stage
  * resumes from epoch 1 on every party (a `train_resumed` event and the train checkpoint's `resumedFrom`)
- * and ends with the same model: every weight within 1e-4 of the first run's (the difference is CKKS
- * noise; seeds fix split, binning and schedule; the exact, scheme-'none' check is in jobs.test.ts). Also
+ * and ends with the same model: every weight within 2e-2 of the first run's (the difference is the
+ * CKKS release flooding, sized for 30-bit statistical security, and the masks, which are bound to the
+ * job id and so differ between the two jobs -- ~2^-12 of float64 unmasking beside 2^40 masks; seeds fix
+ * split, binning and schedule; the exact, scheme-'none' check is in jobs.test.ts). Also
  * checks the health and metrics endpoints, `fedscore node status --json`, and clean SIGTERM exits.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -274,11 +276,11 @@ describe('three node processes on loopback', () => {
     expect(gov.train.resumedFrom).toBe(1);
     expect(gov.held).toEqual([]);
     gov.train.model!.weights.forEach((w, i) => {
-      expect(Math.abs(w - firstGov!.model!.weights[i]!)).toBeLessThan(1e-4);
+      expect(Math.abs(w - firstGov!.model!.weights[i]!)).toBeLessThan(2e-2);
     });
     expect(out.train.model!.featureNames).toEqual(first!.model!.featureNames);
     out.train.model!.weights.forEach((w, i) => {
-      expect(Math.abs(w - first!.model!.weights[i]!)).toBeLessThan(1e-4);
+      expect(Math.abs(w - first!.model!.weights[i]!)).toBeLessThan(2e-2);
     });
   });
 

@@ -18,7 +18,7 @@ import {
   type JobSpec,
   JobStore,
   MASK_SEED_SECRET,
-  maskSeedFor,
+  maskKeyFor,
   NodeStore,
   validateJobSpec,
 } from '@fedscore/node';
@@ -163,8 +163,8 @@ describe('per-epoch checkpoints in the job store', () => {
   });
 });
 
-describe('the party secret behind the mask seeds', () => {
-  it('is 32 random bytes made once, kept across restarts, different per node', () => {
+describe('the party secret behind the mask keys', () => {
+  it('is 32 random bytes (256 bits) made once, kept across restarts, different per node', () => {
     const dir = tempDir();
     const a = NodeStore.open(dir);
     const s1 = Uint8Array.from(new JobStore(a).partySecret(MASK_SEED_SECRET));
@@ -178,25 +178,33 @@ describe('the party secret behind the mask seeds', () => {
     expect(Buffer.from(other).equals(Buffer.from(s1))).toBe(false);
   });
 
-  it('mask seeds: HMAC-SHA256 of job and party under the secret, distinct per job and party', async () => {
+  it('mask keys: 256-bit HMAC-SHA256 of job and party under the 256-bit secret, distinct per job and party', async () => {
     const secret = Uint8Array.from({ length: 32 }, (_, i) => i);
     const reference = createHmac('sha256', Buffer.from(secret))
-      .update('fedscore/hetero-lr/mask-seed/1\u0000job-a\u0000bank')
+      .update('fedscore/hetero-lr/mask-key/2\u0000job-a\u0000bank')
       .digest('hex');
-    expect(maskSeedFor(secret, 'job-a', 'bank')).toBe(reference);
-    const seeds = new Set([
-      maskSeedFor(secret, 'job-a', 'bank'),
-      maskSeedFor(secret, 'job-b', 'bank'),
-      maskSeedFor(secret, 'job-a', 'government'),
-      maskSeedFor(
-        Uint8Array.from(secret, (v) => v ^ 1),
-        'job-a',
-        'bank',
+    const key = maskKeyFor(secret, 'job-a', 'bank');
+    expect(key).toBeInstanceOf(Uint8Array);
+    expect(key.length).toBe(32);
+    expect(Buffer.from(key).toString('hex')).toBe(reference);
+    const hex = (k: Uint8Array) => Buffer.from(k).toString('hex');
+    const keys = new Set([
+      hex(maskKeyFor(secret, 'job-a', 'bank')),
+      hex(maskKeyFor(secret, 'job-b', 'bank')),
+      hex(maskKeyFor(secret, 'job-a', 'government')),
+      hex(
+        maskKeyFor(
+          Uint8Array.from(secret, (v) => v ^ 1),
+          'job-a',
+          'bank',
+        ),
       ),
     ]);
-    expect(seeds.size).toBe(4);
-    expect(() => maskSeedFor(new Uint8Array(16), 'job-a', 'bank')).toThrow(
-      expect.objectContaining({ code: 'invalid_argument', field: 'secret' }),
-    );
+    expect(keys.size).toBe(4);
+    for (const short of [new Uint8Array(16), new Uint8Array(31), new Uint8Array(64)]) {
+      expect(() => maskKeyFor(short, 'job-a', 'bank')).toThrow(
+        expect.objectContaining({ code: 'invalid_argument', field: 'secret' }),
+      );
+    }
   });
 });

@@ -13,7 +13,7 @@
  *     corrupt checkpoint is dropped, the train stage resumes from epoch 1 (the latest epoch every party
  *     still holds: a `train_resumed` event and `resumedFrom` on every party), PSI is not re-run, and the
  *     model is bit-identical (float64 bytes, tolerance 0) to an uninterrupted run of the same job (same
- *     id, seed and party secrets, hence the same mask streams). CKKS resume (within 1e-4) is checked
+ *     id, seed and party secrets, hence the same mask keys). CKKS resume (within the release flooding) is checked
  *     across OS processes in integration.test.ts.
  */
 import { mkdtempSync } from 'node:fs';

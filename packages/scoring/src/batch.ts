@@ -29,6 +29,7 @@
  * training based on the approximate homomorphic encryption"); flooding after Li & Micciancio (2021).
  */
 import {
+  type CryptoRng,
   cryptoRng,
   FedscoreError,
   type Logger,
@@ -37,7 +38,7 @@ import {
   type PartyId,
   type ProgressCallback,
   type ProtocolSession,
-  type Rng,
+  requireCryptoRng,
   uniform,
 } from '@fedscore/core';
 import {
@@ -92,7 +93,7 @@ export interface BatchDataOwnerOptions {
   readonly logger?: Logger;
   /** Flooding noise of released values (model-owner mode). Default 2^-20. */
   readonly noiseStdDev?: number;
-  readonly rng?: Rng;
+  readonly rng?: CryptoRng;
 }
 
 /** The data owner's role. Keep one instance (and its pool) warm across runs. */
@@ -190,7 +191,7 @@ export interface BatchModelOwnerOptions {
   /** Re-randomize results with a fresh encryption of zero. Default true. */
   readonly rerandomize?: boolean;
   /** RNG of noise and masks. Default `cryptoRng()`. */
-  readonly rng?: Rng;
+  readonly rng?: CryptoRng;
   /** Accept a data-owner context below 128-bit security (tests only; always warned). */
   readonly allowWeakParameters?: boolean;
   /** @deprecated The old name of `allowWeakParameters`. */
@@ -235,7 +236,7 @@ export class BatchScoringModelOwner {
   async score(session: ProtocolSession, dataOwner: PartyId): Promise<Float64Array | undefined> {
     const model = this.#o.model;
     const logger = this.#o.logger ?? noopLogger;
-    const rng = this.#o.rng ?? cryptoRng();
+    const rng = this.#o.rng === undefined ? cryptoRng() : requireCryptoRng(this.#o.rng, 'rng');
     const plan = await session.receive(dataOwner, BATCH_PLAN);
     const resultTo = enumFromWire(RESULT_TO_WIRE, plan.resultTo, 'batch-plan.resultTo');
     if (

@@ -4,11 +4,11 @@
  */
 import {
   type CapturedMessage,
+  type CryptoRng,
   createInMemoryNetwork,
   type Logger,
   type ProgressCallback,
   ProtocolSession,
-  type Rng,
   runParties,
 } from '@fedscore/core';
 import { type CkksParams, type CkksPresetName, createCkksContext, createHeWorkerPool } from '@fedscore/he';
@@ -30,7 +30,7 @@ export interface RunBatchScoringInput {
   readonly capture?: boolean;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
-  readonly rng?: Rng;
+  readonly rng?: CryptoRng;
 }
 
 export interface RunBatchScoringResult {

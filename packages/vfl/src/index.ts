@@ -122,9 +122,17 @@ export type {
   LrCipherProvider,
   LrCipherPublic,
   LrCipherSecret,
+  ReleasePolicy,
   VectorKind,
 } from './hetero-lr/cipher.ts';
-export { additiveCipher, cipherProvider } from './hetero-lr/cipher.ts';
+export {
+  additiveCipher,
+  cipherProvider,
+  ckksMaxMaskBits,
+  DEFAULT_HETERO_LR_PRESET,
+  RELEASE_ERROR_BOUND,
+  RELEASE_SECURITY_BITS,
+} from './hetero-lr/cipher.ts';
 export { abortAwareChannel } from './hetero-lr/exchange.ts';
 export type { PartyFeatures, Standardization } from './hetero-lr/features.ts';
 export { applyStandardization, fitStandardization } from './hetero-lr/features.ts';
@@ -163,6 +171,7 @@ export {
   batchOrder,
   batchSizes,
   checkBatchFloor,
+  DEFAULT_MASK_BITS,
   epochBatches,
   fixedBatches,
   HETERO_LR_MODES,
@@ -171,6 +180,7 @@ export {
   learningRateAt,
   MAX_MERGED_BATCH_ROWS,
   MIN_BATCH_ROWS,
+  maskStatisticalDistance,
   minBatchRows,
   resolveHyperparams,
   resolveWorkers,
@@ -184,6 +194,8 @@ export {
   packedRotationSteps,
   planPackedProduct,
 } from './hetero-lr/packing.ts';
+export type { MaskBinding, MaskSource } from './hetero-lr/plan.ts';
+export { checkMaskCapacity, maskSource, plannedReleases, uniformMask } from './hetero-lr/plan.ts';
 export { HETERO_LR_PROTOCOL, HETERO_LR_VERSION } from './hetero-lr/steps.ts';
 export type { TrainHeteroLrInput, TrainHeteroLrResult } from './hetero-lr/train.ts';
 export { ARBITER_ID, GUEST_ID, trainHeteroLr } from './hetero-lr/train.ts';

@@ -4,10 +4,16 @@
  * docs/protocols/hetero-lr.md; the plaintext-mode half is hetero-lr-privacy.test.ts). One CKKS run per
  * mode serves both checks (message capture on), with a validation split scored after the last epoch
  * so the encrypted validation messages are covered too.
- * - CKKS (N=8192, scale 2^40, flooding noise 2^-20 on each release): |w_ckks - w_none| <= 1e-4 after
- *   8 steps (each step adds ~1e-6 of approximation and flooding noise). The second epoch reuses the
- *   cached plaintext diagonals of the first.
- * - Paillier (1024-bit, insecure: test speed only; 32 fraction bits): <= 1e-6.
+ * - CKKS (default ckks-16384-release, masks of 2^40, flooding sized for 30-bit statistical security:
+ *   sd = sqrt(12 t) 2^15 E = 9e-4 for this run's t = 73 planned decryptions and E = 2^-30):
+ *   |w_ckks - w_none| <= 5e-3 after 8 steps of lr 0.3 (each step adds the flooding of the released
+ *   gradient, ~0.3 x 9e-4 per coordinate, and ~2^-13 of float64 unmasking beside a 2^40 mask; a
+ *   random walk of 8 such steps stays below 5e-3 with room). The second epoch reuses the cached
+ *   plaintext diagonals of the first.
+ * - Paillier (1024-bit, insecure: test speed only; 32 fraction bits): masks uniform modulo n and the
+ *   release as residues (exact, perfect hiding): <= 1e-6 of the plaintext run; every residue the
+ *   arbiter released is spread over [0, n) like a uniform draw (an unmasked gradient would sit within
+ *   2^70 of 0 or of n).
  */
 import { type HeteroLrMode, type HeteroLrScheme, trainHeteroLr } from '@fedscore/vfl';
 import { ciphertextBatchStep, fedscore } from '@fedscore/wire';
@@ -33,6 +39,7 @@ async function weights(
   batchSize: number,
   epochs: number,
   validationFraction = 0,
+  maskBits?: number,
 ) {
   const data = syntheticSplit(n, 2, [3, 2], 13, 0.02);
   const res = await trainHeteroLr({
@@ -49,21 +56,23 @@ async function weights(
       validationFraction,
       validationEvery: epochs,
       patience: 0,
+      ...(maskBits !== undefined && { maskBits }),
     },
-    capture: scheme === 'ckks',
+    ...(maskBits !== undefined && { minMaskBits: maskBits }),
+    capture: scheme !== 'none',
   });
   return { w: [...res.guest.weights, res.guest.intercept, ...res.hosts.flatMap((h) => h.weights)], res };
 }
 
 describe('hetero-LR under CKKS', () => {
   for (const mode of ['arbiter', 'two-party'] as const) {
-    it(`${mode}: matches the plaintext run within 1e-4; ciphertexts only under keys the receiver lacks`, async () => {
+    it(`${mode}: matches the plaintext run within the flooding (5e-3); ciphertexts only under keys the receiver lacks`, async () => {
       const ckks = await weights('ckks', mode, 600, 128, 2, 0.2);
       const none = await weights('none', mode, 600, 128, 2, 0.2);
       expect(ckks.res.keptEpoch).toBe(2);
       expect(none.res.keptEpoch).toBe(2);
       ckks.w.forEach((v, j) => {
-        expect(Math.abs(v - none.w[j]!)).toBeLessThan(1e-4);
+        expect(Math.abs(v - none.w[j]!)).toBeLessThan(5e-3);
       });
       expect(ckks.res.insecure).toBe(false);
       expect(ckks.res.descriptor.training.scheme).toBe('ckks');
@@ -96,12 +105,38 @@ describe('hetero-LR under CKKS', () => {
 });
 
 describe('hetero-LR under Paillier (FATE-style baseline)', () => {
-  it('arbiter: matches the plaintext run within 1e-6', async () => {
-    // One batch at the batch-size floor (64 rows): Paillier is slow, and smaller batches are refused.
-    const p = await weights('paillier', 'arbiter', 64, 64, 1);
-    const none = await weights('none', 'arbiter', 64, 64, 1);
+  it('arbiter and two-party: exact releases match the plaintext run within 1e-6; residues look uniform', async () => {
+    const p = await weights('paillier', 'arbiter', 64, 64, 1, 0, 16);
+    const none = await weights('none', 'arbiter', 64, 64, 1, 0, 16);
     p.w.forEach((v, j) => {
       expect(Math.abs(v - none.w[j]!)).toBeLessThan(1e-6);
+    });
+    // Default masks (2^40 bound for float releases) make no difference to Paillier: its release is exact.
+    const p40 = await weights('paillier', 'arbiter', 64, 64, 1);
+    p40.w.forEach((v, j) => {
+      expect(Math.abs(v - none.w[j]!)).toBeLessThan(1e-6);
+    });
+    const residues = p40.res.captured.filter((m) => m.from === 'arbiter' && m.step === 'released-residues');
+    expect(residues.length).toBeGreaterThan(0);
+    const fractions: number[] = [];
+    for (const m of residues) {
+      for (const item of fedscore.common.BytesList.decode(m.payload).items) {
+        // r / 2^1024 (n is a 1024-bit modulus: r / n is within a factor 2 of it).
+        let r = 0n;
+        for (const b of item) r = (r << 8n) | BigInt(b);
+        fractions.push(Number(r >> 994n) / 2 ** 30);
+      }
+    }
+    expect(fractions.length).toBeGreaterThanOrEqual(8); // one 64-row batch: 3 + 3 + 2 gradient coordinates
+    for (const f of fractions) {
+      expect(f).toBeGreaterThan(2 ** -20);
+      expect(f).toBeLessThan(1);
+    }
+    // Two-party: each side masks under the other's key, both releases exact.
+    const p2 = await weights('paillier', 'two-party', 64, 64, 1);
+    const none2 = await weights('none', 'two-party', 64, 64, 1, 0, 16);
+    p2.w.forEach((v, j) => {
+      expect(Math.abs(v - none2.w[j]!)).toBeLessThan(1e-6);
     });
     expect(p.res.insecure).toBe(true); // 1024-bit modulus
   });

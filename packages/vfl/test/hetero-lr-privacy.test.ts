@@ -84,6 +84,7 @@ describe('hetero-LR who learns what (plaintext mode: message kinds, sizes and ma
         mode,
         scheme: 'none',
         hyperparams: { ...hyper, ...(mode === 'two-party' && { classWeight: 'balanced' as const }) },
+        minMaskBits: 16, // the statistics below are for masks of 2^16 (default 2^40)
         capture: true,
       });
       const byReceiver = (p: string) => res.captured.filter((m) => m.to === p);

@@ -3,13 +3,14 @@
  * the job resumes from its last checkpoint and ends with the same model as an uninterrupted run with
  * the same seed").
  *
- * The reference is an uninterrupted run with the same plan and the same seeded mask streams.
+ * The reference is an uninterrupted run with the same plan and the same key-derived mask streams.
  * - Scheme 'none': the resumed run's weights (every party's, kept and last), the kept epoch and the
  *   validation history are bit-identical (compared as float64 bytes; tolerance 0).
- * - CKKS (N=8192, scale 2^40): ciphertext randomness (SEAL's encryption noise) and the key holder's
- *   flooding noise (drawn from the platform CSPRNG on every release) differ between any two runs, so
- *   the weights agree only within the CKKS noise: tolerance 1e-4 (each of the 9 steps adds ~1e-6 of
- *   approximation and flooding noise; the same bound hetero-lr-he.test.ts uses against plaintext).
+ * - CKKS (default ckks-16384-release): ciphertext randomness (SEAL's encryption noise) and the key
+ *   holder's flooding noise (drawn from the platform CSPRNG on every release, sized for 30-bit
+ *   statistical security: sd = sqrt(12 t) 2^15 2^-30 ~ 9e-4 for this plan's t ~ 75 decryptions) differ
+ *   between any two runs, so the weights agree only within that noise: tolerance 1e-2 (18 steps of lr
+ *   <= 0.5, each adding ~0.5 x 9e-4 per coordinate: a random walk of ~2e-3, bounded with room).
  * Checkpoints go through `serializeCheckpoint` / `parseCheckpoint` as a node would store them.
  */
 import { isFedscoreError } from '@fedscore/core';
@@ -70,7 +71,11 @@ function run(o: RunOptions): Promise<TrainHeteroLrResult> {
       ...(o.maxEpochs !== undefined && { maxEpochs: o.maxEpochs }),
     },
     session: 'resume-test',
-    maskSeeds: Object.fromEntries(ids.filter((p) => p !== 'arbiter').map((p) => [p, `mask-${p}`])),
+    maskKeys: Object.fromEntries(
+      ids
+        .filter((p) => p !== 'arbiter')
+        .map((p, k) => [p, Uint8Array.from({ length: 32 }, (_, i) => (i * 13 + k * 71 + 1) & 0xff)]),
+    ),
     ...(o.resumeFrom !== undefined && { resumeFrom: o.resumeFrom }),
     onCheckpoint: (party, cp) => {
       if (o.store !== undefined) {
@@ -185,7 +190,7 @@ describe('hetero-LR checkpoints: corrupt or mismatched checkpoints are refused',
     );
     expect(edited).not.toBe(text);
     expect(code(() => parseCheckpoint(new TextEncoder().encode(edited)))).toBe('checkpoint:sha256');
-    const other = text.replace('"version":1', '"version":2');
+    const other = text.replace('"version":2', '"version":1');
     expect(code(() => parseCheckpoint(new TextEncoder().encode(other)))).toBe('checkpoint:version');
     const flipped = Uint8Array.from(bytes);
     flipped[bytes.length - 5]! ^= 0x01; // one bit of the body
@@ -238,8 +243,8 @@ describe('hetero-LR checkpoints: corrupt or mismatched checkpoints are refused',
   });
 });
 
-describe('hetero-LR checkpoints and resume under CKKS (within the CKKS noise)', () => {
-  it('arbiter: killed after epoch 1 of 3 and resumed, weights within 1e-4 of the uninterrupted run', async () => {
+describe('hetero-LR checkpoints and resume under CKKS (within the release flooding)', () => {
+  it('arbiter: killed after epoch 1 of 3 and resumed, weights within 1e-2 (the flooding) of the uninterrupted run', async () => {
     const small = syntheticSplit(360, 2, [3], 29, 0.02);
     const opts = { mode: 'arbiter' as const, scheme: 'ckks' as const, data: small, maxEpochs: 3 };
     const ref = await run(opts);
@@ -252,7 +257,7 @@ describe('hetero-LR checkpoints and resume under CKKS (within the CKKS noise)', 
     const a = weights(ref);
     const b = weights(resumed);
     const maxDiff = Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
-    expect(maxDiff).toBeLessThanOrEqual(1e-4);
+    expect(maxDiff).toBeLessThanOrEqual(1e-2);
     expect(maxDiff).toBeGreaterThan(0); // fresh keys and flooding noise: not bit-identical
     expect(resumed.keptEpoch).toBe(ref.keptEpoch);
   });

@@ -2,7 +2,7 @@
  * The federated WOE-binning protocol against the centralized computation: per-bin counts exact, IV to
  * 1e-9 (the issue's tolerance), under CKKS (packed sums decrypted and rounded), Paillier and plaintext.
  */
-import { seededRng } from '@fedscore/core';
+import { cryptoRng } from '@fedscore/core';
 import { describe, expect, it } from 'vitest';
 import { centralized, QUANTILE_10, runBoth, synthetic } from './woe-binning-fixtures.ts';
 
@@ -14,7 +14,7 @@ describe('woe binning protocol', () => {
   it('ckks: host bins counted exactly, IV equals the centralized IV to 1e-9 (in-thread)', async () => {
     const { guest, host } = await runBoth(
       { labels: data.labels, scheme: 'ckks', releaseWoe: true },
-      { columns: data.host, binning: QUANTILE_10, workers: 0, rng: seededRng(1) },
+      { columns: data.host, binning: QUANTILE_10, workers: 0, rng: cryptoRng() },
     );
     expect(guest.features).toHaveLength(4);
     guest.features.forEach((f, i) => {

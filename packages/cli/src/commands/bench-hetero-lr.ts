@@ -12,8 +12,10 @@
  *   truth: this measures training, PSI has its own benchmark); process peak RSS (an upper bound of every
  *   party's, since all parties share this process), with the diagonal-cache budget that keeps it under
  *   2 GB;
- * - CKKS vs Paillier-1024 per mini-batch, measured in this run on the same features: CKKS on a 4096-row
- *   batch, Paillier on small batches (its cost grows with the rows), compared per row.
+ * - CKKS vs Paillier per mini-batch, measured in this run on the same features AND the same rows (issue
+ *   11: the old figure divided Paillier's per-row cost at 64 rows by CKKS's at 4096): CKKS (default
+ *   preset, 128-bit), Paillier-2048 (~112-bit, our default) and Paillier-1024 (~80-bit, FATE's default),
+ *   each on one batch of --compare-rows rows; CKKS also on a full batch, reported beside.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -21,6 +23,7 @@ import { join, resolve } from 'node:path';
 import { auc, FedscoreError, ks, seededRng } from '@fedscore/core';
 import { generatePopulation } from '@fedscore/datasets';
 import {
+  DEFAULT_HETERO_LR_PRESET,
   type HeteroLrMode,
   type HeteroLrRuntime,
   type PartyFeatures,
@@ -126,10 +129,17 @@ const SCALE_BATCH = 4096;
  * not the first (it encodes every diagonal anyway). The benchmark measures other budgets beside it.
  */
 const SCALE_CACHE_MIB = 256;
-/** CKKS side of the comparison: one batch filling the 4096 slots. */
+/**
+ * Rows of the one mini-batch every scheme of the comparison runs on (the SAME rows for all: issue 11).
+ * Small because Paillier costs ~90 ms (1024-bit) to ~0.6 s (2048-bit) per row; a CKKS batch costs about
+ * the same at any size up to its slot count, so CKKS is also timed on a full batch (`--ckks-rows`) for
+ * its per-row cost at scale -- reported beside, never divided into the headline.
+ */
+const COMPARE_ROWS = 64;
+/** The CKKS-only full batch (rows per batch at which CKKS is normally run). */
 const CKKS_COMPARE_ROWS = 4096;
-/** Paillier side: small batches (a Paillier batch costs ~90 ms per row plus a fixed ~4 s of decryptions). */
-const PAILLIER_COMPARE_ROWS = [16, 64] as const;
+/** Paillier moduli of the comparison: 2048 (our default, ~112-bit) and 1024 (FATE's default, ~80-bit). */
+const PAILLIER_COMPARE_BITS = [2048, 1024] as const;
 
 export const command: Command = {
   path: ['bench', 'hetero-lr'],
@@ -138,10 +148,10 @@ export const command: Command = {
 Measures, in this process: test AUC of CKKS hetero-LR (arbiter and two-party mode) on the public
 sets under --data (default_credit, german, breast with their fixed splits and per-set defaults:
 default_credit batch 4096, 10 epochs, lr 1; german batch 80, 10 epochs, lr 0.3; breast batch 128,
-4 epochs, lr 0.5); seconds per epoch on default_credit; --scale-epochs epochs on a generated
+4 epochs, lr 0.5; --sets picks some); seconds per epoch on default_credit; --scale-epochs epochs on a generated
 population of --scale-rows enterprises with 30 bank and ~300 government features at batch 4096, with
-a diagonal cache of --scale-cache-mib MiB per party, and the process peak RSS; CKKS (one 4096-row
-batch) vs Paillier-1024 (batches of --paillier-rows rows) per row.
+a diagonal cache of --scale-cache-mib MiB per party, and the process peak RSS; CKKS, Paillier-2048 and
+Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full batch beside).
 'pnpm bench hetero-lr' runs this and writes benchmarks/results/hetero-lr.{json,md}.`,
   options: {
     data: {
@@ -179,15 +189,20 @@ batch) vs Paillier-1024 (batches of --paillier-rows rows) per row.
     },
     'skip-scale': { type: 'boolean', description: 'skip the generated scale run' },
     'skip-paillier': { type: 'boolean', description: 'skip CKKS vs Paillier' },
+    sets: {
+      type: 'string',
+      placeholder: 'NAME,NAME',
+      description: 'public sets to run (default: all of default_credit, german, breast)',
+    },
+    'compare-rows': {
+      type: 'integer',
+      default: COMPARE_ROWS,
+      description: 'rows of the one batch CKKS and Paillier-2048/1024 are all timed on',
+    },
     'ckks-rows': {
       type: 'integer',
       default: CKKS_COMPARE_ROWS,
-      description: 'rows of the CKKS batch of the comparison',
-    },
-    'paillier-rows': {
-      type: 'integer',
-      multiple: true,
-      description: `rows of each Paillier batch of the comparison (default: ${PAILLIER_COMPARE_ROWS.join(', ')})`,
+      description: 'rows of the extra full CKKS batch (per-row cost at scale; 0 = skip)',
     },
   },
   async run(options, _positionals, ctx) {
@@ -223,7 +238,19 @@ batch) vs Paillier-1024 (batches of --paillier-rows rows) per row.
     const accuracy: Record<string, unknown> = {};
     const dataDir = data === undefined ? undefined : resolve(ctx.cwd, data);
     const publicParams: Record<string, unknown> = {};
-    for (const set of bool(options, 'skip-public') ? [] : PUBLIC_SETS) {
+    const chosenSets = optStr(options, 'sets')
+      ?.split(',')
+      .filter((x) => x.length > 0);
+    for (const name of chosenSets ?? []) {
+      if (!PUBLIC_SETS.some((s) => s.name === name)) {
+        throw new FedscoreError('invalid_argument', `unknown set '${name}'`, { field: '--sets' });
+      }
+    }
+    const sets = PUBLIC_SETS.filter((s) => chosenSets === undefined || chosenSets.includes(s.name));
+    for (const set of PUBLIC_SETS) {
+      if (!sets.includes(set)) skipped.push(`${set.name}: not in --sets (not rerun)`);
+    }
+    for (const set of bool(options, 'skip-public') ? [] : sets) {
       const folder = dataDir === undefined ? undefined : join(dataDir, set.folder);
       if (folder === undefined || !existsSync(join(folder, set.guest))) {
         skipped.push(`${set.name}: ${folder ?? 'no --data given'} absent`);
@@ -269,27 +296,25 @@ batch) vs Paillier-1024 (batches of --paillier-rows rows) per row.
     parameters['public_sets'] = publicParams;
     out['accuracy'] = accuracy;
 
-    // --- CKKS vs Paillier-1024 on the scale run's features
+    // --- CKKS vs Paillier-2048 and -1024, all on the same rows of the scale run's features
     if (!bool(options, 'skip-paillier')) {
+      const rows = num(options, 'compare-rows');
       const ckksRows = num(options, 'ckks-rows');
-      const given = options['paillier-rows'] as number[] | undefined;
-      const paillierRows = given && given.length > 0 ? [...given] : [...PAILLIER_COMPARE_ROWS];
-      const cmp = await ckksVsPaillier(ctx, ckksRows, paillierRows);
-      out['ckks_vs_paillier_speedup'] = cmp.speedupPerRow;
+      const cmp = await ckksVsPaillier(ctx, rows, ckksRows);
+      out['ckks_vs_paillier_speedup'] = cmp.speedupSameRows2048;
       out['ckks_vs_paillier'] = cmp;
       parameters['ckks_vs_paillier'] = {
-        ckks_rows: ckksRows,
-        paillier_rows: paillierRows,
-        paillier_bits: 1024,
+        rows,
+        ckks_full_batch_rows: ckksRows,
+        paillier_bits: [...PAILLIER_COMPARE_BITS],
         workers: 0,
       };
       ctx.print(
-        `CKKS ${ckksRows} rows: ${cmp.ckks.seconds_per_batch.toFixed(2)} s per batch (${(cmp.ckks.ms_per_row).toFixed(3)} ms per row); ${cmp.paillier
-          .map(
-            (p) =>
-              `Paillier-1024 ${p.rows} rows: ${p.seconds_per_batch.toFixed(2)} s (${p.ms_per_row.toFixed(1)} ms per row)`,
-          )
-          .join('; ')}; per row ${cmp.speedupPerRow.toFixed(0)}x`,
+        `${rows} rows each: ${cmp.runs
+          .map((r) => `${r.scheme} (${r.security_bits}-bit): ${r.seconds_per_batch.toFixed(2)} s`)
+          .join(
+            '; ',
+          )}; Paillier-2048 / CKKS ${cmp.speedupSameRows2048.toFixed(1)}x, Paillier-1024 / CKKS ${cmp.speedupSameRows1024.toFixed(1)}x`,
       );
     }
 
@@ -476,6 +501,10 @@ function firstRows(d: ScaleData, rows: number): ScaleData {
 }
 
 interface SchemeBatch {
+  /** e.g. 'CKKS ckks-16384-release', 'Paillier-2048'. */
+  readonly scheme: string;
+  /** Classical security of the parameters (HE standard for CKKS; NIST SP 800-57 for Paillier). */
+  readonly security_bits: number;
   readonly rows: number;
   readonly seconds_per_batch: number;
   readonly ms_per_row: number;
@@ -483,69 +512,71 @@ interface SchemeBatch {
 
 interface Comparison {
   readonly features: { readonly bank: number; readonly government: number };
-  readonly ckks: SchemeBatch;
-  readonly paillier: readonly SchemeBatch[];
-  /** Paillier ms per row at its largest measured batch / CKKS ms per row. */
-  readonly speedupPerRow: number;
-  /** Paillier seconds per batch (largest measured) / CKKS seconds per batch, at their different row counts. */
-  readonly speedupPerBatchRaw: number;
-  /** Paillier's marginal cost per row (slope between its two extreme batches), when positive. */
-  readonly paillierMarginalMsPerRow: number | null;
-  /** That slope / CKKS ms per row: the ratio Paillier approaches at large batches. */
-  readonly speedupPerRowMarginal: number | null;
+  /** Every scheme on the same `rows` rows, in one process, one after the other. */
+  readonly rows: number;
+  readonly runs: readonly SchemeBatch[];
+  /** CKKS on a full batch (its usual size), for its per-row cost at scale; null when skipped. */
+  readonly ckksFullBatch: SchemeBatch | null;
+  /** Paillier-2048 seconds / CKKS seconds, same rows (the headline). */
+  readonly speedupSameRows2048: number;
+  /** Paillier-1024 (FATE's default) seconds / CKKS seconds, same rows. */
+  readonly speedupSameRows1024: number;
 }
 
 /**
- * One mini-batch (one epoch = one batch) under each scheme, arbiter mode, on the scale run's features
- * (30 bank + 300 government), every product on the calling thread (workers 0: Paillier has none). The
- * CKKS batch fills its 4096 slots, so its first epoch also encodes every diagonal (nothing cached yet).
+ * One mini-batch (one epoch = one batch) of the SAME `rows` rows under CKKS (hetero-LR's default
+ * preset), Paillier-2048 and Paillier-1024, arbiter mode, on the scale run's features (30 bank + 300
+ * government), every product on the calling thread (workers 0: Paillier has none); nothing cached (the
+ * CKKS batch encodes its diagonals). Then, when `ckksRows` > 0, CKKS alone on a full batch.
  */
-async function ckksVsPaillier(
-  ctx: CommandContext,
-  ckksRows: number,
-  paillierRows: readonly number[],
-): Promise<Comparison> {
-  const all = scaleData(ctx, Math.max(1000, ckksRows, ...paillierRows), 7);
-  const time = async (he: HeSettings, rows: number): Promise<SchemeBatch> => {
-    const d = firstRows(all, rows);
+async function ckksVsPaillier(ctx: CommandContext, rows: number, ckksRows: number): Promise<Comparison> {
+  const all = scaleData(ctx, Math.max(1000, rows, ckksRows), 7);
+  const time = async (
+    he: HeSettings,
+    n: number,
+    label: string,
+    securityBits: number,
+  ): Promise<SchemeBatch> => {
+    const d = firstRows(all, n);
     const res = await trainHeteroLr({
       guest: { features: d.guest, labels: d.labels },
       hosts: [{ features: d.host }],
       mode: 'arbiter',
       scheme: he.scheme,
-      hyperparams: { maxEpochs: 1, batchSize: rows },
+      hyperparams: { maxEpochs: 1, batchSize: n },
       he: cipherOptions(he, ctx.logger),
       runtime: { workers: 0 },
       // A timing run on generated data: Paillier batches of a few rows are below the batch floor
       // (2 x 300 host features), which every party would otherwise refuse.
       unsafeAllowSmallBatches: ['guest', 'host-1', 'arbiter'],
       logger: ctx.logger,
-      onProgress: epochProgress((e) =>
-        ctx.progress({ ...e, stage: `${he.scheme} ${rows}-row batch: ${e.stage}` }),
-      ),
+      onProgress: epochProgress((e) => ctx.progress({ ...e, stage: `${label} ${n}-row batch: ${e.stage}` })),
     });
-    return { rows, seconds_per_batch: res.secondsPerEpoch, ms_per_row: (1000 * res.secondsPerEpoch) / rows };
+    return {
+      scheme: label,
+      security_bits: securityBits,
+      rows: n,
+      seconds_per_batch: res.secondsPerEpoch,
+      ms_per_row: (1000 * res.secondsPerEpoch) / n,
+    };
   };
-  const ckks = await time({ scheme: 'ckks' }, ckksRows);
-  const paillier: SchemeBatch[] = [];
-  for (const rows of [...paillierRows].sort((a, b) => a - b)) {
-    paillier.push(await time({ scheme: 'paillier', paillierBits: 1024 }, rows));
-  }
-  const largest = paillier[paillier.length - 1]!;
-  const smallest = paillier[0]!;
-  const slope =
-    largest.rows > smallest.rows
-      ? (1000 * (largest.seconds_per_batch - smallest.seconds_per_batch)) / (largest.rows - smallest.rows)
-      : null;
-  const marginal = slope !== null && slope > 0 ? slope : null;
+  const ckks = await time({ scheme: 'ckks' }, rows, `CKKS ${DEFAULT_HETERO_LR_PRESET}`, 128);
+  const p2048 = await time({ scheme: 'paillier', paillierBits: 2048 }, rows, 'Paillier-2048', 112);
+  const p1024 = await time(
+    { scheme: 'paillier', paillierBits: 1024 },
+    rows,
+    'Paillier-1024 (FATE default)',
+    80,
+  );
+  const full =
+    ckksRows > 0 ? await time({ scheme: 'ckks' }, ckksRows, `CKKS ${DEFAULT_HETERO_LR_PRESET}`, 128) : null;
   return {
     features: { bank: all.guest.names.length, government: all.host.names.length },
-    ckks,
-    paillier,
-    speedupPerRow: largest.ms_per_row / ckks.ms_per_row,
-    speedupPerBatchRaw: largest.seconds_per_batch / ckks.seconds_per_batch,
-    paillierMarginalMsPerRow: marginal,
-    speedupPerRowMarginal: marginal === null ? null : marginal / ckks.ms_per_row,
+    rows,
+    runs: [ckks, p2048, p1024],
+    ckksFullBatch: full,
+    speedupSameRows2048: p2048.seconds_per_batch / ckks.seconds_per_batch,
+    speedupSameRows1024: p1024.seconds_per_batch / ckks.seconds_per_batch,
   };
 }
 

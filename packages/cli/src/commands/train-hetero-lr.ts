@@ -108,8 +108,8 @@ Example:
     },
     'ckks-preset': {
       type: 'string',
-      default: 'ckks-8192',
-      choices: ['ckks-8192', 'ckks-8192-deep', 'ckks-16384'],
+      default: 'ckks-16384-release',
+      choices: ['ckks-16384-release', 'ckks-8192', 'ckks-8192-deep', 'ckks-16384'],
       description: 'CKKS parameters',
     },
     epochs: { type: 'integer', default: 10, description: 'maximum epochs (passes over the train rows)' },

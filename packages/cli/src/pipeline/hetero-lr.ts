@@ -235,7 +235,7 @@ export interface Scores {
 
 export interface HeSettings {
   readonly scheme: HeteroLrScheme;
-  readonly ckksPreset?: 'ckks-8192' | 'ckks-8192-deep' | 'ckks-16384';
+  readonly ckksPreset?: 'ckks-8192' | 'ckks-8192-deep' | 'ckks-16384' | 'ckks-16384-release';
   /** Paillier modulus bits (default 2048; 1024 is below 128-bit security and flagged). */
   readonly paillierBits?: number;
 }
@@ -248,7 +248,7 @@ export function securityNote(s: HeSettings, insecure: boolean): string {
   if (s.scheme === 'paillier') {
     return `BASELINE: Paillier-${s.paillierBits ?? 2048} variant (FATE-style, one ciphertext per value)${insecure ? '; modulus below 128-bit security: INSECURE' : ''}`;
   }
-  return `CKKS ${s.ckksPreset ?? 'ckks-8192'}${insecure ? ' with INSECURE test parameters' : ' (128-bit security)'}`;
+  return `CKKS ${s.ckksPreset ?? 'ckks-16384-release'}${insecure ? ' with INSECURE test parameters' : ' (128-bit security)'}`;
 }
 
 /**

@@ -41,7 +41,7 @@ export {
   EVALUATE_PROTOCOL,
   heOptIns,
   MASK_SEED_SECRET,
-  maskSeedFor,
+  maskKeyFor,
   NODE_PROTOCOL_VERSION,
   PUBLISH_PROTOCOL,
   partyFeatures,

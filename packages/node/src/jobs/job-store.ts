@@ -12,7 +12,7 @@
  *     stage; each written (and the older ones pruned) in one transaction, so a crash mid-write leaves the
  *     previous ones intact; dropped when the job ends
  *   job_secrets(name, secret, created_at) -- this party's random secrets for jobs (the mask-seed key of
- *     `maskSeedFor`), made on first use from the CSPRNG; never sent, never logged, never exported
+ *     `maskKeyFor`), made on first use from the CSPRNG; never sent, never logged, never exported
  * Checkpoints hold row positions, feature names, model weights and metrics of this party only; they stay
  * in this party's state directory like its data does.
  */
@@ -326,7 +326,7 @@ export class JobStore {
 
   /**
    * This party's 32-byte secret `name`, made from the CSPRNG on first use and kept in the store. It never
-   * leaves this node: callers derive per-job values from it (`maskSeedFor`).
+   * leaves this node: callers derive per-job values from it (`maskKeyFor`).
    */
   partySecret(name: string): Uint8Array {
     if (typeof name !== 'string' || !/^[a-z][a-z0-9.-]{0,63}$/.test(name)) {
@@ -339,7 +339,15 @@ export class JobStore {
         'SELECT secret FROM job_secrets WHERE name = ?',
         name,
       );
-      if (old !== undefined) return old.secret;
+      if (old !== undefined) {
+        // A stored secret must be the full 256 bits it was made with (a truncated row is refused).
+        if (!(old.secret instanceof Uint8Array) || old.secret.length !== 32) {
+          throw new FedscoreError('store', `party secret '${name}' is not 32 bytes`, {
+            field: 'job_secrets',
+          });
+        }
+        return old.secret;
+      }
       const secret = cryptoRng().fillBytes(new Uint8Array(32));
       this.store.run(
         'INSERT INTO job_secrets (name, secret, created_at) VALUES (?, ?, ?)',

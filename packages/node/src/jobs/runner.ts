@@ -43,8 +43,8 @@
  * hetero-LR the per-epoch checkpoints it stored (the last 3; see stages.ts) and the roles' handshake
  * resumes all of them from the latest epoch every party holds (at most one behind the killed party's
  * last), recorded as a `train_resumed` job event and in the train checkpoint's `resumedFrom`. With the
- * job's seed and each party's per-job mask seed the resumed run repeats the uninterrupted run from that
- * epoch: the same model, bit for bit under scheme 'none' and within the CKKS noise (1e-4) under CKKS
+ * job's seed and each party's per-job mask key the resumed run repeats the uninterrupted run from that
+ * epoch: the same model, bit for bit under scheme 'none' and within the CKKS release flooding under CKKS
  * (the jobs and integration tests check both). Earlier stages are not re-run.
  */
 import { randomUUID } from 'node:crypto';

@@ -56,7 +56,7 @@ export const jobSpecSchema = z
     train: z
       .object({
         scheme: scheme.default('ckks'),
-        ckksPreset: z.enum(['ckks-8192', 'ckks-8192-deep', 'ckks-16384']).optional(),
+        ckksPreset: z.enum(['ckks-16384-release', 'ckks-8192', 'ckks-8192-deep', 'ckks-16384']).optional(),
         paillierBits: z.number().int().min(512).max(4096).optional(),
         maxEpochs: z.number().int().min(1).max(1000).default(5),
         batchSize: z.number().int().min(1).optional(),

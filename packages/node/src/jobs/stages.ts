@@ -44,9 +44,10 @@
  * checkpoint at the end of every epoch into this party's store (`JobStore.saveEpochCheckpoint`, the last
  * 3 per job, one transaction each) and hands the ones it holds to the next attempt (`resumeFrom`); the
  * roles' handshake resumes every party from the latest epoch all of them hold. The guest's and hosts'
- * masks come from a per-job seed (`maskSeedFor`): an HMAC of the job id under this party's own random
- * secret (`JobStore.partySecret`, kept in its store, never sent), so a resumed attempt draws the masks
- * of the uninterrupted run and, under scheme 'none', ends bit-identical to it (CKKS: within its noise,
+ * masks come from a per-job 256-bit key (`maskKeyFor`): an HMAC of the job id under this party's own
+ * random 256-bit secret (`JobStore.partySecret`, kept in its store, never sent), from which hetero-LR
+ * derives one ChaCha20 stream per release bound to the plan, this party's data, epoch and batch (vfl
+ * plan.ts `maskSource`), so a resumed attempt on the same data draws the masks of the uninterrupted run and, under scheme 'none', ends bit-identical to it (CKKS: within its noise,
  * 1e-4; the jobs and integration tests check both).
  */
 import { createHmac } from 'node:crypto';
@@ -579,24 +580,26 @@ function selectedFeatures(ctx: StageContext, table: Table): string[] {
   return ctx.jobs.requireCheckpoint<BinningCheckpoint>(ctx.spec.id, 'binning').selected;
 }
 
-/** The name of the party secret the mask seeds derive from (`JobStore.partySecret`). */
+/** The name of the party secret the mask keys derive from (`JobStore.partySecret`). */
 export const MASK_SEED_SECRET = 'hetero-lr.mask-seed';
 
 /**
- * The party's hetero-LR mask seed for a job: HMAC-SHA256 under its own secret of the job id and party,
- * hex. The same on every attempt of the job (a resumed attempt draws the masks of the uninterrupted run);
- * different for every job (masks are never reused across jobs); unknown to every other party (the secret
- * never leaves the node's store, and the seed is written only into this party's own checkpoints).
+ * The party's hetero-LR mask key for a job: HMAC-SHA256 under its own 256-bit secret of the job id and
+ * party, 32 bytes. The same on every attempt of the job (a resumed attempt draws the masks of the
+ * uninterrupted run, hetero-LR binding them further to the plan and the party's data); different for
+ * every job; unknown to every other party (the secret never leaves the node's store; the key is never
+ * written anywhere -- checkpoints record only its one-way id). Before issue 11 this was a hex string
+ * that the masks' seeded generator squeezed into 32 bits (brute-forced in ~30 s per core).
  */
-export function maskSeedFor(secret: Uint8Array, job: string, party: PartyId): string {
-  if (!(secret instanceof Uint8Array) || secret.length < 32) {
-    throw new FedscoreError('invalid_argument', 'expected a secret of at least 32 bytes', {
+export function maskKeyFor(secret: Uint8Array, job: string, party: PartyId): Uint8Array {
+  if (!(secret instanceof Uint8Array) || secret.length !== 32) {
+    throw new FedscoreError('invalid_argument', 'expected a 256-bit (32-byte) secret', {
       field: 'secret',
     });
   }
-  return createHmac('sha256', secret)
-    .update(`fedscore/hetero-lr/mask-seed/1\0${job}\0${party}`)
-    .digest('hex');
+  return new Uint8Array(
+    createHmac('sha256', secret).update(`fedscore/hetero-lr/mask-key/2\0${job}\0${party}`).digest(),
+  );
 }
 
 /**
@@ -643,7 +646,8 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
     ctx.jobs.event(ctx.spec.id, 'train_resumed', 'train', ctx.attempt, `epoch=${from}`);
     ctx.logger.info('training resumed', { epoch: from, held: resumeFrom.length });
   };
-  const maskSeed = (): string => maskSeedFor(ctx.jobs.partySecret(MASK_SEED_SECRET), ctx.spec.id, ctx.party);
+  const maskKey = (): Uint8Array =>
+    maskKeyFor(ctx.jobs.partySecret(MASK_SEED_SECRET), ctx.spec.id, ctx.party);
   const { allowPlaintextScheme, allowWeakParameters } = heOptIns(ctx.spec, ctx.he);
   const providers = new Map<HeteroLrScheme, LrCipherProvider>();
   const ciphers = (s: HeteroLrScheme): LrCipherProvider => {
@@ -699,7 +703,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
       ciphers,
       // The model id is part of the plan (and of every checkpoint's check).
       modelId: ctx.spec.id,
-      maskSeed: maskSeed(),
+      maskKey: maskKey(),
       onCheckpoint,
       resumeFrom,
       logger: ctx.logger,
@@ -722,7 +726,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
     features,
     ciphers,
     allowPlaintextScheme,
-    maskSeed: maskSeed(),
+    maskKey: maskKey(),
     onCheckpoint,
     resumeFrom,
     logger: ctx.logger,

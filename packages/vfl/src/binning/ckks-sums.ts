@@ -9,7 +9,13 @@
  * depends on the host's bin layout -- is drowned; every slot of the returned ciphertexts holds a copy of
  * an output, nothing else (no partial sums: the fold leaves each slot equal to out[slot mod m]).
  */
-import { FedscoreError, normal, type ProgressCallback, type Rng } from '@fedscore/core';
+import {
+  type CryptoRng,
+  FedscoreError,
+  normal,
+  type ProgressCallback,
+  requireCryptoRng,
+} from '@fedscore/core';
 import type { CkksParams, CkksPublicContext, CkksVector } from '@fedscore/he';
 import type { BinSumCost, BinSumLayout } from './packing.ts';
 
@@ -36,7 +42,7 @@ export interface SumCell {
 
 export interface CkksSumOptions {
   /** Noise for flooding (must be cryptographic outside tests). */
-  readonly rng: Rng;
+  readonly rng: CryptoRng;
   readonly floodingStdDev?: number;
   readonly progress?: ProgressCallback;
 }
@@ -260,8 +266,9 @@ export function partialBinSumsCkks(
 export function floodBinSums(
   ctx: CkksPublicContext,
   sums: readonly CkksVector[],
-  options: { readonly rng: Rng; readonly floodingStdDev?: number },
+  options: { readonly rng: CryptoRng; readonly floodingStdDev?: number },
 ): CkksVector[] {
+  const rng = requireCryptoRng(options.rng, 'rng');
   const sd = options.floodingStdDev ?? DEFAULT_SUM_FLOODING_STDDEV;
   if (!(sd >= 0) || !Number.isFinite(sd) || sd > 0.1) {
     throw new FedscoreError('out_of_range', `floodingStdDev must be in [0, 0.1], got ${sd}`, {
@@ -271,7 +278,7 @@ export function floodBinSums(
   const S = ctx.slotCount;
   return sums.map((acc) => {
     const noise = new Float64Array(S);
-    for (let s = 0; s < S; s++) noise[s] = normal(options.rng, 0, sd);
+    for (let s = 0; s < S; s++) noise[s] = normal(rng, 0, sd);
     const fresh = ctx.encrypt(noise);
     const one = ctx.encode(1);
     const lifted = fresh.mul(one, { rescale: false });

@@ -8,6 +8,7 @@
  */
 import {
   type Column,
+  type CryptoRng,
   cryptoRng,
   FedscoreError,
   type Logger,
@@ -16,7 +17,7 @@ import {
   type PartyId,
   type ProgressCallback,
   type ProtocolSession,
-  type Rng,
+  requireCryptoRng,
 } from '@fedscore/core';
 import { type AdditiveCiphertext, loadAdditiveHePublic, loadCkksPublicContext } from '@fedscore/he';
 import {
@@ -60,8 +61,8 @@ export interface WoeBinningHostOptions {
   readonly insecure?: boolean;
   /** Worker threads for the CKKS sums (default 2). */
   readonly workers?: number;
-  /** Flooding noise (default `cryptoRng()`; a seeded one only in tests). */
-  readonly rng?: Rng;
+  /** Flooding noise: cryptographic only (default `cryptoRng()`; a seeded one is `insecure_rng`). */
+  readonly rng?: CryptoRng;
   readonly floodingStdDev?: number;
   /**
    * Publish bins below the floor `minReleasedBinRows` as fitted. Only for the attack test that shows what
@@ -205,7 +206,7 @@ export async function runWoeBinningHost(
   const { cells, counts: cellCounts } = layoutCells(layout);
   let out: Uint8Array[];
   let cost: WoeBinningHostResult['cost'];
-  const rng = options.rng ?? cryptoRng();
+  const rng = options.rng === undefined ? cryptoRng() : requireCryptoRng(options.rng, 'rng');
   if (keys.scheme === 'ckks') {
     const ctx = await loadCkksPublicContext(keys.publicContext, {
       allowWeakParameters,

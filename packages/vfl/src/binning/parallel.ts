@@ -6,7 +6,7 @@
  * Two workers give ~1.9x on two cores (../shared/ANCHORS.md).
  */
 import { Worker } from 'node:worker_threads';
-import { FedscoreError, type ProgressCallback, type Rng, siblingModuleUrl } from '@fedscore/core';
+import { type CryptoRng, FedscoreError, type ProgressCallback, siblingModuleUrl } from '@fedscore/core';
 import type { CkksPublicContext, CkksVector } from '@fedscore/he';
 import { evaluateBinSumsCkks, floodBinSums, type SumCell } from './ckks-sums.ts';
 import type { BinSumCost, BinSumLayout } from './packing.ts';
@@ -28,7 +28,7 @@ export interface BinSumWorkerOutput {
 }
 
 export interface ParallelSumOptions {
-  readonly rng: Rng;
+  readonly rng: CryptoRng;
   readonly floodingStdDev?: number;
   /** Worker threads (default 2; 0 or 1 = evaluate in this thread). */
   readonly workers?: number;

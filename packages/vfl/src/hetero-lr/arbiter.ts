@@ -10,7 +10,9 @@
  * -> released-gradient; after a validated epoch: <- validation-masked (guest), -> validation-released;
  * finally <- epoch-control (stop).
  * What the arbiter learns: the plan (row counts, hyperparameters, validation row positions) and values
- * masked by uniform noise of 2^mask_bits (CKKS) -- gradients + masks, validation sums + masks. It never
+ * masked by uniform masks of 2^mask_bits (CKKS: statistical distance |g| / 2^(mask_bits+1) per value)
+ * or uniform modulo n (Paillier: released as residues, perfect hiding) -- gradients + masks, validation
+ * sums + masks. Its CKKS releases are flooded (30-bit statistical security, a budget per fresh key). It never
  * receives features, labels, weights or residuals, even encrypted.
  * Threat model: semi-honest, and it must not collude with a party (it holds the key to everything the
  * others exchange).
@@ -27,7 +29,7 @@ import {
   planDigest,
 } from './checkpoint.ts';
 import type { LrCipherProvider } from './cipher.ts';
-import { contextMessage, withAbort } from './exchange.ts';
+import { contextMessage, releaseMasked, withAbort } from './exchange.ts';
 import {
   checkBatchFloor,
   epochBatches,
@@ -36,17 +38,17 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { planFromWire } from './plan.ts';
+import { planFromWire, plannedReleases } from './plan.ts';
 import {
   EPOCH_CONTROL,
+  GRADIENT_RELEASE,
   MASKED_GRADIENT,
   PUBLIC_CONTEXT,
-  RELEASED_GRADIENT,
   RESUME_FROM,
   RESUME_OFFER,
   TRAIN_PLAN,
   VALIDATION_MASKED,
-  VALIDATION_RELEASED,
+  VALIDATION_RELEASE,
 } from './steps.ts';
 
 export interface HeteroLrArbiterOptions {
@@ -121,7 +123,12 @@ export class HeteroLrArbiter {
       plan.maxColumns,
       o.unsafeAllowSmallBatches === true,
     );
-    const sk = await o.ciphers(plan.scheme).create({ batchSize: largestBatch, columns: plan.maxColumns });
+    // A fresh key per run (and per attempt), its flooding sized for every release the plan makes.
+    const sk = await o.ciphers(plan.scheme).create({
+      batchSize: largestBatch,
+      columns: plan.maxColumns,
+      releases: plannedReleases(plan, 1 + plan.hosts.length, true),
+    });
     const parties = [o.guest, ...plan.hosts];
     let releases = 0;
     let epochs = 0;
@@ -172,9 +179,7 @@ export class HeteroLrArbiter {
               });
             }
             const v = sk.fromBatch(batch, batch.valueCount, 'masked-gradient', 'product');
-            const out = sk.decryptForRelease(v);
-            v.dispose();
-            await s.send(p, RELEASED_GRADIENT, out);
+            await releaseMasked(s, p, sk, v, GRADIENT_RELEASE);
             releases++;
           }
         }
@@ -184,9 +189,7 @@ export class HeteroLrArbiter {
             plan.validationRows.length,
             'validation-masked',
           );
-          const out = sk.decryptForRelease(v);
-          v.dispose();
-          await s.send(o.guest, VALIDATION_RELEASED, out);
+          await releaseMasked(s, o.guest, sk, v, VALIDATION_RELEASE);
           releases++;
         }
         await o.onCheckpoint?.({

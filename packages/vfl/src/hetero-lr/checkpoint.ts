@@ -9,8 +9,8 @@
  *
  * Everything else a later epoch needs is a pure function of the plan and the epoch index: batch
  * membership (`fixedBatches`) and order (`batchOrder`), the learning rate (`learningRateAt`), the
- * validation split, and -- when a party's masks are seeded (`maskSeed`) -- its masks (one stream per
- * epoch). So a run resumed after epoch k repeats exactly what an uninterrupted run does from epoch k on.
+ * validation split, and -- when a party's masks are key-derived (`maskKey`) -- its masks (one
+ * ChaCha20 stream per release, bound to the plan and the party's data: plan.ts `maskSource`). So a run resumed after epoch k repeats exactly what an uninterrupted run does from epoch k on.
  *
  * Resume handshake (every session, after the key exchange): each host and the arbiter send the guest
  * the epochs they hold checkpoints for (`resume-offer`); the guest picks the latest epoch every party
@@ -29,7 +29,8 @@ import type { PartyFeatures } from './features.ts';
 import type { Plan } from './plan.ts';
 
 export const CHECKPOINT_FORMAT = 'fedscore.hetero-lr.checkpoint';
-export const CHECKPOINT_VERSION = 1;
+/** 2: the mask stream is recorded by key id (version 1 stored the mask seed itself: refused). */
+export const CHECKPOINT_VERSION = 2;
 
 export type CheckpointRole = 'guest' | 'host' | 'arbiter';
 
@@ -43,8 +44,11 @@ export interface EarlyStoppingState {
   readonly stop: boolean;
 }
 
-/** How a party's masks are drawn: one seeded stream per epoch (reproducible) or the platform CSPRNG. */
-export type MaskStream = { readonly kind: 'seeded'; readonly seed: string } | { readonly kind: 'crypto' };
+/**
+ * How a party's masks are drawn: derived from a 256-bit key (recorded by its one-way id, never the key)
+ * or from the platform CSPRNG.
+ */
+export type MaskStream = { readonly kind: 'keyed'; readonly keyId: string } | { readonly kind: 'crypto' };
 
 /** One epoch record of the guest's validation history. */
 export interface CheckpointEpoch {
@@ -204,9 +208,12 @@ export function validateCheckpoint(cp: unknown, field: string): asserts cp is He
   if (
     typeof m !== 'object' ||
     m === null ||
-    !(m.kind === 'crypto' || (m.kind === 'seeded' && typeof m.seed === 'string'))
+    !(
+      m.kind === 'crypto' ||
+      (m.kind === 'keyed' && typeof m.keyId === 'string' && /^[0-9a-f]{32}$/.test(m.keyId))
+    )
   ) {
-    bad("expected { kind: 'crypto' } or { kind: 'seeded', seed }", `${field}.masks`);
+    bad("expected { kind: 'crypto' } or { kind: 'keyed', keyId }", `${field}.masks`);
   }
   if (c.role === 'guest') {
     const es = c.earlyStopping as Record<string, unknown> | undefined;
@@ -280,8 +287,8 @@ export function checkHeldCheckpoints(
       bad(`epoch ${cp.epoch} beyond the plan's ${want.maxEpochs}`, `${field}.epoch`);
     const m = cp.masks;
     const w = want.masks;
-    if (m.kind !== w.kind || (m.kind === 'seeded' && w.kind === 'seeded' && m.seed !== w.seed)) {
-      bad('checkpoint drew its masks from another stream (maskSeed differs)', `${field}.masks`);
+    if (m.kind !== w.kind || (m.kind === 'keyed' && w.kind === 'keyed' && m.keyId !== w.keyId)) {
+      bad('checkpoint drew its masks from another stream (maskKey differs)', `${field}.masks`);
     }
     if (out.has(cp.epoch)) bad(`two checkpoints of epoch ${cp.epoch}`, `${field}.epoch`);
     out.set(cp.epoch, cp);

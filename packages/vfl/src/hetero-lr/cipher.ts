@@ -11,7 +11,7 @@
  * A key holder makes an `LrCipherSecret`; the others load an `LrCipherPublic` from its public bytes.
  * Encrypted vectors cross the wire as `CiphertextBatch`es; the receiver states the length it expects.
  */
-import { FedscoreError, type Logger } from '@fedscore/core';
+import { type CryptoRng, FedscoreError, type Logger } from '@fedscore/core';
 import type {
   AdditiveCiphertext,
   AdditiveHePublic,
@@ -24,8 +24,11 @@ import type {
 import {
   createAdditiveHe,
   createCkksContext,
+  floodingStdDev,
   loadAdditiveHePublic,
   loadCkksPublicContext,
+  releaseGrid,
+  roundToGrid,
 } from '@fedscore/he';
 import type { CiphertextBatch } from '@fedscore/wire';
 import { DiagonalCache } from './diagonals.ts';
@@ -54,6 +57,48 @@ export interface EncVector {
 export interface CipherShape {
   readonly batchSize: number;
   readonly columns: number;
+  /**
+   * What this key will release (decryptForRelease), for sizing the CKKS flooding noise and counting
+   * its budget: `products` product releases (<= `columns` values each) and `vectors` long vectors of up
+   * to `vectorLength` values (validation sums). Default: 4096 products, no vectors. One release more
+   * than planned is `FedscoreError('release_budget')`.
+   */
+  readonly releases?: {
+    readonly products: number;
+    readonly vectors?: number;
+    readonly vectorLength?: number;
+  };
+}
+
+/**
+ * Bound on the absolute error of a released hetero-LR CKKS value (encryption, class-weight product,
+ * packed product, mask addition, decryption), per preset, before flooding. Measured max over the
+ * gradient circuit with class weights up to ~6 (packages/vfl/test/hetero-lr-release.test.ts checks the
+ * bound with margin 2): ckks-8192 max 2^-19.5 (RMS 2^-22, issue 11), ckks-16384-release max 2^-32.7.
+ */
+export const RELEASE_ERROR_BOUND: Readonly<Record<CkksPresetName, number>> = {
+  'ckks-8192': 2 ** -18.5,
+  'ckks-8192-deep': 2 ** -8.5,
+  'ckks-16384': 2 ** -18.5,
+  'ckks-16384-release': 2 ** -30,
+};
+
+/** Statistical security of the hetero-LR release flooding (bits; LMSS 2022 / OpenFHE). */
+export const RELEASE_SECURITY_BITS = 30;
+
+/** Default CKKS preset of hetero-LR: masks of 2^40 and 30-bit flooding fit (docs/protocols/hetero-lr.md). */
+export const DEFAULT_HETERO_LR_PRESET: CkksPresetName = 'ckks-16384-release';
+
+/** What the release of a CKKS key is sized for (`LrCipherSecret.release`). */
+export interface ReleasePolicy {
+  /** Flooding standard deviation per released value. */
+  readonly noiseStdDev: number;
+  /** Released values are multiples of this power of two. */
+  readonly grid: number;
+  /** Ciphertext decryptions the flooding is sized for (t in sqrt(12 t) 2^(s/2) E). */
+  readonly decryptions: number;
+  readonly statisticalSecurity: number;
+  readonly errorBound: number;
 }
 
 export type VectorKind = 'vector' | 'product';
@@ -61,6 +106,12 @@ export type VectorKind = 'vector' | 'product';
 export interface LrCipherPublic {
   readonly scheme: HeteroLrScheme;
   readonly insecure: boolean;
+  /**
+   * The largest mask exponent k (masks uniform on +-2^k) whose masked values this key decrypts
+   * correctly: CKKS, the integer part left at the release level; exact schemes 40 (the float64
+   * release keeps ~2^-12 of the gradient beside a 2^40 mask).
+   */
+  readonly maxMaskBits: number;
   readonly fingerprint: string;
   readonly description: string;
   encrypt(values: Float64Array): EncVector;
@@ -84,11 +135,27 @@ export interface LrCipherPublic {
   /** Public context bytes (no secret key). */
   serializePublic(): Uint8Array;
   dispose(): void;
+  /**
+   * Exact schemes (Paillier): add a mask uniform modulo n to `a` (perfect hiding: the key holder's
+   * decryption is a uniform residue) and return the masked vector with the function that turns the
+   * released residues back into values. Absent for CKKS and none (they mask with `uniformMask`).
+   */
+  exactMask?(
+    a: EncVector,
+    rng: CryptoRng,
+  ): { masked: EncVector; unmask(residues: readonly Uint8Array[]): Float64Array };
 }
 
 export interface LrCipherSecret extends LrCipherPublic {
-  /** Decrypt a (masked) vector that goes to another party: CKKS adds flooding noise. */
+  /**
+   * Decrypt a (masked) vector that goes to another party: CKKS adds flooding noise sized by `release`,
+   * rounds to its grid and counts the decryption against the budget.
+   */
   decryptForRelease(a: EncVector): Float64Array;
+  /** CKKS: the flooding policy of this key. */
+  readonly release?: ReleasePolicy;
+  /** Exact schemes: the residues of a vector masked by `exactMask`, as bytes (the released message). */
+  decryptResidues?(a: EncVector): Uint8Array[];
 }
 
 /** How a party evaluates its packed products (local choices, never sent). */
@@ -108,7 +175,7 @@ export interface LrCipherProvider {
 export const DEFAULT_DIAGONAL_CACHE_MIB = 1024;
 
 export interface CipherProviderOptions {
-  /** CKKS parameters preset. Default 'ckks-8192'. */
+  /** CKKS parameters preset. Default `DEFAULT_HETERO_LR_PRESET` ('ckks-16384-release'). */
   readonly ckksPreset?: CkksPresetName;
   /**
    * Paillier modulus bits. Default 2048 (1024 needs `allowWeakParameters`). When set, a peer's key of
@@ -219,9 +286,13 @@ function plain(a: EncVector): Float64Array {
   return a.values;
 }
 
+/** Mask exponent limit of the exact schemes: a float64 release of g + r, |r| <= 2^40, keeps g to ~2^-12. */
+const EXACT_MAX_MASK_BITS = 40;
+
 const plainCipher: LrCipherSecret = {
   scheme: 'none',
   insecure: true,
+  maxMaskBits: EXACT_MAX_MASK_BITS,
   fingerprint: '',
   description: 'none (plaintext debug mode, INSECURE)',
   encrypt: (v) => new PlainVector(Float64Array.from(v)),
@@ -321,6 +392,7 @@ export function additiveCipher(he: AdditiveHePublic | AdditiveHeSecret): LrCiphe
   const base: LrCipherPublic = {
     scheme,
     insecure: he.insecure,
+    maxMaskBits: EXACT_MAX_MASK_BITS,
     fingerprint: he.fingerprint,
     description: he.description,
     encrypt: (v) => new AdditiveVector(he.encrypt(v)),
@@ -351,11 +423,25 @@ export function additiveCipher(he: AdditiveHePublic | AdditiveHeSecret): LrCiphe
     },
     serializePublic: () => he.serializePublic(),
     dispose: () => he.dispose(),
+    ...(he.exact !== undefined && {
+      exactMask(a: EncVector, rng: CryptoRng) {
+        const exact = he.exact!;
+        const { masked, mask } = exact.addUniformMask(additiveCt(a), rng);
+        return {
+          masked: new AdditiveVector(masked),
+          unmask: (residues: readonly Uint8Array[]) => exact.unmaskResidues(residues, mask),
+        };
+      },
+    }),
   };
   if ('decryptForRelease' in he) {
+    const secret = he;
     return {
       ...base,
-      decryptForRelease: (a) => he.decryptForRelease(additiveCt(a)),
+      decryptForRelease: (a) => secret.decryptForRelease(additiveCt(a)),
+      ...(secret.decryptResidues !== undefined && {
+        decryptResidues: (a: EncVector) => secret.decryptResidues!(additiveCt(a)),
+      }),
     } satisfies LrCipherSecret;
   }
   return base;
@@ -395,7 +481,7 @@ function ckksCipher(
   ctx: CkksPublicContext,
   layout: PackedLayout,
   runtime: CipherRuntime,
-  secret?: CkksSecretContext,
+  secret?: { readonly ctx: CkksSecretContext; readonly release: ReleasePolicy },
 ): LrCipherPublic | LrCipherSecret {
   const S = ctx.slotCount;
   const fp = hexBytes(ctx.fingerprint);
@@ -450,6 +536,7 @@ function ckksCipher(
   const base: LrCipherPublic = {
     scheme: 'ckks',
     insecure: ctx.insecure,
+    maxMaskBits: ckksMaxMaskBits(ctx.params.coeffModulusBits, ctx.params.scaleBits),
     fingerprint: ctx.fingerprint,
     description: `${ctx.description}, packed width ${W}`,
     encrypt(v) {
@@ -531,8 +618,24 @@ function ckksCipher(
     },
   };
   if (secret !== undefined) {
+    const policy = secret.release;
+    let released = 0;
+    // One ciphertext, only its first `length` slots (the values asked for: a block's rows, never the
+    // replicas or padding in the other slots), flooded, rounded to the grid, counted.
+    const releaseOne = (v: CkksVector): Float64Array => {
+      if (released + 1 > policy.decryptions) {
+        throw new FedscoreError(
+          'release_budget',
+          `this key's flooding is sized for ${policy.decryptions} released decryptions; make a fresh key`,
+          { field: 'releases' },
+        );
+      }
+      released++;
+      return roundToGrid(secret.ctx.decryptForRelease(v, { noiseStdDev: policy.noiseStdDev }), policy.grid);
+    };
     return {
       ...base,
+      release: policy,
       decryptForRelease(a) {
         const x = ckksVec(a);
         const out = new Float64Array(x.length);
@@ -540,7 +643,7 @@ function ckksCipher(
           x.plan.blocks.forEach((block, i) => {
             const part = x.parts[i]!.withLength(block.rows);
             try {
-              out.set(secret.decryptForRelease(part), block.rowOffset);
+              out.set(releaseOne(part), block.rowOffset);
             } finally {
               part.dispose();
             }
@@ -548,13 +651,13 @@ function ckksCipher(
         } else if (x.period !== undefined) {
           const part = x.parts[0]!.withLength(x.length);
           try {
-            out.set(secret.decryptForRelease(part));
+            out.set(releaseOne(part));
           } finally {
             part.dispose();
           }
         } else {
           x.parts.forEach((p, i) => {
-            out.set(secret.decryptForRelease(p), i * S);
+            out.set(releaseOne(p), i * S);
           });
         }
         return out;
@@ -587,9 +690,10 @@ function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
   return {
     scheme: 'ckks',
     async create(shape, runtime = {}) {
-      const preset = options.ckksPreset ?? 'ckks-8192';
+      const preset = options.ckksPreset ?? DEFAULT_HETERO_LR_PRESET;
       const slots = presetSlots(preset);
       const layout = packedLayout(shape.batchSize, shape.columns, slots);
+      const release = releasePolicy(preset, shape, slots);
       const ctx = await createCkksContext({
         params: preset,
         rotations: packedRotationSteps(layout),
@@ -597,7 +701,7 @@ function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
         allowWeakParameters: weakOk(options),
         ...logger,
       });
-      const cipher = ckksCipher(ctx, layout, runtime, ctx) as LrCipherSecret;
+      const cipher = ckksCipher(ctx, layout, runtime, { ctx, release }) as LrCipherSecret;
       return { ...cipher, serializePublic: () => prefixLayout(shape, ctx.serialize()) };
     },
     async load(bytes, runtime = {}) {
@@ -614,12 +718,44 @@ function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
 }
 
 function presetSlots(preset: CkksPresetName): number {
-  return preset === 'ckks-16384' ? 8192 : 4096;
+  return preset === 'ckks-16384' || preset === 'ckks-16384-release' ? 8192 : 4096;
+}
+
+/**
+ * Mask bits a CKKS key can carry: the release happens after the circuit's (at most) two rescales, at
+ * chain level levels - 2, whose modulus must hold (|g| + 2^k) * 2^scale with a bit to spare; capped at
+ * 40 (float64 unmasking: see EXACT_MAX_MASK_BITS). ckks-8192: 60 - 40 - 2 = 18; ckks-16384-release:
+ * 60 + 60 - 55 - 2 -> 40.
+ */
+export function ckksMaxMaskBits(coeffModulusBits: readonly number[], scaleBits: number): number {
+  const levels = coeffModulusBits.length - 2;
+  const atRelease = coeffModulusBits.slice(0, Math.max(1, levels - 1)).reduce((a, b) => a + b, 0);
+  return Math.max(0, Math.min(EXACT_MAX_MASK_BITS, atRelease - scaleBits - 2));
+}
+
+/** The flooding of a key: t decryptions = products x (blocks bound) + vectors x parts, s = 30 bits. */
+function releasePolicy(preset: CkksPresetName, shape: CipherShape, slots: number): ReleasePolicy {
+  const r = shape.releases ?? { products: 4096 };
+  // A product of p columns is cut into at most floor(log2 p) + 1 power-of-two blocks (packing.ts).
+  const blocks = Math.floor(Math.log2(Math.max(1, shape.columns))) + 1;
+  const parts = Math.ceil(Math.max(1, r.vectorLength ?? 1) / slots);
+  const decryptions = Math.max(1, r.products * blocks + (r.vectors ?? 0) * parts);
+  const errorBound = RELEASE_ERROR_BOUND[preset];
+  const noiseStdDev = floodingStdDev(errorBound, decryptions, RELEASE_SECURITY_BITS);
+  return {
+    noiseStdDev,
+    grid: releaseGrid(noiseStdDev),
+    decryptions,
+    statisticalSecurity: RELEASE_SECURITY_BITS,
+    errorBound,
+  };
 }
 
 /** The key holder's public bytes carry the shape so that loaders derive the same layout. */
 function prefixLayout(shape: CipherShape, ctxBytes: Uint8Array): Uint8Array {
-  const head = new TextEncoder().encode(JSON.stringify({ tag: CKKS_LAYOUT_TAG, ...shape }));
+  const head = new TextEncoder().encode(
+    JSON.stringify({ tag: CKKS_LAYOUT_TAG, batchSize: shape.batchSize, columns: shape.columns }),
+  );
   const out = new Uint8Array(4 + head.length + ctxBytes.length);
   new DataView(out.buffer).setUint32(0, head.length, true);
   out.set(head, 4);

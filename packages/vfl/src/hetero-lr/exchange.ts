@@ -1,6 +1,7 @@
 /** Small pieces every role uses to move encrypted vectors and public contexts over the session. */
 import {
   type Channel,
+  type CryptoRng,
   type Envelope,
   FedscoreError,
   isFedscoreError,
@@ -11,6 +12,7 @@ import {
 import { ABORT_STEP, abortFromError, abortToError, type CiphertextBatch } from '@fedscore/wire';
 import type { CipherRuntime, EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
 import type { HeteroLrScheme } from './options.ts';
+import { subtract, uniformMask } from './plan.ts';
 import { ABORT, type PublicContextMessage, SCHEME_TO_WIRE } from './steps.ts';
 
 export async function loadContext(
@@ -118,4 +120,53 @@ export async function sendEncrypted(
     v.dispose();
   }
   await s.send(to, step, batch);
+}
+
+/** The two forms a key holder releases a masked vector in. */
+export interface ReleaseSteps {
+  /** Float64 values (CKKS: flooded; none). */
+  readonly values: StepDef<Float64Array>;
+  /** Residues mod n of a value masked uniformly mod n (exact schemes: Paillier). */
+  readonly residues: StepDef<Uint8Array[]>;
+}
+
+/**
+ * The masking side of a release: `v` (consumed) plus this party's mask -- uniform modulo n for exact
+ * schemes (Paillier: the key holder decrypts a uniform residue, perfect hiding), uniform on +-2^bits
+ * otherwise -- and the function that reads the key holder's release back into values.
+ */
+export function maskForRelease(
+  key: LrCipherPublic,
+  v: EncVector,
+  rng: CryptoRng,
+  bits: number,
+  steps: ReleaseSteps,
+  field: string,
+): { masked: EncVector; read(s: ProtocolSession, from: PartyId): Promise<Float64Array> } {
+  if (key.exactMask !== undefined) {
+    const { masked, unmask } = consume(v, () => key.exactMask!(v, rng));
+    return { masked, read: async (s, from) => unmask(await s.receive(from, steps.residues)) };
+  }
+  const mask = uniformMask(rng, v.length, bits);
+  return {
+    masked: consume(v, () => key.addPlain(v, mask)),
+    read: async (s, from) => subtract(await s.receive(from, steps.values), mask, field),
+  };
+}
+
+/** The key holder's side: release a received masked vector `v` (consumed) to `to`. */
+export async function releaseMasked(
+  s: ProtocolSession,
+  to: PartyId,
+  sk: LrCipherSecret,
+  v: EncVector,
+  steps: ReleaseSteps,
+): Promise<void> {
+  if (sk.decryptResidues !== undefined) {
+    const residues = consume(v, () => sk.decryptResidues!(v));
+    await s.send(to, steps.residues, residues);
+    return;
+  }
+  const out = consume(v, () => sk.decryptForRelease(v));
+  await s.send(to, steps.values, out);
 }

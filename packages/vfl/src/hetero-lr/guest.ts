@@ -26,12 +26,12 @@
 import { availableParallelism } from 'node:os';
 import {
   auc,
+  type CryptoRng,
   FedscoreError,
   noopLogger,
   noProgress,
   type PartyId,
   type ProtocolSession,
-  type Rng,
   seededRng,
   shuffleInPlace,
 } from '@fedscore/core';
@@ -46,7 +46,16 @@ import {
   planDigest,
 } from './checkpoint.ts';
 import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
-import { consume, consumeAsync, contextMessage, loadContext, sendEncrypted, withAbort } from './exchange.ts';
+import {
+  consume,
+  consumeAsync,
+  contextMessage,
+  loadContext,
+  maskForRelease,
+  releaseMasked,
+  sendEncrypted,
+  withAbort,
+} from './exchange.ts';
 import {
   applyStandardization,
   checkFeatures,
@@ -79,22 +88,22 @@ import {
 } from './options.ts';
 import {
   checkFiniteValues,
+  checkMaskCapacity,
   encryptingDerived,
   gradientStep,
   maskSource,
   type Plan,
+  plannedReleases,
   planToWire,
-  subtract,
-  uniformMask,
 } from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
+  GRADIENT_RELEASE,
   HOST_FORWARD,
   HOST_HELLO,
   MASKED_GRADIENT,
   PUBLIC_CONTEXT,
-  RELEASED_GRADIENT,
   RESIDUAL,
   RESUME_FROM,
   RESUME_OFFER,
@@ -102,7 +111,7 @@ import {
   VALIDATION_FORWARD,
   VALIDATION_MASKED,
   VALIDATION_PARTIAL,
-  VALIDATION_RELEASED,
+  VALIDATION_RELEASE,
   VALIDATION_RESULT,
 } from './steps.ts';
 
@@ -166,7 +175,6 @@ export class HeteroLrGuest {
     const s = o.session;
     const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'guest' });
     const progress = o.onProgress ?? noProgress;
-    const masks = maskSource(o.maskSeed, o.maskRng);
     const h = resolveHyperparams(o.hyperparams);
     const rows = checkFeatures(o.features, 'guest.features');
     const y = checkLabels(o.labels, rows);
@@ -215,16 +223,27 @@ export class HeteroLrGuest {
       await s.send(o.arbiter!, TRAIN_PLAN, planToWire(plan));
       pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), o.scheme, runtime);
     } else {
-      own = await provider.create({ batchSize: largestBatch, columns: Math.max(...hostColumns) });
+      own = await provider.create({
+        batchSize: largestBatch,
+        columns: Math.max(...hostColumns),
+        releases: plannedReleases(plan, o.hosts.length, false),
+      });
       for (const host of o.hosts) await s.send(host, PUBLIC_CONTEXT, contextMessage(own, o.scheme));
       for (const host of o.hosts)
         hostKeys.push(await loadContext(provider, await s.receive(host, PUBLIC_CONTEXT), o.scheme, runtime));
     }
     const insecure = (pk?.insecure ?? false) || (own?.insecure ?? false) || hostKeys.some((k) => k.insecure);
+    for (const key of pk !== undefined ? [pk] : hostKeys) checkMaskCapacity(h.maskBits, key);
 
     // Resume handshake: the latest epoch every party holds a checkpoint of.
     const digest = planDigest(plan);
     const myData = dataDigest(o.features, y);
+    const masks = await maskSource(o.maskKey, o.maskRng, {
+      job: plan.modelId,
+      party: s.party,
+      planDigest: digest,
+      dataDigest: myData,
+    });
     const held = checkHeldCheckpoints(o.resumeFrom, {
       role: 'guest',
       party: s.party,
@@ -280,7 +299,6 @@ export class HeteroLrGuest {
     try {
       for (let e = epochs; e < h.maxEpochs && !stop; e++) {
         const t0 = performance.now();
-        const rng = masks.forEpoch(e);
         for (const p of others)
           await s.send(p, EPOCH_CONTROL, { epoch: e, stop: false, keepEpoch: 0 } as never);
         const lr = learningRateAt(h.learningRate, h.lrSchedule, h.lrDecay, e);
@@ -316,16 +334,11 @@ export class HeteroLrGuest {
             );
             const batch = key.toBatch(d);
             for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
-            const mask = uniformMask(rng, pg + 1, h.maskBits);
             const g = await consumeAsync(d, () => key.matVecTAsync(d, cols, cacheKey));
-            await sendEncrypted(
-              s,
-              o.arbiter!,
-              MASKED_GRADIENT,
-              key,
-              consume(g, () => key.addPlain(g, mask)),
-            );
-            grad = subtract(await s.receive(o.arbiter!, RELEASED_GRADIENT), mask, 'released-gradient');
+            const rng = masks.forRelease(e, bi, 'gradient');
+            const m = maskForRelease(key, g, rng, h.maskBits, GRADIENT_RELEASE, 'released-gradient');
+            await sendEncrypted(s, o.arbiter!, MASKED_GRADIENT, key, m.masked);
+            grad = await m.read(s, o.arbiter!);
           } else {
             const me = own!;
             if (plan.classWeighted) {
@@ -344,21 +357,16 @@ export class HeteroLrGuest {
             // The guest's own part X_g^T q / B in the clear.
             grad = Float64Array.from(cols, (col) => dot(col, q));
             const colsC = plan.classWeighted ? cols.map((col) => col.map((v, k) => v * c[k]!)) : cols;
-            const masks: Float64Array[] = [];
+            const reads: ReturnType<typeof maskForRelease>['read'][] = [];
             for (let hi = 0; hi < o.hosts.length; hi++) {
               const host = o.hosts[hi]!;
               const key = hostKeys[hi]!;
               const f = key.fromBatch(await s.receive(host, HOST_FORWARD), B, 'host-forward');
               const sp = await consumeAsync(f, () => key.matVecTAsync(f, colsC, cacheKey));
-              const m = uniformMask(rng, pg + 1, h.maskBits);
-              masks.push(m);
-              await sendEncrypted(
-                s,
-                host,
-                MASKED_GRADIENT,
-                key,
-                consume(sp, () => key.addPlain(sp, m)),
-              );
+              const rng = masks.forRelease(e, bi, `gradient/${host}`);
+              const m = maskForRelease(key, sp, rng, h.maskBits, GRADIENT_RELEASE, 'released-gradient');
+              reads.push(m.read);
+              await sendEncrypted(s, host, MASKED_GRADIENT, key, m.masked);
             }
             for (let hi = 0; hi < o.hosts.length; hi++) {
               const host = o.hosts[hi]!;
@@ -368,16 +376,10 @@ export class HeteroLrGuest {
                 'masked-gradient',
                 'product',
               );
-              const out = me.decryptForRelease(mg);
-              mg.dispose();
-              await s.send(host, RELEASED_GRADIENT, out);
+              await releaseMasked(s, host, me, mg, GRADIENT_RELEASE);
             }
             for (let hi = 0; hi < o.hosts.length; hi++) {
-              const part = subtract(
-                await s.receive(o.hosts[hi]!, RELEASED_GRADIENT),
-                masks[hi]!,
-                'released-gradient',
-              );
+              const part = await reads[hi]!(s, o.hosts[hi]!);
               for (let j = 0; j <= pg; j++) grad[j]! += part[j]!;
             }
           }
@@ -388,7 +390,15 @@ export class HeteroLrGuest {
         epochs = e + 1;
         let validationAuc: number | undefined;
         if (validatesAfter(e, h.maxEpochs, h.validationEvery, hasValidation)) {
-          const z = await this.#validationScores(plan, w, X, validationRows, pk, hostKeys.length, rng);
+          const z = await this.#validationScores(
+            plan,
+            w,
+            X,
+            validationRows,
+            pk,
+            hostKeys.length,
+            masks.forRelease(e, order.length, 'validation'),
+          );
           validationAuc = auc(yv, z);
           const improved = validationAuc > bestAuc + h.tolerance;
           if (improved) {
@@ -485,7 +495,7 @@ export class HeteroLrGuest {
     rows: Uint32Array,
     pk: LrCipherPublic | undefined,
     _hostKeyCount: number,
-    rng: Rng,
+    rng: CryptoRng,
   ): Promise<Float64Array> {
     const o = this.#o;
     const s = o.session;
@@ -504,16 +514,9 @@ export class HeteroLrGuest {
           f.dispose();
         }
       }
-      const mask = uniformMask(rng, n, plan.maskBits);
-      const sum = acc!;
-      await sendEncrypted(
-        s,
-        o.arbiter!,
-        VALIDATION_MASKED,
-        key,
-        consume(sum, () => key.addPlain(sum, mask)),
-      );
-      const rel = subtract(await s.receive(o.arbiter!, VALIDATION_RELEASED), mask, 'validation-released');
+      const m = maskForRelease(key, acc!, rng, plan.maskBits, VALIDATION_RELEASE, 'validation-released');
+      await sendEncrypted(s, o.arbiter!, VALIDATION_MASKED, key, m.masked);
+      const rel = await m.read(s, o.arbiter!);
       for (let i = 0; i < n; i++) z[i]! += rel[i]!;
     } else {
       for (const host of o.hosts) {

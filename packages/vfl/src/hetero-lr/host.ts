@@ -23,10 +23,20 @@
  * positions, hyperparameters). Never labels, residuals, guest features or weights: everything else it
  * receives is a ciphertext under a key it does not hold.
  * Threat model: semi-honest parties, no collusion between a key holder and the party whose values it
- * decrypts; masks hide released values statistically (CKKS) -- see the doc for the exact parameters.
+ * decrypts; masks (from a cryptographic, key-derived generator) hide released values within statistical
+ * distance |g| / 2^(maskBits+1) per coordinate under CKKS and none (2^-40 by default; this host refuses
+ * plans below its `minMaskBits`) and perfectly under Paillier (uniform modulo n, released as residues);
+ * CKKS releases are flooded for 30-bit statistical security -- see docs/protocols/hetero-lr.md.
  */
 import { availableParallelism } from 'node:os';
-import { FedscoreError, noopLogger, noProgress, type PartyId, type ProtocolSession } from '@fedscore/core';
+import {
+  assertInteger,
+  FedscoreError,
+  noopLogger,
+  noProgress,
+  type PartyId,
+  type ProtocolSession,
+} from '@fedscore/core';
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
@@ -37,7 +47,16 @@ import {
   planDigest,
 } from './checkpoint.ts';
 import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
-import { consume, consumeAsync, contextMessage, loadContext, sendEncrypted, withAbort } from './exchange.ts';
+import {
+  consume,
+  consumeAsync,
+  contextMessage,
+  loadContext,
+  maskForRelease,
+  releaseMasked,
+  sendEncrypted,
+  withAbort,
+} from './exchange.ts';
 import {
   applyStandardization,
   checkFeatures,
@@ -50,6 +69,7 @@ import { MODEL_FORMAT_VERSION, PARTY_MODEL_FORMAT, type PartyModel } from './mod
 import {
   batchOrder,
   checkBatchFloor,
+  DEFAULT_MASK_BITS,
   fixedBatches,
   type HeteroLrDataPartyOptions,
   type HeteroLrScheme,
@@ -60,23 +80,23 @@ import {
 } from './options.ts';
 import {
   checkFiniteValues,
+  checkMaskCapacity,
   encryptingDerived,
   gradientStep,
   maskSource,
   type Plan,
   planFromWire,
-  subtract,
-  uniformMask,
+  plannedReleases,
 } from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
+  GRADIENT_RELEASE,
   HOST_FORWARD,
   HOST_HELLO,
   MASKED_GRADIENT,
   PEER_FORWARD,
   PUBLIC_CONTEXT,
-  RELEASED_GRADIENT,
   RESIDUAL,
   RESUME_FROM,
   RESUME_OFFER,
@@ -132,7 +152,6 @@ export class HeteroLrHost {
     const s = o.session;
     const log = (o.logger ?? noopLogger).child({ party: s.party, role: 'host' });
     const progress = o.onProgress ?? noProgress;
-    const masks = maskSource(o.maskSeed, o.maskRng);
     const rows = checkFeatures(o.features, 'features');
     const p = o.features.columns.length;
 
@@ -165,14 +184,25 @@ export class HeteroLrHost {
     if (plan.mode === 'arbiter') {
       pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), plan.scheme, runtime);
     } else {
-      own = await provider.create({ batchSize: largestBatch, columns: plan.guestColumns });
+      own = await provider.create({
+        batchSize: largestBatch,
+        columns: plan.guestColumns,
+        releases: plannedReleases(plan, 1, false),
+      });
       await s.send(o.guest, PUBLIC_CONTEXT, contextMessage(own, plan.scheme));
       pk = await loadContext(provider, await s.receive(o.guest, PUBLIC_CONTEXT), plan.scheme, runtime);
     }
     const insecure = pk.insecure || (own?.insecure ?? false);
+    checkMaskCapacity(plan.maskBits, pk);
 
     const digest = planDigest(plan);
     const myData = dataDigest(o.features);
+    const masks = await maskSource(o.maskKey, o.maskRng, {
+      job: plan.modelId,
+      party: s.party,
+      planDigest: digest,
+      dataDigest: myData,
+    });
     const held = checkHeldCheckpoints(o.resumeFrom, {
       role: 'host',
       party: s.party,
@@ -234,7 +264,6 @@ export class HeteroLrHost {
           });
         }
         nextEpoch++;
-        const rng = masks.forEpoch(e);
         const lr = learningRateAt(plan.learningRate, plan.lrSchedule, plan.lrDecay, e);
         const order = batchOrder(fixed.length, plan.shuffleSeed, e);
         for (let bi = 0; bi < order.length; bi++) {
@@ -245,16 +274,16 @@ export class HeteroLrHost {
           const u4 = partialPredictor(X, w, b).map((v) => 0.25 * v);
           checkFiniteValues(u4, e + 1, 'partial predictions');
           const cols = gatherColumns(X, b, 1 / B);
-          const mask = uniformMask(rng, p, plan.maskBits);
+          const rng = masks.forRelease(e, bi, 'gradient');
           let released: Float64Array;
           if (plan.mode === 'arbiter') {
             const fwd = encryptingDerived(e + 1, 'partial predictions', () => pk.encrypt(u4));
             await sendEncrypted(s, o.guest, HOST_FORWARD, pk, fwd);
             const d = pk.fromBatch(await s.receive(o.guest, RESIDUAL), B, 'residual');
             const g = await consumeAsync(d, () => pk.matVecTAsync(d, cols, cacheKey));
-            const gm = consume(g, () => pk.addPlain(g, mask));
-            await sendEncrypted(s, o.arbiter!, MASKED_GRADIENT, pk, gm);
-            released = await s.receive(o.arbiter!, RELEASED_GRADIENT);
+            const m = maskForRelease(pk, g, rng, plan.maskBits, GRADIENT_RELEASE, 'released-gradient');
+            await sendEncrypted(s, o.arbiter!, MASKED_GRADIENT, pk, m.masked);
+            released = await m.read(s, o.arbiter!);
           } else {
             const me = own!;
             const fwd = encryptingDerived(e + 1, 'partial predictions', () => me.encrypt(u4));
@@ -282,8 +311,8 @@ export class HeteroLrHost {
             }
             const dd = d;
             const g = await consumeAsync(dd, () => pk.matVecTAsync(dd, cols, cacheKey));
-            const gm = consume(g, () => pk.addPlain(g, mask));
-            await sendEncrypted(s, o.guest, MASKED_GRADIENT, pk, gm);
+            const m = maskForRelease(pk, g, rng, plan.maskBits, GRADIENT_RELEASE, 'released-gradient');
+            await sendEncrypted(s, o.guest, MASKED_GRADIENT, pk, m.masked);
             // Decrypt the guest's masked part (under this host's key) for the guest.
             const theirs = me.fromBatch(
               await s.receive(o.guest, MASKED_GRADIENT),
@@ -291,12 +320,10 @@ export class HeteroLrHost {
               'masked-gradient',
               'product',
             );
-            const out = me.decryptForRelease(theirs);
-            theirs.dispose();
-            await s.send(o.guest, RELEASED_GRADIENT, out);
-            released = await s.receive(o.guest, RELEASED_GRADIENT);
+            await releaseMasked(s, o.guest, me, theirs, GRADIENT_RELEASE);
+            released = await m.read(s, o.guest);
           }
-          gradientStep(w, subtract(released, mask, 'released-gradient'), lr, plan.l2);
+          gradientStep(w, released, lr, plan.l2);
           checkFiniteValues(w, e + 1, 'weights');
           progress({ stage: 'hetero-lr host batch', done: bi + 1, total: order.length, unit: 'batch' });
         }
@@ -379,6 +406,14 @@ function checkPlan(plan: Plan, me: string, rows: number, o: HeteroLrHostOptions)
     throw new FedscoreError('invalid_config', 'arbiter mode needs the arbiter party id', {
       field: 'arbiter',
     });
+  }
+  const floor = assertInteger(o.minMaskBits ?? DEFAULT_MASK_BITS, 'minMaskBits', 0, 40);
+  if (plan.maskBits < floor) {
+    throw new FedscoreError(
+      'privacy_floor',
+      `the guest plans masks of 2^${plan.maskBits}; this host requires at least 2^${floor}`,
+      { field: 'mask_bits', details: { planned: plan.maskBits, floor } },
+    );
   }
   if (plan.mode === 'two-party' && plan.guestColumns < 1) {
     throw new FedscoreError('protocol_step', 'two-party plan without guest_columns', {

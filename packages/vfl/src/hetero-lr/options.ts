@@ -6,11 +6,11 @@ import {
   assertFiniteNumber,
   assertInteger,
   assertOneOf,
+  type CryptoRng,
   FedscoreError,
   type Logger,
   type ProgressCallback,
   permutation,
-  type Rng,
   seededRng,
 } from '@fedscore/core';
 import type { CheckpointCallback, HeteroLrCheckpoint } from './checkpoint.ts';
@@ -63,7 +63,12 @@ export interface HeteroLrHyperparams {
   readonly tolerance?: number;
   /** Validate every this many epochs. Default 1. */
   readonly validationEvery?: number;
-  /** Masks are uniform in [-2^maskBits, 2^maskBits]. Default 16 (see docs/protocols/hetero-lr.md). */
+  /**
+   * Masks are uniform in [-2^maskBits, 2^maskBits]: a released coordinate g + r is within statistical
+   * distance |g| / 2^(maskBits+1) of a mask alone. Default 40 (2^-40 per coordinate for |g| <= 2; needs
+   * the default CKKS preset ckks-16384-release, or Paillier / none). Every host refuses a plan below its
+   * own `minMaskBits` (see docs/protocols/hetero-lr.md).
+   */
   readonly maskBits?: number;
   /** Seeds the batch order and the validation split: same seed, same weights. Default 42. */
   readonly seed?: number;
@@ -83,6 +88,18 @@ export interface ResolvedHyperparams {
   readonly validationEvery: number;
   readonly maskBits: number;
   readonly seed: number;
+}
+
+/** Default mask exponent of a plan and default floor every host enforces (docs/protocols/hetero-lr.md). */
+export const DEFAULT_MASK_BITS = 40;
+
+/**
+ * Statistical distance between the key holder's views of a released coordinate g + r and of r alone,
+ * r uniform on [-2^maskBits, 2^maskBits] (continuous): |g| / 2^(maskBits+1). Over a run it adds up at
+ * most linearly in the released coordinates (`releases` of them).
+ */
+export function maskStatisticalDistance(maxAbsValue: number, maskBits: number, releases = 1): number {
+  return Math.min(1, (releases * Math.abs(maxAbsValue)) / 2 ** (maskBits + 1));
 }
 
 export function resolveHyperparams(h: HeteroLrHyperparams = {}): ResolvedHyperparams {
@@ -108,7 +125,7 @@ export function resolveHyperparams(h: HeteroLrHyperparams = {}): ResolvedHyperpa
     patience: assertInteger(h.patience ?? 3, 'patience', 0),
     tolerance: assertFiniteNumber(h.tolerance ?? 1e-4, 'tolerance', 0),
     validationEvery: assertInteger(h.validationEvery ?? 1, 'validationEvery', 1),
-    maskBits: assertInteger(h.maskBits ?? 16, 'maskBits', 0, 40),
+    maskBits: assertInteger(h.maskBits ?? DEFAULT_MASK_BITS, 'maskBits', 0, 40),
     seed: assertInteger(h.seed ?? 42, 'seed', 0, 2 ** 32 - 1),
   };
 }
@@ -279,13 +296,20 @@ export function validatesAfter(
 
 /** Options every data party (guest and hosts) takes besides its own data: masks, checkpoints, runtime. */
 export interface HeteroLrDataPartyOptions {
-  /** Mask generator (default `cryptoRng()`). */
-  readonly maskRng?: Rng;
   /**
-   * Draw the masks from one seeded stream per epoch instead (reproducible runs and bit-identical
-   * resumes in mode 'none'; the masks are then as secret as the seed). Default: `maskRng`.
+   * The smallest mask exponent this party accepts for the masks that hide its values (hosts check the
+   * guest's plan: `FedscoreError('privacy_floor')` naming `mask_bits`). Default `DEFAULT_MASK_BITS`.
    */
-  readonly maskSeed?: string | number;
+  readonly minMaskBits?: number;
+  /** Mask generator (default `cryptoRng()`); a seeded one is refused (`insecure_rng`). */
+  readonly maskRng?: CryptoRng;
+  /**
+   * A 256-bit secret (32 bytes from a CSPRNG, never sent) to derive the masks from instead: one ChaCha20
+   * stream per release bound to the run, this party, the plan, its data, epoch and batch (plan.ts
+   * `maskSource`). Reproducible for this party only: bit-identical resumes in mode 'none'. Default:
+   * `maskRng`.
+   */
+  readonly maskKey?: Uint8Array;
   /** Called with this party's checkpoint at the end of every epoch (awaited). */
   readonly onCheckpoint?: CheckpointCallback;
   /**

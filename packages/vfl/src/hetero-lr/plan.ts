@@ -2,9 +2,16 @@
  * The decoded TrainPlan every role works from, plus helpers shared by the role files (masks, the
  * gradient step). Nothing here touches the channel.
  */
-import { cryptoRng, FedscoreError, type Rng, seededRng, uniform } from '@fedscore/core';
+import {
+  type CryptoRng,
+  cryptoRng,
+  FedscoreError,
+  loadRngKey,
+  requireCryptoRng,
+  uniform,
+} from '@fedscore/core';
 import type { MaskStream } from './checkpoint.ts';
-import type { HeteroLrMode, HeteroLrScheme, LrScheduleName } from './options.ts';
+import { type HeteroLrMode, type HeteroLrScheme, type LrScheduleName, validatesAfter } from './options.ts';
 import { fromWire, MODE_TO_WIRE, SCHEDULE_TO_WIRE, SCHEME_TO_WIRE, type TrainPlanMessage } from './steps.ts';
 
 export interface Plan {
@@ -82,38 +89,105 @@ export function planFromWire(m: TrainPlanMessage): Plan {
 
 /**
  * A mask for a value a key holder will decrypt: uniform in [-2^bits, 2^bits] per coordinate. Masks are
- * secret: the RNG must be cryptographic unless the caller injected a seeded one for a reproducible test.
+ * secret: `rng` must be a cryptographic generator, by type (`CryptoRng`) and at run time
+ * (`FedscoreError('insecure_rng')` for a seeded one).
  */
-export function uniformMask(rng: Rng, n: number, bits: number): Float64Array {
+export function uniformMask(rng: CryptoRng, n: number, bits: number): Float64Array {
+  requireCryptoRng(rng, 'maskRng');
   const r = 2 ** bits;
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) out[i] = (2 * uniform(rng) - 1) * r;
   return out;
 }
 
-export function defaultMaskRng(rng: Rng | undefined): Rng {
-  return rng ?? cryptoRng();
+/** What a party's key-derived masks are bound to (besides epoch, batch and purpose). */
+export interface MaskBinding {
+  /** The run: the model id (in node jobs, the job id). */
+  readonly job: string;
+  /** The party drawing the masks. */
+  readonly party: string;
+  /** SHA-256 of the agreed plan (`planDigest`). */
+  readonly planDigest: string;
+  /** SHA-256 of this party's own inputs (`dataDigest`): other data, other masks. */
+  readonly dataDigest: string;
 }
 
 /**
- * A party's masks: one seeded stream per epoch when `seed` is set (reproducible, also across a resume:
- * tests and audits), else one generator for the whole run (`rng`, default the platform CSPRNG).
+ * A party's masks. With a 256-bit `key` (node jobs: `maskKeyFor`), the masks of each release come from
+ * their own ChaCha20 stream keyed by BLAKE2b(key; job, party, plan digest, data digest, epoch, batch,
+ * purpose) (core keyed-rng.ts): a resumed run that repeats an epoch on the same data draws the same
+ * masks (so the key holder sees nothing new), a run on different data or another plan never does, and
+ * nobody without the key can predict them. Without a key, one cryptographic generator for the whole
+ * run (`rng`, default the platform CSPRNG).
  */
 export interface MaskSource {
   readonly stream: MaskStream;
-  forEpoch(epoch: number): Rng;
+  /** The generator of one release: epoch, position of the batch in the epoch, and purpose. */
+  forRelease(epoch: number, batch: number, purpose: string): CryptoRng;
 }
 
-export function maskSource(seed: string | number | undefined, rng: Rng | undefined): MaskSource {
-  if (seed !== undefined) {
-    const s = String(seed);
+export async function maskSource(
+  key: Uint8Array | undefined,
+  rng: CryptoRng | undefined,
+  binding: MaskBinding,
+): Promise<MaskSource> {
+  if (key !== undefined) {
+    const k = await loadRngKey(key, 'maskKey');
+    const base = {
+      job: binding.job,
+      party: binding.party,
+      planDigest: binding.planDigest,
+      dataDigest: binding.dataDigest,
+    };
     return {
-      stream: { kind: 'seeded', seed: s },
-      forEpoch: (epoch) => seededRng(`hetero-lr/masks/${s}/${epoch}`),
+      stream: { kind: 'keyed', keyId: k.id },
+      forRelease: (epoch, batch, purpose) =>
+        k.derive('fedscore/hetero-lr/mask', { ...base, epoch, batch, purpose }),
     };
   }
-  const r = defaultMaskRng(rng);
-  return { stream: { kind: 'crypto' }, forEpoch: () => r };
+  const r = rng === undefined ? cryptoRng() : requireCryptoRng(rng, 'maskRng');
+  return { stream: { kind: 'crypto' }, forRelease: () => r };
+}
+
+/**
+ * What a key of this run releases (sizes its CKKS flooding, `CipherShape.releases`): `releasers`
+ * masked products per batch over every epoch (upper bound: ceil(train / batch) batches), plus for the
+ * arbiter the masked validation sums of every validated epoch.
+ */
+export function plannedReleases(
+  plan: Plan,
+  releasers: number,
+  validation: boolean,
+): { products: number; vectors: number; vectorLength: number } {
+  const train = plan.rows - plan.validationRows.length;
+  const batches = Math.ceil(train / plan.batchSize);
+  let validated = 0;
+  if (validation) {
+    for (let e = 0; e < plan.maxEpochs; e++) {
+      if (validatesAfter(e, plan.maxEpochs, plan.validationEvery, plan.validationRows.length > 0))
+        validated++;
+    }
+  }
+  return {
+    products: Math.max(1, plan.maxEpochs * batches * releasers),
+    vectors: validated,
+    vectorLength: plan.validationRows.length,
+  };
+}
+
+/** A party refuses to mask with more bits than the key its masked values go under can carry. */
+export function checkMaskCapacity(
+  maskBits: number,
+  key: { readonly maxMaskBits: number; readonly description: string },
+): void {
+  if (maskBits > key.maxMaskBits) {
+    throw new FedscoreError(
+      'invalid_config',
+      `masks of 2^${maskBits} do not fit under ${key.description} (at most 2^${key.maxMaskBits}): use the ` +
+        "CKKS preset 'ckks-16384-release' (default), Paillier, or fewer maskBits (weaker hiding)",
+      { field: 'maskBits', details: { maskBits, max: key.maxMaskBits } },
+    );
+  }
 }
 
 /**

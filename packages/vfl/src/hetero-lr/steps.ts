@@ -8,6 +8,7 @@ import { FedscoreError, type StepDef } from '@fedscore/core';
 import {
   type AbortInfo,
   abortStep,
+  bytesListStep,
   type CiphertextBatch,
   ciphertextBatchStep,
   fedscore,
@@ -24,8 +25,10 @@ export const HETERO_LR_PROTOCOL = 'vfl.hetero-lr';
  * 3: the resume handshake (`resume-offer`, `resume-from`) after the key exchange, every session.
  * 4: the remainder joins the last full batch (`batchSizes`), and every party refuses a plan with a
  * batch below the floor (`checkBatchFloor`): a version-3 peer would cut other batches.
+ * 5: Paillier releases masked values exactly (`released-residues`, `validation-residues`: residues mod
+ *    n of values masked uniformly mod n) instead of float64 vectors (issue 11).
  */
-export const HETERO_LR_VERSION = 4;
+export const HETERO_LR_VERSION = 5;
 
 export type TrainPlanMessage = fedscore.heterolr.TrainPlan;
 export type HostHelloMessage = fedscore.heterolr.HostHello;
@@ -98,12 +101,23 @@ export const RESIDUAL: StepDef<CiphertextBatch> = ciphertextBatchStep('residual'
 export const MASKED_GRADIENT: StepDef<CiphertextBatch> = ciphertextBatchStep('masked-gradient');
 /** Key holder -> that party: the masked gradient, decrypted (flooded for CKKS). */
 export const RELEASED_GRADIENT: StepDef<Float64Array> = float64VectorStep('released-gradient');
+/**
+ * Paillier: key holder -> that party, the masked gradient decrypted as residues mod n (one fixed-width
+ * big-endian byte string per value): uniform, because the mask is uniform mod n.
+ */
+export const RELEASED_RESIDUES: StepDef<Uint8Array[]> = bytesListStep('released-residues');
+/** Paillier, arbiter mode: arbiter -> guest, the masked validation sum as residues mod n. */
+export const VALIDATION_RESIDUES: StepDef<Uint8Array[]> = bytesListStep('validation-residues');
+/** How gradients are released (float64 or, Paillier, residues). */
+export const GRADIENT_RELEASE = { values: RELEASED_GRADIENT, residues: RELEASED_RESIDUES } as const;
 /** Arbiter mode: host -> guest, [[X_h w_h]] on the validation rows. */
 export const VALIDATION_FORWARD: StepDef<CiphertextBatch> = ciphertextBatchStep('validation-forward');
 /** Arbiter mode: guest -> arbiter, [[sum_h X_h w_h + mask]] on the validation rows. */
 export const VALIDATION_MASKED: StepDef<CiphertextBatch> = ciphertextBatchStep('validation-masked');
 /** Arbiter mode: arbiter -> guest, the masked validation sum decrypted. */
 export const VALIDATION_RELEASED: StepDef<Float64Array> = float64VectorStep('validation-released');
+/** How masked validation sums are released (float64 or, Paillier, residues). */
+export const VALIDATION_RELEASE = { values: VALIDATION_RELEASED, residues: VALIDATION_RESIDUES } as const;
 /** Two-party mode: host -> guest, X_h w_h on the validation rows (what joint scoring reveals too). */
 export const VALIDATION_PARTIAL: StepDef<Float64Array> = float64VectorStep('validation-partial');
 

@@ -7,13 +7,13 @@
 import {
   assertOneOf,
   type CapturedMessage,
+  type CryptoRng,
   createInMemoryNetwork,
   FedscoreError,
   type Logger,
   noopLogger,
   type ProgressCallback,
   ProtocolSession,
-  type Rng,
   runParties,
 } from '@fedscore/core';
 import { envelopeCodec } from '@fedscore/wire';
@@ -58,10 +58,15 @@ export interface TrainHeteroLrInput {
    * Default: workers 'auto' (2 when the run is large enough), cache 1024 MiB per party.
    */
   readonly runtime?: HeteroLrRuntime;
-  /** Mask RNG per party id (tests; default cryptoRng() each). */
-  readonly maskRngs?: Readonly<Record<string, Rng>>;
-  /** Seeded per-epoch mask streams per party id (reproducible runs and bit-identical resumes). */
-  readonly maskSeeds?: Readonly<Record<string, string | number>>;
+  /** Mask generator per party id (cryptographic only; default cryptoRng() each). */
+  readonly maskRngs?: Readonly<Record<string, CryptoRng>>;
+  /**
+   * Every host's floor on the plan's mask bits (default `DEFAULT_MASK_BITS`): lower it only to run a
+   * deliberately weaker plan (tests that need float64-exact unmasking, attack tests).
+   */
+  readonly minMaskBits?: number;
+  /** A 256-bit mask key per party id (key-derived masks: reproducible runs and bit-identical resumes). */
+  readonly maskKeys?: Readonly<Record<string, Uint8Array>>;
   /** Every party's end-of-epoch checkpoint, with the party id (awaited). */
   readonly onCheckpoint?: (party: string, checkpoint: HeteroLrCheckpoint) => void | Promise<void>;
   /** The checkpoints each party holds, by party id (the run resumes from the latest epoch all hold). */
@@ -135,7 +140,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
   // Choosing scheme 'none' here is choosing it for every role of this in-process run.
   const allowPlaintextScheme = scheme === 'none';
   const checkpointing = (id: string) => ({
-    ...(input.maskSeeds?.[id] !== undefined && { maskSeed: input.maskSeeds[id] }),
+    ...(input.maskKeys?.[id] !== undefined && { maskKey: input.maskKeys[id] }),
     ...(input.resumeFrom?.[id] !== undefined && { resumeFrom: input.resumeFrom[id] }),
     ...(input.onCheckpoint !== undefined && {
       onCheckpoint: (cp: HeteroLrCheckpoint) => input.onCheckpoint!(id, cp),
@@ -174,6 +179,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         features: h.features,
         ciphers,
         allowPlaintextScheme,
+        ...(input.minMaskBits !== undefined && { minMaskBits: input.minMaskBits }),
         ...(input.maskRngs?.[id] !== undefined && { maskRng: input.maskRngs[id] }),
         ...checkpointing(id),
         ...(input.runtime !== undefined && { runtime: input.runtime }),
