@@ -13,7 +13,15 @@ export type { LinearScoreModel } from './linear.ts';
 export { linearFromPartyModel, linearFromScorecard, linearScores, woeColumns } from './linear.ts';
 export type { RunBatchScoringInput, RunBatchScoringResult } from './local.ts';
 export { DATA_OWNER_ID, MODEL_OWNER_ID, runBatchScoring } from './local.ts';
-export type { OnlineBankOptions, OnlineGovernmentOptions, OnlineMode, OnlineScore } from './online.ts';
+export type {
+  OnlineBankOptions,
+  OnlineGovernmentOptions,
+  OnlineHelloInfo,
+  OnlineMode,
+  OnlineRequestInfo,
+  OnlineScore,
+  OnlineScoreOptions,
+} from './online.ts';
 export {
   bandFromThresholdIndex,
   DEFAULT_RHO_BITS,
@@ -87,9 +95,12 @@ export {
   SelfEstimateBank,
   SelfEstimateClient,
 } from './self-estimate.ts';
+export type { ScoreRefusal } from './steps.ts';
 export {
   BATCH_SCORING_PROTOCOL,
   ONLINE_SCORING_PROTOCOL,
+  REQUEST_ID_PATTERN,
+  SCORE_REFUSALS,
   SCORING_VERSION,
   SELF_ESTIMATE_PROTOCOL,
 } from './steps.ts';

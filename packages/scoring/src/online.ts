@@ -11,7 +11,8 @@
  *   per applicant:
  *   2. bank -> gov   score-request   the applicant's USCC and the request number
  *   3. bank -> gov   partial-score   exact: [[s_bank]]; band: [[s_bank - t_k]] in slot k, k < K
- *   4. gov -> bank   score-reply     scored, or "no record"
+ *   4. gov -> bank   score-reply     scored, or a refusal code (no_record, consent_missing, quota_exceeded,
+ *                                    rate_limited: SCORE_REFUSALS)
  *   5. gov -> bank   joint-result    exact: [[s + e]]; band: [[rho_k (s - t_k) + e_k]] in slot k,
  *                                    rho_k log-uniform in [1, 2^rhoBits], fresh per request and slot
  *   last: bank -> gov score-request with close = true
@@ -59,8 +60,10 @@ import {
   ONLINE_HELLO,
   ONLINE_MODE_TO_WIRE,
   PARTIAL_SCORE,
+  SCORE_REFUSALS,
   SCORE_REPLY,
   SCORE_REQUEST,
+  type ScoreRefusal,
 } from './steps.ts';
 
 export type OnlineMode = 'exact' | 'band';
@@ -100,8 +103,20 @@ export interface OnlineScore {
    * thresholds when it reaches none (the last band).
    */
   readonly thresholdIndex?: number;
-  /** False when the government has no record of the applicant. */
+  /** False when the government did not score the applicant (`refusal` says why). */
   readonly found: boolean;
+  /** Why the government did not score the applicant (absent when `found`). */
+  readonly refusal?: ScoreRefusal;
+}
+
+/** Per-request options of `OnlineScoringBank.score`. */
+export interface OnlineScoreOptions {
+  /** Sent with the request so that both parties' audit entries carry it (`REQUEST_ID_PATTERN`). */
+  readonly requestId?: string;
+}
+
+function refusalOf(error: string): ScoreRefusal {
+  return (SCORE_REFUSALS as readonly string[]).includes(error) ? (error as ScoreRefusal) : 'no_record';
 }
 
 /** The bank's side of an online scoring session. Create once; keys stay warm across requests. */
@@ -167,7 +182,11 @@ export class OnlineScoringBank {
   }
 
   /** Score one applicant given the bank's own partial score (its points or linear predictor, intercept included). */
-  async score(applicant: string, bankPartial: number): Promise<OnlineScore> {
+  async score(
+    applicant: string,
+    bankPartial: number,
+    options: OnlineScoreOptions = {},
+  ): Promise<OnlineScore> {
     const session = this.#session;
     const gov = this.#government;
     if (session === undefined || gov === undefined) {
@@ -187,7 +206,11 @@ export class OnlineScoringBank {
     const values =
       this.mode === 'exact' ? Float64Array.of(bankPartial) : this.#thresholds.map((t) => bankPartial - t);
     const bytes = ctx.encryptSymmetricSerialized(values, { compression: 'none' });
-    await session.send(gov, SCORE_REQUEST, fedscore.scoring.ScoreRequest.create({ applicant, index }));
+    await session.send(
+      gov,
+      SCORE_REQUEST,
+      fedscore.scoring.ScoreRequest.create({ applicant, index, requestId: options.requestId ?? '' }),
+    );
     await session.send(
       gov,
       PARTIAL_SCORE,
@@ -199,7 +222,7 @@ export class OnlineScoringBank {
         field: 'score-reply.index',
       });
     }
-    if (reply.error !== '') return { applicant, found: false };
+    if (reply.error !== '') return { applicant, found: false, refusal: refusalOf(reply.error) };
     const [item] = checkBatch(ctx, await session.receive(gov, JOINT_RESULT), 'joint-result', {
       items: 1,
       slotsPerItem: values.length,
@@ -236,9 +259,35 @@ export class OnlineScoringBank {
   }
 }
 
+/** What the government's lookup sees of one request. */
+export interface OnlineRequestInfo {
+  /** 0-based request number within the session. */
+  readonly index: number;
+  /** The bank's request id ('' when it sent none). */
+  readonly requestId: string;
+}
+
+/** The session's hello as the government's `onHello` hook sees it (no key material). */
+export interface OnlineHelloInfo {
+  readonly mode: OnlineMode;
+  readonly thresholds: number;
+  readonly modelId: string;
+}
+
 export interface OnlineGovernmentOptions {
-  /** The government's own partial score of an applicant, or undefined when it has no record. */
-  readonly partialScoreOf: (applicant: string) => number | undefined;
+  /**
+   * The government's own partial score of an applicant; undefined when it has no record, or a refusal
+   * code (consent, quota, rate) that the bank receives instead of a result.
+   */
+  readonly partialScoreOf: (
+    applicant: string,
+    request: OnlineRequestInfo,
+  ) => number | ScoreRefusal | undefined;
+  /**
+   * Called once per session with the bank's hello, before any request is served (e.g. to load the model
+   * part `modelId` names). Throwing ends the session with that error.
+   */
+  readonly onHello?: (hello: OnlineHelloInfo) => void | Promise<void>;
   /** Band mode blinding: rho_k in [1, 2^rhoBits]. Default 6. */
   readonly rhoBits?: number;
   /** Flooding noise sd. Default 2^-20. */
@@ -271,6 +320,7 @@ export class OnlineScoringGovernment {
     const hello = await session.receive(bank, ONLINE_HELLO);
     const mode = enumFromWire(ONLINE_MODE_TO_WIRE, hello.mode, 'online-hello.mode');
     const ctx = await this.#context(hello.context);
+    await this.#o.onHello?.({ mode, thresholds: hello.thresholds, modelId: hello.modelId });
     const K = mode === 'band' ? hello.thresholds : 1;
     const rng = this.#o.rng ?? cryptoRng();
     const sd = this.#o.noiseStdDev ?? DEFAULT_FLOODING_STDDEV;
@@ -291,13 +341,13 @@ export class OnlineScoringGovernment {
         slotsPerItem: K,
       });
       requests++;
-      const own = this.#o.partialScoreOf(req.applicant);
-      if (own === undefined) {
+      const own = this.#o.partialScoreOf(req.applicant, { index: req.index, requestId: req.requestId });
+      if (typeof own !== 'number') {
         notFound++;
         await session.send(
           bank,
           SCORE_REPLY,
-          fedscore.scoring.ScoreReply.create({ index: req.index, error: 'no record' }),
+          fedscore.scoring.ScoreReply.create({ index: req.index, error: own ?? 'no_record' }),
         );
         continue;
       }

@@ -65,12 +65,24 @@ export const ONLINE_HELLO: StepDef<OnlineHelloMessage> = protoStep(
     },
   },
 );
+/**
+ * Why the government does not score an applicant (`score-reply.error`): it holds no record of it, the
+ * enterprise has not authorized this bank's scoring use, or the bank's quota or rate for it is used up.
+ */
+export const SCORE_REFUSALS = ['no_record', 'consent_missing', 'quota_exceeded', 'rate_limited'] as const;
+export type ScoreRefusal = (typeof SCORE_REFUSALS)[number];
+
+/** A request id both parties' audit entries carry (the bank's scoring API request id). */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
 /** Bank -> government: whom to score (followed by PARTIAL_SCORE). */
 export const SCORE_REQUEST: StepDef<ScoreRequestMessage> = protoStep(
   'score-request',
   fedscore.scoring.ScoreRequest,
   {
     check: (m) => {
+      const rid = m.requestId ?? '';
+      if (rid !== '' && !REQUEST_ID_PATTERN.test(rid)) return 'request_id: 1-64 of A-Z a-z 0-9 . _ : -';
       const empty = (m.applicant ?? '').length === 0;
       if (m.close === true) return empty ? null : 'applicant: must be empty when closing';
       return empty ? 'applicant: absent' : null;

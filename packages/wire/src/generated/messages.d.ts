@@ -4699,6 +4699,12 @@ export namespace fedscore {
             close: boolean;
 
             /**
+             * The bank's id of this request (its scoring API's request id), so that both parties' audit entries of
+             * the request carry the same key. Optional; at most 64 characters of [A-Za-z0-9._:-].
+             */
+            requestId: string;
+
+            /**
              * Creates a new ScoreRequest instance using the specified properties.
              * @param [properties] Properties to set
              * @returns ScoreRequest instance
@@ -4791,6 +4797,12 @@ export namespace fedscore {
                 /** The bank ends the session: no partial score follows and `applicant` is empty. */
                 close?: (boolean|null);
 
+                /**
+                 * The bank's id of this request (its scoring API's request id), so that both parties' audit entries of
+                 * the request carry the same key. Optional; at most 64 characters of [A-Za-z0-9._:-].
+                 */
+                requestId?: (string|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
@@ -4824,7 +4836,11 @@ export namespace fedscore {
             /** ScoreReply index. */
             index: number;
 
-            /** Non-empty when the government has no record of the applicant (no result follows). */
+            /**
+             * Non-empty when the government does not score the applicant (no result follows): a refusal code,
+             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited" (SCORE_REFUSALS in
+             * packages/scoring); any other text is read as "no_record".
+             */
             error: string;
 
             /**
@@ -4914,7 +4930,11 @@ export namespace fedscore {
                 /** ScoreReply index */
                 index?: (number|null);
 
-                /** Non-empty when the government has no record of the applicant (no result follows). */
+                /**
+                 * Non-empty when the government does not score the applicant (no result follows): a refusal code,
+                 * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited" (SCORE_REFUSALS in
+                 * packages/scoring); any other text is read as "no_record".
+                 */
                 error?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */

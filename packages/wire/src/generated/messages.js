@@ -12518,6 +12518,8 @@ export const fedscore = $root.fedscore = (() => {
              * @property {string|null} [applicant] The applicant's USCC: the government must look up its own features (authorized use).
              * @property {number|null} [index] 0-based request number within the session.
              * @property {boolean|null} [close] The bank ends the session: no partial score follows and `applicant` is empty.
+             * @property {string|null} [requestId] The bank's id of this request (its scoring API's request id), so that both parties' audit entries of
+             * the request carry the same key. Optional; at most 64 characters of [A-Za-z0-9._:-].
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -12575,6 +12577,15 @@ export const fedscore = $root.fedscore = (() => {
             ScoreRequest.prototype.close = false;
 
             /**
+             * The bank's id of this request (its scoring API's request id), so that both parties' audit entries of
+             * the request carry the same key. Optional; at most 64 characters of [A-Za-z0-9._:-].
+             * @member {string} requestId
+             * @memberof fedscore.scoring.ScoreRequest
+             * @instance
+             */
+            ScoreRequest.prototype.requestId = "";
+
+            /**
              * Creates a new ScoreRequest instance using the specified properties.
              * @function create
              * @memberof fedscore.scoring.ScoreRequest
@@ -12612,6 +12623,8 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.index);
                 if (message.close != null && $Object.hasOwnProperty.call(message, "close") && message.close !== false)
                     writer.uint32(/* id 3, wireType 0 =*/24).bool(message.close);
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId") && message.requestId !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.requestId);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -12696,6 +12709,15 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.close;
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.requestId = value;
+                            else
+                                delete message.requestId;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -12753,6 +12775,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.close != null && $Object.hasOwnProperty.call(message, "close"))
                     if (typeof message.close !== "boolean")
                         return "close: boolean expected";
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    if (!$util.isString(message.requestId))
+                        return "requestId: string expected";
                 return null;
             };
 
@@ -12783,6 +12808,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.close != null)
                     if (object.close)
                         message.close = $Boolean(object.close);
+                if (object.requestId != null)
+                    if (typeof object.requestId !== "string" || object.requestId.length)
+                        message.requestId = $String(object.requestId);
                 return message;
             };
 
@@ -12807,6 +12835,7 @@ export const fedscore = $root.fedscore = (() => {
                     object.applicant = "";
                     object.index = 0;
                     object.close = false;
+                    object.requestId = "";
                 }
                 if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant"))
                     object.applicant = message.applicant;
@@ -12814,6 +12843,8 @@ export const fedscore = $root.fedscore = (() => {
                     object.index = message.index;
                 if (message.close != null && $Object.hasOwnProperty.call(message, "close"))
                     object.close = message.close;
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    object.requestId = message.requestId;
                 return object;
             };
 
@@ -12851,7 +12882,9 @@ export const fedscore = $root.fedscore = (() => {
              * Properties of a ScoreReply.
              * @typedef {Object} fedscore.scoring.ScoreReply.$Properties
              * @property {number|null} [index] ScoreReply index
-             * @property {string|null} [error] Non-empty when the government has no record of the applicant (no result follows).
+             * @property {string|null} [error] Non-empty when the government does not score the applicant (no result follows): a refusal code,
+             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited" (SCORE_REFUSALS in
+             * packages/scoring); any other text is read as "no_record".
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -12893,7 +12926,9 @@ export const fedscore = $root.fedscore = (() => {
             ScoreReply.prototype.index = 0;
 
             /**
-             * Non-empty when the government has no record of the applicant (no result follows).
+             * Non-empty when the government does not score the applicant (no result follows): a refusal code,
+             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited" (SCORE_REFUSALS in
+             * packages/scoring); any other text is read as "no_record".
              * @member {string} error
              * @memberof fedscore.scoring.ScoreReply
              * @instance
