@@ -21,7 +21,7 @@ export {
   reconcileAuditLogs,
   verifyAuditEntries,
 } from './audit/index.ts';
-export type { DataSource, NodeConfig, NodeConfigInput } from './config/index.ts';
+export type { DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config/index.ts';
 export { loadNodeConfig, nodeConfigSchema, readTlsFiles, validateNodeConfig } from './config/index.ts';
 export type {
   ConsentExclusions,
@@ -136,8 +136,43 @@ export type {
   ScalarMap,
 } from './registry/index.ts';
 export { MODEL_STATUSES, ModelRegistry, parseRef, REGISTRY_MIGRATIONS } from './registry/index.ts';
-export type { HealthReport, HttpEndpoint, HttpEndpointOptions, MetricSample } from './server/index.ts';
-export { renderMetrics, startHttpEndpoint } from './server/index.ts';
+export type {
+  ApiTokenEntry,
+  ScoreRequestBody,
+  ScoreResponseBody,
+  ScoringAdmission,
+  ScoringAdmissionRequest,
+  ScoringApiErrorBody,
+  ScoringApiErrorCode,
+  ScoringClientOptions,
+  ScoringEndpointOptions,
+} from './scoring/index.ts';
+export {
+  API_TOKEN_PREFIX,
+  ApiTokens,
+  apiTokenHash,
+  createApiToken,
+  errorSchema,
+  reasonSchema,
+  SCORE_SESSION_PREFIX,
+  SCORING_API_ERRORS,
+  ScoringClient,
+  ScoringEndpoint,
+  ScoringRefusal,
+  scoreRequestSchema,
+  scoreResponseSchema,
+  scoringOpenApiDocument,
+  usccSchema,
+} from './scoring/index.ts';
+export type {
+  HealthReport,
+  HttpEndpoint,
+  HttpEndpointOptions,
+  MetricSample,
+  ScoringApi,
+  ScoringApiOptions,
+} from './server/index.ts';
+export { renderMetrics, startHttpEndpoint, startScoringApi } from './server/index.ts';
 export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
 export { NodeStore, STORE_FILE, sha256Hex } from './store/index.ts';
 export type {

@@ -17,6 +17,15 @@
  *   governance: { requireConsent: true }   # as a job's host: only enterprises that consented take part
  *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production }
  *                                     # (bank; the government node sets { serve: true })
+ *   scoring:                          # online scoring (docs/scoring-api.md)
+ *     serve: true                     # government: answer the banks' scoring sessions (consent-gated)
+ *     data: credit                    # government: dataset of its partial scores (else the model's job's)
+ *     api:                            # bank: POST /v1/score for the risk engine
+ *       listen: 127.0.0.1:9443
+ *       government: government
+ *       model: sme-credit-line@production
+ *       rules: rules/credit.yaml      # bands and pre-approved lines (fedscore.credit-rules)
+ *       tokens: [{ id: risk-engine-1, sha256: <64 hex digits from `fedscore node token`> }]
  *   log: { level: info }
  */
 import { readFileSync } from 'node:fs';
@@ -32,6 +41,55 @@ const address = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port (IPv6 in brackets)')
   .refine((a) => Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535, 'port above 65535');
 const path = z.string().min(1, 'an empty path');
+const positive = z.number().refine((v) => Number.isFinite(v) && v > 0, 'must be a finite number > 0');
+
+const scoringApi = z
+  .object({
+    /** host:port of the scoring API (HTTP, or HTTPS with `tls`); port 0 picks a free one. */
+    listen: address,
+    /** The government node the bank scores with (a configured peer). */
+    government: partyId,
+    /** The registry model to serve, e.g. `sme-credit-line@production` (resolved on every request). */
+    model: z.string().min(1),
+    /** exact: the joint score; band: only the rating band reaches the bank (needs `rules`). */
+    mode: z.enum(['exact', 'band']).default('exact'),
+    /** Credit rules (fedscore.credit-rules YAML/JSON): rating bands and pre-approved lines. */
+    rules: path.optional(),
+    /** Points scale: score = offset - factor x logit, factor = pdo / ln 2 (scorecard convention). */
+    scaling: z
+      .object({
+        baseScore: z.number().default(600),
+        baseOdds: positive.default(50),
+        pdo: positive.default(20),
+      })
+      .strict()
+      .default({ baseScore: 600, baseOdds: 50, pdo: 20 }),
+    /** Scoring sessions kept open with the government (keys warm; one request at a time each). */
+    sessions: z.number().int().min(1).max(64).default(4),
+    /** Requests waiting for a session before new ones get 503 overloaded. */
+    maxQueued: z.number().int().min(1).max(1_000_000).default(1024),
+    /** A request not answered by the government within this time gets 503 (its session is dropped). */
+    requestTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    maxBodyBytes: z.number().int().min(1024).max(16_777_216).default(65_536),
+    /** SHA-256 of each API token (`fedscore node token <id>` prints a token and its entry). */
+    tokens: z
+      .array(
+        z
+          .object({
+            id: z
+              .string()
+              .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a token id is 1-64 of A-Z a-z 0-9 . _ -'),
+            sha256: z
+              .string()
+              .regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits (SHA-256 of the token)'),
+          })
+          .strict(),
+      )
+      .min(1, 'at least one token'),
+    /** Serve HTTPS with this certificate (PEM files); without it, plain HTTP (bind to a private address). */
+    tls: z.object({ cert: path, key: path }).strict().optional(),
+  })
+  .strict();
 
 const dataSource = z
   .object({
@@ -112,6 +170,19 @@ export const nodeConfigSchema = z
       })
       .strict()
       .default({ serve: false, pollSeconds: 60 }),
+    scoring: z
+      .object({
+        /** Government: answer the peers' online scoring sessions (consent-gated, audited per request). */
+        serve: z.boolean().default(false),
+        /** Government: the dataset partial scores come from when the model's job is not on this node. */
+        data: z.string().min(1).optional(),
+        /** Government: concurrent scoring sessions per bank. */
+        maxSessionsPerPeer: z.number().int().min(1).max(1024).default(64),
+        /** Bank: the scoring API for the risk engine. */
+        api: scoringApi.optional(),
+      })
+      .strict()
+      .default({ serve: false, maxSessionsPerPeer: 64 }),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -130,6 +201,17 @@ export const nodeConfigSchema = z
         message: `'${gov}' is not a configured peer`,
       });
     }
+    const api = c.scoring.api;
+    if (api !== undefined && c.peers[api.government] === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scoring', 'api', 'government'],
+        message: `'${api.government}' is not a configured peer`,
+      });
+    }
+    if (api !== undefined && api.mode === 'band' && api.rules === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['scoring', 'api', 'rules'], message: 'band mode needs rules' });
+    }
     if (c.monitoring.rescoreModel !== undefined && gov === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -142,6 +224,7 @@ export const nodeConfigSchema = z
 export type NodeConfig = z.infer<typeof nodeConfigSchema>;
 export type NodeConfigInput = z.input<typeof nodeConfigSchema>;
 export type DataSource = z.infer<typeof dataSource>;
+export type ScoringApiConfig = z.infer<typeof scoringApi>;
 
 function fieldOf(p: readonly PropertyKey[]): string {
   return p
@@ -171,6 +254,18 @@ export function validateNodeConfig(
     stateDir: abs(c.stateDir),
     tls: { ca: abs(c.tls.ca), cert: abs(c.tls.cert), key: abs(c.tls.key) },
     data: Object.fromEntries(Object.entries(c.data).map(([k, d]) => [k, { ...d, path: abs(d.path) }])),
+    scoring: {
+      ...c.scoring,
+      ...(c.scoring.api !== undefined && {
+        api: {
+          ...c.scoring.api,
+          ...(c.scoring.api.rules !== undefined && { rules: abs(c.scoring.api.rules) }),
+          ...(c.scoring.api.tls !== undefined && {
+            tls: { cert: abs(c.scoring.api.tls.cert), key: abs(c.scoring.api.tls.key) },
+          }),
+        },
+      }),
+    },
   };
 }
 

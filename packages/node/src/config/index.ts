@@ -1,2 +1,2 @@
-export type { DataSource, NodeConfig, NodeConfigInput } from './config.ts';
+export type { DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config.ts';
 export { loadNodeConfig, nodeConfigSchema, readTlsFiles, validateNodeConfig } from './config.ts';

@@ -1,0 +1,321 @@
+/**
+ * The government node's side of online scoring between nodes (config `scoring.serve: true`): a standing
+ * grant per peer for the sessions `score/<bank>/<nonce>` of protocol scoring.online (@fedscore/scoring,
+ * docs/protocols/online-scoring.md). A bank keeps a few sessions open (keys stay warm) and sends one
+ * request at a time on each.
+ *
+ * Per session: the bank's hello names the joint model (`modelId`); this node serves it only when its own
+ * registry holds its part of that model, not retired, trained with that bank as guest. Its partial
+ * scores come from its current data (the model's job's dataset, or `scoring.data`), recomputed every
+ * `refreshSeconds`.
+ *
+ * Per request, in this order (the first that applies is the answer):
+ *   1. consent: the enterprise must hold a `scoring` consent for the bank valid now, else
+ *      `consent_missing`;
+ *   2. admission (quotas and rate limits per bank and enterprise, `ScoringAdmission`), else its refusal
+ *      (`quota_exceeded`, `rate_limited`);
+ *   3. a record of the enterprise with a finite partial score, else `no_record`.
+ * An answered request is a `data_use` audit entry (actor the bank, owner this node, purpose scoring, job =
+ * the bank's request id, the one-enterprise fingerprint and consent id); a refused one an
+ * `access_refused` entry with the same keys and the refusal code. Neither holds a score or a feature.
+ * A bank can only open sessions under its own name (the transport checks the caller's certificate), at
+ * most `maxSessionsPerPeer` at a time; a failed session is a `security_event` audit entry.
+ */
+import {
+  FedscoreError,
+  isFedscoreError,
+  isValidUscc,
+  type Logger,
+  noopLogger,
+  normalizeUscc,
+  type PartyId,
+  ProtocolSession,
+  type Table,
+} from '@fedscore/core';
+import {
+  ONLINE_SCORING_PROTOCOL,
+  type OnlineHelloInfo,
+  OnlineScoringGovernment,
+  SCORING_VERSION,
+  type ScoreRefusal,
+} from '@fedscore/scoring';
+import { parseJointModel, parsePartyModel, partyPartialScores } from '@fedscore/vfl';
+import { type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
+import type { ConsentRegistry } from '../consent/index.ts';
+import type { JobStore } from '../jobs/job-store.ts';
+import { partyFeatures } from '../jobs/stages.ts';
+import type { ModelRegistry } from '../registry/index.ts';
+import type { GrpcTransport } from '../transport/grpc.ts';
+
+/** First segment of every scoring session id. */
+export const SCORE_SESSION_PREFIX = 'score';
+const NONCE = /^[a-z0-9-]{8,64}$/;
+
+/** One request as the government's quota and rate policy sees it. */
+export interface ScoringAdmissionRequest {
+  readonly bank: PartyId;
+  /** Normalized USCC. */
+  readonly enterprise: string;
+  readonly requestId: string;
+  readonly modelId: string;
+  /** ms since the epoch. */
+  readonly at: number;
+}
+
+/** Quotas and rate limits: undefined admits the request, a refusal code refuses it. */
+export type ScoringAdmission = (request: ScoringAdmissionRequest) => ScoreRefusal | undefined;
+
+export interface ScoringEndpointOptions {
+  readonly transport: GrpcTransport;
+  /** This (government) node's party id. */
+  readonly party: PartyId;
+  /** The peers allowed to open scoring sessions (consent decides whom they may score). */
+  readonly peers: readonly PartyId[];
+  readonly consents: ConsentRegistry;
+  readonly audit: AuditLog;
+  readonly models: ModelRegistry;
+  readonly jobs: JobStore;
+  /** This party's dataset by config name. */
+  readonly data: (name: string) => Promise<Table>;
+  /** The dataset to score from when the model's job is not on this node (config `scoring.data`). */
+  readonly dataName?: string;
+  /** Concurrent sessions per bank. Default 64. */
+  readonly maxSessionsPerPeer?: number;
+  /** Partial scores are recomputed from the data this often (s). Default 300. */
+  readonly refreshSeconds?: number;
+  /** Quotas and rate limits per (bank, enterprise). Default: admit every consented request. */
+  readonly admission?: ScoringAdmission;
+  readonly now?: () => number;
+  readonly logger?: Logger;
+}
+
+interface Partials {
+  readonly at: number;
+  readonly scores: Promise<Map<string, number>>;
+}
+
+/** The government's online scoring service on its transport. */
+export class ScoringEndpoint {
+  readonly #o: ScoringEndpointOptions;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #active = new Map<PartyId, number>();
+  readonly #running = new Set<Promise<void>>();
+  readonly #partials = new Map<string, Partials>();
+  #served = 0;
+  readonly #refused = new Map<ScoreRefusal, number>();
+
+  constructor(options: ScoringEndpointOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#logger = (options.logger ?? noopLogger).child({ component: 'scoring' });
+    for (const peer of options.peers) {
+      options.transport.grant({
+        key: `${SCORE_SESSION_PREFIX}/${peer}`,
+        parties: [options.party, peer],
+        protocols: { [ONLINE_SCORING_PROTOCOL]: SCORING_VERSION },
+        onSession: (session, from) => this.#open(session, from),
+      });
+    }
+  }
+
+  /** Sessions being served now. */
+  get activeSessions(): number {
+    let n = 0;
+    for (const v of this.#active.values()) n += v;
+    return n;
+  }
+
+  /** Requests answered and refused (by code) since start, for /metrics. */
+  counts(): { served: number; refused: Readonly<Record<string, number>> } {
+    return { served: this.#served, refused: Object.fromEntries(this.#refused) };
+  }
+
+  /** Wait for the sessions in progress (the node calls this when it stops, after closing its transport). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.#running]);
+  }
+
+  #open(session: string, bank: PartyId): void {
+    const prefix = `${SCORE_SESSION_PREFIX}/${bank}/`;
+    if (!session.startsWith(prefix) || !NONCE.test(session.slice(prefix.length))) {
+      throw new FedscoreError('wire_decode', 'not a scoring session id', {
+        field: 'fedscore.Envelope.session_id',
+      });
+    }
+    const active = this.#active.get(bank) ?? 0;
+    if (active >= (this.#o.maxSessionsPerPeer ?? 64)) {
+      throw new FedscoreError('invalid_state', `${bank} has ${active} scoring sessions open`, {
+        field: 'fedscore.Envelope.session_id',
+      });
+    }
+    this.#active.set(bank, active + 1);
+    const work = this.#serve(session, bank).then(
+      () => {},
+      (e: unknown) => {
+        const code = isFedscoreError(e) ? e.code : 'internal';
+        const field = isFedscoreError(e) ? e.field : undefined;
+        // A bank that goes away (or a node that stops) ends its sessions this way: not an attack.
+        if (code === 'channel_closed') return;
+        this.#logger.warn('scoring session failed', { peer: bank, code, field });
+        this.#o.audit.append({
+          kind: 'security_event',
+          actor: bank,
+          details: { rpc: 'score', code, session, ...(field !== undefined && { field }) },
+        });
+      },
+    );
+    const tracked = work.finally(() => {
+      this.#active.set(bank, (this.#active.get(bank) ?? 1) - 1);
+      this.#o.transport.endSession(session);
+      this.#running.delete(tracked);
+    });
+    this.#running.add(tracked);
+  }
+
+  async #serve(session: string, bank: PartyId): Promise<void> {
+    let scores: Map<string, number> | undefined;
+    let modelId = '';
+    const gov = new OnlineScoringGovernment({
+      logger: this.#logger,
+      onHello: async (hello) => {
+        modelId = hello.modelId;
+        scores = await this.#partialsFor(hello, bank);
+      },
+      partialScoreOf: (applicant, request) =>
+        this.#answer(bank, modelId, scores!, applicant, request.requestId),
+    });
+    try {
+      const s = new ProtocolSession(this.#o.transport.channel(), {
+        protocol: ONLINE_SCORING_PROTOCOL,
+        version: SCORING_VERSION,
+        session,
+      });
+      const r = await gov.serve(s, bank);
+      this.#logger.debug('scoring session served', { peer: bank, requests: r.requests });
+    } finally {
+      gov.dispose();
+    }
+  }
+
+  #answer(
+    bank: PartyId,
+    modelId: string,
+    scores: Map<string, number>,
+    applicant: string,
+    requestId: string,
+  ): number | ScoreRefusal {
+    const { consents, audit, party } = this.#o;
+    const at = this.#now();
+    const enterprise = normalizeUscc(applicant);
+    const common = {
+      actor: bank,
+      dataOwner: party,
+      purpose: 'scoring',
+      ...(requestId !== '' && { job: requestId }),
+      enterpriseFingerprint: enterpriseSetFingerprint([enterprise]),
+      enterpriseCount: 1,
+    } as const;
+    const refuse = (refusal: ScoreRefusal, consentRef?: string): ScoreRefusal => {
+      this.#refused.set(refusal, (this.#refused.get(refusal) ?? 0) + 1);
+      audit.append({
+        kind: 'access_refused',
+        ...common,
+        ...(consentRef !== undefined && { consentRef }),
+        details: { rpc: 'score', outcome: refusal, modelId, ...(requestId !== '' && { requestId }) },
+      });
+      return refusal;
+    };
+    if (!isValidUscc(enterprise)) return refuse('no_record');
+    const f = consents.filterByConsent([enterprise], {
+      grantee: bank,
+      purpose: 'scoring',
+      categories: ['*'],
+      at,
+    });
+    const consentRef = f.consentIds[0];
+    if (f.included.length === 0 || consentRef === undefined) return refuse('consent_missing');
+    const admitted = this.#o.admission?.({ bank, enterprise, requestId, modelId, at });
+    if (admitted !== undefined) return refuse(admitted, consentRef);
+    const value = scores.get(enterprise);
+    if (value === undefined || !Number.isFinite(value)) return refuse('no_record', consentRef);
+    this.#served++;
+    audit.append({
+      kind: 'data_use',
+      ...common,
+      consentRef,
+      details: { rpc: 'score', outcome: 'scored', modelId, ...(requestId !== '' && { requestId }) },
+    });
+    return value;
+  }
+
+  /** This node's partial scores under the model the hello names, for `bank` (cached for refreshSeconds). */
+  #partialsFor(hello: OnlineHelloInfo, bank: PartyId): Promise<Map<string, number>> {
+    const { models, party } = this.#o;
+    const version = models
+      .list()
+      .filter((m) => m.modelId === hello.modelId && m.status !== 'retired')
+      .at(-1);
+    if (version === undefined) {
+      throw new FedscoreError('not_found', `no model '${hello.modelId}' to serve here`, {
+        field: 'online-hello.model_id',
+      });
+    }
+    const { artifact, descriptor } = models.artifacts(version.ref);
+    if (artifact === undefined || descriptor === undefined) {
+      throw new FedscoreError('invalid_state', `${version.ref} holds no part of this node`, {
+        field: 'online-hello.model_id',
+      });
+    }
+    const joint = parseJointModel(descriptor);
+    const guest = joint.parties.find((p) => p.role === 'guest');
+    if (guest?.id !== bank) {
+      throw new FedscoreError('not_found', `no model '${hello.modelId}' shared with ${bank}`, {
+        field: 'online-hello.model_id',
+      });
+    }
+    const own = parsePartyModel(artifact);
+    if (own.party !== party) {
+      throw new FedscoreError('invalid_state', `${version.ref} holds ${own.party}'s part`, {
+        field: 'artifact',
+      });
+    }
+    const key = `${hello.modelId}\u0000${version.ref}`;
+    const have = this.#partials.get(key);
+    const now = this.#now();
+    if (have !== undefined && now - have.at < (this.#o.refreshSeconds ?? 300) * 1000) return have.scores;
+    const job = version.lineage.job !== undefined ? this.#o.jobs.get(version.lineage.job) : undefined;
+    const dataName = job?.spec.data[party] ?? this.#o.dataName;
+    if (dataName === undefined) {
+      throw new FedscoreError('invalid_config', `no dataset to score ${version.ref} from`, {
+        field: 'scoring.data',
+      });
+    }
+    const scores = this.#o.data(dataName).then((table) => {
+      const all = partyFeatures(
+        table,
+        table.columns.map((c) => c.name),
+        table.ids.map((_, i) => i),
+      );
+      const byName = new Map(all.names.map((n, j) => [n, all.columns[j]!]));
+      const columns = own.featureNames.map((n) => {
+        const c = byName.get(n);
+        if (c === undefined) {
+          throw new FedscoreError('invalid_state', `the data has no column for the model's feature '${n}'`, {
+            field: `data.${dataName}`,
+          });
+        }
+        return c;
+      });
+      const z = partyPartialScores(own, columns);
+      const out = new Map<string, number>();
+      table.ids.forEach((id, i) => {
+        out.set(normalizeUscc(id), z[i]!);
+      });
+      return out;
+    });
+    scores.catch(() => this.#partials.delete(key));
+    this.#partials.set(key, { at: now, scores });
+    return scores;
+  }
+}
