@@ -13,6 +13,7 @@ export type {
 export {
   AUDIT_KINDS,
   AUDIT_MIGRATIONS,
+  AuditGroupCommit,
   AuditLog,
   auditEntryHash,
   consentSetFingerprint,

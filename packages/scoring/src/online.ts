@@ -277,12 +277,13 @@ export interface OnlineHelloInfo {
 export interface OnlineGovernmentOptions {
   /**
    * The government's own partial score of an applicant; undefined when it has no record, or a refusal
-   * code (consent, quota, rate) that the bank receives instead of a result.
+   * code (consent, quota, rate) that the bank receives instead of a result. May be async (e.g. to
+   * commit an audit entry before answering).
    */
   readonly partialScoreOf: (
     applicant: string,
     request: OnlineRequestInfo,
-  ) => number | ScoreRefusal | undefined;
+  ) => number | ScoreRefusal | undefined | Promise<number | ScoreRefusal | undefined>;
   /**
    * Called once per session with the bank's hello, before any request is served (e.g. to load the model
    * part `modelId` names). Throwing ends the session with that error.
@@ -341,7 +342,7 @@ export class OnlineScoringGovernment {
         slotsPerItem: K,
       });
       requests++;
-      const own = this.#o.partialScoreOf(req.applicant, { index: req.index, requestId: req.requestId });
+      const own = await this.#o.partialScoreOf(req.applicant, { index: req.index, requestId: req.requestId });
       if (typeof own !== 'number') {
         notFound++;
         await session.send(

@@ -18,5 +18,6 @@ export {
   GENESIS_HASH,
   verifyAuditEntries,
 } from './audit-log.ts';
+export { AuditGroupCommit } from './group-commit.ts';
 export type { AuditReconciliation, AuditUse } from './reconcile.ts';
 export { reconcileAuditLogs } from './reconcile.ts';

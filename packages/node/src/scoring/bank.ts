@@ -44,7 +44,7 @@ import {
   type ScoreRefusal,
 } from '@fedscore/scoring';
 import { type PartyModel, parseJointModel, parsePartyModel } from '@fedscore/vfl';
-import { type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
+import { AuditGroupCommit, type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ScoringApiConfig } from '../config/config.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
@@ -167,6 +167,7 @@ export class ScoringClient {
   readonly #logger: Logger;
   readonly #pools = new Map<string, SessionPool>();
   readonly #models = new Map<string, ServedModel>();
+  readonly #commit: AuditGroupCommit;
   readonly #factor: number;
   readonly #offset: number;
   /** Band mode: the rules' thresholds in points (t_0 > t_1 > ...), and in logits sent to the protocol. */
@@ -176,6 +177,7 @@ export class ScoringClient {
   constructor(options: ScoringClientOptions) {
     this.#o = options;
     this.#logger = (options.logger ?? noopLogger).child({ component: 'scoring-api' });
+    this.#commit = new AuditGroupCommit(options.audit);
     const s = resolveScaling(options.config.scaling);
     this.#factor = s.factor;
     this.#offset = s.offset;
@@ -228,7 +230,7 @@ export class ScoringClient {
       result = await this.#withSession(served, (s) => s.scorer.score(applicant, zBank, { requestId }));
     } catch (e) {
       const code = e instanceof ScoringRefusal ? e.code : 'upstream_unavailable';
-      this.#o.audit.append({
+      await this.#commit.append({
         kind: 'access_refused',
         ...auditCommon,
         details: { rpc: 'score', outcome: code, requestId, model: served.version.ref },
@@ -242,14 +244,14 @@ export class ScoringClient {
     }
     if (!result.found) {
       const refusal = result.refusal ?? 'no_record';
-      this.#o.audit.append({
+      await this.#commit.append({
         kind: 'access_refused',
         ...auditCommon,
         details: { rpc: 'score', outcome: refusal, requestId, model: served.version.ref },
       });
       throw new ScoringRefusal(refusal, REFUSAL_MESSAGES[refusal]);
     }
-    this.#o.audit.append({
+    await this.#commit.append({
       kind: 'data_use',
       ...auditCommon,
       details: { rpc: 'score', outcome: 'scored', requestId, model: served.version.ref },

@@ -40,7 +40,7 @@ import {
   type ScoreRefusal,
 } from '@fedscore/scoring';
 import { parseJointModel, parsePartyModel, partyPartialScores } from '@fedscore/vfl';
-import { type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
+import { AuditGroupCommit, type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentRegistry } from '../consent/index.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import { partyFeatures } from '../jobs/stages.ts';
@@ -102,6 +102,7 @@ export class ScoringEndpoint {
   readonly #active = new Map<PartyId, number>();
   readonly #running = new Set<Promise<void>>();
   readonly #partials = new Map<string, Partials>();
+  readonly #commit: AuditGroupCommit;
   #served = 0;
   readonly #refused = new Map<ScoreRefusal, number>();
 
@@ -109,6 +110,7 @@ export class ScoringEndpoint {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#logger = (options.logger ?? noopLogger).child({ component: 'scoring' });
+    this.#commit = new AuditGroupCommit(options.audit);
     for (const peer of options.peers) {
       options.transport.grant({
         key: `${SCORE_SESSION_PREFIX}/${peer}`,
@@ -198,14 +200,15 @@ export class ScoringEndpoint {
     }
   }
 
-  #answer(
+  /** One request's answer; its audit entry is committed (group commit) before the answer is sent. */
+  async #answer(
     bank: PartyId,
     modelId: string,
     scores: Map<string, number>,
     applicant: string,
     requestId: string,
-  ): number | ScoreRefusal {
-    const { consents, audit, party } = this.#o;
+  ): Promise<number | ScoreRefusal> {
+    const { consents, party } = this.#o;
     const at = this.#now();
     const enterprise = normalizeUscc(applicant);
     const common = {
@@ -216,9 +219,9 @@ export class ScoringEndpoint {
       enterpriseFingerprint: enterpriseSetFingerprint([enterprise]),
       enterpriseCount: 1,
     } as const;
-    const refuse = (refusal: ScoreRefusal, consentRef?: string): ScoreRefusal => {
+    const refuse = async (refusal: ScoreRefusal, consentRef?: string): Promise<ScoreRefusal> => {
       this.#refused.set(refusal, (this.#refused.get(refusal) ?? 0) + 1);
-      audit.append({
+      await this.#commit.append({
         kind: 'access_refused',
         ...common,
         ...(consentRef !== undefined && { consentRef }),
@@ -227,20 +230,19 @@ export class ScoringEndpoint {
       return refusal;
     };
     if (!isValidUscc(enterprise)) return refuse('no_record');
-    const f = consents.filterByConsent([enterprise], {
+    const consentRef = consents.consentFor(enterprise, {
       grantee: bank,
       purpose: 'scoring',
       categories: ['*'],
       at,
-    });
-    const consentRef = f.consentIds[0];
-    if (f.included.length === 0 || consentRef === undefined) return refuse('consent_missing');
+    }).consentId;
+    if (consentRef === undefined) return refuse('consent_missing');
     const admitted = this.#o.admission?.({ bank, enterprise, requestId, modelId, at });
     if (admitted !== undefined) return refuse(admitted, consentRef);
     const value = scores.get(enterprise);
     if (value === undefined || !Number.isFinite(value)) return refuse('no_record', consentRef);
     this.#served++;
-    audit.append({
+    await this.#commit.append({
       kind: 'data_use',
       ...common,
       consentRef,
