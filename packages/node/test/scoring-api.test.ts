@@ -124,7 +124,7 @@ describe('scoring API on the bank node', () => {
   const unknownToGov = normalizeUscc(generateUniqueUsccs(seededRng('not-at-gov'), 1)[0]!);
   const rules = parseCreditRules(RULES);
 
-  const config = (p: Party): NodeConfig =>
+  const config = (p: Party, mode: 'exact' | 'band' = 'exact'): NodeConfig =>
     validateNodeConfig({
       party: p,
       listen: `127.0.0.1:${ports[p]}`,
@@ -146,6 +146,7 @@ describe('scoring API on the bank node', () => {
                 listen: '127.0.0.1:0',
                 government: 'government',
                 model: 'sme-credit-line@production',
+                mode,
                 rules: join(root, 'rules.yaml'),
                 sessions: 2,
                 requestTimeoutMs: 3000,
@@ -154,9 +155,9 @@ describe('scoring API on the bank node', () => {
             },
     });
 
-  const startNode = (p: Party): Promise<PartyNode> =>
+  const startNode = (p: Party, mode: 'exact' | 'band' = 'exact'): Promise<PartyNode> =>
     PartyNode.start({
-      config: config(p),
+      config: config(p, mode),
       tls: tls[p],
       ...(p === 'government' && {
         scoringAdmission: ({ enterprise }) =>
@@ -496,5 +497,39 @@ describe('scoring API on the bank node', () => {
       last = (await post({ applicant: id, features: featuresOf(id) })).status;
     }
     expect(last).toBe(200);
+  }, 60_000);
+
+  it('band mode: the bank learns the band (and line) only, the same band as the plaintext score', async () => {
+    await nodes.bank.stop();
+    nodes.bank = await startNode('bank', 'band');
+    url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
+    let checked = 0;
+    const bands = new Set<string>();
+    for (const id of aligned.slice(30, 60)) {
+      const features = featuresOf(id);
+      const reference =
+        OFFSET - FACTOR * (partialOf(guest, rowOf(bankTable, id)) + partialOf(host, rowOf(govTable, id)));
+      // Scores within 0.01 points of a band boundary could fall either way (CKKS noise): skip them.
+      if (rules.bands.some((b) => b.minScore !== undefined && Math.abs(reference - b.minScore) < 0.01))
+        continue;
+      const r = await post({ applicant: id, features });
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      const body = scoreResponseSchema.parse(r.json);
+      const d = decideCredit(rules, reference, {
+        account_turnover_12m: features.account_turnover_12m ?? null,
+        existing_loans_balance: features.existing_loans_balance ?? null,
+      });
+      expect(body.mode).toBe('band');
+      expect(body.score).toBeNull();
+      expect(body.probabilityOfDefault).toBeNull();
+      expect(body.band).toEqual({ name: d.band, index: d.bandIndex });
+      expect(body.decision?.creditLine).toBe(d.line);
+      expect(body.reasons.some((x) => x.source === 'government')).toBe(false);
+      bands.add(String(d.band));
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(20);
+    // More than one band among the applicants, so the threshold mapping is exercised.
+    expect(bands.size).toBeGreaterThan(1);
   }, 60_000);
 });
