@@ -67,9 +67,16 @@ export const ONLINE_HELLO: StepDef<OnlineHelloMessage> = protoStep(
 );
 /**
  * Why the government does not score an applicant (`score-reply.error`): it holds no record of it, the
- * enterprise has not authorized this bank's scoring use, or the bank's quota or rate for it is used up.
+ * enterprise has not authorized this bank's scoring use, the bank's quota or rate for it is used up, or
+ * the government does not serve the session's model to this bank (every request of the session).
  */
-export const SCORE_REFUSALS = ['no_record', 'consent_missing', 'quota_exceeded', 'rate_limited'] as const;
+export const SCORE_REFUSALS = [
+  'no_record',
+  'consent_missing',
+  'quota_exceeded',
+  'rate_limited',
+  'model_unavailable',
+] as const;
 export type ScoreRefusal = (typeof SCORE_REFUSALS)[number];
 
 /** A request id both parties' audit entries carry (the bank's scoring API request id). */

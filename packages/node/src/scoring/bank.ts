@@ -53,7 +53,7 @@ import { SCORE_SESSION_PREFIX } from './government.ts';
 
 /** A scoring call that ended without a score; `code` is the API error code. */
 export class ScoringRefusal extends Error {
-  readonly code: ScoreRefusal | 'upstream_unavailable' | 'overloaded';
+  readonly code: Exclude<ScoreRefusal, 'model_unavailable'> | 'upstream_unavailable' | 'overloaded';
   constructor(code: ScoringRefusal['code'], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'ScoringRefusal';
@@ -227,7 +227,18 @@ export class ScoringClient {
     } as const;
     let result: Awaited<ReturnType<OnlineScoringBank['score']>>;
     try {
-      result = await this.#withSession(served, (s) => s.scorer.score(applicant, zBank, { requestId }));
+      result = await this.#withSession(served, async (s) => {
+        const r = await s.scorer.score(applicant, zBank, { requestId });
+        // The government does not serve this model to us: drop the session (a later request opens a
+        // new one, e.g. once the government has registered its part).
+        if (r.refusal === 'model_unavailable') {
+          throw new ScoringRefusal(
+            'upstream_unavailable',
+            `the government does not serve model ${served.version.modelId} to this bank`,
+          );
+        }
+        return r;
+      });
     } catch (e) {
       const code = e instanceof ScoringRefusal ? e.code : 'upstream_unavailable';
       await this.#commit.append({
@@ -249,7 +260,10 @@ export class ScoringClient {
         ...auditCommon,
         details: { rpc: 'score', outcome: refusal, requestId, model: served.version.ref },
       });
-      throw new ScoringRefusal(refusal, REFUSAL_MESSAGES[refusal]);
+      throw new ScoringRefusal(
+        refusal === 'model_unavailable' ? 'upstream_unavailable' : refusal,
+        REFUSAL_MESSAGES[refusal],
+      );
     }
     await this.#commit.append({
       kind: 'data_use',
@@ -525,4 +539,5 @@ const REFUSAL_MESSAGES: Record<ScoreRefusal, string> = {
   consent_missing: "the enterprise has not authorized this bank's scoring use at the government",
   quota_exceeded: "the bank's scoring quota for this enterprise at the government is used up",
   rate_limited: 'the government refused: too many scoring requests; retry later',
+  model_unavailable: 'the government does not serve this model to this bank',
 };

@@ -178,14 +178,30 @@ export class ScoringEndpoint {
   async #serve(session: string, bank: PartyId): Promise<void> {
     let scores: Map<string, number> | undefined;
     let modelId = '';
+    // A model this node does not serve to this bank: every request of the session is refused with
+    // model_unavailable (the bank learns at once instead of waiting for its deadline).
+    let unavailable = false;
     const gov = new OnlineScoringGovernment({
       logger: this.#logger,
       onHello: async (hello) => {
         modelId = hello.modelId;
-        scores = await this.#partialsFor(hello, bank);
+        try {
+          scores = await this.#partialsFor(hello, bank);
+        } catch (e) {
+          unavailable = true;
+          const code = isFedscoreError(e) ? e.code : 'internal';
+          this.#logger.warn('scoring model not served', { peer: bank, code });
+          this.#o.audit.append({
+            kind: 'security_event',
+            actor: bank,
+            details: { rpc: 'score.hello', code, session, modelId: hello.modelId },
+          });
+        }
       },
       partialScoreOf: (applicant, request) =>
-        this.#answer(bank, modelId, scores!, applicant, request.requestId),
+        unavailable
+          ? this.#refuseUnserved(bank, modelId, applicant, request.requestId)
+          : this.#answer(bank, modelId, scores!, applicant, request.requestId),
     });
     try {
       const s = new ProtocolSession(this.#o.transport.channel(), {
@@ -198,6 +214,34 @@ export class ScoringEndpoint {
     } finally {
       gov.dispose();
     }
+  }
+
+  async #refuseUnserved(
+    bank: PartyId,
+    modelId: string,
+    applicant: string,
+    requestId: string,
+  ): Promise<ScoreRefusal> {
+    this.#refused.set('model_unavailable', (this.#refused.get('model_unavailable') ?? 0) + 1);
+    const enterprise = normalizeUscc(applicant);
+    await this.#commit.append({
+      kind: 'access_refused',
+      actor: bank,
+      dataOwner: this.#o.party,
+      purpose: 'scoring',
+      ...(requestId !== '' && { job: requestId }),
+      ...(isValidUscc(enterprise) && {
+        enterpriseFingerprint: enterpriseSetFingerprint([enterprise]),
+        enterpriseCount: 1,
+      }),
+      details: {
+        rpc: 'score',
+        outcome: 'model_unavailable',
+        modelId,
+        ...(requestId !== '' && { requestId }),
+      },
+    });
+    return 'model_unavailable';
   }
 
   /** One request's answer; its audit entry is committed (group commit) before the answer is sent. */

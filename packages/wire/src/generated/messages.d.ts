@@ -4838,8 +4838,8 @@ export namespace fedscore {
 
             /**
              * Non-empty when the government does not score the applicant (no result follows): a refusal code,
-             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited" (SCORE_REFUSALS in
-             * packages/scoring); any other text is read as "no_record".
+             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited", "model_unavailable"
+             * (SCORE_REFUSALS in packages/scoring); any other text is read as "no_record".
              */
             error: string;
 
@@ -4932,8 +4932,8 @@ export namespace fedscore {
 
                 /**
                  * Non-empty when the government does not score the applicant (no result follows): a refusal code,
-                 * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited" (SCORE_REFUSALS in
-                 * packages/scoring); any other text is read as "no_record".
+                 * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited", "model_unavailable"
+                 * (SCORE_REFUSALS in packages/scoring); any other text is read as "no_record".
                  */
                 error?: (string|null);
 

@@ -12883,8 +12883,8 @@ export const fedscore = $root.fedscore = (() => {
              * @typedef {Object} fedscore.scoring.ScoreReply.$Properties
              * @property {number|null} [index] ScoreReply index
              * @property {string|null} [error] Non-empty when the government does not score the applicant (no result follows): a refusal code,
-             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited" (SCORE_REFUSALS in
-             * packages/scoring); any other text is read as "no_record".
+             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited", "model_unavailable"
+             * (SCORE_REFUSALS in packages/scoring); any other text is read as "no_record".
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -12927,8 +12927,8 @@ export const fedscore = $root.fedscore = (() => {
 
             /**
              * Non-empty when the government does not score the applicant (no result follows): a refusal code,
-             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited" (SCORE_REFUSALS in
-             * packages/scoring); any other text is read as "no_record".
+             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited", "model_unavailable"
+             * (SCORE_REFUSALS in packages/scoring); any other text is read as "no_record".
              * @member {string} error
              * @memberof fedscore.scoring.ScoreReply
              * @instance
