@@ -48,6 +48,74 @@ describe('node config', () => {
     [{ ...base, tls: { ca: 'a', cert: 'b' } }, 'tls.key'],
     [{ ...base, limits: { retries: -1 } }, 'limits.retries'],
     [{ ...base, data: { loans: { path: 'x.csv' } } }, 'data.loans.id'],
+    [
+      {
+        ...base,
+        scoring: {
+          api: {
+            ...{
+              listen: '127.0.0.1:9443',
+              government: 'government',
+              model: 'm@production',
+              tokens: [{ id: 'engine', sha256: 'a'.repeat(64) }],
+            },
+            government: 'nobody',
+          },
+        },
+      },
+      'scoring.api.government',
+    ],
+    [
+      {
+        ...base,
+        scoring: {
+          api: {
+            ...{
+              listen: '127.0.0.1:9443',
+              government: 'government',
+              model: 'm@production',
+              tokens: [{ id: 'engine', sha256: 'a'.repeat(64) }],
+            },
+            mode: 'band',
+          },
+        },
+      },
+      'scoring.api.rules',
+    ],
+    [
+      {
+        ...base,
+        scoring: {
+          api: {
+            ...{
+              listen: '127.0.0.1:9443',
+              government: 'government',
+              model: 'm@production',
+              tokens: [{ id: 'engine', sha256: 'a'.repeat(64) }],
+            },
+            tokens: [],
+          },
+        },
+      },
+      'scoring.api.tokens',
+    ],
+    [
+      {
+        ...base,
+        scoring: {
+          api: {
+            ...{
+              listen: '127.0.0.1:9443',
+              government: 'government',
+              model: 'm@production',
+              tokens: [{ id: 'engine', sha256: 'a'.repeat(64) }],
+            },
+            tokens: [{ id: 'engine', sha256: 'plain-token' }],
+          },
+        },
+      },
+      'scoring.api.tokens[0].sha256',
+    ],
     [{ ...base, unknown: true }, 'config'],
   ])('names the field of a bad config (%#)', (value, field) => {
     const got = fieldOf(() => validateNodeConfig(value));
