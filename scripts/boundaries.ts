@@ -24,6 +24,11 @@ export const RESERVED_MODULES: Readonly<Record<string, string>> = {
   'node-seal': 'he',
   '@grpc/grpc-js': 'node',
   '@grpc/proto-loader': 'node',
+  '@tensorflow/tfjs-core': 'hfl',
+  '@tensorflow/tfjs-layers': 'hfl',
+  '@tensorflow/tfjs-backend-wasm': 'hfl',
+  '@tensorflow/tfjs-backend-cpu': 'hfl',
+  '@tensorflow/tfjs-node': 'hfl',
 };
 
 /** Packages whose code runs protocols and algorithms: no file system, no network. */

@@ -69,20 +69,20 @@ async function runOnce(
   const t1 = performance.now();
   const network = createInMemoryNetwork(['guest', 'host'], envelopeCodec);
   const spec = { protocol: WOE_BINNING_PROTOCOL, version: WOE_BINNING_VERSION, session: 'bench' };
-  const insecure = scheme === 'none';
+  const allowPlaintextScheme = scheme === 'none';
   const { guest, host } = await runParties(network, {
     guest: () =>
       runWoeBinningGuest(new ProtocolSession(network.channel('guest'), spec), 'host', {
         labels,
         scheme,
-        insecure,
+        allowPlaintextScheme,
       }),
     host: () =>
       runWoeBinningHost(new ProtocolSession(network.channel('host'), spec), 'guest', {
         columns: hostColumns,
         binning,
         allowSchemes: ['ckks', 'none'],
-        insecure,
+        allowPlaintextScheme,
         workers,
       }),
   });

@@ -272,6 +272,9 @@ export default async function run(args: string[]): Promise<BenchResult> {
             listen: '127.0.0.1:0',
             government: 'government',
             model: 'sme-credit-line@production',
+            // Exact mode: the answers are checked against the plaintext model's points (band mode has
+            // the same per-request cost: one ciphertext each way, K slots instead of 1).
+            mode: 'exact',
             rules: join(root, 'rules.yaml'),
             sessions,
             tokens: [entry],
@@ -284,7 +287,15 @@ export default async function run(args: string[]): Promise<BenchResult> {
       JSON.stringify({
         ...common('government'),
         data: { credit: { path: w.government.path, id: ID_COLUMN } },
-        scoring: { serve: true, data: 'credit' },
+        // A government that allows exact mode (the default refuses it) and whose per-(bank, enterprise)
+        // quota and rate do not bind: the load repeats applicants far more often than a bank would.
+        scoring: {
+          serve: true,
+          data: 'credit',
+          allowExactMode: true,
+          quota: { requests: 1_000_000, windowSeconds: 86_400 },
+          rate: { requests: 1_000_000, windowSeconds: 3600 },
+        },
       }),
     );
     const joint = serializeJointModel(trained.descriptor);

@@ -192,7 +192,10 @@ export interface JobOutcome {
   readonly error?: { code: string; message: string };
   readonly test?: EvaluateCheckpoint;
   readonly files?: string[];
-  /** Aligned enterprises that took part, and those the government's consent check excluded. */
+  /**
+   * Aligned enterprises that took part, and the government's enterprises its consent check kept out of
+   * PSI (read from the government's own store: the bank never learns that count).
+   */
   readonly aligned?: number;
   readonly consentExcluded?: number;
   /** The model version publish registered in the bank's registry. */
@@ -260,7 +263,10 @@ export function jobOutcome(layout: ClusterLayout, id: string): JobOutcome {
     const test = jobs.checkpoint<EvaluateCheckpoint>(id, 'evaluate')?.output;
     const pub = jobs.checkpoint<PublishCheckpoint>(id, 'publish')?.output;
     const psi = jobs.checkpoint<PsiCheckpoint>(id, 'psi')?.output;
-    const consent = psi?.consent?.['government'];
+    const consent = readJob(
+      layout.stateDirs.government,
+      (gov) => gov.checkpoint<PsiCheckpoint>(id, 'psi')?.output.consentedSet,
+    );
     return {
       id,
       status: j.status,
@@ -336,7 +342,7 @@ export async function runCreditLineExample(o: ExampleOptions): Promise<JobOutcom
     }
     if (out.aligned !== undefined) {
       print(
-        `   ${out.aligned} aligned enterprises took part; ${out.consentExcluded ?? 0} excluded by the government's consent check`,
+        `   ${out.aligned} aligned enterprises took part; the government's consent check kept ${out.consentExcluded ?? 0} of its enterprises out of PSI`,
       );
     }
     if (out.model !== undefined) {

@@ -1,6 +1,7 @@
 /**
  * The page's client code in Node: the estimate equals the plaintext decision (band and line exact,
- * score within 1e-4).
+ * score within 2e-3: the bank's bits check adds r b (b - 1) terms with |r| up to 2^16, whose CKKS error
+ * measured RMS 1.8e-4 points; see DEFAULT_BIT_CHECK_BITS).
  */
 import { decideCredit, scoreApplicant } from '@fedscore/scoring';
 import { describe, expect, it } from 'vitest';
@@ -21,7 +22,7 @@ describe('self-estimate page client', () => {
     const d = decideCredit(RULES, s, inputs);
     expect(r.band).toBe(d.band);
     expect(r.line).toBe(d.line);
-    expect(Math.abs(r.score! - s)).toBeLessThan(1e-4);
+    expect(Math.abs(r.score! - s)).toBeLessThan(2e-3);
     console.log(`self-estimate: ${r.bytes} bytes exchanged, band ${r.band}, line ${r.line}`);
   });
 });

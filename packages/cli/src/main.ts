@@ -3,6 +3,8 @@
  * fedscore CLI entry point: `fedscore <command> [subcommand] [flags]`.
  * Exit codes: 0 success, 1 failure (typed error on stderr), 2 usage error.
  */
+// First: refuse an unsupported Node.js with one sentence (before import.meta.main is relied on below).
+import './node-guard.ts';
 import { createLogger, FedscoreError, type LogLevel } from '@fedscore/core';
 import { parseFlags } from './args.ts';
 import { type Command, CommandFailed } from './command.ts';
@@ -46,14 +48,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const json = parsed.options['json'] === true;
   const bars = stderrProgress(process.stderr, parsed.options['quiet'] === true);
-  const logger = createLogger((r) => {
-    bars.finish();
-    const fields = Object.entries(r.fields)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ');
-    process.stderr.write(`[${r.level}] ${r.message}${fields ? ` ${fields}` : ''}\n`);
-  }, parsed.options['log-level'] as LogLevel);
+  const logger = createLogger(
+    (r) => {
+      bars.finish();
+      const fields = Object.entries(r.fields)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      process.stderr.write(`[${r.level}] ${r.message}${fields ? ` ${fields}` : ''}\n`);
+      // A command that leaves --log-level without a default (the node: its config's log.level) filters itself.
+    },
+    (parsed.options['log-level'] as LogLevel | undefined) ?? 'debug',
+  );
   try {
     const result = await command.run(parsed.options, parsed.positionals, {
       print: (line) => {
@@ -107,6 +113,14 @@ function fail(e: unknown, json: boolean, usageCode: number): number {
 }
 
 if (import.meta.main) {
+  // As the workspace scripts do with --disable-warning=ExperimentalWarning (a bin's shebang cannot pass
+  // flags portably): node:sqlite's experimental-feature notice is not for the user of the command.
+  const emitWarning = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === 'ExperimentalWarning') return;
+    (emitWarning as (...a: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -48,7 +48,7 @@ describe('fedscore demo: credit lines for the scored enterprises', () => {
       };
     };
     const cl = j.credit_lines;
-    expect(cl.rules).toMatch(/examples\/rules\/credit-lines\.yaml$/);
+    expect(cl.rules).toMatch(/cli\/src\/rules\/credit-lines\.yaml$/);
     expect(cl.enterprises).toBe(j.split.test);
 
     const rules = parse(readFileSync(cl.rules, 'utf8')) as {

@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { normal, seededRng, uniform } from '@fedscore/core';
+import { auc, normal, seededRng, uniform } from '@fedscore/core';
 import {
   buildScorecard,
   decideCredit,
@@ -24,12 +24,19 @@ const rules = parseCreditRules(RULES_YAML);
 
 describe('fedscore score', () => {
   it('batch: within 1e-4 of plaintext, AUC to 4 decimals', async () => {
+    // The reference is computed here from the values this test wrote, not taken from the CLI's own
+    // comparison: the scores file written by --out is parsed and checked row by row.
     const rng = seededRng(9);
     const lines = ['id,y,x0,x1,x2'];
+    const expected: number[] = [];
+    const labels: number[] = [];
     for (let i = 0; i < 3000; i++) {
       const x = [normal(rng), normal(rng), normal(rng)];
       const z = -1 + 0.8 * x[0]! - 0.5 * x[1]! + 0.3 * x[2]!;
-      lines.push(`${i},${uniform(rng) < 1 / (1 + Math.exp(-z)) ? 1 : 0},${x.join(',')}`);
+      const y = uniform(rng) < 1 / (1 + Math.exp(-z)) ? 1 : 0;
+      expected.push(z);
+      labels.push(y);
+      lines.push(`${i},${y},${x.join(',')}`);
     }
     writeFileSync(join(dir, 'p.csv'), `${lines.join('\n')}\n`);
     writeFileSync(
@@ -47,12 +54,29 @@ describe('fedscore score', () => {
       'y',
       '--workers',
       '0',
+      '--out',
+      join(dir, 'batch-scores.csv'),
       '--json',
     ]);
     expect(r.code).toBe(0);
+    const rows = readFileSync(join(dir, 'batch-scores.csv'), 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('id,score');
+    expect(rows).toHaveLength(expected.length + 1);
+    const scores = rows.slice(1).map((line, i) => {
+      const [id, score] = line.split(',');
+      expect(id).toBe(String(i));
+      return Number(score);
+    });
+    let maxAbs = 0;
+    scores.forEach((s, i) => {
+      maxAbs = Math.max(maxAbs, Math.abs(s - expected[i]!));
+    });
+    expect(maxAbs).toBeLessThan(1e-4);
+    expect(maxAbs).toBeGreaterThan(0); // CKKS is approximate: an exact copy would mean no encryption ran
+    const y = Float64Array.from(labels);
     const j = lastJson(r.stdout) as Record<string, number>;
-    expect(j['maxAbsError']).toBeLessThan(1e-4);
-    expect(j['aucEncrypted']!.toFixed(4)).toBe(j['aucPlain']!.toFixed(4));
+    expect(j['aucEncrypted']!.toFixed(4)).toBe(auc(y, Float64Array.from(expected)).toFixed(4));
+    expect(auc(y, Float64Array.from(scores)).toFixed(4)).toBe(auc(y, Float64Array.from(expected)).toFixed(4));
   });
 
   it('online: exact scores and band-only lines', async () => {
@@ -136,7 +160,9 @@ describe('fedscore score', () => {
     expect(r.code).toBe(0);
     const j = lastJson(r.stdout) as { band: string; line: number; score: number };
     const s = scoreApplicant(card, v);
-    expect(Math.abs(j.score - s)).toBeLessThan(1e-4);
+    // 2e-3 points: the bits-validity check adds r b (b - 1) terms with |r| up to 2^16 whose CKKS error
+    // dominates (measured RMS 1.8e-4, max 4.5e-4; scoring/test/self-estimate.test.ts).
+    expect(Math.abs(j.score - s)).toBeLessThan(2e-3);
     const d = decideCredit(rules, s, v);
     expect(j.band).toBe(d.band);
     expect(j.line).toBe(d.line);

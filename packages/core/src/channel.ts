@@ -14,7 +14,7 @@
  * the protobuf implementation. So core imports nothing above it, yet the in-memory network below encodes
  * and decodes every message with the real wire format and counts real bytes.
  */
-import { FedscoreError } from './errors.ts';
+import { FedscoreError, isFedscoreError } from './errors.ts';
 
 export type PartyId = string;
 
@@ -356,7 +356,8 @@ export function createInMemoryNetwork(
 
 /**
  * Run the roles of one protocol concurrently (one async function per party). If any role fails, the
- * network is closed so the others stop waiting, and the first error is rethrown.
+ * network is closed so the others stop waiting, and the error that caused it is rethrown: the first one
+ * that is not a peer's abort or a closed channel (those only echo it), else the first.
  */
 export async function runParties<R extends Record<string, () => Promise<unknown>>>(
   network: Pick<InMemoryNetwork, 'closeAll'>,
@@ -364,6 +365,8 @@ export async function runParties<R extends Record<string, () => Promise<unknown>
 ): Promise<{ [K in keyof R]: Awaited<ReturnType<R[K]>> }> {
   const names = Object.keys(roles);
   let firstError: unknown;
+  // The role whose own failure started it all: the others only report its abort or the closed channel.
+  let causeError: unknown;
   const results = await Promise.all(
     names.map((name) =>
       roles[name]!().catch((e: unknown) => {
@@ -371,11 +374,17 @@ export async function runParties<R extends Record<string, () => Promise<unknown>
           firstError = e;
           network.closeAll(e instanceof Error ? e : new Error(String(e)));
         }
+        if (
+          causeError === undefined &&
+          !isFedscoreError(e, 'protocol_abort') &&
+          !isFedscoreError(e, 'channel_closed')
+        )
+          causeError = e;
         return undefined;
       }),
     ),
   );
-  if (firstError !== undefined) throw firstError;
+  if (firstError !== undefined) throw causeError ?? firstError;
   const out: Record<string, unknown> = {};
   names.forEach((n, i) => {
     out[n] = results[i];

@@ -15,13 +15,22 @@
  * never the whole text. Columns grow geometrically (capacity doubles, trimmed at the end). Ids are kept
  * as strings with, for duplicate detection, one Map entry per row.
  *
- * Role 'infer' (the default): a column is numeric if every present value is a number, else categorical.
- * It is parsed as numbers and, until it has shown `INFER_DICTIONARY_LIMIT` distinct numbers, also
- * dictionary-encoded (4 bytes a row plus the first spelling of each distinct number) so that it can turn
- * categorical at its first non-numeric value without re-reading the input. Numbers that are equal but
- * spelled differently before that point ('1', '1.0') share the category of the first spelling. Past the
- * limit the column is numeric only, and a later non-numeric value is a `csv_schema` error asking to
- * declare the role.
+ * Role 'infer' (the default): a column is numeric if every present value is a number, categorical if
+ * most of its present values (more than half) are not numbers, and otherwise an error: one bad cell
+ * ('Inf', '1e309', a stray word, a NUL, a quoted line break) in an otherwise numeric column is a
+ * `csv_schema` error naming the file, the line and the column of the first such cell, never a silent
+ * switch to categories (a model would one-hot encode the column and overfit on it). Which columns were
+ * inferred categorical is in `CsvParseResult.inferredCategorical`, for the caller to tell the user;
+ * declaring the role ('categorical' or 'numeric' in `roles`) settles it. An inferred column is parsed as
+ * numbers and, until it has shown `INFER_DICTIONARY_LIMIT` distinct numbers, also dictionary-encoded
+ * (4 bytes a row plus the first spelling of each distinct number) so that it can be returned as
+ * categories without re-reading the input; numbers that are equal but spelled differently ('1', '1.0')
+ * share the category of the first spelling. Past the limit with no non-numeric value yet, the column is
+ * numeric only, and a later non-numeric value is a `csv_schema` error naming its cell.
+ *
+ * Text must be UTF-8: a byte sequence that is not (anywhere: ids, categories, ignored columns, the
+ * header) is a `csv_parse` error naming the line and column, never replaced by U+FFFD (distinct raw ids
+ * would collapse into one, or match another party's id in PSI).
  *
  * Labels: the label column must hold 0/1 (any numeric spelling equal to 0 or 1, e.g. '1.0'), or
  * true/false, yes/no in any letter case. Anything else is a `csv_schema` error; a missing label is a
@@ -120,12 +129,23 @@ export interface CsvParseResult {
   readonly rowsRead: number;
   /** Bytes of input consumed. */
   readonly bytes: number;
+  /** The file line (1-based, header = 1) each kept row starts on, in table row order. */
+  readonly lines: Int32Array;
+  /** Columns whose role was inferred as categorical (most values not numbers), for a notice. */
+  readonly inferredCategorical: InferredCategorical[];
   /** Repeated ids ('keep-first' and 'report'; empty otherwise). */
   readonly duplicateIds: DuplicateId[];
   /** The fitted imputation (apply it to scoring data with `applyImputation`). */
   readonly imputation: Imputation;
   /** Values filled per column. */
   readonly filled: Readonly<Record<string, number>>;
+}
+
+/** A column the reader inferred as categorical: how many of its present values are not numbers. */
+export interface InferredCategorical {
+  readonly column: string;
+  readonly nonNumeric: number;
+  readonly present: number;
 }
 
 export type CsvSource = AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array> | string;
@@ -210,18 +230,20 @@ const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
  */
 class Plan {
   readonly kind: 'id' | 'label' | 'ignored' | 'numeric' | 'categorical' | 'infer';
-  /** 'infer' only: true once a non-numeric value was seen; from then on only `codes` is filled. */
-  categorical = false;
-  /** numeric and infer (while numeric). */
+  /** numeric and infer (NaN where an inferred column's value is missing or not a number). */
   values: Float64Array = new Float64Array(0);
   /** categorical, and infer while its dictionary is kept (null past the limit). */
   codes: Int32Array | null = new Int32Array(0);
-  /** infer while numeric: number -> code; the category text is the first spelling of that number. */
+  /** infer, until the limit: number -> code; the category text is the first spelling of that number. */
   numDict: Map<number, number> | null = null;
-  /** categorical, and infer once categorical: text -> code. */
+  /** categorical, and infer once a value was not a number: text -> code (codes shared with numDict's). */
   strDict: Map<string, number> | null = null;
   categories: string[] = [];
   missing = 0;
+  /** infer: present values that are not numbers, and where the first of them is (line, reason). */
+  nonNumeric = 0;
+  firstBadLine = 0;
+  firstBadReason = '';
 
   constructor(kind: Plan['kind']) {
     this.kind = kind;
@@ -230,7 +252,7 @@ class Plan {
   }
 }
 
-const utf8 = new TextDecoder('utf-8');
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The incremental parser: bytes in, columns out. */
 class CsvRecordReader {
@@ -259,6 +281,8 @@ class CsvRecordReader {
   private fQuote = new Uint8Array(64);
   private nf = 0;
   private newlinesInRecord = 0;
+  /** The current record holds a byte >= 0x80 (so its UTF-8 must be checked). */
+  private recordHasHigh = false;
 
   private capacity = 0;
   private nRows = 0;
@@ -364,6 +388,7 @@ class CsvRecordReader {
     const delim = this.delim;
     let nf = 0;
     let newlines = 0;
+    let high = 0;
     for (;;) {
       if (nf === this.fStart.length) this.growFields();
       if (pos < n && buf[pos] === QUOTE) {
@@ -388,6 +413,7 @@ class CsvRecordReader {
             break;
           }
           if (b === LF) newlines++;
+          high |= b;
           p++;
         }
         if (!closed) {
@@ -436,6 +462,7 @@ class CsvRecordReader {
       while (p < n) {
         const b = buf[p]!;
         if (b === delim || b === LF || b === CR) break;
+        high |= b;
         p++;
       }
       this.fStart[nf] = s;
@@ -467,6 +494,7 @@ class CsvRecordReader {
     }
     this.nf = nf;
     this.newlinesInRecord = newlines;
+    this.recordHasHigh = (high & 0x80) !== 0;
     return pos;
   }
 
@@ -486,6 +514,7 @@ class CsvRecordReader {
   // --- records -------------------------------------------------------------------------------------
 
   private handleRecord(buf: Uint8Array): void {
+    if (this.recordHasHigh) this.checkUtf8(buf);
     if (this.header === null) {
       this.setHeader(buf);
       if (this.maxRows === 0) this.stopped = true;
@@ -569,6 +598,24 @@ class CsvRecordReader {
     }
     this.nRows++;
     if (this.nRows >= this.maxRows) this.stopped = true;
+  }
+
+  /** Every field of the current record is well-formed UTF-8; else a `csv_parse` error naming the cell. */
+  private checkUtf8(buf: Uint8Array): void {
+    for (let j = 0; j < this.nf; j++) {
+      const s = this.fStart[j]!;
+      const e = this.fEnd[j]!;
+      if (isAscii(buf, s, e)) continue;
+      try {
+        utf8.decode(buf.subarray(s, e));
+      } catch {
+        const where =
+          this.header === null || j >= this.header.length
+            ? this.locNoName(this.line, j)
+            : this.loc(this.line, j);
+        throw new FedscoreError('csv_parse', 'invalid UTF-8 (the file must be UTF-8 text)', where);
+      }
+    }
   }
 
   private firstLineOf(id: string): number {
@@ -688,7 +735,7 @@ class CsvRecordReader {
       if (p.kind === 'numeric') p.values = growF64(p.values, cap);
       else if (p.kind === 'categorical') p.codes = growI32(p.codes!, cap);
       else if (p.kind === 'infer') {
-        if (!p.categorical) p.values = growF64(p.values, cap);
+        p.values = growF64(p.values, cap);
         if (p.codes !== null) p.codes = growI32(p.codes, cap);
       }
     }
@@ -758,7 +805,7 @@ class CsvRecordReader {
     if (this.isMissingToken(b, s, e)) return Number.NaN;
     const v = parseDecimal(b, s, e);
     if (Number.isNaN(v)) {
-      throw new FedscoreError('csv_schema', 'value in a numeric column is not a number', {
+      throw new FedscoreError('csv_schema', `value in a numeric column is ${notNumberReason(b, s, e)}`, {
         ...this.loc(this.line, j),
         details: { length: e - s },
       });
@@ -784,12 +831,8 @@ class CsvRecordReader {
     if (this.isMissingToken(b, s, e)) {
       plan.missing++;
       if (this.errorOnMissing[j]) this.missingError(j);
-      if (!plan.categorical) plan.values[row] = Number.NaN;
+      plan.values[row] = Number.NaN;
       if (plan.codes !== null) plan.codes[row] = -1;
-      return;
-    }
-    if (plan.categorical) {
-      plan.codes![row] = textCode(plan.strDict!, plan.categories, decodeBytes(b, s, e));
       return;
     }
     const v = parseDecimal(b, s, e);
@@ -799,13 +842,15 @@ class CsvRecordReader {
       if (dict !== null) {
         let code = dict.get(v);
         if (code === undefined) {
-          code = plan.categories.length;
-          if (code >= INFER_DICTIONARY_LIMIT) {
+          if (dict.size >= INFER_DICTIONARY_LIMIT) {
+            // Too many distinct numbers to be categories: numeric, unless a value already was not a number.
+            if (plan.nonNumeric > 0) this.notNumberError(plan, j);
             plan.numDict = null;
             plan.codes = null;
             plan.categories = [];
             return;
           }
+          code = plan.categories.length;
           dict.set(v, code);
           plan.categories.push(decodeBytes(b, s, e));
         }
@@ -816,17 +861,30 @@ class CsvRecordReader {
     if (plan.numDict === null) {
       throw new FedscoreError(
         'csv_schema',
-        `non-numeric value in a column read as numeric after ${INFER_DICTIONARY_LIMIT} distinct numbers; ` +
-          "declare its role ('categorical' or 'numeric') in roles",
+        `value is ${notNumberReason(b, s, e)} in a column read as numeric after ${INFER_DICTIONARY_LIMIT} ` +
+          "distinct numbers; fix the value or declare the column's role ('categorical') in roles",
         this.loc(this.line, j),
       );
     }
-    // Categorical from now on: the numbers are dropped, the dictionary codes kept.
-    plan.categorical = true;
-    plan.values = new Float64Array(0);
-    plan.numDict = null;
-    plan.strDict = new Map(plan.categories.map((c, k) => [c, k]));
-    plan.codes![row] = textCode(plan.strDict, plan.categories, decodeBytes(b, s, e));
+    // Not a number: categorical only if most values turn out not to be numbers (decided in `result`).
+    if (plan.nonNumeric === 0) {
+      plan.firstBadLine = this.line;
+      plan.firstBadReason = notNumberReason(b, s, e);
+      plan.strDict = new Map();
+    }
+    plan.nonNumeric++;
+    plan.values[row] = Number.NaN;
+    plan.codes![row] = textCode(plan.strDict!, plan.categories, decodeBytes(b, s, e));
+  }
+
+  /** The error for the first non-numeric cell of an inferred column that is mostly numbers. */
+  private notNumberError(plan: Plan, j: number): never {
+    throw new FedscoreError(
+      'csv_schema',
+      `value in a numeric column is ${plan.firstBadReason} (${plan.nonNumeric === 1 ? "the column's only such value" : `the first of ${plan.nonNumeric} such values`}, ` +
+        'the others are numbers); fix it, mark it missing, or declare the column categorical',
+      { ...this.loc(plan.firstBadLine, j), details: { nonNumeric: plan.nonNumeric } },
+    );
   }
 
   private labelField(buf: Uint8Array, j: number): number {
@@ -879,6 +937,7 @@ class CsvRecordReader {
     const n = this.nRows;
     const columns: Column[] = [];
     const roles: Record<string, ColumnRole> = {};
+    const inferredCategorical: InferredCategorical[] = [];
     for (let j = 0; j < header.length; j++) {
       const name = header[j]!;
       const p = this.plans[j]!;
@@ -896,15 +955,19 @@ class CsvRecordReader {
           roles[name] = 'categorical';
           columns.push(categorical(name, fitI(p.codes!, n), p.categories, p.missing));
           break;
-        case 'infer':
-          if (p.categorical) {
-            roles[name] = 'categorical';
-            columns.push(categorical(name, fitI(p.codes!, n), p.categories, p.missing));
-          } else {
+        case 'infer': {
+          if (p.nonNumeric === 0) {
             roles[name] = 'numeric';
             columns.push(numeric(name, fit(p.values, n), p.missing));
+            break;
           }
+          const present = n - p.missing;
+          if (2 * p.nonNumeric <= present) this.notNumberError(p, j);
+          roles[name] = 'categorical';
+          inferredCategorical.push({ column: name, nonNumeric: p.nonNumeric, present });
+          columns.push(categorical(name, fitI(p.codes!, n), p.categories, p.missing));
           break;
+        }
       }
     }
     const idName = this.idCol >= 0 ? header[this.idCol] : undefined;
@@ -925,6 +988,8 @@ class CsvRecordReader {
       roles,
       rowsRead: this.rowsRead,
       bytes,
+      lines: this.rowLines.slice(0, n),
+      inferredCategorical,
       duplicateIds,
       imputation: imputed.imputation,
       filled: imputed.filled,
@@ -974,6 +1039,31 @@ function fit(a: Float64Array, n: number): Float64Array {
 
 function fitI(a: Int32Array, n: number): Int32Array {
   return a.length === n ? a : a.slice(0, n);
+}
+
+function isAscii(b: Uint8Array, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if (b[i]! >= 0x80) return false;
+  return true;
+}
+
+/**
+ * Why `b[s..e)` is not a number, in words that never quote the value (it may be confidential): the
+ * error names the cell, the user opens the file.
+ */
+function notNumberReason(b: Uint8Array, s: number, e: number): string {
+  let letters = '';
+  for (let i = s; i < e; i++) {
+    const c = b[i]!;
+    if (c === 0) return 'not a number (it holds a NUL byte)';
+    if (c === LF || c === CR) return 'not a number (a quoted value with a line break)';
+    if (e - s <= 12) letters += String.fromCharCode(c | (c >= 0x41 && c <= 0x5a ? 0x20 : 0));
+  }
+  if (/^[+-]?(inf|infinity)$/.test(letters)) return 'not a finite number (infinity is not a value)';
+  const text = e - s <= 400 ? String.fromCharCode.apply(null, b.subarray(s, e) as unknown as number[]) : '';
+  if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text)) {
+    return 'not a finite number (it overflows a double, beyond ±1.8e308)';
+  }
+  return 'not a number';
 }
 
 const asciiScratch: number[] = [];

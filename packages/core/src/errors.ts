@@ -35,13 +35,22 @@ export const ERROR_CODES = [
   'not_found', // a named thing does not exist
   'unsupported', // a valid request this build cannot serve
   'consent', // no valid consent for the requested use
+  'policy', // a request this node's own policy does not accept (e.g. a plaintext job its config refuses)
   'single_class', // labels hold one class where a metric or model needs both
+  'diverged', // training diverged: weights or residuals no longer finite or representable (lower the learning rate)
   'psi_invalid_point', // a received PSI group element is not a valid ristretto255 encoding
   'psi_cache_mismatch', // a PSI host cache was built for other ids, another hash domain or key
   'psi_mismatch', // the parties of a PSI run disagree (mode, parameters, or the aligned result)
+  'psi_policy', // a PSI run the data owner's policy refuses (a submitted id set above its bound)
+  'psi_key_expired', // a PSI key (host cache) past its rotation policy: too old or used for too many sessions
   'store', // the node's state store (SQLite) failed: unreadable, locked, or a schema mismatch
   'invalid_state', // a valid request not allowed in the current state (e.g. promoting a retired model)
   'audit_tampered', // an audit log whose hash chain does not verify
+  'policy_refused', // the serving party's policy refuses the request (e.g. exact online scores, too many thresholds)
+  'quota_exceeded', // a per-(requester, subject) query quota is used up for its window
+  'rate_limited', // too many requests for one (requester, subject) in a short window: retry later
+  'consent_missing', // the data owner refuses one request: the subject has not authorized this requester's use
+  'model_unavailable', // the serving party does not serve the named model to this requester
   'checkpoint', // a training checkpoint that is corrupt, of another format version, or made for another run, party or data
   'internal', // a bug: an invariant of our own code failed
 ] as const;

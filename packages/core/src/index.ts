@@ -33,7 +33,7 @@ export {
 export type { ErrorCode, ErrorLocation, FedscoreErrorOptions } from './errors.ts';
 export { ERROR_CODES, FedscoreError, isFedscoreError } from './errors.ts';
 export type { LogFields, Logger, LogLevel, LogRecord, ProgressCallback, ProgressEvent } from './logger.ts';
-export { createLogger, memoryLogger, noopLogger, noProgress } from './logger.ts';
+export { atLevel, createLogger, memoryLogger, noopLogger, noProgress } from './logger.ts';
 export type { LogisticModel, LogisticRegressionOptions, Standardizer } from './logistic.ts';
 export {
   applyStandardizer,
@@ -87,6 +87,12 @@ export {
   uniform,
   uniformInt,
 } from './rng.ts';
+export {
+  assertSupportedNode,
+  MIN_NODE_VERSION,
+  nodeVersionProblem,
+  siblingModuleUrl,
+} from './runtime.ts';
 export type {
   CategoricalColumn,
   Column,

@@ -55,6 +55,18 @@ export function createLogger(
   };
 }
 
+/** `logger` without the records below `minLevel` (e.g. a node's config `log.level` over the CLI's logger). */
+export function atLevel(logger: Logger, minLevel: LogLevel): Logger {
+  const keep = (l: LogLevel): boolean => LEVEL_RANK[l] >= LEVEL_RANK[minLevel];
+  return {
+    debug: (m, f) => (keep('debug') ? logger.debug(m, f) : undefined),
+    info: (m, f) => (keep('info') ? logger.info(m, f) : undefined),
+    warn: (m, f) => (keep('warn') ? logger.warn(m, f) : undefined),
+    error: (m, f) => logger.error(m, f),
+    child: (fields) => atLevel(logger.child(fields), minLevel),
+  };
+}
+
 /** Collects records in memory (tests check that no data value reaches a log). */
 export function memoryLogger(minLevel: LogLevel = 'debug'): Logger & { readonly records: LogRecord[] } {
   const records: LogRecord[] = [];

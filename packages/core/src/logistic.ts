@@ -471,6 +471,17 @@ export function fitStandardizer(X: Float64Array, nRows: number, nCols: number): 
   const eps = Number.EPSILON;
   for (let j = 0; j < nCols; j++) {
     const v = ss[j]! / nRows;
+    // A value near ±1.8e308 overflows the mean or the variance: refuse rather than scale by Infinity.
+    if (!Number.isFinite(mean[j]!) || !Number.isFinite(v)) {
+      throw new FedscoreError(
+        'out_of_range',
+        'the column is too large to standardize (its moments overflow)',
+        {
+          field: `columns[${j}]`,
+          details: { column: j },
+        },
+      );
+    }
     // sklearn's `_is_constant_feature` bound on the variance of a numerically constant column.
     const bound = nRows * eps * v + (nRows * mean[j]! * eps) ** 2;
     scale[j] = v <= bound ? 1 : Math.sqrt(v);

@@ -64,10 +64,23 @@ export interface IdListOptions {
 export async function readIdList(path: string, options: IdListOptions = {}): Promise<string[]> {
   await sizeOf(path, 'path');
   const ids: string[] = [];
-  const decoder = new TextDecoder('utf-8');
+  // Fatal: a byte sequence that is not UTF-8 is refused naming its line, never replaced by U+FFFD (two
+  // distinct raw ids would become one).
+  const decoder = new TextDecoder('utf-8', { fatal: true });
   let rest = '';
   let line = 0;
   let first = true;
+  const invalid = (pending: string, chunk: Uint8Array): FedscoreError => {
+    const text = pending + new TextDecoder('utf-8').decode(chunk);
+    const at = text.indexOf('\uFFFD');
+    let lines = 0;
+    for (let i = 0; i < (at < 0 ? text.length : at); i++) if (text.charCodeAt(i) === 10) lines++;
+    return new FedscoreError('invalid_id', 'invalid UTF-8 (the file must be UTF-8 text)', {
+      file: path,
+      line: line + 1 + lines,
+      field: 'id',
+    });
+  };
   const take = (text: string): void => {
     line++;
     const id = text.trim();
@@ -77,7 +90,13 @@ export async function readIdList(path: string, options: IdListOptions = {}): Pro
   const stream = createReadStream(path, { highWaterMark: CHUNK_BYTES });
   try {
     for await (const chunk of stream as AsyncIterable<Uint8Array>) {
-      let text = rest + decoder.decode(chunk, { stream: true });
+      let decoded: string;
+      try {
+        decoded = decoder.decode(chunk, { stream: true });
+      } catch {
+        throw invalid(rest, chunk);
+      }
+      let text = rest + decoded;
       if (first) {
         if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
         first = false;
@@ -92,7 +111,11 @@ export async function readIdList(path: string, options: IdListOptions = {}): Pro
   } finally {
     stream.destroy();
   }
-  rest += decoder.decode();
+  try {
+    rest += decoder.decode();
+  } catch {
+    throw invalid(rest, new Uint8Array([0xff]));
+  }
   if (first && rest.charCodeAt(0) === 0xfeff) rest = rest.slice(1);
   if (rest.length > 0) take(rest);
   return ids;

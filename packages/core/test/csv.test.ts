@@ -169,17 +169,38 @@ describe('parseCsv format handling', () => {
     expect(snapshot(await parseCsv(drip(), opts))).toEqual(whole);
   });
 
-  it('infers numeric and categorical columns, switching without losing earlier spellings', async () => {
-    const t = await parseCsv('id,num,mixed,grade\n1,1,007,A\n2,2.5,12,B\n3,,x,A\n4,4,12,\n', {});
+  it('infers numeric and categorical columns (categorical when most values are not numbers), keeping spellings', async () => {
+    const r = await parseCsvDetailed(
+      'id,num,mixed,grade\n1,1,007,A\n2,2.5,x,B\n3,,y,A\n4,4,12,\n5,5,y,C\n',
+      {},
+    );
+    const t = r.table;
     expect(column(t, 'num').kind).toBe('numeric');
-    expect(values(t, 'num')).toEqual([1, 2.5, Number.NaN, 4]);
+    expect(values(t, 'num')).toEqual([1, 2.5, Number.NaN, 4, 5]);
     const mixed = column(t, 'mixed');
     if (mixed.kind !== 'categorical') throw new Error('mixed should be categorical');
-    expect(mixed.categories).toEqual(['007', '12', 'x']);
-    expect(Array.from(mixed.codes)).toEqual([0, 1, 2, 1]);
+    expect(mixed.categories).toEqual(['007', 'x', 'y', '12']);
+    expect(Array.from(mixed.codes)).toEqual([0, 1, 2, 3, 2]);
     const grade = column(t, 'grade');
     expect(grade.kind).toBe('categorical');
     expect(grade.missing).toBe(1);
+    expect(r.inferredCategorical).toEqual([
+      { column: 'mixed', nonNumeric: 3, present: 5 },
+      { column: 'grade', nonNumeric: 4, present: 4 },
+    ]);
+    expect(Array.from(r.lines)).toEqual([2, 3, 4, 5, 6]);
+  });
+
+  it('refuses one non-numeric cell in an otherwise numeric column, naming its file, line and column', async () => {
+    const e = await fails(
+      parseCsv('id,num,mixed\n1,1,007\n\n2,2.5,12\n3,,zq9\n4,4,12\n', { file: 'bank.csv' }),
+      'csv_schema',
+    );
+    expect([e.file, e.line, e.column, e.field]).toEqual(['bank.csv', 5, 3, 'mixed']);
+    expect(e.message).not.toContain('zq9');
+    // Declared categorical, the same column reads.
+    const t = await parseCsv('id,num,mixed\n1,1,007\n2,2.5,12\n3,,x\n', { roles: { mixed: 'categorical' } });
+    expect(column(t, 'mixed').kind).toBe('categorical');
   });
 
   it('honours roles, defaultRole, custom missing tokens, delimiter and maxRows', async () => {

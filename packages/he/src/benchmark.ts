@@ -283,7 +283,7 @@ export async function runHeBenchmark(options: HeBenchOptions = {}): Promise<HeBe
   const paillier: { bits: number; operation: string; ms: number }[] = [];
   for (const bits of options.paillierBits ?? [1024, 2048]) {
     progress({ stage: 'he bench: Paillier', done: 0, unit: `${bits}-bit` });
-    const he = await createAdditiveHe({ scheme: 'paillier', bits, insecure: bits < 2048 });
+    const he = await createAdditiveHe({ scheme: 'paillier', bits, allowWeakParameters: bits < 2048 });
     const pr = Math.max(5, Math.floor(runs / 2));
     const c1 = he.encrypt([0.75]);
     const c2 = he.encrypt([-1.5]);

@@ -176,6 +176,21 @@ export function packSections(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** How many whole sections `bytes` holds (`he_corrupt` when they do not tile it exactly). */
+export function countSections(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let off = 0;
+  let n = 0;
+  while (off < bytes.length) {
+    if (off + 4 > bytes.length)
+      throw new FedscoreError('he_corrupt', 'sections: truncated', { field: 'bytes' });
+    off += 4 + view.getUint32(off, true);
+    n++;
+  }
+  if (off !== bytes.length) throw new FedscoreError('he_corrupt', 'sections: truncated', { field: 'bytes' });
+  return n;
+}
+
 /** The `count` sections of `packSections` output; truncation or trailing bytes are `he_corrupt`. */
 export function unpackSections(bytes: Uint8Array, count: number, what: string): Uint8Array[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

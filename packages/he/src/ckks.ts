@@ -34,6 +34,7 @@ import type {
 import {
   BLOB_KIND,
   bytesToHex,
+  countSections,
   decodeBlob,
   encodeBlob,
   fingerprintOf,
@@ -41,7 +42,8 @@ import {
   packSections,
   unpackSections,
 } from './blob.ts';
-import { checkCkksSecurity, levelsOf, resolveParams } from './presets.ts';
+import { hePolicy, warnWeak } from './policy.ts';
+import { checkCkksSecurity, ckksEncodeBound, ckksSecurityBits, levelsOf, resolveParams } from './presets.ts';
 import { loadSeal, type Seal, sealCall, wrapSealError } from './seal.ts';
 import type {
   CkksContextOptions,
@@ -50,6 +52,7 @@ import type {
   CkksPublicContext,
   CkksSecretContext,
   CkksVector,
+  HeLoadOptions,
   PlainValues,
   ReleaseOptions,
   SerializeOptions,
@@ -95,7 +98,24 @@ function describeParams(p: CkksParams): string {
   return `CKKS N=${p.polyModulusDegree} q=[${p.coeffModulusBits.join(',')}] scale=2^${p.scaleBits}`;
 }
 
-function toFloat64(values: PlainValues, field: string, max: number): Float64Array {
+/**
+ * Free a SEAL object. Never throws: after a fault inside the WASM module (which validation exists to
+ * prevent) freeing can fail too, and cleanup must not replace the error that caused it.
+ */
+function release(o: { delete(): void; isDeleted?(): boolean }): void {
+  try {
+    if (o.isDeleted?.() !== true) o.delete();
+  } catch {
+    // the module is already broken; the original error is what the caller reports
+  }
+}
+
+/**
+ * The values as a Float64Array, each finite and within `bound` (`ckksEncodeBound` of the level and
+ * scale they are encoded at): checked here, before SEAL sees them, because an out-of-range value makes
+ * SEAL's encoder overflow its integer conversion and fault inside the WASM module.
+ */
+function toFloat64(values: PlainValues, field: string, max: number, bound: number): Float64Array {
   if (values === null || typeof values !== 'object' || typeof values.length !== 'number') {
     throw new FedscoreError('invalid_argument', 'expected an array of numbers', { field });
   }
@@ -104,11 +124,21 @@ function toFloat64(values: PlainValues, field: string, max: number): Float64Arra
   }
   const out = values instanceof Float64Array ? values : Float64Array.from(values);
   for (let i = 0; i < out.length; i++) {
-    if (!Number.isFinite(out[i]!)) {
+    const v = out[i]!;
+    if (!Number.isFinite(v)) {
       throw new FedscoreError('invalid_argument', `value at index ${i} is not a finite number`, { field });
     }
+    if (Math.abs(v) > bound) throw rangeError(field, i, bound);
   }
   return out;
+}
+
+function rangeError(field: string, index: number, bound: number): FedscoreError {
+  return new FedscoreError(
+    'out_of_range',
+    `value at index ${index} is outside ±${bound.toPrecision(3)}, the range these CKKS parameters encode exactly`,
+    { field, details: { index, bound } },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -135,7 +165,7 @@ class CkksPlaintextImpl implements CkksPlaintext {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.pt.delete();
+    release(this.pt);
     this.#ctx.untrack(this);
   }
 
@@ -172,7 +202,7 @@ class CkksVectorImpl implements CkksVector {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.ct.delete();
+    release(this.ct);
     this.#ctx.untrack(this);
   }
 
@@ -211,7 +241,7 @@ class CkksVectorImpl implements CkksVector {
     try {
       sealCall('negate', () => k.evaluator.negate(this.ct, out));
     } catch (e) {
-      out.delete();
+      release(out);
       throw e;
     }
     return new CkksVectorImpl(this.#ctx, out, this.length, this.level, this.scale);
@@ -288,6 +318,8 @@ class CkksPublicContextImpl implements CkksPublicContext {
   readonly description: string;
   readonly keyId: string;
   readonly defaultScale: number;
+  /** Largest |value| a fresh encryption (top level, default scale) holds exactly. */
+  readonly freshBound: number;
   readonly #rotationSet: Set<number>;
   readonly #scopes: Set<Disposable>[] = [];
   #disposed = false;
@@ -313,6 +345,7 @@ class CkksPublicContextImpl implements CkksPublicContext {
     this.fingerprint = fingerprintOf([describeParams(params), keyId]);
     this.description = `${describeParams(params)}${insecure ? ' INSECURE' : ''}`;
     this.defaultScale = 2 ** params.scaleBits;
+    this.freshBound = ckksEncodeBound(params, this.levels, this.defaultScale);
   }
 
   // -- scopes -------------------------------------------------------------------------------------
@@ -367,9 +400,11 @@ class CkksPublicContextImpl implements CkksPublicContext {
     if (typeof values === 'number') {
       if (!Number.isFinite(values))
         throw new FedscoreError('invalid_argument', 'scalar is not finite', { field: 'scalar' });
+      const bound = ckksEncodeBound(this.params, level, scale);
+      if (Math.abs(values) > bound) throw rangeError('scalar', 0, bound);
       data = new Float64Array(length).fill(values);
     } else {
-      data = toFloat64(values, 'values', this.slotCount);
+      data = toFloat64(values, 'values', this.slotCount, ckksEncodeBound(this.params, level, scale));
     }
     const pt = new k.seal.Plaintext();
     try {
@@ -378,7 +413,7 @@ class CkksPublicContextImpl implements CkksPublicContext {
         if (level < this.levels) k.evaluator.plainModSwitchToInplace(pt, k.parmsByLevel[level]!);
       });
     } catch (e) {
-      pt.delete();
+      release(pt);
       throw e;
     }
     return new CkksPlaintextImpl(this, pt, typeof values === 'number' ? length : data.length, level, scale);
@@ -398,7 +433,7 @@ class CkksPublicContextImpl implements CkksPublicContext {
 
   encryptWith(values: PlainValues, symmetric: boolean): CkksVector {
     this.#checkLive();
-    const data = toFloat64(values, 'values', this.slotCount);
+    const data = toFloat64(values, 'values', this.slotCount, this.freshBound);
     const k = this.keys;
     const pt = new k.seal.Plaintext();
     const ct = new k.seal.Ciphertext();
@@ -409,16 +444,16 @@ class CkksPublicContextImpl implements CkksPublicContext {
         else k.encryptor.encrypt(pt, ct);
       });
     } catch (e) {
-      ct.delete();
+      release(ct);
       throw e;
     } finally {
-      pt.delete();
+      release(pt);
     }
     return new CkksVectorImpl(this, ct, data.length, this.levels, this.defaultScale);
   }
 
   encryptBatch(values: PlainValues): CkksVector[] {
-    const data = toFloat64(values, 'values', Number.MAX_SAFE_INTEGER);
+    const data = toFloat64(values, 'values', Number.MAX_SAFE_INTEGER, this.freshBound);
     const out: CkksVector[] = [];
     try {
       for (let off = 0; off < data.length; off += this.slotCount) {
@@ -442,7 +477,7 @@ class CkksPublicContextImpl implements CkksPublicContext {
         ct.setScale(scale);
       });
     } catch (e) {
-      ct.delete();
+      release(ct);
       throw e;
     }
     return new CkksVectorImpl(this, ct, length, level, scale);
@@ -469,7 +504,7 @@ class CkksPublicContextImpl implements CkksPublicContext {
         this.keys.evaluator.cipherModSwitchTo(ct, this.keys.parmsByLevel[level]!, out),
       );
     } catch (e) {
-      out.delete();
+      release(out);
       throw e;
     }
     return out;
@@ -516,8 +551,8 @@ class CkksPublicContextImpl implements CkksPublicContext {
             if (restore !== undefined) cb.setScale(restore);
           }
         } finally {
-          if (ca !== a.ct) ca.delete();
-          if (cb !== b.ct) cb.delete();
+          if (ca !== a.ct) release(ca);
+          if (cb !== b.ct) release(cb);
         }
       } else if (other instanceof CkksPlaintextImpl) {
         if (other.level < a.level) {
@@ -541,7 +576,7 @@ class CkksPublicContextImpl implements CkksPublicContext {
             else ev.addPlain(a.ct, pt, out);
           });
         } finally {
-          if (pt !== other.pt) pt.delete();
+          if (pt !== other.pt) release(pt);
         }
         length = Math.max(a.length, other.length);
       } else {
@@ -557,7 +592,7 @@ class CkksPublicContextImpl implements CkksPublicContext {
         }
       }
     } catch (e) {
-      out.delete();
+      release(out);
       throw e;
     }
     return new CkksVectorImpl(this, out, length, level, out.scale());
@@ -597,11 +632,11 @@ class CkksPublicContextImpl implements CkksPublicContext {
           if (rescale) ev.rescaleToNextInplace(out);
         });
       } catch (e) {
-        out.delete();
+        release(out);
         throw e;
       } finally {
-        if (ca !== a.ct) ca.delete();
-        if (cb !== b.ct && cb !== ca) cb.delete();
+        if (ca !== a.ct) release(ca);
+        if (cb !== b.ct && cb !== ca) release(cb);
       }
       return new CkksVectorImpl(
         this,
@@ -649,10 +684,10 @@ class CkksPublicContextImpl implements CkksPublicContext {
           if (rescale) ev.rescaleToNextInplace(out);
         });
       } catch (e) {
-        out.delete();
+        release(out);
         throw e;
       } finally {
-        tmp?.delete();
+        if (tmp !== undefined) release(tmp);
       }
       return new CkksVectorImpl(this, out, length, outLevel, out.scale());
     } finally {
@@ -667,7 +702,7 @@ class CkksPublicContextImpl implements CkksPublicContext {
     try {
       sealCall('rescale', () => this.keys.evaluator.rescaleToNext(a.ct, out));
     } catch (e) {
-      out.delete();
+      release(out);
       throw e;
     }
     return new CkksVectorImpl(this, out, a.length, a.level - 1, out.scale());
@@ -697,7 +732,7 @@ class CkksPublicContextImpl implements CkksPublicContext {
         sealCall('rotate', () => this.keys.evaluator.rotateVector(a.ct, use, this.keys.galoisKeys!, out));
       }
     } catch (e) {
-      out.delete();
+      release(out);
       throw e;
     }
     return new CkksVectorImpl(this, out, a.length, a.level, a.scale);
@@ -723,10 +758,10 @@ class CkksPublicContextImpl implements CkksPublicContext {
         });
       }
     } catch (e) {
-      acc.delete();
+      release(acc);
       throw e;
     } finally {
-      tmp.delete();
+      release(tmp);
     }
     return new CkksVectorImpl(this, acc, Math.min(1, a.length), a.level, a.scale);
   }
@@ -805,11 +840,11 @@ class CkksPublicContextImpl implements CkksPublicContext {
       try {
         level = cd.chainIndex();
       } finally {
-        cd.delete();
+        release(cd);
       }
       if (level > this.levels) throw new FedscoreError('he_corrupt', 'ciphertext level out of range');
     } catch (e) {
-      ct.delete();
+      release(ct);
       if (e instanceof FedscoreError) throw e;
       throw new FedscoreError('he_corrupt', `ciphertext does not load: ${wrapSealError('load', e).message}`, {
         field: 'bytes',
@@ -873,7 +908,7 @@ class CkksSecretContextImpl extends CkksPublicContextImpl implements CkksSecretC
   }
 
   encryptSymmetricSerialized(values: PlainValues, options?: SerializeOptions): Uint8Array {
-    const data = toFloat64(values, 'values', this.slotCount);
+    const data = toFloat64(values, 'values', this.slotCount, this.freshBound);
     const k = this.keys;
     const pt = new k.seal.Plaintext();
     try {
@@ -883,7 +918,7 @@ class CkksSecretContextImpl extends CkksPublicContextImpl implements CkksSecretC
         try {
           return sc.saveToArray(comprMode(k.seal, options)) as Uint8Array;
         } finally {
-          sc.delete();
+          release(sc);
         }
       });
       return encodeBlob({
@@ -895,7 +930,7 @@ class CkksSecretContextImpl extends CkksPublicContextImpl implements CkksSecretC
         payload,
       });
     } finally {
-      pt.delete();
+      release(pt);
     }
   }
 
@@ -916,7 +951,7 @@ class CkksSecretContextImpl extends CkksPublicContextImpl implements CkksSecretC
       });
       return all.slice(0, v.length);
     } finally {
-      pt.delete();
+      release(pt);
     }
   }
 
@@ -983,7 +1018,7 @@ function disposeKeys(k: Keys): void {
     ...k.parmsByLevel,
     k.context,
   ]) {
-    if (o !== undefined && !o.isDeleted()) o.delete();
+    if (o !== undefined) release(o);
   }
 }
 
@@ -1012,7 +1047,7 @@ function buildSealContext(seal: Seal, params: CkksParams, insecure: boolean): Bu
       );
       if (!context.parametersSet()) {
         const why = context.toHuman();
-        context.delete();
+        release(context);
         throw new FedscoreError(
           insecure ? 'he_error' : 'he_insecure_params',
           `SEAL rejected the parameters: ${why}`,
@@ -1026,7 +1061,7 @@ function buildSealContext(seal: Seal, params: CkksParams, insecure: boolean): Bu
       let cd = context.firstContextData();
       for (let level = levelsOf(params); level >= 0; level--) {
         if (cd.chainIndex() !== level) {
-          cd.delete();
+          release(cd);
           throw new FedscoreError('internal', `unexpected chain index ${cd.chainIndex()} at level ${level}`);
         }
         parmsByLevel[level] = cd.parmsId();
@@ -1034,19 +1069,19 @@ function buildSealContext(seal: Seal, params: CkksParams, insecure: boolean): Bu
         const mods = ep.coeffModulus();
         const last = mods.get(mods.size() - 1);
         primeByLevel[level] = Number(last?.value() ?? 0n);
-        last?.delete();
-        mods.delete();
-        ep.delete();
+        if (last !== undefined) release(last);
+        release(mods);
+        release(ep);
         const next = level > 0 ? cd.nextContextData() : undefined;
-        cd.delete();
+        release(cd);
         if (next === undefined) break;
         cd = next;
       }
       return { context, parmsByLevel, primeByLevel };
     });
   } finally {
-    coeff?.delete();
-    parms.delete();
+    if (coeff !== undefined) release(coeff);
+    release(parms);
   }
 }
 
@@ -1069,12 +1104,13 @@ function normalizeRotations(rotations: readonly number[] | undefined, slotCount:
 
 /**
  * Create a fresh CKKS key set (secret context). Parameters default to 'ckks-8192'; parameters below the
- * 128-bit HE-standard bound throw `he_insecure_params` unless `insecure: true`.
+ * 128-bit HE-standard bound throw `he_insecure_params` unless `allowWeakParameters: true` (then always
+ * warned about).
  */
 export async function createCkksContext(options: CkksContextOptions = {}): Promise<CkksSecretContext> {
   const params = resolveParams(options.params);
-  const insecure = options.insecure === true;
-  const securityBits = checkCkksSecurity(params, insecure);
+  const insecure = ckksSecurityBits(params) < 128;
+  const securityBits = checkCkksSecurity(params, hePolicy(options).allowWeakParameters);
   const rotations = normalizeRotations(options.rotations, params.polyModulusDegree / 2);
   const seal = await loadSeal();
   const built = buildSealContext(seal, params, insecure);
@@ -1103,7 +1139,7 @@ export async function createCkksContext(options: CkksContextOptions = {}): Promi
       };
       return k;
     } finally {
-      gen.delete();
+      release(gen);
     }
   });
   const ctx = new CkksSecretContextImpl(
@@ -1115,7 +1151,7 @@ export async function createCkksContext(options: CkksContextOptions = {}): Promi
     bytesToHex(keyIdBytes),
   );
   if (insecure) {
-    options.logger?.warn('HE context with INSECURE parameters', {
+    warnWeak(options.logger, 'HE context with INSECURE parameters', {
       scheme: 'ckks',
       description: ctx.description,
     });
@@ -1126,11 +1162,18 @@ export async function createCkksContext(options: CkksContextOptions = {}): Promi
 async function loadContext(
   bytes: Uint8Array,
   secret: boolean,
-  options: { insecure?: boolean },
+  options: HeLoadOptions,
 ): Promise<CkksPublicContextImpl> {
   const blob = decodeBlob(bytes, secret ? BLOB_KIND.secretContext : BLOB_KIND.publicContext);
   if (blob.scheme !== 'ckks')
     throw new FedscoreError('invalid_argument', `not a CKKS context (${blob.scheme})`, { field: 'scheme' });
+  if (options.expected?.scheme !== undefined && options.expected.scheme !== 'ckks') {
+    throw new FedscoreError(
+      'he_context_mismatch',
+      `the plan uses ${options.expected.scheme}, the context is CKKS`,
+      { field: 'scheme' },
+    );
+  }
   const meta = blob.meta as {
     params?: CkksParams;
     rotations?: number[];
@@ -1147,13 +1190,35 @@ async function loadContext(
       field: 'fingerprint',
     });
   }
-  const insecure = blob.insecure;
-  if (insecure && options.insecure !== true) {
-    // The flag travels with the bytes: loading insecure parameters needs the same explicit opt-in.
-    checkCkksSecurity(params, false);
+  // The receiver judges the parameters themselves; the sender's flag is only checked for consistency.
+  const policy = hePolicy(options);
+  const insecure = ckksSecurityBits(params) < 128;
+  const securityBits = checkCkksSecurity(params, policy.allowWeakParameters);
+  if (blob.insecure !== insecure) {
+    throw new FedscoreError('he_corrupt', "the blob's insecure flag contradicts its parameters", {
+      field: 'flags.insecure',
+    });
   }
-  const securityBits = checkCkksSecurity(params, insecure);
+  if (insecure) {
+    warnWeak(policy.logger, 'loaded an HE context with INSECURE parameters', {
+      scheme: 'ckks',
+      degree: params.polyModulusDegree,
+    });
+  }
   const rotations = normalizeRotations(meta.rotations, params.polyModulusDegree / 2);
+  // A public context never carries a secret key, a secret one always does: count the sections first,
+  // so that a secret key in a "public" blob is refused by name rather than loaded or half-parsed.
+  const sectionCount = countSections(blob.payload);
+  if (!secret && sectionCount > 3) {
+    throw new FedscoreError('he_corrupt', 'a public HE context blob carries a secret key section', {
+      field: 'secretKey',
+    });
+  }
+  if (secret && sectionCount < 4) {
+    throw new FedscoreError('he_corrupt', 'a secret HE context blob carries no secret key', {
+      field: 'secretKey',
+    });
+  }
   const sections = unpackSections(blob.payload, secret ? 4 : 3, 'HE context');
   const seal = await loadSeal();
   const built = buildSealContext(seal, params, insecure);
@@ -1198,9 +1263,9 @@ async function loadContext(
     const Impl = secret ? CkksSecretContextImpl : CkksPublicContextImpl;
     return new Impl(keys, params, rotations, insecure, securityBits, meta.keyId);
   } catch (e) {
-    for (const o of made) o.delete();
-    for (const p of built.parmsByLevel) p.delete();
-    built.context.delete();
+    for (const o of made) release(o);
+    for (const p of built.parmsByLevel) release(p);
+    release(built.context);
     throw e;
   }
 }
@@ -1208,7 +1273,7 @@ async function loadContext(
 /** Load a public context (encrypt and evaluate only). */
 export async function loadCkksPublicContext(
   bytes: Uint8Array,
-  options: { insecure?: boolean } = {},
+  options: HeLoadOptions = {},
 ): Promise<CkksPublicContext> {
   return loadContext(bytes, false, options);
 }
@@ -1216,7 +1281,7 @@ export async function loadCkksPublicContext(
 /** Load a secret context (made by `serializeSecret()`). */
 export async function loadCkksSecretContext(
   bytes: Uint8Array,
-  options: { insecure?: boolean } = {},
+  options: HeLoadOptions = {},
 ): Promise<CkksSecretContext> {
   return (await loadContext(bytes, true, options)) as CkksSecretContextImpl;
 }

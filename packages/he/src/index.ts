@@ -1,3 +1,6 @@
+// First: refuse an unsupported Node.js with a clear sentence before node-seal's WebAssembly loads.
+import './node-guard.ts';
+
 export type { AdditiveHeOptions } from './additive.ts';
 export { createAdditiveHe, loadAdditiveHePublic, loadAdditiveHeSecret } from './additive.ts';
 export type { HeBenchOptions, HeBenchReport, HeBenchRow } from './benchmark.ts';
@@ -21,10 +24,14 @@ export {
   splitBatches,
 } from './packing.ts';
 export { createHeWorkerPool } from './pool.ts';
+export type { CkksCircuit } from './presets.ts';
 export {
   CKKS_PRESETS,
+  checkCkksRange,
   checkCkksSecurity,
+  ckksEncodeBound,
   ckksSecurityBits,
+  ckksValueBound,
   HE_STANDARD_128,
   levelsOf,
   PAILLIER_MIN_SECURE_BITS,
@@ -45,7 +52,9 @@ export type {
   EncryptionMode,
   HeContextInfo,
   HeContextOptions,
+  HeExpectedContext,
   HeLinearJob,
+  HeLoadOptions,
   HeSchemeName,
   HeWorkerPool,
   HeWorkerPoolOptions,

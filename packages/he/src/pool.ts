@@ -14,7 +14,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { FedscoreError, noopLogger } from '@fedscore/core';
+import { FedscoreError, noopLogger, siblingModuleUrl } from '@fedscore/core';
 import { BLOB_KIND, decodeBlob } from './blob.ts';
 import type {
   CkksPublicContext,
@@ -38,7 +38,7 @@ class WorkerHandle {
   #failed: Error | undefined;
 
   constructor(context: Uint8Array, secret: boolean, insecure: boolean) {
-    this.worker = new Worker(new URL('./worker.ts', import.meta.url), {
+    this.worker = new Worker(siblingModuleUrl('./worker', import.meta.url), {
       workerData: { context, secret, insecure },
     });
     this.ready = new Promise((resolve, reject) => {
@@ -91,7 +91,7 @@ function isSecretContext(ctx: CkksPublicContext): ctx is CkksSecretContext {
   return typeof (ctx as Partial<CkksSecretContext>).serializeSecret === 'function';
 }
 
-/** The bytes each worker loads, whether they hold the secret key, and the insecure opt-in. */
+/** The bytes each worker loads, whether they hold the secret key, and the weak-parameters opt-in. */
 function resolveContext(options: HeWorkerPoolOptions): {
   bytes: Uint8Array;
   secret: boolean;
@@ -117,7 +117,12 @@ function resolveContext(options: HeWorkerPoolOptions): {
     decodeBlob(c, BLOB_KIND.publicContext);
     secret = false;
   }
-  return { bytes: c, secret, insecure: options.insecure === true, owned: false };
+  return {
+    bytes: c,
+    secret,
+    insecure: options.allowWeakParameters === true || options.insecure === true,
+    owned: false,
+  };
 }
 
 function publicPoolError(): FedscoreError {

@@ -60,6 +60,84 @@ export function levelsOf(params: CkksParams): number {
   return params.coeffModulusBits.length - 2;
 }
 
+/**
+ * The largest |x| SEAL can encode at chain index `level` with `scale` and still hold exactly: the
+ * encoded coefficients are about |x| * scale and must stay below half the modulus of that level,
+ * Q_level = q_0 ... q_level >= 2^(sum of (bits_i - 1)) (a b-bit prime is at least 2^(b-1)). Beyond it
+ * the value wraps around the modulus, and far beyond it (|x| * scale past 2^1024) SEAL's encoder
+ * overflows its integer conversion and faults inside the WASM module: the encode path checks this
+ * bound before SEAL sees a value.
+ */
+export function ckksEncodeBound(params: CkksParams, level: number, scale: number): number {
+  let bits = 0;
+  for (let i = 0; i <= level && i < params.coeffModulusBits.length - 1; i++)
+    bits += params.coeffModulusBits[i]! - 1;
+  return 2 ** (bits - 1) / scale;
+}
+
+/** The arithmetic a value goes through after it is encrypted, for `ckksValueBound`. */
+export interface CkksCircuit {
+  /** Products (plaintext or ciphertext, each followed by a rescale) on the value's path. Default 0. */
+  readonly multiplications?: number;
+  /** Bound on |the other factor| of each product (e.g. the largest |weight|). Default 1. */
+  readonly factorBound?: number;
+  /** Values summed into one result (e.g. features of a linear score, plus one for an offset). Default 1. */
+  readonly terms?: number;
+}
+
+/**
+ * The largest |x| a value may have on entering CKKS so that the circuit's result decodes exactly,
+ * derived from the parameters (not a constant):
+ * - the result ends at scale 2^scaleBits, and in the deepest case at the last level, where the modulus
+ *   is the first prime q_0 alone: |y| 2^scaleBits < q_0 / 2, so |y| < 2^(bits_0 - 2 - scaleBits) (q_0 >=
+ *   2^(bits_0 - 1)). This is why the first prime is chosen longer than the scale by the integer bits the
+ *   results need (SEAL's examples/5_ckks_basics; Cheon, Kim, Kim & Song 2017, section 3): 'ckks-8192'
+ *   (q_0 60 bits, scale 2^40) holds |y| < 2^18, 'ckks-8192-deep' (40, 2^30) |y| < 2^8. The special
+ *   (last) prime must be at least as long as q_0 for key switching not to add more noise than the data
+ *   level holds; it does not widen the range.
+ * - the same bound keeps the encoder's own error small: SEAL encodes in IEEE doubles, with an error of
+ *   about |x| 2^-41 at N = 8192 (measured: 338 at |x| = 1e15); below 2^18 that is under 2^-23, the size
+ *   of fresh-encryption noise at scale 2^40.
+ * - a circuit of k products by factors |f| <= F summed over T terms gives |y| <= |x| F^k T, so
+ *   |x| <= bound / (F^k T).
+ */
+export function ckksValueBound(params: CkksParams, circuit: CkksCircuit = {}): number {
+  const k = circuit.multiplications ?? 0;
+  const factor = circuit.factorBound ?? 1;
+  const terms = circuit.terms ?? 1;
+  if (!Number.isInteger(k) || k < 0 || k > levelsOf(params)) {
+    throw new FedscoreError('out_of_range', `multiplications must be in [0, ${levelsOf(params)}]`, {
+      field: 'circuit.multiplications',
+    });
+  }
+  if (!(factor > 0) || !Number.isFinite(factor) || !(terms >= 1) || !Number.isFinite(terms)) {
+    throw new FedscoreError('invalid_argument', 'factorBound must be > 0 and terms >= 1, both finite', {
+      field: 'circuit',
+    });
+  }
+  const first = params.coeffModulusBits[0]!;
+  return 2 ** (first - 2 - params.scaleBits) / (factor ** k * terms);
+}
+
+/**
+ * Every value of `column` within `ckksValueBound`: an `out_of_range` error naming the column (`field`) and
+ * the row (0-based, in `details.row`), never the value.
+ */
+export function checkCkksRange(column: ArrayLike<number>, bound: number, field: string): void {
+  for (let i = 0; i < column.length; i++) {
+    const v = column[i]!;
+    if (!(Math.abs(v) <= bound)) {
+      throw new FedscoreError(
+        'out_of_range',
+        Number.isNaN(v)
+          ? 'missing value where CKKS needs a number (impute first)'
+          : `value outside ±${bound.toPrecision(3)}, the range the CKKS parameters represent exactly; rescale the column (e.g. to thousands) or clip it`,
+        { field, details: { row: i, bound } },
+      );
+    }
+  }
+}
+
 /** Resolve a preset name or explicit parameters, validating shape (not security). */
 export function resolveParams(params: CkksPresetName | CkksParams | undefined): CkksParams {
   if (params === undefined) return CKKS_PRESETS['ckks-8192'];

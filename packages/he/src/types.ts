@@ -44,10 +44,38 @@ export interface CkksPreset extends CkksParams {
 export interface HeContextOptions {
   /**
    * Accept parameters below 128-bit security (or a Paillier modulus below 2048 bits). Every object made
-   * from such a context reports `insecure: true`, and it is logged at warn level. Never in production.
+   * from such a context reports `insecure: true`, and a warning is always given (policy.ts). Never in
+   * production.
    */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated The old name of `allowWeakParameters` (it never allowed the plaintext scheme here). */
   readonly insecure?: boolean;
+  /** Where warnings go (default: `process.emitWarning`). */
   readonly logger?: Logger;
+}
+
+/**
+ * What a loader of another party's context bytes accepts (policy.ts). The blob's own `insecure` flag
+ * and scheme are checked against these, never believed.
+ */
+export interface HeLoadOptions {
+  /** Accept CKKS parameters beyond the 128-bit bound, a Paillier modulus below 2048 bits. Default false. */
+  readonly allowWeakParameters?: boolean;
+  /** Accept scheme 'none' (no encryption at all). Default false. */
+  readonly allowPlaintextScheme?: boolean;
+  /** What this party's plan says the context must be: a difference is `he_context_mismatch`. */
+  readonly expected?: HeExpectedContext;
+  /** Where the warning goes when weak parameters or the plaintext scheme are accepted. */
+  readonly logger?: Logger;
+  /** @deprecated The old name of `allowWeakParameters` (it does not allow the plaintext scheme). */
+  readonly insecure?: boolean;
+}
+
+/** The parameters a loader's plan fixes (issue 11, finding 8: check them on load). */
+export interface HeExpectedContext {
+  readonly scheme?: HeSchemeName;
+  /** The Paillier modulus size of the plan: the key's n must have exactly this many bits. */
+  readonly paillierBits?: number;
 }
 
 export interface CkksContextOptions extends HeContextOptions {
@@ -153,7 +181,7 @@ export interface AdditiveHeSecret extends AdditiveHePublic {
 }
 
 export interface PaillierOptions extends HeContextOptions {
-  /** Modulus size in bits. Default 2048; below 2048 requires `insecure`. */
+  /** Modulus size in bits. Default 2048; below 2048 requires `allowWeakParameters`. */
   readonly bits?: number;
   /** Fixed-point fraction bits of the signed encoding. Default 32. */
   readonly fractionBits?: number;
@@ -278,7 +306,9 @@ export interface HeWorkerPoolOptions {
    * passes that party's public context.
    */
   readonly context: Uint8Array | CkksPublicContext;
-  /** Accept an insecure context (bytes only; a context object carries its own flag). Tests only. */
+  /** Accept weak parameters (bytes only; a context object carries its own flag). Tests only. */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated The old name of `allowWeakParameters`. */
   readonly insecure?: boolean;
   readonly logger?: Logger;
 }

@@ -50,8 +50,8 @@ const data = workerData as { context: Uint8Array; secret: boolean; insecure: boo
 const port = parentPort!;
 
 const ctx: CkksPublicContext = data.secret
-  ? await loadCkksSecretContext(data.context, { insecure: data.insecure })
-  : await loadCkksPublicContext(data.context, { insecure: data.insecure });
+  ? await loadCkksSecretContext(data.context, { allowWeakParameters: data.insecure })
+  : await loadCkksPublicContext(data.context, { allowWeakParameters: data.insecure });
 
 function secretContext(): CkksSecretContext {
   if (!data.secret)

@@ -3,6 +3,7 @@
  * CKKS 1e-5 absolute (values in [-1, 1], n <= 5000); Paillier 1e-8 (32 fraction bits, exact arithmetic on
  * the encoded values: the error is the rounding of inputs to 2^-32); none 1e-12.
  */
+import { crc32 } from 'node:zlib';
 import { memoryLogger, seededRng } from '@fedscore/core';
 import {
   type AdditiveHeSecret,
@@ -15,11 +16,17 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const backends: Record<string, AdditiveHeSecret> = {};
+/** This file's backends include weak Paillier and 'none': both opt-ins, warnings to a logger. */
+const LOAD_ANY = { allowWeakParameters: true, allowPlaintextScheme: true, logger: memoryLogger() };
 const tol: Record<string, number> = { ckks: 1e-5, paillier: 1e-8, none: 1e-12 };
 
 beforeAll(async () => {
   backends['ckks'] = await createAdditiveHe({ scheme: 'ckks' });
-  backends['paillier'] = await createAdditiveHe({ scheme: 'paillier', bits: 1024, insecure: true });
+  backends['paillier'] = await createAdditiveHe({
+    scheme: 'paillier',
+    bits: 1024,
+    allowWeakParameters: true,
+  });
   backends['none'] = await createAdditiveHe({ scheme: 'none' });
 });
 afterAll(() => {
@@ -106,7 +113,7 @@ describe.each(['ckks', 'paillier', 'none'])('additive backend %s', (name) => {
 
   it('serializes through a public context and back to the key holder; rejects foreign ciphertexts', async () => {
     const he = backends[name]!;
-    const pub = await loadAdditiveHePublic(he.serializePublic(), { insecure: true });
+    const pub = await loadAdditiveHePublic(he.serializePublic(), LOAD_ANY);
     expect(pub.fingerprint).toBe(he.fingerprint);
     const ct = pub.mulScalar(pub.encrypt([1.25, -3]), 2);
     expect(() => (pub as AdditiveHeSecret).decrypt(ct)).toThrow(
@@ -120,7 +127,7 @@ describe.each(['ckks', 'paillier', 'none'])('additive backend %s', (name) => {
     );
     const cut = bytes.subarray(0, bytes.length - 3);
     expect(() => he.deserializeCiphertext(cut)).toThrow(expect.objectContaining({ code: 'he_corrupt' }));
-    const sk = await loadAdditiveHeSecret(he.serializeSecret(), { insecure: true });
+    const sk = await loadAdditiveHeSecret(he.serializeSecret(), LOAD_ANY);
     expect(maxErr(sk.decrypt(sk.deserializeCiphertext(bytes)), [2.5, -6])).toBeLessThan(tol[name]!);
     pub.dispose();
     sk.dispose();
@@ -128,7 +135,7 @@ describe.each(['ckks', 'paillier', 'none'])('additive backend %s', (name) => {
 });
 
 describe('additive backend security flags', () => {
-  it('Paillier below 2048 bits needs the insecure flag; none is always flagged', async () => {
+  it('Paillier below 2048 bits needs allowWeakParameters; none is always flagged', async () => {
     await expect(createAdditiveHe({ scheme: 'paillier', bits: 1024 })).rejects.toThrow(
       expect.objectContaining({ code: 'he_insecure_params', field: 'bits' }),
     );
@@ -142,9 +149,64 @@ describe('additive backend security flags', () => {
     expect(logger.records.some((r) => r.level === 'warn')).toBe(true);
   });
 
+  it('loaders judge the key, not the sender: two separate opt-ins, the plan checked, always a warning', async () => {
+    const weak = backends['paillier']!.serializePublic(); // 1024-bit modulus
+    const plain = backends['none']!.serializePublic();
+    const refused = (code: string, field: string) => expect.objectContaining({ code, field });
+    await expect(loadAdditiveHePublic(weak)).rejects.toThrow(refused('he_insecure_params', 'n'));
+    await expect(loadAdditiveHePublic(weak, { allowPlaintextScheme: true })).rejects.toThrow(
+      refused('he_insecure_params', 'n'),
+    );
+    await expect(loadAdditiveHePublic(plain)).rejects.toThrow(refused('he_insecure_params', 'scheme'));
+    await expect(loadAdditiveHePublic(plain, { allowWeakParameters: true })).rejects.toThrow(
+      refused('he_insecure_params', 'scheme'),
+    );
+    // The plan: a 'none' context under a Paillier plan, a 1024-bit key under a 2048-bit plan.
+    await expect(
+      loadAdditiveHePublic(plain, { ...LOAD_ANY, expected: { scheme: 'paillier' } }),
+    ).rejects.toThrow(refused('he_context_mismatch', 'scheme'));
+    await expect(
+      loadAdditiveHePublic(weak, { ...LOAD_ANY, expected: { scheme: 'paillier', paillierBits: 2048 } }),
+    ).rejects.toThrow(refused('he_context_mismatch', 'n'));
+    // Accepted on the matching opt-in, with a warning through the logger.
+    const logger = memoryLogger();
+    const pub = await loadAdditiveHePublic(weak, {
+      allowWeakParameters: true,
+      expected: { scheme: 'paillier', paillierBits: 1024 },
+      logger,
+    });
+    expect(pub.insecure).toBe(true);
+    expect(logger.records.filter((r) => r.level === 'warn').length).toBe(1);
+    const logger2 = memoryLogger();
+    (await loadAdditiveHePublic(plain, { allowPlaintextScheme: true, logger: logger2 })).dispose();
+    expect(logger2.records.some((r) => r.level === 'warn' && r.message.includes('NOT encrypted'))).toBe(true);
+  });
+
+  it('a public Paillier blob carrying the secret key is refused, and a secret one without it', async () => {
+    const he = backends['paillier']!;
+    // Right kind byte for each loader (checksum recomputed), so the key fields are what is checked.
+    await expect(loadAdditiveHePublic(withKind(he.serializeSecret(), 2), LOAD_ANY)).rejects.toThrow(
+      expect.objectContaining({ code: 'he_corrupt', field: 'secretKey' }),
+    );
+    await expect(loadAdditiveHeSecret(withKind(he.serializePublic(), 3), LOAD_ANY)).rejects.toThrow(
+      expect.objectContaining({ code: 'he_corrupt', field: 'secretKey' }),
+    );
+    // The rewrite is sound: unchanged kinds, re-checksummed, load.
+    (await loadAdditiveHePublic(withKind(he.serializePublic(), 2), LOAD_ANY)).dispose();
+    (await loadAdditiveHeSecret(withKind(he.serializeSecret(), 3), LOAD_ANY)).dispose();
+  });
+
   it('the diagonal layout needs far fewer rotations than the column layout', () => {
     expect(columnLayoutRotations(23, 30000, 4096)).toBe(276);
     expect(diagonalLayoutRotations(23, 4096)).toBe(38);
     expect(diagonalLayoutRotations(300, 4096)).toBe(514);
   });
 });
+
+/** A copy of an HE blob with its kind byte (offset 5, packages/he/src/blob.ts) set and its CRC-32 redone. */
+function withKind(bytes: Uint8Array, kind: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  out[5] = kind;
+  new DataView(out.buffer).setUint32(out.length - 4, crc32(out.subarray(0, out.length - 4)), true);
+  return out;
+}

@@ -9,6 +9,7 @@
  * - secret-only operations refused by a public pool, and field-named errors.
  */
 import { FedscoreError, seededRng } from '@fedscore/core';
+import { expectNoSecret } from '@fedscore/core/testing';
 import {
   type CkksSecretContext,
   createCkksContext,
@@ -17,6 +18,7 @@ import {
   type HeWorkerPool,
   linearCombination,
 } from '@fedscore/he';
+import { ckksSecretKeyBytes } from '@fedscore/he/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const TOL = 1e-6;
@@ -268,6 +270,11 @@ describe('worker pool: public context', () => {
 
   it('a public context object holds no secret key', async () => {
     const pub = ctx.toPublic();
+    // What the pool ships to its workers (the object's uncompressed serialization) and the default (zstd)
+    // form hold no window of the secret key, raw or decompressed (with positive controls).
+    const secretKey = ckksSecretKeyBytes(ctx);
+    expectNoSecret(pub.serialize({ compression: 'none' }), secretKey, 'toPublic() serialized');
+    expectNoSecret(pub.serialize(), secretKey, 'toPublic() serialized (zstd)');
     const pool = await createHeWorkerPool({ size: 1, context: pub });
     try {
       expect(pool.secret).toBe(false);

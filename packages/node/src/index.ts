@@ -9,6 +9,8 @@ export type {
   AuditReconciliation,
   AuditUse,
   AuditVerification,
+  RefusalWindowOptions,
+  UnauthenticatedRefusal,
 } from './audit/index.ts';
 export {
   AUDIT_KINDS,
@@ -19,11 +21,19 @@ export {
   consentSetFingerprint,
   enterpriseSetFingerprint,
   GENESIS_HASH,
+  RefusalWindow,
   reconcileAuditLogs,
   verifyAuditEntries,
 } from './audit/index.ts';
 export type { DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config/index.ts';
-export { loadNodeConfig, nodeConfigSchema, readTlsFiles, validateNodeConfig } from './config/index.ts';
+export {
+  DEFAULT_MAX_SUBMITTED_IDS,
+  DEFAULT_MAX_SUBMITTED_RATIO,
+  loadNodeConfig,
+  nodeConfigSchema,
+  readTlsFiles,
+  validateNodeConfig,
+} from './config/index.ts';
 export type {
   ConsentExclusions,
   ConsentFilterResult,
@@ -36,30 +46,41 @@ export type {
 } from './consent/index.ts';
 export { ALL_CATEGORIES, CONSENT_MIGRATIONS, CONSENT_PURPOSES, ConsentRegistry } from './consent/index.ts';
 export type {
+  AcceptedScheme,
+  AcceptPolicy,
   BinningCheckpoint,
   ConsentCheck,
+  ConsentedSetRecord,
   ConsentSummary,
   DataUseEvent,
   EpochCheckpointRecord,
   EvaluateCheckpoint,
+  HeAcceptance,
   JobEvent,
   JobRecord,
+  JobRefusal,
   JobRunnerOptions,
   JobSpec,
   JobSpecInput,
   JobStatus,
+  PolicyRefusalEvent,
   PsiCheckpoint,
+  PsiPolicy,
   PublishCheckpoint,
   StageContext,
   StageName,
+  TestFault,
   TrainCheckpoint,
 } from './jobs/index.ts';
 export {
   ALIGN_PROTOCOL,
+  admitSubmittedIds,
   attemptKey,
   canonicalJson,
+  checkJobPolicy,
   EPOCH_CHECKPOINTS_KEPT,
   EVALUATE_PROTOCOL,
+  heOptIns,
   JOB_MIGRATIONS,
   JOB_STAGE,
   JOB_STATUSES,
@@ -74,6 +95,7 @@ export {
   PUBLISH_PROTOCOL,
   partyFeatures,
   runStageRole,
+  SECURE_ONLY,
   SELECT_PROTOCOL,
   STAGES,
   stageParties,
@@ -81,6 +103,8 @@ export {
   stratifiedHoldout,
   submitJob,
   subsetColumn,
+  TEST_KILL_AFTER_EPOCH_ENV,
+  testFaultFromEnv,
   validateJobSpec,
 } from './jobs/index.ts';
 export type {
@@ -141,8 +165,6 @@ export type {
   ApiTokenEntry,
   ScoreRequestBody,
   ScoreResponseBody,
-  ScoringAdmission,
-  ScoringAdmissionRequest,
   ScoringApiErrorBody,
   ScoringApiErrorCode,
   ScoringClientOptions,
@@ -165,6 +187,13 @@ export {
   scoringOpenApiDocument,
   usccSchema,
 } from './scoring/index.ts';
+export type { RequestWindow, ScoringPolicyConfig } from './scoring-policy/index.ts';
+export {
+  DEFAULT_SCORING_POLICY,
+  governmentOnlineScoring,
+  SCORING_QUOTA_MIGRATIONS,
+  ScoringQuota,
+} from './scoring-policy/index.ts';
 export type {
   HealthReport,
   HttpEndpoint,
@@ -175,7 +204,7 @@ export type {
 } from './server/index.ts';
 export { renderMetrics, startHttpEndpoint, startScoringApi } from './server/index.ts';
 export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
-export { NodeStore, STORE_FILE, sha256Hex } from './store/index.ts';
+export { NodeStore, STORE_FILE, STORE_MARKER, sha256Hex } from './store/index.ts';
 export type {
   ControlHandler,
   CreateCaOptions,
@@ -191,6 +220,7 @@ export type {
 } from './transport/index.ts';
 export {
   assertPartyId,
+  checkOwnTlsMaterial,
   createDevCa,
   describeCertificate,
   fromServiceError,
@@ -202,5 +232,6 @@ export {
   parseCaBundle,
   partyIdFromSan,
   partyIdOf,
+  UNAUTHENTICATED_REFUSAL,
   verifyPeerCertificate,
 } from './transport/index.ts';

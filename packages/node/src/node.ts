@@ -6,9 +6,11 @@
  * processes on loopback.
  *
  * Governance (docs/governance.md), all in the node's one store:
- *   - consent: as a job's host (the government node), the node's `ConsentRegistry` filters each job's
- *     intersection (config `governance.requireConsent`, default on); exclusions are counted in the job's
- *     checkpoints, its events, the guest's published metrics and the audit entries;
+ *   - consent: as a job's host (the government node), the node runs PSI only on the enterprises its
+ *     `ConsentRegistry` lists as consenting to the job's guest and use (config
+ *     `governance.requireConsent`, default on), and refuses a guest whose submitted set exceeds
+ *     `governance.psi` (`psi_policy`: a `security_event` entry on both nodes); its own table's exclusion
+ *     counts stay in its checkpoint and job events;
  *   - audit: every refused inbound call (malformed, oversized, replayed, out-of-order, wrong step or
  *     version, wrong peer) is a `security_event` entry; every stage that uses a host's data is a
  *     `data_use` entry on the guest and on that host, with the same actor (the guest), data owner (the
@@ -26,6 +28,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import {
+  atLevel,
   FedscoreError,
   isFedscoreError,
   type Logger,
@@ -36,21 +39,24 @@ import {
 } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { parseCreditRules } from '@fedscore/scoring';
-import { type AuditDetails, AuditLog, enterpriseSetFingerprint } from './audit/index.ts';
+import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { type NodeConfig, readTlsFiles } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
+import { testFaultFromEnv } from './jobs/fault.ts';
 import { type JobRecord, JobStore } from './jobs/job-store.ts';
-import type { DataUseEvent } from './jobs/runner.ts';
+import type { DataUseEvent, JobRefusal } from './jobs/runner.ts';
 import { JobRunner, submitJob } from './jobs/runner.ts';
 import { MonitoringClient, MonitoringEndpoint } from './monitoring/remote.ts';
 import { ModelRegistry } from './registry/index.ts';
 import { ScoringClient } from './scoring/bank.ts';
-import { type ScoringAdmission, ScoringEndpoint } from './scoring/government.ts';
+import { ScoringEndpoint } from './scoring/government.ts';
 import { ApiTokens } from './scoring/tokens.ts';
+import { ScoringQuota } from './scoring-policy/index.ts';
 import { type HttpEndpoint, type MetricSample, startHttpEndpoint } from './server/http.ts';
 import { type ScoringApi, startScoringApi } from './server/scoring-api.ts';
 import { NodeStore } from './store/index.ts';
 import { GrpcTransport, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
+import { checkOwnTlsMaterial } from './transport/peer-auth.ts';
 
 export interface PartyNodeOptions {
   readonly config: NodeConfig;
@@ -59,10 +65,10 @@ export interface PartyNodeOptions {
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
   /**
-   * Government nodes (`scoring.serve`): quotas and rate limits per (bank, enterprise) applied to every
-   * scoring request after the consent check; its refusals reach the bank as typed codes.
+   * The environment test-only fault injection is read from (default `process.env`): see
+   * `jobs/fault.ts` (`FEDSCORE_TEST_KILL_AFTER_EPOCH`, honoured only with NODE_ENV=test).
    */
-  readonly scoringAdmission?: ScoringAdmission;
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export class PartyNode {
@@ -83,6 +89,8 @@ export class PartyNode {
   readonly scorer: ScoringClient | undefined;
   readonly transport: GrpcTransport;
   readonly runner: JobRunner;
+  /** Refused calls of unauthenticated callers, audited once per source and window (`flush()` writes now). */
+  readonly refusals: RefusalWindow;
   readonly #http: HttpEndpoint | undefined;
   readonly #scoringApi: ScoringApi | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
@@ -107,6 +115,7 @@ export class PartyNode {
     scoringApi: ScoringApi | undefined;
     logger: Logger;
     rejections: Map<string, number>;
+    refusals: RefusalWindow;
   }) {
     this.party = parts.config.party;
     this.config = parts.config;
@@ -125,22 +134,93 @@ export class PartyNode {
     this.#http = parts.http;
     this.#logger = parts.logger;
     this.#rejections = parts.rejections;
+    this.refusals = parts.refusals;
   }
 
+  /**
+   * Start a node. Before it listens it refuses, with a typed error naming the field: TLS material that is
+   * not its own (certificate of another party, key of another certificate, a leaf as CA), a state
+   * directory it cannot create or that is too open and not its own, a store that was truncated, deleted,
+   * replaced or is damaged, and an audit chain that does not verify (unless the break is acknowledged in
+   * `audit.acknowledgedBreaks`). A start that fails after opening anything (store, gRPC port, HTTP
+   * port) closes all of it before the error is thrown, so a failed node holds no port and no file.
+   */
   static async start(options: PartyNodeOptions): Promise<PartyNode> {
     const config = options.config;
-    const logger = (options.logger ?? noopLogger).child({ party: config.party });
+    const logger = atLevel(options.logger ?? noopLogger, config.log.level).child({ party: config.party });
+    const opened: (() => unknown)[] = [];
+    try {
+      return await PartyNode.#start(options, logger, opened);
+    } catch (e) {
+      for (const close of opened.reverse()) {
+        try {
+          await close();
+        } catch (closeError) {
+          logger.warn('closing after a failed start failed', { error: errorCode(closeError) });
+        }
+      }
+      const fe = isFedscoreError(e)
+        ? e
+        : new FedscoreError(
+            'internal',
+            `the node failed to start: ${e instanceof Error ? e.message : String(e)}`,
+            {
+              cause: e,
+            },
+          );
+      logger.error('node start refused', { code: fe.code, field: fe.field });
+      throw fe;
+    }
+  }
+
+  static async #start(
+    options: PartyNodeOptions,
+    logger: Logger,
+    opened: (() => unknown)[],
+  ): Promise<PartyNode> {
+    const config = options.config;
+    const testFault = testFaultFromEnv(options.env ?? process.env);
+    if (testFault !== undefined) logger.warn('test fault injection enabled', { ...testFault });
+    const tls = options.tls ?? readTlsFiles(config);
+    checkOwnTlsMaterial(tls, config.party);
     const store = NodeStore.open(config.stateDir, { logger });
+    opened.push(() => store.close());
+    const damage = store.quickCheck();
+    if (damage.length > 0) {
+      throw new FedscoreError('store', `the store is damaged (${damage[0]}): restore it from a backup`, {
+        file: store.path,
+        field: 'stateDir',
+      });
+    }
     const jobs = new JobStore(store);
     const audit = new AuditLog(store);
+    verifyAuditAtStart(audit, config, logger);
     const consents = new ConsentRegistry(store, { audit, party: config.party });
     const models = new ModelRegistry(store, { audit, party: config.party });
+    const refusals = new RefusalWindow({
+      audit,
+      windowMs: config.audit.refusalWindowSeconds * 1000,
+      onError: (e) => logger.error('audit of refused calls failed', { error: errorCode(e) }),
+    });
+    opened.push(() => refusals.close());
     const rejections = new Map<string, number>();
     const onRejected = (e: RejectionEvent): void => {
       rejections.set(e.code, (rejections.get(e.code) ?? 0) + 1);
+      if (e.peer === undefined) {
+        // Unauthenticated: counted per source and window (refusal-window.ts), never one row per call.
+        refusals.record({
+          rpc: e.rpc,
+          code: e.code,
+          reason: e.message,
+          ...(e.field !== undefined && { field: e.field }),
+          ...(e.remoteAddress !== undefined && { remoteAddress: e.remoteAddress }),
+          ...(e.certificate !== undefined && { certificate: e.certificate }),
+        });
+        return;
+      }
       audit.append({
         kind: 'security_event',
-        actor: e.peer ?? 'unauthenticated',
+        actor: e.peer,
         details: {
           rpc: e.rpc,
           code: e.code,
@@ -162,13 +242,14 @@ export class PartyNode {
     const transport = await GrpcTransport.start({
       party: config.party,
       listen: config.listen,
-      tls: options.tls ?? readTlsFiles(config),
+      tls,
       peers: Object.fromEntries(Object.entries(config.peers).map(([id, p]) => [id, p.address])),
       limits: config.limits,
       logger,
       onRejected,
       health: () => ({ runningStages: runnerRef?.runningStages() ?? 0 }),
     });
+    opened.push(() => transport.close());
     const readData = (name: string): Promise<Table> => {
       const src = config.data[name];
       if (src === undefined) {
@@ -206,8 +287,30 @@ export class PartyNode {
       maxAttempts: config.limits.maxAttempts,
       logger,
       progress: options.progress ?? noProgress,
+      ...(testFault !== undefined && { testFault }),
       onDataUse: (u) => recordDataUse(audit, u),
+      onRefused: (r) => recordRefusal(audit, r),
+      accept: config.accept,
       ...(config.governance.requireConsent && { consents }),
+      psiPolicy: config.governance.psi,
+      // One policy (config `accept`): the admission gate refuses a job and the stages load keys by it.
+      he: {
+        allowPlaintextScheme: config.accept.plaintextScheme,
+        allowWeakParameters: config.accept.weakParameters,
+      },
+      onPolicyRefusal: (e) =>
+        audit.append({
+          kind: 'security_event',
+          actor: e.requester,
+          dataOwner: e.refusedBy,
+          job: e.job,
+          details: {
+            rpc: 'job',
+            code: e.code,
+            stage: e.stage,
+            ...(e.field !== undefined && { field: e.field }),
+          },
+        }),
       models,
     });
     runnerRef = runner;
@@ -222,6 +325,7 @@ export class PartyNode {
           audit,
           jobs,
           data: readData,
+          scoring: config.scoring,
           logger,
         })
       : undefined;
@@ -239,6 +343,9 @@ export class PartyNode {
             models,
             data: readData,
             deadlineMs: config.limits.deadlineMs,
+            ...(config.monitoring.rescoreThresholds !== undefined && {
+              rescoreThresholds: config.monitoring.rescoreThresholds,
+            }),
             logger,
           });
     const scoring = config.scoring.serve
@@ -253,7 +360,10 @@ export class PartyNode {
           data: readData,
           ...(config.scoring.data !== undefined && { dataName: config.scoring.data }),
           maxSessionsPerPeer: config.scoring.maxSessionsPerPeer,
-          ...(options.scoringAdmission !== undefined && { admission: options.scoringAdmission }),
+          policy: config.scoring,
+          // The same counters as monitoring's rescoring (one table in the store): one quota per
+          // (bank, enterprise), whichever service the bank asks.
+          quota: monitoring?.quota ?? new ScoringQuota(store, config.scoring),
           logger,
         })
       : undefined;
@@ -297,6 +407,7 @@ export class PartyNode {
         audit,
         party: config.party,
         maxBodyBytes: apiConfig.maxBodyBytes,
+        retryAfterSeconds: apiConfig.retryAfterSeconds,
         ...(apiConfig.tls !== undefined && {
           tls: {
             cert: readPem(apiConfig.tls.cert, 'scoring.api.tls.cert'),
@@ -306,6 +417,7 @@ export class PartyNode {
         logger,
       });
     }
+    if (monitoring !== undefined) opened.push(() => monitoring.drain());
     let http: HttpEndpoint | undefined;
     const node = (): PartyNode => self!;
     let self: PartyNode | undefined;
@@ -320,6 +432,7 @@ export class PartyNode {
         }),
         metrics: () => node().metrics(),
       });
+      opened.push(() => http?.close());
     }
     self = new PartyNode({
       config,
@@ -338,6 +451,7 @@ export class PartyNode {
       scoringApi,
       logger,
       rejections,
+      refusals,
     });
     runner.start();
     self.#startPolling();
@@ -491,12 +605,15 @@ export class PartyNode {
   async stop(): Promise<void> {
     if (this.#pollTimer !== undefined) clearInterval(this.#pollTimer);
     this.runner.stop();
-    await this.#scoringApi?.close();
-    await this.scorer?.close();
+    // Only awaited when present: the stop sequence of a node without scoring keeps its exact order of
+    // turns (a stopped job's failure handler still writes to the store before it closes).
+    if (this.#scoringApi !== undefined) await this.#scoringApi.close();
+    if (this.scorer !== undefined) await this.scorer.close();
     await this.transport.close();
     await this.monitoring?.drain();
-    await this.scoring?.drain();
+    if (this.scoring !== undefined) await this.scoring.drain();
     await this.#http?.close();
+    this.refusals.close();
     this.store.close();
     this.#logger.info('node stopped');
   }
@@ -513,16 +630,7 @@ function recordDataUse(audit: AuditLog, u: DataUseEvent): void {
   const c = u.consent;
   const details: AuditDetails = {
     stage: u.stage,
-    ...(c !== undefined && {
-      consentChecked: c.enforced,
-      intersection: c.intersection,
-      excluded: c.excludedTotal,
-      ...Object.fromEntries(
-        Object.entries(c.excluded)
-          .filter(([, n]) => n > 0)
-          .map(([reason, n]) => [`excluded.${reason}`, n]),
-      ),
-    }),
+    ...(c !== undefined && { consentChecked: c.enforced }),
   };
   audit.append({
     kind: 'data_use',
@@ -535,4 +643,74 @@ function recordDataUse(audit: AuditLog, u: DataUseEvent): void {
     enterpriseCount: u.enterpriseIds.length,
     details,
   });
+}
+
+/**
+ * One `job_refused` entry per (job, stage, refusing party, data owner, code): an offer repeated on every
+ * attempt is one refusal. The guest and the refusing host record the same fields.
+ */
+function recordRefusal(audit: AuditLog, r: JobRefusal): void {
+  for (const e of audit.entries({ job: r.job, kind: 'job_refused' })) {
+    const d = e.details ?? {};
+    if (
+      d['stage'] === r.stage &&
+      d['refusedBy'] === r.refusedBy &&
+      d['code'] === r.code &&
+      e.dataOwner === r.owner
+    ) {
+      return;
+    }
+  }
+  audit.append({
+    kind: 'job_refused',
+    actor: r.user,
+    ...(r.owner !== undefined && { dataOwner: r.owner }),
+    purpose: r.purpose,
+    job: r.job,
+    details: {
+      stage: r.stage,
+      refusedBy: r.refusedBy,
+      code: r.code,
+      ...(r.field !== undefined && { field: r.field }),
+      ...r.counts,
+    },
+  });
+}
+
+/**
+ * Verify the audit chain before the node appends to it. A break refuses the start, naming the entry,
+ * unless the operator listed that entry in `audit.acknowledgedBreaks` after examining it; each
+ * acknowledged break is itself recorded once, so the log shows that the node ran on past it.
+ */
+function verifyAuditAtStart(audit: AuditLog, config: NodeConfig, logger: Logger): void {
+  const acknowledged = config.audit.acknowledgedBreaks;
+  const v = audit.verify({ acknowledged });
+  if (!v.ok) {
+    const bad = v.firstBad!;
+    throw new FedscoreError(
+      'audit_tampered',
+      `the audit log's hash chain breaks at entry ${bad.seq} (${bad.reason}: ${bad.message}); this node does not append to a broken log. Examine it with 'fedscore audit verify'; to run on it anyway, list ${bad.seq} in audit.acknowledgedBreaks`,
+      { file: audit.store.path, field: `audit_log[${bad.seq}]` },
+    );
+  }
+  const skipped = v.acknowledged ?? [];
+  if (skipped.length === 0) return;
+  const recorded = new Set<number>();
+  for (const e of audit.entries({ kind: 'security_event' })) {
+    const seq = e.details?.['acknowledgedBreak'];
+    if (typeof seq === 'number') recorded.add(seq);
+  }
+  for (const seq of skipped) {
+    logger.warn('running on an acknowledged break of the audit chain', { entry: seq });
+    if (recorded.has(seq)) continue;
+    audit.append({
+      kind: 'security_event',
+      actor: config.party,
+      details: { event: 'audit_break_acknowledged', acknowledgedBreak: seq },
+    });
+  }
+}
+
+function errorCode(e: unknown): string {
+  return isFedscoreError(e) ? e.code : e instanceof Error ? e.name : 'error';
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFedscoreError } from '@fedscore/core';
-import { loadNodeConfig, validateJobSpec, validateNodeConfig } from '@fedscore/node';
+import { heOptIns, loadNodeConfig, validateJobSpec, validateNodeConfig } from '@fedscore/node';
 import { describe, expect, it } from 'vitest';
 
 const base = {
@@ -123,9 +123,48 @@ describe('node config', () => {
     else expect(got).toBe(field);
   });
 
+  it('scoring: one section for the government policy and the bank API; the API defaults to band mode', () => {
+    const c = validateNodeConfig({
+      ...base,
+      scoring: {
+        serve: true,
+        maxThresholds: 3,
+        rate: { requests: 2, windowSeconds: 60 },
+        api: {
+          listen: '127.0.0.1:9443',
+          government: 'government',
+          model: 'm@production',
+          rules: 'rules.yaml',
+          tokens: [{ id: 'engine', sha256: 'a'.repeat(64) }],
+        },
+      },
+    });
+    expect(c.scoring).toMatchObject({
+      serve: true,
+      allowExactMode: false,
+      maxThresholds: 3,
+      quota: { requests: 4, windowSeconds: 30 * 86_400 },
+      rate: { requests: 2, windowSeconds: 60 },
+    });
+    expect(c.scoring.api?.mode).toBe('band');
+    expect(c.scoring.api?.retryAfterSeconds).toBe(3600);
+    expect(validateNodeConfig(base).scoring).toMatchObject({ serve: false, allowExactMode: false });
+  });
+
   it('governance and monitoring: secure defaults, and errors naming the field', () => {
     const c = validateNodeConfig(base);
     expect(c.governance.requireConsent).toBe(true);
+    // A data owner bounds the id set a guest may submit to PSI (issue 11, finding 3).
+    expect(c.governance.psi).toEqual({ maxSubmittedIds: 5_000_000, maxSubmittedRatio: 50 });
+    expect(validateNodeConfig({ ...base, governance: { psi: { maxSubmittedRatio: 0 } } }).governance).toEqual(
+      { requireConsent: true, psi: { maxSubmittedIds: 5_000_000, maxSubmittedRatio: 0 } },
+    );
+    expect(fieldOf(() => validateNodeConfig({ ...base, governance: { psi: { maxSubmittedIds: 0 } } }))).toBe(
+      'governance.psi.maxSubmittedIds',
+    );
+    expect(
+      fieldOf(() => validateNodeConfig({ ...base, governance: { psi: { maxSubmittedRatio: -1 } } })),
+    ).toBe('governance.psi.maxSubmittedRatio');
     expect(c.monitoring).toEqual({ serve: false, pollSeconds: 60 });
     expect(fieldOf(() => validateNodeConfig({ ...base, monitoring: { government: 'tax-bureau' } }))).toBe(
       'monitoring.government',
@@ -186,7 +225,45 @@ describe('job spec', () => {
   ])('names the field of a bad spec (%#)', (value, field) => {
     expect(fieldOf(() => validateJobSpec(value))).toBe(field);
   });
-  it('accepts the plaintext debug scheme only with insecure: true', () => {
+  it('accepts the plaintext debug scheme only when the spec asks for it (insecure: the deprecated name)', () => {
+    expect(
+      validateJobSpec({ ...job, allowPlaintextScheme: true, train: { scheme: 'none' } }).train.scheme,
+    ).toBe('none');
     expect(validateJobSpec({ ...job, insecure: true, train: { scheme: 'none' } }).train.scheme).toBe('none');
+    // Weak parameters are another switch: they do not admit scheme 'none'.
+    expect(() => validateJobSpec({ ...job, allowWeakParameters: true, train: { scheme: 'none' } })).toThrow(
+      expect.objectContaining({ code: 'invalid_config', field: 'train.scheme' }),
+    );
+  });
+
+  it('a party uses an HE opt-in only if the spec asks for it and its own node config allows it', () => {
+    // The node's one policy is `accept`; the stages see it as HE opt-ins (node.ts maps it).
+    const node = (accept: { plaintextScheme?: boolean; weakParameters?: boolean }) => {
+      const a = validateNodeConfig({ ...base, accept }).accept;
+      return { allowPlaintextScheme: a.plaintextScheme, allowWeakParameters: a.weakParameters };
+    };
+    expect(validateNodeConfig(base).accept).toEqual({
+      schemes: ['ckks', 'paillier'],
+      plaintextScheme: false,
+      weakParameters: false,
+    });
+    const asks = {
+      ...validateJobSpec({ ...job, allowPlaintextScheme: true, allowWeakParameters: true }),
+      id: 'j',
+    };
+    // The guest's spec alone switches nothing on at a host.
+    expect(heOptIns(asks, node({}))).toEqual({ allowPlaintextScheme: false, allowWeakParameters: false });
+    expect(heOptIns(asks, undefined)).toEqual({ allowPlaintextScheme: false, allowWeakParameters: false });
+    expect(heOptIns(asks, node({ weakParameters: true }))).toEqual({
+      allowPlaintextScheme: false,
+      allowWeakParameters: true,
+    });
+    const all = node({ plaintextScheme: true, weakParameters: true });
+    expect(heOptIns(asks, all)).toEqual({ allowPlaintextScheme: true, allowWeakParameters: true });
+    // A config allowing both does not turn them on for a spec that does not ask.
+    expect(heOptIns({ ...validateJobSpec(job), id: 'k' }, all)).toEqual({
+      allowPlaintextScheme: false,
+      allowWeakParameters: false,
+    });
   });
 });

@@ -159,9 +159,12 @@ describe('fuzzing the node entry points', () => {
     await node.stop();
   });
 
+  // A refusal is a typed code other than `internal`: `internal` means an invariant of our own code
+  // failed (a bug), never a considered refusal of bad input.
   const typed = (r: RawResult): void => {
     expect(r.grpcStatus).toBeDefined();
     expect(ERROR_CODES as readonly string[]).toContain(r.code);
+    expect(r.code, 'internal is a bug, not a refusal').not.toBe('internal');
   };
   const stillUp = async (): Promise<void> => {
     const r = await unaryRaw(bank, 'Health', new Uint8Array());
@@ -264,10 +267,14 @@ describe('fuzzing the node entry points', () => {
   });
 
   it('wrong certificates: an unknown party is refused and audited; another CA cannot connect', async () => {
+    node.refusals.flush();
     const before = security();
     const mallory = rawClient(node.grpcPort, pem('mallory'));
     const r = await unaryRaw(mallory, 'Health', new Uint8Array());
     expect(r.code).toBe('peer_identity');
+    // Unauthenticated refusals are counted per source and window (issue 12), written at the flush.
+    expect(security()).toBe(before);
+    node.refusals.flush();
     expect(security()).toBe(before + 1);
     const last = [...node.audit.entries({ kind: 'security_event' })].at(-1)!;
     expect(last.actor).toBe('unauthenticated');
@@ -284,9 +291,10 @@ describe('fuzzing the node entry points', () => {
     expect(isFedscoreError(err)).toBe(true);
     await impostor.close();
     await stillUp();
+    node.refusals.flush();
   });
 
-  it('left the audit chain valid, one entry per refusal, and job state untouched', () => {
+  it('left the audit chain valid, one entry per refusal (unauthenticated: per window, with the count), and job state untouched', () => {
     expect(security()).toBeGreaterThan(securityBefore + 100);
     expect(node.audit.verify().ok).toBe(true);
     expect(snapshot()).toBe(jobSnapshot);
@@ -294,6 +302,11 @@ describe('fuzzing the node entry points', () => {
     const refused = m
       .filter((s) => s.name === 'fedscore_rejected_calls_total')
       .reduce((a, s) => a + s.value, 0);
-    expect(refused).toBe(security() - securityBefore);
+    const rows = [...node.audit.entries({ kind: 'security_event', fromSeq: 1 })].slice(securityBefore);
+    const calls = rows.reduce(
+      (a, e) => a + (typeof e.details?.['count'] === 'number' ? e.details['count'] : 1),
+      0,
+    );
+    expect(refused).toBe(calls);
   });
 });

@@ -2,11 +2,16 @@
  * Governance connected to jobs, between two in-process party nodes (bank = guest, government = host)
  * over real gRPC + mutual TLS on loopback, each with its own store:
  *   - consent: the government grants training consent to part of the overlap (others: none, revoked,
- *     expired, out of scope); a job trains only on the consenting enterprises, counts the excluded by
- *     reason (checkpoints, job events, the guest's metrics.json, the audit entries), and both nodes' audit
- *     logs carry the same data uses (actor bank, data owner government, consent reference, fingerprint of
- *     exactly the consenting set), so `reconcileAuditLogs` agrees; a revocation between two jobs removes
- *     the enterprise from the second job only;
+ *     expired, out of scope); PSI runs on the government's consenting enterprises only, so a job trains
+ *     only on them; the government counts what its check kept out of PSI, by reason, in its own
+ *     checkpoint and job events, and the bank receives only the aligned count and the consent reference
+ *     (issue 11, finding 3; the attack is in test/attacks/psi-before-consent.attack.test.ts); both
+ *     nodes' audit logs carry the same data uses (actor bank, data owner government, consent reference,
+ *     fingerprint of exactly the consenting set), so `reconcileAuditLogs` agrees; a revocation between
+ *     two jobs removes the enterprise from the second job only;
+ *   - the government's default PSI policy refuses a bank that submits more than 50 ids per consenting
+ *     enterprise (`psi_policy`): the job fails on both nodes, and both audit logs hold the refusal as a
+ *     `security_event` and no data use;
  *   - publish registers the model on both nodes (metrics, fingerprints, parties, lineage), and
  *     `fedscore models list/show --store` shows it;
  *   - a job that fails (no consent at all) is marked failed on both nodes;
@@ -105,6 +110,8 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
       limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50 },
       // The bank polls on demand in this test (pollSeconds 0).
       monitoring: p === 'bank' ? { government: 'government', pollSeconds: 0 } : { serve: true },
+      // This test checks exact rescored scores, which a government serves only when allowed.
+      ...(p === 'government' && { scoring: { allowExactMode: true } }),
     });
 
   const spec = (id: string): JobSpecInput & { id: string } => ({
@@ -183,13 +190,24 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
     expect(aligned).toEqual(consenting().sort());
     expect(govPsi.rows.map((r) => normalizeUscc(govTable.ids[r]!)).sort()).toEqual(aligned);
     const summary = bankPsi.consent!['government']!;
-    expect(summary).toMatchObject({
+    // What the bank receives: the aligned count and the consent reference, nothing about the
+    // government's enterprises outside the intersection.
+    expect(summary).toEqual({
       enforced: true,
-      intersection: overlap.length,
-      included: count('valid'),
-      excludedTotal: overlap.length - count('valid'),
+      purpose: 'training',
+      aligned: count('valid'),
+      consentRef: expect.stringMatching(/^consents:[0-9a-f]{64}$/),
+      at: expect.any(Number),
+    });
+    expect(bankPsi.consentedSet).toBeUndefined();
+    expect(govPsi.consent!['government']).toEqual(summary);
+    // The government's own record of its table: only consenting enterprises entered PSI.
+    const granted = count('valid') + count('revoked') + count('expired') + count('scope');
+    expect(govPsi.consentedSet).toEqual({
+      offered: count('valid'),
+      excludedTotal: govTable.ids.length - count('valid'),
       excluded: {
-        noConsent: count('none'),
+        noConsent: govTable.ids.length - granted,
         revoked: count('revoked'),
         expired: count('expired'),
         outOfScope: count('scope'),
@@ -197,7 +215,6 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
         notYetValid: 0,
       },
     });
-    expect(govPsi.consent!['government']).toEqual(summary);
     // Training used only those rows: the model saw (1 - testFraction) of them.
     const train = nodes.bank.jobs.requireCheckpoint<TrainCheckpoint>('consented-1', 'train');
     expect(train.descriptor!.training.rows + train.descriptor!.training.validationRows).toBe(
@@ -206,10 +223,13 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
     // Reported in the job result and events.
     const metrics = JSON.parse(
       readFileSync(join(root, 'bank', 'models', 'consented-1', 'metrics.json'), 'utf8'),
-    ) as { consent: Record<string, { excludedTotal: number }> };
-    expect(metrics.consent['government']!.excludedTotal).toBe(summary.excludedTotal);
-    expect(nodes.bank.jobs.events('consented-1').find((e) => e.kind === 'consent')?.detail).toContain(
-      `excluded=${summary.excludedTotal}`,
+    ) as { consent: Record<string, unknown> };
+    expect(metrics.consent['government']).toEqual(summary);
+    expect(nodes.bank.jobs.events('consented-1').find((e) => e.kind === 'consent')?.detail).toBe(
+      `owner=government enforced=true aligned=${count('valid')}`,
+    );
+    expect(nodes.government.jobs.events('consented-1').find((e) => e.kind === 'consent')?.detail).toBe(
+      `owner=government enforced=true aligned=${count('valid')} offered=${count('valid')} excluded=${govTable.ids.length - count('valid')}`,
     );
 
     // Audit: the same data uses on both nodes (one per data stage), reconcilable by the owner.
@@ -226,7 +246,7 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
           enterpriseCount: count('valid'),
           enterpriseFingerprint: enterpriseSetFingerprint(consenting()),
         });
-        expect(e.details?.['excluded']).toBe(summary.excludedTotal);
+        expect(e.details?.['consentChecked']).toBe(true);
       }
       expect(nodes[p].audit.verify().ok).toBe(true);
     }
@@ -279,9 +299,10 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
     const second = nodes.bank.jobs.requireCheckpoint<PsiCheckpoint>('consented-2', 'psi');
     expect(second.rows.length).toBe(first.rows.length - 1);
     expect(second.rows.map((r) => normalizeUscc(bankTable.ids[r]!))).not.toContain(victim);
-    expect(second.consent!['government']!.excluded.revoked).toBe(
-      first.consent!['government']!.excluded.revoked + 1,
-    );
+    expect(second.consent!['government']!.aligned).toBe(first.consent!['government']!.aligned - 1);
+    const govSet = (job: string) =>
+      nodes.government.jobs.requireCheckpoint<PsiCheckpoint>(job, 'psi').consentedSet!;
+    expect(govSet('consented-2').excluded.revoked).toBe(govSet('consented-1').excluded.revoked + 1);
     // The first job's record is unchanged; the second registered version 2.
     expect(nodes.government.models.get('sme-credit-line@2').lineage.job).toBe('consented-2');
     const r = reconcileAuditLogs(nodes.government.audit.entries(), [...nodes.bank.audit.entries()], {
@@ -304,6 +325,45 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
     expect(gov.status).toBe('failed');
     expect(gov.error?.message).toContain("coordinator 'bank'");
     expect(nodes.bank.jobs.events('no-consent').some((e) => e.kind === 'failure_notified')).toBe(true);
+  });
+
+  it("the government's default PSI policy refuses a bank submitting far more ids than consented to it", async () => {
+    // Five scoring consents for the bank: its 600 submitted ids are above 50 per consenting enterprise.
+    nodes.government.consents.grantAll(
+      consenting()
+        .slice(0, 5)
+        .map((enterprise, i) => ({
+          id: `s-${i}`,
+          enterprise,
+          grantee: 'bank',
+          purpose: 'scoring' as const,
+          scope: ['*'],
+          grantedAt: now - DAY,
+          expiresAt: now + 300 * DAY,
+        })),
+    );
+    nodes.bank.submit({ ...spec('too-many'), consent: { purpose: 'scoring', categories: ['*'] } });
+    const failed = await nodes.bank.runner.waitFor('too-many', 60_000);
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.code).toBe('psi_policy');
+    expect(failed.error?.message).toContain('at most 50 per consenting enterprise (250)');
+    const t0 = Date.now();
+    while (nodes.government.jobs.require('too-many').status === 'running' && Date.now() - t0 < 10_000) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(nodes.government.jobs.require('too-many').status).toBe('failed');
+    for (const p of PARTIES) {
+      const refusals = [...nodes[p].audit.entries({ job: 'too-many', kind: 'security_event' })];
+      expect(refusals).toEqual([
+        expect.objectContaining({
+          actor: 'bank',
+          dataOwner: 'government',
+          details: expect.objectContaining({ code: 'psi_policy', stage: 'psi' }),
+        }),
+      ]);
+      expect([...nodes[p].audit.entries({ job: 'too-many', kind: 'data_use' })]).toEqual([]);
+      expect(nodes[p].audit.verify().ok).toBe(true);
+    }
   });
 
   it('monitoring over the transport: injected events become alerts, listed and rescored under encryption', async () => {

@@ -26,6 +26,7 @@ import {
   JobStore,
   NodeStore,
   submitJob,
+  TEST_KILL_AFTER_EPOCH_ENV,
   type TrainCheckpoint,
 } from '@fedscore/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,13 +65,14 @@ describe('three node processes on loopback', () => {
   const config = (p: Party) => join(dir, `${p}.yaml`);
   const stateDir = (p: Party) => join(dir, 'state', p);
 
-  const start = async (p: Party): Promise<void> => {
+  const start = async (p: Party, env: Record<string, string> = {}): Promise<void> => {
     const child = spawn(
       process.execPath,
       ['--disable-warning=ExperimentalWarning', CLI, 'node', '--config', config(p)],
       {
         cwd: dir,
         stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, ...env },
       },
     );
     const log: string[] = [];
@@ -111,7 +113,9 @@ describe('three node processes on loopback', () => {
         data: { bank: 'loans', government: 'credit' },
         seed: 3,
         binning: { bins: 5, minIv: 0.02, scheme: 'ckks' },
-        train: { scheme: 'ckks', maxEpochs: 2, batchSize: 256 },
+        // 128: several batches per epoch (the remainder joins the last full batch, so 256 would give one),
+        // which the kill point of the resume test below relies on.
+        train: { scheme: 'ckks', maxEpochs: 2, batchSize: 128 },
       }),
     );
 
@@ -231,20 +235,24 @@ describe('three node processes on loopback', () => {
 
   it('resumes after the government process is killed during training, with the same model', async () => {
     expect(first?.model).toBeDefined();
+    // Restart the government with the test-only fault injection (packages/node/src/jobs/fault.ts): it
+    // SIGKILLs itself when its first batch of epoch 2 ends. That batch starts only once the bank's epoch-2
+    // control message arrives, sent after the bank committed its epoch-1 checkpoint; it ends only after
+    // the arbiter released its gradient, which the arbiter does after committing its own epoch-1
+    // checkpoint; and the bank cannot finish epoch 2 (and checkpoint it) without the government's later
+    // batches of that epoch. So every party holds epoch 1 and no later one. No poll, no race.
+    procs.government.child.kill('SIGTERM');
+    expect(await procs.government.exited).toBe(0);
+    await start('government', { NODE_ENV: 'test', [TEST_KILL_AFTER_EPOCH_ENV]: '1' });
     submit('killed');
-    await waitUntil('killed', (stage) => stage === 'train');
-    // Kill the government as soon as every party's epoch-1 checkpoint is committed to its store (the
-    // guest's comes last: it validates after the hosts' epoch ends), i.e. early in epoch 2.
-    for (const t0 = Date.now(); ; ) {
-      const held = PARTIES.map((p) =>
-        partyJobs(p, (jobs) => jobs.epochCheckpoints('killed', 'train').length),
-      );
-      if (held.every((n) => n > 0)) break;
-      if (Date.now() - t0 > 170_000) throw new Error('the government never checkpointed an epoch');
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    procs.government.child.kill('SIGKILL');
     await procs.government.exited;
+    expect(procs.government.child.signalCode).toBe('SIGKILL');
+    // At the kill the bank and the government hold their epoch-1 checkpoints and no later one (the
+    // arbiter's commit of epoch 1 precedes its next receive; resumedFrom 1 below shows it held it).
+    for (const p of ['bank', 'government'] as const) {
+      const held = partyJobs(p, (jobs) => jobs.epochCheckpoints('killed', 'train').map((r) => r.epoch));
+      expect(held, p).toEqual([1]);
+    }
     await start('government');
     await waitUntil('killed', () => false);
     const out = bankJobs((jobs) => ({

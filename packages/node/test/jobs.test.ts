@@ -85,6 +85,9 @@ describe('jobs across party nodes', () => {
             ? { credit: { path: dataOf(run).government, id: ID_COLUMN } }
             : {},
       limits: { peerDownSeconds: 60, retries: 2, retryBaseMs: 50 },
+      // The scheme-'none' runs: every node opts in to the plaintext scheme (issue 12: the job's flag alone
+      // is not enough).
+      ...(run.startsWith('none-') && { accept: { plaintextScheme: true } }),
     });
 
   const spec = (id: string): JobSpecInput & { id: string } => ({
@@ -193,8 +196,9 @@ describe('jobs across party nodes', () => {
   // Issue 8 in scheme 'none': the uninterrupted run, then the same job killed mid-training and resumed.
   const exact = (id: string): JobSpecInput & { id: string } => ({
     ...spec(id),
-    insecure: true,
-    train: { scheme: 'none', maxEpochs: 4, batchSize: 64 },
+    allowPlaintextScheme: true,
+    // 80: the batch-size floor is 2 x the government's ~34 one-hot columns (vfl `minBatchRows`).
+    train: { scheme: 'none', maxEpochs: 4, batchSize: 80 },
   });
   const EXACT = 'credit-line-2';
   let exactRef: Record<'bank' | 'government', TrainCheckpoint> | undefined;

@@ -217,7 +217,11 @@ describe('post-loan monitoring', () => {
       partialScoreOf: govPartial,
       now: w.clock,
     });
-    const gov = new OnlineScoringGovernment({ partialScoreOf: gated.partialScoreOf, rng: seededRng(1) });
+    const gov = new OnlineScoringGovernment({
+      partialScoreOf: gated.partialScoreOf,
+      rng: seededRng(1),
+      policy: { allowExactMode: true }, // refused by default; this test checks the exact joint score
+    });
     const scorer = await OnlineScoringBank.create({ mode: 'exact' });
     const network = createInMemoryNetwork(['bank-a', 'gov'], envelopeCodec);
     const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'rescore-1' };
@@ -239,7 +243,7 @@ describe('post-loan monitoring', () => {
       expect(byId.get(e1)!.found).toBe(false); // consent revoked: "no record"
       expect(byId.get(e2)!.found).toBe(false); // the government holds no data for it
       expect(out.bank.notFound).toBe(2);
-      expect(out.gov).toEqual({ requests: 3, notFound: 2 });
+      expect(out.gov).toEqual({ requests: 3, notFound: 2, refused: 0 });
       expect(gated.refused()).toBe(1);
       expect(w.inbox.pendingEnterprises()).toEqual([]);
       expect(w.inbox.rescores(e0).map((r) => r.modelId)).toEqual(['sme-credit-line@1']);

@@ -1,9 +1,11 @@
 /**
  * Peers presenting the wrong certificate (issue 8, reliability): a certificate of another CA, a valid
  * certificate naming a party that is not a peer, and no certificate at all. Each call gets a typed
- * `peer_identity` refusal (gRPC PERMISSION_DENIED with the code in the trailers), leaves exactly one
- * `security_event` audit entry naming the presented certificate by its SHA-256 fingerprint (the
- * reference: Node's own `X509Certificate.fingerprint256` of the PEM the client used), reaches no handler
+ * `peer_identity` refusal (gRPC PERMISSION_DENIED with the code in the trailers) whose text says nothing
+ * about the node (issue 12: not its party, CA or peers), is counted in the node's window of refused calls
+ * and, at the flush, leaves exactly one `security_event` audit entry per source naming the presented
+ * certificate by its SHA-256 fingerprint (the reference: Node's own `X509Certificate.fingerprint256` of
+ * the PEM the client used) with the number of calls, reaches no handler
  * (nothing is queued for a granted session), the node stays up, a legitimate peer still works, and the
  * audit chain verifies. Plus the certificate check itself against injected clocks and chains.
  */
@@ -19,6 +21,7 @@ import {
   MAX_UNAUTHENTICATED_CALLS,
   PartyNode,
   parseCaBundle,
+  UNAUTHENTICATED_REFUSAL,
   validateNodeConfig,
   verifyPeerCertificate,
 } from '@fedscore/node';
@@ -34,6 +37,7 @@ const GRANT = 'wrongcert/psi/0';
 interface Outcome {
   readonly grpcStatus: number | undefined;
   readonly code: string | undefined;
+  readonly text?: string;
 }
 
 function client(port: number, pair?: { cert: string; key: string }): grpc.Client {
@@ -48,7 +52,11 @@ function client(port: number, pair?: { cert: string; key: string }): grpc.Client
 
 function outcome(err: grpc.ServiceError | null): Outcome {
   const c = err?.metadata?.get('fedscore-code')[0];
-  return { grpcStatus: err?.code, code: typeof c === 'string' ? c : undefined };
+  return {
+    grpcStatus: err?.code,
+    code: typeof c === 'string' ? c : undefined,
+    ...(err?.details !== undefined && { text: err.details }),
+  };
 }
 
 function health(c: grpc.Client): Promise<Outcome> {
@@ -129,17 +137,29 @@ describe('peers presenting the wrong certificate', () => {
     await node.stop();
   });
 
-  /** One refused call: typed, exactly one new audit entry, returned for further checks. */
+  /**
+   * One refused call: typed, generic text, nothing audited until the window is flushed, then exactly one
+   * new audit entry with count 1, returned for further checks.
+   */
   async function refusedOnce(call: () => Promise<Outcome>) {
+    node.refusals.flush();
     const before = security().length;
     const r = await call();
     expect(r.grpcStatus).toBe(grpc.status.PERMISSION_DENIED);
     expect(r.code).toBe('peer_identity');
+    // The caller learns nothing about the node: not its party, its CA or its peers.
+    expect(r.text).toBe(`field 'certificate': ${UNAUTHENTICATED_REFUSAL}`);
+    for (const secret of ['government', 'bank', 'fedscore development CA', 'federation']) {
+      expect(r.text).not.toContain(secret);
+    }
+    expect(security().length).toBe(before);
+    expect(node.refusals.pending).toBe(1);
+    expect(node.refusals.flush()).toBe(1);
     const after = security();
     expect(after.length).toBe(before + 1);
     const entry = after.at(-1)!;
     expect(entry.actor).toBe('unauthenticated');
-    expect(entry.details).toMatchObject({ code: 'peer_identity', field: 'certificate' });
+    expect(entry.details).toMatchObject({ code: 'peer_identity', field: 'certificate', count: 1 });
     expect(entry.details?.['remoteAddress']).toBe('127.0.0.1');
     return entry;
   }
@@ -150,7 +170,7 @@ describe('peers presenting the wrong certificate', () => {
     try {
       const e1 = await refusedOnce(() => health(c));
       expect(e1.details).toMatchObject({
-        rpc: 'Health',
+        rpc: 'Health:1',
         certFingerprint256: new X509Certificate(pair.cert).fingerprint256,
         certIssuer: 'CN=not the federation CA',
         certSubject: 'CN=bank, O=fedscore party',
@@ -158,7 +178,7 @@ describe('peers presenting the wrong certificate', () => {
       });
       // Deliver with a well-formed envelope for a granted session: refused before it is read.
       const e2 = await refusedOnce(() => deliver(c, 0));
-      expect(e2.details).toMatchObject({ rpc: 'Deliver' });
+      expect(e2.details).toMatchObject({ rpc: 'Deliver:1' });
     } finally {
       c.close();
     }
@@ -174,9 +194,11 @@ describe('peers presenting the wrong certificate', () => {
       limits: { retries: 0 },
     });
     try {
+      node.refusals.flush();
       const before = security().length;
       const e = await impostor.health('government', 3000).catch((x: unknown) => x);
       expect(isFedscoreError(e, 'peer_identity')).toBe(true);
+      expect(node.refusals.flush()).toBe(1);
       expect(security().length).toBe(before + 1);
     } finally {
       await impostor.close();
@@ -214,6 +236,7 @@ describe('peers presenting the wrong certificate', () => {
   it(`an unauthenticated connection is refused on every call and cut off after ${MAX_UNAUTHENTICATED_CALLS}`, async () => {
     const c = client(node.grpcPort, issuePartyCert({ ca: other, party: 'bank' }));
     try {
+      node.refusals.flush();
       const before = security().length;
       const results: Outcome[] = [];
       const channel = grpc.getClientChannel(c);
@@ -223,8 +246,15 @@ describe('peers presenting the wrong certificate', () => {
           expect(channel.getConnectivityState(false)).toBe(grpc.connectivityState.READY);
         }
       }
-      // Every call was refused and audited; the one that closes the connection may lose its answer.
-      expect(security().length).toBe(before + MAX_UNAUTHENTICATED_CALLS);
+      // Every call was refused and counted; the one that closes the connection may lose its answer.
+      expect(node.refusals.pending).toBe(MAX_UNAUTHENTICATED_CALLS);
+      expect(node.refusals.flush()).toBe(1);
+      expect(security().length).toBe(before + 1);
+      expect(security().at(-1)?.details).toMatchObject({
+        count: MAX_UNAUTHENTICATED_CALLS,
+        rpc: `Health:${MAX_UNAUTHENTICATED_CALLS}`,
+        certificates: 1,
+      });
       for (const r of results.slice(0, -1)) expect(r.code).toBe('peer_identity');
       for (const r of results) expect(r.grpcStatus).not.toBe(grpc.status.OK);
       // The node closed the connection: the client's channel leaves READY.

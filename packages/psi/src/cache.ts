@@ -14,6 +14,11 @@
  * The cache is bound to the exact prepared id list and its id kind (the hash domain) by a SHA-256 digest;
  * a session with other ids, or the same strings prepared as another kind, is a `psi_cache_mismatch`
  * error rather than a silently wrong intersection.
+ *
+ * Rotation is enforced, not only advised (issue 11, finding 8): a cache records its key's creation
+ * time and the sessions served with it, and `runPsiHost` refuses a cache past its
+ * `PsiKeyRotationPolicy` (default: 30 days, 100 sessions) with `psi_key_expired`; the holder then
+ * rebuilds it with a fresh key and a fresh order (the CLI does so by itself).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -49,6 +54,63 @@ export interface PsiHostCache {
   readonly order: Uint32Array;
   /** H(id)^key in shuffled order, 32 bytes each. */
   readonly points: PointBytes;
+  /**
+   * PSI sessions served with this key so far: `runPsiHost` counts each one it starts; persist the
+   * cache (`encodeHostCache`) after a session so that the count survives.
+   */
+  sessions: number;
+}
+
+/** When a host's cached key must be retired (docs/protocols/psi.md, "Cache mode and key rotation"). */
+export interface PsiKeyRotationPolicy {
+  /** Oldest key served, in ms since the cache was built. Default 30 days. */
+  readonly maxKeyAgeMs?: number;
+  /** Most sessions served with one key. Default 100. */
+  readonly maxSessionsPerKey?: number;
+}
+
+const DAY_MS = 86_400_000;
+/** The default rotation policy: monthly, or after 100 sessions, whichever comes first. */
+export const DEFAULT_PSI_KEY_ROTATION: Required<PsiKeyRotationPolicy> = {
+  maxKeyAgeMs: 30 * DAY_MS,
+  maxSessionsPerKey: 100,
+};
+/** Clock skew tolerated on a cache's creation time (a cache "from the future" cannot dodge the age bound). */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
+ * Refuse (`psi_key_expired`, naming the field) a cache whose key is past `policy` at `nowMs`: older than
+ * `maxKeyAgeMs`, dated in the future, or having served `maxSessionsPerKey` sessions already.
+ */
+export function checkHostCacheRotation(
+  cache: PsiHostCache,
+  policy: PsiKeyRotationPolicy = {},
+  nowMs: number = Date.now(),
+): void {
+  const maxAge = policy.maxKeyAgeMs ?? DEFAULT_PSI_KEY_ROTATION.maxKeyAgeMs;
+  const maxSessions = policy.maxSessionsPerKey ?? DEFAULT_PSI_KEY_ROTATION.maxSessionsPerKey;
+  if (!(maxAge > 0) || !Number.isInteger(maxSessions) || maxSessions < 1) {
+    throw new FedscoreError('invalid_argument', 'a rotation policy needs a positive age and session count', {
+      field: 'keyRotation',
+    });
+  }
+  const age = nowMs - cache.createdMs;
+  if (age > maxAge || age < -MAX_CLOCK_SKEW_MS) {
+    throw new FedscoreError(
+      'psi_key_expired',
+      age < 0
+        ? `cache key '${cache.key.id}' is dated ${Math.round(-age / 1000)} s in the future; rebuild it`
+        : `cache key '${cache.key.id}' is ${Math.floor(age / DAY_MS)} days old, past the ${Math.floor(maxAge / DAY_MS)}-day rotation; rebuild it with a fresh key`,
+      { field: 'cache.createdMs', details: { ageMs: age, maxKeyAgeMs: maxAge } },
+    );
+  }
+  if (cache.sessions >= maxSessions) {
+    throw new FedscoreError(
+      'psi_key_expired',
+      `cache key '${cache.key.id}' has served ${cache.sessions} sessions, the rotation allows ${maxSessions}; rebuild it with a fresh key`,
+      { field: 'cache.sessions', details: { sessions: cache.sessions, maxSessionsPerKey: maxSessions } },
+    );
+  }
 }
 
 export interface BuildHostCacheOptions extends PrepareIdsOptions {
@@ -134,6 +196,7 @@ export async function buildHostCache(
       count: n,
       order,
       points,
+      sessions: 0,
     };
   } finally {
     if (options.pool === undefined) await pool.close();
@@ -204,6 +267,7 @@ export function encodeHostCache(cache: PsiHostCache, options: EncodeHostCacheOpt
     count: cache.count,
     order,
     points: cache.points,
+    sessions: cache.sessions,
   }).finish();
 }
 
@@ -273,6 +337,7 @@ export function decodeHostCache(bytes: Uint8Array, options: DecodeHostCacheOptio
     count,
     order,
     points: new Uint8Array(m.points),
+    sessions: toNumber(m.sessions),
   };
 }
 

@@ -6,7 +6,12 @@
  * Parties, message order, what each learns, threat model and papers: protocol.ts and
  * docs/protocols/psi.md.
  */
-import { checkHostCache, type PsiHostCache } from './cache.ts';
+import {
+  checkHostCache,
+  checkHostCacheRotation,
+  type PsiHostCache,
+  type PsiKeyRotationPolicy,
+} from './cache.ts';
 import type { PreparedIds } from './ids.ts';
 import {
   type PsiPartyOptions,
@@ -20,9 +25,15 @@ import { guestKeysStep, guestPointsStep, hostKeysStep, hostPointsStep } from './
 export interface PsiHostOptions extends PsiPartyOptions {
   /**
    * The host's set blinded ahead of time (`buildHostCache`), with its key. Must have been built from
-   * the same ids prepared as the same kind (checked by digest and hash domain); its key is reused, so rotate it as docs/protocols/psi.md says.
+   * the same ids prepared as the same kind (checked by digest and hash domain); its key is reused,
+   * so it is refused past `keyRotation` (`psi_key_expired`), and each session started with it is
+   * counted in `cache.sessions` (persist the cache afterwards).
    */
   readonly cache?: PsiHostCache;
+  /** When the cache's key must be retired. Default `DEFAULT_PSI_KEY_ROTATION` (30 days, 100 sessions). */
+  readonly keyRotation?: PsiKeyRotationPolicy;
+  /** The clock for the key's age (tests). Default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /** Run the host's side of one PSI session over `options.channel`. */
@@ -36,6 +47,9 @@ export function runPsiHost(
   if (cache !== undefined) {
     prepared = preparedOf(ids, options);
     checkHostCache(cache, prepared);
+    checkHostCacheRotation(cache, options.keyRotation, (options.now ?? Date.now)());
+    // Counted before the run: a session that fails midway has still exposed the key's points.
+    cache.sessions += 1;
   }
   const plan: RolePlan = {
     role: 'host',

@@ -3,10 +3,13 @@ export type {
   DecodeHostCacheOptions,
   EncodeHostCacheOptions,
   PsiHostCache,
+  PsiKeyRotationPolicy,
 } from './cache.ts';
 export {
   buildHostCache,
   checkHostCache,
+  checkHostCacheRotation,
+  DEFAULT_PSI_KEY_ROTATION,
   decodeHostCache,
   encodeHostCache,
   HOST_CACHE_VERSION,

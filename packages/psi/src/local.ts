@@ -15,7 +15,7 @@ import {
   runParties,
 } from '@fedscore/core';
 import { envelopeCodec } from '@fedscore/wire';
-import type { PsiHostCache } from './cache.ts';
+import type { PsiHostCache, PsiKeyRotationPolicy } from './cache.ts';
 import { runPsiGuest } from './guest.ts';
 import { runPsiHost } from './host.ts';
 import type { PreparedIds, PrepareIdsOptions, PsiIdKind } from './ids.ts';
@@ -34,6 +34,9 @@ export interface LocalPsiOptions {
   readonly pool?: BlindingPool;
   readonly threads?: number;
   readonly hostCache?: PsiHostCache;
+  /** The host cache's key rotation (default `DEFAULT_PSI_KEY_ROTATION`) and its clock (tests). */
+  readonly hostKeyRotation?: PsiKeyRotationPolicy;
+  readonly now?: () => number;
   /** Preparation of the guest's and the host's ids (invalid-id policy, file names, line numbers). */
   readonly guestIds?: PrepareIdsOptions;
   readonly hostIds?: PrepareIdsOptions;
@@ -110,6 +113,8 @@ export async function runPsiLocal(
           peer: GUEST,
           ...(options.rng && { rng: options.rng.host }),
           ...(options.hostCache && { cache: options.hostCache }),
+          ...(options.hostKeyRotation !== undefined && { keyRotation: options.hostKeyRotation }),
+          ...(options.now !== undefined && { now: options.now }),
         }),
     });
     const stats = network.channel(GUEST).stats();

@@ -116,6 +116,12 @@ export interface PsiPartyOptions extends PrepareIdsOptions {
    * the size it announces (16 B an id), so a faulty peer must not be able to ask for gigabytes.
    */
   readonly maxPeerCount?: number;
+  /**
+   * This party's policy on the peer's set size (e.g. a data owner bounding how many ids a bank may
+   * submit): called with the size the peer announces, after the hellos and before this party sends any
+   * blinded id or allocates for the peer's; throw (a typed `FedscoreError`) to refuse the run.
+   */
+  readonly admitPeerCount?: (count: number) => void;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
 }
@@ -313,6 +319,7 @@ export async function runPsiParty(
         field: 'hello.count',
       });
     }
+    options.admitPeerCount?.(m);
     const ownBatches = batchCount(n, batchSize);
     const peerBatches = batchCount(m, peerHello.batchSize);
     const keyBytes = hello.keyBytes;

@@ -13,7 +13,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { FedscoreError } from '@fedscore/core';
+import { FedscoreError, siblingModuleUrl } from '@fedscore/core';
 import type { PackedIds } from './ids.ts';
 import {
   type BatchResult,
@@ -104,7 +104,7 @@ export class BlindingPool {
   }
 
   #startWorker(): Promise<void> {
-    const worker = new Worker(new URL('./blind-worker.ts', import.meta.url));
+    const worker = new Worker(siblingModuleUrl('./blind-worker', import.meta.url));
     const slot: Slot = { worker, job: undefined };
     return new Promise<void>((resolve, reject) => {
       let started = false;

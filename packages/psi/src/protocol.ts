@@ -28,8 +28,9 @@
  *
  * Threat model: semi-honest (honest-but-curious) parties; the transport authenticates and encrypts
  * (packages/node). A malicious guest could claim a false size or report a different intersection; a
- * malicious party can always put guessed ids into its own set (inherent to PSI: bound set sizes and
- * audit them). Received points are checked to be canonical, non-identity ristretto255 elements.
+ * malicious party can always put guessed ids into its own set (inherent to PSI: bound set sizes with
+ * `admitPeerCount`, audit them, and put into PSI only ids the peer may learn about -- party nodes run
+ * PSI on the data owner's consented set, docs/protocols/psi.md). Received points are checked to be canonical, non-identity ristretto255 elements.
  * Hashing is domain separated, by id kind too (`psiHashDomain`); USCCs (and row numbers, phone numbers,
  * ...) are a space small enough to enumerate, which is why the scalars must stay secret (a leaked b lets
  * anyone test ids against every transcript made with b). A party whose id kind differs is refused at

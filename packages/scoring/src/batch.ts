@@ -43,6 +43,8 @@ import {
 import {
   type CkksPublicContext,
   type CkksSecretContext,
+  checkCkksRange,
+  ckksValueBound,
   createHeWorkerPool,
   DEFAULT_FLOODING_STDDEV,
   encodeLinearWeights,
@@ -110,6 +112,13 @@ export class BatchScoringDataOwner {
     const progress = run.progress ?? noProgress;
     const model: LinearScoreModel = { features, weights: features.map(() => 0), intercept: 0 };
     const records = checkColumns(model, columns as Float64Array[]);
+    // The data owner encrypts raw columns: each value must be one the CKKS parameters hold exactly
+    // (ckksValueBound: the score decodes at scale 2^scaleBits within the first prime). Checked here,
+    // naming the column, before anything is sent: out of range, the score would come back wrong.
+    const bound = ckksValueBound(ctx.params);
+    columns.forEach((c, j) => {
+      checkCkksRange(c, bound, features[j]!);
+    });
     if (RESULT_TO_WIRE[run.resultTo] === undefined) {
       throw new FedscoreError('invalid_argument', "expected 'data-owner' or 'model-owner'", {
         field: 'resultTo',
@@ -182,7 +191,9 @@ export interface BatchModelOwnerOptions {
   readonly rerandomize?: boolean;
   /** RNG of noise and masks. Default `cryptoRng()`. */
   readonly rng?: Rng;
-  /** Accept an insecure data-owner context (tests only). */
+  /** Accept a data-owner context below 128-bit security (tests only; always warned). */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated The old name of `allowWeakParameters`. */
   readonly insecure?: boolean;
 }
 
@@ -199,14 +210,19 @@ export class BatchScoringModelOwner {
   async #context(bytes: Uint8Array): Promise<{ ctx: CkksPublicContext; pool: HeWorkerPool | undefined }> {
     const have = this.#contexts.get(bytes);
     if (have) return have;
-    const ctx = await loadCkksPublicContext(bytes, { insecure: this.#o.insecure === true });
+    const weak = this.#o.allowWeakParameters === true || this.#o.insecure === true;
+    const ctx = await loadCkksPublicContext(bytes, {
+      allowWeakParameters: weak,
+      expected: { scheme: 'ckks' },
+      ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
+    });
     const size = this.#o.poolSize ?? 2;
     const pool =
       size > 0
         ? await createHeWorkerPool({
             context: bytes,
             size,
-            insecure: this.#o.insecure === true,
+            allowWeakParameters: weak,
             ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
           })
         : undefined;

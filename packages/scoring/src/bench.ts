@@ -146,7 +146,12 @@ export async function benchOnlineScoring(
     bankParts.push({ id, part: 450 + 40 * normal(rng) });
   }
   const bank = await OnlineScoringBank.create({ mode, thresholds });
-  const government = new OnlineScoringGovernment({ partialScoreOf: (id) => gov.get(id) });
+  // Both roles run here on synthetic scores: the benchmark measures exact mode's cost too, so its
+  // government allows it (a real government's policy refuses exact mode by default).
+  const government = new OnlineScoringGovernment({
+    partialScoreOf: (id) => gov.get(id),
+    policy: { allowExactMode: true, maxThresholds: thresholds.length },
+  });
   const network = createInMemoryNetwork(['bank', 'government'], envelopeCodec);
   const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'bench' };
   const lat: number[] = [];

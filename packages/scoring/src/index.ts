@@ -14,16 +14,20 @@ export { linearFromPartyModel, linearFromScorecard, linearScores, woeColumns } f
 export type { RunBatchScoringInput, RunBatchScoringResult } from './local.ts';
 export { DATA_OWNER_ID, MODEL_OWNER_ID, runBatchScoring } from './local.ts';
 export type {
+  OnlineAdmission,
   OnlineBankOptions,
   OnlineGovernmentOptions,
   OnlineHelloInfo,
+  OnlineLookupRefusal,
   OnlineMode,
   OnlineRequestInfo,
   OnlineScore,
   OnlineScoreOptions,
+  OnlineScoringPolicy,
 } from './online.ts';
 export {
   bandFromThresholdIndex,
+  DEFAULT_MAX_THRESHOLDS,
   DEFAULT_RHO_BITS,
   ONLINE_CKKS_PARAMS,
   ONLINE_MAX_MAGNITUDE,
@@ -81,6 +85,7 @@ export {
   serializeScorecard,
 } from './scorecard.ts';
 export type {
+  BitPair,
   EnterpriseInputs,
   SelfEstimate,
   SelfEstimateBankOptions,
@@ -88,7 +93,11 @@ export type {
   SelfEstimateModel,
 } from './self-estimate.ts';
 export {
+  BIT_PAIR_EXCLUSIVE,
+  BIT_PAIR_MONOTONE,
+  BIT_PAIR_NONE,
   buildSelfEstimateModel,
+  DEFAULT_BIT_CHECK_BITS,
   encodeBits,
   plainSelfEstimate,
   SELF_ESTIMATE_CAPS,
@@ -98,9 +107,15 @@ export {
 export type { ScoreRefusal } from './steps.ts';
 export {
   BATCH_SCORING_PROTOCOL,
+  ENCRYPTED_BITS,
+  ENCRYPTED_FIGURES,
+  ESTIMATE_RESULT,
   ONLINE_SCORING_PROTOCOL,
   REQUEST_ID_PATTERN,
-  SCORE_REFUSALS,
+  SCORE_REPLY_NO_RECORD,
+  SCORE_REPLY_REFUSALS,
   SCORING_VERSION,
+  SELF_ESTIMATE_FORM,
+  SELF_ESTIMATE_KEYS,
   SELF_ESTIMATE_PROTOCOL,
 } from './steps.ts';

@@ -116,7 +116,7 @@ export function checkColumns(model: LinearScoreModel, columns: readonly Float64A
       if (!Number.isFinite(c[i]!)) {
         throw new FedscoreError('missing_value', 'missing or non-finite value (impute before scoring)', {
           field: name,
-          line: i + 1,
+          details: { row: i },
         });
       }
     }

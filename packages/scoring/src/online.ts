@@ -9,10 +9,10 @@
  * Messages in order:
  *   1. bank -> gov   online-hello    mode, number of thresholds (band mode), the bank's public context
  *   per applicant:
- *   2. bank -> gov   score-request   the applicant's USCC and the request number
+ *   2. bank -> gov   score-request   the applicant's USCC, the request number and the bank's request id
  *   3. bank -> gov   partial-score   exact: [[s_bank]]; band: [[s_bank - t_k]] in slot k, k < K
- *   4. gov -> bank   score-reply     scored, or a refusal code (no_record, consent_missing, quota_exceeded,
- *                                    rate_limited: SCORE_REFUSALS)
+ *   4. gov -> bank   score-reply     scored, "no_record", or a refusal (policy, quota, rate, model, consent:
+ *                                    SCORE_REPLY_REFUSALS)
  *   5. gov -> bank   joint-result    exact: [[s + e]]; band: [[rho_k (s - t_k) + e_k]] in slot k,
  *                                    rho_k log-uniform in [1, 2^rhoBits], fresh per request and slot
  *   last: bank -> gov score-request with close = true
@@ -27,8 +27,19 @@
  *     rho_k unknown to it: log|s - t_k| is hidden up to an additive uniform term of width rhoBits * ln 2
  *     (the magnitude leaks only as far as that blinding allows; see the doc for the precise bound). Scores
  *     within |e_k| / rho_k (< 2^-20 x 6 sd) of a threshold may land in the neighbouring band.
+ *   Both modes are a scoring oracle for the bank: it picks the threshold values (the government never
+ *   sees them) and may repeat a request, so every request for an applicant tells it K more comparisons
+ *   of s_gov with values of its choice. The government's policy (`OnlineScoringPolicy`) therefore
+ *   refuses exact mode unless allowed and caps K at the model's registered band count; the serving node
+ *   meters requests per (bank, enterprise) through `admit` (quotas and rate limits). Refusals are typed
+ *   (`policy_refused`, `quota_exceeded`, `rate_limited` in score-reply.error) and come before the
+ *   applicant is looked up, so they say nothing about whether the government holds a record. After
+ *   admission, `partialScoreOf` may still refuse (`consent_missing`: the enterprise has not authorized
+ *   this bank; `model_unavailable`: the government does not serve the hello's model to this bank).
+ *   The bank raises every refusal as a `FedscoreError` with that code; "no record" is `found: false`.
  * Threat model: semi-honest. A malicious government could return any value (the bank cannot verify it);
- * a malicious bank could put a chosen value in place of s_bank - t_k to probe s_gov's sign structure.
+ * a malicious bank could put a chosen value in place of s_bank - t_k to probe s_gov's sign structure
+ * (bounded by the policy and the quota above).
  * Paper: the comparison is multiplicative blinding of a difference (the "blinded comparison" of
  * Kerschbaum, Biswas & de Hoogh 2009, "Performance comparison of secure comparison protocols"; here
  * under CKKS with additive flooding after Li & Micciancio 2021), not a polynomial sign approximation.
@@ -60,8 +71,9 @@ import {
   ONLINE_HELLO,
   ONLINE_MODE_TO_WIRE,
   PARTIAL_SCORE,
-  SCORE_REFUSALS,
   SCORE_REPLY,
+  SCORE_REPLY_NO_RECORD,
+  SCORE_REPLY_REFUSALS,
   SCORE_REQUEST,
   type ScoreRefusal,
 } from './steps.ts';
@@ -103,20 +115,14 @@ export interface OnlineScore {
    * thresholds when it reaches none (the last band).
    */
   readonly thresholdIndex?: number;
-  /** False when the government did not score the applicant (`refusal` says why). */
+  /** False when the government has no record of the applicant (refusals are thrown, not returned). */
   readonly found: boolean;
-  /** Why the government did not score the applicant (absent when `found`). */
-  readonly refusal?: ScoreRefusal;
 }
 
 /** Per-request options of `OnlineScoringBank.score`. */
 export interface OnlineScoreOptions {
   /** Sent with the request so that both parties' audit entries carry it (`REQUEST_ID_PATTERN`). */
   readonly requestId?: string;
-}
-
-function refusalOf(error: string): ScoreRefusal {
-  return (SCORE_REFUSALS as readonly string[]).includes(error) ? (error as ScoreRefusal) : 'no_record';
 }
 
 /** The bank's side of an online scoring session. Create once; keys stay warm across requests. */
@@ -181,7 +187,11 @@ export class OnlineScoringBank {
     );
   }
 
-  /** Score one applicant given the bank's own partial score (its points or linear predictor, intercept included). */
+  /**
+   * Score one applicant given the bank's own partial score (its points or linear predictor, intercept
+   * included). A refusal of the government throws a `FedscoreError` with its code
+   * (`SCORE_REPLY_REFUSALS`); the session stays usable.
+   */
   async score(
     applicant: string,
     bankPartial: number,
@@ -222,7 +232,20 @@ export class OnlineScoringBank {
         field: 'score-reply.index',
       });
     }
-    if (reply.error !== '') return { applicant, found: false, refusal: refusalOf(reply.error) };
+    if (reply.error !== '') {
+      if (reply.error === SCORE_REPLY_NO_RECORD) return { applicant, found: false };
+      const code = SCORE_REPLY_REFUSALS.find((c) => c === reply.error);
+      if (code === undefined) {
+        throw new FedscoreError('protocol_step', 'an unknown score-reply error', {
+          field: 'score-reply.error',
+        });
+      }
+      // The session stays usable: a refusal answers this request only (policy and model refusals answer
+      // every request of the session).
+      throw new FedscoreError(code, `the government refused this request (${code})`, {
+        field: 'score-reply.error',
+      });
+    }
     const [item] = checkBatch(ctx, await session.receive(gov, JOINT_RESULT), 'joint-result', {
       items: 1,
       slotsPerItem: values.length,
@@ -259,7 +282,32 @@ export class OnlineScoringBank {
   }
 }
 
-/** What the government's lookup sees of one request. */
+/** Default cap on band-mode thresholds: a typical rating table's bands with a minimum score. */
+export const DEFAULT_MAX_THRESHOLDS = 4;
+
+/**
+ * What a government serves. Exact mode releases s = s_bank + s_gov, hence s_gov, to the bank; band mode
+ * with K thresholds releases K comparisons (and rho-blinded distances) per request, and the bank
+ * chooses the threshold values itself, so K and the number of requests per applicant bound what it
+ * learns about s_gov (docs/protocols/online-scoring.md).
+ */
+export interface OnlineScoringPolicy {
+  /** Serve exact mode. Default false: only band mode. */
+  readonly allowExactMode?: boolean;
+  /**
+   * Most thresholds of a band-mode session: the band count registered for the model (by the hello's
+   * model id; undefined = unknown model, refused) or one number for all. Default `DEFAULT_MAX_THRESHOLDS`.
+   */
+  readonly maxThresholds?: number | ((modelId: string) => number | undefined);
+}
+
+/** A per-request refusal of `OnlineGovernmentOptions.admit`. */
+export type OnlineAdmission = 'quota_exceeded' | 'rate_limited' | undefined;
+
+/** A refusal `OnlineGovernmentOptions.partialScoreOf` may answer with (after admission). */
+export type OnlineLookupRefusal = 'consent_missing' | 'model_unavailable';
+
+/** What the government's hooks see of one request. */
 export interface OnlineRequestInfo {
   /** 0-based request number within the session. */
   readonly index: number;
@@ -277,18 +325,35 @@ export interface OnlineHelloInfo {
 export interface OnlineGovernmentOptions {
   /**
    * The government's own partial score of an applicant; undefined when it has no record, or a refusal
-   * code (consent, quota, rate) that the bank receives instead of a result. May be async (e.g. to
-   * commit an audit entry before answering).
+   * code (`consent_missing`, `model_unavailable`) the bank raises instead of a result. Asked only after
+   * the policy and `admit` let the request through. May be async (e.g. to commit an audit entry before
+   * answering).
    */
   readonly partialScoreOf: (
     applicant: string,
     request: OnlineRequestInfo,
-  ) => number | ScoreRefusal | undefined | Promise<number | ScoreRefusal | undefined>;
+  ) => number | OnlineLookupRefusal | undefined | Promise<number | OnlineLookupRefusal | undefined>;
   /**
-   * Called once per session with the bank's hello, before any request is served (e.g. to load the model
-   * part `modelId` names). Throwing ends the session with that error.
+   * Called once per session the policy serves, with the bank's hello, before any request is answered
+   * (e.g. to load the model part `modelId` names). Throwing ends the session with that error.
    */
   readonly onHello?: (hello: OnlineHelloInfo) => void | Promise<void>;
+  /** Modes and threshold counts served. Default: band mode only, at most `DEFAULT_MAX_THRESHOLDS`. */
+  readonly policy?: OnlineScoringPolicy;
+  /**
+   * Per-request admission (quotas, rate limits; the node keeps the counters), asked before the
+   * applicant is looked up so that a refusal says nothing about whether the government holds a record.
+   */
+  readonly admit?: (applicant: string, request: OnlineRequestInfo) => OnlineAdmission;
+  /**
+   * Called for every request refused by the policy or by `admit`, e.g. to audit it (refusals of
+   * `partialScoreOf` are its own to record). May be async: the reply waits for it.
+   */
+  readonly onRefusal?: (
+    applicant: string,
+    code: ScoreRefusal,
+    request: OnlineRequestInfo,
+  ) => void | Promise<void>;
   /** Band mode blinding: rho_k in [1, 2^rhoBits]. Default 6. */
   readonly rhoBits?: number;
   /** Flooding noise sd. Default 2^-20. */
@@ -296,6 +361,9 @@ export interface OnlineGovernmentOptions {
   /** Default `cryptoRng()`. */
   readonly rng?: Rng;
   readonly logger?: Logger;
+  /** Accept a bank context below 128-bit security (tests only; always warned). */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated The old name of `allowWeakParameters`. */
   readonly insecure?: boolean;
 }
 
@@ -311,24 +379,50 @@ export class OnlineScoringGovernment {
   async #context(bytes: Uint8Array): Promise<CkksPublicContext> {
     const have = this.#contexts.get(bytes);
     if (have) return have;
-    const ctx = await loadCkksPublicContext(bytes, { insecure: this.#o.insecure === true });
+    const ctx = await loadCkksPublicContext(bytes, {
+      allowWeakParameters: this.#o.allowWeakParameters === true || this.#o.insecure === true,
+      expected: { scheme: 'ckks' },
+      ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
+    });
     this.#contexts.set(bytes, ctx);
     return ctx;
   }
 
-  /** Serve one session until the bank closes it; returns the number of requests answered. */
-  async serve(session: ProtocolSession, bank: PartyId): Promise<{ requests: number; notFound: number }> {
+  /** The hello's refusal under the policy, or undefined when it is served. */
+  #refusal(mode: OnlineMode, hello: { thresholds: number; modelId: string }): string | undefined {
+    const policy = this.#o.policy ?? {};
+    if (mode === 'exact') return policy.allowExactMode === true ? undefined : 'exact mode is not served';
+    const cap = policy.maxThresholds ?? DEFAULT_MAX_THRESHOLDS;
+    const max = typeof cap === 'number' ? cap : cap(hello.modelId);
+    if (max === undefined) return 'no band count registered for this model';
+    if (hello.thresholds < 1 || hello.thresholds > max) return `band mode takes 1 to ${max} thresholds`;
+    return undefined;
+  }
+
+  /** Serve one session until the bank closes it; returns the number of requests received and refused. */
+  async serve(
+    session: ProtocolSession,
+    bank: PartyId,
+  ): Promise<{ requests: number; notFound: number; refused: number }> {
     const hello = await session.receive(bank, ONLINE_HELLO);
     const mode = enumFromWire(ONLINE_MODE_TO_WIRE, hello.mode, 'online-hello.mode');
-    const ctx = await this.#context(hello.context);
-    await this.#o.onHello?.({ mode, thresholds: hello.thresholds, modelId: hello.modelId });
+    const logger = this.#o.logger ?? noopLogger;
+    // A refused session still answers every request (with the refusal), so the bank gets a typed error.
+    const refusal = this.#refusal(mode, hello);
+    if (refusal !== undefined) logger.warn('online scoring session refused', { mode, reason: refusal });
+    const ctx = refusal === undefined ? await this.#context(hello.context) : undefined;
+    if (ctx !== undefined) {
+      await this.#o.onHello?.({ mode, thresholds: hello.thresholds, modelId: hello.modelId });
+    }
     const K = mode === 'band' ? hello.thresholds : 1;
     const rng = this.#o.rng ?? cryptoRng();
     const sd = this.#o.noiseStdDev ?? DEFAULT_FLOODING_STDDEV;
     const rhoBits = this.#o.rhoBits ?? DEFAULT_RHO_BITS;
-    const logger = this.#o.logger ?? noopLogger;
     let requests = 0;
     let notFound = 0;
+    let refused = 0;
+    const reply = (index: number, error: string) =>
+      session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index, error }));
     for (;;) {
       const req = await session.receive(bank, SCORE_REQUEST);
       if (req.close) break;
@@ -337,19 +431,27 @@ export class OnlineScoringGovernment {
           field: 'score-request.index',
         });
       }
-      const [item] = checkBatch(ctx, await session.receive(bank, PARTIAL_SCORE), 'partial-score', {
-        items: 1,
-        slotsPerItem: K,
-      });
+      const partial = await session.receive(bank, PARTIAL_SCORE);
       requests++;
-      const own = await this.#o.partialScoreOf(req.applicant, { index: req.index, requestId: req.requestId });
-      if (typeof own !== 'number') {
+      const info: OnlineRequestInfo = { index: req.index, requestId: req.requestId ?? '' };
+      const admission: ScoreRefusal | undefined =
+        ctx === undefined ? 'policy_refused' : this.#o.admit?.(req.applicant, info);
+      if (ctx === undefined || admission !== undefined) {
+        refused++;
+        await this.#o.onRefusal?.(req.applicant, admission ?? 'policy_refused', info);
+        await reply(req.index, admission ?? 'policy_refused');
+        continue;
+      }
+      const [item] = checkBatch(ctx, partial, 'partial-score', { items: 1, slotsPerItem: K });
+      const own = await this.#o.partialScoreOf(req.applicant, info);
+      if (own === undefined) {
         notFound++;
-        await session.send(
-          bank,
-          SCORE_REPLY,
-          fedscore.scoring.ScoreReply.create({ index: req.index, error: own ?? 'no_record' }),
-        );
+        await reply(req.index, SCORE_REPLY_NO_RECORD);
+        continue;
+      }
+      if (typeof own === 'string') {
+        refused++;
+        await reply(req.index, own);
         continue;
       }
       if (!Number.isFinite(own)) {
@@ -382,8 +484,8 @@ export class OnlineScoringGovernment {
       await session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index: req.index }));
       await session.send(bank, JOINT_RESULT, toBatch(ctx, [bytes], K, 2 ** ctx.params.scaleBits, level));
     }
-    logger.debug('online scoring session served', { requests, notFound, mode });
-    return { requests, notFound };
+    logger.debug('online scoring session served', { requests, notFound, refused, mode });
+    return { requests, notFound, refused };
   }
 
   dispose(): void {

@@ -10,13 +10,14 @@
  *   1. bank -> client  self-estimate-form   per feature a public grid of cut points (a superset of the
  *                                           bank's bin edges), the figures the rules read, band names,
  *                                           cap names, rates, the figure unit, the CKKS ring and rotations
- *   2. client -> bank  self-estimate-keys   public key + Galois keys for the form's rotations only
- *   3. client -> bank  encrypted-bits       one ciphertext: [x_j > t] for every grid point t, [x_j missing],
- *                                           replicated in 1 + bands blocks of P slots
+ *   2. client -> bank  self-estimate-keys   public key, relinearization key (the bits check), Galois keys
+ *                                           for the form's rotations only
+ *   3. client -> bank  encrypted-bits       one ciphertext: [x_j missing], then [x_j > t] for every grid
+ *                                           point t, replicated in 1 + bands blocks of P slots
  *   4. client -> bank  encrypted-figures    two ciphertexts: per (band, cap) slot the figure the cap reads
  *                                           (second item: the leverage cap's debt figure)
  *   5. bank -> client  estimate-result      two ciphertexts: [score (if revealed), rho_k (s - t_k) per
- *                                           band]; [every band's caps]
+ *                                           band, each plus the bits check]; [every band's caps]
  *
  * What each party learns:
  *   - bank: nothing about the enterprise's figures or its result (everything it holds is encrypted under
@@ -25,8 +26,11 @@
  *     band's caps for its own figures, from which it can divide out the rules' multiples (the product
  *     terms: revenue and tax multiples, the leverage ratio, maximum lines). Not the scorecard's points,
  *     weights or bin edges beyond the public grid; the rho_k-blinded magnitudes leak |s - t_k| only up to
- *     the blinding. Each query is a scoring oracle: a client that sends non-binary "bits" learns linear
- *     combinations of points with blinding (or exactly, when the score is revealed), so rate-limit.
+ *     the blinding. A client that sends other values than a valid thermometer encoding (non-binary
+ *     "bits", unit vectors) gets noise: the bank adds sum_i r_i b_i (b_i - 1) and neighbour terms with
+ *     fresh r (`verifyBits`). Valid encodings still make each query a scoring oracle (with the score
+ *     revealed -- off unless the bank sets `revealScore` -- the deltas follow by differences), so
+ *     whoever serves self-estimates should meter them per enterprise.
  * Threat model: semi-honest bank; the client is the data subject and may be curious (see above).
  * Technique: the scorecard is a step function of each figure; with the client's threshold bits it is
  * linear, sum_t delta_t [x > t] (the "thermometer" or unary encoding used for comparisons since Yao, and
@@ -47,6 +51,7 @@ import {
 import {
   type CkksPublicContext,
   type CkksSecretContext,
+  ckksValueBound,
   createCkksContext,
   loadCkksPublicContext,
 } from '@fedscore/he';
@@ -69,6 +74,29 @@ export const SELF_ESTIMATE_CAPS: readonly CapName[] = ['revenue', 'taxPaid', 'le
 const NO_CAP = 2 ** 40;
 const RING = 8192;
 
+/**
+ * The constraint a valid encoding puts on slot i and slot i + 1 of a block (checked by the bank, see
+ * `SelfEstimateBankOptions.verifyBits`): none (a feature's last slot), monotone (two grid bits of one
+ * feature, t_i < t_(i+1): b_(i+1) <= b_i, i.e. b_(i+1) (1 - b_i) = 0) or exclusive ([x missing] and the
+ * feature's first grid bit: m b_1 = 0, hence, with monotonicity, no grid bit is set when m is).
+ */
+export type BitPair = typeof BIT_PAIR_NONE | typeof BIT_PAIR_MONOTONE | typeof BIT_PAIR_EXCLUSIVE;
+export const BIT_PAIR_NONE = 0;
+export const BIT_PAIR_MONOTONE = 1;
+export const BIT_PAIR_EXCLUSIVE = 2;
+
+/**
+ * Magnitude of the validity check's coefficients: |r| uniform in [2^(b-1), 2^b], random sign, times the
+ * block's blinding rho_k. A client that moves a bit by d off {0, 1} gains rho_k delta d in a comparison
+ * and pays rho_k r d (d +- 1), uniform of width >= 2^b |d|: with b = 16 that is >= 2^10 times the
+ * increment |delta| of a scorecard bin (tens of points). Larger is safer but costs an honest client
+ * precision: the check's CKKS error measured RMS 5e-5 / 1.8e-4 / 8.6e-4 points (max 1.1e-4 / 4.5e-4 /
+ * 1.6e-3 over 16 enterprises) at b = 14 / 16 / 18 on the example's 22 bits, so a score within ~1e-3 of
+ * a threshold may land in the neighbouring band. Level-0 headroom (q0 = 2^60 at scale 2^40) bounds
+ * |values| by 2^19: a cheater's check term may wrap around, which is noise as well.
+ */
+export const DEFAULT_BIT_CHECK_BITS = 16;
+
 export interface SelfEstimateFormOptions {
   readonly product: string;
   /** Public grids per feature name; each must contain every bin edge. Default: edges plus midpoints. */
@@ -84,6 +112,8 @@ export interface SelfEstimateModel {
   readonly form: SelfEstimateFormMessage;
   /** Per slot of a block: the score increment of that bit. */
   readonly deltas: Float64Array;
+  /** Per slot of a block: the constraint a valid encoding puts on this slot and the next (`BitPair`). */
+  readonly pairs: Uint8Array;
   /** Score when every bit is 0 (base points + each feature's first bin). */
   readonly constant: number;
   /** Per band: its threshold (undefined = no minimum). */
@@ -126,6 +156,7 @@ export function buildSelfEstimateModel(
     throw new FedscoreError('out_of_range', 'must be > 0', { field: 'figureUnit' });
   const features: { name: string; grid: number[]; missing: boolean }[] = [];
   const deltas: number[] = [];
+  const pairs: BitPair[] = [];
   let constant = card.basePoints;
   for (const f of card.features) {
     if (f.bins.kind !== 'numeric') {
@@ -148,11 +179,17 @@ export function buildSelfEstimateModel(
       throw new FedscoreError('invalid_config', 'grid points must be finite and distinct', { field: f.name });
     }
     constant += f.points[0]!;
-    for (const g of grid) {
+    // Slot order per feature: [x missing] first (if the feature has it), then [x > t] by ascending t, so
+    // that every constraint of a valid encoding links two neighbouring slots (see `BitPair`).
+    if (f.bins.missing) {
+      deltas.push(f.points[f.points.length - 1]! - f.points[0]!);
+      pairs.push(grid.length > 0 ? BIT_PAIR_EXCLUSIVE : BIT_PAIR_NONE);
+    }
+    grid.forEach((g, j) => {
       const i = edges.indexOf(g);
       deltas.push(i >= 0 ? f.points[i + 1]! - f.points[i]! : 0);
-    }
-    if (f.bins.missing) deltas.push(f.points[f.points.length - 1]! - f.points[0]!);
+      pairs.push(j + 1 < grid.length ? BIT_PAIR_MONOTONE : BIT_PAIR_NONE);
+    });
     features.push({ name: f.name, grid, missing: f.bins.missing });
   }
   const bands = rules.bands;
@@ -215,6 +252,7 @@ export function buildSelfEstimateModel(
   return {
     form,
     deltas: Float64Array.from(deltas),
+    pairs: Uint8Array.from(pairs),
     constant,
     thresholds: bands.map((b) => b.minScore),
     capA,
@@ -231,7 +269,19 @@ export interface SelfEstimateBankOptions {
   readonly noiseStdDev?: number;
   readonly rng?: Rng;
   readonly logger?: Logger;
+  /** Accept an enterprise's context below 128-bit security (tests only; always warned). */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated The old name of `allowWeakParameters`. */
   readonly insecure?: boolean;
+  /**
+   * Randomised check that the client's bits are a valid encoding (each 0 or 1, thermometer order, no grid
+   * bit with [missing]): the bank adds sum_i r_i (b_i^2 - b_i) + sum_i r'_i c_i(b_i, b_(i+1)) with fresh
+   * r, r' to every released slot, which is 0 for a valid encoding and noise otherwise. Needs the
+   * client's relinearization key (one ciphertext product). Default true; false only to show the attack.
+   */
+  readonly verifyBits?: boolean;
+  /** Magnitude of the check's coefficients. Default `DEFAULT_BIT_CHECK_BITS`. */
+  readonly bitCheckBits?: number;
 }
 
 /** The bank's side: send the form, evaluate one request, return the encrypted result. */
@@ -250,13 +300,25 @@ export class SelfEstimateBank {
     await session.send(client, SELF_ESTIMATE_FORM, m.form);
     const keys = await session.receive(client, SELF_ESTIMATE_KEYS);
     const ctx: CkksPublicContext = await loadCkksPublicContext(keys.context, {
-      insecure: this.#o.insecure === true,
+      allowWeakParameters: this.#o.allowWeakParameters === true || this.#o.insecure === true,
+      expected: { scheme: 'ckks' },
+      ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
     });
     try {
       if (ctx.params.polyModulusDegree !== RING || ctx.levels < 2) {
         throw new FedscoreError('protocol_step', `expected a CKKS context with N=${RING} and 2 levels`, {
           field: 'self-estimate-keys.context',
         });
+      }
+      const verify = this.#o.verifyBits ?? true;
+      if (verify && !ctx.hasRelinKeys) {
+        throw new FedscoreError(
+          'protocol_step',
+          'no relinearization key (the bits check needs one product)',
+          {
+            field: 'self-estimate-keys.context',
+          },
+        );
       }
       for (const r of m.form.rotations) {
         if (!ctx.rotations.includes(r)) {
@@ -300,16 +362,45 @@ export class SelfEstimateBank {
           constants[b * P] = t === undefined ? factor : factor * (m.constant - t) + normal(rng, 0, sd);
         }
       }
+      // Validity check coefficients, fresh per request and slot, on every released block only.
+      const checkBits = this.#o.bitCheckBits ?? DEFAULT_BIT_CHECK_BITS;
+      const square = new Float64Array(S);
+      const pairShift = new Float64Array(S);
+      const pairCoefficient = new Float64Array(S);
+      if (verify) {
+        for (let b = 0; b <= K; b++) {
+          if (select[b * P] === 0) continue;
+          const factor = b === 0 ? 1 : rho[b - 1]!;
+          const coefficient = (): number =>
+            factor * (uniform(rng) < 0.5 ? -1 : 1) * 2 ** (checkBits - 1) * (1 + uniform(rng));
+          for (let i = 0; i < m.deltas.length; i++) {
+            square[b * P + i] = coefficient(); // r b_i (b_i - 1)
+            // r b_(i+1) (b_i - 1) for a monotone pair, r b_(i+1) b_i (= r m b_1) for an exclusive one
+            if (m.pairs[i] !== BIT_PAIR_NONE) pairCoefficient[b * P + i] = coefficient();
+            if (m.pairs[i] === BIT_PAIR_MONOTONE) pairShift[b * P + i] = 1;
+          }
+        }
+      }
       const noiseCaps = Float64Array.from({ length: K * C }, () => normal(rng, 0, sd));
       const capC = m.capC.map((c, i) => c + noiseCaps[i]!);
       const out = ctx.scope(() => {
         const bits = ctx.deserializeVector(bitsBytes!);
         let acc = bits.mul(weights);
         for (let s = 1; s < P; s *= 2) acc = acc.add(acc.rotate(s));
-        const scores = acc
-          .mul(select)
-          .add(constants)
-          .add(ctx.encrypt(new Float64Array(S)));
+        let scores = acc.mul(select).add(constants);
+        if (verify) {
+          // Depth: r (b - 1) (level 2 -> 1), then x b (1 -> 0), summed per block at level 0 -- within the
+          // two levels of ckks-8192, beside the score's own two plaintext products. Written as products
+          // (not b^2 - b, whose scales differ by ~1e-6, times |r|) so that an honest client's zeros stay
+          // within CKKS noise. The neighbour b_(i+1) is rotated at scale 2^80 (before a rescale): key
+          // switching adds ~2^-25 at scale 2^40, which |r| would turn into ~1e-2 points.
+          const next = bits.mul(1, { rescale: false }).rotate(1).rescale();
+          let check = bits.mul(bits.sub(1).mul(square));
+          check = check.add(next.mul(bits.sub(pairShift).mul(pairCoefficient)));
+          for (let s = 1; s < P; s *= 2) check = check.add(check.rotate(s));
+          scores = scores.add(check);
+        }
+        scores = scores.add(ctx.encrypt(new Float64Array(S)));
         const f1 = ctx.deserializeVector(figItems[0]!);
         const f2 = ctx.deserializeVector(figItems[1]!);
         const caps = f1
@@ -365,7 +456,8 @@ export class SelfEstimateClient {
     const ctx: CkksSecretContext = await createCkksContext({
       params: 'ckks-8192',
       rotations: form.rotations,
-      relinearization: false,
+      // The bank's check that the bits are 0/1 squares them: one ciphertext product.
+      relinearization: true,
     });
     try {
       if (ctx.params.polyModulusDegree !== form.polyModulusDegree) {
@@ -381,6 +473,9 @@ export class SelfEstimateClient {
       const slots = new Float64Array(S);
       for (let b = 0; b <= K; b++) slots.set(bits, b * P);
       const unit = form.figureUnit;
+      // Each figure (in units) must be a value the parameters decode exactly (ckksValueBound): beyond
+      // it the bank's encrypted caps come back wrong, and far beyond it SEAL's encoder would fault.
+      const bound = ckksValueBound(ctx.params);
       const fig = (name: string): number => {
         if (name === '') return 0;
         const v = inputs[name];
@@ -388,6 +483,13 @@ export class SelfEstimateClient {
         if (v === null || v === undefined || Number.isNaN(v)) return 0;
         if (!Number.isFinite(v))
           throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
+        if (Math.abs(v / unit) > bound) {
+          throw new FedscoreError(
+            'out_of_range',
+            `the figure is beyond ±${(bound * unit).toPrecision(3)}, what the encrypted estimate can hold`,
+            { field: name },
+          );
+        }
         return v / unit;
       };
       const f1 = new Float64Array(K * C);
@@ -447,7 +549,7 @@ export class SelfEstimateClient {
   }
 }
 
-/** The client's thermometer bits: per feature [x > t] per grid point, then [x missing] if the form has it. */
+/** The client's thermometer bits: per feature [x missing] if the form has it, then [x > t] per grid point. */
 export function encodeBits(form: SelfEstimateFormMessage, inputs: EnterpriseInputs): Float64Array {
   const out: number[] = [];
   for (const f of form.features) {
@@ -459,8 +561,8 @@ export function encodeBits(form: SelfEstimateFormMessage, inputs: EnterpriseInpu
     }
     if (!missing && !Number.isFinite(v))
       throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
-    for (const t of f.grid ?? []) out.push(!missing && (v as number) > t ? 1 : 0);
     if (f.missing) out.push(missing ? 1 : 0);
+    for (const t of f.grid ?? []) out.push(!missing && (v as number) > t ? 1 : 0);
   }
   return Float64Array.from(out);
 }

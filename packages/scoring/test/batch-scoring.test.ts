@@ -4,6 +4,9 @@
  * AUC to 4 decimals. Message capture: the model owner receives the plan (count and column names), the
  * public context (no secret key) and ciphertexts only; the data owner receives ciphertexts only; the
  * steps each party receives are those of the "who learns what" table in docs/protocols/batch-scoring.md.
+ * In model-owner mode, what the data owner decrypts (every block-scores ciphertext, decrypted with its
+ * key) is never within 1 point of a raw score: the model owner's masks are uniform on +-2^30 (KS test)
+ * and fresh per run.
  */
 import {
   auc,
@@ -14,18 +17,21 @@ import {
   seededRng,
   uniform,
 } from '@fedscore/core';
+import { expectNoSecret } from '@fedscore/core/testing';
 import { createCkksContext, loadCkksSecretContext } from '@fedscore/he';
+import { ckksSecretKeyBytes } from '@fedscore/he/testing';
 import {
   BATCH_SCORING_PROTOCOL,
   BatchScoringDataOwner,
   BatchScoringModelOwner,
+  DEFAULT_BATCH_MASK_BITS,
   linearFromScorecard,
   linearScores,
   runBatchScoring,
   SCORING_VERSION,
   woeColumns,
 } from '@fedscore/scoring';
-import { envelopeCodec, fedscore } from '@fedscore/wire';
+import { ciphertextBatchStep, envelopeCodec, fedscore } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import { enterprises, twoPartyScorecard } from './fixtures.ts';
 
@@ -119,6 +125,12 @@ describe('batch scoring', () => {
       const plan = fedscore.scoring.BatchPlan.decode(network.receivedBy('model-owner')[0]!.payload);
       expect(plan.records).toBe(4100);
       await expect(loadCkksSecretContext(plan.context)).rejects.toThrow();
+      // no window of the data owner's secret key in any byte the model owner receives
+      expectNoSecret(
+        network.receivedBy('model-owner').map((m) => m.bytes),
+        ckksSecretKeyBytes(ctx),
+        'to the model owner',
+      );
       // No feature value crosses the wire in the clear.
       const sample = [columns[0]![0]!, columns[1]![17]!, columns[2]![4099]!];
       for (const m of network.captured)
@@ -126,6 +138,62 @@ describe('batch scoring', () => {
       await modelOwner.close();
       ctx.dispose();
     }
+  });
+
+  it('model-owner mode: what the data owner decrypts is the score under a fresh uniform mask of 2^30', async () => {
+    const { columns, model, reference } = synthetic(4100, 3, 15);
+    const ctx = await createCkksContext({ relinearization: false });
+    /** One run; returns what the data owner decrypts (every block-scores ciphertext, with its key). */
+    const decryptedByDataOwner = async (): Promise<Float64Array> => {
+      const dataOwner = new BatchScoringDataOwner({ context: ctx });
+      const modelOwner = new BatchScoringModelOwner({ model, poolSize: 0 });
+      const network = createInMemoryNetwork(['data-owner', 'model-owner'], envelopeCodec, { capture: true });
+      const spec = { protocol: BATCH_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'm' };
+      await runParties(network, {
+        d: () =>
+          dataOwner.score({
+            session: new ProtocolSession(network.channel('data-owner'), spec),
+            modelOwner: 'model-owner',
+            columns,
+            features: model.features,
+            resultTo: 'model-owner',
+          }),
+        m: () => modelOwner.score(new ProtocolSession(network.channel('model-owner'), spec), 'data-owner'),
+      });
+      await modelOwner.close();
+      const out: number[] = [];
+      for (const m of network.receivedBy('data-owner')) {
+        const batch = ciphertextBatchStep('block-scores').decode(m.payload);
+        const v = ctx.deserializeVector(batch.items[0]!);
+        try {
+          out.push(...ctx.decrypt(v).subarray(0, batch.slotsPerItem));
+        } finally {
+          v.dispose();
+        }
+      }
+      return Float64Array.from(out);
+    };
+    const first = await decryptedByDataOwner();
+    const second = await decryptedByDataOwner();
+    ctx.dispose();
+    expect(first.length).toBe(reference.length);
+    const bound = 2 ** DEFAULT_BATCH_MASK_BITS;
+    const masks = Float64Array.from(first, (v, i) => v - reference[i]!);
+    // No raw score: every decrypted value is more than 1 point away from the record's score (a uniform
+    // mask on +-2^30 lands within 1 with probability 2^-30 per record).
+    for (let i = 0; i < masks.length; i++) expect(Math.abs(masks[i]!)).toBeGreaterThan(1);
+    // The masks are large and uniform on [-2^30, 2^30]: within the bound, and KS distance of
+    // (mask / 2^30 + 1) / 2 from U(0, 1) below the 0.1 % critical value 1.95 / sqrt(n).
+    expect(Math.max(...masks.map(Math.abs))).toBeLessThanOrEqual(bound + 1);
+    const u = [...masks].map((m) => (m / bound + 1) / 2).sort((a, b) => a - b);
+    let d = 0;
+    u.forEach((v, i) => {
+      d = Math.max(d, Math.abs((i + 1) / u.length - v), Math.abs(v - i / u.length));
+    });
+    expect(d).toBeLessThan(1.95 / Math.sqrt(u.length));
+    // Fresh per run (a cryptographic generator, not a fixed seed): a second run's masks differ everywhere.
+    for (let i = 0; i < masks.length; i++)
+      expect(Math.abs(second[i]! - reference[i]! - masks[i]!)).toBeGreaterThan(1);
   });
 
   it('refuses a plan whose columns differ from the model', async () => {

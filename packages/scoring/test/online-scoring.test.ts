@@ -4,12 +4,22 @@
  * of a threshold in the sample). Message capture checks the "who learns what" table of
  * docs/protocols/online-scoring.md: the government receives the hello, requests and ciphertexts only.
  */
-import { createInMemoryNetwork, ProtocolSession, runParties, seededRng } from '@fedscore/core';
+import {
+  createInMemoryNetwork,
+  isFedscoreError,
+  ProtocolSession,
+  type Rng,
+  runParties,
+  seededRng,
+} from '@fedscore/core';
+import { expectNoSecret } from '@fedscore/core/testing';
 import { loadCkksSecretContext } from '@fedscore/he';
+import { ckksSecretKeyBytes } from '@fedscore/he/testing';
 import {
   bandFromThresholdIndex,
   bandIndexOf,
   bandThresholds,
+  DEFAULT_RHO_BITS,
   ONLINE_SCORING_PROTOCOL,
   OnlineScoringBank,
   OnlineScoringGovernment,
@@ -17,7 +27,7 @@ import {
   SCORING_VERSION,
   scoreApplicant,
 } from '@fedscore/scoring';
-import { envelopeCodec, fedscore } from '@fedscore/wire';
+import { ciphertextBatchStep, envelopeCodec, fedscore } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import { enterprises, rules, twoPartyScorecard } from './fixtures.ts';
 
@@ -26,14 +36,16 @@ const r = rules();
 const applicants = enterprises(60, 21).map((e, i) => ({ id: `E${i}`, values: e }));
 const byId = new Map(applicants.map((a) => [a.id, a.values]));
 
-async function session(mode: 'exact' | 'band', ids: string[]) {
+async function session(mode: 'exact' | 'band', ids: string[], rng: Rng | 'default' = seededRng(5)) {
   const bank = await OnlineScoringBank.create({ mode, thresholds: bandThresholds(r) });
   const gov = new OnlineScoringGovernment({
+    // Exact mode is refused by default (test/attacks/online-extraction.attack.test.ts): allowed here.
+    policy: { allowExactMode: mode === 'exact' },
     partialScoreOf: (id) => {
       const v = byId.get(id);
       return v === undefined ? undefined : partialScore(card, 'gov', v);
     },
-    rng: seededRng(5),
+    ...(rng !== 'default' && { rng }),
   });
   const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec, { capture: true });
   const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'o' };
@@ -50,9 +62,31 @@ async function session(mode: 'exact' | 'band', ids: string[]) {
       return results;
     },
   });
+  // What the bank decrypts: every joint-result it received, decrypted with its own secret key.
+  const decrypted = network.receivedBy('bank').flatMap((m) => {
+    if (m.step !== 'joint-result') return [];
+    const batch = ciphertextBatchStep('joint-result').decode(m.payload);
+    const v = bank.context.deserializeVector(batch.items[0]!);
+    try {
+      return [bank.context.decrypt(v)];
+    } finally {
+      v.dispose();
+    }
+  });
+  const secretKey = ckksSecretKeyBytes(bank.context);
   bank.dispose();
   gov.dispose();
-  return { results: out.bank, served: out.gov, network };
+  return { results: out.bank, served: out.gov, network, decrypted, secretKey };
+}
+
+/** Kolmogorov-Smirnov distance between a sample and the uniform distribution on [0, 1]. */
+function ksUniform(sample: readonly number[]): number {
+  const x = [...sample].sort((a, b) => a - b);
+  let d = 0;
+  x.forEach((v, i) => {
+    d = Math.max(d, Math.abs((i + 1) / x.length - v), Math.abs(v - i / x.length));
+  });
+  return d;
 }
 
 describe('online joint scoring', () => {
@@ -64,11 +98,11 @@ describe('online joint scoring', () => {
       expect(Math.abs(results[i]!.score! - scoreApplicant(card, a.values))).toBeLessThan(1e-4);
     });
     expect(results[ids.length - 1]!.found).toBe(false);
-    expect(served).toEqual({ requests: ids.length, notFound: 1 });
+    expect(served).toEqual({ requests: ids.length, notFound: 1, refused: 0 });
   });
 
   it('band mode: the band of the plaintext score, and nothing decrypts to the score', async () => {
-    const { results, network } = await session(
+    const { results, network, secretKey } = await session(
       'band',
       applicants.map((a) => a.id),
     );
@@ -87,9 +121,112 @@ describe('online joint scoring', () => {
     const hello = fedscore.scoring.OnlineHello.decode(network.receivedBy('gov')[0]!.payload);
     expect(hello.thresholds).toBe(thresholds.length);
     await expect(loadCkksSecretContext(hello.context)).rejects.toThrow();
+    // no window of the bank's secret key in any byte the government receives (raw or decompressed)
+    expectNoSecret(
+      network.receivedBy('gov').map((m) => m.bytes),
+      secretKey,
+      'to the government',
+    );
     // the bank receives reply + joint-result per applicant, nothing else
     expect(network.receivedBy('bank').map((m) => m.step)).toEqual(
       applicants.flatMap(() => ['score-reply', 'joint-result']),
     );
+  });
+
+  it('band mode: what the bank decrypts is rho_k (s - t_k) with rho_k log-uniform on [1, 2^6], never s or s - t_k', async () => {
+    // The government's own default generator (cryptographic), as in production.
+    const { decrypted } = await session(
+      'band',
+      applicants.map((a) => a.id),
+      'default',
+    );
+    const thresholds = bandThresholds(r);
+    expect(decrypted.length).toBe(applicants.length);
+    const logRho: number[] = [];
+    applicants.forEach((a, i) => {
+      const s = scoreApplicant(card, a.values);
+      thresholds.forEach((t, k) => {
+        const v = decrypted[i]![k]!;
+        // Neither the score nor its distance to a threshold appears (tolerance 1e-3 points; the
+        // flooding noise is sd 2^-20 and |s - t| > 1e-3 for this sample).
+        expect(Math.abs(v - s)).toBeGreaterThan(1e-3);
+        expect(Math.abs(v - (s - t))).toBeGreaterThan(1e-3);
+        // The sign (the band) is kept; the factor is the blinding rho_k = v / (s - t).
+        expect(Math.sign(v)).toBe(Math.sign(s - t));
+        const rho = v / (s - t);
+        expect(rho).toBeGreaterThan(1 - 1e-3);
+        expect(rho).toBeLessThan(2 ** DEFAULT_RHO_BITS + 1e-3);
+        logRho.push(Math.min(1, Math.max(0, Math.log2(rho) / DEFAULT_RHO_BITS)));
+      });
+    });
+    // The blinding is fresh and spread as documented: log2(rho) / 6 uniform on [0, 1] (KS distance
+    // below the 0.1 % critical value 1.95 / sqrt(n): a correct generator fails once in 1000 runs; rho = 1
+    // or any constant gives distance ~1), and no two slots share a factor.
+    const n = logRho.length;
+    expect(n).toBe(applicants.length * thresholds.length);
+    expect(ksUniform(logRho)).toBeLessThan(1.95 / Math.sqrt(n));
+    expect(new Set(logRho.map((x) => x.toFixed(6))).size).toBe(n);
+  });
+
+  it("refusals: admission before the lookup, then the lookup's own codes; each a typed error, the session goes on", async () => {
+    const bank = await OnlineScoringBank.create({ mode: 'band', thresholds: bandThresholds(r) });
+    const looked: string[] = [];
+    const refused: [string, string, string][] = [];
+    const hellos: string[] = [];
+    const gov = new OnlineScoringGovernment({
+      onHello: (h) => {
+        hellos.push(`${h.mode}/${h.thresholds}/${h.modelId}`);
+      },
+      admit: (id) => (id === 'E1' ? 'rate_limited' : id === 'E2' ? 'quota_exceeded' : undefined),
+      onRefusal: (id, code, req) => {
+        refused.push([id, code, req.requestId]);
+      },
+      partialScoreOf: async (id, req) => {
+        looked.push(`${id}:${req.requestId}`);
+        if (id === 'E3') return 'consent_missing';
+        const v = byId.get(id);
+        return v === undefined ? undefined : partialScore(card, 'gov', v);
+      },
+    });
+    const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
+    const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'r' };
+    const out = await runParties(network, {
+      gov: () => gov.serve(new ProtocolSession(network.channel('gov'), spec), 'bank'),
+      bank: async () => {
+        await bank.open(new ProtocolSession(network.channel('bank'), spec), 'gov', 'model-1');
+        const answers: string[] = [];
+        for (const id of ['E1', 'E2', 'E3', 'nobody', 'E4']) {
+          const v = byId.get(id);
+          try {
+            const res = await bank.score(id, v ? partialScore(card, 'bank', v) : 0, {
+              requestId: `req-${id}`,
+            });
+            const t = bandThresholds(r).length;
+            answers.push(
+              res.found
+                ? `band ${bandFromThresholdIndex(r.bands.length, t, res.thresholdIndex!)}`
+                : 'not found',
+            );
+          } catch (e) {
+            answers.push(isFedscoreError(e) ? e.code : 'untyped');
+          }
+        }
+        await bank.close();
+        return answers;
+      },
+    });
+    bank.dispose();
+    gov.dispose();
+    const band4 = bandIndexOf(r, scoreApplicant(card, byId.get('E4')!));
+    expect(out.bank.slice(0, 4)).toEqual(['rate_limited', 'quota_exceeded', 'consent_missing', 'not found']);
+    expect(out.bank[4]).toBe(`band ${band4}`);
+    expect(hellos).toEqual([`band/${bandThresholds(r).length}/model-1`]);
+    // Refused by admission: never looked up; the request ids reach both hooks.
+    expect(looked).toEqual(['E3:req-E3', 'nobody:req-nobody', 'E4:req-E4']);
+    expect(refused).toEqual([
+      ['E1', 'rate_limited', 'req-E1'],
+      ['E2', 'quota_exceeded', 'req-E2'],
+    ]);
+    expect(out.gov).toEqual({ requests: 5, notFound: 1, refused: 3 });
   });
 });

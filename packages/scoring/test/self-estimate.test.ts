@@ -1,10 +1,12 @@
 /**
  * Enterprise self-estimate: the band, line (to the rounding step, tolerance 1e-4 figure units) and, when
- * revealed, the score (within 1e-4) equal the plaintext decision on the same figures. Message capture
+ * revealed, the score (within 2e-3: the bits check adds r b (b - 1) terms with |r| up to 2^16, whose
+ * CKKS error measured RMS 1.8e-4 points, max 4.5e-4 over 16 enterprises) equal the plaintext decision on the same figures. Message capture
  * checks docs/protocols/self-estimate.md: the bank receives the client's public context (no secret key),
  * the bits and the figures as ciphertexts only; the form carries no points.
  */
 import { createInMemoryNetwork, ProtocolSession, runParties } from '@fedscore/core';
+import { expectNoSecret } from '@fedscore/core/testing';
 import { loadCkksPublicContext, loadCkksSecretContext } from '@fedscore/he';
 import {
   buildSelfEstimateModel,
@@ -17,8 +19,24 @@ import {
   scoreApplicant,
 } from '@fedscore/scoring';
 import { envelopeCodec, fedscore } from '@fedscore/wire';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { enterprises, rules, twoPartyScorecard } from './fixtures.ts';
+
+// The client makes its key set inside `estimate`; record each one's secret key as it is created (the
+// context itself is passed on unchanged) so the captured messages can be searched for it.
+const secretKeys = vi.hoisted(() => [] as Uint8Array[]);
+vi.mock('@fedscore/he', async (importOriginal) => {
+  const he = await importOriginal<typeof import('@fedscore/he')>();
+  const { ckksSecretKeyBytes } = await import('@fedscore/he/testing');
+  return {
+    ...he,
+    createCkksContext: async (...args: Parameters<typeof he.createCkksContext>) => {
+      const ctx = await he.createCkksContext(...args);
+      secretKeys.push(ckksSecretKeyBytes(ctx));
+      return ctx;
+    },
+  };
+});
 
 const card = twoPartyScorecard();
 const r = rules();
@@ -47,6 +65,13 @@ describe('self-estimate', () => {
     sample.find((e) => plainSelfEstimate(r, e, scoreApplicant(card, e)).band === band),
   );
 
+  it('a figure beyond what CKKS holds exactly is refused before encryption, naming it', async () => {
+    await expect(estimate({ ...picks[0]!, turnover: 1e15 }, false)).rejects.toMatchObject({
+      code: 'out_of_range',
+      field: 'turnover',
+    });
+  });
+
   it('equals the plaintext decision in every band', async () => {
     expect(picks.every((p) => p !== undefined)).toBe(true);
     for (const values of picks) {
@@ -56,12 +81,14 @@ describe('self-estimate', () => {
       expect(result.band).toBe(plain.band);
       expect(result.line).toBe(plain.line);
       expect(result.approved).toBe(plain.approved);
-      expect(Math.abs(result.score! - s)).toBeLessThan(1e-4);
+      expect(Math.abs(result.score! - s)).toBeLessThan(2e-3);
     }
   });
 
   it('who learns what: the bank sees keys without a secret key and ciphertexts; the form holds no points', async () => {
+    const before = secretKeys.length;
     const { result, network, model } = await estimate(picks[1]!, false);
+    expect(secretKeys.length).toBe(before + 1);
     expect(result.score).toBeUndefined();
     expect(network.receivedBy('bank').map((m) => m.step)).toEqual([
       'self-estimate-keys',
@@ -74,6 +101,12 @@ describe('self-estimate', () => {
     ]);
     const keys = fedscore.scoring.SelfEstimateKeys.decode(network.receivedBy('bank')[0]!.payload);
     await expect(loadCkksSecretContext(keys.context)).rejects.toThrow();
+    // no window of the client's secret key in any byte the bank receives (raw or decompressed)
+    expectNoSecret(
+      network.receivedBy('bank').map((m) => m.bytes),
+      secretKeys[before]!,
+      'to the bank',
+    );
     (await loadCkksPublicContext(keys.context)).dispose();
     const form = fedscore.scoring.SelfEstimateForm.toObject(
       fedscore.scoring.SelfEstimateForm.decode(network.receivedBy('enterprise')[0]!.payload),

@@ -100,17 +100,32 @@ describe('hetero-LR, scheme none', () => {
 
   it('early stopping on the guest validation split keeps the best epoch', async () => {
     const data = syntheticSplit(600, 3, [3], 9);
+    // Every party's weights at the end of each epoch, from its own checkpoint (independent of the kept copy).
+    const perEpoch = new Map<string, number[][]>();
     const res = await trainHeteroLr({
       guest: { features: data.guest, labels: data.labels },
       hosts: data.hosts.map((features) => ({ features })),
       mode: 'two-party',
       scheme: 'none',
       hyperparams: { ...hyper, maxEpochs: 30, validationFraction: 0.2, patience: 2, classWeight: 'balanced' },
+      onCheckpoint: (party, cp) => {
+        const list = perEpoch.get(party) ?? [];
+        list[cp.epoch - 1] = [...cp.weights];
+        perEpoch.set(party, list);
+      },
     });
     expect(res.epochs).toBeLessThan(30);
     const aucs = res.history.map((h) => h.validationAuc!);
     expect(aucs.every((a) => a > 0.7)).toBe(true);
     expect(res.keptEpoch).toBe(1 + aucs.indexOf(Math.max(...aucs)));
+    // Stopped by patience, so the best epoch is not the last: returning the last weights must fail here.
+    expect(res.keptEpoch).toBeLessThan(res.epochs);
+    const guestAt = (epoch: number) => perEpoch.get(res.guest.party)![epoch - 1]!;
+    expect([...res.guest.weights, res.guest.intercept]).toEqual(guestAt(res.keptEpoch));
+    expect([...res.guest.weights, res.guest.intercept]).not.toEqual(guestAt(res.epochs));
+    const host = res.hosts[0]!;
+    expect([...host.weights]).toEqual(perEpoch.get(host.party)![res.keptEpoch - 1]);
+    expect([...host.weights]).not.toEqual(perEpoch.get(host.party)![res.epochs - 1]);
     expect(res.descriptor.training.validationRows).toBe(120);
   });
 

@@ -1,7 +1,8 @@
 /**
  * The blocked packed product X^T [[d]] of packing.ts under CKKS against X^T d computed in float64:
  * on the calling thread, on two worker threads (giant steps split, partial sums folded by the caller),
- * with the plaintext diagonals cached (the pool sends no columns for a cached key), and after a
+ * with the plaintext diagonals cached (the pool sends no columns for a cached key: proved by passing zero
+ * columns once every worker has cached the key, which only a hit can turn into X^T d), and after a
  * wire round trip of the multi-ciphertext result. 37 columns at width 64 make three blocks (32 + 4 + 1
  * or similar). Tolerance 1e-5: CKKS error ~1e-8 plus release flooding sd 2^-20 (~1e-6) per value.
  * The block planner is checked on the issue's shapes: 300 columns -> 256 + 64 (not 512 diagonals).
@@ -42,8 +43,11 @@ describe('packed product X^T [[d]] (CKKS, blocked Halevi-Shoup with BSGS)', () =
       const local = sk.matVecT(sk.fromBatch(pub.toBatch(enc), B, 'd'), columns);
       check(sk.decryptForRelease(local));
       local.dispose();
-      // Workers: first call encodes and caches, second call uses the cache (columns not needed).
-      for (const cols of [columns, columns]) {
+      // Workers: the first call on each worker encodes and caches the diagonals; later calls with the same
+      // key must use the cache. The last two calls pass zero columns: only a cache hit (diagonals of the
+      // real columns, no columns sent) can still give X^T d, so a cache that never hits fails here.
+      const zeros = columns.map((c) => new Float64Array(c.length));
+      for (const cols of [columns, columns, zeros, zeros]) {
         const r = await pub.matVecTAsync(enc, cols, 'batch-0');
         const batch = pub.toBatch(r);
         r.dispose();

@@ -8,13 +8,18 @@
  *   gradient parts and validation partial scores, by the table);
  * - the arbiter (or a key holder in two-party mode) receives only masked values: in plaintext mode we
  *   can read them, and they must look like uniform masks of 2^maskBits (tolerance below), not gradients.
- * The CKKS half (every ciphertext a party receives is under a key it does not hold) shares its runs with
- * the CKKS-vs-plaintext weight check in hetero-lr-he.test.ts.
+ * Under CKKS (small data, both modes) the labels are searched for byte by byte in everything a host
+ * receives (byte-search.ts): the labels of the first batch and of the first rows in every plausible
+ * encoding, the first step's residual c (1/2 - y) (equal to what the guest encrypts then: all weights
+ * are 0) and y - 1/2, and the class weights c of that batch. Positive control: the same search finds
+ * the residual and class weights in the plaintext-scheme run, and every label encoding in bytes planted
+ * in noise.
  */
-import type { CapturedMessage } from '@fedscore/core';
-import { trainHeteroLr } from '@fedscore/vfl';
+import { type CapturedMessage, seededRng } from '@fedscore/core';
+import { batchOrder, fixedBatches, type HeteroLrScheme, trainHeteroLr, trainingRows } from '@fedscore/vfl';
 import { ciphertextBatchStep, fedscore } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
+import { found, labelNeedles, type Needle, packBits, valueNeedles } from './byte-search.ts';
 import { syntheticSplit } from './synthetic.ts';
 
 const batchStep = ciphertextBatchStep('any');
@@ -124,5 +129,106 @@ describe('hetero-LR who learns what (plaintext mode: message kinds, sizes and ma
       expect(values.filter((v) => Math.abs(v) < 2 ** 10).length / values.length).toBeLessThan(0.06);
       expect(Math.max(...values.map(Math.abs))).toBeLessThan(2 ** 16 + 100);
     });
+  }
+});
+
+describe('hetero-LR: no label, residual or class weight reaches a host (CKKS, searched byte by byte)', () => {
+  // 256 rows, all training (no validation split): 4 batches of 64, 2 epochs.
+  const small = syntheticSplit(256, 2, [3], 31);
+  const B = 64;
+  const seed = 5;
+  const y = Array.from(small.labels);
+  const train = trainingRows(y.length, []);
+  const first = fixedBatches(train, B, seed)[batchOrder(4, seed, 0)[0]!]!;
+  const pos = y.reduce((a, b) => a + b, 0);
+  // Balanced class weights as the guest computes them (n / (2 n_k)), and the first step's residual.
+  const c = Array.from(first, (r) => (y[r] === 1 ? y.length / (2 * pos) : y.length / (2 * (y.length - pos))));
+  const yb = Array.from(first, (r) => y[r]!);
+  const residual = yb.map((v, k) => c[k]! * (0.25 * 0 + 0.5 - v));
+  const needles: Needle[] = [
+    ...labelNeedles('labels of the first batch', yb),
+    ...labelNeedles('labels of rows 0-63', y.slice(0, 64)),
+    ...valueNeedles('residual c (1/2 - y)', residual),
+    ...valueNeedles(
+      'y - 1/2',
+      yb.map((v) => v - 0.5),
+    ),
+    ...valueNeedles(
+      '1/2 - y',
+      yb.map((v) => 0.5 - v),
+    ),
+    ...valueNeedles('class weights c', c),
+  ];
+
+  async function run(mode: 'arbiter' | 'two-party', scheme: HeteroLrScheme) {
+    const res = await trainHeteroLr({
+      guest: { features: small.guest, labels: small.labels },
+      hosts: small.hosts.map((features) => ({ features })),
+      mode,
+      scheme,
+      hyperparams: { batchSize: B, maxEpochs: 2, seed, patience: 0, classWeight: 'balanced' },
+      runtime: { workers: 0 },
+      capture: true,
+    });
+    return res.captured.filter((m) => m.to === res.hosts[0]!.party);
+  }
+
+  it('positive control: every label encoding is found when planted in noise at any stride', () => {
+    const rng = seededRng('byte-search/control');
+    const noise = (n: number) => Uint8Array.from({ length: n }, () => rng.nextUint32() & 0xff);
+    for (const stride of [0, 3, 13]) {
+      for (const n of labelNeedles('labels', yb)) {
+        // Plant the same encoding the needle looks for, stride bytes of noise between values.
+        const parts: Uint8Array[] = [noise(101)];
+        const name = n.name;
+        if (name.includes('bits')) parts.push(packBits(yb, name.includes('lsb')));
+        else if (name.includes('"1,0')) parts.push(new TextEncoder().encode(yb.join(',')));
+        else if (name.includes('"10')) parts.push(new TextEncoder().encode(yb.join('')));
+        else {
+          const enc = name.slice(name.lastIndexOf(' ') + 1) as 'f64le' | 'f64be' | 'f32le' | 'i32le' | 'u8';
+          for (const v of yb) {
+            const b = new Uint8Array(enc.startsWith('f64') ? 8 : enc === 'u8' ? 1 : 4);
+            const dv = new DataView(b.buffer);
+            if (enc === 'f64le' || enc === 'f64be') dv.setFloat64(0, v, enc === 'f64le');
+            else if (enc === 'f32le') dv.setFloat32(0, v, true);
+            else if (enc === 'i32le') dv.setInt32(0, v, true);
+            else b[0] = v;
+            parts.push(b, noise(stride));
+          }
+        }
+        parts.push(noise(77));
+        const hay = Uint8Array.from(parts.flatMap((p) => Array.from(p)));
+        expect(n.foundIn(hay), `${name}, stride +${stride}`).toBe(true);
+        expect(n.foundIn(noise(hay.length)), `${name} in noise`).toBe(false);
+      }
+    }
+  });
+
+  it('positive control: in the plaintext scheme a host receives the residual and class weights', async () => {
+    for (const mode of ['arbiter', 'two-party'] as const) {
+      const got = (await run(mode, 'none')).map((m) => m.payload);
+      // Exactly the values the plaintext scheme sends a host at the first step, and nothing else.
+      expect(found(needles, got)).toEqual(
+        mode === 'arbiter'
+          ? ['residual c (1/2 - y) as f64le']
+          : ['residual c (1/2 - y) as f64le', 'class weights c as f64le'],
+      );
+    }
+  }, 60_000);
+
+  for (const mode of ['arbiter', 'two-party'] as const) {
+    it(`${mode}, CKKS: no byte a host receives holds a label, the residual or a class weight`, async () => {
+      const got = await run(mode, 'ckks');
+      const steps = new Set(got.map((m) => m.step));
+      expect(steps.has('residual')).toBe(true);
+      if (mode === 'two-party') expect(steps.has('class-weights')).toBe(true);
+      expect(got.reduce((a, m) => a + m.payload.length, 0)).toBeGreaterThan(1_000_000);
+      expect(
+        found(
+          needles,
+          got.map((m) => m.payload),
+        ),
+      ).toEqual([]);
+    }, 120_000);
   }
 });

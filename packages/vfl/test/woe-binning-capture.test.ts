@@ -1,14 +1,33 @@
 /**
  * Message capture: the messages actually sent match the "who learns what" table of
  * docs/protocols/woe-binning.md, no host bin edge ever reaches the guest, no label in the clear reaches
- * the host under CKKS, and the public context carries no secret key.
+ * the host under CKKS (searched for byte by byte in every encoding of byte-search.ts, with a positive
+ * control on the plaintext scheme), and the public context carries no secret key.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { expectNoSecret } from '@fedscore/core/testing';
 import { loadCkksSecretContext } from '@fedscore/he';
 import { HOST_LAYOUT_STEP, HOST_RESULT_STEP } from '@fedscore/vfl';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { containsBytes, found, labelNeedles } from './byte-search.ts';
 import { QUANTILE_10, runBoth, synthetic } from './woe-binning-fixtures.ts';
+
+// The guest makes its key set inside the protocol; record each one's secret key as it is created (the
+// context itself is passed on unchanged) so the captured messages can be searched for it.
+const secretKeys = vi.hoisted(() => [] as Uint8Array[]);
+vi.mock('@fedscore/he', async (importOriginal) => {
+  const he = await importOriginal<typeof import('@fedscore/he')>();
+  const { ckksSecretKeyBytes } = await import('@fedscore/he/testing');
+  return {
+    ...he,
+    createCkksContext: async (...args: Parameters<typeof he.createCkksContext>) => {
+      const ctx = await he.createCkksContext(...args);
+      secretKeys.push(ckksSecretKeyBytes(ctx));
+      return ctx;
+    },
+  };
+});
 
 const DOC = join(import.meta.dirname, '..', '..', '..', 'docs', 'protocols', 'woe-binning.md');
 
@@ -20,14 +39,6 @@ function docMessages(): { step: string; from: string; to: string }[] {
     if (m) out.push({ step: m[1]!, from: m[2]!, to: m[3]! });
   }
   return out;
-}
-
-function containsBytes(hay: Uint8Array, needle: Uint8Array): boolean {
-  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return true;
-  }
-  return false;
 }
 
 describe('woe binning: captured messages', () => {
@@ -82,11 +93,45 @@ describe('woe binning: captured messages', () => {
     const { LABEL_KEYS_STEP } = await import('@fedscore/vfl');
     const decodedKeys = LABEL_KEYS_STEP.decode(keys.payload);
     await expect(loadCkksSecretContext(decodedKeys.publicContext)).rejects.toMatchObject({ field: 'kind' });
+    // no window of the guest's secret key in any byte the host receives (raw or decompressed)
+    expect(secretKeys).toHaveLength(1);
+    expectNoSecret(
+      toHost.map((m) => m.bytes),
+      secretKeys[0]!,
+      'to the host',
+    );
     const result = HOST_RESULT_STEP.decode(toHost.find((m) => m.step === 'host-result')!.payload);
     expect(result.every((r) => r.woe.length === 0)).toBe(true);
     // CKKS labels: 5000 rows in 2 ciphertexts, never 5000 items.
     const batches = toHost.filter((m) => m.step === 'label-batch');
     expect(batches).toHaveLength(1);
     expect(decodedKeys.labelItems).toBe(2);
+    // No label in the clear: the first 64 labels (the order the guest sends them in), searched in every
+    // byte the host receives, in every encoding of byte-search.ts. The positive control below finds
+    // them with the same needles where they are sent in the clear.
+    const needles = labelNeedles('labels of rows 0-63', Array.from(data.labels.subarray(0, 64)));
+    expect(
+      found(
+        needles,
+        toHost.map((m) => m.payload),
+      ),
+    ).toEqual([]);
   }, 120_000);
+
+  it("positive control: the same search finds the labels the plaintext scheme 'none' sends", async () => {
+    const data = synthetic(600, 11);
+    const columns = data.host.filter((c) => c.missing === 0);
+    const { network } = await runBoth(
+      { labels: data.labels, scheme: 'none', insecure: true },
+      { columns, binning: QUANTILE_10, allowSchemes: ['none'], insecure: true },
+      true,
+    );
+    const needles = labelNeedles('labels of rows 0-63', Array.from(data.labels.subarray(0, 64)));
+    expect(
+      found(
+        needles,
+        network.receivedBy('host').map((m) => m.payload),
+      ),
+    ).toContain('labels of rows 0-63 as f64le');
+  }, 60_000);
 });

@@ -33,10 +33,11 @@ import {
   woeTransform,
 } from '@fedscore/vfl';
 import { envelopeCodec } from '@fedscore/wire';
-import { bool, type Command, num, optNum, str } from '../command.ts';
+import { bool, type Command, num, optNum, str, strs } from '../command.ts';
 import { alignParties } from '../pipeline/hetero-lr.ts';
-import { readPartyCsv } from '../pipeline/load.ts';
-import { ID_KIND_OPTION } from '../pipeline/options.ts';
+import { readPartyCsvDetailed } from '../pipeline/load.ts';
+import { CATEGORICAL_OPTION, checkFlagRange, ID_KIND_OPTION } from '../pipeline/options.ts';
+import { checkLabels } from './train-hetero-lr.ts';
 
 const METHODS: readonly BinningMethod[] = ['quantile', 'equal-width', 'chimerge'];
 const SCHEMES: readonly BinningScheme[] = ['ckks', 'paillier', 'none'];
@@ -86,6 +87,7 @@ Example:
     },
     id: { type: 'string', required: true, placeholder: 'COLUMN', description: 'id column of both files' },
     'id-kind': ID_KIND_OPTION,
+    categorical: CATEGORICAL_OPTION,
     label: {
       type: 'string',
       required: true,
@@ -123,6 +125,11 @@ Example:
         field: '--bins',
       });
     }
+    // Every flag is checked before a file is read or a protocol runs.
+    checkFlagRange(num(options, 'min-iv'), '--min-iv', 0);
+    checkFlagRange(optNum(options, 'top-k'), '--top-k', 1);
+    checkFlagRange(optNum(options, 'corr'), '--corr', 0, 1, { exclusiveMin: true });
+    checkFlagRange(num(options, 'workers'), '--workers', 0, 256);
     const monotone = bool(options, 'monotone');
     const releaseWoe = bool(options, 'release-woe');
     const corr = optNum(options, 'corr');
@@ -133,14 +140,16 @@ Example:
     const guestFile = str(options, 'guest');
     const hostFile = str(options, 'host');
     const idName = str(options, 'id');
-    const guestTable = await readPartyCsv(ctx, guestFile, idName, str(options, 'label'), 'keep');
-    const hostTable = await readPartyCsv(ctx, hostFile, idName, undefined, 'keep');
-    if (guestTable.label === undefined) {
-      throw new FedscoreError('invalid_argument', 'the guest file has no label column', { field: '--label' });
-    }
+    const categorical = strs(options, 'categorical');
+    const labelName = str(options, 'label');
+    const guestCsv = await readPartyCsvDetailed(ctx, guestFile, idName, labelName, 'keep', { categorical });
+    const hostCsv = await readPartyCsvDetailed(ctx, hostFile, idName, undefined, 'keep', { categorical });
+    const guestTable = guestCsv.table;
+    const hostTable = hostCsv.table;
+    checkLabels(guestTable, labelName, guestFile, guestCsv.lines);
     const alignment = await alignParties(
-      { id: 'guest', table: guestTable, file: guestFile },
-      [{ id: 'host', table: hostTable, file: hostFile }],
+      { id: 'guest', table: guestTable, file: guestFile, lines: guestCsv.lines },
+      [{ id: 'host', table: hostTable, file: hostFile, lines: hostCsv.lines }],
       { idKind: str(options, 'id-kind') as PsiIdKindChoice, logger: ctx.logger, progress: ctx.progress },
     );
     const guest = selectRows(guestTable, alignment.guestRows);
@@ -153,7 +162,8 @@ Example:
     // The host's features: the protocol, both roles here.
     const network = createInMemoryNetwork(['guest', 'host'], envelopeCodec);
     const spec = { protocol: WOE_BINNING_PROTOCOL, version: WOE_BINNING_VERSION, session: 'binning-cli' };
-    const insecure = scheme === 'none';
+    // Both roles run here: choosing --he none is this user's choice for both (each side still warns).
+    const allowPlaintextScheme = scheme === 'none';
     const { guest: gv, host: hv } = await runParties(network, {
       guest: () =>
         runWoeBinningGuest(new ProtocolSession(network.channel('guest'), spec), 'host', {
@@ -161,7 +171,7 @@ Example:
           scheme,
           merge: { bins, monotone, chimerge: method === 'chimerge' },
           releaseWoe,
-          insecure,
+          allowPlaintextScheme,
           logger: ctx.logger,
           progress: ctx.progress,
         }),
@@ -170,7 +180,7 @@ Example:
           columns: host.columns,
           binning,
           allowSchemes: SCHEMES,
-          insecure,
+          allowPlaintextScheme,
           workers: num(options, 'workers'),
           logger: ctx.logger,
           progress: ctx.progress,

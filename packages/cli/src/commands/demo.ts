@@ -10,8 +10,8 @@
  *   5. joint: hetero-LR under CKKS, arbiter mode: bank (guest), government (host), arbiter (key holder);
  *   6. bank-only vs joint AUC/KS on the same held-out rows, and what crossed the wire;
  *   7. pre-approved credit lines for the held-out enterprises: the joint score, calibrated on the training
- *      rows and scaled to scorecard points, and the bank's line rules (examples/rules/credit-lines.yaml by
- *      default) through scoring's `creditLines`.
+ *      rows and scaled to scorecard points, and the bank's line rules (the CLI's own
+ *      src/rules/credit-lines.yaml by default) through scoring's `creditLines`.
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,7 +70,7 @@ and loan outcomes for its customers. Then, with every party in this process:
 It prints what each party held (counts and names, never values), what crossed the wire, and
 bank-only vs joint AUC/KS, and closes with pre-approved credit lines for the held-out
 enterprises it scored (the joint score as scorecard points and the bank's line rules, --rules,
-default examples/rules/credit-lines.yaml). Files (the generated CSVs, each party's model,
+default: the CLI's own rules/credit-lines.yaml). Files (the generated CSVs, each party's model,
 credit-lines.csv, demo-result.json) go to --out (default: a new temporary directory).`,
   options: {
     enterprises: { type: 'integer', default: 20000, description: 'enterprises in the government table' },
@@ -97,7 +97,7 @@ credit-lines.csv, demo-result.json) go to --out (default: a new temporary direct
     rules: {
       type: 'string',
       placeholder: 'FILE',
-      description: 'credit-line rules, YAML/JSON (default: examples/rules/credit-lines.yaml)',
+      description: 'credit-line rules, YAML/JSON (default: rules/credit-lines.yaml shipped with the CLI)',
     },
   },
   async run(options, _positionals, ctx) {
@@ -364,8 +364,8 @@ credit-lines.csv, demo-result.json) go to --out (default: a new temporary direct
   },
 };
 
-/** The demo's default line rules, shipped with the project. */
-const DEFAULT_RULES = new URL('../../../../examples/rules/credit-lines.yaml', import.meta.url).pathname;
+/** The demo's default line rules, shipped in the package (src/rules, copied to dist/rules by the build). */
+const DEFAULT_RULES = new URL('../rules/credit-lines.yaml', import.meta.url).pathname;
 
 /**
  * Lines for the scored enterprises. The joint model's linear score per row (the sum of each party's

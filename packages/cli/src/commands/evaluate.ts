@@ -76,7 +76,10 @@ Example:
       });
     }
     if (table.nRows === 0) {
-      throw new FedscoreError('invalid_argument', 'the file has no data rows', { file });
+      throw new FedscoreError('csv_schema', `no rows in ${file} (the file holds a header only)`, {
+        file,
+        line: 2,
+      });
     }
     let scores = scoreCol.values;
     if (options['higher-is-better'] === true) scores = scores.map((v) => -v);

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { FedscoreError } from '@fedscore/core';
+import { atLevel, FedscoreError, type LogLevel } from '@fedscore/core';
 import {
   type EvaluateCheckpoint,
   JobStore,
@@ -39,7 +39,10 @@ nodes offer. Stops cleanly on SIGINT or SIGTERM; a job interrupted by a stop or 
 its last completed stage when the node is back. See docs/deploy.md.`,
   options: { config: configOption },
   async run(o, _p, ctx) {
-    const config = loadNodeConfig(resolve(ctx.cwd, str(o, 'config')));
+    const loaded = loadNodeConfig(resolve(ctx.cwd, str(o, 'config')));
+    // --log-level, when given, overrides the config's log.level (the node filters at that level).
+    const level = (optStr(o, 'log-level') as LogLevel | undefined) ?? loaded.log.level;
+    const config = { ...loaded, log: { level } };
     const node = await PartyNode.start({ config, logger: ctx.logger, progress: ctx.progress });
     ctx.print(
       `node ${config.party}: gRPC on port ${node.grpcPort}${node.httpPort !== undefined ? `, http on port ${node.httpPort}` : ''}; state in ${config.stateDir}`,
@@ -133,7 +136,8 @@ the evaluation and where the models were written.`,
     const store = NodeStore.open(config.stateDir);
     try {
       const jobs = new JobStore(store);
-      const rec = submitJob(jobs, config.party, readJob(jobFile), jobFile);
+      // This node's own policy (config accept) refuses an insecure job before it is recorded.
+      const rec = submitJob(jobs, config.party, readJob(jobFile), jobFile, config.accept);
       ctx.print(`submitted job ${rec.id} to ${config.party}`);
       if (!bool(o, 'wait')) return { job: rec.id, status: rec.status };
       await waitForJob(jobs, rec.id, num(o, 'timeout'), ctx);
@@ -209,10 +213,18 @@ the node's operator, who can read that directory, can submit jobs; there is no r
     },
     wait: { type: 'boolean', default: false, description: 'submit: wait until the job is done or failed' },
     timeout: { type: 'integer', default: 3600, description: 'submit --wait: seconds to wait' },
+    'log-level': {
+      type: 'string',
+      choices: ['debug', 'info', 'warn', 'error'],
+      placeholder: 'LEVEL',
+      description: "log level on stderr (run: default the config's log.level; submit, status: warn)",
+    },
   },
   run(o, positionals, ctx) {
     const action = positionals[0] ?? 'run';
     if (action === 'run') return runCommand.run(o, positionals, ctx);
+    // submit and status log as every other command does (--log-level, default warn).
+    ctx = { ...ctx, logger: atLevel(ctx.logger, (optStr(o, 'log-level') as LogLevel | undefined) ?? 'warn') };
     if (action === 'submit') {
       if (optStr(o, 'job') === undefined) {
         throw new FedscoreError('invalid_argument', 'submit needs --job FILE', { field: '--job' });

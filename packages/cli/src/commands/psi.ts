@@ -12,6 +12,7 @@ import {
   BlindingPool,
   buildHostCache,
   checkHostCache,
+  checkHostCacheRotation,
   decodeHostCache,
   encodeHostCache,
   type IdSetReport,
@@ -142,13 +143,20 @@ Example:
         delimiter,
         onProgress: ctx.progress,
       });
-      return { file, ids: r.table.ids };
+      if (r.table.nRows === 0) {
+        throw new FedscoreError('csv_schema', `no rows in ${file} (the file holds a header only)`, {
+          file,
+          line: 2,
+        });
+      }
+      return { file, ids: r.table.ids, lines: r.lines };
     };
     const guestIn = await read('guest');
     const hostIn = await read('host');
     // Each party resolves its own kind from its own ids (never from the other file).
-    // Line numbers for skipped ids: header on line 1, one record per line after it.
-    const prep = (who: string, file: string, ids: readonly string[]) => {
+    // Line numbers for skipped ids: the file line each row started on (blank lines and quoted line
+    // breaks counted).
+    const prep = (who: string, file: string, ids: readonly string[], lines: Int32Array) => {
       const kind = resolveIdKind(ids, idKind);
       if (kind.requested === 'auto' && kind.idKind === 'opaque') {
         ctx.logger.info(`${who} ids are mostly not USCCs: prepared as opaque ids`, {
@@ -163,11 +171,11 @@ Example:
         file,
         field: idColumn,
         invalid: skip ? ('skip' as const) : ('error' as const),
-        lineOf: (row: number) => row + 2,
+        lineOf: (row: number) => lines[row] ?? row + 2,
       });
     };
-    const guest = prep('guest', guestIn.file, guestIn.ids);
-    const host = prep('host', hostIn.file, hostIn.ids);
+    const guest = prep('guest', guestIn.file, guestIn.ids, guestIn.lines);
+    const host = prep('host', hostIn.file, hostIn.ids, hostIn.lines);
 
     const pool = await BlindingPool.create(threads === undefined ? {} : { threads });
     try {
@@ -181,10 +189,18 @@ Example:
           hostCache = decodeHostCache(existing);
           try {
             checkHostCache(hostCache, host);
+            // The cached key's rotation (30 days / 100 sessions): past it, rotate to a fresh key.
+            checkHostCacheRotation(hostCache);
             cacheStatus = 'reused';
           } catch (e) {
-            if (!(e instanceof FedscoreError) || e.code !== 'psi_cache_mismatch') throw e;
-            ctx.logger.warn('host cache is stale; rebuilding it', { file: cacheFile });
+            const code = e instanceof FedscoreError ? e.code : undefined;
+            if (code !== 'psi_cache_mismatch' && code !== 'psi_key_expired') throw e;
+            ctx.logger.warn(
+              code === 'psi_key_expired'
+                ? 'host cache key is past its rotation; rebuilding it with a fresh key'
+                : 'host cache is stale; rebuilding it',
+              { file: cacheFile, keyId: hostCache.key.id },
+            );
             hostCache = undefined;
           }
         }
@@ -195,15 +211,7 @@ Example:
             logger: ctx.logger,
             progress: ctx.progress,
           });
-          try {
-            await writeFile(path, encodeHostCache(hostCache, { includeSecretKey: true }), { mode: 0o600 });
-            await chmod(path, 0o600);
-          } catch (e) {
-            throw new FedscoreError('io', `cannot write the host cache (${(e as Error).message})`, {
-              file: cacheFile,
-              cause: e,
-            });
-          }
+          await writeCache(path, hostCache, cacheFile);
           cacheStatus = 'built';
         }
       }
@@ -216,6 +224,10 @@ Example:
         logger: ctx.logger,
         progress: ctx.progress,
       });
+      // The session was counted against the cached key: persist the count for its rotation.
+      if (hostCache !== undefined && cacheFile !== undefined) {
+        await writeCache(resolve(ctx.cwd, cacheFile), hostCache, cacheFile);
+      }
 
       const out = optStr(options, 'out');
       if (out !== undefined) {
@@ -290,6 +302,19 @@ async function readIfExists(path: string): Promise<Uint8Array | undefined> {
   } catch (e) {
     throw new FedscoreError('io', `cannot read the host cache (${(e as Error).message})`, {
       file: path,
+      cause: e,
+    });
+  }
+}
+
+/** Write a host cache with its key (mode 0600: protect it like the key). */
+async function writeCache(path: string, cache: PsiHostCache, file: string): Promise<void> {
+  try {
+    await writeFile(path, encodeHostCache(cache, { includeSecretKey: true }), { mode: 0o600 });
+    await chmod(path, 0o600);
+  } catch (e) {
+    throw new FedscoreError('io', `cannot write the host cache (${(e as Error).message})`, {
+      file,
       cause: e,
     });
   }

@@ -15,6 +15,9 @@ import { parseIvTable } from '../report/inputs.ts';
 import { headerError } from './evaluate.ts';
 import { readJsonFile } from './scorecard.ts';
 
+/** The file line of each row of a table read by `readScoredCsv` (blank lines and quoted breaks counted). */
+const fileLines = new WeakMap<Table, Int32Array>();
+
 async function readScoredCsv(
   cwd: string,
   file: string,
@@ -43,8 +46,13 @@ async function readScoredCsv(
     throw headerError(e, file, fields);
   });
   if (read.table.nRows === 0) {
-    throw new FedscoreError('invalid_argument', 'the file has no data rows', { file, field: flag });
+    throw new FedscoreError('csv_schema', `no rows in ${file} (the file holds a header only)`, {
+      file,
+      line: 2,
+      field: flag,
+    });
   }
+  fileLines.set(read.table, read.lines);
   return read.table;
 }
 
@@ -213,9 +221,9 @@ Examples:
       const values = numericOf(table, pdName, scoresFile);
       const bad = values.findIndex((v) => !(v >= 0 && v <= 1));
       if (bad >= 0) {
-        throw new FedscoreError('out_of_range', `a probability must be in [0, 1], got ${values[bad]}`, {
+        throw new FedscoreError('out_of_range', 'a probability must be in [0, 1]', {
           file: scoresFile,
-          line: bad + 2,
+          line: fileLines.get(table)?.[bad] ?? bad + 2,
           field: pdName,
         });
       }

@@ -14,7 +14,7 @@ import {
   runParties,
   summarizeBinary,
 } from '@fedscore/core';
-import { readCsvFile } from '@fedscore/core/node';
+import { readCsvFileDetailed } from '@fedscore/core/node';
 import {
   bandFromThresholdIndex,
   bandThresholds,
@@ -62,15 +62,40 @@ async function readRules(cwd: string, file: string | undefined): Promise<CreditR
 
 /** Numeric columns by name plus ids and (optionally) the label of a CSV file. */
 async function readTable(cwd: string, file: string, idColumn: string, label?: string) {
-  const table = await readCsvFile(resolve(cwd, file), {
+  const read = await readCsvFileDetailed(resolve(cwd, file), {
     file,
     idColumn,
     ...(label !== undefined && { labelColumn: label }),
     defaultRole: 'numeric',
   });
+  const table = read.table;
+  if (table.nRows === 0) {
+    throw new FedscoreError('csv_schema', `no rows in ${file} (the file holds a header only)`, {
+      file,
+      line: 2,
+    });
+  }
   const columns: Record<string, Float64Array> = {};
   for (const c of table.columns) columns[c.name] = (c as NumericColumn).values;
-  return { ids: table.ids, columns, label: table.label };
+  return { ids: table.ids, columns, label: table.label, lines: read.lines };
+}
+
+/**
+ * A library error about row `details.row` of a column of `file` (scoring checks rows, not files): the
+ * same error with the file and the row's file line, so that the user can open the cell.
+ */
+function atFileLine(e: unknown, file: string, lines: Int32Array, columns: readonly string[]): unknown {
+  if (!(e instanceof FedscoreError) || e.field === undefined || !columns.includes(e.field)) return e;
+  const row = e.details?.['row'];
+  if (typeof row !== 'number') return e;
+  const message = e.message.replace(/^field '[^']*': /, '');
+  return new FedscoreError(e.code, message, {
+    file,
+    line: lines[row] ?? row + 2,
+    field: e.field,
+    cause: e,
+    ...(e.details !== undefined && { details: e.details }),
+  });
 }
 
 function rowOf(columns: Record<string, Float64Array>, i: number): Record<string, number> {
@@ -196,15 +221,22 @@ async function runBatch(options: Opts, ctx: Ctx): Promise<Record<string, unknown
   } else {
     throw new FedscoreError('invalid_argument', 'batch needs --model or --scorecard', { field: '--model' });
   }
-  const reference = linearScores(model, columns);
-  const r = await runBatchScoring({
-    model,
-    columns,
-    resultTo: str(options, 'result-to') as 'data-owner' | 'model-owner',
-    poolSize: num(options, 'workers'),
-    logger: ctx.logger,
-    progress: ctx.progress,
-  });
+  const names = model.features ?? [];
+  let reference: Float64Array;
+  let r: Awaited<ReturnType<typeof runBatchScoring>>;
+  try {
+    reference = linearScores(model, columns);
+    r = await runBatchScoring({
+      model,
+      columns,
+      resultTo: str(options, 'result-to') as 'data-owner' | 'model-owner',
+      poolSize: num(options, 'workers'),
+      logger: ctx.logger,
+      progress: ctx.progress,
+    });
+  } catch (e) {
+    throw atFileLine(e, input, data.lines, names);
+  }
   let maxAbs = 0;
   for (let i = 0; i < reference.length; i++)
     maxAbs = Math.max(maxAbs, Math.abs(r.scores[i]! - reference[i]!));
@@ -275,6 +307,9 @@ async function runOnline(options: Opts, ctx: Ctx): Promise<Record<string, unknow
   const bankRole = await OnlineScoringBank.create({ mode, thresholds, logger: ctx.logger });
   const govRole = new OnlineScoringGovernment({
     logger: ctx.logger,
+    // The operator holds both parties' files here (a local run of the protocol), so the government's
+    // policy is its choice: the mode asked for, and the band count of the rules given.
+    policy: { allowExactMode: mode === 'exact', maxThresholds: Math.max(1, thresholds.length) },
     partialScoreOf: (id) => {
       const i = govRow.get(id);
       return i === undefined ? undefined : partialScore(card, govParty, rowOf(gov.columns, i));

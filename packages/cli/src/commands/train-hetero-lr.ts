@@ -15,6 +15,7 @@ import {
   type HeteroLrScheme,
   type LrScheduleName,
   type PartyModel,
+  resolveHyperparams,
   serializeJointModel,
   serializePartyModel,
 } from '@fedscore/vfl';
@@ -27,8 +28,15 @@ import {
   positionsOf,
   trainAndEvaluate,
 } from '../pipeline/hetero-lr.ts';
-import { readPartyCsv } from '../pipeline/load.ts';
-import { ID_KIND_OPTION, LABEL_OPTION, TEST_IDS_OPTION, TRAIN_IDS_OPTION } from '../pipeline/options.ts';
+import { readPartyCsvDetailed } from '../pipeline/load.ts';
+import {
+  CATEGORICAL_OPTION,
+  checkFlagRange,
+  ID_KIND_OPTION,
+  LABEL_OPTION,
+  TEST_IDS_OPTION,
+  TRAIN_IDS_OPTION,
+} from '../pipeline/options.ts';
 import { checkListPair, checkTestFraction, splitFromLists, stratifiedSplit } from '../pipeline/split.ts';
 import { partyWoeFile, type WoeEngineering, woeFeatures, woeLineage, woeLrModel } from '../pipeline/woe.ts';
 
@@ -78,6 +86,7 @@ Example:
     id: { type: 'string', required: true, placeholder: 'COL', description: 'id column, in every file' },
     'id-kind': ID_KIND_OPTION,
     label: LABEL_OPTION,
+    categorical: CATEGORICAL_OPTION,
     'train-ids': TRAIN_IDS_OPTION,
     'test-ids': TEST_IDS_OPTION,
     he: {
@@ -167,22 +176,25 @@ Example:
       paillierBits: num(options, 'paillier-bits'),
     };
     const mode = str(options, 'mode') as HeteroLrMode;
+    // Every flag is checked here, before a file is read or a protocol runs, and errors name the flag.
     const hyperparams = hyperparamsFrom(options);
+    checkFlagRange(heSettings.paillierBits, '--paillier-bits', 512, 8192);
+    const woeSettings = woeSettingsFrom(options, heSettings.scheme);
     if (heSettings.scheme === 'none') {
       ctx.logger.warn('--he none: INSECURE debug run, no encryption; never use it on real data');
     }
 
-    const guestTable = await readPartyCsv(ctx, guestFile, idName, labelName, 'keep');
-    const guest: PartyInput = { id: 'guest', table: guestTable, file: guestFile };
+    const categorical = strs(options, 'categorical');
+    const read = { categorical, finiteMoments: true };
+    const guestCsv = await readPartyCsvDetailed(ctx, guestFile, idName, labelName, 'keep', read);
+    const guestTable = guestCsv.table;
+    const guest: PartyInput = { id: 'guest', table: guestTable, file: guestFile, lines: guestCsv.lines };
     const hosts: PartyInput[] = [];
     for (const [k, f] of hostFiles.entries()) {
-      hosts.push({
-        id: `host-${k + 1}`,
-        table: await readPartyCsv(ctx, f, idName, undefined, 'keep'),
-        file: f,
-      });
+      const h = await readPartyCsvDetailed(ctx, f, idName, undefined, 'keep', read);
+      hosts.push({ id: `host-${k + 1}`, table: h.table, file: f, lines: h.lines });
     }
-    const labels = checkLabels(guestTable, labelName, guestFile);
+    const labels = checkLabels(guestTable, labelName, guestFile, guestCsv.lines);
 
     const alignment = await alignParties(guest, hosts, {
       idKind: str(options, 'id-kind') as PsiIdKindChoice,
@@ -201,7 +213,6 @@ Example:
     const testRows = positionsOf(alignment.ids, split.test);
 
     const alignedLabels = Float64Array.from(alignment.guestRows, (r) => labels[r]!);
-    const woeSettings = woeSettingsFrom(options, heSettings.scheme);
     let woe: WoeEngineering | undefined;
     if (woeSettings !== undefined) {
       woe = await woeFeatures({
@@ -228,6 +239,8 @@ Example:
       hyperparams,
       logger: ctx.logger,
       progress: ctx.progress,
+    }).catch((e: unknown) => {
+      throw asFlagError(e);
     });
     const run = result.run;
 
@@ -348,6 +361,8 @@ function woeSettingsFrom(
     }
     return undefined;
   }
+  checkFlagRange(num(options, 'woe-bins'), '--woe-bins', 1, 1000);
+  checkFlagRange(minIv, '--min-iv', 0);
   return {
     method: str(options, 'woe-method') as BinningMethod,
     bins: num(options, 'woe-bins'),
@@ -377,7 +392,55 @@ function writeWoeFiles(
   }
 }
 
+/** A training error about a hyperparameter (e.g. `diverged` names learningRate) names its flag. */
+function asFlagError(e: unknown): unknown {
+  if (!(e instanceof FedscoreError) || e.field === undefined) return e;
+  const flag = HYPERPARAM_FLAGS[e.field];
+  if (flag === undefined) return e;
+  const message = e.message
+    .replace(/^field '[^']*': /, '')
+    .replace('the learning rate', `the learning rate (${flag})`);
+  return new FedscoreError(e.code, message, {
+    field: flag,
+    cause: e,
+    ...(e.details !== undefined && { details: e.details }),
+  });
+}
+
+/** The training flags and the hyperparameter each sets (errors name the flag, not the field). */
+const HYPERPARAM_FLAGS: Readonly<Record<string, string>> = {
+  maxEpochs: '--epochs',
+  batchSize: '--batch-size',
+  learningRate: '--learning-rate',
+  lrSchedule: '--lr-schedule',
+  lrDecay: '--lr-decay',
+  l2: '--l2',
+  validationFraction: '--validation-fraction',
+  patience: '--patience',
+  seed: '--seed',
+};
+
+/**
+ * The hyperparameters from the flags, validated by the same rules the training roles apply (so that a
+ * bad flag is refused before PSI runs), with errors naming the flag.
+ */
 function hyperparamsFrom(options: Parameters<Command['run']>[0]): HeteroLrHyperparams {
+  const h = hyperparamsOf(options);
+  try {
+    resolveHyperparams(h);
+  } catch (e) {
+    const flag = e instanceof FedscoreError && e.field !== undefined ? HYPERPARAM_FLAGS[e.field] : undefined;
+    if (flag === undefined || !(e instanceof FedscoreError)) throw e;
+    const message = e.message
+      .replace(/^field '[^']*': /, '')
+      .replace('[5e-324, Infinity]', '(0, inf)')
+      .replace(', Infinity]', ', inf)');
+    throw new FedscoreError(e.code, message, { field: flag, cause: e });
+  }
+  return h;
+}
+
+function hyperparamsOf(options: Parameters<Command['run']>[0]): HeteroLrHyperparams {
   const vf = optNum(options, 'validation-fraction') ?? 0;
   return {
     maxEpochs: num(options, 'epochs'),
@@ -394,7 +457,7 @@ function hyperparamsFrom(options: Parameters<Command['run']>[0]): HeteroLrHyperp
 }
 
 /** The guest's labels: present, 0/1, both classes. */
-export function checkLabels(table: Table, labelName: string, file: string): Float64Array {
+export function checkLabels(table: Table, labelName: string, file: string, lines?: Int32Array): Float64Array {
   const y = table.label;
   if (y === undefined) {
     throw new FedscoreError('not_found', `no label column '${labelName}'`, { file, field: '--label' });
@@ -403,10 +466,10 @@ export function checkLabels(table: Table, labelName: string, file: string): Floa
   for (let i = 0; i < y.length; i++) {
     const v = y[i]!;
     if (v !== 0 && v !== 1) {
-      throw new FedscoreError('csv_schema', `labels must be 0 or 1 (row ${i + 1})`, {
+      throw new FedscoreError('csv_schema', 'labels must be 0 or 1', {
         file,
         field: labelName,
-        line: i + 2,
+        line: lines?.[i] ?? i + 2,
       });
     }
     ones += v;

@@ -54,6 +54,8 @@ export interface PartyInput {
   readonly table: Table;
   /** Source file, for error locations. */
   readonly file?: string;
+  /** The file line of each table row (header = 1), for error locations. Default: row + 2. */
+  readonly lines?: Int32Array;
 }
 
 export interface PsiRunReport {
@@ -120,8 +122,8 @@ export async function alignParties(
         mode: 'both',
         pool,
         session: `psi-${guest.id}-${h.id}`,
-        guestIds: { idKind: guestKind, lineOf: (row) => row + 2, field: 'id', ...fileOf(guest) },
-        hostIds: { idKind: kindOf(h), lineOf: (row) => row + 2, field: 'id', ...fileOf(h) },
+        guestIds: { idKind: guestKind, lineOf: lineOf(guest), field: 'id', ...fileOf(guest) },
+        hostIds: { idKind: kindOf(h), lineOf: lineOf(h), field: 'id', ...fileOf(h) },
         ...(options.logger !== undefined && { logger: options.logger }),
         progress: (e) =>
           (options.progress ?? noProgress)({ ...e, stage: `PSI ${guest.id}-${h.id} ${e.stage}` }),
@@ -169,6 +171,11 @@ export async function alignParties(
     psi: reports,
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+function lineOf(p: PartyInput): (row: number) => number {
+  const lines = p.lines;
+  return lines === undefined ? (row) => row + 2 : (row) => lines[row] ?? row + 2;
 }
 
 function fileOf(p: PartyInput): { file?: string } {
@@ -244,13 +251,16 @@ export function securityNote(s: HeSettings, insecure: boolean): string {
   return `CKKS ${s.ckksPreset ?? 'ckks-8192'}${insecure ? ' with INSECURE test parameters' : ' (128-bit security)'}`;
 }
 
-/** The HE options for `trainHeteroLr` (Paillier below 2048 bits runs, flagged insecure). */
+/**
+ * The HE options for `trainHeteroLr`: Paillier below 2048 bits (the user's --paillier-bits) runs with
+ * `allowWeakParameters`, flagged insecure and warned about; the plaintext scheme is a separate switch.
+ */
 export function cipherOptions(s: HeSettings, logger: Logger): CipherProviderOptions {
   const bits = s.paillierBits ?? 2048;
   return {
     logger,
     ...(s.ckksPreset !== undefined && { ckksPreset: s.ckksPreset }),
-    ...(s.scheme === 'paillier' && { paillierBits: bits, insecure: bits < 2048 }),
+    ...(s.scheme === 'paillier' && { paillierBits: bits, allowWeakParameters: bits < 2048 }),
   };
 }
 

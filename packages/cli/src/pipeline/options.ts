@@ -1,4 +1,5 @@
 /** Flags shared by the commands that take a guest file, host files and an id split (one definition each). */
+import { FedscoreError } from '@fedscore/core';
 import type { OptionSpec } from '../command.ts';
 
 export const ID_KIND_OPTION: OptionSpec = {
@@ -26,3 +27,30 @@ export const TEST_IDS_OPTION: OptionSpec = {
   placeholder: 'FILE',
   description: 'test ids, one a line (with --train-ids)',
 };
+
+export const CATEGORICAL_OPTION: OptionSpec = {
+  type: 'string',
+  multiple: true,
+  placeholder: 'COL',
+  description:
+    'declare a column categorical, in whichever file holds it (repeatable); otherwise a column is categorical only when most of its values are not numbers',
+};
+
+/**
+ * A numeric flag inside [min, max] (integers and numbers alike): refused before any file is read or any
+ * protocol runs, naming the flag.
+ */
+export function checkFlagRange(
+  value: number | undefined,
+  flag: string,
+  min: number,
+  max: number = Number.POSITIVE_INFINITY,
+  options: { exclusiveMin?: boolean } = {},
+): void {
+  if (value === undefined) return;
+  const low = options.exclusiveMin ? value > min : value >= min;
+  if (!Number.isFinite(value) || !low || value > max) {
+    const range = `${options.exclusiveMin ? '(' : '['}${min}, ${Number.isFinite(max) ? `${max}]` : 'inf)'}`;
+    throw new FedscoreError('out_of_range', `${flag} must be in ${range}, got ${value}`, { field: flag });
+  }
+}

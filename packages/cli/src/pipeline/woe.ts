@@ -120,7 +120,8 @@ export async function woeFeatures(input: WoeFeaturesInput): Promise<WoeEngineeri
   for (const host of input.hosts) {
     const network = createInMemoryNetwork([input.guest.id, host.id], envelopeCodec);
     const spec = { protocol: WOE_BINNING_PROTOCOL, version: WOE_BINNING_VERSION, session: `woe-${host.id}` };
-    const insecure = settings.scheme === 'none';
+    // Both roles run in this process: the scheme choice is the user's for both (each side still warns).
+    const allowPlaintextScheme = settings.scheme === 'none';
     const stage = (e: Parameters<ProgressCallback>[0]) =>
       progress({ ...e, stage: `WOE ${host.id}: ${e.stage.replace(/^binning: /, '')}` });
     const { host: outcome } = await runParties(network, {
@@ -130,7 +131,7 @@ export async function woeFeatures(input: WoeFeaturesInput): Promise<WoeEngineeri
           scheme: settings.scheme,
           merge: { bins: settings.bins, chimerge: settings.method === 'chimerge' },
           releaseWoe: true,
-          insecure,
+          allowPlaintextScheme,
           logger,
           progress: stage,
         }),
@@ -138,8 +139,8 @@ export async function woeFeatures(input: WoeFeaturesInput): Promise<WoeEngineeri
         runWoeBinningHost(new ProtocolSession(network.channel(host.id), spec), input.guest.id, {
           columns: selectRows(host.table, trainRows).columns,
           binning,
-          allowSchemes: insecure ? ['ckks', 'none'] : ['ckks'],
-          insecure,
+          allowSchemes: allowPlaintextScheme ? ['ckks', 'none'] : ['ckks'],
+          allowPlaintextScheme,
           workers: settings.workers ?? 2,
           logger,
           progress: stage,

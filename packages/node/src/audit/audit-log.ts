@@ -31,6 +31,7 @@ export const AUDIT_KINDS = [
   'monitoring_alert', // post-loan alerts were sent or received
   'security_event', // rejected input: malformed, replayed or out-of-order message, wrong certificate
   'access_refused', // a request for a party's data refused by policy (no consent, quota, rate limit, no record)
+  'job_refused', // a job a party would not serve: its policy (e.g. a plaintext scheme) or missing consent
 ] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 
@@ -83,6 +84,8 @@ export interface AuditVerification {
   /** Hash of the last entry that verified (64 zeros for an empty log). */
   readonly head: string;
   readonly firstBad?: { readonly seq: number; readonly reason: AuditFailureReason; readonly message: string };
+  /** Entries whose failure was acknowledged (`verify({ acknowledged })`) and passed over. */
+  readonly acknowledged?: readonly number[];
 }
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -213,12 +216,16 @@ export class AuditLog {
     }
   }
 
-  /** Check the whole chain (and the anchor, if given); stops at the first bad entry. Never throws. */
-  verify(options: { anchor?: AuditAnchor } = {}): AuditVerification {
+  /**
+   * Check the whole chain (and the anchor, if given); stops at the first bad entry. Never throws.
+   * `acknowledged`: entries whose hash or link failure the operator has examined and accepted; the check
+   * goes on past them (from their stored hash), and any other failure still ends it.
+   */
+  verify(options: { anchor?: AuditAnchor; acknowledged?: readonly number[] } = {}): AuditVerification {
     let rows: Iterable<AuditRow>;
     try {
       rows = this.store.iterate<AuditRow>('SELECT * FROM audit_log ORDER BY seq');
-      return verifyRows(rows, options.anchor);
+      return verifyRows(rows, options.anchor, new Set(options.acknowledged ?? []));
     } catch (e) {
       // verifyRows catches per-row failures; this is a failure to read the table at all.
       return {
@@ -239,7 +246,12 @@ export function verifyAuditEntries(entries: Iterable<unknown>, anchor?: AuditAnc
   return verifyRows(rows, anchor);
 }
 
-function verifyRows(rows: Iterable<AuditRow>, anchor: AuditAnchor | undefined): AuditVerification {
+function verifyRows(
+  rows: Iterable<AuditRow>,
+  anchor: AuditAnchor | undefined,
+  acknowledged: ReadonlySet<number> = new Set(),
+): AuditVerification {
+  const skipped: number[] = [];
   let count = 0;
   let head = GENESIS_HASH;
   let anchorSeen = false;
@@ -265,10 +277,13 @@ function verifyRows(rows: Iterable<AuditRow>, anchor: AuditAnchor | undefined): 
     if (entry.seq !== expectedSeq) {
       return bad(expectedSeq, 'sequence', `expected entry ${expectedSeq}, found entry ${entry.seq}`);
     }
-    if (auditEntryHash(entry) !== entry.hash) {
+    const hashOk = auditEntryHash(entry) === entry.hash;
+    const linkOk = entry.prevHash === head;
+    if ((!hashOk || !linkOk) && acknowledged.has(entry.seq)) {
+      skipped.push(entry.seq);
+    } else if (!hashOk) {
       return bad(entry.seq, 'hash', 'the stored fields do not match the stored hash');
-    }
-    if (entry.prevHash !== head) {
+    } else if (!linkOk) {
       return bad(entry.seq, 'link', "prevHash is not the previous entry's hash");
     }
     head = entry.hash;
@@ -280,7 +295,7 @@ function verifyRows(rows: Iterable<AuditRow>, anchor: AuditAnchor | undefined): 
   if (anchor !== undefined && !anchorSeen && anchor.entries > 0) {
     return bad(count + 1, 'anchor', `the log ends at entry ${count}; the anchor records ${anchor.entries}`);
   }
-  return { ok: true, entries: count, head };
+  return { ok: true, entries: count, head, ...(skipped.length > 0 && { acknowledged: skipped }) };
 }
 
 /** The hash of an entry (see the file comment for the exact bytes). */

@@ -21,3 +21,5 @@ export {
 export { AuditGroupCommit } from './group-commit.ts';
 export type { AuditReconciliation, AuditUse } from './reconcile.ts';
 export { reconcileAuditLogs } from './reconcile.ts';
+export type { RefusalWindowOptions, UnauthenticatedRefusal } from './refusal-window.ts';
+export { RefusalWindow } from './refusal-window.ts';

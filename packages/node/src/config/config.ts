@@ -14,26 +14,42 @@
  *   data:
  *     loans: { path: data/bank.csv, id: uscc, label: default_12m }
  *   limits: { maxMessageBytes: 67108864, deadlineMs: 120000, retries: 5, peerDownSeconds: 300 }
- *   governance: { requireConsent: true }   # as a job's host: only enterprises that consented take part
- *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production }
- *                                     # (bank; the government node sets { serve: true })
- *   scoring:                          # online scoring (docs/scoring-api.md)
+ *   governance:                       # as a job's host: only enterprises that consented take part, and
+ *     requireConsent: true            # PSI runs on them only; a guest may submit at most 5M ids and 50
+ *     psi: { maxSubmittedIds: 5000000, maxSubmittedRatio: 50 }  # per enterprise in that set
+ *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production,
+ *                 rescoreThresholds: [0.5, -0.5, -1.5] }   # (bank; the government node sets { serve: true })
+ *   scoring:                          # online scoring (docs/scoring-api.md, docs/protocols/online-scoring.md)
  *     serve: true                     # government: answer the banks' scoring sessions (consent-gated)
  *     data: credit                    # government: dataset of its partial scores (else the model's job's)
+ *     allowExactMode: false           # government: policy (band mode only by default, <= 4 thresholds,
+ *     maxThresholds: 4                #   per (bank, enterprise) 4 requests per 30 days, 1 per hour)
+ *     quota: { requests: 4, windowSeconds: 2592000 }
+ *     rate: { requests: 1, windowSeconds: 3600 }
  *     api:                            # bank: POST /v1/score for the risk engine
  *       listen: 127.0.0.1:9443
  *       government: government
  *       model: sme-credit-line@production
+ *       mode: band                    # default; exact only against a government with allowExactMode
  *       rules: rules/credit.yaml      # bands and pre-approved lines (fedscore.credit-rules)
  *       tokens: [{ id: risk-engine-1, sha256: <64 hex digits from `fedscore node token`> }]
- *   log: { level: info }
+ *   accept: { schemes: [ckks, paillier], plaintextScheme: false, weakParameters: false }
+ *                                     # what jobs this node takes part in (default: secure schemes only)
+ *   audit: { refusalWindowSeconds: 60, acknowledgedBreaks: [] }
+ *   log: { level: info }             # the least severe level this node logs
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { FedscoreError } from '@fedscore/core';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_SCORING_POLICY } from '../scoring-policy/scoring-policy.ts';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
+
+/** Default bound on the ids a guest submits to one PSI run with this node as host. */
+export const DEFAULT_MAX_SUBMITTED_IDS = 5_000_000;
+/** Default bound on a guest's submitted ids per enterprise in this node's (consented) PSI set. */
+export const DEFAULT_MAX_SUBMITTED_RATIO = 50;
 
 const partyId = z.string().regex(PARTY_ID_PATTERN, 'a party id is 1-63 lower-case letters, digits or dashes');
 const address = z
@@ -51,8 +67,12 @@ const scoringApi = z
     government: partyId,
     /** The registry model to serve, e.g. `sme-credit-line@production` (resolved on every request). */
     model: z.string().min(1),
-    /** exact: the joint score; band: only the rating band reaches the bank (needs `rules`). */
-    mode: z.enum(['exact', 'band']).default('exact'),
+    /**
+     * band (default): only the rating band reaches the bank (needs `rules`; their thresholds must fit the
+     * government's `scoring.maxThresholds`); exact: the joint score, served only by a government whose
+     * policy sets `allowExactMode` (a default government refuses it: 403 policy_refused).
+     */
+    mode: z.enum(['exact', 'band']).default('band'),
     /** Credit rules (fedscore.credit-rules YAML/JSON): rating bands and pre-approved lines. */
     rules: path.optional(),
     /** Points scale: score = offset - factor x logit, factor = pdo / ln 2 (scorecard convention). */
@@ -71,6 +91,8 @@ const scoringApi = z
     /** A request not answered by the government within this time gets 503 (its session is dropped). */
     requestTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
     maxBodyBytes: z.number().int().min(1024).max(16_777_216).default(65_536),
+    /** `retry-after` of a 429 (the government's quota or rate refused): its `scoring.rate` window. */
+    retryAfterSeconds: z.number().int().min(1).max(31_536_000).default(3600),
     /** SHA-256 of each API token (`fedscore node token <id>` prints a token and its entry). */
     tokens: z
       .array(
@@ -100,6 +122,17 @@ const dataSource = z
     label: z.string().min(1).optional(),
     /** Columns that are not features (besides id and label). */
     exclude: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+const requestWindow = z
+  .object({
+    requests: z.number().int().min(1).max(1_000_000),
+    windowSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(366 * 86_400),
   })
   .strict();
 
@@ -154,9 +187,29 @@ export const nodeConfigSchema = z
          * valid consent in this node's registry for the job's guest, purpose and categories.
          */
         requireConsent: z.boolean().default(true),
+        /**
+         * As a job's host: bounds on the id set a guest submits to PSI (checked on its PSI hello, before
+         * this node sends anything; a refusal is `psi_policy`, audited on both nodes). The guest's set
+         * may hold at most `maxSubmittedIds` ids and at most `maxSubmittedRatio` times as many as this
+         * node's PSI set (its enterprises that consented to that guest for the job's use; 0 = no ratio
+         * bound). docs/deploy.md.
+         */
+        psi: z
+          .object({
+            maxSubmittedIds: z.number().int().min(1).max(4_294_967_295).default(DEFAULT_MAX_SUBMITTED_IDS),
+            maxSubmittedRatio: z.number().min(0).max(1_000_000).default(DEFAULT_MAX_SUBMITTED_RATIO),
+          })
+          .strict()
+          .default(() => ({
+            maxSubmittedIds: DEFAULT_MAX_SUBMITTED_IDS,
+            maxSubmittedRatio: DEFAULT_MAX_SUBMITTED_RATIO,
+          })),
       })
       .strict()
-      .default({ requireConsent: true }),
+      .default(() => ({
+        requireConsent: true,
+        psi: { maxSubmittedIds: DEFAULT_MAX_SUBMITTED_IDS, maxSubmittedRatio: DEFAULT_MAX_SUBMITTED_RATIO },
+      })),
     monitoring: z
       .object({
         /** Government: answer the peers' alert polls and encrypted rescoring requests (consent-gated). */
@@ -167,9 +220,44 @@ export const nodeConfigSchema = z
         pollSeconds: z.number().int().min(0).max(86_400).default(60),
         /** Bank: after a poll with new alerts, rescore them with this registry model (e.g. name@production). */
         rescoreModel: z.string().min(1).optional(),
+        /**
+         * Bank: rescore in band mode against these thresholds (strictly decreasing, on the model's score
+         * scale); without them rescoring asks for exact scores, which a government serves only if its
+         * `scoring.allowExactMode` is set.
+         */
+        rescoreThresholds: z.array(z.number().finite()).min(1).max(64).optional(),
       })
       .strict()
       .default({ serve: false, pollSeconds: 60 }),
+    /**
+     * What this node accepts in a job, whoever offers it (docs/threat-model.md): the HE schemes, and
+     * whether the plaintext debug scheme 'none' (labels and partial predictions in the clear) and
+     * parameters below 128-bit security are allowed. A job's own `insecure: true` is not enough: the
+     * default accepts secure schemes only.
+     */
+    accept: z
+      .object({
+        schemes: z.array(z.enum(['ckks', 'paillier'])).default(['ckks', 'paillier']),
+        plaintextScheme: z.boolean().default(false),
+        weakParameters: z.boolean().default(false),
+      })
+      .strict()
+      .default({ schemes: ['ckks', 'paillier'], plaintextScheme: false, weakParameters: false }),
+    audit: z
+      .object({
+        /**
+         * Refused calls of unauthenticated callers are counted per source and written as one audit entry
+         * per window of this many seconds (and at shutdown), so a flood cannot fill the append-only log.
+         */
+        refusalWindowSeconds: z.number().int().min(1).max(3600).default(60),
+        /**
+         * Entries at which the operator has examined a broken audit chain and lets the node run on it (each
+         * is recorded once as a security event). Any other break refuses the start.
+         */
+        acknowledgedBreaks: z.array(z.number().int().min(1)).default([]),
+      })
+      .strict()
+      .default({ refusalWindowSeconds: 60, acknowledgedBreaks: [] }),
     scoring: z
       .object({
         /** Government: answer the peers' online scoring sessions (consent-gated, audited per request). */
@@ -178,11 +266,19 @@ export const nodeConfigSchema = z
         data: z.string().min(1).optional(),
         /** Government: concurrent scoring sessions per bank. */
         maxSessionsPerPeer: z.number().int().min(1).max(1024).default(64),
+        /** Government: serve online scoring in exact mode (the bank then learns our partial score). */
+        allowExactMode: z.boolean().default(DEFAULT_SCORING_POLICY.allowExactMode),
+        /** Government: most band-mode thresholds per session (the registered band count). */
+        maxThresholds: z.number().int().min(1).max(64).default(DEFAULT_SCORING_POLICY.maxThresholds),
+        /** Government: per (bank, enterprise), requests per long window (`quota_exceeded` beyond). */
+        quota: requestWindow.default(DEFAULT_SCORING_POLICY.quota),
+        /** Government: per (bank, enterprise), requests per short window (`rate_limited` beyond). */
+        rate: requestWindow.default(DEFAULT_SCORING_POLICY.rate),
         /** Bank: the scoring API for the risk engine. */
         api: scoringApi.optional(),
       })
       .strict()
-      .default({ serve: false, maxSessionsPerPeer: 64 }),
+      .default({ serve: false, maxSessionsPerPeer: 64, ...DEFAULT_SCORING_POLICY }),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -211,6 +307,19 @@ export const nodeConfigSchema = z
     }
     if (api !== undefined && api.mode === 'band' && api.rules === undefined) {
       ctx.addIssue({ code: 'custom', path: ['scoring', 'api', 'rules'], message: 'band mode needs rules' });
+    }
+    if (c.accept.schemes.length === 0 && !c.accept.plaintextScheme) {
+      ctx.addIssue({ code: 'custom', path: ['accept', 'schemes'], message: 'this node would accept no job' });
+    }
+    const t = c.monitoring.rescoreThresholds ?? [];
+    for (let k = 1; k < t.length; k++) {
+      if (!(t[k]! < t[k - 1]!)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['monitoring', 'rescoreThresholds', k],
+          message: 'thresholds must be strictly decreasing',
+        });
+      }
     }
     if (c.monitoring.rescoreModel !== undefined && gov === undefined) {
       ctx.addIssue({

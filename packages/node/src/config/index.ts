@@ -1,2 +1,9 @@
 export type { DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config.ts';
-export { loadNodeConfig, nodeConfigSchema, readTlsFiles, validateNodeConfig } from './config.ts';
+export {
+  DEFAULT_MAX_SUBMITTED_IDS,
+  DEFAULT_MAX_SUBMITTED_RATIO,
+  loadNodeConfig,
+  nodeConfigSchema,
+  readTlsFiles,
+  validateNodeConfig,
+} from './config.ts';

@@ -1,3 +1,7 @@
+export type { AcceptedScheme, AcceptPolicy } from './admission.ts';
+export { checkJobPolicy, SECURE_ONLY } from './admission.ts';
+export type { TestFault } from './fault.ts';
+export { TEST_KILL_AFTER_EPOCH_ENV, testFaultFromEnv } from './fault.ts';
 export type { EpochCheckpointRecord, JobEvent, JobRecord, JobStatus } from './job-store.ts';
 export {
   canonicalJson,
@@ -6,7 +10,7 @@ export {
   JOB_STATUSES,
   JobStore,
 } from './job-store.ts';
-export type { DataUseEvent, JobRunnerOptions } from './runner.ts';
+export type { DataUseEvent, JobRefusal, JobRunnerOptions, PolicyRefusalEvent } from './runner.ts';
 export { JOB_STAGE, JobRunner, submitJob } from './runner.ts';
 export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
 export {
@@ -21,16 +25,21 @@ export {
 export type {
   BinningCheckpoint,
   ConsentCheck,
+  ConsentedSetRecord,
   ConsentSummary,
   EvaluateCheckpoint,
+  HeAcceptance,
   PsiCheckpoint,
+  PsiPolicy,
   PublishCheckpoint,
   StageContext,
   TrainCheckpoint,
 } from './stages.ts';
 export {
   ALIGN_PROTOCOL,
+  admitSubmittedIds,
   EVALUATE_PROTOCOL,
+  heOptIns,
   MASK_SEED_SECRET,
   maskSeedFor,
   NODE_PROTOCOL_VERSION,

@@ -24,11 +24,19 @@
  * down when the job fails learns it when it is back), so no party is left with the job "running".
  *
  * Governance: on a host that requires consent (the government node), the psi stage applies the host's
- * consent registry to the intersection at the instant the host accepted the job (its own clock, so a
- * guest cannot backdate a job to before a revocation); every stage that uses a host's data (psi,
+ * consent registry to its own table at the instant the host accepted the job (its own clock, so a
+ * guest cannot backdate a job to before a revocation) and runs PSI on the consenting enterprises only,
+ * refusing a guest set above the host's `psiPolicy` (`psi_policy`, reported to `onPolicyRefusal` on the
+ * host and on the guest); every stage that uses a host's data (psi,
  * binning, train, evaluate) is reported to `onDataUse` on both the guest and that host with the same
  * fields (user = the guest, owner = the host, purpose, the job's enterprise set and consent reference), so
  * that the owner can reconcile the guest's audit log with its own; publish registers the model.
+ *
+ * Refusals: each node admits a job by its own config (`accept`, admission.ts) when it is submitted or
+ * offered and before each attempt; a refused job fails at once with a typed `policy` error. A job refused
+ * for its policy or for missing consent is reported to `onRefused` on the refusing node and on the guest
+ * (for the audit log of each), as data uses are: the host when its consent check leaves no enterprise
+ * or its role refuses an alignment, the guest when its job fails for either reason.
  *
  * Granularity: a checkpoint is a completed stage, and within the train stage an epoch. A party killed
  * mid-training makes the coordinator start a new attempt of the train stage; in it every role hands
@@ -56,6 +64,8 @@ import { fedscore } from '@fedscore/wire';
 import type { ConsentRegistry } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
+import { type AcceptPolicy, checkJobPolicy, SECURE_ONLY } from './admission.ts';
+import type { TestFault } from './fault.ts';
 import type { JobRecord, JobStore } from './job-store.ts';
 import {
   attemptKey,
@@ -68,7 +78,14 @@ import {
   stageParties,
   validateJobSpec,
 } from './spec.ts';
-import { type ConsentSummary, type PsiCheckpoint, runStageRole, stageProtocols } from './stages.ts';
+import {
+  type ConsentSummary,
+  type HeAcceptance,
+  type PsiCheckpoint,
+  type PsiPolicy,
+  runStageRole,
+  stageProtocols,
+} from './stages.ts';
 
 const State = fedscore.node.StageStatus.State;
 const Action = fedscore.node.StageCommand.Action;
@@ -86,10 +103,31 @@ const FATAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'invalid_uscc',
   'he_insecure_params',
   'consent',
+  'policy',
+  'psi_policy',
   'single_class',
   'unsupported',
   'not_found',
 ]);
+
+/** Refusals by a data owner's policy: audited on the refusing host and on the coordinator (the guest). */
+const POLICY_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['psi_policy']);
+
+/**
+ * A data owner's policy refused a job's request (e.g. a guest's PSI set above the owner's bound). Reported
+ * on the refusing host and on the guest's node, for both audit logs. No identifiers: sizes only.
+ */
+export interface PolicyRefusalEvent {
+  readonly job: string;
+  readonly stage: StageName;
+  /** The party whose request was refused: the job's guest. */
+  readonly requester: PartyId;
+  /** The data owner that refused it. */
+  readonly refusedBy: PartyId;
+  readonly code: ErrorCode;
+  readonly field?: string;
+  readonly message: string;
+}
 
 /** The pseudo-stage of a job-level ABORT: the coordinator ended the job as failed. */
 export const JOB_STAGE = 'job';
@@ -115,6 +153,30 @@ export interface DataUseEvent {
   readonly consent?: ConsentSummary;
 }
 
+/** Error codes of a refusal (the job was not allowed to use the data), audited on both sides. */
+const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['consent', 'policy']);
+
+/**
+ * A job refused by a party: by its policy (`policy`) or for missing consent (`consent`). Reported on the
+ * refusing node and on the guest; never carries data values.
+ */
+export interface JobRefusal {
+  readonly job: string;
+  /** The stage refused, or 'offer' when the job was refused before any stage. */
+  readonly stage: StageName | 'offer';
+  /** The party that asked for the use: the job's guest. */
+  readonly user: PartyId;
+  /** The party that refused. */
+  readonly refusedBy: PartyId;
+  /** Whose data the refused use concerned (the refusing host; absent for a guest's or arbiter's policy). */
+  readonly owner?: PartyId;
+  readonly purpose: string;
+  readonly code: ErrorCode;
+  readonly field?: string;
+  /** Counts of a consent refusal (enterprises in the intersection and excluded). */
+  readonly counts?: Readonly<Record<string, number>>;
+}
+
 export interface JobRunnerOptions {
   readonly party: PartyId;
   readonly transport: GrpcTransport;
@@ -131,10 +193,21 @@ export interface JobRunnerOptions {
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
   readonly onDataUse?: (event: DataUseEvent) => void;
-  /** As a host, filter each job's intersection by this registry (absent: no consent check). */
+  /** As a host, run PSI only on this registry's consenting enterprises (absent: no consent check). */
   readonly consents?: ConsentRegistry;
+  /** As a host, bounds on a guest's submitted PSI set (config `governance.psi`). */
+  readonly psiPolicy?: PsiPolicy;
+  /** What this node accepts of HE in jobs (config `he`; default: neither). */
+  readonly he?: HeAcceptance;
+  /** A data owner's policy refused a request of a job (on the refusing host and on the guest). */
+  readonly onPolicyRefusal?: (event: PolicyRefusalEvent) => void;
   /** Publish registers each job's model here. */
   readonly models?: ModelRegistry;
+  /** What this node accepts in a job (its config `accept`). Default: secure schemes only. */
+  readonly accept?: AcceptPolicy;
+  readonly onRefused?: (refusal: JobRefusal) => void;
+  /** Test-only fault injection (`fault.ts`): set from FEDSCORE_TEST_* variables under NODE_ENV=test. */
+  readonly testFault?: TestFault;
 }
 
 interface LocalAttempt {
@@ -271,6 +344,7 @@ export class JobRunner {
           field: 'job',
         });
       }
+      this.#admit(spec);
       const name = spec.data[this.#o.party];
       if (name !== undefined && !this.#o.hasData(name)) {
         throw new FedscoreError('not_found', `no dataset '${name}' in this node's config`, {
@@ -307,6 +381,7 @@ export class JobRunner {
     if (req.stage) {
       switch (req.stage.action) {
         case Action.PREPARE:
+          this.#admit(job.spec);
           this.#prepare(job, stage, attempt);
           break;
         case Action.START:
@@ -320,6 +395,53 @@ export class JobRunner {
       }
     }
     return { status: this.#status(job.id, stage, attempt) };
+  }
+
+  /**
+   * This node's policy check of a job (at submit/offer and before each attempt); a refusal is reported
+   * (audited, as stage 'offer': the job is refused as a whole) and thrown.
+   */
+  #admit(spec: JobSpec): void {
+    try {
+      checkJobPolicy(spec, this.#o.accept ?? SECURE_ONLY, this.#o.party);
+    } catch (e) {
+      const fe = asFedscoreError(e);
+      this.#logger.warn('job refused by policy', { job: spec.id, field: fe.field });
+      this.#refused(spec, 'offer', this.#o.party, fe);
+      throw fe;
+    }
+  }
+
+  /** Report a refusal of `spec` by `by` (this node, or a peer as the guest learned it). */
+  #refused(
+    spec: JobSpec,
+    stage: StageName | 'offer',
+    by: PartyId,
+    e: FedscoreError,
+    counts?: Record<string, number>,
+  ): void {
+    const hook = this.#o.onRefused;
+    if (hook === undefined) return;
+    // The data owner of a refusal by a host is that host. The guest sees a consent refusal as "no aligned
+    // enterprise has consent": the hosts' consent checks refused, each for its own data.
+    const consentOfHosts = by === spec.guest && e.code === 'consent';
+    const owners = spec.hosts.includes(by) ? [by] : consentOfHosts ? spec.hosts : [];
+    const base = {
+      job: spec.id,
+      stage,
+      user: spec.guest,
+      refusedBy: by,
+      purpose: spec.consent.purpose,
+      code: e.code,
+      ...(e.field !== undefined && { field: e.field }),
+      ...(counts !== undefined && { counts }),
+    };
+    try {
+      if (owners.length === 0) hook(base);
+      for (const owner of owners) hook({ ...base, owner, ...(consentOfHosts && { refusedBy: owner }) });
+    } catch (hookError) {
+      this.#logger.error('refusal hook failed', { job: spec.id, error: asFedscoreError(hookError).code });
+    }
   }
 
   /** The coordinator ended the job as failed: stop its attempts here and mark it failed (idempotent). */
@@ -396,30 +518,50 @@ export class JobRunner {
       stateDir: this.#o.stateDir,
       logger: log,
       progress: this.#o.progress ?? noProgress,
+      ...(this.#o.testFault !== undefined && { testFault: this.#o.testFault }),
       ...(consents !== undefined &&
         isHost && {
           // `at`: when this node accepted the job, by its own clock.
-          consent: (ids: readonly string[]) =>
-            consents.filterByConsent(ids, {
+          consent: (ids: readonly string[]) => {
+            const f = consents.filterByConsent(ids, {
               grantee: spec.guest,
               purpose: spec.consent.purpose,
               categories: spec.consent.categories,
               at: job.createdAt,
-            }),
+            });
+            // No enterprise may take part: this data owner refuses the job's use of its data.
+            if (f.included.length === 0 && ids.length > 0) {
+              this.#refused(
+                spec,
+                stage,
+                this.#o.party,
+                new FedscoreError('consent', 'no aligned enterprise has consent for this use', {
+                  field: 'consent',
+                }),
+                { intersection: ids.length, excluded: ids.length },
+              );
+            }
+            return f;
+          },
         }),
+      ...(this.#o.psiPolicy !== undefined && isHost && { psiPolicy: this.#o.psiPolicy }),
+      ...(this.#o.he !== undefined && { he: this.#o.he }),
       ...(this.#o.models !== undefined && { models: this.#o.models }),
     }).then(
       async (output) => {
         if (a.state !== State.RUNNING) return;
         this.#o.jobs.saveCheckpoint(job.id, stage, attempt, output);
         if (stage === 'psi') {
-          for (const [owner, c] of Object.entries((output as PsiCheckpoint).consent ?? {})) {
+          const psi = output as PsiCheckpoint;
+          for (const [owner, c] of Object.entries(psi.consent ?? {})) {
+            // The host's own table counts stay on the host (they are never sent).
+            const own = owner === this.#o.party ? psi.consentedSet : undefined;
             this.#o.jobs.event(
               job.id,
               'consent',
               stage,
               attempt,
-              `owner=${owner} intersection=${c.intersection} included=${c.included} excluded=${c.excludedTotal}`,
+              `owner=${owner} enforced=${c.enforced} aligned=${c.aligned}${own === undefined ? '' : ` offered=${own.offered} excluded=${own.excludedTotal}`}`,
             );
           }
         }
@@ -433,9 +575,15 @@ export class JobRunner {
         if (a.state !== State.RUNNING) return;
         a.error = asFedscoreError(e);
         a.state = State.FAILED;
+        if (REFUSAL_CODES.has(a.error.code) && this.#o.party !== job.coordinator) {
+          this.#refused(spec, stage, this.#o.party, a.error);
+        }
         this.#o.transport.revoke(key, a.error);
         this.#o.jobs.event(job.id, 'attempt_failed', stage, attempt, a.error.code);
         log.warn('stage attempt failed', { code: a.error.code, field: a.error.field });
+        if (POLICY_REFUSALS.has(a.error.code) && isHost) {
+          this.#policyRefusal(job.spec, stage, this.#o.party, a.error);
+        }
       },
     );
     return a;
@@ -465,6 +613,19 @@ export class JobRunner {
     }
   }
 
+  #policyRefusal(spec: JobSpec, stage: StageName, refusedBy: PartyId, e: FedscoreError): void {
+    this.#o.jobs.event(spec.id, 'policy_refusal', stage, null, `by=${refusedBy} code=${e.code}`);
+    this.#o.onPolicyRefusal?.({
+      job: spec.id,
+      stage,
+      requester: spec.guest,
+      refusedBy,
+      code: e.code,
+      ...(e.field !== undefined && e.field !== stage && { field: e.field }),
+      message: e.message,
+    });
+  }
+
   #abortLocal(key: string, reason: FedscoreError): void {
     const a = this.#attempts.get(key);
     this.#o.transport.revoke(key, reason);
@@ -485,6 +646,16 @@ export class JobRunner {
     let startIndex = initial.stage === null ? 0 : stages.indexOf(initial.stage);
     if (startIndex < 0) startIndex = 0;
     log.info('coordinating job', { from: stages[startIndex], resumed: initial.status === 'running' });
+    try {
+      this.#admit(spec);
+    } catch (e) {
+      const err = asFedscoreError(e);
+      this.#o.jobs.finish(id, { code: err.code, message: err.message });
+      log.error('job refused by this node', { code: err.code, field: err.field });
+      this.#lastNotifyTry.set(id, Date.now());
+      await this.#notifyFailure(spec);
+      return;
+    }
     for (let si = startIndex; si < stages.length; si++) {
       const stage = stages[si]!;
       const current = this.#o.jobs.require(id);
@@ -496,6 +667,15 @@ export class JobRunner {
         if (err === undefined) break;
         log.warn('stage attempt failed', { stage, attempt, code: err.code });
         if (FATAL_CODES.has(err.code) || tries + 1 >= maxAttempts) {
+          if (REFUSAL_CODES.has(err.code)) {
+            const by = err.details?.['peer'];
+            this.#refused(
+              spec,
+              err.code === 'policy' ? 'offer' : stage,
+              typeof by === 'string' ? by : this.#o.party,
+              err,
+            );
+          }
           this.#o.jobs.finish(id, { code: err.code, message: `${stage}: ${err.message}` });
           log.error('job failed', { stage, code: err.code });
           this.#lastNotifyTry.set(id, Date.now());
@@ -537,7 +717,9 @@ export class JobRunner {
       if (own.state === State.FAILED || own.state === State.ABORTED) failure = own.error;
       let allDone = own.state === State.DONE;
       for (const p of others) {
-        if (failure !== undefined) break;
+        // A party's own failure may be the consequence of another's refusal (its messages to a party
+        // that gave up are refused): ask the others too, and report a fatal reason over a retryable one.
+        if (failure !== undefined && FATAL_CODES.has(failure.code)) break;
         try {
           const r = await t.control(p, { query: { jobId: spec.id, stage, attempt } });
           lost.delete(p);
@@ -545,19 +727,23 @@ export class JobRunner {
           if (s === State.DONE) continue;
           allDone = false;
           if (s === State.FAILED || s === State.ABORTED) {
-            failure = new FedscoreError(
+            const remote = new FedscoreError(
               (r.status?.errorCode as ErrorCode) || 'internal',
               `${p}: ${r.status?.errorMessage || 'stage failed'}`,
-              { field: stage },
+              { field: stage, details: { peer: p } },
             );
-          } else if (s === State.UNKNOWN) {
+            if (failure === undefined || FATAL_CODES.has(remote.code)) failure = remote;
+            if (POLICY_REFUSALS.has(remote.code) && spec.hosts.includes(p)) {
+              this.#policyRefusal(spec, stage, p, remote);
+            }
+          } else if (s === State.UNKNOWN && failure === undefined) {
             failure = new FedscoreError('job_state', `${p} lost the attempt (restarted?)`, { field: stage });
           }
         } catch (e) {
           allDone = false;
           const n = (lost.get(p) ?? 0) + 1;
           lost.set(p, n);
-          if (n >= 2) {
+          if (n >= 2 && failure === undefined) {
             failure = new FedscoreError('io', `${p} stopped answering (${asFedscoreError(e).code})`, {
               field: `peers.${p}`,
             });
@@ -649,8 +835,15 @@ function omitId(spec: JobSpec): Omit<JobSpec, 'id'> {
 }
 
 /** Validate a job and record it as submitted in `jobs` (used by the runner and by `fedscore node submit`). */
-export function submitJob(jobs: JobStore, party: PartyId, input: unknown, file?: string): JobRecord {
+export function submitJob(
+  jobs: JobStore,
+  party: PartyId,
+  input: unknown,
+  file?: string,
+  accept?: AcceptPolicy,
+): JobRecord {
   const parsed = validateJobSpec(input, file);
+  if (accept !== undefined) checkJobPolicy(parsed, accept, party);
   if (parsed.guest !== party) {
     throw new FedscoreError(
       'invalid_config',

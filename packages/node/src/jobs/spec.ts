@@ -88,7 +88,14 @@ export const jobSpecSchema = z
       .string()
       .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a model name is lowercase letters, digits and ._-')
       .optional(),
-    /** Accept scheme 'none' and sub-128-bit parameters (debug runs only; every party must agree). */
+    /**
+     * Ask for scheme 'none' (no encryption; debug runs only). Each party also needs its own node
+     * config's `he.allowPlaintextScheme`: the guest's spec cannot switch encryption off for a host.
+     */
+    allowPlaintextScheme: z.boolean().optional(),
+    /** Ask for HE parameters below 128-bit security (e.g. Paillier-1024); each party's config must allow it. */
+    allowWeakParameters: z.boolean().optional(),
+    /** @deprecated Both of the above at once (the old single flag). */
     insecure: z.boolean().default(false),
   })
   .strict()
@@ -106,11 +113,11 @@ export const jobSpecSchema = z
         ctx.addIssue({ code: 'custom', path: ['data', p], message: `no dataset named for '${p}'` });
     }
     const uses = [s.train.scheme, ...(s.binning.enabled ? [s.binning.scheme] : [])];
-    if (uses.includes('none') && !s.insecure) {
+    if (uses.includes('none') && s.allowPlaintextScheme !== true && !s.insecure) {
       ctx.addIssue({
         code: 'custom',
         path: ['train', 'scheme'],
-        message: "scheme 'none' sends plaintext: set insecure: true",
+        message: "scheme 'none' sends plaintext: set allowPlaintextScheme: true",
       });
     }
   });

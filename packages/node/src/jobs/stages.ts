@@ -3,17 +3,22 @@
  * stage and role; each reads this party's earlier checkpoints from its store and returns this stage's
  * checkpoint. Parties and messages per stage (the algorithm packages' own docs give their protocols):
  *
- *   psi       guest <-> each host: ECDH-PSI (packages/psi, mode 'both'). Each host then applies its
- *             consent registry to the intersection (`ConsentRegistry.filterByConsent` for grantee = the
- *             guest, the job's purpose and categories, at the time the host accepted the job) and sends
- *             the guest `consented-positions` (positions in the PSI result that may take part) and
- *             `consent-summary` (exclusion counts by reason, the consent-set reference). The guest keeps
- *             the rows in every host's consented intersection, in its own file order, and sends each host
- *             `aligned-positions` (indices into that host's PSI result; a host refuses any outside its
- *             consented set) and `test-positions` (the seeded, label-stratified hold-out). Hosts learn the
- *             aligned rows and which are held out (as in FATE, where train and test are separate aligned
- *             tables), never a label; the guest learns which of its customers in the intersection did not
- *             authorize it (it is the grantee of those consents) and the counts by reason.
+ *   psi       Each host first applies its consent registry to its own table
+ *             (`ConsentRegistry.filterByConsent` for grantee = the guest, the job's purpose and categories,
+ *             at the instant the host accepted the job) and runs PSI with the guest on the enterprises that
+ *             consented only (packages/psi, mode 'both'); a guest announcing more ids than the host's policy
+ *             allows (`PsiPolicy`: an absolute bound and a ratio to the host's consented set) is refused
+ *             with `psi_policy` before the host sends any blinded id. The host then sends
+ *             `consent-summary` (the aligned count, the consent-set reference and instant: no counts of
+ *             its own table). The guest keeps the rows in every host's intersection, in its own file
+ *             order, and sends each host `aligned-positions` (indices into that host's PSI result) and
+ *             `test-positions` (the seeded, label-stratified hold-out). Hosts learn the aligned rows
+ *             (enterprises that authorized this guest) and which are held out (as in FATE, where train
+ *             and test are separate aligned tables), never a label, and nothing about the guest's other
+ *             ids but their number; the guest learns which of its ids are among the host's consenting
+ *             enterprises and their number, nothing about the host's non-consenting enterprises (issue 11,
+ *             finding 3: PSI before consent told the guest which of its ids the host held whether or not
+ *             they had consented).
  *   binning   guest: local bins + WOE/IV of its own columns; each host: its columns' bin sums under the
  *             guest's encrypted labels (packages/vfl WOE binning). The guest selects by IV (keeping at
  *             least the best feature of every party) and sends each host the names it keeps
@@ -96,6 +101,7 @@ import { float64VectorStep, idListStep, uint32VectorStep } from '@fedscore/wire'
 import { enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentExclusions, ConsentFilterResult } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
+import type { TestFault } from './fault.ts';
 import type { JobStore } from './job-store.ts';
 import type { JobSpec, StageName } from './spec.ts';
 
@@ -104,9 +110,11 @@ export const ALIGN_PROTOCOL = 'node.align';
 export const SELECT_PROTOCOL = 'node.select';
 export const EVALUATE_PROTOCOL = 'node.evaluate';
 export const PUBLISH_PROTOCOL = 'node.publish';
-/** 2: consent filtering in node.align (consented-positions, consent-summary); node.publish. */
-export const NODE_PROTOCOL_VERSION = 2;
-const CONSENTED_POSITIONS = uint32VectorStep('consented-positions');
+/**
+ * 3: PSI on the host's consented set; node.align carries `consent-summary` (aligned count, reference)
+ * and no consented positions. (2: consent filtering after PSI.)
+ */
+export const NODE_PROTOCOL_VERSION = 3;
 const CONSENT_SUMMARY = jsonStep('consent-summary', checkConsentSummary);
 const JOINT_MODEL = jsonStep('joint-model', checkJointModelMessage);
 const ALIGNED_POSITIONS = uint32VectorStep('aligned-positions');
@@ -130,24 +138,59 @@ export function stageProtocols(stage: StageName): Record<string, number> {
   }
 }
 
-/** What a host's consent check left of the PSI intersection (no identifiers: counts and a reference). */
+/**
+ * A host's consent check of a job, as the guest receives it: no identifiers and nothing about the host's
+ * enterprises outside the intersection (PSI ran on the consented set only, so every aligned enterprise
+ * is covered).
+ */
 export interface ConsentSummary {
   /** False when the host does not require consent (its config's governance.requireConsent). */
   readonly enforced: boolean;
   readonly purpose: string;
-  /** Enterprises in the PSI intersection before the consent check. */
-  readonly intersection: number;
-  readonly included: number;
-  readonly excluded: ConsentExclusions;
-  readonly excludedTotal: number;
-  /** `consentSetFingerprint` of the consents that covered the included set (absent when not enforced). */
+  /** Enterprises in the PSI intersection of the guest's ids with the host's consented set. */
+  readonly aligned: number;
+  /** `consentSetFingerprint` of the consents that cover the aligned set (absent when not enforced). */
   readonly consentRef?: string;
   /** The instant the consents were checked at (the host's acceptance of the job), ms since the epoch. */
   readonly at?: number;
 }
 
-/** A host's consent check of one job: the filter applied to the intersection's ids. */
+/** What the host's consent check kept of its own table for PSI (host-local: never sent). */
+export interface ConsentedSetRecord {
+  /** Enterprises of the host's table that entered PSI. */
+  readonly offered: number;
+  readonly excluded: ConsentExclusions;
+  readonly excludedTotal: number;
+}
+
+/** A host's consent check of one job: the filter applied to a list of its enterprise ids. */
 export type ConsentCheck = (ids: readonly string[]) => ConsentFilterResult;
+
+/** What a party's node accepts of HE in jobs (node config `he`), whatever the job's spec asks. */
+export interface HeAcceptance {
+  readonly allowPlaintextScheme: boolean;
+  readonly allowWeakParameters: boolean;
+}
+
+/**
+ * The HE opt-ins this party uses in a job: only those the job's spec asks for (`insecure`, deprecated,
+ * asks for both) AND this party's own node config allows (absent config: neither).
+ */
+export function heOptIns(spec: JobSpec, accepted: HeAcceptance | undefined): HeAcceptance {
+  return {
+    allowPlaintextScheme:
+      (spec.allowPlaintextScheme || spec.insecure) && accepted?.allowPlaintextScheme === true,
+    allowWeakParameters:
+      (spec.allowWeakParameters || spec.insecure) && accepted?.allowWeakParameters === true,
+  };
+}
+
+/** A host's bounds on the id set a guest submits to PSI (node config `governance.psi`). */
+export interface PsiPolicy {
+  readonly maxSubmittedIds: number;
+  /** Submitted ids per enterprise in the host's PSI set; 0 = no ratio bound. */
+  readonly maxSubmittedRatio: number;
+}
 
 export interface StageContext {
   readonly spec: JobSpec;
@@ -163,10 +206,16 @@ export interface StageContext {
   readonly stateDir: string;
   readonly logger: Logger;
   readonly progress: ProgressCallback;
-  /** Hosts that require consent: the check of this job (absent = every aligned enterprise takes part). */
+  /** Hosts that require consent: the check of this job (absent = every enterprise takes part). */
   readonly consent?: ConsentCheck;
+  /** Hosts: bounds on the guest's submitted PSI set (absent: only PSI's own `maxPeerCount`). */
+  readonly psiPolicy?: PsiPolicy;
+  /** What this party's node accepts of HE (config `he`; absent: neither opt-in). */
+  readonly he?: HeAcceptance;
   /** Where publish registers the model (absent: files only). */
   readonly models?: ModelRegistry;
+  /** Test-only fault injection (`fault.ts`). */
+  readonly testFault?: TestFault;
 }
 
 /** Checkpoints, per stage and role. Row lists are positions in this party's own table. */
@@ -177,6 +226,8 @@ export interface PsiCheckpoint {
   readonly test: number[];
   /** Consent check per data owner (host): on the guest every host's, on a host its own. */
   readonly consent?: Readonly<Record<string, ConsentSummary>>;
+  /** On a host that requires consent: what its consent check kept of its own table (never sent). */
+  readonly consentedSet?: ConsentedSetRecord;
 }
 export interface BinningCheckpoint {
   /** This party's features kept for training (column names). */
@@ -253,32 +304,26 @@ async function psiGuest(ctx: StageContext): Promise<PsiCheckpoint> {
     });
     if (r.rows === undefined) throw new FedscoreError('internal', 'PSI returned no rows', { field: 'psi' });
     const s = session(ctx, ALIGN_PROTOCOL, NODE_PROTOCOL_VERSION, `align-${host}`);
-    const consented = await s.receive(host, CONSENTED_POSITIONS);
     const summary = await s.receive(host, CONSENT_SUMMARY);
-    if (summary.intersection !== r.rows.length || summary.included !== consented.length) {
-      throw new FedscoreError('protocol_step', `${host}'s consent summary does not match its positions`, {
-        field: 'consent-summary.included',
+    if (summary.aligned !== r.rows.length) {
+      throw new FedscoreError('protocol_step', `${host}'s consent summary does not match the intersection`, {
+        field: 'consent-summary.aligned',
       });
     }
+    // Every position of the intersection is a consented enterprise: the host ran PSI on those only.
     const m = new Map<number, number>();
-    for (const k of consented) {
-      const g = r.rows[k];
-      if (g === undefined || m.has(g)) {
-        throw new FedscoreError('protocol_step', 'a consented position outside the intersection', {
-          field: 'consented-positions',
-        });
-      }
+    r.rows.forEach((g, k) => {
       m.set(g, k);
-    }
+    });
     perHost.push(m);
     consent[host] = summary;
   }
-  // Rows in every consented intersection, in the guest's file order (PSI's own order is randomized).
+  // Rows in every host's intersection, in the guest's file order (PSI's own order is randomized).
   const kept = [...perHost[0]!.keys()].filter((g) => perHost.every((m) => m.has(g))).sort((a, b) => a - b);
   if (kept.length === 0) {
-    const refused = Object.values(consent).some((c) => c.excludedTotal > 0);
-    throw refused
-      ? new FedscoreError('consent', 'no aligned enterprise has consent for this use', {
+    // The guest cannot tell "not held" from "held without consent": that is the point.
+    throw Object.values(consent).some((c) => c.enforced)
+      ? new FedscoreError('consent', "no enterprise of this party is among the hosts' consenting ones", {
           field: 'consent',
         })
       : new FedscoreError('invalid_argument', 'the parties share no enterprise: empty intersection', {
@@ -303,75 +348,83 @@ async function psiGuest(ctx: StageContext): Promise<PsiCheckpoint> {
     aligned: kept.length,
     test: test.length,
     hosts: ctx.spec.hosts.length,
-    consentExcluded: Object.values(consent).reduce((a, c) => a + c.excludedTotal, 0),
   });
   return { rows: kept, test, consent };
 }
 
 async function psiHost(ctx: StageContext): Promise<PsiCheckpoint> {
   const table = await ownTable(ctx);
-  const r = await runPsiHost(table.ids, {
-    channel: ctx.channel,
-    peer: ctx.spec.guest,
-    session: `${ctx.key}/psi-${ctx.party}`,
-    mode: 'both',
-    logger: ctx.logger,
-    progress: ctx.progress,
-  });
+  // Consent first (issue 11, finding 3): the rows of this party's table that may take part in this job.
+  // Only they enter PSI, so the guest learns nothing about an enterprise that did not authorize it --
+  // not even whether this party holds it -- and this party nothing about the guest's other customers.
+  const offered: number[] = [];
+  let consentedSet: ConsentedSetRecord | undefined;
+  if (ctx.consent === undefined) {
+    table.ids.forEach((_, row) => {
+      offered.push(row);
+    });
+  } else {
+    const f = ctx.consent(table.ids);
+    const ok = new Set(f.included);
+    table.ids.forEach((id, row) => {
+      const u = normalizeUscc(id);
+      if (ok.delete(u)) offered.push(row);
+    });
+    consentedSet = { offered: offered.length, excluded: f.excluded, excludedTotal: f.excludedTotal };
+    ctx.logger.info('consent applied before psi', {
+      offered: offered.length,
+      excluded: f.excludedTotal,
+    });
+    if (offered.length === 0) {
+      throw new FedscoreError('consent', 'no enterprise of this party has consent for this use', {
+        field: 'consent',
+      });
+    }
+  }
+  const policy = ctx.psiPolicy;
+  const r = await runPsiHost(
+    offered.map((row) => table.ids[row]!),
+    {
+      channel: ctx.channel,
+      peer: ctx.spec.guest,
+      session: `${ctx.key}/psi-${ctx.party}`,
+      mode: 'both',
+      logger: ctx.logger,
+      progress: ctx.progress,
+      ...(policy !== undefined && {
+        admitPeerCount: (count: number) => admitSubmittedIds(count, offered.length, policy),
+      }),
+    },
+  );
   if (r.rows === undefined) throw new FedscoreError('internal', 'PSI returned no rows', { field: 'psi' });
-  const psiRows = Array.from(r.rows);
-  // The data owner's consent check of the intersection: who may take part in this job.
-  const allowed: number[] = [];
+  const psiRows = Array.from(r.rows, (k) => offered[k]!);
   let summary: ConsentSummary;
   if (ctx.consent === undefined) {
-    psiRows.forEach((_, k) => {
-      allowed.push(k);
-    });
-    summary = {
-      enforced: false,
-      purpose: ctx.spec.consent.purpose,
-      intersection: psiRows.length,
-      included: psiRows.length,
-      excluded: { invalidId: 0, noConsent: 0, outOfScope: 0, revoked: 0, expired: 0, notYetValid: 0 },
-      excludedTotal: 0,
-    };
+    summary = { enforced: false, purpose: ctx.spec.consent.purpose, aligned: psiRows.length };
   } else {
-    const f = ctx.consent(psiRows.map((row) => table.ids[row]!));
-    const ok = new Set(f.included);
-    psiRows.forEach((row, k) => {
-      if (ok.has(normalizeUscc(table.ids[row]!))) allowed.push(k);
-    });
+    // The reference of the consents covering exactly the aligned set (the same instant as above).
+    const g = ctx.consent(psiRows.map((row) => table.ids[row]!));
+    if (g.included.length !== psiRows.length) {
+      throw new FedscoreError('internal', 'an aligned enterprise lost its consent within the job', {
+        field: 'consent',
+      });
+    }
     summary = {
       enforced: true,
       purpose: ctx.spec.consent.purpose,
-      intersection: psiRows.length,
-      included: allowed.length,
-      excluded: f.excluded,
-      excludedTotal: psiRows.length - allowed.length,
-      consentRef: f.consentRef,
-      at: f.at,
+      aligned: psiRows.length,
+      consentRef: g.consentRef,
+      at: g.at,
     };
   }
   const s = session(ctx, ALIGN_PROTOCOL, NODE_PROTOCOL_VERSION, `align-${ctx.party}`);
-  await s.send(ctx.spec.guest, CONSENTED_POSITIONS, Uint32Array.from(allowed));
   await s.send(ctx.spec.guest, CONSENT_SUMMARY, summary);
-  ctx.logger.info('consent applied', {
-    intersection: summary.intersection,
-    included: summary.included,
-    excluded: summary.excludedTotal,
-  });
-  const permitted = new Set(allowed);
   const positions = await s.receive(ctx.spec.guest, ALIGNED_POSITIONS);
   const test = await s.receive(ctx.spec.guest, TEST_POSITIONS);
   const rows = Array.from(positions, (k, i) => {
     const row = psiRows[k];
     if (row === undefined) {
       throw new FedscoreError('protocol_step', `aligned position ${i} points outside the intersection`, {
-        field: 'aligned-positions',
-      });
-    }
-    if (!permitted.has(k)) {
-      throw new FedscoreError('consent', `aligned position ${i} is an enterprise without consent`, {
         field: 'aligned-positions',
       });
     }
@@ -384,7 +437,37 @@ async function psiHost(ctx: StageContext): Promise<PsiCheckpoint> {
       });
     }
   }
-  return { rows, test: Array.from(test), consent: { [ctx.party]: summary } };
+  return {
+    rows,
+    test: Array.from(test),
+    consent: { [ctx.party]: summary },
+    ...(consentedSet !== undefined && { consentedSet }),
+  };
+}
+
+/**
+ * The host's policy on the guest's announced PSI set size: at most `maxSubmittedIds`, and at most
+ * `maxSubmittedRatio` per enterprise of the host's own PSI set (`offered`). `psi_policy` otherwise.
+ */
+export function admitSubmittedIds(count: number, offered: number, policy: PsiPolicy): void {
+  if (count > policy.maxSubmittedIds) {
+    throw new FedscoreError(
+      'psi_policy',
+      `the guest submits ${count} ids to PSI; this data owner accepts at most ${policy.maxSubmittedIds}`,
+      {
+        field: 'governance.psi.maxSubmittedIds',
+        details: { submitted: count, limit: policy.maxSubmittedIds },
+      },
+    );
+  }
+  const byRatio = Math.floor(policy.maxSubmittedRatio * offered);
+  if (policy.maxSubmittedRatio > 0 && count > byRatio) {
+    throw new FedscoreError(
+      'psi_policy',
+      `the guest submits ${count} ids to PSI; this data owner accepts at most ${policy.maxSubmittedRatio} per consenting enterprise (${byRatio})`,
+      { field: 'governance.psi.maxSubmittedRatio', details: { submitted: count, limit: byRatio } },
+    );
+  }
 }
 
 /** Seeded, label-stratified hold-out: sorted positions. */
@@ -435,7 +518,7 @@ async function binningGuest(ctx: StageContext): Promise<BinningCheckpoint> {
       {
         labels: y,
         scheme: b.scheme,
-        insecure: ctx.spec.insecure,
+        ...heOptIns(ctx.spec, ctx.he),
         logger: ctx.logger,
         progress: ctx.progress,
       },
@@ -468,8 +551,10 @@ async function binningHost(ctx: StageContext): Promise<BinningCheckpoint> {
     {
       columns: table.columns.map((c) => subsetColumn(c, rows)),
       binning: { method: b.method, bins: b.bins },
-      allowSchemes: ctx.spec.insecure ? ['ckks', 'paillier', 'none'] : ['ckks', 'paillier'],
-      insecure: ctx.spec.insecure,
+      allowSchemes: heOptIns(ctx.spec, ctx.he).allowPlaintextScheme
+        ? ['ckks', 'paillier', 'none']
+        : ['ckks', 'paillier'],
+      ...heOptIns(ctx.spec, ctx.he),
       logger: ctx.logger,
       progress: ctx.progress,
     },
@@ -543,8 +628,15 @@ function heldCheckpoints(ctx: StageContext): HeteroLrCheckpoint[] {
 async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Promise<TrainCheckpoint> {
   const t = ctx.spec.train;
   const resumeFrom = heldCheckpoints(ctx);
+  let killArmed = false;
   const onCheckpoint = (cp: HeteroLrCheckpoint): void => {
     ctx.jobs.saveEpochCheckpoint(ctx.spec.id, 'train', ctx.attempt, cp.epoch, serializeCheckpoint(cp));
+    if (cp.epoch === ctx.testFault?.killAfterEpoch) killArmed = true;
+  };
+  // Test-only (fault.ts): die at the first progress report after the epoch's checkpoint is committed.
+  const progress: ProgressCallback = (p) => {
+    if (killArmed) process.kill(process.pid, 'SIGKILL');
+    ctx.progress(p);
   };
   const resumed = (from: number): void => {
     if (from === 0) return;
@@ -552,7 +644,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
     ctx.logger.info('training resumed', { epoch: from, held: resumeFrom.length });
   };
   const maskSeed = (): string => maskSeedFor(ctx.jobs.partySecret(MASK_SEED_SECRET), ctx.spec.id, ctx.party);
-  const insecure = ctx.spec.insecure;
+  const { allowPlaintextScheme, allowWeakParameters } = heOptIns(ctx.spec, ctx.he);
   const providers = new Map<HeteroLrScheme, LrCipherProvider>();
   const ciphers = (s: HeteroLrScheme): LrCipherProvider => {
     let p = providers.get(s);
@@ -561,7 +653,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
         logger: ctx.logger,
         ...(t.ckksPreset !== undefined && { ckksPreset: t.ckksPreset }),
         ...(t.paillierBits !== undefined && { paillierBits: t.paillierBits }),
-        insecure,
+        allowWeakParameters,
       });
       providers.set(s, p);
     }
@@ -574,7 +666,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
       session: s,
       guest: ctx.spec.guest,
       ciphers,
-      allowInsecure: insecure,
+      allowPlaintextScheme,
       onCheckpoint,
       resumeFrom,
       logger: ctx.logger,
@@ -611,7 +703,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
       onCheckpoint,
       resumeFrom,
       logger: ctx.logger,
-      onProgress: ctx.progress,
+      onProgress: progress,
     }).run();
     resumed(r.resumedFrom);
     return {
@@ -629,12 +721,12 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
     ...(arbiter !== undefined && { arbiter }),
     features,
     ciphers,
-    allowInsecure: insecure,
+    allowPlaintextScheme,
     maskSeed: maskSeed(),
     onCheckpoint,
     resumeFrom,
     logger: ctx.logger,
-    onProgress: ctx.progress,
+    onProgress: progress,
   }).run();
   resumed(r.resumedFrom);
   return {
@@ -837,40 +929,13 @@ function count(value: unknown, field: string): number {
   return value;
 }
 
-const EXCLUSION_REASONS = [
-  'invalidId',
-  'noConsent',
-  'outOfScope',
-  'revoked',
-  'expired',
-  'notYetValid',
-] as const;
-
 function checkConsentSummary(value: unknown, field: string): ConsentSummary {
-  const o = objectWith(value, field, [
-    'enforced',
-    'purpose',
-    'intersection',
-    'included',
-    'excluded',
-    'excludedTotal',
-    'consentRef',
-    'at',
-  ]);
+  const o = objectWith(value, field, ['enforced', 'purpose', 'aligned', 'consentRef', 'at']);
   if (typeof o['enforced'] !== 'boolean') throw bad(`${field}.enforced`, 'a boolean');
   if (typeof o['purpose'] !== 'string' || !/^[a-z]{1,32}$/.test(o['purpose'])) {
     throw bad(`${field}.purpose`, 'a purpose');
   }
-  const ex = objectWith(o['excluded'], `${field}.excluded`, EXCLUSION_REASONS);
-  const excluded = Object.fromEntries(
-    EXCLUSION_REASONS.map((r) => [r, count(ex[r], `${field}.excluded.${r}`)]),
-  ) as unknown as ConsentExclusions;
-  const intersection = count(o['intersection'], `${field}.intersection`);
-  const included = count(o['included'], `${field}.included`);
-  const excludedTotal = count(o['excludedTotal'], `${field}.excludedTotal`);
-  if (included + excludedTotal !== intersection) {
-    throw bad(`${field}.excludedTotal`, 'included + excludedTotal = intersection');
-  }
+  const aligned = count(o['aligned'], `${field}.aligned`);
   const ref = o['consentRef'];
   if (ref !== undefined && (typeof ref !== 'string' || !/^consents:[0-9a-f]{64}$/.test(ref))) {
     throw bad(`${field}.consentRef`, 'consents:<sha256>');
@@ -880,10 +945,7 @@ function checkConsentSummary(value: unknown, field: string): ConsentSummary {
   return {
     enforced: o['enforced'],
     purpose: o['purpose'],
-    intersection,
-    included,
-    excluded,
-    excludedTotal,
+    aligned,
     ...(ref !== undefined && { consentRef: ref as string }),
     ...(at !== undefined && { at: at as number }),
   };

@@ -21,6 +21,7 @@
  */
 import {
   FedscoreError,
+  isFedscoreError,
   isValidUscc,
   type Logger,
   noopLogger,
@@ -611,7 +612,8 @@ export class AlertInbox {
  * Rescore every enterprise with a new alert from `government` under encryption: one online scoring
  * session (@fedscore/scoring, protocol scoring.online) in which the bank sends [[its partial score]] and
  * the government adds its partial from its current data. `bankPartialOf` gives the bank's own partial
- * (intercept included); enterprises it has no record of are skipped and counted.
+ * (intercept included); enterprises it has no record of are skipped and counted, as are those the
+ * government's quota refuses (`quota_exceeded`, `rate_limited`: their alerts stay pending).
  */
 export async function rescoreAlerted(options: {
   readonly inbox: AlertInbox;
@@ -620,12 +622,13 @@ export async function rescoreAlerted(options: {
   readonly government: string;
   readonly modelId: string;
   readonly bankPartialOf: (enterprise: string) => number | undefined;
-}): Promise<{ rescored: RescoreRecord[]; skipped: number; notFound: number }> {
+}): Promise<{ rescored: RescoreRecord[]; skipped: number; notFound: number; refused: number }> {
   const { inbox, scorer, session, government, modelId } = options;
   const pending = inbox.pendingEnterprises(government);
   const rescored: RescoreRecord[] = [];
   let skipped = 0;
   let notFound = 0;
+  let refused = 0;
   await scorer.open(session, government, modelId);
   try {
     for (const enterprise of pending) {
@@ -634,12 +637,22 @@ export async function rescoreAlerted(options: {
         skipped++;
         continue;
       }
-      const result = await scorer.score(enterprise, own);
+      let result: OnlineScore;
+      try {
+        result = await scorer.score(enterprise, own);
+      } catch (e) {
+        // The government's quota for this enterprise: its alerts stay pending for a later rescore.
+        if (isFedscoreError(e, 'quota_exceeded') || isFedscoreError(e, 'rate_limited')) {
+          refused++;
+          continue;
+        }
+        throw e;
+      }
       if (!result.found) notFound++;
       rescored.push(inbox.recordRescore(government, modelId, result));
     }
   } finally {
     await scorer.close();
   }
-  return { rescored, skipped, notFound };
+  return { rescored, skipped, notFound, refused };
 }

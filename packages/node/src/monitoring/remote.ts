@@ -37,12 +37,7 @@ import {
   ProtocolSession,
   type Table,
 } from '@fedscore/core';
-import {
-  ONLINE_SCORING_PROTOCOL,
-  OnlineScoringBank,
-  OnlineScoringGovernment,
-  SCORING_VERSION,
-} from '@fedscore/scoring';
+import { ONLINE_SCORING_PROTOCOL, OnlineScoringBank, SCORING_VERSION } from '@fedscore/scoring';
 import { type PartyModel, parsePartyModel, partyPartialScores } from '@fedscore/vfl';
 import { type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentRegistry } from '../consent/index.ts';
@@ -50,6 +45,12 @@ import type { JobStore } from '../jobs/job-store.ts';
 import type { JobSpec } from '../jobs/spec.ts';
 import { type BinningCheckpoint, partyFeatures, type TrainCheckpoint } from '../jobs/stages.ts';
 import type { ModelRegistry } from '../registry/index.ts';
+import {
+  DEFAULT_SCORING_POLICY,
+  governmentOnlineScoring,
+  type ScoringPolicyConfig,
+  ScoringQuota,
+} from '../scoring-policy/index.ts';
 import type { NodeStore, StoreMigrations } from '../store/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
 import {
@@ -134,6 +135,8 @@ export interface MonitoringEndpointOptions {
   readonly data: (name: string) => Promise<Table>;
   /** Concurrent sessions per peer. Default 4. */
   readonly maxSessionsPerPeer?: number;
+  /** Online scoring policy and quotas (the config's `scoring`). Default `DEFAULT_SCORING_POLICY`. */
+  readonly scoring?: ScoringPolicyConfig;
   readonly logger?: Logger;
 }
 
@@ -141,6 +144,8 @@ export interface MonitoringEndpointOptions {
 export class MonitoringEndpoint {
   readonly feed: CreditEventFeed;
   readonly service: MonitoringService;
+  /** Per-(bank, enterprise) online scoring counters (persisted in the store). */
+  readonly quota: ScoringQuota;
   readonly #o: MonitoringEndpointOptions;
   readonly #logger: Logger;
   readonly #active = new Map<PartyId, number>();
@@ -150,6 +155,7 @@ export class MonitoringEndpoint {
     this.#o = options;
     this.#logger = (options.logger ?? noopLogger).child({ component: 'monitoring' });
     this.feed = new CreditEventFeed(options.store);
+    this.quota = new ScoringQuota(options.store, options.scoring ?? DEFAULT_SCORING_POLICY);
     this.service = new MonitoringService({
       store: options.store,
       consents: options.consents,
@@ -256,7 +262,15 @@ export class MonitoringEndpoint {
       job: session,
       partialScoreOf: (e) => partials.get(normalizeUscc(e)),
     });
-    const gov = new OnlineScoringGovernment({ partialScoreOf: gated.partialScoreOf, logger: this.#logger });
+    const gov = governmentOnlineScoring({
+      policy: this.#o.scoring ?? DEFAULT_SCORING_POLICY,
+      quota: this.quota,
+      audit: this.#o.audit,
+      party,
+      grantee: bank,
+      session,
+      partialScoreOf: gated.partialScoreOf,
+    });
     try {
       const s = new ProtocolSession(this.#o.transport.channel(), {
         protocol: ONLINE_SCORING_PROTOCOL,
@@ -264,7 +278,12 @@ export class MonitoringEndpoint {
         session,
       });
       const r = await gov.serve(s, bank);
-      this.#logger.info('rescoring served', { peer: bank, requests: r.requests, refused: gated.refused() });
+      this.#logger.info('rescoring served', {
+        peer: bank,
+        requests: r.requests,
+        refused: gated.refused(),
+        policyOrQuotaRefused: r.refused,
+      });
     } finally {
       gov.dispose();
     }
@@ -285,6 +304,11 @@ export interface MonitoringClientOptions {
   readonly data: (name: string) => Promise<Table>;
   /** Longest wait for the government's reply in one session (ms). Default 120 000. */
   readonly deadlineMs?: number;
+  /**
+   * Rescore in band mode against these thresholds (the config's `monitoring.rescoreThresholds`);
+   * without them, exact mode, which a government serves only if its policy allows it.
+   */
+  readonly rescoreThresholds?: readonly number[];
   readonly logger?: Logger;
 }
 
@@ -356,7 +380,9 @@ export class MonitoringClient {
    * Rescore every alerted borrower not yet rescored, under encryption, with a registered model (`ref`,
    * e.g. `sme-credit-line@production`) trained by a job with this government.
    */
-  rescore(ref: string): Promise<{ rescored: RescoreRecord[]; skipped: number; notFound: number }> {
+  rescore(
+    ref: string,
+  ): Promise<{ rescored: RescoreRecord[]; skipped: number; notFound: number; refused: number }> {
     return this.#exclusive(async () => {
       const { models, jobs, party } = this.#o;
       const version = models.get(ref);
@@ -378,7 +404,12 @@ export class MonitoringClient {
         );
       }
       const partials = await partialScoresOf(job.spec, party, parsePartyModel(artifact), jobs, this.#o.data);
-      const scorer = await OnlineScoringBank.create({ mode: 'exact', logger: this.#logger });
+      const thresholds = this.#o.rescoreThresholds;
+      const scorer = await OnlineScoringBank.create({
+        mode: thresholds === undefined ? 'exact' : 'band',
+        ...(thresholds !== undefined && { thresholds }),
+        logger: this.#logger,
+      });
       try {
         const out = await this.#session(
           `rescore/${jobId}`,
@@ -414,6 +445,7 @@ export class MonitoringClient {
           rescored: out.rescored.length,
           skipped: out.skipped,
           notFound: out.notFound,
+          refused: out.refused,
         });
         return out;
       } finally {

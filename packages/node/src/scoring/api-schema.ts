@@ -20,6 +20,12 @@ export const SCORING_API_ERRORS = {
   unauthenticated: 401,
   /** The enterprise has not authorized this bank's scoring use at the government. */
   consent_missing: 403,
+  /**
+   * The government's policy does not serve this node's scoring mode (exact mode without its
+   * `allowExactMode`) or its number of band thresholds (above its `maxThresholds`): a configuration
+   * mismatch between the two nodes, not a property of the applicant.
+   */
+  policy_refused: 403,
   /** The government holds no record of the applicant. */
   no_record: 404,
   /** Wrong method on a known path. */
@@ -213,13 +219,13 @@ export function scoringOpenApiDocument(): Record<string, unknown> {
             '400': errorResponse('invalid_request: `field` names the wrong field.'),
             '401': errorResponse('unauthenticated: no or an unknown bearer token.'),
             '403': errorResponse(
-              "consent_missing: the enterprise has not authorized this bank's scoring use.",
+              "consent_missing: the enterprise has not authorized this bank's scoring use; policy_refused: the government's policy does not serve this node's scoring mode or band count.",
             ),
             '404': errorResponse('no_record: the government holds no record of the applicant.'),
             '413': errorResponse('payload_too_large.'),
             '415': errorResponse('unsupported_media_type: send application/json.'),
             '429': errorResponse(
-              'quota_exceeded or rate_limited (the government refused); `retry-after` is set for rate_limited.',
+              "quota_exceeded or rate_limited (the government's per (bank, enterprise) quota or rate refused, before it looked the applicant up); `retry-after` (seconds) is set.",
             ),
             '500': errorResponse('internal.'),
             '503': errorResponse(

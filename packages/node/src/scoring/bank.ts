@@ -51,9 +51,21 @@ import type { GrpcTransport } from '../transport/grpc.ts';
 import type { ScoreRequestBody, ScoreResponseBody } from './api-schema.ts';
 import { SCORE_SESSION_PREFIX } from './government.ts';
 
+/** The government's refusals the API answers with their own code (model_unavailable is a 503). */
+const API_REFUSALS: ReadonlySet<string> = new Set<Exclude<ScoreRefusal, 'model_unavailable'>>([
+  'policy_refused',
+  'quota_exceeded',
+  'rate_limited',
+  'consent_missing',
+]);
+
 /** A scoring call that ended without a score; `code` is the API error code. */
 export class ScoringRefusal extends Error {
-  readonly code: Exclude<ScoreRefusal, 'model_unavailable'> | 'upstream_unavailable' | 'overloaded';
+  readonly code:
+    | Exclude<ScoreRefusal, 'model_unavailable'>
+    | 'no_record'
+    | 'upstream_unavailable'
+    | 'overloaded';
   constructor(code: ScoringRefusal['code'], message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'ScoringRefusal';
@@ -225,19 +237,36 @@ export class ScoringClient {
       enterpriseFingerprint: fingerprint,
       enterpriseCount: 1,
     } as const;
-    let result: Awaited<ReturnType<OnlineScoringBank['score']>>;
+    let result: Awaited<ReturnType<OnlineScoringBank['score']>> | ScoringRefusal;
     try {
       result = await this.#withSession(served, async (s) => {
-        const r = await s.scorer.score(applicant, zBank, { requestId });
-        // The government does not serve this model to us: drop the session (a later request opens a
-        // new one, e.g. once the government has registered its part).
-        if (r.refusal === 'model_unavailable') {
-          throw new ScoringRefusal(
-            'upstream_unavailable',
-            `the government does not serve model ${served.version.modelId} to this bank`,
-          );
+        try {
+          return await s.scorer.score(applicant, zBank, { requestId });
+        } catch (e) {
+          // A per-request refusal (consent, quota, rate) leaves the session usable: returned, so that
+          // the session goes back to the pool. model_unavailable and policy_refused answer every request
+          // of the session: thrown, so the session is dropped and a later request opens a new one (e.g.
+          // once the government has registered its part or changed its policy).
+          if (isFedscoreError(e, 'model_unavailable')) {
+            throw new ScoringRefusal(
+              'upstream_unavailable',
+              `the government does not serve model ${served.version.modelId} to this bank`,
+            );
+          }
+          if (isFedscoreError(e, 'policy_refused')) {
+            throw new ScoringRefusal(
+              'policy_refused',
+              `the government's policy does not serve ${this.#o.config.mode} mode with ${
+                mode === 'band' ? this.#logitThresholds.length : 0
+              } thresholds (allowExactMode, maxThresholds)`,
+            );
+          }
+          if (isFedscoreError(e) && API_REFUSALS.has(e.code)) {
+            const code = e.code as ScoringRefusal['code'];
+            return new ScoringRefusal(code, REFUSAL_MESSAGES[code as keyof typeof REFUSAL_MESSAGES]);
+          }
+          throw e;
         }
-        return r;
       });
     } catch (e) {
       const code = e instanceof ScoringRefusal ? e.code : 'upstream_unavailable';
@@ -253,17 +282,17 @@ export class ScoringClient {
         { cause: e },
       );
     }
-    if (!result.found) {
-      const refusal = result.refusal ?? 'no_record';
+    if (result instanceof ScoringRefusal || !result.found) {
+      const refusal =
+        result instanceof ScoringRefusal
+          ? result
+          : new ScoringRefusal('no_record', REFUSAL_MESSAGES.no_record);
       await this.#commit.append({
         kind: 'access_refused',
         ...auditCommon,
-        details: { rpc: 'score', outcome: refusal, requestId, model: served.version.ref },
+        details: { rpc: 'score', outcome: refusal.code, requestId, model: served.version.ref },
       });
-      throw new ScoringRefusal(
-        refusal === 'model_unavailable' ? 'upstream_unavailable' : refusal,
-        REFUSAL_MESSAGES[refusal],
-      );
+      throw refusal;
     }
     await this.#commit.append({
       kind: 'data_use',
@@ -534,10 +563,12 @@ export class ScoringClient {
   }
 }
 
-const REFUSAL_MESSAGES: Record<ScoreRefusal, string> = {
+const REFUSAL_MESSAGES: Record<
+  Exclude<ScoreRefusal, 'policy_refused' | 'model_unavailable'> | 'no_record',
+  string
+> = {
   no_record: 'the government holds no record of this applicant',
   consent_missing: "the enterprise has not authorized this bank's scoring use at the government",
   quota_exceeded: "the bank's scoring quota for this enterprise at the government is used up",
-  rate_limited: 'the government refused: too many scoring requests; retry later',
-  model_unavailable: 'the government does not serve this model to this bank',
+  rate_limited: 'the government refused: too many scoring requests for this enterprise; retry later',
 };

@@ -9,15 +9,22 @@
  * scores come from its current data (the model's job's dataset, or `scoring.data`), recomputed every
  * `refreshSeconds`.
  *
- * Per request, in this order (the first that applies is the answer):
- *   1. consent: the enterprise must hold a `scoring` consent for the bank valid now, else
+ * The node's online scoring policy (config `scoring`: `allowExactMode`, `maxThresholds`, `quota`, `rate`;
+ * scoring-policy/) applies as to every online scoring session of this node (`governmentOnlineScoring`):
+ *   0. per session: exact mode is refused unless allowed, band mode above `maxThresholds` thresholds is
+ *      refused (`policy_refused`, every request of the session);
+ * then per request, in this order (the first that applies is the answer):
+ *   1. admission (per (bank, enterprise) rate and quota, `ScoringQuota`, counters in the node's store,
+ *      shared with monitoring's rescoring), else `rate_limited` / `quota_exceeded` -- asked before the
+ *      enterprise is looked up, so the refusal says nothing about this node's data; audited as a
+ *      `security_event` by scoring-policy/ (with the bank's request id);
+ *   2. the model: this node must serve the hello's model to this bank, else `model_unavailable`;
+ *   3. consent: the enterprise must hold a `scoring` consent for the bank valid now, else
  *      `consent_missing`;
- *   2. admission (quotas and rate limits per bank and enterprise, `ScoringAdmission`), else its refusal
- *      (`quota_exceeded`, `rate_limited`);
- *   3. a record of the enterprise with a finite partial score, else `no_record`.
- * An answered request is a `data_use` audit entry (actor the bank, owner this node, purpose scoring, job =
- * the bank's request id, the one-enterprise fingerprint and consent id); a refused one an
- * `access_refused` entry with the same keys and the refusal code. Neither holds a score or a feature.
+ *   4. a record of the enterprise with a finite partial score, else `no_record`.
+ * From step 2 on, an answered request is a `data_use` audit entry (actor the bank, owner this node,
+ * purpose scoring, job = the bank's request id, the one-enterprise fingerprint and consent id); a refused
+ * one an `access_refused` entry with the same keys and the refusal code. Neither holds a score or a feature.
  * A bank can only open sessions under its own name (the transport checks the caller's certificate), at
  * most `maxSessionsPerPeer` at a time; a failed session is a `security_event` audit entry.
  */
@@ -35,7 +42,7 @@ import {
 import {
   ONLINE_SCORING_PROTOCOL,
   type OnlineHelloInfo,
-  OnlineScoringGovernment,
+  type OnlineLookupRefusal,
   SCORING_VERSION,
   type ScoreRefusal,
 } from '@fedscore/scoring';
@@ -45,25 +52,16 @@ import type { ConsentRegistry } from '../consent/index.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import { partyFeatures } from '../jobs/stages.ts';
 import type { ModelRegistry } from '../registry/index.ts';
+import {
+  governmentOnlineScoring,
+  type ScoringPolicyConfig,
+  type ScoringQuota,
+} from '../scoring-policy/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
 
 /** First segment of every scoring session id. */
 export const SCORE_SESSION_PREFIX = 'score';
 const NONCE = /^[a-z0-9-]{8,64}$/;
-
-/** One request as the government's quota and rate policy sees it. */
-export interface ScoringAdmissionRequest {
-  readonly bank: PartyId;
-  /** Normalized USCC. */
-  readonly enterprise: string;
-  readonly requestId: string;
-  readonly modelId: string;
-  /** ms since the epoch. */
-  readonly at: number;
-}
-
-/** Quotas and rate limits: undefined admits the request, a refusal code refuses it. */
-export type ScoringAdmission = (request: ScoringAdmissionRequest) => ScoreRefusal | undefined;
 
 export interface ScoringEndpointOptions {
   readonly transport: GrpcTransport;
@@ -83,8 +81,10 @@ export interface ScoringEndpointOptions {
   readonly maxSessionsPerPeer?: number;
   /** Partial scores are recomputed from the data this often (s). Default 300. */
   readonly refreshSeconds?: number;
-  /** Quotas and rate limits per (bank, enterprise). Default: admit every consented request. */
-  readonly admission?: ScoringAdmission;
+  /** Modes and threshold cap served (the config's `scoring`). */
+  readonly policy: ScoringPolicyConfig;
+  /** Quotas and rate limits per (bank, enterprise) (`new ScoringQuota(store, config.scoring)`). */
+  readonly quota: ScoringQuota;
   readonly now?: () => number;
   readonly logger?: Logger;
 }
@@ -104,7 +104,7 @@ export class ScoringEndpoint {
   readonly #partials = new Map<string, Partials>();
   readonly #commit: AuditGroupCommit;
   #served = 0;
-  readonly #refused = new Map<ScoreRefusal, number>();
+  readonly #refused = new Map<ScoreRefusal | 'no_record', number>();
 
   constructor(options: ScoringEndpointOptions) {
     this.#o = options;
@@ -181,8 +181,15 @@ export class ScoringEndpoint {
     // A model this node does not serve to this bank: every request of the session is refused with
     // model_unavailable (the bank learns at once instead of waiting for its deadline).
     let unavailable = false;
-    const gov = new OnlineScoringGovernment({
+    const gov = governmentOnlineScoring({
+      policy: this.#o.policy,
+      quota: this.#o.quota,
+      audit: this.#o.audit,
+      party: this.#o.party,
+      grantee: bank,
+      session,
       logger: this.#logger,
+      onRefused: (code) => this.#refused.set(code, (this.#refused.get(code) ?? 0) + 1),
       onHello: async (hello) => {
         modelId = hello.modelId;
         try {
@@ -221,7 +228,7 @@ export class ScoringEndpoint {
     modelId: string,
     applicant: string,
     requestId: string,
-  ): Promise<ScoreRefusal> {
+  ): Promise<OnlineLookupRefusal> {
     this.#refused.set('model_unavailable', (this.#refused.get('model_unavailable') ?? 0) + 1);
     const enterprise = normalizeUscc(applicant);
     await this.#commit.append({
@@ -251,7 +258,7 @@ export class ScoringEndpoint {
     scores: Map<string, number>,
     applicant: string,
     requestId: string,
-  ): Promise<number | ScoreRefusal> {
+  ): Promise<number | OnlineLookupRefusal | undefined> {
     const { consents, party } = this.#o;
     const at = this.#now();
     const enterprise = normalizeUscc(applicant);
@@ -263,7 +270,7 @@ export class ScoringEndpoint {
       enterpriseFingerprint: enterpriseSetFingerprint([enterprise]),
       enterpriseCount: 1,
     } as const;
-    const refuse = async (refusal: ScoreRefusal, consentRef?: string): Promise<ScoreRefusal> => {
+    const refuse = async (refusal: 'consent_missing' | 'no_record', consentRef?: string): Promise<void> => {
       this.#refused.set(refusal, (this.#refused.get(refusal) ?? 0) + 1);
       await this.#commit.append({
         kind: 'access_refused',
@@ -271,20 +278,26 @@ export class ScoringEndpoint {
         ...(consentRef !== undefined && { consentRef }),
         details: { rpc: 'score', outcome: refusal, modelId, ...(requestId !== '' && { requestId }) },
       });
-      return refusal;
     };
-    if (!isValidUscc(enterprise)) return refuse('no_record');
+    if (!isValidUscc(enterprise)) {
+      await refuse('no_record');
+      return undefined;
+    }
     const consentRef = consents.consentFor(enterprise, {
       grantee: bank,
       purpose: 'scoring',
       categories: ['*'],
       at,
     }).consentId;
-    if (consentRef === undefined) return refuse('consent_missing');
-    const admitted = this.#o.admission?.({ bank, enterprise, requestId, modelId, at });
-    if (admitted !== undefined) return refuse(admitted, consentRef);
+    if (consentRef === undefined) {
+      await refuse('consent_missing');
+      return 'consent_missing';
+    }
     const value = scores.get(enterprise);
-    if (value === undefined || !Number.isFinite(value)) return refuse('no_record', consentRef);
+    if (value === undefined || !Number.isFinite(value)) {
+      await refuse('no_record', consentRef);
+      return undefined;
+    }
     this.#served++;
     await this.#commit.append({
       kind: 'data_use',

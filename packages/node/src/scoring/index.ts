@@ -15,7 +15,7 @@ export {
 } from './api-schema.ts';
 export type { ScoringClientOptions } from './bank.ts';
 export { ScoringClient, ScoringRefusal } from './bank.ts';
-export type { ScoringAdmission, ScoringAdmissionRequest, ScoringEndpointOptions } from './government.ts';
+export type { ScoringEndpointOptions } from './government.ts';
 export { SCORE_SESSION_PREFIX, ScoringEndpoint } from './government.ts';
 export type { ApiTokenEntry } from './tokens.ts';
 export { API_TOKEN_PREFIX, ApiTokens, apiTokenHash, createApiToken } from './tokens.ts';

@@ -8,8 +8,8 @@
  * Checks in order, each answered with a typed error body `{ error: { code, message, field?, requestId } }`:
  * route (404/405), token (401, audited as a `security_event`), media type (415), size (413), JSON and
  * schema (400 naming the field), then the model's feature list (400 naming the field) and the government's
- * answer (403 consent_missing, 404 no_record, 429 quota_exceeded / rate_limited, 503 upstream_unavailable
- * or overloaded). Any other failure is a 500 with the request id; the process stays up. Logs hold the
+ * answer (403 consent_missing or policy_refused, 404 no_record, 429 quota_exceeded / rate_limited with
+ * `retry-after`, 503 upstream_unavailable or overloaded). Any other failure is a 500 with the request id; the process stays up. Logs hold the
  * request id, outcome and timing, never the applicant, features or score.
  */
 import { randomUUID } from 'node:crypto';
@@ -37,6 +37,11 @@ export interface ScoringApiOptions {
   /** This node's party id (the actor of its audit entries). */
   readonly party: string;
   readonly maxBodyBytes?: number;
+  /**
+   * `retry-after` (seconds) of a 429 (the government's quota or rate refused). The government does not
+   * tell its windows; default 3600, the default government's rate window (`scoring.rate`).
+   */
+  readonly retryAfterSeconds?: number;
   /** PEM certificate and key: serve HTTPS. */
   readonly tls?: { readonly cert: string; readonly key: string };
   readonly logger?: Logger;
@@ -194,7 +199,9 @@ export async function startScoringApi(options: ScoringApiOptions): Promise<Scori
         err = new ApiError('internal', 'internal error; the request id locates it in the node log');
       }
       outcome = err.code;
-      if (err.code === 'rate_limited') res.setHeader('retry-after', '1');
+      if (err.code === 'rate_limited' || err.code === 'quota_exceeded') {
+        res.setHeader('retry-after', String(options.retryAfterSeconds ?? 3600));
+      }
       fail(res, err, requestId);
     } finally {
       logger.debug('scoring request', { requestId, outcome, ms: Math.round(performance.now() - t0) });

@@ -2,9 +2,18 @@
  * The node's state store: one SQLite database (`node:sqlite`, synchronous) in the node's state directory,
  * shared by every module of the node (jobs, consent, audit log, model registry, monitoring).
  *
- * - `NodeStore.open(stateDir)` creates the directory (mode 0700) and `fedscore.sqlite` inside it, turns on
- *   WAL journaling (readers such as `fedscore audit verify` do not block the running node), foreign keys
- *   and a busy timeout (a second process waits for the write lock instead of failing at once).
+ * - `NodeStore.open(stateDir)` creates the directory (mode 0700) and `fedscore.sqlite` inside it (0600;
+ *   SQLite gives its -wal and -shm files the database's mode), turns on WAL journaling (readers such as
+ *   `fedscore audit verify` do not block the running node), foreign keys and a busy timeout (a second
+ *   process waits for the write lock instead of failing at once). The directory is created one level at a
+ *   time (a recursive mkdir loops forever under /proc), never on a pseudo file system (/proc, /sys). A
+ *   directory or file with group or other access (an older build made them 0644) is tightened with a
+ *   warning, or refused when this user does not own it.
+ * - A store that existed is never silently re-created: the first open writes `fedscore.store` next to the
+ *   database (a marker holding the store's random id, which the database also holds). Later opens refuse
+ *   a database that is missing, empty (0 bytes: truncated) or another store (the ids differ) while the
+ *   marker says it was initialised; an empty database file without a marker is refused as well (a
+ *   truncated store of an older build). Deleting both files is the explicit way to start afresh.
  * - Migrations are per module: each module owns an ordered list of SQL scripts and `migrate()` applies the
  *   ones not yet applied, in one transaction. The SHA-256 of every applied script is recorded; an applied
  *   script whose text changed since is refused (append a new script instead), as is a store written by a
@@ -17,14 +26,44 @@
  * Every SQLite failure surfaces as `FedscoreError('store')` naming the store file; values are never put
  * into error messages (they may be enterprise identifiers or scores).
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  chmodSync,
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  type Stats,
+  statfsSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { FedscoreError, type Logger, noopLogger } from '@fedscore/core';
 
 /** File name of the database inside a state directory. */
 export const STORE_FILE = 'fedscore.sqlite';
+/** File name of the initialisation marker inside a state directory (the store's id; see the file comment). */
+export const STORE_MARKER = 'fedscore.store';
+
+/** Pseudo file systems a state directory can never live on (statfs magic numbers, linux/magic.h). */
+const PSEUDO_FILE_SYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x1cd1, 'devpts'],
+  [0x64626720, 'debugfs'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+]);
+
+/** The store's own schema: its identity, matched against the marker. */
+const STORE_IDENTITY: StoreMigrations = {
+  module: 'store',
+  steps: ['CREATE TABLE store_identity (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL) STRICT'],
+};
 
 /** A value bound to or read from SQL. Integers come back as `number` (exact up to 2^53). */
 export type SqlValue = null | number | bigint | string | Uint8Array;
@@ -84,19 +123,77 @@ export class NodeStore {
       throw new FedscoreError('invalid_argument', 'expected a state directory path', { field: 'stateDir' });
     }
     const readOnly = options.readOnly === true;
+    const logger = options.logger ?? noopLogger;
     const path = join(stateDir, STORE_FILE);
     if (!readOnly) {
-      try {
-        mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-      } catch (e) {
-        throw new FedscoreError('io', `cannot create the state directory (${errnoOf(e)})`, {
-          file: stateDir,
-          field: 'stateDir',
-          cause: e,
-        });
-      }
+      ensureStateDir(stateDir);
+      keepPrivate(stateDir, 0o700, logger);
     }
-    return NodeStore.#openFile(path, readOnly, options);
+    const marker = readMarker(stateDir);
+    const size = fileSize(path);
+    if (marker !== undefined && (size === undefined || size === 0)) {
+      throw new FedscoreError(
+        'store',
+        size === undefined
+          ? `the store was deleted: ${STORE_MARKER} says this directory holds store ${marker.id} but ${STORE_FILE} is gone (restore it from a backup; delete ${STORE_MARKER} too only to start an empty store)`
+          : `the store is empty (0 bytes, truncated?): ${STORE_MARKER} says this directory holds store ${marker.id} (restore ${STORE_FILE} from a backup)`,
+        { file: path, field: 'stateDir' },
+      );
+    }
+    if (size === 0) {
+      throw new FedscoreError(
+        'store',
+        `the store file is empty (0 bytes, truncated?): restore it from a backup, or delete it to start an empty store`,
+        { file: path, field: 'stateDir' },
+      );
+    }
+    const created = size === undefined;
+    const store = NodeStore.#openFile(path, readOnly, options, (s) => {
+      // A new file is empty until the first write: make it private (quietly) before anything is written.
+      if (!readOnly) {
+        for (const f of [path, `${path}-wal`, `${path}-shm`])
+          keepPrivate(f, 0o600, created ? undefined : logger);
+      }
+      if (marker !== undefined) damagedIfFails(path, () => s.#matchMarker(marker));
+    });
+    try {
+      if (marker === undefined && !readOnly) damagedIfFails(path, () => store.#adopt(stateDir, created));
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    return store;
+  }
+
+  #storeId(): string | undefined {
+    const hasTable =
+      this.get("SELECT 1 AS x FROM sqlite_schema WHERE type = 'table' AND name = 'store_identity'") !==
+      undefined;
+    return hasTable ? this.get<{ id: string }>('SELECT id FROM store_identity LIMIT 1')?.id : undefined;
+  }
+
+  /** Refuse a database that is not the store the marker names (replaced or re-created). */
+  #matchMarker(marker: StoreMarker): void {
+    const id = this.#storeId();
+    if (id !== marker.id) {
+      throw new FedscoreError(
+        'store',
+        `${STORE_FILE} is not the store this directory was initialised with (${STORE_MARKER} names store ${marker.id}, the database ${id === undefined ? 'none' : `store ${id}`}): it was replaced or re-created`,
+        { file: this.path, field: 'stateDir' },
+      );
+    }
+  }
+
+  /** Give a new store (or one of an older build) its id and write the marker. */
+  #adopt(stateDir: string, created: boolean): void {
+    this.migrate(STORE_IDENTITY);
+    let id = this.#storeId();
+    if (id === undefined) {
+      id = randomUUID();
+      this.run('INSERT INTO store_identity (id, created_at) VALUES (?, ?)', id, Date.now());
+    }
+    writeMarker(stateDir, { format: 1, id });
+    this.#logger.info(created ? 'store created' : 'store marker written', { store: id });
   }
 
   /** A private in-memory store (tests, dry runs). */
@@ -104,7 +201,12 @@ export class NodeStore {
     return NodeStore.#openFile(':memory:', false, options);
   }
 
-  static #openFile(path: string, readOnly: boolean, options: OpenStoreOptions): NodeStore {
+  static #openFile(
+    path: string,
+    readOnly: boolean,
+    options: OpenStoreOptions,
+    beforeWrites?: (store: NodeStore) => void,
+  ): NodeStore {
     const timeout = options.busyTimeoutMs ?? 5000;
     if (!Number.isInteger(timeout) || timeout < 0) {
       throw new FedscoreError('out_of_range', `${timeout} is not a non-negative integer`, {
@@ -122,11 +224,23 @@ export class NodeStore {
     }
     const store = new NodeStore(db, path, readOnly, options.logger ?? noopLogger);
     try {
+      // Reading the schema fails fast on a file that is not a SQLite database.
+      db.prepare('SELECT count(*) AS n FROM sqlite_schema').get();
+    } catch (e) {
+      db.close();
+      throw new FedscoreError('store', `not a usable store (${sqliteMessage(e)})`, { file: path, cause: e });
+    }
+    try {
+      // Checks that must see the file as it was, before this open writes anything to it.
+      beforeWrites?.(store);
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    try {
       if (!readOnly && path !== ':memory:') db.exec('PRAGMA journal_mode = WAL');
       if (!readOnly) db.exec('PRAGMA synchronous = FULL');
       if (!readOnly) db.exec(MIGRATIONS_TABLE);
-      // Reading the schema fails fast on a file that is not a SQLite database.
-      db.prepare('SELECT count(*) AS n FROM sqlite_schema').get();
     } catch (e) {
       db.close();
       throw new FedscoreError('store', `not a usable store (${sqliteMessage(e)})`, { file: path, cause: e });
@@ -156,6 +270,16 @@ export class NodeStore {
     }
     if (this.readOnly) {
       const v = this.schemaVersion(module);
+      if (v === 0 && steps.length > 0) {
+        const any = this.#hasMigrations();
+        throw new FedscoreError(
+          'store',
+          any
+            ? `this store holds no ${module} data yet (nothing of that kind was ever written to it)`
+            : 'this file holds no fedscore store (a new or empty database: a node creates its store on first start)',
+          { file: this.path, field: 'stateDir' },
+        );
+      }
       if (v < steps.length) {
         throw new FedscoreError(
           'store',
@@ -217,6 +341,27 @@ export class NodeStore {
       // A read-only store that never saw a migration has no table yet.
       if (this.readOnly && e instanceof FedscoreError) return 0;
       throw e;
+    }
+  }
+
+  #hasMigrations(): boolean {
+    try {
+      return this.get('SELECT 1 AS x FROM store_migrations LIMIT 1') !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * SQLite's quick check (page structure, no index cross-check); the problems found, empty when sound. A
+   * file too damaged to check is one problem.
+   */
+  quickCheck(): string[] {
+    try {
+      const rows = this.all<{ quick_check: string }>('PRAGMA quick_check');
+      return rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
+    } catch (e) {
+      return [e instanceof Error ? e.message : String(e)];
     }
   }
 
@@ -344,6 +489,166 @@ function sqliteMessage(e: unknown): string {
     return code !== undefined && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
   }
   return String(e);
+}
+
+/** Run `fn`; a store error without a field (SQLite could not read the file) names a damaged store. */
+function damagedIfFails(path: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof FedscoreError && e.code === 'store' && e.field === undefined) {
+      throw new FedscoreError(
+        'store',
+        `the store is damaged (${sqliteMessage(e.cause ?? e)}): restore it from a backup`,
+        {
+          file: path,
+          field: 'stateDir',
+          cause: e,
+        },
+      );
+    }
+    throw e;
+  }
+}
+
+interface StoreMarker {
+  readonly format: 1;
+  readonly id: string;
+}
+
+function readMarker(stateDir: string): StoreMarker | undefined {
+  const file = join(stateDir, STORE_MARKER);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return undefined;
+    throw new FedscoreError('store', `cannot read the store marker (${errnoOf(e)})`, { file, cause: e });
+  }
+  try {
+    const m = JSON.parse(text) as { format?: unknown; id?: unknown };
+    if (m.format === 1 && typeof m.id === 'string' && m.id.length > 0) return { format: 1, id: m.id };
+  } catch {
+    // reported below
+  }
+  throw new FedscoreError('store', 'the store marker is damaged: restore it from a backup', {
+    file,
+    field: 'stateDir',
+  });
+}
+
+/** Write the marker atomically (temp file, fsync, rename), mode 0600. */
+function writeMarker(stateDir: string, marker: StoreMarker): void {
+  const file = join(stateDir, STORE_MARKER);
+  const tmp = `${file}.tmp`;
+  try {
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, `${JSON.stringify(marker)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (e) {
+    throw new FedscoreError('io', `cannot write the store marker (${errnoOf(e)})`, {
+      file,
+      field: 'stateDir',
+      cause: e,
+    });
+  }
+}
+
+function fileSize(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return undefined;
+    throw new FedscoreError('store', `cannot read the store file (${errnoOf(e)})`, {
+      file: path,
+      field: 'stateDir',
+      cause: e,
+    });
+  }
+}
+
+/**
+ * Create the state directory (0700) one level at a time below its nearest existing ancestor, refusing a
+ * pseudo file system and a path through a file. Node's recursive mkdir spins forever on some /proc paths.
+ */
+function ensureStateDir(stateDir: string): void {
+  const fail = (message: string, cause?: unknown): FedscoreError =>
+    new FedscoreError('io', `cannot create the state directory: ${message}`, {
+      file: stateDir,
+      field: 'stateDir',
+      ...(cause !== undefined && { cause }),
+    });
+  const missing: string[] = [];
+  let dir = resolve(stateDir);
+  let st: Stats | undefined;
+  for (;;) {
+    try {
+      st = statSync(dir);
+      break;
+    } catch (e) {
+      const code = errnoOf(e);
+      if (code !== 'ENOENT') throw fail(`${dir} is not accessible (${code})`, e);
+      missing.unshift(dir);
+      const up = dirname(dir);
+      if (up === dir) throw fail('no existing ancestor directory');
+      dir = up;
+    }
+  }
+  if (!st.isDirectory()) throw fail(`${dir} is not a directory`);
+  let fsType: number | undefined;
+  try {
+    fsType = statfsSync(dir).type;
+  } catch {
+    fsType = undefined;
+  }
+  const pseudo = fsType === undefined ? undefined : PSEUDO_FILE_SYSTEMS.get(fsType);
+  if (pseudo !== undefined) throw fail(`${dir} is on the ${pseudo} pseudo file system`);
+  for (const d of missing) {
+    try {
+      mkdirSync(d, { mode: 0o700 });
+    } catch (e) {
+      if (errnoOf(e) !== 'EEXIST') throw fail(`mkdir ${d} failed (${errnoOf(e)})`, e);
+    }
+  }
+}
+
+/**
+ * Give `path` (when it exists) no group or other access: an older build created files 0644. Tightened with
+ * a warning when this user owns it; refused when it does not (it cannot be fixed from here).
+ */
+function keepPrivate(path: string, mode: number, logger: Logger | undefined): void {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return;
+    throw new FedscoreError('store', `cannot check the mode (${errnoOf(e)})`, { file: path, cause: e });
+  }
+  const current = st.mode & 0o777;
+  if ((current & 0o077) === 0) return;
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new FedscoreError(
+      'store',
+      `mode ${current.toString(8)} gives group or other users access and the file belongs to another user (uid ${st.uid}): make it ${mode.toString(8)}`,
+      { file: path, field: 'stateDir' },
+    );
+  }
+  try {
+    chmodSync(path, mode);
+  } catch (e) {
+    throw new FedscoreError('store', `cannot restrict mode ${current.toString(8)} (${errnoOf(e)})`, {
+      file: path,
+      field: 'stateDir',
+      cause: e,
+    });
+  }
+  logger?.warn('store access tightened', { file: path, from: current.toString(8), to: mode.toString(8) });
 }
 
 function errnoOf(e: unknown): string {

@@ -79,6 +79,8 @@ const MAX_SESSIONS_PER_STANDING_GRANT = 10_000;
 const FIELD_KEY = 'fedscore-field';
 /** Refused calls an unauthenticated connection may make before it is closed (each one is audited). */
 export const MAX_UNAUTHENTICATED_CALLS = 8;
+/** The whole answer an unauthenticated caller gets (details only in the node's own log and audit log). */
+export const UNAUTHENTICATED_REFUSAL = 'the caller is not authenticated';
 /** How long an unauthenticated connection may stay open. */
 export const UNAUTHENTICATED_CONNECTION_MS = 10_000;
 
@@ -265,6 +267,7 @@ const GRPC_STATUS_OF: Partial<Record<ErrorCode, grpc.status>> = {
   invalid_argument: grpc.status.INVALID_ARGUMENT,
   invalid_config: grpc.status.INVALID_ARGUMENT,
   consent: grpc.status.PERMISSION_DENIED,
+  policy: grpc.status.PERMISSION_DENIED,
   timeout: grpc.status.DEADLINE_EXCEEDED,
 };
 
@@ -373,7 +376,13 @@ export class GrpcTransport {
       Health: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
         t.#onHealth(call, cb),
     });
-    t.#port = await t.#listen(options.listen, options.tls);
+    try {
+      t.#port = await t.#listen(options.listen, options.tls);
+    } catch (e) {
+      // Nothing of a transport that cannot listen stays open.
+      await t.close();
+      throw e;
+    }
     t.#logger.info('transport listening', { port: t.#port, peers: Object.keys(options.peers).length });
     return t;
   }
@@ -849,11 +858,19 @@ export class GrpcTransport {
       code: fe.code,
       field: fe.field,
       peer,
+      ...(peer === undefined && { remote: remoteAddress, reason: fe.message }),
     });
     try {
       this.#onRejected(event);
     } catch (hookError) {
       this.#logger.error('rejection hook failed', { error: String(hookError) });
+    }
+    // An unauthenticated caller learns nothing about this node (its party, its CA, its peers): the
+    // reason stays in the node's log and audit log.
+    if (peer === undefined && fe.code === 'peer_identity') {
+      return toServiceError(
+        new FedscoreError('peer_identity', UNAUTHENTICATED_REFUSAL, { field: 'certificate' }),
+      );
     }
     return toServiceError(fe);
   }

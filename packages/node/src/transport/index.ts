@@ -22,9 +22,11 @@ export {
   GrpcTransport,
   MAX_UNAUTHENTICATED_CALLS,
   UNAUTHENTICATED_CONNECTION_MS,
+  UNAUTHENTICATED_REFUSAL,
 } from './grpc.ts';
 export type { PresentedCertificate, VerifiedPeer, VerifyPeerOptions } from './peer-auth.ts';
 export {
+  checkOwnTlsMaterial,
   describeCertificate,
   MAX_INTERMEDIATES,
   parseCaBundle,

@@ -18,7 +18,7 @@
  * The details recorded are public parts of the certificate only (SHA-256 fingerprint, subject, issuer,
  * serial, the party it claims): never key material.
  */
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { FedscoreError, type PartyId } from '@fedscore/core';
 import { partyIdFromSan } from './certs.ts';
 
@@ -193,4 +193,89 @@ export function verifyPeerCertificate(
     throw refuse(`'${party}' is not a configured peer of ${options.self}`, presented);
   }
   return { party, certificate: presented };
+}
+
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+
+/**
+ * Check a node's own TLS material at start, so that a node never runs on another party's certificate and
+ * key, or trusts a leaf certificate as its CA: every `tls.ca` certificate must be a CA certificate
+ * (basic constraints CA); `tls.cert` must name `party` in its SAN URI, not be a CA, allow server and client
+ * authentication (where it lists extended key usages), be within its validity dates, and chain to `tls.ca`
+ * (directly or through CA certificates that follow it in the same file); `tls.key` must be the private
+ * key of `tls.cert`. Throws `invalid_config` naming the field (`tls.ca`, `tls.cert`, `tls.key`).
+ */
+export function checkOwnTlsMaterial(
+  tls: { readonly ca: string; readonly cert: string; readonly key: string },
+  party: PartyId,
+  now = Date.now(),
+): void {
+  const bad = (field: string, message: string, cause?: unknown): FedscoreError =>
+    new FedscoreError('invalid_config', message, { field, ...(cause !== undefined && { cause }) });
+  const anchors = parseCaBundle(tls.ca);
+  for (const a of anchors) {
+    if (!a.ca) {
+      throw bad(
+        'tls.ca',
+        `the CA bundle holds a certificate that is not a CA (${a.subject.replaceAll('\n', ', ')}): a leaf certificate cannot be a trust anchor`,
+      );
+    }
+  }
+  const chain = (tls.cert.match(PEM_CERT) ?? []).map((b) => {
+    try {
+      return new X509Certificate(b);
+    } catch (e) {
+      throw bad('tls.cert', 'not a PEM X.509 certificate', e);
+    }
+  });
+  const leaf = chain[0];
+  if (leaf === undefined) throw bad('tls.cert', 'no PEM certificate in the file');
+  if (leaf.ca) throw bad('tls.cert', "the node's certificate is a CA certificate, not a party certificate");
+  let named: PartyId;
+  try {
+    named = partyIdFromSan(leaf.subjectAltName, 'tls.cert');
+  } catch (e) {
+    throw bad('tls.cert', e instanceof Error ? e.message : String(e), e);
+  }
+  if (named !== party) {
+    throw bad('tls.cert', `the certificate is party '${named}''s, this node is '${party}'`);
+  }
+  const eku = leaf.keyUsage;
+  if (eku !== undefined && eku.length > 0 && !(eku.includes(SERVER_AUTH) && eku.includes(CLIENT_AUTH))) {
+    throw bad('tls.cert', 'the certificate must allow both server and client authentication');
+  }
+  if (!withinValidity(leaf, now)) {
+    throw bad('tls.cert', `the certificate is outside its validity (${leaf.validFrom} to ${leaf.validTo})`);
+  }
+  // (An expired CA in the bundle is allowed -- bundles carry old and new CAs during a rotation -- but
+  // the one this certificate chains to must be valid.)
+  let anchored = false;
+  for (let i = 0; i < chain.length && !anchored; i++) {
+    const c = chain[i]!;
+    const anchor = anchors.find((a) => issues(a, c));
+    if (anchor !== undefined) {
+      if (!withinValidity(anchor, now)) {
+        throw bad(
+          'tls.ca',
+          `the CA certificate that issued tls.cert is outside its validity (${anchor.validTo})`,
+        );
+      }
+      anchored = true;
+    } else if (chain[i + 1] === undefined || !issues(chain[i + 1]!, c)) break;
+  }
+  if (!anchored) {
+    throw bad(
+      'tls.cert',
+      `the certificate is not issued by the CA of tls.ca (its issuer: ${leaf.issuer.replaceAll('\n', ', ')})`,
+    );
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(tls.key);
+  } catch (e) {
+    throw bad('tls.key', 'not a PEM private key', e);
+  }
+  if (!leaf.checkPrivateKey(key)) {
+    throw bad('tls.key', "the private key does not belong to the node's certificate (tls.cert)");
+  }
 }

@@ -74,6 +74,55 @@ export const DEFAULT_MAX_CATEGORIES = 20;
 /** Bin indices are stored as Uint16: at most this many bins per feature. */
 export const MAX_BINS = 65535;
 
+/**
+ * The floor on the rows of any bin whose label sums leave the label owner (docs/protocols/woe-binning.md,
+ * "Bin-size floor"): max(50, 1% of the rows). A bin's WOE, its share of the IV, and the merges planned
+ * from its counts are functions of its label sum; for a bin of one row that is the row's label, and the
+ * feature owner knows which row it is. Applies to every method: the host merges smaller value bins
+ * before it publishes counts (`floorMergePlan`), and the guest refuses a layout with a smaller bin.
+ */
+export const MIN_RELEASED_BIN_ROWS = 50;
+export const MIN_RELEASED_BIN_SHARE = 0.01;
+
+/** The fewest rows a non-empty released bin may have, out of `rows`. */
+export function minReleasedBinRows(rows: number): number {
+  return Math.max(MIN_RELEASED_BIN_ROWS, Math.ceil(MIN_RELEASED_BIN_SHARE * rows));
+}
+
+/**
+ * A merge plan (for `applyMergePlan`) that joins every non-empty value bin below `minRows` rows to a
+ * neighbour, without labels: repeatedly, the smallest such bin joins the smaller of its neighbours
+ * (numeric: adjacent intervals; categorical: adjacent in the fitted order, most frequent first, so rare
+ * categories pool together and with "other"). Empty bins release nothing and are left alone unless a
+ * merge absorbs them. The missing bin (last, when `hasMissing`) is never merged: its rows cannot join an
+ * interval, so the caller refuses a small one. A single value bin below `minRows` stays (refused too).
+ */
+export function floorMergePlan(count: ArrayLike<number>, hasMissing: boolean, minRows: number): number[] {
+  const n = count.length;
+  const valueBins = hasMissing ? n - 1 : n;
+  const segs: { first: number; rows: number }[] = [];
+  for (let i = 0; i < valueBins; i++) segs.push({ first: i, rows: count[i]! });
+  for (;;) {
+    let small = -1;
+    for (let j = 0; j < segs.length; j++) {
+      const r = segs[j]!.rows;
+      if (r > 0 && r < minRows && (small < 0 || r < segs[small]!.rows)) small = j;
+    }
+    if (small < 0 || segs.length <= 1) break;
+    const left = small > 0 ? segs[small - 1]!.rows : Number.POSITIVE_INFINITY;
+    const right = small + 1 < segs.length ? segs[small + 1]!.rows : Number.POSITIVE_INFINITY;
+    const j = left <= right ? small - 1 : small;
+    segs.splice(j, 2, { first: segs[j]!.first, rows: segs[j]!.rows + segs[j + 1]!.rows });
+  }
+  const plan = new Array<number>(n).fill(0);
+  segs.forEach((seg, g) => {
+    const end = g + 1 < segs.length ? segs[g + 1]!.first : valueBins;
+    for (let i = seg.first; i < end; i++) plan[i] = g;
+  });
+  if (hasMissing) plan[n - 1] = segs.length;
+  return plan;
+}
+
 /** Bins excluding the missing bin. */
 export function valueBinCount(bins: FeatureBins): number {
   return bins.kind === 'numeric' ? bins.edges.length + 1 : bins.groups.length;

@@ -21,7 +21,7 @@ import {
   createAdditiveHe,
   createCkksContext,
 } from '@fedscore/he';
-import { type MergeOptions, planMerge } from './bins.ts';
+import { type MergeOptions, minReleasedBinRows, planMerge } from './bins.ts';
 import { BINNING_CKKS_PARAMS } from './ckks-sums.ts';
 import { binSumRotations, DEFAULT_MAX_DIGIT_BITS, decodeBinSums, planBinSums } from './packing.ts';
 import {
@@ -48,10 +48,16 @@ export interface WoeBinningGuestOptions {
   readonly merge?: MergeOptions;
   /** Send the WOE of the host's bins back to the host (needed for its WOE transform). Default false. */
   readonly releaseWoe?: boolean;
-  /** Paillier modulus bits (default 2048; below needs `insecure`). */
+  /** Paillier modulus bits (default 2048; below needs `allowWeakParameters`). */
   readonly paillierBits?: number;
-  /** Allow `none` and sub-128-bit parameters. Never with real data. */
+  /** Allow scheme `none` (labels in the clear). Never with real data. Always warned. */
+  readonly allowPlaintextScheme?: boolean;
+  /** Allow parameters below 128-bit security (Paillier below 2048 bits). Always warned. */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated Both opt-ins at once (the old single flag). */
   readonly insecure?: boolean;
+  /** Accept host bins below the floor `minReleasedBinRows`. Only for the attack test (see the host's). */
+  readonly unsafeAllowSmallBins?: boolean;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
 }
@@ -87,6 +93,24 @@ function checkLabels(labels: ArrayLike<number>): Float64Array {
   return y;
 }
 
+/**
+ * Refuse a layout with a non-empty bin below the floor, before any label is encrypted or any sum
+ * decrypted: the guest does not rely on the host having merged small bins.
+ */
+function checkBinFloor(layout: HostLayout): void {
+  const minRows = minReleasedBinRows(layout.rows);
+  layout.features.forEach((f, i) => {
+    const small = f.counts.findIndex((k) => k > 0 && k < minRows);
+    if (small >= 0) {
+      throw new FedscoreError(
+        'out_of_range',
+        `host feature '${f.name}' has a bin of ${f.counts[small]} rows, below the floor of ${minRows} (max(50, 1% of ${layout.rows} rows)): its released WOE and sums would reveal labels`,
+        { field: `features[${i}].counts`, details: { rows: f.counts[small]!, minimum: minRows } },
+      );
+    }
+  });
+}
+
 export async function runWoeBinningGuest(
   session: ProtocolSession,
   host: PartyId,
@@ -95,11 +119,13 @@ export async function runWoeBinningGuest(
   const y = checkLabels(options.labels);
   const scheme = options.scheme ?? 'ckks';
   const logger = options.logger ?? noopLogger;
+  // HE warnings go to the caller's logger, else process.emitWarning (never to the no-op default).
+  const heLogger = options.logger === undefined ? {} : { logger: options.logger };
   const progress = options.progress ?? noProgress;
-  if (scheme === 'none' && options.insecure !== true) {
+  if (scheme === 'none' && options.allowPlaintextScheme !== true && options.insecure !== true) {
     throw new FedscoreError(
       'he_insecure_params',
-      "scheme 'none' sends labels in the clear; pass insecure: true",
+      "scheme 'none' sends labels in the clear; pass allowPlaintextScheme: true",
       {
         field: 'scheme',
       },
@@ -111,6 +137,7 @@ export async function runWoeBinningGuest(
       field: 'rows',
     });
   }
+  if (options.unsafeAllowSmallBins !== true) checkBinFloor(layout);
   const { cells, counts, derivedBin } = layoutCells(layout);
   let badOfCell: Float64Array;
   if (scheme === 'ckks') {
@@ -168,8 +195,13 @@ export async function runWoeBinningGuest(
   } else {
     const he: AdditiveHeSecret = await createAdditiveHe(
       scheme === 'paillier'
-        ? { scheme, bits: options.paillierBits ?? 2048, insecure: options.insecure === true, logger }
-        : { scheme: 'none', logger },
+        ? {
+            scheme,
+            bits: options.paillierBits ?? 2048,
+            allowWeakParameters: options.allowWeakParameters === true || options.insecure === true,
+            ...heLogger,
+          }
+        : { scheme: 'none', ...heLogger },
     );
     try {
       await session.send(host, LABEL_KEYS_STEP, {

@@ -27,6 +27,8 @@ import {
   binTotals,
   type FeatureBins,
   fitBins,
+  floorMergePlan,
+  minReleasedBinRows,
 } from './bins.ts';
 import { BINNING_CKKS_PARAMS } from './ckks-sums.ts';
 import { planBinSums } from './packing.ts';
@@ -48,14 +50,24 @@ export interface WoeBinningHostOptions {
   readonly binning?: BinningOptions;
   /** Names the guest sees (default: the column names). Same length as `columns`. */
   readonly publishedNames?: readonly string[];
-  /** Schemes the host accepts. Default ['ckks', 'paillier']; 'none' also needs `insecure`. */
+  /** Schemes the host accepts. Default ['ckks', 'paillier']; 'none' also needs `allowPlaintextScheme`. */
   readonly allowSchemes?: readonly ('ckks' | 'paillier' | 'none')[];
+  /** Accept the guest's scheme 'none' (its labels in the clear). Default false. Always warned. */
+  readonly allowPlaintextScheme?: boolean;
+  /** Accept the guest's keys below 128-bit security (e.g. Paillier-1024). Default false. Always warned. */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated Both opt-ins at once (the old single flag). */
   readonly insecure?: boolean;
   /** Worker threads for the CKKS sums (default 2). */
   readonly workers?: number;
   /** Flooding noise (default `cryptoRng()`; a seeded one only in tests). */
   readonly rng?: Rng;
   readonly floodingStdDev?: number;
+  /**
+   * Publish bins below the floor `minReleasedBinRows` as fitted. Only for the attack test that shows what
+   * the floor prevents: a row alone in a bin has its label revealed by the bin's WOE.
+   */
+  readonly unsafeAllowSmallBins?: boolean;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
 }
@@ -101,10 +113,15 @@ export async function runWoeBinningHost(
   const supervised = options.binning?.method === 'chimerge' || options.binning?.monotone === true;
   const fine: FeatureBins[] = [];
   const binIndex: Uint16Array[] = [];
+  /** Per column, the value bin its (too few) missing rows are published with, or -1. */
+  const folded: number[] = columns.map(() => -1);
+  /** Per column, the bin counts the guest sees (after folding). */
+  const published: number[][] = [];
   const counts: number[][] = [];
+  const minRows = minReleasedBinRows(rows);
   columns.forEach((c, i) => {
-    const bins = fitBins(c, options.binning);
-    const idx = assignBins(c, bins);
+    let bins = fitBins(c, options.binning);
+    let idx = assignBins(c, bins);
     if (idx.length !== rows) {
       throw new FedscoreError(
         'invalid_argument',
@@ -114,9 +131,45 @@ export async function runWoeBinningHost(
         },
       );
     }
+    let count = [...binTotals(idx, binCount(bins)).count];
+    if (options.unsafeAllowSmallBins !== true) {
+      // Before anything about this column leaves: no bin whose label sum will be released is small.
+      const plan = floorMergePlan(count, bins.missing, minRows);
+      if (plan.some((g, b) => g !== b)) {
+        bins = applyMergePlan(bins, plan);
+        idx = assignBins(c, bins);
+        count = [...binTotals(idx, binCount(bins)).count];
+      }
+      const valueBins = bins.missing ? count.length - 1 : count.length;
+      const small = count.slice(0, valueBins).findIndex((k) => k > 0 && k < minRows);
+      if (small >= 0) {
+        throw new FedscoreError(
+          'out_of_range',
+          `column '${c.name}': its ${count[small]} non-missing rows are below the floor of ${minRows} rows (max(50, 1% of ${rows})) under which a released WOE reveals labels; drop the column`,
+          { field: c.name, details: { rows: count[small]!, minimum: minRows } },
+        );
+      }
+      const missingRows = bins.missing ? count[valueBins]! : 0;
+      if (missingRows > 0 && missingRows < minRows && valueBins > 0) {
+        // Missing rows cannot join an interval in the bins, but their label sum can join a bin's in
+        // the protocol: they are counted, summed and released with the largest value bin, which is
+        // then also their WOE here (the guest sees a feature without a missing bin).
+        let largest = 0;
+        for (let b = 1; b < valueBins; b++) if (count[b]! > count[largest]!) largest = b;
+        folded[i] = largest;
+      }
+    }
     fine.push(bins);
-    binIndex.push(idx);
-    counts.push([...binTotals(idx, binCount(bins)).count]);
+    counts.push(count);
+    const into = folded[i]!;
+    if (into < 0) {
+      binIndex.push(idx);
+      published.push(count);
+    } else {
+      const missing = count.length - 1;
+      binIndex.push(idx.map((b) => (b === missing ? into : b)));
+      published.push(count.slice(0, missing).map((k, b) => (b === into ? k + count[missing]! : k)));
+    }
     progress({ stage: 'binning: host bins', done: i + 1, total: columns.length, unit: 'features' });
   });
   const layout: HostLayout = {
@@ -124,15 +177,17 @@ export async function runWoeBinningHost(
     features: columns.map((c, i) => ({
       name: names[i]!,
       categorical: c.kind === 'categorical',
-      missingBin: fine[i]!.missing,
-      counts: counts[i]!,
+      missingBin: fine[i]!.missing && folded[i]! < 0,
+      counts: published[i]!,
       fine: supervised,
     })),
   };
   await session.send(guest, HOST_LAYOUT_STEP, layout);
   const keys = await session.receive(guest, LABEL_KEYS_STEP);
   const allowed = options.allowSchemes ?? ['ckks', 'paillier'];
-  if (!allowed.includes(keys.scheme) || (keys.scheme === 'none' && options.insecure !== true)) {
+  const allowPlaintextScheme = options.allowPlaintextScheme === true || options.insecure === true;
+  const allowWeakParameters = options.allowWeakParameters === true || options.insecure === true;
+  if (!allowed.includes(keys.scheme) || (keys.scheme === 'none' && !allowPlaintextScheme)) {
     throw new FedscoreError('protocol_abort', `host does not accept HE scheme '${keys.scheme}'`, {
       field: 'scheme',
     });
@@ -152,7 +207,12 @@ export async function runWoeBinningHost(
   let cost: WoeBinningHostResult['cost'];
   const rng = options.rng ?? cryptoRng();
   if (keys.scheme === 'ckks') {
-    const ctx = await loadCkksPublicContext(keys.publicContext, { insecure: options.insecure === true });
+    const ctx = await loadCkksPublicContext(keys.publicContext, {
+      allowWeakParameters,
+      expected: { scheme: 'ckks' },
+      // Not the no-op default: without a logger the HE package warns through process.emitWarning.
+      ...(options.logger !== undefined && { logger: options.logger }),
+    });
     try {
       const p = ctx.params;
       if (
@@ -198,7 +258,13 @@ export async function runWoeBinningHost(
         field: 'LabelBatch.items',
       });
     }
-    const he = await loadAdditiveHePublic(keys.publicContext, { insecure: options.insecure === true });
+    // The blob must be of the scheme the guest announced (and this host accepted): never believed alone.
+    const he = await loadAdditiveHePublic(keys.publicContext, {
+      allowWeakParameters,
+      allowPlaintextScheme,
+      expected: { scheme: keys.scheme },
+      ...(options.logger !== undefined && { logger: options.logger }),
+    });
     try {
       const cts = items.map((b) => he.deserializeCiphertext(b));
       // FATE style: add the row ciphertexts of each cell, then re-randomize with an encryption of 0.
@@ -244,32 +310,39 @@ export async function runWoeBinningHost(
   }
   const features: HostFeatureOutcome[] = columns.map((c, i) => {
     const r = results[i]!;
-    const bins = supervised ? applyMergePlan(fine[i]!, r.mergePlan) : fine[i]!;
+    const into = folded[i]!;
+    // A folded missing bin stays a bin of its own here (the last), with the WOE of the bin it was
+    // published with.
+    const plan = supervised && into >= 0 ? [...r.mergePlan, Math.max(-1, ...r.mergePlan) + 1] : r.mergePlan;
+    const bins = supervised ? applyMergePlan(fine[i]!, plan) : fine[i]!;
     const idxCount = supervised
       ? (() => {
           const k = new Array<number>(binCount(bins)).fill(0);
-          r.mergePlan.forEach((g, b) => {
+          plan.forEach((g, b) => {
             k[g]! += counts[i]![b]!;
           });
           return k;
         })()
       : counts[i]!;
-    if (r.woe.length > 0 && r.woe.length !== binCount(bins)) {
+    const releasedBins = binCount(bins) - (into >= 0 ? 1 : 0);
+    if (r.woe.length > 0 && r.woe.length !== releasedBins) {
       throw new FedscoreError(
         'wire_decode',
-        `feature ${i}: ${r.woe.length} WOE values for ${binCount(bins)} bins`,
+        `feature ${i}: ${r.woe.length} WOE values for ${releasedBins} bins`,
         {
           field: 'HostResult.features.woe',
         },
       );
     }
+    const woe =
+      into >= 0 && r.woe.length > 0 ? [...r.woe, r.woe[supervised ? r.mergePlan[into]! : into]!] : r.woe;
     return {
       name: c.name,
       bins,
       count: idxCount,
       iv: r.iv,
-      ...(r.woe.length > 0 && {
-        model: { party: session.party, name: c.name, bins, woe: r.woe, iv: r.iv },
+      ...(woe.length > 0 && {
+        model: { party: session.party, name: c.name, bins, woe, iv: r.iv },
       }),
     };
   });

@@ -6,7 +6,7 @@
  * Two workers give ~1.9x on two cores (../shared/ANCHORS.md).
  */
 import { Worker } from 'node:worker_threads';
-import { FedscoreError, type ProgressCallback, type Rng } from '@fedscore/core';
+import { FedscoreError, type ProgressCallback, type Rng, siblingModuleUrl } from '@fedscore/core';
 import type { CkksPublicContext, CkksVector } from '@fedscore/he';
 import { evaluateBinSumsCkks, floodBinSums, type SumCell } from './ckks-sums.ts';
 import type { BinSumCost, BinSumLayout } from './packing.ts';
@@ -90,7 +90,7 @@ export async function evaluateBinSumsParallel(
             from: from!,
             to: to!,
           };
-          const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: input });
+          const worker = new Worker(siblingModuleUrl('./worker', import.meta.url), { workerData: input });
           let result: BinSumWorkerOutput | undefined;
           worker.on('message', (m: BinSumWorkerOutput | { progress: number }) => {
             if ('progress' in m) {

@@ -29,6 +29,7 @@ import {
 import type { LrCipherProvider } from './cipher.ts';
 import { contextMessage, withAbort } from './exchange.ts';
 import {
+  checkBatchFloor,
   epochBatches,
   type HeteroLrScheme,
   learningRateAt,
@@ -53,6 +54,8 @@ export interface HeteroLrArbiterOptions {
   readonly guest: PartyId;
   readonly ciphers: (scheme: HeteroLrScheme) => LrCipherProvider;
   /** Accept the plaintext debug scheme `none`. Default false. */
+  readonly allowPlaintextScheme?: boolean;
+  /** @deprecated The old name of `allowPlaintextScheme`. */
   readonly allowInsecure?: boolean;
   /**
    * Called at the end of every epoch with the arbiter's checkpoint (epoch and release count: it holds no
@@ -61,6 +64,8 @@ export interface HeteroLrArbiterOptions {
   readonly onCheckpoint?: CheckpointCallback;
   /** The checkpoints the arbiter holds (its last few); see HeteroLrGuestOptions.resumeFrom. */
   readonly resumeFrom?: readonly HeteroLrCheckpoint[];
+  /** Skip the batch-size floor. Only for the attack test (see HeteroLrGuestOptions). */
+  readonly unsafeAllowSmallBatches?: boolean;
   readonly logger?: Logger;
 }
 
@@ -102,7 +107,7 @@ export class HeteroLrArbiter {
         field: 'mode',
       });
     }
-    if (plan.scheme === 'none' && o.allowInsecure !== true) {
+    if (plan.scheme === 'none' && o.allowPlaintextScheme !== true && o.allowInsecure !== true) {
       throw new FedscoreError('he_insecure_params', "the guest asks for scheme 'none' (no encryption)", {
         field: 'scheme',
       });
@@ -110,7 +115,13 @@ export class HeteroLrArbiter {
     if (plan.maxColumns < 1) {
       throw new FedscoreError('protocol_step', 'plan without max_columns', { field: 'max_columns' });
     }
-    const sk = await o.ciphers(plan.scheme).create({ batchSize: plan.batchSize, columns: plan.maxColumns });
+    const largestBatch = checkBatchFloor(
+      trainingRows(plan.rows, plan.validationRows).length,
+      plan.batchSize,
+      plan.maxColumns,
+      o.unsafeAllowSmallBatches === true,
+    );
+    const sk = await o.ciphers(plan.scheme).create({ batchSize: largestBatch, columns: plan.maxColumns });
     const parties = [o.guest, ...plan.hosts];
     let releases = 0;
     let epochs = 0;

@@ -11,7 +11,7 @@
  * A key holder makes an `LrCipherSecret`; the others load an `LrCipherPublic` from its public bytes.
  * Encrypted vectors cross the wire as `CiphertextBatch`es; the receiver states the length it expects.
  */
-import { FedscoreError, type Logger, noopLogger } from '@fedscore/core';
+import { FedscoreError, type Logger } from '@fedscore/core';
 import type {
   AdditiveCiphertext,
   AdditiveHePublic,
@@ -110,9 +110,14 @@ export const DEFAULT_DIAGONAL_CACHE_MIB = 1024;
 export interface CipherProviderOptions {
   /** CKKS parameters preset. Default 'ckks-8192'. */
   readonly ckksPreset?: CkksPresetName;
-  /** Paillier modulus bits. Default 2048 (1024 needs `insecure`). */
+  /**
+   * Paillier modulus bits. Default 2048 (1024 needs `allowWeakParameters`). When set, a peer's key of
+   * another size is refused on load (`he_context_mismatch`, field 'n').
+   */
   readonly paillierBits?: number;
-  /** Accept parameters below 128-bit security (tests). */
+  /** Accept parameters below 128-bit security, own and loaded (tests, comparisons). Always warned. */
+  readonly allowWeakParameters?: boolean;
+  /** @deprecated The old name of `allowWeakParameters`. */
   readonly insecure?: boolean;
   readonly logger?: Logger;
 }
@@ -135,17 +140,31 @@ export function cipherProvider(
             await createAdditiveHe({
               scheme: 'paillier',
               ...(options.paillierBits !== undefined && { bits: options.paillierBits }),
-              ...(options.insecure !== undefined && { insecure: options.insecure }),
+              allowWeakParameters: weakOk(options),
               ...(options.logger !== undefined && { logger: options.logger }),
             }),
           ) as LrCipherSecret,
+        // The key holder's key is checked against this party's plan: scheme and (if set) size.
         load: async (bytes) =>
-          additiveCipher(await loadAdditiveHePublic(bytes, { insecure: options.insecure === true })),
+          additiveCipher(
+            await loadAdditiveHePublic(bytes, {
+              allowWeakParameters: weakOk(options),
+              expected: {
+                scheme: 'paillier',
+                ...(options.paillierBits !== undefined && { paillierBits: options.paillierBits }),
+              },
+              ...(options.logger !== undefined && { logger: options.logger }),
+            }),
+          ),
       };
   }
 }
 
 // --- helpers ----------------------------------------------------------------------------------------
+
+function weakOk(options: CipherProviderOptions): boolean {
+  return options.allowWeakParameters === true || options.insecure === true;
+}
 
 function hexBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length >> 1);
@@ -563,7 +582,8 @@ function itemWidth(values: number, items: number): number {
 const CKKS_LAYOUT_TAG = 'fedscore.hetero-lr.ckks-layout/2';
 
 function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
-  const logger = options.logger ?? noopLogger;
+  // Not defaulted to a no-op: without a logger the HE package warns through process.emitWarning.
+  const logger = options.logger === undefined ? {} : { logger: options.logger };
   return {
     scheme: 'ckks',
     async create(shape, runtime = {}) {
@@ -574,8 +594,8 @@ function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
         params: preset,
         rotations: packedRotationSteps(layout),
         relinearization: false,
-        ...(options.insecure !== undefined && { insecure: options.insecure }),
-        logger,
+        allowWeakParameters: weakOk(options),
+        ...logger,
       });
       const cipher = ckksCipher(ctx, layout, runtime, ctx) as LrCipherSecret;
       return { ...cipher, serializePublic: () => prefixLayout(shape, ctx.serialize()) };
@@ -583,7 +603,9 @@ function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
     async load(bytes, runtime = {}) {
       const { shape, rest } = readLayout(bytes);
       const ctx = await loadCkksPublicContext(rest, {
-        insecure: options.insecure === true,
+        allowWeakParameters: weakOk(options),
+        expected: { scheme: 'ckks' },
+        ...logger,
       });
       const layout = packedLayout(shape.batchSize, shape.columns, ctx.slotCount);
       return ckksCipher(ctx, layout, runtime);

@@ -55,17 +55,26 @@ export function checkFeatures(features: PartyFeatures, field: string): number {
     for (let i = 0; i < c.length; i++) {
       const v = c[i]!;
       if (!Number.isNaN(v) && !Number.isFinite(v)) {
-        throw new FedscoreError('invalid_argument', 'infinite value', { field: `${names[j]}`, line: i + 1 });
+        throw new FedscoreError('invalid_argument', 'infinite value', {
+          field: `${names[j]}`,
+          details: { row: i },
+        });
       }
     }
   });
   return rows;
 }
 
-/** Fit mean and standard deviation of each column on `rows` (missing values skipped). */
+/**
+ * Fit mean and standard deviation of each column on `rows` (missing values skipped). Moments that are
+ * not finite (a value near ±1.8e308 makes the mean or the variance overflow) are an `out_of_range` error
+ * naming the column (`names[j]`, else `columns[j]`): a column scaled by an infinite deviation would be
+ * zeroed silently and the model file would hold `"scale": null`.
+ */
 export function fitStandardization(
   columns: readonly Float64Array[],
   rows: ArrayLike<number>,
+  names?: readonly string[],
 ): Standardization {
   const mean: number[] = [];
   const scale: number[] = [];
@@ -82,6 +91,14 @@ export function fitStandardization(
       m2 += delta * (v - m);
     }
     const sd = n > 1 ? Math.sqrt(m2 / n) : 0;
+    if (!Number.isFinite(m) || !Number.isFinite(sd)) {
+      const j = mean.length;
+      throw new FedscoreError(
+        'out_of_range',
+        `the column's ${Number.isFinite(m) ? 'variance' : 'mean'} overflows (values too large to standardize); rescale the column`,
+        { field: names?.[j] ?? `columns[${j}]` },
+      );
+    }
     mean.push(n > 0 ? m : 0);
     scale.push(sd > 1e-12 ? sd : 1);
   }

@@ -64,6 +64,7 @@ import {
 } from './model.ts';
 import {
   batchOrder,
+  checkBatchFloor,
   fixedBatches,
   type HeteroLrDataPartyOptions,
   type HeteroLrHyperparams,
@@ -76,7 +77,16 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { gradientStep, maskSource, type Plan, planToWire, subtract, uniformMask } from './plan.ts';
+import {
+  checkFiniteValues,
+  encryptingDerived,
+  gradientStep,
+  maskSource,
+  type Plan,
+  planToWire,
+  subtract,
+  uniformMask,
+} from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
@@ -110,6 +120,11 @@ export interface HeteroLrGuestOptions extends HeteroLrDataPartyOptions {
   readonly ciphers: (scheme: HeteroLrScheme) => LrCipherProvider;
   /** Default: derived from the session id. */
   readonly modelId?: string;
+  /**
+   * Skip the batch-size floor (`checkBatchFloor`). Only for the attack test that shows what the floor
+   * prevents: with it, a host solves the labels of a small batch from its own gradient.
+   */
+  readonly unsafeAllowSmallBatches?: boolean;
 }
 
 /** One epoch of the run, as the guest saw it. */
@@ -166,6 +181,8 @@ export class HeteroLrGuest {
 
     const validationRows = stratifiedHoldout(y, h.validationFraction, h.seed);
     const train = trainingRows(rows, validationRows);
+    const unsafeBatches = o.unsafeAllowSmallBatches === true;
+    checkBatchFloor(train.length, h.batchSize, pg + 1, unsafeBatches);
     const plan0 = makePlan(o, h, rows, validationRows, pg);
     for (const host of o.hosts) await s.send(host, TRAIN_PLAN, planToWire(plan0));
     const hostNames: string[][] = [];
@@ -184,6 +201,7 @@ export class HeteroLrGuest {
     }
     const hostColumns = hostNames.map((n) => n.length);
     const plan: Plan = { ...plan0, maxColumns: Math.max(pg + 1, ...hostColumns) };
+    const largestBatch = checkBatchFloor(train.length, h.batchSize, plan.maxColumns, unsafeBatches);
 
     const provider = o.ciphers(o.scheme);
     const runtime = {
@@ -197,7 +215,7 @@ export class HeteroLrGuest {
       await s.send(o.arbiter!, TRAIN_PLAN, planToWire(plan));
       pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), o.scheme, runtime);
     } else {
-      own = await provider.create({ batchSize: h.batchSize, columns: Math.max(...hostColumns) });
+      own = await provider.create({ batchSize: largestBatch, columns: Math.max(...hostColumns) });
       for (const host of o.hosts) await s.send(host, PUBLIC_CONTEXT, contextMessage(own, o.scheme));
       for (const host of o.hosts)
         hostKeys.push(await loadContext(provider, await s.receive(host, PUBLIC_CONTEXT), o.scheme, runtime));
@@ -231,7 +249,7 @@ export class HeteroLrGuest {
       resumedFrom,
     });
 
-    const std = fitStandardization(o.features.columns, train);
+    const std = fitStandardization(o.features.columns, train, o.features.names);
     const X = applyStandardization(o.features.columns, std);
     const weights = classWeights(y, train, h);
     const fixed = fixedBatches(train, h.batchSize, plan.shuffleSeed);
@@ -292,7 +310,10 @@ export class HeteroLrGuest {
             }
             const sum = acc!;
             const weighted = plan.classWeighted ? consume(sum, () => key.mulPlain(sum, c)) : sum;
-            const d = consume(weighted, () => key.addPlain(weighted, q));
+            checkFiniteValues(q, e + 1, 'residuals');
+            const d = consume(weighted, () =>
+              encryptingDerived(e + 1, 'residuals', () => key.addPlain(weighted, q)),
+            );
             const batch = key.toBatch(d);
             for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
             const mask = uniformMask(rng, pg + 1, h.maskBits);
@@ -314,7 +335,8 @@ export class HeteroLrGuest {
               for (const host of o.hosts) await s.send(host, CLASS_WEIGHTS, batch);
             }
             {
-              const qe = me.encrypt(q);
+              checkFiniteValues(q, e + 1, 'residuals');
+              const qe = encryptingDerived(e + 1, 'residuals', () => me.encrypt(q));
               const batch = me.toBatch(qe);
               qe.dispose();
               for (const host of o.hosts) await s.send(host, RESIDUAL, batch);
@@ -360,6 +382,7 @@ export class HeteroLrGuest {
             }
           }
           gradientStep(w, grad, lr, h.l2, pg);
+          checkFiniteValues(w, e + 1, 'weights');
           progress({ stage: 'hetero-lr batch', done: bi + 1, total: order.length, unit: 'batch' });
         }
         epochs = e + 1;
@@ -526,7 +549,10 @@ function checkLabels(labels: ArrayLike<number>, rows: number): Float64Array {
   for (let i = 0; i < rows; i++) {
     const v = labels[i];
     if (v !== 0 && v !== 1) {
-      throw new FedscoreError('invalid_argument', 'labels must be 0 or 1', { field: 'labels', line: i + 1 });
+      throw new FedscoreError('invalid_argument', 'labels must be 0 or 1', {
+        field: 'labels',
+        details: { row: i },
+      });
     }
     y[i] = v;
     pos += v;

@@ -49,6 +49,7 @@ import {
 import { MODEL_FORMAT_VERSION, PARTY_MODEL_FORMAT, type PartyModel } from './model.ts';
 import {
   batchOrder,
+  checkBatchFloor,
   fixedBatches,
   type HeteroLrDataPartyOptions,
   type HeteroLrScheme,
@@ -57,7 +58,16 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { gradientStep, maskSource, type Plan, planFromWire, subtract, uniformMask } from './plan.ts';
+import {
+  checkFiniteValues,
+  encryptingDerived,
+  gradientStep,
+  maskSource,
+  type Plan,
+  planFromWire,
+  subtract,
+  uniformMask,
+} from './plan.ts';
 import {
   CLASS_WEIGHTS,
   EPOCH_CONTROL,
@@ -85,9 +95,13 @@ export interface HeteroLrHostOptions extends HeteroLrDataPartyOptions {
   /** The HE backend for the scheme the guest plans. */
   readonly ciphers: (scheme: HeteroLrScheme) => LrCipherProvider;
   /** Accept the plaintext debug scheme `none` (default false: refused). */
+  readonly allowPlaintextScheme?: boolean;
+  /** @deprecated The old name of `allowPlaintextScheme`. */
   readonly allowInsecure?: boolean;
   /** Names to publish in the joint descriptor (default: the real names). */
   readonly publishedNames?: readonly string[];
+  /** Skip the batch-size floor. Only for the attack test (see HeteroLrGuestOptions). */
+  readonly unsafeAllowSmallBatches?: boolean;
 }
 
 export interface HeteroLrHostResult {
@@ -125,7 +139,15 @@ export class HeteroLrHost {
     const plan = planFromWire(await s.receive(o.guest, TRAIN_PLAN));
     checkPlan(plan, s.party, rows, o);
     const train = trainingRows(rows, plan.validationRows);
-    const std = fitStandardization(o.features.columns, train);
+    // Checked here, not trusted from the guest: the widest gradient this host knows of is its own or
+    // the guest's (other hosts' widths are checked by the guest and the arbiter).
+    const largestBatch = checkBatchFloor(
+      train.length,
+      plan.batchSize,
+      Math.max(p, plan.guestColumns),
+      o.unsafeAllowSmallBatches === true,
+    );
+    const std = fitStandardization(o.features.columns, train, o.features.names);
     const X = applyStandardization(o.features.columns, std);
     const names = o.publishedNames ?? o.features.names;
     if (names.length !== p) {
@@ -143,7 +165,7 @@ export class HeteroLrHost {
     if (plan.mode === 'arbiter') {
       pk = await loadContext(provider, await s.receive(o.arbiter!, PUBLIC_CONTEXT), plan.scheme, runtime);
     } else {
-      own = await provider.create({ batchSize: plan.batchSize, columns: plan.guestColumns });
+      own = await provider.create({ batchSize: largestBatch, columns: plan.guestColumns });
       await s.send(o.guest, PUBLIC_CONTEXT, contextMessage(own, plan.scheme));
       pk = await loadContext(provider, await s.receive(o.guest, PUBLIC_CONTEXT), plan.scheme, runtime);
     }
@@ -221,11 +243,13 @@ export class HeteroLrHost {
           const cacheKey = `batch-${batchId}`;
           const B = b.length;
           const u4 = partialPredictor(X, w, b).map((v) => 0.25 * v);
+          checkFiniteValues(u4, e + 1, 'partial predictions');
           const cols = gatherColumns(X, b, 1 / B);
           const mask = uniformMask(rng, p, plan.maskBits);
           let released: Float64Array;
           if (plan.mode === 'arbiter') {
-            await sendEncrypted(s, o.guest, HOST_FORWARD, pk, pk.encrypt(u4));
+            const fwd = encryptingDerived(e + 1, 'partial predictions', () => pk.encrypt(u4));
+            await sendEncrypted(s, o.guest, HOST_FORWARD, pk, fwd);
             const d = pk.fromBatch(await s.receive(o.guest, RESIDUAL), B, 'residual');
             const g = await consumeAsync(d, () => pk.matVecTAsync(d, cols, cacheKey));
             const gm = consume(g, () => pk.addPlain(g, mask));
@@ -233,7 +257,8 @@ export class HeteroLrHost {
             released = await s.receive(o.arbiter!, RELEASED_GRADIENT);
           } else {
             const me = own!;
-            await sendEncrypted(s, o.guest, HOST_FORWARD, me, me.encrypt(u4));
+            const fwd = encryptingDerived(e + 1, 'partial predictions', () => me.encrypt(u4));
+            await sendEncrypted(s, o.guest, HOST_FORWARD, me, fwd);
             let mine: EncVector | undefined;
             if (plan.classWeighted) {
               const cw = pk.fromBatch(await s.receive(o.guest, CLASS_WEIGHTS), B, 'class-weights');
@@ -272,6 +297,7 @@ export class HeteroLrHost {
             released = await s.receive(o.guest, RELEASED_GRADIENT);
           }
           gradientStep(w, subtract(released, mask, 'released-gradient'), lr, plan.l2);
+          checkFiniteValues(w, e + 1, 'weights');
           progress({ stage: 'hetero-lr host batch', done: bi + 1, total: order.length, unit: 'batch' });
         }
         if (validatesAfter(e, plan.maxEpochs, plan.validationEvery, hasValidation)) {
@@ -344,7 +370,7 @@ function checkPlan(plan: Plan, me: string, rows: number, o: HeteroLrHostOptions)
       },
     );
   }
-  if (plan.scheme === 'none' && o.allowInsecure !== true) {
+  if (plan.scheme === 'none' && o.allowPlaintextScheme !== true && o.allowInsecure !== true) {
     throw new FedscoreError('he_insecure_params', "the guest asks for scheme 'none' (no encryption)", {
       field: 'scheme',
     });

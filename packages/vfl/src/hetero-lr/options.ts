@@ -33,7 +33,11 @@ export type ClassWeightOption =
 
 /** What the guest decides for a run (sent to every party in the TrainPlan). */
 export interface HeteroLrHyperparams {
-  /** Rows per mini-batch (<= the CKKS slot count for one ciphertext per batch). Default 1024. */
+  /**
+   * Rows per mini-batch (<= the CKKS slot count for one ciphertext per batch). Default 1024. Every batch
+   * must have at least max(64, 2 x the widest party's gradient coordinates) rows (`minBatchRows`), or
+   * every party refuses the plan; the remainder joins the last full batch (`batchSizes`).
+   */
   readonly batchSize?: number;
   /** Epochs (passes over the training rows). Default 10. */
   readonly maxEpochs?: number;
@@ -130,13 +134,77 @@ export function learningRateAt(lr: number, schedule: LrScheduleName, decay: numb
 export function fixedBatches(trainRows: Uint32Array, batchSize: number, shuffleSeed: number): Uint32Array[] {
   const order = permutation(seededRng(`hetero-lr/${shuffleSeed}/membership`), trainRows.length);
   const batches: Uint32Array[] = [];
-  for (let start = 0; start < order.length; start += batchSize) {
-    const end = Math.min(order.length, start + batchSize);
-    const b = new Uint32Array(end - start);
-    for (let i = start; i < end; i++) b[i - start] = trainRows[order[i]!]!;
+  let start = 0;
+  for (const size of batchSizes(order.length, batchSize)) {
+    const b = new Uint32Array(size);
+    for (let i = 0; i < size; i++) b[i] = trainRows[order[start + i]!]!;
     batches.push(b);
+    start += size;
   }
   return batches;
+}
+
+/**
+ * The floor on batch rows every party enforces (docs/protocols/hetero-lr.md, "Batch size floor"). A
+ * host's gradient for a batch is X_b^T d / B: p equations in the B residuals d, which carry the labels
+ * (at the first step d = c (1/2 - y), later their sign still gives y). With B <= p the host solves them
+ * exactly; the guest's gradient gives it the hosts' partial scores the same way. Every batch must have
+ * at least BATCH_ROWS_PER_COLUMN x the widest party's gradient coordinates (guest: features + intercept)
+ * and at least MIN_BATCH_ROWS rows: then the p equations leave a null space of dimension B - p >= B / 2
+ * (and >= 32) undetermined, so no linear solve recovers a residual, and an exact search over the
+ * binary labels the equations admit costs at least 2^(B - p) candidates.
+ */
+export const MIN_BATCH_ROWS = 64;
+export const BATCH_ROWS_PER_COLUMN = 2;
+
+/** The fewest rows a batch may have when the widest party's gradient has `columns` coordinates. */
+export function minBatchRows(columns: number): number {
+  return Math.max(MIN_BATCH_ROWS, BATCH_ROWS_PER_COLUMN * columns);
+}
+
+/** A merged last batch stays within one CKKS ciphertext of the default preset (4096 slots). */
+export const MAX_MERGED_BATCH_ROWS = 4096;
+
+/**
+ * The sizes of the fixed batches of `rows` training rows (membership order): batches of `batchSize`,
+ * and the remainder merged into the last of them, so that with batchSize <= 2048 every batch has at
+ * least batchSize rows. Only when the merged batch would exceed MAX_MERGED_BATCH_ROWS (batchSize near
+ * the slot count) does a remainder of >= MIN_BATCH_ROWS stay a batch of its own, and a smaller one is cut
+ * with the last full batch into two halves (each > 2048 rows). Depends only on (rows, batchSize), which
+ * every party has from the plan.
+ */
+export function batchSizes(rows: number, batchSize: number): number[] {
+  const full = Math.floor(rows / batchSize);
+  const rest = rows - full * batchSize;
+  if (full === 0) return rows > 0 ? [rows] : [];
+  const sizes = new Array<number>(full).fill(batchSize);
+  if (rest === 0) return sizes;
+  if (batchSize + rest <= MAX_MERGED_BATCH_ROWS) sizes[full - 1] = batchSize + rest;
+  else if (rest >= MIN_BATCH_ROWS) sizes.push(rest);
+  else {
+    sizes[full - 1] = Math.ceil((batchSize + rest) / 2);
+    sizes.push(Math.floor((batchSize + rest) / 2));
+  }
+  return sizes;
+}
+
+/**
+ * Refuse a batch plan with a batch below `minBatchRows(columns)` (`out_of_range`, field batchSize).
+ * Each party calls it on receipt of the plan with the widest gradient it knows of; `unsafe` (tests of
+ * the attack only) skips it. Returns the largest batch (the HE keys are sized for it).
+ */
+export function checkBatchFloor(rows: number, batchSize: number, columns: number, unsafe = false): number {
+  const sizes = batchSizes(rows, batchSize);
+  const smallest = Math.min(...sizes);
+  const min = minBatchRows(columns);
+  if (!unsafe && !(smallest >= min)) {
+    throw new FedscoreError(
+      'out_of_range',
+      `a batch of ${smallest} rows is below the floor of ${min} rows (${BATCH_ROWS_PER_COLUMN} x ${columns} gradient coordinates, at least ${MIN_BATCH_ROWS}): from a smaller batch's gradient a party solves the residuals, hence the labels. Use batchSize >= ${min} (with ${rows} training rows)`,
+      { field: 'batchSize', details: { rows, batchSize, smallest, minimum: min } },
+    );
+  }
+  return Math.max(...sizes, 1);
 }
 
 /** The order in which epoch `epoch` (0-based) visits the `count` fixed batches, seeded. */

@@ -116,6 +116,41 @@ export function maskSource(seed: string | number | undefined, rng: Rng | undefin
   return { stream: { kind: 'crypto' }, forEpoch: () => r };
 }
 
+/**
+ * Divergence. Gradient descent with a step too large for the loss's curvature (lr above 2 / L, L the
+ * largest eigenvalue of the Hessian: Nesterov 2004, "Introductory lectures on convex optimization",
+ * 1.2.3) grows the weights geometrically, epoch after epoch, until they overflow. Every data party checks
+ * its own weights after each step and the values it is about to encrypt; the first that is not finite,
+ * or that the cipher cannot hold (an `out_of_range` from its encoding), stops the run with `diverged`,
+ * the epoch and the hint, instead of NaN scores or an encoding error deep inside the protocol.
+ */
+export function divergedError(epoch: number, what: string, cause?: unknown): FedscoreError {
+  return new FedscoreError(
+    'diverged',
+    `training diverged in epoch ${epoch}: the ${what} grew beyond what the arithmetic holds; lower the learning rate`,
+    { field: 'learningRate', details: { epoch }, ...(cause !== undefined && { cause }) },
+  );
+}
+
+/** Every value finite, else `diverged` (see `divergedError`). */
+export function checkFiniteValues(values: ArrayLike<number>, epoch: number, what: string): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) throw divergedError(epoch, what);
+  }
+}
+
+/** Run `fn` (an encryption of values derived from the weights); a value out of the cipher's range is `diverged`. */
+export function encryptingDerived<T>(epoch: number, what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof FedscoreError && e.code === 'out_of_range' && e.field === 'values') {
+      throw divergedError(epoch, what, e);
+    }
+    throw e;
+  }
+}
+
 /** w -= lr * (g + l2 * w), the L2 term skipped for index `noPenalty` (the intercept). */
 export function gradientStep(w: Float64Array, g: Float64Array, lr: number, l2: number, noPenalty = -1): void {
   if (g.length !== w.length) {

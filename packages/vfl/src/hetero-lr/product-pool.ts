@@ -7,7 +7,7 @@
  * single-thread evaluation up to CKKS noise (the same operations, summed in another order).
  */
 import { Worker } from 'node:worker_threads';
-import { FedscoreError } from '@fedscore/core';
+import { FedscoreError, siblingModuleUrl } from '@fedscore/core';
 import type { CkksPublicContext, CkksVector } from '@fedscore/he';
 import {
   allTasks,
@@ -34,7 +34,7 @@ class ProductWorker {
   #failed: Error | undefined;
 
   constructor(data: ProductWorkerData) {
-    this.worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: data });
+    this.worker = new Worker(siblingModuleUrl('./worker', import.meta.url), { workerData: data });
     this.ready = new Promise((resolve, reject) => {
       this.#pending.set(-1, { resolve: () => resolve(), reject });
     });

@@ -22,8 +22,10 @@ export const HETERO_LR_PROTOCOL = 'vfl.hetero-lr';
  * blocked packed-product layout (one ciphertext per block of rows). A version-1 peer would cut other
  * batches, so the versions must not meet.
  * 3: the resume handshake (`resume-offer`, `resume-from`) after the key exchange, every session.
+ * 4: the remainder joins the last full batch (`batchSizes`), and every party refuses a plan with a
+ * batch below the floor (`checkBatchFloor`): a version-3 peer would cut other batches.
  */
-export const HETERO_LR_VERSION = 3;
+export const HETERO_LR_VERSION = 4;
 
 export type TrainPlanMessage = fedscore.heterolr.TrainPlan;
 export type HostHelloMessage = fedscore.heterolr.HostHello;

@@ -47,7 +47,7 @@ export interface TrainHeteroLrInput {
   /** Default 'ckks'. */
   readonly scheme?: HeteroLrScheme;
   readonly hyperparams?: HeteroLrHyperparams;
-  /** HE backend options (CKKS preset, Paillier backend and key size, insecure test parameters). */
+  /** HE backend options (CKKS preset, Paillier key size, `allowWeakParameters` for test parameters). */
   readonly he?: CipherProviderOptions;
   /** Replace the HE providers entirely (tests). */
   readonly ciphers?: (scheme: HeteroLrScheme) => LrCipherProvider;
@@ -66,6 +66,11 @@ export interface TrainHeteroLrInput {
   readonly onCheckpoint?: (party: string, checkpoint: HeteroLrCheckpoint) => void | Promise<void>;
   /** The checkpoints each party holds, by party id (the run resumes from the latest epoch all hold). */
   readonly resumeFrom?: Readonly<Record<string, readonly HeteroLrCheckpoint[]>>;
+  /**
+   * Parties (by id) that skip the batch-size floor. Only for the attack test; every party not listed
+   * still refuses a plan with a small batch.
+   */
+  readonly unsafeAllowSmallBatches?: readonly string[];
   /** Resuming needs the same model id (default: derived from `session`). */
   readonly modelId?: string;
   readonly session?: string;
@@ -127,7 +132,8 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
     session: input.session ?? `hetero-lr-${Date.now().toString(36)}`,
   };
   const session = (p: string) => new ProtocolSession(abortAwareChannel(network.channel(p)), spec);
-  const allowInsecure = scheme === 'none' || input.he?.insecure === true;
+  // Choosing scheme 'none' here is choosing it for every role of this in-process run.
+  const allowPlaintextScheme = scheme === 'none';
   const checkpointing = (id: string) => ({
     ...(input.maskSeeds?.[id] !== undefined && { maskSeed: input.maskSeeds[id] }),
     ...(input.resumeFrom?.[id] !== undefined && { resumeFrom: input.resumeFrom[id] }),
@@ -135,6 +141,8 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
       onCheckpoint: (cp: HeteroLrCheckpoint) => input.onCheckpoint!(id, cp),
     }),
   });
+  const unsafeBatches = (id: string) =>
+    input.unsafeAllowSmallBatches?.includes(id) === true && { unsafeAllowSmallBatches: true };
   const roles: Record<string, () => Promise<unknown>> = {
     [guestId]: () =>
       new HeteroLrGuest({
@@ -151,6 +159,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         ...checkpointing(guestId),
         ...(input.modelId !== undefined && { modelId: input.modelId }),
         ...(input.runtime !== undefined && { runtime: input.runtime }),
+        ...unsafeBatches(guestId),
         logger,
         ...(input.onProgress !== undefined && { onProgress: input.onProgress }),
       }).run(),
@@ -164,10 +173,11 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         ...(mode === 'arbiter' && { arbiter: ARBITER_ID }),
         features: h.features,
         ciphers,
-        allowInsecure,
+        allowPlaintextScheme,
         ...(input.maskRngs?.[id] !== undefined && { maskRng: input.maskRngs[id] }),
         ...checkpointing(id),
         ...(input.runtime !== undefined && { runtime: input.runtime }),
+        ...unsafeBatches(id),
         logger,
       }).run();
   });
@@ -177,11 +187,12 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         session: session(ARBITER_ID),
         guest: guestId,
         ciphers,
-        allowInsecure,
+        allowPlaintextScheme,
         ...(input.resumeFrom?.[ARBITER_ID] !== undefined && { resumeFrom: input.resumeFrom[ARBITER_ID] }),
         ...(input.onCheckpoint !== undefined && {
           onCheckpoint: (cp: HeteroLrCheckpoint) => input.onCheckpoint!(ARBITER_ID, cp),
         }),
+        ...unsafeBatches(ARBITER_ID),
         logger,
       }).run();
   }

@@ -4236,6 +4236,9 @@ export namespace fedscore {
             /** H(id)^scalar in shuffled order; n * 32 bytes. */
             points: Uint8Array;
 
+            /** PSI sessions served with this key so far (the writer counts them; the rotation policy bounds them). */
+            sessions: (number|Long);
+
             /**
              * Creates a new HostCache instance using the specified properties.
              * @param [properties] Properties to set
@@ -4346,6 +4349,9 @@ export namespace fedscore {
 
                 /** H(id)^scalar in shuffled order; n * 32 bytes. */
                 points?: (Uint8Array|null);
+
+                /** PSI sessions served with this key so far (the writer counts them; the rotation policy bounds them). */
+                sessions?: (number|Long|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -4837,9 +4843,10 @@ export namespace fedscore {
             index: number;
 
             /**
-             * Non-empty when the government does not score the applicant (no result follows): a refusal code,
-             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited", "model_unavailable"
-             * (SCORE_REFUSALS in packages/scoring); any other text is read as "no_record".
+             * Non-empty when the government does not score the applicant (no result follows): "no_record"
+             * (SCORE_REPLY_NO_RECORD), or a refusal code, one of "policy_refused", "quota_exceeded",
+             * "rate_limited", "model_unavailable", "consent_missing" (SCORE_REPLY_REFUSALS in packages/scoring;
+             * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
              */
             error: string;
 
@@ -4931,9 +4938,10 @@ export namespace fedscore {
                 index?: (number|null);
 
                 /**
-                 * Non-empty when the government does not score the applicant (no result follows): a refusal code,
-                 * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited", "model_unavailable"
-                 * (SCORE_REFUSALS in packages/scoring); any other text is read as "no_record".
+                 * Non-empty when the government does not score the applicant (no result follows): "no_record"
+                 * (SCORE_REPLY_NO_RECORD), or a refusal code, one of "policy_refused", "quota_exceeded",
+                 * "rate_limited", "model_unavailable", "consent_missing" (SCORE_REPLY_REFUSALS in packages/scoring;
+                 * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
                  */
                 error?: (string|null);
 

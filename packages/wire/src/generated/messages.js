@@ -11112,6 +11112,7 @@ export const fedscore = $root.fedscore = (() => {
              * @property {number|Long|null} [count] Number of ids (n).
              * @property {Uint8Array|null} [order] Shuffled position -> index of the id in input order; n little-endian uint32s.
              * @property {Uint8Array|null} [points] H(id)^scalar in shuffled order; n * 32 bytes.
+             * @property {number|Long|null} [sessions] PSI sessions served with this key so far (the writer counts them; the rotation policy bounds them).
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -11217,6 +11218,14 @@ export const fedscore = $root.fedscore = (() => {
             HostCache.prototype.points = $util.newBuffer([]);
 
             /**
+             * PSI sessions served with this key so far (the writer counts them; the rotation policy bounds them).
+             * @member {number|Long} sessions
+             * @memberof fedscore.psi.HostCache
+             * @instance
+             */
+            HostCache.prototype.sessions = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new HostCache instance using the specified properties.
              * @function create
              * @memberof fedscore.psi.HostCache
@@ -11266,6 +11275,8 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 8, wireType 2 =*/66).bytes(message.order);
                 if (message.points != null && $Object.hasOwnProperty.call(message, "points") && message.points.length)
                     writer.uint32(/* id 9, wireType 2 =*/74).bytes(message.points);
+                if (message.sessions != null && $Object.hasOwnProperty.call(message, "sessions") && (typeof message.sessions === "object" ? message.sessions.low || message.sessions.high : message.sessions !== 0))
+                    writer.uint32(/* id 10, wireType 0 =*/80).uint64(message.sessions);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -11404,6 +11415,15 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.points;
                             continue;
                         }
+                    case 10: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.sessions = value;
+                            else
+                                delete message.sessions;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -11479,6 +11499,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.points != null && $Object.hasOwnProperty.call(message, "points"))
                     if (!(message.points && typeof message.points.length === "number" || $util.isString(message.points)))
                         return "points: buffer expected";
+                if (message.sessions != null && $Object.hasOwnProperty.call(message, "sessions"))
+                    if (!$util.isInteger(message.sessions) && !(message.sessions && $util.isInteger(message.sessions.low) && $util.isInteger(message.sessions.high)))
+                        return "sessions: integer|Long expected";
                 return null;
             };
 
@@ -11553,6 +11576,16 @@ export const fedscore = $root.fedscore = (() => {
                             $util.base64.decode(object.points, message.points = $util.newBuffer($util.base64.length(object.points)), 0);
                         else if (object.points.length >= 0)
                             message.points = object.points;
+                if (object.sessions != null)
+                    if (typeof object.sessions === "object" ? object.sessions.low || object.sessions.high : $Number(object.sessions) !== 0)
+                        if ($util.Long)
+                            message.sessions = $util.Long.fromValue(object.sessions, true);
+                        else if (typeof object.sessions === "string")
+                            message.sessions = $parseInt(object.sessions, 10);
+                        else if (typeof object.sessions === "number")
+                            message.sessions = object.sessions;
+                        else if (typeof object.sessions === "object")
+                            message.sessions = new $util.LongBits(object.sessions.low >>> 0, object.sessions.high >>> 0).toNumber(true);
                 return message;
             };
 
@@ -11615,6 +11648,11 @@ export const fedscore = $root.fedscore = (() => {
                         if (options.bytes !== $Array)
                             object.points = $util.newBuffer(object.points);
                     }
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.sessions = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.sessions = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
                 }
                 if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
                     object.version = message.version;
@@ -11644,6 +11682,13 @@ export const fedscore = $root.fedscore = (() => {
                     object.order = options.bytes === $String ? $util.base64.encode(message.order, 0, message.order.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.order) : message.order;
                 if (message.points != null && $Object.hasOwnProperty.call(message, "points"))
                     object.points = options.bytes === $String ? $util.base64.encode(message.points, 0, message.points.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.points) : message.points;
+                if (message.sessions != null && $Object.hasOwnProperty.call(message, "sessions"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.sessions = typeof message.sessions === "number" ? $BigInt(message.sessions) : $util.Long.fromBits(message.sessions.low >>> 0, message.sessions.high >>> 0, true).toBigInt();
+                    else if (typeof message.sessions === "number")
+                        object.sessions = options.longs === $String ? $String(message.sessions) : message.sessions;
+                    else
+                        object.sessions = options.longs === $String ? $util.Long.prototype.toString.call(message.sessions) : options.longs === $Number ? new $util.LongBits(message.sessions.low >>> 0, message.sessions.high >>> 0).toNumber(true) : message.sessions;
                 return object;
             };
 
@@ -12882,9 +12927,10 @@ export const fedscore = $root.fedscore = (() => {
              * Properties of a ScoreReply.
              * @typedef {Object} fedscore.scoring.ScoreReply.$Properties
              * @property {number|null} [index] ScoreReply index
-             * @property {string|null} [error] Non-empty when the government does not score the applicant (no result follows): a refusal code,
-             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited", "model_unavailable"
-             * (SCORE_REFUSALS in packages/scoring); any other text is read as "no_record".
+             * @property {string|null} [error] Non-empty when the government does not score the applicant (no result follows): "no_record"
+             * (SCORE_REPLY_NO_RECORD), or a refusal code, one of "policy_refused", "quota_exceeded",
+             * "rate_limited", "model_unavailable", "consent_missing" (SCORE_REPLY_REFUSALS in packages/scoring;
+             * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -12926,9 +12972,10 @@ export const fedscore = $root.fedscore = (() => {
             ScoreReply.prototype.index = 0;
 
             /**
-             * Non-empty when the government does not score the applicant (no result follows): a refusal code,
-             * one of "no_record", "consent_missing", "quota_exceeded", "rate_limited", "model_unavailable"
-             * (SCORE_REFUSALS in packages/scoring); any other text is read as "no_record".
+             * Non-empty when the government does not score the applicant (no result follows): "no_record"
+             * (SCORE_REPLY_NO_RECORD), or a refusal code, one of "policy_refused", "quota_exceeded",
+             * "rate_limited", "model_unavailable", "consent_missing" (SCORE_REPLY_REFUSALS in packages/scoring;
+             * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
              * @member {string} error
              * @memberof fedscore.scoring.ScoreReply
              * @instance

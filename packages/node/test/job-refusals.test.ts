@@ -1,0 +1,304 @@
+/**
+ * Jobs a node refuses (issue 12, the node), between two in-process nodes (bank = guest, government =
+ * host) over real gRPC + mutual TLS on loopback:
+ *   - the data owner decides what it accepts: with its default config (`accept`: secure schemes only),
+ *     the government refuses a job whose guest set `insecure: true` and scheme 'none' (labels and partial
+ *     predictions in plaintext) at the offer -- a typed `policy` error naming `accept.plaintextScheme`,
+ *     the job never stored there -- and one with `insecure: true` under CKKS (weak parameters would pass)
+ *     naming `accept.weakParameters`. Before this, the bank's flag alone made the government run them;
+ *   - with `accept.plaintextScheme: true` the same plaintext job runs to the end (the opt-in works);
+ *   - the bank's own policy refuses such a job at submit (`submitJob` with its `accept`) and, when the
+ *     job reached its store anyway, when it coordinates it;
+ *   - a job refused for missing consent (no enterprise of the intersection consented) is audited on
+ *     both nodes: a `job_refused` entry with the same actor (bank), data owner (government), refusing
+ *     party, stage and code on each (before: on neither);
+ *   - every refusal is recorded once, whatever the retries, and the audit chains verify.
+ * The admission rule itself is checked over every combination of schemes, flags and policy.
+ */
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isFedscoreError } from '@fedscore/core';
+import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
+import {
+  type AcceptPolicy,
+  type AuditEntry,
+  checkJobPolicy,
+  createDevCa,
+  issuePartyCert,
+  type JobSpecInput,
+  PartyNode,
+  SECURE_ONLY,
+  submitJob,
+  validateJobSpec,
+  validateNodeConfig,
+} from '@fedscore/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const PARTIES = ['bank', 'government'] as const;
+type Party = (typeof PARTIES)[number];
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<import('node:net').Server>((r) => {
+          const s = createServer();
+          s.listen(0, '127.0.0.1', () => r(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+const root = mkdtempSync(join(tmpdir(), 'fedscore-job-refusals-'));
+const ca = createDevCa();
+const tls = Object.fromEntries(
+  PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
+) as Record<Party, { ca: string; cert: string; key: string }>;
+let files: Record<Party, string>;
+
+beforeAll(async () => {
+  const w = await writePopulation({ enterprises: 300, bankCustomers: 200, seed: 31 }, join(root, 'data'));
+  files = { bank: w.bank.path, government: w.government.path };
+});
+
+/** Two fresh nodes for one case; `accept` per party (default: the config default). */
+async function pair(
+  run: string,
+  accept: Partial<Record<Party, Partial<AcceptPolicy>>> = {},
+  requireConsent = true,
+): Promise<Record<Party, PartyNode>> {
+  const p = await freePorts(2);
+  const ports = { bank: p[0]!, government: p[1]! };
+  const start = (party: Party) =>
+    PartyNode.start({
+      config: validateNodeConfig({
+        party,
+        listen: `127.0.0.1:${ports[party]}`,
+        stateDir: join(root, run, party),
+        tls: { ca: 'unused', cert: 'unused', key: 'unused' },
+        peers: Object.fromEntries(
+          PARTIES.filter((q) => q !== party).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
+        ),
+        data:
+          party === 'bank'
+            ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+            : { credit: { path: files.government, id: ID_COLUMN } },
+        limits: { peerDownSeconds: 20, retries: 1, retryBaseMs: 50 },
+        governance: { requireConsent },
+        ...(accept[party] !== undefined && { accept: accept[party] }),
+      }),
+      tls: tls[party],
+    });
+  return { bank: await start('bank'), government: await start('government') };
+}
+
+async function stopAll(nodes: Record<Party, PartyNode>): Promise<void> {
+  await Promise.all(Object.values(nodes).map((n) => n.stop()));
+}
+
+const base = (id: string): JobSpecInput & { id: string } => ({
+  id,
+  guest: 'bank',
+  hosts: ['government'],
+  data: { bank: 'loans', government: 'credit' },
+  seed: 3,
+  binning: { enabled: false },
+  train: { scheme: 'ckks', maxEpochs: 1, batchSize: 128 },
+});
+const plaintext = (id: string): JobSpecInput & { id: string } => ({
+  ...base(id),
+  insecure: true,
+  train: { scheme: 'none', maxEpochs: 1, batchSize: 80 },
+});
+
+const refusals = (n: PartyNode, job: string): AuditEntry[] => [
+  ...n.audit.entries({ job, kind: 'job_refused' }),
+];
+
+describe('a node refuses jobs its own config does not accept', () => {
+  it("the government refuses the bank's plaintext job at the offer; both audit it once", async () => {
+    const nodes = await pair('plaintext-refused', { bank: { plaintextScheme: true } });
+    try {
+      nodes.bank.submit(plaintext('pt-1'));
+      const job = await nodes.bank.runner.waitFor('pt-1', 60_000);
+      expect(job.status).toBe('failed');
+      expect(job.error?.code).toBe('policy');
+      expect(job.error?.message).toContain('accept.plaintextScheme');
+      // The government never recorded the job: it ran nothing of it.
+      expect(nodes.government.jobs.list().map((j) => j.id)).not.toContain('pt-1');
+      const expected = {
+        kind: 'job_refused',
+        actor: 'bank',
+        dataOwner: 'government',
+        job: 'pt-1',
+        details: { stage: 'offer', refusedBy: 'government', code: 'policy', field: 'accept.plaintextScheme' },
+      };
+      expect(refusals(nodes.government, 'pt-1')).toEqual([expect.objectContaining(expected)]);
+      expect(refusals(nodes.bank, 'pt-1')).toEqual([expect.objectContaining(expected)]);
+      for (const n of Object.values(nodes)) expect(n.audit.verify().ok).toBe(true);
+    } finally {
+      await stopAll(nodes);
+    }
+  });
+
+  it('insecure: true under CKKS is refused for weak parameters, even where plaintext is accepted', async () => {
+    const nodes = await pair('weak-refused', {
+      bank: { weakParameters: true },
+      government: { plaintextScheme: true },
+    });
+    try {
+      nodes.bank.submit({ ...base('weak-1'), insecure: true });
+      const job = await nodes.bank.runner.waitFor('weak-1', 60_000);
+      expect(job.error?.code).toBe('policy');
+      expect(refusals(nodes.government, 'weak-1')[0]?.details).toMatchObject({
+        field: 'accept.weakParameters',
+        refusedBy: 'government',
+      });
+    } finally {
+      await stopAll(nodes);
+    }
+  });
+
+  it('with accept.plaintextScheme the same plaintext job runs to the end', async () => {
+    // (No consent registry in this case: the run itself is what is checked.)
+    const nodes = await pair(
+      'plaintext-accepted',
+      { bank: { plaintextScheme: true }, government: { plaintextScheme: true } },
+      false,
+    );
+    try {
+      nodes.bank.submit(plaintext('pt-2'));
+      const job = await nodes.bank.runner.waitFor('pt-2', 120_000);
+      expect(job.error).toBeUndefined();
+      expect(job.status).toBe('done');
+      expect(refusals(nodes.government, 'pt-2')).toEqual([]);
+    } finally {
+      await stopAll(nodes);
+    }
+  });
+
+  it("the bank's own policy refuses at submit, and when coordinating a job that reached its store", async () => {
+    const nodes = await pair('own-policy');
+    try {
+      expect(() => submitJob(nodes.bank.jobs, 'bank', plaintext('pt-3'), undefined, SECURE_ONLY)).toThrow(
+        expect.objectContaining({ code: 'policy', field: 'accept.plaintextScheme' }),
+      );
+      nodes.bank.submit(plaintext('pt-4')); // the library call records it; the coordinator refuses it
+      const job = await nodes.bank.runner.waitFor('pt-4', 30_000);
+      expect(job.error?.code).toBe('policy');
+      expect(refusals(nodes.bank, 'pt-4')).toEqual([
+        expect.objectContaining({ actor: 'bank', details: expect.objectContaining({ refusedBy: 'bank' }) }),
+      ]);
+      expect(nodes.government.jobs.list()).toEqual([]);
+    } finally {
+      await stopAll(nodes);
+    }
+  });
+});
+
+describe('a job refused for missing consent is audited on both nodes', () => {
+  it('no enterprise consented: failed with consent; the same job_refused entry on the bank and the government', async () => {
+    const nodes = await pair('no-consent');
+    try {
+      nodes.bank.submit(base('nc-1'));
+      const job = await nodes.bank.runner.waitFor('nc-1', 60_000);
+      expect(job.status).toBe('failed');
+      expect(job.error?.code).toBe('consent');
+      const pick = (e: AuditEntry | undefined) => ({
+        actor: e?.actor,
+        dataOwner: e?.dataOwner,
+        purpose: e?.purpose,
+        stage: e?.details?.['stage'],
+        refusedBy: e?.details?.['refusedBy'],
+        code: e?.details?.['code'],
+      });
+      const want = {
+        actor: 'bank',
+        dataOwner: 'government',
+        purpose: 'training',
+        stage: 'psi',
+        refusedBy: 'government',
+        code: 'consent',
+      };
+      const gov = refusals(nodes.government, 'nc-1');
+      const bank = refusals(nodes.bank, 'nc-1');
+      expect(gov.length).toBe(1);
+      expect(bank.length).toBe(1);
+      expect(pick(gov[0])).toEqual(want);
+      expect(pick(bank[0])).toEqual(want);
+      // The government's entry counts what it refused (no values, no identifiers).
+      expect(gov[0]?.details?.['intersection']).toBeGreaterThan(0);
+      for (const n of Object.values(nodes)) expect(n.audit.verify().ok).toBe(true);
+    } finally {
+      await stopAll(nodes);
+    }
+  });
+});
+
+describe('checkJobPolicy over every combination', () => {
+  const schemes = ['ckks', 'paillier', 'none'] as const;
+  const policies: AcceptPolicy[] = [];
+  for (const s of [['ckks'], ['paillier'], ['ckks', 'paillier']] as const) {
+    for (const plaintextScheme of [false, true]) {
+      for (const weakParameters of [false, true])
+        policies.push({ schemes: s, plaintextScheme, weakParameters });
+    }
+  }
+  it('accepts exactly when every used scheme is allowed and insecure HE is allowed as weak parameters', () => {
+    let checked = 0;
+    for (const binning of [...schemes, 'off'] as const) {
+      for (const train of schemes) {
+        for (const insecure of [false, true]) {
+          const uses = [train, ...(binning === 'off' ? [] : [binning])];
+          if (uses.includes('none') && !insecure) continue; // the spec itself refuses it
+          const spec = validateJobSpec({
+            ...base('x'),
+            insecure,
+            binning: binning === 'off' ? { enabled: false } : { enabled: true, scheme: binning },
+            train: { scheme: train },
+          });
+          for (const policy of policies) {
+            const expectOk =
+              uses.every((u) => (u === 'none' ? policy.plaintextScheme : policy.schemes.includes(u))) &&
+              (!insecure || !uses.some((u) => u !== 'none') || policy.weakParameters);
+            let ok = true;
+            try {
+              checkJobPolicy(spec, policy, 'government');
+            } catch (e) {
+              expect(isFedscoreError(e, 'policy')).toBe(true);
+              expect((e as { field?: string }).field).toMatch(
+                /^accept\.(schemes|plaintextScheme|weakParameters)$/,
+              );
+              ok = false;
+            }
+            expect([binning, train, insecure, policy, ok]).toEqual([
+              binning,
+              train,
+              insecure,
+              policy,
+              expectOk,
+            ]);
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(200);
+  });
+
+  it('a Paillier modulus below 2048 bits is a weak parameter', () => {
+    const spec = validateJobSpec({ ...base('p'), train: { scheme: 'paillier', paillierBits: 1024 } });
+    expect(() => checkJobPolicy(spec, SECURE_ONLY, 'government')).toThrow(
+      expect.objectContaining({ code: 'policy', field: 'accept.weakParameters' }),
+    );
+    expect(() => checkJobPolicy(spec, { ...SECURE_ONLY, weakParameters: true }, 'government')).not.toThrow();
+  });
+});
+
+afterAll(() => {});
