@@ -39,6 +39,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/monitor-watch.ts'),
     import('./commands/node.ts'),
     import('./commands/certs.ts'),
+    import('./commands/api-token.ts'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
 }

@@ -49,6 +49,8 @@ export const ERROR_CODES = [
   'policy_refused', // the serving party's policy refuses the request (e.g. exact online scores, too many thresholds)
   'quota_exceeded', // a per-(requester, subject) query quota is used up for its window
   'rate_limited', // too many requests for one (requester, subject) in a short window: retry later
+  'consent_missing', // the data owner refuses one request: the subject has not authorized this requester's use
+  'model_unavailable', // the serving party does not serve the named model to this requester
   'checkpoint', // a training checkpoint that is corrupt, of another format version, or made for another run, party or data
   'insecure_rng', // a secret (mask, noise, key) asked to come from a non-cryptographic generator
   'privacy_floor', // a peer's plan asks for less privacy than this party's floor (e.g. mask bits)

@@ -15,6 +15,7 @@ export type {
 export {
   AUDIT_KINDS,
   AUDIT_MIGRATIONS,
+  AuditGroupCommit,
   AuditLog,
   auditEntryHash,
   consentSetFingerprint,
@@ -24,7 +25,7 @@ export {
   reconcileAuditLogs,
   verifyAuditEntries,
 } from './audit/index.ts';
-export type { DataSource, NodeConfig, NodeConfigInput } from './config/index.ts';
+export type { DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config/index.ts';
 export {
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,
@@ -160,6 +161,32 @@ export type {
   ScalarMap,
 } from './registry/index.ts';
 export { MODEL_STATUSES, ModelRegistry, parseRef, REGISTRY_MIGRATIONS } from './registry/index.ts';
+export type {
+  ApiTokenEntry,
+  ScoreRequestBody,
+  ScoreResponseBody,
+  ScoringApiErrorBody,
+  ScoringApiErrorCode,
+  ScoringClientOptions,
+  ScoringEndpointOptions,
+} from './scoring/index.ts';
+export {
+  API_TOKEN_PREFIX,
+  ApiTokens,
+  apiTokenHash,
+  createApiToken,
+  errorSchema,
+  reasonSchema,
+  SCORE_SESSION_PREFIX,
+  SCORING_API_ERRORS,
+  ScoringClient,
+  ScoringEndpoint,
+  ScoringRefusal,
+  scoreRequestSchema,
+  scoreResponseSchema,
+  scoringOpenApiDocument,
+  usccSchema,
+} from './scoring/index.ts';
 export type { RequestWindow, ScoringPolicyConfig } from './scoring-policy/index.ts';
 export {
   DEFAULT_SCORING_POLICY,
@@ -167,8 +194,15 @@ export {
   SCORING_QUOTA_MIGRATIONS,
   ScoringQuota,
 } from './scoring-policy/index.ts';
-export type { HealthReport, HttpEndpoint, HttpEndpointOptions, MetricSample } from './server/index.ts';
-export { renderMetrics, startHttpEndpoint } from './server/index.ts';
+export type {
+  HealthReport,
+  HttpEndpoint,
+  HttpEndpointOptions,
+  MetricSample,
+  ScoringApi,
+  ScoringApiOptions,
+} from './server/index.ts';
+export { renderMetrics, startHttpEndpoint, startScoringApi } from './server/index.ts';
 export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
 export { NodeStore, STORE_FILE, STORE_MARKER, sha256Hex } from './store/index.ts';
 export type {

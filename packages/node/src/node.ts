@@ -20,10 +20,13 @@
  *   - monitoring: a government node (`monitoring.serve`) answers alert polls and encrypted rescoring of
  *     its peers over the transport (`MonitoringEndpoint`); a bank node (`monitoring.government`) polls
  *     every `monitoring.pollSeconds` and, with `monitoring.rescoreModel`, rescores new alerts
- *     (`MonitoringClient`).
+ *     (`MonitoringClient`);
+ *   - online scoring: a government node (`scoring.serve`) answers the banks' scoring sessions, consent-
+ *     and quota-gated and audited per request (`ScoringEndpoint`); a bank node (`scoring.api`) serves
+ *     POST /v1/score to its risk engine over HTTP(S) with API tokens (`ScoringClient`, `startScoringApi`).
  * Logs carry party, job, stage and counts, never data values.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import {
   atLevel,
   FedscoreError,
@@ -35,6 +38,7 @@ import {
   type Table,
 } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
+import { parseCreditRules } from '@fedscore/scoring';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { type NodeConfig, readTlsFiles } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
@@ -44,7 +48,12 @@ import type { DataUseEvent, JobRefusal } from './jobs/runner.ts';
 import { JobRunner, submitJob } from './jobs/runner.ts';
 import { MonitoringClient, MonitoringEndpoint } from './monitoring/remote.ts';
 import { ModelRegistry } from './registry/index.ts';
+import { ScoringClient } from './scoring/bank.ts';
+import { ScoringEndpoint } from './scoring/government.ts';
+import { ApiTokens } from './scoring/tokens.ts';
+import { ScoringQuota } from './scoring-policy/index.ts';
 import { type HttpEndpoint, type MetricSample, startHttpEndpoint } from './server/http.ts';
+import { type ScoringApi, startScoringApi } from './server/scoring-api.ts';
 import { NodeStore } from './store/index.ts';
 import { GrpcTransport, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
 import { checkOwnTlsMaterial } from './transport/peer-auth.ts';
@@ -74,11 +83,16 @@ export class PartyNode {
   readonly monitoring: MonitoringEndpoint | undefined;
   /** Bank nodes (`monitoring.government`): watchlist, alert inbox, polls and rescoring. */
   readonly alerts: MonitoringClient | undefined;
+  /** Government nodes (`scoring.serve`): the banks' online scoring sessions. */
+  readonly scoring: ScoringEndpoint | undefined;
+  /** Bank nodes (`scoring.api`): the scoring behind POST /v1/score. */
+  readonly scorer: ScoringClient | undefined;
   readonly transport: GrpcTransport;
   readonly runner: JobRunner;
   /** Refused calls of unauthenticated callers, audited once per source and window (`flush()` writes now). */
   readonly refusals: RefusalWindow;
   readonly #http: HttpEndpoint | undefined;
+  readonly #scoringApi: ScoringApi | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   readonly #logger: Logger;
   readonly #rejections = new Map<string, number>();
@@ -93,9 +107,12 @@ export class PartyNode {
     models: ModelRegistry;
     monitoring: MonitoringEndpoint | undefined;
     alerts: MonitoringClient | undefined;
+    scoring: ScoringEndpoint | undefined;
+    scorer: ScoringClient | undefined;
     transport: GrpcTransport;
     runner: JobRunner;
     http: HttpEndpoint | undefined;
+    scoringApi: ScoringApi | undefined;
     logger: Logger;
     rejections: Map<string, number>;
     refusals: RefusalWindow;
@@ -109,6 +126,9 @@ export class PartyNode {
     this.models = parts.models;
     this.monitoring = parts.monitoring;
     this.alerts = parts.alerts;
+    this.scoring = parts.scoring;
+    this.scorer = parts.scorer;
+    this.#scoringApi = parts.scoringApi;
     this.transport = parts.transport;
     this.runner = parts.runner;
     this.#http = parts.http;
@@ -328,6 +348,75 @@ export class PartyNode {
             }),
             logger,
           });
+    const scoring = config.scoring.serve
+      ? new ScoringEndpoint({
+          transport,
+          party: config.party,
+          peers,
+          consents,
+          audit,
+          models,
+          jobs,
+          data: readData,
+          ...(config.scoring.data !== undefined && { dataName: config.scoring.data }),
+          maxSessionsPerPeer: config.scoring.maxSessionsPerPeer,
+          policy: config.scoring,
+          // The same counters as monitoring's rescoring (one table in the store): one quota per
+          // (bank, enterprise), whichever service the bank asks.
+          quota: monitoring?.quota ?? new ScoringQuota(store, config.scoring),
+          logger,
+        })
+      : undefined;
+    const apiConfig = config.scoring.api;
+    let scorer: ScoringClient | undefined;
+    let scoringApi: ScoringApi | undefined;
+    if (apiConfig !== undefined) {
+      const readPem = (file: string, field: string): string => {
+        try {
+          return readFileSync(file, 'utf8');
+        } catch (e) {
+          throw new FedscoreError(
+            'io',
+            `cannot read ${field} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+            {
+              file,
+              field,
+              cause: e,
+            },
+          );
+        }
+      };
+      const rules =
+        apiConfig.rules === undefined
+          ? undefined
+          : parseCreditRules(readPem(apiConfig.rules, 'scoring.api.rules'), apiConfig.rules);
+      const client = new ScoringClient({
+        transport,
+        party: config.party,
+        models,
+        audit,
+        config: apiConfig,
+        ...(rules !== undefined && { rules }),
+        logger,
+      });
+      scorer = client;
+      scoringApi = await startScoringApi({
+        listen: apiConfig.listen,
+        tokens: new ApiTokens(apiConfig.tokens),
+        score: (body, requestId) => client.score(body, requestId),
+        audit,
+        party: config.party,
+        maxBodyBytes: apiConfig.maxBodyBytes,
+        retryAfterSeconds: apiConfig.retryAfterSeconds,
+        ...(apiConfig.tls !== undefined && {
+          tls: {
+            cert: readPem(apiConfig.tls.cert, 'scoring.api.tls.cert'),
+            key: readPem(apiConfig.tls.key, 'scoring.api.tls.key'),
+          },
+        }),
+        logger,
+      });
+    }
     if (monitoring !== undefined) opened.push(() => monitoring.drain());
     let http: HttpEndpoint | undefined;
     const node = (): PartyNode => self!;
@@ -354,16 +443,23 @@ export class PartyNode {
       models,
       monitoring,
       alerts,
+      scoring,
+      scorer,
       transport,
       runner,
       http,
+      scoringApi,
       logger,
       rejections,
       refusals,
     });
     runner.start();
     self.#startPolling();
-    logger.info('node started', { grpcPort: transport.port, httpPort: http?.port });
+    logger.info('node started', {
+      grpcPort: transport.port,
+      httpPort: http?.port,
+      ...(scoringApi !== undefined && { scoringApiPort: scoringApi.port }),
+    });
     return self;
   }
 
@@ -373,6 +469,11 @@ export class PartyNode {
 
   get httpPort(): number | undefined {
     return this.#http?.port;
+  }
+
+  /** The scoring API's port (bank nodes with `scoring.api`). */
+  get scoringApiPort(): number | undefined {
+    return this.#scoringApi?.port;
   }
 
   /**
@@ -452,6 +553,33 @@ export class PartyNode {
         value: n,
       });
     }
+    for (const [status, n] of Object.entries(this.#scoringApi?.stats() ?? {})) {
+      out.push({
+        name: 'fedscore_scoring_api_responses_total',
+        help: 'Scoring API answers, by HTTP status.',
+        type: 'counter',
+        labels: { status },
+        value: n,
+      });
+    }
+    if (this.scoring !== undefined) {
+      const c = this.scoring.counts();
+      out.push({
+        name: 'fedscore_scoring_served_total',
+        help: 'Online scoring requests answered for peers.',
+        type: 'counter',
+        value: c.served,
+      });
+      for (const [code, n] of Object.entries(c.refused)) {
+        out.push({
+          name: 'fedscore_scoring_refused_total',
+          help: 'Online scoring requests refused, by refusal code.',
+          type: 'counter',
+          labels: { code },
+          value: n,
+        });
+      }
+    }
     const s = this.transport.stats();
     for (const [peer, n] of Object.entries(s.bytesSent)) {
       out.push({
@@ -477,8 +605,13 @@ export class PartyNode {
   async stop(): Promise<void> {
     if (this.#pollTimer !== undefined) clearInterval(this.#pollTimer);
     this.runner.stop();
+    // Only awaited when present: the stop sequence of a node without scoring keeps its exact order of
+    // turns (a stopped job's failure handler still writes to the store before it closes).
+    if (this.#scoringApi !== undefined) await this.#scoringApi.close();
+    if (this.scorer !== undefined) await this.scorer.close();
     await this.transport.close();
     await this.monitoring?.drain();
+    if (this.scoring !== undefined) await this.scoring.drain();
     await this.#http?.close();
     this.refusals.close();
     this.store.close();

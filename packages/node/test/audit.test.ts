@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  AuditGroupCommit,
   AuditLog,
   auditEntryHash,
   consentSetFingerprint,
@@ -284,5 +285,34 @@ describe('reconcileAuditLogs (data owner checks a user)', () => {
     expect(r.matched).toBe(1);
     expect(r.ok).toBe(false);
     expect(r.claimedChain.firstBad?.reason).toBe('hash');
+  });
+
+  it('group commit: concurrent appends land in queue order in one verifiable chain, each awaited until committed', async () => {
+    const store = NodeStore.open(newDir());
+    const log = new AuditLog(store, { now: fixedClock() });
+    const group = new AuditGroupCommit(log);
+    const entry = (i: number) => ({
+      kind: 'data_use' as const,
+      actor: 'bank-a',
+      dataOwner: 'gov',
+      purpose: 'scoring',
+      job: `req-${i}`,
+      enterpriseFingerprint: FP,
+      enterpriseCount: 1,
+    });
+    const stored = await Promise.all(Array.from({ length: 25 }, (_, i) => group.append(entry(i))));
+    expect(stored.map((e) => e.job)).toEqual(Array.from({ length: 25 }, (_, i) => `req-${i}`));
+    expect(stored.map((e) => e.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect(log.verify().ok).toBe(true);
+    // An invalid entry fails its whole batch (nothing of it is stored); the next batch commits.
+    const bad = Promise.allSettled([
+      group.append(entry(100)),
+      group.append({ ...entry(101), kind: 'nope' as 'data_use' }),
+    ]);
+    const results = await bad;
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect((await group.append(entry(102))).seq).toBe(26);
+    expect(log.verify().ok).toBe(true);
+    store.close();
   });
 });

@@ -48,11 +48,107 @@ describe('node config', () => {
     [{ ...base, tls: { ca: 'a', cert: 'b' } }, 'tls.key'],
     [{ ...base, limits: { retries: -1 } }, 'limits.retries'],
     [{ ...base, data: { loans: { path: 'x.csv' } } }, 'data.loans.id'],
+    [
+      {
+        ...base,
+        scoring: {
+          api: {
+            ...{
+              listen: '127.0.0.1:9443',
+              government: 'government',
+              model: 'm@production',
+              tokens: [{ id: 'engine', sha256: 'a'.repeat(64) }],
+            },
+            government: 'nobody',
+          },
+        },
+      },
+      'scoring.api.government',
+    ],
+    [
+      {
+        ...base,
+        scoring: {
+          api: {
+            ...{
+              listen: '127.0.0.1:9443',
+              government: 'government',
+              model: 'm@production',
+              tokens: [{ id: 'engine', sha256: 'a'.repeat(64) }],
+            },
+            mode: 'band',
+          },
+        },
+      },
+      'scoring.api.rules',
+    ],
+    [
+      {
+        ...base,
+        scoring: {
+          api: {
+            ...{
+              listen: '127.0.0.1:9443',
+              government: 'government',
+              model: 'm@production',
+              tokens: [{ id: 'engine', sha256: 'a'.repeat(64) }],
+            },
+            tokens: [],
+          },
+        },
+      },
+      'scoring.api.tokens',
+    ],
+    [
+      {
+        ...base,
+        scoring: {
+          api: {
+            ...{
+              listen: '127.0.0.1:9443',
+              government: 'government',
+              model: 'm@production',
+              tokens: [{ id: 'engine', sha256: 'a'.repeat(64) }],
+            },
+            tokens: [{ id: 'engine', sha256: 'plain-token' }],
+          },
+        },
+      },
+      'scoring.api.tokens[0].sha256',
+    ],
     [{ ...base, unknown: true }, 'config'],
   ])('names the field of a bad config (%#)', (value, field) => {
     const got = fieldOf(() => validateNodeConfig(value));
     if (field === 'config') expect(got).toBeDefined();
     else expect(got).toBe(field);
+  });
+
+  it('scoring: one section for the government policy and the bank API; the API defaults to band mode', () => {
+    const c = validateNodeConfig({
+      ...base,
+      scoring: {
+        serve: true,
+        maxThresholds: 3,
+        rate: { requests: 2, windowSeconds: 60 },
+        api: {
+          listen: '127.0.0.1:9443',
+          government: 'government',
+          model: 'm@production',
+          rules: 'rules.yaml',
+          tokens: [{ id: 'engine', sha256: 'a'.repeat(64) }],
+        },
+      },
+    });
+    expect(c.scoring).toMatchObject({
+      serve: true,
+      allowExactMode: false,
+      maxThresholds: 3,
+      quota: { requests: 4, windowSeconds: 30 * 86_400 },
+      rate: { requests: 2, windowSeconds: 60 },
+    });
+    expect(c.scoring.api?.mode).toBe('band');
+    expect(c.scoring.api?.retryAfterSeconds).toBe(3600);
+    expect(validateNodeConfig(base).scoring).toMatchObject({ serve: false, allowExactMode: false });
   });
 
   it('governance and monitoring: secure defaults, and errors naming the field', () => {

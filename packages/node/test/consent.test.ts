@@ -37,6 +37,31 @@ const grant = (enterprise: string, over: Partial<ConsentGrant> = {}): ConsentGra
 });
 
 describe('ConsentRegistry', () => {
+  it('consentFor (one indexed lookup, online scoring) agrees with filterByConsent per enterprise', () => {
+    const { reg } = registry();
+    reg.grant(grant(e0, { id: 'c0' }));
+    reg.grant(grant(e0, { id: 'c0-later', expiresAt: T0 + 400 * DAY }));
+    reg.grant(grant(e1, { id: 'c1', expiresAt: T0 + 10 * DAY }));
+    reg.grant(grant(e2, { id: 'c2' }));
+    reg.revoke('c2', { at: T0 + 5 * DAY, reason: 'enterprise withdrew' });
+    reg.grant(grant(e3, { id: 'c3', scope: ['tax'] }));
+    reg.grant(grant(e4, { id: 'c4', grantedAt: T0 + 50 * DAY }));
+    reg.grant(grant(e5, { id: 'c5', grantee: 'bank-b' }));
+    const query = {
+      grantee: 'bank-a',
+      purpose: 'training' as const,
+      categories: ['tax', 'court_judgments'],
+      at: T0 + 20 * DAY,
+    };
+    for (const e of [e0, e1, e2, e3, e4, e5, 'not-a-uscc', e0.toLowerCase()]) {
+      const one = reg.consentFor(e, query);
+      const all = reg.filterByConsent([e], query);
+      expect(one.consentId).toBe(all.consentIds[0]);
+      if (one.reason !== undefined) expect(all.excluded[one.reason]).toBe(1);
+    }
+    expect(reg.consentFor(e0, query).consentId).toBe('c0-later');
+  });
+
   it('includes enterprises with valid consent and counts every exclusion by reason', () => {
     const { reg } = registry();
     reg.grant(grant(e0, { id: 'c0' }));

@@ -29,8 +29,11 @@ function fieldOf(f: () => unknown): string | undefined {
 describe('scoring policy config', () => {
   it('defaults refuse exact mode and meter every (bank, enterprise)', () => {
     const c = validateNodeConfig(base);
-    expect(c.scoring).toEqual(DEFAULT_SCORING_POLICY);
+    // One `scoring` section: the government's policy next to the serving switches and the bank's API.
+    expect(c.scoring).toEqual({ ...DEFAULT_SCORING_POLICY, serve: false, maxSessionsPerPeer: 64 });
     expect(c.scoring).toEqual({
+      serve: false,
+      maxSessionsPerPeer: 64,
       allowExactMode: false,
       maxThresholds: 4,
       quota: { requests: 4, windowSeconds: 2_592_000 },

@@ -17,8 +17,12 @@ export type {
   OnlineAdmission,
   OnlineBankOptions,
   OnlineGovernmentOptions,
+  OnlineHelloInfo,
+  OnlineLookupRefusal,
   OnlineMode,
+  OnlineRequestInfo,
   OnlineScore,
+  OnlineScoreOptions,
   OnlineScoringPolicy,
 } from './online.ts';
 export {
@@ -107,6 +111,7 @@ export {
   ENCRYPTED_FIGURES,
   ESTIMATE_RESULT,
   ONLINE_SCORING_PROTOCOL,
+  REQUEST_ID_PATTERN,
   SCORE_REPLY_NO_RECORD,
   SCORE_REPLY_REFUSALS,
   SCORING_VERSION,

@@ -9,9 +9,10 @@
  * Messages in order:
  *   1. bank -> gov   online-hello    mode, number of thresholds (band mode), the bank's public context
  *   per applicant:
- *   2. bank -> gov   score-request   the applicant's USCC and the request number
+ *   2. bank -> gov   score-request   the applicant's USCC, the request number and the bank's request id
  *   3. bank -> gov   partial-score   exact: [[s_bank]]; band: [[s_bank - t_k]] in slot k, k < K
- *   4. gov -> bank   score-reply     scored, "no record", or a refusal (policy, quota, rate)
+ *   4. gov -> bank   score-reply     scored, "no_record", or a refusal (policy, quota, rate, model, consent:
+ *                                    SCORE_REPLY_REFUSALS)
  *   5. gov -> bank   joint-result    exact: [[s + e]]; band: [[rho_k (s - t_k) + e_k]] in slot k,
  *                                    rho_k log-uniform in [1, 2^rhoBits], fresh per request and slot
  *   last: bank -> gov score-request with close = true
@@ -32,7 +33,10 @@
  *   refuses exact mode unless allowed and caps K at the model's registered band count; the serving node
  *   meters requests per (bank, enterprise) through `admit` (quotas and rate limits). Refusals are typed
  *   (`policy_refused`, `quota_exceeded`, `rate_limited` in score-reply.error) and come before the
- *   applicant is looked up, so they say nothing about whether the government holds a record.
+ *   applicant is looked up, so they say nothing about whether the government holds a record. After
+ *   admission, `partialScoreOf` may still refuse (`consent_missing`: the enterprise has not authorized
+ *   this bank; `model_unavailable`: the government does not serve the hello's model to this bank).
+ *   The bank raises every refusal as a `FedscoreError` with that code; "no record" is `found: false`.
  * Threat model: semi-honest. A malicious government could return any value (the bank cannot verify it);
  * a malicious bank could put a chosen value in place of s_bank - t_k to probe s_gov's sign structure
  * (bounded by the policy and the quota above).
@@ -111,8 +115,14 @@ export interface OnlineScore {
    * thresholds when it reaches none (the last band).
    */
   readonly thresholdIndex?: number;
-  /** False when the government has no record of the applicant. */
+  /** False when the government has no record of the applicant (refusals are thrown, not returned). */
   readonly found: boolean;
+}
+
+/** Per-request options of `OnlineScoringBank.score`. */
+export interface OnlineScoreOptions {
+  /** Sent with the request so that both parties' audit entries carry it (`REQUEST_ID_PATTERN`). */
+  readonly requestId?: string;
 }
 
 /** The bank's side of an online scoring session. Create once; keys stay warm across requests. */
@@ -177,8 +187,16 @@ export class OnlineScoringBank {
     );
   }
 
-  /** Score one applicant given the bank's own partial score (its points or linear predictor, intercept included). */
-  async score(applicant: string, bankPartial: number): Promise<OnlineScore> {
+  /**
+   * Score one applicant given the bank's own partial score (its points or linear predictor, intercept
+   * included). A refusal of the government throws a `FedscoreError` with its code
+   * (`SCORE_REPLY_REFUSALS`); the session stays usable.
+   */
+  async score(
+    applicant: string,
+    bankPartial: number,
+    options: OnlineScoreOptions = {},
+  ): Promise<OnlineScore> {
     const session = this.#session;
     const gov = this.#government;
     if (session === undefined || gov === undefined) {
@@ -198,7 +216,11 @@ export class OnlineScoringBank {
     const values =
       this.mode === 'exact' ? Float64Array.of(bankPartial) : this.#thresholds.map((t) => bankPartial - t);
     const bytes = ctx.encryptSymmetricSerialized(values, { compression: 'none' });
-    await session.send(gov, SCORE_REQUEST, fedscore.scoring.ScoreRequest.create({ applicant, index }));
+    await session.send(
+      gov,
+      SCORE_REQUEST,
+      fedscore.scoring.ScoreRequest.create({ applicant, index, requestId: options.requestId ?? '' }),
+    );
     await session.send(
       gov,
       PARTIAL_SCORE,
@@ -218,7 +240,8 @@ export class OnlineScoringBank {
           field: 'score-reply.error',
         });
       }
-      // The session stays usable: a refusal answers this request only (policy refusals answer all).
+      // The session stays usable: a refusal answers this request only (policy and model refusals answer
+      // every request of the session).
       throw new FedscoreError(code, `the government refused this request (${code})`, {
         field: 'score-reply.error',
       });
@@ -279,20 +302,58 @@ export interface OnlineScoringPolicy {
 }
 
 /** A per-request refusal of `OnlineGovernmentOptions.admit`. */
-export type OnlineAdmission = Exclude<ScoreRefusal, 'policy_refused'> | undefined;
+export type OnlineAdmission = 'quota_exceeded' | 'rate_limited' | undefined;
+
+/** A refusal `OnlineGovernmentOptions.partialScoreOf` may answer with (after admission). */
+export type OnlineLookupRefusal = 'consent_missing' | 'model_unavailable';
+
+/** What the government's hooks see of one request. */
+export interface OnlineRequestInfo {
+  /** 0-based request number within the session. */
+  readonly index: number;
+  /** The bank's request id ('' when it sent none). */
+  readonly requestId: string;
+}
+
+/** The session's hello as the government's `onHello` hook sees it (no key material). */
+export interface OnlineHelloInfo {
+  readonly mode: OnlineMode;
+  readonly thresholds: number;
+  readonly modelId: string;
+}
 
 export interface OnlineGovernmentOptions {
-  /** The government's own partial score of an applicant, or undefined when it has no record. */
-  readonly partialScoreOf: (applicant: string) => number | undefined;
+  /**
+   * The government's own partial score of an applicant; undefined when it has no record, or a refusal
+   * code (`consent_missing`, `model_unavailable`) the bank raises instead of a result. Asked only after
+   * the policy and `admit` let the request through. May be async (e.g. to commit an audit entry before
+   * answering).
+   */
+  readonly partialScoreOf: (
+    applicant: string,
+    request: OnlineRequestInfo,
+  ) => number | OnlineLookupRefusal | undefined | Promise<number | OnlineLookupRefusal | undefined>;
+  /**
+   * Called once per session the policy serves, with the bank's hello, before any request is answered
+   * (e.g. to load the model part `modelId` names). Throwing ends the session with that error.
+   */
+  readonly onHello?: (hello: OnlineHelloInfo) => void | Promise<void>;
   /** Modes and threshold counts served. Default: band mode only, at most `DEFAULT_MAX_THRESHOLDS`. */
   readonly policy?: OnlineScoringPolicy;
   /**
    * Per-request admission (quotas, rate limits; the node keeps the counters), asked before the
    * applicant is looked up so that a refusal says nothing about whether the government holds a record.
    */
-  readonly admit?: (applicant: string) => OnlineAdmission;
-  /** Called for every refused request (policy or admission), e.g. to audit it. */
-  readonly onRefusal?: (applicant: string, code: ScoreRefusal) => void;
+  readonly admit?: (applicant: string, request: OnlineRequestInfo) => OnlineAdmission;
+  /**
+   * Called for every request refused by the policy or by `admit`, e.g. to audit it (refusals of
+   * `partialScoreOf` are its own to record). May be async: the reply waits for it.
+   */
+  readonly onRefusal?: (
+    applicant: string,
+    code: ScoreRefusal,
+    request: OnlineRequestInfo,
+  ) => void | Promise<void>;
   /** Band mode blinding: rho_k in [1, 2^rhoBits]. Default 6. */
   readonly rhoBits?: number;
   /** Flooding noise sd. Default 2^-20. */
@@ -350,6 +411,9 @@ export class OnlineScoringGovernment {
     const refusal = this.#refusal(mode, hello);
     if (refusal !== undefined) logger.warn('online scoring session refused', { mode, reason: refusal });
     const ctx = refusal === undefined ? await this.#context(hello.context) : undefined;
+    if (ctx !== undefined) {
+      await this.#o.onHello?.({ mode, thresholds: hello.thresholds, modelId: hello.modelId });
+    }
     const K = mode === 'band' ? hello.thresholds : 1;
     const rng = this.#o.rng ?? cryptoRng();
     const sd = this.#o.noiseStdDev ?? DEFAULT_FLOODING_STDDEV;
@@ -369,19 +433,25 @@ export class OnlineScoringGovernment {
       }
       const partial = await session.receive(bank, PARTIAL_SCORE);
       requests++;
+      const info: OnlineRequestInfo = { index: req.index, requestId: req.requestId ?? '' };
       const admission: ScoreRefusal | undefined =
-        ctx === undefined ? 'policy_refused' : this.#o.admit?.(req.applicant);
+        ctx === undefined ? 'policy_refused' : this.#o.admit?.(req.applicant, info);
       if (ctx === undefined || admission !== undefined) {
         refused++;
-        this.#o.onRefusal?.(req.applicant, admission ?? 'policy_refused');
+        await this.#o.onRefusal?.(req.applicant, admission ?? 'policy_refused', info);
         await reply(req.index, admission ?? 'policy_refused');
         continue;
       }
       const [item] = checkBatch(ctx, partial, 'partial-score', { items: 1, slotsPerItem: K });
-      const own = this.#o.partialScoreOf(req.applicant);
+      const own = await this.#o.partialScoreOf(req.applicant, info);
       if (own === undefined) {
         notFound++;
         await reply(req.index, SCORE_REPLY_NO_RECORD);
+        continue;
+      }
+      if (typeof own === 'string') {
+        refused++;
+        await reply(req.index, own);
         continue;
       }
       if (!Number.isFinite(own)) {

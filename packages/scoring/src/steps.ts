@@ -65,12 +65,17 @@ export const ONLINE_HELLO: StepDef<OnlineHelloMessage> = protoStep(
     },
   },
 );
+/** A request id both parties' audit entries carry (the bank's scoring API request id). */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
 /** Bank -> government: whom to score (followed by PARTIAL_SCORE). */
 export const SCORE_REQUEST: StepDef<ScoreRequestMessage> = protoStep(
   'score-request',
   fedscore.scoring.ScoreRequest,
   {
     check: (m) => {
+      const rid = m.requestId ?? '';
+      if (rid !== '' && !REQUEST_ID_PATTERN.test(rid)) return 'request_id: 1-64 of A-Z a-z 0-9 . _ : -';
       const empty = (m.applicant ?? '').length === 0;
       if (m.close === true) return empty ? null : 'applicant: must be empty when closing';
       return empty ? 'applicant: absent' : null;
@@ -82,9 +87,23 @@ export const PARTIAL_SCORE: StepDef<CiphertextBatch> = ciphertextBatchStep('part
 /** Government -> bank: scored or not (followed by JOINT_RESULT when scored). */
 export const SCORE_REPLY: StepDef<ScoreReplyMessage> = protoStep('score-reply', fedscore.scoring.ScoreReply);
 
-/** `score-reply.error` values: no record of the applicant, or a refusal (the error code the bank raises). */
-export const SCORE_REPLY_NO_RECORD = 'no record';
-export const SCORE_REPLY_REFUSALS = ['policy_refused', 'quota_exceeded', 'rate_limited'] as const;
+/** `score-reply.error` when the government holds no record of the applicant (the bank gets `found: false`). */
+export const SCORE_REPLY_NO_RECORD = 'no_record';
+/**
+ * The other `score-reply.error` values: refusals, each the `FedscoreError` code the bank raises. In the
+ * order the government decides them: the session's mode or threshold count is not served
+ * (`policy_refused`, every request of the session); the bank's rate or quota for this enterprise is used
+ * up (`rate_limited`, `quota_exceeded`; asked before the applicant is looked up); the government does not
+ * serve the session's model to this bank (`model_unavailable`, every request); the enterprise has not
+ * authorized this bank's scoring use (`consent_missing`).
+ */
+export const SCORE_REPLY_REFUSALS = [
+  'policy_refused',
+  'quota_exceeded',
+  'rate_limited',
+  'model_unavailable',
+  'consent_missing',
+] as const;
 export type ScoreRefusal = (typeof SCORE_REPLY_REFUSALS)[number];
 /** Government -> bank: [[s + e]] (exact) or [[rho_k (s - t_k) + e_k]]_k (band). */
 export const JOINT_RESULT: StepDef<CiphertextBatch> = ciphertextBatchStep('joint-result');

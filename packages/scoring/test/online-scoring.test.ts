@@ -4,7 +4,14 @@
  * of a threshold in the sample). Message capture checks the "who learns what" table of
  * docs/protocols/online-scoring.md: the government receives the hello, requests and ciphertexts only.
  */
-import { createInMemoryNetwork, ProtocolSession, type Rng, runParties, seededRng } from '@fedscore/core';
+import {
+  createInMemoryNetwork,
+  isFedscoreError,
+  ProtocolSession,
+  type Rng,
+  runParties,
+  seededRng,
+} from '@fedscore/core';
 import { expectNoSecret } from '@fedscore/core/testing';
 import { loadCkksSecretContext } from '@fedscore/he';
 import { ckksSecretKeyBytes } from '@fedscore/he/testing';
@@ -159,5 +166,67 @@ describe('online joint scoring', () => {
     expect(n).toBe(applicants.length * thresholds.length);
     expect(ksUniform(logRho)).toBeLessThan(1.95 / Math.sqrt(n));
     expect(new Set(logRho.map((x) => x.toFixed(6))).size).toBe(n);
+  });
+
+  it("refusals: admission before the lookup, then the lookup's own codes; each a typed error, the session goes on", async () => {
+    const bank = await OnlineScoringBank.create({ mode: 'band', thresholds: bandThresholds(r) });
+    const looked: string[] = [];
+    const refused: [string, string, string][] = [];
+    const hellos: string[] = [];
+    const gov = new OnlineScoringGovernment({
+      onHello: (h) => {
+        hellos.push(`${h.mode}/${h.thresholds}/${h.modelId}`);
+      },
+      admit: (id) => (id === 'E1' ? 'rate_limited' : id === 'E2' ? 'quota_exceeded' : undefined),
+      onRefusal: (id, code, req) => {
+        refused.push([id, code, req.requestId]);
+      },
+      partialScoreOf: async (id, req) => {
+        looked.push(`${id}:${req.requestId}`);
+        if (id === 'E3') return 'consent_missing';
+        const v = byId.get(id);
+        return v === undefined ? undefined : partialScore(card, 'gov', v);
+      },
+    });
+    const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
+    const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'r' };
+    const out = await runParties(network, {
+      gov: () => gov.serve(new ProtocolSession(network.channel('gov'), spec), 'bank'),
+      bank: async () => {
+        await bank.open(new ProtocolSession(network.channel('bank'), spec), 'gov', 'model-1');
+        const answers: string[] = [];
+        for (const id of ['E1', 'E2', 'E3', 'nobody', 'E4']) {
+          const v = byId.get(id);
+          try {
+            const res = await bank.score(id, v ? partialScore(card, 'bank', v) : 0, {
+              requestId: `req-${id}`,
+            });
+            const t = bandThresholds(r).length;
+            answers.push(
+              res.found
+                ? `band ${bandFromThresholdIndex(r.bands.length, t, res.thresholdIndex!)}`
+                : 'not found',
+            );
+          } catch (e) {
+            answers.push(isFedscoreError(e) ? e.code : 'untyped');
+          }
+        }
+        await bank.close();
+        return answers;
+      },
+    });
+    bank.dispose();
+    gov.dispose();
+    const band4 = bandIndexOf(r, scoreApplicant(card, byId.get('E4')!));
+    expect(out.bank.slice(0, 4)).toEqual(['rate_limited', 'quota_exceeded', 'consent_missing', 'not found']);
+    expect(out.bank[4]).toBe(`band ${band4}`);
+    expect(hellos).toEqual([`band/${bandThresholds(r).length}/model-1`]);
+    // Refused by admission: never looked up; the request ids reach both hooks.
+    expect(looked).toEqual(['E3:req-E3', 'nobody:req-nobody', 'E4:req-E4']);
+    expect(refused).toEqual([
+      ['E1', 'rate_limited', 'req-E1'],
+      ['E2', 'quota_exceeded', 'req-E2'],
+    ]);
+    expect(out.gov).toEqual({ requests: 5, notFound: 1, refused: 3 });
   });
 });

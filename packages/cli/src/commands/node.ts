@@ -49,7 +49,7 @@ its last completed stage when the node is back. See docs/deploy.md.`,
     );
     // A line supervisors and tests can wait for, on stderr so --json stdout stays one object.
     process.stderr.write(
-      `fedscore node ready party=${config.party} grpc=${node.grpcPort} http=${node.httpPort ?? ''}\n`,
+      `fedscore node ready party=${config.party} grpc=${node.grpcPort} http=${node.httpPort ?? ''} scoring=${node.scoringApiPort ?? ''}\n`,
     );
     const signal = await new Promise<string>((r) => {
       process.once('SIGINT', () => r('SIGINT'));

@@ -18,6 +18,7 @@ export {
   GENESIS_HASH,
   verifyAuditEntries,
 } from './audit-log.ts';
+export { AuditGroupCommit } from './group-commit.ts';
 export type { AuditReconciliation, AuditUse } from './reconcile.ts';
 export { reconcileAuditLogs } from './reconcile.ts';
 export type { RefusalWindowOptions, UnauthenticatedRefusal } from './refusal-window.ts';

@@ -19,8 +19,20 @@
  *     psi: { maxSubmittedIds: 5000000, maxSubmittedRatio: 50 }  # per enterprise in that set
  *   monitoring: { government: government, pollSeconds: 60, rescoreModel: sme-credit-line@production,
  *                 rescoreThresholds: [0.5, -0.5, -1.5] }   # (bank; the government node sets { serve: true })
- *   scoring: { allowExactMode: false, maxThresholds: 4, quota: { requests: 4, windowSeconds: 2592000 },
- *              rate: { requests: 1, windowSeconds: 3600 } }   # government: online scoring it serves
+ *   scoring:                          # online scoring (docs/scoring-api.md, docs/protocols/online-scoring.md)
+ *     serve: true                     # government: answer the banks' scoring sessions (consent-gated)
+ *     data: credit                    # government: dataset of its partial scores (else the model's job's)
+ *     allowExactMode: false           # government: policy (band mode only by default, <= 4 thresholds,
+ *     maxThresholds: 4                #   per (bank, enterprise) 4 requests per 30 days, 1 per hour)
+ *     quota: { requests: 4, windowSeconds: 2592000 }
+ *     rate: { requests: 1, windowSeconds: 3600 }
+ *     api:                            # bank: POST /v1/score for the risk engine
+ *       listen: 127.0.0.1:9443
+ *       government: government
+ *       model: sme-credit-line@production
+ *       mode: band                    # default; exact only against a government with allowExactMode
+ *       rules: rules/credit.yaml      # bands and pre-approved lines (fedscore.credit-rules)
+ *       tokens: [{ id: risk-engine-1, sha256: <64 hex digits from `fedscore node token`> }]
  *   accept: { schemes: [ckks, paillier], plaintextScheme: false, weakParameters: false }
  *                                     # what jobs this node takes part in (default: secure schemes only)
  *   audit: { refusalWindowSeconds: 60, acknowledgedBreaks: [] }
@@ -45,6 +57,61 @@ const address = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port (IPv6 in brackets)')
   .refine((a) => Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535, 'port above 65535');
 const path = z.string().min(1, 'an empty path');
+const positive = z.number().refine((v) => Number.isFinite(v) && v > 0, 'must be a finite number > 0');
+
+const scoringApi = z
+  .object({
+    /** host:port of the scoring API (HTTP, or HTTPS with `tls`); port 0 picks a free one. */
+    listen: address,
+    /** The government node the bank scores with (a configured peer). */
+    government: partyId,
+    /** The registry model to serve, e.g. `sme-credit-line@production` (resolved on every request). */
+    model: z.string().min(1),
+    /**
+     * band (default): only the rating band reaches the bank (needs `rules`; their thresholds must fit the
+     * government's `scoring.maxThresholds`); exact: the joint score, served only by a government whose
+     * policy sets `allowExactMode` (a default government refuses it: 403 policy_refused).
+     */
+    mode: z.enum(['exact', 'band']).default('band'),
+    /** Credit rules (fedscore.credit-rules YAML/JSON): rating bands and pre-approved lines. */
+    rules: path.optional(),
+    /** Points scale: score = offset - factor x logit, factor = pdo / ln 2 (scorecard convention). */
+    scaling: z
+      .object({
+        baseScore: z.number().default(600),
+        baseOdds: positive.default(50),
+        pdo: positive.default(20),
+      })
+      .strict()
+      .default({ baseScore: 600, baseOdds: 50, pdo: 20 }),
+    /** Scoring sessions kept open with the government (keys warm; one request at a time each). */
+    sessions: z.number().int().min(1).max(64).default(4),
+    /** Requests waiting for a session before new ones get 503 overloaded. */
+    maxQueued: z.number().int().min(1).max(1_000_000).default(1024),
+    /** A request not answered by the government within this time gets 503 (its session is dropped). */
+    requestTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    maxBodyBytes: z.number().int().min(1024).max(16_777_216).default(65_536),
+    /** `retry-after` of a 429 (the government's quota or rate refused): its `scoring.rate` window. */
+    retryAfterSeconds: z.number().int().min(1).max(31_536_000).default(3600),
+    /** SHA-256 of each API token (`fedscore node token <id>` prints a token and its entry). */
+    tokens: z
+      .array(
+        z
+          .object({
+            id: z
+              .string()
+              .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a token id is 1-64 of A-Z a-z 0-9 . _ -'),
+            sha256: z
+              .string()
+              .regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits (SHA-256 of the token)'),
+          })
+          .strict(),
+      )
+      .min(1, 'at least one token'),
+    /** Serve HTTPS with this certificate (PEM files); without it, plain HTTP (bind to a private address). */
+    tls: z.object({ cert: path, key: path }).strict().optional(),
+  })
+  .strict();
 
 const dataSource = z
   .object({
@@ -193,6 +260,12 @@ export const nodeConfigSchema = z
       .default({ refusalWindowSeconds: 60, acknowledgedBreaks: [] }),
     scoring: z
       .object({
+        /** Government: answer the peers' online scoring sessions (consent-gated, audited per request). */
+        serve: z.boolean().default(false),
+        /** Government: the dataset partial scores come from when the model's job is not on this node. */
+        data: z.string().min(1).optional(),
+        /** Government: concurrent scoring sessions per bank. */
+        maxSessionsPerPeer: z.number().int().min(1).max(1024).default(64),
         /** Government: serve online scoring in exact mode (the bank then learns our partial score). */
         allowExactMode: z.boolean().default(DEFAULT_SCORING_POLICY.allowExactMode),
         /** Government: most band-mode thresholds per session (the registered band count). */
@@ -201,9 +274,11 @@ export const nodeConfigSchema = z
         quota: requestWindow.default(DEFAULT_SCORING_POLICY.quota),
         /** Government: per (bank, enterprise), requests per short window (`rate_limited` beyond). */
         rate: requestWindow.default(DEFAULT_SCORING_POLICY.rate),
+        /** Bank: the scoring API for the risk engine. */
+        api: scoringApi.optional(),
       })
       .strict()
-      .default(DEFAULT_SCORING_POLICY),
+      .default({ serve: false, maxSessionsPerPeer: 64, ...DEFAULT_SCORING_POLICY }),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -221,6 +296,17 @@ export const nodeConfigSchema = z
         path: ['monitoring', 'government'],
         message: `'${gov}' is not a configured peer`,
       });
+    }
+    const api = c.scoring.api;
+    if (api !== undefined && c.peers[api.government] === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scoring', 'api', 'government'],
+        message: `'${api.government}' is not a configured peer`,
+      });
+    }
+    if (api !== undefined && api.mode === 'band' && api.rules === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['scoring', 'api', 'rules'], message: 'band mode needs rules' });
     }
     if (c.accept.schemes.length === 0 && !c.accept.plaintextScheme) {
       ctx.addIssue({ code: 'custom', path: ['accept', 'schemes'], message: 'this node would accept no job' });
@@ -247,6 +333,7 @@ export const nodeConfigSchema = z
 export type NodeConfig = z.infer<typeof nodeConfigSchema>;
 export type NodeConfigInput = z.input<typeof nodeConfigSchema>;
 export type DataSource = z.infer<typeof dataSource>;
+export type ScoringApiConfig = z.infer<typeof scoringApi>;
 
 function fieldOf(p: readonly PropertyKey[]): string {
   return p
@@ -276,6 +363,18 @@ export function validateNodeConfig(
     stateDir: abs(c.stateDir),
     tls: { ca: abs(c.tls.ca), cert: abs(c.tls.cert), key: abs(c.tls.key) },
     data: Object.fromEntries(Object.entries(c.data).map(([k, d]) => [k, { ...d, path: abs(d.path) }])),
+    scoring: {
+      ...c.scoring,
+      ...(c.scoring.api !== undefined && {
+        api: {
+          ...c.scoring.api,
+          ...(c.scoring.api.rules !== undefined && { rules: abs(c.scoring.api.rules) }),
+          ...(c.scoring.api.tls !== undefined && {
+            tls: { cert: abs(c.scoring.api.tls.cert), key: abs(c.scoring.api.tls.key) },
+          }),
+        },
+      }),
+    },
   };
 }
 

@@ -1,4 +1,4 @@
-export type { DataSource, NodeConfig, NodeConfigInput } from './config.ts';
+export type { DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config.ts';
 export {
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,

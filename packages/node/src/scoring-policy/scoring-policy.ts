@@ -17,6 +17,7 @@
 import { FedscoreError, normalizeUscc, type PartyId } from '@fedscore/core';
 import {
   type OnlineAdmission,
+  type OnlineGovernmentOptions,
   OnlineScoringGovernment,
   type OnlineScoringPolicy,
   type ScoreRefusal,
@@ -143,7 +144,9 @@ export class ScoringQuota {
 
 /**
  * The government's side of one online scoring session with `grantee` under the node's policy: modes
- * and threshold cap from `policy`, per-request admission by `quota`, every refusal audited.
+ * and threshold cap from `policy`, per-request admission by `quota`, every refusal of either audited
+ * here (with the bank's request id when it sent one). `partialScoreOf` is asked only for admitted
+ * requests; its own refusals (`consent_missing`, `model_unavailable`) are its caller's to record.
  */
 export function governmentOnlineScoring(options: {
   readonly policy: ScoringPolicyConfig;
@@ -154,7 +157,12 @@ export function governmentOnlineScoring(options: {
   readonly grantee: PartyId;
   /** The session id, recorded with every refusal. */
   readonly session: string;
-  readonly partialScoreOf: (enterprise: string) => number | undefined;
+  readonly partialScoreOf: OnlineGovernmentOptions['partialScoreOf'];
+  /** Once per served session, with the hello (e.g. to load the model part it names). */
+  readonly onHello?: OnlineGovernmentOptions['onHello'];
+  /** Told every policy or quota refusal after it is audited (e.g. to count it for /metrics). */
+  readonly onRefused?: (code: ScoreRefusal) => void;
+  readonly logger?: OnlineGovernmentOptions['logger'];
 }): OnlineScoringGovernment {
   const { policy, quota, audit, grantee } = options;
   const online: OnlineScoringPolicy = {
@@ -163,9 +171,11 @@ export function governmentOnlineScoring(options: {
   };
   return new OnlineScoringGovernment({
     partialScoreOf: options.partialScoreOf,
+    ...(options.onHello !== undefined && { onHello: options.onHello }),
+    ...(options.logger !== undefined && { logger: options.logger }),
     policy: online,
     admit: (enterprise) => quota.admit(grantee, enterprise),
-    onRefusal: (enterprise: string, code: ScoreRefusal) => {
+    onRefusal: (enterprise, code, request) => {
       audit.append({
         kind: 'security_event',
         actor: grantee,
@@ -173,8 +183,13 @@ export function governmentOnlineScoring(options: {
         enterpriseFingerprint: enterpriseSetFingerprint([normalizeUscc(enterprise)]),
         enterpriseCount: 1,
         job: options.session,
-        details: { rpc: 'scoring.online', code },
+        details: {
+          rpc: 'scoring.online',
+          code,
+          ...(request.requestId !== '' && { requestId: request.requestId }),
+        },
       });
+      options.onRefused?.(code);
     },
   });
 }

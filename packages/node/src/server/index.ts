@@ -1,2 +1,4 @@
 export type { HealthReport, HttpEndpoint, HttpEndpointOptions, MetricSample } from './http.ts';
 export { renderMetrics, startHttpEndpoint } from './http.ts';
+export type { ScoringApi, ScoringApiOptions } from './scoring-api.ts';
+export { startScoringApi } from './scoring-api.ts';

@@ -21,8 +21,8 @@
  *
  * Sending: an envelope is encoded by the wire codec and streamed in chunks (`chunkBytes`, default
  * 1 MiB) on a client-streaming `Deliver` call, waiting for HTTP/2 flow control ('drain') between chunks,
- * so a 64 MiB ciphertext batch never sits whole in a socket buffer. Sends to one peer are serialized
- * (seq order is delivery order). Each call has a deadline; transient failures (peer unreachable,
+ * so a 64 MiB ciphertext batch never sits whole in a socket buffer. Sends to one peer within one session
+ * are serialized (seq order is delivery order); sessions deliver side by side. Each call has a deadline; transient failures (peer unreachable,
  * deadline) are retried with exponential backoff, resending the same bytes with `attempt` > 0: the
  * receiver recognizes the (session, sender, seq, digest) it already queued and acknowledges it as a
  * duplicate, so a retry is idempotent.
@@ -598,11 +598,19 @@ export class GrpcTransport {
       throw new FedscoreError('invalid_argument', `'${to}' is not a configured peer`, { field: 'receiver' });
     }
     const bytes = this.#codec.encode(envelope);
-    // Serialize per receiver: seq order must be arrival order.
-    const prev = this.#sendChains.get(to) ?? Promise.resolve();
+    // Serialize per receiver and session: seq order must be arrival order within a session (the receiver
+    // checks seq per session), while independent sessions (e.g. concurrent online scoring sessions)
+    // deliver side by side instead of queueing behind each other's round trips.
+    const chain = `${to}\u0000${envelope.session}`;
+    const prev = this.#sendChains.get(chain) ?? Promise.resolve();
     const next = prev.catch(() => {}).then(() => this.#deliverWithRetry(to, bytes));
-    this.#sendChains.set(to, next);
-    await next;
+    this.#sendChains.set(chain, next);
+    try {
+      await next;
+    } finally {
+      // Forget a finished chain (sessions come and go); a later send starts a new one.
+      if (this.#sendChains.get(chain) === next) this.#sendChains.delete(chain);
+    }
     this.#stats.bytesSent[to] = (this.#stats.bytesSent[to] ?? 0) + bytes.length;
     this.#stats.messagesSent[to] = (this.#stats.messagesSent[to] ?? 0) + 1;
   }

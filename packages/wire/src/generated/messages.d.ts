@@ -4705,6 +4705,12 @@ export namespace fedscore {
             close: boolean;
 
             /**
+             * The bank's id of this request (its scoring API's request id), so that both parties' audit entries of
+             * the request carry the same key. Optional; at most 64 characters of [A-Za-z0-9._:-].
+             */
+            requestId: string;
+
+            /**
              * Creates a new ScoreRequest instance using the specified properties.
              * @param [properties] Properties to set
              * @returns ScoreRequest instance
@@ -4797,6 +4803,12 @@ export namespace fedscore {
                 /** The bank ends the session: no partial score follows and `applicant` is empty. */
                 close?: (boolean|null);
 
+                /**
+                 * The bank's id of this request (its scoring API's request id), so that both parties' audit entries of
+                 * the request carry the same key. Optional; at most 64 characters of [A-Za-z0-9._:-].
+                 */
+                requestId?: (string|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
@@ -4830,7 +4842,12 @@ export namespace fedscore {
             /** ScoreReply index. */
             index: number;
 
-            /** Non-empty when the government has no record of the applicant (no result follows). */
+            /**
+             * Non-empty when the government does not score the applicant (no result follows): "no_record"
+             * (SCORE_REPLY_NO_RECORD), or a refusal code, one of "policy_refused", "quota_exceeded",
+             * "rate_limited", "model_unavailable", "consent_missing" (SCORE_REPLY_REFUSALS in packages/scoring;
+             * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
+             */
             error: string;
 
             /**
@@ -4920,7 +4937,12 @@ export namespace fedscore {
                 /** ScoreReply index */
                 index?: (number|null);
 
-                /** Non-empty when the government has no record of the applicant (no result follows). */
+                /**
+                 * Non-empty when the government does not score the applicant (no result follows): "no_record"
+                 * (SCORE_REPLY_NO_RECORD), or a refusal code, one of "policy_refused", "quota_exceeded",
+                 * "rate_limited", "model_unavailable", "consent_missing" (SCORE_REPLY_REFUSALS in packages/scoring;
+                 * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
+                 */
                 error?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */

@@ -12563,6 +12563,8 @@ export const fedscore = $root.fedscore = (() => {
              * @property {string|null} [applicant] The applicant's USCC: the government must look up its own features (authorized use).
              * @property {number|null} [index] 0-based request number within the session.
              * @property {boolean|null} [close] The bank ends the session: no partial score follows and `applicant` is empty.
+             * @property {string|null} [requestId] The bank's id of this request (its scoring API's request id), so that both parties' audit entries of
+             * the request carry the same key. Optional; at most 64 characters of [A-Za-z0-9._:-].
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -12620,6 +12622,15 @@ export const fedscore = $root.fedscore = (() => {
             ScoreRequest.prototype.close = false;
 
             /**
+             * The bank's id of this request (its scoring API's request id), so that both parties' audit entries of
+             * the request carry the same key. Optional; at most 64 characters of [A-Za-z0-9._:-].
+             * @member {string} requestId
+             * @memberof fedscore.scoring.ScoreRequest
+             * @instance
+             */
+            ScoreRequest.prototype.requestId = "";
+
+            /**
              * Creates a new ScoreRequest instance using the specified properties.
              * @function create
              * @memberof fedscore.scoring.ScoreRequest
@@ -12657,6 +12668,8 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.index);
                 if (message.close != null && $Object.hasOwnProperty.call(message, "close") && message.close !== false)
                     writer.uint32(/* id 3, wireType 0 =*/24).bool(message.close);
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId") && message.requestId !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.requestId);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -12741,6 +12754,15 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.close;
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.requestId = value;
+                            else
+                                delete message.requestId;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -12798,6 +12820,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.close != null && $Object.hasOwnProperty.call(message, "close"))
                     if (typeof message.close !== "boolean")
                         return "close: boolean expected";
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    if (!$util.isString(message.requestId))
+                        return "requestId: string expected";
                 return null;
             };
 
@@ -12828,6 +12853,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.close != null)
                     if (object.close)
                         message.close = $Boolean(object.close);
+                if (object.requestId != null)
+                    if (typeof object.requestId !== "string" || object.requestId.length)
+                        message.requestId = $String(object.requestId);
                 return message;
             };
 
@@ -12852,6 +12880,7 @@ export const fedscore = $root.fedscore = (() => {
                     object.applicant = "";
                     object.index = 0;
                     object.close = false;
+                    object.requestId = "";
                 }
                 if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant"))
                     object.applicant = message.applicant;
@@ -12859,6 +12888,8 @@ export const fedscore = $root.fedscore = (() => {
                     object.index = message.index;
                 if (message.close != null && $Object.hasOwnProperty.call(message, "close"))
                     object.close = message.close;
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    object.requestId = message.requestId;
                 return object;
             };
 
@@ -12896,7 +12927,10 @@ export const fedscore = $root.fedscore = (() => {
              * Properties of a ScoreReply.
              * @typedef {Object} fedscore.scoring.ScoreReply.$Properties
              * @property {number|null} [index] ScoreReply index
-             * @property {string|null} [error] Non-empty when the government has no record of the applicant (no result follows).
+             * @property {string|null} [error] Non-empty when the government does not score the applicant (no result follows): "no_record"
+             * (SCORE_REPLY_NO_RECORD), or a refusal code, one of "policy_refused", "quota_exceeded",
+             * "rate_limited", "model_unavailable", "consent_missing" (SCORE_REPLY_REFUSALS in packages/scoring;
+             * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -12938,7 +12972,10 @@ export const fedscore = $root.fedscore = (() => {
             ScoreReply.prototype.index = 0;
 
             /**
-             * Non-empty when the government has no record of the applicant (no result follows).
+             * Non-empty when the government does not score the applicant (no result follows): "no_record"
+             * (SCORE_REPLY_NO_RECORD), or a refusal code, one of "policy_refused", "quota_exceeded",
+             * "rate_limited", "model_unavailable", "consent_missing" (SCORE_REPLY_REFUSALS in packages/scoring;
+             * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
              * @member {string} error
              * @memberof fedscore.scoring.ScoreReply
              * @instance

@@ -1,0 +1,574 @@
+/**
+ * The bank node's side of the scoring API: one applicant in, score, rating band, pre-approved line and
+ * reason codes out, computed with the government node under encryption (protocol scoring.online over the
+ * node's mutual-TLS gRPC transport; docs/protocols/online-scoring.md, docs/scoring-api.md).
+ *
+ * The model is a registry version (`scoring.api.model`, e.g. `sme-credit-line@production`, resolved on
+ * every request so that a promotion takes effect at once): the bank's own part (weights on standardized
+ * features and the intercept) is its registry artifact; the government's part stays at the government.
+ * The bank computes its partial logit z_bank in the clear, sends [[z_bank]] and receives [[z]] with
+ * z = z_bank + z_gov (exact mode) or the blinded comparisons with the band thresholds (band mode).
+ *
+ * Points follow the scorecard convention (Siddiqi 2006): score = offset - factor x z, factor = pdo / ln 2,
+ * offset = baseScore - factor x ln(baseOdds), z the log-odds of default. Reason codes are each bank
+ * feature's term -factor x w_j (x_j - mean_j) / scale_j, the base offset - factor x intercept, and in exact
+ * mode the government's whole part -factor x z_gov as one opaque entry; they add up to the score.
+ *
+ * Sessions: `sessions` protocol sessions with the government are kept open per model (each with its own
+ * CKKS key, created once), one request at a time on each; requests wait for a free one (at most
+ * `maxQueued`). A session whose request fails or times out is dropped (its key with it) and replaced on
+ * demand, so a government restart costs one failed request per open session.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  FedscoreError,
+  isFedscoreError,
+  type Logger,
+  noopLogger,
+  normalizeUscc,
+  type PartyId,
+  ProtocolSession,
+} from '@fedscore/core';
+import {
+  bandFromThresholdIndex,
+  bandThresholds,
+  type CreditDecision,
+  type CreditRules,
+  decideCredit,
+  decisionForBand,
+  ONLINE_MAX_MAGNITUDE,
+  ONLINE_SCORING_PROTOCOL,
+  OnlineScoringBank,
+  resolveScaling,
+  SCORING_VERSION,
+  type ScoreRefusal,
+} from '@fedscore/scoring';
+import { type PartyModel, parseJointModel, parsePartyModel } from '@fedscore/vfl';
+import { AuditGroupCommit, type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
+import type { ScoringApiConfig } from '../config/config.ts';
+import type { ModelRegistry, ModelVersion } from '../registry/index.ts';
+import type { GrpcTransport } from '../transport/grpc.ts';
+import type { ScoreRequestBody, ScoreResponseBody } from './api-schema.ts';
+import { SCORE_SESSION_PREFIX } from './government.ts';
+
+/** The government's refusals the API answers with their own code (model_unavailable is a 503). */
+const API_REFUSALS: ReadonlySet<string> = new Set<Exclude<ScoreRefusal, 'model_unavailable'>>([
+  'policy_refused',
+  'quota_exceeded',
+  'rate_limited',
+  'consent_missing',
+]);
+
+/** A scoring call that ended without a score; `code` is the API error code. */
+export class ScoringRefusal extends Error {
+  readonly code:
+    | Exclude<ScoreRefusal, 'model_unavailable'>
+    | 'no_record'
+    | 'upstream_unavailable'
+    | 'overloaded';
+  constructor(code: ScoringRefusal['code'], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ScoringRefusal';
+    this.code = code;
+  }
+}
+
+export interface ScoringClientOptions {
+  readonly transport: GrpcTransport;
+  /** This (bank) node's party id. */
+  readonly party: PartyId;
+  readonly models: ModelRegistry;
+  readonly audit: AuditLog;
+  readonly config: Pick<
+    ScoringApiConfig,
+    'government' | 'model' | 'mode' | 'scaling' | 'sessions' | 'maxQueued' | 'requestTimeoutMs'
+  >;
+  readonly rules?: CreditRules;
+  readonly logger?: Logger;
+}
+
+interface ServedModel {
+  readonly version: ModelVersion;
+  readonly own: PartyModel;
+  readonly index: ReadonlyMap<string, number>;
+}
+
+interface PooledSession {
+  readonly id: string;
+  readonly scorer: OnlineScoringBank;
+  readonly protocol: ProtocolSession;
+}
+
+/** Sessions with the government for one model. */
+class SessionPool {
+  readonly #idle: PooledSession[] = [];
+  readonly #waiters: ((s: PooledSession | undefined) => void)[] = [];
+  #open = 0;
+  #closed = false;
+  readonly #create: () => Promise<PooledSession>;
+  readonly #size: number;
+  readonly #maxQueued: number;
+  readonly #drop: (s: PooledSession) => Promise<void>;
+
+  constructor(o: {
+    create: () => Promise<PooledSession>;
+    drop: (s: PooledSession) => Promise<void>;
+    size: number;
+    maxQueued: number;
+  }) {
+    this.#create = o.create;
+    this.#drop = o.drop;
+    this.#size = o.size;
+    this.#maxQueued = o.maxQueued;
+  }
+
+  async acquire(): Promise<PooledSession> {
+    if (this.#closed) throw new ScoringRefusal('upstream_unavailable', 'the node is stopping');
+    const idle = this.#idle.pop();
+    if (idle !== undefined) return idle;
+    if (this.#open < this.#size) {
+      this.#open++;
+      try {
+        return await this.#create();
+      } catch (e) {
+        this.#open--;
+        this.#wakeOne();
+        throw e;
+      }
+    }
+    if (this.#waiters.length >= this.#maxQueued) {
+      throw new ScoringRefusal('overloaded', `${this.#waiters.length} requests are waiting for a session`);
+    }
+    const s = await new Promise<PooledSession | undefined>((resolve) => this.#waiters.push(resolve));
+    if (s !== undefined) return s;
+    if (this.#closed) throw new ScoringRefusal('upstream_unavailable', 'the node is stopping');
+    // A session was dropped: open a replacement for this waiter.
+    return this.acquire();
+  }
+
+  release(s: PooledSession, healthy: boolean): void {
+    if (!healthy || this.#closed) {
+      this.#open--;
+      void this.#drop(s);
+      this.#wakeOne();
+      return;
+    }
+    const w = this.#waiters.shift();
+    if (w !== undefined) w(s);
+    else this.#idle.push(s);
+  }
+
+  #wakeOne(): void {
+    const w = this.#waiters.shift();
+    if (w !== undefined) w(undefined);
+  }
+
+  /** Close the idle sessions (those in use close when released); resolves when their ends are sent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const idle = this.#idle.splice(0);
+    this.#open -= idle.length;
+    for (const w of this.#waiters.splice(0)) w(undefined);
+    await Promise.all(idle.map((s) => this.#drop(s)));
+  }
+}
+
+/** The bank's scoring service behind POST /v1/score. */
+export class ScoringClient {
+  readonly #o: ScoringClientOptions;
+  readonly #logger: Logger;
+  readonly #pools = new Map<string, SessionPool>();
+  readonly #models = new Map<string, ServedModel>();
+  readonly #commit: AuditGroupCommit;
+  readonly #factor: number;
+  readonly #offset: number;
+  /** Band mode: the rules' thresholds in points (t_0 > t_1 > ...), and in logits sent to the protocol. */
+  readonly #pointThresholds: readonly number[];
+  readonly #logitThresholds: readonly number[];
+
+  constructor(options: ScoringClientOptions) {
+    this.#o = options;
+    this.#logger = (options.logger ?? noopLogger).child({ component: 'scoring-api' });
+    this.#commit = new AuditGroupCommit(options.audit);
+    const s = resolveScaling(options.config.scaling);
+    this.#factor = s.factor;
+    this.#offset = s.offset;
+    this.#pointThresholds = options.rules === undefined ? [] : bandThresholds(options.rules);
+    // points >= t  <=>  z <= (offset - t) / factor; the protocol compares z with thresholds listed from
+    // the highest down, so the logit thresholds go in reverse order (see #band).
+    this.#logitThresholds = this.#pointThresholds.map((t) => (this.#offset - t) / this.#factor).reverse();
+    if (options.config.mode === 'band' && options.rules === undefined) {
+      throw new FedscoreError('invalid_config', 'band mode needs credit rules', {
+        field: 'scoring.api.rules',
+      });
+    }
+  }
+
+  get government(): PartyId {
+    return this.#o.config.government;
+  }
+
+  /** Score one applicant. Throws FedscoreError for bad input (400), ScoringRefusal for refusals. */
+  async score(body: ScoreRequestBody, requestId: string): Promise<ScoreResponseBody> {
+    const served = this.#model();
+    const applicant = normalizeUscc(body.applicant);
+    const { own } = served;
+    // The bank's own terms on the standardized scale (what partyPartialScores computes, per feature).
+    const terms = this.#terms(served, body.features);
+    let zBank = own.intercept;
+    for (const t of terms) zBank += t;
+    if (!(Math.abs(zBank) <= ONLINE_MAX_MAGNITUDE)) {
+      throw new FedscoreError(
+        'out_of_range',
+        "these feature values put the bank's partial score out of range",
+        {
+          field: 'features',
+        },
+      );
+    }
+    const figures = this.#figures(body);
+    const mode = this.#o.config.mode;
+    const fingerprint = enterpriseSetFingerprint([applicant]);
+    const auditCommon = {
+      actor: this.#o.party,
+      dataOwner: this.government,
+      purpose: 'scoring',
+      job: requestId,
+      enterpriseFingerprint: fingerprint,
+      enterpriseCount: 1,
+    } as const;
+    let result: Awaited<ReturnType<OnlineScoringBank['score']>> | ScoringRefusal;
+    try {
+      result = await this.#withSession(served, async (s) => {
+        try {
+          return await s.scorer.score(applicant, zBank, { requestId });
+        } catch (e) {
+          // A per-request refusal (consent, quota, rate) leaves the session usable: returned, so that
+          // the session goes back to the pool. model_unavailable and policy_refused answer every request
+          // of the session: thrown, so the session is dropped and a later request opens a new one (e.g.
+          // once the government has registered its part or changed its policy).
+          if (isFedscoreError(e, 'model_unavailable')) {
+            throw new ScoringRefusal(
+              'upstream_unavailable',
+              `the government does not serve model ${served.version.modelId} to this bank`,
+            );
+          }
+          if (isFedscoreError(e, 'policy_refused')) {
+            throw new ScoringRefusal(
+              'policy_refused',
+              `the government's policy does not serve ${this.#o.config.mode} mode with ${
+                mode === 'band' ? this.#logitThresholds.length : 0
+              } thresholds (allowExactMode, maxThresholds)`,
+            );
+          }
+          if (isFedscoreError(e) && API_REFUSALS.has(e.code)) {
+            const code = e.code as ScoringRefusal['code'];
+            return new ScoringRefusal(code, REFUSAL_MESSAGES[code as keyof typeof REFUSAL_MESSAGES]);
+          }
+          throw e;
+        }
+      });
+    } catch (e) {
+      const code = e instanceof ScoringRefusal ? e.code : 'upstream_unavailable';
+      await this.#commit.append({
+        kind: 'access_refused',
+        ...auditCommon,
+        details: { rpc: 'score', outcome: code, requestId, model: served.version.ref },
+      });
+      if (e instanceof ScoringRefusal) throw e;
+      throw new ScoringRefusal(
+        'upstream_unavailable',
+        `the government node did not answer (${isFedscoreError(e) ? e.code : 'error'})`,
+        { cause: e },
+      );
+    }
+    if (result instanceof ScoringRefusal || !result.found) {
+      const refusal =
+        result instanceof ScoringRefusal
+          ? result
+          : new ScoringRefusal('no_record', REFUSAL_MESSAGES.no_record);
+      await this.#commit.append({
+        kind: 'access_refused',
+        ...auditCommon,
+        details: { rpc: 'score', outcome: refusal.code, requestId, model: served.version.ref },
+      });
+      throw refusal;
+    }
+    await this.#commit.append({
+      kind: 'data_use',
+      ...auditCommon,
+      details: { rpc: 'score', outcome: 'scored', requestId, model: served.version.ref },
+    });
+    const rules = this.#o.rules;
+    const f = this.#factor;
+    let score: number | null = null;
+    let pd: number | null = null;
+    let decision: CreditDecision | undefined;
+    if (mode === 'exact') {
+      const z = result.score!;
+      score = this.#offset - f * z;
+      pd = 1 / (1 + Math.exp(-z));
+      if (rules !== undefined) decision = decideCredit(rules, score, figures);
+    } else {
+      decision = decisionForBand(rules!, this.#band(result.thresholdIndex!), figures);
+    }
+    const reasons: ScoreResponseBody['reasons'] = own.featureNames.map((name, j) => ({
+      code: `bank:${name}`,
+      source: 'bank' as const,
+      feature: name,
+      points: -f * terms[j]!,
+    }));
+    reasons.push({ code: 'base', source: 'base', feature: null, points: this.#offset - f * own.intercept });
+    if (mode === 'exact') {
+      reasons.push({
+        code: 'government',
+        source: 'government',
+        feature: null,
+        points: -f * (result.score! - zBank),
+      });
+    }
+    reasons.sort((a, b) => a.points - b.points);
+    const v = served.version;
+    return {
+      requestId,
+      applicant,
+      model: { ref: v.ref, name: v.name, version: v.version, modelId: v.modelId },
+      mode,
+      score,
+      probabilityOfDefault: pd,
+      band: decision === undefined ? null : { name: decision.band, index: decision.bandIndex },
+      decision:
+        decision === undefined
+          ? null
+          : {
+              approved: decision.approved,
+              creditLine: decision.line,
+              currency: rules!.currency,
+              bindingCap: decision.bindingCap,
+              rateBp: decision.rateBp,
+            },
+      reasons,
+    };
+  }
+
+  /** Open the sessions of the current model now (keys generated, the government's context loaded). */
+  async warm(): Promise<void> {
+    const served = this.#model();
+    const n = this.#o.config.sessions;
+    const held = await Promise.allSettled(Array.from({ length: n }, () => this.#pool(served).acquire()));
+    for (const h of held) if (h.status === 'fulfilled') this.#pool(served).release(h.value, true);
+    const failed = held.find((h) => h.status === 'rejected');
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /**
+   * Close every session (the node calls this when it stops, before closing its transport): the
+   * government is told each session's end, waited for at most a second, so that it frees them at once.
+   */
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(pools.map((p) => p.close())),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, 1000);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Band mode: the protocol's threshold index over the reversed logit thresholds -> the rules' band. */
+  #band(reversedIndex: number): number {
+    const k = this.#pointThresholds.length;
+    // reversedIndex = first i with z >= tau'_i (tau' decreasing) = the number of point thresholds the
+    // score does NOT reach counted from the lowest; so the score reaches thresholds k - reversedIndex ...
+    return bandFromThresholdIndex(this.#o.rules!.bands.length, k, k - reversedIndex);
+  }
+
+  #terms(served: ServedModel, features: Readonly<Record<string, number | null>>): number[] {
+    const { own, index } = served;
+    for (const name of Object.keys(features)) {
+      if (!index.has(name)) {
+        throw new FedscoreError('invalid_argument', `'${name}' is not a feature of ${served.version.ref}`, {
+          field: `features.${name}`,
+        });
+      }
+    }
+    const { mean, scale } = own.standardization;
+    return own.featureNames.map((name, j) => {
+      const x = features[name];
+      if (x === undefined) {
+        throw new FedscoreError('missing_value', `the model needs feature '${name}'`, {
+          field: `features.${name}`,
+        });
+      }
+      // Missing: imputed with the training mean, i.e. 0 on the standardized scale (as in training).
+      if (x === null) return 0;
+      if (!Number.isFinite(x)) {
+        throw new FedscoreError('invalid_argument', 'not a finite number', { field: `features.${name}` });
+      }
+      return (own.weights[j]! * (x - mean[j]!)) / scale[j]!;
+    });
+  }
+
+  #figures(body: ScoreRequestBody): Record<string, number | null> {
+    const rules = this.#o.rules;
+    const out: Record<string, number | null> = {};
+    if (rules === undefined) {
+      const extra = Object.keys(body.figures ?? {})[0];
+      if (extra !== undefined) {
+        throw new FedscoreError('invalid_argument', 'this node has no credit rules that read figures', {
+          field: `figures.${extra}`,
+        });
+      }
+      return out;
+    }
+    const wanted = new Set<string>();
+    if (rules.figures.revenue !== undefined) wanted.add(rules.figures.revenue);
+    if (rules.figures.taxPaid !== undefined) wanted.add(rules.figures.taxPaid);
+    if (rules.leverage !== undefined) {
+      wanted.add(rules.leverage.base);
+      wanted.add(rules.leverage.debt);
+    }
+    for (const [name, v] of Object.entries(body.figures ?? {})) {
+      if (!wanted.has(name)) {
+        throw new FedscoreError('invalid_argument', `the credit rules read no figure '${name}'`, {
+          field: `figures.${name}`,
+        });
+      }
+      out[name] = v;
+    }
+    for (const name of wanted) {
+      if (out[name] === undefined && body.features[name] !== undefined)
+        out[name] = body.features[name] ?? null;
+    }
+    return out;
+  }
+
+  #model(): ServedModel {
+    const { models, config, party } = this.#o;
+    let version: ModelVersion;
+    try {
+      version = models.get(config.model);
+    } catch (e) {
+      throw new ScoringRefusal('upstream_unavailable', `model ${config.model} cannot be served here`, {
+        cause: e,
+      });
+    }
+    const have = this.#models.get(version.ref);
+    if (have !== undefined && have.version.status === version.status) return have;
+    if (version.status === 'retired') {
+      throw new ScoringRefusal('upstream_unavailable', `model ${version.ref} is retired`);
+    }
+    const { artifact, descriptor } = models.artifacts(version.ref);
+    if (artifact === undefined || descriptor === undefined) {
+      throw new ScoringRefusal('upstream_unavailable', `model ${version.ref} holds no part of this node`);
+    }
+    const own = parsePartyModel(artifact);
+    const joint = parseJointModel(descriptor);
+    if (own.party !== party || own.role !== 'guest') {
+      throw new ScoringRefusal(
+        'upstream_unavailable',
+        `model ${version.ref} does not hold this bank's guest part`,
+      );
+    }
+    if (!joint.parties.some((p) => p.id === config.government && p.role === 'host')) {
+      throw new ScoringRefusal(
+        'upstream_unavailable',
+        `model ${version.ref} was not trained with ${config.government}`,
+      );
+    }
+    const served: ServedModel = { version, own, index: new Map(own.featureNames.map((n, j) => [n, j])) };
+    this.#models.set(version.ref, served);
+    return served;
+  }
+
+  #pool(served: ServedModel): SessionPool {
+    const key = served.version.modelId;
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      pool = new SessionPool({
+        size: this.#o.config.sessions,
+        maxQueued: this.#o.config.maxQueued,
+        create: () => this.#openSession(served),
+        drop: (s) => this.#dropSession(s),
+      });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  async #openSession(served: ServedModel): Promise<PooledSession> {
+    const { transport, party, config } = this.#o;
+    const id = `${SCORE_SESSION_PREFIX}/${party}/${randomUUID()}`;
+    const scorer = await OnlineScoringBank.create({
+      mode: config.mode,
+      ...(config.mode === 'band' && { thresholds: this.#logitThresholds }),
+      logger: this.#logger,
+    });
+    transport.grant({
+      key: id,
+      parties: [party, config.government],
+      protocols: { [ONLINE_SCORING_PROTOCOL]: SCORING_VERSION },
+    });
+    const protocol = new ProtocolSession(transport.channel(), {
+      protocol: ONLINE_SCORING_PROTOCOL,
+      version: SCORING_VERSION,
+      session: id,
+    });
+    const s = { id, scorer, protocol };
+    try {
+      await scorer.open(protocol, config.government, served.version.modelId);
+    } catch (e) {
+      await this.#dropSession(s);
+      throw e;
+    }
+    this.#logger.debug('scoring session opened', { model: served.version.ref });
+    return s;
+  }
+
+  /** Best effort: tell the government the session is over, then forget its key. */
+  async #dropSession(s: PooledSession): Promise<void> {
+    try {
+      await s.scorer.close();
+    } catch {
+      // The government is gone or the session broken: it ends the session on its side by itself.
+    } finally {
+      this.#o.transport.revoke(s.id, new Error('scoring session closed'));
+      s.scorer.dispose();
+    }
+  }
+
+  async #withSession<T>(served: ServedModel, fn: (s: PooledSession) => Promise<T>): Promise<T> {
+    const pool = this.#pool(served);
+    const s = await pool.acquire();
+    let healthy = false;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.#o.transport.revoke(s.id, new FedscoreError('timeout', 'the government did not answer in time'));
+    }, this.#o.config.requestTimeoutMs);
+    try {
+      const out = await fn(s);
+      healthy = !timedOut;
+      return out;
+    } catch (e) {
+      this.#logger.warn('scoring request failed', { code: isFedscoreError(e) ? e.code : 'error', timedOut });
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      pool.release(s, healthy);
+    }
+  }
+}
+
+const REFUSAL_MESSAGES: Record<
+  Exclude<ScoreRefusal, 'policy_refused' | 'model_unavailable'> | 'no_record',
+  string
+> = {
+  no_record: 'the government holds no record of this applicant',
+  consent_missing: "the enterprise has not authorized this bank's scoring use at the government",
+  quota_exceeded: "the bank's scoring quota for this enterprise at the government is used up",
+  rate_limited: 'the government refused: too many scoring requests for this enterprise; retry later',
+};

@@ -1,0 +1,380 @@
+/**
+ * The government node's side of online scoring between nodes (config `scoring.serve: true`): a standing
+ * grant per peer for the sessions `score/<bank>/<nonce>` of protocol scoring.online (@fedscore/scoring,
+ * docs/protocols/online-scoring.md). A bank keeps a few sessions open (keys stay warm) and sends one
+ * request at a time on each.
+ *
+ * Per session: the bank's hello names the joint model (`modelId`); this node serves it only when its own
+ * registry holds its part of that model, not retired, trained with that bank as guest. Its partial
+ * scores come from its current data (the model's job's dataset, or `scoring.data`), recomputed every
+ * `refreshSeconds`.
+ *
+ * The node's online scoring policy (config `scoring`: `allowExactMode`, `maxThresholds`, `quota`, `rate`;
+ * scoring-policy/) applies as to every online scoring session of this node (`governmentOnlineScoring`):
+ *   0. per session: exact mode is refused unless allowed, band mode above `maxThresholds` thresholds is
+ *      refused (`policy_refused`, every request of the session);
+ * then per request, in this order (the first that applies is the answer):
+ *   1. admission (per (bank, enterprise) rate and quota, `ScoringQuota`, counters in the node's store,
+ *      shared with monitoring's rescoring), else `rate_limited` / `quota_exceeded` -- asked before the
+ *      enterprise is looked up, so the refusal says nothing about this node's data; audited as a
+ *      `security_event` by scoring-policy/ (with the bank's request id);
+ *   2. the model: this node must serve the hello's model to this bank, else `model_unavailable`;
+ *   3. consent: the enterprise must hold a `scoring` consent for the bank valid now, else
+ *      `consent_missing`;
+ *   4. a record of the enterprise with a finite partial score, else `no_record`.
+ * From step 2 on, an answered request is a `data_use` audit entry (actor the bank, owner this node,
+ * purpose scoring, job = the bank's request id, the one-enterprise fingerprint and consent id); a refused
+ * one an `access_refused` entry with the same keys and the refusal code. Neither holds a score or a feature.
+ * A bank can only open sessions under its own name (the transport checks the caller's certificate), at
+ * most `maxSessionsPerPeer` at a time; a failed session is a `security_event` audit entry.
+ */
+import {
+  FedscoreError,
+  isFedscoreError,
+  isValidUscc,
+  type Logger,
+  noopLogger,
+  normalizeUscc,
+  type PartyId,
+  ProtocolSession,
+  type Table,
+} from '@fedscore/core';
+import {
+  ONLINE_SCORING_PROTOCOL,
+  type OnlineHelloInfo,
+  type OnlineLookupRefusal,
+  SCORING_VERSION,
+  type ScoreRefusal,
+} from '@fedscore/scoring';
+import { parseJointModel, parsePartyModel, partyPartialScores } from '@fedscore/vfl';
+import { AuditGroupCommit, type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
+import type { ConsentRegistry } from '../consent/index.ts';
+import type { JobStore } from '../jobs/job-store.ts';
+import { partyFeatures } from '../jobs/stages.ts';
+import type { ModelRegistry } from '../registry/index.ts';
+import {
+  governmentOnlineScoring,
+  type ScoringPolicyConfig,
+  type ScoringQuota,
+} from '../scoring-policy/index.ts';
+import type { GrpcTransport } from '../transport/grpc.ts';
+
+/** First segment of every scoring session id. */
+export const SCORE_SESSION_PREFIX = 'score';
+const NONCE = /^[a-z0-9-]{8,64}$/;
+
+export interface ScoringEndpointOptions {
+  readonly transport: GrpcTransport;
+  /** This (government) node's party id. */
+  readonly party: PartyId;
+  /** The peers allowed to open scoring sessions (consent decides whom they may score). */
+  readonly peers: readonly PartyId[];
+  readonly consents: ConsentRegistry;
+  readonly audit: AuditLog;
+  readonly models: ModelRegistry;
+  readonly jobs: JobStore;
+  /** This party's dataset by config name. */
+  readonly data: (name: string) => Promise<Table>;
+  /** The dataset to score from when the model's job is not on this node (config `scoring.data`). */
+  readonly dataName?: string;
+  /** Concurrent sessions per bank. Default 64. */
+  readonly maxSessionsPerPeer?: number;
+  /** Partial scores are recomputed from the data this often (s). Default 300. */
+  readonly refreshSeconds?: number;
+  /** Modes and threshold cap served (the config's `scoring`). */
+  readonly policy: ScoringPolicyConfig;
+  /** Quotas and rate limits per (bank, enterprise) (`new ScoringQuota(store, config.scoring)`). */
+  readonly quota: ScoringQuota;
+  readonly now?: () => number;
+  readonly logger?: Logger;
+}
+
+interface Partials {
+  readonly at: number;
+  readonly scores: Promise<Map<string, number>>;
+}
+
+/** The government's online scoring service on its transport. */
+export class ScoringEndpoint {
+  readonly #o: ScoringEndpointOptions;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #active = new Map<PartyId, number>();
+  readonly #running = new Set<Promise<void>>();
+  readonly #partials = new Map<string, Partials>();
+  readonly #commit: AuditGroupCommit;
+  #served = 0;
+  readonly #refused = new Map<ScoreRefusal | 'no_record', number>();
+
+  constructor(options: ScoringEndpointOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#logger = (options.logger ?? noopLogger).child({ component: 'scoring' });
+    this.#commit = new AuditGroupCommit(options.audit);
+    for (const peer of options.peers) {
+      options.transport.grant({
+        key: `${SCORE_SESSION_PREFIX}/${peer}`,
+        parties: [options.party, peer],
+        protocols: { [ONLINE_SCORING_PROTOCOL]: SCORING_VERSION },
+        onSession: (session, from) => this.#open(session, from),
+      });
+    }
+  }
+
+  /** Sessions being served now. */
+  get activeSessions(): number {
+    let n = 0;
+    for (const v of this.#active.values()) n += v;
+    return n;
+  }
+
+  /** Requests answered and refused (by code) since start, for /metrics. */
+  counts(): { served: number; refused: Readonly<Record<string, number>> } {
+    return { served: this.#served, refused: Object.fromEntries(this.#refused) };
+  }
+
+  /** Wait for the sessions in progress (the node calls this when it stops, after closing its transport). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.#running]);
+  }
+
+  #open(session: string, bank: PartyId): void {
+    const prefix = `${SCORE_SESSION_PREFIX}/${bank}/`;
+    if (!session.startsWith(prefix) || !NONCE.test(session.slice(prefix.length))) {
+      throw new FedscoreError('wire_decode', 'not a scoring session id', {
+        field: 'fedscore.Envelope.session_id',
+      });
+    }
+    const active = this.#active.get(bank) ?? 0;
+    if (active >= (this.#o.maxSessionsPerPeer ?? 64)) {
+      throw new FedscoreError('invalid_state', `${bank} has ${active} scoring sessions open`, {
+        field: 'fedscore.Envelope.session_id',
+      });
+    }
+    this.#active.set(bank, active + 1);
+    const work = this.#serve(session, bank).then(
+      () => {},
+      (e: unknown) => {
+        const code = isFedscoreError(e) ? e.code : 'internal';
+        const field = isFedscoreError(e) ? e.field : undefined;
+        // A bank that goes away (or a node that stops) ends its sessions this way: not an attack.
+        if (code === 'channel_closed') return;
+        this.#logger.warn('scoring session failed', { peer: bank, code, field });
+        this.#o.audit.append({
+          kind: 'security_event',
+          actor: bank,
+          details: { rpc: 'score', code, session, ...(field !== undefined && { field }) },
+        });
+      },
+    );
+    const tracked = work.finally(() => {
+      this.#active.set(bank, (this.#active.get(bank) ?? 1) - 1);
+      this.#o.transport.endSession(session);
+      this.#running.delete(tracked);
+    });
+    this.#running.add(tracked);
+  }
+
+  async #serve(session: string, bank: PartyId): Promise<void> {
+    let scores: Map<string, number> | undefined;
+    let modelId = '';
+    // A model this node does not serve to this bank: every request of the session is refused with
+    // model_unavailable (the bank learns at once instead of waiting for its deadline).
+    let unavailable = false;
+    const gov = governmentOnlineScoring({
+      policy: this.#o.policy,
+      quota: this.#o.quota,
+      audit: this.#o.audit,
+      party: this.#o.party,
+      grantee: bank,
+      session,
+      logger: this.#logger,
+      onRefused: (code) => this.#refused.set(code, (this.#refused.get(code) ?? 0) + 1),
+      onHello: async (hello) => {
+        modelId = hello.modelId;
+        try {
+          scores = await this.#partialsFor(hello, bank);
+        } catch (e) {
+          unavailable = true;
+          const code = isFedscoreError(e) ? e.code : 'internal';
+          this.#logger.warn('scoring model not served', { peer: bank, code });
+          this.#o.audit.append({
+            kind: 'security_event',
+            actor: bank,
+            details: { rpc: 'score.hello', code, session, modelId: hello.modelId },
+          });
+        }
+      },
+      partialScoreOf: (applicant, request) =>
+        unavailable
+          ? this.#refuseUnserved(bank, modelId, applicant, request.requestId)
+          : this.#answer(bank, modelId, scores!, applicant, request.requestId),
+    });
+    try {
+      const s = new ProtocolSession(this.#o.transport.channel(), {
+        protocol: ONLINE_SCORING_PROTOCOL,
+        version: SCORING_VERSION,
+        session,
+      });
+      const r = await gov.serve(s, bank);
+      this.#logger.debug('scoring session served', { peer: bank, requests: r.requests });
+    } finally {
+      gov.dispose();
+    }
+  }
+
+  async #refuseUnserved(
+    bank: PartyId,
+    modelId: string,
+    applicant: string,
+    requestId: string,
+  ): Promise<OnlineLookupRefusal> {
+    this.#refused.set('model_unavailable', (this.#refused.get('model_unavailable') ?? 0) + 1);
+    const enterprise = normalizeUscc(applicant);
+    await this.#commit.append({
+      kind: 'access_refused',
+      actor: bank,
+      dataOwner: this.#o.party,
+      purpose: 'scoring',
+      ...(requestId !== '' && { job: requestId }),
+      ...(isValidUscc(enterprise) && {
+        enterpriseFingerprint: enterpriseSetFingerprint([enterprise]),
+        enterpriseCount: 1,
+      }),
+      details: {
+        rpc: 'score',
+        outcome: 'model_unavailable',
+        modelId,
+        ...(requestId !== '' && { requestId }),
+      },
+    });
+    return 'model_unavailable';
+  }
+
+  /** One request's answer; its audit entry is committed (group commit) before the answer is sent. */
+  async #answer(
+    bank: PartyId,
+    modelId: string,
+    scores: Map<string, number>,
+    applicant: string,
+    requestId: string,
+  ): Promise<number | OnlineLookupRefusal | undefined> {
+    const { consents, party } = this.#o;
+    const at = this.#now();
+    const enterprise = normalizeUscc(applicant);
+    const common = {
+      actor: bank,
+      dataOwner: party,
+      purpose: 'scoring',
+      ...(requestId !== '' && { job: requestId }),
+      enterpriseFingerprint: enterpriseSetFingerprint([enterprise]),
+      enterpriseCount: 1,
+    } as const;
+    const refuse = async (refusal: 'consent_missing' | 'no_record', consentRef?: string): Promise<void> => {
+      this.#refused.set(refusal, (this.#refused.get(refusal) ?? 0) + 1);
+      await this.#commit.append({
+        kind: 'access_refused',
+        ...common,
+        ...(consentRef !== undefined && { consentRef }),
+        details: { rpc: 'score', outcome: refusal, modelId, ...(requestId !== '' && { requestId }) },
+      });
+    };
+    if (!isValidUscc(enterprise)) {
+      await refuse('no_record');
+      return undefined;
+    }
+    const consentRef = consents.consentFor(enterprise, {
+      grantee: bank,
+      purpose: 'scoring',
+      categories: ['*'],
+      at,
+    }).consentId;
+    if (consentRef === undefined) {
+      await refuse('consent_missing');
+      return 'consent_missing';
+    }
+    const value = scores.get(enterprise);
+    if (value === undefined || !Number.isFinite(value)) {
+      await refuse('no_record', consentRef);
+      return undefined;
+    }
+    this.#served++;
+    await this.#commit.append({
+      kind: 'data_use',
+      ...common,
+      consentRef,
+      details: { rpc: 'score', outcome: 'scored', modelId, ...(requestId !== '' && { requestId }) },
+    });
+    return value;
+  }
+
+  /** This node's partial scores under the model the hello names, for `bank` (cached for refreshSeconds). */
+  #partialsFor(hello: OnlineHelloInfo, bank: PartyId): Promise<Map<string, number>> {
+    const { models, party } = this.#o;
+    const version = models
+      .list()
+      .filter((m) => m.modelId === hello.modelId && m.status !== 'retired')
+      .at(-1);
+    if (version === undefined) {
+      throw new FedscoreError('not_found', `no model '${hello.modelId}' to serve here`, {
+        field: 'online-hello.model_id',
+      });
+    }
+    const { artifact, descriptor } = models.artifacts(version.ref);
+    if (artifact === undefined || descriptor === undefined) {
+      throw new FedscoreError('invalid_state', `${version.ref} holds no part of this node`, {
+        field: 'online-hello.model_id',
+      });
+    }
+    const joint = parseJointModel(descriptor);
+    const guest = joint.parties.find((p) => p.role === 'guest');
+    if (guest?.id !== bank) {
+      throw new FedscoreError('not_found', `no model '${hello.modelId}' shared with ${bank}`, {
+        field: 'online-hello.model_id',
+      });
+    }
+    const own = parsePartyModel(artifact);
+    if (own.party !== party) {
+      throw new FedscoreError('invalid_state', `${version.ref} holds ${own.party}'s part`, {
+        field: 'artifact',
+      });
+    }
+    const key = `${hello.modelId}\u0000${version.ref}`;
+    const have = this.#partials.get(key);
+    const now = this.#now();
+    if (have !== undefined && now - have.at < (this.#o.refreshSeconds ?? 300) * 1000) return have.scores;
+    const job = version.lineage.job !== undefined ? this.#o.jobs.get(version.lineage.job) : undefined;
+    const dataName = job?.spec.data[party] ?? this.#o.dataName;
+    if (dataName === undefined) {
+      throw new FedscoreError('invalid_config', `no dataset to score ${version.ref} from`, {
+        field: 'scoring.data',
+      });
+    }
+    const scores = this.#o.data(dataName).then((table) => {
+      const all = partyFeatures(
+        table,
+        table.columns.map((c) => c.name),
+        table.ids.map((_, i) => i),
+      );
+      const byName = new Map(all.names.map((n, j) => [n, all.columns[j]!]));
+      const columns = own.featureNames.map((n) => {
+        const c = byName.get(n);
+        if (c === undefined) {
+          throw new FedscoreError('invalid_state', `the data has no column for the model's feature '${n}'`, {
+            field: `data.${dataName}`,
+          });
+        }
+        return c;
+      });
+      const z = partyPartialScores(own, columns);
+      const out = new Map<string, number>();
+      table.ids.forEach((id, i) => {
+        out.set(normalizeUscc(id), z[i]!);
+      });
+      return out;
+    });
+    scores.catch(() => this.#partials.delete(key));
+    this.#partials.set(key, { at: now, scores });
+    return scores;
+  }
+}

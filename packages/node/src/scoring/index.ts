@@ -1,0 +1,21 @@
+export type {
+  ScoreRequestBody,
+  ScoreResponseBody,
+  ScoringApiErrorBody,
+  ScoringApiErrorCode,
+} from './api-schema.ts';
+export {
+  errorSchema,
+  reasonSchema,
+  SCORING_API_ERRORS,
+  scoreRequestSchema,
+  scoreResponseSchema,
+  scoringOpenApiDocument,
+  usccSchema,
+} from './api-schema.ts';
+export type { ScoringClientOptions } from './bank.ts';
+export { ScoringClient, ScoringRefusal } from './bank.ts';
+export type { ScoringEndpointOptions } from './government.ts';
+export { SCORE_SESSION_PREFIX, ScoringEndpoint } from './government.ts';
+export type { ApiTokenEntry } from './tokens.ts';
+export { API_TOKEN_PREFIX, ApiTokens, apiTokenHash, createApiToken } from './tokens.ts';

@@ -1,0 +1,126 @@
+/**
+ * The scoring API's HTTP layer on its own (`startScoringApi` with a stub scorer that echoes what it was
+ * given): HTTPS with `tls`, the bearer-token check before anything else, the typed error body of every
+ * refusal class, and a scorer that throws an unexpected error answered as 500 with the request id while
+ * the server keeps serving.
+ */
+import { request } from 'node:https';
+import {
+  ApiTokens,
+  AuditLog,
+  createApiToken,
+  createDevCa,
+  issuePartyCert,
+  NodeStore,
+  type ScoreResponseBody,
+  ScoringRefusal,
+  startScoringApi,
+} from '@fedscore/node';
+import { describe, expect, it } from 'vitest';
+
+const APPLICANT = '91350100M000100Y43';
+
+function httpsPost(
+  port: number,
+  ca: string,
+  body: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/v1/score', method: 'POST', ca, servername: 'localhost', headers },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => {
+          text += c.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('scoring API over HTTPS', () => {
+  it('authenticates, validates and maps errors; the server survives a failing scorer', async () => {
+    const ca = createDevCa();
+    const server = issuePartyCert({ ca, party: 'bank' });
+    const { token, entry } = createApiToken('engine');
+    const store = NodeStore.inMemory();
+    const audit = new AuditLog(store);
+    let calls = 0;
+    const api = await startScoringApi({
+      listen: '127.0.0.1:0',
+      tokens: new ApiTokens([entry]),
+      audit,
+      party: 'bank',
+      tls: server,
+      score: async (body, requestId): Promise<ScoreResponseBody> => {
+        calls++;
+        if (body.features.boom === 1) throw new Error('a bug');
+        if (body.features.refuse === 1) throw new ScoringRefusal('rate_limited', 'slow down');
+        return {
+          requestId,
+          applicant: body.applicant,
+          model: { ref: 'm@1', name: 'm', version: 1, modelId: 'run' },
+          mode: 'exact',
+          score: 600,
+          probabilityOfDefault: 0.02,
+          band: null,
+          decision: null,
+          reasons: [],
+        };
+      },
+    });
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    try {
+      const ok = await httpsPost(
+        api.port,
+        ca.cert,
+        JSON.stringify({ applicant: APPLICANT, features: { x: 1 } }),
+        headers,
+      );
+      expect(ok.status).toBe(200);
+      expect(ok.json.applicant).toBe(APPLICANT);
+
+      const noToken = await httpsPost(api.port, ca.cert, '{}', { 'content-type': 'application/json' });
+      expect([noToken.status, (noToken.json.error as { code: string }).code]).toEqual([
+        401,
+        'unauthenticated',
+      ]);
+
+      const bug = await httpsPost(
+        api.port,
+        ca.cert,
+        JSON.stringify({ applicant: APPLICANT, features: { boom: 1 } }),
+        headers,
+      );
+      expect([bug.status, (bug.json.error as { code: string }).code]).toEqual([500, 'internal']);
+      expect((bug.json.error as { requestId: string }).requestId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(JSON.stringify(bug.json)).not.toContain('a bug');
+
+      const limited = await httpsPost(
+        api.port,
+        ca.cert,
+        JSON.stringify({ applicant: APPLICANT, features: { refuse: 1 } }),
+        headers,
+      );
+      expect([limited.status, (limited.json.error as { code: string }).code]).toEqual([429, 'rate_limited']);
+
+      const again = await httpsPost(
+        api.port,
+        ca.cert,
+        JSON.stringify({ applicant: APPLICANT, features: { x: 2 } }),
+        headers,
+      );
+      expect(again.status).toBe(200);
+      // The unauthenticated call never reached the scorer.
+      expect(calls).toBe(4);
+      expect(api.stats()).toMatchObject({ '200': 2, '401': 1, '500': 1, '429': 1 });
+    } finally {
+      await api.close();
+      store.close();
+    }
+  });
+});
