@@ -4,7 +4,7 @@
  * pooled training is tested in packages/hfl/test/tfjs-client.test.ts), and --secure-agg gives the same
  * model up to the fixed-point precision (test AUC within 1e-6) while reporting bytes per client.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { normal, seededRng, uniform } from '@fedscore/core';
@@ -91,5 +91,46 @@ describe('fedscore train fedavg', () => {
     const r = await runCli(['train', 'fedavg', '--client', b1, '--client', odd, '--test', test, '--json']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('odd.csv');
+  });
+});
+
+describe('fedscore train fedavg --out', () => {
+  it('writes model.json + weights.bin (TensorFlow.js LayersModel) that load back to the same scores', async () => {
+    const out = join(dir, 'model');
+    const r = await runCli([
+      'train',
+      'fedavg',
+      '--client',
+      b1,
+      '--client',
+      b2,
+      '--test',
+      test,
+      '--model',
+      'mlp',
+      '--rounds',
+      '3',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r.stdout) as {
+      test: { auc: number };
+      saved_model: { files: string[]; reloaded_test_auc: number; max_abs_score_diff: number };
+    };
+    expect(j.saved_model.files).toEqual(['model.json', 'weights.bin']);
+    expect(j.saved_model.max_abs_score_diff).toBe(0);
+    expect(j.saved_model.reloaded_test_auc).toBe(j.test.auc);
+    const model = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as {
+      format: string;
+      weightsManifest: { paths: string[]; weights: { name: string; shape: number[] }[] }[];
+      userDefinedMetadata: { fedscore: { features: string[] } };
+    };
+    expect(model.format).toBe('layers-model');
+    expect(model.weightsManifest[0]!.paths).toEqual(['weights.bin']);
+    expect(model.userDefinedMetadata.fedscore.features).toEqual(['x0', 'x1', 'x2', 'x3']);
+    // MLP (4 -> 32 -> 16 -> 1): (4·32 + 32) + (32·16 + 16) + (16 + 1) float32 weights
+    expect(statSync(join(out, 'weights.bin')).size).toBe(4 * (160 + 528 + 17));
   });
 });
