@@ -135,7 +135,7 @@ export function readLayersModelFiles(modelJson: unknown, weightsBin: Uint8Array)
     format: 'layers-model',
     ...(j.generatedBy !== undefined && { generatedBy: j.generatedBy }),
     ...(j.userDefinedMetadata !== undefined && {
-      userDefinedMetadata: j.userDefinedMetadata as Record<string, unknown>,
+      userDefinedMetadata: j.userDefinedMetadata as NonNullable<ModelArtifacts['userDefinedMetadata']>,
     }),
   };
 }
