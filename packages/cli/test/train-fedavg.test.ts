@@ -134,3 +134,98 @@ describe('fedscore train fedavg --out', () => {
     expect(statSync(join(out, 'weights.bin')).size).toBe(4 * (160 + 528 + 17));
   });
 });
+
+describe('fedscore train fedavg --out --rules', () => {
+  it('scores the test rows with the reloaded model and writes credit lines by the rules', async () => {
+    // the test file carries a raw figure column (turnover) the rules read; the model ignores it
+    const rng = seededRng(11);
+    const rows = ['id,y,x0,x1,x2,x3,turnover'];
+    for (let r = 0; r < 400; r++) {
+      const x = [normal(rng, 0, 1), normal(rng, 0, 1), normal(rng, 0, 1), normal(rng, 0, 1)];
+      const y = uniform(rng) < 1 / (1 + Math.exp(-(-0.6 + 1.2 * x[0]! - 0.8 * x[1]!))) ? 1 : 0;
+      rows.push(`t-${r},${y},${x.join(',')},${1_000_000 + 1000 * r}`);
+    }
+    const testWithFigures = join(dir, 'test-figures.csv');
+    writeFileSync(testWithFigures, `${rows.join('\n')}\n`);
+    const rules = join(dir, 'rules.json');
+    writeFileSync(
+      rules,
+      JSON.stringify({
+        format: 'fedscore.credit-rules',
+        version: 1,
+        figures: { revenue: 'turnover' },
+        baseRateBp: 435,
+        rounding: 10000,
+        bands: [
+          { name: 'A', minScore: 540, revenueMultiple: 0.3, maxLine: 5000000 },
+          { name: 'B', minScore: 510, revenueMultiple: 0.1 },
+          { name: 'C', approve: false },
+        ],
+      }),
+    );
+    const out = join(dir, 'model-lines');
+    const r = await runCli([
+      'train',
+      'fedavg',
+      '--client',
+      b1,
+      '--client',
+      b2,
+      '--client',
+      b3,
+      '--test',
+      testWithFigures,
+      '--rounds',
+      '4',
+      '--out',
+      out,
+      '--rules',
+      rules,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r.stdout) as {
+      credit_lines: { rows: number; approved: number; by_band: Record<string, number> };
+    };
+    expect(j.credit_lines.rows).toBe(400);
+    const lines = readFileSync(join(out, 'credit-lines.csv'), 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('id,pd,score,band,approved,line,rate_bp');
+    expect(lines.length).toBe(401);
+    let approved = 0;
+    for (const line of lines.slice(1)) {
+      const [id, pd, score, band, ok, amount] = line.split(',');
+      const p = Number(pd);
+      // the demo's scale: 600 points at odds 50:1, 20 points per doubling
+      const expected = 600 - (20 / Math.LN2) * Math.log(50) + (20 / Math.LN2) * Math.log((1 - p) / p);
+      expect(Math.abs(Number(score) - expected)).toBeLessThan(0.06);
+      const s = Number(score);
+      expect(band).toBe(s >= 540 ? 'A' : s >= 510 ? 'B' : 'C');
+      const turnover = 1_000_000 + 1000 * Number(id!.slice(2));
+      const mult = band === 'A' ? 0.3 : band === 'B' ? 0.1 : 0;
+      const cap = band === 'A' ? Math.min(mult * turnover, 5_000_000) : mult * turnover;
+      expect(Number(amount)).toBe(Math.floor(cap / 10000) * 10000);
+      if (ok === 'true') approved++;
+    }
+    expect(approved).toBe(j.credit_lines.approved);
+    expect(Object.values(j.credit_lines.by_band).reduce((a, b) => a + b, 0)).toBe(400);
+    // the rows spread over all three bands, so each rule path is exercised
+    for (const b of ['A', 'B', 'C']) expect(j.credit_lines.by_band[b]).toBeGreaterThan(10);
+  });
+
+  it('refuses --rules without --out (typed error naming --rules)', async () => {
+    const r = await runCli([
+      'train',
+      'fedavg',
+      '--client',
+      b1,
+      '--client',
+      b2,
+      '--test',
+      test,
+      '--rules',
+      'x.json',
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('--rules');
+  });
+});

@@ -37,6 +37,7 @@ import {
   saveTfjsModel,
   WEIGHTS_FILE,
 } from '@fedscore/hfl';
+import { creditLines, parseCreditRules, resolveScaling } from '@fedscore/scoring';
 import { bool, type Command, num, optNum, optStr, str, strs } from '../command.ts';
 import { readPartyCsv } from '../pipeline/load.ts';
 
@@ -100,6 +101,45 @@ async function loadFromDirectory(dir: string): Promise<Awaited<ReturnType<typeof
   return loadTfjsModel(readLayersModelFiles(json, bin));
 }
 
+/**
+ * Score the test rows with the reloaded model and decide their credit lines with the scoring package's
+ * rules: probability of default p → points on the demo's scale (600 at odds 50:1 good:bad, 20 points to
+ * double the odds: score = offset + factor · ln((1 − p) / p)), then band, line and rate by `decideCredit`
+ * (figures read from the --test file's columns named in the rules).
+ */
+function writeCreditLines(
+  dir: string,
+  rules: ReturnType<typeof parseCreditRules>,
+  table: Table,
+  pd: Float64Array,
+): { file: string; rows: number; approved: number; by_band: Record<string, number> } {
+  const scaling = resolveScaling();
+  const eps = 1e-12;
+  const scores = Float64Array.from(pd, (p) => {
+    const q = Math.min(1 - eps, Math.max(eps, p));
+    return scaling.offset + scaling.factor * Math.log((1 - q) / q);
+  });
+  const figures: Record<string, Float64Array> = {};
+  for (const c of table.columns) if (c.kind === 'numeric') figures[c.name] = c.values;
+  const decided = creditLines(rules, table.ids, scores, figures);
+  const byBand: Record<string, number> = {};
+  const out = ['id,pd,score,band,approved,line,rate_bp'];
+  decided.forEach((d, i) => {
+    const band = d.band ?? '';
+    byBand[band] = (byBand[band] ?? 0) + 1;
+    out.push(
+      `${d.id},${pd[i]!.toFixed(6)},${d.score.toFixed(1)},${band},${d.approved},${d.line},${d.rateBp}`,
+    );
+  });
+  const file = join(dir, 'credit-lines.csv');
+  try {
+    writeFileSync(file, `${out.join('\n')}\n`);
+  } catch (e) {
+    throw new FedscoreError('io', 'cannot write credit-lines.csv', { file, field: '--out', cause: e });
+  }
+  return { file, rows: decided.length, approved: decided.filter((d) => d.approved).length, by_band: byBand };
+}
+
 export const command: Command = {
   path: ['train', 'fedavg'],
   summary: 'horizontal FL: banks with the same columns train one TensorFlow.js model (FedAvg/FedProx)',
@@ -153,6 +193,11 @@ are read back and the test set scored again with the loaded model.`,
     'dp-delta': { type: 'number', default: 1e-5, description: 'δ of the DP budget' },
     'clip-norm': { type: 'number', default: 1, description: "L2 clip of a bank's update under DP" },
     seed: { type: 'integer', default: 1, description: 'seed of the initial weights and batch order' },
+    rules: {
+      type: 'string',
+      placeholder: 'FILE',
+      description: 'credit rules (YAML/JSON): with --out, DIR/credit-lines.csv for the --test rows',
+    },
     out: {
       type: 'string',
       placeholder: 'DIR',
@@ -177,7 +222,27 @@ are read back and the test set scored again with the loaded model.`,
       clients.set(`client-${i + 1}`, r);
     }
     const testFile = str(options, 'test');
-    const test = rowsOf(await readPartyCsv(ctx, testFile, idName, labelName, 'error'), testFile, names);
+    const testTable = await readPartyCsv(ctx, testFile, idName, labelName, 'error');
+    const test = rowsOf(testTable, testFile, names);
+    const rulesFile = optStr(options, 'rules');
+    if (rulesFile !== undefined && optStr(options, 'out') === undefined) {
+      throw new FedscoreError('invalid_argument', '--rules writes credit-lines.csv into --out: give --out', {
+        field: '--rules',
+      });
+    }
+    let rulesText: string | undefined;
+    if (rulesFile !== undefined) {
+      try {
+        rulesText = readFileSync(resolve(ctx.cwd, rulesFile), 'utf8');
+      } catch (e) {
+        throw new FedscoreError('io', 'cannot read the rules file', {
+          file: rulesFile,
+          field: '--rules',
+          cause: e,
+        });
+      }
+    }
+    const rules = rulesText === undefined ? undefined : parseCreditRules(rulesText, rulesFile);
     const features = names!.length;
     const spec: ModelSpec = { kind: str(options, 'model') as 'lr' | 'mlp', features };
     const seed = num(options, 'seed');
@@ -220,6 +285,7 @@ are read back and the test set scored again with the loaded model.`,
     }
     const dropouts = result.history.reduce((s, h) => s + h.dropouts.length, 0);
     const outOption = optStr(options, 'out');
+    let lines: ReturnType<typeof writeCreditLines> | null = null;
     let saved: {
       dir: string;
       files: string[];
@@ -251,6 +317,7 @@ are read back and the test set scored again with the loaded model.`,
         max_abs_score_diff: diff,
       };
       ctx.print(`  model saved (TensorFlow.js LayersModel): ${join(dir, MODEL_FILE)}, ${WEIGHTS_FILE}`);
+      if (rules !== undefined) lines = writeCreditLines(dir, rules, testTable, again);
     }
     ctx.print(`${spec.kind} on ${files.length} clients, ${rounds} rounds, backend ${backend}`);
     ctx.print(`  test AUC ${testAuc.toFixed(4)}  KS ${testKs.toFixed(4)}`);
@@ -265,6 +332,7 @@ are read back and the test set scored again with the loaded model.`,
       backend,
       dropouts,
       saved_model: saved,
+      credit_lines: lines,
       model: spec.kind,
       strategy: strategy.name,
       secure_agg: bool(options, 'secure-agg'),
