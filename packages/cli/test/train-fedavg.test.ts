@@ -132,6 +132,34 @@ describe('fedscore train fedavg --out', () => {
     expect(model.userDefinedMetadata.fedscore.features).toEqual(['x0', 'x1', 'x2', 'x3']);
     // MLP (4 -> 32 -> 16 -> 1): (4·32 + 32) + (32·16 + 16) + (16 + 1) float32 weights
     expect(statSync(join(out, 'weights.bin')).size).toBe(4 * (160 + 528 + 17));
+
+    // registered in the node's model registry: algorithm, test metrics, clients as parties
+    const store = join(dir, 'platform-store');
+    const reg = await runCli([
+      'models',
+      'register',
+      '--store',
+      store,
+      '--party',
+      'platform',
+      '--name',
+      'sme-hfl',
+      '--tfjs',
+      out,
+      '--json',
+    ]);
+    expect(reg.code, reg.stderr).toBe(0);
+    const m = (lastJson(reg.stdout) as { model: Record<string, unknown> }).model;
+    expect(m).toMatchObject({ ref: 'sme-hfl@1', status: 'candidate', algorithm: 'hfl-fedavg-mlp' });
+    expect((m['metrics'] as { auc: number }).auc).toBe(j.test.auc);
+    expect((m['parties'] as { id: string }[]).map((p) => p.id)).toEqual([
+      'client-1',
+      'client-2',
+      'coordinator',
+    ]);
+    const both = await runCli(['models', 'register', '--store', store, '--party', 'platform', '--name', 'x']);
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toContain('--joint');
   });
 });
 

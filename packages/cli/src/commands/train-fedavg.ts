@@ -297,6 +297,7 @@ are read back and the test set scored again with the loaded model.`,
       const metadata = {
         fedscore: {
           features: names,
+          clients: [...clients.keys()],
           label: labelName,
           model: spec.kind,
           strategy: strategy.name,
