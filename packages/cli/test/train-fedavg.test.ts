@@ -257,3 +257,51 @@ describe('fedscore train fedavg --out --rules', () => {
     expect(r.stderr).toContain('--rules');
   });
 });
+
+describe('fedscore datasets generate --horizontal-banks', () => {
+  it('writes non-IID bank files and a common test set that train fedavg reads', async () => {
+    const out = join(dir, 'hfl-banks');
+    const g = await runCli([
+      'datasets',
+      'generate',
+      '--enterprises',
+      '8000',
+      '--overlap',
+      '1',
+      '--default-rate',
+      '0.1',
+      '--horizontal-banks',
+      '3',
+      '--bank-rows',
+      '1000',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(g.code, g.stderr).toBe(0);
+    const gj = lastJson(g.stdout) as {
+      horizontal: { by: string; banks: { rows: number; home: string[] }[]; test: { rows: number } };
+    };
+    expect(gj.horizontal.by).toBe('region');
+    expect(gj.horizontal.banks.map((b) => b.rows)).toEqual([1000, 1000, 1000]);
+    expect(gj.horizontal.banks[0]!.home).toEqual(['east']);
+    expect(gj.horizontal.test.rows).toBe(1600);
+    const files = [1, 2, 3].flatMap((i) => ['--client', join(out, `bank-${i}.csv`)]);
+    const t = await runCli([
+      'train',
+      'fedavg',
+      ...files,
+      '--test',
+      join(out, 'test.csv'),
+      '--id',
+      'uscc',
+      '--rounds',
+      '5',
+      '--learning-rate',
+      '0.05',
+      '--json',
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    expect((lastJson(t.stdout) as { test: { auc: number } }).test.auc).toBeGreaterThan(0.65);
+  });
+});
