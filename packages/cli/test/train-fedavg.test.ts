@@ -4,7 +4,7 @@
  * pooled training is tested in packages/hfl/test/tfjs-client.test.ts), and --secure-agg gives the same
  * model up to the fixed-point precision (test AUC within 1e-6) while reporting bytes per client.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { normal, seededRng, uniform } from '@fedscore/core';
@@ -91,5 +91,217 @@ describe('fedscore train fedavg', () => {
     const r = await runCli(['train', 'fedavg', '--client', b1, '--client', odd, '--test', test, '--json']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('odd.csv');
+  });
+});
+
+describe('fedscore train fedavg --out', () => {
+  it('writes model.json + weights.bin (TensorFlow.js LayersModel) that load back to the same scores', async () => {
+    const out = join(dir, 'model');
+    const r = await runCli([
+      'train',
+      'fedavg',
+      '--client',
+      b1,
+      '--client',
+      b2,
+      '--test',
+      test,
+      '--model',
+      'mlp',
+      '--rounds',
+      '3',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r.stdout) as {
+      test: { auc: number };
+      saved_model: { files: string[]; reloaded_test_auc: number; max_abs_score_diff: number };
+    };
+    expect(j.saved_model.files).toEqual(['model.json', 'weights.bin']);
+    expect(j.saved_model.max_abs_score_diff).toBe(0);
+    expect(j.saved_model.reloaded_test_auc).toBe(j.test.auc);
+    const model = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as {
+      format: string;
+      weightsManifest: { paths: string[]; weights: { name: string; shape: number[] }[] }[];
+      userDefinedMetadata: { fedscore: { features: string[] } };
+    };
+    expect(model.format).toBe('layers-model');
+    expect(model.weightsManifest[0]!.paths).toEqual(['weights.bin']);
+    expect(model.userDefinedMetadata.fedscore.features).toEqual(['x0', 'x1', 'x2', 'x3']);
+    // MLP (4 -> 32 -> 16 -> 1): (4·32 + 32) + (32·16 + 16) + (16 + 1) float32 weights
+    expect(statSync(join(out, 'weights.bin')).size).toBe(4 * (160 + 528 + 17));
+
+    // registered in the node's model registry: algorithm, test metrics, clients as parties
+    const store = join(dir, 'platform-store');
+    const reg = await runCli([
+      'models',
+      'register',
+      '--store',
+      store,
+      '--party',
+      'platform',
+      '--name',
+      'sme-hfl',
+      '--tfjs',
+      out,
+      '--json',
+    ]);
+    expect(reg.code, reg.stderr).toBe(0);
+    const m = (lastJson(reg.stdout) as { model: Record<string, unknown> }).model;
+    expect(m).toMatchObject({ ref: 'sme-hfl@1', status: 'candidate', algorithm: 'hfl-fedavg-mlp' });
+    expect((m['metrics'] as { auc: number }).auc).toBe(j.test.auc);
+    expect((m['parties'] as { id: string }[]).map((p) => p.id)).toEqual([
+      'client-1',
+      'client-2',
+      'coordinator',
+    ]);
+    const both = await runCli(['models', 'register', '--store', store, '--party', 'platform', '--name', 'x']);
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toContain('--joint');
+  });
+});
+
+describe('fedscore train fedavg --out --rules', () => {
+  it('scores the test rows with the reloaded model and writes credit lines by the rules', async () => {
+    // the test file carries a raw figure column (turnover) the rules read; the model ignores it
+    const rng = seededRng(11);
+    const rows = ['id,y,x0,x1,x2,x3,turnover'];
+    for (let r = 0; r < 400; r++) {
+      const x = [normal(rng, 0, 1), normal(rng, 0, 1), normal(rng, 0, 1), normal(rng, 0, 1)];
+      const y = uniform(rng) < 1 / (1 + Math.exp(-(-0.6 + 1.2 * x[0]! - 0.8 * x[1]!))) ? 1 : 0;
+      rows.push(`t-${r},${y},${x.join(',')},${1_000_000 + 1000 * r}`);
+    }
+    const testWithFigures = join(dir, 'test-figures.csv');
+    writeFileSync(testWithFigures, `${rows.join('\n')}\n`);
+    const rules = join(dir, 'rules.json');
+    writeFileSync(
+      rules,
+      JSON.stringify({
+        format: 'fedscore.credit-rules',
+        version: 1,
+        figures: { revenue: 'turnover' },
+        baseRateBp: 435,
+        rounding: 10000,
+        bands: [
+          { name: 'A', minScore: 540, revenueMultiple: 0.3, maxLine: 5000000 },
+          { name: 'B', minScore: 510, revenueMultiple: 0.1 },
+          { name: 'C', approve: false },
+        ],
+      }),
+    );
+    const out = join(dir, 'model-lines');
+    const r = await runCli([
+      'train',
+      'fedavg',
+      '--client',
+      b1,
+      '--client',
+      b2,
+      '--client',
+      b3,
+      '--test',
+      testWithFigures,
+      '--rounds',
+      '4',
+      '--out',
+      out,
+      '--rules',
+      rules,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r.stdout) as {
+      credit_lines: { rows: number; approved: number; by_band: Record<string, number> };
+    };
+    expect(j.credit_lines.rows).toBe(400);
+    const lines = readFileSync(join(out, 'credit-lines.csv'), 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('id,pd,score,band,approved,line,rate_bp');
+    expect(lines.length).toBe(401);
+    let approved = 0;
+    for (const line of lines.slice(1)) {
+      const [id, pd, score, band, ok, amount] = line.split(',');
+      const p = Number(pd);
+      // the demo's scale: 600 points at odds 50:1, 20 points per doubling
+      const expected = 600 - (20 / Math.LN2) * Math.log(50) + (20 / Math.LN2) * Math.log((1 - p) / p);
+      expect(Math.abs(Number(score) - expected)).toBeLessThan(0.06);
+      const s = Number(score);
+      expect(band).toBe(s >= 540 ? 'A' : s >= 510 ? 'B' : 'C');
+      const turnover = 1_000_000 + 1000 * Number(id!.slice(2));
+      const mult = band === 'A' ? 0.3 : band === 'B' ? 0.1 : 0;
+      const cap = band === 'A' ? Math.min(mult * turnover, 5_000_000) : mult * turnover;
+      expect(Number(amount)).toBe(Math.floor(cap / 10000) * 10000);
+      if (ok === 'true') approved++;
+    }
+    expect(approved).toBe(j.credit_lines.approved);
+    expect(Object.values(j.credit_lines.by_band).reduce((a, b) => a + b, 0)).toBe(400);
+    // the rows spread over all three bands, so each rule path is exercised
+    for (const b of ['A', 'B', 'C']) expect(j.credit_lines.by_band[b]).toBeGreaterThan(10);
+  });
+
+  it('refuses --rules without --out (typed error naming --rules)', async () => {
+    const r = await runCli([
+      'train',
+      'fedavg',
+      '--client',
+      b1,
+      '--client',
+      b2,
+      '--test',
+      test,
+      '--rules',
+      'x.json',
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('--rules');
+  });
+});
+
+describe('fedscore datasets generate --horizontal-banks', () => {
+  it('writes non-IID bank files and a common test set that train fedavg reads', async () => {
+    const out = join(dir, 'hfl-banks');
+    const g = await runCli([
+      'datasets',
+      'generate',
+      '--enterprises',
+      '8000',
+      '--overlap',
+      '1',
+      '--default-rate',
+      '0.1',
+      '--horizontal-banks',
+      '3',
+      '--bank-rows',
+      '1000',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(g.code, g.stderr).toBe(0);
+    const gj = lastJson(g.stdout) as {
+      horizontal: { by: string; banks: { rows: number; home: string[] }[]; test: { rows: number } };
+    };
+    expect(gj.horizontal.by).toBe('region');
+    expect(gj.horizontal.banks.map((b) => b.rows)).toEqual([1000, 1000, 1000]);
+    expect(gj.horizontal.banks[0]!.home).toEqual(['east']);
+    expect(gj.horizontal.test.rows).toBe(1600);
+    const files = [1, 2, 3].flatMap((i) => ['--client', join(out, `bank-${i}.csv`)]);
+    const t = await runCli([
+      'train',
+      'fedavg',
+      ...files,
+      '--test',
+      join(out, 'test.csv'),
+      '--id',
+      'uscc',
+      '--rounds',
+      '5',
+      '--learning-rate',
+      '0.05',
+      '--json',
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    expect((lastJson(t.stdout) as { test: { auc: number } }).test.auc).toBeGreaterThan(0.65);
   });
 });

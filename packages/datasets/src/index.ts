@@ -13,6 +13,13 @@ export type {
 export { EXTRA_MISSING_RATE, PILOT_ROWS, startPopulation } from './population/engine.ts';
 export type { GenerateOptions, Population, PopulationTruth } from './population/generate.ts';
 export { generatePopulation } from './population/generate.ts';
+export type {
+  HorizontalBank,
+  HorizontalSegment,
+  HorizontalSplit,
+  HorizontalSplitOptions,
+} from './population/horizontal.ts';
+export { splitHorizontal } from './population/horizontal.ts';
 export type { FeatureKind, FeatureOwner, FeatureSpec, IndustrySpec, RegionSpec } from './population/model.ts';
 export {
   BANK_FEATURES,

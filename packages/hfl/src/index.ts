@@ -10,6 +10,19 @@ export {
   rdpToEpsilon,
   sampledGaussianRdp,
 } from './dp.ts';
+export type {
+  LayersModelJson,
+  ModelArtifacts,
+  ModelSaveHandler,
+  ModelSaveResult,
+} from './layers-model.ts';
+export {
+  layersModelFiles,
+  loadTfjsModel,
+  readLayersModelFiles,
+  saveTfjsModel,
+  WEIGHTS_FILE,
+} from './layers-model.ts';
 export type { LocalRows } from './local-lr.ts';
 export { fitLocalLogistic, logisticScores } from './local-lr.ts';
 export type { SecAggClientRun } from './secagg/client.ts';

@@ -21,7 +21,7 @@ import {
 } from '@fedscore/core';
 import { envelopeCodec } from '@fedscore/wire';
 import { clipUpdate, distributedNoise, effectiveNoiseMultiplier, RdpAccountant } from './dp.ts';
-import { runSecAggClient } from './secagg/client.ts';
+import { runSecAggClient, type SecAggClientRun } from './secagg/client.ts';
 import { SECAGG_PROTOCOL, SECAGG_VERSION, type SecAggConfig } from './secagg/protocol.ts';
 import { runSecAggServer } from './secagg/server.ts';
 import type { FitInstruction, FitReply, RoundRecord, Strategy } from './strategy.ts';
@@ -54,6 +54,11 @@ export interface InMemorySecAggOptions {
   readonly threshold?: (neighbours: number) => number;
   readonly scaleBits?: number;
   readonly phaseDeadlineMs?: number;
+  /**
+   * Simulated dropouts (tests and benchmarks): the point at which `client` stops in `round`, if any.
+   * Needs `phaseDeadlineMs`, after which the server treats the silent client as dropped.
+   */
+  readonly simulateDropout?: (round: number, client: string) => SecAggClientRun['dropOut'] | undefined;
 }
 
 /** The secure-aggregation protocol on an in-memory network, one session per round. */
@@ -84,8 +89,15 @@ export function inMemorySecureAggregator(options: InMemorySecAggOptions = {}): S
           ),
       };
       for (const c of clients) {
+        const dropOut = options.simulateDropout?.(round, c);
         roles[c] = () =>
-          runSecAggClient(new ProtocolSession(network.channel(c), spec), config, inputs.get(c)!, cryptoRng());
+          runSecAggClient(
+            new ProtocolSession(network.channel(c), spec),
+            config,
+            inputs.get(c)!,
+            cryptoRng(),
+            dropOut === undefined ? {} : { dropOut },
+          );
       }
       const out = await runParties(network, roles);
       const result = out[config.server] as Awaited<ReturnType<typeof runSecAggServer>>;

@@ -66,6 +66,47 @@ describe('FedAvg rounds under secure aggregation', () => {
     for (const b of Object.values(last.bytesPerClient!)) expect(b).toBeGreaterThan(0);
   });
 
+  it('bank-2 drops out mid-round 2 (after its key shares, before its masked input): the round completes and equals the plain FedAvg of the survivors', async () => {
+    const data = banks(3, 1);
+    const replies = new Map<string, Float64Array>();
+    let round3Start: Float64Array | undefined;
+    const rng = seededRng(9);
+    const fit = async (ins: Parameters<typeof fitLocalLogistic>[0]) => {
+      const r = fitLocalLogistic(ins, data.get(ins.client)!, rng);
+      if (ins.round === 2) replies.set(ins.client, Float64Array.from(r.weights));
+      if (ins.round === 3) round3Start = ins.weights;
+      return r;
+    };
+    const result = await runSecureFederatedRounds({
+      strategy: new FedAvg({ learningRate: 0.1, batchSize: 16 }),
+      initialWeights: new Float64Array(5),
+      clients: [...data.keys()],
+      rounds: 3,
+      rng: seededRng(4),
+      fit,
+      secureAggregator: inMemorySecureAggregator({
+        phaseDeadlineMs: 500,
+        simulateDropout: (round, client) =>
+          round === 2 && client === 'bank-2' ? 'before-masked-input' : undefined,
+      }),
+    });
+    const r2 = result.history[1]!;
+    expect(r2.replied).toEqual(['bank-0', 'bank-1']);
+    expect(r2.dropouts).toEqual(['bank-2']);
+    expect(result.history[2]!.replied).toHaveLength(3);
+    const n0 = data.get('bank-0')!.rows;
+    const n1 = data.get('bank-1')!.rows;
+    // Σ n rounds by ≤ 2·2^−25 in fixed point
+    expect(Math.abs(r2.totalExamples - (n0 + n1))).toBeLessThan(1e-7);
+    const w0 = replies.get('bank-0')!;
+    const w1 = replies.get('bank-1')!;
+    // the weights round 3 starts from = (n0·w0 + n1·w1) / (n0 + n1), to the fixed-point precision
+    for (let i = 0; i < 5; i++) {
+      const expected = (n0 * w0[i]! + n1 * w1[i]!) / (n0 + n1);
+      expect(Math.abs(round3Start![i]! - expected)).toBeLessThan(1e-9);
+    }
+  });
+
   it('DP-FedAvg (clip 1, σ = 1.1, 4 of 8 banks a round): ε from the RDP accountant is reported each round', async () => {
     const data = banks(8, 2);
     const rng = seededRng(5);

@@ -1,6 +1,15 @@
 /** `fedscore datasets generate`: write the synthetic SME population (government.csv, bank.csv, manifest). */
-import { resolve } from 'node:path';
-import { POPULATION_DEFAULTS, type PopulationOptions, writePopulation } from '@fedscore/datasets';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FedscoreError } from '@fedscore/core';
+import { writeCsvFile } from '@fedscore/core/node';
+import {
+  generatePopulation,
+  POPULATION_DEFAULTS,
+  type PopulationOptions,
+  splitHorizontal,
+  writePopulation,
+} from '@fedscore/datasets';
 import { type Command, optNum, optStr, str } from '../command.ts';
 
 export const command: Command = {
@@ -13,7 +22,15 @@ government.csv is 'uscc,<government features>'. The same seed and flags give the
 
 Examples:
   fedscore datasets generate --out data/pop
-  fedscore datasets generate --enterprises 1000000 --overlap 0.3 --gov-extra-features 300 --out /tmp/big --json`,
+  fedscore datasets generate --enterprises 1000000 --overlap 0.3 --gov-extra-features 300 --out /tmp/big --json
+
+Horizontal FL (non-IID banks, docs/hfl.md): --horizontal-banks N deals the customers to N banks that
+serve different regions (or --non-iid industry) and writes DIR/bank-1.csv ... bank-N.csv and
+DIR/test.csv (a common market-wide test set), model-ready, for fedscore train fedavg:
+  fedscore datasets generate --enterprises 20000 --overlap 1 --default-rate 0.1 \
+    --horizontal-banks 3 --bank-rows 1500 --out data/hfl
+  fedscore train fedavg --client data/hfl/bank-1.csv --client data/hfl/bank-2.csv \
+    --client data/hfl/bank-3.csv --test data/hfl/test.csv --id uscc --secure-agg`,
   options: {
     out: {
       type: 'string',
@@ -79,6 +96,28 @@ Examples:
       placeholder: 'N',
       description: 'generator seed',
     },
+    'horizontal-banks': {
+      type: 'integer',
+      placeholder: 'N',
+      description: 'write N non-IID banks + a common test set for horizontal FL (2 to 8)',
+    },
+    'non-iid': {
+      type: 'string',
+      default: 'region',
+      choices: ['region', 'industry'],
+      description: 'with --horizontal-banks: what the banks specialise in',
+    },
+    skew: {
+      type: 'number',
+      default: 0.9,
+      placeholder: 'F',
+      description: "with --horizontal-banks: probability a customer banks with its segment's bank (0 = IID)",
+    },
+    'bank-rows': {
+      type: 'integer',
+      placeholder: 'N',
+      description: 'with --horizontal-banks: at most N customers per bank',
+    },
   },
   async run(o, _positionals, ctx) {
     const bankCustomers = optNum(o, 'bank-customers');
@@ -96,6 +135,61 @@ Examples:
       seed: optNum(o, 'seed'),
     };
     const started = performance.now();
+    const hBanks = optNum(o, 'horizontal-banks');
+    if (hBanks !== undefined) {
+      const dir = resolve(ctx.cwd, str(o, 'out'));
+      const bankRows = optNum(o, 'bank-rows');
+      const split = splitHorizontal(generatePopulation(options), {
+        banks: hBanks,
+        by: str(o, 'non-iid') as 'region' | 'industry',
+        skew: optNum(o, 'skew'),
+        ...(bankRows !== undefined && { bankRows }),
+      });
+      try {
+        mkdirSync(dir, { recursive: true });
+      } catch (e) {
+        throw new FedscoreError('io', 'cannot create the output directory', {
+          file: dir,
+          field: '--out',
+          cause: e,
+        });
+      }
+      const files: {
+        name: string;
+        path: string;
+        rows: number;
+        default_rate: number;
+        home: readonly string[];
+      }[] = [];
+      for (const b of split.banks) {
+        const path = join(dir, `${b.name}.csv`);
+        await writeCsvFile(path, b.table);
+        files.push({
+          name: b.name,
+          path,
+          rows: b.table.nRows,
+          default_rate: b.defaultRate,
+          home: b.homeSegments,
+        });
+        ctx.print(
+          `${b.name} (${b.homeSegments.join(' + ')}): ${path}  ${b.table.nRows} rows, default rate ${(100 * b.defaultRate).toFixed(1)}%`,
+        );
+      }
+      const testPath = join(dir, 'test.csv');
+      await writeCsvFile(testPath, split.test);
+      ctx.print(`common test set: ${testPath}  ${split.test.nRows} rows x ${split.columns.length} columns`);
+      return {
+        dir,
+        horizontal: {
+          by: split.by,
+          skew: split.skew,
+          banks: files,
+          test: { path: testPath, rows: split.test.nRows },
+        },
+        columns: split.columns,
+        seconds: Math.round(performance.now() - started) / 1000,
+      };
+    }
     const r = await writePopulation(options, resolve(ctx.cwd, str(o, 'out')), {
       logger: ctx.logger,
       progress: ctx.progress,
