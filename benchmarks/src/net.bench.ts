@@ -105,7 +105,7 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
   const stageRows: (string | number)[][] = [];
   for (const [profile, r] of runs) {
     const row: (string | number)[] = [profile];
-    for (const s of TIMED_STAGES) row.push(r.stages[s]?.seconds ?? Number.NaN);
+    for (const s of TIMED_STAGES) row.push(r.stages[s]?.seconds ?? '-');
     row.push(perEpoch(r), r.totalSeconds);
     row.push(memory === undefined || r === memory ? '-' : (perEpoch(r) / perEpoch(memory)).toFixed(2));
     row.push(
@@ -118,7 +118,13 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
     for (const s of TIMED_STAGES) {
       const f = r.stages[s];
       if (f === undefined) continue;
-      byteRows.push([profile, s, ...PARTIES.map((p) => f.bytesSent[p])]);
+      const total = PARTIES.reduce((a, p) => a + f.bytesSent[p], 0);
+      byteRows.push([
+        profile,
+        s,
+        ...PARTIES.map((p) => f.bytesSent[p]),
+        f.seconds > 0 ? Math.round((total * 8) / f.seconds / 1e4) / 100 : '-',
+      ]);
     }
   }
   const tables: BenchTable[] = [
@@ -143,12 +149,14 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
     },
     {
       title: 'Bytes sent per party per stage',
-      columns: ['profile', 'stage', ...PARTIES.map((p) => `${p} bytes`)],
+      columns: ['profile', 'stage', ...PARTIES.map((p) => `${p} bytes`), 'all parties Mbit/s over the stage'],
       rows: byteRows,
       note:
         'Across processes: bytes on the wire (TLS records, HTTP/2 frames, acknowledgements) counted by the ' +
         'proxy of each link and attributed to the stage by time (5 ms resolution). In memory: encoded ' +
-        'envelope bytes (the wire codec). Their difference is the transport overhead.',
+        'envelope bytes (the wire codec). Their difference is the transport overhead. Mbit/s = all bytes ' +
+        'of the stage * 8 / its seconds: far below the link rate where computation or round trips dominate, ' +
+        'and a ceiling where the transport cannot fill the link.',
     },
   ];
   const lan = runs.get('lan');
