@@ -19,6 +19,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const RUNNER = join(dirname(fileURLToPath(import.meta.url)), '..', 'run.ts');
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+if (CHROMIUM === undefined) {
+  console.log('bench smoke: the page is not opened in a browser (no Chromium at /usr/bin/chromium)');
+}
 const out = mkdtempSync(join(tmpdir(), 'fedscore-bench-smoke-'));
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
