@@ -1,7 +1,7 @@
 /**
  * Benchmark runner: `pnpm bench <name> [flags]` runs `src/<name>.bench.ts`, whose default export returns a
  * `BenchResult`, and writes `results/<name>.json` and `results/<name>.md`. `pnpm bench --list` lists them.
- * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR]` runs the suite and
+ * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR] [--html-only]` runs the suite and
  * writes results/index.html (src/suite.ts).
  */
 import { readdirSync } from 'node:fs';

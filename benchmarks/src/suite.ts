@@ -1,5 +1,5 @@
 /**
- * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR]`: the suite, each
+ * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR] [--html-only]`: the suite, each
  * benchmark in its own child process (its own heap and worker pools, as a user would run it), then the
  * HTML page (./html.ts) over every result in the results directory.
  *
@@ -7,6 +7,7 @@
  * parties in one process and are the `memory` profile whatever is asked. `--smoke` runs each benchmark
  * at a tiny size in seconds (to keep the commands from rotting; the figures mean nothing) and writes to
  * results/smoke/ unless `--out` says otherwise, so it never overwrites the committed results.
+ * `--html-only` runs nothing and writes the page over the results already there.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -108,6 +109,7 @@ export async function runSuite(args: readonly string[], defaultOut: string): Pro
         smoke: { skip: 'no smoke size defined in benchmarks/src/suite.ts' },
       })),
   ].filter((e) => only === undefined || only.includes(e.name));
+  if (args.includes('--html-only')) entries.length = 0;
   const outcomes: SuiteOutcome[] = [];
   for (const e of entries) {
     const flags = smoke ? e.smoke : e.full;
