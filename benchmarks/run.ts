@@ -1,11 +1,14 @@
 /**
  * Benchmark runner: `pnpm bench <name> [flags]` runs `src/<name>.bench.ts`, whose default export returns a
  * `BenchResult`, and writes `results/<name>.json` and `results/<name>.md`. `pnpm bench --list` lists them.
+ * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR] [--html-only]` runs the suite and
+ * writes results/index.html (src/suite.ts).
  */
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeResult } from './src/report.ts';
+import { RESULTS_DIR, writeResult } from './src/report.ts';
+import { runSuite } from './src/suite.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const available = readdirSync(join(here, 'src'))
@@ -14,9 +17,12 @@ const available = readdirSync(join(here, 'src'))
 
 const [name, ...args] = process.argv.slice(2);
 if (name === undefined || name === '--list' || name === '--help') {
-  console.log(`Usage: pnpm bench <name> [flags]\nBenchmarks: ${available.join(', ')}`);
+  console.log(
+    `Usage: pnpm bench <name> [flags] | pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR]\nBenchmarks: ${available.join(', ')}`,
+  );
   process.exit(name === undefined ? 2 : 0);
 }
+if (name === 'all') process.exit(await runSuite(args, RESULTS_DIR));
 if (!available.includes(name)) {
   console.error(`unknown benchmark '${name}'; available: ${available.join(', ')}`);
   process.exit(2);

@@ -1,12 +1,13 @@
 /** Benchmark results: machine facts, versions, parameters, figures, and the anchors beside them. */
 import { execSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const RESULTS_DIR = join(here, '..', 'results');
+/** Where results are written: benchmarks/results, or $FEDSCORE_BENCH_RESULTS (`bench all --smoke`, tests). */
+export const RESULTS_DIR = process.env['FEDSCORE_BENCH_RESULTS'] ?? join(here, '..', 'results');
 const ROOT = join(here, '..', '..');
 
 export interface BenchTable {
@@ -129,6 +130,7 @@ export function writeResult(
 ): { json: string; md: string } | undefined {
   const machine = machineInfo();
   if (dryRun) return undefined;
+  mkdirSync(RESULTS_DIR, { recursive: true });
   const json = join(RESULTS_DIR, `${name}.json`);
   const md = join(RESULTS_DIR, `${name}.md`);
   writeFileSync(json, `${JSON.stringify({ name, machine, ...result }, null, 2)}\n`);

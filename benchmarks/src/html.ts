@@ -1,0 +1,349 @@
+/**
+ * results/index.html: one self-contained page over every results/<name>.json -- the machine, each
+ * benchmark's headline figures, and charts drawn in the page by uPlot (the same asset the CLI's model
+ * report inlines, resolved from packages/cli's dependency: no second chart library): time per protocol
+ * stage per network profile, bytes per party per stage, and speed-up over the anchors
+ * (/work/shared/ANCHORS.md) where our run has the anchor's shape. A Content-Security-Policy of
+ * `default-src 'none'` forbids every fetch, so the page works offline (the CLI report's approach).
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SuiteOutcome } from './suite.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CLI_PACKAGE = join(here, '..', '..', 'packages', 'cli', 'package.json');
+
+interface StoredResult {
+  readonly name: string;
+  readonly machine?: {
+    cpu?: string;
+    cores?: number;
+    memoryGiB?: number;
+    node?: string;
+    date?: string;
+    commit?: string;
+  };
+  readonly summary: Record<string, unknown>;
+  readonly parameters: Record<string, unknown>;
+  readonly raw?: Record<string, unknown>;
+}
+
+interface StageFigures {
+  readonly seconds: number;
+  readonly bytesSent: Record<string, number>;
+}
+interface NetRun {
+  readonly stages: Record<string, StageFigures | undefined>;
+  readonly epochSeconds: readonly number[];
+}
+
+export interface ChartSpec {
+  readonly id: string;
+  readonly title: string;
+  readonly caption: string;
+  readonly groups: readonly string[];
+  readonly series: readonly { readonly label: string; readonly values: readonly (number | null)[] }[];
+  readonly yLabel: string;
+  readonly log?: boolean;
+}
+
+/**
+ * Anchor figures (ANCHORS.md), each with the shape it was measured at and the cores it used, and how to
+ * read our figure at the same shape from a result file (undefined when our run is not at that shape).
+ */
+interface AnchorComparison {
+  readonly label: string;
+  /** Chart axis label. */
+  readonly short: string;
+  readonly anchor: string;
+  /** Anchor wall seconds for the unit of work, and its cores. */
+  readonly anchorSeconds: number;
+  readonly anchorCores: number;
+  readonly ours: (
+    r: Map<string, StoredResult>,
+  ) => { seconds: number; cores: number; source: string } | undefined;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+const ANCHORS: readonly AnchorComparison[] = [
+  {
+    label: 'hetero-LR epoch, 100k x (30+300)',
+    short: 'hetero-LR epoch',
+    anchor: 'FATE 2.0 coordinated-LR, 16 cores, 1 Gb LAN: 136 s/epoch',
+    anchorSeconds: 136,
+    anchorCores: 16,
+    ours: (r) => {
+      const s = r.get('hetero-lr')?.summary['scale_100k_330'] as { seconds_per_epoch?: number } | undefined;
+      const v = num(s?.seconds_per_epoch);
+      return v === undefined ? undefined : { seconds: v, cores: 2, source: 'hetero-lr (memory)' };
+    },
+  },
+  {
+    label: 'hetero-LR epoch, 100k x (30+300), lan',
+    short: 'hetero-LR epoch (lan)',
+    anchor: 'FATE 2.0 coordinated-LR, 16 cores, 1 Gb LAN: 136 s/epoch',
+    anchorSeconds: 136,
+    anchorCores: 16,
+    ours: (r) => netAtAnchorShape(r, 'lan'),
+  },
+  {
+    label: 'binning, 100k x (30+300)',
+    short: 'binning',
+    anchor: 'FATE 2.0 feature binning, 16 cores: 68 s',
+    anchorSeconds: 68,
+    anchorCores: 16,
+    ours: (r) => {
+      const b = r.get('binning');
+      if (b === undefined || b.summary['rows'] !== 100_000 || b.summary['features'] !== 330) return undefined;
+      const v = num(b.summary['seconds_median']);
+      return v === undefined ? undefined : { seconds: v, cores: 2, source: 'binning (memory)' };
+    },
+  },
+  {
+    label: 'ECDH-PSI, per 1M ids',
+    short: 'PSI per 1M x 1M',
+    anchor:
+      'SecretFlow PSI v2 ECDH-25519, 10M x 10M on 8 cores: 114 s (21.9k ids/s per core, its best per-core ' +
+      'figure; scaled linearly to 1M x 1M)',
+    // 20M ids in 114 s on 8 cores -> seconds per 1M ids per party at 8 cores (linear in n).
+    anchorSeconds: 114 / 10,
+    anchorCores: 8,
+    ours: (r) => {
+      const p = r.get('psi');
+      const n = num(p?.summary['n']);
+      const s = num(p?.summary['seconds']);
+      if (n === undefined || s === undefined || n < 1_000_000) return undefined;
+      return { seconds: (s * 1_000_000) / n, cores: num(p?.summary['threads']) ?? 2, source: 'psi (memory)' };
+    },
+  },
+];
+
+function netAtAnchorShape(
+  r: Map<string, StoredResult>,
+  profile: string,
+): { seconds: number; cores: number; source: string } | undefined {
+  const n = r.get('net');
+  if (n === undefined || n.parameters['enterprises'] !== 100_000) return undefined;
+  const features =
+    24 + 14 + Number(n.parameters['govExtraFeatures'] ?? 0) + Number(n.parameters['bankExtraFeatures'] ?? 0);
+  if (features !== 330) return undefined;
+  const run = n.raw?.[profile] as NetRun | undefined;
+  if (run === undefined) return undefined;
+  const e = run.epochSeconds.length > 1 ? run.epochSeconds.slice(1) : run.epochSeconds;
+  if (e.length === 0) return undefined;
+  return { seconds: e.reduce((a, b) => a + b, 0) / e.length, cores: 2, source: `net (${profile})` };
+}
+
+function readResults(dir: string): Map<string, StoredResult> {
+  const out = new Map<string, StoredResult>();
+  for (const f of readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
+    try {
+      const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as StoredResult;
+      if (typeof r.summary === 'object' && r.summary !== null) out.set(f.replace(/\.json$/, ''), r);
+    } catch {
+      // Not a result file (or a partial one): left out of the page.
+    }
+  }
+  return out;
+}
+
+const STAGE_LABELS: Record<string, string> = {
+  psi: 'PSI',
+  binning: 'binning',
+  train: 'train (stage)',
+  epoch: 'train epoch',
+  evaluate: 'evaluate',
+};
+
+export function buildCharts(results: Map<string, StoredResult>): {
+  charts: ChartSpec[];
+  speedups: string[][];
+} {
+  const charts: ChartSpec[] = [];
+  const net = results.get('net');
+  const runs = Object.entries((net?.raw ?? {}) as Record<string, NetRun>).filter(
+    ([, r]) => typeof r === 'object' && r !== null && 'stages' in r,
+  );
+  if (runs.length > 0) {
+    const groups = ['psi', 'binning', 'epoch', 'train', 'evaluate'];
+    charts.push({
+      id: 'time-per-profile',
+      title: 'Time per protocol stage and network profile',
+      caption: `net benchmark, ${String(net?.parameters['enterprises'])} enterprises; seconds (train epoch: steady-state mean).`,
+      groups: groups.map((g) => STAGE_LABELS[g] ?? g),
+      yLabel: 'seconds',
+      series: runs.map(([profile, r]) => ({
+        label: profile,
+        values: groups.map((g) => {
+          if (g === 'epoch') {
+            const e = r.epochSeconds.length > 1 ? r.epochSeconds.slice(1) : r.epochSeconds;
+            return e.length === 0 ? null : e.reduce((a, b) => a + b, 0) / e.length;
+          }
+          return r.stages[g]?.seconds ?? null;
+        }),
+      })),
+    });
+    for (const [profile, r] of runs) {
+      const stages = ['psi', 'binning', 'train', 'evaluate', 'publish'].filter(
+        (s) => r.stages[s] !== undefined,
+      );
+      const parties = Object.keys(r.stages[stages[0] ?? 'psi']?.bytesSent ?? {});
+      charts.push({
+        id: `bytes-${profile}`,
+        title: `Bytes sent per party per stage (${profile})`,
+        caption:
+          profile === 'memory'
+            ? 'encoded envelope bytes over the in-memory network.'
+            : 'bytes on the wire through the shaping proxies (TLS and HTTP/2 included).',
+        groups: stages,
+        yLabel: 'bytes',
+        series: parties.map((p) => ({
+          label: p,
+          values: stages.map((s) => r.stages[s]?.bytesSent[p] ?? null),
+        })),
+      });
+    }
+  }
+  const speedups: string[][] = [];
+  const wall: (number | null)[] = [];
+  const perCore: (number | null)[] = [];
+  const labels: string[] = [];
+  for (const a of ANCHORS) {
+    const ours = a.ours(results);
+    if (ours === undefined) {
+      speedups.push([a.label, a.anchor, 'not run at this shape', '', '']);
+      continue;
+    }
+    const w = a.anchorSeconds / ours.seconds;
+    const c = (a.anchorSeconds * a.anchorCores) / (ours.seconds * ours.cores);
+    labels.push(a.short);
+    wall.push(w);
+    perCore.push(c);
+    speedups.push([
+      a.label,
+      a.anchor,
+      `${ours.seconds.toFixed(2)} s on ${ours.cores} cores (${ours.source})`,
+      `${w.toFixed(2)}x`,
+      `${c.toFixed(2)}x`,
+    ]);
+  }
+  if (labels.length > 0) {
+    charts.push({
+      id: 'speedup',
+      title: 'Speed-up over the anchors',
+      caption:
+        "anchor seconds / ours at the anchor's shape (log scale; below 1 = slower); per core = " +
+        'both sides times their cores.',
+      groups: labels,
+      yLabel: 'speed-up (x)',
+      log: true,
+      series: [
+        { label: 'wall clock', values: wall },
+        { label: 'per core', values: perCore },
+      ],
+    });
+  }
+  return { charts, speedups };
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const scriptSafe = (js: string): string => js.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
+const jsonForScript = (v: unknown): string =>
+  JSON.stringify(v).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
+
+function table(columns: readonly string[], rows: readonly (readonly string[])[]): string {
+  return `<table><thead><tr>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
+function summaryText(s: Record<string, unknown>): string {
+  return Object.entries(s)
+    .filter(([, v]) => typeof v !== 'object' || v === null)
+    .slice(0, 12)
+    .map(([k, v]) => `${k}: ${typeof v === 'number' ? Number(v.toPrecision(4)) : String(v)}`)
+    .join(', ');
+}
+
+/** Write `<dir>/index.html` from the results in `dir`; returns its path. */
+export function writeIndexHtml(
+  dir: string,
+  run: { readonly network: string; readonly smoke: boolean; readonly outcomes: readonly SuiteOutcome[] },
+): string {
+  const require = createRequire(CLI_PACKAGE);
+  const uplotJs = readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
+  const uplotCss = readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8');
+  const uplotVersion = (
+    JSON.parse(readFileSync(require.resolve('uplot/package.json'), 'utf8')) as { version: string }
+  ).version;
+  const clientJs = readFileSync(join(here, 'html-client.js'), 'utf8');
+  const results = readResults(dir);
+  const { charts, speedups } = buildCharts(results);
+  const machine = [...results.values()].map((r) => r.machine).find((m) => m !== undefined);
+  const csp =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
+  const benchRows = [...results.values()].map((r) => [
+    r.name,
+    r.machine?.date ?? '',
+    r.machine?.commit ?? '',
+    summaryText(r.summary),
+  ]);
+  const runRows = run.outcomes.map((o) => [o.name, o.status, o.seconds.toFixed(1), o.detail ?? '']);
+  const html = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="fedscore bench all (charts: uPlot ${escapeHtml(uplotVersion)})">
+<title>fedscore benchmarks</title>
+<style>${uplotCss}</style>
+<style>
+body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; color: #1d2430; margin: 0; background: #f6f7f9; }
+main { max-width: 1220px; margin: 0 auto; padding: 1.2rem 1.5rem 3rem; }
+h1 { font-size: 1.5rem; margin: 0.2rem 0; } h2 { font-size: 1.15rem; margin: 1.8rem 0 0.6rem; border-bottom: 1px solid #d8dde4; padding-bottom: 0.2rem; }
+.meta { color: #5b6573; }
+.charts { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 1rem; }
+figure.chart { background: #fff; border: 1px solid #d8dde4; border-radius: 6px; margin: 0; padding: 0.6rem 0.8rem; min-height: 120px; }
+figure.chart figcaption { font-size: 0.88rem; color: #3b4452; margin-bottom: 0.3rem; }
+table { border-collapse: collapse; background: #fff; margin: 0.6rem 0; font-size: 0.88rem; }
+th, td { border: 1px solid #d8dde4; padding: 0.22rem 0.55rem; text-align: left; vertical-align: top; } th { background: #eef1f5; }
+#bench-errors { color: #b3261e; font-weight: 600; white-space: pre-wrap; }
+@media (max-width: 900px) { .charts { grid-template-columns: 1fr; } }
+</style>
+</head>
+<body>
+<main>
+<h1>fedscore benchmarks${run.smoke ? ' (smoke: tiny sizes, figures mean nothing)' : ''}</h1>
+<p class="meta">Generated ${escapeHtml(new Date().toISOString())} by <code>pnpm bench all --network ${escapeHtml(run.network)}${run.smoke ? ' --smoke' : ''}</code>.
+Machine: ${escapeHtml(machine === undefined ? 'unknown' : `${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}`)}.
+Each benchmark's own page (results/&lt;name&gt;.md) holds its parameters, method and the anchors beside it.</p>
+<div id="bench-errors" role="alert"></div>
+<h2>Charts</h2>
+<div class="charts">${charts
+    .map(
+      (c) =>
+        `<figure class="chart" id="${c.id}"><figcaption><b>${escapeHtml(c.title)}</b> ${escapeHtml(c.caption)}</figcaption><div class="plot"></div></figure>`,
+    )
+    .join('')}</div>
+<h2>Speed-up over the anchors</h2>
+${table(['comparison', 'anchor (ANCHORS.md)', 'ours', 'wall-clock speed-up', 'per-core speed-up'], speedups)}
+<h2>Results in this directory</h2>
+${table(['benchmark', 'measured', 'commit', 'headline figures'], benchRows)}
+${runRows.length > 0 ? `<h2>This run</h2>${table(['benchmark', 'status', 'seconds', 'detail'], runRows)}` : ''}
+</main>
+<script type="application/json" id="bench-data">${jsonForScript({ charts })}</script>
+<script>${scriptSafe(uplotJs)}</script>
+<script>${scriptSafe(clientJs)}</script>
+</body>
+</html>
+`;
+  const path = join(dir, 'index.html');
+  writeFileSync(path, html);
+  return path;
+}

@@ -1,0 +1,512 @@
+/**
+ * One training job with each party as its own OS process, over the node's real transport (gRPC with
+ * mutual TLS, packages/node/src/transport/grpc.ts), every link through a shaping proxy (./shaper.ts); and
+ * the same stages on the same data with all parties in this process over core's in-memory network, for
+ * the ratio.
+ *
+ * Across processes: a generated population (packages/datasets) is written as the bank's and the
+ * government's CSV files; a dev CA issues each party a certificate; each party's node config names its
+ * peers at the proxies in front of them -- one proxy per ordered pair (from, to), so every byte on the
+ * wire is counted per sending party and shaped per direction; the government grants consent for every
+ * enterprise (its node requires consent, as deployed); the three nodes are started by the CLI entry
+ * (`fedscore node --config`, as packages/node/test/integration.test.ts does), the job is submitted to the
+ * bank's store, and the run is read back from each node's job events: the stage times (first `attempt`
+ * to last `stage_done` over the parties), the epochs (`epoch_checkpoint` events), and the bytes each
+ * party put on the wire during each stage (the proxies' timelines; TLS records and HTTP/2 frames
+ * included -- what a network carries, not the payload).
+ *
+ * In memory: the same CSV files read the same way, then PSI (psi.runPsiGuest/runPsiHost), the node's
+ * split (stratifiedHoldout on the aligned rows, seeded the same way), WOE binning with selection by IV
+ * and arbiter-mode hetero-LR, each over `createInMemoryNetwork` with the real wire codec. It skips what
+ * the node adds around the algorithms (consent filtering, checkpoints in SQLite, audit entries, job
+ * control messages), so `processes / memory` is the cost of the transport, the processes and that
+ * bookkeeping together.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createInMemoryNetwork,
+  deriveSeed,
+  type PartyId,
+  ProtocolSession,
+  runParties,
+  type Table,
+} from '@fedscore/core';
+import { readCsvFile } from '@fedscore/core/node';
+import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
+import {
+  ConsentRegistry,
+  createDevCa,
+  issuePartyCert,
+  type JobEvent,
+  JobStore,
+  NodeStore,
+  partyFeatures,
+  stratifiedHoldout,
+  submitJob,
+  subsetColumn,
+} from '@fedscore/node';
+import { runPsiGuest, runPsiHost } from '@fedscore/psi';
+import {
+  cipherProvider,
+  HETERO_LR_PROTOCOL,
+  HETERO_LR_VERSION,
+  HeteroLrArbiter,
+  HeteroLrGuest,
+  HeteroLrHost,
+  type IvScore,
+  runWoeBinningGuest,
+  runWoeBinningHost,
+  selectByIv,
+  WOE_BINNING_PROTOCOL,
+  WOE_BINNING_VERSION,
+  woeBinningLocal,
+} from '@fedscore/vfl';
+import { envelopeCodec } from '@fedscore/wire';
+import { bytesBetween, type LinkShape, ShapedProxy } from './shaper.ts';
+
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../../packages/cli/src/main.ts');
+export const PARTIES = ['bank', 'government', 'arbiter'] as const;
+export type Party = (typeof PARTIES)[number];
+/** The stages timed (evaluate and publish are small and reported in `stages` too). */
+export const TIMED_STAGES = ['psi', 'binning', 'train', 'evaluate', 'publish'] as const;
+
+/** What one job is: data shape and algorithm settings, the same for both runs. */
+export interface JobShape {
+  /** Government enterprises (the host's rows). */
+  readonly enterprises: number;
+  /** Bank customers (the guest's rows; most are government enterprises). */
+  readonly bankCustomers: number;
+  /** Features beyond the generator's 24 government and 14 bank ones. */
+  readonly govExtraFeatures: number;
+  readonly bankExtraFeatures: number;
+  readonly bins: number;
+  readonly minIv: number;
+  readonly maxEpochs: number;
+  readonly batchSize: number;
+  readonly seed: number;
+}
+
+export interface StageFigures {
+  readonly seconds: number;
+  /** Bytes each party sent during the stage (wire bytes across processes, payload bytes in memory). */
+  readonly bytesSent: Record<Party, number>;
+}
+
+export interface JobRun {
+  readonly mode: 'processes' | 'memory';
+  readonly stages: Partial<Record<(typeof TIMED_STAGES)[number], StageFigures>>;
+  /** Seconds of each training epoch, from the guest's view. */
+  readonly epochSeconds: readonly number[];
+  readonly alignedRows: number;
+  readonly selectedFeatures: { readonly bank: number; readonly government: number };
+  readonly totalSeconds: number;
+}
+
+/** Ports the OS hands out now (closed again before use: a small race, as in the node's own tests). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<import('node:net').Server>((r) => {
+          const s = createServer();
+          s.listen(0, '127.0.0.1', () => r(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/** Write the population's CSV files into `dir` (once; both runs read them). */
+export async function writeJobData(shape: JobShape, dir: string) {
+  return writePopulation(
+    {
+      enterprises: shape.enterprises,
+      bankCustomers: shape.bankCustomers,
+      govExtraFeatures: shape.govExtraFeatures,
+      bankExtraFeatures: shape.bankExtraFeatures,
+      seed: shape.seed,
+    },
+    join(dir, 'data'),
+  );
+}
+
+interface NodeProc {
+  readonly child: ChildProcess;
+  readonly log: string[];
+  readonly exited: Promise<number | null>;
+}
+
+function startNode(dir: string, config: string, party: Party): Promise<NodeProc> {
+  const child = spawn(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', CLI, 'node', '--config', config],
+    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const log: string[] = [];
+  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`${party} node not ready:\n${log.join('\n')}`)), 120_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      for (const l of d.toString().split('\n')) {
+        if (l.length > 0) log.push(l);
+        if (log.length > 200) log.shift();
+        if (l.startsWith('fedscore node ready')) {
+          clearTimeout(timer);
+          ok({ child, log, exited });
+        }
+      }
+    });
+    exited.then((c) => {
+      clearTimeout(timer);
+      fail(new Error(`${party} node exited ${c}:\n${log.join('\n')}`));
+    });
+  });
+}
+
+/**
+ * Run the job with each party as its own `fedscore node` process, every link shaped by `link`. The data
+ * must have been written by `writeJobData` into `dataDir`.
+ */
+export async function runAcrossProcesses(
+  shape: JobShape,
+  data: Awaited<ReturnType<typeof writeJobData>>,
+  link: LinkShape,
+  options: { readonly timeoutMs?: number; readonly log?: (line: string) => void } = {},
+): Promise<JobRun> {
+  const log = options.log ?? (() => {});
+  const dir = mkdtempSync(join(tmpdir(), 'fedscore-netbench-'));
+  const procs: Partial<Record<Party, NodeProc>> = {};
+  const proxies = new Map<string, ShapedProxy>();
+  const stateDir = (p: Party) => join(dir, 'state', p);
+  try {
+    const ca = createDevCa();
+    mkdirSync(join(dir, 'certs'));
+    writeFileSync(join(dir, 'certs', 'ca.pem'), ca.cert);
+    for (const p of PARTIES) {
+      const pair = issuePartyCert({ ca, party: p });
+      writeFileSync(join(dir, 'certs', `${p}.pem`), pair.cert);
+      writeFileSync(join(dir, 'certs', `${p}-key.pem`), pair.key, { mode: 0o600 });
+    }
+    const ports = await freePorts(PARTIES.length);
+    const grpc = Object.fromEntries(PARTIES.map((p, i) => [p, ports[i]!])) as Record<Party, number>;
+    for (const from of PARTIES) {
+      for (const to of PARTIES) {
+        if (from === to) continue;
+        proxies.set(
+          `${from}>${to}`,
+          await ShapedProxy.start({ target: { host: '127.0.0.1', port: grpc[to] }, up: link }),
+        );
+      }
+    }
+    for (const p of PARTIES) {
+      // YAML is a superset of JSON: the node's config loader reads this as written.
+      const config = {
+        party: p,
+        listen: `127.0.0.1:${grpc[p]}`,
+        stateDir: `state/${p}`,
+        tls: { ca: 'certs/ca.pem', cert: `certs/${p}.pem`, key: `certs/${p}-key.pem` },
+        peers: Object.fromEntries(
+          PARTIES.filter((q) => q !== p).map((q) => [
+            q,
+            { address: `127.0.0.1:${proxies.get(`${p}>${q}`)!.port}` },
+          ]),
+        ),
+        data:
+          p === 'bank'
+            ? { loans: { path: data.bank.path, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+            : p === 'government'
+              ? { credit: { path: data.government.path, id: ID_COLUMN } }
+              : {},
+        limits: { peerDownSeconds: 120, retries: 2 },
+      };
+      writeFileSync(join(dir, `${p}.yaml`), JSON.stringify(config, null, 2));
+    }
+    const govIds = (await readCsvFile(data.government.path, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
+    const govStore = NodeStore.open(stateDir('government'));
+    try {
+      const now = Date.now();
+      new ConsentRegistry(govStore, { party: 'government' }).grantAll(
+        govIds.map((enterprise) => ({
+          enterprise,
+          grantee: 'bank',
+          purpose: 'training' as const,
+          scope: ['*'],
+          grantedAt: now - 60_000,
+          expiresAt: now + 86_400_000,
+        })),
+      );
+    } finally {
+      govStore.close();
+    }
+    log('starting the three node processes');
+    await Promise.all(
+      PARTIES.map(async (p) => {
+        procs[p] = await startNode(dir, join(dir, `${p}.yaml`), p);
+      }),
+    );
+    const jobsOf = <T>(p: Party, fn: (j: JobStore) => T): T => {
+      const store = NodeStore.open(stateDir(p), { readOnly: p !== 'bank' });
+      try {
+        return fn(new JobStore(store));
+      } finally {
+        store.close();
+      }
+    };
+    const id = 'netbench';
+    const t0 = Date.now();
+    jobsOf('bank', (jobs) =>
+      submitJob(jobs, 'bank', {
+        id,
+        guest: 'bank',
+        hosts: ['government'],
+        arbiter: 'arbiter',
+        data: { bank: 'loans', government: 'credit' },
+        seed: shape.seed,
+        binning: { bins: shape.bins, minIv: shape.minIv, scheme: 'ckks' },
+        train: { scheme: 'ckks', maxEpochs: shape.maxEpochs, batchSize: shape.batchSize },
+      }),
+    );
+    log('job submitted');
+    const deadline = t0 + (options.timeoutMs ?? 600_000);
+    let lastStage: string | null = null;
+    for (;;) {
+      const j = jobsOf('bank', (jobs) => jobs.get(id));
+      if (j?.stage !== lastStage) {
+        lastStage = j?.stage ?? null;
+        log(`stage ${lastStage}`);
+      }
+      if (j?.status === 'failed')
+        throw new Error(
+          `the job failed: ${j.error?.code} ${j.error?.message}\n${procs.bank?.log.join('\n')}`,
+        );
+      if (j?.status === 'done') break;
+      if (Date.now() > deadline) throw new Error(`the job timed out at stage ${j?.stage}`);
+      for (const p of PARTIES) {
+        if (procs[p]!.child.exitCode !== null)
+          throw new Error(`${p} node exited during the job:\n${procs[p]!.log.join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const totalSeconds = (Date.now() - t0) / 1000;
+    const events = {} as Record<Party, readonly JobEvent[]>;
+    for (const p of PARTIES) events[p] = jobsOf(p, (jobs) => jobs.events(id));
+    const psi = jobsOf('bank', (jobs) =>
+      jobs.requireCheckpoint<{ rows: number[]; test: number[] }>(id, 'psi'),
+    );
+    const selected = {
+      bank: jobsOf('bank', (j) => j.requireCheckpoint<{ selected: string[] }>(id, 'binning').selected.length),
+      government: jobsOf(
+        'government',
+        (j) => j.requireCheckpoint<{ selected: string[] }>(id, 'binning').selected.length,
+      ),
+    };
+    const sentBetween = (p: Party, from: number, to: number): number => {
+      let n = 0;
+      for (const q of PARTIES) {
+        if (q === p) continue;
+        // p's own connections to q carry p's requests up; q's connections to p carry p's replies down.
+        n += bytesBetween(proxies.get(`${p}>${q}`)!.stats.up, from, to);
+        n += bytesBetween(proxies.get(`${q}>${p}`)!.stats.down, from, to);
+      }
+      return n;
+    };
+    const stages: JobRun['stages'] = {};
+    for (const stage of TIMED_STAGES) {
+      const all = PARTIES.flatMap((p) => events[p].filter((e) => e.stage === stage));
+      const start = Math.min(...all.filter((e) => e.kind === 'attempt').map((e) => e.time));
+      const end = Math.max(...all.filter((e) => e.kind === 'stage_done').map((e) => e.time));
+      if (!Number.isFinite(start) || !Number.isFinite(end)) continue;
+      stages[stage] = {
+        seconds: (end - start) / 1000,
+        bytesSent: Object.fromEntries(PARTIES.map((p) => [p, sentBetween(p, start, end)])) as Record<
+          Party,
+          number
+        >,
+      };
+    }
+    const trainStart = Math.min(
+      ...events.bank.filter((e) => e.stage === 'train' && e.kind === 'attempt').map((e) => e.time),
+    );
+    const marks = [
+      trainStart,
+      ...events.bank.filter((e) => e.kind === 'epoch_checkpoint').map((e) => e.time),
+    ];
+    const epochSeconds = marks.slice(1).map((t, i) => (t - marks[i]!) / 1000);
+    return {
+      mode: 'processes',
+      stages,
+      epochSeconds,
+      alignedRows: psi.rows.length,
+      selectedFeatures: selected,
+      totalSeconds,
+    };
+  } finally {
+    for (const p of PARTIES) {
+      const proc = procs[p];
+      if (proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null) {
+        proc.child.kill('SIGTERM');
+        const timer = setTimeout(() => proc.child.kill('SIGKILL'), 10_000);
+        await proc.exited;
+        clearTimeout(timer);
+      }
+    }
+    for (const p of proxies.values()) await p.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The same stages on the same files with the three parties in this process over the in-memory network
+ * (the real wire codec; bytes are encoded envelope bytes).
+ */
+export async function runInMemory(
+  shape: JobShape,
+  data: Awaited<ReturnType<typeof writeJobData>>,
+): Promise<JobRun> {
+  const t0 = performance.now();
+  const bank: Table = await readCsvFile(data.bank.path, {
+    idColumn: ID_COLUMN,
+    labelColumn: DEFAULT_LABEL_COLUMN,
+  });
+  const gov: Table = await readCsvFile(data.government.path, { idColumn: ID_COLUMN });
+  const network = createInMemoryNetwork([...PARTIES], envelopeCodec);
+  const sentSoFar = (): Record<Party, number> =>
+    Object.fromEntries(
+      PARTIES.map((p) => [
+        p,
+        Object.values(network.channel(p).stats().bytesSent).reduce((a, b) => a + (b ?? 0), 0),
+      ]),
+    ) as Record<Party, number>;
+  const stages: Record<string, StageFigures> = {};
+  const timed = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
+    const b0 = sentSoFar();
+    const s0 = performance.now();
+    const out = await fn();
+    const b1 = sentSoFar();
+    stages[stage] = {
+      seconds: (performance.now() - s0) / 1000,
+      bytesSent: Object.fromEntries(PARTIES.map((p) => [p, b1[p] - b0[p]])) as Record<Party, number>,
+    };
+    return out;
+  };
+  const key = 'netbench';
+  const labels = bank.label;
+  if (labels === undefined) throw new Error('the bank file has no label column');
+  // PSI, then the node's split: the aligned rows in the bank's file order, a stratified held-out test set.
+  const aligned = await timed('psi', async () => {
+    const r = await runParties(network, {
+      bank: () =>
+        runPsiGuest(bank.ids, {
+          channel: network.channel('bank'),
+          peer: 'government',
+          session: `${key}/psi`,
+          mode: 'both',
+        }),
+      government: () =>
+        runPsiHost(gov.ids, {
+          channel: network.channel('government'),
+          peer: 'bank',
+          session: `${key}/psi`,
+          mode: 'both',
+        }),
+    });
+    const bankRows = Array.from(r.bank.rows!);
+    const govRows = Array.from(r.government.rows!);
+    const order = bankRows.map((b, k) => [b, govRows[k]!] as const).sort((a, c) => a[0] - c[0]);
+    const test = new Set(
+      stratifiedHoldout(
+        order.map(([b]) => labels[b]!),
+        0.3,
+        deriveSeed(shape.seed, 'test-split'),
+      ),
+    );
+    const train = order.filter((_, i) => !test.has(i));
+    return { bank: train.map(([b]) => b), government: train.map(([, g]) => g), all: order.length };
+  });
+  const y = Float64Array.from(aligned.bank, (r) => labels[r]!);
+  const binningOpts = { method: 'quantile' as const, bins: shape.bins };
+  const selected = await timed('binning', async () => {
+    const woe = { protocol: WOE_BINNING_PROTOCOL, version: WOE_BINNING_VERSION, session: `${key}/woe` };
+    const local = woeBinningLocal(
+      'bank',
+      bank.columns.map((c) => subsetColumn(c, aligned.bank)),
+      y,
+      binningOpts,
+    );
+    const r = await runParties(network, {
+      bank: () =>
+        runWoeBinningGuest(new ProtocolSession(network.channel('bank'), woe), 'government', {
+          labels: y,
+          scheme: 'ckks',
+        }),
+      government: () =>
+        runWoeBinningHost(new ProtocolSession(network.channel('government'), woe), 'bank', {
+          columns: gov.columns.map((c) => subsetColumn(c, aligned.government)),
+          binning: binningOpts,
+          allowSchemes: ['ckks'],
+        }),
+    });
+    const scores: IvScore[] = [
+      ...local.map((l) => ({ party: 'bank', name: l.model.name, iv: l.table.iv })),
+      ...r.bank.features.map((f) => ({ party: 'government', name: f.name, iv: f.table.iv })),
+    ];
+    const lineage = selectByIv(scores, { minIv: shape.minIv });
+    const of = (party: string): string[] => {
+      const own = lineage.selected.filter((s) => s.party === party).map((s) => s.name);
+      if (own.length > 0) return own;
+      const best = scores.filter((s) => s.party === party).sort((a, c) => c.iv - a.iv)[0];
+      return best === undefined ? [] : [best.name];
+    };
+    return { bank: of('bank'), government: of('government') };
+  });
+  const history = await timed('train', async () => {
+    const lr = { protocol: HETERO_LR_PROTOCOL, version: HETERO_LR_VERSION, session: `${key}/lr` };
+    const ciphers = (s: Parameters<typeof cipherProvider>[0]) => cipherProvider(s, {});
+    const r = await runParties(network, {
+      bank: () =>
+        new HeteroLrGuest({
+          session: new ProtocolSession(network.channel('bank'), lr),
+          hosts: ['government' as PartyId],
+          arbiter: 'arbiter',
+          mode: 'arbiter',
+          scheme: 'ckks',
+          features: partyFeatures(bank, selected.bank, aligned.bank),
+          labels: y,
+          hyperparams: { seed: shape.seed, maxEpochs: shape.maxEpochs, batchSize: shape.batchSize },
+          ciphers,
+          modelId: key,
+        }).run(),
+      government: () =>
+        new HeteroLrHost({
+          session: new ProtocolSession(network.channel('government'), lr),
+          guest: 'bank',
+          arbiter: 'arbiter',
+          features: partyFeatures(gov, selected.government, aligned.government),
+          ciphers,
+        }).run(),
+      arbiter: () =>
+        new HeteroLrArbiter({
+          session: new ProtocolSession(network.channel('arbiter'), lr),
+          guest: 'bank',
+          ciphers,
+        }).run(),
+    });
+    return r.bank.history;
+  });
+  return {
+    mode: 'memory',
+    stages,
+    epochSeconds: history.map((h) => h.seconds),
+    alignedRows: aligned.all,
+    selectedFeatures: { bank: selected.bank.length, government: selected.government.length },
+    totalSeconds: (performance.now() - t0) / 1000,
+  };
+}

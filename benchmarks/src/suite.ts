@@ -1,0 +1,142 @@
+/**
+ * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR] [--html-only]`: the suite, each
+ * benchmark in its own child process (its own heap and worker pools, as a user would run it), then the
+ * HTML page (./html.ts) over every result in the results directory.
+ *
+ * `--network` is passed to the benchmarks that run parties as processes (`net`); the others run all
+ * parties in one process and are the `memory` profile whatever is asked. `--smoke` runs each benchmark
+ * at a tiny size in seconds (to keep the commands from rotting; the figures mean nothing) and writes to
+ * results/smoke/ unless `--out` says otherwise, so it never overwrites the committed results.
+ * `--html-only` runs nothing and writes the page over the results already there.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeIndexHtml } from './html.ts';
+import { type NetworkProfile, parseNetworkProfile } from './net/shaper.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const RUNNER = join(here, '..', 'run.ts');
+
+export interface SuiteEntry {
+  readonly name: string;
+  /** Flags of the full run (the sizes results/<name>.md records). */
+  readonly full: readonly string[];
+  /** Flags of the smoke run, or why it has none. */
+  readonly smoke: readonly string[] | { readonly skip: string };
+  /** Takes `--network`. */
+  readonly network?: boolean;
+}
+
+/** The suite the README promises, in run order; benchmarks found in src/ but not listed run with no flags. */
+export const SUITE: readonly SuiteEntry[] = [
+  { name: 'net', full: [], smoke: ['--smoke'], network: true },
+  { name: 'psi', full: [], smoke: ['--n', '2000'] },
+  {
+    name: 'binning',
+    full: [],
+    smoke: [
+      '--rows',
+      '1000',
+      '--host-features',
+      '24',
+      '--guest-features',
+      '14',
+      '--bins',
+      '5',
+      '--runs',
+      '1',
+    ],
+  },
+  {
+    name: 'hetero-lr',
+    full: [],
+    smoke: { skip: 'its smallest run trains the public sets (minutes); `net --smoke` covers hetero-LR' },
+  },
+  { name: 'he', full: [], smoke: ['--quick', '--runs', '1'] },
+  { name: 'scoring', full: [], smoke: ['--runs', '1', '--requests', '10'] },
+  { name: 'csv', full: [], smoke: ['--rows', '2000', '--runs', '1'] },
+];
+
+export interface SuiteOutcome {
+  readonly name: string;
+  readonly status: 'ok' | 'failed' | 'skipped';
+  readonly seconds: number;
+  readonly detail?: string;
+}
+
+function runOne(
+  name: string,
+  args: readonly string[],
+  out: string,
+): Promise<{ code: number | null; tail: string }> {
+  return new Promise((ok) => {
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', RUNNER, name, ...args], {
+      stdio: ['ignore', 'inherit', 'pipe'],
+      env: { ...process.env, FEDSCORE_BENCH_RESULTS: out },
+    });
+    const tail: string[] = [];
+    child.stderr!.on('data', (d: Buffer) => {
+      process.stderr.write(d);
+      tail.push(d.toString());
+      if (tail.length > 40) tail.shift();
+    });
+    child.once('exit', (code) => ok({ code, tail: tail.join('').split('\n').slice(-8).join('\n') }));
+  });
+}
+
+function flagValue(args: readonly string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i < 0 ? undefined : args[i + 1];
+}
+
+export async function runSuite(args: readonly string[], defaultOut: string): Promise<number> {
+  const smoke = args.includes('--smoke');
+  const network: NetworkProfile = parseNetworkProfile(flagValue(args, 'network'), 'lan');
+  const only = flagValue(args, 'only')?.split(',');
+  const out = flagValue(args, 'out') ?? (smoke ? join(defaultOut, 'smoke') : defaultOut);
+  const available = readdirSync(here)
+    .filter((f) => f.endsWith('.bench.ts'))
+    .map((f) => f.replace(/\.bench\.ts$/, ''));
+  const entries: SuiteEntry[] = [
+    ...SUITE.filter((e) => available.includes(e.name)),
+    ...available
+      .filter((n) => !SUITE.some((e) => e.name === n))
+      .map((name) => ({
+        name,
+        full: [],
+        smoke: { skip: 'no smoke size defined in benchmarks/src/suite.ts' },
+      })),
+  ].filter((e) => only === undefined || only.includes(e.name));
+  if (args.includes('--html-only')) entries.length = 0;
+  const outcomes: SuiteOutcome[] = [];
+  for (const e of entries) {
+    const flags = smoke ? e.smoke : e.full;
+    if (!Array.isArray(flags)) {
+      outcomes.push({
+        name: e.name,
+        status: 'skipped',
+        seconds: 0,
+        detail: (flags as { skip: string }).skip,
+      });
+      process.stderr.write(`[bench all] ${e.name}: skipped (${(flags as { skip: string }).skip})\n`);
+      continue;
+    }
+    const withNetwork = e.network === true ? [...flags, '--network', network] : [...flags];
+    process.stderr.write(`[bench all] ${e.name} ${withNetwork.join(' ')}\n`);
+    const t0 = performance.now();
+    const r = await runOne(e.name, withNetwork, out);
+    const seconds = (performance.now() - t0) / 1000;
+    outcomes.push(
+      r.code === 0
+        ? { name: e.name, status: 'ok', seconds }
+        : { name: e.name, status: 'failed', seconds, detail: `exit ${r.code}: ${r.tail}` },
+    );
+  }
+  const page = writeIndexHtml(out, { network, smoke, outcomes });
+  process.stderr.write(`[bench all] wrote ${page}\n`);
+  const failed = outcomes.filter((o) => o.status === 'failed');
+  for (const f of failed) process.stderr.write(`[bench all] FAILED ${f.name}: ${f.detail}\n`);
+  return failed.length === 0 ? 0 : 1;
+}

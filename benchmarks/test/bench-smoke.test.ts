@@ -1,0 +1,116 @@
+/**
+ * CI smoke of the benchmark commands, so they cannot rot: `pnpm bench all --smoke --network lan --only
+ * net,csv` in a child process (the real entry, benchmarks/run.ts) into a temporary results directory.
+ * The net benchmark at its smoke size starts three `fedscore node` processes with mutual TLS behind the
+ * shaping proxies and runs a whole job (PSI, binning, hetero-LR under CKKS, evaluate, publish), then the
+ * same stages in memory; csv stands for the in-process benchmarks. Checks: the run exits 0, each
+ * benchmark wrote its JSON and markdown, the net result has every stage for both profiles with bytes for
+ * every party, the wire bytes of each stage are at least the in-memory payload bytes (TLS and HTTP/2
+ * only add) and within 1.5x of them plus 16 KiB, and index.html is self-contained (a CSP forbidding
+ * fetches, uPlot inlined, the chart data embedded). Where Chromium is installed it also opens the page
+ * headless and requires every chart figure drawn with no error text. 20-40 s on this (shared) machine.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const RUNNER = join(dirname(fileURLToPath(import.meta.url)), '..', 'run.ts');
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+if (CHROMIUM === undefined) {
+  console.log('bench smoke: the page is not opened in a browser (no Chromium at /usr/bin/chromium)');
+}
+const out = mkdtempSync(join(tmpdir(), 'fedscore-bench-smoke-'));
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+function run(file: string, args: string[], timeout: number): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((ok, fail) => {
+    execFile(file, args, { timeout, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) fail(new Error(`${err.message}\n${stderr.slice(-3000)}`));
+      else ok({ stdout, stderr });
+    });
+  });
+}
+
+interface Stage {
+  seconds: number;
+  bytesSent: Record<string, number>;
+}
+
+describe('pnpm bench all --smoke --network lan', () => {
+  it('runs the suite and writes the results and the page', async () => {
+    await run(
+      process.execPath,
+      [
+        '--disable-warning=ExperimentalWarning',
+        RUNNER,
+        'all',
+        '--smoke',
+        '--network',
+        'lan',
+        '--only',
+        'net,csv',
+        '--out',
+        out,
+      ],
+      170_000,
+    );
+    for (const name of ['net', 'csv']) {
+      expect(existsSync(join(out, `${name}.json`)), name).toBe(true);
+      expect(existsSync(join(out, `${name}.md`)), name).toBe(true);
+    }
+    const net = JSON.parse(readFileSync(join(out, 'net.json'), 'utf8')) as {
+      raw: Record<string, { stages: Record<string, Stage>; epochSeconds: number[] }>;
+    };
+    expect(Object.keys(net.raw).sort()).toEqual(['lan', 'memory']);
+    for (const stage of ['psi', 'binning', 'train']) {
+      for (const profile of ['memory', 'lan']) {
+        const s = net.raw[profile]!.stages[stage]!;
+        expect(s.seconds, `${profile} ${stage}`).toBeGreaterThan(0);
+        expect(Object.keys(s.bytesSent).sort()).toEqual(['arbiter', 'bank', 'government']);
+      }
+      for (const party of ['bank', 'government', 'arbiter']) {
+        const payload = net.raw['memory']!.stages[stage]!.bytesSent[party]!;
+        const wire = net.raw['lan']!.stages[stage]!.bytesSent[party]!;
+        expect(wire, `${stage} ${party}`).toBeGreaterThanOrEqual(payload);
+        expect(wire, `${stage} ${party}`).toBeLessThanOrEqual(1.5 * payload + 16 * 1024);
+      }
+    }
+    expect(net.raw['lan']!.epochSeconds.length).toBe(2);
+    const html = readFileSync(join(out, 'index.html'), 'utf8');
+    expect(html).toContain(`content="default-src 'none'`);
+    expect(html).toMatch(/uPlot/);
+    expect(html).not.toMatch(/<script[^>]+src=/);
+    expect(html).toContain('"id":"time-per-profile"');
+    expect(html).toContain('"id":"bytes-lan"');
+    if (CHROMIUM !== undefined) {
+      const profile = mkdtempSync(join(tmpdir(), 'fedscore-bench-chromium-'));
+      try {
+        const dom = await run(
+          CHROMIUM,
+          [
+            '--headless',
+            '--no-sandbox',
+            '--disable-gpu',
+            '--no-first-run',
+            '--disable-background-networking',
+            `--user-data-dir=${profile}`,
+            '--virtual-time-budget=5000',
+            '--dump-dom',
+            pathToFileURL(join(out, 'index.html')).href,
+          ],
+          60_000,
+        );
+        const figures = [...dom.stdout.matchAll(/<figure class="chart" id="([^"]+)"([^>]*)>/g)];
+        expect(figures.map((f) => f[1])).toEqual(['time-per-profile', 'bytes-memory', 'bytes-lan']);
+        for (const f of figures) expect(f[2], f[1]).toContain('data-drawn="yes"');
+        expect(dom.stdout).toMatch(/<div id="bench-errors" role="alert"><\/div>/);
+      } finally {
+        rmSync(profile, { recursive: true, force: true });
+      }
+    }
+  });
+});
