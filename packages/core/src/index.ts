@@ -1,3 +1,4 @@
+export { concatBytes, lengthPrefixed } from './bytes.ts';
 export type {
   CapturedMessage,
   Channel,

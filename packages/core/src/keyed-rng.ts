@@ -16,6 +16,7 @@
  * (issue 11; packages/vfl/test/attacks/mask-seed-brute-force.attack.test.ts).
  */
 import sodium from 'libsodium-wrappers-sumo';
+import { lengthPrefixed } from './bytes.ts';
 import { FedscoreError } from './errors.ts';
 import { brandCryptoRng, type CryptoRng } from './rng.ts';
 
@@ -155,16 +156,7 @@ function contextFields(context: RngContext): (string | Uint8Array)[] {
 
 const utf8 = new TextEncoder();
 
-/** Length-prefixed concatenation (4-byte little-endian lengths): injective on field lists. */
+/** Length-prefixed fields (`lengthPrefixed`): injective on field lists. */
 function encodeFields(fields: readonly (string | Uint8Array)[]): Uint8Array {
-  const parts = fields.map((f) => (typeof f === 'string' ? utf8.encode(f) : f));
-  const out = new Uint8Array(parts.reduce((a, p) => a + 4 + p.length, 0));
-  const view = new DataView(out.buffer);
-  let off = 0;
-  for (const p of parts) {
-    view.setUint32(off, p.length, true);
-    out.set(p, off + 4);
-    off += 4 + p.length;
-  }
-  return out;
+  return lengthPrefixed(fields.map((f) => (typeof f === 'string' ? utf8.encode(f) : f)));
 }

@@ -18,6 +18,7 @@
  * every hash hit is confirmed byte by byte, so a reported hit is exact.
  */
 import { constants, deflateSync, inflateSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { concatBytes } from './bytes.ts';
 
 export interface SecretSearchOptions {
   /** Window length in bytes (default 32; a shorter secret is searched whole). */
@@ -178,24 +179,14 @@ function filler(n: number, seed: number): Uint8Array {
   return out;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 function joined(h: Haystack): Uint8Array {
-  return h instanceof Uint8Array ? h : concat(h);
+  return h instanceof Uint8Array ? h : concatBytes(h);
 }
 
 /** A copy of `hay` with `insert` placed in its middle. */
 function plantIn(hay: Uint8Array, insert: Uint8Array): Uint8Array {
   const mid = hay.length >> 1;
-  return concat([hay.subarray(0, mid), insert, hay.subarray(mid)]);
+  return concatBytes([hay.subarray(0, mid), insert, hay.subarray(mid)]);
 }
 
 /**
@@ -228,8 +219,8 @@ export function expectNoSecret(
   const hitPlain = searchLayers(plain, t, false, 'raw', 0);
   if (hitPlain === undefined) fail('control: a window planted as plain bytes was not found');
   const compressedControls: [string, Uint8Array][] = [
-    ['zstd', zstdCompressSync(concat([filler(4096, 1), windowAt(secret.length - w), filler(4096, 2)]))],
-    ['zlib', deflateSync(concat([filler(4096, 3), windowAt(0), filler(4096, 4)]))],
+    ['zstd', zstdCompressSync(concatBytes([filler(4096, 1), windowAt(secret.length - w), filler(4096, 2)]))],
+    ['zlib', deflateSync(concatBytes([filler(4096, 3), windowAt(0), filler(4096, 4)]))],
   ];
   for (const [kind, frame] of compressedControls) {
     if (searchRaw(frame, t) !== undefined)

@@ -18,7 +18,7 @@
  * `he_context_mismatch`. Both are checked before any byte reaches SEAL.
  */
 import { createHash } from 'node:crypto';
-import { FedscoreError } from '@fedscore/core';
+import { FedscoreError, lengthPrefixed } from '@fedscore/core';
 import type { HeSchemeName } from './types.ts';
 
 export const BLOB_KIND = {
@@ -164,16 +164,7 @@ export function fingerprintOf(parts: readonly string[]): string {
 
 /** Length-prefixed sections: [u32 LE length][bytes]... (ciphertext parts, context sections). */
 export function packSections(parts: readonly Uint8Array[]): Uint8Array {
-  const total = parts.reduce((a, p) => a + 4 + p.length, 0);
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  let off = 0;
-  for (const p of parts) {
-    view.setUint32(off, p.length, true);
-    out.set(p, off + 4);
-    off += 4 + p.length;
-  }
-  return out;
+  return lengthPrefixed(parts);
 }
 
 /** How many whole sections `bytes` holds (`he_corrupt` when they do not tile it exactly). */

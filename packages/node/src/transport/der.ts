@@ -4,6 +4,7 @@
  * UTCTime/GeneralizedTime and context-specific tags. Writing only, definite lengths only; parsing is left
  * to Node's `X509Certificate`, which checks what this produces.
  */
+import { concatBytes } from '@fedscore/core';
 
 /** One encoded TLV. */
 export type Der = Uint8Array;
@@ -24,25 +25,15 @@ export function tlv(tag: number, content: Uint8Array): Der {
   return out;
 }
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
-export const sequence = (...items: Der[]): Der => tlv(0x30, concat(items));
-export const set = (...items: Der[]): Der => tlv(0x31, concat(items));
+export const sequence = (...items: Der[]): Der => tlv(0x30, concatBytes(items));
+export const set = (...items: Der[]): Der => tlv(0x31, concatBytes(items));
 export const boolean = (v: boolean): Der => tlv(0x01, Uint8Array.of(v ? 0xff : 0));
 export const octetString = (b: Uint8Array): Der => tlv(0x04, b);
 export const utf8String = (s: string): Der => tlv(0x0c, new TextEncoder().encode(s));
 export const ia5String = (s: string): Der => tlv(0x16, new TextEncoder().encode(s));
 /** BIT STRING with no unused bits (keys, signatures, whole-byte flags). */
 export const bitString = (b: Uint8Array, unusedBits = 0): Der =>
-  tlv(0x03, concat([Uint8Array.of(unusedBits), b]));
+  tlv(0x03, concatBytes([Uint8Array.of(unusedBits), b]));
 /** Context-specific constructed [n] (EXPLICIT wrapper). */
 export const explicit = (n: number, inner: Der): Der => tlv(0xa0 | n, inner);
 /** Context-specific primitive [n] (IMPLICIT tagging of a primitive). */
@@ -53,7 +44,7 @@ export function unsignedInteger(magnitude: Uint8Array): Der {
   let i = 0;
   while (i < magnitude.length - 1 && magnitude[i] === 0) i++;
   const m = magnitude.subarray(i);
-  return tlv(0x02, (m[0]! & 0x80) !== 0 ? concat([Uint8Array.of(0), m]) : m);
+  return tlv(0x02, (m[0]! & 0x80) !== 0 ? concatBytes([Uint8Array.of(0), m]) : m);
 }
 
 export const smallInteger = (n: number): Der => unsignedInteger(Uint8Array.of(n));
