@@ -7,6 +7,7 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isFedscoreError } from '@fedscore/core';
 import { RESULTS_DIR, writeResult } from './src/report.ts';
 import { runSuite } from './src/suite.ts';
 
@@ -22,6 +23,12 @@ if (name === undefined || name === '--list' || name === '--help') {
   );
   process.exit(name === undefined ? 2 : 0);
 }
+// A refused flag or input (a typed error) is one line naming the field; anything else is a bug: stack.
+process.on('uncaughtException', (e) => {
+  if (!isFedscoreError(e)) throw e;
+  console.error(`bench ${name}: error [${e.code}] ${e.message}`);
+  process.exit(2);
+});
 if (name === 'all') process.exit(await runSuite(args, RESULTS_DIR));
 if (!available.includes(name)) {
   console.error(`unknown benchmark '${name}'; available: ${available.join(', ')}`);

@@ -26,6 +26,7 @@
  * memory.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { FedscoreError } from '@fedscore/core';
 
 /** The shape of one direction of a link. */
 export interface LinkShape {
@@ -51,7 +52,9 @@ export const PROFILE_SHAPES: Readonly<Record<Exclude<NetworkProfile, 'memory'>, 
 export function parseNetworkProfile(v: string | undefined, fallback: NetworkProfile): NetworkProfile {
   if (v === undefined) return fallback;
   if (!(NETWORK_PROFILES as readonly string[]).includes(v))
-    throw new Error(`--network must be one of ${NETWORK_PROFILES.join(', ')}`);
+    throw new FedscoreError('invalid_argument', `expected one of ${NETWORK_PROFILES.join(', ')}`, {
+      field: '--network',
+    });
   return v as NetworkProfile;
 }
 
