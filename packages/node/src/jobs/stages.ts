@@ -671,6 +671,7 @@ async function train(ctx: StageContext, role: 'guest' | 'host' | 'arbiter'): Pro
       guest: ctx.spec.guest,
       ciphers,
       allowPlaintextScheme,
+      floodingKey: maskKey(),
       onCheckpoint,
       resumeFrom,
       logger: ctx.logger,

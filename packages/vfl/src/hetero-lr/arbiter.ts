@@ -38,7 +38,7 @@ import {
   trainingRows,
   validatesAfter,
 } from './options.ts';
-import { planFromWire, plannedReleases } from './plan.ts';
+import { maskSource, planFromWire, plannedReleases } from './plan.ts';
 import {
   EPOCH_CONTROL,
   GRADIENT_RELEASE,
@@ -66,6 +66,15 @@ export interface HeteroLrArbiterOptions {
   readonly onCheckpoint?: CheckpointCallback;
   /** The checkpoints the arbiter holds (its last few); see HeteroLrGuestOptions.resumeFrom. */
   readonly resumeFrom?: readonly HeteroLrCheckpoint[];
+  /**
+   * A 256-bit secret (32 bytes from a CSPRNG, never sent; node jobs: `maskKeyFor`) to derive the CKKS
+   * flooding noise of each release from: one ChaCha20 stream per release bound to the run, this party,
+   * the plan, epoch, batch and recipient (plan.ts `maskSource`, `forFlooding`). A resumed run that
+   * repeats an epoch releases what the uninterrupted run released, bit for bit (given the same CKKS
+   * decryptions, which the grid absorbs but for a rare boundary case: docs/protocols/hetero-lr.md).
+   * Default: fresh noise from the platform CSPRNG on every release.
+   */
+  readonly floodingKey?: Uint8Array;
   /** Skip the batch-size floor. Only for the attack test (see HeteroLrGuestOptions). */
   readonly unsafeAllowSmallBatches?: boolean;
   readonly logger?: Logger;
@@ -137,6 +146,13 @@ export class HeteroLrArbiter {
       const ctx = contextMessage(sk, plan.scheme);
       for (const p of parties) await s.send(p, PUBLIC_CONTEXT, ctx);
       const digest = planDigest(plan);
+      // The arbiter holds no data (data digest ''); its key drives only the flooding of its releases.
+      const noise = await maskSource(o.floodingKey, undefined, {
+        job: plan.modelId,
+        party: s.party,
+        planDigest: digest,
+        dataDigest: '',
+      });
       const held = checkHeldCheckpoints(o.resumeFrom, {
         role: 'arbiter',
         party: s.party,
@@ -145,7 +161,7 @@ export class HeteroLrArbiter {
         dataDigest: '',
         weights: 0,
         maxEpochs: plan.maxEpochs,
-        masks: { kind: 'crypto' },
+        masks: noise.stream,
       });
       await s.send(o.guest, RESUME_OFFER, offeredEpochs(held));
       resumedFrom = (await s.receive(o.guest, RESUME_FROM))[0]!;
@@ -179,7 +195,8 @@ export class HeteroLrArbiter {
               });
             }
             const v = sk.fromBatch(batch, batch.valueCount, 'masked-gradient', 'product');
-            await releaseMasked(s, p, sk, v, GRADIENT_RELEASE);
+            const flooding = noise.forFlooding(ctl.epoch, b, `gradient/${p}`);
+            await releaseMasked(s, p, sk, v, GRADIENT_RELEASE, flooding);
             releases++;
           }
         }
@@ -189,7 +206,8 @@ export class HeteroLrArbiter {
             plan.validationRows.length,
             'validation-masked',
           );
-          await releaseMasked(s, o.guest, sk, v, VALIDATION_RELEASE);
+          const flooding = noise.forFlooding(ctl.epoch, batchesPerEpoch, 'validation');
+          await releaseMasked(s, o.guest, sk, v, VALIDATION_RELEASE, flooding);
           releases++;
         }
         await o.onCheckpoint?.({
@@ -205,7 +223,7 @@ export class HeteroLrArbiter {
           weights: [],
           kept: [],
           keptEpoch: 0,
-          masks: { kind: 'crypto' },
+          masks: noise.stream,
           releases,
         });
       }

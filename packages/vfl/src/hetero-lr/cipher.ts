@@ -11,7 +11,7 @@
  * A key holder makes an `LrCipherSecret`; the others load an `LrCipherPublic` from its public bytes.
  * Encrypted vectors cross the wire as `CiphertextBatch`es; the receiver states the length it expects.
  */
-import { type CryptoRng, FedscoreError, type Logger } from '@fedscore/core';
+import { type CryptoRng, FedscoreError, type Logger, requireCryptoRng } from '@fedscore/core';
 import type {
   AdditiveCiphertext,
   AdditiveHePublic,
@@ -149,9 +149,11 @@ export interface LrCipherPublic {
 export interface LrCipherSecret extends LrCipherPublic {
   /**
    * Decrypt a (masked) vector that goes to another party: CKKS adds flooding noise sized by `release`,
-   * rounds to its grid and counts the decryption against the budget.
+   * drawn from `noise` (a cryptographic generator, e.g. the release's key-derived stream
+   * `MaskSource.forFlooding`; default the platform CSPRNG), rounds to its grid and counts the
+   * decryption against the budget. Exact schemes add no noise and ignore `noise`.
    */
-  decryptForRelease(a: EncVector): Float64Array;
+  decryptForRelease(a: EncVector, noise?: CryptoRng): Float64Array;
   /** CKKS: the flooding policy of this key. */
   readonly release?: ReleasePolicy;
   /** Exact schemes: the residues of a vector masked by `exactMask`, as bytes (the released message). */
@@ -622,7 +624,7 @@ function ckksCipher(
     let released = 0;
     // One ciphertext, only its first `length` slots (the values asked for: a block's rows, never the
     // replicas or padding in the other slots), flooded, rounded to the grid, counted.
-    const releaseOne = (v: CkksVector): Float64Array => {
+    const releaseOne = (v: CkksVector, rng: CryptoRng | undefined): Float64Array => {
       if (released + 1 > policy.decryptions) {
         throw new FedscoreError(
           'release_budget',
@@ -631,19 +633,27 @@ function ckksCipher(
         );
       }
       released++;
-      return roundToGrid(secret.ctx.decryptForRelease(v, { noiseStdDev: policy.noiseStdDev }), policy.grid);
+      return roundToGrid(
+        secret.ctx.decryptForRelease(v, {
+          noiseStdDev: policy.noiseStdDev,
+          ...(rng !== undefined && { rng }),
+        }),
+        policy.grid,
+      );
     };
     return {
       ...base,
       release: policy,
-      decryptForRelease(a) {
+      decryptForRelease(a, noise) {
+        // Flooding noise hides the key's decryption error: cryptographic only, checked before decrypting.
+        const rng = noise === undefined ? undefined : requireCryptoRng(noise, 'noise');
         const x = ckksVec(a);
         const out = new Float64Array(x.length);
         if (x.plan !== undefined) {
           x.plan.blocks.forEach((block, i) => {
             const part = x.parts[i]!.withLength(block.rows);
             try {
-              out.set(releaseOne(part), block.rowOffset);
+              out.set(releaseOne(part, rng), block.rowOffset);
             } finally {
               part.dispose();
             }
@@ -651,13 +661,13 @@ function ckksCipher(
         } else if (x.period !== undefined) {
           const part = x.parts[0]!.withLength(x.length);
           try {
-            out.set(releaseOne(part));
+            out.set(releaseOne(part, rng));
           } finally {
             part.dispose();
           }
         } else {
           x.parts.forEach((p, i) => {
-            out.set(releaseOne(p), i * S);
+            out.set(releaseOne(p, rng), i * S);
           });
         }
         return out;

@@ -154,19 +154,23 @@ export function maskForRelease(
   };
 }
 
-/** The key holder's side: release a received masked vector `v` (consumed) to `to`. */
+/**
+ * The key holder's side: release a received masked vector `v` (consumed) to `to`; CKKS floods it with
+ * noise from `noise` (the release's key-derived stream, `MaskSource.forFlooding`; default the CSPRNG).
+ */
 export async function releaseMasked(
   s: ProtocolSession,
   to: PartyId,
   sk: LrCipherSecret,
   v: EncVector,
   steps: ReleaseSteps,
+  noise?: CryptoRng,
 ): Promise<void> {
   if (sk.decryptResidues !== undefined) {
     const residues = consume(v, () => sk.decryptResidues!(v));
     await s.send(to, steps.residues, residues);
     return;
   }
-  const out = consume(v, () => sk.decryptForRelease(v));
+  const out = consume(v, () => sk.decryptForRelease(v, noise));
   await s.send(to, steps.values, out);
 }

@@ -376,7 +376,14 @@ export class HeteroLrGuest {
                 'masked-gradient',
                 'product',
               );
-              await releaseMasked(s, host, me, mg, GRADIENT_RELEASE);
+              await releaseMasked(
+                s,
+                host,
+                me,
+                mg,
+                GRADIENT_RELEASE,
+                masks.forFlooding(e, bi, `gradient/${host}`),
+              );
             }
             for (let hi = 0; hi < o.hosts.length; hi++) {
               const part = await reads[hi]!(s, o.hosts[hi]!);

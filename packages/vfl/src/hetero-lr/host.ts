@@ -320,7 +320,14 @@ export class HeteroLrHost {
               'masked-gradient',
               'product',
             );
-            await releaseMasked(s, o.guest, me, theirs, GRADIENT_RELEASE);
+            await releaseMasked(
+              s,
+              o.guest,
+              me,
+              theirs,
+              GRADIENT_RELEASE,
+              masks.forFlooding(e, bi, 'gradient'),
+            );
             released = await m.read(s, o.guest);
           }
           gradientStep(w, released, lr, plan.l2);

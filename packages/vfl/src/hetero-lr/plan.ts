@@ -119,11 +119,19 @@ export interface MaskBinding {
  * masks (so the key holder sees nothing new), a run on different data or another plan never does, and
  * nobody without the key can predict them. Without a key, one cryptographic generator for the whole
  * run (`rng`, default the platform CSPRNG).
+ *
+ * The same key also gives the CKKS flooding noise of each release this party makes as a key holder
+ * (`forFlooding`, its own label, so no flooding stream is ever a mask stream): a resumed run that
+ * repeats an epoch releases exactly the values of the uninterrupted run (the recipient gets no second,
+ * independently flooded sample of the same value to average), and other data, another plan or another
+ * key never reuses noise.
  */
 export interface MaskSource {
   readonly stream: MaskStream;
   /** The generator of one release: epoch, position of the batch in the epoch, and purpose. */
   forRelease(epoch: number, batch: number, purpose: string): CryptoRng;
+  /** The generator of the flooding noise of one release this party decrypts for another. */
+  forFlooding(epoch: number, batch: number, purpose: string): CryptoRng;
 }
 
 export async function maskSource(
@@ -143,10 +151,12 @@ export async function maskSource(
       stream: { kind: 'keyed', keyId: k.id },
       forRelease: (epoch, batch, purpose) =>
         k.derive('fedscore/hetero-lr/mask', { ...base, epoch, batch, purpose }),
+      forFlooding: (epoch, batch, purpose) =>
+        k.derive('fedscore/hetero-lr/flooding', { ...base, epoch, batch, purpose }),
     };
   }
   const r = rng === undefined ? cryptoRng() : requireCryptoRng(rng, 'maskRng');
-  return { stream: { kind: 'crypto' }, forRelease: () => r };
+  return { stream: { kind: 'crypto' }, forRelease: () => r, forFlooding: () => r };
 }
 
 /**

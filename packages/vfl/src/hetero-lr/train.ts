@@ -65,7 +65,10 @@ export interface TrainHeteroLrInput {
    * deliberately weaker plan (tests that need float64-exact unmasking, attack tests).
    */
   readonly minMaskBits?: number;
-  /** A 256-bit mask key per party id (key-derived masks: reproducible runs and bit-identical resumes). */
+  /**
+   * A 256-bit mask key per party id (key-derived masks and CKKS flooding noise: reproducible runs and
+   * bit-identical resumes); the arbiter's derives only its flooding noise (`floodingKey`).
+   */
   readonly maskKeys?: Readonly<Record<string, Uint8Array>>;
   /** Every party's end-of-epoch checkpoint, with the party id (awaited). */
   readonly onCheckpoint?: (party: string, checkpoint: HeteroLrCheckpoint) => void | Promise<void>;
@@ -194,6 +197,7 @@ export async function trainHeteroLr(input: TrainHeteroLrInput): Promise<TrainHet
         guest: guestId,
         ciphers,
         allowPlaintextScheme,
+        ...(input.maskKeys?.[ARBITER_ID] !== undefined && { floodingKey: input.maskKeys[ARBITER_ID] }),
         ...(input.resumeFrom?.[ARBITER_ID] !== undefined && { resumeFrom: input.resumeFrom[ARBITER_ID] }),
         ...(input.onCheckpoint !== undefined && {
           onCheckpoint: (cp: HeteroLrCheckpoint) => input.onCheckpoint!(ARBITER_ID, cp),
