@@ -54,6 +54,19 @@ const PARTIES = ['bank', 'government'] as const;
 type Party = (typeof PARTIES)[number];
 const DAY = 86_400_000;
 
+/**
+ * Poll `condition` every 100 ms until it holds or `ms` pass, and return its last value (the caller
+ * asserts it). For state another node, or a later step of this node's runner, writes asynchronously.
+ */
+async function eventually(condition: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (condition()) return true;
+    if (Date.now() > deadline) return condition();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
@@ -317,14 +330,17 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
     const failed = await nodes.bank.runner.waitFor('no-consent', 60_000);
     expect(failed.status).toBe('failed');
     expect(failed.error?.code).toBe('consent');
-    const t0 = Date.now();
-    while (nodes.government.jobs.require('no-consent').status === 'running' && Date.now() - t0 < 10_000) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const gov = nodes.government.jobs.require('no-consent');
-    expect(gov.status).toBe('failed');
-    expect(gov.error?.message).toContain("coordinator 'bank'");
-    expect(nodes.bank.jobs.events('no-consent').some((e) => e.kind === 'failure_notified')).toBe(true);
+    // The bank marks the job failed first, then tells the government (an ABORT of the job); the
+    // government fails it on receipt and the bank records 'failure_notified' only when the reply is back
+    // (or on a retry, every 5 s, if the first notice got no answer). So wait for each real condition.
+    const govFailed = () => nodes.government.jobs.require('no-consent').status === 'failed';
+    expect(await eventually(govFailed, 20_000)).toBe(true);
+    expect(nodes.government.jobs.require('no-consent').error?.message).toContain("coordinator 'bank'");
+    const notified = () =>
+      nodes.bank.jobs
+        .events('no-consent')
+        .some((e) => e.kind === 'failure_notified' && e.detail === 'government');
+    expect(await eventually(notified, 20_000)).toBe(true);
   });
 
   it("the government's default PSI policy refuses a bank submitting far more ids than consented to it", async () => {
@@ -347,11 +363,8 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
     expect(failed.status).toBe('failed');
     expect(failed.error?.code).toBe('psi_policy');
     expect(failed.error?.message).toContain('at most 50 per consenting enterprise (250)');
-    const t0 = Date.now();
-    while (nodes.government.jobs.require('too-many').status === 'running' && Date.now() - t0 < 10_000) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(nodes.government.jobs.require('too-many').status).toBe('failed');
+    const govFailed = () => nodes.government.jobs.require('too-many').status === 'failed';
+    expect(await eventually(govFailed, 20_000)).toBe(true);
     for (const p of PARTIES) {
       const refusals = [...nodes[p].audit.entries({ job: 'too-many', kind: 'security_event' })];
       expect(refusals).toEqual([

@@ -286,7 +286,9 @@ export class JobRunner {
         const last = this.#lastNotifyTry.get(j.id) ?? 0;
         if (Date.now() - last < FAILURE_NOTICE_RETRY_MS) continue;
         this.#lastNotifyTry.set(j.id, Date.now());
-        void this.#notifyFailure(j.spec);
+        this.#notifyFailure(j.spec).catch((e: unknown) => {
+          this.#logger.error('failure notice crashed', { job: j.id, error: asFedscoreError(e).code });
+        });
       }
     };
     tick();
@@ -778,11 +780,13 @@ export class JobRunner {
           await this.#o.transport.control(p, {
             stage: { jobId: spec.id, stage: JOB_STAGE, attempt: 0, action: Action.ABORT },
           });
+          // A node stopped meanwhile may have closed its store: the next start notifies again.
+          if (this.#stopped) return;
           this.#o.jobs.event(spec.id, 'failure_notified', null, null, p);
           acknowledged.add(p);
         } catch (e) {
           // A party that never accepted the job has nothing to mark; one that is down hears it later.
-          if (asFedscoreError(e).code === 'not_found') {
+          if (asFedscoreError(e).code === 'not_found' && !this.#stopped) {
             this.#o.jobs.event(spec.id, 'failure_notified', null, null, p);
             acknowledged.add(p);
           }
