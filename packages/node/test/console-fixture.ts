@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { generateUniqueUsccs, seededRng } from '@fedscore/core';
 import {
   AuditLog,
+  ConsentRegistry,
   type ConsoleAccess,
   ConsoleAccounts,
-  ConsentRegistry,
   createConsoleHandler,
   enterpriseSetFingerprint,
   type HttpEndpoint,
@@ -72,7 +72,9 @@ function seedJob(
   jobs.saveCheckpoint(id, 'psi', 1, {
     rows: ids.map((_, i) => i),
     test: [0, 3],
-    consent: { government: { enforced: true, purpose: 'training', aligned: ids.length, consentRef: 'c'.repeat(64) } },
+    consent: {
+      government: { enforced: true, purpose: 'training', aligned: ids.length, consentRef: 'c'.repeat(64) },
+    },
     consentedSet: {
       offered: ids.length,
       excluded: { invalidId: 0, noConsent: 2, outOfScope: 0, revoked: 1, expired: 0, notYetValid: 0 },
@@ -132,7 +134,12 @@ function seedJob(
 }
 
 export async function startConsoleFixture(
-  options: { planted?: Planted; access?: ConsoleAccess; loginsPerMinute?: number; maxFailedLogins?: number } = {},
+  options: {
+    planted?: Planted;
+    access?: ConsoleAccess;
+    loginsPerMinute?: number;
+    maxFailedLogins?: number;
+  } = {},
 ): Promise<ConsoleFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'fedscore-console-'));
   const store = NodeStore.open(join(dir, 'state'));

@@ -4,21 +4,27 @@
  * security headers, the audit chain verdict after tampering, and the config's `console` key.
  */
 import { scryptSync, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   CONTENT_SECURITY_POLICY,
   ConsoleAccounts,
+  consoleEnabled,
   hashPassword,
   NodeStore,
   SESSION_COOKIE,
   validateNodeConfig,
-  consoleEnabled,
   verifyPassword,
 } from '@fedscore/node';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConsoleClient, type ConsoleFixture, PASSWORD, startConsoleFixture, USERS } from './console-fixture.ts';
+import {
+  ConsoleClient,
+  type ConsoleFixture,
+  PASSWORD,
+  startConsoleFixture,
+  USERS,
+} from './console-fixture.ts';
 
 let fx: ConsoleFixture | undefined;
 afterEach(async () => {
@@ -31,7 +37,11 @@ describe('password hashes', () => {
     const stored = await hashPassword('a long enough password', { logN: 10, r: 8, p: 1 });
     const [alg, logN, r, p, salt, hash] = stored.split('$');
     expect([alg, logN, r, p]).toEqual(['scrypt', '10', '8', '1']);
-    const expected = scryptSync('a long enough password', Buffer.from(salt!, 'base64'), 32, { N: 1024, r: 8, p: 1 });
+    const expected = scryptSync('a long enough password', Buffer.from(salt!, 'base64'), 32, {
+      N: 1024,
+      r: 8,
+      p: 1,
+    });
     expect(timingSafeEqual(expected, Buffer.from(hash!, 'base64'))).toBe(true);
     expect(await verifyPassword('a long enough password', stored)).toBe(true);
     expect(await verifyPassword('a long enough passworD', stored)).toBe(false);
@@ -49,17 +59,25 @@ describe('password hashes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedscore-console-acc-'));
     const store = NodeStore.open(dir);
     const accounts = new ConsoleAccounts(store, { cost: { logN: 10, r: 8, p: 1 } });
-    await expect(accounts.create({ username: 'x', role: 'auditor', password: 'short' })).rejects.toMatchObject({
+    await expect(
+      accounts.create({ username: 'x', role: 'auditor', password: 'short' }),
+    ).rejects.toMatchObject({
       field: 'password',
     });
-    await expect(accounts.create({ username: 'Bad Name', role: 'auditor', password: PASSWORD })).rejects.toMatchObject({
+    await expect(
+      accounts.create({ username: 'Bad Name', role: 'auditor', password: PASSWORD }),
+    ).rejects.toMatchObject({
       field: 'username',
     });
-    await expect(accounts.create({ username: 'a', role: 'bank-analyst', password: PASSWORD })).rejects.toMatchObject({
+    await expect(
+      accounts.create({ username: 'a', role: 'bank-analyst', password: PASSWORD }),
+    ).rejects.toMatchObject({
       field: 'bank',
     });
     await accounts.create({ username: 'a', role: 'auditor', password: PASSWORD });
-    await expect(accounts.create({ username: 'a', role: 'auditor', password: PASSWORD })).rejects.toMatchObject({
+    await expect(
+      accounts.create({ username: 'a', role: 'auditor', password: PASSWORD }),
+    ).rejects.toMatchObject({
       field: 'username',
     });
     // The store holds the hash, never the password.
@@ -127,7 +145,9 @@ describe('console over HTTP', () => {
   it('refuses a login without its form token (login CSRF)', async () => {
     fx = await startConsoleFixture();
     const c = new ConsoleClient(fx.base);
-    const r = await c.request('/console/login', { form: { username: USERS.operator.username, password: PASSWORD } });
+    const r = await c.request('/console/login', {
+      form: { username: USERS.operator.username, password: PASSWORD },
+    });
     expect(r.status).toBe(403);
     expect(c.cookies.has(SESSION_COOKIE)).toBe(false);
     expect(fx.refused.some((x) => x.code === 'csrf')).toBe(true);
@@ -140,7 +160,11 @@ describe('console over HTTP', () => {
     expect(await c.login(USERS.operator.username, 'wrong password!!')).toBe(401);
     const locked = await c.request('/console/login');
     const r = await c.request('/console/login', {
-      form: { csrf: ConsoleClient.csrfOf(locked.body), username: USERS.operator.username, password: PASSWORD },
+      form: {
+        csrf: ConsoleClient.csrfOf(locked.body),
+        username: USERS.operator.username,
+        password: PASSWORD,
+      },
     });
     expect(r.status).toBe(401);
     expect(r.body).toContain('locked');
@@ -170,7 +194,9 @@ describe('console over HTTP', () => {
     const page = await c.request('/console/models/bank-a-credit%401');
     const csrf = ConsoleClient.csrfOf(page.body);
     expect((await c.request('/console/models/bank-a-credit%401/promote', { form: {} })).status).toBe(403);
-    expect((await c.request('/console/models/bank-a-credit%401/promote', { form: { csrf: `${csrf}x` } })).status).toBe(403);
+    expect(
+      (await c.request('/console/models/bank-a-credit%401/promote', { form: { csrf: `${csrf}x` } })).status,
+    ).toBe(403);
     const crossSite = await c.request('/console/models/bank-a-credit%401/promote', {
       form: { csrf },
       headers: { origin: 'https://evil.example' },
@@ -205,7 +231,9 @@ describe('console over HTTP', () => {
     expect(other.body).toBe(missing.body);
     expect((await a.request('/console/jobs/job-b1/events')).status).toBe(404);
     expect((await a.request('/console/models/bank-b-credit%401')).status).toBe(404);
-    expect((await a.request('/console/models/compare?a=bank-a-credit%401&b=bank-b-credit%401')).status).toBe(404);
+    expect((await a.request('/console/models/compare?a=bank-a-credit%401&b=bank-b-credit%401')).status).toBe(
+      404,
+    );
     expect((await a.request('/console/models')).body).not.toContain('bank-b-credit');
     for (const p of ['indicators', 'samples', 'usage', 'audit', 'consent']) {
       const r = await a.request(`/console/${p}`);
@@ -214,7 +242,9 @@ describe('console over HTTP', () => {
     }
     // A bank analyst cannot change another bank's model even with a valid CSRF token.
     const csrf = ConsoleClient.csrfOf(list.body);
-    expect((await a.request('/console/models/bank-b-credit%401/retire', { form: { csrf } })).status).toBe(404);
+    expect((await a.request('/console/models/bank-b-credit%401/retire', { form: { csrf } })).status).toBe(
+      404,
+    );
     expect(fx.models.get('bank-b-credit@1').status).toBe('candidate');
   });
 
@@ -222,14 +252,17 @@ describe('console over HTTP', () => {
     fx = await startConsoleFixture();
     const c = new ConsoleClient(fx.base);
     expect(await c.login(USERS.auditor.username)).toBe(303);
-    for (const p of ['audit', 'consent', 'usage', 'algorithms']) expect((await c.request(`/console/${p}`)).status, p).toBe(200);
+    for (const p of ['audit', 'consent', 'usage', 'algorithms'])
+      expect((await c.request(`/console/${p}`)).status, p).toBe(200);
     for (const p of ['jobs', 'jobs/job-a1', 'models', 'indicators', 'samples']) {
       expect((await c.request(`/console/${p}`)).status, p).toBe(403);
     }
     const page = await c.request('/console/audit');
     expect(page.body).not.toMatch(/<form method="post" action="\/console\/(models|jobs)/);
     const csrf = ConsoleClient.csrfOf(page.body);
-    expect((await c.request('/console/models/bank-a-credit%401/retire', { form: { csrf } })).status).toBe(403);
+    expect((await c.request('/console/models/bank-a-credit%401/retire', { form: { csrf } })).status).toBe(
+      403,
+    );
   });
 
   it('shows the operator every bank, the IV catalogue, samples and usage', async () => {
@@ -276,16 +309,21 @@ describe('config', () => {
     peers: { bank: { address: '127.0.0.1:1' } },
   };
   it('is on by default on a node serving its peers with an http address, off on a bank', () => {
-    expect(consoleEnabled(validateNodeConfig({ ...base, http: '127.0.0.1:0', monitoring: { serve: true } }))).toBe(
-      true,
-    );
+    expect(
+      consoleEnabled(validateNodeConfig({ ...base, http: '127.0.0.1:0', monitoring: { serve: true } })),
+    ).toBe(true);
     expect(consoleEnabled(validateNodeConfig({ ...base, http: '127.0.0.1:0' }))).toBe(false);
-    expect(consoleEnabled(validateNodeConfig({ ...base, http: '127.0.0.1:0', console: { enabled: true } }))).toBe(
-      true,
-    );
+    expect(
+      consoleEnabled(validateNodeConfig({ ...base, http: '127.0.0.1:0', console: { enabled: true } })),
+    ).toBe(true);
     expect(
       consoleEnabled(
-        validateNodeConfig({ ...base, http: '127.0.0.1:0', monitoring: { serve: true }, console: { enabled: false } }),
+        validateNodeConfig({
+          ...base,
+          http: '127.0.0.1:0',
+          monitoring: { serve: true },
+          console: { enabled: false },
+        }),
       ),
     ).toBe(false);
   });

@@ -41,3 +41,7 @@ export const CONSOLE_JS = `'use strict';
   source.onerror = function () { source.close(); };
 })();
 `;
+
+/** The tab icon (so that the browser does not ask the node for /favicon.ico). */
+export const CONSOLE_ICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#0b57d0"/><path d="M4 12V4h7M4 8h5" stroke="#fff" stroke-width="2" fill="none"/></svg>';

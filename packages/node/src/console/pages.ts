@@ -80,7 +80,7 @@ export function layout(title: string, body: Html, ctx?: PageContext): string {
             ([p, label]) => html`<li><a href="${BASE}/${p}">${label}</a></li>`,
           )}</ul><form method="post" action="${BASE}/logout" class="logout">${csrfField(ctx)}<span>${ctx.account.username} (${ctx.account.role}${ctx.account.bank === undefined ? '' : `, ${ctx.account.bank}`})</span> <button type="submit">Log out</button></form></nav>`;
   return `<!doctype html>${
-    html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} - fedscore console</title><link rel="stylesheet" href="${BASE}/static/console.css"><script src="${BASE}/static/console.js" defer></script></head><body><header><a class="brand" href="${BASE}/">fedscore data-model lab</a>${
+    html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} - fedscore console</title><link rel="icon" href="${BASE}/static/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="${BASE}/static/console.css"><script src="${BASE}/static/console.js" defer></script></head><body><header><a class="brand" href="${BASE}/">fedscore data-model lab</a>${
       ctx === undefined ? '' : html` <span class="party">node ${ctx.source.party}</span>`
     }</header>${nav}<main id="main"><h1>${title}</h1>${body}</main></body></html>`.text
   }`;

@@ -5,7 +5,7 @@
  *
  * Every response carries a strict Content-Security-Policy (`default-src 'none'`, scripts, styles and
  * connections from 'self' only, no inline script or style, `frame-ancestors 'none'`, `form-action 'self'`)
- * and `no-store`, `nosniff`, `no-referrer`, `X-Frame-Options: DENY`, COOP/CORP same-origin.
+ * and `no-store`, `nosniff`, `Referrer-Policy: same-origin`, `X-Frame-Options: DENY`, COOP/CORP same-origin.
  *
  * Authentication: local accounts (accounts.ts). The session cookie `__Host-fedscore-session` is HttpOnly,
  * Secure, SameSite=Strict, Path=/ (a browser keeps Secure cookies over plain HTTP only on loopback: off
@@ -27,7 +27,7 @@ import { isFedscoreError, type Logger, noopLogger } from '@fedscore/core';
 import type { UnauthenticatedRefusal } from '../audit/index.ts';
 import { type ConsoleAccess, type ConsolePage, ROLE_ACCESS } from './access.ts';
 import type { ConsoleAccounts, ConsoleSession } from './accounts.ts';
-import { CONSOLE_CSS, CONSOLE_JS } from './assets.ts';
+import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS } from './assets.ts';
 import { html } from './html.ts';
 import {
   algorithmsPage,
@@ -59,7 +59,9 @@ export const CONTENT_SECURITY_POLICY =
 const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': CONTENT_SECURITY_POLICY,
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` on form posts, which
+  // the origin check must refuse.
+  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
@@ -431,6 +433,7 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     if (parts[0] === 'static' && parts.length === 2 && (method === 'GET' || method === 'HEAD')) {
       if (parts[1] === 'console.css') return send(res, 200, CONSOLE_CSS, 'text/css; charset=utf-8');
       if (parts[1] === 'console.js') return send(res, 200, CONSOLE_JS, 'text/javascript; charset=utf-8');
+      if (parts[1] === 'favicon.svg') return send(res, 200, CONSOLE_ICON, 'image/svg+xml');
       throw new HttpFailure(404, 'no such file');
     }
     if (parts[0] === 'login' && parts.length === 1) {

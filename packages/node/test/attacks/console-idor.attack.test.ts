@@ -26,7 +26,9 @@ const WEAKENED: ConsoleAccess = {
 };
 
 /** What bank-b's analyst learns about bank-a by guessing URLs. */
-async function probe(fx: ConsoleFixture): Promise<{ statuses: number[]; recovered: string[]; bodies: string[] }> {
+async function probe(
+  fx: ConsoleFixture,
+): Promise<{ statuses: number[]; recovered: string[]; bodies: string[] }> {
   const c = new ConsoleClient(fx.base);
   expect(await c.login(USERS.analystB.username)).toBe(303);
   const urls = ['/console/jobs/job-a1', '/console/jobs/job-a1/events', '/console/models/bank-a-credit%401'];
@@ -39,7 +41,9 @@ async function probe(fx: ConsoleFixture): Promise<{ statuses: number[]; recovere
   }
   const all = bodies.join('\n');
   // bank-a's secrets of model development: its dataset name, its metrics, its model id.
-  const recovered = ['bank-a-loans', 'bank-a-run-1', 'AUC 0.74', '"status":"done"'].filter((s) => all.includes(s));
+  const recovered = ['bank-a-loans', 'bank-a-run-1', 'AUC 0.74', '"status":"done"'].filter((s) =>
+    all.includes(s),
+  );
   return { statuses, recovered, bodies };
 }
 

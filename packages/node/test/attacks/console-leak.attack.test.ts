@@ -16,14 +16,25 @@
  * secret appears in any byte of any response (headers and bodies).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConsoleClient, type ConsoleFixture, type Planted, startConsoleFixture, USERS } from '../console-fixture.ts';
+import {
+  ConsoleClient,
+  type ConsoleFixture,
+  type Planted,
+  startConsoleFixture,
+  USERS,
+} from '../console-fixture.ts';
 
 const PLANTED: Required<Planted> = {
   featureValue: '48213.7719',
   labels: '[1,0,0,1,1,0,1,0,0,0,1,1,0,1,1,1,0,0,1,0,1]',
   score: '0.81372946',
 };
-const needles = (): string[] => [PLANTED.featureValue, PLANTED.labels, PLANTED.labels.slice(1, -1), PLANTED.score];
+const needles = (): string[] => [
+  PLANTED.featureValue,
+  PLANTED.labels,
+  PLANTED.labels.slice(1, -1),
+  PLANTED.score,
+];
 
 /** Every byte the console serves to a role: follow every same-console link from the overview. */
 async function crawl(fx: ConsoleFixture, username: string): Promise<string> {
@@ -49,7 +60,9 @@ async function crawl(fx: ConsoleFixture, username: string): Promise<string> {
   const refs = fx.models.list().map((m) => m.ref);
   for (const a of refs) {
     for (const b of refs) {
-      const r = await c.request(`/console/models/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
+      const r = await c.request(
+        `/console/models/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`,
+      );
       captured.push(r.body);
     }
   }
