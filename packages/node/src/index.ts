@@ -33,7 +33,6 @@ export type {
   ScoringApiConfig,
 } from './config/index.ts';
 export {
-  CONSOLE_DEFAULTS,
   consoleEnabled,
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,

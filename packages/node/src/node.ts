@@ -427,6 +427,7 @@ export class PartyNode {
         ? createConsoleHandler({
             source: {
               party: config.party,
+              peers: Object.keys(config.peers),
               jobs,
               models,
               audit,

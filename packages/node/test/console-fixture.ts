@@ -20,6 +20,7 @@ import {
   ModelRegistry,
   NodeStore,
   startHttpEndpoint,
+  submitJob,
   validateJobSpec,
 } from '@fedscore/node';
 
@@ -194,9 +195,8 @@ export async function startConsoleFixture(
       models,
       audit,
       consents,
-      submit: () => {
-        throw new Error('not used');
-      },
+      peers: ['bank-a', 'bank-b'],
+      submit: (spec) => submitJob(jobs, 'government', spec),
     },
     accounts,
     ...(options.access !== undefined && { access: options.access }),

@@ -286,6 +286,39 @@ describe('console over HTTP', () => {
     expect(ev.body).toContain('"status":"done"');
   });
 
+  it("submits a job from the form, validated like the YAML spec, for the user's own bank only", async () => {
+    fx = await startConsoleFixture();
+    const op = new ConsoleClient(fx.base);
+    expect(await op.login(USERS.operator.username)).toBe(303);
+    const form = await op.request('/console/jobs');
+    const csrf = ConsoleClient.csrfOf(form.body);
+    const spec = {
+      id: 'job-g1',
+      guest: 'government',
+      hosts: ['bank-a'],
+      data: { government: 'credit', 'bank-a': 'loans' },
+    };
+    const ok = await op.request('/console/jobs', { form: { csrf, spec: JSON.stringify(spec) } });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toBe('/console/jobs/job-g1');
+    expect(fx.jobs.get('job-g1')?.status).toBe('submitted');
+    const bad = await op.request('/console/jobs', {
+      form: { csrf, spec: JSON.stringify({ ...spec, id: 'job-g2', binning: { bins: 1 } }) },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('field binning.bins');
+    expect(fx.jobs.get('job-g2')).toBeUndefined();
+    // A bank analyst cannot submit a job of another party (here: the government's).
+    const a = new ConsoleClient(fx.base);
+    expect(await a.login(USERS.analystA.username)).toBe(303);
+    const aCsrf = ConsoleClient.csrfOf((await a.request('/console/jobs')).body);
+    const refused = await a.request('/console/jobs', {
+      form: { csrf: aCsrf, spec: JSON.stringify({ ...spec, id: 'job-g3' }) },
+    });
+    expect(refused.status).toBe(403);
+    expect(fx.jobs.get('job-g3')).toBeUndefined();
+  });
+
   it('reports a tampered audit log on the Audit page', async () => {
     fx = await startConsoleFixture();
     const c = new ConsoleClient(fx.base);

@@ -135,7 +135,6 @@ const consoleConfig = z
     loginsPerMinute: z.number().int().min(1).max(10_000).default(20),
   })
   .strict();
-export const CONSOLE_DEFAULTS = consoleConfig.parse({});
 
 const dataSource = z
   .object({

@@ -1,6 +1,5 @@
 export type { ConsoleConfig, DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config.ts';
 export {
-  CONSOLE_DEFAULTS,
   consoleEnabled,
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,

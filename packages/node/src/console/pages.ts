@@ -18,6 +18,8 @@ import { type Html, html, num, table, time } from './html.ts';
 /** The node's parts a console reads. */
 export interface ConsoleSource {
   readonly party: string;
+  /** The node's configured peers (the job form's example hosts). */
+  readonly peers?: readonly string[];
   readonly jobs: JobStore;
   readonly models: ModelRegistry;
   readonly audit: AuditLog;
@@ -116,6 +118,11 @@ function jobRow(j: JobRecord): Html[] {
   ];
 }
 
+function exampleSpec(party: string, peers: readonly string[]): unknown {
+  const host = peers[0] ?? 'government';
+  return { guest: party, hosts: [host], data: { [party]: 'loans', [host]: 'credit' } };
+}
+
 export function jobsPage(ctx: PageContext): Html {
   const jobs = ctx.source.jobs
     .list()
@@ -125,11 +132,7 @@ export function jobsPage(ctx: PageContext): Html {
     ctx.source.submit === undefined
       ? html``
       : html`<section aria-labelledby="submit-h"><h2 id="submit-h">Submit a job</h2><form method="post" action="${BASE}/jobs">${csrfField(ctx)}<label for="spec">Job spec (JSON, validated like the YAML spec; guest: ${ctx.source.party})</label><textarea id="spec" name="spec" rows="8" cols="70" required>${JSON.stringify(
-          {
-            guest: ctx.source.party,
-            hosts: ['government'],
-            data: { [ctx.source.party]: 'loans', government: 'credit' },
-          },
+          exampleSpec(ctx.source.party, ctx.source.peers ?? []),
           null,
           2,
         )}</textarea><button type="submit">Submit</button></form></section>`;
