@@ -103,6 +103,7 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
       ['samples', 'Samples'],
       ['algorithms', 'Algorithms'],
       ['audit', 'Audit'],
+      ['audit/reconcile', 'Reconcile'],
       ['consent', 'Consent'],
       ['usage', 'Usage'],
     ];

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  AuditLog,
   CONTENT_SECURITY_POLICY,
   ConsoleAccounts,
   consoleEnabled,
@@ -317,6 +318,47 @@ describe('console over HTTP', () => {
     });
     expect(refused.status).toBe(403);
     expect(fx.jobs.get('job-g3')).toBeUndefined();
+  });
+
+  it("reconciles a bank's exported log with this node's: agreeing, a hidden use, a forged chain", async () => {
+    fx = await startConsoleFixture();
+    const dir = mkdtempSync(join(tmpdir(), 'fedscore-console-bank-'));
+    const bankStore = NodeStore.open(dir);
+    const bankAudit = new AuditLog(bankStore);
+    const served = [...fx.audit.entries({ job: 'job-a1', kind: 'data_use' })][0]!;
+    const { seq: _s, at: _a, prevHash: _p, hash: _h, ...use } = served;
+    bankAudit.append({ kind: 'model_change', actor: 'bank-a', details: { action: 'register' } });
+    bankAudit.append(use);
+    const full = [...bankAudit.entries()].map((e) => JSON.stringify(e));
+    bankStore.close();
+    rmSync(dir, { recursive: true, force: true });
+
+    const c = new ConsoleClient(fx.base);
+    expect(await c.login(USERS.auditor.username)).toBe(303);
+    const form = await c.request('/console/audit/reconcile');
+    expect(form.status).toBe(200);
+    const csrf = ConsoleClient.csrfOf(form.body);
+    const post = (claims: string[]) =>
+      c.request('/console/audit/reconcile', { form: { csrf, user: 'bank-a', claims: claims.join('\n') } });
+    const agree = await post(full);
+    expect(agree.body).toContain('data-ok="true"');
+    expect(agree.body).toContain('1 uses matched');
+    // The bank hides its use: drop the entry (its chain then still verifies up to entry 1).
+    const hidden = await post(full.slice(0, 1));
+    expect(hidden.body).toContain('data-ok="false"');
+    expect(hidden.body).toMatch(/hidden\)<\/caption>.*job-a1/s);
+    // The bank edits the count in its log: the chain breaks.
+    const forged = await post([full[0]!, full[1]!.replace('"enterpriseCount":6', '"enterpriseCount":5')]);
+    expect(forged.body).toContain('data-ok="false"');
+    expect(forged.body).toContain('broken at entry 2');
+    // A bank analyst reconciles its own bank only.
+    const b = new ConsoleClient(fx.base);
+    expect(await b.login(USERS.analystB.username)).toBe(303);
+    const bCsrf = ConsoleClient.csrfOf((await b.request('/console/audit/reconcile')).body);
+    const other = await b.request('/console/audit/reconcile', {
+      form: { csrf: bCsrf, user: 'bank-a', claims: full.join('\n') },
+    });
+    expect(other.status).toBe(403);
   });
 
   it('reports a tampered audit log on the Audit page', async () => {

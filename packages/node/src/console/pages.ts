@@ -5,7 +5,7 @@
  * a feature value, a label or a score. Job event details and job errors are shown only as codes and
  * whitelisted `key=value` pairs (docs/console.md; the leak attack test searches every served byte).
  */
-import type { AuditEntry, AuditLog } from '../audit/index.ts';
+import type { AuditEntry, AuditLog, AuditReconciliation } from '../audit/index.ts';
 import type { ConsentRegistry } from '../consent/index.ts';
 import type { JobRecord, JobStore } from '../jobs/job-store.ts';
 import type { BinningCheckpoint, PsiCheckpoint } from '../jobs/stages.ts';
@@ -427,7 +427,7 @@ export function auditPage(ctx: PageContext): Html {
   }
   return html`${verdict}${
     unreadable ? html`<p class="error">Some entries do not decode; the list is withheld.</p>` : ''
-  }${table('Audit log (newest 200)', ['#', 'Time', 'Kind', 'Actor', 'Data owner', 'Purpose', 'Job', 'Enterprises', 'Details'], entries.map(auditRow))}<p>Reconcile a bank's exported log with this node's: <code>fedscore audit reconcile</code> (docs/governance.md).</p>`;
+  }${table('Audit log (newest 200)', ['#', 'Time', 'Kind', 'Actor', 'Data owner', 'Purpose', 'Job', 'Enterprises', 'Details'], entries.map(auditRow))}<p><a href="${BASE}/audit/reconcile">Reconcile a bank's exported log</a> with this node's (as <code>fedscore audit reconcile</code> does; docs/governance.md).</p>`;
 }
 
 export function consentPage(ctx: PageContext): Html {
@@ -508,4 +508,50 @@ export function usagePage(ctx: PageContext): Html {
       html`${u.refused}`,
     ]),
   )}`;
+}
+
+export function reconcileForm(ctx: PageContext, message?: string): Html {
+  const banks = (ctx.source.peers ?? []).filter((p) => ctx.access.canSeeBank(ctx.account, p));
+  return html`${message === undefined ? '' : html`<p class="error" role="alert">${message}</p>`}<p>Paste the log a bank exported with <code>fedscore audit export</code> (JSON lines, the whole log: its hash chain is verified first). Its claimed uses of this node's data (${ctx.source.party}) are matched with this node's own entries by job and purpose, and must agree on the enterprise-set fingerprint and count.</p><form method="post" action="${BASE}/audit/reconcile">${csrfField(ctx)}<label for="user">Bank</label><select id="user" name="user">${banks.map(
+    (b) => html`<option>${b}</option>`,
+  )}</select><label for="claims">Exported log (JSON lines)</label><textarea id="claims" name="claims" rows="10" cols="70" required></textarea><button type="submit">Reconcile</button></form>`;
+}
+
+export function reconcileResult(ctx: PageContext, user: string, r: AuditReconciliation): Html {
+  const uses = (
+    caption: string,
+    list: readonly { job: string; purpose: string; seq: number; enterpriseCount?: number }[],
+  ) =>
+    table(
+      caption,
+      ['Job', 'Purpose', 'Entry', 'Enterprises'],
+      list.map((u) => [
+        html`${u.job}`,
+        html`${u.purpose}`,
+        html`${u.seq}`,
+        html`${u.enterpriseCount ?? '-'}`,
+      ]),
+    );
+  const chain = r.claimedChain;
+  return html`<p id="reconcile" data-ok="${String(r.ok)}" class="${r.ok ? 'ok' : 'error'}" role="${r.ok ? 'status' : 'alert'}">${
+    r.ok
+      ? `${user}'s log agrees with ${ctx.source.party}'s: ${r.matched} uses matched.`
+      : `${user}'s log does not agree with ${ctx.source.party}'s.`
+  }</p><p>${user}'s hash chain: ${
+    chain.ok
+      ? `verified (${chain.entries} entries)`
+      : `broken at entry ${chain.firstBad?.seq ?? '?'} (${chain.firstBad?.reason ?? ''})`
+  }. Matched uses: ${r.matched}.</p>${uses('Uses this node served that the bank does not claim (hidden)', r.unclaimed)}${uses(
+    'Uses the bank claims that this node never served',
+    r.unknownToOwner,
+  )}${table(
+    'Same job and purpose, different enterprise sets',
+    ['Job', 'Purpose', 'Enterprises here', 'Enterprises claimed'],
+    r.mismatched.map((m) => [
+      html`${m.owner.job}`,
+      html`${m.owner.purpose}`,
+      html`${m.owner.enterpriseCount ?? '-'}`,
+      html`${m.claimed.enterpriseCount ?? '-'}`,
+    ]),
+  )}<p><a href="${BASE}/audit/reconcile">Reconcile another log</a></p>`;
 }

@@ -24,7 +24,12 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFedscoreError, type Logger, noopLogger } from '@fedscore/core';
-import type { UnauthenticatedRefusal } from '../audit/index.ts';
+import {
+  type AuditEntry,
+  type AuditReconciliation,
+  reconcileAuditLogs,
+  type UnauthenticatedRefusal,
+} from '../audit/index.ts';
 import { type ConsoleAccess, type ConsolePage, ROLE_ACCESS } from './access.ts';
 import type { ConsoleAccounts, ConsoleSession } from './accounts.ts';
 import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS } from './assets.ts';
@@ -45,6 +50,8 @@ import {
   modelPage,
   modelsPage,
   type PageContext,
+  reconcileForm,
+  reconcileResult,
   samplesPage,
   usagePage,
 } from './pages.ts';
@@ -70,6 +77,8 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 
 const MAX_FORM_BYTES = 64 * 1024;
+/** A pasted audit log for reconciliation. */
+const MAX_RECONCILE_BYTES = 16 * 1024 * 1024;
 
 export interface ConsoleOptions {
   readonly source: ConsoleSource;
@@ -120,7 +129,7 @@ function cookie(name: string, value: string, maxAge?: number): string {
   return `${name}=${value}; Path=/; Secure; HttpOnly; SameSite=Strict${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}`;
 }
 
-function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+function readForm(req: IncomingMessage, limit = MAX_FORM_BYTES): Promise<URLSearchParams> {
   return new Promise((resolve, reject) => {
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/x-www-form-urlencoded') {
@@ -134,7 +143,7 @@ function readForm(req: IncomingMessage): Promise<URLSearchParams> {
     req.on('data', (c: Buffer) => {
       if (failed) return;
       size += c.length;
-      if (size > MAX_FORM_BYTES) {
+      if (size > limit) {
         failed = true;
         reject(new HttpFailure(413, 'the form is too large'));
         return;
@@ -311,8 +320,40 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
 
   async function handlePost(req: IncomingMessage, res: ServerResponse, ctx: PageContext, parts: string[]) {
     checkOrigin(req);
-    const form = await readForm(req);
+    const reconciling = parts[0] === 'audit' && parts[1] === 'reconcile' && parts.length === 2;
+    const form = await readForm(req, reconciling ? MAX_RECONCILE_BYTES : MAX_FORM_BYTES);
     if (!sameToken(form.get('csrf'), ctx.csrf)) throw new HttpFailure(403, 'missing or wrong CSRF token');
+    if (reconciling) {
+      need(ctx, 'audit');
+      const user = form.get('user') ?? '';
+      if (!access.canSeeBank(ctx.account, user) || !(source.peers ?? []).includes(user)) {
+        throw new HttpFailure(403, 'you reconcile your own bank only');
+      }
+      const claims: AuditEntry[] = [];
+      const lines = (form.get('claims') ?? '').split('\n');
+      for (const [i, raw] of lines.entries()) {
+        if (raw.trim() === '') continue;
+        try {
+          claims.push(JSON.parse(raw) as AuditEntry);
+        } catch {
+          return page(res, 400, 'Reconcile', reconcileForm(ctx, `line ${i + 1} is not a JSON object`), ctx);
+        }
+      }
+      let result: AuditReconciliation;
+      try {
+        result = reconcileAuditLogs(source.audit.entries(), claims, { dataOwner: source.party, user });
+      } catch (e) {
+        if (!isFedscoreError(e)) throw e;
+        return page(
+          res,
+          409,
+          'Reconcile',
+          reconcileForm(ctx, `this node's log does not decode (${e.code})`),
+          ctx,
+        );
+      }
+      return page(res, 200, 'Reconcile', reconcileResult(ctx, user, result), ctx);
+    }
     if (parts[0] === 'logout' && parts.length === 1) {
       const sid = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
       if (sid !== undefined) accounts.logout(sid);
@@ -396,10 +437,17 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
           return page(res, 200, `Model ${m.ref}`, modelPage(ctx, m), ctx);
         }
         break;
+      case 'audit':
+        if (id === 'reconcile' && parts.length === 2) {
+          need(ctx, 'audit');
+          return page(res, 200, 'Reconcile', reconcileForm(ctx), ctx);
+        }
+        if (parts.length !== 1) break;
+        need(ctx, 'audit');
+        return page(res, 200, 'Audit', auditPage(ctx), ctx);
       case 'indicators':
       case 'samples':
       case 'algorithms':
-      case 'audit':
       case 'consent':
       case 'usage': {
         if (parts.length !== 1) break;
@@ -408,7 +456,6 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
           indicators: () => indicatorsPage(ctx),
           samples: () => samplesPage(ctx),
           algorithms: () => algorithmsPage(),
-          audit: () => auditPage(ctx),
           consent: () => consentPage(ctx),
           usage: () => usagePage(ctx),
         }[head];
