@@ -63,6 +63,7 @@ export type {
   ConsoleSession,
   ConsoleSource,
   LoginResult,
+  ScoringUsage,
   ScryptCost,
 } from './console/index.ts';
 export {
@@ -79,6 +80,7 @@ export {
   modelBank,
   ROLE_ACCESS,
   SESSION_COOKIE,
+  scoringUsage,
   verifyPassword,
 } from './console/index.ts';
 export type {

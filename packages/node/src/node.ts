@@ -42,7 +42,7 @@ import { parseCreditRules } from '@fedscore/scoring';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { consoleEnabled, type NodeConfig, readTlsFiles } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
-import { ConsoleAccounts, createConsoleHandler } from './console/index.ts';
+import { ConsoleAccounts, createConsoleHandler, scoringUsage } from './console/index.ts';
 import { testFaultFromEnv } from './jobs/fault.ts';
 import { type JobRecord, JobStore } from './jobs/job-store.ts';
 import type { DataUseEvent, JobRefusal } from './jobs/runner.ts';
@@ -433,6 +433,7 @@ export class PartyNode {
               audit,
               consents,
               acknowledgedBreaks: config.audit.acknowledgedBreaks,
+              ...(config.scoring.serve && { scoringUsage: () => scoringUsage(store, config.scoring.quota) }),
               submit: (spec) => node().submit(spec),
             },
             accounts: new ConsoleAccounts(store, config.console),

@@ -19,6 +19,8 @@ import {
   JobStore,
   ModelRegistry,
   NodeStore,
+  ScoringQuota,
+  scoringUsage,
   startHttpEndpoint,
   submitJob,
   validateJobSpec,
@@ -181,6 +183,17 @@ export async function startConsoleFixture(
       expiresAt: Date.now() + 365 * day,
     });
   }
+  // Online scoring of both banks against a quota of 2 requests per enterprise and 30 days.
+  const quota = { requests: 2, windowSeconds: 30 * 86_400 };
+  const scoring = new ScoringQuota(store, { quota, rate: { requests: 100, windowSeconds: 1 } });
+  for (const [bank, id] of [
+    ['bank-a', ids[0]!],
+    ['bank-a', ids[0]!],
+    ['bank-a', ids[2]!],
+    ['bank-b', ids[1]!],
+  ] as const) {
+    scoring.admit(bank, id);
+  }
   const accounts = new ConsoleAccounts(store, {
     cost: { logN: 10, r: 8, p: 1 },
     maxFailedLogins: options.maxFailedLogins ?? 5,
@@ -196,6 +209,7 @@ export async function startConsoleFixture(
       audit,
       consents,
       peers: ['bank-a', 'bank-b'],
+      scoringUsage: () => scoringUsage(store, quota),
       submit: (spec) => submitJob(jobs, 'government', spec),
     },
     accounts,

@@ -280,6 +280,15 @@ describe('console over HTTP', () => {
     expect(samples).toMatch(/job-a1.*government.*<td>6<\/td>.*enforced.*3 of 9/s);
     const usage = (await c.request('/console/usage')).body;
     expect(usage).toMatch(/bank-a<\/td><td>1<\/td><td>6<\/td>/);
+    // Scoring against the quota (2 per enterprise): bank-a 3 requests on 2 enterprises, 1 at quota.
+    expect(usage).toMatch(/bank-a<\/td><td>3<\/td><td>2<\/td><td>1<\/td><td>2 per enterprise per 30 days/);
+    expect(usage).toMatch(/bank-b<\/td><td>1<\/td><td>1<\/td><td>0<\/td>/);
+    // A bank analyst sees its own bank's row only.
+    const b = new ConsoleClient(fx.base);
+    expect(await b.login(USERS.analystB.username)).toBe(303);
+    const own = (await b.request('/console/usage')).body;
+    expect(own).toContain('bank-b</td>');
+    expect(own).not.toContain('bank-a</td>');
     const job = (await c.request('/console/jobs/job-a1')).body;
     expect(job).toContain('AUC 0.74');
     const ev = await c.request('/console/jobs/job-a1/events');

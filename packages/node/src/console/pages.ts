@@ -26,8 +26,23 @@ export interface ConsoleSource {
   readonly consents: ConsentRegistry;
   /** Audit entries the operator acknowledged as broken (config `audit.acknowledgedBreaks`). */
   readonly acknowledgedBreaks?: readonly number[];
+  /**
+   * Online scoring against the quota (government nodes with `scoring.serve`): per bank, requests admitted
+   * in the quota window, enterprises scored, and enterprises whose quota is used up.
+   */
+  readonly scoringUsage?: () => readonly ScoringUsage[];
   /** Record a job on this node (`PartyNode.submit`); absent: the console cannot submit. */
   readonly submit?: (spec: unknown) => JobRecord;
+}
+
+export interface ScoringUsage {
+  readonly bank: string;
+  readonly requests: number;
+  readonly enterprises: number;
+  readonly atQuota: number;
+  /** The quota: requests per enterprise and window. */
+  readonly quota: number;
+  readonly windowSeconds: number;
 }
 
 export interface PageContext {
@@ -507,7 +522,24 @@ export function usagePage(ctx: PageContext): Html {
       html`${[...u.purposes].join(', ')}`,
       html`${u.refused}`,
     ]),
-  )}`;
+  )}${
+    ctx.source.scoringUsage === undefined
+      ? ''
+      : table(
+          'Online scoring against the quota (current window)',
+          ['Bank', 'Requests', 'Enterprises scored', 'Enterprises at quota', 'Quota'],
+          ctx.source
+            .scoringUsage()
+            .filter((u) => ctx.access.canSeeBank(ctx.account, u.bank))
+            .map((u) => [
+              html`${u.bank}`,
+              html`${u.requests}`,
+              html`${u.enterprises}`,
+              html`${u.atQuota}`,
+              html`${u.quota} per enterprise per ${Math.round(u.windowSeconds / 86_400)} days`,
+            ]),
+        )
+  }`;
 }
 
 export function reconcileForm(ctx: PageContext, message?: string): Html {

@@ -1,0 +1,34 @@
+/**
+ * Per-bank online-scoring usage against the quota, for the Usage page: read-only aggregates over the
+ * scoring quota's table (`scoring_requests`, scoring-policy/scoring-policy.ts; one row per admitted
+ * request, keyed by bank and the fingerprint of the enterprise, never its id). Counts only.
+ */
+import type { NodeStore } from '../store/index.ts';
+import type { ScoringUsage } from './pages.ts';
+
+export function scoringUsage(
+  store: NodeStore,
+  quota: { readonly requests: number; readonly windowSeconds: number },
+  now: number = Date.now(),
+): ScoringUsage[] {
+  const exists = store.get(
+    "SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'scoring_requests'",
+  );
+  if (exists === undefined) return [];
+  const rows = store.all<{ grantee: string; requests: number; enterprises: number; at_quota: number }>(
+    `SELECT grantee, sum(n) AS requests, count(*) AS enterprises, sum(n >= ?) AS at_quota
+       FROM (SELECT grantee, enterprise_fingerprint, count(*) AS n FROM scoring_requests WHERE at > ?
+             GROUP BY grantee, enterprise_fingerprint)
+      GROUP BY grantee ORDER BY grantee`,
+    quota.requests,
+    now - quota.windowSeconds * 1000,
+  );
+  return rows.map((r) => ({
+    bank: r.grantee,
+    requests: r.requests,
+    enterprises: r.enterprises,
+    atQuota: r.at_quota,
+    quota: quota.requests,
+    windowSeconds: quota.windowSeconds,
+  }));
+}
