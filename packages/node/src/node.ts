@@ -42,7 +42,7 @@ import { parseCreditRules } from '@fedscore/scoring';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { consoleEnabled, type NodeConfig, readTlsFiles } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
-import { ConsoleAccounts, createConsoleHandler, scoringUsage } from './console/index.ts';
+import { ConsoleAccounts, createConsoleHandler, profileDatasets, scoringUsage } from './console/index.ts';
 import { testFaultFromEnv } from './jobs/fault.ts';
 import { type JobRecord, JobStore } from './jobs/job-store.ts';
 import type { DataUseEvent, JobRefusal } from './jobs/runner.ts';
@@ -434,6 +434,7 @@ export class PartyNode {
               consents,
               acknowledgedBreaks: config.audit.acknowledgedBreaks,
               ...(config.scoring.serve && { scoringUsage: () => scoringUsage(store, config.scoring.quota) }),
+              datasetProfiles: () => profileDatasets(Object.keys(config.data), data),
               submit: (spec) => node().submit(spec),
             },
             accounts: new ConsoleAccounts(store, config.console),

@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateUniqueUsccs, seededRng } from '@fedscore/core';
+import { createTable, generateUniqueUsccs, numericColumn, seededRng } from '@fedscore/core';
 import {
   AuditLog,
   ConsentRegistry,
@@ -19,6 +19,7 @@ import {
   JobStore,
   ModelRegistry,
   NodeStore,
+  profileDatasets,
   ScoringQuota,
   scoringUsage,
   startHttpEndpoint,
@@ -183,6 +184,16 @@ export async function startConsoleFixture(
       expiresAt: Date.now() + 365 * day,
     });
   }
+  const credit = createTable({
+    ids: [...ids],
+    label: new Float64Array([1, 0, 0, 1, 1, 0]),
+    columns: [
+      numericColumn(
+        'tax_arrears',
+        new Float64Array([1, Number.NaN, 3, Number(planted.featureValue ?? '4'), 5, Number.NaN]),
+      ),
+    ],
+  });
   // Online scoring of both banks against a quota of 2 requests per enterprise and 30 days.
   const quota = { requests: 2, windowSeconds: 30 * 86_400 };
   const scoring = new ScoringQuota(store, { quota, rate: { requests: 100, windowSeconds: 1 } });
@@ -210,6 +221,8 @@ export async function startConsoleFixture(
       consents,
       peers: ['bank-a', 'bank-b'],
       scoringUsage: () => scoringUsage(store, quota),
+      // The node's own dataset (holding the planted feature value and labels, when planted).
+      datasetProfiles: () => profileDatasets(['credit'], async () => credit),
       submit: (spec) => submitJob(jobs, 'government', spec),
     },
     accounts,

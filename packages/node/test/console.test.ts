@@ -276,6 +276,10 @@ describe('console over HTTP', () => {
     const indicators = (await c.request('/console/indicators')).body;
     expect(indicators).toContain('tax_arrears');
     expect(indicators).toContain('0.18');
+    // The node's own dataset: 4 of 6 rows have a value.
+    expect(indicators).toMatch(
+      /credit<\/td><td>tax_arrears<\/td><td>numeric<\/td><td>66.7 %<\/td><td>33.3 %<\/td><td>6<\/td>/,
+    );
     const samples = (await c.request('/console/samples')).body;
     expect(samples).toMatch(/job-a1.*government.*<td>6<\/td>.*enforced.*3 of 9/s);
     const usage = (await c.request('/console/usage')).body;

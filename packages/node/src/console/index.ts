@@ -16,7 +16,7 @@ export {
   hashPassword,
   verifyPassword,
 } from './accounts.ts';
-export type { ConsoleSource, ScoringUsage } from './pages.ts';
+export type { ConsoleSource, DatasetProfile, ScoringUsage } from './pages.ts';
 export type { ConsoleHandler, ConsoleOptions } from './server.ts';
 export {
   CONTENT_SECURITY_POLICY,
@@ -24,4 +24,4 @@ export {
   LOGIN_COOKIE,
   SESSION_COOKIE,
 } from './server.ts';
-export { scoringUsage } from './usage.ts';
+export { profileDatasets, scoringUsage } from './usage.ts';

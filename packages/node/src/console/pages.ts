@@ -31,8 +31,22 @@ export interface ConsoleSource {
    * in the quota window, enterprises scored, and enterprises whose quota is used up.
    */
   readonly scoringUsage?: () => readonly ScoringUsage[];
+  /** This node's own datasets (config `data`), profiled: feature names, types and coverage. */
+  readonly datasetProfiles?: () => Promise<readonly DatasetProfile[]>;
   /** Record a job on this node (`PartyNode.submit`); absent: the console cannot submit. */
   readonly submit?: (spec: unknown) => JobRecord;
+}
+
+/** One of this node's datasets, profiled for the indicator catalogue: counts and shares only. */
+export interface DatasetProfile {
+  readonly dataset: string;
+  readonly rows: number;
+  readonly columns: readonly {
+    readonly name: string;
+    readonly type: 'numeric' | 'categorical';
+    /** Share of rows with a value (1 - missing rate). */
+    readonly coverage: number;
+  }[];
 }
 
 export interface ScoringUsage {
@@ -308,7 +322,7 @@ interface IndicatorRow {
   kept: string;
 }
 
-export function indicatorsPage(ctx: PageContext): Html {
+export function indicatorsPage(ctx: PageContext, profiles: readonly DatasetProfile[] = []): Html {
   const rows: IndicatorRow[] = [];
   const seen = new Set<string>();
   const add = (bank: string, job: string, b: BinningCheckpoint['lineage']): void => {
@@ -345,7 +359,25 @@ export function indicatorsPage(ctx: PageContext): Html {
       html`${num(r.iv)}`,
       html`${r.kept}`,
     ]),
-  )}`;
+  )}${
+    profiles.length === 0
+      ? ''
+      : table(
+          `This node's features (${ctx.source.party})`,
+          ['Owner', 'Dataset', 'Feature', 'Type', 'Coverage', 'Missing', 'Rows'],
+          profiles.flatMap((p) =>
+            p.columns.map((c) => [
+              html`${ctx.source.party}`,
+              html`${p.dataset}`,
+              html`${c.name}`,
+              html`${c.type}`,
+              html`${(c.coverage * 100).toFixed(1)} %`,
+              html`${((1 - c.coverage) * 100).toFixed(1)} %`,
+              html`${p.rows}`,
+            ]),
+          ),
+        )
+  }`;
 }
 
 export function samplesPage(ctx: PageContext): Html {

@@ -445,7 +445,6 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
         if (parts.length !== 1) break;
         need(ctx, 'audit');
         return page(res, 200, 'Audit', auditPage(ctx), ctx);
-      case 'indicators':
       case 'samples':
       case 'algorithms':
       case 'consent':
@@ -453,7 +452,6 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
         if (parts.length !== 1) break;
         need(ctx, head);
         const render = {
-          indicators: () => indicatorsPage(ctx),
           samples: () => samplesPage(ctx),
           algorithms: () => algorithmsPage(),
           consent: () => consentPage(ctx),
@@ -505,6 +503,11 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     };
     if (method === 'POST') return handlePost(req, res, ctx, parts);
     if (method !== 'GET' && method !== 'HEAD') throw new HttpFailure(405, 'GET or POST');
+    if (parts[0] === 'indicators' && parts.length === 1) {
+      need(ctx, 'indicators');
+      const profiles = (await source.datasetProfiles?.()) ?? [];
+      return page(res, 200, 'Indicators', indicatorsPage(ctx, profiles), ctx);
+    }
     handleGet(req, res, ctx, parts);
   }
 

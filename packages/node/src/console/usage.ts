@@ -1,10 +1,13 @@
 /**
+ * Aggregates for the Usage and Indicators pages.
+ *
  * Per-bank online-scoring usage against the quota, for the Usage page: read-only aggregates over the
  * scoring quota's table (`scoring_requests`, scoring-policy/scoring-policy.ts; one row per admitted
  * request, keyed by bank and the fingerprint of the enterprise, never its id). Counts only.
  */
+import type { Table } from '@fedscore/core';
 import type { NodeStore } from '../store/index.ts';
-import type { ScoringUsage } from './pages.ts';
+import type { DatasetProfile, ScoringUsage } from './pages.ts';
 
 export function scoringUsage(
   store: NodeStore,
@@ -31,4 +34,34 @@ export function scoringUsage(
     quota: quota.requests,
     windowSeconds: quota.windowSeconds,
   }));
+}
+
+/**
+ * Profile this node's datasets for the indicator catalogue: per feature column its type and coverage
+ * (share of rows with a value). The id and label columns are left out; no value is read out. A dataset
+ * that cannot be read is left out (the node's job log reports it when a job needs it).
+ */
+export async function profileDatasets(
+  names: readonly string[],
+  read: (name: string) => Promise<Table>,
+): Promise<DatasetProfile[]> {
+  const out: DatasetProfile[] = [];
+  for (const dataset of names) {
+    let t: Table;
+    try {
+      t = await read(dataset);
+    } catch {
+      continue;
+    }
+    out.push({
+      dataset,
+      rows: t.nRows,
+      columns: t.columns.map((c) => ({
+        name: c.name,
+        type: c.kind,
+        coverage: t.nRows === 0 ? 0 : (t.nRows - c.missing) / t.nRows,
+      })),
+    });
+  }
+  return out;
 }

@@ -7,7 +7,8 @@
  * What it would recover: a raw feature value of an enterprise (planted as a WOE bin edge in the binning
  * checkpoint, a model weight in the train checkpoint and the registry artifact, and a job event detail),
  * the labels of the aligned rows (planted in the PSI checkpoint) and an enterprise's score (planted in the
- * evaluate checkpoint) -- all of which a job's store rows can hold.
+ * evaluate checkpoint) -- all of which a job's store rows can hold; the feature value is also a cell of the
+ * node's own dataset, which the Indicators page profiles (types and coverage).
  *
  * Weakened configuration: a console that shows a job as "reading the JSON" does today (the job's stored
  * checkpoints, events and registry artifacts serialised whole, read through the same store APIs the
