@@ -38,7 +38,8 @@ export const CONSOLE_JS = `'use strict';
     job.setAttribute('data-status', j.status);
     if (j.status === 'done' || j.status === 'failed') { source.close(); location.reload(); }
   });
-  source.onerror = function () { source.close(); };
+  // The stream ends (server restart, its 5-minute limit): reload, which also checks the session.
+  source.onerror = function () { source.close(); setTimeout(function () { location.reload(); }, 5000); };
 })();
 `;
 

@@ -77,6 +77,8 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 
 const MAX_FORM_BYTES = 64 * 1024;
+/** Longest life of one live job stream. */
+const MAX_STREAM_MS = 5 * 60_000;
 /** A pasted audit log for reconciliation. */
 const MAX_RECONCILE_BYTES = 16 * 1024 * 1024;
 
@@ -308,8 +310,11 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       if (j.status === 'done' || j.status === 'failed') stop();
     };
     const timer = setInterval(tick, (options.liveSeconds ?? 1) * 1000);
+    // A stream ends after 5 minutes; the page's script then reloads it, which checks the session again.
+    const limit = setTimeout(() => stop(), MAX_STREAM_MS);
     const stop = (): void => {
       clearInterval(timer);
+      clearTimeout(limit);
       streams.delete(stop);
       res.end();
     };
