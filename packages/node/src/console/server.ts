@@ -258,13 +258,8 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     const r = await accounts.login(form.get('username'), form.get('password'));
     if (!r.ok) {
       refuse(req, r.reason === 'locked' ? 'locked' : 'unauthenticated', 'console login refused', 'username');
-      loginForm(
-        res,
-        401,
-        r.reason === 'locked'
-          ? 'This account is locked after repeated failures; try again later.'
-          : 'Wrong username or password.',
-      );
+      // One message for both, so that the lock does not tell which usernames exist.
+      loginForm(res, 401, 'Wrong username or password, or the account is locked after repeated failures.');
       return;
     }
     logger.info('console login', { role: r.session.account.role });
