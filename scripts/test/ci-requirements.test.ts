@@ -17,7 +17,7 @@ const inCi = process.env.CI === 'true';
 if (!inCi) console.log('ci-requirements: not under CI=true, skipped (CI fails here instead of skipping)');
 
 describe.skipIf(!inCi)('CI has what its tests need', () => {
-  it('Debian Chromium is installed (report and self-estimate browser tests)', () => {
+  it('Debian Chromium is installed (report, self-estimate and console browser tests)', () => {
     expect(
       CHROMIUM.some((p) => existsSync(p)),
       'no Chromium: .ci/run installs it with apt-get',

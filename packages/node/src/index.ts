@@ -25,8 +25,15 @@ export {
   reconcileAuditLogs,
   verifyAuditEntries,
 } from './audit/index.ts';
-export type { DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config/index.ts';
+export type {
+  ConsoleConfig,
+  DataSource,
+  NodeConfig,
+  NodeConfigInput,
+  ScoringApiConfig,
+} from './config/index.ts';
 export {
+  consoleEnabled,
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,
   loadNodeConfig,
@@ -45,6 +52,39 @@ export type {
   ConsentStatus,
 } from './consent/index.ts';
 export { ALL_CATEGORIES, CONSENT_MIGRATIONS, CONSENT_PURPOSES, ConsentRegistry } from './consent/index.ts';
+export type {
+  ConsoleAccess,
+  ConsoleAccount,
+  ConsoleAccountsOptions,
+  ConsoleHandler,
+  ConsoleOptions,
+  ConsolePage,
+  ConsoleRole,
+  ConsoleSession,
+  ConsoleSource,
+  DatasetProfile,
+  LoginResult,
+  ScoringUsage,
+  ScryptCost,
+} from './console/index.ts';
+export {
+  CONSOLE_MIGRATIONS,
+  CONSOLE_PAGES,
+  CONSOLE_ROLES,
+  CONTENT_SECURITY_POLICY,
+  ConsoleAccounts,
+  createConsoleHandler,
+  DEFAULT_SCRYPT_COST,
+  hashPassword,
+  jobBank,
+  LOGIN_COOKIE,
+  modelBank,
+  profileDatasets,
+  ROLE_ACCESS,
+  SESSION_COOKIE,
+  scoringUsage,
+  verifyPassword,
+} from './console/index.ts';
 export type {
   AcceptedScheme,
   AcceptPolicy,

@@ -40,8 +40,9 @@ import {
 import { readCsvFile } from '@fedscore/core/node';
 import { parseCreditRules } from '@fedscore/scoring';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
-import { type NodeConfig, readTlsFiles } from './config/config.ts';
+import { consoleEnabled, type NodeConfig, readTlsFiles } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
+import { ConsoleAccounts, createConsoleHandler, profileDatasets, scoringUsage } from './console/index.ts';
 import { testFaultFromEnv } from './jobs/fault.ts';
 import { type JobRecord, JobStore } from './jobs/job-store.ts';
 import type { DataUseEvent, JobRefusal } from './jobs/runner.ts';
@@ -422,7 +423,28 @@ export class PartyNode {
     const node = (): PartyNode => self!;
     let self: PartyNode | undefined;
     if (config.http !== undefined) {
+      const consoleHandler = consoleEnabled(config)
+        ? createConsoleHandler({
+            source: {
+              party: config.party,
+              peers: Object.keys(config.peers),
+              jobs,
+              models,
+              audit,
+              consents,
+              acknowledgedBreaks: config.audit.acknowledgedBreaks,
+              ...(config.scoring.serve && { scoringUsage: () => scoringUsage(store, config.scoring.quota) }),
+              datasetProfiles: () => profileDatasets(Object.keys(config.data), data),
+              submit: (spec) => node().submit(spec),
+            },
+            accounts: new ConsoleAccounts(store, config.console),
+            loginsPerMinute: config.console.loginsPerMinute,
+            onRefused: (r) => refusals.record(r),
+            logger,
+          })
+        : undefined;
       http = await startHttpEndpoint({
+        ...(consoleHandler !== undefined && { console: consoleHandler }),
         listen: config.http,
         health: () => ({
           status: 'ok',

@@ -36,6 +36,8 @@
  *   accept: { schemes: [ckks, paillier], plaintextScheme: false, weakParameters: false }
  *                                     # what jobs this node takes part in (default: secure schemes only)
  *   audit: { refusalWindowSeconds: 60, acknowledgedBreaks: [] }
+ *   console: { enabled: true }        # the web console under /console/ on the http address (docs/console.md;
+ *                                     #   default on for a node that serves monitoring or scoring)
  *   log: { level: info }             # the least severe level this node logs
  */
 import { readFileSync } from 'node:fs';
@@ -110,6 +112,27 @@ const scoringApi = z
       .min(1, 'at least one token'),
     /** Serve HTTPS with this certificate (PEM files); without it, plain HTTP (bind to a private address). */
     tls: z.object({ cert: path, key: path }).strict().optional(),
+  })
+  .strict();
+
+/**
+ * The data-model lab console (packages/node/src/console, docs/console.md), served under /console/ by the
+ * node's `http` endpoint. `enabled` defaults to on for a government/platform node (one that serves
+ * monitoring or scoring to its peers) that has an `http` address, off otherwise.
+ */
+const consoleConfig = z
+  .object({
+    enabled: z.boolean().optional(),
+    /** A session ends after this many minutes without a request. */
+    idleMinutes: z.number().int().min(1).max(1440).default(30),
+    /** A session ends this many hours after its login, whatever its activity. */
+    maxSessionHours: z.number().int().min(1).max(168).default(12),
+    /** Failed logins in a row before an account is locked. */
+    maxFailedLogins: z.number().int().min(1).max(100).default(5),
+    /** How long a locked account stays locked. */
+    lockoutSeconds: z.number().int().min(1).max(86_400).default(900),
+    /** Login attempts per remote address and minute (any account). */
+    loginsPerMinute: z.number().int().min(1).max(10_000).default(20),
   })
   .strict();
 
@@ -279,6 +302,7 @@ export const nodeConfigSchema = z
       })
       .strict()
       .default({ serve: false, maxSessionsPerPeer: 64, ...DEFAULT_SCORING_POLICY }),
+    console: consoleConfig.default(() => consoleConfig.parse({})),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -321,6 +345,13 @@ export const nodeConfigSchema = z
         });
       }
     }
+    if (c.console.enabled === true && c.http === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['console', 'enabled'],
+        message: 'the console is served by the http endpoint: set http (host:port)',
+      });
+    }
     if (c.monitoring.rescoreModel !== undefined && gov === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -334,6 +365,13 @@ export type NodeConfig = z.infer<typeof nodeConfigSchema>;
 export type NodeConfigInput = z.input<typeof nodeConfigSchema>;
 export type DataSource = z.infer<typeof dataSource>;
 export type ScoringApiConfig = z.infer<typeof scoringApi>;
+export type ConsoleConfig = z.infer<typeof consoleConfig>;
+
+/** Whether this node serves the console: `console.enabled`, else on for a node serving its peers. */
+export function consoleEnabled(c: NodeConfig): boolean {
+  if (c.http === undefined) return false;
+  return c.console.enabled ?? (c.monitoring.serve || c.scoring.serve);
+}
 
 function fieldOf(p: readonly PropertyKey[]): string {
   return p

@@ -1,5 +1,6 @@
-export type { DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config.ts';
+export type { ConsoleConfig, DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config.ts';
 export {
+  consoleEnabled,
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,
   loadNodeConfig,

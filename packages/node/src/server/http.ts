@@ -4,9 +4,10 @@
  *   GET /healthz  -> 200 {"status":"ok","party":...,"uptimeSeconds":...,"runningStages":...}
  *   GET /metrics  -> Prometheus text format: counters and gauges of the node (no data values, no ids of
  *                    enterprises; job ids and party ids only as label values).
- * Anything else is 404; methods other than GET/HEAD are 405.
+ * Anything else is 404; methods other than GET/HEAD are 405. With `console`, paths under /console/ are
+ * the web console's (console/server.ts: its own authentication, CSRF and CSP).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { FedscoreError } from '@fedscore/core';
 
 /** One metric sample: name, labels, value. */
@@ -30,6 +31,8 @@ export interface HttpEndpointOptions {
   readonly listen: string;
   readonly health: () => HealthReport;
   readonly metrics: () => readonly MetricSample[];
+  /** The console's handler (answers its own paths, returns false for others). */
+  readonly console?: ((req: IncomingMessage, res: ServerResponse) => boolean) & { close?: () => void };
 }
 
 function escapeLabel(v: string): string {
@@ -63,6 +66,7 @@ export async function startHttpEndpoint(options: HttpEndpointOptions): Promise<H
   const host = options.listen.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(options.listen.slice(i + 1));
   const server: Server = createServer((req, res) => {
+    if (options.console?.(req, res) === true) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -98,6 +102,7 @@ export async function startHttpEndpoint(options: HttpEndpointOptions): Promise<H
     port: typeof addr === 'object' && addr !== null ? addr.port : port,
     close: () =>
       new Promise<void>((resolve) => {
+        options.console?.close?.();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

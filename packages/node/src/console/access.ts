@@ -1,0 +1,73 @@
+/**
+ * Who sees what in the console. Every page and every object goes through one `ConsoleAccess`; an object
+ * out of the account's scope is answered exactly like one that does not exist (404), so guessing a URL
+ * tells a bank analyst nothing about another bank's jobs or models.
+ *
+ *   platform-operator  every page, every bank; submits jobs, promotes and retires models
+ *   bank-analyst       jobs whose guest (coordinator, label holder) is its bank; models whose guest party
+ *                      is its bank; indicators and samples of those jobs; audit entries where its bank is
+ *                      the actor or the data owner; consents granted to its bank. Submits jobs of its bank
+ *                      and promotes/retires its bank's models.
+ *   auditor            read-only: audit log (with chain verification), consent, usage, algorithms
+ */
+import type { AuditEntry } from '../audit/index.ts';
+import type { ConsentRecord } from '../consent/index.ts';
+import type { JobRecord } from '../jobs/job-store.ts';
+import type { ModelVersion } from '../registry/index.ts';
+import type { ConsoleAccount, ConsoleRole } from './accounts.ts';
+
+export const CONSOLE_PAGES = [
+  'jobs',
+  'models',
+  'indicators',
+  'samples',
+  'algorithms',
+  'audit',
+  'consent',
+  'usage',
+] as const;
+export type ConsolePage = (typeof CONSOLE_PAGES)[number];
+
+const PAGES_OF: Readonly<Record<ConsoleRole, readonly ConsolePage[]>> = {
+  'platform-operator': CONSOLE_PAGES,
+  'bank-analyst': ['jobs', 'models', 'indicators', 'samples', 'algorithms', 'audit', 'consent', 'usage'],
+  auditor: ['algorithms', 'audit', 'consent', 'usage'],
+};
+
+/** The bank a job belongs to: its guest (the label holder that coordinates it). */
+export function jobBank(job: JobRecord): string {
+  return job.spec.guest;
+}
+
+/** The bank a model belongs to: its guest party (the job's label holder). */
+export function modelBank(model: ModelVersion): string | undefined {
+  return model.parties.find((p) => p.role === 'guest')?.id;
+}
+
+export interface ConsoleAccess {
+  canOpen(account: ConsoleAccount, page: ConsolePage): boolean;
+  canSeeJob(account: ConsoleAccount, job: JobRecord): boolean;
+  canSeeModel(account: ConsoleAccount, model: ModelVersion): boolean;
+  canSeeAuditEntry(account: ConsoleAccount, entry: AuditEntry): boolean;
+  canSeeConsent(account: ConsoleAccount, consent: ConsentRecord): boolean;
+  /** Per-bank usage rows (a bank analyst sees its own bank's only). */
+  canSeeBank(account: ConsoleAccount, bank: string): boolean;
+  canSubmitJob(account: ConsoleAccount, guest: string): boolean;
+  canChangeModel(account: ConsoleAccount, model: ModelVersion): boolean;
+}
+
+const ownBank = (a: ConsoleAccount, bank: string | undefined): boolean =>
+  a.role === 'platform-operator' || (a.role === 'bank-analyst' && bank !== undefined && a.bank === bank);
+
+/** The roles of the issue (docs/console.md). */
+export const ROLE_ACCESS: ConsoleAccess = {
+  canOpen: (a, page) => PAGES_OF[a.role].includes(page),
+  canSeeJob: (a, job) => a.role !== 'auditor' && ownBank(a, jobBank(job)),
+  canSeeModel: (a, m) => a.role !== 'auditor' && ownBank(a, modelBank(m)),
+  canSeeAuditEntry: (a, e) =>
+    a.role !== 'bank-analyst' || (a.bank !== undefined && (e.actor === a.bank || e.dataOwner === a.bank)),
+  canSeeConsent: (a, c) => a.role !== 'bank-analyst' || c.grantee === a.bank,
+  canSeeBank: (a, bank) => a.role !== 'bank-analyst' || a.bank === bank,
+  canSubmitJob: (a, guest) => ownBank(a, guest),
+  canChangeModel: (a, m) => ownBank(a, modelBank(m)),
+};

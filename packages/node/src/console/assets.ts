@@ -1,0 +1,48 @@
+/**
+ * The console's only static files, served by the node itself from these strings (no CDN, no font, no
+ * third-party request; the Content-Security-Policy allows 'self' only). The script is progressive: every
+ * page works without it; on a job's page it follows the job live over server-sent events.
+ */
+
+export const CONSOLE_CSS = `:root{color-scheme:light;--fg:#1a1a1a;--muted:#4a4a4a;--line:#c8c8c8;--accent:#0b57d0;--ok:#146c2e;--bad:#b3261e}
+*{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,sans-serif;color:var(--fg);background:#fff}
+header{display:flex;gap:1rem;align-items:baseline;padding:.6rem 1rem;border-bottom:1px solid var(--line)}
+.brand{font-weight:600;color:var(--fg);text-decoration:none}.party{color:var(--muted)}
+nav{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;padding:.3rem 1rem;border-bottom:1px solid var(--line)}
+nav ul{display:flex;flex-wrap:wrap;gap:.9rem;list-style:none;margin:0;padding:0}
+a{color:var(--accent)}a:focus-visible,button:focus-visible,input:focus-visible,textarea:focus-visible,select:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+main{padding:1rem;max-width:80rem}h1{font-size:1.4rem;margin:.2rem 0 1rem}h2{font-size:1.15rem}
+table{border-collapse:collapse;margin:0 0 1.2rem;width:100%}caption{text-align:left;font-weight:600;padding:.3rem 0}
+th,td{border-bottom:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f2f2f2}
+code{font-size:.9em}.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}.facts dt{font-weight:600}.facts dd{margin:0}
+.status-done,.status-production,.ok{color:var(--ok)}.status-failed,.status-retired,.error{color:var(--bad)}
+form.login{display:grid;gap:.4rem;max-width:22rem}form.inline{display:inline-flex;gap:.4rem;align-items:center;margin:.3rem .6rem .3rem 0}
+input,textarea,select,button{font:inherit}button{padding:.3rem .8rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;cursor:pointer}
+.logout{display:flex;gap:.5rem;align-items:center}.logout span{color:var(--muted)}textarea{width:100%;font-family:monospace}
+.cards{list-style:none;padding:0;display:flex;gap:1rem;flex-wrap:wrap}.cards li{border:1px solid var(--line);padding:.8rem 1rem;border-radius:6px}
+`;
+
+export const CONSOLE_JS = `'use strict';
+(function () {
+  var job = document.getElementById('job');
+  if (!job || typeof EventSource === 'undefined') return;
+  var status = job.getAttribute('data-status');
+  if (status === 'done' || status === 'failed') return;
+  var source = new EventSource(location.pathname.replace(/\\/$/, '') + '/events');
+  source.addEventListener('job', function (ev) {
+    var j = JSON.parse(ev.data);
+    var s = document.getElementById('job-status');
+    var st = document.getElementById('job-stage');
+    if (s) { s.textContent = j.status; s.className = 'status status-' + j.status; }
+    if (st) { st.textContent = (j.stage || '-') + ' (attempt ' + j.attempt + ')'; }
+    job.setAttribute('data-status', j.status);
+    if (j.status === 'done' || j.status === 'failed') { source.close(); location.reload(); }
+  });
+  // The stream ends (server restart, its 5-minute limit): reload, which also checks the session.
+  source.onerror = function () { source.close(); setTimeout(function () { location.reload(); }, 5000); };
+})();
+`;
+
+/** The tab icon (so that the browser does not ask the node for /favicon.ico). */
+export const CONSOLE_ICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#0b57d0"/><path d="M4 12V4h7M4 8h5" stroke="#fff" stroke-width="2" fill="none"/></svg>';

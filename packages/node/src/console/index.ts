@@ -1,0 +1,27 @@
+export type { ConsoleAccess, ConsolePage } from './access.ts';
+export { CONSOLE_PAGES, jobBank, modelBank, ROLE_ACCESS } from './access.ts';
+export type {
+  ConsoleAccount,
+  ConsoleAccountsOptions,
+  ConsoleRole,
+  ConsoleSession,
+  LoginResult,
+  ScryptCost,
+} from './accounts.ts';
+export {
+  CONSOLE_MIGRATIONS,
+  CONSOLE_ROLES,
+  ConsoleAccounts,
+  DEFAULT_SCRYPT_COST,
+  hashPassword,
+  verifyPassword,
+} from './accounts.ts';
+export type { ConsoleSource, DatasetProfile, ScoringUsage } from './pages.ts';
+export type { ConsoleHandler, ConsoleOptions } from './server.ts';
+export {
+  CONTENT_SECURITY_POLICY,
+  createConsoleHandler,
+  LOGIN_COOKIE,
+  SESSION_COOKIE,
+} from './server.ts';
+export { profileDatasets, scoringUsage } from './usage.ts';

@@ -1,0 +1,621 @@
+/**
+ * The console's pages, rendered on the server from the node's store APIs (jobs, model registry, audit log,
+ * consent registry). What a page shows is a projection chosen field by field: ids, party ids, statuses,
+ * counts, fingerprints, IVs and model metrics -- never a checkpoint's rows, a model's weights or artifact,
+ * a feature value, a label or a score. Job event details and job errors are shown only as codes and
+ * whitelisted `key=value` pairs (docs/console.md; the leak attack test searches every served byte).
+ */
+import type { AuditEntry, AuditLog, AuditReconciliation } from '../audit/index.ts';
+import type { ConsentRegistry } from '../consent/index.ts';
+import type { JobRecord, JobStore } from '../jobs/job-store.ts';
+import type { BinningCheckpoint, PsiCheckpoint } from '../jobs/stages.ts';
+import type { ModelRegistry, ModelVersion } from '../registry/index.ts';
+import { type ConsoleAccess, type ConsolePage, jobBank, modelBank } from './access.ts';
+import type { ConsoleAccount } from './accounts.ts';
+import { ALGORITHMS } from './algorithms.ts';
+import { type Html, html, num, table, time } from './html.ts';
+
+/** The node's parts a console reads. */
+export interface ConsoleSource {
+  readonly party: string;
+  /** The node's configured peers (the job form's example hosts). */
+  readonly peers?: readonly string[];
+  readonly jobs: JobStore;
+  readonly models: ModelRegistry;
+  readonly audit: AuditLog;
+  readonly consents: ConsentRegistry;
+  /** Audit entries the operator acknowledged as broken (config `audit.acknowledgedBreaks`). */
+  readonly acknowledgedBreaks?: readonly number[];
+  /**
+   * Online scoring against the quota (government nodes with `scoring.serve`): per bank, requests admitted
+   * in the quota window, enterprises scored, and enterprises whose quota is used up.
+   */
+  readonly scoringUsage?: () => readonly ScoringUsage[];
+  /** This node's own datasets (config `data`), profiled: feature names, types and coverage. */
+  readonly datasetProfiles?: () => Promise<readonly DatasetProfile[]>;
+  /** Record a job on this node (`PartyNode.submit`); absent: the console cannot submit. */
+  readonly submit?: (spec: unknown) => JobRecord;
+}
+
+/** One of this node's datasets, profiled for the indicator catalogue: counts and shares only. */
+export interface DatasetProfile {
+  readonly dataset: string;
+  readonly rows: number;
+  readonly columns: readonly {
+    readonly name: string;
+    readonly type: 'numeric' | 'categorical';
+    /** Share of rows with a value (1 - missing rate). */
+    readonly coverage: number;
+  }[];
+}
+
+export interface ScoringUsage {
+  readonly bank: string;
+  readonly requests: number;
+  readonly enterprises: number;
+  readonly atQuota: number;
+  /** The quota: requests per enterprise and window. */
+  readonly quota: number;
+  readonly windowSeconds: number;
+}
+
+export interface PageContext {
+  readonly account: ConsoleAccount;
+  readonly csrf: string;
+  readonly access: ConsoleAccess;
+  readonly source: ConsoleSource;
+  readonly query: URLSearchParams;
+}
+
+export const BASE = '/console';
+
+const STAGE_ORDER = ['psi', 'binning', 'train', 'evaluate', 'publish'] as const;
+const DETAIL_KEYS = new Set(['coordinator', 'by', 'code', 'epoch']);
+const TOKEN = /^[a-z][a-z0-9_-]{0,62}$/;
+
+/** A job event's detail if it is only codes, party ids and epoch numbers; else withheld. */
+export function safeDetail(detail: string | null): string {
+  if (detail === null || detail === '') return '';
+  if (TOKEN.test(detail)) return detail;
+  const pairs = detail.split(' ');
+  const ok = pairs.every((p) => {
+    const [k, v, ...rest] = p.split('=');
+    if (rest.length > 0 || k === undefined || v === undefined || !DETAIL_KEYS.has(k)) return false;
+    return k === 'epoch' ? /^\d{1,6}$/.test(v) : TOKEN.test(v);
+  });
+  return ok ? detail : '(withheld)';
+}
+
+function csrfField(ctx: PageContext): Html {
+  return html`<input type="hidden" name="csrf" value="${ctx.csrf}">`;
+}
+
+export function layout(title: string, body: Html, ctx?: PageContext): string {
+  const nav =
+    ctx === undefined
+      ? html``
+      : html`<nav aria-label="Console pages"><ul>${(
+          [
+            ['jobs', 'Jobs'],
+            ['models', 'Models'],
+            ['indicators', 'Indicators'],
+            ['samples', 'Samples'],
+            ['algorithms', 'Algorithms'],
+            ['audit', 'Audit'],
+            ['consent', 'Consent'],
+            ['usage', 'Usage'],
+          ] as [ConsolePage, string][]
+        )
+          .filter(([p]) => ctx.access.canOpen(ctx.account, p))
+          .map(
+            ([p, label]) => html`<li><a href="${BASE}/${p}">${label}</a></li>`,
+          )}</ul><form method="post" action="${BASE}/logout" class="logout">${csrfField(ctx)}<span>${ctx.account.username} (${ctx.account.role}${ctx.account.bank === undefined ? '' : `, ${ctx.account.bank}`})</span> <button type="submit">Log out</button></form></nav>`;
+  return `<!doctype html>${
+    html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} - fedscore console</title><link rel="icon" href="${BASE}/static/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="${BASE}/static/console.css"><script src="${BASE}/static/console.js" defer></script></head><body><header><a class="brand" href="${BASE}/">fedscore data-model lab</a>${
+      ctx === undefined ? '' : html` <span class="party">node ${ctx.source.party}</span>`
+    }</header>${nav}<main id="main"><h1>${title}</h1>${body}</main></body></html>`.text
+  }`;
+}
+
+export function loginPage(token: string, message?: string): string {
+  return layout(
+    'Log in',
+    html`${message === undefined ? '' : html`<p class="error" role="alert">${message}</p>`}<form method="post" action="${BASE}/login" class="login"><input type="hidden" name="csrf" value="${token}"><label for="username">Username</label><input id="username" name="username" autocomplete="username" required maxlength="64"><label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"><button type="submit">Log in</button></form>`,
+  );
+}
+
+export function homePage(ctx: PageContext): Html {
+  const jobs = ctx.source.jobs.list().filter((j) => ctx.access.canSeeJob(ctx.account, j));
+  const models = ctx.source.models.list().filter((m) => ctx.access.canSeeModel(ctx.account, m));
+  const running = jobs.filter((j) => j.status === 'running').length;
+  return html`<ul class="cards">${
+    ctx.access.canOpen(ctx.account, 'jobs')
+      ? html`<li><a href="${BASE}/jobs">${jobs.length} jobs</a> (${running} running)</li><li><a href="${BASE}/models">${models.length} model versions</a></li>`
+      : ''
+  }<li><a href="${BASE}/audit">Audit log</a>: ${ctx.source.audit.head().entries} entries</li></ul>`;
+}
+
+function jobRow(j: JobRecord): Html[] {
+  return [
+    html`<a href="${BASE}/jobs/${encodeURIComponent(j.id)}">${j.id}</a>`,
+    html`${jobBank(j)}`,
+    html`${j.spec.hosts.join(', ')}`,
+    html`<span class="status status-${j.status}">${j.status}</span>`,
+    html`${j.stage ?? '-'}`,
+    html`${j.attempt}`,
+    html`${time(j.createdAt)}`,
+  ];
+}
+
+function exampleSpec(party: string, peers: readonly string[]): unknown {
+  const host = peers[0] ?? 'government';
+  return { guest: party, hosts: [host], data: { [party]: 'loans', [host]: 'credit' } };
+}
+
+export function jobsPage(ctx: PageContext): Html {
+  const jobs = ctx.source.jobs
+    .list()
+    .filter((j) => ctx.access.canSeeJob(ctx.account, j))
+    .reverse();
+  const submit =
+    ctx.source.submit === undefined
+      ? html``
+      : html`<section aria-labelledby="submit-h"><h2 id="submit-h">Submit a job</h2><form method="post" action="${BASE}/jobs">${csrfField(ctx)}<label for="spec">Job spec (JSON, validated like the YAML spec; guest: ${ctx.source.party})</label><textarea id="spec" name="spec" rows="8" cols="70" required>${JSON.stringify(
+          exampleSpec(ctx.source.party, ctx.source.peers ?? []),
+          null,
+          2,
+        )}</textarea><button type="submit">Submit</button></form></section>`;
+  return html`${table(
+    'Jobs',
+    ['Job', 'Bank (guest)', 'Hosts', 'Status', 'Stage', 'Attempt', 'Created'],
+    jobs.map(jobRow),
+  )}${submit}`;
+}
+
+export function jobPage(ctx: PageContext, job: JobRecord): Html {
+  const s = job.spec;
+  const stages = STAGE_ORDER.map((stage) => {
+    const done = ctx.source.jobs.checkpoint(job.id, stage) !== undefined;
+    const state = done ? 'done' : job.stage === stage ? job.status : 'waiting';
+    return [html`${stage}`, html`<span class="status status-${state}">${state}</span>`];
+  });
+  const events = ctx.source.jobs
+    .events(job.id)
+    .map((e) => [
+      html`${e.seq}`,
+      html`${time(e.time)}`,
+      html`${e.kind}`,
+      html`${e.stage ?? ''}`,
+      html`${e.attempt ?? ''}`,
+      html`${safeDetail(e.detail)}`,
+    ]);
+  const evaluate = ctx.source.jobs.checkpoint<{ testRows?: number; auc?: number; ks?: number }>(
+    job.id,
+    'evaluate',
+  )?.output;
+  const published = ctx.source.jobs.checkpoint<{ model?: string }>(job.id, 'publish')?.output;
+  return html`<dl class="facts" id="job" data-job="${job.id}" data-status="${job.status}"><dt>Status</dt><dd><span id="job-status" class="status status-${job.status}">${job.status}</span></dd><dt>Stage</dt><dd id="job-stage">${job.stage ?? '-'} (attempt ${job.attempt})</dd><dt>Bank (guest)</dt><dd>${s.guest}</dd><dt>Hosts</dt><dd>${s.hosts.join(', ')}</dd><dt>Arbiter</dt><dd>${s.arbiter ?? 'none (two-party)'}</dd><dt>Datasets</dt><dd>${Object.entries(
+    s.data,
+  )
+    .map(([p, d]) => `${p}: ${d}`)
+    .join(
+      '; ',
+    )}</dd><dt>Binning</dt><dd>${s.binning.enabled ? `${s.binning.method}, ${s.binning.bins} bins, min IV ${s.binning.minIv}, ${s.binning.scheme}` : 'off'}</dd><dt>Training</dt><dd>${s.train.scheme}, at most ${s.train.maxEpochs} epochs</dd>${
+    job.error === undefined ? '' : html`<dt>Failure</dt><dd class="error">${job.error.code}</dd>`
+  }${
+    evaluate === undefined
+      ? ''
+      : html`<dt>Evaluation</dt><dd>${evaluate.testRows ?? '-'} test rows, AUC ${num(evaluate.auc)}, KS ${num(evaluate.ks)}</dd>`
+  }${
+    published?.model === undefined
+      ? ''
+      : html`<dt>Model</dt><dd><a href="${BASE}/models/${encodeURIComponent(published.model)}">${published.model}</a></dd>`
+  }</dl>${table('Stages', ['Stage', 'State'], stages)}${table(
+    'Events',
+    ['#', 'Time', 'Event', 'Stage', 'Attempt', 'Detail'],
+    events,
+  )}`;
+}
+
+export function modelsPage(ctx: PageContext): Html {
+  const models = ctx.source.models.list().filter((m) => ctx.access.canSeeModel(ctx.account, m));
+  const rows = models.map((m) => [
+    html`<a href="${BASE}/models/${encodeURIComponent(m.ref)}">${m.ref}</a>`,
+    html`${modelBank(m) ?? '-'}`,
+    html`${m.algorithm}`,
+    html`<span class="status status-${m.status}">${m.status}</span>`,
+    html`${num(m.metrics['auc'])}`,
+    html`${num(m.metrics['ks'])}`,
+    html`${m.lineage.job ?? '-'}`,
+    html`${time(m.createdAt)}`,
+  ]);
+  const compare =
+    models.length < 2
+      ? html``
+      : html`<form method="get" action="${BASE}/models/compare" class="inline"><label for="a">Compare</label><select id="a" name="a">${models.map(
+          (m) => html`<option>${m.ref}</option>`,
+        )}</select><label for="b">with</label><select id="b" name="b">${models.map(
+          (m) => html`<option>${m.ref}</option>`,
+        )}</select><button type="submit">Compare</button></form>`;
+  return html`${table('Model registry', ['Version', 'Bank', 'Algorithm', 'Status', 'AUC', 'KS', 'Job', 'Registered'], rows)}${compare}`;
+}
+
+export function modelPage(ctx: PageContext, m: ModelVersion): Html {
+  const change = ctx.access.canChangeModel(ctx.account, m);
+  const action = (verb: 'promote' | 'retire', label: string): Html =>
+    html`<form method="post" action="${BASE}/models/${encodeURIComponent(m.ref)}/${verb}" class="inline">${csrfField(ctx)}<button type="submit">${label}</button></form>`;
+  const history = ctx.source.models
+    .history(m.ref)
+    .map((e) => [
+      html`${time(e.at)}`,
+      html`${e.action}`,
+      html`${e.from ?? ''}`,
+      html`${e.to}`,
+      html`${e.actor}`,
+    ]);
+  const selection = m.lineage.selection;
+  return html`<dl class="facts"><dt>Status</dt><dd><span class="status status-${m.status}">${m.status}</span></dd><dt>Algorithm</dt><dd>${m.algorithm}</dd><dt>Model id</dt><dd>${m.modelId}</dd><dt>Job</dt><dd>${m.lineage.job ?? '-'}</dd><dt>Parent</dt><dd>${m.lineage.parent ?? '-'}</dd><dt>Parties</dt><dd>${m.parties
+    .map((p) => `${p.id} (${p.role}, ${p.featureNames?.length ?? 0} features)`)
+    .join('; ')}</dd></dl>${
+    change && m.status !== 'retired'
+      ? html`<div class="actions">${m.status !== 'production' ? action('promote', 'Promote to production') : ''}${action('retire', 'Retire')}</div>`
+      : ''
+  }${table(
+    'Metrics',
+    ['Metric', 'Value'],
+    Object.entries(m.metrics).map(([k, v]) => [html`${k}`, html`${num(v)}`]),
+  )}${table(
+    'Parameters',
+    ['Parameter', 'Value'],
+    Object.entries(m.parameters).map(([k, v]) => [html`${k}`, html`${String(v)}`]),
+  )}${table(
+    'Data fingerprints',
+    ['Party', 'Fingerprint (SHA-256 of the enterprise set)'],
+    Object.entries(m.dataFingerprints).map(([k, v]) => [html`${k}`, html`<code>${v}</code>`]),
+  )}${
+    selection === undefined
+      ? ''
+      : table(
+          'Feature selection (IV)',
+          ['Party', 'Feature', 'IV', 'Kept'],
+          [
+            ...selection.selected.map((s) => [
+              html`${s.party}`,
+              html`${s.name}`,
+              html`${num(s.iv)}`,
+              html`yes`,
+            ]),
+            ...selection.dropped.map((s) => [
+              html`${s.party}`,
+              html`${s.name}`,
+              html`${num(s.iv)}`,
+              html`no (${s.reason})`,
+            ]),
+          ],
+        )
+  }${table('History', ['Time', 'Action', 'From', 'To', 'Actor'], history)}`;
+}
+
+export function comparePage(ctx: PageContext, a: ModelVersion, b: ModelVersion): Html {
+  const c = ctx.source.models.compare(a.ref, b.ref);
+  return html`${table(
+    `Metrics: ${a.ref} vs ${b.ref}`,
+    ['Metric', a.ref, b.ref],
+    c.metrics.map((m) => [html`${m.name}`, html`${num(m.a)}`, html`${num(m.b)}`]),
+  )}${table(
+    'Parameters',
+    ['Parameter', a.ref, b.ref],
+    c.parameters.map((p) => [html`${p.name}`, html`${String(p.a ?? '-')}`, html`${String(p.b ?? '-')}`]),
+  )}<p>Features only in ${a.ref}: ${c.features.onlyA.join(', ') || 'none'}. Only in ${b.ref}: ${
+    c.features.onlyB.join(', ') || 'none'
+  }. Same parties: ${c.sameParties ? 'yes' : 'no'}. Same data: ${c.sameData.join(', ') || 'none'}; different data: ${
+    c.differentData.join(', ') || 'none'
+  }.</p>`;
+}
+
+interface IndicatorRow {
+  party: string;
+  feature: string;
+  bank: string;
+  job: string;
+  iv: number;
+  kept: string;
+}
+
+export function indicatorsPage(ctx: PageContext, profiles: readonly DatasetProfile[] = []): Html {
+  const rows: IndicatorRow[] = [];
+  const seen = new Set<string>();
+  const add = (bank: string, job: string, b: BinningCheckpoint['lineage']): void => {
+    if (b === undefined) return;
+    for (const s of b.selected)
+      rows.push({ party: s.party, feature: s.name, bank, job, iv: s.iv, kept: 'kept' });
+    for (const s of b.dropped)
+      rows.push({ party: s.party, feature: s.name, bank, job, iv: s.iv, kept: s.reason });
+  };
+  for (const j of ctx.source.jobs.list()) {
+    if (!ctx.access.canSeeJob(ctx.account, j)) continue;
+    const lineage = ctx.source.jobs.checkpoint<BinningCheckpoint>(j.id, 'binning')?.output.lineage;
+    if (lineage !== undefined) {
+      seen.add(j.id);
+      add(jobBank(j), j.id, lineage);
+    }
+  }
+  for (const m of ctx.source.models.list()) {
+    if (!ctx.access.canSeeModel(ctx.account, m)) continue;
+    const job = m.lineage.job ?? m.ref;
+    if (seen.has(job)) continue;
+    seen.add(job);
+    add(modelBank(m) ?? '-', job, m.lineage.selection);
+  }
+  rows.sort((x, y) => x.party.localeCompare(y.party) || x.feature.localeCompare(y.feature) || y.iv - x.iv);
+  return html`<p>Each party's features as published in jobs' WOE binning: owner, and per bank the information value computed in its jobs (Siddiqi's bands: &lt;0.02 useless, 0.02-0.1 weak, 0.1-0.3 medium, &gt;0.3 strong). No feature value, bin edge or per-bin count is shown.</p>${table(
+    'Indicator catalogue',
+    ['Owner', 'Feature', 'Bank', 'Job', 'IV', 'Selection'],
+    rows.map((r) => [
+      html`${r.party}`,
+      html`${r.feature}`,
+      html`${r.bank}`,
+      html`${r.job}`,
+      html`${num(r.iv)}`,
+      html`${r.kept}`,
+    ]),
+  )}${
+    profiles.length === 0
+      ? ''
+      : table(
+          `This node's features (${ctx.source.party})`,
+          ['Owner', 'Dataset', 'Feature', 'Type', 'Coverage', 'Missing', 'Rows'],
+          profiles.flatMap((p) =>
+            p.columns.map((c) => [
+              html`${ctx.source.party}`,
+              html`${p.dataset}`,
+              html`${c.name}`,
+              html`${c.type}`,
+              html`${(c.coverage * 100).toFixed(1)} %`,
+              html`${((1 - c.coverage) * 100).toFixed(1)} %`,
+              html`${p.rows}`,
+            ]),
+          ),
+        )
+  }`;
+}
+
+export function samplesPage(ctx: PageContext): Html {
+  const rows: Html[][] = [];
+  for (const j of ctx.source.jobs.list()) {
+    if (!ctx.access.canSeeJob(ctx.account, j)) continue;
+    const psi = ctx.source.jobs.checkpoint<PsiCheckpoint>(j.id, 'psi')?.output;
+    const uses = [...ctx.source.audit.entries({ job: j.id, kind: 'data_use' })].filter(
+      (e) => e.details?.['stage'] === 'psi' || e.details?.['stage'] === undefined,
+    );
+    const fingerprint = uses.find((e) => e.enterpriseFingerprint !== undefined);
+    for (const [owner, c] of Object.entries(psi?.consent ?? {})) {
+      rows.push([
+        html`<a href="${BASE}/jobs/${encodeURIComponent(j.id)}">${j.id}</a>`,
+        html`${jobBank(j)}`,
+        html`${owner}`,
+        html`${c.aligned}`,
+        html`${c.enforced ? 'enforced' : 'not required'}`,
+        html`${psi?.consentedSet === undefined ? '-' : `${psi.consentedSet.excludedTotal} of ${psi.consentedSet.offered + psi.consentedSet.excludedTotal}`}`,
+        html`<code>${(fingerprint?.enterpriseFingerprint ?? '-').slice(0, 16)}</code>`,
+      ]);
+    }
+    if (psi !== undefined && Object.keys(psi.consent ?? {}).length === 0) {
+      rows.push([
+        html`<a href="${BASE}/jobs/${encodeURIComponent(j.id)}">${j.id}</a>`,
+        html`${jobBank(j)}`,
+        html`-`,
+        html`${psi.rows.length}`,
+        html`-`,
+        html`${psi.consentedSet === undefined ? '-' : psi.consentedSet.excludedTotal}`,
+        html`<code>${(fingerprint?.enterpriseFingerprint ?? '-').slice(0, 16)}</code>`,
+      ]);
+    }
+  }
+  return html`<p>Aligned enterprise sets per job: how many enterprises PSI aligned, whether the data owner enforced consent, how many of its enterprises its consent check excluded, and the fingerprint (SHA-256) of the set recorded in the audit log. Enterprise ids are not listed.</p>${table(
+    'Aligned samples',
+    ['Job', 'Bank', 'Data owner', 'Aligned', 'Consent', 'Excluded by consent', 'Set fingerprint'],
+    rows,
+  )}`;
+}
+
+export function algorithmsPage(): Html {
+  return html`${ALGORITHMS.map(
+    (a) =>
+      html`<section class="algorithm"><h2>${a.name}</h2><p>Stage: ${a.stage}. Source: ${a.source}. Full statement: <code>${a.doc}</code>.</p>${table(
+        'Parameters',
+        ['Parameter', 'Default'],
+        a.parameters.map(([k, v]) => [html`${k}`, html`${v}`]),
+      )}${table(
+        'Who learns what',
+        ['Party', 'Learns', 'Never learns'],
+        a.learns.map(([p, l, n]) => [html`${p}`, html`${l}`, html`${n}`]),
+      )}</section>`,
+  )}`;
+}
+
+function auditRow(e: AuditEntry): Html[] {
+  const details = Object.entries(e.details ?? {})
+    .filter(([, v]) => typeof v !== 'string' || v.length <= 80)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
+  return [
+    html`${e.seq}`,
+    html`${time(e.at)}`,
+    html`${e.kind}`,
+    html`${e.actor}`,
+    html`${e.dataOwner ?? ''}`,
+    html`${e.purpose ?? ''}`,
+    html`${e.job ?? ''}`,
+    html`${e.enterpriseCount ?? ''}`,
+    html`${details}`,
+  ];
+}
+
+export function auditPage(ctx: PageContext): Html {
+  const v = ctx.source.audit.verify({ acknowledged: ctx.source.acknowledgedBreaks ?? [] });
+  const verdict = v.ok
+    ? html`<p class="ok" id="chain" data-ok="true">Hash chain verified: ${v.entries} entries, head <code>${v.head.slice(0, 16)}</code>${
+        (v.acknowledged ?? []).length > 0 ? html` (acknowledged breaks at ${v.acknowledged!.join(', ')})` : ''
+      }.</p>`
+    : html`<p class="error" id="chain" data-ok="false" role="alert">The audit log's hash chain is broken at entry ${v.firstBad!.seq} (${v.firstBad!.reason}): the log was altered after it was written. Examine it with <code>fedscore audit verify</code>.</p>`;
+  let entries: AuditEntry[] = [];
+  let unreadable = false;
+  try {
+    const kind = ctx.query.get('kind');
+    entries = [
+      ...ctx.source.audit.entries(kind !== null && kind !== '' ? { kind: kind as AuditEntry['kind'] } : {}),
+    ]
+      .filter((e) => ctx.access.canSeeAuditEntry(ctx.account, e))
+      .slice(-200)
+      .reverse();
+  } catch {
+    unreadable = true;
+  }
+  return html`${verdict}${
+    unreadable ? html`<p class="error">Some entries do not decode; the list is withheld.</p>` : ''
+  }${table('Audit log (newest 200)', ['#', 'Time', 'Kind', 'Actor', 'Data owner', 'Purpose', 'Job', 'Enterprises', 'Details'], entries.map(auditRow))}<p><a href="${BASE}/audit/reconcile">Reconcile a bank's exported log</a> with this node's (as <code>fedscore audit reconcile</code> does; docs/governance.md).</p>`;
+}
+
+export function consentPage(ctx: PageContext): Html {
+  const now = Date.now();
+  const records = ctx.source.consents.list().filter((c) => ctx.access.canSeeConsent(ctx.account, c));
+  const byGrantee = new Map<string, Record<string, number>>();
+  for (const c of records) {
+    const status = ctx.source.consents.status(c, now);
+    const g = byGrantee.get(c.grantee) ?? {};
+    g[status] = (g[status] ?? 0) + 1;
+    byGrantee.set(c.grantee, g);
+  }
+  return html`${table(
+    'Consents by grantee',
+    ['Grantee', 'Valid', 'Expired', 'Revoked', 'Not yet valid'],
+    [...byGrantee].map(([g, s]) => [
+      html`${g}`,
+      html`${s['valid'] ?? 0}`,
+      html`${s['expired'] ?? 0}`,
+      html`${s['revoked'] ?? 0}`,
+      html`${s['not_yet_valid'] ?? 0}`,
+    ]),
+  )}${table(
+    'Consent records (newest 200)',
+    ['Id', 'Enterprise', 'Grantee', 'Purpose', 'Scope', 'Expires', 'Status'],
+    records
+      .slice(-200)
+      .reverse()
+      .map((c) => [
+        html`${c.id}`,
+        html`${c.enterprise}`,
+        html`${c.grantee}`,
+        html`${c.purpose}`,
+        html`${c.scope.join(', ')}`,
+        html`${time(c.expiresAt)}`,
+        html`${ctx.source.consents.status(c, now)}`,
+      ]),
+  )}`;
+}
+
+export function usagePage(ctx: PageContext): Html {
+  const usage = new Map<
+    string,
+    { uses: number; enterprises: number; refused: number; purposes: Set<string> }
+  >();
+  const of = (bank: string) => {
+    let u = usage.get(bank);
+    if (u === undefined) {
+      u = { uses: 0, enterprises: 0, refused: 0, purposes: new Set() };
+      usage.set(bank, u);
+    }
+    return u;
+  };
+  try {
+    for (const e of ctx.source.audit.entries()) {
+      if (e.kind === 'data_use' && e.dataOwner !== undefined && e.dataOwner !== e.actor) {
+        if (!ctx.access.canSeeBank(ctx.account, e.actor)) continue;
+        const u = of(e.actor);
+        u.uses++;
+        u.enterprises += e.enterpriseCount ?? 0;
+        if (e.purpose !== undefined) u.purposes.add(e.purpose);
+      } else if (e.kind === 'access_refused' || e.kind === 'job_refused') {
+        if (!ctx.access.canSeeBank(ctx.account, e.actor)) continue;
+        of(e.actor).refused++;
+      }
+    }
+  } catch {
+    return html`<p class="error">The audit log does not decode; see the Audit page.</p>`;
+  }
+  return html`<p>Lawful-use monitoring: per bank, the uses of another party's data recorded in this node's audit log (one entry per job stage or scoring request), the enterprises they covered, and the requests refused by policy, consent or quota.</p>${table(
+    'Usage by bank',
+    ['Bank', 'Data uses', 'Enterprise-uses', 'Purposes', 'Refused'],
+    [...usage].map(([bank, u]) => [
+      html`${bank}`,
+      html`${u.uses}`,
+      html`${u.enterprises}`,
+      html`${[...u.purposes].join(', ')}`,
+      html`${u.refused}`,
+    ]),
+  )}${
+    ctx.source.scoringUsage === undefined
+      ? ''
+      : table(
+          'Online scoring against the quota (current window)',
+          ['Bank', 'Requests', 'Enterprises scored', 'Enterprises at quota', 'Quota'],
+          ctx.source
+            .scoringUsage()
+            .filter((u) => ctx.access.canSeeBank(ctx.account, u.bank))
+            .map((u) => [
+              html`${u.bank}`,
+              html`${u.requests}`,
+              html`${u.enterprises}`,
+              html`${u.atQuota}`,
+              html`${u.quota} per enterprise per ${Math.round(u.windowSeconds / 86_400)} days`,
+            ]),
+        )
+  }`;
+}
+
+export function reconcileForm(ctx: PageContext, message?: string): Html {
+  const banks = (ctx.source.peers ?? []).filter((p) => ctx.access.canSeeBank(ctx.account, p));
+  return html`${message === undefined ? '' : html`<p class="error" role="alert">${message}</p>`}<p>Paste the log a bank exported with <code>fedscore audit export</code> (JSON lines, the whole log: its hash chain is verified first). Its claimed uses of this node's data (${ctx.source.party}) are matched with this node's own entries by job and purpose, and must agree on the enterprise-set fingerprint and count.</p><form method="post" action="${BASE}/audit/reconcile">${csrfField(ctx)}<label for="user">Bank</label><select id="user" name="user">${banks.map(
+    (b) => html`<option>${b}</option>`,
+  )}</select><label for="claims">Exported log (JSON lines)</label><textarea id="claims" name="claims" rows="10" cols="70" required></textarea><button type="submit">Reconcile</button></form>`;
+}
+
+export function reconcileResult(ctx: PageContext, user: string, r: AuditReconciliation): Html {
+  const uses = (
+    caption: string,
+    list: readonly { job: string; purpose: string; seq: number; enterpriseCount?: number }[],
+  ) =>
+    table(
+      caption,
+      ['Job', 'Purpose', 'Entry', 'Enterprises'],
+      list.map((u) => [
+        html`${u.job}`,
+        html`${u.purpose}`,
+        html`${u.seq}`,
+        html`${u.enterpriseCount ?? '-'}`,
+      ]),
+    );
+  const chain = r.claimedChain;
+  return html`<p id="reconcile" data-ok="${String(r.ok)}" class="${r.ok ? 'ok' : 'error'}" role="${r.ok ? 'status' : 'alert'}">${
+    r.ok
+      ? `${user}'s log agrees with ${ctx.source.party}'s: ${r.matched} uses matched.`
+      : `${user}'s log does not agree with ${ctx.source.party}'s.`
+  }</p><p>${user}'s hash chain: ${
+    chain.ok
+      ? `verified (${chain.entries} entries)`
+      : `broken at entry ${chain.firstBad?.seq ?? '?'} (${chain.firstBad?.reason ?? ''})`
+  }. Matched uses: ${r.matched}.</p>${uses('Uses this node served that the bank does not claim (hidden)', r.unclaimed)}${uses(
+    'Uses the bank claims that this node never served',
+    r.unknownToOwner,
+  )}${table(
+    'Same job and purpose, different enterprise sets',
+    ['Job', 'Purpose', 'Enterprises here', 'Enterprises claimed'],
+    r.mismatched.map((m) => [
+      html`${m.owner.job}`,
+      html`${m.owner.purpose}`,
+      html`${m.owner.enterpriseCount ?? '-'}`,
+      html`${m.claimed.enterpriseCount ?? '-'}`,
+    ]),
+  )}<p><a href="${BASE}/audit/reconcile">Reconcile another log</a></p>`;
+}

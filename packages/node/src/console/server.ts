@@ -1,0 +1,556 @@
+/**
+ * The console's HTTP handler, mounted under /console/ on the node's `http` endpoint (server/http.ts).
+ * Plain `node:http` and server-rendered HTML, like the scoring API: a dozen routes need no framework,
+ * and the page needs no client bundle (one progressive script for live job status).
+ *
+ * Every response carries a strict Content-Security-Policy (`default-src 'none'`, scripts, styles and
+ * connections from 'self' only, no inline script or style, `frame-ancestors 'none'`, `form-action 'self'`)
+ * and `no-store`, `nosniff`, `Referrer-Policy: same-origin`, `X-Frame-Options: DENY`, COOP/CORP same-origin.
+ *
+ * Authentication: local accounts (accounts.ts). The session cookie `__Host-fedscore-session` is HttpOnly,
+ * Secure, SameSite=Strict, Path=/ (a browser keeps Secure cookies over plain HTTP only on loopback: off
+ * loopback, put the endpoint behind TLS). A request without a live session gets 303 to the login page
+ * (GET) or 401 (anything else).
+ *
+ * CSRF: every POST must carry the session's CSRF token in its form body (synchronizer token, compared in
+ * constant time) and, when the browser sends them, an `Origin` equal to the request's own origin and a
+ * `Sec-Fetch-Site` of same-origin; the login form carries a pre-session token bound to a short-lived
+ * `__Host-fedscore-login` cookie (no login CSRF). SameSite=Strict is a second layer, not the defence.
+ *
+ * Login throttling: per account, `maxFailedLogins` failures lock it for `lockoutSeconds`; per remote
+ * address, at most `loginsPerMinute` attempts a minute (429 beyond). Refused logins go to the node's
+ * refusal window (one audit entry per source and window, never a row per attempt).
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isFedscoreError, type Logger, noopLogger } from '@fedscore/core';
+import {
+  type AuditEntry,
+  type AuditReconciliation,
+  reconcileAuditLogs,
+  type UnauthenticatedRefusal,
+} from '../audit/index.ts';
+import { type ConsoleAccess, type ConsolePage, ROLE_ACCESS } from './access.ts';
+import type { ConsoleAccounts, ConsoleSession } from './accounts.ts';
+import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS } from './assets.ts';
+import { html } from './html.ts';
+import {
+  algorithmsPage,
+  auditPage,
+  BASE,
+  type ConsoleSource,
+  comparePage,
+  consentPage,
+  homePage,
+  indicatorsPage,
+  jobPage,
+  jobsPage,
+  layout,
+  loginPage,
+  modelPage,
+  modelsPage,
+  type PageContext,
+  reconcileForm,
+  reconcileResult,
+  samplesPage,
+  usagePage,
+} from './pages.ts';
+
+export const SESSION_COOKIE = '__Host-fedscore-session';
+export const LOGIN_COOKIE = '__Host-fedscore-login';
+
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+  "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': CONTENT_SECURITY_POLICY,
+  'x-content-type-options': 'nosniff',
+  // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` on form posts, which
+  // the origin check must refuse.
+  'referrer-policy': 'same-origin',
+  'x-frame-options': 'DENY',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
+  'cache-control': 'no-store',
+};
+
+const MAX_FORM_BYTES = 64 * 1024;
+/** Longest life of one live job stream. */
+const MAX_STREAM_MS = 5 * 60_000;
+/** A pasted audit log for reconciliation. */
+const MAX_RECONCILE_BYTES = 16 * 1024 * 1024;
+
+export interface ConsoleOptions {
+  readonly source: ConsoleSource;
+  readonly accounts: ConsoleAccounts;
+  /** Who sees what (default: the roles of docs/console.md). */
+  readonly access?: ConsoleAccess;
+  /** Login attempts per remote address and minute. Default 20. */
+  readonly loginsPerMinute?: number;
+  /** Refused logins (the node passes its refusal window). */
+  readonly onRefused?: (r: UnauthenticatedRefusal) => void;
+  /** Seconds between live job updates (server-sent events). Default 1. */
+  readonly liveSeconds?: number;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+}
+
+/** A request handler: true when it answered (the path is the console's), false to let others answer. */
+export type ConsoleHandler = ((req: IncomingMessage, res: ServerResponse) => boolean) & {
+  /** End live streams (the server closes). */
+  close(): void;
+};
+
+class HttpFailure extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function parseCookies(header: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+function sameToken(a: string | undefined | null, b: string | undefined): boolean {
+  if (typeof a !== 'string' || b === undefined) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function cookie(name: string, value: string, maxAge?: number): string {
+  return `${name}=${value}; Path=/; Secure; HttpOnly; SameSite=Strict${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}`;
+}
+
+function readForm(req: IncomingMessage, limit = MAX_FORM_BYTES): Promise<URLSearchParams> {
+  return new Promise((resolve, reject) => {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/x-www-form-urlencoded') {
+      req.resume();
+      reject(new HttpFailure(415, 'send the form as application/x-www-form-urlencoded'));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) {
+        failed = true;
+        reject(new HttpFailure(413, 'the form is too large'));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+    });
+    req.on('error', (e) => {
+      if (!failed) reject(e);
+    });
+  });
+}
+
+/** Build the console's handler for the node's HTTP endpoint. */
+export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
+  const access = options.access ?? ROLE_ACCESS;
+  const logger = (options.logger ?? noopLogger).child({ component: 'console' });
+  const now = options.now ?? Date.now;
+  const perMinute = options.loginsPerMinute ?? 20;
+  const attempts = new Map<string, { start: number; count: number }>();
+  const streams = new Set<() => void>();
+  const { source, accounts } = options;
+
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body: string,
+    type = 'text/html; charset=utf-8',
+    extra: Record<string, string | string[]> = {},
+  ): void => {
+    res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, ...extra }).end(body);
+  };
+  const redirect = (res: ServerResponse, to: string, extra: Record<string, string | string[]> = {}): void => {
+    res.writeHead(303, { ...SECURITY_HEADERS, location: to, ...extra }).end();
+  };
+  const page = (
+    res: ServerResponse,
+    status: number,
+    title: string,
+    body: ReturnType<typeof html>,
+    ctx?: PageContext,
+  ) => send(res, status, layout(title, body, ctx));
+
+  const refuse = (req: IncomingMessage, code: string, reason: string, field?: string): void => {
+    options.onRefused?.({
+      rpc: 'console.login',
+      code,
+      reason,
+      ...(field !== undefined && { field }),
+      ...(req.socket.remoteAddress !== undefined && { remoteAddress: req.socket.remoteAddress }),
+    });
+  };
+
+  const allowLogin = (addr: string): boolean => {
+    const t = now();
+    const a = attempts.get(addr);
+    if (a === undefined || t - a.start >= 60_000) {
+      if (attempts.size >= 10_000) attempts.clear();
+      attempts.set(addr, { start: t, count: 1 });
+      return true;
+    }
+    a.count++;
+    return a.count <= perMinute;
+  };
+
+  const checkOrigin = (req: IncomingMessage): void => {
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin')
+      throw new HttpFailure(403, 'cross-site request refused');
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      const host = req.headers.host;
+      const ok = host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+      if (!ok) throw new HttpFailure(403, 'cross-origin request refused');
+    }
+  };
+
+  const loginForm = (res: ServerResponse, status: number, message?: string): void => {
+    const token = randomBytes(32).toString('base64url');
+    send(res, status, loginPage(token, message), undefined, {
+      'set-cookie': cookie(LOGIN_COOKIE, token, 600),
+    });
+  };
+
+  async function handleLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const addr = req.socket.remoteAddress ?? 'unknown';
+    if (!allowLogin(addr)) {
+      req.resume();
+      refuse(req, 'rate_limited', 'too many console logins from one address');
+      send(
+        res,
+        429,
+        layout('Log in', html`<p class="error" role="alert">Too many attempts; wait a minute.</p>`),
+        undefined,
+        {
+          'retry-after': '60',
+        },
+      );
+      return;
+    }
+    checkOrigin(req);
+    const form = await readForm(req);
+    const cookies = parseCookies(req.headers.cookie);
+    if (!sameToken(form.get('csrf'), cookies.get(LOGIN_COOKIE))) {
+      refuse(req, 'csrf', 'console login without its form token', 'csrf');
+      throw new HttpFailure(403, 'the login form expired; reload the page');
+    }
+    const r = await accounts.login(form.get('username'), form.get('password'));
+    if (!r.ok) {
+      refuse(req, r.reason === 'locked' ? 'locked' : 'unauthenticated', 'console login refused', 'username');
+      // One message for both, so that the lock does not tell which usernames exist.
+      loginForm(res, 401, 'Wrong username or password, or the account is locked after repeated failures.');
+      return;
+    }
+    logger.info('console login', { role: r.session.account.role });
+    redirect(res, `${BASE}/`, {
+      'set-cookie': [cookie(SESSION_COOKIE, r.sessionId), cookie(LOGIN_COOKIE, '', 0)],
+    });
+  }
+
+  function need(ctx: PageContext, p: ConsolePage): void {
+    if (!access.canOpen(ctx.account, p)) throw new HttpFailure(403, 'your role does not open this page');
+  }
+
+  function visibleJob(ctx: PageContext, id: string) {
+    const job = source.jobs.get(id);
+    if (job === undefined || !access.canSeeJob(ctx.account, job)) throw new HttpFailure(404, 'no such job');
+    return job;
+  }
+
+  function visibleModel(ctx: PageContext, ref: string) {
+    let m: ReturnType<typeof source.models.get>;
+    try {
+      m = source.models.get(ref);
+    } catch {
+      throw new HttpFailure(404, 'no such model');
+    }
+    if (!access.canSeeModel(ctx.account, m)) throw new HttpFailure(404, 'no such model');
+    return m;
+  }
+
+  function live(req: IncomingMessage, res: ServerResponse, ctx: PageContext, id: string): void {
+    visibleJob(ctx, id);
+    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8' });
+    let last = '';
+    const tick = (): void => {
+      const j = source.jobs.get(id);
+      if (j === undefined) {
+        stop();
+        return;
+      }
+      const data = JSON.stringify({ status: j.status, stage: j.stage, attempt: j.attempt });
+      if (data !== last) res.write(`event: job\ndata: ${data}\n\n`);
+      last = data;
+      if (j.status === 'done' || j.status === 'failed') stop();
+    };
+    const timer = setInterval(tick, (options.liveSeconds ?? 1) * 1000);
+    // A stream ends after 5 minutes; the page's script then reloads it, which checks the session again.
+    const limit = setTimeout(() => stop(), MAX_STREAM_MS);
+    const stop = (): void => {
+      clearInterval(timer);
+      clearTimeout(limit);
+      streams.delete(stop);
+      res.end();
+    };
+    streams.add(stop);
+    req.on('close', stop);
+    tick();
+  }
+
+  async function handlePost(req: IncomingMessage, res: ServerResponse, ctx: PageContext, parts: string[]) {
+    checkOrigin(req);
+    const reconciling = parts[0] === 'audit' && parts[1] === 'reconcile' && parts.length === 2;
+    const form = await readForm(req, reconciling ? MAX_RECONCILE_BYTES : MAX_FORM_BYTES);
+    if (!sameToken(form.get('csrf'), ctx.csrf)) throw new HttpFailure(403, 'missing or wrong CSRF token');
+    if (reconciling) {
+      need(ctx, 'audit');
+      const user = form.get('user') ?? '';
+      if (!access.canSeeBank(ctx.account, user) || !(source.peers ?? []).includes(user)) {
+        throw new HttpFailure(403, 'you reconcile your own bank only');
+      }
+      const claims: AuditEntry[] = [];
+      const lines = (form.get('claims') ?? '').split('\n');
+      for (const [i, raw] of lines.entries()) {
+        if (raw.trim() === '') continue;
+        try {
+          claims.push(JSON.parse(raw) as AuditEntry);
+        } catch {
+          return page(res, 400, 'Reconcile', reconcileForm(ctx, `line ${i + 1} is not a JSON object`), ctx);
+        }
+      }
+      let result: AuditReconciliation;
+      try {
+        result = reconcileAuditLogs(source.audit.entries(), claims, { dataOwner: source.party, user });
+      } catch (e) {
+        if (!isFedscoreError(e)) throw e;
+        return page(
+          res,
+          409,
+          'Reconcile',
+          reconcileForm(ctx, `this node's log does not decode (${e.code})`),
+          ctx,
+        );
+      }
+      return page(res, 200, 'Reconcile', reconcileResult(ctx, user, result), ctx);
+    }
+    if (parts[0] === 'logout' && parts.length === 1) {
+      const sid = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
+      if (sid !== undefined) accounts.logout(sid);
+      redirect(res, `${BASE}/login`, { 'set-cookie': cookie(SESSION_COOKIE, '', 0) });
+      return;
+    }
+    if (parts[0] === 'jobs' && parts.length === 1) {
+      need(ctx, 'jobs');
+      if (source.submit === undefined) throw new HttpFailure(404, 'this node does not take jobs here');
+      let spec: unknown;
+      try {
+        spec = JSON.parse(form.get('spec') ?? '');
+      } catch {
+        return page(
+          res,
+          400,
+          'Submit a job',
+          html`<p class="error" role="alert">The spec is not valid JSON.</p>`,
+          ctx,
+        );
+      }
+      const guest = (spec as { guest?: unknown } | null)?.guest;
+      if (typeof guest !== 'string' || !access.canSubmitJob(ctx.account, guest)) {
+        throw new HttpFailure(403, 'you submit jobs of your own bank only');
+      }
+      try {
+        const job = source.submit(spec);
+        redirect(res, `${BASE}/jobs/${encodeURIComponent(job.id)}`);
+      } catch (e) {
+        if (!isFedscoreError(e)) throw e;
+        page(
+          res,
+          400,
+          'Submit a job',
+          html`<p class="error" role="alert">Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}</p>`,
+          ctx,
+        );
+      }
+      return;
+    }
+    if (parts[0] === 'models' && parts.length === 3 && (parts[2] === 'promote' || parts[2] === 'retire')) {
+      need(ctx, 'models');
+      const m = visibleModel(ctx, parts[1]!);
+      if (!access.canChangeModel(ctx.account, m))
+        throw new HttpFailure(403, 'your role cannot change this model');
+      try {
+        const after =
+          parts[2] === 'promote'
+            ? source.models.promote(m.ref, { reason: `console: ${ctx.account.username}` })
+            : source.models.retire(m.ref, { reason: `console: ${ctx.account.username}` });
+        redirect(res, `${BASE}/models/${encodeURIComponent(after.ref)}`);
+      } catch (e) {
+        if (!isFedscoreError(e)) throw e;
+        page(res, 409, m.ref, html`<p class="error" role="alert">Refused (${e.code}): ${e.message}</p>`, ctx);
+      }
+      return;
+    }
+    throw new HttpFailure(404, 'no such action');
+  }
+
+  function handleGet(req: IncomingMessage, res: ServerResponse, ctx: PageContext, parts: string[]): unknown {
+    const [head, id, tail] = parts;
+    if (head === undefined) return page(res, 200, 'Overview', homePage(ctx), ctx);
+    switch (head) {
+      case 'jobs':
+        need(ctx, 'jobs');
+        if (id === undefined) return page(res, 200, 'Jobs', jobsPage(ctx), ctx);
+        if (tail === 'events' && parts.length === 3) return live(req, res, ctx, id);
+        if (parts.length === 2) return page(res, 200, `Job ${id}`, jobPage(ctx, visibleJob(ctx, id)), ctx);
+        break;
+      case 'models':
+        need(ctx, 'models');
+        if (id === undefined) return page(res, 200, 'Models', modelsPage(ctx), ctx);
+        if (id === 'compare' && parts.length === 2) {
+          const a = visibleModel(ctx, ctx.query.get('a') ?? '');
+          const b = visibleModel(ctx, ctx.query.get('b') ?? '');
+          return page(res, 200, 'Compare models', comparePage(ctx, a, b), ctx);
+        }
+        if (parts.length === 2) {
+          const m = visibleModel(ctx, id);
+          return page(res, 200, `Model ${m.ref}`, modelPage(ctx, m), ctx);
+        }
+        break;
+      case 'audit':
+        if (id === 'reconcile' && parts.length === 2) {
+          need(ctx, 'audit');
+          return page(res, 200, 'Reconcile', reconcileForm(ctx), ctx);
+        }
+        if (parts.length !== 1) break;
+        need(ctx, 'audit');
+        return page(res, 200, 'Audit', auditPage(ctx), ctx);
+      case 'samples':
+      case 'algorithms':
+      case 'consent':
+      case 'usage': {
+        if (parts.length !== 1) break;
+        need(ctx, head);
+        const render = {
+          samples: () => samplesPage(ctx),
+          algorithms: () => algorithmsPage(),
+          consent: () => consentPage(ctx),
+          usage: () => usagePage(ctx),
+        }[head];
+        return page(res, 200, head[0]!.toUpperCase() + head.slice(1), render(), ctx);
+      }
+    }
+    throw new HttpFailure(404, 'no such page');
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    let parts: string[];
+    try {
+      parts = url.pathname
+        .slice(BASE.length)
+        .split('/')
+        .filter((p) => p !== '')
+        .map((p) => decodeURIComponent(p));
+    } catch {
+      throw new HttpFailure(404, 'no such page');
+    }
+    const method = req.method ?? 'GET';
+    if (parts[0] === 'static' && parts.length === 2 && (method === 'GET' || method === 'HEAD')) {
+      if (parts[1] === 'console.css') return send(res, 200, CONSOLE_CSS, 'text/css; charset=utf-8');
+      if (parts[1] === 'console.js') return send(res, 200, CONSOLE_JS, 'text/javascript; charset=utf-8');
+      if (parts[1] === 'favicon.svg') return send(res, 200, CONSOLE_ICON, 'image/svg+xml');
+      throw new HttpFailure(404, 'no such file');
+    }
+    if (parts[0] === 'login' && parts.length === 1) {
+      if (method === 'POST') return handleLogin(req, res);
+      if (method !== 'GET' && method !== 'HEAD') throw new HttpFailure(405, 'GET or POST');
+      return loginForm(res, 200);
+    }
+    const session: ConsoleSession | undefined = accounts.session(
+      parseCookies(req.headers.cookie).get(SESSION_COOKIE),
+    );
+    if (session === undefined) {
+      req.resume();
+      if (method === 'GET' || method === 'HEAD') return redirect(res, `${BASE}/login`);
+      throw new HttpFailure(401, 'log in first');
+    }
+    const ctx: PageContext = {
+      account: session.account,
+      csrf: session.csrf,
+      access,
+      source,
+      query: url.searchParams,
+    };
+    if (method === 'POST') return handlePost(req, res, ctx, parts);
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpFailure(405, 'GET or POST');
+    if (parts[0] === 'indicators' && parts.length === 1) {
+      need(ctx, 'indicators');
+      const profiles = (await source.datasetProfiles?.()) ?? [];
+      return page(res, 200, 'Indicators', indicatorsPage(ctx, profiles), ctx);
+    }
+    handleGet(req, res, ctx, parts);
+  }
+
+  const handler = ((req: IncomingMessage, res: ServerResponse): boolean => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://console.invalid');
+    } catch {
+      return false;
+    }
+    if (url.pathname !== BASE && !url.pathname.startsWith(`${BASE}/`)) return false;
+    if (url.pathname === BASE) {
+      redirect(res, `${BASE}/`);
+      return true;
+    }
+    handle(req, res, url).catch((e: unknown) => {
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      if (e instanceof HttpFailure) {
+        req.resume();
+        send(
+          res,
+          e.status,
+          layout(
+            e.status === 404 ? 'Not found' : 'Refused',
+            html`<p class="error" role="alert">${e.message}</p>`,
+          ),
+        );
+        return;
+      }
+      logger.error('console request failed', { code: isFedscoreError(e) ? e.code : 'internal' });
+      send(
+        res,
+        500,
+        layout('Error', html`<p class="error" role="alert">Internal error; see the node log.</p>`),
+      );
+    });
+    return true;
+  }) as ConsoleHandler;
+  handler.close = () => {
+    for (const stop of [...streams]) stop();
+  };
+  return handler;
+}

@@ -1,0 +1,185 @@
+/**
+ * The console in a real browser: Debian's Chromium (/usr/bin/chromium, installed by .ci/run; never a
+ * downloaded browser) driven by playwright-core against the console on loopback. Logs in as each role,
+ * opens every page the role has, follows a running job live until it finishes (server-sent events), checks
+ * that no page logs a console error (a Content-Security-Policy violation is one) and that the browser
+ * makes no request outside the node, that a logged-out user is sent to the login page, that every form
+ * control has a label, and that a bank analyst who types another bank's job URL gets "not found".
+ * With FEDSCORE_CONSOLE_SCREENSHOTS=<dir> it saves a screenshot of each page (docs/images/console-*.png).
+ * Skips, saying why, where no Chromium is installed.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { validateJobSpec } from '@fedscore/node';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ConsoleFixture, PASSWORD, startConsoleFixture, USERS } from './console-fixture.ts';
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+if (CHROMIUM === undefined) {
+  console.log('console browser test skipped: no Chromium at /usr/bin/chromium (apt-get install -y chromium)');
+}
+const SHOTS = process.env['FEDSCORE_CONSOLE_SCREENSHOTS'];
+
+describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
+  let fx: ConsoleFixture;
+  let browser: Browser;
+  beforeAll(async () => {
+    fx = await startConsoleFixture();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM!,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+      ],
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await fx?.close();
+  });
+
+  async function open(): Promise<{
+    page: Page;
+    errors: string[];
+    external: string[];
+    close: () => Promise<void>;
+  }> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    const external: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('request', (r) => {
+      if (new URL(r.url()).origin !== fx.base) external.push(r.url());
+    });
+    return { page, errors, external, close: () => context.close() };
+  }
+
+  async function login(page: Page, username: string): Promise<void> {
+    await page.goto(`${fx.base}/console/login`);
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(`${fx.base}/console/`);
+  }
+
+  async function unlabelled(page: Page): Promise<string[]> {
+    return page.$$eval('input:not([type=hidden]), textarea, select', (els) =>
+      els
+        .filter((e) => e.id === '' || document.querySelector(`label[for="${e.id}"]`) === null)
+        .map((e) => e.outerHTML.slice(0, 80)),
+    );
+  }
+
+  it('sends a logged-out user to the login page', async () => {
+    const b = await open();
+    for (const path of ['/console/', '/console/jobs/job-a1', '/console/audit']) {
+      await b.page.goto(`${fx.base}${path}`);
+      expect(b.page.url()).toBe(`${fx.base}/console/login`);
+    }
+    expect(await b.page.locator('h1').textContent()).toBe('Log in');
+    expect(b.errors).toEqual([]);
+    expect(b.external).toEqual([]);
+    await b.close();
+  }, 60_000);
+
+  it('shows the operator every page with no console error and no request outside the node', async () => {
+    const b = await open();
+    await login(b.page, USERS.operator.username);
+    const pages: [string, string][] = [
+      ['', 'Overview'],
+      ['jobs', 'Jobs'],
+      ['jobs/job-a1', 'Job job-a1'],
+      ['models', 'Models'],
+      ['models/bank-a-credit%401', 'Model bank-a-credit@1'],
+      ['models/compare?a=bank-a-credit%401&b=bank-b-credit%401', 'Compare models'],
+      ['indicators', 'Indicators'],
+      ['samples', 'Samples'],
+      ['algorithms', 'Algorithms'],
+      ['audit', 'Audit'],
+      ['audit/reconcile', 'Reconcile'],
+      ['consent', 'Consent'],
+      ['usage', 'Usage'],
+    ];
+    if (SHOTS !== undefined) mkdirSync(SHOTS, { recursive: true });
+    for (const [path, title] of pages) {
+      const r = await b.page.goto(`${fx.base}/console/${path}`);
+      expect(r?.status(), path).toBe(200);
+      expect(await b.page.locator('h1').textContent(), path).toBe(title);
+      expect(await unlabelled(b.page), path).toEqual([]);
+      if (SHOTS !== undefined) {
+        const name =
+          path === '' ? 'overview' : path.split('?')[0]!.replace(/%40/g, '@').replace(/[/@]/g, '-');
+        await b.page.screenshot({ path: join(SHOTS, `console-${name}.png`), fullPage: false });
+      }
+    }
+    // Keyboard: the first Tab stop is a link of the page, and focus is visible (outline set by the CSS).
+    await b.page.keyboard.press('Tab');
+    expect(await b.page.evaluate(() => document.activeElement?.tagName)).toBe('A');
+    expect(b.errors).toEqual([]);
+    expect(b.external).toEqual([]);
+    // Log out: the session is gone and pages redirect again.
+    await b.page.getByRole('button', { name: 'Log out' }).click();
+    await b.page.waitForURL(`${fx.base}/console/login`);
+    await b.page.goto(`${fx.base}/console/jobs`);
+    expect(b.page.url()).toBe(`${fx.base}/console/login`);
+    await b.close();
+  }, 120_000);
+
+  it('follows a running job live until it is done (server-sent events)', async () => {
+    const spec = validateJobSpec({
+      id: 'job-a2',
+      guest: 'bank-a',
+      hosts: ['government'],
+      data: { 'bank-a': 'bank-a-loans', government: 'credit' },
+    });
+    fx.jobs.put({ ...spec, id: 'job-a2' }, 'bank-a');
+    fx.jobs.setAttempt('job-a2', 'psi', 1);
+    const b = await open();
+    await login(b.page, USERS.analystA.username);
+    await b.page.goto(`${fx.base}/console/jobs/job-a2`);
+    expect(await b.page.locator('#job-status').textContent()).toBe('running');
+    fx.jobs.setAttempt('job-a2', 'binning', 2);
+    await b.page.waitForFunction(
+      () => document.getElementById('job-stage')?.textContent === 'binning (attempt 2)',
+    );
+    fx.jobs.finish('job-a2');
+    await b.page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'done');
+    expect(b.errors).toEqual([]);
+    expect(b.external).toEqual([]);
+    await b.close();
+  }, 60_000);
+
+  it("shows a bank analyst its own bank only, and 'not found' for another bank's job by URL", async () => {
+    const b = await open();
+    await login(b.page, USERS.analystB.username);
+    await b.page.goto(`${fx.base}/console/jobs`);
+    const text = await b.page.locator('main').textContent();
+    expect(text).toContain('job-b1');
+    expect(text).not.toContain('job-a1');
+    const r = await b.page.goto(`${fx.base}/console/jobs/job-a1`);
+    expect(r?.status()).toBe(404);
+    expect(await b.page.locator('h1').textContent()).toBe('Not found');
+    await b.close();
+  }, 60_000);
+
+  it('shows the auditor a tampered audit log as broken', async () => {
+    const b = await open();
+    await login(b.page, USERS.auditor.username);
+    await b.page.goto(`${fx.base}/console/audit`);
+    expect(await b.page.locator('#chain').getAttribute('data-ok')).toBe('true');
+    fx.store.exec('DROP TRIGGER audit_log_no_update');
+    fx.store.run("UPDATE audit_log SET purpose = 'marketing' WHERE seq = 1");
+    await b.page.reload();
+    expect(await b.page.locator('#chain').getAttribute('data-ok')).toBe('false');
+    expect(await b.page.getByRole('alert').textContent()).toContain('broken at entry 1');
+    expect(b.errors).toEqual([]);
+    await b.close();
+  }, 60_000);
+});

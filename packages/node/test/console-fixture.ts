@@ -1,0 +1,310 @@
+/**
+ * A platform node's store for console tests: two banks' jobs (with the checkpoints a finished job holds),
+ * their models, consents and audit entries, console accounts of each role, and the console served by the
+ * node's real HTTP endpoint on loopback. Passwords are hashed at a low scrypt cost (2^10) to keep tests
+ * fast; the default cost is tested separately.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTable, generateUniqueUsccs, numericColumn, seededRng } from '@fedscore/core';
+import {
+  AuditLog,
+  ConsentRegistry,
+  type ConsoleAccess,
+  ConsoleAccounts,
+  createConsoleHandler,
+  enterpriseSetFingerprint,
+  type HttpEndpoint,
+  JobStore,
+  ModelRegistry,
+  NodeStore,
+  profileDatasets,
+  ScoringQuota,
+  scoringUsage,
+  startHttpEndpoint,
+  submitJob,
+  validateJobSpec,
+} from '@fedscore/node';
+
+export const PASSWORD = 'correct horse battery staple';
+export const USERS = {
+  operator: { username: 'olga', role: 'platform-operator' },
+  analystA: { username: 'anna', role: 'bank-analyst', bank: 'bank-a' },
+  analystB: { username: 'bert', role: 'bank-analyst', bank: 'bank-b' },
+  auditor: { username: 'aldo', role: 'auditor' },
+} as const;
+
+export interface ConsoleFixture {
+  readonly base: string;
+  readonly dir: string;
+  readonly store: NodeStore;
+  readonly jobs: JobStore;
+  readonly models: ModelRegistry;
+  readonly audit: AuditLog;
+  readonly consents: ConsentRegistry;
+  readonly accounts: ConsoleAccounts;
+  readonly refused: { code: string; field?: string }[];
+  close(): Promise<void>;
+}
+
+export interface Planted {
+  /** A raw feature value of an enterprise of bank-a's job. */
+  readonly featureValue?: string;
+  /** The label vector of bank-a's aligned rows, as a JSON array text. */
+  readonly labels?: string;
+  /** A score of one enterprise. */
+  readonly score?: string;
+}
+
+function seedJob(
+  jobs: JobStore,
+  audit: AuditLog,
+  id: string,
+  bank: string,
+  planted: Planted,
+  ids: readonly string[],
+): void {
+  const spec = validateJobSpec({
+    id,
+    guest: bank,
+    hosts: ['government'],
+    data: { [bank]: `${bank}-loans`, government: 'credit' },
+  });
+  jobs.put({ ...spec, id }, bank);
+  jobs.setAttempt(id, 'psi', 1);
+  jobs.saveCheckpoint(id, 'psi', 1, {
+    rows: ids.map((_, i) => i),
+    test: [0, 3],
+    consent: {
+      government: { enforced: true, purpose: 'training', aligned: ids.length, consentRef: 'c'.repeat(64) },
+    },
+    consentedSet: {
+      offered: ids.length,
+      excluded: { invalidId: 0, noConsent: 2, outOfScope: 0, revoked: 1, expired: 0, notYetValid: 0 },
+      excludedTotal: 3,
+    },
+    ...(planted.labels !== undefined && { labels: JSON.parse(planted.labels) }),
+  });
+  jobs.setAttempt(id, 'binning', 1);
+  jobs.saveCheckpoint(id, 'binning', 1, {
+    selected: ['revenue'],
+    ...(planted.featureValue !== undefined && { edges: { revenue: [Number(planted.featureValue)] } }),
+    lineage: {
+      kind: 'feature-selection',
+      method: 'information-value',
+      minIv: 0.02,
+      topK: null,
+      correlationThreshold: null,
+      selected: [
+        { party: bank, name: 'revenue', iv: 0.31 },
+        { party: 'government', name: 'tax_arrears', iv: 0.18 },
+      ],
+      dropped: [{ party: 'government', name: 'court_cases', iv: 0.004, reason: 'iv_below_threshold' }],
+    },
+  });
+  jobs.setAttempt(id, 'train', 1);
+  jobs.saveCheckpoint(id, 'train', 1, {
+    model: { weights: [0.5, Number(planted.featureValue ?? '0.25')] },
+    epochs: 3,
+    keptEpoch: 3,
+    insecure: false,
+    resumedFrom: 0,
+  });
+  jobs.setAttempt(id, 'evaluate', 1);
+  jobs.saveCheckpoint(id, 'evaluate', 1, {
+    testRows: 2,
+    auc: 0.74,
+    ks: 0.41,
+    ...(planted.score !== undefined && { scores: [Number(planted.score)] }),
+  });
+  if (planted.featureValue !== undefined) {
+    jobs.event(id, 'debug', 'evaluate', 1, `value=${planted.featureValue}`);
+  }
+  jobs.setAttempt(id, 'publish', 1);
+  jobs.saveCheckpoint(id, 'publish', 1, { files: ['model.json'], model: `${bank}-credit@1` });
+  jobs.finish(id);
+  audit.append({
+    kind: 'data_use',
+    actor: bank,
+    dataOwner: 'government',
+    purpose: 'training',
+    job: id,
+    consentRef: 'c'.repeat(64),
+    enterpriseFingerprint: enterpriseSetFingerprint(ids),
+    enterpriseCount: ids.length,
+    details: { stage: 'psi', consentChecked: true },
+  });
+}
+
+export async function startConsoleFixture(
+  options: {
+    planted?: Planted;
+    access?: ConsoleAccess;
+    loginsPerMinute?: number;
+    maxFailedLogins?: number;
+  } = {},
+): Promise<ConsoleFixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'fedscore-console-'));
+  const store = NodeStore.open(join(dir, 'state'));
+  const audit = new AuditLog(store);
+  const jobs = new JobStore(store);
+  const models = new ModelRegistry(store, { audit, party: 'government' });
+  const consents = new ConsentRegistry(store, { audit, party: 'government' });
+  const ids = generateUniqueUsccs(seededRng(7), 6);
+  const planted = options.planted ?? {};
+  seedJob(jobs, audit, 'job-a1', 'bank-a', planted, ids);
+  seedJob(jobs, audit, 'job-b1', 'bank-b', {}, ids.slice(0, 4));
+  for (const bank of ['bank-a', 'bank-b']) {
+    models.register({
+      name: `${bank}-credit`,
+      algorithm: 'hetero-lr',
+      modelId: `${bank}-run-1`,
+      parties: [
+        { id: bank, role: 'guest', featureNames: ['revenue'] },
+        { id: 'government', role: 'host', featureNames: ['tax_arrears'] },
+      ],
+      metrics: { auc: 0.74, ks: 0.41 },
+      parameters: { epochs: 3 },
+      dataFingerprints: { [bank]: 'f'.repeat(64) },
+      lineage: { job: `job-${bank.slice(-1)}1` },
+      ...(bank === 'bank-a' &&
+        planted.featureValue !== undefined && {
+          artifact: JSON.stringify({ weights: [Number(planted.featureValue)] }),
+        }),
+    });
+  }
+  const day = 86_400_000;
+  for (const [i, id] of ids.entries()) {
+    consents.grant({
+      enterprise: id,
+      grantee: i % 2 === 0 ? 'bank-a' : 'bank-b',
+      purpose: 'training',
+      scope: ['*'],
+      expiresAt: Date.now() + 365 * day,
+    });
+  }
+  const credit = createTable({
+    ids: [...ids],
+    label: new Float64Array([1, 0, 0, 1, 1, 0]),
+    columns: [
+      numericColumn(
+        'tax_arrears',
+        new Float64Array([1, Number.NaN, 3, Number(planted.featureValue ?? '4'), 5, Number.NaN]),
+      ),
+    ],
+  });
+  // Online scoring of both banks against a quota of 2 requests per enterprise and 30 days.
+  const quota = { requests: 2, windowSeconds: 30 * 86_400 };
+  const scoring = new ScoringQuota(store, { quota, rate: { requests: 100, windowSeconds: 1 } });
+  for (const [bank, id] of [
+    ['bank-a', ids[0]!],
+    ['bank-a', ids[0]!],
+    ['bank-a', ids[2]!],
+    ['bank-b', ids[1]!],
+  ] as const) {
+    scoring.admit(bank, id);
+  }
+  const accounts = new ConsoleAccounts(store, {
+    cost: { logN: 10, r: 8, p: 1 },
+    maxFailedLogins: options.maxFailedLogins ?? 5,
+    lockoutSeconds: 900,
+  });
+  for (const u of Object.values(USERS)) await accounts.create({ ...u, password: PASSWORD });
+  const refused: { code: string; field?: string }[] = [];
+  const handler = createConsoleHandler({
+    source: {
+      party: 'government',
+      jobs,
+      models,
+      audit,
+      consents,
+      peers: ['bank-a', 'bank-b'],
+      scoringUsage: () => scoringUsage(store, quota),
+      // The node's own dataset (holding the planted feature value and labels, when planted).
+      datasetProfiles: () => profileDatasets(['credit'], async () => credit),
+      submit: (spec) => submitJob(jobs, 'government', spec),
+    },
+    accounts,
+    ...(options.access !== undefined && { access: options.access }),
+    loginsPerMinute: options.loginsPerMinute ?? 1000,
+    onRefused: (r) => refused.push({ code: r.code, ...(r.field !== undefined && { field: r.field }) }),
+    liveSeconds: 0.05,
+  });
+  const http: HttpEndpoint = await startHttpEndpoint({
+    listen: '127.0.0.1:0',
+    health: () => ({ status: 'ok', party: 'government', uptimeSeconds: 0, runningStages: 0 }),
+    metrics: () => [],
+    console: handler,
+  });
+  return {
+    base: `http://127.0.0.1:${http.port}`,
+    dir,
+    store,
+    jobs,
+    models,
+    audit,
+    consents,
+    accounts,
+    refused,
+    close: async () => {
+      await http.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A browser-like client: keeps cookies, never follows redirects. */
+export class ConsoleClient {
+  readonly base: string;
+  readonly cookies = new Map<string, string>();
+  constructor(base: string) {
+    this.base = base;
+  }
+
+  async request(
+    path: string,
+    init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
+  ): Promise<{ status: number; headers: Headers; body: string }> {
+    const headers: Record<string, string> = { ...init.headers };
+    if (this.cookies.size > 0) {
+      headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    }
+    let body: string | undefined;
+    if (init.form !== undefined) {
+      headers['content-type'] ??= 'application/x-www-form-urlencoded';
+      body = new URLSearchParams(init.form).toString();
+    }
+    const r = await fetch(this.base + path, {
+      method: init.method ?? (body === undefined ? 'GET' : 'POST'),
+      headers,
+      ...(body !== undefined && { body }),
+      redirect: 'manual',
+    });
+    for (const c of r.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair!.indexOf('=');
+      const name = pair!.slice(0, i);
+      const value = pair!.slice(i + 1);
+      if (value === '' || /max-age=0/i.test(c)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return { status: r.status, headers: r.headers, body: await r.text() };
+  }
+
+  /** The hidden CSRF token of the last page. */
+  static csrfOf(body: string): string {
+    const m = /name="csrf" value="([^"]+)"/.exec(body);
+    if (m === null) throw new Error('no CSRF token on the page');
+    return m[1]!;
+  }
+
+  async login(username: string, password = PASSWORD): Promise<number> {
+    const form = await this.request('/console/login');
+    const r = await this.request('/console/login', {
+      form: { csrf: ConsoleClient.csrfOf(form.body), username, password },
+    });
+    return r.status;
+  }
+}

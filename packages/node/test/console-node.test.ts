@@ -1,0 +1,75 @@
+/**
+ * The console wired into a party node: a government node (it serves monitoring) with an `http` address
+ * serves /console/ by default beside /healthz, and an account made with `ConsoleAccounts` on its store
+ * logs in and sees the node's jobs; a bank node serves no console unless its config turns it on.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ConsoleAccounts,
+  createDevCa,
+  issuePartyCert,
+  PartyNode,
+  type TlsMaterial,
+  validateNodeConfig,
+} from '@fedscore/node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConsoleClient, PASSWORD } from './console-fixture.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'fedscore-console-node-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const ca = createDevCa();
+
+function start(party: string, extra: Record<string, unknown>): Promise<PartyNode> {
+  const tls: TlsMaterial = { ca: ca.cert, ...issuePartyCert({ ca, party }) };
+  const config = validateNodeConfig({
+    party,
+    listen: '127.0.0.1:0',
+    http: '127.0.0.1:0',
+    stateDir: join(root, party),
+    tls: { ca: 'x', cert: 'x', key: 'x' },
+    peers: { [party === 'government' ? 'bank' : 'government']: { address: '127.0.0.1:1' } },
+    ...extra,
+  });
+  return PartyNode.start({ config, tls });
+}
+
+describe('console on a party node', () => {
+  it('is served by default on the government node and logs in an account of its store', async () => {
+    const node = await start('government', { monitoring: { serve: true } });
+    try {
+      await new ConsoleAccounts(node.store, { cost: { logN: 10, r: 8, p: 1 } }).create({
+        username: 'olga',
+        role: 'platform-operator',
+        password: PASSWORD,
+      });
+      const c = new ConsoleClient(`http://127.0.0.1:${node.httpPort}`);
+      expect((await c.request('/console/')).status).toBe(303);
+      expect(await c.login('olga')).toBe(303);
+      const jobs = await c.request('/console/jobs');
+      expect(jobs.status).toBe(200);
+      expect(jobs.body).toContain('node government');
+      expect((await c.request('/healthz')).status).toBe(200);
+    } finally {
+      await node.stop();
+    }
+  }, 60_000);
+
+  it('is off on a bank node unless console.enabled', async () => {
+    const bank = await start('bank', {});
+    try {
+      const r = await fetch(`http://127.0.0.1:${bank.httpPort}/console/login`);
+      expect(r.status).toBe(404);
+    } finally {
+      await bank.stop();
+    }
+    const on = await start('bank', { console: { enabled: true } });
+    try {
+      const r = await fetch(`http://127.0.0.1:${on.httpPort}/console/login`);
+      expect(r.status).toBe(200);
+    } finally {
+      await on.stop();
+    }
+  }, 60_000);
+});

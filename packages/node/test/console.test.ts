@@ -1,0 +1,429 @@
+/**
+ * The console's server side (docs/console.md): accounts and scrypt hashes, login with lockout and a
+ * per-address rate limit, sessions, roles and bank scoping (by page and by direct URL), CSRF refusal,
+ * security headers, the audit chain verdict after tampering, and the config's `console` key.
+ */
+import { scryptSync, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AuditLog,
+  CONTENT_SECURITY_POLICY,
+  ConsoleAccounts,
+  consoleEnabled,
+  hashPassword,
+  NodeStore,
+  SESSION_COOKIE,
+  validateNodeConfig,
+  verifyPassword,
+} from '@fedscore/node';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ConsoleClient,
+  type ConsoleFixture,
+  PASSWORD,
+  startConsoleFixture,
+  USERS,
+} from './console-fixture.ts';
+
+let fx: ConsoleFixture | undefined;
+afterEach(async () => {
+  await fx?.close();
+  fx = undefined;
+});
+
+describe('password hashes', () => {
+  it('are scrypt (RFC 7914) with the stored parameters, checked against node:crypto directly', async () => {
+    const stored = await hashPassword('a long enough password', { logN: 10, r: 8, p: 1 });
+    const [alg, logN, r, p, salt, hash] = stored.split('$');
+    expect([alg, logN, r, p]).toEqual(['scrypt', '10', '8', '1']);
+    const expected = scryptSync('a long enough password', Buffer.from(salt!, 'base64'), 32, {
+      N: 1024,
+      r: 8,
+      p: 1,
+    });
+    expect(timingSafeEqual(expected, Buffer.from(hash!, 'base64'))).toBe(true);
+    expect(await verifyPassword('a long enough password', stored)).toBe(true);
+    expect(await verifyPassword('a long enough passworD', stored)).toBe(false);
+    expect(await verifyPassword('x', 'scrypt$10$8$1$AAAA$AAAA')).toBe(false);
+  });
+
+  it('default to the OWASP minimum for scrypt (N = 2^17, r = 8, p = 1) with a fresh salt each', async () => {
+    const a = await hashPassword('a long enough password');
+    const b = await hashPassword('a long enough password');
+    expect(a.startsWith('scrypt$17$8$1$')).toBe(true);
+    expect(a).not.toBe(b);
+  }, 30_000);
+
+  it('refuses short passwords, bad usernames and an analyst without a bank, naming the field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedscore-console-acc-'));
+    const store = NodeStore.open(dir);
+    const accounts = new ConsoleAccounts(store, { cost: { logN: 10, r: 8, p: 1 } });
+    await expect(
+      accounts.create({ username: 'x', role: 'auditor', password: 'short' }),
+    ).rejects.toMatchObject({
+      field: 'password',
+    });
+    await expect(
+      accounts.create({ username: 'Bad Name', role: 'auditor', password: PASSWORD }),
+    ).rejects.toMatchObject({
+      field: 'username',
+    });
+    await expect(
+      accounts.create({ username: 'a', role: 'bank-analyst', password: PASSWORD }),
+    ).rejects.toMatchObject({
+      field: 'bank',
+    });
+    await accounts.create({ username: 'a', role: 'auditor', password: PASSWORD });
+    await expect(
+      accounts.create({ username: 'a', role: 'auditor', password: PASSWORD }),
+    ).rejects.toMatchObject({
+      field: 'username',
+    });
+    // The store holds the hash, never the password.
+    const row = store.get<{ password_hash: string }>('SELECT password_hash FROM console_accounts');
+    expect(row!.password_hash).not.toContain(PASSWORD);
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('console over HTTP', () => {
+  it('redirects a logged-out user to the login page and sets strict security headers', async () => {
+    fx = await startConsoleFixture();
+    const c = new ConsoleClient(fx.base);
+    for (const path of ['/console/', '/console/jobs', '/console/jobs/job-a1', '/console/audit']) {
+      const r = await c.request(path);
+      expect(r.status, path).toBe(303);
+      expect(r.headers.get('location')).toBe('/console/login');
+      expect(r.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
+    }
+    const login = await c.request('/console/login');
+    expect(login.status).toBe(200);
+    const csp = login.headers.get('content-security-policy')!;
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(login.headers.get('x-frame-options')).toBe('DENY');
+    expect(login.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(login.headers.get('cache-control')).toBe('no-store');
+    // No inline script or style and no absolute URL on the page: everything comes from the node.
+    expect(login.body).not.toMatch(/<script>|<style|style="|https?:\/\//);
+    // A POST without a session is refused, not redirected.
+    expect((await c.request('/console/logout', { form: { csrf: 'x' } })).status).toBe(401);
+    // /healthz still answers beside the console.
+    expect((await c.request('/healthz')).status).toBe(200);
+  });
+
+  it('logs in with a session cookie that is HttpOnly, Secure, SameSite=Strict and host-only', async () => {
+    fx = await startConsoleFixture();
+    const c = new ConsoleClient(fx.base);
+    const form = await c.request('/console/login');
+    const r = await c.request('/console/login', {
+      form: { csrf: ConsoleClient.csrfOf(form.body), username: USERS.operator.username, password: PASSWORD },
+    });
+    expect(r.status).toBe(303);
+    const set = r.headers.getSetCookie().find((s) => s.startsWith(`${SESSION_COOKIE}=`))!;
+    expect(set).toMatch(/; HttpOnly/);
+    expect(set).toMatch(/; Secure/);
+    expect(set).toMatch(/; SameSite=Strict/);
+    expect(set).toMatch(/; Path=\//);
+    expect(set).not.toMatch(/Domain=/i);
+    // The store keeps the SHA-256 of the session id, not the id.
+    const id = c.cookies.get(SESSION_COOKIE)!;
+    const rows = fx.store.all<{ id_sha256: string }>('SELECT id_sha256 FROM console_sessions');
+    expect(rows.map((x) => x.id_sha256)).not.toContain(id);
+    expect((await c.request('/console/jobs')).status).toBe(200);
+    // Logout ends the session on the server: the old cookie no longer opens a page.
+    const page = await c.request('/console/jobs');
+    await c.request('/console/logout', { form: { csrf: ConsoleClient.csrfOf(page.body) } });
+    const replay = new ConsoleClient(fx.base);
+    replay.cookies.set(SESSION_COOKIE, id);
+    expect((await replay.request('/console/jobs')).status).toBe(303);
+  });
+
+  it('refuses a login without its form token (login CSRF)', async () => {
+    fx = await startConsoleFixture();
+    const c = new ConsoleClient(fx.base);
+    const r = await c.request('/console/login', {
+      form: { username: USERS.operator.username, password: PASSWORD },
+    });
+    expect(r.status).toBe(403);
+    expect(c.cookies.has(SESSION_COOKIE)).toBe(false);
+    expect(fx.refused.some((x) => x.code === 'csrf')).toBe(true);
+  });
+
+  it('locks an account after 5 wrong passwords, even against the right one, and audits the refusals', async () => {
+    fx = await startConsoleFixture();
+    const c = new ConsoleClient(fx.base);
+    for (let i = 0; i < 4; i++) expect(await c.login(USERS.operator.username, 'wrong password!!')).toBe(401);
+    expect(await c.login(USERS.operator.username, 'wrong password!!')).toBe(401);
+    const locked = await c.request('/console/login');
+    const r = await c.request('/console/login', {
+      form: {
+        csrf: ConsoleClient.csrfOf(locked.body),
+        username: USERS.operator.username,
+        password: PASSWORD,
+      },
+    });
+    expect(r.status).toBe(401);
+    expect(r.body).toContain('locked');
+    expect(c.cookies.has(SESSION_COOKIE)).toBe(false);
+    expect(fx.refused.filter((x) => x.code === 'unauthenticated')).toHaveLength(4);
+    expect(fx.refused.filter((x) => x.code === 'locked').length).toBeGreaterThanOrEqual(2);
+    // Another account is not locked.
+    expect(await c.login(USERS.auditor.username)).toBe(303);
+    // Unknown users are refused the same way.
+    expect(await new ConsoleClient(fx.base).login('nobody', PASSWORD)).toBe(401);
+  });
+
+  it('rate-limits logins per remote address (429 with retry-after)', async () => {
+    fx = await startConsoleFixture({ loginsPerMinute: 3 });
+    const c = new ConsoleClient(fx.base);
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push(await c.login('nobody', 'wrong password!!'));
+    expect(statuses.slice(0, 3)).toEqual([401, 401, 401]);
+    expect(statuses.slice(3)).toEqual([429, 429]);
+    expect(fx.refused.some((x) => x.code === 'rate_limited')).toBe(true);
+  });
+
+  it('refuses a state-changing request with a missing or wrong CSRF token, or from another origin', async () => {
+    fx = await startConsoleFixture();
+    const c = new ConsoleClient(fx.base);
+    expect(await c.login(USERS.operator.username)).toBe(303);
+    const page = await c.request('/console/models/bank-a-credit%401');
+    const csrf = ConsoleClient.csrfOf(page.body);
+    expect((await c.request('/console/models/bank-a-credit%401/promote', { form: {} })).status).toBe(403);
+    expect(
+      (await c.request('/console/models/bank-a-credit%401/promote', { form: { csrf: `${csrf}x` } })).status,
+    ).toBe(403);
+    const crossSite = await c.request('/console/models/bank-a-credit%401/promote', {
+      form: { csrf },
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(crossSite.status).toBe(403);
+    const fetchMeta = await c.request('/console/models/bank-a-credit%401/promote', {
+      form: { csrf },
+      headers: { 'sec-fetch-site': 'cross-site' },
+    });
+    expect(fetchMeta.status).toBe(403);
+    expect(fx.models.get('bank-a-credit@1').status).toBe('candidate');
+    // With the token (and a same-origin Origin) the promotion goes through and is in the registry.
+    const ok = await c.request('/console/models/bank-a-credit%401/promote', {
+      form: { csrf },
+      headers: { origin: fx.base },
+    });
+    expect(ok.status).toBe(303);
+    expect(fx.models.get('bank-a-credit@1').status).toBe('production');
+  });
+
+  it("scopes a bank analyst to its own bank: another bank's job and model are 404 like a missing one", async () => {
+    fx = await startConsoleFixture();
+    const a = new ConsoleClient(fx.base);
+    expect(await a.login(USERS.analystA.username)).toBe(303);
+    const list = await a.request('/console/jobs');
+    expect(list.body).toContain('job-a1');
+    expect(list.body).not.toContain('job-b1');
+    expect((await a.request('/console/jobs/job-a1')).status).toBe(200);
+    const other = await a.request('/console/jobs/job-b1');
+    const missing = await a.request('/console/jobs/job-zz');
+    expect(other.status).toBe(404);
+    expect(other.body).toBe(missing.body);
+    expect((await a.request('/console/jobs/job-b1/events')).status).toBe(404);
+    expect((await a.request('/console/models/bank-b-credit%401')).status).toBe(404);
+    expect((await a.request('/console/models/compare?a=bank-a-credit%401&b=bank-b-credit%401')).status).toBe(
+      404,
+    );
+    expect((await a.request('/console/models')).body).not.toContain('bank-b-credit');
+    for (const p of ['indicators', 'samples', 'usage', 'audit', 'consent']) {
+      const r = await a.request(`/console/${p}`);
+      expect(r.status, p).toBe(200);
+      expect(r.body, p).not.toContain('job-b1');
+    }
+    // A bank analyst cannot change another bank's model even with a valid CSRF token.
+    const csrf = ConsoleClient.csrfOf(list.body);
+    expect((await a.request('/console/models/bank-b-credit%401/retire', { form: { csrf } })).status).toBe(
+      404,
+    );
+    expect(fx.models.get('bank-b-credit@1').status).toBe('candidate');
+  });
+
+  it('gives the auditor audit, consent and usage read-only, and no jobs or models', async () => {
+    fx = await startConsoleFixture();
+    const c = new ConsoleClient(fx.base);
+    expect(await c.login(USERS.auditor.username)).toBe(303);
+    for (const p of ['audit', 'consent', 'usage', 'algorithms'])
+      expect((await c.request(`/console/${p}`)).status, p).toBe(200);
+    for (const p of ['jobs', 'jobs/job-a1', 'models', 'indicators', 'samples']) {
+      expect((await c.request(`/console/${p}`)).status, p).toBe(403);
+    }
+    const page = await c.request('/console/audit');
+    expect(page.body).not.toMatch(/<form method="post" action="\/console\/(models|jobs)/);
+    const csrf = ConsoleClient.csrfOf(page.body);
+    expect((await c.request('/console/models/bank-a-credit%401/retire', { form: { csrf } })).status).toBe(
+      403,
+    );
+  });
+
+  it('shows the operator every bank, the IV catalogue, samples and usage', async () => {
+    fx = await startConsoleFixture();
+    const c = new ConsoleClient(fx.base);
+    expect(await c.login(USERS.operator.username)).toBe(303);
+    const jobs = await c.request('/console/jobs');
+    expect(jobs.body).toContain('job-a1');
+    expect(jobs.body).toContain('job-b1');
+    const indicators = (await c.request('/console/indicators')).body;
+    expect(indicators).toContain('tax_arrears');
+    expect(indicators).toContain('0.18');
+    // The node's own dataset: 4 of 6 rows have a value.
+    expect(indicators).toMatch(
+      /credit<\/td><td>tax_arrears<\/td><td>numeric<\/td><td>66.7 %<\/td><td>33.3 %<\/td><td>6<\/td>/,
+    );
+    const samples = (await c.request('/console/samples')).body;
+    expect(samples).toMatch(/job-a1.*government.*<td>6<\/td>.*enforced.*3 of 9/s);
+    const usage = (await c.request('/console/usage')).body;
+    expect(usage).toMatch(/bank-a<\/td><td>1<\/td><td>6<\/td>/);
+    // Scoring against the quota (2 per enterprise): bank-a 3 requests on 2 enterprises, 1 at quota.
+    expect(usage).toMatch(/bank-a<\/td><td>3<\/td><td>2<\/td><td>1<\/td><td>2 per enterprise per 30 days/);
+    expect(usage).toMatch(/bank-b<\/td><td>1<\/td><td>1<\/td><td>0<\/td>/);
+    // A bank analyst sees its own bank's row only.
+    const b = new ConsoleClient(fx.base);
+    expect(await b.login(USERS.analystB.username)).toBe(303);
+    const own = (await b.request('/console/usage')).body;
+    expect(own).toContain('bank-b</td>');
+    expect(own).not.toContain('bank-a</td>');
+    const job = (await c.request('/console/jobs/job-a1')).body;
+    expect(job).toContain('AUC 0.74');
+    const ev = await c.request('/console/jobs/job-a1/events');
+    expect(ev.headers.get('content-type')).toContain('text/event-stream');
+    expect(ev.body).toContain('"status":"done"');
+  });
+
+  it("submits a job from the form, validated like the YAML spec, for the user's own bank only", async () => {
+    fx = await startConsoleFixture();
+    const op = new ConsoleClient(fx.base);
+    expect(await op.login(USERS.operator.username)).toBe(303);
+    const form = await op.request('/console/jobs');
+    const csrf = ConsoleClient.csrfOf(form.body);
+    const spec = {
+      id: 'job-g1',
+      guest: 'government',
+      hosts: ['bank-a'],
+      data: { government: 'credit', 'bank-a': 'loans' },
+    };
+    const ok = await op.request('/console/jobs', { form: { csrf, spec: JSON.stringify(spec) } });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toBe('/console/jobs/job-g1');
+    expect(fx.jobs.get('job-g1')?.status).toBe('submitted');
+    const bad = await op.request('/console/jobs', {
+      form: { csrf, spec: JSON.stringify({ ...spec, id: 'job-g2', binning: { bins: 1 } }) },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('field binning.bins');
+    expect(fx.jobs.get('job-g2')).toBeUndefined();
+    // A bank analyst cannot submit a job of another party (here: the government's).
+    const a = new ConsoleClient(fx.base);
+    expect(await a.login(USERS.analystA.username)).toBe(303);
+    const aCsrf = ConsoleClient.csrfOf((await a.request('/console/jobs')).body);
+    const refused = await a.request('/console/jobs', {
+      form: { csrf: aCsrf, spec: JSON.stringify({ ...spec, id: 'job-g3' }) },
+    });
+    expect(refused.status).toBe(403);
+    expect(fx.jobs.get('job-g3')).toBeUndefined();
+  });
+
+  it("reconciles a bank's exported log with this node's: agreeing, a hidden use, a forged chain", async () => {
+    fx = await startConsoleFixture();
+    const dir = mkdtempSync(join(tmpdir(), 'fedscore-console-bank-'));
+    const bankStore = NodeStore.open(dir);
+    const bankAudit = new AuditLog(bankStore);
+    const served = [...fx.audit.entries({ job: 'job-a1', kind: 'data_use' })][0]!;
+    const { seq: _s, at: _a, prevHash: _p, hash: _h, ...use } = served;
+    bankAudit.append({ kind: 'model_change', actor: 'bank-a', details: { action: 'register' } });
+    bankAudit.append(use);
+    const full = [...bankAudit.entries()].map((e) => JSON.stringify(e));
+    bankStore.close();
+    rmSync(dir, { recursive: true, force: true });
+
+    const c = new ConsoleClient(fx.base);
+    expect(await c.login(USERS.auditor.username)).toBe(303);
+    const form = await c.request('/console/audit/reconcile');
+    expect(form.status).toBe(200);
+    const csrf = ConsoleClient.csrfOf(form.body);
+    const post = (claims: string[]) =>
+      c.request('/console/audit/reconcile', { form: { csrf, user: 'bank-a', claims: claims.join('\n') } });
+    const agree = await post(full);
+    expect(agree.body).toContain('data-ok="true"');
+    expect(agree.body).toContain('1 uses matched');
+    // The bank hides its use: drop the entry (its chain then still verifies up to entry 1).
+    const hidden = await post(full.slice(0, 1));
+    expect(hidden.body).toContain('data-ok="false"');
+    expect(hidden.body).toMatch(/hidden\)<\/caption>.*job-a1/s);
+    // The bank edits the count in its log: the chain breaks.
+    const forged = await post([full[0]!, full[1]!.replace('"enterpriseCount":6', '"enterpriseCount":5')]);
+    expect(forged.body).toContain('data-ok="false"');
+    expect(forged.body).toContain('broken at entry 2');
+    // A bank analyst reconciles its own bank only.
+    const b = new ConsoleClient(fx.base);
+    expect(await b.login(USERS.analystB.username)).toBe(303);
+    const bCsrf = ConsoleClient.csrfOf((await b.request('/console/audit/reconcile')).body);
+    const other = await b.request('/console/audit/reconcile', {
+      form: { csrf: bCsrf, user: 'bank-a', claims: full.join('\n') },
+    });
+    expect(other.status).toBe(403);
+  });
+
+  it('reports a tampered audit log on the Audit page', async () => {
+    fx = await startConsoleFixture();
+    const c = new ConsoleClient(fx.base);
+    expect(await c.login(USERS.auditor.username)).toBe(303);
+    expect((await c.request('/console/audit')).body).toContain('data-ok="true"');
+    // As an insider with write access to the database would: drop the append-only trigger, edit a row.
+    fx.store.exec('DROP TRIGGER audit_log_no_update');
+    fx.store.run("UPDATE audit_log SET actor = 'bank-z' WHERE seq = 2");
+    const page = (await c.request('/console/audit')).body;
+    expect(page).toContain('data-ok="false"');
+    expect(page).toContain('broken at entry 2');
+  });
+});
+
+describe('config', () => {
+  const base = {
+    party: 'government',
+    listen: '127.0.0.1:0',
+    stateDir: '/tmp/x',
+    tls: { ca: 'ca.pem', cert: 'c.pem', key: 'k.pem' },
+    peers: { bank: { address: '127.0.0.1:1' } },
+  };
+  it('is on by default on a node serving its peers with an http address, off on a bank', () => {
+    expect(
+      consoleEnabled(validateNodeConfig({ ...base, http: '127.0.0.1:0', monitoring: { serve: true } })),
+    ).toBe(true);
+    expect(consoleEnabled(validateNodeConfig({ ...base, http: '127.0.0.1:0' }))).toBe(false);
+    expect(
+      consoleEnabled(validateNodeConfig({ ...base, http: '127.0.0.1:0', console: { enabled: true } })),
+    ).toBe(true);
+    expect(
+      consoleEnabled(
+        validateNodeConfig({
+          ...base,
+          http: '127.0.0.1:0',
+          monitoring: { serve: true },
+          console: { enabled: false },
+        }),
+      ),
+    ).toBe(false);
+  });
+  it('refuses bad console settings with a typed error naming the field', () => {
+    expect(() => validateNodeConfig({ ...base, console: { enabled: true } })).toThrow(
+      expect.objectContaining({ code: 'invalid_config', field: 'console.enabled' }),
+    );
+    expect(() => validateNodeConfig({ ...base, console: { maxFailedLogins: 0 } })).toThrow(
+      expect.objectContaining({ code: 'invalid_config', field: 'console.maxFailedLogins' }),
+    );
+    expect(() => validateNodeConfig({ ...base, console: { sso: true } })).toThrow(
+      expect.objectContaining({ code: 'invalid_config', field: 'console' }),
+    );
+  });
+});
