@@ -155,6 +155,29 @@ export async function measurePsiOps(ids: number): Promise<PsiOpTimes> {
   return { hashUs, multUs };
 }
 
+/** Element-wise mean of two measurements of the same operations. */
+function meanTimes(a: HeOpTimes, b: HeOpTimes): HeOpTimes {
+  const m = (x: number, y: number) => (x + y) / 2;
+  const lv = (x: HeOpTimes['serialize'], y: HeOpTimes['serialize']) => ({
+    fresh: m(x.fresh, y.fresh),
+    residual: m(x.residual, y.residual),
+    product: m(x.product, y.product),
+  });
+  return {
+    encrypt: m(a.encrypt, b.encrypt),
+    encode: m(a.encode, b.encode),
+    mulPlain: m(a.mulPlain, b.mulPlain),
+    mulPlainRescale: m(a.mulPlainRescale, b.mulPlainRescale),
+    addPlain: m(a.addPlain, b.addPlain),
+    add: m(a.add, b.add),
+    rotate: m(a.rotate, b.rotate),
+    rescale: m(a.rescale, b.rescale),
+    serialize: lv(a.serialize, b.serialize),
+    deserialize: lv(a.deserialize, b.deserialize),
+    decrypt: m(a.decrypt, b.decrypt),
+  };
+}
+
 /** A composed packed product against a real one (packedMatVec) on this thread: the composition check. */
 async function packedCheck(
   t: HeOpTimes,
@@ -217,7 +240,7 @@ function smallData(rows: number, pg: number, ph: number) {
 }
 
 /** ANCHORS.md, "here" (node-seal 7.0.0, N=8192, idle box, medians of 50): ms. */
-const IDLE_8192_MS = { encrypt: 4.59, encode: 0.69, mulPlain: 0.43, rotate: 4.0, decrypt: 1.51 } as const;
+const IDLE_8192_MS = { encrypt: 4.59, encode: 0.69, mulPlain: 0.43, rescale: 0.96 } as const;
 
 const fmt = (x: number, d = 3) => Number(x.toFixed(d));
 const pct = (e: number) => `${e >= 0 ? '+' : ''}${(100 * e).toFixed(1)} %`;
@@ -234,6 +257,14 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
   const cores = availableParallelism();
   const loadBefore = loadavg().map((x) => fmt(x, 2));
   let idleFactor = 1;
+  /** The largest measured runs and their predictions from this run's per-op times (see lrRef below). */
+  let lrRef: { predicted: number; measured: number } | undefined;
+  let binRef: { predicted: number; measured: number } | undefined;
+  const scaledFrom = (
+    ref: { predicted: number; measured: number } | undefined,
+    compute: number,
+    network: number,
+  ) => (ref === undefined ? '-' : fmt((ref.measured * compute) / ref.predicted + network, 1));
   const t0 = performance.now();
 
   // 1. Per-operation times and sizes (seconds).
@@ -245,11 +276,13 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
   const psiOps = await measurePsiOps(smoke ? 200 : 2000);
   const micro = (performance.now() - t0) / 1000;
   const packed = smoke ? undefined : await packedCheck(lr.times, 31, 256);
-  // Load factor: ANCHORS.md's idle-box times at N=8192 over this run's at the binning parameters (also
-  // N=8192; one data prime fewer, so slightly cheaper per op: the factor is a rough scale, stated so).
-  const idleRatios = (Object.keys(IDLE_8192_MS) as (keyof typeof IDLE_8192_MS)[]).map(
-    (k) => IDLE_8192_MS[k] / (bin.times[k] as number),
-  );
+  // Idle factor: ANCHORS.md's idle-box times over this run's for the same parameters (ckks-8192 is
+  // ANCHORS' N=8192 [60,40,40,60]) and the ops this run measures at the top level, as ANCHORS does:
+  // encrypt, and encode + multiply-plain + rescale (the class-weight product).
+  const idleRatios = [
+    IDLE_8192_MS.encrypt / lr8192.times.encrypt,
+    (IDLE_8192_MS.encode + IDLE_8192_MS.mulPlain + IDLE_8192_MS.rescale) / lr8192.times.mulPlainRescale,
+  ];
   idleFactor = median(idleRatios);
 
   const tables: BenchTable[] = [];
@@ -343,9 +376,14 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       hosts: [{ features: data.host }],
       hyperparams: { maxEpochs: epochs, batchSize: 1024 },
     });
+    // The load moves within minutes: time the operations again right after the run and predict it
+    // from the mean of the two measurements (the ones before and after it).
+    const after = await measureHeOps('ckks-16384-release', runs, true);
+    const around = meanTimes(lr.times, after.times);
+    raw['opsAfterSmallRun'] = after.times;
     const workers = resolveWorkers(undefined, rows, pg + 1, epochs, cores);
     const shape: HeteroLrShape = { rows, guestFeatures: pg, hostFeatures: [ph], batchSize: 1024 };
-    const p = predictHeteroLr(shape, lr.times, lr.sizes, NET_PROFILES.memory, {
+    const p = predictHeteroLr(shape, around, lr.sizes, NET_PROFILES.memory, {
       kind: 'shared',
       cores,
       workers,
@@ -356,7 +394,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       `${p.counts.batches.length} batches, W ${p.counts.width}`,
       predMean,
       res.secondsPerEpoch,
-      'same minutes: s/epoch (mean)',
+      'same minutes (per-op times: mean of before and after the run): s/epoch (mean)',
     );
     for (const party of [guestName, hostName(0), arbiterName]) {
       const pred = epochs * p.bytesPerEpoch[party]! + p.setupBytes[party]!;
@@ -439,6 +477,10 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       ]);
     }
     raw['scaleCheck'] = { predicted: p, measured: scale };
+    // Compute part of the prediction of the largest measured run: predictions at other shapes are
+    // also given as that run's measured time x (their compute / this compute), which cancels the load
+    // to first order (both predictions use the same per-op times).
+    lrRef = { predicted: predMean, measured: scale.seconds_per_epoch };
   }
 
   const net = readCommitted('net') as
@@ -552,6 +594,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       ]);
     }
     if (binRes?.summary?.seconds_median !== undefined) {
+      binRef = { predicted: p.seconds, measured: binRes.summary.seconds_median };
       timeCheck(
         'binning 100000 x (30 + 300), 10 bins, workers 2, memory (results/binning.json)',
         `plaintext part ${fmt(p.plainSeconds)} s from its 'none' run`,
@@ -562,6 +605,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     }
   }
 
+  let psiOwnOps: PsiOpTimes | undefined;
   const psiRes = readCommitted('psi') as
     | { summary?: { seconds?: number; n?: number }; raw?: { bytes?: { cold?: { guestToHost: number } } } }
     | undefined;
@@ -579,6 +623,12 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     // 7 x 2048 on one core): a check of the counts and their composition free of the load difference.
     const prim =
       (psiRes.raw as { hashMs?: { wall: number[] }; multMs?: { wall: number[] } } | undefined) ?? {};
+    if (prim.hashMs && prim.multMs) {
+      psiOwnOps = {
+        hashUs: (median(prim.hashMs.wall) * 1000) / 2048,
+        multUs: (median(prim.multMs.wall) * 1000) / 2048,
+      };
+    }
     if (prim.hashMs && prim.multMs) {
       const own = {
         hashUs: (median(prim.hashMs.wall) * 1000) / 2048,
@@ -624,7 +674,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       'note',
     ],
     rows: checks,
-    note: `Error = (predicted - measured) / measured. Seconds unless marked. "This run" rows were measured in the same minutes as the per-op times: their raw error is the model's. Committed rows were measured at their own load (their results files say which), so the raw error includes the difference in load; the idle-scaled columns multiply the prediction by the idle factor ${fmt(idleFactor)} (median over encrypt, encode, multiply-plain, rotate and decrypt of ANCHORS.md's idle-box N=8192 time over this run's time at the binning parameters, also N=8192), i.e. predict an idle box, for comparison with runs made on a quiet machine. The hetero-LR cache need follows diagonals.ts (N x (level + 1) x 8 bytes a diagonal, 384 KiB at this preset); the scale run's cache_needed_mib (packages/cli bench-hetero-lr.ts) counts a fixed 128 KiB, a stale N=8192 figure.`,
+    note: `Error = (predicted - measured) / measured. Seconds unless marked. "This run" rows were measured in the same minutes as the per-op times: their raw error is the model's. Committed rows were measured at their own load (their results files say which), so the raw error includes the difference in load; the idle-scaled columns multiply the prediction by the idle factor ${fmt(idleFactor)} (mean over encrypt and encode + multiply-plain + rescale of ANCHORS.md's idle-box time at N=8192 [60,40,40,60] over this run's time for the same parameters, ckks-8192), i.e. predict an idle box, for comparison with runs made on a quiet machine. The hetero-LR cache need follows diagonals.ts (N x (level + 1) x 8 bytes a diagonal, 384 KiB at this preset); the scale run's cache_needed_mib (packages/cli bench-hetero-lr.ts) counts a fixed 128 KiB, a stale N=8192 figure.`,
   });
 
   // 4. Predictions at the anchors' shapes.
@@ -654,6 +704,8 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
           ? `one ${cores}-core machine, 2 workers/party`
           : 'each party 2 cores, 2 workers',
         fmt(p.steadyEpochSeconds, 1),
+        scaledFrom(lrRef, p.steadyEpochSeconds - p.networkSeconds, p.networkSeconds),
+        fmt((p.steadyEpochSeconds - p.networkSeconds) * idleFactor + p.networkSeconds, 1),
         fmt(p.networkSeconds, 1),
         `${mb(p.bytesPerEpoch[guestName]!)} / ${mb(p.bytesPerEpoch[hostName(0)]!)} / ${mb(p.bytesPerEpoch[arbiterName]!)}`,
         anchor,
@@ -680,11 +732,14 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     for (const profile of [NET_PROFILES.memory, NET_PROFILES.lan, NET_PROFILES.wan, wanCapped()]) {
       const placement: Placement = profile.name === 'memory' ? binPlacement : sep(2);
       const p = predictBinning(shape, bin.times, bin.sizes, profile, placement, plainSecondsPerCell);
+      const binCompute = p.seconds - p.networkSeconds;
       preds.push([
         `binning ${label}`,
         profile.name,
         placement.kind === 'shared' ? `one ${cores}-core machine, 2 workers` : 'host 2 cores, 2 workers',
         fmt(p.seconds, 1),
+        scaledFrom(binRef, binCompute, p.networkSeconds),
+        fmt((p.seconds - p.networkSeconds) * idleFactor + p.networkSeconds, 1),
         fmt(p.networkSeconds, 1),
         `${mb(p.bytes.guest)} / ${mb(p.bytes.host)} / -`,
         anchor,
@@ -702,6 +757,8 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         profile.name,
         `${c} cores (per-core extrapolation)`,
         fmt(p.seconds, 1),
+        '-',
+        fmt((p.seconds - p.networkSeconds) * idleFactor + p.networkSeconds, 1),
         fmt(p.networkSeconds, 1),
         `${mb(p.bytesPerParty.guest)} / ${mb(p.bytesPerParty.host)} / -`,
         c === 32
@@ -713,19 +770,50 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       predRaw[`psi 10M ${c} cores ${profile.name}`] = p;
     }
   }
+  // PSI again from the 1M x 1M run's own primitive times (psi.json, one core, its minutes): the
+  // per-core mark that run set, extrapolated to 10M x 10M.
+  if (psiOwnOps) {
+    for (const c of [2, 8, 32]) {
+      const p = predictPsi(
+        { guestIds: 10_000_000, hostIds: 10_000_000 },
+        psiOwnOps,
+        NET_PROFILES.lan,
+        c,
+        psiSerial,
+      );
+      preds.push([
+        "PSI 10M x 10M, cold session, psi.json's per-op times",
+        'lan',
+        `${c} cores (per-core extrapolation)`,
+        fmt(p.seconds, 1),
+        '-',
+        '-',
+        fmt(p.networkSeconds, 1),
+        `${mb(p.bytesPerParty.guest)} / ${mb(p.bytesPerParty.host)} / -`,
+        c === 32
+          ? 'SecretFlow ECDH-PSI 10M: 110 s (32 cores, LAN); PSI v2 ECDH-25519 67 s on 32 cores'
+          : c === 8
+            ? 'SecretFlow PSI v2 ECDH-25519 10M x 10M: 114 s on 8 cores'
+            : 'measured here at 1M x 1M: 294.6 s (results/psi.md)',
+      ]);
+      predRaw[`psi 10M ${c} cores lan, psi.json per-op times`] = p;
+    }
+  }
   tables.push({
     title: "Predictions at the anchors' shapes (this machine's per-op times, at this run's load)",
     columns: [
       'protocol and shape',
       'network',
       'placement',
-      'predicted s (per epoch for hetero-LR)',
+      'predicted s (per epoch for hetero-LR), this load',
+      'scaled from the largest measured run: its s x (compute here / its compute here) + network',
+      'idle-scaled s (compute x idle factor + network)',
       'of which network s',
       'MB per party per epoch: guest / host / arbiter',
       'anchor (ANCHORS.md) and its setup',
     ],
     rows: preds,
-    note: 'SecretFlow\'s 1,500 features split 750 + 750 between its 2 parties (assumed: the split is not published). "wan (64 KiB window)": the WAN link with one HTTP/2 stream limited to a 64 KiB flow-control window per 100 ms round trip (5.2 Mbit/s), the cap our gRPC transport shows today (benchmarks/README.md); plain "wan" is the link rate. PSI per-core extrapolation assumes blinding (hashes and multiplications, 3n per party) is embarrassingly parallel across ids at this core\'s speed, and the transfer (48 B per id each way) and the final intersection are not parallel: the transfer is added whole; the intersection (sort and match) is left out (it is seconds at 1M).',
+    note: "Three readings of each prediction: at this run's load (the per-op times as measured); scaled from the largest measured run of the same protocol (hetero-LR: results/hetero-lr.json 100k x 330, memory, 36.6 s/epoch at load 0.8; binning: results/binning.json 100k x 330, 23.2 s at load 6-12): that run's seconds times the ratio of the two predictions' compute parts made from the same per-op times, so the load cancels to first order -- the reading to use for a quiet machine; idle-scaled (x the idle factor of the checks table), which underestimated every low-load committed run in the checks, a lower bound. SecretFlow's 1,500 features split 750 + 750 between its 2 parties (assumed: the split is not published). \"wan (64 KiB window)\": the WAN link with one HTTP/2 stream limited to a 64 KiB flow-control window per 100 ms round trip (5.2 Mbit/s), the cap our gRPC transport shows today (benchmarks/README.md); plain \"wan\" is the link rate. PSI per-core extrapolation assumes blinding (hashes and multiplications, 3n per party) is embarrassingly parallel across ids at this core's speed, and the transfer (48 B per id each way) and the final intersection are not parallel: the transfer is added whole; the intersection (sort and match) is left out (it is seconds at 1M).",
   });
 
   const loadAfter = loadavg().map((x) => fmt(x, 2));
