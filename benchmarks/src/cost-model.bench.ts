@@ -38,7 +38,7 @@ import {
   predictPsi,
   relativeError,
 } from './cost-model.ts';
-import { type BenchResult, median, type BenchTable } from './report.ts';
+import { type BenchResult, type BenchTable, median } from './report.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The committed results the model is checked against (never the smoke directory). */
