@@ -309,3 +309,46 @@ describe('cost model: network terms', () => {
     expect(messageSeconds(10, NET_PROFILES.memory)).toBe(0);
   });
 });
+
+describe('cost model: time composition', () => {
+  const rotateOnly = { ...zeroTimes, rotate: 1 };
+  const sizes = {
+    fresh: 1e6,
+    residual: 1e6,
+    product: 5e5,
+    contextBase: 1e6,
+    contextPerRotationKey: 5e6,
+    productLevel: 2,
+    slots: 8192,
+  };
+  const shape = { rows: 5000, guestFeatures: 10, hostFeatures: [20], batchSize: 1024 };
+
+  it('one machine, no workers: an epoch is every party rotation at its measured time, in turn', () => {
+    const p = predictHeteroLr(shape, rotateOnly, sizes, NET_PROFILES.memory, {
+      kind: 'shared',
+      cores: 2,
+      workers: 0,
+    });
+    const rotations = p.counts.packed[guestName]!.rotations + p.counts.packed[hostName(0)]!.rotations;
+    expect(p.steadyEpochSeconds).toBeCloseTo(rotations / 1000, 12);
+    expect(p.networkSeconds).toBe(0);
+  });
+
+  it('separate machines: the slower of the parallel products; the network adds 4 messages a batch', () => {
+    const p = predictHeteroLr(shape, rotateOnly, sizes, NET_PROFILES.wan, {
+      kind: 'separate',
+      cores: 2,
+      workers: 2,
+    });
+    const nb = p.counts.batches.length;
+    const perBatch = Math.max(
+      p.counts.packed[guestName]!.rotations / nb,
+      p.counts.packed[hostName(0)]!.rotations / nb,
+    );
+    expect(p.computeSeconds).toBeCloseTo((nb * perBatch) / 2 / 1000, 12);
+    const msg = (b: number) => 0.05 + ((b + 120) * 8) / 100e6;
+    const K = p.counts.hostPlans[0]!.blocks.length;
+    const expected = nb * (msg(1e6) + msg(1e6) + msg(K * 5e5) + msg(8 * 20)) + 0.05;
+    expect(p.networkSeconds).toBeCloseTo(expected, 9);
+  });
+});
