@@ -57,6 +57,8 @@ export const SUITE: readonly SuiteEntry[] = [
   { name: 'he', full: [], smoke: ['--quick', '--runs', '1'] },
   { name: 'scoring', full: [], smoke: ['--runs', '1', '--requests', '10'] },
   { name: 'csv', full: [], smoke: ['--rows', '2000', '--runs', '1'] },
+  // Last: it checks its predictions against the committed results of the benchmarks above.
+  { name: 'cost-model', full: [], smoke: ['--smoke'] },
 ];
 
 export interface SuiteOutcome {

@@ -1,0 +1,678 @@
+/**
+ * A cost model of fedscore's three heavy protocols -- hetero-LR under CKKS (arbiter mode), WOE binning
+ * under CKKS, ECDH-PSI over ristretto255 -- that predicts time and bytes per party for shapes this
+ * machine cannot run (SecretFlow's 800k x 1500, PSI 10M x 10M) from per-operation times measured here
+ * (`measureHeOps`, `measurePsiOps`) and operation counts read off the protocol code:
+ *
+ * - hetero-LR (packages/vfl/src/hetero-lr guest.ts, host.ts, arbiter.ts, exchange.ts, cipher.ts): per
+ *   mini-batch each host encrypts its partial predictions (1 ciphertext, `encrypt` + `toBatch`); the
+ *   guest loads them (`fromBatch`), adds them (H - 1 `add`), multiplies by the class weights (`mulPlain`,
+ *   when class-weighted), adds its own part (`addPlain`) and sends the residual [[d]] to every host (one
+ *   `toBatch`); the guest and each host compute the packed product X^T [[d]] (`matVecTAsync`: the
+ *   rotations, plaintext products, encodes and rescales of `planPackedProduct`, one output ciphertext
+ *   per block), mask it (`addPlain`, one ciphertext per block) and send it to the arbiter, which loads
+ *   and decrypts it (`decryptForRelease`, one decryption per block) and returns float64 values. A
+ *   validated epoch adds the hosts' encrypted validation scores, their sum, a mask and one release.
+ *   `heteroLrCounts` is that list; benchmarks/test/cost-model.test.ts checks it call for call against a
+ *   run through a counting cipher, and the packed-product counts rotation for rotation.
+ * - binning (packages/vfl/src/binning packing.ts, ckks-sums.ts): the guest encrypts its labels, one
+ *   ciphertext per 4096-row batch; the host's label sums are one hybrid-diagonal product with the
+ *   costs of `planBinSums` (B*P*m products and encodes, B*(n1 - 1) + P*(n2 - 1 + log2(S/m)) rotations),
+ *   a fresh encryption of flooding noise added per output block, P ciphertexts back, P decryptions.
+ * - PSI (packages/psi): a cold session hashes every id of both sets to the group (n_g + n_h hashes) and
+ *   each party blinds its own points and the peer's (2 (n_g + n_h) scalar multiplications); each party
+ *   sends 32 bytes a point plus a 16-byte key per id.
+ *
+ * Time = sum of (count x measured time) on the critical path, plus the network: per message one one-way
+ * latency on the critical path and bytes / bandwidth, where the bandwidth of one stream is capped by the
+ * transport's flow-control window (bytes in flight per round trip) when that is given. What the model
+ * leaves out is listed in docs/benchmarks.md ("Cost model").
+ */
+import {
+  batchSizes,
+  MAX_MERGED_BATCH_ROWS,
+  type PackedProductPlan,
+  planBinSums,
+  planPackedProduct,
+} from '@fedscore/vfl';
+
+// --- inputs ----------------------------------------------------------------------------------------
+
+/** Per-operation times of one CKKS parameter set, milliseconds on one thread. */
+export interface HeOpTimes {
+  /** Encrypt one vector (encode + public-key encryption), top level. */
+  readonly encrypt: number;
+  /** Encode one plaintext at the product level (a diagonal not in the cache). */
+  readonly encode: number;
+  /** Ciphertext x plaintext (already encoded), no rescale. */
+  readonly mulPlain: number;
+  /** Ciphertext x plain values (encode + multiply + rescale): the class-weight product. */
+  readonly mulPlainRescale: number;
+  /** Ciphertext + plain values (encode + add): a mask or the guest's own residual part. */
+  readonly addPlain: number;
+  /** Ciphertext + ciphertext. */
+  readonly add: number;
+  /** One rotation (one key switch) at the product level. */
+  readonly rotate: number;
+  readonly rescale: number;
+  /** Serialize (zstd) / deserialize one ciphertext, by level: fresh, residual, product. */
+  readonly serialize: { readonly fresh: number; readonly residual: number; readonly product: number };
+  readonly deserialize: { readonly fresh: number; readonly residual: number; readonly product: number };
+  /** Decrypt one product ciphertext for release (decrypt, decode, flooding, rounding). */
+  readonly decrypt: number;
+}
+
+/** Serialized sizes from the real cipher, bytes. */
+export interface HeSizes {
+  /** A host's fresh encryption (host-forward). */
+  readonly fresh: number;
+  /** The residual [[d]] after the class-weight product. */
+  readonly residual: number;
+  /** One block of a masked product. */
+  readonly product: number;
+  /** The public context (keys) for a batch width W: base + one Galois key per power of two below W. */
+  readonly contextBase: number;
+  readonly contextPerRotationKey: number;
+  /** Level (chain index) the packed product works at (sizes the diagonal cache). */
+  readonly productLevel: number;
+  readonly slots: number;
+}
+
+/** A link between two parties, one direction. */
+export interface NetProfile {
+  readonly name: string;
+  readonly latencyMs: number;
+  /** Infinity = not limited. */
+  readonly bitsPerSecond: number;
+  /**
+   * Bytes one stream may have in flight per round trip (HTTP/2 flow-control window); undefined = the
+   * link's rate is reached. Throughput of one stream = min(rate, window / RTT).
+   */
+  readonly windowBytes?: number;
+}
+
+export const NET_PROFILES: Readonly<Record<'memory' | 'lan' | 'wan', NetProfile>> = {
+  memory: { name: 'memory', latencyMs: 0, bitsPerSecond: Number.POSITIVE_INFINITY },
+  lan: { name: 'lan', latencyMs: 0.1, bitsPerSecond: 1e9 },
+  wan: { name: 'wan', latencyMs: 50, bitsPerSecond: 100e6 },
+};
+
+/** grpc-js's default HTTP/2 flow-control window (65,535 bytes), the cap benchmarks/README.md suspects. */
+export const HTTP2_DEFAULT_WINDOW = 65_535;
+
+/** Effective bits per second of one stream over `net`. */
+export function streamRate(net: NetProfile): number {
+  if (net.windowBytes === undefined || net.latencyMs <= 0) return net.bitsPerSecond;
+  return Math.min(net.bitsPerSecond, (net.windowBytes * 8) / ((2 * net.latencyMs) / 1000));
+}
+
+/** Seconds for one message of `bytes` on the critical path. */
+export function messageSeconds(bytes: number, net: NetProfile): number {
+  const rate = streamRate(net);
+  return net.latencyMs / 1000 + (Number.isFinite(rate) ? (bytes * 8) / rate : 0);
+}
+
+// --- hetero-LR counts -------------------------------------------------------------------------------
+
+export interface HeteroLrShape {
+  /** Aligned rows (training + validation). */
+  readonly rows: number;
+  readonly guestFeatures: number;
+  /** Features of each host. */
+  readonly hostFeatures: readonly number[];
+  /** Default 1024 (resolveHyperparams). */
+  readonly batchSize?: number;
+  /** Validation rows (the stratified holdout; default 0 = validationFraction 0, the default). */
+  readonly validationRows?: number;
+  /** Default true (classWeight 'balanced' is the default). */
+  readonly classWeighted?: boolean;
+  /** CKKS slots (8192: the default preset ckks-16384-release). */
+  readonly slots?: number;
+}
+
+/** Calls of the LrCipher interface (cipher.ts), with the ciphertexts they touch. */
+export interface CipherCalls {
+  encrypt: number;
+  add: number;
+  addPlain: number;
+  mulPlain: number;
+  matVecT: number;
+  toBatch: number;
+  fromBatch: number;
+  decryptForRelease: number;
+  /** Ciphertexts: made by encrypt, written by toBatch, read by fromBatch, decrypted for release. */
+  encryptedCts: number;
+  serializedCts: number;
+  deserializedCts: number;
+  decryptedCts: number;
+}
+
+export function emptyCalls(): CipherCalls {
+  return {
+    encrypt: 0,
+    add: 0,
+    addPlain: 0,
+    mulPlain: 0,
+    matVecT: 0,
+    toBatch: 0,
+    fromBatch: 0,
+    decryptForRelease: 0,
+    encryptedCts: 0,
+    serializedCts: 0,
+    deserializedCts: 0,
+    decryptedCts: 0,
+  };
+}
+
+/** Work of the packed products a party evaluates (planPackedProduct's cost, per product, summed). */
+export interface PackedWork {
+  products: number;
+  rotations: number;
+  rescales: number;
+  blocks: number;
+  /** Products evaluated (matVecT calls). */
+  calls: number;
+}
+
+export interface HeteroLrCounts {
+  readonly width: number;
+  readonly batches: readonly number[];
+  readonly guestPlan: PackedProductPlan;
+  readonly hostPlans: readonly PackedProductPlan[];
+  /** Per epoch, per party (guest, host-1.., arbiter). */
+  readonly calls: Readonly<Record<string, CipherCalls>>;
+  readonly packed: Readonly<Record<string, PackedWork>>;
+  /** Messages sent per party per epoch (envelopes), and their payload bytes given `sizes`. */
+  readonly messages: Readonly<Record<string, number>>;
+  /** Whether an epoch validates (validation rows > 0: every epoch by default). */
+  readonly validated: boolean;
+}
+
+export const guestName = 'guest';
+export const hostName = (i: number): string => `host-${i + 1}`;
+export const arbiterName = 'arbiter';
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** The width the arbiter's key is sized for: the next power of two of the largest batch. */
+export function heteroLrWidth(shape: HeteroLrShape): number {
+  const train = shape.rows - (shape.validationRows ?? 0);
+  return nextPow2(Math.max(...batchSizes(train, shape.batchSize ?? 1024), 1));
+}
+
+/**
+ * The HE calls of one training epoch of arbiter-mode hetero-LR under CKKS, per party, read off guest.ts,
+ * host.ts, arbiter.ts and exchange.ts (the comments at the top of this file). Setup (keys, contexts)
+ * is not an epoch's: see `heteroLrSetupBytes`.
+ */
+export function heteroLrCounts(shape: HeteroLrShape): HeteroLrCounts {
+  const H = shape.hostFeatures.length;
+  const S = shape.slots ?? 8192;
+  const nv = shape.validationRows ?? 0;
+  const train = shape.rows - nv;
+  const batches = batchSizes(train, shape.batchSize ?? 1024);
+  const W = heteroLrWidth(shape);
+  if (W > S) throw new RangeError(`batch width ${W} above ${S} slots`);
+  const weighted = shape.classWeighted ?? true;
+  const guestPlan = planPackedProduct(shape.guestFeatures + 1, W);
+  const hostPlans = shape.hostFeatures.map((p) => planPackedProduct(p, W));
+  const parties = [guestName, ...shape.hostFeatures.map((_, i) => hostName(i)), arbiterName];
+  const calls: Record<string, CipherCalls> = Object.fromEntries(parties.map((p) => [p, emptyCalls()]));
+  const packed: Record<string, PackedWork> = Object.fromEntries(
+    parties.map((p) => [p, { products: 0, rotations: 0, rescales: 0, blocks: 0, calls: 0 }]),
+  );
+  const messages: Record<string, number> = Object.fromEntries(parties.map((p) => [p, 0]));
+  const g = calls[guestName]!;
+  const a = calls[arbiterName]!;
+  const product = (who: string, plan: PackedProductPlan) => {
+    const w = packed[who]!;
+    w.products += plan.cost.products;
+    w.rotations += plan.cost.rotations;
+    w.rescales += plan.cost.rescales;
+    w.blocks += plan.cost.ciphertexts;
+    w.calls++;
+    calls[who]!.matVecT++;
+  };
+  // Epoch control to every other party.
+  messages[guestName]! += H + 1;
+  for (let b = 0; b < batches.length; b++) {
+    for (let h = 0; h < H; h++) {
+      const c = calls[hostName(h)]!;
+      const K = hostPlans[h]!.blocks.length;
+      // host-forward: encrypt u/4, sendEncrypted.
+      c.encrypt++;
+      c.encryptedCts++;
+      c.toBatch++;
+      c.serializedCts++;
+      messages[hostName(h)]!++;
+      // guest: fromBatch each host-forward.
+      g.fromBatch++;
+      g.deserializedCts++;
+      // host: fromBatch residual, matVecTAsync, mask addPlain, sendEncrypted to the arbiter.
+      c.fromBatch++;
+      c.deserializedCts++;
+      product(hostName(h), hostPlans[h]!);
+      c.addPlain++;
+      c.toBatch++;
+      c.serializedCts += K;
+      messages[hostName(h)]!++;
+      // arbiter: fromBatch, decryptForRelease (one decryption per block), released values back.
+      a.fromBatch++;
+      a.deserializedCts += K;
+      a.decryptForRelease++;
+      a.decryptedCts += K;
+      messages[arbiterName]!++;
+    }
+    // guest: sum of the hosts' forwards, class weights, own residual part, one residual batch to all hosts.
+    g.add += H - 1;
+    if (weighted) g.mulPlain++;
+    g.addPlain++;
+    g.toBatch++;
+    g.serializedCts++;
+    messages[guestName]! += H;
+    // guest's own gradient: product, mask, to the arbiter, released back.
+    const Kg = guestPlan.blocks.length;
+    product(guestName, guestPlan);
+    g.addPlain++;
+    g.toBatch++;
+    g.serializedCts += Kg;
+    messages[guestName]!++;
+    a.fromBatch++;
+    a.deserializedCts += Kg;
+    a.decryptForRelease++;
+    a.decryptedCts += Kg;
+    messages[arbiterName]!++;
+  }
+  const validated = nv > 0;
+  if (validated) {
+    const parts = nv <= W ? 1 : Math.ceil(nv / S);
+    for (let h = 0; h < H; h++) {
+      const c = calls[hostName(h)]!;
+      c.encrypt++;
+      c.encryptedCts += parts;
+      c.toBatch++;
+      c.serializedCts += parts;
+      messages[hostName(h)]!++;
+      g.fromBatch++;
+      g.deserializedCts += parts;
+    }
+    g.add += H - 1;
+    g.addPlain++;
+    g.toBatch++;
+    g.serializedCts += parts;
+    messages[guestName]! += 1 + H; // validation-masked, validation-result to each host
+    a.fromBatch++;
+    a.deserializedCts += parts;
+    a.decryptForRelease++;
+    a.decryptedCts += parts;
+    messages[arbiterName]!++;
+  }
+  return { width: W, batches, guestPlan, hostPlans, calls, packed, messages, validated };
+}
+
+// --- hetero-LR prediction ---------------------------------------------------------------------------
+
+/** Where the parties run. */
+export interface Placement {
+  /**
+   * 'shared': every party on one machine of `cores` cores (the memory profile and this repo's
+   * process runs); 'separate': each party on its own machine of `cores` cores (the anchors' setups).
+   */
+  readonly kind: 'shared' | 'separate';
+  readonly cores: number;
+  /** Product worker threads per party (resolveWorkers: 2 on large runs, else 0). */
+  readonly workers: number;
+  /** Diagonal-cache budget per party, MiB (default 1024; the scale benchmark uses 256). */
+  readonly cacheMiB?: number;
+}
+
+/** Envelope bytes beyond the payload per message (ids, step, session; framing of the wire codec). */
+export const ENVELOPE_OVERHEAD_BYTES = 120;
+
+export interface HeteroLrPrediction {
+  readonly counts: HeteroLrCounts;
+  /** Seconds of a steady-state epoch (diagonals cached within the budget) and of the first. */
+  readonly steadyEpochSeconds: number;
+  readonly firstEpochSeconds: number;
+  /** Compute and network parts of a steady epoch. */
+  readonly computeSeconds: number;
+  readonly networkSeconds: number;
+  /** Payload bytes sent per party per epoch. */
+  readonly bytesPerEpoch: Readonly<Record<string, number>>;
+  /** Bytes of the setup (the arbiter's public context to the guest and every host). */
+  readonly setupBytes: Readonly<Record<string, number>>;
+  /** Diagonal-cache need per party, MiB, and the share of encodes a steady epoch still does. */
+  readonly cacheNeedMiB: Readonly<Record<string, number>>;
+  readonly uncachedShare: Readonly<Record<string, number>>;
+}
+
+export function contextBytes(sizes: HeSizes, width: number): number {
+  return sizes.contextBase + Math.log2(width) * sizes.contextPerRotationKey;
+}
+
+function packedMs(w: PackedWork, encodes: number, t: HeOpTimes): number {
+  // Adds: one per product beyond the first of each giant step, one per Horner/fold rotation.
+  return (
+    w.rotations * (t.rotate + t.add) +
+    w.products * (t.mulPlain + t.add) +
+    encodes * t.encode +
+    w.rescales * t.rescale
+  );
+}
+
+/** Wall milliseconds of a party's products with `workers` threads on `cores` cores. */
+function productWallMs(ms: number, workers: number, cores: number): number {
+  const p = Math.max(1, Math.min(workers, cores));
+  return ms / p;
+}
+
+/**
+ * Predict an epoch of arbiter-mode CKKS hetero-LR for `shape` from measured `t` and `sizes`, over `net`
+ * with `placement`.
+ */
+export function predictHeteroLr(
+  shape: HeteroLrShape,
+  t: HeOpTimes,
+  sizes: HeSizes,
+  net: NetProfile,
+  placement: Placement,
+): HeteroLrPrediction {
+  const counts = heteroLrCounts({ ...shape, slots: sizes.slots });
+  const H = shape.hostFeatures.length;
+  const nb = counts.batches.length;
+  const parties = Object.keys(counts.calls);
+  // Diagonal cache: one plaintext per product per batch, N * (level + 1) * 8 bytes each (diagonals.ts).
+  const ptBytes = sizes.slots * 2 * (sizes.productLevel + 1) * 8;
+  const budget = (placement.cacheMiB ?? 1024) * 2 ** 20;
+  const cacheNeedMiB: Record<string, number> = {};
+  const uncachedShare: Record<string, number> = {};
+  for (const p of parties) {
+    const need = counts.packed[p]!.products * ptBytes;
+    cacheNeedMiB[p] = need / 2 ** 20;
+    uncachedShare[p] = need === 0 ? 0 : Math.max(0, need - budget) / need;
+  }
+  const hostPlanK = counts.hostPlans.map((pl) => pl.blocks.length);
+  const Kg = counts.guestPlan.blocks.length;
+  // Serialization by level: per batch, hosts write 1 fresh + K product cts, the guest 1 residual + Kg.
+  const serMs =
+    H * t.serialize.fresh +
+    t.serialize.residual +
+    (hostPlanK.reduce((a, b) => a + b, 0) + Kg) * t.serialize.product;
+  const deserMs =
+    H * t.deserialize.fresh +
+    H * t.deserialize.residual +
+    (hostPlanK.reduce((a, b) => a + b, 0) + Kg) * t.deserialize.product;
+  const maskMs = (hostPlanK.reduce((a, b) => a + b, 0) + Kg) * t.addPlain + t.addPlain; // masks + q
+  const encryptMs = H * t.encrypt;
+  const sumMs = (H - 1) * t.add + ((shape.classWeighted ?? true) ? t.mulPlainRescale : 0);
+  const decryptMs = (hostPlanK.reduce((a, b) => a + b, 0) + Kg) * t.decrypt;
+  const prodMs = (p: string, share: number) => {
+    const w = counts.packed[p]!;
+    const perCall = {
+      ...w,
+      products: w.products / nb,
+      rotations: w.rotations / nb,
+      rescales: w.rescales / nb,
+    };
+    return packedMs(perCall, perCall.products * share, t);
+  };
+  const epochCompute = (first: boolean): number => {
+    const share = (p: string) => (first ? 1 : uncachedShare[p]!);
+    const hostProd = counts.hostPlans.map((_, h) => prodMs(hostName(h), share(hostName(h))));
+    const guestProd = prodMs(guestName, share(guestName));
+    let batchMs: number;
+    if (placement.kind === 'shared') {
+      // One machine: the products of all parties compete for the cores; the rest runs in turn.
+      const products =
+        placement.workers > 0
+          ? (guestProd + hostProd.reduce((a, b) => a + b, 0)) / Math.min(placement.cores, 2 * (H + 1))
+          : guestProd + hostProd.reduce((a, b) => a + b, 0);
+      batchMs = encryptMs + sumMs + maskMs + serMs + deserMs + decryptMs + products;
+    } else {
+      // Own machines: host encrypt -> guest sum -> products in parallel -> masks -> arbiter decrypts.
+      const hostChain = hostProd.map(
+        (pm, h) =>
+          productWallMs(pm, placement.workers, placement.cores) +
+          t.addPlain * hostPlanK[h]! +
+          hostPlanK[h]! * (t.serialize.product + t.deserialize.product + t.decrypt),
+      );
+      const guestChain =
+        productWallMs(guestProd, placement.workers, placement.cores) +
+        t.addPlain * Kg +
+        Kg * (t.serialize.product + t.deserialize.product + t.decrypt);
+      batchMs =
+        t.encrypt +
+        t.serialize.fresh +
+        H * t.deserialize.fresh +
+        sumMs +
+        t.addPlain +
+        t.serialize.residual +
+        t.deserialize.residual +
+        Math.max(guestChain, ...hostChain);
+    }
+    return (nb * batchMs) / 1000;
+  };
+  // Network: per batch, the host's chain is 4 messages (forward, residual, masked, released).
+  const maxK = Math.max(...hostPlanK);
+  const releasedBytes = 8 * Math.max(...shape.hostFeatures) + ENVELOPE_OVERHEAD_BYTES;
+  const batchNet =
+    net.latencyMs === 0 && !Number.isFinite(net.bitsPerSecond)
+      ? 0
+      : messageSeconds(sizes.fresh + ENVELOPE_OVERHEAD_BYTES, net) +
+        messageSeconds(sizes.residual + ENVELOPE_OVERHEAD_BYTES, net) +
+        messageSeconds(maxK * sizes.product + ENVELOPE_OVERHEAD_BYTES, net) +
+        messageSeconds(releasedBytes, net);
+  const networkSeconds = nb * batchNet + (counts.validated ? 4 * net.latencyMs : net.latencyMs) / 1000;
+  const computeSeconds = epochCompute(false);
+  // Bytes per party per epoch (payload + envelope).
+  const bytesPerEpoch: Record<string, number> = {};
+  const Sv = shape.validationRows ?? 0;
+  const vParts = Sv === 0 ? 0 : Sv <= counts.width ? 1 : Math.ceil(Sv / sizes.slots);
+  for (let h = 0; h < H; h++) {
+    const K = hostPlanK[h]!;
+    bytesPerEpoch[hostName(h)] =
+      nb * (sizes.fresh + K * sizes.product) +
+      vParts * sizes.fresh +
+      counts.messages[hostName(h)]! * ENVELOPE_OVERHEAD_BYTES;
+  }
+  bytesPerEpoch[guestName] =
+    nb * (H * sizes.residual + Kg * sizes.product) +
+    vParts * sizes.fresh +
+    counts.messages[guestName]! * ENVELOPE_OVERHEAD_BYTES;
+  bytesPerEpoch[arbiterName] =
+    nb * 8 * (shape.guestFeatures + 1 + shape.hostFeatures.reduce((a, b) => a + b, 0)) +
+    8 * Sv +
+    counts.messages[arbiterName]! * ENVELOPE_OVERHEAD_BYTES;
+  const ctx = contextBytes(sizes, counts.width);
+  const setupBytes: Record<string, number> = {
+    [arbiterName]: (H + 1) * ctx,
+    [guestName]: 0,
+    ...Object.fromEntries(shape.hostFeatures.map((_, h) => [hostName(h), 0])),
+  };
+  return {
+    counts,
+    steadyEpochSeconds: computeSeconds + networkSeconds,
+    firstEpochSeconds: epochCompute(true) + networkSeconds,
+    computeSeconds,
+    networkSeconds,
+    bytesPerEpoch,
+    setupBytes,
+    cacheNeedMiB,
+    uncachedShare,
+  };
+}
+
+// --- binning ---------------------------------------------------------------------------------------
+
+export interface BinningShape {
+  readonly rows: number;
+  /** Features of the host (the guest bins its own locally, in the clear). */
+  readonly hostFeatures: number;
+  readonly guestFeatures: number;
+  readonly bins: number;
+}
+
+export interface BinningCounts {
+  readonly batches: number;
+  readonly blocks: number;
+  readonly blockSize: number;
+  readonly baby: number;
+  readonly giant: number;
+  readonly products: number;
+  readonly rotations: number;
+  readonly rotationKeys: number;
+  readonly cells: number;
+}
+
+/**
+ * Counts of the host's CKKS evaluation, from the real layout (`planBinSums`) of quantile bins: each
+ * feature gives bins - 1 cells of rows / bins rows (the last bin's count follows from the total).
+ * Products: every (batch, block, diagonal) (an upper bound: all-zero diagonals are skipped).
+ */
+export function binningCounts(shape: BinningShape, slots = 4096): BinningCounts {
+  const cellsPerFeature = shape.bins - 1;
+  const cells = shape.hostFeatures * cellsPerFeature;
+  const count = Math.floor(shape.rows / shape.bins);
+  const layout = planBinSums(new Array<number>(cells).fill(count), shape.rows, slots);
+  const B = layout.batches;
+  const P = layout.blocks;
+  const m = layout.blockSize;
+  const rotations = B * (layout.baby - 1) + P * (layout.giant - 1 + Math.log2(slots / m));
+  const keys = new Set<number>();
+  for (let b = 1; b < layout.baby; b++) keys.add(b);
+  for (let g = 1; g < layout.giant; g++) keys.add(g * layout.baby);
+  for (let s = slots / 2; s >= m; s /= 2) if (s < slots) keys.add(s);
+  return {
+    batches: B,
+    blocks: P,
+    blockSize: m,
+    baby: layout.baby,
+    giant: layout.giant,
+    products: B * P * m,
+    rotations,
+    rotationKeys: keys.size,
+    cells,
+  };
+}
+
+export interface BinningPrediction {
+  readonly counts: BinningCounts;
+  readonly seconds: number;
+  readonly heSeconds: number;
+  readonly plainSeconds: number;
+  readonly networkSeconds: number;
+  readonly bytes: { readonly guest: number; readonly host: number };
+}
+
+/**
+ * Binning time: plaintext part (bin fitting, IV: `plainSecondsPerCell` x rows x features, from a
+ * measured plaintext run) + the guest's label encryption + the host's product on `workers` threads +
+ * flooding encryptions + decryptions + network (the guest's keys and label ciphertexts, the host's
+ * blocks). `t` and `sizes` at the binning parameters (N = 8192).
+ */
+export function predictBinning(
+  shape: BinningShape,
+  t: HeOpTimes,
+  sizes: HeSizes,
+  net: NetProfile,
+  placement: Placement,
+  plainSecondsPerCell: number,
+): BinningPrediction {
+  const c = binningCounts(shape, sizes.slots);
+  const productMs = c.products * (t.mulPlain + t.encode + t.add) + c.rotations * (t.rotate + t.add);
+  const wall = productWallMs(productMs, placement.workers, placement.cores);
+  const heMs =
+    c.batches * (t.encrypt + t.serialize.fresh + t.deserialize.fresh) +
+    wall +
+    c.blocks * (t.encrypt + t.add + t.serialize.product + t.deserialize.product + t.decrypt);
+  const plainSeconds = plainSecondsPerCell * shape.rows * (shape.hostFeatures + shape.guestFeatures);
+  const guestBytes =
+    sizes.contextBase + c.rotationKeys * sizes.contextPerRotationKey + c.batches * sizes.fresh;
+  const hostBytes = c.blocks * sizes.product;
+  const networkSeconds =
+    net.latencyMs === 0 && !Number.isFinite(net.bitsPerSecond)
+      ? 0
+      : messageSeconds(guestBytes, net) + messageSeconds(hostBytes, net) + 4 * (net.latencyMs / 1000);
+  const heSeconds = heMs / 1000;
+  return {
+    counts: c,
+    seconds: heSeconds + plainSeconds + networkSeconds,
+    heSeconds,
+    plainSeconds,
+    networkSeconds,
+    bytes: { guest: guestBytes, host: hostBytes },
+  };
+}
+
+// --- PSI -------------------------------------------------------------------------------------------
+
+export interface PsiOpTimes {
+  /** Hash one id to ristretto255, microseconds on one core. */
+  readonly hashUs: number;
+  /** One scalar multiplication (blinding), microseconds on one core. */
+  readonly multUs: number;
+}
+
+export interface PsiShape {
+  readonly guestIds: number;
+  readonly hostIds: number;
+}
+
+export interface PsiPrediction {
+  readonly hashes: number;
+  readonly mults: number;
+  readonly cpuSeconds: number;
+  readonly computeSeconds: number;
+  readonly networkSeconds: number;
+  readonly seconds: number;
+  readonly bytesPerParty: { readonly guest: number; readonly host: number };
+}
+
+/**
+ * A cold session: n_g + n_h hashes and 2 (n_g + n_h) multiplications, split evenly over `cores`
+ * (blinding is embarrassingly parallel across ids); the two parties' sends are serial with it only
+ * through their bandwidth (their messages stream while the other blinds; the model adds the slower
+ * direction's transfer, which bounds it above) and `serialSecondsPerId` (matching, sorting, framing:
+ * measured as what a real run leaves beyond its blinding CPU).
+ */
+export function predictPsi(
+  shape: PsiShape,
+  t: PsiOpTimes,
+  net: NetProfile,
+  cores: number,
+  serialSecondsPerId: number,
+): PsiPrediction {
+  const n = shape.guestIds + shape.hostIds;
+  const hashes = n;
+  const mults = 2 * n;
+  const cpuSeconds = (hashes * t.hashUs + mults * t.multUs) / 1e6;
+  const computeSeconds = cpuSeconds / cores + serialSecondsPerId * n;
+  // Each party sends its own blinded points (32 B) and a 16-byte key per peer id (measured 48.04 B per
+  // id each way at 1M x 1M; the split between the two terms matters only when the sets differ in size).
+  const guest = shape.guestIds * 32 + shape.hostIds * 16;
+  const host = shape.hostIds * 32 + shape.guestIds * 16;
+  const rate = streamRate(net);
+  const networkSeconds = Number.isFinite(rate)
+    ? (Math.max(guest, host) * 8) / rate + 4 * (net.latencyMs / 1000)
+    : 0;
+  return {
+    hashes,
+    mults,
+    cpuSeconds,
+    computeSeconds,
+    networkSeconds,
+    seconds: computeSeconds + networkSeconds,
+    bytesPerParty: { guest, host },
+  };
+}
+
+/** Relative error of a prediction against a measurement (positive: the model predicts more). */
+export function relativeError(predicted: number, measured: number): number {
+  return (predicted - measured) / measured;
+}
+
+export { MAX_MERGED_BATCH_ROWS };

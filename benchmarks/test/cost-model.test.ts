@@ -1,0 +1,354 @@
+/**
+ * The cost model's operation counts (benchmarks/src/cost-model.ts) against the code they claim to count:
+ *
+ * - hetero-LR: a tiny CKKS run (guest + 2 hosts + arbiter, validation on, class weights on) through a
+ *   cipher provider that counts every call of the LrCipher interface and every ciphertext each call
+ *   makes, writes, reads or decrypts; the model's per-party counts times the epochs run must equal
+ *   them exactly (parties matched up to the order in which the loaded keys were made), and the bytes
+ *   each party sent must be within 10 % of the model's.
+ * - the packed product: packedMatVec over a ciphertext wrapper that counts rotations, plaintext
+ *   products and rescales, against planPackedProduct's cost (what the model multiplies by times).
+ * - PSI: a small local run's pool counters (ids hashed, scalar multiplications) against the model's.
+ * - the network terms: a stream's rate under a flow-control window, one message's seconds.
+ */
+import { generateUniqueUsccs, normal, seededRng } from '@fedscore/core';
+import { type CkksVector, createCkksContext } from '@fedscore/he';
+import { runPsiLocal } from '@fedscore/psi';
+import {
+  cipherProvider,
+  type EncVector,
+  type LrCipherProvider,
+  type LrCipherPublic,
+  packedLayout,
+  packedMatVec,
+  planPackedProduct,
+  trainHeteroLr,
+} from '@fedscore/vfl';
+import { describe, expect, it } from 'vitest';
+import {
+  arbiterName,
+  type CipherCalls,
+  emptyCalls,
+  guestName,
+  HTTP2_DEFAULT_WINDOW,
+  heteroLrCounts,
+  hostName,
+  messageSeconds,
+  NET_PROFILES,
+  predictHeteroLr,
+  predictPsi,
+  streamRate,
+} from '../src/cost-model.ts';
+
+/** Wrap a provider so that every cipher it makes or loads counts its calls into its own record. */
+function countingProvider(inner: LrCipherProvider): {
+  provider: LrCipherProvider;
+  created: CipherCalls[];
+  loaded: CipherCalls[];
+} {
+  const created: CipherCalls[] = [];
+  const loaded: CipherCalls[] = [];
+  const wrap = <C extends LrCipherPublic>(c: C, n: CipherCalls): C => {
+    const cts = new WeakMap<EncVector, number>();
+    const keep = (v: EncVector, k: number) => {
+      cts.set(v, k);
+      return v;
+    };
+    const count = (v: EncVector) => cts.get(v) ?? 0;
+    const w: LrCipherPublic = {
+      ...c,
+      encrypt(v) {
+        n.encrypt++;
+        const r = c.encrypt(v);
+        const k = c.toBatch(r).items.length; // test only: how many ciphertexts it made
+        n.encryptedCts += k;
+        return keep(r, k);
+      },
+      add(a, b) {
+        n.add++;
+        return keep(c.add(a, b), count(a));
+      },
+      addPlain(a, v) {
+        n.addPlain++;
+        return keep(c.addPlain(a, v), count(a));
+      },
+      mulPlain(a, v) {
+        n.mulPlain++;
+        return keep(c.mulPlain(a, v), count(a));
+      },
+      matVecT(a, cols) {
+        n.matVecT++;
+        const r = c.matVecT(a, cols);
+        return keep(r, c.toBatch(r).items.length);
+      },
+      async matVecTAsync(a, cols, key) {
+        n.matVecT++;
+        const r = await c.matVecTAsync(a, cols, key);
+        return keep(r, c.toBatch(r).items.length);
+      },
+      toBatch(a) {
+        n.toBatch++;
+        const b = c.toBatch(a);
+        n.serializedCts += b.items.length;
+        return b;
+      },
+      fromBatch(batch, length, field, kind) {
+        n.fromBatch++;
+        n.deserializedCts += batch.items.length;
+        return keep(c.fromBatch(batch, length, field, kind), batch.items.length);
+      },
+    };
+    if ('decryptForRelease' in c) {
+      const s = c as unknown as { decryptForRelease(a: EncVector, noise?: unknown): Float64Array };
+      (w as unknown as typeof s).decryptForRelease = (a, noise) => {
+        n.decryptForRelease++;
+        n.decryptedCts += count(a);
+        return s.decryptForRelease(a, noise);
+      };
+    }
+    return w as C;
+  };
+  return {
+    created,
+    loaded,
+    provider: {
+      scheme: inner.scheme,
+      async create(shape, runtime) {
+        const n = emptyCalls();
+        created.push(n);
+        return wrap(await inner.create(shape, runtime), n);
+      },
+      async load(bytes, runtime) {
+        const n = emptyCalls();
+        loaded.push(n);
+        return wrap(await inner.load(bytes, runtime), n);
+      },
+    },
+  };
+}
+
+function features(rows: number, p: number, seed: string) {
+  const rng = seededRng(seed);
+  const columns = Array.from({ length: p }, () => Float64Array.from({ length: rows }, () => normal(rng)));
+  return { names: columns.map((_, j) => `${seed}-${j}`), columns };
+}
+
+const scaled = (c: CipherCalls, k: number): CipherCalls =>
+  Object.fromEntries(Object.entries(c).map(([key, v]) => [key, v * k])) as unknown as CipherCalls;
+const sortedJson = (xs: CipherCalls[]) => xs.map((x) => JSON.stringify(x)).sort();
+
+describe('cost model: hetero-LR counts equal the calls of a real run', () => {
+  it('guest + 2 hosts + arbiter, CKKS, validation and class weights on: every call and ciphertext', async () => {
+    const rows = 260;
+    const rng = seededRng('cost-model-test/labels');
+    const guest = features(rows, 3, 'g');
+    const hosts = [features(rows, 5, 'h1'), features(rows, 4, 'h2')];
+    const labels = Float64Array.from({ length: rows }, (_, i) =>
+      guest.columns[0]![i]! + hosts[0]!.columns[1]![i]! + 0.5 * normal(rng) > 0 ? 1 : 0,
+    );
+    const counting = countingProvider(cipherProvider('ckks', { ckksPreset: 'ckks-8192' }));
+    const res = await trainHeteroLr({
+      guest: { features: guest, labels },
+      hosts: hosts.map((features) => ({ features })),
+      ciphers: () => counting.provider,
+      hyperparams: { maxEpochs: 2, batchSize: 64, validationFraction: 0.2, maskBits: 16, patience: 0 },
+      minMaskBits: 16,
+      runtime: { workers: 0 },
+      capture: false,
+    });
+    const validationRows = res.descriptor.training.validationRows;
+    expect(validationRows).toBeGreaterThan(0);
+    const counts = heteroLrCounts({
+      rows,
+      guestFeatures: 3,
+      hostFeatures: [5, 4],
+      batchSize: 64,
+      validationRows,
+      slots: 4096,
+    });
+    expect(counts.validated).toBe(true);
+    const epochs = res.epochs;
+    expect(epochs).toBe(2);
+    // The arbiter makes the key (create); the guest and the hosts load it.
+    expect(counting.created).toHaveLength(1);
+    expect(counting.created[0]).toEqual(scaled(counts.calls[arbiterName]!, epochs));
+    const modelLoaded = [guestName, hostName(0), hostName(1)].map((p) => scaled(counts.calls[p]!, epochs));
+    expect(sortedJson(counting.loaded)).toEqual(sortedJson(modelLoaded));
+    // Packed products: one per batch per data party.
+    expect(counts.packed[guestName]!.calls).toBe(counts.batches.length);
+
+    // Bytes per party: setup (the arbiter's context) + epochs x per-epoch, within 10 %.
+    const ctx = await cipherProvider('ckks', { ckksPreset: 'ckks-8192' }).create({
+      batchSize: Math.max(...counts.batches),
+      columns: 5,
+    });
+    const probe = ctx.encrypt(Float64Array.from({ length: 64 }, (_, i) => i / 64));
+    const fresh = ctx.toBatch(probe).items[0]!.length;
+    const w = ctx.mulPlain(probe, new Float64Array(64).fill(1.5));
+    const residual = ctx.toBatch(w).items[0]!.length;
+    const prod = ctx.matVecT(w, [Float64Array.from({ length: 64 }, (_, i) => i)]);
+    const product = ctx.toBatch(prod).items[0]!.length;
+    const contextBytes = ctx.serializePublic().length;
+    for (const v of [probe, w, prod]) v.dispose();
+    ctx.dispose();
+    const p = predictHeteroLr(
+      { rows, guestFeatures: 3, hostFeatures: [5, 4], batchSize: 64, validationRows },
+      zeroTimes,
+      {
+        fresh,
+        residual,
+        product,
+        contextBase: contextBytes,
+        contextPerRotationKey: 0,
+        productLevel: 0,
+        slots: 4096,
+      },
+      NET_PROFILES.memory,
+      { kind: 'shared', cores: 2, workers: 0 },
+    );
+    for (const [party, sent] of Object.entries(res.bytesSent)) {
+      const predicted = epochs * p.bytesPerEpoch[party]! + p.setupBytes[party]!;
+      expect(Math.abs(predicted - sent) / sent, party).toBeLessThan(0.1);
+    }
+  });
+});
+
+const zeroTimes = {
+  encrypt: 0,
+  encode: 0,
+  mulPlain: 0,
+  mulPlainRescale: 0,
+  addPlain: 0,
+  add: 0,
+  rotate: 0,
+  rescale: 0,
+  serialize: { fresh: 0, residual: 0, product: 0 },
+  deserialize: { fresh: 0, residual: 0, product: 0 },
+  decrypt: 0,
+};
+
+/** A CkksVector that counts the operations made on it and on everything derived from it. */
+function counted(v: CkksVector, n: { rotations: number; products: number; rescales: number }): CkksVector {
+  const raw = (x: unknown): unknown =>
+    typeof x === 'object' && x !== null && RAW in x ? (x as { [RAW]: unknown })[RAW] : x;
+  return new Proxy(v, {
+    get(target, prop) {
+      if (prop === RAW) return target;
+      const val = Reflect.get(target, prop, target) as unknown;
+      if (typeof val !== 'function') return val;
+      return (...args: unknown[]) => {
+        if (prop === 'rotate') n.rotations++;
+        if (prop === 'mul') n.products++;
+        if (prop === 'rescale') n.rescales++;
+        const out = (val as (...a: unknown[]) => unknown).apply(target, args.map(raw));
+        return typeof out === 'object' && out !== null && 'rotate' in out
+          ? counted(out as CkksVector, n)
+          : out;
+      };
+    },
+    has(target, prop) {
+      return prop === RAW || Reflect.has(target, prop);
+    },
+  });
+}
+const RAW = Symbol('raw');
+
+describe('cost model: the packed product does what planPackedProduct counts', () => {
+  it.each([
+    [13, 64],
+    [6, 32],
+  ])('%i columns, %i rows: rotations, products and rescales equal the plan', async (p, rows) => {
+    const layout = packedLayout(rows, p, 4096);
+    const steps: number[] = [];
+    for (let s = 1; s < layout.width; s *= 2) steps.push(s);
+    const ctx = await createCkksContext({ params: 'ckks-8192', rotations: steps, relinearization: false });
+    try {
+      const rng = seededRng(`cost-model-test/packed/${p}`);
+      const cols = Array.from({ length: p }, () => Float64Array.from({ length: rows }, () => normal(rng)));
+      const d = ctx.encrypt(Float64Array.from({ length: 4096 }, () => normal(rng)));
+      const n = { rotations: 0, products: 0, rescales: 0 };
+      const { vectors, plan } = packedMatVec(counted(d, n), cols, rows, layout);
+      const cost = planPackedProduct(p, layout.width).cost;
+      expect(plan.cost).toEqual(cost);
+      expect(n).toEqual({ rotations: cost.rotations, products: cost.products, rescales: cost.rescales });
+      expect(vectors).toHaveLength(cost.ciphertexts);
+      for (const v of vectors) v.dispose();
+      d.dispose();
+    } finally {
+      ctx.dispose();
+    }
+  });
+});
+
+describe('cost model: PSI counts', () => {
+  it('a local cold session hashes n_g + n_h ids and makes 2 (n_g + n_h) multiplications; bytes within 10 %', async () => {
+    const ids = generateUniqueUsccs(seededRng('cost-model-test/psi'), 900);
+    const guestIds = ids.slice(0, 500);
+    const hostIds = ids.slice(300, 900);
+    const res = await runPsiLocal(guestIds, hostIds, { threads: 1 });
+    const p = predictPsi(
+      { guestIds: 500, hostIds: 600 },
+      { hashUs: 1, multUs: 1 },
+      NET_PROFILES.memory,
+      1,
+      0,
+    );
+    expect(res.pool.hashed).toBe(p.hashes);
+    expect(res.pool.multiplied).toBe(p.mults);
+    expect(Math.abs(p.bytesPerParty.guest - res.bytes.guestToHost) / res.bytes.guestToHost).toBeLessThan(0.1);
+    expect(Math.abs(p.bytesPerParty.host - res.bytes.hostToGuest) / res.bytes.hostToGuest).toBeLessThan(0.1);
+  });
+});
+
+describe('cost model: network terms', () => {
+  it('a stream is capped by window / RTT; a message costs latency + bytes / rate', () => {
+    expect(streamRate(NET_PROFILES.wan)).toBe(100e6);
+    // 65,535 bytes per 100 ms round trip: 5.24 Mbit/s.
+    expect(streamRate({ ...NET_PROFILES.wan, windowBytes: HTTP2_DEFAULT_WINDOW })).toBeCloseTo(5.2428e6, -2);
+    expect(messageSeconds(1_250_000, NET_PROFILES.lan)).toBeCloseTo(0.01 + 0.0001, 9);
+    expect(messageSeconds(10, NET_PROFILES.memory)).toBe(0);
+  });
+});
+
+describe('cost model: time composition', () => {
+  const rotateOnly = { ...zeroTimes, rotate: 1 };
+  const sizes = {
+    fresh: 1e6,
+    residual: 1e6,
+    product: 5e5,
+    contextBase: 1e6,
+    contextPerRotationKey: 5e6,
+    productLevel: 2,
+    slots: 8192,
+  };
+  const shape = { rows: 5000, guestFeatures: 10, hostFeatures: [20], batchSize: 1024 };
+
+  it('one machine, no workers: an epoch is every party rotation at its measured time, in turn', () => {
+    const p = predictHeteroLr(shape, rotateOnly, sizes, NET_PROFILES.memory, {
+      kind: 'shared',
+      cores: 2,
+      workers: 0,
+    });
+    const rotations = p.counts.packed[guestName]!.rotations + p.counts.packed[hostName(0)]!.rotations;
+    expect(p.steadyEpochSeconds).toBeCloseTo(rotations / 1000, 12);
+    expect(p.networkSeconds).toBe(0);
+  });
+
+  it('separate machines: the slower of the parallel products; the network adds 4 messages a batch', () => {
+    const p = predictHeteroLr(shape, rotateOnly, sizes, NET_PROFILES.wan, {
+      kind: 'separate',
+      cores: 2,
+      workers: 2,
+    });
+    const nb = p.counts.batches.length;
+    const perBatch = Math.max(
+      p.counts.packed[guestName]!.rotations / nb,
+      p.counts.packed[hostName(0)]!.rotations / nb,
+    );
+    expect(p.computeSeconds).toBeCloseTo((nb * perBatch) / 2 / 1000, 12);
+    const msg = (b: number) => 0.05 + ((b + 120) * 8) / 100e6;
+    const K = p.counts.hostPlans[0]!.blocks.length;
+    const expected = nb * (msg(1e6) + msg(1e6) + msg(K * 5e5) + msg(8 * 20)) + 0.05;
+    expect(p.networkSeconds).toBeCloseTo(expected, 9);
+  });
+});
