@@ -23,6 +23,16 @@ import { join, resolve } from 'node:path';
 import { auc, FedscoreError, ks, seededRng } from '@fedscore/core';
 import { generatePopulation } from '@fedscore/datasets';
 import {
+  alignParties,
+  cipherOptions,
+  epochProgress,
+  gather,
+  type HeSettings,
+  partyFeatures,
+  positionsOf,
+  subsetFeatures,
+} from '@fedscore/pipeline';
+import {
   DEFAULT_HETERO_LR_PRESET,
   type HeteroLrMode,
   type HeteroLrRuntime,
@@ -34,19 +44,8 @@ import {
   trainHeteroLr,
 } from '@fedscore/vfl';
 import { bool, type Command, type CommandContext, num, optNum, optStr, str } from '../command.ts';
-import {
-  alignParties,
-  cipherOptions,
-  epochProgress,
-  gather,
-  type HeSettings,
-  partyFeatures,
-  positionsOf,
-  subsetFeatures,
-} from '../pipeline/hetero-lr.ts';
-import { readPartyCsv } from '../pipeline/load.ts';
+import { checkLabels, readPartyCsv } from '../pipeline/load.ts';
 import { splitFromLists } from '../pipeline/split.ts';
-import { checkLabels } from './train-hetero-lr.ts';
 
 /** Training settings of one public set (the defaults of this benchmark, printed in the result). */
 interface SetDefaults {

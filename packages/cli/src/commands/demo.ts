@@ -26,6 +26,15 @@ import {
 } from '@fedscore/core';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
+  alignParties,
+  guestOnlyLr,
+  partyFeatures,
+  positionsOf,
+  stratifiedSplit,
+  subsetFeatures,
+  trainAndEvaluate,
+} from '@fedscore/pipeline';
+import {
   creditLines,
   type EnterpriseCreditLine,
   parseCreditRules,
@@ -40,17 +49,8 @@ import {
   serializeJointModel,
 } from '@fedscore/vfl';
 import { type Command, num, optStr, str } from '../command.ts';
-import {
-  alignParties,
-  guestOnlyLr,
-  partyFeatures,
-  positionsOf,
-  subsetFeatures,
-  trainAndEvaluate,
-} from '../pipeline/hetero-lr.ts';
-import { readPartyCsv } from '../pipeline/load.ts';
-import { stratifiedSplit } from '../pipeline/split.ts';
-import { checkLabels, formatBytes, writeModels } from './train-hetero-lr.ts';
+import { checkLabels, readPartyCsv } from '../pipeline/load.ts';
+import { formatBytes, writeModels } from '../pipeline/output.ts';
 
 const BANK = 'bank';
 const GOVERNMENT = 'government';

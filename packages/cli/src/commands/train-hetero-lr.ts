@@ -4,9 +4,23 @@
  * in-memory network with the real wire codec: PSI alignment, a train/test split, hetero-LR training
  * under CKKS (or the Paillier baseline, or the insecure plaintext debug mode), and evaluation.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FedscoreError, seededRng, selectRows, type Table } from '@fedscore/core';
+import { FedscoreError, seededRng, selectRows } from '@fedscore/core';
+import {
+  alignParties,
+  type HeSettings,
+  type PartyInput,
+  partyFeatures,
+  partyWoeFile,
+  positionsOf,
+  stratifiedSplit,
+  trainAndEvaluate,
+  type WoeEngineering,
+  woeFeatures,
+  woeLineage,
+  woeLrModel,
+} from '@fedscore/pipeline';
 import type { PsiIdKindChoice } from '@fedscore/psi';
 import {
   type BinningMethod,
@@ -17,18 +31,9 @@ import {
   type PartyModel,
   resolveHyperparams,
   serializeJointModel,
-  serializePartyModel,
 } from '@fedscore/vfl';
 import { bool, type Command, num, optNum, optStr, str, strs } from '../command.ts';
-import {
-  alignParties,
-  type HeSettings,
-  type PartyInput,
-  partyFeatures,
-  positionsOf,
-  trainAndEvaluate,
-} from '../pipeline/hetero-lr.ts';
-import { readPartyCsvDetailed } from '../pipeline/load.ts';
+import { checkLabels, readPartyCsvDetailed } from '../pipeline/load.ts';
 import {
   CATEGORICAL_OPTION,
   checkFlagRange,
@@ -37,8 +42,8 @@ import {
   TEST_IDS_OPTION,
   TRAIN_IDS_OPTION,
 } from '../pipeline/options.ts';
-import { checkListPair, checkTestFraction, splitFromLists, stratifiedSplit } from '../pipeline/split.ts';
-import { partyWoeFile, type WoeEngineering, woeFeatures, woeLineage, woeLrModel } from '../pipeline/woe.ts';
+import { formatBytes, writeModels } from '../pipeline/output.ts';
+import { checkListPair, checkTestFraction, splitFromLists } from '../pipeline/split.ts';
 
 export const command: Command = {
   path: ['train', 'hetero-lr'],
@@ -454,52 +459,4 @@ function hyperparamsOf(options: Parameters<Command['run']>[0]): HeteroLrHyperpar
     patience: num(options, 'patience'),
     seed: num(options, 'seed'),
   };
-}
-
-/** The guest's labels: present, 0/1, both classes. */
-export function checkLabels(table: Table, labelName: string, file: string, lines?: Int32Array): Float64Array {
-  const y = table.label;
-  if (y === undefined) {
-    throw new FedscoreError('not_found', `no label column '${labelName}'`, { file, field: '--label' });
-  }
-  let ones = 0;
-  for (let i = 0; i < y.length; i++) {
-    const v = y[i]!;
-    if (v !== 0 && v !== 1) {
-      throw new FedscoreError('csv_schema', 'labels must be 0 or 1', {
-        file,
-        field: labelName,
-        line: lines?.[i] ?? i + 2,
-      });
-    }
-    ones += v;
-  }
-  if (ones === 0 || ones === y.length) {
-    throw new FedscoreError('single_class', 'the labels hold one class only', { file, field: labelName });
-  }
-  return y;
-}
-
-/** Each party's model in its own file, and the joint descriptor every party may hold. */
-export function writeModels(dir: string, models: readonly PartyModel[], descriptor: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    for (const m of models) {
-      writeFileSync(join(dir, `${m.party}.model.json`), serializePartyModel(m));
-    }
-    writeFileSync(join(dir, 'joint-model.json'), descriptor);
-  } catch (e) {
-    if (e instanceof FedscoreError) throw e;
-    throw new FedscoreError('io', `cannot write the models: ${(e as Error).message}`, {
-      file: dir,
-      cause: e,
-    });
-  }
-}
-
-export function formatBytes(b: number): string {
-  if (b >= 2 ** 30) return `${(b / 2 ** 30).toFixed(2)} GiB`;
-  if (b >= 2 ** 20) return `${(b / 2 ** 20).toFixed(1)} MiB`;
-  if (b >= 2 ** 10) return `${(b / 2 ** 10).toFixed(1)} KiB`;
-  return `${b} B`;
 }
