@@ -27,9 +27,11 @@ import {
   cipherOptions,
   epochProgress,
   gather,
+  HETERO_LR_DEFAULTS,
   type HeSettings,
   partyFeatures,
   positionsOf,
+  resolveBatch,
   subsetFeatures,
 } from '@fedscore/pipeline';
 import {
@@ -165,7 +167,7 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
     },
     workers: {
       type: 'string',
-      default: 'auto',
+      default: String(HETERO_LR_DEFAULTS.workers),
       placeholder: 'N|auto',
       description: "product worker threads per party (CKKS): 'auto' = 2 on large runs, else 0",
     },
@@ -278,6 +280,17 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
         workers_resolved: a.workers_resolved,
       };
       accuracy[set.name] = { target: set.target, sklearn_pooled_lr: set.sklearn, ...perMode };
+      // The run a user gets from 'fedscore train hetero-lr' with default flags: the pipeline's defaults
+      // (defaults.ts) for batch size, learning rate, epochs and workers, arbiter mode.
+      let defaultFlags: PublicRun | undefined;
+      if (set.name === 'default_credit' && optNum(options, 'epochs') === undefined) {
+        defaultFlags = await runPublic(ctx, folder, set, 'arbiter', 'pipeline-defaults', {
+          workers: HETERO_LR_DEFAULTS.workers,
+        });
+        ctx.print(
+          `${set.name} default flags (as 'fedscore train hetero-lr'): test AUC ${defaultFlags.test_auc.toFixed(4)}, batch ${defaultFlags.batch_size}, lr ${defaultFlags.learning_rate}, ${defaultFlags.epochs} epochs, ${defaultFlags.seconds_per_epoch.toFixed(2)} s per epoch (first ${defaultFlags.first_epoch_seconds.toFixed(2)}, later median ${fmt(defaultFlags.later_epochs_median_seconds)}), workers ${defaultFlags.workers_resolved.guest}/${defaultFlags.workers_resolved.host}`,
+        );
+      }
       if (set.name === 'default_credit') {
         const t = perMode['two-party']!;
         out['default_credit'] = {
@@ -289,6 +302,7 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
           two_party_seconds_per_epoch: t.seconds_per_epoch,
           batch_size: a.batch_size,
           workers_resolved: a.workers_resolved,
+          ...(defaultFlags !== undefined && { default_flags: defaultFlags }),
         };
       }
     }
@@ -391,7 +405,7 @@ async function runPublic(
   folder: string,
   set: PublicSet,
   mode: HeteroLrMode,
-  settings: SetDefaults,
+  chosen: SetDefaults | 'pipeline-defaults',
   runtime: HeteroLrRuntime,
 ): Promise<PublicRun> {
   const g = await readPartyCsv(ctx, join(folder, set.guest), 'id', 'y', 'keep');
@@ -407,6 +421,17 @@ async function runPublic(
   const allLabels = Float64Array.from(alignment.guestRows, (row) => labels[row]!);
   const trainRows = positionsOf(alignment.ids, split.train);
   const testRows = positionsOf(alignment.ids, split.test);
+  const settings: SetDefaults =
+    chosen === 'pipeline-defaults'
+      ? {
+          epochs: HETERO_LR_DEFAULTS.maxEpochs,
+          ...resolveBatch(
+            trainRows.length,
+            Math.max(guestFeatures.names.length + 1, hostFeatures.names.length),
+            {},
+          ),
+        }
+      : chosen;
   const batchSize = Math.min(settings.batchSize, trainRows.length);
   const run = await trainHeteroLr({
     guest: {

@@ -39,6 +39,7 @@ import {
   type CipherProviderOptions,
   type HeteroLrHyperparams,
   type HeteroLrMode,
+  type HeteroLrRuntime,
   type HeteroLrScheme,
   type PartyFeatures,
   type PartyModel,
@@ -238,6 +239,8 @@ export interface TrainEvaluateInput {
   readonly mode: HeteroLrMode;
   readonly he: HeSettings;
   readonly hyperparams: HeteroLrHyperparams;
+  /** Worker threads and cache of every party (default: vfl's, workers 'auto'). */
+  readonly runtime?: HeteroLrRuntime;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
 }
@@ -268,6 +271,7 @@ export async function trainAndEvaluate(input: TrainEvaluateInput): Promise<Train
     scheme: input.he.scheme,
     hyperparams: input.hyperparams,
     he: cipherOptions(input.he, logger),
+    ...(input.runtime !== undefined && { runtime: input.runtime }),
     logger,
     ...(input.progress !== undefined && { onProgress: epochProgress(input.progress) }),
   });
