@@ -5,9 +5,9 @@
  * on a node: the in-process run shares the process, not the data.
  */
 import {
+  type CapturedMessage,
   createInMemoryNetwork,
   FedscoreError,
-  type InMemoryNetwork,
   type Logger,
   noopLogger,
   noProgress,
@@ -17,7 +17,7 @@ import {
   type Table,
 } from '@fedscore/core';
 import { envelopeCodec } from '@fedscore/wire';
-import type { JobPlan } from '../context.ts';
+import type { ConsentCheck, HeAcceptance, JobPlan, PsiPolicy } from '../context.ts';
 import { runStageRole, type StageDef, stagePartiesOf } from '../registry.ts';
 import type { EpochCheckpoint, PipelineStore } from '../store.ts';
 
@@ -86,11 +86,17 @@ export function memoryStore(options: { readonly epochsKept?: number } = {}): Mem
   };
 }
 
-/** One party of an in-process run: its id, its own table (data parties) and its own store. */
+/** One party of an in-process run: its id, its own table (data parties), its store and its policies. */
 export interface InProcessParty {
   readonly id: PartyId;
   readonly table?: Table;
   readonly store: MemoryStore;
+  /** What this party accepts of HE (absent: neither opt-in). */
+  readonly he?: HeAcceptance;
+  /** A host's consent check (absent: every enterprise takes part). */
+  readonly consent?: ConsentCheck;
+  /** A host's bounds on the guest's PSI set. */
+  readonly psiPolicy?: PsiPolicy;
 }
 
 export interface InProcessRun {
@@ -98,8 +104,8 @@ export interface InProcessRun {
   readonly parties: readonly InProcessParty[];
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
-  /** Observe the network (e.g. to capture every message of a privacy test). */
-  readonly onNetwork?: (network: InMemoryNetwork) => void;
+  /** Called for every message delivered (e.g. to capture every byte for a privacy test). */
+  readonly onMessage?: (message: CapturedMessage) => void;
 }
 
 /**
@@ -112,8 +118,11 @@ export async function runStageInProcess(
   attempt = 0,
 ): Promise<Record<PartyId, unknown>> {
   const ids = stagePartiesOf(stage, run.plan);
-  const network = createInMemoryNetwork(ids, envelopeCodec);
-  run.onNetwork?.(network);
+  const network = createInMemoryNetwork(
+    ids,
+    envelopeCodec,
+    run.onMessage === undefined ? {} : { onMessage: run.onMessage },
+  );
   const roles: Record<string, () => Promise<unknown>> = {};
   for (const id of ids) {
     const party = run.parties.find((p) => p.id === id);
@@ -135,6 +144,9 @@ export async function runStageInProcess(
         },
         logger: run.logger ?? noopLogger,
         progress: run.progress ?? noProgress,
+        ...(party.he !== undefined && { he: party.he }),
+        ...(party.consent !== undefined && { consent: party.consent }),
+        ...(party.psiPolicy !== undefined && { psiPolicy: party.psiPolicy }),
       });
   }
   const out = await runParties(network, roles);
