@@ -10,7 +10,14 @@
  * stage not yet completed by every party.
  */
 import { FedscoreError } from '@fedscore/core';
-import { HETERO_LR_DEFAULTS, JOB_DEFAULTS } from '@fedscore/pipeline';
+import {
+  HETERO_LR_DEFAULTS,
+  HETERO_LR_PIPELINE,
+  JOB_DEFAULTS,
+  planStages,
+  stageOf,
+  stagePartiesOf,
+} from '@fedscore/pipeline';
 import { z } from 'zod';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
 
@@ -149,15 +156,14 @@ export function jobParties(spec: JobSpec): string[] {
   return [spec.guest, ...spec.hosts, ...(spec.arbiter === undefined ? [] : [spec.arbiter])];
 }
 
-/** The stages this job runs, in order. */
+/** The stages this job runs, in order (the pipeline registry's hetero-LR stages this plan enables). */
 export function jobStages(spec: JobSpec): StageName[] {
-  return STAGES.filter((s) => s !== 'binning' || spec.binning.enabled);
+  return planStages(HETERO_LR_PIPELINE, spec).map((s) => s.name as StageName);
 }
 
-/** The parties with a role in `stage` (the arbiter only trains). */
+/** The parties with a role in `stage` (the arbiter trains and publishes only), guest first. */
 export function stageParties(spec: JobSpec, stage: StageName): string[] {
-  if (stage === 'train' || stage === 'publish') return jobParties(spec);
-  return [spec.guest, ...spec.hosts];
+  return stagePartiesOf(stageOf(HETERO_LR_PIPELINE, stage), spec);
 }
 
 /** The session-id prefix of one stage attempt; every session of the attempt starts with it. */
