@@ -7,7 +7,9 @@
  * The defaults measure the optimized protocol (docs/protocols/hetero-lr.md): per-set batch sizes
  * (default_credit 4096, german 64, breast 128), workers 'auto', the 100,000 x (30 + 300) population at
  * batch 4096 for 2 epochs with the diagonal-cache budget chosen to keep the whole process under 2 GB,
- * and CKKS (4096-row batch) vs Paillier-1024 (16- and 64-row batches) per row.
+ * and CKKS (4096-row batch) vs Paillier-1024 (16- and 64-row batches) per row. default_credit is also
+ * run with the defaults of `fedscore train hetero-lr` (packages/pipeline `HETERO_LR_DEFAULTS`), the run
+ * a user gets without flags, and the speed table shows it beside the tuned run.
  *
  * Cache sweep (wrapper-only flag, default `0,1024`): the scale run again with each other budget, each in
  * its own child process so that each peak RSS is that budget's; the table puts cache size, seconds per

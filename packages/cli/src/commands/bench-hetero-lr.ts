@@ -149,7 +149,9 @@ export const command: Command = {
 Measures, in this process: test AUC of CKKS hetero-LR (arbiter and two-party mode) on the public
 sets under --data (default_credit, german, breast with their fixed splits and per-set defaults:
 default_credit batch 4096, 10 epochs, lr 1; german batch 80, 10 epochs, lr 0.3; breast batch 128,
-4 epochs, lr 0.5; --sets picks some); seconds per epoch on default_credit; --scale-epochs epochs on a generated
+4 epochs, lr 0.5; --sets picks some); seconds per epoch on default_credit, also with the defaults
+'fedscore train hetero-lr' uses when no flag is given (the pipeline's HETERO_LR_DEFAULTS; skipped with
+--epochs); --scale-epochs epochs on a generated
 population of --scale-rows enterprises with 30 bank and ~300 government features at batch 4096, with
 a diagonal cache of --scale-cache-mib MiB per party, and the process peak RSS; CKKS, Paillier-2048 and
 Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full batch beside).
