@@ -15,8 +15,9 @@ export const PACKAGE_RANK: Readonly<Record<string, number>> = {
   vfl: 3,
   hfl: 3,
   scoring: 4,
-  node: 5,
-  cli: 6,
+  pipeline: 5,
+  node: 6,
+  cli: 7,
 };
 
 /** Third-party modules reserved to one package. */
@@ -40,6 +41,7 @@ export const ALGORITHM_PACKAGES: ReadonlySet<string> = new Set([
   'vfl',
   'hfl',
   'scoring',
+  'pipeline',
 ]);
 
 const IO_MODULES = new Set([

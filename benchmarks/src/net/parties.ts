@@ -34,6 +34,9 @@ import {
   type PartyId,
   ProtocolSession,
   runParties,
+  seededRng,
+  selectRows,
+  stratifiedHoldout,
   type Table,
 } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
@@ -46,9 +49,7 @@ import {
   JobStore,
   NodeStore,
   partyFeatures,
-  stratifiedHoldout,
   submitJob,
-  subsetColumn,
 } from '@fedscore/node';
 import { runPsiGuest, runPsiHost } from '@fedscore/psi';
 import {
@@ -425,7 +426,7 @@ export async function runInMemory(
       stratifiedHoldout(
         order.map(([b]) => labels[b]!),
         0.3,
-        deriveSeed(shape.seed, 'test-split'),
+        seededRng(deriveSeed(shape.seed, 'test-split')),
       ),
     );
     const train = order.filter((_, i) => !test.has(i));
@@ -435,12 +436,7 @@ export async function runInMemory(
   const binningOpts = { method: 'quantile' as const, bins: shape.bins };
   const selected = await timed('binning', async () => {
     const woe = { protocol: WOE_BINNING_PROTOCOL, version: WOE_BINNING_VERSION, session: `${key}/woe` };
-    const local = woeBinningLocal(
-      'bank',
-      bank.columns.map((c) => subsetColumn(c, aligned.bank)),
-      y,
-      binningOpts,
-    );
+    const local = woeBinningLocal('bank', selectRows(bank, aligned.bank).columns, y, binningOpts);
     const r = await runParties(network, {
       bank: () =>
         runWoeBinningGuest(new ProtocolSession(network.channel('bank'), woe), 'government', {
@@ -449,7 +445,7 @@ export async function runInMemory(
         }),
       government: () =>
         runWoeBinningHost(new ProtocolSession(network.channel('government'), woe), 'bank', {
-          columns: gov.columns.map((c) => subsetColumn(c, aligned.government)),
+          columns: selectRows(gov, aligned.government).columns,
           binning: binningOpts,
           allowSchemes: ['ckks'],
         }),

@@ -89,6 +89,7 @@ export {
   requireCryptoRng,
   seededRng,
   shuffleInPlace,
+  stratifiedHoldout,
   uniform,
   uniformInt,
 } from './rng.ts';
@@ -102,6 +103,7 @@ export type {
   CategoricalColumn,
   Column,
   ColumnRole,
+  FeatureColumns,
   FittedImputation,
   Imputation,
   ImputePolicy,
@@ -118,6 +120,7 @@ export {
   categoricalColumn,
   column,
   createTable,
+  featureColumns,
   imputeColumns,
   numericColumn,
   numericMatrix,

@@ -110,6 +110,29 @@ export function permutation(rng: Rng, n: number): Uint32Array {
 }
 
 /**
+ * A label-stratified hold-out: for class 0 then class 1, the positions of that class (in order) are
+ * shuffled with `rng` and the first round(fraction x class size) are held out. Returns the held-out
+ * positions, ascending. The one hold-out of the code base: the pipeline's train/test split and
+ * hetero-LR's validation rows both draw it, each from its own seeded generator.
+ */
+export function stratifiedHoldout(labels: ArrayLike<number>, fraction: number, rng: Rng): Uint32Array {
+  if (!(fraction >= 0 && fraction < 1)) {
+    throw new FedscoreError('out_of_range', `a hold-out fraction must be in [0, 1), got ${fraction}`, {
+      field: 'fraction',
+    });
+  }
+  const out: number[] = [];
+  if (fraction === 0) return new Uint32Array(0);
+  for (const cls of [0, 1]) {
+    const idx: number[] = [];
+    for (let i = 0; i < labels.length; i++) if (labels[i] === cls) idx.push(i);
+    shuffleInPlace(rng, idx);
+    for (let k = 0; k < Math.round(fraction * idx.length); k++) out.push(idx[k]!);
+  }
+  return Uint32Array.from(out.sort((a, b) => a - b));
+}
+
+/**
  * Seeded generator: xoshiro128** (Blackman & Vigna 2018) with its state filled by splitmix32 from the
  * seed. Fast and statistically good; NOT for secrets.
  */

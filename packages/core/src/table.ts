@@ -170,6 +170,48 @@ export function numericMatrix(
   return { data, nRows, nCols, names: outNames };
 }
 
+/** Feature columns, column-major (one Float64Array per column), named. */
+export interface FeatureColumns {
+  readonly names: string[];
+  readonly columns: Float64Array[];
+}
+
+/**
+ * The table's columns (`names`: only those, in table order; default all) on `rows`, column-major: a
+ * numeric column as it is (NaN = missing), a categorical one as one 0/1 column per category named
+ * `<column>=<category>` (a missing value is all zeros). The one-hot of linear models; `numericMatrix`
+ * gives the same row-major.
+ */
+export function featureColumns(
+  table: Table,
+  rows: ArrayLike<number>,
+  names?: readonly string[],
+): FeatureColumns {
+  const wanted = names === undefined ? undefined : new Set(names);
+  const n = rows.length;
+  const out: { names: string[]; columns: Float64Array[] } = { names: [], columns: [] };
+  for (const c of table.columns) {
+    if (wanted !== undefined && !wanted.has(c.name)) continue;
+    if (c.kind === 'numeric') {
+      const v = new Float64Array(n);
+      for (let i = 0; i < n; i++) v[i] = c.values[rows[i]!]!;
+      out.names.push(c.name);
+      out.columns.push(v);
+    } else {
+      const oneHot = c.categories.map(() => new Float64Array(n));
+      for (let i = 0; i < n; i++) {
+        const code = c.codes[rows[i]!]!;
+        if (code >= 0) oneHot[code]![i] = 1;
+      }
+      c.categories.forEach((level, k) => {
+        out.names.push(`${c.name}=${level}`);
+        out.columns.push(oneHot[k]!);
+      });
+    }
+  }
+  return out;
+}
+
 /** A new table with the rows at `indices`, in that order (repeats allowed, e.g. for bootstrap). */
 export function selectRows(table: Table, indices: ArrayLike<number>): Table {
   const n = indices.length;

@@ -23,16 +23,11 @@ import {
   standardize,
   type Table,
 } from '@fedscore/core';
+import { type SplitIds, stratifiedSplit } from '@fedscore/pipeline';
 import { type Command, type CommandContext, num, optStr, str } from '../command.ts';
 import { readPartyCsv } from '../pipeline/load.ts';
 import { LABEL_OPTION, TEST_IDS_OPTION, TRAIN_IDS_OPTION } from '../pipeline/options.ts';
-import {
-  checkListPair,
-  checkTestFraction,
-  type SplitIds,
-  splitFromLists,
-  stratifiedSplit,
-} from '../pipeline/split.ts';
+import { checkListPair, checkTestFraction, splitFromLists } from '../pipeline/split.ts';
 
 interface FeatureBlock {
   readonly train: Float64Array;

@@ -23,6 +23,18 @@ import { join, resolve } from 'node:path';
 import { auc, FedscoreError, ks, seededRng } from '@fedscore/core';
 import { generatePopulation } from '@fedscore/datasets';
 import {
+  alignParties,
+  cipherOptions,
+  epochProgress,
+  gather,
+  HETERO_LR_DEFAULTS,
+  type HeSettings,
+  partyFeatures,
+  positionsOf,
+  resolveBatch,
+  subsetFeatures,
+} from '@fedscore/pipeline';
+import {
   DEFAULT_HETERO_LR_PRESET,
   type HeteroLrMode,
   type HeteroLrRuntime,
@@ -34,19 +46,8 @@ import {
   trainHeteroLr,
 } from '@fedscore/vfl';
 import { bool, type Command, type CommandContext, num, optNum, optStr, str } from '../command.ts';
-import {
-  alignParties,
-  cipherOptions,
-  epochProgress,
-  gather,
-  type HeSettings,
-  partyFeatures,
-  positionsOf,
-  subsetFeatures,
-} from '../pipeline/hetero-lr.ts';
-import { readPartyCsv } from '../pipeline/load.ts';
+import { checkLabels, readPartyCsv } from '../pipeline/load.ts';
 import { splitFromLists } from '../pipeline/split.ts';
-import { checkLabels } from './train-hetero-lr.ts';
 
 /** Training settings of one public set (the defaults of this benchmark, printed in the result). */
 interface SetDefaults {
@@ -148,7 +149,9 @@ export const command: Command = {
 Measures, in this process: test AUC of CKKS hetero-LR (arbiter and two-party mode) on the public
 sets under --data (default_credit, german, breast with their fixed splits and per-set defaults:
 default_credit batch 4096, 10 epochs, lr 1; german batch 80, 10 epochs, lr 0.3; breast batch 128,
-4 epochs, lr 0.5; --sets picks some); seconds per epoch on default_credit; --scale-epochs epochs on a generated
+4 epochs, lr 0.5; --sets picks some); seconds per epoch on default_credit, also with the defaults
+'fedscore train hetero-lr' uses when no flag is given (the pipeline's HETERO_LR_DEFAULTS; skipped with
+--epochs); --scale-epochs epochs on a generated
 population of --scale-rows enterprises with 30 bank and ~300 government features at batch 4096, with
 a diagonal cache of --scale-cache-mib MiB per party, and the process peak RSS; CKKS, Paillier-2048 and
 Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full batch beside).
@@ -166,7 +169,7 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
     },
     workers: {
       type: 'string',
-      default: 'auto',
+      default: String(HETERO_LR_DEFAULTS.workers),
       placeholder: 'N|auto',
       description: "product worker threads per party (CKKS): 'auto' = 2 on large runs, else 0",
     },
@@ -279,6 +282,17 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
         workers_resolved: a.workers_resolved,
       };
       accuracy[set.name] = { target: set.target, sklearn_pooled_lr: set.sklearn, ...perMode };
+      // The run a user gets from 'fedscore train hetero-lr' with default flags: the pipeline's defaults
+      // (defaults.ts) for batch size, learning rate, epochs and workers, arbiter mode.
+      let defaultFlags: PublicRun | undefined;
+      if (set.name === 'default_credit' && optNum(options, 'epochs') === undefined) {
+        defaultFlags = await runPublic(ctx, folder, set, 'arbiter', 'pipeline-defaults', {
+          workers: HETERO_LR_DEFAULTS.workers,
+        });
+        ctx.print(
+          `${set.name} default flags (as 'fedscore train hetero-lr'): test AUC ${defaultFlags.test_auc.toFixed(4)}, batch ${defaultFlags.batch_size}, lr ${defaultFlags.learning_rate}, ${defaultFlags.epochs} epochs, ${defaultFlags.seconds_per_epoch.toFixed(2)} s per epoch (first ${defaultFlags.first_epoch_seconds.toFixed(2)}, later median ${fmt(defaultFlags.later_epochs_median_seconds)}), workers ${defaultFlags.workers_resolved.guest}/${defaultFlags.workers_resolved.host}`,
+        );
+      }
       if (set.name === 'default_credit') {
         const t = perMode['two-party']!;
         out['default_credit'] = {
@@ -290,6 +304,7 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
           two_party_seconds_per_epoch: t.seconds_per_epoch,
           batch_size: a.batch_size,
           workers_resolved: a.workers_resolved,
+          ...(defaultFlags !== undefined && { default_flags: defaultFlags }),
         };
       }
     }
@@ -392,7 +407,7 @@ async function runPublic(
   folder: string,
   set: PublicSet,
   mode: HeteroLrMode,
-  settings: SetDefaults,
+  chosen: SetDefaults | 'pipeline-defaults',
   runtime: HeteroLrRuntime,
 ): Promise<PublicRun> {
   const g = await readPartyCsv(ctx, join(folder, set.guest), 'id', 'y', 'keep');
@@ -408,6 +423,17 @@ async function runPublic(
   const allLabels = Float64Array.from(alignment.guestRows, (row) => labels[row]!);
   const trainRows = positionsOf(alignment.ids, split.train);
   const testRows = positionsOf(alignment.ids, split.test);
+  const settings: SetDefaults =
+    chosen === 'pipeline-defaults'
+      ? {
+          epochs: HETERO_LR_DEFAULTS.maxEpochs,
+          ...resolveBatch(
+            trainRows.length,
+            Math.max(guestFeatures.names.length + 1, hostFeatures.names.length),
+            {},
+          ),
+        }
+      : chosen;
   const batchSize = Math.min(settings.batchSize, trainRows.length);
   const run = await trainHeteroLr({
     guest: {

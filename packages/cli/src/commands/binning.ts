@@ -12,6 +12,7 @@ import {
   runParties,
   selectRows,
 } from '@fedscore/core';
+import { alignParties } from '@fedscore/pipeline';
 import type { PsiIdKindChoice } from '@fedscore/psi';
 import {
   assignBins,
@@ -34,10 +35,8 @@ import {
 } from '@fedscore/vfl';
 import { envelopeCodec } from '@fedscore/wire';
 import { bool, type Command, num, optNum, str, strs } from '../command.ts';
-import { alignParties } from '../pipeline/hetero-lr.ts';
-import { readPartyCsvDetailed } from '../pipeline/load.ts';
+import { checkLabels, readPartyCsvDetailed } from '../pipeline/load.ts';
 import { CATEGORICAL_OPTION, checkFlagRange, ID_KIND_OPTION } from '../pipeline/options.ts';
-import { checkLabels } from './train-hetero-lr.ts';
 
 const METHODS: readonly BinningMethod[] = ['quantile', 'equal-width', 'chimerge'];
 const SCHEMES: readonly BinningScheme[] = ['ckks', 'paillier', 'none'];

@@ -26,6 +26,17 @@ import {
 } from '@fedscore/core';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
+  alignParties,
+  guestOnlyLr,
+  HETERO_LR_DEFAULTS,
+  partyFeatures,
+  positionsOf,
+  resolveBatch,
+  stratifiedSplit,
+  subsetFeatures,
+  trainAndEvaluate,
+} from '@fedscore/pipeline';
+import {
   creditLines,
   type EnterpriseCreditLine,
   parseCreditRules,
@@ -39,18 +50,9 @@ import {
   partyPartialScores,
   serializeJointModel,
 } from '@fedscore/vfl';
-import { type Command, num, optStr, str } from '../command.ts';
-import {
-  alignParties,
-  guestOnlyLr,
-  partyFeatures,
-  positionsOf,
-  subsetFeatures,
-  trainAndEvaluate,
-} from '../pipeline/hetero-lr.ts';
-import { readPartyCsv } from '../pipeline/load.ts';
-import { stratifiedSplit } from '../pipeline/split.ts';
-import { checkLabels, formatBytes, writeModels } from './train-hetero-lr.ts';
+import { type Command, num, optNum, optStr, str } from '../command.ts';
+import { checkLabels, readPartyCsv } from '../pipeline/load.ts';
+import { formatBytes, writeModels } from '../pipeline/output.ts';
 
 const BANK = 'bank';
 const GOVERNMENT = 'government';
@@ -81,7 +83,10 @@ credit-lines.csv, demo-result.json) go to --out (default: a new temporary direct
     },
     seed: { type: 'integer', default: 20250101, description: 'seed of the population and the split' },
     epochs: { type: 'integer', default: 8, description: 'hetero-LR epochs' },
-    'batch-size': { type: 'integer', default: 1024, description: 'rows per mini-batch' },
+    'batch-size': {
+      type: 'integer',
+      description: 'rows per mini-batch (default: the pipeline default for the training rows)',
+    },
     mode: {
       type: 'string',
       default: 'arbiter',
@@ -195,9 +200,12 @@ credit-lines.csv, demo-result.json) go to --out (default: a new temporary direct
       he: { scheme: 'ckks' },
       hyperparams: {
         maxEpochs: num(options, 'epochs'),
-        batchSize: num(options, 'batch-size'),
+        ...resolveBatch(trainRows.length, Math.max(bankFeatures.names.length + 1, govFeatures.names.length), {
+          batchSize: optNum(options, 'batch-size'),
+        }),
         seed,
       },
+      runtime: { workers: HETERO_LR_DEFAULTS.workers },
       logger: ctx.logger,
       progress: ctx.progress,
     });

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { FedscoreError, liftTable, type NumericColumn, summarizeBinary } from '@fedscore/core';
 import { readCsvFileDetailed } from '@fedscore/core/node';
 import { type Command, num, optStr, str } from '../command.ts';
+import { headerError } from '../pipeline/load.ts';
 
 export const command: Command = {
   path: ['evaluate'],
@@ -168,26 +169,6 @@ Example:
     };
   },
 };
-
-/**
- * The CSV reader reports a column missing from the header under its option name ('labelColumn',
- * 'roles.<name>'); say which column and which flag instead.
- */
-export function headerError(
-  e: unknown,
-  file: string,
-  fields: Readonly<Record<string, readonly [column: string, flag: string]>>,
-): unknown {
-  if (!(e instanceof FedscoreError) || e.code !== 'csv_schema' || e.field === undefined) return e;
-  const hit = fields[e.field];
-  if (hit === undefined || !e.message.includes('not in the header')) return e;
-  return new FedscoreError('not_found', `column '${hit[0]}' (${hit[1]}) is not in the header`, {
-    file,
-    line: 1,
-    field: hit[0],
-    cause: e,
-  });
-}
 
 function formatThreshold(t: number, negated: boolean): string {
   if (!Number.isFinite(t)) return '(none: no threshold beats chance)';

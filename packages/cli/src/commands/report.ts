@@ -9,11 +9,11 @@ import { FedscoreError, type NumericColumn, type Table } from '@fedscore/core';
 import { readCsvFileDetailed } from '@fedscore/core/node';
 import { parseScorecard, partyScorecard, type Scorecard, scoreToOdds } from '@fedscore/scoring';
 import { bool, type Command, num, optStr, str, strs } from '../command.ts';
+import { readJsonFile } from '../json-file.ts';
+import { headerError } from '../pipeline/load.ts';
 import { buildReportData, type ReportInput } from '../report/data.ts';
 import { loadReportAssets, renderReportHtml } from '../report/html.ts';
 import { parseIvTable } from '../report/inputs.ts';
-import { headerError } from './evaluate.ts';
-import { readJsonFile } from './scorecard.ts';
 
 /** The file line of each row of a table read by `readScoredCsv` (blank lines and quoted breaks counted). */
 const fileLines = new WeakMap<Table, Int32Array>();

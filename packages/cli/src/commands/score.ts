@@ -42,7 +42,7 @@ import {
 } from '@fedscore/scoring';
 import { envelopeCodec } from '@fedscore/wire';
 import { bool, type Command, num, optStr, str, strs } from '../command.ts';
-import { readJsonFile } from './scorecard.ts';
+import { readJsonFile } from '../json-file.ts';
 
 async function readText(cwd: string, file: string, field: string): Promise<string> {
   try {

@@ -1,7 +1,7 @@
 /**
  * `fedscore scorecard`: points per bin from a WOE logistic regression (docs/scorecard.md).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FedscoreError } from '@fedscore/core';
 import {
@@ -12,20 +12,7 @@ import {
   type WoeLrModel,
 } from '@fedscore/scoring';
 import { bool, type Command, num, optStr, str, strs } from '../command.ts';
-
-export async function readJsonFile(cwd: string, file: string, field: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(resolve(cwd, file), 'utf8');
-  } catch (e) {
-    throw new FedscoreError('io', `cannot read ${file}: ${(e as Error).message}`, { field, file, cause: e });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new FedscoreError('invalid_config', `not JSON: ${(e as Error).message}`, { field, file, cause: e });
-  }
-}
+import { readJsonFile } from '../json-file.ts';
 
 export const command: Command = {
   path: ['scorecard'],

@@ -4,9 +4,25 @@
  * in-memory network with the real wire codec: PSI alignment, a train/test split, hetero-LR training
  * under CKKS (or the Paillier baseline, or the insecure plaintext debug mode), and evaluation.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FedscoreError, seededRng, selectRows, type Table } from '@fedscore/core';
+import { FedscoreError, seededRng, selectRows } from '@fedscore/core';
+import {
+  alignParties,
+  HETERO_LR_DEFAULTS as D,
+  type HeSettings,
+  type PartyInput,
+  partyFeatures,
+  partyWoeFile,
+  positionsOf,
+  resolveBatch,
+  stratifiedSplit,
+  trainAndEvaluate,
+  type WoeEngineering,
+  woeFeatures,
+  woeLineage,
+  woeLrModel,
+} from '@fedscore/pipeline';
 import type { PsiIdKindChoice } from '@fedscore/psi';
 import {
   type BinningMethod,
@@ -17,18 +33,9 @@ import {
   type PartyModel,
   resolveHyperparams,
   serializeJointModel,
-  serializePartyModel,
 } from '@fedscore/vfl';
 import { bool, type Command, num, optNum, optStr, str, strs } from '../command.ts';
-import {
-  alignParties,
-  type HeSettings,
-  type PartyInput,
-  partyFeatures,
-  positionsOf,
-  trainAndEvaluate,
-} from '../pipeline/hetero-lr.ts';
-import { readPartyCsvDetailed } from '../pipeline/load.ts';
+import { checkLabels, readPartyCsvDetailed } from '../pipeline/load.ts';
 import {
   CATEGORICAL_OPTION,
   checkFlagRange,
@@ -37,8 +44,8 @@ import {
   TEST_IDS_OPTION,
   TRAIN_IDS_OPTION,
 } from '../pipeline/options.ts';
-import { checkListPair, checkTestFraction, splitFromLists, stratifiedSplit } from '../pipeline/split.ts';
-import { partyWoeFile, type WoeEngineering, woeFeatures, woeLineage, woeLrModel } from '../pipeline/woe.ts';
+import { formatBytes, writeModels } from '../pipeline/output.ts';
+import { checkListPair, checkTestFraction, splitFromLists } from '../pipeline/split.ts';
 
 export const command: Command = {
   path: ['train', 'hetero-lr'],
@@ -112,33 +119,47 @@ Example:
       choices: ['ckks-16384-release', 'ckks-8192', 'ckks-8192-deep', 'ckks-16384'],
       description: 'CKKS parameters',
     },
-    epochs: { type: 'integer', default: 10, description: 'maximum epochs (passes over the train rows)' },
-    'batch-size': { type: 'integer', default: 1024, description: 'rows per mini-batch' },
-    'learning-rate': { type: 'number', default: 0.3, description: 'initial learning rate' },
+    epochs: {
+      type: 'integer',
+      default: D.maxEpochs,
+      description: 'maximum epochs (passes over the train rows)',
+    },
+    'batch-size': {
+      type: 'integer',
+      description: `rows per mini-batch (default: ${D.largeBatchSize} from ${D.largeFromRows} train rows, else ${D.batchSize}; never below the privacy floor)`,
+    },
+    'learning-rate': {
+      type: 'number',
+      description: `initial learning rate (default: ${D.largeLearningRate} with the ${D.largeBatchSize}-row default batch, else ${D.learningRate})`,
+    },
     'lr-schedule': {
       type: 'string',
-      default: 'inverse-time',
+      default: D.lrSchedule,
       choices: ['constant', 'inverse-time', 'exponential'],
       description: 'learning-rate schedule',
     },
-    'lr-decay': { type: 'number', default: 0.2, description: 'decay of the schedule' },
-    l2: { type: 'number', default: 0.001, description: 'L2 penalty on the weights' },
+    'lr-decay': { type: 'number', default: D.lrDecay, description: 'decay of the schedule' },
+    l2: { type: 'number', default: D.l2, description: 'L2 penalty on the weights' },
     'class-weight': {
       type: 'string',
-      default: 'none',
+      default: D.classWeight,
       choices: ['none', 'balanced'],
       description: 'class weights (balanced: n / (2 n_class))',
     },
     'validation-fraction': {
       type: 'number',
-      default: 0,
+      default: D.validationFraction,
       description: 'share of train rows held out for early stopping (0 = off)',
     },
-    patience: { type: 'integer', default: 3, description: 'epochs without validation gain before stopping' },
-    seed: { type: 'integer', default: 42, description: 'seed of the split and the batch order' },
+    patience: {
+      type: 'integer',
+      default: D.patience,
+      description: 'epochs without validation gain before stopping',
+    },
+    seed: { type: 'integer', default: D.seed, description: 'seed of the split and the batch order' },
     'test-fraction': {
       type: 'number',
-      default: 0.2,
+      default: D.testFraction,
       description: 'share of each class in test without id lists',
     },
     out: {
@@ -229,6 +250,12 @@ Example:
       id: h.id,
       features: woe?.parties[k + 1]?.features ?? partyFeatures(h.table, alignment.hostRows[k]!),
     }));
+    // Batch size and learning rate left unset: the pipeline's defaults for this many rows and columns.
+    const widest = Math.max(
+      guestFeatures.names.length + 1,
+      ...hostFeatures.map((h) => h.features.names.length),
+    );
+    const batch = resolveBatch(trainRows.length, widest, hyperparams);
     const result = await trainAndEvaluate({
       guest: { id: guest.id, features: guestFeatures, labels: alignedLabels },
       hosts: hostFeatures,
@@ -236,7 +263,8 @@ Example:
       testRows,
       mode,
       he: heSettings,
-      hyperparams,
+      hyperparams: { ...hyperparams, ...batch },
+      runtime: { workers: D.workers },
       logger: ctx.logger,
       progress: ctx.progress,
     }).catch((e: unknown) => {
@@ -299,6 +327,8 @@ Example:
       train: result.train,
       epochs: run.epochs,
       kept_epoch: run.keptEpoch,
+      batch_size: batch.batchSize,
+      learning_rate: batch.learningRate,
       seconds_per_epoch: run.secondsPerEpoch,
       seconds_total: run.secondsTotal,
       wall_seconds: (performance.now() - t0) / 1000,
@@ -444,8 +474,8 @@ function hyperparamsOf(options: Parameters<Command['run']>[0]): HeteroLrHyperpar
   const vf = optNum(options, 'validation-fraction') ?? 0;
   return {
     maxEpochs: num(options, 'epochs'),
-    batchSize: num(options, 'batch-size'),
-    learningRate: num(options, 'learning-rate'),
+    ...(optNum(options, 'batch-size') !== undefined && { batchSize: num(options, 'batch-size') }),
+    ...(optNum(options, 'learning-rate') !== undefined && { learningRate: num(options, 'learning-rate') }),
     lrSchedule: str(options, 'lr-schedule') as LrScheduleName,
     lrDecay: num(options, 'lr-decay'),
     l2: num(options, 'l2'),
@@ -454,52 +484,4 @@ function hyperparamsOf(options: Parameters<Command['run']>[0]): HeteroLrHyperpar
     patience: num(options, 'patience'),
     seed: num(options, 'seed'),
   };
-}
-
-/** The guest's labels: present, 0/1, both classes. */
-export function checkLabels(table: Table, labelName: string, file: string, lines?: Int32Array): Float64Array {
-  const y = table.label;
-  if (y === undefined) {
-    throw new FedscoreError('not_found', `no label column '${labelName}'`, { file, field: '--label' });
-  }
-  let ones = 0;
-  for (let i = 0; i < y.length; i++) {
-    const v = y[i]!;
-    if (v !== 0 && v !== 1) {
-      throw new FedscoreError('csv_schema', 'labels must be 0 or 1', {
-        file,
-        field: labelName,
-        line: lines?.[i] ?? i + 2,
-      });
-    }
-    ones += v;
-  }
-  if (ones === 0 || ones === y.length) {
-    throw new FedscoreError('single_class', 'the labels hold one class only', { file, field: labelName });
-  }
-  return y;
-}
-
-/** Each party's model in its own file, and the joint descriptor every party may hold. */
-export function writeModels(dir: string, models: readonly PartyModel[], descriptor: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    for (const m of models) {
-      writeFileSync(join(dir, `${m.party}.model.json`), serializePartyModel(m));
-    }
-    writeFileSync(join(dir, 'joint-model.json'), descriptor);
-  } catch (e) {
-    if (e instanceof FedscoreError) throw e;
-    throw new FedscoreError('io', `cannot write the models: ${(e as Error).message}`, {
-      file: dir,
-      cause: e,
-    });
-  }
-}
-
-export function formatBytes(b: number): string {
-  if (b >= 2 ** 30) return `${(b / 2 ** 30).toFixed(2)} GiB`;
-  if (b >= 2 ** 20) return `${(b / 2 ** 20).toFixed(1)} MiB`;
-  if (b >= 2 ** 10) return `${(b / 2 ** 10).toFixed(1)} KiB`;
-  return `${b} B`;
 }

@@ -7,7 +7,6 @@ import { resolve } from 'node:path';
 import { FedscoreError, type Table } from '@fedscore/core';
 import { readCsvFileDetailed } from '@fedscore/core/node';
 import type { CommandContext } from '../command.ts';
-import { headerError } from '../commands/evaluate.ts';
 
 /** A party's table with where it came from: the file as the user named it and each row's file line. */
 export interface PartyCsv {
@@ -126,4 +125,48 @@ export async function readPartyCsv(
   options: PartyCsvOptions = {},
 ): Promise<Table> {
   return (await readPartyCsvDetailed(ctx, file, idName, labelName, missing, options)).table;
+}
+
+/** The guest's labels: present, 0/1, both classes. */
+export function checkLabels(table: Table, labelName: string, file: string, lines?: Int32Array): Float64Array {
+  const y = table.label;
+  if (y === undefined) {
+    throw new FedscoreError('not_found', `no label column '${labelName}'`, { file, field: '--label' });
+  }
+  let ones = 0;
+  for (let i = 0; i < y.length; i++) {
+    const v = y[i]!;
+    if (v !== 0 && v !== 1) {
+      throw new FedscoreError('csv_schema', 'labels must be 0 or 1', {
+        file,
+        field: labelName,
+        line: lines?.[i] ?? i + 2,
+      });
+    }
+    ones += v;
+  }
+  if (ones === 0 || ones === y.length) {
+    throw new FedscoreError('single_class', 'the labels hold one class only', { file, field: labelName });
+  }
+  return y;
+}
+
+/**
+ * The CSV reader reports a column missing from the header under its option name ('labelColumn',
+ * 'roles.<name>'); say which column and which flag instead.
+ */
+export function headerError(
+  e: unknown,
+  file: string,
+  fields: Readonly<Record<string, readonly [column: string, flag: string]>>,
+): unknown {
+  if (!(e instanceof FedscoreError) || e.code !== 'csv_schema' || e.field === undefined) return e;
+  const hit = fields[e.field];
+  if (hit === undefined || !e.message.includes('not in the header')) return e;
+  return new FedscoreError('not_found', `column '${hit[0]}' (${hit[1]}) is not in the header`, {
+    file,
+    line: 1,
+    field: hit[0],
+    cause: e,
+  });
 }

@@ -1,18 +1,12 @@
 /**
  * Train/test splits shared by the commands that train (`baseline`, `train hetero-lr`, `demo`): given id
- * lists (one id a line, checked against the joined rows), or a seeded stratified split (per class, a
- * seeded shuffle puts round(fraction x class size) rows in test; both parts keep the joined order).
+ * lists (one id a line, checked against the joined rows), or the pipeline's seeded stratified split
+ * (`stratifiedSplit` of @fedscore/pipeline).
  */
 import { resolve } from 'node:path';
-import { FedscoreError, permutation, type Rng } from '@fedscore/core';
+import { FedscoreError } from '@fedscore/core';
 import { readIdList } from '@fedscore/core/node';
-
-export interface SplitIds {
-  readonly train: string[];
-  readonly test: string[];
-  /** How the split was made, for reports. */
-  readonly how: string;
-}
+import type { SplitIds } from '@fedscore/pipeline';
 
 /** Read `--train-ids` / `--test-ids` lists; every id must be in `joined`, once, and in one list only. */
 export async function splitFromLists(
@@ -57,32 +51,6 @@ export async function splitFromLists(
     });
   }
   return { train, test, how: `id lists ${trainFile}, ${testFile}` };
-}
-
-/** Per class, a seeded shuffle puts round(fraction x class size) rows in test; both keep `joined` order. */
-export function stratifiedSplit(
-  joined: readonly string[],
-  labelOf: ReadonlyMap<string, number>,
-  fraction: number,
-  rng: Rng,
-  seed: number,
-): SplitIds {
-  const isTest = new Uint8Array(joined.length);
-  for (const cls of [0, 1]) {
-    const rows: number[] = [];
-    joined.forEach((id, r) => {
-      if (labelOf.get(id) === cls) rows.push(r);
-    });
-    const nTest = Math.round(fraction * rows.length);
-    const perm = permutation(rng, rows.length);
-    for (let k = 0; k < nTest; k++) isTest[rows[perm[k]!]!] = 1;
-  }
-  const train: string[] = [];
-  const test: string[] = [];
-  joined.forEach((id, r) => {
-    (isTest[r] === 1 ? test : train).push(id);
-  });
-  return { train, test, how: `stratified ${Math.round(fraction * 100)}% test, seed ${seed}` };
 }
 
 /** Check a `--test-fraction` flag value. */

@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { FedscoreError, isValidUscc, normalizeUscc } from '@fedscore/core';
+import type { ConsentExclusions } from '@fedscore/pipeline';
 import { type AuditLog, consentSetFingerprint, enterpriseSetFingerprint } from '../audit/index.ts';
 import type { NodeStore, StoreMigrations } from '../store/index.ts';
 
@@ -65,20 +66,8 @@ export interface ConsentQuery {
 }
 
 /** Why an enterprise was left out, most specific reason first. */
-export interface ConsentExclusions {
-  /** The id is not a valid USCC. */
-  readonly invalidId: number;
-  /** No consent at all for this grantee and purpose. */
-  readonly noConsent: number;
-  /** Consents exist and are valid in time but none covers all requested categories. */
-  readonly outOfScope: number;
-  /** The covering consents were all revoked before `at`. */
-  readonly revoked: number;
-  /** The covering consents all expired before `at`. */
-  readonly expired: number;
-  /** The covering consents all start after `at`. */
-  readonly notYetValid: number;
-}
+/** Enterprises a consent check excluded, by reason (the pipeline's type: its PSI stage records them). */
+export type { ConsentExclusions };
 
 export interface ConsentFilterResult {
   /** Enterprises with valid consent, in input order (normalized USCCs, de-duplicated). */

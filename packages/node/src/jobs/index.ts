@@ -48,6 +48,4 @@ export {
   runStageRole,
   SELECT_PROTOCOL,
   stageProtocols,
-  stratifiedHoldout,
-  subsetColumn,
 } from './stages.ts';

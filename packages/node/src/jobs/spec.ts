@@ -10,6 +10,14 @@
  * stage not yet completed by every party.
  */
 import { FedscoreError } from '@fedscore/core';
+import {
+  HETERO_LR_DEFAULTS,
+  HETERO_LR_PIPELINE,
+  JOB_DEFAULTS,
+  planStages,
+  stageOf,
+  stagePartiesOf,
+} from '@fedscore/pipeline';
 import { z } from 'zod';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
 
@@ -40,9 +48,9 @@ export const jobSpecSchema = z
       .int()
       .min(0)
       .max(2 ** 31 - 1)
-      .default(1),
+      .default(JOB_DEFAULTS.seed),
     /** Share of the aligned rows held out for evaluation (stratified by label, seeded). */
-    testFraction: z.number().gt(0).lt(1).default(0.3),
+    testFraction: z.number().gt(0).lt(1).default(JOB_DEFAULTS.testFraction),
     binning: z
       .object({
         enabled: z.boolean().default(true),
@@ -58,14 +66,16 @@ export const jobSpecSchema = z
         scheme: scheme.default('ckks'),
         ckksPreset: z.enum(['ckks-16384-release', 'ckks-8192', 'ckks-8192-deep', 'ckks-16384']).optional(),
         paillierBits: z.number().int().min(512).max(4096).optional(),
-        maxEpochs: z.number().int().min(1).max(1000).default(5),
+        maxEpochs: z.number().int().min(1).max(1000).default(HETERO_LR_DEFAULTS.maxEpochs),
+        /** Absent: the pipeline's default for the training rows (`defaultBatch`: 4096 or 1024). */
         batchSize: z.number().int().min(1).optional(),
+        /** Absent: the pipeline's default that goes with the batch size (`resolveBatch`). */
         learningRate: z.number().positive().optional(),
         l2: z.number().min(0).optional(),
         validationFraction: z.number().min(0).lt(1).optional(),
       })
       .strict()
-      .default({ scheme: 'ckks', maxEpochs: 5 }),
+      .default({ scheme: 'ckks', maxEpochs: HETERO_LR_DEFAULTS.maxEpochs }),
     /**
      * The use the job makes of each host's data, checked by every host that requires consent (the
      * government node): only aligned enterprises with a consent of theirs for the guest, this purpose and
@@ -146,15 +156,14 @@ export function jobParties(spec: JobSpec): string[] {
   return [spec.guest, ...spec.hosts, ...(spec.arbiter === undefined ? [] : [spec.arbiter])];
 }
 
-/** The stages this job runs, in order. */
+/** The stages this job runs, in order (the pipeline registry's hetero-LR stages this plan enables). */
 export function jobStages(spec: JobSpec): StageName[] {
-  return STAGES.filter((s) => s !== 'binning' || spec.binning.enabled);
+  return planStages(HETERO_LR_PIPELINE, spec).map((s) => s.name as StageName);
 }
 
-/** The parties with a role in `stage` (the arbiter only trains). */
+/** The parties with a role in `stage` (the arbiter trains and publishes only), guest first. */
 export function stageParties(spec: JobSpec, stage: StageName): string[] {
-  if (stage === 'train' || stage === 'publish') return jobParties(spec);
-  return [spec.guest, ...spec.hosts];
+  return stagePartiesOf(stageOf(HETERO_LR_PIPELINE, stage), spec);
 }
 
 /** The session-id prefix of one stage attempt; every session of the attempt starts with it. */

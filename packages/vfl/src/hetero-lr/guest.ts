@@ -33,7 +33,7 @@ import {
   type PartyId,
   type ProtocolSession,
   seededRng,
-  shuffleInPlace,
+  stratifiedHoldout,
 } from '@fedscore/core';
 import {
   CHECKPOINT_FORMAT,
@@ -187,7 +187,11 @@ export class HeteroLrGuest {
       });
     }
 
-    const validationRows = stratifiedHoldout(y, h.validationFraction, h.seed);
+    const validationRows = stratifiedHoldout(
+      y,
+      h.validationFraction,
+      seededRng(`hetero-lr/validation/${h.seed}`),
+    );
     const train = trainingRows(rows, validationRows);
     const unsafeBatches = o.unsafeAllowSmallBatches === true;
     checkBatchFloor(train.length, h.batchSize, pg + 1, unsafeBatches);
@@ -571,20 +575,6 @@ function checkLabels(labels: ArrayLike<number>, rows: number): Float64Array {
     throw new FedscoreError('single_class', 'training needs rows of both classes', { field: 'labels' });
   }
   return y;
-}
-
-/** A stratified random holdout of round(fraction * n_k) rows of each class, ascending. */
-function stratifiedHoldout(y: Float64Array, fraction: number, seed: number): Uint32Array {
-  if (fraction <= 0) return new Uint32Array(0);
-  const rng = seededRng(`hetero-lr/validation/${seed}`);
-  const out: number[] = [];
-  for (const cls of [0, 1]) {
-    const idx: number[] = [];
-    for (let i = 0; i < y.length; i++) if (y[i] === cls) idx.push(i);
-    shuffleInPlace(rng, idx);
-    out.push(...idx.slice(0, Math.round(fraction * idx.length)));
-  }
-  return Uint32Array.from(out.sort((a, b) => a - b));
 }
 
 function classWeights(y: Float64Array, train: Uint32Array, h: ResolvedHyperparams): Float64Array {

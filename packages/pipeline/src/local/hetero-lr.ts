@@ -8,7 +8,7 @@
  *      the guest is also in the other hosts' sets);
  *   2. split the aligned rows into train and test (the guest's decision; hosts learn which aligned rows
  *      are test rows, as in FATE, where train and test are separate aligned tables);
- *   3. each party turns its own columns into features (categories one-hot; missing values kept as NaN:
+ *   3. each party turns its own columns into features (`partyFeatures`: categories one-hot; missing values kept as NaN:
  *      the vfl roles impute and standardize their own columns locally, fitted on the training rows);
  *   4. train hetero-LR (packages/vfl `trainHeteroLr`) on the training rows;
  *   5. evaluate: each party computes its partial linear predictor x_p . w_p on the rows and the guest adds
@@ -17,7 +17,6 @@
  */
 import {
   auc,
-  type Column,
   FedscoreError,
   fitLogisticRegression,
   ks,
@@ -40,6 +39,7 @@ import {
   type CipherProviderOptions,
   type HeteroLrHyperparams,
   type HeteroLrMode,
+  type HeteroLrRuntime,
   type HeteroLrScheme,
   type PartyFeatures,
   type PartyModel,
@@ -182,40 +182,6 @@ function fileOf(p: PartyInput): { file?: string } {
   return p.file === undefined ? {} : { file: p.file };
 }
 
-/**
- * Step 3: a party's feature columns for `rows` of its table, column-major: numeric columns as they are
- * (NaN = missing), categorical columns one-hot (`name=level`; a missing category is all zeros).
- */
-export function partyFeatures(table: Table, rows: ArrayLike<number>): PartyFeatures {
-  const names: string[] = [];
-  const columns: Float64Array[] = [];
-  const n = rows.length;
-  for (const c of table.columns as Column[]) {
-    if (c.kind === 'numeric') {
-      const out = new Float64Array(n);
-      for (let i = 0; i < n; i++) out[i] = c.values[rows[i]!]!;
-      names.push(c.name);
-      columns.push(out);
-    } else {
-      const oneHot = c.categories.map(() => new Float64Array(n));
-      for (let i = 0; i < n; i++) {
-        const code = c.codes[rows[i]!]!;
-        if (code >= 0) oneHot[code]![i] = 1;
-      }
-      c.categories.forEach((level, k) => {
-        names.push(`${c.name}=${level}`);
-        columns.push(oneHot[k]!);
-      });
-    }
-  }
-  if (columns.length === 0) {
-    throw new FedscoreError('invalid_argument', 'a party needs at least one feature column', {
-      field: 'columns',
-    });
-  }
-  return { names, columns };
-}
-
 /** The rows `idx` of every column. */
 export function subsetFeatures(f: PartyFeatures, idx: ArrayLike<number>): PartyFeatures {
   return {
@@ -273,6 +239,8 @@ export interface TrainEvaluateInput {
   readonly mode: HeteroLrMode;
   readonly he: HeSettings;
   readonly hyperparams: HeteroLrHyperparams;
+  /** Worker threads and cache of every party (default: vfl's, workers 'auto'). */
+  readonly runtime?: HeteroLrRuntime;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
 }
@@ -303,6 +271,7 @@ export async function trainAndEvaluate(input: TrainEvaluateInput): Promise<Train
     scheme: input.he.scheme,
     hyperparams: input.hyperparams,
     he: cipherOptions(input.he, logger),
+    ...(input.runtime !== undefined && { runtime: input.runtime }),
     logger,
     ...(input.progress !== undefined && { onProgress: epochProgress(input.progress) }),
   });

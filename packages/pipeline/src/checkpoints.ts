@@ -1,0 +1,49 @@
+/** What each stage leaves on a party (its checkpoint), per stage and role. */
+import type { FeatureSelectionLineage, JointModelDescriptor, PartyModel } from '@fedscore/vfl';
+import type { ConsentExclusions } from './context.ts';
+import type { ConsentSummary } from './messages.ts';
+
+/** What the host's consent check kept of its own table for PSI (host-local: never sent). */
+export interface ConsentedSetRecord {
+  /** Enterprises of the host's table that entered PSI. */
+  readonly offered: number;
+  readonly excluded: ConsentExclusions;
+  readonly excludedTotal: number;
+}
+
+/** Checkpoints, per stage and role. Row lists are positions in this party's own table. */
+export interface PsiCheckpoint {
+  /** This party's table row of each aligned position. */
+  readonly rows: number[];
+  /** Aligned positions held out for evaluation (sorted). */
+  readonly test: number[];
+  /** Consent check per data owner (host): on the guest every host's, on a host its own. */
+  readonly consent?: Readonly<Record<string, ConsentSummary>>;
+  /** On a host that requires consent: what its consent check kept of its own table (never sent). */
+  readonly consentedSet?: ConsentedSetRecord;
+}
+export interface BinningCheckpoint {
+  /** This party's features kept for training (column names). */
+  readonly selected: string[];
+  /** The guest's record of the selection (IV per party and feature, what was dropped and why). */
+  readonly lineage?: FeatureSelectionLineage;
+}
+export interface TrainCheckpoint {
+  readonly model?: PartyModel;
+  readonly descriptor?: JointModelDescriptor;
+  readonly epochs: number;
+  readonly keptEpoch: number;
+  readonly insecure: boolean;
+  /** The epoch this attempt resumed from (0: trained from the start). */
+  readonly resumedFrom: number;
+}
+export interface EvaluateCheckpoint {
+  readonly testRows: number;
+  readonly auc?: number;
+  readonly ks?: number;
+}
+export interface PublishCheckpoint {
+  readonly files: string[];
+  /** The registry reference of the registered version (`name@N`), on parties with a registry. */
+  readonly model?: string;
+}

@@ -1,0 +1,163 @@
+/**
+ * What a stage function gets: this party's own data, its session over a `Channel`, its store, the job's
+ * plan, and the policies this party applies (consent, PSI bounds, HE opt-ins). One context type serves
+ * every stage of every model; a stage reads only what it needs.
+ */
+import {
+  type Channel,
+  FedscoreError,
+  type Logger,
+  type PartyId,
+  type ProgressCallback,
+  ProtocolSession,
+  type Table,
+} from '@fedscore/core';
+import type { PipelineStore } from './store.ts';
+
+export type PartyRole = 'guest' | 'host' | 'arbiter';
+export type HeScheme = 'ckks' | 'paillier' | 'none';
+export type CkksPresetName = 'ckks-16384-release' | 'ckks-8192' | 'ckks-8192-deep' | 'ckks-16384';
+
+/**
+ * The job as the stages read it: the parties, the seed and the settings of each stage. The node's
+ * validated job spec is one (it has more fields); an in-process run builds one from its flags.
+ */
+export interface JobPlan {
+  readonly id: string;
+  /** The label holder and coordinator. */
+  readonly guest: PartyId;
+  readonly hosts: readonly PartyId[];
+  /** Key holder of arbiter-mode hetero-LR; absent = two-party mode. */
+  readonly arbiter?: PartyId | undefined;
+  readonly seed: number;
+  /** Share of the aligned rows held out for evaluation (stratified by label, seeded). */
+  readonly testFraction: number;
+  readonly binning: {
+    readonly enabled: boolean;
+    readonly method: 'quantile' | 'equal-width';
+    readonly bins: number;
+    readonly minIv: number;
+    readonly scheme: HeScheme;
+  };
+  readonly train: {
+    readonly scheme: HeScheme;
+    readonly ckksPreset?: CkksPresetName | undefined;
+    readonly paillierBits?: number | undefined;
+    readonly maxEpochs: number;
+    readonly batchSize?: number | undefined;
+    readonly learningRate?: number | undefined;
+    readonly l2?: number | undefined;
+    readonly validationFraction?: number | undefined;
+  };
+  readonly consent: { readonly purpose: string };
+  readonly allowPlaintextScheme?: boolean | undefined;
+  readonly allowWeakParameters?: boolean | undefined;
+  /** @deprecated Both of the above at once. */
+  readonly insecure?: boolean | undefined;
+}
+
+/** Enterprises a consent check excluded, by reason. */
+export interface ConsentExclusions {
+  /** The id is not a valid USCC. */
+  readonly invalidId: number;
+  /** No consent at all for this grantee and purpose. */
+  readonly noConsent: number;
+  /** Consents exist and are valid in time but none covers all requested categories. */
+  readonly outOfScope: number;
+  /** The covering consents were all revoked before `at`. */
+  readonly revoked: number;
+  /** The covering consents all expired before `at`. */
+  readonly expired: number;
+  /** The covering consents all start after `at`. */
+  readonly notYetValid: number;
+}
+
+/** What a consent check kept of a list of enterprise ids (a host's consent registry's answer). */
+export interface ConsentFilter {
+  /** Enterprises with valid consent, in input order (normalized USCCs, de-duplicated). */
+  readonly included: readonly string[];
+  readonly excluded: ConsentExclusions;
+  readonly excludedTotal: number;
+  /** Fingerprint of the consents that cover `included`. */
+  readonly consentRef: string;
+  /** The instant the consents were checked at, ms since the epoch. */
+  readonly at: number;
+}
+
+/** A host's consent check of one job: the filter applied to a list of its enterprise ids. */
+export type ConsentCheck = (ids: readonly string[]) => ConsentFilter;
+
+/** What a party accepts of HE in jobs (node config `he`), whatever the job's plan asks. */
+export interface HeAcceptance {
+  readonly allowPlaintextScheme: boolean;
+  readonly allowWeakParameters: boolean;
+}
+
+/** A host's bounds on the id set a guest submits to PSI (node config `governance.psi`). */
+export interface PsiPolicy {
+  readonly maxSubmittedIds: number;
+  /** Submitted ids per enterprise in the host's PSI set; 0 = no ratio bound. */
+  readonly maxSubmittedRatio: number;
+}
+
+export interface StageContext {
+  readonly spec: JobPlan;
+  readonly party: PartyId;
+  /** The attempt key (session-id prefix): each stage attempt's sessions are distinct. */
+  readonly key: string;
+  readonly channel: Channel;
+  readonly store: PipelineStore;
+  /** This party's own table (the dataset the job names for it). */
+  readonly table: () => Promise<Table>;
+  /** Where a missing label column is reported (e.g. `data.bank.label`). */
+  readonly labelField?: string;
+  readonly logger: Logger;
+  readonly progress: ProgressCallback;
+  /** Hosts that require consent: the check of this job (absent = every enterprise takes part). */
+  readonly consent?: ConsentCheck;
+  /** Hosts: bounds on the guest's submitted PSI set (absent: only PSI's own `maxPeerCount`). */
+  readonly psiPolicy?: PsiPolicy;
+  /** What this party accepts of HE (absent: neither opt-in). */
+  readonly he?: HeAcceptance;
+  /** Called after each per-epoch training checkpoint is saved (the node's test-only fault hook). */
+  readonly onEpochSaved?: (epoch: number) => void;
+}
+
+/** This party's role in the job. */
+export function roleOf(spec: JobPlan, party: PartyId): PartyRole {
+  return party === spec.guest ? 'guest' : spec.hosts.includes(party) ? 'host' : 'arbiter';
+}
+
+/**
+ * The HE opt-ins this party uses in a job: only those the plan asks for (`insecure`, deprecated, asks
+ * for both) AND this party's own policy allows (absent policy: neither).
+ */
+export function heOptIns(spec: JobPlan, accepted: HeAcceptance | undefined): HeAcceptance {
+  return {
+    allowPlaintextScheme:
+      (spec.allowPlaintextScheme === true || spec.insecure === true) &&
+      accepted?.allowPlaintextScheme === true,
+    allowWeakParameters:
+      (spec.allowWeakParameters === true || spec.insecure === true) && accepted?.allowWeakParameters === true,
+  };
+}
+
+/** A protocol session of this stage attempt, named `<key>/<name>`. */
+export function stageSession(
+  ctx: StageContext,
+  protocol: string,
+  version: number,
+  name: string,
+): ProtocolSession {
+  return new ProtocolSession(ctx.channel, { protocol, version, session: `${ctx.key}/${name}` });
+}
+
+/** The guest's labels (an `invalid_config` error naming the dataset's label when its table has none). */
+export function requireLabels(table: Table, ctx: StageContext): Float64Array {
+  if (table.label === undefined) {
+    throw new FedscoreError('invalid_config', 'the guest dataset has no label column', {
+      field: ctx.labelField ?? 'label',
+    });
+  }
+  return table.label;
+}

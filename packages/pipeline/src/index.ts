@@ -1,0 +1,84 @@
+export type {
+  BinningCheckpoint,
+  ConsentedSetRecord,
+  EvaluateCheckpoint,
+  PsiCheckpoint,
+  PublishCheckpoint,
+  TrainCheckpoint,
+} from './checkpoints.ts';
+export type {
+  CkksPresetName,
+  ConsentCheck,
+  ConsentExclusions,
+  ConsentFilter,
+  HeAcceptance,
+  HeScheme,
+  JobPlan,
+  PartyRole,
+  PsiPolicy,
+  StageContext,
+} from './context.ts';
+export { heOptIns, requireLabels, roleOf, stageSession } from './context.ts';
+export type { BatchDefaults } from './defaults.ts';
+export {
+  CIPHERTEXT_BATCH_ROWS,
+  defaultBatch,
+  HETERO_LR_DEFAULTS,
+  JOB_DEFAULTS,
+  resolveBatch,
+} from './defaults.ts';
+export type {
+  Alignment,
+  AlignOptions,
+  HeSettings,
+  PartyInput,
+  PsiRunReport,
+  Scores,
+  TrainEvaluateInput,
+  TrainEvaluateResult,
+} from './local/hetero-lr.ts';
+export {
+  alignParties,
+  cipherOptions,
+  epochProgress,
+  gather,
+  guestOnlyLr,
+  positionsOf,
+  securityNote,
+  subsetFeatures,
+  trainAndEvaluate,
+} from './local/hetero-lr.ts';
+export type { InProcessParty, InProcessRun, MemoryStore } from './local/in-process.ts';
+export { memoryStore, runStageInProcess } from './local/in-process.ts';
+export type { SplitIds } from './local/split.ts';
+export { stratifiedSplit } from './local/split.ts';
+export type { PartyWoe, WoeEngineering, WoeFeaturesInput, WoeSettings } from './local/woe.ts';
+export { partyWoeFile, woeFeatures, woeLineage, woeLrModel } from './local/woe.ts';
+export type { ConsentSummary, JointModelMessage } from './messages.ts';
+export {
+  ALIGN_PROTOCOL,
+  EVALUATE_PROTOCOL,
+  NODE_PROTOCOL_VERSION,
+  PUBLISH_PROTOCOL,
+  SELECT_PROTOCOL,
+} from './messages.ts';
+export type { ModelPipeline, StageDef, StageRun } from './registry.ts';
+export {
+  ALIGN_STAGE,
+  BINNING_STAGE,
+  HETERO_LR_PIPELINE,
+  LINEAR_EVALUATE_STAGE,
+  PUBLISH_STAGE,
+  pipelineFor,
+  planStages,
+  registeredModels,
+  registerPipeline,
+  runStageRole,
+  stageOf,
+  stagePartiesOf,
+} from './registry.ts';
+export { admitSubmittedIds } from './stages/align.ts';
+export type { PublishOutcome } from './stages/publish.ts';
+export { partyFeatures, selectedFeatures, trainPositions } from './stages/rows.ts';
+export { MASK_SEED_SECRET, maskKeyFor } from './stages/train.ts';
+export type { EpochCheckpoint, PipelineStore } from './store.ts';
