@@ -71,7 +71,7 @@ import {
   HOST_HELLO,
   LEVEL_TASKS,
   type NodeTask,
-  PUBLIC_CONTEXT,
+  sendContext,
   SPLIT_DECISIONS,
   SPLIT_RECORDS,
   type SplitDecision,
@@ -175,8 +175,8 @@ export class SecureBoostGuest {
     for (const h of o.hosts) hostBins.push([...(await s.receive(h, HOST_HELLO))]);
     const he = await createHe(scheme, o.he, o.logger ?? noopLogger);
     try {
-      const context = { scheme, context: he.serializePublic(), fingerprint: he.fingerprint };
-      for (const h of o.hosts) await s.send(h, PUBLIC_CONTEXT, context);
+      const context = he.serializePublic();
+      for (const h of o.hosts) await sendContext(s, h, scheme, context, he.fingerprint);
       const baseScore = Math.log(positives / (n - positives));
       const score = new Float64Array(n).fill(baseScore);
       const trees: SecureBoostNode[][] = [];

@@ -56,7 +56,7 @@ import {
   LEVEL_TASKS,
   type LevelTasks,
   type NodeHistogram,
-  PUBLIC_CONTEXT,
+  receiveContext,
   SPLIT_DECISIONS,
   SPLIT_RECORDS,
   type SplitRecord,
@@ -150,7 +150,7 @@ export class SecureBoostHost {
     const cells = binned.counts.reduce((a, b) => a + b, 0);
     await s.send(o.guest, HOST_HELLO, binned.counts);
 
-    const ctx = await s.receive(o.guest, PUBLIC_CONTEXT);
+    const ctx = await receiveContext(s, o.guest);
     if (ctx.scheme !== plan.scheme) {
       throw new FedscoreError('he_context_mismatch', `expected a ${plan.scheme} context`, { field: 'scheme' });
     }

@@ -25,7 +25,7 @@
  * collusion. Paper: Cheng, Fan, Jin, Liu, Chen, Papadopoulos, Yang, "SecureBoost: A Lossless Federated
  * Learning Framework", IEEE Intelligent Systems 2021 (arXiv:1901.08755, 2019). docs/protocols/secureboost.md.
  */
-import { FedscoreError, type StepDef } from '@fedscore/core';
+import { concatBytes, FedscoreError, type PartyId, type ProtocolSession, type StepDef } from '@fedscore/core';
 import { abortStep, type AbortInfo, fedscore, HE_SCHEMES, type HeScheme, mappedProtoStep } from '@fedscore/wire';
 
 export const SECUREBOOST_PROTOCOL = 'vfl.secureboost';
@@ -65,6 +65,38 @@ export interface TrainPlan {
   readonly modelId: string;
 }
 
+/** Send a public context as consecutive chunks. */
+export async function sendContext(
+  s: ProtocolSession,
+  to: PartyId,
+  scheme: HeScheme,
+  bytes: Uint8Array,
+  fingerprint: string,
+): Promise<void> {
+  const chunks = Math.max(1, Math.ceil(bytes.length / CONTEXT_CHUNK_BYTES));
+  for (let k = 0; k < chunks; k++) {
+    const context = bytes.subarray(k * CONTEXT_CHUNK_BYTES, (k + 1) * CONTEXT_CHUNK_BYTES);
+    await s.send(to, PUBLIC_CONTEXT, { scheme, context, fingerprint, chunks });
+  }
+}
+
+/** Receive a chunked public context; every chunk must agree on scheme, fingerprint and count. */
+export async function receiveContext(
+  s: ProtocolSession,
+  from: PartyId,
+): Promise<{ scheme: HeScheme; context: Uint8Array; fingerprint: string }> {
+  const first = await s.receive(from, PUBLIC_CONTEXT);
+  const parts = [first.context];
+  for (let k = 1; k < first.chunks; k++) {
+    const next = await s.receive(from, PUBLIC_CONTEXT);
+    if (next.chunks !== first.chunks || next.scheme !== first.scheme || next.fingerprint !== first.fingerprint) {
+      throw new FedscoreError('wire_decode', 'public-context chunks disagree', { field: 'PublicContext.chunks' });
+    }
+    parts.push(next.context);
+  }
+  return { scheme: first.scheme, context: concatBytes(parts), fingerprint: first.fingerprint };
+}
+
 export const TRAIN_PLAN: StepDef<TrainPlan> = mappedProtoStep('train-plan', sb.TrainPlan, {
   check: (m) => {
     if ((m.rows ?? 0) < 1) return 'rows: must be >= 1';
@@ -101,19 +133,37 @@ export const HOST_HELLO: StepDef<readonly number[]> = mappedProtoStep('host-hell
   fromWire: (m) => m.bins.map(Number),
 });
 
+/** One chunk of the public context; `chunks` messages in a row make the whole. */
 export interface PublicContext {
   readonly scheme: HeScheme;
   readonly context: Uint8Array;
   readonly fingerprint: string;
+  readonly chunks: number;
 }
 
+/** Bytes per public-context chunk: well under the 64 MiB envelope limit. */
+export const CONTEXT_CHUNK_BYTES = 32 * 1024 * 1024;
+/** At most 16 chunks (512 MiB): more is refused as a malformed message. */
+export const MAX_CONTEXT_CHUNKS = 16;
+
 export const PUBLIC_CONTEXT: StepDef<PublicContext> = mappedProtoStep('public-context', sb.PublicContext, {
-  check: (m) => ((m.context ?? new Uint8Array(0)).length === 0 ? 'context: required' : null),
-  toWire: (c) => ({ scheme: schemeToWire(c.scheme), context: c.context, fingerprint: c.fingerprint }),
+  check: (m) => {
+    if ((m.context ?? new Uint8Array(0)).length === 0) return 'context: required';
+    const k = m.chunks ?? 0;
+    return k < 1 || k > MAX_CONTEXT_CHUNKS ? `chunks: outside [1, ${MAX_CONTEXT_CHUNKS}]` : null;
+  },
+  sizeHint: (m) => bytesSize(m.context) + 64,
+  toWire: (c) => ({
+    scheme: schemeToWire(c.scheme),
+    context: c.context,
+    fingerprint: c.fingerprint,
+    chunks: c.chunks,
+  }),
   fromWire: (m) => ({
     scheme: schemeFromWire(m.scheme, 'PublicContext.scheme'),
     context: m.context,
     fingerprint: m.fingerprint,
+    chunks: m.chunks,
   }),
 });
 

@@ -5682,11 +5682,17 @@ export namespace fedscore {
             /** PublicContext scheme. */
             scheme: fedscore.he.Scheme;
 
-            /** AdditiveHePublic.serializePublic(): public key material only. */
+            /**
+             * A chunk of AdditiveHePublic.serializePublic() (public key material only): CKKS N=16384 Galois keys
+             * exceed one message, so the context travels as `chunks` consecutive messages, concatenated in order.
+             */
             context: Uint8Array;
 
             /** PublicContext fingerprint. */
             fingerprint: string;
+
+            /** PublicContext chunks. */
+            chunks: number;
 
             /**
              * Creates a new PublicContext instance using the specified properties.
@@ -5775,11 +5781,17 @@ export namespace fedscore {
                 /** PublicContext scheme */
                 scheme?: (fedscore.he.Scheme|null);
 
-                /** AdditiveHePublic.serializePublic(): public key material only. */
+                /**
+                 * A chunk of AdditiveHePublic.serializePublic() (public key material only): CKKS N=16384 Galois keys
+                 * exceed one message, so the context travels as `chunks` consecutive messages, concatenated in order.
+                 */
                 context?: (Uint8Array|null);
 
                 /** PublicContext fingerprint */
                 fingerprint?: (string|null);
+
+                /** PublicContext chunks */
+                chunks?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

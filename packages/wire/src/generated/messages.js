@@ -15334,8 +15334,10 @@ export const fedscore = $root.fedscore = (() => {
              * Properties of a PublicContext.
              * @typedef {Object} fedscore.secureboost.PublicContext.$Properties
              * @property {fedscore.he.Scheme|null} [scheme] PublicContext scheme
-             * @property {Uint8Array|null} [context] AdditiveHePublic.serializePublic(): public key material only.
+             * @property {Uint8Array|null} [context] A chunk of AdditiveHePublic.serializePublic() (public key material only): CKKS N=16384 Galois keys
+             * exceed one message, so the context travels as `chunks` consecutive messages, concatenated in order.
              * @property {string|null} [fingerprint] PublicContext fingerprint
+             * @property {number|null} [chunks] PublicContext chunks
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -15376,7 +15378,8 @@ export const fedscore = $root.fedscore = (() => {
             PublicContext.prototype.scheme = 0;
 
             /**
-             * AdditiveHePublic.serializePublic(): public key material only.
+             * A chunk of AdditiveHePublic.serializePublic() (public key material only): CKKS N=16384 Galois keys
+             * exceed one message, so the context travels as `chunks` consecutive messages, concatenated in order.
              * @member {Uint8Array} context
              * @memberof fedscore.secureboost.PublicContext
              * @instance
@@ -15390,6 +15393,14 @@ export const fedscore = $root.fedscore = (() => {
              * @instance
              */
             PublicContext.prototype.fingerprint = "";
+
+            /**
+             * PublicContext chunks.
+             * @member {number} chunks
+             * @memberof fedscore.secureboost.PublicContext
+             * @instance
+             */
+            PublicContext.prototype.chunks = 0;
 
             /**
              * Creates a new PublicContext instance using the specified properties.
@@ -15429,6 +15440,8 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.context);
                 if (message.fingerprint != null && $Object.hasOwnProperty.call(message, "fingerprint") && message.fingerprint !== "")
                     writer.uint32(/* id 3, wireType 2 =*/26).string(message.fingerprint);
+                if (message.chunks != null && $Object.hasOwnProperty.call(message, "chunks") && message.chunks !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.chunks);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -15513,6 +15526,15 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.fingerprint;
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.chunks = value;
+                            else
+                                delete message.chunks;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -15570,6 +15592,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.fingerprint != null && $Object.hasOwnProperty.call(message, "fingerprint"))
                     if (!$util.isString(message.fingerprint))
                         return "fingerprint: string expected";
+                if (message.chunks != null && $Object.hasOwnProperty.call(message, "chunks"))
+                    if (!$util.isInteger(message.chunks))
+                        return "chunks: integer expected";
                 return null;
             };
 
@@ -15622,6 +15647,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.fingerprint != null)
                     if (typeof object.fingerprint !== "string" || object.fingerprint.length)
                         message.fingerprint = $String(object.fingerprint);
+                if (object.chunks != null)
+                    if ($Number(object.chunks) !== 0)
+                        message.chunks = object.chunks >>> 0;
                 return message;
             };
 
@@ -15652,6 +15680,7 @@ export const fedscore = $root.fedscore = (() => {
                             object.context = $util.newBuffer(object.context);
                     }
                     object.fingerprint = "";
+                    object.chunks = 0;
                 }
                 if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
                     object.scheme = options.enums === $String ? $root.fedscore.he.Scheme[message.scheme] === $undefined ? message.scheme : $root.fedscore.he.Scheme[message.scheme] : message.scheme;
@@ -15659,6 +15688,8 @@ export const fedscore = $root.fedscore = (() => {
                     object.context = options.bytes === $String ? $util.base64.encode(message.context, 0, message.context.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.context) : message.context;
                 if (message.fingerprint != null && $Object.hasOwnProperty.call(message, "fingerprint"))
                     object.fingerprint = message.fingerprint;
+                if (message.chunks != null && $Object.hasOwnProperty.call(message, "chunks"))
+                    object.chunks = message.chunks;
                 return object;
             };
 
