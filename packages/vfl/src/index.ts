@@ -207,7 +207,11 @@ export type {
 } from './secureboost/guest.ts';
 export { SecureBoostGuest, sampleRows } from './secureboost/guest.ts';
 export type { SecureBoostHostOptions, SecureBoostHostResult } from './secureboost/host.ts';
-export { ckksPresetOf, plannedReleases as secureBoostPlannedReleases, SecureBoostHost } from './secureboost/host.ts';
+export {
+  ckksPresetOf,
+  plannedReleases as secureBoostPlannedReleases,
+  SecureBoostHost,
+} from './secureboost/host.ts';
 export type {
   BinnedFeatures,
   HostSplit,
@@ -229,7 +233,12 @@ export {
   serializeHostModel,
   walkTrees,
 } from './secureboost/model.ts';
-export type { BestSplit, ResolvedSecureBoost, SecureBoostHyperparams, SecureBoostScheme } from './secureboost/options.ts';
+export type {
+  BestSplit,
+  ResolvedSecureBoost,
+  SecureBoostHyperparams,
+  SecureBoostScheme,
+} from './secureboost/options.ts';
 export {
   bestBinSplit,
   childFloor,

@@ -35,7 +35,8 @@ const cases = [
 
 for (const c of cases) {
   const present = hasDataset(c.folder);
-  if (!present) console.log(`skipping ${c.folder} SecureBoost accuracy: ${SHARED_DATA}/${c.folder} is absent`);
+  if (!present)
+    console.log(`skipping ${c.folder} SecureBoost accuracy: ${SHARED_DATA}/${c.folder} is absent`);
   describe.skipIf(!present)(`SecureBoost accuracy on ${c.folder}`, () => {
     it('reaches sklearn HistGradientBoosting (same settings) within 0.005 test AUC', async () => {
       const d = loadHetero(c.folder, c.prefix);

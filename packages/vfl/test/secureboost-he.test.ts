@@ -33,7 +33,13 @@ function numeric(t: Table, order: readonly number[], limit: number): PartyFeatur
   };
 }
 
-const pop = generatePopulation({ enterprises: 2400, overlap: 1, bankOnlyFraction: 0, defaultRate: 0.15, seed: 21 });
+const pop = generatePopulation({
+  enterprises: 2400,
+  overlap: 1,
+  bankOnlyFraction: 0,
+  defaultRate: 0.15,
+  seed: 21,
+});
 const govRow = new Map(pop.government.ids.map((id, i) => [id, i]));
 const bankRows = pop.bank.ids.map((_, i) => i).filter((i) => govRow.has(pop.bank.ids[i]!));
 const n = bankRows.length;
@@ -52,7 +58,10 @@ const part = (f: PartyFeatures, from: number, to: number): PartyFeatures => ({
 const hp = { trees: 3, depth: 2, bins: 12, learningRate: 0.3, minNodeRows: 50 };
 
 async function testAuc(scheme: 'ckks' | 'paillier' | 'none', rows = n, train = TRAIN, hostFeatures = 4) {
-  const host = { names: hostAll.names.slice(0, hostFeatures), columns: hostAll.columns.slice(0, hostFeatures) };
+  const host = {
+    names: hostAll.names.slice(0, hostFeatures),
+    columns: hostAll.columns.slice(0, hostFeatures),
+  };
   const run = await trainSecureBoost({
     guest: { features: part(guestAll, 0, train), labels: labels.slice(0, train) },
     hosts: [{ features: part(host, 0, train) }],
@@ -85,7 +94,11 @@ describe('SecureBoost under HE', () => {
     const plain = await testAuc('none', rows, train, 2);
     const paillier = await testAuc('paillier', rows, train, 2);
     const shape = (t: typeof plain.run.guest.trees) =>
-      t.map((tree) => tree.map((x) => (x.kind === 'leaf' ? 'leaf' : x.kind === 'guest-split' ? `g${x.feature}:${x.bin}` : `h${x.splitId}`)));
+      t.map((tree) =>
+        tree.map((x) =>
+          x.kind === 'leaf' ? 'leaf' : x.kind === 'guest-split' ? `g${x.feature}:${x.bin}` : `h${x.splitId}`,
+        ),
+      );
     expect(shape(paillier.run.guest.trees)).toEqual(shape(plain.run.guest.trees));
     expect(paillier.run.hosts[0]!.splits).toEqual(plain.run.hosts[0]!.splits);
     expect(Math.abs(paillier.auc - plain.auc)).toBeLessThan(1e-6);
@@ -110,12 +123,20 @@ describe('SecureBoost under HE', () => {
       };
       const g = Float64Array.from({ length: rows }, () => 2 * next() - 1);
       const bin = Uint16Array.from({ length: rows }, () => Math.floor(next() * cells));
-      const columns = Array.from({ length: cells }, (_, c) => Float64Array.from(bin, (b) => (b === c ? 1 : 0)));
+      const columns = Array.from({ length: cells }, (_, c) =>
+        Float64Array.from(bin, (b) => (b === c ? 1 : 0)),
+      );
       const enc = he.encrypt(g);
       held.push(enc);
       const hist = he.dotColumns(enc, columns);
       held.push(hist);
-      const derived = he.sub(hist, he.dotColumns(enc, columns.map((col) => col.map((v, i) => (i % 2 === 0 ? v : 0)))));
+      const derived = he.sub(
+        hist,
+        he.dotColumns(
+          enc,
+          columns.map((col) => col.map((v, i) => (i % 2 === 0 ? v : 0))),
+        ),
+      );
       held.push(derived);
       const got = he.decrypt(hist);
       const gotDerived = he.decrypt(derived);

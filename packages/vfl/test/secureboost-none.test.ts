@@ -68,7 +68,10 @@ describe('SecureBoost, scheme none, against a centralized histogram GBDT', () =>
     const fitted = train.flatMap((p) =>
       p.columns.map((c, j) => {
         const missing = c.reduce((a, v) => a + (Number.isNaN(v) ? 1 : 0), 0);
-        return fitBins({ kind: 'numeric', name: p.names[j]!, values: c, missing }, { method: 'quantile', bins: hp.bins }) as NumericBins;
+        return fitBins(
+          { kind: 'numeric', name: p.names[j]!, values: c, missing },
+          { method: 'quantile', bins: hp.bins },
+        ) as NumericBins;
       }),
     );
     const ref = trainReference(
@@ -94,7 +97,9 @@ describe('SecureBoost, scheme none, against a centralized histogram GBDT', () =>
     });
     // Non-trivial trees, with splits owned by both hosts and the guest.
     expect(splits).toBeGreaterThan(20);
-    const kinds = new Set(run.guest.trees.flat().map((n) => (n.kind === 'host-split' ? `h${n.host}` : n.kind)));
+    const kinds = new Set(
+      run.guest.trees.flat().map((n) => (n.kind === 'host-split' ? `h${n.host}` : n.kind)),
+    );
     expect(kinds).toEqual(new Set(['leaf', 'guest-split', 'h0', 'h1']));
 
     for (const [rows, labelSet] of [
@@ -108,9 +113,13 @@ describe('SecureBoost, scheme none, against a centralized histogram GBDT', () =>
           { model: run.hosts[1]!, features: rows[2]! },
         ],
       });
-      const expected = predictReference(ref, rows.flatMap((p) => p.columns));
+      const expected = predictReference(
+        ref,
+        rows.flatMap((p) => p.columns),
+      );
       let worst = 0;
-      for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(joint.margins[i]! - expected[i]!));
+      for (let i = 0; i < expected.length; i++)
+        worst = Math.max(worst, Math.abs(joint.margins[i]! - expected[i]!));
       expect(worst, labelSet).toBeLessThan(1e-9);
     }
     // Training loss falls tree by tree.

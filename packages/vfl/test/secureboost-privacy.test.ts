@@ -46,22 +46,42 @@ describe('SecureBoost: hosts never receive a label, gradient or hessian', () => 
     const ckks = await run('ckks');
     for (const host of ['host-1', 'host-2']) {
       const got = ckks.captured.filter((m) => m.to === host);
-      expect(found(needles, got.map((m) => m.bytes)), host).toEqual([]);
+      expect(
+        found(
+          needles,
+          got.map((m) => m.bytes),
+        ),
+        host,
+      ).toEqual([]);
       // Who learns what (docs/protocols/secureboost.md): what a host receives, by step.
       expect(new Set(got.map((m) => m.step))).toEqual(
-        new Set(['train-plan', 'public-context', 'tree-start', 'gradients', 'level-tasks', 'split-decisions']),
+        new Set([
+          'train-plan',
+          'public-context',
+          'tree-start',
+          'gradients',
+          'level-tasks',
+          'split-decisions',
+        ]),
       );
       // Nothing from the other host ever reaches it.
       expect(got.every((m) => m.from === 'guest')).toBe(true);
     }
     const toGuest = ckks.captured.filter((m) => m.to === 'guest');
-    expect(new Set(toGuest.map((m) => m.step))).toEqual(new Set(['host-hello', 'histograms', 'split-records']));
+    expect(new Set(toGuest.map((m) => m.step))).toEqual(
+      new Set(['host-hello', 'histograms', 'split-records']),
+    );
     // The hosts' bin edges (their thresholds) never reach the guest, as float64 in either byte order.
     for (const [hi, model] of ckks.hosts.entries()) {
       for (const [f, bins] of model.bins.entries()) {
         if (bins.kind !== 'numeric' || bins.edges.length < 3) continue;
         const edgeNeedles = valueNeedles(`host ${hi} feature ${f} edges`, bins.edges.slice(0, 3));
-        expect(found(edgeNeedles, toGuest.map((m) => m.bytes))).toEqual([]);
+        expect(
+          found(
+            edgeNeedles,
+            toGuest.map((m) => m.bytes),
+          ),
+        ).toEqual([]);
         // Control: the same needles are found in bytes that do hold the edges.
         const withEdges = new Uint8Array(new Float64Array(bins.edges.slice(0, 3)).buffer);
         expect(found(edgeNeedles, [withEdges]).length).toBeGreaterThan(0);

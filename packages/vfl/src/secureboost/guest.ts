@@ -71,10 +71,10 @@ import {
   HOST_HELLO,
   LEVEL_TASKS,
   type NodeTask,
-  sendContext,
   SPLIT_DECISIONS,
   SPLIT_RECORDS,
   type SplitDecision,
+  sendContext,
   TRAIN_PLAN,
   TREE_START,
 } from './steps.ts';
@@ -149,16 +149,21 @@ export class SecureBoostGuest {
     let positives = 0;
     for (let i = 0; i < n; i++) {
       if (y[i] !== 0 && y[i] !== 1) {
-        throw new FedscoreError('invalid_argument', 'labels must be 0 or 1', { field: 'labels', details: { row: i } });
+        throw new FedscoreError('invalid_argument', 'labels must be 0 or 1', {
+          field: 'labels',
+          details: { row: i },
+        });
       }
       positives += y[i]!;
     }
     if (positives === 0 || positives === n) {
       throw new FedscoreError('single_class', 'labels hold one class', { field: 'labels' });
     }
-    if (o.hosts.length === 0) throw new FedscoreError('invalid_argument', 'at least one host', { field: 'hosts' });
+    if (o.hosts.length === 0)
+      throw new FedscoreError('invalid_argument', 'at least one host', { field: 'hosts' });
+    if (o.features !== undefined) checkRows(o.features, n);
     const own: BinnedFeatures | undefined =
-      o.features === undefined ? undefined : (checkRows(o.features, n), binFeatures(o.features, hp.bins));
+      o.features === undefined ? undefined : binFeatures(o.features, hp.bins);
     const modelId = o.modelId ?? `secureboost-${Date.now().toString(36)}`;
     const plan = {
       rows: n,
@@ -197,7 +202,15 @@ export class SecureBoostGuest {
         encG.dispose();
         encH.dispose();
         for (const h of o.hosts) await s.send(h, GRADIENTS, payload);
-        const { tree, hostLeft } = await this.#grow(he, hp, g, hess, sampleRows(n, hp.subsample, rng), own, hostBins);
+        const { tree, hostLeft } = await this.#grow(
+          he,
+          hp,
+          g,
+          hess,
+          sampleRows(n, hp.subsample, rng),
+          own,
+          hostBins,
+        );
         addTree(tree, n, own?.index ?? [], (host, id) => hostLeft.get(`${host}:${id}`)!, score);
         trees.push(tree);
         let loss = 0;
@@ -265,7 +278,9 @@ export class SecureBoostGuest {
     const rootTotals = totals(sample);
     const tree: SecureBoostNode[] = [leaf(rootTotals.gs, rootTotals.hs)];
     const hostLeft = new Map<string, Uint8Array>();
-    let level: BuildNode[] = [{ id: 0, rows: sample, g: rootTotals.gs, h: rootTotals.hs, parent: -1, sibling: -1 }];
+    let level: BuildNode[] = [
+      { id: 0, rows: sample, g: rootTotals.gs, h: rootTotals.hs, parent: -1, sibling: -1 },
+    ];
     for (let depth = 0; ; depth++) {
       const candidates = level.filter(
         (v) => depth < hp.depth && v.rows.length >= 2 * floor && v.rows.length >= hp.minNodeRows,
@@ -323,7 +338,15 @@ export class SecureBoostGuest {
         const cfg = { l2: hp.l2, minChildWeight: hp.minChildWeight };
         if (own !== undefined) {
           const hist = guestHistogram(own, v.rows, g, hess);
-          const best = bestBinSplit(hist.g, hist.h, own.counts, (c) => hist.admissible(c, floor, v.rows.length), v.g, v.h, cfg);
+          const best = bestBinSplit(
+            hist.g,
+            hist.h,
+            own.counts,
+            (c) => hist.admissible(c, floor, v.rows.length),
+            v.g,
+            v.h,
+            cfg,
+          );
           if (best !== undefined) choice = { best, owner: -1 };
         }
         hosts.forEach((_, hi) => {
@@ -370,7 +393,9 @@ export class SecureBoostGuest {
           if (c.owner === -1) return own!.index[c.best.feature]![i]! <= c.best.bin;
           const rec = leftOf.get(v.id);
           if (rec === undefined) {
-            throw new FedscoreError('wire_decode', `no split record for node ${v.id}`, { field: 'splitRecords' });
+            throw new FedscoreError('wire_decode', `no split record for node ${v.id}`, {
+              field: 'splitRecords',
+            });
           }
           return getBit(rec.left, i);
         };
@@ -386,7 +411,14 @@ export class SecureBoostGuest {
         tree.push(leaf(lt.gs, lt.hs), leaf(rt.gs, rt.hs));
         tree[v.id] =
           c.owner === -1
-            ? { kind: 'guest-split', feature: c.best.feature, bin: c.best.bin, gain: c.best.gain, left: li, right: ri }
+            ? {
+                kind: 'guest-split',
+                feature: c.best.feature,
+                bin: c.best.bin,
+                gain: c.best.gain,
+                left: li,
+                right: ri,
+              }
             : {
                 kind: 'host-split',
                 host: c.owner,
@@ -409,7 +441,9 @@ export class SecureBoostGuest {
 function checkRows(features: PartyFeatures, n: number): void {
   const rows = checkFeatures(features, 'features');
   if (rows !== n) {
-    throw new FedscoreError('invalid_argument', `features have ${rows} rows, labels ${n}`, { field: 'features' });
+    throw new FedscoreError('invalid_argument', `features have ${rows} rows, labels ${n}`, {
+      field: 'features',
+    });
   }
 }
 
@@ -459,7 +493,8 @@ function guestHistogram(own: BinnedFeatures, rows: Uint32Array, g: Float64Array,
   return {
     g: gh,
     h: hh,
-    admissible: (cell: number, floor: number, total: number) => cum[cell]! >= floor && total - cum[cell]! >= floor,
+    admissible: (cell: number, floor: number, total: number) =>
+      cum[cell]! >= floor && total - cum[cell]! >= floor,
   };
 }
 

@@ -62,8 +62,8 @@ import {
   type SplitRecord,
   setBit,
   TRAIN_PLAN,
-  type TrainPlan,
   TREE_START,
+  type TrainPlan,
 } from './steps.ts';
 
 export interface SecureBoostHostOptions {
@@ -97,7 +97,10 @@ export interface SecureBoostHostResult {
 
 /** The CKKS preset a loaded context was made with (its description names N, q and the scale). */
 export function ckksPresetOf(description: string): CkksPresetName | undefined {
-  for (const [name, p] of Object.entries(CKKS_PRESETS) as [CkksPresetName, (typeof CKKS_PRESETS)[CkksPresetName]][]) {
+  for (const [name, p] of Object.entries(CKKS_PRESETS) as [
+    CkksPresetName,
+    (typeof CKKS_PRESETS)[CkksPresetName],
+  ][]) {
     if (
       description.includes(`N=${p.polyModulusDegree} `) &&
       description.includes(`q=[${p.coeffModulusBits.join(',')}]`) &&
@@ -134,7 +137,9 @@ export class SecureBoostHost {
     const ownFloor = o.minNodeRows ?? MIN_NODE_ROWS;
     const plan = await s.receive(o.guest, TRAIN_PLAN);
     if (plan.rows !== rows) {
-      throw new FedscoreError('invalid_argument', `plan has ${plan.rows} rows, this host ${rows}`, { field: 'rows' });
+      throw new FedscoreError('invalid_argument', `plan has ${plan.rows} rows, this host ${rows}`, {
+        field: 'rows',
+      });
     }
     if (plan.minNodeRows < ownFloor) {
       throw new FedscoreError(
@@ -152,7 +157,9 @@ export class SecureBoostHost {
 
     const ctx = await receiveContext(s, o.guest);
     if (ctx.scheme !== plan.scheme) {
-      throw new FedscoreError('he_context_mismatch', `expected a ${plan.scheme} context`, { field: 'scheme' });
+      throw new FedscoreError('he_context_mismatch', `expected a ${plan.scheme} context`, {
+        field: 'scheme',
+      });
     }
     const he = await loadAdditiveHePublic(ctx.context, {
       allowPlaintextScheme: o.allowPlaintextScheme === true,
@@ -172,9 +179,13 @@ export class SecureBoostHost {
         const preset = ckksPresetOf(he.description);
         const bound = preset === undefined ? undefined : HISTOGRAM_ERROR_BOUND[preset];
         if (bound === undefined) {
-          throw new FedscoreError('unsupported', 'no measured histogram error bound for these CKKS parameters', {
-            field: 'params',
-          });
+          throw new FedscoreError(
+            'unsupported',
+            'no measured histogram error bound for these CKKS parameters',
+            {
+              field: 'params',
+            },
+          );
         }
         sd = floodingStdDev(bound, budget, HISTOGRAM_FLOODING_BITS);
       }
@@ -190,22 +201,39 @@ export class SecureBoostHost {
         const held: AdditiveCiphertext[] = [encG, encH];
         try {
           if (encG.length !== rows || encH.length !== rows) {
-            throw new FedscoreError('invalid_argument', `gradients must hold ${rows} values`, { field: 'gradients' });
+            throw new FedscoreError('invalid_argument', `gradients must hold ${rows} values`, {
+              field: 'gradients',
+            });
           }
           let previous = new Map<number, { g: AdditiveCiphertext; h: AdditiveCiphertext }>();
           for (;;) {
             const level = await s.receive(o.guest, LEVEL_TASKS);
             if (level.tasks.length === 0) break;
             const current = new Map<number, { g: AdditiveCiphertext; h: AdditiveCiphertext }>();
-            const out = this.#histograms(he, level, binned, encG, encH, previous, current, held, floor, ownFloor);
+            const out = this.#histograms(
+              he,
+              level,
+              binned,
+              encG,
+              encH,
+              previous,
+              current,
+              held,
+              floor,
+              ownFloor,
+            );
             const sent: NodeHistogram[] = [];
             for (const t of level.tasks) {
               const hist = current.get(t.node)!;
               released += 2 * Math.max(1, Math.ceil(cells / he.slotCount));
               if (released > budget) {
-                throw new FedscoreError('release_budget', `more than the ${budget} planned histogram releases`, {
-                  field: 'trees',
-                });
+                throw new FedscoreError(
+                  'release_budget',
+                  `more than the ${budget} planned histogram releases`,
+                  {
+                    field: 'trees',
+                  },
+                );
               }
               sent.push({
                 node: t.node,
@@ -219,16 +247,24 @@ export class SecureBoostHost {
             const records: SplitRecord[] = [];
             for (const d of decisions) {
               const adm = out.get(d.node);
-              if (adm === undefined || d.feature >= binned.counts.length || d.bin + 1 >= binned.counts[d.feature]!) {
+              if (
+                adm === undefined ||
+                d.feature >= binned.counts.length ||
+                d.bin + 1 >= binned.counts[d.feature]!
+              ) {
                 throw new FedscoreError('invalid_argument', 'a split decision names no cell of a task node', {
                   field: 'splitDecisions',
                 });
               }
               const cell = binned.counts.slice(0, d.feature).reduce((a, b) => a + b, 0) + d.bin;
               if (((adm[cell >> 3]! >> (cell & 7)) & 1) === 0) {
-                throw new FedscoreError('privacy_floor', 'a split decision leaves a child below the row floor', {
-                  field: 'splitDecisions',
-                });
+                throw new FedscoreError(
+                  'privacy_floor',
+                  'a split decision leaves a child below the row floor',
+                  {
+                    field: 'splitDecisions',
+                  },
+                );
               }
               const splitId = splits.length;
               splits.push({ splitId, feature: d.feature, bin: d.bin });
@@ -278,7 +314,9 @@ export class SecureBoostHost {
   ): Map<number, Uint8Array> {
     const rows = level.nodeOfRow.length;
     if (rows !== encG.length) {
-      throw new FedscoreError('invalid_argument', `level-tasks must cover ${encG.length} rows`, { field: 'nodeOfRow' });
+      throw new FedscoreError('invalid_argument', `level-tasks must cover ${encG.length} rows`, {
+        field: 'nodeOfRow',
+      });
     }
     const cells = binned.counts.reduce((a, b) => a + b, 0);
     const offsets: number[] = [];
@@ -304,7 +342,9 @@ export class SecureBoostHost {
     const minRows = Math.max(floor, ownFloor);
     for (const t of level.tasks) {
       if (nodeRows.get(t.node)! < Math.max(ownFloor, 2 * minRows)) {
-        throw new FedscoreError('privacy_floor', `node ${t.node} is below the row floor`, { field: 'nodeOfRow' });
+        throw new FedscoreError('privacy_floor', `node ${t.node} is below the row floor`, {
+          field: 'nodeOfRow',
+        });
       }
     }
     for (const t of level.tasks) {

@@ -79,13 +79,19 @@ export function binFeatures(features: PartyFeatures, bins: number): BinnedFeatur
 
 export function applyBins(features: PartyFeatures, bins: readonly FeatureBins[]): BinnedFeatures {
   if (features.columns.length !== bins.length) {
-    throw new FedscoreError('invalid_argument', `expected ${bins.length} features, got ${features.columns.length}`, {
-      field: 'features',
-    });
+    throw new FedscoreError(
+      'invalid_argument',
+      `expected ${bins.length} features, got ${features.columns.length}`,
+      {
+        field: 'features',
+      },
+    );
   }
   return {
     bins,
-    index: features.columns.map((values, j) => assignBins(numericColumn(features.names[j]!, values), bins[j]!)),
+    index: features.columns.map((values, j) =>
+      assignBins(numericColumn(features.names[j]!, values), bins[j]!),
+    ),
     counts: bins.map(binCount),
   };
 }
@@ -123,7 +129,9 @@ function parseDoc(text: string, format: string, field: string): Record<string, u
 export function parseGuestModel(text: string): SecureBoostGuestModel {
   const doc = parseDoc(text, SECUREBOOST_GUEST_FORMAT, 'guestModel');
   if (!Array.isArray(doc.trees) || !Array.isArray(doc.bins) || !Number.isFinite(doc.baseScore)) {
-    throw new FedscoreError('invalid_config', 'trees, bins and baseScore required', { field: 'guestModel.trees' });
+    throw new FedscoreError('invalid_config', 'trees, bins and baseScore required', {
+      field: 'guestModel.trees',
+    });
   }
   return doc as unknown as SecureBoostGuestModel;
 }
@@ -162,7 +170,8 @@ export function addTree(
     let k = 0;
     for (;;) {
       const node = tree[k];
-      if (node === undefined) throw new FedscoreError('invalid_config', `tree node ${k} missing`, { field: 'trees' });
+      if (node === undefined)
+        throw new FedscoreError('invalid_config', `tree node ${k} missing`, { field: 'trees' });
       if (node.kind === 'leaf') {
         out[i]! += node.weight;
         break;
@@ -179,7 +188,8 @@ export function addTree(
 /** Split ids of one host that the guest's trees use. */
 export function hostSplitIds(model: SecureBoostGuestModel, host: number): number[] {
   const ids = new Set<number>();
-  for (const t of model.trees) for (const n of t) if (n.kind === 'host-split' && n.host === host) ids.add(n.splitId);
+  for (const t of model.trees)
+    for (const n of t) if (n.kind === 'host-split' && n.host === host) ids.add(n.splitId);
   return [...ids].sort((a, b) => a - b);
 }
 
@@ -193,7 +203,8 @@ export function hostSplitBits(
   const byId = new Map(model.splits.map((s) => [s.splitId, s]));
   return splitIds.map((id) => {
     const s = byId.get(id);
-    if (s === undefined) throw new FedscoreError('not_found', `unknown split id ${id}`, { field: 'splitIds' });
+    if (s === undefined)
+      throw new FedscoreError('not_found', `unknown split id ${id}`, { field: 'splitIds' });
     const col = index[s.feature]!;
     const bits = new Uint8Array(Math.ceil(rows / 8));
     for (let i = 0; i < rows; i++) if (col[i]! <= s.bin) bits[i >> 3]! |= 1 << (i & 7);

@@ -43,7 +43,9 @@ export class SecureBoostPredictGuest {
     return withAbort(this.#o.session, this.#o.hosts, async () => {
       const { session: s, model, rows } = this.#o;
       if (this.#o.hosts.length !== model.hosts.length) {
-        throw new FedscoreError('invalid_argument', `the model has ${model.hosts.length} hosts`, { field: 'hosts' });
+        throw new FedscoreError('invalid_argument', `the model has ${model.hosts.length} hosts`, {
+          field: 'hosts',
+        });
       }
       const guestIndex =
         model.bins.length === 0 ? [] : applyBins(this.#checked(this.#o.features, rows), model.bins).index;
@@ -53,9 +55,11 @@ export class SecureBoostPredictGuest {
         await s.send(h, PREDICT_REQUEST, { rows, splitIds: ids });
         const answer = await s.receive(h, PREDICT_ANSWER);
         if (answer.length !== ids.length || answer.some((a) => a.length !== Math.ceil(rows / 8))) {
-          throw new FedscoreError('wire_decode', 'predict-answer does not match the request', { field: 'left' });
+          throw new FedscoreError('wire_decode', 'predict-answer does not match the request', {
+            field: 'left',
+          });
         }
-        ids.forEach((id, k) => bits.set(`${hi}:${id}`, answer[k]!));
+        for (const [k, id] of ids.entries()) bits.set(`${hi}:${id}`, answer[k]!);
       }
       return walkTrees(model, rows, guestIndex, (host, id) => bits.get(`${host}:${id}`)!);
     });

@@ -26,7 +26,14 @@
  * Learning Framework", IEEE Intelligent Systems 2021 (arXiv:1901.08755, 2019). docs/protocols/secureboost.md.
  */
 import { concatBytes, FedscoreError, type PartyId, type ProtocolSession, type StepDef } from '@fedscore/core';
-import { abortStep, type AbortInfo, fedscore, HE_SCHEMES, type HeScheme, mappedProtoStep } from '@fedscore/wire';
+import {
+  type AbortInfo,
+  abortStep,
+  fedscore,
+  HE_SCHEMES,
+  type HeScheme,
+  mappedProtoStep,
+} from '@fedscore/wire';
 
 export const SECUREBOOST_PROTOCOL = 'vfl.secureboost';
 export const SECUREBOOST_PREDICT_PROTOCOL = 'vfl.secureboost-predict';
@@ -89,8 +96,14 @@ export async function receiveContext(
   const parts = [first.context];
   for (let k = 1; k < first.chunks; k++) {
     const next = await s.receive(from, PUBLIC_CONTEXT);
-    if (next.chunks !== first.chunks || next.scheme !== first.scheme || next.fingerprint !== first.fingerprint) {
-      throw new FedscoreError('wire_decode', 'public-context chunks disagree', { field: 'PublicContext.chunks' });
+    if (
+      next.chunks !== first.chunks ||
+      next.scheme !== first.scheme ||
+      next.fingerprint !== first.fingerprint
+    ) {
+      throw new FedscoreError('wire_decode', 'public-context chunks disagree', {
+        field: 'PublicContext.chunks',
+      });
     }
     parts.push(next.context);
   }
@@ -217,7 +230,8 @@ export const LEVEL_TASKS: StepDef<LevelTasks> = mappedProtoStep('level-tasks', s
       seen.add(t.node ?? 0);
     }
     for (const [i, t] of (m.tasks ?? []).entries()) {
-      if (t.derive === true && !seen.has(t.sibling ?? 0)) return `tasks[${i}].sibling: not a task of this level`;
+      if (t.derive === true && !seen.has(t.sibling ?? 0))
+        return `tasks[${i}].sibling: not a task of this level`;
     }
     return null;
   },
@@ -276,33 +290,46 @@ export interface SplitRecord {
   readonly left: Uint8Array;
 }
 
-export const SPLIT_RECORDS: StepDef<readonly SplitRecord[]> = mappedProtoStep('split-records', sb.SplitRecords, {
-  toWire: (r) => ({ records: r.map((x) => ({ ...x })) }),
-  fromWire: (m) => m.records.map((r) => ({ node: r.node ?? 0, splitId: r.splitId ?? 0, left: r.left ?? EMPTY })),
-});
+export const SPLIT_RECORDS: StepDef<readonly SplitRecord[]> = mappedProtoStep(
+  'split-records',
+  sb.SplitRecords,
+  {
+    toWire: (r) => ({ records: r.map((x) => ({ ...x })) }),
+    fromWire: (m) =>
+      m.records.map((r) => ({ node: r.node ?? 0, splitId: r.splitId ?? 0, left: r.left ?? EMPTY })),
+  },
+);
 
 export interface PredictRequest {
   readonly rows: number;
   readonly splitIds: readonly number[];
 }
 
-export const PREDICT_REQUEST: StepDef<PredictRequest> = mappedProtoStep('predict-request', sb.PredictRequest, {
-  toWire: (r) => ({ rows: r.rows, splitIds: [...r.splitIds] }),
-  fromWire: (m) => ({ rows: m.rows, splitIds: m.splitIds.map(Number) }),
-});
+export const PREDICT_REQUEST: StepDef<PredictRequest> = mappedProtoStep(
+  'predict-request',
+  sb.PredictRequest,
+  {
+    toWire: (r) => ({ rows: r.rows, splitIds: [...r.splitIds] }),
+    fromWire: (m) => ({ rows: m.rows, splitIds: m.splitIds.map(Number) }),
+  },
+);
 
 /** One bitmap (ceil(rows / 8) bytes) per requested split id. */
-export const PREDICT_ANSWER: StepDef<readonly Uint8Array[]> = mappedProtoStep('predict-answer', sb.PredictAnswer, {
-  sizeHint: (m) => (m.left ?? []).reduce((a, b) => a + b.length + 8, 16),
-  toWire: (bits) => ({ left: [...bits] }),
-  fromWire: (m) => m.left,
-});
+export const PREDICT_ANSWER: StepDef<readonly Uint8Array[]> = mappedProtoStep(
+  'predict-answer',
+  sb.PredictAnswer,
+  {
+    sizeHint: (m) => (m.left ?? []).reduce((a, b) => a + b.length + 8, 16),
+    toWire: (bits) => ({ left: [...bits] }),
+    fromWire: (m) => m.left,
+  },
+);
 
 export const ABORT: StepDef<AbortInfo> = abortStep();
 
 /** Bit i of a little-endian bitmap. */
 export function getBit(bits: Uint8Array, i: number): boolean {
-  return ((bits[i >> 3] ?? 0) >> (i & 7)) & 1 ? true : false;
+  return (((bits[i >> 3] ?? 0) >> (i & 7)) & 1) === 1;
 }
 
 export function setBit(bits: Uint8Array, i: number): void {

@@ -27,7 +27,11 @@ import { SECUREBOOST_PREDICT_PROTOCOL, SECUREBOOST_PROTOCOL, SECUREBOOST_VERSION
 export const SECUREBOOST_GUEST_ID = 'guest';
 
 export interface TrainSecureBoostInput {
-  readonly guest: { readonly id?: string; readonly features?: PartyFeatures; readonly labels: ArrayLike<number> };
+  readonly guest: {
+    readonly id?: string;
+    readonly features?: PartyFeatures;
+    readonly labels: ArrayLike<number>;
+  };
   readonly hosts: readonly {
     readonly id?: string;
     readonly features: PartyFeatures;
@@ -62,7 +66,10 @@ export interface TrainSecureBoostResult {
   readonly captured: readonly CapturedMessage[];
 }
 
-function partyIds(guestId: string | undefined, hosts: readonly { readonly id?: string }[]): { guest: string; hosts: string[] } {
+function partyIds(
+  guestId: string | undefined,
+  hosts: readonly { readonly id?: string }[],
+): { guest: string; hosts: string[] } {
   const guest = guestId ?? SECUREBOOST_GUEST_ID;
   const ids = hosts.map((h, i) => h.id ?? `host-${i + 1}`);
   if (new Set([guest, ...ids]).size !== ids.length + 1) {
@@ -138,8 +145,16 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
 }
 
 export interface PredictSecureBoostInput {
-  readonly guest: { readonly id?: string; readonly model: SecureBoostGuestModel; readonly features?: PartyFeatures };
-  readonly hosts: readonly { readonly id?: string; readonly model: SecureBoostHostModel; readonly features: PartyFeatures }[];
+  readonly guest: {
+    readonly id?: string;
+    readonly model: SecureBoostGuestModel;
+    readonly features?: PartyFeatures;
+  };
+  readonly hosts: readonly {
+    readonly id?: string;
+    readonly model: SecureBoostHostModel;
+    readonly features: PartyFeatures;
+  }[];
   readonly capture?: boolean;
   readonly session?: string;
 }
@@ -177,7 +192,12 @@ export async function predictSecureBoost(input: PredictSecureBoostInput): Promis
   input.hosts.forEach((h, i) => {
     const id = ids.hosts[i]!;
     roles[id] = () =>
-      new SecureBoostPredictHost({ session: session(id), guest: ids.guest, model: h.model, features: h.features }).run();
+      new SecureBoostPredictHost({
+        session: session(id),
+        guest: ids.guest,
+        model: h.model,
+        features: h.features,
+      }).run();
   });
   const out = (await runParties(network, roles)) as Record<string, unknown>;
   const margins = out[ids.guest] as Float64Array;

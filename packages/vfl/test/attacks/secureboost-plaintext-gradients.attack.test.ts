@@ -11,8 +11,9 @@
  * ciphertext under the guest's key: the scan finds no gradient vector and the guess is no better than
  * chance (balanced accuracy within 0.1 of 1/2).
  */
-import { fedscore } from '@fedscore/wire';
+
 import { trainSecureBoost } from '@fedscore/vfl';
+import { fedscore } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import { syntheticSplit } from '../synthetic.ts';
 
@@ -38,7 +39,9 @@ function guessLabels(payload: Uint8Array, n: number): Uint8Array {
     }
   }
   // Nothing that looks like a gradient: guess from the bytes' parity, the best an attacker can do.
-  return Uint8Array.from({ length: n }, (_, i) => (best === undefined ? (bytes[i % bytes.length]! & 1) : best[i]! < 0 ? 1 : 0));
+  return Uint8Array.from({ length: n }, (_, i) =>
+    best === undefined ? bytes[i % bytes.length]! & 1 : best[i]! < 0 ? 1 : 0,
+  );
 }
 
 function balancedAccuracy(y: Float64Array, guess: Uint8Array): number {

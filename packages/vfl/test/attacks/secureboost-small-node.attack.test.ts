@@ -13,8 +13,9 @@
  * floor of MIN_NODE_ROWS rows -- no histogram describes fewer than 2 x 50 rows, and the attack has no
  * node to work on.
  */
-import { fedscore } from '@fedscore/wire';
+
 import { applyBins, trainSecureBoost } from '@fedscore/vfl';
+import { fedscore } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import { syntheticSplit } from '../synthetic.ts';
 
@@ -43,7 +44,9 @@ async function attack(floor: number): Promise<{ recovered: number; correct: numb
   const cells = counts.reduce((a, b) => a + b, 0);
   const toHost = run.captured.filter((m) => m.to === 'host-1');
   const toGuest = run.captured.filter((m) => m.from === 'host-1' && m.step === 'histograms');
-  const levels = toHost.filter((m) => m.step === 'level-tasks').map((m) => fedscore.secureboost.LevelTasks.decode(m.payload));
+  const levels = toHost
+    .filter((m) => m.step === 'level-tasks')
+    .map((m) => fedscore.secureboost.LevelTasks.decode(m.payload));
   const grads = toHost
     .filter((m) => m.step === 'gradients')
     .map((m) => values(fedscore.secureboost.EncryptedGradients.decode(m.payload).gradients, N));
@@ -61,7 +64,7 @@ async function attack(floor: number): Promise<{ recovered: number; correct: numb
       const rows = [...lv.nodeOfRow.keys()].filter((i) => lv.nodeOfRow[i] === nh.node);
       smallest = Math.min(smallest, rows.length);
       if (rows.length > 4) continue;
-      const gh = values(nh.gradients, cells);
+      const gh = values(nh.gradients ?? new Uint8Array(0), cells);
       let off = 0;
       for (let f = 0; f < counts.length; f++) {
         // Every assignment of the node's rows to this feature's bins that reproduces the sums.
