@@ -256,6 +256,7 @@ export type {
   SecureBoostPredictHostOptions,
 } from './secureboost/predict.ts';
 export { SecureBoostPredictGuest, SecureBoostPredictHost } from './secureboost/predict.ts';
+export type { TrainPlan as SecureBoostTrainPlan } from './secureboost/steps.ts';
 export {
   SECUREBOOST_PREDICT_PROTOCOL,
   SECUREBOOST_PROTOCOL,
