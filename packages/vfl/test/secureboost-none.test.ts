@@ -11,10 +11,14 @@ import {
   fitBins,
   type NumericBins,
   type PartyFeatures,
+  parseGuestModel,
+  parseHostModel,
   predictSecureBoost,
   resolveSecureBoost,
   type SecureBoostGuestModel,
   type SecureBoostHostModel,
+  serializeGuestModel,
+  serializeHostModel,
   trainSecureBoost,
 } from '@fedscore/vfl';
 import { describe, expect, it } from 'vitest';
@@ -122,6 +126,17 @@ describe('SecureBoost, scheme none, against a centralized histogram GBDT', () =>
         worst = Math.max(worst, Math.abs(joint.margins[i]! - expected[i]!));
       expect(worst, labelSet).toBeLessThan(1e-9);
     }
+    // Model files per party round-trip; the guest's holds no host edge (its host splits are opaque ids).
+    expect(parseGuestModel(serializeGuestModel(run.guest))).toEqual(run.guest);
+    for (const h of run.hosts) expect(parseHostModel(serializeHostModel(h))).toEqual(h);
+    const guestFile = serializeGuestModel(run.guest);
+    for (const h of run.hosts) {
+      for (const b of h.bins) {
+        if (b.kind === 'numeric')
+          for (const e of b.edges) expect(guestFile.includes(JSON.stringify(e))).toBe(false);
+      }
+    }
+    expect(() => parseHostModel(guestFile)).toThrow(/not a fedscore.secureboost.host model/);
     // Training loss falls tree by tree.
     const losses = run.history.map((h) => h.trainLoss);
     for (let t = 1; t < losses.length; t++) expect(losses[t]!).toBeLessThan(losses[t - 1]!);
