@@ -59,7 +59,56 @@ function flattenRef(n: RefNode): (string | number)[] {
   return n.leaf ? [n.weight] : [`f${n.feature} b${n.bin}`, ...flattenRef(n.left), ...flattenRef(n.right)];
 }
 
+async function compareWithReference(opts: typeof hp & { minLeafRows?: number }, hosts: number) {
+  const run = await trainSecureBoost({
+    guest: { features: train[0]!, labels: yTrain },
+    hosts: train.slice(1, 1 + hosts).map((features) => ({ features })),
+    scheme: 'none',
+    hyperparams: opts,
+  });
+  const used = train.slice(0, 1 + hosts);
+  const fitted = used.flatMap((p) =>
+    p.columns.map((c, j) => {
+      const missing = c.reduce((a, v) => a + (Number.isNaN(v) ? 1 : 0), 0);
+      return fitBins(
+        { kind: 'numeric', name: p.names[j]!, values: c, missing },
+        { method: 'quantile', bins: opts.bins },
+      ) as NumericBins;
+    }),
+  );
+  const ref = trainReference(
+    used.flatMap((p) => p.columns),
+    fitted.map((b) => b.edges),
+    fitted.map((b) => b.missing),
+    yTrain,
+    { ...opts, childRows: Math.max(opts.minLeafRows ?? 1, opts.minNodeRows) },
+  );
+  const offsets = [0];
+  for (const p of used) offsets.push(offsets[offsets.length - 1]! + p.columns.length);
+  let splits = 0;
+  run.guest.trees.forEach((tree, t) => {
+    const ours = flatten(tree, run.hosts, offsets);
+    const theirs = flattenRef(ref.trees[t]!);
+    expect(ours.length, `tree ${t}`).toBe(theirs.length);
+    ours.forEach((x, i) => {
+      if (typeof x === 'string') {
+        splits++;
+        expect(x, `tree ${t} token ${i}`).toBe(theirs[i]);
+      } else expect(Math.abs(x - (theirs[i] as number)), `tree ${t} leaf ${i}`).toBeLessThan(1e-9);
+    });
+  });
+  return { run, ref, splits };
+}
+
 describe('SecureBoost, scheme none, against a centralized histogram GBDT', () => {
+  it('matches with a leaf minimum above the floor, depth 4, one host', async () => {
+    const { run, splits } = await compareWithReference({ ...hp, trees: 4, depth: 4, minLeafRows: 90 }, 1);
+    expect(splits).toBeGreaterThan(10);
+    // Every leaf keeps >= 90 of the 1,100 rows: at most 12 leaves per tree.
+    for (const t of run.guest.trees)
+      expect(t.filter((n) => n.kind === 'leaf').length).toBeLessThanOrEqual(12);
+  }, 60_000);
+
   it('grows the same trees and gives the same scores (1e-9), two hosts, joint prediction', async () => {
     const run = await trainSecureBoost({
       guest: { features: train[0]!, labels: yTrain },
