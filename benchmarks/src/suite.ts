@@ -57,6 +57,28 @@ export const SUITE: readonly SuiteEntry[] = [
   { name: 'he', full: [], smoke: ['--quick', '--runs', '1'] },
   { name: 'scoring', full: [], smoke: ['--runs', '1', '--requests', '10'] },
   { name: 'csv', full: [], smoke: ['--rows', '2000', '--runs', '1'] },
+  {
+    name: 'secureboost',
+    full: [],
+    smoke: [
+      '--rows',
+      '1000',
+      '--host-features',
+      '3',
+      '--guest-features',
+      '3',
+      '--trees',
+      '1',
+      '--depth',
+      '2',
+      '--bins',
+      '8',
+      '--paillier-rows',
+      '100',
+      '--data',
+      'no-shared-data',
+    ],
+  },
   // Last: it checks its predictions against the committed results of the benchmarks above.
   { name: 'cost-model', full: [], smoke: ['--smoke'] },
 ];

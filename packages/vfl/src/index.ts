@@ -199,3 +199,73 @@ export { checkMaskCapacity, maskSource, plannedReleases, uniformMask } from './h
 export { HETERO_LR_PROTOCOL, HETERO_LR_VERSION } from './hetero-lr/steps.ts';
 export type { TrainHeteroLrInput, TrainHeteroLrResult } from './hetero-lr/train.ts';
 export { ARBITER_ID, GUEST_ID, trainHeteroLr } from './hetero-lr/train.ts';
+export type {
+  SecureBoostGuestOptions,
+  SecureBoostGuestResult,
+  SecureBoostHeOptions,
+  TreeRecord,
+} from './secureboost/guest.ts';
+export { SecureBoostGuest, sampleRows } from './secureboost/guest.ts';
+export type { SecureBoostHostOptions, SecureBoostHostResult } from './secureboost/host.ts';
+export {
+  ckksPresetOf,
+  plannedReleases as secureBoostPlannedReleases,
+  SecureBoostHost,
+} from './secureboost/host.ts';
+export type {
+  BinnedFeatures,
+  HostSplit,
+  SecureBoostGuestModel,
+  SecureBoostHostModel,
+  SecureBoostNode,
+} from './secureboost/model.ts';
+export {
+  applyBins,
+  binFeatures,
+  hostSplitBits,
+  hostSplitIds,
+  parseGuestModel,
+  parseHostModel,
+  SECUREBOOST_GUEST_FORMAT,
+  SECUREBOOST_HOST_FORMAT,
+  SECUREBOOST_MODEL_VERSION,
+  serializeGuestModel,
+  serializeHostModel,
+  walkTrees,
+} from './secureboost/model.ts';
+export type {
+  BestSplit,
+  ResolvedSecureBoost,
+  SecureBoostHyperparams,
+  SecureBoostScheme,
+} from './secureboost/options.ts';
+export {
+  bestBinSplit,
+  childFloor,
+  HISTOGRAM_ERROR_BOUND,
+  HISTOGRAM_FLOODING_BITS,
+  leafWeight,
+  MIN_NODE_ROWS,
+  resolveSecureBoost,
+  SECUREBOOST_CKKS_PRESET,
+  SECUREBOOST_SCHEMES,
+  splitGain,
+} from './secureboost/options.ts';
+export type {
+  SecureBoostPredictGuestOptions,
+  SecureBoostPredictHostOptions,
+} from './secureboost/predict.ts';
+export { SecureBoostPredictGuest, SecureBoostPredictHost } from './secureboost/predict.ts';
+export type { TrainPlan as SecureBoostTrainPlan } from './secureboost/steps.ts';
+export {
+  SECUREBOOST_PREDICT_PROTOCOL,
+  SECUREBOOST_PROTOCOL,
+  SECUREBOOST_VERSION,
+} from './secureboost/steps.ts';
+export type {
+  PredictSecureBoostInput,
+  PredictSecureBoostResult,
+  TrainSecureBoostInput,
+  TrainSecureBoostResult,
+} from './secureboost/train.ts';
+export { predictSecureBoost, SECUREBOOST_GUEST_ID, trainSecureBoost } from './secureboost/train.ts';

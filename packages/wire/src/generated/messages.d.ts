@@ -5381,6 +5381,1921 @@ export namespace fedscore {
         }
     }
 
+    /** Namespace secureboost. */
+    namespace secureboost {
+
+        /**
+         * Properties of a TrainPlan.
+         * @deprecated Use fedscore.secureboost.TrainPlan.$Properties instead.
+         */
+        interface ITrainPlan extends fedscore.secureboost.TrainPlan.$Properties {
+        }
+
+        /** Represents a TrainPlan. */
+        class TrainPlan {
+
+            /**
+             * Constructs a new TrainPlan.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.TrainPlan.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Rows of the aligned training table (same order at every party). */
+            rows: number;
+
+            /** TrainPlan scheme. */
+            scheme: fedscore.he.Scheme;
+
+            /** TrainPlan trees. */
+            trees: number;
+
+            /** TrainPlan depth. */
+            depth: number;
+
+            /** Quantile bins per host feature (missing values get one more bin). */
+            bins: number;
+
+            /** The floor: no node with fewer rows is ever split or described by a histogram. */
+            minNodeRows: number;
+
+            /** TrainPlan modelId. */
+            modelId: string;
+
+            /** No split leaves a child with fewer rows (the host's admissible cuts use max(this, min_node_rows)). */
+            minLeafRows: number;
+
+            /**
+             * Creates a new TrainPlan instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns TrainPlan instance
+             */
+            static create(properties: fedscore.secureboost.TrainPlan.$Shape): fedscore.secureboost.TrainPlan & fedscore.secureboost.TrainPlan.$Shape;
+            static create(properties?: fedscore.secureboost.TrainPlan.$Properties): fedscore.secureboost.TrainPlan;
+
+            /**
+             * Encodes the specified TrainPlan message. Does not implicitly {@link fedscore.secureboost.TrainPlan.verify|verify} messages.
+             * @param message TrainPlan message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.TrainPlan.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified TrainPlan message, length delimited. Does not implicitly {@link fedscore.secureboost.TrainPlan.verify|verify} messages.
+             * @param message TrainPlan message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.TrainPlan.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a TrainPlan message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.TrainPlan & fedscore.secureboost.TrainPlan.$Shape} TrainPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.TrainPlan & fedscore.secureboost.TrainPlan.$Shape;
+
+            /**
+             * Decodes a TrainPlan message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.TrainPlan & fedscore.secureboost.TrainPlan.$Shape} TrainPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.TrainPlan & fedscore.secureboost.TrainPlan.$Shape;
+
+            /**
+             * Verifies a TrainPlan message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a TrainPlan message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns TrainPlan
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.TrainPlan;
+
+            /**
+             * Creates a plain object from a TrainPlan message. Also converts values to other types if specified.
+             * @param message TrainPlan
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.TrainPlan, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this TrainPlan to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for TrainPlan
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TrainPlan {
+
+            /** Properties of a TrainPlan. */
+            interface $Properties {
+
+                /** Rows of the aligned training table (same order at every party). */
+                rows?: (number|null);
+
+                /** TrainPlan scheme */
+                scheme?: (fedscore.he.Scheme|null);
+
+                /** TrainPlan trees */
+                trees?: (number|null);
+
+                /** TrainPlan depth */
+                depth?: (number|null);
+
+                /** Quantile bins per host feature (missing values get one more bin). */
+                bins?: (number|null);
+
+                /** The floor: no node with fewer rows is ever split or described by a histogram. */
+                minNodeRows?: (number|null);
+
+                /** TrainPlan modelId */
+                modelId?: (string|null);
+
+                /** No split leaves a child with fewer rows (the host's admissible cuts use max(this, min_node_rows)). */
+                minLeafRows?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a TrainPlan. */
+            type $Shape = fedscore.secureboost.TrainPlan.$Properties;
+        }
+
+        /**
+         * Properties of a HostHello.
+         * @deprecated Use fedscore.secureboost.HostHello.$Properties instead.
+         */
+        interface IHostHello extends fedscore.secureboost.HostHello.$Properties {
+        }
+
+        /** Represents a HostHello. */
+        class HostHello {
+
+            /**
+             * Constructs a new HostHello.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.HostHello.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Bins of each of the host's features (its histogram layout); names and edges stay at the host. */
+            bins: number[];
+
+            /**
+             * Creates a new HostHello instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns HostHello instance
+             */
+            static create(properties: fedscore.secureboost.HostHello.$Shape): fedscore.secureboost.HostHello & fedscore.secureboost.HostHello.$Shape;
+            static create(properties?: fedscore.secureboost.HostHello.$Properties): fedscore.secureboost.HostHello;
+
+            /**
+             * Encodes the specified HostHello message. Does not implicitly {@link fedscore.secureboost.HostHello.verify|verify} messages.
+             * @param message HostHello message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.HostHello.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified HostHello message, length delimited. Does not implicitly {@link fedscore.secureboost.HostHello.verify|verify} messages.
+             * @param message HostHello message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.HostHello.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a HostHello message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.HostHello & fedscore.secureboost.HostHello.$Shape} HostHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.HostHello & fedscore.secureboost.HostHello.$Shape;
+
+            /**
+             * Decodes a HostHello message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.HostHello & fedscore.secureboost.HostHello.$Shape} HostHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.HostHello & fedscore.secureboost.HostHello.$Shape;
+
+            /**
+             * Verifies a HostHello message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a HostHello message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns HostHello
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.HostHello;
+
+            /**
+             * Creates a plain object from a HostHello message. Also converts values to other types if specified.
+             * @param message HostHello
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.HostHello, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this HostHello to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for HostHello
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace HostHello {
+
+            /** Properties of a HostHello. */
+            interface $Properties {
+
+                /** Bins of each of the host's features (its histogram layout); names and edges stay at the host. */
+                bins?: (number[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a HostHello. */
+            type $Shape = fedscore.secureboost.HostHello.$Properties;
+        }
+
+        /**
+         * Properties of a PublicContext.
+         * @deprecated Use fedscore.secureboost.PublicContext.$Properties instead.
+         */
+        interface IPublicContext extends fedscore.secureboost.PublicContext.$Properties {
+        }
+
+        /** Represents a PublicContext. */
+        class PublicContext {
+
+            /**
+             * Constructs a new PublicContext.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.PublicContext.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** PublicContext scheme. */
+            scheme: fedscore.he.Scheme;
+
+            /**
+             * A chunk of AdditiveHePublic.serializePublic() (public key material only): CKKS N=16384 Galois keys
+             * exceed one message, so the context travels as `chunks` consecutive messages, concatenated in order.
+             */
+            context: Uint8Array;
+
+            /** PublicContext fingerprint. */
+            fingerprint: string;
+
+            /** PublicContext chunks. */
+            chunks: number;
+
+            /**
+             * Creates a new PublicContext instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns PublicContext instance
+             */
+            static create(properties: fedscore.secureboost.PublicContext.$Shape): fedscore.secureboost.PublicContext & fedscore.secureboost.PublicContext.$Shape;
+            static create(properties?: fedscore.secureboost.PublicContext.$Properties): fedscore.secureboost.PublicContext;
+
+            /**
+             * Encodes the specified PublicContext message. Does not implicitly {@link fedscore.secureboost.PublicContext.verify|verify} messages.
+             * @param message PublicContext message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.PublicContext.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified PublicContext message, length delimited. Does not implicitly {@link fedscore.secureboost.PublicContext.verify|verify} messages.
+             * @param message PublicContext message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.PublicContext.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a PublicContext message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.PublicContext & fedscore.secureboost.PublicContext.$Shape} PublicContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.PublicContext & fedscore.secureboost.PublicContext.$Shape;
+
+            /**
+             * Decodes a PublicContext message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.PublicContext & fedscore.secureboost.PublicContext.$Shape} PublicContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.PublicContext & fedscore.secureboost.PublicContext.$Shape;
+
+            /**
+             * Verifies a PublicContext message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a PublicContext message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns PublicContext
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.PublicContext;
+
+            /**
+             * Creates a plain object from a PublicContext message. Also converts values to other types if specified.
+             * @param message PublicContext
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.PublicContext, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this PublicContext to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for PublicContext
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PublicContext {
+
+            /** Properties of a PublicContext. */
+            interface $Properties {
+
+                /** PublicContext scheme */
+                scheme?: (fedscore.he.Scheme|null);
+
+                /**
+                 * A chunk of AdditiveHePublic.serializePublic() (public key material only): CKKS N=16384 Galois keys
+                 * exceed one message, so the context travels as `chunks` consecutive messages, concatenated in order.
+                 */
+                context?: (Uint8Array|null);
+
+                /** PublicContext fingerprint */
+                fingerprint?: (string|null);
+
+                /** PublicContext chunks */
+                chunks?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PublicContext. */
+            type $Shape = fedscore.secureboost.PublicContext.$Properties;
+        }
+
+        /**
+         * Properties of a TreeStart.
+         * @deprecated Use fedscore.secureboost.TreeStart.$Properties instead.
+         */
+        interface ITreeStart extends fedscore.secureboost.TreeStart.$Properties {
+        }
+
+        /** Represents a TreeStart. */
+        class TreeStart {
+
+            /**
+             * Constructs a new TreeStart.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.TreeStart.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** TreeStart tree. */
+            tree: number;
+
+            /** True: training is over, no tree follows. */
+            stop: boolean;
+
+            /**
+             * Creates a new TreeStart instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns TreeStart instance
+             */
+            static create(properties: fedscore.secureboost.TreeStart.$Shape): fedscore.secureboost.TreeStart & fedscore.secureboost.TreeStart.$Shape;
+            static create(properties?: fedscore.secureboost.TreeStart.$Properties): fedscore.secureboost.TreeStart;
+
+            /**
+             * Encodes the specified TreeStart message. Does not implicitly {@link fedscore.secureboost.TreeStart.verify|verify} messages.
+             * @param message TreeStart message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.TreeStart.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified TreeStart message, length delimited. Does not implicitly {@link fedscore.secureboost.TreeStart.verify|verify} messages.
+             * @param message TreeStart message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.TreeStart.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a TreeStart message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.TreeStart & fedscore.secureboost.TreeStart.$Shape} TreeStart
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.TreeStart & fedscore.secureboost.TreeStart.$Shape;
+
+            /**
+             * Decodes a TreeStart message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.TreeStart & fedscore.secureboost.TreeStart.$Shape} TreeStart
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.TreeStart & fedscore.secureboost.TreeStart.$Shape;
+
+            /**
+             * Verifies a TreeStart message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a TreeStart message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns TreeStart
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.TreeStart;
+
+            /**
+             * Creates a plain object from a TreeStart message. Also converts values to other types if specified.
+             * @param message TreeStart
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.TreeStart, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this TreeStart to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for TreeStart
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TreeStart {
+
+            /** Properties of a TreeStart. */
+            interface $Properties {
+
+                /** TreeStart tree */
+                tree?: (number|null);
+
+                /** True: training is over, no tree follows. */
+                stop?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a TreeStart. */
+            type $Shape = fedscore.secureboost.TreeStart.$Properties;
+        }
+
+        /**
+         * Properties of an EncryptedGradients.
+         * @deprecated Use fedscore.secureboost.EncryptedGradients.$Properties instead.
+         */
+        interface IEncryptedGradients extends fedscore.secureboost.EncryptedGradients.$Properties {
+        }
+
+        /** Represents an EncryptedGradients. */
+        class EncryptedGradients {
+
+            /**
+             * Constructs a new EncryptedGradients.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.EncryptedGradients.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** One serialized additive ciphertext each, over every row (CKKS: slotCount rows per ciphertext). */
+            gradients: Uint8Array;
+
+            /** EncryptedGradients hessians. */
+            hessians: Uint8Array;
+
+            /**
+             * Creates a new EncryptedGradients instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns EncryptedGradients instance
+             */
+            static create(properties: fedscore.secureboost.EncryptedGradients.$Shape): fedscore.secureboost.EncryptedGradients & fedscore.secureboost.EncryptedGradients.$Shape;
+            static create(properties?: fedscore.secureboost.EncryptedGradients.$Properties): fedscore.secureboost.EncryptedGradients;
+
+            /**
+             * Encodes the specified EncryptedGradients message. Does not implicitly {@link fedscore.secureboost.EncryptedGradients.verify|verify} messages.
+             * @param message EncryptedGradients message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.EncryptedGradients.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified EncryptedGradients message, length delimited. Does not implicitly {@link fedscore.secureboost.EncryptedGradients.verify|verify} messages.
+             * @param message EncryptedGradients message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.EncryptedGradients.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an EncryptedGradients message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.EncryptedGradients & fedscore.secureboost.EncryptedGradients.$Shape} EncryptedGradients
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.EncryptedGradients & fedscore.secureboost.EncryptedGradients.$Shape;
+
+            /**
+             * Decodes an EncryptedGradients message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.EncryptedGradients & fedscore.secureboost.EncryptedGradients.$Shape} EncryptedGradients
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.EncryptedGradients & fedscore.secureboost.EncryptedGradients.$Shape;
+
+            /**
+             * Verifies an EncryptedGradients message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an EncryptedGradients message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns EncryptedGradients
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.EncryptedGradients;
+
+            /**
+             * Creates a plain object from an EncryptedGradients message. Also converts values to other types if specified.
+             * @param message EncryptedGradients
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.EncryptedGradients, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this EncryptedGradients to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for EncryptedGradients
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace EncryptedGradients {
+
+            /** Properties of an EncryptedGradients. */
+            interface $Properties {
+
+                /** One serialized additive ciphertext each, over every row (CKKS: slotCount rows per ciphertext). */
+                gradients?: (Uint8Array|null);
+
+                /** EncryptedGradients hessians */
+                hessians?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an EncryptedGradients. */
+            type $Shape = fedscore.secureboost.EncryptedGradients.$Properties;
+        }
+
+        /**
+         * Properties of a NodeTask.
+         * @deprecated Use fedscore.secureboost.NodeTask.$Properties instead.
+         */
+        interface INodeTask extends fedscore.secureboost.NodeTask.$Properties {
+        }
+
+        /** Represents a NodeTask. */
+        class NodeTask {
+
+            /**
+             * Constructs a new NodeTask.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.NodeTask.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** NodeTask node. */
+            node: number;
+
+            /** True: hist(node) = hist(parent) - hist(sibling), both computed by this host before (no row pass). */
+            derive: boolean;
+
+            /** NodeTask parent. */
+            parent: number;
+
+            /** NodeTask sibling. */
+            sibling: number;
+
+            /**
+             * Creates a new NodeTask instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns NodeTask instance
+             */
+            static create(properties: fedscore.secureboost.NodeTask.$Shape): fedscore.secureboost.NodeTask & fedscore.secureboost.NodeTask.$Shape;
+            static create(properties?: fedscore.secureboost.NodeTask.$Properties): fedscore.secureboost.NodeTask;
+
+            /**
+             * Encodes the specified NodeTask message. Does not implicitly {@link fedscore.secureboost.NodeTask.verify|verify} messages.
+             * @param message NodeTask message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.NodeTask.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified NodeTask message, length delimited. Does not implicitly {@link fedscore.secureboost.NodeTask.verify|verify} messages.
+             * @param message NodeTask message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.NodeTask.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a NodeTask message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.NodeTask & fedscore.secureboost.NodeTask.$Shape} NodeTask
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.NodeTask & fedscore.secureboost.NodeTask.$Shape;
+
+            /**
+             * Decodes a NodeTask message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.NodeTask & fedscore.secureboost.NodeTask.$Shape} NodeTask
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.NodeTask & fedscore.secureboost.NodeTask.$Shape;
+
+            /**
+             * Verifies a NodeTask message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a NodeTask message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns NodeTask
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.NodeTask;
+
+            /**
+             * Creates a plain object from a NodeTask message. Also converts values to other types if specified.
+             * @param message NodeTask
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.NodeTask, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this NodeTask to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for NodeTask
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace NodeTask {
+
+            /** Properties of a NodeTask. */
+            interface $Properties {
+
+                /** NodeTask node */
+                node?: (number|null);
+
+                /** True: hist(node) = hist(parent) - hist(sibling), both computed by this host before (no row pass). */
+                derive?: (boolean|null);
+
+                /** NodeTask parent */
+                parent?: (number|null);
+
+                /** NodeTask sibling */
+                sibling?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a NodeTask. */
+            type $Shape = fedscore.secureboost.NodeTask.$Properties;
+        }
+
+        /**
+         * Properties of a LevelTasks.
+         * @deprecated Use fedscore.secureboost.LevelTasks.$Properties instead.
+         */
+        interface ILevelTasks extends fedscore.secureboost.LevelTasks.$Properties {
+        }
+
+        /** Represents a LevelTasks. */
+        class LevelTasks {
+
+            /**
+             * Constructs a new LevelTasks.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.LevelTasks.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** For every row, the node of this level it belongs to (-1: in no node that is split further). */
+            nodeOfRow: number[];
+
+            /** Histograms wanted, in this order. Empty: the tree is finished. */
+            tasks: fedscore.secureboost.NodeTask.$Properties[];
+
+            /**
+             * Creates a new LevelTasks instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns LevelTasks instance
+             */
+            static create(properties: fedscore.secureboost.LevelTasks.$Shape): fedscore.secureboost.LevelTasks & fedscore.secureboost.LevelTasks.$Shape;
+            static create(properties?: fedscore.secureboost.LevelTasks.$Properties): fedscore.secureboost.LevelTasks;
+
+            /**
+             * Encodes the specified LevelTasks message. Does not implicitly {@link fedscore.secureboost.LevelTasks.verify|verify} messages.
+             * @param message LevelTasks message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.LevelTasks.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified LevelTasks message, length delimited. Does not implicitly {@link fedscore.secureboost.LevelTasks.verify|verify} messages.
+             * @param message LevelTasks message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.LevelTasks.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a LevelTasks message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.LevelTasks & fedscore.secureboost.LevelTasks.$Shape} LevelTasks
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.LevelTasks & fedscore.secureboost.LevelTasks.$Shape;
+
+            /**
+             * Decodes a LevelTasks message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.LevelTasks & fedscore.secureboost.LevelTasks.$Shape} LevelTasks
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.LevelTasks & fedscore.secureboost.LevelTasks.$Shape;
+
+            /**
+             * Verifies a LevelTasks message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a LevelTasks message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns LevelTasks
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.LevelTasks;
+
+            /**
+             * Creates a plain object from a LevelTasks message. Also converts values to other types if specified.
+             * @param message LevelTasks
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.LevelTasks, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this LevelTasks to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for LevelTasks
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace LevelTasks {
+
+            /** Properties of a LevelTasks. */
+            interface $Properties {
+
+                /** For every row, the node of this level it belongs to (-1: in no node that is split further). */
+                nodeOfRow?: (number[]|null);
+
+                /** Histograms wanted, in this order. Empty: the tree is finished. */
+                tasks?: (fedscore.secureboost.NodeTask.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a LevelTasks. */
+            type $Shape = fedscore.secureboost.LevelTasks.$Properties;
+        }
+
+        /**
+         * Properties of a NodeHistogram.
+         * @deprecated Use fedscore.secureboost.NodeHistogram.$Properties instead.
+         */
+        interface INodeHistogram extends fedscore.secureboost.NodeHistogram.$Properties {
+        }
+
+        /** Represents a NodeHistogram. */
+        class NodeHistogram {
+
+            /**
+             * Constructs a new NodeHistogram.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.NodeHistogram.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** NodeHistogram node. */
+            node: number;
+
+            /** Per-bin sums over the node's rows, every feature's bins in order (HostHello.bins). */
+            gradients: Uint8Array;
+
+            /** NodeHistogram hessians. */
+            hessians: Uint8Array;
+
+            /**
+             * Bit per bin (little-endian): the cut after this bin leaves both sides at least the child floor
+             * of rows (the host's plaintext counts decide; counts themselves are never sent).
+             */
+            admissible: Uint8Array;
+
+            /**
+             * Creates a new NodeHistogram instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns NodeHistogram instance
+             */
+            static create(properties: fedscore.secureboost.NodeHistogram.$Shape): fedscore.secureboost.NodeHistogram & fedscore.secureboost.NodeHistogram.$Shape;
+            static create(properties?: fedscore.secureboost.NodeHistogram.$Properties): fedscore.secureboost.NodeHistogram;
+
+            /**
+             * Encodes the specified NodeHistogram message. Does not implicitly {@link fedscore.secureboost.NodeHistogram.verify|verify} messages.
+             * @param message NodeHistogram message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.NodeHistogram.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified NodeHistogram message, length delimited. Does not implicitly {@link fedscore.secureboost.NodeHistogram.verify|verify} messages.
+             * @param message NodeHistogram message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.NodeHistogram.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a NodeHistogram message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.NodeHistogram & fedscore.secureboost.NodeHistogram.$Shape} NodeHistogram
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.NodeHistogram & fedscore.secureboost.NodeHistogram.$Shape;
+
+            /**
+             * Decodes a NodeHistogram message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.NodeHistogram & fedscore.secureboost.NodeHistogram.$Shape} NodeHistogram
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.NodeHistogram & fedscore.secureboost.NodeHistogram.$Shape;
+
+            /**
+             * Verifies a NodeHistogram message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a NodeHistogram message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns NodeHistogram
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.NodeHistogram;
+
+            /**
+             * Creates a plain object from a NodeHistogram message. Also converts values to other types if specified.
+             * @param message NodeHistogram
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.NodeHistogram, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this NodeHistogram to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for NodeHistogram
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace NodeHistogram {
+
+            /** Properties of a NodeHistogram. */
+            interface $Properties {
+
+                /** NodeHistogram node */
+                node?: (number|null);
+
+                /** Per-bin sums over the node's rows, every feature's bins in order (HostHello.bins). */
+                gradients?: (Uint8Array|null);
+
+                /** NodeHistogram hessians */
+                hessians?: (Uint8Array|null);
+
+                /**
+                 * Bit per bin (little-endian): the cut after this bin leaves both sides at least the child floor
+                 * of rows (the host's plaintext counts decide; counts themselves are never sent).
+                 */
+                admissible?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a NodeHistogram. */
+            type $Shape = fedscore.secureboost.NodeHistogram.$Properties;
+        }
+
+        /**
+         * Properties of a Histograms.
+         * @deprecated Use fedscore.secureboost.Histograms.$Properties instead.
+         */
+        interface IHistograms extends fedscore.secureboost.Histograms.$Properties {
+        }
+
+        /** Represents a Histograms. */
+        class Histograms {
+
+            /**
+             * Constructs a new Histograms.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.Histograms.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Histograms nodes. */
+            nodes: fedscore.secureboost.NodeHistogram.$Properties[];
+
+            /**
+             * Creates a new Histograms instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns Histograms instance
+             */
+            static create(properties: fedscore.secureboost.Histograms.$Shape): fedscore.secureboost.Histograms & fedscore.secureboost.Histograms.$Shape;
+            static create(properties?: fedscore.secureboost.Histograms.$Properties): fedscore.secureboost.Histograms;
+
+            /**
+             * Encodes the specified Histograms message. Does not implicitly {@link fedscore.secureboost.Histograms.verify|verify} messages.
+             * @param message Histograms message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.Histograms.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified Histograms message, length delimited. Does not implicitly {@link fedscore.secureboost.Histograms.verify|verify} messages.
+             * @param message Histograms message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.Histograms.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a Histograms message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.Histograms & fedscore.secureboost.Histograms.$Shape} Histograms
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.Histograms & fedscore.secureboost.Histograms.$Shape;
+
+            /**
+             * Decodes a Histograms message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.Histograms & fedscore.secureboost.Histograms.$Shape} Histograms
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.Histograms & fedscore.secureboost.Histograms.$Shape;
+
+            /**
+             * Verifies a Histograms message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a Histograms message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns Histograms
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.Histograms;
+
+            /**
+             * Creates a plain object from a Histograms message. Also converts values to other types if specified.
+             * @param message Histograms
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.Histograms, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this Histograms to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for Histograms
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Histograms {
+
+            /** Properties of a Histograms. */
+            interface $Properties {
+
+                /** Histograms nodes */
+                nodes?: (fedscore.secureboost.NodeHistogram.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a Histograms. */
+            type $Shape = fedscore.secureboost.Histograms.$Properties;
+        }
+
+        /**
+         * Properties of a SplitDecision.
+         * @deprecated Use fedscore.secureboost.SplitDecision.$Properties instead.
+         */
+        interface ISplitDecision extends fedscore.secureboost.SplitDecision.$Properties {
+        }
+
+        /** Represents a SplitDecision. */
+        class SplitDecision {
+
+            /**
+             * Constructs a new SplitDecision.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.SplitDecision.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SplitDecision node. */
+            node: number;
+
+            /** SplitDecision feature. */
+            feature: number;
+
+            /** Rows in bins <= bin go left. */
+            bin: number;
+
+            /**
+             * Creates a new SplitDecision instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SplitDecision instance
+             */
+            static create(properties: fedscore.secureboost.SplitDecision.$Shape): fedscore.secureboost.SplitDecision & fedscore.secureboost.SplitDecision.$Shape;
+            static create(properties?: fedscore.secureboost.SplitDecision.$Properties): fedscore.secureboost.SplitDecision;
+
+            /**
+             * Encodes the specified SplitDecision message. Does not implicitly {@link fedscore.secureboost.SplitDecision.verify|verify} messages.
+             * @param message SplitDecision message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.SplitDecision.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SplitDecision message, length delimited. Does not implicitly {@link fedscore.secureboost.SplitDecision.verify|verify} messages.
+             * @param message SplitDecision message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.SplitDecision.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SplitDecision message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.SplitDecision & fedscore.secureboost.SplitDecision.$Shape} SplitDecision
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.SplitDecision & fedscore.secureboost.SplitDecision.$Shape;
+
+            /**
+             * Decodes a SplitDecision message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.SplitDecision & fedscore.secureboost.SplitDecision.$Shape} SplitDecision
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.SplitDecision & fedscore.secureboost.SplitDecision.$Shape;
+
+            /**
+             * Verifies a SplitDecision message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SplitDecision message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SplitDecision
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.SplitDecision;
+
+            /**
+             * Creates a plain object from a SplitDecision message. Also converts values to other types if specified.
+             * @param message SplitDecision
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.SplitDecision, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SplitDecision to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SplitDecision
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SplitDecision {
+
+            /** Properties of a SplitDecision. */
+            interface $Properties {
+
+                /** SplitDecision node */
+                node?: (number|null);
+
+                /** SplitDecision feature */
+                feature?: (number|null);
+
+                /** Rows in bins <= bin go left. */
+                bin?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SplitDecision. */
+            type $Shape = fedscore.secureboost.SplitDecision.$Properties;
+        }
+
+        /**
+         * Properties of a SplitDecisions.
+         * @deprecated Use fedscore.secureboost.SplitDecisions.$Properties instead.
+         */
+        interface ISplitDecisions extends fedscore.secureboost.SplitDecisions.$Properties {
+        }
+
+        /** Represents a SplitDecisions. */
+        class SplitDecisions {
+
+            /**
+             * Constructs a new SplitDecisions.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.SplitDecisions.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SplitDecisions splits. */
+            splits: fedscore.secureboost.SplitDecision.$Properties[];
+
+            /**
+             * Creates a new SplitDecisions instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SplitDecisions instance
+             */
+            static create(properties: fedscore.secureboost.SplitDecisions.$Shape): fedscore.secureboost.SplitDecisions & fedscore.secureboost.SplitDecisions.$Shape;
+            static create(properties?: fedscore.secureboost.SplitDecisions.$Properties): fedscore.secureboost.SplitDecisions;
+
+            /**
+             * Encodes the specified SplitDecisions message. Does not implicitly {@link fedscore.secureboost.SplitDecisions.verify|verify} messages.
+             * @param message SplitDecisions message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.SplitDecisions.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SplitDecisions message, length delimited. Does not implicitly {@link fedscore.secureboost.SplitDecisions.verify|verify} messages.
+             * @param message SplitDecisions message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.SplitDecisions.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SplitDecisions message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.SplitDecisions & fedscore.secureboost.SplitDecisions.$Shape} SplitDecisions
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.SplitDecisions & fedscore.secureboost.SplitDecisions.$Shape;
+
+            /**
+             * Decodes a SplitDecisions message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.SplitDecisions & fedscore.secureboost.SplitDecisions.$Shape} SplitDecisions
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.SplitDecisions & fedscore.secureboost.SplitDecisions.$Shape;
+
+            /**
+             * Verifies a SplitDecisions message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SplitDecisions message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SplitDecisions
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.SplitDecisions;
+
+            /**
+             * Creates a plain object from a SplitDecisions message. Also converts values to other types if specified.
+             * @param message SplitDecisions
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.SplitDecisions, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SplitDecisions to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SplitDecisions
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SplitDecisions {
+
+            /** Properties of a SplitDecisions. */
+            interface $Properties {
+
+                /** SplitDecisions splits */
+                splits?: (fedscore.secureboost.SplitDecision.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SplitDecisions. */
+            type $Shape = fedscore.secureboost.SplitDecisions.$Properties;
+        }
+
+        /**
+         * Properties of a SplitRecord.
+         * @deprecated Use fedscore.secureboost.SplitRecord.$Properties instead.
+         */
+        interface ISplitRecord extends fedscore.secureboost.SplitRecord.$Properties {
+        }
+
+        /** Represents a SplitRecord. */
+        class SplitRecord {
+
+            /**
+             * Constructs a new SplitRecord.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.SplitRecord.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SplitRecord node. */
+            node: number;
+
+            /** Opaque: only the host maps it to its feature and threshold. */
+            splitId: number;
+
+            /** Bit i (little-endian within bytes) set: row i of the aligned table goes left at this split. */
+            left: Uint8Array;
+
+            /**
+             * Creates a new SplitRecord instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SplitRecord instance
+             */
+            static create(properties: fedscore.secureboost.SplitRecord.$Shape): fedscore.secureboost.SplitRecord & fedscore.secureboost.SplitRecord.$Shape;
+            static create(properties?: fedscore.secureboost.SplitRecord.$Properties): fedscore.secureboost.SplitRecord;
+
+            /**
+             * Encodes the specified SplitRecord message. Does not implicitly {@link fedscore.secureboost.SplitRecord.verify|verify} messages.
+             * @param message SplitRecord message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.SplitRecord.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SplitRecord message, length delimited. Does not implicitly {@link fedscore.secureboost.SplitRecord.verify|verify} messages.
+             * @param message SplitRecord message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.SplitRecord.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SplitRecord message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.SplitRecord & fedscore.secureboost.SplitRecord.$Shape} SplitRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.SplitRecord & fedscore.secureboost.SplitRecord.$Shape;
+
+            /**
+             * Decodes a SplitRecord message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.SplitRecord & fedscore.secureboost.SplitRecord.$Shape} SplitRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.SplitRecord & fedscore.secureboost.SplitRecord.$Shape;
+
+            /**
+             * Verifies a SplitRecord message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SplitRecord message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SplitRecord
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.SplitRecord;
+
+            /**
+             * Creates a plain object from a SplitRecord message. Also converts values to other types if specified.
+             * @param message SplitRecord
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.SplitRecord, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SplitRecord to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SplitRecord
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SplitRecord {
+
+            /** Properties of a SplitRecord. */
+            interface $Properties {
+
+                /** SplitRecord node */
+                node?: (number|null);
+
+                /** Opaque: only the host maps it to its feature and threshold. */
+                splitId?: (number|null);
+
+                /** Bit i (little-endian within bytes) set: row i of the aligned table goes left at this split. */
+                left?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SplitRecord. */
+            type $Shape = fedscore.secureboost.SplitRecord.$Properties;
+        }
+
+        /**
+         * Properties of a SplitRecords.
+         * @deprecated Use fedscore.secureboost.SplitRecords.$Properties instead.
+         */
+        interface ISplitRecords extends fedscore.secureboost.SplitRecords.$Properties {
+        }
+
+        /** Represents a SplitRecords. */
+        class SplitRecords {
+
+            /**
+             * Constructs a new SplitRecords.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.SplitRecords.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SplitRecords records. */
+            records: fedscore.secureboost.SplitRecord.$Properties[];
+
+            /**
+             * Creates a new SplitRecords instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SplitRecords instance
+             */
+            static create(properties: fedscore.secureboost.SplitRecords.$Shape): fedscore.secureboost.SplitRecords & fedscore.secureboost.SplitRecords.$Shape;
+            static create(properties?: fedscore.secureboost.SplitRecords.$Properties): fedscore.secureboost.SplitRecords;
+
+            /**
+             * Encodes the specified SplitRecords message. Does not implicitly {@link fedscore.secureboost.SplitRecords.verify|verify} messages.
+             * @param message SplitRecords message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.SplitRecords.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SplitRecords message, length delimited. Does not implicitly {@link fedscore.secureboost.SplitRecords.verify|verify} messages.
+             * @param message SplitRecords message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.SplitRecords.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SplitRecords message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.SplitRecords & fedscore.secureboost.SplitRecords.$Shape} SplitRecords
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.SplitRecords & fedscore.secureboost.SplitRecords.$Shape;
+
+            /**
+             * Decodes a SplitRecords message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.SplitRecords & fedscore.secureboost.SplitRecords.$Shape} SplitRecords
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.SplitRecords & fedscore.secureboost.SplitRecords.$Shape;
+
+            /**
+             * Verifies a SplitRecords message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SplitRecords message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SplitRecords
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.SplitRecords;
+
+            /**
+             * Creates a plain object from a SplitRecords message. Also converts values to other types if specified.
+             * @param message SplitRecords
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.SplitRecords, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SplitRecords to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SplitRecords
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SplitRecords {
+
+            /** Properties of a SplitRecords. */
+            interface $Properties {
+
+                /** SplitRecords records */
+                records?: (fedscore.secureboost.SplitRecord.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SplitRecords. */
+            type $Shape = fedscore.secureboost.SplitRecords.$Properties;
+        }
+
+        /**
+         * Properties of a PredictRequest.
+         * @deprecated Use fedscore.secureboost.PredictRequest.$Properties instead.
+         */
+        interface IPredictRequest extends fedscore.secureboost.PredictRequest.$Properties {
+        }
+
+        /** Represents a PredictRequest. */
+        class PredictRequest {
+
+            /**
+             * Constructs a new PredictRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.PredictRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** PredictRequest rows. */
+            rows: number;
+
+            /** PredictRequest splitIds. */
+            splitIds: number[];
+
+            /**
+             * Creates a new PredictRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns PredictRequest instance
+             */
+            static create(properties: fedscore.secureboost.PredictRequest.$Shape): fedscore.secureboost.PredictRequest & fedscore.secureboost.PredictRequest.$Shape;
+            static create(properties?: fedscore.secureboost.PredictRequest.$Properties): fedscore.secureboost.PredictRequest;
+
+            /**
+             * Encodes the specified PredictRequest message. Does not implicitly {@link fedscore.secureboost.PredictRequest.verify|verify} messages.
+             * @param message PredictRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.PredictRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified PredictRequest message, length delimited. Does not implicitly {@link fedscore.secureboost.PredictRequest.verify|verify} messages.
+             * @param message PredictRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.PredictRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a PredictRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.PredictRequest & fedscore.secureboost.PredictRequest.$Shape} PredictRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.PredictRequest & fedscore.secureboost.PredictRequest.$Shape;
+
+            /**
+             * Decodes a PredictRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.PredictRequest & fedscore.secureboost.PredictRequest.$Shape} PredictRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.PredictRequest & fedscore.secureboost.PredictRequest.$Shape;
+
+            /**
+             * Verifies a PredictRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a PredictRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns PredictRequest
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.PredictRequest;
+
+            /**
+             * Creates a plain object from a PredictRequest message. Also converts values to other types if specified.
+             * @param message PredictRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.PredictRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this PredictRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for PredictRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PredictRequest {
+
+            /** Properties of a PredictRequest. */
+            interface $Properties {
+
+                /** PredictRequest rows */
+                rows?: (number|null);
+
+                /** PredictRequest splitIds */
+                splitIds?: (number[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PredictRequest. */
+            type $Shape = fedscore.secureboost.PredictRequest.$Properties;
+        }
+
+        /**
+         * Properties of a PredictAnswer.
+         * @deprecated Use fedscore.secureboost.PredictAnswer.$Properties instead.
+         */
+        interface IPredictAnswer extends fedscore.secureboost.PredictAnswer.$Properties {
+        }
+
+        /** Represents a PredictAnswer. */
+        class PredictAnswer {
+
+            /**
+             * Constructs a new PredictAnswer.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.secureboost.PredictAnswer.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Per requested split id, a bitmap over the rows (bit set: left). */
+            left: Uint8Array[];
+
+            /**
+             * Creates a new PredictAnswer instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns PredictAnswer instance
+             */
+            static create(properties: fedscore.secureboost.PredictAnswer.$Shape): fedscore.secureboost.PredictAnswer & fedscore.secureboost.PredictAnswer.$Shape;
+            static create(properties?: fedscore.secureboost.PredictAnswer.$Properties): fedscore.secureboost.PredictAnswer;
+
+            /**
+             * Encodes the specified PredictAnswer message. Does not implicitly {@link fedscore.secureboost.PredictAnswer.verify|verify} messages.
+             * @param message PredictAnswer message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.secureboost.PredictAnswer.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified PredictAnswer message, length delimited. Does not implicitly {@link fedscore.secureboost.PredictAnswer.verify|verify} messages.
+             * @param message PredictAnswer message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.secureboost.PredictAnswer.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a PredictAnswer message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.PredictAnswer & fedscore.secureboost.PredictAnswer.$Shape} PredictAnswer
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.secureboost.PredictAnswer & fedscore.secureboost.PredictAnswer.$Shape;
+
+            /**
+             * Decodes a PredictAnswer message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.PredictAnswer & fedscore.secureboost.PredictAnswer.$Shape} PredictAnswer
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.secureboost.PredictAnswer & fedscore.secureboost.PredictAnswer.$Shape;
+
+            /**
+             * Verifies a PredictAnswer message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a PredictAnswer message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns PredictAnswer
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.secureboost.PredictAnswer;
+
+            /**
+             * Creates a plain object from a PredictAnswer message. Also converts values to other types if specified.
+             * @param message PredictAnswer
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.secureboost.PredictAnswer, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this PredictAnswer to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for PredictAnswer
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PredictAnswer {
+
+            /** Properties of a PredictAnswer. */
+            interface $Properties {
+
+                /** Per requested split id, a bitmap over the rows (bit set: left). */
+                left?: (Uint8Array[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PredictAnswer. */
+            type $Shape = fedscore.secureboost.PredictAnswer.$Properties;
+        }
+    }
+
     /** Namespace woebinning. */
     namespace woebinning {
 

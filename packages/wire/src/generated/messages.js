@@ -14529,6 +14529,5088 @@ export const fedscore = $root.fedscore = (() => {
         return scoring;
     })();
 
+    fedscore.secureboost = (function() {
+
+        /**
+         * Namespace secureboost.
+         * @memberof fedscore
+         * @namespace
+         */
+        const secureboost = {};
+
+        secureboost.TrainPlan = (function() {
+
+            /**
+             * Properties of a TrainPlan.
+             * @typedef {Object} fedscore.secureboost.TrainPlan.$Properties
+             * @property {number|null} [rows] Rows of the aligned training table (same order at every party).
+             * @property {fedscore.he.Scheme|null} [scheme] TrainPlan scheme
+             * @property {number|null} [trees] TrainPlan trees
+             * @property {number|null} [depth] TrainPlan depth
+             * @property {number|null} [bins] Quantile bins per host feature (missing values get one more bin).
+             * @property {number|null} [minNodeRows] The floor: no node with fewer rows is ever split or described by a histogram.
+             * @property {string|null} [modelId] TrainPlan modelId
+             * @property {number|null} [minLeafRows] No split leaves a child with fewer rows (the host's admissible cuts use max(this, min_node_rows)).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TrainPlan.
+             * @memberof fedscore.secureboost
+             * @interface ITrainPlan
+             * @augments fedscore.secureboost.TrainPlan.$Properties
+             * @deprecated Use fedscore.secureboost.TrainPlan.$Properties instead.
+             */
+
+            /**
+             * Shape of a TrainPlan.
+             * @typedef {fedscore.secureboost.TrainPlan.$Properties} fedscore.secureboost.TrainPlan.$Shape
+             */
+
+            /**
+             * Constructs a new TrainPlan.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a TrainPlan.
+             * @constructor
+             * @param {fedscore.secureboost.TrainPlan.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TrainPlan = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Rows of the aligned training table (same order at every party).
+             * @member {number} rows
+             * @memberof fedscore.secureboost.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.rows = 0;
+
+            /**
+             * TrainPlan scheme.
+             * @member {fedscore.he.Scheme} scheme
+             * @memberof fedscore.secureboost.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.scheme = 0;
+
+            /**
+             * TrainPlan trees.
+             * @member {number} trees
+             * @memberof fedscore.secureboost.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.trees = 0;
+
+            /**
+             * TrainPlan depth.
+             * @member {number} depth
+             * @memberof fedscore.secureboost.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.depth = 0;
+
+            /**
+             * Quantile bins per host feature (missing values get one more bin).
+             * @member {number} bins
+             * @memberof fedscore.secureboost.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.bins = 0;
+
+            /**
+             * The floor: no node with fewer rows is ever split or described by a histogram.
+             * @member {number} minNodeRows
+             * @memberof fedscore.secureboost.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.minNodeRows = 0;
+
+            /**
+             * TrainPlan modelId.
+             * @member {string} modelId
+             * @memberof fedscore.secureboost.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.modelId = "";
+
+            /**
+             * No split leaves a child with fewer rows (the host's admissible cuts use max(this, min_node_rows)).
+             * @member {number} minLeafRows
+             * @memberof fedscore.secureboost.TrainPlan
+             * @instance
+             */
+            TrainPlan.prototype.minLeafRows = 0;
+
+            /**
+             * Creates a new TrainPlan instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.TrainPlan
+             * @static
+             * @param {fedscore.secureboost.TrainPlan.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.TrainPlan} TrainPlan instance
+             * @type {{
+             *   (properties: fedscore.secureboost.TrainPlan.$Shape): fedscore.secureboost.TrainPlan & fedscore.secureboost.TrainPlan.$Shape;
+             *   (properties?: fedscore.secureboost.TrainPlan.$Properties): fedscore.secureboost.TrainPlan;
+             * }}
+             */
+            TrainPlan.create = function(properties) {
+                return new TrainPlan(properties);
+            };
+
+            /**
+             * Encodes the specified TrainPlan message. Does not implicitly {@link fedscore.secureboost.TrainPlan.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.TrainPlan
+             * @static
+             * @param {fedscore.secureboost.TrainPlan.$Properties} message TrainPlan message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TrainPlan.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows") && message.rows !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.rows);
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme") && message.scheme !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).int32(message.scheme);
+                if (message.trees != null && $Object.hasOwnProperty.call(message, "trees") && message.trees !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.trees);
+                if (message.depth != null && $Object.hasOwnProperty.call(message, "depth") && message.depth !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.depth);
+                if (message.bins != null && $Object.hasOwnProperty.call(message, "bins") && message.bins !== 0)
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.bins);
+                if (message.minNodeRows != null && $Object.hasOwnProperty.call(message, "minNodeRows") && message.minNodeRows !== 0)
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint32(message.minNodeRows);
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId") && message.modelId !== "")
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.modelId);
+                if (message.minLeafRows != null && $Object.hasOwnProperty.call(message, "minLeafRows") && message.minLeafRows !== 0)
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint32(message.minLeafRows);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TrainPlan message, length delimited. Does not implicitly {@link fedscore.secureboost.TrainPlan.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.TrainPlan
+             * @static
+             * @param {fedscore.secureboost.TrainPlan.$Properties} message TrainPlan message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TrainPlan.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TrainPlan message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.TrainPlan
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.TrainPlan & fedscore.secureboost.TrainPlan.$Shape} TrainPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TrainPlan.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.TrainPlan();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.rows = value;
+                            else
+                                delete message.rows;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.scheme = value;
+                            else
+                                delete message.scheme;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.trees = value;
+                            else
+                                delete message.trees;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.depth = value;
+                            else
+                                delete message.depth;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.bins = value;
+                            else
+                                delete message.bins;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.minNodeRows = value;
+                            else
+                                delete message.minNodeRows;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.modelId = value;
+                            else
+                                delete message.modelId;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.minLeafRows = value;
+                            else
+                                delete message.minLeafRows;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a TrainPlan message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.TrainPlan
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.TrainPlan & fedscore.secureboost.TrainPlan.$Shape} TrainPlan
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TrainPlan.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TrainPlan message.
+             * @function verify
+             * @memberof fedscore.secureboost.TrainPlan
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TrainPlan.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    if (!$util.isInteger(message.rows))
+                        return "rows: integer expected";
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    if (typeof message.scheme !== "number" || (message.scheme | 0) !== message.scheme)
+                        return "scheme: enum value expected";
+                if (message.trees != null && $Object.hasOwnProperty.call(message, "trees"))
+                    if (!$util.isInteger(message.trees))
+                        return "trees: integer expected";
+                if (message.depth != null && $Object.hasOwnProperty.call(message, "depth"))
+                    if (!$util.isInteger(message.depth))
+                        return "depth: integer expected";
+                if (message.bins != null && $Object.hasOwnProperty.call(message, "bins"))
+                    if (!$util.isInteger(message.bins))
+                        return "bins: integer expected";
+                if (message.minNodeRows != null && $Object.hasOwnProperty.call(message, "minNodeRows"))
+                    if (!$util.isInteger(message.minNodeRows))
+                        return "minNodeRows: integer expected";
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    if (!$util.isString(message.modelId))
+                        return "modelId: string expected";
+                if (message.minLeafRows != null && $Object.hasOwnProperty.call(message, "minLeafRows"))
+                    if (!$util.isInteger(message.minLeafRows))
+                        return "minLeafRows: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a TrainPlan message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.TrainPlan
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.TrainPlan} TrainPlan
+             */
+            TrainPlan.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.TrainPlan)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.TrainPlan: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.TrainPlan();
+                if (object.rows != null)
+                    if ($Number(object.rows) !== 0)
+                        message.rows = object.rows >>> 0;
+                if (object.scheme !== 0 && (typeof object.scheme !== "string" || $root.fedscore.he.Scheme[object.scheme] !== 0))
+                    switch (object.scheme) {
+                    case "SCHEME_UNSPECIFIED":
+                    case 0:
+                        message.scheme = 0;
+                        break;
+                    case "SCHEME_CKKS":
+                    case 1:
+                        message.scheme = 1;
+                        break;
+                    case "SCHEME_PAILLIER":
+                    case 2:
+                        message.scheme = 2;
+                        break;
+                    case "SCHEME_NONE":
+                    case 3:
+                        message.scheme = 3;
+                        break;
+                    default:
+                        if (typeof object.scheme === "number" && (object.scheme | 0) === object.scheme)
+                            message.scheme = object.scheme;
+                    }
+                if (object.trees != null)
+                    if ($Number(object.trees) !== 0)
+                        message.trees = object.trees >>> 0;
+                if (object.depth != null)
+                    if ($Number(object.depth) !== 0)
+                        message.depth = object.depth >>> 0;
+                if (object.bins != null)
+                    if ($Number(object.bins) !== 0)
+                        message.bins = object.bins >>> 0;
+                if (object.minNodeRows != null)
+                    if ($Number(object.minNodeRows) !== 0)
+                        message.minNodeRows = object.minNodeRows >>> 0;
+                if (object.modelId != null)
+                    if (typeof object.modelId !== "string" || object.modelId.length)
+                        message.modelId = $String(object.modelId);
+                if (object.minLeafRows != null)
+                    if ($Number(object.minLeafRows) !== 0)
+                        message.minLeafRows = object.minLeafRows >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TrainPlan message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.TrainPlan
+             * @static
+             * @param {fedscore.secureboost.TrainPlan} message TrainPlan
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TrainPlan.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.rows = 0;
+                    object.scheme = options.enums === $String ? "SCHEME_UNSPECIFIED" : 0;
+                    object.trees = 0;
+                    object.depth = 0;
+                    object.bins = 0;
+                    object.minNodeRows = 0;
+                    object.modelId = "";
+                    object.minLeafRows = 0;
+                }
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    object.rows = message.rows;
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    object.scheme = options.enums === $String ? $root.fedscore.he.Scheme[message.scheme] === $undefined ? message.scheme : $root.fedscore.he.Scheme[message.scheme] : message.scheme;
+                if (message.trees != null && $Object.hasOwnProperty.call(message, "trees"))
+                    object.trees = message.trees;
+                if (message.depth != null && $Object.hasOwnProperty.call(message, "depth"))
+                    object.depth = message.depth;
+                if (message.bins != null && $Object.hasOwnProperty.call(message, "bins"))
+                    object.bins = message.bins;
+                if (message.minNodeRows != null && $Object.hasOwnProperty.call(message, "minNodeRows"))
+                    object.minNodeRows = message.minNodeRows;
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    object.modelId = message.modelId;
+                if (message.minLeafRows != null && $Object.hasOwnProperty.call(message, "minLeafRows"))
+                    object.minLeafRows = message.minLeafRows;
+                return object;
+            };
+
+            /**
+             * Converts this TrainPlan to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.TrainPlan
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TrainPlan.prototype.toJSON = function() {
+                return TrainPlan.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TrainPlan
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.TrainPlan
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TrainPlan.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.TrainPlan";
+            };
+
+            return TrainPlan;
+        })();
+
+        secureboost.HostHello = (function() {
+
+            /**
+             * Properties of a HostHello.
+             * @typedef {Object} fedscore.secureboost.HostHello.$Properties
+             * @property {Array.<number>|null} [bins] Bins of each of the host's features (its histogram layout); names and edges stay at the host.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a HostHello.
+             * @memberof fedscore.secureboost
+             * @interface IHostHello
+             * @augments fedscore.secureboost.HostHello.$Properties
+             * @deprecated Use fedscore.secureboost.HostHello.$Properties instead.
+             */
+
+            /**
+             * Shape of a HostHello.
+             * @typedef {fedscore.secureboost.HostHello.$Properties} fedscore.secureboost.HostHello.$Shape
+             */
+
+            /**
+             * Constructs a new HostHello.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a HostHello.
+             * @constructor
+             * @param {fedscore.secureboost.HostHello.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const HostHello = function (properties) {
+                this.bins = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Bins of each of the host's features (its histogram layout); names and edges stay at the host.
+             * @member {Array.<number>} bins
+             * @memberof fedscore.secureboost.HostHello
+             * @instance
+             */
+            HostHello.prototype.bins = $util.emptyArray;
+
+            /**
+             * Creates a new HostHello instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.HostHello
+             * @static
+             * @param {fedscore.secureboost.HostHello.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.HostHello} HostHello instance
+             * @type {{
+             *   (properties: fedscore.secureboost.HostHello.$Shape): fedscore.secureboost.HostHello & fedscore.secureboost.HostHello.$Shape;
+             *   (properties?: fedscore.secureboost.HostHello.$Properties): fedscore.secureboost.HostHello;
+             * }}
+             */
+            HostHello.create = function(properties) {
+                return new HostHello(properties);
+            };
+
+            /**
+             * Encodes the specified HostHello message. Does not implicitly {@link fedscore.secureboost.HostHello.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.HostHello
+             * @static
+             * @param {fedscore.secureboost.HostHello.$Properties} message HostHello message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostHello.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.bins != null && message.bins.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).uint32s(message.bins);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified HostHello message, length delimited. Does not implicitly {@link fedscore.secureboost.HostHello.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.HostHello
+             * @static
+             * @param {fedscore.secureboost.HostHello.$Properties} message HostHello message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            HostHello.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a HostHello message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.HostHello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.HostHello & fedscore.secureboost.HostHello.$Shape} HostHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostHello.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.HostHello();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType === 2) {
+                                if (!(message.bins && message.bins.length))
+                                    message.bins = [];
+                                reader.uint32s(message.bins);
+                                continue;
+                            }
+                            if (wireType !== 0)
+                                break;
+                            if (!(message.bins && message.bins.length))
+                                message.bins = [];
+                            message.bins.push(reader.uint32());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a HostHello message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.HostHello
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.HostHello & fedscore.secureboost.HostHello.$Shape} HostHello
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            HostHello.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a HostHello message.
+             * @function verify
+             * @memberof fedscore.secureboost.HostHello
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            HostHello.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.bins != null && $Object.hasOwnProperty.call(message, "bins")) {
+                    if (!$Array.isArray(message.bins))
+                        return "bins: array expected";
+                    for (let i = 0; i < message.bins.length; ++i)
+                        if (!$util.isInteger(message.bins[i]))
+                            return "bins: integer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a HostHello message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.HostHello
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.HostHello} HostHello
+             */
+            HostHello.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.HostHello)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.HostHello: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.HostHello();
+                if (object.bins) {
+                    if (!$Array.isArray(object.bins))
+                        throw $TypeError(".fedscore.secureboost.HostHello.bins: array expected");
+                    message.bins = $Array(object.bins.length);
+                    for (let i = 0; i < object.bins.length; ++i)
+                        message.bins[i] = object.bins[i] >>> 0;
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a HostHello message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.HostHello
+             * @static
+             * @param {fedscore.secureboost.HostHello} message HostHello
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            HostHello.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.bins = [];
+                if (message.bins && message.bins.length) {
+                    object.bins = $Array(message.bins.length);
+                    for (let j = 0; j < message.bins.length; ++j)
+                        object.bins[j] = message.bins[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this HostHello to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.HostHello
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            HostHello.prototype.toJSON = function() {
+                return HostHello.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for HostHello
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.HostHello
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            HostHello.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.HostHello";
+            };
+
+            return HostHello;
+        })();
+
+        secureboost.PublicContext = (function() {
+
+            /**
+             * Properties of a PublicContext.
+             * @typedef {Object} fedscore.secureboost.PublicContext.$Properties
+             * @property {fedscore.he.Scheme|null} [scheme] PublicContext scheme
+             * @property {Uint8Array|null} [context] A chunk of AdditiveHePublic.serializePublic() (public key material only): CKKS N=16384 Galois keys
+             * exceed one message, so the context travels as `chunks` consecutive messages, concatenated in order.
+             * @property {string|null} [fingerprint] PublicContext fingerprint
+             * @property {number|null} [chunks] PublicContext chunks
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PublicContext.
+             * @memberof fedscore.secureboost
+             * @interface IPublicContext
+             * @augments fedscore.secureboost.PublicContext.$Properties
+             * @deprecated Use fedscore.secureboost.PublicContext.$Properties instead.
+             */
+
+            /**
+             * Shape of a PublicContext.
+             * @typedef {fedscore.secureboost.PublicContext.$Properties} fedscore.secureboost.PublicContext.$Shape
+             */
+
+            /**
+             * Constructs a new PublicContext.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a PublicContext.
+             * @constructor
+             * @param {fedscore.secureboost.PublicContext.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PublicContext = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * PublicContext scheme.
+             * @member {fedscore.he.Scheme} scheme
+             * @memberof fedscore.secureboost.PublicContext
+             * @instance
+             */
+            PublicContext.prototype.scheme = 0;
+
+            /**
+             * A chunk of AdditiveHePublic.serializePublic() (public key material only): CKKS N=16384 Galois keys
+             * exceed one message, so the context travels as `chunks` consecutive messages, concatenated in order.
+             * @member {Uint8Array} context
+             * @memberof fedscore.secureboost.PublicContext
+             * @instance
+             */
+            PublicContext.prototype.context = $util.newBuffer([]);
+
+            /**
+             * PublicContext fingerprint.
+             * @member {string} fingerprint
+             * @memberof fedscore.secureboost.PublicContext
+             * @instance
+             */
+            PublicContext.prototype.fingerprint = "";
+
+            /**
+             * PublicContext chunks.
+             * @member {number} chunks
+             * @memberof fedscore.secureboost.PublicContext
+             * @instance
+             */
+            PublicContext.prototype.chunks = 0;
+
+            /**
+             * Creates a new PublicContext instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.PublicContext
+             * @static
+             * @param {fedscore.secureboost.PublicContext.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.PublicContext} PublicContext instance
+             * @type {{
+             *   (properties: fedscore.secureboost.PublicContext.$Shape): fedscore.secureboost.PublicContext & fedscore.secureboost.PublicContext.$Shape;
+             *   (properties?: fedscore.secureboost.PublicContext.$Properties): fedscore.secureboost.PublicContext;
+             * }}
+             */
+            PublicContext.create = function(properties) {
+                return new PublicContext(properties);
+            };
+
+            /**
+             * Encodes the specified PublicContext message. Does not implicitly {@link fedscore.secureboost.PublicContext.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.PublicContext
+             * @static
+             * @param {fedscore.secureboost.PublicContext.$Properties} message PublicContext message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PublicContext.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme") && message.scheme !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).int32(message.scheme);
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context") && message.context.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.context);
+                if (message.fingerprint != null && $Object.hasOwnProperty.call(message, "fingerprint") && message.fingerprint !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.fingerprint);
+                if (message.chunks != null && $Object.hasOwnProperty.call(message, "chunks") && message.chunks !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.chunks);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PublicContext message, length delimited. Does not implicitly {@link fedscore.secureboost.PublicContext.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.PublicContext
+             * @static
+             * @param {fedscore.secureboost.PublicContext.$Properties} message PublicContext message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PublicContext.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PublicContext message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.PublicContext
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.PublicContext & fedscore.secureboost.PublicContext.$Shape} PublicContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PublicContext.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.PublicContext();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.scheme = value;
+                            else
+                                delete message.scheme;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.context = value;
+                            else
+                                delete message.context;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.fingerprint = value;
+                            else
+                                delete message.fingerprint;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.chunks = value;
+                            else
+                                delete message.chunks;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a PublicContext message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.PublicContext
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.PublicContext & fedscore.secureboost.PublicContext.$Shape} PublicContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PublicContext.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PublicContext message.
+             * @function verify
+             * @memberof fedscore.secureboost.PublicContext
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PublicContext.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    if (typeof message.scheme !== "number" || (message.scheme | 0) !== message.scheme)
+                        return "scheme: enum value expected";
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                    if (!(message.context && typeof message.context.length === "number" || $util.isString(message.context)))
+                        return "context: buffer expected";
+                if (message.fingerprint != null && $Object.hasOwnProperty.call(message, "fingerprint"))
+                    if (!$util.isString(message.fingerprint))
+                        return "fingerprint: string expected";
+                if (message.chunks != null && $Object.hasOwnProperty.call(message, "chunks"))
+                    if (!$util.isInteger(message.chunks))
+                        return "chunks: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a PublicContext message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.PublicContext
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.PublicContext} PublicContext
+             */
+            PublicContext.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.PublicContext)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.PublicContext: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.PublicContext();
+                if (object.scheme !== 0 && (typeof object.scheme !== "string" || $root.fedscore.he.Scheme[object.scheme] !== 0))
+                    switch (object.scheme) {
+                    case "SCHEME_UNSPECIFIED":
+                    case 0:
+                        message.scheme = 0;
+                        break;
+                    case "SCHEME_CKKS":
+                    case 1:
+                        message.scheme = 1;
+                        break;
+                    case "SCHEME_PAILLIER":
+                    case 2:
+                        message.scheme = 2;
+                        break;
+                    case "SCHEME_NONE":
+                    case 3:
+                        message.scheme = 3;
+                        break;
+                    default:
+                        if (typeof object.scheme === "number" && (object.scheme | 0) === object.scheme)
+                            message.scheme = object.scheme;
+                    }
+                if (object.context != null)
+                    if (object.context.length)
+                        if (typeof object.context === "string")
+                            $util.base64.decode(object.context, message.context = $util.newBuffer($util.base64.length(object.context)), 0);
+                        else if (object.context.length >= 0)
+                            message.context = object.context;
+                if (object.fingerprint != null)
+                    if (typeof object.fingerprint !== "string" || object.fingerprint.length)
+                        message.fingerprint = $String(object.fingerprint);
+                if (object.chunks != null)
+                    if ($Number(object.chunks) !== 0)
+                        message.chunks = object.chunks >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PublicContext message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.PublicContext
+             * @static
+             * @param {fedscore.secureboost.PublicContext} message PublicContext
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PublicContext.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.scheme = options.enums === $String ? "SCHEME_UNSPECIFIED" : 0;
+                    if (options.bytes === $String)
+                        object.context = "";
+                    else {
+                        object.context = [];
+                        if (options.bytes !== $Array)
+                            object.context = $util.newBuffer(object.context);
+                    }
+                    object.fingerprint = "";
+                    object.chunks = 0;
+                }
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    object.scheme = options.enums === $String ? $root.fedscore.he.Scheme[message.scheme] === $undefined ? message.scheme : $root.fedscore.he.Scheme[message.scheme] : message.scheme;
+                if (message.context != null && $Object.hasOwnProperty.call(message, "context"))
+                    object.context = options.bytes === $String ? $util.base64.encode(message.context, 0, message.context.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.context) : message.context;
+                if (message.fingerprint != null && $Object.hasOwnProperty.call(message, "fingerprint"))
+                    object.fingerprint = message.fingerprint;
+                if (message.chunks != null && $Object.hasOwnProperty.call(message, "chunks"))
+                    object.chunks = message.chunks;
+                return object;
+            };
+
+            /**
+             * Converts this PublicContext to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.PublicContext
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PublicContext.prototype.toJSON = function() {
+                return PublicContext.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PublicContext
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.PublicContext
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PublicContext.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.PublicContext";
+            };
+
+            return PublicContext;
+        })();
+
+        secureboost.TreeStart = (function() {
+
+            /**
+             * Properties of a TreeStart.
+             * @typedef {Object} fedscore.secureboost.TreeStart.$Properties
+             * @property {number|null} [tree] TreeStart tree
+             * @property {boolean|null} [stop] True: training is over, no tree follows.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TreeStart.
+             * @memberof fedscore.secureboost
+             * @interface ITreeStart
+             * @augments fedscore.secureboost.TreeStart.$Properties
+             * @deprecated Use fedscore.secureboost.TreeStart.$Properties instead.
+             */
+
+            /**
+             * Shape of a TreeStart.
+             * @typedef {fedscore.secureboost.TreeStart.$Properties} fedscore.secureboost.TreeStart.$Shape
+             */
+
+            /**
+             * Constructs a new TreeStart.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a TreeStart.
+             * @constructor
+             * @param {fedscore.secureboost.TreeStart.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TreeStart = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * TreeStart tree.
+             * @member {number} tree
+             * @memberof fedscore.secureboost.TreeStart
+             * @instance
+             */
+            TreeStart.prototype.tree = 0;
+
+            /**
+             * True: training is over, no tree follows.
+             * @member {boolean} stop
+             * @memberof fedscore.secureboost.TreeStart
+             * @instance
+             */
+            TreeStart.prototype.stop = false;
+
+            /**
+             * Creates a new TreeStart instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.TreeStart
+             * @static
+             * @param {fedscore.secureboost.TreeStart.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.TreeStart} TreeStart instance
+             * @type {{
+             *   (properties: fedscore.secureboost.TreeStart.$Shape): fedscore.secureboost.TreeStart & fedscore.secureboost.TreeStart.$Shape;
+             *   (properties?: fedscore.secureboost.TreeStart.$Properties): fedscore.secureboost.TreeStart;
+             * }}
+             */
+            TreeStart.create = function(properties) {
+                return new TreeStart(properties);
+            };
+
+            /**
+             * Encodes the specified TreeStart message. Does not implicitly {@link fedscore.secureboost.TreeStart.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.TreeStart
+             * @static
+             * @param {fedscore.secureboost.TreeStart.$Properties} message TreeStart message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeStart.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.tree != null && $Object.hasOwnProperty.call(message, "tree") && message.tree !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.tree);
+                if (message.stop != null && $Object.hasOwnProperty.call(message, "stop") && message.stop !== false)
+                    writer.uint32(/* id 2, wireType 0 =*/16).bool(message.stop);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TreeStart message, length delimited. Does not implicitly {@link fedscore.secureboost.TreeStart.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.TreeStart
+             * @static
+             * @param {fedscore.secureboost.TreeStart.$Properties} message TreeStart message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeStart.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TreeStart message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.TreeStart
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.TreeStart & fedscore.secureboost.TreeStart.$Shape} TreeStart
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeStart.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.TreeStart();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.tree = value;
+                            else
+                                delete message.tree;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.stop = value;
+                            else
+                                delete message.stop;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a TreeStart message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.TreeStart
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.TreeStart & fedscore.secureboost.TreeStart.$Shape} TreeStart
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeStart.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TreeStart message.
+             * @function verify
+             * @memberof fedscore.secureboost.TreeStart
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TreeStart.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.tree != null && $Object.hasOwnProperty.call(message, "tree"))
+                    if (!$util.isInteger(message.tree))
+                        return "tree: integer expected";
+                if (message.stop != null && $Object.hasOwnProperty.call(message, "stop"))
+                    if (typeof message.stop !== "boolean")
+                        return "stop: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a TreeStart message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.TreeStart
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.TreeStart} TreeStart
+             */
+            TreeStart.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.TreeStart)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.TreeStart: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.TreeStart();
+                if (object.tree != null)
+                    if ($Number(object.tree) !== 0)
+                        message.tree = object.tree >>> 0;
+                if (object.stop != null)
+                    if (object.stop)
+                        message.stop = $Boolean(object.stop);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TreeStart message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.TreeStart
+             * @static
+             * @param {fedscore.secureboost.TreeStart} message TreeStart
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TreeStart.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.tree = 0;
+                    object.stop = false;
+                }
+                if (message.tree != null && $Object.hasOwnProperty.call(message, "tree"))
+                    object.tree = message.tree;
+                if (message.stop != null && $Object.hasOwnProperty.call(message, "stop"))
+                    object.stop = message.stop;
+                return object;
+            };
+
+            /**
+             * Converts this TreeStart to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.TreeStart
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TreeStart.prototype.toJSON = function() {
+                return TreeStart.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TreeStart
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.TreeStart
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TreeStart.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.TreeStart";
+            };
+
+            return TreeStart;
+        })();
+
+        secureboost.EncryptedGradients = (function() {
+
+            /**
+             * Properties of an EncryptedGradients.
+             * @typedef {Object} fedscore.secureboost.EncryptedGradients.$Properties
+             * @property {Uint8Array|null} [gradients] One serialized additive ciphertext each, over every row (CKKS: slotCount rows per ciphertext).
+             * @property {Uint8Array|null} [hessians] EncryptedGradients hessians
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an EncryptedGradients.
+             * @memberof fedscore.secureboost
+             * @interface IEncryptedGradients
+             * @augments fedscore.secureboost.EncryptedGradients.$Properties
+             * @deprecated Use fedscore.secureboost.EncryptedGradients.$Properties instead.
+             */
+
+            /**
+             * Shape of an EncryptedGradients.
+             * @typedef {fedscore.secureboost.EncryptedGradients.$Properties} fedscore.secureboost.EncryptedGradients.$Shape
+             */
+
+            /**
+             * Constructs a new EncryptedGradients.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents an EncryptedGradients.
+             * @constructor
+             * @param {fedscore.secureboost.EncryptedGradients.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const EncryptedGradients = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * One serialized additive ciphertext each, over every row (CKKS: slotCount rows per ciphertext).
+             * @member {Uint8Array} gradients
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @instance
+             */
+            EncryptedGradients.prototype.gradients = $util.newBuffer([]);
+
+            /**
+             * EncryptedGradients hessians.
+             * @member {Uint8Array} hessians
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @instance
+             */
+            EncryptedGradients.prototype.hessians = $util.newBuffer([]);
+
+            /**
+             * Creates a new EncryptedGradients instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @static
+             * @param {fedscore.secureboost.EncryptedGradients.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.EncryptedGradients} EncryptedGradients instance
+             * @type {{
+             *   (properties: fedscore.secureboost.EncryptedGradients.$Shape): fedscore.secureboost.EncryptedGradients & fedscore.secureboost.EncryptedGradients.$Shape;
+             *   (properties?: fedscore.secureboost.EncryptedGradients.$Properties): fedscore.secureboost.EncryptedGradients;
+             * }}
+             */
+            EncryptedGradients.create = function(properties) {
+                return new EncryptedGradients(properties);
+            };
+
+            /**
+             * Encodes the specified EncryptedGradients message. Does not implicitly {@link fedscore.secureboost.EncryptedGradients.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @static
+             * @param {fedscore.secureboost.EncryptedGradients.$Properties} message EncryptedGradients message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EncryptedGradients.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.gradients != null && $Object.hasOwnProperty.call(message, "gradients") && message.gradients.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.gradients);
+                if (message.hessians != null && $Object.hasOwnProperty.call(message, "hessians") && message.hessians.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.hessians);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified EncryptedGradients message, length delimited. Does not implicitly {@link fedscore.secureboost.EncryptedGradients.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @static
+             * @param {fedscore.secureboost.EncryptedGradients.$Properties} message EncryptedGradients message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EncryptedGradients.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an EncryptedGradients message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.EncryptedGradients & fedscore.secureboost.EncryptedGradients.$Shape} EncryptedGradients
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EncryptedGradients.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.EncryptedGradients();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.gradients = value;
+                            else
+                                delete message.gradients;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.hessians = value;
+                            else
+                                delete message.hessians;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an EncryptedGradients message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.EncryptedGradients & fedscore.secureboost.EncryptedGradients.$Shape} EncryptedGradients
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EncryptedGradients.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an EncryptedGradients message.
+             * @function verify
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            EncryptedGradients.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.gradients != null && $Object.hasOwnProperty.call(message, "gradients"))
+                    if (!(message.gradients && typeof message.gradients.length === "number" || $util.isString(message.gradients)))
+                        return "gradients: buffer expected";
+                if (message.hessians != null && $Object.hasOwnProperty.call(message, "hessians"))
+                    if (!(message.hessians && typeof message.hessians.length === "number" || $util.isString(message.hessians)))
+                        return "hessians: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates an EncryptedGradients message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.EncryptedGradients} EncryptedGradients
+             */
+            EncryptedGradients.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.EncryptedGradients)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.EncryptedGradients: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.EncryptedGradients();
+                if (object.gradients != null)
+                    if (object.gradients.length)
+                        if (typeof object.gradients === "string")
+                            $util.base64.decode(object.gradients, message.gradients = $util.newBuffer($util.base64.length(object.gradients)), 0);
+                        else if (object.gradients.length >= 0)
+                            message.gradients = object.gradients;
+                if (object.hessians != null)
+                    if (object.hessians.length)
+                        if (typeof object.hessians === "string")
+                            $util.base64.decode(object.hessians, message.hessians = $util.newBuffer($util.base64.length(object.hessians)), 0);
+                        else if (object.hessians.length >= 0)
+                            message.hessians = object.hessians;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an EncryptedGradients message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @static
+             * @param {fedscore.secureboost.EncryptedGradients} message EncryptedGradients
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            EncryptedGradients.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.gradients = "";
+                    else {
+                        object.gradients = [];
+                        if (options.bytes !== $Array)
+                            object.gradients = $util.newBuffer(object.gradients);
+                    }
+                    if (options.bytes === $String)
+                        object.hessians = "";
+                    else {
+                        object.hessians = [];
+                        if (options.bytes !== $Array)
+                            object.hessians = $util.newBuffer(object.hessians);
+                    }
+                }
+                if (message.gradients != null && $Object.hasOwnProperty.call(message, "gradients"))
+                    object.gradients = options.bytes === $String ? $util.base64.encode(message.gradients, 0, message.gradients.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.gradients) : message.gradients;
+                if (message.hessians != null && $Object.hasOwnProperty.call(message, "hessians"))
+                    object.hessians = options.bytes === $String ? $util.base64.encode(message.hessians, 0, message.hessians.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.hessians) : message.hessians;
+                return object;
+            };
+
+            /**
+             * Converts this EncryptedGradients to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            EncryptedGradients.prototype.toJSON = function() {
+                return EncryptedGradients.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for EncryptedGradients
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.EncryptedGradients
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            EncryptedGradients.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.EncryptedGradients";
+            };
+
+            return EncryptedGradients;
+        })();
+
+        secureboost.NodeTask = (function() {
+
+            /**
+             * Properties of a NodeTask.
+             * @typedef {Object} fedscore.secureboost.NodeTask.$Properties
+             * @property {number|null} [node] NodeTask node
+             * @property {boolean|null} [derive] True: hist(node) = hist(parent) - hist(sibling), both computed by this host before (no row pass).
+             * @property {number|null} [parent] NodeTask parent
+             * @property {number|null} [sibling] NodeTask sibling
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a NodeTask.
+             * @memberof fedscore.secureboost
+             * @interface INodeTask
+             * @augments fedscore.secureboost.NodeTask.$Properties
+             * @deprecated Use fedscore.secureboost.NodeTask.$Properties instead.
+             */
+
+            /**
+             * Shape of a NodeTask.
+             * @typedef {fedscore.secureboost.NodeTask.$Properties} fedscore.secureboost.NodeTask.$Shape
+             */
+
+            /**
+             * Constructs a new NodeTask.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a NodeTask.
+             * @constructor
+             * @param {fedscore.secureboost.NodeTask.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const NodeTask = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * NodeTask node.
+             * @member {number} node
+             * @memberof fedscore.secureboost.NodeTask
+             * @instance
+             */
+            NodeTask.prototype.node = 0;
+
+            /**
+             * True: hist(node) = hist(parent) - hist(sibling), both computed by this host before (no row pass).
+             * @member {boolean} derive
+             * @memberof fedscore.secureboost.NodeTask
+             * @instance
+             */
+            NodeTask.prototype.derive = false;
+
+            /**
+             * NodeTask parent.
+             * @member {number} parent
+             * @memberof fedscore.secureboost.NodeTask
+             * @instance
+             */
+            NodeTask.prototype.parent = 0;
+
+            /**
+             * NodeTask sibling.
+             * @member {number} sibling
+             * @memberof fedscore.secureboost.NodeTask
+             * @instance
+             */
+            NodeTask.prototype.sibling = 0;
+
+            /**
+             * Creates a new NodeTask instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.NodeTask
+             * @static
+             * @param {fedscore.secureboost.NodeTask.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.NodeTask} NodeTask instance
+             * @type {{
+             *   (properties: fedscore.secureboost.NodeTask.$Shape): fedscore.secureboost.NodeTask & fedscore.secureboost.NodeTask.$Shape;
+             *   (properties?: fedscore.secureboost.NodeTask.$Properties): fedscore.secureboost.NodeTask;
+             * }}
+             */
+            NodeTask.create = function(properties) {
+                return new NodeTask(properties);
+            };
+
+            /**
+             * Encodes the specified NodeTask message. Does not implicitly {@link fedscore.secureboost.NodeTask.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.NodeTask
+             * @static
+             * @param {fedscore.secureboost.NodeTask.$Properties} message NodeTask message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NodeTask.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node") && message.node !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.node);
+                if (message.derive != null && $Object.hasOwnProperty.call(message, "derive") && message.derive !== false)
+                    writer.uint32(/* id 2, wireType 0 =*/16).bool(message.derive);
+                if (message.parent != null && $Object.hasOwnProperty.call(message, "parent") && message.parent !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.parent);
+                if (message.sibling != null && $Object.hasOwnProperty.call(message, "sibling") && message.sibling !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.sibling);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NodeTask message, length delimited. Does not implicitly {@link fedscore.secureboost.NodeTask.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.NodeTask
+             * @static
+             * @param {fedscore.secureboost.NodeTask.$Properties} message NodeTask message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NodeTask.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a NodeTask message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.NodeTask
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.NodeTask & fedscore.secureboost.NodeTask.$Shape} NodeTask
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NodeTask.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.NodeTask();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.node = value;
+                            else
+                                delete message.node;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.derive = value;
+                            else
+                                delete message.derive;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.parent = value;
+                            else
+                                delete message.parent;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.sibling = value;
+                            else
+                                delete message.sibling;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a NodeTask message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.NodeTask
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.NodeTask & fedscore.secureboost.NodeTask.$Shape} NodeTask
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NodeTask.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a NodeTask message.
+             * @function verify
+             * @memberof fedscore.secureboost.NodeTask
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NodeTask.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node"))
+                    if (!$util.isInteger(message.node))
+                        return "node: integer expected";
+                if (message.derive != null && $Object.hasOwnProperty.call(message, "derive"))
+                    if (typeof message.derive !== "boolean")
+                        return "derive: boolean expected";
+                if (message.parent != null && $Object.hasOwnProperty.call(message, "parent"))
+                    if (!$util.isInteger(message.parent))
+                        return "parent: integer expected";
+                if (message.sibling != null && $Object.hasOwnProperty.call(message, "sibling"))
+                    if (!$util.isInteger(message.sibling))
+                        return "sibling: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a NodeTask message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.NodeTask
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.NodeTask} NodeTask
+             */
+            NodeTask.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.NodeTask)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.NodeTask: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.NodeTask();
+                if (object.node != null)
+                    if ($Number(object.node) !== 0)
+                        message.node = object.node >>> 0;
+                if (object.derive != null)
+                    if (object.derive)
+                        message.derive = $Boolean(object.derive);
+                if (object.parent != null)
+                    if ($Number(object.parent) !== 0)
+                        message.parent = object.parent >>> 0;
+                if (object.sibling != null)
+                    if ($Number(object.sibling) !== 0)
+                        message.sibling = object.sibling >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NodeTask message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.NodeTask
+             * @static
+             * @param {fedscore.secureboost.NodeTask} message NodeTask
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NodeTask.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.node = 0;
+                    object.derive = false;
+                    object.parent = 0;
+                    object.sibling = 0;
+                }
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node"))
+                    object.node = message.node;
+                if (message.derive != null && $Object.hasOwnProperty.call(message, "derive"))
+                    object.derive = message.derive;
+                if (message.parent != null && $Object.hasOwnProperty.call(message, "parent"))
+                    object.parent = message.parent;
+                if (message.sibling != null && $Object.hasOwnProperty.call(message, "sibling"))
+                    object.sibling = message.sibling;
+                return object;
+            };
+
+            /**
+             * Converts this NodeTask to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.NodeTask
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NodeTask.prototype.toJSON = function() {
+                return NodeTask.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for NodeTask
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.NodeTask
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            NodeTask.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.NodeTask";
+            };
+
+            return NodeTask;
+        })();
+
+        secureboost.LevelTasks = (function() {
+
+            /**
+             * Properties of a LevelTasks.
+             * @typedef {Object} fedscore.secureboost.LevelTasks.$Properties
+             * @property {Array.<number>|null} [nodeOfRow] For every row, the node of this level it belongs to (-1: in no node that is split further).
+             * @property {Array.<fedscore.secureboost.NodeTask.$Properties>|null} [tasks] Histograms wanted, in this order. Empty: the tree is finished.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a LevelTasks.
+             * @memberof fedscore.secureboost
+             * @interface ILevelTasks
+             * @augments fedscore.secureboost.LevelTasks.$Properties
+             * @deprecated Use fedscore.secureboost.LevelTasks.$Properties instead.
+             */
+
+            /**
+             * Shape of a LevelTasks.
+             * @typedef {fedscore.secureboost.LevelTasks.$Properties} fedscore.secureboost.LevelTasks.$Shape
+             */
+
+            /**
+             * Constructs a new LevelTasks.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a LevelTasks.
+             * @constructor
+             * @param {fedscore.secureboost.LevelTasks.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const LevelTasks = function (properties) {
+                this.nodeOfRow = [];
+                this.tasks = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * For every row, the node of this level it belongs to (-1: in no node that is split further).
+             * @member {Array.<number>} nodeOfRow
+             * @memberof fedscore.secureboost.LevelTasks
+             * @instance
+             */
+            LevelTasks.prototype.nodeOfRow = $util.emptyArray;
+
+            /**
+             * Histograms wanted, in this order. Empty: the tree is finished.
+             * @member {Array.<fedscore.secureboost.NodeTask.$Properties>} tasks
+             * @memberof fedscore.secureboost.LevelTasks
+             * @instance
+             */
+            LevelTasks.prototype.tasks = $util.emptyArray;
+
+            /**
+             * Creates a new LevelTasks instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.LevelTasks
+             * @static
+             * @param {fedscore.secureboost.LevelTasks.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.LevelTasks} LevelTasks instance
+             * @type {{
+             *   (properties: fedscore.secureboost.LevelTasks.$Shape): fedscore.secureboost.LevelTasks & fedscore.secureboost.LevelTasks.$Shape;
+             *   (properties?: fedscore.secureboost.LevelTasks.$Properties): fedscore.secureboost.LevelTasks;
+             * }}
+             */
+            LevelTasks.create = function(properties) {
+                return new LevelTasks(properties);
+            };
+
+            /**
+             * Encodes the specified LevelTasks message. Does not implicitly {@link fedscore.secureboost.LevelTasks.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.LevelTasks
+             * @static
+             * @param {fedscore.secureboost.LevelTasks.$Properties} message LevelTasks message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LevelTasks.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.nodeOfRow != null && message.nodeOfRow.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).sint32s(message.nodeOfRow);
+                if (message.tasks != null && message.tasks.length)
+                    for (let i = 0; i < message.tasks.length; ++i)
+                        $root.fedscore.secureboost.NodeTask.encode(message.tasks[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LevelTasks message, length delimited. Does not implicitly {@link fedscore.secureboost.LevelTasks.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.LevelTasks
+             * @static
+             * @param {fedscore.secureboost.LevelTasks.$Properties} message LevelTasks message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LevelTasks.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a LevelTasks message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.LevelTasks
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.LevelTasks & fedscore.secureboost.LevelTasks.$Shape} LevelTasks
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LevelTasks.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.LevelTasks();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType === 2) {
+                                if (!(message.nodeOfRow && message.nodeOfRow.length))
+                                    message.nodeOfRow = [];
+                                reader.sint32s(message.nodeOfRow);
+                                continue;
+                            }
+                            if (wireType !== 0)
+                                break;
+                            if (!(message.nodeOfRow && message.nodeOfRow.length))
+                                message.nodeOfRow = [];
+                            message.nodeOfRow.push(reader.sint32());
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.tasks && message.tasks.length))
+                                message.tasks = [];
+                            message.tasks.push($root.fedscore.secureboost.NodeTask.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a LevelTasks message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.LevelTasks
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.LevelTasks & fedscore.secureboost.LevelTasks.$Shape} LevelTasks
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LevelTasks.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a LevelTasks message.
+             * @function verify
+             * @memberof fedscore.secureboost.LevelTasks
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LevelTasks.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.nodeOfRow != null && $Object.hasOwnProperty.call(message, "nodeOfRow")) {
+                    if (!$Array.isArray(message.nodeOfRow))
+                        return "nodeOfRow: array expected";
+                    for (let i = 0; i < message.nodeOfRow.length; ++i)
+                        if (!$util.isInteger(message.nodeOfRow[i]))
+                            return "nodeOfRow: integer[] expected";
+                }
+                if (message.tasks != null && $Object.hasOwnProperty.call(message, "tasks")) {
+                    if (!$Array.isArray(message.tasks))
+                        return "tasks: array expected";
+                    for (let i = 0; i < message.tasks.length; ++i) {
+                        let error = $root.fedscore.secureboost.NodeTask.verify(message.tasks[i], _depth + 1);
+                        if (error)
+                            return "tasks." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a LevelTasks message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.LevelTasks
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.LevelTasks} LevelTasks
+             */
+            LevelTasks.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.LevelTasks)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.LevelTasks: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.LevelTasks();
+                if (object.nodeOfRow) {
+                    if (!$Array.isArray(object.nodeOfRow))
+                        throw $TypeError(".fedscore.secureboost.LevelTasks.nodeOfRow: array expected");
+                    message.nodeOfRow = $Array(object.nodeOfRow.length);
+                    for (let i = 0; i < object.nodeOfRow.length; ++i)
+                        message.nodeOfRow[i] = object.nodeOfRow[i] | 0;
+                }
+                if (object.tasks) {
+                    if (!$Array.isArray(object.tasks))
+                        throw $TypeError(".fedscore.secureboost.LevelTasks.tasks: array expected");
+                    message.tasks = $Array(object.tasks.length);
+                    for (let i = 0; i < object.tasks.length; ++i) {
+                        if (!$util.isObject(object.tasks[i]))
+                            throw $TypeError(".fedscore.secureboost.LevelTasks.tasks: object expected");
+                        message.tasks[i] = $root.fedscore.secureboost.NodeTask.fromObject(object.tasks[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LevelTasks message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.LevelTasks
+             * @static
+             * @param {fedscore.secureboost.LevelTasks} message LevelTasks
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LevelTasks.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.nodeOfRow = [];
+                    object.tasks = [];
+                }
+                if (message.nodeOfRow && message.nodeOfRow.length) {
+                    object.nodeOfRow = $Array(message.nodeOfRow.length);
+                    for (let j = 0; j < message.nodeOfRow.length; ++j)
+                        object.nodeOfRow[j] = message.nodeOfRow[j];
+                }
+                if (message.tasks && message.tasks.length) {
+                    object.tasks = $Array(message.tasks.length);
+                    for (let j = 0; j < message.tasks.length; ++j)
+                        object.tasks[j] = $root.fedscore.secureboost.NodeTask.toObject(message.tasks[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this LevelTasks to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.LevelTasks
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LevelTasks.prototype.toJSON = function() {
+                return LevelTasks.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for LevelTasks
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.LevelTasks
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            LevelTasks.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.LevelTasks";
+            };
+
+            return LevelTasks;
+        })();
+
+        secureboost.NodeHistogram = (function() {
+
+            /**
+             * Properties of a NodeHistogram.
+             * @typedef {Object} fedscore.secureboost.NodeHistogram.$Properties
+             * @property {number|null} [node] NodeHistogram node
+             * @property {Uint8Array|null} [gradients] Per-bin sums over the node's rows, every feature's bins in order (HostHello.bins).
+             * @property {Uint8Array|null} [hessians] NodeHistogram hessians
+             * @property {Uint8Array|null} [admissible] Bit per bin (little-endian): the cut after this bin leaves both sides at least the child floor
+             * of rows (the host's plaintext counts decide; counts themselves are never sent).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a NodeHistogram.
+             * @memberof fedscore.secureboost
+             * @interface INodeHistogram
+             * @augments fedscore.secureboost.NodeHistogram.$Properties
+             * @deprecated Use fedscore.secureboost.NodeHistogram.$Properties instead.
+             */
+
+            /**
+             * Shape of a NodeHistogram.
+             * @typedef {fedscore.secureboost.NodeHistogram.$Properties} fedscore.secureboost.NodeHistogram.$Shape
+             */
+
+            /**
+             * Constructs a new NodeHistogram.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a NodeHistogram.
+             * @constructor
+             * @param {fedscore.secureboost.NodeHistogram.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const NodeHistogram = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * NodeHistogram node.
+             * @member {number} node
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @instance
+             */
+            NodeHistogram.prototype.node = 0;
+
+            /**
+             * Per-bin sums over the node's rows, every feature's bins in order (HostHello.bins).
+             * @member {Uint8Array} gradients
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @instance
+             */
+            NodeHistogram.prototype.gradients = $util.newBuffer([]);
+
+            /**
+             * NodeHistogram hessians.
+             * @member {Uint8Array} hessians
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @instance
+             */
+            NodeHistogram.prototype.hessians = $util.newBuffer([]);
+
+            /**
+             * Bit per bin (little-endian): the cut after this bin leaves both sides at least the child floor
+             * of rows (the host's plaintext counts decide; counts themselves are never sent).
+             * @member {Uint8Array} admissible
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @instance
+             */
+            NodeHistogram.prototype.admissible = $util.newBuffer([]);
+
+            /**
+             * Creates a new NodeHistogram instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @static
+             * @param {fedscore.secureboost.NodeHistogram.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.NodeHistogram} NodeHistogram instance
+             * @type {{
+             *   (properties: fedscore.secureboost.NodeHistogram.$Shape): fedscore.secureboost.NodeHistogram & fedscore.secureboost.NodeHistogram.$Shape;
+             *   (properties?: fedscore.secureboost.NodeHistogram.$Properties): fedscore.secureboost.NodeHistogram;
+             * }}
+             */
+            NodeHistogram.create = function(properties) {
+                return new NodeHistogram(properties);
+            };
+
+            /**
+             * Encodes the specified NodeHistogram message. Does not implicitly {@link fedscore.secureboost.NodeHistogram.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @static
+             * @param {fedscore.secureboost.NodeHistogram.$Properties} message NodeHistogram message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NodeHistogram.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node") && message.node !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.node);
+                if (message.gradients != null && $Object.hasOwnProperty.call(message, "gradients") && message.gradients.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.gradients);
+                if (message.hessians != null && $Object.hasOwnProperty.call(message, "hessians") && message.hessians.length)
+                    writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.hessians);
+                if (message.admissible != null && $Object.hasOwnProperty.call(message, "admissible") && message.admissible.length)
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.admissible);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified NodeHistogram message, length delimited. Does not implicitly {@link fedscore.secureboost.NodeHistogram.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @static
+             * @param {fedscore.secureboost.NodeHistogram.$Properties} message NodeHistogram message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            NodeHistogram.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a NodeHistogram message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.NodeHistogram & fedscore.secureboost.NodeHistogram.$Shape} NodeHistogram
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NodeHistogram.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.NodeHistogram();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.node = value;
+                            else
+                                delete message.node;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.gradients = value;
+                            else
+                                delete message.gradients;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.hessians = value;
+                            else
+                                delete message.hessians;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.admissible = value;
+                            else
+                                delete message.admissible;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a NodeHistogram message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.NodeHistogram & fedscore.secureboost.NodeHistogram.$Shape} NodeHistogram
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            NodeHistogram.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a NodeHistogram message.
+             * @function verify
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            NodeHistogram.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node"))
+                    if (!$util.isInteger(message.node))
+                        return "node: integer expected";
+                if (message.gradients != null && $Object.hasOwnProperty.call(message, "gradients"))
+                    if (!(message.gradients && typeof message.gradients.length === "number" || $util.isString(message.gradients)))
+                        return "gradients: buffer expected";
+                if (message.hessians != null && $Object.hasOwnProperty.call(message, "hessians"))
+                    if (!(message.hessians && typeof message.hessians.length === "number" || $util.isString(message.hessians)))
+                        return "hessians: buffer expected";
+                if (message.admissible != null && $Object.hasOwnProperty.call(message, "admissible"))
+                    if (!(message.admissible && typeof message.admissible.length === "number" || $util.isString(message.admissible)))
+                        return "admissible: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a NodeHistogram message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.NodeHistogram} NodeHistogram
+             */
+            NodeHistogram.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.NodeHistogram)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.NodeHistogram: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.NodeHistogram();
+                if (object.node != null)
+                    if ($Number(object.node) !== 0)
+                        message.node = object.node >>> 0;
+                if (object.gradients != null)
+                    if (object.gradients.length)
+                        if (typeof object.gradients === "string")
+                            $util.base64.decode(object.gradients, message.gradients = $util.newBuffer($util.base64.length(object.gradients)), 0);
+                        else if (object.gradients.length >= 0)
+                            message.gradients = object.gradients;
+                if (object.hessians != null)
+                    if (object.hessians.length)
+                        if (typeof object.hessians === "string")
+                            $util.base64.decode(object.hessians, message.hessians = $util.newBuffer($util.base64.length(object.hessians)), 0);
+                        else if (object.hessians.length >= 0)
+                            message.hessians = object.hessians;
+                if (object.admissible != null)
+                    if (object.admissible.length)
+                        if (typeof object.admissible === "string")
+                            $util.base64.decode(object.admissible, message.admissible = $util.newBuffer($util.base64.length(object.admissible)), 0);
+                        else if (object.admissible.length >= 0)
+                            message.admissible = object.admissible;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a NodeHistogram message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @static
+             * @param {fedscore.secureboost.NodeHistogram} message NodeHistogram
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            NodeHistogram.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.node = 0;
+                    if (options.bytes === $String)
+                        object.gradients = "";
+                    else {
+                        object.gradients = [];
+                        if (options.bytes !== $Array)
+                            object.gradients = $util.newBuffer(object.gradients);
+                    }
+                    if (options.bytes === $String)
+                        object.hessians = "";
+                    else {
+                        object.hessians = [];
+                        if (options.bytes !== $Array)
+                            object.hessians = $util.newBuffer(object.hessians);
+                    }
+                    if (options.bytes === $String)
+                        object.admissible = "";
+                    else {
+                        object.admissible = [];
+                        if (options.bytes !== $Array)
+                            object.admissible = $util.newBuffer(object.admissible);
+                    }
+                }
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node"))
+                    object.node = message.node;
+                if (message.gradients != null && $Object.hasOwnProperty.call(message, "gradients"))
+                    object.gradients = options.bytes === $String ? $util.base64.encode(message.gradients, 0, message.gradients.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.gradients) : message.gradients;
+                if (message.hessians != null && $Object.hasOwnProperty.call(message, "hessians"))
+                    object.hessians = options.bytes === $String ? $util.base64.encode(message.hessians, 0, message.hessians.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.hessians) : message.hessians;
+                if (message.admissible != null && $Object.hasOwnProperty.call(message, "admissible"))
+                    object.admissible = options.bytes === $String ? $util.base64.encode(message.admissible, 0, message.admissible.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.admissible) : message.admissible;
+                return object;
+            };
+
+            /**
+             * Converts this NodeHistogram to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            NodeHistogram.prototype.toJSON = function() {
+                return NodeHistogram.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for NodeHistogram
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.NodeHistogram
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            NodeHistogram.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.NodeHistogram";
+            };
+
+            return NodeHistogram;
+        })();
+
+        secureboost.Histograms = (function() {
+
+            /**
+             * Properties of a Histograms.
+             * @typedef {Object} fedscore.secureboost.Histograms.$Properties
+             * @property {Array.<fedscore.secureboost.NodeHistogram.$Properties>|null} [nodes] Histograms nodes
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Histograms.
+             * @memberof fedscore.secureboost
+             * @interface IHistograms
+             * @augments fedscore.secureboost.Histograms.$Properties
+             * @deprecated Use fedscore.secureboost.Histograms.$Properties instead.
+             */
+
+            /**
+             * Shape of a Histograms.
+             * @typedef {fedscore.secureboost.Histograms.$Properties} fedscore.secureboost.Histograms.$Shape
+             */
+
+            /**
+             * Constructs a new Histograms.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a Histograms.
+             * @constructor
+             * @param {fedscore.secureboost.Histograms.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Histograms = function (properties) {
+                this.nodes = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Histograms nodes.
+             * @member {Array.<fedscore.secureboost.NodeHistogram.$Properties>} nodes
+             * @memberof fedscore.secureboost.Histograms
+             * @instance
+             */
+            Histograms.prototype.nodes = $util.emptyArray;
+
+            /**
+             * Creates a new Histograms instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.Histograms
+             * @static
+             * @param {fedscore.secureboost.Histograms.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.Histograms} Histograms instance
+             * @type {{
+             *   (properties: fedscore.secureboost.Histograms.$Shape): fedscore.secureboost.Histograms & fedscore.secureboost.Histograms.$Shape;
+             *   (properties?: fedscore.secureboost.Histograms.$Properties): fedscore.secureboost.Histograms;
+             * }}
+             */
+            Histograms.create = function(properties) {
+                return new Histograms(properties);
+            };
+
+            /**
+             * Encodes the specified Histograms message. Does not implicitly {@link fedscore.secureboost.Histograms.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.Histograms
+             * @static
+             * @param {fedscore.secureboost.Histograms.$Properties} message Histograms message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Histograms.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.nodes != null && message.nodes.length)
+                    for (let i = 0; i < message.nodes.length; ++i)
+                        $root.fedscore.secureboost.NodeHistogram.encode(message.nodes[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified Histograms message, length delimited. Does not implicitly {@link fedscore.secureboost.Histograms.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.Histograms
+             * @static
+             * @param {fedscore.secureboost.Histograms.$Properties} message Histograms message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Histograms.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Histograms message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.Histograms
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.Histograms & fedscore.secureboost.Histograms.$Shape} Histograms
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Histograms.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.Histograms();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.nodes && message.nodes.length))
+                                message.nodes = [];
+                            message.nodes.push($root.fedscore.secureboost.NodeHistogram.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a Histograms message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.Histograms
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.Histograms & fedscore.secureboost.Histograms.$Shape} Histograms
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Histograms.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Histograms message.
+             * @function verify
+             * @memberof fedscore.secureboost.Histograms
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Histograms.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.nodes != null && $Object.hasOwnProperty.call(message, "nodes")) {
+                    if (!$Array.isArray(message.nodes))
+                        return "nodes: array expected";
+                    for (let i = 0; i < message.nodes.length; ++i) {
+                        let error = $root.fedscore.secureboost.NodeHistogram.verify(message.nodes[i], _depth + 1);
+                        if (error)
+                            return "nodes." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Histograms message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.Histograms
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.Histograms} Histograms
+             */
+            Histograms.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.Histograms)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.Histograms: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.Histograms();
+                if (object.nodes) {
+                    if (!$Array.isArray(object.nodes))
+                        throw $TypeError(".fedscore.secureboost.Histograms.nodes: array expected");
+                    message.nodes = $Array(object.nodes.length);
+                    for (let i = 0; i < object.nodes.length; ++i) {
+                        if (!$util.isObject(object.nodes[i]))
+                            throw $TypeError(".fedscore.secureboost.Histograms.nodes: object expected");
+                        message.nodes[i] = $root.fedscore.secureboost.NodeHistogram.fromObject(object.nodes[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Histograms message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.Histograms
+             * @static
+             * @param {fedscore.secureboost.Histograms} message Histograms
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Histograms.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.nodes = [];
+                if (message.nodes && message.nodes.length) {
+                    object.nodes = $Array(message.nodes.length);
+                    for (let j = 0; j < message.nodes.length; ++j)
+                        object.nodes[j] = $root.fedscore.secureboost.NodeHistogram.toObject(message.nodes[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this Histograms to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.Histograms
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Histograms.prototype.toJSON = function() {
+                return Histograms.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Histograms
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.Histograms
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Histograms.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.Histograms";
+            };
+
+            return Histograms;
+        })();
+
+        secureboost.SplitDecision = (function() {
+
+            /**
+             * Properties of a SplitDecision.
+             * @typedef {Object} fedscore.secureboost.SplitDecision.$Properties
+             * @property {number|null} [node] SplitDecision node
+             * @property {number|null} [feature] SplitDecision feature
+             * @property {number|null} [bin] Rows in bins <= bin go left.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SplitDecision.
+             * @memberof fedscore.secureboost
+             * @interface ISplitDecision
+             * @augments fedscore.secureboost.SplitDecision.$Properties
+             * @deprecated Use fedscore.secureboost.SplitDecision.$Properties instead.
+             */
+
+            /**
+             * Shape of a SplitDecision.
+             * @typedef {fedscore.secureboost.SplitDecision.$Properties} fedscore.secureboost.SplitDecision.$Shape
+             */
+
+            /**
+             * Constructs a new SplitDecision.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a SplitDecision.
+             * @constructor
+             * @param {fedscore.secureboost.SplitDecision.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SplitDecision = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SplitDecision node.
+             * @member {number} node
+             * @memberof fedscore.secureboost.SplitDecision
+             * @instance
+             */
+            SplitDecision.prototype.node = 0;
+
+            /**
+             * SplitDecision feature.
+             * @member {number} feature
+             * @memberof fedscore.secureboost.SplitDecision
+             * @instance
+             */
+            SplitDecision.prototype.feature = 0;
+
+            /**
+             * Rows in bins <= bin go left.
+             * @member {number} bin
+             * @memberof fedscore.secureboost.SplitDecision
+             * @instance
+             */
+            SplitDecision.prototype.bin = 0;
+
+            /**
+             * Creates a new SplitDecision instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.SplitDecision
+             * @static
+             * @param {fedscore.secureboost.SplitDecision.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.SplitDecision} SplitDecision instance
+             * @type {{
+             *   (properties: fedscore.secureboost.SplitDecision.$Shape): fedscore.secureboost.SplitDecision & fedscore.secureboost.SplitDecision.$Shape;
+             *   (properties?: fedscore.secureboost.SplitDecision.$Properties): fedscore.secureboost.SplitDecision;
+             * }}
+             */
+            SplitDecision.create = function(properties) {
+                return new SplitDecision(properties);
+            };
+
+            /**
+             * Encodes the specified SplitDecision message. Does not implicitly {@link fedscore.secureboost.SplitDecision.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.SplitDecision
+             * @static
+             * @param {fedscore.secureboost.SplitDecision.$Properties} message SplitDecision message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SplitDecision.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node") && message.node !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.node);
+                if (message.feature != null && $Object.hasOwnProperty.call(message, "feature") && message.feature !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.feature);
+                if (message.bin != null && $Object.hasOwnProperty.call(message, "bin") && message.bin !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.bin);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SplitDecision message, length delimited. Does not implicitly {@link fedscore.secureboost.SplitDecision.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.SplitDecision
+             * @static
+             * @param {fedscore.secureboost.SplitDecision.$Properties} message SplitDecision message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SplitDecision.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SplitDecision message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.SplitDecision
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.SplitDecision & fedscore.secureboost.SplitDecision.$Shape} SplitDecision
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SplitDecision.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.SplitDecision();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.node = value;
+                            else
+                                delete message.node;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.feature = value;
+                            else
+                                delete message.feature;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.bin = value;
+                            else
+                                delete message.bin;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SplitDecision message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.SplitDecision
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.SplitDecision & fedscore.secureboost.SplitDecision.$Shape} SplitDecision
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SplitDecision.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SplitDecision message.
+             * @function verify
+             * @memberof fedscore.secureboost.SplitDecision
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SplitDecision.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node"))
+                    if (!$util.isInteger(message.node))
+                        return "node: integer expected";
+                if (message.feature != null && $Object.hasOwnProperty.call(message, "feature"))
+                    if (!$util.isInteger(message.feature))
+                        return "feature: integer expected";
+                if (message.bin != null && $Object.hasOwnProperty.call(message, "bin"))
+                    if (!$util.isInteger(message.bin))
+                        return "bin: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a SplitDecision message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.SplitDecision
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.SplitDecision} SplitDecision
+             */
+            SplitDecision.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.SplitDecision)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.SplitDecision: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.SplitDecision();
+                if (object.node != null)
+                    if ($Number(object.node) !== 0)
+                        message.node = object.node >>> 0;
+                if (object.feature != null)
+                    if ($Number(object.feature) !== 0)
+                        message.feature = object.feature >>> 0;
+                if (object.bin != null)
+                    if ($Number(object.bin) !== 0)
+                        message.bin = object.bin >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SplitDecision message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.SplitDecision
+             * @static
+             * @param {fedscore.secureboost.SplitDecision} message SplitDecision
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SplitDecision.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.node = 0;
+                    object.feature = 0;
+                    object.bin = 0;
+                }
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node"))
+                    object.node = message.node;
+                if (message.feature != null && $Object.hasOwnProperty.call(message, "feature"))
+                    object.feature = message.feature;
+                if (message.bin != null && $Object.hasOwnProperty.call(message, "bin"))
+                    object.bin = message.bin;
+                return object;
+            };
+
+            /**
+             * Converts this SplitDecision to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.SplitDecision
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SplitDecision.prototype.toJSON = function() {
+                return SplitDecision.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SplitDecision
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.SplitDecision
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SplitDecision.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.SplitDecision";
+            };
+
+            return SplitDecision;
+        })();
+
+        secureboost.SplitDecisions = (function() {
+
+            /**
+             * Properties of a SplitDecisions.
+             * @typedef {Object} fedscore.secureboost.SplitDecisions.$Properties
+             * @property {Array.<fedscore.secureboost.SplitDecision.$Properties>|null} [splits] SplitDecisions splits
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SplitDecisions.
+             * @memberof fedscore.secureboost
+             * @interface ISplitDecisions
+             * @augments fedscore.secureboost.SplitDecisions.$Properties
+             * @deprecated Use fedscore.secureboost.SplitDecisions.$Properties instead.
+             */
+
+            /**
+             * Shape of a SplitDecisions.
+             * @typedef {fedscore.secureboost.SplitDecisions.$Properties} fedscore.secureboost.SplitDecisions.$Shape
+             */
+
+            /**
+             * Constructs a new SplitDecisions.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a SplitDecisions.
+             * @constructor
+             * @param {fedscore.secureboost.SplitDecisions.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SplitDecisions = function (properties) {
+                this.splits = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SplitDecisions splits.
+             * @member {Array.<fedscore.secureboost.SplitDecision.$Properties>} splits
+             * @memberof fedscore.secureboost.SplitDecisions
+             * @instance
+             */
+            SplitDecisions.prototype.splits = $util.emptyArray;
+
+            /**
+             * Creates a new SplitDecisions instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.SplitDecisions
+             * @static
+             * @param {fedscore.secureboost.SplitDecisions.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.SplitDecisions} SplitDecisions instance
+             * @type {{
+             *   (properties: fedscore.secureboost.SplitDecisions.$Shape): fedscore.secureboost.SplitDecisions & fedscore.secureboost.SplitDecisions.$Shape;
+             *   (properties?: fedscore.secureboost.SplitDecisions.$Properties): fedscore.secureboost.SplitDecisions;
+             * }}
+             */
+            SplitDecisions.create = function(properties) {
+                return new SplitDecisions(properties);
+            };
+
+            /**
+             * Encodes the specified SplitDecisions message. Does not implicitly {@link fedscore.secureboost.SplitDecisions.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.SplitDecisions
+             * @static
+             * @param {fedscore.secureboost.SplitDecisions.$Properties} message SplitDecisions message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SplitDecisions.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.splits != null && message.splits.length)
+                    for (let i = 0; i < message.splits.length; ++i)
+                        $root.fedscore.secureboost.SplitDecision.encode(message.splits[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SplitDecisions message, length delimited. Does not implicitly {@link fedscore.secureboost.SplitDecisions.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.SplitDecisions
+             * @static
+             * @param {fedscore.secureboost.SplitDecisions.$Properties} message SplitDecisions message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SplitDecisions.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SplitDecisions message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.SplitDecisions
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.SplitDecisions & fedscore.secureboost.SplitDecisions.$Shape} SplitDecisions
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SplitDecisions.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.SplitDecisions();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.splits && message.splits.length))
+                                message.splits = [];
+                            message.splits.push($root.fedscore.secureboost.SplitDecision.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SplitDecisions message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.SplitDecisions
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.SplitDecisions & fedscore.secureboost.SplitDecisions.$Shape} SplitDecisions
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SplitDecisions.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SplitDecisions message.
+             * @function verify
+             * @memberof fedscore.secureboost.SplitDecisions
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SplitDecisions.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.splits != null && $Object.hasOwnProperty.call(message, "splits")) {
+                    if (!$Array.isArray(message.splits))
+                        return "splits: array expected";
+                    for (let i = 0; i < message.splits.length; ++i) {
+                        let error = $root.fedscore.secureboost.SplitDecision.verify(message.splits[i], _depth + 1);
+                        if (error)
+                            return "splits." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SplitDecisions message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.SplitDecisions
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.SplitDecisions} SplitDecisions
+             */
+            SplitDecisions.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.SplitDecisions)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.SplitDecisions: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.SplitDecisions();
+                if (object.splits) {
+                    if (!$Array.isArray(object.splits))
+                        throw $TypeError(".fedscore.secureboost.SplitDecisions.splits: array expected");
+                    message.splits = $Array(object.splits.length);
+                    for (let i = 0; i < object.splits.length; ++i) {
+                        if (!$util.isObject(object.splits[i]))
+                            throw $TypeError(".fedscore.secureboost.SplitDecisions.splits: object expected");
+                        message.splits[i] = $root.fedscore.secureboost.SplitDecision.fromObject(object.splits[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SplitDecisions message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.SplitDecisions
+             * @static
+             * @param {fedscore.secureboost.SplitDecisions} message SplitDecisions
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SplitDecisions.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.splits = [];
+                if (message.splits && message.splits.length) {
+                    object.splits = $Array(message.splits.length);
+                    for (let j = 0; j < message.splits.length; ++j)
+                        object.splits[j] = $root.fedscore.secureboost.SplitDecision.toObject(message.splits[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this SplitDecisions to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.SplitDecisions
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SplitDecisions.prototype.toJSON = function() {
+                return SplitDecisions.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SplitDecisions
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.SplitDecisions
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SplitDecisions.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.SplitDecisions";
+            };
+
+            return SplitDecisions;
+        })();
+
+        secureboost.SplitRecord = (function() {
+
+            /**
+             * Properties of a SplitRecord.
+             * @typedef {Object} fedscore.secureboost.SplitRecord.$Properties
+             * @property {number|null} [node] SplitRecord node
+             * @property {number|null} [splitId] Opaque: only the host maps it to its feature and threshold.
+             * @property {Uint8Array|null} [left] Bit i (little-endian within bytes) set: row i of the aligned table goes left at this split.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SplitRecord.
+             * @memberof fedscore.secureboost
+             * @interface ISplitRecord
+             * @augments fedscore.secureboost.SplitRecord.$Properties
+             * @deprecated Use fedscore.secureboost.SplitRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a SplitRecord.
+             * @typedef {fedscore.secureboost.SplitRecord.$Properties} fedscore.secureboost.SplitRecord.$Shape
+             */
+
+            /**
+             * Constructs a new SplitRecord.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a SplitRecord.
+             * @constructor
+             * @param {fedscore.secureboost.SplitRecord.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SplitRecord = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SplitRecord node.
+             * @member {number} node
+             * @memberof fedscore.secureboost.SplitRecord
+             * @instance
+             */
+            SplitRecord.prototype.node = 0;
+
+            /**
+             * Opaque: only the host maps it to its feature and threshold.
+             * @member {number} splitId
+             * @memberof fedscore.secureboost.SplitRecord
+             * @instance
+             */
+            SplitRecord.prototype.splitId = 0;
+
+            /**
+             * Bit i (little-endian within bytes) set: row i of the aligned table goes left at this split.
+             * @member {Uint8Array} left
+             * @memberof fedscore.secureboost.SplitRecord
+             * @instance
+             */
+            SplitRecord.prototype.left = $util.newBuffer([]);
+
+            /**
+             * Creates a new SplitRecord instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.SplitRecord
+             * @static
+             * @param {fedscore.secureboost.SplitRecord.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.SplitRecord} SplitRecord instance
+             * @type {{
+             *   (properties: fedscore.secureboost.SplitRecord.$Shape): fedscore.secureboost.SplitRecord & fedscore.secureboost.SplitRecord.$Shape;
+             *   (properties?: fedscore.secureboost.SplitRecord.$Properties): fedscore.secureboost.SplitRecord;
+             * }}
+             */
+            SplitRecord.create = function(properties) {
+                return new SplitRecord(properties);
+            };
+
+            /**
+             * Encodes the specified SplitRecord message. Does not implicitly {@link fedscore.secureboost.SplitRecord.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.SplitRecord
+             * @static
+             * @param {fedscore.secureboost.SplitRecord.$Properties} message SplitRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SplitRecord.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node") && message.node !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.node);
+                if (message.splitId != null && $Object.hasOwnProperty.call(message, "splitId") && message.splitId !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.splitId);
+                if (message.left != null && $Object.hasOwnProperty.call(message, "left") && message.left.length)
+                    writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.left);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SplitRecord message, length delimited. Does not implicitly {@link fedscore.secureboost.SplitRecord.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.SplitRecord
+             * @static
+             * @param {fedscore.secureboost.SplitRecord.$Properties} message SplitRecord message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SplitRecord.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SplitRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.SplitRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.SplitRecord & fedscore.secureboost.SplitRecord.$Shape} SplitRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SplitRecord.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.SplitRecord();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.node = value;
+                            else
+                                delete message.node;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.splitId = value;
+                            else
+                                delete message.splitId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.left = value;
+                            else
+                                delete message.left;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SplitRecord message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.SplitRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.SplitRecord & fedscore.secureboost.SplitRecord.$Shape} SplitRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SplitRecord.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SplitRecord message.
+             * @function verify
+             * @memberof fedscore.secureboost.SplitRecord
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SplitRecord.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node"))
+                    if (!$util.isInteger(message.node))
+                        return "node: integer expected";
+                if (message.splitId != null && $Object.hasOwnProperty.call(message, "splitId"))
+                    if (!$util.isInteger(message.splitId))
+                        return "splitId: integer expected";
+                if (message.left != null && $Object.hasOwnProperty.call(message, "left"))
+                    if (!(message.left && typeof message.left.length === "number" || $util.isString(message.left)))
+                        return "left: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a SplitRecord message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.SplitRecord
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.SplitRecord} SplitRecord
+             */
+            SplitRecord.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.SplitRecord)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.SplitRecord: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.SplitRecord();
+                if (object.node != null)
+                    if ($Number(object.node) !== 0)
+                        message.node = object.node >>> 0;
+                if (object.splitId != null)
+                    if ($Number(object.splitId) !== 0)
+                        message.splitId = object.splitId >>> 0;
+                if (object.left != null)
+                    if (object.left.length)
+                        if (typeof object.left === "string")
+                            $util.base64.decode(object.left, message.left = $util.newBuffer($util.base64.length(object.left)), 0);
+                        else if (object.left.length >= 0)
+                            message.left = object.left;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SplitRecord message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.SplitRecord
+             * @static
+             * @param {fedscore.secureboost.SplitRecord} message SplitRecord
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SplitRecord.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.node = 0;
+                    object.splitId = 0;
+                    if (options.bytes === $String)
+                        object.left = "";
+                    else {
+                        object.left = [];
+                        if (options.bytes !== $Array)
+                            object.left = $util.newBuffer(object.left);
+                    }
+                }
+                if (message.node != null && $Object.hasOwnProperty.call(message, "node"))
+                    object.node = message.node;
+                if (message.splitId != null && $Object.hasOwnProperty.call(message, "splitId"))
+                    object.splitId = message.splitId;
+                if (message.left != null && $Object.hasOwnProperty.call(message, "left"))
+                    object.left = options.bytes === $String ? $util.base64.encode(message.left, 0, message.left.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.left) : message.left;
+                return object;
+            };
+
+            /**
+             * Converts this SplitRecord to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.SplitRecord
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SplitRecord.prototype.toJSON = function() {
+                return SplitRecord.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SplitRecord
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.SplitRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SplitRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.SplitRecord";
+            };
+
+            return SplitRecord;
+        })();
+
+        secureboost.SplitRecords = (function() {
+
+            /**
+             * Properties of a SplitRecords.
+             * @typedef {Object} fedscore.secureboost.SplitRecords.$Properties
+             * @property {Array.<fedscore.secureboost.SplitRecord.$Properties>|null} [records] SplitRecords records
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SplitRecords.
+             * @memberof fedscore.secureboost
+             * @interface ISplitRecords
+             * @augments fedscore.secureboost.SplitRecords.$Properties
+             * @deprecated Use fedscore.secureboost.SplitRecords.$Properties instead.
+             */
+
+            /**
+             * Shape of a SplitRecords.
+             * @typedef {fedscore.secureboost.SplitRecords.$Properties} fedscore.secureboost.SplitRecords.$Shape
+             */
+
+            /**
+             * Constructs a new SplitRecords.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a SplitRecords.
+             * @constructor
+             * @param {fedscore.secureboost.SplitRecords.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SplitRecords = function (properties) {
+                this.records = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SplitRecords records.
+             * @member {Array.<fedscore.secureboost.SplitRecord.$Properties>} records
+             * @memberof fedscore.secureboost.SplitRecords
+             * @instance
+             */
+            SplitRecords.prototype.records = $util.emptyArray;
+
+            /**
+             * Creates a new SplitRecords instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.SplitRecords
+             * @static
+             * @param {fedscore.secureboost.SplitRecords.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.SplitRecords} SplitRecords instance
+             * @type {{
+             *   (properties: fedscore.secureboost.SplitRecords.$Shape): fedscore.secureboost.SplitRecords & fedscore.secureboost.SplitRecords.$Shape;
+             *   (properties?: fedscore.secureboost.SplitRecords.$Properties): fedscore.secureboost.SplitRecords;
+             * }}
+             */
+            SplitRecords.create = function(properties) {
+                return new SplitRecords(properties);
+            };
+
+            /**
+             * Encodes the specified SplitRecords message. Does not implicitly {@link fedscore.secureboost.SplitRecords.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.SplitRecords
+             * @static
+             * @param {fedscore.secureboost.SplitRecords.$Properties} message SplitRecords message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SplitRecords.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.records != null && message.records.length)
+                    for (let i = 0; i < message.records.length; ++i)
+                        $root.fedscore.secureboost.SplitRecord.encode(message.records[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SplitRecords message, length delimited. Does not implicitly {@link fedscore.secureboost.SplitRecords.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.SplitRecords
+             * @static
+             * @param {fedscore.secureboost.SplitRecords.$Properties} message SplitRecords message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SplitRecords.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SplitRecords message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.SplitRecords
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.SplitRecords & fedscore.secureboost.SplitRecords.$Shape} SplitRecords
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SplitRecords.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.SplitRecords();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.records && message.records.length))
+                                message.records = [];
+                            message.records.push($root.fedscore.secureboost.SplitRecord.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SplitRecords message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.SplitRecords
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.SplitRecords & fedscore.secureboost.SplitRecords.$Shape} SplitRecords
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SplitRecords.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SplitRecords message.
+             * @function verify
+             * @memberof fedscore.secureboost.SplitRecords
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SplitRecords.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.records != null && $Object.hasOwnProperty.call(message, "records")) {
+                    if (!$Array.isArray(message.records))
+                        return "records: array expected";
+                    for (let i = 0; i < message.records.length; ++i) {
+                        let error = $root.fedscore.secureboost.SplitRecord.verify(message.records[i], _depth + 1);
+                        if (error)
+                            return "records." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SplitRecords message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.SplitRecords
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.SplitRecords} SplitRecords
+             */
+            SplitRecords.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.SplitRecords)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.SplitRecords: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.SplitRecords();
+                if (object.records) {
+                    if (!$Array.isArray(object.records))
+                        throw $TypeError(".fedscore.secureboost.SplitRecords.records: array expected");
+                    message.records = $Array(object.records.length);
+                    for (let i = 0; i < object.records.length; ++i) {
+                        if (!$util.isObject(object.records[i]))
+                            throw $TypeError(".fedscore.secureboost.SplitRecords.records: object expected");
+                        message.records[i] = $root.fedscore.secureboost.SplitRecord.fromObject(object.records[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SplitRecords message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.SplitRecords
+             * @static
+             * @param {fedscore.secureboost.SplitRecords} message SplitRecords
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SplitRecords.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.records = [];
+                if (message.records && message.records.length) {
+                    object.records = $Array(message.records.length);
+                    for (let j = 0; j < message.records.length; ++j)
+                        object.records[j] = $root.fedscore.secureboost.SplitRecord.toObject(message.records[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this SplitRecords to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.SplitRecords
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SplitRecords.prototype.toJSON = function() {
+                return SplitRecords.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SplitRecords
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.SplitRecords
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SplitRecords.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.SplitRecords";
+            };
+
+            return SplitRecords;
+        })();
+
+        secureboost.PredictRequest = (function() {
+
+            /**
+             * Properties of a PredictRequest.
+             * @typedef {Object} fedscore.secureboost.PredictRequest.$Properties
+             * @property {number|null} [rows] PredictRequest rows
+             * @property {Array.<number>|null} [splitIds] PredictRequest splitIds
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PredictRequest.
+             * @memberof fedscore.secureboost
+             * @interface IPredictRequest
+             * @augments fedscore.secureboost.PredictRequest.$Properties
+             * @deprecated Use fedscore.secureboost.PredictRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a PredictRequest.
+             * @typedef {fedscore.secureboost.PredictRequest.$Properties} fedscore.secureboost.PredictRequest.$Shape
+             */
+
+            /**
+             * Constructs a new PredictRequest.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a PredictRequest.
+             * @constructor
+             * @param {fedscore.secureboost.PredictRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PredictRequest = function (properties) {
+                this.splitIds = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * PredictRequest rows.
+             * @member {number} rows
+             * @memberof fedscore.secureboost.PredictRequest
+             * @instance
+             */
+            PredictRequest.prototype.rows = 0;
+
+            /**
+             * PredictRequest splitIds.
+             * @member {Array.<number>} splitIds
+             * @memberof fedscore.secureboost.PredictRequest
+             * @instance
+             */
+            PredictRequest.prototype.splitIds = $util.emptyArray;
+
+            /**
+             * Creates a new PredictRequest instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.PredictRequest
+             * @static
+             * @param {fedscore.secureboost.PredictRequest.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.PredictRequest} PredictRequest instance
+             * @type {{
+             *   (properties: fedscore.secureboost.PredictRequest.$Shape): fedscore.secureboost.PredictRequest & fedscore.secureboost.PredictRequest.$Shape;
+             *   (properties?: fedscore.secureboost.PredictRequest.$Properties): fedscore.secureboost.PredictRequest;
+             * }}
+             */
+            PredictRequest.create = function(properties) {
+                return new PredictRequest(properties);
+            };
+
+            /**
+             * Encodes the specified PredictRequest message. Does not implicitly {@link fedscore.secureboost.PredictRequest.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.PredictRequest
+             * @static
+             * @param {fedscore.secureboost.PredictRequest.$Properties} message PredictRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PredictRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows") && message.rows !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.rows);
+                if (message.splitIds != null && message.splitIds.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).uint32s(message.splitIds);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PredictRequest message, length delimited. Does not implicitly {@link fedscore.secureboost.PredictRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.PredictRequest
+             * @static
+             * @param {fedscore.secureboost.PredictRequest.$Properties} message PredictRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PredictRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PredictRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.PredictRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.PredictRequest & fedscore.secureboost.PredictRequest.$Shape} PredictRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PredictRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.PredictRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.rows = value;
+                            else
+                                delete message.rows;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType === 2) {
+                                if (!(message.splitIds && message.splitIds.length))
+                                    message.splitIds = [];
+                                reader.uint32s(message.splitIds);
+                                continue;
+                            }
+                            if (wireType !== 0)
+                                break;
+                            if (!(message.splitIds && message.splitIds.length))
+                                message.splitIds = [];
+                            message.splitIds.push(reader.uint32());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a PredictRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.PredictRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.PredictRequest & fedscore.secureboost.PredictRequest.$Shape} PredictRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PredictRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PredictRequest message.
+             * @function verify
+             * @memberof fedscore.secureboost.PredictRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PredictRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    if (!$util.isInteger(message.rows))
+                        return "rows: integer expected";
+                if (message.splitIds != null && $Object.hasOwnProperty.call(message, "splitIds")) {
+                    if (!$Array.isArray(message.splitIds))
+                        return "splitIds: array expected";
+                    for (let i = 0; i < message.splitIds.length; ++i)
+                        if (!$util.isInteger(message.splitIds[i]))
+                            return "splitIds: integer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a PredictRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.PredictRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.PredictRequest} PredictRequest
+             */
+            PredictRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.PredictRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.PredictRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.PredictRequest();
+                if (object.rows != null)
+                    if ($Number(object.rows) !== 0)
+                        message.rows = object.rows >>> 0;
+                if (object.splitIds) {
+                    if (!$Array.isArray(object.splitIds))
+                        throw $TypeError(".fedscore.secureboost.PredictRequest.splitIds: array expected");
+                    message.splitIds = $Array(object.splitIds.length);
+                    for (let i = 0; i < object.splitIds.length; ++i)
+                        message.splitIds[i] = object.splitIds[i] >>> 0;
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PredictRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.PredictRequest
+             * @static
+             * @param {fedscore.secureboost.PredictRequest} message PredictRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PredictRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.splitIds = [];
+                if (options.defaults)
+                    object.rows = 0;
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    object.rows = message.rows;
+                if (message.splitIds && message.splitIds.length) {
+                    object.splitIds = $Array(message.splitIds.length);
+                    for (let j = 0; j < message.splitIds.length; ++j)
+                        object.splitIds[j] = message.splitIds[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this PredictRequest to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.PredictRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PredictRequest.prototype.toJSON = function() {
+                return PredictRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PredictRequest
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.PredictRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PredictRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.PredictRequest";
+            };
+
+            return PredictRequest;
+        })();
+
+        secureboost.PredictAnswer = (function() {
+
+            /**
+             * Properties of a PredictAnswer.
+             * @typedef {Object} fedscore.secureboost.PredictAnswer.$Properties
+             * @property {Array.<Uint8Array>|null} [left] Per requested split id, a bitmap over the rows (bit set: left).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PredictAnswer.
+             * @memberof fedscore.secureboost
+             * @interface IPredictAnswer
+             * @augments fedscore.secureboost.PredictAnswer.$Properties
+             * @deprecated Use fedscore.secureboost.PredictAnswer.$Properties instead.
+             */
+
+            /**
+             * Shape of a PredictAnswer.
+             * @typedef {fedscore.secureboost.PredictAnswer.$Properties} fedscore.secureboost.PredictAnswer.$Shape
+             */
+
+            /**
+             * Constructs a new PredictAnswer.
+             * @memberof fedscore.secureboost
+             * @classdesc Represents a PredictAnswer.
+             * @constructor
+             * @param {fedscore.secureboost.PredictAnswer.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PredictAnswer = function (properties) {
+                this.left = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Per requested split id, a bitmap over the rows (bit set: left).
+             * @member {Array.<Uint8Array>} left
+             * @memberof fedscore.secureboost.PredictAnswer
+             * @instance
+             */
+            PredictAnswer.prototype.left = $util.emptyArray;
+
+            /**
+             * Creates a new PredictAnswer instance using the specified properties.
+             * @function create
+             * @memberof fedscore.secureboost.PredictAnswer
+             * @static
+             * @param {fedscore.secureboost.PredictAnswer.$Properties=} [properties] Properties to set
+             * @returns {fedscore.secureboost.PredictAnswer} PredictAnswer instance
+             * @type {{
+             *   (properties: fedscore.secureboost.PredictAnswer.$Shape): fedscore.secureboost.PredictAnswer & fedscore.secureboost.PredictAnswer.$Shape;
+             *   (properties?: fedscore.secureboost.PredictAnswer.$Properties): fedscore.secureboost.PredictAnswer;
+             * }}
+             */
+            PredictAnswer.create = function(properties) {
+                return new PredictAnswer(properties);
+            };
+
+            /**
+             * Encodes the specified PredictAnswer message. Does not implicitly {@link fedscore.secureboost.PredictAnswer.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.secureboost.PredictAnswer
+             * @static
+             * @param {fedscore.secureboost.PredictAnswer.$Properties} message PredictAnswer message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PredictAnswer.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.left != null && message.left.length)
+                    for (let i = 0; i < message.left.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.left[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PredictAnswer message, length delimited. Does not implicitly {@link fedscore.secureboost.PredictAnswer.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.secureboost.PredictAnswer
+             * @static
+             * @param {fedscore.secureboost.PredictAnswer.$Properties} message PredictAnswer message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PredictAnswer.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PredictAnswer message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.secureboost.PredictAnswer
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.secureboost.PredictAnswer & fedscore.secureboost.PredictAnswer.$Shape} PredictAnswer
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PredictAnswer.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.secureboost.PredictAnswer();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.left && message.left.length))
+                                message.left = [];
+                            message.left.push(reader.bytes());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a PredictAnswer message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.secureboost.PredictAnswer
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.secureboost.PredictAnswer & fedscore.secureboost.PredictAnswer.$Shape} PredictAnswer
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PredictAnswer.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PredictAnswer message.
+             * @function verify
+             * @memberof fedscore.secureboost.PredictAnswer
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PredictAnswer.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.left != null && $Object.hasOwnProperty.call(message, "left")) {
+                    if (!$Array.isArray(message.left))
+                        return "left: array expected";
+                    for (let i = 0; i < message.left.length; ++i)
+                        if (!(message.left[i] && typeof message.left[i].length === "number" || $util.isString(message.left[i])))
+                            return "left: buffer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a PredictAnswer message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.secureboost.PredictAnswer
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.secureboost.PredictAnswer} PredictAnswer
+             */
+            PredictAnswer.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.secureboost.PredictAnswer)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.secureboost.PredictAnswer: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.secureboost.PredictAnswer();
+                if (object.left) {
+                    if (!$Array.isArray(object.left))
+                        throw $TypeError(".fedscore.secureboost.PredictAnswer.left: array expected");
+                    message.left = $Array(object.left.length);
+                    for (let i = 0; i < object.left.length; ++i)
+                        if (typeof object.left[i] === "string")
+                            $util.base64.decode(object.left[i], message.left[i] = $util.newBuffer($util.base64.length(object.left[i])), 0);
+                        else if (object.left[i].length >= 0)
+                            message.left[i] = object.left[i];
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PredictAnswer message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.secureboost.PredictAnswer
+             * @static
+             * @param {fedscore.secureboost.PredictAnswer} message PredictAnswer
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PredictAnswer.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.left = [];
+                if (message.left && message.left.length) {
+                    object.left = $Array(message.left.length);
+                    for (let j = 0; j < message.left.length; ++j)
+                        object.left[j] = options.bytes === $String ? $util.base64.encode(message.left[j], 0, message.left[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.left[j]) : message.left[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this PredictAnswer to JSON.
+             * @function toJSON
+             * @memberof fedscore.secureboost.PredictAnswer
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PredictAnswer.prototype.toJSON = function() {
+                return PredictAnswer.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PredictAnswer
+             * @function getTypeUrl
+             * @memberof fedscore.secureboost.PredictAnswer
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PredictAnswer.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.secureboost.PredictAnswer";
+            };
+
+            return PredictAnswer;
+        })();
+
+        return secureboost;
+    })();
+
     fedscore.woebinning = (function() {
 
         /**

@@ -1,0 +1,408 @@
+/**
+ * SecureBoost, host role: a party with features for the aligned rows and no labels (e.g. the government
+ * credit node). Cheng et al. 2019, "SecureBoost: A Lossless Federated Learning Framework" (passive party).
+ *
+ * Parties: the guest (labels, the HE key) and this host (one of several; hosts never talk to each other).
+ * Messages this role handles, in order (steps.ts, docs/protocols/secureboost.md):
+ *   <- train-plan; -> host-hello (bins per feature); <- public-context
+ *   per tree: <- tree-start; <- gradients [[g]], [[h]]
+ *     per level: <- level-tasks; -> histograms (flooded [[sum g]], [[sum h]] per bin, admissible cuts);
+ *                <- split-decisions; -> split-records (opaque id, left rows)
+ *   <- tree-start (stop)
+ * What the host learns: the instance space of every node (which rows reach it: the known leakage of
+ * SecureBoost), which of its own (feature, bin) cells won, the plan. Everything else it receives is a
+ * ciphertext under the guest's key: never a gradient, hessian, label, gain or leaf weight.
+ * What it reveals: per-bin sums of g and h over nodes of at least the row floor (it refuses smaller
+ * ones), flooded under CKKS with noise sized from the measured circuit error for the whole run's
+ * releases (it refuses to release more); the left/right partition of each split the guest gives it;
+ * which cuts keep both children above the floor. Never an edge, a threshold or a feature value.
+ * Threat model: semi-honest guest; the floor and flooding are this host's own settings, checked against
+ * the guest's plan, never taken from it.
+ */
+import {
+  type CryptoRng,
+  cryptoRng,
+  FedscoreError,
+  type Logger,
+  noopLogger,
+  type PartyId,
+  type ProtocolSession,
+  requireCryptoRng,
+} from '@fedscore/core';
+import {
+  type AdditiveCiphertext,
+  type AdditiveHePublic,
+  CKKS_PRESETS,
+  type CkksPresetName,
+  floodingStdDev,
+  floodNoise,
+  loadAdditiveHePublic,
+} from '@fedscore/he';
+import { withAbort } from '../hetero-lr/exchange.ts';
+import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
+import {
+  type BinnedFeatures,
+  binFeatures,
+  type HostSplit,
+  SECUREBOOST_HOST_FORMAT,
+  SECUREBOOST_MODEL_VERSION,
+  type SecureBoostHostModel,
+} from './model.ts';
+import { childFloor, HISTOGRAM_ERROR_BOUND, HISTOGRAM_FLOODING_BITS, MIN_NODE_ROWS } from './options.ts';
+import {
+  GRADIENTS,
+  HISTOGRAMS,
+  HOST_HELLO,
+  LEVEL_TASKS,
+  type LevelTasks,
+  type NodeHistogram,
+  receiveContext,
+  SPLIT_DECISIONS,
+  SPLIT_RECORDS,
+  type SplitRecord,
+  setBit,
+  TRAIN_PLAN,
+  TREE_START,
+  type TrainPlan,
+} from './steps.ts';
+
+export interface SecureBoostHostOptions {
+  readonly session: ProtocolSession;
+  readonly guest: PartyId;
+  readonly features: PartyFeatures;
+  /** Accept the plaintext debug scheme `none` (default false: refused). */
+  readonly allowPlaintextScheme?: boolean;
+  /** Accept weak HE parameters (tests, comparisons). */
+  readonly allowWeakParameters?: boolean;
+  /**
+   * This host's row floor: it refuses a plan below it and never computes a histogram of a smaller node.
+   * Default `MIN_NODE_ROWS`. Lowering it is only for the attack test.
+   */
+  readonly minNodeRows?: number;
+  /** Flooding noise (cryptographic only). Default `cryptoRng()`. */
+  readonly rng?: CryptoRng;
+  /** Skip flooding (attack and error-measurement tests only). */
+  readonly unsafeNoFlooding?: boolean;
+  readonly logger?: Logger;
+}
+
+export interface SecureBoostHostResult {
+  readonly model: SecureBoostHostModel;
+  /** Ciphertexts released for decryption, and the budget the flooding was sized for. */
+  readonly released: number;
+  readonly releaseBudget: number;
+  /** Flooding standard deviation per released value (0 without CKKS). */
+  readonly floodingStdDev: number;
+}
+
+/** The CKKS preset a loaded context was made with (its description names N, q and the scale). */
+export function ckksPresetOf(description: string): CkksPresetName | undefined {
+  for (const [name, p] of Object.entries(CKKS_PRESETS) as [
+    CkksPresetName,
+    (typeof CKKS_PRESETS)[CkksPresetName],
+  ][]) {
+    if (
+      description.includes(`N=${p.polyModulusDegree} `) &&
+      description.includes(`q=[${p.coeffModulusBits.join(',')}]`) &&
+      description.includes(`scale=2^${p.scaleBits}`)
+    ) {
+      return name;
+    }
+  }
+  return undefined;
+}
+
+/** Ciphertexts the guest decrypts over a whole run: two per histogram, at most 2^depth - 1 per tree. */
+export function plannedReleases(plan: TrainPlan, cells: number, slotCount: number): number {
+  return plan.trees * (2 ** plan.depth - 1) * 2 * Math.max(1, Math.ceil(cells / slotCount));
+}
+
+export class SecureBoostHost {
+  readonly #o: SecureBoostHostOptions;
+
+  constructor(options: SecureBoostHostOptions) {
+    this.#o = options;
+  }
+
+  run(): Promise<SecureBoostHostResult> {
+    return withAbort(this.#o.session, [this.#o.guest], () => this.#run());
+  }
+
+  async #run(): Promise<SecureBoostHostResult> {
+    const o = this.#o;
+    const s = o.session;
+    const logger = o.logger ?? noopLogger;
+    const rng = requireCryptoRng(o.rng ?? cryptoRng(), 'rng');
+    const rows = checkFeatures(o.features, 'features');
+    const ownFloor = o.minNodeRows ?? MIN_NODE_ROWS;
+    const plan = await s.receive(o.guest, TRAIN_PLAN);
+    if (plan.rows !== rows) {
+      throw new FedscoreError('invalid_argument', `plan has ${plan.rows} rows, this host ${rows}`, {
+        field: 'rows',
+      });
+    }
+    if (plan.minNodeRows < ownFloor) {
+      throw new FedscoreError(
+        'privacy_floor',
+        `the plan's row floor ${plan.minNodeRows} is below this host's ${ownFloor}`,
+        { field: 'minNodeRows' },
+      );
+    }
+    if (plan.scheme === 'none' && o.allowPlaintextScheme !== true) {
+      throw new FedscoreError('policy', 'the plaintext scheme none is refused', { field: 'scheme' });
+    }
+    const binned = binFeatures(o.features, plan.bins);
+    const cells = binned.counts.reduce((a, b) => a + b, 0);
+    await s.send(o.guest, HOST_HELLO, binned.counts);
+
+    const ctx = await receiveContext(s, o.guest);
+    if (ctx.scheme !== plan.scheme) {
+      throw new FedscoreError('he_context_mismatch', `expected a ${plan.scheme} context`, {
+        field: 'scheme',
+      });
+    }
+    const he = await loadAdditiveHePublic(ctx.context, {
+      allowPlaintextScheme: o.allowPlaintextScheme === true,
+      allowWeakParameters: o.allowWeakParameters === true,
+      expected: { scheme: plan.scheme },
+      logger,
+    });
+    try {
+      if (he.fingerprint !== ctx.fingerprint) {
+        throw new FedscoreError('he_context_mismatch', 'context fingerprint differs from the announced one', {
+          field: 'fingerprint',
+        });
+      }
+      const budget = plannedReleases(plan, cells, he.slotCount);
+      let sd = 0;
+      if (plan.scheme === 'ckks' && o.unsafeNoFlooding !== true) {
+        const preset = ckksPresetOf(he.description);
+        const bound = preset === undefined ? undefined : HISTOGRAM_ERROR_BOUND[preset];
+        if (bound === undefined) {
+          throw new FedscoreError(
+            'unsupported',
+            'no measured histogram error bound for these CKKS parameters',
+            {
+              field: 'params',
+            },
+          );
+        }
+        sd = floodingStdDev(bound, budget, HISTOGRAM_FLOODING_BITS);
+      }
+      const floor = childFloor(plan.minLeafRows, plan.minNodeRows);
+      const splits: HostSplit[] = [];
+      let released = 0;
+      for (;;) {
+        const start = await s.receive(o.guest, TREE_START);
+        if (start.stop) break;
+        const grads = await s.receive(o.guest, GRADIENTS);
+        const encG = he.deserializeCiphertext(grads.gradients);
+        const encH = he.deserializeCiphertext(grads.hessians);
+        const held: AdditiveCiphertext[] = [encG, encH];
+        try {
+          if (encG.length !== rows || encH.length !== rows) {
+            throw new FedscoreError('invalid_argument', `gradients must hold ${rows} values`, {
+              field: 'gradients',
+            });
+          }
+          let previous = new Map<number, { g: AdditiveCiphertext; h: AdditiveCiphertext }>();
+          for (;;) {
+            const level = await s.receive(o.guest, LEVEL_TASKS);
+            if (level.tasks.length === 0) break;
+            const current = new Map<number, { g: AdditiveCiphertext; h: AdditiveCiphertext }>();
+            const out = this.#histograms(
+              he,
+              level,
+              binned,
+              encG,
+              encH,
+              previous,
+              current,
+              held,
+              floor,
+              ownFloor,
+            );
+            const sent: NodeHistogram[] = [];
+            for (const t of level.tasks) {
+              const hist = current.get(t.node)!;
+              released += 2 * Math.max(1, Math.ceil(cells / he.slotCount));
+              if (released > budget) {
+                throw new FedscoreError(
+                  'release_budget',
+                  `more than the ${budget} planned histogram releases`,
+                  {
+                    field: 'trees',
+                  },
+                );
+              }
+              sent.push({
+                node: t.node,
+                gradients: this.#release(he, hist.g, sd, rng),
+                hessians: this.#release(he, hist.h, sd, rng),
+                admissible: out.get(t.node)!,
+              });
+            }
+            await s.send(o.guest, HISTOGRAMS, sent);
+            const decisions = await s.receive(o.guest, SPLIT_DECISIONS);
+            const records: SplitRecord[] = [];
+            for (const d of decisions) {
+              const adm = out.get(d.node);
+              if (
+                adm === undefined ||
+                d.feature >= binned.counts.length ||
+                d.bin + 1 >= binned.counts[d.feature]!
+              ) {
+                throw new FedscoreError('invalid_argument', 'a split decision names no cell of a task node', {
+                  field: 'splitDecisions',
+                });
+              }
+              const cell = binned.counts.slice(0, d.feature).reduce((a, b) => a + b, 0) + d.bin;
+              if (((adm[cell >> 3]! >> (cell & 7)) & 1) === 0) {
+                throw new FedscoreError(
+                  'privacy_floor',
+                  'a split decision leaves a child below the row floor',
+                  {
+                    field: 'splitDecisions',
+                  },
+                );
+              }
+              const splitId = splits.length;
+              splits.push({ splitId, feature: d.feature, bin: d.bin });
+              const col = binned.index[d.feature]!;
+              const left = new Uint8Array(Math.ceil(rows / 8));
+              for (let i = 0; i < rows; i++) if (col[i]! <= d.bin) setBit(left, i);
+              records.push({ node: d.node, splitId, left });
+            }
+            await s.send(o.guest, SPLIT_RECORDS, records);
+            // The previous level's histograms are disposed with the tree's (`held`).
+            previous = current;
+          }
+        } finally {
+          for (const v of held) v.dispose();
+        }
+      }
+      return {
+        model: {
+          format: SECUREBOOST_HOST_FORMAT,
+          version: SECUREBOOST_MODEL_VERSION,
+          modelId: plan.modelId,
+          features: [...o.features.names],
+          bins: binned.bins,
+          splits,
+        },
+        released,
+        releaseBudget: budget,
+        floodingStdDev: sd,
+      };
+    } finally {
+      he.dispose();
+    }
+  }
+
+  /** Histograms of the level's task nodes (direct or parent - sibling) and their admissible cuts. */
+  #histograms(
+    he: AdditiveHePublic,
+    level: LevelTasks,
+    binned: BinnedFeatures,
+    encG: AdditiveCiphertext,
+    encH: AdditiveCiphertext,
+    previous: Map<number, { g: AdditiveCiphertext; h: AdditiveCiphertext }>,
+    current: Map<number, { g: AdditiveCiphertext; h: AdditiveCiphertext }>,
+    held: AdditiveCiphertext[],
+    floor: number,
+    ownFloor: number,
+  ): Map<number, Uint8Array> {
+    const rows = level.nodeOfRow.length;
+    if (rows !== encG.length) {
+      throw new FedscoreError('invalid_argument', `level-tasks must cover ${encG.length} rows`, {
+        field: 'nodeOfRow',
+      });
+    }
+    const cells = binned.counts.reduce((a, b) => a + b, 0);
+    const offsets: number[] = [];
+    let off = 0;
+    for (const c of binned.counts) {
+      offsets.push(off);
+      off += c;
+    }
+    // Per task node: its rows' bin counts (plaintext, never sent) and its row count.
+    const binRows = new Map<number, Float64Array>();
+    const nodeRows = new Map<number, number>();
+    for (const t of level.tasks) {
+      binRows.set(t.node, new Float64Array(cells));
+      nodeRows.set(t.node, 0);
+    }
+    for (let i = 0; i < rows; i++) {
+      const node = level.nodeOfRow[i]!;
+      const c = binRows.get(node);
+      if (c === undefined) continue;
+      nodeRows.set(node, nodeRows.get(node)! + 1);
+      for (let f = 0; f < offsets.length; f++) c[offsets[f]! + binned.index[f]![i]!]!++;
+    }
+    const minRows = Math.max(floor, ownFloor);
+    for (const t of level.tasks) {
+      if (nodeRows.get(t.node)! < Math.max(ownFloor, 2 * minRows)) {
+        throw new FedscoreError('privacy_floor', `node ${t.node} is below the row floor`, {
+          field: 'nodeOfRow',
+        });
+      }
+    }
+    for (const t of level.tasks) {
+      if (t.derive) continue;
+      const columns: Float64Array[] = [];
+      for (let c = 0; c < cells; c++) columns.push(new Float64Array(rows));
+      for (let i = 0; i < rows; i++) {
+        if (level.nodeOfRow[i] !== t.node) continue;
+        for (let f = 0; f < offsets.length; f++) columns[offsets[f]! + binned.index[f]![i]!]![i] = 1;
+      }
+      const g = he.dotColumns(encG, columns);
+      held.push(g);
+      const h = he.dotColumns(encH, columns);
+      held.push(h);
+      current.set(t.node, { g, h });
+    }
+    for (const t of level.tasks) {
+      if (!t.derive) continue;
+      const parent = previous.get(t.parent);
+      const sibling = current.get(t.sibling);
+      if (parent === undefined || sibling === undefined) {
+        throw new FedscoreError('invalid_argument', `node ${t.node}: no histogram to derive it from`, {
+          field: 'tasks',
+        });
+      }
+      const g = he.sub(parent.g, sibling.g);
+      held.push(g);
+      const h = he.sub(parent.h, sibling.h);
+      held.push(h);
+      current.set(t.node, { g, h });
+    }
+    const out = new Map<number, Uint8Array>();
+    for (const t of level.tasks) {
+      const counts = binRows.get(t.node)!;
+      const total = nodeRows.get(t.node)!;
+      const bits = new Uint8Array(Math.ceil(cells / 8));
+      binned.counts.forEach((bins, f) => {
+        let left = 0;
+        for (let b = 0; b + 1 < bins; b++) {
+          left += counts[offsets[f]! + b]!;
+          if (left >= minRows && total - left >= minRows) setBit(bits, offsets[f]! + b);
+        }
+      });
+      out.set(t.node, bits);
+    }
+    return out;
+  }
+
+  /** The bytes of a histogram for the guest: CKKS gets a fresh encryption of flooding noise added. */
+  #release(he: AdditiveHePublic, v: AdditiveCiphertext, sd: number, rng: CryptoRng): Uint8Array {
+    if (sd === 0) return he.serializeCiphertext(v);
+    const noise = he.encrypt(floodNoise(new Float64Array(v.length), sd, { rng }));
+    const flooded = he.add(v, noise);
+    try {
+      return he.serializeCiphertext(flooded);
+    } finally {
+      noise.dispose();
+      flooded.dispose();
+    }
+  }
+}

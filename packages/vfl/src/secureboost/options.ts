@@ -1,0 +1,165 @@
+/**
+ * SecureBoost hyperparameters, their defaults and checks, the privacy floors, and the split arithmetic
+ * both the guest and its tests rely on (XGBoost's second-order gain and leaf weight: Chen & Guestrin
+ * 2016, "XGBoost: A scalable tree boosting system", eqs. 5-7, as SecureBoost uses them).
+ */
+import { assertOneOf, FedscoreError } from '@fedscore/core';
+import type { CkksPresetName } from '@fedscore/he';
+import { HE_SCHEMES, type HeScheme } from '@fedscore/wire';
+import { MIN_RELEASED_BIN_ROWS } from '../binning/bins.ts';
+
+export const SECUREBOOST_SCHEMES = HE_SCHEMES;
+export type SecureBoostScheme = HeScheme;
+
+/**
+ * Default floor of rows per node: a node with fewer rows is never split, so no histogram ever describes
+ * fewer aligned enterprises (the same floor as a released WOE bin, binning/bins.ts).
+ */
+export const MIN_NODE_ROWS = MIN_RELEASED_BIN_ROWS;
+
+/** CKKS parameters of the histograms: scale 2^55 keeps the circuit error near 2^-32 (docs below). */
+export const SECUREBOOST_CKKS_PRESET: CkksPresetName = 'ckks-16384-release';
+
+/**
+ * Measured bound of the histogram circuit's error (one plaintext 0/1 product per row, the diagonal
+ * dot product of he's packing.ts, |g| <= 1), per CKKS preset, with margin: ckks-16384-release measured
+ * max 2^-32.3 over 3,000 rows and 100 cells (bound 2^-28); ckks-8192 measured 2^-19.7 (bound 2^-16).
+ * `secureboost-flooding.test.ts` re-measures it on every run. The flooding noise is sized from it.
+ */
+export const HISTOGRAM_ERROR_BOUND: Readonly<Partial<Record<CkksPresetName, number>>> = {
+  'ckks-16384-release': 2 ** -28,
+  'ckks-8192': 2 ** -16,
+};
+
+/** Statistical security of the flooding (bits; Li-Micciancio-Schultz-Sorrell 2022, OpenFHE's rule). */
+export const HISTOGRAM_FLOODING_BITS = 30;
+
+export interface SecureBoostHyperparams {
+  /** Boosting rounds. Default 30. */
+  readonly trees?: number;
+  /** Maximum depth of each tree (root = depth 0). Default 3. */
+  readonly depth?: number;
+  /** Shrinkage of every leaf weight. Default 0.3. */
+  readonly learningRate?: number;
+  /** Quantile bins per feature (binning's `fitBins`). Default 32. */
+  readonly bins?: number;
+  /** Minimum hessian sum of each child. Default 1. */
+  readonly minChildWeight?: number;
+  /** Minimum rows of each child. Default 1 (the row floor applies on top). */
+  readonly minLeafRows?: number;
+  /** L2 penalty lambda on leaf weights. Default 1. */
+  readonly l2?: number;
+  /** Fraction of rows each tree is grown on (uniform without replacement). Default 1. */
+  readonly subsample?: number;
+  /** The row floor: every node has at least this many rows. Default `MIN_NODE_ROWS`. */
+  readonly minNodeRows?: number;
+}
+
+export type ResolvedSecureBoost = Required<SecureBoostHyperparams>;
+
+export function resolveSecureBoost(h: SecureBoostHyperparams = {}): ResolvedSecureBoost {
+  const r: ResolvedSecureBoost = {
+    trees: h.trees ?? 30,
+    depth: h.depth ?? 3,
+    learningRate: h.learningRate ?? 0.3,
+    bins: h.bins ?? 32,
+    minChildWeight: h.minChildWeight ?? 1,
+    minLeafRows: h.minLeafRows ?? 1,
+    l2: h.l2 ?? 1,
+    subsample: h.subsample ?? 1,
+    minNodeRows: h.minNodeRows ?? MIN_NODE_ROWS,
+  };
+  const int = (field: keyof ResolvedSecureBoost, lo: number, hi: number) => {
+    const v = r[field];
+    if (!Number.isInteger(v) || v < lo || v > hi) {
+      throw new FedscoreError('out_of_range', `${field} must be an integer in [${lo}, ${hi}], got ${v}`, {
+        field,
+      });
+    }
+  };
+  const real = (field: keyof ResolvedSecureBoost, ok: (v: number) => boolean, what: string) => {
+    const v = r[field];
+    if (!(Number.isFinite(v) && ok(v))) {
+      throw new FedscoreError('out_of_range', `${field} must be ${what}, got ${v}`, { field });
+    }
+  };
+  int('trees', 1, 10_000);
+  int('depth', 1, 12);
+  int('bins', 2, 1024);
+  int('minLeafRows', 1, 2 ** 31);
+  int('minNodeRows', 1, 2 ** 31);
+  real('learningRate', (v) => v > 0 && v <= 1, 'in (0, 1]');
+  real('minChildWeight', (v) => v >= 0, '>= 0');
+  real('l2', (v) => v >= 0, '>= 0');
+  real('subsample', (v) => v > 0 && v <= 1, 'in (0, 1]');
+  return r;
+}
+
+export function checkScheme(scheme: unknown): SecureBoostScheme {
+  return assertOneOf(scheme as string, SECUREBOOST_SCHEMES, 'scheme');
+}
+
+/** Rows each child of a split must have: the leaf minimum and the row floor. */
+export function childFloor(minLeafRows: number, minNodeRows: number): number {
+  return Math.max(minLeafRows, minNodeRows);
+}
+
+/** Leaf weight -G / (H + lambda) (before shrinkage). */
+export function leafWeight(g: number, h: number, l2: number): number {
+  return -g / (h + l2);
+}
+
+/** Loss reduction of a split (XGBoost eq. 7, without the gamma term). */
+export function splitGain(gl: number, hl: number, g: number, h: number, l2: number): number {
+  const gr = g - gl;
+  const hr = h - hl;
+  return 0.5 * ((gl * gl) / (hl + l2) + (gr * gr) / (hr + l2) - (g * g) / (h + l2));
+}
+
+export interface BestSplit {
+  readonly feature: number;
+  readonly bin: number;
+  readonly gain: number;
+}
+
+/**
+ * The best cut over per-bin sums (features' bins in order, `binsPerFeature`): rows in bins <= b go
+ * left. A cut qualifies when it is admissible (both sides keep the child floor of rows), both hessian
+ * sums reach `minChildWeight`, and its gain beats the best so far (ties keep the earlier cut).
+ * `g`, `h`: the node's exact totals (the guest's own values).
+ */
+export function bestBinSplit(
+  gHist: ArrayLike<number>,
+  hHist: ArrayLike<number>,
+  binsPerFeature: readonly number[],
+  admissible: (cell: number) => boolean,
+  g: number,
+  h: number,
+  hp: { readonly l2: number; readonly minChildWeight: number },
+  floorGain = 0,
+): BestSplit | undefined {
+  let best: BestSplit | undefined;
+  let bestGain = floorGain;
+  let off = 0;
+  binsPerFeature.forEach((bins, f) => {
+    let gl = 0;
+    let hl = 0;
+    for (let b = 0; b + 1 < bins; b++) {
+      gl += gHist[off + b]!;
+      hl += hHist[off + b]!;
+      if (!admissible(off + b)) continue;
+      if (hl < hp.minChildWeight || h - hl < hp.minChildWeight) continue;
+      const gain = splitGain(gl, hl, g, h, hp.l2);
+      if (gain > bestGain) {
+        bestGain = gain;
+        best = { feature: f, bin: b, gain };
+      }
+    }
+    off += bins;
+  });
+  return best;
+}
+
+export function sigmoid(z: number): number {
+  return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+}

@@ -1,0 +1,206 @@
+/**
+ * `trainSecureBoost` and `predictSecureBoost`: every role of one SecureBoost run in this process, over
+ * the in-memory network (every message goes through the real wire codec and is counted). For tests,
+ * benchmarks and, later, the one pipeline; a party node runs one role class over its own channel.
+ */
+import {
+  type CapturedMessage,
+  type CryptoRng,
+  createInMemoryNetwork,
+  FedscoreError,
+  type Logger,
+  noopLogger,
+  type ProgressCallback,
+  ProtocolSession,
+  runParties,
+} from '@fedscore/core';
+import { envelopeCodec } from '@fedscore/wire';
+import { abortAwareChannel } from '../hetero-lr/exchange.ts';
+import type { PartyFeatures } from '../hetero-lr/features.ts';
+import { SecureBoostGuest, type SecureBoostHeOptions, type TreeRecord } from './guest.ts';
+import { SecureBoostHost, type SecureBoostHostResult } from './host.ts';
+import type { SecureBoostGuestModel, SecureBoostHostModel } from './model.ts';
+import { checkScheme, type SecureBoostHyperparams, type SecureBoostScheme } from './options.ts';
+import { SecureBoostPredictGuest, SecureBoostPredictHost } from './predict.ts';
+import { SECUREBOOST_PREDICT_PROTOCOL, SECUREBOOST_PROTOCOL, SECUREBOOST_VERSION } from './steps.ts';
+
+export const SECUREBOOST_GUEST_ID = 'guest';
+
+export interface TrainSecureBoostInput {
+  readonly guest: {
+    readonly id?: string;
+    readonly features?: PartyFeatures;
+    readonly labels: ArrayLike<number>;
+  };
+  readonly hosts: readonly {
+    readonly id?: string;
+    readonly features: PartyFeatures;
+    /** This host's row floor (default `MIN_NODE_ROWS`; lower only for the attack test). */
+    readonly minNodeRows?: number;
+    /** Skip flooding (attack and error-measurement tests only). */
+    readonly unsafeNoFlooding?: boolean;
+    readonly rng?: CryptoRng;
+  }[];
+  /** Default 'ckks'. */
+  readonly scheme?: SecureBoostScheme;
+  readonly hyperparams?: SecureBoostHyperparams;
+  readonly he?: SecureBoostHeOptions;
+  /** Row subsampling generator of the guest. */
+  readonly rng?: CryptoRng;
+  /** Keep every message (privacy tests). */
+  readonly capture?: boolean;
+  readonly session?: string;
+  readonly logger?: Logger;
+  readonly onProgress?: ProgressCallback;
+}
+
+export interface TrainSecureBoostResult {
+  readonly guest: SecureBoostGuestModel;
+  readonly hosts: readonly SecureBoostHostModel[];
+  readonly hostRuns: readonly SecureBoostHostResult[];
+  readonly history: readonly TreeRecord[];
+  readonly secondsTotal: number;
+  readonly secondsPerTree: number;
+  readonly bytesSent: Readonly<Record<string, number>>;
+  readonly insecure: boolean;
+  readonly captured: readonly CapturedMessage[];
+}
+
+function partyIds(
+  guestId: string | undefined,
+  hosts: readonly { readonly id?: string }[],
+): { guest: string; hosts: string[] } {
+  const guest = guestId ?? SECUREBOOST_GUEST_ID;
+  const ids = hosts.map((h, i) => h.id ?? `host-${i + 1}`);
+  if (new Set([guest, ...ids]).size !== ids.length + 1) {
+    throw new FedscoreError('invalid_argument', 'party ids must be unique', { field: 'hosts' });
+  }
+  if (ids.length === 0) throw new FedscoreError('invalid_argument', 'at least one host', { field: 'hosts' });
+  return { guest, hosts: ids };
+}
+
+export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<TrainSecureBoostResult> {
+  const scheme = checkScheme(input.scheme ?? 'ckks');
+  const ids = partyIds(input.guest.id, input.hosts);
+  const logger = input.logger ?? noopLogger;
+  const parties = [ids.guest, ...ids.hosts];
+  const network = createInMemoryNetwork(parties, envelopeCodec, { capture: input.capture === true });
+  const spec = {
+    protocol: SECUREBOOST_PROTOCOL,
+    version: SECUREBOOST_VERSION,
+    session: input.session ?? `secureboost-${Date.now().toString(36)}`,
+  };
+  const session = (p: string) => new ProtocolSession(abortAwareChannel(network.channel(p)), spec);
+  const roles: Record<string, () => Promise<unknown>> = {
+    [ids.guest]: () =>
+      new SecureBoostGuest({
+        session: session(ids.guest),
+        hosts: ids.hosts,
+        ...(input.guest.features !== undefined && { features: input.guest.features }),
+        labels: input.guest.labels,
+        scheme,
+        ...(input.hyperparams !== undefined && { hyperparams: input.hyperparams }),
+        ...(input.he !== undefined && { he: input.he }),
+        ...(input.rng !== undefined && { rng: input.rng }),
+        logger,
+        ...(input.onProgress !== undefined && { onProgress: input.onProgress }),
+      }).run(),
+  };
+  input.hosts.forEach((h, i) => {
+    const id = ids.hosts[i]!;
+    roles[id] = () =>
+      new SecureBoostHost({
+        session: session(id),
+        guest: ids.guest,
+        features: h.features,
+        // Choosing 'none' here is choosing it for every role of this in-process run.
+        allowPlaintextScheme: scheme === 'none',
+        allowWeakParameters: input.he?.allowWeakParameters === true,
+        ...(h.minNodeRows !== undefined && { minNodeRows: h.minNodeRows }),
+        ...(h.unsafeNoFlooding === true && { unsafeNoFlooding: true }),
+        ...(h.rng !== undefined && { rng: h.rng }),
+        logger,
+      }).run();
+  });
+  const t0 = performance.now();
+  const out = (await runParties(network, roles)) as Record<string, unknown>;
+  const secondsTotal = (performance.now() - t0) / 1000;
+  const g = out[ids.guest] as Awaited<ReturnType<SecureBoostGuest['run']>>;
+  const hostRuns = ids.hosts.map((id) => out[id] as SecureBoostHostResult);
+  const bytesSent: Record<string, number> = {};
+  for (const p of parties) {
+    bytesSent[p] = Object.values(network.channel(p).stats().bytesSent).reduce((a, b) => a + b, 0);
+  }
+  return {
+    guest: g.model,
+    hosts: hostRuns.map((r) => r.model),
+    hostRuns,
+    history: g.history,
+    secondsTotal,
+    secondsPerTree: g.history.length > 0 ? secondsTotal / g.history.length : 0,
+    bytesSent,
+    insecure: g.insecure || scheme === 'none',
+    captured: network.captured,
+  };
+}
+
+export interface PredictSecureBoostInput {
+  readonly guest: {
+    readonly id?: string;
+    readonly model: SecureBoostGuestModel;
+    readonly features?: PartyFeatures;
+  };
+  readonly hosts: readonly {
+    readonly id?: string;
+    readonly model: SecureBoostHostModel;
+    readonly features: PartyFeatures;
+  }[];
+  readonly capture?: boolean;
+  readonly session?: string;
+}
+
+export interface PredictSecureBoostResult {
+  /** Probabilities of the positive class, at the guest. */
+  readonly scores: Float64Array;
+  /** Log-odds. */
+  readonly margins: Float64Array;
+  readonly captured: readonly CapturedMessage[];
+}
+
+/** Joint batch prediction: each host answers for its own split ids; the guest walks the trees. */
+export async function predictSecureBoost(input: PredictSecureBoostInput): Promise<PredictSecureBoostResult> {
+  const ids = partyIds(input.guest.id, input.hosts);
+  const parties = [ids.guest, ...ids.hosts];
+  const network = createInMemoryNetwork(parties, envelopeCodec, { capture: input.capture === true });
+  const spec = {
+    protocol: SECUREBOOST_PREDICT_PROTOCOL,
+    version: SECUREBOOST_VERSION,
+    session: input.session ?? `secureboost-predict-${Date.now().toString(36)}`,
+  };
+  const session = (p: string) => new ProtocolSession(abortAwareChannel(network.channel(p)), spec);
+  const rows = input.hosts[0]!.features.columns[0]?.length ?? 0;
+  const roles: Record<string, () => Promise<unknown>> = {
+    [ids.guest]: () =>
+      new SecureBoostPredictGuest({
+        session: session(ids.guest),
+        hosts: ids.hosts,
+        model: input.guest.model,
+        rows,
+        ...(input.guest.features !== undefined && { features: input.guest.features }),
+      }).run(),
+  };
+  input.hosts.forEach((h, i) => {
+    const id = ids.hosts[i]!;
+    roles[id] = () =>
+      new SecureBoostPredictHost({
+        session: session(id),
+        guest: ids.guest,
+        model: h.model,
+        features: h.features,
+      }).run();
+  });
+  const out = (await runParties(network, roles)) as Record<string, unknown>;
+  const margins = out[ids.guest] as Float64Array;
+  const scores = Float64Array.from(margins, (z) => 1 / (1 + Math.exp(-z)));
+  return { scores, margins, captured: network.captured };
+}
