@@ -69,7 +69,7 @@ interface Disposable {
 }
 
 /** The SEAL objects of one key set. Shared (by handle clones) between a secret context and its public view. */
-interface Keys {
+export interface Keys {
   readonly seal: Seal;
   readonly context: SEALContext;
   readonly encoder: CKKSEncoder;
@@ -1356,8 +1356,8 @@ export function sumRotationSteps(length: number): number[] {
 }
 
 /**
- * The SEAL objects behind a context and a vector, for this package's benchmark of the layer against raw
- * node-seal calls. Not exported from the package.
+ * The SEAL objects behind a context and a vector, for the benchmark of the layer against raw node-seal
+ * calls (benchmarks/src/he-layer.ts). Exported from `@fedscore/he/testing` only.
  */
 export function rawHandles(ctx: CkksPublicContext): Keys {
   if (!(ctx instanceof CkksPublicContextImpl))

@@ -3,8 +3,6 @@ import './node-guard.ts';
 
 export type { AdditiveHeOptions } from './additive.ts';
 export { createAdditiveHe, loadAdditiveHePublic, loadAdditiveHeSecret } from './additive.ts';
-export type { HeBenchOptions, HeBenchReport, HeBenchRow } from './benchmark.ts';
-export { runHeBenchmark } from './benchmark.ts';
 export {
   createCkksContext,
   DEFAULT_FLOODING_STDDEV,
