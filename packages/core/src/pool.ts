@@ -234,9 +234,13 @@ export class WorkerPool<In, Out> {
         if (slot.dead) return;
         slot.dead = true;
         this.#slots.splice(this.#slots.indexOf(slot), 1);
-        const err = new FedscoreError('worker_failed', `${this.#name} ${why}`, {
-          ...(cause !== undefined && { cause }),
-        });
+        // A typed error thrown while the worker started (e.g. weak HE parameters) keeps its code.
+        const code = (cause as { code?: string } | undefined)?.code;
+        const err = new FedscoreError(
+          !slot.ready && isErrorCode(code) ? code : 'worker_failed',
+          `${this.#name} ${why}`,
+          { ...(cause !== undefined && { cause }) },
+        );
         if (!slot.ready) {
           reject(err);
           return;
