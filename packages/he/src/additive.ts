@@ -21,7 +21,12 @@ import {
   packSections,
   unpackSections,
 } from './blob.ts';
-import { createCkksContext, loadCkksPublicContext, loadCkksSecretContext, sumRotationSteps } from './ckks.ts';
+import {
+  createCkksContext,
+  loadCkksPublicContext,
+  loadCkksSecretContext,
+  sumRotationSteps,
+} from './ckks/index.ts';
 import { diagonalDotColumns } from './packing.ts';
 import { hePolicy, warnWeak } from './policy.ts';
 import { PAILLIER_MIN_SECURE_BITS } from './presets.ts';

@@ -15,7 +15,7 @@ export {
   releaseGrid,
   roundToGrid,
   sumRotationSteps,
-} from './ckks.ts';
+} from './ckks/index.ts';
 export { encodeLinearWeights, linearCombination } from './linear.ts';
 export {
   columnDot,

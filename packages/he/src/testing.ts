@@ -7,8 +7,8 @@ import { FedscoreError } from '@fedscore/core';
 import { BLOB_KIND, decodeBlob, unpackSections } from './blob.ts';
 import type { CkksSecretContext } from './types.ts';
 
-export type { Keys as CkksSealObjects } from './ckks.ts';
-export { rawCiphertext, rawHandles, rawPlaintext } from './ckks.ts';
+export type { Keys as CkksSealObjects } from './ckks/index.ts';
+export { rawCiphertext, rawHandles, rawPlaintext } from './ckks/index.ts';
 
 /** SEAL's serialization header (magic 0xA15E, header size, version, compression, size): 16 bytes. */
 const SEAL_HEADER = 16;

@@ -8,7 +8,7 @@
 import { workerData } from 'node:worker_threads';
 import { FedscoreError } from '@fedscore/core';
 import { serveTasks } from '@fedscore/core/pool';
-import { loadCkksPublicContext, loadCkksSecretContext } from './ckks.ts';
+import { loadCkksPublicContext, loadCkksSecretContext } from './ckks/index.ts';
 import { encodeLinearWeights, linearCombination } from './linear.ts';
 import { columnDot } from './packing.ts';
 import type {
