@@ -132,6 +132,7 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
   const pool = await starting;
   logger.debug('HE worker pool ready', { size, secret });
 
+  // The core pool matches answers to tasks itself; `id` stays in WorkerRequest (worker.ts) unused.
   let next = 0;
   const request = (body: RequestBody): Promise<Uint8Array[] | Float64Array[]> =>
     pool.run({ ...body, id: next++ } as WorkerRequest);
