@@ -2,7 +2,7 @@
  * `pnpm bench he [--runs N] [--quick]`: CKKS layer vs raw node-seal per operation (N=8192 and 16384),
  * sizes, Paillier-1024/2048, and the 2-worker speed-up. Anchors from ../shared/ANCHORS.md beside ours.
  */
-import { runHeBenchmark } from '@fedscore/he';
+import { runHeBenchmark } from './he-layer.ts';
 import type { BenchResult } from './report.ts';
 
 /** ANCHORS.md, "here" figures (node-seal 7.0.0, N=8192 [60,40,40,60], medians of 50 on an idle box). */

@@ -6,7 +6,6 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/evaluate.ts'),
     import('./commands/baseline.ts'),
     import('./commands/psi.ts'),
-    import('./commands/bench-he.ts'),
     import('./commands/datasets-generate.ts'),
     import('./commands/datasets-fetch.ts'),
     import('./commands/datasets-baseline.ts'),

@@ -55,6 +55,9 @@ export const ERROR_CODES = [
   'insecure_rng', // a secret (mask, noise, key) asked to come from a non-cryptographic generator
   'privacy_floor', // a peer's plan asks for less privacy than this party's floor (e.g. mask bits)
   'release_budget', // more decryptions released under one key than its flooding was sized for
+  'aborted', // the caller cancelled the operation (its AbortSignal fired)
+  'queue_full', // a worker pool's queue is at its limit: retry later or submit less at once
+  'worker_failed', // a worker thread crashed or exited mid-task (its pool starts a replacement)
   'internal', // a bug: an invariant of our own code failed
 ] as const;
 

@@ -3,8 +3,6 @@ import './node-guard.ts';
 
 export type { AdditiveHeOptions } from './additive.ts';
 export { createAdditiveHe, loadAdditiveHePublic, loadAdditiveHeSecret } from './additive.ts';
-export type { HeBenchOptions, HeBenchReport, HeBenchRow } from './benchmark.ts';
-export { runHeBenchmark } from './benchmark.ts';
 export {
   createCkksContext,
   DEFAULT_FLOODING_STDDEV,
@@ -17,7 +15,7 @@ export {
   releaseGrid,
   roundToGrid,
   sumRotationSteps,
-} from './ckks.ts';
+} from './ckks/index.ts';
 export { encodeLinearWeights, linearCombination } from './linear.ts';
 export {
   columnDot,

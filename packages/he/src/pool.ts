@@ -2,8 +2,9 @@
  * A pool of worker threads for CKKS work: one node-seal instance per worker, the context (keys) loaded
  * once per worker at start-up. Work is split into one contiguous chunk per worker, so results come back
  * in input order and are identical to single-thread results (CKKS evaluation is deterministic; only
- * encryption draws randomness). Successive calls start at successive workers, so concurrent small calls
- * (one batch each) spread over the pool instead of queueing on the first worker.
+ * encryption draws randomness). The chunks wait in the one queue of the core worker pool
+ * (`@fedscore/core/pool`: queue, cancellation, crash recovery) and go to whichever worker is idle, so
+ * concurrent small calls (one batch each) spread over the pool instead of queueing on one worker.
  *
  * Public or secret. A party evaluating on another party's key gives the pool that party's public
  * context. A key holder (e.g. a data owner encrypting its own data and decrypting the results) gives it
@@ -13,8 +14,8 @@
  * a context object is zeroed once the workers have received theirs.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { FedscoreError, noopLogger, siblingModuleUrl } from '@fedscore/core';
+import { WorkerPool } from '@fedscore/core/pool';
 import { BLOB_KIND, decodeBlob } from './blob.ts';
 import type {
   CkksPublicContext,
@@ -24,61 +25,9 @@ import type {
   HeWorkerPoolOptions,
   SerializeOptions,
 } from './types.ts';
-import type { WorkerReply, WorkerRequest } from './worker.ts';
-
-type Pending = { resolve: (r: Uint8Array[] | Float64Array[]) => void; reject: (e: Error) => void };
+import type { WorkerRequest } from './worker.ts';
 
 type RequestBody = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
-
-class WorkerHandle {
-  readonly worker: Worker;
-  readonly ready: Promise<void>;
-  readonly #pending = new Map<number, Pending>();
-  #next = 0;
-  #failed: Error | undefined;
-
-  constructor(context: Uint8Array, secret: boolean, insecure: boolean) {
-    this.worker = new Worker(siblingModuleUrl('./worker', import.meta.url), {
-      workerData: { context, secret, insecure },
-    });
-    this.ready = new Promise((resolve, reject) => {
-      this.#pending.set(-1, { resolve: () => resolve(), reject });
-    });
-    this.worker.on('message', (m: WorkerReply) => {
-      const p = this.#pending.get(m.id);
-      if (!p) return;
-      this.#pending.delete(m.id);
-      if (m.ok) p.resolve(m.result);
-      else {
-        p.reject(
-          new FedscoreError(m.error.code as never, `worker: ${m.error.message}`, {
-            ...(m.error.field !== undefined && { field: m.error.field }),
-          }),
-        );
-      }
-    });
-    const fail = (e: Error): void => {
-      this.#failed = e;
-      for (const p of this.#pending.values())
-        p.reject(new FedscoreError('he_error', `HE worker failed: ${e.message}`, { cause: e }));
-      this.#pending.clear();
-    };
-    this.worker.on('error', fail);
-    this.worker.on('exit', (code) => {
-      if (this.#pending.size > 0) fail(new Error(`exited with code ${code}`));
-    });
-  }
-
-  request(body: RequestBody): Promise<Uint8Array[] | Float64Array[]> {
-    if (this.#failed)
-      return Promise.reject(new FedscoreError('he_error', `HE worker failed: ${this.#failed.message}`));
-    const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...body, id });
-    });
-  }
-}
 
 function chunks<T>(items: readonly T[], parts: number): T[][] {
   const out: T[][] = [];
@@ -165,35 +114,38 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
   }
   const { bytes, secret, insecure, owned } = resolveContext(options);
   const logger = options.logger ?? noopLogger;
-  let workers: WorkerHandle[];
+  let starting: Promise<WorkerPool<WorkerRequest, Uint8Array[] | Float64Array[]>>;
   try {
-    // `workerData` is copied into each worker when it is constructed.
-    workers = Array.from({ length: size }, () => new WorkerHandle(bytes, secret, insecure));
+    // `workerData` is copied into each worker when it is constructed, which `create` does before it
+    // returns. A crashed worker is replaced from the same bytes, unless they are ours to wipe.
+    starting = WorkerPool.create({
+      module: siblingModuleUrl('./worker', import.meta.url),
+      size,
+      workerData: { context: bytes, secret, insecure },
+      name: 'HE worker',
+      respawn: !owned,
+      taskErrorCode: 'he_error',
+    });
   } finally {
     if (owned) bytes.fill(0);
   }
-  try {
-    await Promise.all(workers.map((w) => w.ready));
-  } catch (e) {
-    await Promise.all(workers.map((w) => w.worker.terminate()));
-    throw e;
-  }
+  const pool = await starting;
   logger.debug('HE worker pool ready', { size, secret });
 
-  let turn = 0;
-  /** Chunks of `items` to the workers in turn; returns `run`'s results in input order. */
+  // The core pool matches answers to tasks itself; `id` stays in WorkerRequest (worker.ts) unused.
+  let next = 0;
+  const request = (body: RequestBody): Promise<Uint8Array[] | Float64Array[]> =>
+    pool.run({ ...body, id: next++ } as WorkerRequest);
+
+  /** Chunks of `items` (one per worker) to the pool's queue; returns `run`'s results in input order. */
   async function scatter<T, R>(
     items: readonly T[],
-    run: (w: WorkerHandle, part: T[], first: number) => Promise<R[]>,
+    run: (part: T[], first: number) => Promise<R[]>,
   ): Promise<R[]> {
     if (items.length === 0) return [];
-    const parts = chunks(items, workers.length);
-    const start = turn;
-    turn = (turn + parts.length) % workers.length;
+    const parts = chunks(items, size);
     const per = parts[0]!.length;
-    const results = await Promise.all(
-      parts.map((p, i) => run(workers[(start + i) % workers.length]!, p, i * per)),
-    );
+    const results = await Promise.all(parts.map((p, i) => run(p, i * per)));
     return results.flat();
   }
 
@@ -203,18 +155,16 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
     encrypt(vectors: readonly Float64Array[], opts?: SerializeOptions) {
       return scatter(
         vectors,
-        (w, part) =>
-          w.request({ op: 'encrypt', vectors: part, ...(opts && { options: opts }) }) as Promise<
-            Uint8Array[]
-          >,
+        (part) =>
+          request({ op: 'encrypt', vectors: part, ...(opts && { options: opts }) }) as Promise<Uint8Array[]>,
       );
     },
     encryptSymmetric(vectors: readonly Float64Array[], opts?: SerializeOptions) {
       if (!secret) return Promise.reject(publicPoolError());
       return scatter(
         vectors,
-        (w, part) =>
-          w.request({ op: 'encryptSymmetric', vectors: part, ...(opts && { options: opts }) }) as Promise<
+        (part) =>
+          request({ op: 'encryptSymmetric', vectors: part, ...(opts && { options: opts }) }) as Promise<
             Uint8Array[]
           >,
       );
@@ -222,8 +172,8 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
     columnDots(ciphertexts, columns, opts?: SerializeOptions) {
       return scatter(
         columns,
-        (w, part) =>
-          w.request({
+        (part) =>
+          request({
             op: 'columnDots',
             ciphertexts: [...ciphertexts],
             columns: part.map((c) => [...c]),
@@ -241,8 +191,8 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
         opts?.compression === undefined ? undefined : { compression: opts.compression };
       return scatter(
         jobs,
-        (w, part, first) =>
-          w.request({
+        (part, first) =>
+          request({
             op: 'linearCombinations',
             jobs: part.map((j) => ({
               ciphertexts: [...j.ciphertexts],
@@ -260,11 +210,11 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
       if (!secret) return Promise.reject(publicPoolError());
       return scatter(
         ciphertexts,
-        (w, part) => w.request({ op: 'decrypt', ciphertexts: part }) as Promise<Float64Array[]>,
+        (part) => request({ op: 'decrypt', ciphertexts: part }) as Promise<Float64Array[]>,
       );
     },
-    async close() {
-      await Promise.all(workers.map((w) => w.worker.terminate()));
+    close() {
+      return pool.close();
     },
   };
 }

@@ -1,10 +1,14 @@
 /**
  * Test support, exported as `@fedscore/he/testing` (never imported by library code): the bytes of a CKKS
- * secret key, for the "carries no secret key" searches (`expectNoSecret` of `@fedscore/core/testing`).
+ * secret key, for the "carries no secret key" searches (`expectNoSecret` of `@fedscore/core/testing`), and
+ * the raw SEAL objects behind contexts and vectors, for the benchmark against raw node-seal calls.
  */
 import { FedscoreError } from '@fedscore/core';
 import { BLOB_KIND, decodeBlob, unpackSections } from './blob.ts';
 import type { CkksSecretContext } from './types.ts';
+
+export type { Keys as CkksSealObjects } from './ckks/index.ts';
+export { rawCiphertext, rawHandles, rawPlaintext } from './ckks/index.ts';
 
 /** SEAL's serialization header (magic 0xA15E, header size, version, compression, size): 16 bytes. */
 const SEAL_HEADER = 16;

@@ -5,9 +5,10 @@
  * except the encoded weights of the last linear combination (kept for the next call with equal weights).
  * A secret context reaches this thread from the pool of the same process only (see pool.ts).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import { FedscoreError } from '@fedscore/core';
-import { loadCkksPublicContext, loadCkksSecretContext } from './ckks.ts';
+import { serveTasks } from '@fedscore/core/pool';
+import { loadCkksPublicContext, loadCkksSecretContext } from './ckks/index.ts';
 import { encodeLinearWeights, linearCombination } from './linear.ts';
 import { columnDot } from './packing.ts';
 import type {
@@ -42,12 +43,7 @@ export type WorkerRequest =
     }
   | { id: number; op: 'decrypt'; ciphertexts: Uint8Array[] };
 
-export type WorkerReply =
-  | { id: number; ok: true; result: Uint8Array[] | Float64Array[] }
-  | { id: number; ok: false; error: { code: string; message: string; field?: string } };
-
 const data = workerData as { context: Uint8Array; secret: boolean; insecure: boolean };
-const port = parentPort!;
 
 const ctx: CkksPublicContext = data.secret
   ? await loadCkksSecretContext(data.context, { allowWeakParameters: data.insecure })
@@ -160,28 +156,5 @@ function handle(req: WorkerRequest): Uint8Array[] | Float64Array[] {
   throw new FedscoreError('invalid_argument', 'unknown worker request', { field: 'op' });
 }
 
-port.on('message', (req: WorkerRequest) => {
-  let reply: WorkerReply;
-  try {
-    reply = { id: req.id, ok: true, result: handle(req) };
-  } catch (e) {
-    const fe = e instanceof FedscoreError ? e : undefined;
-    reply = {
-      id: req.id,
-      ok: false,
-      error: {
-        code: fe?.code ?? 'he_error',
-        // The pool re-attaches the field: send the message without its "field '...': " prefix.
-        message:
-          fe?.field !== undefined
-            ? fe.message.replace(`field '${fe.field}': `, '')
-            : e instanceof Error
-              ? e.message
-              : String(e),
-        ...(fe?.field !== undefined && { field: fe.field }),
-      },
-    };
-  }
-  port.postMessage(reply);
-});
-port.postMessage({ id: -1, ok: true, result: [] });
+// Errors keep their code and field across the thread boundary (core/src/pool.ts).
+serveTasks<WorkerRequest, Uint8Array[] | Float64Array[]>(handle);

@@ -1,19 +1,18 @@
 /**
  * The blinding pool: hash-to-group and scalar multiplication on node:worker_threads, one libsodium WASM
  * instance per worker, so both cores of a party node work on a PSI run. Jobs are batches (a few thousand
- * elements, ~0.5 s each), served first-in first-out by whichever worker is idle; inputs and outputs move
- * as transferred ArrayBuffers, so the main thread only routes bytes.
- *
- * Why a pool here and not packages/he's: psi sits above he and wire in the package order but libsodium
- * lives only here, and a blinding job needs nothing but libsodium; the pool is ~150 lines.
+ * elements, ~0.5 s each), served first-in first-out by whichever worker is idle (the core worker pool,
+ * `@fedscore/core/pool`, which every package shares); inputs and outputs move as transferred ArrayBuffers,
+ * so the main thread only routes bytes. This file adds what is PSI's own: input checks, the errors that
+ * name the bad element, and the work counters.
  *
  * `threads: 0` runs the same batch functions on the calling thread (small sets, tests, environments
  * without workers). Workers are unref'd while idle, so a forgotten pool never keeps a process alive; call
  * `close()` anyway to free their memory.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { FedscoreError, siblingModuleUrl } from '@fedscore/core';
+import { WorkerPool } from '@fedscore/core/pool';
 import type { PackedIds } from './ids.ts';
 import {
   type BatchResult,
@@ -60,33 +59,23 @@ export interface BlindingPoolStats {
   readonly blindMultiplied: number;
 }
 
-interface Pending {
-  readonly request: WorkerRequest;
-  readonly transfer: ArrayBuffer[];
-  readonly resolve: (out: Uint8Array) => void;
-  readonly reject: (e: Error) => void;
+/** What a job needs besides its request: where its elements sit in the caller's input, and its work. */
+interface JobInfo {
   readonly field: string;
   readonly indexBase: number;
-  readonly elements: number;
   readonly mults: number;
   readonly hashes: number;
 }
 
-interface Slot {
-  readonly worker: Worker;
-  job: Pending | undefined;
-}
-
 export class BlindingPool {
   readonly threads: number;
-  readonly #slots: Slot[] = [];
-  readonly #queue: Pending[] = [];
-  #nextId = 1;
-  #closed: Error | undefined;
+  readonly #workers: WorkerPool<WorkerRequest, WorkerReply> | undefined;
+  #closed: FedscoreError | undefined;
   #stats = { jobs: 0, hashed: 0, multiplied: 0, busyMs: 0, cpuMs: 0, blindCpuMs: 0, blindMultiplied: 0 };
 
-  private constructor(threads: number) {
+  private constructor(threads: number, workers: WorkerPool<WorkerRequest, WorkerReply> | undefined) {
     this.threads = threads;
+    this.#workers = workers;
   }
 
   /** Start the workers and wait until each has loaded libsodium. */
@@ -97,41 +86,16 @@ export class BlindingPool {
         field: 'threads',
       });
     }
-    const pool = new BlindingPool(threads);
     await loadSodium();
-    await Promise.all(Array.from({ length: threads }, () => pool.#startWorker()));
-    return pool;
-  }
-
-  #startWorker(): Promise<void> {
-    const worker = new Worker(siblingModuleUrl('./blind-worker', import.meta.url));
-    const slot: Slot = { worker, job: undefined };
-    return new Promise<void>((resolve, reject) => {
-      let started = false;
-      worker.on('message', (msg: WorkerReply) => {
-        if (msg.type === 'ready') {
-          started = true;
-          this.#slots.push(slot);
-          worker.unref();
-          resolve();
-          this.#dispatch();
-          return;
-        }
-        this.#finish(slot, msg);
-      });
-      worker.on('error', (e: Error) => {
-        const err = new FedscoreError('internal', `blinding worker failed: ${e.message}`, { cause: e });
-        if (!started) reject(err);
-        this.#fail(err);
-      });
-      worker.on('exit', (code) => {
-        if (this.#closed === undefined) {
-          const err = new FedscoreError('internal', `blinding worker exited with code ${code}`);
-          if (!started) reject(err);
-          this.#fail(err);
-        }
-      });
-    });
+    const workers =
+      threads === 0
+        ? undefined
+        : await WorkerPool.create<WorkerRequest, WorkerReply>({
+            module: siblingModuleUrl('./blind-worker', import.meta.url),
+            size: threads,
+            name: 'blinding worker',
+          });
+    return new BlindingPool(threads, workers);
   }
 
   /**
@@ -151,20 +115,9 @@ export class BlindingPool {
     const bytes = new Uint8Array(ids.bytes.subarray(ids.offsets[0], ids.offsets[n]));
     const offsets = ids.offsets.map((o) => o - ids.offsets[0]!);
     return this.#submit(
-      {
-        op: 'hash',
-        id: this.#nextId++,
-        ids: bytes,
-        offsets,
-        scalar: scalar ? new Uint8Array(scalar) : null,
-        domain,
-      },
+      { op: 'hash', ids: bytes, offsets, scalar: scalar ? new Uint8Array(scalar) : null, domain },
       [bytes.buffer, offsets.buffer],
-      'ids',
-      0,
-      n,
-      scalar ? n : 0,
-      n,
+      { field: 'ids', indexBase: 0, mults: scalar ? n : 0, hashes: n },
     );
   }
 
@@ -193,13 +146,9 @@ export class BlindingPool {
     const copy = new Uint8Array(points);
     const n = copy.length / POINT_BYTES;
     return this.#submit(
-      { op: 'blind', id: this.#nextId++, points: copy, scalar: new Uint8Array(scalar), outBytes },
+      { op: 'blind', points: copy, scalar: new Uint8Array(scalar), outBytes },
       [copy.buffer],
-      field,
-      indexBase,
-      n,
-      n,
-      0,
+      { field, indexBase, mults: n, hashes: 0 },
     );
   }
 
@@ -210,36 +159,32 @@ export class BlindingPool {
   /** Stop the workers; queued and running jobs fail with `channel_closed`. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#fail(new FedscoreError('channel_closed', 'blinding pool closed'));
-    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+    this.#closed = new FedscoreError('channel_closed', 'blinding pool closed');
+    await this.#workers?.close();
   }
 
-  #submit(
-    request: WorkerRequest,
-    transfer: ArrayBuffer[],
-    field: string,
-    indexBase: number,
-    elements: number,
-    mults: number,
-    hashes: number,
-  ): Promise<Uint8Array> {
-    if (this.#closed) return Promise.reject(this.#closed);
-    if (this.threads === 0) {
-      return Promise.resolve().then(() => this.#runInline(request, field, indexBase, mults, hashes));
+  async #submit(request: WorkerRequest, transfer: ArrayBuffer[], job: JobInfo): Promise<Uint8Array> {
+    if (this.#closed) throw this.#closed;
+    if (this.#workers === undefined) {
+      await Promise.resolve();
+      return this.#runInline(request, job);
     }
-    return new Promise<Uint8Array>((resolve, reject) => {
-      this.#queue.push({ request, transfer, resolve, reject, field, indexBase, elements, mults, hashes });
-      this.#dispatch();
-    });
+    let reply: WorkerReply;
+    try {
+      reply = await this.#workers.run(request, { transfer });
+    } catch (e) {
+      // a pool closed under a running job: the pool's own closing error names it
+      throw this.#closed !== undefined && (e as FedscoreError).code === 'channel_closed' ? this.#closed : e;
+    }
+    if (reply.type === 'done') {
+      this.#account(reply.busyMs, reply.cpuMs, job.mults, job.hashes);
+      return reply.out;
+    }
+    this.#account(reply.busyMs, reply.cpuMs, 0, 0);
+    throw rejection(request, job.field, job.indexBase + reply.index);
   }
 
-  #runInline(
-    request: WorkerRequest,
-    field: string,
-    indexBase: number,
-    mults: number,
-    hashes: number,
-  ): Uint8Array {
+  #runInline(request: WorkerRequest, job: JobInfo): Uint8Array {
     const t0 = performance.now();
     const cpu0 = process.threadCpuUsage();
     let result: BatchResult;
@@ -252,40 +197,9 @@ export class BlindingPool {
       request.scalar?.fill(0);
     }
     const cpu = process.threadCpuUsage(cpu0);
-    this.#account(performance.now() - t0, (cpu.user + cpu.system) / 1000, mults, hashes);
-    if (!result.ok) throw rejection(request, field, indexBase + result.index);
+    this.#account(performance.now() - t0, (cpu.user + cpu.system) / 1000, job.mults, job.hashes);
+    if (!result.ok) throw rejection(request, job.field, job.indexBase + result.index);
     return result.out;
-  }
-
-  #dispatch(): void {
-    for (const slot of this.#slots) {
-      if (slot.job !== undefined) continue;
-      const job = this.#queue.shift();
-      if (job === undefined) break;
-      slot.job = job;
-      slot.worker.ref();
-      slot.worker.postMessage(job.request, job.transfer);
-    }
-  }
-
-  #finish(slot: Slot, msg: Exclude<WorkerReply, { type: 'ready' }>): void {
-    const job = slot.job;
-    slot.job = undefined;
-    slot.worker.unref();
-    this.#dispatch();
-    if (job === undefined || job.request.id !== msg.id) {
-      this.#fail(new FedscoreError('internal', 'blinding worker answered a job it was not given'));
-      return;
-    }
-    if (msg.type === 'done') {
-      this.#account(msg.busyMs, msg.cpuMs, job.mults, job.hashes);
-      job.resolve(msg.out);
-    } else if (msg.type === 'rejected') {
-      this.#account(msg.busyMs, msg.cpuMs, 0, 0);
-      job.reject(rejection(job.request, job.field, job.indexBase + msg.index));
-    } else {
-      job.reject(new FedscoreError('internal', `blinding worker: ${msg.message}`));
-    }
   }
 
   #account(busyMs: number, cpuMs: number, mults: number, hashes: number): void {
@@ -298,17 +212,6 @@ export class BlindingPool {
     }
     this.#stats.multiplied += mults;
     this.#stats.hashed += hashes;
-  }
-
-  #fail(err: Error): void {
-    this.#closed ??= err;
-    for (const job of this.#queue.splice(0)) job.reject(err);
-    for (const slot of this.#slots) {
-      if (slot.job) {
-        slot.job.reject(err);
-        slot.job = undefined;
-      }
-    }
   }
 }
 

@@ -1,9 +1,8 @@
-/** Messages between `BlindingPool` (pool.ts) and its workers (blind-worker.ts). In-process only. */
+/** Messages between `BlindingPool` (pool.ts) and its workers (blind-worker.ts), over the core pool. In-process only. */
 
 export type WorkerRequest =
   | {
       readonly op: 'hash';
-      readonly id: number;
       /** UTF-8 ids back to back. */
       readonly ids: Uint8Array;
       /** n + 1 offsets into `ids`. */
@@ -15,7 +14,6 @@ export type WorkerRequest =
     }
   | {
       readonly op: 'blind';
-      readonly id: number;
       /** n x 32-byte points. */
       readonly points: Uint8Array;
       readonly scalar: Uint8Array;
@@ -23,11 +21,10 @@ export type WorkerRequest =
       readonly outBytes: number;
     };
 
+/** A job's answer. An unexpected exception inside the worker is the task's error instead (core pool). */
 export type WorkerReply =
-  | { readonly type: 'ready' }
   | {
       readonly type: 'done';
-      readonly id: number;
       readonly out: Uint8Array;
       /** Wall time inside the job. */
       readonly busyMs: number;
@@ -37,10 +34,7 @@ export type WorkerReply =
   /** Element `index` of the batch is not a valid ristretto255 point (or an id too long to hash). */
   | {
       readonly type: 'rejected';
-      readonly id: number;
       readonly index: number;
       readonly busyMs: number;
       readonly cpuMs: number;
-    }
-  /** An unexpected exception inside the worker. */
-  | { readonly type: 'failed'; readonly id: number; readonly message: string };
+    };

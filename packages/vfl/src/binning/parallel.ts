@@ -4,15 +4,21 @@
  * batches), the parent adds them and floods the total once (`floodBinSums`). Baby-step rotations are not
  * duplicated (each batch is rotated by one worker); giant steps and folds are, once per worker and block.
  * Two workers give ~1.9x on two cores (../shared/ANCHORS.md).
+ *
+ * The workers are a core pool (`@fedscore/core/pool`) started on first use and kept for later calls (one
+ * pool per size; idle workers are unref'd and never keep the process alive), so a call pays neither the
+ * thread start nor node-seal's WebAssembly compilation; each worker keeps the last context it loaded.
  */
-import { Worker } from 'node:worker_threads';
 import { type CryptoRng, FedscoreError, type ProgressCallback, siblingModuleUrl } from '@fedscore/core';
+import { WorkerPool } from '@fedscore/core/pool';
 import type { CkksPublicContext, CkksVector } from '@fedscore/he';
 import { evaluateBinSumsCkks, floodBinSums, type SumCell } from './ckks-sums.ts';
 import type { BinSumCost, BinSumLayout } from './packing.ts';
 
 export interface BinSumWorkerInput {
   readonly context: Uint8Array;
+  /** The context's fingerprint: a worker that holds it already skips loading `context`. */
+  readonly fingerprint: string;
   readonly insecure: boolean;
   readonly labels: readonly Uint8Array[];
   readonly layout: BinSumLayout;
@@ -33,6 +39,24 @@ export interface ParallelSumOptions {
   /** Worker threads (default 2; 0 or 1 = evaluate in this thread). */
   readonly workers?: number;
   readonly progress?: ProgressCallback;
+}
+
+const pools = new Map<number, Promise<WorkerPool<BinSumWorkerInput, BinSumWorkerOutput>>>();
+
+/** The shared pool of `size` bin-sum workers, started on first use. */
+function binSumPool(size: number): Promise<WorkerPool<BinSumWorkerInput, BinSumWorkerOutput>> {
+  let pool = pools.get(size);
+  if (pool === undefined) {
+    pool = WorkerPool.create<BinSumWorkerInput, BinSumWorkerOutput>({
+      module: siblingModuleUrl('./worker', import.meta.url),
+      size,
+      name: 'bin-sum worker',
+      taskErrorCode: 'he_error',
+    });
+    pools.set(size, pool);
+    pool.catch(() => pools.delete(size));
+  }
+  return pool;
 }
 
 function addCost(a: BinSumCost, b: BinSumCost): void {
@@ -70,6 +94,7 @@ export async function evaluateBinSumsParallel(
       for (const v of cts) v.dispose();
     }
   }
+  const pool = await binSumPool(workers);
   const context = ctx.serialize({ compression: 'none' });
   const done = new Array<number>(workers).fill(0);
   const ranges = Array.from({ length: workers }, (_, w) => [
@@ -77,50 +102,31 @@ export async function evaluateBinSumsParallel(
     Math.floor(((w + 1) * layout.batches) / workers),
   ]);
   const outputs = await Promise.all(
-    ranges.map(
-      ([from, to], w) =>
-        new Promise<BinSumWorkerOutput>((resolve, reject) => {
-          const input: BinSumWorkerInput = {
-            context,
-            insecure: ctx.insecure,
-            labels: labels.slice(from, to),
-            layout,
-            cells,
-            binIndex,
-            from: from!,
-            to: to!,
-          };
-          const worker = new Worker(siblingModuleUrl('./worker', import.meta.url), { workerData: input });
-          let result: BinSumWorkerOutput | undefined;
-          worker.on('message', (m: BinSumWorkerOutput | { progress: number }) => {
-            if ('progress' in m) {
-              done[w] = m.progress;
-              options.progress?.({
-                stage: 'binning: encrypted bin sums',
-                done: done.reduce((a, b) => a + b, 0),
-                total: layout.batches,
-                unit: 'batches',
-              });
-            } else {
-              // node-seal may keep a worker's event loop alive: end it once the result is in.
-              result = m;
-              resolve(m);
-              void worker.terminate();
-            }
-          });
-          worker.on('error', (e) =>
-            reject(
-              e instanceof FedscoreError
-                ? e
-                : new FedscoreError('he_error', `bin-sum worker failed: ${e.message}`, { cause: e }),
-            ),
-          );
-          worker.on('exit', (code) => {
-            if (result === undefined) {
-              reject(new FedscoreError('internal', `bin-sum worker exited with code ${code} and no result`));
-            }
-          });
-        }),
+    ranges.map(([from, to], w) =>
+      pool.run(
+        {
+          context,
+          fingerprint: ctx.fingerprint,
+          insecure: ctx.insecure,
+          labels: labels.slice(from, to),
+          layout,
+          cells,
+          binIndex,
+          from: from!,
+          to: to!,
+        },
+        {
+          onProgress: (n) => {
+            done[w] = n as number;
+            options.progress?.({
+              stage: 'binning: encrypted bin sums',
+              done: done.reduce((a, b) => a + b, 0),
+              total: layout.batches,
+              unit: 'batches',
+            });
+          },
+        },
+      ),
     ),
   );
   const cost: BinSumCost = { products: 0, encodes: 0, rotations: 0, additions: 0, skippedDiagonals: 0 };

@@ -1,30 +1,47 @@
 /**
- * Worker thread of `evaluateBinSumsParallel`: loads the public CKKS context once, evaluates the partial
- * bin sums of its batch range, and posts them back serialized. Never floods or sends anything itself: the
- * parent adds the partials and floods the total.
+ * Worker thread of `evaluateBinSumsParallel` (served by the core pool, reused across calls): evaluates the
+ * partial bin sums of a task's batch range and returns them serialized. The public CKKS context of the
+ * last task is kept loaded (keyed by its fingerprint), so tasks of one run, and later runs under the same
+ * key, load it once per worker. Never floods or sends anything itself: the parent adds the partials and
+ * floods the total.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { loadCkksPublicContext } from '@fedscore/he';
+import { serveTasks } from '@fedscore/core/pool';
+import { type CkksPublicContext, loadCkksPublicContext } from '@fedscore/he';
 import { partialBinSumsCkks } from './ckks-sums.ts';
 import type { BinSumWorkerInput, BinSumWorkerOutput } from './parallel.ts';
 
-const input = workerData as BinSumWorkerInput;
-const ctx = await loadCkksPublicContext(input.context, { insecure: input.insecure });
-try {
-  const labels = input.labels.map((b) => ctx.deserializeVector(b));
-  const { sums, cost } = partialBinSumsCkks(
-    ctx,
-    labels,
-    input.layout,
-    input.cells,
-    input.binIndex,
-    input.from,
-    input.to,
-    (e) => parentPort?.postMessage({ progress: e.done }),
-  );
-  const out: BinSumWorkerOutput = { sums: sums.map((s) => s.serialize({ compression: 'none' })), cost };
-  for (const v of [...labels, ...sums]) v.dispose();
-  parentPort?.postMessage(out);
-} finally {
-  ctx.dispose();
+let loaded: { readonly fingerprint: string; readonly ctx: CkksPublicContext } | undefined;
+
+async function contextFor(input: BinSumWorkerInput): Promise<CkksPublicContext> {
+  if (loaded?.fingerprint !== input.fingerprint) {
+    loaded?.ctx.dispose();
+    loaded = undefined;
+    const ctx = await loadCkksPublicContext(input.context, { insecure: input.insecure });
+    loaded = { fingerprint: ctx.fingerprint, ctx };
+  }
+  return loaded.ctx;
 }
+
+serveTasks<BinSumWorkerInput, BinSumWorkerOutput>(async (input, task) => {
+  const ctx = await contextFor(input);
+  const labels = input.labels.map((b) => ctx.deserializeVector(b));
+  try {
+    const { sums, cost } = partialBinSumsCkks(
+      ctx,
+      labels,
+      input.layout,
+      input.cells,
+      input.binIndex,
+      input.from,
+      input.to,
+      (e) => task.progress(e.done),
+    );
+    try {
+      return { sums: sums.map((s) => s.serialize({ compression: 'none' })), cost };
+    } finally {
+      for (const v of sums) v.dispose();
+    }
+  } finally {
+    for (const v of labels) v.dispose();
+  }
+});

@@ -1,14 +1,19 @@
 /**
  * The HE benchmark: every layer operation timed against the same operation as raw node-seal calls in
  * the same run (interleaved, so machine noise hits both alike), sizes, Paillier, and the worker-pool
- * speed-up. Used by `pnpm bench he` and `fedscore bench he`. Lives here because only this package may
- * touch node-seal.
+ * speed-up. Used by `pnpm bench he` (he.bench.ts). It calls node-seal only through the SEAL objects
+ * `@fedscore/he/testing` hands out (`rawHandles`, `rawCiphertext`, `rawPlaintext`): node-seal stays
+ * imported by `he` alone, and the library ships no benchmark code.
  */
 import { type Logger, noopLogger, noProgress, type ProgressCallback } from '@fedscore/core';
-import { createAdditiveHe } from './additive.ts';
-import { createCkksContext, rawCiphertext, rawHandles, rawPlaintext, sumRotationSteps } from './ckks.ts';
-import { createHeWorkerPool } from './pool.ts';
-import type { CkksPresetName } from './types.ts';
+import {
+  type CkksPresetName,
+  createAdditiveHe,
+  createCkksContext,
+  createHeWorkerPool,
+  sumRotationSteps,
+} from '@fedscore/he';
+import { rawCiphertext, rawHandles, rawPlaintext } from '@fedscore/he/testing';
 
 export interface HeBenchRow {
   readonly preset: string;

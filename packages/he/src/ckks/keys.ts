@@ -1,6 +1,8 @@
 /**
  * CKKS (Cheon, Kim, Kim, Song 2017, "Homomorphic encryption for arithmetic of approximate numbers") over
- * node-seal 7 / SEAL 4.1: secret and public contexts and the encrypted vector.
+ * node-seal 7 / SEAL 4.1: key generation, secret and public contexts (encoding, encryption, decryption,
+ * serialization), and the flooding rule for released decryptions. The encrypted vector is vector.ts, its
+ * arithmetic evaluator.ts.
  *
  * Conventions of this layer:
  * - `level` = SEAL chain index: primes left to drop. A fresh ciphertext has `levels` (preset) levels.
@@ -17,20 +19,7 @@
  *   in `finally`. `deleteLater()` is never used.
  */
 import { cryptoRng, FedscoreError, normal, requireCryptoRng } from '@fedscore/core';
-import type {
-  Ciphertext,
-  CKKSEncoder,
-  Decryptor,
-  Encryptor,
-  Evaluator,
-  GaloisKeys,
-  ParmsIdType,
-  Plaintext,
-  PublicKey,
-  RelinKeys,
-  SEALContext,
-  SecretKey,
-} from 'node-seal';
+import type { ParmsIdType, SEALContext } from 'node-seal';
 import {
   BLOB_KIND,
   bytesToHex,
@@ -41,10 +30,10 @@ import {
   metaInt,
   packSections,
   unpackSections,
-} from './blob.ts';
-import { hePolicy, warnWeak } from './policy.ts';
-import { checkCkksSecurity, ckksEncodeBound, ckksSecurityBits, levelsOf, resolveParams } from './presets.ts';
-import { loadSeal, type Seal, sealCall, wrapSealError } from './seal.ts';
+} from '../blob.ts';
+import { hePolicy, warnWeak } from '../policy.ts';
+import { checkCkksSecurity, ckksEncodeBound, ckksSecurityBits, levelsOf, resolveParams } from '../presets.ts';
+import { loadSeal, type Seal, sealCall, wrapSealError } from '../seal.ts';
 import type {
   CkksContextOptions,
   CkksParams,
@@ -56,255 +45,23 @@ import type {
   PlainValues,
   ReleaseOptions,
   SerializeOptions,
-} from './types.ts';
+} from '../types.ts';
+import { addSub, type EvalContext, mul, polyval, rescale, rotate, sumSlots } from './evaluator.ts';
+import {
+  comprMode,
+  type Disposable,
+  describeParams,
+  type Keys,
+  rangeError,
+  release,
+  toFloat64,
+} from './handles.ts';
+import { CkksPlaintextImpl, CkksVectorImpl } from './vector.ts';
 
 /** Default standard deviation of flooding noise on released decryptions (docs/he.md). */
 export const DEFAULT_FLOODING_STDDEV = 2 ** -20;
 
-/** Relative scale difference tolerated (and absorbed) when adding two ciphertexts. */
-const SCALE_TOLERANCE = 1e-3;
-
-interface Disposable {
-  dispose(): void;
-}
-
-/** The SEAL objects of one key set. Shared (by handle clones) between a secret context and its public view. */
-interface Keys {
-  readonly seal: Seal;
-  readonly context: SEALContext;
-  readonly encoder: CKKSEncoder;
-  readonly evaluator: Evaluator;
-  readonly encryptor: Encryptor;
-  readonly publicKey: PublicKey;
-  readonly relinKeys: RelinKeys | undefined;
-  readonly galoisKeys: GaloisKeys | undefined;
-  readonly secretKey: SecretKey | undefined;
-  readonly decryptor: Decryptor | undefined;
-  /** parms id by level (index = chain index). */
-  readonly parmsByLevel: ParmsIdType[];
-  /** The last prime of the data modulus at each level (dropped by a rescale from that level). */
-  readonly primeByLevel: number[];
-}
-
-function comprMode(seal: Seal, options?: SerializeOptions) {
-  const c = options?.compression ?? 'zstd';
-  if (c === 'none') return seal.ComprModeType.none;
-  if (c === 'zlib') return seal.ComprModeType.zlib;
-  if (c === 'zstd') return seal.ComprModeType.zstd;
-  throw new FedscoreError('invalid_argument', `unknown compression '${String(c)}'`, { field: 'compression' });
-}
-
-function describeParams(p: CkksParams): string {
-  return `CKKS N=${p.polyModulusDegree} q=[${p.coeffModulusBits.join(',')}] scale=2^${p.scaleBits}`;
-}
-
-/**
- * Free a SEAL object. Never throws: after a fault inside the WASM module (which validation exists to
- * prevent) freeing can fail too, and cleanup must not replace the error that caused it.
- */
-function release(o: { delete(): void; isDeleted?(): boolean }): void {
-  try {
-    if (o.isDeleted?.() !== true) o.delete();
-  } catch {
-    // the module is already broken; the original error is what the caller reports
-  }
-}
-
-/**
- * The values as a Float64Array, each finite and within `bound` (`ckksEncodeBound` of the level and
- * scale they are encoded at): checked here, before SEAL sees them, because an out-of-range value makes
- * SEAL's encoder overflow its integer conversion and fault inside the WASM module.
- */
-function toFloat64(values: PlainValues, field: string, max: number, bound: number): Float64Array {
-  if (values === null || typeof values !== 'object' || typeof values.length !== 'number') {
-    throw new FedscoreError('invalid_argument', 'expected an array of numbers', { field });
-  }
-  if (values.length > max) {
-    throw new FedscoreError('out_of_range', `${values.length} values exceed the ${max} slots`, { field });
-  }
-  const out = values instanceof Float64Array ? values : Float64Array.from(values);
-  for (let i = 0; i < out.length; i++) {
-    const v = out[i]!;
-    if (!Number.isFinite(v)) {
-      throw new FedscoreError('invalid_argument', `value at index ${i} is not a finite number`, { field });
-    }
-    if (Math.abs(v) > bound) throw rangeError(field, i, bound);
-  }
-  return out;
-}
-
-function rangeError(field: string, index: number, bound: number): FedscoreError {
-  return new FedscoreError(
-    'out_of_range',
-    `value at index ${index} is outside ±${bound.toPrecision(3)}, the range these CKKS parameters encode exactly`,
-    { field, details: { index, bound } },
-  );
-}
-
-// ---------------------------------------------------------------------------------------------------
-
-class CkksPlaintextImpl implements CkksPlaintext {
-  readonly pt: Plaintext;
-  readonly length: number;
-  readonly level: number;
-  readonly scale: number;
-  readonly isZero: boolean;
-  #ctx: CkksPublicContextImpl;
-  #disposed = false;
-
-  constructor(ctx: CkksPublicContextImpl, pt: Plaintext, length: number, level: number, scale: number) {
-    this.#ctx = ctx;
-    this.pt = pt;
-    this.length = length;
-    this.level = level;
-    this.scale = scale;
-    this.isZero = pt.isZero();
-    ctx.track(this);
-  }
-
-  dispose(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    release(this.pt);
-    this.#ctx.untrack(this);
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-}
-
-class CkksVectorImpl implements CkksVector {
-  readonly ct: Ciphertext;
-  readonly length: number;
-  readonly level: number;
-  readonly scale: number;
-  readonly #ctx: CkksPublicContextImpl;
-  #disposed = false;
-
-  constructor(ctx: CkksPublicContextImpl, ct: Ciphertext, length: number, level: number, scale: number) {
-    this.#ctx = ctx;
-    this.ct = ct;
-    this.length = length;
-    this.level = level;
-    this.scale = scale;
-    ctx.track(this);
-  }
-
-  get context(): CkksPublicContext {
-    return this.#ctx;
-  }
-
-  get disposed(): boolean {
-    return this.#disposed;
-  }
-
-  dispose(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    release(this.ct);
-    this.#ctx.untrack(this);
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  #live(): void {
-    if (this.#disposed)
-      throw new FedscoreError('invalid_argument', 'vector was disposed', { field: 'vector' });
-  }
-
-  add(other: CkksVector | CkksPlaintext | PlainValues | number): CkksVector {
-    this.#live();
-    return this.#ctx.addSub(this, other, false);
-  }
-
-  sub(other: CkksVector | CkksPlaintext | PlainValues | number): CkksVector {
-    this.#live();
-    return this.#ctx.addSub(this, other, true);
-  }
-
-  mul(other: CkksVector | CkksPlaintext | PlainValues | number, options?: { rescale?: boolean }): CkksVector {
-    this.#live();
-    return this.#ctx.mul(this, other, options?.rescale ?? true);
-  }
-
-  square(): CkksVector {
-    return this.mul(this);
-  }
-
-  neg(): CkksVector {
-    this.#live();
-    const k = this.#ctx.keys;
-    const out = new k.seal.Ciphertext();
-    try {
-      sealCall('negate', () => k.evaluator.negate(this.ct, out));
-    } catch (e) {
-      release(out);
-      throw e;
-    }
-    return new CkksVectorImpl(this.#ctx, out, this.length, this.level, this.scale);
-  }
-
-  rescale(): CkksVector {
-    this.#live();
-    return this.#ctx.rescale(this);
-  }
-
-  rotate(steps: number): CkksVector {
-    this.#live();
-    return this.#ctx.rotate(this, steps);
-  }
-
-  sum(): CkksVector {
-    this.#live();
-    return this.#ctx.sumSlots(this);
-  }
-
-  dot(values: CkksPlaintext | PlainValues): CkksVector {
-    this.#live();
-    const prod = this.mul(values);
-    try {
-      return prod.sum();
-    } finally {
-      prod.dispose();
-    }
-  }
-
-  polyval(coeffs: readonly number[]): CkksVector {
-    this.#live();
-    return this.#ctx.polyval(this, coeffs);
-  }
-
-  withLength(length: number): CkksVector {
-    this.#live();
-    if (!Number.isInteger(length) || length < 0 || length > this.#ctx.slotCount) {
-      throw new FedscoreError('out_of_range', `length ${length} outside [0, ${this.#ctx.slotCount}]`, {
-        field: 'length',
-      });
-    }
-    return new CkksVectorImpl(this.#ctx, this.ct.copy(), length, this.level, this.scale);
-  }
-
-  serialize(options?: SerializeOptions): Uint8Array {
-    this.#live();
-    const k = this.#ctx.keys;
-    const payload = sealCall('serialize ciphertext', () => this.ct.saveToArray(comprMode(k.seal, options)));
-    return encodeBlob({
-      kind: BLOB_KIND.ciphertext,
-      scheme: 'ckks',
-      insecure: this.#ctx.insecure,
-      fingerprint: this.#ctx.fingerprint,
-      meta: { length: this.length },
-      payload: payload as Uint8Array,
-    });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-
-class CkksPublicContextImpl implements CkksPublicContext {
+class CkksPublicContextImpl implements EvalContext {
   readonly scheme = 'ckks' as const;
   readonly keys: Keys;
   readonly params: CkksParams;
@@ -320,7 +77,7 @@ class CkksPublicContextImpl implements CkksPublicContext {
   readonly defaultScale: number;
   /** Largest |value| a fresh encryption (top level, default scale) holds exactly. */
   readonly freshBound: number;
-  readonly #rotationSet: Set<number>;
+  readonly rotationSet: ReadonlySet<number>;
   readonly #scopes: Set<Disposable>[] = [];
   #disposed = false;
 
@@ -337,7 +94,7 @@ class CkksPublicContextImpl implements CkksPublicContext {
     this.slotCount = params.polyModulusDegree / 2;
     this.levels = levelsOf(params);
     this.rotations = [...rotations];
-    this.#rotationSet = new Set(rotations);
+    this.rotationSet = new Set(rotations);
     this.hasRelinKeys = keys.relinKeys !== undefined;
     this.insecure = insecure;
     this.securityBits = securityBits;
@@ -482,120 +239,14 @@ class CkksPublicContextImpl implements CkksPublicContext {
     }
     return new CkksVectorImpl(this, ct, length, level, scale);
   }
-
-  // -- evaluation ---------------------------------------------------------------------------------
-
-  #own(v: CkksVector): CkksVectorImpl {
-    if (!(v instanceof CkksVectorImpl) || v.context.fingerprint !== this.fingerprint) {
-      throw new FedscoreError('he_context_mismatch', 'vector belongs to another HE context', {
-        field: 'other',
-      });
-    }
-    if (v.disposed) throw new FedscoreError('invalid_argument', 'vector was disposed', { field: 'other' });
-    return v;
-  }
-
-  /** `ct` (a copy if it must change) at `level`. The caller deletes the result if it differs from `ct`. */
-  #atLevel(ct: Ciphertext, from: number, level: number): Ciphertext {
-    if (from === level) return ct;
-    const out = new this.keys.seal.Ciphertext();
-    try {
-      sealCall('mod switch', () =>
-        this.keys.evaluator.cipherModSwitchTo(ct, this.keys.parmsByLevel[level]!, out),
-      );
-    } catch (e) {
-      release(out);
-      throw e;
-    }
-    return out;
-  }
-
-  #checkScales(a: number, b: number): void {
-    if (Math.abs(a - b) > SCALE_TOLERANCE * a) {
-      throw new FedscoreError(
-        'out_of_range',
-        `operand scales 2^${Math.log2(a).toFixed(2)} and 2^${Math.log2(b).toFixed(2)} differ; rescale first`,
-        { field: 'scale' },
-      );
-    }
-  }
+  // -- evaluation (evaluator.ts) ------------------------------------------------------------------
 
   addSub(
     a: CkksVectorImpl,
     other: CkksVector | CkksPlaintext | PlainValues | number,
     subtract: boolean,
   ): CkksVector {
-    const k = this.keys;
-    const ev = k.evaluator;
-    const out = new k.seal.Ciphertext();
-    let length = a.length;
-    let level = a.level;
-    try {
-      if (other instanceof CkksVectorImpl || (typeof other === 'object' && other !== null && 'ct' in other)) {
-        const b = this.#own(other as CkksVector);
-        this.#checkScales(a.scale, b.scale);
-        level = Math.min(a.level, b.level);
-        length = Math.max(a.length, b.length);
-        const ca = this.#atLevel(a.ct, a.level, level);
-        const cb = this.#atLevel(b.ct, b.level, level);
-        try {
-          let restore: number | undefined;
-          if (cb.scale() !== ca.scale()) {
-            // Absorb a tiny scale difference (documented error); restore b's scale if it is b's own object.
-            if (cb === b.ct) restore = cb.scale();
-            cb.setScale(ca.scale());
-          }
-          try {
-            sealCall(subtract ? 'sub' : 'add', () => (subtract ? ev.sub(ca, cb, out) : ev.add(ca, cb, out)));
-          } finally {
-            if (restore !== undefined) cb.setScale(restore);
-          }
-        } finally {
-          if (ca !== a.ct) release(ca);
-          if (cb !== b.ct) release(cb);
-        }
-      } else if (other instanceof CkksPlaintextImpl) {
-        if (other.level < a.level) {
-          throw new FedscoreError(
-            'out_of_range',
-            `plaintext level ${other.level} is below the vector's ${a.level}`,
-            {
-              field: 'other',
-            },
-          );
-        }
-        this.#checkScales(a.scale, other.scale);
-        const pt = other.level === a.level && other.scale === a.scale ? other.pt : other.pt.copy();
-        try {
-          sealCall(subtract ? 'sub plain' : 'add plain', () => {
-            if (pt !== other.pt) {
-              if (other.level !== a.level) ev.plainModSwitchToInplace(pt, k.parmsByLevel[a.level]!);
-              pt.setScale(a.scale);
-            }
-            if (subtract) ev.subPlain(a.ct, pt, out);
-            else ev.addPlain(a.ct, pt, out);
-          });
-        } finally {
-          if (pt !== other.pt) release(pt);
-        }
-        length = Math.max(a.length, other.length);
-      } else {
-        // Encode at the ciphertext's own level and exact scale: no scale error at all.
-        const p = this.encodeRaw(other as PlainValues | number, a.level, a.scale, a.length);
-        try {
-          sealCall(subtract ? 'sub plain' : 'add plain', () =>
-            subtract ? ev.subPlain(a.ct, p.pt, out) : ev.addPlain(a.ct, p.pt, out),
-          );
-          length = Math.max(a.length, p.length);
-        } finally {
-          p.dispose();
-        }
-      }
-    } catch (e) {
-      release(out);
-      throw e;
-    }
-    return new CkksVectorImpl(this, out, length, level, out.scale());
+    return addSub(this, a, other, subtract);
   }
 
   mul(
@@ -603,226 +254,23 @@ class CkksPublicContextImpl implements CkksPublicContext {
     other: CkksVector | CkksPlaintext | PlainValues | number,
     rescale: boolean,
   ): CkksVector {
-    const k = this.keys;
-    const ev = k.evaluator;
-    if (rescale && a.level === 0) {
-      throw new FedscoreError('out_of_range', 'no multiplicative levels left (level 0)', { field: 'level' });
-    }
-    if (other instanceof CkksVectorImpl || (typeof other === 'object' && other !== null && 'ct' in other)) {
-      const b = this.#own(other as CkksVector);
-      if (k.relinKeys === undefined) {
-        throw new FedscoreError('unsupported', 'ciphertext products need relinearization keys', {
-          field: 'relinearization',
-        });
-      }
-      const level = Math.min(a.level, b.level);
-      if (rescale && level === 0) {
-        throw new FedscoreError('out_of_range', 'no multiplicative levels left (level 0)', {
-          field: 'level',
-        });
-      }
-      const ca = this.#atLevel(a.ct, a.level, level);
-      const cb = this.#atLevel(b.ct, b.level, level);
-      const out = new k.seal.Ciphertext();
-      try {
-        sealCall('multiply', () => {
-          if (ca === cb) ev.square(ca, out);
-          else ev.multiply(ca, cb, out);
-          ev.relinearizeInplace(out, k.relinKeys!);
-          if (rescale) ev.rescaleToNextInplace(out);
-        });
-      } catch (e) {
-        release(out);
-        throw e;
-      } finally {
-        if (ca !== a.ct) release(ca);
-        if (cb !== b.ct && cb !== ca) release(cb);
-      }
-      return new CkksVectorImpl(
-        this,
-        out,
-        Math.min(a.length, b.length),
-        rescale ? level - 1 : level,
-        out.scale(),
-      );
-    }
-    let pt: CkksPlaintextImpl;
-    let ownPt = false;
-    if (other instanceof CkksPlaintextImpl) {
-      if (other.level < a.level) {
-        throw new FedscoreError(
-          'out_of_range',
-          `plaintext level ${other.level} is below the vector's ${a.level}`,
-          {
-            field: 'other',
-          },
-        );
-      }
-      pt = other;
-    } else {
-      // Scale q_level: after the rescale the product has exactly a's scale.
-      const scale = rescale ? k.primeByLevel[a.level]! : this.defaultScale;
-      pt = this.encodeRaw(other as PlainValues | number, a.level, scale, a.length);
-      ownPt = true;
-    }
-    try {
-      const length = Math.min(a.length, pt.length);
-      const outLevel = rescale ? a.level - 1 : a.level;
-      const outScale = rescale ? (a.scale * pt.scale) / k.primeByLevel[a.level]! : a.scale * pt.scale;
-      if (pt.isZero) return this.encryptZeroAt(outLevel, outScale, length);
-      const out = new k.seal.Ciphertext();
-      let tmp: Plaintext | undefined;
-      try {
-        sealCall('multiply plain', () => {
-          let p = pt.pt;
-          if (pt.level !== a.level) {
-            tmp = pt.pt.copy();
-            ev.plainModSwitchToInplace(tmp, k.parmsByLevel[a.level]!);
-            p = tmp;
-          }
-          ev.multiplyPlain(a.ct, p, out);
-          if (rescale) ev.rescaleToNextInplace(out);
-        });
-      } catch (e) {
-        release(out);
-        throw e;
-      } finally {
-        if (tmp !== undefined) release(tmp);
-      }
-      return new CkksVectorImpl(this, out, length, outLevel, out.scale());
-    } finally {
-      if (ownPt) pt.dispose();
-    }
+    return mul(this, a, other, rescale);
   }
 
   rescale(a: CkksVectorImpl): CkksVector {
-    if (a.level === 0)
-      throw new FedscoreError('out_of_range', 'no level left to rescale', { field: 'level' });
-    const out = new this.keys.seal.Ciphertext();
-    try {
-      sealCall('rescale', () => this.keys.evaluator.rescaleToNext(a.ct, out));
-    } catch (e) {
-      release(out);
-      throw e;
-    }
-    return new CkksVectorImpl(this, out, a.length, a.level - 1, out.scale());
+    return rescale(this, a);
   }
 
   rotate(a: CkksVectorImpl, steps: number): CkksVector {
-    if (!Number.isInteger(steps)) {
-      throw new FedscoreError('invalid_argument', `rotation steps must be an integer, got ${steps}`, {
-        field: 'steps',
-      });
-    }
-    const s = ((steps % this.slotCount) + this.slotCount) % this.slotCount;
-    const out = new this.keys.seal.Ciphertext();
-    try {
-      if (s === 0) {
-        out.assign(a.ct);
-      } else {
-        const step = s > this.slotCount / 2 ? s - this.slotCount : s;
-        const use = this.#rotationSet.has(step) ? step : this.#rotationSet.has(s) ? s : undefined;
-        if (use === undefined || this.keys.galoisKeys === undefined) {
-          throw new FedscoreError(
-            'invalid_argument',
-            `no Galois key for rotation by ${steps}; declare it in 'rotations' when creating the context`,
-            { field: 'steps' },
-          );
-        }
-        sealCall('rotate', () => this.keys.evaluator.rotateVector(a.ct, use, this.keys.galoisKeys!, out));
-      }
-    } catch (e) {
-      release(out);
-      throw e;
-    }
-    return new CkksVectorImpl(this, out, a.length, a.level, a.scale);
+    return rotate(this, a, steps);
   }
 
-  /** Rotate-and-sum over the first `length` slots: ceil(log2(length)) rotations, result in slot 0. */
   sumSlots(a: CkksVectorImpl): CkksVector {
-    const k = this.keys;
-    const acc = a.ct.copy();
-    const tmp = new k.seal.Ciphertext();
-    try {
-      for (let step = 1; step < a.length; step *= 2) {
-        if (!this.#rotationSet.has(step) || k.galoisKeys === undefined) {
-          throw new FedscoreError(
-            'invalid_argument',
-            `sum of ${a.length} slots needs a Galois key for step ${step}; use sumRotationSteps()`,
-            { field: 'rotations' },
-          );
-        }
-        sealCall('sum rotate', () => {
-          k.evaluator.rotateVector(acc, step, k.galoisKeys!, tmp);
-          k.evaluator.addInplace(acc, tmp);
-        });
-      }
-    } catch (e) {
-      release(acc);
-      throw e;
-    } finally {
-      release(tmp);
-    }
-    return new CkksVectorImpl(this, acc, Math.min(1, a.length), a.level, a.scale);
+    return sumSlots(this, a);
   }
 
   polyval(x: CkksVectorImpl, coeffs: readonly number[]): CkksVector {
-    if (!Array.isArray(coeffs) || coeffs.length === 0 || coeffs.some((c) => !Number.isFinite(c))) {
-      throw new FedscoreError('invalid_argument', 'coeffs must be a non-empty array of finite numbers', {
-        field: 'coeffs',
-      });
-    }
-    let degree = coeffs.length - 1;
-    while (degree > 0 && coeffs[degree] === 0) degree--;
-    const depth = polynomialDepth(degree);
-    if (depth > x.level) {
-      throw new FedscoreError(
-        'out_of_range',
-        `degree ${degree} needs ${depth} levels, the vector has ${x.level}; use a deeper preset`,
-        { field: 'coeffs' },
-      );
-    }
-    return this.scope(() => {
-      // powers[i] = x^i for the i the terms need (x^(i-1) for i >= 2), by repeated squaring / products.
-      const powers = new Map<number, CkksVector>([[1, x]]);
-      const power = (i: number): CkksVector => {
-        const have = powers.get(i);
-        if (have) return have;
-        const hi = 2 ** Math.ceil(Math.log2(i)) / 2; // largest power of two < i (i >= 2)
-        const p = power(hi).mul(power(i - hi));
-        powers.set(i, p);
-        return p;
-      };
-      let acc: CkksVector | undefined;
-      for (let i = 1; i <= degree; i++) {
-        const c = coeffs[i]!;
-        if (c === 0) continue;
-        const cx = x.mul(c); // c * x, one level
-        const term = i === 1 ? cx : cx.mul(power(i - 1));
-        if (acc === undefined) acc = term;
-        else {
-          const lo = Math.min(acc.level, term.level);
-          acc = this.#alignTo(acc, lo).add(this.#alignTo(term, lo));
-        }
-      }
-      const c0 = coeffs[0]!;
-      if (acc === undefined) {
-        // A constant polynomial: an encryption of the constant at x's level.
-        const z = this.encryptZeroAt(x.level, x.scale, x.length);
-        return c0 === 0 ? z : z.add(c0);
-      }
-      return c0 === 0 ? acc : acc.add(c0);
-    });
-  }
-
-  /** `v` mod-switched down to `level` with its scale set to the default (for summing polynomial terms). */
-  #alignTo(v: CkksVector, level: number): CkksVector {
-    const a = this.#own(v);
-    const ct = this.#atLevel(a.ct, a.level, level);
-    const out = ct === a.ct ? a.ct.copy() : ct;
-    this.#checkScales(this.defaultScale, a.scale);
-    out.setScale(this.defaultScale);
-    return new CkksVectorImpl(this, out, a.length, level, this.defaultScale);
+    return polyval(this, x, coeffs);
   }
 
   deserializeVector(bytes: Uint8Array): CkksVector {
@@ -1341,36 +789,12 @@ export async function loadCkksSecretContext(
   return (await loadContext(bytes, true, options)) as CkksSecretContextImpl;
 }
 
-/** Levels a polynomial of `degree` needs in `polyval` (c_i x^i computed as (c_i x) * x^(i-1)). */
-export function polynomialDepth(degree: number): number {
-  if (degree <= 0) return 0;
-  if (degree === 1) return 1;
-  return 1 + Math.max(1, Math.ceil(Math.log2(degree - 1)));
-}
-
-/** Rotation steps `sum()` needs for vectors of up to `length` slots: 1, 2, 4, ... < length. */
-export function sumRotationSteps(length: number): number[] {
-  const out: number[] = [];
-  for (let s = 1; s < length; s *= 2) out.push(s);
-  return out;
-}
-
 /**
- * The SEAL objects behind a context and a vector, for this package's benchmark of the layer against raw
- * node-seal calls. Not exported from the package.
+ * The SEAL objects behind a context, for the benchmark of the layer against raw node-seal calls
+ * (benchmarks/src/he-layer.ts). Exported from `@fedscore/he/testing` only.
  */
 export function rawHandles(ctx: CkksPublicContext): Keys {
   if (!(ctx instanceof CkksPublicContextImpl))
     throw new FedscoreError('invalid_argument', 'not a CKKS context');
   return ctx.keys;
-}
-
-export function rawCiphertext(v: CkksVector): Ciphertext {
-  if (!(v instanceof CkksVectorImpl)) throw new FedscoreError('invalid_argument', 'not a CKKS vector');
-  return v.ct;
-}
-
-export function rawPlaintext(p: CkksPlaintext): Plaintext {
-  if (!(p instanceof CkksPlaintextImpl)) throw new FedscoreError('invalid_argument', 'not a CKKS plaintext');
-  return p.pt;
 }
