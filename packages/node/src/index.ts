@@ -206,10 +206,12 @@ export { renderMetrics, startHttpEndpoint, startScoringApi } from './server/inde
 export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
 export { NodeStore, STORE_FILE, STORE_MARKER, sha256Hex } from './store/index.ts';
 export type {
+  AssembledEnvelope,
   ControlHandler,
   CreateCaOptions,
   GrpcTransportOptions,
   HealthInfo,
+  InboundAdmissionOptions,
   IssuePartyOptions,
   PemPair,
   PresentedCertificate,
@@ -222,10 +224,13 @@ export {
   assertPartyId,
   checkOwnTlsMaterial,
   createDevCa,
+  DeliverAssembly,
   describeCertificate,
   fromServiceError,
   GrpcTransport,
+  InboundAdmission,
   issuePartyCert,
+  MAX_SESSIONS_PER_STANDING_GRANT,
   MAX_UNAUTHENTICATED_CALLS,
   PARTY_ID_PATTERN,
   PARTY_URI_PREFIX,

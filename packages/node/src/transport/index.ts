@@ -24,6 +24,15 @@ export {
   UNAUTHENTICATED_CONNECTION_MS,
   UNAUTHENTICATED_REFUSAL,
 } from './grpc.ts';
+export type {
+  AssembledEnvelope,
+  InboundAdmissionOptions,
+} from './grpc/admission.ts';
+export {
+  DeliverAssembly,
+  InboundAdmission,
+  MAX_SESSIONS_PER_STANDING_GRANT,
+} from './grpc/admission.ts';
 export type { PresentedCertificate, VerifiedPeer, VerifyPeerOptions } from './peer-auth.ts';
 export {
   checkOwnTlsMaterial,
