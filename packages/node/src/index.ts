@@ -217,6 +217,7 @@ export type {
   PresentedCertificate,
   RejectionEvent,
   SessionGrant,
+  StandingSessionsOptions,
   TlsMaterial,
   TransportLimits,
 } from './transport/index.ts';
@@ -237,6 +238,7 @@ export {
   parseCaBundle,
   partyIdFromSan,
   partyIdOf,
+  StandingSessions,
   UNAUTHENTICATED_REFUSAL,
   verifyPeerCertificate,
 } from './transport/index.ts';

@@ -24,7 +24,7 @@
  * fields; if a later grpc-js renames them the node still works, at HTTP/2's default window, logs a
  * warning, and benchmarks/test/grpc-window.test.ts fails.
  */
-import type { Http2Server, ServerHttp2Session, ServerOptions as Http2ServerOptions } from 'node:http2';
+import type { Http2Server, ServerOptions as Http2ServerOptions, ServerHttp2Session } from 'node:http2';
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import { type ErrorCode, FedscoreError, isFedscoreError, type Logger, type PartyId } from '@fedscore/core';
 import { fedscore, type WireEnvelopeCodec } from '@fedscore/wire';
