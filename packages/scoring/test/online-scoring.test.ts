@@ -21,10 +21,10 @@ import {
   bandThresholds,
   DEFAULT_RHO_BITS,
   ONLINE_SCORING_PROTOCOL,
+  ONLINE_SCORING_VERSION,
   OnlineScoringBank,
   OnlineScoringGovernment,
   partialScore,
-  SCORING_VERSION,
   scoreApplicant,
 } from '@fedscore/scoring';
 import { ciphertextBatchStep, envelopeCodec, fedscore } from '@fedscore/wire';
@@ -48,7 +48,7 @@ async function session(mode: 'exact' | 'band', ids: string[], rng: Rng | 'defaul
     ...(rng !== 'default' && { rng }),
   });
   const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec, { capture: true });
-  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'o' };
+  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session: 'o' };
   const out = await runParties(network, {
     gov: () => gov.serve(new ProtocolSession(network.channel('gov'), spec), 'bank'),
     bank: async () => {
@@ -62,10 +62,13 @@ async function session(mode: 'exact' | 'band', ids: string[], rng: Rng | 'defaul
       return results;
     },
   });
-  // What the bank decrypts: every joint-result it received, decrypted with its own secret key.
+  // What the bank decrypts: every joint result it received (inside score-reply), decrypted with its own
+  // secret key.
   const decrypted = network.receivedBy('bank').flatMap((m) => {
-    if (m.step !== 'joint-result') return [];
-    const batch = ciphertextBatchStep('joint-result').decode(m.payload);
+    if (m.step !== 'score-reply') return [];
+    const reply = fedscore.scoring.ScoreReply.decode(m.payload);
+    if (reply.result.length === 0) return [];
+    const batch = ciphertextBatchStep('joint-result').decode(reply.result);
     const v = bank.context.deserializeVector(batch.items[0]!);
     try {
       return [bank.context.decrypt(v)];
@@ -113,11 +116,21 @@ describe('online joint scoring', () => {
       const band = bandFromThresholdIndex(r.bands.length, thresholds.length, results[i]!.thresholdIndex!);
       expect(band).toBe(bandIndexOf(r, s));
     });
-    // who learns what: the government receives hello, then (request, partial) per applicant, then close
+    // who learns what: the government receives hello, then one request (with the encrypted partial) per
+    // applicant, then close
     const steps = network.receivedBy('gov').map((m) => m.step);
     expect(steps[0]).toBe('online-hello');
-    expect(steps.slice(1, -1)).toEqual(applicants.flatMap(() => ['score-request', 'partial-score']));
+    expect(steps.slice(1, -1)).toEqual(applicants.map(() => 'score-request'));
     expect(steps[steps.length - 1]).toBe('score-request');
+    const requests = network
+      .receivedBy('gov')
+      .slice(1)
+      .map((m) => fedscore.scoring.ScoreRequest.decode(m.payload));
+    for (const q of requests.slice(0, -1)) {
+      expect(ciphertextBatchStep('partial-score').decode(q.partial).items.length).toBe(1);
+    }
+    expect(requests.at(-1)!.close).toBe(true);
+    expect(requests.at(-1)!.partial.length).toBe(0);
     const hello = fedscore.scoring.OnlineHello.decode(network.receivedBy('gov')[0]!.payload);
     expect(hello.thresholds).toBe(thresholds.length);
     await expect(loadCkksSecretContext(hello.context)).rejects.toThrow();
@@ -127,10 +140,13 @@ describe('online joint scoring', () => {
       secretKey,
       'to the government',
     );
-    // the bank receives reply + joint-result per applicant, nothing else
-    expect(network.receivedBy('bank').map((m) => m.step)).toEqual(
-      applicants.flatMap(() => ['score-reply', 'joint-result']),
-    );
+    // the bank receives one reply (with the encrypted joint result) per applicant, nothing else
+    expect(network.receivedBy('bank').map((m) => m.step)).toEqual(applicants.map(() => 'score-reply'));
+    for (const m of network.receivedBy('bank')) {
+      const reply = fedscore.scoring.ScoreReply.decode(m.payload);
+      expect(reply.error).toBe('');
+      expect(ciphertextBatchStep('joint-result').decode(reply.result).items.length).toBe(1);
+    }
   });
 
   it('band mode: what the bank decrypts is rho_k (s - t_k) with rho_k log-uniform on [1, 2^6], never s or s - t_k', async () => {
@@ -189,7 +205,7 @@ describe('online joint scoring', () => {
       },
     });
     const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
-    const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'r' };
+    const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session: 'r' };
     const out = await runParties(network, {
       gov: () => gov.serve(new ProtocolSession(network.channel('gov'), spec), 'bank'),
       bank: async () => {

@@ -37,7 +37,7 @@ import {
   ProtocolSession,
   type Table,
 } from '@fedscore/core';
-import { ONLINE_SCORING_PROTOCOL, OnlineScoringBank, SCORING_VERSION } from '@fedscore/scoring';
+import { ONLINE_SCORING_PROTOCOL, ONLINE_SCORING_VERSION, OnlineScoringBank } from '@fedscore/scoring';
 import { type PartyModel, parsePartyModel, partyPartialScores } from '@fedscore/vfl';
 import { type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentRegistry } from '../consent/index.ts';
@@ -170,7 +170,10 @@ export class MonitoringEndpoint {
       party: options.party,
       peers: options.peers,
       prefix: MONITOR_SESSION_PREFIX,
-      protocols: { [MONITORING_PROTOCOL]: MONITORING_VERSION, [ONLINE_SCORING_PROTOCOL]: SCORING_VERSION },
+      protocols: {
+        [MONITORING_PROTOCOL]: MONITORING_VERSION,
+        [ONLINE_SCORING_PROTOCOL]: ONLINE_SCORING_VERSION,
+      },
       name: 'monitoring',
       maxSessionsPerPeer: options.maxSessionsPerPeer ?? 4,
       parse: (rest) => {
@@ -253,7 +256,7 @@ export class MonitoringEndpoint {
     try {
       const s = new ProtocolSession(this.#o.transport.channel(), {
         protocol: ONLINE_SCORING_PROTOCOL,
-        version: SCORING_VERSION,
+        version: ONLINE_SCORING_VERSION,
         session,
       });
       const r = await gov.serve(s, bank);
@@ -418,7 +421,7 @@ export class MonitoringClient {
             return r;
           },
           ONLINE_SCORING_PROTOCOL,
-          SCORING_VERSION,
+          ONLINE_SCORING_VERSION,
         );
         this.#logger.info('rescoring done', {
           rescored: out.rescored.length,

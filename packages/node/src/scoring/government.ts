@@ -41,9 +41,9 @@ import {
 } from '@fedscore/core';
 import {
   ONLINE_SCORING_PROTOCOL,
+  ONLINE_SCORING_VERSION,
   type OnlineHelloInfo,
   type OnlineLookupRefusal,
-  SCORING_VERSION,
   type ScoreRefusal,
 } from '@fedscore/scoring';
 import { parseJointModel, parsePartyModel, partyPartialScores } from '@fedscore/vfl';
@@ -116,7 +116,7 @@ export class ScoringEndpoint {
       party: options.party,
       peers: options.peers,
       prefix: SCORE_SESSION_PREFIX,
-      protocols: { [ONLINE_SCORING_PROTOCOL]: SCORING_VERSION },
+      protocols: { [ONLINE_SCORING_PROTOCOL]: ONLINE_SCORING_VERSION },
       name: 'scoring',
       maxSessionsPerPeer: options.maxSessionsPerPeer ?? 64,
       parse: (nonce) => (NONCE.test(nonce) ? nonce : undefined),
@@ -189,7 +189,7 @@ export class ScoringEndpoint {
     try {
       const s = new ProtocolSession(this.#o.transport.channel(), {
         protocol: ONLINE_SCORING_PROTOCOL,
-        version: SCORING_VERSION,
+        version: ONLINE_SCORING_VERSION,
         session,
       });
       const r = await gov.serve(s, bank);
