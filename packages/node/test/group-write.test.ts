@@ -104,4 +104,19 @@ describe('ScoringQuota.admitGrouped', () => {
     expect(stored()).toBe(1);
     store.close();
   });
+
+  it('admitQueued: the decision at once, the counter committed with the audit entry of the same turn', async () => {
+    const store = NodeStore.inMemory();
+    const quota = new ScoringQuota(store, policy, { now: () => 1_700_000_000_000 });
+    const group = new AuditGroupCommit(new AuditLog(store, { now: () => 1_700_000_000_000 }));
+    const exec = vi.spyOn(store, 'exec');
+    const { refusal, committed } = quota.admitQueued('bank', enterprise);
+    expect(refusal).toBeUndefined();
+    const entry = group.append({ kind: 'data_use', actor: 'bank', purpose: 'scoring' });
+    await Promise.all([committed, entry]);
+    // One commit (the audit entry's own transaction is a savepoint inside the group's).
+    expect(exec.mock.calls.filter(([sql]) => sql === 'COMMIT')).toHaveLength(1);
+    expect(quota.used('bank', enterprise)).toBe(1);
+    store.close();
+  });
 });

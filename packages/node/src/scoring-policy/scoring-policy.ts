@@ -116,20 +116,36 @@ export class ScoringQuota {
    * sent after it never goes uncounted.
    */
   async admitGrouped(grantee: PartyId, enterprise: string): Promise<OnlineAdmission> {
+    const { refusal, committed } = this.admitQueued(grantee, enterprise);
+    await committed;
+    return refusal;
+  }
+
+  /**
+   * `admitGrouped` in two halves: the decision now, and a promise that settles when the admission has
+   * committed (at once for a refusal). The caller must await `committed` before it answers the request
+   * (`governmentOnlineScoring` does, after the lookup has queued its audit entry in the same group).
+   */
+  admitQueued(grantee: PartyId, enterprise: string): { refusal: OnlineAdmission; committed: Promise<void> } {
     const d = this.#decide(grantee, enterprise);
-    if (d.refusal !== undefined) return d.refusal;
+    if (d.refusal !== undefined) return { refusal: d.refusal, committed: Promise.resolve() };
     const pending = this.#pending.get(d.pendingKey) ?? [];
     pending.push(d.now);
     this.#pending.set(d.pendingKey, pending);
-    try {
-      await this.#store.groupWrite(d.write);
-    } finally {
+    const settled = (): void => {
       const i = pending.indexOf(d.now);
       if (i >= 0) pending.splice(i, 1);
       if (pending.length === 0 && this.#pending.get(d.pendingKey) === pending)
         this.#pending.delete(d.pendingKey);
-    }
-    return undefined;
+    };
+    const committed = this.#store.groupWrite(d.write).then(settled, (e: unknown) => {
+      settled();
+      throw e;
+    });
+    // A caller that never gets to await it (the request failed before its answer) must not leave an
+    // unhandled rejection; awaiting it still sees the failure.
+    committed.catch(() => {});
+    return { refusal: undefined, committed };
   }
 
   /** The decision on one request and, when admitted, the write that counts it. */
@@ -211,12 +227,27 @@ export function governmentOnlineScoring(options: {
     allowExactMode: policy.allowExactMode,
     maxThresholds: policy.maxThresholds,
   };
+  // An admitted request's counter commits in the store's group transaction with the audit entry its
+  // lookup queues in the same turn; the answer waits for both (one disk flush per turn, not two).
+  const counted = new Map<number, Promise<void>>();
   return new OnlineScoringGovernment({
-    partialScoreOf: options.partialScoreOf,
+    partialScoreOf: async (applicant, request) => {
+      const committed = counted.get(request.index);
+      counted.delete(request.index);
+      try {
+        return await options.partialScoreOf(applicant, request);
+      } finally {
+        await committed;
+      }
+    },
     ...(options.onHello !== undefined && { onHello: options.onHello }),
     ...(options.logger !== undefined && { logger: options.logger }),
     policy: online,
-    admit: (enterprise) => quota.admitGrouped(grantee, enterprise),
+    admit: (enterprise, request) => {
+      const { refusal, committed } = quota.admitQueued(grantee, enterprise);
+      if (refusal === undefined) counted.set(request.index, committed);
+      return refusal;
+    },
     onRefusal: (enterprise, code, request) => {
       audit.append({
         kind: 'security_event',
