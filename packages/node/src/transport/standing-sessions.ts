@@ -16,7 +16,9 @@
 import { FedscoreError, type PartyId } from '@fedscore/core';
 import type { SessionGrant } from './grpc/admission.ts';
 
+/** A standing service's sessions: who may open them, how they are named, and how each is served. */
 export interface StandingSessionsOptions<T> {
+  /** Where the per-peer grants go (a `GrpcTransport`). */
   readonly transport: {
     grant(g: SessionGrant): void;
     endSession(session: string): void;
@@ -31,9 +33,11 @@ export interface StandingSessionsOptions<T> {
   readonly protocols: Readonly<Record<string, number>>;
   /** What the service is called in refusals ("not a <name> session id"). */
   readonly name: string;
+  /** Sessions one peer may have open at a time. */
   readonly maxSessionsPerPeer: number;
   /** What a session id says after `<prefix>/<peer>/`; undefined when it is none of the service's. */
   readonly parse: (rest: string) => T | undefined;
+  /** Serve one admitted session until it ends. */
   readonly serve: (session: string, peer: PartyId, parsed: T) => Promise<void>;
   /** A session that failed (never throws; the service logs and audits). */
   readonly onFailure: (session: string, peer: PartyId, error: unknown, parsed: T) => void;

@@ -62,6 +62,7 @@ export function hex(b: Uint8Array): string {
 
 /** One envelope put back together from its Deliver chunks, checked against its announced size and digest. */
 export interface AssembledEnvelope {
+  /** The encoded envelope. */
   readonly bytes: Uint8Array;
   /** Hex SHA-256 of `bytes` (what a retry of the same envelope carries again). */
   readonly digest: string;
@@ -152,20 +153,25 @@ interface GrantState {
   readonly inbound: Map<string, { next: number; lastDigest: string }>;
 }
 
+/** What an `InboundAdmission` needs: whose envelopes it admits, and its backpressure bound. */
 export interface InboundAdmissionOptions {
   /** This node's party id (every admitted envelope must name it as receiver). */
   readonly party: PartyId;
   /** Unread bytes per grant before acknowledgements wait. */
   readonly maxQueuedBytes: number;
-  /** Counters the admitted messages are added to (`bytesReceived`, `messagesReceived`). */
-  readonly stats?: MutableStats;
+  /** Counters by sender the admitted messages are added to (default: counters of its own). */
+  readonly stats?: {
+    readonly bytesReceived: Record<string, number>;
+    readonly messagesReceived: Record<string, number>;
+  };
 }
 
 /** Grants, sequence state and receive queues of one node (module comment). */
 export class InboundAdmission {
+  /** This node's party id. */
   readonly party: PartyId;
   readonly #maxQueuedBytes: number;
-  readonly #stats: MutableStats;
+  readonly #stats: NonNullable<InboundAdmissionOptions['stats']>;
   readonly #grants = new Map<string, GrantState>();
   readonly #queues = new Map<string, Queue>();
 
