@@ -27,7 +27,7 @@ import {
   partialScore,
   scoreApplicant,
 } from '@fedscore/scoring';
-import { ciphertextBatchStep, envelopeCodec, fedscore } from '@fedscore/wire';
+import { ciphertextBatchStep, envelopeCodec, fedscore, protoStep } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import { enterprises, rules, twoPartyScorecard } from './fixtures.ts';
 
@@ -244,5 +244,52 @@ describe('online joint scoring', () => {
       ['E2', 'quota_exceeded', 'req-E2'],
     ]);
     expect(out.gov).toEqual({ requests: 5, notFound: 1, refused: 3 });
+  });
+
+  it('v2 framing: a request without its partial score, or a reply with a result and an error, is refused on decode', async () => {
+    // Steps without the protocol's checks, to send what a faulty or hostile peer could.
+    const rawHello = protoStep('online-hello', fedscore.scoring.OnlineHello);
+    const rawRequest = protoStep('score-request', fedscore.scoring.ScoreRequest);
+    const rawReply = protoStep('score-reply', fedscore.scoring.ScoreReply);
+    const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session: 'v2' };
+    const bank = await OnlineScoringBank.create({ mode: 'exact' });
+    try {
+      // The government side: a request with no partial score ends the session with a typed error.
+      const n1 = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
+      const gov = new OnlineScoringGovernment({ policy: { allowExactMode: true }, partialScoreOf: () => 1 });
+      const served = gov.serve(new ProtocolSession(n1.channel('gov'), spec), 'bank');
+      const fake = new ProtocolSession(n1.channel('bank'), spec);
+      await fake.send(
+        'gov',
+        rawHello,
+        fedscore.scoring.OnlineHello.create({
+          mode: fedscore.scoring.OnlineMode.ONLINE_MODE_EXACT,
+          context: bank.context.serialize(),
+          modelId: 'm',
+        }),
+      );
+      await fake.send('gov', rawRequest, fedscore.scoring.ScoreRequest.create({ applicant: 'E0', index: 0 }));
+      const e1 = await served.catch((e: unknown) => e);
+      expect(isFedscoreError(e1, 'wire_decode')).toBe(true);
+      expect(String((e1 as Error).message)).toContain('partial');
+      gov.dispose();
+      // The bank side: a reply carrying both an error and a result is refused, not half-read.
+      const n2 = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
+      const fakeGov = new ProtocolSession(n2.channel('gov'), spec);
+      await bank.open(new ProtocolSession(n2.channel('bank'), spec), 'gov', 'm');
+      const scored = bank.score('E0', 1).catch((e: unknown) => e);
+      await fakeGov.receive('bank', rawHello);
+      await fakeGov.receive('bank', rawRequest);
+      await fakeGov.send(
+        'bank',
+        rawReply,
+        fedscore.scoring.ScoreReply.create({ index: 0, error: 'no_record', result: Uint8Array.of(1, 2, 3) }),
+      );
+      const e2 = await scored;
+      expect(isFedscoreError(e2, 'wire_decode')).toBe(true);
+      expect(String((e2 as Error).message)).toContain('result');
+    } finally {
+      bank.dispose();
+    }
   });
 });
