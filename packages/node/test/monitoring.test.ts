@@ -30,9 +30,9 @@ import {
 } from '@fedscore/node';
 import {
   ONLINE_SCORING_PROTOCOL,
+  ONLINE_SCORING_VERSION,
   OnlineScoringBank,
   OnlineScoringGovernment,
-  SCORING_VERSION,
 } from '@fedscore/scoring';
 import { envelopeCodec } from '@fedscore/wire';
 import fc from 'fast-check';
@@ -224,7 +224,7 @@ describe('post-loan monitoring', () => {
     });
     const scorer = await OnlineScoringBank.create({ mode: 'exact' });
     const network = createInMemoryNetwork(['bank-a', 'gov'], envelopeCodec);
-    const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'rescore-1' };
+    const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session: 'rescore-1' };
     try {
       const out = await runParties(network, {
         gov: () => gov.serve(new ProtocolSession(network.channel('gov'), spec), 'bank-a'),

@@ -18,7 +18,7 @@ import { envelopeCodec } from '@fedscore/wire';
 import { type LinearScoreModel, linearScores } from './linear.ts';
 import { runBatchScoring } from './local.ts';
 import { type OnlineMode, OnlineScoringBank, OnlineScoringGovernment } from './online.ts';
-import { ONLINE_SCORING_PROTOCOL, SCORING_VERSION } from './steps.ts';
+import { ONLINE_SCORING_PROTOCOL, ONLINE_SCORING_VERSION } from './steps.ts';
 
 export interface BatchBenchInput {
   readonly model: LinearScoreModel;
@@ -153,7 +153,7 @@ export async function benchOnlineScoring(
     policy: { allowExactMode: true, maxThresholds: thresholds.length },
   });
   const network = createInMemoryNetwork(['bank', 'government'], envelopeCodec);
-  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'bench' };
+  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session: 'bench' };
   const lat: number[] = [];
   let maxAbsError = 0;
   let wrongBands = 0;

@@ -8,14 +8,16 @@
  *
  * Messages in order:
  *   1. bank -> gov   online-hello    mode, number of thresholds (band mode), the bank's public context
- *   per applicant:
- *   2. bank -> gov   score-request   the applicant's USCC, the request number and the bank's request id
- *   3. bank -> gov   partial-score   exact: [[s_bank]]; band: [[s_bank - t_k]] in slot k, k < K
- *   4. gov -> bank   score-reply     scored, "no_record", or a refusal (policy, quota, rate, model, consent:
- *                                    SCORE_REPLY_REFUSALS)
- *   5. gov -> bank   joint-result    exact: [[s + e]]; band: [[rho_k (s - t_k) + e_k]] in slot k,
- *                                    rho_k log-uniform in [1, 2^rhoBits], fresh per request and slot
+ *   per applicant (version 2: one message each way):
+ *   2. bank -> gov   score-request   the applicant's USCC, the request number, the bank's request id, and
+ *                                    `partial`: exact [[s_bank]]; band [[s_bank - t_k]] in slot k, k < K
+ *   3. gov -> bank   score-reply     scored, "no_record", or a refusal (policy, quota, rate, model, consent:
+ *                                    SCORE_REPLY_REFUSALS); when scored, `result`: exact [[s + e]];
+ *                                    band [[rho_k (s - t_k) + e_k]] in slot k, rho_k log-uniform in
+ *                                    [1, 2^rhoBits], fresh per request and slot
  *   last: bank -> gov score-request with close = true
+ * (Version 1 sent the partial score and the joint result as messages of their own, "partial-score" and
+ * "joint-result": the same bytes in 4 envelopes per score instead of 2, each a network round trip.)
  *
  * What each party learns:
  *   - government: which applicant the bank scores (it must look up its own features: an authorized use,
@@ -216,15 +218,13 @@ export class OnlineScoringBank {
     const values =
       this.mode === 'exact' ? Float64Array.of(bankPartial) : this.#thresholds.map((t) => bankPartial - t);
     const bytes = ctx.encryptSymmetricSerialized(values, { compression: 'none' });
-    await session.send(
-      gov,
-      SCORE_REQUEST,
-      fedscore.scoring.ScoreRequest.create({ applicant, index, requestId: options.requestId ?? '' }),
+    const partial = PARTIAL_SCORE.encode(
+      toBatch(ctx, [bytes], values.length, 2 ** ctx.params.scaleBits, ctx.levels),
     );
     await session.send(
       gov,
-      PARTIAL_SCORE,
-      toBatch(ctx, [bytes], values.length, 2 ** ctx.params.scaleBits, ctx.levels),
+      SCORE_REQUEST,
+      fedscore.scoring.ScoreRequest.create({ applicant, index, requestId: options.requestId ?? '', partial }),
     );
     const reply = await session.receive(gov, SCORE_REPLY);
     if (reply.index !== index) {
@@ -246,7 +246,7 @@ export class OnlineScoringBank {
         field: 'score-reply.error',
       });
     }
-    const [item] = checkBatch(ctx, await session.receive(gov, JOINT_RESULT), 'joint-result', {
+    const [item] = checkBatch(ctx, JOINT_RESULT.decode(reply.result), 'joint-result', {
       items: 1,
       slotsPerItem: values.length,
     });
@@ -343,8 +343,12 @@ export interface OnlineGovernmentOptions {
   /**
    * Per-request admission (quotas, rate limits; the node keeps the counters), asked before the
    * applicant is looked up so that a refusal says nothing about whether the government holds a record.
+   * May be async (e.g. to commit the admission before the request is answered).
    */
-  readonly admit?: (applicant: string, request: OnlineRequestInfo) => OnlineAdmission;
+  readonly admit?: (
+    applicant: string,
+    request: OnlineRequestInfo,
+  ) => OnlineAdmission | Promise<OnlineAdmission>;
   /**
    * Called for every request refused by the policy or by `admit`, e.g. to audit it (refusals of
    * `partialScoreOf` are its own to record). May be async: the reply waits for it.
@@ -431,11 +435,12 @@ export class OnlineScoringGovernment {
           field: 'score-request.index',
         });
       }
-      const partial = await session.receive(bank, PARTIAL_SCORE);
+      // Decoded (and so checked) whatever the answer, as when it was a message of its own.
+      const partial = PARTIAL_SCORE.decode(req.partial);
       requests++;
       const info: OnlineRequestInfo = { index: req.index, requestId: req.requestId ?? '' };
       const admission: ScoreRefusal | undefined =
-        ctx === undefined ? 'policy_refused' : this.#o.admit?.(req.applicant, info);
+        ctx === undefined ? 'policy_refused' : await this.#o.admit?.(req.applicant, info);
       if (ctx === undefined || admission !== undefined) {
         refused++;
         await this.#o.onRefusal?.(req.applicant, admission ?? 'policy_refused', info);
@@ -481,8 +486,8 @@ export class OnlineScoringGovernment {
       } finally {
         out.dispose();
       }
-      await session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index: req.index }));
-      await session.send(bank, JOINT_RESULT, toBatch(ctx, [bytes], K, 2 ** ctx.params.scaleBits, level));
+      const result = JOINT_RESULT.encode(toBatch(ctx, [bytes], K, 2 ** ctx.params.scaleBits, level));
+      await session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index: req.index, result }));
     }
     logger.debug('online scoring session served', { requests, notFound, refused, mode });
     return { requests, notFound, refused };

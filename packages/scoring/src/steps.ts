@@ -16,6 +16,11 @@ export const BATCH_SCORING_PROTOCOL = 'scoring.batch';
 export const ONLINE_SCORING_PROTOCOL = 'scoring.online';
 export const SELF_ESTIMATE_PROTOCOL = 'scoring.self-estimate';
 export const SCORING_VERSION = 1;
+/**
+ * Version of "scoring.online" (its own since version 2): version 2 carries the encrypted partial score
+ * inside score-request and the joint result inside score-reply, 2 envelopes per score instead of 4.
+ */
+export const ONLINE_SCORING_VERSION = 2;
 
 export type BatchPlanMessage = fedscore.scoring.BatchPlan;
 export type OnlineHelloMessage = fedscore.scoring.OnlineHello;
@@ -68,7 +73,7 @@ export const ONLINE_HELLO: StepDef<OnlineHelloMessage> = protoStep(
 /** A request id both parties' audit entries carry (the bank's scoring API request id). */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 
-/** Bank -> government: whom to score (followed by PARTIAL_SCORE). */
+/** Bank -> government: whom to score, with the encrypted partial score (`partial`, a PARTIAL_SCORE). */
 export const SCORE_REQUEST: StepDef<ScoreRequestMessage> = protoStep(
   'score-request',
   fedscore.scoring.ScoreRequest,
@@ -77,15 +82,29 @@ export const SCORE_REQUEST: StepDef<ScoreRequestMessage> = protoStep(
       const rid = m.requestId ?? '';
       if (rid !== '' && !REQUEST_ID_PATTERN.test(rid)) return 'request_id: 1-64 of A-Z a-z 0-9 . _ : -';
       const empty = (m.applicant ?? '').length === 0;
-      if (m.close === true) return empty ? null : 'applicant: must be empty when closing';
-      return empty ? 'applicant: absent' : null;
+      const partial = (m.partial ?? new Uint8Array(0)).length > 0;
+      if (m.close === true) {
+        if (!empty) return 'applicant: must be empty when closing';
+        return partial ? 'partial: must be empty when closing' : null;
+      }
+      if (empty) return 'applicant: absent';
+      return partial ? null : 'partial: absent';
     },
   },
 );
-/** Bank -> government: [[s_bank]] (exact) or [[s_bank - t_k]]_k (band), under the bank's key. */
+/**
+ * [[s_bank]] (exact) or [[s_bank - t_k]]_k (band), under the bank's key: the codec of score-request's
+ * `partial` (a step of its own in version 1).
+ */
 export const PARTIAL_SCORE: StepDef<CiphertextBatch> = ciphertextBatchStep('partial-score');
-/** Government -> bank: scored or not (followed by JOINT_RESULT when scored). */
-export const SCORE_REPLY: StepDef<ScoreReplyMessage> = protoStep('score-reply', fedscore.scoring.ScoreReply);
+/** Government -> bank: scored or not; when scored, the joint result (`result`, a JOINT_RESULT). */
+export const SCORE_REPLY: StepDef<ScoreReplyMessage> = protoStep('score-reply', fedscore.scoring.ScoreReply, {
+  check: (m) => {
+    const result = (m.result ?? new Uint8Array(0)).length > 0;
+    if ((m.error ?? '') === '') return result ? null : 'result: absent';
+    return result ? 'result: must be empty with an error' : null;
+  },
+});
 
 /** `score-reply.error` when the government holds no record of the applicant (the bank gets `found: false`). */
 export const SCORE_REPLY_NO_RECORD = 'no_record';
@@ -105,7 +124,10 @@ export const SCORE_REPLY_REFUSALS = [
   'consent_missing',
 ] as const;
 export type ScoreRefusal = (typeof SCORE_REPLY_REFUSALS)[number];
-/** Government -> bank: [[s + e]] (exact) or [[rho_k (s - t_k) + e_k]]_k (band). */
+/**
+ * [[s + e]] (exact) or [[rho_k (s - t_k) + e_k]]_k (band): the codec of score-reply's `result` (a step of
+ * its own in version 1).
+ */
 export const JOINT_RESULT: StepDef<CiphertextBatch> = ciphertextBatchStep('joint-result');
 
 export const ONLINE_MODE_TO_WIRE = {

@@ -21,13 +21,13 @@ import {
   bandThresholds,
   DEFAULT_RHO_BITS,
   ONLINE_SCORING_PROTOCOL,
+  ONLINE_SCORING_VERSION,
   OnlineScoringBank,
   OnlineScoringGovernment,
   partialScore,
-  SCORING_VERSION,
   scoreApplicant,
 } from '@fedscore/scoring';
-import { ciphertextBatchStep, envelopeCodec, fedscore } from '@fedscore/wire';
+import { ciphertextBatchStep, envelopeCodec, fedscore, protoStep } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import { enterprises, rules, twoPartyScorecard } from './fixtures.ts';
 
@@ -48,7 +48,7 @@ async function session(mode: 'exact' | 'band', ids: string[], rng: Rng | 'defaul
     ...(rng !== 'default' && { rng }),
   });
   const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec, { capture: true });
-  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'o' };
+  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session: 'o' };
   const out = await runParties(network, {
     gov: () => gov.serve(new ProtocolSession(network.channel('gov'), spec), 'bank'),
     bank: async () => {
@@ -62,10 +62,13 @@ async function session(mode: 'exact' | 'band', ids: string[], rng: Rng | 'defaul
       return results;
     },
   });
-  // What the bank decrypts: every joint-result it received, decrypted with its own secret key.
+  // What the bank decrypts: every joint result it received (inside score-reply), decrypted with its own
+  // secret key.
   const decrypted = network.receivedBy('bank').flatMap((m) => {
-    if (m.step !== 'joint-result') return [];
-    const batch = ciphertextBatchStep('joint-result').decode(m.payload);
+    if (m.step !== 'score-reply') return [];
+    const reply = fedscore.scoring.ScoreReply.decode(m.payload);
+    if (reply.result.length === 0) return [];
+    const batch = ciphertextBatchStep('joint-result').decode(reply.result);
     const v = bank.context.deserializeVector(batch.items[0]!);
     try {
       return [bank.context.decrypt(v)];
@@ -113,11 +116,21 @@ describe('online joint scoring', () => {
       const band = bandFromThresholdIndex(r.bands.length, thresholds.length, results[i]!.thresholdIndex!);
       expect(band).toBe(bandIndexOf(r, s));
     });
-    // who learns what: the government receives hello, then (request, partial) per applicant, then close
+    // who learns what: the government receives hello, then one request (with the encrypted partial) per
+    // applicant, then close
     const steps = network.receivedBy('gov').map((m) => m.step);
     expect(steps[0]).toBe('online-hello');
-    expect(steps.slice(1, -1)).toEqual(applicants.flatMap(() => ['score-request', 'partial-score']));
+    expect(steps.slice(1, -1)).toEqual(applicants.map(() => 'score-request'));
     expect(steps[steps.length - 1]).toBe('score-request');
+    const requests = network
+      .receivedBy('gov')
+      .slice(1)
+      .map((m) => fedscore.scoring.ScoreRequest.decode(m.payload));
+    for (const q of requests.slice(0, -1)) {
+      expect(ciphertextBatchStep('partial-score').decode(q.partial).items.length).toBe(1);
+    }
+    expect(requests.at(-1)!.close).toBe(true);
+    expect(requests.at(-1)!.partial.length).toBe(0);
     const hello = fedscore.scoring.OnlineHello.decode(network.receivedBy('gov')[0]!.payload);
     expect(hello.thresholds).toBe(thresholds.length);
     await expect(loadCkksSecretContext(hello.context)).rejects.toThrow();
@@ -127,10 +140,13 @@ describe('online joint scoring', () => {
       secretKey,
       'to the government',
     );
-    // the bank receives reply + joint-result per applicant, nothing else
-    expect(network.receivedBy('bank').map((m) => m.step)).toEqual(
-      applicants.flatMap(() => ['score-reply', 'joint-result']),
-    );
+    // the bank receives one reply (with the encrypted joint result) per applicant, nothing else
+    expect(network.receivedBy('bank').map((m) => m.step)).toEqual(applicants.map(() => 'score-reply'));
+    for (const m of network.receivedBy('bank')) {
+      const reply = fedscore.scoring.ScoreReply.decode(m.payload);
+      expect(reply.error).toBe('');
+      expect(ciphertextBatchStep('joint-result').decode(reply.result).items.length).toBe(1);
+    }
   });
 
   it('band mode: what the bank decrypts is rho_k (s - t_k) with rho_k log-uniform on [1, 2^6], never s or s - t_k', async () => {
@@ -189,7 +205,7 @@ describe('online joint scoring', () => {
       },
     });
     const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
-    const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'r' };
+    const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session: 'r' };
     const out = await runParties(network, {
       gov: () => gov.serve(new ProtocolSession(network.channel('gov'), spec), 'bank'),
       bank: async () => {
@@ -228,5 +244,52 @@ describe('online joint scoring', () => {
       ['E2', 'quota_exceeded', 'req-E2'],
     ]);
     expect(out.gov).toEqual({ requests: 5, notFound: 1, refused: 3 });
+  });
+
+  it('v2 framing: a request without its partial score, or a reply with a result and an error, is refused on decode', async () => {
+    // Steps without the protocol's checks, to send what a faulty or hostile peer could.
+    const rawHello = protoStep('online-hello', fedscore.scoring.OnlineHello);
+    const rawRequest = protoStep('score-request', fedscore.scoring.ScoreRequest);
+    const rawReply = protoStep('score-reply', fedscore.scoring.ScoreReply);
+    const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session: 'v2' };
+    const bank = await OnlineScoringBank.create({ mode: 'exact' });
+    try {
+      // The government side: a request with no partial score ends the session with a typed error.
+      const n1 = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
+      const gov = new OnlineScoringGovernment({ policy: { allowExactMode: true }, partialScoreOf: () => 1 });
+      const served = gov.serve(new ProtocolSession(n1.channel('gov'), spec), 'bank');
+      const fake = new ProtocolSession(n1.channel('bank'), spec);
+      await fake.send(
+        'gov',
+        rawHello,
+        fedscore.scoring.OnlineHello.create({
+          mode: fedscore.scoring.OnlineMode.ONLINE_MODE_EXACT,
+          context: bank.context.serialize(),
+          modelId: 'm',
+        }),
+      );
+      await fake.send('gov', rawRequest, fedscore.scoring.ScoreRequest.create({ applicant: 'E0', index: 0 }));
+      const e1 = await served.catch((e: unknown) => e);
+      expect(isFedscoreError(e1, 'wire_decode')).toBe(true);
+      expect(String((e1 as Error).message)).toContain('partial');
+      gov.dispose();
+      // The bank side: a reply carrying both an error and a result is refused, not half-read.
+      const n2 = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
+      const fakeGov = new ProtocolSession(n2.channel('gov'), spec);
+      await bank.open(new ProtocolSession(n2.channel('bank'), spec), 'gov', 'm');
+      const scored = bank.score('E0', 1).catch((e: unknown) => e);
+      await fakeGov.receive('bank', rawHello);
+      await fakeGov.receive('bank', rawRequest);
+      await fakeGov.send(
+        'bank',
+        rawReply,
+        fedscore.scoring.ScoreReply.create({ index: 0, error: 'no_record', result: Uint8Array.of(1, 2, 3) }),
+      );
+      const e2 = await scored;
+      expect(isFedscoreError(e2, 'wire_decode')).toBe(true);
+      expect(String((e2 as Error).message)).toContain('result');
+    } finally {
+      bank.dispose();
+    }
   });
 });

@@ -26,6 +26,7 @@ import {
   linearFromScorecard,
   linearScores,
   ONLINE_SCORING_PROTOCOL,
+  ONLINE_SCORING_VERSION,
   OnlineScoringBank,
   OnlineScoringGovernment,
   parseCreditRules,
@@ -316,7 +317,7 @@ async function runOnline(options: Opts, ctx: Ctx): Promise<Record<string, unknow
     },
   });
   const network = createInMemoryNetwork(['bank', 'government'], envelopeCodec);
-  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'cli' };
+  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session: 'cli' };
   const latencies: number[] = [];
   const rows: (string | number)[][] = [];
   let notFound = 0;

@@ -37,7 +37,7 @@ import {
   ProtocolSession,
   type Table,
 } from '@fedscore/core';
-import { ONLINE_SCORING_PROTOCOL, OnlineScoringBank, SCORING_VERSION } from '@fedscore/scoring';
+import { ONLINE_SCORING_PROTOCOL, ONLINE_SCORING_VERSION, OnlineScoringBank } from '@fedscore/scoring';
 import { type PartyModel, parsePartyModel, partyPartialScores } from '@fedscore/vfl';
 import { type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentRegistry } from '../consent/index.ts';
@@ -53,6 +53,7 @@ import {
 } from '../scoring-policy/index.ts';
 import type { NodeStore, StoreMigrations } from '../store/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
+import { StandingSessions } from '../transport/standing-sessions.ts';
 import {
   AlertInbox,
   CreditEventFeed,
@@ -148,8 +149,7 @@ export class MonitoringEndpoint {
   readonly quota: ScoringQuota;
   readonly #o: MonitoringEndpointOptions;
   readonly #logger: Logger;
-  readonly #active = new Map<PartyId, number>();
-  readonly #running = new Set<Promise<void>>();
+  readonly #sessions: StandingSessions<{ readonly rescoreJob?: string }>;
 
   constructor(options: MonitoringEndpointOptions) {
     this.#o = options;
@@ -163,49 +163,27 @@ export class MonitoringEndpoint {
       party: options.party,
       logger: this.#logger,
     });
-    for (const peer of options.peers) {
-      options.transport.grant({
-        key: `${MONITOR_SESSION_PREFIX}/${peer}`,
-        parties: [options.party, peer],
-        protocols: { [MONITORING_PROTOCOL]: MONITORING_VERSION, [ONLINE_SCORING_PROTOCOL]: SCORING_VERSION },
-        onSession: (session, from) => this.#open(session, from),
-      });
-    }
-  }
-
-  /** Sessions being served now. */
-  get activeSessions(): number {
-    let n = 0;
-    for (const v of this.#active.values()) n += v;
-    return n;
-  }
-
-  /** Wait for the sessions in progress (the node calls this when it stops). */
-  async drain(): Promise<void> {
-    await Promise.allSettled([...this.#running]);
-  }
-
-  #open(session: string, bank: PartyId): void {
-    const prefix = `${MONITOR_SESSION_PREFIX}/${bank}/`;
-    const poll = new RegExp(`^poll/(${NONCE})$`).exec(session.slice(prefix.length));
-    const rescore = new RegExp(`^rescore/(${JOB})/(${NONCE})$`).exec(session.slice(prefix.length));
-    if (!session.startsWith(prefix) || (poll === null && rescore === null)) {
-      throw new FedscoreError('wire_decode', 'not a monitoring session id', {
-        field: 'fedscore.Envelope.session_id',
-      });
-    }
-    const active = this.#active.get(bank) ?? 0;
-    if (active >= (this.#o.maxSessionsPerPeer ?? 4)) {
-      throw new FedscoreError('invalid_state', `${bank} has ${active} monitoring sessions open`, {
-        field: 'fedscore.Envelope.session_id',
-      });
-    }
-    this.#active.set(bank, active + 1);
-    const work = (
-      rescore === null ? this.#poll(session, bank) : this.#rescore(session, bank, rescore[1]!)
-    ).then(
-      () => {},
-      (e: unknown) => {
+    const poll = new RegExp(`^poll/${NONCE}$`);
+    const rescore = new RegExp(`^rescore/(${JOB})/${NONCE}$`);
+    this.#sessions = new StandingSessions({
+      transport: options.transport,
+      party: options.party,
+      peers: options.peers,
+      prefix: MONITOR_SESSION_PREFIX,
+      protocols: {
+        [MONITORING_PROTOCOL]: MONITORING_VERSION,
+        [ONLINE_SCORING_PROTOCOL]: ONLINE_SCORING_VERSION,
+      },
+      name: 'monitoring',
+      maxSessionsPerPeer: options.maxSessionsPerPeer ?? 4,
+      parse: (rest) => {
+        if (poll.test(rest)) return {};
+        const job = rescore.exec(rest)?.[1];
+        return job === undefined ? undefined : { rescoreJob: job };
+      },
+      serve: (session, bank, { rescoreJob }) =>
+        rescoreJob === undefined ? this.#poll(session, bank) : this.#rescore(session, bank, rescoreJob),
+      onFailure: (session, bank, e, { rescoreJob }) => {
         const code = isFedscoreError(e) ? e.code : 'internal';
         const field = isFedscoreError(e) ? e.field : undefined;
         this.#logger.warn('monitoring session failed', { peer: bank, code, field });
@@ -213,20 +191,24 @@ export class MonitoringEndpoint {
           kind: 'security_event',
           actor: bank,
           details: {
-            rpc: rescore === null ? 'monitor.poll' : 'monitor.rescore',
+            rpc: rescoreJob === undefined ? 'monitor.poll' : 'monitor.rescore',
             code,
             session,
             ...(field !== undefined && { field }),
           },
         });
       },
-    );
-    const tracked = work.finally(() => {
-      this.#active.set(bank, (this.#active.get(bank) ?? 1) - 1);
-      this.#o.transport.endSession(session);
-      this.#running.delete(tracked);
     });
-    this.#running.add(tracked);
+  }
+
+  /** Sessions being served now. */
+  get activeSessions(): number {
+    return this.#sessions.activeSessions;
+  }
+
+  /** Wait for the sessions in progress (the node calls this when it stops). */
+  drain(): Promise<void> {
+    return this.#sessions.drain();
   }
 
   async #poll(session: string, bank: PartyId): Promise<void> {
@@ -274,7 +256,7 @@ export class MonitoringEndpoint {
     try {
       const s = new ProtocolSession(this.#o.transport.channel(), {
         protocol: ONLINE_SCORING_PROTOCOL,
-        version: SCORING_VERSION,
+        version: ONLINE_SCORING_VERSION,
         session,
       });
       const r = await gov.serve(s, bank);
@@ -439,7 +421,7 @@ export class MonitoringClient {
             return r;
           },
           ONLINE_SCORING_PROTOCOL,
-          SCORING_VERSION,
+          ONLINE_SCORING_VERSION,
         );
         this.#logger.info('rescoring done', {
           rescored: out.rescored.length,

@@ -79,6 +79,8 @@ export class ScoringQuota {
   readonly #quota: RequestWindow;
   readonly #rate: RequestWindow;
   readonly #now: () => number;
+  /** Admission times per `${grantee}\0${fingerprint}` queued for the next group transaction. */
+  readonly #pending = new Map<string, number[]>();
 
   constructor(
     store: NodeStore,
@@ -97,48 +99,104 @@ export class ScoringQuota {
   /**
    * Admit one request of `grantee` about `enterprise` (counted when admitted), or say why not: the rate
    * window is checked first (`rate_limited`: retry later), then the quota window (`quota_exceeded`).
+   * The admission is committed (its own transaction) when this returns.
    */
   admit(grantee: PartyId, enterprise: string): OnlineAdmission {
+    const d = this.#decide(grantee, enterprise);
+    if (d.refusal !== undefined) return d.refusal;
+    this.#store.transaction(d.write);
+    return undefined;
+  }
+
+  /**
+   * `admit` for the hot path (online scoring): the same decision, taken at once (admissions not yet
+   * committed count), but the admission is written by the store's group transaction
+   * (`NodeStore.groupWrite`) with every other hot-path write of this turn -- one disk flush for all
+   * concurrent requests instead of one each. Resolves once the admission has committed, so an answer
+   * sent after it never goes uncounted.
+   */
+  async admitGrouped(grantee: PartyId, enterprise: string): Promise<OnlineAdmission> {
+    const { refusal, committed } = this.admitQueued(grantee, enterprise);
+    await committed;
+    return refusal;
+  }
+
+  /**
+   * `admitGrouped` in two halves: the decision now, and a promise that settles when the admission has
+   * committed (at once for a refusal). The caller must await `committed` before it answers the request
+   * (`governmentOnlineScoring` does, after the lookup has queued its audit entry in the same group).
+   */
+  admitQueued(grantee: PartyId, enterprise: string): { refusal: OnlineAdmission; committed: Promise<void> } {
+    const d = this.#decide(grantee, enterprise);
+    if (d.refusal !== undefined) return { refusal: d.refusal, committed: Promise.resolve() };
+    const pending = this.#pending.get(d.pendingKey) ?? [];
+    pending.push(d.now);
+    this.#pending.set(d.pendingKey, pending);
+    const settled = (): void => {
+      const i = pending.indexOf(d.now);
+      if (i >= 0) pending.splice(i, 1);
+      if (pending.length === 0 && this.#pending.get(d.pendingKey) === pending)
+        this.#pending.delete(d.pendingKey);
+    };
+    const committed = this.#store.groupWrite(d.write).then(settled, (e: unknown) => {
+      settled();
+      throw e;
+    });
+    // A caller that never gets to await it (the request failed before its answer) must not leave an
+    // unhandled rejection; awaiting it still sees the failure.
+    committed.catch(() => {});
+    return { refusal: undefined, committed };
+  }
+
+  /** The decision on one request and, when admitted, the write that counts it. */
+  #decide(
+    grantee: PartyId,
+    enterprise: string,
+  ): { refusal: OnlineAdmission; now: number; pendingKey: string; write: () => void } {
     const key = enterpriseSetFingerprint([normalizeUscc(enterprise)]);
     const now = this.#now();
-    const count = (windowSeconds: number): number =>
-      this.#store.get<{ n: number }>(
-        'SELECT count(*) AS n FROM scoring_requests WHERE grantee = ? AND enterprise_fingerprint = ? AND at > ?',
-        grantee,
-        key,
-        now - windowSeconds * 1000,
-      )?.n ?? 0;
-    return this.#store.transaction(() => {
-      const longest = Math.max(this.#quota.windowSeconds, this.#rate.windowSeconds);
+    const count = (windowSeconds: number): number => this.#count(grantee, key, now - windowSeconds * 1000);
+    const longest = Math.max(this.#quota.windowSeconds, this.#rate.windowSeconds);
+    const write = (): void => {
       this.#store.run(
         'DELETE FROM scoring_requests WHERE grantee = ? AND enterprise_fingerprint = ? AND at <= ?',
         grantee,
         key,
         now - longest * 1000,
       );
-      if (count(this.#rate.windowSeconds) >= this.#rate.requests) return 'rate_limited';
-      if (count(this.#quota.windowSeconds) >= this.#quota.requests) return 'quota_exceeded';
       this.#store.run(
         'INSERT INTO scoring_requests (grantee, enterprise_fingerprint, at) VALUES (?, ?, ?)',
         grantee,
         key,
         now,
       );
-      return undefined;
-    });
+    };
+    const refusal: OnlineAdmission =
+      count(this.#rate.windowSeconds) >= this.#rate.requests
+        ? 'rate_limited'
+        : count(this.#quota.windowSeconds) >= this.#quota.requests
+          ? 'quota_exceeded'
+          : undefined;
+    return { refusal, now, pendingKey: `${grantee}\u0000${key}`, write };
   }
 
   /** Requests of `grantee` about `enterprise` admitted in the quota window. */
   used(grantee: PartyId, enterprise: string): number {
     const key = enterpriseSetFingerprint([normalizeUscc(enterprise)]);
-    return (
+    return this.#count(grantee, key, this.#now() - this.#quota.windowSeconds * 1000);
+  }
+
+  /** Admissions after `since`: committed, plus queued for the next group transaction. */
+  #count(grantee: PartyId, key: string, since: number): number {
+    const stored =
       this.#store.get<{ n: number }>(
         'SELECT count(*) AS n FROM scoring_requests WHERE grantee = ? AND enterprise_fingerprint = ? AND at > ?',
         grantee,
         key,
-        this.#now() - this.#quota.windowSeconds * 1000,
-      )?.n ?? 0
-    );
+        since,
+      )?.n ?? 0;
+    const pending = this.#pending.get(`${grantee}\u0000${key}`) ?? [];
+    return stored + pending.filter((at) => at > since).length;
   }
 }
 
@@ -169,12 +227,27 @@ export function governmentOnlineScoring(options: {
     allowExactMode: policy.allowExactMode,
     maxThresholds: policy.maxThresholds,
   };
+  // An admitted request's counter commits in the store's group transaction with the audit entry its
+  // lookup queues in the same turn; the answer waits for both (one disk flush per turn, not two).
+  const counted = new Map<number, Promise<void>>();
   return new OnlineScoringGovernment({
-    partialScoreOf: options.partialScoreOf,
+    partialScoreOf: async (applicant, request) => {
+      const committed = counted.get(request.index);
+      counted.delete(request.index);
+      try {
+        return await options.partialScoreOf(applicant, request);
+      } finally {
+        await committed;
+      }
+    },
     ...(options.onHello !== undefined && { onHello: options.onHello }),
     ...(options.logger !== undefined && { logger: options.logger }),
     policy: online,
-    admit: (enterprise) => quota.admit(grantee, enterprise),
+    admit: (enterprise, request) => {
+      const { refusal, committed } = quota.admitQueued(grantee, enterprise);
+      if (refusal === undefined) counted.set(request.index, committed);
+      return refusal;
+    },
     onRefusal: (enterprise, code, request) => {
       audit.append({
         kind: 'security_event',

@@ -38,9 +38,9 @@ import {
   decisionForBand,
   ONLINE_MAX_MAGNITUDE,
   ONLINE_SCORING_PROTOCOL,
+  ONLINE_SCORING_VERSION,
   OnlineScoringBank,
   resolveScaling,
-  SCORING_VERSION,
   type ScoreRefusal,
 } from '@fedscore/scoring';
 import { type PartyModel, parseJointModel, parsePartyModel } from '@fedscore/vfl';
@@ -510,11 +510,11 @@ export class ScoringClient {
     transport.grant({
       key: id,
       parties: [party, config.government],
-      protocols: { [ONLINE_SCORING_PROTOCOL]: SCORING_VERSION },
+      protocols: { [ONLINE_SCORING_PROTOCOL]: ONLINE_SCORING_VERSION },
     });
     const protocol = new ProtocolSession(transport.channel(), {
       protocol: ONLINE_SCORING_PROTOCOL,
-      version: SCORING_VERSION,
+      version: ONLINE_SCORING_VERSION,
       session: id,
     });
     const s = { id, scorer, protocol };

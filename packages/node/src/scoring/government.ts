@@ -41,9 +41,9 @@ import {
 } from '@fedscore/core';
 import {
   ONLINE_SCORING_PROTOCOL,
+  ONLINE_SCORING_VERSION,
   type OnlineHelloInfo,
   type OnlineLookupRefusal,
-  SCORING_VERSION,
   type ScoreRefusal,
 } from '@fedscore/scoring';
 import { parseJointModel, parsePartyModel, partyPartialScores } from '@fedscore/vfl';
@@ -58,6 +58,7 @@ import {
   type ScoringQuota,
 } from '../scoring-policy/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
+import { StandingSessions } from '../transport/standing-sessions.ts';
 
 /** First segment of every scoring session id. */
 export const SCORE_SESSION_PREFIX = 'score';
@@ -99,8 +100,7 @@ export class ScoringEndpoint {
   readonly #o: ScoringEndpointOptions;
   readonly #logger: Logger;
   readonly #now: () => number;
-  readonly #active = new Map<PartyId, number>();
-  readonly #running = new Set<Promise<void>>();
+  readonly #sessions: StandingSessions<string>;
   readonly #partials = new Map<string, Partials>();
   readonly #commit: AuditGroupCommit;
   #served = 0;
@@ -111,50 +111,17 @@ export class ScoringEndpoint {
     this.#now = options.now ?? Date.now;
     this.#logger = (options.logger ?? noopLogger).child({ component: 'scoring' });
     this.#commit = new AuditGroupCommit(options.audit);
-    for (const peer of options.peers) {
-      options.transport.grant({
-        key: `${SCORE_SESSION_PREFIX}/${peer}`,
-        parties: [options.party, peer],
-        protocols: { [ONLINE_SCORING_PROTOCOL]: SCORING_VERSION },
-        onSession: (session, from) => this.#open(session, from),
-      });
-    }
-  }
-
-  /** Sessions being served now. */
-  get activeSessions(): number {
-    let n = 0;
-    for (const v of this.#active.values()) n += v;
-    return n;
-  }
-
-  /** Requests answered and refused (by code) since start, for /metrics. */
-  counts(): { served: number; refused: Readonly<Record<string, number>> } {
-    return { served: this.#served, refused: Object.fromEntries(this.#refused) };
-  }
-
-  /** Wait for the sessions in progress (the node calls this when it stops, after closing its transport). */
-  async drain(): Promise<void> {
-    await Promise.allSettled([...this.#running]);
-  }
-
-  #open(session: string, bank: PartyId): void {
-    const prefix = `${SCORE_SESSION_PREFIX}/${bank}/`;
-    if (!session.startsWith(prefix) || !NONCE.test(session.slice(prefix.length))) {
-      throw new FedscoreError('wire_decode', 'not a scoring session id', {
-        field: 'fedscore.Envelope.session_id',
-      });
-    }
-    const active = this.#active.get(bank) ?? 0;
-    if (active >= (this.#o.maxSessionsPerPeer ?? 64)) {
-      throw new FedscoreError('invalid_state', `${bank} has ${active} scoring sessions open`, {
-        field: 'fedscore.Envelope.session_id',
-      });
-    }
-    this.#active.set(bank, active + 1);
-    const work = this.#serve(session, bank).then(
-      () => {},
-      (e: unknown) => {
+    this.#sessions = new StandingSessions({
+      transport: options.transport,
+      party: options.party,
+      peers: options.peers,
+      prefix: SCORE_SESSION_PREFIX,
+      protocols: { [ONLINE_SCORING_PROTOCOL]: ONLINE_SCORING_VERSION },
+      name: 'scoring',
+      maxSessionsPerPeer: options.maxSessionsPerPeer ?? 64,
+      parse: (nonce) => (NONCE.test(nonce) ? nonce : undefined),
+      serve: (session, bank) => this.#serve(session, bank),
+      onFailure: (session, bank, e) => {
         const code = isFedscoreError(e) ? e.code : 'internal';
         const field = isFedscoreError(e) ? e.field : undefined;
         // A bank that goes away (or a node that stops) ends its sessions this way: not an attack.
@@ -166,13 +133,22 @@ export class ScoringEndpoint {
           details: { rpc: 'score', code, session, ...(field !== undefined && { field }) },
         });
       },
-    );
-    const tracked = work.finally(() => {
-      this.#active.set(bank, (this.#active.get(bank) ?? 1) - 1);
-      this.#o.transport.endSession(session);
-      this.#running.delete(tracked);
     });
-    this.#running.add(tracked);
+  }
+
+  /** Sessions being served now. */
+  get activeSessions(): number {
+    return this.#sessions.activeSessions;
+  }
+
+  /** Requests answered and refused (by code) since start, for /metrics. */
+  counts(): { served: number; refused: Readonly<Record<string, number>> } {
+    return { served: this.#served, refused: Object.fromEntries(this.#refused) };
+  }
+
+  /** Wait for the sessions in progress (the node calls this when it stops, after closing its transport). */
+  drain(): Promise<void> {
+    return this.#sessions.drain();
   }
 
   async #serve(session: string, bank: PartyId): Promise<void> {
@@ -213,7 +189,7 @@ export class ScoringEndpoint {
     try {
       const s = new ProtocolSession(this.#o.transport.channel(), {
         protocol: ONLINE_SCORING_PROTOCOL,
-        version: SCORING_VERSION,
+        version: ONLINE_SCORING_VERSION,
         session,
       });
       const r = await gov.serve(s, bank);

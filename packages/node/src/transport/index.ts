@@ -9,6 +9,15 @@ export {
   partyIdOf,
 } from './certs.ts';
 export type {
+  AssembledEnvelope,
+  InboundAdmissionOptions,
+} from './grpc/admission.ts';
+export {
+  DeliverAssembly,
+  InboundAdmission,
+  MAX_SESSIONS_PER_STANDING_GRANT,
+} from './grpc/admission.ts';
+export type {
   ControlHandler,
   GrpcTransportOptions,
   HealthInfo,
@@ -32,3 +41,5 @@ export {
   parseCaBundle,
   verifyPeerCertificate,
 } from './peer-auth.ts';
+export type { StandingSessionsOptions } from './standing-sessions.ts';
+export { StandingSessions } from './standing-sessions.ts';

@@ -30,7 +30,7 @@ import {
   type ScoringPolicyConfig,
   ScoringQuota,
 } from '@fedscore/node';
-import { ONLINE_SCORING_PROTOCOL, OnlineScoringBank, SCORING_VERSION } from '@fedscore/scoring';
+import { ONLINE_SCORING_PROTOCOL, ONLINE_SCORING_VERSION, OnlineScoringBank } from '@fedscore/scoring';
 import { envelopeCodec } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 
@@ -68,7 +68,7 @@ async function request(w: World, policy: ScoringPolicyConfig, thresholds: number
     partialScoreOf: (e) => (e === enterprise ? S_GOV : undefined),
   });
   const network = createInMemoryNetwork(['bank-a', 'government'], envelopeCodec);
-  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session };
+  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session };
   try {
     const out = await runParties(network, {
       gov: () => gov.serve(new ProtocolSession(network.channel('government'), spec), 'bank-a'),

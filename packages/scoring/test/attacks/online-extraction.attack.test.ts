@@ -20,11 +20,11 @@ import {
   bandIndexOf,
   bandThresholds,
   ONLINE_SCORING_PROTOCOL,
+  ONLINE_SCORING_VERSION,
   OnlineScoringBank,
   OnlineScoringGovernment,
   type OnlineScoringPolicy,
   partialScore,
-  SCORING_VERSION,
   scoreApplicant,
 } from '@fedscore/scoring';
 import { envelopeCodec } from '@fedscore/wire';
@@ -53,7 +53,7 @@ async function extract(
     ...(policy !== undefined && { policy }),
   });
   const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
-  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'x' };
+  const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session: 'x' };
   try {
     const out = await runParties(network, {
       gov: () => gov.serve(new ProtocolSession(network.channel('gov'), spec), 'bank'),

@@ -4681,8 +4681,8 @@ export namespace fedscore {
         }
 
         /**
-         * Bank -> government, one per applicant: whom to score. Followed by the bank's encrypted partial score
-         * as a fedscore.he.CiphertextBatch (exact mode: one slot; band mode: s_bank - t_k in slot k).
+         * Bank -> government, one per applicant: whom to score, with the bank's encrypted partial score
+         * (version 2 of "scoring.online"; version 1 sent the partial score as a message of its own).
          */
         class ScoreRequest {
 
@@ -4709,6 +4709,12 @@ export namespace fedscore {
              * the request carry the same key. Optional; at most 64 characters of [A-Za-z0-9._:-].
              */
             requestId: string;
+
+            /**
+             * The bank's encrypted partial score: an encoded fedscore.he.CiphertextBatch (checked as the step
+             * "partial-score"; exact mode: one slot, band mode: s_bank - t_k in slot k). Empty when closing.
+             */
+            partial: Uint8Array;
 
             /**
              * Creates a new ScoreRequest instance using the specified properties.
@@ -4809,6 +4815,12 @@ export namespace fedscore {
                  */
                 requestId?: (string|null);
 
+                /**
+                 * The bank's encrypted partial score: an encoded fedscore.he.CiphertextBatch (checked as the step
+                 * "partial-score"; exact mode: one slot, band mode: s_bank - t_k in slot k). Empty when closing.
+                 */
+                partial?: (Uint8Array|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
@@ -4825,8 +4837,8 @@ export namespace fedscore {
         }
 
         /**
-         * Government -> bank: whether the applicant was scored. When `error` is empty, the encrypted joint
-         * result follows as a fedscore.he.CiphertextBatch.
+         * Government -> bank: whether the applicant was scored, and when it was, the encrypted joint result
+         * (version 2 of "scoring.online"; version 1 sent the result as a message of its own).
          */
         class ScoreReply {
 
@@ -4849,6 +4861,12 @@ export namespace fedscore {
              * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
              */
             error: string;
+
+            /**
+             * When `error` is empty: the encrypted joint result, an encoded fedscore.he.CiphertextBatch (checked as
+             * the step "joint-result"). Empty otherwise.
+             */
+            result: Uint8Array;
 
             /**
              * Creates a new ScoreReply instance using the specified properties.
@@ -4944,6 +4962,12 @@ export namespace fedscore {
                  * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
                  */
                 error?: (string|null);
+
+                /**
+                 * When `error` is empty: the encrypted joint result, an encoded fedscore.he.CiphertextBatch (checked as
+                 * the step "joint-result"). Empty otherwise.
+                 */
+                result?: (Uint8Array|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -12565,6 +12565,8 @@ export const fedscore = $root.fedscore = (() => {
              * @property {boolean|null} [close] The bank ends the session: no partial score follows and `applicant` is empty.
              * @property {string|null} [requestId] The bank's id of this request (its scoring API's request id), so that both parties' audit entries of
              * the request carry the same key. Optional; at most 64 characters of [A-Za-z0-9._:-].
+             * @property {Uint8Array|null} [partial] The bank's encrypted partial score: an encoded fedscore.he.CiphertextBatch (checked as the step
+             * "partial-score"; exact mode: one slot, band mode: s_bank - t_k in slot k). Empty when closing.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -12584,8 +12586,8 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Constructs a new ScoreRequest.
              * @memberof fedscore.scoring
-             * @classdesc Bank -> government, one per applicant: whom to score. Followed by the bank's encrypted partial score
-             * as a fedscore.he.CiphertextBatch (exact mode: one slot; band mode: s_bank - t_k in slot k).
+             * @classdesc Bank -> government, one per applicant: whom to score, with the bank's encrypted partial score
+             * (version 2 of "scoring.online"; version 1 sent the partial score as a message of its own).
              * @constructor
              * @param {fedscore.scoring.ScoreRequest.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -12631,6 +12633,15 @@ export const fedscore = $root.fedscore = (() => {
             ScoreRequest.prototype.requestId = "";
 
             /**
+             * The bank's encrypted partial score: an encoded fedscore.he.CiphertextBatch (checked as the step
+             * "partial-score"; exact mode: one slot, band mode: s_bank - t_k in slot k). Empty when closing.
+             * @member {Uint8Array} partial
+             * @memberof fedscore.scoring.ScoreRequest
+             * @instance
+             */
+            ScoreRequest.prototype.partial = $util.newBuffer([]);
+
+            /**
              * Creates a new ScoreRequest instance using the specified properties.
              * @function create
              * @memberof fedscore.scoring.ScoreRequest
@@ -12670,6 +12681,8 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 3, wireType 0 =*/24).bool(message.close);
                 if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId") && message.requestId !== "")
                     writer.uint32(/* id 4, wireType 2 =*/34).string(message.requestId);
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial") && message.partial.length)
+                    writer.uint32(/* id 5, wireType 2 =*/42).bytes(message.partial);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -12763,6 +12776,15 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.requestId;
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.partial = value;
+                            else
+                                delete message.partial;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -12823,6 +12845,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
                     if (!$util.isString(message.requestId))
                         return "requestId: string expected";
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
+                    if (!(message.partial && typeof message.partial.length === "number" || $util.isString(message.partial)))
+                        return "partial: buffer expected";
                 return null;
             };
 
@@ -12856,6 +12881,12 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.requestId != null)
                     if (typeof object.requestId !== "string" || object.requestId.length)
                         message.requestId = $String(object.requestId);
+                if (object.partial != null)
+                    if (object.partial.length)
+                        if (typeof object.partial === "string")
+                            $util.base64.decode(object.partial, message.partial = $util.newBuffer($util.base64.length(object.partial)), 0);
+                        else if (object.partial.length >= 0)
+                            message.partial = object.partial;
                 return message;
             };
 
@@ -12881,6 +12912,13 @@ export const fedscore = $root.fedscore = (() => {
                     object.index = 0;
                     object.close = false;
                     object.requestId = "";
+                    if (options.bytes === $String)
+                        object.partial = "";
+                    else {
+                        object.partial = [];
+                        if (options.bytes !== $Array)
+                            object.partial = $util.newBuffer(object.partial);
+                    }
                 }
                 if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant"))
                     object.applicant = message.applicant;
@@ -12890,6 +12928,8 @@ export const fedscore = $root.fedscore = (() => {
                     object.close = message.close;
                 if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
                     object.requestId = message.requestId;
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
+                    object.partial = options.bytes === $String ? $util.base64.encode(message.partial, 0, message.partial.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.partial) : message.partial;
                 return object;
             };
 
@@ -12931,6 +12971,8 @@ export const fedscore = $root.fedscore = (() => {
              * (SCORE_REPLY_NO_RECORD), or a refusal code, one of "policy_refused", "quota_exceeded",
              * "rate_limited", "model_unavailable", "consent_missing" (SCORE_REPLY_REFUSALS in packages/scoring;
              * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
+             * @property {Uint8Array|null} [result] When `error` is empty: the encrypted joint result, an encoded fedscore.he.CiphertextBatch (checked as
+             * the step "joint-result"). Empty otherwise.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -12950,8 +12992,8 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * Constructs a new ScoreReply.
              * @memberof fedscore.scoring
-             * @classdesc Government -> bank: whether the applicant was scored. When `error` is empty, the encrypted joint
-             * result follows as a fedscore.he.CiphertextBatch.
+             * @classdesc Government -> bank: whether the applicant was scored, and when it was, the encrypted joint result
+             * (version 2 of "scoring.online"; version 1 sent the result as a message of its own).
              * @constructor
              * @param {fedscore.scoring.ScoreReply.$Properties=} [properties] Properties to set
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
@@ -12981,6 +13023,15 @@ export const fedscore = $root.fedscore = (() => {
              * @instance
              */
             ScoreReply.prototype.error = "";
+
+            /**
+             * When `error` is empty: the encrypted joint result, an encoded fedscore.he.CiphertextBatch (checked as
+             * the step "joint-result"). Empty otherwise.
+             * @member {Uint8Array} result
+             * @memberof fedscore.scoring.ScoreReply
+             * @instance
+             */
+            ScoreReply.prototype.result = $util.newBuffer([]);
 
             /**
              * Creates a new ScoreReply instance using the specified properties.
@@ -13018,6 +13069,8 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.index);
                 if (message.error != null && $Object.hasOwnProperty.call(message, "error") && message.error !== "")
                     writer.uint32(/* id 2, wireType 2 =*/18).string(message.error);
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result") && message.result.length)
+                    writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.result);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -13093,6 +13146,15 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.error;
                             continue;
                         }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.result = value;
+                            else
+                                delete message.result;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -13147,6 +13209,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
                     if (!$util.isString(message.error))
                         return "error: string expected";
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
+                    if (!(message.result && typeof message.result.length === "number" || $util.isString(message.result)))
+                        return "result: buffer expected";
                 return null;
             };
 
@@ -13174,6 +13239,12 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.error != null)
                     if (typeof object.error !== "string" || object.error.length)
                         message.error = $String(object.error);
+                if (object.result != null)
+                    if (object.result.length)
+                        if (typeof object.result === "string")
+                            $util.base64.decode(object.result, message.result = $util.newBuffer($util.base64.length(object.result)), 0);
+                        else if (object.result.length >= 0)
+                            message.result = object.result;
                 return message;
             };
 
@@ -13197,11 +13268,20 @@ export const fedscore = $root.fedscore = (() => {
                 if (options.defaults) {
                     object.index = 0;
                     object.error = "";
+                    if (options.bytes === $String)
+                        object.result = "";
+                    else {
+                        object.result = [];
+                        if (options.bytes !== $Array)
+                            object.result = $util.newBuffer(object.result);
+                    }
                 }
                 if (message.index != null && $Object.hasOwnProperty.call(message, "index"))
                     object.index = message.index;
                 if (message.error != null && $Object.hasOwnProperty.call(message, "error"))
                     object.error = message.error;
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
+                    object.result = options.bytes === $String ? $util.base64.encode(message.result, 0, message.result.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.result) : message.result;
                 return object;
             };
 
