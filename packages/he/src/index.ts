@@ -5,6 +5,8 @@ export type { AdditiveHeOptions } from './additive.ts';
 export { createAdditiveHe, loadAdditiveHePublic, loadAdditiveHeSecret } from './additive.ts';
 export type { HeBenchOptions, HeBenchReport, HeBenchRow } from './benchmark.ts';
 export { runHeBenchmark } from './benchmark.ts';
+export type { Blob, BlobKind } from './blob.ts';
+export { BLOB_KIND, bytesToHex, decodeBlob, encodeBlob, hexToBytes, metaInt } from './blob.ts';
 export {
   createCkksContext,
   DEFAULT_FLOODING_STDDEV,
@@ -18,14 +20,34 @@ export {
   roundToGrid,
   sumRotationSteps,
 } from './ckks.ts';
+export { DiagonalCache } from './diagonals.ts';
 export { encodeLinearWeights, linearCombination } from './linear.ts';
+export type { DiagonalSource, FoldOptions, PartialOptions } from './packing.ts';
 export {
+  addWork,
+  allTasks,
+  blockDiagonal,
+  blockValues,
+  checkedPlan,
   columnDot,
   columnLayoutRotations,
   diagonalBlockSize,
   diagonalDotColumns,
   diagonalLayoutRotations,
+  emptyWork,
+  evaluatePartial,
+  foldBlocks,
+  freshDiagonals,
+  nextPow2,
+  packedCost,
+  packedLayout,
+  packedMatVec,
+  packedRotationSteps,
+  planPackedProduct,
+  replicate,
   splitBatches,
+  splitTasks,
+  uniformPlan,
 } from './packing.ts';
 export { createHeWorkerPool } from './pool.ts';
 export type { CkksCircuit } from './presets.ts';
@@ -56,6 +78,7 @@ export type {
   EncryptionMode,
   ExactMask,
   ExactMasking,
+  GiantTask,
   HeContextInfo,
   HeContextOptions,
   HeExpectedContext,
@@ -65,6 +88,11 @@ export type {
   HeWorkerPool,
   HeWorkerPoolOptions,
   LinearCombinationOptions,
+  PackedBlock,
+  PackedCost,
+  PackedLayout,
+  PackedProductPlan,
+  PackedWork,
   PaillierOptions,
   PlainValues,
   ReleaseOptions,

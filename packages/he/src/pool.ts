@@ -16,6 +16,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { FedscoreError, noopLogger, siblingModuleUrl } from '@fedscore/core';
 import { BLOB_KIND, decodeBlob } from './blob.ts';
+import { type PackedPartsResult, type ProductWorker, pooledProduct } from './packed-pool.ts';
+import { emptyWork } from './packing.ts';
 import type {
   CkksPublicContext,
   CkksSecretContext,
@@ -24,22 +26,24 @@ import type {
   HeWorkerPoolOptions,
   SerializeOptions,
 } from './types.ts';
-import type { WorkerReply, WorkerRequest } from './worker.ts';
+import type { WorkerReply, WorkerRequest, WorkerResult } from './worker.ts';
 
-type Pending = { resolve: (r: Uint8Array[] | Float64Array[]) => void; reject: (e: Error) => void };
+type Pending = { resolve: (r: WorkerResult) => void; reject: (e: Error) => void };
 
 type RequestBody = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
-class WorkerHandle {
+class WorkerHandle implements ProductWorker {
   readonly worker: Worker;
   readonly ready: Promise<void>;
+  /** Packed-product cache keys this worker reported complete (it needs no columns for them). */
+  readonly cachedKeys = new Set<string>();
   readonly #pending = new Map<number, Pending>();
   #next = 0;
   #failed: Error | undefined;
 
-  constructor(context: Uint8Array, secret: boolean, insecure: boolean) {
+  constructor(context: Uint8Array, secret: boolean, insecure: boolean, diagonalCacheBytes: number) {
     this.worker = new Worker(siblingModuleUrl('./worker', import.meta.url), {
-      workerData: { context, secret, insecure },
+      workerData: { context, secret, insecure, diagonalCacheBytes },
     });
     this.ready = new Promise((resolve, reject) => {
       this.#pending.set(-1, { resolve: () => resolve(), reject });
@@ -69,7 +73,9 @@ class WorkerHandle {
     });
   }
 
-  request(body: RequestBody): Promise<Uint8Array[] | Float64Array[]> {
+  request(body: RequestBody & { op: 'packedProduct' }): Promise<PackedPartsResult>;
+  request(body: RequestBody): Promise<Uint8Array[] | Float64Array[]>;
+  request(body: RequestBody): Promise<WorkerResult> {
     if (this.#failed)
       return Promise.reject(new FedscoreError('he_error', `HE worker failed: ${this.#failed.message}`));
     const id = this.#next++;
@@ -165,10 +171,17 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
   }
   const { bytes, secret, insecure, owned } = resolveContext(options);
   const logger = options.logger ?? noopLogger;
+  const cacheBytes = options.diagonalCacheBytes ?? 0;
+  if (!Number.isFinite(cacheBytes) || cacheBytes < 0) {
+    throw new FedscoreError('out_of_range', 'diagonalCacheBytes must be a non-negative number', {
+      field: 'diagonalCacheBytes',
+    });
+  }
   let workers: WorkerHandle[];
   try {
     // `workerData` is copied into each worker when it is constructed.
-    workers = Array.from({ length: size }, () => new WorkerHandle(bytes, secret, insecure));
+    const share = Math.floor(cacheBytes / size);
+    workers = Array.from({ length: size }, () => new WorkerHandle(bytes, secret, insecure, share));
   } finally {
     if (owned) bytes.fill(0);
   }
@@ -197,9 +210,12 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
     return results.flat();
   }
 
+  const work = emptyWork();
+  let productTurn = 0;
   return {
     size,
     secret,
+    work,
     encrypt(vectors: readonly Float64Array[], opts?: SerializeOptions) {
       return scatter(
         vectors,
@@ -255,6 +271,9 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
             ...(serialize && { options: serialize }),
           }) as Promise<Uint8Array[]>,
       );
+    },
+    packedProduct(d, plan, columns, rows, cacheKey) {
+      return pooledProduct(workers, () => productTurn++, d, plan, columns, rows, cacheKey, work);
     },
     decrypt(ciphertexts) {
       if (!secret) return Promise.reject(publicPoolError());
