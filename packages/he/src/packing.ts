@@ -571,10 +571,11 @@ export interface FoldOptions {
 }
 
 /**
- * Fold each block's (summed) partial: y_{r0+j} in every slot j + tQ. Disposes `partials`.
+ * Fold each block's (summed) partial: y_{r0+j} in every slot j + tQ. Disposes `partials`. `d` (the batch
+ * vector) is only used for the zero of an empty block when `options.zero` is absent.
  */
 export function foldBlocks(
-  d: CkksVector,
+  d: CkksVector | undefined,
   plan: PackedProductPlan,
   partials: (CkksVector | undefined)[],
   work: PackedWork = emptyWork(),
@@ -583,7 +584,10 @@ export function foldBlocks(
   const out: CkksVector[] = [];
   try {
     plan.blocks.forEach((block, i) => {
-      let acc = partials[i] ?? (options.zero === undefined ? d.mul(0) : options.zero());
+      let acc = partials[i] ?? options.zero?.() ?? d?.mul(0);
+      if (acc === undefined) {
+        throw new FedscoreError('invalid_argument', 'an empty block needs `d` or `zero`', { field: 'd' });
+      }
       partials[i] = undefined;
       for (let s = plan.width / 2; s >= block.diagonals; s /= 2) {
         const r = acc.rotate(s);
