@@ -461,56 +461,88 @@ export function evaluatePartial(
   const batches = Array.isArray(d) ? (d as readonly CkksVector[]) : [d as CkksVector];
   const rescale = options.rescale ?? true;
   const need = Math.max(0, ...tasks.map((t) => plan.blocks[t.block]!.babySteps));
-  // inner[t][g - from]: the inner sum of giant step g of task t, summed over the batches so far.
+  const babiesOf = (x: CkksVector): CkksVector[] => {
+    const babies: CkksVector[] = [x];
+    try {
+      for (let a = 1; a < need; a++) {
+        babies.push(options.babyRotations === 'direct' ? x.rotate(a) : babies[a - 1]!.rotate(1));
+        work.rotations++;
+      }
+      return babies;
+    } catch (e) {
+      for (const v of babies.slice(1)) v.dispose();
+      throw e;
+    }
+  };
+  /** `acc + sum_a babies[a] (.) diag_{g b + a}` of batch `batch` (acc consumed; undefined = nothing yet). */
+  const addProducts = (
+    acc: CkksVector | undefined,
+    t: GiantTask,
+    g: number,
+    babies: readonly CkksVector[],
+    batch: number,
+  ): CkksVector | undefined => {
+    const b = plan.blocks[t.block]!.babySteps;
+    for (let a = 0; a < b; a++) {
+      const diag = diagonals(t.block, g * b + a, babies[0]!.level, batch);
+      if (diag === undefined) {
+        work.skipped++;
+        continue;
+      }
+      if (diag.owned) work.encodes++;
+      let prod: CkksVector;
+      try {
+        prod = babies[a]!.mul(diag.plaintext, { rescale: false });
+      } catch (e) {
+        acc?.dispose();
+        throw e;
+      } finally {
+        if (diag.owned) diag.plaintext.dispose();
+      }
+      work.products++;
+      if (acc === undefined) acc = prod;
+      else {
+        const s = acc.add(prod);
+        work.additions++;
+        acc.dispose();
+        prod.dispose();
+        acc = s;
+      }
+    }
+    return acc;
+  };
+  // One batch vector: each inner sum is made when Horner's rule needs it (one alive at a time). Several:
+  // the inner sums of every batch are accumulated first, batch by batch (one batch's babies alive).
+  const single = batches.length === 1;
   const inner: (CkksVector | undefined)[][] = tasks.map((t) => new Array(t.to - t.from).fill(undefined));
   const out: (CkksVector | undefined)[] = plan.blocks.map(() => undefined);
+  let singleBabies: CkksVector[] = [];
   try {
-    batches.forEach((x, batch) => {
-      const babies: CkksVector[] = [x];
-      try {
-        for (let a = 1; a < need; a++) {
-          babies.push(options.babyRotations === 'direct' ? x.rotate(a) : babies[a - 1]!.rotate(1));
-          work.rotations++;
-        }
-        tasks.forEach((t, ti) => {
-          const b = plan.blocks[t.block]!.babySteps;
-          for (let g = t.from; g < t.to; g++) {
-            for (let a = 0; a < b; a++) {
-              const diag = diagonals(t.block, g * b + a, x.level, batch);
-              if (diag === undefined) {
-                work.skipped++;
-                continue;
-              }
-              if (diag.owned) work.encodes++;
-              let prod: CkksVector;
-              try {
-                prod = babies[a]!.mul(diag.plaintext, { rescale: false });
-              } finally {
-                if (diag.owned) diag.plaintext.dispose();
-              }
-              work.products++;
-              const prev = inner[ti]![g - t.from];
-              if (prev === undefined) inner[ti]![g - t.from] = prod;
-              else {
-                inner[ti]![g - t.from] = prev.add(prod);
-                work.additions++;
-                prev.dispose();
-                prod.dispose();
-              }
+    if (single) singleBabies = babiesOf(batches[0]!);
+    else {
+      batches.forEach((x, batch) => {
+        const babies = babiesOf(x);
+        try {
+          tasks.forEach((t, ti) => {
+            for (let g = t.from; g < t.to; g++) {
+              const row = inner[ti]!;
+              const prev = row[g - t.from];
+              row[g - t.from] = undefined;
+              row[g - t.from] = addProducts(prev, t, g, babies, batch);
             }
-          }
-        });
-      } finally {
-        for (const v of babies.slice(1)) v.dispose();
-      }
-      options.onBatch?.(batch + 1, batches.length);
-    });
+          });
+        } finally {
+          for (const v of babies.slice(1)) v.dispose();
+        }
+        options.onBatch?.(batch + 1, batches.length);
+      });
+    }
     tasks.forEach((t, ti) => {
       const b = plan.blocks[t.block]!.babySteps;
       let acc: CkksVector | undefined;
       // Horner over g = to-1 .. from: acc = rot(acc, b) + inner_g.
       for (let g = t.to - 1; g >= t.from; g--) {
-        let innerR = inner[ti]![g - t.from];
+        let innerR = single ? addProducts(undefined, t, g, singleBabies, 0) : inner[ti]![g - t.from];
         inner[ti]![g - t.from] = undefined;
         if (innerR !== undefined && rescale) {
           const r = innerR.rescale();
@@ -553,11 +585,13 @@ export function evaluatePartial(
         }
       }
     });
+    if (single) options.onBatch?.(1, 1);
     return out;
   } catch (e) {
     for (const v of out) v?.dispose();
     throw e;
   } finally {
+    for (const v of singleBabies.slice(1)) v.dispose();
     for (const row of inner) for (const v of row) v?.dispose();
   }
 }

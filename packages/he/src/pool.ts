@@ -115,14 +115,9 @@ function resolveContext(options: HeWorkerPoolOptions): {
     const bytes = secret ? c.serializeSecret({ compression: 'none' }) : c.serialize({ compression: 'none' });
     return { bytes, secret, insecure: c.insecure, owned: true };
   }
-  let secret: boolean;
-  try {
-    decodeBlob(c, BLOB_KIND.secretContext);
-    secret = true;
-  } catch {
-    decodeBlob(c, BLOB_KIND.publicContext);
-    secret = false;
-  }
+  // Verify the blob once, as the kind its header names (a context's bytes can be tens of MB: one CRC).
+  const secret = c[5] === BLOB_KIND.secretContext;
+  decodeBlob(c, secret ? BLOB_KIND.secretContext : BLOB_KIND.publicContext);
   return {
     bytes: c,
     secret,
