@@ -51,6 +51,12 @@ export interface RunOptions<P = unknown> {
   readonly signal?: AbortSignal;
   /** Called with each value the task reports through `TaskContext.progress`. */
   readonly onProgress?: (value: P) => void;
+  /**
+   * Run on this worker (0 .. size-1) only, e.g. one that holds a cache the task needs; it waits for
+   * that worker even while others are idle. A crashed worker's replacement takes its index with a new
+   * `generation`, so the caller can tell its cache is gone.
+   */
+  readonly worker?: number;
 }
 
 /** What a task handler gets besides its input. */
@@ -100,12 +106,16 @@ interface Job {
   readonly onProgress: ((value: unknown) => void) | undefined;
   readonly signal: AbortSignal | undefined;
   readonly onAbort: () => void;
+  /** The worker index it must run on, if pinned. */
+  readonly worker: number | undefined;
   /** Settled (answered, aborted or failed): a later answer for it is dropped. */
   settled: boolean;
 }
 
 interface Slot {
   readonly worker: Worker;
+  /** Stable position 0 .. size-1; a replacement takes the index of the worker it replaces. */
+  readonly index: number;
   ready: boolean;
   job: Job | undefined;
   /** The worker ended (crash or close); its slot is replaced or dropped. */
@@ -119,6 +129,8 @@ export class WorkerPool<In, Out> {
   readonly #maxQueue: number;
   readonly #slots: Slot[] = [];
   readonly #queue: Job[] = [];
+  /** Per worker index: how many workers have started there (1 = the first). */
+  readonly #generations: number[] = [];
   #nextId = 1;
   #closed: FedscoreError | undefined;
 
@@ -144,7 +156,7 @@ export class WorkerPool<In, Out> {
       });
     }
     const pool = new WorkerPool<In, Out>(options, size);
-    const starts = Array.from({ length: size }, () => pool.#start());
+    const starts = Array.from({ length: size }, (_, i) => pool.#start(i));
     const results = await Promise.allSettled(starts);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) {
@@ -152,6 +164,11 @@ export class WorkerPool<In, Out> {
       throw (failed as PromiseRejectedResult).reason;
     }
     return pool;
+  }
+
+  /** How many workers have started at `index` (a change means the one there was replaced). */
+  generation(index: number): number {
+    return this.#generations[index] ?? 0;
   }
 
   /** Tasks waiting for a worker. */
@@ -169,7 +186,17 @@ export class WorkerPool<In, Out> {
     if (this.#closed) return Promise.reject(this.#closed);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortError(this.#name, signal));
-    const idle = this.#slots.some((s) => s.ready && s.job === undefined);
+    const pinned = options.worker;
+    if (pinned !== undefined && !(Number.isInteger(pinned) && pinned >= 0 && pinned < this.size)) {
+      return Promise.reject(
+        new FedscoreError('out_of_range', `worker must be an integer in [0, ${this.size - 1}]`, {
+          field: 'worker',
+        }),
+      );
+    }
+    const idle = this.#slots.some(
+      (s) => s.ready && s.job === undefined && (pinned === undefined || s.index === pinned),
+    );
     if (!idle && this.#queue.length >= this.#maxQueue) {
       return Promise.reject(
         new FedscoreError('queue_full', `${this.#name} queue is full (${this.#maxQueue} tasks waiting)`, {
@@ -187,6 +214,7 @@ export class WorkerPool<In, Out> {
         reject,
         onProgress: options.onProgress,
         signal,
+        worker: pinned,
         onAbort: () => {
           if (job.settled) return;
           const at = this.#queue.indexOf(job);
@@ -215,9 +243,10 @@ export class WorkerPool<In, Out> {
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
 
-  #start(): Promise<void> {
+  #start(index: number): Promise<void> {
     const worker = new Worker(this.#options.module, { workerData: this.#options.workerData });
-    const slot: Slot = { worker, ready: false, job: undefined, dead: false };
+    const slot: Slot = { worker, index, ready: false, job: undefined, dead: false };
+    this.#generations[index] = (this.#generations[index] ?? 0) + 1;
     this.#slots.push(slot);
     return new Promise<void>((resolve, reject) => {
       worker.on('message', (msg: ReplyMessage) => {
@@ -250,7 +279,7 @@ export class WorkerPool<In, Out> {
         void worker.terminate();
         if (this.#closed) return;
         if (this.#options.respawn !== false) {
-          this.#start().catch((e: unknown) => this.#lost(e as Error));
+          this.#start(slot.index).catch((e: unknown) => this.#lost(e as Error));
         } else {
           this.#lost(err);
         }
@@ -264,7 +293,19 @@ export class WorkerPool<In, Out> {
 
   /** A worker could not be replaced: with none left, waiting tasks would wait forever. */
   #lost(err: Error): void {
-    if (this.#slots.length > 0) return;
+    if (this.#slots.length > 0) {
+      // Tasks pinned to a worker that is gone for good would wait forever.
+      const live = new Set(this.#slots.map((s) => s.index));
+      for (const job of [...this.#queue]) {
+        if (job.worker === undefined || live.has(job.worker)) continue;
+        this.#queue.splice(this.#queue.indexOf(job), 1);
+        this.#settle(
+          job,
+          new FedscoreError('worker_failed', `${this.#name} ${job.worker} has failed`, { cause: err }),
+        );
+      }
+      return;
+    }
     this.#closed ??= new FedscoreError('worker_failed', `every ${this.#name} has failed`, { cause: err });
     for (const job of this.#queue.splice(0)) this.#settle(job, this.#closed);
   }
@@ -272,8 +313,9 @@ export class WorkerPool<In, Out> {
   #dispatch(): void {
     for (const slot of this.#slots) {
       if (!slot.ready || slot.job !== undefined || slot.dead) continue;
-      const job = this.#queue.shift();
-      if (job === undefined) return;
+      const at = this.#queue.findIndex((j) => j.worker === undefined || j.worker === slot.index);
+      if (at < 0) continue;
+      const job = this.#queue.splice(at, 1)[0]!;
       slot.job = job;
       slot.worker.ref();
       try {

@@ -4,7 +4,7 @@
  * workers; the queue limit refuses the task over it with `queue_full` and accepts again once the queue
  * drains; an AbortSignal cancels a queued task (it never runs) and a running one (rejected at once, the
  * worker keeps serving); typed task errors keep code and field; a worker that crashes fails its task with
- * `worker_failed` and the pool replaces it and keeps serving.
+ * `worker_failed` and the pool replaces it and keeps serving; a task pinned to a worker runs there only.
  */
 import { FedscoreError } from '@fedscore/core';
 import { WorkerPool } from '@fedscore/core/pool';
@@ -95,6 +95,26 @@ describe('WorkerPool', () => {
     expect((await rejection(pool.run({ op: 'echo', value: 1 }, { signal: AbortSignal.abort() }))).code).toBe(
       'aborted',
     );
+  });
+
+  it('runs a pinned task on its worker only, and a replaced worker gets a new generation', async () => {
+    pool = await WorkerPool.create({ module: MODULE, size: 2, name: 'test worker' });
+    const t0 = await pool.run({ op: 'thread' }, { worker: 0 });
+    const t1 = await pool.run({ op: 'thread' }, { worker: 1 });
+    expect(t0).not.toBe(t1);
+    // While worker 0 is busy, a task pinned to it waits although worker 1 is idle.
+    const slow = pool.run({ op: 'sleep', ms: 150, value: 1 }, { worker: 0 });
+    const pinned = await Promise.all(
+      Array.from({ length: 4 }, () => pool!.run({ op: 'thread' }, { worker: 0 })),
+    );
+    expect(new Set(pinned)).toEqual(new Set([t0]));
+    expect(await slow).toBe(1);
+    expect((await rejection(pool.run({ op: 'echo', value: 1 }, { worker: 2 }))).field).toBe('worker');
+    expect(pool.generation(1)).toBe(1);
+    expect((await rejection(pool.run({ op: 'crash' }, { worker: 1 }))).code).toBe('worker_failed');
+    expect(await pool.run({ op: 'echo', value: 9 }, { worker: 1 })).toBe(9);
+    expect(pool.generation(1)).toBe(2);
+    expect(pool.generation(0)).toBe(1);
   });
 
   it('fails the task of a crashed worker with worker_failed, replaces the worker and keeps serving', async () => {

@@ -26,6 +26,11 @@ export const BLOB_KIND = {
   publicContext: 2,
   secretContext: 3,
   additiveCiphertext: 4,
+  /**
+   * A public context (payload: its own blob) with the shape of the packed products its keys were made
+   * for (meta: `layout` tag, `batchSize`, `columns`), so that loaders derive the same layout.
+   */
+  layoutContext: 5,
 } as const;
 export type BlobKind = (typeof BLOB_KIND)[keyof typeof BLOB_KIND];
 

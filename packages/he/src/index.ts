@@ -3,6 +3,8 @@ import './node-guard.ts';
 
 export type { AdditiveHeOptions } from './additive.ts';
 export { createAdditiveHe, loadAdditiveHePublic, loadAdditiveHeSecret } from './additive.ts';
+export type { Blob, BlobKind } from './blob.ts';
+export { BLOB_KIND, bytesToHex, decodeBlob, encodeBlob, hexToBytes, metaInt } from './blob.ts';
 export {
   createCkksContext,
   DEFAULT_FLOODING_STDDEV,
@@ -16,14 +18,34 @@ export {
   roundToGrid,
   sumRotationSteps,
 } from './ckks/index.ts';
+export { DiagonalCache } from './diagonals.ts';
 export { encodeLinearWeights, linearCombination } from './linear.ts';
+export type { DiagonalSource, FoldOptions, PartialOptions } from './packing.ts';
 export {
+  addWork,
+  allTasks,
+  blockDiagonal,
+  blockValues,
+  checkedPlan,
   columnDot,
   columnLayoutRotations,
   diagonalBlockSize,
   diagonalDotColumns,
   diagonalLayoutRotations,
+  emptyWork,
+  evaluatePartial,
+  foldBlocks,
+  freshDiagonals,
+  nextPow2,
+  packedCost,
+  packedLayout,
+  packedMatVec,
+  packedRotationSteps,
+  planPackedProduct,
+  replicate,
   splitBatches,
+  splitTasks,
+  uniformPlan,
 } from './packing.ts';
 export { createHeWorkerPool } from './pool.ts';
 export type { CkksCircuit } from './presets.ts';
@@ -54,6 +76,7 @@ export type {
   EncryptionMode,
   ExactMask,
   ExactMasking,
+  GiantTask,
   HeContextInfo,
   HeContextOptions,
   HeExpectedContext,
@@ -63,6 +86,11 @@ export type {
   HeWorkerPool,
   HeWorkerPoolOptions,
   LinearCombinationOptions,
+  PackedBlock,
+  PackedCost,
+  PackedLayout,
+  PackedProductPlan,
+  PackedWork,
   PaillierOptions,
   PlainValues,
   ReleaseOptions,

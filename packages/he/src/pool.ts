@@ -17,6 +17,13 @@ import { availableParallelism } from 'node:os';
 import { FedscoreError, noopLogger, siblingModuleUrl } from '@fedscore/core';
 import { WorkerPool } from '@fedscore/core/pool';
 import { BLOB_KIND, decodeBlob } from './blob.ts';
+import {
+  type PackedPartsResult,
+  type PackedProductRequest,
+  type ProductWorker,
+  pooledProduct,
+} from './packed-pool.ts';
+import { emptyWork } from './packing.ts';
 import type {
   CkksPublicContext,
   CkksSecretContext,
@@ -25,7 +32,7 @@ import type {
   HeWorkerPoolOptions,
   SerializeOptions,
 } from './types.ts';
-import type { WorkerRequest } from './worker.ts';
+import type { WorkerRequest, WorkerResult } from './worker.ts';
 
 type RequestBody = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
@@ -58,14 +65,9 @@ function resolveContext(options: HeWorkerPoolOptions): {
     const bytes = secret ? c.serializeSecret({ compression: 'none' }) : c.serialize({ compression: 'none' });
     return { bytes, secret, insecure: c.insecure, owned: true };
   }
-  let secret: boolean;
-  try {
-    decodeBlob(c, BLOB_KIND.secretContext);
-    secret = true;
-  } catch {
-    decodeBlob(c, BLOB_KIND.publicContext);
-    secret = false;
-  }
+  // Verify the blob once, as the kind its header names (a context's bytes can be tens of MB: one CRC).
+  const secret = c[5] === BLOB_KIND.secretContext;
+  decodeBlob(c, secret ? BLOB_KIND.secretContext : BLOB_KIND.publicContext);
   return {
     bytes: c,
     secret,
@@ -114,14 +116,20 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
   }
   const { bytes, secret, insecure, owned } = resolveContext(options);
   const logger = options.logger ?? noopLogger;
-  let starting: Promise<WorkerPool<WorkerRequest, Uint8Array[] | Float64Array[]>>;
+  const cacheBytes = options.diagonalCacheBytes ?? 0;
+  if (!Number.isFinite(cacheBytes) || cacheBytes < 0) {
+    throw new FedscoreError('out_of_range', 'diagonalCacheBytes must be a non-negative number', {
+      field: 'diagonalCacheBytes',
+    });
+  }
+  let starting: Promise<WorkerPool<WorkerRequest, WorkerResult>>;
   try {
     // `workerData` is copied into each worker when it is constructed, which `create` does before it
     // returns. A crashed worker is replaced from the same bytes, unless they are ours to wipe.
     starting = WorkerPool.create({
       module: siblingModuleUrl('./worker', import.meta.url),
       size,
-      workerData: { context: bytes, secret, insecure },
+      workerData: { context: bytes, secret, insecure, diagonalCacheBytes: Math.floor(cacheBytes / size) },
       name: 'HE worker',
       respawn: !owned,
       taskErrorCode: 'he_error',
@@ -135,7 +143,26 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
   // The core pool matches answers to tasks itself; `id` stays in WorkerRequest (worker.ts) unused.
   let next = 0;
   const request = (body: RequestBody): Promise<Uint8Array[] | Float64Array[]> =>
-    pool.run({ ...body, id: next++ } as WorkerRequest);
+    pool.run({ ...body, id: next++ } as WorkerRequest) as Promise<Uint8Array[] | Float64Array[]>;
+
+  // A packed product's share runs on a given worker: each holds its own cache of encoded diagonals.
+  // A replaced worker (new generation) starts with an empty cache, so its reported keys are dropped.
+  const workers: ProductWorker[] = Array.from({ length: size }, (_, index) => {
+    const cachedKeys = new Set<string>();
+    let generation = pool.generation(index);
+    return {
+      get cachedKeys() {
+        const g = pool.generation(index);
+        if (g !== generation) {
+          cachedKeys.clear();
+          generation = g;
+        }
+        return cachedKeys;
+      },
+      request: (body: PackedProductRequest) =>
+        pool.run({ ...body, id: next++ }, { worker: index }) as Promise<PackedPartsResult>,
+    };
+  });
 
   /** Chunks of `items` (one per worker) to the pool's queue; returns `run`'s results in input order. */
   async function scatter<T, R>(
@@ -149,9 +176,12 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
     return results.flat();
   }
 
+  const work = emptyWork();
+  let productTurn = 0;
   return {
     size,
     secret,
+    work,
     encrypt(vectors: readonly Float64Array[], opts?: SerializeOptions) {
       return scatter(
         vectors,
@@ -205,6 +235,9 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
             ...(serialize && { options: serialize }),
           }) as Promise<Uint8Array[]>,
       );
+    },
+    packedProduct(d, plan, columns, rows, cacheKey) {
+      return pooledProduct(workers, () => productTurn++, d, plan, columns, rows, cacheKey, work);
     },
     decrypt(ciphertexts) {
       if (!secret) return Promise.reject(publicPoolError());

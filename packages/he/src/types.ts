@@ -315,6 +315,73 @@ export interface CkksSecretContext extends CkksPublicContext {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Packed matrix-vector products (packing.ts).
+// ---------------------------------------------------------------------------------------------------
+
+export interface PackedLayout {
+  /** Replication period of batch vectors (power of two, divides the slot count). */
+  readonly width: number;
+  readonly slots: number;
+  /** Largest batch size and column count the keys were sized for. */
+  readonly batchSize: number;
+  readonly columns: number;
+  /** The block plan of a product with `columns` columns. */
+  productPlan(columns: number): PackedProductPlan;
+}
+
+/** One block of rows of X^T: its result is one ciphertext of period `diagonals`. */
+export interface PackedBlock {
+  /** First output row (feature) of the block. */
+  readonly rowOffset: number;
+  /** Real rows in the block (<= diagonals; the rest are zero rows). */
+  readonly rows: number;
+  /** Q: power of two, the number of diagonals and the period of the block's result. */
+  readonly diagonals: number;
+  /** Baby steps this block uses (min(shared baby steps, Q)). */
+  readonly babySteps: number;
+  /** Q / babySteps. */
+  readonly giantSteps: number;
+}
+
+/** How one product X^T [[d]] with `columns` rows of X^T is evaluated at width W. */
+export interface PackedProductPlan {
+  readonly columns: number;
+  readonly width: number;
+  /** Baby steps computed once and shared by all blocks. */
+  readonly babySteps: number;
+  readonly blocks: readonly PackedBlock[];
+  readonly cost: PackedCost;
+}
+
+export interface PackedCost {
+  readonly rotations: number;
+  /** Plaintext products (upper bound: all-zero diagonals are skipped). */
+  readonly products: number;
+  readonly rescales: number;
+  /** Output ciphertexts (one per block). */
+  readonly ciphertexts: number;
+}
+
+/** A range of giant steps of one block: the unit of work split across threads. */
+export interface GiantTask {
+  readonly block: number;
+  /** Giant steps g0 <= g < g1. */
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Counts of the work a (partial) packed product did (for profiles and the protocol docs). */
+export interface PackedWork {
+  rotations: number;
+  products: number;
+  rescales: number;
+  encodes: number;
+  additions: number;
+  /** All-zero diagonals skipped (no product). */
+  skipped: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Worker pool.
 // ---------------------------------------------------------------------------------------------------
 
@@ -335,6 +402,11 @@ export interface HeWorkerPoolOptions {
   /** @deprecated The old name of `allowWeakParameters`. */
   readonly insecure?: boolean;
   readonly logger?: Logger;
+  /**
+   * Budget of the encoded diagonals `packedProduct` keeps per cache key, bytes for the whole pool (split
+   * evenly between the workers). Default 0: encode per use.
+   */
+  readonly diagonalCacheBytes?: number;
 }
 
 /** Inputs and options of a linear combination (`linearCombination`, `HeWorkerPool.linearCombinations`). */
@@ -390,6 +462,23 @@ export interface HeWorkerPool {
     weights: readonly number[],
     options?: Omit<LinearCombinationOptions, 'add'> & SerializeOptions,
   ): Promise<Uint8Array[]>;
+  /**
+   * The packed product M [[d]] of `plan` (packing.ts; M's dense rows `columns` of `rows` values, d a
+   * batch vector of period `plan.width`) on the workers: giant steps split between them when the product
+   * is large enough, partial sums added and folded on this thread (`packedMatVec`'s result layout, one
+   * ciphertext per block). With `cacheKey` (the columns' identity: the same columns every time) each
+   * worker keeps the encoded diagonals within its share of `diagonalCacheBytes` and is sent no columns
+   * once it holds them all.
+   */
+  packedProduct(
+    d: CkksVector,
+    plan: PackedProductPlan,
+    columns: readonly Float64Array[],
+    rows: number,
+    cacheKey?: string,
+  ): Promise<CkksVector[]>;
+  /** Counts of the work the packed products on this pool did. */
+  readonly work: PackedWork;
   /** Decrypt serialized ciphertexts (the pool must have been given a secret context). */
   decrypt(ciphertexts: readonly Uint8Array[]): Promise<Float64Array[]>;
   close(): Promise<void>;

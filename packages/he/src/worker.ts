@@ -9,8 +9,10 @@ import { workerData } from 'node:worker_threads';
 import { FedscoreError } from '@fedscore/core';
 import { serveTasks } from '@fedscore/core/pool';
 import { loadCkksPublicContext, loadCkksSecretContext } from './ckks/index.ts';
+import { DiagonalCache } from './diagonals.ts';
 import { encodeLinearWeights, linearCombination } from './linear.ts';
-import { columnDot } from './packing.ts';
+import type { PackedPartsResult, PackedProductRequest } from './packed-pool.ts';
+import { columnDot, emptyWork, evaluatePartial, foldBlocks, planPackedProduct } from './packing.ts';
 import type {
   CkksPlaintext,
   CkksPublicContext,
@@ -41,13 +43,51 @@ export type WorkerRequest =
       columns: Float64Array[][];
       options?: SerializeOptions;
     }
-  | { id: number; op: 'decrypt'; ciphertexts: Uint8Array[] };
+  | { id: number; op: 'decrypt'; ciphertexts: Uint8Array[] }
+  | ({ id: number } & PackedProductRequest);
 
-const data = workerData as { context: Uint8Array; secret: boolean; insecure: boolean };
+export type WorkerResult = Uint8Array[] | Float64Array[] | PackedPartsResult;
+
+const data = workerData as {
+  context: Uint8Array;
+  secret: boolean;
+  insecure: boolean;
+  /** This worker's share of the pool's diagonal-cache budget (packed products). */
+  diagonalCacheBytes: number;
+};
 
 const ctx: CkksPublicContext = data.secret
   ? await loadCkksSecretContext(data.context, { allowWeakParameters: data.insecure })
   : await loadCkksPublicContext(data.context, { allowWeakParameters: data.insecure });
+
+// Encoded diagonals of packed products, kept across calls with the same cache key.
+const diagonals = new DiagonalCache(ctx, data.diagonalCacheBytes);
+
+/** This worker's share of a packed product (pool.ts `packedProduct`, packed-pool.ts). */
+function packedProduct(req: PackedProductRequest): PackedPartsResult {
+  const plan = planPackedProduct(req.columns, req.width);
+  const cache = req.key === undefined ? new DiagonalCache(ctx, 0) : diagonals;
+  if (req.batch === undefined && (req.key === undefined || !cache.complete(req.key))) {
+    throw new FedscoreError('internal', 'a product whose diagonals are not cached needs its columns', {
+      field: 'batch',
+    });
+  }
+  const source = cache.source(req.key ?? 'once', plan, req.batch, req.rows);
+  const d = ctx.deserializeVector(req.d);
+  const work = emptyWork();
+  let partials: (CkksVector | undefined)[] = [];
+  try {
+    partials = evaluatePartial(d, plan, req.tasks, source, work);
+    const results: (CkksVector | undefined)[] = req.fold ? foldBlocks(d, plan, partials, work) : partials;
+    partials = results;
+    const parts = results.map((v) => (v === undefined ? null : v.serialize({ compression: 'none' })));
+    return { parts, cached: req.key !== undefined && cache.complete(req.key), work };
+  } finally {
+    for (const v of partials) v?.dispose();
+    d.dispose();
+    if (cache !== diagonals) cache.dispose();
+  }
+}
 
 function secretContext(): CkksSecretContext {
   if (!data.secret)
@@ -102,7 +142,8 @@ function linearJob(
   }
 }
 
-function handle(req: WorkerRequest): Uint8Array[] | Float64Array[] {
+function handle(req: WorkerRequest): WorkerResult {
+  if (req.op === 'packedProduct') return packedProduct(req);
   if (req.op === 'encryptSymmetric') {
     const sk = secretContext();
     return req.vectors.map((v) => sk.encryptSymmetricSerialized(v, req.options));
@@ -157,4 +198,4 @@ function handle(req: WorkerRequest): Uint8Array[] | Float64Array[] {
 }
 
 // Errors keep their code and field across the thread boundary (core/src/pool.ts).
-serveTasks<WorkerRequest, Uint8Array[] | Float64Array[]>(handle);
+serveTasks<WorkerRequest, WorkerResult>(handle);

@@ -1,3 +1,12 @@
+// The packed product lives in @fedscore/he (packing.ts); re-exported under the names vfl has always had.
+export type { PackedLayout, PackedProductPlan } from '@fedscore/he';
+export {
+  packedCost,
+  packedLayout,
+  packedMatVec,
+  packedRotationSteps,
+  planPackedProduct,
+} from '@fedscore/he';
 export type {
   BinLabel,
   BinningMethod,
@@ -186,14 +195,6 @@ export {
   resolveWorkers,
   trainingRows,
 } from './hetero-lr/options.ts';
-export type { PackedLayout, PackedProductPlan } from './hetero-lr/packing.ts';
-export {
-  packedCost,
-  packedLayout,
-  packedMatVec,
-  packedRotationSteps,
-  planPackedProduct,
-} from './hetero-lr/packing.ts';
 export type { MaskBinding, MaskSource } from './hetero-lr/plan.ts';
 export { checkMaskCapacity, maskSource, plannedReleases, uniformMask } from './hetero-lr/plan.ts';
 export { HETERO_LR_PROTOCOL, HETERO_LR_VERSION } from './hetero-lr/steps.ts';

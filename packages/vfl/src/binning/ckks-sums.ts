@@ -16,7 +16,17 @@ import {
   type ProgressCallback,
   requireCryptoRng,
 } from '@fedscore/core';
-import type { CkksParams, CkksPublicContext, CkksVector } from '@fedscore/he';
+import {
+  allTasks,
+  type CkksParams,
+  type CkksPublicContext,
+  type CkksVector,
+  type DiagonalSource,
+  emptyWork,
+  evaluatePartial,
+  foldBlocks,
+  uniformPlan,
+} from '@fedscore/he';
 import type { BinSumCost, BinSumLayout } from './packing.ts';
 
 /**
@@ -122,8 +132,6 @@ export function partialBinSumsCkks(
       });
     }
   }
-  const cost: BinSumCost = { products: 0, encodes: 0, rotations: 0, additions: 0, skippedDiagonals: 0 };
-
   // Per block, per feature with cells in it: bin -> output slot within the block (-1: no cell there)
   // and the cell's digit weight. A bin has at most one cell, so one table per (block, feature).
   const maxBin = new Int32Array(binIndex.length);
@@ -142,120 +150,87 @@ export function partialBinSumsCkks(
     t.slot[cell.bin] = p % m;
     t.weight[cell.bin] = layout.cellWeight[c]!;
   });
-  if ((m & (m - 1)) !== 0 || (n1 & (n1 - 1)) !== 0 || n1 * n2 !== m) {
-    throw new FedscoreError('invalid_argument', 'block and baby-step sizes must be powers of two', {
+  if (n1 * n2 !== m) {
+    throw new FedscoreError('invalid_argument', 'baby times giant steps must be the block size', {
       field: 'layout',
     });
   }
 
-  const inner: (CkksVector | undefined)[][] = blockTables.map(() => new Array<CkksVector | undefined>(n2));
-  // The m diagonals of one block, diagonal-major: D[r * S + s] = d_r[s] (see below), and which are nonzero.
+  // The m diagonals of one block of one batch, diagonal-major: D[r * S + s] = d_r[s] (see below), and
+  // which are nonzero. Built on the first diagonal the engine asks for (it asks batch by batch, block by
+  // block, in diagonal order).
   const D = new Float64Array(m * S);
   const nonzero = new Uint8Array(m);
-  const release = (v: CkksVector | undefined): void => v?.dispose();
+  let built = -1;
+  const fill = (batch: number, beta: number): void => {
+    // Scatter every (output t, row u) weight straight into its diagonal: with r = g n1 + b the diagonal
+    // index, the entry A[t][u] belongs to r = (u - t) mod m at slot s = (u - b) mod S (so that
+    // rot_{g n1}(rot_b(y) * d_r) lands y[u] on an output congruent to t). One pass over each feature's
+    // bin indices: no dense A, no per-slot modulo, typed arrays only.
+    D.fill(0);
+    nonzero.fill(0);
+    const rowOff = (from + batch) * S;
+    const batchRows = Math.min(S, rows - rowOff);
+    for (const [feature, table] of blockTables[beta]!) {
+      const idx = binIndex[feature]!.subarray(rowOff, rowOff + batchRows);
+      const slotOf = table.slot;
+      const weightOf = table.weight;
+      for (let u = 0; u < batchRows; u++) {
+        const bin = idx[u]!;
+        if (bin >= slotOf.length) continue;
+        const t = slotOf[bin]!;
+        if (t < 0) continue;
+        const r = (u - t) & (m - 1);
+        D[r * S + ((u - (r & (n1 - 1))) & (S - 1))]! += weightOf[bin]!;
+        nonzero[r] = 1;
+      }
+    }
+  };
+  const source: DiagonalSource = (beta, r, _level, batch) => {
+    const key = batch * layout.blocks + beta;
+    if (key !== built) {
+      fill(batch, beta);
+      built = key;
+    }
+    if (nonzero[r] === 0) return undefined;
+    return { plaintext: ctx.encode(D.subarray(r * S, (r + 1) * S)), owned: true };
+  };
+  // The product of @fedscore/he's packed engine at width S: shared baby steps rotated directly (the keys
+  // of `binSumRotations`), no rescale (one plaintext product deep), inner sums of all batches added
+  // before the giant steps.
+  const plan = uniformPlan(layout.blocks, m, n1, S);
+  const work = emptyWork();
+  const batches: CkksVector[] = [];
   try {
-    for (let k = from; k < to; k++) {
-      const base = labels[k - from]!.withLength(S);
-      const babies: CkksVector[] = [base];
+    for (const l of labels) batches.push(l.withLength(S));
+    const partials = evaluatePartial(batches, plan, allTasks(plan), source, work, {
+      rescale: false,
+      babyRotations: 'direct',
+      onBatch: (done, total) =>
+        progress?.({ stage: 'binning: encrypted bin sums', done, total, unit: 'batches' }),
+    });
+    // A block no cell of which has a row: an encryption of zeros at the product scale.
+    const zero = (): CkksVector => {
+      const fresh = ctx.encrypt(new Float64Array(S));
+      const one = ctx.encode(1);
       try {
-        for (let b = 1; b < n1; b++) {
-          babies.push(base.rotate(b));
-          cost.rotations++;
-        }
-        const rowOff = k * S;
-        const batchRows = Math.min(S, rows - rowOff);
-        for (let beta = 0; beta < layout.blocks; beta++) {
-          // Scatter every (output t, row u) weight straight into its diagonal: with r = g n1 + b the
-          // diagonal index, the entry A[t][u] belongs to r = (u - t) mod m at slot s = (u - b) mod S
-          // (so that rot_{g n1}(rot_b(y) * d_r) lands y[u] on an output congruent to t). One pass over
-          // each feature's bin indices: no dense A, no per-slot modulo, typed arrays only.
-          D.fill(0);
-          nonzero.fill(0);
-          for (const [feature, table] of blockTables[beta]!) {
-            const idx = binIndex[feature]!.subarray(rowOff, rowOff + batchRows);
-            const slotOf = table.slot;
-            const weightOf = table.weight;
-            for (let u = 0; u < batchRows; u++) {
-              const bin = idx[u]!;
-              if (bin >= slotOf.length) continue;
-              const t = slotOf[bin]!;
-              if (t < 0) continue;
-              const r = (u - t) & (m - 1);
-              D[r * S + ((u - (r & (n1 - 1))) & (S - 1))]! += weightOf[bin]!;
-              nonzero[r] = 1;
-            }
-          }
-          for (let r = 0; r < m; r++) {
-            if (nonzero[r] === 0) {
-              cost.skippedDiagonals++;
-              continue;
-            }
-            const g = Math.floor(r / n1);
-            const b = r - g * n1;
-            const pt = ctx.encode(D.subarray(r * S, (r + 1) * S));
-            cost.encodes++;
-            try {
-              const prod = babies[b]!.mul(pt, { rescale: false });
-              cost.products++;
-              const prev = inner[beta]![g];
-              if (prev === undefined) inner[beta]![g] = prod;
-              else {
-                inner[beta]![g] = prev.add(prod);
-                cost.additions++;
-                prev.dispose();
-                prod.dispose();
-              }
-            } finally {
-              pt.dispose();
-            }
-          }
-        }
+        return fresh.mul(one, { rescale: false });
       } finally {
-        for (const v of babies) v.dispose();
+        fresh.dispose();
+        one.dispose();
       }
-      progress?.({
-        stage: 'binning: encrypted bin sums',
-        done: k + 1 - from,
-        total: to - from,
-        unit: 'batches',
-      });
-    }
-
-    const sums: CkksVector[] = [];
-    for (let beta = 0; beta < layout.blocks; beta++) {
-      let acc: CkksVector | undefined;
-      for (let g = 0; g < n2; g++) {
-        const v = inner[beta]![g];
-        if (v === undefined) continue;
-        const r = g === 0 ? v : v.rotate(g * n1);
-        if (g !== 0) cost.rotations++;
-        if (acc === undefined) acc = r === v ? v.withLength(S) : r;
-        else {
-          const next = acc.add(r);
-          cost.additions++;
-          acc.dispose();
-          acc = next;
-          if (r !== v) r.dispose();
-        }
-      }
-      if (acc === undefined) {
-        // No cell of this block has a row: an encryption of zeros at the product scale.
-        acc = ctx.encrypt(new Float64Array(S)).mul(ctx.encode(1), { rescale: false });
-      }
-      for (let s = S / 2; s >= m; s /= 2) {
-        const rot = acc.rotate(s);
-        const next = acc.add(rot);
-        cost.rotations++;
-        cost.additions++;
-        rot.dispose();
-        acc.dispose();
-        acc = next;
-      }
-      sums.push(acc);
-    }
+    };
+    const sums = foldBlocks(batches[0], plan, partials, work, { zero, fullLength: true });
+    const cost: BinSumCost = {
+      products: work.products,
+      encodes: work.encodes,
+      rotations: work.rotations,
+      additions: work.additions,
+      skippedDiagonals: work.skipped,
+    };
     return { sums, cost };
   } finally {
-    for (const row of inner) for (const v of row) release(v);
+    for (const v of batches) v.dispose();
   }
 }
 

@@ -18,6 +18,8 @@
  *    z folded with period m. With r = g*n1 + b, rot_r(y) * d_r = rot_{g n1}(rot_b(y) * rot_{-g n1}(d_r)):
  *    the n1 - 1 baby rotations of each batch are shared by every block, and the inner sums of all batches
  *    are added before the n2 - 1 giant rotations. No rescale is needed (one plaintext product deep).
+ *    The evaluation is @fedscore/he's packed product (he/src/packing.ts, shared with hetero-LR), fed the
+ *    diagonals by `ckks-sums.ts`.
  *
  * Cost for B batches, P blocks of m slots: B*P*m plaintext products (all-zero diagonals skipped),
  * B*(n1 - 1) + P*(n2 - 1 + log2(S/m)) rotations. Measured for 100,000 rows x 300 generated features x 10

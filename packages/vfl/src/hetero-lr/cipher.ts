@@ -20,32 +20,38 @@ import type {
   CkksPublicContext,
   CkksSecretContext,
   CkksVector,
+  HeWorkerPool,
+  PackedLayout,
+  PackedProductPlan,
 } from '@fedscore/he';
 import {
+  allTasks,
+  BLOB_KIND,
+  blockValues,
+  bytesToHex,
+  CKKS_PRESETS,
+  checkedPlan,
   createAdditiveHe,
   createCkksContext,
+  createHeWorkerPool,
+  DiagonalCache,
+  decodeBlob,
+  encodeBlob,
+  evaluatePartial,
   floodingStdDev,
+  foldBlocks,
+  hexToBytes,
   loadAdditiveHePublic,
   loadCkksPublicContext,
+  metaInt,
+  packedLayout,
+  packedRotationSteps,
   releaseGrid,
+  replicate,
   roundToGrid,
 } from '@fedscore/he';
 import type { CiphertextBatch } from '@fedscore/wire';
-import { DiagonalCache } from './diagonals.ts';
 import type { HeteroLrScheme } from './options.ts';
-import {
-  allTasks,
-  blockValues,
-  checkedPlan,
-  evaluatePartial,
-  foldBlocks,
-  type PackedLayout,
-  type PackedProductPlan,
-  packedLayout,
-  packedRotationSteps,
-  replicate,
-} from './packing.ts';
-import { ProductPool } from './product-pool.ts';
 
 /** An encrypted vector (opaque). Dispose when done (frees WASM memory for CKKS). */
 export interface EncVector {
@@ -235,18 +241,6 @@ function weakOk(options: CipherProviderOptions): boolean {
   return options.allowWeakParameters === true || options.insecure === true;
 }
 
-function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-function bytesHex(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
-}
-
 function checkIncoming(
   batch: CiphertextBatch,
   scheme: HeteroLrScheme,
@@ -257,7 +251,7 @@ function checkIncoming(
   if (batch.scheme !== scheme) {
     throw new FedscoreError('wire_decode', `expected a ${scheme} batch, got ${batch.scheme}`, { field });
   }
-  if (scheme !== 'none' && bytesHex(batch.paramsFingerprint) !== fingerprint) {
+  if (scheme !== 'none' && bytesToHex(batch.paramsFingerprint) !== fingerprint) {
     throw new FedscoreError('he_context_mismatch', 'ciphertexts made under another key', { field });
   }
   if (batch.valueCount !== length) {
@@ -390,7 +384,7 @@ function additiveCt(a: EncVector): AdditiveCiphertext {
 /** Wrap an additive backend (he's Paillier, or any `AdditiveHe`). */
 export function additiveCipher(he: AdditiveHePublic | AdditiveHeSecret): LrCipherPublic | LrCipherSecret {
   const scheme = he.scheme;
-  const fp = hexBytes(he.fingerprint);
+  const fp = hexToBytes(he.fingerprint);
   const base: LrCipherPublic = {
     scheme,
     insecure: he.insecure,
@@ -486,12 +480,13 @@ function ckksCipher(
   secret?: { readonly ctx: CkksSecretContext; readonly release: ReleasePolicy },
 ): LrCipherPublic | LrCipherSecret {
   const S = ctx.slotCount;
-  const fp = hexBytes(ctx.fingerprint);
+  const fp = hexToBytes(ctx.fingerprint);
   const W = layout.width;
   const cacheBytes = Math.round((runtime.diagonalCacheMiB ?? DEFAULT_DIAGONAL_CACHE_MIB) * 2 ** 20);
   const workers = runtime.workers ?? 0;
-  // Created on first use: a cipher that never multiplies (a key holder's own) starts no threads.
-  let pool: ProductPool | undefined;
+  // Created on first use: a cipher that never multiplies (a key holder's own) starts no threads. The
+  // pool loads the public context only (a key holder's secret key stays on this thread).
+  let pool: Promise<HeWorkerPool> | undefined;
   let cache: DiagonalCache | undefined;
 
   /** Plain operand laid out like `a`. */
@@ -570,8 +565,18 @@ function ckksCipher(
       const x = batchVector(a);
       if (workers === 0) return onThread(x, columns, cacheKey);
       const plan = checkedPlan(columns, x.length, layout);
-      pool ??= new ProductPool(ctx, { size: workers, cacheBytes });
-      const parts = await pool.product(x.parts[0]!, plan, columns, x.length, cacheKey);
+      if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+        throw new FedscoreError('out_of_range', `workers must be an integer in [1, 64], got ${workers}`, {
+          field: 'workers',
+        });
+      }
+      pool ??= createHeWorkerPool({
+        context: ctx.serialize({ compression: 'none' }),
+        size: workers,
+        allowWeakParameters: ctx.insecure,
+        diagonalCacheBytes: cacheBytes,
+      });
+      const parts = await (await pool).packedProduct(x.parts[0]!, plan, columns, x.length, cacheKey);
       return new CkksEncVector(parts, columns.length, undefined, plan);
     },
     toBatch(a) {
@@ -614,7 +619,10 @@ function ckksCipher(
     },
     serializePublic: () => ctx.serialize(),
     dispose: () => {
-      pool?.close();
+      void pool?.then(
+        (p) => p.close(),
+        () => {},
+      );
       cache?.dispose();
       ctx.dispose();
     },
@@ -692,7 +700,8 @@ function itemWidth(values: number, items: number): number {
   });
 }
 
-const CKKS_LAYOUT_TAG = 'fedscore.hetero-lr.ckks-layout/2';
+/** 3: the shape travels in an HE blob's meta (blob.ts) instead of a JSON header of our own (v2). */
+const CKKS_LAYOUT_TAG = 'fedscore.hetero-lr.ckks-layout/3';
 
 function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
   // Not defaulted to a no-op: without a logger the HE package warns through process.emitWarning.
@@ -712,23 +721,30 @@ function ckksProvider(options: CipherProviderOptions): LrCipherProvider {
         ...logger,
       });
       const cipher = ckksCipher(ctx, layout, runtime, { ctx, release }) as LrCipherSecret;
-      return { ...cipher, serializePublic: () => prefixLayout(shape, ctx.serialize()) };
+      return { ...cipher, serializePublic: () => prefixLayout(shape, ctx) };
     },
     async load(bytes, runtime = {}) {
-      const { shape, rest } = readLayout(bytes);
+      const { shape, rest, fingerprint } = readLayout(bytes);
       const ctx = await loadCkksPublicContext(rest, {
         allowWeakParameters: weakOk(options),
         expected: { scheme: 'ckks' },
         ...logger,
       });
+      if (ctx.fingerprint !== fingerprint) {
+        ctx.dispose();
+        throw new FedscoreError('he_context_mismatch', 'the layout header names another context', {
+          field: 'context',
+        });
+      }
       const layout = packedLayout(shape.batchSize, shape.columns, ctx.slotCount);
       return ckksCipher(ctx, layout, runtime);
     },
   };
 }
 
+/** Slots of a preset's ciphertexts: N / 2 (presets.ts). */
 function presetSlots(preset: CkksPresetName): number {
-  return preset === 'ckks-16384' || preset === 'ckks-16384-release' ? 8192 : 4096;
+  return CKKS_PRESETS[preset].polyModulusDegree / 2;
 }
 
 /**
@@ -761,36 +777,30 @@ function releasePolicy(preset: CkksPresetName, shape: CipherShape, slots: number
   };
 }
 
-/** The key holder's public bytes carry the shape so that loaders derive the same layout. */
-function prefixLayout(shape: CipherShape, ctxBytes: Uint8Array): Uint8Array {
-  const head = new TextEncoder().encode(
-    JSON.stringify({ tag: CKKS_LAYOUT_TAG, batchSize: shape.batchSize, columns: shape.columns }),
-  );
-  const out = new Uint8Array(4 + head.length + ctxBytes.length);
-  new DataView(out.buffer).setUint32(0, head.length, true);
-  out.set(head, 4);
-  out.set(ctxBytes, 4 + head.length);
-  return out;
+/**
+ * The key holder's public bytes carry the shape so that loaders derive the same layout: an HE blob
+ * (`BLOB_KIND.layoutContext`, blob.ts: magic, CRC, fingerprint) whose meta holds the layout tag and shape
+ * and whose payload is the public context. The fingerprint is checked against the context's own.
+ */
+function prefixLayout(shape: CipherShape, ctx: CkksPublicContext): Uint8Array {
+  return encodeBlob({
+    kind: BLOB_KIND.layoutContext,
+    scheme: 'ckks',
+    insecure: ctx.insecure,
+    fingerprint: ctx.fingerprint,
+    meta: { layout: CKKS_LAYOUT_TAG, batchSize: shape.batchSize, columns: shape.columns },
+    payload: ctx.serialize(),
+  });
 }
 
-function readLayout(bytes: Uint8Array): { shape: CipherShape; rest: Uint8Array } {
-  const fail = (why: string): never => {
-    throw new FedscoreError('he_corrupt', `CKKS public context: ${why}`, { field: 'context' });
-  };
-  if (bytes.length < 4) fail('truncated');
-  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
-  if (n > 1024 || 4 + n > bytes.length) fail('bad layout header');
-  let head: { tag?: unknown; batchSize?: unknown; columns?: unknown };
-  try {
-    head = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + n))) as typeof head;
-  } catch {
-    return fail('bad layout header');
-  }
-  if (head.tag !== CKKS_LAYOUT_TAG || !Number.isInteger(head.batchSize) || !Number.isInteger(head.columns)) {
-    fail('bad layout header');
+function readLayout(bytes: Uint8Array): { shape: CipherShape; rest: Uint8Array; fingerprint: string } {
+  const blob = decodeBlob(bytes, BLOB_KIND.layoutContext);
+  if (blob.meta.layout !== CKKS_LAYOUT_TAG || blob.scheme !== 'ckks') {
+    throw new FedscoreError('he_corrupt', 'CKKS public context: bad layout header', { field: 'context' });
   }
   return {
-    shape: { batchSize: head.batchSize as number, columns: head.columns as number },
-    rest: bytes.subarray(4 + n),
+    shape: { batchSize: metaInt(blob.meta, 'batchSize'), columns: metaInt(blob.meta, 'columns') },
+    rest: blob.payload,
+    fingerprint: blob.fingerprint,
   };
 }

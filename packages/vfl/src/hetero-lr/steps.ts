@@ -27,8 +27,10 @@ export const HETERO_LR_PROTOCOL = 'vfl.hetero-lr';
  * batch below the floor (`checkBatchFloor`): a version-3 peer would cut other batches.
  * 5: Paillier releases masked values exactly (`released-residues`, `validation-residues`: residues mod
  *    n of values masked uniformly mod n) instead of float64 vectors (issue 11).
+ * 6: the CKKS key holder's public-context bytes are an HE blob (`BLOB_KIND.layoutContext`, layout tag
+ *    `ckks-layout/3`) instead of a hand-made length-prefixed JSON header: a version-5 peer cannot read them.
  */
-export const HETERO_LR_VERSION = 5;
+export const HETERO_LR_VERSION = 6;
 
 export type TrainPlanMessage = fedscore.heterolr.TrainPlan;
 export type HostHelloMessage = fedscore.heterolr.HostHello;

@@ -7,8 +7,8 @@
  * holds at most `budgetBytes`; diagonals beyond it are encoded per use and freed (slower, same result).
  */
 import { FedscoreError } from '@fedscore/core';
-import type { CkksPlaintext, CkksPublicContext } from '@fedscore/he';
-import { blockDiagonal, type DiagonalSource, type PackedProductPlan } from './packing.ts';
+import { blockDiagonal, type DiagonalSource } from './packing.ts';
+import type { CkksPlaintext, CkksPublicContext, PackedProductPlan } from './types.ts';
 
 interface Entry {
   level: number;

@@ -1,0 +1,125 @@
+/**
+ * The packed product y = M [[d]] (packing.ts) on the HE pool's worker threads: the calling-thread half
+ * of `HeWorkerPool.packedProduct`. Each worker keeps its own share of the encoded diagonals
+ * (`DiagonalCache`, the pool's `diagonalCacheBytes` split evenly). A product is cut into contiguous
+ * ranges of giant steps of about equal product counts (`splitTasks`); each worker returns its partial
+ * sums, this thread adds them and folds. A small product goes to a single worker (in turn), which folds
+ * it too. Results equal the single-thread evaluation up to CKKS noise (the same operations, summed in
+ * another order).
+ */
+import { FedscoreError } from '@fedscore/core';
+import { addWork, allTasks, foldBlocks, splitTasks } from './packing.ts';
+import type { CkksVector, GiantTask, PackedProductPlan, PackedWork } from './types.ts';
+
+/** Below this many plaintext products a product is not split between workers. */
+const SPLIT_MIN_PRODUCTS = 48;
+
+/** What a worker answers to a `packedProduct` request. */
+export interface PackedPartsResult {
+  /** Per block: serialized partial (or folded result), null for a block without work. */
+  readonly parts: (Uint8Array | null)[];
+  /** Whether the worker now holds every diagonal of `key` (it needs no columns next time). */
+  readonly cached: boolean;
+  readonly work: PackedWork;
+}
+
+/** The worker request of one share of a product. */
+export interface PackedProductRequest {
+  readonly op: 'packedProduct';
+  /** The encrypted batch vector, serialized. */
+  readonly d: Uint8Array;
+  readonly columns: number;
+  readonly width: number;
+  readonly rows: number;
+  readonly tasks: readonly GiantTask[];
+  /** Fold the blocks there (that worker has every task of the product). */
+  readonly fold: boolean;
+  /** Cache identity of the batch columns; absent = do not cache. */
+  readonly key?: string;
+  /** The batch columns; omitted when the worker reported them cached. */
+  readonly batch?: readonly Float64Array[];
+}
+
+/** One worker as the split needs it: a request channel and the cache keys it reported complete. */
+export interface ProductWorker {
+  readonly cachedKeys: Set<string>;
+  request(body: PackedProductRequest): Promise<PackedPartsResult>;
+}
+
+/**
+ * Run the product on `workers` (`next` picks the worker of an unsplit product). `key` identifies the
+ * batch columns for the workers' caches; the counts of the work done are added to `work`.
+ */
+export async function pooledProduct(
+  workers: readonly ProductWorker[],
+  next: () => number,
+  d: CkksVector,
+  plan: PackedProductPlan,
+  columns: readonly Float64Array[],
+  rows: number,
+  key: string | undefined,
+  work: PackedWork,
+): Promise<CkksVector[]> {
+  const ctx = d.context;
+  const split = plan.cost.products >= SPLIT_MIN_PRODUCTS && workers.length > 1;
+  const assignments: { worker: ProductWorker; tasks: GiantTask[] }[] = split
+    ? splitTasks(plan, workers.length).map((tasks, i) => ({ worker: workers[i]!, tasks }))
+    : [{ worker: workers[next() % workers.length]!, tasks: allTasks(plan) }];
+  const fold = assignments.length === 1;
+  const bytes = d.serialize({ compression: 'none' });
+  const replies = await Promise.all(
+    assignments.map(async ({ worker, tasks }) => {
+      const cached = key !== undefined && worker.cachedKeys.has(key);
+      const reply = await worker.request({
+        op: 'packedProduct',
+        d: bytes,
+        columns: plan.columns,
+        width: plan.width,
+        rows,
+        tasks,
+        fold,
+        ...(key !== undefined && { key }),
+        ...(!cached && { batch: columns }),
+      });
+      if (key !== undefined && reply.cached) worker.cachedKeys.add(key);
+      return reply;
+    }),
+  );
+  for (const r of replies) addWork(work, r.work);
+  const sums: (CkksVector | undefined)[] = plan.blocks.map(() => undefined);
+  try {
+    for (const r of replies) {
+      if (r.parts.length !== plan.blocks.length) {
+        throw new FedscoreError('internal', `a worker returned ${r.parts.length} blocks`, { field: 'parts' });
+      }
+      r.parts.forEach((bytesOf, i) => {
+        if (bytesOf === null) return;
+        const v = ctx.deserializeVector(bytesOf);
+        const prev = sums[i];
+        if (prev === undefined) sums[i] = v;
+        else {
+          sums[i] = prev.add(v);
+          prev.dispose();
+          v.dispose();
+        }
+      });
+    }
+  } catch (e) {
+    for (const v of sums) v?.dispose();
+    throw e;
+  }
+  if (fold) {
+    // The single worker folded; a block without any non-zero diagonal comes back empty.
+    return sums.map((v, i) => v ?? zeroBlock(d, plan, i));
+  }
+  return foldBlocks(d, plan, sums, work);
+}
+
+function zeroBlock(d: CkksVector, plan: PackedProductPlan, i: number): CkksVector {
+  const z = d.mul(0);
+  try {
+    return z.withLength(plan.blocks[i]!.diagonals);
+  } finally {
+    z.dispose();
+  }
+}
