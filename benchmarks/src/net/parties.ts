@@ -15,12 +15,12 @@
  * party put on the wire during each stage (the proxies' timelines; TLS records and HTTP/2 frames
  * included -- what a network carries, not the payload).
  *
- * In memory: the same CSV files read the same way, then PSI (psi.runPsiGuest/runPsiHost), the node's
- * split (stratifiedHoldout on the aligned rows, seeded the same way), WOE binning with selection by IV
- * and arbiter-mode hetero-LR, each over `createInMemoryNetwork` with the real wire codec. It skips what
- * the node adds around the algorithms (consent filtering, checkpoints in SQLite, audit entries, job
- * control messages), so `processes / memory` is the cost of the transport, the processes and that
- * bookkeeping together.
+ * In memory: the same CSV files read the same way, then the same stage functions the nodes run (the
+ * pipeline's psi, binning, train, evaluate and publish, `runStageInProcess`) on the plan validated from
+ * the same job spec, over core's in-memory network with the real wire codec. It skips what the node
+ * adds around the stages (consent filtering, checkpoints in SQLite, audit entries, job control
+ * messages), so `processes / memory` is the cost of the transport, the processes and that bookkeeping
+ * together.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,17 +28,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  createInMemoryNetwork,
-  deriveSeed,
-  type PartyId,
-  ProtocolSession,
-  runParties,
-  seededRng,
-  selectRows,
-  stratifiedHoldout,
-  type Table,
-} from '@fedscore/core';
+import type { Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
@@ -48,26 +38,20 @@ import {
   type JobEvent,
   JobStore,
   NodeStore,
-  partyFeatures,
   submitJob,
+  validateJobSpec,
 } from '@fedscore/node';
-import { runPsiGuest, runPsiHost } from '@fedscore/psi';
 import {
-  cipherProvider,
-  HETERO_LR_PROTOCOL,
-  HETERO_LR_VERSION,
-  HeteroLrArbiter,
-  HeteroLrGuest,
-  HeteroLrHost,
-  type IvScore,
-  runWoeBinningGuest,
-  runWoeBinningHost,
-  selectByIv,
-  WOE_BINNING_PROTOCOL,
-  WOE_BINNING_VERSION,
-  woeBinningLocal,
-} from '@fedscore/vfl';
-import { envelopeCodec } from '@fedscore/wire';
+  type BinningCheckpoint,
+  HETERO_LR_PIPELINE,
+  type InProcessParty,
+  type JobPlan,
+  type MemoryStore,
+  memoryStore,
+  type PsiCheckpoint,
+  planStages,
+  runStageInProcess,
+} from '@fedscore/pipeline';
 import { bytesBetween, type LinkShape, ShapedProxy } from './shaper.ts';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../../packages/cli/src/main.ts');
@@ -106,6 +90,22 @@ export interface JobRun {
   readonly alignedRows: number;
   readonly selectedFeatures: { readonly bank: number; readonly government: number };
   readonly totalSeconds: number;
+}
+
+const JOB_ID = 'netbench';
+
+/** The job both runs do: submitted to the bank's node across processes, validated into the plan in memory. */
+function jobSpec(shape: JobShape) {
+  return {
+    id: JOB_ID,
+    guest: 'bank',
+    hosts: ['government'],
+    arbiter: 'arbiter',
+    data: { bank: 'loans', government: 'credit' },
+    seed: shape.seed,
+    binning: { bins: shape.bins, minIv: shape.minIv, scheme: 'ckks' as const },
+    train: { scheme: 'ckks' as const, maxEpochs: shape.maxEpochs, batchSize: shape.batchSize },
+  };
 }
 
 /** Ports the OS hands out now (closed again before use: a small race, as in the node's own tests). */
@@ -261,20 +261,9 @@ export async function runAcrossProcesses(
         store.close();
       }
     };
-    const id = 'netbench';
+    const id = JOB_ID;
     const t0 = Date.now();
-    jobsOf('bank', (jobs) =>
-      submitJob(jobs, 'bank', {
-        id,
-        guest: 'bank',
-        hosts: ['government'],
-        arbiter: 'arbiter',
-        data: { bank: 'loans', government: 'credit' },
-        seed: shape.seed,
-        binning: { bins: shape.bins, minIv: shape.minIv, scheme: 'ckks' },
-        train: { scheme: 'ckks', maxEpochs: shape.maxEpochs, batchSize: shape.batchSize },
-      }),
-    );
+    jobsOf('bank', (jobs) => submitJob(jobs, 'bank', jobSpec(shape)));
     log('job submitted');
     const deadline = t0 + (options.timeoutMs ?? 600_000);
     let lastStage: string | null = null;
@@ -365,8 +354,11 @@ export async function runAcrossProcesses(
 }
 
 /**
- * The same stages on the same files with the three parties in this process over the in-memory network
- * (the real wire codec; bytes are encoded envelope bytes).
+ * The same stages on the same files with the three parties in this process: the pipeline's stage
+ * functions, the ones each node runs over gRPC (packages/pipeline `runStageInProcess`), each party with
+ * its own in-memory store, over the in-memory network with the real wire codec (bytes are encoded
+ * envelope bytes), on the plan the node validates from the same job spec. The epochs are timed as across
+ * processes: from the start of `train` to each epoch checkpoint the bank saves.
  */
 export async function runInMemory(
   shape: JobShape,
@@ -378,131 +370,52 @@ export async function runInMemory(
     labelColumn: DEFAULT_LABEL_COLUMN,
   });
   const gov: Table = await readCsvFile(data.government.path, { idColumn: ID_COLUMN });
-  const network = createInMemoryNetwork([...PARTIES], envelopeCodec);
-  const sentSoFar = (): Record<Party, number> =>
-    Object.fromEntries(
-      PARTIES.map((p) => [
-        p,
-        Object.values(network.channel(p).stats().bytesSent).reduce((a, b) => a + (b ?? 0), 0),
-      ]),
-    ) as Record<Party, number>;
-  const stages: Record<string, StageFigures> = {};
-  const timed = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
-    const b0 = sentSoFar();
-    const s0 = performance.now();
-    const out = await fn();
-    const b1 = sentSoFar();
-    stages[stage] = {
-      seconds: (performance.now() - s0) / 1000,
-      bytesSent: Object.fromEntries(PARTIES.map((p) => [p, b1[p] - b0[p]])) as Record<Party, number>,
-    };
-    return out;
+  const plan: JobPlan = { ...validateJobSpec(jobSpec(shape)), id: JOB_ID };
+  const epochMarks: number[] = [];
+  const bankStore = memoryStore();
+  const stores: Record<Party, MemoryStore> = {
+    bank: {
+      ...bankStore,
+      saveEpochCheckpoint(stage, epoch, bytes) {
+        bankStore.saveEpochCheckpoint(stage, epoch, bytes);
+        epochMarks.push(performance.now());
+      },
+    },
+    government: memoryStore(),
+    arbiter: memoryStore(),
   };
-  const key = 'netbench';
-  const labels = bank.label;
-  if (labels === undefined) throw new Error('the bank file has no label column');
-  // PSI, then the node's split: the aligned rows in the bank's file order, a stratified held-out test set.
-  const aligned = await timed('psi', async () => {
-    const r = await runParties(network, {
-      bank: () =>
-        runPsiGuest(bank.ids, {
-          channel: network.channel('bank'),
-          peer: 'government',
-          session: `${key}/psi`,
-          mode: 'both',
-        }),
-      government: () =>
-        runPsiHost(gov.ids, {
-          channel: network.channel('government'),
-          peer: 'bank',
-          session: `${key}/psi`,
-          mode: 'both',
-        }),
+  const tables: Partial<Record<Party, Table>> = { bank, government: gov };
+  const parties: InProcessParty[] = PARTIES.map((id) => ({
+    id,
+    store: stores[id],
+    ...(tables[id] !== undefined && { table: tables[id] }),
+  }));
+  const stages: Record<string, StageFigures> = {};
+  let trainStart = 0;
+  for (const stage of planStages(HETERO_LR_PIPELINE, plan)) {
+    const sent = Object.fromEntries(PARTIES.map((p) => [p, 0])) as Record<Party, number>;
+    const s0 = performance.now();
+    if (stage.name === 'train') trainStart = s0;
+    await runStageInProcess(stage, {
+      plan,
+      parties,
+      onMessage: (m) => {
+        sent[m.from as Party] += m.bytes.length;
+      },
     });
-    const bankRows = Array.from(r.bank.rows!);
-    const govRows = Array.from(r.government.rows!);
-    const order = bankRows.map((b, k) => [b, govRows[k]!] as const).sort((a, c) => a[0] - c[0]);
-    const test = new Set(
-      stratifiedHoldout(
-        order.map(([b]) => labels[b]!),
-        0.3,
-        seededRng(deriveSeed(shape.seed, 'test-split')),
-      ),
-    );
-    const train = order.filter((_, i) => !test.has(i));
-    return { bank: train.map(([b]) => b), government: train.map(([, g]) => g), all: order.length };
-  });
-  const y = Float64Array.from(aligned.bank, (r) => labels[r]!);
-  const binningOpts = { method: 'quantile' as const, bins: shape.bins };
-  const selected = await timed('binning', async () => {
-    const woe = { protocol: WOE_BINNING_PROTOCOL, version: WOE_BINNING_VERSION, session: `${key}/woe` };
-    const local = woeBinningLocal('bank', selectRows(bank, aligned.bank).columns, y, binningOpts);
-    const r = await runParties(network, {
-      bank: () =>
-        runWoeBinningGuest(new ProtocolSession(network.channel('bank'), woe), 'government', {
-          labels: y,
-          scheme: 'ckks',
-        }),
-      government: () =>
-        runWoeBinningHost(new ProtocolSession(network.channel('government'), woe), 'bank', {
-          columns: selectRows(gov, aligned.government).columns,
-          binning: binningOpts,
-          allowSchemes: ['ckks'],
-        }),
-    });
-    const scores: IvScore[] = [
-      ...local.map((l) => ({ party: 'bank', name: l.model.name, iv: l.table.iv })),
-      ...r.bank.features.map((f) => ({ party: 'government', name: f.name, iv: f.table.iv })),
-    ];
-    const lineage = selectByIv(scores, { minIv: shape.minIv });
-    const of = (party: string): string[] => {
-      const own = lineage.selected.filter((s) => s.party === party).map((s) => s.name);
-      if (own.length > 0) return own;
-      const best = scores.filter((s) => s.party === party).sort((a, c) => c.iv - a.iv)[0];
-      return best === undefined ? [] : [best.name];
-    };
-    return { bank: of('bank'), government: of('government') };
-  });
-  const history = await timed('train', async () => {
-    const lr = { protocol: HETERO_LR_PROTOCOL, version: HETERO_LR_VERSION, session: `${key}/lr` };
-    const ciphers = (s: Parameters<typeof cipherProvider>[0]) => cipherProvider(s, {});
-    const r = await runParties(network, {
-      bank: () =>
-        new HeteroLrGuest({
-          session: new ProtocolSession(network.channel('bank'), lr),
-          hosts: ['government' as PartyId],
-          arbiter: 'arbiter',
-          mode: 'arbiter',
-          scheme: 'ckks',
-          features: partyFeatures(bank, selected.bank, aligned.bank),
-          labels: y,
-          hyperparams: { seed: shape.seed, maxEpochs: shape.maxEpochs, batchSize: shape.batchSize },
-          ciphers,
-          modelId: key,
-        }).run(),
-      government: () =>
-        new HeteroLrHost({
-          session: new ProtocolSession(network.channel('government'), lr),
-          guest: 'bank',
-          arbiter: 'arbiter',
-          features: partyFeatures(gov, selected.government, aligned.government),
-          ciphers,
-        }).run(),
-      arbiter: () =>
-        new HeteroLrArbiter({
-          session: new ProtocolSession(network.channel('arbiter'), lr),
-          guest: 'bank',
-          ciphers,
-        }).run(),
-    });
-    return r.bank.history;
-  });
+    stages[stage.name] = { seconds: (performance.now() - s0) / 1000, bytesSent: sent };
+  }
+  const marks = [trainStart, ...epochMarks];
+  const psi = stores.bank.checkpoint<PsiCheckpoint>('psi');
   return {
     mode: 'memory',
     stages,
-    epochSeconds: history.map((h) => h.seconds),
-    alignedRows: aligned.all,
-    selectedFeatures: { bank: selected.bank.length, government: selected.government.length },
+    epochSeconds: marks.slice(1).map((t, i) => (t - marks[i]!) / 1000),
+    alignedRows: psi.rows.length,
+    selectedFeatures: {
+      bank: stores.bank.checkpoint<BinningCheckpoint>('binning').selected.length,
+      government: stores.government.checkpoint<BinningCheckpoint>('binning').selected.length,
+    },
     totalSeconds: (performance.now() - t0) / 1000,
   };
 }

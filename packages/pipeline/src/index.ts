@@ -54,12 +54,20 @@ export type { SplitIds } from './local/split.ts';
 export { stratifiedSplit } from './local/split.ts';
 export type { PartyWoe, WoeEngineering, WoeFeaturesInput, WoeSettings } from './local/woe.ts';
 export { partyWoeFile, woeFeatures, woeLineage, woeLrModel } from './local/woe.ts';
-export type { ConsentSummary, JointModelMessage } from './messages.ts';
+export type {
+  ConsentSummary,
+  JointModelMessage,
+  PublishedJointModel,
+  TestMetrics,
+} from './messages.ts';
 export {
   ALIGN_PROTOCOL,
+  CONSENT_SUMMARY,
   EVALUATE_PROTOCOL,
+  JOINT_MODEL,
   NODE_PROTOCOL_VERSION,
   PUBLISH_PROTOCOL,
+  publishedJointModel,
   SELECT_PROTOCOL,
 } from './messages.ts';
 export type { ModelPipeline, StageDef, StageRun } from './registry.ts';

@@ -2,10 +2,29 @@
  * The pipeline's own small protocols around the algorithm packages' (names and versions on the wire),
  * and their messages: the guest's alignment and hold-out (node.align), the feature selection
  * (node.select), the hosts' partial scores (node.evaluate) and the joint model (node.publish). Every
- * role file of a stage uses these definitions; none re-declares a step.
+ * role file of a stage uses these definitions; none re-declares a step. Payloads: common.proto vectors
+ * and lists, and packages/wire/proto/node_job.proto (`consent-summary`, `joint-model`).
  */
-import { defineStep, FedscoreError } from '@fedscore/core';
-import { float64VectorStep, idListStep, uint32VectorStep } from '@fedscore/wire';
+import type { StepDef } from '@fedscore/core';
+import {
+  heteroLrEnumFromWire,
+  JOINT_MODEL_FORMAT,
+  type JointModelDescriptor,
+  type JointModelParty,
+  MODE_TO_WIRE,
+  MODEL_FORMAT_VERSION,
+  SCHEDULE_TO_WIRE,
+  SCHEME_TO_WIRE,
+  serializeJointModel,
+} from '@fedscore/vfl';
+import {
+  fedscore,
+  float64VectorStep,
+  idListStep,
+  mappedProtoStep,
+  safeUint64,
+  uint32VectorStep,
+} from '@fedscore/wire';
 
 /** The node's own small protocols around the algorithm packages' (names and versions on the wire). */
 export const ALIGN_PROTOCOL = 'node.align';
@@ -13,12 +32,12 @@ export const SELECT_PROTOCOL = 'node.select';
 export const EVALUATE_PROTOCOL = 'node.evaluate';
 export const PUBLISH_PROTOCOL = 'node.publish';
 /**
- * 3: PSI on the host's consented set; node.align carries `consent-summary` (aligned count, reference)
- * and no consented positions. (2: consent filtering after PSI.)
+ * 4: `consent-summary` and `joint-model` are node_job.proto messages (the joint descriptor a protobuf
+ * message, no longer JSON text inside JSON). 3: PSI on the host's consented set; node.align carries
+ * `consent-summary` (aligned count, reference) and no consented positions. (2: consent filtering after
+ * PSI.)
  */
-export const NODE_PROTOCOL_VERSION = 3;
-export const CONSENT_SUMMARY = jsonStep('consent-summary', checkConsentSummary);
-export const JOINT_MODEL = jsonStep('joint-model', checkJointModelMessage);
+export const NODE_PROTOCOL_VERSION = 4;
 export const ALIGNED_POSITIONS = uint32VectorStep('aligned-positions');
 export const TEST_POSITIONS = uint32VectorStep('test-positions');
 export const SELECTED_FEATURES = idListStep('selected-features', { unique: true });
@@ -41,79 +60,252 @@ export interface ConsentSummary {
   readonly at?: number;
 }
 
+/** The joint model's aggregate metrics on the held-out rows. */
+export interface TestMetrics {
+  readonly auc?: number;
+  readonly ks?: number;
+  readonly testRows: number;
+}
+
 /** What the guest tells each host at publish: the joint descriptor and the aggregate test metrics. */
 export interface JointModelMessage {
+  readonly descriptor: JointModelDescriptor;
+  readonly metrics: TestMetrics;
+}
+
+type ConsentSummaryWire = fedscore.nodejob.ConsentSummary.$Properties;
+type JointModelWire = fedscore.nodejob.JointModel.$Properties;
+type DescriptorWire = fedscore.nodejob.JointModelDescriptor.$Properties;
+
+const PURPOSE = /^[a-z]{1,32}$/;
+const CONSENT_REF = /^consents:[0-9a-f]{64}$/;
+const SIGMOID = 'taylor-1: 0.5 + z/4';
+const ROLE_TO_WIRE = {
+  guest: fedscore.nodejob.PartyRole.PARTY_ROLE_GUEST,
+  host: fedscore.nodejob.PartyRole.PARTY_ROLE_HOST,
+} as const;
+
+function checkConsentSummary(m: ConsentSummaryWire): string | null {
+  if (!PURPOSE.test(m.purpose ?? '')) return 'purpose: expected a purpose (lowercase letters, 1-32)';
+  if (m.consentRef != null && !CONSENT_REF.test(m.consentRef)) {
+    return 'consent_ref: expected consents:<sha256 hex>';
+  }
+  return null;
+}
+
+/** Host -> guest (node.align): the host's consent check of the job (counts and a reference only). */
+export const CONSENT_SUMMARY: StepDef<ConsentSummary> = mappedProtoStep(
+  'consent-summary',
+  fedscore.nodejob.ConsentSummary,
+  {
+    check: checkConsentSummary,
+    toWire: (v) => ({
+      enforced: v.enforced,
+      purpose: v.purpose,
+      aligned: v.aligned,
+      ...(v.consentRef !== undefined && { consentRef: v.consentRef }),
+      ...(v.at !== undefined && { atMs: v.at }),
+    }),
+    fromWire: (m) => ({
+      enforced: m.enforced,
+      purpose: m.purpose,
+      aligned: safeUint64(m.aligned, 'fedscore.nodejob.ConsentSummary.aligned'),
+      ...(m.consentRef != null && { consentRef: m.consentRef }),
+      ...(m.atMs != null && { at: safeUint64(m.atMs, 'fedscore.nodejob.ConsentSummary.at_ms') }),
+    }),
+  },
+);
+
+function finite(value: number | null | undefined, field: string): string | null {
+  return value != null && Number.isFinite(value) ? null : `${field}: expected a finite number`;
+}
+
+function checkDescriptor(d: DescriptorWire | null | undefined): string | null {
+  if (d == null) return 'descriptor: absent';
+  if (d.version !== MODEL_FORMAT_VERSION) return `descriptor.version: expected ${MODEL_FORMAT_VERSION}`;
+  if (!d.modelId) return 'descriptor.model_id: absent';
+  if (!d.createdAt) return 'descriptor.created_at: absent';
+  if (d.link !== fedscore.nodejob.Link.LINK_LOGIT) return 'descriptor.link: expected LINK_LOGIT';
+  const parties = d.parties ?? [];
+  if (parties.length < 2) return 'descriptor.parties: expected a guest and at least one host';
+  for (const [i, p] of parties.entries()) {
+    if (!p.id) return `descriptor.parties[${i}].id: absent`;
+    if (p.role !== ROLE_TO_WIRE.guest && p.role !== ROLE_TO_WIRE.host) {
+      return `descriptor.parties[${i}].role: expected guest or host`;
+    }
+    if ((p.featureNames ?? []).some((n) => n.length === 0)) {
+      return `descriptor.parties[${i}].feature_names: expected non-empty names`;
+    }
+  }
+  const guests = parties.filter((p) => p.role === ROLE_TO_WIRE.guest);
+  if (guests.length !== 1) return 'descriptor.parties: expected exactly one guest';
+  if (d.interceptHolder !== guests[0]!.id) return 'descriptor.intercept_holder: expected the guest';
+  const t = d.training;
+  if (t == null) return 'descriptor.training: absent';
+  if (!Object.values(MODE_TO_WIRE).includes(t.mode as never)) return 'descriptor.training.mode: unknown';
+  if (!Object.values(SCHEME_TO_WIRE).includes(t.scheme as never))
+    return 'descriptor.training.scheme: unknown';
+  if (t.sigmoid !== SIGMOID) return `descriptor.training.sigmoid: expected '${SIGMOID}'`;
+  if ((t.keptEpoch ?? 0) < 1 || (t.keptEpoch ?? 0) > (t.epochs ?? 0)) {
+    return 'descriptor.training.kept_epoch: expected an epoch of the run';
+  }
+  const h = t.hyperparams;
+  if (h == null) return 'descriptor.training.hyperparams: absent';
+  if (!Object.values(SCHEDULE_TO_WIRE).includes(h.lrSchedule as never)) {
+    return 'descriptor.training.hyperparams.lr_schedule: unknown';
+  }
+  const at = 'descriptor.training.hyperparams';
+  return (
+    finite(h.learningRate, `${at}.learning_rate`) ??
+    finite(h.lrDecay, `${at}.lr_decay`) ??
+    finite(h.l2, `${at}.l2`) ??
+    finite(h.validationFraction, `${at}.validation_fraction`) ??
+    finite(h.tolerance, `${at}.tolerance`)
+  );
+}
+
+function checkJointModel(m: JointModelWire): string | null {
+  const bad = checkDescriptor(m.descriptor);
+  if (bad !== null) return bad;
+  const metrics = m.metrics;
+  if (metrics == null) return 'metrics: absent';
+  if (metrics.auc != null && !Number.isFinite(metrics.auc)) return 'metrics.auc: expected a finite number';
+  if (metrics.ks != null && !Number.isFinite(metrics.ks)) return 'metrics.ks: expected a finite number';
+  return null;
+}
+
+function descriptorToWire(d: JointModelDescriptor): DescriptorWire {
+  const t = d.training;
+  const h = t.hyperparams;
+  return {
+    version: d.version,
+    modelId: d.modelId,
+    createdAt: d.createdAt,
+    link: fedscore.nodejob.Link.LINK_LOGIT,
+    interceptHolder: d.interceptHolder,
+    parties: d.parties.map((p) => ({
+      id: p.id,
+      role: ROLE_TO_WIRE[p.role],
+      featureNames: [...p.featureNames],
+    })),
+    training: {
+      mode: MODE_TO_WIRE[t.mode],
+      scheme: SCHEME_TO_WIRE[t.scheme],
+      insecure: t.insecure,
+      rows: t.rows,
+      validationRows: t.validationRows,
+      epochs: t.epochs,
+      keptEpoch: t.keptEpoch,
+      sigmoid: t.sigmoid,
+      hyperparams: {
+        batchSize: h.batchSize,
+        maxEpochs: h.maxEpochs,
+        learningRate: h.learningRate,
+        lrSchedule: SCHEDULE_TO_WIRE[h.lrSchedule],
+        lrDecay: h.lrDecay,
+        l2: h.l2,
+        validationFraction: h.validationFraction,
+        patience: h.patience,
+        tolerance: h.tolerance,
+        validationEvery: h.validationEvery,
+        maskBits: h.maskBits,
+        seed: h.seed,
+        classWeighted: h.classWeighted,
+      },
+    },
+  };
+}
+
+/**
+ * The descriptor of a verified message, its keys always in this order: every party that serializes it
+ * (`serializeJointModel`) gets the same canonical JSON text.
+ */
+function descriptorFromWire(d: DescriptorWire): JointModelDescriptor {
+  const t = d.training ?? {};
+  const h = t.hyperparams ?? {};
+  const at = 'fedscore.nodejob.JointModel.descriptor';
+  return {
+    format: JOINT_MODEL_FORMAT,
+    version: MODEL_FORMAT_VERSION,
+    modelId: d.modelId ?? '',
+    createdAt: d.createdAt ?? '',
+    link: 'logit',
+    interceptHolder: d.interceptHolder ?? '',
+    parties: (d.parties ?? []).map(
+      (p): JointModelParty => ({
+        id: p.id ?? '',
+        role: p.role === ROLE_TO_WIRE.guest ? 'guest' : 'host',
+        featureNames: [...(p.featureNames ?? [])],
+      }),
+    ),
+    training: {
+      mode: heteroLrEnumFromWire(MODE_TO_WIRE, t.mode ?? 0, `${at}.training.mode`),
+      scheme: heteroLrEnumFromWire(SCHEME_TO_WIRE, t.scheme ?? 0, `${at}.training.scheme`),
+      insecure: t.insecure ?? false,
+      rows: t.rows ?? 0,
+      validationRows: t.validationRows ?? 0,
+      epochs: t.epochs ?? 0,
+      keptEpoch: t.keptEpoch ?? 0,
+      sigmoid: SIGMOID,
+      hyperparams: {
+        batchSize: h.batchSize ?? 0,
+        maxEpochs: h.maxEpochs ?? 0,
+        learningRate: h.learningRate ?? 0,
+        lrSchedule: heteroLrEnumFromWire(
+          SCHEDULE_TO_WIRE,
+          h.lrSchedule ?? 0,
+          `${at}.training.hyperparams.lr_schedule`,
+        ),
+        lrDecay: h.lrDecay ?? 0,
+        l2: h.l2 ?? 0,
+        validationFraction: h.validationFraction ?? 0,
+        patience: h.patience ?? 0,
+        tolerance: h.tolerance ?? 0,
+        validationEvery: h.validationEvery ?? 0,
+        maskBits: h.maskBits ?? 0,
+        seed: h.seed ?? 0,
+        classWeighted: h.classWeighted ?? false,
+      },
+    },
+  };
+}
+
+/** Guest -> each host (node.publish): the joint descriptor and the aggregate test metrics. */
+export const JOINT_MODEL: StepDef<JointModelMessage> = mappedProtoStep(
+  'joint-model',
+  fedscore.nodejob.JointModel,
+  {
+    check: checkJointModel,
+    toWire: (v) => ({
+      descriptor: descriptorToWire(v.descriptor),
+      metrics: {
+        ...(v.metrics.auc !== undefined && { auc: v.metrics.auc }),
+        ...(v.metrics.ks !== undefined && { ks: v.metrics.ks }),
+        testRows: v.metrics.testRows,
+      },
+    }),
+    fromWire: (m) => ({
+      descriptor: descriptorFromWire(m.descriptor ?? {}),
+      metrics: {
+        ...(m.metrics?.auc != null && { auc: m.metrics.auc }),
+        ...(m.metrics?.ks != null && { ks: m.metrics.ks }),
+        testRows: m.metrics?.testRows ?? 0,
+      },
+    }),
+  },
+);
+
+/**
+ * The joint model as the registry stores it: the descriptor as canonical JSON text (`serializeJointModel`
+ * of the descriptor decoded from its protobuf form, so the guest, which sends it, and each host, which
+ * receives it, store byte-identical text) and the metrics as a record.
+ */
+export interface PublishedJointModel {
   readonly descriptor: string;
   readonly metrics: Readonly<Record<string, number>>;
 }
 
-/** A JSON payload step validated by `check` (errors are `wire_decode` naming the field). */
-function jsonStep<T>(name: string, check: (value: unknown, field: string) => T) {
-  const enc = new TextEncoder();
-  const dec = new TextDecoder('utf-8', { fatal: true });
-  return defineStep<T>(name, {
-    encode: (v) => enc.encode(JSON.stringify(v)),
-    decode: (b) => {
-      let value: unknown;
-      try {
-        value = JSON.parse(dec.decode(b));
-      } catch (e) {
-        throw new FedscoreError('wire_decode', 'not UTF-8 JSON', { field: name, cause: e });
-      }
-      return check(value, name);
-    },
-  });
-}
-
-function bad(field: string, what: string): FedscoreError {
-  return new FedscoreError('wire_decode', `expected ${what}`, { field });
-}
-
-function objectWith(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(field, 'an object');
-  for (const k of Object.keys(value)) if (!keys.includes(k)) throw bad(`${field}.${k}`, 'no such field');
-  return value as Record<string, unknown>;
-}
-
-function count(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw bad(field, 'a non-negative integer');
-  }
-  return value;
-}
-
-function checkConsentSummary(value: unknown, field: string): ConsentSummary {
-  const o = objectWith(value, field, ['enforced', 'purpose', 'aligned', 'consentRef', 'at']);
-  if (typeof o['enforced'] !== 'boolean') throw bad(`${field}.enforced`, 'a boolean');
-  if (typeof o['purpose'] !== 'string' || !/^[a-z]{1,32}$/.test(o['purpose'])) {
-    throw bad(`${field}.purpose`, 'a purpose');
-  }
-  const aligned = count(o['aligned'], `${field}.aligned`);
-  const ref = o['consentRef'];
-  if (ref !== undefined && (typeof ref !== 'string' || !/^consents:[0-9a-f]{64}$/.test(ref))) {
-    throw bad(`${field}.consentRef`, 'consents:<sha256>');
-  }
-  const at = o['at'];
-  if (at !== undefined) count(at, `${field}.at`);
-  return {
-    enforced: o['enforced'],
-    purpose: o['purpose'],
-    aligned,
-    ...(ref !== undefined && { consentRef: ref as string }),
-    ...(at !== undefined && { at: at as number }),
-  };
-}
-
-function checkJointModelMessage(value: unknown, field: string): JointModelMessage {
-  const o = objectWith(value, field, ['descriptor', 'metrics']);
-  if (typeof o['descriptor'] !== 'string' || o['descriptor'].length > 1_000_000) {
-    throw bad(`${field}.descriptor`, 'the joint descriptor as JSON text');
-  }
-  const m = objectWith(o['metrics'], `${field}.metrics`, ['auc', 'ks', 'testRows']);
-  const metrics: Record<string, number> = {};
-  for (const [k, v] of Object.entries(m)) {
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`${field}.metrics.${k}`, 'a finite number');
-    metrics[k] = v;
-  }
-  return { descriptor: o['descriptor'], metrics };
+export function publishedJointModel(joint: JointModelMessage): PublishedJointModel {
+  const canonical = JOINT_MODEL.decode(JOINT_MODEL.encode(joint));
+  return { descriptor: serializeJointModel(canonical.descriptor), metrics: { ...canonical.metrics } };
 }

@@ -197,7 +197,14 @@ export {
 } from './hetero-lr/options.ts';
 export type { MaskBinding, MaskSource } from './hetero-lr/plan.ts';
 export { checkMaskCapacity, maskSource, plannedReleases, uniformMask } from './hetero-lr/plan.ts';
-export { HETERO_LR_PROTOCOL, HETERO_LR_VERSION } from './hetero-lr/steps.ts';
+export {
+  fromWire as heteroLrEnumFromWire,
+  HETERO_LR_PROTOCOL,
+  HETERO_LR_VERSION,
+  MODE_TO_WIRE,
+  SCHEDULE_TO_WIRE,
+  SCHEME_TO_WIRE,
+} from './hetero-lr/steps.ts';
 export type { TrainHeteroLrInput, TrainHeteroLrResult } from './hetero-lr/train.ts';
 export { ARBITER_ID, GUEST_ID, trainHeteroLr } from './hetero-lr/train.ts';
 export type {

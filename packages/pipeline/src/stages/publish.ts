@@ -6,7 +6,7 @@
  * outcome. Hosts learn the joint model's aggregate test metrics.
  */
 import { FedscoreError } from '@fedscore/core';
-import { type FeatureSelectionLineage, serializeJointModel, serializePartyModel } from '@fedscore/vfl';
+import { type FeatureSelectionLineage, serializePartyModel } from '@fedscore/vfl';
 import type {
   BinningCheckpoint,
   EvaluateCheckpoint,
@@ -14,13 +14,23 @@ import type {
   TrainCheckpoint,
 } from '../checkpoints.ts';
 import { type PartyRole, type StageContext, stageSession } from '../context.ts';
-import { JOINT_MODEL, type JointModelMessage, NODE_PROTOCOL_VERSION, PUBLISH_PROTOCOL } from '../messages.ts';
+import {
+  JOINT_MODEL,
+  type JointModelMessage,
+  NODE_PROTOCOL_VERSION,
+  PUBLISH_PROTOCOL,
+  type PublishedJointModel,
+  publishedJointModel,
+} from '../messages.ts';
 
 /** What publish produced on this party: the files it wrote and what a model registry records. */
 export interface PublishOutcome {
   readonly files: string[];
-  /** The joint model as every party holds it (absent on the arbiter). */
-  readonly joint?: JointModelMessage;
+  /**
+   * The joint model as every party holds it (absent on the arbiter): the descriptor as canonical JSON
+   * text, byte-identical on every party.
+   */
+  readonly joint?: PublishedJointModel;
   /** This party's own model (serialized; absent on the arbiter). */
   readonly partyModel?: string;
   /** The guest's feature-selection lineage (binning enabled). */
@@ -42,6 +52,7 @@ export async function publishStage(ctx: StageContext, role: PartyRole): Promise<
   const psi = ctx.store.checkpoint<PsiCheckpoint>('psi');
   let joint: JointModelMessage;
   let selection: FeatureSelectionLineage | undefined;
+  let published: PublishedJointModel | undefined;
   if (role === 'guest') {
     if (t.descriptor === undefined) {
       throw new FedscoreError('job_state', 'no joint descriptor in the train checkpoint', { field: 'train' });
@@ -51,14 +62,15 @@ export async function publishStage(ctx: StageContext, role: PartyRole): Promise<
       ? ctx.store.checkpoint<BinningCheckpoint>('binning').lineage
       : undefined;
     joint = {
-      descriptor: serializeJointModel(t.descriptor),
+      descriptor: t.descriptor,
       metrics: {
         ...(ev.auc !== undefined && { auc: ev.auc }),
         ...(ev.ks !== undefined && { ks: ev.ks }),
         testRows: ev.testRows,
       },
     };
-    write('joint.json', joint.descriptor);
+    published = publishedJointModel(joint);
+    write('joint.json', published.descriptor);
     write(
       'metrics.json',
       `${JSON.stringify(
@@ -91,7 +103,7 @@ export async function publishStage(ctx: StageContext, role: PartyRole): Promise<
   }
   return {
     files,
-    joint,
+    joint: published ?? publishedJointModel(joint),
     ...(own !== undefined && { partyModel: own }),
     ...(selection !== undefined && { selection }),
   };

@@ -3665,6 +3665,1078 @@ export namespace fedscore {
         }
     }
 
+    /** Namespace nodejob. */
+    namespace nodejob {
+
+        /**
+         * Properties of a ConsentSummary.
+         * @deprecated Use fedscore.nodejob.ConsentSummary.$Properties instead.
+         */
+        interface IConsentSummary extends fedscore.nodejob.ConsentSummary.$Properties {
+        }
+
+        /**
+         * A host's consent check of a job as the guest receives it: no identifiers and nothing about the host's
+         * enterprises outside the intersection (PSI ran on the consented set only).
+         */
+        class ConsentSummary {
+
+            /**
+             * Constructs a new ConsentSummary.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.nodejob.ConsentSummary.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** False when the host does not require consent (its config's governance.requireConsent). */
+            enforced: boolean;
+
+            /** The job's purpose as the host checked it (lowercase letters, 1-32). Required. */
+            purpose: string;
+
+            /** Enterprises in the PSI intersection of the guest's ids with the host's consented set. */
+            aligned: (number|Long);
+
+            /**
+             * `consents:<sha256 hex>`: fingerprint of the consents covering the aligned set (absent when not
+             * enforced).
+             */
+            consentRef?: (string|null);
+
+            /** The instant the consents were checked at (the host's acceptance of the job), ms since the epoch. */
+            atMs?: (number|Long|null);
+
+            /**
+             * Creates a new ConsentSummary instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ConsentSummary instance
+             */
+            static create(properties: fedscore.nodejob.ConsentSummary.$Shape): fedscore.nodejob.ConsentSummary & fedscore.nodejob.ConsentSummary.$Shape;
+            static create(properties?: fedscore.nodejob.ConsentSummary.$Properties): fedscore.nodejob.ConsentSummary;
+
+            /**
+             * Encodes the specified ConsentSummary message. Does not implicitly {@link fedscore.nodejob.ConsentSummary.verify|verify} messages.
+             * @param message ConsentSummary message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.nodejob.ConsentSummary.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ConsentSummary message, length delimited. Does not implicitly {@link fedscore.nodejob.ConsentSummary.verify|verify} messages.
+             * @param message ConsentSummary message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.nodejob.ConsentSummary.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ConsentSummary message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.ConsentSummary & fedscore.nodejob.ConsentSummary.$Shape} ConsentSummary
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.nodejob.ConsentSummary & fedscore.nodejob.ConsentSummary.$Shape;
+
+            /**
+             * Decodes a ConsentSummary message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.ConsentSummary & fedscore.nodejob.ConsentSummary.$Shape} ConsentSummary
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.nodejob.ConsentSummary & fedscore.nodejob.ConsentSummary.$Shape;
+
+            /**
+             * Verifies a ConsentSummary message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ConsentSummary message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ConsentSummary
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.nodejob.ConsentSummary;
+
+            /**
+             * Creates a plain object from a ConsentSummary message. Also converts values to other types if specified.
+             * @param message ConsentSummary
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.nodejob.ConsentSummary, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ConsentSummary to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ConsentSummary
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ConsentSummary {
+
+            /** Properties of a ConsentSummary. */
+            interface $Properties {
+
+                /** False when the host does not require consent (its config's governance.requireConsent). */
+                enforced?: (boolean|null);
+
+                /** The job's purpose as the host checked it (lowercase letters, 1-32). Required. */
+                purpose?: (string|null);
+
+                /** Enterprises in the PSI intersection of the guest's ids with the host's consented set. */
+                aligned?: (number|Long|null);
+
+                /**
+                 * `consents:<sha256 hex>`: fingerprint of the consents covering the aligned set (absent when not
+                 * enforced).
+                 */
+                consentRef?: (string|null);
+
+                /** The instant the consents were checked at (the host's acceptance of the job), ms since the epoch. */
+                atMs?: (number|Long|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ConsentSummary. */
+            type $Shape = fedscore.nodejob.ConsentSummary.$Properties;
+        }
+
+        /** PartyRole enum. */
+        enum PartyRole {
+
+            /** Absent: rejected on decode. */
+            PARTY_ROLE_UNSPECIFIED = 0,
+
+            /** PARTY_ROLE_GUEST value */
+            PARTY_ROLE_GUEST = 1,
+
+            /** PARTY_ROLE_HOST value */
+            PARTY_ROLE_HOST = 2
+        }
+
+        /** Link enum. */
+        enum Link {
+
+            /** Absent: rejected on decode. */
+            LINK_UNSPECIFIED = 0,
+
+            /** score = sigmoid(intercept + sum over parties of x_p . w_p). */
+            LINK_LOGIT = 1
+        }
+
+        /**
+         * Properties of a JointModelParty.
+         * @deprecated Use fedscore.nodejob.JointModelParty.$Properties instead.
+         */
+        interface IJointModelParty extends fedscore.nodejob.JointModelParty.$Properties {
+        }
+
+        /** One party of a joint model: what every party of the model may hold (no weights, no standardization). */
+        class JointModelParty {
+
+            /**
+             * Constructs a new JointModelParty.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.nodejob.JointModelParty.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** JointModelParty id. */
+            id: string;
+
+            /** JointModelParty role. */
+            role: fedscore.nodejob.PartyRole;
+
+            /** Names as the party published them (hosts may publish pseudonyms). */
+            featureNames: string[];
+
+            /**
+             * Creates a new JointModelParty instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns JointModelParty instance
+             */
+            static create(properties: fedscore.nodejob.JointModelParty.$Shape): fedscore.nodejob.JointModelParty & fedscore.nodejob.JointModelParty.$Shape;
+            static create(properties?: fedscore.nodejob.JointModelParty.$Properties): fedscore.nodejob.JointModelParty;
+
+            /**
+             * Encodes the specified JointModelParty message. Does not implicitly {@link fedscore.nodejob.JointModelParty.verify|verify} messages.
+             * @param message JointModelParty message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.nodejob.JointModelParty.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified JointModelParty message, length delimited. Does not implicitly {@link fedscore.nodejob.JointModelParty.verify|verify} messages.
+             * @param message JointModelParty message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.nodejob.JointModelParty.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a JointModelParty message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.JointModelParty & fedscore.nodejob.JointModelParty.$Shape} JointModelParty
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.nodejob.JointModelParty & fedscore.nodejob.JointModelParty.$Shape;
+
+            /**
+             * Decodes a JointModelParty message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.JointModelParty & fedscore.nodejob.JointModelParty.$Shape} JointModelParty
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.nodejob.JointModelParty & fedscore.nodejob.JointModelParty.$Shape;
+
+            /**
+             * Verifies a JointModelParty message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a JointModelParty message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns JointModelParty
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.nodejob.JointModelParty;
+
+            /**
+             * Creates a plain object from a JointModelParty message. Also converts values to other types if specified.
+             * @param message JointModelParty
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.nodejob.JointModelParty, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this JointModelParty to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for JointModelParty
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace JointModelParty {
+
+            /** Properties of a JointModelParty. */
+            interface $Properties {
+
+                /** JointModelParty id */
+                id?: (string|null);
+
+                /** JointModelParty role */
+                role?: (fedscore.nodejob.PartyRole|null);
+
+                /** Names as the party published them (hosts may publish pseudonyms). */
+                featureNames?: (string[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a JointModelParty. */
+            type $Shape = fedscore.nodejob.JointModelParty.$Properties;
+        }
+
+        /**
+         * Properties of a Hyperparams.
+         * @deprecated Use fedscore.nodejob.Hyperparams.$Properties instead.
+         */
+        interface IHyperparams extends fedscore.nodejob.Hyperparams.$Properties {
+        }
+
+        /**
+         * The resolved training hyperparameters (packages/vfl ResolvedHyperparams without the class weights,
+         * which only the guest holds; `class_weighted` says whether it used any).
+         */
+        class Hyperparams {
+
+            /**
+             * Constructs a new Hyperparams.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.nodejob.Hyperparams.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Hyperparams batchSize. */
+            batchSize: number;
+
+            /** Hyperparams maxEpochs. */
+            maxEpochs: number;
+
+            /** Hyperparams learningRate. */
+            learningRate: number;
+
+            /** Hyperparams lrSchedule. */
+            lrSchedule: fedscore.heterolr.LrSchedule;
+
+            /** Hyperparams lrDecay. */
+            lrDecay: number;
+
+            /** Hyperparams l2. */
+            l2: number;
+
+            /** Hyperparams validationFraction. */
+            validationFraction: number;
+
+            /** Hyperparams patience. */
+            patience: number;
+
+            /** Hyperparams tolerance. */
+            tolerance: number;
+
+            /** Hyperparams validationEvery. */
+            validationEvery: number;
+
+            /** Hyperparams maskBits. */
+            maskBits: number;
+
+            /** Hyperparams seed. */
+            seed: number;
+
+            /** Hyperparams classWeighted. */
+            classWeighted: boolean;
+
+            /**
+             * Creates a new Hyperparams instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns Hyperparams instance
+             */
+            static create(properties: fedscore.nodejob.Hyperparams.$Shape): fedscore.nodejob.Hyperparams & fedscore.nodejob.Hyperparams.$Shape;
+            static create(properties?: fedscore.nodejob.Hyperparams.$Properties): fedscore.nodejob.Hyperparams;
+
+            /**
+             * Encodes the specified Hyperparams message. Does not implicitly {@link fedscore.nodejob.Hyperparams.verify|verify} messages.
+             * @param message Hyperparams message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.nodejob.Hyperparams.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified Hyperparams message, length delimited. Does not implicitly {@link fedscore.nodejob.Hyperparams.verify|verify} messages.
+             * @param message Hyperparams message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.nodejob.Hyperparams.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a Hyperparams message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.Hyperparams & fedscore.nodejob.Hyperparams.$Shape} Hyperparams
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.nodejob.Hyperparams & fedscore.nodejob.Hyperparams.$Shape;
+
+            /**
+             * Decodes a Hyperparams message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.Hyperparams & fedscore.nodejob.Hyperparams.$Shape} Hyperparams
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.nodejob.Hyperparams & fedscore.nodejob.Hyperparams.$Shape;
+
+            /**
+             * Verifies a Hyperparams message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a Hyperparams message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns Hyperparams
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.nodejob.Hyperparams;
+
+            /**
+             * Creates a plain object from a Hyperparams message. Also converts values to other types if specified.
+             * @param message Hyperparams
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.nodejob.Hyperparams, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this Hyperparams to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for Hyperparams
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Hyperparams {
+
+            /** Properties of a Hyperparams. */
+            interface $Properties {
+
+                /** Hyperparams batchSize */
+                batchSize?: (number|null);
+
+                /** Hyperparams maxEpochs */
+                maxEpochs?: (number|null);
+
+                /** Hyperparams learningRate */
+                learningRate?: (number|null);
+
+                /** Hyperparams lrSchedule */
+                lrSchedule?: (fedscore.heterolr.LrSchedule|null);
+
+                /** Hyperparams lrDecay */
+                lrDecay?: (number|null);
+
+                /** Hyperparams l2 */
+                l2?: (number|null);
+
+                /** Hyperparams validationFraction */
+                validationFraction?: (number|null);
+
+                /** Hyperparams patience */
+                patience?: (number|null);
+
+                /** Hyperparams tolerance */
+                tolerance?: (number|null);
+
+                /** Hyperparams validationEvery */
+                validationEvery?: (number|null);
+
+                /** Hyperparams maskBits */
+                maskBits?: (number|null);
+
+                /** Hyperparams seed */
+                seed?: (number|null);
+
+                /** Hyperparams classWeighted */
+                classWeighted?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a Hyperparams. */
+            type $Shape = fedscore.nodejob.Hyperparams.$Properties;
+        }
+
+        /**
+         * Properties of a Training.
+         * @deprecated Use fedscore.nodejob.Training.$Properties instead.
+         */
+        interface ITraining extends fedscore.nodejob.Training.$Properties {
+        }
+
+        /** Represents a Training. */
+        class Training {
+
+            /**
+             * Constructs a new Training.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.nodejob.Training.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Training mode. */
+            mode: fedscore.heterolr.Mode;
+
+            /** Training scheme. */
+            scheme: fedscore.he.Scheme;
+
+            /** True when trained without encryption (scheme none): a debug model. */
+            insecure: boolean;
+
+            /** Training rows. */
+            rows: number;
+
+            /** Training validationRows. */
+            validationRows: number;
+
+            /** Training epochs. */
+            epochs: number;
+
+            /** The epoch whose weights were kept (1-based). */
+            keptEpoch: number;
+
+            /** The sigmoid approximation used in training, e.g. "taylor-1: 0.5 + z/4". */
+            sigmoid: string;
+
+            /** Training hyperparams. */
+            hyperparams?: (fedscore.nodejob.Hyperparams.$Properties|null);
+
+            /**
+             * Creates a new Training instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns Training instance
+             */
+            static create(properties: fedscore.nodejob.Training.$Shape): fedscore.nodejob.Training & fedscore.nodejob.Training.$Shape;
+            static create(properties?: fedscore.nodejob.Training.$Properties): fedscore.nodejob.Training;
+
+            /**
+             * Encodes the specified Training message. Does not implicitly {@link fedscore.nodejob.Training.verify|verify} messages.
+             * @param message Training message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.nodejob.Training.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified Training message, length delimited. Does not implicitly {@link fedscore.nodejob.Training.verify|verify} messages.
+             * @param message Training message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.nodejob.Training.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a Training message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.Training & fedscore.nodejob.Training.$Shape} Training
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.nodejob.Training & fedscore.nodejob.Training.$Shape;
+
+            /**
+             * Decodes a Training message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.Training & fedscore.nodejob.Training.$Shape} Training
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.nodejob.Training & fedscore.nodejob.Training.$Shape;
+
+            /**
+             * Verifies a Training message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a Training message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns Training
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.nodejob.Training;
+
+            /**
+             * Creates a plain object from a Training message. Also converts values to other types if specified.
+             * @param message Training
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.nodejob.Training, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this Training to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for Training
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Training {
+
+            /** Properties of a Training. */
+            interface $Properties {
+
+                /** Training mode */
+                mode?: (fedscore.heterolr.Mode|null);
+
+                /** Training scheme */
+                scheme?: (fedscore.he.Scheme|null);
+
+                /** True when trained without encryption (scheme none): a debug model. */
+                insecure?: (boolean|null);
+
+                /** Training rows */
+                rows?: (number|null);
+
+                /** Training validationRows */
+                validationRows?: (number|null);
+
+                /** Training epochs */
+                epochs?: (number|null);
+
+                /** The epoch whose weights were kept (1-based). */
+                keptEpoch?: (number|null);
+
+                /** The sigmoid approximation used in training, e.g. "taylor-1: 0.5 + z/4". */
+                sigmoid?: (string|null);
+
+                /** Training hyperparams */
+                hyperparams?: (fedscore.nodejob.Hyperparams.$Properties|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a Training. */
+            type $Shape = fedscore.nodejob.Training.$Properties;
+        }
+
+        /**
+         * Properties of a JointModelDescriptor.
+         * @deprecated Use fedscore.nodejob.JointModelDescriptor.$Properties instead.
+         */
+        interface IJointModelDescriptor extends fedscore.nodejob.JointModelDescriptor.$Properties {
+        }
+
+        /**
+         * The joint descriptor of a hetero-LR model (packages/vfl JointModelDescriptor, format
+         * "fedscore.hetero-lr.joint-model"). Every party turns it into the same canonical JSON text for its
+         * model registry.
+         */
+        class JointModelDescriptor {
+
+            /**
+             * Constructs a new JointModelDescriptor.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.nodejob.JointModelDescriptor.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The descriptor format's version (packages/vfl MODEL_FORMAT_VERSION). */
+            version: number;
+
+            /** JointModelDescriptor modelId. */
+            modelId: string;
+
+            /** ISO 8601 instant of training's end at the guest. */
+            createdAt: string;
+
+            /** JointModelDescriptor link. */
+            link: fedscore.nodejob.Link;
+
+            /** The party holding the intercept: the guest. */
+            interceptHolder: string;
+
+            /** The guest first, then the hosts in the job's order. */
+            parties: fedscore.nodejob.JointModelParty.$Properties[];
+
+            /** JointModelDescriptor training. */
+            training?: (fedscore.nodejob.Training.$Properties|null);
+
+            /**
+             * Creates a new JointModelDescriptor instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns JointModelDescriptor instance
+             */
+            static create(properties: fedscore.nodejob.JointModelDescriptor.$Shape): fedscore.nodejob.JointModelDescriptor & fedscore.nodejob.JointModelDescriptor.$Shape;
+            static create(properties?: fedscore.nodejob.JointModelDescriptor.$Properties): fedscore.nodejob.JointModelDescriptor;
+
+            /**
+             * Encodes the specified JointModelDescriptor message. Does not implicitly {@link fedscore.nodejob.JointModelDescriptor.verify|verify} messages.
+             * @param message JointModelDescriptor message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.nodejob.JointModelDescriptor.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified JointModelDescriptor message, length delimited. Does not implicitly {@link fedscore.nodejob.JointModelDescriptor.verify|verify} messages.
+             * @param message JointModelDescriptor message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.nodejob.JointModelDescriptor.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a JointModelDescriptor message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.JointModelDescriptor & fedscore.nodejob.JointModelDescriptor.$Shape} JointModelDescriptor
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.nodejob.JointModelDescriptor & fedscore.nodejob.JointModelDescriptor.$Shape;
+
+            /**
+             * Decodes a JointModelDescriptor message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.JointModelDescriptor & fedscore.nodejob.JointModelDescriptor.$Shape} JointModelDescriptor
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.nodejob.JointModelDescriptor & fedscore.nodejob.JointModelDescriptor.$Shape;
+
+            /**
+             * Verifies a JointModelDescriptor message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a JointModelDescriptor message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns JointModelDescriptor
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.nodejob.JointModelDescriptor;
+
+            /**
+             * Creates a plain object from a JointModelDescriptor message. Also converts values to other types if specified.
+             * @param message JointModelDescriptor
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.nodejob.JointModelDescriptor, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this JointModelDescriptor to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for JointModelDescriptor
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace JointModelDescriptor {
+
+            /** Properties of a JointModelDescriptor. */
+            interface $Properties {
+
+                /** The descriptor format's version (packages/vfl MODEL_FORMAT_VERSION). */
+                version?: (number|null);
+
+                /** JointModelDescriptor modelId */
+                modelId?: (string|null);
+
+                /** ISO 8601 instant of training's end at the guest. */
+                createdAt?: (string|null);
+
+                /** JointModelDescriptor link */
+                link?: (fedscore.nodejob.Link|null);
+
+                /** The party holding the intercept: the guest. */
+                interceptHolder?: (string|null);
+
+                /** The guest first, then the hosts in the job's order. */
+                parties?: (fedscore.nodejob.JointModelParty.$Properties[]|null);
+
+                /** JointModelDescriptor training */
+                training?: (fedscore.nodejob.Training.$Properties|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a JointModelDescriptor. */
+            type $Shape = fedscore.nodejob.JointModelDescriptor.$Properties;
+        }
+
+        /**
+         * Properties of a TestMetrics.
+         * @deprecated Use fedscore.nodejob.TestMetrics.$Properties instead.
+         */
+        interface ITestMetrics extends fedscore.nodejob.TestMetrics.$Properties {
+        }
+
+        /** The joint model's aggregate metrics on the held-out rows. */
+        class TestMetrics {
+
+            /**
+             * Constructs a new TestMetrics.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.nodejob.TestMetrics.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** TestMetrics auc. */
+            auc?: (number|null);
+
+            /** TestMetrics ks. */
+            ks?: (number|null);
+
+            /** TestMetrics testRows. */
+            testRows: number;
+
+            /**
+             * Creates a new TestMetrics instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns TestMetrics instance
+             */
+            static create(properties: fedscore.nodejob.TestMetrics.$Shape): fedscore.nodejob.TestMetrics & fedscore.nodejob.TestMetrics.$Shape;
+            static create(properties?: fedscore.nodejob.TestMetrics.$Properties): fedscore.nodejob.TestMetrics;
+
+            /**
+             * Encodes the specified TestMetrics message. Does not implicitly {@link fedscore.nodejob.TestMetrics.verify|verify} messages.
+             * @param message TestMetrics message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.nodejob.TestMetrics.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified TestMetrics message, length delimited. Does not implicitly {@link fedscore.nodejob.TestMetrics.verify|verify} messages.
+             * @param message TestMetrics message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.nodejob.TestMetrics.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a TestMetrics message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.TestMetrics & fedscore.nodejob.TestMetrics.$Shape} TestMetrics
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.nodejob.TestMetrics & fedscore.nodejob.TestMetrics.$Shape;
+
+            /**
+             * Decodes a TestMetrics message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.TestMetrics & fedscore.nodejob.TestMetrics.$Shape} TestMetrics
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.nodejob.TestMetrics & fedscore.nodejob.TestMetrics.$Shape;
+
+            /**
+             * Verifies a TestMetrics message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a TestMetrics message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns TestMetrics
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.nodejob.TestMetrics;
+
+            /**
+             * Creates a plain object from a TestMetrics message. Also converts values to other types if specified.
+             * @param message TestMetrics
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.nodejob.TestMetrics, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this TestMetrics to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for TestMetrics
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TestMetrics {
+
+            /** Properties of a TestMetrics. */
+            interface $Properties {
+
+                /** TestMetrics auc */
+                auc?: (number|null);
+
+                /** TestMetrics ks */
+                ks?: (number|null);
+
+                /** TestMetrics testRows */
+                testRows?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a TestMetrics. */
+            type $Shape = fedscore.nodejob.TestMetrics.$Properties;
+        }
+
+        /**
+         * Properties of a JointModel.
+         * @deprecated Use fedscore.nodejob.JointModel.$Properties instead.
+         */
+        interface IJointModel extends fedscore.nodejob.JointModel.$Properties {
+        }
+
+        /** Guest -> each host at publish. */
+        class JointModel {
+
+            /**
+             * Constructs a new JointModel.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.nodejob.JointModel.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** JointModel descriptor. */
+            descriptor?: (fedscore.nodejob.JointModelDescriptor.$Properties|null);
+
+            /** JointModel metrics. */
+            metrics?: (fedscore.nodejob.TestMetrics.$Properties|null);
+
+            /**
+             * Creates a new JointModel instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns JointModel instance
+             */
+            static create(properties: fedscore.nodejob.JointModel.$Shape): fedscore.nodejob.JointModel & fedscore.nodejob.JointModel.$Shape;
+            static create(properties?: fedscore.nodejob.JointModel.$Properties): fedscore.nodejob.JointModel;
+
+            /**
+             * Encodes the specified JointModel message. Does not implicitly {@link fedscore.nodejob.JointModel.verify|verify} messages.
+             * @param message JointModel message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.nodejob.JointModel.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified JointModel message, length delimited. Does not implicitly {@link fedscore.nodejob.JointModel.verify|verify} messages.
+             * @param message JointModel message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.nodejob.JointModel.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a JointModel message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.JointModel & fedscore.nodejob.JointModel.$Shape} JointModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.nodejob.JointModel & fedscore.nodejob.JointModel.$Shape;
+
+            /**
+             * Decodes a JointModel message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.JointModel & fedscore.nodejob.JointModel.$Shape} JointModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.nodejob.JointModel & fedscore.nodejob.JointModel.$Shape;
+
+            /**
+             * Verifies a JointModel message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a JointModel message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns JointModel
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.nodejob.JointModel;
+
+            /**
+             * Creates a plain object from a JointModel message. Also converts values to other types if specified.
+             * @param message JointModel
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.nodejob.JointModel, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this JointModel to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for JointModel
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace JointModel {
+
+            /** Properties of a JointModel. */
+            interface $Properties {
+
+                /** JointModel descriptor */
+                descriptor?: (fedscore.nodejob.JointModelDescriptor.$Properties|null);
+
+                /** JointModel metrics */
+                metrics?: (fedscore.nodejob.TestMetrics.$Properties|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a JointModel. */
+            type $Shape = fedscore.nodejob.JointModel.$Properties;
+        }
+    }
+
     /** Namespace psi. */
     namespace psi {
 

@@ -9720,6 +9720,3166 @@ export const fedscore = $root.fedscore = (() => {
         return node;
     })();
 
+    fedscore.nodejob = (function() {
+
+        /**
+         * Namespace nodejob.
+         * @memberof fedscore
+         * @namespace
+         */
+        const nodejob = {};
+
+        nodejob.ConsentSummary = (function() {
+
+            /**
+             * Properties of a ConsentSummary.
+             * @typedef {Object} fedscore.nodejob.ConsentSummary.$Properties
+             * @property {boolean|null} [enforced] False when the host does not require consent (its config's governance.requireConsent).
+             * @property {string|null} [purpose] The job's purpose as the host checked it (lowercase letters, 1-32). Required.
+             * @property {number|Long|null} [aligned] Enterprises in the PSI intersection of the guest's ids with the host's consented set.
+             * @property {string|null} [consentRef] `consents:<sha256 hex>`: fingerprint of the consents covering the aligned set (absent when not
+             * enforced).
+             * @property {number|Long|null} [atMs] The instant the consents were checked at (the host's acceptance of the job), ms since the epoch.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ConsentSummary.
+             * @memberof fedscore.nodejob
+             * @interface IConsentSummary
+             * @augments fedscore.nodejob.ConsentSummary.$Properties
+             * @deprecated Use fedscore.nodejob.ConsentSummary.$Properties instead.
+             */
+
+            /**
+             * Shape of a ConsentSummary.
+             * @typedef {fedscore.nodejob.ConsentSummary.$Properties} fedscore.nodejob.ConsentSummary.$Shape
+             */
+
+            /**
+             * Constructs a new ConsentSummary.
+             * @memberof fedscore.nodejob
+             * @classdesc A host's consent check of a job as the guest receives it: no identifiers and nothing about the host's
+             * enterprises outside the intersection (PSI ran on the consented set only).
+             * @constructor
+             * @param {fedscore.nodejob.ConsentSummary.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ConsentSummary = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * False when the host does not require consent (its config's governance.requireConsent).
+             * @member {boolean} enforced
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @instance
+             */
+            ConsentSummary.prototype.enforced = false;
+
+            /**
+             * The job's purpose as the host checked it (lowercase letters, 1-32). Required.
+             * @member {string} purpose
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @instance
+             */
+            ConsentSummary.prototype.purpose = "";
+
+            /**
+             * Enterprises in the PSI intersection of the guest's ids with the host's consented set.
+             * @member {number|Long} aligned
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @instance
+             */
+            ConsentSummary.prototype.aligned = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * `consents:<sha256 hex>`: fingerprint of the consents covering the aligned set (absent when not
+             * enforced).
+             * @member {string|null|undefined} consentRef
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @instance
+             */
+            ConsentSummary.prototype.consentRef = null;
+
+            /**
+             * The instant the consents were checked at (the host's acceptance of the job), ms since the epoch.
+             * @member {number|Long|null|undefined} atMs
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @instance
+             */
+            ConsentSummary.prototype.atMs = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(ConsentSummary.prototype, "_consentRef", {
+                get: $util.oneOfGetter($oneOfFields = ["consentRef"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(ConsentSummary.prototype, "_atMs", {
+                get: $util.oneOfGetter($oneOfFields = ["atMs"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new ConsentSummary instance using the specified properties.
+             * @function create
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @static
+             * @param {fedscore.nodejob.ConsentSummary.$Properties=} [properties] Properties to set
+             * @returns {fedscore.nodejob.ConsentSummary} ConsentSummary instance
+             * @type {{
+             *   (properties: fedscore.nodejob.ConsentSummary.$Shape): fedscore.nodejob.ConsentSummary & fedscore.nodejob.ConsentSummary.$Shape;
+             *   (properties?: fedscore.nodejob.ConsentSummary.$Properties): fedscore.nodejob.ConsentSummary;
+             * }}
+             */
+            ConsentSummary.create = function(properties) {
+                return new ConsentSummary(properties);
+            };
+
+            /**
+             * Encodes the specified ConsentSummary message. Does not implicitly {@link fedscore.nodejob.ConsentSummary.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @static
+             * @param {fedscore.nodejob.ConsentSummary.$Properties} message ConsentSummary message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ConsentSummary.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.enforced != null && $Object.hasOwnProperty.call(message, "enforced") && message.enforced !== false)
+                    writer.uint32(/* id 1, wireType 0 =*/8).bool(message.enforced);
+                if (message.purpose != null && $Object.hasOwnProperty.call(message, "purpose") && message.purpose !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.purpose);
+                if (message.aligned != null && $Object.hasOwnProperty.call(message, "aligned") && (typeof message.aligned === "object" ? message.aligned.low || message.aligned.high : message.aligned !== 0))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.aligned);
+                if (message.consentRef != null && $Object.hasOwnProperty.call(message, "consentRef"))
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.consentRef);
+                if (message.atMs != null && $Object.hasOwnProperty.call(message, "atMs"))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.atMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ConsentSummary message, length delimited. Does not implicitly {@link fedscore.nodejob.ConsentSummary.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @static
+             * @param {fedscore.nodejob.ConsentSummary.$Properties} message ConsentSummary message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ConsentSummary.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ConsentSummary message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.ConsentSummary & fedscore.nodejob.ConsentSummary.$Shape} ConsentSummary
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ConsentSummary.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.nodejob.ConsentSummary();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.enforced = value;
+                            else
+                                delete message.enforced;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.purpose = value;
+                            else
+                                delete message.purpose;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.aligned = value;
+                            else
+                                delete message.aligned;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            message.consentRef = reader.stringVerify();
+                            message._consentRef = "consentRef";
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            message.atMs = reader.uint64();
+                            message._atMs = "atMs";
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ConsentSummary message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.ConsentSummary & fedscore.nodejob.ConsentSummary.$Shape} ConsentSummary
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ConsentSummary.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ConsentSummary message.
+             * @function verify
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ConsentSummary.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                let properties = {};
+                if (message.enforced != null && $Object.hasOwnProperty.call(message, "enforced"))
+                    if (typeof message.enforced !== "boolean")
+                        return "enforced: boolean expected";
+                if (message.purpose != null && $Object.hasOwnProperty.call(message, "purpose"))
+                    if (!$util.isString(message.purpose))
+                        return "purpose: string expected";
+                if (message.aligned != null && $Object.hasOwnProperty.call(message, "aligned"))
+                    if (!$util.isInteger(message.aligned) && !(message.aligned && $util.isInteger(message.aligned.low) && $util.isInteger(message.aligned.high)))
+                        return "aligned: integer|Long expected";
+                if (message.consentRef != null && $Object.hasOwnProperty.call(message, "consentRef")) {
+                    properties._consentRef = 1;
+                    if (!$util.isString(message.consentRef))
+                        return "consentRef: string expected";
+                }
+                if (message.atMs != null && $Object.hasOwnProperty.call(message, "atMs")) {
+                    properties._atMs = 1;
+                    if (!$util.isInteger(message.atMs) && !(message.atMs && $util.isInteger(message.atMs.low) && $util.isInteger(message.atMs.high)))
+                        return "atMs: integer|Long expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ConsentSummary message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.nodejob.ConsentSummary} ConsentSummary
+             */
+            ConsentSummary.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.nodejob.ConsentSummary)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.nodejob.ConsentSummary: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.nodejob.ConsentSummary();
+                if (object.enforced != null)
+                    if (object.enforced)
+                        message.enforced = $Boolean(object.enforced);
+                if (object.purpose != null)
+                    if (typeof object.purpose !== "string" || object.purpose.length)
+                        message.purpose = $String(object.purpose);
+                if (object.aligned != null)
+                    if (typeof object.aligned === "object" ? object.aligned.low || object.aligned.high : $Number(object.aligned) !== 0)
+                        if ($util.Long)
+                            message.aligned = $util.Long.fromValue(object.aligned, true);
+                        else if (typeof object.aligned === "string")
+                            message.aligned = $parseInt(object.aligned, 10);
+                        else if (typeof object.aligned === "number")
+                            message.aligned = object.aligned;
+                        else if (typeof object.aligned === "object")
+                            message.aligned = new $util.LongBits(object.aligned.low >>> 0, object.aligned.high >>> 0).toNumber(true);
+                if (object.consentRef != null)
+                    message.consentRef = $String(object.consentRef);
+                if (object.atMs != null)
+                    if ($util.Long)
+                        message.atMs = $util.Long.fromValue(object.atMs, true);
+                    else if (typeof object.atMs === "string")
+                        message.atMs = $parseInt(object.atMs, 10);
+                    else if (typeof object.atMs === "number")
+                        message.atMs = object.atMs;
+                    else if (typeof object.atMs === "object")
+                        message.atMs = new $util.LongBits(object.atMs.low >>> 0, object.atMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ConsentSummary message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @static
+             * @param {fedscore.nodejob.ConsentSummary} message ConsentSummary
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ConsentSummary.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.enforced = false;
+                    object.purpose = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.aligned = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.aligned = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (message.enforced != null && $Object.hasOwnProperty.call(message, "enforced"))
+                    object.enforced = message.enforced;
+                if (message.purpose != null && $Object.hasOwnProperty.call(message, "purpose"))
+                    object.purpose = message.purpose;
+                if (message.aligned != null && $Object.hasOwnProperty.call(message, "aligned"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.aligned = typeof message.aligned === "number" ? $BigInt(message.aligned) : $util.Long.fromBits(message.aligned.low >>> 0, message.aligned.high >>> 0, true).toBigInt();
+                    else if (typeof message.aligned === "number")
+                        object.aligned = options.longs === $String ? $String(message.aligned) : message.aligned;
+                    else
+                        object.aligned = options.longs === $String ? $util.Long.prototype.toString.call(message.aligned) : options.longs === $Number ? new $util.LongBits(message.aligned.low >>> 0, message.aligned.high >>> 0).toNumber(true) : message.aligned;
+                if (message.consentRef != null && $Object.hasOwnProperty.call(message, "consentRef"))
+                    object.consentRef = message.consentRef;
+                if (message.atMs != null && $Object.hasOwnProperty.call(message, "atMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.atMs = typeof message.atMs === "number" ? $BigInt(message.atMs) : $util.Long.fromBits(message.atMs.low >>> 0, message.atMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.atMs === "number")
+                        object.atMs = options.longs === $String ? $String(message.atMs) : message.atMs;
+                    else
+                        object.atMs = options.longs === $String ? $util.Long.prototype.toString.call(message.atMs) : options.longs === $Number ? new $util.LongBits(message.atMs.low >>> 0, message.atMs.high >>> 0).toNumber(true) : message.atMs;
+                return object;
+            };
+
+            /**
+             * Converts this ConsentSummary to JSON.
+             * @function toJSON
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ConsentSummary.prototype.toJSON = function() {
+                return ConsentSummary.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ConsentSummary
+             * @function getTypeUrl
+             * @memberof fedscore.nodejob.ConsentSummary
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ConsentSummary.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.nodejob.ConsentSummary";
+            };
+
+            return ConsentSummary;
+        })();
+
+        /**
+         * PartyRole enum.
+         * @name fedscore.nodejob.PartyRole
+         * @enum {number}
+         * @property {number} PARTY_ROLE_UNSPECIFIED=0 Absent: rejected on decode.
+         * @property {number} PARTY_ROLE_GUEST=1 PARTY_ROLE_GUEST value
+         * @property {number} PARTY_ROLE_HOST=2 PARTY_ROLE_HOST value
+         */
+        nodejob.PartyRole = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "PARTY_ROLE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "PARTY_ROLE_GUEST"] = 1;
+            values[valuesById[2] = "PARTY_ROLE_HOST"] = 2;
+            return values;
+        })();
+
+        /**
+         * Link enum.
+         * @name fedscore.nodejob.Link
+         * @enum {number}
+         * @property {number} LINK_UNSPECIFIED=0 Absent: rejected on decode.
+         * @property {number} LINK_LOGIT=1 score = sigmoid(intercept + sum over parties of x_p . w_p).
+         */
+        nodejob.Link = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "LINK_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "LINK_LOGIT"] = 1;
+            return values;
+        })();
+
+        nodejob.JointModelParty = (function() {
+
+            /**
+             * Properties of a JointModelParty.
+             * @typedef {Object} fedscore.nodejob.JointModelParty.$Properties
+             * @property {string|null} [id] JointModelParty id
+             * @property {fedscore.nodejob.PartyRole|null} [role] JointModelParty role
+             * @property {Array.<string>|null} [featureNames] Names as the party published them (hosts may publish pseudonyms).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JointModelParty.
+             * @memberof fedscore.nodejob
+             * @interface IJointModelParty
+             * @augments fedscore.nodejob.JointModelParty.$Properties
+             * @deprecated Use fedscore.nodejob.JointModelParty.$Properties instead.
+             */
+
+            /**
+             * Shape of a JointModelParty.
+             * @typedef {fedscore.nodejob.JointModelParty.$Properties} fedscore.nodejob.JointModelParty.$Shape
+             */
+
+            /**
+             * Constructs a new JointModelParty.
+             * @memberof fedscore.nodejob
+             * @classdesc One party of a joint model: what every party of the model may hold (no weights, no standardization).
+             * @constructor
+             * @param {fedscore.nodejob.JointModelParty.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JointModelParty = function (properties) {
+                this.featureNames = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * JointModelParty id.
+             * @member {string} id
+             * @memberof fedscore.nodejob.JointModelParty
+             * @instance
+             */
+            JointModelParty.prototype.id = "";
+
+            /**
+             * JointModelParty role.
+             * @member {fedscore.nodejob.PartyRole} role
+             * @memberof fedscore.nodejob.JointModelParty
+             * @instance
+             */
+            JointModelParty.prototype.role = 0;
+
+            /**
+             * Names as the party published them (hosts may publish pseudonyms).
+             * @member {Array.<string>} featureNames
+             * @memberof fedscore.nodejob.JointModelParty
+             * @instance
+             */
+            JointModelParty.prototype.featureNames = $util.emptyArray;
+
+            /**
+             * Creates a new JointModelParty instance using the specified properties.
+             * @function create
+             * @memberof fedscore.nodejob.JointModelParty
+             * @static
+             * @param {fedscore.nodejob.JointModelParty.$Properties=} [properties] Properties to set
+             * @returns {fedscore.nodejob.JointModelParty} JointModelParty instance
+             * @type {{
+             *   (properties: fedscore.nodejob.JointModelParty.$Shape): fedscore.nodejob.JointModelParty & fedscore.nodejob.JointModelParty.$Shape;
+             *   (properties?: fedscore.nodejob.JointModelParty.$Properties): fedscore.nodejob.JointModelParty;
+             * }}
+             */
+            JointModelParty.create = function(properties) {
+                return new JointModelParty(properties);
+            };
+
+            /**
+             * Encodes the specified JointModelParty message. Does not implicitly {@link fedscore.nodejob.JointModelParty.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.nodejob.JointModelParty
+             * @static
+             * @param {fedscore.nodejob.JointModelParty.$Properties} message JointModelParty message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JointModelParty.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.id);
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role") && message.role !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).int32(message.role);
+                if (message.featureNames != null && message.featureNames.length)
+                    for (let i = 0; i < message.featureNames.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.featureNames[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified JointModelParty message, length delimited. Does not implicitly {@link fedscore.nodejob.JointModelParty.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.nodejob.JointModelParty
+             * @static
+             * @param {fedscore.nodejob.JointModelParty.$Properties} message JointModelParty message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JointModelParty.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JointModelParty message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.nodejob.JointModelParty
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.JointModelParty & fedscore.nodejob.JointModelParty.$Shape} JointModelParty
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JointModelParty.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.nodejob.JointModelParty();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.id = value;
+                            else
+                                delete message.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.role = value;
+                            else
+                                delete message.role;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.featureNames && message.featureNames.length))
+                                message.featureNames = [];
+                            message.featureNames.push(reader.stringVerify());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a JointModelParty message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.nodejob.JointModelParty
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.JointModelParty & fedscore.nodejob.JointModelParty.$Shape} JointModelParty
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JointModelParty.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JointModelParty message.
+             * @function verify
+             * @memberof fedscore.nodejob.JointModelParty
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JointModelParty.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    if (!$util.isString(message.id))
+                        return "id: string expected";
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
+                    if (typeof message.role !== "number" || (message.role | 0) !== message.role)
+                        return "role: enum value expected";
+                if (message.featureNames != null && $Object.hasOwnProperty.call(message, "featureNames")) {
+                    if (!$Array.isArray(message.featureNames))
+                        return "featureNames: array expected";
+                    for (let i = 0; i < message.featureNames.length; ++i)
+                        if (!$util.isString(message.featureNames[i]))
+                            return "featureNames: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JointModelParty message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.nodejob.JointModelParty
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.nodejob.JointModelParty} JointModelParty
+             */
+            JointModelParty.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.nodejob.JointModelParty)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.nodejob.JointModelParty: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.nodejob.JointModelParty();
+                if (object.id != null)
+                    if (typeof object.id !== "string" || object.id.length)
+                        message.id = $String(object.id);
+                if (object.role !== 0 && (typeof object.role !== "string" || $root.fedscore.nodejob.PartyRole[object.role] !== 0))
+                    switch (object.role) {
+                    case "PARTY_ROLE_UNSPECIFIED":
+                    case 0:
+                        message.role = 0;
+                        break;
+                    case "PARTY_ROLE_GUEST":
+                    case 1:
+                        message.role = 1;
+                        break;
+                    case "PARTY_ROLE_HOST":
+                    case 2:
+                        message.role = 2;
+                        break;
+                    default:
+                        if (typeof object.role === "number" && (object.role | 0) === object.role)
+                            message.role = object.role;
+                    }
+                if (object.featureNames) {
+                    if (!$Array.isArray(object.featureNames))
+                        throw $TypeError(".fedscore.nodejob.JointModelParty.featureNames: array expected");
+                    message.featureNames = $Array(object.featureNames.length);
+                    for (let i = 0; i < object.featureNames.length; ++i)
+                        message.featureNames[i] = $String(object.featureNames[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a JointModelParty message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.nodejob.JointModelParty
+             * @static
+             * @param {fedscore.nodejob.JointModelParty} message JointModelParty
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JointModelParty.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.featureNames = [];
+                if (options.defaults) {
+                    object.id = "";
+                    object.role = options.enums === $String ? "PARTY_ROLE_UNSPECIFIED" : 0;
+                }
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.role != null && $Object.hasOwnProperty.call(message, "role"))
+                    object.role = options.enums === $String ? $root.fedscore.nodejob.PartyRole[message.role] === $undefined ? message.role : $root.fedscore.nodejob.PartyRole[message.role] : message.role;
+                if (message.featureNames && message.featureNames.length) {
+                    object.featureNames = $Array(message.featureNames.length);
+                    for (let j = 0; j < message.featureNames.length; ++j)
+                        object.featureNames[j] = message.featureNames[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this JointModelParty to JSON.
+             * @function toJSON
+             * @memberof fedscore.nodejob.JointModelParty
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JointModelParty.prototype.toJSON = function() {
+                return JointModelParty.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JointModelParty
+             * @function getTypeUrl
+             * @memberof fedscore.nodejob.JointModelParty
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JointModelParty.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.nodejob.JointModelParty";
+            };
+
+            return JointModelParty;
+        })();
+
+        nodejob.Hyperparams = (function() {
+
+            /**
+             * Properties of a Hyperparams.
+             * @typedef {Object} fedscore.nodejob.Hyperparams.$Properties
+             * @property {number|null} [batchSize] Hyperparams batchSize
+             * @property {number|null} [maxEpochs] Hyperparams maxEpochs
+             * @property {number|null} [learningRate] Hyperparams learningRate
+             * @property {fedscore.heterolr.LrSchedule|null} [lrSchedule] Hyperparams lrSchedule
+             * @property {number|null} [lrDecay] Hyperparams lrDecay
+             * @property {number|null} [l2] Hyperparams l2
+             * @property {number|null} [validationFraction] Hyperparams validationFraction
+             * @property {number|null} [patience] Hyperparams patience
+             * @property {number|null} [tolerance] Hyperparams tolerance
+             * @property {number|null} [validationEvery] Hyperparams validationEvery
+             * @property {number|null} [maskBits] Hyperparams maskBits
+             * @property {number|null} [seed] Hyperparams seed
+             * @property {boolean|null} [classWeighted] Hyperparams classWeighted
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Hyperparams.
+             * @memberof fedscore.nodejob
+             * @interface IHyperparams
+             * @augments fedscore.nodejob.Hyperparams.$Properties
+             * @deprecated Use fedscore.nodejob.Hyperparams.$Properties instead.
+             */
+
+            /**
+             * Shape of a Hyperparams.
+             * @typedef {fedscore.nodejob.Hyperparams.$Properties} fedscore.nodejob.Hyperparams.$Shape
+             */
+
+            /**
+             * Constructs a new Hyperparams.
+             * @memberof fedscore.nodejob
+             * @classdesc The resolved training hyperparameters (packages/vfl ResolvedHyperparams without the class weights,
+             * which only the guest holds; `class_weighted` says whether it used any).
+             * @constructor
+             * @param {fedscore.nodejob.Hyperparams.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Hyperparams = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Hyperparams batchSize.
+             * @member {number} batchSize
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.batchSize = 0;
+
+            /**
+             * Hyperparams maxEpochs.
+             * @member {number} maxEpochs
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.maxEpochs = 0;
+
+            /**
+             * Hyperparams learningRate.
+             * @member {number} learningRate
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.learningRate = 0;
+
+            /**
+             * Hyperparams lrSchedule.
+             * @member {fedscore.heterolr.LrSchedule} lrSchedule
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.lrSchedule = 0;
+
+            /**
+             * Hyperparams lrDecay.
+             * @member {number} lrDecay
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.lrDecay = 0;
+
+            /**
+             * Hyperparams l2.
+             * @member {number} l2
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.l2 = 0;
+
+            /**
+             * Hyperparams validationFraction.
+             * @member {number} validationFraction
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.validationFraction = 0;
+
+            /**
+             * Hyperparams patience.
+             * @member {number} patience
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.patience = 0;
+
+            /**
+             * Hyperparams tolerance.
+             * @member {number} tolerance
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.tolerance = 0;
+
+            /**
+             * Hyperparams validationEvery.
+             * @member {number} validationEvery
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.validationEvery = 0;
+
+            /**
+             * Hyperparams maskBits.
+             * @member {number} maskBits
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.maskBits = 0;
+
+            /**
+             * Hyperparams seed.
+             * @member {number} seed
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.seed = 0;
+
+            /**
+             * Hyperparams classWeighted.
+             * @member {boolean} classWeighted
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             */
+            Hyperparams.prototype.classWeighted = false;
+
+            /**
+             * Creates a new Hyperparams instance using the specified properties.
+             * @function create
+             * @memberof fedscore.nodejob.Hyperparams
+             * @static
+             * @param {fedscore.nodejob.Hyperparams.$Properties=} [properties] Properties to set
+             * @returns {fedscore.nodejob.Hyperparams} Hyperparams instance
+             * @type {{
+             *   (properties: fedscore.nodejob.Hyperparams.$Shape): fedscore.nodejob.Hyperparams & fedscore.nodejob.Hyperparams.$Shape;
+             *   (properties?: fedscore.nodejob.Hyperparams.$Properties): fedscore.nodejob.Hyperparams;
+             * }}
+             */
+            Hyperparams.create = function(properties) {
+                return new Hyperparams(properties);
+            };
+
+            /**
+             * Encodes the specified Hyperparams message. Does not implicitly {@link fedscore.nodejob.Hyperparams.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.nodejob.Hyperparams
+             * @static
+             * @param {fedscore.nodejob.Hyperparams.$Properties} message Hyperparams message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Hyperparams.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.batchSize != null && $Object.hasOwnProperty.call(message, "batchSize") && message.batchSize !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.batchSize);
+                if (message.maxEpochs != null && $Object.hasOwnProperty.call(message, "maxEpochs") && message.maxEpochs !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.maxEpochs);
+                if (message.learningRate != null && $Object.hasOwnProperty.call(message, "learningRate") && !$Object.is(message.learningRate, 0))
+                    writer.uint32(/* id 3, wireType 1 =*/25).double(message.learningRate);
+                if (message.lrSchedule != null && $Object.hasOwnProperty.call(message, "lrSchedule") && message.lrSchedule !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).int32(message.lrSchedule);
+                if (message.lrDecay != null && $Object.hasOwnProperty.call(message, "lrDecay") && !$Object.is(message.lrDecay, 0))
+                    writer.uint32(/* id 5, wireType 1 =*/41).double(message.lrDecay);
+                if (message.l2 != null && $Object.hasOwnProperty.call(message, "l2") && !$Object.is(message.l2, 0))
+                    writer.uint32(/* id 6, wireType 1 =*/49).double(message.l2);
+                if (message.validationFraction != null && $Object.hasOwnProperty.call(message, "validationFraction") && !$Object.is(message.validationFraction, 0))
+                    writer.uint32(/* id 7, wireType 1 =*/57).double(message.validationFraction);
+                if (message.patience != null && $Object.hasOwnProperty.call(message, "patience") && message.patience !== 0)
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint32(message.patience);
+                if (message.tolerance != null && $Object.hasOwnProperty.call(message, "tolerance") && !$Object.is(message.tolerance, 0))
+                    writer.uint32(/* id 9, wireType 1 =*/73).double(message.tolerance);
+                if (message.validationEvery != null && $Object.hasOwnProperty.call(message, "validationEvery") && message.validationEvery !== 0)
+                    writer.uint32(/* id 10, wireType 0 =*/80).uint32(message.validationEvery);
+                if (message.maskBits != null && $Object.hasOwnProperty.call(message, "maskBits") && message.maskBits !== 0)
+                    writer.uint32(/* id 11, wireType 0 =*/88).uint32(message.maskBits);
+                if (message.seed != null && $Object.hasOwnProperty.call(message, "seed") && message.seed !== 0)
+                    writer.uint32(/* id 12, wireType 0 =*/96).uint32(message.seed);
+                if (message.classWeighted != null && $Object.hasOwnProperty.call(message, "classWeighted") && message.classWeighted !== false)
+                    writer.uint32(/* id 13, wireType 0 =*/104).bool(message.classWeighted);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified Hyperparams message, length delimited. Does not implicitly {@link fedscore.nodejob.Hyperparams.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.nodejob.Hyperparams
+             * @static
+             * @param {fedscore.nodejob.Hyperparams.$Properties} message Hyperparams message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Hyperparams.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Hyperparams message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.nodejob.Hyperparams
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.Hyperparams & fedscore.nodejob.Hyperparams.$Shape} Hyperparams
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Hyperparams.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.nodejob.Hyperparams();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.batchSize = value;
+                            else
+                                delete message.batchSize;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.maxEpochs = value;
+                            else
+                                delete message.maxEpochs;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.learningRate = value;
+                            else
+                                delete message.learningRate;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.lrSchedule = value;
+                            else
+                                delete message.lrSchedule;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.lrDecay = value;
+                            else
+                                delete message.lrDecay;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.l2 = value;
+                            else
+                                delete message.l2;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.validationFraction = value;
+                            else
+                                delete message.validationFraction;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.patience = value;
+                            else
+                                delete message.patience;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 1)
+                                break;
+                            if (!$Object.is(value = reader.double(), 0))
+                                message.tolerance = value;
+                            else
+                                delete message.tolerance;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.validationEvery = value;
+                            else
+                                delete message.validationEvery;
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.maskBits = value;
+                            else
+                                delete message.maskBits;
+                            continue;
+                        }
+                    case 12: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.seed = value;
+                            else
+                                delete message.seed;
+                            continue;
+                        }
+                    case 13: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.classWeighted = value;
+                            else
+                                delete message.classWeighted;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a Hyperparams message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.nodejob.Hyperparams
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.Hyperparams & fedscore.nodejob.Hyperparams.$Shape} Hyperparams
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Hyperparams.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Hyperparams message.
+             * @function verify
+             * @memberof fedscore.nodejob.Hyperparams
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Hyperparams.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.batchSize != null && $Object.hasOwnProperty.call(message, "batchSize"))
+                    if (!$util.isInteger(message.batchSize))
+                        return "batchSize: integer expected";
+                if (message.maxEpochs != null && $Object.hasOwnProperty.call(message, "maxEpochs"))
+                    if (!$util.isInteger(message.maxEpochs))
+                        return "maxEpochs: integer expected";
+                if (message.learningRate != null && $Object.hasOwnProperty.call(message, "learningRate"))
+                    if (typeof message.learningRate !== "number")
+                        return "learningRate: number expected";
+                if (message.lrSchedule != null && $Object.hasOwnProperty.call(message, "lrSchedule"))
+                    if (typeof message.lrSchedule !== "number" || (message.lrSchedule | 0) !== message.lrSchedule)
+                        return "lrSchedule: enum value expected";
+                if (message.lrDecay != null && $Object.hasOwnProperty.call(message, "lrDecay"))
+                    if (typeof message.lrDecay !== "number")
+                        return "lrDecay: number expected";
+                if (message.l2 != null && $Object.hasOwnProperty.call(message, "l2"))
+                    if (typeof message.l2 !== "number")
+                        return "l2: number expected";
+                if (message.validationFraction != null && $Object.hasOwnProperty.call(message, "validationFraction"))
+                    if (typeof message.validationFraction !== "number")
+                        return "validationFraction: number expected";
+                if (message.patience != null && $Object.hasOwnProperty.call(message, "patience"))
+                    if (!$util.isInteger(message.patience))
+                        return "patience: integer expected";
+                if (message.tolerance != null && $Object.hasOwnProperty.call(message, "tolerance"))
+                    if (typeof message.tolerance !== "number")
+                        return "tolerance: number expected";
+                if (message.validationEvery != null && $Object.hasOwnProperty.call(message, "validationEvery"))
+                    if (!$util.isInteger(message.validationEvery))
+                        return "validationEvery: integer expected";
+                if (message.maskBits != null && $Object.hasOwnProperty.call(message, "maskBits"))
+                    if (!$util.isInteger(message.maskBits))
+                        return "maskBits: integer expected";
+                if (message.seed != null && $Object.hasOwnProperty.call(message, "seed"))
+                    if (!$util.isInteger(message.seed))
+                        return "seed: integer expected";
+                if (message.classWeighted != null && $Object.hasOwnProperty.call(message, "classWeighted"))
+                    if (typeof message.classWeighted !== "boolean")
+                        return "classWeighted: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a Hyperparams message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.nodejob.Hyperparams
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.nodejob.Hyperparams} Hyperparams
+             */
+            Hyperparams.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.nodejob.Hyperparams)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.nodejob.Hyperparams: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.nodejob.Hyperparams();
+                if (object.batchSize != null)
+                    if ($Number(object.batchSize) !== 0)
+                        message.batchSize = object.batchSize >>> 0;
+                if (object.maxEpochs != null)
+                    if ($Number(object.maxEpochs) !== 0)
+                        message.maxEpochs = object.maxEpochs >>> 0;
+                if (object.learningRate != null)
+                    if (!$Object.is($Number(object.learningRate), 0))
+                        message.learningRate = $Number(object.learningRate);
+                if (object.lrSchedule !== 0 && (typeof object.lrSchedule !== "string" || $root.fedscore.heterolr.LrSchedule[object.lrSchedule] !== 0))
+                    switch (object.lrSchedule) {
+                    case "LR_SCHEDULE_UNSPECIFIED":
+                    case 0:
+                        message.lrSchedule = 0;
+                        break;
+                    case "LR_SCHEDULE_CONSTANT":
+                    case 1:
+                        message.lrSchedule = 1;
+                        break;
+                    case "LR_SCHEDULE_INVERSE_TIME":
+                    case 2:
+                        message.lrSchedule = 2;
+                        break;
+                    case "LR_SCHEDULE_EXPONENTIAL":
+                    case 3:
+                        message.lrSchedule = 3;
+                        break;
+                    default:
+                        if (typeof object.lrSchedule === "number" && (object.lrSchedule | 0) === object.lrSchedule)
+                            message.lrSchedule = object.lrSchedule;
+                    }
+                if (object.lrDecay != null)
+                    if (!$Object.is($Number(object.lrDecay), 0))
+                        message.lrDecay = $Number(object.lrDecay);
+                if (object.l2 != null)
+                    if (!$Object.is($Number(object.l2), 0))
+                        message.l2 = $Number(object.l2);
+                if (object.validationFraction != null)
+                    if (!$Object.is($Number(object.validationFraction), 0))
+                        message.validationFraction = $Number(object.validationFraction);
+                if (object.patience != null)
+                    if ($Number(object.patience) !== 0)
+                        message.patience = object.patience >>> 0;
+                if (object.tolerance != null)
+                    if (!$Object.is($Number(object.tolerance), 0))
+                        message.tolerance = $Number(object.tolerance);
+                if (object.validationEvery != null)
+                    if ($Number(object.validationEvery) !== 0)
+                        message.validationEvery = object.validationEvery >>> 0;
+                if (object.maskBits != null)
+                    if ($Number(object.maskBits) !== 0)
+                        message.maskBits = object.maskBits >>> 0;
+                if (object.seed != null)
+                    if ($Number(object.seed) !== 0)
+                        message.seed = object.seed >>> 0;
+                if (object.classWeighted != null)
+                    if (object.classWeighted)
+                        message.classWeighted = $Boolean(object.classWeighted);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Hyperparams message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.nodejob.Hyperparams
+             * @static
+             * @param {fedscore.nodejob.Hyperparams} message Hyperparams
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Hyperparams.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.batchSize = 0;
+                    object.maxEpochs = 0;
+                    object.learningRate = 0;
+                    object.lrSchedule = options.enums === $String ? "LR_SCHEDULE_UNSPECIFIED" : 0;
+                    object.lrDecay = 0;
+                    object.l2 = 0;
+                    object.validationFraction = 0;
+                    object.patience = 0;
+                    object.tolerance = 0;
+                    object.validationEvery = 0;
+                    object.maskBits = 0;
+                    object.seed = 0;
+                    object.classWeighted = false;
+                }
+                if (message.batchSize != null && $Object.hasOwnProperty.call(message, "batchSize"))
+                    object.batchSize = message.batchSize;
+                if (message.maxEpochs != null && $Object.hasOwnProperty.call(message, "maxEpochs"))
+                    object.maxEpochs = message.maxEpochs;
+                if (message.learningRate != null && $Object.hasOwnProperty.call(message, "learningRate"))
+                    object.learningRate = options.json && !$isFinite(message.learningRate) ? $String(message.learningRate) : message.learningRate;
+                if (message.lrSchedule != null && $Object.hasOwnProperty.call(message, "lrSchedule"))
+                    object.lrSchedule = options.enums === $String ? $root.fedscore.heterolr.LrSchedule[message.lrSchedule] === $undefined ? message.lrSchedule : $root.fedscore.heterolr.LrSchedule[message.lrSchedule] : message.lrSchedule;
+                if (message.lrDecay != null && $Object.hasOwnProperty.call(message, "lrDecay"))
+                    object.lrDecay = options.json && !$isFinite(message.lrDecay) ? $String(message.lrDecay) : message.lrDecay;
+                if (message.l2 != null && $Object.hasOwnProperty.call(message, "l2"))
+                    object.l2 = options.json && !$isFinite(message.l2) ? $String(message.l2) : message.l2;
+                if (message.validationFraction != null && $Object.hasOwnProperty.call(message, "validationFraction"))
+                    object.validationFraction = options.json && !$isFinite(message.validationFraction) ? $String(message.validationFraction) : message.validationFraction;
+                if (message.patience != null && $Object.hasOwnProperty.call(message, "patience"))
+                    object.patience = message.patience;
+                if (message.tolerance != null && $Object.hasOwnProperty.call(message, "tolerance"))
+                    object.tolerance = options.json && !$isFinite(message.tolerance) ? $String(message.tolerance) : message.tolerance;
+                if (message.validationEvery != null && $Object.hasOwnProperty.call(message, "validationEvery"))
+                    object.validationEvery = message.validationEvery;
+                if (message.maskBits != null && $Object.hasOwnProperty.call(message, "maskBits"))
+                    object.maskBits = message.maskBits;
+                if (message.seed != null && $Object.hasOwnProperty.call(message, "seed"))
+                    object.seed = message.seed;
+                if (message.classWeighted != null && $Object.hasOwnProperty.call(message, "classWeighted"))
+                    object.classWeighted = message.classWeighted;
+                return object;
+            };
+
+            /**
+             * Converts this Hyperparams to JSON.
+             * @function toJSON
+             * @memberof fedscore.nodejob.Hyperparams
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Hyperparams.prototype.toJSON = function() {
+                return Hyperparams.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Hyperparams
+             * @function getTypeUrl
+             * @memberof fedscore.nodejob.Hyperparams
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Hyperparams.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.nodejob.Hyperparams";
+            };
+
+            return Hyperparams;
+        })();
+
+        nodejob.Training = (function() {
+
+            /**
+             * Properties of a Training.
+             * @typedef {Object} fedscore.nodejob.Training.$Properties
+             * @property {fedscore.heterolr.Mode|null} [mode] Training mode
+             * @property {fedscore.he.Scheme|null} [scheme] Training scheme
+             * @property {boolean|null} [insecure] True when trained without encryption (scheme none): a debug model.
+             * @property {number|null} [rows] Training rows
+             * @property {number|null} [validationRows] Training validationRows
+             * @property {number|null} [epochs] Training epochs
+             * @property {number|null} [keptEpoch] The epoch whose weights were kept (1-based).
+             * @property {string|null} [sigmoid] The sigmoid approximation used in training, e.g. "taylor-1: 0.5 + z/4".
+             * @property {fedscore.nodejob.Hyperparams.$Properties|null} [hyperparams] Training hyperparams
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Training.
+             * @memberof fedscore.nodejob
+             * @interface ITraining
+             * @augments fedscore.nodejob.Training.$Properties
+             * @deprecated Use fedscore.nodejob.Training.$Properties instead.
+             */
+
+            /**
+             * Shape of a Training.
+             * @typedef {fedscore.nodejob.Training.$Properties} fedscore.nodejob.Training.$Shape
+             */
+
+            /**
+             * Constructs a new Training.
+             * @memberof fedscore.nodejob
+             * @classdesc Represents a Training.
+             * @constructor
+             * @param {fedscore.nodejob.Training.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Training = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Training mode.
+             * @member {fedscore.heterolr.Mode} mode
+             * @memberof fedscore.nodejob.Training
+             * @instance
+             */
+            Training.prototype.mode = 0;
+
+            /**
+             * Training scheme.
+             * @member {fedscore.he.Scheme} scheme
+             * @memberof fedscore.nodejob.Training
+             * @instance
+             */
+            Training.prototype.scheme = 0;
+
+            /**
+             * True when trained without encryption (scheme none): a debug model.
+             * @member {boolean} insecure
+             * @memberof fedscore.nodejob.Training
+             * @instance
+             */
+            Training.prototype.insecure = false;
+
+            /**
+             * Training rows.
+             * @member {number} rows
+             * @memberof fedscore.nodejob.Training
+             * @instance
+             */
+            Training.prototype.rows = 0;
+
+            /**
+             * Training validationRows.
+             * @member {number} validationRows
+             * @memberof fedscore.nodejob.Training
+             * @instance
+             */
+            Training.prototype.validationRows = 0;
+
+            /**
+             * Training epochs.
+             * @member {number} epochs
+             * @memberof fedscore.nodejob.Training
+             * @instance
+             */
+            Training.prototype.epochs = 0;
+
+            /**
+             * The epoch whose weights were kept (1-based).
+             * @member {number} keptEpoch
+             * @memberof fedscore.nodejob.Training
+             * @instance
+             */
+            Training.prototype.keptEpoch = 0;
+
+            /**
+             * The sigmoid approximation used in training, e.g. "taylor-1: 0.5 + z/4".
+             * @member {string} sigmoid
+             * @memberof fedscore.nodejob.Training
+             * @instance
+             */
+            Training.prototype.sigmoid = "";
+
+            /**
+             * Training hyperparams.
+             * @member {fedscore.nodejob.Hyperparams.$Properties|null|undefined} hyperparams
+             * @memberof fedscore.nodejob.Training
+             * @instance
+             */
+            Training.prototype.hyperparams = null;
+
+            /**
+             * Creates a new Training instance using the specified properties.
+             * @function create
+             * @memberof fedscore.nodejob.Training
+             * @static
+             * @param {fedscore.nodejob.Training.$Properties=} [properties] Properties to set
+             * @returns {fedscore.nodejob.Training} Training instance
+             * @type {{
+             *   (properties: fedscore.nodejob.Training.$Shape): fedscore.nodejob.Training & fedscore.nodejob.Training.$Shape;
+             *   (properties?: fedscore.nodejob.Training.$Properties): fedscore.nodejob.Training;
+             * }}
+             */
+            Training.create = function(properties) {
+                return new Training(properties);
+            };
+
+            /**
+             * Encodes the specified Training message. Does not implicitly {@link fedscore.nodejob.Training.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.nodejob.Training
+             * @static
+             * @param {fedscore.nodejob.Training.$Properties} message Training message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Training.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode") && message.mode !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).int32(message.mode);
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme") && message.scheme !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).int32(message.scheme);
+                if (message.insecure != null && $Object.hasOwnProperty.call(message, "insecure") && message.insecure !== false)
+                    writer.uint32(/* id 3, wireType 0 =*/24).bool(message.insecure);
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows") && message.rows !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.rows);
+                if (message.validationRows != null && $Object.hasOwnProperty.call(message, "validationRows") && message.validationRows !== 0)
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.validationRows);
+                if (message.epochs != null && $Object.hasOwnProperty.call(message, "epochs") && message.epochs !== 0)
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint32(message.epochs);
+                if (message.keptEpoch != null && $Object.hasOwnProperty.call(message, "keptEpoch") && message.keptEpoch !== 0)
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint32(message.keptEpoch);
+                if (message.sigmoid != null && $Object.hasOwnProperty.call(message, "sigmoid") && message.sigmoid !== "")
+                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.sigmoid);
+                if (message.hyperparams != null && $Object.hasOwnProperty.call(message, "hyperparams"))
+                    $root.fedscore.nodejob.Hyperparams.encode(message.hyperparams, writer.uint32(/* id 9, wireType 2 =*/74).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified Training message, length delimited. Does not implicitly {@link fedscore.nodejob.Training.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.nodejob.Training
+             * @static
+             * @param {fedscore.nodejob.Training.$Properties} message Training message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Training.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Training message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.nodejob.Training
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.Training & fedscore.nodejob.Training.$Shape} Training
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Training.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.nodejob.Training();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.mode = value;
+                            else
+                                delete message.mode;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.scheme = value;
+                            else
+                                delete message.scheme;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.insecure = value;
+                            else
+                                delete message.insecure;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.rows = value;
+                            else
+                                delete message.rows;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.validationRows = value;
+                            else
+                                delete message.validationRows;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.epochs = value;
+                            else
+                                delete message.epochs;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.keptEpoch = value;
+                            else
+                                delete message.keptEpoch;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.sigmoid = value;
+                            else
+                                delete message.sigmoid;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 2)
+                                break;
+                            message.hyperparams = $root.fedscore.nodejob.Hyperparams.decode(reader, reader.size(), $undefined, _depth + 1, message.hyperparams);
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a Training message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.nodejob.Training
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.Training & fedscore.nodejob.Training.$Shape} Training
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Training.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Training message.
+             * @function verify
+             * @memberof fedscore.nodejob.Training
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Training.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode"))
+                    if (typeof message.mode !== "number" || (message.mode | 0) !== message.mode)
+                        return "mode: enum value expected";
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    if (typeof message.scheme !== "number" || (message.scheme | 0) !== message.scheme)
+                        return "scheme: enum value expected";
+                if (message.insecure != null && $Object.hasOwnProperty.call(message, "insecure"))
+                    if (typeof message.insecure !== "boolean")
+                        return "insecure: boolean expected";
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    if (!$util.isInteger(message.rows))
+                        return "rows: integer expected";
+                if (message.validationRows != null && $Object.hasOwnProperty.call(message, "validationRows"))
+                    if (!$util.isInteger(message.validationRows))
+                        return "validationRows: integer expected";
+                if (message.epochs != null && $Object.hasOwnProperty.call(message, "epochs"))
+                    if (!$util.isInteger(message.epochs))
+                        return "epochs: integer expected";
+                if (message.keptEpoch != null && $Object.hasOwnProperty.call(message, "keptEpoch"))
+                    if (!$util.isInteger(message.keptEpoch))
+                        return "keptEpoch: integer expected";
+                if (message.sigmoid != null && $Object.hasOwnProperty.call(message, "sigmoid"))
+                    if (!$util.isString(message.sigmoid))
+                        return "sigmoid: string expected";
+                if (message.hyperparams != null && $Object.hasOwnProperty.call(message, "hyperparams")) {
+                    let error = $root.fedscore.nodejob.Hyperparams.verify(message.hyperparams, _depth + 1);
+                    if (error)
+                        return "hyperparams." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Training message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.nodejob.Training
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.nodejob.Training} Training
+             */
+            Training.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.nodejob.Training)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.nodejob.Training: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.nodejob.Training();
+                if (object.mode !== 0 && (typeof object.mode !== "string" || $root.fedscore.heterolr.Mode[object.mode] !== 0))
+                    switch (object.mode) {
+                    case "MODE_UNSPECIFIED":
+                    case 0:
+                        message.mode = 0;
+                        break;
+                    case "MODE_ARBITER":
+                    case 1:
+                        message.mode = 1;
+                        break;
+                    case "MODE_TWO_PARTY":
+                    case 2:
+                        message.mode = 2;
+                        break;
+                    default:
+                        if (typeof object.mode === "number" && (object.mode | 0) === object.mode)
+                            message.mode = object.mode;
+                    }
+                if (object.scheme !== 0 && (typeof object.scheme !== "string" || $root.fedscore.he.Scheme[object.scheme] !== 0))
+                    switch (object.scheme) {
+                    case "SCHEME_UNSPECIFIED":
+                    case 0:
+                        message.scheme = 0;
+                        break;
+                    case "SCHEME_CKKS":
+                    case 1:
+                        message.scheme = 1;
+                        break;
+                    case "SCHEME_PAILLIER":
+                    case 2:
+                        message.scheme = 2;
+                        break;
+                    case "SCHEME_NONE":
+                    case 3:
+                        message.scheme = 3;
+                        break;
+                    default:
+                        if (typeof object.scheme === "number" && (object.scheme | 0) === object.scheme)
+                            message.scheme = object.scheme;
+                    }
+                if (object.insecure != null)
+                    if (object.insecure)
+                        message.insecure = $Boolean(object.insecure);
+                if (object.rows != null)
+                    if ($Number(object.rows) !== 0)
+                        message.rows = object.rows >>> 0;
+                if (object.validationRows != null)
+                    if ($Number(object.validationRows) !== 0)
+                        message.validationRows = object.validationRows >>> 0;
+                if (object.epochs != null)
+                    if ($Number(object.epochs) !== 0)
+                        message.epochs = object.epochs >>> 0;
+                if (object.keptEpoch != null)
+                    if ($Number(object.keptEpoch) !== 0)
+                        message.keptEpoch = object.keptEpoch >>> 0;
+                if (object.sigmoid != null)
+                    if (typeof object.sigmoid !== "string" || object.sigmoid.length)
+                        message.sigmoid = $String(object.sigmoid);
+                if (object.hyperparams != null) {
+                    if (!$util.isObject(object.hyperparams))
+                        throw $TypeError(".fedscore.nodejob.Training.hyperparams: object expected");
+                    message.hyperparams = $root.fedscore.nodejob.Hyperparams.fromObject(object.hyperparams, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Training message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.nodejob.Training
+             * @static
+             * @param {fedscore.nodejob.Training} message Training
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Training.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.mode = options.enums === $String ? "MODE_UNSPECIFIED" : 0;
+                    object.scheme = options.enums === $String ? "SCHEME_UNSPECIFIED" : 0;
+                    object.insecure = false;
+                    object.rows = 0;
+                    object.validationRows = 0;
+                    object.epochs = 0;
+                    object.keptEpoch = 0;
+                    object.sigmoid = "";
+                    object.hyperparams = null;
+                }
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode"))
+                    object.mode = options.enums === $String ? $root.fedscore.heterolr.Mode[message.mode] === $undefined ? message.mode : $root.fedscore.heterolr.Mode[message.mode] : message.mode;
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    object.scheme = options.enums === $String ? $root.fedscore.he.Scheme[message.scheme] === $undefined ? message.scheme : $root.fedscore.he.Scheme[message.scheme] : message.scheme;
+                if (message.insecure != null && $Object.hasOwnProperty.call(message, "insecure"))
+                    object.insecure = message.insecure;
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    object.rows = message.rows;
+                if (message.validationRows != null && $Object.hasOwnProperty.call(message, "validationRows"))
+                    object.validationRows = message.validationRows;
+                if (message.epochs != null && $Object.hasOwnProperty.call(message, "epochs"))
+                    object.epochs = message.epochs;
+                if (message.keptEpoch != null && $Object.hasOwnProperty.call(message, "keptEpoch"))
+                    object.keptEpoch = message.keptEpoch;
+                if (message.sigmoid != null && $Object.hasOwnProperty.call(message, "sigmoid"))
+                    object.sigmoid = message.sigmoid;
+                if (message.hyperparams != null && $Object.hasOwnProperty.call(message, "hyperparams"))
+                    object.hyperparams = $root.fedscore.nodejob.Hyperparams.toObject(message.hyperparams, options, _depth + 1);
+                return object;
+            };
+
+            /**
+             * Converts this Training to JSON.
+             * @function toJSON
+             * @memberof fedscore.nodejob.Training
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Training.prototype.toJSON = function() {
+                return Training.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Training
+             * @function getTypeUrl
+             * @memberof fedscore.nodejob.Training
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Training.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.nodejob.Training";
+            };
+
+            return Training;
+        })();
+
+        nodejob.JointModelDescriptor = (function() {
+
+            /**
+             * Properties of a JointModelDescriptor.
+             * @typedef {Object} fedscore.nodejob.JointModelDescriptor.$Properties
+             * @property {number|null} [version] The descriptor format's version (packages/vfl MODEL_FORMAT_VERSION).
+             * @property {string|null} [modelId] JointModelDescriptor modelId
+             * @property {string|null} [createdAt] ISO 8601 instant of training's end at the guest.
+             * @property {fedscore.nodejob.Link|null} [link] JointModelDescriptor link
+             * @property {string|null} [interceptHolder] The party holding the intercept: the guest.
+             * @property {Array.<fedscore.nodejob.JointModelParty.$Properties>|null} [parties] The guest first, then the hosts in the job's order.
+             * @property {fedscore.nodejob.Training.$Properties|null} [training] JointModelDescriptor training
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JointModelDescriptor.
+             * @memberof fedscore.nodejob
+             * @interface IJointModelDescriptor
+             * @augments fedscore.nodejob.JointModelDescriptor.$Properties
+             * @deprecated Use fedscore.nodejob.JointModelDescriptor.$Properties instead.
+             */
+
+            /**
+             * Shape of a JointModelDescriptor.
+             * @typedef {fedscore.nodejob.JointModelDescriptor.$Properties} fedscore.nodejob.JointModelDescriptor.$Shape
+             */
+
+            /**
+             * Constructs a new JointModelDescriptor.
+             * @memberof fedscore.nodejob
+             * @classdesc The joint descriptor of a hetero-LR model (packages/vfl JointModelDescriptor, format
+             * "fedscore.hetero-lr.joint-model"). Every party turns it into the same canonical JSON text for its
+             * model registry.
+             * @constructor
+             * @param {fedscore.nodejob.JointModelDescriptor.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JointModelDescriptor = function (properties) {
+                this.parties = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The descriptor format's version (packages/vfl MODEL_FORMAT_VERSION).
+             * @member {number} version
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @instance
+             */
+            JointModelDescriptor.prototype.version = 0;
+
+            /**
+             * JointModelDescriptor modelId.
+             * @member {string} modelId
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @instance
+             */
+            JointModelDescriptor.prototype.modelId = "";
+
+            /**
+             * ISO 8601 instant of training's end at the guest.
+             * @member {string} createdAt
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @instance
+             */
+            JointModelDescriptor.prototype.createdAt = "";
+
+            /**
+             * JointModelDescriptor link.
+             * @member {fedscore.nodejob.Link} link
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @instance
+             */
+            JointModelDescriptor.prototype.link = 0;
+
+            /**
+             * The party holding the intercept: the guest.
+             * @member {string} interceptHolder
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @instance
+             */
+            JointModelDescriptor.prototype.interceptHolder = "";
+
+            /**
+             * The guest first, then the hosts in the job's order.
+             * @member {Array.<fedscore.nodejob.JointModelParty.$Properties>} parties
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @instance
+             */
+            JointModelDescriptor.prototype.parties = $util.emptyArray;
+
+            /**
+             * JointModelDescriptor training.
+             * @member {fedscore.nodejob.Training.$Properties|null|undefined} training
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @instance
+             */
+            JointModelDescriptor.prototype.training = null;
+
+            /**
+             * Creates a new JointModelDescriptor instance using the specified properties.
+             * @function create
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @static
+             * @param {fedscore.nodejob.JointModelDescriptor.$Properties=} [properties] Properties to set
+             * @returns {fedscore.nodejob.JointModelDescriptor} JointModelDescriptor instance
+             * @type {{
+             *   (properties: fedscore.nodejob.JointModelDescriptor.$Shape): fedscore.nodejob.JointModelDescriptor & fedscore.nodejob.JointModelDescriptor.$Shape;
+             *   (properties?: fedscore.nodejob.JointModelDescriptor.$Properties): fedscore.nodejob.JointModelDescriptor;
+             * }}
+             */
+            JointModelDescriptor.create = function(properties) {
+                return new JointModelDescriptor(properties);
+            };
+
+            /**
+             * Encodes the specified JointModelDescriptor message. Does not implicitly {@link fedscore.nodejob.JointModelDescriptor.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @static
+             * @param {fedscore.nodejob.JointModelDescriptor.$Properties} message JointModelDescriptor message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JointModelDescriptor.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version") && message.version !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.version);
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId") && message.modelId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.modelId);
+                if (message.createdAt != null && $Object.hasOwnProperty.call(message, "createdAt") && message.createdAt !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.createdAt);
+                if (message.link != null && $Object.hasOwnProperty.call(message, "link") && message.link !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).int32(message.link);
+                if (message.interceptHolder != null && $Object.hasOwnProperty.call(message, "interceptHolder") && message.interceptHolder !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.interceptHolder);
+                if (message.parties != null && message.parties.length)
+                    for (let i = 0; i < message.parties.length; ++i)
+                        $root.fedscore.nodejob.JointModelParty.encode(message.parties[i], writer.uint32(/* id 6, wireType 2 =*/50).fork(), _depth + 1).ldelim();
+                if (message.training != null && $Object.hasOwnProperty.call(message, "training"))
+                    $root.fedscore.nodejob.Training.encode(message.training, writer.uint32(/* id 7, wireType 2 =*/58).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified JointModelDescriptor message, length delimited. Does not implicitly {@link fedscore.nodejob.JointModelDescriptor.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @static
+             * @param {fedscore.nodejob.JointModelDescriptor.$Properties} message JointModelDescriptor message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JointModelDescriptor.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JointModelDescriptor message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.JointModelDescriptor & fedscore.nodejob.JointModelDescriptor.$Shape} JointModelDescriptor
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JointModelDescriptor.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.nodejob.JointModelDescriptor();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.version = value;
+                            else
+                                delete message.version;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.modelId = value;
+                            else
+                                delete message.modelId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.createdAt = value;
+                            else
+                                delete message.createdAt;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.link = value;
+                            else
+                                delete message.link;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.interceptHolder = value;
+                            else
+                                delete message.interceptHolder;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.parties && message.parties.length))
+                                message.parties = [];
+                            message.parties.push($root.fedscore.nodejob.JointModelParty.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            message.training = $root.fedscore.nodejob.Training.decode(reader, reader.size(), $undefined, _depth + 1, message.training);
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a JointModelDescriptor message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.JointModelDescriptor & fedscore.nodejob.JointModelDescriptor.$Shape} JointModelDescriptor
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JointModelDescriptor.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JointModelDescriptor message.
+             * @function verify
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JointModelDescriptor.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+                    if (!$util.isInteger(message.version))
+                        return "version: integer expected";
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    if (!$util.isString(message.modelId))
+                        return "modelId: string expected";
+                if (message.createdAt != null && $Object.hasOwnProperty.call(message, "createdAt"))
+                    if (!$util.isString(message.createdAt))
+                        return "createdAt: string expected";
+                if (message.link != null && $Object.hasOwnProperty.call(message, "link"))
+                    if (typeof message.link !== "number" || (message.link | 0) !== message.link)
+                        return "link: enum value expected";
+                if (message.interceptHolder != null && $Object.hasOwnProperty.call(message, "interceptHolder"))
+                    if (!$util.isString(message.interceptHolder))
+                        return "interceptHolder: string expected";
+                if (message.parties != null && $Object.hasOwnProperty.call(message, "parties")) {
+                    if (!$Array.isArray(message.parties))
+                        return "parties: array expected";
+                    for (let i = 0; i < message.parties.length; ++i) {
+                        let error = $root.fedscore.nodejob.JointModelParty.verify(message.parties[i], _depth + 1);
+                        if (error)
+                            return "parties." + error;
+                    }
+                }
+                if (message.training != null && $Object.hasOwnProperty.call(message, "training")) {
+                    let error = $root.fedscore.nodejob.Training.verify(message.training, _depth + 1);
+                    if (error)
+                        return "training." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JointModelDescriptor message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.nodejob.JointModelDescriptor} JointModelDescriptor
+             */
+            JointModelDescriptor.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.nodejob.JointModelDescriptor)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.nodejob.JointModelDescriptor: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.nodejob.JointModelDescriptor();
+                if (object.version != null)
+                    if ($Number(object.version) !== 0)
+                        message.version = object.version >>> 0;
+                if (object.modelId != null)
+                    if (typeof object.modelId !== "string" || object.modelId.length)
+                        message.modelId = $String(object.modelId);
+                if (object.createdAt != null)
+                    if (typeof object.createdAt !== "string" || object.createdAt.length)
+                        message.createdAt = $String(object.createdAt);
+                if (object.link !== 0 && (typeof object.link !== "string" || $root.fedscore.nodejob.Link[object.link] !== 0))
+                    switch (object.link) {
+                    case "LINK_UNSPECIFIED":
+                    case 0:
+                        message.link = 0;
+                        break;
+                    case "LINK_LOGIT":
+                    case 1:
+                        message.link = 1;
+                        break;
+                    default:
+                        if (typeof object.link === "number" && (object.link | 0) === object.link)
+                            message.link = object.link;
+                    }
+                if (object.interceptHolder != null)
+                    if (typeof object.interceptHolder !== "string" || object.interceptHolder.length)
+                        message.interceptHolder = $String(object.interceptHolder);
+                if (object.parties) {
+                    if (!$Array.isArray(object.parties))
+                        throw $TypeError(".fedscore.nodejob.JointModelDescriptor.parties: array expected");
+                    message.parties = $Array(object.parties.length);
+                    for (let i = 0; i < object.parties.length; ++i) {
+                        if (!$util.isObject(object.parties[i]))
+                            throw $TypeError(".fedscore.nodejob.JointModelDescriptor.parties: object expected");
+                        message.parties[i] = $root.fedscore.nodejob.JointModelParty.fromObject(object.parties[i], _depth + 1);
+                    }
+                }
+                if (object.training != null) {
+                    if (!$util.isObject(object.training))
+                        throw $TypeError(".fedscore.nodejob.JointModelDescriptor.training: object expected");
+                    message.training = $root.fedscore.nodejob.Training.fromObject(object.training, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a JointModelDescriptor message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @static
+             * @param {fedscore.nodejob.JointModelDescriptor} message JointModelDescriptor
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JointModelDescriptor.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.parties = [];
+                if (options.defaults) {
+                    object.version = 0;
+                    object.modelId = "";
+                    object.createdAt = "";
+                    object.link = options.enums === $String ? "LINK_UNSPECIFIED" : 0;
+                    object.interceptHolder = "";
+                    object.training = null;
+                }
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+                    object.version = message.version;
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    object.modelId = message.modelId;
+                if (message.createdAt != null && $Object.hasOwnProperty.call(message, "createdAt"))
+                    object.createdAt = message.createdAt;
+                if (message.link != null && $Object.hasOwnProperty.call(message, "link"))
+                    object.link = options.enums === $String ? $root.fedscore.nodejob.Link[message.link] === $undefined ? message.link : $root.fedscore.nodejob.Link[message.link] : message.link;
+                if (message.interceptHolder != null && $Object.hasOwnProperty.call(message, "interceptHolder"))
+                    object.interceptHolder = message.interceptHolder;
+                if (message.parties && message.parties.length) {
+                    object.parties = $Array(message.parties.length);
+                    for (let j = 0; j < message.parties.length; ++j)
+                        object.parties[j] = $root.fedscore.nodejob.JointModelParty.toObject(message.parties[j], options, _depth + 1);
+                }
+                if (message.training != null && $Object.hasOwnProperty.call(message, "training"))
+                    object.training = $root.fedscore.nodejob.Training.toObject(message.training, options, _depth + 1);
+                return object;
+            };
+
+            /**
+             * Converts this JointModelDescriptor to JSON.
+             * @function toJSON
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JointModelDescriptor.prototype.toJSON = function() {
+                return JointModelDescriptor.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JointModelDescriptor
+             * @function getTypeUrl
+             * @memberof fedscore.nodejob.JointModelDescriptor
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JointModelDescriptor.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.nodejob.JointModelDescriptor";
+            };
+
+            return JointModelDescriptor;
+        })();
+
+        nodejob.TestMetrics = (function() {
+
+            /**
+             * Properties of a TestMetrics.
+             * @typedef {Object} fedscore.nodejob.TestMetrics.$Properties
+             * @property {number|null} [auc] TestMetrics auc
+             * @property {number|null} [ks] TestMetrics ks
+             * @property {number|null} [testRows] TestMetrics testRows
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TestMetrics.
+             * @memberof fedscore.nodejob
+             * @interface ITestMetrics
+             * @augments fedscore.nodejob.TestMetrics.$Properties
+             * @deprecated Use fedscore.nodejob.TestMetrics.$Properties instead.
+             */
+
+            /**
+             * Shape of a TestMetrics.
+             * @typedef {fedscore.nodejob.TestMetrics.$Properties} fedscore.nodejob.TestMetrics.$Shape
+             */
+
+            /**
+             * Constructs a new TestMetrics.
+             * @memberof fedscore.nodejob
+             * @classdesc The joint model's aggregate metrics on the held-out rows.
+             * @constructor
+             * @param {fedscore.nodejob.TestMetrics.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TestMetrics = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * TestMetrics auc.
+             * @member {number|null|undefined} auc
+             * @memberof fedscore.nodejob.TestMetrics
+             * @instance
+             */
+            TestMetrics.prototype.auc = null;
+
+            /**
+             * TestMetrics ks.
+             * @member {number|null|undefined} ks
+             * @memberof fedscore.nodejob.TestMetrics
+             * @instance
+             */
+            TestMetrics.prototype.ks = null;
+
+            /**
+             * TestMetrics testRows.
+             * @member {number} testRows
+             * @memberof fedscore.nodejob.TestMetrics
+             * @instance
+             */
+            TestMetrics.prototype.testRows = 0;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(TestMetrics.prototype, "_auc", {
+                get: $util.oneOfGetter($oneOfFields = ["auc"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(TestMetrics.prototype, "_ks", {
+                get: $util.oneOfGetter($oneOfFields = ["ks"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new TestMetrics instance using the specified properties.
+             * @function create
+             * @memberof fedscore.nodejob.TestMetrics
+             * @static
+             * @param {fedscore.nodejob.TestMetrics.$Properties=} [properties] Properties to set
+             * @returns {fedscore.nodejob.TestMetrics} TestMetrics instance
+             * @type {{
+             *   (properties: fedscore.nodejob.TestMetrics.$Shape): fedscore.nodejob.TestMetrics & fedscore.nodejob.TestMetrics.$Shape;
+             *   (properties?: fedscore.nodejob.TestMetrics.$Properties): fedscore.nodejob.TestMetrics;
+             * }}
+             */
+            TestMetrics.create = function(properties) {
+                return new TestMetrics(properties);
+            };
+
+            /**
+             * Encodes the specified TestMetrics message. Does not implicitly {@link fedscore.nodejob.TestMetrics.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.nodejob.TestMetrics
+             * @static
+             * @param {fedscore.nodejob.TestMetrics.$Properties} message TestMetrics message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TestMetrics.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.auc != null && $Object.hasOwnProperty.call(message, "auc"))
+                    writer.uint32(/* id 1, wireType 1 =*/9).double(message.auc);
+                if (message.ks != null && $Object.hasOwnProperty.call(message, "ks"))
+                    writer.uint32(/* id 2, wireType 1 =*/17).double(message.ks);
+                if (message.testRows != null && $Object.hasOwnProperty.call(message, "testRows") && message.testRows !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.testRows);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TestMetrics message, length delimited. Does not implicitly {@link fedscore.nodejob.TestMetrics.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.nodejob.TestMetrics
+             * @static
+             * @param {fedscore.nodejob.TestMetrics.$Properties} message TestMetrics message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TestMetrics.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TestMetrics message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.nodejob.TestMetrics
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.TestMetrics & fedscore.nodejob.TestMetrics.$Shape} TestMetrics
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TestMetrics.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.nodejob.TestMetrics();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 1)
+                                break;
+                            message.auc = reader.double();
+                            message._auc = "auc";
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 1)
+                                break;
+                            message.ks = reader.double();
+                            message._ks = "ks";
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.testRows = value;
+                            else
+                                delete message.testRows;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a TestMetrics message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.nodejob.TestMetrics
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.TestMetrics & fedscore.nodejob.TestMetrics.$Shape} TestMetrics
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TestMetrics.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TestMetrics message.
+             * @function verify
+             * @memberof fedscore.nodejob.TestMetrics
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TestMetrics.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                let properties = {};
+                if (message.auc != null && $Object.hasOwnProperty.call(message, "auc")) {
+                    properties._auc = 1;
+                    if (typeof message.auc !== "number")
+                        return "auc: number expected";
+                }
+                if (message.ks != null && $Object.hasOwnProperty.call(message, "ks")) {
+                    properties._ks = 1;
+                    if (typeof message.ks !== "number")
+                        return "ks: number expected";
+                }
+                if (message.testRows != null && $Object.hasOwnProperty.call(message, "testRows"))
+                    if (!$util.isInteger(message.testRows))
+                        return "testRows: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a TestMetrics message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.nodejob.TestMetrics
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.nodejob.TestMetrics} TestMetrics
+             */
+            TestMetrics.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.nodejob.TestMetrics)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.nodejob.TestMetrics: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.nodejob.TestMetrics();
+                if (object.auc != null)
+                    message.auc = $Number(object.auc);
+                if (object.ks != null)
+                    message.ks = $Number(object.ks);
+                if (object.testRows != null)
+                    if ($Number(object.testRows) !== 0)
+                        message.testRows = object.testRows >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TestMetrics message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.nodejob.TestMetrics
+             * @static
+             * @param {fedscore.nodejob.TestMetrics} message TestMetrics
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TestMetrics.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.testRows = 0;
+                if (message.auc != null && $Object.hasOwnProperty.call(message, "auc"))
+                    object.auc = options.json && !$isFinite(message.auc) ? $String(message.auc) : message.auc;
+                if (message.ks != null && $Object.hasOwnProperty.call(message, "ks"))
+                    object.ks = options.json && !$isFinite(message.ks) ? $String(message.ks) : message.ks;
+                if (message.testRows != null && $Object.hasOwnProperty.call(message, "testRows"))
+                    object.testRows = message.testRows;
+                return object;
+            };
+
+            /**
+             * Converts this TestMetrics to JSON.
+             * @function toJSON
+             * @memberof fedscore.nodejob.TestMetrics
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TestMetrics.prototype.toJSON = function() {
+                return TestMetrics.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TestMetrics
+             * @function getTypeUrl
+             * @memberof fedscore.nodejob.TestMetrics
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TestMetrics.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.nodejob.TestMetrics";
+            };
+
+            return TestMetrics;
+        })();
+
+        nodejob.JointModel = (function() {
+
+            /**
+             * Properties of a JointModel.
+             * @typedef {Object} fedscore.nodejob.JointModel.$Properties
+             * @property {fedscore.nodejob.JointModelDescriptor.$Properties|null} [descriptor] JointModel descriptor
+             * @property {fedscore.nodejob.TestMetrics.$Properties|null} [metrics] JointModel metrics
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JointModel.
+             * @memberof fedscore.nodejob
+             * @interface IJointModel
+             * @augments fedscore.nodejob.JointModel.$Properties
+             * @deprecated Use fedscore.nodejob.JointModel.$Properties instead.
+             */
+
+            /**
+             * Shape of a JointModel.
+             * @typedef {fedscore.nodejob.JointModel.$Properties} fedscore.nodejob.JointModel.$Shape
+             */
+
+            /**
+             * Constructs a new JointModel.
+             * @memberof fedscore.nodejob
+             * @classdesc Guest -> each host at publish.
+             * @constructor
+             * @param {fedscore.nodejob.JointModel.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JointModel = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * JointModel descriptor.
+             * @member {fedscore.nodejob.JointModelDescriptor.$Properties|null|undefined} descriptor
+             * @memberof fedscore.nodejob.JointModel
+             * @instance
+             */
+            JointModel.prototype.descriptor = null;
+
+            /**
+             * JointModel metrics.
+             * @member {fedscore.nodejob.TestMetrics.$Properties|null|undefined} metrics
+             * @memberof fedscore.nodejob.JointModel
+             * @instance
+             */
+            JointModel.prototype.metrics = null;
+
+            /**
+             * Creates a new JointModel instance using the specified properties.
+             * @function create
+             * @memberof fedscore.nodejob.JointModel
+             * @static
+             * @param {fedscore.nodejob.JointModel.$Properties=} [properties] Properties to set
+             * @returns {fedscore.nodejob.JointModel} JointModel instance
+             * @type {{
+             *   (properties: fedscore.nodejob.JointModel.$Shape): fedscore.nodejob.JointModel & fedscore.nodejob.JointModel.$Shape;
+             *   (properties?: fedscore.nodejob.JointModel.$Properties): fedscore.nodejob.JointModel;
+             * }}
+             */
+            JointModel.create = function(properties) {
+                return new JointModel(properties);
+            };
+
+            /**
+             * Encodes the specified JointModel message. Does not implicitly {@link fedscore.nodejob.JointModel.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.nodejob.JointModel
+             * @static
+             * @param {fedscore.nodejob.JointModel.$Properties} message JointModel message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JointModel.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.descriptor != null && $Object.hasOwnProperty.call(message, "descriptor"))
+                    $root.fedscore.nodejob.JointModelDescriptor.encode(message.descriptor, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.metrics != null && $Object.hasOwnProperty.call(message, "metrics"))
+                    $root.fedscore.nodejob.TestMetrics.encode(message.metrics, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified JointModel message, length delimited. Does not implicitly {@link fedscore.nodejob.JointModel.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.nodejob.JointModel
+             * @static
+             * @param {fedscore.nodejob.JointModel.$Properties} message JointModel message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JointModel.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JointModel message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.nodejob.JointModel
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.JointModel & fedscore.nodejob.JointModel.$Shape} JointModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JointModel.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.nodejob.JointModel();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            message.descriptor = $root.fedscore.nodejob.JointModelDescriptor.decode(reader, reader.size(), $undefined, _depth + 1, message.descriptor);
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.metrics = $root.fedscore.nodejob.TestMetrics.decode(reader, reader.size(), $undefined, _depth + 1, message.metrics);
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a JointModel message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.nodejob.JointModel
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.JointModel & fedscore.nodejob.JointModel.$Shape} JointModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JointModel.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JointModel message.
+             * @function verify
+             * @memberof fedscore.nodejob.JointModel
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JointModel.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.descriptor != null && $Object.hasOwnProperty.call(message, "descriptor")) {
+                    let error = $root.fedscore.nodejob.JointModelDescriptor.verify(message.descriptor, _depth + 1);
+                    if (error)
+                        return "descriptor." + error;
+                }
+                if (message.metrics != null && $Object.hasOwnProperty.call(message, "metrics")) {
+                    let error = $root.fedscore.nodejob.TestMetrics.verify(message.metrics, _depth + 1);
+                    if (error)
+                        return "metrics." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a JointModel message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.nodejob.JointModel
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.nodejob.JointModel} JointModel
+             */
+            JointModel.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.nodejob.JointModel)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.nodejob.JointModel: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.nodejob.JointModel();
+                if (object.descriptor != null) {
+                    if (!$util.isObject(object.descriptor))
+                        throw $TypeError(".fedscore.nodejob.JointModel.descriptor: object expected");
+                    message.descriptor = $root.fedscore.nodejob.JointModelDescriptor.fromObject(object.descriptor, _depth + 1);
+                }
+                if (object.metrics != null) {
+                    if (!$util.isObject(object.metrics))
+                        throw $TypeError(".fedscore.nodejob.JointModel.metrics: object expected");
+                    message.metrics = $root.fedscore.nodejob.TestMetrics.fromObject(object.metrics, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a JointModel message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.nodejob.JointModel
+             * @static
+             * @param {fedscore.nodejob.JointModel} message JointModel
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JointModel.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.descriptor = null;
+                    object.metrics = null;
+                }
+                if (message.descriptor != null && $Object.hasOwnProperty.call(message, "descriptor"))
+                    object.descriptor = $root.fedscore.nodejob.JointModelDescriptor.toObject(message.descriptor, options, _depth + 1);
+                if (message.metrics != null && $Object.hasOwnProperty.call(message, "metrics"))
+                    object.metrics = $root.fedscore.nodejob.TestMetrics.toObject(message.metrics, options, _depth + 1);
+                return object;
+            };
+
+            /**
+             * Converts this JointModel to JSON.
+             * @function toJSON
+             * @memberof fedscore.nodejob.JointModel
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JointModel.prototype.toJSON = function() {
+                return JointModel.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JointModel
+             * @function getTypeUrl
+             * @memberof fedscore.nodejob.JointModel
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JointModel.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.nodejob.JointModel";
+            };
+
+            return JointModel;
+        })();
+
+        return nodejob;
+    })();
+
     fedscore.psi = (function() {
 
         /**
