@@ -1,4 +1,5 @@
-export { concatBytes, lengthPrefixed } from './bytes.ts';
+export type { Uint64Value } from './bytes.ts';
+export { bytesToHex, concatBytes, hexToBytes, lengthPrefixed, safeUint64 } from './bytes.ts';
 export type {
   CapturedMessage,
   Channel,
