@@ -60,7 +60,6 @@ export type {
   PartyScorecardView,
   ResolvedScaling,
   Scorecard,
-  ScorecardBins,
   ScorecardFeature,
   ScorecardFeatureView,
   ScorecardScaling,
@@ -68,7 +67,6 @@ export type {
   WoeLrModel,
 } from './scorecard.ts';
 export {
-  binCount,
   binIndex,
   binLabelsOf,
   buildScorecard,
