@@ -73,6 +73,7 @@ export {
   ks,
   ksCurve,
   liftTable,
+  nearestRankPercentile,
   PSI_SHIFTED_ABOVE,
   PSI_STABLE_BELOW,
   populationStabilityIndex,
