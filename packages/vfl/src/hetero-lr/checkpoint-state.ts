@@ -4,6 +4,7 @@
  * in a cycle (checked by `pnpm lint`, scripts/check-boundaries.ts).
  */
 
+/** The `format` of a serialized checkpoint's header line and body. */
 export const CHECKPOINT_FORMAT = 'fedscore.hetero-lr.checkpoint';
 /** 2: the mask stream is recorded by key id (version 1 stored the mask seed itself: refused). */
 export const CHECKPOINT_VERSION = 2;
