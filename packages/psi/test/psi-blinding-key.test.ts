@@ -7,10 +7,34 @@
  * - an injected generator is the one used: the key is 64 of its bytes reduced mod l (checked with
  *   libsodium's `crypto_core_ristretto255_scalar_reduce`, an independent implementation), the wide bytes
  *   are wiped, and two runs with the same seed send the same bytes (with another seed, different ones);
- * - each party blinds with its own key, and a run wipes its key when it ends (a cached host key is not).
+ * - each party blinds with its own key, and a run wipes its key when it ends; a host with a cache sends the
+ *   cache's points and never blinds its own ids again (its key is used only on the guest's points);
+ * - a peer's batch of points at the wrong index or of the wrong size is refused before it is blinded.
  */
-import { generateUniqueUsccs, isFedscoreError, memoryLogger, type Rng, seededRng } from '@fedscore/core';
-import { BlindingPool, createPsiKey, runPsiLocal, type ScalarBytes } from '@fedscore/psi';
+import {
+  createInMemoryNetwork,
+  generateUniqueUsccs,
+  isFedscoreError,
+  memoryLogger,
+  ProtocolSession,
+  type Rng,
+  runParties,
+  seededRng,
+} from '@fedscore/core';
+import {
+  BlindingPool,
+  buildHostCache,
+  createPsiKey,
+  helloStep,
+  hostPointsStep,
+  PSI_PROTOCOL,
+  PSI_VERSION,
+  prepareIds,
+  runPsiGuest,
+  runPsiLocal,
+  type ScalarBytes,
+} from '@fedscore/psi';
+import { envelopeCodec } from '@fedscore/wire';
 import sodium from 'libsodium-wrappers-sumo';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -130,15 +154,18 @@ describe('a PSI run and its keys', () => {
     expect(bytes(a, 'guest').equals(bytes(c, 'guest'))).toBe(false);
   });
 
-  it('each party blinds with its own key, and the key is wiped when the run ends', async () => {
+  /** The shared pool, recording every scalar it is handed (the object, and a copy at the time). */
+  function spyPool() {
     const scalars: ScalarBytes[] = [];
     const copies: Uint8Array[] = [];
+    const hashed: Uint8Array[] = [];
     const spy = {
       threads: pool.threads,
       hashToGroup: (ids: never, scalar: ScalarBytes | undefined, domain: string) => {
         if (scalar) {
           scalars.push(scalar);
           copies.push(Uint8Array.from(scalar));
+          hashed.push(Uint8Array.from(scalar));
         }
         return pool.hashToGroup(ids, scalar, domain);
       },
@@ -150,13 +177,80 @@ describe('a PSI run and its keys', () => {
       stats: () => pool.stats(),
       close: async () => {},
     } as unknown as BlindingPool;
+    return { spy, scalars, copies, hashed };
+  }
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+  it('each party blinds with its own key, and the key is wiped when the run ends', async () => {
+    const { spy, scalars, copies } = spyPool();
     const r = await runPsiLocal(guestIds, hostIds, { pool: spy, batchSize: 16 });
     expect(r.guest.intersectionSize).toBe(30);
+    expect([r.guest.role, r.host.role]).toEqual(['guest', 'host']);
     // Two distinct keys were used (one per party), each nonzero while in use ...
     const distinct = new Set(copies.map((c) => Buffer.from(c).toString('hex')));
     expect(distinct.size).toBe(2);
     for (const c of copies) expect(isZero(c)).toBe(false);
     // ... and every key object is all zeros after the run.
     for (const s of scalars) expect(isZero(s)).toBe(true);
+  });
+
+  it("a host with a cache sends the cache's points, never re-blinds its ids, and keeps its key", async () => {
+    const host = prepareIds(hostIds);
+    const cache = await buildHostCache(host, { pool, batchSize: 16 });
+    const cacheKey = hex(cache.key.scalar);
+    const { spy, hashed } = spyPool();
+    const r = await runPsiLocal(guestIds, host, {
+      pool: spy,
+      hostCache: cache,
+      batchSize: 16,
+      capture: true,
+    });
+    expect(r.guest.intersectionSize).toBe(30);
+    expect(r.host.role).toBe('host');
+    // The points the host sent are the cache's, byte for byte, in its order.
+    const sent = r.captured
+      .filter((m) => m.from === 'host' && m.step === hostPointsStep.name)
+      .map((m) => hostPointsStep.decode(m.payload).bytes);
+    expect(Buffer.concat(sent).equals(Buffer.from(cache.points))).toBe(true);
+    // Only the guest hashed its ids to the group: one key, not the cache's.
+    expect(new Set(hashed.map(hex))).toEqual(new Set([hashed.map(hex)[0]]));
+    expect(hashed.map(hex)).not.toContain(cacheKey);
+    // A cached key outlives the session.
+    expect(hex(cache.key.scalar)).toBe(cacheKey);
+  });
+
+  it("a peer's batch of points at the wrong index or of the wrong size is refused before blinding", async () => {
+    for (const [what, index, count, code, field] of [
+      ['wrong index', 1, 16, 'protocol_sequence', `${hostPointsStep.name}.index`],
+      ['one point short', 0, 15, 'wire_decode', hostPointsStep.name],
+    ] as const) {
+      const network = createInMemoryNetwork(['guest', 'host'], envelopeCodec);
+      const spec = { protocol: PSI_PROTOCOL, version: PSI_VERSION, session: 'rogue' };
+      const { spy, copies } = spyPool();
+      const e = await runParties(network, {
+        guest: () =>
+          runPsiGuest(guestIds, {
+            channel: network.channel('guest'),
+            peer: 'host',
+            session: 'rogue',
+            pool: spy,
+            batchSize: 16,
+          }),
+        host: async () => {
+          // A host that answers the hello with its own count and then sends a malformed first batch.
+          const session = new ProtocolSession(network.channel('host'), spec);
+          const hello = await session.receive('guest', helloStep);
+          await session.send('guest', helloStep, { ...hello, count: 40 });
+          await session.send('guest', hostPointsStep, { index, bytes: new Uint8Array(count * 32) });
+        },
+      }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(isFedscoreError(e, code), what).toBe(true);
+      expect((e as { field?: string }).field, what).toBe(field);
+      // Nothing of the peer's was blinded with the guest's key (its own ids may have been hashed).
+      expect(copies.length, what).toBeLessThanOrEqual(Math.ceil(guestIds.length / 16));
+    }
   });
 });
