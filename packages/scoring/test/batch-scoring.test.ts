@@ -10,6 +10,7 @@
  */
 import {
   auc,
+  type CryptoRng,
   createInMemoryNetwork,
   FedscoreError,
   normal,
@@ -284,8 +285,10 @@ describe('batch scoring', () => {
   it('the model owner refuses a seeded generator for its masks and noise (a guessable mask is no mask)', async () => {
     const { columns, model } = synthetic(100, 2, 17);
     const ctx = await createCkksContext({ relinearization: false });
+    // The option's type asks for a CryptoRng; JavaScript callers (and casts) are refused at run time.
+    const seeded = seededRng(1) as unknown as CryptoRng;
     const e = await failure(
-      new BatchScoringModelOwner({ model, poolSize: 0, rng: seededRng(1) }),
+      new BatchScoringModelOwner({ model, poolSize: 0, rng: seeded }),
       { columns, features: model.features },
       ctx,
     );
