@@ -82,7 +82,8 @@ export interface Violation extends ImportRef {
     | 'relative-escape'
     | 'reserved-module'
     | 'io-in-algorithm'
-    | 'unknown-package';
+    | 'unknown-package'
+    | 'import-cycle';
   readonly message: string;
 }
 
@@ -191,4 +192,69 @@ export function checkImport(
     );
   }
   return undefined;
+}
+
+/**
+ * Import cycles among a package's own modules (type-only imports included: a cycle of types is still
+ * two files that cannot be read, moved or split one without the other). `graph` maps a module to the
+ * modules it imports. Returns one cycle per strongly connected component (Tarjan 1972), each as the path
+ * of modules from its first member back to it, sorted so the output is stable.
+ */
+export function findImportCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const components: string[][] = [];
+  let next = 0;
+  const visit = (v: string): void => {
+    index.set(v, next);
+    low.set(v, next);
+    next++;
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const c: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        c.push(w);
+      } while (w !== v);
+      if (c.length > 1 || (graph.get(v) ?? []).includes(v)) components.push(c);
+    }
+  };
+  for (const v of [...graph.keys()].sort()) if (!index.has(v)) visit(v);
+  return components
+    .map((c) => {
+      const members = new Set(c);
+      const start = [...c].sort()[0]!;
+      // A shortest path from `start` back to itself inside the component (breadth-first).
+      const prev = new Map<string, string>();
+      const queue = [start];
+      while (queue.length > 0) {
+        const v = queue.shift()!;
+        for (const w of graph.get(v) ?? []) {
+          if (!members.has(w)) continue;
+          if (w === start) {
+            const path = [start];
+            for (let u = v; u !== start; u = prev.get(u)!) path.splice(1, 0, u);
+            path.push(start);
+            return path;
+          }
+          if (!prev.has(w)) {
+            prev.set(w, v);
+            queue.push(w);
+          }
+        }
+      }
+      return [start, start];
+    })
+    .sort((a, b) => a[0]!.localeCompare(b[0]!));
 }

@@ -3,9 +3,9 @@
  * package's internals, or a module reserved to another package. Run from the repository root.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkImport, findImports, PACKAGE_RANK, type Violation } from './boundaries.ts';
+import { checkImport, findImportCycles, findImports, PACKAGE_RANK, type Violation } from './boundaries.ts';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 
@@ -51,13 +51,27 @@ for (const name of publicSubpaths.keys()) {
       message: `packages/${name} has no place in the dependency order (scripts/boundaries.ts)`,
     });
   }
+  // Relative imports among the package's sources, for the cycle check (tests may import anything).
+  const graph = new Map<string, string[]>();
   for (const f of walk(join(packagesDir, name))) {
     files++;
     const rel = relative(root, f);
+    const own: string[] = [];
     for (const ref of findImports(rel, readFileSync(f, 'utf8'))) {
       const bad = checkImport(ref, name, publicSubpaths);
       if (bad) violations.push(bad);
+      if (ref.specifier.startsWith('.')) own.push(relative(root, resolve(dirname(f), ref.specifier)));
     }
+    if (rel.startsWith(`packages/${name}/src/`)) graph.set(rel, own);
+  }
+  for (const cycle of findImportCycles(graph)) {
+    violations.push({
+      file: cycle[0]!,
+      line: 0,
+      specifier: '',
+      rule: 'import-cycle',
+      message: `import cycle: ${cycle.join(' -> ')} (move what they share into one module both import)`,
+    });
   }
 }
 for (const top of ['examples', 'benchmarks', 'scripts']) {

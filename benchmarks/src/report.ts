@@ -92,12 +92,6 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-export function percentile(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const idx = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
-  return s[idx]!;
-}
-
 /** Time `fn` `runs` times (after `warmup` runs) and return the per-run milliseconds. */
 export async function timeRuns(
   fn: () => unknown | Promise<unknown>,

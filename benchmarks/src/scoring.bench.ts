@@ -13,8 +13,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fitLogisticRegression } from '@fedscore/core';
-import { benchBatchScoring, benchOnlineScoring, syntheticPortfolio } from '@fedscore/scoring';
 import type { BenchResult } from './report.ts';
+import { benchBatchScoring, benchOnlineScoring, syntheticPortfolio } from './scoring-measure.ts';
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkImport, findImports } from '../boundaries.ts';
+import { checkImport, findImportCycles, findImports } from '../boundaries.ts';
 
 const exportsMap = new Map([
   ['core', new Set(['.', './node'])],
@@ -80,5 +80,41 @@ describe('package boundary rules', () => {
     );
     expect(checkImport(ref('packages/core/src/node.ts', 'node:fs'), 'core', exportsMap)).toBeUndefined();
     expect(checkImport(ref('packages/vfl/test/a.test.ts', 'node:fs'), 'vfl', exportsMap)).toBeUndefined();
+  });
+});
+
+describe('import cycles', () => {
+  it('finds a type-level cycle through three modules and reports it as a path', () => {
+    const g = new Map([
+      ['options.ts', ['checkpoint.ts']],
+      ['checkpoint.ts', ['plan.ts', 'features.ts']],
+      ['plan.ts', ['options.ts', 'steps.ts']],
+      ['features.ts', []],
+      ['steps.ts', []],
+    ]);
+    expect(findImportCycles(g)).toEqual([['checkpoint.ts', 'plan.ts', 'options.ts', 'checkpoint.ts']]);
+  });
+
+  it('finds a module that imports itself and two separate cycles', () => {
+    const g = new Map([
+      ['a.ts', ['a.ts']],
+      ['b.ts', ['c.ts']],
+      ['c.ts', ['b.ts']],
+      ['d.ts', ['b.ts']],
+    ]);
+    expect(findImportCycles(g)).toEqual([
+      ['a.ts', 'a.ts'],
+      ['b.ts', 'c.ts', 'b.ts'],
+    ]);
+  });
+
+  it('accepts a layered graph, shared modules included (a diamond is not a cycle)', () => {
+    const g = new Map([
+      ['options.ts', ['checkpoint-state.ts']],
+      ['plan.ts', ['options.ts', 'checkpoint-state.ts']],
+      ['checkpoint.ts', ['plan.ts', 'checkpoint-state.ts']],
+      ['checkpoint-state.ts', []],
+    ]);
+    expect(findImportCycles(g)).toEqual([]);
   });
 });

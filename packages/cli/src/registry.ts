@@ -18,7 +18,6 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/stability.ts'),
     import('./commands/report.ts'),
     import('./commands/score.ts'),
-    import('./commands/bench-scoring.ts'),
     import('./commands/audit-verify.ts'),
     import('./commands/audit-export.ts'),
     import('./commands/audit-reconcile.ts'),

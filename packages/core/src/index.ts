@@ -1,4 +1,5 @@
-export { concatBytes, lengthPrefixed } from './bytes.ts';
+export type { Uint64Value } from './bytes.ts';
+export { bytesToHex, concatBytes, hexToBytes, lengthPrefixed, safeUint64 } from './bytes.ts';
 export type {
   CapturedMessage,
   Channel,
@@ -72,6 +73,7 @@ export {
   ks,
   ksCurve,
   liftTable,
+  nearestRankPercentile,
   PSI_SHIFTED_ABOVE,
   PSI_STABLE_BELOW,
   populationStabilityIndex,

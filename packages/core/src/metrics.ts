@@ -785,3 +785,17 @@ export function summarizeBinary(labels: ArrayLike<number>, scores: ArrayLike<num
     brier: probabilities ? sq / input.y.length : null,
   };
 }
+
+/**
+ * The nearest-rank percentile of `xs` (the smallest value with at least p% of the data at or below it;
+ * p in (0, 100], p = 0 gives the minimum): latency p50/p99 of the scoring figures. Not numpy's linear
+ * interpolation (the quantile bin edges above use that): on latencies it reports an observed value.
+ */
+export function nearestRankPercentile(xs: ArrayLike<number>, p: number): number {
+  if (xs.length === 0)
+    throw new FedscoreError('invalid_argument', 'percentile of an empty list', { field: 'xs' });
+  if (!(p >= 0 && p <= 100))
+    throw new FedscoreError('out_of_range', `p = ${p} is outside [0, 100]`, { field: 'p' });
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}

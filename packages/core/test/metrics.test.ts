@@ -15,6 +15,7 @@ import {
   ks,
   ksCurve,
   liftTable,
+  nearestRankPercentile,
   populationStabilityIndex,
   psiBand,
   rocCurve,
@@ -341,5 +342,33 @@ describe('metric input errors name the field', () => {
     expect(catchError(() => auc([], [])).field).toBe('labels');
     expect(catchError(() => liftTable([0, 1], [0.1, 0.2], 0)).field).toBe('bins');
     expect(catchError(() => populationStabilityIndex([1, 2], [Number.NaN])).field).toBe('actual');
+  });
+});
+
+describe('nearestRankPercentile', () => {
+  // The worked examples of the nearest-rank method (Wikipedia, "Percentile", "The nearest-rank method").
+  it.each([
+    [[15, 20, 35, 40, 50], 5, 15],
+    [[15, 20, 35, 40, 50], 30, 20],
+    [[15, 20, 35, 40, 50], 40, 20],
+    [[15, 20, 35, 40, 50], 50, 35],
+    [[15, 20, 35, 40, 50], 100, 50],
+    [[3, 6, 7, 8, 8, 10, 13, 15, 16, 20], 25, 7],
+    [[3, 6, 7, 8, 8, 10, 13, 15, 16, 20], 50, 8],
+    [[3, 6, 7, 8, 8, 10, 13, 15, 16, 20], 75, 15],
+    [[3, 6, 7, 8, 8, 10, 13, 15, 16, 20], 100, 20],
+  ])('%j at p = %i is %i, whatever the input order', (xs, p, want) => {
+    expect(nearestRankPercentile(xs, p)).toBe(want);
+    expect(nearestRankPercentile([...xs].reverse(), p)).toBe(want);
+  });
+
+  it('refuses an empty list and p outside [0, 100] with typed errors', () => {
+    expect(() => nearestRankPercentile([], 50)).toThrow(
+      expect.objectContaining({ code: 'invalid_argument' }),
+    );
+    expect(() => nearestRankPercentile([1], 101)).toThrow(
+      expect.objectContaining({ code: 'out_of_range', field: 'p' }),
+    );
+    expect(nearestRankPercentile([2, 1], 0)).toBe(1);
   });
 });

@@ -18,8 +18,11 @@
  * `he_context_mismatch`. Both are checked before any byte reaches SEAL.
  */
 import { createHash } from 'node:crypto';
-import { FedscoreError, lengthPrefixed } from '@fedscore/core';
+import { bytesToHex, FedscoreError, hexToBytes, lengthPrefixed } from '@fedscore/core';
 import type { HeSchemeName } from './types.ts';
+
+// ckks.ts and additive.ts still import the hex helpers from here; their home is @fedscore/core.
+export { bytesToHex, hexToBytes } from '@fedscore/core';
 
 export const BLOB_KIND = {
   ciphertext: 1,
@@ -75,7 +78,7 @@ export function encodeBlob(blob: Blob): Uint8Array {
   out[5] = blob.kind;
   out[6] = SCHEMES.indexOf(blob.scheme);
   out[7] = blob.insecure ? 1 : 0;
-  out.set(hexToBytes(blob.fingerprint), 8);
+  out.set(hexToBytes(blob.fingerprint, 'fingerprint'), 8);
   view.setUint32(24, meta.length, true);
   out.set(meta, HEADER);
   view.setUint32(HEADER + meta.length, blob.payload.length, true);
@@ -148,18 +151,6 @@ export function metaInt(meta: Record<string, unknown>, key: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
     throw corrupt(`HE blob meta '${key}' invalid`, key);
   return v;
-}
-
-export function hexToBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-export function bytesToHex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
 }
 
 /** 16-byte hex fingerprint of a description string and key id (SHA-256, truncated). */

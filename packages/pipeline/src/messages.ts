@@ -5,7 +5,7 @@
  * role file of a stage uses these definitions; none re-declares a step. Payloads: common.proto vectors
  * and lists, and packages/wire/proto/node_job.proto (`consent-summary`, `joint-model`).
  */
-import type { StepDef } from '@fedscore/core';
+import { type StepDef, safeUint64 } from '@fedscore/core';
 import {
   heteroLrEnumFromWire,
   JOINT_MODEL_FORMAT,
@@ -17,14 +17,7 @@ import {
   SCHEME_TO_WIRE,
   serializeJointModel,
 } from '@fedscore/vfl';
-import {
-  fedscore,
-  float64VectorStep,
-  idListStep,
-  mappedProtoStep,
-  safeUint64,
-  uint32VectorStep,
-} from '@fedscore/wire';
+import { fedscore, float64VectorStep, idListStep, mappedProtoStep, uint32VectorStep } from '@fedscore/wire';
 
 /** The node's own small protocols around the algorithm packages' (names and versions on the wire). */
 export const ALIGN_PROTOCOL = 'node.align';

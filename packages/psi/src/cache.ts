@@ -30,6 +30,7 @@ import {
   type ProgressCallback,
   permutation,
   type Rng,
+  safeUint64,
 } from '@fedscore/core';
 import { fedscore } from '@fedscore/wire';
 import { type PreparedIds, type PrepareIdsOptions, parsePsiHashDomain, selectPacked } from './ids.ts';
@@ -287,7 +288,7 @@ export function decodeHostCache(bytes: Uint8Array, options: DecodeHostCacheOptio
       cause: e,
     });
   }
-  const count = toNumber(m.count);
+  const count = safeUint64(m.count ?? 0, 'HostCache.count');
   const bad = (field: string, why: string): never => {
     throw new FedscoreError('wire_decode', `PSI host cache: ${why}`, { field: `HostCache.${field}` });
   };
@@ -332,16 +333,11 @@ export function decodeHostCache(bytes: Uint8Array, options: DecodeHostCacheOptio
     version: m.version,
     hashDomain: m.hashDomain,
     key,
-    createdMs: toNumber(m.createdMs),
+    createdMs: safeUint64(m.createdMs ?? 0, 'HostCache.createdMs'),
     idsDigest: new Uint8Array(m.idsDigest),
     count,
     order,
     points: new Uint8Array(m.points),
-    sessions: toNumber(m.sessions),
+    sessions: safeUint64(m.sessions ?? 0, 'HostCache.sessions'),
   };
-}
-
-function toNumber(v: number | { toNumber(): number } | null | undefined): number {
-  if (v === null || v === undefined) return 0;
-  return typeof v === 'number' ? v : v.toNumber();
 }

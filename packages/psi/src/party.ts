@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  bytesToHex,
   type Channel,
   cryptoRng,
   FedscoreError,
@@ -81,7 +82,7 @@ export function createPsiKey(
     });
   }
   const idBytes = (rng ?? cryptoRng()).fillBytes(new Uint8Array(8));
-  const id = Array.from(idBytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  const id = bytesToHex(idBytes);
   if (rng === undefined) return { id, scalar: randomScalar() };
   const wide = rng.fillBytes(new Uint8Array(64));
   const scalar = scalarFromWideBytes(wide);

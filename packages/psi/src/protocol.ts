@@ -42,7 +42,7 @@
  * Private Intersection-Sum-with-Cardinality" (IEEE EuroS&P 2020); group: ristretto255 (RFC 9496; M.
  * Hamburg, "Decaf", CRYPTO 2015). docs/protocols/psi.md says all of this at length.
  */
-import type { StepDef } from '@fedscore/core';
+import { type StepDef, safeUint64 } from '@fedscore/core';
 import { fedscore, mappedProtoStep } from '@fedscore/wire';
 import { KEY_BYTES } from './keys.ts';
 import { POINT_BYTES } from './ristretto.ts';
@@ -85,16 +85,6 @@ export interface PsiResultMessage {
   readonly alignedDigest: Uint8Array;
 }
 
-type Uint64 = number | { toNumber(): number; high: number; low: number };
-
-function uint64(v: Uint64 | null | undefined, field: string): number {
-  if (v === null || v === undefined) return 0;
-  if (typeof v === 'number') return v;
-  // protobufjs decodes uint64 to a Long; refuse values beyond 2^53 rather than round them.
-  if (v.high >>> 0 >= 0x200000) throw new RangeError(`${field}: above 2^53`);
-  return v.toNumber();
-}
-
 /** A copy: decoded payloads are views into the received envelope, which the receiver must not keep. */
 function own(bytes: Uint8Array | null | undefined): Uint8Array {
   return bytes ? new Uint8Array(bytes) : new Uint8Array(0);
@@ -103,7 +93,7 @@ function own(bytes: Uint8Array | null | undefined): Uint8Array {
 export const helloStep: StepDef<PsiHello> = mappedProtoStep('hello', fedscore.psi.Hello, {
   check: (m) => {
     if (!(PSI_MODES as readonly string[]).includes(m.mode ?? '')) return `mode: unknown mode '${m.mode}'`;
-    const count = uint64(m.count as Uint64, 'count');
+    const count = safeUint64(m.count ?? 0, 'count');
     if (!Number.isSafeInteger(count) || count > MAX_SET_SIZE) return `count: ${count} is out of range`;
     const batch = m.batchSize ?? 0;
     if (batch < 1 || batch > MAX_BATCH_SIZE) return `batchSize: ${batch} is outside [1, ${MAX_BATCH_SIZE}]`;
@@ -121,7 +111,7 @@ export const helloStep: StepDef<PsiHello> = mappedProtoStep('hello', fedscore.ps
   }),
   fromWire: (m) => ({
     mode: m.mode as PsiMode,
-    count: uint64(m.count as Uint64, 'count'),
+    count: safeUint64(m.count ?? 0, 'count'),
     batchSize: m.batchSize,
     hashDomain: m.hashDomain,
     keyBytes: m.keyBytes,
@@ -165,7 +155,7 @@ export const resultStep: StepDef<PsiResultMessage> = mappedProtoStep('result', f
   },
   toWire: (v: PsiResultMessage) => ({ intersection: v.intersection, alignedDigest: v.alignedDigest }),
   fromWire: (m) => ({
-    intersection: uint64(m.intersection as Uint64, 'intersection'),
+    intersection: safeUint64(m.intersection ?? 0, 'intersection'),
     alignedDigest: own(m.alignedDigest),
   }),
 });

@@ -2,15 +2,9 @@
  * Ciphertexts in and out of wire batches, with the checks a receiver owes: the scheme, the parameters'
  * fingerprint (a ciphertext made under other keys is refused before SEAL sees it), and the shape.
  */
-import { FedscoreError } from '@fedscore/core';
+import { FedscoreError, hexToBytes } from '@fedscore/core';
 import type { CkksPublicContext, CkksVector } from '@fedscore/he';
 import type { CiphertextBatch } from '@fedscore/wire';
-
-export function hexToBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

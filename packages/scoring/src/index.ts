@@ -5,8 +5,6 @@ export type {
   BatchResultTo,
 } from './batch.ts';
 export { BatchScoringDataOwner, BatchScoringModelOwner, DEFAULT_BATCH_MASK_BITS } from './batch.ts';
-export type { BatchBenchInput, BatchBenchResult, OnlineBenchResult } from './bench.ts';
-export { benchBatchScoring, benchOnlineScoring, percentile, syntheticPortfolio } from './bench.ts';
 export type { EvaluateOptions, ScoreEvaluation, StabilityReport, StabilityRow } from './evaluation.ts';
 export { evaluateScores, stabilityReport } from './evaluation.ts';
 export type { LinearScoreModel } from './linear.ts';
@@ -60,7 +58,6 @@ export type {
   PartyScorecardView,
   ResolvedScaling,
   Scorecard,
-  ScorecardBins,
   ScorecardFeature,
   ScorecardFeatureView,
   ScorecardScaling,
@@ -68,7 +65,6 @@ export type {
   WoeLrModel,
 } from './scorecard.ts';
 export {
-  binCount,
   binIndex,
   binLabelsOf,
   buildScorecard,

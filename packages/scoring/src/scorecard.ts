@@ -19,31 +19,15 @@
  * partial score (`partialScore`) is all that ever leaves it in the scoring protocols.
  */
 import { assertFiniteNumber, assertNonEmptyString, FedscoreError } from '@fedscore/core';
-
-/** Bins of one feature, structurally the same as `FeatureBins` of @fedscore/vfl (binning). */
-export type ScorecardBins =
-  | {
-      readonly kind: 'numeric';
-      readonly name: string;
-      /** Interior cut points, strictly ascending: bin i is (edges[i-1], edges[i]]. */
-      readonly edges: readonly number[];
-      /** A last bin for missing values. */
-      readonly missing: boolean;
-    }
-  | {
-      readonly kind: 'categorical';
-      readonly name: string;
-      readonly groups: readonly (readonly string[])[];
-      /** Bin of categories unseen when fitting, or -1 (unseen = missing). */
-      readonly otherGroup: number;
-      readonly missing: boolean;
-    };
+// The bins a scorecard scores are the bins WOE binning fitted: one declaration, in vfl. Type-only: scoring's
+// runtime does not load vfl (the self-estimate page bundles scoring for browsers).
+import type { FeatureBins } from '@fedscore/vfl';
 
 /** One feature of a WOE logistic regression: what its owner holds. */
 export interface WoeLrFeature {
   readonly party: string;
   readonly name: string;
-  readonly bins: ScorecardBins;
+  readonly bins: FeatureBins;
   /** WOE per bin (missing bin last, when present). */
   readonly woe: readonly number[];
   /** The LR coefficient of this feature's WOE column (logit of P(bad)). */
@@ -83,7 +67,7 @@ export interface ResolvedScaling {
 export interface ScorecardFeature {
   readonly party: string;
   readonly name: string;
-  readonly bins: ScorecardBins;
+  readonly bins: FeatureBins;
   /** Points per bin, in bin order (missing last). Includes the base share when `distributeBase`. */
   readonly points: readonly number[];
   /** Points per unit of WOE: -factor * coefficient (so points = baseShare + slope * WOE). */
@@ -135,12 +119,12 @@ export function resolveScaling(s: ScorecardScaling = {}): ResolvedScaling {
   };
 }
 
-export function binCount(bins: ScorecardBins): number {
-  const values = bins.kind === 'numeric' ? bins.edges.length + 1 : bins.groups.length;
-  return values + (bins.missing ? 1 : 0);
+/** All bins, the missing bin included (vfl's `binCount`, kept here so that scoring's runtime needs no vfl). */
+function binCount(bins: FeatureBins): number {
+  return (bins.kind === 'numeric' ? bins.edges.length + 1 : bins.groups.length) + (bins.missing ? 1 : 0);
 }
 
-function checkBins(bins: ScorecardBins, field: string): void {
+function checkBins(bins: FeatureBins, field: string): void {
   if (bins.kind === 'numeric') {
     for (let i = 0; i < bins.edges.length; i++) {
       const e = bins.edges[i]!;
@@ -225,7 +209,7 @@ export function buildScorecard(model: WoeLrModel, scaling: ScorecardScaling = {}
 
 /** The bin index of one value (NaN, null or undefined = missing). Throws when the bins have no place for it. */
 export function binIndex(
-  bins: ScorecardBins,
+  bins: FeatureBins,
   value: number | string | null | undefined,
   field: string,
 ): number {
@@ -367,7 +351,7 @@ export function scorecardTable(
   return rows;
 }
 
-export function binLabelsOf(bins: ScorecardBins): string[] {
+export function binLabelsOf(bins: FeatureBins): string[] {
   const out: string[] = [];
   if (bins.kind === 'numeric') {
     for (let i = 0; i <= bins.edges.length; i++) {

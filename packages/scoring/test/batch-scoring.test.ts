@@ -10,7 +10,9 @@
  */
 import {
   auc,
+  type CryptoRng,
   createInMemoryNetwork,
+  FedscoreError,
   normal,
   ProtocolSession,
   runParties,
@@ -18,7 +20,12 @@ import {
   uniform,
 } from '@fedscore/core';
 import { expectNoSecret } from '@fedscore/core/testing';
-import { createCkksContext, loadCkksSecretContext } from '@fedscore/he';
+import {
+  type CkksSecretContext,
+  createCkksContext,
+  type HeWorkerPool,
+  loadCkksSecretContext,
+} from '@fedscore/he';
 import { ckksSecretKeyBytes } from '@fedscore/he/testing';
 import {
   BATCH_SCORING_PROTOCOL,
@@ -196,25 +203,97 @@ describe('batch scoring', () => {
       expect(Math.abs(second[i]! - reference[i]! - masks[i]!)).toBeGreaterThan(1);
   });
 
-  it('refuses a plan whose columns differ from the model', async () => {
-    const { columns, model } = synthetic(100, 2, 14);
-    const ctx = await createCkksContext({ relinearization: false });
+  /** One run against `modelOwner`; resolves to the error it fails with (undefined when it succeeds). */
+  async function failure(
+    modelOwner: BatchScoringModelOwner,
+    run: { columns: Float64Array[]; features: readonly string[]; pool?: HeWorkerPool },
+    ctx: CkksSecretContext,
+  ): Promise<FedscoreError | undefined> {
     const network = createInMemoryNetwork(['data-owner', 'model-owner'], envelopeCodec);
     const spec = { protocol: BATCH_SCORING_PROTOCOL, version: SCORING_VERSION, session: 's' };
-    const modelOwner = new BatchScoringModelOwner({ model, poolSize: 0 });
-    await expect(
-      runParties(network, {
+    try {
+      await runParties(network, {
         d: () =>
-          new BatchScoringDataOwner({ context: ctx }).score({
+          new BatchScoringDataOwner({ context: ctx, ...(run.pool && { pool: run.pool }) }).score({
             session: new ProtocolSession(network.channel('data-owner'), spec),
             modelOwner: 'model-owner',
-            columns,
-            features: ['x1', 'x0'],
+            columns: run.columns,
+            features: run.features,
             resultTo: 'data-owner',
           }),
         m: () => modelOwner.score(new ProtocolSession(network.channel('model-owner'), spec), 'data-owner'),
-      }),
-    ).rejects.toThrow(/batch-plan\.features/);
+      });
+      return undefined;
+    } catch (e) {
+      expect(e).toBeInstanceOf(FedscoreError);
+      return e as FedscoreError;
+    } finally {
+      await modelOwner.close();
+    }
+  }
+
+  it('refuses a plan whose columns differ from the model: other order, fewer, more, one renamed', async () => {
+    const { columns, model } = synthetic(100, 3, 14);
+    const ctx = await createCkksContext({ relinearization: false });
+    const plans: [string, string[]][] = [
+      ['swapped', ['x1', 'x0', 'x2']],
+      ['a prefix of the model', ['x0', 'x1']],
+      ['one more', ['x0', 'x1', 'x2', 'x3']],
+      ['last renamed', ['x0', 'x1', 'y']],
+    ];
+    for (const [what, features] of plans) {
+      const cols = features.map((_, j) => columns[j % columns.length]!);
+      const e = await failure(
+        new BatchScoringModelOwner({ model, poolSize: 0 }),
+        { columns: cols, features },
+        ctx,
+      );
+      expect(e?.code, what).toBe('protocol_step');
+      expect(e?.field, what).toBe('batch-plan.features');
+      expect(e?.message, what).toMatch(/other columns than the model/);
+    }
+    // The same model and data with the model's own columns are scored.
+    expect(
+      await failure(
+        new BatchScoringModelOwner({ model, poolSize: 0 }),
+        { columns, features: model.features },
+        ctx,
+      ),
+    ).toBeUndefined();
+    ctx.dispose();
+  });
+
+  it("refuses a record block with another number of ciphertexts than the model's columns", async () => {
+    const { columns, model } = synthetic(100, 2, 16);
+    const ctx = await createCkksContext({ relinearization: false });
+    // A data owner whose "encryption" drops the last column's ciphertext after an honest plan.
+    const short = {
+      encryptSymmetric: async (vectors: readonly Float64Array[]) =>
+        vectors.slice(0, -1).map((v) => ctx.encryptSymmetricSerialized(v, { compression: 'none' })),
+      decrypt: async () => [],
+    } as unknown as HeWorkerPool;
+    const e = await failure(
+      new BatchScoringModelOwner({ model, poolSize: 0 }),
+      { columns, features: model.features, pool: short },
+      ctx,
+    );
+    expect(e?.code).toBe('protocol_step');
+    expect(e?.field).toBe('record-block.items');
+    ctx.dispose();
+  });
+
+  it('the model owner refuses a seeded generator for its masks and noise (a guessable mask is no mask)', async () => {
+    const { columns, model } = synthetic(100, 2, 17);
+    const ctx = await createCkksContext({ relinearization: false });
+    // The option's type asks for a CryptoRng; JavaScript callers (and casts) are refused at run time.
+    const seeded = seededRng(1) as unknown as CryptoRng;
+    const e = await failure(
+      new BatchScoringModelOwner({ model, poolSize: 0, rng: seeded }),
+      { columns, features: model.features },
+      ctx,
+    );
+    expect(e?.code).toBe('insecure_rng');
+    expect(e?.field).toBe('rng');
     ctx.dispose();
   });
 });

@@ -292,4 +292,30 @@ describe('online joint scoring', () => {
       bank.dispose();
     }
   });
+
+  it('a partial score that is not a finite number stops the session with a typed error before anything is encrypted for the bank', async () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      const bank = await OnlineScoringBank.create({ mode: 'band', thresholds: bandThresholds(r) });
+      const gov = new OnlineScoringGovernment({ partialScoreOf: () => bad });
+      const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec, { capture: true });
+      const spec = { protocol: ONLINE_SCORING_PROTOCOL, version: ONLINE_SCORING_VERSION, session: 'nan' };
+      const failure = await runParties(network, {
+        gov: () => gov.serve(new ProtocolSession(network.channel('gov'), spec), 'bank'),
+        bank: async () => {
+          await bank.open(new ProtocolSession(network.channel('bank'), spec), 'gov', 'model-1');
+          await bank.score('E0', 0);
+        },
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isFedscoreError(failure, 'internal'), String(bad)).toBe(true);
+      expect((failure as { field?: string }).field).toBe('partialScoreOf');
+      expect((failure as Error).message).toMatch(/not finite/);
+      // No reply (hence no joint result) reached the bank.
+      expect(network.receivedBy('bank').filter((m) => m.step === 'score-reply')).toEqual([]);
+      bank.dispose();
+      gov.dispose();
+    }
+  });
 });

@@ -107,6 +107,12 @@ export {
 } from './binning/woe.ts';
 export type { HeteroLrArbiterOptions, HeteroLrArbiterResult } from './hetero-lr/arbiter.ts';
 export { HeteroLrArbiter } from './hetero-lr/arbiter.ts';
+export {
+  commonResumeEpoch,
+  parseCheckpoint,
+  serializeCheckpoint,
+  validateCheckpoint,
+} from './hetero-lr/checkpoint.ts';
 export type {
   CheckpointCallback,
   CheckpointEpoch,
@@ -114,15 +120,8 @@ export type {
   EarlyStoppingState,
   HeteroLrCheckpoint,
   MaskStream,
-} from './hetero-lr/checkpoint.ts';
-export {
-  CHECKPOINT_FORMAT,
-  CHECKPOINT_VERSION,
-  commonResumeEpoch,
-  parseCheckpoint,
-  serializeCheckpoint,
-  validateCheckpoint,
-} from './hetero-lr/checkpoint.ts';
+} from './hetero-lr/checkpoint-state.ts';
+export { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './hetero-lr/checkpoint-state.ts';
 export type {
   CipherProviderOptions,
   CipherRuntime,

@@ -16,6 +16,7 @@ import {
   type Envelope,
   type EnvelopeCodec,
   FedscoreError,
+  safeUint64,
 } from '@fedscore/core';
 import protobuf from 'protobufjs/minimal.js';
 import { fedscore } from './generated/messages.js';
@@ -154,19 +155,6 @@ function missing(field: string): never {
 
 function required(value: string, field: string): string {
   return value.length > 0 ? value : missing(field);
-}
-
-/** A decoded uint64 (number or Long) as a JS number, refusing values above 2^53 - 1. */
-export function safeUint64(
-  value: number | { readonly low: number; readonly high: number },
-  field: string,
-): number {
-  if (typeof value === 'number') return value;
-  const hi = value.high >>> 0;
-  if (hi > 0x1fffff) {
-    throw new FedscoreError('wire_decode', 'value exceeds 2^53 - 1', { field });
-  }
-  return hi * 2 ** 32 + (value.low >>> 0);
 }
 
 /**

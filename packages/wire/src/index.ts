@@ -4,7 +4,6 @@ export {
   DEFAULT_MAX_MESSAGE_BYTES,
   envelopeCodec,
   plainBytes,
-  safeUint64,
 } from './envelope.ts';
 export { fedscore } from './generated/messages.js';
 export type {

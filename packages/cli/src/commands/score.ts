@@ -10,6 +10,7 @@ import {
   FedscoreError,
   formatCsvRows,
   type NumericColumn,
+  nearestRankPercentile,
   ProtocolSession,
   runParties,
   summarizeBinary,
@@ -32,7 +33,6 @@ import {
   parseCreditRules,
   parseScorecard,
   partialScore,
-  percentile,
   runBatchScoring,
   SCORING_VERSION,
   type Scorecard,
@@ -365,8 +365,8 @@ async function runOnline(options: Opts, ctx: Ctx): Promise<Record<string, unknow
     const header = rules === undefined ? ['id', 'score'] : ['id', 'score', 'band', 'line', 'rate_bp'];
     await writeFile(resolve(ctx.cwd, out), [...formatCsvRows(header, rows)].join(''));
   }
-  const p50 = latencies.length ? percentile(latencies, 50) : 0;
-  const p99 = latencies.length ? percentile(latencies, 99) : 0;
+  const p50 = latencies.length ? nearestRankPercentile(latencies, 50) : 0;
+  const p99 = latencies.length ? nearestRankPercentile(latencies, 99) : 0;
   ctx.print(
     `${rows.length} scored, ${notFound} unknown to the government; p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`,
   );

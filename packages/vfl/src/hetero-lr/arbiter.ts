@@ -18,16 +18,13 @@
  * others exchange).
  */
 import { FedscoreError, type Logger, noopLogger, type PartyId, type ProtocolSession } from '@fedscore/core';
+import { checkHeldCheckpoints, checkpointFor, offeredEpochs, planDigest } from './checkpoint.ts';
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
   type CheckpointCallback,
-  checkHeldCheckpoints,
-  checkpointFor,
   type HeteroLrCheckpoint,
-  offeredEpochs,
-  planDigest,
-} from './checkpoint.ts';
+} from './checkpoint-state.ts';
 import type { LrCipherProvider } from './cipher.ts';
 import { contextMessage, releaseMasked, withAbort } from './exchange.ts';
 import {

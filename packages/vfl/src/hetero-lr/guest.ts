@@ -36,8 +36,6 @@ import {
   stratifiedHoldout,
 } from '@fedscore/core';
 import {
-  CHECKPOINT_FORMAT,
-  CHECKPOINT_VERSION,
   checkHeldCheckpoints,
   checkpointFor,
   commonResumeEpoch,
@@ -45,6 +43,7 @@ import {
   offeredEpochs,
   planDigest,
 } from './checkpoint.ts';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './checkpoint-state.ts';
 import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
 import {
   consume,

@@ -37,15 +37,8 @@ import {
   type PartyId,
   type ProtocolSession,
 } from '@fedscore/core';
-import {
-  CHECKPOINT_FORMAT,
-  CHECKPOINT_VERSION,
-  checkHeldCheckpoints,
-  checkpointFor,
-  dataDigest,
-  offeredEpochs,
-  planDigest,
-} from './checkpoint.ts';
+import { checkHeldCheckpoints, checkpointFor, dataDigest, offeredEpochs, planDigest } from './checkpoint.ts';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from './checkpoint-state.ts';
 import type { EncVector, LrCipherProvider, LrCipherPublic, LrCipherSecret } from './cipher.ts';
 import {
   consume,

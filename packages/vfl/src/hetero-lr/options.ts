@@ -13,7 +13,7 @@ import {
   permutation,
   seededRng,
 } from '@fedscore/core';
-import type { CheckpointCallback, HeteroLrCheckpoint } from './checkpoint.ts';
+import type { CheckpointCallback, HeteroLrCheckpoint } from './checkpoint-state.ts';
 
 export const HETERO_LR_MODES = ['arbiter', 'two-party'] as const;
 export type HeteroLrMode = (typeof HETERO_LR_MODES)[number];

@@ -10,7 +10,7 @@ import {
   requireCryptoRng,
   uniform,
 } from '@fedscore/core';
-import type { MaskStream } from './checkpoint.ts';
+import type { MaskStream } from './checkpoint-state.ts';
 import { type HeteroLrMode, type HeteroLrScheme, type LrScheduleName, validatesAfter } from './options.ts';
 import { fromWire, MODE_TO_WIRE, SCHEDULE_TO_WIRE, SCHEME_TO_WIRE, type TrainPlanMessage } from './steps.ts';
 

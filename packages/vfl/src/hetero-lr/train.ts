@@ -18,7 +18,7 @@ import {
 } from '@fedscore/core';
 import { envelopeCodec } from '@fedscore/wire';
 import { HeteroLrArbiter, type HeteroLrArbiterResult } from './arbiter.ts';
-import type { HeteroLrCheckpoint } from './checkpoint.ts';
+import type { HeteroLrCheckpoint } from './checkpoint-state.ts';
 import { type CipherProviderOptions, cipherProvider, type LrCipherProvider } from './cipher.ts';
 import { abortAwareChannel } from './exchange.ts';
 import type { PartyFeatures } from './features.ts';

@@ -1,5 +1,5 @@
 /**
- * The scoring benchmark's measurements (used by `fedscore bench scoring` and benchmarks/src/scoring.bench.ts):
+ * The scoring benchmark's measurements (benchmarks/src/scoring.bench.ts; `pnpm bench scoring`):
  * batch portfolio scoring end to end (encryption by the data owner on its workers, transfer through the
  * real wire encoding, evaluation on the model owner's workers, decryption) with keys and workers warm,
  * and the online joint score over `requests` requests in both modes. Timing only; no I/O.
@@ -7,6 +7,7 @@
 import {
   auc,
   createInMemoryNetwork,
+  nearestRankPercentile,
   normal,
   ProtocolSession,
   type Rng,
@@ -14,11 +15,18 @@ import {
   seededRng,
   uniform,
 } from '@fedscore/core';
+import {
+  type LinearScoreModel,
+  linearScores,
+  ONLINE_SCORING_PROTOCOL,
+  ONLINE_SCORING_VERSION,
+  type OnlineMode,
+  OnlineScoringBank,
+  OnlineScoringGovernment,
+  runBatchScoring,
+} from '@fedscore/scoring';
 import { envelopeCodec } from '@fedscore/wire';
-import { type LinearScoreModel, linearScores } from './linear.ts';
-import { runBatchScoring } from './local.ts';
-import { type OnlineMode, OnlineScoringBank, OnlineScoringGovernment } from './online.ts';
-import { ONLINE_SCORING_PROTOCOL, ONLINE_SCORING_VERSION } from './steps.ts';
+import { median } from './report.ts';
 
 export interface BatchBenchInput {
   readonly model: LinearScoreModel;
@@ -46,17 +54,6 @@ export interface BatchBenchResult {
   readonly bytesToDataOwner: number;
   readonly aucPlain?: number;
   readonly aucEncrypted?: number;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-export function percentile(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
 /** Synthetic portfolio: `records` x `features` standard normal columns, a logistic label. */
@@ -185,8 +182,8 @@ export async function benchOnlineScoring(
   return {
     mode,
     requests,
-    p50Ms: percentile(lat, 50),
-    p99Ms: percentile(lat, 99),
+    p50Ms: nearestRankPercentile(lat, 50),
+    p99Ms: nearestRankPercentile(lat, 99),
     meanMs: lat.reduce((a, b) => a + b, 0) / lat.length,
     maxAbsError,
     wrongBands,
