@@ -25,3 +25,12 @@ export {
   SESSION_COOKIE,
 } from './server.ts';
 export { profileDatasets, scoringUsage } from './usage.ts';
+export type { SelfEstimatePageHandler, SelfEstimatePageOptions } from './self-estimate.ts';
+export {
+  createSelfEstimatePageHandler,
+  ESTIMATE_BANK,
+  ESTIMATE_BASE,
+  ESTIMATE_CLIENT,
+  ESTIMATE_CONTENT_SECURITY_POLICY,
+  ESTIMATE_SESSION,
+} from './self-estimate.ts';
