@@ -14,8 +14,8 @@ import {
 import { createCkksContext } from '@fedscore/he';
 import {
   type EnterpriseInputs,
-  SELF_ESTIMATE_COMPACT_PARAMS,
   SCORING_VERSION,
+  SELF_ESTIMATE_COMPACT_PARAMS,
   SELF_ESTIMATE_COMPACT_PROTOCOL,
   SELF_ESTIMATE_FORM,
   type SelfEstimate,

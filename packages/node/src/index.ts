@@ -62,11 +62,11 @@ export type {
   ConsoleRole,
   ConsoleSession,
   ConsoleSource,
-  SelfEstimatePageOptions,
   DatasetProfile,
   LoginResult,
   ScoringUsage,
   ScryptCost,
+  SelfEstimatePageOptions,
 } from './console/index.ts';
 export {
   CONSOLE_MIGRATIONS,

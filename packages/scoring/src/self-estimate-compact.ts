@@ -75,12 +75,12 @@ import type { CreditRules } from './rules.ts';
 import type { Scorecard } from './scorecard.ts';
 import {
   buildSelfEstimateModel,
+  decodeSelfEstimate,
   type EnterpriseInputs,
+  NO_CAP,
   SELF_ESTIMATE_CAPS,
   type SelfEstimate,
   type SelfEstimateFormOptions,
-  decodeSelfEstimate,
-  NO_CAP,
 } from './self-estimate.ts';
 import {
   ENCRYPTED_BITS,

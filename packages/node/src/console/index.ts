@@ -17,14 +17,6 @@ export {
   verifyPassword,
 } from './accounts.ts';
 export type { ConsoleSource, DatasetProfile, ScoringUsage } from './pages.ts';
-export type { ConsoleHandler, ConsoleOptions } from './server.ts';
-export {
-  CONTENT_SECURITY_POLICY,
-  createConsoleHandler,
-  LOGIN_COOKIE,
-  SESSION_COOKIE,
-} from './server.ts';
-export { profileDatasets, scoringUsage } from './usage.ts';
 export type { SelfEstimatePageHandler, SelfEstimatePageOptions } from './self-estimate.ts';
 export {
   createSelfEstimatePageHandler,
@@ -34,3 +26,11 @@ export {
   ESTIMATE_CONTENT_SECURITY_POLICY,
   ESTIMATE_SESSION,
 } from './self-estimate.ts';
+export type { ConsoleHandler, ConsoleOptions } from './server.ts';
+export {
+  CONTENT_SECURITY_POLICY,
+  createConsoleHandler,
+  LOGIN_COOKIE,
+  SESSION_COOKIE,
+} from './server.ts';
+export { profileDatasets, scoringUsage } from './usage.ts';
