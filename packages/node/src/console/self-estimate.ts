@@ -181,8 +181,23 @@ export function createSelfEstimatePageHandler(options: SelfEstimatePageOptions):
   const assets = new Map<string, { type: string; raw: Buffer; gzip: Buffer }>();
   const asset = (name: string, type: string, raw: Buffer) =>
     assets.set(name, { type, raw, gzip: gzipSync(raw, { level: 9 }) });
-  asset(bundle, 'text/javascript; charset=utf-8', readFileSync(join(options.assetsDir, bundle)));
-  asset('seal_throws.wasm', 'application/wasm', readFileSync(join(options.assetsDir, 'seal_throws.wasm')));
+  const read = (name: string): Buffer => {
+    try {
+      return readFileSync(join(options.assetsDir, name));
+    } catch (e) {
+      throw new FedscoreError(
+        'io',
+        `cannot read the page's ${name}; build it (examples/self-estimate-browser)`,
+        {
+          file: join(options.assetsDir, name),
+          field: 'console.selfEstimate.assets',
+          cause: e,
+        },
+      );
+    }
+  };
+  asset(bundle, 'text/javascript; charset=utf-8', read(bundle));
+  asset('seal_throws.wasm', 'application/wasm', read('seal_throws.wasm'));
   asset('page.css', 'text/css; charset=utf-8', Buffer.from(PAGE_CSS));
   asset('icon.svg', 'image/svg+xml', Buffer.from(PAGE_ICON));
   const form = envelopeCodec.encode({
