@@ -2,7 +2,7 @@
  * Browser entry of the page the bank's node serves under /estimate/ (packages/node/src/console/
  * self-estimate.ts): the compact self-estimate (scoring.self-estimate-compact) with the bank on the
  * server. The enterprise's CKKS key is made here and never leaves the page; the node receives the public
- * key and ciphertexts. Two requests per estimate: GET form, POST keys + bits + figures (answer: result).
+ * key and ciphertexts. Two requests per estimate: GET form, POST public key + encrypted inputs (answer: result).
  */
 import {
   type Channel,

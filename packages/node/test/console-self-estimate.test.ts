@@ -72,12 +72,15 @@ bands:
 `;
 const RULES = parseCreditRules(RULES_TEXT);
 
-/** The enterprise's end over HTTP: GET form, then one POST with its three messages. */
+/** The enterprise's end over HTTP: GET form, then one POST with its two messages. */
 class HttpChannel implements Channel {
   readonly party = 'enterprise';
   readonly #out: Uint8Array[] = [];
+  readonly base: string;
   #n = 0;
-  constructor(readonly base: string) {}
+  constructor(base: string) {
+    this.base = base;
+  }
   async send(e: Envelope): Promise<void> {
     this.#out.push(envelopeCodec.encode(e));
   }
@@ -95,7 +98,7 @@ class HttpChannel implements Channel {
   close(): void {}
 }
 
-function frame(items: Uint8Array[]): Uint8Array {
+function frame(items: Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(items.reduce((a, b) => a + 4 + b.length, 0));
   let o = 0;
   for (const e of items) {

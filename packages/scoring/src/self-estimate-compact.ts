@@ -84,7 +84,6 @@ import {
 } from './self-estimate.ts';
 import {
   ENCRYPTED_BITS,
-  ENCRYPTED_FIGURES,
   ESTIMATE_RESULT,
   SELF_ESTIMATE_FORM,
   SELF_ESTIMATE_KEYS,
@@ -271,15 +270,9 @@ export class SelfEstimateCompactBank {
         items: 1,
         slotsPerItem: S,
       });
-      const figItems = checkBatch(
-        ctx,
-        await session.receive(client, ENCRYPTED_FIGURES),
-        'encrypted-figures',
-        {
-          items: 2,
-          slotsPerItem: K * C,
-        },
-      );
+      // Layout of the one ciphertext: the 1 + K blocks, then the first figures (F1), then the second (F2).
+      const o1 = (1 + K) * P;
+      const o2 = o1 + K * C;
       const reveal = m.form.revealsScore;
       const weights = new Float64Array(S);
       const added = new Float64Array(S);
@@ -302,30 +295,28 @@ export class SelfEstimateCompactBank {
           for (let i = 0; i < P; i++) added[b * P + i] = added[b * P + i]! + g[i]! - mean;
         }
       }
-      // The caps' error is linear in the rules' multiples, which the enterprise learns anyway (see above).
-      const noiseCaps = Float64Array.from({ length: K * C }, () => normal(rng, 0, 2 ** -20));
-      const capC = m.capC.map((c, i) => c + noiseCaps[i]!);
-      const out = ctx.scope(() => {
-        const bits = ctx.deserializeVector(bitsBytes!);
-        const scores = bits
+      // Caps: slot j of F1 carries f1 capA + capC + m_j, slot j of F2 f2 capB - m_j; the client adds the
+      // two, so it learns the cap and not how it splits (the leverage cap's two terms). The caps' error is
+      // linear in the rules' multiples, which the enterprise learns anyway (see above): flooding 2^-20.
+      for (let j = 0; j < K * C; j++) {
+        const mj = maskBits > 0 ? (2 * uniform(rng) - 1) * 2 ** maskBits : 0;
+        weights[o1 + j] = m.capA[j]!;
+        weights[o2 + j] = m.capB[j]!;
+        added[o1 + j] = m.capC[j]! + normal(rng, 0, 2 ** -20) + mj;
+        added[o2 + j] = -mj;
+      }
+      const out = ctx.scope(() =>
+        ctx
+          .deserializeVector(bitsBytes!)
           .mul(weights)
           .add(added)
-          .add(ctx.encrypt(new Float64Array(S)));
-        const f1 = ctx.deserializeVector(figItems[0]!);
-        const f2 = ctx.deserializeVector(figItems[1]!);
-        const caps = f1
-          .mul(m.capA)
-          .add(f2.mul(m.capB))
-          .add(capC)
-          .add(ctx.encrypt(new Float64Array(K * C)));
-        return [scores, caps] as const;
-      });
+          .add(ctx.encrypt(new Float64Array(S))),
+      );
       let items: Uint8Array[];
       try {
-        items = [out[0].serialize({ compression: 'zstd' }), out[1].serialize({ compression: 'zstd' })];
+        items = [out.serialize({ compression: 'zstd' })];
       } finally {
-        out[0].dispose();
-        out[1].dispose();
+        out.dispose();
       }
       await session.send(client, ESTIMATE_RESULT, {
         ...toBatch(ctx, items, S, 2 ** ctx.params.scaleBits, 0),
@@ -371,7 +362,9 @@ export class SelfEstimateCompactClient {
       const P = nextPow2(bits.length);
       const K = form.bands.length;
       const C = form.caps.length;
-      if ((1 + K) * P > S) {
+      const o1 = (1 + K) * P;
+      const o2 = o1 + K * C;
+      if (o2 + K * C > S) {
         throw new FedscoreError('out_of_range', 'the form does not fit the compact ring', {
           field: 'self-estimate-form',
         });
@@ -395,13 +388,11 @@ export class SelfEstimateCompactClient {
         }
         return v / unit;
       };
-      const f1 = new Float64Array(K * C);
-      const f2 = new Float64Array(K * C);
       for (let k = 0; k < K; k++) {
-        f1[k * C] = fig(form.figures[0] ?? '');
-        f1[k * C + 1] = fig(form.figures[1] ?? '');
-        f1[k * C + 2] = fig(form.figures[2] ?? '');
-        f2[k * C + 2] = fig(form.figures[3] ?? '');
+        slots[o1 + k * C] = fig(form.figures[0] ?? '');
+        slots[o1 + k * C + 1] = fig(form.figures[1] ?? '');
+        slots[o1 + k * C + 2] = fig(form.figures[2] ?? '');
+        slots[o2 + k * C + 2] = fig(form.figures[3] ?? '');
       }
       await session.send(
         bank,
@@ -414,28 +405,17 @@ export class SelfEstimateCompactClient {
         ENCRYPTED_BITS,
         toBatch(ctx, [ctx.encryptSymmetricSerialized(slots)], S, scale, ctx.levels),
       );
-      await session.send(
-        bank,
-        ENCRYPTED_FIGURES,
-        toBatch(
-          ctx,
-          [ctx.encryptSymmetricSerialized(f1), ctx.encryptSymmetricSerialized(f2)],
-          K * C,
-          scale,
-          ctx.levels,
-        ),
-      );
-      const items = checkBatch(ctx, await session.receive(bank, ESTIMATE_RESULT), 'estimate-result', {
-        items: 2,
-      });
-      const [scores, caps] = items.map((b) => {
+      const [scores] = checkBatch(ctx, await session.receive(bank, ESTIMATE_RESULT), 'estimate-result', {
+        items: 1,
+      }).map((b) => {
         const v = ctx.deserializeVector(b);
         try {
           return ctx.decrypt(v);
         } finally {
           v.dispose();
         }
-      }) as [Float64Array, Float64Array];
+      }) as [Float64Array];
+      const caps = Float64Array.from({ length: K * C }, (_, j) => scores[o1 + j]! + scores[o2 + j]!);
       this.lastTrace = { scoreSlots: scores, blockSize: P };
       const blockSum = (b: number): number => {
         let s = 0;

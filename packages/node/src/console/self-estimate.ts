@@ -10,8 +10,8 @@
  *   GET  /estimate/<bundle>.js|wasm  the client bundle and node-seal's WASM (`assetsDir`, built by
  *                                    examples/self-estimate-browser/build.ts), gzip when accepted
  *   GET  /estimate/form              message 1 (the form) as one wire envelope
- *   POST /estimate/run               messages 2-4 (keys, bits, figures) as length-prefixed envelopes
- *                                    (u32 big-endian length, then the bytes); answers message 5
+ *   POST /estimate/run               messages 2-3 (keys, encrypted inputs) as length-prefixed envelopes
+ *                                    (u32 big-endian length, then the bytes); answers message 4
  * The bank side runs `SelfEstimateCompactBank` over a one-request channel: the posted envelopes are its
  * inbox, its result is the response.
  *
@@ -36,8 +36,10 @@ import {
   noopLogger,
   ProtocolSession,
 } from '@fedscore/core';
+import { createCkksContext } from '@fedscore/he';
 import {
   SCORING_VERSION,
+  SELF_ESTIMATE_COMPACT_PARAMS,
   SELF_ESTIMATE_COMPACT_PROTOCOL,
   SELF_ESTIMATE_FORM,
   SelfEstimateCompactBank,
@@ -210,6 +212,11 @@ export function createSelfEstimatePageHandler(options: SelfEstimatePageOptions):
     seq: 0,
     payload: SELF_ESTIMATE_FORM.encode(options.model.form),
   });
+  // Load node-seal's WASM on this thread now, not in the first enterprise's request (~0.5-1 s).
+  void createCkksContext({ params: SELF_ESTIMATE_COMPACT_PARAMS, relinearization: false }).then(
+    (c) => c.dispose(),
+    () => undefined,
+  );
   const windows = new Map<string, { start: number; count: number }>();
   let running = 0;
 
@@ -253,8 +260,8 @@ export function createSelfEstimatePageHandler(options: SelfEstimatePageOptions):
       chunks.push(c);
     }
     const inbox = splitEnvelopes(new Uint8Array(Buffer.concat(chunks)));
-    if (inbox.length !== 3 || inbox.some((e) => e.protocol !== SELF_ESTIMATE_COMPACT_PROTOCOL)) {
-      throw new FedscoreError('protocol_step', 'expected the three compact self-estimate messages', {
+    if (inbox.length !== 2 || inbox.some((e) => e.protocol !== SELF_ESTIMATE_COMPACT_PROTOCOL)) {
+      throw new FedscoreError('protocol_step', 'expected the two compact self-estimate messages', {
         field: 'body',
       });
     }
