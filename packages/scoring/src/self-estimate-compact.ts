@@ -1,31 +1,33 @@
 /**
  * Compact enterprise self-estimate for a phone (protocol "scoring.self-estimate-compact",
- * docs/protocols/self-estimate.md, "Compact variant"). Same parties, messages and rules as
- * `self-estimate.ts`; about 0.4 MiB per estimate instead of 8-10 MiB.
+ * docs/protocols/self-estimate.md, "Compact variant"). Same parties and rules as `self-estimate.ts`;
+ * 0.23 MiB per estimate instead of 8-10 MiB (measured in the browser, examples/self-estimate-browser).
  *
  * Parties: the enterprise (client: its own figures, the only CKKS secret key) and the bank (scorecard,
  * credit-line rules). `SelfEstimateCompactClient` imports nothing from Node (it runs in browsers).
  *
- * Messages in order (the step definitions of `self-estimate.ts`):
+ * Messages in order (step definitions shared with `self-estimate.ts`):
  *   1. bank -> client  self-estimate-form   per feature the public grid, figures, bands, caps, rates; ring
  *                                           N = 4096 and no rotations
  *   2. client -> bank  self-estimate-keys   the public key only (no relinearization, no Galois keys)
- *   3. client -> bank  encrypted-bits       one seeded symmetric ciphertext: per feature a one-hot vector
+ *   3. client -> bank  encrypted-bits       ONE seeded symmetric ciphertext: per feature a one-hot vector
  *                                           ([x missing], [x <= t_0], [t_0 < x <= t_1], ..., [x > t_last])
- *                                           replicated in 1 + bands blocks of P slots
- *   4. client -> bank  encrypted-figures    two seeded symmetric ciphertexts (as in self-estimate.ts)
- *   5. bank -> client  estimate-result      two ciphertexts: per slot of block 0 points_i b_i (if the score
- *                                           is revealed), of block k rho_k points_i b_i, plus in every
- *                                           block a fresh mask whose slots sum to zero, plus the block's
- *                                           constant and flooding noise in its first slot; [every band's
- *                                           caps]. Both re-randomised with a fresh public-key encryption
- *                                           of zero.
+ *                                           replicated in 1 + bands blocks of P slots, then per (band, cap)
+ *                                           the figure the cap reads (F1), then the leverage debt (F2)
+ *   4. bank -> client  estimate-result      ONE ciphertext, the input times the bank's plaintext weights
+ *                                           plus a plaintext: in block 0 points_i b_i (if the score is
+ *                                           revealed), in block k rho_k points_i b_i, in every released
+ *                                           block a fresh mask whose slots sum to zero and, in its first
+ *                                           slot, the block's constant and flooding noise; in F1 f1 capA +
+ *                                           capC + m_j, in F2 f2 capB - m_j. Re-randomised with a fresh
+ *                                           public-key encryption of zero.
  * The client sums each block's slots: block 0 is the score, block k is rho_k (s - t_k), whose sign
- * gives the band.
+ * gives the band; slot j of F1 plus slot j of F2 is cap j.
  *
  * What each party learns:
  *   - bank: nothing about the figures or the result (all under the client's key); sizes, that someone asked.
- *   - enterprise: its band, its score if revealed, every band's caps (as in self-estimate.ts). Per slot
+ *   - enterprise: its band, its score if revealed, every band's caps (F1 + F2, as in self-estimate.ts;
+ *     the split of the leverage cap between its two terms is masked too). Per slot
  *     it sees points_i b_i + m_i with m uniform in +-2^maskBits (default 2^20) subject to sum m = 0: a
  *     slot reveals the bank's points only through a uniform mask about 2^6 times larger than
  *     rho_k points (statistical distance ~|points|/2^maskBits per slot and query; averaging needs ~2^40
