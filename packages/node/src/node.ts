@@ -47,6 +47,7 @@ import {
   ConsoleAccounts,
   createConsoleHandler,
   createSelfEstimatePageHandler,
+  ProductPool,
   profileDatasets,
   scoringUsage,
 } from './console/index.ts';
@@ -443,6 +444,7 @@ export class PartyNode {
               ...(config.scoring.serve && { scoringUsage: () => scoringUsage(store, config.scoring.quota) }),
               datasetProfiles: () => profileDatasets(Object.keys(config.data), data),
               submit: (spec) => node().submit(spec),
+              products: new ProductPool(store),
             },
             accounts: new ConsoleAccounts(store, config.console),
             loginsPerMinute: config.console.loginsPerMinute,

@@ -17,6 +17,14 @@ export {
   verifyPassword,
 } from './accounts.ts';
 export type { ConsoleSource, DatasetProfile, ScoringUsage } from './pages.ts';
+export type {
+  LoanProduct,
+  Preapproval,
+  ProductMatch,
+  ProductQuery,
+  ProductSort,
+} from './products.ts';
+export { PRODUCT_MIGRATIONS, ProductPool, validateProduct } from './products.ts';
 export type { SelfEstimatePageHandler, SelfEstimatePageOptions } from './self-estimate.ts';
 export {
   createSelfEstimatePageHandler,
