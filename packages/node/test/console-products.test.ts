@@ -3,7 +3,8 @@
  * bank-a, one of bank-b) and 5 enterprises' pre-approved lines. Matching is checked against the rules
  * worked out by hand below (band admitted and line >= max(least line, bottom of the range), amount capped
  * at the top); search, filters and sort through the page's query; role rules: an operator sees every
- * product's matched enterprises, a bank analyst only its own bank's (another bank's: the count only),
+ * product's matched enterprises, a bank analyst only its own bank's (another bank's: the count only;
+ * within its own product, enterprises another bank pre-approved are counted, not listed),
  * a bank analyst cannot create or change another bank's product (not even by moving it to its own bank),
  * the auditor does not open the page; CSRF as on every console POST; typed field errors.
  */
@@ -77,7 +78,11 @@ describe('console Products page', () => {
     const a = await as(USERS.analystA);
     const own = await a.request('/console/products/a-working-capital');
     expect(own.status).toBe(200);
-    for (const i of [0, 1, 2]) expect(own.body).toContain(ids[i]!);
+    // its own pre-approvals by name; bank-b's pre-approved e2 counted only
+    for (const i of [0, 1]) expect(own.body).toContain(ids[i]!);
+    expect(own.body).not.toContain(ids[2]!);
+    expect(own.body).toContain('And 1 pre-approved by other banks (count only).');
+    expect(own.body).toContain('<dd id="matched">3</dd>');
     const other = await a.request('/console/products/b-tax-credit');
     expect(other.status).toBe(200);
     expect(other.body).toContain('<dd id="matched">2</dd>');

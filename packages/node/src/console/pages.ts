@@ -697,12 +697,16 @@ export function productsPage(ctx: PageContext, message?: string): Html {
 export function productPage(ctx: PageContext, p: LoanProduct, message?: string): Html {
   const matches = ctx.source.products!.matches(p);
   const own = ctx.access.canSeeProductMatches(ctx.account, p.bank);
+  // Even the product's own bank sees by name only the enterprises it pre-approved itself: another bank's
+  // pre-approvals (its customers and lines) are counted, not listed.
+  const shown = matches.filter((m) => ctx.access.canSeeBank(ctx.account, m.bank));
+  const hidden = matches.length - shown.length;
   const list = own
-    ? table(
+    ? html`${table(
         'Matched enterprises',
         ['enterprise', 'pre-approved by', 'band', 'amount'],
-        matches.map((m) => [m.enterprise, m.bank, m.band, money(m.amount)]),
-      )
+        shown.map((m) => [m.enterprise, m.bank, m.band, money(m.amount)]),
+      )}${hidden > 0 ? html`<p>And ${String(hidden)} pre-approved by other banks (count only).</p>` : ''}`
     : html`<p>This product is another bank's: the enterprises it matched are not shown.</p>`;
   return html`${message === undefined ? '' : html`<p class="error" role="alert">${message}</p>`}<dl><dt>Bank</dt><dd>${p.bank}</dd><dt>Rate</dt><dd>${(p.rateBp / 100).toFixed(2)}% a year</dd><dt>Term</dt><dd>${p.termMonths} months</dd><dt>Line range</dt><dd>${money(p.lineMin)} - ${money(p.lineMax)}</dd><dt>Eligible bands</dt><dd>${p.bands.join(', ')}</dd><dt>Least pre-approved line</dt><dd>${money(p.minLine)}</dd><dt>Matched enterprises</dt><dd id="matched">${String(matches.length)}</dd></dl>${list}${
     ctx.access.canEditProduct(ctx.account, p.bank)
