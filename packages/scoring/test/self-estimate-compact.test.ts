@@ -2,9 +2,11 @@
  * Compact self-estimate (N = 4096, no relinearization or Galois keys, zero-sum masked slots): the band,
  * line and, when revealed, the score (within 0.05 points: flooding noise sd 2^-7 plus CKKS error measured
  * max 1.4e-3) equal the plaintext decision on the same figures; the bytes per estimate stay under 1 MiB;
- * the bank receives a public context without secret key, relinearization or Galois keys, and ciphertexts.
+ * the bank receives a public context without secret key (searched for in every byte it receives),
+ * relinearization or Galois keys, and ciphertexts; the form holds no points.
  */
 import { createInMemoryNetwork, ProtocolSession, runParties } from '@fedscore/core';
+import { expectNoSecret } from '@fedscore/core/testing';
 import { loadCkksPublicContext, loadCkksSecretContext } from '@fedscore/he';
 import {
   buildSelfEstimateCompactModel,
@@ -17,8 +19,23 @@ import {
   scoreApplicant,
 } from '@fedscore/scoring';
 import { envelopeCodec, fedscore } from '@fedscore/wire';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { enterprises, rules, twoPartyScorecard } from './fixtures.ts';
+
+// Record each secret key the client makes (the context is passed on unchanged), to search the bank's bytes.
+const secretKeys = vi.hoisted(() => [] as Uint8Array[]);
+vi.mock('@fedscore/he', async (importOriginal) => {
+  const he = await importOriginal<typeof import('@fedscore/he')>();
+  const { ckksSecretKeyBytes } = await import('@fedscore/he/testing');
+  return {
+    ...he,
+    createCkksContext: async (...args: Parameters<typeof he.createCkksContext>) => {
+      const ctx = await he.createCkksContext(...args);
+      secretKeys.push(ckksSecretKeyBytes(ctx));
+      return ctx;
+    },
+  };
+});
 
 const card = twoPartyScorecard();
 const r = rules();
@@ -82,7 +99,15 @@ describe('compact self-estimate', () => {
   });
 
   it('who learns what: the bank gets a public key only and ciphertexts; the score stays hidden by default', async () => {
+    const before = secretKeys.length;
     const { result, network, bytes } = await estimate(picks[1]!, false);
+    expect(secretKeys.length).toBe(before + 1);
+    // no window of the client's secret key in any byte the bank receives (raw or decompressed)
+    expectNoSecret(
+      network.receivedBy('bank').map((m) => m.bytes),
+      secretKeys[before]!,
+      'to the bank',
+    );
     console.log(`compact self-estimate: ${bytes} bytes (${(bytes / 2 ** 20).toFixed(3)} MiB)`);
     expect(result.score).toBeUndefined();
     expect(network.receivedBy('bank').map((m) => m.step)).toEqual(['self-estimate-keys', 'encrypted-bits']);
