@@ -7,13 +7,15 @@
  */
 import { createInMemoryNetwork, ProtocolSession, runParties } from '@fedscore/core';
 import { expectNoSecret } from '@fedscore/core/testing';
-import { loadCkksPublicContext, loadCkksSecretContext } from '@fedscore/he';
+import { createCkksContext, loadCkksPublicContext, loadCkksSecretContext } from '@fedscore/he';
 import {
   buildSelfEstimateCompactModel,
   encodeOneHot,
   plainSelfEstimate,
   SCORING_VERSION,
   SELF_ESTIMATE_COMPACT_PROTOCOL,
+  SELF_ESTIMATE_FORM,
+  SELF_ESTIMATE_KEYS,
   SelfEstimateCompactBank,
   SelfEstimateCompactClient,
   scoreApplicant,
@@ -124,6 +126,31 @@ describe('compact self-estimate', () => {
       ),
     );
     for (const f of card.features) for (const p of f.points) expect(form.includes(String(p))).toBe(false);
+  });
+
+  it('the bank refuses keys under other parameters than the compact ones, naming the field', async () => {
+    const model = buildSelfEstimateCompactModel(card, r, { product: 'p' });
+    const network = createInMemoryNetwork(['bank', 'enterprise'], envelopeCodec);
+    const spec = { protocol: SELF_ESTIMATE_COMPACT_PROTOCOL, version: SCORING_VERSION, session: 'w' };
+    const other = await createCkksContext({ params: 'ckks-8192', relinearization: false });
+    const run = runParties(network, {
+      bank: () =>
+        new SelfEstimateCompactBank({ model }).serve(
+          new ProtocolSession(network.channel('bank'), spec),
+          'enterprise',
+        ),
+      client: async () => {
+        const s = new ProtocolSession(network.channel('enterprise'), spec);
+        await s.receive('bank', SELF_ESTIMATE_FORM);
+        await s.send(
+          'bank',
+          SELF_ESTIMATE_KEYS,
+          fedscore.scoring.SelfEstimateKeys.create({ context: other.serialize() }),
+        );
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'protocol_step', field: 'self-estimate-keys.context' });
+    other.dispose();
   });
 
   it('a figure beyond what CKKS holds is refused, naming it; a missing required one too', async () => {
