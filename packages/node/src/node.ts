@@ -27,6 +27,7 @@
  * Logs carry party, job, stage and counts, never data values.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   atLevel,
   FedscoreError,
@@ -38,11 +39,18 @@ import {
   type Table,
 } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
-import { parseCreditRules } from '@fedscore/scoring';
+import { buildSelfEstimateCompactModel, parseCreditRules, parseScorecard } from '@fedscore/scoring';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { consoleEnabled, type NodeConfig, readTlsFiles } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
-import { ConsoleAccounts, createConsoleHandler, profileDatasets, scoringUsage } from './console/index.ts';
+import {
+  ConsoleAccounts,
+  createConsoleHandler,
+  createSelfEstimatePageHandler,
+  ProductPool,
+  profileDatasets,
+  scoringUsage,
+} from './console/index.ts';
 import { testFaultFromEnv } from './jobs/fault.ts';
 import { type JobRecord, JobStore } from './jobs/job-store.ts';
 import type { DataUseEvent, JobRefusal } from './jobs/runner.ts';
@@ -436,6 +444,7 @@ export class PartyNode {
               ...(config.scoring.serve && { scoringUsage: () => scoringUsage(store, config.scoring.quota) }),
               datasetProfiles: () => profileDatasets(Object.keys(config.data), data),
               submit: (spec) => node().submit(spec),
+              products: new ProductPool(store),
             },
             accounts: new ConsoleAccounts(store, config.console),
             loginsPerMinute: config.console.loginsPerMinute,
@@ -443,8 +452,37 @@ export class PartyNode {
             logger,
           })
         : undefined;
+      const se = config.console.selfEstimate;
+      const readText = (file: string, field: string): string => {
+        try {
+          return readFileSync(file, 'utf8');
+        } catch (e) {
+          throw new FedscoreError('io', `cannot read ${field}`, { file, field, cause: e });
+        }
+      };
+      const estimateHandler =
+        se === undefined
+          ? undefined
+          : createSelfEstimatePageHandler({
+              model: buildSelfEstimateCompactModel(
+                parseScorecard(readText(se.scorecard, 'console.selfEstimate.scorecard'), se.scorecard),
+                parseCreditRules(readText(se.rules, 'console.selfEstimate.rules'), se.rules),
+                { product: se.product, revealScore: se.revealScore },
+              ),
+              assetsDir: se.assets,
+              perMinute: se.perMinute,
+              logger,
+            });
+      const web =
+        estimateHandler === undefined
+          ? consoleHandler
+          : Object.assign(
+              (req: IncomingMessage, res: ServerResponse) =>
+                estimateHandler(req, res) || consoleHandler?.(req, res) === true,
+              { close: () => consoleHandler?.close() },
+            );
       http = await startHttpEndpoint({
-        ...(consoleHandler !== undefined && { console: consoleHandler }),
+        ...(web !== undefined && { console: web }),
         listen: config.http,
         health: () => ({
           status: 'ok',

@@ -106,6 +106,9 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
       ['audit/reconcile', 'Reconcile'],
       ['consent', 'Consent'],
       ['usage', 'Usage'],
+      ['products', 'Products'],
+      ['products?band=A&sort=rate&order=desc', 'Products'],
+      ['products/a-working-capital', 'Working capital'],
     ];
     if (SHOTS !== undefined) mkdirSync(SHOTS, { recursive: true });
     for (const [path, title] of pages) {
@@ -115,7 +118,9 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
       expect(await unlabelled(b.page), path).toEqual([]);
       if (SHOTS !== undefined) {
         const name =
-          path === '' ? 'overview' : path.split('?')[0]!.replace(/%40/g, '@').replace(/[/@]/g, '-');
+          path === ''
+            ? 'overview'
+            : `${path.split('?')[0]!.replace(/%40/g, '@').replace(/[/@]/g, '-')}${path.startsWith('products?') ? '-filtered' : ''}`;
         await b.page.screenshot({ path: join(SHOTS, `console-${name}.png`), fullPage: false });
       }
     }
@@ -166,6 +171,18 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     const r = await b.page.goto(`${fx.base}/console/jobs/job-a1`);
     expect(r?.status()).toBe(404);
     expect(await b.page.locator('h1').textContent()).toBe('Not found');
+    // Products: bank-a's product shows its matched count, no enterprise and no edit form
+    await b.page.goto(`${fx.base}/console/products/a-working-capital`);
+    expect(await b.page.locator('#matched').textContent()).toBe('3');
+    expect(await b.page.getByRole('button', { name: 'Save product' }).count()).toBe(0);
+    // its own bank's product: a labelled edit form, saved through the UI
+    await b.page.goto(`${fx.base}/console/products/b-tax-credit`);
+    await b.page.getByLabel('Rate (basis points a year)').fill('395');
+    await b.page.getByRole('button', { name: 'Save product' }).click();
+    await b.page.waitForURL(`${fx.base}/console/products/b-tax-credit`);
+    expect(await b.page.locator('main').textContent()).toContain('3.95% a year');
+    // (the 404 of job-a1 above is the only console message)
+    expect(b.errors.filter((e) => !e.includes('404'))).toEqual([]);
     await b.close();
   }, 60_000);
 

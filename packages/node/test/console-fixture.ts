@@ -19,6 +19,7 @@ import {
   JobStore,
   ModelRegistry,
   NodeStore,
+  ProductPool,
   profileDatasets,
   ScoringQuota,
   scoringUsage,
@@ -44,6 +45,7 @@ export interface ConsoleFixture {
   readonly audit: AuditLog;
   readonly consents: ConsentRegistry;
   readonly accounts: ConsoleAccounts;
+  readonly products: ProductPool;
   readonly refused: { code: string; field?: string }[];
   close(): Promise<void>;
 }
@@ -205,6 +207,56 @@ export async function startConsoleFixture(
   ] as const) {
     scoring.admit(bank, id);
   }
+  // The loan-product pool: two products of bank-a, one of bank-b; pre-approved lines of five enterprises.
+  const products = new ProductPool(store);
+  for (const p of [
+    {
+      id: 'a-working-capital',
+      name: 'Working capital',
+      bank: 'bank-a',
+      rateBp: 385,
+      termMonths: 12,
+      lineMin: 100000,
+      lineMax: 2000000,
+      bands: 'A, B',
+      minLine: 200000,
+    },
+    {
+      id: 'a-micro',
+      name: 'Micro loan',
+      bank: 'bank-a',
+      rateBp: 450,
+      termMonths: 6,
+      lineMin: 10000,
+      lineMax: 300000,
+      bands: 'B, C',
+      minLine: 0,
+    },
+    {
+      id: 'b-tax-credit',
+      name: 'Tax credit line',
+      bank: 'bank-b',
+      rateBp: 410,
+      termMonths: 24,
+      lineMin: 50000,
+      lineMax: 1000000,
+      bands: 'A',
+      minLine: 100000,
+    },
+  ]) {
+    products.save(p);
+  }
+  for (const [i, [bank, band, line]] of (
+    [
+      ['bank-a', 'A', 1500000],
+      ['bank-a', 'B', 250000],
+      ['bank-b', 'A', 3000000],
+      ['bank-b', 'C', 40000],
+      ['bank-a', 'D', 0],
+    ] as const
+  ).entries()) {
+    products.recordPreapproval({ bank, enterprise: ids[i]!, band, line });
+  }
   const accounts = new ConsoleAccounts(store, {
     cost: { logN: 10, r: 8, p: 1 },
     maxFailedLogins: options.maxFailedLogins ?? 5,
@@ -224,6 +276,7 @@ export async function startConsoleFixture(
       // The node's own dataset (holding the planted feature value and labels, when planted).
       datasetProfiles: () => profileDatasets(['credit'], async () => credit),
       submit: (spec) => submitJob(jobs, 'government', spec),
+      products,
     },
     accounts,
     ...(options.access !== undefined && { access: options.access }),
@@ -246,6 +299,7 @@ export async function startConsoleFixture(
     audit,
     consents,
     accounts,
+    products,
     refused,
     close: async () => {
       await http.close();

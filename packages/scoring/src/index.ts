@@ -100,6 +100,21 @@ export {
   SelfEstimateBank,
   SelfEstimateClient,
 } from './self-estimate.ts';
+export type {
+  SelfEstimateCompactBankOptions,
+  SelfEstimateCompactModel,
+  SelfEstimateCompactTrace,
+} from './self-estimate-compact.ts';
+export {
+  buildSelfEstimateCompactModel,
+  DEFAULT_COMPACT_NOISE,
+  DEFAULT_MASK_BITS,
+  encodeOneHot,
+  SELF_ESTIMATE_COMPACT_PARAMS,
+  SELF_ESTIMATE_COMPACT_PROTOCOL,
+  SelfEstimateCompactBank,
+  SelfEstimateCompactClient,
+} from './self-estimate-compact.ts';
 export type { ScoreRefusal } from './steps.ts';
 export {
   BATCH_SCORING_PROTOCOL,

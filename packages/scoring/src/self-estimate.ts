@@ -71,7 +71,7 @@ import {
 /** The caps, in slot order within a band. */
 export const SELF_ESTIMATE_CAPS: readonly CapName[] = ['revenue', 'taxPaid', 'leverage', 'maxLine'];
 /** A cap the band does not have: larger than any line (in figure units). */
-const NO_CAP = 2 ** 40;
+export const NO_CAP = 2 ** 40;
 const RING = 8192;
 
 /**
@@ -540,7 +540,7 @@ export class SelfEstimateClient {
           break;
         }
       }
-      const result = decodeEstimate(form, bandIndex, caps);
+      const result = decodeSelfEstimate(form, bandIndex, caps);
       this.#logger.debug('self-estimate received', { bands: K });
       return form.revealsScore ? { ...result, score: scores[0]! } : result;
     } finally {
@@ -567,17 +567,24 @@ export function encodeBits(form: SelfEstimateFormMessage, inputs: EnterpriseInpu
   return Float64Array.from(out);
 }
 
-function decodeEstimate(form: SelfEstimateFormMessage, bandIndex: number, caps: Float64Array): SelfEstimate {
+/** The estimate from the band index and the decrypted caps (shared with self-estimate-compact.ts). */
+export function decodeSelfEstimate(
+  form: SelfEstimateFormMessage,
+  bandIndex: number,
+  caps: Float64Array,
+  noCap: number = NO_CAP,
+  toleranceUnits = 1e-4,
+): SelfEstimate {
   if (bandIndex < 0) return { band: null, bandIndex, approved: false, line: 0, rateBp: null, caps: {} };
   const C = form.caps.length;
   const found: Partial<Record<CapName, number>> = {};
   form.caps.forEach((name, c) => {
     const v = caps[bandIndex * C + c]!;
-    if (v < NO_CAP / 2) found[name as CapName] = v * form.figureUnit;
+    if (v < noCap / 2) found[name as CapName] = v * form.figureUnit;
   });
   // CKKS errors are ~1e-6 figure units: a tolerance of 1e-4 units keeps a cap that is an exact multiple
   // of the rounding (a maximum line) from being rounded down a whole step.
-  const { line } = lineFromCaps(form.rounding, found, 1e-4 * form.figureUnit);
+  const { line } = lineFromCaps(form.rounding, found, toleranceUnits * form.figureUnit);
   return {
     band: form.bands[bandIndex] ?? null,
     bandIndex,

@@ -38,6 +38,8 @@
  *   audit: { refusalWindowSeconds: 60, acknowledgedBreaks: [] }
  *   console: { enabled: true }        # the web console under /console/ on the http address (docs/console.md;
  *                                     #   default on for a node that serves monitoring or scoring)
+ *     selfEstimate:                   # bank: the enterprise's page under /estimate/ (no login)
+ *       { scorecard: models/card.json, rules: rules/credit.yaml, product: SME line, assets: web/estimate }
  *   log: { level: info }             # the least severe level this node logs
  */
 import { readFileSync } from 'node:fs';
@@ -133,6 +135,27 @@ const consoleConfig = z
     lockoutSeconds: z.number().int().min(1).max(86_400).default(900),
     /** Login attempts per remote address and minute (any account). */
     loginsPerMinute: z.number().int().min(1).max(10_000).default(20),
+    /**
+     * The enterprise's self-estimate page under /estimate/ (no login; console/self-estimate.ts), served
+     * on the http address whether or not the console is enabled.
+     */
+    selfEstimate: z
+      .object({
+        /** The scorecard (fedscore scorecard JSON, `fedscore scorecard`). */
+        scorecard: path,
+        /** Credit rules (fedscore.credit-rules YAML/JSON). */
+        rules: path,
+        /** The product's name shown in the form. */
+        product: z.string().min(1).max(200),
+        /** The built client (examples/self-estimate-browser/build.ts: estimate-page.js, seal_throws.wasm). */
+        assets: path,
+        /** Show the enterprise its exact score (default: band and line only). */
+        revealScore: z.boolean().default(false),
+        /** Estimates per remote address and minute. */
+        perMinute: z.number().int().min(1).max(1000).default(6),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -345,6 +368,13 @@ export const nodeConfigSchema = z
         });
       }
     }
+    if (c.console.selfEstimate !== undefined && c.http === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['console', 'selfEstimate'],
+        message: 'the self-estimate page is served by the http endpoint: set http (host:port)',
+      });
+    }
     if (c.console.enabled === true && c.http === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -401,6 +431,17 @@ export function validateNodeConfig(
     stateDir: abs(c.stateDir),
     tls: { ca: abs(c.tls.ca), cert: abs(c.tls.cert), key: abs(c.tls.key) },
     data: Object.fromEntries(Object.entries(c.data).map(([k, d]) => [k, { ...d, path: abs(d.path) }])),
+    console: {
+      ...c.console,
+      ...(c.console.selfEstimate !== undefined && {
+        selfEstimate: {
+          ...c.console.selfEstimate,
+          scorecard: abs(c.console.selfEstimate.scorecard),
+          rules: abs(c.console.selfEstimate.rules),
+          assets: abs(c.console.selfEstimate.assets),
+        },
+      }),
+    },
     scoring: {
       ...c.scoring,
       ...(c.scoring.api !== undefined && {

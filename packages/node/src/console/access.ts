@@ -8,6 +8,8 @@
  *                      is its bank; indicators and samples of those jobs; audit entries where its bank is
  *                      the actor or the data owner; consents granted to its bank. Submits jobs of its bank
  *                      and promotes/retires its bank's models.
+ *                      Sees the whole loan-product pool; edits its bank's products; sees which enterprises
+ *                      its own products matched, and only the count for another bank's.
  *   auditor            read-only: audit log (with chain verification), consent, usage, algorithms
  */
 import type { AuditEntry } from '../audit/index.ts';
@@ -25,12 +27,23 @@ export const CONSOLE_PAGES = [
   'audit',
   'consent',
   'usage',
+  'products',
 ] as const;
 export type ConsolePage = (typeof CONSOLE_PAGES)[number];
 
 const PAGES_OF: Readonly<Record<ConsoleRole, readonly ConsolePage[]>> = {
   'platform-operator': CONSOLE_PAGES,
-  'bank-analyst': ['jobs', 'models', 'indicators', 'samples', 'algorithms', 'audit', 'consent', 'usage'],
+  'bank-analyst': [
+    'jobs',
+    'models',
+    'indicators',
+    'samples',
+    'algorithms',
+    'audit',
+    'consent',
+    'usage',
+    'products',
+  ],
   auditor: ['algorithms', 'audit', 'consent', 'usage'],
 };
 
@@ -54,6 +67,10 @@ export interface ConsoleAccess {
   canSeeBank(account: ConsoleAccount, bank: string): boolean;
   canSubmitJob(account: ConsoleAccount, guest: string): boolean;
   canChangeModel(account: ConsoleAccount, model: ModelVersion): boolean;
+  /** Create or change a loan product of `bank` (products.ts). */
+  canEditProduct(account: ConsoleAccount, bank: string): boolean;
+  /** See which enterprises a product of `bank` matched (others see the count only). */
+  canSeeProductMatches(account: ConsoleAccount, bank: string): boolean;
 }
 
 const ownBank = (a: ConsoleAccount, bank: string | undefined): boolean =>
@@ -70,4 +87,6 @@ export const ROLE_ACCESS: ConsoleAccess = {
   canSeeBank: (a, bank) => a.role !== 'bank-analyst' || a.bank === bank,
   canSubmitJob: (a, guest) => ownBank(a, guest),
   canChangeModel: (a, m) => ownBank(a, modelBank(m)),
+  canEditProduct: (a, bank) => ownBank(a, bank),
+  canSeeProductMatches: (a, bank) => ownBank(a, bank),
 };

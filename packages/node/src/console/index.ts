@@ -17,6 +17,23 @@ export {
   verifyPassword,
 } from './accounts.ts';
 export type { ConsoleSource, DatasetProfile, ScoringUsage } from './pages.ts';
+export type {
+  LoanProduct,
+  Preapproval,
+  ProductMatch,
+  ProductQuery,
+  ProductSort,
+} from './products.ts';
+export { PRODUCT_MIGRATIONS, ProductPool, validateProduct } from './products.ts';
+export type { SelfEstimatePageHandler, SelfEstimatePageOptions } from './self-estimate.ts';
+export {
+  createSelfEstimatePageHandler,
+  ESTIMATE_BANK,
+  ESTIMATE_BASE,
+  ESTIMATE_CLIENT,
+  ESTIMATE_CONTENT_SECURITY_POLICY,
+  ESTIMATE_SESSION,
+} from './self-estimate.ts';
 export type { ConsoleHandler, ConsoleOptions } from './server.ts';
 export {
   CONTENT_SECURITY_POLICY,

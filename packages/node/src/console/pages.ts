@@ -14,6 +14,7 @@ import { type ConsoleAccess, type ConsolePage, jobBank, modelBank } from './acce
 import type { ConsoleAccount } from './accounts.ts';
 import { ALGORITHMS } from './algorithms.ts';
 import { type Html, html, num, table, time } from './html.ts';
+import type { LoanProduct, ProductPool, ProductSort } from './products.ts';
 
 /** The node's parts a console reads. */
 export interface ConsoleSource {
@@ -35,6 +36,8 @@ export interface ConsoleSource {
   readonly datasetProfiles?: () => Promise<readonly DatasetProfile[]>;
   /** Record a job on this node (`PartyNode.submit`); absent: the console cannot submit. */
   readonly submit?: (spec: unknown) => JobRecord;
+  /** The loan-product pool and pre-approved lines (products.ts); absent: no Products page. */
+  readonly products?: ProductPool;
 }
 
 /** One of this node's datasets, profiled for the indicator catalogue: counts and shares only. */
@@ -104,6 +107,7 @@ export function layout(title: string, body: Html, ctx?: PageContext): string {
             ['audit', 'Audit'],
             ['consent', 'Consent'],
             ['usage', 'Usage'],
+            ['products', 'Products'],
           ] as [ConsolePage, string][]
         )
           .filter(([p]) => ctx.access.canOpen(ctx.account, p))
@@ -618,4 +622,95 @@ export function reconcileResult(ctx: PageContext, user: string, r: AuditReconcil
       html`${m.claimed.enterpriseCount ?? '-'}`,
     ]),
   )}<p><a href="${BASE}/audit/reconcile">Reconcile another log</a></p>`;
+}
+
+const PRODUCT_SORTS = ['name', 'rate', 'term', 'lineMax', 'matches'] as const;
+
+function money(x: number): string {
+  return x.toLocaleString('en-US', { maximumFractionDigits: 0 });
+}
+
+function productForm(ctx: PageContext, p?: LoanProduct, message?: string): Html {
+  const v = (x: string | number | undefined) => (x === undefined ? '' : String(x));
+  const field = (name: string, label: string, value: string, extra = '') =>
+    html`<label for="p-${name}">${label}</label><input id="p-${name}" name="${name}" value="${value}" required ${extra}>`;
+  return html`<form method="post" action="${BASE}/products" class="product">${csrfField(ctx)}${
+    message === undefined ? '' : html`<p class="error" role="alert">${message}</p>`
+  }${field('id', 'Product id', v(p?.id))}${field('name', 'Name', v(p?.name))}${field(
+    'bank',
+    'Bank',
+    v(p?.bank ?? ctx.account.bank),
+  )}${field('rateBp', 'Rate (basis points a year)', v(p?.rateBp))}${field('termMonths', 'Term (months)', v(p?.termMonths))}${field(
+    'lineMin',
+    'Line from',
+    v(p?.lineMin),
+  )}${field('lineMax', 'Line up to', v(p?.lineMax))}${field('bands', 'Eligible rating bands (comma-separated)', p === undefined ? '' : p.bands.join(', '))}${field(
+    'minLine',
+    'Least pre-approved line',
+    v(p?.minLine ?? 0),
+  )}<button type="submit">Save product</button></form>`;
+}
+
+export function productsPage(ctx: PageContext, message?: string): Html {
+  const pool = ctx.source.products!;
+  const q = ctx.query;
+  const sortRaw = q.get('sort') ?? 'name';
+  const sort = (PRODUCT_SORTS as readonly string[]).includes(sortRaw) ? (sortRaw as ProductSort) : 'name';
+  const amountRaw = q.get('amount') ?? '';
+  const amount = amountRaw.trim() === '' ? undefined : Number(amountRaw);
+  const rows = pool.search({
+    search: q.get('q') ?? '',
+    bank: q.get('bank') ?? '',
+    band: q.get('band') ?? '',
+    ...(amount !== undefined && Number.isFinite(amount) && { amount }),
+    sort,
+    descending: q.get('order') === 'desc',
+  });
+  const opt = (value: string, label: string, selected: string) =>
+    html`<option value="${value}"${selected === value ? html` selected` : ''}>${label}</option>`;
+  const filters = html`<form method="get" action="${BASE}/products" class="filters" role="search"><label for="f-q">Search</label><input id="f-q" name="q" value="${q.get('q') ?? ''}"><label for="f-bank">Bank</label><input id="f-bank" name="bank" value="${q.get('bank') ?? ''}"><label for="f-band">Admits band</label><input id="f-band" name="band" value="${q.get('band') ?? ''}"><label for="f-amount">Lends this amount</label><input id="f-amount" name="amount" inputmode="decimal" value="${amountRaw}"><label for="f-sort">Sort by</label><select id="f-sort" name="sort">${[
+    ['name', 'Name'],
+    ['rate', 'Rate'],
+    ['term', 'Term'],
+    ['lineMax', 'Largest line'],
+    ['matches', 'Matched enterprises'],
+  ].map(([v, l]) =>
+    opt(v!, l!, sort),
+  )}</select><label for="f-order">Order</label><select id="f-order" name="order">${opt('asc', 'Ascending', q.get('order') ?? 'asc')}${opt('desc', 'Descending', q.get('order') ?? 'asc')}</select><button type="submit">Apply</button></form>`;
+  const canCreate = ctx.account.role !== 'auditor';
+  return html`${message === undefined ? '' : html`<p class="error" role="alert">${message}</p>`}<p>The loan-product pool: each product's rate, term, line range and eligibility over the rating band and the pre-approved line, matched against the enterprises' pre-approved lines recorded on this node. A bank sees which enterprises its own products matched; for another bank's products, the count only.</p>${filters}${table(
+    `Products (${rows.length})`,
+    ['product', 'bank', 'rate', 'term', 'line range', 'bands', 'least line', 'matched'],
+    rows.map(({ product: p, matched }) => [
+      html`<a href="${BASE}/products/${encodeURIComponent(p.id)}">${p.name}</a>`,
+      p.bank,
+      `${(p.rateBp / 100).toFixed(2)}%`,
+      `${p.termMonths} months`,
+      `${money(p.lineMin)} - ${money(p.lineMax)}`,
+      p.bands.join(', '),
+      money(p.minLine),
+      String(matched),
+    ]),
+  )}${canCreate ? html`<h2>Add or change a product</h2>${productForm(ctx)}` : ''}`;
+}
+
+export function productPage(ctx: PageContext, p: LoanProduct, message?: string): Html {
+  const matches = ctx.source.products!.matches(p);
+  const own = ctx.access.canSeeProductMatches(ctx.account, p.bank);
+  // Even the product's own bank sees by name only the enterprises it pre-approved itself: another bank's
+  // pre-approvals (its customers and lines) are counted, not listed.
+  const shown = matches.filter((m) => ctx.access.canSeeBank(ctx.account, m.bank));
+  const hidden = matches.length - shown.length;
+  const list = own
+    ? html`${table(
+        'Matched enterprises',
+        ['enterprise', 'pre-approved by', 'band', 'amount'],
+        shown.map((m) => [m.enterprise, m.bank, m.band, money(m.amount)]),
+      )}${hidden > 0 ? html`<p>And ${String(hidden)} pre-approved by other banks (count only).</p>` : ''}`
+    : html`<p>This product is another bank's: the enterprises it matched are not shown.</p>`;
+  return html`${message === undefined ? '' : html`<p class="error" role="alert">${message}</p>`}<dl><dt>Bank</dt><dd>${p.bank}</dd><dt>Rate</dt><dd>${(p.rateBp / 100).toFixed(2)}% a year</dd><dt>Term</dt><dd>${p.termMonths} months</dd><dt>Line range</dt><dd>${money(p.lineMin)} - ${money(p.lineMax)}</dd><dt>Eligible bands</dt><dd>${p.bands.join(', ')}</dd><dt>Least pre-approved line</dt><dd>${money(p.minLine)}</dd><dt>Matched enterprises</dt><dd id="matched">${String(matches.length)}</dd></dl>${list}${
+    ctx.access.canEditProduct(ctx.account, p.bank)
+      ? html`<h2>Change this product</h2>${productForm(ctx, p)}`
+      : ''
+  }`;
 }

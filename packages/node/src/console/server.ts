@@ -50,6 +50,8 @@ import {
   modelPage,
   modelsPage,
   type PageContext,
+  productPage,
+  productsPage,
   reconcileForm,
   reconcileResult,
   samplesPage,
@@ -411,6 +413,43 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       }
       return;
     }
+    if (parts[0] === 'products' && parts.length === 1) {
+      need(ctx, 'products');
+      const pool = source.products;
+      if (pool === undefined) throw new HttpFailure(404, 'this node keeps no product pool');
+      const input = Object.fromEntries(
+        ['id', 'name', 'bank', 'rateBp', 'termMonths', 'lineMin', 'lineMax', 'bands', 'minLine'].map((f) => [
+          f,
+          form.get(f) ?? '',
+        ]),
+      );
+      // Both the product's new bank and, when it exists, its current bank must be the account's own.
+      const existing = pool.get(input['id']!);
+      if (
+        !access.canEditProduct(ctx.account, input['bank']!) ||
+        (existing !== undefined && !access.canEditProduct(ctx.account, existing.bank))
+      ) {
+        throw new HttpFailure(403, "you change your own bank's products only");
+      }
+      try {
+        const saved = pool.save(input);
+        logger.info('console product saved', { bank: saved.bank });
+        redirect(res, `${BASE}/products/${encodeURIComponent(saved.id)}`);
+      } catch (e) {
+        if (!isFedscoreError(e)) throw e;
+        page(
+          res,
+          400,
+          'Products',
+          productsPage(
+            ctx,
+            `Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}`,
+          ),
+          ctx,
+        );
+      }
+      return;
+    }
     throw new HttpFailure(404, 'no such action');
   }
 
@@ -445,6 +484,15 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
         if (parts.length !== 1) break;
         need(ctx, 'audit');
         return page(res, 200, 'Audit', auditPage(ctx), ctx);
+      case 'products': {
+        need(ctx, 'products');
+        if (source.products === undefined) break;
+        if (id === undefined) return page(res, 200, 'Products', productsPage(ctx), ctx);
+        if (parts.length !== 2) break;
+        const p = source.products.get(id);
+        if (p === undefined) throw new HttpFailure(404, 'no such product');
+        return page(res, 200, p.name, productPage(ctx, p), ctx);
+      }
       case 'samples':
       case 'algorithms':
       case 'consent':
