@@ -17,26 +17,20 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { auc, FedscoreError, ks, numericMatrix, seededRng, type Table } from '@fedscore/core';
+import { auc, FedscoreError, ks, numericMatrix, type Table } from '@fedscore/core';
 import {
-  FedAvg,
-  FedProx,
-  fitTfjs,
-  initialModelWeights,
   initTfjsBackend,
-  inMemorySecureAggregator,
   type LocalRows,
   layersModelFiles,
   loadTfjsModel,
   type ModelSaveHandler,
   type ModelSpec,
-  noiseMultiplierForEpsilon,
   predictTfjs,
   readLayersModelFiles,
-  runSecureFederatedRounds,
   saveTfjsModel,
   WEIGHTS_FILE,
 } from '@fedscore/hfl';
+import { type HflPlan, runHflInProcess } from '@fedscore/pipeline';
 import { creditLines, parseCreditRules, resolveScaling } from '@fedscore/scoring';
 import { bool, type Command, num, optNum, optStr, str, strs } from '../command.ts';
 import { readPartyCsv } from '../pipeline/load.ts';
@@ -214,12 +208,14 @@ are read back and the test set scored again with the loaded model.`,
     const idName = str(options, 'id');
     const labelName = str(options, 'label');
     const clients = new Map<string, LocalRows>();
+    const tables = new Map<string, Table>();
     let names: string[] | undefined;
     for (const [i, file] of files.entries()) {
       const table = await readPartyCsv(ctx, file, idName, labelName, 'error');
       const r = rowsOf(table, file, names);
       names ??= r.names;
       clients.set(`client-${i + 1}`, r);
+      tables.set(`client-${i + 1}`, table);
     }
     const testFile = str(options, 'test');
     const testTable = await readPartyCsv(ctx, testFile, idName, labelName, 'error');
@@ -243,47 +239,48 @@ are read back and the test set scored again with the loaded model.`,
       }
     }
     const rules = rulesText === undefined ? undefined : parseCreditRules(rulesText, rulesFile);
-    const features = names!.length;
-    const spec: ModelSpec = { kind: str(options, 'model') as 'lr' | 'mlp', features };
     const seed = num(options, 'seed');
-    const backend = await initTfjsBackend();
-    const training = {
-      localEpochs: num(options, 'local-epochs'),
-      learningRate: num(options, 'learning-rate'),
-      batchSize: num(options, 'batch-size'),
-    };
     const mu = num(options, 'proximal-mu');
-    const strategy = mu > 0 ? new FedProx({ ...training, proximalMu: mu }) : new FedAvg(training);
     const epsilon = optNum(options, 'dp-epsilon');
     const delta = num(options, 'dp-delta');
     const clipNorm = num(options, 'clip-norm');
-    const noiseMultiplier =
-      epsilon === undefined ? undefined : noiseMultiplierForEpsilon(epsilon, 1, rounds, delta);
-    const trainRng = seededRng(seed + 1);
-    ctx.logger.info('hfl training', { clients: files.length, rounds, model: spec.kind, backend });
-    const result = await runSecureFederatedRounds({
-      strategy,
-      initialWeights: initialModelWeights(spec, seededRng(seed)),
-      clients: [...clients.keys()],
+    const secureAgg = bool(options, 'secure-agg');
+    const plan: HflPlan = {
+      model: str(options, 'model') as 'lr' | 'mlp',
       rounds,
-      rng: seededRng(seed + 2),
-      fit: (ins) => fitTfjs(spec, ins, clients.get(ins.client)!, trainRng),
-      ...(bool(options, 'secure-agg') && { secureAggregator: inMemorySecureAggregator() }),
-      ...(noiseMultiplier !== undefined && { dp: { clipNorm, noiseMultiplier, delta } }),
-      evaluate: (round) => {
-        ctx.progress({ stage: 'rounds', done: round, total: rounds });
-        return {};
-      },
+      localEpochs: num(options, 'local-epochs'),
+      learningRate: num(options, 'learning-rate'),
+      batchSize: num(options, 'batch-size'),
+      proximalMu: mu,
+      secureAgg,
+      ...(epsilon !== undefined && { dp: { epsilon, delta, clipNorm } }),
+    };
+    ctx.logger.info('hfl training', { clients: files.length, rounds, model: plan.model });
+    // The `hfl` pipeline's stages (packages/pipeline), as a node job runs them, over the in-memory network.
+    const run = await runHflInProcess({
+      coordinator: 'coordinator',
+      test: testTable,
+      banks: [...clients.keys()].map((id) => ({ id, table: tables.get(id)! })),
+      seed,
+      plan,
+      logger: ctx.logger,
+      progress: ctx.progress,
     });
+    const backend = run.train.backend;
+    const spec: ModelSpec = { kind: plan.model, features: run.train.features };
+    const strategy = { name: run.train.strategy };
+    const result = { weights: Float64Array.from(run.train.weights), privacy: run.train.privacy };
+    const noiseMultiplier = run.train.privacy?.noiseMultiplier;
+    await initTfjsBackend();
     const scores = predictTfjs(spec, result.weights, test.x);
     const testAuc = auc(test.y, scores);
     const testKs = ks(test.y, scores).ks;
-    const seconds = result.history.map((h) => h.seconds);
+    const seconds = run.train.history.map((h) => h.seconds);
     const bytes: Record<string, number> = {};
-    for (const h of result.history) {
-      for (const [c, b] of Object.entries(h.bytesPerClient ?? {})) bytes[c] = (bytes[c] ?? 0) + b;
+    for (const h of run.train.history) {
+      for (const [c, b] of Object.entries(h.bytesFrom)) bytes[c] = (bytes[c] ?? 0) + b;
     }
-    const dropouts = result.history.reduce((s, h) => s + h.dropouts.length, 0);
+    const dropouts = run.train.history.reduce((s, h) => s + h.dropouts.length, 0);
     const outOption = optStr(options, 'out');
     let lines: ReturnType<typeof writeCreditLines> | null = null;
     let saved: {
@@ -327,7 +324,7 @@ are read back and the test set scored again with the loaded model.`,
       test: { auc: testAuc, ks: testKs, rows: test.rows },
       rounds,
       seconds_per_round: seconds.reduce((s, v) => s + v, 0) / seconds.length,
-      bytes_per_client: bool(options, 'secure-agg')
+      bytes_per_client: secureAgg
         ? Object.values(bytes).reduce((s, b) => s + b, 0) / Math.max(1, Object.keys(bytes).length) / rounds
         : null,
       backend,
@@ -336,7 +333,7 @@ are read back and the test set scored again with the loaded model.`,
       credit_lines: lines,
       model: spec.kind,
       strategy: strategy.name,
-      secure_agg: bool(options, 'secure-agg'),
+      secure_agg: secureAgg,
       dp:
         result.privacy && noiseMultiplier !== undefined
           ? { epsilon: result.privacy.epsilon, delta, noise_multiplier: noiseMultiplier, clip_norm: clipNorm }
