@@ -246,6 +246,8 @@ are read back and the test set scored again with the loaded model.`,
     const clipNorm = num(options, 'clip-norm');
     const secureAgg = bool(options, 'secure-agg');
     const plan: HflPlan = {
+      // The first client's columns (the --test file may have more: the credit rules' figures).
+      columns: tables.get('client-1')!.columns.map((c) => c.name),
       model: str(options, 'model') as 'lr' | 'mlp',
       rounds,
       localEpochs: num(options, 'local-epochs'),

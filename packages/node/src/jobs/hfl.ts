@@ -25,6 +25,8 @@ export const HFL_JOB_KIND = 'hfl';
 /** An 'hfl' job's settings (defaults: `fedscore train fedavg`'s, with secure aggregation on). */
 export const hflJobSchema = z
   .object({
+    /** The feature columns (absent: all of the guest's test dataset's). */
+    columns: z.array(z.string().min(1)).min(1).optional(),
     model: z.enum(['lr', 'mlp']).default(HFL_DEFAULTS.model),
     rounds: z.number().int().min(1).max(1000).default(HFL_DEFAULTS.rounds),
     localEpochs: z.number().int().min(1).max(100).default(HFL_DEFAULTS.localEpochs),

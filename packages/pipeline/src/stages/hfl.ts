@@ -71,6 +71,8 @@ export const HFL_VERSION = 1;
 
 /** The settings of an HFL run (a node job's `hfl` field; the CLI's flags). */
 export interface HflPlan {
+  /** The feature columns every bank trains on, in order (absent: all of the coordinator's test table's). */
+  readonly columns?: readonly string[] | undefined;
   /** 'lr' = logistic regression, 'mlp' = MLP (32, 16). */
   readonly model: 'lr' | 'mlp';
   readonly rounds: number;
@@ -289,7 +291,7 @@ export async function hflTrainGuest(ctx: StageContext): Promise<HflTrainCheckpoi
   const plan = hflPlanOf(ctx);
   const backend = await initTfjsBackend();
   const test = await ctx.table();
-  const columns = featureColumns(test);
+  const columns = plan.columns === undefined ? featureColumns(test) : [...plan.columns];
   const features = hflRows(test, columns, ctx.labelField ?? 'label').features;
   const spec: ModelSpec = { kind: plan.model, features };
   const strategy = strategyOf(plan);
