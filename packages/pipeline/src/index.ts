@@ -48,6 +48,7 @@ export {
   subsetFeatures,
   trainAndEvaluate,
 } from './local/hetero-lr.ts';
+export { hflProbabilityModel } from './hfl-model.ts';
 export type { HflInProcessInput, HflInProcessResult } from './local/hfl.ts';
 export { hflJobPlan, runHflInProcess } from './local/hfl.ts';
 export type { InProcessParty, InProcessRun, MemoryStore } from './local/in-process.ts';

@@ -12,6 +12,8 @@ export { evaluateScores, stabilityReport } from './evaluation.ts';
 export type { LinearScoreModel } from './linear.ts';
 export { linearFromPartyModel, linearFromScorecard, linearScores, woeColumns } from './linear.ts';
 export type { RunBatchScoringInput, RunBatchScoringResult } from './local.ts';
+export type { ProbabilityModel, ProbabilityScores } from './probability.ts';
+export { pdToScore, scoreWithProbabilityModel } from './probability.ts';
 export { DATA_OWNER_ID, MODEL_OWNER_ID, runBatchScoring } from './local.ts';
 export type {
   OnlineAdmission,
