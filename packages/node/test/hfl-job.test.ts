@@ -7,13 +7,15 @@
  *     stages (`runHflInProcess`, what `fedscore train fedavg` runs) on the same rows and seed, within
  *     1e-9 (the same float32 training and the same exact sum: only the transport differs); each bank
  *     audited its rows' use (data_use, stage train, owner = the bank, user = the platform) with a
- *     verifying chain.
+ *     verifying chain; the registered model, loaded from the registry's artifact, scores the test set
+ *     through the scoring package with the job's AUC.
  *   - A bank whose customers gave no consent refuses: the job fails with the typed `consent` error, and
  *     the refusal is audited on that bank and on the platform.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { auc } from '@fedscore/core';
 import { readCsvFile, writeCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, generatePopulation, ID_COLUMN, splitHorizontal } from '@fedscore/datasets';
 import {
@@ -24,7 +26,8 @@ import {
   PartyNode,
   validateNodeConfig,
 } from '@fedscore/node';
-import { type HflEvaluateCheckpoint, runHflInProcess } from '@fedscore/pipeline';
+import { type HflEvaluateCheckpoint, hflProbabilityModel, runHflInProcess } from '@fedscore/pipeline';
+import { scoreWithProbabilityModel } from '@fedscore/scoring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const BANKS = ['bank-1', 'bank-2', 'bank-3'] as const;
@@ -167,6 +170,12 @@ describe('hfl jobs across a platform node and three bank nodes', () => {
       });
       expect(Math.abs(local.evaluate.auc - ev.auc)).toBeLessThan(1e-9);
       expect(ev.auc).toBeGreaterThan(0.6);
+      // The registered LayersModel scores through the scoring package: its AUC on the test set is the
+      // job's (float32 predictions; the same ranking).
+      const registered = await hflProbabilityModel(n.platform.models.artifacts('sme-hfl@1').artifact!);
+      const testTable = await read(files.platform);
+      const scored = await scoreWithProbabilityModel(registered, testTable);
+      expect(Math.abs(auc(testTable.label!, scored.pd) - ev.auc)).toBeLessThan(1e-9);
       // Each bank audited its own rows' use by the platform; the chains verify.
       for (const b of BANKS) {
         const uses = [...n[b].audit.entries({ job: 'hfl-1', kind: 'data_use' })];
