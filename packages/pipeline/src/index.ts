@@ -27,6 +27,7 @@ export {
   JOB_DEFAULTS,
   resolveBatch,
 } from './defaults.ts';
+export { hflProbabilityModel } from './hfl-model.ts';
 export type {
   Alignment,
   AlignOptions,
@@ -48,7 +49,6 @@ export {
   subsetFeatures,
   trainAndEvaluate,
 } from './local/hetero-lr.ts';
-export { hflProbabilityModel } from './hfl-model.ts';
 export type { HflInProcessInput, HflInProcessResult } from './local/hfl.ts';
 export { hflJobPlan, runHflInProcess } from './local/hfl.ts';
 export type { InProcessParty, InProcessRun, MemoryStore } from './local/in-process.ts';

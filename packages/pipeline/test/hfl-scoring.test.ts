@@ -6,7 +6,7 @@
  * the logistic function of the trained LR's kernel and bias computed here by hand (float32 weights:
  * tolerance 1e-6); the points against the scale's formula; the bands against the rules' thresholds.
  */
-import { createTable, numericColumn, seededRng, normal, uniform } from '@fedscore/core';
+import { createTable, normal, numericColumn, seededRng, uniform } from '@fedscore/core';
 import { initTfjsBackend, predictTfjs } from '@fedscore/hfl';
 import { hflProbabilityModel, hflRows, runHflInProcess } from '@fedscore/pipeline';
 import { parseCreditRules, scoreWithProbabilityModel } from '@fedscore/scoring';

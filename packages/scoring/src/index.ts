@@ -12,8 +12,6 @@ export { evaluateScores, stabilityReport } from './evaluation.ts';
 export type { LinearScoreModel } from './linear.ts';
 export { linearFromPartyModel, linearFromScorecard, linearScores, woeColumns } from './linear.ts';
 export type { RunBatchScoringInput, RunBatchScoringResult } from './local.ts';
-export type { ProbabilityModel, ProbabilityScores } from './probability.ts';
-export { pdToScore, scoreWithProbabilityModel } from './probability.ts';
 export { DATA_OWNER_ID, MODEL_OWNER_ID, runBatchScoring } from './local.ts';
 export type {
   OnlineAdmission,
@@ -36,6 +34,8 @@ export {
   OnlineScoringBank,
   OnlineScoringGovernment,
 } from './online.ts';
+export type { ProbabilityModel, ProbabilityScores } from './probability.ts';
+export { pdToScore, scoreWithProbabilityModel } from './probability.ts';
 export type {
   CapName,
   CreditDecision,

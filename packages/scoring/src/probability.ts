@@ -8,7 +8,7 @@
  * Bands and lines: the credit rules (`creditLines`).
  */
 import { FedscoreError, numericMatrix, type Table } from '@fedscore/core';
-import { creditLines, type CreditRules, type EnterpriseCreditLine } from './rules.ts';
+import { type CreditRules, creditLines, type EnterpriseCreditLine } from './rules.ts';
 import { resolveScaling, type ScorecardScaling } from './scorecard.ts';
 
 /** A model that maps prepared feature rows to probabilities of default. */

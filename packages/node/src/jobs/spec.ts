@@ -18,9 +18,9 @@ import {
   stageOf,
   stagePartiesOf,
 } from '@fedscore/pipeline';
-import { HFL_JOB_KIND, hflJobSchema } from './hfl.ts';
 import { z } from 'zod';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
+import { HFL_JOB_KIND, hflJobSchema } from './hfl.ts';
 
 export const STAGES = ['psi', 'binning', 'train', 'evaluate', 'publish'] as const;
 export type StageName = (typeof STAGES)[number];

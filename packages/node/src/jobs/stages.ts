@@ -31,8 +31,8 @@ import {
   type PsiPolicy,
   type PublishCheckpoint,
   type PublishOutcome,
-  partyFeatures as pipelinePartyFeatures,
   pipelineFor,
+  partyFeatures as pipelinePartyFeatures,
   runStageRole as runPipelineStage,
   stageOf,
 } from '@fedscore/pipeline';

@@ -5,7 +5,7 @@
  */
 import type { CapturedMessage, Logger, PartyId, ProgressCallback, Table } from '@fedscore/core';
 import type { JobPlan } from '../context.ts';
-import { planStages, pipelineFor } from '../registry.ts';
+import { pipelineFor, planStages } from '../registry.ts';
 import {
   HFL_MODEL,
   type HflEvaluateCheckpoint,
