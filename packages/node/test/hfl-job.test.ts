@@ -184,6 +184,9 @@ describe('hfl jobs across a platform node and three bank nodes', () => {
         ]);
         expect(uses[0]!.enterpriseCount).toBe(400);
         expect(n[b].audit.verify().ok).toBe(true);
+        // Every bank's node finished the job and registered the published model too.
+        expect(n[b].jobs.require('hfl-1').status).toBe('done');
+        expect(n[b].models.get('sme-hfl@1').metrics['auc']).toBe(ev.auc);
       }
       expect(n.platform.audit.verify().ok).toBe(true);
     } finally {

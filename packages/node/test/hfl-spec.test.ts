@@ -19,7 +19,8 @@ describe("the 'hfl' job kind", () => {
     expect(s.hfl).toMatchObject({ model: 'lr', rounds: 20, secureAgg: true, batchSize: 32 });
     expect(jobStages(s)).toEqual(['train', 'evaluate', 'publish']);
     expect(stageParties(s, 'train')).toEqual(['platform', 'bank-1', 'bank-2']);
-    expect(stageParties(s, 'publish')).toEqual(['platform']);
+    expect(stageParties(s, 'publish')).toEqual(['platform', 'bank-1', 'bank-2']);
+    expect(stageParties(s, 'evaluate')).toEqual(['platform']);
     // A job without a kind is hetero-LR, as before.
     const { kind: _k, hfl: _h, ...vertical } = base;
     expect(jobStages({ ...validateJobSpec(vertical), id: 'v' })).toContain('psi');

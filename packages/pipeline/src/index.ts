@@ -101,6 +101,7 @@ export {
   HFL_VERSION,
   hflRows,
   PLAIN_UPDATE,
+  PUBLISHED_MODEL,
   ROUND_CONFIG,
 } from './stages/hfl.ts';
 export type { PublishOutcome } from './stages/publish.ts';

@@ -12,8 +12,10 @@
  *            a typed `consent` refusal), trains the global model on them with TensorFlow.js, and feeds
  *            [n_u · w_u, n_u] (clipped and noised first under DP) into the secure-aggregation client.
  *   evaluate guest only: the model's AUC/KS on the guest's test table.
- *   publish  guest only: the model in TensorFlow.js LayersModel format (model.json + weights.bin,
- *            written through the store); registering it is the caller's (the node's) step.
+ *   publish  guest: the model in TensorFlow.js LayersModel format (model.json + weights.bin, written
+ *            through the store) and `published-model` to every bank (which already holds the final
+ *            global weights) with the aggregate test metrics; each party writes it; registering it is
+ *            the caller's (the node's) step.
  *
  * What each party learns: a bank, the global weights of each round it is sampled in; the coordinator,
  * the sums (and, without `secureAgg`, each bank's update: that mode is for debugging and benchmarks).
@@ -164,6 +166,34 @@ export const ROUND_CONFIG = defineStep<HflRoundMessage>('round-config', {
   },
 });
 export const GLOBAL_WEIGHTS = float64VectorStep('global-weights');
+/** The published model to every bank (each bank already holds the final global weights). */
+export const PUBLISHED_MODEL = defineStep<HflPublishOutcome['hfl']>('published-model', {
+  encode: (v) => enc.encode(JSON.stringify(v)),
+  decode: (b) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(dec.decode(b));
+    } catch (e) {
+      throw new FedscoreError('wire_decode', 'published-model is not JSON', {
+        field: 'published-model',
+        cause: e,
+      });
+    }
+    const v = value as Partial<HflPublishOutcome['hfl']> | null;
+    if (
+      v === null ||
+      typeof v !== 'object' ||
+      typeof v.modelJson !== 'string' ||
+      typeof v.weightsBase64 !== 'string' ||
+      typeof v.algorithm !== 'string' ||
+      typeof v.metrics !== 'object' ||
+      typeof v.parameters !== 'object'
+    ) {
+      throw new FedscoreError('wire_decode', 'a malformed published model', { field: 'published-model' });
+    }
+    return v as HflPublishOutcome['hfl'];
+  },
+});
 /** [n_u · w_u..., n_u] in the clear: only without secure aggregation. */
 export const PLAIN_UPDATE = float64VectorStep('plain-update');
 
@@ -545,22 +575,33 @@ export async function hflPublishGuest(ctx: StageContext): Promise<HflPublishOutc
     ctx.store.writeArtifact('model.json', files.modelJson),
     ctx.store.writeArtifact(`${WEIGHTS_FILE}.base64`, weightsBase64),
   ];
-  return {
-    files: written,
-    hfl: {
-      modelJson: files.modelJson,
-      weightsBase64,
-      metrics: { auc: ev.auc, ks: ev.ks, testRows: ev.testRows },
-      algorithm: `hfl-${t.strategy}-${t.model}`,
-      parameters: {
-        format: 'tfjs-layers-model',
-        rounds: t.rounds,
-        backend: t.backend,
-        secureAgg: t.secureAgg,
-        ...(t.privacy !== undefined && { dpEpsilon: t.privacy.epsilon, dpDelta: t.privacy.delta }),
-      },
+  const hfl: HflPublishOutcome['hfl'] = {
+    modelJson: files.modelJson,
+    weightsBase64,
+    metrics: { auc: ev.auc, ks: ev.ks, testRows: ev.testRows },
+    algorithm: `hfl-${t.strategy}-${t.model}`,
+    parameters: {
+      format: 'tfjs-layers-model',
+      rounds: t.rounds,
+      backend: t.backend,
+      secureAgg: t.secureAgg,
+      ...(t.privacy !== undefined && { dpEpsilon: t.privacy.epsilon, dpDelta: t.privacy.delta }),
     },
   };
+  const session = stageSession(ctx, HFL_PROTOCOL, HFL_VERSION, 'publish');
+  for (const h of ctx.spec.hosts) await session.send(h, PUBLISHED_MODEL, hfl);
+  return { files: written, hfl };
+}
+
+/** A bank's `publish`: the model (and its aggregate test metrics) from the coordinator, written here. */
+export async function hflPublishHost(ctx: StageContext): Promise<HflPublishOutcome> {
+  const session = stageSession(ctx, HFL_PROTOCOL, HFL_VERSION, 'publish');
+  const hfl = await session.receive(ctx.spec.guest, PUBLISHED_MODEL);
+  const files = [
+    ctx.store.writeArtifact('model.json', hfl.modelJson),
+    ctx.store.writeArtifact(`${WEIGHTS_FILE}.base64`, hfl.weightsBase64),
+  ];
+  return { files, hfl };
 }
 
 export const HFL_TRAIN_STAGE: StageDef = {
@@ -577,8 +618,8 @@ export const HFL_EVALUATE_STAGE: StageDef = {
 
 export const HFL_PUBLISH_STAGE: StageDef = {
   name: 'publish',
-  protocols: {},
-  roles: { guest: hflPublishGuest },
+  protocols: { [HFL_PROTOCOL]: HFL_VERSION },
+  roles: { guest: hflPublishGuest, host: hflPublishHost },
 };
 
 /** HFL: train (rounds with secure aggregation) -> evaluate -> publish. */
