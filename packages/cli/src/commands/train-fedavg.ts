@@ -1,5 +1,7 @@
 /**
- * `fedscore train fedavg`: horizontal federated learning in one process. Each `--client` file is one
+ * `fedscore train fedavg`: horizontal federated learning in one process: the pipeline's `hfl` model
+ * (packages/pipeline/src/stages/hfl.ts), every party's stage role over the in-memory network, as a node
+ * job of kind 'hfl' runs them across party nodes (same rows and seed: same model). Each `--client` file is one
  * bank's own rows (same columns in every file); the banks train a TensorFlow.js model (logistic
  * regression or an MLP) locally and the coordinator averages their weights by sample count (FedAvg,
  * McMahan et al. 2017; FedProx with `--proximal-mu`). With `--secure-agg` the averaging goes through the
@@ -30,7 +32,7 @@ import {
   saveTfjsModel,
   WEIGHTS_FILE,
 } from '@fedscore/hfl';
-import { type HflPlan, runHflInProcess } from '@fedscore/pipeline';
+import { HFL_DEFAULTS, type HflPlan, runHflInProcess } from '@fedscore/pipeline';
 import { creditLines, parseCreditRules, resolveScaling } from '@fedscore/scoring';
 import { bool, type Command, num, optNum, optStr, str, strs } from '../command.ts';
 import { readPartyCsv } from '../pipeline/load.ts';
@@ -177,16 +179,36 @@ are read back and the test set scored again with the loaded model.`,
       choices: ['lr', 'mlp'],
       description: 'logistic regression or MLP (32, 16)',
     },
-    rounds: { type: 'integer', default: 20, description: 'federated rounds' },
-    'local-epochs': { type: 'integer', default: 1, description: 'local epochs per round' },
-    'learning-rate': { type: 'number', default: 0.1, description: 'local SGD learning rate' },
-    'batch-size': { type: 'integer', default: 32, description: 'local mini-batch size' },
-    'proximal-mu': { type: 'number', default: 0, description: 'FedProx μ (0 = FedAvg)' },
+    rounds: { type: 'integer', default: HFL_DEFAULTS.rounds, description: 'federated rounds' },
+    'local-epochs': {
+      type: 'integer',
+      default: HFL_DEFAULTS.localEpochs,
+      description: 'local epochs per round',
+    },
+    'learning-rate': {
+      type: 'number',
+      default: HFL_DEFAULTS.learningRate,
+      description: 'local SGD learning rate',
+    },
+    'batch-size': { type: 'integer', default: HFL_DEFAULTS.batchSize, description: 'local mini-batch size' },
+    'proximal-mu': {
+      type: 'number',
+      default: HFL_DEFAULTS.proximalMu,
+      description: 'FedProx μ (0 = FedAvg)',
+    },
     'secure-agg': { type: 'boolean', description: 'aggregate with secure aggregation' },
     'dp-epsilon': { type: 'number', placeholder: 'E', description: 'user-level DP budget ε over all rounds' },
-    'dp-delta': { type: 'number', default: 1e-5, description: 'δ of the DP budget' },
-    'clip-norm': { type: 'number', default: 1, description: "L2 clip of a bank's update under DP" },
-    seed: { type: 'integer', default: 1, description: 'seed of the initial weights and batch order' },
+    'dp-delta': { type: 'number', default: HFL_DEFAULTS.dpDelta, description: 'δ of the DP budget' },
+    'clip-norm': {
+      type: 'number',
+      default: HFL_DEFAULTS.clipNorm,
+      description: "L2 clip of a bank's update under DP",
+    },
+    seed: {
+      type: 'integer',
+      default: HFL_DEFAULTS.seed,
+      description: 'seed of the initial weights and batch order',
+    },
     rules: {
       type: 'string',
       placeholder: 'FILE',
