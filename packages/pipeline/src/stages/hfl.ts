@@ -497,6 +497,8 @@ export async function hflTrainHost(ctx: StageContext): Promise<HflHostTrainCheck
         configFor(ctx, plan, m.sampled, round, vector.length),
         vector,
         cryptoRng(),
+        // A bank the server dropped gets nothing more: it gives up (typed timeout) instead of waiting.
+        plan.phaseDeadlineMs === undefined ? {} : { receiveDeadlineMs: 4 * plan.phaseDeadlineMs },
       );
     } else {
       await control.send(guest, PLAIN_UPDATE, vector);
