@@ -188,6 +188,10 @@ describe('hfl jobs across a platform node and three bank nodes', () => {
         expect(n[b].jobs.require('hfl-1').status).toBe('done');
         expect(n[b].models.get('sme-hfl@1').metrics['auc']).toBe(ev.auc);
       }
+      // The registration is audited (model_change) on the platform and on each bank.
+      for (const p of PARTIES) {
+        expect([...n[p].audit.entries({ kind: 'model_change' })].length, p).toBeGreaterThan(0);
+      }
       expect(n.platform.audit.verify().ok).toBe(true);
     } finally {
       await stopAll(n);
