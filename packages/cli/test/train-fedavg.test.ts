@@ -227,7 +227,10 @@ describe('fedscore train fedavg --out --rules', () => {
       const expected = 600 - (20 / Math.LN2) * Math.log(50) + (20 / Math.LN2) * Math.log((1 - p) / p);
       expect(Math.abs(Number(score) - expected)).toBeLessThan(0.06);
       const s = Number(score);
-      expect(band).toBe(s >= 540 ? 'A' : s >= 510 ? 'B' : 'C');
+      // The file prints the score to 0.1 points: a score within 0.05 of a band edge may fall either way.
+      if (Math.abs(s - 540) > 0.05 && Math.abs(s - 510) > 0.05) {
+        expect(band).toBe(s >= 540 ? 'A' : s >= 510 ? 'B' : 'C');
+      }
       const turnover = 1_000_000 + 1000 * Number(id!.slice(2));
       const mult = band === 'A' ? 0.3 : band === 'B' ? 0.1 : 0;
       const cap = band === 'A' ? Math.min(mult * turnover, 5_000_000) : mult * turnover;

@@ -12,6 +12,7 @@ import {
   ProtocolSession,
   type Table,
 } from '@fedscore/core';
+import type { HflPlan } from './stages/hfl.ts';
 import type { PipelineStore } from './store.ts';
 
 export type PartyRole = 'guest' | 'host' | 'arbiter';
@@ -50,6 +51,10 @@ export interface JobPlan {
     readonly validationFraction?: number | undefined;
   };
   readonly consent: { readonly purpose: string };
+  /** The model kind (a registered pipeline; absent = 'hetero-lr'). */
+  readonly kind?: string | undefined;
+  /** The settings of an 'hfl' job (stages/hfl.ts). */
+  readonly hfl?: HflPlan | undefined;
   readonly allowPlaintextScheme?: boolean | undefined;
   readonly allowWeakParameters?: boolean | undefined;
   /** @deprecated Both of the above at once. */

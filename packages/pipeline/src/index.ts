@@ -27,6 +27,7 @@ export {
   JOB_DEFAULTS,
   resolveBatch,
 } from './defaults.ts';
+export { hflProbabilityModel } from './hfl-model.ts';
 export type {
   Alignment,
   AlignOptions,
@@ -48,6 +49,8 @@ export {
   subsetFeatures,
   trainAndEvaluate,
 } from './local/hetero-lr.ts';
+export type { HflInProcessInput, HflInProcessResult } from './local/hfl.ts';
+export { hflJobPlan, runHflInProcess } from './local/hfl.ts';
 export type { InProcessParty, InProcessRun, MemoryStore } from './local/in-process.ts';
 export { memoryStore, runStageInProcess } from './local/in-process.ts';
 export type { SplitIds } from './local/split.ts';
@@ -86,6 +89,29 @@ export {
   stagePartiesOf,
 } from './registry.ts';
 export { admitSubmittedIds } from './stages/align.ts';
+export type {
+  HflEvaluateCheckpoint,
+  HflHostTrainCheckpoint,
+  HflPlan,
+  HflPublishOutcome,
+  HflRoundMessage,
+  HflTrainCheckpoint,
+} from './stages/hfl.ts';
+export {
+  GLOBAL_WEIGHTS,
+  HFL_DEFAULTS,
+  HFL_EVALUATE_STAGE,
+  HFL_MODEL,
+  HFL_PIPELINE,
+  HFL_PROTOCOL,
+  HFL_PUBLISH_STAGE,
+  HFL_TRAIN_STAGE,
+  HFL_VERSION,
+  hflRows,
+  PLAIN_UPDATE,
+  PUBLISHED_MODEL,
+  ROUND_CONFIG,
+} from './stages/hfl.ts';
 export type { PublishOutcome } from './stages/publish.ts';
 export { partyFeatures, selectedFeatures, trainPositions } from './stages/rows.ts';
 export { MASK_SEED_SECRET, maskKeyFor } from './stages/train.ts';

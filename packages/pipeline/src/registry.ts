@@ -33,6 +33,7 @@ import {
 import { alignGuest, alignHost } from './stages/align.ts';
 import { binningGuest, binningHost } from './stages/binning.ts';
 import { evaluateGuest, evaluateHost } from './stages/evaluate.ts';
+import { HFL_PIPELINE } from './stages/hfl.ts';
 import { publishStage } from './stages/publish.ts';
 import { trainHeteroLrStage } from './stages/train.ts';
 
@@ -109,7 +110,10 @@ export const HETERO_LR_PIPELINE: ModelPipeline = {
   ],
 };
 
-const pipelines = new Map<string, ModelPipeline>([[HETERO_LR_PIPELINE.model, HETERO_LR_PIPELINE]]);
+const pipelines = new Map<string, ModelPipeline>([
+  [HETERO_LR_PIPELINE.model, HETERO_LR_PIPELINE],
+  [HFL_PIPELINE.model, HFL_PIPELINE],
+]);
 
 /** Register a model's pipeline (an `invalid_argument` error when the model is already registered). */
 export function registerPipeline(pipeline: ModelPipeline): void {

@@ -32,6 +32,8 @@ export {
   OnlineScoringBank,
   OnlineScoringGovernment,
 } from './online.ts';
+export type { ProbabilityModel, ProbabilityScores } from './probability.ts';
+export { pdToScore, scoreWithProbabilityModel } from './probability.ts';
 export type {
   CapName,
   CreditDecision,

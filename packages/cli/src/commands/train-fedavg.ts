@@ -1,5 +1,7 @@
 /**
- * `fedscore train fedavg`: horizontal federated learning in one process. Each `--client` file is one
+ * `fedscore train fedavg`: horizontal federated learning in one process: the pipeline's `hfl` model
+ * (packages/pipeline/src/stages/hfl.ts), every party's stage role over the in-memory network, as a node
+ * job of kind 'hfl' runs them across party nodes (same rows and seed: same model). Each `--client` file is one
  * bank's own rows (same columns in every file); the banks train a TensorFlow.js model (logistic
  * regression or an MLP) locally and the coordinator averages their weights by sample count (FedAvg,
  * McMahan et al. 2017; FedProx with `--proximal-mu`). With `--secure-agg` the averaging goes through the
@@ -17,26 +19,20 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { auc, FedscoreError, ks, numericMatrix, seededRng, type Table } from '@fedscore/core';
+import { auc, FedscoreError, ks, numericMatrix, type Table } from '@fedscore/core';
 import {
-  FedAvg,
-  FedProx,
-  fitTfjs,
-  initialModelWeights,
   initTfjsBackend,
-  inMemorySecureAggregator,
   type LocalRows,
   layersModelFiles,
   loadTfjsModel,
   type ModelSaveHandler,
   type ModelSpec,
-  noiseMultiplierForEpsilon,
   predictTfjs,
   readLayersModelFiles,
-  runSecureFederatedRounds,
   saveTfjsModel,
   WEIGHTS_FILE,
 } from '@fedscore/hfl';
+import { HFL_DEFAULTS, type HflPlan, runHflInProcess } from '@fedscore/pipeline';
 import { creditLines, parseCreditRules, resolveScaling } from '@fedscore/scoring';
 import { bool, type Command, num, optNum, optStr, str, strs } from '../command.ts';
 import { readPartyCsv } from '../pipeline/load.ts';
@@ -183,16 +179,36 @@ are read back and the test set scored again with the loaded model.`,
       choices: ['lr', 'mlp'],
       description: 'logistic regression or MLP (32, 16)',
     },
-    rounds: { type: 'integer', default: 20, description: 'federated rounds' },
-    'local-epochs': { type: 'integer', default: 1, description: 'local epochs per round' },
-    'learning-rate': { type: 'number', default: 0.1, description: 'local SGD learning rate' },
-    'batch-size': { type: 'integer', default: 32, description: 'local mini-batch size' },
-    'proximal-mu': { type: 'number', default: 0, description: 'FedProx μ (0 = FedAvg)' },
+    rounds: { type: 'integer', default: HFL_DEFAULTS.rounds, description: 'federated rounds' },
+    'local-epochs': {
+      type: 'integer',
+      default: HFL_DEFAULTS.localEpochs,
+      description: 'local epochs per round',
+    },
+    'learning-rate': {
+      type: 'number',
+      default: HFL_DEFAULTS.learningRate,
+      description: 'local SGD learning rate',
+    },
+    'batch-size': { type: 'integer', default: HFL_DEFAULTS.batchSize, description: 'local mini-batch size' },
+    'proximal-mu': {
+      type: 'number',
+      default: HFL_DEFAULTS.proximalMu,
+      description: 'FedProx μ (0 = FedAvg)',
+    },
     'secure-agg': { type: 'boolean', description: 'aggregate with secure aggregation' },
     'dp-epsilon': { type: 'number', placeholder: 'E', description: 'user-level DP budget ε over all rounds' },
-    'dp-delta': { type: 'number', default: 1e-5, description: 'δ of the DP budget' },
-    'clip-norm': { type: 'number', default: 1, description: "L2 clip of a bank's update under DP" },
-    seed: { type: 'integer', default: 1, description: 'seed of the initial weights and batch order' },
+    'dp-delta': { type: 'number', default: HFL_DEFAULTS.dpDelta, description: 'δ of the DP budget' },
+    'clip-norm': {
+      type: 'number',
+      default: HFL_DEFAULTS.clipNorm,
+      description: "L2 clip of a bank's update under DP",
+    },
+    seed: {
+      type: 'integer',
+      default: HFL_DEFAULTS.seed,
+      description: 'seed of the initial weights and batch order',
+    },
     rules: {
       type: 'string',
       placeholder: 'FILE',
@@ -214,12 +230,14 @@ are read back and the test set scored again with the loaded model.`,
     const idName = str(options, 'id');
     const labelName = str(options, 'label');
     const clients = new Map<string, LocalRows>();
+    const tables = new Map<string, Table>();
     let names: string[] | undefined;
     for (const [i, file] of files.entries()) {
       const table = await readPartyCsv(ctx, file, idName, labelName, 'error');
       const r = rowsOf(table, file, names);
       names ??= r.names;
       clients.set(`client-${i + 1}`, r);
+      tables.set(`client-${i + 1}`, table);
     }
     const testFile = str(options, 'test');
     const testTable = await readPartyCsv(ctx, testFile, idName, labelName, 'error');
@@ -243,47 +261,50 @@ are read back and the test set scored again with the loaded model.`,
       }
     }
     const rules = rulesText === undefined ? undefined : parseCreditRules(rulesText, rulesFile);
-    const features = names!.length;
-    const spec: ModelSpec = { kind: str(options, 'model') as 'lr' | 'mlp', features };
     const seed = num(options, 'seed');
-    const backend = await initTfjsBackend();
-    const training = {
-      localEpochs: num(options, 'local-epochs'),
-      learningRate: num(options, 'learning-rate'),
-      batchSize: num(options, 'batch-size'),
-    };
     const mu = num(options, 'proximal-mu');
-    const strategy = mu > 0 ? new FedProx({ ...training, proximalMu: mu }) : new FedAvg(training);
     const epsilon = optNum(options, 'dp-epsilon');
     const delta = num(options, 'dp-delta');
     const clipNorm = num(options, 'clip-norm');
-    const noiseMultiplier =
-      epsilon === undefined ? undefined : noiseMultiplierForEpsilon(epsilon, 1, rounds, delta);
-    const trainRng = seededRng(seed + 1);
-    ctx.logger.info('hfl training', { clients: files.length, rounds, model: spec.kind, backend });
-    const result = await runSecureFederatedRounds({
-      strategy,
-      initialWeights: initialModelWeights(spec, seededRng(seed)),
-      clients: [...clients.keys()],
+    const secureAgg = bool(options, 'secure-agg');
+    const plan: HflPlan = {
+      // The first client's columns (the --test file may have more: the credit rules' figures).
+      columns: tables.get('client-1')!.columns.map((c) => c.name),
+      model: str(options, 'model') as 'lr' | 'mlp',
       rounds,
-      rng: seededRng(seed + 2),
-      fit: (ins) => fitTfjs(spec, ins, clients.get(ins.client)!, trainRng),
-      ...(bool(options, 'secure-agg') && { secureAggregator: inMemorySecureAggregator() }),
-      ...(noiseMultiplier !== undefined && { dp: { clipNorm, noiseMultiplier, delta } }),
-      evaluate: (round) => {
-        ctx.progress({ stage: 'rounds', done: round, total: rounds });
-        return {};
-      },
+      localEpochs: num(options, 'local-epochs'),
+      learningRate: num(options, 'learning-rate'),
+      batchSize: num(options, 'batch-size'),
+      proximalMu: mu,
+      secureAgg,
+      ...(epsilon !== undefined && { dp: { epsilon, delta, clipNorm } }),
+    };
+    ctx.logger.info('hfl training', { clients: files.length, rounds, model: plan.model });
+    // The `hfl` pipeline's stages (packages/pipeline), as a node job runs them, over the in-memory network.
+    const run = await runHflInProcess({
+      coordinator: 'coordinator',
+      test: testTable,
+      banks: [...clients.keys()].map((id) => ({ id, table: tables.get(id)! })),
+      seed,
+      plan,
+      logger: ctx.logger,
+      progress: ctx.progress,
     });
+    const backend = run.train.backend;
+    const spec: ModelSpec = { kind: plan.model, features: run.train.features };
+    const strategy = { name: run.train.strategy };
+    const result = { weights: Float64Array.from(run.train.weights), privacy: run.train.privacy };
+    const noiseMultiplier = run.train.privacy?.noiseMultiplier;
+    await initTfjsBackend();
     const scores = predictTfjs(spec, result.weights, test.x);
     const testAuc = auc(test.y, scores);
     const testKs = ks(test.y, scores).ks;
-    const seconds = result.history.map((h) => h.seconds);
+    const seconds = run.train.history.map((h) => h.seconds);
     const bytes: Record<string, number> = {};
-    for (const h of result.history) {
-      for (const [c, b] of Object.entries(h.bytesPerClient ?? {})) bytes[c] = (bytes[c] ?? 0) + b;
+    for (const h of run.train.history) {
+      for (const [c, b] of Object.entries(h.bytesFrom)) bytes[c] = (bytes[c] ?? 0) + b;
     }
-    const dropouts = result.history.reduce((s, h) => s + h.dropouts.length, 0);
+    const dropouts = run.train.history.reduce((s, h) => s + h.dropouts.length, 0);
     const outOption = optStr(options, 'out');
     let lines: ReturnType<typeof writeCreditLines> | null = null;
     let saved: {
@@ -327,7 +348,7 @@ are read back and the test set scored again with the loaded model.`,
       test: { auc: testAuc, ks: testKs, rows: test.rows },
       rounds,
       seconds_per_round: seconds.reduce((s, v) => s + v, 0) / seconds.length,
-      bytes_per_client: bool(options, 'secure-agg')
+      bytes_per_client: secureAgg
         ? Object.values(bytes).reduce((s, b) => s + b, 0) / Math.max(1, Object.keys(bytes).length) / rounds
         : null,
       backend,
@@ -336,7 +357,7 @@ are read back and the test set scored again with the loaded model.`,
       credit_lines: lines,
       model: spec.kind,
       strategy: strategy.name,
-      secure_agg: bool(options, 'secure-agg'),
+      secure_agg: secureAgg,
       dp:
         result.privacy && noiseMultiplier !== undefined
           ? { epsilon: result.privacy.epsilon, delta, noise_multiplier: noiseMultiplier, clip_norm: clipNorm }

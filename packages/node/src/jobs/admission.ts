@@ -32,11 +32,23 @@ export const SECURE_ONLY: AcceptPolicy = {
   weakParameters: false,
 };
 
-type PolicySpec = Pick<JobSpec, 'binning' | 'train' | 'insecure'> & { readonly id?: string | undefined };
+type PolicySpec = Pick<JobSpec, 'binning' | 'train' | 'insecure'> &
+  Partial<Pick<JobSpec, 'kind' | 'hfl'>> & { readonly id?: string | undefined };
 
 /** Throws `policy` naming the config field that refuses `spec`; returns when the node accepts it. */
 export function checkJobPolicy(spec: PolicySpec, policy: AcceptPolicy, party: string): void {
   const job = spec.id === undefined ? 'the job' : `job '${spec.id}'`;
+  if (spec.kind === 'hfl') {
+    // An HFL job uses no HE; without secure aggregation the coordinator sees each bank's update.
+    if (spec.hfl?.secureAgg === false && !policy.plaintextScheme) {
+      throw new FedscoreError(
+        'policy',
+        `${job} aggregates without secure aggregation (each bank's update in the clear to the coordinator); ${party} does not accept plaintext (its config accept.plaintextScheme is false)`,
+        { field: 'accept.plaintextScheme', details: { stage: 'train', secureAgg: false } },
+      );
+    }
+    return;
+  }
   const uses: { stage: 'binning' | 'train'; scheme: 'ckks' | 'paillier' | 'none' }[] = [
     ...(spec.binning.enabled ? [{ stage: 'binning' as const, scheme: spec.binning.scheme }] : []),
     { stage: 'train', scheme: spec.train.scheme },

@@ -66,6 +66,7 @@ import type { ModelRegistry } from '../registry/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
 import { type AcceptPolicy, checkJobPolicy, SECURE_ONLY } from './admission.ts';
 import type { TestFault } from './fault.ts';
+import { HFL_JOB_KIND, hflDataUses } from './hfl.ts';
 import type { JobRecord, JobStore } from './job-store.ts';
 import {
   attemptKey,
@@ -490,7 +491,7 @@ export class JobRunner {
     this.#o.transport.grant({
       key,
       parties: stageParties(job.spec, stage),
-      protocols: stageProtocols(stage),
+      protocols: stageProtocols(stage, job.spec),
     });
     a = { job: job.id, stage, attempt, state: State.PREPARED };
     this.#attempts.set(key, a);
@@ -596,6 +597,10 @@ export class JobRunner {
     const hook = this.#o.onDataUse;
     const name = spec.data[this.#o.party];
     if (hook === undefined || name === undefined || !DATA_STAGES.has(stage)) return;
+    if (spec.kind === HFL_JOB_KIND) {
+      for (const u of await hflDataUses(spec, stage, this.#o.party, this.#o.jobs, this.#o.data)) hook(u);
+      return;
+    }
     const psi = this.#o.jobs.checkpoint<PsiCheckpoint>(spec.id, 'psi')?.output;
     if (psi === undefined) return;
     const table = await this.#o.data(name);

@@ -12,14 +12,15 @@
 import { FedscoreError } from '@fedscore/core';
 import {
   HETERO_LR_DEFAULTS,
-  HETERO_LR_PIPELINE,
   JOB_DEFAULTS,
+  pipelineFor,
   planStages,
   stageOf,
   stagePartiesOf,
 } from '@fedscore/pipeline';
 import { z } from 'zod';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
+import { HFL_JOB_KIND, hflJobSchema } from './hfl.ts';
 
 export const STAGES = ['psi', 'binning', 'train', 'evaluate', 'publish'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -35,7 +36,15 @@ export const jobSpecSchema = z
       .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a job id is 1-63 lower-case letters, digits or dashes')
       .refine((id) => id !== 'monitor', "'monitor' is reserved (monitoring sessions)")
       .optional(),
-    /** The label holder and coordinator (the bank). */
+    /**
+     * The model kind, a registered pipeline: 'hetero-lr' (vertical: the guest is the labelled bank, the
+     * hosts feature holders) or 'hfl' (horizontal: the guest is the coordinating platform holding the
+     * test set, each host a bank training on its own rows; settings in `hfl`, jobs/hfl.ts).
+     */
+    kind: z.enum(['hetero-lr', HFL_JOB_KIND]).default('hetero-lr'),
+    /** The settings of an 'hfl' job (only with kind 'hfl'). */
+    hfl: hflJobSchema.optional(),
+    /** The label holder and coordinator (the bank; the platform in an 'hfl' job). */
     guest: partyId,
     /** Feature holders without labels (e.g. the government credit node). */
     hosts: z.array(partyId).min(1),
@@ -122,6 +131,15 @@ export const jobSpecSchema = z
       if (s.data[p] === undefined)
         ctx.addIssue({ code: 'custom', path: ['data', p], message: `no dataset named for '${p}'` });
     }
+    if (s.kind === HFL_JOB_KIND && s.arbiter !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['arbiter'], message: "an 'hfl' job has no arbiter" });
+    }
+    if (s.kind === HFL_JOB_KIND && s.hfl === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['hfl'], message: "an 'hfl' job needs its hfl settings" });
+    }
+    if (s.kind !== HFL_JOB_KIND && s.hfl !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['hfl'], message: "hfl settings need kind: 'hfl'" });
+    }
     const uses = [s.train.scheme, ...(s.binning.enabled ? [s.binning.scheme] : [])];
     if (uses.includes('none') && s.allowPlaintextScheme !== true && !s.insecure) {
       ctx.addIssue({
@@ -132,7 +150,11 @@ export const jobSpecSchema = z
     }
   });
 
-export type JobSpec = z.infer<typeof jobSpecSchema> & { readonly id: string };
+/** A validated job; `kind` may be absent in specs stored before kinds existed (= 'hetero-lr'). */
+export type JobSpec = Omit<z.infer<typeof jobSpecSchema>, 'kind'> & {
+  readonly kind?: z.infer<typeof jobSpecSchema>['kind'];
+  readonly id: string;
+};
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 
 export function validateJobSpec(value: unknown, file?: string): z.infer<typeof jobSpecSchema> {
@@ -156,14 +178,14 @@ export function jobParties(spec: JobSpec): string[] {
   return [spec.guest, ...spec.hosts, ...(spec.arbiter === undefined ? [] : [spec.arbiter])];
 }
 
-/** The stages this job runs, in order (the pipeline registry's hetero-LR stages this plan enables). */
+/** The stages this job runs, in order (the pipeline registry's stages of its kind this plan enables). */
 export function jobStages(spec: JobSpec): StageName[] {
-  return planStages(HETERO_LR_PIPELINE, spec).map((s) => s.name as StageName);
+  return planStages(pipelineFor(spec.kind ?? 'hetero-lr'), spec).map((s) => s.name as StageName);
 }
 
 /** The parties with a role in `stage` (the arbiter trains and publishes only), guest first. */
 export function stageParties(spec: JobSpec, stage: StageName): string[] {
-  return stagePartiesOf(stageOf(HETERO_LR_PIPELINE, stage), spec);
+  return stagePartiesOf(stageOf(pipelineFor(spec.kind ?? 'hetero-lr'), stage), spec);
 }
 
 /** The session-id prefix of one stage attempt; every session of the attempt starts with it. */

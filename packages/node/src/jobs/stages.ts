@@ -23,14 +23,15 @@ import {
   type Table,
 } from '@fedscore/core';
 import {
-  HETERO_LR_PIPELINE,
   type HeAcceptance,
+  type HflPublishOutcome,
   type ConsentCheck as PipelineConsentCheck,
   type PipelineStore,
   type PsiCheckpoint,
   type PsiPolicy,
   type PublishCheckpoint,
   type PublishOutcome,
+  pipelineFor,
   partyFeatures as pipelinePartyFeatures,
   runStageRole as runPipelineStage,
   stageOf,
@@ -40,6 +41,7 @@ import { enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentFilterResult } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
 import type { TestFault } from './fault.ts';
+import { HFL_JOB_KIND, registerHflModel } from './hfl.ts';
 import type { JobStore } from './job-store.ts';
 import type { JobSpec, StageName } from './spec.ts';
 
@@ -96,8 +98,8 @@ export interface StageContext {
 }
 
 /** The protocols (and versions) whose messages a stage attempt accepts (the pipeline's stage registry). */
-export function stageProtocols(stage: StageName): Record<string, number> {
-  return { ...stageOf(HETERO_LR_PIPELINE, stage).protocols };
+export function stageProtocols(stage: StageName, spec?: Pick<JobSpec, 'kind'>): Record<string, number> {
+  return { ...stageOf(pipelineFor(spec?.kind ?? 'hetero-lr'), stage).protocols };
 }
 
 /** Run this party's side of `stage` of a job: the pipeline's stage function, bound to this node. */
@@ -105,7 +107,7 @@ export async function runStageRole(stage: StageName, ctx: StageContext): Promise
   // Test-only (fault.ts): die at the first progress report after the epoch's checkpoint is committed.
   let killArmed = false;
   const consent = ctx.consent as PipelineConsentCheck | undefined;
-  const output = await runPipelineStage(stageOf(HETERO_LR_PIPELINE, stage), {
+  const output = await runPipelineStage(stageOf(pipelineFor(ctx.spec.kind ?? 'hetero-lr'), stage), {
     spec: ctx.spec,
     party: ctx.party,
     key: ctx.key,
@@ -126,6 +128,7 @@ export async function runStageRole(stage: StageName, ctx: StageContext): Promise
     ...(ctx.he !== undefined && { he: ctx.he }),
   });
   if (stage !== 'publish') return output;
+  if (ctx.spec.kind === HFL_JOB_KIND) return registerHflModel(ctx, output as HflPublishOutcome);
   const out = output as PublishOutcome;
   if (ctx.models === undefined || out.joint === undefined)
     return { files: out.files } satisfies PublishCheckpoint;

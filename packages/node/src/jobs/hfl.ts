@@ -1,0 +1,133 @@
+/**
+ * The node's side of an 'hfl' job (horizontal FL; the stages are the pipeline's `hfl` model,
+ * packages/pipeline/src/stages/hfl.ts): the job spec's `hfl` settings, registering the trained
+ * TensorFlow.js LayersModel in the coordinator's model registry, and each bank's audit of its rows' use.
+ *
+ * Roles: the guest is the coordinating platform node (it holds the test set, no training rows); each
+ * host is a bank. Consent: a bank that requires consent (config governance.requireConsent) trains only
+ * on its customers with a consent for the guest, the job's purpose and categories; with none it refuses
+ * the job (a typed `consent` error, a `job_refused` audit entry on the bank and on the guest). Each bank
+ * audits its own `data_use` of the train stage (user = the guest, owner = the bank, the fingerprint and
+ * count of its rows that trained). The guest never learns a bank's customer ids, so it records the
+ * refusals but not the banks' fingerprints.
+ */
+import { FedscoreError, normalizeUscc, type PartyId, type Table } from '@fedscore/core';
+import type { HflHostTrainCheckpoint, HflPublishOutcome, PublishCheckpoint } from '@fedscore/pipeline';
+import { HFL_DEFAULTS } from '@fedscore/pipeline';
+import { z } from 'zod';
+import type { JobStore } from './job-store.ts';
+import type { DataUseEvent } from './runner.ts';
+import type { JobSpec, StageName } from './spec.ts';
+import type { StageContext } from './stages.ts';
+
+export const HFL_JOB_KIND = 'hfl';
+
+/** An 'hfl' job's settings (defaults: `fedscore train fedavg`'s, with secure aggregation on). */
+export const hflJobSchema = z
+  .object({
+    /** The feature columns (absent: all of the guest's test dataset's). */
+    columns: z.array(z.string().min(1)).min(1).optional(),
+    model: z.enum(['lr', 'mlp']).default(HFL_DEFAULTS.model),
+    rounds: z.number().int().min(1).max(1000).default(HFL_DEFAULTS.rounds),
+    localEpochs: z.number().int().min(1).max(100).default(HFL_DEFAULTS.localEpochs),
+    learningRate: z.number().positive().default(HFL_DEFAULTS.learningRate),
+    batchSize: z.number().int().min(1).default(HFL_DEFAULTS.batchSize),
+    proximalMu: z.number().min(0).default(HFL_DEFAULTS.proximalMu),
+    secureAgg: z.boolean().default(HFL_DEFAULTS.secureAgg),
+    /** SecAgg+ neighbours per bank (absent: all, the original SecAgg). */
+    neighbours: z.number().int().min(1).optional(),
+    phaseDeadlineMs: z.number().int().min(1).optional(),
+    dp: z
+      .object({
+        epsilon: z.number().positive(),
+        delta: z.number().gt(0).lt(1).default(HFL_DEFAULTS.dpDelta),
+        clipNorm: z.number().positive().default(HFL_DEFAULTS.clipNorm),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** Register the coordinator's published model once (a re-run publish finds its earlier version). */
+export function registerHflModel(ctx: StageContext, out: HflPublishOutcome): PublishCheckpoint {
+  const models = ctx.models;
+  if (models === undefined) return { files: out.files };
+  const name = ctx.spec.model ?? ctx.spec.id;
+  const existing = models.list({ name }).find((m) => m.modelId === ctx.spec.id);
+  if (existing !== undefined) return { files: out.files, model: existing.ref };
+  let features: string[] = [];
+  try {
+    const meta = (
+      JSON.parse(out.hfl.modelJson) as { userDefinedMetadata?: { fedscore?: { features?: string[] } } }
+    ).userDefinedMetadata?.fedscore;
+    features = meta?.features ?? [];
+  } catch (e) {
+    throw new FedscoreError('internal', 'the published model.json is not JSON', {
+      field: 'publish',
+      cause: e,
+    });
+  }
+  const v = models.register({
+    name,
+    algorithm: out.hfl.algorithm,
+    modelId: ctx.spec.id,
+    parties: [
+      ...ctx.spec.hosts.map((id) => ({ id, role: 'client', featureNames: features })),
+      { id: ctx.spec.guest, role: 'coordinator' },
+    ],
+    metrics: out.hfl.metrics,
+    parameters: out.hfl.parameters,
+    dataFingerprints: {},
+    lineage: { job: ctx.spec.id },
+    artifact: JSON.stringify({
+      modelJson: JSON.parse(out.hfl.modelJson),
+      weightsBase64: out.hfl.weightsBase64,
+    }),
+    descriptor: out.hfl.modelJson,
+  });
+  ctx.logger.info('model registered', { model: v.ref });
+  return { files: out.files, model: v.ref };
+}
+
+/** A bank's use of its own rows in the train stage, for its audit log (none on the coordinator). */
+export async function hflDataUses(
+  spec: JobSpec,
+  stage: StageName,
+  party: PartyId,
+  jobs: JobStore,
+  data: (name: string) => Promise<Table>,
+): Promise<DataUseEvent[]> {
+  const name = spec.data[party];
+  if (stage !== 'train' || !spec.hosts.includes(party) || name === undefined) return [];
+  const cp = jobs.checkpoint<HflHostTrainCheckpoint>(spec.id, 'train')?.output;
+  if (cp === undefined) return [];
+  const table = await data(name);
+  const ids = cp.rows.map((r) => {
+    const id = table.ids[r]!;
+    try {
+      return normalizeUscc(id);
+    } catch {
+      return id;
+    }
+  });
+  const c = cp.consent;
+  return [
+    {
+      job: spec.id,
+      stage,
+      user: spec.guest,
+      owner: party,
+      purpose: spec.consent.purpose,
+      enterpriseIds: ids,
+      ...(c !== undefined && {
+        consent: {
+          enforced: c.enforced,
+          purpose: spec.consent.purpose,
+          aligned: ids.length,
+          ...(c.consentRef !== undefined && { consentRef: c.consentRef }),
+          ...(c.at !== undefined && { at: c.at }),
+        },
+      }),
+    },
+  ];
+}

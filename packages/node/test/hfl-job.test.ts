@@ -1,0 +1,220 @@
+/**
+ * An 'hfl' job across four in-process party nodes over real gRPC + mutual TLS on loopback: the platform
+ * (guest: coordinator, holds the common test set) and three banks (hosts: each its own rows of the
+ * generated non-IID horizontal banks, `splitHorizontal`), each node with its own state directory.
+ *   - FedAvg LR with secure aggregation finishes; the coordinator registered the TensorFlow.js
+ *     LayersModel in its model registry; the test AUC equals the in-process run of the same pipeline
+ *     stages (`runHflInProcess`, what `fedscore train fedavg` runs) on the same rows and seed, within
+ *     1e-9 (the same float32 training and the same exact sum: only the transport differs); each bank
+ *     audited its rows' use (data_use, stage train, owner = the bank, user = the platform) with a
+ *     verifying chain; the registered model, loaded from the registry's artifact, scores the test set
+ *     through the scoring package with the job's AUC.
+ *   - A bank whose customers gave no consent refuses: the job fails with the typed `consent` error, and
+ *     the refusal is audited on that bank and on the platform.
+ */
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { auc } from '@fedscore/core';
+import { readCsvFile, writeCsvFile } from '@fedscore/core/node';
+import { DEFAULT_LABEL_COLUMN, generatePopulation, ID_COLUMN, splitHorizontal } from '@fedscore/datasets';
+import {
+  createDevCa,
+  issuePartyCert,
+  type JobSpecInput,
+  type NodeConfig,
+  PartyNode,
+  validateNodeConfig,
+} from '@fedscore/node';
+import { type HflEvaluateCheckpoint, hflProbabilityModel, runHflInProcess } from '@fedscore/pipeline';
+import { scoreWithProbabilityModel } from '@fedscore/scoring';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const BANKS = ['bank-1', 'bank-2', 'bank-3'] as const;
+const PARTIES = ['platform', ...BANKS] as const;
+type Party = (typeof PARTIES)[number];
+
+async function freePorts(n: number): Promise<number[]> {
+  const { createServer } = await import('node:net');
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<import('node:net').Server>((r) => {
+          const s = createServer();
+          s.listen(0, '127.0.0.1', () => r(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+describe('hfl jobs across a platform node and three bank nodes', () => {
+  const root = mkdtempSync(join(tmpdir(), 'fedscore-hfl-job-'));
+  const ca = createDevCa();
+  const tls = Object.fromEntries(
+    PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
+  ) as Record<Party, { ca: string; cert: string; key: string }>;
+  let ports: Record<Party, number>;
+  const files = {} as Record<Party, string>;
+  const nodes: PartyNode[] = [];
+
+  const config = (p: Party, run: string): NodeConfig =>
+    validateNodeConfig({
+      party: p,
+      listen: `127.0.0.1:${ports[p]}`,
+      stateDir: join(root, run, p),
+      tls: { ca: 'unused', cert: 'unused', key: 'unused' },
+      peers: Object.fromEntries(
+        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
+      ),
+      data: {
+        [p === 'platform' ? 'test' : 'loans']: { path: files[p], id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN },
+      },
+      limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50, maxAttempts: 2 },
+    });
+
+  const spec = (id: string): JobSpecInput & { id: string } => ({
+    id,
+    kind: 'hfl',
+    guest: 'platform',
+    hosts: [...BANKS],
+    data: { platform: 'test', 'bank-1': 'loans', 'bank-2': 'loans', 'bank-3': 'loans' },
+    seed: 9,
+    model: 'sme-hfl',
+    hfl: { model: 'lr', rounds: 6, secureAgg: true, learningRate: 0.3, batchSize: 32 },
+  });
+
+  beforeAll(async () => {
+    const p = await freePorts(PARTIES.length);
+    ports = Object.fromEntries(PARTIES.map((q, i) => [q, p[i]!])) as Record<Party, number>;
+    const split = splitHorizontal(
+      generatePopulation({ enterprises: 5000, overlap: 1, defaultRate: 0.1, seed: 21 }),
+      {
+        banks: 3,
+        bankRows: 400,
+        seed: 22,
+      },
+    );
+    const dir = join(root, 'data');
+    mkdirSync(dir, { recursive: true });
+    for (const [i, b] of split.banks.entries()) {
+      files[BANKS[i]!] = join(dir, `${b.name}.csv`);
+      await writeCsvFile(files[BANKS[i]!], b.table);
+    }
+    files.platform = join(dir, 'test.csv');
+    await writeCsvFile(files.platform, split.test);
+  });
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+  });
+
+  /** Start the four nodes; each bank in `consenting` grants the platform consent for all its rows. */
+  const startAll = async (run: string, consenting: readonly Party[]): Promise<Record<Party, PartyNode>> => {
+    const started = await Promise.all(
+      PARTIES.map((p) => PartyNode.start({ config: config(p, run), tls: tls[p] })),
+    );
+    nodes.push(...started);
+    const byParty = Object.fromEntries(PARTIES.map((p, i) => [p, started[i]!])) as Record<Party, PartyNode>;
+    for (const b of consenting) {
+      const t = await readCsvFile(files[b], { idColumn: ID_COLUMN, impute: 'keep' });
+      byParty[b].consents.grantAll(
+        t.ids.map((enterprise) => ({
+          enterprise,
+          grantee: 'platform',
+          purpose: 'training' as const,
+          scope: ['*'],
+          grantedAt: Date.now() - 60_000,
+          expiresAt: Date.now() + 86_400_000,
+        })),
+      );
+    }
+    return byParty;
+  };
+  const stopAll = async (n: Record<Party, PartyNode>): Promise<void> => {
+    await Promise.all(Object.values(n).map((x) => x.stop()));
+  };
+
+  it('trains with secure aggregation, registers the LayersModel, matches the in-process run', async () => {
+    const n = await startAll('ok', BANKS);
+    try {
+      n.platform.submit(spec('hfl-1'));
+      const done = await n.platform.runner.waitFor('hfl-1', 240_000);
+      expect(done.error).toBeUndefined();
+      expect(done.status).toBe('done');
+      const ev = n.platform.jobs.requireCheckpoint<HflEvaluateCheckpoint>('hfl-1', 'evaluate');
+      const m = n.platform.models.get('sme-hfl@1');
+      expect(m.algorithm).toBe('hfl-fedavg-lr');
+      expect(m.modelId).toBe('hfl-1');
+      expect(m.parameters['format']).toBe('tfjs-layers-model');
+      expect(m.metrics['auc']).toBe(ev.auc);
+      // The same stages in one process on the same rows and seed (the CLI's path).
+      const read = (f: string) =>
+        readCsvFile(f, { file: f, idColumn: ID_COLUMN, labelColumn: DEFAULT_LABEL_COLUMN, impute: 'keep' });
+      const local = await runHflInProcess({
+        coordinator: 'platform',
+        test: await read(files.platform),
+        banks: await Promise.all(BANKS.map(async (b) => ({ id: b, table: await read(files[b]) }))),
+        seed: 9,
+        plan: {
+          model: 'lr',
+          rounds: 6,
+          localEpochs: 1,
+          learningRate: 0.3,
+          batchSize: 32,
+          proximalMu: 0,
+          secureAgg: true,
+        },
+      });
+      expect(Math.abs(local.evaluate.auc - ev.auc)).toBeLessThan(1e-9);
+      expect(ev.auc).toBeGreaterThan(0.6);
+      // The registered LayersModel scores through the scoring package: its AUC on the test set is the
+      // job's (float32 predictions; the same ranking).
+      const registered = await hflProbabilityModel(n.platform.models.artifacts('sme-hfl@1').artifact!);
+      const testTable = await read(files.platform);
+      const scored = await scoreWithProbabilityModel(registered, testTable);
+      expect(Math.abs(auc(testTable.label!, scored.pd) - ev.auc)).toBeLessThan(1e-9);
+      // Each bank audited its own rows' use by the platform; the chains verify.
+      for (const b of BANKS) {
+        const uses = [...n[b].audit.entries({ job: 'hfl-1', kind: 'data_use' })];
+        expect(uses.map((u) => [u.actor, u.dataOwner, u.details?.['stage']])).toEqual([
+          ['platform', b, 'train'],
+        ]);
+        expect(uses[0]!.enterpriseCount).toBe(400);
+        expect(n[b].audit.verify().ok).toBe(true);
+        // Every bank's node finished the job and registered the published model too.
+        expect(n[b].jobs.require('hfl-1').status).toBe('done');
+        expect(n[b].models.get('sme-hfl@1').metrics['auc']).toBe(ev.auc);
+      }
+      // The registration is audited (model_change) on the platform and on each bank.
+      for (const p of PARTIES) {
+        expect([...n[p].audit.entries({ kind: 'model_change' })].length, p).toBeGreaterThan(0);
+      }
+      expect(n.platform.audit.verify().ok).toBe(true);
+    } finally {
+      await stopAll(n);
+    }
+  }, 300_000);
+
+  it('a bank without consent refuses: typed consent error, audited on the bank and the platform', async () => {
+    const n = await startAll('no-consent', ['bank-1', 'bank-2']);
+    try {
+      n.platform.submit(spec('hfl-2'));
+      const done = await n.platform.runner.waitFor('hfl-2', 240_000);
+      expect(done.status).toBe('failed');
+      expect(done.error?.code).toBe('consent');
+      for (const p of ['bank-3', 'platform'] as const) {
+        const refusals = [...n[p].audit.entries({ job: 'hfl-2', kind: 'job_refused' })];
+        expect(
+          refusals.map((r) => [r.actor, r.dataOwner, r.details?.['refusedBy'], r.details?.['code']]),
+          p,
+        ).toContainEqual(['platform', 'bank-3', 'bank-3', 'consent']);
+      }
+      expect([...n['bank-3'].audit.entries({ job: 'hfl-2', kind: 'data_use' })]).toEqual([]);
+    } finally {
+      await stopAll(n);
+    }
+  }, 300_000);
+});
