@@ -12,7 +12,6 @@ import {
   ProtocolSession,
   type Table,
 } from '@fedscore/core';
-import type { HflPlan } from './stages/hfl.ts';
 import type { PipelineStore } from './store.ts';
 
 export type PartyRole = 'guest' | 'host' | 'arbiter';
@@ -165,4 +164,26 @@ export function requireLabels(table: Table, ctx: StageContext): Float64Array {
     });
   }
   return table.label;
+}
+
+/** The settings of an HFL run (a node job's `hfl` field; the CLI's flags). */
+export interface HflPlan {
+  /** The feature columns every bank trains on, in order (absent: all of the coordinator's test table's). */
+  readonly columns?: readonly string[] | undefined;
+  /** 'lr' = logistic regression, 'mlp' = MLP (32, 16). */
+  readonly model: 'lr' | 'mlp';
+  readonly rounds: number;
+  readonly localEpochs: number;
+  readonly learningRate: number;
+  readonly batchSize: number;
+  /** FedProx μ (0 = FedAvg). */
+  readonly proximalMu: number;
+  /** Aggregate with secure aggregation (the coordinator sees only the sum). */
+  readonly secureAgg: boolean;
+  /** SecAgg+ neighbours per bank (absent: every other sampled bank, the original SecAgg). */
+  readonly neighbours?: number | undefined;
+  /** Per-phase deadline of secure aggregation (ms); a bank silent past it is a dropout of the round. */
+  readonly phaseDeadlineMs?: number | undefined;
+  /** User-level DP: each bank clips its update to `clipNorm` and adds its share of the noise. */
+  readonly dp?: { readonly epsilon: number; readonly delta: number; readonly clipNorm: number } | undefined;
 }

@@ -13,6 +13,7 @@ export type {
   ConsentFilter,
   HeAcceptance,
   HeScheme,
+  HflPlan,
   JobPlan,
   PartyRole,
   PsiPolicy,
@@ -92,7 +93,6 @@ export { admitSubmittedIds } from './stages/align.ts';
 export type {
   HflEvaluateCheckpoint,
   HflHostTrainCheckpoint,
-  HflPlan,
   HflPublishOutcome,
   HflRoundMessage,
   HflTrainCheckpoint,

@@ -22,7 +22,7 @@ import {
   WOE_BINNING_PROTOCOL,
   WOE_BINNING_VERSION,
 } from '@fedscore/vfl';
-import { type JobPlan, type PartyRole, roleOf, type StageContext } from './context.ts';
+import { type JobPlan, roleOf, type StageContext } from './context.ts';
 import {
   ALIGN_PROTOCOL,
   EVALUATE_PROTOCOL,
@@ -30,6 +30,7 @@ import {
   PUBLISH_PROTOCOL,
   SELECT_PROTOCOL,
 } from './messages.ts';
+import type { ModelPipeline, StageDef } from './stage-def.ts';
 import { alignGuest, alignHost } from './stages/align.ts';
 import { binningGuest, binningHost } from './stages/binning.ts';
 import { evaluateGuest, evaluateHost } from './stages/evaluate.ts';
@@ -37,25 +38,7 @@ import { HFL_PIPELINE } from './stages/hfl.ts';
 import { publishStage } from './stages/publish.ts';
 import { trainHeteroLrStage } from './stages/train.ts';
 
-/** One role's side of a stage: returns this party's checkpoint of the stage (JSON-serializable). */
-export type StageRun = (ctx: StageContext) => Promise<unknown>;
-
-export interface StageDef {
-  readonly name: string;
-  /** The protocols (and versions) whose messages an attempt of this stage accepts. */
-  readonly protocols: Readonly<Record<string, number>>;
-  /** The function each role runs; a role absent here takes no part in the stage. */
-  readonly roles: Readonly<Partial<Record<PartyRole, StageRun>>>;
-  /** Whether the stage runs for this plan (default: always). */
-  readonly enabled?: (plan: JobPlan) => boolean;
-}
-
-export interface ModelPipeline {
-  /** The model kind, e.g. 'hetero-lr'. */
-  readonly model: string;
-  /** The stages in order. */
-  readonly stages: readonly StageDef[];
-}
+export type { ModelPipeline, StageDef, StageRun } from './stage-def.ts';
 
 /** Stage `psi`: consent-filtered PSI, alignment and the stratified hold-out (stages/align.ts). */
 export const ALIGN_STAGE: StageDef = {

@@ -11,45 +11,22 @@
  * count of its rows that trained). The guest never learns a bank's customer ids, so it records the
  * refusals but not the banks' fingerprints.
  */
-import { FedscoreError, normalizeUscc, type PartyId, type Table } from '@fedscore/core';
+import { FedscoreError, type Logger, normalizeUscc, type PartyId, type Table } from '@fedscore/core';
 import type { HflHostTrainCheckpoint, HflPublishOutcome, PublishCheckpoint } from '@fedscore/pipeline';
-import { HFL_DEFAULTS } from '@fedscore/pipeline';
-import { z } from 'zod';
+import type { ModelRegistry } from '../registry/index.ts';
+import type { DataUseEvent } from './events.ts';
 import type { JobStore } from './job-store.ts';
-import type { DataUseEvent } from './runner.ts';
 import type { JobSpec, StageName } from './spec.ts';
-import type { StageContext } from './stages.ts';
-
-export const HFL_JOB_KIND = 'hfl';
-
-/** An 'hfl' job's settings (defaults: `fedscore train fedavg`'s, with secure aggregation on). */
-export const hflJobSchema = z
-  .object({
-    /** The feature columns (absent: all of the guest's test dataset's). */
-    columns: z.array(z.string().min(1)).min(1).optional(),
-    model: z.enum(['lr', 'mlp']).default(HFL_DEFAULTS.model),
-    rounds: z.number().int().min(1).max(1000).default(HFL_DEFAULTS.rounds),
-    localEpochs: z.number().int().min(1).max(100).default(HFL_DEFAULTS.localEpochs),
-    learningRate: z.number().positive().default(HFL_DEFAULTS.learningRate),
-    batchSize: z.number().int().min(1).default(HFL_DEFAULTS.batchSize),
-    proximalMu: z.number().min(0).default(HFL_DEFAULTS.proximalMu),
-    secureAgg: z.boolean().default(HFL_DEFAULTS.secureAgg),
-    /** SecAgg+ neighbours per bank (absent: all, the original SecAgg). */
-    neighbours: z.number().int().min(1).optional(),
-    phaseDeadlineMs: z.number().int().min(1).optional(),
-    dp: z
-      .object({
-        epsilon: z.number().positive(),
-        delta: z.number().gt(0).lt(1).default(HFL_DEFAULTS.dpDelta),
-        clipNorm: z.number().positive().default(HFL_DEFAULTS.clipNorm),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
 
 /** Register the coordinator's published model once (a re-run publish finds its earlier version). */
-export function registerHflModel(ctx: StageContext, out: HflPublishOutcome): PublishCheckpoint {
+/** What registering needs of a stage's context (stages.ts `StageContext`). */
+export interface HflRegistrationContext {
+  readonly spec: JobSpec;
+  readonly logger: Logger;
+  readonly models?: ModelRegistry | undefined;
+}
+
+export function registerHflModel(ctx: HflRegistrationContext, out: HflPublishOutcome): PublishCheckpoint {
   const models = ctx.models;
   if (models === undefined) return { files: out.files };
   const name = ctx.spec.model ?? ctx.spec.id;

@@ -65,8 +65,10 @@ import type { ConsentRegistry } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
 import { type AcceptPolicy, checkJobPolicy, SECURE_ONLY } from './admission.ts';
+import type { DataUseEvent } from './events.ts';
 import type { TestFault } from './fault.ts';
-import { HFL_JOB_KIND, hflDataUses } from './hfl.ts';
+import { hflDataUses } from './hfl.ts';
+import { HFL_JOB_KIND } from './hfl-spec.ts';
 import type { JobRecord, JobStore } from './job-store.ts';
 import {
   attemptKey,
@@ -80,7 +82,6 @@ import {
   validateJobSpec,
 } from './spec.ts';
 import {
-  type ConsentSummary,
   type HeAcceptance,
   type PsiCheckpoint,
   type PsiPolicy,
@@ -141,18 +142,7 @@ const DATA_STAGES: ReadonlySet<StageName> = new Set<StageName>(['psi', 'binning'
  * ids are the job's aligned (consented) enterprise set; the audit entry keeps only their fingerprint and
  * count.
  */
-export interface DataUseEvent {
-  readonly job: string;
-  readonly stage: StageName;
-  /** The party that used the data: the job's guest. */
-  readonly user: PartyId;
-  /** The party whose data was used: a host. */
-  readonly owner: PartyId;
-  readonly purpose: string;
-  readonly enterpriseIds: readonly string[];
-  /** The host's consent check of the job (absent when the host does not require consent). */
-  readonly consent?: ConsentSummary;
-}
+export type { DataUseEvent } from './events.ts';
 
 /** Error codes of a refusal (the job was not allowed to use the data), audited on both sides. */
 const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['consent', 'policy']);

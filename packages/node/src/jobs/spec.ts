@@ -20,7 +20,7 @@ import {
 } from '@fedscore/pipeline';
 import { z } from 'zod';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
-import { HFL_JOB_KIND, hflJobSchema } from './hfl.ts';
+import { HFL_JOB_KIND, hflJobSchema } from './hfl-spec.ts';
 
 export const STAGES = ['psi', 'binning', 'train', 'evaluate', 'publish'] as const;
 export type StageName = (typeof STAGES)[number];

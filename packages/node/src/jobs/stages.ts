@@ -41,7 +41,8 @@ import { enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentFilterResult } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
 import type { TestFault } from './fault.ts';
-import { HFL_JOB_KIND, registerHflModel } from './hfl.ts';
+import { registerHflModel } from './hfl.ts';
+import { HFL_JOB_KIND } from './hfl-spec.ts';
 import type { JobStore } from './job-store.ts';
 import type { JobSpec, StageName } from './spec.ts';
 

@@ -4,12 +4,11 @@
  * own store and table, exactly the role functions a node runs over gRPC.
  */
 import type { CapturedMessage, Logger, PartyId, ProgressCallback, Table } from '@fedscore/core';
-import type { JobPlan } from '../context.ts';
+import type { HflPlan, JobPlan } from '../context.ts';
 import { pipelineFor, planStages } from '../registry.ts';
 import {
   HFL_MODEL,
   type HflEvaluateCheckpoint,
-  type HflPlan,
   type HflPublishOutcome,
   type HflTrainCheckpoint,
 } from '../stages/hfl.ts';

@@ -62,36 +62,14 @@ import {
   WEIGHTS_FILE,
 } from '@fedscore/hfl';
 import { float64VectorStep } from '@fedscore/wire';
-import { type StageContext, stageSession } from '../context.ts';
-import type { ModelPipeline, StageDef } from '../registry.ts';
+import { type HflPlan, type StageContext, stageSession } from '../context.ts';
+import type { ModelPipeline, StageDef } from '../stage-def.ts';
 
 /** The model kind of the registry and of a node job's `kind`. */
 export const HFL_MODEL = 'hfl';
 /** The pipeline's round-control protocol around secure aggregation's own. */
 export const HFL_PROTOCOL = 'pipeline.hfl';
 export const HFL_VERSION = 1;
-
-/** The settings of an HFL run (a node job's `hfl` field; the CLI's flags). */
-export interface HflPlan {
-  /** The feature columns every bank trains on, in order (absent: all of the coordinator's test table's). */
-  readonly columns?: readonly string[] | undefined;
-  /** 'lr' = logistic regression, 'mlp' = MLP (32, 16). */
-  readonly model: 'lr' | 'mlp';
-  readonly rounds: number;
-  readonly localEpochs: number;
-  readonly learningRate: number;
-  readonly batchSize: number;
-  /** FedProx μ (0 = FedAvg). */
-  readonly proximalMu: number;
-  /** Aggregate with secure aggregation (the coordinator sees only the sum). */
-  readonly secureAgg: boolean;
-  /** SecAgg+ neighbours per bank (absent: every other sampled bank, the original SecAgg). */
-  readonly neighbours?: number | undefined;
-  /** Per-phase deadline of secure aggregation (ms); a bank silent past it is a dropout of the round. */
-  readonly phaseDeadlineMs?: number | undefined;
-  /** User-level DP: each bank clips its update to `clipNorm` and adds its share of the noise. */
-  readonly dp?: { readonly epsilon: number; readonly delta: number; readonly clipNorm: number } | undefined;
-}
 
 /** The defaults of `fedscore train fedavg` and of an `hfl` job's fields left out. */
 export const HFL_DEFAULTS = {

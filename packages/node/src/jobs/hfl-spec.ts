@@ -1,0 +1,34 @@
+/**
+ * The settings of an 'hfl' job kind in a job spec (spec.ts): a module of its own so that spec.ts, the
+ * runner and hfl.ts import it without importing one another.
+ */
+import { HFL_DEFAULTS } from '@fedscore/pipeline';
+import { z } from 'zod';
+
+export const HFL_JOB_KIND = 'hfl';
+
+/** An 'hfl' job's settings (defaults: `fedscore train fedavg`'s, with secure aggregation on). */
+export const hflJobSchema = z
+  .object({
+    /** The feature columns (absent: all of the guest's test dataset's). */
+    columns: z.array(z.string().min(1)).min(1).optional(),
+    model: z.enum(['lr', 'mlp']).default(HFL_DEFAULTS.model),
+    rounds: z.number().int().min(1).max(1000).default(HFL_DEFAULTS.rounds),
+    localEpochs: z.number().int().min(1).max(100).default(HFL_DEFAULTS.localEpochs),
+    learningRate: z.number().positive().default(HFL_DEFAULTS.learningRate),
+    batchSize: z.number().int().min(1).default(HFL_DEFAULTS.batchSize),
+    proximalMu: z.number().min(0).default(HFL_DEFAULTS.proximalMu),
+    secureAgg: z.boolean().default(HFL_DEFAULTS.secureAgg),
+    /** SecAgg+ neighbours per bank (absent: all, the original SecAgg). */
+    neighbours: z.number().int().min(1).optional(),
+    phaseDeadlineMs: z.number().int().min(1).optional(),
+    dp: z
+      .object({
+        epsilon: z.number().positive(),
+        delta: z.number().gt(0).lt(1).default(HFL_DEFAULTS.dpDelta),
+        clipNorm: z.number().positive().default(HFL_DEFAULTS.clipNorm),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
