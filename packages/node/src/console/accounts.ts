@@ -333,7 +333,9 @@ export class ConsoleAccounts {
       });
     }
     if ((identity.role === 'bank-analyst') !== (identity.bank !== undefined)) {
-      throw new FedscoreError('invalid_argument', 'a bank analyst, and only one, has a bank', { field: 'bank' });
+      throw new FedscoreError('invalid_argument', 'a bank analyst, and only one, has a bank', {
+        field: 'bank',
+      });
     }
     const now = this.#now();
     const sessionId = randomBytes(32).toString('base64url');
@@ -370,7 +372,10 @@ export class ConsoleAccounts {
         now,
         now,
       );
-      return this.store.get<AccountRow>('SELECT * FROM console_accounts WHERE username = ?', identity.username)!;
+      return this.store.get<AccountRow>(
+        'SELECT * FROM console_accounts WHERE username = ?',
+        identity.username,
+      )!;
     });
     return { sessionId, session: { account: toAccount(row), csrf, createdAt: now } };
   }

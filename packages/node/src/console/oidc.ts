@@ -69,7 +69,10 @@ const MAX_PENDING = 10_000;
 const SUB = /^[A-Za-z0-9._@-]{1,64}$/;
 
 /** Read the client secret from the environment variable or file the config names. */
-export function readOidcClientSecret(config: ConsoleOidcConfig, env: NodeJS.ProcessEnv = process.env): string {
+export function readOidcClientSecret(
+  config: ConsoleOidcConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   if (config.clientSecretEnv !== undefined) {
     const v = env[config.clientSecretEnv];
     if (v === undefined || v === '') {
@@ -175,8 +178,8 @@ export class ConsoleOidc {
           // client_secret_basic: the default method of OIDC Dynamic Client Registration 1.0 section 2.
           client.ClientSecretBasic(this.#secret),
           {
-          execute: [client.enableNonRepudiationChecks, ...(insecure ? [client.allowInsecureRequests] : [])],
-          ...(this.#fetch !== undefined && { [client.customFetch]: this.#fetch }),
+            execute: [client.enableNonRepudiationChecks, ...(insecure ? [client.allowInsecureRequests] : [])],
+            ...(this.#fetch !== undefined && { [client.customFetch]: this.#fetch }),
           },
         )
         .then((c) => {
@@ -234,7 +237,8 @@ export class ConsoleOidc {
     if (pending === undefined || pending.expires <= this.#now()) return { ok: false, reason: 'pending' };
     const state = query.get('state');
     if (state === null || state !== pending.state) return { ok: false, reason: 'state' };
-    if (query.has('error')) return { ok: false, reason: 'denied', detail: (query.get('error') ?? '').slice(0, 64) };
+    if (query.has('error'))
+      return { ok: false, reason: 'denied', detail: (query.get('error') ?? '').slice(0, 64) };
     let claims: Record<string, unknown> | undefined;
     try {
       const config = await this.#configuration();

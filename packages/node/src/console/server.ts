@@ -39,9 +39,9 @@ import {
 } from '../audit/index.ts';
 import { type ConsoleAccess, type ConsolePage, ROLE_ACCESS } from './access.ts';
 import type { ConsoleAccounts, ConsoleSession } from './accounts.ts';
-import type { ConsoleOidc } from './oidc.ts';
 import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS } from './assets.ts';
 import { html } from './html.ts';
+import type { ConsoleOidc } from './oidc.ts';
 import {
   algorithmsPage,
   auditPage,
@@ -318,9 +318,15 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       const message = forbidden
         ? 'Your identity provider vouched for you, but your account has no role in this console. Ask your administrator.'
         : 'The sign-in did not complete or could not be verified; start again.';
-      send(res, forbidden ? 403 : 401, loginPage(randomBytes(32).toString('base64url'), message, ways), undefined, {
-        'set-cookie': clear,
-      });
+      send(
+        res,
+        forbidden ? 403 : 401,
+        loginPage(randomBytes(32).toString('base64url'), message, ways),
+        undefined,
+        {
+          'set-cookie': clear,
+        },
+      );
       return;
     }
     const s = accounts.openExternalSession(r.identity);
