@@ -9,7 +9,6 @@
  */
 import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -22,24 +21,9 @@ import {
   SESSION_COOKIE,
   validateNodeConfig,
 } from '@fedscore/node';
-import Provider from 'oidc-provider';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConsoleClient, type ConsoleFixture, startConsoleFixture } from './console-fixture.ts';
-
-const CLIENT_ID = 'fedscore-console';
-const SECRET_ENV = 'FEDSCORE_TEST_OIDC_SECRET';
-const ROLES = {
-  'fedscore-operators': 'platform-operator',
-  'fedscore-analysts': 'bank-analyst',
-  'fedscore-auditors': 'auditor',
-} as const;
-/** The provider's users: their groups and bank claims. */
-const IDP_USERS: Record<string, { groups: string[]; bank?: string }> = {
-  alice: { groups: ['staff', 'fedscore-analysts'], bank: 'bank-a' },
-  oscar: { groups: ['fedscore-operators'] },
-  nora: { groups: ['staff'] },
-  brian: { groups: ['fedscore-analysts'] },
-};
+import { type OidcIdp, SECRET_ENV, startOidcIdp } from './oidc-fixture.ts';
 
 const b64u = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
 
@@ -57,29 +41,12 @@ function decode(jws: string): { header: Record<string, unknown>; payload: Record
   };
 }
 
-let idp: Server;
-let issuer: string;
+let idp: OidcIdp;
 let signingKey: KeyObject;
 let fx: ConsoleFixture;
 let secretDir: string;
 /** Applied by the attacker on the node's way to the token endpoint, when set. */
 let tamper: ((idToken: string) => string) | undefined;
-
-const secret = randomBytes(24).toString('base64url');
-
-function oidcConfig(base: string): ConsoleOidcConfig {
-  return {
-    name: 'Test IdP',
-    issuer,
-    clientId: CLIENT_ID,
-    clientSecretEnv: SECRET_ENV,
-    redirectUri: `${base}/console/oidc/callback`,
-    scopes: ['fedscore'],
-    roleClaim: 'groups',
-    roles: { ...ROLES },
-    bankClaim: 'bank',
-  };
-}
 
 const tamperingFetch: OidcFetch = async (url, init) => {
   const r = await fetch(url, init as RequestInit);
@@ -93,47 +60,19 @@ const tamperingFetch: OidcFetch = async (url, init) => {
 };
 
 beforeAll(async () => {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  signingKey = privateKey;
-  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'idp-key-1', alg: 'RS256', use: 'sig' };
-  let serveIdp: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  idp = createServer((req, res) => serveIdp!(req, res));
-  await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r));
-  const port = (idp.address() as { port: number }).port;
-  issuer = `http://127.0.0.1:${port}`;
+  idp = await startOidcIdp();
+  signingKey = idp.signingKey;
   fx = await startConsoleFixture({
     oidc: (base) =>
-      new ConsoleOidc(oidcConfig(base), { env: { [SECRET_ENV]: secret }, fetch: tamperingFetch }),
+      new ConsoleOidc(idp.config(base), { env: { [SECRET_ENV]: idp.secret }, fetch: tamperingFetch }),
   });
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: CLIENT_ID,
-        client_secret: secret,
-        redirect_uris: [`${fx.base}/console/oidc/callback`],
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-      },
-    ],
-    jwks: { keys: [jwk as never] },
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
-    claims: { openid: ['sub'], fedscore: ['groups', 'bank'] },
-    // The role and bank claims travel in the ID token itself (as Keycloak and Azure AD can be set to).
-    conformIdTokenClaims: false,
-    features: { devInteractions: { enabled: true } },
-    findAccount: (_ctx: unknown, sub: string) =>
-      IDP_USERS[sub] === undefined
-        ? undefined
-        : { accountId: sub, claims: () => ({ sub, ...IDP_USERS[sub] }) },
-  });
-  serveIdp = provider.callback() as (req: IncomingMessage, res: ServerResponse) => void;
+  idp.serve(fx.base);
   secretDir = mkdtempSync(join(tmpdir(), 'fedscore-oidc-'));
 }, 60_000);
 
 afterAll(async () => {
   await fx?.close();
-  await new Promise((r) => idp?.close(r));
-  idp?.closeAllConnections();
+  await idp?.close();
   rmSync(secretDir, { recursive: true, force: true });
 });
 
@@ -193,7 +132,7 @@ async function oidcLogin(
   expect(start.status).toBe(303);
   expect(browser.cookies.has(OIDC_COOKIE)).toBe(true);
   let location = start.headers.get('location')!;
-  expect(location.startsWith(issuer)).toBe(true);
+  expect(location.startsWith(idp.issuer)).toBe(true);
   const authorize = new URL(location);
   expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
   expect(authorize.searchParams.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -466,7 +405,7 @@ describe('console with local accounts off', () => {
   beforeAll(async () => {
     only = await startConsoleFixture({
       localAccounts: false,
-      oidc: (b) => new ConsoleOidc(oidcConfig(b), { env: { [SECRET_ENV]: secret } }),
+      oidc: (b) => new ConsoleOidc(idp.config(b), { env: { [SECRET_ENV]: idp.secret } }),
     });
   });
   afterAll(async () => {
