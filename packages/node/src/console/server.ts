@@ -242,10 +242,10 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     }
   };
 
-  const loginForm = (res: ServerResponse, status: number, message?: string): void => {
+  const loginForm = (res: ServerResponse, status: number, message?: string, clear: string[] = []): void => {
     const token = randomBytes(32).toString('base64url');
     send(res, status, loginPage(token, message, ways), undefined, {
-      'set-cookie': cookie(LOGIN_COOKIE, token, 600),
+      'set-cookie': [cookie(LOGIN_COOKIE, token, 600), ...clear],
     });
   };
 
@@ -318,15 +318,7 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       const message = forbidden
         ? 'Your identity provider vouched for you, but your account has no role in this console. Ask your administrator.'
         : 'The sign-in did not complete or could not be verified; start again.';
-      send(
-        res,
-        forbidden ? 403 : 401,
-        loginPage(randomBytes(32).toString('base64url'), message, ways),
-        undefined,
-        {
-          'set-cookie': clear,
-        },
-      );
+      loginForm(res, forbidden ? 403 : 401, message, [clear]);
       return;
     }
     const s = accounts.openExternalSession(r.identity);
