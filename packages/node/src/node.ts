@@ -45,6 +45,7 @@ import { consoleEnabled, type NodeConfig, readTlsFiles } from './config/config.t
 import { ConsentRegistry } from './consent/index.ts';
 import {
   ConsoleAccounts,
+  ConsoleOidc,
   createConsoleHandler,
   createSelfEstimatePageHandler,
   ProductPool,
@@ -447,6 +448,8 @@ export class PartyNode {
               products: new ProductPool(store),
             },
             accounts: new ConsoleAccounts(store, config.console),
+            localAccounts: config.console.localAccounts,
+            ...(config.console.oidc !== undefined && { oidc: new ConsoleOidc(config.console.oidc) }),
             loginsPerMinute: config.console.loginsPerMinute,
             onRefused: (r) => refusals.record(r),
             logger,

@@ -5,6 +5,7 @@
  * fast; the default cost is tested separately.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTable, generateUniqueUsccs, numericColumn, seededRng } from '@fedscore/core';
@@ -13,6 +14,8 @@ import {
   ConsentRegistry,
   type ConsoleAccess,
   ConsoleAccounts,
+  type ConsoleHandler,
+  type ConsoleOidc,
   createConsoleHandler,
   enterpriseSetFingerprint,
   type HttpEndpoint,
@@ -145,6 +148,9 @@ export async function startConsoleFixture(
     access?: ConsoleAccess;
     loginsPerMinute?: number;
     maxFailedLogins?: number;
+    /** OIDC login, built once the console's base URL (for its redirect URI) is known. */
+    oidc?: (base: string) => ConsoleOidc;
+    localAccounts?: boolean;
   } = {},
 ): Promise<ConsoleFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'fedscore-console-'));
@@ -264,34 +270,45 @@ export async function startConsoleFixture(
   });
   for (const u of Object.values(USERS)) await accounts.create({ ...u, password: PASSWORD });
   const refused: { code: string; field?: string }[] = [];
-  const handler = createConsoleHandler({
-    source: {
-      party: 'government',
-      jobs,
-      models,
-      audit,
-      consents,
-      peers: ['bank-a', 'bank-b'],
-      scoringUsage: () => scoringUsage(store, quota),
-      // The node's own dataset (holding the planted feature value and labels, when planted).
-      datasetProfiles: () => profileDatasets(['credit'], async () => credit),
-      submit: (spec) => submitJob(jobs, 'government', spec),
-      products,
-    },
-    accounts,
-    ...(options.access !== undefined && { access: options.access }),
-    loginsPerMinute: options.loginsPerMinute ?? 1000,
-    onRefused: (r) => refused.push({ code: r.code, ...(r.field !== undefined && { field: r.field }) }),
-    liveSeconds: 0.05,
+  let base = '';
+  const handler = (): ConsoleHandler =>
+    createConsoleHandler({
+      source: {
+        party: 'government',
+        jobs,
+        models,
+        audit,
+        consents,
+        peers: ['bank-a', 'bank-b'],
+        scoringUsage: () => scoringUsage(store, quota),
+        // The node's own dataset (holding the planted feature value and labels, when planted).
+        datasetProfiles: () => profileDatasets(['credit'], async () => credit),
+        submit: (spec) => submitJob(jobs, 'government', spec),
+        products,
+      },
+      accounts,
+      ...(options.access !== undefined && { access: options.access }),
+      ...(options.oidc !== undefined && { oidc: options.oidc(base) }),
+      ...(options.localAccounts !== undefined && { localAccounts: options.localAccounts }),
+      loginsPerMinute: options.loginsPerMinute ?? 1000,
+      onRefused: (r) => refused.push({ code: r.code, ...(r.field !== undefined && { field: r.field }) }),
+      liveSeconds: 0.05,
+    });
+  // The handler is built after the endpoint listens, so that an OIDC redirect URI can name its port.
+  let serve: ConsoleHandler | undefined;
+  const delegate = Object.assign((req: IncomingMessage, res: ServerResponse) => serve!(req, res), {
+    close: () => serve?.close(),
   });
   const http: HttpEndpoint = await startHttpEndpoint({
     listen: '127.0.0.1:0',
     health: () => ({ status: 'ok', party: 'government', uptimeSeconds: 0, runningStages: 0 }),
     metrics: () => [],
-    console: handler,
+    console: delegate,
   });
+  base = `http://127.0.0.1:${http.port}`;
+  serve = handler();
   return {
-    base: `http://127.0.0.1:${http.port}`,
+    base,
     dir,
     store,
     jobs,

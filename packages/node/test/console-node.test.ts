@@ -72,4 +72,33 @@ describe('console on a party node', () => {
       await on.stop();
     }
   }, 60_000);
+
+  it('signs in through console.oidc only when configured so, and survives a provider that is down', async () => {
+    const oidc = {
+      name: 'Bank SSO',
+      issuer: 'http://127.0.0.1:1/realms/staff',
+      clientId: 'fedscore',
+      clientSecretEnv: 'FEDSCORE_TEST_CONSOLE_NODE_OIDC',
+      redirectUri: 'http://127.0.0.1:1/console/oidc/callback',
+      roles: { analysts: 'bank-analyst' },
+      defaultBank: 'bank',
+    };
+    await expect(start('bank', { console: { enabled: true, localAccounts: false, oidc } })).rejects.toThrow(
+      expect.objectContaining({ code: 'invalid_config', field: 'console.oidc.clientSecretEnv' }),
+    );
+    process.env['FEDSCORE_TEST_CONSOLE_NODE_OIDC'] = 'a secret from the environment';
+    const bank = await start('bank', { console: { enabled: true, localAccounts: false, oidc } });
+    try {
+      const c = new ConsoleClient(`http://127.0.0.1:${bank.httpPort}`);
+      const page = await c.request('/console/login');
+      expect(page.body).toContain('Sign in with Bank SSO');
+      expect(page.body).not.toContain('name="password"');
+      // Discovery fails (nothing listens on port 1): a 502 page, and the node keeps serving.
+      expect((await c.request('/console/oidc/start')).status).toBe(502);
+      expect((await c.request('/healthz')).status).toBe(200);
+    } finally {
+      delete process.env['FEDSCORE_TEST_CONSOLE_NODE_OIDC'];
+      await bank.stop();
+    }
+  }, 60_000);
 });

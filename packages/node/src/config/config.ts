@@ -117,6 +117,64 @@ const scoringApi = z
   })
   .strict();
 
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+/** https, or http on a loopback host only (a provider in a test or on the same machine). */
+const oidcUrl = z
+  .string()
+  .url()
+  .refine((u) => {
+    const url = new URL(u);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname));
+  }, 'expected an https URL (http on a loopback host only)');
+const roleName = z.enum(['platform-operator', 'bank-analyst', 'auditor']);
+
+/**
+ * OIDC login for the console (authorization code flow with PKCE; console/oidc.ts). The client secret
+ * is never written in the YAML: name an environment variable or a file holding it.
+ */
+const oidcConfig = z
+  .object({
+    /** Shown on the login page: "Sign in with <name>". */
+    name: z.string().min(1).max(80),
+    /** The provider's issuer URL (discovery at <issuer>/.well-known/openid-configuration). */
+    issuer: oidcUrl,
+    clientId: z.string().min(1).max(512),
+    /** The environment variable holding the client secret. */
+    clientSecretEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+      .optional(),
+    /** A file holding the client secret (one line; trailing whitespace is dropped). */
+    clientSecretFile: path.optional(),
+    /** This console's callback as registered at the provider: <origin>/console/oidc/callback. */
+    redirectUri: oidcUrl.refine(
+      (u) => new URL(u).pathname === '/console/oidc/callback',
+      'the redirect URI ends in /console/oidc/callback',
+    ),
+    /** Scopes asked for (openid is always added). */
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token')).default([]),
+    /** The ID-token claim holding the user's groups or roles (a string or an array of strings). */
+    roleClaim: z.string().min(1).max(200).default('groups'),
+    /** Claim value -> console role; the first listed value the user holds decides. */
+    roles: z.record(z.string().min(1).max(512), roleName).refine((r) => Object.keys(r).length > 0, {
+      message: 'map at least one claim value to a role',
+    }),
+    /** The ID-token claim holding a bank analyst's bank (a party id). */
+    bankClaim: z.string().min(1).max(200).default('bank'),
+    /** A bank analyst whose token has no bank claim gets this bank (a bank's own node: its party). */
+    defaultBank: partyId.optional(),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if ((o.clientSecretEnv === undefined) === (o.clientSecretFile === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clientSecretEnv'],
+        message: 'set exactly one of clientSecretEnv or clientSecretFile (never the secret itself)',
+      });
+    }
+  });
+
 /**
  * The data-model lab console (packages/node/src/console, docs/console.md), served under /console/ by the
  * node's `http` endpoint. `enabled` defaults to on for a government/platform node (one that serves
@@ -135,6 +193,10 @@ const consoleConfig = z
     lockoutSeconds: z.number().int().min(1).max(86_400).default(900),
     /** Login attempts per remote address and minute (any account). */
     loginsPerMinute: z.number().int().min(1).max(10_000).default(20),
+    /** Local accounts (username and password); `false` leaves OIDC as the only way in. */
+    localAccounts: z.boolean().default(true),
+    /** Sign-in through the bank's own OpenID Connect provider (console/oidc.ts, docs/console.md). */
+    oidc: oidcConfig.optional(),
     /**
      * The enterprise's self-estimate page under /estimate/ (no login; console/self-estimate.ts), served
      * on the http address whether or not the console is enabled.
@@ -382,6 +444,13 @@ export const nodeConfigSchema = z
         message: 'the console is served by the http endpoint: set http (host:port)',
       });
     }
+    if (!c.console.localAccounts && c.console.oidc === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['console', 'localAccounts'],
+        message: 'with local accounts off, configure console.oidc (or nobody can log in)',
+      });
+    }
     if (c.monitoring.rescoreModel !== undefined && gov === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -440,6 +509,9 @@ export function validateNodeConfig(
           rules: abs(c.console.selfEstimate.rules),
           assets: abs(c.console.selfEstimate.assets),
         },
+      }),
+      ...(c.console.oidc?.clientSecretFile !== undefined && {
+        oidc: { ...c.console.oidc, clientSecretFile: abs(c.console.oidc.clientSecretFile) },
       }),
     },
     scoring: {

@@ -313,6 +313,73 @@ export class ConsoleAccounts {
     return { ok: true, sessionId, session: { account: toAccount(row), csrf, createdAt: now } };
   }
 
+  /**
+   * Open a session for a user an external identity provider vouched for (oidc.ts): the account
+   * `oidc:<sub>` is created or updated with the role and bank of this login, holds no password (its hash
+   * field never verifies, and password logins refuse a name with ':'), and gets a fresh session id.
+   */
+  openExternalSession(identity: { username: string; role: ConsoleRole; bank?: string }): {
+    sessionId: string;
+    session: ConsoleSession;
+  } {
+    if (!/^oidc:[A-Za-z0-9._@-]{1,64}$/.test(identity.username)) {
+      throw new FedscoreError('invalid_argument', 'an external username is oidc:<subject>', {
+        field: 'username',
+      });
+    }
+    if (!(CONSOLE_ROLES as readonly string[]).includes(identity.role)) {
+      throw new FedscoreError('invalid_argument', `a role is one of ${CONSOLE_ROLES.join(', ')}`, {
+        field: 'role',
+      });
+    }
+    if ((identity.role === 'bank-analyst') !== (identity.bank !== undefined)) {
+      throw new FedscoreError('invalid_argument', 'a bank analyst, and only one, has a bank', {
+        field: 'bank',
+      });
+    }
+    const now = this.#now();
+    const sessionId = randomBytes(32).toString('base64url');
+    const csrf = randomBytes(32).toString('base64url');
+    const row = this.store.transaction(() => {
+      const old = this.store.get<AccountRow>(
+        'SELECT * FROM console_accounts WHERE username = ?',
+        identity.username,
+      );
+      // A changed role or bank ends the sessions of the old one.
+      if (old !== undefined && (old.role !== identity.role || old.bank !== (identity.bank ?? null))) {
+        this.store.run('DELETE FROM console_sessions WHERE username = ?', identity.username);
+      }
+      this.store.run(
+        `INSERT INTO console_accounts (username, role, bank, password_hash, failed_logins, locked_until,
+           created_at, password_changed_at) VALUES (?, ?, ?, 'external', 0, 0, ?, ?)
+         ON CONFLICT(username) DO UPDATE SET role = excluded.role, bank = excluded.bank`,
+        identity.username,
+        identity.role,
+        identity.bank ?? null,
+        now,
+        now,
+      );
+      this.store.run(
+        'DELETE FROM console_sessions WHERE last_seen < ? OR created_at < ?',
+        now - this.#idleMs,
+        now - this.#maxMs,
+      );
+      this.store.run(
+        'INSERT INTO console_sessions (id_sha256, username, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?)',
+        sha256(sessionId),
+        identity.username,
+        csrf,
+        now,
+        now,
+      );
+      return this.store.get<AccountRow>(
+        'SELECT * FROM console_accounts WHERE username = ?',
+        identity.username,
+      )!;
+    });
+    return { sessionId, session: { account: toAccount(row), csrf, createdAt: now } };
+  }
+
   /** The live session of a session id (refreshing its idle timer), or undefined. */
   session(sessionId: string | undefined): ConsoleSession | undefined {
     if (sessionId === undefined || !/^[A-Za-z0-9_-]{43}$/.test(sessionId)) return undefined;

@@ -19,7 +19,7 @@ th,td{border-bottom:1px solid var(--line);padding:.3rem .5rem;text-align:left;ve
 code{font-size:.9em}.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}.facts dt{font-weight:600}.facts dd{margin:0}
 .status-done,.status-production,.ok{color:var(--ok)}.status-failed,.status-retired,.error{color:var(--bad)}
 form.login{display:grid;gap:.4rem;max-width:22rem}form.inline{display:inline-flex;gap:.4rem;align-items:center;margin:.3rem .6rem .3rem 0}
-input,textarea,select,button{font:inherit}button{padding:.3rem .8rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;cursor:pointer}
+input,textarea,select,button{font:inherit}button{padding:.3rem .8rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;cursor:pointer}a.button{display:inline-block;padding:.3rem .8rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;text-decoration:none}
 .logout{display:flex;gap:.5rem;align-items:center}.logout span{color:var(--muted)}textarea{width:100%;font-family:monospace}
 .cards{list-style:none;padding:0;display:flex;gap:1rem;flex-wrap:wrap}.cards li{border:1px solid var(--line);padding:.8rem 1rem;border-radius:6px}
 `;

@@ -16,6 +16,14 @@ export {
   hashPassword,
   verifyPassword,
 } from './accounts.ts';
+export type {
+  ConsoleOidcConfig,
+  ConsoleOidcOptions,
+  OidcFetch,
+  OidcIdentity,
+  OidcOutcome,
+} from './oidc.ts';
+export { ConsoleOidc, mapOidcClaims, readOidcClientSecret } from './oidc.ts';
 export type { ConsoleSource, DatasetProfile, ScoringUsage } from './pages.ts';
 export type {
   LoanProduct,
@@ -39,6 +47,7 @@ export {
   CONTENT_SECURITY_POLICY,
   createConsoleHandler,
   LOGIN_COOKIE,
+  OIDC_COOKIE,
   SESSION_COOKIE,
 } from './server.ts';
 export { profileDatasets, scoringUsage } from './usage.ts';

@@ -121,10 +121,22 @@ export function layout(title: string, body: Html, ctx?: PageContext): string {
   }`;
 }
 
-export function loginPage(token: string, message?: string): string {
+export function loginPage(
+  token: string,
+  message?: string,
+  ways: { readonly local: boolean; readonly oidcName?: string } = { local: true },
+): string {
+  const local = ways.local
+    ? html`<form method="post" action="${BASE}/login" class="login"><input type="hidden" name="csrf" value="${token}"><label for="username">Username</label><input id="username" name="username" autocomplete="username" required maxlength="64"><label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"><button type="submit">Log in</button></form>`
+    : '';
+  // A link, not a form: the redirect to the provider must not fall under CSP form-action 'self'.
+  const oidc =
+    ways.oidcName === undefined
+      ? ''
+      : html`<p class="login-oidc"><a class="button" href="${BASE}/oidc/start">Sign in with ${ways.oidcName}</a></p>`;
   return layout(
     'Log in',
-    html`${message === undefined ? '' : html`<p class="error" role="alert">${message}</p>`}<form method="post" action="${BASE}/login" class="login"><input type="hidden" name="csrf" value="${token}"><label for="username">Username</label><input id="username" name="username" autocomplete="username" required maxlength="64"><label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024"><button type="submit">Log in</button></form>`,
+    html`${message === undefined ? '' : html`<p class="error" role="alert">${message}</p>`}${oidc}${local}`,
   );
 }
 

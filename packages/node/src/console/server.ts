@@ -17,6 +17,13 @@
  * `Sec-Fetch-Site` of same-origin; the login form carries a pre-session token bound to a short-lived
  * `__Host-fedscore-login` cookie (no login CSRF). SameSite=Strict is a second layer, not the defence.
  *
+ * OIDC (oidc.ts): `GET /console/oidc/start` sends the browser to the provider with a pending-login cookie
+ * `__Host-fedscore-oidc` (SameSite=Lax: it must come back on the provider's cross-site redirect; it
+ * holds only a random id of the server-side pending login); `GET /console/oidc/callback` checks state,
+ * exchanges the code and validates the ID token, maps its claims to a role and bank, and opens an
+ * ordinary session. A refused OIDC login goes to the refusal window like a refused password. With
+ * `localAccounts: false` the password form is gone and `POST /console/login` answers 404.
+ *
  * Login throttling: per account, `maxFailedLogins` failures lock it for `lockoutSeconds`; per remote
  * address, at most `loginsPerMinute` attempts a minute (429 beyond). Refused logins go to the node's
  * refusal window (one audit entry per source and window, never a row per attempt).
@@ -34,6 +41,7 @@ import { type ConsoleAccess, type ConsolePage, ROLE_ACCESS } from './access.ts';
 import type { ConsoleAccounts, ConsoleSession } from './accounts.ts';
 import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS } from './assets.ts';
 import { html } from './html.ts';
+import type { ConsoleOidc } from './oidc.ts';
 import {
   algorithmsPage,
   auditPage,
@@ -60,6 +68,7 @@ import {
 
 export const SESSION_COOKIE = '__Host-fedscore-session';
 export const LOGIN_COOKIE = '__Host-fedscore-login';
+export const OIDC_COOKIE = '__Host-fedscore-oidc';
 
 export const CONTENT_SECURITY_POLICY =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
@@ -89,6 +98,10 @@ export interface ConsoleOptions {
   readonly accounts: ConsoleAccounts;
   /** Who sees what (default: the roles of docs/console.md). */
   readonly access?: ConsoleAccess;
+  /** Sign-in through an OpenID Connect provider (oidc.ts). */
+  readonly oidc?: ConsoleOidc;
+  /** Username and password logins (default true). */
+  readonly localAccounts?: boolean;
   /** Login attempts per remote address and minute. Default 20. */
   readonly loginsPerMinute?: number;
   /** Refused logins (the node passes its refusal window). */
@@ -129,8 +142,8 @@ function sameToken(a: string | undefined | null, b: string | undefined): boolean
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-function cookie(name: string, value: string, maxAge?: number): string {
-  return `${name}=${value}; Path=/; Secure; HttpOnly; SameSite=Strict${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}`;
+function cookie(name: string, value: string, maxAge?: number, sameSite = 'Strict'): string {
+  return `${name}=${value}; Path=/; Secure; HttpOnly; SameSite=${sameSite}${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}`;
 }
 
 function readForm(req: IncomingMessage, limit = MAX_FORM_BYTES): Promise<URLSearchParams> {
@@ -171,7 +184,9 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
   const perMinute = options.loginsPerMinute ?? 20;
   const attempts = new Map<string, { start: number; count: number }>();
   const streams = new Set<() => void>();
-  const { source, accounts } = options;
+  const { source, accounts, oidc } = options;
+  const local = options.localAccounts ?? true;
+  const ways = { local, ...(oidc !== undefined && { oidcName: oidc.name }) };
 
   const send = (
     res: ServerResponse,
@@ -227,29 +242,15 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     }
   };
 
-  const loginForm = (res: ServerResponse, status: number, message?: string): void => {
+  const loginForm = (res: ServerResponse, status: number, message?: string, clear: string[] = []): void => {
     const token = randomBytes(32).toString('base64url');
-    send(res, status, loginPage(token, message), undefined, {
-      'set-cookie': cookie(LOGIN_COOKIE, token, 600),
+    send(res, status, loginPage(token, message, ways), undefined, {
+      'set-cookie': [cookie(LOGIN_COOKIE, token, 600), ...clear],
     });
   };
 
   async function handleLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const addr = req.socket.remoteAddress ?? 'unknown';
-    if (!allowLogin(addr)) {
-      req.resume();
-      refuse(req, 'rate_limited', 'too many console logins from one address');
-      send(
-        res,
-        429,
-        layout('Log in', html`<p class="error" role="alert">Too many attempts; wait a minute.</p>`),
-        undefined,
-        {
-          'retry-after': '60',
-        },
-      );
-      return;
-    }
+    if (throttled(req, res)) return;
     checkOrigin(req);
     const form = await readForm(req);
     const cookies = parseCookies(req.headers.cookie);
@@ -268,6 +269,72 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     redirect(res, `${BASE}/`, {
       'set-cookie': [cookie(SESSION_COOKIE, r.sessionId), cookie(LOGIN_COOKIE, '', 0)],
     });
+  }
+
+  const throttled = (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (allowLogin(req.socket.remoteAddress ?? 'unknown')) return false;
+    req.resume();
+    refuse(req, 'rate_limited', 'too many console logins from one address');
+    send(
+      res,
+      429,
+      layout('Log in', html`<p class="error" role="alert">Too many attempts; wait a minute.</p>`),
+      undefined,
+      { 'retry-after': '60' },
+    );
+    return true;
+  };
+
+  async function handleOidcStart(req: IncomingMessage, res: ServerResponse, o: ConsoleOidc): Promise<void> {
+    if (throttled(req, res)) return;
+    let started: { url: string; pendingId: string };
+    try {
+      started = await o.begin();
+    } catch (e) {
+      logger.warn('console oidc discovery failed', { code: isFedscoreError(e) ? e.code : 'internal' });
+      throw new HttpFailure(502, 'the identity provider does not answer; try again later');
+    }
+    redirect(res, started.url, { 'set-cookie': cookie(OIDC_COOKIE, started.pendingId, 600, 'Lax') });
+  }
+
+  async function handleOidcCallback(
+    req: IncomingMessage,
+    res: ServerResponse,
+    o: ConsoleOidc,
+    query: URLSearchParams,
+  ): Promise<void> {
+    if (throttled(req, res)) return;
+    const clear = cookie(OIDC_COOKIE, '', 0, 'Lax');
+    const r = await o.finish(parseCookies(req.headers.cookie).get(OIDC_COOKIE), query);
+    if (!r.ok) {
+      const forbidden = r.reason === 'no_role' || r.reason === 'no_bank';
+      refuse(
+        req,
+        forbidden ? 'forbidden' : 'unauthenticated',
+        `console oidc login refused (${r.reason}${r.detail === undefined ? '' : `: ${r.detail}`})`,
+        forbidden ? (r.reason === 'no_role' ? 'console.oidc.roleClaim' : 'console.oidc.bankClaim') : 'oidc',
+      );
+      logger.info('console oidc login refused', { reason: r.reason });
+      const message = forbidden
+        ? 'Your identity provider vouched for you, but your account has no role in this console. Ask your administrator.'
+        : 'The sign-in did not complete or could not be verified; start again.';
+      loginForm(res, forbidden ? 403 : 401, message, [clear]);
+      return;
+    }
+    const s = accounts.openExternalSession(r.identity);
+    logger.info('console login', { role: s.session.account.role, via: 'oidc' });
+    // A page, not a 303: the browser arrived from the provider's site, and a redirect chain started
+    // there would not carry the SameSite=Strict session cookie to the next page.
+    send(
+      res,
+      200,
+      layout(
+        'Signed in',
+        html`<p>Signed in as ${s.session.account.username}. <a href="${BASE}/" id="continue">Continue to the console</a></p>`,
+      ),
+      undefined,
+      { 'set-cookie': [cookie(SESSION_COOKIE, s.sessionId), clear], refresh: `0;url=${BASE}/` },
+    );
   }
 
   function need(ctx: PageContext, p: ConsolePage): void {
@@ -529,8 +596,15 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       if (parts[1] === 'favicon.svg') return send(res, 200, CONSOLE_ICON, 'image/svg+xml');
       throw new HttpFailure(404, 'no such file');
     }
+    if (parts[0] === 'oidc' && parts.length === 2 && oidc !== undefined && method === 'GET') {
+      if (parts[1] === 'start') return handleOidcStart(req, res, oidc);
+      if (parts[1] === 'callback') return handleOidcCallback(req, res, oidc, url.searchParams);
+    }
     if (parts[0] === 'login' && parts.length === 1) {
-      if (method === 'POST') return handleLogin(req, res);
+      if (method === 'POST') {
+        if (!local) throw new HttpFailure(404, 'local accounts are off; sign in with your identity provider');
+        return handleLogin(req, res);
+      }
       if (method !== 'GET' && method !== 'HEAD') throw new HttpFailure(405, 'GET or POST');
       return loginForm(res, 200);
     }
