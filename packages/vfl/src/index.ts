@@ -206,6 +206,15 @@ export type {
   TreeRecord,
 } from './secureboost/guest.ts';
 export { SecureBoostGuest, sampleRows } from './secureboost/guest.ts';
+export type { HistogramLayout, NodeSums } from './secureboost/histogram.ts';
+export {
+  GradientRotations,
+  histogramRotationSteps,
+  planHistogram,
+  productLevel,
+  releaseBlock,
+  subtractSums,
+} from './secureboost/histogram.ts';
 export type { SecureBoostHostOptions, SecureBoostHostResult } from './secureboost/host.ts';
 export {
   ckksPresetOf,

@@ -51,8 +51,8 @@ export interface HistogramLayout {
 /** Relative costs on node-seal (measured at N = 16384: encode ~1.5 products, rotation ~10 products). */
 const ENCODE_COST = 1.5;
 const ROTATION_COST = 10;
-/** Largest block: the diagonals of one block are m x S doubles (2048 x 8192 x 8 B = 128 MiB). */
-const MAX_BLOCK = 2048;
+/** Diagonals scattered at once: DIAGONAL_CHUNK x S doubles (1024 x 8192 x 8 B = 64 MiB). */
+const DIAGONAL_CHUNK = 1024;
 /** Cached baby rotations (g and h, every batch) at most this many ciphertexts (~0.8 MB each at N=16384). */
 const MAX_CACHED_ROTATIONS = 512;
 
@@ -62,9 +62,17 @@ function log2Int(x: number): number {
 
 /**
  * Choose m and n1 minimizing the per-tree cost (products, encodes, rotations) of a tree of `depth`,
- * whose levels compute at most 2^(level - 1) histograms directly (the siblings are derived).
+ * whose levels compute at most 2^(level - 1) histograms directly (the siblings are derived), among the
+ * layouts with the fewest blocks, ceil(cells / S): each block is a ciphertext the guest decrypts, so
+ * fewer blocks mean fewer bytes and a smaller flooding budget (smaller blocks would pad less, but each
+ * extra block raises the flooding noise of every release by sqrt(t)).
  */
-export function planHistogram(cells: number, rows: number, slotCount: number, depth: number): HistogramLayout {
+export function planHistogram(
+  cells: number,
+  rows: number,
+  slotCount: number,
+  depth: number,
+): HistogramLayout {
   if (!Number.isInteger(slotCount) || slotCount < 2 || (slotCount & (slotCount - 1)) !== 0) {
     throw new FedscoreError('invalid_argument', `slotCount must be a power of two, got ${slotCount}`, {
       field: 'slotCount',
@@ -79,9 +87,11 @@ export function planHistogram(cells: number, rows: number, slotCount: number, de
   let nodes = 0;
   for (let level = 0; level < depth; level++) nodes += level === 0 ? 1 : 2 ** (level - 1);
   nodes = Math.max(1, nodes);
+  const fewest = Math.ceil(cells / slotCount);
   let best: { m: number; n1: number; cost: number } | undefined;
-  for (let m = 1; m <= Math.min(slotCount, MAX_BLOCK); m *= 2) {
+  for (let m = 1; m <= slotCount; m *= 2) {
     const blocks = Math.ceil(cells / m);
+    if (blocks > fewest) continue;
     for (let n1 = 1; n1 <= m; n1 *= 2) {
       if (2 * batches * n1 > MAX_CACHED_ROTATIONS && n1 > 1) continue;
       const n2 = m / n1;
@@ -207,12 +217,15 @@ export class GradientRotations {
   readonly #h: CkksVector[][] = [];
   readonly #D: Float64Array;
   readonly #nonzero: Uint8Array;
+  readonly #chunk: number;
 
+  /** `diagonalChunk`: diagonals scattered at once (a power of two; default 1024, bounds memory). */
   constructor(
     ctx: CkksPublicContext,
     layout: HistogramLayout,
     g: readonly CkksVector[],
     h: readonly CkksVector[],
+    diagonalChunk = DIAGONAL_CHUNK,
   ) {
     this.#ctx = ctx;
     this.#layout = layout;
@@ -220,6 +233,13 @@ export class GradientRotations {
     if (S !== layout.slotCount || g.length !== layout.batches || h.length !== layout.batches) {
       throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts do not match the layout', {
         field: 'gradients',
+      });
+    }
+    if (
+      !(Number.isInteger(diagonalChunk) && diagonalChunk >= 1 && (diagonalChunk & (diagonalChunk - 1)) === 0)
+    ) {
+      throw new FedscoreError('invalid_argument', 'diagonalChunk must be a power of two', {
+        field: 'diagonalChunk',
       });
     }
     this.#level = Math.min(productLevel(ctx), g[0]!.level);
@@ -248,8 +268,9 @@ export class GradientRotations {
       this.dispose();
       throw e;
     }
-    this.#D = new Float64Array(layout.blockSize * S);
-    this.#nonzero = new Uint8Array(layout.blockSize);
+    this.#chunk = Math.min(layout.blockSize, diagonalChunk);
+    this.#D = new Float64Array(this.#chunk * S);
+    this.#nonzero = new Uint8Array(this.#chunk);
   }
 
   /**
@@ -285,36 +306,42 @@ export class GradientRotations {
         let to = from;
         while (to < rowsOfNode.length && rowsOfNode[to]! < rowOff + S) to++;
         if (to === from) continue;
+        const chunk = this.#chunk;
         for (let beta = 0; beta < blocks; beta++) {
           const lo = beta * m;
           const hi = Math.min(cells, lo + m);
-          D.fill(0);
-          nonzero.fill(0);
-          for (let f = 0; f < F; f++) {
-            const first = offsets[f]!;
-            const last = f + 1 < F ? offsets[f + 1]! : cells;
-            if (last <= lo || first >= hi) continue;
-            const idx = binned.index[f]!;
-            for (let q = from; q < to; q++) {
-              const row = rowsOfNode[q]!;
-              const c = first + idx[row]!;
-              if (c < lo || c >= hi) continue;
-              const u = row - rowOff;
-              const r = (u - (c - lo)) & (m - 1);
-              D[r * S + ((u - (r & (n1 - 1))) & (S - 1))]! += 1;
-              nonzero[r] = 1;
+          // Diagonals r0 ... r0 + chunk - 1 of the block at a time (bounded memory for large blocks).
+          for (let r0 = 0; r0 < m; r0 += chunk) {
+            D.fill(0);
+            nonzero.fill(0);
+            for (let f = 0; f < F; f++) {
+              const first = offsets[f]!;
+              const last = f + 1 < F ? offsets[f + 1]! : cells;
+              if (last <= lo || first >= hi) continue;
+              const idx = binned.index[f]!;
+              for (let q = from; q < to; q++) {
+                const row = rowsOfNode[q]!;
+                const c = first + idx[row]!;
+                if (c < lo || c >= hi) continue;
+                const u = row - rowOff;
+                const r = (u - (c - lo)) & (m - 1);
+                if (r < r0 || r >= r0 + chunk) continue;
+                D[(r - r0) * S + ((u - (r & (n1 - 1))) & (S - 1))]! += 1;
+                nonzero[r - r0] = 1;
+              }
             }
-          }
-          for (let r = 0; r < m; r++) {
-            if (nonzero[r] === 0) continue;
-            const j = r >> log2Int(n1);
-            const b = r & (n1 - 1);
-            const pt: CkksPlaintext = ctx.encode(D.subarray(r * S, (r + 1) * S), this.#level);
-            try {
-              accumulate(innerG[beta]!, j, this.#g[k]![b]!.mul(pt, { rescale: false }));
-              accumulate(innerH[beta]!, j, this.#h[k]![b]!.mul(pt, { rescale: false }));
-            } finally {
-              pt.dispose();
+            for (let i = 0; i < chunk; i++) {
+              if (nonzero[i] === 0) continue;
+              const r = r0 + i;
+              const j = r >> log2Int(n1);
+              const b = r & (n1 - 1);
+              const pt: CkksPlaintext = ctx.encode(D.subarray(i * S, (i + 1) * S), this.#level);
+              try {
+                accumulate(innerG[beta]!, j, this.#g[k]![b]!.mul(pt, { rescale: false }));
+                accumulate(innerH[beta]!, j, this.#h[k]![b]!.mul(pt, { rescale: false }));
+              } finally {
+                pt.dispose();
+              }
             }
           }
         }
