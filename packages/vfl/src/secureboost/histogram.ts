@@ -195,8 +195,8 @@ export function subtractSums(parent: NodeSums, sibling: NodeSums): NodeSums {
   const g: CkksVector[] = [];
   const h: CkksVector[] = [];
   try {
-    parent.g.forEach((v, i) => g.push(v.sub(sibling.g[i]!)));
-    parent.h.forEach((v, i) => h.push(v.sub(sibling.h[i]!)));
+    for (const [i, v] of parent.g.entries()) g.push(v.sub(sibling.g[i]!));
+    for (const [i, v] of parent.h.entries()) h.push(v.sub(sibling.h[i]!));
   } catch (e) {
     disposeSums({ g, h });
     throw e;
