@@ -82,6 +82,7 @@ function sklearnAuc(dataDir: string): number | null {
 }
 
 export default async function secureboostBench(args: string[]): Promise<BenchResult> {
+  const loadAtStart = loadavg();
   const rows = flag(args, 'rows', 100_000);
   const hostFeatures = flag(args, 'host-features', 300);
   const guestFeatures = flag(args, 'guest-features', 30);
@@ -188,7 +189,7 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
       bins,
       scheme:
         'ckks-16384-release (SECUREBOOST_CKKS_PRESET), histograms by secureboost/histogram.ts (rotations of g, h cached per tree)',
-      load_average_at_start: loadavg().map((x) => Number(x.toFixed(2))),
+      load_average_at_start: loadAtStart.map((x) => Number(x.toFixed(2))),
       paillier: `2048 bits, ${paillierRows} rows x (4 + 4) features, 8 bins, depth 2, 1 tree`,
       population: 'generatePopulation(enterprises=rows, overlap=1, bankOnlyFraction=0), default seed',
     },

@@ -208,8 +208,10 @@ export type {
 export { SecureBoostGuest, sampleRows } from './secureboost/guest.ts';
 export type { HistogramLayout, NodeSums } from './secureboost/histogram.ts';
 export {
+  BinDiagonals,
   GradientRotations,
   histogramRotationSteps,
+  MaskedRotations,
   planHistogram,
   productLevel,
   releaseBlock,

@@ -351,8 +351,8 @@ export class GradientRotations {
       try {
         for (let beta = 0; beta < blocks; beta++) {
           const length = Math.min(m, cells - beta * m);
-          out.g.push(this.#giantAndFold(innerG[beta]!, length));
-          out.h.push(this.#giantAndFold(innerH[beta]!, length));
+          out.g.push(giantAndFold(ctx, this.#layout, this.#level, innerG[beta]!, length));
+          out.h.push(giantAndFold(ctx, this.#layout, this.#level, innerH[beta]!, length));
         }
       } catch (e) {
         disposeSums(out);
@@ -364,70 +364,299 @@ export class GradientRotations {
     }
   }
 
-  /** sum_j rot_{j n1}(inner[j]) as a radix-2 tree, then the fold with period m. Consumes nothing. */
-  #giantAndFold(inner: (CkksVector | undefined)[], length: number): CkksVector {
-    const { blockSize: m, baby: n1 } = this.#layout;
-    const S = this.#ctx.slotCount;
-    const owned: CkksVector[] = [];
-    try {
-      let level: (CkksVector | undefined)[] = inner;
-      let step = n1 * (inner.length / 2);
-      while (level.length > 1) {
-        const half = level.length / 2;
-        const next: (CkksVector | undefined)[] = [];
-        for (let j = 0; j < half; j++) {
-          const a = level[j];
-          const b = level[j + half];
-          if (b === undefined) next.push(a);
-          else {
-            const rot = b.rotate(step);
-            owned.push(rot);
-            if (a === undefined) next.push(rot);
-            else {
-              const sum = a.add(rot);
-              owned.push(sum);
-              next.push(sum);
-            }
-          }
-        }
-        level = next;
-        step /= 2;
-      }
-      let z = level[0];
-      if (z === undefined) {
-        // No row of the node in any cell of this block: an encryption of zeros at the product scale.
-        const zero = this.#ctx.encrypt(new Float64Array(S));
-        owned.push(zero);
-        const one = this.#ctx.encode(1);
-        try {
-          z = zero.mul(one, { rescale: false });
-        } finally {
-          one.dispose();
-        }
-        owned.push(z);
-        while (z.level > this.#level) {
-          const lower = z.mul(1);
-          owned.push(lower);
-          z = lower;
-        }
-      }
-      for (let s = m; s < S; s *= 2) {
-        const rot = z.rotate(s);
-        owned.push(rot);
-        z = z.add(rot);
-        owned.push(z);
-      }
-      const result = z.withLength(length);
-      return result;
-    } finally {
-      for (const v of owned) v.dispose();
-    }
-  }
-
   dispose(): void {
     for (const babies of [...this.#g, ...this.#h]) for (const v of babies) v.dispose();
     this.#g.length = 0;
     this.#h.length = 0;
+  }
+}
+
+/** Bytes of the encoded diagonals `BinDiagonals` may hold (plaintexts of the whole bin matrix). */
+export const MAX_DIAGONAL_CACHE_BYTES = 768 * 2 ** 20;
+
+/**
+ * The encoded diagonals of the host's whole bin matrix (every row, every cell), at the product level:
+ * fixed for the run, so encoded once and shared by every node of every tree (`MaskedRotations`). Only
+ * when they fit `maxBytes` and a level is left for the node mask (`BinDiagonals.fits`).
+ */
+export class BinDiagonals {
+  readonly layout: HistogramLayout;
+  readonly level: number;
+  /** [batch][block][r] (undefined: all-zero diagonal). */
+  readonly #pts: (CkksPlaintext | undefined)[][][] = [];
+
+  static fits(ctx: CkksPublicContext, layout: HistogramLayout, maxBytes = MAX_DIAGONAL_CACHE_BYTES): boolean {
+    const level = productLevel(ctx);
+    if (level >= ctx.levels) return false;
+    const bytes = layout.batches * layout.blocks * layout.blockSize * 2 * layout.slotCount * (level + 1) * 8;
+    return bytes <= maxBytes;
+  }
+
+  constructor(
+    ctx: CkksPublicContext,
+    layout: HistogramLayout,
+    binned: BinnedFeatures,
+    offsets: readonly number[],
+    diagonalChunk = DIAGONAL_CHUNK,
+  ) {
+    this.layout = layout;
+    this.level = productLevel(ctx);
+    const { blockSize: m, baby: n1, blocks, batches, cells, rows } = layout;
+    const S = ctx.slotCount;
+    const chunk = Math.min(m, diagonalChunk);
+    const D = new Float64Array(chunk * S);
+    const nonzero = new Uint8Array(chunk);
+    const F = offsets.length;
+    try {
+      for (let k = 0; k < batches; k++) {
+        const rowOff = k * S;
+        const batchRows = Math.min(S, rows - rowOff);
+        const perBlock: (CkksPlaintext | undefined)[][] = [];
+        this.#pts.push(perBlock);
+        for (let beta = 0; beta < blocks; beta++) {
+          const lo = beta * m;
+          const hi = Math.min(cells, lo + m);
+          const diagonals = new Array<CkksPlaintext | undefined>(m);
+          perBlock.push(diagonals);
+          for (let r0 = 0; r0 < m; r0 += chunk) {
+            D.fill(0);
+            nonzero.fill(0);
+            for (let f = 0; f < F; f++) {
+              const first = offsets[f]!;
+              const last = f + 1 < F ? offsets[f + 1]! : cells;
+              if (last <= lo || first >= hi) continue;
+              const idx = binned.index[f]!;
+              for (let u = 0; u < batchRows; u++) {
+                const c = first + idx[rowOff + u]!;
+                if (c < lo || c >= hi) continue;
+                const r = (u - (c - lo)) & (m - 1);
+                if (r < r0 || r >= r0 + chunk) continue;
+                D[(r - r0) * S + ((u - (r & (n1 - 1))) & (S - 1))]! += 1;
+                nonzero[r - r0] = 1;
+              }
+            }
+            for (let i = 0; i < chunk; i++) {
+              if (nonzero[i] === 1)
+                diagonals[r0 + i] = ctx.encode(D.subarray(i * S, (i + 1) * S), this.level);
+            }
+          }
+        }
+      }
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  diagonal(batch: number, block: number, r: number): CkksPlaintext | undefined {
+    return this.#pts[batch]![block]![r];
+  }
+
+  dispose(): void {
+    for (const perBlock of this.#pts) for (const d of perBlock) for (const p of d) p?.dispose();
+    this.#pts.length = 0;
+  }
+}
+
+/**
+ * A node's histogram from the cached diagonals: [[g]] and [[h]] are multiplied by the node's 0/1 row
+ * mask (one product per batch, rescaled: the mask takes the level the cache left), then rotated by the
+ * baby steps (2 B (n1 - 1) rotations per node instead of per tree) and multiplied by the cached
+ * diagonals: no encoding per node. Same sums as `GradientRotations.node`.
+ */
+export class MaskedRotations {
+  readonly #ctx: CkksPublicContext;
+  readonly #cache: BinDiagonals;
+  readonly #g: readonly CkksVector[];
+  readonly #h: readonly CkksVector[];
+
+  /** `g`, `h` are borrowed (the tree's gradient ciphertexts, fresh: at the top level). */
+  constructor(
+    ctx: CkksPublicContext,
+    cache: BinDiagonals,
+    g: readonly CkksVector[],
+    h: readonly CkksVector[],
+  ) {
+    const layout = cache.layout;
+    if (ctx.slotCount !== layout.slotCount || g.length !== layout.batches || h.length !== layout.batches) {
+      throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts do not match the layout', {
+        field: 'gradients',
+      });
+    }
+    if (g.some((v) => v.level <= cache.level) || h.some((v) => v.level <= cache.level)) {
+      throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts have no level for the node mask', {
+        field: 'gradients',
+      });
+    }
+    this.#ctx = ctx;
+    this.#cache = cache;
+    this.#g = g;
+    this.#h = h;
+  }
+
+  node(rowsOfNode: Int32Array): NodeSums {
+    const ctx = this.#ctx;
+    const cache = this.#cache;
+    const layout = cache.layout;
+    const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells, rows } = layout;
+    const S = ctx.slotCount;
+    const innerG: (CkksVector | undefined)[][] = [];
+    const innerH: (CkksVector | undefined)[][] = [];
+    for (let beta = 0; beta < blocks; beta++) {
+      innerG.push(new Array<CkksVector | undefined>(n2));
+      innerH.push(new Array<CkksVector | undefined>(n2));
+    }
+    const accumulate = (inner: (CkksVector | undefined)[], j: number, prod: CkksVector) => {
+      const prev = inner[j];
+      if (prev === undefined) inner[j] = prod;
+      else {
+        inner[j] = prev.add(prod);
+        prev.dispose();
+        prod.dispose();
+      }
+    };
+    const shift = log2Int(n1);
+    try {
+      let from = 0;
+      for (let k = 0; k < batches; k++) {
+        const rowOff = k * S;
+        let to = from;
+        while (to < rowsOfNode.length && rowsOfNode[to]! < rowOff + S) to++;
+        if (to === from) continue;
+        const mask = new Float64Array(Math.min(S, rows - rowOff));
+        for (let q = from; q < to; q++) mask[rowsOfNode[q]! - rowOff] = 1;
+        from = to;
+        const babiesG = this.#babies(this.#g[k]!, mask);
+        try {
+          const babiesH = this.#babies(this.#h[k]!, mask);
+          try {
+            for (let beta = 0; beta < blocks; beta++) {
+              for (let r = 0; r < m; r++) {
+                const pt = cache.diagonal(k, beta, r);
+                if (pt === undefined) continue;
+                const j = r >> shift;
+                const b = r & (n1 - 1);
+                accumulate(innerG[beta]!, j, babiesG[b]!.mul(pt, { rescale: false }));
+                accumulate(innerH[beta]!, j, babiesH[b]!.mul(pt, { rescale: false }));
+              }
+            }
+          } finally {
+            for (const v of babiesH) v.dispose();
+          }
+        } finally {
+          for (const v of babiesG) v.dispose();
+        }
+      }
+      const out: NodeSums = { g: [], h: [] };
+      try {
+        for (let beta = 0; beta < blocks; beta++) {
+          const length = Math.min(m, cells - beta * m);
+          out.g.push(giantAndFold(ctx, layout, cache.level, innerG[beta]!, length));
+          out.h.push(giantAndFold(ctx, layout, cache.level, innerH[beta]!, length));
+        }
+      } catch (e) {
+        disposeSums(out);
+        throw e;
+      }
+      return out;
+    } finally {
+      for (const row of [...innerG, ...innerH]) for (const v of row) v?.dispose();
+    }
+  }
+
+  /** rot_b(y * mask) for b < n1, at the cache's level (the mask product rescales: exact scale). */
+  #babies(y: CkksVector, mask: Float64Array): CkksVector[] {
+    const n1 = this.#cache.layout.baby;
+    let v = y.mul(mask);
+    const babies: CkksVector[] = [];
+    try {
+      while (v.level > this.#cache.level) {
+        const next = v.mul(1);
+        v.dispose();
+        v = next;
+      }
+      const full = v.withLength(this.#ctx.slotCount);
+      v.dispose();
+      babies.push(full);
+      for (let b = 1; b < n1; b++) {
+        const low = b & -b;
+        babies.push(babies[b - low]!.rotate(low));
+      }
+    } catch (e) {
+      if (babies.length === 0) v.dispose();
+      for (const x of babies) x.dispose();
+      throw e;
+    }
+    return babies;
+  }
+
+  /** Nothing cached per tree (the diagonals belong to the run). */
+  dispose(): void {}
+}
+
+/** sum_j rot_{j n1}(inner[j]) as a radix-2 tree, then the fold with period m. Consumes nothing. */
+function giantAndFold(
+  ctx: CkksPublicContext,
+  layout: HistogramLayout,
+  sumLevel: number,
+  inner: (CkksVector | undefined)[],
+  length: number,
+): CkksVector {
+  const { blockSize: m, baby: n1 } = layout;
+  const S = ctx.slotCount;
+  const owned: CkksVector[] = [];
+  try {
+    let level: (CkksVector | undefined)[] = inner;
+    let step = n1 * (inner.length / 2);
+    while (level.length > 1) {
+      const half = level.length / 2;
+      const next: (CkksVector | undefined)[] = [];
+      for (let j = 0; j < half; j++) {
+        const a = level[j];
+        const b = level[j + half];
+        if (b === undefined) next.push(a);
+        else {
+          const rot = b.rotate(step);
+          owned.push(rot);
+          if (a === undefined) next.push(rot);
+          else {
+            const sum = a.add(rot);
+            owned.push(sum);
+            next.push(sum);
+          }
+        }
+      }
+      level = next;
+      step /= 2;
+    }
+    let z = level[0];
+    if (z === undefined) {
+      // No row of the node in any cell of this block: an encryption of zeros at the product scale.
+      const zero = ctx.encrypt(new Float64Array(S));
+      owned.push(zero);
+      const one = ctx.encode(1);
+      try {
+        z = zero.mul(one, { rescale: false });
+      } finally {
+        one.dispose();
+      }
+      owned.push(z);
+      while (z.level > sumLevel) {
+        const lower = z.mul(1);
+        owned.push(lower);
+        z = lower;
+      }
+    }
+    for (let s = m; s < S; s *= 2) {
+      const rot = z.rotate(s);
+      owned.push(rot);
+      z = z.add(rot);
+      owned.push(z);
+    }
+    const result = z.withLength(length);
+    return result;
+  } finally {
+    for (const v of owned) v.dispose();
   }
 }
 

@@ -43,11 +43,13 @@ import {
 import { withAbort } from '../hetero-lr/exchange.ts';
 import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
 import {
+  BinDiagonals,
   ckksContextOf,
   ckksPartsOf,
   disposeSums,
   GradientRotations,
   type HistogramLayout,
+  MaskedRotations,
   type NodeSums,
   planHistogram,
   releaseBlock,
@@ -144,11 +146,26 @@ type Histogram =
   | { readonly kind: 'additive'; readonly g: AdditiveCiphertext; readonly h: AdditiveCiphertext }
   | { readonly kind: 'ckks'; readonly sums: NodeSums };
 
-/** The CKKS evaluation of a run: context, layout and this tree's cached gradient rotations. */
+/**
+ * The CKKS evaluation of a run: context, layout, the run's encoded bin-matrix diagonals when they fit
+ * (`BinDiagonals`: no encoding per node), else this tree's cached gradient rotations.
+ */
 interface CkksPath {
   readonly ctx: CkksPublicContext;
   readonly layout: HistogramLayout;
-  rotations?: GradientRotations;
+  diagonals?: BinDiagonals;
+  rotations?: GradientRotations | MaskedRotations;
+}
+
+/** The first cell of each feature in the concatenated (feature, bin) cells. */
+function cellOffsets(counts: readonly number[]): number[] {
+  const offsets: number[] = [];
+  let off = 0;
+  for (const c of counts) {
+    offsets.push(off);
+    off += c;
+  }
+  return offsets;
 }
 
 export class SecureBoostHost {
@@ -201,6 +218,7 @@ export class SecureBoostHost {
       expected: { scheme: plan.scheme },
       logger,
     });
+    let path: CkksPath | undefined;
     try {
       if (he.fingerprint !== ctx.fingerprint) {
         throw new FedscoreError('he_context_mismatch', 'context fingerprint differs from the announced one', {
@@ -208,7 +226,7 @@ export class SecureBoostHost {
         });
       }
       const ckksCtx = plan.scheme === 'ckks' ? ckksContextOf(he) : undefined;
-      const path: CkksPath | undefined =
+      path =
         ckksCtx === undefined
           ? undefined
           : { ctx: ckksCtx, layout: planHistogram(cells, rows, he.slotCount, plan.depth) };
@@ -253,8 +271,15 @@ export class SecureBoostHost {
                 field: 'gradients',
               });
             }
-            // The baby rotations of [[g]] and [[h]]: once per tree, shared by every node of every level.
-            path.rotations = new GradientRotations(path.ctx, path.layout, g, h);
+            if (path.diagonals === undefined && BinDiagonals.fits(path.ctx, path.layout)) {
+              // The bin matrix is fixed for the run: its diagonals are encoded once, at the first tree.
+              path.diagonals = new BinDiagonals(path.ctx, path.layout, binned, cellOffsets(binned.counts));
+            }
+            // Else the baby rotations of [[g]] and [[h]]: once per tree, shared by every node.
+            path.rotations =
+              path.diagonals !== undefined
+                ? new MaskedRotations(path.ctx, path.diagonals, g, h)
+                : new GradientRotations(path.ctx, path.layout, g, h);
             held.push(path.rotations);
           }
           let previous = new Map<number, Histogram>();
@@ -355,6 +380,7 @@ export class SecureBoostHost {
         floodingStdDev: sd,
       };
     } finally {
+      path?.diagonals?.dispose();
       he.dispose();
     }
   }
@@ -416,7 +442,8 @@ export class SecureBoostHost {
         const members = new Int32Array(n);
         n = 0;
         for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) members[n++] = i;
-        const sums = path.rotations!.node(members, binned, offsets);
+        const rot = path.rotations!;
+        const sums = rot instanceof MaskedRotations ? rot.node(members) : rot.node(members, binned, offsets);
         held.push({ dispose: () => disposeSums(sums) });
         current.set(t.node, { kind: 'ckks', sums });
         continue;
