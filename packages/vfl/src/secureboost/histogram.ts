@@ -23,6 +23,10 @@
  *
  * Per node: 2 B P m plaintext products and B P m encodes (B batches of S rows, P blocks; all-zero
  * diagonals skipped), 2 P (n2 - 1 + log2(S / m)) rotations; per tree 2 B (n1 - 1) rotations.
+ *
+ * When they fit in memory, `BinDiagonals` encodes the diagonals of the whole (fixed) bin matrix once per
+ * run and `MaskedRotations` multiplies [[g]], [[h]] by the node's row mask first: no encode per node,
+ * 2 B products and 2 B (n1 - 1) rotations more per node.
  */
 import { FedscoreError } from '@fedscore/core';
 import type {
