@@ -213,6 +213,17 @@ export type {
   TreeRecord,
 } from './secureboost/guest.ts';
 export { SecureBoostGuest, sampleRows } from './secureboost/guest.ts';
+export type { HistogramLayout, NodeSums } from './secureboost/histogram.ts';
+export {
+  BinDiagonals,
+  GradientRotations,
+  histogramRotationSteps,
+  MaskedRotations,
+  planHistogram,
+  productLevel,
+  releaseBlock,
+  subtractSums,
+} from './secureboost/histogram.ts';
 export type { SecureBoostHostOptions, SecureBoostHostResult } from './secureboost/host.ts';
 export {
   ckksPresetOf,

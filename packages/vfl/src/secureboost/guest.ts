@@ -33,15 +33,10 @@ import {
   requireCryptoRng,
   uniformInt,
 } from '@fedscore/core';
-import {
-  type AdditiveHeSecret,
-  CKKS_PRESETS,
-  type CkksPresetName,
-  createAdditiveHe,
-  sumRotationSteps,
-} from '@fedscore/he';
+import { type AdditiveHeSecret, CKKS_PRESETS, type CkksPresetName, createAdditiveHe } from '@fedscore/he';
 import { withAbort } from '../hetero-lr/exchange.ts';
 import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
+import { histogramRotationSteps, planHistogram } from './histogram.ts';
 import {
   addTree,
   type BinnedFeatures,
@@ -178,7 +173,7 @@ export class SecureBoostGuest {
     for (const h of o.hosts) await s.send(h, TRAIN_PLAN, plan);
     const hostBins: number[][] = [];
     for (const h of o.hosts) hostBins.push([...(await s.receive(h, HOST_HELLO))]);
-    const he = await createHe(scheme, o.he, o.logger ?? noopLogger);
+    const he = await createHe(scheme, o.he, o.logger ?? noopLogger, hostBins, n, hp.depth);
     try {
       const context = he.serializePublic();
       for (const h of o.hosts) await sendContext(s, h, scheme, context, he.fingerprint);
@@ -502,14 +497,25 @@ async function createHe(
   scheme: SecureBoostScheme,
   o: SecureBoostHeOptions | undefined,
   logger: Logger,
+  hostBins: readonly (readonly number[])[],
+  rows: number,
+  depth: number,
 ): Promise<AdditiveHeSecret> {
   if (scheme === 'ckks') {
     const preset = o?.ckksPreset ?? SECUREBOOST_CKKS_PRESET;
     const slots = CKKS_PRESETS[preset].polyModulusDegree / 2;
+    // Galois keys for the steps the hosts' histogram layouts use, and no others (every key is ~5 MB at
+    // N = 16384). Each layout is derived from the host's cell counts exactly as the host derives it.
+    const steps = new Set<number>();
+    for (const bins of hostBins) {
+      const cells = bins.reduce((a, b) => a + b, 0);
+      if (cells === 0) continue;
+      for (const r of histogramRotationSteps(planHistogram(cells, rows, slots, depth))) steps.add(r);
+    }
     return createAdditiveHe({
       scheme: 'ckks',
       params: preset,
-      rotations: sumRotationSteps(slots),
+      rotations: [...steps].sort((a, b) => a - b),
       relinearization: false,
       allowWeakParameters: o?.allowWeakParameters === true,
       logger,

@@ -34,12 +34,28 @@ import {
   type AdditiveHePublic,
   CKKS_PRESETS,
   type CkksPresetName,
+  type CkksPublicContext,
+  type CkksVector,
   floodingStdDev,
   floodNoise,
   loadAdditiveHePublic,
 } from '@fedscore/he';
 import { withAbort } from '../hetero-lr/exchange.ts';
 import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
+import {
+  BinDiagonals,
+  ckksContextOf,
+  ckksPartsOf,
+  disposeSums,
+  GradientRotations,
+  type HistogramLayout,
+  MaskedRotations,
+  type NodeSums,
+  planHistogram,
+  releaseBlock,
+  subtractSums,
+  wrapCkksParts,
+} from './histogram.ts';
 import {
   type BinnedFeatures,
   binFeatures,
@@ -112,9 +128,44 @@ export function ckksPresetOf(description: string): CkksPresetName | undefined {
   return undefined;
 }
 
-/** Ciphertexts the guest decrypts over a whole run: two per histogram, at most 2^depth - 1 per tree. */
-export function plannedReleases(plan: TrainPlan, cells: number, slotCount: number): number {
-  return plan.trees * (2 ** plan.depth - 1) * 2 * Math.max(1, Math.ceil(cells / slotCount));
+/**
+ * Ciphertexts the guest decrypts over a whole run: two per histogram, at most 2^depth - 1 per tree, each
+ * of `parts` ciphertexts (CKKS: the blocks of the histogram layout; default one per slotCount cells).
+ */
+export function plannedReleases(
+  plan: TrainPlan,
+  cells: number,
+  slotCount: number,
+  parts = Math.max(1, Math.ceil(cells / slotCount)),
+): number {
+  return plan.trees * (2 ** plan.depth - 1) * 2 * parts;
+}
+
+/** A node's histogram: through the additive API (Paillier, none), or the CKKS sums of histogram.ts. */
+type Histogram =
+  | { readonly kind: 'additive'; readonly g: AdditiveCiphertext; readonly h: AdditiveCiphertext }
+  | { readonly kind: 'ckks'; readonly sums: NodeSums };
+
+/**
+ * The CKKS evaluation of a run: context, layout, the run's encoded bin-matrix diagonals when they fit
+ * (`BinDiagonals`: no encoding per node), else this tree's cached gradient rotations.
+ */
+interface CkksPath {
+  readonly ctx: CkksPublicContext;
+  readonly layout: HistogramLayout;
+  diagonals?: BinDiagonals;
+  rotations?: GradientRotations | MaskedRotations;
+}
+
+/** The first cell of each feature in the concatenated (feature, bin) cells. */
+function cellOffsets(counts: readonly number[]): number[] {
+  const offsets: number[] = [];
+  let off = 0;
+  for (const c of counts) {
+    offsets.push(off);
+    off += c;
+  }
+  return offsets;
 }
 
 export class SecureBoostHost {
@@ -167,13 +218,20 @@ export class SecureBoostHost {
       expected: { scheme: plan.scheme },
       logger,
     });
+    let path: CkksPath | undefined;
     try {
       if (he.fingerprint !== ctx.fingerprint) {
         throw new FedscoreError('he_context_mismatch', 'context fingerprint differs from the announced one', {
           field: 'fingerprint',
         });
       }
-      const budget = plannedReleases(plan, cells, he.slotCount);
+      const ckksCtx = plan.scheme === 'ckks' ? ckksContextOf(he) : undefined;
+      path =
+        ckksCtx === undefined
+          ? undefined
+          : { ctx: ckksCtx, layout: planHistogram(cells, rows, he.slotCount, plan.depth) };
+      const parts = path?.layout.blocks ?? Math.max(1, Math.ceil(cells / he.slotCount));
+      const budget = plannedReleases(plan, cells, he.slotCount, parts);
       let sd = 0;
       if (plan.scheme === 'ckks' && o.unsafeNoFlooding !== true) {
         const preset = ckksPresetOf(he.description);
@@ -198,20 +256,40 @@ export class SecureBoostHost {
         const grads = await s.receive(o.guest, GRADIENTS);
         const encG = he.deserializeCiphertext(grads.gradients);
         const encH = he.deserializeCiphertext(grads.hessians);
-        const held: AdditiveCiphertext[] = [encG, encH];
+        const held: { dispose(): void }[] = [encG, encH];
         try {
           if (encG.length !== rows || encH.length !== rows) {
             throw new FedscoreError('invalid_argument', `gradients must hold ${rows} values`, {
               field: 'gradients',
             });
           }
-          let previous = new Map<number, { g: AdditiveCiphertext; h: AdditiveCiphertext }>();
+          if (path !== undefined) {
+            const g = ckksPartsOf(encG);
+            const h = ckksPartsOf(encH);
+            if (g === undefined || h === undefined) {
+              throw new FedscoreError('he_context_mismatch', 'gradients are not CKKS ciphertexts', {
+                field: 'gradients',
+              });
+            }
+            if (path.diagonals === undefined && BinDiagonals.fits(path.ctx, path.layout)) {
+              // The bin matrix is fixed for the run: its diagonals are encoded once, at the first tree.
+              path.diagonals = new BinDiagonals(path.ctx, path.layout, binned, cellOffsets(binned.counts));
+            }
+            // Else the baby rotations of [[g]] and [[h]]: once per tree, shared by every node.
+            path.rotations =
+              path.diagonals !== undefined
+                ? new MaskedRotations(path.ctx, path.diagonals, g, h)
+                : new GradientRotations(path.ctx, path.layout, g, h);
+            held.push(path.rotations);
+          }
+          let previous = new Map<number, Histogram>();
           for (;;) {
             const level = await s.receive(o.guest, LEVEL_TASKS);
             if (level.tasks.length === 0) break;
-            const current = new Map<number, { g: AdditiveCiphertext; h: AdditiveCiphertext }>();
+            const current = new Map<number, Histogram>();
             const out = this.#histograms(
               he,
+              path,
               level,
               binned,
               encG,
@@ -225,7 +303,7 @@ export class SecureBoostHost {
             const sent: NodeHistogram[] = [];
             for (const t of level.tasks) {
               const hist = current.get(t.node)!;
-              released += 2 * Math.max(1, Math.ceil(cells / he.slotCount));
+              released += 2 * parts;
               if (released > budget) {
                 throw new FedscoreError(
                   'release_budget',
@@ -237,8 +315,14 @@ export class SecureBoostHost {
               }
               sent.push({
                 node: t.node,
-                gradients: this.#release(he, hist.g, sd, rng),
-                hessians: this.#release(he, hist.h, sd, rng),
+                gradients:
+                  hist.kind === 'ckks'
+                    ? this.#releaseCkks(he, path!.ctx, encG, hist.sums.g, sd, rng)
+                    : this.#release(he, hist.g, sd, rng),
+                hessians:
+                  hist.kind === 'ckks'
+                    ? this.#releaseCkks(he, path!.ctx, encG, hist.sums.h, sd, rng)
+                    : this.#release(he, hist.h, sd, rng),
                 admissible: out.get(t.node)!,
               });
             }
@@ -279,6 +363,7 @@ export class SecureBoostHost {
           }
         } finally {
           for (const v of held) v.dispose();
+          if (path !== undefined) path.rotations = undefined;
         }
       }
       return {
@@ -295,6 +380,7 @@ export class SecureBoostHost {
         floodingStdDev: sd,
       };
     } finally {
+      path?.diagonals?.dispose();
       he.dispose();
     }
   }
@@ -302,13 +388,14 @@ export class SecureBoostHost {
   /** Histograms of the level's task nodes (direct or parent - sibling) and their admissible cuts. */
   #histograms(
     he: AdditiveHePublic,
+    path: CkksPath | undefined,
     level: LevelTasks,
     binned: BinnedFeatures,
     encG: AdditiveCiphertext,
     encH: AdditiveCiphertext,
-    previous: Map<number, { g: AdditiveCiphertext; h: AdditiveCiphertext }>,
-    current: Map<number, { g: AdditiveCiphertext; h: AdditiveCiphertext }>,
-    held: AdditiveCiphertext[],
+    previous: Map<number, Histogram>,
+    current: Map<number, Histogram>,
+    held: { dispose(): void }[],
     floor: number,
     ownFloor: number,
   ): Map<number, Uint8Array> {
@@ -349,6 +436,18 @@ export class SecureBoostHost {
     }
     for (const t of level.tasks) {
       if (t.derive) continue;
+      if (path !== undefined) {
+        let n = 0;
+        for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) n++;
+        const members = new Int32Array(n);
+        n = 0;
+        for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) members[n++] = i;
+        const rot = path.rotations!;
+        const sums = rot instanceof MaskedRotations ? rot.node(members) : rot.node(members, binned, offsets);
+        held.push({ dispose: () => disposeSums(sums) });
+        current.set(t.node, { kind: 'ckks', sums });
+        continue;
+      }
       const columns: Float64Array[] = [];
       for (let c = 0; c < cells; c++) columns.push(new Float64Array(rows));
       for (let i = 0; i < rows; i++) {
@@ -359,7 +458,7 @@ export class SecureBoostHost {
       held.push(g);
       const h = he.dotColumns(encH, columns);
       held.push(h);
-      current.set(t.node, { g, h });
+      current.set(t.node, { kind: 'additive', g, h });
     }
     for (const t of level.tasks) {
       if (!t.derive) continue;
@@ -370,11 +469,22 @@ export class SecureBoostHost {
           field: 'tasks',
         });
       }
+      if (parent.kind === 'ckks' && sibling.kind === 'ckks') {
+        const sums = subtractSums(parent.sums, sibling.sums);
+        held.push({ dispose: () => disposeSums(sums) });
+        current.set(t.node, { kind: 'ckks', sums });
+        continue;
+      }
+      if (parent.kind !== 'additive' || sibling.kind !== 'additive') {
+        throw new FedscoreError('invalid_argument', `node ${t.node}: histograms of two kinds`, {
+          field: 'tasks',
+        });
+      }
       const g = he.sub(parent.g, sibling.g);
       held.push(g);
       const h = he.sub(parent.h, sibling.h);
       held.push(h);
-      current.set(t.node, { g, h });
+      current.set(t.node, { kind: 'additive', g, h });
     }
     const out = new Map<number, Uint8Array>();
     for (const t of level.tasks) {
@@ -391,6 +501,44 @@ export class SecureBoostHost {
       out.set(t.node, bits);
     }
     return out;
+  }
+
+  /**
+   * The bytes of CKKS sums (histogram.ts) for the guest: each block gets a fresh encryption of flooding
+   * noise (zeros when unflooded: still re-randomized) added, is rescaled, and is sent as one additive
+   * ciphertext of the cells.
+   */
+  #releaseCkks(
+    he: AdditiveHePublic,
+    ctx: CkksPublicContext,
+    template: AdditiveCiphertext,
+    blocks: readonly CkksVector[],
+    sd: number,
+    rng: CryptoRng,
+  ): Uint8Array {
+    const parts: CkksVector[] = [];
+    try {
+      for (const b of blocks) {
+        const zeros = new Float64Array(b.length);
+        const noise = sd > 0 ? floodNoise(zeros, sd, { rng }) : zeros;
+        parts.push(releaseBlock(ctx, b, noise));
+      }
+    } catch (e) {
+      for (const v of parts) v.dispose();
+      throw e;
+    }
+    let wrapped: AdditiveCiphertext;
+    try {
+      wrapped = wrapCkksParts(he, template, parts);
+    } catch (e) {
+      for (const v of parts) v.dispose();
+      throw e;
+    }
+    try {
+      return he.serializeCiphertext(wrapped);
+    } finally {
+      wrapped.dispose();
+    }
   }
 
   /** The bytes of a histogram for the guest: CKKS gets a fresh encryption of flooding noise added. */

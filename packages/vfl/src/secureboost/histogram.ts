@@ -1,0 +1,685 @@
+/**
+ * The host's encrypted per-bin gradient/hessian sums under CKKS, with the rotations of [[g]] and [[h]]
+ * computed once per tree and shared by every node, feature and level.
+ *
+ * For a node, the histogram is one matrix-vector product: out[c] = sum_u A[c][u] g[u] with A[c][u] = 1
+ * when row u is in the node and falls in cell c (a (feature, bin) of this host). We evaluate it with the
+ * Halevi-Shoup diagonal method and baby-step/giant-step (Halevi & Shoup 2014, "Algorithms in HElib";
+ * hybrid packing of GAZELLE, Juvekar et al. 2018), the same arithmetic as the WOE binning sums
+ * (binning/ckks-sums.ts, whose diagonal scatter this follows): cells go to blocks of m output slots; for
+ * block beta, with r = j n1 + b (b < n1 the baby step, j < n2 = m / n1 the giant step),
+ *   z = sum_j rot_{j n1}( sum_k sum_b rot_b([[g_k]]) * d_{k,r} ),
+ * d_{k,r}[(u - b) mod S] = A[(u - r) mod m][k S + u], and out[t] is z folded with period m. What changes
+ * against binning and he's `dotColumns` (which rotate the products, p - 1 rotations per call):
+ *
+ * - the baby rotations rot_b([[g_k]]), rot_b([[h_k]]) depend only on the tree's gradients, so they are
+ *   computed once per tree (`GradientRotations`) and reused by every node of every level;
+ * - g and h share every encoded diagonal (one encode, two products);
+ * - products are not rescaled one by one: the sums stay at scale s^2 and are rescaled once, at release;
+ * - the gradients are first brought down to the lowest level whose modulus still holds s^2 times the
+ *   largest sum with margin, so every product and rotation works on fewer primes;
+ * - every rotation is by a power of two (babies built one from another, giant steps and the fold as
+ *   radix-2 trees), so the Galois keys are those of `histogramRotationSteps`.
+ *
+ * Per node: 2 B P m plaintext products and B P m encodes (B batches of S rows, P blocks; all-zero
+ * diagonals skipped), 2 P (n2 - 1 + log2(S / m)) rotations; per tree 2 B (n1 - 1) rotations.
+ *
+ * When they fit in memory, `BinDiagonals` encodes the diagonals of the whole (fixed) bin matrix once per
+ * run and `MaskedRotations` multiplies [[g]], [[h]] by the node's row mask first: no encode per node,
+ * 2 B products and 2 B (n1 - 1) rotations more per node.
+ */
+import { FedscoreError } from '@fedscore/core';
+import type {
+  AdditiveCiphertext,
+  AdditiveHePublic,
+  CkksPlaintext,
+  CkksPublicContext,
+  CkksVector,
+} from '@fedscore/he';
+import type { BinnedFeatures } from './model.ts';
+
+/** Block and step sizes of the histogram product, derived by both parties from public shapes. */
+export interface HistogramLayout {
+  readonly slotCount: number;
+  readonly rows: number;
+  readonly batches: number;
+  readonly cells: number;
+  /** m: output slots per block (a power of two dividing slotCount). */
+  readonly blockSize: number;
+  readonly blocks: number;
+  /** n1 and n2 = m / n1. */
+  readonly baby: number;
+  readonly giant: number;
+}
+
+/** Relative costs on node-seal (measured at N = 16384: encode ~1.5 products, rotation ~10 products). */
+const ENCODE_COST = 1.5;
+const ROTATION_COST = 10;
+/** Diagonals scattered at once: DIAGONAL_CHUNK x S doubles (1024 x 8192 x 8 B = 64 MiB). */
+const DIAGONAL_CHUNK = 1024;
+/** Cached baby rotations (g and h, every batch) at most this many ciphertexts (~0.8 MB each at N=16384). */
+const MAX_CACHED_ROTATIONS = 512;
+
+function log2Int(x: number): number {
+  return Math.round(Math.log2(x));
+}
+
+/**
+ * Choose m and n1 minimizing the per-tree cost (products, encodes, rotations) of a tree of `depth`,
+ * whose levels compute at most 2^(level - 1) histograms directly (the siblings are derived), among the
+ * layouts with the fewest blocks, ceil(cells / S): each block is a ciphertext the guest decrypts, so
+ * fewer blocks mean fewer bytes and a smaller flooding budget (smaller blocks would pad less, but each
+ * extra block raises the flooding noise of every release by sqrt(t)).
+ */
+export function planHistogram(
+  cells: number,
+  rows: number,
+  slotCount: number,
+  depth: number,
+): HistogramLayout {
+  if (!Number.isInteger(slotCount) || slotCount < 2 || (slotCount & (slotCount - 1)) !== 0) {
+    throw new FedscoreError('invalid_argument', `slotCount must be a power of two, got ${slotCount}`, {
+      field: 'slotCount',
+    });
+  }
+  if (!Number.isInteger(cells) || cells < 1) {
+    throw new FedscoreError('invalid_argument', `cells must be a positive integer, got ${cells}`, {
+      field: 'cells',
+    });
+  }
+  const batches = Math.max(1, Math.ceil(rows / slotCount));
+  let nodes = 0;
+  for (let level = 0; level < depth; level++) nodes += level === 0 ? 1 : 2 ** (level - 1);
+  nodes = Math.max(1, nodes);
+  const fewest = Math.ceil(cells / slotCount);
+  let best: { m: number; n1: number; cost: number } | undefined;
+  for (let m = 1; m <= slotCount; m *= 2) {
+    const blocks = Math.ceil(cells / m);
+    if (blocks > fewest) continue;
+    for (let n1 = 1; n1 <= m; n1 *= 2) {
+      if (2 * batches * n1 > MAX_CACHED_ROTATIONS && n1 > 1) continue;
+      const n2 = m / n1;
+      const perNode =
+        batches * blocks * m * (2 + ENCODE_COST) +
+        2 * blocks * (n2 - 1 + log2Int(slotCount / m)) * ROTATION_COST;
+      const cost = nodes * perNode + 2 * batches * (n1 - 1) * ROTATION_COST;
+      if (best === undefined || cost < best.cost) best = { m, n1, cost };
+    }
+  }
+  const { m, n1 } = best!;
+  return {
+    slotCount,
+    rows,
+    batches,
+    cells,
+    blockSize: m,
+    blocks: Math.ceil(cells / m),
+    baby: n1,
+    giant: m / n1,
+  };
+}
+
+/** The rotation steps (Galois keys) the evaluation of `layout` uses: powers of two only. */
+export function histogramRotationSteps(layout: HistogramLayout): number[] {
+  const steps = new Set<number>();
+  for (let s = 1; s < layout.baby; s *= 2) steps.add(s);
+  for (let s = layout.baby; s < layout.blockSize; s *= 2) steps.add(s);
+  for (let s = layout.blockSize; s < layout.slotCount; s *= 2) steps.add(s);
+  return [...steps].sort((a, b) => a - b);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Access to the CKKS vectors behind @fedscore/he's additive CKKS backend. The additive interface does not
+// export them yet (packages/he is being reworked to share packed products); until it does, these two
+// functions are the only place that reaches inside, checked at run time: if the shape is not there the
+// host falls back to `dotColumns` (same results, slower).
+// ---------------------------------------------------------------------------------------------------
+
+interface CkksAdditiveView {
+  readonly ctx: CkksPublicContext;
+}
+interface CkksCiphertextView {
+  readonly parts: readonly CkksVector[];
+}
+
+/** The CKKS context of an additive CKKS backend, or undefined when it is not reachable. */
+export function ckksContextOf(he: AdditiveHePublic): CkksPublicContext | undefined {
+  if (he.scheme !== 'ckks') return undefined;
+  const ctx = (he as unknown as Partial<CkksAdditiveView>).ctx;
+  if (ctx === undefined || typeof ctx !== 'object' || typeof ctx.encode !== 'function') return undefined;
+  return ctx.fingerprint === he.fingerprint ? ctx : undefined;
+}
+
+/** The CKKS parts of an additive ciphertext (borrowed: do not dispose), or undefined. */
+export function ckksPartsOf(a: AdditiveCiphertext): readonly CkksVector[] | undefined {
+  const parts = (a as unknown as Partial<CkksCiphertextView>).parts;
+  return Array.isArray(parts) ? parts : undefined;
+}
+
+/** An additive ciphertext of `he` holding `parts` (owned by the result), made like `template`. */
+export function wrapCkksParts(
+  he: AdditiveHePublic,
+  template: AdditiveCiphertext,
+  parts: CkksVector[],
+): AdditiveCiphertext {
+  const Ctor = template.constructor as new (p: CkksVector[], owner: string) => AdditiveCiphertext;
+  const out = new Ctor(parts, he.fingerprint);
+  if (ckksPartsOf(out) !== parts || out.length !== parts.reduce((a, p) => a + p.length, 0)) {
+    throw new FedscoreError('unsupported', 'cannot wrap CKKS vectors as an additive ciphertext', {
+      field: 'ciphertext',
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+/** The lowest level whose modulus holds products at scale s^2 with `marginBits` above them. */
+export function productLevel(ctx: CkksPublicContext, marginBits = 40): number {
+  const data = ctx.params.coeffModulusBits.slice(0, -1);
+  const need = 2 * ctx.params.scaleBits + marginBits;
+  let level = ctx.levels;
+  while (level > 1 && data.slice(0, level).reduce((a, b) => a + b, 0) >= need) level--;
+  return level;
+}
+
+/** One node's histogram: per block, the unrescaled sums of g and of h (scale s^2). Dispose when done. */
+export interface NodeSums {
+  readonly g: CkksVector[];
+  readonly h: CkksVector[];
+}
+
+export function disposeSums(s: NodeSums): void {
+  for (const v of s.g) v.dispose();
+  for (const v of s.h) v.dispose();
+}
+
+/** Parent minus sibling, block by block (the other child's histogram). */
+export function subtractSums(parent: NodeSums, sibling: NodeSums): NodeSums {
+  const g: CkksVector[] = [];
+  const h: CkksVector[] = [];
+  try {
+    for (const [i, v] of parent.g.entries()) g.push(v.sub(sibling.g[i]!));
+    for (const [i, v] of parent.h.entries()) h.push(v.sub(sibling.h[i]!));
+  } catch (e) {
+    disposeSums({ g, h });
+    throw e;
+  }
+  return { g, h };
+}
+
+/**
+ * The tree's gradient and hessian ciphertexts at the product level with their baby rotations, built once
+ * per tree; `node` evaluates one node's histogram from them.
+ */
+export class GradientRotations {
+  readonly #ctx: CkksPublicContext;
+  readonly #layout: HistogramLayout;
+  readonly #level: number;
+  /** [batch][b] = rot_b(g_batch) (and h): b = 0 is the lowered ciphertext itself. */
+  readonly #g: CkksVector[][] = [];
+  readonly #h: CkksVector[][] = [];
+  readonly #D: Float64Array;
+  readonly #nonzero: Uint8Array;
+  readonly #chunk: number;
+
+  /** `diagonalChunk`: diagonals scattered at once (a power of two; default 1024, bounds memory). */
+  constructor(
+    ctx: CkksPublicContext,
+    layout: HistogramLayout,
+    g: readonly CkksVector[],
+    h: readonly CkksVector[],
+    diagonalChunk = DIAGONAL_CHUNK,
+  ) {
+    this.#ctx = ctx;
+    this.#layout = layout;
+    const S = ctx.slotCount;
+    if (S !== layout.slotCount || g.length !== layout.batches || h.length !== layout.batches) {
+      throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts do not match the layout', {
+        field: 'gradients',
+      });
+    }
+    if (
+      !(Number.isInteger(diagonalChunk) && diagonalChunk >= 1 && (diagonalChunk & (diagonalChunk - 1)) === 0)
+    ) {
+      throw new FedscoreError('invalid_argument', 'diagonalChunk must be a power of two', {
+        field: 'diagonalChunk',
+      });
+    }
+    this.#level = Math.min(productLevel(ctx), g[0]!.level);
+    try {
+      for (const [src, dst] of [
+        [g, this.#g],
+        [h, this.#h],
+      ] as const) {
+        for (const ct of src) {
+          let v = ct.withLength(S);
+          // Lower by products with 1 encoded at the dropped prime: the scale stays exactly s.
+          while (v.level > this.#level) {
+            const next = v.mul(1);
+            v.dispose();
+            v = next;
+          }
+          const babies: CkksVector[] = [v];
+          dst.push(babies);
+          for (let b = 1; b < layout.baby; b++) {
+            const low = b & -b;
+            babies.push(babies[b - low]!.rotate(low));
+          }
+        }
+      }
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+    this.#chunk = Math.min(layout.blockSize, diagonalChunk);
+    this.#D = new Float64Array(this.#chunk * S);
+    this.#nonzero = new Uint8Array(this.#chunk);
+  }
+
+  /**
+   * The histogram of the rows `rowsOfNode` (ascending row indices): per block of cells, sum g and sum h
+   * over the node's rows falling in each cell. Unrescaled (scale s^2): release with `releaseSums`.
+   */
+  node(rowsOfNode: Int32Array, binned: BinnedFeatures, offsets: readonly number[]): NodeSums {
+    const ctx = this.#ctx;
+    const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells } = this.#layout;
+    const S = ctx.slotCount;
+    const D = this.#D;
+    const nonzero = this.#nonzero;
+    const F = offsets.length;
+    const innerG: (CkksVector | undefined)[][] = [];
+    const innerH: (CkksVector | undefined)[][] = [];
+    for (let beta = 0; beta < blocks; beta++) {
+      innerG.push(new Array<CkksVector | undefined>(n2));
+      innerH.push(new Array<CkksVector | undefined>(n2));
+    }
+    const accumulate = (inner: (CkksVector | undefined)[], j: number, prod: CkksVector) => {
+      const prev = inner[j];
+      if (prev === undefined) inner[j] = prod;
+      else {
+        inner[j] = prev.add(prod);
+        prev.dispose();
+        prod.dispose();
+      }
+    };
+    try {
+      let from = 0;
+      for (let k = 0; k < batches; k++) {
+        const rowOff = k * S;
+        let to = from;
+        while (to < rowsOfNode.length && rowsOfNode[to]! < rowOff + S) to++;
+        if (to === from) continue;
+        const chunk = this.#chunk;
+        for (let beta = 0; beta < blocks; beta++) {
+          const lo = beta * m;
+          const hi = Math.min(cells, lo + m);
+          // Diagonals r0 ... r0 + chunk - 1 of the block at a time (bounded memory for large blocks).
+          for (let r0 = 0; r0 < m; r0 += chunk) {
+            D.fill(0);
+            nonzero.fill(0);
+            for (let f = 0; f < F; f++) {
+              const first = offsets[f]!;
+              const last = f + 1 < F ? offsets[f + 1]! : cells;
+              if (last <= lo || first >= hi) continue;
+              const idx = binned.index[f]!;
+              for (let q = from; q < to; q++) {
+                const row = rowsOfNode[q]!;
+                const c = first + idx[row]!;
+                if (c < lo || c >= hi) continue;
+                const u = row - rowOff;
+                const r = (u - (c - lo)) & (m - 1);
+                if (r < r0 || r >= r0 + chunk) continue;
+                D[(r - r0) * S + ((u - (r & (n1 - 1))) & (S - 1))]! += 1;
+                nonzero[r - r0] = 1;
+              }
+            }
+            for (let i = 0; i < chunk; i++) {
+              if (nonzero[i] === 0) continue;
+              const r = r0 + i;
+              const j = r >> log2Int(n1);
+              const b = r & (n1 - 1);
+              const pt: CkksPlaintext = ctx.encode(D.subarray(i * S, (i + 1) * S), this.#level);
+              try {
+                accumulate(innerG[beta]!, j, this.#g[k]![b]!.mul(pt, { rescale: false }));
+                accumulate(innerH[beta]!, j, this.#h[k]![b]!.mul(pt, { rescale: false }));
+              } finally {
+                pt.dispose();
+              }
+            }
+          }
+        }
+        from = to;
+      }
+      const out: NodeSums = { g: [], h: [] };
+      try {
+        for (let beta = 0; beta < blocks; beta++) {
+          const length = Math.min(m, cells - beta * m);
+          out.g.push(giantAndFold(ctx, this.#layout, this.#level, innerG[beta]!, length));
+          out.h.push(giantAndFold(ctx, this.#layout, this.#level, innerH[beta]!, length));
+        }
+      } catch (e) {
+        disposeSums(out);
+        throw e;
+      }
+      return out;
+    } finally {
+      for (const row of [...innerG, ...innerH]) for (const v of row) v?.dispose();
+    }
+  }
+
+  dispose(): void {
+    for (const babies of [...this.#g, ...this.#h]) for (const v of babies) v.dispose();
+    this.#g.length = 0;
+    this.#h.length = 0;
+  }
+}
+
+/** Bytes of the encoded diagonals `BinDiagonals` may hold (plaintexts of the whole bin matrix). */
+export const MAX_DIAGONAL_CACHE_BYTES = 768 * 2 ** 20;
+
+/**
+ * The encoded diagonals of the host's whole bin matrix (every row, every cell), at the product level:
+ * fixed for the run, so encoded once and shared by every node of every tree (`MaskedRotations`). Only
+ * when they fit `maxBytes` and a level is left for the node mask (`BinDiagonals.fits`).
+ */
+export class BinDiagonals {
+  readonly layout: HistogramLayout;
+  readonly level: number;
+  /** [batch][block][r] (undefined: all-zero diagonal). */
+  readonly #pts: (CkksPlaintext | undefined)[][][] = [];
+
+  static fits(ctx: CkksPublicContext, layout: HistogramLayout, maxBytes = MAX_DIAGONAL_CACHE_BYTES): boolean {
+    const level = productLevel(ctx);
+    if (level >= ctx.levels) return false;
+    const bytes = layout.batches * layout.blocks * layout.blockSize * 2 * layout.slotCount * (level + 1) * 8;
+    return bytes <= maxBytes;
+  }
+
+  constructor(
+    ctx: CkksPublicContext,
+    layout: HistogramLayout,
+    binned: BinnedFeatures,
+    offsets: readonly number[],
+    diagonalChunk = DIAGONAL_CHUNK,
+  ) {
+    this.layout = layout;
+    this.level = productLevel(ctx);
+    const { blockSize: m, baby: n1, blocks, batches, cells, rows } = layout;
+    const S = ctx.slotCount;
+    const chunk = Math.min(m, diagonalChunk);
+    const D = new Float64Array(chunk * S);
+    const nonzero = new Uint8Array(chunk);
+    const F = offsets.length;
+    try {
+      for (let k = 0; k < batches; k++) {
+        const rowOff = k * S;
+        const batchRows = Math.min(S, rows - rowOff);
+        const perBlock: (CkksPlaintext | undefined)[][] = [];
+        this.#pts.push(perBlock);
+        for (let beta = 0; beta < blocks; beta++) {
+          const lo = beta * m;
+          const hi = Math.min(cells, lo + m);
+          const diagonals = new Array<CkksPlaintext | undefined>(m);
+          perBlock.push(diagonals);
+          for (let r0 = 0; r0 < m; r0 += chunk) {
+            D.fill(0);
+            nonzero.fill(0);
+            for (let f = 0; f < F; f++) {
+              const first = offsets[f]!;
+              const last = f + 1 < F ? offsets[f + 1]! : cells;
+              if (last <= lo || first >= hi) continue;
+              const idx = binned.index[f]!;
+              for (let u = 0; u < batchRows; u++) {
+                const c = first + idx[rowOff + u]!;
+                if (c < lo || c >= hi) continue;
+                const r = (u - (c - lo)) & (m - 1);
+                if (r < r0 || r >= r0 + chunk) continue;
+                D[(r - r0) * S + ((u - (r & (n1 - 1))) & (S - 1))]! += 1;
+                nonzero[r - r0] = 1;
+              }
+            }
+            for (let i = 0; i < chunk; i++) {
+              if (nonzero[i] === 1)
+                diagonals[r0 + i] = ctx.encode(D.subarray(i * S, (i + 1) * S), this.level);
+            }
+          }
+        }
+      }
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  diagonal(batch: number, block: number, r: number): CkksPlaintext | undefined {
+    return this.#pts[batch]![block]![r];
+  }
+
+  dispose(): void {
+    for (const perBlock of this.#pts) for (const d of perBlock) for (const p of d) p?.dispose();
+    this.#pts.length = 0;
+  }
+}
+
+/**
+ * A node's histogram from the cached diagonals: [[g]] and [[h]] are multiplied by the node's 0/1 row
+ * mask (one product per batch, rescaled: the mask takes the level the cache left), then rotated by the
+ * baby steps (2 B (n1 - 1) rotations per node instead of per tree) and multiplied by the cached
+ * diagonals: no encoding per node. Same sums as `GradientRotations.node`.
+ */
+export class MaskedRotations {
+  readonly #ctx: CkksPublicContext;
+  readonly #cache: BinDiagonals;
+  readonly #g: readonly CkksVector[];
+  readonly #h: readonly CkksVector[];
+
+  /** `g`, `h` are borrowed (the tree's gradient ciphertexts, fresh: at the top level). */
+  constructor(
+    ctx: CkksPublicContext,
+    cache: BinDiagonals,
+    g: readonly CkksVector[],
+    h: readonly CkksVector[],
+  ) {
+    const layout = cache.layout;
+    if (ctx.slotCount !== layout.slotCount || g.length !== layout.batches || h.length !== layout.batches) {
+      throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts do not match the layout', {
+        field: 'gradients',
+      });
+    }
+    if (g.some((v) => v.level <= cache.level) || h.some((v) => v.level <= cache.level)) {
+      throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts have no level for the node mask', {
+        field: 'gradients',
+      });
+    }
+    this.#ctx = ctx;
+    this.#cache = cache;
+    this.#g = g;
+    this.#h = h;
+  }
+
+  node(rowsOfNode: Int32Array): NodeSums {
+    const ctx = this.#ctx;
+    const cache = this.#cache;
+    const layout = cache.layout;
+    const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells, rows } = layout;
+    const S = ctx.slotCount;
+    const innerG: (CkksVector | undefined)[][] = [];
+    const innerH: (CkksVector | undefined)[][] = [];
+    for (let beta = 0; beta < blocks; beta++) {
+      innerG.push(new Array<CkksVector | undefined>(n2));
+      innerH.push(new Array<CkksVector | undefined>(n2));
+    }
+    const accumulate = (inner: (CkksVector | undefined)[], j: number, prod: CkksVector) => {
+      const prev = inner[j];
+      if (prev === undefined) inner[j] = prod;
+      else {
+        inner[j] = prev.add(prod);
+        prev.dispose();
+        prod.dispose();
+      }
+    };
+    const shift = log2Int(n1);
+    try {
+      let from = 0;
+      for (let k = 0; k < batches; k++) {
+        const rowOff = k * S;
+        let to = from;
+        while (to < rowsOfNode.length && rowsOfNode[to]! < rowOff + S) to++;
+        if (to === from) continue;
+        const mask = new Float64Array(Math.min(S, rows - rowOff));
+        for (let q = from; q < to; q++) mask[rowsOfNode[q]! - rowOff] = 1;
+        from = to;
+        const babiesG = this.#babies(this.#g[k]!, mask);
+        try {
+          const babiesH = this.#babies(this.#h[k]!, mask);
+          try {
+            for (let beta = 0; beta < blocks; beta++) {
+              for (let r = 0; r < m; r++) {
+                const pt = cache.diagonal(k, beta, r);
+                if (pt === undefined) continue;
+                const j = r >> shift;
+                const b = r & (n1 - 1);
+                accumulate(innerG[beta]!, j, babiesG[b]!.mul(pt, { rescale: false }));
+                accumulate(innerH[beta]!, j, babiesH[b]!.mul(pt, { rescale: false }));
+              }
+            }
+          } finally {
+            for (const v of babiesH) v.dispose();
+          }
+        } finally {
+          for (const v of babiesG) v.dispose();
+        }
+      }
+      const out: NodeSums = { g: [], h: [] };
+      try {
+        for (let beta = 0; beta < blocks; beta++) {
+          const length = Math.min(m, cells - beta * m);
+          out.g.push(giantAndFold(ctx, layout, cache.level, innerG[beta]!, length));
+          out.h.push(giantAndFold(ctx, layout, cache.level, innerH[beta]!, length));
+        }
+      } catch (e) {
+        disposeSums(out);
+        throw e;
+      }
+      return out;
+    } finally {
+      for (const row of [...innerG, ...innerH]) for (const v of row) v?.dispose();
+    }
+  }
+
+  /** rot_b(y * mask) for b < n1, at the cache's level (the mask product rescales: exact scale). */
+  #babies(y: CkksVector, mask: Float64Array): CkksVector[] {
+    const n1 = this.#cache.layout.baby;
+    let v = y.mul(mask);
+    const babies: CkksVector[] = [];
+    try {
+      while (v.level > this.#cache.level) {
+        const next = v.mul(1);
+        v.dispose();
+        v = next;
+      }
+      const full = v.withLength(this.#ctx.slotCount);
+      v.dispose();
+      babies.push(full);
+      for (let b = 1; b < n1; b++) {
+        const low = b & -b;
+        babies.push(babies[b - low]!.rotate(low));
+      }
+    } catch (e) {
+      if (babies.length === 0) v.dispose();
+      for (const x of babies) x.dispose();
+      throw e;
+    }
+    return babies;
+  }
+
+  /** Nothing cached per tree (the diagonals belong to the run). */
+  dispose(): void {}
+}
+
+/** sum_j rot_{j n1}(inner[j]) as a radix-2 tree, then the fold with period m. Consumes nothing. */
+function giantAndFold(
+  ctx: CkksPublicContext,
+  layout: HistogramLayout,
+  sumLevel: number,
+  inner: (CkksVector | undefined)[],
+  length: number,
+): CkksVector {
+  const { blockSize: m, baby: n1 } = layout;
+  const S = ctx.slotCount;
+  const owned: CkksVector[] = [];
+  try {
+    let level: (CkksVector | undefined)[] = inner;
+    let step = n1 * (inner.length / 2);
+    while (level.length > 1) {
+      const half = level.length / 2;
+      const next: (CkksVector | undefined)[] = [];
+      for (let j = 0; j < half; j++) {
+        const a = level[j];
+        const b = level[j + half];
+        if (b === undefined) next.push(a);
+        else {
+          const rot = b.rotate(step);
+          owned.push(rot);
+          if (a === undefined) next.push(rot);
+          else {
+            const sum = a.add(rot);
+            owned.push(sum);
+            next.push(sum);
+          }
+        }
+      }
+      level = next;
+      step /= 2;
+    }
+    let z = level[0];
+    if (z === undefined) {
+      // No row of the node in any cell of this block: an encryption of zeros at the product scale.
+      const zero = ctx.encrypt(new Float64Array(S));
+      owned.push(zero);
+      const one = ctx.encode(1);
+      try {
+        z = zero.mul(one, { rescale: false });
+      } finally {
+        one.dispose();
+      }
+      owned.push(z);
+      while (z.level > sumLevel) {
+        const lower = z.mul(1);
+        owned.push(lower);
+        z = lower;
+      }
+    }
+    for (let s = m; s < S; s *= 2) {
+      const rot = z.rotate(s);
+      owned.push(rot);
+      z = z.add(rot);
+      owned.push(z);
+    }
+    const result = z.withLength(length);
+    return result;
+  } finally {
+    for (const v of owned) v.dispose();
+  }
+}
+
+/**
+ * Rescale one block of sums and add a fresh encryption of `noise` (its flooding; zeros without), lifted
+ * to the sums' scale before the rescale so the two add exactly. Returns a new vector at scale ~s.
+ */
+export function releaseBlock(ctx: CkksPublicContext, sums: CkksVector, noise: Float64Array): CkksVector {
+  const fresh = ctx.encrypt(noise);
+  const one = ctx.encode(1);
+  let lifted: CkksVector | undefined;
+  let total: CkksVector | undefined;
+  let low: CkksVector | undefined;
+  try {
+    lifted = fresh.mul(one, { rescale: false });
+    total = sums.add(lifted);
+    low = total.rescale();
+    return low.withLength(sums.length);
+  } finally {
+    for (const v of [fresh, one, lifted, total, low]) v?.dispose();
+  }
+}
