@@ -308,3 +308,24 @@ export async function loadAdditiveHeSecret(
 ): Promise<AdditiveHeSecret> {
   return loadAdditive(bytes, true, options);
 }
+/**
+ * The CKKS context behind an additive CKKS backend (undefined for Paillier and `none`): for protocols
+ * that evaluate their own packed circuits on the additive backend's ciphertexts (SecureBoost's
+ * histograms). Borrowed: the backend owns it.
+ */
+export function ckksContextOf(he: AdditiveHePublic): CkksPublicContext | undefined {
+  return he instanceof CkksAdditive ? he.ctx : undefined;
+}
+
+/** The CKKS vectors of an additive CKKS ciphertext (borrowed: do not dispose), or undefined. */
+export function ckksPartsOf(a: AdditiveCiphertext): readonly CkksVector[] | undefined {
+  return a instanceof CkksAdditiveCiphertext ? a.parts : undefined;
+}
+
+/** An additive ciphertext of the CKKS backend `he` holding `parts` (the result owns them). */
+export function wrapCkksParts(he: AdditiveHePublic, parts: CkksVector[]): AdditiveCiphertext {
+  if (!(he instanceof CkksAdditive)) {
+    throw new FedscoreError('unsupported', 'not a CKKS additive backend', { field: 'he' });
+  }
+  return new CkksAdditiveCiphertext(parts, he.fingerprint);
+}

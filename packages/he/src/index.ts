@@ -2,7 +2,14 @@
 import './node-guard.ts';
 
 export type { AdditiveHeOptions } from './additive.ts';
-export { createAdditiveHe, loadAdditiveHePublic, loadAdditiveHeSecret } from './additive.ts';
+export {
+  ckksContextOf,
+  ckksPartsOf,
+  createAdditiveHe,
+  loadAdditiveHePublic,
+  loadAdditiveHeSecret,
+  wrapCkksParts,
+} from './additive.ts';
 export type { Blob, BlobKind } from './blob.ts';
 export { BLOB_KIND, bytesToHex, decodeBlob, encodeBlob, hexToBytes, metaInt } from './blob.ts';
 export {

@@ -29,13 +29,7 @@
  * 2 B products and 2 B (n1 - 1) rotations more per node.
  */
 import { FedscoreError } from '@fedscore/core';
-import type {
-  AdditiveCiphertext,
-  AdditiveHePublic,
-  CkksPlaintext,
-  CkksPublicContext,
-  CkksVector,
-} from '@fedscore/he';
+import type { CkksPlaintext, CkksPublicContext, CkksVector } from '@fedscore/he';
 import type { BinnedFeatures } from './model.ts';
 
 /** Block and step sizes of the histogram product, derived by both parties from public shapes. */
@@ -126,50 +120,6 @@ export function histogramRotationSteps(layout: HistogramLayout): number[] {
   for (let s = layout.baby; s < layout.blockSize; s *= 2) steps.add(s);
   for (let s = layout.blockSize; s < layout.slotCount; s *= 2) steps.add(s);
   return [...steps].sort((a, b) => a - b);
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Access to the CKKS vectors behind @fedscore/he's additive CKKS backend. The additive interface does not
-// export them yet (packages/he is being reworked to share packed products); until it does, these two
-// functions are the only place that reaches inside, checked at run time: if the shape is not there the
-// host falls back to `dotColumns` (same results, slower).
-// ---------------------------------------------------------------------------------------------------
-
-interface CkksAdditiveView {
-  readonly ctx: CkksPublicContext;
-}
-interface CkksCiphertextView {
-  readonly parts: readonly CkksVector[];
-}
-
-/** The CKKS context of an additive CKKS backend, or undefined when it is not reachable. */
-export function ckksContextOf(he: AdditiveHePublic): CkksPublicContext | undefined {
-  if (he.scheme !== 'ckks') return undefined;
-  const ctx = (he as unknown as Partial<CkksAdditiveView>).ctx;
-  if (ctx === undefined || typeof ctx !== 'object' || typeof ctx.encode !== 'function') return undefined;
-  return ctx.fingerprint === he.fingerprint ? ctx : undefined;
-}
-
-/** The CKKS parts of an additive ciphertext (borrowed: do not dispose), or undefined. */
-export function ckksPartsOf(a: AdditiveCiphertext): readonly CkksVector[] | undefined {
-  const parts = (a as unknown as Partial<CkksCiphertextView>).parts;
-  return Array.isArray(parts) ? parts : undefined;
-}
-
-/** An additive ciphertext of `he` holding `parts` (owned by the result), made like `template`. */
-export function wrapCkksParts(
-  he: AdditiveHePublic,
-  template: AdditiveCiphertext,
-  parts: CkksVector[],
-): AdditiveCiphertext {
-  const Ctor = template.constructor as new (p: CkksVector[], owner: string) => AdditiveCiphertext;
-  const out = new Ctor(parts, he.fingerprint);
-  if (ckksPartsOf(out) !== parts || out.length !== parts.reduce((a, p) => a + p.length, 0)) {
-    throw new FedscoreError('unsupported', 'cannot wrap CKKS vectors as an additive ciphertext', {
-      field: 'ciphertext',
-    });
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -36,16 +36,17 @@ import {
   type CkksPresetName,
   type CkksPublicContext,
   type CkksVector,
+  ckksContextOf,
+  ckksPartsOf,
   floodingStdDev,
   floodNoise,
   loadAdditiveHePublic,
+  wrapCkksParts,
 } from '@fedscore/he';
 import { withAbort } from '../hetero-lr/exchange.ts';
 import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
 import {
   BinDiagonals,
-  ckksContextOf,
-  ckksPartsOf,
   disposeSums,
   GradientRotations,
   type HistogramLayout,
@@ -54,7 +55,6 @@ import {
   planHistogram,
   releaseBlock,
   subtractSums,
-  wrapCkksParts,
 } from './histogram.ts';
 import {
   type BinnedFeatures,
@@ -317,11 +317,11 @@ export class SecureBoostHost {
                 node: t.node,
                 gradients:
                   hist.kind === 'ckks'
-                    ? this.#releaseCkks(he, path!.ctx, encG, hist.sums.g, sd, rng)
+                    ? this.#releaseCkks(he, path!.ctx, hist.sums.g, sd, rng)
                     : this.#release(he, hist.g, sd, rng),
                 hessians:
                   hist.kind === 'ckks'
-                    ? this.#releaseCkks(he, path!.ctx, encG, hist.sums.h, sd, rng)
+                    ? this.#releaseCkks(he, path!.ctx, hist.sums.h, sd, rng)
                     : this.#release(he, hist.h, sd, rng),
                 admissible: out.get(t.node)!,
               });
@@ -511,7 +511,6 @@ export class SecureBoostHost {
   #releaseCkks(
     he: AdditiveHePublic,
     ctx: CkksPublicContext,
-    template: AdditiveCiphertext,
     blocks: readonly CkksVector[],
     sd: number,
     rng: CryptoRng,
@@ -529,7 +528,7 @@ export class SecureBoostHost {
     }
     let wrapped: AdditiveCiphertext;
     try {
-      wrapped = wrapCkksParts(he, template, parts);
+      wrapped = wrapCkksParts(he, parts);
     } catch (e) {
       for (const v of parts) v.dispose();
       throw e;
