@@ -3,6 +3,7 @@ export type {
   ConsentedSetRecord,
   EvaluateCheckpoint,
   PsiCheckpoint,
+  PsiRunRecord,
   PublishCheckpoint,
   TrainCheckpoint,
 } from './checkpoints.ts';
@@ -13,6 +14,8 @@ export type {
   ConsentFilter,
   HeAcceptance,
   HeScheme,
+  IdSource,
+  InProcessSettings,
   JobPlan,
   PartyRole,
   PsiPolicy,
@@ -28,14 +31,16 @@ export {
   resolveBatch,
 } from './defaults.ts';
 export type {
+  AlignedRows,
   Alignment,
   AlignOptions,
   HeSettings,
+  InProcessDataParty,
+  InProcessHeteroLrInput,
+  InProcessHeteroLrResult,
   PartyInput,
   PsiRunReport,
   Scores,
-  TrainEvaluateInput,
-  TrainEvaluateResult,
 } from './local/hetero-lr.ts';
 export {
   alignParties,
@@ -44,9 +49,9 @@ export {
   gather,
   guestOnlyLr,
   positionsOf,
+  runHeteroLrInProcess,
   securityNote,
   subsetFeatures,
-  trainAndEvaluate,
 } from './local/hetero-lr.ts';
 export type { InProcessParty, InProcessRun, MemoryStore } from './local/in-process.ts';
 export { memoryStore, runStageInProcess } from './local/in-process.ts';

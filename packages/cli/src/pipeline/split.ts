@@ -53,6 +53,45 @@ export async function splitFromLists(
   return { train, test, how: `id lists ${trainFile}, ${testFile}` };
 }
 
+/**
+ * Read `--train-ids` / `--test-ids` lists before alignment: each non-empty, no id twice, none in both.
+ * Whether every id is an aligned row is the align stage's check (`inProcess.splitIds`).
+ */
+export async function readSplitLists(
+  cwd: string,
+  trainFile: string,
+  testFile: string,
+): Promise<{ train: string[]; test: string[]; source: { train: string; test: string } }> {
+  const read = async (file: string): Promise<string[]> => {
+    const ids = await readIdList(resolve(cwd, file));
+    if (ids.length === 0) throw new FedscoreError('invalid_argument', 'the id list is empty', { file });
+    const seen = new Set<string>();
+    ids.forEach((id, i) => {
+      if (seen.has(id)) {
+        throw new FedscoreError('duplicate_id', `id number ${i + 1} of the list repeats an earlier one`, {
+          file,
+          field: 'id',
+          details: { entry: i + 1 },
+        });
+      }
+      seen.add(id);
+    });
+    return ids;
+  };
+  const train = await read(trainFile);
+  const test = await read(testFile);
+  const inTrain = new Set(train);
+  const both = test.findIndex((id) => inTrain.has(id));
+  if (both >= 0) {
+    throw new FedscoreError('invalid_argument', `id number ${both + 1} of the test list is also a train id`, {
+      file: testFile,
+      field: '--test-ids',
+      details: { entry: both + 1 },
+    });
+  }
+  return { train, test, source: { train: trainFile, test: testFile } };
+}
+
 /** Check a `--test-fraction` flag value. */
 export function checkTestFraction(fraction: number): number {
   if (!(fraction > 0 && fraction < 1)) {

@@ -18,6 +18,7 @@
 import {
   auc,
   FedscoreError,
+  featureColumns,
   fitLogisticRegression,
   ks,
   type Logger,
@@ -36,17 +37,29 @@ import {
   runPsiLocal,
 } from '@fedscore/psi';
 import {
+  ARBITER_ID,
   type CipherProviderOptions,
+  type EpochRecord,
   type HeteroLrHyperparams,
   type HeteroLrMode,
   type HeteroLrRuntime,
   type HeteroLrScheme,
+  type JointModelDescriptor,
   type PartyFeatures,
   type PartyModel,
-  partyPartialScores,
-  type TrainHeteroLrResult,
-  trainHeteroLr,
 } from '@fedscore/vfl';
+import type { EvaluateCheckpoint, PsiCheckpoint, PsiRunRecord, TrainCheckpoint } from '../checkpoints.ts';
+import type { IdSource, InProcessSettings, JobPlan } from '../context.ts';
+import { type BatchDefaults, resolveBatch } from '../defaults.ts';
+import { HETERO_LR_PIPELINE, stageOf } from '../registry.ts';
+import { trainPositions } from '../stages/rows.ts';
+import {
+  type InProcessParty,
+  type InProcessRun,
+  type MemoryStore,
+  memoryStore,
+  runStageInProcess,
+} from './in-process.ts';
 
 export interface PartyInput {
   /** Party id on the wire, e.g. 'guest', 'host-1', 'bank', 'government'. */
@@ -230,69 +243,220 @@ export function cipherOptions(s: HeSettings, logger: Logger): CipherProviderOpti
   };
 }
 
-export interface TrainEvaluateInput {
-  readonly guest: { readonly id: string; readonly features: PartyFeatures; readonly labels: Float64Array };
-  readonly hosts: readonly { readonly id: string; readonly features: PartyFeatures }[];
-  /** Aligned positions of the training and the test rows. */
-  readonly trainRows: Uint32Array;
-  readonly testRows: Uint32Array;
+/** A data party of an in-process hetero-LR run: its id, its own table and where its ids come from. */
+export interface InProcessDataParty {
+  readonly id: string;
+  readonly table: Table;
+  readonly idSource?: IdSource;
+}
+
+export interface InProcessHeteroLrInput {
+  /** The label holder; its table must have the label. */
+  readonly guest: InProcessDataParty;
+  readonly hosts: readonly InProcessDataParty[];
   readonly mode: HeteroLrMode;
   readonly he: HeSettings;
-  readonly hyperparams: HeteroLrHyperparams;
+  /** Every hyperparameter (`seed` also seeds the split); batch size and learning rate may be left out. */
+  readonly hyperparams: HeteroLrHyperparams & { readonly maxEpochs: number; readonly seed: number };
+  /** Share of each class held out (without `splitIds`). */
+  readonly testFraction: number;
+  /** The split as id lists of the guest's ids instead. */
+  readonly splitIds?: InProcessSettings['splitIds'];
+  /** PSI id kind (default 'auto') and blinding threads. */
+  readonly idKind?: PsiIdKindChoice;
+  readonly psiThreads?: number;
   /** Worker threads and cache of every party (default: vfl's, workers 'auto'). */
   readonly runtime?: HeteroLrRuntime;
+  /**
+   * Feature engineering between alignment and training (the CLI's WOE path, itself a protocol between
+   * the parties): from each party's aligned rows and the training positions, each party's new table
+   * with one row per aligned position (the guest's with the label). Training and evaluation read those.
+   */
+  readonly engineer?: (aligned: AlignedRows) => Promise<ReadonlyMap<string, Table>>;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
 }
 
-export interface TrainEvaluateResult {
+/** What alignment left: each party's table row of each aligned position, and the training positions. */
+export interface AlignedRows {
+  readonly rows: ReadonlyMap<string, readonly number[]>;
+  readonly trainPositions: Uint32Array;
+}
+
+export interface InProcessHeteroLrResult {
+  /** Each host's PSI run, as the guest saw it, and the PSI stage's wall time. */
+  readonly psi: readonly PsiRunRecord[];
+  readonly psiSeconds: number;
+  /** Rows in every intersection (before id lists narrowed them). */
+  readonly aligned: number;
+  /** Per party id, its table row of each aligned position kept (guest first). */
+  readonly rows: ReadonlyMap<string, readonly number[]>;
+  /** Aligned positions trained on and held out. */
+  readonly trainPositions: readonly number[];
+  readonly testPositions: readonly number[];
+  readonly batch: BatchDefaults;
+  /** Every data party's model, guest first, and the joint descriptor. */
+  readonly models: readonly PartyModel[];
+  readonly descriptor: JointModelDescriptor;
+  readonly history: readonly EpochRecord[];
+  readonly epochs: number;
+  readonly keptEpoch: number;
+  /** Mean of the epochs' seconds, and the training stage's wall time (key generation included). */
+  readonly secondsPerEpoch: number;
+  readonly secondsTotal: number;
+  /** Bytes each party sent during training. */
+  readonly bytesSent: Readonly<Record<string, number>>;
   readonly train: Scores;
   readonly test: Scores;
-  readonly run: TrainHeteroLrResult;
-  readonly models: readonly PartyModel[];
   /** Bytes of the evaluation step: each host's plaintext partial predictions for train and test rows. */
   readonly evaluationBytes: number;
   readonly insecure: boolean;
   readonly security: string;
 }
 
-/** Steps 4 and 5: train on the training rows, score train and test rows. */
-export async function trainAndEvaluate(input: TrainEvaluateInput): Promise<TrainEvaluateResult> {
+/**
+ * Hetero-LR with every party in this process, by the job's own stages (`psi`, `train`, `evaluate` of
+ * `HETERO_LR_PIPELINE`, through `runStageInProcess`): what a node job runs over gRPC, run over the
+ * in-memory network with each party's own store. The plan carries the in-process settings a node job
+ * does not (the split seed as given or id lists, PSI's id kind, the full hyperparameters and runtime,
+ * and a train-rows pass in evaluation).
+ */
+export async function runHeteroLrInProcess(input: InProcessHeteroLrInput): Promise<InProcessHeteroLrResult> {
   const logger = input.logger ?? noopLogger;
-  const { trainRows, testRows } = input;
-  const run = await trainHeteroLr({
-    guest: {
-      id: input.guest.id,
-      features: subsetFeatures(input.guest.features, trainRows),
-      labels: gather(input.guest.labels, trainRows),
+  const progress = input.progress ?? noProgress;
+  const { he, hyperparams: h } = input;
+  const arbiter = input.mode === 'arbiter' ? ARBITER_ID : undefined;
+  const paillierBits = he.paillierBits ?? 2048;
+  const weak = he.scheme === 'paillier' && paillierBits < 2048;
+  const plain = he.scheme === 'none';
+  const plan: JobPlan = {
+    id: `hetero-lr-${Date.now().toString(36)}`,
+    guest: input.guest.id,
+    hosts: input.hosts.map((p) => p.id),
+    arbiter,
+    seed: h.seed,
+    testFraction: input.testFraction,
+    binning: { enabled: false, method: 'quantile', bins: 10, minIv: 0, scheme: 'ckks' },
+    train: {
+      scheme: he.scheme,
+      ...(he.ckksPreset !== undefined && { ckksPreset: he.ckksPreset }),
+      ...(he.scheme === 'paillier' && { paillierBits }),
+      maxEpochs: h.maxEpochs,
+      batchSize: h.batchSize,
+      learningRate: h.learningRate,
+      l2: h.l2,
+      validationFraction: h.validationFraction,
     },
-    hosts: input.hosts.map((h) => ({ id: h.id, features: subsetFeatures(h.features, trainRows) })),
-    mode: input.mode,
-    scheme: input.he.scheme,
-    hyperparams: input.hyperparams,
-    he: cipherOptions(input.he, logger),
-    ...(input.runtime !== undefined && { runtime: input.runtime }),
-    logger,
-    ...(input.progress !== undefined && { onProgress: epochProgress(input.progress) }),
-  });
-  const models = [run.guest, ...run.hosts];
-  const score = (rows: Uint32Array): Scores => {
-    const z = partyPartialScores(run.guest, subsetFeatures(input.guest.features, rows).columns);
-    run.hosts.forEach((m, k) => {
-      const part = partyPartialScores(m, subsetFeatures(input.hosts[k]!.features, rows).columns);
-      for (let i = 0; i < z.length; i++) z[i]! += part[i]!;
-    });
-    const y = gather(input.guest.labels, rows);
-    return { auc: auc(y, z), ks: ks(y, z).ks };
+    consent: { purpose: 'training' },
+    allowPlaintextScheme: plain,
+    allowWeakParameters: weak,
+    inProcess: {
+      splitSeed: h.seed,
+      ...(input.splitIds !== undefined && { splitIds: input.splitIds }),
+      psi: {
+        idKind: input.idKind ?? 'auto',
+        ...(input.psiThreads !== undefined && { threads: input.psiThreads }),
+      },
+      hyperparams: h,
+      ...(input.runtime !== undefined && { runtime: input.runtime }),
+      evaluateTrain: true,
+    },
   };
+  // Choosing the plaintext scheme or weak parameters here is choosing it for every party of this run.
+  const accepts = { allowPlaintextScheme: plain, allowWeakParameters: weak };
+  const data = [input.guest, ...input.hosts];
+  const parties: InProcessParty[] = [
+    ...data.map((p) => ({
+      id: p.id,
+      table: p.table,
+      store: memoryStore(),
+      he: accepts,
+      ...(p.idSource !== undefined && { idSource: p.idSource }),
+    })),
+    ...(arbiter === undefined ? [] : [{ id: arbiter, store: memoryStore(), he: accepts }]),
+  ];
+  const run: InProcessRun = { plan, parties, logger, progress };
+
+  let t0 = performance.now();
+  await runStageInProcess(stageOf(HETERO_LR_PIPELINE, 'psi'), run);
+  const psiSeconds = (performance.now() - t0) / 1000;
+  const storeOf = (id: string): MemoryStore => parties.find((p) => p.id === id)!.store;
+  const guestPsi = storeOf(input.guest.id).checkpoint<PsiCheckpoint>('psi');
+  const trainPos = trainPositions(guestPsi);
+  const rows = new Map(data.map((p) => [p.id, storeOf(p.id).checkpoint<PsiCheckpoint>('psi').rows]));
+  let tables = new Map(data.map((p) => [p.id, p.table]));
+  if (input.engineer !== undefined) {
+    tables = new Map(await input.engineer({ rows, trainPositions: Uint32Array.from(trainPos) }));
+    // Each party's new table holds its aligned rows in aligned order: position p is row p.
+    for (const [k, p] of data.entries()) {
+      const t = tables.get(p.id);
+      if (t === undefined || t.nRows !== guestPsi.rows.length) {
+        throw new FedscoreError(
+          'internal',
+          `no engineered table of ${guestPsi.rows.length} rows for ${p.id}`,
+          {
+            field: 'engineer',
+          },
+        );
+      }
+      const store = storeOf(p.id);
+      const cp = store.checkpoint<PsiCheckpoint>('psi');
+      store.save('psi', { ...cp, rows: cp.rows.map((_, i) => i) });
+      parties[k] = { ...parties[k]!, table: t };
+    }
+  }
+
+  // Batch size and learning rate left unset: the defaults for this many rows and the widest party.
+  const widest = Math.max(
+    ...data.map((p, k) => featureColumns(tables.get(p.id)!, []).names.length + (k === 0 ? 1 : 0)),
+  );
+  const batch = resolveBatch(trainPos.length, widest, h);
+  const trainPlan: JobPlan = { ...plan, train: { ...plan.train, ...batch } };
+  const bytesSent: Record<string, number> = {};
+  t0 = performance.now();
+  const trained = await runStageInProcess(stageOf(HETERO_LR_PIPELINE, 'train'), {
+    ...run,
+    plan: trainPlan,
+    progress: epochProgress(progress),
+    onMessage: (m) => {
+      bytesSent[m.from] = (bytesSent[m.from] ?? 0) + m.bytes.length;
+    },
+  });
+  const secondsTotal = (performance.now() - t0) / 1000;
+  const evaluated = await runStageInProcess(stageOf(HETERO_LR_PIPELINE, 'evaluate'), run);
+
+  const g = trained[input.guest.id] as TrainCheckpoint;
+  const ev = evaluated[input.guest.id] as EvaluateCheckpoint;
+  if (g.descriptor === undefined || g.model === undefined || ev.train === undefined) {
+    throw new FedscoreError('internal', 'the guest kept no model or evaluation', { field: 'train' });
+  }
+  const history = g.history ?? [];
+  const insecure = g.insecure || plain;
+  const score = (s: { auc?: number; ks?: number }): Scores => ({
+    auc: s.auc ?? Number.NaN,
+    ks: s.ks ?? Number.NaN,
+  });
   return {
-    train: score(trainRows),
-    test: score(testRows),
-    run,
-    models,
-    evaluationBytes: 8 * (trainRows.length + testRows.length) * input.hosts.length,
-    insecure: run.insecure,
-    security: securityNote(input.he, run.insecure),
+    psi: guestPsi.psi ?? [],
+    psiSeconds,
+    aligned: guestPsi.aligned ?? guestPsi.rows.length,
+    rows,
+    trainPositions: trainPos,
+    testPositions: guestPsi.test,
+    batch,
+    models: data.map((p) => (trained[p.id] as TrainCheckpoint).model!),
+    descriptor: g.descriptor,
+    history,
+    epochs: g.epochs,
+    keptEpoch: g.keptEpoch,
+    secondsPerEpoch: g.epochs > 0 ? history.reduce((a, r) => a + r.seconds, 0) / g.epochs : 0,
+    secondsTotal,
+    bytesSent,
+    train: score(ev.train),
+    test: score(ev),
+    evaluationBytes: 8 * guestPsi.rows.length * input.hosts.length,
+    insecure,
+    security: securityNote(he, insecure),
   };
 }
 
