@@ -378,7 +378,16 @@ export async function runHeteroLrInProcess(input: InProcessHeteroLrInput): Promi
   const run: InProcessRun = { plan, parties, logger, progress };
 
   let t0 = performance.now();
-  await runStageInProcess(stageOf(HETERO_LR_PIPELINE, 'psi'), run);
+  await runStageInProcess(stageOf(HETERO_LR_PIPELINE, 'psi'), run).catch((e: unknown) => {
+    // No consent is checked in process: an empty intersection is the ids (the CLI's --id column).
+    if (e instanceof FedscoreError && e.code === 'invalid_argument' && e.field === 'data') {
+      throw new FedscoreError('invalid_argument', 'the parties share no id: PSI found an empty intersection', {
+        field: '--id',
+        cause: e,
+      });
+    }
+    throw e;
+  });
   const psiSeconds = (performance.now() - t0) / 1000;
   const storeOf = (id: string): MemoryStore => parties.find((p) => p.id === id)!.store;
   const guestPsi = storeOf(input.guest.id).checkpoint<PsiCheckpoint>('psi');
