@@ -381,10 +381,14 @@ export async function runHeteroLrInProcess(input: InProcessHeteroLrInput): Promi
   await runStageInProcess(stageOf(HETERO_LR_PIPELINE, 'psi'), run).catch((e: unknown) => {
     // No consent is checked in process: an empty intersection is the ids (the CLI's --id column).
     if (e instanceof FedscoreError && e.code === 'invalid_argument' && e.field === 'data') {
-      throw new FedscoreError('invalid_argument', 'the parties share no id: PSI found an empty intersection', {
-        field: '--id',
-        cause: e,
-      });
+      throw new FedscoreError(
+        'invalid_argument',
+        'the parties share no id: PSI found an empty intersection',
+        {
+          field: '--id',
+          cause: e,
+        },
+      );
     }
     throw e;
   });
