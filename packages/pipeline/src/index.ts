@@ -35,6 +35,8 @@ export type {
   Alignment,
   AlignOptions,
   HeSettings,
+  InProcessAlignInput,
+  InProcessAlignment,
   InProcessDataParty,
   InProcessHeteroLrInput,
   InProcessHeteroLrResult,
@@ -43,6 +45,7 @@ export type {
   Scores,
 } from './local/hetero-lr.ts';
 export {
+  alignInProcess,
   alignParties,
   cipherOptions,
   epochProgress,

@@ -314,6 +314,79 @@ export interface InProcessHeteroLrResult {
   readonly security: string;
 }
 
+/** The job's `psi` stage over `run` (an empty intersection named as the CLI's `--id`). */
+async function alignStage(run: InProcessRun): Promise<void> {
+  await runStageInProcess(stageOf(HETERO_LR_PIPELINE, 'psi'), run).catch((e: unknown) => {
+    // No consent is checked in process: an empty intersection is the ids (the CLI's --id column).
+    if (e instanceof FedscoreError && e.code === 'invalid_argument' && e.field === 'data') {
+      throw new FedscoreError(
+        'invalid_argument',
+        'the parties share no id: PSI found an empty intersection',
+        {
+          field: '--id',
+          cause: e,
+        },
+      );
+    }
+    throw e;
+  });
+}
+
+export interface InProcessAlignInput {
+  /** The label holder (the align stage draws its hold-out by label; alignment alone ignores it). */
+  readonly guest: InProcessDataParty;
+  readonly hosts: readonly InProcessDataParty[];
+  /** PSI id kind (default 'auto') and blinding threads. */
+  readonly idKind?: PsiIdKindChoice;
+  readonly psiThreads?: number;
+  readonly logger?: Logger;
+  readonly progress?: ProgressCallback;
+}
+
+export interface InProcessAlignment {
+  readonly psi: readonly PsiRunRecord[];
+  readonly psiSeconds: number;
+  /** Per party id, its table row of each aligned position (the rows in every intersection). */
+  readonly rows: ReadonlyMap<string, readonly number[]>;
+}
+
+/** Alignment alone, by the job's `psi` stage with every party in this process (e.g. `fedscore binning`). */
+export async function alignInProcess(input: InProcessAlignInput): Promise<InProcessAlignment> {
+  const data = [input.guest, ...input.hosts];
+  const parties: InProcessParty[] = data.map((p) => ({
+    id: p.id,
+    table: p.table,
+    store: memoryStore(),
+    ...(p.idSource !== undefined && { idSource: p.idSource }),
+  }));
+  const plan: JobPlan = {
+    id: `align-${Date.now().toString(36)}`,
+    guest: input.guest.id,
+    hosts: input.hosts.map((p) => p.id),
+    seed: 1,
+    testFraction: 0.5,
+    binning: { enabled: false, method: 'quantile', bins: 10, minIv: 0, scheme: 'ckks' },
+    train: { scheme: 'ckks', maxEpochs: 1 },
+    consent: { purpose: 'training' },
+    inProcess: {
+      psi: {
+        idKind: input.idKind ?? 'auto',
+        ...(input.psiThreads !== undefined && { threads: input.psiThreads }),
+      },
+    },
+  };
+  const t0 = performance.now();
+  await alignStage({
+    plan,
+    parties,
+    ...(input.logger !== undefined && { logger: input.logger }),
+    ...(input.progress !== undefined && { progress: input.progress }),
+  });
+  const psiSeconds = (performance.now() - t0) / 1000;
+  const cp = (k: number): PsiCheckpoint => parties[k]!.store.checkpoint<PsiCheckpoint>('psi');
+  return { psi: cp(0).psi ?? [], psiSeconds, rows: new Map(data.map((p, k) => [p.id, cp(k).rows])) };
+}
+
 /**
  * Hetero-LR with every party in this process, by the job's own stages (`psi`, `train`, `evaluate` of
  * `HETERO_LR_PIPELINE`, through `runStageInProcess`): what a node job runs over gRPC, run over the
@@ -378,20 +451,7 @@ export async function runHeteroLrInProcess(input: InProcessHeteroLrInput): Promi
   const run: InProcessRun = { plan, parties, logger, progress };
 
   let t0 = performance.now();
-  await runStageInProcess(stageOf(HETERO_LR_PIPELINE, 'psi'), run).catch((e: unknown) => {
-    // No consent is checked in process: an empty intersection is the ids (the CLI's --id column).
-    if (e instanceof FedscoreError && e.code === 'invalid_argument' && e.field === 'data') {
-      throw new FedscoreError(
-        'invalid_argument',
-        'the parties share no id: PSI found an empty intersection',
-        {
-          field: '--id',
-          cause: e,
-        },
-      );
-    }
-    throw e;
-  });
+  await alignStage(run);
   const psiSeconds = (performance.now() - t0) / 1000;
   const storeOf = (id: string): MemoryStore => parties.find((p) => p.id === id)!.store;
   const guestPsi = storeOf(input.guest.id).checkpoint<PsiCheckpoint>('psi');
