@@ -32,21 +32,16 @@ export {
 } from './defaults.ts';
 export type {
   AlignedRows,
-  Alignment,
-  AlignOptions,
   HeSettings,
   InProcessAlignInput,
   InProcessAlignment,
   InProcessDataParty,
   InProcessHeteroLrInput,
   InProcessHeteroLrResult,
-  PartyInput,
-  PsiRunReport,
   Scores,
 } from './local/hetero-lr.ts';
 export {
   alignInProcess,
-  alignParties,
   cipherOptions,
   epochProgress,
   gather,

@@ -1,19 +1,20 @@
 /**
- * The hetero-LR pipeline behind `fedscore train hetero-lr`, `fedscore demo` and the hetero-LR benchmark,
- * with every party in this process:
+ * Hetero-LR with every party in this process, for `fedscore train hetero-lr`, `fedscore demo` and
+ * `fedscore binning`'s alignment: the job's own stages (registry.ts) run by `runStageInProcess` over
+ * the in-memory network with the real wire codec, each party with its own table and store:
  *
- *   1. align: ECDH-PSI (packages/psi) between the guest and each host, over the in-memory network with
- *      the real wire codec; the guest keeps the rows in every intersection and tells each host which of
- *      its aligned positions remain, in the guest's file order (with several hosts, a host thereby learns which of its overlap with
- *      the guest is also in the other hosts' sets);
- *   2. split the aligned rows into train and test (the guest's decision; hosts learn which aligned rows
- *      are test rows, as in FATE, where train and test are separate aligned tables);
- *   3. each party turns its own columns into features (`partyFeatures`: categories one-hot; missing values kept as NaN:
- *      the vfl roles impute and standardize their own columns locally, fitted on the training rows);
- *   4. train hetero-LR (packages/vfl `trainHeteroLr`) on the training rows;
- *   5. evaluate: each party computes its partial linear predictor x_p . w_p on the rows and the guest adds
- *      them up (FATE's hetero-LR prediction does the same: hosts send plaintext partial predictions to the
- *      guest). Encrypted scoring is the scoring package's job, not this evaluation's.
+ *   1. psi (stages/align.ts): ECDH-PSI between the guest and each host; the guest keeps the rows in
+ *      every intersection, in its own file order, and draws the label-stratified hold-out (hosts learn
+ *      which aligned rows are test rows, as in FATE, where train and test are separate aligned tables);
+ *   2. features: each party's own columns (`partyFeatures`: categories one-hot, missing values kept as
+ *      NaN; the vfl roles impute and standardize their own columns, fitted on the training rows), or
+ *      each party's WOE values (the CLI's `engineer` step);
+ *   3. train (stages/train.ts): hetero-LR on the training rows;
+ *   4. evaluate (stages/evaluate.ts): each host sends its partial linear predictor x_h . w_h and the
+ *      guest adds its own (as FATE's hetero-LR prediction does), on the test rows and the training rows.
+ *      Encrypted scoring is the scoring package's job, not this evaluation's.
+ *
+ * Also the small helpers the CLI's other commands share (`guestOnlyLr`, `subsetFeatures`, ...).
  */
 import {
   auc,
@@ -29,13 +30,7 @@ import {
   standardize,
   type Table,
 } from '@fedscore/core';
-import {
-  BlindingPool,
-  type PsiIdKind,
-  type PsiIdKindChoice,
-  resolveIdKind,
-  runPsiLocal,
-} from '@fedscore/psi';
+import type { PsiIdKindChoice } from '@fedscore/psi';
 import {
   ARBITER_ID,
   type CipherProviderOptions,
@@ -60,140 +55,6 @@ import {
   memoryStore,
   runStageInProcess,
 } from './in-process.ts';
-
-export interface PartyInput {
-  /** Party id on the wire, e.g. 'guest', 'host-1', 'bank', 'government'. */
-  readonly id: string;
-  readonly table: Table;
-  /** Source file, for error locations. */
-  readonly file?: string;
-  /** The file line of each table row (header = 1), for error locations. Default: row + 2. */
-  readonly lines?: Int32Array;
-}
-
-export interface PsiRunReport {
-  readonly host: string;
-  readonly guestIds: number;
-  readonly hostIds: number;
-  readonly intersection: number;
-  readonly seconds: number;
-  readonly bytes: { readonly guestToHost: number; readonly hostToGuest: number };
-}
-
-export interface Alignment {
-  /** How the guest's ids were prepared for PSI (every host's kind equals it, or PSI stopped). */
-  readonly idKind: PsiIdKind;
-  /** The guest's ids of the aligned rows, in aligned order. */
-  readonly ids: string[];
-  /** Row of the guest table for each aligned position. */
-  readonly guestRows: Uint32Array;
-  /** Per host, its table row for each aligned position. */
-  readonly hostRows: Uint32Array[];
-  readonly psi: PsiRunReport[];
-  readonly seconds: number;
-}
-
-export interface AlignOptions {
-  /** PSI blinding worker threads (default: the pool's default). */
-  readonly threads?: number;
-  /**
-   * The PSI id kind (default 'auto': each party decides from its own ids -- 'uscc' when most are valid
-   * USCCs, else 'opaque' -- and PSI's hello refuses parties that decided differently).
-   */
-  readonly idKind?: PsiIdKindChoice;
-  readonly logger?: Logger;
-  readonly progress?: ProgressCallback;
-}
-
-/** Step 1: PSI between the guest and every host; the aligned rows are those in every intersection. */
-export async function alignParties(
-  guest: PartyInput,
-  hosts: readonly PartyInput[],
-  options: AlignOptions = {},
-): Promise<Alignment> {
-  const t0 = performance.now();
-  // Each party resolves 'auto' from its own ids only (as party nodes do): nothing about one party's ids
-  // informs another's choice. PSI's hello then checks that the kinds agree.
-  const kindOf = (p: PartyInput): PsiIdKind => {
-    const d = resolveIdKind(p.table.ids, options.idKind ?? 'auto');
-    if (d.requested === 'auto') {
-      options.logger?.debug(`psi: ${p.id} ids resolved to ${d.idKind}`, {
-        party: p.id,
-        validUscc: d.validUscc,
-        ids: d.nonBlank,
-      });
-    }
-    return d.idKind;
-  };
-  const guestKind = kindOf(guest);
-  const pool = await BlindingPool.create(options.threads === undefined ? {} : { threads: options.threads });
-  const perHost: { guestRows: Uint32Array; hostRows: Uint32Array }[] = [];
-  const reports: PsiRunReport[] = [];
-  try {
-    for (const h of hosts) {
-      const r = await runPsiLocal(guest.table.ids, h.table.ids, {
-        mode: 'both',
-        pool,
-        session: `psi-${guest.id}-${h.id}`,
-        guestIds: { idKind: guestKind, lineOf: lineOf(guest), field: 'id', ...fileOf(guest) },
-        hostIds: { idKind: kindOf(h), lineOf: lineOf(h), field: 'id', ...fileOf(h) },
-        ...(options.logger !== undefined && { logger: options.logger }),
-        progress: (e) =>
-          (options.progress ?? noProgress)({ ...e, stage: `PSI ${guest.id}-${h.id} ${e.stage}` }),
-      });
-      if (r.guest.rows === undefined || r.host.rows === undefined) {
-        throw new FedscoreError('internal', 'PSI in both mode returned no aligned rows', { field: 'psi' });
-      }
-      perHost.push({ guestRows: r.guest.rows, hostRows: r.host.rows });
-      reports.push({
-        host: h.id,
-        guestIds: r.guest.ownCount,
-        hostIds: r.host.ownCount,
-        intersection: r.guest.intersectionSize,
-        seconds: r.seconds,
-        bytes: r.bytes,
-      });
-    }
-  } finally {
-    await pool.close();
-  }
-  // Keep the guest rows present in every intersection, in the guest's file order: PSI's own order is
-  // randomized, and a seeded split must not depend on it.
-  const hostRowOf = perHost.map((p) => {
-    const m = new Map<number, number>();
-    p.guestRows.forEach((g, k) => {
-      m.set(g, p.hostRows[k]!);
-    });
-    return m;
-  });
-  const first = perHost[0]!.guestRows;
-  const kept: number[] = [];
-  for (const g of first) if (hostRowOf.every((m) => m.has(g))) kept.push(g);
-  kept.sort((a, b) => a - b);
-  if (kept.length === 0) {
-    throw new FedscoreError('invalid_argument', 'the parties share no id: PSI found an empty intersection', {
-      field: '--id',
-    });
-  }
-  const guestRows = Uint32Array.from(kept);
-  return {
-    idKind: guestKind,
-    ids: kept.map((r) => guest.table.ids[r]!),
-    guestRows,
-    hostRows: hostRowOf.map((m) => Uint32Array.from(kept, (g) => m.get(g)!)),
-    psi: reports,
-    seconds: (performance.now() - t0) / 1000,
-  };
-}
-
-function lineOf(p: PartyInput): (row: number) => number {
-  const lines = p.lines;
-  return lines === undefined ? (row) => row + 2 : (row) => lines[row] ?? row + 2;
-}
-
-function fileOf(p: PartyInput): { file?: string } {
-  return p.file === undefined ? {} : { file: p.file };
-}
 
 /** The rows `idx` of every column. */
 export function subsetFeatures(f: PartyFeatures, idx: ArrayLike<number>): PartyFeatures {
