@@ -1,5 +1,6 @@
 /** What each stage leaves on a party (its checkpoint), per stage and role. */
-import type { FeatureSelectionLineage, JointModelDescriptor, PartyModel } from '@fedscore/vfl';
+import type { PsiIdKind } from '@fedscore/psi';
+import type { EpochRecord, FeatureSelectionLineage, JointModelDescriptor, PartyModel } from '@fedscore/vfl';
 import type { ConsentExclusions } from './context.ts';
 import type { ConsentSummary } from './messages.ts';
 
@@ -21,6 +22,22 @@ export interface PsiCheckpoint {
   readonly consent?: Readonly<Record<string, ConsentSummary>>;
   /** On a host that requires consent: what its consent check kept of its own table (never sent). */
   readonly consentedSet?: ConsentedSetRecord;
+  /** On the guest: each host's PSI run as this party saw it. */
+  readonly psi?: readonly PsiRunRecord[];
+  /** On the guest: rows in every host's intersection (more than `rows` when id lists chose fewer). */
+  readonly aligned?: number;
+}
+
+/** One PSI run of the guest with a host: counts, time and bytes (what the guest saw of it). */
+export interface PsiRunRecord {
+  readonly host: string;
+  readonly idKind: PsiIdKind;
+  /** Distinct ids the guest and the host sent. */
+  readonly guestIds: number;
+  readonly hostIds: number;
+  readonly intersection: number;
+  readonly seconds: number;
+  readonly bytes: { readonly guestToHost: number; readonly hostToGuest: number };
 }
 export interface BinningCheckpoint {
   /** This party's features kept for training (column names). */
@@ -36,11 +53,15 @@ export interface TrainCheckpoint {
   readonly insecure: boolean;
   /** The epoch this attempt resumed from (0: trained from the start). */
   readonly resumedFrom: number;
+  /** On the guest: one record per epoch (learning rate, seconds, validation AUC). */
+  readonly history?: readonly EpochRecord[];
 }
 export interface EvaluateCheckpoint {
   readonly testRows: number;
   readonly auc?: number;
   readonly ks?: number;
+  /** With the plan's `inProcess.evaluateTrain`: the training rows' scores (guest) and count. */
+  readonly train?: { readonly rows: number; readonly auc?: number; readonly ks?: number };
 }
 export interface PublishCheckpoint {
   readonly files: string[];

@@ -12,6 +12,8 @@ import {
   ProtocolSession,
   type Table,
 } from '@fedscore/core';
+import type { PsiIdKindChoice } from '@fedscore/psi';
+import type { HeteroLrHyperparams, HeteroLrRuntime } from '@fedscore/vfl';
 import type { PipelineStore } from './store.ts';
 
 export type PartyRole = 'guest' | 'host' | 'arbiter';
@@ -58,6 +60,35 @@ export interface JobPlan {
   readonly allowWeakParameters?: boolean | undefined;
   /** @deprecated Both of the above at once. */
   readonly insecure?: boolean | undefined;
+  /** What an in-process run (the CLI) sets beyond a job spec; a node's plan never has it. */
+  readonly inProcess?: InProcessSettings | undefined;
+}
+
+/**
+ * The settings of an in-process run that a node job spec does not carry: the CLI's split (the seed as
+ * given, or id lists), its PSI choices, the full hetero-LR hyperparameters and runtime, and a train-rows
+ * pass in evaluation. Every party of an in-process run reads the same plan (they share the process).
+ */
+export interface InProcessSettings {
+  /** Seed of the stratified hold-out as given (a node job derives it from the job seed). */
+  readonly splitSeed?: number;
+  /**
+   * The split as lists of the guest's ids (instead of the seeded hold-out): aligned rows in neither list
+   * are left out, and an id of a list that is not an aligned row is a `not_found` error naming `source`.
+   */
+  readonly splitIds?: {
+    readonly train: readonly string[];
+    readonly test: readonly string[];
+    readonly source?: { readonly train: string; readonly test: string };
+  };
+  /** PSI: how ids are prepared ('auto': each party decides from its own ids) and blinding threads. */
+  readonly psi?: { readonly idKind?: PsiIdKindChoice; readonly threads?: number };
+  /** Hetero-LR hyperparameters under those of `train` (schedule, decay, patience, class weights...). */
+  readonly hyperparams?: HeteroLrHyperparams;
+  /** Worker threads and cache of every party's hetero-LR role. */
+  readonly runtime?: HeteroLrRuntime;
+  /** Evaluate scores the training rows too (AUC and KS on the guest). */
+  readonly evaluateTrain?: boolean;
 }
 
 /** Enterprises a consent check excluded, by reason. */
@@ -125,6 +156,17 @@ export interface StageContext {
   readonly he?: HeAcceptance;
   /** Called after each per-epoch training checkpoint is saved (the node's test-only fault hook). */
   readonly onEpochSaved?: (epoch: number) => void;
+  /** Where this party's ids come from, for PSI's error locations (in-process: the CSV and its lines). */
+  readonly idSource?: IdSource;
+}
+
+/** A party's id column as read, for error locations. */
+export interface IdSource {
+  readonly file?: string;
+  /** The id column's name. */
+  readonly field?: string;
+  /** The 1-based file line of table row `row`. */
+  readonly lineOf?: (row: number) => number;
 }
 
 /** This party's role in the job. */

@@ -3,6 +3,7 @@ export type {
   ConsentedSetRecord,
   EvaluateCheckpoint,
   PsiCheckpoint,
+  PsiRunRecord,
   PublishCheckpoint,
   TrainCheckpoint,
 } from './checkpoints.ts';
@@ -14,6 +15,8 @@ export type {
   HeAcceptance,
   HeScheme,
   HflPlan,
+  IdSource,
+  InProcessSettings,
   JobPlan,
   PartyRole,
   PsiPolicy,
@@ -30,25 +33,25 @@ export {
 } from './defaults.ts';
 export { hflProbabilityModel } from './hfl-model.ts';
 export type {
-  Alignment,
-  AlignOptions,
+  AlignedRows,
   HeSettings,
-  PartyInput,
-  PsiRunReport,
+  InProcessAlignInput,
+  InProcessAlignment,
+  InProcessDataParty,
+  InProcessHeteroLrInput,
+  InProcessHeteroLrResult,
   Scores,
-  TrainEvaluateInput,
-  TrainEvaluateResult,
 } from './local/hetero-lr.ts';
 export {
-  alignParties,
+  alignInProcess,
   cipherOptions,
   epochProgress,
   gather,
   guestOnlyLr,
   positionsOf,
+  runHeteroLrInProcess,
   securityNote,
   subsetFeatures,
-  trainAndEvaluate,
 } from './local/hetero-lr.ts';
 export type { HflInProcessInput, HflInProcessResult } from './local/hfl.ts';
 export { hflJobPlan, runHflInProcess } from './local/hfl.ts';

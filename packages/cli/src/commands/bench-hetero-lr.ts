@@ -23,7 +23,7 @@ import { join, resolve } from 'node:path';
 import { auc, FedscoreError, ks, seededRng } from '@fedscore/core';
 import { generatePopulation } from '@fedscore/datasets';
 import {
-  alignParties,
+  alignInProcess,
   cipherOptions,
   epochProgress,
   gather,
@@ -413,16 +413,20 @@ async function runPublic(
   const g = await readPartyCsv(ctx, join(folder, set.guest), 'id', 'y', 'keep');
   const h = await readPartyCsv(ctx, join(folder, set.host), 'id', undefined, 'keep');
   const labels = checkLabels(g, 'y', set.guest);
-  const alignment = await alignParties({ id: 'guest', table: g }, [{ id: 'host-1', table: h }], {
+  const alignment = await alignInProcess({
+    guest: { id: 'guest', table: g },
+    hosts: [{ id: 'host-1', table: h }],
     logger: ctx.logger,
     progress: ctx.progress,
   });
-  const split = await splitFromLists(ctx.cwd, alignment.ids, join(folder, set.train), join(folder, set.test));
-  const guestFeatures = partyFeatures(g, alignment.guestRows);
-  const hostFeatures = partyFeatures(h, alignment.hostRows[0]!);
-  const allLabels = Float64Array.from(alignment.guestRows, (row) => labels[row]!);
-  const trainRows = positionsOf(alignment.ids, split.train);
-  const testRows = positionsOf(alignment.ids, split.test);
+  const guestRows = alignment.rows.get('guest')!;
+  const ids = guestRows.map((row) => g.ids[row]!);
+  const split = await splitFromLists(ctx.cwd, ids, join(folder, set.train), join(folder, set.test));
+  const guestFeatures = partyFeatures(g, guestRows);
+  const hostFeatures = partyFeatures(h, alignment.rows.get('host-1')!);
+  const allLabels = Float64Array.from(guestRows, (row) => labels[row]!);
+  const trainRows = positionsOf(ids, split.train);
+  const testRows = positionsOf(ids, split.test);
   const settings: SetDefaults =
     chosen === 'pipeline-defaults'
       ? {

@@ -12,7 +12,7 @@ import {
   runParties,
   selectRows,
 } from '@fedscore/core';
-import { alignParties } from '@fedscore/pipeline';
+import { alignInProcess } from '@fedscore/pipeline';
 import type { PsiIdKindChoice } from '@fedscore/psi';
 import {
   assignBins,
@@ -146,13 +146,26 @@ Example:
     const guestTable = guestCsv.table;
     const hostTable = hostCsv.table;
     checkLabels(guestTable, labelName, guestFile, guestCsv.lines);
-    const alignment = await alignParties(
-      { id: 'guest', table: guestTable, file: guestFile, lines: guestCsv.lines },
-      [{ id: 'host', table: hostTable, file: hostFile, lines: hostCsv.lines }],
-      { idKind: str(options, 'id-kind') as PsiIdKindChoice, logger: ctx.logger, progress: ctx.progress },
-    );
-    const guest = selectRows(guestTable, alignment.guestRows);
-    const host = selectRows(hostTable, alignment.hostRows[0]!);
+    const lineOf = (lines: Int32Array) => (row: number) => lines[row] ?? row + 2;
+    const alignment = await alignInProcess({
+      guest: {
+        id: 'guest',
+        table: guestTable,
+        idSource: { file: guestFile, field: 'id', lineOf: lineOf(guestCsv.lines) },
+      },
+      hosts: [
+        {
+          id: 'host',
+          table: hostTable,
+          idSource: { file: hostFile, field: 'id', lineOf: lineOf(hostCsv.lines) },
+        },
+      ],
+      idKind: str(options, 'id-kind') as PsiIdKindChoice,
+      logger: ctx.logger,
+      progress: ctx.progress,
+    });
+    const guest = selectRows(guestTable, alignment.rows.get('guest')!);
+    const host = selectRows(hostTable, alignment.rows.get('host')!);
     const labels = guest.label!;
 
     // The guest's own features: local.
@@ -249,13 +262,13 @@ Example:
       );
     }
     ctx.print(
-      `aligned ${alignment.ids.length} rows; selected ${lineage.selected.length} of ${features.length} features; ` +
+      `aligned ${guest.nRows} rows; selected ${lineage.selected.length} of ${features.length} features; ` +
         `host bins under ${scheme}${hv.cost ? ` (${hv.cost.products} products, ${hv.cost.rotations} rotations)` : ''}; ${seconds.toFixed(1)} s`,
     );
     return {
       features,
       selection: lineage,
-      aligned: alignment.ids.length,
+      aligned: guest.nRows,
       he: scheme,
       ...(hv.cost !== undefined && { he_cost: hv.cost }),
       seconds,

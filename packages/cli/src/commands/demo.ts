@@ -21,20 +21,15 @@ import {
   fitLogisticRegression,
   formatCsvRows,
   type NumericColumn,
-  seededRng,
   type Table,
 } from '@fedscore/core';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
-  alignParties,
   guestOnlyLr,
   HETERO_LR_DEFAULTS,
   partyFeatures,
-  positionsOf,
-  resolveBatch,
-  stratifiedSplit,
+  runHeteroLrInProcess,
   subsetFeatures,
-  trainAndEvaluate,
 } from '@fedscore/pipeline';
 import {
   creditLines,
@@ -155,16 +150,32 @@ credit-lines.csv, demo-result.json) go to --out (default: a new temporary direct
     ctx.print(`      ${bankTable.columns.map((c) => c.name).join(', ')}`);
     ctx.print('   arbiter: nothing but the CKKS secret key it generates');
 
-    // 2. PSI
-    const bank = { id: BANK, table: bankTable, file: written.bank.path };
-    const gov = { id: GOVERNMENT, table: govTable, file: written.government.path };
-    // the generated population is keyed by USCC on both sides
-    const alignment = await alignParties(bank, [gov], {
+    // 2-5. PSI, the bank's stratified split, joint hetero-LR under CKKS and its evaluation: the job's
+    // stages with both parties (and the arbiter) in this process.
+    const bank = { id: BANK, table: bankTable, idSource: { file: written.bank.path, field: ID_COLUMN } };
+    const gov = {
+      id: GOVERNMENT,
+      table: govTable,
+      idSource: { file: written.government.path, field: ID_COLUMN },
+    };
+    const joint = await runHeteroLrInProcess({
+      guest: bank,
+      hosts: [gov],
+      mode,
+      he: { scheme: 'ckks' },
+      hyperparams: {
+        maxEpochs: num(options, 'epochs'),
+        ...(optNum(options, 'batch-size') !== undefined && { batchSize: num(options, 'batch-size') }),
+        seed,
+      },
+      testFraction,
+      // the generated population is keyed by USCC on both sides
       idKind: 'uscc',
+      runtime: { workers: HETERO_LR_DEFAULTS.workers },
       logger: ctx.logger,
       progress: ctx.progress,
     });
-    const psi = alignment.psi[0]!;
+    const psi = joint.psi[0]!;
     const psiBytes = psi.bytes.guestToHost + psi.bytes.hostToGuest;
     ctx.print('');
     ctx.print('2. PSI (ECDH over ristretto255): align the enterprises without revealing the others');
@@ -175,41 +186,19 @@ credit-lines.csv, demo-result.json) go to --out (default: a new temporary direct
       `   the bank's ${psi.guestIds - psi.intersection} customers outside the government table stay hidden from it, and the government's ${psi.hostIds - psi.intersection} non-customers from the bank`,
     );
 
-    // 3. split (the bank's decision, by its labels)
-    const labelOf = new Map<string, number>();
-    alignment.ids.forEach((id, i) => {
-      labelOf.set(id, labels[alignment.guestRows[i]!]!);
-    });
-    const split = stratifiedSplit(alignment.ids, labelOf, testFraction, seededRng(seed), seed);
-    const trainRows = positionsOf(alignment.ids, split.train);
-    const testRows = positionsOf(alignment.ids, split.test);
-    const bankFeatures = partyFeatures(bankTable, alignment.guestRows);
-    const govFeatures = partyFeatures(govTable, alignment.hostRows[0]!);
-    const alignedLabels = Float64Array.from(alignment.guestRows, (r) => labels[r]!);
+    // the split (the bank's decision, by its labels), as the align stage drew it
+    const guestRows = joint.rows.get(BANK)!;
+    const alignedIds = guestRows.map((r) => bankTable.ids[r]!);
+    const trainRows = Uint32Array.from(joint.trainPositions);
+    const testRows = Uint32Array.from(joint.testPositions);
+    const split = { how: `stratified ${Math.round(testFraction * 100)}% test, seed ${seed}` };
+    const bankFeatures = partyFeatures(bankTable, guestRows);
+    const govFeatures = partyFeatures(govTable, joint.rows.get(GOVERNMENT)!);
+    const alignedLabels = Float64Array.from(guestRows, (r) => labels[r]!);
 
     // 4. the bank alone
     const bankOnly = guestOnlyLr(bankFeatures, alignedLabels, trainRows, testRows);
-
-    // 5. joint hetero-LR under CKKS
-    const joint = await trainAndEvaluate({
-      guest: { id: BANK, features: bankFeatures, labels: alignedLabels },
-      hosts: [{ id: GOVERNMENT, features: govFeatures }],
-      trainRows,
-      testRows,
-      mode,
-      he: { scheme: 'ckks' },
-      hyperparams: {
-        maxEpochs: num(options, 'epochs'),
-        ...resolveBatch(trainRows.length, Math.max(bankFeatures.names.length + 1, govFeatures.names.length), {
-          batchSize: optNum(options, 'batch-size'),
-        }),
-        seed,
-      },
-      runtime: { workers: HETERO_LR_DEFAULTS.workers },
-      logger: ctx.logger,
-      progress: ctx.progress,
-    });
-    const run = joint.run;
+    const run = joint;
     const modelDir = join(out, 'models');
     writeModels(modelDir, joint.models, serializeJointModel(run.descriptor));
 
@@ -251,7 +240,7 @@ credit-lines.csv, demo-result.json) go to --out (default: a new temporary direct
     // 6. credit lines for the enterprises the joint model scored (the held-out customers)
     const lines = demoCreditLines(
       lineRules,
-      Array.from(testRows, (r) => alignment.ids[r]!),
+      Array.from(testRows, (r) => alignedIds[r]!),
       joint.models,
       [bankFeatures, govFeatures],
       {
@@ -259,7 +248,7 @@ credit-lines.csv, demo-result.json) go to --out (default: a new temporary direct
         trainLabels: Float64Array.from(trainRows, (r) => alignedLabels[r]!),
         test: testRows,
       },
-      Array.from(testRows, (r) => alignment.guestRows[r]!),
+      Array.from(testRows, (r) => guestRows[r]!),
     );
     const linesFile = join(out, 'credit-lines.csv');
     writeFileSync(

@@ -6,18 +6,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FedscoreError, seededRng, selectRows } from '@fedscore/core';
+import { createTable, FedscoreError, selectRows, type Table } from '@fedscore/core';
 import {
-  alignParties,
+  type AlignedRows,
   HETERO_LR_DEFAULTS as D,
   type HeSettings,
-  type PartyInput,
-  partyFeatures,
+  type InProcessDataParty,
   partyWoeFile,
-  positionsOf,
-  resolveBatch,
-  stratifiedSplit,
-  trainAndEvaluate,
+  runHeteroLrInProcess,
   type WoeEngineering,
   woeFeatures,
   woeLineage,
@@ -30,6 +26,7 @@ import {
   type HeteroLrMode,
   type HeteroLrScheme,
   type LrScheduleName,
+  type PartyFeatures,
   type PartyModel,
   resolveHyperparams,
   serializeJointModel,
@@ -45,7 +42,7 @@ import {
   TRAIN_IDS_OPTION,
 } from '../pipeline/options.ts';
 import { formatBytes, writeModels } from '../pipeline/output.ts';
-import { checkListPair, checkTestFraction, splitFromLists } from '../pipeline/split.ts';
+import { checkListPair, checkTestFraction, readSplitLists } from '../pipeline/split.ts';
 
 export const command: Command = {
   path: ['train', 'hetero-lr'],
@@ -209,68 +206,81 @@ Example:
     const read = { categorical, finiteMoments: true };
     const guestCsv = await readPartyCsvDetailed(ctx, guestFile, idName, labelName, 'keep', read);
     const guestTable = guestCsv.table;
-    const guest: PartyInput = { id: 'guest', table: guestTable, file: guestFile, lines: guestCsv.lines };
-    const hosts: PartyInput[] = [];
+    const lineOf = (lines: Int32Array) => (row: number) => lines[row] ?? row + 2;
+    const guest: InProcessDataParty = {
+      id: 'guest',
+      table: guestTable,
+      idSource: { file: guestFile, field: 'id', lineOf: lineOf(guestCsv.lines) },
+    };
+    const hosts: InProcessDataParty[] = [];
     for (const [k, f] of hostFiles.entries()) {
       const h = await readPartyCsvDetailed(ctx, f, idName, undefined, 'keep', read);
-      hosts.push({ id: `host-${k + 1}`, table: h.table, file: f, lines: h.lines });
-    }
-    const labels = checkLabels(guestTable, labelName, guestFile, guestCsv.lines);
-
-    const alignment = await alignParties(guest, hosts, {
-      idKind: str(options, 'id-kind') as PsiIdKindChoice,
-      logger: ctx.logger,
-      progress: ctx.progress,
-    });
-    const labelOf = new Map<string, number>();
-    alignment.ids.forEach((id, i) => {
-      labelOf.set(id, labels[alignment.guestRows[i]!]!);
-    });
-    const split =
-      trainIds !== undefined && testIds !== undefined
-        ? await splitFromLists(ctx.cwd, alignment.ids, trainIds, testIds)
-        : stratifiedSplit(alignment.ids, labelOf, testFraction, seededRng(seed), seed);
-    const trainRows = positionsOf(alignment.ids, split.train);
-    const testRows = positionsOf(alignment.ids, split.test);
-
-    const alignedLabels = Float64Array.from(alignment.guestRows, (r) => labels[r]!);
-    let woe: WoeEngineering | undefined;
-    if (woeSettings !== undefined) {
-      woe = await woeFeatures({
-        guest: { id: guest.id, table: selectRows(guestTable, alignment.guestRows), labels: alignedLabels },
-        hosts: hosts.map((h, k) => ({ id: h.id, table: selectRows(h.table, alignment.hostRows[k]!) })),
-        trainRows,
-        settings: woeSettings,
-        logger: ctx.logger,
-        progress: ctx.progress,
+      hosts.push({
+        id: `host-${k + 1}`,
+        table: h.table,
+        idSource: { file: f, field: 'id', lineOf: lineOf(h.lines) },
       });
     }
-    const guestFeatures = woe?.parties[0]?.features ?? partyFeatures(guestTable, alignment.guestRows);
-    const hostFeatures = hosts.map((h, k) => ({
-      id: h.id,
-      features: woe?.parties[k + 1]?.features ?? partyFeatures(h.table, alignment.hostRows[k]!),
-    }));
-    // Batch size and learning rate left unset: the pipeline's defaults for this many rows and columns.
-    const widest = Math.max(
-      guestFeatures.names.length + 1,
-      ...hostFeatures.map((h) => h.features.names.length),
-    );
-    const batch = resolveBatch(trainRows.length, widest, hyperparams);
-    const result = await trainAndEvaluate({
-      guest: { id: guest.id, features: guestFeatures, labels: alignedLabels },
-      hosts: hostFeatures,
-      trainRows,
-      testRows,
+    const labels = checkLabels(guestTable, labelName, guestFile, guestCsv.lines);
+    const lists =
+      trainIds !== undefined && testIds !== undefined
+        ? await readSplitLists(ctx.cwd, trainIds, testIds)
+        : undefined;
+
+    let woe: WoeEngineering | undefined;
+    // The WOE path: every party bins its own aligned rows (fitted on the training rows) and trains on
+    // the WOE values, one table per party of its aligned rows.
+    const engineer =
+      woeSettings === undefined
+        ? undefined
+        : async ({ rows, trainPositions }: AlignedRows) => {
+            const guestRows = rows.get(guest.id)!;
+            const alignedLabels = Float64Array.from(guestRows, (r) => labels[r]!);
+            woe = await woeFeatures({
+              guest: { id: guest.id, table: selectRows(guestTable, guestRows), labels: alignedLabels },
+              hosts: hosts.map((h) => ({ id: h.id, table: selectRows(h.table, rows.get(h.id)!) })),
+              trainRows: trainPositions,
+              settings: woeSettings,
+              logger: ctx.logger,
+              progress: ctx.progress,
+            });
+            const engineered = woe;
+            return new Map(
+              [guest, ...hosts].map((p, k) => [
+                p.id,
+                woeTable(
+                  rows.get(p.id)!.map((r) => p.table.ids[r]!),
+                  engineered.parties[k]!.features,
+                  k === 0 ? alignedLabels : undefined,
+                ),
+              ]),
+            );
+          };
+    const result = await runHeteroLrInProcess({
+      guest,
+      hosts,
       mode,
       he: heSettings,
-      hyperparams: { ...hyperparams, ...batch },
+      hyperparams,
+      testFraction,
+      ...(lists !== undefined && { splitIds: lists }),
+      idKind: str(options, 'id-kind') as PsiIdKindChoice,
       runtime: { workers: D.workers },
+      ...(engineer !== undefined && { engineer }),
       logger: ctx.logger,
       progress: ctx.progress,
     }).catch((e: unknown) => {
       throw asFlagError(e);
     });
-    const run = result.run;
+    const woeDone = woe as WoeEngineering | undefined;
+    const splitHow =
+      lists !== undefined
+        ? `id lists ${lists.source.train}, ${lists.source.test}`
+        : `stratified ${Math.round(testFraction * 100)}% test, seed ${seed}`;
+    const trainRows = result.trainPositions;
+    const testRows = result.testPositions;
+    const featureCount = (k: number): number => result.models[k]!.featureNames.length;
+    const batch = result.batch;
 
     let written: string | undefined;
     const out = optStr(options, 'out');
@@ -278,27 +288,27 @@ Example:
       written = resolve(ctx.cwd, out);
       // The descriptor every party may hold; with --woe it carries the feature-engineering lineage.
       const descriptor =
-        woe === undefined
-          ? serializeJointModel(run.descriptor)
-          : `${JSON.stringify({ ...run.descriptor, lineage: { features: woeLineage(woe) } }, null, 2)}\n`;
+        woeDone === undefined
+          ? serializeJointModel(result.descriptor)
+          : `${JSON.stringify({ ...result.descriptor, lineage: { features: woeLineage(woeDone) } }, null, 2)}\n`;
       writeModels(written, result.models, descriptor);
-      if (woe !== undefined) writeWoeFiles(written, woe, result.models, guest.id);
+      if (woeDone !== undefined) writeWoeFiles(written, woeDone, result.models, guest.id);
     }
 
-    const psiBytes = alignment.psi.reduce((a, p) => a + p.bytes.guestToHost + p.bytes.hostToGuest, 0);
+    const psiBytes = result.psi.reduce((a, p) => a + p.bytes.guestToHost + p.bytes.hostToGuest, 0);
     ctx.print(`hetero-LR, ${mode} mode, ${result.security}`);
     ctx.print(
-      `rows: guest ${guestTable.nRows}, ${hosts.map((h) => `${h.id} ${h.table.nRows}`).join(', ')}; aligned ${alignment.ids.length} (PSI ${alignment.seconds.toFixed(1)} s, ${formatBytes(psiBytes)}); train ${trainRows.length}, test ${testRows.length} (${split.how})`,
+      `rows: guest ${guestTable.nRows}, ${hosts.map((h) => `${h.id} ${h.table.nRows}`).join(', ')}; aligned ${result.aligned} (PSI ${result.psiSeconds.toFixed(1)} s, ${formatBytes(psiBytes)}); train ${trainRows.length}, test ${testRows.length} (${splitHow})`,
     );
     ctx.print(
-      `features: guest ${guestFeatures.names.length}, ${hostFeatures.map((h) => `${h.id} ${h.features.names.length}`).join(', ')}`,
+      `features: guest ${featureCount(0)}, ${hosts.map((h, k) => `${h.id} ${featureCount(k + 1)}`).join(', ')}`,
     );
-    if (woe !== undefined) {
-      const s = woe.settings;
+    if (woeDone !== undefined) {
+      const s = woeDone.settings;
       ctx.print(
-        `WOE features: ${s.method}, ${s.bins} bins, fitted on the train rows; host bins under ${s.scheme === 'none' ? 'plaintext labels (INSECURE)' : 'CKKS-encrypted labels'}, host WOE released to each host; min IV ${s.minIv} (${woe.seconds.toFixed(1)} s)`,
+        `WOE features: ${s.method}, ${s.bins} bins, fitted on the train rows; host bins under ${s.scheme === 'none' ? 'plaintext labels (INSECURE)' : 'CKKS-encrypted labels'}, host WOE released to each host; min IV ${s.minIv} (${woeDone.seconds.toFixed(1)} s)`,
       );
-      for (const p of woe.parties) {
+      for (const p of woeDone.parties) {
         const ivs = p.selected.map((m) => `${m.name} (IV ${m.iv.toFixed(3)})`).join(', ');
         ctx.print(
           `  ${p.party}: ${p.selected.length} of ${p.models.length} selected${p.fallback ? ' (none reached the minimum IV: strongest kept)' : ''}: ${ivs}`,
@@ -306,13 +316,13 @@ Example:
       }
     }
     ctx.print(
-      `epochs ${run.epochs} (kept ${run.keptEpoch}), ${run.secondsPerEpoch.toFixed(2)} s per epoch, ${run.secondsTotal.toFixed(1)} s training`,
+      `epochs ${result.epochs} (kept ${result.keptEpoch}), ${result.secondsPerEpoch.toFixed(2)} s per epoch, ${result.secondsTotal.toFixed(1)} s training`,
     );
     ctx.print(`          AUC     KS`);
     ctx.print(`  train   ${result.train.auc.toFixed(4)}  ${result.train.ks.toFixed(4)}`);
     ctx.print(`  test    ${result.test.auc.toFixed(4)}  ${result.test.ks.toFixed(4)}`);
     ctx.print(
-      `bytes sent: ${Object.entries(run.bytesSent)
+      `bytes sent: ${Object.entries(result.bytesSent)
         .map(([p, b]) => `${p} ${formatBytes(b)}`)
         .join(', ')}`,
     );
@@ -325,19 +335,19 @@ Example:
       ...(heSettings.scheme === 'paillier' && { baseline: true }),
       test: result.test,
       train: result.train,
-      epochs: run.epochs,
-      kept_epoch: run.keptEpoch,
+      epochs: result.epochs,
+      kept_epoch: result.keptEpoch,
       batch_size: batch.batchSize,
       learning_rate: batch.learningRate,
-      seconds_per_epoch: run.secondsPerEpoch,
-      seconds_total: run.secondsTotal,
+      seconds_per_epoch: result.secondsPerEpoch,
+      seconds_total: result.secondsTotal,
       wall_seconds: (performance.now() - t0) / 1000,
-      bytes_sent: run.bytesSent,
+      bytes_sent: result.bytesSent,
       evaluation_bytes: result.evaluationBytes,
       psi: {
-        id_kind: alignment.idKind,
-        seconds: alignment.seconds,
-        runs: alignment.psi.map((p) => ({
+        id_kind: result.psi[0]?.idKind,
+        seconds: result.psiSeconds,
+        runs: result.psi.map((p) => ({
           host: p.host,
           guest_ids: p.guestIds,
           host_ids: p.hostIds,
@@ -350,26 +360,26 @@ Example:
       rows: {
         guest: guestTable.nRows,
         hosts: Object.fromEntries(hosts.map((h) => [h.id, h.table.nRows])),
-        aligned: alignment.ids.length,
+        aligned: result.aligned,
         train: trainRows.length,
         test: testRows.length,
       },
       features: {
-        guest: guestFeatures.names.length,
-        hosts: Object.fromEntries(hostFeatures.map((h) => [h.id, h.features.names.length])),
+        guest: featureCount(0),
+        hosts: Object.fromEntries(hosts.map((h, k) => [h.id, featureCount(k + 1)])),
       },
-      split: split.how,
-      model_id: run.descriptor.modelId,
-      ...(woe !== undefined && {
+      split: splitHow,
+      model_id: result.descriptor.modelId,
+      ...(woeDone !== undefined && {
         woe: {
-          method: woe.settings.method,
-          bins: woe.settings.bins,
-          min_iv: woe.settings.minIv,
-          labels: woe.settings.scheme,
-          seconds: woe.seconds,
-          selected: Object.fromEntries(woe.parties.map((p) => [p.party, p.features.names])),
-          fallback: woe.parties.filter((p) => p.fallback).map((p) => p.party),
-          selection: woe.lineage,
+          method: woeDone.settings.method,
+          bins: woeDone.settings.bins,
+          min_iv: woeDone.settings.minIv,
+          labels: woeDone.settings.scheme,
+          seconds: woeDone.seconds,
+          selected: Object.fromEntries(woeDone.parties.map((p) => [p.party, p.features.names])),
+          fallback: woeDone.parties.filter((p) => p.fallback).map((p) => p.party),
+          selection: woeDone.lineage,
         },
       }),
       ...(written !== undefined && { out: written }),
@@ -401,6 +411,20 @@ function woeSettingsFrom(
     // run is the plaintext debug mode.
     scheme: scheme === 'none' ? 'none' : 'ckks',
   };
+}
+
+/** A party's WOE features on its aligned rows as a table (numeric columns; the guest's with its labels). */
+function woeTable(ids: string[], f: PartyFeatures, label: Float64Array | undefined): Table {
+  return createTable({
+    ids,
+    ...(label !== undefined && { label }),
+    columns: f.names.map((name, j) => {
+      const values = f.columns[j]!;
+      let missing = 0;
+      for (const v of values) if (Number.isNaN(v)) missing++;
+      return { kind: 'numeric' as const, name, values, missing };
+    }),
+  });
 }
 
 /** Each party's WOE file and the combined WOE-LR model that `fedscore scorecard --model` reads. */
@@ -450,11 +474,14 @@ const HYPERPARAM_FLAGS: Readonly<Record<string, string>> = {
   seed: '--seed',
 };
 
+/** Every hyperparameter the flags set (epochs and seed always). */
+type Hyperparams = HeteroLrHyperparams & { readonly maxEpochs: number; readonly seed: number };
+
 /**
  * The hyperparameters from the flags, validated by the same rules the training roles apply (so that a
  * bad flag is refused before PSI runs), with errors naming the flag.
  */
-function hyperparamsFrom(options: Parameters<Command['run']>[0]): HeteroLrHyperparams {
+function hyperparamsFrom(options: Parameters<Command['run']>[0]): Hyperparams {
   const h = hyperparamsOf(options);
   try {
     resolveHyperparams(h);
@@ -470,7 +497,7 @@ function hyperparamsFrom(options: Parameters<Command['run']>[0]): HeteroLrHyperp
   return h;
 }
 
-function hyperparamsOf(options: Parameters<Command['run']>[0]): HeteroLrHyperparams {
+function hyperparamsOf(options: Parameters<Command['run']>[0]): Hyperparams {
   const vf = optNum(options, 'validation-fraction') ?? 0;
   return {
     maxEpochs: num(options, 'epochs'),

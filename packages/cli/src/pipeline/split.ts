@@ -1,33 +1,55 @@
 /**
- * Train/test splits shared by the commands that train (`baseline`, `train hetero-lr`, `demo`): given id
- * lists (one id a line, checked against the joined rows), or the pipeline's seeded stratified split
- * (`stratifiedSplit` of @fedscore/pipeline).
+ * Train/test id lists shared by the commands that train: `train hetero-lr` reads them before alignment
+ * (`readSplitLists`; the align stage checks that each id is aligned), `baseline` and `bench hetero-lr`
+ * against rows they joined (`splitFromLists`).
  */
 import { resolve } from 'node:path';
 import { FedscoreError } from '@fedscore/core';
 import { readIdList } from '@fedscore/core/node';
 import type { SplitIds } from '@fedscore/pipeline';
 
-/** Read `--train-ids` / `--test-ids` lists; every id must be in `joined`, once, and in one list only. */
+/**
+ * Read `--train-ids` / `--test-ids` lists (`readSplitLists`) where the rows are already joined: every id
+ * must also be in `joined`.
+ */
 export async function splitFromLists(
   cwd: string,
   joined: readonly string[],
   trainFile: string,
   testFile: string,
 ): Promise<SplitIds> {
+  const { train, test } = await readSplitLists(cwd, trainFile, testFile);
   const inJoin = new Set(joined);
+  for (const [file, ids] of [
+    [trainFile, train],
+    [testFile, test],
+  ] as const) {
+    const i = ids.findIndex((id) => !inJoin.has(id));
+    if (i >= 0) {
+      throw new FedscoreError('not_found', `id number ${i + 1} of the list is not in both data files`, {
+        file,
+        field: 'id',
+        details: { entry: i + 1 },
+      });
+    }
+  }
+  return { train, test, how: `id lists ${trainFile}, ${testFile}` };
+}
+
+/**
+ * Read `--train-ids` / `--test-ids` lists before alignment: each non-empty, no id twice, none in both.
+ * Whether every id is an aligned row is the align stage's check (`inProcess.splitIds`).
+ */
+export async function readSplitLists(
+  cwd: string,
+  trainFile: string,
+  testFile: string,
+): Promise<{ train: string[]; test: string[]; source: { train: string; test: string } }> {
   const read = async (file: string): Promise<string[]> => {
     const ids = await readIdList(resolve(cwd, file));
     if (ids.length === 0) throw new FedscoreError('invalid_argument', 'the id list is empty', { file });
     const seen = new Set<string>();
     ids.forEach((id, i) => {
-      if (!inJoin.has(id)) {
-        throw new FedscoreError('not_found', `id number ${i + 1} of the list is not in both data files`, {
-          file,
-          field: 'id',
-          details: { entry: i + 1 },
-        });
-      }
       if (seen.has(id)) {
         throw new FedscoreError('duplicate_id', `id number ${i + 1} of the list repeats an earlier one`, {
           file,
@@ -50,7 +72,7 @@ export async function splitFromLists(
       details: { entry: both + 1 },
     });
   }
-  return { train, test, how: `id lists ${trainFile}, ${testFile}` };
+  return { train, test, source: { train: trainFile, test: testFile } };
 }
 
 /** Check a `--test-fraction` flag value. */

@@ -1,23 +1,25 @@
 /**
- * The hetero-LR pipeline behind `fedscore train hetero-lr`, `fedscore demo` and the hetero-LR benchmark,
- * with every party in this process:
+ * Hetero-LR with every party in this process, for `fedscore train hetero-lr`, `fedscore demo` and
+ * `fedscore binning`'s alignment: the job's own stages (registry.ts) run by `runStageInProcess` over
+ * the in-memory network with the real wire codec, each party with its own table and store:
  *
- *   1. align: ECDH-PSI (packages/psi) between the guest and each host, over the in-memory network with
- *      the real wire codec; the guest keeps the rows in every intersection and tells each host which of
- *      its aligned positions remain, in the guest's file order (with several hosts, a host thereby learns which of its overlap with
- *      the guest is also in the other hosts' sets);
- *   2. split the aligned rows into train and test (the guest's decision; hosts learn which aligned rows
- *      are test rows, as in FATE, where train and test are separate aligned tables);
- *   3. each party turns its own columns into features (`partyFeatures`: categories one-hot; missing values kept as NaN:
- *      the vfl roles impute and standardize their own columns locally, fitted on the training rows);
- *   4. train hetero-LR (packages/vfl `trainHeteroLr`) on the training rows;
- *   5. evaluate: each party computes its partial linear predictor x_p . w_p on the rows and the guest adds
- *      them up (FATE's hetero-LR prediction does the same: hosts send plaintext partial predictions to the
- *      guest). Encrypted scoring is the scoring package's job, not this evaluation's.
+ *   1. psi (stages/align.ts): ECDH-PSI between the guest and each host; the guest keeps the rows in
+ *      every intersection, in its own file order, and draws the label-stratified hold-out (hosts learn
+ *      which aligned rows are test rows, as in FATE, where train and test are separate aligned tables);
+ *   2. features: each party's own columns (`partyFeatures`: categories one-hot, missing values kept as
+ *      NaN; the vfl roles impute and standardize their own columns, fitted on the training rows), or
+ *      each party's WOE values (the CLI's `engineer` step);
+ *   3. train (stages/train.ts): hetero-LR on the training rows;
+ *   4. evaluate (stages/evaluate.ts): each host sends its partial linear predictor x_h . w_h and the
+ *      guest adds its own (as FATE's hetero-LR prediction does), on the test rows and the training rows.
+ *      Encrypted scoring is the scoring package's job, not this evaluation's.
+ *
+ * Also the small helpers the CLI's other commands share (`guestOnlyLr`, `subsetFeatures`, ...).
  */
 import {
   auc,
   FedscoreError,
+  featureColumns,
   fitLogisticRegression,
   ks,
   type Logger,
@@ -28,159 +30,31 @@ import {
   standardize,
   type Table,
 } from '@fedscore/core';
+import type { PsiIdKindChoice } from '@fedscore/psi';
 import {
-  BlindingPool,
-  type PsiIdKind,
-  type PsiIdKindChoice,
-  resolveIdKind,
-  runPsiLocal,
-} from '@fedscore/psi';
-import {
+  ARBITER_ID,
   type CipherProviderOptions,
+  type EpochRecord,
   type HeteroLrHyperparams,
   type HeteroLrMode,
   type HeteroLrRuntime,
   type HeteroLrScheme,
+  type JointModelDescriptor,
   type PartyFeatures,
   type PartyModel,
-  partyPartialScores,
-  type TrainHeteroLrResult,
-  trainHeteroLr,
 } from '@fedscore/vfl';
-
-export interface PartyInput {
-  /** Party id on the wire, e.g. 'guest', 'host-1', 'bank', 'government'. */
-  readonly id: string;
-  readonly table: Table;
-  /** Source file, for error locations. */
-  readonly file?: string;
-  /** The file line of each table row (header = 1), for error locations. Default: row + 2. */
-  readonly lines?: Int32Array;
-}
-
-export interface PsiRunReport {
-  readonly host: string;
-  readonly guestIds: number;
-  readonly hostIds: number;
-  readonly intersection: number;
-  readonly seconds: number;
-  readonly bytes: { readonly guestToHost: number; readonly hostToGuest: number };
-}
-
-export interface Alignment {
-  /** How the guest's ids were prepared for PSI (every host's kind equals it, or PSI stopped). */
-  readonly idKind: PsiIdKind;
-  /** The guest's ids of the aligned rows, in aligned order. */
-  readonly ids: string[];
-  /** Row of the guest table for each aligned position. */
-  readonly guestRows: Uint32Array;
-  /** Per host, its table row for each aligned position. */
-  readonly hostRows: Uint32Array[];
-  readonly psi: PsiRunReport[];
-  readonly seconds: number;
-}
-
-export interface AlignOptions {
-  /** PSI blinding worker threads (default: the pool's default). */
-  readonly threads?: number;
-  /**
-   * The PSI id kind (default 'auto': each party decides from its own ids -- 'uscc' when most are valid
-   * USCCs, else 'opaque' -- and PSI's hello refuses parties that decided differently).
-   */
-  readonly idKind?: PsiIdKindChoice;
-  readonly logger?: Logger;
-  readonly progress?: ProgressCallback;
-}
-
-/** Step 1: PSI between the guest and every host; the aligned rows are those in every intersection. */
-export async function alignParties(
-  guest: PartyInput,
-  hosts: readonly PartyInput[],
-  options: AlignOptions = {},
-): Promise<Alignment> {
-  const t0 = performance.now();
-  // Each party resolves 'auto' from its own ids only (as party nodes do): nothing about one party's ids
-  // informs another's choice. PSI's hello then checks that the kinds agree.
-  const kindOf = (p: PartyInput): PsiIdKind => {
-    const d = resolveIdKind(p.table.ids, options.idKind ?? 'auto');
-    if (d.requested === 'auto') {
-      options.logger?.debug(`psi: ${p.id} ids resolved to ${d.idKind}`, {
-        party: p.id,
-        validUscc: d.validUscc,
-        ids: d.nonBlank,
-      });
-    }
-    return d.idKind;
-  };
-  const guestKind = kindOf(guest);
-  const pool = await BlindingPool.create(options.threads === undefined ? {} : { threads: options.threads });
-  const perHost: { guestRows: Uint32Array; hostRows: Uint32Array }[] = [];
-  const reports: PsiRunReport[] = [];
-  try {
-    for (const h of hosts) {
-      const r = await runPsiLocal(guest.table.ids, h.table.ids, {
-        mode: 'both',
-        pool,
-        session: `psi-${guest.id}-${h.id}`,
-        guestIds: { idKind: guestKind, lineOf: lineOf(guest), field: 'id', ...fileOf(guest) },
-        hostIds: { idKind: kindOf(h), lineOf: lineOf(h), field: 'id', ...fileOf(h) },
-        ...(options.logger !== undefined && { logger: options.logger }),
-        progress: (e) =>
-          (options.progress ?? noProgress)({ ...e, stage: `PSI ${guest.id}-${h.id} ${e.stage}` }),
-      });
-      if (r.guest.rows === undefined || r.host.rows === undefined) {
-        throw new FedscoreError('internal', 'PSI in both mode returned no aligned rows', { field: 'psi' });
-      }
-      perHost.push({ guestRows: r.guest.rows, hostRows: r.host.rows });
-      reports.push({
-        host: h.id,
-        guestIds: r.guest.ownCount,
-        hostIds: r.host.ownCount,
-        intersection: r.guest.intersectionSize,
-        seconds: r.seconds,
-        bytes: r.bytes,
-      });
-    }
-  } finally {
-    await pool.close();
-  }
-  // Keep the guest rows present in every intersection, in the guest's file order: PSI's own order is
-  // randomized, and a seeded split must not depend on it.
-  const hostRowOf = perHost.map((p) => {
-    const m = new Map<number, number>();
-    p.guestRows.forEach((g, k) => {
-      m.set(g, p.hostRows[k]!);
-    });
-    return m;
-  });
-  const first = perHost[0]!.guestRows;
-  const kept: number[] = [];
-  for (const g of first) if (hostRowOf.every((m) => m.has(g))) kept.push(g);
-  kept.sort((a, b) => a - b);
-  if (kept.length === 0) {
-    throw new FedscoreError('invalid_argument', 'the parties share no id: PSI found an empty intersection', {
-      field: '--id',
-    });
-  }
-  const guestRows = Uint32Array.from(kept);
-  return {
-    idKind: guestKind,
-    ids: kept.map((r) => guest.table.ids[r]!),
-    guestRows,
-    hostRows: hostRowOf.map((m) => Uint32Array.from(kept, (g) => m.get(g)!)),
-    psi: reports,
-    seconds: (performance.now() - t0) / 1000,
-  };
-}
-
-function lineOf(p: PartyInput): (row: number) => number {
-  const lines = p.lines;
-  return lines === undefined ? (row) => row + 2 : (row) => lines[row] ?? row + 2;
-}
-
-function fileOf(p: PartyInput): { file?: string } {
-  return p.file === undefined ? {} : { file: p.file };
-}
+import type { EvaluateCheckpoint, PsiCheckpoint, PsiRunRecord, TrainCheckpoint } from '../checkpoints.ts';
+import type { IdSource, InProcessSettings, JobPlan } from '../context.ts';
+import { type BatchDefaults, resolveBatch } from '../defaults.ts';
+import { HETERO_LR_PIPELINE, stageOf } from '../registry.ts';
+import { trainPositions } from '../stages/rows.ts';
+import {
+  type InProcessParty,
+  type InProcessRun,
+  type MemoryStore,
+  memoryStore,
+  runStageInProcess,
+} from './in-process.ts';
 
 /** The rows `idx` of every column. */
 export function subsetFeatures(f: PartyFeatures, idx: ArrayLike<number>): PartyFeatures {
@@ -230,69 +104,293 @@ export function cipherOptions(s: HeSettings, logger: Logger): CipherProviderOpti
   };
 }
 
-export interface TrainEvaluateInput {
-  readonly guest: { readonly id: string; readonly features: PartyFeatures; readonly labels: Float64Array };
-  readonly hosts: readonly { readonly id: string; readonly features: PartyFeatures }[];
-  /** Aligned positions of the training and the test rows. */
-  readonly trainRows: Uint32Array;
-  readonly testRows: Uint32Array;
+/** A data party of an in-process hetero-LR run: its id, its own table and where its ids come from. */
+export interface InProcessDataParty {
+  readonly id: string;
+  readonly table: Table;
+  readonly idSource?: IdSource;
+}
+
+export interface InProcessHeteroLrInput {
+  /** The label holder; its table must have the label. */
+  readonly guest: InProcessDataParty;
+  readonly hosts: readonly InProcessDataParty[];
   readonly mode: HeteroLrMode;
   readonly he: HeSettings;
-  readonly hyperparams: HeteroLrHyperparams;
+  /** Every hyperparameter (`seed` also seeds the split); batch size and learning rate may be left out. */
+  readonly hyperparams: HeteroLrHyperparams & { readonly maxEpochs: number; readonly seed: number };
+  /** Share of each class held out (without `splitIds`). */
+  readonly testFraction: number;
+  /** The split as id lists of the guest's ids instead. */
+  readonly splitIds?: InProcessSettings['splitIds'];
+  /** PSI id kind (default 'auto') and blinding threads. */
+  readonly idKind?: PsiIdKindChoice;
+  readonly psiThreads?: number;
   /** Worker threads and cache of every party (default: vfl's, workers 'auto'). */
   readonly runtime?: HeteroLrRuntime;
+  /**
+   * Feature engineering between alignment and training (the CLI's WOE path, itself a protocol between
+   * the parties): from each party's aligned rows and the training positions, each party's new table
+   * with one row per aligned position (the guest's with the label). Training and evaluation read those.
+   */
+  readonly engineer?: (aligned: AlignedRows) => Promise<ReadonlyMap<string, Table>>;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
 }
 
-export interface TrainEvaluateResult {
+/** What alignment left: each party's table row of each aligned position, and the training positions. */
+export interface AlignedRows {
+  readonly rows: ReadonlyMap<string, readonly number[]>;
+  readonly trainPositions: Uint32Array;
+}
+
+export interface InProcessHeteroLrResult {
+  /** Each host's PSI run, as the guest saw it, and the PSI stage's wall time. */
+  readonly psi: readonly PsiRunRecord[];
+  readonly psiSeconds: number;
+  /** Rows in every intersection (before id lists narrowed them). */
+  readonly aligned: number;
+  /** Per party id, its table row of each aligned position kept (guest first). */
+  readonly rows: ReadonlyMap<string, readonly number[]>;
+  /** Aligned positions trained on and held out. */
+  readonly trainPositions: readonly number[];
+  readonly testPositions: readonly number[];
+  readonly batch: BatchDefaults;
+  /** Every data party's model, guest first, and the joint descriptor. */
+  readonly models: readonly PartyModel[];
+  readonly descriptor: JointModelDescriptor;
+  readonly history: readonly EpochRecord[];
+  readonly epochs: number;
+  readonly keptEpoch: number;
+  /** Mean of the epochs' seconds, and the training stage's wall time (key generation included). */
+  readonly secondsPerEpoch: number;
+  readonly secondsTotal: number;
+  /** Bytes each party sent during training. */
+  readonly bytesSent: Readonly<Record<string, number>>;
   readonly train: Scores;
   readonly test: Scores;
-  readonly run: TrainHeteroLrResult;
-  readonly models: readonly PartyModel[];
   /** Bytes of the evaluation step: each host's plaintext partial predictions for train and test rows. */
   readonly evaluationBytes: number;
   readonly insecure: boolean;
   readonly security: string;
 }
 
-/** Steps 4 and 5: train on the training rows, score train and test rows. */
-export async function trainAndEvaluate(input: TrainEvaluateInput): Promise<TrainEvaluateResult> {
-  const logger = input.logger ?? noopLogger;
-  const { trainRows, testRows } = input;
-  const run = await trainHeteroLr({
-    guest: {
-      id: input.guest.id,
-      features: subsetFeatures(input.guest.features, trainRows),
-      labels: gather(input.guest.labels, trainRows),
-    },
-    hosts: input.hosts.map((h) => ({ id: h.id, features: subsetFeatures(h.features, trainRows) })),
-    mode: input.mode,
-    scheme: input.he.scheme,
-    hyperparams: input.hyperparams,
-    he: cipherOptions(input.he, logger),
-    ...(input.runtime !== undefined && { runtime: input.runtime }),
-    logger,
-    ...(input.progress !== undefined && { onProgress: epochProgress(input.progress) }),
+/** The job's `psi` stage over `run` (an empty intersection named as the CLI's `--id`). */
+async function alignStage(run: InProcessRun): Promise<void> {
+  await runStageInProcess(stageOf(HETERO_LR_PIPELINE, 'psi'), run).catch((e: unknown) => {
+    // No consent is checked in process: an empty intersection is the ids (the CLI's --id column).
+    if (e instanceof FedscoreError && e.code === 'invalid_argument' && e.field === 'data') {
+      throw new FedscoreError(
+        'invalid_argument',
+        'the parties share no id: PSI found an empty intersection',
+        {
+          field: '--id',
+          cause: e,
+        },
+      );
+    }
+    throw e;
   });
-  const models = [run.guest, ...run.hosts];
-  const score = (rows: Uint32Array): Scores => {
-    const z = partyPartialScores(run.guest, subsetFeatures(input.guest.features, rows).columns);
-    run.hosts.forEach((m, k) => {
-      const part = partyPartialScores(m, subsetFeatures(input.hosts[k]!.features, rows).columns);
-      for (let i = 0; i < z.length; i++) z[i]! += part[i]!;
-    });
-    const y = gather(input.guest.labels, rows);
-    return { auc: auc(y, z), ks: ks(y, z).ks };
+}
+
+export interface InProcessAlignInput {
+  /** The label holder (the align stage draws its hold-out by label; alignment alone ignores it). */
+  readonly guest: InProcessDataParty;
+  readonly hosts: readonly InProcessDataParty[];
+  /** PSI id kind (default 'auto') and blinding threads. */
+  readonly idKind?: PsiIdKindChoice;
+  readonly psiThreads?: number;
+  readonly logger?: Logger;
+  readonly progress?: ProgressCallback;
+}
+
+export interface InProcessAlignment {
+  readonly psi: readonly PsiRunRecord[];
+  readonly psiSeconds: number;
+  /** Per party id, its table row of each aligned position (the rows in every intersection). */
+  readonly rows: ReadonlyMap<string, readonly number[]>;
+}
+
+/** Alignment alone, by the job's `psi` stage with every party in this process (e.g. `fedscore binning`). */
+export async function alignInProcess(input: InProcessAlignInput): Promise<InProcessAlignment> {
+  const data = [input.guest, ...input.hosts];
+  const parties: InProcessParty[] = data.map((p) => ({
+    id: p.id,
+    table: p.table,
+    store: memoryStore(),
+    ...(p.idSource !== undefined && { idSource: p.idSource }),
+  }));
+  const plan: JobPlan = {
+    id: `align-${Date.now().toString(36)}`,
+    guest: input.guest.id,
+    hosts: input.hosts.map((p) => p.id),
+    seed: 1,
+    testFraction: 0.5,
+    binning: { enabled: false, method: 'quantile', bins: 10, minIv: 0, scheme: 'ckks' },
+    train: { scheme: 'ckks', maxEpochs: 1 },
+    consent: { purpose: 'training' },
+    inProcess: {
+      psi: {
+        idKind: input.idKind ?? 'auto',
+        ...(input.psiThreads !== undefined && { threads: input.psiThreads }),
+      },
+    },
   };
+  const t0 = performance.now();
+  await alignStage({
+    plan,
+    parties,
+    ...(input.logger !== undefined && { logger: input.logger }),
+    ...(input.progress !== undefined && { progress: input.progress }),
+  });
+  const psiSeconds = (performance.now() - t0) / 1000;
+  const cp = (k: number): PsiCheckpoint => parties[k]!.store.checkpoint<PsiCheckpoint>('psi');
+  return { psi: cp(0).psi ?? [], psiSeconds, rows: new Map(data.map((p, k) => [p.id, cp(k).rows])) };
+}
+
+/**
+ * Hetero-LR with every party in this process, by the job's own stages (`psi`, `train`, `evaluate` of
+ * `HETERO_LR_PIPELINE`, through `runStageInProcess`): what a node job runs over gRPC, run over the
+ * in-memory network with each party's own store. The plan carries the in-process settings a node job
+ * does not (the split seed as given or id lists, PSI's id kind, the full hyperparameters and runtime,
+ * and a train-rows pass in evaluation).
+ */
+export async function runHeteroLrInProcess(input: InProcessHeteroLrInput): Promise<InProcessHeteroLrResult> {
+  const logger = input.logger ?? noopLogger;
+  const progress = input.progress ?? noProgress;
+  const { he, hyperparams: h } = input;
+  const arbiter = input.mode === 'arbiter' ? ARBITER_ID : undefined;
+  const paillierBits = he.paillierBits ?? 2048;
+  const weak = he.scheme === 'paillier' && paillierBits < 2048;
+  const plain = he.scheme === 'none';
+  const plan: JobPlan = {
+    id: `hetero-lr-${Date.now().toString(36)}`,
+    guest: input.guest.id,
+    hosts: input.hosts.map((p) => p.id),
+    arbiter,
+    seed: h.seed,
+    testFraction: input.testFraction,
+    binning: { enabled: false, method: 'quantile', bins: 10, minIv: 0, scheme: 'ckks' },
+    train: {
+      scheme: he.scheme,
+      ...(he.ckksPreset !== undefined && { ckksPreset: he.ckksPreset }),
+      ...(he.scheme === 'paillier' && { paillierBits }),
+      maxEpochs: h.maxEpochs,
+      batchSize: h.batchSize,
+      learningRate: h.learningRate,
+      l2: h.l2,
+      validationFraction: h.validationFraction,
+    },
+    consent: { purpose: 'training' },
+    allowPlaintextScheme: plain,
+    allowWeakParameters: weak,
+    inProcess: {
+      splitSeed: h.seed,
+      ...(input.splitIds !== undefined && { splitIds: input.splitIds }),
+      psi: {
+        idKind: input.idKind ?? 'auto',
+        ...(input.psiThreads !== undefined && { threads: input.psiThreads }),
+      },
+      hyperparams: h,
+      ...(input.runtime !== undefined && { runtime: input.runtime }),
+      evaluateTrain: true,
+    },
+  };
+  // Choosing the plaintext scheme or weak parameters here is choosing it for every party of this run.
+  const accepts = { allowPlaintextScheme: plain, allowWeakParameters: weak };
+  const data = [input.guest, ...input.hosts];
+  const parties: InProcessParty[] = [
+    ...data.map((p) => ({
+      id: p.id,
+      table: p.table,
+      store: memoryStore(),
+      he: accepts,
+      ...(p.idSource !== undefined && { idSource: p.idSource }),
+    })),
+    ...(arbiter === undefined ? [] : [{ id: arbiter, store: memoryStore(), he: accepts }]),
+  ];
+  const run: InProcessRun = { plan, parties, logger, progress };
+
+  let t0 = performance.now();
+  await alignStage(run);
+  const psiSeconds = (performance.now() - t0) / 1000;
+  const storeOf = (id: string): MemoryStore => parties.find((p) => p.id === id)!.store;
+  const guestPsi = storeOf(input.guest.id).checkpoint<PsiCheckpoint>('psi');
+  const trainPos = trainPositions(guestPsi);
+  const rows = new Map(data.map((p) => [p.id, storeOf(p.id).checkpoint<PsiCheckpoint>('psi').rows]));
+  let tables = new Map(data.map((p) => [p.id, p.table]));
+  if (input.engineer !== undefined) {
+    tables = new Map(await input.engineer({ rows, trainPositions: Uint32Array.from(trainPos) }));
+    // Each party's new table holds its aligned rows in aligned order: position p is row p.
+    for (const [k, p] of data.entries()) {
+      const t = tables.get(p.id);
+      if (t === undefined || t.nRows !== guestPsi.rows.length) {
+        throw new FedscoreError(
+          'internal',
+          `no engineered table of ${guestPsi.rows.length} rows for ${p.id}`,
+          {
+            field: 'engineer',
+          },
+        );
+      }
+      const store = storeOf(p.id);
+      const cp = store.checkpoint<PsiCheckpoint>('psi');
+      store.save('psi', { ...cp, rows: cp.rows.map((_, i) => i) });
+      parties[k] = { ...parties[k]!, table: t };
+    }
+  }
+
+  // Batch size and learning rate left unset: the defaults for this many rows and the widest party.
+  const widest = Math.max(
+    ...data.map((p, k) => featureColumns(tables.get(p.id)!, []).names.length + (k === 0 ? 1 : 0)),
+  );
+  const batch = resolveBatch(trainPos.length, widest, h);
+  const trainPlan: JobPlan = { ...plan, train: { ...plan.train, ...batch } };
+  const bytesSent: Record<string, number> = {};
+  t0 = performance.now();
+  const trained = await runStageInProcess(stageOf(HETERO_LR_PIPELINE, 'train'), {
+    ...run,
+    plan: trainPlan,
+    progress: epochProgress(progress),
+    onMessage: (m) => {
+      bytesSent[m.from] = (bytesSent[m.from] ?? 0) + m.bytes.length;
+    },
+  });
+  const secondsTotal = (performance.now() - t0) / 1000;
+  const evaluated = await runStageInProcess(stageOf(HETERO_LR_PIPELINE, 'evaluate'), run);
+
+  const g = trained[input.guest.id] as TrainCheckpoint;
+  const ev = evaluated[input.guest.id] as EvaluateCheckpoint;
+  if (g.descriptor === undefined || g.model === undefined || ev.train === undefined) {
+    throw new FedscoreError('internal', 'the guest kept no model or evaluation', { field: 'train' });
+  }
+  const history = g.history ?? [];
+  const insecure = g.insecure || plain;
+  const score = (s: { auc?: number; ks?: number }): Scores => ({
+    auc: s.auc ?? Number.NaN,
+    ks: s.ks ?? Number.NaN,
+  });
   return {
-    train: score(trainRows),
-    test: score(testRows),
-    run,
-    models,
-    evaluationBytes: 8 * (trainRows.length + testRows.length) * input.hosts.length,
-    insecure: run.insecure,
-    security: securityNote(input.he, run.insecure),
+    psi: guestPsi.psi ?? [],
+    psiSeconds,
+    aligned: guestPsi.aligned ?? guestPsi.rows.length,
+    rows,
+    trainPositions: trainPos,
+    testPositions: guestPsi.test,
+    batch,
+    models: data.map((p) => (trained[p.id] as TrainCheckpoint).model!),
+    descriptor: g.descriptor,
+    history,
+    epochs: g.epochs,
+    keptEpoch: g.keptEpoch,
+    secondsPerEpoch: g.epochs > 0 ? history.reduce((a, r) => a + r.seconds, 0) / g.epochs : 0,
+    secondsTotal,
+    bytesSent,
+    train: score(ev.train),
+    test: score(ev),
+    evaluationBytes: 8 * guestPsi.rows.length * input.hosts.length,
+    insecure,
+    security: securityNote(he, insecure),
   };
 }
 

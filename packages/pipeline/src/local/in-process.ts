@@ -17,7 +17,7 @@ import {
   type Table,
 } from '@fedscore/core';
 import { envelopeCodec } from '@fedscore/wire';
-import type { ConsentCheck, HeAcceptance, JobPlan, PsiPolicy } from '../context.ts';
+import type { ConsentCheck, HeAcceptance, IdSource, JobPlan, PsiPolicy } from '../context.ts';
 import { runStageRole, type StageDef, stagePartiesOf } from '../registry.ts';
 import type { EpochCheckpoint, PipelineStore } from '../store.ts';
 
@@ -97,6 +97,8 @@ export interface InProcessParty {
   readonly consent?: ConsentCheck;
   /** A host's bounds on the guest's PSI set. */
   readonly psiPolicy?: PsiPolicy;
+  /** Where its ids come from (PSI's error locations). */
+  readonly idSource?: IdSource;
 }
 
 export interface InProcessRun {
@@ -147,6 +149,7 @@ export async function runStageInProcess(
         ...(party.he !== undefined && { he: party.he }),
         ...(party.consent !== undefined && { consent: party.consent }),
         ...(party.psiPolicy !== undefined && { psiPolicy: party.psiPolicy }),
+        ...(party.idSource !== undefined && { idSource: party.idSource }),
       });
   }
   const out = await runParties(network, roles);

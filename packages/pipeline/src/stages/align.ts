@@ -10,8 +10,14 @@
  * learns which of its ids are among the host's consenting enterprises, nothing about the others.
  */
 import { deriveSeed, FedscoreError, normalizeUscc, seededRng, stratifiedHoldout } from '@fedscore/core';
-import { runPsiGuest, runPsiHost } from '@fedscore/psi';
-import type { ConsentedSetRecord, PsiCheckpoint } from '../checkpoints.ts';
+import {
+  type PrepareIdsOptions,
+  type PsiIdKind,
+  resolveIdKind,
+  runPsiGuest,
+  runPsiHost,
+} from '@fedscore/psi';
+import type { ConsentedSetRecord, PsiCheckpoint, PsiRunRecord } from '../checkpoints.ts';
 import { type PsiPolicy, requireLabels, type StageContext, stageSession } from '../context.ts';
 import {
   ALIGN_PROTOCOL,
@@ -27,16 +33,33 @@ export async function alignGuest(ctx: StageContext): Promise<PsiCheckpoint> {
   const labels = requireLabels(table, ctx);
   const perHost: Map<number, number>[] = [];
   const consent: Record<string, ConsentSummary> = {};
+  const runs: PsiRunRecord[] = [];
+  const prepare = idPreparation(ctx, table.ids, (row) => row);
   for (const host of ctx.spec.hosts) {
+    const before = ctx.channel.stats();
     const r = await runPsiGuest(table.ids, {
       channel: ctx.channel,
       peer: host,
       session: `${ctx.key}/psi-${host}`,
       mode: 'both',
+      ...prepare,
       logger: ctx.logger,
       progress: ctx.progress,
     });
     if (r.rows === undefined) throw new FedscoreError('internal', 'PSI returned no rows', { field: 'psi' });
+    const after = ctx.channel.stats();
+    runs.push({
+      host,
+      idKind: r.idKind,
+      guestIds: r.ownCount,
+      hostIds: r.peerCount,
+      intersection: r.intersectionSize,
+      seconds: r.seconds,
+      bytes: {
+        guestToHost: (after.bytesSent[host] ?? 0) - (before.bytesSent[host] ?? 0),
+        hostToGuest: (after.bytesReceived[host] ?? 0) - (before.bytesReceived[host] ?? 0),
+      },
+    });
     const s = stageSession(ctx, ALIGN_PROTOCOL, NODE_PROTOCOL_VERSION, `align-${host}`);
     const summary = await s.receive(host, CONSENT_SUMMARY);
     if (summary.aligned !== r.rows.length) {
@@ -53,8 +76,8 @@ export async function alignGuest(ctx: StageContext): Promise<PsiCheckpoint> {
     consent[host] = summary;
   }
   // Rows in every host's intersection, in the guest's file order (PSI's own order is randomized).
-  const kept = [...perHost[0]!.keys()].filter((g) => perHost.every((m) => m.has(g))).sort((a, b) => a - b);
-  if (kept.length === 0) {
+  const all = [...perHost[0]!.keys()].filter((g) => perHost.every((m) => m.has(g))).sort((a, b) => a - b);
+  if (all.length === 0) {
     // The guest cannot tell "not held" from "held without consent": that is the point.
     throw Object.values(consent).some((c) => c.enforced)
       ? new FedscoreError('consent', "no enterprise of this party is among the hosts' consenting ones", {
@@ -64,13 +87,7 @@ export async function alignGuest(ctx: StageContext): Promise<PsiCheckpoint> {
           field: 'data',
         });
   }
-  const test = Array.from(
-    stratifiedHoldout(
-      kept.map((r) => labels[r]!),
-      ctx.spec.testFraction,
-      seededRng(deriveSeed(ctx.spec.seed, 'test-split')),
-    ),
-  );
+  const { kept, test } = splitAligned(ctx, all, table.ids, labels);
   for (const [h, host] of ctx.spec.hosts.entries()) {
     const s = stageSession(ctx, ALIGN_PROTOCOL, NODE_PROTOCOL_VERSION, `align-${host}`);
     await s.send(
@@ -85,7 +102,90 @@ export async function alignGuest(ctx: StageContext): Promise<PsiCheckpoint> {
     test: test.length,
     hosts: ctx.spec.hosts.length,
   });
-  return { rows: kept, test, consent };
+  return { rows: kept, test, consent, psi: runs, aligned: all.length };
+}
+
+/**
+ * The hold-out: the plan's id lists (in-process runs), which keep only the aligned rows they name, or
+ * the seeded label-stratified hold-out (seeded by `inProcess.splitSeed` as given, else by a seed derived
+ * from the job's).
+ */
+function splitAligned(
+  ctx: StageContext,
+  all: number[],
+  ids: readonly string[],
+  labels: Float64Array,
+): { kept: number[]; test: number[] } {
+  const lists = ctx.spec.inProcess?.splitIds;
+  if (lists === undefined) {
+    const seed = ctx.spec.inProcess?.splitSeed ?? deriveSeed(ctx.spec.seed, 'test-split');
+    const held = stratifiedHoldout(
+      all.map((r) => labels[r]!),
+      ctx.spec.testFraction,
+      seededRng(seed),
+    );
+    return { kept: all, test: Array.from(held) };
+  }
+  const rowOf = new Map<string, number>();
+  for (const r of all) rowOf.set(ids[r]!, r);
+  const rowsOf = (list: readonly string[], source: string | undefined): Set<number> => {
+    const out = new Set<number>();
+    list.forEach((id, i) => {
+      const r = rowOf.get(id);
+      if (r === undefined) {
+        throw new FedscoreError('not_found', `id number ${i + 1} of the list is not in both data files`, {
+          ...(source !== undefined && { file: source }),
+          field: 'id',
+          details: { entry: i + 1 },
+        });
+      }
+      out.add(r);
+    });
+    return out;
+  };
+  const train = rowsOf(lists.train, lists.source?.train);
+  const testRows = rowsOf(lists.test, lists.source?.test);
+  const kept = all.filter((r) => train.has(r) || testRows.has(r));
+  const test: number[] = [];
+  kept.forEach((r, p) => {
+    if (testRows.has(r)) test.push(p);
+  });
+  return { kept, test };
+}
+
+/**
+ * How this party prepares its ids for PSI when the plan says (in-process runs): the id kind it decides
+ * from its own ids ('auto') or is told, where its ids come from (error locations) and blinding threads.
+ * `rowOf` maps a PSI input position to this party's table row. A node's plan says none of it: USCCs.
+ */
+function idPreparation(
+  ctx: StageContext,
+  ids: readonly string[],
+  rowOf: (position: number) => number,
+): PrepareIdsOptions & { threads?: number } {
+  const psi = ctx.spec.inProcess?.psi;
+  const src = ctx.idSource;
+  let idKind: PsiIdKind | undefined;
+  if (psi?.idKind !== undefined) {
+    // Each party resolves 'auto' from its own ids only: nothing about one party's ids informs another's.
+    const d = resolveIdKind(ids, psi.idKind);
+    if (d.requested === 'auto') {
+      ctx.logger.debug(`psi: ${ctx.party} ids resolved to ${d.idKind}`, {
+        party: ctx.party,
+        validUscc: d.validUscc,
+        ids: d.nonBlank,
+      });
+    }
+    idKind = d.idKind;
+  }
+  const lineOf = src?.lineOf;
+  return {
+    ...(idKind !== undefined && { idKind }),
+    ...(psi?.threads !== undefined && { threads: psi.threads }),
+    ...(src?.file !== undefined && { file: src.file }),
+    ...(src?.field !== undefined && { field: src.field }),
+    ...(lineOf !== undefined && { lineOf: (p: number) => lineOf(rowOf(p)) }),
+  };
 }
 
 export async function alignHost(ctx: StageContext): Promise<PsiCheckpoint> {
@@ -118,20 +218,19 @@ export async function alignHost(ctx: StageContext): Promise<PsiCheckpoint> {
     }
   }
   const policy = ctx.psiPolicy;
-  const r = await runPsiHost(
-    offered.map((row) => table.ids[row]!),
-    {
-      channel: ctx.channel,
-      peer: ctx.spec.guest,
-      session: `${ctx.key}/psi-${ctx.party}`,
-      mode: 'both',
-      logger: ctx.logger,
-      progress: ctx.progress,
-      ...(policy !== undefined && {
-        admitPeerCount: (count: number) => admitSubmittedIds(count, offered.length, policy),
-      }),
-    },
-  );
+  const offeredIds = offered.map((row) => table.ids[row]!);
+  const r = await runPsiHost(offeredIds, {
+    channel: ctx.channel,
+    peer: ctx.spec.guest,
+    session: `${ctx.key}/psi-${ctx.party}`,
+    mode: 'both',
+    ...idPreparation(ctx, offeredIds, (p) => offered[p]!),
+    logger: ctx.logger,
+    progress: ctx.progress,
+    ...(policy !== undefined && {
+      admitPeerCount: (count: number) => admitSubmittedIds(count, offered.length, policy),
+    }),
+  });
   if (r.rows === undefined) throw new FedscoreError('internal', 'PSI returned no rows', { field: 'psi' });
   const psiRows = Array.from(r.rows, (k) => offered[k]!);
   let summary: ConsentSummary;

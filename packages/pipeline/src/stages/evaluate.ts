@@ -2,33 +2,50 @@
  * Stage `evaluate`: each host sends its partial linear predictor x_h . w_h on the held-out rows
  * (`partial-scores`, as FATE's hetero-LR prediction does); the guest adds its own and computes AUC and
  * KS. A host learns nothing here; the guest learns the hosts' summed partial scores on held-out rows --
- * what joint scoring gives it anyway.
+ * what joint scoring gives it anyway. With the plan's `inProcess.evaluateTrain` (the CLI), the same
+ * again on the training rows, in sessions of their own.
  */
 import { auc, FedscoreError, ks } from '@fedscore/core';
 import { partyPartialScores } from '@fedscore/vfl';
 import type { EvaluateCheckpoint, PsiCheckpoint, TrainCheckpoint } from '../checkpoints.ts';
 import { requireLabels, type StageContext, stageSession } from '../context.ts';
 import { EVALUATE_PROTOCOL, NODE_PROTOCOL_VERSION, PARTIAL_SCORES } from '../messages.ts';
-import { partyFeatures, selectedFeatures } from './rows.ts';
+import { partyFeatures, selectedFeatures, trainPositions } from './rows.ts';
 
-async function partialOnTest(ctx: StageContext): Promise<Float64Array> {
+type Pass = 'test' | 'train';
+
+/** The aligned positions a pass scores. */
+function positionsOf(psi: PsiCheckpoint, pass: Pass): number[] {
+  return pass === 'test' ? psi.test : trainPositions(psi);
+}
+
+/** Session name of a host's scores: the test pass keeps the node's name. */
+function sessionName(pass: Pass, host: string): string {
+  return pass === 'test' ? `scores-${host}` : `train-scores-${host}`;
+}
+
+function passes(ctx: StageContext): Pass[] {
+  return ctx.spec.inProcess?.evaluateTrain === true ? ['test', 'train'] : ['test'];
+}
+
+async function partialOn(ctx: StageContext, pass: Pass): Promise<Float64Array> {
   const table = await ctx.table();
   const psi = ctx.store.checkpoint<PsiCheckpoint>('psi');
   const model = ctx.store.checkpoint<TrainCheckpoint>('train').model;
   if (model === undefined)
     throw new FedscoreError('job_state', 'no model in the train checkpoint', { field: 'train' });
-  const rows = psi.test.map((p) => psi.rows[p]!);
+  const rows = positionsOf(psi, pass).map((p) => psi.rows[p]!);
   const f = partyFeatures(table, rows, selectedFeatures(ctx, table));
   return partyPartialScores(model, f.columns);
 }
 
-export async function evaluateGuest(ctx: StageContext): Promise<EvaluateCheckpoint> {
+async function scoreGuest(ctx: StageContext, pass: Pass): Promise<{ rows: number; auc: number; ks: number }> {
   const table = await ctx.table();
   const labels = requireLabels(table, ctx);
   const psi = ctx.store.checkpoint<PsiCheckpoint>('psi');
-  const z = await partialOnTest(ctx);
+  const z = await partialOn(ctx, pass);
   for (const host of ctx.spec.hosts) {
-    const s = stageSession(ctx, EVALUATE_PROTOCOL, NODE_PROTOCOL_VERSION, `scores-${host}`);
+    const s = stageSession(ctx, EVALUATE_PROTOCOL, NODE_PROTOCOL_VERSION, sessionName(pass, host));
     const part = await s.receive(host, PARTIAL_SCORES);
     if (part.length !== z.length) {
       throw new FedscoreError('protocol_step', `${host} sent ${part.length} scores for ${z.length} rows`, {
@@ -37,13 +54,26 @@ export async function evaluateGuest(ctx: StageContext): Promise<EvaluateCheckpoi
     }
     for (let i = 0; i < z.length; i++) z[i]! += part[i]!;
   }
-  const y = Float64Array.from(psi.test, (p) => labels[psi.rows[p]!]!);
-  return { testRows: z.length, auc: auc(y, z), ks: ks(y, z).ks };
+  const y = Float64Array.from(positionsOf(psi, pass), (p) => labels[psi.rows[p]!]!);
+  return { rows: z.length, auc: auc(y, z), ks: ks(y, z).ks };
+}
+
+export async function evaluateGuest(ctx: StageContext): Promise<EvaluateCheckpoint> {
+  const test = await scoreGuest(ctx, 'test');
+  const out: EvaluateCheckpoint = { testRows: test.rows, auc: test.auc, ks: test.ks };
+  if (!passes(ctx).includes('train')) return out;
+  return { ...out, train: await scoreGuest(ctx, 'train') };
 }
 
 export async function evaluateHost(ctx: StageContext): Promise<EvaluateCheckpoint> {
-  const z = await partialOnTest(ctx);
-  const s = stageSession(ctx, EVALUATE_PROTOCOL, NODE_PROTOCOL_VERSION, `scores-${ctx.party}`);
-  await s.send(ctx.spec.guest, PARTIAL_SCORES, z);
-  return { testRows: z.length };
+  let testRows = 0;
+  let trainRows: number | undefined;
+  for (const pass of passes(ctx)) {
+    const z = await partialOn(ctx, pass);
+    const s = stageSession(ctx, EVALUATE_PROTOCOL, NODE_PROTOCOL_VERSION, sessionName(pass, ctx.party));
+    await s.send(ctx.spec.guest, PARTIAL_SCORES, z);
+    if (pass === 'test') testRows = z.length;
+    else trainRows = z.length;
+  }
+  return { testRows, ...(trainRows !== undefined && { train: { rows: trainRows } }) };
 }

@@ -104,6 +104,8 @@ export async function trainHeteroLrStage(ctx: StageContext, role: PartyRole): Pr
     return p;
   };
   const s = stageSession(ctx, HETERO_LR_PROTOCOL, HETERO_LR_VERSION, 'lr');
+  const given = ctx.spec.inProcess?.runtime;
+  const runtime = given === undefined ? {} : { runtime: given };
   const arbiter = ctx.spec.arbiter;
   if (role === 'arbiter') {
     const r = await new HeteroLrArbiter({
@@ -134,6 +136,8 @@ export async function trainHeteroLrStage(ctx: StageContext, role: PartyRole): Pr
       features,
       labels: Float64Array.from(rows, (r) => labels[r]!),
       hyperparams: {
+        // An in-process run's full hyperparameters, under the plan's own settings.
+        ...ctx.spec.inProcess?.hyperparams,
         seed: ctx.spec.seed,
         maxEpochs: t.maxEpochs,
         // Left out of the plan: the defaults (defaults.ts), from the training rows and this party's width.
@@ -147,6 +151,7 @@ export async function trainHeteroLrStage(ctx: StageContext, role: PartyRole): Pr
       maskKey: maskKey(),
       onCheckpoint,
       resumeFrom,
+      ...runtime,
       logger: ctx.logger,
       onProgress: progress,
     }).run();
@@ -158,6 +163,7 @@ export async function trainHeteroLrStage(ctx: StageContext, role: PartyRole): Pr
       keptEpoch: r.keptEpoch,
       insecure: r.insecure,
       resumedFrom: r.resumedFrom,
+      history: r.history,
     };
   }
   const r = await new HeteroLrHost({
@@ -170,6 +176,7 @@ export async function trainHeteroLrStage(ctx: StageContext, role: PartyRole): Pr
     maskKey: maskKey(),
     onCheckpoint,
     resumeFrom,
+    ...runtime,
     logger: ctx.logger,
     onProgress: progress,
   }).run();
