@@ -1,5 +1,6 @@
 /**
- * Stand-ins for the Node built-ins that @fedscore/he's worker pool imports at module load. The
+ * Stand-ins for the Node built-ins that @fedscore/he's worker pool (and the core pool under it) imports at
+ * module load. The
  * self-estimate client never starts a pool, so in the browser bundle these are never called.
  */
 export function availableParallelism(): number {
@@ -11,6 +12,8 @@ export class Worker {
   }
 }
 export const parentPort = null;
+/** The browser page is no worker thread of a Node pool (core/src/pool.ts reads this at load). */
+export const isMainThread = true;
 export const workerData = null;
 export function cpus(): unknown[] {
   return [];
