@@ -6,8 +6,8 @@ export default defineConfig({
   test: {
     include: [
       'packages/he/test/flooding.test.ts',
+      'packages/he/test/ckks-loader.test.ts',
       'packages/he/test/ckks.test.ts',
-      'packages/he/test/additive.test.ts',
       'packages/he/test/attacks/weak-key-loader.attack.test.ts',
     ],
     testTimeout: 180_000,
