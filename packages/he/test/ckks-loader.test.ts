@@ -90,4 +90,41 @@ describe('CKKS loaders', () => {
     expect(back.fingerprint).toBe(ctx.fingerprint);
     back.dispose();
   });
+
+  it('weak parameters: refused with the bound in the error; the deprecated insecure flag opts in only when true', async () => {
+    // N = 4096 with log q = 60 + 40 + 40 + 60 = 200 > 109 (HomomorphicEncryption.org, 128-bit classical).
+    const weak = { polyModulusDegree: 4096, coeffModulusBits: [60, 40, 40, 60], scaleBits: 40 };
+    await expect(createCkksContext({ params: weak })).rejects.toThrow(
+      expect.objectContaining({
+        code: 'he_insecure_params',
+        field: 'params.coeffModulusBits',
+        details: { logQ: 200, max: 109 },
+      }),
+    );
+    await expect(createCkksContext({ params: weak, insecure: false })).rejects.toThrow(
+      refused('he_insecure_params', 'params.coeffModulusBits'),
+    );
+    const logger = memoryLogger();
+    const c = await createCkksContext({ params: weak, insecure: true, logger });
+    try {
+      expect(c.insecure).toBe(true);
+      const bytes = c.serialize();
+      await expect(loadCkksPublicContext(bytes, { insecure: false })).rejects.toThrow(
+        refused('he_insecure_params', 'params.coeffModulusBits'),
+      );
+      const loaded = await loadCkksPublicContext(bytes, { insecure: true, logger });
+      expect(loaded.insecure).toBe(true);
+      loaded.dispose();
+    } finally {
+      c.dispose();
+    }
+  });
+
+  it('secure parameters load without a warning', async () => {
+    const logger = memoryLogger();
+    const loaded = await loadCkksPublicContext(ctx.serialize(), { logger });
+    expect(loaded.insecure).toBe(false);
+    loaded.dispose();
+    expect(logger.records.filter((r) => r.level === 'warn')).toEqual([]);
+  });
 });
