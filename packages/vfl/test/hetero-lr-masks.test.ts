@@ -165,7 +165,13 @@ describe('checkMaskCapacity', () => {
     const key = { maxMaskBits: 18, description: 'ckks-8192' };
     expect(() => checkMaskCapacity(18, key)).not.toThrow();
     expect(() => checkMaskCapacity(0, key)).not.toThrow();
-    expect(() => checkMaskCapacity(19, key)).toThrow(refused('invalid_config', 'maskBits'));
+    expect(() => checkMaskCapacity(19, key)).toThrow(
+      expect.objectContaining({
+        code: 'invalid_config',
+        field: 'maskBits',
+        details: { maskBits: 19, max: 18 },
+      }),
+    );
     expect(() => checkMaskCapacity(40, key)).toThrow(FedscoreError);
   });
 });
@@ -179,7 +185,13 @@ describe('checkBatchFloor', () => {
     // A remainder is merged into the last batch: the largest batch is returned.
     expect(checkBatchFloor(700, 64, 10)).toBe(Math.max(...batchSizes(700, 64)));
     expect(Math.max(...batchSizes(700, 64))).toBe(124);
-    expect(() => checkBatchFloor(630, 63, 10)).toThrow(refused('out_of_range', 'batchSize'));
+    expect(() => checkBatchFloor(630, 63, 10)).toThrow(
+      expect.objectContaining({
+        code: 'out_of_range',
+        field: 'batchSize',
+        details: { rows: 630, batchSize: 63, smallest: 63, minimum: 64 },
+      }),
+    );
     // The per-column floor: 40 columns need 80 rows.
     expect(checkBatchFloor(800, 80, 40)).toBe(80);
     expect(() => checkBatchFloor(790, 79, 40)).toThrow(refused('out_of_range', 'batchSize'));
