@@ -8,6 +8,7 @@ import {
   createInMemoryNetwork,
   generateUniqueUsccs,
   isFedscoreError,
+  loadRngKey,
   ProtocolSession,
   runParties,
   seededRng,
@@ -219,7 +220,7 @@ describe('post-loan monitoring', () => {
     });
     const gov = new OnlineScoringGovernment({
       partialScoreOf: gated.partialScoreOf,
-      rng: seededRng(1),
+      rng: (await loadRngKey(Uint8Array.from({ length: 32 }, (_, i) => i + 1))).derive('monitoring'),
       policy: { allowExactMode: true }, // refused by default; this test checks the exact joint score
     });
     const scorer = await OnlineScoringBank.create({ mode: 'exact' });

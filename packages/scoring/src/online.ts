@@ -47,6 +47,7 @@
  * under CKKS with additive flooding after Li & Micciancio 2021), not a polynomial sign approximation.
  */
 import {
+  type CryptoRng,
   cryptoRng,
   FedscoreError,
   type Logger,
@@ -54,7 +55,7 @@ import {
   normal,
   type PartyId,
   type ProtocolSession,
-  type Rng,
+  requireCryptoRng,
   uniform,
 } from '@fedscore/core';
 import {
@@ -362,8 +363,11 @@ export interface OnlineGovernmentOptions {
   readonly rhoBits?: number;
   /** Flooding noise sd. Default 2^-20. */
   readonly noiseStdDev?: number;
-  /** Default `cryptoRng()`. */
-  readonly rng?: Rng;
+  /**
+   * Draws the band blinding rho_k and the flooding noise, which hide the government's partial score:
+   * a cryptographic generator (a seeded one is refused with `insecure_rng`). Default `cryptoRng()`.
+   */
+  readonly rng?: CryptoRng;
   readonly logger?: Logger;
   /** Accept a bank context below 128-bit security (tests only; always warned). */
   readonly allowWeakParameters?: boolean;
@@ -377,6 +381,7 @@ export class OnlineScoringGovernment {
   readonly #contexts = new ContextCache<CkksPublicContext>();
 
   constructor(options: OnlineGovernmentOptions) {
+    if (options.rng !== undefined) requireCryptoRng(options.rng, 'rng');
     this.#o = options;
   }
 

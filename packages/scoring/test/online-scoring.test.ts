@@ -5,10 +5,11 @@
  * docs/protocols/online-scoring.md: the government receives the hello, requests and ciphertexts only.
  */
 import {
+  type CryptoRng,
   createInMemoryNetwork,
   isFedscoreError,
+  loadRngKey,
   ProtocolSession,
-  type Rng,
   runParties,
   seededRng,
 } from '@fedscore/core';
@@ -36,7 +37,14 @@ const r = rules();
 const applicants = enterprises(60, 21).map((e, i) => ({ id: `E${i}`, values: e }));
 const byId = new Map(applicants.map((a) => [a.id, a.values]));
 
-async function session(mode: 'exact' | 'band', ids: string[], rng: Rng | 'default' = seededRng(5)) {
+/** A reproducible cryptographic generator (a fixed test key; a seeded one is refused). */
+async function testRng(label: string): Promise<CryptoRng> {
+  const key = await loadRngKey(Uint8Array.from({ length: 32 }, (_, i) => i + 1));
+  return key.derive(label);
+}
+
+async function session(mode: 'exact' | 'band', ids: string[], rng?: CryptoRng | 'default') {
+  rng ??= await testRng('online-scoring/session');
   const bank = await OnlineScoringBank.create({ mode, thresholds: bandThresholds(r) });
   const gov = new OnlineScoringGovernment({
     // Exact mode is refused by default (test/attacks/online-extraction.attack.test.ts): allowed here.
@@ -93,6 +101,17 @@ function ksUniform(sample: readonly number[]): number {
 }
 
 describe('online joint scoring', () => {
+  it('refuses a seeded generator for the blinding and flooding (insecure_rng naming rng)', () => {
+    let caught: unknown;
+    try {
+      new OnlineScoringGovernment({ partialScoreOf: () => 1, rng: seededRng(5) as never });
+    } catch (e) {
+      caught = e;
+    }
+    expect(isFedscoreError(caught, 'insecure_rng')).toBe(true);
+    expect((caught as { field?: string }).field).toBe('rng');
+  });
+
   it('exact mode: the joint score within 1e-4; unknown applicants are reported', async () => {
     const ids = [...applicants.map((a) => a.id), 'UNKNOWN'];
     const { results, served } = await session('exact', ids);

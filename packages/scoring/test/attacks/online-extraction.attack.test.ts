@@ -15,7 +15,13 @@
  * bank's real band table. Repeated requests with shifted thresholds (a bisection of s) are metered per
  * (bank, enterprise) by the node: packages/node/test/attacks/scoring-quota.attack.test.ts.
  */
-import { createInMemoryNetwork, FedscoreError, ProtocolSession, runParties, seededRng } from '@fedscore/core';
+import {
+  createInMemoryNetwork,
+  FedscoreError,
+  loadRngKey,
+  ProtocolSession,
+  runParties,
+} from '@fedscore/core';
 import {
   bandIndexOf,
   bandThresholds,
@@ -49,7 +55,7 @@ async function extract(
   const bank = await OnlineScoringBank.create({ mode, thresholds });
   const gov = new OnlineScoringGovernment({
     partialScoreOf: govPartial,
-    rng: seededRng(3),
+    rng: (await loadRngKey(Uint8Array.from({ length: 32 }, (_, i) => i + 3))).derive('online-extraction'),
     ...(policy !== undefined && { policy }),
   });
   const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
