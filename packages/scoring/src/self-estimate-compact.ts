@@ -79,6 +79,7 @@ import {
   buildSelfEstimateModel,
   decodeSelfEstimate,
   type EnterpriseInputs,
+  figureReader,
   NO_CAP,
   SELF_ESTIMATE_CAPS,
   type SelfEstimate,
@@ -373,23 +374,7 @@ export class SelfEstimateCompactClient {
       }
       const slots = new Float64Array(S);
       for (let b = 0; b <= K; b++) slots.set(bits, b * P);
-      const unit = form.figureUnit;
-      const bound = ckksValueBound(ctx.params);
-      const fig = (name: string): number => {
-        if (name === '') return 0;
-        const v = inputs[name];
-        if (v === null || v === undefined || Number.isNaN(v)) return 0;
-        if (!Number.isFinite(v))
-          throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
-        if (Math.abs(v / unit) > bound) {
-          throw new FedscoreError(
-            'out_of_range',
-            `the figure is beyond ±${(bound * unit).toPrecision(3)}, what the encrypted estimate can hold`,
-            { field: name },
-          );
-        }
-        return v / unit;
-      };
+      const fig = figureReader(inputs, form.figureUnit, ckksValueBound(ctx.params));
       for (let k = 0; k < K; k++) {
         slots[o1 + k * C] = fig(form.figures[0] ?? '');
         slots[o1 + k * C + 1] = fig(form.figures[1] ?? '');

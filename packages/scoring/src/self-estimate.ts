@@ -472,26 +472,7 @@ export class SelfEstimateClient {
       const C = form.caps.length;
       const slots = new Float64Array(S);
       for (let b = 0; b <= K; b++) slots.set(bits, b * P);
-      const unit = form.figureUnit;
-      // Each figure (in units) must be a value the parameters decode exactly (ckksValueBound): beyond
-      // it the bank's encrypted caps come back wrong, and far beyond it SEAL's encoder would fault.
-      const bound = ckksValueBound(ctx.params);
-      const fig = (name: string): number => {
-        if (name === '') return 0;
-        const v = inputs[name];
-        // Self-estimates apply the conservative policy: a missing figure counts as 0.
-        if (v === null || v === undefined || Number.isNaN(v)) return 0;
-        if (!Number.isFinite(v))
-          throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
-        if (Math.abs(v / unit) > bound) {
-          throw new FedscoreError(
-            'out_of_range',
-            `the figure is beyond ±${(bound * unit).toPrecision(3)}, what the encrypted estimate can hold`,
-            { field: name },
-          );
-        }
-        return v / unit;
-      };
+      const fig = figureReader(inputs, form.figureUnit, ckksValueBound(ctx.params));
       const f1 = new Float64Array(K * C);
       const f2 = new Float64Array(K * C);
       for (let k = 0; k < K; k++) {
@@ -547,6 +528,34 @@ export class SelfEstimateClient {
       ctx.dispose();
     }
   }
+}
+
+/**
+ * Reads the enterprise's figures in the form's units. Each figure must be a value the parameters decode
+ * exactly (`bound`, from ckksValueBound): beyond it the bank's encrypted caps come back wrong, and far
+ * beyond it SEAL's encoder would fault. Self-estimates apply the conservative policy: a missing figure
+ * (or the form's empty name) counts as 0.
+ */
+export function figureReader(
+  inputs: EnterpriseInputs,
+  unit: number,
+  bound: number,
+): (name: string) => number {
+  return (name) => {
+    if (name === '') return 0;
+    const v = inputs[name];
+    if (v === null || v === undefined || Number.isNaN(v)) return 0;
+    if (!Number.isFinite(v))
+      throw new FedscoreError('invalid_argument', 'not a finite number', { field: name });
+    if (Math.abs(v / unit) > bound) {
+      throw new FedscoreError(
+        'out_of_range',
+        `the figure is beyond ±${(bound * unit).toPrecision(3)}, what the encrypted estimate can hold`,
+        { field: name },
+      );
+    }
+    return v / unit;
+  };
 }
 
 /** The client's thermometer bits: per feature [x missing] if the form has it, then [x > t] per grid point. */
