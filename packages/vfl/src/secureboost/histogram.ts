@@ -238,21 +238,8 @@ export class GradientRotations {
     const D = this.#D;
     const nonzero = this.#nonzero;
     const F = offsets.length;
-    const innerG: (CkksVector | undefined)[][] = [];
-    const innerH: (CkksVector | undefined)[][] = [];
-    for (let beta = 0; beta < blocks; beta++) {
-      innerG.push(new Array<CkksVector | undefined>(n2));
-      innerH.push(new Array<CkksVector | undefined>(n2));
-    }
-    const accumulate = (inner: (CkksVector | undefined)[], j: number, prod: CkksVector) => {
-      const prev = inner[j];
-      if (prev === undefined) inner[j] = prod;
-      else {
-        inner[j] = prev.add(prod);
-        prev.dispose();
-        prod.dispose();
-      }
-    };
+    const innerG = giantSums(blocks, n2);
+    const innerH = giantSums(blocks, n2);
     try {
       let from = 0;
       for (let k = 0; k < batches; k++) {
@@ -454,21 +441,8 @@ export class MaskedRotations {
     const layout = cache.layout;
     const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells, rows } = layout;
     const S = ctx.slotCount;
-    const innerG: (CkksVector | undefined)[][] = [];
-    const innerH: (CkksVector | undefined)[][] = [];
-    for (let beta = 0; beta < blocks; beta++) {
-      innerG.push(new Array<CkksVector | undefined>(n2));
-      innerH.push(new Array<CkksVector | undefined>(n2));
-    }
-    const accumulate = (inner: (CkksVector | undefined)[], j: number, prod: CkksVector) => {
-      const prev = inner[j];
-      if (prev === undefined) inner[j] = prod;
-      else {
-        inner[j] = prev.add(prod);
-        prev.dispose();
-        prod.dispose();
-      }
-    };
+    const innerG = giantSums(blocks, n2);
+    const innerH = giantSums(blocks, n2);
     const shift = log2Int(n1);
     try {
       let from = 0;
@@ -631,5 +605,21 @@ export function releaseBlock(ctx: CkksPublicContext, sums: CkksVector, noise: Fl
     return low.withLength(sums.length);
   } finally {
     for (const v of [fresh, one, lifted, total, low]) v?.dispose();
+  }
+}
+
+/** Per block, the n2 giant-step partial sums of a packed product (filled by `accumulate`). */
+function giantSums(blocks: number, n2: number): (CkksVector | undefined)[][] {
+  return Array.from({ length: blocks }, () => new Array<CkksVector | undefined>(n2));
+}
+
+/** Add `prod` into `inner[j]` (taking ownership of `prod`; the old sum is disposed). */
+function accumulate(inner: (CkksVector | undefined)[], j: number, prod: CkksVector): void {
+  const prev = inner[j];
+  if (prev === undefined) inner[j] = prod;
+  else {
+    inner[j] = prev.add(prod);
+    prev.dispose();
+    prod.dispose();
   }
 }
