@@ -53,6 +53,7 @@
  * maximum for N = 4096 (Albrecht et al. 2018, Table 1), one plaintext product.
  */
 import {
+  type CryptoRng,
   cryptoRng,
   FedscoreError,
   type Logger,
@@ -60,7 +61,7 @@ import {
   normal,
   type PartyId,
   type ProtocolSession,
-  type Rng,
+  requireCryptoRng,
   uniform,
 } from '@fedscore/core';
 import {
@@ -210,7 +211,12 @@ export interface SelfEstimateCompactBankOptions {
   readonly noiseStdDev?: number;
   /** Zero-sum mask magnitude in bits; 0 turns the mask off (only to show the attack). Default 20. */
   readonly maskBits?: number;
-  readonly rng?: Rng;
+  /**
+   * Draws the zero-sum mask, the band blinding rho_k and the flooding noise, which hide the bank's
+   * points: a cryptographic generator (a seeded one is refused with `insecure_rng` naming `rng`).
+   * Default `cryptoRng()`.
+   */
+  readonly rng?: CryptoRng;
   readonly logger?: Logger;
   /** Accept weak parameters (tests only). */
   readonly allowWeakParameters?: boolean;
@@ -230,6 +236,7 @@ export class SelfEstimateCompactBank {
   readonly #o: SelfEstimateCompactBankOptions;
 
   constructor(options: SelfEstimateCompactBankOptions) {
+    if (options.rng !== undefined) requireCryptoRng(options.rng, 'rng');
     const maskBits = options.maskBits ?? DEFAULT_MASK_BITS;
     if (!Number.isInteger(maskBits) || maskBits < 0 || maskBits > 21) {
       throw new FedscoreError('out_of_range', 'must be an integer in [0, 21] (level-0 range 2^23)', {

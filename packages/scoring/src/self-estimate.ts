@@ -38,6 +38,7 @@
  * rotate-and-sum (Halevi & Shoup 2014), blinded comparisons as in online.ts, CKKS (Cheon et al. 2017).
  */
 import {
+  type CryptoRng,
   cryptoRng,
   FedscoreError,
   type Logger,
@@ -45,7 +46,7 @@ import {
   normal,
   type PartyId,
   type ProtocolSession,
-  type Rng,
+  requireCryptoRng,
   uniform,
 } from '@fedscore/core';
 import {
@@ -267,7 +268,12 @@ export interface SelfEstimateBankOptions {
   /** Blinding range of the comparisons: rho in [1, 2^rhoBits]. Default 6. */
   readonly rhoBits?: number;
   readonly noiseStdDev?: number;
-  readonly rng?: Rng;
+  /**
+   * Draws the bit check's coefficients r, r', the band blinding rho_k and the flooding noise, which
+   * hide the scorecard: a cryptographic generator (a seeded one is refused with `insecure_rng` naming
+   * `rng`). Default `cryptoRng()`.
+   */
+  readonly rng?: CryptoRng;
   readonly logger?: Logger;
   /** Accept an enterprise's context below 128-bit security (tests only; always warned). */
   readonly allowWeakParameters?: boolean;
@@ -289,6 +295,7 @@ export class SelfEstimateBank {
   readonly #o: SelfEstimateBankOptions;
 
   constructor(options: SelfEstimateBankOptions) {
+    if (options.rng !== undefined) requireCryptoRng(options.rng, 'rng');
     this.#o = options;
   }
 

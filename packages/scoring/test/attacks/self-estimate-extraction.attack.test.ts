@@ -21,10 +21,19 @@
  * oracle even for valid encodings (thermometer prefixes give the deltas by differences): that is why it
  * is off by default, and why serving nodes meter queries (docs/protocols/self-estimate.md).
  */
-import { createInMemoryNetwork, type PartyId, ProtocolSession, runParties, seededRng } from '@fedscore/core';
+import {
+  type CryptoRng,
+  createInMemoryNetwork,
+  loadRngKey,
+  type PartyId,
+  ProtocolSession,
+  runParties,
+  seededRng,
+} from '@fedscore/core';
 import { type CkksSecretContext, createCkksContext } from '@fedscore/he';
 import {
   BIT_PAIR_MONOTONE,
+  buildSelfEstimateCompactModel,
   buildSelfEstimateModel,
   ENCRYPTED_BITS,
   ENCRYPTED_FIGURES,
@@ -36,6 +45,7 @@ import {
   SELF_ESTIMATE_PROTOCOL,
   SelfEstimateBank,
   type SelfEstimateBankOptions,
+  SelfEstimateCompactBank,
   type SelfEstimateModel,
 } from '@fedscore/scoring';
 import { type CiphertextBatch, envelopeCodec, fedscore } from '@fedscore/wire';
@@ -44,6 +54,15 @@ import { rules, twoPartyScorecard } from '../fixtures.ts';
 
 const card = twoPartyScorecard();
 const r = rules();
+
+/**
+ * The bank's generator: key-derived from a fixed test key, so runs are reproducible; the banks refuse a
+ * seeded one (last test).
+ */
+const testKey = loadRngKey(Uint8Array.from({ length: 32 }, (_, i) => 3 * i + 7));
+async function bankRng(n: number): Promise<CryptoRng> {
+  return (await testKey).derive('self-estimate-extraction', { n });
+}
 
 function batch(ctx: CkksSecretContext, items: Uint8Array[], slotsPerItem: number): CiphertextBatch {
   const hex = ctx.fingerprint;
@@ -145,7 +164,7 @@ describe('attack: scorecard extraction through self-estimate queries', () => {
   it('A: with the score revealed and no bits check, 1 + 22 unit-vector queries give every increment', async () => {
     expect(n).toBe(22);
     expect(edges.length).toBeGreaterThan(5);
-    const weak = { verifyBits: false, rng: seededRng(1) };
+    const weak = { verifyBits: false, rng: await bankRng(1) };
     const base = (await query(ctx, contextBytes, weakModel, weak, new Float64Array(weakModel.blockSize)))[0]!;
     expect(Math.abs(base - weakModel.constant)).toBeLessThan(1e-3);
     for (let i = 0; i < n; i++) {
@@ -158,10 +177,12 @@ describe('attack: scorecard extraction through self-estimate queries', () => {
   it('A on the defaults: the score is not released; with it revealed, invalid probes decrypt to noise', async () => {
     // Default model: slot 0 carries nothing (the selector zeroes it): no increment is recovered.
     const zero = new Float64Array(defaultModel.blockSize);
-    const base = (await query(ctx, contextBytes, defaultModel, { rng: seededRng(2) }, zero))[0]!;
+    const base = (await query(ctx, contextBytes, defaultModel, { rng: await bankRng(2) }, zero))[0]!;
     expect(Math.abs(base)).toBeLessThan(1e-3);
     for (const i of edges.slice(0, 2)) {
-      const s = (await query(ctx, contextBytes, defaultModel, { rng: seededRng(3 + i) }, unit(P(), i)))[0]!;
+      const s = (
+        await query(ctx, contextBytes, defaultModel, { rng: await bankRng(3 + i) }, unit(P(), i))
+      )[0]!;
       expect(Math.abs(s - base - defaultModel.deltas[i]!)).toBeGreaterThan(1);
     }
     // Revealed score, check on: e_i is not a thermometer encoding when its left neighbour is a grid
@@ -169,11 +190,17 @@ describe('attack: scorecard extraction through self-estimate queries', () => {
     const invalid = edges.filter((i) => i > 0 && weakModel.pairs[i - 1] === BIT_PAIR_MONOTONE);
     expect(invalid.length).toBeGreaterThan(5);
     for (const i of invalid.slice(0, 4)) {
-      const q = await query(ctx, contextBytes, weakModel, { rng: seededRng(100 + i) }, unit(P(), i));
+      const q = await query(ctx, contextBytes, weakModel, { rng: await bankRng(100 + i) }, unit(P(), i));
       expect(Math.abs(q[0]! - weakModel.constant - weakModel.deltas[i]!)).toBeGreaterThan(100);
     }
     for (const value of [0.5, 2]) {
-      const q = await query(ctx, contextBytes, weakModel, { rng: seededRng(7) }, unit(P(), edges[0]!, value));
+      const q = await query(
+        ctx,
+        contextBytes,
+        weakModel,
+        { rng: await bankRng(7) },
+        unit(P(), edges[0]!, value),
+      );
       const truth = weakModel.constant + value * weakModel.deltas[edges[0]!]!;
       expect(Math.abs(q[0]! - truth)).toBeGreaterThan(100);
     }
@@ -205,14 +232,27 @@ describe('attack: scorecard extraction through self-estimate queries', () => {
   }
 
   it('B: with the score hidden but no bits check, +-L probes reveal the bin edges and increment signs', async () => {
-    expect(await edgesAndSigns(defaultModel, { verifyBits: false, rng: seededRng(11) })).toBe(1);
+    expect(await edgesAndSigns(defaultModel, { verifyBits: false, rng: await bankRng(11) })).toBe(1);
   });
 
   it('B on the defaults: the check turns every probe into noise (edges and signs at chance)', async () => {
     // Chance: a decoy is classified right with p = 1/2 (no flip of two random signs), an edge with
-    // p = 1/4; expected (12 x 1/2 + 10 x 1/4) / 22 = 0.39, binomial sd 0.10 (the bank's r are seeded, so
-    // the run is reproducible). The weakened run gets 1.
-    expect(await edgesAndSigns(defaultModel, { rng: seededRng(12) })).toBeLessThan(0.75);
+    // p = 1/4; expected (12 x 1/2 + 10 x 1/4) / 22 = 0.39, binomial sd 0.10 (the bank's r come from a fixed
+    // test key, so the run is reproducible). The weakened run gets 1.
+    expect(await edgesAndSigns(defaultModel, { rng: await bankRng(12) })).toBeLessThan(0.75);
+  });
+
+  it("the check's coefficients come from a cryptographic generator only: a seeded one is refused", () => {
+    // r and r' hide the invalid probes only while the client cannot predict them: both banks refuse a
+    // seeded generator by type and at run time (insecure_rng naming rng), as hetero-LR's masks do.
+    // @ts-expect-error -- a SeededRng is not a CryptoRng: the option does not type-check.
+    const typed: SelfEstimateBankOptions['rng'] = seededRng(1);
+    expect(typed?.cryptographic).toBe(false);
+    const refused = expect.objectContaining({ code: 'insecure_rng', field: 'rng' });
+    const seeded = seededRng(1) as unknown as CryptoRng;
+    expect(() => new SelfEstimateBank({ model: defaultModel, rng: seeded })).toThrow(refused);
+    const compact = buildSelfEstimateCompactModel(card, r, { product: 'p' });
+    expect(() => new SelfEstimateCompactBank({ model: compact, rng: seeded })).toThrow(refused);
   });
 
   function P(): number {
