@@ -13,10 +13,21 @@
  * encoding, the first step's residual c (1/2 - y) (equal to what the guest encrypts then: all weights
  * are 0) and y - 1/2, and the class weights c of that batch. Positive control: the same search finds
  * the residual and class weights in the plaintext-scheme run, and every label encoding in bytes planted
- * in noise.
+ * in noise. In the same CKKS runs every byte each party receives (envelope and payload) is searched for
+ * the other parties' feature values, raw and standardized, every column, in row and in batch order, and
+ * in arbiter mode everything the arbiter receives for the labels, residual and class weights (positive
+ * control: the feature needles planted in noise).
  */
 import { type CapturedMessage, seededRng } from '@fedscore/core';
-import { batchOrder, fixedBatches, type HeteroLrScheme, trainHeteroLr, trainingRows } from '@fedscore/vfl';
+import {
+  applyStandardization,
+  batchOrder,
+  fixedBatches,
+  type HeteroLrScheme,
+  type PartyModel,
+  trainHeteroLr,
+  trainingRows,
+} from '@fedscore/vfl';
 import { ciphertextBatchStep, fedscore } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import { found, labelNeedles, type Needle, packBits, valueNeedles } from './byte-search.ts';
@@ -161,8 +172,8 @@ describe('hetero-LR: no label, residual or class weight reaches a host (CKKS, se
     ...valueNeedles('class weights c', c),
   ];
 
-  async function run(mode: 'arbiter' | 'two-party', scheme: HeteroLrScheme) {
-    const res = await trainHeteroLr({
+  function trainSmall(mode: 'arbiter' | 'two-party', scheme: HeteroLrScheme) {
+    return trainHeteroLr({
       guest: { features: small.guest, labels: small.labels },
       hosts: small.hosts.map((features) => ({ features })),
       mode,
@@ -171,6 +182,20 @@ describe('hetero-LR: no label, residual or class weight reaches a host (CKKS, se
       runtime: { workers: 0 },
       capture: true,
     });
+  }
+  // One CKKS run per mode, shared by the tests below (each costs seconds).
+  const ckksRuns = new Map<string, ReturnType<typeof trainSmall>>();
+  function ckksRun(mode: 'arbiter' | 'two-party') {
+    let r = ckksRuns.get(mode);
+    if (r === undefined) {
+      r = trainSmall(mode, 'ckks');
+      ckksRuns.set(mode, r);
+    }
+    return r;
+  }
+
+  async function run(mode: 'arbiter' | 'two-party', scheme: HeteroLrScheme) {
+    const res = await (scheme === 'ckks' ? ckksRun(mode) : trainSmall(mode, scheme));
     return res.captured.filter((m) => m.to === res.hosts[0]!.party);
   }
 
@@ -230,6 +255,80 @@ describe('hetero-LR: no label, residual or class weight reaches a host (CKKS, se
           got.map((m) => m.payload),
         ),
       ).toEqual([]);
+    }, 120_000);
+  }
+
+  /**
+   * A party's feature values as a leak would carry them: raw and standardized (the party's own fitted
+   * standardization, applied by the package's own function, so the bytes are exactly the ones it
+   * computes with), rows 0-63 in order and the first batch in batch order, for every column.
+   */
+  function featureNeedles(who: string, columns: readonly Float64Array[], model: PartyModel): Needle[] {
+    const std = applyStandardization(columns, model.standardization);
+    return columns.flatMap((c, j) => [
+      ...valueNeedles(`${who} column ${j} raw, rows 0-63`, Array.from(c.subarray(0, 64))),
+      ...valueNeedles(
+        `${who} column ${j} raw, first batch`,
+        Array.from(first, (r) => c[r]!),
+      ),
+      ...valueNeedles(`${who} column ${j} standardized, rows 0-63`, Array.from(std[j]!.subarray(0, 64))),
+      ...valueNeedles(
+        `${who} column ${j} standardized, first batch`,
+        Array.from(first, (r) => std[j]![r]!),
+      ),
+    ]);
+  }
+
+  it('positive control: every feature needle is found when planted in noise at any stride', async () => {
+    const res = await ckksRun('arbiter');
+    const rng = seededRng('byte-search/feature-control');
+    const noise = (n: number) => Uint8Array.from({ length: n }, () => rng.nextUint32() & 0xff);
+    const std = applyStandardization(small.hosts[0]!.columns, res.hosts[0]!.standardization);
+    const values = Array.from(first, (r) => std[0]![r]!);
+    const [f64le, f64be, f32le] = featureNeedles('host', small.hosts[0]!.columns, res.hosts[0]!).filter((n) =>
+      n.name.startsWith('host column 0 standardized, first batch'),
+    );
+    for (const stride of [0, 5, 40]) {
+      for (const [needle, width, enc] of [
+        [f64le!, 8, 'le'],
+        [f64be!, 8, 'be'],
+        [f32le!, 4, 'f32'],
+      ] as const) {
+        const parts: Uint8Array[] = [noise(33)];
+        for (const v of values) {
+          const b = new Uint8Array(width);
+          const dv = new DataView(b.buffer);
+          if (enc === 'f32') dv.setFloat32(0, v, true);
+          else dv.setFloat64(0, v, enc === 'le');
+          parts.push(b, noise(stride));
+        }
+        const hay = Uint8Array.from(parts.flatMap((p) => Array.from(p)));
+        expect(needle.foundIn(hay), `${needle.name}, stride +${stride}`).toBe(true);
+        expect(needle.foundIn(noise(hay.length)), `${needle.name} in noise`).toBe(false);
+      }
+    }
+  }, 120_000);
+
+  for (const mode of ['arbiter', 'two-party'] as const) {
+    it(`${mode}, CKKS: no party receives another's feature values${mode === 'arbiter' ? ', the arbiter no label' : ''}`, async () => {
+      const res = await ckksRun(mode);
+      const host = res.hosts[0]!.party;
+      // Every byte a party receives: the whole envelope and its payload.
+      const receivedBy = (parties: readonly string[]) =>
+        res.captured.filter((m) => parties.includes(m.to)).flatMap((m) => [m.bytes, m.payload]);
+      const others = (p: string) => ['guest', host, 'arbiter'].filter((q) => q !== p);
+      expect(others('guest').some((p) => res.captured.some((m) => m.to === p))).toBe(true);
+      const guestFeatures = featureNeedles('guest', small.guest.columns, res.guest);
+      const hostFeatures = featureNeedles('host', small.hosts[0]!.columns, res.hosts[0]!);
+      expect(found(guestFeatures, receivedBy(others('guest')))).toEqual([]);
+      expect(found(hostFeatures, receivedBy(others(host)))).toEqual([]);
+      // The arbiter (arbiter mode) holds the keys: the labels, residual and class weights must not reach
+      // it either, in any byte (the hosts' view is the test above).
+      if (mode === 'arbiter') {
+        const toArbiter = receivedBy(['arbiter']);
+        expect(toArbiter.length).toBeGreaterThan(0);
+        expect(found(needles, toArbiter)).toEqual([]);
+      }
     }, 120_000);
   }
 });
