@@ -63,7 +63,8 @@ export const CKKS_PRESETS: Readonly<Record<CkksPresetName, CkksPreset>> = {
     description:
       'N=16384, log q=290 of 438: 8192 slots, 2 levels at scale 2^55 released at level 1 (q0 q1 = 120 ' +
       'bits): ~64 bits of integer part for masks of 2^40 and ~2^-34 circuit error, so flooding sized for ' +
-      '30-bit statistical security stays below 2^-10 (docs/he.md). Hetero-LR default.',
+      '30-bit statistical security stays near 2^-9 for hundreds of releases (2^-8.75 at 480; docs/he.md). ' +
+      'Hetero-LR default.',
   },
 };
 
