@@ -165,3 +165,47 @@ describe('bad inputs are refused clearly', () => {
     expect(errorLine(r.stderr)).toContain("field 'x1'");
   });
 });
+
+describe('the other training commands', () => {
+  const huge = (): string => {
+    const lines = [...guestRows];
+    lines[40] = lines[40]!.replace(/^([^,]*,[^,]*),[^,]*/, '$1,1e308');
+    return file('guest-huge-2.csv', lines);
+  };
+
+  it('baseline: 1e308 names file, line and column (it named the matrix column columns[0])', async () => {
+    const r = await runCli(['baseline', '--guest', huge(), '--host', host, '--id', 'id', '--label', 'y']);
+    expect(r.code).toBe(1);
+    expect(errorLine(r.stderr)).toContain('[out_of_range]');
+    expect(errorLine(r.stderr)).toContain('guest-huge-2.csv:41:3');
+    expect(errorLine(r.stderr)).toContain("field 'a'");
+    expect(r.stderr).not.toContain('columns[');
+  });
+
+  it('train fedavg: 1e308 in a client file names file, line and column (it was a wire error)', async () => {
+    const r = await runCli(['train', 'fedavg', '--client', guest, '--client', huge(), '--test', guest]);
+    expect(r.code).toBe(1);
+    expect(errorLine(r.stderr)).toContain('[out_of_range]');
+    expect(errorLine(r.stderr)).toContain('guest-huge-2.csv:41:3');
+    expect(r.stderr).not.toContain('Float64Vector');
+  });
+
+  it('train fedavg with a sane learning rate on the same files trains (the check does not fire)', async () => {
+    const r = await runCli([
+      'train',
+      'fedavg',
+      '--client',
+      guest,
+      '--client',
+      guest,
+      '--test',
+      guest,
+      '--rounds',
+      '3',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    // The guest's 'a' alone carries part of the signal (the label is a + c + noise): well above chance.
+    expect((lastJson(r.stdout)['test'] as { auc: number }).auc).toBeGreaterThan(0.6);
+  });
+});

@@ -233,14 +233,16 @@ are read back and the test set scored again with the loaded model.`,
     const tables = new Map<string, Table>();
     let names: string[] | undefined;
     for (const [i, file] of files.entries()) {
-      const table = await readPartyCsv(ctx, file, idName, labelName, 'error');
+      // Features go into training as they are: a value whose column moments overflow is refused here,
+      // naming file, line and column (it used to surface as a wire error on a non-finite update).
+      const table = await readPartyCsv(ctx, file, idName, labelName, 'error', { finiteMoments: true });
       const r = rowsOf(table, file, names);
       names ??= r.names;
       clients.set(`client-${i + 1}`, r);
       tables.set(`client-${i + 1}`, table);
     }
     const testFile = str(options, 'test');
-    const testTable = await readPartyCsv(ctx, testFile, idName, labelName, 'error');
+    const testTable = await readPartyCsv(ctx, testFile, idName, labelName, 'error', { finiteMoments: true });
     const test = rowsOf(testTable, testFile, names);
     const rulesFile = optStr(options, 'rules');
     if (rulesFile !== undefined && optStr(options, 'out') === undefined) {
