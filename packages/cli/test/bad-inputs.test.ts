@@ -190,6 +190,31 @@ describe('the other training commands', () => {
     expect(r.stderr).not.toContain('Float64Vector');
   });
 
+  it('train fedavg: a learning rate that diverges says so, with the round and the flag', async () => {
+    for (const secure of [[], ['--secure-agg']]) {
+      const r = await runCli([
+        'train',
+        'fedavg',
+        '--client',
+        guest,
+        '--client',
+        guest,
+        '--test',
+        guest,
+        '--learning-rate',
+        '1e200',
+        '--rounds',
+        '3',
+        ...secure,
+      ]);
+      expect(r.code).toBe(1);
+      expect(errorLine(r.stderr)).toMatch(
+        /\[diverged\] field '--learning-rate': training diverged in round 1: .*lower the learning rate/,
+      );
+      expect(r.stderr).not.toContain('Float64Vector');
+    }
+  });
+
   it('train fedavg with a sane learning rate on the same files trains (the check does not fire)', async () => {
     const r = await runCli([
       'train',

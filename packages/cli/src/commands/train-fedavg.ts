@@ -291,6 +291,16 @@ are read back and the test set scored again with the loaded model.`,
       plan,
       logger: ctx.logger,
       progress: ctx.progress,
+    }).catch((e: unknown) => {
+      // A bank whose local weights stopped being finite names the plan's learningRate: name the flag.
+      if (e instanceof FedscoreError && e.code === 'diverged' && e.field === 'learningRate') {
+        throw new FedscoreError('diverged', e.message.replace(/^field '[^']*': /, ''), {
+          field: '--learning-rate',
+          cause: e,
+          ...(e.details !== undefined && { details: e.details }),
+        });
+      }
+      throw e;
     });
     const backend = run.train.backend;
     const spec: ModelSpec = { kind: plan.model, features: run.train.features };

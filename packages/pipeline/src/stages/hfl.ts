@@ -457,6 +457,7 @@ export async function hflTrainHost(ctx: StageContext): Promise<HflHostTrainCheck
       data,
       batchRng,
     );
+    checkFiniteUpdate(reply.weights, round);
     if (plan.dp !== undefined) {
       const sigma = noiseMultiplierForEpsilon(plan.dp.epsilon, 1, plan.rounds, plan.dp.delta);
       reply = privatizeReply(
@@ -483,6 +484,24 @@ export async function hflTrainHost(ctx: StageContext): Promise<HflHostTrainCheck
     }
   }
   return { rows, roundsSampled: sampledRounds, consent };
+}
+
+/**
+ * A bank's local weights after its round must be finite. Gradient descent with a step too large for the
+ * loss's curvature grows the weights geometrically until they overflow (Nesterov 2004, "Introductory
+ * lectures on convex optimization", 1.2.3); the bank stops the run with `diverged`, the round and the
+ * hint, instead of sending NaN (which the wire codec refused naming an internal message field).
+ */
+function checkFiniteUpdate(weights: ArrayLike<number>, round: number): void {
+  for (let i = 0; i < weights.length; i++) {
+    if (!Number.isFinite(weights[i]!)) {
+      throw new FedscoreError(
+        'diverged',
+        `training diverged in round ${round}: the local weights grew beyond what the arithmetic holds; lower the learning rate`,
+        { field: 'learningRate', details: { round } },
+      );
+    }
+  }
 }
 
 /** The normalized USCC of `id`, or '' when it is not one (the consent check excluded it). */
