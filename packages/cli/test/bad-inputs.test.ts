@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { seededRng, uniform } from '@fedscore/core';
+import { generateUniqueUsccs, seededRng, uniform } from '@fedscore/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lastJson, runCli } from './run-cli.ts';
 
@@ -232,5 +232,58 @@ describe('the other training commands', () => {
     expect(r.code, r.stderr).toBe(0);
     // The guest's 'a' alone carries part of the signal (the label is a + c + noise): well above chance.
     expect((lastJson(r.stdout)['test'] as { auc: number }).auc).toBeGreaterThan(0.6);
+  });
+});
+
+describe('invalid UTF-8 in the governance commands’ files is refused naming the line', () => {
+  // Two enterprise ids that differ only in one invalid byte: a lossy decode made both 'ent-\uFFFD'.
+  const bytes = (...lines: (string | Uint8Array)[]): Uint8Array =>
+    Buffer.concat(lines.flatMap((l) => [typeof l === 'string' ? Buffer.from(l) : l, Buffer.from('\n')]));
+  const store = join(dir, 'gov-store');
+  const [ent] = generateUniqueUsccs(seededRng('bad-inputs-consent'), 1) as [string];
+
+  it('consent check --ids (it counted the mangled id as one more enterprise without consent)', async () => {
+    const valid = join(dir, 'consents-ok.jsonl');
+    writeFileSync(
+      valid,
+      `{"enterprise":"${ent}","grantee":"bank","purpose":"training","scope":["*"],"expiresAt":"2030-01-01"}\n`,
+    );
+    const init = await runCli(['consent', 'import', '--store', store, '--party', 'gov', '--file', valid]);
+    expect(init.code, init.stderr).toBe(0);
+    const path = join(dir, 'ids-latin1.txt');
+    writeFileSync(path, bytes(ent, Uint8Array.of(0x65, 0x6e, 0x74, 0x2d, 0xe9), 'x'));
+    const r = await runCli([
+      'consent',
+      'check',
+      '--store',
+      store,
+      '--ids',
+      path,
+      '--grantee',
+      'bank',
+      '--purpose',
+      'training',
+    ]);
+    expect(r.code).toBe(1);
+    expect(errorLine(r.stderr)).toContain('[invalid_id]');
+    expect(errorLine(r.stderr)).toContain('ids-latin1.txt:2');
+    expect(errorLine(r.stderr)).toContain('invalid UTF-8');
+  });
+
+  it('consent import --file (JSON lines)', async () => {
+    const path = join(dir, 'consents-latin1.jsonl');
+    const ok = `{"enterprise":"${ent}","grantee":"bank","purpose":"training","scope":["*"],"expiresAt":"2030-01-01"}`;
+    writeFileSync(
+      path,
+      bytes(
+        ok,
+        Buffer.concat([Buffer.from(ok.replace('"bank"', '"bank')), Uint8Array.of(0xff), Buffer.from('"')]),
+      ),
+    );
+    const r = await runCli(['consent', 'import', '--store', store, '--party', 'gov', '--file', path]);
+    expect(r.code).toBe(1);
+    expect(errorLine(r.stderr)).toContain('[invalid_config]');
+    expect(errorLine(r.stderr)).toContain('consents-latin1.jsonl:2');
+    expect(errorLine(r.stderr)).toContain('invalid UTF-8');
   });
 });
