@@ -29,6 +29,8 @@ import {
   cryptoRng,
   defineStep,
   FedscoreError,
+  fitStandardizer,
+  isFedscoreError,
   ks,
   normalizeUscc,
   numericMatrix,
@@ -268,6 +270,21 @@ export function hflRows(
       cause: e,
     });
   }
+  // Features enter training as they are (no standardization in HFL): a value whose column's mean or
+  // variance overflows a double is refused naming the column, before it turns the local weights into NaN
+  // (which would read as a diverging learning rate).
+  try {
+    fitStandardizer(m.data, m.nRows, m.nCols);
+  } catch (e) {
+    const j = (e as FedscoreError).details?.['column'];
+    if (!isFedscoreError(e, 'out_of_range') || typeof j !== 'number') throw e;
+    const name = m.names[j] ?? `column ${j + 1}`;
+    throw new FedscoreError(
+      'out_of_range',
+      "value too large: the column's mean or variance overflows a double; rescale the column",
+      { field: name, cause: e },
+    );
+  }
   return { x: m.data, y: table.label, rows: m.nRows, features: m.nCols, names: m.names };
 }
 
@@ -497,7 +514,7 @@ function checkFiniteUpdate(weights: ArrayLike<number>, round: number): void {
     if (!Number.isFinite(weights[i]!)) {
       throw new FedscoreError(
         'diverged',
-        `training diverged in round ${round}: the local weights grew beyond what the arithmetic holds; lower the learning rate`,
+        `training diverged in round ${round}: the local weights grew beyond what the arithmetic holds; lower the learning rate, or rescale the features (HFL uses them as they are)`,
         { field: 'learningRate', details: { round } },
       );
     }
