@@ -97,6 +97,23 @@ describe('fedscore stability', () => {
     }
   });
 
+  it('a file with another delimiter is "no numeric column in FILE" with the hint (not "none in common")', async () => {
+    writeFileSync(join(dir, 'full.csv'), 'id,a\n1,2\n2,3\n');
+    writeFileSync(join(dir, 'semi.csv'), 'id;a\n1;2\n2;3\n');
+    const r = await runCli([
+      'stability',
+      '--expected',
+      join(dir, 'full.csv'),
+      '--actual',
+      join(dir, 'semi.csv'),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[csv_schema]');
+    expect(r.stderr).toMatch(
+      /semi\.csv:1: no numeric column in .*semi\.csv \(its header is one column: is the field separator --delimiter ',' right\?\)/,
+    );
+  });
+
   it('says which columns it does not compare: read as categorical, or in one file only', async () => {
     const rows = (extra: (i: number) => string) =>
       ['a,sector,only_e', ...Array.from({ length: 20 }, (_, i) => `${i % 7},${extra(i)},${i}`)].join('\n');

@@ -10,8 +10,8 @@ import { type Command, type CommandContext, num, optStr, str, strs } from '../co
 
 /**
  * The numeric columns of `file` (all of them, or `columns` declared numeric). A header-only file is
- * "no rows in FILE"; a column read as categorical (most values not numbers) is said on stderr, since it
- * is not compared.
+ * "no rows in FILE", one without any numeric column (a wrong --delimiter) "no numeric column in FILE";
+ * a column read as categorical (most values not numbers) is said on stderr, since it is not compared.
  */
 async function numericColumns(
   ctx: Pick<CommandContext, 'cwd' | 'logger'>,
@@ -40,6 +40,17 @@ async function numericColumns(
   }
   const out: Record<string, Float64Array> = {};
   for (const c of read.table.columns) if (c.kind === 'numeric') out[c.name] = (c as NumericColumn).values;
+  if (columns.length === 0 && Object.keys(out).length === 0) {
+    const one = read.header.length === 1 ? read.header[0]! : undefined;
+    throw new FedscoreError(
+      'csv_schema',
+      `no numeric column in ${file}` +
+        (one !== undefined && /[;\t|]/.test(one)
+          ? ` (its header is one column: is the field separator --delimiter '${delimiter}' right?)`
+          : ''),
+      { file, line: 1 },
+    );
+  }
   return out;
 }
 
