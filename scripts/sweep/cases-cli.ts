@@ -611,6 +611,27 @@ function fileCases(): SweepCase[] {
     { name: 'psi', args: PSI, files: ['guest.csv', 'host.csv'] },
     { name: 'evaluate', args: EVALUATE, files: ['scores.csv'] },
     { name: 'score-batch', args: SCORE, files: ['port.csv'] },
+    {
+      name: 'baseline',
+      args: [
+        'baseline',
+        '--guest',
+        'guest.csv',
+        '--host',
+        'host.csv',
+        '--id',
+        'id',
+        '--label',
+        'y',
+        '--quiet',
+      ],
+      files: ['guest.csv', 'host.csv'],
+    },
+    {
+      name: 'stability',
+      args: ['stability', '--expected', 'port.csv', '--actual', 'scores.csv', '--quiet'],
+      files: ['port.csv', 'scores.csv'],
+    },
   ];
   // Every variant on the first file of each command; the cheaper-to-spot ones on the train guest only.
   const everywhere = new Set(['header-only', 'empty', 'ragged-row', 'semicolon-delimiter']);
