@@ -215,6 +215,33 @@ describe('the other training commands', () => {
     }
   });
 
+  it('train fedavg: bad flags are refused before any file is read, naming the flag', async () => {
+    for (const [flag, value] of [
+      ['--learning-rate', '0'],
+      ['--batch-size', '0'],
+      ['--local-epochs', '0'],
+      ['--proximal-mu', '-1'],
+      ['--dp-epsilon', '0'],
+      ['--dp-delta', '2'],
+      ['--clip-norm', '0'],
+    ] as const) {
+      const r = await runCli([
+        'train',
+        'fedavg',
+        '--client',
+        'nowhere.csv',
+        '--client',
+        guest,
+        '--test',
+        guest,
+        flag,
+        value,
+      ]);
+      expect(r.code, flag).toBe(1);
+      expect(errorLine(r.stderr)).toContain(`[out_of_range] field '${flag}': ${value} is outside`);
+    }
+  });
+
   it('train fedavg with a sane learning rate on the same files trains (the check does not fire)', async () => {
     const r = await runCli([
       'train',
