@@ -114,6 +114,20 @@ describe('fedscore stability', () => {
     );
   });
 
+  it('--bins 0 names the flag, before reading the files', async () => {
+    const r = await runCli([
+      'stability',
+      '--expected',
+      'nowhere.csv',
+      '--actual',
+      'nowhere.csv',
+      '--bins',
+      '0',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("[out_of_range] field '--bins': --bins must be at least 1, got 0");
+  });
+
   it('says which columns it does not compare: read as categorical, or in one file only', async () => {
     const rows = (extra: (i: number) => string) =>
       ['a,sector,only_e', ...Array.from({ length: 20 }, (_, i) => `${i % 7},${extra(i)},${i}`)].join('\n');

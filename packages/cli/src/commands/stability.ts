@@ -88,6 +88,10 @@ Example:
     const scores = strs(options, 'score');
     const wanted = [...new Set([...strs(options, 'column'), ...scores])];
     const delimiter = optStr(options, 'delimiter') ?? ',';
+    const bins = num(options, 'bins');
+    if (bins < 1) {
+      throw new FedscoreError('out_of_range', `--bins must be at least 1, got ${bins}`, { field: '--bins' });
+    }
     const expectedFile = str(options, 'expected');
     const actualFile = str(options, 'actual');
     const expected = await numericColumns(ctx, expectedFile, wanted, delimiter);
@@ -109,7 +113,7 @@ Example:
       throw new FedscoreError('invalid_argument', 'no numeric column in common', { field: '--column' });
     }
     const report = stabilityReport(expected, actual, columns, {
-      bins: num(options, 'bins'),
+      bins,
       strategy: str(options, 'strategy') as 'quantile' | 'uniform',
       scoreColumns: scores,
     });
