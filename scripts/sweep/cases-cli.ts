@@ -845,6 +845,9 @@ function flagCases(): SweepCase[] {
   // With --log-level debug, PSI logs how it resolved the ids: its absence shows PSI never started.
   const train = [...TRAIN, '--he', 'none', '--log-level', 'debug'];
   const binning = [...BINNING, '--log-level', 'debug'];
+  const fedavg = ['train', 'fedavg', '--client', 'guest.csv', '--client', 'guest.csv', '--test', 'guest.csv'];
+  const baseline = ['baseline', '--guest', 'guest.csv', '--host', 'host.csv', '--id', 'id', '--label', 'y'];
+  const stability = ['stability', '--expected', 'port.csv', '--actual', 'scores.csv'];
   const cases: readonly [string, readonly string[], readonly string[], string][] = [
     ['train', train, ['--epochs', '0'], '--epochs'],
     ['train', train, ['--epochs', '-1'], '--epochs'],
@@ -888,6 +891,20 @@ function flagCases(): SweepCase[] {
     ['psi', PSI, ['--threads', '-1'], '--threads'],
     ['psi', PSI, ['--batch', '0'], '--batch'],
     ['evaluate', EVALUATE, ['--bins', '0'], '--bins'],
+    ['fedavg', fedavg, ['--rounds', '0'], '--rounds'],
+    ['fedavg', fedavg, ['--learning-rate', '0'], '--learning-rate'],
+    ['fedavg', fedavg, ['--batch-size', '0'], '--batch-size'],
+    ['fedavg', fedavg, ['--local-epochs', '0'], '--local-epochs'],
+    ['fedavg', fedavg, ['--proximal-mu', '-1'], '--proximal-mu'],
+    ['fedavg', fedavg, ['--dp-epsilon', '0'], '--dp-epsilon'],
+    ['fedavg', fedavg, ['--dp-epsilon', '8', '--dp-delta', '2'], '--dp-delta'],
+    ['fedavg', fedavg, ['--dp-epsilon', '8', '--clip-norm', '-1'], '--clip-norm'],
+    ['fedavg', fedavg, ['--model', 'cnn'], '--model'],
+    ['baseline', baseline, ['--c', '0'], '--c'],
+    ['baseline', baseline, ['--test-fraction', '1.5'], '--test-fraction'],
+    ['baseline', baseline, ['--impute', 'guess'], '--impute'],
+    ['stability', stability, ['--bins', '0'], '--bins'],
+    ['stability', stability, ['--strategy', 'kmeans'], '--strategy'],
   ];
   cases.forEach(([cmd, base, extra, flag], i) => {
     out.push({
