@@ -611,6 +611,27 @@ function fileCases(): SweepCase[] {
     { name: 'psi', args: PSI, files: ['guest.csv', 'host.csv'] },
     { name: 'evaluate', args: EVALUATE, files: ['scores.csv'] },
     { name: 'score-batch', args: SCORE, files: ['port.csv'] },
+    {
+      name: 'baseline',
+      args: [
+        'baseline',
+        '--guest',
+        'guest.csv',
+        '--host',
+        'host.csv',
+        '--id',
+        'id',
+        '--label',
+        'y',
+        '--quiet',
+      ],
+      files: ['guest.csv', 'host.csv'],
+    },
+    {
+      name: 'stability',
+      args: ['stability', '--expected', 'port.csv', '--actual', 'scores.csv', '--quiet'],
+      files: ['port.csv', 'scores.csv'],
+    },
   ];
   // Every variant on the first file of each command; the cheaper-to-spot ones on the train guest only.
   const everywhere = new Set(['header-only', 'empty', 'ragged-row', 'semicolon-delimiter']);
@@ -824,6 +845,9 @@ function flagCases(): SweepCase[] {
   // With --log-level debug, PSI logs how it resolved the ids: its absence shows PSI never started.
   const train = [...TRAIN, '--he', 'none', '--log-level', 'debug'];
   const binning = [...BINNING, '--log-level', 'debug'];
+  const fedavg = ['train', 'fedavg', '--client', 'guest.csv', '--client', 'guest.csv', '--test', 'guest.csv'];
+  const baseline = ['baseline', '--guest', 'guest.csv', '--host', 'host.csv', '--id', 'id', '--label', 'y'];
+  const stability = ['stability', '--expected', 'port.csv', '--actual', 'scores.csv'];
   const cases: readonly [string, readonly string[], readonly string[], string][] = [
     ['train', train, ['--epochs', '0'], '--epochs'],
     ['train', train, ['--epochs', '-1'], '--epochs'],
@@ -867,6 +891,20 @@ function flagCases(): SweepCase[] {
     ['psi', PSI, ['--threads', '-1'], '--threads'],
     ['psi', PSI, ['--batch', '0'], '--batch'],
     ['evaluate', EVALUATE, ['--bins', '0'], '--bins'],
+    ['fedavg', fedavg, ['--rounds', '0'], '--rounds'],
+    ['fedavg', fedavg, ['--learning-rate', '0'], '--learning-rate'],
+    ['fedavg', fedavg, ['--batch-size', '0'], '--batch-size'],
+    ['fedavg', fedavg, ['--local-epochs', '0'], '--local-epochs'],
+    ['fedavg', fedavg, ['--proximal-mu', '-1'], '--proximal-mu'],
+    ['fedavg', fedavg, ['--dp-epsilon', '0'], '--dp-epsilon'],
+    ['fedavg', fedavg, ['--dp-epsilon', '8', '--dp-delta', '2'], '--dp-delta'],
+    ['fedavg', fedavg, ['--dp-epsilon', '8', '--clip-norm', '-1'], '--clip-norm'],
+    ['fedavg', fedavg, ['--model', 'cnn'], '--model'],
+    ['baseline', baseline, ['--c', '0'], '--c'],
+    ['baseline', baseline, ['--test-fraction', '1.5'], '--test-fraction'],
+    ['baseline', baseline, ['--impute', 'guess'], '--impute'],
+    ['stability', stability, ['--bins', '0'], '--bins'],
+    ['stability', stability, ['--strategy', 'kmeans'], '--strategy'],
   ];
   cases.forEach(([cmd, base, extra, flag], i) => {
     out.push({
@@ -1152,6 +1190,158 @@ function libCases(): SweepCase[] {
   }));
 }
 
+/**
+ * The commands outside the hetero-LR/binning/scoring path that read the same files: the centralized
+ * baseline, horizontal FL (train fedavg) and the governance commands' id and JSON-lines files (found in
+ * the issue 12 audit: 1e308 was refused naming 'columns[0]' or as a wire error, a diverging fedavg as a
+ * wire error on a NaN update, invalid UTF-8 in `consent check --ids` counted as one more id).
+ */
+function otherCommandCases(): SweepCase[] {
+  const out: SweepCase[] = [];
+  const BASELINE = ['baseline', '--guest', 'guest.csv', '--host', 'host.csv', '--id', 'id', '--label', 'y'];
+  const FEDAVG = ['train', 'fedavg', '--client', 'guest.csv', '--client', 'g2.csv', '--test', 'guest.csv'];
+  /** The fixture plus g2.csv, a second bank: the guest's rows (fedavg needs two clients). */
+  const fedavgFixture = (dir: string, edit?: Parameters<typeof writeFixture>[1]): void => {
+    writeFixture(dir, edit, (name, rows) => {
+      if (name === 'guest.csv') {
+        writeFileSync(join(dir, 'g2.csv'), `${rows.map((f) => f.join(',')).join('\n')}\n`);
+      }
+      return rows;
+    });
+  };
+  for (const v of ['1e308', '-1e200']) {
+    for (const [file, col, colName] of [
+      ['guest.csv', 2, 'a'],
+      ['host.csv', 1, 'c'],
+    ] as const) {
+      out.push({
+        id: `huge/baseline-${file.replace('.csv', '')}/${v}`,
+        group: 'huge-values',
+        timeoutMs: 30_000,
+        async run(dir) {
+          writeFixture(dir, { file, row: BAD_ROW, col, bytes: enc.encode(v) });
+          const r = await runCli(BASELINE, dir, 29_000);
+          return expectRefusal(
+            r,
+            { codes: ['out_of_range'], mentions: [`${file}:${BAD_ROW + 2}:${col + 1}`, `'${colName}'`] },
+            dir,
+          );
+        },
+      });
+    }
+    out.push({
+      id: `huge/fedavg-client/${v}`,
+      group: 'huge-values',
+      timeoutMs: 60_000,
+      async run(dir) {
+        fedavgFixture(dir, { file: 'guest.csv', row: BAD_ROW, col: 2, bytes: enc.encode(v) });
+        const r = await runCli([...FEDAVG, '--rounds', '2', '--quiet'], dir, 59_000);
+        return expectRefusal(
+          r,
+          { codes: ['out_of_range'], mentions: [`guest.csv:${BAD_ROW + 2}:3`, "'a'"] },
+          dir,
+        );
+      },
+    });
+  }
+  for (const secure of [false, true]) {
+    out.push({
+      id: `diverged/fedavg${secure ? '-secure-agg' : ''}/learning-rate-1e200`,
+      group: 'diverged',
+      timeoutMs: 60_000,
+      async run(dir) {
+        fedavgFixture(dir);
+        const r = await runCli(
+          [
+            ...FEDAVG,
+            '--learning-rate',
+            '1e200',
+            '--rounds',
+            '3',
+            '--quiet',
+            ...(secure ? ['--secure-agg'] : []),
+          ],
+          dir,
+          59_000,
+        );
+        return expectRefusal(
+          r,
+          { codes: ['diverged'], mentions: ['--learning-rate', 'diverged in round'] },
+          dir,
+        );
+      },
+    });
+  }
+  out.push({
+    id: 'diverged/fedavg/sane-learning-rate-trains',
+    group: 'diverged',
+    timeoutMs: 60_000,
+    async run(dir) {
+      fedavgFixture(dir);
+      const r = await runCli([...FEDAVG, '--rounds', '3', '--json'], dir, 59_000);
+      return expectHandled(r, (p) => {
+        const auc = (lastJson(p.stdout)?.['test'] as { auc?: unknown } | undefined)?.auc;
+        return typeof auc === 'number' && auc > 0.55 && auc <= 1 ? undefined : `test auc ${String(auc)}`;
+      });
+    },
+  });
+  const ENT = '91350100M000100Y';
+  out.push({
+    id: 'utf8/consent-check-ids/latin1-byte',
+    group: 'csv-utf8',
+    timeoutMs: 30_000,
+    async run(dir) {
+      writeFileSync(
+        join(dir, 'ids.txt'),
+        Buffer.concat([Buffer.from(`${ENT}\nent-`), Buffer.from([0xe9, 0x0a])]),
+      );
+      const r = await runCli(
+        [
+          'consent',
+          'check',
+          '--store',
+          'state',
+          '--ids',
+          'ids.txt',
+          '--grantee',
+          'bank',
+          '--purpose',
+          'training',
+        ],
+        dir,
+        29_000,
+      );
+      return expectRefusal(r, { codes: ['invalid_id'], mentions: ['ids.txt:2', 'invalid UTF-8'] }, dir);
+    },
+  });
+  out.push({
+    id: 'utf8/consent-import-jsonl/latin1-byte',
+    group: 'csv-utf8',
+    timeoutMs: 30_000,
+    async run(dir) {
+      const line = `{"enterprise":"${ENT}","grantee":"bank","purpose":"training","scope":["*"],"expiresAt":"2030-01-01"}`;
+      writeFileSync(
+        join(dir, 'consents.jsonl'),
+        Buffer.concat([
+          Buffer.from(`${line}\n${line.replace('"bank"', '"bank')}`),
+          Buffer.from([0xff, 0x22, 0x0a]),
+        ]),
+      );
+      const r = await runCli(
+        ['consent', 'import', '--store', 'state', '--party', 'gov', '--file', 'consents.jsonl'],
+        dir,
+        29_000,
+      );
+      return expectRefusal(
+        r,
+        { codes: ['invalid_config'], mentions: ['consents.jsonl:2', 'invalid UTF-8'] },
+        dir,
+      );
+    },
+  });
+  return out;
+}
+
 export const cases: SweepCase[] = [
   ...cellCases(),
   ...lineCases(),
@@ -1161,4 +1351,5 @@ export const cases: SweepCase[] = [
   ...flagCases(),
   ...trainingCases(),
   ...libCases(),
+  ...otherCommandCases(),
 ];

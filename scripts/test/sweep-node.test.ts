@@ -1,8 +1,9 @@
 /**
- * Runs the node's sweep cases (scripts/sweep/cases-node.ts) until the shared sweep runner
- * (scripts/sweep/run.ts) runs every `cases-*.ts` module: each case in a fresh directory, past its time
- * limit a `hang`. The node's part of issue 12 is done when none is a silent wrong result, a crash or a
- * hang. `FEDSCORE_SWEEP_FILTER=<substring>` runs the matching cases only.
+ * Runs the node's sweep cases (scripts/sweep/cases-node.ts) under vitest, sequentially: each case in a
+ * fresh directory, past its time limit a `hang`. `pnpm sweep` runs the same cases with the CLI's (every
+ * `cases-*.ts` module; `--group node-store` etc. selects them). The node's part of issue 12 is done when
+ * none is a silent wrong result, a crash or a hang. `FEDSCORE_SWEEP_FILTER=<substring>` runs the
+ * matching cases only.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -3,7 +3,8 @@
  * regression without running all of `pnpm sweep`: one case per class -- a corrupted cell in training and
  * in binning, invalid UTF-8 in PSI ids, a header-only file, a bad flag refused before PSI, a huge value on
  * its way into CKKS, a diverging learning rate, line numbers past blank lines and quoted breaks, and
- * library calls into CKKS with 1e308. Each must be refused clearly (or handled): never silent-wrong, a
+ * library calls into CKKS with 1e308, a diverging federated average, invalid UTF-8 in `consent check --ids`
+ * and a file with another delimiter in `stability`. Each must be refused clearly (or handled): never silent-wrong, a
  * crash or a hang. Also checks that the case files hold the sweep's minimum of cases.
  */
 import { describe, expect, it } from 'vitest';
@@ -21,6 +22,10 @@ const SLICE = [
   'diverged/none-arbiter/learning-rate-1e200',
   'categorical/binning/a-column-half-words-is-refused',
   'lib/he/encrypt-1e308',
+  // Found by the issue 12 audit: HFL divergence, UTF-8 in a governance id list, a wrong delimiter.
+  'diverged/fedavg/learning-rate-1e200',
+  'utf8/consent-check-ids/latin1-byte',
+  'files/stability/port-semicolon-delimiter',
 ];
 
 describe('bad-input sweep (slice)', () => {

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { seededRng, uniform } from '@fedscore/core';
+import { generateUniqueUsccs, seededRng, uniform } from '@fedscore/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lastJson, runCli } from './run-cli.ts';
 
@@ -163,5 +163,154 @@ describe('bad inputs are refused clearly', () => {
     expect(errorLine(r.stderr)).toContain('[out_of_range]');
     expect(errorLine(r.stderr)).toContain('portfolio.csv:32');
     expect(errorLine(r.stderr)).toContain("field 'x1'");
+  });
+});
+
+describe('the other training commands', () => {
+  const huge = (): string => {
+    const lines = [...guestRows];
+    lines[40] = lines[40]!.replace(/^([^,]*,[^,]*),[^,]*/, '$1,1e308');
+    return file('guest-huge-2.csv', lines);
+  };
+
+  it('baseline: 1e308 names file, line and column (it named the matrix column columns[0])', async () => {
+    const r = await runCli(['baseline', '--guest', huge(), '--host', host, '--id', 'id', '--label', 'y']);
+    expect(r.code).toBe(1);
+    expect(errorLine(r.stderr)).toContain('[out_of_range]');
+    expect(errorLine(r.stderr)).toContain('guest-huge-2.csv:41:3');
+    expect(errorLine(r.stderr)).toContain("field 'a'");
+    expect(r.stderr).not.toContain('columns[');
+  });
+
+  it('train fedavg: 1e308 in a client file names file, line and column (it was a wire error)', async () => {
+    const r = await runCli(['train', 'fedavg', '--client', guest, '--client', huge(), '--test', guest]);
+    expect(r.code).toBe(1);
+    expect(errorLine(r.stderr)).toContain('[out_of_range]');
+    expect(errorLine(r.stderr)).toContain('guest-huge-2.csv:41:3');
+    expect(r.stderr).not.toContain('Float64Vector');
+  });
+
+  it('train fedavg: a learning rate that diverges says so, with the round and the flag', async () => {
+    for (const secure of [[], ['--secure-agg']]) {
+      const r = await runCli([
+        'train',
+        'fedavg',
+        '--client',
+        guest,
+        '--client',
+        guest,
+        '--test',
+        guest,
+        '--learning-rate',
+        '1e200',
+        '--rounds',
+        '3',
+        ...secure,
+      ]);
+      expect(r.code).toBe(1);
+      expect(errorLine(r.stderr)).toMatch(
+        /\[diverged\] field '--learning-rate': training diverged in round 1: .*lower the learning rate/,
+      );
+      expect(r.stderr).not.toContain('Float64Vector');
+    }
+  });
+
+  it('train fedavg: bad flags are refused before any file is read, naming the flag', async () => {
+    for (const [flag, value] of [
+      ['--learning-rate', '0'],
+      ['--batch-size', '0'],
+      ['--local-epochs', '0'],
+      ['--proximal-mu', '-1'],
+      ['--dp-epsilon', '0'],
+      ['--dp-delta', '2'],
+      ['--clip-norm', '0'],
+    ] as const) {
+      const r = await runCli([
+        'train',
+        'fedavg',
+        '--client',
+        'nowhere.csv',
+        '--client',
+        guest,
+        '--test',
+        guest,
+        flag,
+        value,
+      ]);
+      expect(r.code, flag).toBe(1);
+      expect(errorLine(r.stderr)).toContain(`[out_of_range] field '${flag}': ${value} is outside`);
+    }
+  });
+
+  it('train fedavg with a sane learning rate on the same files trains (the check does not fire)', async () => {
+    const r = await runCli([
+      'train',
+      'fedavg',
+      '--client',
+      guest,
+      '--client',
+      guest,
+      '--test',
+      guest,
+      '--rounds',
+      '3',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    // The guest's 'a' alone carries part of the signal (the label is a + c + noise): well above chance.
+    expect((lastJson(r.stdout)['test'] as { auc: number }).auc).toBeGreaterThan(0.6);
+  });
+});
+
+describe('invalid UTF-8 in the governance commands’ files is refused naming the line', () => {
+  // Two enterprise ids that differ only in one invalid byte: a lossy decode made both 'ent-\uFFFD'.
+  const bytes = (...lines: (string | Uint8Array)[]): Uint8Array =>
+    Buffer.concat(lines.flatMap((l) => [typeof l === 'string' ? Buffer.from(l) : l, Buffer.from('\n')]));
+  const store = join(dir, 'gov-store');
+  const [ent] = generateUniqueUsccs(seededRng('bad-inputs-consent'), 1) as [string];
+
+  it('consent check --ids (it counted the mangled id as one more enterprise without consent)', async () => {
+    const valid = join(dir, 'consents-ok.jsonl');
+    writeFileSync(
+      valid,
+      `{"enterprise":"${ent}","grantee":"bank","purpose":"training","scope":["*"],"expiresAt":"2030-01-01"}\n`,
+    );
+    const init = await runCli(['consent', 'import', '--store', store, '--party', 'gov', '--file', valid]);
+    expect(init.code, init.stderr).toBe(0);
+    const path = join(dir, 'ids-latin1.txt');
+    writeFileSync(path, bytes(ent, Uint8Array.of(0x65, 0x6e, 0x74, 0x2d, 0xe9), 'x'));
+    const r = await runCli([
+      'consent',
+      'check',
+      '--store',
+      store,
+      '--ids',
+      path,
+      '--grantee',
+      'bank',
+      '--purpose',
+      'training',
+    ]);
+    expect(r.code).toBe(1);
+    expect(errorLine(r.stderr)).toContain('[invalid_id]');
+    expect(errorLine(r.stderr)).toContain('ids-latin1.txt:2');
+    expect(errorLine(r.stderr)).toContain('invalid UTF-8');
+  });
+
+  it('consent import --file (JSON lines)', async () => {
+    const path = join(dir, 'consents-latin1.jsonl');
+    const ok = `{"enterprise":"${ent}","grantee":"bank","purpose":"training","scope":["*"],"expiresAt":"2030-01-01"}`;
+    writeFileSync(
+      path,
+      bytes(
+        ok,
+        Buffer.concat([Buffer.from(ok.replace('"bank"', '"bank')), Uint8Array.of(0xff), Buffer.from('"')]),
+      ),
+    );
+    const r = await runCli(['consent', 'import', '--store', store, '--party', 'gov', '--file', path]);
+    expect(r.code).toBe(1);
+    expect(errorLine(r.stderr)).toContain('[invalid_config]');
+    expect(errorLine(r.stderr)).toContain('consents-latin1.jsonl:2');
+    expect(errorLine(r.stderr)).toContain('invalid UTF-8');
   });
 });

@@ -81,4 +81,74 @@ describe('fedscore stability', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/zz/);
   });
+
+  it('a header-only file is "no rows in FILE" (it was "column has no values on one side")', async () => {
+    writeFileSync(join(dir, 'full.csv'), 'id,a\n1,2\n2,3\n');
+    writeFileSync(join(dir, 'header.csv'), 'id,a\n');
+    for (const [e, a] of [
+      ['full.csv', 'header.csv'],
+      ['header.csv', 'full.csv'],
+    ]) {
+      const r = await runCli(['stability', '--expected', join(dir, e!), '--actual', join(dir, a!)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('[csv_schema]');
+      expect(r.stderr).toContain('no rows in');
+      expect(r.stderr).toContain('header.csv');
+    }
+  });
+
+  it('a file with another delimiter is "no numeric column in FILE" with the hint (not "none in common")', async () => {
+    writeFileSync(join(dir, 'full.csv'), 'id,a\n1,2\n2,3\n');
+    writeFileSync(join(dir, 'semi.csv'), 'id;a\n1;2\n2;3\n');
+    const r = await runCli([
+      'stability',
+      '--expected',
+      join(dir, 'full.csv'),
+      '--actual',
+      join(dir, 'semi.csv'),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[csv_schema]');
+    expect(r.stderr).toMatch(
+      /semi\.csv:1: no numeric column in .*semi\.csv \(its header is one column: is the field separator --delimiter ',' right\?\)/,
+    );
+  });
+
+  it('--bins 0 names the flag, before reading the files', async () => {
+    const r = await runCli([
+      'stability',
+      '--expected',
+      'nowhere.csv',
+      '--actual',
+      'nowhere.csv',
+      '--bins',
+      '0',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("[out_of_range] field '--bins': --bins must be at least 1, got 0");
+  });
+
+  it('says which columns it does not compare: read as categorical, or in one file only', async () => {
+    const rows = (extra: (i: number) => string) =>
+      ['a,sector,only_e', ...Array.from({ length: 20 }, (_, i) => `${i % 7},${extra(i)},${i}`)].join('\n');
+    writeFileSync(join(dir, 'e.csv'), `${rows((i) => ['retail', 'farming'][i % 2]!)}\n`);
+    writeFileSync(
+      join(dir, 'a.csv'),
+      `${['a,sector', ...Array.from({ length: 20 }, (_, i) => `${(i + 1) % 7},${['retail', 'farming'][i % 2]}`)].join('\n')}\n`,
+    );
+    const r = await runCli([
+      'stability',
+      '--expected',
+      join(dir, 'e.csv'),
+      '--actual',
+      join(dir, 'a.csv'),
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      "column 'sector' read as categorical (20 of 20 values are not numbers): not compared",
+    );
+    expect(r.stderr).toContain("numeric column 'only_e' is not in the other file: not compared");
+    expect((lastJson(r.stdout)['rows'] as { name: string }[]).map((x) => x.name)).toEqual(['a']);
+  });
 });

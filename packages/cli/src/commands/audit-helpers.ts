@@ -52,12 +52,38 @@ export function parseTime(value: unknown, field: string, file?: string, line?: n
   });
 }
 
-/** Parse a JSON-lines file: one object per non-empty line. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The lines of a UTF-8 text file; a line that is not valid UTF-8 is refused naming it (a lossy decode
+ * would replace it by U+FFFD: two distinct ids or names could become one).
+ */
+function utf8Lines(bytes: Uint8Array, file: string, field: string): string[] {
+  const lines: string[] = [];
+  let start = 0;
+  for (;;) {
+    const end = bytes.indexOf(0x0a, start);
+    const stop = end < 0 ? bytes.length : end;
+    try {
+      lines.push(utf8.decode(bytes.subarray(start, stop)));
+    } catch {
+      throw new FedscoreError('invalid_config', 'invalid UTF-8 (the file must be UTF-8 text)', {
+        file,
+        line: lines.length + 1,
+        field,
+      });
+    }
+    if (end < 0) return lines;
+    start = end + 1;
+  }
+}
+
+/** Parse a JSON-lines file: one object per non-empty line (UTF-8, refused naming the line otherwise). */
 export function readJsonLines(cwd: string, file: string, field: string): { value: unknown; line: number }[] {
   const path = resolve(cwd, file);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (e) {
     throw new FedscoreError('io', `cannot read the file (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
       file: path,
@@ -66,7 +92,7 @@ export function readJsonLines(cwd: string, file: string, field: string): { value
     });
   }
   const out: { value: unknown; line: number }[] = [];
-  text.split('\n').forEach((raw, i) => {
+  utf8Lines(bytes, path, field).forEach((raw, i) => {
     if (raw.trim() === '') return;
     try {
       out.push({ value: JSON.parse(raw), line: i + 1 });

@@ -179,8 +179,12 @@ async function readParty(
   labelName: string | undefined,
   policy: 'error' | ImputePolicy,
 ): Promise<Table> {
-  // with --impute error, a missing value is reported with its file, line and column while reading
-  return readPartyCsv(ctx, file, idName, labelName, policy === 'error' ? 'error' : 'keep');
+  // with --impute error, a missing value is reported with its file, line and column while reading; a
+  // value whose column moments overflow is refused naming file, line and column (standardization would
+  // otherwise refuse it naming only the matrix column's index)
+  return readPartyCsv(ctx, file, idName, labelName, policy === 'error' ? 'error' : 'keep', {
+    finiteMoments: true,
+  });
 }
 
 function features(table: Table, split: SplitIds, policy: 'error' | ImputePolicy): FeatureBlock {

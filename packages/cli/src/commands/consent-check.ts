@@ -2,9 +2,10 @@
  * `fedscore consent check`: which of a list of enterprises may be used by a grantee for a purpose at a
  * time -- the filter training and scoring apply -- with the exclusions counted by reason.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FedscoreError } from '@fedscore/core';
+import { readIdList } from '@fedscore/core/node';
 import { CONSENT_PURPOSES, type ConsentPurpose, ConsentRegistry } from '@fedscore/node';
 import { type Command, optStr, str, strs } from '../command.ts';
 import { openStore, parseTime, STORE_OPTION } from './audit-helpers.ts';
@@ -38,15 +39,12 @@ Example:
   },
   async run(options, _positionals, ctx) {
     const idsFile = resolve(ctx.cwd, str(options, 'ids'));
-    let ids: string[];
-    try {
-      ids = readFileSync(idsFile, 'utf8')
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l.length > 0);
-    } catch (e) {
+    // One id a line; invalid UTF-8 is refused naming its line (replacing it with U+FFFD would make
+    // distinct raw ids one).
+    const ids = await readIdList(idsFile).catch((e: unknown) => {
+      if (e instanceof FedscoreError && e.code !== 'io') throw e;
       throw new FedscoreError('io', 'cannot read the id list', { file: idsFile, field: '--ids', cause: e });
-    }
+    });
     const store = openStore(ctx.cwd, str(options, 'store'), false);
     try {
       const at = optStr(options, 'at');

@@ -4,21 +4,53 @@
  */
 import { resolve } from 'node:path';
 import { FedscoreError, type NumericColumn, PSI_SHIFTED_ABOVE } from '@fedscore/core';
-import { readCsvFile } from '@fedscore/core/node';
+import { readCsvFileDetailed } from '@fedscore/core/node';
 import { stabilityReport } from '@fedscore/scoring';
-import { type Command, num, optStr, str, strs } from '../command.ts';
+import { type Command, type CommandContext, num, optStr, str, strs } from '../command.ts';
 
-async function numericColumns(cwd: string, file: string, columns: readonly string[], delimiter: string) {
+/**
+ * The numeric columns of `file` (all of them, or `columns` declared numeric). A header-only file is
+ * "no rows in FILE", one without any numeric column (a wrong --delimiter) "no numeric column in FILE";
+ * a column read as categorical (most values not numbers) is said on stderr, since it is not compared.
+ */
+async function numericColumns(
+  ctx: Pick<CommandContext, 'cwd' | 'logger'>,
+  file: string,
+  columns: readonly string[],
+  delimiter: string,
+) {
   const roles: Record<string, 'numeric'> = {};
   for (const c of columns) roles[c] = 'numeric';
-  const table = await readCsvFile(resolve(cwd, file), {
+  const read = await readCsvFileDetailed(resolve(ctx.cwd, file), {
     file,
     roles,
     defaultRole: columns.length > 0 ? 'ignored' : 'infer',
     delimiter,
   });
+  if (read.table.nRows === 0) {
+    throw new FedscoreError('csv_schema', `no rows in ${file} (the file holds a header only)`, {
+      file,
+      line: 2,
+    });
+  }
+  for (const c of read.inferredCategorical) {
+    ctx.logger.warn(
+      `${file}: column '${c.column}' read as categorical (${c.nonNumeric} of ${c.present} values are not numbers): not compared`,
+    );
+  }
   const out: Record<string, Float64Array> = {};
-  for (const c of table.columns) if (c.kind === 'numeric') out[c.name] = (c as NumericColumn).values;
+  for (const c of read.table.columns) if (c.kind === 'numeric') out[c.name] = (c as NumericColumn).values;
+  if (columns.length === 0 && Object.keys(out).length === 0) {
+    const one = read.header.length === 1 ? read.header[0]! : undefined;
+    throw new FedscoreError(
+      'csv_schema',
+      `no numeric column in ${file}` +
+        (one !== undefined && /[;\t|]/.test(one)
+          ? ` (its header is one column: is the field separator --delimiter '${delimiter}' right?)`
+          : ''),
+      { file, line: 1 },
+    );
+  }
   return out;
 }
 
@@ -56,14 +88,32 @@ Example:
     const scores = strs(options, 'score');
     const wanted = [...new Set([...strs(options, 'column'), ...scores])];
     const delimiter = optStr(options, 'delimiter') ?? ',';
-    const expected = await numericColumns(ctx.cwd, str(options, 'expected'), wanted, delimiter);
-    const actual = await numericColumns(ctx.cwd, str(options, 'actual'), wanted, delimiter);
+    const bins = num(options, 'bins');
+    if (bins < 1) {
+      throw new FedscoreError('out_of_range', `--bins must be at least 1, got ${bins}`, { field: '--bins' });
+    }
+    const expectedFile = str(options, 'expected');
+    const actualFile = str(options, 'actual');
+    const expected = await numericColumns(ctx, expectedFile, wanted, delimiter);
+    const actual = await numericColumns(ctx, actualFile, wanted, delimiter);
     const columns = wanted.length > 0 ? wanted : Object.keys(expected).filter((c) => c in actual);
+    if (wanted.length === 0) {
+      // A numeric column of one file only is not compared: say so rather than drop it quietly.
+      for (const [file, mine, other] of [
+        [expectedFile, expected, actual],
+        [actualFile, actual, expected],
+      ] as const) {
+        for (const c of Object.keys(mine)) {
+          if (!(c in other))
+            ctx.logger.warn(`${file}: numeric column '${c}' is not in the other file: not compared`);
+        }
+      }
+    }
     if (columns.length === 0) {
       throw new FedscoreError('invalid_argument', 'no numeric column in common', { field: '--column' });
     }
     const report = stabilityReport(expected, actual, columns, {
-      bins: num(options, 'bins'),
+      bins,
       strategy: str(options, 'strategy') as 'quantile' | 'uniform',
       scoreColumns: scores,
     });

@@ -57,6 +57,31 @@ function rowsOf(table: Table, file: string, names?: readonly string[]): LocalRow
   return { x: m.data, y: table.label, rows: m.nRows, features: m.nCols, names: m.names };
 }
 
+/**
+ * The training flags' ranges, checked before any file is read, each error naming its flag (the training
+ * code named its own fields: learningRate, batchSize, targetEpsilon, ...; a negative --proximal-mu was
+ * taken, pushing the local models away from the global one).
+ */
+function checkFlagRanges(options: Parameters<Command['run']>[0]): void {
+  const range = (flag: string, v: number, ok: boolean, interval: string): void => {
+    if (!ok) throw new FedscoreError('out_of_range', `${v} is outside ${interval}`, { field: flag });
+  };
+  const lr = num(options, 'learning-rate');
+  range('--learning-rate', lr, lr > 0, '(0, inf)');
+  const batch = num(options, 'batch-size');
+  range('--batch-size', batch, batch >= 1, '[1, inf)');
+  const epochs = num(options, 'local-epochs');
+  range('--local-epochs', epochs, epochs >= 1, '[1, inf)');
+  const mu = num(options, 'proximal-mu');
+  range('--proximal-mu', mu, mu >= 0, '[0, inf)');
+  const epsilon = optNum(options, 'dp-epsilon');
+  if (epsilon !== undefined) range('--dp-epsilon', epsilon, epsilon > 0, '(0, inf)');
+  const delta = num(options, 'dp-delta');
+  range('--dp-delta', delta, delta > 0 && delta < 1, '(0, 1)');
+  const clip = num(options, 'clip-norm');
+  range('--clip-norm', clip, clip > 0, '(0, inf)');
+}
+
 const MODEL_FILE = 'model.json';
 
 /** A tfjs save handler that writes model.json + weights.bin into `dir` (the CLI's --out). */
@@ -227,20 +252,23 @@ are read back and the test set scored again with the loaded model.`,
     }
     const rounds = num(options, 'rounds');
     if (rounds < 1) throw new FedscoreError('out_of_range', '--rounds must be >= 1', { field: '--rounds' });
+    checkFlagRanges(options);
     const idName = str(options, 'id');
     const labelName = str(options, 'label');
     const clients = new Map<string, LocalRows>();
     const tables = new Map<string, Table>();
     let names: string[] | undefined;
     for (const [i, file] of files.entries()) {
-      const table = await readPartyCsv(ctx, file, idName, labelName, 'error');
+      // Features go into training as they are: a value whose column moments overflow is refused here,
+      // naming file, line and column (it used to surface as a wire error on a non-finite update).
+      const table = await readPartyCsv(ctx, file, idName, labelName, 'error', { finiteMoments: true });
       const r = rowsOf(table, file, names);
       names ??= r.names;
       clients.set(`client-${i + 1}`, r);
       tables.set(`client-${i + 1}`, table);
     }
     const testFile = str(options, 'test');
-    const testTable = await readPartyCsv(ctx, testFile, idName, labelName, 'error');
+    const testTable = await readPartyCsv(ctx, testFile, idName, labelName, 'error', { finiteMoments: true });
     const test = rowsOf(testTable, testFile, names);
     const rulesFile = optStr(options, 'rules');
     if (rulesFile !== undefined && optStr(options, 'out') === undefined) {
@@ -289,6 +317,16 @@ are read back and the test set scored again with the loaded model.`,
       plan,
       logger: ctx.logger,
       progress: ctx.progress,
+    }).catch((e: unknown) => {
+      // A bank whose local weights stopped being finite names the plan's learningRate: name the flag.
+      if (e instanceof FedscoreError && e.code === 'diverged' && e.field === 'learningRate') {
+        throw new FedscoreError('diverged', e.message.replace(/^field '[^']*': /, ''), {
+          field: '--learning-rate',
+          cause: e,
+          ...(e.details !== undefined && { details: e.details }),
+        });
+      }
+      throw e;
     });
     const backend = run.train.backend;
     const spec: ModelSpec = { kind: plan.model, features: run.train.features };

@@ -29,6 +29,8 @@ import {
   cryptoRng,
   defineStep,
   FedscoreError,
+  fitStandardizer,
+  isFedscoreError,
   ks,
   normalizeUscc,
   numericMatrix,
@@ -268,6 +270,21 @@ export function hflRows(
       cause: e,
     });
   }
+  // Features enter training as they are (no standardization in HFL): a value whose column's mean or
+  // variance overflows a double is refused naming the column, before it turns the local weights into NaN
+  // (which would read as a diverging learning rate).
+  try {
+    fitStandardizer(m.data, m.nRows, m.nCols);
+  } catch (e) {
+    const j = (e as FedscoreError).details?.['column'];
+    if (!isFedscoreError(e, 'out_of_range') || typeof j !== 'number') throw e;
+    const name = m.names[j] ?? `column ${j + 1}`;
+    throw new FedscoreError(
+      'out_of_range',
+      "value too large: the column's mean or variance overflows a double; rescale the column",
+      { field: name, cause: e },
+    );
+  }
   return { x: m.data, y: table.label, rows: m.nRows, features: m.nCols, names: m.names };
 }
 
@@ -457,6 +474,7 @@ export async function hflTrainHost(ctx: StageContext): Promise<HflHostTrainCheck
       data,
       batchRng,
     );
+    checkFiniteUpdate(reply.weights, round);
     if (plan.dp !== undefined) {
       const sigma = noiseMultiplierForEpsilon(plan.dp.epsilon, 1, plan.rounds, plan.dp.delta);
       reply = privatizeReply(
@@ -483,6 +501,24 @@ export async function hflTrainHost(ctx: StageContext): Promise<HflHostTrainCheck
     }
   }
   return { rows, roundsSampled: sampledRounds, consent };
+}
+
+/**
+ * A bank's local weights after its round must be finite. Gradient descent with a step too large for the
+ * loss's curvature grows the weights geometrically until they overflow (Nesterov 2004, "Introductory
+ * lectures on convex optimization", 1.2.3); the bank stops the run with `diverged`, the round and the
+ * hint, instead of sending NaN (which the wire codec refused naming an internal message field).
+ */
+function checkFiniteUpdate(weights: ArrayLike<number>, round: number): void {
+  for (let i = 0; i < weights.length; i++) {
+    if (!Number.isFinite(weights[i]!)) {
+      throw new FedscoreError(
+        'diverged',
+        `training diverged in round ${round}: the local weights grew beyond what the arithmetic holds; lower the learning rate, or rescale the features (HFL uses them as they are)`,
+        { field: 'learningRate', details: { round } },
+      );
+    }
+  }
 }
 
 /** The normalized USCC of `id`, or '' when it is not one (the consent check excluded it). */
