@@ -207,9 +207,9 @@ export {
 export type { TrainHeteroLrInput, TrainHeteroLrResult } from './hetero-lr/train.ts';
 export { ARBITER_ID, GUEST_ID, trainHeteroLr } from './hetero-lr/train.ts';
 export type {
+  HostSplitGain,
   SecureBoostGuestOptions,
   SecureBoostGuestResult,
-  HostSplitGain,
   SecureBoostHeOptions,
   TreeRecord,
 } from './secureboost/guest.ts';

@@ -318,7 +318,7 @@ export class SecureBoostGuest {
       const hostSplits: HostSplitGain[] = [];
       for (const [hi, h] of o.hosts.entries()) {
         const gains = hostSplitGains(model, hi);
-        gains.forEach((gain, splitId) => hostSplits.push({ host: hi, splitId, gain }));
+        for (const [splitId, gain] of gains.entries()) hostSplits.push({ host: hi, splitId, gain });
         if (hp.shareSplitGains) await s.send(h, SPLIT_GAINS, gains);
       }
       return {

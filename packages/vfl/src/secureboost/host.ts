@@ -45,6 +45,7 @@ import {
 } from '@fedscore/he';
 import { withAbort } from '../hetero-lr/exchange.ts';
 import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
+import { sampleRows } from './guest.ts';
 import {
   BinDiagonals,
   disposeSums,
@@ -66,7 +67,6 @@ import {
   SECUREBOOST_MODEL_VERSION,
   type SecureBoostHostModel,
 } from './model.ts';
-import { sampleRows } from './guest.ts';
 import { childFloor, HISTOGRAM_ERROR_BOUND, HISTOGRAM_FLOODING_BITS, MIN_NODE_ROWS } from './options.ts';
 import {
   GRADIENTS,
