@@ -144,7 +144,7 @@ const twoHosts = () => [{ features: train[1]! }, { features: train[2]! }];
 
 describe('SecureBoost options under scheme none, against the centralized reference', () => {
   it('GOSS: the guest samples top |g| rows and a uniform share of the rest, amplified', async () => {
-    const goss = { gossTopRate: 0.2, gossOtherRate: 0.3 };
+    const goss = { gossTopRate: 0.2, gossOtherRate: 0.3, acceptGossLabelLeakage: true };
     const run = await trainSecureBoost({
       guest: { features: train[0]!, labels: yTrain },
       hosts: twoHosts(),
@@ -353,10 +353,23 @@ describe('SecureBoost options under scheme none, against the centralized referen
       expect(isFedscoreError(err), field).toBe(true);
       expect((err as { field?: string }).field).toBe(field);
     }
-    expect(() => resolveSecureBoost({ gossTopRate: 0.2, gossOtherRate: 0.9 })).toThrow(/gossOtherRate/);
-    expect(() => resolveSecureBoost({ gossTopRate: 0.2, gossOtherRate: 0.1, subsample: 0.5 })).toThrow(
-      /exclusive/,
+    const accept = { acceptGossLabelLeakage: true };
+    expect(() => resolveSecureBoost({ gossTopRate: 0.2, gossOtherRate: 0.9, ...accept })).toThrow(
+      /gossOtherRate/,
     );
+    expect(() =>
+      resolveSecureBoost({ gossTopRate: 0.2, gossOtherRate: 0.1, subsample: 0.5, ...accept }),
+    ).toThrow(/exclusive/);
+    // GOSS without the guest's acceptance of its label leakage: refused, naming the field.
+    const refused = (() => {
+      try {
+        resolveSecureBoost({ gossTopRate: 0.2, gossOtherRate: 0.1 });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isFedscoreError(refused, 'policy')).toBe(true);
+    expect((refused as { field?: string }).field).toBe('acceptGossLabelLeakage');
     // Defaults are the identity: no GOSS, all features, no validation, no guest-only tree.
     const r = resolveSecureBoost();
     expect([r.gossTopRate, r.gossOtherRate, r.colsampleByTree, r.validationFraction]).toEqual([0, 1, 1, 0]);
@@ -375,7 +388,15 @@ describe('SecureBoost GOSS under CKKS', () => {
   it('encrypts amplified gradients scaled to |g| <= 1 and grows the trees of the none run', async () => {
     // (1 - 0.2) / 0.1 = 8: the guest encrypts g / 8 and h / 8 (the circuit error bound the flooding is
     // sized from holds for |g| <= 1) and multiplies the decrypted sums by 8.
-    const opts = { ...hp, trees: 3, depth: 2, gossTopRate: 0.2, gossOtherRate: 0.1, minNodeRows: 50 };
+    const opts = {
+      ...hp,
+      trees: 3,
+      depth: 2,
+      gossTopRate: 0.2,
+      gossOtherRate: 0.1,
+      acceptGossLabelLeakage: true,
+      minNodeRows: 50,
+    };
     const go = async (scheme: 'ckks' | 'none') =>
       trainSecureBoost({
         guest: { features: train[0]!, labels: yTrain },

@@ -64,6 +64,13 @@ export interface SecureBoostHyperparams {
   readonly gossTopRate?: number;
   readonly gossOtherRate?: number;
   /**
+   * GOSS shows every host a label-dependent row set: the rows of largest |g| = |p - y| are in every
+   * tree's instance space, and at the first tree (one p for all rows) they are the minority class
+   * (attacks/secureboost-goss-labels.attack.test.ts). The guest must accept that for its own labels:
+   * GOSS is refused (`policy`) unless this is true. Default false.
+   */
+  readonly acceptGossLabelLeakage?: boolean;
+  /**
    * Fraction of its own features each party samples, locally, for each tree (XGBoost's
    * colsample_bytree). Default 1. Each party draws its own sample; no party learns another's.
    */
@@ -108,6 +115,7 @@ export function resolveSecureBoost(h: SecureBoostHyperparams = {}): ResolvedSecu
     minNodeRows: h.minNodeRows ?? MIN_NODE_ROWS,
     gossTopRate: h.gossTopRate ?? 0,
     gossOtherRate: h.gossOtherRate ?? 1,
+    acceptGossLabelLeakage: h.acceptGossLabelLeakage ?? false,
     colsampleByTree: h.colsampleByTree ?? 1,
     earlyStoppingRounds: h.earlyStoppingRounds ?? 0,
     validationFraction: h.validationFraction ?? 0,
@@ -143,6 +151,13 @@ export function resolveSecureBoost(h: SecureBoostHyperparams = {}): ResolvedSecu
   real('subsample', (v) => v > 0 && v <= 1, 'in (0, 1]');
   real('gossTopRate', (v) => v >= 0 && v < 1, 'in [0, 1)');
   real('gossOtherRate', (v) => v > 0 && v <= 1 - r.gossTopRate, 'in (0, 1 - gossTopRate]');
+  if (gossOn(r) && r.acceptGossLabelLeakage !== true) {
+    throw new FedscoreError(
+      'policy',
+      'GOSS shows the hosts which rows have large gradients (label-dependent): set acceptGossLabelLeakage',
+      { field: 'acceptGossLabelLeakage' },
+    );
+  }
   if (gossOn(r) && r.subsample < 1) {
     throw new FedscoreError('invalid_argument', 'GOSS and subsample < 1 are exclusive', {
       field: 'subsample',

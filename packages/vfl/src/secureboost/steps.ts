@@ -40,7 +40,7 @@ import {
 
 export const SECUREBOOST_PROTOCOL = 'vfl.secureboost';
 export const SECUREBOOST_PREDICT_PROTOCOL = 'vfl.secureboost-predict';
-export const SECUREBOOST_VERSION = 1;
+export const SECUREBOOST_VERSION = 2;
 
 const sb = fedscore.secureboost;
 const EMPTY = new Uint8Array(0);
