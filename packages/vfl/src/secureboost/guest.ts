@@ -12,7 +12,9 @@
  *                   parent - sibling: only the smaller child is summed over rows);
  *                <- histograms; -> split-decisions (the host's winning cells only); <- split-records
  *     -> level-tasks with no task: the tree is finished
- *   -> tree-start (stop)
+ *   -> tree-start (stop: how many of the host's trees to keep); -> split-gains (with shareSplitGains)
+ * Options: row subsampling or GOSS and its own feature subsample (its cryptographic `rng`), validation
+ * rows and early stopping, guest-only first trees (no message to the hosts), feature importance.
  * What the guest learns: per-bin sums of g and h of each host feature over every split node (each of
  * at least the row floor of rows; flooded under CKKS), which cuts keep both children above the floor,
  * and the left/right side of every row at each host split it chose. Never a host threshold, edge or

@@ -8,7 +8,9 @@
  *   per tree: <- tree-start; <- gradients [[g]], [[h]]
  *     per level: <- level-tasks; -> histograms (flooded [[sum g]], [[sum h]] per bin, admissible cuts);
  *                <- split-decisions; -> split-records (opaque id, left rows)
- *   <- tree-start (stop)
+ *   <- tree-start (stop: how many of its trees to keep); <- split-gains (only with receiveSplitGains)
+ * Options (docs/protocols/secureboost.md): colsampleByTree (its own features drawn per tree from its
+ * own generator; undrawn ones get no admissible cut), guest-only trees (it sees none of them).
  * What the host learns: the instance space of every node (which rows reach it: the known leakage of
  * SecureBoost), which of its own (feature, bin) cells won, the plan. Everything else it receives is a
  * ciphertext under the guest's key: never a gradient, hessian, label, gain or leaf weight.
