@@ -67,6 +67,7 @@ export interface TrainSecureBoostResult {
   readonly guest: SecureBoostGuestModel;
   readonly hosts: readonly SecureBoostHostModel[];
   readonly hostRuns: readonly SecureBoostHostResult[];
+  /** Every tree grown, including those early stopping then dropped. */
   readonly history: readonly TreeRecord[];
   /** Trees kept (early stopping: the best number; else all). */
   readonly bestTrees: number;
