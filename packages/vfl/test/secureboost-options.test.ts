@@ -223,7 +223,7 @@ describe('SecureBoost options under scheme none, against the centralized referen
       guest: { features: train[0]!, labels: yTrain, validationRows },
       hosts: twoHosts(),
       scheme: 'none',
-      hyperparams: { ...opts, earlyStoppingRounds: 3 },
+      hyperparams: { ...opts, earlyStoppingRounds: 3, shareSplitGains: true },
     });
     // The reference, grown on the training rows for all 25 trees; the best prefix found here.
     const ref = reference({ trainRows }, opts);
@@ -265,6 +265,13 @@ describe('SecureBoost options under scheme none, against the centralized referen
     for (const [h, model] of run.hosts.entries()) {
       const used = run.guest.trees.flat().filter((n) => n.kind === 'host-split' && n.host === h).length;
       expect(model.splits.length, `host ${h}`).toBe(used);
+      // Its importance (and the split gains it was sent) cover exactly its kept splits.
+      const imp = run.importance.hosts[h]!;
+      expect(imp.reduce((a, x) => a + x.splits, 0)).toBe(used);
+      const gains = run.guest.trees
+        .flat()
+        .reduce((a, n) => a + (n.kind === 'host-split' && n.host === h ? n.gain : 0), 0);
+      expect(Math.abs(imp.reduce((a, x) => a + x.gain!, 0) - gains)).toBeLessThan(1e-9);
     }
     expect([...run.validationRows]).toEqual(validationRows);
   }, 120_000);
