@@ -81,6 +81,28 @@ function sklearnAuc(dataDir: string): number | null {
   return row === undefined ? null : Number(row.split(',')[header.indexOf('test_auc')]);
 }
 
+/** default_credit's fixed train/test split (../shared/data layout), each party's numeric features. */
+export async function loadDefaultCredit(dcDir: string) {
+  const g = await readCsvFile(join(dcDir, 'default_credit_hetero_guest.csv'), {
+    idColumn: 'id',
+    labelColumn: 'y',
+  });
+  const h = await readCsvFile(join(dcDir, 'default_credit_hetero_host.csv'), { idColumn: 'id' });
+  const pos = new Map(h.ids.map((id, i) => [id, i]));
+  const ids = (name: string) =>
+    readFileSync(join(dcDir, `default_credit_${name}_ids.txt`), 'utf8')
+      .trim()
+      .split(/\r?\n/);
+  const gRow = new Map(g.ids.map((id, i) => [id, i]));
+  const pick = (list: string[]) => {
+    const gi = Uint32Array.from(list, (id) => gRow.get(id)!);
+    const hi = Uint32Array.from(list, (id) => pos.get(id)!);
+    const gt = selectRows(g, gi);
+    return { guest: features(gt.columns), host: features(selectRows(h, hi).columns), labels: gt.label! };
+  };
+  return { train: pick(ids('train')), test: pick(ids('test')) };
+}
+
 export default async function secureboostBench(args: string[]): Promise<BenchResult> {
   const loadAtStart = loadavg();
   const rows = flag(args, 'rows', 100_000);
@@ -124,25 +146,7 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
   const dcDir = join(dataDir, 'default_credit');
   if (!withDc) dc = { skipped: '--default-credit 0' };
   else if (existsSync(join(dcDir, 'default_credit_hetero_guest.csv'))) {
-    const g = await readCsvFile(join(dcDir, 'default_credit_hetero_guest.csv'), {
-      idColumn: 'id',
-      labelColumn: 'y',
-    });
-    const h = await readCsvFile(join(dcDir, 'default_credit_hetero_host.csv'), { idColumn: 'id' });
-    const pos = new Map(h.ids.map((id, i) => [id, i]));
-    const ids = (name: string) =>
-      readFileSync(join(dcDir, `default_credit_${name}_ids.txt`), 'utf8')
-        .trim()
-        .split(/\r?\n/);
-    const gRow = new Map(g.ids.map((id, i) => [id, i]));
-    const pick = (list: string[]) => {
-      const gi = Uint32Array.from(list, (id) => gRow.get(id)!);
-      const hi = Uint32Array.from(list, (id) => pos.get(id)!);
-      const gt = selectRows(g, gi);
-      return { guest: features(gt.columns), host: features(selectRows(h, hi).columns), labels: gt.label! };
-    };
-    const train = pick(ids('train'));
-    const test = pick(ids('test'));
+    const { train, test } = await loadDefaultCredit(dcDir);
     const full = { trees: 30, depth: 3, bins: 32, learningRate: 0.3 };
     const plain = await timed(train.guest, train.host, train.labels, 'none', full);
     const pred = await predictSecureBoost({

@@ -207,12 +207,19 @@ export {
 export type { TrainHeteroLrInput, TrainHeteroLrResult } from './hetero-lr/train.ts';
 export { ARBITER_ID, GUEST_ID, trainHeteroLr } from './hetero-lr/train.ts';
 export type {
+  HostSplitGain,
   SecureBoostGuestOptions,
   SecureBoostGuestResult,
   SecureBoostHeOptions,
   TreeRecord,
 } from './secureboost/guest.ts';
-export { SecureBoostGuest, sampleRows } from './secureboost/guest.ts';
+export {
+  gossAmplification,
+  gossSample,
+  SecureBoostGuest,
+  sampleCount,
+  sampleRows,
+} from './secureboost/guest.ts';
 export type { HistogramLayout, NodeSums } from './secureboost/histogram.ts';
 export {
   BinDiagonals,
@@ -232,6 +239,7 @@ export {
 } from './secureboost/host.ts';
 export type {
   BinnedFeatures,
+  FeatureImportance,
   HostSplit,
   SecureBoostGuestModel,
   SecureBoostHostModel,
@@ -240,7 +248,10 @@ export type {
 export {
   applyBins,
   binFeatures,
+  guestFeatureImportance,
+  hostFeatureImportance,
   hostSplitBits,
+  hostSplitGains,
   hostSplitIds,
   parseGuestModel,
   parseHostModel,
@@ -253,6 +264,7 @@ export {
 } from './secureboost/model.ts';
 export type {
   BestSplit,
+  EarlyStoppingMetric,
   ResolvedSecureBoost,
   SecureBoostHyperparams,
   SecureBoostScheme,
@@ -260,6 +272,8 @@ export type {
 export {
   bestBinSplit,
   childFloor,
+  EARLY_STOPPING_METRICS,
+  gossOn,
   HISTOGRAM_ERROR_BOUND,
   HISTOGRAM_FLOODING_BITS,
   leafWeight,

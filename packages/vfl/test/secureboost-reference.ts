@@ -4,7 +4,12 @@
  * fit), second-order gain and leaf weight as in Chen & Guestrin 2016 (XGBoost, eqs. 5-7), grown level by
  * level with the rules the SecureBoost doc states (row floor on both children, min child weight, gain
  * > 0, ties keep the earlier feature and bin). Tests only.
+ * Options, each written here from its paper, not from the protocol code: a training subset (the rest
+ * is validation), GOSS (Ke et al. 2017, LightGBM, Algorithm 2), and a per-tree set of usable features
+ * (colsample_bytree, guest-only trees).
  */
+import { type Rng, uniformInt } from '@fedscore/core';
+
 export interface ReferenceOptions {
   readonly trees: number;
   readonly depth: number;
@@ -15,6 +20,16 @@ export interface ReferenceOptions {
   readonly childRows: number;
   /** A node needs at least this many rows to be split. */
   readonly minNodeRows: number;
+  /** Rows the trees are grown on and the base score is fitted to (default all). */
+  readonly trainRows?: readonly number[];
+  /**
+   * GOSS: keep the round(top * m) rows of largest |g| (ties: lower row first), draw round(other * m)
+   * of the rest (ascending) by a partial Fisher-Yates with `rng`, multiply their g and h by
+   * (1 - top) / other.
+   */
+  readonly goss?: { readonly top: number; readonly other: number; readonly rng: Rng };
+  /** Pooled feature indices tree t may split on (default all); called once per tree, after GOSS. */
+  readonly features?: (tree: number) => readonly number[];
 }
 
 export type RefNode =
@@ -46,9 +61,10 @@ export function trainReference(
   const n = y.length;
   const bins = columns.map((c, f) => Uint16Array.from(c, (v) => refBin(v, edges[f]!)));
   const nBins = edges.map((e, f) => e.length + 1 + (missingBin[f] ? 1 : 0));
+  const trainRows = o.trainRows ?? [...Array(n).keys()];
   let pos = 0;
-  for (const v of y) pos += v;
-  const base = Math.log(pos / (n - pos));
+  for (const i of trainRows) pos += y[i]!;
+  const base = Math.log(pos / (trainRows.length - pos));
   const score = new Float64Array(n).fill(base);
   const trees: RefNode[] = [];
   for (let t = 0; t < o.trees; t++) {
@@ -59,6 +75,28 @@ export function trainReference(
       g[i] = p - y[i]!;
       h[i] = p * (1 - p);
     }
+    let rootRows = trainRows;
+    if (o.goss !== undefined) {
+      const m = trainRows.length;
+      const sorted = [...trainRows].sort((a, b) => {
+        const d = Math.abs(g[b]!) - Math.abs(g[a]!);
+        return d !== 0 ? d : a - b;
+      });
+      const top = sorted.slice(0, Math.round(o.goss.top * m));
+      const rest = trainRows.filter((i) => !top.includes(i));
+      const k = Math.min(rest.length, Math.round(o.goss.other * m));
+      for (let i = 0; i < k; i++) {
+        const j = i + uniformInt(o.goss.rng, rest.length - i);
+        [rest[i], rest[j]] = [rest[j]!, rest[i]!];
+      }
+      const picked = rest.slice(0, k);
+      for (const i of picked) {
+        g[i]! *= (1 - o.goss.top) / o.goss.other;
+        h[i]! *= (1 - o.goss.top) / o.goss.other;
+      }
+      rootRows = [...top, ...picked].sort((a, b) => a - b);
+    }
+    const usable = new Set(o.features?.(t) ?? columns.keys());
     const grow = (rows: number[], depth: number): RefNode => {
       let G = 0;
       let H = 0;
@@ -71,6 +109,7 @@ export function trainReference(
       let best = 0;
       let pick: { feature: number; bin: number } | undefined;
       for (let f = 0; f < columns.length; f++) {
+        if (!usable.has(f)) continue;
         const gs = new Float64Array(nBins[f]!);
         const hs = new Float64Array(nBins[f]!);
         const cs = new Float64Array(nBins[f]!);
@@ -103,7 +142,7 @@ export function trainReference(
       const r = rows.filter((i) => bins[pick.feature]![i]! > pick.bin);
       return { leaf: false, ...pick, left: grow(l, depth + 1), right: grow(r, depth + 1) };
     };
-    const tree = grow([...Array(n).keys()], 0);
+    const tree = grow([...rootRows], 0);
     trees.push(tree);
     for (let i = 0; i < n; i++) score[i]! += walk(tree, (f) => bins[f]![i]!);
   }

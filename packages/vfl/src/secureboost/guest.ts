@@ -12,7 +12,9 @@
  *                   parent - sibling: only the smaller child is summed over rows);
  *                <- histograms; -> split-decisions (the host's winning cells only); <- split-records
  *     -> level-tasks with no task: the tree is finished
- *   -> tree-start (stop)
+ *   -> tree-start (stop: how many of the host's trees to keep); -> split-gains (with shareSplitGains)
+ * Options: row subsampling or GOSS and its own feature subsample (its cryptographic `rng`), validation
+ * rows and early stopping, guest-only first trees (no message to the hosts), feature importance.
  * What the guest learns: per-bin sums of g and h of each host feature over every split node (each of
  * at least the row floor of rows; flooded under CKKS), which cuts keep both children above the floor,
  * and the left/right side of every row at each host split it chose. Never a host threshold, edge or
@@ -22,6 +24,7 @@
  * Threat model: semi-honest hosts, no collusion; the key never leaves this party.
  */
 import {
+  auc,
   type CryptoRng,
   cryptoRng,
   FedscoreError,
@@ -41,6 +44,9 @@ import {
   addTree,
   type BinnedFeatures,
   binFeatures,
+  type FeatureImportance,
+  guestFeatureImportance,
+  hostSplitGains,
   SECUREBOOST_GUEST_FORMAT,
   SECUREBOOST_MODEL_VERSION,
   type SecureBoostGuestModel,
@@ -51,6 +57,7 @@ import {
   bestBinSplit,
   checkScheme,
   childFloor,
+  gossOn,
   leafWeight,
   type ResolvedSecureBoost,
   resolveSecureBoost,
@@ -67,6 +74,7 @@ import {
   LEVEL_TASKS,
   type NodeTask,
   SPLIT_DECISIONS,
+  SPLIT_GAINS,
   SPLIT_RECORDS,
   type SplitDecision,
   sendContext,
@@ -92,8 +100,17 @@ export interface SecureBoostGuestOptions {
   readonly scheme?: SecureBoostScheme;
   readonly hyperparams?: SecureBoostHyperparams;
   readonly he?: SecureBoostHeOptions;
-  /** Row subsampling (cryptographic by default: which rows a tree uses is not a secret of the hosts'). */
+  /**
+   * Row subsampling, GOSS, the guest's feature subsample and the validation split draw from it
+   * (cryptographic only, default `cryptoRng()`: which rows a tree uses is shown to the hosts, so it
+   * must not be predictable from, or reproducible by, anyone but the guest).
+   */
   readonly rng?: CryptoRng;
+  /**
+   * Rows (indices into the aligned table) held out for validation, instead of drawing
+   * `validationFraction` of them. They are in no tree's instance space.
+   */
+  readonly validationRows?: ArrayLike<number>;
   readonly modelId?: string;
   readonly logger?: Logger;
   readonly onProgress?: ProgressCallback;
@@ -105,12 +122,30 @@ export interface TreeRecord {
   readonly trainLoss: number;
   readonly splits: number;
   readonly seconds: number;
+  /** Validation metric after this tree (`earlyStoppingMetric`), when there are validation rows. */
+  readonly validation?: number;
+}
+
+/** One host split of the guest's model and its gain: all the guest knows of it (opaque id). */
+export interface HostSplitGain {
+  readonly host: number;
+  readonly splitId: number;
+  readonly gain: number;
 }
 
 export interface SecureBoostGuestResult {
   readonly model: SecureBoostGuestModel;
   readonly history: readonly TreeRecord[];
   readonly insecure: boolean;
+  /** Trees kept (the best number under early stopping; else every tree grown). */
+  readonly bestTrees: number;
+  /** The validation rows (ascending; empty without validation). */
+  readonly validationRows: Uint32Array;
+  /** Importance of the guest's own features, and the gain of every host split by opaque id. */
+  readonly importance: {
+    readonly features: readonly FeatureImportance[];
+    readonly hostSplits: readonly HostSplitGain[];
+  };
 }
 
 interface BuildNode {
@@ -141,7 +176,6 @@ export class SecureBoostGuest {
     const rng = requireCryptoRng(o.rng ?? cryptoRng(), 'rng');
     const y = Float64Array.from(o.labels);
     const n = y.length;
-    let positives = 0;
     for (let i = 0; i < n; i++) {
       if (y[i] !== 0 && y[i] !== 1) {
         throw new FedscoreError('invalid_argument', 'labels must be 0 or 1', {
@@ -149,14 +183,37 @@ export class SecureBoostGuest {
           details: { row: i },
         });
       }
-      positives += y[i]!;
     }
-    if (positives === 0 || positives === n) {
+    // The validation rows are drawn first (before any tree's sample) and are in no instance space.
+    const validation = validationSplit(n, o.validationRows, hp.validationFraction, rng);
+    const trainRows = complement(n, validation);
+    if (hp.earlyStoppingRounds > 0 && validation.length === 0) {
+      throw new FedscoreError('invalid_argument', 'early stopping needs validation rows', {
+        field: 'validationFraction',
+      });
+    }
+    let positives = 0;
+    for (const i of trainRows) positives += y[i]!;
+    if (positives === 0 || positives === trainRows.length) {
       throw new FedscoreError('single_class', 'labels hold one class', { field: 'labels' });
+    }
+    if (validation.length > 0 && hp.earlyStoppingMetric === 'auc') {
+      let vp = 0;
+      for (const i of validation) vp += y[i]!;
+      if (vp === 0 || vp === validation.length) {
+        throw new FedscoreError('single_class', 'validation labels hold one class: no AUC', {
+          field: 'validationRows',
+        });
+      }
     }
     if (o.hosts.length === 0)
       throw new FedscoreError('invalid_argument', 'at least one host', { field: 'hosts' });
     if (o.features !== undefined) checkRows(o.features, n);
+    if (hp.guestOnlyTrees > 0 && o.features === undefined) {
+      throw new FedscoreError('invalid_argument', 'guest-only trees need guest features', {
+        field: 'guestOnlyTrees',
+      });
+    }
     const own: BinnedFeatures | undefined =
       o.features === undefined ? undefined : binFeatures(o.features, hp.bins);
     const modelId = o.modelId ?? `secureboost-${Date.now().toString(36)}`;
@@ -177,13 +234,17 @@ export class SecureBoostGuest {
     try {
       const context = he.serializePublic();
       for (const h of o.hosts) await sendContext(s, h, scheme, context, he.fingerprint);
-      const baseScore = Math.log(positives / (n - positives));
+      const baseScore = Math.log(positives / (trainRows.length - positives));
       const score = new Float64Array(n).fill(baseScore);
       const trees: SecureBoostNode[][] = [];
       const history: TreeRecord[] = [];
+      // Under CKKS the circuit error bound (HISTOGRAM_ERROR_BOUND) holds for |g| <= 1: GOSS-amplified
+      // values are encrypted divided by the largest amplification and the decrypted sums multiplied back.
+      const gossScale = gossOn(hp) && scheme === 'ckks' ? Math.max(1, gossAmplification(hp)) : 1;
+      let best = { value: Number.NaN, trees: 0 };
       for (let t = 0; t < hp.trees; t++) {
         const t0 = performance.now();
-        for (const h of o.hosts) await s.send(h, TREE_START, { tree: t, stop: false });
+        const withHosts = t >= hp.guestOnlyTrees;
         const g = new Float64Array(n);
         const hess = new Float64Array(n);
         for (let i = 0; i < n; i++) {
@@ -191,52 +252,84 @@ export class SecureBoostGuest {
           g[i] = p - y[i]!;
           hess[i] = p * (1 - p);
         }
-        const encG = he.encrypt(g);
-        const encH = he.encrypt(hess);
-        const payload = { gradients: he.serializeCiphertext(encG), hessians: he.serializeCiphertext(encH) };
-        encG.dispose();
-        encH.dispose();
-        for (const h of o.hosts) await s.send(h, GRADIENTS, payload);
-        const { tree, hostLeft } = await this.#grow(
-          he,
-          hp,
-          g,
-          hess,
-          sampleRows(n, hp.subsample, rng),
-          own,
-          hostBins,
-        );
+        // Draws of the guest's generator per tree, in order: the rows (subsample or GOSS), then its
+        // own features (colsampleByTree). Neither draws when off.
+        const rows = gossOn(hp)
+          ? gossSample(trainRows, g, hess, hp.gossTopRate, hp.gossOtherRate, rng)
+          : { sample: pick(trainRows, sampleRows(trainRows.length, hp.subsample, rng)), g, h: hess };
+        const ownFeatures =
+          own === undefined ? undefined : sampleRows(own.counts.length, hp.colsampleByTree, rng);
+        if (withHosts) {
+          for (const h of o.hosts) await s.send(h, TREE_START, { tree: t, stop: false });
+          const scaled = (v: Float64Array) =>
+            gossScale === 1 ? v : Float64Array.from(v, (x) => x / gossScale);
+          const encG = he.encrypt(scaled(rows.g));
+          const encH = he.encrypt(scaled(rows.h));
+          const payload = {
+            gradients: he.serializeCiphertext(encG),
+            hessians: he.serializeCiphertext(encH),
+          };
+          encG.dispose();
+          encH.dispose();
+          for (const h of o.hosts) await s.send(h, GRADIENTS, payload);
+        }
+        const { tree, hostLeft } = await this.#grow(he, hp, rows.g, rows.h, rows.sample, own, hostBins, {
+          hosts: withHosts ? o.hosts : [],
+          ownFeatures,
+          scale: gossScale,
+        });
         addTree(tree, n, own?.index ?? [], (host, id) => hostLeft.get(`${host}:${id}`)!, score);
         trees.push(tree);
         let loss = 0;
-        for (let i = 0; i < n; i++) {
+        for (const i of trainRows) {
           const z = score[i]!;
           loss += Math.max(z, 0) - z * y[i]! + Math.log1p(Math.exp(-Math.abs(z)));
         }
-        const record = {
+        const metric = validation.length === 0 ? undefined : validationMetric(hp, score, y, validation);
+        const record: TreeRecord = {
           tree: t + 1,
-          trainLoss: loss / n,
+          trainLoss: loss / trainRows.length,
           splits: tree.filter((x) => x.kind !== 'leaf').length,
           seconds: (performance.now() - t0) / 1000,
+          ...(metric !== undefined && { validation: metric }),
         };
         history.push(record);
         o.onProgress?.({ stage: 'secureboost: trees', done: t + 1, total: hp.trees, unit: 'trees' });
+        if (metric !== undefined) {
+          const better = hp.earlyStoppingMetric === 'auc' ? metric > best.value : metric < best.value;
+          if (best.trees === 0 || better) best = { value: metric, trees: t + 1 };
+          if (hp.earlyStoppingRounds > 0 && t + 1 - best.trees >= hp.earlyStoppingRounds) break;
+        }
       }
-      for (const h of o.hosts) await s.send(h, TREE_START, { tree: hp.trees, stop: true });
+      // Early stopping keeps the best number of trees; each host keeps the splits of its part of them.
+      const kept = hp.earlyStoppingRounds > 0 ? best.trees : trees.length;
+      trees.length = kept;
+      const hostTrees = Math.max(0, kept - hp.guestOnlyTrees);
+      for (const h of o.hosts) await s.send(h, TREE_START, { tree: hostTrees, stop: true });
+      const model: SecureBoostGuestModel = {
+        format: SECUREBOOST_GUEST_FORMAT,
+        version: SECUREBOOST_MODEL_VERSION,
+        modelId,
+        baseScore,
+        learningRate: hp.learningRate,
+        hosts: [...o.hosts],
+        features: [...(o.features?.names ?? [])],
+        bins: own?.bins ?? [],
+        trees,
+      };
+      const hostSplits: HostSplitGain[] = [];
+      for (const [hi, h] of o.hosts.entries()) {
+        const gains = hostSplitGains(model, hi);
+        for (const [splitId, gain] of gains.entries()) hostSplits.push({ host: hi, splitId, gain });
+        if (hp.shareSplitGains) await s.send(h, SPLIT_GAINS, gains);
+      }
       return {
-        model: {
-          format: SECUREBOOST_GUEST_FORMAT,
-          version: SECUREBOOST_MODEL_VERSION,
-          modelId,
-          baseScore,
-          learningRate: hp.learningRate,
-          hosts: [...o.hosts],
-          features: [...(o.features?.names ?? [])],
-          bins: own?.bins ?? [],
-          trees,
-        },
+        model,
         history,
         insecure: he.insecure,
+        bestTrees: kept,
+        validationRows: validation,
+        importance: { features: guestFeatureImportance(model), hostSplits },
       };
     } finally {
       he.dispose();
@@ -252,9 +345,28 @@ export class SecureBoostGuest {
     sample: Uint32Array,
     own: BinnedFeatures | undefined,
     hostBins: readonly number[][],
+    opts: {
+      /** The hosts taking part in this tree (none: a guest-only tree). */
+      readonly hosts: readonly PartyId[];
+      /** The guest's features this tree may split on (ascending). */
+      readonly ownFeatures: Uint32Array | undefined;
+      /** Factor of the decrypted host sums (the GOSS scaling under CKKS; else 1). */
+      readonly scale: number;
+    },
   ): Promise<{ tree: SecureBoostNode[]; hostLeft: Map<string, Uint8Array> }> {
     const s = this.#o.session;
-    const hosts = this.#o.hosts;
+    const hosts = opts.hosts;
+    // Cells of the guest's features outside this tree's feature sample are never a cut.
+    let ownCellOn: Uint8Array | undefined;
+    if (own !== undefined && opts.ownFeatures !== undefined && opts.ownFeatures.length < own.counts.length) {
+      ownCellOn = new Uint8Array(own.counts.reduce((a, b) => a + b, 0));
+      const on = new Set(opts.ownFeatures);
+      let off = 0;
+      own.counts.forEach((bins, f) => {
+        if (on.has(f)) ownCellOn!.fill(1, off, off + bins);
+        off += bins;
+      });
+    }
     const n = g.length;
     const floor = childFloor(hp.minLeafRows, hp.minNodeRows);
     const leaf = (gs: number, hs: number): SecureBoostNode => ({
@@ -304,7 +416,9 @@ export class SecureBoostGuest {
           const dec = (bytes: Uint8Array) => {
             const c = he.deserializeCiphertext(bytes);
             try {
-              return he.decrypt(c);
+              const v = he.decrypt(c);
+              if (opts.scale !== 1) for (let k = 0; k < v.length; k++) v[k]! *= opts.scale;
+              return v;
             } finally {
               c.dispose();
             }
@@ -337,7 +451,8 @@ export class SecureBoostGuest {
             hist.g,
             hist.h,
             own.counts,
-            (c) => hist.admissible(c, floor, v.rows.length),
+            (c) =>
+              (ownCellOn === undefined || ownCellOn[c] === 1) && hist.admissible(c, floor, v.rows.length),
             v.g,
             v.h,
             cfg,
@@ -447,7 +562,20 @@ export function sampleRows(n: number, fraction: number, rng: CryptoRng): Uint32A
   const all = new Uint32Array(n);
   for (let i = 0; i < n; i++) all[i] = i;
   if (fraction >= 1) return all;
-  const k = Math.max(1, Math.round(n * fraction));
+  return sampleCount(n, Math.max(1, Math.round(n * fraction)), rng, all);
+}
+
+/**
+ * k of 0..n-1 uniformly without replacement, ascending: a partial Fisher-Yates over 0..n-1 (draw i
+ * swaps position i with i + uniformInt(rng, n - i)), k draws.
+ */
+export function sampleCount(
+  n: number,
+  k: number,
+  rng: CryptoRng,
+  all: Uint32Array = Uint32Array.from({ length: n }, (_, i) => i),
+): Uint32Array {
+  if (k >= n) return all;
   for (let i = 0; i < k; i++) {
     const j = i + uniformInt(rng, n - i);
     const tmp = all[i]!;
@@ -455,6 +583,110 @@ export function sampleRows(n: number, fraction: number, rng: CryptoRng): Uint32A
     all[j] = tmp;
   }
   return all.subarray(0, k).sort();
+}
+
+/** `rows[positions[k]]` for each k (positions ascending: so is the result). */
+function pick(rows: Uint32Array, positions: Uint32Array): Uint32Array {
+  if (positions.length === rows.length) return rows;
+  return positions.map((p) => rows[p]!);
+}
+
+/** Factor (1 - a) / b by which GOSS multiplies g and h of the sampled small-gradient rows. */
+export function gossAmplification(h: {
+  readonly gossTopRate: number;
+  readonly gossOtherRate: number;
+}): number {
+  return (1 - h.gossTopRate) / h.gossOtherRate;
+}
+
+/**
+ * GOSS (Ke et al. 2017, "LightGBM: A Highly Efficient Gradient Boosting Decision Tree", Algorithm 2)
+ * over `rows`: the round(a * m) rows of largest |g| (ties: the lower row first), plus round(b * m)
+ * drawn uniformly without replacement from the others (in ascending row order, `sampleRows`'s partial
+ * Fisher-Yates), whose g and h are multiplied by (1 - a) / b. Returns the sample (ascending) and g, h
+ * with the sampled small-gradient rows amplified (new arrays; other rows unchanged).
+ */
+export function gossSample(
+  rows: Uint32Array,
+  g: Float64Array,
+  h: Float64Array,
+  a: number,
+  b: number,
+  rng: CryptoRng,
+): { sample: Uint32Array; g: Float64Array; h: Float64Array } {
+  const m = rows.length;
+  const byGrad = Array.from(rows).sort((i, j) => Math.abs(g[j]!) - Math.abs(g[i]!) || i - j);
+  const topN = Math.round(a * m);
+  const top = byGrad.slice(0, topN);
+  const inTop = new Set(top);
+  const rest = Uint32Array.from(rows.filter((i) => !inTop.has(i)));
+  const others = pick(rest, sampleCount(rest.length, Math.min(rest.length, Math.round(b * m)), rng));
+  const gw = Float64Array.from(g);
+  const hw = Float64Array.from(h);
+  const factor = gossAmplification({ gossTopRate: a, gossOtherRate: b });
+  for (const i of others) {
+    gw[i]! *= factor;
+    hw[i]! *= factor;
+  }
+  const sample = Uint32Array.from([...top, ...others]).sort();
+  return { sample, g: gw, h: hw };
+}
+
+/** The validation rows: given (checked), or round(n * fraction) drawn by the guest, or none. */
+function validationSplit(
+  n: number,
+  given: ArrayLike<number> | undefined,
+  fraction: number,
+  rng: CryptoRng,
+): Uint32Array {
+  if (given !== undefined) {
+    const rows = Uint32Array.from(given).sort();
+    for (let k = 0; k < rows.length; k++) {
+      if (!Number.isInteger(given[k]) || rows[k]! >= n || (k > 0 && rows[k] === rows[k - 1])) {
+        throw new FedscoreError('invalid_argument', 'validation rows must be distinct row indices', {
+          field: 'validationRows',
+        });
+      }
+    }
+    if (rows.length >= n) {
+      throw new FedscoreError('invalid_argument', 'no training rows left', { field: 'validationRows' });
+    }
+    return rows;
+  }
+  return fraction > 0 ? sampleRows(n, fraction, rng).slice() : new Uint32Array(0);
+}
+
+/** 0..n-1 without `minus` (ascending). */
+function complement(n: number, minus: Uint32Array): Uint32Array {
+  const out = new Uint32Array(n - minus.length);
+  let k = 0;
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    if (j < minus.length && minus[j] === i) j++;
+    else out[k++] = i;
+  }
+  return out;
+}
+
+/** Mean log loss or AUC of the validation rows' current scores. */
+function validationMetric(
+  hp: ResolvedSecureBoost,
+  score: Float64Array,
+  y: Float64Array,
+  rows: Uint32Array,
+): number {
+  if (hp.earlyStoppingMetric === 'auc') {
+    return auc(
+      Float64Array.from(rows, (i) => y[i]!),
+      Float64Array.from(rows, (i) => score[i]!),
+    );
+  }
+  let loss = 0;
+  for (const i of rows) {
+    const z = score[i]!;
+    loss += Math.max(z, 0) - z * y[i]! + Math.log1p(Math.exp(-Math.abs(z)));
+  }
+  return loss / rows.length;
 }
 
 /** The guest's own histograms of a node, in plaintext, and its admissible cuts. */

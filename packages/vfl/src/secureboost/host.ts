@@ -8,7 +8,9 @@
  *   per tree: <- tree-start; <- gradients [[g]], [[h]]
  *     per level: <- level-tasks; -> histograms (flooded [[sum g]], [[sum h]] per bin, admissible cuts);
  *                <- split-decisions; -> split-records (opaque id, left rows)
- *   <- tree-start (stop)
+ *   <- tree-start (stop: how many of its trees to keep); <- split-gains (only with receiveSplitGains)
+ * Options (docs/protocols/secureboost.md): colsampleByTree (its own features drawn per tree from its
+ * own generator; undrawn ones get no admissible cut), guest-only trees (it sees none of them).
  * What the host learns: the instance space of every node (which rows reach it: the known leakage of
  * SecureBoost), which of its own (feature, bin) cells won, the plan. Everything else it receives is a
  * ciphertext under the guest's key: never a gradient, hessian, label, gain or leaf weight.
@@ -45,6 +47,7 @@ import {
 } from '@fedscore/he';
 import { withAbort } from '../hetero-lr/exchange.ts';
 import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
+import { sampleRows } from './guest.ts';
 import {
   BinDiagonals,
   disposeSums,
@@ -59,7 +62,9 @@ import {
 import {
   type BinnedFeatures,
   binFeatures,
+  type FeatureImportance,
   type HostSplit,
+  hostFeatureImportance,
   SECUREBOOST_HOST_FORMAT,
   SECUREBOOST_MODEL_VERSION,
   type SecureBoostHostModel,
@@ -74,6 +79,7 @@ import {
   type NodeHistogram,
   receiveContext,
   SPLIT_DECISIONS,
+  SPLIT_GAINS,
   SPLIT_RECORDS,
   type SplitRecord,
   setBit,
@@ -99,6 +105,14 @@ export interface SecureBoostHostOptions {
   readonly rng?: CryptoRng;
   /** Skip flooding (attack and error-measurement tests only). */
   readonly unsafeNoFlooding?: boolean;
+  /**
+   * Fraction of this host's own features it samples for each tree (colsample_bytree), drawn from
+   * `rng` at each tree's start, before that tree's flooding noise. Default 1. A host setting: the guest
+   * never learns which features were drawn beyond what the admissible bits of its histograms show.
+   */
+  readonly colsampleByTree?: number;
+  /** Expect the guest's split-gains message at the end (the job's `shareSplitGains`). Default false. */
+  readonly receiveSplitGains?: boolean;
   readonly logger?: Logger;
 }
 
@@ -109,6 +123,8 @@ export interface SecureBoostHostResult {
   readonly releaseBudget: number;
   /** Flooding standard deviation per released value (0 without CKKS). */
   readonly floodingStdDev: number;
+  /** Importance of this host's own features (split counts; total gains with `receiveSplitGains`). */
+  readonly importance: readonly FeatureImportance[];
 }
 
 /** The CKKS preset a loaded context was made with (its description names N, q and the scale). */
@@ -186,6 +202,12 @@ export class SecureBoostHost {
     const rng = requireCryptoRng(o.rng ?? cryptoRng(), 'rng');
     const rows = checkFeatures(o.features, 'features');
     const ownFloor = o.minNodeRows ?? MIN_NODE_ROWS;
+    const colsample = o.colsampleByTree ?? 1;
+    if (!(Number.isFinite(colsample) && colsample > 0 && colsample <= 1)) {
+      throw new FedscoreError('out_of_range', `colsampleByTree must be in (0, 1], got ${colsample}`, {
+        field: 'colsampleByTree',
+      });
+    }
     const plan = await s.receive(o.guest, TRAIN_PLAN);
     if (plan.rows !== rows) {
       throw new FedscoreError('invalid_argument', `plan has ${plan.rows} rows, this host ${rows}`, {
@@ -249,10 +271,27 @@ export class SecureBoostHost {
       }
       const floor = childFloor(plan.minLeafRows, plan.minNodeRows);
       const splits: HostSplit[] = [];
+      /** The tree (this host's count) of each split. */
+      const splitTree: number[] = [];
+      let trees = 0;
       let released = 0;
       for (;;) {
         const start = await s.receive(o.guest, TREE_START);
-        if (start.stop) break;
+        if (start.stop) {
+          // Keep the splits of the first `start.tree` trees (early stopping drops the later ones).
+          if (start.tree > trees) {
+            throw new FedscoreError('invalid_argument', `keep ${start.tree} of ${trees} trees`, {
+              field: 'tree',
+            });
+          }
+          const keep = splitTree.findIndex((t) => t >= start.tree);
+          if (keep >= 0) splits.length = keep;
+          break;
+        }
+        // This tree's features: the host's own draw, never sent.
+        const features = sampleRows(binned.counts.length, colsample, rng);
+        const featureOn = features.length === binned.counts.length ? undefined : new Set<number>(features);
+        trees++;
         const grads = await s.receive(o.guest, GRADIENTS);
         const encG = he.deserializeCiphertext(grads.gradients);
         const encH = he.deserializeCiphertext(grads.hessians);
@@ -299,6 +338,7 @@ export class SecureBoostHost {
               held,
               floor,
               ownFloor,
+              featureOn,
             );
             const sent: NodeHistogram[] = [];
             for (const t of level.tasks) {
@@ -352,6 +392,7 @@ export class SecureBoostHost {
               }
               const splitId = splits.length;
               splits.push({ splitId, feature: d.feature, bin: d.bin });
+              splitTree.push(trees - 1);
               const col = binned.index[d.feature]!;
               const left = new Uint8Array(Math.ceil(rows / 8));
               for (let i = 0; i < rows; i++) if (col[i]! <= d.bin) setBit(left, i);
@@ -366,15 +407,18 @@ export class SecureBoostHost {
           if (path !== undefined) path.rotations = undefined;
         }
       }
+      const model: SecureBoostHostModel = {
+        format: SECUREBOOST_HOST_FORMAT,
+        version: SECUREBOOST_MODEL_VERSION,
+        modelId: plan.modelId,
+        features: [...o.features.names],
+        bins: binned.bins,
+        splits,
+      };
+      const gains = o.receiveSplitGains === true ? await s.receive(o.guest, SPLIT_GAINS) : undefined;
       return {
-        model: {
-          format: SECUREBOOST_HOST_FORMAT,
-          version: SECUREBOOST_MODEL_VERSION,
-          modelId: plan.modelId,
-          features: [...o.features.names],
-          bins: binned.bins,
-          splits,
-        },
+        model,
+        importance: hostFeatureImportance(model, gains),
         released,
         releaseBudget: budget,
         floodingStdDev: sd,
@@ -398,6 +442,7 @@ export class SecureBoostHost {
     held: { dispose(): void }[],
     floor: number,
     ownFloor: number,
+    featureOn: ReadonlySet<number> | undefined,
   ): Map<number, Uint8Array> {
     const rows = level.nodeOfRow.length;
     if (rows !== encG.length) {
@@ -492,6 +537,8 @@ export class SecureBoostHost {
       const total = nodeRows.get(t.node)!;
       const bits = new Uint8Array(Math.ceil(cells / 8));
       binned.counts.forEach((bins, f) => {
+        // A feature outside this tree's sample has no admissible cut: the guest cannot choose it.
+        if (featureOn !== undefined && !featureOn.has(f)) return;
         let left = 0;
         for (let b = 0; b + 1 < bins; b++) {
           left += counts[offsets[f]! + b]!;

@@ -211,3 +211,65 @@ export function hostSplitBits(
     return bits;
   });
 }
+
+/**
+ * Feature importance of one party's own features: how many splits of the model use the feature, and
+ * their total gain (XGBoost's "weight" and "total_gain"). `gain` is absent when the party does not know
+ * its splits' gains (a host without `shareSplitGains`).
+ */
+export interface FeatureImportance {
+  readonly feature: string;
+  readonly splits: number;
+  readonly gain?: number;
+}
+
+/** The guest's importance of its own features (host splits are not among them). */
+export function guestFeatureImportance(model: SecureBoostGuestModel): FeatureImportance[] {
+  const splits = new Array<number>(model.features.length).fill(0);
+  const gain = new Array<number>(model.features.length).fill(0);
+  for (const t of model.trees) {
+    for (const n of t) {
+      if (n.kind !== 'guest-split') continue;
+      splits[n.feature]!++;
+      gain[n.feature]! += n.gain;
+    }
+  }
+  return model.features.map((feature, f) => ({ feature, splits: splits[f]!, gain: gain[f]! }));
+}
+
+/** The gain of each of one host's splits in the guest's model, indexed by split id (what the guest sends). */
+export function hostSplitGains(model: SecureBoostGuestModel, host: number): Float64Array {
+  const ids = hostSplitIds(model, host);
+  const out = new Float64Array(ids.length === 0 ? 0 : ids[ids.length - 1]! + 1).fill(Number.NaN);
+  for (const t of model.trees)
+    for (const n of t) if (n.kind === 'host-split' && n.host === host) out[n.splitId] = n.gain;
+  return out;
+}
+
+/**
+ * A host's importance of its own features: split counts from its own model; total gains when it was
+ * given the gain of each of its split ids (`hostSplitGains`, one per split of its model).
+ */
+export function hostFeatureImportance(
+  model: SecureBoostHostModel,
+  splitGains?: ArrayLike<number>,
+): FeatureImportance[] {
+  if (splitGains !== undefined && splitGains.length !== model.splits.length) {
+    throw new FedscoreError(
+      'invalid_argument',
+      `${splitGains.length} split gains for ${model.splits.length} splits`,
+      { field: 'splitGains' },
+    );
+  }
+  const splits = new Array<number>(model.features.length).fill(0);
+  const gain = new Array<number>(model.features.length).fill(0);
+  for (const s of model.splits) {
+    splits[s.feature]!++;
+    if (splitGains !== undefined) gain[s.feature]! += splitGains[s.splitId]!;
+  }
+  return model.features.map((feature, f) => ({
+    feature,
+    splits: splits[f]!,
+    ...(splitGains !== undefined && { gain: gain[f]! }),
+  }));
+}

@@ -55,7 +55,50 @@ export interface SecureBoostHyperparams {
   readonly subsample?: number;
   /** The row floor: every node has at least this many rows. Default `MIN_NODE_ROWS`. */
   readonly minNodeRows?: number;
+  /**
+   * GOSS (Ke et al. 2017, "LightGBM", Algorithm 2): each tree keeps the top `gossTopRate` of rows by
+   * |g| and a uniform `gossOtherRate` of the rest, whose g and h are multiplied by (1 - a) / b.
+   * GOSS is on when a + b < 1; the defaults (0 and 1) keep every row unweighted. LightGBM's usual
+   * values: 0.2 and 0.1. Exclusive with `subsample` < 1.
+   */
+  readonly gossTopRate?: number;
+  readonly gossOtherRate?: number;
+  /**
+   * GOSS shows every host a label-dependent row set: the rows of largest |g| = |p - y| are in every
+   * tree's instance space, and at the first tree (one p for all rows) they are the minority class
+   * (attacks/secureboost-goss-labels.attack.test.ts). The guest must accept that for its own labels:
+   * GOSS is refused (`policy`) unless this is true. Default false.
+   */
+  readonly acceptGossLabelLeakage?: boolean;
+  /**
+   * Fraction of its own features each party samples, locally, for each tree (XGBoost's
+   * colsample_bytree). Default 1. Each party draws its own sample; no party learns another's.
+   */
+  readonly colsampleByTree?: number;
+  /**
+   * Early stopping: stop after this many trees without improvement of the validation metric and keep
+   * the best number of trees. Default 0 (off). Needs validation rows (`validationFraction` or the
+   * guest's `validationRows`).
+   */
+  readonly earlyStoppingRounds?: number;
+  /** Fraction of the aligned training rows the guest holds out for validation. Default 0. */
+  readonly validationFraction?: number;
+  /** Validation metric: mean log loss (lower is better) or AUC (higher). Default 'logloss'. */
+  readonly earlyStoppingMetric?: EarlyStoppingMetric;
+  /**
+   * The first this many trees are grown on the guest's features only: hosts take no part in them and
+   * learn nothing of them (Cheng et al. 2019, section 6; FATE's mix/guest_depth modes). Default 0.
+   */
+  readonly guestOnlyTrees?: number;
+  /**
+   * Send each host the gain of each of its own splits at the end, so it can total gain importance per
+   * own feature. Default false: a host's importance is split counts only (gain is label-derived).
+   */
+  readonly shareSplitGains?: boolean;
 }
+
+export const EARLY_STOPPING_METRICS = ['logloss', 'auc'] as const;
+export type EarlyStoppingMetric = (typeof EARLY_STOPPING_METRICS)[number];
 
 export type ResolvedSecureBoost = Required<SecureBoostHyperparams>;
 
@@ -70,8 +113,20 @@ export function resolveSecureBoost(h: SecureBoostHyperparams = {}): ResolvedSecu
     l2: h.l2 ?? 1,
     subsample: h.subsample ?? 1,
     minNodeRows: h.minNodeRows ?? MIN_NODE_ROWS,
+    gossTopRate: h.gossTopRate ?? 0,
+    gossOtherRate: h.gossOtherRate ?? 1,
+    acceptGossLabelLeakage: h.acceptGossLabelLeakage ?? false,
+    colsampleByTree: h.colsampleByTree ?? 1,
+    earlyStoppingRounds: h.earlyStoppingRounds ?? 0,
+    validationFraction: h.validationFraction ?? 0,
+    earlyStoppingMetric: h.earlyStoppingMetric ?? 'logloss',
+    guestOnlyTrees: h.guestOnlyTrees ?? 0,
+    shareSplitGains: h.shareSplitGains ?? false,
   };
-  const int = (field: keyof ResolvedSecureBoost, lo: number, hi: number) => {
+  type NumericField = {
+    [K in keyof ResolvedSecureBoost]: ResolvedSecureBoost[K] extends number ? K : never;
+  }[keyof ResolvedSecureBoost];
+  const int = (field: NumericField, lo: number, hi: number) => {
     const v = r[field];
     if (!Number.isInteger(v) || v < lo || v > hi) {
       throw new FedscoreError('out_of_range', `${field} must be an integer in [${lo}, ${hi}], got ${v}`, {
@@ -79,7 +134,7 @@ export function resolveSecureBoost(h: SecureBoostHyperparams = {}): ResolvedSecu
       });
     }
   };
-  const real = (field: keyof ResolvedSecureBoost, ok: (v: number) => boolean, what: string) => {
+  const real = (field: NumericField, ok: (v: number) => boolean, what: string) => {
     const v = r[field];
     if (!(Number.isFinite(v) && ok(v))) {
       throw new FedscoreError('out_of_range', `${field} must be ${what}, got ${v}`, { field });
@@ -94,7 +149,36 @@ export function resolveSecureBoost(h: SecureBoostHyperparams = {}): ResolvedSecu
   real('minChildWeight', (v) => v >= 0, '>= 0');
   real('l2', (v) => v >= 0, '>= 0');
   real('subsample', (v) => v > 0 && v <= 1, 'in (0, 1]');
+  real('gossTopRate', (v) => v >= 0 && v < 1, 'in [0, 1)');
+  real('gossOtherRate', (v) => v > 0 && v <= 1 - r.gossTopRate, 'in (0, 1 - gossTopRate]');
+  if (gossOn(r) && r.acceptGossLabelLeakage !== true) {
+    throw new FedscoreError(
+      'policy',
+      'GOSS shows the hosts which rows have large gradients (label-dependent): set acceptGossLabelLeakage',
+      { field: 'acceptGossLabelLeakage' },
+    );
+  }
+  if (gossOn(r) && r.subsample < 1) {
+    throw new FedscoreError('invalid_argument', 'GOSS and subsample < 1 are exclusive', {
+      field: 'subsample',
+    });
+  }
+  real('colsampleByTree', (v) => v > 0 && v <= 1, 'in (0, 1]');
+  int('earlyStoppingRounds', 0, 10_000);
+  real('validationFraction', (v) => v >= 0 && v < 1, 'in [0, 1)');
+  assertOneOf(r.earlyStoppingMetric, EARLY_STOPPING_METRICS, 'earlyStoppingMetric');
+  int('guestOnlyTrees', 0, r.trees);
+  if (typeof r.shareSplitGains !== 'boolean') {
+    throw new FedscoreError('invalid_argument', 'shareSplitGains must be a boolean', {
+      field: 'shareSplitGains',
+    });
+  }
   return r;
+}
+
+/** True when GOSS drops rows (a + b < 1). */
+export function gossOn(h: Pick<ResolvedSecureBoost, 'gossTopRate' | 'gossOtherRate'>): boolean {
+  return h.gossTopRate + h.gossOtherRate < 1;
 }
 
 export function checkScheme(scheme: unknown): SecureBoostScheme {

@@ -13,7 +13,9 @@
  *                7. host -> guest histograms (encrypted per-bin sums of g and h, flooded)
  *                8. guest -> host split-decisions (this host's winning (feature, bin) per node)
  *                9. host -> guest split-records (opaque split id, left rows of the node)
- *   tree-start with stop = true ends training.
+ *   tree-start with stop = true ends training; its `tree` is the number of this host's trees to keep
+ *   (fewer than it took part in after early stopping: it drops the splits of the later ones).
+ *   10. guest -> host split-gains (only with `shareSplitGains`): the gain of each kept split id.
  * Prediction: guest -> host predict-request (row count, split ids); host -> guest predict-answer (one
  * left/right bitmap per split id).
  * What each party learns: the host learns the instance space of every node (which aligned rows reach
@@ -30,6 +32,7 @@ import {
   type AbortInfo,
   abortStep,
   fedscore,
+  float64VectorStep,
   HE_SCHEMES,
   type HeScheme,
   mappedProtoStep,
@@ -37,7 +40,7 @@ import {
 
 export const SECUREBOOST_PROTOCOL = 'vfl.secureboost';
 export const SECUREBOOST_PREDICT_PROTOCOL = 'vfl.secureboost-predict';
-export const SECUREBOOST_VERSION = 1;
+export const SECUREBOOST_VERSION = 2;
 
 const sb = fedscore.secureboost;
 const EMPTY = new Uint8Array(0);
@@ -324,6 +327,13 @@ export const PREDICT_ANSWER: StepDef<readonly Uint8Array[]> = mappedProtoStep(
     fromWire: (m) => m.left,
   },
 );
+
+/**
+ * Guest -> host, after tree-start (stop), only when the job sets `shareSplitGains` on both sides: the
+ * gain of each of the host's kept splits, indexed by split id (so the host can total gain importance
+ * per own feature; the guest never learns which feature a split id is on).
+ */
+export const SPLIT_GAINS: StepDef<Float64Array> = float64VectorStep('split-gains');
 
 export const ABORT: StepDef<AbortInfo> = abortStep();
 

@@ -17,9 +17,14 @@ import {
 import { envelopeCodec } from '@fedscore/wire';
 import { abortAwareChannel } from '../hetero-lr/exchange.ts';
 import type { PartyFeatures } from '../hetero-lr/features.ts';
-import { SecureBoostGuest, type SecureBoostHeOptions, type TreeRecord } from './guest.ts';
+import {
+  SecureBoostGuest,
+  type SecureBoostGuestResult,
+  type SecureBoostHeOptions,
+  type TreeRecord,
+} from './guest.ts';
 import { SecureBoostHost, type SecureBoostHostResult } from './host.ts';
-import type { SecureBoostGuestModel, SecureBoostHostModel } from './model.ts';
+import type { FeatureImportance, SecureBoostGuestModel, SecureBoostHostModel } from './model.ts';
 import { checkScheme, type SecureBoostHyperparams, type SecureBoostScheme } from './options.ts';
 import { SecureBoostPredictGuest, SecureBoostPredictHost } from './predict.ts';
 import { SECUREBOOST_PREDICT_PROTOCOL, SECUREBOOST_PROTOCOL, SECUREBOOST_VERSION } from './steps.ts';
@@ -31,6 +36,8 @@ export interface TrainSecureBoostInput {
     readonly id?: string;
     readonly features?: PartyFeatures;
     readonly labels: ArrayLike<number>;
+    /** Rows held out for validation (else `hyperparams.validationFraction` of them, drawn). */
+    readonly validationRows?: ArrayLike<number>;
   };
   readonly hosts: readonly {
     readonly id?: string;
@@ -39,13 +46,15 @@ export interface TrainSecureBoostInput {
     readonly minNodeRows?: number;
     /** Skip flooding (attack and error-measurement tests only). */
     readonly unsafeNoFlooding?: boolean;
+    /** This host's feature subsample per tree (default `hyperparams.colsampleByTree`). */
+    readonly colsampleByTree?: number;
     readonly rng?: CryptoRng;
   }[];
   /** Default 'ckks'. */
   readonly scheme?: SecureBoostScheme;
   readonly hyperparams?: SecureBoostHyperparams;
   readonly he?: SecureBoostHeOptions;
-  /** Row subsampling generator of the guest. */
+  /** The guest's generator: row subsampling or GOSS, its feature subsample, the validation split. */
   readonly rng?: CryptoRng;
   /** Keep every message (privacy tests). */
   readonly capture?: boolean;
@@ -58,7 +67,20 @@ export interface TrainSecureBoostResult {
   readonly guest: SecureBoostGuestModel;
   readonly hosts: readonly SecureBoostHostModel[];
   readonly hostRuns: readonly SecureBoostHostResult[];
+  /** Every tree grown, including those early stopping then dropped. */
   readonly history: readonly TreeRecord[];
+  /** Trees kept (early stopping: the best number; else all). */
+  readonly bestTrees: number;
+  readonly validationRows: Uint32Array;
+  /**
+   * Feature importance per party, each over its own features only: the guest's (and the gains it holds
+   * per opaque host split id), and each host's as that host computed it (counts; gains with
+   * `shareSplitGains`).
+   */
+  readonly importance: {
+    readonly guest: SecureBoostGuestResult['importance'];
+    readonly hosts: readonly (readonly FeatureImportance[])[];
+  };
   readonly secondsTotal: number;
   readonly secondsPerTree: number;
   readonly bytesSent: Readonly<Record<string, number>>;
@@ -98,6 +120,7 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
         hosts: ids.hosts,
         ...(input.guest.features !== undefined && { features: input.guest.features }),
         labels: input.guest.labels,
+        ...(input.guest.validationRows !== undefined && { validationRows: input.guest.validationRows }),
         scheme,
         ...(input.hyperparams !== undefined && { hyperparams: input.hyperparams }),
         ...(input.he !== undefined && { he: input.he }),
@@ -118,6 +141,9 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
         allowWeakParameters: input.he?.allowWeakParameters === true,
         ...(h.minNodeRows !== undefined && { minNodeRows: h.minNodeRows }),
         ...(h.unsafeNoFlooding === true && { unsafeNoFlooding: true }),
+        // Each party's own setting; in this in-process run they default to the job's.
+        colsampleByTree: h.colsampleByTree ?? input.hyperparams?.colsampleByTree ?? 1,
+        receiveSplitGains: input.hyperparams?.shareSplitGains === true,
         ...(h.rng !== undefined && { rng: h.rng }),
         logger,
       }).run();
@@ -136,6 +162,9 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
     hosts: hostRuns.map((r) => r.model),
     hostRuns,
     history: g.history,
+    bestTrees: g.bestTrees,
+    validationRows: g.validationRows,
+    importance: { guest: g.importance, hosts: hostRuns.map((r) => r.importance) },
     secondsTotal,
     secondsPerTree: g.history.length > 0 ? secondsTotal / g.history.length : 0,
     bytesSent,
