@@ -190,7 +190,13 @@ export class PartyNode {
   ): Promise<PartyNode> {
     const config = options.config;
     const testFault = testFaultFromEnv(options.env ?? process.env);
-    if (testFault !== undefined) logger.warn('test fault injection enabled', { ...testFault });
+    if (testFault !== undefined) {
+      const d = testFault.hflDropout;
+      logger.warn('test fault injection enabled', {
+        ...(testFault.killAfterEpoch !== undefined && { killAfterEpoch: testFault.killAfterEpoch }),
+        ...(d !== undefined && { hflDropout: `${d.round}:${d.step}:${d.how}` }),
+      });
+    }
     const tls = options.tls ?? readTlsFiles(config);
     checkOwnTlsMaterial(tls, config.party);
     const store = NodeStore.open(config.stateDir, { logger });
@@ -300,6 +306,14 @@ export class PartyNode {
       ...(testFault !== undefined && { testFault }),
       onDataUse: (u) => recordDataUse(audit, u),
       onRefused: (r) => recordRefusal(audit, r),
+      onDropout: (d) =>
+        audit.append({
+          kind: 'party_dropout',
+          actor: d.user,
+          dataOwner: d.party,
+          job: d.job,
+          details: { stage: d.stage, round: d.round },
+        }),
       accept: config.accept,
       ...(config.governance.requireConsent && { consents }),
       psiPolicy: config.governance.psi,
