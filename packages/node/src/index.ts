@@ -269,6 +269,7 @@ export type {
   GrpcTransportOptions,
   HealthInfo,
   InboundAdmissionOptions,
+  InboundBytes,
   IssuePartyOptions,
   PemPair,
   PresentedCertificate,

@@ -65,7 +65,7 @@ import { ScoringQuota } from './scoring-policy/index.ts';
 import { type HttpEndpoint, type MetricSample, startHttpEndpoint } from './server/http.ts';
 import { type ScoringApi, startScoringApi } from './server/scoring-api.ts';
 import { NodeStore } from './store/index.ts';
-import { GrpcTransport, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
+import { GrpcTransport, type InboundBytes, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
 import { checkOwnTlsMaterial } from './transport/peer-auth.ts';
 
 export interface PartyNodeOptions {
@@ -79,6 +79,11 @@ export interface PartyNodeOptions {
    * `jobs/fault.ts` (`FEDSCORE_TEST_KILL_AFTER_EPOCH`, honoured only with NODE_ENV=test).
    */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Sees the raw bytes of every inbound gRPC call after TLS (message-capture tests: what this node
+   * receives, byte for byte). In-process only; never set from a config file.
+   */
+  readonly onInbound?: (event: InboundBytes) => void;
 }
 
 export class PartyNode {
@@ -264,6 +269,7 @@ export class PartyNode {
       logger,
       onRejected,
       health: () => ({ runningStages: runnerRef?.runningStages() ?? 0 }),
+      ...(options.onInbound !== undefined && { onInbound: options.onInbound }),
     });
     opened.push(() => transport.close());
     const readData = (name: string): Promise<Table> => {
