@@ -254,7 +254,7 @@ describe('hfl job: one of three banks drops out mid-round', () => {
         data: { platform: 'test', 'bank-1': 'loans', 'bank-2': 'loans', 'bank-3': 'loans' },
         seed: SEED,
         model: 'sme-hfl',
-        hfl: { ...HFL, phaseDeadlineMs: 3000, fitDeadlineMs: 60_000 },
+        hfl: { ...HFL, phaseDeadlineMs: 5000, fitDeadlineMs: 60_000 },
       };
       n.platform.submit(spec);
       const done = await n.platform.runner.waitFor(id, 240_000);

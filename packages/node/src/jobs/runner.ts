@@ -801,7 +801,7 @@ export class JobRunner {
         return failure;
       }
       if (allDone) {
-        await this.#recordDropouts(spec, stage, attempt, dropped);
+        this.#recordDropouts(spec, stage, attempt, dropped);
         this.#o.jobs.event(spec.id, 'stage_done', stage, attempt, null);
         return undefined;
       }
@@ -820,15 +820,16 @@ export class JobRunner {
   }
 
   /** Stop the dropped parties' attempts and record each dropout (a job event; `onDropout`). */
-  async #recordDropouts(
+  #recordDropouts(
     spec: JobSpec,
     stage: StageName,
     attempt: number,
     dropped: readonly { party: PartyId; round: number }[],
-  ): Promise<void> {
+  ): void {
     for (const d of dropped) {
-      // Best effort: a stalled party stops its role; a dead one hears nothing.
-      await this.#o.transport
+      // Best effort, not awaited (an unreachable party would hold the job for a call's deadline): a
+      // stalled party stops its role, a dead one hears nothing.
+      this.#o.transport
         .control(d.party, { stage: { jobId: spec.id, stage, attempt, action: Action.ABORT } })
         .catch(() => undefined);
       this.#o.jobs.event(spec.id, 'party_dropped', stage, attempt, `${d.party} round=${d.round}`);
