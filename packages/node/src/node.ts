@@ -65,7 +65,7 @@ import { ScoringQuota } from './scoring-policy/index.ts';
 import { type HttpEndpoint, type MetricSample, startHttpEndpoint } from './server/http.ts';
 import { type ScoringApi, startScoringApi } from './server/scoring-api.ts';
 import { NodeStore } from './store/index.ts';
-import { GrpcTransport, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
+import { GrpcTransport, type InboundBytes, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
 import { checkOwnTlsMaterial } from './transport/peer-auth.ts';
 
 export interface PartyNodeOptions {
@@ -79,6 +79,11 @@ export interface PartyNodeOptions {
    * `jobs/fault.ts` (`FEDSCORE_TEST_KILL_AFTER_EPOCH`, honoured only with NODE_ENV=test).
    */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Sees the raw bytes of every inbound gRPC call after TLS (message-capture tests: what this node
+   * receives, byte for byte). In-process only; never set from a config file.
+   */
+  readonly onInbound?: (event: InboundBytes) => void;
 }
 
 export class PartyNode {
@@ -190,7 +195,13 @@ export class PartyNode {
   ): Promise<PartyNode> {
     const config = options.config;
     const testFault = testFaultFromEnv(options.env ?? process.env);
-    if (testFault !== undefined) logger.warn('test fault injection enabled', { ...testFault });
+    if (testFault !== undefined) {
+      const d = testFault.hflDropout;
+      logger.warn('test fault injection enabled', {
+        ...(testFault.killAfterEpoch !== undefined && { killAfterEpoch: testFault.killAfterEpoch }),
+        ...(d !== undefined && { hflDropout: `${d.round}:${d.step}:${d.how}` }),
+      });
+    }
     const tls = options.tls ?? readTlsFiles(config);
     checkOwnTlsMaterial(tls, config.party);
     const store = NodeStore.open(config.stateDir, { logger });
@@ -258,6 +269,7 @@ export class PartyNode {
       logger,
       onRejected,
       health: () => ({ runningStages: runnerRef?.runningStages() ?? 0 }),
+      ...(options.onInbound !== undefined && { onInbound: options.onInbound }),
     });
     opened.push(() => transport.close());
     const readData = (name: string): Promise<Table> => {
@@ -300,6 +312,14 @@ export class PartyNode {
       ...(testFault !== undefined && { testFault }),
       onDataUse: (u) => recordDataUse(audit, u),
       onRefused: (r) => recordRefusal(audit, r),
+      onDropout: (d) =>
+        audit.append({
+          kind: 'party_dropout',
+          actor: d.user,
+          dataOwner: d.party,
+          job: d.job,
+          details: { stage: d.stage, round: d.round },
+        }),
       accept: config.accept,
       ...(config.governance.requireConsent && { consents }),
       psiPolicy: config.governance.psi,

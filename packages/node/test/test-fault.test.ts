@@ -11,6 +11,7 @@ import {
   createDevCa,
   issuePartyCert,
   PartyNode,
+  TEST_HFL_DROPOUT_ENV,
   TEST_KILL_AFTER_EPOCH_ENV,
   testFaultFromEnv,
   validateNodeConfig,
@@ -36,6 +37,26 @@ describe('test-only fault injection', () => {
     ]) {
       expect(() => testFaultFromEnv(env)).toThrow(
         expect.objectContaining({ code: 'invalid_config', field: TEST_KILL_AFTER_EPOCH_ENV }),
+      );
+    }
+  });
+
+  it('an hfl dropout: <round>:<step>[:kill], test-only, malformed values refused', () => {
+    expect(testFaultFromEnv({ NODE_ENV: 'test', [TEST_HFL_DROPOUT_ENV]: '2:shares-sent' })).toEqual({
+      hflDropout: { round: 2, step: 'shares-sent', how: 'stall' },
+    });
+    expect(
+      testFaultFromEnv({ NODE_ENV: 'test', [TEST_HFL_DROPOUT_ENV]: '3:masked-input-sent:kill' }),
+    ).toEqual({ hflDropout: { round: 3, step: 'masked-input-sent', how: 'kill' } });
+    for (const env of [
+      { [TEST_HFL_DROPOUT_ENV]: '2:shares-sent' },
+      { NODE_ENV: 'test', [TEST_HFL_DROPOUT_ENV]: '0:shares-sent' },
+      { NODE_ENV: 'test', [TEST_HFL_DROPOUT_ENV]: '2:unmasked' },
+      { NODE_ENV: 'test', [TEST_HFL_DROPOUT_ENV]: '2:shares-sent:explode' },
+      { NODE_ENV: 'test', [TEST_HFL_DROPOUT_ENV]: '2:shares-sent:kill:now' },
+    ]) {
+      expect(() => testFaultFromEnv(env)).toThrow(
+        expect.objectContaining({ code: 'invalid_config', field: TEST_HFL_DROPOUT_ENV }),
       );
     }
   });

@@ -156,6 +156,11 @@ export interface StageContext {
   readonly he?: HeAcceptance;
   /** Called after each per-epoch training checkpoint is saved (the node's test-only fault hook). */
   readonly onEpochSaved?: (epoch: number) => void;
+  /**
+   * HFL banks: called after each secure-aggregation step this bank completed in a round (the node's
+   * test-only dropout hook); a bank stops taking part in the round while the returned promise is pending.
+   */
+  readonly onSecAggStep?: (round: number, step: HflSecAggStep) => Promise<void> | void;
   /** Where this party's ids come from, for PSI's error locations (in-process: the CSV and its lines). */
   readonly idSource?: IdSource;
 }
@@ -208,6 +213,9 @@ export function requireLabels(table: Table, ctx: StageContext): Float64Array {
   return table.label;
 }
 
+/** A bank's completed steps of one round's secure aggregation: its key shares sent, its masked input sent. */
+export type HflSecAggStep = 'shares-sent' | 'masked-input-sent';
+
 /** The settings of an HFL run (a node job's `hfl` field; the CLI's flags). */
 export interface HflPlan {
   /** The feature columns every bank trains on, in order (absent: all of the coordinator's test table's). */
@@ -226,6 +234,11 @@ export interface HflPlan {
   readonly neighbours?: number | undefined;
   /** Per-phase deadline of secure aggregation (ms); a bank silent past it is a dropout of the round. */
   readonly phaseDeadlineMs?: number | undefined;
+  /**
+   * Deadline (ms) of a round's first phase, which covers each bank's local training (default:
+   * `phaseDeadlineMs`). A bank that misses any deadline drops out of the round and of later rounds.
+   */
+  readonly fitDeadlineMs?: number | undefined;
   /** User-level DP: each bank clips its update to `clipNorm` and adds its share of the noise. */
   readonly dp?: { readonly epsilon: number; readonly delta: number; readonly clipNorm: number } | undefined;
 }

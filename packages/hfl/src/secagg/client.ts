@@ -260,6 +260,12 @@ export interface SecAggClientRun {
    * dropped this client (its message came after a deadline) sends it nothing more.
    */
   readonly receiveDeadlineMs?: number;
+  /**
+   * Called after this client sent its encrypted shares and after it sent its masked input; the client
+   * waits for it before going on (a fault hook of the node's dropout tests: a promise that never settles
+   * is a client that stops answering at that point).
+   */
+  readonly afterStep?: (step: 'shares-sent' | 'masked-input-sent') => Promise<void> | void;
 }
 
 async function receiveBy<T>(
@@ -305,11 +311,13 @@ export async function runSecAggClient(
   await session.send(server, ADVERTISE_KEYS, client.advertiseKeys());
   const keys = await receiveBy(session, server, NEIGHBOUR_KEYS, wait);
   await session.send(server, ENCRYPTED_SHARES, client.shareKeys(keys));
+  await run.afterStep?.('shares-sent');
   const forwarded = await receiveBy(session, server, FORWARDED_SHARES, wait);
   const masked = client.maskedInput(forwarded, input);
   if (run.dropOut === 'before-masked-input') return;
   await session.send(server, MASKED_INPUT, [masked]);
   if (run.dropOut === 'after-masked-input') return;
+  await run.afterStep?.('masked-input-sent');
   const request = await receiveBy(session, server, UNMASK_REQUEST, wait);
   await session.send(server, UNMASK_SHARES, client.unmask(request));
 }

@@ -4,8 +4,9 @@
  * receive masked-input (U3) → send unmask-request → receive unmask-shares (U4) → rebuild the self-mask
  * seeds of U3 and the mask keys of U2 \ U3, remove those masks, decode the sum.
  *
- * Every receive phase has a deadline: a client whose message has not arrived by then is a dropout for
- * the rest of the run (its late message is ignored). The server asks each survivor for exactly one kind
+ * Every phase has a deadline: a client whose message has not arrived by then, or that the server's
+ * message to it could not reach by then, is a dropout for the rest of the run (its late message is
+ * ignored). The server asks each survivor for exactly one kind
  * of share per client: self-mask seed shares for clients whose masked input it holds, mask-key shares
  * for clients whose masked input it does not.
  */
@@ -38,6 +39,11 @@ import { type Share, shamirCombine } from './shamir.ts';
 export interface SecAggServerOptions {
   /** Per-phase deadline (ms) after which missing clients are dropouts (default: wait for everyone). */
   readonly phaseDeadlineMs?: number;
+  /**
+   * Deadline (ms) of the first phase (advertise-keys) when it differs: in a training round a client
+   * trains locally before it advertises its keys, so this phase also covers local training.
+   */
+  readonly firstPhaseDeadlineMs?: number;
 }
 
 export interface SecAggResult {
@@ -73,6 +79,27 @@ async function gather<T>(
   return out;
 }
 
+/**
+ * Send to each of `to` (side by side). With a deadline, a client the message cannot reach by then (its
+ * node is down, or slow to accept) is left out of the next phase, exactly as a client whose reply misses
+ * the deadline; without one, a failed send fails the run. Resolves with the clients reached.
+ */
+async function sendEach(
+  to: readonly number[],
+  send: (u: number) => Promise<void>,
+  deadlineMs: number | undefined,
+): Promise<number[]> {
+  if (deadlineMs === undefined) {
+    await Promise.all(to.map((u) => send(u)));
+    return [...to];
+  }
+  const got = await collectByDeadline(
+    to.map((u) => send(u).then(() => true)),
+    deadlineMs,
+  );
+  return to.filter((_, i) => got[i] === true);
+}
+
 /** Run the server's side over `session`; resolves with the sum of the surviving clients' inputs. */
 export async function runSecAggServer(
   session: ProtocolSession,
@@ -85,28 +112,38 @@ export async function runSecAggServer(
   const all = cfg.clients.map((_, i) => i);
 
   // Round 1: public keys.
-  const keys = await gather(cfg, all, (p) => session.receive(p, ADVERTISE_KEYS), deadline);
+  const keys = await gather(
+    cfg,
+    all,
+    (p) => session.receive(p, ADVERTISE_KEYS),
+    options.firstPhaseDeadlineMs ?? deadline,
+  );
   const u1 = [...keys.keys()];
   const inU1 = new Set(u1);
   for (const u of u1) {
     const live = cfg.graph[u]!.filter((v) => inU1.has(v));
     if (live.length + 1 < t)
       fail(`client ${u} has ${live.length} live neighbours after round 1, need ${t - 1}`, 'U1');
-    await session.send(
-      cfg.clients[u]!,
-      NEIGHBOUR_KEYS,
-      live.map((v) => {
-        const item = new Uint8Array(NEIGHBOUR_KEY_BYTES);
-        writeU32(item, 0, v);
-        item.set(keys.get(v)![0]!, U32);
-        item.set(keys.get(v)![1]!, U32 + KEY_BYTES);
-        return item;
-      }),
-    );
   }
+  const keysSent = await sendEach(
+    u1,
+    (u) =>
+      session.send(
+        cfg.clients[u]!,
+        NEIGHBOUR_KEYS,
+        cfg.graph[u]!.filter((v) => inU1.has(v)).map((v) => {
+          const item = new Uint8Array(NEIGHBOUR_KEY_BYTES);
+          writeU32(item, 0, v);
+          item.set(keys.get(v)![0]!, U32);
+          item.set(keys.get(v)![1]!, U32 + KEY_BYTES);
+          return item;
+        }),
+      ),
+    deadline,
+  );
 
   // Round 2: encrypted shares, relayed.
-  const shares = await gather(cfg, u1, (p) => session.receive(p, ENCRYPTED_SHARES), deadline);
+  const shares = await gather(cfg, keysSent, (p) => session.receive(p, ENCRYPTED_SHARES), deadline);
   const u2 = [...shares.keys()];
   const inU2 = new Set(u2);
   const inbox = new Map<number, Uint8Array[]>(u2.map((u) => [u, []]));
@@ -129,11 +166,15 @@ export async function runSecAggServer(
     if (inbox.get(u)!.length + 1 < t) {
       fail(`client ${u} would hold ${inbox.get(u)!.length} neighbours' shares, need ${t - 1}`, 'U2');
     }
-    await session.send(cfg.clients[u]!, FORWARDED_SHARES, inbox.get(u)!);
   }
+  const sharesSent = await sendEach(
+    u2,
+    (u) => session.send(cfg.clients[u]!, FORWARDED_SHARES, inbox.get(u)!),
+    deadline,
+  );
 
   // Round 3: masked inputs.
-  const masked = await gather(cfg, u2, (p) => session.receive(p, MASKED_INPUT), deadline);
+  const masked = await gather(cfg, sharesSent, (p) => session.receive(p, MASKED_INPUT), deadline);
   const u3 = [...masked.keys()].sort((a, b) => a - b);
   if (u3.length < t) fail(`${u3.length} masked inputs arrived, need at least ${t}`, 'U3');
   const inU3 = new Set(u3);
@@ -143,8 +184,8 @@ export async function runSecAggServer(
 
   // Round 4: unmasking. One request for everyone: alive = U3, dropped = U2 \ U3.
   const request = [encodeIndices(u3), encodeIndices(droppedAfterShares)];
-  for (const u of u3) await session.send(cfg.clients[u]!, UNMASK_REQUEST, request);
-  const replies = await gather(cfg, u3, (p) => session.receive(p, UNMASK_SHARES), deadline);
+  const asked = await sendEach(u3, (u) => session.send(cfg.clients[u]!, UNMASK_REQUEST, request), deadline);
+  const replies = await gather(cfg, asked, (p) => session.receive(p, UNMASK_SHARES), deadline);
   const seedShares = new Map<number, Share[]>();
   const keyShares = new Map<number, Share[]>();
   const dropped = new Set(droppedAfterShares);

@@ -12,7 +12,13 @@
  * party from epoch n, deterministically. (On a guest the first report after its epoch-<n> checkpoint is
  * the end of epoch n+1; the ordering above is a host's.)
  *
- * The variable is honoured only with NODE_ENV=test (the test sets both on the child process): a node
+ * `FEDSCORE_TEST_HFL_DROPOUT=<round>:<step>[:kill]` makes a bank of an 'hfl' job drop out of round
+ * <round> right after the secure-aggregation step <step> (`shares-sent`: after key agreement and its
+ * encrypted shares, before its masked input; `masked-input-sent`: after its masked input, before its
+ * unmasking shares). By default it stalls there (its role never goes on; the node still answers control
+ * calls, as a hung process would); with `:kill` it SIGKILLs its own process (child-process tests).
+ *
+ * The variables are honoured only with NODE_ENV=test (the test sets both on the child process): a node
  * started with it otherwise refuses to start (`invalid_config`, field FEDSCORE_TEST_KILL_AFTER_EPOCH),
  * so a stray variable in a deployment stops the node loudly instead of killing it mid-job. An environment
  * variable rather than a config field keeps it out of every config file and schema an operator reads.
@@ -20,29 +26,67 @@
 import { FedscoreError } from '@fedscore/core';
 
 export const TEST_KILL_AFTER_EPOCH_ENV = 'FEDSCORE_TEST_KILL_AFTER_EPOCH';
+export const TEST_HFL_DROPOUT_ENV = 'FEDSCORE_TEST_HFL_DROPOUT';
+
+/** Where an 'hfl' bank drops out (`HflSecAggStep` of @fedscore/pipeline). */
+export const HFL_DROPOUT_STEPS = ['shares-sent', 'masked-input-sent'] as const;
 
 /** A fault to inject into this node's training stage (tests only). */
 export interface TestFault {
   /** Kill this process at the first training progress report after its checkpoint of this epoch. */
-  readonly killAfterEpoch: number;
+  readonly killAfterEpoch?: number;
+  /** An 'hfl' bank: drop out of this round after this secure-aggregation step, stalled or killed. */
+  readonly hflDropout?: {
+    readonly round: number;
+    readonly step: (typeof HFL_DROPOUT_STEPS)[number];
+    readonly how: 'stall' | 'kill';
+  };
+}
+
+function positive(raw: string, field: string, what: string): number {
+  const n = Number(raw);
+  if (!/^[1-9][0-9]*$/.test(raw) || !Number.isSafeInteger(n)) {
+    throw new FedscoreError('invalid_config', `expected ${what} >= 1, got '${raw}'`, { field });
+  }
+  return n;
 }
 
 /** The test fault the environment asks for, if any; refused unless NODE_ENV=test or malformed. */
 export function testFaultFromEnv(env: Readonly<Record<string, string | undefined>>): TestFault | undefined {
-  const raw = env[TEST_KILL_AFTER_EPOCH_ENV];
-  if (raw === undefined || raw === '') return undefined;
+  const kill = env[TEST_KILL_AFTER_EPOCH_ENV];
+  const drop = env[TEST_HFL_DROPOUT_ENV];
+  const set = [kill, drop].some((v) => v !== undefined && v !== '');
+  if (!set) return undefined;
   if (env['NODE_ENV'] !== 'test') {
+    const name = kill !== undefined && kill !== '' ? TEST_KILL_AFTER_EPOCH_ENV : TEST_HFL_DROPOUT_ENV;
     throw new FedscoreError(
       'invalid_config',
-      `${TEST_KILL_AFTER_EPOCH_ENV} is a test-only fault injection and needs NODE_ENV=test; unset it`,
-      { field: TEST_KILL_AFTER_EPOCH_ENV },
+      `${name} is a test-only fault injection and needs NODE_ENV=test; unset it`,
+      { field: name },
     );
   }
-  const n = Number(raw);
-  if (!/^[1-9][0-9]*$/.test(raw) || !Number.isSafeInteger(n)) {
-    throw new FedscoreError('invalid_config', `expected an epoch number >= 1, got '${raw}'`, {
-      field: TEST_KILL_AFTER_EPOCH_ENV,
-    });
+  let fault: TestFault = {};
+  if (kill !== undefined && kill !== '') {
+    fault = { killAfterEpoch: positive(kill, TEST_KILL_AFTER_EPOCH_ENV, 'an epoch number') };
   }
-  return { killAfterEpoch: n };
+  if (drop !== undefined && drop !== '') {
+    const [round = '', step = '', how = 'stall', ...rest] = drop.split(':');
+    const okStep = (HFL_DROPOUT_STEPS as readonly string[]).includes(step);
+    if (!okStep || (how !== 'stall' && how !== 'kill') || rest.length > 0) {
+      throw new FedscoreError(
+        'invalid_config',
+        `expected <round>:<${HFL_DROPOUT_STEPS.join('|')}>[:kill], got '${drop}'`,
+        { field: TEST_HFL_DROPOUT_ENV },
+      );
+    }
+    fault = {
+      ...fault,
+      hflDropout: {
+        round: positive(round, TEST_HFL_DROPOUT_ENV, 'a round number'),
+        step: step as (typeof HFL_DROPOUT_STEPS)[number],
+        how,
+      },
+    };
+  }
+  return fault;
 }

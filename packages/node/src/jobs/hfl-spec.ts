@@ -21,7 +21,14 @@ export const hflJobSchema = z
     secureAgg: z.boolean().default(HFL_DEFAULTS.secureAgg),
     /** SecAgg+ neighbours per bank (absent: all, the original SecAgg). */
     neighbours: z.number().int().min(1).optional(),
+    /**
+     * Deadline (ms) of each phase of a round's secure aggregation. With it a bank that misses a deadline,
+     * or that fails or stops answering mid-round, drops out: the round completes with the others and
+     * later rounds go on without it (runner.ts). Without it any bank's failure fails the attempt.
+     */
     phaseDeadlineMs: z.number().int().min(1).optional(),
+    /** Deadline (ms) of a round's first phase, which covers local training (default: phaseDeadlineMs). */
+    fitDeadlineMs: z.number().int().min(1).optional(),
     dp: z
       .object({
         epsilon: z.number().positive(),

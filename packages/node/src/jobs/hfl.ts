@@ -12,11 +12,36 @@
  * refusals but not the banks' fingerprints.
  */
 import { FedscoreError, type Logger, normalizeUscc, type PartyId, type Table } from '@fedscore/core';
-import type { HflHostTrainCheckpoint, HflPublishOutcome, PublishCheckpoint } from '@fedscore/pipeline';
+import type {
+  HflHostTrainCheckpoint,
+  HflPublishOutcome,
+  HflTrainCheckpoint,
+  PublishCheckpoint,
+} from '@fedscore/pipeline';
 import type { ModelRegistry } from '../registry/index.ts';
 import type { DataUseEvent } from './events.ts';
+import { HFL_JOB_KIND } from './hfl-spec.ts';
 import type { JobStore } from './job-store.ts';
 import type { JobSpec, StageName } from './spec.ts';
+
+/**
+ * Whether a stage of this job goes on when a bank drops out: an 'hfl' job's train stage with phase
+ * deadlines (without them the coordinator's role would wait for a dead bank for ever).
+ */
+export function dropoutTolerant(spec: JobSpec, stage: StageName): boolean {
+  return spec.kind === HFL_JOB_KIND && stage === 'train' && spec.hfl?.phaseDeadlineMs !== undefined;
+}
+
+/** The banks the coordinator's train checkpoint dropped (on the coordinator), with the round of each. */
+export function hflDroppedHosts(jobs: JobStore, job: string): { party: PartyId; round: number }[] {
+  const t = jobs.checkpoint<HflTrainCheckpoint>(job, 'train')?.output;
+  if (t?.dropped === undefined) return [];
+  return t.dropped.map((party) => ({
+    party,
+    round:
+      t.history.find((h) => h.dropouts.includes(party) || (h.lateDropped ?? []).includes(party))?.round ?? 0,
+  }));
+}
 
 /** Register the coordinator's published model once (a re-run publish finds its earlier version). */
 /** What registering needs of a stage's context (stages.ts `StageContext`). */

@@ -1,7 +1,12 @@
 export type { AcceptedScheme, AcceptPolicy } from './admission.ts';
 export { checkJobPolicy, SECURE_ONLY } from './admission.ts';
 export type { TestFault } from './fault.ts';
-export { TEST_KILL_AFTER_EPOCH_ENV, testFaultFromEnv } from './fault.ts';
+export {
+  HFL_DROPOUT_STEPS,
+  TEST_HFL_DROPOUT_ENV,
+  TEST_KILL_AFTER_EPOCH_ENV,
+  testFaultFromEnv,
+} from './fault.ts';
 export type { EpochCheckpointRecord, JobEvent, JobRecord, JobStatus } from './job-store.ts';
 export {
   canonicalJson,
@@ -10,7 +15,13 @@ export {
   JOB_STATUSES,
   JobStore,
 } from './job-store.ts';
-export type { DataUseEvent, JobRefusal, JobRunnerOptions, PolicyRefusalEvent } from './runner.ts';
+export type {
+  DataUseEvent,
+  DropoutEvent,
+  JobRefusal,
+  JobRunnerOptions,
+  PolicyRefusalEvent,
+} from './runner.ts';
 export { JOB_STAGE, JobRunner, submitJob } from './runner.ts';
 export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
 export {

@@ -38,6 +38,14 @@
  * (for the audit log of each), as data uses are: the host when its consent check leaves no enterprise
  * or its role refuses an alignment, the guest when its job fails for either reason.
  *
+ * Dropouts ('hfl' jobs with `hfl.phaseDeadlineMs`): in the train stage a bank that fails (for a reason a
+ * retry could fix), stops answering or loses the attempt does not fail it; the coordinator's role decides
+ * by its deadlines (the round completes with the other banks, secure aggregation unmasks without the
+ * dropped one, later rounds go on without it). When the coordinator's role is done, every bank its train
+ * checkpoint lists as dropped is told to ABORT the attempt, recorded as a `party_dropped` job event and
+ * reported to `onDropout` (the coordinator's audit log); it is not a party of the later stages. A bank
+ * that failed but was not dropped by the coordinator still fails the attempt.
+ *
  * Granularity: a checkpoint is a completed stage, and within the train stage an epoch. A party killed
  * mid-training makes the coordinator start a new attempt of the train stage; in it every role hands
  * hetero-LR the per-epoch checkpoints it stored (the last 3; see stages.ts) and the roles' handshake
@@ -67,7 +75,7 @@ import type { GrpcTransport } from '../transport/grpc.ts';
 import { type AcceptPolicy, checkJobPolicy, SECURE_ONLY } from './admission.ts';
 import type { DataUseEvent } from './events.ts';
 import type { TestFault } from './fault.ts';
-import { hflDataUses } from './hfl.ts';
+import { dropoutTolerant, hflDataUses, hflDroppedHosts } from './hfl.ts';
 import { HFL_JOB_KIND } from './hfl-spec.ts';
 import type { JobRecord, JobStore } from './job-store.ts';
 import {
@@ -197,8 +205,22 @@ export interface JobRunnerOptions {
   /** What this node accepts in a job (its config `accept`). Default: secure schemes only. */
   readonly accept?: AcceptPolicy;
   readonly onRefused?: (refusal: JobRefusal) => void;
+  /** A bank dropped out of a running job, which went on without it (on the coordinator). */
+  readonly onDropout?: (event: DropoutEvent) => void;
   /** Test-only fault injection (`fault.ts`): set from FEDSCORE_TEST_* variables under NODE_ENV=test. */
   readonly testFault?: TestFault;
+}
+
+/** A party that dropped out of a job's stage, which completed without it (no data values). */
+export interface DropoutEvent {
+  readonly job: string;
+  readonly stage: StageName;
+  /** The party that asked for the use: the job's guest. */
+  readonly user: PartyId;
+  /** The party that dropped out. */
+  readonly party: PartyId;
+  /** The round it dropped out of. */
+  readonly round: number;
 }
 
 interface LocalAttempt {
@@ -690,7 +712,10 @@ export class JobRunner {
   async #runAttempt(spec: JobSpec, stage: StageName, attempt: number): Promise<FedscoreError | undefined> {
     const job = this.#o.jobs.require(spec.id);
     this.#o.jobs.setAttempt(spec.id, stage, attempt);
-    const others = stageParties(spec, stage).filter((p) => p !== this.#o.party);
+    const others = this.#stageParties(spec, stage).filter((p) => p !== this.#o.party);
+    const tolerant = dropoutTolerant(spec, stage);
+    /** Parties that failed or went silent while this node's role ran on (tolerant stages only). */
+    const silent = new Set<PartyId>();
     const t = this.#o.transport;
     try {
       this.#prepare(job, stage, attempt);
@@ -713,10 +738,29 @@ export class JobRunner {
       let failure: FedscoreError | undefined;
       if (own.state === State.FAILED || own.state === State.ABORTED) failure = own.error;
       let allDone = own.state === State.DONE;
+      // Tolerant stage, own role done: the parties its checkpoint dropped are out of the stage.
+      const dropped = tolerant && allDone ? hflDroppedHosts(this.#o.jobs, spec.id) : [];
+      const ownRunning = own.state === State.RUNNING;
       for (const p of others) {
         // A party's own failure may be the consequence of another's refusal (its messages to a party
         // that gave up are refused): ask the others too, and report a fatal reason over a retryable one.
         if (failure !== undefined && FATAL_CODES.has(failure.code)) break;
+        if (dropped.some((d) => d.party === p)) continue;
+        if (silent.has(p)) {
+          if (ownRunning) continue;
+          allDone = false;
+          failure ??= new FedscoreError('io', `${p} failed or stopped answering and was not dropped`, {
+            field: `peers.${p}`,
+          });
+          continue;
+        }
+        // A failure or silence of a party the coordinator's role may still drop (a retry could fix it).
+        const tolerate = (code: ErrorCode): boolean => {
+          if (!tolerant || !ownRunning || FATAL_CODES.has(code)) return false;
+          silent.add(p);
+          this.#o.jobs.event(spec.id, 'party_silent', stage, attempt, `${p} ${code}`);
+          return true;
+        };
         try {
           const r = await t.control(p, { query: { jobId: spec.id, stage, attempt } });
           lost.delete(p);
@@ -724,6 +768,7 @@ export class JobRunner {
           if (s === State.DONE) continue;
           allDone = false;
           if (s === State.FAILED || s === State.ABORTED) {
+            if (tolerate((r.status?.errorCode as ErrorCode) || 'internal')) continue;
             const remote = new FedscoreError(
               (r.status?.errorCode as ErrorCode) || 'internal',
               `${p}: ${r.status?.errorMessage || 'stage failed'}`,
@@ -734,6 +779,7 @@ export class JobRunner {
               this.#policyRefusal(spec, stage, p, remote);
             }
           } else if (s === State.UNKNOWN && failure === undefined) {
+            if (tolerate('job_state')) continue;
             failure = new FedscoreError('job_state', `${p} lost the attempt (restarted?)`, { field: stage });
           }
         } catch (e) {
@@ -741,6 +787,7 @@ export class JobRunner {
           const n = (lost.get(p) ?? 0) + 1;
           lost.set(p, n);
           if (n >= 2 && failure === undefined) {
+            if (tolerate('io')) continue;
             failure = new FedscoreError('io', `${p} stopped answering (${asFedscoreError(e).code})`, {
               field: `peers.${p}`,
             });
@@ -754,8 +801,43 @@ export class JobRunner {
         return failure;
       }
       if (allDone) {
+        this.#recordDropouts(spec, stage, attempt, dropped);
         this.#o.jobs.event(spec.id, 'stage_done', stage, attempt, null);
         return undefined;
+      }
+    }
+  }
+
+  /**
+   * The parties of `stage` of this job: the pipeline's, less (after an 'hfl' train stage) the banks that
+   * dropped out of it, which take no part in the later stages.
+   */
+  #stageParties(spec: JobSpec, stage: StageName): PartyId[] {
+    const all = stageParties(spec, stage);
+    if (spec.kind !== HFL_JOB_KIND || stage === 'train' || this.#o.party !== spec.guest) return all;
+    const out = new Set(hflDroppedHosts(this.#o.jobs, spec.id).map((d) => d.party));
+    return all.filter((p) => !out.has(p));
+  }
+
+  /** Stop the dropped parties' attempts and record each dropout (a job event; `onDropout`). */
+  #recordDropouts(
+    spec: JobSpec,
+    stage: StageName,
+    attempt: number,
+    dropped: readonly { party: PartyId; round: number }[],
+  ): void {
+    for (const d of dropped) {
+      // Best effort, not awaited (an unreachable party would hold the job for a call's deadline): a
+      // stalled party stops its role, a dead one hears nothing.
+      this.#o.transport
+        .control(d.party, { stage: { jobId: spec.id, stage, attempt, action: Action.ABORT } })
+        .catch(() => undefined);
+      this.#o.jobs.event(spec.id, 'party_dropped', stage, attempt, `${d.party} round=${d.round}`);
+      this.#logger.warn('party dropped out of the job', { job: spec.id, stage, dropped: d.party });
+      try {
+        this.#o.onDropout?.({ job: spec.id, stage, user: spec.guest, party: d.party, round: d.round });
+      } catch (hookError) {
+        this.#logger.error('dropout hook failed', { job: spec.id, error: asFedscoreError(hookError).code });
       }
     }
   }
@@ -809,7 +891,7 @@ export class JobRunner {
 
   /** Wait until every party of the stage answers health checks (a restarted node is back). */
   async #awaitParties(spec: JobSpec, stage: StageName): Promise<void> {
-    const others = stageParties(spec, stage).filter((p) => p !== this.#o.party);
+    const others = this.#stageParties(spec, stage).filter((p) => p !== this.#o.party);
     await Promise.all(others.map((p) => this.#withPeer(p, () => this.#o.transport.health(p))));
   }
 

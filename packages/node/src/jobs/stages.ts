@@ -25,6 +25,7 @@ import {
 import {
   type HeAcceptance,
   type HflPublishOutcome,
+  type HflSecAggStep,
   type ConsentCheck as PipelineConsentCheck,
   type PipelineStore,
   type PsiCheckpoint,
@@ -124,6 +125,7 @@ export async function runStageRole(stage: StageName, ctx: StageContext): Promise
     onEpochSaved: (epoch) => {
       if (epoch === ctx.testFault?.killAfterEpoch) killArmed = true;
     },
+    ...(ctx.testFault?.hflDropout !== undefined && { onSecAggStep: hflDropoutHook(ctx) }),
     ...(consent !== undefined && { consent }),
     ...(ctx.psiPolicy !== undefined && { psiPolicy: ctx.psiPolicy }),
     ...(ctx.he !== undefined && { he: ctx.he }),
@@ -135,6 +137,20 @@ export async function runStageRole(stage: StageName, ctx: StageContext): Promise
     return { files: out.files } satisfies PublishCheckpoint;
   const model = await registerJobModel(ctx, ctx.models, out);
   return { files: out.files, model } satisfies PublishCheckpoint;
+}
+
+/**
+ * Test-only (fault.ts): an 'hfl' bank that drops out of a round after a secure-aggregation step, by
+ * stalling there for good or by killing its own process.
+ */
+function hflDropoutHook(ctx: StageContext): (round: number, step: HflSecAggStep) => Promise<void> {
+  const f = ctx.testFault!.hflDropout!;
+  return (round, step) => {
+    if (round !== f.round || step !== f.step) return Promise.resolve();
+    ctx.logger.warn('test fault: dropping out of the hfl round', { round, step, how: f.how });
+    if (f.how === 'kill') process.kill(process.pid, 'SIGKILL');
+    return new Promise<void>(() => {});
+  };
 }
 
 /** The node's job store and state directory as the pipeline's store of this job and stage attempt. */

@@ -33,11 +33,17 @@ import { createEnvelopeCodec, type fedscore } from '@fedscore/wire';
 import { emptyStats, InboundAdmission, type MutableStats, type SessionGrant } from './grpc/admission.ts';
 import { resolveLimits, type TlsMaterial, type TransportLimits } from './grpc/options.ts';
 import { Outbox } from './grpc/outbox.ts';
-import { type ControlHandler, type HealthInfo, PartyNodeServer, type RejectionEvent } from './grpc/server.ts';
+import {
+  type ControlHandler,
+  type HealthInfo,
+  type InboundBytes,
+  PartyNodeServer,
+  type RejectionEvent,
+} from './grpc/server.ts';
 
 export type { SessionGrant } from './grpc/admission.ts';
 export type { TlsMaterial, TransportLimits } from './grpc/options.ts';
-export type { ControlHandler, HealthInfo, RejectionEvent } from './grpc/server.ts';
+export type { ControlHandler, HealthInfo, InboundBytes, RejectionEvent } from './grpc/server.ts';
 export {
   MAX_UNAUTHENTICATED_CALLS,
   UNAUTHENTICATED_CONNECTION_MS,
@@ -56,6 +62,8 @@ export interface GrpcTransportOptions {
   readonly logger?: Logger;
   readonly onRejected?: (event: RejectionEvent) => void;
   readonly health?: () => HealthInfo;
+  /** Sees each inbound call's raw bytes after TLS, before any check (message-capture tests). */
+  readonly onInbound?: (event: InboundBytes) => void;
 }
 
 export class GrpcTransport {
@@ -99,6 +107,7 @@ export class GrpcTransport {
       control: () => this.#control,
       onRejected: options.onRejected ?? (() => {}),
       health: options.health ?? (() => ({ runningStages: 0 })),
+      onInbound: options.onInbound,
     });
   }
 

@@ -21,6 +21,7 @@ export type {
   ControlHandler,
   GrpcTransportOptions,
   HealthInfo,
+  InboundBytes,
   RejectionEvent,
   SessionGrant,
   TlsMaterial,

@@ -39,6 +39,7 @@ import {
   type Table,
 } from '@fedscore/core';
 import {
+  collectByDeadline,
   effectiveNoiseMultiplier,
   FedAvg,
   FedProx,
@@ -64,7 +65,7 @@ import {
   WEIGHTS_FILE,
 } from '@fedscore/hfl';
 import { float64VectorStep } from '@fedscore/wire';
-import { type HflPlan, type StageContext, stageSession } from '../context.ts';
+import { type HflPlan, type HflSecAggStep, type StageContext, stageSession } from '../context.ts';
 import type { ModelPipeline, StageDef } from '../stage-def.ts';
 
 /** The model kind of the registry and of a node job's `kind`. */
@@ -195,7 +196,19 @@ export interface HflTrainCheckpoint {
     readonly seconds: number;
     /** Bytes received from each bank this round. */
     readonly bytesFrom: Readonly<Record<string, number>>;
+    /**
+     * Banks whose input is in the sum but that stopped answering before the round's end (they sent their
+     * masked input, not their unmasking shares): in this round's sum, out of later rounds.
+     */
+    readonly lateDropped?: readonly string[];
+    /** What the coordinator learned this round: Σ n_u · w_u and Σ n_u over `included`. */
+    readonly sum?: readonly number[];
   }[];
+  /**
+   * Banks that dropped out of a round (missed a deadline, or could not be reached) and took no part in
+   * later rounds nor in publish; in the order they dropped.
+   */
+  readonly dropped?: readonly string[];
   readonly privacy?: { readonly epsilon: number; readonly delta: number; readonly noiseMultiplier: number };
 }
 
@@ -330,13 +343,16 @@ export async function hflTrainGuest(ctx: StageContext): Promise<HflTrainCheckpoi
   const accountant = plan.dp === undefined ? undefined : new RdpAccountant();
   const control = stageSession(ctx, HFL_PROTOCOL, HFL_VERSION, 'rounds');
   const history: HflTrainCheckpoint['history'][number][] = [];
+  // Banks out of the run: they dropped out of a round and take no part in later ones (nor in publish).
+  const dropped: string[] = [];
+  const fitDeadline = plan.fitDeadlineMs ?? plan.phaseDeadlineMs;
   let before = receivedBy(ctx, hosts);
   for (let round = 1; round <= plan.rounds; round++) {
     const t0 = performance.now();
-    const instructions = strategy.configureFit(round, weights, hosts, sampling);
-    const sampled = instructions.map((i) => i.client);
+    const live = hosts.filter((h) => !dropped.includes(h));
+    const instructions = strategy.configureFit(round, weights, live, sampling);
     const ins = instructions[0]!;
-    const message: HflRoundMessage = {
+    const message = (sampled: readonly string[]): HflRoundMessage => ({
       round,
       sampled,
       columns,
@@ -344,55 +360,108 @@ export async function hflTrainGuest(ctx: StageContext): Promise<HflTrainCheckpoi
       learningRate: ins.learningRate,
       batchSize: ins.batchSize,
       proximalMu: ins.proximalMu,
+    });
+    const asked = instructions.map((i) => i.client);
+    // Each live bank gets the round's instruction, and each asked bank the global weights. With deadlines
+    // a bank these cannot reach within a phase is a dropout of the round; without, an error.
+    const instruct = async (h: string): Promise<true> => {
+      await control.send(h, ROUND_CONFIG, message(asked));
+      if (asked.includes(h)) await control.send(h, GLOBAL_WEIGHTS, weights);
+      return true;
     };
-    for (const h of hosts) await control.send(h, ROUND_CONFIG, message);
-    for (const h of sampled) await control.send(h, GLOBAL_WEIGHTS, weights);
+    let unreachable: string[] = [];
+    if (fitDeadline === undefined) {
+      for (const h of live) await instruct(h);
+    } else {
+      const got = await collectByDeadline(live.map(instruct), plan.phaseDeadlineMs ?? fitDeadline);
+      unreachable = live.filter((_, i) => got[i] !== true);
+      if (unreachable.length > 0) {
+        ctx.logger.warn('hfl banks unreachable: dropped out', { round, banks: unreachable.join(',') });
+      }
+    }
+    const sampled = asked.filter((h) => !unreachable.includes(h));
     const d = weights.length;
     let included: string[];
+    let lateDropped: string[] = [];
+    let sum: Float64Array;
     let agg: ReturnType<Strategy['aggregateSum']>;
     if (plan.secureAgg) {
+      // One bank's "sum" is its update: secure aggregation needs two banks at least.
+      if (sampled.length < 2) {
+        throw new FedscoreError(
+          'invalid_state',
+          `round ${round}: ${sampled.length} bank(s) left, secure aggregation needs 2`,
+          { field: 'hfl.secureAgg' },
+        );
+      }
+      // Every bank was told the asked list; the protocol's client list is that list (a bank unreachable
+      // here is a client that never advertises its keys: a dropout of the first phase).
       const session = stageSession(ctx, SECAGG_PROTOCOL, SECAGG_VERSION, `round-${round}`);
-      const r = await runSecAggServer(
-        session,
-        configFor(ctx, plan, sampled, round, d + 1),
-        plan.phaseDeadlineMs === undefined ? {} : { phaseDeadlineMs: plan.phaseDeadlineMs },
-      );
+      const r = await runSecAggServer(session, configFor(ctx, plan, asked, round, d + 1), {
+        ...(plan.phaseDeadlineMs !== undefined && { phaseDeadlineMs: plan.phaseDeadlineMs }),
+        ...(fitDeadline !== undefined && { firstPhaseDeadlineMs: fitDeadline }),
+      });
       included = [...r.included];
+      lateDropped = [...r.lateDropped];
+      sum = r.sum;
       agg = strategy.aggregateSum(
         round,
         { weightedWeights: r.sum.subarray(0, d), totalExamples: r.sum[d]!, clients: included.length },
         weights,
       );
     } else {
+      const got = await collectByDeadline(
+        sampled.map((h) => control.receive(h, PLAIN_UPDATE)),
+        fitDeadline,
+      );
       const replies: FitReply[] = [];
-      for (const h of sampled) {
-        const v = await control.receive(h, PLAIN_UPDATE);
+      sum = new Float64Array(d + 1);
+      sampled.forEach((h, i) => {
+        const v = got[i];
+        if (v === undefined) return;
         if (v.length !== d + 1 || !(v[d]! > 0)) {
           throw new FedscoreError('protocol_step', `${h}: a malformed update`, { field: 'plain-update' });
         }
+        for (let j = 0; j <= d; j++) sum[j]! += v[j]!;
         replies.push({ client: h, numExamples: v[d]!, weights: v.subarray(0, d).map((x) => x / v[d]!) });
+      });
+      if (replies.length === 0) {
+        throw new FedscoreError('timeout', `round ${round}: no bank replied in time`, {
+          field: 'hfl.fitDeadlineMs',
+        });
       }
-      included = sampled;
+      included = replies.map((r) => r.client);
       agg = strategy.aggregateFit(round, replies, weights);
     }
     weights = agg.weights;
+    const dropouts = [...new Set([...asked.filter((c) => !included.includes(c)), ...unreachable])];
+    for (const c of [...dropouts, ...lateDropped]) if (!dropped.includes(c)) dropped.push(c);
     if (accountant !== undefined && noiseMultiplier !== undefined) {
       accountant.step(
-        sampled.length / hosts.length,
-        effectiveNoiseMultiplier(noiseMultiplier, included.length, sampled.length),
+        asked.length / hosts.length,
+        effectiveNoiseMultiplier(noiseMultiplier, included.length, asked.length),
       );
     }
     const now = receivedBy(ctx, hosts);
     const bytesFrom: Record<string, number> = {};
     for (const h of hosts) bytesFrom[h] = now[h]! - before[h]!;
     before = now;
+    if (dropouts.length > 0 || lateDropped.length > 0) {
+      ctx.logger.warn('hfl round completed without some banks', {
+        round,
+        dropouts: dropouts.join(','),
+        lateDropped: lateDropped.join(','),
+      });
+    }
     history.push({
       round,
-      asked: sampled,
+      asked,
       included,
-      dropouts: sampled.filter((c) => !included.includes(c)),
+      dropouts,
       seconds: (performance.now() - t0) / 1000,
       bytesFrom,
+      ...(lateDropped.length > 0 && { lateDropped }),
+      sum: [...sum],
     });
     ctx.progress({ stage: 'rounds', done: round, total: plan.rounds });
   }
@@ -408,6 +477,7 @@ export async function hflTrainGuest(ctx: StageContext): Promise<HflTrainCheckpoi
     backend,
     secureAgg: plan.secureAgg,
     history,
+    ...(dropped.length > 0 && { dropped }),
     ...(spent !== undefined &&
       noiseMultiplier !== undefined && {
         privacy: { epsilon: spent.epsilon, delta: spent.delta, noiseMultiplier },
@@ -493,8 +563,16 @@ export async function hflTrainHost(ctx: StageContext): Promise<HflHostTrainCheck
         configFor(ctx, plan, m.sampled, round, vector.length),
         vector,
         cryptoRng(),
-        // A bank the server dropped gets nothing more: it gives up (typed timeout) instead of waiting.
-        plan.phaseDeadlineMs === undefined ? {} : { receiveDeadlineMs: 4 * plan.phaseDeadlineMs },
+        {
+          // A bank the server dropped gets nothing more: it gives up (typed timeout) instead of waiting
+          // (the server's next message may wait for the slowest bank's training, then one phase).
+          ...(plan.phaseDeadlineMs !== undefined && {
+            receiveDeadlineMs: (plan.fitDeadlineMs ?? plan.phaseDeadlineMs) + 4 * plan.phaseDeadlineMs,
+          }),
+          ...(ctx.onSecAggStep !== undefined && {
+            afterStep: (step: HflSecAggStep) => ctx.onSecAggStep!(round, step),
+          }),
+        },
       );
     } else {
       await control.send(guest, PLAIN_UPDATE, vector);
@@ -602,11 +680,21 @@ export async function hflPublishGuest(ctx: StageContext): Promise<HflPublishOutc
       backend: t.backend,
       secureAgg: t.secureAgg,
       ...(t.privacy !== undefined && { dpEpsilon: t.privacy.epsilon, dpDelta: t.privacy.delta }),
+      ...(t.dropped !== undefined && { dropped: t.dropped.join(',') }),
     },
   };
   const session = stageSession(ctx, HFL_PROTOCOL, HFL_VERSION, 'publish');
-  for (const h of ctx.spec.hosts) await session.send(h, PUBLISHED_MODEL, hfl);
+  // A bank that dropped out of the rounds is not a party of publish (hflPublishParties).
+  for (const h of hflPublishParties(ctx.spec.hosts, t)) await session.send(h, PUBLISHED_MODEL, hfl);
   return { files: written, hfl };
+}
+
+/** The banks that take part in publish: those that did not drop out of the rounds. */
+export function hflPublishParties(
+  hosts: readonly string[],
+  train: Pick<HflTrainCheckpoint, 'dropped'>,
+): string[] {
+  return hosts.filter((h) => !(train.dropped ?? []).includes(h));
 }
 
 /** A bank's `publish`: the model (and its aggregate test metrics) from the coordinator, written here. */

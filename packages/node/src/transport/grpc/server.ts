@@ -62,6 +62,18 @@ export interface RejectionEvent {
   readonly remoteAddress?: string;
 }
 
+/**
+ * The raw bytes of one inbound call (a Deliver chunk, a Control request) as they came off the TLS
+ * connection, before any check: for message-capture tests of what a node receives. Holds message
+ * contents: an observer must never log or keep them outside a test.
+ */
+export interface InboundBytes {
+  /** The caller's party (undefined when its certificate names none). */
+  readonly peer: PartyId | undefined;
+  readonly rpc: 'Deliver' | 'Control';
+  readonly bytes: Uint8Array;
+}
+
 export type ControlHandler = (
   peer: PartyId,
   request: fedscore.node.ControlRequest,
@@ -82,6 +94,8 @@ export interface PartyNodeServerOptions {
   readonly control: () => ControlHandler | undefined;
   readonly onRejected: (event: RejectionEvent) => void;
   readonly health: () => HealthInfo;
+  /** Sees each inbound call's raw bytes (`InboundBytes`). */
+  readonly onInbound?: ((event: InboundBytes) => void) | undefined;
 }
 
 /** One accepted TLS connection and the node's verdict on its client certificate. */
@@ -358,6 +372,7 @@ export class PartyNodeServer {
     }
     const assembly = new DeliverAssembly(this.#o.limits.maxMessageBytes);
     call.on('data', (raw: Buffer) => {
+      this.#o.onInbound?.({ peer, rpc: 'Deliver', bytes: raw });
       if (answered) return;
       try {
         assembly.add(
@@ -390,6 +405,7 @@ export class PartyNodeServer {
   #onControl(call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>): void {
     let peer: PartyId | undefined;
     (async () => {
+      this.#o.onInbound?.({ peer: undefined, rpc: 'Control', bytes: call.request });
       peer = this.#peerOf(call);
       const req = decodeOrThrow(
         () => fedscore.node.ControlRequest.decode(call.request),
