@@ -30,6 +30,7 @@ export {
   HETERO_LR_DEFAULTS,
   JOB_DEFAULTS,
   resolveBatch,
+  SECUREBOOST_DEFAULTS,
 } from './defaults.ts';
 export { hflProbabilityModel } from './hfl-model.ts';
 export type {
@@ -57,6 +58,8 @@ export type { HflInProcessInput, HflInProcessResult } from './local/hfl.ts';
 export { hflJobPlan, runHflInProcess } from './local/hfl.ts';
 export type { InProcessParty, InProcessRun, MemoryStore } from './local/in-process.ts';
 export { memoryStore, runStageInProcess } from './local/in-process.ts';
+export type { InProcessSecureBoostInput, InProcessSecureBoostResult } from './local/secureboost.ts';
+export { runSecureBoostInProcess } from './local/secureboost.ts';
 export type { SplitIds } from './local/split.ts';
 export { stratifiedSplit } from './local/split.ts';
 export type { PartyWoe, WoeEngineering, WoeFeaturesInput, WoeSettings } from './local/woe.ts';
@@ -89,6 +92,7 @@ export {
   registeredModels,
   registerPipeline,
   runStageRole,
+  SECUREBOOST_PIPELINE,
   stageOf,
   stagePartiesOf,
 } from './registry.ts';
@@ -117,5 +121,21 @@ export {
 } from './stages/hfl.ts';
 export type { PublishOutcome } from './stages/publish.ts';
 export { partyFeatures, selectedFeatures, trainPositions } from './stages/rows.ts';
+export type {
+  SecureBoostImportance,
+  SecureBoostModelMessage,
+  SecureBoostPublishOutcome,
+  SecureBoostTrainCheckpoint,
+  SplitImportance,
+} from './stages/secureboost.ts';
+export {
+  guestImportance,
+  hostImportance,
+  SECUREBOOST_EVALUATE_STAGE,
+  SECUREBOOST_MODEL,
+  SECUREBOOST_MODEL_MESSAGE,
+  SECUREBOOST_PUBLISH_STAGE,
+  SECUREBOOST_TRAIN_STAGE,
+} from './stages/secureboost.ts';
 export { MASK_SEED_SECRET, maskKeyFor } from './stages/train.ts';
 export type { EpochCheckpoint, PipelineStore } from './store.ts';
