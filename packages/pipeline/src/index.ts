@@ -68,6 +68,7 @@ export type {
   ConsentSummary,
   JointModelMessage,
   PublishedJointModel,
+  SecureBoostModelMessage,
   TestMetrics,
 } from './messages.ts';
 export {
@@ -78,6 +79,7 @@ export {
   NODE_PROTOCOL_VERSION,
   PUBLISH_PROTOCOL,
   publishedJointModel,
+  SECUREBOOST_MODEL_MESSAGE,
   SELECT_PROTOCOL,
 } from './messages.ts';
 export type { ModelPipeline, StageDef, StageRun } from './registry.ts';
@@ -123,7 +125,6 @@ export type { PublishOutcome } from './stages/publish.ts';
 export { partyFeatures, selectedFeatures, trainPositions } from './stages/rows.ts';
 export type {
   SecureBoostImportance,
-  SecureBoostModelMessage,
   SecureBoostPublishOutcome,
   SecureBoostTrainCheckpoint,
   SplitImportance,
@@ -133,7 +134,6 @@ export {
   hostImportance,
   SECUREBOOST_EVALUATE_STAGE,
   SECUREBOOST_MODEL,
-  SECUREBOOST_MODEL_MESSAGE,
   SECUREBOOST_PUBLISH_STAGE,
   SECUREBOOST_TRAIN_STAGE,
 } from './stages/secureboost.ts';

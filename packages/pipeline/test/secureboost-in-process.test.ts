@@ -19,11 +19,14 @@ import {
   planStages,
   runSecureBoostInProcess,
   runStageInProcess,
+  SECUREBOOST_MODEL_MESSAGE,
   SECUREBOOST_PIPELINE,
+  type SecureBoostModelMessage,
   type SecureBoostPublishOutcome,
   type SecureBoostTrainCheckpoint,
 } from '@fedscore/pipeline';
 import { parseGuestModel, parseHostModel, predictSecureBoost, trainSecureBoost } from '@fedscore/vfl';
+import { fedscore } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import { population } from './population.ts';
 
@@ -234,4 +237,38 @@ describe('the SecureBoost pipeline with every party in one process', () => {
       field: 'scheme',
     });
   }, 120_000);
+
+  it('`secureboost-model` (node_job.proto) round-trips; a malformed one is a wire_decode error naming the field', () => {
+    const m: SecureBoostModelMessage = {
+      modelId: 'job-1',
+      guest: 'bank',
+      hosts: ['government', 'utility'],
+      scheme: 'ckks',
+      trees: 30,
+      parameters: { trees: 30, learningRate: 0.3, sampling: 'goss', warmStart: false },
+      metrics: { auc: 0.78, ks: 0.43, testRows: 6000 },
+    };
+    expect(SECUREBOOST_MODEL_MESSAGE.decode(SECUREBOOST_MODEL_MESSAGE.encode(m))).toEqual(m);
+    const wire = (patch: object) =>
+      fedscore.nodejob.SecureBoostModel.encode({
+        modelId: 'job-1',
+        guest: 'bank',
+        hosts: ['government'],
+        scheme: fedscore.he.Scheme.SCHEME_CKKS,
+        trees: 1,
+        metrics: { testRows: 1 },
+        ...patch,
+      }).finish();
+    for (const [patch, field] of [
+      [{ modelId: '' }, 'model_id'],
+      [{ hosts: [] }, 'hosts'],
+      [{ scheme: 0 }, 'scheme'],
+      [{ parameters: { trees: { number: Number.NaN } } }, 'parameters.trees'],
+      [{ metrics: null }, 'metrics'],
+    ] as const) {
+      expect(() => SECUREBOOST_MODEL_MESSAGE.decode(wire(patch)), field).toThrow(
+        expect.objectContaining({ code: 'wire_decode', message: expect.stringContaining(field) }),
+      );
+    }
+  });
 });

@@ -25,7 +25,7 @@
  * gain is a function of the guest's label-derived sums over a node whose rows the host knows, so the
  * guest keeps it (FATE's hosts likewise see split-count importance only).
  */
-import { auc, defineStep, FedscoreError, featureColumns, ks, type Table } from '@fedscore/core';
+import { auc, FedscoreError, featureColumns, ks, type Table } from '@fedscore/core';
 import {
   type PartyFeatures,
   parseGuestModel,
@@ -47,7 +47,12 @@ import {
 import type { EvaluateCheckpoint, PsiCheckpoint } from '../checkpoints.ts';
 import { heOptIns, type PartyRole, requireLabels, type StageContext, stageSession } from '../context.ts';
 import { SECUREBOOST_DEFAULTS } from '../defaults.ts';
-import { NODE_PROTOCOL_VERSION, PUBLISH_PROTOCOL, type TestMetrics } from '../messages.ts';
+import {
+  NODE_PROTOCOL_VERSION,
+  PUBLISH_PROTOCOL,
+  SECUREBOOST_MODEL_MESSAGE,
+  type SecureBoostModelMessage,
+} from '../messages.ts';
 import type { StageDef } from '../stage-def.ts';
 import { trainPositions } from './rows.ts';
 
@@ -87,18 +92,6 @@ export interface SecureBoostImportance {
   readonly hosts?: Readonly<Record<string, SplitImportance>>;
 }
 
-/** What the guest tells each host at publish: no tree, weight or feature name. */
-export interface SecureBoostModelMessage {
-  readonly modelId: string;
-  readonly guest: string;
-  readonly hosts: readonly string[];
-  readonly scheme: string;
-  readonly trees: number;
-  /** The hyperparameters the run used (numbers, strings, booleans). */
-  readonly parameters: Readonly<Record<string, string | number | boolean>>;
-  readonly metrics: TestMetrics;
-}
-
 /** What publish produced on this party (the node registers the version from it). */
 export interface SecureBoostPublishOutcome {
   readonly files: string[];
@@ -108,57 +101,6 @@ export interface SecureBoostPublishOutcome {
   readonly partyModel: string;
   readonly importance: SecureBoostImportance;
 }
-
-const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: true });
-
-function checkModelMessage(v: unknown): SecureBoostModelMessage {
-  const m = v as Partial<SecureBoostModelMessage> | null;
-  const str = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
-  const field =
-    m === null || typeof m !== 'object'
-      ? 'secureboost-model'
-      : !str(m.modelId)
-        ? 'modelId'
-        : !str(m.guest)
-          ? 'guest'
-          : !Array.isArray(m.hosts) || !m.hosts.every(str)
-            ? 'hosts'
-            : !str(m.scheme)
-              ? 'scheme'
-              : !Number.isInteger(m.trees)
-                ? 'trees'
-                : typeof m.parameters !== 'object' || m.parameters === null
-                  ? 'parameters'
-                  : typeof m.metrics !== 'object' ||
-                      m.metrics === null ||
-                      !Number.isInteger(m.metrics.testRows)
-                    ? 'metrics'
-                    : undefined;
-  if (field !== undefined) {
-    throw new FedscoreError('wire_decode', `secureboost-model: a malformed ${field}`, {
-      field: `secureboost-model.${field}`,
-    });
-  }
-  return m as SecureBoostModelMessage;
-}
-
-/** Guest -> host (node.publish): the joint facts of the trained model. */
-export const SECUREBOOST_MODEL_MESSAGE = defineStep<SecureBoostModelMessage>('secureboost-model', {
-  encode: (v) => enc.encode(JSON.stringify(v)),
-  decode: (b) => {
-    let value: unknown;
-    try {
-      value = JSON.parse(dec.decode(b));
-    } catch (e) {
-      throw new FedscoreError('wire_decode', 'secureboost-model is not JSON', {
-        field: 'secureboost-model',
-        cause: e,
-      });
-    }
-    return checkModelMessage(value);
-  },
-});
 
 /** Every feature column of this party's table on `rows`, or undefined when it has none (a label-only guest). */
 function ownFeatures(table: Table, rows: ArrayLike<number>): PartyFeatures | undefined {
