@@ -24,6 +24,8 @@
  * split is on); a host counts its own splits per feature. A host's total gain is not released: a split's
  * gain is a function of the guest's label-derived sums over a node whose rows the host knows, so the
  * guest keeps it (FATE's hosts likewise see split-count importance only).
+ * Threat model: the protocols' (semi-honest parties, no collusion between the guest and a host); the
+ * node adds mutual TLS and grants each stage attempt only its protocols.
  */
 import { auc, FedscoreError, featureColumns, ks, type Table } from '@fedscore/core';
 import {
