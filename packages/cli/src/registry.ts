@@ -11,6 +11,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/datasets-baseline.ts'),
     import('./commands/binning.ts'),
     import('./commands/train-hetero-lr.ts'),
+    import('./commands/train-secureboost.ts'),
     import('./commands/train-fedavg.ts'),
     import('./commands/demo.ts'),
     import('./commands/bench-hetero-lr.ts'),

@@ -13,7 +13,7 @@ import {
   type Table,
 } from '@fedscore/core';
 import type { PsiIdKindChoice } from '@fedscore/psi';
-import type { HeteroLrHyperparams, HeteroLrRuntime } from '@fedscore/vfl';
+import type { HeteroLrHyperparams, HeteroLrRuntime, SecureBoostHyperparams } from '@fedscore/vfl';
 import type { PipelineStore } from './store.ts';
 
 export type PartyRole = 'guest' | 'host' | 'arbiter';
@@ -56,6 +56,11 @@ export interface JobPlan {
   readonly kind?: string | undefined;
   /** The settings of an 'hfl' job (stages/hfl.ts). */
   readonly hfl?: HflPlan | undefined;
+  /**
+   * The hyperparameters of a 'secureboost' job (stages/secureboost.ts), vfl's `SecureBoostHyperparams`
+   * as given (over `SECUREBOOST_DEFAULTS`); its HE scheme and parameters are those of `train`.
+   */
+  readonly secureboost?: SecureBoostHyperparams | undefined;
   readonly allowPlaintextScheme?: boolean | undefined;
   readonly allowWeakParameters?: boolean | undefined;
   /** @deprecated Both of the above at once. */

@@ -78,3 +78,19 @@ export function resolveBatch(
     return { batchSize: d.batchSize, learningRate: given.learningRate ?? d.learningRate };
   return { batchSize: given.batchSize, learningRate: given.learningRate ?? HETERO_LR_DEFAULTS.learningRate };
 }
+
+/**
+ * The defaults of a SecureBoost run (`fedscore train secureboost` flags left unset, a 'secureboost' job's
+ * fields left out): the issue's target settings, which are also vfl's own (`resolveSecureBoost`); every
+ * other hyperparameter (min child weight, L2, the row floor, ...) is left to vfl. CKKS by default
+ * (`none` is the flagged debug mode); the split seed and test share are the CLI's, as hetero-LR's.
+ */
+export const SECUREBOOST_DEFAULTS = {
+  trees: 30,
+  depth: 3,
+  learningRate: 0.3,
+  bins: 32,
+  scheme: 'ckks',
+  seed: HETERO_LR_DEFAULTS.seed,
+  testFraction: HETERO_LR_DEFAULTS.testFraction,
+} as const;

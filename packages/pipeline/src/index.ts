@@ -31,6 +31,7 @@ export {
   HETERO_LR_DEFAULTS,
   JOB_DEFAULTS,
   resolveBatch,
+  SECUREBOOST_DEFAULTS,
 } from './defaults.ts';
 export { hflProbabilityModel } from './hfl-model.ts';
 export type {
@@ -58,6 +59,8 @@ export type { HflInProcessInput, HflInProcessResult } from './local/hfl.ts';
 export { hflJobPlan, runHflInProcess } from './local/hfl.ts';
 export type { InProcessParty, InProcessRun, MemoryStore } from './local/in-process.ts';
 export { memoryStore, runStageInProcess } from './local/in-process.ts';
+export type { InProcessSecureBoostInput, InProcessSecureBoostResult } from './local/secureboost.ts';
+export { runSecureBoostInProcess } from './local/secureboost.ts';
 export type { SplitIds } from './local/split.ts';
 export { stratifiedSplit } from './local/split.ts';
 export type { PartyWoe, WoeEngineering, WoeFeaturesInput, WoeSettings } from './local/woe.ts';
@@ -66,6 +69,7 @@ export type {
   ConsentSummary,
   JointModelMessage,
   PublishedJointModel,
+  SecureBoostModelMessage,
   TestMetrics,
 } from './messages.ts';
 export {
@@ -76,6 +80,7 @@ export {
   NODE_PROTOCOL_VERSION,
   PUBLISH_PROTOCOL,
   publishedJointModel,
+  SECUREBOOST_MODEL_MESSAGE,
   SELECT_PROTOCOL,
 } from './messages.ts';
 export type { ModelPipeline, StageDef, StageRun } from './registry.ts';
@@ -90,6 +95,7 @@ export {
   registeredModels,
   registerPipeline,
   runStageRole,
+  SECUREBOOST_PIPELINE,
   stageOf,
   stagePartiesOf,
 } from './registry.ts';
@@ -119,5 +125,19 @@ export {
 } from './stages/hfl.ts';
 export type { PublishOutcome } from './stages/publish.ts';
 export { partyFeatures, selectedFeatures, trainPositions } from './stages/rows.ts';
+export type {
+  SecureBoostImportance,
+  SecureBoostPublishOutcome,
+  SecureBoostTrainCheckpoint,
+  SplitImportance,
+} from './stages/secureboost.ts';
+export {
+  guestImportance,
+  hostImportance,
+  SECUREBOOST_EVALUATE_STAGE,
+  SECUREBOOST_MODEL,
+  SECUREBOOST_PUBLISH_STAGE,
+  SECUREBOOST_TRAIN_STAGE,
+} from './stages/secureboost.ts';
 export { MASK_SEED_SECRET, maskKeyFor } from './stages/train.ts';
 export type { EpochCheckpoint, PipelineStore } from './store.ts';

@@ -1,9 +1,10 @@
 /**
  * The pipeline's own small protocols around the algorithm packages' (names and versions on the wire),
  * and their messages: the guest's alignment and hold-out (node.align), the feature selection
- * (node.select), the hosts' partial scores (node.evaluate) and the joint model (node.publish). Every
- * role file of a stage uses these definitions; none re-declares a step. Payloads: common.proto vectors
- * and lists, and packages/wire/proto/node_job.proto (`consent-summary`, `joint-model`).
+ * (node.select), the hosts' partial scores (node.evaluate) and the joint model (node.publish; for a
+ * 'secureboost' job `secureboost-model`). Every role file of a stage uses these definitions; none
+ * re-declares a step. Payloads: common.proto vectors and lists, and packages/wire/proto/node_job.proto
+ * (`consent-summary`, `joint-model`, `secureboost-model`).
  */
 import { type StepDef, safeUint64 } from '@fedscore/core';
 import {
@@ -302,3 +303,80 @@ export function publishedJointModel(joint: JointModelMessage): PublishedJointMod
   const canonical = JOINT_MODEL.decode(JOINT_MODEL.encode(joint));
   return { descriptor: serializeJointModel(canonical.descriptor), metrics: { ...canonical.metrics } };
 }
+
+/**
+ * What the guest tells each host at publish of a 'secureboost' job: the facts every party of the model
+ * may hold. No tree, leaf weight, split or feature name: each party's own model stays with it.
+ */
+export interface SecureBoostModelMessage {
+  /** The job id (each party's model file carries it). */
+  readonly modelId: string;
+  readonly guest: string;
+  /** In the order the guest's trees index them. */
+  readonly hosts: readonly string[];
+  readonly scheme: 'ckks' | 'paillier' | 'none';
+  readonly trees: number;
+  /** The hyperparameters the guest trained with, by vfl's field name. */
+  readonly parameters: Readonly<Record<string, string | number | boolean>>;
+  readonly metrics: TestMetrics;
+}
+
+type SecureBoostModelWire = fedscore.nodejob.SecureBoostModel.$Properties;
+
+function checkSecureBoostModel(m: SecureBoostModelWire): string | null {
+  if (!m.modelId) return 'model_id: absent';
+  if (!m.guest) return 'guest: absent';
+  if ((m.hosts ?? []).length === 0 || (m.hosts ?? []).some((h) => h.length === 0)) {
+    return 'hosts: expected at least one host id';
+  }
+  if (!Object.values(SCHEME_TO_WIRE).includes(m.scheme as never)) return 'scheme: unknown';
+  for (const [k, v] of Object.entries(m.parameters ?? {})) {
+    if (v.number == null && v.text == null && v.flag == null) return `parameters.${k}: expected a value`;
+    if (v.number != null && !Number.isFinite(v.number)) return `parameters.${k}: expected a finite number`;
+  }
+  const metrics = m.metrics;
+  if (metrics == null) return 'metrics: absent';
+  return finite(metrics.auc ?? 0, 'metrics.auc') ?? finite(metrics.ks ?? 0, 'metrics.ks');
+}
+
+/** Guest -> each host (node.publish of a 'secureboost' job): the joint facts and the aggregate metrics. */
+export const SECUREBOOST_MODEL_MESSAGE: StepDef<SecureBoostModelMessage> = mappedProtoStep(
+  'secureboost-model',
+  fedscore.nodejob.SecureBoostModel,
+  {
+    check: checkSecureBoostModel,
+    toWire: (v) => ({
+      modelId: v.modelId,
+      guest: v.guest,
+      hosts: [...v.hosts],
+      scheme: SCHEME_TO_WIRE[v.scheme],
+      trees: v.trees,
+      parameters: Object.fromEntries(
+        Object.entries(v.parameters).map(([k, x]) => [
+          k,
+          typeof x === 'number' ? { number: x } : typeof x === 'string' ? { text: x } : { flag: x },
+        ]),
+      ),
+      metrics: {
+        ...(v.metrics.auc !== undefined && { auc: v.metrics.auc }),
+        ...(v.metrics.ks !== undefined && { ks: v.metrics.ks }),
+        testRows: v.metrics.testRows,
+      },
+    }),
+    fromWire: (m) => ({
+      modelId: m.modelId ?? '',
+      guest: m.guest ?? '',
+      hosts: [...(m.hosts ?? [])],
+      scheme: heteroLrEnumFromWire(SCHEME_TO_WIRE, m.scheme ?? 0, 'fedscore.nodejob.SecureBoostModel.scheme'),
+      trees: m.trees ?? 0,
+      parameters: Object.fromEntries(
+        Object.entries(m.parameters ?? {}).map(([k, x]) => [k, x.number ?? x.text ?? x.flag ?? 0]),
+      ),
+      metrics: {
+        ...(m.metrics?.auc != null && { auc: m.metrics.auc }),
+        ...(m.metrics?.ks != null && { ks: m.metrics.ks }),
+        testRows: m.metrics?.testRows ?? 0,
+      },
+    }),
+  },
+);

@@ -36,6 +36,12 @@ import { binningGuest, binningHost } from './stages/binning.ts';
 import { evaluateGuest, evaluateHost } from './stages/evaluate.ts';
 import { HFL_PIPELINE } from './stages/hfl.ts';
 import { publishStage } from './stages/publish.ts';
+import {
+  SECUREBOOST_EVALUATE_STAGE,
+  SECUREBOOST_MODEL,
+  SECUREBOOST_PUBLISH_STAGE,
+  SECUREBOOST_TRAIN_STAGE,
+} from './stages/secureboost.ts';
 import { trainHeteroLrStage } from './stages/train.ts';
 
 export type { ModelPipeline, StageDef, StageRun } from './stage-def.ts';
@@ -93,9 +99,19 @@ export const HETERO_LR_PIPELINE: ModelPipeline = {
   ],
 };
 
+/**
+ * SecureBoost (stages/secureboost.ts): psi -> train -> evaluate -> publish. No binning stage: each party
+ * bins its own features inside the protocol, and a tree selects its features by gain.
+ */
+export const SECUREBOOST_PIPELINE: ModelPipeline = {
+  model: SECUREBOOST_MODEL,
+  stages: [ALIGN_STAGE, SECUREBOOST_TRAIN_STAGE, SECUREBOOST_EVALUATE_STAGE, SECUREBOOST_PUBLISH_STAGE],
+};
+
 const pipelines = new Map<string, ModelPipeline>([
   [HETERO_LR_PIPELINE.model, HETERO_LR_PIPELINE],
   [HFL_PIPELINE.model, HFL_PIPELINE],
+  [SECUREBOOST_PIPELINE.model, SECUREBOOST_PIPELINE],
 ]);
 
 /** Register a model's pipeline (an `invalid_argument` error when the model is already registered). */

@@ -50,7 +50,10 @@ export function checkJobPolicy(spec: PolicySpec, policy: AcceptPolicy, party: st
     return;
   }
   const uses: { stage: 'binning' | 'train'; scheme: 'ckks' | 'paillier' | 'none' }[] = [
-    ...(spec.binning.enabled ? [{ stage: 'binning' as const, scheme: spec.binning.scheme }] : []),
+    // Only hetero-LR runs the binning stage (SecureBoost bins inside its own protocol).
+    ...(spec.binning.enabled && (spec.kind ?? 'hetero-lr') === 'hetero-lr'
+      ? [{ stage: 'binning' as const, scheme: spec.binning.scheme }]
+      : []),
     { stage: 'train', scheme: spec.train.scheme },
   ];
   for (const u of uses) {

@@ -21,6 +21,7 @@ import {
 import { z } from 'zod';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
 import { HFL_JOB_KIND, hflJobSchema } from './hfl-spec.ts';
+import { SECUREBOOST_JOB_KIND, secureBoostJobSchema, secureBoostSettingsIssue } from './secureboost-spec.ts';
 
 export const STAGES = ['psi', 'binning', 'train', 'evaluate', 'publish'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -38,12 +39,16 @@ export const jobSpecSchema = z
       .optional(),
     /**
      * The model kind, a registered pipeline: 'hetero-lr' (vertical: the guest is the labelled bank, the
-     * hosts feature holders) or 'hfl' (horizontal: the guest is the coordinating platform holding the
-     * test set, each host a bank training on its own rows; settings in `hfl`, jobs/hfl.ts).
+     * hosts feature holders), 'secureboost' (vertical boosted trees, the same roles; HE settings in
+     * `train`, hyperparameters in `secureboost`, jobs/secureboost.ts) or 'hfl' (horizontal: the guest is
+     * the coordinating platform holding the test set, each host a bank training on its own rows;
+     * settings in `hfl`, jobs/hfl.ts).
      */
-    kind: z.enum(['hetero-lr', HFL_JOB_KIND]).default('hetero-lr'),
+    kind: z.enum(['hetero-lr', SECUREBOOST_JOB_KIND, HFL_JOB_KIND]).default('hetero-lr'),
     /** The settings of an 'hfl' job (only with kind 'hfl'). */
     hfl: hflJobSchema.optional(),
+    /** The hyperparameters of a 'secureboost' job (only with that kind; absent: the defaults). */
+    secureboost: secureBoostJobSchema.optional(),
     /** The label holder and coordinator (the bank; the platform in an 'hfl' job). */
     guest: partyId,
     /** Feature holders without labels (e.g. the government credit node). */
@@ -140,7 +145,22 @@ export const jobSpecSchema = z
     if (s.kind !== HFL_JOB_KIND && s.hfl !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['hfl'], message: "hfl settings need kind: 'hfl'" });
     }
-    const uses = [s.train.scheme, ...(s.binning.enabled ? [s.binning.scheme] : [])];
+    if (s.kind === SECUREBOOST_JOB_KIND && s.arbiter !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['arbiter'], message: "a 'secureboost' job has no arbiter" });
+    }
+    if (s.kind !== SECUREBOOST_JOB_KIND && s.secureboost !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secureboost'],
+        message: "secureboost settings need kind: 'secureboost'",
+      });
+    }
+    const sbt = s.secureboost === undefined ? undefined : secureBoostSettingsIssue(s.secureboost);
+    if (sbt !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['secureboost', ...sbt.path], message: sbt.message });
+    // SecureBoost has no binning stage (each party bins inside the protocol): only its train scheme counts.
+    const binningRuns = s.binning.enabled && s.kind === 'hetero-lr';
+    const uses = [s.train.scheme, ...(binningRuns ? [s.binning.scheme] : [])];
     if (uses.includes('none') && s.allowPlaintextScheme !== true && !s.insecure) {
       ctx.addIssue({
         code: 'custom',

@@ -35,6 +35,7 @@ import {
   pipelineFor,
   partyFeatures as pipelinePartyFeatures,
   runStageRole as runPipelineStage,
+  type SecureBoostPublishOutcome,
   stageOf,
 } from '@fedscore/pipeline';
 import type { PartyFeatures } from '@fedscore/vfl';
@@ -45,6 +46,8 @@ import type { TestFault } from './fault.ts';
 import { registerHflModel } from './hfl.ts';
 import { HFL_JOB_KIND } from './hfl-spec.ts';
 import type { JobStore } from './job-store.ts';
+import { registerSecureBoostModel } from './secureboost.ts';
+import { SECUREBOOST_JOB_KIND } from './secureboost-spec.ts';
 import type { JobSpec, StageName } from './spec.ts';
 
 export type {
@@ -132,6 +135,12 @@ export async function runStageRole(stage: StageName, ctx: StageContext): Promise
   });
   if (stage !== 'publish') return output;
   if (ctx.spec.kind === HFL_JOB_KIND) return registerHflModel(ctx, output as HflPublishOutcome);
+  if (ctx.spec.kind === SECUREBOOST_JOB_KIND) {
+    return registerSecureBoostModel(
+      { ...ctx, table: () => ownTable(ctx) },
+      output as SecureBoostPublishOutcome,
+    );
+  }
   const out = output as PublishOutcome;
   if (ctx.models === undefined || out.joint === undefined)
     return { files: out.files } satisfies PublishCheckpoint;

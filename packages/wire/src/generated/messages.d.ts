@@ -4735,6 +4735,317 @@ export namespace fedscore {
             /** Shape of a JointModel. */
             type $Shape = fedscore.nodejob.JointModel.$Properties;
         }
+
+        /**
+         * Properties of a ParameterValue.
+         * @deprecated Use fedscore.nodejob.ParameterValue.$Properties instead.
+         */
+        interface IParameterValue extends fedscore.nodejob.ParameterValue.$Properties {
+        }
+
+        /**
+         * A hyperparameter's value (packages/vfl SecureBoostHyperparams: numbers today; a string or boolean
+         * option a later version adds travels without a change here).
+         */
+        class ParameterValue {
+
+            /**
+             * Constructs a new ParameterValue.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.nodejob.ParameterValue.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ParameterValue number. */
+            number?: (number|null);
+
+            /** ParameterValue text. */
+            text?: (string|null);
+
+            /** ParameterValue flag. */
+            flag?: (boolean|null);
+
+            /** ParameterValue value. */
+            value?: ("number"|"text"|"flag");
+
+            /**
+             * Creates a new ParameterValue instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ParameterValue instance
+             */
+            static create(properties: fedscore.nodejob.ParameterValue.$Shape): fedscore.nodejob.ParameterValue & fedscore.nodejob.ParameterValue.$Shape;
+            static create(properties?: fedscore.nodejob.ParameterValue.$Properties): fedscore.nodejob.ParameterValue;
+
+            /**
+             * Encodes the specified ParameterValue message. Does not implicitly {@link fedscore.nodejob.ParameterValue.verify|verify} messages.
+             * @param message ParameterValue message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.nodejob.ParameterValue.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ParameterValue message, length delimited. Does not implicitly {@link fedscore.nodejob.ParameterValue.verify|verify} messages.
+             * @param message ParameterValue message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.nodejob.ParameterValue.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ParameterValue message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.ParameterValue & fedscore.nodejob.ParameterValue.$Shape} ParameterValue
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.nodejob.ParameterValue & fedscore.nodejob.ParameterValue.$Shape;
+
+            /**
+             * Decodes a ParameterValue message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.ParameterValue & fedscore.nodejob.ParameterValue.$Shape} ParameterValue
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.nodejob.ParameterValue & fedscore.nodejob.ParameterValue.$Shape;
+
+            /**
+             * Verifies a ParameterValue message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ParameterValue message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ParameterValue
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.nodejob.ParameterValue;
+
+            /**
+             * Creates a plain object from a ParameterValue message. Also converts values to other types if specified.
+             * @param message ParameterValue
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.nodejob.ParameterValue, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ParameterValue to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ParameterValue
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ParameterValue {
+
+            /** Properties of a ParameterValue. */
+            interface $Properties {
+
+                /** ParameterValue number */
+                number?: (number|null);
+
+                /** ParameterValue text */
+                text?: (string|null);
+
+                /** ParameterValue flag */
+                flag?: (boolean|null);
+
+                /** ParameterValue value */
+                value?: ("number"|"text"|"flag");
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Narrowed shape of a ParameterValue. */
+            type $Shape = {
+              number?: number|null;
+              text?: string|null;
+              flag?: boolean|null;
+              $unknowns?: Uint8Array[];
+            } & (
+              ({ value?: undefined; number?: null; text?: null; flag?: null }|{ value?: "number"; number: number; text?: null; flag?: null }|{ value?: "text"; number?: null; text: string; flag?: null }|{ value?: "flag"; number?: null; text?: null; flag: boolean })
+            );
+        }
+
+        /**
+         * Properties of a SecureBoostModel.
+         * @deprecated Use fedscore.nodejob.SecureBoostModel.$Properties instead.
+         */
+        interface ISecureBoostModel extends fedscore.nodejob.SecureBoostModel.$Properties {
+        }
+
+        /**
+         * Guest -> each host at publish of a 'secureboost' job (packages/pipeline/src/stages/secureboost.ts):
+         * the facts every party of the model may hold. No tree, leaf weight, split or feature name: each party's
+         * own model stays with it.
+         */
+        class SecureBoostModel {
+
+            /**
+             * Constructs a new SecureBoostModel.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.nodejob.SecureBoostModel.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The job id (each party's model file carries it). */
+            modelId: string;
+
+            /** SecureBoostModel guest. */
+            guest: string;
+
+            /** In the order the guest's trees index them. */
+            hosts: string[];
+
+            /** SecureBoostModel scheme. */
+            scheme: fedscore.he.Scheme;
+
+            /** SecureBoostModel trees. */
+            trees: number;
+
+            /** The hyperparameters the guest trained with, by vfl's field name. */
+            parameters: { [k: string]: fedscore.nodejob.ParameterValue.$Properties };
+
+            /** SecureBoostModel metrics. */
+            metrics?: (fedscore.nodejob.TestMetrics.$Properties|null);
+
+            /**
+             * Creates a new SecureBoostModel instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SecureBoostModel instance
+             */
+            static create(properties: fedscore.nodejob.SecureBoostModel.$Shape): fedscore.nodejob.SecureBoostModel & fedscore.nodejob.SecureBoostModel.$Shape;
+            static create(properties?: fedscore.nodejob.SecureBoostModel.$Properties): fedscore.nodejob.SecureBoostModel;
+
+            /**
+             * Encodes the specified SecureBoostModel message. Does not implicitly {@link fedscore.nodejob.SecureBoostModel.verify|verify} messages.
+             * @param message SecureBoostModel message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.nodejob.SecureBoostModel.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SecureBoostModel message, length delimited. Does not implicitly {@link fedscore.nodejob.SecureBoostModel.verify|verify} messages.
+             * @param message SecureBoostModel message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.nodejob.SecureBoostModel.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SecureBoostModel message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.SecureBoostModel & fedscore.nodejob.SecureBoostModel.$Shape} SecureBoostModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.nodejob.SecureBoostModel & fedscore.nodejob.SecureBoostModel.$Shape;
+
+            /**
+             * Decodes a SecureBoostModel message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.SecureBoostModel & fedscore.nodejob.SecureBoostModel.$Shape} SecureBoostModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.nodejob.SecureBoostModel & fedscore.nodejob.SecureBoostModel.$Shape;
+
+            /**
+             * Verifies a SecureBoostModel message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SecureBoostModel message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SecureBoostModel
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.nodejob.SecureBoostModel;
+
+            /**
+             * Creates a plain object from a SecureBoostModel message. Also converts values to other types if specified.
+             * @param message SecureBoostModel
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.nodejob.SecureBoostModel, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SecureBoostModel to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SecureBoostModel
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SecureBoostModel {
+
+            /** Properties of a SecureBoostModel. */
+            interface $Properties {
+
+                /** The job id (each party's model file carries it). */
+                modelId?: (string|null);
+
+                /** SecureBoostModel guest */
+                guest?: (string|null);
+
+                /** In the order the guest's trees index them. */
+                hosts?: (string[]|null);
+
+                /** SecureBoostModel scheme */
+                scheme?: (fedscore.he.Scheme|null);
+
+                /** SecureBoostModel trees */
+                trees?: (number|null);
+
+                /** The hyperparameters the guest trained with, by vfl's field name. */
+                parameters?: ({ [k: string]: fedscore.nodejob.ParameterValue.$Properties }|null);
+
+                /** SecureBoostModel metrics */
+                metrics?: (fedscore.nodejob.TestMetrics.$Properties|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SecureBoostModel. */
+            type $Shape = {
+              modelId?: string|null;
+              guest?: string|null;
+              hosts?: string[]|null;
+              scheme?: fedscore.he.Scheme|null;
+              trees?: number|null;
+              parameters?: { [k: string]: fedscore.nodejob.ParameterValue.$Shape }|null;
+              metrics?: fedscore.nodejob.TestMetrics.$Shape|null;
+              $unknowns?: Uint8Array[];
+            };
+        }
     }
 
     /** Namespace psi. */

@@ -12877,6 +12877,918 @@ export const fedscore = $root.fedscore = (() => {
             return JointModel;
         })();
 
+        nodejob.ParameterValue = (function() {
+
+            /**
+             * Properties of a ParameterValue.
+             * @typedef {Object} fedscore.nodejob.ParameterValue.$Properties
+             * @property {number|null} [number] ParameterValue number
+             * @property {string|null} [text] ParameterValue text
+             * @property {boolean|null} [flag] ParameterValue flag
+             * @property {"number"|"text"|"flag"} [value] ParameterValue value
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ParameterValue.
+             * @memberof fedscore.nodejob
+             * @interface IParameterValue
+             * @augments fedscore.nodejob.ParameterValue.$Properties
+             * @deprecated Use fedscore.nodejob.ParameterValue.$Properties instead.
+             */
+
+            /**
+             * Narrowed shape of a ParameterValue.
+             * @typedef {{
+             *   number?: number|null;
+             *   text?: string|null;
+             *   flag?: boolean|null;
+             *   $unknowns?: Array.<Uint8Array>;
+             * } & (
+             *   ({ value?: undefined; number?: null; text?: null; flag?: null }|{ value?: "number"; number: number; text?: null; flag?: null }|{ value?: "text"; number?: null; text: string; flag?: null }|{ value?: "flag"; number?: null; text?: null; flag: boolean })
+             * )} fedscore.nodejob.ParameterValue.$Shape
+             */
+
+            /**
+             * Constructs a new ParameterValue.
+             * @memberof fedscore.nodejob
+             * @classdesc A hyperparameter's value (packages/vfl SecureBoostHyperparams: numbers today; a string or boolean
+             * option a later version adds travels without a change here).
+             * @constructor
+             * @param {fedscore.nodejob.ParameterValue.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ParameterValue = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ParameterValue number.
+             * @member {number|null|undefined} number
+             * @memberof fedscore.nodejob.ParameterValue
+             * @instance
+             */
+            ParameterValue.prototype.number = null;
+
+            /**
+             * ParameterValue text.
+             * @member {string|null|undefined} text
+             * @memberof fedscore.nodejob.ParameterValue
+             * @instance
+             */
+            ParameterValue.prototype.text = null;
+
+            /**
+             * ParameterValue flag.
+             * @member {boolean|null|undefined} flag
+             * @memberof fedscore.nodejob.ParameterValue
+             * @instance
+             */
+            ParameterValue.prototype.flag = null;
+
+            // OneOf field names bound to virtual getters and setters
+            let $oneOfFields;
+
+            /**
+             * ParameterValue value.
+             * @member {"number"|"text"|"flag"|undefined} value
+             * @memberof fedscore.nodejob.ParameterValue
+             * @instance
+             */
+            $Object.defineProperty(ParameterValue.prototype, "value", {
+                get: $util.oneOfGetter($oneOfFields = ["number", "text", "flag"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            /**
+             * Creates a new ParameterValue instance using the specified properties.
+             * @function create
+             * @memberof fedscore.nodejob.ParameterValue
+             * @static
+             * @param {fedscore.nodejob.ParameterValue.$Properties=} [properties] Properties to set
+             * @returns {fedscore.nodejob.ParameterValue} ParameterValue instance
+             * @type {{
+             *   (properties: fedscore.nodejob.ParameterValue.$Shape): fedscore.nodejob.ParameterValue & fedscore.nodejob.ParameterValue.$Shape;
+             *   (properties?: fedscore.nodejob.ParameterValue.$Properties): fedscore.nodejob.ParameterValue;
+             * }}
+             */
+            ParameterValue.create = function(properties) {
+                return new ParameterValue(properties);
+            };
+
+            /**
+             * Encodes the specified ParameterValue message. Does not implicitly {@link fedscore.nodejob.ParameterValue.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.nodejob.ParameterValue
+             * @static
+             * @param {fedscore.nodejob.ParameterValue.$Properties} message ParameterValue message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ParameterValue.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.number != null && $Object.hasOwnProperty.call(message, "number"))
+                    writer.uint32(/* id 1, wireType 1 =*/9).double(message.number);
+                if (message.text != null && $Object.hasOwnProperty.call(message, "text"))
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.text);
+                if (message.flag != null && $Object.hasOwnProperty.call(message, "flag"))
+                    writer.uint32(/* id 3, wireType 0 =*/24).bool(message.flag);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ParameterValue message, length delimited. Does not implicitly {@link fedscore.nodejob.ParameterValue.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.nodejob.ParameterValue
+             * @static
+             * @param {fedscore.nodejob.ParameterValue.$Properties} message ParameterValue message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ParameterValue.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ParameterValue message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.nodejob.ParameterValue
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.ParameterValue & fedscore.nodejob.ParameterValue.$Shape} ParameterValue
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ParameterValue.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.nodejob.ParameterValue();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 1)
+                                break;
+                            message.number = reader.double();
+                            message.value = "number";
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.text = reader.stringVerify();
+                            message.value = "text";
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            message.flag = reader.bool();
+                            message.value = "flag";
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ParameterValue message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.nodejob.ParameterValue
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.ParameterValue & fedscore.nodejob.ParameterValue.$Shape} ParameterValue
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ParameterValue.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ParameterValue message.
+             * @function verify
+             * @memberof fedscore.nodejob.ParameterValue
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ParameterValue.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                let properties = {};
+                if (message.number != null && $Object.hasOwnProperty.call(message, "number")) {
+                    properties.value = 1;
+                    if (typeof message.number !== "number")
+                        return "number: number expected";
+                }
+                if (message.text != null && $Object.hasOwnProperty.call(message, "text")) {
+                    if (properties.value === 1)
+                        return "value: multiple values";
+                    properties.value = 1;
+                    if (!$util.isString(message.text))
+                        return "text: string expected";
+                }
+                if (message.flag != null && $Object.hasOwnProperty.call(message, "flag")) {
+                    if (properties.value === 1)
+                        return "value: multiple values";
+                    properties.value = 1;
+                    if (typeof message.flag !== "boolean")
+                        return "flag: boolean expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ParameterValue message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.nodejob.ParameterValue
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.nodejob.ParameterValue} ParameterValue
+             */
+            ParameterValue.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.nodejob.ParameterValue)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.nodejob.ParameterValue: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.nodejob.ParameterValue();
+                if (object.number != null)
+                    message.number = $Number(object.number);
+                if (object.text != null)
+                    message.text = $String(object.text);
+                if (object.flag != null)
+                    message.flag = $Boolean(object.flag);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ParameterValue message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.nodejob.ParameterValue
+             * @static
+             * @param {fedscore.nodejob.ParameterValue} message ParameterValue
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ParameterValue.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (message.number != null && $Object.hasOwnProperty.call(message, "number")) {
+                    object.number = options.json && !$isFinite(message.number) ? $String(message.number) : message.number;
+                    if (options.oneofs)
+                        object.value = "number";
+                }
+                if (message.text != null && $Object.hasOwnProperty.call(message, "text")) {
+                    object.text = message.text;
+                    if (options.oneofs)
+                        object.value = "text";
+                }
+                if (message.flag != null && $Object.hasOwnProperty.call(message, "flag")) {
+                    object.flag = message.flag;
+                    if (options.oneofs)
+                        object.value = "flag";
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ParameterValue to JSON.
+             * @function toJSON
+             * @memberof fedscore.nodejob.ParameterValue
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ParameterValue.prototype.toJSON = function() {
+                return ParameterValue.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ParameterValue
+             * @function getTypeUrl
+             * @memberof fedscore.nodejob.ParameterValue
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ParameterValue.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.nodejob.ParameterValue";
+            };
+
+            return ParameterValue;
+        })();
+
+        nodejob.SecureBoostModel = (function() {
+
+            /**
+             * Properties of a SecureBoostModel.
+             * @typedef {Object} fedscore.nodejob.SecureBoostModel.$Properties
+             * @property {string|null} [modelId] The job id (each party's model file carries it).
+             * @property {string|null} [guest] SecureBoostModel guest
+             * @property {Array.<string>|null} [hosts] In the order the guest's trees index them.
+             * @property {fedscore.he.Scheme|null} [scheme] SecureBoostModel scheme
+             * @property {number|null} [trees] SecureBoostModel trees
+             * @property {Object.<string,fedscore.nodejob.ParameterValue.$Properties>|null} [parameters] The hyperparameters the guest trained with, by vfl's field name.
+             * @property {fedscore.nodejob.TestMetrics.$Properties|null} [metrics] SecureBoostModel metrics
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SecureBoostModel.
+             * @memberof fedscore.nodejob
+             * @interface ISecureBoostModel
+             * @augments fedscore.nodejob.SecureBoostModel.$Properties
+             * @deprecated Use fedscore.nodejob.SecureBoostModel.$Properties instead.
+             */
+
+            /**
+             * Shape of a SecureBoostModel.
+             * @typedef {{
+             *   modelId?: string|null;
+             *   guest?: string|null;
+             *   hosts?: Array.<string>|null;
+             *   scheme?: fedscore.he.Scheme|null;
+             *   trees?: number|null;
+             *   parameters?: Object.<string,fedscore.nodejob.ParameterValue.$Shape>|null;
+             *   metrics?: fedscore.nodejob.TestMetrics.$Shape|null;
+             *   $unknowns?: Array.<Uint8Array>;
+             * }} fedscore.nodejob.SecureBoostModel.$Shape
+             */
+
+            /**
+             * Constructs a new SecureBoostModel.
+             * @memberof fedscore.nodejob
+             * @classdesc Guest -> each host at publish of a 'secureboost' job (packages/pipeline/src/stages/secureboost.ts):
+             * the facts every party of the model may hold. No tree, leaf weight, split or feature name: each party's
+             * own model stays with it.
+             * @constructor
+             * @param {fedscore.nodejob.SecureBoostModel.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SecureBoostModel = function (properties) {
+                this.hosts = [];
+                this.parameters = {};
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The job id (each party's model file carries it).
+             * @member {string} modelId
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @instance
+             */
+            SecureBoostModel.prototype.modelId = "";
+
+            /**
+             * SecureBoostModel guest.
+             * @member {string} guest
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @instance
+             */
+            SecureBoostModel.prototype.guest = "";
+
+            /**
+             * In the order the guest's trees index them.
+             * @member {Array.<string>} hosts
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @instance
+             */
+            SecureBoostModel.prototype.hosts = $util.emptyArray;
+
+            /**
+             * SecureBoostModel scheme.
+             * @member {fedscore.he.Scheme} scheme
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @instance
+             */
+            SecureBoostModel.prototype.scheme = 0;
+
+            /**
+             * SecureBoostModel trees.
+             * @member {number} trees
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @instance
+             */
+            SecureBoostModel.prototype.trees = 0;
+
+            /**
+             * The hyperparameters the guest trained with, by vfl's field name.
+             * @member {Object.<string,fedscore.nodejob.ParameterValue.$Properties>} parameters
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @instance
+             */
+            SecureBoostModel.prototype.parameters = $util.emptyObject;
+
+            /**
+             * SecureBoostModel metrics.
+             * @member {fedscore.nodejob.TestMetrics.$Properties|null|undefined} metrics
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @instance
+             */
+            SecureBoostModel.prototype.metrics = null;
+
+            /**
+             * Creates a new SecureBoostModel instance using the specified properties.
+             * @function create
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @static
+             * @param {fedscore.nodejob.SecureBoostModel.$Properties=} [properties] Properties to set
+             * @returns {fedscore.nodejob.SecureBoostModel} SecureBoostModel instance
+             * @type {{
+             *   (properties: fedscore.nodejob.SecureBoostModel.$Shape): fedscore.nodejob.SecureBoostModel & fedscore.nodejob.SecureBoostModel.$Shape;
+             *   (properties?: fedscore.nodejob.SecureBoostModel.$Properties): fedscore.nodejob.SecureBoostModel;
+             * }}
+             */
+            SecureBoostModel.create = function(properties) {
+                return new SecureBoostModel(properties);
+            };
+
+            /**
+             * Encodes the specified SecureBoostModel message. Does not implicitly {@link fedscore.nodejob.SecureBoostModel.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @static
+             * @param {fedscore.nodejob.SecureBoostModel.$Properties} message SecureBoostModel message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SecureBoostModel.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId") && message.modelId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.modelId);
+                if (message.guest != null && $Object.hasOwnProperty.call(message, "guest") && message.guest !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.guest);
+                if (message.hosts != null && message.hosts.length)
+                    for (let i = 0; i < message.hosts.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.hosts[i]);
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme") && message.scheme !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).int32(message.scheme);
+                if (message.trees != null && $Object.hasOwnProperty.call(message, "trees") && message.trees !== 0)
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.trees);
+                if (message.parameters != null && $Object.hasOwnProperty.call(message, "parameters"))
+                    for (let keys = $Object.keys(message.parameters), i = 0; i < keys.length; ++i) {
+                        writer.uint32(/* id 6, wireType 2 =*/50).fork().uint32(/* id 1, wireType 2 =*/10).string(keys[i]);
+                        $root.fedscore.nodejob.ParameterValue.encode(message.parameters[keys[i]], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim().ldelim();
+                    }
+                if (message.metrics != null && $Object.hasOwnProperty.call(message, "metrics"))
+                    $root.fedscore.nodejob.TestMetrics.encode(message.metrics, writer.uint32(/* id 7, wireType 2 =*/58).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SecureBoostModel message, length delimited. Does not implicitly {@link fedscore.nodejob.SecureBoostModel.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @static
+             * @param {fedscore.nodejob.SecureBoostModel.$Properties} message SecureBoostModel message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SecureBoostModel.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SecureBoostModel message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.nodejob.SecureBoostModel & fedscore.nodejob.SecureBoostModel.$Shape} SecureBoostModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SecureBoostModel.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, key, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.nodejob.SecureBoostModel();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.modelId = value;
+                            else
+                                delete message.modelId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.guest = value;
+                            else
+                                delete message.guest;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.hosts && message.hosts.length))
+                                message.hosts = [];
+                            message.hosts.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.scheme = value;
+                            else
+                                delete message.scheme;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.trees = value;
+                            else
+                                delete message.trees;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if (message.parameters === $util.emptyObject)
+                                message.parameters = {};
+                            let end2 = reader.size() + reader.pos;
+                            if (end2 > reader.len)
+                                throw $RangeError("index out of range");
+                            reader.len = end2;
+                            key = "";
+                            value = null;
+                            while (reader.pos < end2) {
+                                let tag2 = reader.tag();
+                                wireType = tag2 & 7;
+                                switch (tag2 >>>= 3) {
+                                case 1:
+                                    if (wireType !== 2)
+                                        break;
+                                    key = reader.stringVerify();
+                                    continue;
+                                case 2:
+                                    if (wireType !== 2)
+                                        break;
+                                    value = $root.fedscore.nodejob.ParameterValue.decode(reader, reader.size(), $undefined, _depth + 1, value);
+                                    continue;
+                                }
+                                reader.skipType(wireType, _depth, tag2);
+                            }
+                            if (reader.pos !== end2)
+                                throw $RangeError("index out of range");
+                            reader.len = end;
+                            if (key === "__proto__")
+                                $util.makeProp(message.parameters, key);
+                            message.parameters[key] = value || new $root.fedscore.nodejob.ParameterValue();
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            message.metrics = $root.fedscore.nodejob.TestMetrics.decode(reader, reader.size(), $undefined, _depth + 1, message.metrics);
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SecureBoostModel message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.nodejob.SecureBoostModel & fedscore.nodejob.SecureBoostModel.$Shape} SecureBoostModel
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SecureBoostModel.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SecureBoostModel message.
+             * @function verify
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SecureBoostModel.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    if (!$util.isString(message.modelId))
+                        return "modelId: string expected";
+                if (message.guest != null && $Object.hasOwnProperty.call(message, "guest"))
+                    if (!$util.isString(message.guest))
+                        return "guest: string expected";
+                if (message.hosts != null && $Object.hasOwnProperty.call(message, "hosts")) {
+                    if (!$Array.isArray(message.hosts))
+                        return "hosts: array expected";
+                    for (let i = 0; i < message.hosts.length; ++i)
+                        if (!$util.isString(message.hosts[i]))
+                            return "hosts: string[] expected";
+                }
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    if (typeof message.scheme !== "number" || (message.scheme | 0) !== message.scheme)
+                        return "scheme: enum value expected";
+                if (message.trees != null && $Object.hasOwnProperty.call(message, "trees"))
+                    if (!$util.isInteger(message.trees))
+                        return "trees: integer expected";
+                if (message.parameters != null && $Object.hasOwnProperty.call(message, "parameters")) {
+                    if (!$util.isObject(message.parameters))
+                        return "parameters: object expected";
+                    let key = $Object.keys(message.parameters);
+                    for (let i = 0; i < key.length; ++i) {
+                        let error = $root.fedscore.nodejob.ParameterValue.verify(message.parameters[key[i]], _depth + 1);
+                        if (error)
+                            return "parameters." + error;
+                    }
+                }
+                if (message.metrics != null && $Object.hasOwnProperty.call(message, "metrics")) {
+                    let error = $root.fedscore.nodejob.TestMetrics.verify(message.metrics, _depth + 1);
+                    if (error)
+                        return "metrics." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SecureBoostModel message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.nodejob.SecureBoostModel} SecureBoostModel
+             */
+            SecureBoostModel.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.nodejob.SecureBoostModel)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.nodejob.SecureBoostModel: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.nodejob.SecureBoostModel();
+                if (object.modelId != null)
+                    if (typeof object.modelId !== "string" || object.modelId.length)
+                        message.modelId = $String(object.modelId);
+                if (object.guest != null)
+                    if (typeof object.guest !== "string" || object.guest.length)
+                        message.guest = $String(object.guest);
+                if (object.hosts) {
+                    if (!$Array.isArray(object.hosts))
+                        throw $TypeError(".fedscore.nodejob.SecureBoostModel.hosts: array expected");
+                    message.hosts = $Array(object.hosts.length);
+                    for (let i = 0; i < object.hosts.length; ++i)
+                        message.hosts[i] = $String(object.hosts[i]);
+                }
+                if (object.scheme !== 0 && (typeof object.scheme !== "string" || $root.fedscore.he.Scheme[object.scheme] !== 0))
+                    switch (object.scheme) {
+                    case "SCHEME_UNSPECIFIED":
+                    case 0:
+                        message.scheme = 0;
+                        break;
+                    case "SCHEME_CKKS":
+                    case 1:
+                        message.scheme = 1;
+                        break;
+                    case "SCHEME_PAILLIER":
+                    case 2:
+                        message.scheme = 2;
+                        break;
+                    case "SCHEME_NONE":
+                    case 3:
+                        message.scheme = 3;
+                        break;
+                    default:
+                        if (typeof object.scheme === "number" && (object.scheme | 0) === object.scheme)
+                            message.scheme = object.scheme;
+                    }
+                if (object.trees != null)
+                    if ($Number(object.trees) !== 0)
+                        message.trees = object.trees >>> 0;
+                if (object.parameters) {
+                    if (!$util.isObject(object.parameters))
+                        throw $TypeError(".fedscore.nodejob.SecureBoostModel.parameters: object expected");
+                    message.parameters = {};
+                    for (let keys = $Object.keys(object.parameters), i = 0; i < keys.length; ++i) {
+                        if (keys[i] === "__proto__")
+                            $util.makeProp(message.parameters, keys[i]);
+                        if (!$util.isObject(object.parameters[keys[i]]))
+                            throw $TypeError(".fedscore.nodejob.SecureBoostModel.parameters: object expected");
+                        message.parameters[keys[i]] = $root.fedscore.nodejob.ParameterValue.fromObject(object.parameters[keys[i]], _depth + 1);
+                    }
+                }
+                if (object.metrics != null) {
+                    if (!$util.isObject(object.metrics))
+                        throw $TypeError(".fedscore.nodejob.SecureBoostModel.metrics: object expected");
+                    message.metrics = $root.fedscore.nodejob.TestMetrics.fromObject(object.metrics, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SecureBoostModel message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @static
+             * @param {fedscore.nodejob.SecureBoostModel} message SecureBoostModel
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SecureBoostModel.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.hosts = [];
+                if (options.objects || options.defaults)
+                    object.parameters = {};
+                if (options.defaults) {
+                    object.modelId = "";
+                    object.guest = "";
+                    object.scheme = options.enums === $String ? "SCHEME_UNSPECIFIED" : 0;
+                    object.trees = 0;
+                    object.metrics = null;
+                }
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    object.modelId = message.modelId;
+                if (message.guest != null && $Object.hasOwnProperty.call(message, "guest"))
+                    object.guest = message.guest;
+                if (message.hosts && message.hosts.length) {
+                    object.hosts = $Array(message.hosts.length);
+                    for (let j = 0; j < message.hosts.length; ++j)
+                        object.hosts[j] = message.hosts[j];
+                }
+                if (message.scheme != null && $Object.hasOwnProperty.call(message, "scheme"))
+                    object.scheme = options.enums === $String ? $root.fedscore.he.Scheme[message.scheme] === $undefined ? message.scheme : $root.fedscore.he.Scheme[message.scheme] : message.scheme;
+                if (message.trees != null && $Object.hasOwnProperty.call(message, "trees"))
+                    object.trees = message.trees;
+                let keys2;
+                if (message.parameters && (keys2 = $Object.keys(message.parameters)).length) {
+                    object.parameters = {};
+                    for (let j = 0; j < keys2.length; ++j) {
+                        if (keys2[j] === "__proto__")
+                            $util.makeProp(object.parameters, keys2[j]);
+                        object.parameters[keys2[j]] = $root.fedscore.nodejob.ParameterValue.toObject(message.parameters[keys2[j]], options, _depth + 1);
+                    }
+                }
+                if (message.metrics != null && $Object.hasOwnProperty.call(message, "metrics"))
+                    object.metrics = $root.fedscore.nodejob.TestMetrics.toObject(message.metrics, options, _depth + 1);
+                return object;
+            };
+
+            /**
+             * Converts this SecureBoostModel to JSON.
+             * @function toJSON
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SecureBoostModel.prototype.toJSON = function() {
+                return SecureBoostModel.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SecureBoostModel
+             * @function getTypeUrl
+             * @memberof fedscore.nodejob.SecureBoostModel
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SecureBoostModel.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.nodejob.SecureBoostModel";
+            };
+
+            return SecureBoostModel;
+        })();
+
         return nodejob;
     })();
 

@@ -1,0 +1,213 @@
+/**
+ * `fedscore train secureboost`.
+ * - The generated population (`fedscore datasets generate`, always): bank.csv (labels, 14 features)
+ *   and government.csv (34 feature columns after one-hot, a categorical industry and region), USCC ids
+ *   in different orders with non-shared rows. Checked: the JSON fields the issue asks for, the progress
+ *   bar advancing per tree on stderr, the aligned rows against a plain set intersection of the two
+ *   files' ids (read with this test's own parser), CKKS against the plaintext debug run of the same
+ *   split (the trees are chosen on decrypted sums, so the AUC must agree to 1e-3: the issue's target),
+ *   each party's model and importance file holding only its own column names (searched as text), and
+ *   typed errors naming the flag.
+ * - ../shared/data/default_credit with its fixed split (skipped with a printed reason when absent):
+ *   30 trees, depth 3, 32 bins, learning rate 0.3 under `none`: test AUC >= 0.7726 (the issue's
+ *   target; sklearn HistGradientBoosting with the same settings 0.7776; measured 0.7802 by vfl's own
+ *   test).
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lastJson, runCli } from './run-cli.ts';
+
+interface Scores {
+  auc: number;
+  ks: number;
+}
+
+/** The header and the first column of a CSV (this test's own parser: no quoted commas in these files). */
+function csvIdsAndHeader(file: string): { header: string[]; ids: string[] } {
+  const lines = readFileSync(file, 'utf8').trim().split(/\r?\n/);
+  return { header: lines[0]!.split(','), ids: lines.slice(1).map((l) => l.split(',')[0]!) };
+}
+
+describe('fedscore train secureboost on the generated population', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedscore-sbt-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const bank = join(dir, 'bank.csv');
+  const gov = join(dir, 'government.csv');
+  const base = () => ['train', 'secureboost', '--guest', bank, '--host', gov, '--id', 'uscc', '--label', 'y'];
+
+  beforeAll(async () => {
+    const r = await runCli([
+      'datasets',
+      'generate',
+      '--enterprises',
+      '2500',
+      '--seed',
+      '3',
+      '--out',
+      dir,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it("none (debug): the issue's JSON fields, one progress bar advancing per tree, PSI-aligned rows; files of own splits only", async () => {
+    const out = join(dir, 'models');
+    const r = await runCli([
+      ...base(),
+      '--he',
+      'none',
+      '--trees',
+      '8',
+      '--seed',
+      '5',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('INSECURE');
+    expect(r.stderr).toMatch(/secureboost: trees \[#+\] 8\/8 trees 100%/);
+    const j = lastJson(r.stdout);
+    const test = j['test'] as Scores;
+    expect(test.auc).toBeGreaterThan(0.6);
+    expect(test.ks).toBeGreaterThan(0);
+    expect(j['trees']).toBe(8);
+    for (const k of ['seconds_total', 'seconds_per_tree']) expect(j[k]).toBeGreaterThan(0);
+    const bytes = j['bytes_sent'] as Record<string, number>;
+    expect(Object.keys(bytes).sort()).toEqual(['guest', 'host-1']);
+    expect(bytes['guest']).toBeGreaterThan(0);
+    expect(j['insecure']).toBe(true);
+
+    // the aligned rows: the ids both files hold; the split 80/20 of them
+    const b = csvIdsAndHeader(bank);
+    const g = csvIdsAndHeader(gov);
+    const govIds = new Set(g.ids);
+    const aligned = b.ids.filter((id) => govIds.has(id)).length;
+    const rows = j['rows'] as { aligned: number; train: number; test: number };
+    expect(rows.aligned).toBe(aligned);
+    expect(rows.train + rows.test).toBe(aligned);
+    expect(Math.abs(rows.test - 0.2 * aligned)).toBeLessThanOrEqual(2);
+
+    // each party's files hold its own column names only
+    const guestFiles = ['guest.secureboost.json', 'guest.importance.json'].map((f) =>
+      readFileSync(join(out, f), 'utf8'),
+    );
+    const hostFiles = ['host-1.secureboost.json', 'host-1.importance.json'].map((f) =>
+      readFileSync(join(out, f), 'utf8'),
+    );
+    const guestCols = b.header.slice(2);
+    const hostCols = g.header.slice(1);
+    for (const c of hostCols) for (const t of guestFiles) expect(t).not.toContain(`"${c}`);
+    for (const c of guestCols) for (const t of hostFiles) expect(t).not.toContain(`"${c}`);
+    expect(guestFiles[0]).toContain(`"${guestCols[0]}"`);
+    expect(hostFiles[0]).toContain(`"${hostCols[0]}"`);
+    const model = JSON.parse(guestFiles[0]!) as {
+      format: string;
+      version: number;
+      trees: { kind: string }[][];
+    };
+    expect(model.format).toBe('fedscore.secureboost.guest');
+    expect(model.version).toBe(1);
+    // importance: the guest's split counts over its own features and the host's, against the trees
+    const imp = JSON.parse(guestFiles[1]!) as {
+      features: Record<string, { splits: number }>;
+      hosts: Record<string, { splits: number }>;
+    };
+    const nodes = model.trees.flat();
+    const count = (o: Record<string, { splits: number }>) =>
+      Object.values(o).reduce((a, x) => a + x.splits, 0);
+    expect(count(imp.features)).toBe(nodes.filter((n) => n.kind === 'guest-split').length);
+    expect(count(imp.hosts)).toBe(nodes.filter((n) => n.kind === 'host-split').length);
+    const hostImp = JSON.parse(hostFiles[1]!) as { features: Record<string, { splits: number }> };
+    const hostModel = JSON.parse(hostFiles[0]!) as { splits: unknown[] };
+    expect(count(hostImp.features)).toBe(hostModel.splits.length);
+  }, 300_000);
+
+  it('CKKS (the default) agrees with the plaintext debug run of the same split to 1e-3 test AUC', async () => {
+    const small = ['--trees', '1', '--depth', '2', '--seed', '5', '--json', '--quiet'];
+    const plain = await runCli([...base(), ...small, '--he', 'none']);
+    expect(plain.code, plain.stderr).toBe(0);
+    const ckks = await runCli([...base(), ...small]);
+    expect(ckks.code, ckks.stderr).toBe(0);
+    const c = lastJson(ckks.stdout);
+    const p = lastJson(plain.stdout);
+    expect(c['insecure']).toBe(false);
+    expect(String(c['security'])).toContain('CKKS');
+    expect(Math.abs((c['test'] as Scores).auc - (p['test'] as Scores).auc)).toBeLessThanOrEqual(1e-3);
+    expect((c['bytes_sent'] as Record<string, number>)['guest']).toBeGreaterThan(
+      (p['bytes_sent'] as Record<string, number>)['guest']!,
+    );
+  }, 300_000);
+
+  it('typed errors name the flag, before any file is read', async () => {
+    const cases: [string[], string][] = [
+      [['--trees', '0'], '--trees'],
+      [['--depth', '40'], '--depth'],
+      [['--learning-rate', '2'], '--learning-rate'],
+      [['--bins', '1'], '--bins'],
+      [['--subsample', '0'], '--subsample'],
+      [['--paillier-bits', '100'], '--paillier-bits'],
+      [['--train-ids', join(dir, 'none.txt')], '--test-ids'],
+    ];
+    for (const [flags, flag] of cases) {
+      const r = await runCli([...base(), ...flags, '--json', '--quiet']);
+      expect(r.code, flags.join(' ')).not.toBe(0);
+      expect(r.stderr, flags.join(' ')).toContain(flag);
+    }
+    const r = await runCli([...base(), '--he', 'bfv', '--json', '--quiet']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('--he');
+  }, 60_000);
+});
+
+const DATA = new URL('../../../../shared/data/', import.meta.url).pathname;
+const CREDIT = join(DATA, 'default_credit');
+const haveCredit = existsSync(join(CREDIT, 'default_credit_hetero_guest.csv'));
+if (!haveCredit) console.log(`skipping train secureboost on default_credit: ${CREDIT} is absent`);
+
+describe.skipIf(!haveCredit)(
+  'fedscore train secureboost on ../shared/data/default_credit (fixed split)',
+  () => {
+    it('30 trees, depth 3, 32 bins, none: test AUC >= 0.7726 (sklearn HistGradientBoosting 0.7776)', async () => {
+      const r = await runCli([
+        'train',
+        'secureboost',
+        '--guest',
+        join(CREDIT, 'default_credit_hetero_guest.csv'),
+        '--host',
+        join(CREDIT, 'default_credit_hetero_host.csv'),
+        '--id',
+        'id',
+        '--label',
+        'y',
+        '--train-ids',
+        join(CREDIT, 'default_credit_train_ids.txt'),
+        '--test-ids',
+        join(CREDIT, 'default_credit_test_ids.txt'),
+        '--trees',
+        '30',
+        '--depth',
+        '3',
+        '--bins',
+        '32',
+        '--learning-rate',
+        '0.3',
+        '--he',
+        'none',
+        '--json',
+        '--quiet',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const j = lastJson(r.stdout);
+      const test = j['test'] as Scores;
+      console.log(
+        `default_credit: fedscore train secureboost (none) test AUC ${test.auc.toFixed(4)} KS ${test.ks.toFixed(4)}; ${Number(j['seconds_total']).toFixed(1)} s training`,
+      );
+      expect(j['rows']).toMatchObject({ aligned: 30000, train: 24000, test: 6000 });
+      expect(j['trees']).toBe(30);
+      expect(test.auc).toBeGreaterThanOrEqual(0.7726);
+    }, 300_000);
+  },
+);
