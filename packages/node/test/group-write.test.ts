@@ -186,6 +186,24 @@ describe('groupWrite on a file store: durable before it resolves, the flush off 
     store.close();
   });
 
+  it('the default flush (fdatasync of the -wal file): groups resolve, close and reopen keep them', async () => {
+    const dir = tempDir();
+    const store = NodeStore.open(dir);
+    store.migrate(MIGRATIONS);
+    for (const n of [1, 2, 3]) {
+      const batch = [n * 10, n * 10 + 1].map((v) =>
+        store.groupWrite(() => store.run('INSERT INTO gw (n) VALUES (?)', v)),
+      );
+      await Promise.all(batch);
+    }
+    const last = store.groupWrite(() => store.run('INSERT INTO gw (n) VALUES (99)'));
+    store.close();
+    await last;
+    const again = NodeStore.open(dir);
+    expect(rows(again)).toEqual([10, 11, 20, 21, 30, 31, 99]);
+    again.close();
+  });
+
   it('groups that commit while a flush is under way share the next flush', async () => {
     const { calls, flushFile } = heldFlush();
     const store = NodeStore.open(tempDir(), { flushFile });

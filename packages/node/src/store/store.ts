@@ -57,7 +57,7 @@ import {
   statSync,
   writeSync,
 } from 'node:fs';
-import { open as openAsync } from 'node:fs/promises';
+import { type FileHandle, open as openAsync } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { FedscoreError, type Logger, noopLogger } from '@fedscore/core';
@@ -147,6 +147,8 @@ export class NodeStore {
   #flushing = false;
   /** close() flushed the -wal file itself: a flush still under way that fails afterwards changes nothing. */
   #flushedAtClose = false;
+  /** The descriptor of the -wal file the default flush uses (opened on the first flush). */
+  #walHandle: Promise<FileHandle> | undefined;
   /** The state directory was flushed once after the -wal file first was (its directory entry). */
   #dirFlushed = false;
 
@@ -161,7 +163,26 @@ export class NodeStore {
     this.path = path;
     this.readOnly = readOnly;
     this.#logger = logger;
-    this.#flushFile = flushFile ?? flushToDisk;
+    this.#flushFile = flushFile ?? ((file) => this.#flushToDisk(file));
+  }
+
+  /**
+   * The default flush: `fdatasync` on libuv's thread pool, of a descriptor of the -wal file kept open
+   * while the store is (SQLite deletes or replaces the -wal file only when the last connection to the
+   * database closes, never while this one is open). Other files (the directory) are opened each time.
+   */
+  async #flushToDisk(file: string): Promise<void> {
+    if (file !== this.#wal) return flushToDisk(file);
+    this.#walHandle ??= openAsync(file, 'r');
+    const opened = this.#walHandle;
+    let handle: FileHandle;
+    try {
+      handle = await opened;
+    } catch (e) {
+      if (this.#walHandle === opened) this.#walHandle = undefined;
+      throw e;
+    }
+    await handle.datasync();
   }
 
   /** Open (creating if needed) the store of the state directory `stateDir`. */
@@ -603,6 +624,9 @@ export class NodeStore {
         for (const w of waiting) w.reject(err);
       }
     }
+    // Closed once the operations under way on it are done (FileHandle.close waits for them).
+    this.#walHandle?.then((h) => h.close()).catch(() => {});
+    this.#walHandle = undefined;
     this.#statements.clear();
     this.#closed = true;
     try {
