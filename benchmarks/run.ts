@@ -1,11 +1,12 @@
 /**
- * Benchmark runner: `pnpm bench <name> [flags]` runs `src/<name>.bench.ts`, whose default export returns a
- * `BenchResult`, and writes `results/<name>.json` and `results/<name>.md`. `pnpm bench --list` lists them.
+ * Benchmark runner: `pnpm bench <name> [flags] [--out DIR]` runs `src/<name>.bench.ts`, whose default
+ * export returns a `BenchResult`, and writes `<name>.json` and `<name>.md` into DIR (default `results/`,
+ * or $FEDSCORE_BENCH_RESULTS; `--no-write`: nothing). `pnpm bench --list` lists them.
  * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR] [--html-only]` runs the suite and
  * writes results/index.html (src/suite.ts).
  */
 import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isFedscoreError } from '@fedscore/core';
 import { RESULTS_DIR, writeResult } from './src/report.ts';
@@ -19,7 +20,7 @@ const available = readdirSync(join(here, 'src'))
 const [name, ...args] = process.argv.slice(2);
 if (name === undefined || name === '--list' || name === '--help') {
   console.log(
-    `Usage: pnpm bench <name> [flags] | pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR]\nBenchmarks: ${available.join(', ')}`,
+    `Usage: pnpm bench <name> [flags] [--out DIR] | pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR]\nBenchmarks: ${available.join(', ')}`,
   );
   process.exit(name === undefined ? 2 : 0);
 }
@@ -34,10 +35,22 @@ if (!available.includes(name)) {
   console.error(`unknown benchmark '${name}'; available: ${available.join(', ')}`);
   process.exit(2);
 }
+// `--out DIR` is the runner's (where the files go), as for `all`; the benchmark gets the other flags.
+const outAt = args.indexOf('--out');
+let outDir = RESULTS_DIR;
+if (outAt >= 0) {
+  const dir = args[outAt + 1];
+  if (dir === undefined || dir === '' || dir.startsWith('--')) {
+    console.error(`bench ${name}: --out needs a directory`);
+    process.exit(2);
+  }
+  outDir = resolve(dir);
+  args.splice(outAt, 2);
+}
 const mod = (await import(join(here, 'src', `${name}.bench.ts`))) as {
   default: (args: string[]) => Promise<import('./src/report.ts').BenchResult>;
 };
 const result = await mod.default(args);
-const paths = writeResult(name, result, args.includes('--no-write'));
+const paths = writeResult(name, result, args.includes('--no-write'), outDir);
 console.log(JSON.stringify(result.summary));
 if (paths) console.error(`wrote ${paths.json} and ${paths.md}`);

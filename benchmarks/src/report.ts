@@ -121,12 +121,13 @@ export function writeResult(
   name: string,
   result: BenchResult,
   dryRun = false,
+  dir: string = RESULTS_DIR,
 ): { json: string; md: string } | undefined {
   const machine = machineInfo();
   if (dryRun) return undefined;
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const json = join(RESULTS_DIR, `${name}.json`);
-  const md = join(RESULTS_DIR, `${name}.md`);
+  mkdirSync(dir, { recursive: true });
+  const json = join(dir, `${name}.json`);
+  const md = join(dir, `${name}.md`);
   writeFileSync(json, `${JSON.stringify({ name, machine, ...result }, null, 2)}\n`);
   writeFileSync(md, renderMarkdown(name, machine, result));
   return { json, md };

@@ -79,8 +79,11 @@ export class ScoringQuota {
   readonly #quota: RequestWindow;
   readonly #rate: RequestWindow;
   readonly #now: () => number;
-  /** Admission times per `${grantee}\0${fingerprint}` queued for the next group transaction. */
-  readonly #pending = new Map<string, number[]>();
+  /**
+   * Admissions per `${grantee}\0${fingerprint}` decided but not yet written by a group transaction (each
+   * leaves the list when its row is inserted, so it is never counted twice while the group is flushed).
+   */
+  readonly #pending = new Map<string, { readonly at: number }[]>();
 
   constructor(
     store: NodeStore,
@@ -130,18 +133,26 @@ export class ScoringQuota {
     const d = this.#decide(grantee, enterprise);
     if (d.refusal !== undefined) return { refusal: d.refusal, committed: Promise.resolve() };
     const pending = this.#pending.get(d.pendingKey) ?? [];
-    pending.push(d.now);
+    const admission = { at: d.now };
+    pending.push(admission);
     this.#pending.set(d.pendingKey, pending);
     const settled = (): void => {
-      const i = pending.indexOf(d.now);
+      const i = pending.indexOf(admission);
       if (i >= 0) pending.splice(i, 1);
       if (pending.length === 0 && this.#pending.get(d.pendingKey) === pending)
         this.#pending.delete(d.pendingKey);
     };
-    const committed = this.#store.groupWrite(d.write).then(settled, (e: unknown) => {
-      settled();
-      throw e;
-    });
+    // The row is visible to #count from its insert on (the group's flush to disk comes later): from then
+    // on it counts as stored, not pending. A group that rolls back fails this admission's request.
+    const committed = this.#store
+      .groupWrite(() => {
+        d.write();
+        settled();
+      })
+      .then(settled, (e: unknown) => {
+        settled();
+        throw e;
+      });
     // A caller that never gets to await it (the request failed before its answer) must not leave an
     // unhandled rejection; awaiting it still sees the failure.
     committed.catch(() => {});
@@ -196,7 +207,7 @@ export class ScoringQuota {
         since,
       )?.n ?? 0;
     const pending = this.#pending.get(`${grantee}\u0000${key}`) ?? [];
-    return stored + pending.filter((at) => at > since).length;
+    return stored + pending.filter((p) => p.at > since).length;
   }
 }
 

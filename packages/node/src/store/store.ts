@@ -24,11 +24,20 @@
  *   open across an `await` would block every other writer; a returned Promise is rolled back and refused.
  * - `groupWrite(fn)` is the hot path's transaction (online scoring: an audit entry and a quota counter per
  *   request on each node): every write queued in one turn of the event loop runs in ONE transaction on the
- *   next turn (one disk flush under `synchronous = FULL` instead of one per write, each of which blocks
- *   the event loop for milliseconds), and each promise resolves once that transaction has committed -- a
- *   caller that awaits it before answering answers only after its write is durable. If one write of the
- *   group throws, nothing of the group is committed and every promise of it rejects. Closing the store
- *   commits a pending group first.
+ *   next turn, and each promise resolves once that transaction is durable -- on disk, as under
+ *   `synchronous = FULL` -- so a caller that awaits it before answering answers only after its write
+ *   survives a process crash and a power loss. The disk flush is NOT taken on the event loop: the group
+ *   commits under `synchronous = NORMAL` (in WAL mode: the frames are written to the -wal file, no fsync;
+ *   the connection is back to FULL for every other transaction), then the -wal file is flushed with an
+ *   asynchronous `fdatasync` on libuv's thread pool, and only then do the group's promises resolve.
+ *   Groups that commit while a flush is under way share the next flush (group commit across turns). In
+ *   WAL mode a commit appends frames to the -wal file and a checkpoint (which under NORMAL still syncs
+ *   the WAL before copying and the database after) is the only other writer, so a flushed -wal file holds
+ *   every frame of the committed groups: the same durability as FULL's fsync inside COMMIT, without the
+ *   event loop waiting for it (profile and figures: docs/scoring-api.md). A store not in WAL mode (in
+ *   memory) commits groups under FULL as before. If one write of the group throws, nothing of the group is
+ *   committed and every promise of it rejects; a failed flush rejects the promises it would have
+ *   resolved. Closing the store commits a pending group and flushes it first.
  *
  * Every SQLite failure surfaces as `FedscoreError('store')` naming the store file; values are never put
  * into error messages (they may be enterprise identifiers or scores).
@@ -37,6 +46,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
+  fdatasyncSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -47,6 +57,7 @@ import {
   statSync,
   writeSync,
 } from 'node:fs';
+import { type FileHandle, open as openAsync } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { FedscoreError, type Logger, noopLogger } from '@fedscore/core';
@@ -90,6 +101,12 @@ export interface OpenStoreOptions {
   readonly busyTimeoutMs?: number;
   /** Open an existing store read-only (no directory creation, no migrations). */
   readonly readOnly?: boolean;
+  /**
+   * How a committed group transaction's -wal file is flushed to disk before its `groupWrite` promises
+   * resolve (default: `fdatasync` on libuv's thread pool, the event loop never waits for it). Tests pass a
+   * slow or failing one to check that nothing resolves before the flush has completed.
+   */
+  readonly flushFile?: (file: string) => Promise<void>;
 }
 
 export interface RunResult {
@@ -119,12 +136,53 @@ export class NodeStore {
   /** Writes queued for the next group transaction (`groupWrite`). */
   #group: { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
   #groupScheduled = false;
+  /**
+   * The -wal file when group transactions commit under NORMAL and are flushed off the event loop (a
+   * writable store in WAL mode); undefined: they commit under FULL.
+   */
+  #wal: string | undefined;
+  readonly #flushFile: (file: string) => Promise<void>;
+  /** Committed groups waiting for the next flush of the -wal file. */
+  #unflushed: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #flushing = false;
+  /** close() flushed the -wal file itself: a flush still under way that fails afterwards changes nothing. */
+  #flushedAtClose = false;
+  /** The descriptor of the -wal file the default flush uses (opened on the first flush). */
+  #walHandle: Promise<FileHandle> | undefined;
+  /** The state directory was flushed once after the -wal file first was (its directory entry). */
+  #dirFlushed = false;
 
-  private constructor(db: DatabaseSync, path: string, readOnly: boolean, logger: Logger) {
+  private constructor(
+    db: DatabaseSync,
+    path: string,
+    readOnly: boolean,
+    logger: Logger,
+    flushFile: ((file: string) => Promise<void>) | undefined,
+  ) {
     this.#db = db;
     this.path = path;
     this.readOnly = readOnly;
     this.#logger = logger;
+    this.#flushFile = flushFile ?? ((file) => this.#flushToDisk(file));
+  }
+
+  /**
+   * The default flush: `fdatasync` on libuv's thread pool, of a descriptor of the -wal file kept open
+   * while the store is (SQLite deletes or replaces the -wal file only when the last connection to the
+   * database closes, never while this one is open). Other files (the directory) are opened each time.
+   */
+  async #flushToDisk(file: string): Promise<void> {
+    if (file !== this.#wal) return flushToDisk(file);
+    this.#walHandle ??= openAsync(file, 'r');
+    const opened = this.#walHandle;
+    let handle: FileHandle;
+    try {
+      handle = await opened;
+    } catch (e) {
+      if (this.#walHandle === opened) this.#walHandle = undefined;
+      throw e;
+    }
+    await handle.datasync();
   }
 
   /** Open (creating if needed) the store of the state directory `stateDir`. */
@@ -232,7 +290,7 @@ export class NodeStore {
         cause: e,
       });
     }
-    const store = new NodeStore(db, path, readOnly, options.logger ?? noopLogger);
+    const store = new NodeStore(db, path, readOnly, options.logger ?? noopLogger, options.flushFile);
     try {
       // Reading the schema fails fast on a file that is not a SQLite database.
       db.prepare('SELECT count(*) AS n FROM sqlite_schema').get();
@@ -248,7 +306,11 @@ export class NodeStore {
       throw e;
     }
     try {
-      if (!readOnly && path !== ':memory:') db.exec('PRAGMA journal_mode = WAL');
+      if (!readOnly && path !== ':memory:') {
+        const mode = db.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode?: string } | undefined;
+        // A file system without shared memory keeps the rollback journal: groups then commit under FULL.
+        if (mode?.journal_mode === 'wal') store.#wal = `${path}-wal`;
+      }
       if (!readOnly) db.exec('PRAGMA synchronous = FULL');
       if (!readOnly) db.exec(MIGRATIONS_TABLE);
     } catch (e) {
@@ -465,15 +527,75 @@ export class NodeStore {
     this.#group = [];
     if (batch.length === 0) return;
     let results: unknown[];
+    const wal = this.#wal;
     try {
-      results = this.transaction(() => batch.map((w) => w.fn()));
+      // NORMAL for this commit only: the -wal file is flushed below, off the event loop (file comment).
+      if (wal !== undefined) this.exec('PRAGMA synchronous = NORMAL');
+      try {
+        results = this.transaction(() => batch.map((w) => w.fn()));
+      } finally {
+        if (wal !== undefined) this.exec('PRAGMA synchronous = FULL');
+      }
     } catch (e) {
       for (const w of batch) w.reject(e);
       return;
     }
-    batch.forEach((w, i) => {
-      w.resolve(results[i]);
+    const resolveAll = (): void => {
+      batch.forEach((w, i) => {
+        w.resolve(results[i]);
+      });
+    };
+    if (wal === undefined) {
+      resolveAll();
+      return;
+    }
+    this.#unflushed.push({
+      resolve: resolveAll,
+      reject: (e) => {
+        for (const w of batch) w.reject(e);
+      },
     });
+    this.#startFlush();
+  }
+
+  /**
+   * Flush the -wal file for the groups committed so far, unless a flush is under way: the groups that
+   * committed after it started wait for the next one (their frames may have been written after it began).
+   */
+  #startFlush(): void {
+    if (this.#flushing || this.#unflushed.length === 0 || this.#wal === undefined) return;
+    this.#flushing = true;
+    const waiting = this.#unflushed;
+    this.#unflushed = [];
+    const wal = this.#wal;
+    const dir = dirname(this.path);
+    const flushed = this.#flushFile(wal).then(async () => {
+      if (!this.#dirFlushed) {
+        await this.#flushFile(dir);
+        this.#dirFlushed = true;
+      }
+    });
+    flushed.then(
+      () => {
+        this.#flushing = false;
+        for (const w of waiting) w.resolve();
+        this.#startFlush();
+      },
+      (e: unknown) => {
+        this.#flushing = false;
+        if (this.#flushedAtClose) {
+          for (const w of waiting) w.resolve();
+          return;
+        }
+        this.#logger.error('store flush failed', { file: wal });
+        const err = new FedscoreError('store', 'flushing the write-ahead log to disk failed', {
+          file: wal,
+          cause: e,
+        });
+        for (const w of waiting) w.reject(err);
+        this.#startFlush();
+      },
+    );
   }
 
   /** Run SQLite's integrity check; returns the problems found (empty when the file is sound). */
@@ -485,6 +607,26 @@ export class NodeStore {
   close(): void {
     if (this.#closed) return;
     this.#flushGroup();
+    // Committed groups not yet flushed: flushed here (blocking; closing is rare), then resolved. A flush
+    // already under way resolves its own groups when it completes.
+    const waiting = this.#unflushed;
+    this.#unflushed = [];
+    if ((waiting.length > 0 || this.#flushing) && this.#wal !== undefined) {
+      try {
+        flushToDiskSync(this.#wal);
+        this.#flushedAtClose = true;
+        for (const w of waiting) w.resolve();
+      } catch (e) {
+        const err = new FedscoreError('store', 'flushing the write-ahead log to disk failed', {
+          file: this.#wal,
+          cause: e,
+        });
+        for (const w of waiting) w.reject(err);
+      }
+    }
+    // Closed once the operations under way on it are done (FileHandle.close waits for them).
+    this.#walHandle?.then((h) => h.close()).catch(() => {});
+    this.#walHandle = undefined;
     this.#statements.clear();
     this.#closed = true;
     try {
@@ -518,6 +660,29 @@ export class NodeStore {
       if (e instanceof FedscoreError) throw e;
       throw new FedscoreError('store', sqliteMessage(e), { file: this.path, cause: e });
     }
+  }
+}
+
+/**
+ * `fdatasync` of a file (or a directory: its entries) on libuv's thread pool. fsync and fdatasync act on
+ * the file, not on the descriptor (POSIX; Linux flushes the inode's dirty pages whoever wrote them), so a
+ * descriptor of our own flushes what SQLite's connection wrote.
+ */
+async function flushToDisk(file: string): Promise<void> {
+  const handle = await openAsync(file, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function flushToDiskSync(file: string): void {
+  const fd = openSync(file, 'r');
+  try {
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
