@@ -52,8 +52,9 @@ import {
   profileDatasets,
   scoringUsage,
 } from './console/index.ts';
+import { cancelJob, recordJobChange, retryJob } from './jobs/control.ts';
 import { testFaultFromEnv } from './jobs/fault.ts';
-import { type JobRecord, JobStore } from './jobs/job-store.ts';
+import { JOB_STATUSES, type JobRecord, JobStore } from './jobs/job-store.ts';
 import type { DataUseEvent, JobRefusal } from './jobs/runner.ts';
 import { JobRunner, submitJob } from './jobs/runner.ts';
 import { MonitoringClient, MonitoringEndpoint } from './monitoring/remote.ts';
@@ -300,6 +301,7 @@ export class PartyNode {
       ...(testFault !== undefined && { testFault }),
       onDataUse: (u) => recordDataUse(audit, u),
       onRefused: (r) => recordRefusal(audit, r),
+      onJobChange: (e) => recordJobChange(audit, e),
       accept: config.accept,
       ...(config.governance.requireConsent && { consents }),
       psiPolicy: config.governance.psi,
@@ -445,6 +447,8 @@ export class PartyNode {
               ...(config.scoring.serve && { scoringUsage: () => scoringUsage(store, config.scoring.quota) }),
               datasetProfiles: () => profileDatasets(Object.keys(config.data), data),
               submit: (spec) => node().submit(spec),
+              cancel: (id, by) => node().cancel(id, by),
+              retry: (id, by) => node().retry(id, by),
               products: new ProductPool(store),
             },
             accounts: new ConsoleAccounts(store, config.console),
@@ -582,6 +586,19 @@ export class PartyNode {
     return submitJob(this.jobs, this.party, spec);
   }
 
+  /**
+   * Cancel a job this node coordinates (control.ts): audited with `by` here, then, within half a second,
+   * its stages stop on every party and each marks it cancelled.
+   */
+  cancel(id: string, by: string): JobRecord {
+    return cancelJob(this.jobs, this.audit, this.party, id, by);
+  }
+
+  /** Retry a failed or cancelled job this node coordinates, from its last checkpoint (audited). */
+  retry(id: string, by: string): JobRecord {
+    return retryJob(this.jobs, this.audit, this.party, id, by);
+  }
+
   /** Metric samples for /metrics. */
   metrics(): MetricSample[] {
     const out: MetricSample[] = [
@@ -598,7 +615,7 @@ export class PartyNode {
         value: this.runner.runningStages(),
       },
     ];
-    for (const status of ['submitted', 'running', 'done', 'failed'] as const) {
+    for (const status of JOB_STATUSES) {
       out.push({
         name: 'fedscore_jobs',
         help: 'Jobs in this node store by status.',

@@ -32,6 +32,7 @@ export const AUDIT_KINDS = [
   'security_event', // rejected input: malformed, replayed or out-of-order message, wrong certificate
   'access_refused', // a request for a party's data refused by policy (no consent, quota, rate limit, no record)
   'job_refused', // a job a party would not serve: its policy (e.g. a plaintext scheme) or missing consent
+  'job_change', // a job was cancelled or retried (details: action, by)
 ] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 

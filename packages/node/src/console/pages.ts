@@ -36,6 +36,10 @@ export interface ConsoleSource {
   readonly datasetProfiles?: () => Promise<readonly DatasetProfile[]>;
   /** Record a job on this node (`PartyNode.submit`); absent: the console cannot submit. */
   readonly submit?: (spec: unknown) => JobRecord;
+  /** Cancel a job this node coordinates, for `by` (`PartyNode.cancel`); absent: no cancel button. */
+  readonly cancel?: (id: string, by: string) => JobRecord;
+  /** Retry a failed or cancelled job this node coordinates (`PartyNode.retry`); absent: no retry. */
+  readonly retry?: (id: string, by: string) => JobRecord;
   /** The loan-product pool and pre-approved lines (products.ts); absent: no Products page. */
   readonly products?: ProductPool;
 }
@@ -151,7 +155,21 @@ export function homePage(ctx: PageContext): Html {
   }<li><a href="${BASE}/audit">Audit log</a>: ${ctx.source.audit.head().entries} entries</li></ul>`;
 }
 
-function jobRow(j: JobRecord): Html[] {
+/** The cancel or retry button of a job, when this account may and this node coordinates it. */
+function jobActions(ctx: PageContext, j: JobRecord): Html {
+  if (j.coordinator !== ctx.source.party || !ctx.access.canControlJob(ctx.account, j)) return html``;
+  const button = (verb: 'cancel' | 'retry', label: string): Html =>
+    html`<form method="post" action="${BASE}/jobs/${encodeURIComponent(j.id)}/${verb}" class="inline">${csrfField(ctx)}<button type="submit" class="job-${verb}" aria-label="${label} job ${j.id}">${label}</button></form>`;
+  if ((j.status === 'submitted' || j.status === 'running') && ctx.source.cancel !== undefined) {
+    return j.cancelRequestedBy === undefined ? button('cancel', 'Cancel') : html`<span>cancelling</span>`;
+  }
+  if ((j.status === 'failed' || j.status === 'cancelled') && ctx.source.retry !== undefined) {
+    return button('retry', 'Retry');
+  }
+  return html``;
+}
+
+function jobRow(ctx: PageContext, j: JobRecord): Html[] {
   return [
     html`<a href="${BASE}/jobs/${encodeURIComponent(j.id)}">${j.id}</a>`,
     html`${jobBank(j)}`,
@@ -160,6 +178,7 @@ function jobRow(j: JobRecord): Html[] {
     html`${j.stage ?? '-'}`,
     html`${j.attempt}`,
     html`${time(j.createdAt)}`,
+    jobActions(ctx, j),
   ];
 }
 
@@ -183,8 +202,8 @@ export function jobsPage(ctx: PageContext): Html {
         )}</textarea><button type="submit">Submit</button></form></section>`;
   return html`${table(
     'Jobs',
-    ['Job', 'Bank (guest)', 'Hosts', 'Status', 'Stage', 'Attempt', 'Created'],
-    jobs.map(jobRow),
+    ['Job', 'Bank (guest)', 'Hosts', 'Status', 'Stage', 'Attempt', 'Created', 'Actions'],
+    jobs.map((j) => jobRow(ctx, j)),
   )}${submit}`;
 }
 
@@ -226,7 +245,7 @@ export function jobPage(ctx: PageContext, job: JobRecord): Html {
     published?.model === undefined
       ? ''
       : html`<dt>Model</dt><dd><a href="${BASE}/models/${encodeURIComponent(published.model)}">${published.model}</a></dd>`
-  }</dl>${table('Stages', ['Stage', 'State'], stages)}${table(
+  }</dl><div class="actions">${jobActions(ctx, job)}</div>${table('Stages', ['Stage', 'State'], stages)}${table(
     'Events',
     ['#', 'Time', 'Event', 'Stage', 'Attempt', 'Detail'],
     events,

@@ -176,6 +176,11 @@ function readForm(req: IncomingMessage, limit = MAX_FORM_BYTES): Promise<URLSear
   });
 }
 
+/** Who cancelled or retried a job, for the audit entry: `console:` and the account's username. */
+function consoleActor(ctx: PageContext): string {
+  return `console:${ctx.account.username.replace(/[^A-Za-z0-9._@-]/g, '_').slice(0, 100)}`;
+}
+
 /** Build the console's handler for the node's HTTP endpoint. */
 export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
   const access = options.access ?? ROLE_ACCESS;
@@ -371,7 +376,7 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       const data = JSON.stringify({ status: j.status, stage: j.stage, attempt: j.attempt });
       if (data !== last) res.write(`event: job\ndata: ${data}\n\n`);
       last = data;
-      if (j.status === 'done' || j.status === 'failed') stop();
+      if (j.status === 'done' || j.status === 'failed' || j.status === 'cancelled') stop();
     };
     const timer = setInterval(tick, (options.liveSeconds ?? 1) * 1000);
     // A stream ends after 5 minutes; the page's script then reloads it, which checks the session again.
@@ -458,6 +463,32 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
           400,
           'Submit a job',
           html`<p class="error" role="alert">Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}</p>`,
+          ctx,
+        );
+      }
+      return;
+    }
+    if (parts[0] === 'jobs' && parts.length === 3 && (parts[2] === 'cancel' || parts[2] === 'retry')) {
+      need(ctx, 'jobs');
+      const job = visibleJob(ctx, parts[1]!);
+      if (!access.canControlJob(ctx.account, job)) {
+        throw new HttpFailure(403, "you cancel and retry your own bank's jobs only");
+      }
+      const act = parts[2] === 'cancel' ? source.cancel : source.retry;
+      if (act === undefined || job.coordinator !== source.party) {
+        throw new HttpFailure(404, 'this node does not coordinate the job');
+      }
+      try {
+        act(job.id, consoleActor(ctx));
+        logger.info(`console job ${parts[2]}`, { job: job.id, role: ctx.account.role });
+        redirect(res, `${BASE}/jobs/${encodeURIComponent(job.id)}`);
+      } catch (e) {
+        if (!isFedscoreError(e)) throw e;
+        page(
+          res,
+          409,
+          `Job ${job.id}`,
+          html`<p class="error" role="alert">Refused (${e.code}): ${e.message}</p>`,
           ctx,
         );
       }

@@ -1,17 +1,20 @@
 export type { AcceptedScheme, AcceptPolicy } from './admission.ts';
 export { checkJobPolicy, SECURE_ONLY } from './admission.ts';
+export type { JobChangeEvent } from './control.ts';
+export { cancelJob, recordJobChange, retryJob } from './control.ts';
 export type { TestFault } from './fault.ts';
 export { TEST_KILL_AFTER_EPOCH_ENV, testFaultFromEnv } from './fault.ts';
 export type { EpochCheckpointRecord, JobEvent, JobRecord, JobStatus } from './job-store.ts';
 export {
   canonicalJson,
+  ENDED_STATUSES,
   EPOCH_CHECKPOINTS_KEPT,
   JOB_MIGRATIONS,
   JOB_STATUSES,
   JobStore,
 } from './job-store.ts';
 export type { DataUseEvent, JobRefusal, JobRunnerOptions, PolicyRefusalEvent } from './runner.ts';
-export { JOB_STAGE, JobRunner, submitJob } from './runner.ts';
+export { JOB_CANCEL_STAGE, JOB_STAGE, JobRunner, submitJob } from './runner.ts';
 export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
 export {
   attemptKey,
