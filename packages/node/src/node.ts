@@ -591,7 +591,9 @@ export class PartyNode {
    * its stages stop on every party and each marks it cancelled.
    */
   cancel(id: string, by: string): JobRecord {
-    return cancelJob(this.jobs, this.audit, this.party, id, by);
+    const j = cancelJob(this.jobs, this.audit, this.party, id, by);
+    this.runner.applyCancel(id);
+    return this.jobs.get(id) ?? j;
   }
 
   /** Retry a failed or cancelled job this node coordinates, from its last checkpoint (audited). */

@@ -290,6 +290,17 @@ export class JobRunner {
     return submitJob(this.#o.jobs, this.#o.party, input);
   }
 
+  /**
+   * Act now on a cancel request recorded for a job this node coordinates (`cancelJob`), rather than at
+   * the next poll (the node's own API and console call it; a request written by another process waits
+   * for the poll).
+   */
+  applyCancel(id: string): void {
+    const j = this.#o.jobs.get(id);
+    if (j === undefined || j.coordinator !== this.#o.party || j.cancelRequestedBy === undefined) return;
+    if (j.status === 'submitted' || j.status === 'running') this.#cancel(j);
+  }
+
   /** Resume coordinated jobs and watch the store for newly submitted ones. */
   start(): void {
     const tick = (): void => {
