@@ -16,6 +16,7 @@ import {
   ConsoleAccounts,
   type ConsoleHandler,
   type ConsoleOidc,
+  cancelJob,
   createConsoleHandler,
   enterpriseSetFingerprint,
   type HttpEndpoint,
@@ -24,6 +25,7 @@ import {
   NodeStore,
   ProductPool,
   profileDatasets,
+  retryJob,
   ScoringQuota,
   scoringUsage,
   startHttpEndpoint,
@@ -151,6 +153,8 @@ export async function startConsoleFixture(
     /** OIDC login, built once the console's base URL (for its redirect URI) is known. */
     oidc?: (base: string) => ConsoleOidc;
     localAccounts?: boolean;
+    /** The console's node (default 'government'); it cancels and retries the jobs it coordinates. */
+    party?: string;
   } = {},
 ): Promise<ConsoleFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'fedscore-console-'));
@@ -271,10 +275,11 @@ export async function startConsoleFixture(
   for (const u of Object.values(USERS)) await accounts.create({ ...u, password: PASSWORD });
   const refused: { code: string; field?: string }[] = [];
   let base = '';
+  const party = options.party ?? 'government';
   const handler = (): ConsoleHandler =>
     createConsoleHandler({
       source: {
-        party: 'government',
+        party,
         jobs,
         models,
         audit,
@@ -283,7 +288,10 @@ export async function startConsoleFixture(
         scoringUsage: () => scoringUsage(store, quota),
         // The node's own dataset (holding the planted feature value and labels, when planted).
         datasetProfiles: () => profileDatasets(['credit'], async () => credit),
-        submit: (spec) => submitJob(jobs, 'government', spec),
+        submit: (spec) => submitJob(jobs, party, spec),
+        // No runner here: a cancel is recorded (the node's runner would act on it), a retry re-queues.
+        cancel: (id, by) => cancelJob(jobs, audit, party, id, by),
+        retry: (id, by) => retryJob(jobs, audit, party, id, by),
         products,
       },
       accounts,

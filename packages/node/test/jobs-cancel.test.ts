@@ -238,12 +238,13 @@ describe('job cancel and retry across party nodes', () => {
       }
       // No epoch written after the cancel (at most the one being committed as it arrived).
       expect(stoppedAt - cancelledAt!.epochEvents).toBeLessThanOrEqual(1);
-      expect(
-        nodes.government.jobs.events(JOB).filter((e) => e.kind === 'epoch_checkpoint').length,
-      ).toBe(stoppedAt);
+      expect(nodes.government.jobs.events(JOB).filter((e) => e.kind === 'epoch_checkpoint').length).toBe(
+        stoppedAt,
+      );
       // The cancel notice was acknowledged by both other parties.
-      await until('the cancel notice is acknowledged', () =>
-        nodes!.bank.jobs.events(JOB).filter((e) => e.kind === 'cancel_notified').length === 2,
+      await until(
+        'the cancel notice is acknowledged',
+        () => nodes!.bank.jobs.events(JOB).filter((e) => e.kind === 'cancel_notified').length === 2,
       );
       expect(
         nodes.bank.jobs
