@@ -56,6 +56,7 @@ export type {
   ConsoleAccess,
   ConsoleAccount,
   ConsoleAccountsOptions,
+  ConsoleChartAssets,
   ConsoleHandler,
   ConsoleOidcConfig,
   ConsoleOidcOptions,

@@ -45,6 +45,7 @@ import { consoleEnabled, type NodeConfig, readTlsFiles } from './config/config.t
 import { ConsentRegistry } from './consent/index.ts';
 import {
   ConsoleAccounts,
+  type ConsoleChartAssets,
   ConsoleOidc,
   createConsoleHandler,
   createSelfEstimatePageHandler,
@@ -80,6 +81,8 @@ export interface PartyNodeOptions {
    * `jobs/fault.ts` (`FEDSCORE_TEST_KILL_AFTER_EPOCH`, honoured only with NODE_ENV=test).
    */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The report's chart assets for the console's model charts (the CLI passes its own; absent: tables). */
+  readonly consoleCharts?: ConsoleChartAssets;
 }
 
 export class PartyNode {
@@ -455,6 +458,7 @@ export class PartyNode {
             localAccounts: config.console.localAccounts,
             ...(config.console.oidc !== undefined && { oidc: new ConsoleOidc(config.console.oidc) }),
             loginsPerMinute: config.console.loginsPerMinute,
+            ...(options.consoleCharts !== undefined && { charts: options.consoleCharts }),
             onRefused: (r) => refusals.record(r),
             logger,
           })

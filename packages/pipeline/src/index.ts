@@ -31,6 +31,8 @@ export {
   JOB_DEFAULTS,
   resolveBatch,
 } from './defaults.ts';
+export type { EvaluationCurves, EvaluationGroup } from './evaluation-curves.ts';
+export { checkEvaluationCurves, EVALUATION_GROUPS, evaluationCurves } from './evaluation-curves.ts';
 export { hflProbabilityModel } from './hfl-model.ts';
 export type {
   AlignedRows,

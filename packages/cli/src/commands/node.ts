@@ -28,6 +28,7 @@ import {
 } from '@fedscore/node';
 import { parse as parseYaml } from 'yaml';
 import { bool, type Command, type CommandContext, num, optStr, str } from '../command.ts';
+import { loadReportAssets } from '../report/html.ts';
 
 const configOption = {
   type: 'string',
@@ -50,7 +51,13 @@ its last completed stage when the node is back. See docs/deploy.md.`,
     // --log-level, when given, overrides the config's log.level (the node filters at that level).
     const level = (optStr(o, 'log-level') as LogLevel | undefined) ?? loaded.log.level;
     const config = { ...loaded, log: { level } };
-    const node = await PartyNode.start({ config, logger: ctx.logger, progress: ctx.progress });
+    // The console's model charts are the report's (uPlot and its chart script, from this package).
+    const node = await PartyNode.start({
+      config,
+      logger: ctx.logger,
+      progress: ctx.progress,
+      consoleCharts: loadReportAssets(),
+    });
     ctx.print(
       `node ${config.party}: gRPC on port ${node.grpcPort}${node.httpPort !== undefined ? `, http on port ${node.httpPort}` : ''}; state in ${config.stateDir}`,
     );

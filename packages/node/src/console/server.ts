@@ -46,6 +46,7 @@ import {
   algorithmsPage,
   auditPage,
   BASE,
+  type ConsoleChartAssets,
   type ConsoleSource,
   comparePage,
   consentPage,
@@ -56,6 +57,7 @@ import {
   layout,
   loginPage,
   modelPage,
+  modelReport,
   modelsPage,
   type PageContext,
   productPage,
@@ -106,6 +108,11 @@ export interface ConsoleOptions {
   readonly loginsPerMinute?: number;
   /** Refused logins (the node passes its refusal window). */
   readonly onRefused?: (r: UnauthenticatedRefusal) => void;
+  /**
+   * The report's chart assets (uPlot and the report page's chart script; the CLI passes its own): with
+   * them the Models page draws ROC/KS/calibration/lift charts and offers the report download.
+   */
+  readonly charts?: ConsoleChartAssets;
   /** Seconds between live job updates (server-sent events). Default 1. */
   readonly liveSeconds?: number;
   readonly logger?: Logger;
@@ -573,6 +580,14 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
           const m = visibleModel(ctx, id);
           return page(res, 200, `Model ${m.ref}`, modelPage(ctx, m), ctx);
         }
+        if (tail === 'report' && parts.length === 3 && options.charts !== undefined) {
+          const m = visibleModel(ctx, id);
+          if (m.evaluation === undefined) throw new HttpFailure(404, 'no held-out curves for this model');
+          const name = `${m.ref.replace(/[^a-z0-9._-]/gi, '-')}-report.html`;
+          return send(res, 200, modelReport(m, options.charts, now()), 'text/html; charset=utf-8', {
+            'content-disposition': `attachment; filename="${name}"`,
+          });
+        }
         break;
       case 'audit':
         if (id === 'reconcile' && parts.length === 2) {
@@ -625,6 +640,13 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       if (parts[1] === 'console.css') return send(res, 200, CONSOLE_CSS, 'text/css; charset=utf-8');
       if (parts[1] === 'console.js') return send(res, 200, CONSOLE_JS, 'text/javascript; charset=utf-8');
       if (parts[1] === 'favicon.svg') return send(res, 200, CONSOLE_ICON, 'image/svg+xml');
+      const charts = options.charts;
+      if (charts !== undefined) {
+        if (parts[1] === 'uplot.js') return send(res, 200, charts.uplotJs, 'text/javascript; charset=utf-8');
+        if (parts[1] === 'uplot.css') return send(res, 200, charts.uplotCss, 'text/css; charset=utf-8');
+        if (parts[1] === 'report-charts.js')
+          return send(res, 200, charts.clientJs, 'text/javascript; charset=utf-8');
+      }
       throw new HttpFailure(404, 'no such file');
     }
     if (parts[0] === 'oidc' && parts.length === 2 && oidc !== undefined && method === 'GET') {
@@ -653,6 +675,7 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       access,
       source,
       query: url.searchParams,
+      charts: options.charts !== undefined,
     };
     if (method === 'POST') return handlePost(req, res, ctx, parts);
     if (method !== 'GET' && method !== 'HEAD') throw new HttpFailure(405, 'GET or POST');
