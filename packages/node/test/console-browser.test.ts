@@ -117,6 +117,35 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
       expect(r?.status(), path).toBe(200);
       expect(await b.page.locator('h1').textContent(), path).toBe(title);
       expect(await unlabelled(b.page), path).toEqual([]);
+      // A model page with held-out curves: every chart drew (the report's script marks it).
+      if ((await b.page.locator('#report-data').count()) > 0) {
+        await b.page.waitForFunction(() => document.body.dataset['chartsDone'] === 'yes');
+        for (const id of ['roc', 'ks', 'calibration', 'lift']) {
+          expect(await b.page.locator(`#${id}`).getAttribute('data-drawn'), `${path} ${id}`).toBe('yes');
+        }
+        expect(await b.page.locator('#report-errors').textContent(), path).toBe('');
+        if (SHOTS !== undefined) {
+          await b.page.screenshot({ path: join(SHOTS, 'console-models-charts.png'), fullPage: true });
+        }
+        // The downloaded report draws the same charts on its own (inlined scripts, no network).
+        const report = await b.page.request.get(`${fx.base}/console/${path}/report`);
+        expect(report.headers()['content-disposition'], path).toContain('attachment');
+        const offline = await b.page.context().newPage();
+        const offlineErrors: string[] = [];
+        offline.on('console', (m) => {
+          if (m.type() === 'error') offlineErrors.push(m.text());
+        });
+        offline.on('request', (r) => {
+          if (!r.url().startsWith('data:') && r.url() !== 'about:blank') b.external.push(r.url());
+        });
+        await offline.setContent(await report.text());
+        await offline.waitForFunction(() => document.body.dataset['chartsDone'] === 'yes');
+        for (const id of ['roc', 'ks', 'calibration', 'lift']) {
+          expect(await offline.locator(`#${id}`).getAttribute('data-drawn'), `report ${id}`).toBe('yes');
+        }
+        expect(offlineErrors).toEqual([]);
+        await offline.close();
+      }
       if (SHOTS !== undefined) {
         const name =
           path === ''

@@ -415,6 +415,55 @@ describe('console over HTTP', () => {
     expect(fx.audit.verify().ok).toBe(true);
   });
 
+  it("draws a model's held-out curves from group aggregates only, and downloads its report", async () => {
+    fx = await startConsoleFixture();
+    const a = new ConsoleClient(fx.base);
+    expect(await a.login(USERS.analystA.username)).toBe(303);
+    const page = await a.request('/console/models/bank-a-credit%401');
+    for (const id of ['roc', 'ks', 'calibration', 'lift'])
+      expect(page.body).toContain(`id="${id}" data-chart`);
+    expect(page.body).toContain('<script src="/console/static/report-charts.js" defer></script>');
+    // The chart data: one ROC vertex per group boundary, every group >= the floor of 50 rows, the
+    // totals of the stored curves (no per-row array anywhere).
+    const json = /<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(page.body)![1]!;
+    const d = JSON.parse(json);
+    const stored = fx.models.get('bank-a-credit@1').evaluation!;
+    expect(d.roc.fpr.length).toBe(stored.groups.length + 1);
+    expect(d.lift.map((r: { count: number }) => r.count)).toEqual(stored.groups.map((g) => g.rows));
+    expect(Math.min(...d.lift.map((r: { count: number }) => r.count))).toBeGreaterThanOrEqual(50);
+    expect(d.summary).toEqual({ n: 800, positives: stored.bads, auc: 0.74, ks: 0.41 });
+    const longest = Math.max(
+      ...Object.values(d).flatMap((v) =>
+        v !== null && typeof v === 'object'
+          ? Object.values(v).map((x) => (Array.isArray(x) ? x.length : 0))
+          : [],
+      ),
+    );
+    expect(longest).toBeLessThanOrEqual(stored.groups.length + 1);
+    // The assets are the report's own, served by the node (same origin, under the console's CSP).
+    const js = await a.request('/console/static/report-charts.js');
+    expect(js.headers.get('content-type')).toContain('text/javascript');
+    expect(js.body).toContain("getElementById('report-data')");
+    expect((await a.request('/console/static/uplot.js')).body).toContain('uPlot');
+    // The report: an attachment, self-contained (inlined scripts, no-network CSP), for visible models only.
+    const report = await a.request('/console/models/bank-a-credit%401/report');
+    expect(report.status).toBe(200);
+    expect(report.headers.get('content-disposition')).toBe(
+      'attachment; filename="bank-a-credit-1-report.html"',
+    );
+    expect(report.body).toContain('content="default-src &#39;none&#39;; script-src &#39;unsafe-inline&#39;;');
+    expect(report.body).not.toMatch(/<script src=|<link /);
+    expect(report.body).toContain('id="report-data"');
+    const b = new ConsoleClient(fx.base);
+    expect(await b.login(USERS.analystB.username)).toBe(303);
+    expect((await b.request('/console/models/bank-a-credit%401/report')).status).toBe(404);
+    // bank-b's version has no curves: a note, no chart, no download.
+    const none = (await b.request('/console/models/bank-b-credit%401')).body;
+    expect(none).toContain('No held-out curves');
+    expect(none).not.toContain('report-data');
+    expect((await b.request('/console/models/bank-b-credit%401/report')).status).toBe(404);
+  });
+
   it("reconciles a bank's exported log with this node's: agreeing, a hidden use, a forged chain", async () => {
     fx = await startConsoleFixture();
     const dir = mkdtempSync(join(tmpdir(), 'fedscore-console-bank-'));
