@@ -26,6 +26,7 @@ import {
   AuditLog,
   cancelJob,
   createDevCa,
+  type EvaluateCheckpoint,
   issuePartyCert,
   type JobSpecInput,
   JobStore,
@@ -112,7 +113,7 @@ describe('job cancel and retry across party nodes', () => {
   beforeAll(async () => {
     const p = await freePorts(3);
     ports = { bank: p[0]!, government: p[1]!, arbiter: p[2]! };
-    const w = await writePopulation({ enterprises: 500, bankCustomers: 320, seed: 13 }, join(root, 'data'));
+    const w = await writePopulation({ enterprises: 600, bankCustomers: 450, seed: 13 }, join(root, 'data'));
     files = { bank: w.bank.path, government: w.government.path };
   });
   afterAll(() => {});
@@ -166,6 +167,14 @@ describe('job cancel and retry across party nodes', () => {
         government: nodes.government.jobs.requireCheckpoint<TrainCheckpoint>(JOB, 'train'),
       };
       expect(reference.bank.epochs).toBe(4);
+      // Publish stored the guest's held-out curves with its model: groups of >= the floor of rows that
+      // add up to the test set; the host's registry entry has none (the labels are the guest's).
+      const ev = nodes.bank.jobs.requireCheckpoint<EvaluateCheckpoint>(JOB, 'evaluate');
+      const curves = nodes.bank.models.get(`${JOB}@1`).evaluation;
+      expect(curves?.rows).toBe(ev.testRows);
+      expect(curves!.groups.length).toBeGreaterThanOrEqual(2);
+      for (const g of curves!.groups) expect(g.rows).toBeGreaterThanOrEqual(Math.max(50, curves!.rows / 100));
+      expect(nodes.government.models.get(`${JOB}@1`).evaluation).toBeUndefined();
     } finally {
       await stopAll(nodes);
     }
