@@ -28,6 +28,7 @@ import {
   createDevCa,
   type EvaluateCheckpoint,
   issuePartyCert,
+  JOB_CANCEL_STAGE,
   type JobSpecInput,
   JobStore,
   MASK_SEED_SECRET,
@@ -39,6 +40,7 @@ import {
   validateJobSpec,
   validateNodeConfig,
 } from '@fedscore/node';
+import { fedscore } from '@fedscore/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
@@ -286,6 +288,18 @@ describe('job cancel and retry across party nodes', () => {
           ['bank', 'retry', p === 'bank' ? 'cli:ops' : undefined],
         ]);
       }
+      // A cancel notice from a party that is not the coordinator is refused, and changes nothing.
+      await expect(
+        nodes.government.transport.control('arbiter', {
+          stage: {
+            jobId: JOB,
+            stage: JOB_CANCEL_STAGE,
+            attempt: 0,
+            action: fedscore.node.StageCommand.Action.ABORT,
+          },
+        }),
+      ).rejects.toMatchObject({ code: 'peer_identity' });
+      expect(nodes.arbiter.jobs.require(JOB).status).toBe('done');
       for (const p of ['bank', 'government'] as const) {
         const t = nodes[p].jobs.requireCheckpoint<TrainCheckpoint>(JOB, 'train');
         expect(t.model!.featureNames).toEqual(reference![p].model!.featureNames);
