@@ -163,6 +163,11 @@ the evaluation and where the models were written.`,
           field: 'job',
         });
       }
+      if (report['status'] === 'cancelled') {
+        throw new FedscoreError('job_state', `job ${rec.id} was cancelled (fedscore node retry resumes it)`, {
+          field: 'job',
+        });
+      }
       return report;
     } finally {
       store.close();
