@@ -64,7 +64,7 @@ describe('evaluation curves', () => {
         cumRows += g.rows;
         cumBads += g.bads;
         // The vertex at threshold minScore of the exact curve (tolerance: float division only).
-        const t = exact.thresholds.findIndex((x) => x === g.minScore);
+        const t = exact.thresholds.indexOf(g.minScore);
         expect(t, `group ${k} threshold`).toBeGreaterThan(0);
         expect(exact.tpr[t]).toBeCloseTo(cumBads / P, 12);
         expect(exact.fpr[t]).toBeCloseTo((cumRows - cumBads) / N, 12);
