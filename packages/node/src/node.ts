@@ -45,6 +45,7 @@ import { consoleEnabled, type NodeConfig, readTlsFiles } from './config/config.t
 import { ConsentRegistry } from './consent/index.ts';
 import {
   ConsoleAccounts,
+  type ConsoleChartAssets,
   ConsoleOidc,
   createConsoleHandler,
   createSelfEstimatePageHandler,
@@ -52,8 +53,9 @@ import {
   profileDatasets,
   scoringUsage,
 } from './console/index.ts';
+import { cancelJob, recordJobChange, retryJob } from './jobs/control.ts';
 import { testFaultFromEnv } from './jobs/fault.ts';
-import { type JobRecord, JobStore } from './jobs/job-store.ts';
+import { JOB_STATUSES, type JobRecord, JobStore } from './jobs/job-store.ts';
 import type { DataUseEvent, JobRefusal } from './jobs/runner.ts';
 import { JobRunner, submitJob } from './jobs/runner.ts';
 import { MonitoringClient, MonitoringEndpoint } from './monitoring/remote.ts';
@@ -84,6 +86,8 @@ export interface PartyNodeOptions {
    * receives, byte for byte). In-process only; never set from a config file.
    */
   readonly onInbound?: (event: InboundBytes) => void;
+  /** The report's chart assets for the console's model charts (the CLI passes its own; absent: tables). */
+  readonly consoleCharts?: ConsoleChartAssets;
 }
 
 export class PartyNode {
@@ -320,6 +324,7 @@ export class PartyNode {
           job: d.job,
           details: { stage: d.stage, round: d.round },
         }),
+      onJobChange: (e) => recordJobChange(audit, e),
       accept: config.accept,
       ...(config.governance.requireConsent && { consents }),
       psiPolicy: config.governance.psi,
@@ -465,12 +470,15 @@ export class PartyNode {
               ...(config.scoring.serve && { scoringUsage: () => scoringUsage(store, config.scoring.quota) }),
               datasetProfiles: () => profileDatasets(Object.keys(config.data), data),
               submit: (spec) => node().submit(spec),
+              cancel: (id, by) => node().cancel(id, by),
+              retry: (id, by) => node().retry(id, by),
               products: new ProductPool(store),
             },
             accounts: new ConsoleAccounts(store, config.console),
             localAccounts: config.console.localAccounts,
             ...(config.console.oidc !== undefined && { oidc: new ConsoleOidc(config.console.oidc) }),
             loginsPerMinute: config.console.loginsPerMinute,
+            ...(options.consoleCharts !== undefined && { charts: options.consoleCharts }),
             onRefused: (r) => refusals.record(r),
             logger,
           })
@@ -602,6 +610,21 @@ export class PartyNode {
     return submitJob(this.jobs, this.party, spec);
   }
 
+  /**
+   * Cancel a job this node coordinates (control.ts): audited with `by` here, then, within half a second,
+   * its stages stop on every party and each marks it cancelled.
+   */
+  cancel(id: string, by: string): JobRecord {
+    const j = cancelJob(this.jobs, this.audit, this.party, id, by);
+    this.runner.applyCancel(id);
+    return this.jobs.get(id) ?? j;
+  }
+
+  /** Retry a failed or cancelled job this node coordinates, from its last checkpoint (audited). */
+  retry(id: string, by: string): JobRecord {
+    return retryJob(this.jobs, this.audit, this.party, id, by);
+  }
+
   /** Metric samples for /metrics. */
   metrics(): MetricSample[] {
     const out: MetricSample[] = [
@@ -618,7 +641,7 @@ export class PartyNode {
         value: this.runner.runningStages(),
       },
     ];
-    for (const status of ['submitted', 'running', 'done', 'failed'] as const) {
+    for (const status of JOB_STATUSES) {
       out.push({
         name: 'fedscore_jobs',
         help: 'Jobs in this node store by status.',

@@ -1,7 +1,8 @@
 /**
  * The console in a real browser: Debian's Chromium (/usr/bin/chromium, installed by .ci/run; never a
  * downloaded browser) driven by playwright-core against the console on loopback. Logs in as each role,
- * opens every page the role has, follows a running job live until it finishes (server-sent events), checks
+ * opens every page the role has, follows a running job live until it finishes (server-sent events),
+ * cancels a running job and retries it with the job page's buttons, checks
  * that no page logs a console error (a Content-Security-Policy violation is one) and that the browser
  * makes no request outside the node, that a logged-out user is sent to the login page, that every form
  * control has a label, and that a bank analyst who types another bank's job URL gets "not found".
@@ -116,6 +117,35 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
       expect(r?.status(), path).toBe(200);
       expect(await b.page.locator('h1').textContent(), path).toBe(title);
       expect(await unlabelled(b.page), path).toEqual([]);
+      // A model page with held-out curves: every chart drew (the report's script marks it).
+      if ((await b.page.locator('#report-data').count()) > 0) {
+        await b.page.waitForFunction(() => document.body.dataset['chartsDone'] === 'yes');
+        for (const id of ['roc', 'ks', 'calibration', 'lift']) {
+          expect(await b.page.locator(`#${id}`).getAttribute('data-drawn'), `${path} ${id}`).toBe('yes');
+        }
+        expect(await b.page.locator('#report-errors').textContent(), path).toBe('');
+        if (SHOTS !== undefined) {
+          await b.page.screenshot({ path: join(SHOTS, 'console-models-charts.png'), fullPage: true });
+        }
+        // The downloaded report draws the same charts on its own (inlined scripts, no network).
+        const report = await b.page.request.get(`${fx.base}/console/${path}/report`);
+        expect(report.headers()['content-disposition'], path).toContain('attachment');
+        const offline = await b.page.context().newPage();
+        const offlineErrors: string[] = [];
+        offline.on('console', (m) => {
+          if (m.type() === 'error') offlineErrors.push(m.text());
+        });
+        offline.on('request', (r) => {
+          if (!r.url().startsWith('data:') && r.url() !== 'about:blank') b.external.push(r.url());
+        });
+        await offline.setContent(await report.text());
+        await offline.waitForFunction(() => document.body.dataset['chartsDone'] === 'yes');
+        for (const id of ['roc', 'ks', 'calibration', 'lift']) {
+          expect(await offline.locator(`#${id}`).getAttribute('data-drawn'), `report ${id}`).toBe('yes');
+        }
+        expect(offlineErrors).toEqual([]);
+        await offline.close();
+      }
       if (SHOTS !== undefined) {
         const name =
           path === ''
@@ -156,6 +186,48 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     );
     fx.jobs.finish('job-a2');
     await b.page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'done');
+    expect(b.errors).toEqual([]);
+    expect(b.external).toEqual([]);
+    await b.close();
+  }, 60_000);
+
+  it('cancels a running job and retries it with the buttons of its page', async () => {
+    // A job this (government) node coordinates; the fixture has no runner, so the test plays its part.
+    const spec = validateJobSpec({
+      id: 'job-g1',
+      guest: 'government',
+      hosts: ['bank-a'],
+      data: { government: 'credit', 'bank-a': 'loans' },
+    });
+    fx.jobs.put({ ...spec, id: 'job-g1' }, 'government');
+    fx.jobs.setAttempt('job-g1', 'train', 0);
+    const b = await open();
+    await login(b.page, USERS.operator.username);
+    await b.page.goto(`${fx.base}/console/jobs/job-g1`);
+    await b.page.getByRole('button', { name: 'Cancel job job-g1' }).click();
+    await b.page.waitForURL(`${fx.base}/console/jobs/job-g1`);
+    expect(await b.page.locator('.actions').textContent()).toBe('cancelling');
+    expect(fx.jobs.require('job-g1').cancelRequestedBy).toBe('console:olga');
+    // The runner cancels it: the live page reloads with the job cancelled and a Retry button.
+    fx.jobs.markCancelled('job-g1');
+    await b.page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'cancelled');
+    await b.page.getByRole('button', { name: 'Retry job job-g1' }).waitFor();
+    if (SHOTS !== undefined) {
+      await b.page.screenshot({ path: join(SHOTS, 'console-jobs-job-cancelled.png'), fullPage: false });
+    }
+    await b.page.getByRole('button', { name: 'Retry job job-g1' }).click();
+    await b.page.waitForURL(`${fx.base}/console/jobs/job-g1`);
+    expect(await b.page.locator('#job-status').textContent()).toBe('running');
+    expect(fx.jobs.require('job-g1').status).toBe('running');
+    expect(
+      [...fx.audit.entries({ job: 'job-g1', kind: 'job_change' })].map((e) => [
+        e.details?.['action'],
+        e.details?.['by'],
+      ]),
+    ).toEqual([
+      ['cancel', 'console:olga'],
+      ['retry', 'console:olga'],
+    ]);
     expect(b.errors).toEqual([]);
     expect(b.external).toEqual([]);
     await b.close();

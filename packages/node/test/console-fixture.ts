@@ -4,18 +4,21 @@
  * node's real HTTP endpoint on loopback. Passwords are hashed at a low scrypt cost (2^10) to keep tests
  * fast; the default cost is tested separately.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTable, generateUniqueUsccs, numericColumn, seededRng } from '@fedscore/core';
+import { createTable, generateUniqueUsccs, normal, numericColumn, seededRng, uniform } from '@fedscore/core';
 import {
   AuditLog,
   ConsentRegistry,
   type ConsoleAccess,
   ConsoleAccounts,
+  type ConsoleChartAssets,
   type ConsoleHandler,
   type ConsoleOidc,
+  cancelJob,
   createConsoleHandler,
   enterpriseSetFingerprint,
   type HttpEndpoint,
@@ -24,12 +27,39 @@ import {
   NodeStore,
   ProductPool,
   profileDatasets,
+  retryJob,
   ScoringQuota,
   scoringUsage,
   startHttpEndpoint,
   submitJob,
   validateJobSpec,
 } from '@fedscore/node';
+import { evaluationCurves } from '@fedscore/pipeline';
+
+/** The report's chart assets as the CLI passes them to its node (uPlot and client.js of packages/cli). */
+export function reportChartAssets(): ConsoleChartAssets {
+  const cli = new URL('../../cli/', import.meta.url);
+  const require = createRequire(new URL('package.json', cli));
+  return {
+    uplotJs: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
+    uplotCss: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
+    clientJs: readFileSync(new URL('src/report/client.js', cli), 'utf8'),
+  };
+}
+
+/** A held-out set of 800 scored rows (seeded), as bank-a's publish would store its curves. */
+export function heldOutCurves() {
+  const rng = seededRng(17);
+  const n = 800;
+  const y = new Float64Array(n);
+  const z = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    y[i] = uniform(rng) < 0.15 ? 1 : 0;
+    // Normal scores, the bads' shifted by 0.7 sd-units of 0.8: AUC about 0.73, like the metrics above.
+    z[i] = normal(rng, y[i] === 1 ? -1.3 : -2.0, 0.8);
+  }
+  return evaluationCurves(y, z);
+}
 
 export const PASSWORD = 'correct horse battery staple';
 export const USERS = {
@@ -151,6 +181,10 @@ export async function startConsoleFixture(
     /** OIDC login, built once the console's base URL (for its redirect URI) is known. */
     oidc?: (base: string) => ConsoleOidc;
     localAccounts?: boolean;
+    /** The console's node (default 'government'); it cancels and retries the jobs it coordinates. */
+    party?: string;
+    /** Serve the report's chart assets (default true). */
+    charts?: boolean;
   } = {},
 ): Promise<ConsoleFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'fedscore-console-'));
@@ -180,6 +214,8 @@ export async function startConsoleFixture(
         planted.featureValue !== undefined && {
           artifact: JSON.stringify({ weights: [Number(planted.featureValue)] }),
         }),
+      // bank-a's version has held-out curves (groups of >= 50 rows); bank-b's has none.
+      ...(bank === 'bank-a' && { evaluation: heldOutCurves() }),
     });
   }
   const day = 86_400_000;
@@ -271,10 +307,11 @@ export async function startConsoleFixture(
   for (const u of Object.values(USERS)) await accounts.create({ ...u, password: PASSWORD });
   const refused: { code: string; field?: string }[] = [];
   let base = '';
+  const party = options.party ?? 'government';
   const handler = (): ConsoleHandler =>
     createConsoleHandler({
       source: {
-        party: 'government',
+        party,
         jobs,
         models,
         audit,
@@ -283,7 +320,10 @@ export async function startConsoleFixture(
         scoringUsage: () => scoringUsage(store, quota),
         // The node's own dataset (holding the planted feature value and labels, when planted).
         datasetProfiles: () => profileDatasets(['credit'], async () => credit),
-        submit: (spec) => submitJob(jobs, 'government', spec),
+        submit: (spec) => submitJob(jobs, party, spec),
+        // No runner here: a cancel is recorded (the node's runner would act on it), a retry re-queues.
+        cancel: (id, by) => cancelJob(jobs, audit, party, id, by),
+        retry: (id, by) => retryJob(jobs, audit, party, id, by),
         products,
       },
       accounts,
@@ -291,6 +331,7 @@ export async function startConsoleFixture(
       ...(options.oidc !== undefined && { oidc: options.oidc(base) }),
       ...(options.localAccounts !== undefined && { localAccounts: options.localAccounts }),
       loginsPerMinute: options.loginsPerMinute ?? 1000,
+      ...(options.charts !== false && { charts: reportChartAssets() }),
       onRefused: (r) => refused.push({ code: r.code, ...(r.field !== undefined && { field: r.field }) }),
       liveSeconds: 0.05,
     });

@@ -15,6 +15,7 @@ import {
   hashPassword,
   NodeStore,
   SESSION_COOKIE,
+  validateJobSpec,
   validateNodeConfig,
   verifyPassword,
 } from '@fedscore/node';
@@ -331,6 +332,136 @@ describe('console over HTTP', () => {
     });
     expect(refused.status).toBe(403);
     expect(fx.jobs.get('job-g3')).toBeUndefined();
+  });
+
+  it("cancels and retries a job of the user's own bank only, with its CSRF token, on the coordinating node", async () => {
+    // bank-a's node: job-a2 runs, job-a3 failed; job-b1 is bank-b's (coordinated there).
+    fx = await startConsoleFixture({ party: 'bank-a' });
+    const spec = (id: string) =>
+      validateJobSpec({
+        id,
+        guest: 'bank-a',
+        hosts: ['government'],
+        data: { 'bank-a': 'loans', government: 'credit' },
+      });
+    fx.jobs.put({ ...spec('job-a2'), id: 'job-a2' }, 'bank-a');
+    fx.jobs.setAttempt('job-a2', 'train', 0);
+    fx.jobs.put({ ...spec('job-a3'), id: 'job-a3' }, 'bank-a');
+    fx.jobs.setAttempt('job-a3', 'psi', 2);
+    fx.jobs.finish('job-a3', { code: 'io', message: 'government stopped answering' });
+    const changes = () =>
+      [...fx!.audit.entries({ kind: 'job_change' })].map((e) => [
+        e.job,
+        e.details?.['action'],
+        e.details?.['by'],
+      ]);
+
+    // The auditor has no Jobs page, so no action either (403 before the token is even looked at).
+    const aud = new ConsoleClient(fx.base);
+    expect(await aud.login(USERS.auditor.username)).toBe(303);
+    const audCsrf = ConsoleClient.csrfOf((await aud.request('/console/audit')).body);
+    expect((await aud.request('/console/jobs/job-a2/cancel', { form: { csrf: audCsrf } })).status).toBe(403);
+    // bank-b's analyst: bank-a's job does not exist for it.
+    const b = new ConsoleClient(fx.base);
+    expect(await b.login(USERS.analystB.username)).toBe(303);
+    const bCsrf = ConsoleClient.csrfOf((await b.request('/console/jobs')).body);
+    expect((await b.request('/console/jobs/job-a2/cancel', { form: { csrf: bCsrf } })).status).toBe(404);
+    expect((await b.request('/console/jobs/job-a3/retry', { form: { csrf: bCsrf } })).status).toBe(404);
+    // Its own job-b1 is coordinated by bank-b's node, not this one: no button, and the action is 404.
+    expect((await b.request('/console/jobs/job-b1')).body).not.toContain('/cancel');
+    expect((await b.request('/console/jobs/job-b1/retry', { form: { csrf: bCsrf } })).status).toBe(404);
+    expect(fx.jobs.require('job-a2').cancelRequestedBy).toBeUndefined();
+    expect(changes()).toEqual([]);
+
+    // bank-a's analyst: the buttons are there; without the token, with a wrong one or cross-site: 403.
+    const a = new ConsoleClient(fx.base);
+    expect(await a.login(USERS.analystA.username)).toBe(303);
+    const page = await a.request('/console/jobs/job-a2');
+    expect(page.body).toContain('action="/console/jobs/job-a2/cancel"');
+    const list = (await a.request('/console/jobs')).body;
+    expect(list).toContain('action="/console/jobs/job-a3/retry"');
+    const csrf = ConsoleClient.csrfOf(page.body);
+    expect((await a.request('/console/jobs/job-a2/cancel', { form: {} })).status).toBe(403);
+    expect((await a.request('/console/jobs/job-a2/cancel', { form: { csrf: `${csrf}x` } })).status).toBe(403);
+    const cross = await a.request('/console/jobs/job-a2/cancel', {
+      form: { csrf },
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(cross.status).toBe(403);
+    expect(fx.jobs.require('job-a2').cancelRequestedBy).toBeUndefined();
+    const ok = await a.request('/console/jobs/job-a2/cancel', {
+      form: { csrf },
+      headers: { origin: fx.base },
+    });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toBe('/console/jobs/job-a2');
+    expect(fx.jobs.require('job-a2').cancelRequestedBy).toBe('console:anna');
+    expect((await a.request('/console/jobs/job-a2')).body).toContain('cancelling');
+    // Retry of a running job is refused (409); of the failed one, it goes back to its stage.
+    expect((await a.request('/console/jobs/job-a2/retry', { form: { csrf } })).status).toBe(409);
+    expect((await a.request('/console/jobs/job-a3/retry', { form: { csrf } })).status).toBe(303);
+    const retried = fx.jobs.require('job-a3');
+    expect([retried.status, retried.stage, retried.error]).toEqual(['running', 'psi', undefined]);
+    // The operator may act on any bank's job this node coordinates.
+    const op = new ConsoleClient(fx.base);
+    expect(await op.login(USERS.operator.username)).toBe(303);
+    const opCsrf = ConsoleClient.csrfOf((await op.request('/console/jobs')).body);
+    expect((await op.request('/console/jobs/job-a3/cancel', { form: { csrf: opCsrf } })).status).toBe(303);
+    expect(changes()).toEqual([
+      ['job-a2', 'cancel', 'console:anna'],
+      ['job-a3', 'retry', 'console:anna'],
+      ['job-a3', 'cancel', 'console:olga'],
+    ]);
+    expect(fx.audit.verify().ok).toBe(true);
+  });
+
+  it("draws a model's held-out curves from group aggregates only, and downloads its report", async () => {
+    fx = await startConsoleFixture();
+    const a = new ConsoleClient(fx.base);
+    expect(await a.login(USERS.analystA.username)).toBe(303);
+    const page = await a.request('/console/models/bank-a-credit%401');
+    for (const id of ['roc', 'ks', 'calibration', 'lift'])
+      expect(page.body).toContain(`id="${id}" data-chart`);
+    expect(page.body).toContain('<script src="/console/static/report-charts.js" defer></script>');
+    // The chart data: one ROC vertex per group boundary, every group >= the floor of 50 rows, the
+    // totals of the stored curves (no per-row array anywhere).
+    const json = /<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(page.body)![1]!;
+    const d = JSON.parse(json);
+    const stored = fx.models.get('bank-a-credit@1').evaluation!;
+    expect(d.roc.fpr.length).toBe(stored.groups.length + 1);
+    expect(d.lift.map((r: { count: number }) => r.count)).toEqual(stored.groups.map((g) => g.rows));
+    expect(Math.min(...d.lift.map((r: { count: number }) => r.count))).toBeGreaterThanOrEqual(50);
+    expect(d.summary).toEqual({ n: 800, positives: stored.bads, auc: 0.74, ks: 0.41 });
+    const longest = Math.max(
+      ...Object.values(d).flatMap((v) =>
+        v !== null && typeof v === 'object'
+          ? Object.values(v).map((x) => (Array.isArray(x) ? x.length : 0))
+          : [],
+      ),
+    );
+    expect(longest).toBeLessThanOrEqual(stored.groups.length + 1);
+    // The assets are the report's own, served by the node (same origin, under the console's CSP).
+    const js = await a.request('/console/static/report-charts.js');
+    expect(js.headers.get('content-type')).toContain('text/javascript');
+    expect(js.body).toContain("getElementById('report-data')");
+    expect((await a.request('/console/static/uplot.js')).body).toContain('uPlot');
+    // The report: an attachment, self-contained (inlined scripts, no-network CSP), for visible models only.
+    const report = await a.request('/console/models/bank-a-credit%401/report');
+    expect(report.status).toBe(200);
+    expect(report.headers.get('content-disposition')).toBe(
+      'attachment; filename="bank-a-credit-1-report.html"',
+    );
+    expect(report.body).toContain('content="default-src &#39;none&#39;; script-src &#39;unsafe-inline&#39;;');
+    expect(report.body).not.toMatch(/<script src=|<link /);
+    expect(report.body).toContain('id="report-data"');
+    const b = new ConsoleClient(fx.base);
+    expect(await b.login(USERS.analystB.username)).toBe(303);
+    expect((await b.request('/console/models/bank-a-credit%401/report')).status).toBe(404);
+    // bank-b's version has no curves: a note, no chart, no download.
+    const none = (await b.request('/console/models/bank-b-credit%401')).body;
+    expect(none).toContain('No held-out curves');
+    expect(none).not.toContain('report-data');
+    expect((await b.request('/console/models/bank-b-credit%401/report')).status).toBe(404);
   });
 
   it("reconciles a bank's exported log with this node's: agreeing, a hidden use, a forged chain", async () => {

@@ -2,6 +2,7 @@
 import type { PsiIdKind } from '@fedscore/psi';
 import type { EpochRecord, FeatureSelectionLineage, JointModelDescriptor, PartyModel } from '@fedscore/vfl';
 import type { ConsentExclusions } from './context.ts';
+import type { EvaluationCurves } from './evaluation-curves.ts';
 import type { ConsentSummary } from './messages.ts';
 
 /** What the host's consent check kept of its own table for PSI (host-local: never sent). */
@@ -60,6 +61,8 @@ export interface EvaluateCheckpoint {
   readonly testRows: number;
   readonly auc?: number;
   readonly ks?: number;
+  /** The guest's test set as aggregate curve points (groups of >= the release floor of rows). */
+  readonly curves?: EvaluationCurves;
   /** With the plan's `inProcess.evaluateTrain`: the training rows' scores (guest) and count. */
   readonly train?: { readonly rows: number; readonly auc?: number; readonly ks?: number };
 }

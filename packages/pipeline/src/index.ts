@@ -33,6 +33,8 @@ export {
   resolveBatch,
   SECUREBOOST_DEFAULTS,
 } from './defaults.ts';
+export type { EvaluationCurves, EvaluationGroup } from './evaluation-curves.ts';
+export { checkEvaluationCurves, EVALUATION_GROUPS, evaluationCurves } from './evaluation-curves.ts';
 export { hflProbabilityModel } from './hfl-model.ts';
 export type {
   AlignedRows,

@@ -2,25 +2,33 @@
  * `fedscore node --config party.yaml`: run this party's node until SIGINT/SIGTERM.
  * `fedscore node submit --config bank.yaml --job job.yaml [--wait]`: hand a job to the (guest's) node.
  * `fedscore node status --config party.yaml [--job ID]`: jobs, stages and checkpoints in the node's store.
+ * `fedscore node cancel|retry --config bank.yaml --job ID`: cancel a running job, retry a failed or
+ *   cancelled one (on its coordinator's node; the running node acts on it within half a second; audited).
  *
  * Submission and status go through the node's store in its state directory (SQLite, safe across
  * processes): only whoever operates the node -- who can read its state directory -- can submit jobs to
  * it; there is no remote submission endpoint to protect.
  */
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { atLevel, FedscoreError, type LogLevel } from '@fedscore/core';
 import {
+  AuditLog,
+  cancelJob,
+  ENDED_STATUSES,
   type EvaluateCheckpoint,
   JobStore,
   loadNodeConfig,
   NodeStore,
   PartyNode,
   type PublishCheckpoint,
+  retryJob,
   submitJob,
 } from '@fedscore/node';
 import { parse as parseYaml } from 'yaml';
 import { bool, type Command, type CommandContext, num, optStr, str } from '../command.ts';
+import { loadReportAssets } from '../report/html.ts';
 
 const configOption = {
   type: 'string',
@@ -43,7 +51,13 @@ its last completed stage when the node is back. See docs/deploy.md.`,
     // --log-level, when given, overrides the config's log.level (the node filters at that level).
     const level = (optStr(o, 'log-level') as LogLevel | undefined) ?? loaded.log.level;
     const config = { ...loaded, log: { level } };
-    const node = await PartyNode.start({ config, logger: ctx.logger, progress: ctx.progress });
+    // The console's model charts are the report's (uPlot and its chart script, from this package).
+    const node = await PartyNode.start({
+      config,
+      logger: ctx.logger,
+      progress: ctx.progress,
+      consoleCharts: loadReportAssets(),
+    });
     ctx.print(
       `node ${config.party}: gRPC on port ${node.grpcPort}${node.httpPort !== undefined ? `, http on port ${node.httpPort}` : ''}; state in ${config.stateDir}`,
     );
@@ -91,7 +105,7 @@ async function waitForJob(jobs: JobStore, id: string, timeoutS: number, ctx: Com
       ctx.logger.info('job', { job: id, status: j.status, stage: j.stage ?? undefined, attempt: j.attempt });
       last = where;
     }
-    if (j.status === 'done' || j.status === 'failed') return;
+    if (ENDED_STATUSES.has(j.status)) return;
     if (Date.now() - t0 > timeoutS * 1000) {
       throw new FedscoreError('timeout', `job '${id}' is still ${j.status} after ${timeoutS} s`, {
         field: '--timeout',
@@ -149,6 +163,11 @@ the evaluation and where the models were written.`,
           field: 'job',
         });
       }
+      if (report['status'] === 'cancelled') {
+        throw new FedscoreError('job_state', `job ${rec.id} was cancelled (fedscore node retry resumes it)`, {
+          field: 'job',
+        });
+      }
       return report;
     } finally {
       store.close();
@@ -192,6 +211,44 @@ const statusCommand: Command = {
   },
 };
 
+/** Who asks, for the audit entry: `cli:` and the operating-system user (characters outside the id set as _). */
+function cliActor(): string {
+  let name = 'unknown';
+  try {
+    name = userInfo().username || name;
+  } catch {
+    // No passwd entry for this uid (containers): the audit entry says 'cli:unknown'.
+  }
+  return `cli:${name.replace(/[^A-Za-z0-9._@-]/g, '_').slice(0, 100)}`;
+}
+
+const controlCommand = (action: 'cancel' | 'retry'): Command => ({
+  path: ['node', action],
+  summary: action === 'cancel' ? 'cancel a submitted or running job' : 'retry a failed or cancelled job',
+  options: {
+    config: configOption,
+    job: { type: 'string', required: true, placeholder: 'ID', description: 'the job id' },
+  },
+  async run(o, _p, ctx) {
+    const config = loadNodeConfig(resolve(ctx.cwd, str(o, 'config')));
+    const store = NodeStore.open(config.stateDir);
+    try {
+      const jobs = new JobStore(store);
+      const audit = new AuditLog(store);
+      const id = str(o, 'job');
+      const j = (action === 'cancel' ? cancelJob : retryJob)(jobs, audit, config.party, id, cliActor());
+      ctx.print(
+        action === 'cancel'
+          ? `asked to cancel job ${id}; the running node stops it on every party`
+          : `job ${id} retried from ${j.stage === null ? 'the start' : `stage ${j.stage}`}`,
+      );
+      return { job: id, action, status: j.status, stage: j.stage };
+    } finally {
+      store.close();
+    }
+  },
+});
+
 /** One command: `fedscore node [run|submit|status] --config FILE ...` (run when no action is given). */
 export const command: Command = {
   path: ['node'],
@@ -200,16 +257,18 @@ export const command: Command = {
   fedscore node --config party.yaml                          run the node until SIGINT/SIGTERM
   fedscore node submit --config bank.yaml --job job.yaml     submit a job to the guest's node [--wait]
   fedscore node status --config party.yaml [--job ID]        jobs, stages, attempts, results
+  fedscore node cancel --config bank.yaml --job ID           cancel a submitted or running job
+  fedscore node retry --config bank.yaml --job ID            retry a failed or cancelled job
 ${runCommand.description ?? ''}
 Submission and status use the node's store in its state directory (safe while the node runs): only
 the node's operator, who can read that directory, can submit jobs; there is no remote submit endpoint.`,
-  positionals: [{ name: 'ACTION', description: 'run (default) | submit | status' }],
+  positionals: [{ name: 'ACTION', description: 'run (default) | submit | status | cancel | retry' }],
   options: {
     config: configOption,
     job: {
       type: 'string',
       placeholder: 'FILE|ID',
-      description: 'submit: the job spec file; status: a job id',
+      description: 'submit: the job spec file; status, cancel, retry: a job id',
     },
     wait: { type: 'boolean', default: false, description: 'submit: wait until the job is done or failed' },
     timeout: { type: 'integer', default: 3600, description: 'submit --wait: seconds to wait' },
@@ -232,8 +291,18 @@ the node's operator, who can read that directory, can submit jobs; there is no r
       return submitCommand.run(o, positionals, ctx);
     }
     if (action === 'status') return statusCommand.run(o, positionals, ctx);
-    throw new FedscoreError('invalid_argument', `unknown action '${action}' (run, submit, status)`, {
-      field: 'ACTION',
-    });
+    if (action === 'cancel' || action === 'retry') {
+      if (optStr(o, 'job') === undefined) {
+        throw new FedscoreError('invalid_argument', `${action} needs --job ID`, { field: '--job' });
+      }
+      return controlCommand(action).run(o, positionals, ctx);
+    }
+    throw new FedscoreError(
+      'invalid_argument',
+      `unknown action '${action}' (run, submit, status, cancel, retry)`,
+      {
+        field: 'ACTION',
+      },
+    );
   },
 };

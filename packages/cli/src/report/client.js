@@ -123,44 +123,46 @@
     [COLORS.bad, COLORS.good, COLORS.gap],
   );
 
-  // Score distribution: share of each class per bin, as filled steps.
-  const edges = d.distribution.edges;
+  // Score distribution: share of each class per bin, as filled steps (absent from a console model page,
+  // whose aggregate groups have no uniform bins).
+  const edges = d.distribution ? d.distribution.edges : [];
   const left = edges.slice(0, -1);
   const stepped = uPlot.paths.stepped({ align: 1 });
   const closeLast = (shares) => [...shares, shares[shares.length - 1]];
-  draw(
-    'distribution',
-    (w) => ({
-      ...base(w, `score (${d.sources.score})`, 'share of class'),
-      series: [
-        { label: 'score', value: fmt(2) },
-        {
-          label: 'goods (label 0)',
-          stroke: COLORS.good,
-          fill: 'rgba(42,122,176,0.15)',
-          width: 2,
-          paths: stepped,
-          points: { show: false },
-          value: pctFmt,
-        },
-        {
-          label: 'bads (label 1)',
-          stroke: COLORS.bad,
-          fill: 'rgba(209,73,91,0.15)',
-          width: 2,
-          paths: stepped,
-          points: { show: false },
-          value: pctFmt,
-        },
+  if (d.distribution)
+    draw(
+      'distribution',
+      (w) => ({
+        ...base(w, `score (${d.sources.score})`, 'share of class'),
+        series: [
+          { label: 'score', value: fmt(2) },
+          {
+            label: 'goods (label 0)',
+            stroke: COLORS.good,
+            fill: 'rgba(42,122,176,0.15)',
+            width: 2,
+            paths: stepped,
+            points: { show: false },
+            value: pctFmt,
+          },
+          {
+            label: 'bads (label 1)',
+            stroke: COLORS.bad,
+            fill: 'rgba(209,73,91,0.15)',
+            width: 2,
+            paths: stepped,
+            points: { show: false },
+            value: pctFmt,
+          },
+        ],
+      }),
+      [
+        [...left, edges[edges.length - 1]],
+        closeLast(d.distribution.goodShare),
+        closeLast(d.distribution.badShare),
       ],
-    }),
-    [
-      [...left, edges[edges.length - 1]],
-      closeLast(d.distribution.goodShare),
-      closeLast(d.distribution.badShare),
-    ],
-    [COLORS.good, COLORS.bad],
-  );
+      [COLORS.good, COLORS.bad],
+    );
 
   // Calibration: observed bad rate against mean predicted PD per bin, with the diagonal.
   if (!d.calibration.unavailable) {

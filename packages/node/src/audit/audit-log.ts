@@ -33,6 +33,7 @@ export const AUDIT_KINDS = [
   'access_refused', // a request for a party's data refused by policy (no consent, quota, rate limit, no record)
   'job_refused', // a job a party would not serve: its policy (e.g. a plaintext scheme) or missing consent
   'party_dropout', // a party dropped out of a running job (an HFL bank), which went on without it
+  'job_change', // a job was cancelled or retried (details: action, by)
 ] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 

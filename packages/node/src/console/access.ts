@@ -3,11 +3,12 @@
  * out of the account's scope is answered exactly like one that does not exist (404), so guessing a URL
  * tells a bank analyst nothing about another bank's jobs or models.
  *
- *   platform-operator  every page, every bank; submits jobs, promotes and retires models
+ *   platform-operator  every page, every bank; submits, cancels and retries jobs, promotes and retires
+ *                      models
  *   bank-analyst       jobs whose guest (coordinator, label holder) is its bank; models whose guest party
  *                      is its bank; indicators and samples of those jobs; audit entries where its bank is
  *                      the actor or the data owner; consents granted to its bank. Submits jobs of its bank
- *                      and promotes/retires its bank's models.
+ *                      and promotes/retires its bank's models; cancels and retries its bank's jobs.
  *                      Sees the whole loan-product pool; edits its bank's products; sees which enterprises
  *                      its own products matched, and only the count for another bank's.
  *   auditor            read-only: audit log (with chain verification), consent, usage, algorithms
@@ -66,6 +67,8 @@ export interface ConsoleAccess {
   /** Per-bank usage rows (a bank analyst sees its own bank's only). */
   canSeeBank(account: ConsoleAccount, bank: string): boolean;
   canSubmitJob(account: ConsoleAccount, guest: string): boolean;
+  /** Cancel or retry a job (its bank's: the job's guest). */
+  canControlJob(account: ConsoleAccount, job: JobRecord): boolean;
   canChangeModel(account: ConsoleAccount, model: ModelVersion): boolean;
   /** Create or change a loan product of `bank` (products.ts). */
   canEditProduct(account: ConsoleAccount, bank: string): boolean;
@@ -86,6 +89,7 @@ export const ROLE_ACCESS: ConsoleAccess = {
   canSeeConsent: (a, c) => a.role !== 'bank-analyst' || c.grantee === a.bank,
   canSeeBank: (a, bank) => a.role !== 'bank-analyst' || a.bank === bank,
   canSubmitJob: (a, guest) => ownBank(a, guest),
+  canControlJob: (a, job) => ownBank(a, jobBank(job)),
   canChangeModel: (a, m) => ownBank(a, modelBank(m)),
   canEditProduct: (a, bank) => ownBank(a, bank),
   canSeeProductMatches: (a, bank) => ownBank(a, bank),

@@ -17,7 +17,8 @@ main{padding:1rem;max-width:80rem}h1{font-size:1.4rem;margin:.2rem 0 1rem}h2{fon
 table{border-collapse:collapse;margin:0 0 1.2rem;width:100%}caption{text-align:left;font-weight:600;padding:.3rem 0}
 th,td{border-bottom:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f2f2f2}
 code{font-size:.9em}.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}.facts dt{font-weight:600}.facts dd{margin:0}
-.status-done,.status-production,.ok{color:var(--ok)}.status-failed,.status-retired,.error{color:var(--bad)}
+.status-done,.status-production,.ok{color:var(--ok)}.status-failed,.status-retired,.status-cancelled,.error{color:var(--bad)}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(28rem,1fr));gap:1rem;margin:0 0 1rem}figure.chart{border:1px solid var(--line);border-radius:6px;margin:0;padding:.6rem .8rem}figure.chart figcaption{font-size:.9rem;margin-bottom:.3rem}
 form.login{display:grid;gap:.4rem;max-width:22rem}form.inline{display:inline-flex;gap:.4rem;align-items:center;margin:.3rem .6rem .3rem 0}
 input,textarea,select,button{font:inherit}button{padding:.3rem .8rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;cursor:pointer}a.button{display:inline-block;padding:.3rem .8rem;border:1px solid var(--accent);background:var(--accent);color:#fff;border-radius:4px;text-decoration:none}
 .logout{display:flex;gap:.5rem;align-items:center}.logout span{color:var(--muted)}textarea{width:100%;font-family:monospace}
@@ -29,7 +30,7 @@ export const CONSOLE_JS = `'use strict';
   var job = document.getElementById('job');
   if (!job || typeof EventSource === 'undefined') return;
   var status = job.getAttribute('data-status');
-  if (status === 'done' || status === 'failed') return;
+  if (status === 'done' || status === 'failed' || status === 'cancelled') return;
   var source = new EventSource(location.pathname.replace(/\\/$/, '') + '/events');
   source.addEventListener('job', function (ev) {
     var j = JSON.parse(ev.data);
@@ -38,7 +39,7 @@ export const CONSOLE_JS = `'use strict';
     if (s) { s.textContent = j.status; s.className = 'status status-' + j.status; }
     if (st) { st.textContent = (j.stage || '-') + ' (attempt ' + j.attempt + ')'; }
     job.setAttribute('data-status', j.status);
-    if (j.status === 'done' || j.status === 'failed') { source.close(); location.reload(); }
+    if (j.status === 'done' || j.status === 'failed' || j.status === 'cancelled') { source.close(); location.reload(); }
   });
   // The stream ends (server restart, its 5-minute limit): reload, which also checks the session.
   source.onerror = function () { source.close(); setTimeout(function () { location.reload(); }, 5000); };

@@ -24,7 +24,8 @@ export type {
   OidcOutcome,
 } from './oidc.ts';
 export { ConsoleOidc, mapOidcClaims, readOidcClientSecret } from './oidc.ts';
-export type { ConsoleSource, DatasetProfile, ScoringUsage } from './pages.ts';
+export type { ConsoleChartAssets, ConsoleSource, DatasetProfile, ScoringUsage } from './pages.ts';
+export { chartData } from './pages.ts';
 export type {
   LoanProduct,
   Preapproval,

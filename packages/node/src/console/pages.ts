@@ -5,6 +5,8 @@
  * a feature value, a label or a score. Job event details and job errors are shown only as codes and
  * whitelisted `key=value` pairs (docs/console.md; the leak attack test searches every served byte).
  */
+
+import type { EvaluationCurves } from '@fedscore/pipeline';
 import type { AuditEntry, AuditLog, AuditReconciliation } from '../audit/index.ts';
 import type { ConsentRegistry } from '../consent/index.ts';
 import type { JobRecord, JobStore } from '../jobs/job-store.ts';
@@ -13,7 +15,7 @@ import type { ModelRegistry, ModelVersion } from '../registry/index.ts';
 import { type ConsoleAccess, type ConsolePage, jobBank, modelBank } from './access.ts';
 import type { ConsoleAccount } from './accounts.ts';
 import { ALGORITHMS } from './algorithms.ts';
-import { type Html, html, num, table, time } from './html.ts';
+import { Html, html, num, table, time } from './html.ts';
 import type { LoanProduct, ProductPool, ProductSort } from './products.ts';
 
 /** The node's parts a console reads. */
@@ -36,6 +38,10 @@ export interface ConsoleSource {
   readonly datasetProfiles?: () => Promise<readonly DatasetProfile[]>;
   /** Record a job on this node (`PartyNode.submit`); absent: the console cannot submit. */
   readonly submit?: (spec: unknown) => JobRecord;
+  /** Cancel a job this node coordinates, for `by` (`PartyNode.cancel`); absent: no cancel button. */
+  readonly cancel?: (id: string, by: string) => JobRecord;
+  /** Retry a failed or cancelled job this node coordinates (`PartyNode.retry`); absent: no retry. */
+  readonly retry?: (id: string, by: string) => JobRecord;
   /** The loan-product pool and pre-approved lines (products.ts); absent: no Products page. */
   readonly products?: ProductPool;
 }
@@ -68,6 +74,8 @@ export interface PageContext {
   readonly access: ConsoleAccess;
   readonly source: ConsoleSource;
   readonly query: URLSearchParams;
+  /** The report's chart assets (uPlot and its chart script) are served: pages may draw charts. */
+  readonly charts?: boolean;
 }
 
 export const BASE = '/console';
@@ -151,7 +159,21 @@ export function homePage(ctx: PageContext): Html {
   }<li><a href="${BASE}/audit">Audit log</a>: ${ctx.source.audit.head().entries} entries</li></ul>`;
 }
 
-function jobRow(j: JobRecord): Html[] {
+/** The cancel or retry button of a job, when this account may and this node coordinates it. */
+function jobActions(ctx: PageContext, j: JobRecord): Html {
+  if (j.coordinator !== ctx.source.party || !ctx.access.canControlJob(ctx.account, j)) return html``;
+  const button = (verb: 'cancel' | 'retry', label: string): Html =>
+    html`<form method="post" action="${BASE}/jobs/${encodeURIComponent(j.id)}/${verb}" class="inline">${csrfField(ctx)}<button type="submit" class="job-${verb}" aria-label="${label} job ${j.id}">${label}</button></form>`;
+  if ((j.status === 'submitted' || j.status === 'running') && ctx.source.cancel !== undefined) {
+    return j.cancelRequestedBy === undefined ? button('cancel', 'Cancel') : html`<span>cancelling</span>`;
+  }
+  if ((j.status === 'failed' || j.status === 'cancelled') && ctx.source.retry !== undefined) {
+    return button('retry', 'Retry');
+  }
+  return html``;
+}
+
+function jobRow(ctx: PageContext, j: JobRecord): Html[] {
   return [
     html`<a href="${BASE}/jobs/${encodeURIComponent(j.id)}">${j.id}</a>`,
     html`${jobBank(j)}`,
@@ -160,6 +182,7 @@ function jobRow(j: JobRecord): Html[] {
     html`${j.stage ?? '-'}`,
     html`${j.attempt}`,
     html`${time(j.createdAt)}`,
+    jobActions(ctx, j),
   ];
 }
 
@@ -183,8 +206,8 @@ export function jobsPage(ctx: PageContext): Html {
         )}</textarea><button type="submit">Submit</button></form></section>`;
   return html`${table(
     'Jobs',
-    ['Job', 'Bank (guest)', 'Hosts', 'Status', 'Stage', 'Attempt', 'Created'],
-    jobs.map(jobRow),
+    ['Job', 'Bank (guest)', 'Hosts', 'Status', 'Stage', 'Attempt', 'Created', 'Actions'],
+    jobs.map((j) => jobRow(ctx, j)),
   )}${submit}`;
 }
 
@@ -226,7 +249,7 @@ export function jobPage(ctx: PageContext, job: JobRecord): Html {
     published?.model === undefined
       ? ''
       : html`<dt>Model</dt><dd><a href="${BASE}/models/${encodeURIComponent(published.model)}">${published.model}</a></dd>`
-  }</dl>${table('Stages', ['Stage', 'State'], stages)}${table(
+  }</dl><div class="actions">${jobActions(ctx, job)}</div>${table('Stages', ['Stage', 'State'], stages)}${table(
     'Events',
     ['#', 'Time', 'Event', 'Stage', 'Attempt', 'Detail'],
     events,
@@ -309,7 +332,171 @@ export function modelPage(ctx: PageContext, m: ModelVersion): Html {
             ]),
           ],
         )
-  }${table('History', ['Time', 'Action', 'From', 'To', 'Actor'], history)}`;
+  }${modelCharts(m, ctx.charts === true ? 'linked' : 'none')}${table('History', ['Time', 'Action', 'From', 'To', 'Actor'], history)}`;
+}
+
+/** JSON inside a script element (never closes it, never opens a comment). */
+function jsonForScript(value: unknown): Html {
+  return new Html(
+    JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026'),
+  );
+}
+
+/**
+ * The report's chart data (packages/cli/src/report/data.ts `ReportData`: the fields its chart script
+ * reads) from a model's stored curves: ROC and KS vertices at the groups' boundaries, lift and
+ * calibration per group. Only group aggregates go in: every point covers >= the release floor of rows.
+ */
+export function chartData(m: ModelVersion, c: EvaluationCurves) {
+  const goods = c.rows - c.bads;
+  const fpr = [0];
+  const tpr = [0];
+  const lift = [];
+  let cumRows = 0;
+  let cumBads = 0;
+  for (const [i, g] of c.groups.entries()) {
+    cumRows += g.rows;
+    cumBads += g.bads;
+    fpr.push(goods === 0 ? 0 : (cumRows - cumBads) / goods);
+    tpr.push(c.bads === 0 ? 0 : cumBads / c.bads);
+    const rate = g.bads / g.rows;
+    const overall = c.bads / c.rows;
+    lift.push({
+      bin: i + 1,
+      minScore: g.minScore,
+      maxScore: g.maxScore,
+      count: g.rows,
+      bads: g.bads,
+      badRate: rate,
+      cumulativeShare: cumRows / c.rows,
+      capture: c.bads === 0 ? 0 : cumBads / c.bads,
+      lift: overall === 0 ? 0 : rate / overall,
+      cumulativeLift: overall === 0 ? 0 : cumBads / c.bads / (cumRows / c.rows),
+    });
+  }
+  // KS: ascending thresholds (each group's lowest score), shares of each class at or above them.
+  const ks = { score: [] as number[], cumBad: [] as number[], cumGood: [] as number[], gap: [] as number[] };
+  for (let i = c.groups.length - 1; i >= 0; i--) {
+    ks.score.push(c.groups[i]!.minScore);
+    ks.cumBad.push(tpr[i + 1]!);
+    ks.cumGood.push(fpr[i + 1]!);
+    ks.gap.push(tpr[i + 1]! - fpr[i + 1]!);
+  }
+  return {
+    summary: {
+      n: c.rows,
+      positives: c.bads,
+      auc: m.metrics['auc'] ?? Number.NaN,
+      ks: m.metrics['ks'] ?? Math.max(...ks.gap),
+    },
+    sources: { score: 'joint score, logit' },
+    roc: { fpr, tpr },
+    ks,
+    lift,
+    calibration: {
+      source: 'the sigmoid of the joint score',
+      predicted: c.groups.map((g) => g.meanPd),
+      observed: c.groups.map((g) => g.bads / g.rows),
+      counts: c.groups.map((g) => g.rows),
+    },
+    stability: null,
+  };
+}
+
+/** The report's chart assets: uPlot (IIFE build and CSS) and the report page's chart script. */
+export interface ConsoleChartAssets {
+  readonly uplotJs: string;
+  readonly uplotCss: string;
+  readonly clientJs: string;
+}
+
+/** Script text inlined in a page never closes its element or opens an HTML comment. */
+function scriptSafe(js: string): string {
+  return js.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
+}
+
+/**
+ * A model's report as one self-contained HTML file (downloaded from its page): its facts, metrics, the
+ * held-out curves drawn by the report's uPlot charts inlined as the CLI's report inlines them, and the
+ * same Content-Security-Policy (no network access at all).
+ */
+export function modelReport(m: ModelVersion, assets: ConsoleChartAssets, at: number): string {
+  const c = m.evaluation;
+  const csp =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
+  const charts =
+    c === undefined
+      ? html`<p>No held-out curves are stored with this version.</p>`
+      : modelCharts(m, 'inline');
+  return `<!doctype html>${
+    html`<html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Model ${m.ref} - fedscore report</title><style>${new Html(
+      assets.uplotCss.replace(/<\/style/gi, ''),
+    )}</style><style>body{font:14px/1.45 system-ui,sans-serif;margin:1rem 1.5rem;color:#1d2430}.charts{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:1rem}figure.chart{border:1px solid #d8dde4;border-radius:6px;margin:0;padding:.6rem .8rem}table{border-collapse:collapse;margin:.6rem 0}th,td{border:1px solid #d8dde4;padding:.22rem .55rem;text-align:left}#report-errors{color:#b3261e}</style></head><body><main><h1>Model ${m.ref}</h1><p>Generated ${time(at)} by the fedscore console from the model registry: aggregate groups of the held-out set only. Self-contained: no network access.</p>${table(
+      'Metrics',
+      ['Metric', 'Value'],
+      Object.entries(m.metrics).map(([k, v]) => [html`${k}`, html`${num(v)}`]),
+    )}${table(
+      'Parties',
+      ['Party', 'Role', 'Features'],
+      m.parties.map((p) => [html`${p.id}`, html`${p.role}`, html`${p.featureNames?.length ?? 0}`]),
+    )}${charts}</main><script>${new Html(scriptSafe(assets.uplotJs))}</script><script>${new Html(
+      scriptSafe(assets.clientJs),
+    )}</script></body></html>`.text
+  }`;
+}
+
+function chartFigure(id: string, title: string, caption: string): Html {
+  return html`<figure class="chart" id="${id}" data-chart="${id}"><figcaption><b>${title}</b> ${caption}</figcaption><div class="plot"></div></figure>`;
+}
+
+/**
+ * ROC, KS, calibration and lift of the stored held-out evaluation, drawn by the report's uPlot charts:
+ * with the assets linked from the console ('linked'), inlined by the caller ('inline': the downloaded
+ * report), or not at all ('none': the node serves no chart assets; the table remains).
+ */
+function modelCharts(m: ModelVersion, figures: 'linked' | 'inline' | 'none'): Html {
+  const c = m.evaluation;
+  if (c === undefined) {
+    return html`<p class="empty">No held-out curves are stored with this version (the guest's publish stores them).</p>`;
+  }
+  const d = chartData(m, c);
+  const rows = d.lift.map((r) => [
+    html`${r.bin}`,
+    html`${num(r.minScore, 3)} to ${num(r.maxScore, 3)}`,
+    html`${r.count}`,
+    html`${r.bads}`,
+    html`${(100 * r.badRate).toFixed(1)} %`,
+    html`${num(r.lift, 2)}`,
+    html`${num(r.cumulativeLift, 2)}`,
+    html`${num(c.groups[r.bin - 1]!.meanPd, 4)}`,
+  ]);
+  const drawn =
+    figures !== 'none'
+      ? html`<div class="charts">${chartFigure('roc', 'ROC curve', `AUC ${num(d.summary.auc)}; the diagonal is chance.`)}${chartFigure(
+          'ks',
+          'KS curve',
+          `cumulative share of bads and goods from the risky end; KS ${num(d.summary.ks)}.`,
+        )}${chartFigure('calibration', 'Calibration', 'observed bad rate against mean predicted PD per group.')}${chartFigure(
+          'lift',
+          'Lift',
+          'bad rate of each group over the overall bad rate, riskiest first; the line is cumulative lift.',
+        )}</div><pre id="report-errors" class="error" hidden></pre><script type="application/json" id="report-data">${jsonForScript(
+          d,
+        )}</script>${
+          figures === 'linked'
+            ? html`<link rel="stylesheet" href="${BASE}/static/uplot.css"><script src="${BASE}/static/uplot.js" defer></script><script src="${BASE}/static/report-charts.js" defer></script>`
+            : ''
+        }`
+      : html``;
+  return html`<section aria-labelledby="charts-h" id="evaluation"><h2 id="charts-h">Held-out evaluation</h2><p>${c.rows} test rows (${c.bads} bads) ranked by score, riskiest first, in ${c.groups.length} groups of at least ${c.minRows} rows each: every point of these curves covers a group, never fewer rows.${
+    figures === 'linked'
+      ? html` <a href="${BASE}/models/${encodeURIComponent(m.ref)}/report" download id="report-download">Download the report</a>`
+      : ''
+  }</p>${drawn}${table(
+    'Groups (lift table)',
+    ['Group', 'Score range', 'Rows', 'Bads', 'Bad rate', 'Lift', 'Cum. lift', 'Mean PD'],
+    rows,
+  )}</section>`;
 }
 
 export function comparePage(ctx: PageContext, a: ModelVersion, b: ModelVersion): Html {

@@ -46,6 +46,7 @@ import {
   algorithmsPage,
   auditPage,
   BASE,
+  type ConsoleChartAssets,
   type ConsoleSource,
   comparePage,
   consentPage,
@@ -56,6 +57,7 @@ import {
   layout,
   loginPage,
   modelPage,
+  modelReport,
   modelsPage,
   type PageContext,
   productPage,
@@ -106,6 +108,11 @@ export interface ConsoleOptions {
   readonly loginsPerMinute?: number;
   /** Refused logins (the node passes its refusal window). */
   readonly onRefused?: (r: UnauthenticatedRefusal) => void;
+  /**
+   * The report's chart assets (uPlot and the report page's chart script; the CLI passes its own): with
+   * them the Models page draws ROC/KS/calibration/lift charts and offers the report download.
+   */
+  readonly charts?: ConsoleChartAssets;
   /** Seconds between live job updates (server-sent events). Default 1. */
   readonly liveSeconds?: number;
   readonly logger?: Logger;
@@ -174,6 +181,11 @@ function readForm(req: IncomingMessage, limit = MAX_FORM_BYTES): Promise<URLSear
       if (!failed) reject(e);
     });
   });
+}
+
+/** Who cancelled or retried a job, for the audit entry: `console:` and the account's username. */
+function consoleActor(ctx: PageContext): string {
+  return `console:${ctx.account.username.replace(/[^A-Za-z0-9._@-]/g, '_').slice(0, 100)}`;
 }
 
 /** Build the console's handler for the node's HTTP endpoint. */
@@ -371,7 +383,7 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       const data = JSON.stringify({ status: j.status, stage: j.stage, attempt: j.attempt });
       if (data !== last) res.write(`event: job\ndata: ${data}\n\n`);
       last = data;
-      if (j.status === 'done' || j.status === 'failed') stop();
+      if (j.status === 'done' || j.status === 'failed' || j.status === 'cancelled') stop();
     };
     const timer = setInterval(tick, (options.liveSeconds ?? 1) * 1000);
     // A stream ends after 5 minutes; the page's script then reloads it, which checks the session again.
@@ -463,6 +475,32 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       }
       return;
     }
+    if (parts[0] === 'jobs' && parts.length === 3 && (parts[2] === 'cancel' || parts[2] === 'retry')) {
+      need(ctx, 'jobs');
+      const job = visibleJob(ctx, parts[1]!);
+      if (!access.canControlJob(ctx.account, job)) {
+        throw new HttpFailure(403, "you cancel and retry your own bank's jobs only");
+      }
+      const act = parts[2] === 'cancel' ? source.cancel : source.retry;
+      if (act === undefined || job.coordinator !== source.party) {
+        throw new HttpFailure(404, 'this node does not coordinate the job');
+      }
+      try {
+        act(job.id, consoleActor(ctx));
+        logger.info(`console job ${parts[2]}`, { job: job.id, role: ctx.account.role });
+        redirect(res, `${BASE}/jobs/${encodeURIComponent(job.id)}`);
+      } catch (e) {
+        if (!isFedscoreError(e)) throw e;
+        page(
+          res,
+          409,
+          `Job ${job.id}`,
+          html`<p class="error" role="alert">Refused (${e.code}): ${e.message}</p>`,
+          ctx,
+        );
+      }
+      return;
+    }
     if (parts[0] === 'models' && parts.length === 3 && (parts[2] === 'promote' || parts[2] === 'retire')) {
       need(ctx, 'models');
       const m = visibleModel(ctx, parts[1]!);
@@ -542,6 +580,14 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
           const m = visibleModel(ctx, id);
           return page(res, 200, `Model ${m.ref}`, modelPage(ctx, m), ctx);
         }
+        if (tail === 'report' && parts.length === 3 && options.charts !== undefined) {
+          const m = visibleModel(ctx, id);
+          if (m.evaluation === undefined) throw new HttpFailure(404, 'no held-out curves for this model');
+          const name = `${m.ref.replace(/[^a-z0-9._-]/gi, '-')}-report.html`;
+          return send(res, 200, modelReport(m, options.charts, now()), 'text/html; charset=utf-8', {
+            'content-disposition': `attachment; filename="${name}"`,
+          });
+        }
         break;
       case 'audit':
         if (id === 'reconcile' && parts.length === 2) {
@@ -594,6 +640,13 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       if (parts[1] === 'console.css') return send(res, 200, CONSOLE_CSS, 'text/css; charset=utf-8');
       if (parts[1] === 'console.js') return send(res, 200, CONSOLE_JS, 'text/javascript; charset=utf-8');
       if (parts[1] === 'favicon.svg') return send(res, 200, CONSOLE_ICON, 'image/svg+xml');
+      const charts = options.charts;
+      if (charts !== undefined) {
+        if (parts[1] === 'uplot.js') return send(res, 200, charts.uplotJs, 'text/javascript; charset=utf-8');
+        if (parts[1] === 'uplot.css') return send(res, 200, charts.uplotCss, 'text/css; charset=utf-8');
+        if (parts[1] === 'report-charts.js')
+          return send(res, 200, charts.clientJs, 'text/javascript; charset=utf-8');
+      }
       throw new HttpFailure(404, 'no such file');
     }
     if (parts[0] === 'oidc' && parts.length === 2 && oidc !== undefined && method === 'GET') {
@@ -622,6 +675,7 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       access,
       source,
       query: url.searchParams,
+      charts: options.charts !== undefined,
     };
     if (method === 'POST') return handlePost(req, res, ctx, parts);
     if (method !== 'GET' && method !== 'HEAD') throw new HttpFailure(405, 'GET or POST');

@@ -1,5 +1,7 @@
 export type { AcceptedScheme, AcceptPolicy } from './admission.ts';
 export { checkJobPolicy, SECURE_ONLY } from './admission.ts';
+export type { JobChangeEvent } from './control.ts';
+export { cancelJob, recordJobChange, retryJob } from './control.ts';
 export type { TestFault } from './fault.ts';
 export {
   HFL_DROPOUT_STEPS,
@@ -10,6 +12,7 @@ export {
 export type { EpochCheckpointRecord, JobEvent, JobRecord, JobStatus } from './job-store.ts';
 export {
   canonicalJson,
+  ENDED_STATUSES,
   EPOCH_CHECKPOINTS_KEPT,
   JOB_MIGRATIONS,
   JOB_STATUSES,
@@ -22,7 +25,7 @@ export type {
   JobRunnerOptions,
   PolicyRefusalEvent,
 } from './runner.ts';
-export { JOB_STAGE, JobRunner, submitJob } from './runner.ts';
+export { JOB_CANCEL_STAGE, JOB_STAGE, JobRunner, submitJob } from './runner.ts';
 export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
 export {
   attemptKey,

@@ -13,6 +13,10 @@
  *     previous ones intact; dropped when the job ends
  *   job_secrets(name, secret, created_at) -- this party's random secrets for jobs (the mask-seed key of
  *     `maskKeyFor`), made on first use from the CSPRNG; never sent, never logged, never exported
+ *   jobs.cancel_requested_by -- who asked to cancel a running job (the coordinator's runner acts on it at
+ *     its next poll; control.ts)
+ * Statuses: submitted -> running -> done | failed | cancelled; a failed or cancelled job may be retried
+ * (back to running at its recorded stage, or submitted when it never started; `retry`).
  * Checkpoints hold row positions, feature names, model weights and metrics of this party only; they stay
  * in this party's state directory like its data does.
  */
@@ -67,6 +71,7 @@ export const JOB_MIGRATIONS = {
        secret BLOB NOT NULL,
        created_at INTEGER NOT NULL
      ) STRICT;`,
+    'ALTER TABLE jobs ADD COLUMN cancel_requested_by TEXT;',
   ],
 } as const;
 
@@ -82,7 +87,9 @@ export interface EpochCheckpointRecord {
   readonly createdAt: number;
 }
 
-export const JOB_STATUSES = ['submitted', 'running', 'done', 'failed'] as const;
+export const JOB_STATUSES = ['submitted', 'running', 'done', 'failed', 'cancelled'] as const;
+/** Statuses of a job that no longer runs (until it is retried). */
+export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set<JobStatus>(['done', 'failed', 'cancelled']);
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export interface JobRecord {
@@ -93,6 +100,8 @@ export interface JobRecord {
   readonly stage: StageName | null;
   readonly attempt: number;
   readonly error?: { readonly code: string; readonly message: string };
+  /** Who asked to cancel the job while it ran (until the coordinator cancels it or it is retried). */
+  readonly cancelRequestedBy?: string;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -115,6 +124,7 @@ interface JobRow {
   attempt: number;
   error_code: string | null;
   error_message: string | null;
+  cancel_requested_by: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -129,6 +139,7 @@ function toRecord(r: JobRow): JobRecord {
     stage: (STAGES as readonly string[]).includes(r.stage ?? '') ? (r.stage as StageName) : null,
     attempt: r.attempt,
     ...(r.error_code !== null && { error: { code: r.error_code, message: r.error_message ?? '' } }),
+    ...(r.cancel_requested_by !== null && { cancelRequestedBy: r.cancel_requested_by }),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -215,6 +226,79 @@ export class JobStore {
         id,
       );
       this.event(id, error === undefined ? 'done' : 'failed', null, null, error?.code ?? null);
+    });
+  }
+
+  /**
+   * Record that `by` asks to cancel a submitted or running job (its coordinator's runner cancels it at its
+   * next poll). Returns the job; refuses a job that has ended.
+   */
+  requestCancel(id: string, by: string): JobRecord {
+    return this.store.transaction(() => {
+      const j = this.require(id);
+      if (j.status !== 'submitted' && j.status !== 'running') {
+        throw new FedscoreError(
+          'job_state',
+          `job '${id}' is ${j.status}: only a submitted or running job is cancelled`,
+          {
+            field: 'job',
+          },
+        );
+      }
+      if (j.cancelRequestedBy !== undefined) return j;
+      this.store.run(
+        'UPDATE jobs SET cancel_requested_by = ?, updated_at = ? WHERE id = ?',
+        by,
+        Date.now(),
+        id,
+      );
+      this.event(id, 'cancel_requested', j.stage, j.attempt, null);
+      return this.require(id);
+    });
+  }
+
+  /**
+   * Mark a submitted or running job cancelled (false when it had already ended). Its within-stage
+   * checkpoints are kept: a retry resumes from them.
+   */
+  markCancelled(id: string): boolean {
+    return this.store.transaction(() => {
+      const j = this.require(id);
+      if (j.status !== 'submitted' && j.status !== 'running') return false;
+      this.store.run(
+        "UPDATE jobs SET status = 'cancelled', cancel_requested_by = NULL, updated_at = ? WHERE id = ?",
+        Date.now(),
+        id,
+      );
+      this.event(id, 'cancelled', j.stage, j.attempt, null);
+      return true;
+    });
+  }
+
+  /**
+   * Put a failed or cancelled job back to run: at its recorded stage with a new attempt (the earlier
+   * stages' checkpoints stand), or from the start when it never started a stage.
+   */
+  retry(id: string): JobRecord {
+    return this.store.transaction(() => {
+      const j = this.require(id);
+      if (j.status !== 'failed' && j.status !== 'cancelled') {
+        throw new FedscoreError(
+          'job_state',
+          `job '${id}' is ${j.status}: only a failed or cancelled job is retried`,
+          {
+            field: 'job',
+          },
+        );
+      }
+      this.store.run(
+        'UPDATE jobs SET status = ?, error_code = NULL, error_message = NULL, cancel_requested_by = NULL, updated_at = ? WHERE id = ?',
+        j.stage === null ? 'submitted' : 'running',
+        Date.now(),
+        id,
+      );
+      this.event(id, 'retried', j.stage, j.attempt, null);
+      return this.require(id);
     });
   }
 

@@ -46,6 +46,17 @@
  * reported to `onDropout` (the coordinator's audit log); it is not a party of the later stages. A bank
  * that failed but was not dropped by the coordinator still fails the attempt.
  *
+ * Cancel and retry (control.ts): an operator's cancel request on the coordinator is acted on at the
+ * runner's next poll: the job's `AbortController` ends its coordination loop, every local stage attempt's
+ * controller revokes the attempt's sessions (the protocol stops at its next message; its progress reports
+ * stop), the job is marked `cancelled`, and every other party gets an ABORT of the pseudo-stage
+ * `job.cancel` (`JOB_CANCEL_STAGE`), retried like the failure notice until each has acknowledged it;
+ * each stops its attempts, marks the job cancelled and reports it to `onJobChange` (its audit log). A
+ * retry puts a failed or cancelled job back to `running` at its recorded stage: the coordinator starts a
+ * new attempt there (attempt numbers keep growing, so no party mistakes it for an old one), a follower
+ * that had ended the job takes it up again at PREPARE and reports the retry to `onJobChange`. A cancel
+ * keeps the train stage's per-epoch checkpoints, so a retry resumes training from them.
+ *
  * Granularity: a checkpoint is a completed stage, and within the train stage an epoch. A party killed
  * mid-training makes the coordinator start a new attempt of the train stage; in it every role hands
  * hetero-LR the per-epoch checkpoints it stored (the last 3; see stages.ts) and the roles' handshake
@@ -73,11 +84,12 @@ import type { ConsentRegistry } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
 import { type AcceptPolicy, checkJobPolicy, SECURE_ONLY } from './admission.ts';
+import type { JobChangeEvent } from './control.ts';
 import type { DataUseEvent } from './events.ts';
 import type { TestFault } from './fault.ts';
 import { dropoutTolerant, hflDataUses, hflDroppedHosts } from './hfl.ts';
 import { HFL_JOB_KIND } from './hfl-spec.ts';
-import type { JobRecord, JobStore } from './job-store.ts';
+import { ENDED_STATUSES, type JobRecord, type JobStore } from './job-store.ts';
 import {
   attemptKey,
   type JobSpec,
@@ -141,6 +153,8 @@ export interface PolicyRefusalEvent {
 
 /** The pseudo-stage of a job-level ABORT: the coordinator ended the job as failed. */
 export const JOB_STAGE = 'job';
+/** The pseudo-stage of a job-level ABORT: the coordinator's operator cancelled the job. */
+export const JOB_CANCEL_STAGE = 'job.cancel';
 
 /** Stages that use a host's data (the arbiter's and the publish stage's do not). */
 const DATA_STAGES: ReadonlySet<StageName> = new Set<StageName>(['psi', 'binning', 'train', 'evaluate']);
@@ -207,6 +221,8 @@ export interface JobRunnerOptions {
   readonly onRefused?: (refusal: JobRefusal) => void;
   /** A bank dropped out of a running job, which went on without it (on the coordinator). */
   readonly onDropout?: (event: DropoutEvent) => void;
+  /** A job was cancelled or retried by its coordinator, as a follower learns it (for its audit log). */
+  readonly onJobChange?: (event: JobChangeEvent) => void;
   /** Test-only fault injection (`fault.ts`): set from FEDSCORE_TEST_* variables under NODE_ENV=test. */
   readonly testFault?: TestFault;
 }
@@ -230,9 +246,13 @@ interface LocalAttempt {
   state: StateValue;
   error?: FedscoreError;
   done?: Promise<void>;
+  /** Aborting it stops the attempt here: its sessions are revoked and its progress reports dropped. */
+  readonly abort: AbortController;
+  /** The attempt's local work has returned (whatever its state). */
+  settled: boolean;
 }
 
-/** How often a coordinator retries telling an unreachable party that a job failed. */
+/** How often a coordinator retries telling an unreachable party that a job failed or was cancelled. */
 const FAILURE_NOTICE_RETRY_MS = 5000;
 
 function sleep(ms: number): Promise<void> {
@@ -250,8 +270,10 @@ export class JobRunner {
   readonly #logger: Logger;
   readonly #attempts = new Map<string, LocalAttempt>();
   readonly #coordinating = new Set<string>();
-  /** Failed jobs coordinated here whose failure every party has acknowledged. */
-  readonly #failureNotified = new Set<string>();
+  /** The coordination loop of each job coordinated here: aborted when the job is cancelled. */
+  readonly #controllers = new Map<string, AbortController>();
+  /** Failed or cancelled jobs coordinated here whose end every party has acknowledged. */
+  readonly #endNotified = new Set<string>();
   readonly #lastNotifyTry = new Map<string, number>();
   #stopped = false;
   #poller: ReturnType<typeof setInterval> | undefined;
@@ -273,6 +295,15 @@ export class JobRunner {
     return n;
   }
 
+  /** Stage attempts (of `job`, or of any job) whose local work has not returned yet, whatever their state. */
+  unsettledStages(job?: string): number {
+    let n = 0;
+    for (const a of this.#attempts.values()) {
+      if (a.done !== undefined && !a.settled && (job === undefined || a.job === job)) n++;
+    }
+    return n;
+  }
+
   /**
    * Record a job submitted to this node (which must be its guest). It starts on the next poll; a
    * separate process (the CLI) may also insert it into the store directly.
@@ -281,26 +312,45 @@ export class JobRunner {
     return submitJob(this.#o.jobs, this.#o.party, input);
   }
 
+  /**
+   * Act now on a cancel request recorded for a job this node coordinates (`cancelJob`), rather than at
+   * the next poll (the node's own API and console call it; a request written by another process waits
+   * for the poll).
+   */
+  applyCancel(id: string): void {
+    const j = this.#o.jobs.get(id);
+    if (j === undefined || j.coordinator !== this.#o.party || j.cancelRequestedBy === undefined) return;
+    if (j.status === 'submitted' || j.status === 'running') this.#cancel(j);
+  }
+
   /** Resume coordinated jobs and watch the store for newly submitted ones. */
   start(): void {
     const tick = (): void => {
       if (this.#stopped) return;
       for (const j of [...this.#o.jobs.list('submitted'), ...this.#o.jobs.list('running')]) {
-        if (j.coordinator !== this.#o.party || this.#coordinating.has(j.id)) continue;
+        if (j.coordinator !== this.#o.party) continue;
+        if (j.cancelRequestedBy !== undefined) {
+          this.#cancel(j);
+          continue;
+        }
+        if (this.#coordinating.has(j.id)) continue;
         this.#coordinating.add(j.id);
+        // A retried job: its earlier end's notices are history.
+        this.#endNotified.delete(j.id);
+        this.#lastNotifyTry.delete(j.id);
         this.#coordinate(j)
           .catch((e: unknown) => {
             this.#logger.error('job coordination crashed', { job: j.id, error: asFedscoreError(e).code });
           })
           .finally(() => this.#coordinating.delete(j.id));
       }
-      for (const j of this.#o.jobs.list('failed')) {
-        if (j.coordinator !== this.#o.party || this.#failureNotified.has(j.id)) continue;
+      for (const j of [...this.#o.jobs.list('failed'), ...this.#o.jobs.list('cancelled')]) {
+        if (j.coordinator !== this.#o.party || this.#endNotified.has(j.id)) continue;
         const last = this.#lastNotifyTry.get(j.id) ?? 0;
         if (Date.now() - last < FAILURE_NOTICE_RETRY_MS) continue;
         this.#lastNotifyTry.set(j.id, Date.now());
-        this.#notifyFailure(j.spec).catch((e: unknown) => {
-          this.#logger.error('failure notice crashed', { job: j.id, error: asFedscoreError(e).code });
+        this.#notifyEnd(j.spec, j.status === 'cancelled').catch((e: unknown) => {
+          this.#logger.error('end notice crashed', { job: j.id, error: asFedscoreError(e).code });
         });
       }
     };
@@ -317,12 +367,12 @@ export class JobRunner {
     }
   }
 
-  /** Resolve when the job is done or failed (polling the store). */
+  /** Resolve when the job is done, failed or cancelled (polling the store). */
   async waitFor(id: string, timeoutMs = 3_600_000): Promise<JobRecord> {
     const t0 = Date.now();
     for (;;) {
       const j = this.#o.jobs.require(id);
-      if (j.status === 'done' || j.status === 'failed') return j;
+      if (ENDED_STATUSES.has(j.status)) return j;
       if (Date.now() - t0 > timeoutMs)
         throw new FedscoreError('timeout', `job '${id}' still ${j.status}`, { field: 'job' });
       await sleep(200);
@@ -387,6 +437,10 @@ export class JobRunner {
     if (stageName === JOB_STAGE && req.stage?.action === Action.ABORT) {
       this.#failLocally(job);
       return { status: { jobId: job.id, stage: JOB_STAGE, attempt, state: State.ABORTED } };
+    }
+    if (stageName === JOB_CANCEL_STAGE && req.stage?.action === Action.ABORT) {
+      this.#cancelLocally(job);
+      return { status: { jobId: job.id, stage: JOB_CANCEL_STAGE, attempt, state: State.ABORTED } };
     }
     if (!(STAGES as readonly string[]).includes(stageName)) {
       throw new FedscoreError('invalid_argument', 'unknown stage', { field: 'stage' });
@@ -467,12 +521,42 @@ export class JobRunner {
       if (a.state === State.FAILED && a.stage === job.stage) own = a.error;
       this.#abortLocal(k, new FedscoreError('protocol_abort', 'the job failed on its coordinator'));
     }
-    if (job.status === 'done' || job.status === 'failed') return;
+    if (ENDED_STATUSES.has(job.status)) return;
     this.#o.jobs.finish(job.id, {
       code: own?.code ?? 'protocol_abort',
       message: `failed on its coordinator '${job.coordinator}' at stage ${job.stage ?? 'none'}${own === undefined ? '' : ` (here: ${own.message})`}`,
     });
     this.#logger.warn('job failed on its coordinator', { job: job.id, stage: job.stage ?? undefined });
+  }
+
+  /** The coordinator cancelled the job: stop its attempts here and mark it cancelled (idempotent). */
+  #cancelLocally(job: JobRecord): void {
+    const reason = new FedscoreError('aborted', 'the job was cancelled on its coordinator');
+    for (const [k, a] of this.#attempts) if (a.job === job.id) this.#abortLocal(k, reason);
+    if (!this.#o.jobs.markCancelled(job.id)) return;
+    this.#logger.warn('job cancelled on its coordinator', { job: job.id, stage: job.stage ?? undefined });
+    this.#jobChange({ job: job.id, action: 'cancel', party: job.coordinator, stage: job.stage });
+  }
+
+  /** On the coordinator: cancel a job its operator asked to cancel (at the runner's poll; synchronous). */
+  #cancel(job: JobRecord): void {
+    const reason = new FedscoreError('aborted', 'the job was cancelled', { field: 'job' });
+    this.#controllers.get(job.id)?.abort(reason);
+    for (const [k, a] of this.#attempts) if (a.job === job.id) this.#abortLocal(k, reason);
+    if (!this.#o.jobs.markCancelled(job.id)) return;
+    this.#logger.warn('job cancelled', { job: job.id, stage: job.stage ?? undefined });
+    this.#lastNotifyTry.set(job.id, Date.now());
+    this.#notifyEnd(job.spec, true).catch((e: unknown) => {
+      this.#logger.error('cancel notice crashed', { job: job.id, error: asFedscoreError(e).code });
+    });
+  }
+
+  #jobChange(e: JobChangeEvent): void {
+    try {
+      this.#o.onJobChange?.(e);
+    } catch (hookError) {
+      this.#logger.error('job change hook failed', { job: e.job, error: asFedscoreError(hookError).code });
+    }
   }
 
   #status(job: string, stage: StageName, attempt: number): fedscore.node.IStageStatus {
@@ -505,9 +589,20 @@ export class JobRunner {
       parties: stageParties(job.spec, stage),
       protocols: stageProtocols(stage, job.spec),
     });
-    a = { job: job.id, stage, attempt, state: State.PREPARED };
+    a = { job: job.id, stage, attempt, state: State.PREPARED, abort: new AbortController(), settled: false };
+    // Aborting the attempt (a cancel, a superseding attempt, an ABORT) revokes its sessions: the protocol
+    // fails at its next message.
+    const revoke = (): void => this.#o.transport.revoke(key, asFedscoreError(a!.abort.signal.reason));
+    a.abort.signal.addEventListener('abort', revoke, { once: true });
     this.#attempts.set(key, a);
-    if (this.#o.party !== job.coordinator) this.#o.jobs.setAttempt(job.id, stage, attempt);
+    if (this.#o.party !== job.coordinator) {
+      if (job.status === 'failed' || job.status === 'cancelled') {
+        // The coordinator retried a job this node had ended.
+        this.#logger.info('job retried by its coordinator', { job: job.id, stage });
+        this.#jobChange({ job: job.id, action: 'retry', party: job.coordinator, stage });
+      }
+      this.#o.jobs.setAttempt(job.id, stage, attempt);
+    }
     return a;
   }
 
@@ -532,7 +627,10 @@ export class JobRunner {
       data: this.#o.data,
       stateDir: this.#o.stateDir,
       logger: log,
-      progress: this.#o.progress ?? noProgress,
+      // A cancelled attempt reports no more progress.
+      progress: (p) => {
+        if (!a.abort.signal.aborted) (this.#o.progress ?? noProgress)(p);
+      },
       ...(this.#o.testFault !== undefined && { testFault: this.#o.testFault }),
       ...(consents !== undefined &&
         isHost && {
@@ -601,6 +699,11 @@ export class JobRunner {
         }
       },
     );
+    a.done
+      .finally(() => {
+        a.settled = true;
+      })
+      .catch(() => {});
     return a;
   }
 
@@ -651,12 +754,27 @@ export class JobRunner {
     if (a !== undefined && (a.state === State.RUNNING || a.state === State.PREPARED)) {
       a.state = State.ABORTED;
       a.error = reason;
+      a.abort.abort(reason);
     }
   }
 
   // ------------------------------------------------------------------------------------------ coordinator
 
   async #coordinate(initial: JobRecord): Promise<void> {
+    const controller = new AbortController();
+    this.#controllers.set(initial.id, controller);
+    try {
+      await this.#coordinateJob(initial, controller.signal);
+    } finally {
+      if (this.#controllers.get(initial.id) === controller) this.#controllers.delete(initial.id);
+    }
+  }
+
+  /**
+   * The coordination loop of one job. `signal` aborts when the job is cancelled: the store then already
+   * says `cancelled`, so every write below is preceded, in the same synchronous turn, by a check of it.
+   */
+  async #coordinateJob(initial: JobRecord, signal: AbortSignal): Promise<void> {
     const id = initial.id;
     const spec = initial.spec;
     const log = this.#logger.child({ job: id });
@@ -672,7 +790,7 @@ export class JobRunner {
       this.#o.jobs.finish(id, { code: err.code, message: err.message });
       log.error('job refused by this node', { code: err.code, field: err.field });
       this.#lastNotifyTry.set(id, Date.now());
-      await this.#notifyFailure(spec);
+      await this.#notifyEnd(spec, false);
       return;
     }
     for (let si = startIndex; si < stages.length; si++) {
@@ -681,8 +799,9 @@ export class JobRunner {
       let attempt = current.stage === stage ? current.attempt + 1 : 0;
       if (current.stage === stage && current.status === 'submitted') attempt = 0;
       for (let tries = 0; ; tries++, attempt++) {
-        if (this.#stopped) return;
-        const err = await this.#runAttempt(spec, stage, attempt);
+        if (this.#stopped || signal.aborted) return;
+        const err = await this.#runAttempt(spec, stage, attempt, signal);
+        if (signal.aborted) return;
         if (err === undefined) break;
         log.warn('stage attempt failed', { stage, attempt, code: err.code });
         if (FATAL_CODES.has(err.code) || tries + 1 >= maxAttempts) {
@@ -698,19 +817,31 @@ export class JobRunner {
           this.#o.jobs.finish(id, { code: err.code, message: `${stage}: ${err.message}` });
           log.error('job failed', { stage, code: err.code });
           this.#lastNotifyTry.set(id, Date.now());
-          await this.#notifyFailure(spec);
+          await this.#notifyEnd(spec, false);
           return;
         }
-        await this.#awaitParties(spec, stage);
+        try {
+          await this.#awaitParties(spec, stage, signal);
+        } catch (e) {
+          if (signal.aborted) return;
+          throw e;
+        }
       }
     }
+    if (signal.aborted) return;
     this.#o.jobs.finish(id);
     log.info('job done');
   }
 
   /** One attempt of one stage across its parties; undefined on success, else why it failed. */
-  async #runAttempt(spec: JobSpec, stage: StageName, attempt: number): Promise<FedscoreError | undefined> {
+  async #runAttempt(
+    spec: JobSpec,
+    stage: StageName,
+    attempt: number,
+    signal: AbortSignal,
+  ): Promise<FedscoreError | undefined> {
     const job = this.#o.jobs.require(spec.id);
+    if (signal.aborted) return asFedscoreError(signal.reason);
     this.#o.jobs.setAttempt(spec.id, stage, attempt);
     const others = this.#stageParties(spec, stage).filter((p) => p !== this.#o.party);
     const tolerant = dropoutTolerant(spec, stage);
@@ -720,12 +851,16 @@ export class JobRunner {
     try {
       this.#prepare(job, stage, attempt);
       const offer = { offer: { jobId: spec.id, specJson: JSON.stringify(omitId(spec)) } };
-      await Promise.all(others.map((p) => this.#withPeer(p, () => t.control(p, offer))));
+      await Promise.all(others.map((p) => this.#withPeer(p, () => t.control(p, offer), signal)));
       const cmd = (action: fedscore.node.StageCommand.Action) => ({
         stage: { jobId: spec.id, stage, attempt, action },
       });
-      await Promise.all(others.map((p) => this.#withPeer(p, () => t.control(p, cmd(Action.PREPARE)))));
+      await Promise.all(
+        others.map((p) => this.#withPeer(p, () => t.control(p, cmd(Action.PREPARE)), signal)),
+      );
+      if (signal.aborted) throw signal.reason;
       await Promise.all(others.map((p) => t.control(p, cmd(Action.START))));
+      if (signal.aborted) throw signal.reason;
     } catch (e) {
       await this.#abortEverywhere(spec, stage, attempt, others);
       return asFedscoreError(e);
@@ -735,6 +870,12 @@ export class JobRunner {
     for (;;) {
       await sleep(this.#o.pollMs ?? 300);
       if (this.#stopped) return new FedscoreError('channel_closed', 'node stopping');
+      if (signal.aborted) {
+        // Cancelled: the local attempt is aborted already; stop the others' too, and let ours return.
+        await this.#abortEverywhere(spec, stage, attempt, others);
+        await own.done?.catch(() => {});
+        return asFedscoreError(signal.reason);
+      }
       let failure: FedscoreError | undefined;
       if (own.state === State.FAILED || own.state === State.ABORTED) failure = own.error;
       let allDone = own.state === State.DONE;
@@ -842,36 +983,41 @@ export class JobRunner {
     }
   }
 
-  /** Tell every other party that the job failed (each acknowledgement is a job event; retried on tick). */
-  async #notifyFailure(spec: JobSpec): Promise<void> {
-    const acknowledged = new Set(
-      this.#o.jobs
-        .events(spec.id)
-        .filter((e) => e.kind === 'failure_notified')
-        .map((e) => e.detail),
-    );
+  /**
+   * Tell every other party that the job failed or was cancelled (each acknowledgement is a job event;
+   * retried on tick). Acknowledgements of an end before the job's last retry do not count.
+   */
+  async #notifyEnd(spec: JobSpec, cancelled: boolean): Promise<void> {
+    const kind = cancelled ? 'cancel_notified' : 'failure_notified';
+    const events = this.#o.jobs.events(spec.id);
+    let since = 0;
+    for (const e of events) if (e.kind === 'retried') since = e.seq;
+    const acknowledged = new Set(events.filter((e) => e.kind === kind && e.seq > since).map((e) => e.detail));
     const pending = jobParties(spec).filter((p) => p !== this.#o.party && !acknowledged.has(p));
+    const stage = cancelled ? JOB_CANCEL_STAGE : JOB_STAGE;
     await Promise.all(
       pending.map(async (p) => {
         try {
           await this.#o.transport.control(p, {
-            stage: { jobId: spec.id, stage: JOB_STAGE, attempt: 0, action: Action.ABORT },
+            stage: { jobId: spec.id, stage, attempt: 0, action: Action.ABORT },
           });
           // A node stopped meanwhile may have closed its store: the next start notifies again.
           if (this.#stopped) return;
-          this.#o.jobs.event(spec.id, 'failure_notified', null, null, p);
+          this.#o.jobs.event(spec.id, kind, null, null, p);
           acknowledged.add(p);
         } catch (e) {
           // A party that never accepted the job has nothing to mark; one that is down hears it later.
           if (asFedscoreError(e).code === 'not_found' && !this.#stopped) {
-            this.#o.jobs.event(spec.id, 'failure_notified', null, null, p);
+            this.#o.jobs.event(spec.id, kind, null, null, p);
             acknowledged.add(p);
           }
         }
       }),
     );
+    // A retry since the notice started: the job runs again, nothing more to tell.
+    if (this.#o.jobs.require(spec.id).status !== (cancelled ? 'cancelled' : 'failed')) return;
     if (jobParties(spec).every((p) => p === this.#o.party || acknowledged.has(p))) {
-      this.#failureNotified.add(spec.id);
+      this.#endNotified.add(spec.id);
     }
   }
 
@@ -890,13 +1036,16 @@ export class JobRunner {
   }
 
   /** Wait until every party of the stage answers health checks (a restarted node is back). */
-  async #awaitParties(spec: JobSpec, stage: StageName): Promise<void> {
+  async #awaitParties(spec: JobSpec, stage: StageName, signal?: AbortSignal): Promise<void> {
     const others = this.#stageParties(spec, stage).filter((p) => p !== this.#o.party);
-    await Promise.all(others.map((p) => this.#withPeer(p, () => this.#o.transport.health(p))));
+    await Promise.all(others.map((p) => this.#withPeer(p, () => this.#o.transport.health(p), signal)));
   }
 
-  /** Run `fn` against `peer`, retrying while it is unreachable, for up to `peerDownSeconds`. */
-  async #withPeer<T>(_peer: PartyId, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Run `fn` against `peer`, retrying while it is unreachable, for up to `peerDownSeconds` (or until
+   * `signal` aborts: a job cancelled while a party is down).
+   */
+  async #withPeer<T>(_peer: PartyId, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const deadline = Date.now() + (this.#o.peerDownSeconds ?? 300) * 1000;
     for (let wait = 200; ; wait = Math.min(wait * 2, 2000)) {
       try {
@@ -904,6 +1053,7 @@ export class JobRunner {
       } catch (e) {
         const fe = asFedscoreError(e);
         if ((fe.code !== 'io' && fe.code !== 'timeout') || Date.now() > deadline || this.#stopped) throw fe;
+        if (signal?.aborted) throw asFedscoreError(signal.reason);
         await sleep(wait);
       }
     }

@@ -23,6 +23,7 @@ import {
   type Table,
 } from '@fedscore/core';
 import {
+  type EvaluateCheckpoint,
   type HeAcceptance,
   type HflPublishOutcome,
   type HflSecAggStep,
@@ -213,9 +214,12 @@ async function registerJobModel(
     [...positions].map((p) => normalizeUscc(table.ids[psi.rows[p]!]!));
   const all = psi.rows.map((_, p) => p);
   const test = new Set(psi.test);
+  // The guest's test-set curves (aggregate groups of >= the release floor of rows; hosts have none).
+  const curves = ctx.jobs.checkpoint<EvaluateCheckpoint>(ctx.spec.id, 'evaluate')?.output.curves;
   const v = models.registerHeteroLr({
     name,
     jointModel: joint.descriptor,
+    ...(curves !== undefined && { evaluation: curves }),
     ...(own !== undefined && { partyModel: own }),
     metrics: joint.metrics,
     // The same fingerprints on every party (each computes them from its own copy of the ids).

@@ -10,9 +10,14 @@
  * `retire` (final: a retired version is never served again). Every transition is kept in the version's
  * history and, when an audit log is attached, in the audit log.
  *
+ * Evaluation curves (`evaluation`, optional): the held-out set as aggregate groups of >= the release
+ * floor of rows (pipeline `evaluationCurves`), for the ROC/KS/lift/calibration charts; the registry
+ * refuses groups below the floor. Kept by the party that computed them (the guest, the label holder).
+ *
  * References: `name@3` (a version), `name@production` (the serving version), `name` (the newest version).
  */
 import { FedscoreError } from '@fedscore/core';
+import { checkEvaluationCurves, type EvaluationCurves } from '@fedscore/pipeline';
 import { type FeatureSelectionLineage, parseJointModel, parsePartyModel } from '@fedscore/vfl';
 import type { AuditLog } from '../audit/index.ts';
 import { type NodeStore, type StoreMigrations, sha256Hex } from '../store/index.ts';
@@ -58,6 +63,8 @@ export interface ModelRegistration {
   readonly artifact?: string;
   /** The joint descriptor every party may hold (JSON text). */
   readonly descriptor?: string;
+  /** The held-out evaluation as aggregate curve points (groups of >= the release floor of rows). */
+  readonly evaluation?: EvaluationCurves;
 }
 
 export interface ModelVersion {
@@ -75,6 +82,7 @@ export interface ModelVersion {
   readonly lineage: ModelLineage;
   /** SHA-256 of the artifact text, when one is stored. */
   readonly artifactSha256?: string;
+  readonly evaluation?: EvaluationCurves;
 }
 
 export interface ModelEvent {
@@ -143,6 +151,7 @@ export const REGISTRY_MIGRATIONS: StoreMigrations = {
        reason TEXT,
        FOREIGN KEY (name, version) REFERENCES models (name, version)
      ) STRICT;`,
+    'ALTER TABLE models ADD COLUMN evaluation TEXT;',
   ],
 };
 
@@ -161,6 +170,7 @@ interface ModelRow {
   data_fingerprints: string;
   lineage: string;
   artifact_sha256: string | null;
+  evaluation: string | null;
 }
 
 export interface ModelRegistryOptions {
@@ -197,8 +207,8 @@ export class ModelRegistry {
       if (reg.lineage?.parent !== undefined) this.get(reg.lineage.parent); // must exist
       this.store.run(
         `INSERT INTO models (name, version, status, created_at, algorithm, model_id, parties, metrics,
-           parameters, data_fingerprints, lineage, artifact, artifact_sha256, descriptor)
-         VALUES (?, ?, 'candidate', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           parameters, data_fingerprints, lineage, artifact, artifact_sha256, descriptor, evaluation)
+         VALUES (?, ?, 'candidate', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         reg.name,
         version,
         at,
@@ -212,6 +222,7 @@ export class ModelRegistry {
         reg.artifact ?? null,
         reg.artifact === undefined ? null : sha256Hex(reg.artifact),
         reg.descriptor ?? null,
+        reg.evaluation === undefined ? null : JSON.stringify(reg.evaluation),
       );
       this.#event(reg.name, version, 'register', undefined, 'candidate');
       return this.get(`${reg.name}@${version}`);
@@ -229,6 +240,7 @@ export class ModelRegistry {
     readonly metrics: Readonly<Record<string, number>>;
     readonly dataFingerprints: Readonly<Record<string, string>>;
     readonly lineage?: ModelLineage;
+    readonly evaluation?: EvaluationCurves;
   }): ModelVersion {
     const joint = parseJointModel(input.jointModel);
     if (input.partyModel !== undefined) {
@@ -256,6 +268,7 @@ export class ModelRegistry {
       ...(input.lineage !== undefined && { lineage: input.lineage }),
       ...(input.partyModel !== undefined && { artifact: input.partyModel }),
       descriptor: input.jointModel,
+      ...(input.evaluation !== undefined && { evaluation: input.evaluation }),
     });
   }
 
@@ -488,6 +501,7 @@ function fromRow(row: ModelRow): ModelVersion {
     dataFingerprints: JSON.parse(row.data_fingerprints) as Record<string, string>,
     lineage: JSON.parse(row.lineage) as ModelLineage,
     ...(row.artifact_sha256 !== null && { artifactSha256: row.artifact_sha256 }),
+    ...(row.evaluation !== null && { evaluation: JSON.parse(row.evaluation) as EvaluationCurves }),
   };
 }
 
@@ -537,6 +551,7 @@ function validateRegistration(reg: ModelRegistration): void {
     (x) => typeof x === 'string' && x.length > 0,
     'a string',
   );
+  if (reg.evaluation !== undefined) checkEvaluationCurves(reg.evaluation, 'model.evaluation');
   if (reg.artifact !== undefined && typeof reg.artifact !== 'string') {
     throw new FedscoreError('invalid_argument', 'expected JSON text', { field: 'model.artifact' });
   }

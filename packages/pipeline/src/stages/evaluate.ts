@@ -6,9 +6,10 @@
  * again on the training rows, in sessions of their own.
  */
 import { auc, FedscoreError, ks } from '@fedscore/core';
-import { partyPartialScores } from '@fedscore/vfl';
+import { minReleasedBinRows, partyPartialScores } from '@fedscore/vfl';
 import type { EvaluateCheckpoint, PsiCheckpoint, TrainCheckpoint } from '../checkpoints.ts';
 import { requireLabels, type StageContext, stageSession } from '../context.ts';
+import { type EvaluationCurves, evaluationCurves } from '../evaluation-curves.ts';
 import { EVALUATE_PROTOCOL, NODE_PROTOCOL_VERSION, PARTIAL_SCORES } from '../messages.ts';
 import { partyFeatures, selectedFeatures, trainPositions } from './rows.ts';
 
@@ -39,7 +40,10 @@ async function partialOn(ctx: StageContext, pass: Pass): Promise<Float64Array> {
   return partyPartialScores(model, f.columns);
 }
 
-async function scoreGuest(ctx: StageContext, pass: Pass): Promise<{ rows: number; auc: number; ks: number }> {
+async function scoreGuest(
+  ctx: StageContext,
+  pass: Pass,
+): Promise<{ rows: number; auc: number; ks: number; curves?: EvaluationCurves }> {
   const table = await ctx.table();
   const labels = requireLabels(table, ctx);
   const psi = ctx.store.checkpoint<PsiCheckpoint>('psi');
@@ -55,12 +59,21 @@ async function scoreGuest(ctx: StageContext, pass: Pass): Promise<{ rows: number
     for (let i = 0; i < z.length; i++) z[i]! += part[i]!;
   }
   const y = Float64Array.from(positionsOf(psi, pass), (p) => labels[psi.rows[p]!]!);
-  return { rows: z.length, auc: auc(y, z), ks: ks(y, z).ks };
+  const out = { rows: z.length, auc: auc(y, z), ks: ks(y, z).ks };
+  // The test set's curves as groups of >= the release floor of rows; a test set too small for two
+  // groups draws no curve.
+  if (pass !== 'test' || z.length < 2 * minReleasedBinRows(z.length)) return out;
+  return { ...out, curves: evaluationCurves(y, z) };
 }
 
 export async function evaluateGuest(ctx: StageContext): Promise<EvaluateCheckpoint> {
   const test = await scoreGuest(ctx, 'test');
-  const out: EvaluateCheckpoint = { testRows: test.rows, auc: test.auc, ks: test.ks };
+  const out: EvaluateCheckpoint = {
+    testRows: test.rows,
+    auc: test.auc,
+    ks: test.ks,
+    ...(test.curves !== undefined && { curves: test.curves }),
+  };
   if (!passes(ctx).includes('train')) return out;
   return { ...out, train: await scoreGuest(ctx, 'train') };
 }
