@@ -219,11 +219,6 @@ export interface BatchDataOwnerOptions {
    * anything is sent (`release_budget`). Use a fresh key per job. Default DEFAULT_BATCH_RELEASE_BUDGET.
    */
   readonly releaseBudget?: number;
-  /**
-   * Tests and attack demonstrations only: replace the sized flooding by this fixed sd (no grid), e.g. the
-   * old 2^-20. Leaves the data owner's key exposed to the model owner (IND-CPA-D).
-   */
-  readonly unsafeNoiseStdDev?: number;
   /** Draws the flooding noise: a cryptographic generator. Default `cryptoRng()`. */
   readonly rng?: CryptoRng;
 }
@@ -331,10 +326,7 @@ export class BatchScoringDataOwner {
     });
     logger.debug('batch scoring: data owner done', { records, blocks, resultTo: run.resultTo });
     if (policy === undefined) return out;
-    const released =
-      this.#o.unsafeNoiseStdDev === undefined
-        ? releaseBatchScores(out, policy, this.#o.rng)
-        : floodNoise(out, this.#o.unsafeNoiseStdDev, this.#o.rng === undefined ? {} : { rng: this.#o.rng });
+    const released = releaseBatchScores(out, policy, this.#o.rng);
     await session.send(modelOwner, RELEASED_SCORES, released);
     return undefined;
   }
