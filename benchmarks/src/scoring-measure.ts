@@ -35,6 +35,8 @@ export interface BatchBenchInput {
   /** Timed runs (median reported). Default 3. */
   readonly runs?: number;
   readonly poolSize?: number;
+  /** Who learns the scores. Default 'data-owner'; 'model-owner' runs on BATCH_RELEASE_PRESET keys. */
+  readonly resultTo?: 'data-owner' | 'model-owner';
 }
 
 export interface BatchBenchResult {
@@ -88,6 +90,7 @@ export async function benchBatchScoring(input: BatchBenchInput): Promise<BatchBe
       model: input.model,
       columns: input.columns,
       poolSize: input.poolSize ?? 2,
+      ...(input.resultTo !== undefined && { resultTo: input.resultTo }),
     });
     cpu.push(out.runCpuSeconds);
     runs.push(out.runSeconds);

@@ -26,7 +26,7 @@
  * of clients without replacement; the Poisson-sampling bound at q = clients/total is the common
  * approximation (TensorFlow Privacy and Opacus make it too) and is stated as such in results.
  */
-import { FedscoreError, normal, type Rng } from '@fedscore/core';
+import { FedscoreError, normal, type Rng, requireCryptoRng } from '@fedscore/core';
 
 /** Default integer orders (2..64, 128, 256). */
 export const DEFAULT_RDP_ORDERS: readonly number[] = [
@@ -149,7 +149,8 @@ export function clipUpdate(update: Float64Array, clipNorm: number): { clipped: F
 
 /**
  * One client's share of the round's noise: N(0, σ²C²/m) per coordinate, added in place. The noise
- * hides the update, so `rng` must be cryptographic. (Box-Muller over 53-bit uniforms; the
+ * hides the update, so `rng` must be one of core's cryptographic generators (`requireCryptoRng`: a seeded
+ * one, or any object merely claiming `cryptographic: true`, is refused with `insecure_rng`). (Box-Muller over 53-bit uniforms; the
  * floating-point caveats of I. Mironov, "On Significance of the Least Significant Bits for
  * Differential Privacy", CCS 2012, apply as to every float Gaussian sampler.)
  */
@@ -160,9 +161,7 @@ export function distributedNoise(
   expectedClients: number,
   rng: Rng,
 ): Float64Array {
-  if (!rng.cryptographic) {
-    throw new FedscoreError('invalid_argument', 'DP noise needs a cryptographic generator', { field: 'rng' });
-  }
+  requireCryptoRng(rng, 'rng');
   checkPositive(noiseMultiplier, 'noiseMultiplier');
   checkPositive(clipNorm, 'clipNorm');
   if (!Number.isInteger(expectedClients) || expectedClients < 1) {

@@ -93,6 +93,16 @@ describe('clipping and distributed Gaussian noise', () => {
     // sd of the sample variance ≈ σ²C²·sqrt(2/len) = 1% here
     expect(Math.abs(v / (sigma * sigma * C * C) - 1)).toBeLessThan(0.05);
     expect(() => distributedNoise(new Float64Array(2), 1, 1, 2, seededRng(1))).toThrow(/cryptographic/);
+    // An impostor (a seeded generator claiming the flag) is refused too: core's registry, not the flag.
+    const inner = seededRng(2);
+    const impostor = {
+      cryptographic: true,
+      nextUint32: () => inner.nextUint32(),
+      fillBytes: (out: Uint8Array) => inner.fillBytes(out),
+    };
+    expect(() => distributedNoise(new Float64Array(2), 1, 1, 2, impostor)).toThrow(
+      expect.objectContaining({ code: 'insecure_rng', field: 'rng' }),
+    );
     expect(effectiveNoiseMultiplier(2, 3, 4)).toBeCloseTo(2 * Math.sqrt(0.75), 12);
   });
 });

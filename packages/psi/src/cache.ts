@@ -24,6 +24,7 @@ import { createHash } from 'node:crypto';
 import {
   cryptoRng,
   FedscoreError,
+  isCryptoRng,
   type Logger,
   noopLogger,
   noProgress,
@@ -146,8 +147,8 @@ export async function buildHostCache(
 ): Promise<PsiHostCache> {
   const prepared = preparedOf(ids, options);
   const rng = options.rng ?? cryptoRng();
-  if (!rng.cryptographic && options.allowInsecureRng !== true) {
-    throw new FedscoreError('invalid_argument', 'a PSI cache needs a cryptographic Rng (cryptoRng())', {
+  if (!isCryptoRng(rng) && options.allowInsecureRng !== true) {
+    throw new FedscoreError('insecure_rng', 'a PSI cache needs a cryptographic Rng (cryptoRng())', {
       field: 'rng',
     });
   }

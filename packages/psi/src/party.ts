@@ -13,6 +13,7 @@ import {
   type Channel,
   cryptoRng,
   FedscoreError,
+  isCryptoRng,
   type Logger,
   noopLogger,
   noProgress,
@@ -70,14 +71,16 @@ export interface PsiKey {
 
 /**
  * A fresh key: `crypto_core_ristretto255_scalar_random` by default; with `rng`, 64 bytes of it reduced
- * mod l. A non-cryptographic `rng` is refused unless `allowInsecureRng` (reproducible tests only).
+ * mod l. An `rng` that is not one of core's cryptographic generators (`isCryptoRng`: a seeded one, or any
+ * object merely claiming `cryptographic: true`) is refused (`insecure_rng`) unless `allowInsecureRng`
+ * (reproducible tests only).
  */
 export function createPsiKey(
   options: { readonly rng?: Rng; readonly allowInsecureRng?: boolean } = {},
 ): PsiKey {
   const rng = options.rng;
-  if (rng !== undefined && !rng.cryptographic && options.allowInsecureRng !== true) {
-    throw new FedscoreError('invalid_argument', 'a PSI key needs a cryptographic Rng (cryptoRng())', {
+  if (rng !== undefined && !isCryptoRng(rng) && options.allowInsecureRng !== true) {
+    throw new FedscoreError('insecure_rng', 'a PSI key needs a cryptographic Rng (cryptoRng())', {
       field: 'rng',
     });
   }
@@ -272,8 +275,8 @@ export async function runPsiParty(
   const n = prepared.count;
 
   const rng = options.rng ?? cryptoRng();
-  if (!rng.cryptographic && options.allowInsecureRng !== true) {
-    throw new FedscoreError('invalid_argument', 'PSI needs a cryptographic Rng (cryptoRng())', {
+  if (!isCryptoRng(rng) && options.allowInsecureRng !== true) {
+    throw new FedscoreError('insecure_rng', 'PSI needs a cryptographic Rng (cryptoRng())', {
       field: 'rng',
     });
   }

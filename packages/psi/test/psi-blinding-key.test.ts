@@ -77,7 +77,7 @@ describe('createPsiKey', () => {
     } catch (e) {
       caught = e;
     }
-    expect(isFedscoreError(caught, 'invalid_argument')).toBe(true);
+    expect(isFedscoreError(caught, 'insecure_rng')).toBe(true);
     expect((caught as { field?: string }).field).toBe('rng');
     expect((caught as Error).message).toMatch(/cryptographic/);
   });
@@ -126,9 +126,48 @@ describe('a PSI run and its keys', () => {
       () => undefined,
       (err: unknown) => err,
     );
-    expect(isFedscoreError(e, 'invalid_argument')).toBe(true);
+    expect(isFedscoreError(e, 'insecure_rng')).toBe(true);
     expect((e as { field?: string }).field).toBe('rng');
     expect((e as Error).message).toMatch(/cryptographic/);
+  });
+
+  it("refuses an impostor: a plain object claiming cryptographic: true (core's isCryptoRng, not the flag)", async () => {
+    // A seeded generator dressed up with the flag: before, `rng.cryptographic` let it through.
+    const impostor = (seed: number): Rng => {
+      const inner = seededRng(seed);
+      return {
+        cryptographic: true,
+        nextUint32: () => inner.nextUint32(),
+        fillBytes: (out: Uint8Array) => inner.fillBytes(out),
+      };
+    };
+    const refused = (e: unknown) => {
+      expect(isFedscoreError(e, 'insecure_rng')).toBe(true);
+      expect((e as { field?: string }).field).toBe('rng');
+    };
+    refused(
+      (() => {
+        try {
+          createPsiKey({ rng: impostor(1) });
+        } catch (e) {
+          return e;
+        }
+      })(),
+    );
+    refused(
+      await runPsiLocal(guestIds, hostIds, { pool, rng: { guest: impostor(1), host: impostor(2) } }).then(
+        () => undefined,
+        (err: unknown) => err,
+      ),
+    );
+    refused(
+      await buildHostCache(prepareIds(hostIds), { pool, rng: impostor(3) }).then(
+        () => undefined,
+        (err: unknown) => err,
+      ),
+    );
+    // The test escape still works, by name.
+    expect(createPsiKey({ rng: impostor(1), allowInsecureRng: true }).id).toMatch(/^[0-9a-f]{16}$/);
   });
 
   it('uses the injected generators: the same seeds send the same bytes, another seed other bytes', async () => {

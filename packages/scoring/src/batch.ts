@@ -10,11 +10,18 @@
  *   2. data owner -> model owner  record-block   x B (B = ceil(records / (N/2))): one seeded symmetric
  *                                                ciphertext per feature, N/2 records per ciphertext
  *   3. model owner -> data owner  block-scores   x B: [[sum_j w_j x_j + b + e (+ r)]], re-randomized
- *   4. (result to model owner)    released-scores: data owner -> model owner, s + r + e' (flooded)
+ *   4. (result to model owner)    released-scores: data owner -> model owner, s + r + e' (flooded with
+ *                                                the sized sd of `batchReleasePolicy`, rounded to its grid)
  *
  * What each party learns:
  *   - model owner: the record count and the column names (both in the plan), ciphertext sizes; with
- *     `resultTo: 'model-owner'` the scores (within the flooding noise); never a feature value.
+ *     `resultTo: 'model-owner'` the scores (within the flooding noise e'); never a feature value. It
+ *     chooses the model, so it can know the decrypted value (weights of its choosing, records it already
+ *     holds) and read s + r + e' - (s + r): e' must hide the data owner's key-dependent decryption error
+ *     (IND-CPA-D, Li & Micciancio 2021). e' is sized by the rule of docs/he.md: sd = sqrt(12 t) 2^15 E,
+ *     E = BATCH_RELEASE_ERROR_BOUND of the data owner's preset (measured for ||w||_2 <=
+ *     BATCH_RELEASE_MAX_WEIGHT_NORM, which the model owner's side enforces), t = the key's release budget
+ *     in blocks, counted per key (`release_budget` past it).
  *   - data owner: with `resultTo: 'data-owner'` the scores (within the flooding noise e, default
  *     sd 2^-20); with 'model-owner' nothing but s + r, r uniform in [-2^maskBits, 2^maskBits]
  *     (statistical distance ~ |s| / 2^maskBits per value). The weights are not sent; a data owner that
@@ -42,6 +49,9 @@ import {
   uniform,
 } from '@fedscore/core';
 import {
+  CKKS_PRESETS,
+  type CkksParams,
+  type CkksPresetName,
   type CkksPublicContext,
   type CkksSecretContext,
   checkCkksRange,
@@ -49,9 +59,12 @@ import {
   createHeWorkerPool,
   DEFAULT_FLOODING_STDDEV,
   encodeLinearWeights,
+  floodingStdDev,
   floodNoise,
   type HeWorkerPool,
   loadCkksPublicContext,
+  releaseGrid,
+  roundToGrid,
 } from '@fedscore/he';
 import { fedscore } from '@fedscore/wire';
 import { ContextCache, checkBatch, loadVectors, toBatch } from './he-io.ts';
@@ -70,6 +83,115 @@ export type BatchResultTo = 'data-owner' | 'model-owner';
 
 /** Default mask magnitude (bits) when the model owner learns the scores. */
 export const DEFAULT_BATCH_MASK_BITS = 30;
+
+/**
+ * The model-owner release is sized for models with ||w||_2 (Euclidean norm of the weights) at most this:
+ * the data owner's encryption error reaches the score multiplied by the weights, so the error bound below
+ * holds only for bounded weights. A scorecard of 23 WOE columns at ~30 points per WOE unit has ||w||_2
+ * ~ 150; a logistic model on standardized columns ~ 1. The model owner's side refuses a larger model in
+ * model-owner mode (`privacy_floor`, naming `model.weights`).
+ */
+export const BATCH_RELEASE_MAX_WEIGHT_NORM = 1024;
+
+/**
+ * Bound on |decrypted - exact| per released score of the batch-scoring circuit (fresh seeded symmetric
+ * encryption of each column, plaintext products by the weights, one rescale, plaintext addition,
+ * re-randomization by a fresh public-key encryption of zero, decryption), per preset, for
+ * ||w||_2 <= BATCH_RELEASE_MAX_WEIGHT_NORM and inputs within `ckksValueBound` of the preset (the data
+ * owner's own check). Measured without any flooding (packages/scoring/test/batch-scoring-flooding.test.ts
+ * re-measures it on every run and checks it stays below bound / 2) on the worst case found: the whole
+ * norm on one weight (1024) and inputs at +-ckksValueBound:
+ *   ckks-16384-release (scale 2^55, |x| <= 8):    max 2^-34.8, RMS 2^-36.7 (norm 1: max 2^-40.3);
+ *   ckks-8192 (scale 2^40, |x| <= 2^18):          max 2^-20.0 (at |x| = 8: 2^-20.4; norm 1: 2^-26.2).
+ * Not included, and stated in docs/protocols/batch-scoring.md: the float64 rounding of SEAL's decoder on
+ * the masked value s + r (|r| up to 2^30: max 2^-20.2, RMS 2^-22.4 at both presets), a deterministic
+ * function of the decrypted polynomial whose dependence on the key is through rounding-boundary crossings
+ * only; the sized sd at ckks-16384-release (>= 2^-15.7) is 2^4.5 above it. Hetero-LR sizes the same way.
+ */
+export const BATCH_RELEASE_ERROR_BOUND: Readonly<Partial<Record<CkksPresetName, number>>> = {
+  'ckks-16384-release': 2 ** -33.5,
+  'ckks-8192': 2 ** -18,
+};
+
+/** Statistical security (bits) of the model-owner release's flooding (LMSS 2022, OpenFHE's default). */
+export const BATCH_RELEASE_SECURITY_BITS = 30;
+
+/**
+ * The preset a model-owner release should use: at ckks-8192 the sized sd is ~0.4 (1 block) to 1.7
+ * (16 blocks): the scores' precision is gone; at ckks-16384-release (scale 2^55) it is 2^-15.7 (1.9e-5)
+ * for 4 blocks.
+ */
+export const BATCH_RELEASE_PRESET: CkksPresetName = 'ckks-16384-release';
+
+/** Default release budget of a data owner's key: blocks (N/2 records each) released to a model owner. */
+export const DEFAULT_BATCH_RELEASE_BUDGET = 4;
+
+/** The flooding of one data-owner key's model-owner releases. */
+export interface BatchReleasePolicy {
+  /** Flooding sd per released score: floodingStdDev(errorBound, decryptions, statisticalSecurity). */
+  readonly noiseStdDev: number;
+  /** Released scores are rounded to this power of two (`releaseGrid(noiseStdDev)`). */
+  readonly grid: number;
+  /** The key's budget t: blocks it may release in all. */
+  readonly decryptions: number;
+  readonly statisticalSecurity: number;
+  /** E: BATCH_RELEASE_ERROR_BOUND of the key's preset. */
+  readonly errorBound: number;
+}
+
+/** The preset `params` are, or undefined for custom parameters. */
+function presetOf(params: CkksParams): CkksPresetName | undefined {
+  for (const [name, p] of Object.entries(CKKS_PRESETS) as [CkksPresetName, CkksParams][]) {
+    if (
+      p.polyModulusDegree === params.polyModulusDegree &&
+      p.scaleBits === params.scaleBits &&
+      p.coeffModulusBits.length === params.coeffModulusBits.length &&
+      p.coeffModulusBits.every((b, i) => b === params.coeffModulusBits[i])
+    )
+      return name;
+  }
+  return undefined;
+}
+
+/**
+ * The release policy of a key with `params` and a budget of `budget` released blocks: sd = sqrt(12 t)
+ * 2^15 E (docs/he.md, "Decryption noise policy"). Parameters without a measured bound are refused
+ * (`invalid_argument` naming `context`): their error is not known, so no sd can be sized.
+ */
+export function batchReleasePolicy(params: CkksParams, budget: number): BatchReleasePolicy {
+  const preset = presetOf(params);
+  const errorBound = preset === undefined ? undefined : BATCH_RELEASE_ERROR_BOUND[preset];
+  if (errorBound === undefined) {
+    throw new FedscoreError(
+      'invalid_argument',
+      `no measured release error bound for these CKKS parameters; a model-owner release needs ${Object.keys(BATCH_RELEASE_ERROR_BOUND).join(' or ')} (${BATCH_RELEASE_PRESET} keeps the scores' precision)`,
+      { field: 'context' },
+    );
+  }
+  const noiseStdDev = floodingStdDev(errorBound, budget, BATCH_RELEASE_SECURITY_BITS);
+  return {
+    noiseStdDev,
+    grid: releaseGrid(noiseStdDev),
+    decryptions: budget,
+    statisticalSecurity: BATCH_RELEASE_SECURITY_BITS,
+    errorBound,
+  };
+}
+
+/** Flood decrypted scores with the policy's sd and round them to its grid (what leaves the key holder). */
+export function releaseBatchScores(
+  values: Float64Array,
+  policy: Pick<BatchReleasePolicy, 'noiseStdDev' | 'grid'>,
+  rng?: CryptoRng,
+): Float64Array {
+  return roundToGrid(floodNoise(values, policy.noiseStdDev, rng === undefined ? {} : { rng }), policy.grid);
+}
+
+/**
+ * Blocks released so far under each data-owner key (this process), and the budget the key's flooding was
+ * sized for: fixed by the key's first release, so two data-owner instances on one key share one count.
+ */
+const releaseLedger = new WeakMap<CkksSecretContext, { budget: number; used: number }>();
 
 export interface BatchDataOwnerRun {
   readonly session: ProtocolSession;
@@ -91,8 +213,13 @@ export interface BatchDataOwnerOptions {
    */
   readonly pool?: HeWorkerPool;
   readonly logger?: Logger;
-  /** Flooding noise of released values (model-owner mode). Default 2^-20. */
-  readonly noiseStdDev?: number;
+  /**
+   * Model-owner mode: the blocks (N/2 records each) this key may release in all, over every run; the
+   * flooding is sized for it (`batchReleasePolicy`) and a run that would pass it is refused before
+   * anything is sent (`release_budget`). Use a fresh key per job. Default DEFAULT_BATCH_RELEASE_BUDGET.
+   */
+  readonly releaseBudget?: number;
+  /** Draws the flooding noise: a cryptographic generator. Default `cryptoRng()`. */
   readonly rng?: CryptoRng;
 }
 
@@ -102,7 +229,19 @@ export class BatchScoringDataOwner {
   #publicBytes: Uint8Array | undefined;
 
   constructor(options: BatchDataOwnerOptions) {
+    const budget = options.releaseBudget;
+    if (budget !== undefined && !(Number.isInteger(budget) && budget >= 1)) {
+      throw new FedscoreError('out_of_range', 'releaseBudget must be a positive integer', {
+        field: 'releaseBudget',
+      });
+    }
+    if (options.rng !== undefined) requireCryptoRng(options.rng, 'rng');
     this.#o = options;
+  }
+
+  /** The flooding of this key's model-owner releases (throws for parameters without a measured bound). */
+  releasePolicy(): BatchReleasePolicy {
+    return batchReleasePolicy(this.#o.context.params, this.#o.releaseBudget ?? DEFAULT_BATCH_RELEASE_BUDGET);
   }
 
   /** Scores (data-owner mode) or undefined (model-owner mode: this party learns nothing). */
@@ -125,6 +264,24 @@ export class BatchScoringDataOwner {
         field: 'resultTo',
       });
     }
+    const S = ctx.slotCount;
+    const blocks = Math.ceil(records / S);
+    // Model-owner mode: the key's flooding and budget are checked before anything is sent.
+    const policy = run.resultTo === 'model-owner' ? this.releasePolicy() : undefined;
+    if (policy) {
+      const ledger = releaseLedger.get(ctx) ?? { budget: policy.decryptions, used: 0 };
+      if (ledger.budget !== policy.decryptions || ledger.used + blocks > ledger.budget) {
+        throw new FedscoreError(
+          'release_budget',
+          ledger.budget !== policy.decryptions
+            ? `this key's release budget was fixed at ${ledger.budget} blocks by its first release`
+            : `releasing ${blocks} more blocks would pass this key's budget of ${ledger.budget} (${ledger.used} released): use a fresh key`,
+          { field: 'releaseBudget' },
+        );
+      }
+      ledger.used += blocks;
+      releaseLedger.set(ctx, ledger);
+    }
     this.#publicBytes ??= ctx.serialize();
     await session.send(
       modelOwner,
@@ -136,8 +293,6 @@ export class BatchScoringDataOwner {
         context: this.#publicBytes,
       }),
     );
-    const S = ctx.slotCount;
-    const blocks = Math.ceil(records / S);
     const scale = 2 ** ctx.params.scaleBits;
     for (let b = 0; b < blocks; b++) {
       const lo = b * S;
@@ -170,10 +325,8 @@ export class BatchScoringDataOwner {
       out.set(p.subarray(0, Math.min(S, records - b * S)), b * S);
     });
     logger.debug('batch scoring: data owner done', { records, blocks, resultTo: run.resultTo });
-    if (run.resultTo === 'data-owner') return out;
-    const released = floodNoise(out, this.#o.noiseStdDev ?? DEFAULT_FLOODING_STDDEV, {
-      ...(this.#o.rng !== undefined && { rng: this.#o.rng }),
-    });
+    if (policy === undefined) return out;
+    const released = releaseBatchScores(out, policy, this.#o.rng);
     await session.send(modelOwner, RELEASED_SCORES, released);
     return undefined;
   }
@@ -246,6 +399,18 @@ export class BatchScoringModelOwner {
       throw new FedscoreError('protocol_step', 'the plan lists other columns than the model', {
         field: 'batch-plan.features',
       });
+    }
+    if (resultTo === 'model-owner') {
+      // The data owner's flooding is sized for models up to this norm: a semi-honest model owner stays
+      // within it (a larger weight would scale the data owner's encryption error past the bound).
+      const norm = Math.hypot(...model.weights);
+      if (!(norm <= BATCH_RELEASE_MAX_WEIGHT_NORM)) {
+        throw new FedscoreError(
+          'privacy_floor',
+          `the model's weights have norm ${norm.toPrecision(4)} > ${BATCH_RELEASE_MAX_WEIGHT_NORM}, beyond what the data owner's release flooding is sized for`,
+          { field: 'model.weights' },
+        );
+      }
     }
     const { ctx, pool } = await this.#context(plan.context);
     const records = plan.records;

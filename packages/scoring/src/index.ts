@@ -4,7 +4,19 @@ export type {
   BatchModelOwnerOptions,
   BatchResultTo,
 } from './batch.ts';
-export { BatchScoringDataOwner, BatchScoringModelOwner, DEFAULT_BATCH_MASK_BITS } from './batch.ts';
+export {
+  BATCH_RELEASE_ERROR_BOUND,
+  BATCH_RELEASE_MAX_WEIGHT_NORM,
+  BATCH_RELEASE_PRESET,
+  BATCH_RELEASE_SECURITY_BITS,
+  type BatchReleasePolicy,
+  BatchScoringDataOwner,
+  BatchScoringModelOwner,
+  batchReleasePolicy,
+  DEFAULT_BATCH_MASK_BITS,
+  DEFAULT_BATCH_RELEASE_BUDGET,
+  releaseBatchScores,
+} from './batch.ts';
 export type { EvaluateOptions, ScoreEvaluation, StabilityReport, StabilityRow } from './evaluation.ts';
 export { evaluateScores, stabilityReport } from './evaluation.ts';
 export type { LinearScoreModel } from './linear.ts';

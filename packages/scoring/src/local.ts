@@ -13,7 +13,12 @@ import {
 } from '@fedscore/core';
 import { type CkksParams, type CkksPresetName, createCkksContext, createHeWorkerPool } from '@fedscore/he';
 import { envelopeCodec } from '@fedscore/wire';
-import { type BatchResultTo, BatchScoringDataOwner, BatchScoringModelOwner } from './batch.ts';
+import {
+  BATCH_RELEASE_PRESET,
+  type BatchResultTo,
+  BatchScoringDataOwner,
+  BatchScoringModelOwner,
+} from './batch.ts';
 import type { LinearScoreModel } from './linear.ts';
 import { BATCH_SCORING_PROTOCOL, SCORING_VERSION } from './steps.ts';
 
@@ -26,6 +31,11 @@ export interface RunBatchScoringInput {
   readonly resultTo?: BatchResultTo;
   /** Worker threads per party (0 = main thread). Default 2. */
   readonly poolSize?: number;
+  /**
+   * The data owner's CKKS parameters. Default ckks-8192, and BATCH_RELEASE_PRESET (ckks-16384-release)
+   * when the model owner learns the scores: there the release flooding sized for the key keeps the
+   * scores' precision (docs/protocols/batch-scoring.md).
+   */
   readonly params?: CkksPresetName | CkksParams;
   readonly capture?: boolean;
   readonly logger?: Logger;
@@ -45,19 +55,27 @@ export interface RunBatchScoringResult {
   readonly captured: readonly CapturedMessage[];
 }
 
-/** Both batch-scoring roles in this process, with fresh keys. */
+/**
+ * Both batch-scoring roles in this process, with fresh keys: in model-owner mode the key's release budget
+ * is the run's blocks exactly (the warm-up runs in data-owner mode and releases nothing).
+ */
 export async function runBatchScoring(input: RunBatchScoringInput): Promise<RunBatchScoringResult> {
   const t0 = performance.now();
   const resultTo = input.resultTo ?? 'data-owner';
   const poolSize = input.poolSize ?? 2;
-  const ctx = await createCkksContext({ params: input.params ?? 'ckks-8192', relinearization: false });
+  const ctx = await createCkksContext({
+    params: input.params ?? (resultTo === 'model-owner' ? BATCH_RELEASE_PRESET : 'ckks-8192'),
+    relinearization: false,
+  });
   const pool =
     poolSize > 0
       ? // The data owner's own key, to worker threads of this process only.
         await createHeWorkerPool({ context: ctx, size: poolSize })
       : undefined;
+  const records = input.columns[0]?.length ?? 0;
   const dataOwner = new BatchScoringDataOwner({
     context: ctx,
+    releaseBudget: Math.max(1, Math.ceil(records / ctx.slotCount)),
     ...(pool !== undefined && { pool }),
     ...(input.logger !== undefined && { logger: input.logger }),
     ...(input.rng !== undefined && { rng: input.rng }),
@@ -74,7 +92,7 @@ export async function runBatchScoring(input: RunBatchScoringInput): Promise<RunB
       dataOwner,
       modelOwner,
       input,
-      resultTo,
+      'data-owner',
       [input.columns.map((c) => c.subarray(0, 1))],
       false,
     );

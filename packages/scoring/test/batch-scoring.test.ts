@@ -1,6 +1,7 @@
 /**
  * Batch portfolio scoring under CKKS: scores equal the plaintext linear scores within 1e-4 (CKKS error
- * ~1e-8 plus flooding noise sd 2^-20 ~ 1e-6), and the AUC of the encrypted scores equals the plaintext
+ * ~1e-8 plus flooding noise sd 2^-20 ~ 1e-6; in model-owner mode, at ckks-16384-release, the data
+ * owner's release flooding sized for its key, sd ~1e-5 for one block), and the AUC of the encrypted scores equals the plaintext
  * AUC to 4 decimals. Message capture: the model owner receives the plan (count and column names), the
  * public context (no secret key) and ciphertexts only; the data owner receives ciphertexts only; the
  * steps each party receives are those of the "who learns what" table in docs/protocols/batch-scoring.md.

@@ -114,7 +114,8 @@ Flows (both parties in this process, real wire encoding):
   batch          the data owner's --input columns are encrypted (CKKS, column-packed, its own key)
                  and scored by the model owner's --model (JSON { features, weights, intercept }) or
                  by --scorecard's --party part on WOE columns. --result-to model-owner masks the
-                 scores so that the data owner learns nothing. Prints the max deviation from the
+                 scores so that the data owner learns nothing (keys ckks-16384-release, inputs
+                 within +-8, release flooding sized for the key: sd ~2e-5). Prints the max deviation from the
                  plaintext scores and, with --label, AUC/KS of both.
   online         the bank (--bank CSV with its features) and the government (--government CSV)
                  compute the joint --scorecard score of every enterprise in both files, one request
