@@ -8,6 +8,7 @@ import {
   cryptoRng,
   isFedscoreError,
   ProtocolSession,
+  type Rng,
   seededRng,
   uniform,
 } from '@fedscore/core';
@@ -84,6 +85,17 @@ describe('Shamir over GF(2^521 − 1)', () => {
 
   it('refuses a seeded generator for the coefficients', () => {
     expect(() => shamirSplit(new Uint8Array(32), [1, 2], 2, seededRng(1))).toThrow(/cryptographic/);
+  });
+
+  it('refuses a seeded generator that merely claims to be cryptographic', () => {
+    const spoofed = { ...seededRng(1), cryptographic: true } as unknown as Rng;
+    let code: string | undefined;
+    try {
+      shamirSplit(new Uint8Array(32), [1, 2], 2, spoofed);
+    } catch (e) {
+      if (isFedscoreError(e)) code = e.code;
+    }
+    expect(code).toBe('insecure_rng');
   });
 });
 

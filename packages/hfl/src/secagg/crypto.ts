@@ -10,7 +10,7 @@
  *   - authenticated encryption of the shares between two clients through the server:
  *     XSalsa20-Poly1305 (`crypto_secretbox_easy`) with a random nonce.
  */
-import { FedscoreError, type Rng } from '@fedscore/core';
+import { FedscoreError, type Rng, requireCryptoRng } from '@fedscore/core';
 import sodium from 'libsodium-wrappers-sumo';
 
 let ready: Promise<void> | undefined;
@@ -29,11 +29,7 @@ export interface KeyPair {
 }
 
 export function generateKeyPair(rng: Rng): KeyPair {
-  if (!rng.cryptographic) {
-    throw new FedscoreError('invalid_argument', 'secure-aggregation keys need a cryptographic generator', {
-      field: 'rng',
-    });
-  }
+  requireCryptoRng(rng, 'rng');
   const secretKey = rng.fillBytes(new Uint8Array(KEY_BYTES));
   return { publicKey: sodium.crypto_scalarmult_base(secretKey), secretKey };
 }

@@ -11,7 +11,7 @@
  * the share format are stated and tested. BigInt arithmetic is not constant-time; shares are computed
  * by the client on its own machine and combined by the server from values it is meant to learn.
  */
-import { FedscoreError, type Rng } from '@fedscore/core';
+import { FedscoreError, type Rng, requireCryptoRng } from '@fedscore/core';
 
 export const SHAMIR_PRIME = (1n << 521n) - 1n;
 /** Bytes of a share's y (and of a field element): ceil(521 / 8). */
@@ -72,11 +72,7 @@ function randomFieldElement(rng: Rng): bigint {
 
 /** Split a 32-byte `secret` into shares for holders `xs` (distinct, 1-based), any `threshold` of which recover it. */
 export function shamirSplit(secret: Uint8Array, xs: readonly number[], threshold: number, rng: Rng): Share[] {
-  if (!rng.cryptographic) {
-    throw new FedscoreError('invalid_argument', 'Shamir coefficients need a cryptographic generator', {
-      field: 'rng',
-    });
-  }
+  requireCryptoRng(rng, 'rng');
   if (secret.length !== SECRET_BYTES) {
     throw new FedscoreError('invalid_argument', `a secret is ${SECRET_BYTES} bytes`, { field: 'secret' });
   }
