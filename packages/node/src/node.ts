@@ -44,12 +44,15 @@ import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } 
 import { consoleEnabled, type NodeConfig, readTlsFiles } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
 import {
+  AlertBook,
+  alertDeliveries,
   ConsoleAccounts,
   ConsoleOidc,
   createConsoleHandler,
   createSelfEstimatePageHandler,
   ProductPool,
   profileDatasets,
+  scoringPolicyUsage,
   scoringUsage,
 } from './console/index.ts';
 import { testFaultFromEnv } from './jobs/fault.ts';
@@ -463,6 +466,19 @@ export class PartyNode {
               consents,
               acknowledgedBreaks: config.audit.acknowledgedBreaks,
               ...(config.scoring.serve && { scoringUsage: () => scoringUsage(store, config.scoring.quota) }),
+              ...(config.scoring.serve && {
+                scoringPolicy: {
+                  quota: config.scoring.quota,
+                  rate: config.scoring.rate,
+                  usage: () => scoringPolicyUsage(store, config.scoring, peers),
+                },
+              }),
+              ...(alerts !== undefined && {
+                alerts: new AlertBook(alerts.inbox, { bank: config.party, audit }),
+              }),
+              ...(monitoring !== undefined && {
+                alertDeliveries: () => alertDeliveries(store, audit, config.party),
+              }),
               datasetProfiles: () => profileDatasets(Object.keys(config.data), data),
               submit: (spec) => node().submit(spec),
               products: new ProductPool(store),

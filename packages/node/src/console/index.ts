@@ -17,6 +17,22 @@ export {
   verifyPassword,
 } from './accounts.ts';
 export type {
+  AlertCounts,
+  AlertDelivery,
+  AlertFilter,
+  AlertSeverity,
+  ConsoleAlert,
+  ConsoleAlertSource,
+} from './alerts.ts';
+export {
+  ALERT_ACK_MIGRATIONS,
+  ALERT_SEVERITIES,
+  AlertBook,
+  alertDeliveries,
+  countAlerts,
+  parseAlertFilter,
+} from './alerts.ts';
+export type {
   ConsoleOidcConfig,
   ConsoleOidcOptions,
   OidcFetch,
@@ -50,4 +66,5 @@ export {
   OIDC_COOKIE,
   SESSION_COOKIE,
 } from './server.ts';
-export { profileDatasets, scoringUsage } from './usage.ts';
+export type { PolicyUsage } from './usage.ts';
+export { profileDatasets, scoringPolicyUsage, scoringUsage } from './usage.ts';
