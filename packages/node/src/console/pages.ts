@@ -17,7 +17,6 @@ import type { AlertDelivery, ConsoleAlertSource } from './alerts.ts';
 import { ALGORITHMS } from './algorithms.ts';
 import { type Html, html, num, table, time } from './html.ts';
 import type { LoanProduct, ProductPool, ProductSort } from './products.ts';
-import type { PolicyUsage } from './usage.ts';
 
 /** The node's parts a console reads. */
 export interface ConsoleSource {
@@ -78,6 +77,18 @@ export interface ScoringUsage {
   /** The quota: requests per enterprise and window. */
   readonly quota: number;
   readonly windowSeconds: number;
+}
+
+/** One bank's online scoring against the government's policy, in the current windows (counts only). */
+export interface PolicyUsage {
+  readonly bank: string;
+  /** Requests admitted in the quota window, enterprises they covered, enterprises whose quota is used up. */
+  readonly quotaRequests: number;
+  readonly enterprises: number;
+  readonly atQuota: number;
+  /** Requests admitted in the (short) rate window and enterprises at the rate limit now. */
+  readonly rateRequests: number;
+  readonly atRate: number;
 }
 
 export interface PageContext {

@@ -9,7 +9,7 @@ import type { Table } from '@fedscore/core';
 import { MIN_RELEASED_BIN_ROWS } from '@fedscore/vfl';
 import type { RequestWindow } from '../scoring-policy/index.ts';
 import type { NodeStore } from '../store/index.ts';
-import type { DatasetProfile, ScoringUsage } from './pages.ts';
+import type { DatasetProfile, PolicyUsage, ScoringUsage } from './pages.ts';
 
 export function scoringUsage(
   store: NodeStore,
@@ -72,18 +72,6 @@ export async function profileDatasets(
     });
   }
   return out;
-}
-
-/** One bank's online scoring against the government's policy, in the current windows (counts only). */
-export interface PolicyUsage {
-  readonly bank: string;
-  /** Requests admitted in the quota window, enterprises they covered, enterprises whose quota is used up. */
-  readonly quotaRequests: number;
-  readonly enterprises: number;
-  readonly atQuota: number;
-  /** Requests admitted in the (short) rate window and enterprises at the rate limit now. */
-  readonly rateRequests: number;
-  readonly atRate: number;
 }
 
 /**
