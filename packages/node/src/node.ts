@@ -51,6 +51,7 @@ import {
   createConsoleHandler,
   createSelfEstimatePageHandler,
   ProductPool,
+  profileAlignedSets,
   profileDatasets,
   scoringPolicyUsage,
   scoringUsage,
@@ -480,6 +481,15 @@ export class PartyNode {
                 alertDeliveries: () => alertDeliveries(store, audit, config.party),
               }),
               datasetProfiles: () => profileDatasets(Object.keys(config.data), data),
+              alignedProfiles: () =>
+                profileAlignedSets({
+                  party: config.party,
+                  jobs,
+                  audit,
+                  models,
+                  names: Object.keys(config.data),
+                  read: data,
+                }),
               submit: (spec) => node().submit(spec),
               products: new ProductPool(store),
             },

@@ -27,6 +27,7 @@ import {
   ModelRegistry,
   NodeStore,
   ProductPool,
+  profileAlignedSets,
   profileDatasets,
   queueWatchChanges,
   ScoringQuota,
@@ -362,6 +363,15 @@ export async function startConsoleFixture(
         alerts,
         alertDeliveries: () => alertDeliveries(store, audit, 'government'),
         // The node's own dataset (holding the planted feature value and labels, when planted).
+        alignedProfiles: () =>
+          profileAlignedSets({
+            party: 'government',
+            jobs,
+            audit,
+            models,
+            names: ['credit', 'credit-history'],
+            read: async (name) => (name === 'credit' ? credit : history),
+          }),
         datasetProfiles: () =>
           profileDatasets(['credit', 'credit-history'], async (name) =>
             name === 'credit' ? credit : history,

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateUniqueUsccs, seededRng } from '@fedscore/core';
+import { createTable, generateUniqueUsccs, numericColumn, seededRng } from '@fedscore/core';
 import {
   AlertBook,
   AlertInbox,
@@ -17,12 +17,15 @@ import {
   alertDeliveries,
   countAlerts,
   enterpriseSetFingerprint,
+  JobStore,
   MONITORING_GOV_MIGRATIONS,
   NodeStore,
   parseAlertFilter,
+  profileAlignedSets,
   queueWatchChanges,
   ScoringQuota,
   scoringPolicyUsage,
+  validateJobSpec,
 } from '@fedscore/node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConsoleClient, type ConsoleFixture, startConsoleFixture, USERS } from './console-fixture.ts';
@@ -333,5 +336,73 @@ describe('alert store functions', () => {
       store.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('indicator coverage over a job aligned set', () => {
+  it("profiles each bank's last job's aligned rows, withholds below the floor, skips a stale set", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedscore-aligned-'));
+    const store = NodeStore.open(join(dir, 'state'));
+    try {
+      const audit = new AuditLog(store);
+      const jobs = new JobStore(store);
+      const ids = generateUniqueUsccs(seededRng(9), 80);
+      // Missing where i % 5 === 0 (16 of 80 rows).
+      const values = Float64Array.from(ids, (_, i) => (i % 5 === 0 ? Number.NaN : i));
+      const t = createTable({ ids: [...ids], columns: [numericColumn('arrears', values)] });
+      const job = (id: string, bank: string, rows: number[], fingerprintRows = rows) => {
+        const spec = validateJobSpec({
+          id,
+          guest: bank,
+          hosts: ['gov'],
+          data: { [bank]: 'x', gov: 'credit' },
+        });
+        jobs.put({ ...spec, id }, bank);
+        jobs.setAttempt(id, 'psi', 1);
+        jobs.saveCheckpoint(id, 'psi', 1, { rows, test: [] });
+        audit.append({
+          kind: 'data_use',
+          actor: bank,
+          dataOwner: 'gov',
+          purpose: 'training',
+          job: id,
+          enterpriseFingerprint: enterpriseSetFingerprint(fingerprintRows.map((r) => ids[r]!)),
+          enterpriseCount: fingerprintRows.length,
+        });
+      };
+      const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+      job('j-a1', 'bank-a', range(0, 60));
+      job('j-a2', 'bank-a', range(10, 70)); // bank-a's last job
+      job('j-b1', 'bank-b', range(0, 20)); // below the floor
+      job('j-c1', 'bank-c', range(0, 60), range(1, 61)); // the file no longer matches its aligned set
+      job('j-d1', 'bank-d', [0, 1, 500]); // a row the file no longer has
+      const p = await profileAlignedSets({
+        party: 'gov',
+        jobs,
+        audit,
+        names: ['credit'],
+        read: async () => t,
+      });
+      expect(p.map((x) => x.job)).toEqual(['j-a2', 'j-b1']);
+      // Independent count: rows 10..69, missing at multiples of 5 (10, 15, ..., 65: 12 rows).
+      const missing = range(10, 70).filter((r) => r % 5 === 0).length;
+      expect(missing).toBe(12);
+      expect(p[0]!.columns[0]!.coverage).toBeCloseTo((60 - missing) / 60, 12);
+      expect(p[0]).toMatchObject({ dataset: 'credit', bank: 'bank-a', rows: 60, minRows: 50 });
+      expect(p[1]!.columns[0]!.coverage).toBeUndefined();
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("shows a bank analyst its own job's aligned-set row only (withheld below the floor)", async () => {
+    fx = await startConsoleFixture();
+    const anna = await as(USERS.analystA);
+    const body = (await anna.request('/console/indicators')).body;
+    expect(body).toMatch(
+      /credit<\/td><td><a href="\/console\/jobs\/job-a1">job-a1<\/a><\/td><td>bank-a<\/td><td>tax_arrears<\/td><td>withheld<\/td><td>withheld \(fewer than 50 rows\)<\/td><td>6<\/td>/,
+    );
+    expect(body).not.toContain('job-b1');
   });
 });

@@ -8,7 +8,7 @@ import { CREDIT_EVENT_KINDS } from '../monitoring/index.ts';
 import type { RequestWindow } from '../scoring-policy/index.ts';
 import { ALERT_SEVERITIES, type ConsoleAlert, countAlerts } from './alerts.ts';
 import { type Html, html, table, time } from './html.ts';
-import { BASE, type PageContext } from './pages.ts';
+import { type AlignedProfile, BASE, type PageContext } from './pages.ts';
 
 function days(seconds: number): string {
   if (seconds % 86_400 === 0) return `${seconds / 86_400} days`;
@@ -149,4 +149,29 @@ export function scoringPolicyTable(ctx: PageContext): Html | '' {
       html`${u.atRate}`,
     ]),
   )}`;
+}
+
+/** The Indicators page's coverage over each visible job's aligned set (counts and shares only). */
+export function alignedCoverageTable(ctx: PageContext, profiles: readonly AlignedProfile[]): Html | '' {
+  const visible = profiles.filter((p) => {
+    const job = ctx.source.jobs.get(p.job);
+    return job !== undefined && ctx.access.canSeeJob(ctx.account, job);
+  });
+  if (visible.length === 0) return '';
+  return table(
+    `This node's features over the aligned set of each bank's last job (${ctx.source.party})`,
+    ['Dataset', 'Job', 'Bank', 'Feature', 'Coverage', 'Missing', 'Aligned rows'],
+    visible.flatMap((p) =>
+      p.columns.map((c) => [
+        html`${p.dataset}`,
+        html`<a href="${BASE}/jobs/${encodeURIComponent(p.job)}">${p.job}</a>`,
+        html`${p.bank}`,
+        html`${c.name}`,
+        ...(c.coverage === undefined
+          ? [html`withheld`, html`withheld (fewer than ${p.minRows ?? '-'} rows)`]
+          : [html`${(c.coverage * 100).toFixed(1)} %`, html`${((1 - c.coverage) * 100).toFixed(1)} %`]),
+        html`${p.rows}`,
+      ]),
+    ),
+  );
 }

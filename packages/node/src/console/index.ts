@@ -40,7 +40,7 @@ export type {
   OidcOutcome,
 } from './oidc.ts';
 export { ConsoleOidc, mapOidcClaims, readOidcClientSecret } from './oidc.ts';
-export type { ConsoleSource, DatasetProfile, PolicyUsage, ScoringUsage } from './pages.ts';
+export type { AlignedProfile, ConsoleSource, DatasetProfile, PolicyUsage, ScoringUsage } from './pages.ts';
 export type {
   LoanProduct,
   Preapproval,
@@ -66,4 +66,4 @@ export {
   OIDC_COOKIE,
   SESSION_COOKIE,
 } from './server.ts';
-export { profileDatasets, scoringPolicyUsage, scoringUsage } from './usage.ts';
+export { profileAlignedSets, profileDatasets, scoringPolicyUsage, scoringUsage } from './usage.ts';

@@ -36,6 +36,8 @@ export interface ConsoleSource {
   readonly scoringUsage?: () => readonly ScoringUsage[];
   /** This node's own datasets (config `data`), profiled: feature names, types and coverage. */
   readonly datasetProfiles?: () => Promise<readonly DatasetProfile[]>;
+  /** The same over the aligned set of each bank's last job on them (usage.ts `profileAlignedSets`). */
+  readonly alignedProfiles?: () => Promise<readonly AlignedProfile[]>;
   /** Record a job on this node (`PartyNode.submit`); absent: the console cannot submit. */
   readonly submit?: (spec: unknown) => JobRecord;
   /** The loan-product pool and pre-approved lines (products.ts); absent: no Products page. */
@@ -67,6 +69,13 @@ export interface DatasetProfile {
     /** Share of rows with a value (1 - missing rate); absent when the dataset is below the floor. */
     readonly coverage?: number;
   }[];
+}
+
+/** A dataset profiled over the aligned set of one job (the rows PSI aligned on this node). */
+export interface AlignedProfile extends DatasetProfile {
+  readonly job: string;
+  /** The job's bank (its guest): the page shows the profile to who may see the job. */
+  readonly bank: string;
 }
 
 export interface ScoringUsage {

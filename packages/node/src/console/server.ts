@@ -40,7 +40,7 @@ import {
 import { type ConsoleAccess, type ConsolePage, ROLE_ACCESS } from './access.ts';
 import type { ConsoleAccounts, ConsoleSession } from './accounts.ts';
 import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS } from './assets.ts';
-import { alertPage, alertsPage, scoringPolicyTable } from './governance.ts';
+import { alertPage, alertsPage, alignedCoverageTable, scoringPolicyTable } from './governance.ts';
 import { html } from './html.ts';
 import type { ConsoleOidc } from './oidc.ts';
 import {
@@ -658,7 +658,15 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     if (parts[0] === 'indicators' && parts.length === 1) {
       need(ctx, 'indicators');
       const profiles = (await source.datasetProfiles?.()) ?? [];
-      return page(res, 200, 'Indicators', indicatorsPage(ctx, profiles), ctx);
+      // A log that does not decode (the Audit page reports it) leaves the aligned-set table out.
+      const aligned = (await source.alignedProfiles?.().catch(() => undefined)) ?? [];
+      return page(
+        res,
+        200,
+        'Indicators',
+        html`${indicatorsPage(ctx, profiles)}${alignedCoverageTable(ctx, aligned)}`,
+        ctx,
+      );
     }
     handleGet(req, res, ctx, parts);
   }

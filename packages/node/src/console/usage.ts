@@ -5,11 +5,15 @@
  * scoring quota's table (`scoring_requests`, scoring-policy/scoring-policy.ts; one row per admitted
  * request, keyed by bank and the fingerprint of the enterprise, never its id). Counts only.
  */
-import type { Table } from '@fedscore/core';
+import { type Column, normalizeUscc, type Table } from '@fedscore/core';
 import { MIN_RELEASED_BIN_ROWS } from '@fedscore/vfl';
+import { type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
+import type { JobRecord, JobStore } from '../jobs/job-store.ts';
+import type { PsiCheckpoint } from '../jobs/stages.ts';
+import type { ModelRegistry } from '../registry/index.ts';
 import type { RequestWindow } from '../scoring-policy/index.ts';
 import type { NodeStore } from '../store/index.ts';
-import type { DatasetProfile, PolicyUsage, ScoringUsage } from './pages.ts';
+import type { AlignedProfile, DatasetProfile, PolicyUsage, ScoringUsage } from './pages.ts';
 
 export function scoringUsage(
   store: NodeStore,
@@ -118,4 +122,69 @@ export function scoringPolicyUsage(
     }
   }
   return [...out.values()].sort((x, y) => x.bank.localeCompare(y.bank));
+}
+
+/**
+ * Profile this node's datasets over the aligned set of each bank's last job that used them: per feature
+ * column, the share of the job's aligned rows (`PsiCheckpoint.rows`, this party's table rows) with a
+ * value. The file is read as it is now, so the profile is given only when the enterprises at those rows
+ * are still the job's aligned set (their fingerprint equals the job's `alignedSet` in the model registry
+ * or an enterprise-set fingerprint of the job's audit entries); else the job is left out. Coverage is
+ * withheld below `minRows` aligned rows, as in `profileDatasets`. No value is read out.
+ */
+export async function profileAlignedSets(options: {
+  readonly party: string;
+  readonly jobs: JobStore;
+  readonly audit: AuditLog;
+  readonly models?: ModelRegistry;
+  readonly names: readonly string[];
+  readonly read: (name: string) => Promise<Table>;
+  readonly minRows?: number;
+}): Promise<AlignedProfile[]> {
+  const minRows = options.minRows ?? MIN_RELEASED_BIN_ROWS;
+  // Each bank's last job per dataset of this party (jobs are listed oldest first).
+  const last = new Map<string, JobRecord>();
+  for (const j of options.jobs.list()) {
+    const dataset = j.spec.data[options.party];
+    if (dataset === undefined || !options.names.includes(dataset)) continue;
+    if (options.jobs.checkpoint(j.id, 'psi') === undefined) continue;
+    last.set(`${dataset}\n${j.spec.guest}`, j);
+  }
+  const tables = new Map<string, Table | undefined>();
+  const out: AlignedProfile[] = [];
+  for (const [key, job] of last) {
+    const dataset = key.slice(0, key.indexOf('\n'));
+    if (!tables.has(dataset)) tables.set(dataset, await options.read(dataset).catch(() => undefined));
+    const t = tables.get(dataset);
+    const rows = options.jobs.checkpoint<PsiCheckpoint>(job.id, 'psi')!.output.rows;
+    if (t === undefined || rows.some((r) => !Number.isSafeInteger(r) || r < 0 || r >= t.nRows)) continue;
+    const known = new Set<string>();
+    for (const e of options.audit.entries({ job: job.id })) {
+      if (e.enterpriseFingerprint !== undefined) known.add(e.enterpriseFingerprint);
+    }
+    for (const m of options.models?.list() ?? []) {
+      const aligned = m.dataFingerprints['alignedSet'];
+      if (m.lineage.job === job.id && aligned !== undefined) known.add(aligned);
+    }
+    if (!known.has(enterpriseSetFingerprint(rows.map((r) => normalizeUscc(t.ids[r]!))))) continue;
+    const shown = rows.length >= minRows;
+    out.push({
+      dataset,
+      job: job.id,
+      bank: job.spec.guest,
+      rows: rows.length,
+      minRows,
+      columns: t.columns.map((c) => {
+        if (!shown) return { name: c.name, type: c.kind };
+        let present = 0;
+        for (const r of rows) if (!isMissing(c, r)) present++;
+        return { name: c.name, type: c.kind, coverage: present / rows.length };
+      }),
+    });
+  }
+  return out;
+}
+
+function isMissing(c: Column, row: number): boolean {
+  return c.kind === 'numeric' ? Number.isNaN(c.values[row]!) : c.codes[row] === -1;
 }
