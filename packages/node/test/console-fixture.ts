@@ -59,6 +59,8 @@ export interface ConsoleFixture {
   /** bank-a's post-loan alerts (its borrowers' ids are `alerted`). */
   readonly alerts: AlertBook;
   readonly alerted: readonly string[];
+  /** The ids of the node's 'credit-history' dataset (60 rows; no value where row % 4 === 3). */
+  readonly historyIds: readonly string[];
   readonly refused: { code: string; field?: string }[];
   close(): Promise<void>;
 }
@@ -412,6 +414,7 @@ export async function startConsoleFixture(
     products,
     alerts,
     alerted,
+    historyIds,
     refused,
     close: async () => {
       await http.close();

@@ -396,13 +396,15 @@ describe('indicator coverage over a job aligned set', () => {
     }
   });
 
-  it("shows a bank analyst its own job's aligned-set row only (withheld below the floor)", async () => {
+  it('shows the aligned-set coverage to the operator only (withheld below the floor)', async () => {
     fx = await startConsoleFixture();
-    const anna = await as(USERS.analystA);
-    const body = (await anna.request('/console/indicators')).body;
+    const olga = await as(USERS.operator);
+    const body = (await olga.request('/console/indicators')).body;
     expect(body).toMatch(
       /credit<\/td><td><a href="\/console\/jobs\/job-a1">job-a1<\/a><\/td><td>bank-a<\/td><td>tax_arrears<\/td><td>withheld<\/td><td>withheld \(fewer than 50 rows\)<\/td><td>6<\/td>/,
     );
-    expect(body).not.toContain('job-b1');
+    expect(body).toContain('href="/console/jobs/job-b1">job-b1</a></td><td>bank-b</td>');
+    const anna = await as(USERS.analystA);
+    expect((await anna.request('/console/indicators')).body).not.toContain('aligned set of each bank');
   });
 });

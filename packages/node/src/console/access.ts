@@ -82,6 +82,12 @@ export interface ConsoleAccess {
   canSeeAlerts(account: ConsoleAccount, bank: string): boolean;
   /** Acknowledge an alert `bank` received (audited). */
   canAcknowledgeAlert(account: ConsoleAccount, bank: string): boolean;
+  /**
+   * See indicator coverage over a job's aligned set. The guest bank chose that set (its PSI ids), so two
+   * of its jobs differing by one enterprise would tell it that enterprise's missing values: only the
+   * platform operator sees it (banks see coverage over the owner's whole table).
+   */
+  canSeeAlignedCoverage(account: ConsoleAccount): boolean;
 }
 
 const ownBank = (a: ConsoleAccount, bank: string | undefined): boolean =>
@@ -102,4 +108,5 @@ export const ROLE_ACCESS: ConsoleAccess = {
   canSeeProductMatches: (a, bank) => ownBank(a, bank),
   canSeeAlerts: (a, bank) => a.role === 'auditor' || (a.role === 'bank-analyst' && a.bank === bank),
   canAcknowledgeAlert: (a, bank) => a.role === 'bank-analyst' && a.bank === bank,
+  canSeeAlignedCoverage: (a) => a.role === 'platform-operator',
 };

@@ -153,6 +153,7 @@ export function scoringPolicyTable(ctx: PageContext): Html | '' {
 
 /** The Indicators page's coverage over each visible job's aligned set (counts and shares only). */
 export function alignedCoverageTable(ctx: PageContext, profiles: readonly AlignedProfile[]): Html | '' {
+  if (!ctx.access.canSeeAlignedCoverage(ctx.account)) return '';
   const visible = profiles.filter((p) => {
     const job = ctx.source.jobs.get(p.job);
     return job !== undefined && ctx.access.canSeeJob(ctx.account, job);
