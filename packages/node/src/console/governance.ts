@@ -10,6 +10,9 @@ import { ALERT_SEVERITIES, type ConsoleAlert, countAlerts } from './alerts.ts';
 import { type Html, html, table, time } from './html.ts';
 import { type AlignedProfile, BASE, type PageContext } from './pages.ts';
 
+/** Rows of the alert list (newest first); the filters narrow it. */
+const MAX_ALERT_ROWS = 500;
+
 function days(seconds: number): string {
   if (seconds % 86_400 === 0) return `${seconds / 86_400} days`;
   if (seconds % 3_600 === 0) return `${seconds / 3_600} h`;
@@ -77,7 +80,7 @@ export function alertsPage(ctx: PageContext): Html {
         )}</select><label for="f-kind">Kind</label><select id="f-kind" name="kind">${opt('', 'Any', kind)}${CREDIT_EVENT_KINDS.map(
           (k) => opt(k, k.replace(/_/g, ' '), kind),
         )}</select><button type="submit">Filter</button></form>${table(
-          `Alerts (${shown.length} of ${visible.length})`,
+          `Alerts (${shown.length} of ${visible.length}${shown.length > MAX_ALERT_ROWS ? `, newest ${MAX_ALERT_ROWS} shown` : ''})`,
           [
             'Alert',
             'Kind',
@@ -89,17 +92,19 @@ export function alertsPage(ctx: PageContext): Html {
             'Rescored',
             'Acknowledged',
           ],
-          shown.map((a) => [
-            html`<a href="${alertUrl(a)}">${a.government} #${a.seq}</a>`,
-            html`${a.kind.replace(/_/g, ' ')}`,
-            html`<span class="severity-${a.severity}">${a.severity}</span>`,
-            html`${time(a.occurredAt).slice(0, 10)}`,
-            html`<code>${a.enterprise}</code>`,
-            html`${a.bank}`,
-            html`${a.loanEnd === undefined ? '-' : time(a.loanEnd).slice(0, 10)}`,
-            html`${a.rescored ? 'yes' : 'no'}`,
-            ackCell(ctx, a),
-          ]),
+          shown
+            .slice(0, MAX_ALERT_ROWS)
+            .map((a) => [
+              html`<a href="${alertUrl(a)}">${a.government} #${a.seq}</a>`,
+              html`${a.kind.replace(/_/g, ' ')}`,
+              html`<span class="severity-${a.severity}">${a.severity}</span>`,
+              html`${time(a.occurredAt).slice(0, 10)}`,
+              html`<code>${a.enterprise}</code>`,
+              html`${a.bank}`,
+              html`${a.loanEnd === undefined ? '-' : time(a.loanEnd).slice(0, 10)}`,
+              html`${a.rescored ? 'yes' : 'no'}`,
+              ackCell(ctx, a),
+            ]),
         )}`;
   return html`${intro}${list}${
     counted.length === 0
