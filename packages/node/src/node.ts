@@ -44,13 +44,17 @@ import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } 
 import { consoleEnabled, type NodeConfig, readTlsFiles } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
 import {
+  AlertBook,
+  alertDeliveries,
   ConsoleAccounts,
   type ConsoleChartAssets,
   ConsoleOidc,
   createConsoleHandler,
   createSelfEstimatePageHandler,
   ProductPool,
+  profileAlignedSets,
   profileDatasets,
+  scoringPolicyUsage,
   scoringUsage,
 } from './console/index.ts';
 import { cancelJob, recordJobChange, retryJob } from './jobs/control.ts';
@@ -468,7 +472,29 @@ export class PartyNode {
               consents,
               acknowledgedBreaks: config.audit.acknowledgedBreaks,
               ...(config.scoring.serve && { scoringUsage: () => scoringUsage(store, config.scoring.quota) }),
+              ...(config.scoring.serve && {
+                scoringPolicy: {
+                  quota: config.scoring.quota,
+                  rate: config.scoring.rate,
+                  usage: () => scoringPolicyUsage(store, config.scoring, peers),
+                },
+              }),
+              ...(alerts !== undefined && {
+                alerts: new AlertBook(alerts.inbox, { bank: config.party, audit }),
+              }),
+              ...(monitoring !== undefined && {
+                alertDeliveries: () => alertDeliveries(store, audit, config.party),
+              }),
               datasetProfiles: () => profileDatasets(Object.keys(config.data), data),
+              alignedProfiles: () =>
+                profileAlignedSets({
+                  party: config.party,
+                  jobs,
+                  audit,
+                  models,
+                  names: Object.keys(config.data),
+                  read: data,
+                }),
               submit: (spec) => node().submit(spec),
               cancel: (id, by) => node().cancel(id, by),
               retry: (id, by) => node().retry(id, by),

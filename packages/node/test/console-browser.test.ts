@@ -26,7 +26,7 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
   let fx: ConsoleFixture;
   let browser: Browser;
   beforeAll(async () => {
-    fx = await startConsoleFixture();
+    fx = await startConsoleFixture({ alerts: true });
     browser = await chromium.launch({
       executablePath: CHROMIUM!,
       args: [
@@ -110,6 +110,7 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
       ['products', 'Products'],
       ['products?band=A&sort=rate&order=desc', 'Products'],
       ['products/a-working-capital', 'Working capital'],
+      ['alerts', 'Alerts'],
     ];
     if (SHOTS !== undefined) mkdirSync(SHOTS, { recursive: true });
     for (const [path, title] of pages) {
@@ -256,6 +257,49 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     // (the 404 of job-a1 above is the only console message)
     expect(b.errors.filter((e) => !e.includes('404'))).toEqual([]);
     await b.close();
+  }, 60_000);
+
+  it("shows a bank analyst its own alerts, filtered and acknowledged by keyboard; another bank's is 404", async () => {
+    const b = await open();
+    await login(b.page, USERS.analystA.username);
+    await b.page.getByRole('link', { name: 'Alerts' }).click();
+    await b.page.waitForURL(`${fx.base}/console/alerts`);
+    expect(await b.page.locator('h1').textContent()).toBe('Alerts');
+    expect(await unlabelled(b.page)).toEqual([]);
+    const rows = () =>
+      b.page
+        .locator('table', { has: b.page.locator('caption', { hasText: /^Alerts \(/ }) })
+        .locator('tbody tr');
+    expect(await rows().count()).toBe(3);
+    expect(await b.page.locator('main').textContent()).toContain(fx.alerted[0]);
+    if (SHOTS !== undefined) {
+      await b.page.screenshot({ path: join(SHOTS, 'console-alerts-analyst.png'), fullPage: false });
+    }
+    // Filter by severity with the keyboard: the labelled select, then Enter on the button.
+    await b.page.getByLabel('Severity').selectOption('high');
+    await b.page.getByRole('button', { name: 'Filter' }).press('Enter');
+    await b.page.waitForURL(/severity=high/);
+    expect(await rows().count()).toBe(1);
+    // Acknowledge alert 3 with the keyboard (the form posts its CSRF token).
+    await b.page.getByRole('button', { name: 'Acknowledge alert 3 from government' }).focus();
+    await b.page.keyboard.press('Enter');
+    await b.page.waitForURL(`${fx.base}/console/alerts/government/3`);
+    expect(await b.page.locator('#alert').getAttribute('data-acknowledged')).toBe('true');
+    expect(await b.page.locator('#ack').textContent()).toContain('acknowledged by anna');
+    expect(fx.alerts.get('government', 3)?.acknowledged?.by).toBe('anna');
+    expect(b.errors).toEqual([]);
+    expect(b.external).toEqual([]);
+    await b.close();
+    // bank-b's analyst: no borrower of bank-a on the page, and the guessed URL is "not found".
+    const c = await open();
+    await login(c.page, USERS.analystB.username);
+    await c.page.goto(`${fx.base}/console/alerts`);
+    const text = await c.page.locator('main').textContent();
+    for (const id of fx.alerted) expect(text).not.toContain(id);
+    const r = await c.page.goto(`${fx.base}/console/alerts/government/3`);
+    expect(r?.status()).toBe(404);
+    expect(await c.page.locator('h1').textContent()).toBe('Not found');
+    await c.close();
   }, 60_000);
 
   it('shows the auditor a tampered audit log as broken', async () => {

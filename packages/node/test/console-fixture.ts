@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTable, generateUniqueUsccs, normal, numericColumn, seededRng, uniform } from '@fedscore/core';
 import {
+  AlertBook,
+  AlertInbox,
   AuditLog,
+  alertDeliveries,
   ConsentRegistry,
   type ConsoleAccess,
   ConsoleAccounts,
@@ -23,12 +26,16 @@ import {
   enterpriseSetFingerprint,
   type HttpEndpoint,
   JobStore,
+  MONITORING_GOV_MIGRATIONS,
   ModelRegistry,
   NodeStore,
   ProductPool,
+  profileAlignedSets,
   profileDatasets,
+  queueWatchChanges,
   retryJob,
   ScoringQuota,
+  scoringPolicyUsage,
   scoringUsage,
   startHttpEndpoint,
   submitJob,
@@ -79,6 +86,11 @@ export interface ConsoleFixture {
   readonly consents: ConsentRegistry;
   readonly accounts: ConsoleAccounts;
   readonly products: ProductPool;
+  /** bank-a's post-loan alerts (its borrowers' ids are `alerted`). */
+  readonly alerts: AlertBook;
+  readonly alerted: readonly string[];
+  /** The ids of the node's 'credit-history' dataset (60 rows; no value where row % 4 === 3). */
+  readonly historyIds: readonly string[];
   readonly refused: { code: string; field?: string }[];
   close(): Promise<void>;
 }
@@ -185,6 +197,8 @@ export async function startConsoleFixture(
     party?: string;
     /** Serve the report's chart assets (default true). */
     charts?: boolean;
+    /** Seed bank-a's post-loan alerts and the government's deliveries (off: the inbox is empty). */
+    alerts?: boolean;
   } = {},
 ): Promise<ConsoleFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'fedscore-console-'));
@@ -238,9 +252,21 @@ export async function startConsoleFixture(
       ),
     ],
   });
+  // A second dataset above the privacy floor (60 rows, 15 of them without a value): its coverage is shown.
+  const historyIds = generateUniqueUsccs(seededRng(8), 60);
+  const history = createTable({
+    ids: [...historyIds],
+    columns: [
+      numericColumn(
+        'years_filed',
+        Float64Array.from(historyIds, (_, i) => (i % 4 === 3 ? Number.NaN : i % 9)),
+      ),
+    ],
+  });
   // Online scoring of both banks against a quota of 2 requests per enterprise and 30 days.
   const quota = { requests: 2, windowSeconds: 30 * 86_400 };
-  const scoring = new ScoringQuota(store, { quota, rate: { requests: 100, windowSeconds: 1 } });
+  const policyRate = { requests: 100, windowSeconds: 3_600 };
+  const scoring = new ScoringQuota(store, { quota, rate: policyRate });
   for (const [bank, id] of [
     ['bank-a', ids[0]!],
     ['bank-a', ids[0]!],
@@ -299,6 +325,56 @@ export async function startConsoleFixture(
   ).entries()) {
     products.recordPreapproval({ bank, enterprise: ids[i]!, band, line });
   }
+  // Post-loan alerts bank-a received from the government about two of its borrowers (seq 3, 5, 8), with
+  // the loan ends bank-a listed them with; and the government's side of the same deliveries (its
+  // watchlist and the audit entry of each delivery), for the per-bank counts.
+  const inbox = new AlertInbox(store, { party: 'bank-a' });
+  const alerts = new AlertBook(inbox, { bank: 'bank-a', audit });
+  const alerted = [ids[0]!, ids[2]!];
+  if (options.alerts === true) {
+    queueWatchChanges(store, 'government', {
+      add: alerted.map((enterprise, i) => ({ enterprise, until: Date.UTC(2027, 5 + i, 30) })),
+    });
+    for (const [seq, enterprise, kind, severity, day0] of [
+      [3, alerted[0]!, 'court_judgment', 'high', 10],
+      [5, alerted[1]!, 'tax_arrears', 'medium', 12],
+      [8, alerted[0]!, 'administrative_penalty', 'medium', 20],
+    ] as const) {
+      store.run(
+        `INSERT INTO alerts (government, seq, enterprise, kind, severity, occurred_at, received_at)
+       VALUES ('government', ?, ?, ?, ?, ?, ?)`,
+        seq,
+        enterprise,
+        kind,
+        severity,
+        Date.UTC(2026, 10, day0),
+        Date.UTC(2026, 10, day0 + 1),
+      );
+    }
+    store.migrate(MONITORING_GOV_MIGRATIONS);
+    for (const [bank, enterprise] of [
+      ['bank-a', alerted[0]!],
+      ['bank-a', alerted[1]!],
+      ['bank-b', ids[1]!],
+    ] as const) {
+      store.run(
+        'INSERT INTO watchlist (bank, enterprise, since, until) VALUES (?, ?, ?, ?)',
+        bank,
+        enterprise,
+        Date.now() - day,
+        Date.now() + 200 * day,
+      );
+    }
+    audit.append({
+      kind: 'data_use',
+      actor: 'bank-a',
+      dataOwner: 'government',
+      purpose: 'monitoring',
+      enterpriseFingerprint: enterpriseSetFingerprint(alerted),
+      enterpriseCount: 2,
+      details: { alerts: 3, afterSeq: 0, throughSeq: 8 },
+    });
+  }
   const accounts = new ConsoleAccounts(store, {
     cost: { logN: 10, r: 8, p: 1 },
     maxFailedLogins: options.maxFailedLogins ?? 5,
@@ -318,8 +394,27 @@ export async function startConsoleFixture(
         consents,
         peers: ['bank-a', 'bank-b'],
         scoringUsage: () => scoringUsage(store, quota),
+        scoringPolicy: {
+          quota,
+          rate: policyRate,
+          usage: () => scoringPolicyUsage(store, { quota, rate: policyRate }, ['bank-a', 'bank-b']),
+        },
+        alerts,
+        alertDeliveries: () => alertDeliveries(store, audit, 'government'),
         // The node's own dataset (holding the planted feature value and labels, when planted).
-        datasetProfiles: () => profileDatasets(['credit'], async () => credit),
+        alignedProfiles: () =>
+          profileAlignedSets({
+            party,
+            jobs,
+            audit,
+            models,
+            names: ['credit', 'credit-history'],
+            read: async (name) => (name === 'credit' ? credit : history),
+          }),
+        datasetProfiles: () =>
+          profileDatasets(['credit', 'credit-history'], async (name) =>
+            name === 'credit' ? credit : history,
+          ),
         submit: (spec) => submitJob(jobs, party, spec),
         // No runner here: a cancel is recorded (the node's runner would act on it), a retry re-queues.
         cancel: (id, by) => cancelJob(jobs, audit, party, id, by),
@@ -358,6 +453,9 @@ export async function startConsoleFixture(
     consents,
     accounts,
     products,
+    alerts,
+    alerted,
+    historyIds,
     refused,
     close: async () => {
       await http.close();

@@ -73,6 +73,48 @@ describe('console on a party node', () => {
     }
   }, 60_000);
 
+  it("shows a bank node's alert inbox on its Alerts page, with the loan end, and acknowledges", async () => {
+    const bank = await start('bank', {
+      console: { enabled: true },
+      monitoring: { government: 'government', pollSeconds: 0 },
+    });
+    try {
+      const id = '91330100MARW7AP50M';
+      bank.alerts!.watch({ add: [{ enterprise: id, until: Date.UTC(2027, 2, 31) }] });
+      bank.store.run(
+        `INSERT INTO alerts (government, seq, enterprise, kind, severity, occurred_at, received_at)
+         VALUES ('government', 7, ?, 'dishonest_debtor', 'high', ?, ?)`,
+        id,
+        Date.UTC(2026, 10, 2),
+        Date.UTC(2026, 10, 3),
+      );
+      await new ConsoleAccounts(bank.store, { cost: { logN: 10, r: 8, p: 1 } }).create({
+        username: 'anna',
+        role: 'bank-analyst',
+        bank: 'bank',
+        password: PASSWORD,
+      });
+      const c = new ConsoleClient(`http://127.0.0.1:${bank.httpPort}`);
+      expect(await c.login('anna')).toBe(303);
+      const page = await c.request('/console/alerts');
+      expect(page.status).toBe(200);
+      expect(page.body).toMatch(
+        new RegExp(
+          `dishonest debtor</td><td><span class="severity-high">high</span></td><td>2026-11-02</td><td><code>${id}</code></td><td>bank</td><td>2027-03-31</td>`,
+        ),
+      );
+      const csrf = ConsoleClient.csrfOf(page.body);
+      expect((await c.request('/console/alerts/government/7/acknowledge', { form: { csrf } })).status).toBe(
+        303,
+      );
+      expect((await c.request('/console/alerts/government/7')).body).toContain('acknowledged by anna');
+      const entry = [...bank.audit.entries({ kind: 'monitoring_alert' })].at(-1)!;
+      expect(entry.details).toMatchObject({ action: 'acknowledged', seq: 7, by: 'anna' });
+    } finally {
+      await bank.stop();
+    }
+  }, 60_000);
+
   it('signs in through console.oidc only when configured so, and survives a provider that is down', async () => {
     const oidc = {
       name: 'Bank SSO',

@@ -277,17 +277,24 @@ describe('console over HTTP', () => {
     const indicators = (await c.request('/console/indicators')).body;
     expect(indicators).toContain('tax_arrears');
     expect(indicators).toContain('0.18');
-    // The node's own dataset: 4 of 6 rows have a value.
+    // The node's own datasets: 'credit' has 6 rows, below the privacy floor of 50: coverage withheld;
+    // 'credit-history' has 60 rows, 45 with a value.
     expect(indicators).toMatch(
-      /credit<\/td><td>tax_arrears<\/td><td>numeric<\/td><td>66.7 %<\/td><td>33.3 %<\/td><td>6<\/td>/,
+      /credit<\/td><td>tax_arrears<\/td><td>numeric<\/td><td>withheld<\/td><td>withheld \(fewer than 50 rows\)<\/td><td>6<\/td>/,
+    );
+    expect(indicators).not.toContain('66.7 %');
+    expect(indicators).toMatch(
+      /credit-history<\/td><td>years_filed<\/td><td>numeric<\/td><td>75.0 %<\/td><td>25.0 %<\/td><td>60<\/td>/,
     );
     const samples = (await c.request('/console/samples')).body;
     expect(samples).toMatch(/job-a1.*government.*<td>6<\/td>.*enforced.*3 of 9/s);
     const usage = (await c.request('/console/usage')).body;
     expect(usage).toMatch(/bank-a<\/td><td>1<\/td><td>6<\/td>/);
-    // Scoring against the quota (2 per enterprise): bank-a 3 requests on 2 enterprises, 1 at quota.
-    expect(usage).toMatch(/bank-a<\/td><td>3<\/td><td>2<\/td><td>1<\/td><td>2 per enterprise per 30 days/);
-    expect(usage).toMatch(/bank-b<\/td><td>1<\/td><td>1<\/td><td>0<\/td>/);
+    // Scoring against the policy (quota 2 per enterprise and 30 days, rate 100 per hour): bank-a 3
+    // requests on 2 enterprises, 1 at quota, all 3 in the hour, none at the rate limit.
+    expect(usage).toContain('at most 2 requests per 30 days (<code>scoring.quota</code>) and 100 per 1 h');
+    expect(usage).toMatch(/bank-a<\/td><td>3<\/td><td>2<\/td><td>1 of 2<\/td><td>3<\/td><td>0<\/td>/);
+    expect(usage).toMatch(/bank-b<\/td><td>1<\/td><td>1<\/td><td>0 of 1<\/td><td>1<\/td><td>0<\/td>/);
     // A bank analyst sees its own bank's row only.
     const b = new ConsoleClient(fx.base);
     expect(await b.login(USERS.analystB.username)).toBe(303);

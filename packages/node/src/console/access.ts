@@ -11,7 +11,12 @@
  *                      and promotes/retires its bank's models; cancels and retries its bank's jobs.
  *                      Sees the whole loan-product pool; edits its bank's products; sees which enterprises
  *                      its own products matched, and only the count for another bank's.
- *   auditor            read-only: audit log (with chain verification), consent, usage, algorithms
+ *   auditor            read-only: audit log (with chain verification), consent, usage, algorithms,
+ *                      post-loan alerts
+ *
+ * Post-loan alerts (alerts.ts): a bank analyst sees and acknowledges the alerts about its own bank's
+ * borrowers; the auditor sees them read-only; the platform operator sees counts per bank only, never
+ * which enterprises another bank lends to.
  */
 import type { AuditEntry } from '../audit/index.ts';
 import type { ConsentRecord } from '../consent/index.ts';
@@ -29,6 +34,7 @@ export const CONSOLE_PAGES = [
   'consent',
   'usage',
   'products',
+  'alerts',
 ] as const;
 export type ConsolePage = (typeof CONSOLE_PAGES)[number];
 
@@ -44,8 +50,9 @@ const PAGES_OF: Readonly<Record<ConsoleRole, readonly ConsolePage[]>> = {
     'consent',
     'usage',
     'products',
+    'alerts',
   ],
-  auditor: ['algorithms', 'audit', 'consent', 'usage'],
+  auditor: ['algorithms', 'audit', 'consent', 'usage', 'alerts'],
 };
 
 /** The bank a job belongs to: its guest (the label holder that coordinates it). */
@@ -74,6 +81,16 @@ export interface ConsoleAccess {
   canEditProduct(account: ConsoleAccount, bank: string): boolean;
   /** See which enterprises a product of `bank` matched (others see the count only). */
   canSeeProductMatches(account: ConsoleAccount, bank: string): boolean;
+  /** See the alerts `bank` received, borrower by borrower (others see per-bank counts only). */
+  canSeeAlerts(account: ConsoleAccount, bank: string): boolean;
+  /** Acknowledge an alert `bank` received (audited). */
+  canAcknowledgeAlert(account: ConsoleAccount, bank: string): boolean;
+  /**
+   * See indicator coverage over a job's aligned set. The guest bank chose that set (its PSI ids), so two
+   * of its jobs differing by one enterprise would tell it that enterprise's missing values: only the
+   * platform operator sees it (banks see coverage over the owner's whole table).
+   */
+  canSeeAlignedCoverage(account: ConsoleAccount): boolean;
 }
 
 const ownBank = (a: ConsoleAccount, bank: string | undefined): boolean =>
@@ -93,4 +110,7 @@ export const ROLE_ACCESS: ConsoleAccess = {
   canChangeModel: (a, m) => ownBank(a, modelBank(m)),
   canEditProduct: (a, bank) => ownBank(a, bank),
   canSeeProductMatches: (a, bank) => ownBank(a, bank),
+  canSeeAlerts: (a, bank) => a.role === 'auditor' || (a.role === 'bank-analyst' && a.bank === bank),
+  canAcknowledgeAlert: (a, bank) => a.role === 'bank-analyst' && a.bank === bank,
+  canSeeAlignedCoverage: (a) => a.role === 'platform-operator',
 };

@@ -17,6 +17,22 @@ export {
   verifyPassword,
 } from './accounts.ts';
 export type {
+  AlertCounts,
+  AlertDelivery,
+  AlertFilter,
+  AlertSeverity,
+  ConsoleAlert,
+  ConsoleAlertSource,
+} from './alerts.ts';
+export {
+  ALERT_ACK_MIGRATIONS,
+  ALERT_SEVERITIES,
+  AlertBook,
+  alertDeliveries,
+  countAlerts,
+  parseAlertFilter,
+} from './alerts.ts';
+export type {
   ConsoleOidcConfig,
   ConsoleOidcOptions,
   OidcFetch,
@@ -24,7 +40,14 @@ export type {
   OidcOutcome,
 } from './oidc.ts';
 export { ConsoleOidc, mapOidcClaims, readOidcClientSecret } from './oidc.ts';
-export type { ConsoleChartAssets, ConsoleSource, DatasetProfile, ScoringUsage } from './pages.ts';
+export type {
+  AlignedProfile,
+  ConsoleChartAssets,
+  ConsoleSource,
+  DatasetProfile,
+  PolicyUsage,
+  ScoringUsage,
+} from './pages.ts';
 export { chartData } from './pages.ts';
 export type {
   LoanProduct,
@@ -51,4 +74,4 @@ export {
   OIDC_COOKIE,
   SESSION_COOKIE,
 } from './server.ts';
-export { profileDatasets, scoringUsage } from './usage.ts';
+export { profileAlignedSets, profileDatasets, scoringPolicyUsage, scoringUsage } from './usage.ts';

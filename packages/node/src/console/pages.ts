@@ -12,8 +12,10 @@ import type { ConsentRegistry } from '../consent/index.ts';
 import type { JobRecord, JobStore } from '../jobs/job-store.ts';
 import type { BinningCheckpoint, PsiCheckpoint } from '../jobs/stages.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/index.ts';
+import type { RequestWindow } from '../scoring-policy/index.ts';
 import { type ConsoleAccess, type ConsolePage, jobBank, modelBank } from './access.ts';
 import type { ConsoleAccount } from './accounts.ts';
+import type { AlertDelivery, ConsoleAlertSource } from './alerts.ts';
 import { ALGORITHMS } from './algorithms.ts';
 import { Html, html, num, table, time } from './html.ts';
 import type { LoanProduct, ProductPool, ProductSort } from './products.ts';
@@ -36,6 +38,8 @@ export interface ConsoleSource {
   readonly scoringUsage?: () => readonly ScoringUsage[];
   /** This node's own datasets (config `data`), profiled: feature names, types and coverage. */
   readonly datasetProfiles?: () => Promise<readonly DatasetProfile[]>;
+  /** The same over the aligned set of each bank's last job on them (usage.ts `profileAlignedSets`). */
+  readonly alignedProfiles?: () => Promise<readonly AlignedProfile[]>;
   /** Record a job on this node (`PartyNode.submit`); absent: the console cannot submit. */
   readonly submit?: (spec: unknown) => JobRecord;
   /** Cancel a job this node coordinates, for `by` (`PartyNode.cancel`); absent: no cancel button. */
@@ -44,18 +48,40 @@ export interface ConsoleSource {
   readonly retry?: (id: string, by: string) => JobRecord;
   /** The loan-product pool and pre-approved lines (products.ts); absent: no Products page. */
   readonly products?: ProductPool;
+  /** A bank node's post-loan alerts (alerts.ts `AlertBook`); absent: the node receives none. */
+  readonly alerts?: ConsoleAlertSource;
+  /** A government node's alert deliveries per bank (alerts.ts `alertDeliveries`), counts only. */
+  readonly alertDeliveries?: () => readonly AlertDelivery[];
+  /**
+   * The government's scoring policy (`scoring.quota`, `scoring.rate`) and each bank's use of it in the
+   * current windows (usage.ts `scoringPolicyUsage`); shown on the Usage page.
+   */
+  readonly scoringPolicy?: {
+    readonly quota: RequestWindow;
+    readonly rate: RequestWindow;
+    usage(): readonly PolicyUsage[];
+  };
 }
 
 /** One of this node's datasets, profiled for the indicator catalogue: counts and shares only. */
 export interface DatasetProfile {
   readonly dataset: string;
   readonly rows: number;
+  /** The privacy floor: coverage is withheld for a dataset of fewer rows. */
+  readonly minRows?: number;
   readonly columns: readonly {
     readonly name: string;
     readonly type: 'numeric' | 'categorical';
-    /** Share of rows with a value (1 - missing rate). */
-    readonly coverage: number;
+    /** Share of rows with a value (1 - missing rate); absent when the dataset is below the floor. */
+    readonly coverage?: number;
   }[];
+}
+
+/** A dataset profiled over the aligned set of one job (the rows PSI aligned on this node). */
+export interface AlignedProfile extends DatasetProfile {
+  readonly job: string;
+  /** The job's bank (its guest): the page shows the profile to who may see the job. */
+  readonly bank: string;
 }
 
 export interface ScoringUsage {
@@ -66,6 +92,18 @@ export interface ScoringUsage {
   /** The quota: requests per enterprise and window. */
   readonly quota: number;
   readonly windowSeconds: number;
+}
+
+/** One bank's online scoring against the government's policy, in the current windows (counts only). */
+export interface PolicyUsage {
+  readonly bank: string;
+  /** Requests admitted in the quota window, enterprises they covered, enterprises whose quota is used up. */
+  readonly quotaRequests: number;
+  readonly enterprises: number;
+  readonly atQuota: number;
+  /** Requests admitted in the (short) rate window and enterprises at the rate limit now. */
+  readonly rateRequests: number;
+  readonly atRate: number;
 }
 
 export interface PageContext {
@@ -116,6 +154,7 @@ export function layout(title: string, body: Html, ctx?: PageContext): string {
             ['consent', 'Consent'],
             ['usage', 'Usage'],
             ['products', 'Products'],
+            ['alerts', 'Alerts'],
           ] as [ConsolePage, string][]
         )
           .filter(([p]) => ctx.access.canOpen(ctx.account, p))
@@ -574,8 +613,9 @@ export function indicatorsPage(ctx: PageContext, profiles: readonly DatasetProfi
               html`${p.dataset}`,
               html`${c.name}`,
               html`${c.type}`,
-              html`${(c.coverage * 100).toFixed(1)} %`,
-              html`${((1 - c.coverage) * 100).toFixed(1)} %`,
+              ...(c.coverage === undefined
+                ? [html`withheld`, html`withheld (fewer than ${p.minRows ?? '-'} rows)`]
+                : [html`${(c.coverage * 100).toFixed(1)} %`, html`${((1 - c.coverage) * 100).toFixed(1)} %`]),
               html`${p.rows}`,
             ]),
           ),
@@ -758,7 +798,8 @@ export function usagePage(ctx: PageContext): Html {
       html`${u.refused}`,
     ]),
   )}${
-    ctx.source.scoringUsage === undefined
+    // The policy table (governance.ts) supersedes this one when the node passes its policy.
+    ctx.source.scoringUsage === undefined || ctx.source.scoringPolicy !== undefined
       ? ''
       : table(
           'Online scoring against the quota (current window)',

@@ -40,6 +40,7 @@ import {
 import { type ConsoleAccess, type ConsolePage, ROLE_ACCESS } from './access.ts';
 import type { ConsoleAccounts, ConsoleSession } from './accounts.ts';
 import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS } from './assets.ts';
+import { alertPage, alertsPage, alignedCoverageTable, scoringPolicyTable } from './governance.ts';
 import { html } from './html.ts';
 import type { ConsoleOidc } from './oidc.ts';
 import {
@@ -555,7 +556,28 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       }
       return;
     }
+    if (parts[0] === 'alerts' && parts.length === 4 && parts[3] === 'acknowledge') {
+      need(ctx, 'alerts');
+      const a = visibleAlert(ctx, parts[1]!, parts[2]!);
+      if (!ctx.access.canAcknowledgeAlert(ctx.account, a.bank)) {
+        throw new HttpFailure(403, 'your role does not acknowledge alerts');
+      }
+      source.alerts!.acknowledge(a.government, a.seq, ctx.account.username);
+      logger.info('console alert acknowledged', { severity: a.severity });
+      redirect(res, `${BASE}/alerts/${encodeURIComponent(a.government)}/${a.seq}`);
+      return;
+    }
     throw new HttpFailure(404, 'no such action');
+  }
+
+  /** An alert the account may see borrower by borrower; else 404, like one that does not exist. */
+  function visibleAlert(ctx: PageContext, government: string, seqText: string) {
+    const seq = /^[1-9]\d{0,15}$/.test(seqText) ? Number(seqText) : undefined;
+    const a = seq === undefined ? undefined : source.alerts?.get(government, seq);
+    if (a === undefined || !access.canSeeAlerts(ctx.account, a.bank)) {
+      throw new HttpFailure(404, 'no such alert');
+    }
+    return a;
   }
 
   function handleGet(req: IncomingMessage, res: ServerResponse, ctx: PageContext, parts: string[]): unknown {
@@ -606,6 +628,14 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
         if (p === undefined) throw new HttpFailure(404, 'no such product');
         return page(res, 200, p.name, productPage(ctx, p), ctx);
       }
+      case 'alerts':
+        need(ctx, 'alerts');
+        if (id === undefined) return page(res, 200, 'Alerts', alertsPage(ctx), ctx);
+        if (parts.length === 3) {
+          const a = visibleAlert(ctx, id, tail!);
+          return page(res, 200, `Alert ${a.government} #${a.seq}`, alertPage(ctx, a), ctx);
+        }
+        break;
       case 'samples':
       case 'algorithms':
       case 'consent':
@@ -616,7 +646,7 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
           samples: () => samplesPage(ctx),
           algorithms: () => algorithmsPage(),
           consent: () => consentPage(ctx),
-          usage: () => usagePage(ctx),
+          usage: () => html`${usagePage(ctx)}${scoringPolicyTable(ctx)}`,
         }[head];
         return page(res, 200, head[0]!.toUpperCase() + head.slice(1), render(), ctx);
       }
@@ -682,7 +712,15 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     if (parts[0] === 'indicators' && parts.length === 1) {
       need(ctx, 'indicators');
       const profiles = (await source.datasetProfiles?.()) ?? [];
-      return page(res, 200, 'Indicators', indicatorsPage(ctx, profiles), ctx);
+      // A log that does not decode (the Audit page reports it) leaves the aligned-set table out.
+      const aligned = (await source.alignedProfiles?.().catch(() => undefined)) ?? [];
+      return page(
+        res,
+        200,
+        'Indicators',
+        html`${indicatorsPage(ctx, profiles)}${alignedCoverageTable(ctx, aligned)}`,
+        ctx,
+      );
     }
     handleGet(req, res, ctx, parts);
   }

@@ -86,6 +86,13 @@ export const MONITORING_WATCH_MIGRATIONS: StoreMigrations = {
        until INTEGER,
        queued_at INTEGER NOT NULL
      ) STRICT;`,
+    // The bank's own record of each listed borrower's loan end (the console's Alerts page shows it).
+    `CREATE TABLE watch_loans (
+       government TEXT NOT NULL,
+       enterprise TEXT NOT NULL,
+       until INTEGER NOT NULL,
+       PRIMARY KEY (government, enterprise)
+     ) STRICT;`,
   ],
 };
 
@@ -495,6 +502,13 @@ export function queueWatchChanges(
         a.until,
         now,
       );
+      store.run(
+        `INSERT INTO watch_loans (government, enterprise, until) VALUES (?, ?, ?)
+         ON CONFLICT (government, enterprise) DO UPDATE SET until = excluded.until`,
+        government,
+        id,
+        a.until,
+      );
     });
     remove.forEach((e, i) => {
       const id = normalizeUscc(typeof e === 'string' ? e : '');
@@ -509,6 +523,7 @@ export function queueWatchChanges(
         id,
         now,
       );
+      store.run('DELETE FROM watch_loans WHERE government = ? AND enterprise = ?', government, id);
     });
     return add.length + remove.length;
   });
