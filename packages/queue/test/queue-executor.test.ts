@@ -46,7 +46,8 @@ if (unavailable !== undefined) console.log(`skipping the queue executor tests: $
 const TOL = 1e-5;
 const B = 50;
 const SLOTS = 4096;
-const PKG = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 
 type Executor = QueueExecutor<PackedProductRequest, PackedPartsResult>;
 
@@ -56,36 +57,19 @@ let layout: PackedLayout;
 let local: HeWorkerPool;
 const children: ChildProcess[] = [];
 
-/** A worker process (the real entry: `runHeProductWorker` of @fedscore/queue), resolved once ready. */
+/** A `fedscore worker` process (the CLI command a deployment runs), resolved once it is ready. */
 function startWorker(queue: string): Promise<ChildProcess> {
-  const script = `
-    import { runHeProductWorker } from '@fedscore/queue';
-    const stop = new AbortController();
-    process.on('SIGTERM', () => stop.abort());
-    const w = await runHeProductWorker({
-      connectionString: process.env.FEDSCORE_QUEUE_URL, queue: process.env.FEDSCORE_QUEUE_NAME,
-      signal: stop.signal, pollingIntervalSeconds: 0.5,
-    });
-    process.stdout.write('ready\\n');
-    await w.stopped;
-    process.exit(0);`;
   const child = spawn(
     process.execPath,
-    ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script],
-    {
-      cwd: PKG,
-      env: { ...process.env, FEDSCORE_QUEUE_URL: cluster!.url, FEDSCORE_QUEUE_NAME: queue },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', cluster!.url, '--name', queue],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.push(child);
   let err = '';
-  child.stderr!.on('data', (b: Buffer) => {
-    err += b.toString();
-  });
   return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (b: Buffer) => {
-      if (b.toString().includes('ready')) resolve(child);
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      if (err.includes('fedscore worker ready')) resolve(child);
     });
     child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
   });
