@@ -50,10 +50,6 @@ export interface TaskQueueWorker {
   stop(): Promise<void>;
 }
 
-interface InputRow {
-  input: Buffer;
-}
-
 /** Take tasks from `queue` and answer them with `handler` until stopped. */
 export async function serveTaskQueue<In, Out>(
   options: TaskQueueWorkerOptions,
@@ -86,22 +82,24 @@ export async function serveTaskQueue<In, Out>(
 
   const deliver = async (taskId: string): Promise<void> => {
     handled++;
-    const dup = await pool.query(
-      `UPDATE fedscore_task_result SET deliveries = deliveries + 1 WHERE queue = $1 AND task_id = $2`,
-      [queue, taskId],
-    );
-    if (dup.rowCount === 1) return;
-    const found = await pool.query<InputRow>(
-      'SELECT input FROM fedscore_task_input WHERE queue = $1 AND task_id = $2',
+    // One round trip: count this delivery on a stored result (a duplicate), or read the input.
+    const found = await pool.query<{ dup: boolean; input: Buffer | null }>(
+      `WITH dup AS (
+         UPDATE fedscore_task_result SET deliveries = deliveries + 1
+         WHERE queue = $1 AND task_id = $2 RETURNING 1
+       )
+       SELECT EXISTS (SELECT 1 FROM dup) AS dup,
+              (SELECT input FROM fedscore_task_input WHERE queue = $1 AND task_id = $2) AS input`,
       [queue, taskId],
     );
     const row = found.rows[0];
-    if (row === undefined) return;
+    if (row === undefined || row.dup || row.input === null) return;
+    const input = row.input;
     const started = performance.now();
     let output: Buffer | null = null;
     let error: { code: string; message: string; field?: string } | null = null;
     try {
-      const out = await handler(decodeValue(row.input, 'input') as In);
+      const out = await handler(decodeValue(input, 'input') as In);
       const bytes = encodeValue(out);
       output = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (e) {
@@ -113,30 +111,28 @@ export async function serveTaskQueue<In, Out>(
       };
     }
     const seconds = (performance.now() - started) / 1000;
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const stored = await client.query<{ inserted: boolean }>(
-        `INSERT INTO fedscore_task_result (queue, task_id, output, error, task_seconds)
+    // One statement, so one round trip and one transaction: the first row wins, the input goes, and
+    // the coordinator is notified at commit only if this delivery stored the result.
+    await pool.query(
+      `WITH stored AS (
+         INSERT INTO fedscore_task_result (queue, task_id, output, error, task_seconds)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (queue, task_id) DO UPDATE SET deliveries = fedscore_task_result.deliveries + 1
-         RETURNING (xmax = 0) AS inserted`,
-        [queue, taskId, output, error === null ? null : JSON.stringify(error), seconds],
-      );
-      await client.query('DELETE FROM fedscore_task_input WHERE queue = $1 AND task_id = $2', [
+         RETURNING (xmax = 0) AS inserted
+       ), dropped AS (
+         DELETE FROM fedscore_task_input WHERE queue = $1 AND task_id = $2
+       )
+       SELECT pg_notify($6, $7) FROM stored WHERE inserted`,
+      [
         queue,
         taskId,
-      ]);
-      if (stored.rows[0]?.inserted === true) {
-        await client.query('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, `${queue} ${taskId}`]);
-      }
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+        output,
+        error === null ? null : JSON.stringify(error),
+        seconds,
+        NOTIFY_CHANNEL,
+        `${queue} ${taskId}`,
+      ],
+    );
   };
 
   try {
