@@ -20,6 +20,8 @@
  *
  * Health (`health()`): queue depth and active tasks from pg-boss, failed jobs, and latency -- per task
  * the enqueue-to-result time seen here and the worker's own seconds -- as the node's metrics will read it.
+ * pg-boss's counts are those its last monitor pass stored (every `superviseIntervalSeconds`), so they lag
+ * by up to that interval; `pending` and the latencies are live.
  */
 import { ERROR_CODES, type ErrorCode, FedscoreError } from '@fedscore/core';
 import type { TaskExecutor, TaskRunOptions } from '@fedscore/core/pool';
