@@ -34,7 +34,7 @@ import {
   replicate,
 } from '@fedscore/he';
 import { ckksSecretKeyBytes } from '@fedscore/he/testing';
-import { jobIdOf, QueueExecutor } from '@fedscore/queue';
+import { jobIdOf, QueueExecutor, taskIdOf } from '@fedscore/queue';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -323,3 +323,18 @@ function expectSameBytes(a: readonly Uint8Array[], b: readonly Uint8Array[]): vo
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+describe('queue executor options (no database needed)', () => {
+  it('refuses a bad queue name and a bad task id prefix, naming the field, before connecting', async () => {
+    await expect(
+      QueueExecutor.create({ connectionString: 'postgres://127.0.0.1:1/none', queue: 'two words' }),
+    ).rejects.toMatchObject({ code: 'invalid_argument', field: 'queue' });
+    expect(() => taskIdOf('job 1', new Uint8Array(1))).toThrow(/prefix/);
+    // The id ends with the task's digest: equal bytes, equal ids; other bytes, another id.
+    const a = taskIdOf('job-1', new Uint8Array([1, 2]));
+    expect(a).toBe(taskIdOf('job-1', new Uint8Array([1, 2])));
+    expect(a).not.toBe(taskIdOf('job-1', new Uint8Array([1, 3])));
+    expect(a).toMatch(/^job-1\/[0-9a-f]{64}$/);
+    expect(jobIdOf('q', a)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});
