@@ -12,6 +12,7 @@ export const PACKAGE_RANK: Readonly<Record<string, number>> = {
   wire: 1,
   datasets: 1,
   psi: 2,
+  queue: 2,
   vfl: 3,
   hfl: 3,
   scoring: 4,
@@ -24,6 +25,7 @@ export const PACKAGE_RANK: Readonly<Record<string, number>> = {
 export const RESERVED_MODULES: Readonly<Record<string, string>> = {
   'node-seal': 'he',
   '@grpc/grpc-js': 'node',
+  'pg-boss': 'queue',
   '@grpc/proto-loader': 'node',
   '@tensorflow/tfjs-core': 'hfl',
   '@tensorflow/tfjs-layers': 'hfl',

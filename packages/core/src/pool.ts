@@ -45,10 +45,9 @@ export interface WorkerPoolOptions {
   readonly taskErrorCode?: ErrorCode;
 }
 
-export interface RunOptions<P = unknown> {
+export interface RunOptions<P = unknown> extends TaskRunOptions {
   /** Buffers moved (not copied) to the worker; unusable here afterwards. */
   readonly transfer?: readonly Transferable[];
-  readonly signal?: AbortSignal;
   /** Called with each value the task reports through `TaskContext.progress`. */
   readonly onProgress?: (value: P) => void;
   /**
@@ -57,6 +56,25 @@ export interface RunOptions<P = unknown> {
    * `generation`, so the caller can tell its cache is gone.
    */
   readonly worker?: number;
+}
+
+/**
+ * Where batch tasks run: the one interface of this pool (worker threads of this process) and of a
+ * distributed executor (`@fedscore/queue`: a pg-boss queue on PostgreSQL, worker processes on other
+ * machines). A caller that only runs tasks takes a `TaskExecutor`, so the same code spreads its batches
+ * over threads or over machines. `taskId` names a task for an executor that may deliver it more than
+ * once (the distributed one keys the result by it); this pool runs each call once and ignores it.
+ */
+export interface TaskExecutor<In, Out> {
+  run(task: In, options?: TaskRunOptions): Promise<Out>;
+  close(): Promise<void>;
+}
+
+/** What every executor understands about one task. */
+export interface TaskRunOptions {
+  readonly signal?: AbortSignal;
+  /** The task's identity: equal ids mean equal tasks (their one result is reused). */
+  readonly taskId?: string;
 }
 
 /** What a task handler gets besides its input. */
@@ -122,7 +140,7 @@ interface Slot {
   dead: boolean;
 }
 
-export class WorkerPool<In, Out> {
+export class WorkerPool<In, Out> implements TaskExecutor<In, Out> {
   readonly size: number;
   readonly #options: WorkerPoolOptions;
   readonly #name: string;

@@ -27,6 +27,12 @@ export {
 } from './ckks/index.ts';
 export { DiagonalCache } from './diagonals.ts';
 export { encodeLinearWeights, linearCombination } from './linear.ts';
+export type { PackedPartsResult, PackedProductRequest } from './packed-pool.ts';
+export {
+  type PackedTaskOptions,
+  packedProductHandler,
+  packedProductOn,
+} from './packed-task.ts';
 export type { DiagonalSource, FoldOptions, PartialOptions } from './packing.ts';
 export {
   addWork,

@@ -12,7 +12,8 @@ import { loadCkksPublicContext, loadCkksSecretContext } from './ckks/index.ts';
 import { DiagonalCache } from './diagonals.ts';
 import { encodeLinearWeights, linearCombination } from './linear.ts';
 import type { PackedPartsResult, PackedProductRequest } from './packed-pool.ts';
-import { columnDot, emptyWork, evaluatePartial, foldBlocks, planPackedProduct } from './packing.ts';
+import { evaluatePackedRequest } from './packed-task.ts';
+import { columnDot } from './packing.ts';
 import type {
   CkksPlaintext,
   CkksPublicContext,
@@ -63,30 +64,9 @@ const ctx: CkksPublicContext = data.secret
 // Encoded diagonals of packed products, kept across calls with the same cache key.
 const diagonals = new DiagonalCache(ctx, data.diagonalCacheBytes);
 
-/** This worker's share of a packed product (pool.ts `packedProduct`, packed-pool.ts). */
+/** This worker's share of a packed product (pool.ts `packedProduct`, packed-pool.ts, packed-task.ts). */
 function packedProduct(req: PackedProductRequest): PackedPartsResult {
-  const plan = planPackedProduct(req.columns, req.width);
-  const cache = req.key === undefined ? new DiagonalCache(ctx, 0) : diagonals;
-  if (req.batch === undefined && (req.key === undefined || !cache.complete(req.key))) {
-    throw new FedscoreError('internal', 'a product whose diagonals are not cached needs its columns', {
-      field: 'batch',
-    });
-  }
-  const source = cache.source(req.key ?? 'once', plan, req.batch, req.rows);
-  const d = ctx.deserializeVector(req.d);
-  const work = emptyWork();
-  let partials: (CkksVector | undefined)[] = [];
-  try {
-    partials = evaluatePartial(d, plan, req.tasks, source, work);
-    const results: (CkksVector | undefined)[] = req.fold ? foldBlocks(d, plan, partials, work) : partials;
-    partials = results;
-    const parts = results.map((v) => (v === undefined ? null : v.serialize({ compression: 'none' })));
-    return { parts, cached: req.key !== undefined && cache.complete(req.key), work };
-  } finally {
-    for (const v of partials) v?.dispose();
-    d.dispose();
-    if (cache !== diagonals) cache.dispose();
-  }
+  return evaluatePackedRequest(ctx, diagonals, req);
 }
 
 function secretContext(): CkksSecretContext {

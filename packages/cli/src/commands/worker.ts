@@ -1,0 +1,68 @@
+/**
+ * `fedscore worker --queue postgres://... --name QUEUE`: a work-distribution worker process. It takes a
+ * party's HE batch tasks (hetero-LR/binning packed products) from the pg-boss queue in the party's
+ * PostgreSQL database, evaluates them with the public CKKS context the coordinator published there, and
+ * stores each result once under its task id (@fedscore/queue, docs/deploy.md "Work distribution").
+ * It never receives a secret key. Runs until SIGINT/SIGTERM (running tasks finish first).
+ */
+import { FedscoreError } from '@fedscore/core';
+import { bool, type Command, num, str } from '../command.ts';
+
+export const command: Command = {
+  path: ['worker'],
+  summary: "run a worker for a party's distributed HE batch tasks (pg-boss on PostgreSQL)",
+  description: `
+Connects to the party's PostgreSQL database (--queue), loads the public CKKS context the coordinator
+published for the queue (waiting for it if none is there yet), and evaluates the queue's packed-product
+tasks until SIGINT or SIGTERM. A task delivered twice (a worker killed mid-task, a retry) stores one
+result: results are keyed by the task's id, which ends with the digest of its bytes.
+
+Example:
+  fedscore worker --queue postgres://fedscore@db:5432/bank --name he-packed-product --concurrency 2`,
+  options: {
+    queue: {
+      type: 'string',
+      required: true,
+      placeholder: 'URL',
+      description: "the party's PostgreSQL connection string (postgres://user@host:port/db)",
+    },
+    name: {
+      type: 'string',
+      default: 'he-packed-product',
+      placeholder: 'QUEUE',
+      description: 'the queue to serve',
+    },
+    concurrency: { type: 'integer', default: 1, placeholder: 'N', description: 'tasks run at once' },
+    'allow-weak-parameters': {
+      type: 'boolean',
+      default: false,
+      description: 'accept a context below 128-bit security (tests only)',
+    },
+  },
+  async run(o, _p, ctx) {
+    const url = str(o, 'queue');
+    if (!/^postgres(ql)?:\/\//.test(url)) {
+      throw new FedscoreError('invalid_argument', 'expected a postgres:// connection string', {
+        field: '--queue',
+      });
+    }
+    // Loaded here, not at start-up: every other command would pay for pg and pg-boss otherwise.
+    const { runHeProductWorker } = await import('@fedscore/queue');
+    const stop = new AbortController();
+    const onSignal = (): void => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const worker = await runHeProductWorker({
+      connectionString: url,
+      queue: str(o, 'name'),
+      concurrency: num(o, 'concurrency'),
+      allowWeakParameters: bool(o, 'allow-weak-parameters'),
+      logger: ctx.logger,
+      signal: stop.signal,
+    });
+    // A line supervisors and tests can wait for, on stderr so --json stdout stays one object.
+    process.stderr.write(`fedscore worker ready queue=${str(o, 'name')}\n`);
+    await worker.stopped;
+    return { queue: str(o, 'name'), handled: worker.handled };
+  },
+};

@@ -1,0 +1,113 @@
+/**
+ * One share of a packed product y = M [[d]] as a self-contained task (packed-pool.ts says how a product is
+ * cut into shares): what the HE pool's worker threads evaluate, and what a worker process evaluates when
+ * the product runs on a distributed executor (`@fedscore/queue`). The task carries the encrypted batch
+ * vector and the plaintext batch columns; the evaluator needs only a public CKKS context with the
+ * product's Galois keys. CKKS evaluation is deterministic, so a task evaluated twice (a redelivered queue
+ * task) gives the same bytes.
+ */
+import { FedscoreError } from '@fedscore/core';
+import type { TaskExecutor } from '@fedscore/core/pool';
+import { DiagonalCache } from './diagonals.ts';
+import { type PackedPartsResult, type PackedProductRequest, pooledProduct } from './packed-pool.ts';
+import { emptyWork, evaluatePartial, foldBlocks, planPackedProduct } from './packing.ts';
+import type {
+  CkksPublicContext,
+  CkksSecretContext,
+  CkksVector,
+  PackedProductPlan,
+  PackedWork,
+} from './types.ts';
+
+/**
+ * Evaluate one share with `ctx`; `diagonals` is the caller's cache of encoded diagonals (used only when
+ * the request names a cache key).
+ */
+export function evaluatePackedRequest(
+  ctx: CkksPublicContext,
+  diagonals: DiagonalCache,
+  req: PackedProductRequest,
+): PackedPartsResult {
+  const plan = planPackedProduct(req.columns, req.width);
+  const cache = req.key === undefined ? new DiagonalCache(ctx, 0) : diagonals;
+  if (req.batch === undefined && (req.key === undefined || !cache.complete(req.key))) {
+    throw new FedscoreError('internal', 'a product whose diagonals are not cached needs its columns', {
+      field: 'batch',
+    });
+  }
+  const source = cache.source(req.key ?? 'once', plan, req.batch, req.rows);
+  const d = ctx.deserializeVector(req.d);
+  const work = emptyWork();
+  let partials: (CkksVector | undefined)[] = [];
+  try {
+    partials = evaluatePartial(d, plan, req.tasks, source, work);
+    const results: (CkksVector | undefined)[] = req.fold ? foldBlocks(d, plan, partials, work) : partials;
+    partials = results;
+    const parts = results.map((v) => (v === undefined ? null : v.serialize({ compression: 'none' })));
+    return { parts, cached: req.key !== undefined && cache.complete(req.key), work };
+  } finally {
+    for (const v of partials) v?.dispose();
+    d.dispose();
+    if (cache !== diagonals) cache.dispose();
+  }
+}
+
+/**
+ * The handler a worker process runs for packed-product tasks. It takes a public context only: a secret
+ * context is refused (`invalid_argument`), so a process built around this handler cannot be handed the
+ * key. Nothing is cached between tasks (a queue task carries its columns).
+ */
+export function packedProductHandler(
+  ctx: CkksPublicContext,
+): (req: PackedProductRequest) => PackedPartsResult {
+  if (typeof (ctx as Partial<CkksSecretContext>).serializeSecret === 'function') {
+    throw new FedscoreError('invalid_argument', 'a task worker takes the public context only', {
+      field: 'context',
+    });
+  }
+  const none = new DiagonalCache(ctx, 0);
+  return (req) => {
+    if (req === null || typeof req !== 'object' || req.op !== 'packedProduct') {
+      throw new FedscoreError('invalid_argument', 'expected a packedProduct task', { field: 'op' });
+    }
+    if (req.key !== undefined) {
+      throw new FedscoreError('invalid_argument', 'a queue task carries its columns, not a cache key', {
+        field: 'key',
+      });
+    }
+    return evaluatePackedRequest(ctx, none, req);
+  };
+}
+
+/** Options of `packedProductOn`. */
+export interface PackedTaskOptions {
+  /** Prefix of the task id (e.g. the job and epoch); the id ends with the SHA-256 of the task's bytes. */
+  readonly taskId?: string;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * y = M [[d]] on any `TaskExecutor` of packed-product tasks (the HE pool's threads or a distributed
+ * queue): the whole product is one task, evaluated and folded where it runs, so its result is the
+ * same bytes as an unsplit product on the HE pool (`HeWorkerPool.packedProduct` below 48 products, or a
+ * pool of one worker). `work` gets the counts of the work done.
+ */
+export function packedProductOn(
+  executor: TaskExecutor<PackedProductRequest, PackedPartsResult>,
+  d: CkksVector,
+  plan: PackedProductPlan,
+  columns: readonly Float64Array[],
+  rows: number,
+  work: PackedWork,
+  options: PackedTaskOptions = {},
+): Promise<CkksVector[]> {
+  const worker = {
+    cachedKeys: new Set<string>(),
+    request: (body: PackedProductRequest) =>
+      executor.run(body, {
+        ...(options.signal !== undefined && { signal: options.signal }),
+        ...(options.taskId !== undefined && { taskId: options.taskId }),
+      }),
+  };
+  return pooledProduct([worker], () => 0, d, plan, columns, rows, undefined, work);
+}

@@ -1,0 +1,433 @@
+/**
+ * The distributed `TaskExecutor` (`@fedscore/core/pool`): a party's batch tasks on a pg-boss queue in its
+ * own PostgreSQL database, run by worker processes on any number of machines (worker.ts). The
+ * coordinator replica -- the one holding the party's secret keys -- enqueues tasks and awaits their
+ * results; workers receive only the queue's public context (`publishContext`) and the tasks' public
+ * inputs. Chosen over BullMQ on Redis on measurement (docs/deploy.md, "Work distribution").
+ *
+ * At-least-once delivery, exactly-one result. pg-boss may deliver a task more than once (a worker killed
+ * or cut off mid-task lets the job expire and it is retried on another worker; `retryLimit`). A task's id
+ * ends with the SHA-256 of its bytes (codec.ts), its result row is keyed by (queue, task id) and written
+ * once (`INSERT ... ON CONFLICT`), and the tasks that run here are deterministic (CKKS evaluation without
+ * encryption), so every delivery computes the same bytes and the first stored row is the result. A
+ * delivery that finds the row only counts itself (`deliveries`). Sending a task whose result is stored
+ * returns that result without a new job.
+ *
+ * Results reach the coordinator by LISTEN/NOTIFY (`fedscore_task_done`), with a poll of the result table
+ * every `pollMs` as the floor (a notification sent while the listening connection was down is not
+ * replayed). A task whose pg-boss job ended `failed` (retries used up) rejects with `worker_failed`; an
+ * error the task itself raised is stored as its result and rejects with its code and field.
+ *
+ * Health (`health()`): queue depth and active tasks from pg-boss, failed jobs, and latency -- per task
+ * the enqueue-to-result time seen here and the worker's own seconds -- as the node's metrics will read it.
+ * pg-boss's counts are those its last monitor pass stored (every `superviseIntervalSeconds`), so they lag
+ * by up to that interval; `pending` and the latencies are live.
+ */
+import { ERROR_CODES, type ErrorCode, FedscoreError } from '@fedscore/core';
+import type { TaskExecutor, TaskRunOptions } from '@fedscore/core/pool';
+import { BLOB_KIND, decodeBlob } from '@fedscore/he';
+import pg from 'pg';
+import { PgBoss } from 'pg-boss';
+import { decodeValue, encodeValue, jobIdOf, type TaskId, taskIdOf } from './codec.ts';
+import { CREATE_SCHEMA, NOTIFY_CHANNEL, QUEUE_NAME, SCHEMA_LOCK } from './schema.ts';
+
+export interface QueueExecutorOptions {
+  /** `postgres://user@host:port/db` of the party's database. */
+  readonly connectionString: string;
+  /** The queue's name (one per kind of task, e.g. 'he-packed-product'). */
+  readonly queue: string;
+  /** A delivered task not completed in this time is retried elsewhere (default 300 s; >= 1). */
+  readonly expireInSeconds?: number;
+  /** Deliveries after the first before a task fails (default 5). */
+  readonly retryLimit?: number;
+  /** Poll of the result table behind LISTEN/NOTIFY, ms (default 1000). */
+  readonly pollMs?: number;
+  /** pg-boss's supervision pass (expired jobs back to retry), seconds (default 60; >= 1). */
+  readonly superviseIntervalSeconds?: number;
+  /** Connections of this executor's pool (default 4). */
+  readonly maxConnections?: number;
+}
+
+/** Queue depth and task latency (ms), for health checks and metrics. */
+export interface QueueHealth {
+  readonly queue: string;
+  /** Tasks waiting for a worker (pg-boss `queuedCount`: created or waiting to be retried). */
+  readonly queued: number;
+  /** Tasks a worker holds now. */
+  readonly active: number;
+  /** Jobs that used up their retries (kept until pg-boss's retention deletes them). */
+  readonly failed: number;
+  /** Tasks this executor awaits. */
+  readonly pending: number;
+  /** Enqueue-to-result ms of the tasks this executor completed (last `LATENCY_WINDOW`). */
+  readonly latencyMs: LatencySummary;
+  /** Seconds workers spent in the task (last `LATENCY_WINDOW` stored results of the queue), as ms. */
+  readonly taskMs: LatencySummary;
+}
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly max: number;
+}
+
+/** How many recent latencies the summaries cover. */
+export const LATENCY_WINDOW = 1000;
+
+interface Pending {
+  readonly started: number;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: Error) => void;
+  readonly cleanup: () => void;
+}
+
+interface ResultRow {
+  task_id: string;
+  output: Buffer | null;
+  error: { code?: string; message: string; field?: string } | null;
+}
+
+function checkQueueName(queue: string): void {
+  if (typeof queue !== 'string' || !QUEUE_NAME.test(queue)) {
+    throw new FedscoreError('invalid_argument', 'a queue name is 1 to 100 of [A-Za-z0-9_.-]', {
+      field: 'queue',
+    });
+  }
+}
+
+function positive(value: number | undefined, fallback: number, min: number, field: string): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < min) {
+    throw new FedscoreError('out_of_range', `${field} must be a number >= ${min}`, { field });
+  }
+  return v;
+}
+
+/** Create the executor's tables (idempotent; safe from concurrent processes). */
+export async function ensureSchema(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+    await client.query(CREATE_SCHEMA);
+    await client.query('COMMIT');
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw storeError('create the queue tables', e);
+  } finally {
+    client.release();
+  }
+}
+
+export function storeError(what: string, e: unknown): FedscoreError {
+  if (e instanceof FedscoreError) return e;
+  return new FedscoreError('store', `queue database: cannot ${what}: ${(e as Error).message}`, {
+    field: 'connectionString',
+    cause: e,
+  });
+}
+
+function summary(values: readonly number[]): LatencySummary {
+  if (values.length === 0) return { count: 0, p50: 0, p95: 0, max: 0 };
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    count: values.length,
+    p50: nearestRank(sorted, 0.5),
+    p95: nearestRank(sorted, 0.95),
+    max: sorted[sorted.length - 1]!,
+  };
+}
+
+export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
+  readonly queue: string;
+  readonly #pool: pg.Pool;
+  readonly #boss: PgBoss;
+  readonly #listener: pg.Client;
+  readonly #expireInSeconds: number;
+  readonly #retryLimit: number;
+  readonly #pending = new Map<TaskId, Pending>();
+  readonly #latencies: number[] = [];
+  readonly #timer: NodeJS.Timeout;
+  #closed = false;
+
+  private constructor(
+    options: QueueExecutorOptions,
+    pool: pg.Pool,
+    boss: PgBoss,
+    listener: pg.Client,
+    pollMs: number,
+  ) {
+    this.queue = options.queue;
+    this.#pool = pool;
+    this.#boss = boss;
+    this.#listener = listener;
+    this.#expireInSeconds = positive(options.expireInSeconds, 300, 1, 'expireInSeconds');
+    this.#retryLimit = positive(options.retryLimit, 5, 0, 'retryLimit');
+    this.#timer = setInterval(() => void this.#poll(), pollMs);
+    this.#timer.unref();
+    listener.on('notification', (n) => {
+      if (n.channel !== NOTIFY_CHANNEL || n.payload === undefined) return;
+      const cut = n.payload.indexOf(' ');
+      if (n.payload.slice(0, cut) !== this.queue) return;
+      const id = n.payload.slice(cut + 1);
+      if (this.#pending.has(id)) void this.#collect([id]);
+    });
+  }
+
+  /** Connect, create the tables and the pg-boss queue, and listen for results. */
+  static async create<In, Out>(options: QueueExecutorOptions): Promise<QueueExecutor<In, Out>> {
+    checkQueueName(options.queue);
+    const pollMs = positive(options.pollMs, 1000, 10, 'pollMs');
+    positive(options.expireInSeconds, 300, 1, 'expireInSeconds');
+    const pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: positive(options.maxConnections, 4, 1, 'maxConnections'),
+    });
+    pool.on('error', () => undefined); // an idle client's error; the next query reports it
+    const boss = new PgBoss({
+      connectionString: options.connectionString,
+      superviseIntervalSeconds: positive(options.superviseIntervalSeconds, 60, 1, 'superviseIntervalSeconds'),
+      monitorIntervalSeconds: positive(options.superviseIntervalSeconds, 60, 1, 'superviseIntervalSeconds'),
+      // The supervision pass covers the queues in this cache: a queue created here joins it at once only
+      // if the cache refreshes as often as the pass runs.
+      queueCacheIntervalSeconds: positive(
+        options.superviseIntervalSeconds,
+        60,
+        1,
+        'superviseIntervalSeconds',
+      ),
+      useListenNotify: true,
+      max: 2,
+    });
+    boss.on('error', () => undefined); // supervision errors recur on the next pass; queries report their own
+    const listener = new pg.Client({ connectionString: options.connectionString });
+    listener.on('error', () => undefined);
+    try {
+      await ensureSchema(pool);
+      await boss.start();
+      if ((await boss.getQueue(options.queue)) === null) {
+        await boss.createQueue(options.queue, { notify: true }).catch(async (e: unknown) => {
+          if ((await boss.getQueue(options.queue)) === null) throw e; // lost a creation race otherwise
+        });
+      }
+      await listener.connect();
+      await listener.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    } catch (e) {
+      await Promise.allSettled([pool.end(), boss.stop({ graceful: false }), listener.end()]);
+      throw storeError('start the queue', e);
+    }
+    return new QueueExecutor<In, Out>(options, pool, boss, listener, pollMs);
+  }
+
+  /**
+   * Publish the public CKKS context the queue's workers load (replacing an earlier one). Bytes of a secret
+   * context are refused: only `ctx.serialize()` output (blob kind public context) is accepted.
+   */
+  async publishContext(context: Uint8Array): Promise<void> {
+    if (!(context instanceof Uint8Array)) {
+      throw new FedscoreError('invalid_argument', 'expected public context bytes', { field: 'context' });
+    }
+    decodeBlob(context, BLOB_KIND.publicContext);
+    try {
+      await this.#pool.query(
+        `INSERT INTO fedscore_queue_context (queue, context) VALUES ($1, $2)
+         ON CONFLICT (queue) DO UPDATE SET context = EXCLUDED.context, published_at = now()`,
+        [this.queue, Buffer.from(context.buffer, context.byteOffset, context.byteLength)],
+      );
+    } catch (e) {
+      throw storeError('publish the context', e);
+    }
+  }
+
+  /** Enqueue `task` (or find its stored result) and resolve with its output. */
+  async run(task: In, options: TaskRunOptions = {}): Promise<Out> {
+    if (this.#closed) throw new FedscoreError('channel_closed', 'task queue executor closed');
+    const { signal } = options;
+    if (signal?.aborted) throw new FedscoreError('aborted', 'task cancelled', { cause: signal.reason });
+    const bytes = encodeValue(task);
+    const id = taskIdOf(options.taskId, bytes);
+    const existing = this.#pending.get(id);
+    if (existing) {
+      // The same task twice at once: one job, both callers get its result.
+      return new Promise<Out>((resolve, reject) => {
+        const prev = this.#pending.get(id)!;
+        this.#pending.set(id, {
+          started: prev.started,
+          cleanup: prev.cleanup,
+          resolve: (v) => {
+            prev.resolve(v);
+            resolve(v as Out);
+          },
+          reject: (e) => {
+            prev.reject(e);
+            reject(e);
+          },
+        });
+      });
+    }
+    const result = new Promise<Out>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (this.#pending.get(id)?.reject === rejectOnce) {
+          this.#pending.delete(id);
+          reject(new FedscoreError('aborted', 'task cancelled', { cause: signal?.reason }));
+        }
+      };
+      const rejectOnce = (e: Error): void => reject(e);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(id, {
+        started: performance.now(),
+        resolve: resolve as (v: unknown) => void,
+        reject: rejectOnce,
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      });
+    });
+    try {
+      const inserted = await this.#pool.query(
+        `INSERT INTO fedscore_task_input (queue, task_id, input)
+         SELECT $1, $2, $3 WHERE NOT EXISTS
+           (SELECT 1 FROM fedscore_task_result WHERE queue = $1 AND task_id = $2)
+         ON CONFLICT DO NOTHING`,
+        [this.queue, id, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)],
+      );
+      if (inserted.rowCount === 1) {
+        await this.#boss.send(
+          this.queue,
+          { taskId: id },
+          {
+            id: jobIdOf(this.queue, id),
+            retryLimit: this.#retryLimit,
+            retryDelay: 0,
+            expireInSeconds: this.#expireInSeconds,
+          },
+        );
+      }
+      await this.#collect([id]);
+    } catch (e) {
+      this.#fail(id, storeError('enqueue a task', e));
+    }
+    return result;
+  }
+
+  /** Queue depth, active and failed tasks, and latency summaries. */
+  async health(): Promise<QueueHealth> {
+    try {
+      const q = await this.#boss.getQueue(this.queue);
+      const times = await this.#pool.query<{ task_seconds: number }>(
+        `SELECT task_seconds FROM fedscore_task_result WHERE queue = $1 ORDER BY finished_at DESC LIMIT $2`,
+        [this.queue, LATENCY_WINDOW],
+      );
+      return {
+        queue: this.queue,
+        queued: q?.queuedCount ?? 0,
+        active: q?.activeCount ?? 0,
+        failed: q?.failedCount ?? 0,
+        pending: this.#pending.size,
+        latencyMs: summary(this.#latencies),
+        taskMs: summary(times.rows.map((r) => r.task_seconds * 1000)),
+      };
+    } catch (e) {
+      throw storeError('read the queue health', e);
+    }
+  }
+
+  /** How many deliveries reached a task's stored result (1 = exactly once), or 0 without a result. */
+  async deliveries(taskId: TaskId): Promise<number> {
+    const r = await this.#pool.query<{ deliveries: number }>(
+      'SELECT deliveries FROM fedscore_task_result WHERE queue = $1 AND task_id = $2',
+      [this.queue, taskId],
+    );
+    return r.rows[0]?.deliveries ?? 0;
+  }
+
+  /** The id `run` gives `task` under `prefix`. */
+  taskId(task: In, prefix?: string): TaskId {
+    return taskIdOf(prefix, encodeValue(task));
+  }
+
+  /** Stop listening and disconnect; awaited tasks reject with `channel_closed` (their jobs stay queued). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    const err = new FedscoreError('channel_closed', 'task queue executor closed');
+    for (const id of [...this.#pending.keys()]) this.#fail(id, err);
+    await Promise.allSettled([this.#listener.end(), this.#boss.stop({ graceful: false, close: true })]);
+    await this.#pool.end().catch(() => undefined);
+  }
+
+  #fail(id: TaskId, e: Error): void {
+    const p = this.#pending.get(id);
+    if (!p) return;
+    this.#pending.delete(id);
+    p.cleanup();
+    p.reject(e);
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#closed || this.#pending.size === 0) return;
+    try {
+      const ids = [...this.#pending.keys()];
+      await this.#collect(ids);
+      // Jobs that used up their retries: their tasks will never get a result.
+      const now = performance.now();
+      const stale = ids.filter((id) => {
+        const p = this.#pending.get(id);
+        return p !== undefined && now - p.started > this.#expireInSeconds * 1000;
+      });
+      for (const id of stale.slice(0, 100)) {
+        const job = await this.#boss.getJobById(this.queue, jobIdOf(this.queue, id));
+        if (job?.state === 'failed' || job?.state === 'cancelled') {
+          this.#fail(
+            id,
+            new FedscoreError('worker_failed', `task ${id} ${job.state} after ${job.retryCount} retries`, {
+              field: 'taskId',
+            }),
+          );
+        }
+      }
+    } catch {
+      // the database is away; the next poll tries again
+    }
+  }
+
+  /** Settle the awaited tasks among `ids` whose results are stored. */
+  async #collect(ids: readonly TaskId[]): Promise<void> {
+    const r = await this.#pool.query<ResultRow>(
+      'SELECT task_id, output, error FROM fedscore_task_result WHERE queue = $1 AND task_id = ANY($2)',
+      [this.queue, ids],
+    );
+    for (const row of r.rows) {
+      const p = this.#pending.get(row.task_id);
+      if (!p) continue;
+      this.#pending.delete(row.task_id);
+      p.cleanup();
+      this.#latencies.push(performance.now() - p.started);
+      if (this.#latencies.length > LATENCY_WINDOW) this.#latencies.shift();
+      if (row.error !== null) {
+        p.reject(
+          new FedscoreError(toCode(row.error.code), row.error.message, {
+            ...(row.error.field !== undefined && { field: row.error.field }),
+          }),
+        );
+        continue;
+      }
+      try {
+        p.resolve(decodeValue(row.output ?? Buffer.alloc(0), 'output'));
+      } catch (e) {
+        p.reject(e as Error);
+      }
+    }
+  }
+}
+
+const CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+function toCode(code: string | undefined): ErrorCode {
+  return code !== undefined && CODES.has(code) ? (code as ErrorCode) : 'internal';
+}
+
+/** The nearest-rank percentile of sorted values. */
+function nearestRank(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}

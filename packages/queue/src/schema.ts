@@ -1,0 +1,43 @@
+/**
+ * The tables the executor keeps beside pg-boss's own schema (`pgboss`), in the same database:
+ *
+ * - `fedscore_task_input`: a task's bytes while it waits (pg-boss's job row carries only the task id, so
+ *   a 1 MiB batch is not copied into JSON); deleted once its result is stored.
+ * - `fedscore_task_result`: one row per (queue, task id), written once (`ON CONFLICT`): the output
+ *   bytes or a typed error, the seconds the worker spent, and how many deliveries reached it.
+ * - `fedscore_queue_context`: the public CKKS context of a queue's tasks, which worker processes load.
+ *   Only a public context is accepted (executor.ts `publishContext`).
+ *
+ * Creation runs under a transaction-scoped advisory lock: coordinators and workers start concurrently.
+ */
+export const NOTIFY_CHANNEL = 'fedscore_task_done';
+
+export const SCHEMA_LOCK = 0x66656471; // 'fedq'
+
+export const CREATE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS fedscore_task_input (
+  queue text NOT NULL,
+  task_id text NOT NULL,
+  input bytea NOT NULL,
+  enqueued_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (queue, task_id)
+);
+CREATE TABLE IF NOT EXISTS fedscore_task_result (
+  queue text NOT NULL,
+  task_id text NOT NULL,
+  output bytea,
+  error jsonb,
+  task_seconds double precision NOT NULL,
+  deliveries integer NOT NULL DEFAULT 1,
+  finished_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (queue, task_id)
+);
+CREATE TABLE IF NOT EXISTS fedscore_queue_context (
+  queue text PRIMARY KEY,
+  context bytea NOT NULL,
+  published_at timestamptz NOT NULL DEFAULT now()
+);
+`;
+
+/** A queue name pg-boss and our tables accept. */
+export const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,100}$/;

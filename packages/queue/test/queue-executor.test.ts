@@ -1,0 +1,340 @@
+/**
+ * The distributed task executor (pg-boss on a throwaway PostgreSQL cluster) running hetero-LR's packed
+ * batch product y = M [[d]] in worker processes that hold only the public CKKS context:
+ *
+ * - results equal the local HE pool's bit for bit (the serialized ciphertexts), and decrypt to M d in
+ *   float64 within 1e-5 (ckks-8192 at scale 2^40, sums of <= 50 products of standard normals: docs/he.md);
+ * - a worker SIGKILLed while it holds a task loses nothing: the job expires, is redelivered to another
+ *   worker, and every result is still the local pool's bytes;
+ * - a duplicate delivery of a finished task stores no second result (one row, counted deliveries, same
+ *   bytes), and the same task sent twice makes one job;
+ * - what a worker receives -- the published context and every task's bytes -- holds no window of the
+ *   coordinator's secret key (the search plants the key in a copy and finds it: positive control; a
+ *   weakened coordinator that publishes its secret context is caught by the same search and refused).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { normal, seededRng } from '@fedscore/core';
+import { expectNoSecret, findSecret } from '@fedscore/core/testing';
+import {
+  type CkksSecretContext,
+  type CkksVector,
+  createCkksContext,
+  createHeWorkerPool,
+  emptyWork,
+  type HeWorkerPool,
+  type PackedLayout,
+  type PackedPartsResult,
+  type PackedProductRequest,
+  packedLayout,
+  packedProductHandler,
+  packedProductOn,
+  packedRotationSteps,
+  replicate,
+} from '@fedscore/he';
+import { ckksSecretKeyBytes } from '@fedscore/he/testing';
+import { jobIdOf, QueueExecutor, taskIdOf } from '@fedscore/queue';
+import pg from 'pg';
+import { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PgCluster, postgresUnavailable, startPgCluster } from './pg-cluster.ts';
+
+const unavailable = postgresUnavailable();
+if (unavailable !== undefined) console.log(`skipping the queue executor tests: ${unavailable}`);
+
+const TOL = 1e-5;
+const B = 50;
+const SLOTS = 4096;
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
+
+type Executor = QueueExecutor<PackedProductRequest, PackedPartsResult>;
+
+let cluster: PgCluster | undefined;
+let ctx: CkksSecretContext;
+let layout: PackedLayout;
+let local: HeWorkerPool;
+const children: ChildProcess[] = [];
+
+/** A `fedscore worker` process (the CLI command a deployment runs), resolved once it is ready. */
+function startWorker(queue: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', cluster!.url, '--name', queue],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(child);
+  let err = '';
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      if (err.includes('fedscore worker ready')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
+  });
+}
+
+function problem(p: number, seed: number) {
+  const rng = seededRng(seed);
+  const columns = Array.from({ length: p }, () => Float64Array.from({ length: B }, () => normal(rng)));
+  const d = Float64Array.from({ length: B }, () => normal(rng));
+  const expected = columns.map((c) => c.reduce((s, v, i) => s + v * d[i]!, 0));
+  return { columns, d, expected };
+}
+
+function bytesOf(vectors: readonly CkksVector[]): Uint8Array[] {
+  const out = vectors.map((v) => v.serialize({ compression: 'none' }));
+  for (const v of vectors) v.dispose();
+  return out;
+}
+
+/** Each product twice: on the local pool and on `executor`; returns both serializations and decryptions. */
+async function both(executor: Executor, p: number, seed: number, prefix: string) {
+  const { columns, d, expected } = problem(p, seed);
+  const plan = layout.productPlan(p);
+  const enc = ctx.encrypt(replicate(d, layout.width, SLOTS));
+  try {
+    const [mine, theirs] = await Promise.all([
+      local.packedProduct(enc, plan, columns, B),
+      packedProductOn(executor, enc, plan, columns, B, emptyWork(), { taskId: prefix }),
+    ]);
+    const decrypted = new Float64Array(p);
+    plan.blocks.forEach((block, i) => {
+      decrypted.set(ctx.decrypt(theirs[i]!).subarray(0, block.rows), block.rowOffset);
+    });
+    return { local: bytesOf(mine), queued: bytesOf(theirs), decrypted, expected };
+  } finally {
+    enc.dispose();
+  }
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+async function executor(queue: string, extra: { expireInSeconds?: number } = {}): Promise<Executor> {
+  const ex = await QueueExecutor.create<PackedProductRequest, PackedPartsResult>({
+    connectionString: cluster!.url,
+    queue,
+    pollMs: 200,
+    superviseIntervalSeconds: 1,
+    ...extra,
+  });
+  await ex.publishContext(ctx.serialize({ compression: 'none' }));
+  return ex;
+}
+
+describe.skipIf(unavailable !== undefined)('queue executor (pg-boss) for packed HE products', () => {
+  beforeAll(async () => {
+    cluster = await startPgCluster();
+    layout = packedLayout(64, 100, SLOTS);
+    ctx = await createCkksContext({ rotations: packedRotationSteps(layout), relinearization: false });
+    // One worker: an unsplit product, evaluated and folded on one thread, as a queue task is.
+    local = await createHeWorkerPool({ size: 1, context: ctx.serialize({ compression: 'none' }) });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await local?.close();
+    ctx?.dispose();
+    cluster?.stop();
+  });
+
+  it('equals the local pool bit for bit over two worker processes; health reports depth and latency', async () => {
+    const ex = await executor('equal');
+    try {
+      await Promise.all([startWorker('equal'), startWorker('equal')]);
+      const runs = await Promise.all(
+        [
+          [5, 11],
+          [20, 12],
+          [37, 13],
+          [64, 14],
+        ].map(([p, seed]) => both(ex, p!, seed!, `job-1.epoch-0.batch-${seed}`)),
+      );
+      for (const r of runs) {
+        expect(r.queued.length).toBe(r.local.length);
+        expectSameBytes(r.queued, r.local);
+        expect(maxAbsDiff(r.decrypted, r.expected)).toBeLessThan(TOL);
+      }
+      // pg-boss marks a job completed just after its result is stored.
+      let h = await ex.health();
+      for (let i = 0; i < 100 && h.active > 0; i++) h = await sleep(50).then(() => ex.health());
+      expect(h).toMatchObject({ queue: 'equal', queued: 0, active: 0, failed: 0, pending: 0 });
+      expect(h.latencyMs.count).toBe(4);
+      expect(h.latencyMs.p50).toBeGreaterThan(0);
+      expect(h.taskMs.count).toBe(4);
+      expect(h.taskMs.max).toBeLessThanOrEqual(h.latencyMs.max);
+    } finally {
+      await ex.close();
+    }
+  }, 180_000);
+
+  it('a worker SIGKILLed while it holds a task loses nothing and changes no result', async () => {
+    // Expiry well above a task's time on this loaded machine: a task still running at expiry is delivered
+    // again too (harmless, but it multiplies the work).
+    const ex = await executor('kill', { expireInSeconds: 15 });
+    const boss = new PgBoss({ connectionString: cluster!.url });
+    boss.on('error', () => undefined);
+    await boss.start();
+    try {
+      const victim = await startWorker('kill');
+      const seeds = [21, 22, 23, 24];
+      const pending = seeds.map((seed) => both(ex, 20, seed, `kill.batch-${seed}`));
+      // Kill it the moment it holds a task (pg-boss state 'active').
+      for (let i = 0; i < 600 && (await ex.health()).active === 0; i++) await sleep(50);
+      const before = await ex.health();
+      expect(before.active).toBeGreaterThan(0);
+      victim.kill('SIGKILL');
+      await new Promise((r) => victim.once('exit', r));
+      const killedAt = performance.now();
+      await startWorker('kill');
+      const runs = await Promise.all(pending);
+      console.log(
+        `kill test: all results ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
+      );
+      for (const r of runs) {
+        expectSameBytes(r.queued, r.local);
+        expect(maxAbsDiff(r.decrypted, r.expected)).toBeLessThan(TOL);
+      }
+      // The task the victim held was delivered again (a retry of its job).
+      const c = new pg.Client({ connectionString: cluster!.url });
+      await c.connect();
+      const ids = (
+        await c.query<{ task_id: string }>("SELECT task_id FROM fedscore_task_result WHERE queue = 'kill'")
+      ).rows.map((r) => r.task_id);
+      await c.end();
+      expect(ids.length).toBe(seeds.length);
+      const retries = await Promise.all(
+        ids.map(async (id) => (await boss.getJobById('kill', jobIdOf('kill', id)))?.retryCount ?? 0),
+      );
+      expect(Math.max(...retries)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await boss.stop({ graceful: false, close: true });
+      await ex.close();
+    }
+  }, 240_000);
+
+  it('a duplicate delivery stores one result; the same task twice makes one job', async () => {
+    const ex = await executor('dup');
+    const boss = new PgBoss({ connectionString: cluster!.url });
+    boss.on('error', () => undefined);
+    await boss.start();
+    const c = new pg.Client({ connectionString: cluster!.url });
+    await c.connect();
+    try {
+      await startWorker('dup');
+      const { columns, d } = problem(8, 31);
+      const plan = layout.productPlan(8);
+      const enc = ctx.encrypt(replicate(d, layout.width, SLOTS));
+      let first: Uint8Array[];
+      try {
+        // Two identical calls at once: one task id, one job.
+        const [a, b] = await Promise.all([
+          packedProductOn(ex, enc, plan, columns, B, emptyWork(), { taskId: 'dup' }),
+          packedProductOn(ex, enc, plan, columns, B, emptyWork(), { taskId: 'dup' }),
+        ]);
+        first = bytesOf(a);
+        expectSameBytes(bytesOf(b), first);
+        const rows = await c.query<{ task_id: string; output: Buffer; deliveries: number }>(
+          "SELECT task_id, output, deliveries FROM fedscore_task_result WHERE queue = 'dup'",
+        );
+        expect(rows.rows.length).toBe(1);
+        const { task_id: id, output } = rows.rows[0]!;
+        expect(rows.rows[0]!.deliveries).toBe(1);
+        // At-least-once: pg-boss delivers the task again (a second job naming the same task id).
+        await boss.send('dup', { taskId: id });
+        for (let i = 0; i < 400 && (await ex.deliveries(id)) < 2; i++) await sleep(50);
+        expect(await ex.deliveries(id)).toBe(2);
+        const after = await c.query<{ output: Buffer }>(
+          "SELECT output FROM fedscore_task_result WHERE queue = 'dup'",
+        );
+        expect(after.rows.length).toBe(1);
+        expect(Buffer.compare(after.rows[0]!.output, output)).toBe(0);
+        // Sent again later: its stored result, no new job.
+        const again = bytesOf(
+          await packedProductOn(ex, enc, plan, columns, B, emptyWork(), { taskId: 'dup' }),
+        );
+        expectSameBytes(again, first);
+      } finally {
+        enc.dispose();
+      }
+    } finally {
+      await c.end();
+      await boss.stop({ graceful: false, close: true });
+      await ex.close();
+    }
+  }, 180_000);
+
+  it("a worker's inputs hold no window of the secret key; a secret context is refused", async () => {
+    // No worker on this queue: the tasks' bytes stay in the input table to be searched.
+    const ex = await executor('secret');
+    const c = new pg.Client({ connectionString: cluster!.url });
+    await c.connect();
+    const sk = ckksSecretKeyBytes(ctx);
+    try {
+      const stop = new AbortController();
+      const waiting = [41, 42].map((seed) => {
+        const { columns, d } = problem(12, seed);
+        const enc = ctx.encrypt(replicate(d, layout.width, SLOTS));
+        const run = packedProductOn(ex, enc, layout.productPlan(12), columns, B, emptyWork(), {
+          signal: stop.signal,
+        });
+        enc.dispose();
+        return run.catch((e: unknown) => e);
+      });
+      for (let i = 0; i < 200 && (await ex.health()).queued < 2; i++) await sleep(50);
+      const inputs = await c.query<{ input: Buffer }>(
+        "SELECT input FROM fedscore_task_input WHERE queue = 'secret'",
+      );
+      const context = await c.query<{ context: Buffer }>(
+        "SELECT context FROM fedscore_queue_context WHERE queue = 'secret'",
+      );
+      expect(inputs.rows.length).toBe(2);
+      const haystack = [context.rows[0]!.context, ...inputs.rows.map((r) => r.input)].map(
+        (b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
+      );
+      expectNoSecret(haystack, sk, 'queue worker inputs');
+      stop.abort();
+      for (const e of await Promise.all(waiting)) expect((e as { code?: string }).code).toBe('aborted');
+
+      // Weakened: a coordinator that publishes its secret context. The search finds the key in it, and
+      // the defences refuse it: publishContext, and the worker's handler given a secret context.
+      const secretBytes = ctx.serializeSecret({ compression: 'none' });
+      expect(findSecret(secretBytes, sk)).toBeDefined();
+      await expect(ex.publishContext(secretBytes)).rejects.toMatchObject({ field: 'kind' });
+      expect(() => packedProductHandler(ctx)).toThrow(/public context only/);
+    } finally {
+      await c.end();
+      await ex.close();
+    }
+  }, 120_000);
+});
+
+/** Equal lists of byte strings, compared whole (a hex digest would hide nothing: these are exact). */
+function expectSameBytes(a: readonly Uint8Array[], b: readonly Uint8Array[]): void {
+  expect(a.length).toBe(b.length);
+  for (let i = 0; i < a.length; i++) expect(Buffer.compare(a[i]!, b[i]!), `block ${i}`).toBe(0);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+describe('queue executor options (no database needed)', () => {
+  it('refuses a bad queue name and a bad task id prefix, naming the field, before connecting', async () => {
+    await expect(
+      QueueExecutor.create({ connectionString: 'postgres://127.0.0.1:1/none', queue: 'two words' }),
+    ).rejects.toMatchObject({ code: 'invalid_argument', field: 'queue' });
+    expect(() => taskIdOf('job 1', new Uint8Array(1))).toThrow(/prefix/);
+    // The id ends with the task's digest: equal bytes, equal ids; other bytes, another id.
+    const a = taskIdOf('job-1', new Uint8Array([1, 2]));
+    expect(a).toBe(taskIdOf('job-1', new Uint8Array([1, 2])));
+    expect(a).not.toBe(taskIdOf('job-1', new Uint8Array([1, 3])));
+    expect(a).toMatch(/^job-1\/[0-9a-f]{64}$/);
+    expect(jobIdOf('q', a)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});
