@@ -141,6 +141,68 @@ describe('fedscore train secureboost on the generated population', () => {
     );
   }, 300_000);
 
+  it('the option flags reach every role: early stopping, guest-only trees, colsample, split gains to the host', async () => {
+    const out = join(dir, 'models-options');
+    const r = await runCli([
+      ...base(),
+      '--he',
+      'none',
+      '--trees',
+      '8',
+      '--depth',
+      '2',
+      '--seed',
+      '5',
+      '--early-stopping-rounds',
+      '2',
+      '--validation-fraction',
+      '0.2',
+      '--guest-only-trees',
+      '1',
+      '--colsample-by-tree',
+      '0.5',
+      '--share-split-gains',
+      '--out',
+      out,
+      '--json',
+      '--quiet',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r.stdout);
+    const h = j['hyperparams'] as Record<string, unknown>;
+    expect(h).toMatchObject({
+      earlyStoppingRounds: 2,
+      validationFraction: 0.2,
+      guestOnlyTrees: 1,
+      colsampleByTree: 0.5,
+      shareSplitGains: true,
+      acceptGossLabelLeakage: false,
+    });
+    const model = JSON.parse(readFileSync(join(out, 'guest.secureboost.json'), 'utf8')) as {
+      trees: { kind: string; gain?: number }[][];
+    };
+    expect(model.trees.length).toBeLessThanOrEqual(8);
+    // guest-only first tree: no host split in it
+    expect(model.trees[0]!.some((n) => n.kind === 'host-split')).toBe(false);
+    const hostSplits = model.trees.flat().filter((n) => n.kind === 'host-split');
+    expect(hostSplits.length).toBeGreaterThan(0);
+    // --share-split-gains reached the host role: its importance has gains, summing to the host splits'
+    // gains in the guest's trees (the guest's own per-host total), to 1e-9.
+    const hostImp = JSON.parse(readFileSync(join(out, 'host-1.importance.json'), 'utf8')) as {
+      features: Record<string, { splits: number; gain?: number }>;
+    };
+    const guestImp = JSON.parse(readFileSync(join(out, 'guest.importance.json'), 'utf8')) as {
+      hosts: Record<string, { splits: number; gain: number }>;
+    };
+    const total = Object.values(hostImp.features).reduce((a, f) => a + f.gain!, 0);
+    const splits = Object.values(hostImp.features).reduce((a, f) => a + f.splits, 0);
+    const treeGain = hostSplits.reduce((a, n) => a + n.gain!, 0);
+    expect(splits).toBe(hostSplits.length);
+    expect(Math.abs(total - treeGain)).toBeLessThan(1e-9);
+    expect(guestImp.hosts['host-1']!.splits).toBe(hostSplits.length);
+    expect(Math.abs(guestImp.hosts['host-1']!.gain - treeGain)).toBeLessThan(1e-9);
+  }, 300_000);
+
   it('typed errors name the flag, before any file is read', async () => {
     const cases: [string[], string][] = [
       [['--trees', '0'], '--trees'],
@@ -149,6 +211,15 @@ describe('fedscore train secureboost on the generated population', () => {
       [['--bins', '1'], '--bins'],
       [['--subsample', '0'], '--subsample'],
       [['--paillier-bits', '100'], '--paillier-bits'],
+      [['--goss-top-rate', '1'], '--goss-top-rate'],
+      [['--goss-top-rate', '0.2', '--goss-other-rate', '0.9'], '--goss-other-rate'],
+      [['--goss-top-rate', '0.2', '--goss-other-rate', '0.1'], '--accept-goss-label-leakage'],
+      [['--colsample-by-tree', '0'], '--colsample-by-tree'],
+      [['--colsample-by-tree', '1.5'], '--colsample-by-tree'],
+      [['--early-stopping-rounds', '-1'], '--early-stopping-rounds'],
+      [['--validation-fraction', '1'], '--validation-fraction'],
+      [['--guest-only-trees', '31'], '--guest-only-trees'],
+      [['--early-stopping-metric', 'gini'], '--early-stopping-metric'],
       [['--train-ids', join(dir, 'none.txt')], '--test-ids'],
     ];
     for (const [flags, flag] of cases) {

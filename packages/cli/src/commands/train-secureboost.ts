@@ -16,7 +16,7 @@ import {
 } from '@fedscore/pipeline';
 import type { PsiIdKindChoice } from '@fedscore/psi';
 import { resolveSecureBoost, type SecureBoostHyperparams, type SecureBoostScheme } from '@fedscore/vfl';
-import { type Command, num, optNum, optStr, str, strs } from '../command.ts';
+import { bool, type Command, num, optNum, optStr, str, strs } from '../command.ts';
 import { checkLabels, readPartyCsvDetailed } from '../pipeline/load.ts';
 import {
   CATEGORICAL_OPTION,
@@ -40,7 +40,22 @@ const HYPERPARAM_FLAGS = [
   'min-leaf-rows',
   'subsample',
   'min-node-rows',
+  'goss-top-rate',
+  'goss-other-rate',
+  'colsample-by-tree',
+  'early-stopping-rounds',
+  'validation-fraction',
+  'guest-only-trees',
 ] as const;
+
+/** The on/off hyperparameter flags (vfl booleans of the same name in camelCase). */
+const BOOLEAN_FLAGS = ['accept-goss-label-leakage', 'share-split-gains'] as const;
+
+/** The choice flags (vfl enumerations of the same name in camelCase). */
+const CHOICE_FLAGS = ['early-stopping-metric'] as const;
+
+/** Every flag that sets a hyperparameter: an error naming its field names the flag instead. */
+const ALL_HYPERPARAM_FLAGS: readonly string[] = [...HYPERPARAM_FLAGS, ...BOOLEAN_FLAGS, ...CHOICE_FLAGS];
 
 const camel = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 const kebab = (field: string): string => field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -125,6 +140,45 @@ Example:
     'min-node-rows': {
       type: 'integer',
       description: "row floor of every node (default and minimum: the hosts' own floor, 50)",
+    },
+    'goss-top-rate': {
+      type: 'number',
+      description:
+        'GOSS: share of rows of largest |gradient| each tree keeps (LightGBM: 0.2; default 0, off)',
+    },
+    'goss-other-rate': {
+      type: 'number',
+      description: 'GOSS: share of the other rows drawn, amplified (LightGBM: 0.1; on when top + other < 1)',
+    },
+    'accept-goss-label-leakage': {
+      type: 'boolean',
+      description: 'accept that GOSS shows the hosts label-dependent row sets (required for GOSS)',
+    },
+    'colsample-by-tree': {
+      type: 'number',
+      description: "share of its own features each party draws per tree (default 1; every party's)",
+    },
+    'early-stopping-rounds': {
+      type: 'integer',
+      description: 'stop after this many trees without validation improvement (default 0, off)',
+    },
+    'validation-fraction': {
+      type: 'number',
+      description: 'share of the train rows the guest holds out for early stopping (default 0)',
+    },
+    'early-stopping-metric': {
+      type: 'string',
+      choices: ['logloss', 'auc'],
+      description: 'validation metric of early stopping (default logloss)',
+    },
+    'guest-only-trees': {
+      type: 'integer',
+      description: "the first N trees use the guest's features only; hosts learn nothing of them (default 0)",
+    },
+    'share-split-gains': {
+      type: 'boolean',
+      description:
+        'send each host the gains of its splits for its gain importance (label-derived; default off)',
     },
     seed: { type: 'integer', default: D.seed, description: 'seed of the split' },
     'test-fraction': {
@@ -273,9 +327,14 @@ Example:
 
 /** The hyperparameters the flags set (defaults: `SECUREBOOST_DEFAULTS`, the rest left to vfl). */
 function hyperparamsFrom(options: Parameters<Command['run']>[0]): SecureBoostHyperparams {
-  const h: Record<string, number> = {};
+  const h: Record<string, number | boolean | string> = {};
   for (const flag of HYPERPARAM_FLAGS) {
     const v = optNum(options, flag);
+    if (v !== undefined) h[camel(flag)] = v;
+  }
+  for (const flag of BOOLEAN_FLAGS) if (bool(options, flag)) h[camel(flag)] = true;
+  for (const flag of CHOICE_FLAGS) {
+    const v = optStr(options, flag);
     if (v !== undefined) h[camel(flag)] = v;
   }
   // Validated by the rules the training roles apply, so a bad flag is refused before PSI runs.
@@ -284,14 +343,14 @@ function hyperparamsFrom(options: Parameters<Command['run']>[0]): SecureBoostHyp
   } catch (e) {
     throw asFlagError(e);
   }
-  return h;
+  return h as SecureBoostHyperparams;
 }
 
 /** An error about a hyperparameter names its flag (`learningRate` -> `--learning-rate`). */
 function asFlagError(e: unknown): unknown {
   if (!(e instanceof FedscoreError) || e.field === undefined) return e;
   const flag = kebab(e.field);
-  if (!(HYPERPARAM_FLAGS as readonly string[]).includes(flag)) return e;
+  if (!ALL_HYPERPARAM_FLAGS.includes(flag)) return e;
   return new FedscoreError(e.code, e.message.replace(e.field, `--${flag}`), {
     field: `--${flag}`,
     cause: e,
