@@ -405,6 +405,11 @@ export interface TreeScoringHostOptions {
   readonly rng?: CryptoRng;
   /** Skip the flooding (the error-measurement test only: the guest would see the CKKS error). */
   readonly unsafeNoFlooding?: boolean;
+  /**
+   * Skip the block-start selector (the attack test only): every other slot then holds a partial sum,
+   * from which the guest peels each c_l b_l (attacks/tree-path.attack.test.ts).
+   */
+  readonly unsafeNoSelector?: boolean;
   readonly logger?: Logger;
 }
 
@@ -498,7 +503,7 @@ export class TreeScoringHost {
             .withLength(n * plan.block)
             .mul(mask);
           for (let step = 1; step < plan.block; step *= 2) acc = acc.add(acc.rotate(step));
-          acc = acc.mul(select);
+          if (this.#o.unsafeNoSelector !== true) acc = acc.mul(select);
           // A fresh encryption on every slot: re-randomizes the result and floods the CKKS error.
           const noise = new Float64Array(n * plan.block);
           const flooded = sd > 0 ? floodNoise(noise, sd, { rng }) : noise;
