@@ -164,6 +164,8 @@ describe('fedscore train secureboost on the generated population', () => {
       '--share-split-gains',
       '--out',
       out,
+      '--scores-out',
+      join(out, 'test-scores.csv'),
       '--json',
       '--quiet',
     ]);
@@ -201,6 +203,58 @@ describe('fedscore train secureboost on the generated population', () => {
     expect(Math.abs(total - treeGain)).toBeLessThan(1e-9);
     expect(guestImp.hosts['host-1']!.splits).toBe(hostSplits.length);
     expect(Math.abs(guestImp.hosts['host-1']!.gain - treeGain)).toBeLessThan(1e-9);
+
+    // the held-out scores and the importance go into `fedscore report`: the report's AUC and KS are the
+    // training run's test AUC and KS (same scores, P(default) is monotone in the margin), to 1e-12
+    const rows = readFileSync(join(out, 'test-scores.csv'), 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('id,label,margin,p_default');
+    expect(rows.length - 1).toBe((j['rows'] as { test: number }).test);
+    const html = join(out, 'report.html');
+    const rep = await runCli([
+      'report',
+      '--scores',
+      join(out, 'test-scores.csv'),
+      '--label',
+      'label',
+      '--score',
+      'p_default',
+      '--importance',
+      join(out, 'guest.importance.json'),
+      '--importance',
+      join(out, 'host-1.importance.json'),
+      '--out',
+      html,
+      '--json',
+      '--quiet',
+    ]);
+    expect(rep.code, rep.stderr).toBe(0);
+    const rj = lastJson(rep.stdout);
+    expect(Math.abs((rj['auc'] as number) - (j['test'] as Scores).auc)).toBeLessThan(1e-12);
+    expect(Math.abs((rj['ks'] as number) - (j['test'] as Scores).ks)).toBeLessThan(1e-12);
+    expect(rj['sections']).toContain('importance');
+    expect(rj['sections']).toContain('lift');
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('Feature importance (tree models)');
+    expect(page).toContain('host <code>host-1</code> (all its splits)');
+    const topHost = Object.entries(hostImp.features).sort((a, b) => b[1].splits - a[1].splits)[0]!;
+    expect(page).toContain(`<td>${topHost[0]}</td>`);
+    // a file that is not an importance file is refused naming it
+    const bad = await runCli([
+      'report',
+      '--scores',
+      join(out, 'test-scores.csv'),
+      '--label',
+      'label',
+      '--score',
+      'p_default',
+      '--importance',
+      join(out, 'guest.secureboost.json'),
+      '--out',
+      html,
+      '--quiet',
+    ]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('guest.secureboost.json');
   }, 300_000);
 
   it('typed errors name the flag, before any file is read', async () => {

@@ -191,6 +191,12 @@ Example:
       placeholder: 'DIR',
       description: "write each party's model and feature importance here",
     },
+    'scores-out': {
+      type: 'string',
+      placeholder: 'FILE',
+      description:
+        "write the held-out rows' id, label, margin and p_default as CSV (input of 'fedscore report')",
+    },
   },
   async run(options, _positionals, ctx) {
     const t0 = performance.now();
@@ -289,6 +295,13 @@ Example:
         .join(', ')}`,
     );
     if (written !== undefined) ctx.print(`models written to ${written}`);
+    const scoresOut = optStr(options, 'scores-out');
+    let scoresFile: string | undefined;
+    if (scoresOut !== undefined) {
+      scoresFile = resolve(ctx.cwd, scoresOut);
+      writeTestScores(scoresFile, result.testScores);
+      ctx.print(`held-out scores written to ${scoresFile}`);
+    }
     return {
       he: scheme,
       security: result.security,
@@ -321,6 +334,7 @@ Example:
       split: splitHow,
       model_id: result.guestModel.modelId,
       ...(written !== undefined && { out: written }),
+      ...(scoresFile !== undefined && { scores_out: scoresFile }),
     };
   },
 };
@@ -356,6 +370,37 @@ function asFlagError(e: unknown): unknown {
     cause: e,
     ...(e.details !== undefined && { details: e.details }),
   });
+}
+
+/**
+ * The held-out rows as CSV: the guest's id, the label, the trees' log-odds and P(default) (high = bad),
+ * what `fedscore report --scores FILE --label label --score p_default` reads.
+ */
+function writeTestScores(
+  file: string,
+  s: {
+    readonly ids: readonly string[];
+    readonly labels: ArrayLike<number>;
+    readonly margins: ArrayLike<number>;
+  },
+): void {
+  if (s.margins.length !== s.ids.length) {
+    throw new FedscoreError('internal', `${s.margins.length} scores for ${s.ids.length} held-out rows`, {
+      field: '--scores-out',
+    });
+  }
+  const quote = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+  const lines = ['id,label,margin,p_default'];
+  for (let i = 0; i < s.ids.length; i++) {
+    const z = s.margins[i]!;
+    const p = z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+    lines.push(`${quote(s.ids[i]!)},${s.labels[i]},${z},${p}`);
+  }
+  try {
+    writeFileSync(file, `${lines.join('\n')}\n`);
+  } catch (e) {
+    throw new FedscoreError('io', `cannot write the scores: ${(e as Error).message}`, { file, cause: e });
+  }
 }
 
 /** Each party's published files (its own model and importance; the guest's metrics). */

@@ -275,7 +275,12 @@ export async function evaluateSecureBoostStage(
   if (role === 'guest') {
     const model = parseGuestModel(t.model);
     const test = await predictGuestPass(ctx, model, 'test');
-    const out: EvaluateCheckpoint = { testRows: test.rows, auc: test.auc, ks: test.ks };
+    const out: EvaluateCheckpoint = {
+      testRows: test.rows,
+      auc: test.auc,
+      ks: test.ks,
+      ...(ctx.spec.inProcess !== undefined && { testMargins: Array.from(test.margins) }),
+    };
     if (!passes(ctx).includes('train')) return out;
     const train = await predictGuestPass(ctx, model, 'train');
     return { ...out, train: { rows: train.rows, auc: train.auc, ks: train.ks } };
