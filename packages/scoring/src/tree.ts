@@ -70,6 +70,7 @@ import {
   shuffleInPlace,
 } from '@fedscore/core';
 import {
+  CKKS_PRESETS,
   type CkksPublicContext,
   type CkksVector,
   createCkksContext,
@@ -105,7 +106,7 @@ import {
 } from './steps.ts';
 
 /** CKKS parameters of the run: scale 2^55, so the circuit error stays near 2^-34 (he presets). */
-export const TREE_SCORING_PRESET = 'ckks-16384-release';
+export const TREE_SCORING_PRESET = 'ckks-16384-release' as const;
 /**
  * Bound of the circuit's CKKS error per released slot (one 0/1 plaintext product, log2 B rotations,
  * one 0/1 selector product) for leaf-weight sums |sum| <= `TREE_WEIGHT_BOUND`; the flooding is sized
@@ -375,13 +376,11 @@ export class TreeScoringGuest {
             field: 'tree-scores.items',
           });
         }
-        const v = ctx.deserializeVector(reply[0]!);
-        try {
-          const out = ctx.decrypt(v.withLength(n * layout.block));
-          for (let j = 0; j < n; j++) margins[first + j] = model.baseScore + out[j * layout.block]!;
-        } finally {
-          v.dispose();
-        }
+        // Only the block starts are read; the scope frees the loaded vector and its copy.
+        const out = ctx.scope(() =>
+          ctx.decrypt(ctx.deserializeVector(reply[0]!).withLength(n * layout.block)),
+        );
+        for (let j = 0; j < n; j++) margins[first + j] = model.baseScore + out[j * layout.block]!;
       }
       return { margins, floodingStdDev: treeFloodingStdDev(groups) };
     } finally {
@@ -521,7 +520,13 @@ export class TreeScoringHost {
 /** The guest's context must be the preset the flooding was sized for and carry the block's rotations. */
 function checkContext(ctx: CkksPublicContext, block: number): void {
   const p = ctx.params;
-  if (p.polyModulusDegree !== 16384 || p.scaleBits !== 55 || ctx.slotCount < block) {
+  const want = CKKS_PRESETS[TREE_SCORING_PRESET];
+  if (
+    p.polyModulusDegree !== want.polyModulusDegree ||
+    p.scaleBits !== want.scaleBits ||
+    p.coeffModulusBits.join(',') !== want.coeffModulusBits.join(',') ||
+    ctx.slotCount < block
+  ) {
     throw new FedscoreError('he_context_mismatch', `the guest's context is not ${TREE_SCORING_PRESET}`, {
       field: 'tree-context',
     });

@@ -14,15 +14,19 @@
  *   in either byte order) is in any byte it receives, with a positive control (the weights
  *   ARE found in the guest's own model file bytes).
  */
-import { cryptoRng, normal, seededRng } from '@fedscore/core';
+import { createInMemoryNetwork, cryptoRng, normal, ProtocolSession, seededRng } from '@fedscore/core';
 import {
   creditLines,
   guestLeafWeights,
   hostLeafMask,
   pdToScore,
   runTreeScoring,
+  SCORING_VERSION,
   TREE_ERROR_BOUND,
+  TREE_GUEST_ID,
   TREE_HOST_ID,
+  TREE_SCORING_PROTOCOL,
+  TreeScoringGuest,
   treeLayout,
   treeScores,
 } from '@fedscore/scoring';
@@ -31,9 +35,11 @@ import {
   hostSplitBits,
   type PartyFeatures,
   predictSecureBoost,
+  type SecureBoostGuestModel,
   serializeGuestModel,
   trainSecureBoost,
 } from '@fedscore/vfl';
+import { envelopeCodec } from '@fedscore/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rules } from './fixtures.ts';
 
@@ -178,6 +184,41 @@ describe('tree models in scoring', () => {
       );
     }
   }, 120_000);
+
+  it('refusals name the field: several hosts, a leaf weight out of range, a seeded generator', async () => {
+    const twoHosts = {
+      ...trained.guest,
+      hosts: ['gov', 'utility'],
+      trees: trained.guest.trees.map((t) => t.map((n) => (n.kind === 'host-split' ? { ...n, host: 1 } : n))),
+    };
+    expect(() => treeLayout(twoHosts, cryptoRng())).toThrow(
+      expect.objectContaining({ code: 'unsupported', field: 'hosts' }),
+    );
+    const network = createInMemoryNetwork([TREE_GUEST_ID, TREE_HOST_ID], envelopeCodec);
+    const session = new ProtocolSession(network.channel(TREE_GUEST_ID), {
+      protocol: TREE_SCORING_PROTOCOL,
+      version: SCORING_VERSION,
+      session: 'refusals',
+    });
+    const guest = (model: SecureBoostGuestModel, extra: object = {}) =>
+      new TreeScoringGuest({
+        session,
+        host: TREE_HOST_ID,
+        model,
+        rows: SCORE,
+        features: guestScore,
+        ...extra,
+      }).run();
+    await expect(guest(twoHosts)).rejects.toMatchObject({ code: 'unsupported', field: 'hosts' });
+    const heavy = {
+      ...trained.guest,
+      trees: [[{ kind: 'leaf' as const, weight: 17 }]],
+    };
+    await expect(guest(heavy)).rejects.toMatchObject({ code: 'out_of_range', field: 'trees' });
+    await expect(guest(trained.guest, { rng: seededRng(1) })).rejects.toMatchObject({ field: 'rng' });
+    // nothing was sent by a refused run
+    expect(network.channel(TREE_GUEST_ID).stats().bytesSent[TREE_HOST_ID] ?? 0).toBe(0);
+  });
 
   it('the plain flow equals vfl prediction; tree scores become points, bands and credit lines', async () => {
     const r = await runTreeScoring({
