@@ -160,6 +160,9 @@ describe('tree models in scoring', () => {
       'tree-layout',
       'tree-leaf-weights',
     ]);
+    // ... and the guest receives the flooded sums only, one ciphertext per group (60 applicants: one)
+    const toGuest = r.captured.filter((m) => m.to === TREE_GUEST_ID);
+    expect(toGuest.map((m) => m.step)).toEqual(['tree-scores']);
     const weights = trained.guest.trees.flat().flatMap((n) => (n.kind === 'leaf' ? [n.weight] : []));
     // float64 in either byte order (8 bytes: a chance match in ~40 MB of ciphertext has probability
     // ~2^-38 per needle; 4-byte float32 needles would match random bytes by chance)
