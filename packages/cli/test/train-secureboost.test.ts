@@ -13,7 +13,7 @@
  *   target; sklearn HistGradientBoosting with the same settings 0.7776; measured 0.7802 by vfl's own
  *   test).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -141,6 +141,191 @@ describe('fedscore train secureboost on the generated population', () => {
     );
   }, 300_000);
 
+  it('the option flags reach every role: early stopping, guest-only trees, colsample, split gains to the host', async () => {
+    const out = join(dir, 'models-options');
+    const r = await runCli([
+      ...base(),
+      '--he',
+      'none',
+      '--trees',
+      '8',
+      '--depth',
+      '2',
+      '--seed',
+      '5',
+      '--early-stopping-rounds',
+      '2',
+      '--validation-fraction',
+      '0.2',
+      '--guest-only-trees',
+      '1',
+      '--colsample-by-tree',
+      '0.5',
+      '--share-split-gains',
+      '--out',
+      out,
+      '--scores-out',
+      join(out, 'test-scores.csv'),
+      '--json',
+      '--quiet',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = lastJson(r.stdout);
+    const h = j['hyperparams'] as Record<string, unknown>;
+    expect(h).toMatchObject({
+      earlyStoppingRounds: 2,
+      validationFraction: 0.2,
+      guestOnlyTrees: 1,
+      colsampleByTree: 0.5,
+      shareSplitGains: true,
+      acceptGossLabelLeakage: false,
+    });
+    const model = JSON.parse(readFileSync(join(out, 'guest.secureboost.json'), 'utf8')) as {
+      trees: { kind: string; gain?: number }[][];
+    };
+    expect(model.trees.length).toBeLessThanOrEqual(8);
+    // guest-only first tree: no host split in it
+    expect(model.trees[0]!.some((n) => n.kind === 'host-split')).toBe(false);
+    const hostSplits = model.trees.flat().filter((n) => n.kind === 'host-split');
+    expect(hostSplits.length).toBeGreaterThan(0);
+    // --share-split-gains reached the host role: its importance has gains, summing to the host splits'
+    // gains in the guest's trees (the guest's own per-host total), to 1e-9.
+    const hostImp = JSON.parse(readFileSync(join(out, 'host-1.importance.json'), 'utf8')) as {
+      features: Record<string, { splits: number; gain?: number }>;
+    };
+    const guestImp = JSON.parse(readFileSync(join(out, 'guest.importance.json'), 'utf8')) as {
+      hosts: Record<string, { splits: number; gain: number }>;
+    };
+    const total = Object.values(hostImp.features).reduce((a, f) => a + f.gain!, 0);
+    const splits = Object.values(hostImp.features).reduce((a, f) => a + f.splits, 0);
+    const treeGain = hostSplits.reduce((a, n) => a + n.gain!, 0);
+    expect(splits).toBe(hostSplits.length);
+    expect(Math.abs(total - treeGain)).toBeLessThan(1e-9);
+    expect(guestImp.hosts['host-1']!.splits).toBe(hostSplits.length);
+    expect(Math.abs(guestImp.hosts['host-1']!.gain - treeGain)).toBeLessThan(1e-9);
+
+    // the held-out scores and the importance go into `fedscore report`: the report's AUC and KS are the
+    // training run's test AUC and KS (same scores, P(default) is monotone in the margin), to 1e-12
+    const rows = readFileSync(join(out, 'test-scores.csv'), 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('id,label,margin,p_default');
+    expect(rows.length - 1).toBe((j['rows'] as { test: number }).test);
+    const html = join(out, 'report.html');
+    const rep = await runCli([
+      'report',
+      '--scores',
+      join(out, 'test-scores.csv'),
+      '--label',
+      'label',
+      '--score',
+      'p_default',
+      '--importance',
+      join(out, 'guest.importance.json'),
+      '--importance',
+      join(out, 'host-1.importance.json'),
+      '--out',
+      html,
+      '--json',
+      '--quiet',
+    ]);
+    expect(rep.code, rep.stderr).toBe(0);
+    const rj = lastJson(rep.stdout);
+    expect(Math.abs((rj['auc'] as number) - (j['test'] as Scores).auc)).toBeLessThan(1e-12);
+    expect(Math.abs((rj['ks'] as number) - (j['test'] as Scores).ks)).toBeLessThan(1e-12);
+    expect(rj['sections']).toContain('importance');
+    expect(rj['sections']).toContain('lift');
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('Feature importance (tree models)');
+    expect(page).toContain('host <code>host-1</code> (all its splits)');
+    const topHost = Object.entries(hostImp.features).sort((a, b) => b[1].splits - a[1].splits)[0]!;
+    expect(page).toContain(`<td>${topHost[0]}</td>`);
+    // a file that is not an importance file is refused naming it
+    const bad = await runCli([
+      'report',
+      '--scores',
+      join(out, 'test-scores.csv'),
+      '--label',
+      'label',
+      '--score',
+      'p_default',
+      '--importance',
+      join(out, 'guest.secureboost.json'),
+      '--out',
+      html,
+      '--quiet',
+    ]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('guest.secureboost.json');
+
+    // `fedscore score trees`: the same models score every enterprise of both files; the private path
+    // (the bank learns the scores only) agrees with the plain flow to the flooding noise (< 0.02 in
+    // log-odds, ~6 sd), and bands and lines follow the rules written here (checked by hand below).
+    const figure = csvIdsAndHeader(bank).header[2]!;
+    const rulesFile = join(out, 'rules.yaml');
+    writeFileSync(
+      rulesFile,
+      `format: fedscore.credit-rules\nversion: 1\nfigures: { revenue: ${figure} }\nbaseRateBp: 435\nrounding: 1\nmissingFigure: zero\nbands:\n  - { name: A, minScore: 560, revenueMultiple: 0.5, maxLine: 1000000 }\n  - { name: B, minScore: 500, revenueMultiple: 0.25, maxLine: 500000 }\n  - { name: C, approve: false }\n`,
+    );
+    const scoreTrees = async (flow: string) => {
+      const file = join(out, `tree-${flow}.csv`);
+      const res = await runCli([
+        'score',
+        'trees',
+        '--guest-model',
+        join(out, 'guest.secureboost.json'),
+        '--host-model',
+        join(out, 'host-1.secureboost.json'),
+        '--bank',
+        bank,
+        '--government',
+        gov,
+        '--id-column',
+        'uscc',
+        '--rules',
+        rulesFile,
+        '--tree-flow',
+        flow,
+        '--out',
+        file,
+        '--json',
+        '--quiet',
+      ]);
+      expect(res.code, res.stderr).toBe(0);
+      const lines = readFileSync(file, 'utf8').trim().split(/\r?\n/);
+      expect(lines[0]).toBe('id,p_default,score,band,line,rate_bp');
+      return lines.slice(1).map((l) => l.split(','));
+    };
+    const plainRows = await scoreTrees('plain');
+    const privateRows = await scoreTrees('private-path');
+    const aligned = csvIdsAndHeader(bank).ids.filter((id) => new Set(csvIdsAndHeader(gov).ids).has(id));
+    expect(plainRows.map((r) => r[0])).toEqual(aligned);
+    expect(privateRows.map((r) => r[0])).toEqual(aligned);
+    const logit = (p: number) => Math.log(p / (1 - p));
+    let maxGap = 0;
+    for (let i = 0; i < aligned.length; i++) {
+      maxGap = Math.max(
+        maxGap,
+        Math.abs(logit(Number(plainRows[i]![1])) - logit(Number(privateRows[i]![1]))),
+      );
+    }
+    expect(maxGap).toBeGreaterThan(0);
+    expect(maxGap).toBeLessThan(0.02);
+    const revenue = new Map(
+      readFileSync(bank, 'utf8')
+        .trim()
+        .split(/\r?\n/)
+        .slice(1)
+        .map((l) => [l.split(',')[0]!, Number(l.split(',')[2])] as const),
+    );
+    for (const r of plainRows) {
+      const points = Number(r[2]);
+      const band = points >= 560 ? 'A' : points >= 500 ? 'B' : 'C';
+      expect(r[3]).toBe(band);
+      const rev = revenue.get(r[0]!)!;
+      const want = band === 'A' ? Math.min(0.5 * rev, 1e6) : band === 'B' ? Math.min(0.25 * rev, 5e5) : 0;
+      expect(Number(r[4])).toBe(Math.floor(Number.isFinite(want) ? want : 0));
+    }
+  }, 300_000);
+
   it('typed errors name the flag, before any file is read', async () => {
     const cases: [string[], string][] = [
       [['--trees', '0'], '--trees'],
@@ -149,6 +334,15 @@ describe('fedscore train secureboost on the generated population', () => {
       [['--bins', '1'], '--bins'],
       [['--subsample', '0'], '--subsample'],
       [['--paillier-bits', '100'], '--paillier-bits'],
+      [['--goss-top-rate', '1'], '--goss-top-rate'],
+      [['--goss-top-rate', '0.2', '--goss-other-rate', '0.9'], '--goss-other-rate'],
+      [['--goss-top-rate', '0.2', '--goss-other-rate', '0.1'], '--accept-goss-label-leakage'],
+      [['--colsample-by-tree', '0'], '--colsample-by-tree'],
+      [['--colsample-by-tree', '1.5'], '--colsample-by-tree'],
+      [['--early-stopping-rounds', '-1'], '--early-stopping-rounds'],
+      [['--validation-fraction', '1'], '--validation-fraction'],
+      [['--guest-only-trees', '31'], '--guest-only-trees'],
+      [['--early-stopping-metric', 'gini'], '--early-stopping-metric'],
       [['--train-ids', join(dir, 'none.txt')], '--test-ids'],
     ];
     for (const [flags, flag] of cases) {

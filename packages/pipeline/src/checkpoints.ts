@@ -65,6 +65,11 @@ export interface EvaluateCheckpoint {
   readonly curves?: EvaluationCurves;
   /** With the plan's `inProcess.evaluateTrain`: the training rows' scores (guest) and count. */
   readonly train?: { readonly rows: number; readonly auc?: number; readonly ks?: number };
+  /**
+   * In process only (a plan with `inProcess`; never on a node): the guest's scores (log-odds) of the
+   * held-out rows, in the order of the psi checkpoint's `test` (the CLI's `--scores-out`).
+   */
+  readonly testMargins?: readonly number[];
 }
 export interface PublishCheckpoint {
   readonly files: string[];

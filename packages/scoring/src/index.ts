@@ -129,7 +129,7 @@ export {
   SelfEstimateCompactBank,
   SelfEstimateCompactClient,
 } from './self-estimate-compact.ts';
-export type { ScoreRefusal } from './steps.ts';
+export type { ScoreRefusal, TreeLayoutMessage } from './steps.ts';
 export {
   BATCH_SCORING_PROTOCOL,
   ENCRYPTED_BITS,
@@ -144,4 +144,35 @@ export {
   SELF_ESTIMATE_FORM,
   SELF_ESTIMATE_KEYS,
   SELF_ESTIMATE_PROTOCOL,
+  TREE_CONTEXT,
+  TREE_LAYOUT,
+  TREE_LEAF_WEIGHTS,
+  TREE_SCORES,
+  TREE_SCORING_PROTOCOL,
 } from './steps.ts';
+export type {
+  RunTreeScoringInput,
+  RunTreeScoringResult,
+  TreeLayout,
+  TreeScoringFlow,
+  TreeScoringGuestOptions,
+  TreeScoringGuestResult,
+  TreeScoringHostOptions,
+} from './tree.ts';
+export {
+  guestLeafWeights,
+  hostLeafMask,
+  runTreeScoring,
+  TREE_ERROR_BOUND,
+  TREE_FLOODING_BITS,
+  TREE_GUEST_ID,
+  TREE_HOST_ID,
+  TREE_SCORING_FLOWS,
+  TREE_SCORING_PRESET,
+  TREE_WEIGHT_BOUND,
+  TreeScoringGuest,
+  TreeScoringHost,
+  treeFloodingStdDev,
+  treeLayout,
+  treeScores,
+} from './tree.ts';

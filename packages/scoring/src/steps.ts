@@ -9,12 +9,15 @@ import {
   ciphertextBatchStep,
   fedscore,
   float64VectorStep,
+  mappedProtoStep,
   protoStep,
 } from '@fedscore/wire';
 
 export const BATCH_SCORING_PROTOCOL = 'scoring.batch';
 export const ONLINE_SCORING_PROTOCOL = 'scoring.online';
 export const SELF_ESTIMATE_PROTOCOL = 'scoring.self-estimate';
+/** Tree models (SecureBoost) where the guest learns only each applicant's score (tree.ts). */
+export const TREE_SCORING_PROTOCOL = 'scoring.tree';
 export const SCORING_VERSION = 1;
 /**
  * Version of "scoring.online" (its own since version 2): version 2 carries the encrypted partial score
@@ -171,3 +174,58 @@ export function enumFromWire<K extends string>(
   for (const [k, v] of Object.entries(table) as [K, number][]) if (v === value) return k;
   throw new FedscoreError('wire_decode', `unknown value ${value}`, { field });
 }
+
+// -- tree (SecureBoost, private path) -----------------------------------------------------------------
+
+const EMPTY = new Uint8Array(0);
+
+export type TreeLayoutMessage = fedscore.scoring.TreeLayout;
+
+/** Guest -> host: the run's shape and the leaf slots under each host split (no weight, no guest split). */
+export const TREE_LAYOUT: StepDef<TreeLayoutMessage> = protoStep('tree-layout', fedscore.scoring.TreeLayout, {
+  check: (m) => {
+    if ((m.records ?? 0) < 1) return 'records: must be >= 1';
+    if ((m.trees ?? 0) < 1) return 'trees: must be >= 1';
+    if ((m.slotsPerTree ?? 0) < 1) return 'slots_per_tree: must be >= 1';
+    const block = m.block ?? 0;
+    if (block < (m.trees ?? 0) * (m.slotsPerTree ?? 0) || (block & (block - 1)) !== 0) {
+      return 'block: must be a power of two >= trees * slots_per_tree';
+    }
+    if ((m.contextChunks ?? 0) < 1) return 'context_chunks: must be >= 1';
+    const bytes = Math.ceil((m.slotsPerTree ?? 0) / 8);
+    for (const [i, s] of (m.splits ?? []).entries()) {
+      if ((s.tree ?? 0) >= (m.trees ?? 0)) return `splits[${i}].tree: out of range`;
+      if ((s.left ?? EMPTY).length !== bytes || (s.right ?? EMPTY).length !== bytes) {
+        return `splits[${i}]: left and right must be bitmaps over slots_per_tree`;
+      }
+    }
+    return null;
+  },
+});
+
+/** Guest -> host: one chunk of the public CKKS context. */
+export const TREE_CONTEXT: StepDef<Uint8Array> = mappedProtoStep(
+  'tree-context',
+  fedscore.scoring.TreeContext,
+  {
+    check: (m) => ((m.chunk ?? EMPTY).length === 0 ? 'chunk: empty' : null),
+    sizeHint: (m) => (m.chunk?.length ?? 0) + 16,
+    toWire: (chunk) => ({ chunk }),
+    fromWire: (m) => m.chunk,
+  },
+);
+
+/** Serialized ciphertexts: the guest's masked leaf weights, or the host's flooded per-applicant sums. */
+function treeCiphertexts(name: string): StepDef<readonly Uint8Array[]> {
+  return mappedProtoStep(name, fedscore.scoring.TreeCiphertexts, {
+    check: (m) => ((m.items ?? []).length === 0 ? 'items: at least one' : null),
+    sizeHint: (m) => (m.items ?? []).reduce((a, b) => a + b.length + 8, 16),
+    toWire: (items) => ({ items: [...items] }),
+    fromWire: (m) => m.items,
+  });
+}
+
+/** Guest -> host, per group of applicants: Enc(w_l if leaf l is reachable on the guest's splits, else 0). */
+export const TREE_LEAF_WEIGHTS: StepDef<readonly Uint8Array[]> = treeCiphertexts('tree-leaf-weights');
+/** Host -> guest: Enc(sum over leaves also reachable on the host's splits + flooding), one slot per applicant. */
+export const TREE_SCORES: StepDef<readonly Uint8Array[]> = treeCiphertexts('tree-scores');

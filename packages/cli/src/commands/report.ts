@@ -11,9 +11,9 @@ import { parseScorecard, partyScorecard, type Scorecard, scoreToOdds } from '@fe
 import { bool, type Command, num, optStr, str, strs } from '../command.ts';
 import { readJsonFile } from '../json-file.ts';
 import { headerError } from '../pipeline/load.ts';
-import { buildReportData, type ReportInput } from '../report/data.ts';
+import { buildReportData, type ImportanceRow, type ReportInput } from '../report/data.ts';
 import { loadReportAssets, renderReportHtml } from '../report/html.ts';
-import { parseIvTable } from '../report/inputs.ts';
+import { parseImportance, parseIvTable } from '../report/inputs.ts';
 
 /** The file line of each row of a table read by `readScoredCsv` (blank lines and quoted breaks counted). */
 const fileLines = new WeakMap<Table, Int32Array>();
@@ -82,6 +82,8 @@ Inputs (what the other commands write):
                      population stability index of the score (--baseline-score names its score
                      column when it differs) and of any --psi-column present in both files.
   --iv FILE          optional: the JSON of 'fedscore binning --json' (IV per feature, selection).
+  --importance FILE  optional, repeatable: a tree model's <party>.importance.json ('fedscore train
+                     secureboost --out'): split count and total gain per own feature.
   --scorecard FILE   optional: the JSON of 'fedscore scorecard --out'. Shown as --party sees it
                      (default: the full table, as its base-points holder with every party
                      disclosed); --disclosed-by lists parties that showed --party their points.
@@ -93,7 +95,10 @@ the scorecard's scaling, PD = 1 / (1 + exp((score - offset) / factor)), with --s
 
 Sections: summary (AUC, Gini, KS and its threshold, Brier), ROC curve, KS curve, score
 distribution by class, calibration, lift chart and table, population stability, IV table,
-scorecard.
+scorecard, feature importance.
+
+A tree model: 'fedscore train secureboost --out DIR --scores-out test.csv' writes the held-out
+rows (id, label, margin, p_default) and each party's importance.
 
 Examples:
   fedscore report --scores test-scored.csv --label y --score p_default --out report.html
@@ -135,6 +140,12 @@ Examples:
       description: 'further numeric columns of both files to compare by PSI',
     },
     iv: { type: 'string', placeholder: 'FILE', description: "IV table: JSON of 'fedscore binning --json'" },
+    importance: {
+      type: 'string',
+      multiple: true,
+      placeholder: 'FILE',
+      description: "a tree model's <party>.importance.json (repeat per party)",
+    },
     scorecard: {
       type: 'string',
       placeholder: 'FILE',
@@ -273,6 +284,12 @@ Examples:
     const iv =
       ivFile === undefined ? undefined : parseIvTable(await readJsonFile(ctx.cwd, ivFile, '--iv'), ivFile);
 
+    const importanceFiles = strs(options, 'importance');
+    const importance: ImportanceRow[] = [];
+    for (const f of importanceFiles) {
+      importance.push(...parseImportance(await readJsonFile(ctx.cwd, f, '--importance'), f));
+    }
+
     let scorecard: ReportInput['scorecard'];
     if (card !== undefined) {
       const viewer = optStr(options, 'party');
@@ -299,6 +316,7 @@ Examples:
           baseline: baselineFile,
           iv: ivFile,
           scorecard: cardFile,
+          ...(importanceFiles.length > 0 && { importance: importanceFiles }),
         },
         labels,
         scores,
@@ -307,6 +325,7 @@ Examples:
         noCalibrationReason,
         baseline,
         iv,
+        ...(importanceFiles.length > 0 && { importance }),
         scorecard,
         histogramBins: num(options, 'bins'),
         liftBins: num(options, 'lift-bins'),
@@ -343,6 +362,7 @@ Examples:
       'lift',
       ...(data.stability ? ['stability'] : []),
       ...(data.iv ? ['iv'] : []),
+      ...(data.importance ? ['importance'] : []),
       ...(data.scorecard ? ['scorecard'] : []),
     ];
     ctx.logger.info('report written', { rows: data.summary.n, bytes: html.length });

@@ -8,12 +8,14 @@ import { resolve } from 'node:path';
 import {
   createInMemoryNetwork,
   FedscoreError,
+  featureColumns,
   formatCsvRows,
   type NumericColumn,
   nearestRankPercentile,
   ProtocolSession,
   runParties,
   summarizeBinary,
+  type Table,
 } from '@fedscore/core';
 import { readCsvFileDetailed } from '@fedscore/core/node';
 import {
@@ -34,16 +36,21 @@ import {
   parseScorecard,
   partialScore,
   runBatchScoring,
+  runTreeScoring,
   SCORING_VERSION,
   type Scorecard,
   SELF_ESTIMATE_PROTOCOL,
   SelfEstimateBank,
   SelfEstimateClient,
+  type TreeScoringFlow,
+  treeScores,
   woeColumns,
 } from '@fedscore/scoring';
+import { type PartyFeatures, parseGuestModel, parseHostModel } from '@fedscore/vfl';
 import { envelopeCodec } from '@fedscore/wire';
 import { bool, type Command, num, optStr, str, strs } from '../command.ts';
 import { readJsonFile } from '../json-file.ts';
+import { readPartyCsvDetailed } from '../pipeline/load.ts';
 
 async function readText(cwd: string, file: string, field: string): Promise<string> {
   try {
@@ -126,11 +133,18 @@ Flows (both parties in this process, real wire encoding):
                  under its own key; the bank evaluates --scorecard and --rules and returns a result
                  only the enterprise decrypts: band, line, rate (and the score with --reveal-score).
 
+  trees          a SecureBoost model (--guest-model, --host-model from 'train secureboost --out'):
+                 the bank (--bank CSV) and the government (--government CSV) score every enterprise
+                 in both files. --tree-flow private-path (default, protocol scoring.tree): the bank
+                 learns each score and none of the government's split outcomes; plain: it learns
+                 them (vfl.secureboost-predict). Scores as P(default) and scorecard points; with
+                 --rules, each enterprise's band, pre-approved line and rate.
+
 Examples:
   fedscore score batch --model model.json --input portfolio.csv --label y --json
   fedscore score online --scorecard card.json --rules rules.yaml --bank bank.csv --government gov.csv --mode band --out lines.csv
   fedscore score self-estimate --scorecard card.json --rules rules.yaml --value turnover=8000000 --value overdue=0`,
-  positionals: [{ name: 'flow', description: 'batch | online | self-estimate', required: true }],
+  positionals: [{ name: 'flow', description: 'batch | online | self-estimate | trees', required: true }],
   options: {
     model: { type: 'string', placeholder: 'FILE', description: 'batch: linear model JSON' },
     scorecard: {
@@ -176,15 +190,34 @@ Examples:
     },
     'reveal-score': { type: 'boolean', description: 'self-estimate: the result carries the score' },
     out: { type: 'string', placeholder: 'FILE', description: 'write per-row results as CSV' },
+    'guest-model': {
+      type: 'string',
+      placeholder: 'FILE',
+      description:
+        "trees: the bank's SecureBoost model (<guest>.secureboost.json of train secureboost --out)",
+    },
+    'host-model': {
+      type: 'string',
+      placeholder: 'FILE',
+      description: "trees: the government's SecureBoost model (<host>.secureboost.json)",
+    },
+    'tree-flow': {
+      type: 'string',
+      default: 'private-path',
+      choices: ['private-path', 'plain'],
+      description:
+        "trees: private-path (the bank learns the score only) or plain (it learns the government's split outcomes)",
+    },
   },
   async run(options, positionals, ctx) {
     const flow = positionals[0];
     if (flow === 'batch') return runBatch(options, ctx);
     if (flow === 'online') return runOnline(options, ctx);
     if (flow === 'self-estimate') return runSelfEstimate(options, ctx);
+    if (flow === 'trees') return runTrees(options, ctx);
     throw new FedscoreError(
       'invalid_argument',
-      `unknown flow '${flow}'; expected batch, online or self-estimate`,
+      `unknown flow '${flow}'; expected batch, online, self-estimate or trees`,
       {
         field: 'flow',
       },
@@ -451,5 +484,120 @@ async function runSelfEstimate(options: Opts, ctx: Ctx): Promise<Record<string, 
     seconds,
     bytesSent: stats.bytesSent['bank'] ?? 0,
     bytesReceived: stats.bytesReceived['bank'] ?? 0,
+  };
+}
+
+/**
+ * The model's feature columns of `table` (as training built them: numeric as is, a categorical
+ * column one-hot as `<column>=<category>`; a category the model knows and this file lacks is all 0).
+ */
+function treeFeatures(
+  table: Table,
+  rows: readonly number[],
+  names: readonly string[],
+  file: string,
+): PartyFeatures {
+  const all = featureColumns(table, rows);
+  const byName = new Map(all.names.map((n, j) => [n, all.columns[j]!]));
+  const categorical = new Set(table.columns.filter((c) => c.kind === 'categorical').map((c) => c.name));
+  const columns = names.map((name) => {
+    const c = byName.get(name);
+    if (c !== undefined) return c;
+    const eq = name.indexOf('=');
+    if (eq > 0 && categorical.has(name.slice(0, eq))) return new Float64Array(rows.length);
+    throw new FedscoreError('not_found', `the model's feature '${name}' is not a column of ${file}`, {
+      field: name,
+      file,
+    });
+  });
+  return { names: [...names], columns };
+}
+
+async function runTrees(options: Opts, ctx: Ctx): Promise<Record<string, unknown>> {
+  const need = (flag: string): string => {
+    const v = optStr(options, flag);
+    if (v === undefined)
+      throw new FedscoreError('invalid_argument', `trees needs --${flag}`, { field: `--${flag}` });
+    return v;
+  };
+  const guestFile = need('guest-model');
+  const hostFile = need('host-model');
+  const bankFile = need('bank');
+  const govFile = need('government');
+  const guestModel = parseGuestModel(await readText(ctx.cwd, guestFile, '--guest-model'));
+  const hostModel = parseHostModel(await readText(ctx.cwd, hostFile, '--host-model'));
+  if (guestModel.modelId !== hostModel.modelId) {
+    throw new FedscoreError('invalid_argument', 'the two model files are of different models', {
+      field: '--host-model',
+    });
+  }
+  const rules = await readRules(ctx.cwd, optStr(options, 'rules'));
+  const flow = str(options, 'tree-flow') as TreeScoringFlow;
+  const idColumn = str(options, 'id-column');
+  const bank = (await readPartyCsvDetailed(ctx, bankFile, idColumn, undefined, 'keep')).table;
+  const gov = (await readPartyCsvDetailed(ctx, govFile, idColumn, undefined, 'keep')).table;
+  // The operator holds both files here (a local run), so the enterprises both hold are matched by id.
+  const govRow = new Map(gov.ids.map((id, i) => [id, i]));
+  const bankRows: number[] = [];
+  const govRows: number[] = [];
+  bank.ids.forEach((id, i) => {
+    const j = govRow.get(id);
+    if (j === undefined) return;
+    bankRows.push(i);
+    govRows.push(j);
+  });
+  if (bankRows.length === 0) {
+    throw new FedscoreError('invalid_argument', 'the two files share no enterprise id', {
+      field: '--id-column',
+    });
+  }
+  const t0 = performance.now();
+  const r = await runTreeScoring({
+    flow,
+    guest: {
+      model: guestModel,
+      ...(guestModel.features.length > 0 && {
+        features: treeFeatures(bank, bankRows, guestModel.features, bankFile),
+      }),
+    },
+    host: { model: hostModel, features: treeFeatures(gov, govRows, hostModel.features, govFile) },
+    logger: ctx.logger,
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const ids = bankRows.map((i) => bank.ids[i]!);
+  const figures: Record<string, Float64Array> = {};
+  for (const c of bank.columns) {
+    if (c.kind === 'numeric') figures[c.name] = Float64Array.from(bankRows, (i) => c.values[i]!);
+  }
+  const out = treeScores(r.margins, { ids, ...(rules !== undefined && { rules, figures }) });
+  const rows: (string | number)[][] = ids.map((id, k) => {
+    const l = out.lines?.[k];
+    return l === undefined
+      ? [id, out.pd[k]!, out.scores[k]!]
+      : [id, out.pd[k]!, out.scores[k]!, l.band ?? '', l.line, l.rateBp];
+  });
+  const outFile = optStr(options, 'out');
+  if (outFile !== undefined) {
+    const header =
+      rules === undefined
+        ? ['id', 'p_default', 'score']
+        : ['id', 'p_default', 'score', 'band', 'line', 'rate_bp'];
+    await writeFile(resolve(ctx.cwd, outFile), [...formatCsvRows(header, rows)].join(''));
+  }
+  const lineTotal = out.lines?.reduce((a, l) => a + l.line, 0);
+  ctx.print(
+    `${ids.length} scored (${flow}), ${bank.ids.length - ids.length} unknown to the government; ${seconds.toFixed(1)} s; ${r.bytesToHost + r.bytesToGuest} bytes`,
+  );
+  if (rules !== undefined) ctx.print(`total pre-approved lines: ${lineTotal} ${rules.currency}`);
+  return {
+    flow: 'trees',
+    treeFlow: flow,
+    scored: ids.length,
+    notFound: bank.ids.length - ids.length,
+    seconds,
+    bytesToGovernment: r.bytesToHost,
+    bytesToBank: r.bytesToGuest,
+    ...(rules !== undefined && { totalLine: lineTotal, currency: rules.currency }),
+    ...(outFile !== undefined ? { out: outFile } : { results: rows.slice(0, 1000) }),
   };
 }

@@ -16,7 +16,7 @@ import {
 } from '@fedscore/pipeline';
 import type { PsiIdKindChoice } from '@fedscore/psi';
 import { resolveSecureBoost, type SecureBoostHyperparams, type SecureBoostScheme } from '@fedscore/vfl';
-import { type Command, num, optNum, optStr, str, strs } from '../command.ts';
+import { bool, type Command, num, optNum, optStr, str, strs } from '../command.ts';
 import { checkLabels, readPartyCsvDetailed } from '../pipeline/load.ts';
 import {
   CATEGORICAL_OPTION,
@@ -40,7 +40,22 @@ const HYPERPARAM_FLAGS = [
   'min-leaf-rows',
   'subsample',
   'min-node-rows',
+  'goss-top-rate',
+  'goss-other-rate',
+  'colsample-by-tree',
+  'early-stopping-rounds',
+  'validation-fraction',
+  'guest-only-trees',
 ] as const;
+
+/** The on/off hyperparameter flags (vfl booleans of the same name in camelCase). */
+const BOOLEAN_FLAGS = ['accept-goss-label-leakage', 'share-split-gains'] as const;
+
+/** The choice flags (vfl enumerations of the same name in camelCase). */
+const CHOICE_FLAGS = ['early-stopping-metric'] as const;
+
+/** Every flag that sets a hyperparameter: an error naming its field names the flag instead. */
+const ALL_HYPERPARAM_FLAGS: readonly string[] = [...HYPERPARAM_FLAGS, ...BOOLEAN_FLAGS, ...CHOICE_FLAGS];
 
 const camel = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 const kebab = (field: string): string => field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -126,6 +141,45 @@ Example:
       type: 'integer',
       description: "row floor of every node (default and minimum: the hosts' own floor, 50)",
     },
+    'goss-top-rate': {
+      type: 'number',
+      description:
+        'GOSS: share of rows of largest |gradient| each tree keeps (LightGBM: 0.2; default 0, off)',
+    },
+    'goss-other-rate': {
+      type: 'number',
+      description: 'GOSS: share of the other rows drawn, amplified (LightGBM: 0.1; on when top + other < 1)',
+    },
+    'accept-goss-label-leakage': {
+      type: 'boolean',
+      description: 'accept that GOSS shows the hosts label-dependent row sets (required for GOSS)',
+    },
+    'colsample-by-tree': {
+      type: 'number',
+      description: "share of its own features each party draws per tree (default 1; every party's)",
+    },
+    'early-stopping-rounds': {
+      type: 'integer',
+      description: 'stop after this many trees without validation improvement (default 0, off)',
+    },
+    'validation-fraction': {
+      type: 'number',
+      description: 'share of the train rows the guest holds out for early stopping (default 0)',
+    },
+    'early-stopping-metric': {
+      type: 'string',
+      choices: ['logloss', 'auc'],
+      description: 'validation metric of early stopping (default logloss)',
+    },
+    'guest-only-trees': {
+      type: 'integer',
+      description: "the first N trees use the guest's features only; hosts learn nothing of them (default 0)",
+    },
+    'share-split-gains': {
+      type: 'boolean',
+      description:
+        'send each host the gains of its splits for its gain importance (label-derived; default off)',
+    },
     seed: { type: 'integer', default: D.seed, description: 'seed of the split' },
     'test-fraction': {
       type: 'number',
@@ -136,6 +190,12 @@ Example:
       type: 'string',
       placeholder: 'DIR',
       description: "write each party's model and feature importance here",
+    },
+    'scores-out': {
+      type: 'string',
+      placeholder: 'FILE',
+      description:
+        "write the held-out rows' id, label, margin and p_default as CSV (input of 'fedscore report')",
     },
   },
   async run(options, _positionals, ctx) {
@@ -235,6 +295,13 @@ Example:
         .join(', ')}`,
     );
     if (written !== undefined) ctx.print(`models written to ${written}`);
+    const scoresOut = optStr(options, 'scores-out');
+    let scoresFile: string | undefined;
+    if (scoresOut !== undefined) {
+      scoresFile = resolve(ctx.cwd, scoresOut);
+      writeTestScores(scoresFile, result.testScores);
+      ctx.print(`held-out scores written to ${scoresFile}`);
+    }
     return {
       he: scheme,
       security: result.security,
@@ -267,15 +334,21 @@ Example:
       split: splitHow,
       model_id: result.guestModel.modelId,
       ...(written !== undefined && { out: written }),
+      ...(scoresFile !== undefined && { scores_out: scoresFile }),
     };
   },
 };
 
 /** The hyperparameters the flags set (defaults: `SECUREBOOST_DEFAULTS`, the rest left to vfl). */
 function hyperparamsFrom(options: Parameters<Command['run']>[0]): SecureBoostHyperparams {
-  const h: Record<string, number> = {};
+  const h: Record<string, number | boolean | string> = {};
   for (const flag of HYPERPARAM_FLAGS) {
     const v = optNum(options, flag);
+    if (v !== undefined) h[camel(flag)] = v;
+  }
+  for (const flag of BOOLEAN_FLAGS) if (bool(options, flag)) h[camel(flag)] = true;
+  for (const flag of CHOICE_FLAGS) {
+    const v = optStr(options, flag);
     if (v !== undefined) h[camel(flag)] = v;
   }
   // Validated by the rules the training roles apply, so a bad flag is refused before PSI runs.
@@ -284,19 +357,50 @@ function hyperparamsFrom(options: Parameters<Command['run']>[0]): SecureBoostHyp
   } catch (e) {
     throw asFlagError(e);
   }
-  return h;
+  return h as SecureBoostHyperparams;
 }
 
 /** An error about a hyperparameter names its flag (`learningRate` -> `--learning-rate`). */
 function asFlagError(e: unknown): unknown {
   if (!(e instanceof FedscoreError) || e.field === undefined) return e;
   const flag = kebab(e.field);
-  if (!(HYPERPARAM_FLAGS as readonly string[]).includes(flag)) return e;
+  if (!ALL_HYPERPARAM_FLAGS.includes(flag)) return e;
   return new FedscoreError(e.code, e.message.replace(e.field, `--${flag}`), {
     field: `--${flag}`,
     cause: e,
     ...(e.details !== undefined && { details: e.details }),
   });
+}
+
+/**
+ * The held-out rows as CSV: the guest's id, the label, the trees' log-odds and P(default) (high = bad),
+ * what `fedscore report --scores FILE --label label --score p_default` reads.
+ */
+function writeTestScores(
+  file: string,
+  s: {
+    readonly ids: readonly string[];
+    readonly labels: ArrayLike<number>;
+    readonly margins: ArrayLike<number>;
+  },
+): void {
+  if (s.margins.length !== s.ids.length) {
+    throw new FedscoreError('internal', `${s.margins.length} scores for ${s.ids.length} held-out rows`, {
+      field: '--scores-out',
+    });
+  }
+  const quote = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+  const lines = ['id,label,margin,p_default'];
+  for (let i = 0; i < s.ids.length; i++) {
+    const z = s.margins[i]!;
+    const p = z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+    lines.push(`${quote(s.ids[i]!)},${s.labels[i]},${z},${p}`);
+  }
+  try {
+    writeFileSync(file, `${lines.join('\n')}\n`);
+  } catch (e) {
+    throw new FedscoreError('io', `cannot write the scores: ${(e as Error).message}`, { file, cause: e });
+  }
 }
 
 /** Each party's published files (its own model and importance; the guest's metrics). */

@@ -34,6 +34,21 @@ export interface IvFeature {
   readonly dropReason?: string | undefined;
 }
 
+/**
+ * One row of a tree model's feature importance (a party's `<party>.importance.json` of `fedscore train
+ * secureboost --out` or a node's publish): a party's own feature, or on the guest a host's splits as a
+ * whole (`host`: it never learns which host feature a split is on).
+ */
+export interface ImportanceRow {
+  readonly party: string;
+  /** The feature name, or the host's party id for a guest's per-host row. */
+  readonly name: string;
+  readonly kind: 'feature' | 'host';
+  readonly splits: number;
+  /** Summed split gain; absent where the party does not hold gains (a host without `shareSplitGains`). */
+  readonly gain?: number | undefined;
+}
+
 export interface ReportInput {
   readonly title: string;
   /** Names shown in the report (file names and columns). */
@@ -44,6 +59,7 @@ export interface ReportInput {
     readonly baseline?: string | undefined;
     readonly iv?: string | undefined;
     readonly scorecard?: string | undefined;
+    readonly importance?: readonly string[] | undefined;
   };
   readonly generatedAt: string;
   readonly labels: ArrayLike<number>;
@@ -65,6 +81,7 @@ export interface ReportInput {
       }
     | undefined;
   readonly iv?: readonly IvFeature[] | undefined;
+  readonly importance?: readonly ImportanceRow[] | undefined;
   readonly scorecard?: { readonly card: Scorecard; readonly view: PartyScorecardView } | undefined;
   readonly histogramBins?: number | undefined;
   readonly liftBins?: number | undefined;
@@ -151,6 +168,8 @@ export interface ReportData {
     }[];
   } | null;
   readonly iv: readonly IvFeature[] | null;
+  /** Per party, by split count then gain, most used first. */
+  readonly importance: readonly ImportanceRow[] | null;
   readonly scorecard: {
     readonly viewer: string;
     readonly baseScore: number;
@@ -360,6 +379,12 @@ export function buildReportData(input: ReportInput): ReportData {
     })),
     stability,
     iv: input.iv === undefined ? null : [...input.iv].sort((a, b) => b.iv - a.iv),
+    importance:
+      input.importance === undefined
+        ? null
+        : [...input.importance].sort(
+            (a, b) => a.party.localeCompare(b.party) || b.splits - a.splits || (b.gain ?? 0) - (a.gain ?? 0),
+          ),
     scorecard,
   };
 }

@@ -99,6 +99,9 @@ export function renderReportHtml(data: ReportData, assets: ReportAssets): string
   if (src.baseline !== undefined) sourceRows.push(['stability baseline', escapeHtml(src.baseline)]);
   if (src.iv !== undefined) sourceRows.push(['IV table', escapeHtml(src.iv)]);
   if (src.scorecard !== undefined) sourceRows.push(['scorecard', escapeHtml(src.scorecard)]);
+  if (src.importance !== undefined) {
+    sourceRows.push(['feature importance', src.importance.map(escapeHtml).join(', ')]);
+  }
 
   const metrics = `<div class="metrics">${[
     ['rows', String(s.n)],
@@ -216,6 +219,22 @@ PSI = &Sigma; (a &minus; e) ln(a / e) over bins cut at the baseline's score quan
       )
     : '<p class="muted">No IV table: pass <code>--iv</code> (the JSON of <code>fedscore binning --json</code>).</p>';
 
+  const imp = data.importance;
+  const maxSplits = imp ? Math.max(...imp.map((r) => r.splits), 1) : 1;
+  const importance = imp
+    ? `<p>Split count and total gain (loss reduction) of each party's own features, as that party published them: no party sees another's feature names. A guest's host rows count a host's splits as a whole; a host's gains are shown only when the job shared them (<code>shareSplitGains</code>).</p>${table(
+        ['party', 'feature', 'splits', '', 'total gain'],
+        imp.map((r) => [
+          escapeHtml(r.party),
+          r.kind === 'host' ? `host <code>${escapeHtml(r.name)}</code> (all its splits)` : escapeHtml(r.name),
+          String(r.splits),
+          `<span class="bar" style="width:${Math.max(1, Math.round((120 * r.splits) / maxSplits))}px"></span>`,
+          r.gain === undefined ? '' : num(r.gain),
+        ]),
+        'num',
+      )}`
+    : '<p class="muted">No feature importance: pass <code>--importance</code> (a tree model\'s <code>&lt;party&gt;.importance.json</code>).</p>';
+
   const sc = data.scorecard;
   const scorecard = sc
     ? `<p>Base score ${score(sc.baseScore)} at odds ${score(sc.baseOdds)}:1 (good:bad), ${score(sc.pdo)} points to double the odds;
@@ -276,6 +295,7 @@ ${section('charts', 'Discrimination, calibration and stability', `<div class="ch
 ${section('lift-table', 'Lift table', `<p>Rows ranked riskiest first (${data.higherIsBetter ? 'lowest' : 'highest'} scores) and cut into bins of about equal size; tied scores are never split.</p>${lift}`)}
 ${section('stability-table', 'Population stability', stability)}
 ${section('iv-table', 'Information value', `${data.iv ? '<p>IV = &Sigma; (goods% &minus; bads%) &times; WOE per feature; &lt; 0.02 useless, 0.02&ndash;0.1 weak, 0.1&ndash;0.3 medium, 0.3&ndash;0.5 strong, &ge; 0.5 suspicious.</p>' : ''}${iv}`)}
+${section('importance-table', 'Feature importance (tree models)', importance)}
 ${section('scorecard-table', 'Scorecard', scorecard)}
 </main>
 <script type="application/json" id="report-data">${jsonForScript(data)}</script>

@@ -4,7 +4,7 @@
  */
 import { FedscoreError } from '@fedscore/core';
 import { z } from 'zod';
-import type { IvFeature } from './data.ts';
+import type { ImportanceRow, IvFeature } from './data.ts';
 
 const featureSchema = z.object({
   party: z.string().min(1),
@@ -52,4 +52,42 @@ export function parseIvTable(value: unknown, file: string): IvFeature[] {
       dropReason: dropped.get(k)?.replaceAll('_', ' '),
     };
   });
+}
+
+const splitSchema = z.object({
+  splits: z.number().int().nonnegative(),
+  gain: z.number().refine(Number.isFinite, 'must be a finite number').optional(),
+});
+
+const importanceSchema = z.object({
+  party: z.string().min(1),
+  role: z.enum(['guest', 'host']),
+  features: z.record(z.string(), splitSchema),
+  hosts: z.record(z.string(), splitSchema).optional(),
+});
+
+/** A party's tree-model importance (`<party>.importance.json`) as report rows. */
+export function parseImportance(value: unknown, file: string): ImportanceRow[] {
+  const r = importanceSchema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+    throw new FedscoreError(
+      'invalid_config',
+      `not a feature importance file (expected a <party>.importance.json of a tree model): ${issue.message}`,
+      { file, field: field.replace(/^\./, '') || 'features' },
+    );
+  }
+  const d = r.data;
+  const row = (name: string, kind: ImportanceRow['kind'], v: z.infer<typeof splitSchema>): ImportanceRow => ({
+    party: d.party,
+    name,
+    kind,
+    splits: v.splits,
+    ...(v.gain !== undefined && { gain: v.gain }),
+  });
+  return [
+    ...Object.entries(d.features).map(([name, v]) => row(name, 'feature', v)),
+    ...Object.entries(d.hosts ?? {}).map(([name, v]) => row(name, 'host', v)),
+  ];
 }

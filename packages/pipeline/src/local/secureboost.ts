@@ -71,6 +71,12 @@ export interface InProcessSecureBoostResult {
   readonly bytesSent: Readonly<Record<string, number>>;
   readonly train: Scores;
   readonly test: Scores;
+  /** The held-out rows: the guest's ids, labels and scores (log-odds), in the hold-out's order. */
+  readonly testScores: {
+    readonly ids: readonly string[];
+    readonly labels: Float64Array;
+    readonly margins: Float64Array;
+  };
   readonly insecure: boolean;
   readonly security: string;
   /** Every party's store (checkpoints of every stage). */
@@ -188,6 +194,11 @@ export async function runSecureBoostInProcess(
     bytesSent,
     train: score(ev.train),
     test: score(ev),
+    testScores: {
+      ids: guestPsi.test.map((p) => input.guest.table.ids[guestPsi.rows[p]!]!),
+      labels: Float64Array.from(guestPsi.test, (p) => input.guest.table.label![guestPsi.rows[p]!]!),
+      margins: Float64Array.from(ev.testMargins ?? []),
+    },
     insecure,
     security: securityNote(he, insecure),
     stores: new Map(data.map((p) => [p.id, storeOf(p.id)])),

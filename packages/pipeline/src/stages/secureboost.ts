@@ -19,16 +19,23 @@
  *             AUC/KS: no tree, no weight, no feature name). Registering is the caller's (the node's) step.
  *
  * What each party learns beyond the protocols' own tables (docs/protocols/secureboost.md): the hosts,
- * the aggregate test AUC/KS and the settings. Feature importance: the guest counts splits and sums gains
- * of its own features by name and of each host's splits per host (it never learns which host feature a
- * split is on); a host counts its own splits per feature. A host's total gain is not released: a split's
- * gain is a function of the guest's label-derived sums over a node whose rows the host knows, so the
- * guest keeps it (FATE's hosts likewise see split-count importance only).
+ * the aggregate test AUC/KS and the settings. Feature importance (vfl's `guestFeatureImportance`,
+ * `hostSplitTotals`, `hostFeatureImportance`): the guest counts splits and sums gains of its own features
+ * by name and of each host's splits per host (it never learns which host feature a split is on); a host
+ * counts its own splits per feature, and totals their gains only when the job sets `shareSplitGains` (a
+ * split's gain is a function of the guest's label-derived sums over a node whose rows the host knows, so
+ * by default the guest keeps it; FATE's hosts likewise see split-count importance only).
+ * Per-party settings: a host applies the job's `colsampleByTree` to its own features and expects the
+ * split gains when the job's `shareSplitGains` is set -- values of the job spec it accepted.
  * Threat model: the protocols' (semi-honest parties, no collusion between the guest and a host); the
  * node adds mutual TLS and grants each stage attempt only its protocols.
  */
 import { auc, FedscoreError, featureColumns, ks, type Table } from '@fedscore/core';
 import {
+  type FeatureImportance,
+  guestFeatureImportance,
+  hostFeatureImportance,
+  hostSplitTotals,
   type PartyFeatures,
   parseGuestModel,
   parseHostModel,
@@ -75,6 +82,11 @@ export interface SecureBoostTrainCheckpoint {
   /** On a host: histogram ciphertexts released for decryption, and the budget its flooding was sized for. */
   readonly released?: number;
   readonly releaseBudget?: number;
+  /**
+   * On a host of a job with `shareSplitGains`: the gain of each of its split ids as the guest sent them
+   * (JSON: a gain the guest did not send is null).
+   */
+  readonly splitGains?: readonly (number | null)[];
 }
 
 /** One feature's (or, on the guest, one host's) importance: splits on it and their summed gain. */
@@ -183,6 +195,10 @@ export async function trainSecureBoostStage(
     features,
     allowPlaintextScheme,
     allowWeakParameters,
+    // The job's values, which this party accepted with the job (docs/protocols/secureboost.md, "As a
+    // pipeline and a job"): its own feature draw per tree, and whether the guest sends split gains.
+    ...(hyperparams.colsampleByTree !== undefined && { colsampleByTree: hyperparams.colsampleByTree }),
+    receiveSplitGains: hyperparams.shareSplitGains === true,
     logger: ctx.logger,
   }).run();
   return {
@@ -193,6 +209,9 @@ export async function trainSecureBoostStage(
     insecure: t.scheme === 'none',
     released: r.released,
     releaseBudget: r.releaseBudget,
+    ...(r.splitGains !== undefined && {
+      splitGains: Array.from(r.splitGains, (g) => (Number.isFinite(g) ? g : null)),
+    }),
   };
 }
 
@@ -256,7 +275,12 @@ export async function evaluateSecureBoostStage(
   if (role === 'guest') {
     const model = parseGuestModel(t.model);
     const test = await predictGuestPass(ctx, model, 'test');
-    const out: EvaluateCheckpoint = { testRows: test.rows, auc: test.auc, ks: test.ks };
+    const out: EvaluateCheckpoint = {
+      testRows: test.rows,
+      auc: test.auc,
+      ks: test.ks,
+      ...(ctx.spec.inProcess !== undefined && { testMargins: Array.from(test.margins) }),
+    };
     if (!passes(ctx).includes('train')) return out;
     const train = await predictGuestPass(ctx, model, 'train');
     return { ...out, train: { rows: train.rows, auc: train.auc, ks: train.ks } };
@@ -272,43 +296,34 @@ export async function evaluateSecureBoostStage(
   return { testRows, ...(trainRows !== undefined && { train: { rows: trainRows } }) };
 }
 
-/** The guest's importance: its own features by name, and each host's splits per host (no names). */
-export function guestImportance(party: string, model: SecureBoostGuestModel): SecureBoostImportance {
-  const features: Record<string, { splits: number; gain: number }> = {};
-  for (const name of model.features) features[name] = { splits: 0, gain: 0 };
-  const hosts: Record<string, { splits: number; gain: number }> = {};
-  for (const h of model.hosts) hosts[h] = { splits: 0, gain: 0 };
-  for (const tree of model.trees) {
-    for (const n of tree) {
-      if (n.kind === 'leaf') continue;
-      const slot =
-        n.kind === 'guest-split' ? features[model.features[n.feature]!] : hosts[model.hosts[n.host]!];
-      if (slot === undefined) {
-        throw new FedscoreError('invalid_config', 'a split names no feature or host of the model', {
-          field: 'trees',
-        });
-      }
-      slot.splits++;
-      slot.gain += n.gain;
-    }
-  }
-  return { party, role: 'guest', features, hosts };
+/** vfl's per-feature importance as the published record (name -> splits and, where known, gain). */
+function byFeature(list: readonly FeatureImportance[]): Record<string, SplitImportance> {
+  const out: Record<string, SplitImportance> = {};
+  for (const f of list) out[f.feature] = { splits: f.splits, ...(f.gain !== undefined && { gain: f.gain }) };
+  return out;
 }
 
-/** A host's importance: splits per own feature (the gains stay with the guest). */
-export function hostImportance(party: string, model: SecureBoostHostModel): SecureBoostImportance {
-  const features: Record<string, { splits: number }> = {};
-  for (const name of model.features) features[name] = { splits: 0 };
-  for (const s of model.splits) {
-    const slot = features[model.features[s.feature]!];
-    if (slot === undefined) {
-      throw new FedscoreError('invalid_config', `split ${s.splitId} names no feature of the model`, {
-        field: 'splits',
-      });
-    }
-    slot.splits++;
-  }
-  return { party, role: 'host', features };
+/**
+ * The guest's importance (vfl's `guestFeatureImportance` and `hostSplitTotals`): its own features by
+ * name, and each host's splits per host (no host feature name: it holds host splits by opaque id).
+ */
+export function guestImportance(party: string, model: SecureBoostGuestModel): SecureBoostImportance {
+  const hosts: Record<string, SplitImportance> = {};
+  for (const h of hostSplitTotals(model)) hosts[h.host] = { splits: h.splits, gain: h.gain };
+  return { party, role: 'guest', features: byFeature(guestFeatureImportance(model)), hosts };
+}
+
+/**
+ * A host's importance (vfl's `hostFeatureImportance`): splits per own feature, and their total gain
+ * when the job shared the gains of its splits (`shareSplitGains`; else the gains stay with the guest).
+ */
+export function hostImportance(
+  party: string,
+  model: SecureBoostHostModel,
+  splitGains?: readonly (number | null)[],
+): SecureBoostImportance {
+  const gains = splitGains === undefined ? undefined : splitGains.map((g) => g ?? Number.NaN);
+  return { party, role: 'host', features: byFeature(hostFeatureImportance(model, gains)) };
 }
 
 /** Numbers, strings and booleans of the hyperparameters (the registry's parameters). */
@@ -375,7 +390,7 @@ export async function publishSecureBoostStage(
     );
   } else if (role === 'host') {
     joint = await session(ctx.party).receive(ctx.spec.guest, SECUREBOOST_MODEL_MESSAGE);
-    importance = hostImportance(ctx.party, parseHostModel(t.model));
+    importance = hostImportance(ctx.party, parseHostModel(t.model), t.splitGains);
   } else {
     throw new FedscoreError('invalid_argument', 'SecureBoost has no arbiter', { field: 'arbiter' });
   }

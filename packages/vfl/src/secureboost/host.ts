@@ -125,6 +125,8 @@ export interface SecureBoostHostResult {
   readonly floodingStdDev: number;
   /** Importance of this host's own features (split counts; total gains with `receiveSplitGains`). */
   readonly importance: readonly FeatureImportance[];
+  /** With `receiveSplitGains`: the gain of each of its splits, by split id, as the guest sent them. */
+  readonly splitGains?: Float64Array;
 }
 
 /** The CKKS preset a loaded context was made with (its description names N, q and the scale). */
@@ -419,6 +421,7 @@ export class SecureBoostHost {
       return {
         model,
         importance: hostFeatureImportance(model, gains),
+        ...(gains !== undefined && { splitGains: Float64Array.from(gains) }),
         released,
         releaseBudget: budget,
         floodingStdDev: sd,

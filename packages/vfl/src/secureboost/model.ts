@@ -230,11 +230,50 @@ export function guestFeatureImportance(model: SecureBoostGuestModel): FeatureImp
   for (const t of model.trees) {
     for (const n of t) {
       if (n.kind !== 'guest-split') continue;
+      if (!Number.isInteger(n.feature) || n.feature < 0 || n.feature >= model.features.length) {
+        throw new FedscoreError(
+          'invalid_config',
+          `a split names feature ${n.feature}, not one of the model's`,
+          {
+            field: 'trees',
+          },
+        );
+      }
       splits[n.feature]!++;
       gain[n.feature]! += n.gain;
     }
   }
   return model.features.map((feature, f) => ({ feature, splits: splits[f]!, gain: gain[f]! }));
+}
+
+/** One host's share of the guest's model: how many splits are that host's, and their summed gain. */
+export interface HostSplitTotals {
+  /** The host's party id (`model.hosts`). */
+  readonly host: string;
+  readonly splits: number;
+  readonly gain: number;
+}
+
+/**
+ * The guest's view of each host's importance: split count and total gain per host, in `model.hosts`
+ * order (the guest knows a host split only by opaque id, so never which host feature it is on).
+ */
+export function hostSplitTotals(model: SecureBoostGuestModel): HostSplitTotals[] {
+  const splits = new Array<number>(model.hosts.length).fill(0);
+  const gain = new Array<number>(model.hosts.length).fill(0);
+  for (const t of model.trees) {
+    for (const n of t) {
+      if (n.kind !== 'host-split') continue;
+      if (!Number.isInteger(n.host) || n.host < 0 || n.host >= model.hosts.length) {
+        throw new FedscoreError('invalid_config', `a split names host ${n.host}, not one of the model's`, {
+          field: 'trees',
+        });
+      }
+      splits[n.host]!++;
+      gain[n.host]! += n.gain;
+    }
+  }
+  return model.hosts.map((host, h) => ({ host, splits: splits[h]!, gain: gain[h]! }));
 }
 
 /** The gain of each of one host's splits in the guest's model, indexed by split id (what the guest sends). */
@@ -264,6 +303,11 @@ export function hostFeatureImportance(
   const splits = new Array<number>(model.features.length).fill(0);
   const gain = new Array<number>(model.features.length).fill(0);
   for (const s of model.splits) {
+    if (!Number.isInteger(s.feature) || s.feature < 0 || s.feature >= model.features.length) {
+      throw new FedscoreError('invalid_config', `split ${s.splitId} names no feature of the model`, {
+        field: 'splits',
+      });
+    }
     splits[s.feature]!++;
     if (splitGains !== undefined) gain[s.feature]! += splitGains[s.splitId]!;
   }

@@ -6786,6 +6786,534 @@ export namespace fedscore {
             /** Shape of a SelfEstimateKeys. */
             type $Shape = fedscore.scoring.SelfEstimateKeys.$Properties;
         }
+
+        /**
+         * Properties of a TreeHostSplit.
+         * @deprecated Use fedscore.scoring.TreeHostSplit.$Properties instead.
+         */
+        interface ITreeHostSplit extends fedscore.scoring.TreeHostSplit.$Properties {
+        }
+
+        /**
+         * One occurrence of a host split in a tree: the leaf slots under its left child and under its right
+         * child (bitmaps over the tree's `slots_per_tree` slots, leaves in a random order per tree).
+         */
+        class TreeHostSplit {
+
+            /**
+             * Constructs a new TreeHostSplit.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.TreeHostSplit.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** TreeHostSplit tree. */
+            tree: number;
+
+            /** TreeHostSplit splitId. */
+            splitId: number;
+
+            /** TreeHostSplit left. */
+            left: Uint8Array;
+
+            /** TreeHostSplit right. */
+            right: Uint8Array;
+
+            /**
+             * Creates a new TreeHostSplit instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns TreeHostSplit instance
+             */
+            static create(properties: fedscore.scoring.TreeHostSplit.$Shape): fedscore.scoring.TreeHostSplit & fedscore.scoring.TreeHostSplit.$Shape;
+            static create(properties?: fedscore.scoring.TreeHostSplit.$Properties): fedscore.scoring.TreeHostSplit;
+
+            /**
+             * Encodes the specified TreeHostSplit message. Does not implicitly {@link fedscore.scoring.TreeHostSplit.verify|verify} messages.
+             * @param message TreeHostSplit message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.TreeHostSplit.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified TreeHostSplit message, length delimited. Does not implicitly {@link fedscore.scoring.TreeHostSplit.verify|verify} messages.
+             * @param message TreeHostSplit message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.TreeHostSplit.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a TreeHostSplit message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeHostSplit & fedscore.scoring.TreeHostSplit.$Shape} TreeHostSplit
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.TreeHostSplit & fedscore.scoring.TreeHostSplit.$Shape;
+
+            /**
+             * Decodes a TreeHostSplit message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeHostSplit & fedscore.scoring.TreeHostSplit.$Shape} TreeHostSplit
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.TreeHostSplit & fedscore.scoring.TreeHostSplit.$Shape;
+
+            /**
+             * Verifies a TreeHostSplit message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a TreeHostSplit message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns TreeHostSplit
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.TreeHostSplit;
+
+            /**
+             * Creates a plain object from a TreeHostSplit message. Also converts values to other types if specified.
+             * @param message TreeHostSplit
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.TreeHostSplit, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this TreeHostSplit to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for TreeHostSplit
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TreeHostSplit {
+
+            /** Properties of a TreeHostSplit. */
+            interface $Properties {
+
+                /** TreeHostSplit tree */
+                tree?: (number|null);
+
+                /** TreeHostSplit splitId */
+                splitId?: (number|null);
+
+                /** TreeHostSplit left */
+                left?: (Uint8Array|null);
+
+                /** TreeHostSplit right */
+                right?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a TreeHostSplit. */
+            type $Shape = fedscore.scoring.TreeHostSplit.$Properties;
+        }
+
+        /**
+         * Properties of a TreeLayout.
+         * @deprecated Use fedscore.scoring.TreeLayout.$Properties instead.
+         */
+        interface ITreeLayout extends fedscore.scoring.TreeLayout.$Properties {
+        }
+
+        /** Guest -> host, first: the shape of the run (no leaf weight, no guest split, no feature). */
+        class TreeLayout {
+
+            /**
+             * Constructs a new TreeLayout.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.TreeLayout.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** TreeLayout modelId. */
+            modelId: string;
+
+            /** Applicants to score, in the row order both parties hold (aligned beforehand). */
+            records: number;
+
+            /** TreeLayout trees. */
+            trees: number;
+
+            /** Leaf slots per tree (the largest leaf count of the model; smaller trees are padded). */
+            slotsPerTree: number;
+
+            /** Slots per applicant in a ciphertext: the next power of two >= trees * slots_per_tree. */
+            block: number;
+
+            /** TreeLayout splits. */
+            splits: fedscore.scoring.TreeHostSplit.$Properties[];
+
+            /** Chunks of TreeContext that follow. */
+            contextChunks: number;
+
+            /**
+             * Creates a new TreeLayout instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns TreeLayout instance
+             */
+            static create(properties: fedscore.scoring.TreeLayout.$Shape): fedscore.scoring.TreeLayout & fedscore.scoring.TreeLayout.$Shape;
+            static create(properties?: fedscore.scoring.TreeLayout.$Properties): fedscore.scoring.TreeLayout;
+
+            /**
+             * Encodes the specified TreeLayout message. Does not implicitly {@link fedscore.scoring.TreeLayout.verify|verify} messages.
+             * @param message TreeLayout message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.TreeLayout.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified TreeLayout message, length delimited. Does not implicitly {@link fedscore.scoring.TreeLayout.verify|verify} messages.
+             * @param message TreeLayout message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.TreeLayout.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a TreeLayout message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeLayout & fedscore.scoring.TreeLayout.$Shape} TreeLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.TreeLayout & fedscore.scoring.TreeLayout.$Shape;
+
+            /**
+             * Decodes a TreeLayout message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeLayout & fedscore.scoring.TreeLayout.$Shape} TreeLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.TreeLayout & fedscore.scoring.TreeLayout.$Shape;
+
+            /**
+             * Verifies a TreeLayout message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a TreeLayout message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns TreeLayout
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.TreeLayout;
+
+            /**
+             * Creates a plain object from a TreeLayout message. Also converts values to other types if specified.
+             * @param message TreeLayout
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.TreeLayout, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this TreeLayout to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for TreeLayout
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TreeLayout {
+
+            /** Properties of a TreeLayout. */
+            interface $Properties {
+
+                /** TreeLayout modelId */
+                modelId?: (string|null);
+
+                /** Applicants to score, in the row order both parties hold (aligned beforehand). */
+                records?: (number|null);
+
+                /** TreeLayout trees */
+                trees?: (number|null);
+
+                /** Leaf slots per tree (the largest leaf count of the model; smaller trees are padded). */
+                slotsPerTree?: (number|null);
+
+                /** Slots per applicant in a ciphertext: the next power of two >= trees * slots_per_tree. */
+                block?: (number|null);
+
+                /** TreeLayout splits */
+                splits?: (fedscore.scoring.TreeHostSplit.$Properties[]|null);
+
+                /** Chunks of TreeContext that follow. */
+                contextChunks?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a TreeLayout. */
+            type $Shape = fedscore.scoring.TreeLayout.$Properties;
+        }
+
+        /**
+         * Properties of a TreeContext.
+         * @deprecated Use fedscore.scoring.TreeContext.$Properties instead.
+         */
+        interface ITreeContext extends fedscore.scoring.TreeContext.$Properties {
+        }
+
+        /**
+         * Guest -> host: one chunk of its public CKKS context (public, relinearization and the Galois keys of
+         * steps 1, 2, 4, ..., block / 2; no secret key).
+         */
+        class TreeContext {
+
+            /**
+             * Constructs a new TreeContext.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.TreeContext.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** TreeContext chunk. */
+            chunk: Uint8Array;
+
+            /**
+             * Creates a new TreeContext instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns TreeContext instance
+             */
+            static create(properties: fedscore.scoring.TreeContext.$Shape): fedscore.scoring.TreeContext & fedscore.scoring.TreeContext.$Shape;
+            static create(properties?: fedscore.scoring.TreeContext.$Properties): fedscore.scoring.TreeContext;
+
+            /**
+             * Encodes the specified TreeContext message. Does not implicitly {@link fedscore.scoring.TreeContext.verify|verify} messages.
+             * @param message TreeContext message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.TreeContext.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified TreeContext message, length delimited. Does not implicitly {@link fedscore.scoring.TreeContext.verify|verify} messages.
+             * @param message TreeContext message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.TreeContext.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a TreeContext message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeContext & fedscore.scoring.TreeContext.$Shape} TreeContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.TreeContext & fedscore.scoring.TreeContext.$Shape;
+
+            /**
+             * Decodes a TreeContext message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeContext & fedscore.scoring.TreeContext.$Shape} TreeContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.TreeContext & fedscore.scoring.TreeContext.$Shape;
+
+            /**
+             * Verifies a TreeContext message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a TreeContext message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns TreeContext
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.TreeContext;
+
+            /**
+             * Creates a plain object from a TreeContext message. Also converts values to other types if specified.
+             * @param message TreeContext
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.TreeContext, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this TreeContext to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for TreeContext
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TreeContext {
+
+            /** Properties of a TreeContext. */
+            interface $Properties {
+
+                /** TreeContext chunk */
+                chunk?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a TreeContext. */
+            type $Shape = fedscore.scoring.TreeContext.$Properties;
+        }
+
+        /**
+         * Properties of a TreeCiphertexts.
+         * @deprecated Use fedscore.scoring.TreeCiphertexts.$Properties instead.
+         */
+        interface ITreeCiphertexts extends fedscore.scoring.TreeCiphertexts.$Properties {
+        }
+
+        /** Serialized CKKS ciphertexts, one per group of applicants (slot_count / block applicants each). */
+        class TreeCiphertexts {
+
+            /**
+             * Constructs a new TreeCiphertexts.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.TreeCiphertexts.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** TreeCiphertexts items. */
+            items: Uint8Array[];
+
+            /**
+             * Creates a new TreeCiphertexts instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns TreeCiphertexts instance
+             */
+            static create(properties: fedscore.scoring.TreeCiphertexts.$Shape): fedscore.scoring.TreeCiphertexts & fedscore.scoring.TreeCiphertexts.$Shape;
+            static create(properties?: fedscore.scoring.TreeCiphertexts.$Properties): fedscore.scoring.TreeCiphertexts;
+
+            /**
+             * Encodes the specified TreeCiphertexts message. Does not implicitly {@link fedscore.scoring.TreeCiphertexts.verify|verify} messages.
+             * @param message TreeCiphertexts message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.TreeCiphertexts.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified TreeCiphertexts message, length delimited. Does not implicitly {@link fedscore.scoring.TreeCiphertexts.verify|verify} messages.
+             * @param message TreeCiphertexts message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.TreeCiphertexts.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a TreeCiphertexts message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeCiphertexts & fedscore.scoring.TreeCiphertexts.$Shape} TreeCiphertexts
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.TreeCiphertexts & fedscore.scoring.TreeCiphertexts.$Shape;
+
+            /**
+             * Decodes a TreeCiphertexts message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeCiphertexts & fedscore.scoring.TreeCiphertexts.$Shape} TreeCiphertexts
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.TreeCiphertexts & fedscore.scoring.TreeCiphertexts.$Shape;
+
+            /**
+             * Verifies a TreeCiphertexts message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a TreeCiphertexts message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns TreeCiphertexts
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.TreeCiphertexts;
+
+            /**
+             * Creates a plain object from a TreeCiphertexts message. Also converts values to other types if specified.
+             * @param message TreeCiphertexts
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.TreeCiphertexts, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this TreeCiphertexts to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for TreeCiphertexts
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TreeCiphertexts {
+
+            /** Properties of a TreeCiphertexts. */
+            interface $Properties {
+
+                /** TreeCiphertexts items */
+                items?: (Uint8Array[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a TreeCiphertexts. */
+            type $Shape = fedscore.scoring.TreeCiphertexts.$Properties;
+        }
     }
 
     /** Namespace secureboost. */

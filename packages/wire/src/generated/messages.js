@@ -18678,6 +18678,1431 @@ export const fedscore = $root.fedscore = (() => {
             return SelfEstimateKeys;
         })();
 
+        scoring.TreeHostSplit = (function() {
+
+            /**
+             * Properties of a TreeHostSplit.
+             * @typedef {Object} fedscore.scoring.TreeHostSplit.$Properties
+             * @property {number|null} [tree] TreeHostSplit tree
+             * @property {number|null} [splitId] TreeHostSplit splitId
+             * @property {Uint8Array|null} [left] TreeHostSplit left
+             * @property {Uint8Array|null} [right] TreeHostSplit right
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TreeHostSplit.
+             * @memberof fedscore.scoring
+             * @interface ITreeHostSplit
+             * @augments fedscore.scoring.TreeHostSplit.$Properties
+             * @deprecated Use fedscore.scoring.TreeHostSplit.$Properties instead.
+             */
+
+            /**
+             * Shape of a TreeHostSplit.
+             * @typedef {fedscore.scoring.TreeHostSplit.$Properties} fedscore.scoring.TreeHostSplit.$Shape
+             */
+
+            /**
+             * Constructs a new TreeHostSplit.
+             * @memberof fedscore.scoring
+             * @classdesc One occurrence of a host split in a tree: the leaf slots under its left child and under its right
+             * child (bitmaps over the tree's `slots_per_tree` slots, leaves in a random order per tree).
+             * @constructor
+             * @param {fedscore.scoring.TreeHostSplit.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TreeHostSplit = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * TreeHostSplit tree.
+             * @member {number} tree
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @instance
+             */
+            TreeHostSplit.prototype.tree = 0;
+
+            /**
+             * TreeHostSplit splitId.
+             * @member {number} splitId
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @instance
+             */
+            TreeHostSplit.prototype.splitId = 0;
+
+            /**
+             * TreeHostSplit left.
+             * @member {Uint8Array} left
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @instance
+             */
+            TreeHostSplit.prototype.left = $util.newBuffer([]);
+
+            /**
+             * TreeHostSplit right.
+             * @member {Uint8Array} right
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @instance
+             */
+            TreeHostSplit.prototype.right = $util.newBuffer([]);
+
+            /**
+             * Creates a new TreeHostSplit instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @static
+             * @param {fedscore.scoring.TreeHostSplit.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.TreeHostSplit} TreeHostSplit instance
+             * @type {{
+             *   (properties: fedscore.scoring.TreeHostSplit.$Shape): fedscore.scoring.TreeHostSplit & fedscore.scoring.TreeHostSplit.$Shape;
+             *   (properties?: fedscore.scoring.TreeHostSplit.$Properties): fedscore.scoring.TreeHostSplit;
+             * }}
+             */
+            TreeHostSplit.create = function(properties) {
+                return new TreeHostSplit(properties);
+            };
+
+            /**
+             * Encodes the specified TreeHostSplit message. Does not implicitly {@link fedscore.scoring.TreeHostSplit.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @static
+             * @param {fedscore.scoring.TreeHostSplit.$Properties} message TreeHostSplit message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeHostSplit.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.tree != null && $Object.hasOwnProperty.call(message, "tree") && message.tree !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.tree);
+                if (message.splitId != null && $Object.hasOwnProperty.call(message, "splitId") && message.splitId !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.splitId);
+                if (message.left != null && $Object.hasOwnProperty.call(message, "left") && message.left.length)
+                    writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.left);
+                if (message.right != null && $Object.hasOwnProperty.call(message, "right") && message.right.length)
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.right);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TreeHostSplit message, length delimited. Does not implicitly {@link fedscore.scoring.TreeHostSplit.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @static
+             * @param {fedscore.scoring.TreeHostSplit.$Properties} message TreeHostSplit message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeHostSplit.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TreeHostSplit message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeHostSplit & fedscore.scoring.TreeHostSplit.$Shape} TreeHostSplit
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeHostSplit.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.TreeHostSplit();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.tree = value;
+                            else
+                                delete message.tree;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.splitId = value;
+                            else
+                                delete message.splitId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.left = value;
+                            else
+                                delete message.left;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.right = value;
+                            else
+                                delete message.right;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a TreeHostSplit message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeHostSplit & fedscore.scoring.TreeHostSplit.$Shape} TreeHostSplit
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeHostSplit.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TreeHostSplit message.
+             * @function verify
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TreeHostSplit.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.tree != null && $Object.hasOwnProperty.call(message, "tree"))
+                    if (!$util.isInteger(message.tree))
+                        return "tree: integer expected";
+                if (message.splitId != null && $Object.hasOwnProperty.call(message, "splitId"))
+                    if (!$util.isInteger(message.splitId))
+                        return "splitId: integer expected";
+                if (message.left != null && $Object.hasOwnProperty.call(message, "left"))
+                    if (!(message.left && typeof message.left.length === "number" || $util.isString(message.left)))
+                        return "left: buffer expected";
+                if (message.right != null && $Object.hasOwnProperty.call(message, "right"))
+                    if (!(message.right && typeof message.right.length === "number" || $util.isString(message.right)))
+                        return "right: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a TreeHostSplit message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.TreeHostSplit} TreeHostSplit
+             */
+            TreeHostSplit.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.TreeHostSplit)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.TreeHostSplit: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.TreeHostSplit();
+                if (object.tree != null)
+                    if ($Number(object.tree) !== 0)
+                        message.tree = object.tree >>> 0;
+                if (object.splitId != null)
+                    if ($Number(object.splitId) !== 0)
+                        message.splitId = object.splitId >>> 0;
+                if (object.left != null)
+                    if (object.left.length)
+                        if (typeof object.left === "string")
+                            $util.base64.decode(object.left, message.left = $util.newBuffer($util.base64.length(object.left)), 0);
+                        else if (object.left.length >= 0)
+                            message.left = object.left;
+                if (object.right != null)
+                    if (object.right.length)
+                        if (typeof object.right === "string")
+                            $util.base64.decode(object.right, message.right = $util.newBuffer($util.base64.length(object.right)), 0);
+                        else if (object.right.length >= 0)
+                            message.right = object.right;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TreeHostSplit message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @static
+             * @param {fedscore.scoring.TreeHostSplit} message TreeHostSplit
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TreeHostSplit.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.tree = 0;
+                    object.splitId = 0;
+                    if (options.bytes === $String)
+                        object.left = "";
+                    else {
+                        object.left = [];
+                        if (options.bytes !== $Array)
+                            object.left = $util.newBuffer(object.left);
+                    }
+                    if (options.bytes === $String)
+                        object.right = "";
+                    else {
+                        object.right = [];
+                        if (options.bytes !== $Array)
+                            object.right = $util.newBuffer(object.right);
+                    }
+                }
+                if (message.tree != null && $Object.hasOwnProperty.call(message, "tree"))
+                    object.tree = message.tree;
+                if (message.splitId != null && $Object.hasOwnProperty.call(message, "splitId"))
+                    object.splitId = message.splitId;
+                if (message.left != null && $Object.hasOwnProperty.call(message, "left"))
+                    object.left = options.bytes === $String ? $util.base64.encode(message.left, 0, message.left.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.left) : message.left;
+                if (message.right != null && $Object.hasOwnProperty.call(message, "right"))
+                    object.right = options.bytes === $String ? $util.base64.encode(message.right, 0, message.right.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.right) : message.right;
+                return object;
+            };
+
+            /**
+             * Converts this TreeHostSplit to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TreeHostSplit.prototype.toJSON = function() {
+                return TreeHostSplit.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TreeHostSplit
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.TreeHostSplit
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TreeHostSplit.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.TreeHostSplit";
+            };
+
+            return TreeHostSplit;
+        })();
+
+        scoring.TreeLayout = (function() {
+
+            /**
+             * Properties of a TreeLayout.
+             * @typedef {Object} fedscore.scoring.TreeLayout.$Properties
+             * @property {string|null} [modelId] TreeLayout modelId
+             * @property {number|null} [records] Applicants to score, in the row order both parties hold (aligned beforehand).
+             * @property {number|null} [trees] TreeLayout trees
+             * @property {number|null} [slotsPerTree] Leaf slots per tree (the largest leaf count of the model; smaller trees are padded).
+             * @property {number|null} [block] Slots per applicant in a ciphertext: the next power of two >= trees * slots_per_tree.
+             * @property {Array.<fedscore.scoring.TreeHostSplit.$Properties>|null} [splits] TreeLayout splits
+             * @property {number|null} [contextChunks] Chunks of TreeContext that follow.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TreeLayout.
+             * @memberof fedscore.scoring
+             * @interface ITreeLayout
+             * @augments fedscore.scoring.TreeLayout.$Properties
+             * @deprecated Use fedscore.scoring.TreeLayout.$Properties instead.
+             */
+
+            /**
+             * Shape of a TreeLayout.
+             * @typedef {fedscore.scoring.TreeLayout.$Properties} fedscore.scoring.TreeLayout.$Shape
+             */
+
+            /**
+             * Constructs a new TreeLayout.
+             * @memberof fedscore.scoring
+             * @classdesc Guest -> host, first: the shape of the run (no leaf weight, no guest split, no feature).
+             * @constructor
+             * @param {fedscore.scoring.TreeLayout.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TreeLayout = function (properties) {
+                this.splits = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * TreeLayout modelId.
+             * @member {string} modelId
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.modelId = "";
+
+            /**
+             * Applicants to score, in the row order both parties hold (aligned beforehand).
+             * @member {number} records
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.records = 0;
+
+            /**
+             * TreeLayout trees.
+             * @member {number} trees
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.trees = 0;
+
+            /**
+             * Leaf slots per tree (the largest leaf count of the model; smaller trees are padded).
+             * @member {number} slotsPerTree
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.slotsPerTree = 0;
+
+            /**
+             * Slots per applicant in a ciphertext: the next power of two >= trees * slots_per_tree.
+             * @member {number} block
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.block = 0;
+
+            /**
+             * TreeLayout splits.
+             * @member {Array.<fedscore.scoring.TreeHostSplit.$Properties>} splits
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.splits = $util.emptyArray;
+
+            /**
+             * Chunks of TreeContext that follow.
+             * @member {number} contextChunks
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.contextChunks = 0;
+
+            /**
+             * Creates a new TreeLayout instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.TreeLayout
+             * @static
+             * @param {fedscore.scoring.TreeLayout.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.TreeLayout} TreeLayout instance
+             * @type {{
+             *   (properties: fedscore.scoring.TreeLayout.$Shape): fedscore.scoring.TreeLayout & fedscore.scoring.TreeLayout.$Shape;
+             *   (properties?: fedscore.scoring.TreeLayout.$Properties): fedscore.scoring.TreeLayout;
+             * }}
+             */
+            TreeLayout.create = function(properties) {
+                return new TreeLayout(properties);
+            };
+
+            /**
+             * Encodes the specified TreeLayout message. Does not implicitly {@link fedscore.scoring.TreeLayout.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.TreeLayout
+             * @static
+             * @param {fedscore.scoring.TreeLayout.$Properties} message TreeLayout message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeLayout.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId") && message.modelId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.modelId);
+                if (message.records != null && $Object.hasOwnProperty.call(message, "records") && message.records !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.records);
+                if (message.trees != null && $Object.hasOwnProperty.call(message, "trees") && message.trees !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.trees);
+                if (message.slotsPerTree != null && $Object.hasOwnProperty.call(message, "slotsPerTree") && message.slotsPerTree !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.slotsPerTree);
+                if (message.block != null && $Object.hasOwnProperty.call(message, "block") && message.block !== 0)
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.block);
+                if (message.splits != null && message.splits.length)
+                    for (let i = 0; i < message.splits.length; ++i)
+                        $root.fedscore.scoring.TreeHostSplit.encode(message.splits[i], writer.uint32(/* id 6, wireType 2 =*/50).fork(), _depth + 1).ldelim();
+                if (message.contextChunks != null && $Object.hasOwnProperty.call(message, "contextChunks") && message.contextChunks !== 0)
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint32(message.contextChunks);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TreeLayout message, length delimited. Does not implicitly {@link fedscore.scoring.TreeLayout.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.TreeLayout
+             * @static
+             * @param {fedscore.scoring.TreeLayout.$Properties} message TreeLayout message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeLayout.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TreeLayout message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.TreeLayout
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeLayout & fedscore.scoring.TreeLayout.$Shape} TreeLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeLayout.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.TreeLayout();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.modelId = value;
+                            else
+                                delete message.modelId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.records = value;
+                            else
+                                delete message.records;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.trees = value;
+                            else
+                                delete message.trees;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.slotsPerTree = value;
+                            else
+                                delete message.slotsPerTree;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.block = value;
+                            else
+                                delete message.block;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.splits && message.splits.length))
+                                message.splits = [];
+                            message.splits.push($root.fedscore.scoring.TreeHostSplit.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.contextChunks = value;
+                            else
+                                delete message.contextChunks;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a TreeLayout message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.TreeLayout
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeLayout & fedscore.scoring.TreeLayout.$Shape} TreeLayout
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeLayout.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TreeLayout message.
+             * @function verify
+             * @memberof fedscore.scoring.TreeLayout
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TreeLayout.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    if (!$util.isString(message.modelId))
+                        return "modelId: string expected";
+                if (message.records != null && $Object.hasOwnProperty.call(message, "records"))
+                    if (!$util.isInteger(message.records))
+                        return "records: integer expected";
+                if (message.trees != null && $Object.hasOwnProperty.call(message, "trees"))
+                    if (!$util.isInteger(message.trees))
+                        return "trees: integer expected";
+                if (message.slotsPerTree != null && $Object.hasOwnProperty.call(message, "slotsPerTree"))
+                    if (!$util.isInteger(message.slotsPerTree))
+                        return "slotsPerTree: integer expected";
+                if (message.block != null && $Object.hasOwnProperty.call(message, "block"))
+                    if (!$util.isInteger(message.block))
+                        return "block: integer expected";
+                if (message.splits != null && $Object.hasOwnProperty.call(message, "splits")) {
+                    if (!$Array.isArray(message.splits))
+                        return "splits: array expected";
+                    for (let i = 0; i < message.splits.length; ++i) {
+                        let error = $root.fedscore.scoring.TreeHostSplit.verify(message.splits[i], _depth + 1);
+                        if (error)
+                            return "splits." + error;
+                    }
+                }
+                if (message.contextChunks != null && $Object.hasOwnProperty.call(message, "contextChunks"))
+                    if (!$util.isInteger(message.contextChunks))
+                        return "contextChunks: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a TreeLayout message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.TreeLayout
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.TreeLayout} TreeLayout
+             */
+            TreeLayout.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.TreeLayout)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.TreeLayout: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.TreeLayout();
+                if (object.modelId != null)
+                    if (typeof object.modelId !== "string" || object.modelId.length)
+                        message.modelId = $String(object.modelId);
+                if (object.records != null)
+                    if ($Number(object.records) !== 0)
+                        message.records = object.records >>> 0;
+                if (object.trees != null)
+                    if ($Number(object.trees) !== 0)
+                        message.trees = object.trees >>> 0;
+                if (object.slotsPerTree != null)
+                    if ($Number(object.slotsPerTree) !== 0)
+                        message.slotsPerTree = object.slotsPerTree >>> 0;
+                if (object.block != null)
+                    if ($Number(object.block) !== 0)
+                        message.block = object.block >>> 0;
+                if (object.splits) {
+                    if (!$Array.isArray(object.splits))
+                        throw $TypeError(".fedscore.scoring.TreeLayout.splits: array expected");
+                    message.splits = $Array(object.splits.length);
+                    for (let i = 0; i < object.splits.length; ++i) {
+                        if (!$util.isObject(object.splits[i]))
+                            throw $TypeError(".fedscore.scoring.TreeLayout.splits: object expected");
+                        message.splits[i] = $root.fedscore.scoring.TreeHostSplit.fromObject(object.splits[i], _depth + 1);
+                    }
+                }
+                if (object.contextChunks != null)
+                    if ($Number(object.contextChunks) !== 0)
+                        message.contextChunks = object.contextChunks >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TreeLayout message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.TreeLayout
+             * @static
+             * @param {fedscore.scoring.TreeLayout} message TreeLayout
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TreeLayout.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.splits = [];
+                if (options.defaults) {
+                    object.modelId = "";
+                    object.records = 0;
+                    object.trees = 0;
+                    object.slotsPerTree = 0;
+                    object.block = 0;
+                    object.contextChunks = 0;
+                }
+                if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
+                    object.modelId = message.modelId;
+                if (message.records != null && $Object.hasOwnProperty.call(message, "records"))
+                    object.records = message.records;
+                if (message.trees != null && $Object.hasOwnProperty.call(message, "trees"))
+                    object.trees = message.trees;
+                if (message.slotsPerTree != null && $Object.hasOwnProperty.call(message, "slotsPerTree"))
+                    object.slotsPerTree = message.slotsPerTree;
+                if (message.block != null && $Object.hasOwnProperty.call(message, "block"))
+                    object.block = message.block;
+                if (message.splits && message.splits.length) {
+                    object.splits = $Array(message.splits.length);
+                    for (let j = 0; j < message.splits.length; ++j)
+                        object.splits[j] = $root.fedscore.scoring.TreeHostSplit.toObject(message.splits[j], options, _depth + 1);
+                }
+                if (message.contextChunks != null && $Object.hasOwnProperty.call(message, "contextChunks"))
+                    object.contextChunks = message.contextChunks;
+                return object;
+            };
+
+            /**
+             * Converts this TreeLayout to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TreeLayout.prototype.toJSON = function() {
+                return TreeLayout.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TreeLayout
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.TreeLayout
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TreeLayout.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.TreeLayout";
+            };
+
+            return TreeLayout;
+        })();
+
+        scoring.TreeContext = (function() {
+
+            /**
+             * Properties of a TreeContext.
+             * @typedef {Object} fedscore.scoring.TreeContext.$Properties
+             * @property {Uint8Array|null} [chunk] TreeContext chunk
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TreeContext.
+             * @memberof fedscore.scoring
+             * @interface ITreeContext
+             * @augments fedscore.scoring.TreeContext.$Properties
+             * @deprecated Use fedscore.scoring.TreeContext.$Properties instead.
+             */
+
+            /**
+             * Shape of a TreeContext.
+             * @typedef {fedscore.scoring.TreeContext.$Properties} fedscore.scoring.TreeContext.$Shape
+             */
+
+            /**
+             * Constructs a new TreeContext.
+             * @memberof fedscore.scoring
+             * @classdesc Guest -> host: one chunk of its public CKKS context (public, relinearization and the Galois keys of
+             * steps 1, 2, 4, ..., block / 2; no secret key).
+             * @constructor
+             * @param {fedscore.scoring.TreeContext.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TreeContext = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * TreeContext chunk.
+             * @member {Uint8Array} chunk
+             * @memberof fedscore.scoring.TreeContext
+             * @instance
+             */
+            TreeContext.prototype.chunk = $util.newBuffer([]);
+
+            /**
+             * Creates a new TreeContext instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.TreeContext
+             * @static
+             * @param {fedscore.scoring.TreeContext.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.TreeContext} TreeContext instance
+             * @type {{
+             *   (properties: fedscore.scoring.TreeContext.$Shape): fedscore.scoring.TreeContext & fedscore.scoring.TreeContext.$Shape;
+             *   (properties?: fedscore.scoring.TreeContext.$Properties): fedscore.scoring.TreeContext;
+             * }}
+             */
+            TreeContext.create = function(properties) {
+                return new TreeContext(properties);
+            };
+
+            /**
+             * Encodes the specified TreeContext message. Does not implicitly {@link fedscore.scoring.TreeContext.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.TreeContext
+             * @static
+             * @param {fedscore.scoring.TreeContext.$Properties} message TreeContext message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeContext.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.chunk != null && $Object.hasOwnProperty.call(message, "chunk") && message.chunk.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.chunk);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TreeContext message, length delimited. Does not implicitly {@link fedscore.scoring.TreeContext.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.TreeContext
+             * @static
+             * @param {fedscore.scoring.TreeContext.$Properties} message TreeContext message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeContext.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TreeContext message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.TreeContext
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeContext & fedscore.scoring.TreeContext.$Shape} TreeContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeContext.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.TreeContext();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.chunk = value;
+                            else
+                                delete message.chunk;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a TreeContext message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.TreeContext
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeContext & fedscore.scoring.TreeContext.$Shape} TreeContext
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeContext.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TreeContext message.
+             * @function verify
+             * @memberof fedscore.scoring.TreeContext
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TreeContext.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.chunk != null && $Object.hasOwnProperty.call(message, "chunk"))
+                    if (!(message.chunk && typeof message.chunk.length === "number" || $util.isString(message.chunk)))
+                        return "chunk: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a TreeContext message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.TreeContext
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.TreeContext} TreeContext
+             */
+            TreeContext.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.TreeContext)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.TreeContext: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.TreeContext();
+                if (object.chunk != null)
+                    if (object.chunk.length)
+                        if (typeof object.chunk === "string")
+                            $util.base64.decode(object.chunk, message.chunk = $util.newBuffer($util.base64.length(object.chunk)), 0);
+                        else if (object.chunk.length >= 0)
+                            message.chunk = object.chunk;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TreeContext message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.TreeContext
+             * @static
+             * @param {fedscore.scoring.TreeContext} message TreeContext
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TreeContext.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    if (options.bytes === $String)
+                        object.chunk = "";
+                    else {
+                        object.chunk = [];
+                        if (options.bytes !== $Array)
+                            object.chunk = $util.newBuffer(object.chunk);
+                    }
+                if (message.chunk != null && $Object.hasOwnProperty.call(message, "chunk"))
+                    object.chunk = options.bytes === $String ? $util.base64.encode(message.chunk, 0, message.chunk.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.chunk) : message.chunk;
+                return object;
+            };
+
+            /**
+             * Converts this TreeContext to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.TreeContext
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TreeContext.prototype.toJSON = function() {
+                return TreeContext.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TreeContext
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.TreeContext
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TreeContext.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.TreeContext";
+            };
+
+            return TreeContext;
+        })();
+
+        scoring.TreeCiphertexts = (function() {
+
+            /**
+             * Properties of a TreeCiphertexts.
+             * @typedef {Object} fedscore.scoring.TreeCiphertexts.$Properties
+             * @property {Array.<Uint8Array>|null} [items] TreeCiphertexts items
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TreeCiphertexts.
+             * @memberof fedscore.scoring
+             * @interface ITreeCiphertexts
+             * @augments fedscore.scoring.TreeCiphertexts.$Properties
+             * @deprecated Use fedscore.scoring.TreeCiphertexts.$Properties instead.
+             */
+
+            /**
+             * Shape of a TreeCiphertexts.
+             * @typedef {fedscore.scoring.TreeCiphertexts.$Properties} fedscore.scoring.TreeCiphertexts.$Shape
+             */
+
+            /**
+             * Constructs a new TreeCiphertexts.
+             * @memberof fedscore.scoring
+             * @classdesc Serialized CKKS ciphertexts, one per group of applicants (slot_count / block applicants each).
+             * @constructor
+             * @param {fedscore.scoring.TreeCiphertexts.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TreeCiphertexts = function (properties) {
+                this.items = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * TreeCiphertexts items.
+             * @member {Array.<Uint8Array>} items
+             * @memberof fedscore.scoring.TreeCiphertexts
+             * @instance
+             */
+            TreeCiphertexts.prototype.items = $util.emptyArray;
+
+            /**
+             * Creates a new TreeCiphertexts instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.TreeCiphertexts
+             * @static
+             * @param {fedscore.scoring.TreeCiphertexts.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.TreeCiphertexts} TreeCiphertexts instance
+             * @type {{
+             *   (properties: fedscore.scoring.TreeCiphertexts.$Shape): fedscore.scoring.TreeCiphertexts & fedscore.scoring.TreeCiphertexts.$Shape;
+             *   (properties?: fedscore.scoring.TreeCiphertexts.$Properties): fedscore.scoring.TreeCiphertexts;
+             * }}
+             */
+            TreeCiphertexts.create = function(properties) {
+                return new TreeCiphertexts(properties);
+            };
+
+            /**
+             * Encodes the specified TreeCiphertexts message. Does not implicitly {@link fedscore.scoring.TreeCiphertexts.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.TreeCiphertexts
+             * @static
+             * @param {fedscore.scoring.TreeCiphertexts.$Properties} message TreeCiphertexts message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeCiphertexts.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.items != null && message.items.length)
+                    for (let i = 0; i < message.items.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.items[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TreeCiphertexts message, length delimited. Does not implicitly {@link fedscore.scoring.TreeCiphertexts.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.TreeCiphertexts
+             * @static
+             * @param {fedscore.scoring.TreeCiphertexts.$Properties} message TreeCiphertexts message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeCiphertexts.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TreeCiphertexts message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.TreeCiphertexts
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeCiphertexts & fedscore.scoring.TreeCiphertexts.$Shape} TreeCiphertexts
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeCiphertexts.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.TreeCiphertexts();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.items && message.items.length))
+                                message.items = [];
+                            message.items.push(reader.bytes());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a TreeCiphertexts message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.TreeCiphertexts
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeCiphertexts & fedscore.scoring.TreeCiphertexts.$Shape} TreeCiphertexts
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeCiphertexts.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TreeCiphertexts message.
+             * @function verify
+             * @memberof fedscore.scoring.TreeCiphertexts
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TreeCiphertexts.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items")) {
+                    if (!$Array.isArray(message.items))
+                        return "items: array expected";
+                    for (let i = 0; i < message.items.length; ++i)
+                        if (!(message.items[i] && typeof message.items[i].length === "number" || $util.isString(message.items[i])))
+                            return "items: buffer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TreeCiphertexts message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.TreeCiphertexts
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.TreeCiphertexts} TreeCiphertexts
+             */
+            TreeCiphertexts.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.TreeCiphertexts)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.TreeCiphertexts: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.TreeCiphertexts();
+                if (object.items) {
+                    if (!$Array.isArray(object.items))
+                        throw $TypeError(".fedscore.scoring.TreeCiphertexts.items: array expected");
+                    message.items = $Array(object.items.length);
+                    for (let i = 0; i < object.items.length; ++i)
+                        if (typeof object.items[i] === "string")
+                            $util.base64.decode(object.items[i], message.items[i] = $util.newBuffer($util.base64.length(object.items[i])), 0);
+                        else if (object.items[i].length >= 0)
+                            message.items[i] = object.items[i];
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TreeCiphertexts message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.TreeCiphertexts
+             * @static
+             * @param {fedscore.scoring.TreeCiphertexts} message TreeCiphertexts
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TreeCiphertexts.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.items = [];
+                if (message.items && message.items.length) {
+                    object.items = $Array(message.items.length);
+                    for (let j = 0; j < message.items.length; ++j)
+                        object.items[j] = options.bytes === $String ? $util.base64.encode(message.items[j], 0, message.items[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.items[j]) : message.items[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this TreeCiphertexts to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.TreeCiphertexts
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TreeCiphertexts.prototype.toJSON = function() {
+                return TreeCiphertexts.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TreeCiphertexts
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.TreeCiphertexts
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TreeCiphertexts.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.TreeCiphertexts";
+            };
+
+            return TreeCiphertexts;
+        })();
+
         return scoring;
     })();
 
