@@ -128,6 +128,28 @@ export interface OnlineScoreOptions {
   readonly requestId?: string;
 }
 
+/** One applicant of `OnlineScoringBank.scoreBatch`. */
+export interface OnlineBatchItem {
+  readonly applicant: string;
+  /** The bank's partial score (its points or linear predictor, intercept included). */
+  readonly bankPartial: number;
+  /** As `OnlineScoreOptions.requestId`. */
+  readonly requestId?: string;
+}
+
+/** One applicant's answer in a batch: its score (or `found: false`), or the government's typed refusal. */
+export type OnlineBatchOutcome =
+  | { readonly ok: true; readonly score: OnlineScore }
+  | { readonly ok: false; readonly error: FedscoreError };
+
+/** Most applicants in one round (version 3), whatever the slot count allows. */
+export const ONLINE_MAX_BATCH = 64;
+
+/** Most applicants one round can carry with `slotCount` slots and K values per applicant. */
+export function onlineMaxBatch(slotCount: number, valuesPerApplicant: number): number {
+  return Math.min(ONLINE_MAX_BATCH, Math.floor(slotCount / Math.max(1, valuesPerApplicant)));
+}
+
 /** The bank's side of an online scoring session. Create once; keys stay warm across requests. */
 export class OnlineScoringBank {
   readonly mode: OnlineMode;
@@ -200,32 +222,64 @@ export class OnlineScoringBank {
     bankPartial: number,
     options: OnlineScoreOptions = {},
   ): Promise<OnlineScore> {
+    const [out] = await this.scoreBatch([
+      { applicant, bankPartial, ...(options.requestId !== undefined && { requestId: options.requestId }) },
+    ]);
+    if (!out!.ok) throw out!.error;
+    return out!.score;
+  }
+
+  /**
+   * Score several applicants in ONE round of the protocol (version 3 micro-batching): applicant i's
+   * values go to slots i*K ... i*K + K - 1 of one ciphertext. Each applicant is admitted, looked up and
+   * audited by the government on its own; a refusal answers that applicant only (`ok: false` with the
+   * typed `FedscoreError`), the others are scored. At most `onlineMaxBatch(this)` applicants. Errors
+   * that concern the whole round (a broken session, a malformed reply) are thrown.
+   */
+  async scoreBatch(items: readonly OnlineBatchItem[]): Promise<OnlineBatchOutcome[]> {
     const session = this.#session;
     const gov = this.#government;
     if (session === undefined || gov === undefined) {
       throw new FedscoreError('invalid_argument', 'call open() first', { field: 'session' });
     }
-    if (!Number.isFinite(bankPartial) || Math.abs(bankPartial) > ONLINE_MAX_MAGNITUDE) {
+    const K = this.mode === 'exact' ? 1 : this.#thresholds.length;
+    const B = items.length;
+    if (B < 1 || B > onlineMaxBatch(this.context.slotCount, K)) {
       throw new FedscoreError(
         'out_of_range',
-        `the partial score must be finite and within ${ONLINE_MAX_MAGNITUDE}`,
-        {
-          field: 'bankPartial',
-        },
+        `a batch holds 1 to ${onlineMaxBatch(this.context.slotCount, K)} applicants`,
+        { field: 'items' },
       );
     }
+    const values = new Float64Array(B * K);
+    items.forEach((item, i) => {
+      const p = item.bankPartial;
+      if (!Number.isFinite(p) || Math.abs(p) > ONLINE_MAX_MAGNITUDE) {
+        throw new FedscoreError(
+          'out_of_range',
+          `the partial score must be finite and within ${ONLINE_MAX_MAGNITUDE}`,
+          { field: B === 1 ? 'bankPartial' : `items[${i}].bankPartial` },
+        );
+      }
+      for (let k = 0; k < K; k++) values[i * K + k] = this.mode === 'exact' ? p : p - this.#thresholds[k]!;
+    });
     const ctx = this.context;
     const index = this.#index++;
-    const values =
-      this.mode === 'exact' ? Float64Array.of(bankPartial) : this.#thresholds.map((t) => bankPartial - t);
     const bytes = ctx.encryptSymmetricSerialized(values, { compression: 'none' });
     const partial = PARTIAL_SCORE.encode(
       toBatch(ctx, [bytes], values.length, 2 ** ctx.params.scaleBits, ctx.levels),
     );
+    const [first, ...rest] = items;
     await session.send(
       gov,
       SCORE_REQUEST,
-      fedscore.scoring.ScoreRequest.create({ applicant, index, requestId: options.requestId ?? '', partial }),
+      fedscore.scoring.ScoreRequest.create({
+        applicant: first!.applicant,
+        index,
+        requestId: first!.requestId ?? '',
+        partial,
+        more: rest.map((it) => ({ applicant: it.applicant, requestId: it.requestId ?? '' })),
+      }),
     );
     const reply = await session.receive(gov, SCORE_REPLY);
     if (reply.index !== index) {
@@ -233,35 +287,51 @@ export class OnlineScoringBank {
         field: 'score-reply.index',
       });
     }
-    if (reply.error !== '') {
-      if (reply.error === SCORE_REPLY_NO_RECORD) return { applicant, found: false };
-      const code = SCORE_REPLY_REFUSALS.find((c) => c === reply.error);
-      if (code === undefined) {
-        throw new FedscoreError('protocol_step', 'an unknown score-reply error', {
-          field: 'score-reply.error',
-        });
-      }
-      // The session stays usable: a refusal answers this request only (policy and model refusals answer
-      // every request of the session).
-      throw new FedscoreError(code, `the government refused this request (${code})`, {
-        field: 'score-reply.error',
+    const errors = [reply.error, ...(reply.moreErrors ?? [])];
+    if (errors.length !== B) {
+      throw new FedscoreError('protocol_step', `${errors.length} answers for ${B} applicants`, {
+        field: 'score-reply.more_errors',
       });
     }
-    const [item] = checkBatch(ctx, JOINT_RESULT.decode(reply.result), 'joint-result', {
-      items: 1,
-      slotsPerItem: values.length,
-    });
-    const v = ctx.deserializeVector(item!);
-    let plain: Float64Array;
-    try {
-      plain = ctx.decrypt(v);
-    } finally {
-      v.dispose();
+    let plain: Float64Array | undefined;
+    if (errors.some((e) => e === '')) {
+      const [item] = checkBatch(ctx, JOINT_RESULT.decode(reply.result), 'joint-result', {
+        items: 1,
+        slotsPerItem: values.length,
+      });
+      const v = ctx.deserializeVector(item!);
+      try {
+        plain = ctx.decrypt(v);
+      } finally {
+        v.dispose();
+      }
     }
-    if (this.mode === 'exact') return { applicant, found: true, score: plain[0]! };
-    let k = 0;
-    while (k < plain.length && plain[k]! < 0) k++;
-    return { applicant, found: true, thresholdIndex: k };
+    return items.map((it, i): OnlineBatchOutcome => {
+      const applicant = it.applicant;
+      const error = errors[i]!;
+      if (error === SCORE_REPLY_NO_RECORD) return { ok: true, score: { applicant, found: false } };
+      if (error !== '') {
+        const code = SCORE_REPLY_REFUSALS.find((c) => c === error);
+        if (code === undefined) {
+          throw new FedscoreError('protocol_step', 'an unknown score-reply error', {
+            field: 'score-reply.error',
+          });
+        }
+        // The session stays usable: a refusal answers this applicant only (policy and model refusals
+        // answer every request of the session).
+        return {
+          ok: false,
+          error: new FedscoreError(code, `the government refused this request (${code})`, {
+            field: 'score-reply.error',
+          }),
+        };
+      }
+      const own = plain!.subarray(i * K, i * K + K);
+      if (this.mode === 'exact') return { ok: true, score: { applicant, found: true, score: own[0]! } };
+      let k = 0;
+      while (k < own.length && own[k]! < 0) k++;
+      return { ok: true, score: { applicant, found: true, thresholdIndex: k } };
+    });
   }
 
   /** End the session (the government's `serve` returns). */
@@ -427,72 +497,119 @@ export class OnlineScoringGovernment {
     const rng = this.#o.rng ?? cryptoRng();
     const sd = this.#o.noiseStdDev ?? DEFAULT_FLOODING_STDDEV;
     const rhoBits = this.#o.rhoBits ?? DEFAULT_RHO_BITS;
+    let rounds = 0;
     let requests = 0;
     let notFound = 0;
     let refused = 0;
-    const reply = (index: number, error: string) =>
-      session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index, error }));
+    const maxBatch = onlineMaxBatch(ctx?.slotCount ?? 0, K);
     for (;;) {
       const req = await session.receive(bank, SCORE_REQUEST);
       if (req.close) break;
-      if (req.index !== requests) {
-        throw new FedscoreError('protocol_sequence', `request ${req.index}, expected ${requests}`, {
+      if (req.index !== rounds) {
+        throw new FedscoreError('protocol_sequence', `request ${req.index}, expected ${rounds}`, {
           field: 'score-request.index',
         });
       }
+      rounds++;
       // Decoded (and so checked) whatever the answer, as when it was a message of its own.
       const partial = PARTIAL_SCORE.decode(req.partial);
-      requests++;
-      const info: OnlineRequestInfo = { index: req.index, requestId: req.requestId ?? '' };
-      const admission: ScoreRefusal | undefined =
-        ctx === undefined ? 'policy_refused' : await this.#o.admit?.(req.applicant, info);
-      if (ctx === undefined || admission !== undefined) {
-        refused++;
-        await this.#o.onRefusal?.(req.applicant, admission ?? 'policy_refused', info);
-        await reply(req.index, admission ?? 'policy_refused');
-        continue;
+      const batch = [
+        { applicant: req.applicant, requestId: req.requestId ?? '' },
+        ...(req.more ?? []).map((m) => ({ applicant: m.applicant ?? '', requestId: m.requestId ?? '' })),
+      ];
+      const B = batch.length;
+      if (ctx !== undefined && B > maxBatch) {
+        throw new FedscoreError('protocol_step', `a batch holds at most ${maxBatch} applicants`, {
+          field: 'score-request.more',
+        });
       }
-      const [item] = checkBatch(ctx, partial, 'partial-score', { items: 1, slotsPerItem: K });
-      const own = await this.#o.partialScoreOf(req.applicant, info);
-      if (own === undefined) {
-        notFound++;
-        await reply(req.index, SCORE_REPLY_NO_RECORD);
-        continue;
-      }
-      if (typeof own === 'string') {
-        refused++;
-        await reply(req.index, own);
-        continue;
-      }
-      if (!Number.isFinite(own)) {
-        throw new FedscoreError('internal', 'partial score is not finite', { field: 'partialScoreOf' });
-      }
-      const out = ctx.scope(() => {
-        const v = ctx.deserializeVector(item!);
-        if (mode === 'exact') {
-          return v.add([own + normal(rng, 0, sd)]).add(ctx.encrypt(new Float64Array(1)));
-        }
-        const rho = new Float64Array(K);
-        const noise = new Float64Array(K);
-        for (let k = 0; k < K; k++) {
-          rho[k] = 2 ** (rhoBits * uniform(rng));
-          noise[k] = normal(rng, 0, sd);
-        }
-        return v
-          .add(new Float64Array(K).fill(own))
-          .mul(rho)
-          .add(noise)
-          .add(ctx.encrypt(new Float64Array(K)));
+      const slots = ctx === undefined ? undefined : checkBatch(ctx, partial, 'partial-score', {
+        items: 1,
+        slotsPerItem: B * K,
       });
-      let bytes: Uint8Array;
-      const level = out.level;
-      try {
-        bytes = out.serialize({ compression: 'none' });
-      } finally {
-        out.dispose();
+      // Each applicant on its own and in order: admission (quota, rate), lookup (consent, model), audit
+      // by the hooks -- exactly once per applicant, as in an unbatched request.
+      const errors: string[] = [];
+      const owns: (number | undefined)[] = [];
+      for (const item of batch) {
+        requests++;
+        const info: OnlineRequestInfo = { index: req.index, requestId: item.requestId };
+        const admission: ScoreRefusal | undefined =
+          ctx === undefined ? 'policy_refused' : await this.#o.admit?.(item.applicant, info);
+        if (ctx === undefined || admission !== undefined) {
+          refused++;
+          await this.#o.onRefusal?.(item.applicant, admission ?? 'policy_refused', info);
+          errors.push(admission ?? 'policy_refused');
+          owns.push(undefined);
+          continue;
+        }
+        const own = await this.#o.partialScoreOf(item.applicant, info);
+        if (own === undefined) {
+          notFound++;
+          errors.push(SCORE_REPLY_NO_RECORD);
+          owns.push(undefined);
+          continue;
+        }
+        if (typeof own === 'string') {
+          refused++;
+          errors.push(own);
+          owns.push(undefined);
+          continue;
+        }
+        if (!Number.isFinite(own)) {
+          throw new FedscoreError('internal', 'partial score is not finite', { field: 'partialScoreOf' });
+        }
+        errors.push('');
+        owns.push(own);
       }
-      const result = JOINT_RESULT.encode(toBatch(ctx, [bytes], K, 2 ** ctx.params.scaleBits, level));
-      await session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index: req.index, result }));
+      let result: Uint8Array | undefined;
+      if (ctx !== undefined && owns.some((o) => o !== undefined)) {
+        // Slot block i: scored, [[rho_ik (x_ik + s_gov,i) + e_ik]] with rho_ik fresh per applicant and
+        // slot (exact mode: rho = 1); not scored, rho = 0 -- the bank's own values are wiped and only
+        // the flooding noise e_ik remains. Every operation is slot-wise (no rotation, no key
+        // switching), so no slot's value enters another's.
+        const n = B * K;
+        const add = new Float64Array(n);
+        const rho = new Float64Array(n);
+        const noise = new Float64Array(n);
+        for (let i = 0; i < B; i++) {
+          const own = owns[i];
+          for (let k = 0; k < K; k++) {
+            const j = i * K + k;
+            if (own !== undefined) {
+              add[j] = own;
+              rho[j] = mode === 'exact' ? 1 : 2 ** (rhoBits * uniform(rng));
+            }
+            noise[j] = normal(rng, 0, sd);
+          }
+        }
+        const out = ctx.scope(() =>
+          ctx
+            .deserializeVector(slots![0]!)
+            .add(add)
+            .mul(rho)
+            .add(noise)
+            .add(ctx.encrypt(new Float64Array(n))),
+        );
+        const level = out.level;
+        let bytes: Uint8Array;
+        try {
+          bytes = out.serialize({ compression: 'none' });
+        } finally {
+          out.dispose();
+        }
+        result = JOINT_RESULT.encode(toBatch(ctx, [bytes], n, 2 ** ctx.params.scaleBits, level));
+      }
+      await session.send(
+        bank,
+        SCORE_REPLY,
+        fedscore.scoring.ScoreReply.create({
+          index: req.index,
+          error: errors[0]!,
+          moreErrors: errors.slice(1),
+          ...(result !== undefined && { result }),
+        }),
+      );
     }
     logger.debug('online scoring session served', { requests, notFound, refused, mode });
     return { requests, notFound, refused };
