@@ -431,6 +431,13 @@ export interface OnlineGovernmentOptions {
   ) => void | Promise<void>;
   /** Band mode blinding: rho_k in [1, 2^rhoBits]. Default 6. */
   readonly rhoBits?: number;
+  /**
+   * INSECURE, attack tests only: one rho_k per threshold shared by every applicant of a round instead of
+   * a fresh rho per applicant and slot. A bank that puts the same applicant twice in a round with two
+   * partials of its choice then divides the two results' difference out and reads s_gov exactly
+   * (test/attacks/online-batch-blinding.attack.test.ts). Always warned.
+   */
+  readonly insecureSharedBlinding?: boolean;
   /** Flooding noise sd. Default 2^-20. */
   readonly noiseStdDev?: number;
   /**
@@ -523,10 +530,13 @@ export class OnlineScoringGovernment {
           field: 'score-request.more',
         });
       }
-      const slots = ctx === undefined ? undefined : checkBatch(ctx, partial, 'partial-score', {
-        items: 1,
-        slotsPerItem: B * K,
-      });
+      const slots =
+        ctx === undefined
+          ? undefined
+          : checkBatch(ctx, partial, 'partial-score', {
+              items: 1,
+              slotsPerItem: B * K,
+            });
       // Each applicant on its own and in order: admission (quota, rate), lookup (consent, model), audit
       // by the hooks -- exactly once per applicant, as in an unbatched request.
       const errors: string[] = [];
@@ -572,13 +582,16 @@ export class OnlineScoringGovernment {
         const add = new Float64Array(n);
         const rho = new Float64Array(n);
         const noise = new Float64Array(n);
+        const shared = this.#o.insecureSharedBlinding === true;
+        if (shared) logger.warn('online scoring: INSECURE shared blinding across a round', {});
+        const sharedRho = shared ? Array.from({ length: K }, () => 2 ** (rhoBits * uniform(rng))) : [];
         for (let i = 0; i < B; i++) {
           const own = owns[i];
           for (let k = 0; k < K; k++) {
             const j = i * K + k;
             if (own !== undefined) {
               add[j] = own;
-              rho[j] = mode === 'exact' ? 1 : 2 ** (rhoBits * uniform(rng));
+              rho[j] = mode === 'exact' ? 1 : shared ? sharedRho[k]! : 2 ** (rhoBits * uniform(rng));
             }
             noise[j] = normal(rng, 0, sd);
           }

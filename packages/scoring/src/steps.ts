@@ -92,7 +92,8 @@ export const SCORE_REQUEST: StepDef<ScoreRequestMessage> = protoStep(
       for (const [i, item] of (m.more ?? []).entries()) {
         if ((item.applicant ?? '').length === 0) return `more[${i}].applicant: absent`;
         const r = item.requestId ?? '';
-        if (r !== '' && !REQUEST_ID_PATTERN.test(r)) return `more[${i}].request_id: 1-64 of A-Z a-z 0-9 . _ : -`;
+        if (r !== '' && !REQUEST_ID_PATTERN.test(r))
+          return `more[${i}].request_id: 1-64 of A-Z a-z 0-9 . _ : -`;
       }
       return partial ? null : 'partial: absent';
     },
