@@ -1,6 +1,6 @@
 /**
  * `pnpm bench scoring-api [--seconds S] [--long-seconds L] [--long-connections C] [--sessions N]
- *  [--enterprises E]`: the bank node's POST /v1/score under load (issue 14's targets).
+ *  [--enterprises E] [--batch B] [--batch-window MS]`: the bank node's POST /v1/score under load (issue 14's targets).
  *
  * Setup, as an operator would do it: a generated SME population (E enterprises, default 5,000; the bank
  * holds 3,000 customers), a hetero-LR model trained on it in process (scheme 'none': the model's
@@ -187,6 +187,9 @@ export default async function run(args: string[]): Promise<BenchResult> {
   const longSeconds = Number(flag(args, 'long-seconds') ?? 60);
   const longConnections = Number(flag(args, 'long-connections') ?? 32);
   const sessions = Number(flag(args, 'sessions') ?? 8);
+  /** Micro-batching (scoring.api.batch): at most B applicants per protocol round, window MS. */
+  const batch = Number(flag(args, 'batch') ?? 8);
+  const batchWindowMs = Number(flag(args, 'batch-window') ?? 1);
   const enterprises = Number(flag(args, 'enterprises') ?? 5000);
   /** Write V8 CPU profiles of both node processes into this directory (analysis only). */
   const profileDir = flag(args, 'profile');
@@ -295,6 +298,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
             mode: 'exact',
             rules: join(root, 'rules.yaml'),
             sessions,
+            batch: { maxApplicants: batch, windowMs: batchWindowMs },
             tokens: [entry],
           },
         },
@@ -472,6 +476,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
         transport: 'two node processes (fedscore node), gRPC over mutual TLS on 127.0.0.1',
         api: 'HTTP/1.1 keep-alive, bearer token, JSON; every request a different applicant; credit rules with 4 bands',
         sessionsPerBank: sessions,
+        batch: `at most ${batch} applicants per scoring.online round, window ${batchWindowMs} ms`,
         loadTool: 'autocannon 9.0.0 (library), in the benchmark process',
         secondsPerConcurrency: seconds,
         longRun: `${longSeconds} s at ${longConnections} connections`,

@@ -8,13 +8,16 @@
  *
  * Messages in order:
  *   1. bank -> gov   online-hello    mode, number of thresholds (band mode), the bank's public context
- *   per applicant (version 2: one message each way):
- *   2. bank -> gov   score-request   the applicant's USCC, the request number, the bank's request id, and
- *                                    `partial`: exact [[s_bank]]; band [[s_bank - t_k]] in slot k, k < K
- *   3. gov -> bank   score-reply     scored, "no_record", or a refusal (policy, quota, rate, model, consent:
- *                                    SCORE_REPLY_REFUSALS); when scored, `result`: exact [[s + e]];
- *                                    band [[rho_k (s - t_k) + e_k]] in slot k, rho_k log-uniform in
- *                                    [1, 2^rhoBits], fresh per request and slot
+ *   per round of B >= 1 applicants (version 3; version 2 had B = 1), one message each way:
+ *   2. bank -> gov   score-request   the applicants' USCCs and request ids (`applicant`, then `more`), the
+ *                                    round number, and `partial`: ONE ciphertext, applicant i in slots
+ *                                    iK ... iK + K - 1: exact [[s_bank,i]]; band [[s_bank,i - t_k]]
+ *   3. gov -> bank   score-reply     per applicant (`error`, `more_errors`): scored, "no_record", or a
+ *                                    refusal (policy, quota, rate, model, consent: SCORE_REPLY_REFUSALS);
+ *                                    when one is scored, `result`: exact [[s_i + e_i]]; band
+ *                                    [[rho_ik (s_i - t_k) + e_ik]] in its block, rho_ik log-uniform in
+ *                                    [1, 2^rhoBits], fresh per applicant and slot; blocks of applicants
+ *                                    not scored are multiplied by 0 (flooding noise only)
  *   last: bank -> gov score-request with close = true
  * (Version 1 sent the partial score and the joint result as messages of their own, "partial-score" and
  * "joint-result": the same bytes in 4 envelopes per score instead of 2, each a network round trip.)
@@ -29,6 +32,10 @@
  *     rho_k unknown to it: log|s - t_k| is hidden up to an additive uniform term of width rhoBits * ln 2
  *     (the magnitude leaks only as far as that blinding allows; see the doc for the precise bound). Scores
  *     within |e_k| / rho_k (< 2^-20 x 6 sd) of a threshold may land in the neighbouring band.
+ *   - bank, batched round: for each applicant exactly what a round of one gives (all operations are
+ *     slot-wise -- no rotation, no sum, no key switching -- and rho, e are drawn per applicant and slot;
+ *     a shared rho would let a duplicated applicant divide the blinding out: attack test
+ *     online-batch-blinding). The government sees which applicants share a round.
  *   Both modes are a scoring oracle for the bank: it picks the threshold values (the government never
  *   sees them) and may repeat a request, so every request for an applicant tells it K more comparisons
  *   of s_gov with values of its choice. The government's policy (`OnlineScoringPolicy`) therefore

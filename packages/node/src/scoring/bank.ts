@@ -585,7 +585,7 @@ export class ScoringClient {
     const waiting = b.waiting;
     this.#withSession(served, async (s) => {
       const outcomes = await s.scorer.scoreBatch(waiting.map((w) => w.item));
-      outcomes.forEach((o, i) => waiting[i]!.resolve(o));
+      for (const [i, o] of outcomes.entries()) waiting[i]!.resolve(o);
       // Refusals that answer every request of the session: drop it (its waiters have their answers).
       if (
         outcomes.some(
