@@ -93,7 +93,7 @@ export type OnlineMode = 'exact' | 'band';
 /**
  * CKKS parameters of the online flow: N = 4096, q = [50, 30, 29] (log q = 109, exactly the 128-bit bound
  * of the HE standard for N = 4096), scale 2^30. One multiplicative level (the band mode's blinding
- * product), 2048 slots, ~20 bits of headroom at level 0. No key switching is ever done (no rotations, no
+ * product; in exact mode the product by 1 or 0 that wipes unscored slot blocks), 2048 slots, ~20 bits of headroom at level 0. No key switching is ever done (no rotations, no
  * relinearization), so the special-prime size does not matter for noise.
  */
 export const ONLINE_CKKS_PARAMS: CkksParams = {
