@@ -36,6 +36,7 @@ import {
   type CreditRules,
   decideCredit,
   decisionForBand,
+  ONLINE_CKKS_PARAMS,
   ONLINE_MAX_MAGNITUDE,
   ONLINE_SCORING_PROTOCOL,
   ONLINE_SCORING_VERSION,
@@ -43,6 +44,7 @@ import {
   type OnlineBatchOutcome,
   type OnlineScore,
   OnlineScoringBank,
+  onlineMaxBatch,
   resolveScaling,
   type ScoreRefusal,
 } from '@fedscore/scoring';
@@ -562,7 +564,13 @@ export class ScoringClient {
    * queued within `batch.windowMs` of the first, up to `batch.maxApplicants` (scoring.online v3).
    */
   #batched(served: ServedModel, item: OnlineBatchItem): Promise<OnlineBatchOutcome> {
-    const { maxApplicants, windowMs } = this.#o.config.batch ?? { maxApplicants: 1, windowMs: 0 };
+    const { windowMs, ...b0 } = this.#o.config.batch ?? { maxApplicants: 1, windowMs: 0 };
+    // No more applicants than one ciphertext's slots hold (K per applicant in band mode).
+    const K = this.#o.config.mode === 'band' ? this.#logitThresholds.length : 1;
+    const maxApplicants = Math.min(
+      b0.maxApplicants,
+      onlineMaxBatch(ONLINE_CKKS_PARAMS.polyModulusDegree / 2, K),
+    );
     const key = served.version.modelId;
     return new Promise<OnlineBatchOutcome>((resolve, reject) => {
       let b = this.#batches.get(key);
