@@ -252,8 +252,9 @@ describe('micro-batched online scoring (scoring.online v3)', () => {
         ],
         { partialScoreOf: (id) => (id === 'B' ? p.gov : govPartial(id)) },
       );
-      const [a, b] = results[0]!;
-      if (!a!.ok || !b!.ok) throw new Error('refused');
+      const a = results[0]![0]!;
+      const b = results[0]![1]!;
+      if (!a.ok || !b.ok) throw new Error('refused');
       expect(Math.abs(b.score.score! - (p.gov + p.bank))).toBeLessThan(1e-4);
       const plain = decrypted[0]!;
       expect(plain.length).toBe(slotCount);
