@@ -176,6 +176,8 @@ describe('scoring API on the bank node', () => {
                 retryAfterSeconds: 60,
                 sessions: 2,
                 requestTimeoutMs: 3000,
+                // A wide window so that the concurrent requests of the batching test share rounds.
+                batch: { maxApplicants: 8, windowMs: 15 },
                 tokens: [entry],
               },
             },
@@ -354,6 +356,33 @@ describe('scoring API on the bank node', () => {
       expect(r.headers.get('x-request-id')).toBe(body.requestId);
     }
     expect(seenBands.size).toBeGreaterThan(0);
+  });
+
+  it('concurrent requests share protocol rounds: each answered and audited on its own, a refusal among them too', async () => {
+    const good = aligned.slice(21, 27);
+    const ids = [...good.slice(0, 3), noConsent[0]!, ...good.slice(3)];
+    const rs = await Promise.all(ids.map((id) => post({ applicant: id, features: featuresOf(id) })));
+    rs.forEach((r, i) => {
+      const id = ids[i]!;
+      if (id === noConsent[0]) {
+        expect([r.status, (r.json.error as { code: string }).code]).toEqual([403, 'consent_missing']);
+        return;
+      }
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      const body = scoreResponseSchema.parse(r.json);
+      const reference =
+        OFFSET - FACTOR * (partialOf(guest, rowOf(bankTable, id)) + partialOf(host, rowOf(govTable, id)));
+      expect(body.applicant).toBe(id);
+      expect(Math.abs(body.score! - reference)).toBeLessThan(TOLERANCE_POINTS);
+    });
+    // one entry per request on each node, under its own request id: nothing counted twice or shared
+    for (const r of rs) {
+      const requestId = r.headers.get('x-request-id')!;
+      const ok = r.status === 200;
+      const kind = ok ? 'data_use' : 'access_refused';
+      expect(auditOf(nodes.bank, { job: requestId }).map((x) => x.kind)).toEqual([kind]);
+      expect(auditOf(nodes.government, { job: requestId }).map((x) => x.kind)).toEqual([kind]);
+    }
   });
 
   it('audits each call on both nodes with the same request id and fingerprint, no score or feature', async () => {

@@ -26,6 +26,8 @@ export { DATA_OWNER_ID, MODEL_OWNER_ID, runBatchScoring } from './local.ts';
 export type {
   OnlineAdmission,
   OnlineBankOptions,
+  OnlineBatchItem,
+  OnlineBatchOutcome,
   OnlineGovernmentOptions,
   OnlineHelloInfo,
   OnlineLookupRefusal,
@@ -40,9 +42,11 @@ export {
   DEFAULT_MAX_THRESHOLDS,
   DEFAULT_RHO_BITS,
   ONLINE_CKKS_PARAMS,
+  ONLINE_MAX_BATCH,
   ONLINE_MAX_MAGNITUDE,
   OnlineScoringBank,
   OnlineScoringGovernment,
+  onlineMaxBatch,
 } from './online.ts';
 export type { ProbabilityModel, ProbabilityScores } from './probability.ts';
 export { pdToScore, scoreWithProbabilityModel } from './probability.ts';

@@ -8,13 +8,16 @@
  *
  * Messages in order:
  *   1. bank -> gov   online-hello    mode, number of thresholds (band mode), the bank's public context
- *   per applicant (version 2: one message each way):
- *   2. bank -> gov   score-request   the applicant's USCC, the request number, the bank's request id, and
- *                                    `partial`: exact [[s_bank]]; band [[s_bank - t_k]] in slot k, k < K
- *   3. gov -> bank   score-reply     scored, "no_record", or a refusal (policy, quota, rate, model, consent:
- *                                    SCORE_REPLY_REFUSALS); when scored, `result`: exact [[s + e]];
- *                                    band [[rho_k (s - t_k) + e_k]] in slot k, rho_k log-uniform in
- *                                    [1, 2^rhoBits], fresh per request and slot
+ *   per round of B >= 1 applicants (version 3; version 2 had B = 1), one message each way:
+ *   2. bank -> gov   score-request   the applicants' USCCs and request ids (`applicant`, then `more`), the
+ *                                    round number, and `partial`: ONE ciphertext, applicant i in slots
+ *                                    iK ... iK + K - 1: exact [[s_bank,i]]; band [[s_bank,i - t_k]]
+ *   3. gov -> bank   score-reply     per applicant (`error`, `more_errors`): scored, "no_record", or a
+ *                                    refusal (policy, quota, rate, model, consent: SCORE_REPLY_REFUSALS);
+ *                                    when one is scored, `result`: exact [[s_i + e_i]]; band
+ *                                    [[rho_ik (s_i - t_k) + e_ik]] in its block, rho_ik log-uniform in
+ *                                    [1, 2^rhoBits], fresh per applicant and slot; blocks of applicants
+ *                                    not scored are multiplied by 0 (flooding noise only)
  *   last: bank -> gov score-request with close = true
  * (Version 1 sent the partial score and the joint result as messages of their own, "partial-score" and
  * "joint-result": the same bytes in 4 envelopes per score instead of 2, each a network round trip.)
@@ -29,6 +32,10 @@
  *     rho_k unknown to it: log|s - t_k| is hidden up to an additive uniform term of width rhoBits * ln 2
  *     (the magnitude leaks only as far as that blinding allows; see the doc for the precise bound). Scores
  *     within |e_k| / rho_k (< 2^-20 x 6 sd) of a threshold may land in the neighbouring band.
+ *   - bank, batched round: for each applicant exactly what a round of one gives (all operations are
+ *     slot-wise -- no rotation, no sum, no key switching -- and rho, e are drawn per applicant and slot;
+ *     a shared rho would let a duplicated applicant divide the blinding out: attack test
+ *     online-batch-blinding). The government sees which applicants share a round.
  *   Both modes are a scoring oracle for the bank: it picks the threshold values (the government never
  *   sees them) and may repeat a request, so every request for an applicant tells it K more comparisons
  *   of s_gov with values of its choice. The government's policy (`OnlineScoringPolicy`) therefore
@@ -86,7 +93,7 @@ export type OnlineMode = 'exact' | 'band';
 /**
  * CKKS parameters of the online flow: N = 4096, q = [50, 30, 29] (log q = 109, exactly the 128-bit bound
  * of the HE standard for N = 4096), scale 2^30. One multiplicative level (the band mode's blinding
- * product), 2048 slots, ~20 bits of headroom at level 0. No key switching is ever done (no rotations, no
+ * product; in exact mode the product by 1 or 0 that wipes unscored slot blocks), 2048 slots, ~20 bits of headroom at level 0. No key switching is ever done (no rotations, no
  * relinearization), so the special-prime size does not matter for noise.
  */
 export const ONLINE_CKKS_PARAMS: CkksParams = {
@@ -126,6 +133,28 @@ export interface OnlineScore {
 export interface OnlineScoreOptions {
   /** Sent with the request so that both parties' audit entries carry it (`REQUEST_ID_PATTERN`). */
   readonly requestId?: string;
+}
+
+/** One applicant of `OnlineScoringBank.scoreBatch`. */
+export interface OnlineBatchItem {
+  readonly applicant: string;
+  /** The bank's partial score (its points or linear predictor, intercept included). */
+  readonly bankPartial: number;
+  /** As `OnlineScoreOptions.requestId`. */
+  readonly requestId?: string;
+}
+
+/** One applicant's answer in a batch: its score (or `found: false`), or the government's typed refusal. */
+export type OnlineBatchOutcome =
+  | { readonly ok: true; readonly score: OnlineScore }
+  | { readonly ok: false; readonly error: FedscoreError };
+
+/** Most applicants in one round (version 3), whatever the slot count allows. */
+export const ONLINE_MAX_BATCH = 64;
+
+/** Most applicants one round can carry with `slotCount` slots and K values per applicant. */
+export function onlineMaxBatch(slotCount: number, valuesPerApplicant: number): number {
+  return Math.min(ONLINE_MAX_BATCH, Math.floor(slotCount / Math.max(1, valuesPerApplicant)));
 }
 
 /** The bank's side of an online scoring session. Create once; keys stay warm across requests. */
@@ -200,32 +229,64 @@ export class OnlineScoringBank {
     bankPartial: number,
     options: OnlineScoreOptions = {},
   ): Promise<OnlineScore> {
+    const [out] = await this.scoreBatch([
+      { applicant, bankPartial, ...(options.requestId !== undefined && { requestId: options.requestId }) },
+    ]);
+    if (!out!.ok) throw out!.error;
+    return out!.score;
+  }
+
+  /**
+   * Score several applicants in ONE round of the protocol (version 3 micro-batching): applicant i's
+   * values go to slots i*K ... i*K + K - 1 of one ciphertext. Each applicant is admitted, looked up and
+   * audited by the government on its own; a refusal answers that applicant only (`ok: false` with the
+   * typed `FedscoreError`), the others are scored. At most `onlineMaxBatch(this)` applicants. Errors
+   * that concern the whole round (a broken session, a malformed reply) are thrown.
+   */
+  async scoreBatch(items: readonly OnlineBatchItem[]): Promise<OnlineBatchOutcome[]> {
     const session = this.#session;
     const gov = this.#government;
     if (session === undefined || gov === undefined) {
       throw new FedscoreError('invalid_argument', 'call open() first', { field: 'session' });
     }
-    if (!Number.isFinite(bankPartial) || Math.abs(bankPartial) > ONLINE_MAX_MAGNITUDE) {
+    const K = this.mode === 'exact' ? 1 : this.#thresholds.length;
+    const B = items.length;
+    if (B < 1 || B > onlineMaxBatch(this.context.slotCount, K)) {
       throw new FedscoreError(
         'out_of_range',
-        `the partial score must be finite and within ${ONLINE_MAX_MAGNITUDE}`,
-        {
-          field: 'bankPartial',
-        },
+        `a batch holds 1 to ${onlineMaxBatch(this.context.slotCount, K)} applicants`,
+        { field: 'items' },
       );
     }
+    const values = new Float64Array(B * K);
+    items.forEach((item, i) => {
+      const p = item.bankPartial;
+      if (!Number.isFinite(p) || Math.abs(p) > ONLINE_MAX_MAGNITUDE) {
+        throw new FedscoreError(
+          'out_of_range',
+          `the partial score must be finite and within ${ONLINE_MAX_MAGNITUDE}`,
+          { field: B === 1 ? 'bankPartial' : `items[${i}].bankPartial` },
+        );
+      }
+      for (let k = 0; k < K; k++) values[i * K + k] = this.mode === 'exact' ? p : p - this.#thresholds[k]!;
+    });
     const ctx = this.context;
     const index = this.#index++;
-    const values =
-      this.mode === 'exact' ? Float64Array.of(bankPartial) : this.#thresholds.map((t) => bankPartial - t);
     const bytes = ctx.encryptSymmetricSerialized(values, { compression: 'none' });
     const partial = PARTIAL_SCORE.encode(
       toBatch(ctx, [bytes], values.length, 2 ** ctx.params.scaleBits, ctx.levels),
     );
+    const [first, ...rest] = items;
     await session.send(
       gov,
       SCORE_REQUEST,
-      fedscore.scoring.ScoreRequest.create({ applicant, index, requestId: options.requestId ?? '', partial }),
+      fedscore.scoring.ScoreRequest.create({
+        applicant: first!.applicant,
+        index,
+        requestId: first!.requestId ?? '',
+        partial,
+        more: rest.map((it) => ({ applicant: it.applicant, requestId: it.requestId ?? '' })),
+      }),
     );
     const reply = await session.receive(gov, SCORE_REPLY);
     if (reply.index !== index) {
@@ -233,35 +294,51 @@ export class OnlineScoringBank {
         field: 'score-reply.index',
       });
     }
-    if (reply.error !== '') {
-      if (reply.error === SCORE_REPLY_NO_RECORD) return { applicant, found: false };
-      const code = SCORE_REPLY_REFUSALS.find((c) => c === reply.error);
-      if (code === undefined) {
-        throw new FedscoreError('protocol_step', 'an unknown score-reply error', {
-          field: 'score-reply.error',
-        });
-      }
-      // The session stays usable: a refusal answers this request only (policy and model refusals answer
-      // every request of the session).
-      throw new FedscoreError(code, `the government refused this request (${code})`, {
-        field: 'score-reply.error',
+    const errors = [reply.error, ...(reply.moreErrors ?? [])];
+    if (errors.length !== B) {
+      throw new FedscoreError('protocol_step', `${errors.length} answers for ${B} applicants`, {
+        field: 'score-reply.more_errors',
       });
     }
-    const [item] = checkBatch(ctx, JOINT_RESULT.decode(reply.result), 'joint-result', {
-      items: 1,
-      slotsPerItem: values.length,
-    });
-    const v = ctx.deserializeVector(item!);
-    let plain: Float64Array;
-    try {
-      plain = ctx.decrypt(v);
-    } finally {
-      v.dispose();
+    let plain: Float64Array | undefined;
+    if (errors.some((e) => e === '')) {
+      const [item] = checkBatch(ctx, JOINT_RESULT.decode(reply.result), 'joint-result', {
+        items: 1,
+        slotsPerItem: values.length,
+      });
+      const v = ctx.deserializeVector(item!);
+      try {
+        plain = ctx.decrypt(v);
+      } finally {
+        v.dispose();
+      }
     }
-    if (this.mode === 'exact') return { applicant, found: true, score: plain[0]! };
-    let k = 0;
-    while (k < plain.length && plain[k]! < 0) k++;
-    return { applicant, found: true, thresholdIndex: k };
+    return items.map((it, i): OnlineBatchOutcome => {
+      const applicant = it.applicant;
+      const error = errors[i]!;
+      if (error === SCORE_REPLY_NO_RECORD) return { ok: true, score: { applicant, found: false } };
+      if (error !== '') {
+        const code = SCORE_REPLY_REFUSALS.find((c) => c === error);
+        if (code === undefined) {
+          throw new FedscoreError('protocol_step', 'an unknown score-reply error', {
+            field: 'score-reply.error',
+          });
+        }
+        // The session stays usable: a refusal answers this applicant only (policy and model refusals
+        // answer every request of the session).
+        return {
+          ok: false,
+          error: new FedscoreError(code, `the government refused this request (${code})`, {
+            field: 'score-reply.error',
+          }),
+        };
+      }
+      const own = plain!.subarray(i * K, i * K + K);
+      if (this.mode === 'exact') return { ok: true, score: { applicant, found: true, score: own[0]! } };
+      let k = 0;
+      while (k < own.length && own[k]! < 0) k++;
+      return { ok: true, score: { applicant, found: true, thresholdIndex: k } };
+    });
   }
 
   /** End the session (the government's `serve` returns). */
@@ -361,6 +438,13 @@ export interface OnlineGovernmentOptions {
   ) => void | Promise<void>;
   /** Band mode blinding: rho_k in [1, 2^rhoBits]. Default 6. */
   readonly rhoBits?: number;
+  /**
+   * INSECURE, attack tests only: one rho_k per threshold shared by every applicant of a round instead of
+   * a fresh rho per applicant and slot. A bank that puts the same applicant twice in a round with two
+   * partials of its choice then divides the two results' difference out and reads s_gov exactly
+   * (test/attacks/online-batch-blinding.attack.test.ts). Always warned.
+   */
+  readonly insecureSharedBlinding?: boolean;
   /** Flooding noise sd. Default 2^-20. */
   readonly noiseStdDev?: number;
   /**
@@ -427,72 +511,125 @@ export class OnlineScoringGovernment {
     const rng = this.#o.rng ?? cryptoRng();
     const sd = this.#o.noiseStdDev ?? DEFAULT_FLOODING_STDDEV;
     const rhoBits = this.#o.rhoBits ?? DEFAULT_RHO_BITS;
+    let rounds = 0;
     let requests = 0;
     let notFound = 0;
     let refused = 0;
-    const reply = (index: number, error: string) =>
-      session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index, error }));
+    const maxBatch = onlineMaxBatch(ctx?.slotCount ?? 0, K);
     for (;;) {
       const req = await session.receive(bank, SCORE_REQUEST);
       if (req.close) break;
-      if (req.index !== requests) {
-        throw new FedscoreError('protocol_sequence', `request ${req.index}, expected ${requests}`, {
+      if (req.index !== rounds) {
+        throw new FedscoreError('protocol_sequence', `request ${req.index}, expected ${rounds}`, {
           field: 'score-request.index',
         });
       }
+      rounds++;
       // Decoded (and so checked) whatever the answer, as when it was a message of its own.
       const partial = PARTIAL_SCORE.decode(req.partial);
-      requests++;
-      const info: OnlineRequestInfo = { index: req.index, requestId: req.requestId ?? '' };
-      const admission: ScoreRefusal | undefined =
-        ctx === undefined ? 'policy_refused' : await this.#o.admit?.(req.applicant, info);
-      if (ctx === undefined || admission !== undefined) {
-        refused++;
-        await this.#o.onRefusal?.(req.applicant, admission ?? 'policy_refused', info);
-        await reply(req.index, admission ?? 'policy_refused');
-        continue;
+      const batch = [
+        { applicant: req.applicant, requestId: req.requestId ?? '' },
+        ...(req.more ?? []).map((m) => ({ applicant: m.applicant ?? '', requestId: m.requestId ?? '' })),
+      ];
+      const B = batch.length;
+      if (ctx !== undefined && B > maxBatch) {
+        throw new FedscoreError('protocol_step', `a batch holds at most ${maxBatch} applicants`, {
+          field: 'score-request.more',
+        });
       }
-      const [item] = checkBatch(ctx, partial, 'partial-score', { items: 1, slotsPerItem: K });
-      const own = await this.#o.partialScoreOf(req.applicant, info);
-      if (own === undefined) {
-        notFound++;
-        await reply(req.index, SCORE_REPLY_NO_RECORD);
-        continue;
-      }
-      if (typeof own === 'string') {
-        refused++;
-        await reply(req.index, own);
-        continue;
-      }
-      if (!Number.isFinite(own)) {
-        throw new FedscoreError('internal', 'partial score is not finite', { field: 'partialScoreOf' });
-      }
-      const out = ctx.scope(() => {
-        const v = ctx.deserializeVector(item!);
-        if (mode === 'exact') {
-          return v.add([own + normal(rng, 0, sd)]).add(ctx.encrypt(new Float64Array(1)));
+      const slots =
+        ctx === undefined
+          ? undefined
+          : checkBatch(ctx, partial, 'partial-score', {
+              items: 1,
+              slotsPerItem: B * K,
+            });
+      // Each applicant on its own and in order: admission (quota, rate), lookup (consent, model), audit
+      // by the hooks -- exactly once per applicant, as in an unbatched request.
+      const errors: string[] = [];
+      const owns: (number | undefined)[] = [];
+      for (const item of batch) {
+        requests++;
+        const info: OnlineRequestInfo = { index: req.index, requestId: item.requestId };
+        const admission: ScoreRefusal | undefined =
+          ctx === undefined ? 'policy_refused' : await this.#o.admit?.(item.applicant, info);
+        if (ctx === undefined || admission !== undefined) {
+          refused++;
+          await this.#o.onRefusal?.(item.applicant, admission ?? 'policy_refused', info);
+          errors.push(admission ?? 'policy_refused');
+          owns.push(undefined);
+          continue;
         }
-        const rho = new Float64Array(K);
-        const noise = new Float64Array(K);
-        for (let k = 0; k < K; k++) {
-          rho[k] = 2 ** (rhoBits * uniform(rng));
-          noise[k] = normal(rng, 0, sd);
+        const own = await this.#o.partialScoreOf(item.applicant, info);
+        if (own === undefined) {
+          notFound++;
+          errors.push(SCORE_REPLY_NO_RECORD);
+          owns.push(undefined);
+          continue;
         }
-        return v
-          .add(new Float64Array(K).fill(own))
-          .mul(rho)
-          .add(noise)
-          .add(ctx.encrypt(new Float64Array(K)));
-      });
-      let bytes: Uint8Array;
-      const level = out.level;
-      try {
-        bytes = out.serialize({ compression: 'none' });
-      } finally {
-        out.dispose();
+        if (typeof own === 'string') {
+          refused++;
+          errors.push(own);
+          owns.push(undefined);
+          continue;
+        }
+        if (!Number.isFinite(own)) {
+          throw new FedscoreError('internal', 'partial score is not finite', { field: 'partialScoreOf' });
+        }
+        errors.push('');
+        owns.push(own);
       }
-      const result = JOINT_RESULT.encode(toBatch(ctx, [bytes], K, 2 ** ctx.params.scaleBits, level));
-      await session.send(bank, SCORE_REPLY, fedscore.scoring.ScoreReply.create({ index: req.index, result }));
+      let result: Uint8Array | undefined;
+      if (ctx !== undefined && owns.some((o) => o !== undefined)) {
+        // Slot block i: scored, [[rho_ik (x_ik + s_gov,i) + e_ik]] with rho_ik fresh per applicant and
+        // slot (exact mode: rho = 1); not scored, rho = 0 -- the bank's own values are wiped and only
+        // the flooding noise e_ik remains. Every operation is slot-wise (no rotation, no key
+        // switching), so no slot's value enters another's.
+        const n = B * K;
+        const add = new Float64Array(n);
+        const rho = new Float64Array(n);
+        const noise = new Float64Array(n);
+        const shared = this.#o.insecureSharedBlinding === true;
+        if (shared) logger.warn('online scoring: INSECURE shared blinding across a round', {});
+        const sharedRho = shared ? Array.from({ length: K }, () => 2 ** (rhoBits * uniform(rng))) : [];
+        for (let i = 0; i < B; i++) {
+          const own = owns[i];
+          for (let k = 0; k < K; k++) {
+            const j = i * K + k;
+            if (own !== undefined) {
+              add[j] = own;
+              rho[j] = mode === 'exact' ? 1 : shared ? sharedRho[k]! : 2 ** (rhoBits * uniform(rng));
+            }
+            noise[j] = normal(rng, 0, sd);
+          }
+        }
+        const out = ctx.scope(() =>
+          ctx
+            .deserializeVector(slots![0]!)
+            .add(add)
+            .mul(rho)
+            .add(noise)
+            .add(ctx.encrypt(new Float64Array(n))),
+        );
+        const level = out.level;
+        let bytes: Uint8Array;
+        try {
+          bytes = out.serialize({ compression: 'none' });
+        } finally {
+          out.dispose();
+        }
+        result = JOINT_RESULT.encode(toBatch(ctx, [bytes], n, 2 ** ctx.params.scaleBits, level));
+      }
+      await session.send(
+        bank,
+        SCORE_REPLY,
+        fedscore.scoring.ScoreReply.create({
+          index: req.index,
+          error: errors[0]!,
+          moreErrors: errors.slice(1),
+          ...(result !== undefined && { result }),
+        }),
+      );
     }
     logger.debug('online scoring session served', { requests, notFound, refused, mode });
     return { requests, notFound, refused };

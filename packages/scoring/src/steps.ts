@@ -21,9 +21,10 @@ export const TREE_SCORING_PROTOCOL = 'scoring.tree';
 export const SCORING_VERSION = 1;
 /**
  * Version of "scoring.online" (its own since version 2): version 2 carries the encrypted partial score
- * inside score-request and the joint result inside score-reply, 2 envelopes per score instead of 4.
+ * inside score-request and the joint result inside score-reply, 2 envelopes per score instead of 4;
+ * version 3 may score several applicants in one round (score-request.more, score-reply.more_errors).
  */
-export const ONLINE_SCORING_VERSION = 2;
+export const ONLINE_SCORING_VERSION = 3;
 
 export type BatchPlanMessage = fedscore.scoring.BatchPlan;
 export type OnlineHelloMessage = fedscore.scoring.OnlineHello;
@@ -87,10 +88,16 @@ export const SCORE_REQUEST: StepDef<ScoreRequestMessage> = protoStep(
       const empty = (m.applicant ?? '').length === 0;
       const partial = (m.partial ?? new Uint8Array(0)).length > 0;
       if (m.close === true) {
-        if (!empty) return 'applicant: must be empty when closing';
+        if (!empty || (m.more ?? []).length > 0) return 'applicant: must be empty when closing';
         return partial ? 'partial: must be empty when closing' : null;
       }
       if (empty) return 'applicant: absent';
+      for (const [i, item] of (m.more ?? []).entries()) {
+        if ((item.applicant ?? '').length === 0) return `more[${i}].applicant: absent`;
+        const r = item.requestId ?? '';
+        if (r !== '' && !REQUEST_ID_PATTERN.test(r))
+          return `more[${i}].request_id: 1-64 of A-Z a-z 0-9 . _ : -`;
+      }
       return partial ? null : 'partial: absent';
     },
   },
@@ -104,8 +111,9 @@ export const PARTIAL_SCORE: StepDef<CiphertextBatch> = ciphertextBatchStep('part
 export const SCORE_REPLY: StepDef<ScoreReplyMessage> = protoStep('score-reply', fedscore.scoring.ScoreReply, {
   check: (m) => {
     const result = (m.result ?? new Uint8Array(0)).length > 0;
-    if ((m.error ?? '') === '') return result ? null : 'result: absent';
-    return result ? 'result: must be empty with an error' : null;
+    const scored = [m.error ?? '', ...(m.moreErrors ?? [])].some((e) => e === '');
+    if (scored) return result ? null : 'result: absent';
+    return result ? 'result: must be empty when no applicant is scored' : null;
   },
 });
 

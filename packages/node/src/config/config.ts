@@ -92,6 +92,18 @@ const scoringApi = z
     sessions: z.number().int().min(1).max(64).default(4),
     /** Requests waiting for a session before new ones get 503 overloaded. */
     maxQueued: z.number().int().min(1).max(1_000_000).default(1024),
+    /**
+     * Micro-batching (scoring.online v3): requests arriving within `windowMs` of the first waiting one
+     * share one round of the protocol, up to `maxApplicants` (one ciphertext, each applicant admitted,
+     * looked up and audited on its own). `maxApplicants: 1` scores each request in its own round.
+     */
+    batch: z
+      .object({
+        maxApplicants: z.number().int().min(1).max(64).default(8),
+        windowMs: z.number().min(0).max(50).default(1),
+      })
+      .strict()
+      .default({ maxApplicants: 8, windowMs: 1 }),
     /** A request not answered by the government within this time gets 503 (its session is dropped). */
     requestTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
     maxBodyBytes: z.number().int().min(1024).max(16_777_216).default(65_536),

@@ -36,10 +36,15 @@ import {
   type CreditRules,
   decideCredit,
   decisionForBand,
+  ONLINE_CKKS_PARAMS,
   ONLINE_MAX_MAGNITUDE,
   ONLINE_SCORING_PROTOCOL,
   ONLINE_SCORING_VERSION,
+  type OnlineBatchItem,
+  type OnlineBatchOutcome,
+  type OnlineScore,
   OnlineScoringBank,
+  onlineMaxBatch,
   resolveScaling,
   type ScoreRefusal,
 } from '@fedscore/scoring';
@@ -82,7 +87,8 @@ export interface ScoringClientOptions {
   readonly config: Pick<
     ScoringApiConfig,
     'government' | 'model' | 'mode' | 'scaling' | 'sessions' | 'maxQueued' | 'requestTimeoutMs'
-  >;
+  > &
+    Partial<Pick<ScoringApiConfig, 'batch'>>;
   readonly rules?: CreditRules;
   readonly logger?: Logger;
 }
@@ -178,6 +184,18 @@ export class ScoringClient {
   readonly #o: ScoringClientOptions;
   readonly #logger: Logger;
   readonly #pools = new Map<string, SessionPool>();
+  /** Applicants waiting for their model's next round (micro-batching), by model id. */
+  readonly #batches = new Map<
+    string,
+    {
+      waiting: {
+        item: OnlineBatchItem;
+        resolve: (o: OnlineBatchOutcome) => void;
+        reject: (e: unknown) => void;
+      }[];
+      timer: ReturnType<typeof setTimeout> | undefined;
+    }
+  >();
   readonly #models = new Map<string, ServedModel>();
   readonly #commit: AuditGroupCommit;
   readonly #factor: number;
@@ -237,37 +255,38 @@ export class ScoringClient {
       enterpriseFingerprint: fingerprint,
       enterpriseCount: 1,
     } as const;
-    let result: Awaited<ReturnType<OnlineScoringBank['score']>> | ScoringRefusal;
+    let result: OnlineScore | ScoringRefusal;
     try {
-      result = await this.#withSession(served, async (s) => {
-        try {
-          return await s.scorer.score(applicant, zBank, { requestId });
-        } catch (e) {
-          // A per-request refusal (consent, quota, rate) leaves the session usable: returned, so that
-          // the session goes back to the pool. model_unavailable and policy_refused answer every request
-          // of the session: thrown, so the session is dropped and a later request opens a new one (e.g.
-          // once the government has registered its part or changed its policy).
-          if (isFedscoreError(e, 'model_unavailable')) {
-            throw new ScoringRefusal(
-              'upstream_unavailable',
-              `the government does not serve model ${served.version.modelId} to this bank`,
-            );
-          }
-          if (isFedscoreError(e, 'policy_refused')) {
-            throw new ScoringRefusal(
-              'policy_refused',
-              `the government's policy does not serve ${this.#o.config.mode} mode with ${
-                mode === 'band' ? this.#logitThresholds.length : 0
-              } thresholds (allowExactMode, maxThresholds)`,
-            );
-          }
-          if (isFedscoreError(e) && API_REFUSALS.has(e.code)) {
-            const code = e.code as ScoringRefusal['code'];
-            return new ScoringRefusal(code, REFUSAL_MESSAGES[code as keyof typeof REFUSAL_MESSAGES]);
-          }
+      const outcome = await this.#batched(served, { applicant, bankPartial: zBank, requestId });
+      if (outcome.ok) {
+        result = outcome.score;
+      } else {
+        const e = outcome.error;
+        // A per-applicant refusal (consent, quota, rate) leaves the session usable.
+        // model_unavailable and policy_refused answer every request of the session, whose round then
+        // drops it (#flush), so a later request opens a new one (e.g. once the government has registered
+        // its part or changed its policy).
+        if (e.code === 'model_unavailable') {
+          throw new ScoringRefusal(
+            'upstream_unavailable',
+            `the government does not serve model ${served.version.modelId} to this bank`,
+          );
+        }
+        if (e.code === 'policy_refused') {
+          throw new ScoringRefusal(
+            'policy_refused',
+            `the government's policy does not serve ${this.#o.config.mode} mode with ${
+              mode === 'band' ? this.#logitThresholds.length : 0
+            } thresholds (allowExactMode, maxThresholds)`,
+          );
+        }
+        if (API_REFUSALS.has(e.code)) {
+          const code = e.code as ScoringRefusal['code'];
+          result = new ScoringRefusal(code, REFUSAL_MESSAGES[code as keyof typeof REFUSAL_MESSAGES]);
+        } else {
           throw e;
         }
-      });
+      }
     } catch (e) {
       const code = e instanceof ScoringRefusal ? e.code : 'upstream_unavailable';
       await this.#commit.append({
@@ -538,6 +557,59 @@ export class ScoringClient {
       this.#o.transport.revoke(s.id, new Error('scoring session closed'));
       s.scorer.dispose();
     }
+  }
+
+  /**
+   * Queue one applicant for the next round of its model's sessions: a round takes every applicant
+   * queued within `batch.windowMs` of the first, up to `batch.maxApplicants` (scoring.online v3).
+   */
+  #batched(served: ServedModel, item: OnlineBatchItem): Promise<OnlineBatchOutcome> {
+    const { windowMs, ...b0 } = this.#o.config.batch ?? { maxApplicants: 1, windowMs: 0 };
+    // No more applicants than one ciphertext's slots hold (K per applicant in band mode).
+    const K = this.#o.config.mode === 'band' ? this.#logitThresholds.length : 1;
+    const maxApplicants = Math.min(
+      b0.maxApplicants,
+      onlineMaxBatch(ONLINE_CKKS_PARAMS.polyModulusDegree / 2, K),
+    );
+    const key = served.version.modelId;
+    return new Promise<OnlineBatchOutcome>((resolve, reject) => {
+      let b = this.#batches.get(key);
+      if (b === undefined) {
+        b = { waiting: [], timer: undefined };
+        this.#batches.set(key, b);
+      }
+      b.waiting.push({ item, resolve, reject });
+      if (b.waiting.length >= maxApplicants) this.#flush(served, key);
+      else b.timer ??= setTimeout(() => this.#flush(served, key), windowMs);
+    });
+  }
+
+  /** Send the queued applicants of `key` as one round; each gets its own outcome. */
+  #flush(served: ServedModel, key: string): void {
+    const b = this.#batches.get(key);
+    if (b === undefined) return;
+    this.#batches.delete(key);
+    if (b.timer !== undefined) clearTimeout(b.timer);
+    const waiting = b.waiting;
+    this.#withSession(served, async (s) => {
+      const outcomes = await s.scorer.scoreBatch(waiting.map((w) => w.item));
+      for (const [i, o] of outcomes.entries()) waiting[i]!.resolve(o);
+      // Refusals that answer every request of the session: drop it (its waiters have their answers).
+      if (
+        outcomes.some(
+          (o) =>
+            !o.ok &&
+            (isFedscoreError(o.error, 'model_unavailable') || isFedscoreError(o.error, 'policy_refused')),
+        )
+      ) {
+        throw new FedscoreError('protocol_step', 'the government refuses every request of this session', {
+          field: 'score-reply.error',
+        });
+      }
+    }).catch((e: unknown) => {
+      // Settled waiters ignore this; the others' round failed as a whole (timeout, broken session).
+      for (const w of waiting) w.reject(e);
+    });
   }
 
   async #withSession<T>(served: ServedModel, fn: (s: PooledSession) => Promise<T>): Promise<T> {

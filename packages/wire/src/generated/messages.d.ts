@@ -6096,8 +6096,15 @@ export namespace fedscore {
             /**
              * The bank's encrypted partial score: an encoded fedscore.he.CiphertextBatch (checked as the step
              * "partial-score"; exact mode: one slot, band mode: s_bank - t_k in slot k). Empty when closing.
+             * Version 3: applicant i of the request (i < 1 + len(more)) in slots i*K ... i*K + K - 1.
              */
             partial: Uint8Array;
+
+            /**
+             * Version 3 (micro-batching): further applicants scored in the same ciphertext, in slot order after
+             * `applicant` (which is slot block 0). Each is admitted, looked up and audited on its own.
+             */
+            more: fedscore.scoring.ScoreRequestItem.$Properties[];
 
             /**
              * Creates a new ScoreRequest instance using the specified properties.
@@ -6201,8 +6208,15 @@ export namespace fedscore {
                 /**
                  * The bank's encrypted partial score: an encoded fedscore.he.CiphertextBatch (checked as the step
                  * "partial-score"; exact mode: one slot, band mode: s_bank - t_k in slot k). Empty when closing.
+                 * Version 3: applicant i of the request (i < 1 + len(more)) in slots i*K ... i*K + K - 1.
                  */
                 partial?: (Uint8Array|null);
+
+                /**
+                 * Version 3 (micro-batching): further applicants scored in the same ciphertext, in slot order after
+                 * `applicant` (which is slot block 0). Each is admitted, looked up and audited on its own.
+                 */
+                more?: (fedscore.scoring.ScoreRequestItem.$Properties[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -6210,6 +6224,129 @@ export namespace fedscore {
 
             /** Shape of a ScoreRequest. */
             type $Shape = fedscore.scoring.ScoreRequest.$Properties;
+        }
+
+        /**
+         * Properties of a ScoreRequestItem.
+         * @deprecated Use fedscore.scoring.ScoreRequestItem.$Properties instead.
+         */
+        interface IScoreRequestItem extends fedscore.scoring.ScoreRequestItem.$Properties {
+        }
+
+        /** One further applicant of a batched score-request (version 3). */
+        class ScoreRequestItem {
+
+            /**
+             * Constructs a new ScoreRequestItem.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.ScoreRequestItem.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ScoreRequestItem applicant. */
+            applicant: string;
+
+            /** ScoreRequestItem requestId. */
+            requestId: string;
+
+            /**
+             * Creates a new ScoreRequestItem instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ScoreRequestItem instance
+             */
+            static create(properties: fedscore.scoring.ScoreRequestItem.$Shape): fedscore.scoring.ScoreRequestItem & fedscore.scoring.ScoreRequestItem.$Shape;
+            static create(properties?: fedscore.scoring.ScoreRequestItem.$Properties): fedscore.scoring.ScoreRequestItem;
+
+            /**
+             * Encodes the specified ScoreRequestItem message. Does not implicitly {@link fedscore.scoring.ScoreRequestItem.verify|verify} messages.
+             * @param message ScoreRequestItem message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.ScoreRequestItem.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ScoreRequestItem message, length delimited. Does not implicitly {@link fedscore.scoring.ScoreRequestItem.verify|verify} messages.
+             * @param message ScoreRequestItem message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.ScoreRequestItem.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ScoreRequestItem message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.ScoreRequestItem & fedscore.scoring.ScoreRequestItem.$Shape} ScoreRequestItem
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.ScoreRequestItem & fedscore.scoring.ScoreRequestItem.$Shape;
+
+            /**
+             * Decodes a ScoreRequestItem message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.ScoreRequestItem & fedscore.scoring.ScoreRequestItem.$Shape} ScoreRequestItem
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.ScoreRequestItem & fedscore.scoring.ScoreRequestItem.$Shape;
+
+            /**
+             * Verifies a ScoreRequestItem message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ScoreRequestItem message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ScoreRequestItem
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.ScoreRequestItem;
+
+            /**
+             * Creates a plain object from a ScoreRequestItem message. Also converts values to other types if specified.
+             * @param message ScoreRequestItem
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.ScoreRequestItem, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ScoreRequestItem to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ScoreRequestItem
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ScoreRequestItem {
+
+            /** Properties of a ScoreRequestItem. */
+            interface $Properties {
+
+                /** ScoreRequestItem applicant */
+                applicant?: (string|null);
+
+                /** ScoreRequestItem requestId */
+                requestId?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ScoreRequestItem. */
+            type $Shape = fedscore.scoring.ScoreRequestItem.$Properties;
         }
 
         /**
@@ -6248,8 +6385,14 @@ export namespace fedscore {
             /**
              * When `error` is empty: the encrypted joint result, an encoded fedscore.he.CiphertextBatch (checked as
              * the step "joint-result"). Empty otherwise.
+             * Version 3: with a batch of n > 1 applicants, `error` is applicant 0's and `more_errors` holds the
+             * others' (same codes, "" = scored); `result` is present when at least one applicant was scored and
+             * holds each scored applicant's result in its slot block, every other slot flooding noise only.
              */
             result: Uint8Array;
+
+            /** ScoreReply moreErrors. */
+            moreErrors: string[];
 
             /**
              * Creates a new ScoreReply instance using the specified properties.
@@ -6349,8 +6492,14 @@ export namespace fedscore {
                 /**
                  * When `error` is empty: the encrypted joint result, an encoded fedscore.he.CiphertextBatch (checked as
                  * the step "joint-result"). Empty otherwise.
+                 * Version 3: with a batch of n > 1 applicants, `error` is applicant 0's and `more_errors` holds the
+                 * others' (same codes, "" = scored); `result` is present when at least one applicant was scored and
+                 * holds each scored applicant's result in its slot block, every other slot flooding noise only.
                  */
                 result?: (Uint8Array|null);
+
+                /** ScoreReply moreErrors */
+                moreErrors?: (string[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -16639,6 +16639,9 @@ export const fedscore = $root.fedscore = (() => {
              * the request carry the same key. Optional; at most 64 characters of [A-Za-z0-9._:-].
              * @property {Uint8Array|null} [partial] The bank's encrypted partial score: an encoded fedscore.he.CiphertextBatch (checked as the step
              * "partial-score"; exact mode: one slot, band mode: s_bank - t_k in slot k). Empty when closing.
+             * Version 3: applicant i of the request (i < 1 + len(more)) in slots i*K ... i*K + K - 1.
+             * @property {Array.<fedscore.scoring.ScoreRequestItem.$Properties>|null} [more] Version 3 (micro-batching): further applicants scored in the same ciphertext, in slot order after
+             * `applicant` (which is slot block 0). Each is admitted, looked up and audited on its own.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -16665,6 +16668,7 @@ export const fedscore = $root.fedscore = (() => {
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
             const ScoreRequest = function (properties) {
+                this.more = [];
                 if (properties)
                     for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -16707,11 +16711,21 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * The bank's encrypted partial score: an encoded fedscore.he.CiphertextBatch (checked as the step
              * "partial-score"; exact mode: one slot, band mode: s_bank - t_k in slot k). Empty when closing.
+             * Version 3: applicant i of the request (i < 1 + len(more)) in slots i*K ... i*K + K - 1.
              * @member {Uint8Array} partial
              * @memberof fedscore.scoring.ScoreRequest
              * @instance
              */
             ScoreRequest.prototype.partial = $util.newBuffer([]);
+
+            /**
+             * Version 3 (micro-batching): further applicants scored in the same ciphertext, in slot order after
+             * `applicant` (which is slot block 0). Each is admitted, looked up and audited on its own.
+             * @member {Array.<fedscore.scoring.ScoreRequestItem.$Properties>} more
+             * @memberof fedscore.scoring.ScoreRequest
+             * @instance
+             */
+            ScoreRequest.prototype.more = $util.emptyArray;
 
             /**
              * Creates a new ScoreRequest instance using the specified properties.
@@ -16755,6 +16769,9 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 4, wireType 2 =*/34).string(message.requestId);
                 if (message.partial != null && $Object.hasOwnProperty.call(message, "partial") && message.partial.length)
                     writer.uint32(/* id 5, wireType 2 =*/42).bytes(message.partial);
+                if (message.more != null && message.more.length)
+                    for (let i = 0; i < message.more.length; ++i)
+                        $root.fedscore.scoring.ScoreRequestItem.encode(message.more[i], writer.uint32(/* id 6, wireType 2 =*/50).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -16857,6 +16874,14 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.partial;
                             continue;
                         }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.more && message.more.length))
+                                message.more = [];
+                            message.more.push($root.fedscore.scoring.ScoreRequestItem.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -16920,6 +16945,15 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
                     if (!(message.partial && typeof message.partial.length === "number" || $util.isString(message.partial)))
                         return "partial: buffer expected";
+                if (message.more != null && $Object.hasOwnProperty.call(message, "more")) {
+                    if (!$Array.isArray(message.more))
+                        return "more: array expected";
+                    for (let i = 0; i < message.more.length; ++i) {
+                        let error = $root.fedscore.scoring.ScoreRequestItem.verify(message.more[i], _depth + 1);
+                        if (error)
+                            return "more." + error;
+                    }
+                }
                 return null;
             };
 
@@ -16959,6 +16993,16 @@ export const fedscore = $root.fedscore = (() => {
                             $util.base64.decode(object.partial, message.partial = $util.newBuffer($util.base64.length(object.partial)), 0);
                         else if (object.partial.length >= 0)
                             message.partial = object.partial;
+                if (object.more) {
+                    if (!$Array.isArray(object.more))
+                        throw $TypeError(".fedscore.scoring.ScoreRequest.more: array expected");
+                    message.more = $Array(object.more.length);
+                    for (let i = 0; i < object.more.length; ++i) {
+                        if (!$util.isObject(object.more[i]))
+                            throw $TypeError(".fedscore.scoring.ScoreRequest.more: object expected");
+                        message.more[i] = $root.fedscore.scoring.ScoreRequestItem.fromObject(object.more[i], _depth + 1);
+                    }
+                }
                 return message;
             };
 
@@ -16979,6 +17023,8 @@ export const fedscore = $root.fedscore = (() => {
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 let object = {};
+                if (options.arrays || options.defaults)
+                    object.more = [];
                 if (options.defaults) {
                     object.applicant = "";
                     object.index = 0;
@@ -17002,6 +17048,11 @@ export const fedscore = $root.fedscore = (() => {
                     object.requestId = message.requestId;
                 if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
                     object.partial = options.bytes === $String ? $util.base64.encode(message.partial, 0, message.partial.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.partial) : message.partial;
+                if (message.more && message.more.length) {
+                    object.more = $Array(message.more.length);
+                    for (let j = 0; j < message.more.length; ++j)
+                        object.more[j] = $root.fedscore.scoring.ScoreRequestItem.toObject(message.more[j], options, _depth + 1);
+                }
                 return object;
             };
 
@@ -17033,6 +17084,311 @@ export const fedscore = $root.fedscore = (() => {
             return ScoreRequest;
         })();
 
+        scoring.ScoreRequestItem = (function() {
+
+            /**
+             * Properties of a ScoreRequestItem.
+             * @typedef {Object} fedscore.scoring.ScoreRequestItem.$Properties
+             * @property {string|null} [applicant] ScoreRequestItem applicant
+             * @property {string|null} [requestId] ScoreRequestItem requestId
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ScoreRequestItem.
+             * @memberof fedscore.scoring
+             * @interface IScoreRequestItem
+             * @augments fedscore.scoring.ScoreRequestItem.$Properties
+             * @deprecated Use fedscore.scoring.ScoreRequestItem.$Properties instead.
+             */
+
+            /**
+             * Shape of a ScoreRequestItem.
+             * @typedef {fedscore.scoring.ScoreRequestItem.$Properties} fedscore.scoring.ScoreRequestItem.$Shape
+             */
+
+            /**
+             * Constructs a new ScoreRequestItem.
+             * @memberof fedscore.scoring
+             * @classdesc One further applicant of a batched score-request (version 3).
+             * @constructor
+             * @param {fedscore.scoring.ScoreRequestItem.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ScoreRequestItem = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ScoreRequestItem applicant.
+             * @member {string} applicant
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @instance
+             */
+            ScoreRequestItem.prototype.applicant = "";
+
+            /**
+             * ScoreRequestItem requestId.
+             * @member {string} requestId
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @instance
+             */
+            ScoreRequestItem.prototype.requestId = "";
+
+            /**
+             * Creates a new ScoreRequestItem instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @static
+             * @param {fedscore.scoring.ScoreRequestItem.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.ScoreRequestItem} ScoreRequestItem instance
+             * @type {{
+             *   (properties: fedscore.scoring.ScoreRequestItem.$Shape): fedscore.scoring.ScoreRequestItem & fedscore.scoring.ScoreRequestItem.$Shape;
+             *   (properties?: fedscore.scoring.ScoreRequestItem.$Properties): fedscore.scoring.ScoreRequestItem;
+             * }}
+             */
+            ScoreRequestItem.create = function(properties) {
+                return new ScoreRequestItem(properties);
+            };
+
+            /**
+             * Encodes the specified ScoreRequestItem message. Does not implicitly {@link fedscore.scoring.ScoreRequestItem.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @static
+             * @param {fedscore.scoring.ScoreRequestItem.$Properties} message ScoreRequestItem message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ScoreRequestItem.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant") && message.applicant !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.applicant);
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId") && message.requestId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.requestId);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ScoreRequestItem message, length delimited. Does not implicitly {@link fedscore.scoring.ScoreRequestItem.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @static
+             * @param {fedscore.scoring.ScoreRequestItem.$Properties} message ScoreRequestItem message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ScoreRequestItem.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ScoreRequestItem message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.ScoreRequestItem & fedscore.scoring.ScoreRequestItem.$Shape} ScoreRequestItem
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ScoreRequestItem.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.ScoreRequestItem();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.applicant = value;
+                            else
+                                delete message.applicant;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.requestId = value;
+                            else
+                                delete message.requestId;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ScoreRequestItem message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.ScoreRequestItem & fedscore.scoring.ScoreRequestItem.$Shape} ScoreRequestItem
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ScoreRequestItem.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ScoreRequestItem message.
+             * @function verify
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ScoreRequestItem.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant"))
+                    if (!$util.isString(message.applicant))
+                        return "applicant: string expected";
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    if (!$util.isString(message.requestId))
+                        return "requestId: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ScoreRequestItem message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.ScoreRequestItem} ScoreRequestItem
+             */
+            ScoreRequestItem.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.ScoreRequestItem)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.ScoreRequestItem: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.ScoreRequestItem();
+                if (object.applicant != null)
+                    if (typeof object.applicant !== "string" || object.applicant.length)
+                        message.applicant = $String(object.applicant);
+                if (object.requestId != null)
+                    if (typeof object.requestId !== "string" || object.requestId.length)
+                        message.requestId = $String(object.requestId);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ScoreRequestItem message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @static
+             * @param {fedscore.scoring.ScoreRequestItem} message ScoreRequestItem
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ScoreRequestItem.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.applicant = "";
+                    object.requestId = "";
+                }
+                if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant"))
+                    object.applicant = message.applicant;
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    object.requestId = message.requestId;
+                return object;
+            };
+
+            /**
+             * Converts this ScoreRequestItem to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ScoreRequestItem.prototype.toJSON = function() {
+                return ScoreRequestItem.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ScoreRequestItem
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.ScoreRequestItem
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ScoreRequestItem.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.ScoreRequestItem";
+            };
+
+            return ScoreRequestItem;
+        })();
+
         scoring.ScoreReply = (function() {
 
             /**
@@ -17045,6 +17401,10 @@ export const fedscore = $root.fedscore = (() => {
              * the bank raises it as a FedscoreError with that code); any other text is a protocol_step error.
              * @property {Uint8Array|null} [result] When `error` is empty: the encrypted joint result, an encoded fedscore.he.CiphertextBatch (checked as
              * the step "joint-result"). Empty otherwise.
+             * Version 3: with a batch of n > 1 applicants, `error` is applicant 0's and `more_errors` holds the
+             * others' (same codes, "" = scored); `result` is present when at least one applicant was scored and
+             * holds each scored applicant's result in its slot block, every other slot flooding noise only.
+             * @property {Array.<string>|null} [moreErrors] ScoreReply moreErrors
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -17071,6 +17431,7 @@ export const fedscore = $root.fedscore = (() => {
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
             const ScoreReply = function (properties) {
+                this.moreErrors = [];
                 if (properties)
                     for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -17099,11 +17460,22 @@ export const fedscore = $root.fedscore = (() => {
             /**
              * When `error` is empty: the encrypted joint result, an encoded fedscore.he.CiphertextBatch (checked as
              * the step "joint-result"). Empty otherwise.
+             * Version 3: with a batch of n > 1 applicants, `error` is applicant 0's and `more_errors` holds the
+             * others' (same codes, "" = scored); `result` is present when at least one applicant was scored and
+             * holds each scored applicant's result in its slot block, every other slot flooding noise only.
              * @member {Uint8Array} result
              * @memberof fedscore.scoring.ScoreReply
              * @instance
              */
             ScoreReply.prototype.result = $util.newBuffer([]);
+
+            /**
+             * ScoreReply moreErrors.
+             * @member {Array.<string>} moreErrors
+             * @memberof fedscore.scoring.ScoreReply
+             * @instance
+             */
+            ScoreReply.prototype.moreErrors = $util.emptyArray;
 
             /**
              * Creates a new ScoreReply instance using the specified properties.
@@ -17143,6 +17515,9 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 2, wireType 2 =*/18).string(message.error);
                 if (message.result != null && $Object.hasOwnProperty.call(message, "result") && message.result.length)
                     writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.result);
+                if (message.moreErrors != null && message.moreErrors.length)
+                    for (let i = 0; i < message.moreErrors.length; ++i)
+                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.moreErrors[i]);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -17227,6 +17602,14 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.result;
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.moreErrors && message.moreErrors.length))
+                                message.moreErrors = [];
+                            message.moreErrors.push(reader.stringVerify());
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -17284,6 +17667,13 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
                     if (!(message.result && typeof message.result.length === "number" || $util.isString(message.result)))
                         return "result: buffer expected";
+                if (message.moreErrors != null && $Object.hasOwnProperty.call(message, "moreErrors")) {
+                    if (!$Array.isArray(message.moreErrors))
+                        return "moreErrors: array expected";
+                    for (let i = 0; i < message.moreErrors.length; ++i)
+                        if (!$util.isString(message.moreErrors[i]))
+                            return "moreErrors: string[] expected";
+                }
                 return null;
             };
 
@@ -17317,6 +17707,13 @@ export const fedscore = $root.fedscore = (() => {
                             $util.base64.decode(object.result, message.result = $util.newBuffer($util.base64.length(object.result)), 0);
                         else if (object.result.length >= 0)
                             message.result = object.result;
+                if (object.moreErrors) {
+                    if (!$Array.isArray(object.moreErrors))
+                        throw $TypeError(".fedscore.scoring.ScoreReply.moreErrors: array expected");
+                    message.moreErrors = $Array(object.moreErrors.length);
+                    for (let i = 0; i < object.moreErrors.length; ++i)
+                        message.moreErrors[i] = $String(object.moreErrors[i]);
+                }
                 return message;
             };
 
@@ -17337,6 +17734,8 @@ export const fedscore = $root.fedscore = (() => {
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 let object = {};
+                if (options.arrays || options.defaults)
+                    object.moreErrors = [];
                 if (options.defaults) {
                     object.index = 0;
                     object.error = "";
@@ -17354,6 +17753,11 @@ export const fedscore = $root.fedscore = (() => {
                     object.error = message.error;
                 if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
                     object.result = options.bytes === $String ? $util.base64.encode(message.result, 0, message.result.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.result) : message.result;
+                if (message.moreErrors && message.moreErrors.length) {
+                    object.moreErrors = $Array(message.moreErrors.length);
+                    for (let j = 0; j < message.moreErrors.length; ++j)
+                        object.moreErrors[j] = message.moreErrors[j];
+                }
                 return object;
             };
 
