@@ -31,6 +31,7 @@ for (const [entry, out] of pages)
         'node:path': shim,
         'node:fs': shim,
         'node:crypto': shim,
+        'node:zlib': shim,
       },
     },
     output: { file: join(outDir, out), format: 'esm', minify: true },
