@@ -11,8 +11,8 @@
  * scoring, console, ...), each shallowly over the one before. A node then starts either in this process
  * (`start`, `startAll`: `PartyNode.start` with the TLS material) or as its own OS process (`startProcess`:
  * the config written as YAML, `fedscore node --config <file>` through the CLI entry the caller names,
- * ready when it prints `fedscore node ready`). `close()` stops every node still running, SIGKILLs every
- * process still alive and waits for its exit, and removes the directory when the cluster made it.
+ * ready when it prints `fedscore node ready`). `close()` stops every node still running (a process with
+ * SIGTERM, SIGKILL after a grace period) and removes the directory when the cluster made it.
  *
  * Free ports are taken by binding port 0 and closing again before the node binds: a small race on a busy
  * machine, accepted in tests (a lost race fails the start loudly, it never talks to a stranger: peers are
@@ -22,7 +22,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger, ProgressCallback } from '@fedscore/core';
 import { stringify } from 'yaml';
 import { type NodeConfig, type NodeConfigInput, validateNodeConfig } from './config/index.ts';
@@ -315,10 +315,15 @@ export class NodeCluster<P extends string> {
     }
   }
 
-  /** Write `party`'s config for `run` as YAML (`<dir>/<run>/<party>.yaml`) and return its path. */
+  /** Where `writeConfigFile` puts `party`'s config for `run`: `<dir>/<run>/<party>.yaml`. */
+  configFile(party: P, run: string = DEFAULT_RUN): string {
+    return join(this.dir, run, `${party}.yaml`);
+  }
+
+  /** Write `party`'s config for `run` as YAML (`configFile`) and return its path. */
   writeConfigFile(party: P, options: StartOptions = {}): string {
-    const file = join(this.dir, options.run ?? DEFAULT_RUN, `${party}.yaml`);
-    mkdirSync(join(this.dir, options.run ?? DEFAULT_RUN), { recursive: true });
+    const file = this.configFile(party, options.run);
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, stringify(this.configInput(party, options)));
     return file;
   }
@@ -369,18 +374,31 @@ export class NodeCluster<P extends string> {
   }
 
   /**
-   * Stop every in-process node not yet stopped, SIGKILL every node process still alive and wait for it,
-   * and remove the directory when the cluster made it. Errors of nodes stopped earlier by hand are
-   * ignored (a test may stop a node itself to simulate a crash).
+   * Stop a node process: SIGTERM (the node drains and exits 0), then SIGKILL when it has not exited
+   * within `graceMs`; resolves with its exit code (null when killed).
+   */
+  async stopProcess(proc: NodeProcess, graceMs = 10_000): Promise<number | null> {
+    const { child } = proc;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      try {
+        return await proc.exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return proc.exited;
+  }
+
+  /**
+   * Stop every in-process node not yet stopped and every node process still running (`stopProcess`), and
+   * remove the directory when the cluster made it. Errors of nodes stopped earlier by hand are ignored
+   * (a test may stop a node itself to simulate a crash).
    */
   async close(): Promise<void> {
     await Promise.all([...this.#nodes.keys()].map((n) => this.stop(n).catch(() => undefined)));
-    await Promise.all(
-      this.#processes.map(async (p) => {
-        if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-        await p.exited;
-      }),
-    );
+    await Promise.all(this.#processes.map((p) => this.stopProcess(p)));
     if (this.#ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
