@@ -81,14 +81,9 @@ describe('job cancel and retry across party nodes', () => {
     await cluster.close();
   });
 
-  const startAll = async (
-    run: string,
-    progress: Partial<Record<Party, ProgressCallback>> = {},
-  ): Promise<Record<Party, PartyNode>> => {
-    const nodes = await cluster.startAll(
-      { run },
-      Object.fromEntries(Object.entries(progress).map(([p, f]) => [p, { progress: f }])),
-    );
+  /** The three nodes of `run`, the government's progress callback `watch` (to act mid-training). */
+  const startAll = async (run: string, watch?: ProgressCallback): Promise<Record<Party, PartyNode>> => {
+    const nodes = await cluster.startAll({ run }, watch && { government: { progress: watch } });
     if (nodes.government.consents.list().length === 0) {
       const t = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
       nodes.government.consents.grantAll(trainingConsents(t.ids, 'bank'));
@@ -146,7 +141,7 @@ describe('job cancel and retry across party nodes', () => {
         };
       });
     };
-    nodes = await startAll('cancel', { government: cancelInEpoch2 });
+    nodes = await startAll('cancel', cancelInEpoch2);
     try {
       nodes.bank.submit(spec);
       await waitUntil('the bank cancelled the job', () => cancelledAt !== undefined, 120_000);

@@ -83,14 +83,9 @@ describe('jobs across party nodes', () => {
     await cluster.close();
   });
 
-  const startAll = async (
-    run: string,
-    progress: Partial<Record<Party, ProgressCallback>> = {},
-  ): Promise<Record<Party, PartyNode>> => {
-    const nodes = await cluster.startAll(
-      { run },
-      Object.fromEntries(Object.entries(progress).map(([p, f]) => [p, { progress: f }])),
-    );
+  /** The three nodes of `run`, the government's progress callback `watch` (to act mid-training). */
+  const startAll = async (run: string, watch?: ProgressCallback): Promise<Record<Party, PartyNode>> => {
+    const nodes = await cluster.startAll({ run }, watch && { government: { progress: watch } });
     // The government node requires consent (the default): every enterprise authorizes the bank.
     if (nodes.government.consents.list().length === 0) {
       const t = await readCsvFile(dataOf(run).government, { idColumn: ID_COLUMN, impute: 'keep' });
@@ -188,7 +183,7 @@ describe('jobs across party nodes', () => {
       if (killed !== undefined || government === undefined || ev.stage !== 'hetero-lr host batch') return;
       if (government.jobs.epochCheckpoints(EXACT, 'train').length >= 2) killed = cluster.stop(government);
     };
-    const nodes = await startAll('none-crash', { government: killInEpoch3 });
+    const nodes = await startAll('none-crash', killInEpoch3);
     government = nodes.government;
     try {
       nodes.bank.submit(exact(EXACT));
