@@ -9,8 +9,8 @@
  * peers at the proxies in front of them -- one proxy per ordered pair (from, to), so every byte on the
  * wire is counted per sending party and shaped per direction; the government grants consent for every
  * enterprise (its node requires consent, as deployed); the three nodes are started by the CLI entry
- * (`fedscore node --config`, as packages/node/test/integration.test.ts does), the job is submitted to the
- * bank's store, and the run is read back from each node's job events: the stage times (first `attempt`
+ * (`fedscore node --config`, through `NodeCluster` of `@fedscore/node/testing`, as the node's own tests
+ * start theirs), the job is submitted to the bank's store, and the run is read back from each node's job events: the stage times (first `attempt`
  * to last `stage_done` over the parties), the epochs (`epoch_checkpoint` events), and the bytes each
  * party put on the wire during each stage (the proxies' timelines; TLS records and HTTP/2 frames
  * included -- what a network carries, not the payload).
@@ -22,25 +22,18 @@
  * messages), so `processes / memory` is the cost of the transport, the processes and that bookkeeping
  * together.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
+import { type JobEvent, JobStore, NodeStore, submitJob, validateJobSpec } from '@fedscore/node';
 import {
-  ConsentRegistry,
-  createDevCa,
-  issuePartyCert,
-  type JobEvent,
-  JobStore,
-  NodeStore,
-  submitJob,
-  validateJobSpec,
-} from '@fedscore/node';
+  NodeCluster,
+  type NodeConfigOverrides,
+  type NodeProcess,
+  trainingConsents,
+} from '@fedscore/node/testing';
 import {
   type BinningCheckpoint,
   HETERO_LR_PIPELINE,
@@ -108,23 +101,6 @@ function jobSpec(shape: JobShape) {
   };
 }
 
-/** Ports the OS hands out now (closed again before use: a small race, as in the node's own tests). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((r) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => r(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 /** Write the population's CSV files into `dir` (once; both runs read them). */
 export async function writeJobData(shape: JobShape, dir: string) {
   return writePopulation(
@@ -139,39 +115,6 @@ export async function writeJobData(shape: JobShape, dir: string) {
   );
 }
 
-interface NodeProc {
-  readonly child: ChildProcess;
-  readonly log: string[];
-  readonly exited: Promise<number | null>;
-}
-
-function startNode(dir: string, config: string, party: Party): Promise<NodeProc> {
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', CLI, 'node', '--config', config],
-    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const log: string[] = [];
-  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`${party} node not ready:\n${log.join('\n')}`)), 120_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      for (const l of d.toString().split('\n')) {
-        if (l.length > 0) log.push(l);
-        if (log.length > 200) log.shift();
-        if (l.startsWith('fedscore node ready')) {
-          clearTimeout(timer);
-          ok({ child, log, exited });
-        }
-      }
-    });
-    exited.then((c) => {
-      clearTimeout(timer);
-      fail(new Error(`${party} node exited ${c}:\n${log.join('\n')}`));
-    });
-  });
-}
-
 /**
  * Run the job with each party as its own `fedscore node` process, every link shaped by `link`. The data
  * must have been written by `writeJobData` into `dataDir`.
@@ -183,74 +126,45 @@ export async function runAcrossProcesses(
   options: { readonly timeoutMs?: number; readonly log?: (line: string) => void } = {},
 ): Promise<JobRun> {
   const log = options.log ?? (() => {});
-  const dir = mkdtempSync(join(tmpdir(), 'fedscore-netbench-'));
-  const procs: Partial<Record<Party, NodeProc>> = {};
   const proxies = new Map<string, ShapedProxy>();
-  const stateDir = (p: Party) => join(dir, 'state', p);
+  const cluster = await NodeCluster.create({
+    parties: PARTIES,
+    cliMain: CLI,
+    config: (p): NodeConfigOverrides => ({
+      // Each peer at the proxy of the ordered pair (p, peer).
+      peers: Object.fromEntries(
+        PARTIES.filter((q) => q !== p).map((q) => [
+          q,
+          { address: `127.0.0.1:${proxies.get(`${p}>${q}`)!.port}` },
+        ]),
+      ),
+      data:
+        p === 'bank'
+          ? { loans: { path: data.bank.path, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+          : p === 'government'
+            ? { credit: { path: data.government.path, id: ID_COLUMN } }
+            : {},
+      limits: { peerDownSeconds: 120, retries: 2 },
+    }),
+  });
+  const procs: Partial<Record<Party, NodeProcess>> = {};
+  const stateDir = (p: Party) => cluster.stateDir(p);
   try {
-    const ca = createDevCa();
-    mkdirSync(join(dir, 'certs'));
-    writeFileSync(join(dir, 'certs', 'ca.pem'), ca.cert);
-    for (const p of PARTIES) {
-      const pair = issuePartyCert({ ca, party: p });
-      writeFileSync(join(dir, 'certs', `${p}.pem`), pair.cert);
-      writeFileSync(join(dir, 'certs', `${p}-key.pem`), pair.key, { mode: 0o600 });
-    }
-    const ports = await freePorts(PARTIES.length);
-    const grpc = Object.fromEntries(PARTIES.map((p, i) => [p, ports[i]!])) as Record<Party, number>;
     for (const from of PARTIES) {
       for (const to of PARTIES) {
         if (from === to) continue;
         proxies.set(
           `${from}>${to}`,
-          await ShapedProxy.start({ target: { host: '127.0.0.1', port: grpc[to] }, up: link }),
+          await ShapedProxy.start({ target: { host: '127.0.0.1', port: cluster.ports[to] }, up: link }),
         );
       }
     }
-    for (const p of PARTIES) {
-      // YAML is a superset of JSON: the node's config loader reads this as written.
-      const config = {
-        party: p,
-        listen: `127.0.0.1:${grpc[p]}`,
-        stateDir: `state/${p}`,
-        tls: { ca: 'certs/ca.pem', cert: `certs/${p}.pem`, key: `certs/${p}-key.pem` },
-        peers: Object.fromEntries(
-          PARTIES.filter((q) => q !== p).map((q) => [
-            q,
-            { address: `127.0.0.1:${proxies.get(`${p}>${q}`)!.port}` },
-          ]),
-        ),
-        data:
-          p === 'bank'
-            ? { loans: { path: data.bank.path, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-            : p === 'government'
-              ? { credit: { path: data.government.path, id: ID_COLUMN } }
-              : {},
-        limits: { peerDownSeconds: 120, retries: 2 },
-      };
-      writeFileSync(join(dir, `${p}.yaml`), JSON.stringify(config, null, 2));
-    }
     const govIds = (await readCsvFile(data.government.path, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
-    const govStore = NodeStore.open(stateDir('government'));
-    try {
-      const now = Date.now();
-      new ConsentRegistry(govStore, { party: 'government' }).grantAll(
-        govIds.map((enterprise) => ({
-          enterprise,
-          grantee: 'bank',
-          purpose: 'training' as const,
-          scope: ['*'],
-          grantedAt: now - 60_000,
-          expiresAt: now + 86_400_000,
-        })),
-      );
-    } finally {
-      govStore.close();
-    }
+    cluster.grantConsents('government', trainingConsents(govIds, 'bank'));
     log('starting the three node processes');
     await Promise.all(
       PARTIES.map(async (p) => {
-        procs[p] = await startNode(dir, join(dir, `${p}.yaml`), p);
+        procs[p] = await cluster.startProcess(p, { readyTimeoutMs: 120_000 });
       }),
     );
     const jobsOf = <T>(p: Party, fn: (j: JobStore) => T): T => {
@@ -339,17 +253,8 @@ export async function runAcrossProcesses(
       totalSeconds,
     };
   } finally {
-    for (const p of PARTIES) {
-      const proc = procs[p];
-      if (proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null) {
-        proc.child.kill('SIGTERM');
-        const timer = setTimeout(() => proc.child.kill('SIGKILL'), 10_000);
-        await proc.exited;
-        clearTimeout(timer);
-      }
-    }
+    await cluster.close();
     for (const p of proxies.values()) await p.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

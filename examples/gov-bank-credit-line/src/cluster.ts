@@ -11,18 +11,13 @@
  * twentieth enterprise has none, so the job reports exclusions; each node registers the trained model
  * and records the bank's use of the government's data in its audit log.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
-  ConsentRegistry,
-  createDevCa,
   type EvaluateCheckpoint,
-  issuePartyCert,
   JobStore,
   ModelRegistry,
   NodeStore,
@@ -30,7 +25,7 @@ import {
   type PublishCheckpoint,
   submitJob,
 } from '@fedscore/node';
-import { stringify } from 'yaml';
+import { NodeCluster, type NodeConfigOverrides, type NodeProcess } from '@fedscore/node/testing';
 
 export const PARTIES = ['bank', 'government', 'arbiter'] as const;
 export type Party = (typeof PARTIES)[number];
@@ -38,63 +33,37 @@ export type Party = (typeof PARTIES)[number];
 /** The CLI entry (run by path: the example starts real `fedscore node` processes). */
 export const CLI_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../packages/cli/src/main.ts');
 
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((r) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => r(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 export interface ClusterLayout {
   readonly dir: string;
+  /** The nodes' certificates, config files and processes (`@fedscore/node/testing`). */
+  readonly cluster: NodeCluster<Party>;
   readonly configs: Record<Party, string>;
   readonly stateDirs: Record<Party, string>;
   readonly httpPorts: Record<Party, number>;
   readonly grpcPorts: Record<Party, number>;
 }
 
-/** Steps 1-3: data, certificates and config files under `dir`. */
+/** The run under `dir` that state and configs go to: `<dir>/state/<party>`, `<dir>/state/<party>.yaml`. */
+const RUN = 'state';
+
+/**
+ * Steps 1-3: data, certificates and config files under `dir`. Certificates (`<dir>/certs/`), ports and
+ * config files come from the node's test cluster, `NodeCluster` of `@fedscore/node/testing`: a
+ * development CA and one certificate per party, and for each node its listen and HTTP addresses, its
+ * peers' addresses, the TLS files and its state directory; the example adds each node's data and limits.
+ */
 export async function prepareCluster(
   dir: string,
   population: { enterprises: number; bankCustomers: number; seed: number },
 ): Promise<ClusterLayout> {
   mkdirSync(dir, { recursive: true });
   const data = await writePopulation(population, join(dir, 'data'));
-  const certDir = join(dir, 'certs');
-  mkdirSync(certDir, { recursive: true });
-  const ca = createDevCa();
-  writeFileSync(join(certDir, 'ca.pem'), ca.cert);
-  writeFileSync(join(certDir, 'ca-key.pem'), ca.key, { mode: 0o600 });
-  for (const p of PARTIES) {
-    const pair = issuePartyCert({ ca, party: p });
-    writeFileSync(join(certDir, `${p}.pem`), pair.cert);
-    writeFileSync(join(certDir, `${p}-key.pem`), pair.key, { mode: 0o600 });
-  }
-  const ports = await freePorts(6);
-  const grpcPorts = { bank: ports[0]!, government: ports[1]!, arbiter: ports[2]! };
-  const httpPorts = { bank: ports[3]!, government: ports[4]!, arbiter: ports[5]! };
-  const configs = {} as Record<Party, string>;
-  const stateDirs = {} as Record<Party, string>;
-  for (const p of PARTIES) {
-    stateDirs[p] = join(dir, 'state', p);
-    const config = {
-      party: p,
-      listen: `127.0.0.1:${grpcPorts[p]}`,
-      http: `127.0.0.1:${httpPorts[p]}`,
-      stateDir: `state/${p}`,
-      tls: { ca: 'certs/ca.pem', cert: `certs/${p}.pem`, key: `certs/${p}-key.pem` },
-      peers: Object.fromEntries(
-        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${grpcPorts[q]}` }]),
-      ),
+  const cluster = await NodeCluster.create({
+    parties: PARTIES,
+    dir,
+    http: true,
+    cliMain: CLI_MAIN,
+    config: (p): NodeConfigOverrides => ({
       data:
         p === 'bank'
           ? { loans: { path: data.bank.path, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
@@ -102,79 +71,43 @@ export async function prepareCluster(
             ? { 'public-credit': { path: data.government.path, id: ID_COLUMN } }
             : {},
       limits: { peerDownSeconds: 120, retries: 3 },
-    };
-    configs[p] = join(dir, `${p}.yaml`);
-    writeFileSync(configs[p], stringify(config));
-  }
-  // The enterprises' authorizations, held by the government node (the data owner).
+    }),
+  });
+  const byParty = <T>(f: (p: Party) => T) =>
+    Object.fromEntries(PARTIES.map((p) => [p, f(p)])) as Record<Party, T>;
+  const configs = byParty((p) => cluster.writeConfigFile(p, { run: RUN }));
+  const stateDirs = byParty((p) => cluster.stateDir(p, RUN));
+  // The enterprises' authorizations, held by the government node (the data owner): every twentieth
+  // enterprise has none.
   const govIds = (await readCsvFile(data.government.path, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
-  const govStore = NodeStore.open(stateDirs.government);
-  try {
-    const now = Date.now();
-    new ConsentRegistry(govStore, { party: 'government' }).grantAll(
-      govIds
-        .filter((_, i) => i % 20 !== 19)
-        .map((enterprise) => ({
-          enterprise,
-          grantee: 'bank',
-          purpose: 'training' as const,
-          scope: ['*'],
-          grantedAt: now - 86_400_000,
-          expiresAt: now + 365 * 86_400_000,
-        })),
-    );
-  } finally {
-    govStore.close();
-  }
-  return { dir, configs, stateDirs, httpPorts, grpcPorts };
-}
-
-/** A running node process. */
-export interface NodeProcess {
-  readonly party: Party;
-  readonly child: ChildProcess;
-  /** Everything it wrote to stderr (structured logs). */
-  readonly log: string[];
-  readonly exited: Promise<number | null>;
+  const now = Date.now();
+  cluster.grantConsents(
+    'government',
+    govIds
+      .filter((_, i) => i % 20 !== 19)
+      .map((enterprise) => ({
+        enterprise,
+        grantee: 'bank',
+        purpose: 'training' as const,
+        scope: ['*'],
+        grantedAt: now - 86_400_000,
+        expiresAt: now + 365 * 86_400_000,
+      })),
+    RUN,
+  );
+  return {
+    dir,
+    cluster,
+    configs,
+    stateDirs,
+    httpPorts: { ...cluster.httpPorts },
+    grpcPorts: { ...cluster.ports },
+  };
 }
 
 /** Step 4: start `fedscore node --config <party>.yaml` and wait until it says it is ready. */
-export async function startNode(
-  layout: ClusterLayout,
-  party: Party,
-  timeoutMs = 60_000,
-): Promise<NodeProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', CLI_MAIN, 'node', '--config', layout.configs[party]],
-    { cwd: layout.dir, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const log: string[] = [];
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  await new Promise<void>((resolveReady, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${party} node not ready within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    let buf = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      buf += d.toString('utf8');
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      for (const l of lines) {
-        log.push(l);
-        if (l.startsWith('fedscore node ready')) {
-          clearTimeout(timer);
-          resolveReady();
-        }
-      }
-    });
-    exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${party} node exited with ${code} before it was ready:\n${log.join('\n')}`));
-    });
-  });
-  return { party, child, log, exited };
+export function startNode(layout: ClusterLayout, party: Party, timeoutMs = 60_000): Promise<NodeProcess> {
+  return layout.cluster.startProcess(party, { run: RUN, readyTimeoutMs: timeoutMs });
 }
 
 /** Stop a node: SIGTERM (clean stop) or SIGKILL (a crash). Resolves with its exit code. */

@@ -23,9 +23,7 @@
  * Training is small (binning off, one epoch): hetero-LR's accuracy is tested in packages/vfl.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -34,18 +32,15 @@ import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
   type ConsentGrant,
-  createDevCa,
   enterpriseSetFingerprint,
-  issuePartyCert,
   type JobSpecInput,
-  type NodeConfig,
-  PartyNode,
+  type PartyNode,
   type PsiCheckpoint,
   partyFeatures,
   reconcileAuditLogs,
   type TrainCheckpoint,
-  validateNodeConfig,
 } from '@fedscore/node';
+import { NodeCluster, type NodeConfigOverrides } from '@fedscore/node/testing';
 import { partyPartialScores } from '@fedscore/vfl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -67,22 +62,6 @@ async function eventually(condition: () => boolean, ms: number): Promise<boolean
   }
 }
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((r) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => r(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 async function cli(args: string[]): Promise<Record<string, unknown>> {
   const r = await promisify(execFile)(process.execPath, [
     '--disable-warning=ExperimentalWarning',
@@ -94,11 +73,8 @@ async function cli(args: string[]): Promise<Record<string, unknown>> {
 }
 
 describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
-  const root = mkdtempSync(join(tmpdir(), 'fedscore-governance-jobs-'));
-  const ca = createDevCa();
-  const tls = Object.fromEntries(
-    PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
-  ) as Record<Party, { ca: string; cert: string; key: string }>;
+  let cluster: NodeCluster<Party>;
+  let files: Record<Party, string>;
   let nodes: Record<Party, PartyNode>;
   let bankTable: Table;
   let govTable: Table;
@@ -107,25 +83,19 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
   const plan = new Map<string, 'valid' | 'none' | 'revoked' | 'expired' | 'scope'>();
   const now = Date.now();
 
-  const config = (p: Party, ports: Record<Party, number>, files: Record<Party, string>): NodeConfig =>
-    validateNodeConfig({
-      party: p,
-      listen: `127.0.0.1:${ports[p]}`,
-      stateDir: join(root, p),
-      tls: { ca: 'unused', cert: 'unused', key: 'unused' },
-      peers: Object.fromEntries(
-        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
-      ),
-      data:
-        p === 'bank'
-          ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-          : { credit: { path: files.government, id: ID_COLUMN } },
-      limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50 },
-      // The bank polls on demand in this test (pollSeconds 0).
-      monitoring: p === 'bank' ? { government: 'government', pollSeconds: 0 } : { serve: true },
-      // This test checks exact rescored scores, which a government serves only when allowed.
-      ...(p === 'government' && { scoring: { allowExactMode: true } }),
-    });
+  const config = (p: Party): NodeConfigOverrides => ({
+    data:
+      p === 'bank'
+        ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+        : { credit: { path: files.government, id: ID_COLUMN } },
+    limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50 },
+    // The bank polls on demand in this test (pollSeconds 0).
+    monitoring: p === 'bank' ? { government: 'government', pollSeconds: 0 } : { serve: true },
+    // This test checks exact rescored scores, which a government serves only when allowed.
+    ...(p === 'government' && { scoring: { allowExactMode: true } }),
+  });
+  /** A party's store (its state directory), for the CLI's `--store`. */
+  const storeOf = (p: Party) => cluster.stateDir(p);
 
   const spec = (id: string): JobSpecInput & { id: string } => ({
     id,
@@ -140,8 +110,12 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
   });
 
   beforeAll(async () => {
-    const w = await writePopulation({ enterprises: 900, bankCustomers: 600, seed: 21 }, join(root, 'data'));
-    const files = { bank: w.bank.path, government: w.government.path };
+    cluster = await NodeCluster.create({ parties: PARTIES, config });
+    const w = await writePopulation(
+      { enterprises: 900, bankCustomers: 600, seed: 21 },
+      join(cluster.dir, 'data'),
+    );
+    files = { bank: w.bank.path, government: w.government.path };
     // Read as the nodes read them (missing values kept: the models standardize them to 0).
     bankTable = await readCsvFile(files.bank, {
       idColumn: ID_COLUMN,
@@ -151,11 +125,9 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
     govTable = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
     const govIds = new Set(govTable.ids.map(normalizeUscc));
     overlap = bankTable.ids.map(normalizeUscc).filter((id) => govIds.has(id));
-    const p = await freePorts(2);
-    const ports = { bank: p[0]!, government: p[1]! };
     nodes = {
-      bank: await PartyNode.start({ config: config('bank', ports, files), tls: tls.bank }),
-      government: await PartyNode.start({ config: config('government', ports, files), tls: tls.government }),
+      bank: await cluster.start('bank'),
+      government: await cluster.start('government'),
     };
     // Consents at the government: 60% valid, the rest split between none, revoked, expired, out of scope.
     const grants: ConsentGrant[] = [];
@@ -183,7 +155,7 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
   });
 
   afterAll(async () => {
-    if (nodes !== undefined) await Promise.all(Object.values(nodes).map((n) => n.stop()));
+    await cluster.close();
   });
 
   const count = (k: string) => [...plan.values()].filter((v) => v === k).length;
@@ -235,7 +207,7 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
     );
     // Reported in the job result and events.
     const metrics = JSON.parse(
-      readFileSync(join(root, 'bank', 'models', 'consented-1', 'metrics.json'), 'utf8'),
+      readFileSync(join(storeOf('bank'), 'models', 'consented-1', 'metrics.json'), 'utf8'),
     ) as { consent: Record<string, unknown> };
     expect(metrics.consent['government']).toEqual(summary);
     expect(nodes.bank.jobs.events('consented-1').find((e) => e.kind === 'consent')?.detail).toBe(
@@ -292,11 +264,11 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
     expect(govModel.dataFingerprints).toEqual(bankModel.dataFingerprints);
     expect(bankModel.dataFingerprints['alignedSet']).toBe(enterpriseSetFingerprint(consenting()));
     expect(govModel.artifactSha256).not.toBe(bankModel.artifactSha256);
-    const list = await cli(['models', 'list', '--store', join(root, 'government')]);
+    const list = await cli(['models', 'list', '--store', storeOf('government')]);
     expect(list['models']).toEqual([
       expect.objectContaining({ ref: 'sme-credit-line@1', modelId: 'consented-1' }),
     ]);
-    const show = await cli(['models', 'show', 'sme-credit-line@1', '--store', join(root, 'bank')]);
+    const show = await cli(['models', 'show', 'sme-credit-line@1', '--store', storeOf('bank')]);
     expect(JSON.stringify(show)).toContain('consented-1');
   });
 
@@ -393,7 +365,7 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
         expiresAt: now + 300 * DAY,
       })),
     );
-    const loans = join(root, 'loans.jsonl');
+    const loans = join(cluster.dir, 'loans.jsonl');
     writeFileSync(
       loans,
       [...consentingBorrowers, otherBorrower]
@@ -406,7 +378,7 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
           'monitor',
           'watch',
           '--store',
-          join(root, 'bank'),
+          storeOf('bank'),
           '--government',
           'government',
           '--file',
@@ -417,7 +389,7 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
     const first = await nodes.bank.pollAlerts();
     expect(first.alerts).toBe(0);
 
-    const events = join(root, 'events.jsonl');
+    const events = join(cluster.dir, 'events.jsonl');
     writeFileSync(
       events,
       [
@@ -435,11 +407,11 @@ describe('governance connected to jobs (two nodes over gRPC + mTLS)', () => {
     );
     // Injected into the running government node's store by a separate process.
     expect(
-      (await cli(['monitor', 'events', '--store', join(root, 'government'), '--file', events]))['recorded'],
+      (await cli(['monitor', 'events', '--store', storeOf('government'), '--file', events]))['recorded'],
     ).toBe(3);
     const second = await nodes.bank.pollAlerts();
     expect(second).toMatchObject({ alerts: 2, stored: 2 });
-    const listed = (await cli(['monitor', 'alerts', '--store', join(root, 'bank')]))['alerts'] as {
+    const listed = (await cli(['monitor', 'alerts', '--store', storeOf('bank')]))['alerts'] as {
       enterprise: string;
       kind: string;
     }[];

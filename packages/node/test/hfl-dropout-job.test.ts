@@ -20,9 +20,8 @@
  * entry of the platform's verifying audit chain, and the registered model's `dropped` parameter; bank-3
  * is not a party of publish.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededRng, type Table } from '@fedscore/core';
@@ -36,20 +35,10 @@ import {
   type ModelSpec,
   secAggVector,
 } from '@fedscore/hfl';
-import {
-  ConsentRegistry,
-  createDevCa,
-  issuePartyCert,
-  type JobSpecInput,
-  type NodeConfig,
-  NodeStore,
-  PartyNode,
-  TEST_HFL_DROPOUT_ENV,
-  validateNodeConfig,
-} from '@fedscore/node';
+import { type JobSpecInput, type PartyNode, TEST_HFL_DROPOUT_ENV } from '@fedscore/node';
+import { NodeCluster, trainingConsents } from '@fedscore/node/testing';
 import { type HflTrainCheckpoint, hflRows } from '@fedscore/pipeline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/src/main.ts');
 
@@ -63,60 +52,33 @@ const HFL = { model: 'lr', rounds: ROUNDS, secureAgg: true, learningRate: 0.3, b
 // Fixed point at 2^-24, each client's value rounded to nearest (fixed-point.ts): |error| <= n · 2^-25.
 const fixedPointBound = (clients: number): number => clients * 2 ** -25;
 
-async function freePorts(n: number): Promise<number[]> {
-  const { createServer } = await import('node:net');
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((r) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => r(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 describe('hfl job: one of three banks drops out mid-round', () => {
-  const root = mkdtempSync(join(tmpdir(), 'fedscore-hfl-dropout-'));
-  const ca = createDevCa();
-  const tls = Object.fromEntries(
-    PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
-  ) as Record<Party, { ca: string; cert: string; key: string }>;
-  let ports: Record<Party, number>;
+  let cluster: NodeCluster<Party>;
   const files = {} as Record<Party, string>;
-  const nodes: PartyNode[] = [];
-  const children: ChildProcess[] = [];
-
-  const config = (p: Party, run: string): NodeConfig =>
-    validateNodeConfig({
-      party: p,
-      listen: `127.0.0.1:${ports[p]}`,
-      stateDir: join(root, run, p),
-      tls: { ca: 'unused', cert: 'unused', key: 'unused' },
-      peers: Object.fromEntries(
-        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
-      ),
-      data: {
-        [p === 'platform' ? 'test' : 'loans']: { path: files[p], id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN },
-      },
-      limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50, maxAttempts: 2 },
-    });
 
   const read = (f: string): Promise<Table> =>
     readCsvFile(f, { file: f, idColumn: ID_COLUMN, labelColumn: DEFAULT_LABEL_COLUMN, impute: 'keep' });
 
   beforeAll(async () => {
-    const p = await freePorts(PARTIES.length);
-    ports = Object.fromEntries(PARTIES.map((q, i) => [q, p[i]!])) as Record<Party, number>;
+    cluster = await NodeCluster.create({
+      parties: PARTIES,
+      cliMain: CLI,
+      config: (p) => ({
+        data: {
+          [p === 'platform' ? 'test' : 'loans']: {
+            path: files[p],
+            id: ID_COLUMN,
+            label: DEFAULT_LABEL_COLUMN,
+          },
+        },
+        limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50, maxAttempts: 2 },
+      }),
+    });
     const split = splitHorizontal(
       generatePopulation({ enterprises: 5000, overlap: 1, defaultRate: 0.1, seed: 21 }),
       { banks: 3, bankRows: 300, seed: 22 },
     );
-    const dir = join(root, 'data');
+    const dir = join(cluster.dir, 'data');
     mkdirSync(dir, { recursive: true });
     for (const [i, b] of split.banks.entries()) {
       files[BANKS[i]!] = join(dir, `${b.name}.csv`);
@@ -126,8 +88,7 @@ describe('hfl job: one of three banks drops out mid-round', () => {
     await writeCsvFile(files.platform, split.test);
   });
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+    await cluster.close();
   });
 
   const SHARES_SENT_ROUND2 = { included: ['bank-1', 'bank-2'], dropouts: ['bank-3'], lateDropped: undefined };
@@ -161,66 +122,16 @@ describe('hfl job: one of three banks drops out mid-round', () => {
   ] as const;
 
   const consentsOf = async (b: Party) =>
-    (await readCsvFile(files[b], { idColumn: ID_COLUMN, impute: 'keep' })).ids.map((enterprise) => ({
-      enterprise,
-      grantee: 'platform',
-      purpose: 'training' as const,
-      scope: ['*'],
-      grantedAt: Date.now() - 60_000,
-      expiresAt: Date.now() + 86_400_000,
-    }));
+    trainingConsents((await readCsvFile(files[b], { idColumn: ID_COLUMN, impute: 'keep' })).ids, 'platform');
 
   /** bank-3 as its own node process (the real CLI entry), so that the fault can SIGKILL it. */
   const startChild = async (run: string, fault: string): Promise<ChildProcess> => {
-    const dir = join(root, run, 'bank-3-files');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'ca.pem'), tls['bank-3'].ca);
-    writeFileSync(join(dir, 'cert.pem'), tls['bank-3'].cert);
-    writeFileSync(join(dir, 'key.pem'), tls['bank-3'].key, { mode: 0o600 });
-    const c = config('bank-3', run);
-    writeFileSync(
-      join(dir, 'node.yaml'),
-      stringify({
-        party: 'bank-3',
-        listen: c.listen,
-        stateDir: c.stateDir,
-        tls: { ca: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') },
-        peers: c.peers,
-        data: { loans: { path: files['bank-3'], id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } },
-        limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50, maxAttempts: 2 },
-      }),
-    );
-    const store = NodeStore.open(c.stateDir);
-    try {
-      new ConsentRegistry(store, { party: 'bank-3' }).grantAll(await consentsOf('bank-3'));
-    } finally {
-      store.close();
-    }
-    const child = spawn(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', CLI, 'node', '--config', join(dir, 'node.yaml')],
-      {
-        cwd: dir,
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, NODE_ENV: 'test', [TEST_HFL_DROPOUT_ENV]: fault },
-      },
-    );
-    children.push(child);
-    const log: string[] = [];
-    await new Promise<void>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`bank-3 not ready:\n${log.join('\n')}`)), 60_000);
-      child.stderr!.on('data', (d: Buffer) => {
-        for (const l of d.toString().split('\n')) {
-          if (l.length > 0) log.push(l);
-          if (l.startsWith('fedscore node ready')) {
-            clearTimeout(timer);
-            ok();
-          }
-        }
-      });
-      child.once('exit', (code) => fail(new Error(`bank-3 exited ${code}:\n${log.join('\n')}`)));
+    cluster.grantConsents('bank-3', await consentsOf('bank-3'), run);
+    const proc = await cluster.startProcess('bank-3', {
+      run,
+      env: { NODE_ENV: 'test', [TEST_HFL_DROPOUT_ENV]: fault },
     });
-    return child;
+    return proc.child;
   };
 
   it.each(cases)(
@@ -232,19 +143,15 @@ describe('hfl job: one of three banks drops out mid-round', () => {
       const child = c.how === 'kill' ? await startChild(id, fault) : undefined;
       const exited =
         child && new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_c, sig) => r(sig)));
-      const started = await Promise.all(
-        inProcess.map((p) =>
-          PartyNode.start({
-            config: config(p, id),
-            tls: tls[p],
-            ...(p === 'bank-3' && { env: { NODE_ENV: 'test', [TEST_HFL_DROPOUT_ENV]: fault } }),
-          }),
-        ),
-      );
-      nodes.push(...started);
-      const n = Object.fromEntries(inProcess.map((p, i) => [p, started[i]!])) as Partial<
-        Record<Party, PartyNode>
-      > & { platform: PartyNode; 'bank-1': PartyNode; 'bank-2': PartyNode };
+      const n = (await cluster.startAll(
+        { run: id },
+        { 'bank-3': { env: { NODE_ENV: 'test', [TEST_HFL_DROPOUT_ENV]: fault } } },
+        inProcess,
+      )) as Partial<Record<Party, PartyNode>> & {
+        platform: PartyNode;
+        'bank-1': PartyNode;
+        'bank-2': PartyNode;
+      };
       for (const b of inProcess) if (b !== 'platform') n[b]!.consents.grantAll(await consentsOf(b));
       const spec: JobSpecInput & { id: string } = {
         id,
@@ -340,7 +247,7 @@ describe('hfl job: one of three banks drops out mid-round', () => {
             .map((e) => e.detail),
         ).toContain('bank-3 io');
       }
-      await Promise.all(started.map((x) => x.stop()));
+      await cluster.stopAll(n);
       if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
     300_000,

@@ -12,20 +12,13 @@
  *   - A bank whose customers gave no consent refuses: the job fails with the typed `consent` error, and
  *     the refusal is audited on that bank and on the platform.
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { auc } from '@fedscore/core';
 import { readCsvFile, writeCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, generatePopulation, ID_COLUMN, splitHorizontal } from '@fedscore/datasets';
-import {
-  createDevCa,
-  issuePartyCert,
-  type JobSpecInput,
-  type NodeConfig,
-  PartyNode,
-  validateNodeConfig,
-} from '@fedscore/node';
+import type { JobSpecInput, PartyNode } from '@fedscore/node';
+import { NodeCluster, trainingConsents } from '@fedscore/node/testing';
 import { type HflEvaluateCheckpoint, hflProbabilityModel, runHflInProcess } from '@fedscore/pipeline';
 import { scoreWithProbabilityModel } from '@fedscore/scoring';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,47 +27,9 @@ const BANKS = ['bank-1', 'bank-2', 'bank-3'] as const;
 const PARTIES = ['platform', ...BANKS] as const;
 type Party = (typeof PARTIES)[number];
 
-async function freePorts(n: number): Promise<number[]> {
-  const { createServer } = await import('node:net');
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((r) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => r(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 describe('hfl jobs across a platform node and three bank nodes', () => {
-  const root = mkdtempSync(join(tmpdir(), 'fedscore-hfl-job-'));
-  const ca = createDevCa();
-  const tls = Object.fromEntries(
-    PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
-  ) as Record<Party, { ca: string; cert: string; key: string }>;
-  let ports: Record<Party, number>;
+  let cluster: NodeCluster<Party>;
   const files = {} as Record<Party, string>;
-  const nodes: PartyNode[] = [];
-
-  const config = (p: Party, run: string): NodeConfig =>
-    validateNodeConfig({
-      party: p,
-      listen: `127.0.0.1:${ports[p]}`,
-      stateDir: join(root, run, p),
-      tls: { ca: 'unused', cert: 'unused', key: 'unused' },
-      peers: Object.fromEntries(
-        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
-      ),
-      data: {
-        [p === 'platform' ? 'test' : 'loans']: { path: files[p], id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN },
-      },
-      limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50, maxAttempts: 2 },
-    });
 
   const spec = (id: string): JobSpecInput & { id: string } => ({
     id,
@@ -88,8 +43,19 @@ describe('hfl jobs across a platform node and three bank nodes', () => {
   });
 
   beforeAll(async () => {
-    const p = await freePorts(PARTIES.length);
-    ports = Object.fromEntries(PARTIES.map((q, i) => [q, p[i]!])) as Record<Party, number>;
+    cluster = await NodeCluster.create({
+      parties: PARTIES,
+      config: (p) => ({
+        data: {
+          [p === 'platform' ? 'test' : 'loans']: {
+            path: files[p],
+            id: ID_COLUMN,
+            label: DEFAULT_LABEL_COLUMN,
+          },
+        },
+        limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50, maxAttempts: 2 },
+      }),
+    });
     const split = splitHorizontal(
       generatePopulation({ enterprises: 5000, overlap: 1, defaultRate: 0.1, seed: 21 }),
       {
@@ -98,7 +64,7 @@ describe('hfl jobs across a platform node and three bank nodes', () => {
         seed: 22,
       },
     );
-    const dir = join(root, 'data');
+    const dir = join(cluster.dir, 'data');
     mkdirSync(dir, { recursive: true });
     for (const [i, b] of split.banks.entries()) {
       files[BANKS[i]!] = join(dir, `${b.name}.csv`);
@@ -108,34 +74,19 @@ describe('hfl jobs across a platform node and three bank nodes', () => {
     await writeCsvFile(files.platform, split.test);
   });
   afterAll(async () => {
-    await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+    await cluster.close();
   });
 
   /** Start the four nodes; each bank in `consenting` grants the platform consent for all its rows. */
   const startAll = async (run: string, consenting: readonly Party[]): Promise<Record<Party, PartyNode>> => {
-    const started = await Promise.all(
-      PARTIES.map((p) => PartyNode.start({ config: config(p, run), tls: tls[p] })),
-    );
-    nodes.push(...started);
-    const byParty = Object.fromEntries(PARTIES.map((p, i) => [p, started[i]!])) as Record<Party, PartyNode>;
+    const byParty = await cluster.startAll({ run });
     for (const b of consenting) {
       const t = await readCsvFile(files[b], { idColumn: ID_COLUMN, impute: 'keep' });
-      byParty[b].consents.grantAll(
-        t.ids.map((enterprise) => ({
-          enterprise,
-          grantee: 'platform',
-          purpose: 'training' as const,
-          scope: ['*'],
-          grantedAt: Date.now() - 60_000,
-          expiresAt: Date.now() + 86_400_000,
-        })),
-      );
+      byParty[b].consents.grantAll(trainingConsents(t.ids, 'platform'));
     }
     return byParty;
   };
-  const stopAll = async (n: Record<Party, PartyNode>): Promise<void> => {
-    await Promise.all(Object.values(n).map((x) => x.stop()));
-  };
+  const stopAll = (n: Record<Party, PartyNode>): Promise<void> => cluster.stopAll(n);
 
   it('trains with secure aggregation, registers the LayersModel, matches the in-process run', async () => {
     const n = await startAll('ok', BANKS);

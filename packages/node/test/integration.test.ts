@@ -11,88 +11,40 @@
  * split, binning and schedule; the exact, scheme-'none' check is in jobs.test.ts). Also
  * checks the health and metrics endpoints, `fedscore node status --json`, and clean SIGTERM exits.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
-  ConsentRegistry,
-  createDevCa,
   type EvaluateCheckpoint,
-  issuePartyCert,
   JobStore,
   NodeStore,
   submitJob,
   TEST_KILL_AFTER_EPOCH_ENV,
   type TrainCheckpoint,
 } from '@fedscore/node';
+import {
+  NodeCluster,
+  type NodeConfigOverrides,
+  type NodeProcess,
+  trainingConsents,
+} from '@fedscore/node/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/src/main.ts');
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
 type Party = (typeof PARTIES)[number];
 
-interface Proc {
-  child: ChildProcess;
-  log: string[];
-  exited: Promise<number | null>;
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((r) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => r(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 describe('three node processes on loopback', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'fedscore-integration-'));
-  const procs = {} as Record<Party, Proc>;
-  const http = {} as Record<Party, number>;
-  const config = (p: Party) => join(dir, `${p}.yaml`);
-  const stateDir = (p: Party) => join(dir, 'state', p);
+  let cluster: NodeCluster<Party>;
+  const procs = {} as Record<Party, NodeProcess>;
+  const config = (p: Party) => procs[p].configFile;
+  const stateDir = (p: Party) => cluster.stateDir(p);
 
   const start = async (p: Party, env: Record<string, string> = {}): Promise<void> => {
-    const child = spawn(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', CLI, 'node', '--config', config(p)],
-      {
-        cwd: dir,
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, ...env },
-      },
-    );
-    const log: string[] = [];
-    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-    await new Promise<void>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`${p} not ready:\n${log.join('\n')}`)), 60_000);
-      child.stderr!.on('data', (d: Buffer) => {
-        for (const l of d.toString().split('\n')) {
-          if (l.length > 0) log.push(l);
-          if (l.startsWith('fedscore node ready')) {
-            clearTimeout(timer);
-            ok();
-          }
-        }
-      });
-      exited.then((c) => fail(new Error(`${p} exited ${c}:\n${log.join('\n')}`)));
-    });
-    procs[p] = { child, log, exited };
+    procs[p] = await cluster.startProcess(p, { env });
   };
 
   const partyJobs = <T>(p: Party, fn: (j: JobStore) => T): T => {
@@ -136,65 +88,33 @@ describe('three node processes on loopback', () => {
   };
 
   beforeAll(async () => {
-    const data = await writePopulation({ enterprises: 1200, bankCustomers: 700, seed: 5 }, join(dir, 'data'));
-    const ca = createDevCa();
-    mkdirSync(join(dir, 'certs'));
-    writeFileSync(join(dir, 'certs', 'ca.pem'), ca.cert);
-    for (const p of PARTIES) {
-      const pair = issuePartyCert({ ca, party: p });
-      writeFileSync(join(dir, 'certs', `${p}.pem`), pair.cert);
-      writeFileSync(join(dir, 'certs', `${p}-key.pem`), pair.key, { mode: 0o600 });
-    }
-    const ports = await freePorts(6);
-    const grpc = { bank: ports[0]!, government: ports[1]!, arbiter: ports[2]! };
-    Object.assign(http, { bank: ports[3]!, government: ports[4]!, arbiter: ports[5]! });
-    for (const p of PARTIES) {
-      writeFileSync(
-        config(p),
-        stringify({
-          party: p,
-          listen: `127.0.0.1:${grpc[p]}`,
-          http: `127.0.0.1:${http[p]}`,
-          stateDir: `state/${p}`,
-          tls: { ca: 'certs/ca.pem', cert: `certs/${p}.pem`, key: `certs/${p}-key.pem` },
-          peers: Object.fromEntries(
-            PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${grpc[q]}` }]),
-          ),
-          data:
-            p === 'bank'
-              ? { loans: { path: data.bank.path, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-              : p === 'government'
-                ? { credit: { path: data.government.path, id: ID_COLUMN } }
-                : {},
-          limits: { peerDownSeconds: 60, retries: 2 },
-        }),
-      );
-    }
+    let data: Awaited<ReturnType<typeof writePopulation>> | undefined;
+    cluster = await NodeCluster.create({
+      parties: PARTIES,
+      http: true,
+      cliMain: CLI,
+      config: (p): NodeConfigOverrides => ({
+        data:
+          p === 'bank'
+            ? { loans: { path: data!.bank.path, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+            : p === 'government'
+              ? { credit: { path: data!.government.path, id: ID_COLUMN } }
+              : {},
+        limits: { peerDownSeconds: 60, retries: 2 },
+      }),
+    });
+    data = await writePopulation(
+      { enterprises: 1200, bankCustomers: 700, seed: 5 },
+      join(cluster.dir, 'data'),
+    );
     // The government node requires consent (the default): every enterprise authorizes the bank.
     const govIds = (await readCsvFile(data.government.path, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
-    const govStore = NodeStore.open(stateDir('government'));
-    try {
-      new ConsentRegistry(govStore, { party: 'government' }).grantAll(
-        govIds.map((enterprise) => ({
-          enterprise,
-          grantee: 'bank',
-          purpose: 'training' as const,
-          scope: ['*'],
-          grantedAt: Date.now() - 60_000,
-          expiresAt: Date.now() + 86_400_000,
-        })),
-      );
-    } finally {
-      govStore.close();
-    }
+    cluster.grantConsents('government', trainingConsents(govIds, 'bank'));
     await Promise.all(PARTIES.map((p) => start(p)));
   });
 
   afterAll(async () => {
-    for (const p of PARTIES) {
-      const c = procs[p]?.child;
-      if (c !== undefined && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    }
+    await cluster.close();
   });
 
   let first: TrainCheckpoint | undefined;
@@ -214,11 +134,13 @@ describe('three node processes on loopback', () => {
     first = out.train;
     firstGov = partyJobs('government', (jobs) => jobs.requireCheckpoint<TrainCheckpoint>('whole', 'train'));
     expect(first!.resumedFrom).toBe(0);
-    const health = (await (await fetch(`http://127.0.0.1:${http.government}/healthz`)).json()) as {
+    const health = (await (
+      await fetch(`http://127.0.0.1:${cluster.httpPorts.government}/healthz`)
+    ).json()) as {
       party: string;
     };
     expect(health.party).toBe('government');
-    const metrics = await (await fetch(`http://127.0.0.1:${http.bank}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${cluster.httpPorts.bank}/metrics`)).text();
     expect(metrics).toMatch(/^fedscore_jobs\{status="done"\} 1$/m);
     const status = await promisify(execFile)(process.execPath, [
       '--disable-warning=ExperimentalWarning',

@@ -15,9 +15,6 @@
  *   - every refusal is recorded once, whatever the retries, and the audit chains verify.
  * The admission rule itself is checked over every combination of schemes, flags and policy.
  */
-import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFedscoreError } from '@fedscore/core';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
@@ -25,45 +22,36 @@ import {
   type AcceptPolicy,
   type AuditEntry,
   checkJobPolicy,
-  createDevCa,
-  issuePartyCert,
   type JobSpecInput,
-  PartyNode,
+  type PartyNode,
   SECURE_ONLY,
   submitJob,
   validateJobSpec,
-  validateNodeConfig,
 } from '@fedscore/node';
+import { NodeCluster, type NodeConfigOverrides } from '@fedscore/node/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const PARTIES = ['bank', 'government'] as const;
 type Party = (typeof PARTIES)[number];
 
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((r) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => r(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-const root = mkdtempSync(join(tmpdir(), 'fedscore-job-refusals-'));
-const ca = createDevCa();
-const tls = Object.fromEntries(
-  PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
-) as Record<Party, { ca: string; cert: string; key: string }>;
+let cluster: NodeCluster<Party>;
 let files: Record<Party, string>;
 
 beforeAll(async () => {
-  const w = await writePopulation({ enterprises: 300, bankCustomers: 200, seed: 31 }, join(root, 'data'));
+  cluster = await NodeCluster.create({
+    parties: PARTIES,
+    config: (party): NodeConfigOverrides => ({
+      data:
+        party === 'bank'
+          ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+          : { credit: { path: files.government, id: ID_COLUMN } },
+      limits: { peerDownSeconds: 20, retries: 1, retryBaseMs: 50 },
+    }),
+  });
+  const w = await writePopulation(
+    { enterprises: 300, bankCustomers: 200, seed: 31 },
+    join(cluster.dir, 'data'),
+  );
   files = { bank: w.bank.path, government: w.government.path };
 });
 
@@ -73,33 +61,20 @@ async function pair(
   accept: Partial<Record<Party, Partial<AcceptPolicy>>> = {},
   requireConsent = true,
 ): Promise<Record<Party, PartyNode>> {
-  const p = await freePorts(2);
-  const ports = { bank: p[0]!, government: p[1]! };
   const start = (party: Party) =>
-    PartyNode.start({
-      config: validateNodeConfig({
-        party,
-        listen: `127.0.0.1:${ports[party]}`,
-        stateDir: join(root, run, party),
-        tls: { ca: 'unused', cert: 'unused', key: 'unused' },
-        peers: Object.fromEntries(
-          PARTIES.filter((q) => q !== party).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
-        ),
-        data:
-          party === 'bank'
-            ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-            : { credit: { path: files.government, id: ID_COLUMN } },
-        limits: { peerDownSeconds: 20, retries: 1, retryBaseMs: 50 },
+    cluster.start(party, {
+      run,
+      config: {
         governance: { requireConsent },
-        ...(accept[party] !== undefined && { accept: accept[party] }),
-      }),
-      tls: tls[party],
+        // The config schema's input type is mutable; the policy is only read.
+        ...(accept[party] !== undefined && { accept: accept[party] as NodeConfigOverrides['accept'] }),
+      },
     });
   return { bank: await start('bank'), government: await start('government') };
 }
 
 async function stopAll(nodes: Record<Party, PartyNode>): Promise<void> {
-  await Promise.all(Object.values(nodes).map((n) => n.stop()));
+  await cluster.stopAll(nodes);
 }
 
 const base = (id: string): JobSpecInput & { id: string } => ({
@@ -301,4 +276,6 @@ describe('checkJobPolicy over every combination', () => {
   });
 });
 
-afterAll(() => {});
+afterAll(async () => {
+  await cluster.close();
+});

@@ -16,8 +16,6 @@
  *     request is one audit entry, and a retry resumes a failed job at its recorded stage (a job that
  *     never started a stage starts from the beginning).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProgressCallback } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
@@ -25,78 +23,26 @@ import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/data
 import {
   AuditLog,
   cancelJob,
-  createDevCa,
   type EvaluateCheckpoint,
-  issuePartyCert,
   JOB_CANCEL_STAGE,
   type JobSpecInput,
   JobStore,
-  MASK_SEED_SECRET,
-  type NodeConfig,
   NodeStore,
-  PartyNode,
+  type PartyNode,
   retryJob,
   type TrainCheckpoint,
   validateJobSpec,
-  validateNodeConfig,
 } from '@fedscore/node';
+import { NodeCluster, type NodeConfigOverrides, trainingConsents, waitUntil } from '@fedscore/node/testing';
 import { fedscore } from '@fedscore/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
 type Party = (typeof PARTIES)[number];
 
-async function freePorts(n: number): Promise<number[]> {
-  const { createServer } = await import('node:net');
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((r) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => r(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
-  for (const t0 = Date.now(); !ok(); ) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('job cancel and retry across party nodes', () => {
-  const root = mkdtempSync(join(tmpdir(), 'fedscore-jobs-cancel-'));
-  const ca = createDevCa();
-  const tls = Object.fromEntries(
-    PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
-  ) as Record<Party, { ca: string; cert: string; key: string }>;
-  let ports: Record<Party, number>;
+  let cluster: NodeCluster<Party>;
   let files: { bank: string; government: string };
-
-  const config = (p: Party, run: string): NodeConfig =>
-    validateNodeConfig({
-      party: p,
-      listen: `127.0.0.1:${ports[p]}`,
-      stateDir: join(root, run, p),
-      tls: { ca: 'unused', cert: 'unused', key: 'unused' },
-      peers: Object.fromEntries(
-        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
-      ),
-      data:
-        p === 'bank'
-          ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-          : p === 'government'
-            ? { credit: { path: files.government, id: ID_COLUMN } }
-            : {},
-      limits: { peerDownSeconds: 60, retries: 2, retryBaseMs: 50 },
-      accept: { plaintextScheme: true },
-    });
 
   const JOB = 'credit-line-c';
   const spec: JobSpecInput & { id: string } = {
@@ -113,45 +59,38 @@ describe('job cancel and retry across party nodes', () => {
   };
 
   beforeAll(async () => {
-    const p = await freePorts(3);
-    ports = { bank: p[0]!, government: p[1]!, arbiter: p[2]! };
-    const w = await writePopulation({ enterprises: 600, bankCustomers: 450, seed: 13 }, join(root, 'data'));
+    cluster = await NodeCluster.create({
+      parties: PARTIES,
+      config: (p): NodeConfigOverrides => ({
+        data:
+          p === 'bank'
+            ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+            : p === 'government'
+              ? { credit: { path: files.government, id: ID_COLUMN } }
+              : {},
+        accept: { plaintextScheme: true },
+      }),
+    });
+    const w = await writePopulation(
+      { enterprises: 600, bankCustomers: 450, seed: 13 },
+      join(cluster.dir, 'data'),
+    );
     files = { bank: w.bank.path, government: w.government.path };
   });
-  afterAll(() => {});
+  afterAll(async () => {
+    await cluster.close();
+  });
 
-  const startAll = async (
-    run: string,
-    progress: Partial<Record<Party, ProgressCallback>> = {},
-  ): Promise<Record<Party, PartyNode>> => {
-    const nodes = await Promise.all(
-      PARTIES.map((p) =>
-        PartyNode.start({
-          config: config(p, run),
-          tls: tls[p],
-          ...(progress[p] !== undefined && { progress: progress[p] }),
-        }),
-      ),
-    );
-    const gov = nodes[1]!;
-    if (gov.consents.list().length === 0) {
+  /** The three nodes of `run`, the government's progress callback `watch` (to act mid-training). */
+  const startAll = async (run: string, watch?: ProgressCallback): Promise<Record<Party, PartyNode>> => {
+    const nodes = await cluster.startAll({ run }, watch && { government: { progress: watch } });
+    if (nodes.government.consents.list().length === 0) {
       const t = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
-      gov.consents.grantAll(
-        t.ids.map((enterprise) => ({
-          enterprise,
-          grantee: 'bank',
-          purpose: 'training' as const,
-          scope: ['*'],
-          grantedAt: Date.now() - 60_000,
-          expiresAt: Date.now() + 86_400_000,
-        })),
-      );
+      nodes.government.consents.grantAll(trainingConsents(t.ids, 'bank'));
     }
-    return { bank: nodes[0]!, government: nodes[1]!, arbiter: nodes[2]! };
+    return nodes;
   };
-  const stopAll = async (nodes: Record<Party, PartyNode>): Promise<void> => {
-    await Promise.all(Object.values(nodes).map((n) => n.stop()));
-  };
+  const stopAll = (nodes: Record<Party, PartyNode>): Promise<void> => cluster.stopAll(nodes);
   const f64 = (t: TrainCheckpoint): string =>
     Buffer.from(Float64Array.from([...t.model!.weights, t.model!.intercept]).buffer).toString('hex');
 
@@ -185,20 +124,7 @@ describe('job cancel and retry across party nodes', () => {
   it('cancelled mid-training stops every party; retried, it completes bit-identical to the reference', async () => {
     expect(reference).toBeDefined();
     // The reference run's party secrets (the mask seeds derive from them), as one deployment would have.
-    for (const p of ['bank', 'government'] as const) {
-      const from = NodeStore.open(config(p, 'ref').stateDir);
-      const secret = new JobStore(from).partySecret(MASK_SEED_SECRET);
-      from.close();
-      const to = NodeStore.open(config(p, 'cancel').stateDir);
-      new JobStore(to);
-      to.run(
-        'INSERT INTO job_secrets (name, secret, created_at) VALUES (?, ?, ?)',
-        MASK_SEED_SECRET,
-        secret,
-        0,
-      );
-      to.close();
-    }
+    cluster.copyPartySecrets('ref', 'cancel', ['bank', 'government']);
     // The bank's operator cancels at the government's first batch after its epoch-1 checkpoint.
     let nodes: Record<Party, PartyNode> | undefined;
     let asked = false;
@@ -215,17 +141,17 @@ describe('job cancel and retry across party nodes', () => {
         };
       });
     };
-    nodes = await startAll('cancel', { government: cancelInEpoch2 });
+    nodes = await startAll('cancel', cancelInEpoch2);
     try {
       nodes.bank.submit(spec);
-      await until('the bank cancelled the job', () => cancelledAt !== undefined, 120_000);
+      await waitUntil('the bank cancelled the job', () => cancelledAt !== undefined, 120_000);
       // The coordinator marked it at once; every other party within the notice's round trip.
       expect(nodes.bank.jobs.require(JOB).status).toBe('cancelled');
-      await until('every node has the job cancelled', () =>
+      await waitUntil('every node has the job cancelled', () =>
         PARTIES.every((p) => nodes![p].jobs.require(JOB).status === 'cancelled'),
       );
       // No attempt running, and every attempt's own work has returned (the protocol stopped).
-      await until('every stage attempt returned', () =>
+      await waitUntil('every stage attempt returned', () =>
         PARTIES.every((p) => nodes![p].runner.unsettledStages(JOB) === 0),
       );
       const stoppedAt = nodes.government.jobs.events(JOB).filter((e) => e.kind === 'epoch_checkpoint').length;
@@ -253,7 +179,7 @@ describe('job cancel and retry across party nodes', () => {
         stoppedAt,
       );
       // The cancel notice was acknowledged by both other parties.
-      await until(
+      await waitUntil(
         'the cancel notice is acknowledged',
         () => nodes!.bank.jobs.events(JOB).filter((e) => e.kind === 'cancel_notified').length === 2,
       );
@@ -276,7 +202,7 @@ describe('job cancel and retry across party nodes', () => {
       expect(events.filter((e) => e.kind === 'stage_done' && e.stage === 'psi').length).toBe(1);
       expect(events.filter((e) => e.kind === 'train_resumed').length).toBe(1);
       for (const p of PARTIES) {
-        await until(`${p} has the job done`, () => nodes![p].jobs.require(JOB).status === 'done');
+        await waitUntil(`${p} has the job done`, () => nodes![p].jobs.require(JOB).status === 'done');
         const t = nodes[p].jobs.requireCheckpoint<TrainCheckpoint>(JOB, 'train');
         expect(t.resumedFrom, p).toBeGreaterThanOrEqual(1);
         const changes = [...nodes[p].audit.entries({ job: JOB, kind: 'job_change' })];
@@ -312,7 +238,7 @@ describe('job cancel and retry across party nodes', () => {
   }, 300_000);
 
   it("a cancel or retry is refused in a state it does not apply to, and written to the store by another process is acted on at the runner's poll", () => {
-    const store = NodeStore.open(join(root, 'store-only'));
+    const store = NodeStore.open(join(cluster.dir, 'store-only'));
     try {
       const jobs = new JobStore(store);
       const audit = new AuditLog(store);

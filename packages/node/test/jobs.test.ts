@@ -16,79 +16,30 @@
  *     id, seed and party secrets, hence the same mask keys). CKKS resume (within the release flooding) is checked
  *     across OS processes in integration.test.ts.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProgressCallback } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
-  createDevCa,
   type EvaluateCheckpoint,
-  issuePartyCert,
   type JobSpecInput,
   JobStore,
-  MASK_SEED_SECRET,
-  type NodeConfig,
   NodeStore,
-  PartyNode,
+  type PartyNode,
   type TrainCheckpoint,
-  validateNodeConfig,
 } from '@fedscore/node';
+import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedscore/node/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
 type Party = (typeof PARTIES)[number];
 
-async function freePorts(n: number): Promise<number[]> {
-  const { createServer } = await import('node:net');
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((r) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => r(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 describe('jobs across party nodes', () => {
-  const root = mkdtempSync(join(tmpdir(), 'fedscore-jobs-'));
-  const ca = createDevCa();
-  const tls = Object.fromEntries(
-    PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
-  ) as Record<Party, { ca: string; cert: string; key: string }>;
-  let ports: Record<Party, number>;
+  let cluster: NodeCluster<Party>;
   let files: { bank: string; government: string };
   // A smaller population for the scheme-'none' resume runs (PSI dominates their time).
   let small: { bank: string; government: string };
   const dataOf = (run: string) => (run.startsWith('none-') ? small : files);
-
-  const config = (p: Party, run: string): NodeConfig =>
-    validateNodeConfig({
-      party: p,
-      listen: `127.0.0.1:${ports[p]}`,
-      stateDir: join(root, run, p),
-      tls: { ca: 'unused', cert: 'unused', key: 'unused' },
-      peers: Object.fromEntries(
-        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
-      ),
-      data:
-        p === 'bank'
-          ? { loans: { path: dataOf(run).bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-          : p === 'government'
-            ? { credit: { path: dataOf(run).government, id: ID_COLUMN } }
-            : {},
-      limits: { peerDownSeconds: 60, retries: 2, retryBaseMs: 50 },
-      // The scheme-'none' runs: every node opts in to the plaintext scheme (issue 12: the job's flag alone
-      // is not enough).
-      ...(run.startsWith('none-') && { accept: { plaintextScheme: true } }),
-    });
 
   const spec = (id: string): JobSpecInput & { id: string } => ({
     id,
@@ -103,48 +54,46 @@ describe('jobs across party nodes', () => {
   });
 
   beforeAll(async () => {
-    const p = await freePorts(3);
-    ports = { bank: p[0]!, government: p[1]!, arbiter: p[2]! };
-    const w = await writePopulation({ enterprises: 1500, bankCustomers: 900, seed: 11 }, join(root, 'data'));
+    cluster = await NodeCluster.create({
+      parties: PARTIES,
+      config: (p, run): NodeConfigOverrides => ({
+        data:
+          p === 'bank'
+            ? { loans: { path: dataOf(run).bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+            : p === 'government'
+              ? { credit: { path: dataOf(run).government, id: ID_COLUMN } }
+              : {},
+        // The scheme-'none' runs: every node opts in to the plaintext scheme (issue 12: the job's flag
+        // alone is not enough).
+        ...(run.startsWith('none-') && { accept: { plaintextScheme: true } }),
+      }),
+    });
+    const w = await writePopulation(
+      { enterprises: 1500, bankCustomers: 900, seed: 11 },
+      join(cluster.dir, 'data'),
+    );
     files = { bank: w.bank.path, government: w.government.path };
-    const ws = await writePopulation({ enterprises: 500, bankCustomers: 320, seed: 13 }, join(root, 'small'));
+    const ws = await writePopulation(
+      { enterprises: 500, bankCustomers: 320, seed: 13 },
+      join(cluster.dir, 'small'),
+    );
     small = { bank: ws.bank.path, government: ws.government.path };
   });
-  afterAll(() => {});
+  afterAll(async () => {
+    await cluster.close();
+  });
 
-  const startAll = async (
-    run: string,
-    progress: Partial<Record<Party, ProgressCallback>> = {},
-  ): Promise<Record<Party, PartyNode>> => {
-    const nodes = await Promise.all(
-      PARTIES.map((p) =>
-        PartyNode.start({
-          config: config(p, run),
-          tls: tls[p],
-          ...(progress[p] !== undefined && { progress: progress[p] }),
-        }),
-      ),
-    );
+  /** The three nodes of `run`, the government's progress callback `watch` (to act mid-training). */
+  const startAll = async (run: string, watch?: ProgressCallback): Promise<Record<Party, PartyNode>> => {
+    const nodes = await cluster.startAll({ run }, watch && { government: { progress: watch } });
     // The government node requires consent (the default): every enterprise authorizes the bank.
-    const gov = nodes[1]!;
-    if (gov.consents.list().length === 0) {
+    if (nodes.government.consents.list().length === 0) {
       const t = await readCsvFile(dataOf(run).government, { idColumn: ID_COLUMN, impute: 'keep' });
-      gov.consents.grantAll(
-        t.ids.map((enterprise) => ({
-          enterprise,
-          grantee: 'bank',
-          purpose: 'training' as const,
-          scope: ['*'],
-          grantedAt: Date.now() - 60_000,
-          expiresAt: Date.now() + 86_400_000,
-        })),
-      );
+      nodes.government.consents.grantAll(trainingConsents(t.ids, 'bank'));
     }
-    return { bank: nodes[0]!, government: nodes[1]!, arbiter: nodes[2]! };
+    return nodes;
   };
-  const stopAll = async (nodes: Record<Party, PartyNode>): Promise<void> => {
-    await Promise.all(Object.values(nodes).map((n) => n.stop()));
-  };
+  const stopAll = (nodes: Record<Party, PartyNode>): Promise<void> => cluster.stopAll(nodes);
 
   it('runs a whole job and records checkpoints, audit entries and models', async () => {
     const nodes = await startAll('plain');
@@ -226,28 +175,15 @@ describe('jobs across party nodes', () => {
     expect(exactRef).toBeDefined();
     // The same job on fresh state directories with the reference run's party secrets (the mask seeds
     // derive from them), as the restarted node of one deployment would have.
-    for (const p of ['bank', 'government'] as const) {
-      const from = NodeStore.open(config(p, 'none-ref').stateDir);
-      const secret = new JobStore(from).partySecret(MASK_SEED_SECRET);
-      from.close();
-      const to = NodeStore.open(config(p, 'none-crash').stateDir);
-      new JobStore(to);
-      to.run(
-        'INSERT INTO job_secrets (name, secret, created_at) VALUES (?, ?, ?)',
-        MASK_SEED_SECRET,
-        secret,
-        0,
-      );
-      to.close();
-    }
+    cluster.copyPartySecrets('none-ref', 'none-crash', ['bank', 'government']);
     // Stop the government node at its first batch after it wrote its epoch-2 checkpoint (mid-epoch 3).
     let killed: Promise<void> | undefined;
     let government: PartyNode | undefined;
     const killInEpoch3: ProgressCallback = (ev) => {
       if (killed !== undefined || government === undefined || ev.stage !== 'hetero-lr host batch') return;
-      if (government.jobs.epochCheckpoints(EXACT, 'train').length >= 2) killed = government.stop();
+      if (government.jobs.epochCheckpoints(EXACT, 'train').length >= 2) killed = cluster.stop(government);
     };
-    const nodes = await startAll('none-crash', { government: killInEpoch3 });
+    const nodes = await startAll('none-crash', killInEpoch3);
     government = nodes.government;
     try {
       nodes.bank.submit(exact(EXACT));
@@ -260,7 +196,7 @@ describe('jobs across party nodes', () => {
       }
       await killed;
       // Corrupt the government's latest checkpoint (one bit of its body) while the node is down.
-      const govDir = config('government', 'none-crash').stateDir;
+      const govDir = cluster.stateDir('government', 'none-crash');
       const store = NodeStore.open(govDir);
       const jobs = new JobStore(store);
       const held = jobs.epochCheckpoints(EXACT, 'train');
@@ -269,10 +205,7 @@ describe('jobs across party nodes', () => {
       torn[torn.length - 3]! ^= 0x01;
       store.run('UPDATE job_epoch_checkpoints SET bytes = ? WHERE job_id = ? AND epoch = 2', torn, EXACT);
       store.close();
-      nodes.government = await PartyNode.start({
-        config: config('government', 'none-crash'),
-        tls: tls.government,
-      });
+      nodes.government = await cluster.start('government', { run: 'none-crash' });
       const done = await nodes.bank.runner.waitFor(EXACT, 120_000);
       expect(done.error).toBeUndefined();
       expect(done.status).toBe('done');

@@ -17,8 +17,7 @@
  * (secure aggregation on): none of the encodings occurs anywhere in the captured bytes. (The fixed-point
  * encoding's own positive control is packages/hfl/test/attacks/secagg.attack.test.ts, masking 'none'.)
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { seededRng, type Table } from '@fedscore/core';
 import { readCsvFile, writeCsvFile } from '@fedscore/core/node';
@@ -32,14 +31,8 @@ import {
   type ModelSpec,
   secAggVector,
 } from '@fedscore/hfl';
-import {
-  createDevCa,
-  type InboundBytes,
-  issuePartyCert,
-  type NodeConfig,
-  PartyNode,
-  validateNodeConfig,
-} from '@fedscore/node';
+import type { InboundBytes } from '@fedscore/node';
+import { NodeCluster } from '@fedscore/node/testing';
 import { hflRows } from '@fedscore/pipeline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -78,63 +71,36 @@ function u64(words: BigUint64Array): Uint8Array {
   return b;
 }
 
-async function freePorts(n: number): Promise<number[]> {
-  const { createServer } = await import('node:net');
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((r) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => r(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 describe("attack: the hfl coordinator searches its captured gRPC bytes for one bank's update", () => {
-  const root = mkdtempSync(join(tmpdir(), 'fedscore-hfl-capture-'));
-  const ca = createDevCa();
-  const tls = Object.fromEntries(
-    PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
-  ) as Record<Party, { ca: string; cert: string; key: string }>;
-  let ports: Record<Party, number>;
+  let cluster: NodeCluster<Party>;
   const files = {} as Record<Party, string>;
-  const nodes: PartyNode[] = [];
   let needles: Record<string, Uint8Array>;
 
   const read = (f: string): Promise<Table> =>
     readCsvFile(f, { file: f, idColumn: ID_COLUMN, labelColumn: DEFAULT_LABEL_COLUMN, impute: 'keep' });
 
-  const config = (p: Party, run: string): NodeConfig =>
-    validateNodeConfig({
-      party: p,
-      listen: `127.0.0.1:${ports[p]}`,
-      stateDir: join(root, run, p),
-      tls: { ca: 'unused', cert: 'unused', key: 'unused' },
-      peers: Object.fromEntries(
-        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
-      ),
-      data: {
-        [p === 'platform' ? 'test' : 'loans']: { path: files[p], id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN },
-      },
-      // The weakened run needs every node's opt-in to a job without secure aggregation.
-      accept: { plaintextScheme: run === 'plain' },
-      governance: { requireConsent: false },
-      limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50, maxAttempts: 1 },
-    });
-
   beforeAll(async () => {
-    const p = await freePorts(PARTIES.length);
-    ports = Object.fromEntries(PARTIES.map((q, i) => [q, p[i]!])) as Record<Party, number>;
+    cluster = await NodeCluster.create({
+      parties: PARTIES,
+      config: (p, run) => ({
+        data: {
+          [p === 'platform' ? 'test' : 'loans']: {
+            path: files[p],
+            id: ID_COLUMN,
+            label: DEFAULT_LABEL_COLUMN,
+          },
+        },
+        // The weakened run needs every node's opt-in to a job without secure aggregation.
+        accept: { plaintextScheme: run === 'plain' },
+        governance: { requireConsent: false },
+        limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50, maxAttempts: 1 },
+      }),
+    });
     const split = splitHorizontal(
       generatePopulation({ enterprises: 3000, overlap: 1, defaultRate: 0.15, seed: 31 }),
       { banks: 3, bankRows: 250, seed: 32 },
     );
-    const dir = join(root, 'data');
+    const dir = join(cluster.dir, 'data');
     mkdirSync(dir, { recursive: true });
     for (const [i, b] of split.banks.entries()) {
       files[BANKS[i]!] = join(dir, `${b.name}.csv`);
@@ -170,27 +136,19 @@ describe("attack: the hfl coordinator searches its captured gRPC bytes for one b
     };
   });
   afterAll(async () => {
-    await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+    await cluster.close();
   });
 
   /** Run one 'hfl' job; every raw inbound byte of the platform node, by sending peer. */
   const run = async (secureAgg: boolean): Promise<InboundBytes[]> => {
     const name = secureAgg ? 'secure' : 'plain';
     const captured: InboundBytes[] = [];
-    const started = await Promise.all(
-      PARTIES.map((p) =>
-        PartyNode.start({
-          config: config(p, name),
-          tls: tls[p],
-          ...(p === 'platform' && {
-            onInbound: (e: InboundBytes) => captured.push({ ...e, bytes: Uint8Array.from(e.bytes) }),
-          }),
-        }),
-      ),
+    const started = await cluster.startAll(
+      { run: name },
+      { platform: { onInbound: (e) => captured.push({ ...e, bytes: Uint8Array.from(e.bytes) }) } },
     );
-    nodes.push(...started);
     try {
-      const platform = started[0]!;
+      const platform = started.platform;
       platform.submit({
         id: `hfl-${name}`,
         kind: 'hfl',
@@ -204,7 +162,7 @@ describe("attack: the hfl coordinator searches its captured gRPC bytes for one b
       expect(done.error).toBeUndefined();
       expect(done.status).toBe('done');
     } finally {
-      await Promise.all(started.map((n) => n.stop()));
+      await cluster.stopAll(started);
     }
     // Bytes from every bank came through the hook (Deliver chunks carry the protocol messages).
     const deliveredBy = new Set(captured.filter((c) => c.rpc === 'Deliver').map((c) => c.peer));
