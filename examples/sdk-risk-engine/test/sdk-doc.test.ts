@@ -107,7 +107,7 @@ describe('docs/sdk.md matches the code it shows', () => {
       const ns = numbers!.split(',').map((n) => Number(n.trim()));
       const names = [...fields!.matchAll(/`(\w+)`/g)].map((m) => m[1]!);
       expect(names.length, `row '${numbers}'`).toBe(ns.length);
-      names.forEach((name, i) => fromDoc.set(name, ns[i]!));
+      for (const [i, name] of names.entries()) fromDoc.set(name, ns[i]!);
     }
     expect(fromDoc).toEqual(fromProto);
   });
