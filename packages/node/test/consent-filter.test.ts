@@ -75,7 +75,12 @@ function table(ids: readonly string[], withLabel: boolean): Table {
   const rng = seededRng(`consent-filter/${ids.length}`);
   return createTable({
     ids: [...ids],
-    columns: [numericColumn('x', Float64Array.from(ids, () => uniform(rng)))],
+    columns: [
+      numericColumn(
+        'x',
+        Float64Array.from(ids, () => uniform(rng)),
+      ),
+    ],
     ...(withLabel && { label: Float64Array.from(ids, (_, i) => (i % 3 === 0 ? 1 : 0)) }),
   });
 }
@@ -133,7 +138,12 @@ async function psiStage(
     ...(party === 'government' &&
       withConsent && {
         consent: (ids: readonly string[]) =>
-          consents.filterByConsent(ids, { grantee: 'bank', purpose: 'training', categories: CATEGORIES, at: AT }),
+          consents.filterByConsent(ids, {
+            grantee: 'bank',
+            purpose: 'training',
+            categories: CATEGORIES,
+            at: AT,
+          }),
       }),
   });
   const run = async (party: 'bank' | 'government', store: NodeStore) => {

@@ -45,7 +45,12 @@ async function run(i: RunInput = {}): Promise<readonly CapturedMessage[]> {
     minMaskBits: 16,
     session: 'mask-binding',
     modelId: i.modelId ?? 'job-a',
-    maskKeys: i.keys ?? { guest: testKey(1), 'host-1': testKey(2), 'host-2': testKey(3), arbiter: testKey(4) },
+    maskKeys: i.keys ?? {
+      guest: testKey(1),
+      'host-1': testKey(2),
+      'host-2': testKey(3),
+      arbiter: testKey(4),
+    },
     capture: true,
   });
   return res.captured;

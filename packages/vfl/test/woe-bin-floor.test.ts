@@ -6,7 +6,12 @@
  * into the largest value bin only below the floor, and the guest's own refusal of one row less.
  */
 import { type Column, seededRng, uniform } from '@fedscore/core';
-import { floorMergePlan, MIN_RELEASED_BIN_ROWS, MIN_RELEASED_BIN_SHARE, minReleasedBinRows } from '@fedscore/vfl';
+import {
+  floorMergePlan,
+  MIN_RELEASED_BIN_ROWS,
+  MIN_RELEASED_BIN_SHARE,
+  minReleasedBinRows,
+} from '@fedscore/vfl';
 import { describe, expect, it } from 'vitest';
 import { runBoth } from './woe-binning-fixtures.ts';
 
