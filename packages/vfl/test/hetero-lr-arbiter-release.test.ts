@@ -12,6 +12,7 @@ import type { CryptoRng } from '@fedscore/core';
 import {
   cipherProvider,
   epochBatches,
+  type HeteroLrCheckpoint,
   type LrCipherProvider,
   type LrCipherSecret,
   trainHeteroLr,
@@ -73,7 +74,14 @@ function recording(log: Release[]): (scheme: 'none') => LrCipherProvider {
   });
 }
 
-async function run(mode: 'arbiter' | 'two-party', over: { modelId?: string; learningRate?: number } = {}) {
+interface Over {
+  readonly modelId?: string;
+  readonly learningRate?: number;
+  readonly onCheckpoint?: (party: string, cp: HeteroLrCheckpoint) => void;
+  readonly resumeFrom?: Readonly<Record<string, readonly HeteroLrCheckpoint[]>>;
+}
+
+async function run(mode: 'arbiter' | 'two-party', over: Over = {}) {
   const log: Release[] = [];
   const res = await trainHeteroLr({
     guest: { features: data.guest, labels: data.labels },
@@ -86,6 +94,8 @@ async function run(mode: 'arbiter' | 'two-party', over: { modelId?: string; lear
     session: 'release-streams',
     modelId: over.modelId ?? 'job-a',
     maskKeys: keys,
+    ...(over.onCheckpoint !== undefined && { onCheckpoint: over.onCheckpoint }),
+    ...(over.resumeFrom !== undefined && { resumeFrom: over.resumeFrom }),
   });
   return { res, log };
 }
@@ -126,5 +136,29 @@ describe('hetero-LR releases: counted, each flooded from its own bound stream', 
     expect(new Set(s).size).toBe(s.length);
     expect(streams((await run('two-party')).log)).toEqual(s);
     for (const x of streams((await run('two-party', { modelId: 'job-b' })).log)) expect(s).not.toContain(x);
+  }, 120_000);
+
+  it('arbiter: the release count is checkpointed and carried across a resume, never restarted at 0', async () => {
+    const held: Record<string, HeteroLrCheckpoint[]> = {};
+    const full = await run('arbiter', {
+      onCheckpoint: (party, cp) => {
+        (held[party] ??= []).push(cp);
+      },
+    });
+    const perEpoch = 3 * BATCHES;
+    expect(held.arbiter!.map((cp) => [cp.epoch, cp.releases])).toEqual([
+      [1, perEpoch],
+      [2, 2 * perEpoch],
+    ]);
+    // Every party resumes from epoch 1: the arbiter releases one more epoch and counts both.
+    const resumeFrom = Object.fromEntries(
+      Object.entries(held).map(([p, l]) => [p, l.filter((cp) => cp.epoch === 1)]),
+    );
+    const resumed = await run('arbiter', { resumeFrom });
+    expect(resumed.res.resumedFrom).toBe(1);
+    expect(resumed.log).toHaveLength(perEpoch);
+    expect(resumed.res.arbiter!.releases).toBe(full.res.arbiter!.releases);
+    // The repeated epoch draws the uninterrupted run's streams (epoch 2's), not epoch 1's again.
+    expect(streams(resumed.log)).toEqual(streams(full.log).slice(perEpoch));
   }, 120_000);
 });
