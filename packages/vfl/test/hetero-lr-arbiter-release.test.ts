@@ -142,7 +142,9 @@ describe('hetero-LR releases: counted, each flooded from its own bound stream', 
     const held: Record<string, HeteroLrCheckpoint[]> = {};
     const full = await run('arbiter', {
       onCheckpoint: (party, cp) => {
-        (held[party] ??= []).push(cp);
+        const list = held[party] ?? [];
+        held[party] = list;
+        list.push(cp);
       },
     });
     const perEpoch = 3 * BATCHES;
