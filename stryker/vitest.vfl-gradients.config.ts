@@ -10,6 +10,7 @@ export default defineConfig({
       'packages/vfl/test/hetero-lr-masks.test.ts',
       'packages/vfl/test/hetero-lr-mask-binding.test.ts',
       'packages/vfl/test/hetero-lr-arbiter-release.test.ts',
+      'packages/vfl/test/hetero-lr-party-checks.test.ts',
       'packages/vfl/test/hetero-lr-none.test.ts',
       'packages/vfl/test/attacks/mask-seed-brute-force.attack.test.ts',
       'packages/vfl/test/attacks/small-masks.attack.test.ts',

@@ -1,0 +1,89 @@
+/**
+ * Each party checks the plan on its own, before it sends anything that depends on it (issue 11,
+ * finding 2; docs/protocols/hetero-lr.md): the guest refuses a batch below the floor for its own
+ * gradient width before it sends the plan, the host refuses a plan whose batch is below the floor for
+ * the wider of its own and the guest's gradients (a guest that skipped its check), and the host's mask
+ * floor names its field and the two widths. The floor is max(64, 2 x gradient coordinates) rows
+ * (options.ts), so with 40 columns it is 80 or 82 rows, above the 64-row minimum: these tests sit
+ * between the floors of the right width and of a wrong one.
+ */
+import { createInMemoryNetwork, ProtocolSession } from '@fedscore/core';
+import {
+  cipherProvider,
+  HETERO_LR_PROTOCOL,
+  HETERO_LR_VERSION,
+  HeteroLrGuest,
+  trainHeteroLr,
+} from '@fedscore/vfl';
+import { envelopeCodec } from '@fedscore/wire';
+import { describe, expect, it } from 'vitest';
+import { syntheticSplit } from './synthetic.ts';
+
+describe('hetero-LR: every party checks the plan itself', () => {
+  it('the guest refuses a batch below the floor of its own width (40 features + intercept: 82 rows) before sending anything', async () => {
+    const data = syntheticSplit(160, 40, [2], 31);
+    const network = createInMemoryNetwork(['guest', 'host-1'], envelopeCodec, {
+      capture: true,
+      receiveTimeoutMs: 5_000,
+    });
+    const guest = new HeteroLrGuest({
+      session: new ProtocolSession(network.channel('guest'), {
+        protocol: HETERO_LR_PROTOCOL,
+        version: HETERO_LR_VERSION,
+        session: 'guest-floor',
+      }),
+      hosts: ['host-1'],
+      mode: 'two-party',
+      scheme: 'none',
+      features: data.guest,
+      labels: data.labels,
+      // Two batches of 80: enough for 39 columns (78 rows), not for the guest's 41.
+      hyperparams: { batchSize: 80, maxEpochs: 1, maskBits: 16 },
+      ciphers: (s) => cipherProvider(s),
+    });
+    await expect(guest.run()).rejects.toMatchObject({
+      code: 'out_of_range',
+      field: 'batchSize',
+      details: { rows: 160, batchSize: 80, smallest: 80, minimum: 82 },
+    });
+    // Refused before the plan left: the host received nothing.
+    expect(network.captured).toEqual([]);
+  });
+
+  it('a host refuses a batch below the floor of its own width when the guest skipped its check', async () => {
+    // Host: 40 features (floor 80); guest: 2 features + intercept (floor 64); batches of 70.
+    const data = syntheticSplit(140, 2, [40], 37);
+    const err = await trainHeteroLr({
+      guest: { features: data.guest, labels: data.labels },
+      hosts: data.hosts.map((features) => ({ features })),
+      mode: 'two-party',
+      scheme: 'none',
+      hyperparams: { batchSize: 70, maxEpochs: 1, maskBits: 16 },
+      minMaskBits: 16,
+      unsafeAllowSmallBatches: ['guest'],
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ field: 'batchSize' });
+    const e = err as { code: string; details?: Record<string, unknown> };
+    // The host's own refusal, or the guest's report of the host's abort (code and field only).
+    if (e.code === 'out_of_range') expect(e.details).toMatchObject({ smallest: 70, minimum: 80 });
+    else expect(e).toMatchObject({ code: 'protocol_abort', details: { peerCode: 'out_of_range' } });
+  });
+
+  it("the host's mask floor: refused with its field and both widths; its own setting range-checked by name", async () => {
+    const data = syntheticSplit(200, 2, [2], 4);
+    const run = (minMaskBits?: number) =>
+      trainHeteroLr({
+        guest: { features: data.guest, labels: data.labels },
+        hosts: data.hosts.map((features) => ({ features })),
+        scheme: 'none',
+        hyperparams: { batchSize: 100, maxEpochs: 1, maskBits: 16 },
+        ...(minMaskBits !== undefined && { minMaskBits }),
+      }).catch((e: unknown) => e);
+    expect(await run()).toMatchObject({
+      code: 'privacy_floor',
+      field: 'mask_bits',
+      details: { planned: 16, floor: 40 },
+    });
+    expect(await run(41)).toMatchObject({ code: 'out_of_range', field: 'minMaskBits' });
+  });
+});
