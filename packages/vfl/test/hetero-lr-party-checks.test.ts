@@ -9,7 +9,10 @@
  */
 import { createInMemoryNetwork, ProtocolSession } from '@fedscore/core';
 import {
+  batchSizes,
+  type CipherShape,
   cipherProvider,
+  type LrCipherProvider,
   HETERO_LR_PROTOCOL,
   HETERO_LR_VERSION,
   HeteroLrGuest,
@@ -85,5 +88,57 @@ describe('hetero-LR: every party checks the plan itself', () => {
       details: { planned: 16, floor: 40 },
     });
     expect(await run(41)).toMatchObject({ code: 'out_of_range', field: 'minMaskBits' });
+  });
+
+  it('two-party: each key is sized for the batches, widths and releases it will serve', async () => {
+    // Guest: 2 features + intercept; hosts of 4 and 2 features; 300 rows, 20% held out for validation.
+    const data = syntheticSplit(300, 2, [4, 2], 41);
+    const shapes: CipherShape[] = [];
+    const inner = cipherProvider('none');
+    const recording: LrCipherProvider = {
+      scheme: 'none',
+      load: (bytes, runtime) => inner.load(bytes, runtime),
+      create: (shape, runtime) => {
+        shapes.push(shape);
+        return inner.create(shape, runtime);
+      },
+    };
+    const hyper = { batchSize: 64, maxEpochs: 3, maskBits: 16, validationFraction: 0.2, validationEvery: 1 };
+    const res = await trainHeteroLr({
+      guest: { features: data.guest, labels: data.labels },
+      hosts: data.hosts.map((features) => ({ features })),
+      mode: 'two-party',
+      scheme: 'none',
+      ciphers: () => recording,
+      hyperparams: hyper,
+      minMaskBits: 16,
+    });
+    expect(res.epochs).toBe(3);
+    const train = 300 - Math.round(0.2 * 300);
+    const largest = Math.max(...batchSizes(train, 64));
+    // Releases per key: every batch (at most ceil(train / B)) of every epoch, per party it releases for;
+    // no validation vectors (in two-party mode the validation sums are not released by these keys).
+    const products = (releasers: number) => 3 * Math.ceil(train / 64) * releasers;
+    const guestKey = shapes.filter((s) => s.columns === 4);
+    const hostKeys = shapes.filter((s) => s.columns === 3);
+    expect(guestKey).toEqual([
+      {
+        batchSize: largest,
+        columns: 4,
+        releases: { products: products(2), vectors: 0, vectorLength: 300 - train },
+      },
+    ]);
+    expect(hostKeys).toEqual([
+      {
+        batchSize: largest,
+        columns: 3,
+        releases: { products: products(1), vectors: 0, vectorLength: 300 - train },
+      },
+      {
+        batchSize: largest,
+        columns: 3,
+        releases: { products: products(1), vectors: 0, vectorLength: 300 - train },
+      },
+    ]);
   });
 });
