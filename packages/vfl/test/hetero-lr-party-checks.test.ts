@@ -141,4 +141,43 @@ describe('hetero-LR: every party checks the plan itself', () => {
       },
     ]);
   });
+
+  it('the joint model says insecure when any key a party masks under is insecure, and only then', async () => {
+    const data = syntheticSplit(200, 2, [2, 2], 43);
+    const inner = cipherProvider('none');
+    /** The plaintext keys, reporting the given flags (created keys, keys loaded from a peer). */
+    const flagged = (created: boolean, loaded: boolean): LrCipherProvider => {
+      const flag = <T extends object>(key: T, insecure: boolean): T =>
+        new Proxy(key, {
+          get: (t, p) => {
+            if (p === 'insecure') return insecure;
+            const v = Reflect.get(t, p);
+            return typeof v === 'function' ? v.bind(t) : v;
+          },
+        });
+      return {
+        scheme: 'none',
+        create: async (shape, runtime) => flag(await inner.create(shape, runtime), created),
+        load: async (bytes, runtime) => flag(await inner.load(bytes, runtime), loaded),
+      };
+    };
+    const insecureOf = async (mode: 'two-party' | 'arbiter', created: boolean, loaded: boolean) => {
+      const res = await trainHeteroLr({
+        guest: { features: data.guest, labels: data.labels },
+        hosts: data.hosts.map((features) => ({ features })),
+        mode,
+        scheme: 'none',
+        ciphers: () => flagged(created, loaded),
+        hyperparams: { batchSize: 100, maxEpochs: 1, maskBits: 16 },
+        minMaskBits: 16,
+      });
+      return res.descriptor.training.insecure;
+    };
+    for (const mode of ['two-party', 'arbiter'] as const) {
+      expect(await insecureOf(mode, false, false), mode).toBe(false);
+      expect(await insecureOf(mode, false, true), mode).toBe(true);
+    }
+    // The guest's own key (two-party): insecure though every key it loads is not.
+    expect(await insecureOf('two-party', true, false)).toBe(true);
+  });
 });
