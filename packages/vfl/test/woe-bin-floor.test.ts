@@ -36,6 +36,15 @@ function labelsFor(rows: number): Float64Array {
   return Float64Array.from({ length: rows }, () => (uniform(rng) < 0.3 ? 1 : 0));
 }
 
+/** A numeric column: `groups` of [count, low, high) uniform values, then `missing` NaN rows. */
+function numeric(name: string, groups: readonly (readonly [number, number, number])[], missing = 0): Column {
+  const rng = seededRng(`woe-bin-floor/${name}`);
+  const values: number[] = [];
+  for (const [n, lo, hi] of groups) for (let i = 0; i < n; i++) values.push(lo + (hi - lo) * uniform(rng));
+  for (let i = 0; i < missing; i++) values.push(Number.NaN);
+  return { kind: 'numeric', name, values: Float64Array.from(values), missing };
+}
+
 const NONE_GUEST = { scheme: 'none', insecure: true, releaseWoe: true } as const;
 const NONE_HOST = { allowSchemes: ['none' as const], insecure: true };
 
@@ -59,6 +68,11 @@ describe('WOE bin floor: max(50, 1% of rows)', () => {
     // The smallest first, not the first small one: 20 joins 100 on its right, then 30 joins the
     // smaller of 120 and 100 (right).
     expect(floorMergePlan([20, 100, 30, 100], false, 50)).toEqual([0, 0, 1, 1]);
+    // The smallest first even when it is not the first small one: 20 joins its left (tie), then 30.
+    expect(floorMergePlan([30, 100, 20, 100], false, 50)).toEqual([0, 0, 0, 1]);
+    // Of two equally small bins, the first goes first: 30 joins 100 on its right, then the other 30
+    // joins the smaller neighbour (100, right).
+    expect(floorMergePlan([30, 100, 30, 100, 60], false, 50)).toEqual([0, 0, 1, 1, 2]);
     // Exactly the floor stays; one less merges.
     expect(floorMergePlan([50, 50], false, 50)).toEqual([0, 1]);
     expect(floorMergePlan([49, 60], false, 50)).toEqual([0, 0]);
@@ -169,5 +183,55 @@ describe('WOE bin floor: max(50, 1% of rows)', () => {
       { columns: [categorical('sector', [5880, 60, 60])], ...NONE_HOST, unsafeAllowSmallBins: true },
     );
     expect(accepted.guest.features[0]!.count).toEqual([5880, 60, 60]);
+  });
+
+  it('the guest refuses a small first bin too', async () => {
+    const labels = labelsFor(6000);
+    const refused = await runBoth(
+      { labels, ...NONE_GUEST },
+      {
+        columns: [
+          numeric('low', [
+            [59, 0, 0.5],
+            [5941, 5.5, 10],
+          ]),
+        ],
+        binning: { method: 'equal-width', bins: 2 },
+        ...NONE_HOST,
+        unsafeAllowSmallBins: true,
+      },
+    ).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'out_of_range', details: { rows: 59, minimum: 60 } });
+  });
+
+  it('numeric: small missing rows join the largest value bin wherever it is, counted and summed with it', async () => {
+    const labels = labelsFor(1000);
+    const { guest, host } = await runBoth(
+      { labels, ...NONE_GUEST },
+      {
+        columns: [
+          numeric(
+            'skew',
+            [
+              [300, 0, 1],
+              [651, 9, 10],
+            ],
+            49,
+          ),
+        ],
+        binning: { method: 'equal-width', bins: 2 },
+        ...NONE_HOST,
+      },
+    );
+    const view = guest.features[0]!;
+    expect(view.count).toEqual([300, 700]);
+    expect(view.missingBin).toBe(false);
+    // The label sums cover the same rows as the counts (the missing rows summed into bin 1).
+    view.count.forEach((n, b) => {
+      expect(view.bad[b]! + view.good[b]!).toBe(n);
+    });
+    const own = host.features[0]!;
+    expect(own.count).toEqual([300, 651, 49]);
+    expect(own.model!.woe[2]).toBe(own.model!.woe[1]);
   });
 });
