@@ -1,14 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// The scoped consent-filtering run (stryker/consent.config.json): the registry's rule (filterByConsent,
-// consentFor) and the psi stage's host side, which offers only consenting enterprises to PSI.
+// The scoped consent-registry run (stryker/consent.config.json): the registry's rule (filterByConsent,
+// consentFor, evaluate, statusAt, covering) against its unit tests, which restate the rule independently.
 export default defineConfig({
   test: {
-    include: [
-      'packages/node/test/consent.test.ts',
-      'packages/node/test/consent-filter.test.ts',
-      'packages/node/test/attacks/psi-before-consent.attack.test.ts',
-    ],
+    include: ['packages/node/test/consent.test.ts'],
     testTimeout: 180_000,
     hookTimeout: 180_000,
     pool: 'forks',
