@@ -226,7 +226,13 @@ describe('WOE bin floor: max(50, 1% of rows)', () => {
     const view = guest.features[0]!;
     expect(view.count).toEqual([300, 700]);
     expect(view.missingBin).toBe(false);
-    // The label sums cover the same rows as the counts (the missing rows summed into bin 1).
+    // The label sums cover the same rows as the counts: the missing rows summed into bin 1 (reference:
+    // the planted layout, rows 0-299 in bin 0, the rest and the missing rows in bin 1).
+    const bad = [0, 0];
+    labels.forEach((y, i) => {
+      bad[i < 300 ? 0 : 1]! += y;
+    });
+    expect(view.bad).toEqual(bad);
     view.count.forEach((n, b) => {
       expect(view.bad[b]! + view.good[b]!).toBe(n);
     });
