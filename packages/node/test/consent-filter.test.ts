@@ -109,6 +109,8 @@ async function psiStage(
   bankIds: readonly string[],
   withConsent: boolean,
   grantList: readonly ConsentGrant[] = grants(),
+  /** A consent id revoked, back-dated before the job's instant, right after the first consent check. */
+  revokeDuring?: string,
 ): Promise<{ bank: Side; government: Side }> {
   const root = mkdtempSync(join(tmpdir(), 'fedscore-consent-filter-'));
   const net = createInMemoryNetwork(['bank', 'government'], envelopeCodec, {
@@ -124,6 +126,7 @@ async function psiStage(
     if (id !== undefined) consents.revoke(id, { at: AT - DAY });
   }
   const tables: Record<string, Table> = { credit: table(govIds, false), loans: table(bankIds, true) };
+  let checks = 0;
   const ctx = (party: 'bank' | 'government', store: NodeStore) => ({
     spec,
     party,
@@ -137,13 +140,16 @@ async function psiStage(
     progress: noProgress,
     ...(party === 'government' &&
       withConsent && {
-        consent: (ids: readonly string[]) =>
-          consents.filterByConsent(ids, {
+        consent: (ids: readonly string[]) => {
+          const f = consents.filterByConsent(ids, {
             grantee: 'bank',
             purpose: 'training',
             categories: CATEGORIES,
             at: AT,
-          }),
+          });
+          if (revokeDuring !== undefined && checks++ === 0) consents.revoke(revokeDuring, { at: AT - DAY });
+          return f;
+        },
       }),
   });
   const run = async (party: 'bank' | 'government', store: NodeStore) => {
@@ -241,5 +247,15 @@ describe('consent filtering before PSI (government side of the psi stage)', () =
     expect(r.bank.checkpoint!.consent).toEqual({
       government: { enforced: false, purpose: 'training', aligned: govIds.length },
     });
+  }, 60_000);
+
+  it('an aligned enterprise whose consent is found revoked before the job (back-dated) stops the job', async () => {
+    const bankIds = [...codes.slice(0, 48), ...bankOnly];
+    // c-3 (valid[3]) is offered to PSI, then revoked with an instant before the job's: the summary's
+    // check of the aligned set finds one enterprise fewer and the government refuses to go on.
+    const r = await psiStage(govIds, bankIds, true, grants(), 'c-3');
+    expect(r.government.error).toMatchObject({ code: 'internal', field: 'consent' });
+    expect(r.bank.checkpoint).toBeUndefined();
+    expect(r.bank.received.some((m) => m.endsWith('/consent-summary'))).toBe(false);
   }, 60_000);
 });
