@@ -73,6 +73,10 @@ describe('consent rule at its edges', () => {
       { reason: 'notYetValid' },
       { reason: 'noConsent' },
     ]);
+    expect(reg.status(reg.get('e4-later'), T0)).toBe('not_yet_valid');
+    expect(reg.status(reg.get('e4-later'), T0 + DAY)).toBe('valid');
+    expect(reg.status(reg.get('e2-expired'), T0)).toBe('expired');
+    expect(reg.status(reg.get('e1-revoked'), T0)).toBe('revoked');
     expect(reg.filterByConsent([e0, e1, e2, e3, e4, e5], query).excluded).toEqual({
       invalidId: 0,
       noConsent: 1,
