@@ -12,10 +12,10 @@ import {
   batchSizes,
   type CipherShape,
   cipherProvider,
-  type LrCipherProvider,
   HETERO_LR_PROTOCOL,
   HETERO_LR_VERSION,
   HeteroLrGuest,
+  type LrCipherProvider,
   trainHeteroLr,
 } from '@fedscore/vfl';
 import { envelopeCodec } from '@fedscore/wire';
