@@ -142,6 +142,39 @@ describe('hetero-LR: every party checks the plan itself', () => {
     ]);
   });
 
+  it("arbiter: its one key is sized for every party's release of every batch and each validated epoch", async () => {
+    const data = syntheticSplit(300, 2, [4, 2], 41);
+    const shapes: CipherShape[] = [];
+    const inner = cipherProvider('none');
+    const recording: LrCipherProvider = {
+      scheme: 'none',
+      load: (bytes, runtime) => inner.load(bytes, runtime),
+      create: (shape, runtime) => {
+        shapes.push(shape);
+        return inner.create(shape, runtime);
+      },
+    };
+    await trainHeteroLr({
+      guest: { features: data.guest, labels: data.labels },
+      hosts: data.hosts.map((features) => ({ features })),
+      mode: 'arbiter',
+      scheme: 'none',
+      ciphers: () => recording,
+      hyperparams: { batchSize: 64, maxEpochs: 3, maskBits: 16, validationFraction: 0.2, validationEvery: 1 },
+      minMaskBits: 16,
+    });
+    const train = 300 - Math.round(0.2 * 300);
+    // Guest and two hosts release once per batch (at most ceil(train / B) batches) in each of 3 epochs;
+    // the validation sums once per validated epoch (every epoch here), each of the held-out length.
+    expect(shapes).toEqual([
+      {
+        batchSize: Math.max(...batchSizes(train, 64)),
+        columns: 4,
+        releases: { products: 3 * Math.ceil(train / 64) * 3, vectors: 3, vectorLength: 300 - train },
+      },
+    ]);
+  });
+
   it('the joint model says insecure when any key a party masks under is insecure, and only then', async () => {
     const data = syntheticSplit(200, 2, [2, 2], 43);
     const inner = cipherProvider('none');
