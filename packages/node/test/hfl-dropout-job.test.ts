@@ -39,6 +39,7 @@ import {
 import {
   ConsentRegistry,
   createDevCa,
+  DROPPED_CODE,
   issuePartyCert,
   type JobSpecInput,
   type NodeConfig,
@@ -328,8 +329,35 @@ describe('hfl job: one of three banks drops out mid-round', () => {
         expect(n[b].models.get('sme-hfl@1').parameters['dropped']).toBe('bank-3');
       }
       if (child === undefined) {
-        expect(n['bank-3']!.jobs.require(id).status).not.toBe('done');
-        expect(n['bank-3']!.models.list({ name: 'sme-hfl' })).toEqual([]);
+        // The coordinator's notice reached bank-3: it ends the job as dropped (not 'running' for ever)
+        // and audits the use of its rows in the rounds it took part in, and the dropout itself.
+        const b3 = n['bank-3']!;
+        const t0 = Date.now();
+        while (b3.jobs.require(id).status === 'running' && Date.now() - t0 < 10_000) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const rec = b3.jobs.require(id);
+        expect(rec.status).toBe('failed');
+        expect(rec.error?.code).toBe(DROPPED_CODE);
+        expect(rec.error?.message).toContain(`round ${DROP_ROUND}`);
+        expect(
+          n.platform.jobs
+            .events(id)
+            .filter((e) => e.kind === 'dropout_notified')
+            .map((e) => e.detail),
+        ).toEqual(['bank-3']);
+        const uses = [...b3.audit.entries({ job: id, kind: 'data_use' })];
+        expect(uses.map((u) => [u.actor, u.dataOwner, u.details?.['stage']])).toEqual([
+          ['platform', 'bank-3', 'train'],
+        ]);
+        // Every one of its 300 customers consented: all its rows trained in rounds 1 (and 2).
+        expect(uses[0]!.enterpriseCount).toBe(300);
+        const own = [...b3.audit.entries({ job: id, kind: 'party_dropout' })];
+        expect(own.map((a) => [a.actor, a.dataOwner, a.details?.['round']])).toEqual([
+          ['platform', 'bank-3', DROP_ROUND],
+        ]);
+        expect(b3.audit.verify().ok).toBe(true);
+        expect(b3.models.list({ name: 'sme-hfl' })).toEqual([]);
       } else {
         expect(await exited).toBe('SIGKILL');
         // The runner saw it stop answering mid-stage and went on (the dropout-tolerant train stage).
