@@ -18,7 +18,9 @@
  * the plain sum of all three banks; later rounds ask only bank-1 and bank-2. The job completes (done on
  * the platform and the two survivors), the dropout is a `party_dropped` job event, a `party_dropout`
  * entry of the platform's verifying audit chain, and the registered model's `dropped` parameter; bank-3
- * is not a party of publish.
+ * is not a party of publish. A stalled (live) bank-3 hears the coordinator's `job.dropped` notice: it ends
+ * its job as failed with code 'dropped' (not 'running' for ever) and its own verifying audit chain holds
+ * the train stage's `data_use` of its 300 rows and a `party_dropout` entry.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -360,13 +362,15 @@ describe('hfl job: one of three banks drops out mid-round', () => {
         expect(b3.models.list({ name: 'sme-hfl' })).toEqual([]);
       } else {
         expect(await exited).toBe('SIGKILL');
-        // The runner saw it stop answering mid-stage and went on (the dropout-tolerant train stage).
-        expect(
-          n.platform.jobs
-            .events(id)
-            .filter((e) => e.kind === 'party_silent')
-            .map((e) => e.detail),
-        ).toContain('bank-3 io');
+        // The runner went on although bank-3 stopped answering mid-stage (the dropout-tolerant train
+        // stage: the job is done above). Whether the runner's poll saw it silent ('bank-3 io') before the
+        // coordinator's role dropped it is a race (a dead peer's connection is refused at once, so the
+        // role may drop it and finish before two failed polls): if it did, the event names bank-3 only.
+        const silent = n.platform.jobs
+          .events(id)
+          .filter((e) => e.kind === 'party_silent')
+          .map((e) => e.detail);
+        for (const d of silent) expect(d).toMatch(/^bank-3 /);
       }
       await Promise.all(started.map((x) => x.stop()));
       if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
