@@ -94,6 +94,62 @@ describe('fedscore train fedavg', () => {
   });
 });
 
+describe('fedscore train fedavg --scores-out, then fedscore report', () => {
+  it("the test rows' scores make a report whose AUC and KS are the training run's", async () => {
+    const scoresFile = join(dir, 'hfl-test-scores.csv');
+    const html = join(dir, 'hfl-report.html');
+    const t = await runCli([
+      'train',
+      'fedavg',
+      '--client',
+      b1,
+      '--client',
+      b2,
+      '--client',
+      b3,
+      '--test',
+      test,
+      '--rounds',
+      '4',
+      '--secure-agg',
+      '--scores-out',
+      scoresFile,
+      '--json',
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    const j = lastJson(t.stdout) as { test: { auc: number; ks: number }; scores_file: string };
+    expect(j.scores_file).toBe(scoresFile);
+    const rows = readFileSync(scoresFile, 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('id,label,p_default');
+    expect(rows.length).toBe(1 + 1500);
+    for (const r of rows.slice(1)) {
+      const [, label, pd] = r.split(',');
+      expect(['0', '1']).toContain(label);
+      expect(Number(pd)).toBeGreaterThan(0);
+      expect(Number(pd)).toBeLessThan(1);
+    }
+    const r = await runCli([
+      'report',
+      '--scores',
+      scoresFile,
+      '--label',
+      'label',
+      '--score',
+      'p_default',
+      '--out',
+      html,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = lastJson(r.stdout) as { n: number; auc: number; ks: number };
+    expect(rep.n).toBe(1500);
+    // The same scores and labels: the report's AUC and KS are the CLI's (to float text round-trip).
+    expect(Math.abs(rep.auc - j.test.auc)).toBeLessThan(1e-9);
+    expect(Math.abs(rep.ks - j.test.ks)).toBeLessThan(1e-9);
+    expect(statSync(html).size).toBeGreaterThan(10_000);
+  });
+});
+
 describe('fedscore train fedavg --out', () => {
   it('writes model.json + weights.bin (TensorFlow.js LayersModel) that load back to the same scores', async () => {
     const out = join(dir, 'model');

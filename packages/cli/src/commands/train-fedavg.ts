@@ -128,6 +128,32 @@ async function loadFromDirectory(dir: string): Promise<Awaited<ReturnType<typeof
  * double the odds: score = offset + factor · ln((1 − p) / p)), then band, line and rate by `decideCredit`
  * (figures read from the --test file's columns named in the rules).
  */
+/**
+ * The test rows' scores for `fedscore report --scores FILE --label label --score p_default`: id, the 0/1
+ * label, the model's probability of default (high = bad).
+ */
+function writeTestScores(
+  file: string,
+  ids: readonly string[],
+  labels: ArrayLike<number>,
+  pd: ArrayLike<number>,
+): string {
+  if (pd.length !== ids.length || labels.length !== ids.length) {
+    throw new FedscoreError('internal', `${pd.length} scores for ${ids.length} test rows`, {
+      field: '--scores-out',
+    });
+  }
+  const quote = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+  const lines = ['id,label,p_default'];
+  for (let i = 0; i < ids.length; i++) lines.push(`${quote(ids[i]!)},${labels[i]},${pd[i]}`);
+  try {
+    writeFileSync(file, `${lines.join('\n')}\n`);
+  } catch (e) {
+    throw new FedscoreError('io', 'cannot write the scores file', { file, field: '--scores-out', cause: e });
+  }
+  return file;
+}
+
 function writeCreditLines(
   dir: string,
   rules: ReturnType<typeof parseCreditRules>,
@@ -244,6 +270,11 @@ are read back and the test set scored again with the loaded model.`,
       placeholder: 'DIR',
       description: 'save the model as a TensorFlow.js LayersModel (DIR/model.json + DIR/weights.bin)',
     },
+    'scores-out': {
+      type: 'string',
+      placeholder: 'FILE',
+      description: "write the test rows' id, label and p_default (CSV) for 'fedscore report'",
+    },
   },
   async run(options, _positionals, ctx) {
     const files = strs(options, 'client');
@@ -343,6 +374,11 @@ are read back and the test set scored again with the loaded model.`,
       for (const [c, b] of Object.entries(h.bytesFrom)) bytes[c] = (bytes[c] ?? 0) + b;
     }
     const dropouts = run.train.history.reduce((s, h) => s + h.dropouts.length, 0);
+    const scoresOut = optStr(options, 'scores-out');
+    const scoresFile =
+      scoresOut === undefined
+        ? null
+        : writeTestScores(resolve(ctx.cwd, scoresOut), testTable.ids, test.y, scores);
     const outOption = optStr(options, 'out');
     let lines: ReturnType<typeof writeCreditLines> | null = null;
     let saved: {
@@ -392,6 +428,7 @@ are read back and the test set scored again with the loaded model.`,
       backend,
       dropouts,
       saved_model: saved,
+      scores_file: scoresFile,
       credit_lines: lines,
       model: spec.kind,
       strategy: strategy.name,

@@ -103,33 +103,78 @@ export async function hflDataUses(
   if (stage !== 'train' || !spec.hosts.includes(party) || name === undefined) return [];
   const cp = jobs.checkpoint<HflHostTrainCheckpoint>(spec.id, 'train')?.output;
   if (cp === undefined) return [];
-  const table = await data(name);
-  const ids = cp.rows.map((r) => {
-    const id = table.ids[r]!;
-    try {
-      return normalizeUscc(id);
-    } catch {
-      return id;
-    }
-  });
-  const c = cp.consent;
-  return [
-    {
-      job: spec.id,
-      stage,
-      user: spec.guest,
-      owner: party,
-      purpose: spec.consent.purpose,
-      enterpriseIds: ids,
-      ...(c !== undefined && {
-        consent: {
-          enforced: c.enforced,
-          purpose: spec.consent.purpose,
-          aligned: ids.length,
-          ...(c.consentRef !== undefined && { consentRef: c.consentRef }),
-          ...(c.at !== undefined && { at: c.at }),
-        },
-      }),
-    },
-  ];
+  return [bankDataUse(spec, party, await data(name), cp.rows, cp.consent)];
+}
+
+/** What a bank's consent check of a job kept (its registry's `filterByConsent`, as the train stage ran it). */
+export interface HflConsentFilter {
+  readonly included: readonly string[];
+  readonly consentRef: string;
+  readonly at: number;
+  readonly excludedTotal: number;
+}
+
+/**
+ * The data use of a bank that the coordinator dropped from the train stage (no train checkpoint: the
+ * stage never completed here), for its own audit log: the rows its role trained on in the rounds it took
+ * part in, found as the stage found them (every row, or those of the customers whose consent `filter`
+ * keeps, evaluated at the job's start as the stage's was).
+ */
+export function hflDroppedDataUse(
+  spec: JobSpec,
+  party: PartyId,
+  table: Table,
+  filter?: HflConsentFilter,
+): DataUseEvent | undefined {
+  if (!spec.hosts.includes(party)) return undefined;
+  let rows = Array.from({ length: table.nRows }, (_, i) => i);
+  if (filter !== undefined) {
+    const kept = new Set(filter.included);
+    rows = rows.filter((i) => kept.has(normalizedOrRaw(table.ids[i]!)));
+    if (rows.length === 0) return undefined;
+  }
+  return bankDataUse(
+    spec,
+    party,
+    table,
+    rows,
+    filter === undefined
+      ? { enforced: false }
+      : { enforced: true, consentRef: filter.consentRef, at: filter.at },
+  );
+}
+
+function normalizedOrRaw(id: string): string {
+  try {
+    return normalizeUscc(id);
+  } catch {
+    return id;
+  }
+}
+
+function bankDataUse(
+  spec: JobSpec,
+  party: PartyId,
+  table: Table,
+  rows: readonly number[],
+  c: { readonly enforced: boolean; readonly consentRef?: string; readonly at?: number } | undefined,
+): DataUseEvent {
+  const ids = rows.map((r) => normalizedOrRaw(table.ids[r]!));
+  return {
+    job: spec.id,
+    stage: 'train',
+    user: spec.guest,
+    owner: party,
+    purpose: spec.consent.purpose,
+    enterpriseIds: ids,
+    ...(c !== undefined && {
+      consent: {
+        enforced: c.enforced,
+        purpose: spec.consent.purpose,
+        aligned: ids.length,
+        ...(c.consentRef !== undefined && { consentRef: c.consentRef }),
+        ...(c.at !== undefined && { at: c.at }),
+      },
+    }),
+  };
 }

@@ -25,7 +25,14 @@ export type {
   JobRunnerOptions,
   PolicyRefusalEvent,
 } from './runner.ts';
-export { JOB_CANCEL_STAGE, JOB_STAGE, JobRunner, submitJob } from './runner.ts';
+export {
+  DROPPED_CODE,
+  JOB_CANCEL_STAGE,
+  JOB_DROPPED_STAGE,
+  JOB_STAGE,
+  JobRunner,
+  submitJob,
+} from './runner.ts';
 export type { JobSpec, JobSpecInput, StageName } from './spec.ts';
 export {
   attemptKey,

@@ -87,7 +87,7 @@ import { type AcceptPolicy, checkJobPolicy, SECURE_ONLY } from './admission.ts';
 import type { JobChangeEvent } from './control.ts';
 import type { DataUseEvent } from './events.ts';
 import type { TestFault } from './fault.ts';
-import { dropoutTolerant, hflDataUses, hflDroppedHosts } from './hfl.ts';
+import { dropoutTolerant, hflDataUses, hflDroppedDataUse, hflDroppedHosts } from './hfl.ts';
 import { HFL_JOB_KIND } from './hfl-spec.ts';
 import { ENDED_STATUSES, type JobRecord, type JobStore } from './job-store.ts';
 import {
@@ -155,6 +155,13 @@ export interface PolicyRefusalEvent {
 export const JOB_STAGE = 'job';
 /** The pseudo-stage of a job-level ABORT: the coordinator's operator cancelled the job. */
 export const JOB_CANCEL_STAGE = 'job.cancel';
+/**
+ * The pseudo-stage of a job-level ABORT to one bank: the coordinator dropped it from an 'hfl' job's train
+ * stage and the job goes on without it. The command's `attempt` carries the round it was dropped in.
+ */
+export const JOB_DROPPED_STAGE = 'job.dropped';
+/** The error code a dropped bank ends its job with (its job record: failed, 'dropped'). */
+export const DROPPED_CODE = 'dropped';
 
 /** Stages that use a host's data (the arbiter's and the publish stage's do not). */
 const DATA_STAGES: ReadonlySet<StageName> = new Set<StageName>(['psi', 'binning', 'train', 'evaluate']);
@@ -219,7 +226,10 @@ export interface JobRunnerOptions {
   /** What this node accepts in a job (its config `accept`). Default: secure schemes only. */
   readonly accept?: AcceptPolicy;
   readonly onRefused?: (refusal: JobRefusal) => void;
-  /** A bank dropped out of a running job, which went on without it (on the coordinator). */
+  /**
+   * A bank dropped out of a running job, which went on without it: on the coordinator, and on the
+   * dropped bank when the coordinator's notice reaches it.
+   */
   readonly onDropout?: (event: DropoutEvent) => void;
   /** A job was cancelled or retried by its coordinator, as a follower learns it (for its audit log). */
   readonly onJobChange?: (event: JobChangeEvent) => void;
@@ -442,6 +452,10 @@ export class JobRunner {
       this.#cancelLocally(job);
       return { status: { jobId: job.id, stage: JOB_CANCEL_STAGE, attempt, state: State.ABORTED } };
     }
+    if (stageName === JOB_DROPPED_STAGE && req.stage?.action === Action.ABORT) {
+      await this.#droppedLocally(job, attempt);
+      return { status: { jobId: job.id, stage: JOB_DROPPED_STAGE, attempt, state: State.ABORTED } };
+    }
     if (!(STAGES as readonly string[]).includes(stageName)) {
       throw new FedscoreError('invalid_argument', 'unknown stage', { field: 'stage' });
     }
@@ -536,6 +550,62 @@ export class JobRunner {
     if (!this.#o.jobs.markCancelled(job.id)) return;
     this.#logger.warn('job cancelled on its coordinator', { job: job.id, stage: job.stage ?? undefined });
     this.#jobChange({ job: job.id, action: 'cancel', party: job.coordinator, stage: job.stage });
+  }
+
+  /**
+   * The coordinator dropped this bank from the job's train stage in `round` and went on without it: stop
+   * its attempts here, report the use of its rows in the rounds it took part in (its `data_use` audit; the
+   * train stage never completed here, so no checkpoint recorded it) and the dropout itself (`onDropout`,
+   * its `party_dropout` audit), and end the job here as failed with code 'dropped' (idempotent).
+   */
+  async #droppedLocally(job: JobRecord, round: number): Promise<void> {
+    if (job.spec.kind !== HFL_JOB_KIND || !job.spec.hosts.includes(this.#o.party)) {
+      throw new FedscoreError('job_state', 'only a bank of an hfl job can be dropped from it', {
+        field: 'job',
+      });
+    }
+    let started = false;
+    const reason = new FedscoreError('protocol_abort', 'dropped from the job by its coordinator');
+    for (const [k, a] of this.#attempts) {
+      if (a.job !== job.id) continue;
+      if (a.stage === 'train' && a.state !== State.PREPARED) started = true;
+      this.#abortLocal(k, reason);
+    }
+    if (ENDED_STATUSES.has(job.status)) return;
+    const spec = job.spec;
+    const name = spec.data[this.#o.party];
+    // Its role trained on its rows only if it started (a bank restarted since holds no attempt: it
+    // took part in the rounds before `round`).
+    if ((started || round > 1) && name !== undefined && this.#o.onDataUse !== undefined) {
+      try {
+        const table = await this.#o.data(name);
+        const f = this.#o.consents?.filterByConsent(table.ids, {
+          grantee: spec.guest,
+          purpose: spec.consent.purpose,
+          categories: spec.consent.categories,
+          at: job.createdAt,
+        });
+        const use = hflDroppedDataUse(spec, this.#o.party, table, f);
+        if (use !== undefined) this.#o.onDataUse(use);
+      } catch (e) {
+        this.#logger.error('data use of a dropped job not recorded', {
+          job: job.id,
+          error: asFedscoreError(e).code,
+        });
+      }
+    }
+    if (ENDED_STATUSES.has(this.#o.jobs.require(job.id).status)) return;
+    this.#o.jobs.event(job.id, 'party_dropped', 'train', null, `${this.#o.party} round=${round}`);
+    this.#o.jobs.finish(job.id, {
+      code: DROPPED_CODE,
+      message: `dropped by its coordinator '${job.coordinator}' in round ${round} of the train stage; the job went on without this bank`,
+    });
+    this.#logger.warn('dropped from the job by its coordinator', { job: job.id, round });
+    try {
+      this.#o.onDropout?.({ job: job.id, stage: 'train', user: spec.guest, party: this.#o.party, round });
+    } catch (hookError) {
+      this.#logger.error('dropout hook failed', { job: job.id, error: asFedscoreError(hookError).code });
+    }
   }
 
   /** On the coordinator: cancel a job its operator asked to cancel (at the runner's poll; synchronous). */
@@ -969,10 +1039,17 @@ export class JobRunner {
   ): void {
     for (const d of dropped) {
       // Best effort, not awaited (an unreachable party would hold the job for a call's deadline): a
-      // stalled party stops its role, a dead one hears nothing.
+      // stalled party stops its role and ends the job as dropped, a dead one hears nothing.
       this.#o.transport
-        .control(d.party, { stage: { jobId: spec.id, stage, attempt, action: Action.ABORT } })
-        .catch(() => undefined);
+        .control(d.party, {
+          stage: { jobId: spec.id, stage: JOB_DROPPED_STAGE, attempt: d.round, action: Action.ABORT },
+        })
+        .then(
+          () => {
+            if (!this.#stopped) this.#o.jobs.event(spec.id, 'dropout_notified', stage, attempt, d.party);
+          },
+          () => undefined,
+        );
       this.#o.jobs.event(spec.id, 'party_dropped', stage, attempt, `${d.party} round=${d.round}`);
       this.#logger.warn('party dropped out of the job', { job: spec.id, stage, dropped: d.party });
       try {

@@ -493,7 +493,9 @@ function receivedBy(ctx: StageContext, hosts: readonly PartyId[]): Record<string
 /** A bank's side of `train`. */
 export async function hflTrainHost(ctx: StageContext): Promise<HflHostTrainCheckpoint> {
   const plan = hflPlanOf(ctx);
-  await initTfjsBackend();
+  // Every log names the backend that trains (the bank's own, whatever the coordinator's).
+  const backend = await initTfjsBackend();
+  ctx.logger.info('hfl client ready', { party: ctx.party, backend });
   const table = await ctx.table();
   // Consent first: only this bank's consenting customers' rows train (none: the bank refuses the job).
   let rows: number[] = Array.from({ length: table.nRows }, (_, i) => i);
