@@ -184,10 +184,21 @@ describe.skipIf(unavailable !== undefined)('queue executor (pg-boss) for packed 
       const victim = await startWorker('kill');
       const seeds = [21, 22, 23, 24];
       const pending = seeds.map((seed) => both(ex, 20, seed, `kill.batch-${seed}`));
-      // Kill it the moment it holds a task (pg-boss state 'active').
-      for (let i = 0; i < 600 && (await ex.health()).active === 0; i++) await sleep(50);
-      const before = await ex.health();
-      expect(before.active).toBeGreaterThan(0);
+      // Kill it the moment it holds a task: a job of this queue in pg-boss state 'active', read from the
+      // job table itself (health()'s counts are pg-boss's cached queue statistics, refreshed only by its
+      // monitor, so they can still say 0 while a worker holds a job).
+      const db = new pg.Client({ connectionString: cluster!.url });
+      await db.connect();
+      const activeJobs = async () =>
+        (
+          await db.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'kill' AND state = 'active'",
+          )
+        ).rows[0]!.n;
+      let active = 0;
+      for (let i = 0; i < 600 && (active = await activeJobs()) === 0; i++) await sleep(50);
+      await db.end();
+      expect(active).toBeGreaterThan(0);
       victim.kill('SIGKILL');
       await new Promise((r) => victim.once('exit', r));
       const killedAt = performance.now();
