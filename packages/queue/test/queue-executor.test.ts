@@ -195,8 +195,11 @@ describe.skipIf(unavailable !== undefined)('queue executor (pg-boss) for packed 
             "SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'kill' AND state = 'active'",
           )
         ).rows[0]!.n;
-      let active = 0;
-      for (let i = 0; i < 600 && (active = await activeJobs()) === 0; i++) await sleep(50);
+      let active = await activeJobs();
+      for (let i = 0; i < 600 && active === 0; i++) {
+        await sleep(50);
+        active = await activeJobs();
+      }
       await db.end();
       expect(active).toBeGreaterThan(0);
       victim.kill('SIGKILL');
