@@ -20,6 +20,8 @@
 import { constants, deflateSync, inflateSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { concatBytes } from './bytes.ts';
 
+export * from './testing-bytes.ts';
+
 export interface SecretSearchOptions {
   /** Window length in bytes (default 32; a shorter secret is searched whole). */
   readonly window?: number;

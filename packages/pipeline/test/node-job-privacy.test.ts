@@ -3,12 +3,14 @@
  * (PSI, WOE binning and hetero-LR under CKKS, the node protocols), each party's role function over the
  * in-memory network with the real wire codec, every delivered message kept. A known secret is planted
  * -- the guest's labels, and one known value in a guest column and in a host column -- and every
- * captured byte is searched for it in each encoding a leak could plausibly use (float64 both byte
- * orders, float32 for label sequences, one byte per value, packed bits both bit orders, decimal text). A positive control
+ * captured byte is searched for it in each encoding a leak could plausibly use (`@fedscore/core/testing`'s
+ * needles: float64 both byte orders, float32, int32 and one byte per value for label sequences at any
+ * stride, packed bits both bit orders, decimal text). A positive control
  * shows the same search finds each needle planted in noise. The steps of the node protocols each party
  * receives are checked against the document's table.
  */
 import { type CapturedMessage, seededRng } from '@fedscore/core';
+import { labelNeedles, needlesFound, pointNeedles } from '@fedscore/core/testing';
 import {
   HETERO_LR_PIPELINE,
   type JobPlan,
@@ -23,71 +25,6 @@ import { population } from './population.ts';
 
 const GUEST_VALUE = 7351.0625;
 const HOST_VALUE = 9183.8125;
-
-type Needle = { readonly what: string; readonly bytes: Uint8Array };
-
-function f64(values: readonly number[], little: boolean): Uint8Array {
-  const b = new Uint8Array(8 * values.length);
-  const v = new DataView(b.buffer);
-  values.forEach((x, i) => {
-    v.setFloat64(8 * i, x, little);
-  });
-  return b;
-}
-
-function f32(values: readonly number[]): Uint8Array {
-  const b = new Uint8Array(4 * values.length);
-  const v = new DataView(b.buffer);
-  values.forEach((x, i) => {
-    v.setFloat32(4 * i, x, true);
-  });
-  return b;
-}
-
-function packBits(bits: readonly number[], msbFirst: boolean): Uint8Array {
-  const out = new Uint8Array(Math.ceil(bits.length / 8));
-  bits.forEach((b, i) => {
-    if (b === 1) out[i >> 3]! |= msbFirst ? 0x80 >> (i & 7) : 1 << (i & 7);
-  });
-  return out;
-}
-
-/** A label sequence (0/1) in every encoding searched. */
-function labelNeedles(what: string, labels: readonly number[]): Needle[] {
-  const text = new TextEncoder();
-  return [
-    { what: `${what} f64le`, bytes: f64(labels, true) },
-    { what: `${what} f64be`, bytes: f64(labels, false) },
-    { what: `${what} f32le`, bytes: f32(labels) },
-    { what: `${what} u8`, bytes: Uint8Array.from(labels) },
-    { what: `${what} bits lsb`, bytes: packBits(labels, false) },
-    { what: `${what} bits msb`, bytes: packBits(labels, true) },
-    { what: `${what} text`, bytes: text.encode(labels.join(',')) },
-    { what: `${what} digits`, bytes: text.encode(labels.join('')) },
-  ];
-}
-
-/**
- * One value in every encoding searched: float64 (both byte orders) and text. No float32 for a single
- * value: a 4-byte pattern turns up by chance in tens of MB of CKKS ciphertext and keys with probability
- * about bytes / 2^32 (the SecureBoost capture test hit one in CI), so it cannot tell a leak from chance;
- * the wire carries values as float64. Label sequences are still searched as float32.
- */
-function valueNeedles(what: string, value: number): Needle[] {
-  return [
-    { what: `${what} f64le`, bytes: f64([value], true) },
-    { what: `${what} f64be`, bytes: f64([value], false) },
-    { what: `${what} text`, bytes: new TextEncoder().encode(String(value)) },
-  ];
-}
-
-function found(hay: readonly Uint8Array[], needles: readonly Needle[]): string[] {
-  return needles
-    .filter((n) =>
-      hay.some((h) => Buffer.from(h.buffer, h.byteOffset, h.byteLength).includes(Buffer.from(n.bytes))),
-    )
-    .map((n) => n.what);
-}
 
 const PLAN: JobPlan = {
   id: 'job-capture',
@@ -121,19 +58,19 @@ describe('node job: every captured byte of a whole job', () => {
       ...labelNeedles('aligned labels', labels.slice(0, 48)),
       ...labelNeedles('training labels', train.slice(0, 48)),
       ...labelNeedles('test labels', test.slice(0, 48)),
-      ...valueNeedles('guest value', GUEST_VALUE),
-      ...valueNeedles('host value', HOST_VALUE),
+      ...pointNeedles('guest value', GUEST_VALUE),
+      ...pointNeedles('host value', HOST_VALUE),
     ];
     expect(captured.length).toBeGreaterThan(20);
     const bytes = captured.flatMap((m) => [m.bytes, m.payload]);
-    expect(found(bytes, needles)).toEqual([]);
+    expect(needlesFound(needles, bytes)).toEqual([]);
 
     // Positive control: every needle is found when planted in noise.
     const rng = seededRng('node-job/control');
     for (const n of needles) {
       const noise = Uint8Array.from({ length: 4096 }, () => rng.nextUint32() & 0xff);
-      noise.set(n.bytes, 1234);
-      expect(found([noise], [n])).toEqual([n.what]);
+      noise.set(n.sample, 1234);
+      expect(needlesFound([n], [noise])).toEqual([n.name]);
     }
 
     // The node protocols' steps each party receives, as the table says.

@@ -6,11 +6,12 @@
  * known value in a guest column and in a host column, the guest's scores of the held-out rows (which no
  * host may learn), the gains of the guest's trees (kept by the guest: a host's importance has none), and
  * the host's bin edges (which never leave the host) -- and every captured byte is searched for each in
- * the encodings a leak could plausibly use (float64 both byte orders, float32 for label sequences, one byte per value,
- * packed bits both bit orders, decimal text). A positive control shows the same search finds each
+ * the encodings a leak could plausibly use (`@fedscore/core/testing`'s needles: float64 both byte orders, float32, int32 and one byte per
+ * value for label sequences at any stride, packed bits both bit orders, decimal text). A positive control shows the same search finds each
  * needle planted in noise. The node-protocol steps each party receives are checked against the table.
  */
 import { type CapturedMessage, featureColumns, seededRng } from '@fedscore/core';
+import { labelNeedles, needlesFound, pointNeedles } from '@fedscore/core/testing';
 import {
   type JobPlan,
   memoryStore,
@@ -27,71 +28,6 @@ import { population } from './population.ts';
 
 const GUEST_VALUE = 7351.0625;
 const HOST_VALUE = 9183.8125;
-
-type Needle = { readonly what: string; readonly bytes: Uint8Array };
-
-function f64(values: readonly number[], little: boolean): Uint8Array {
-  const b = new Uint8Array(8 * values.length);
-  const v = new DataView(b.buffer);
-  values.forEach((x, i) => {
-    v.setFloat64(8 * i, x, little);
-  });
-  return b;
-}
-
-function f32(values: readonly number[]): Uint8Array {
-  const b = new Uint8Array(4 * values.length);
-  const v = new DataView(b.buffer);
-  values.forEach((x, i) => {
-    v.setFloat32(4 * i, x, true);
-  });
-  return b;
-}
-
-function packBits(bits: readonly number[], msbFirst: boolean): Uint8Array {
-  const out = new Uint8Array(Math.ceil(bits.length / 8));
-  bits.forEach((b, i) => {
-    if (b === 1) out[i >> 3]! |= msbFirst ? 0x80 >> (i & 7) : 1 << (i & 7);
-  });
-  return out;
-}
-
-function labelNeedles(what: string, labels: readonly number[]): Needle[] {
-  const text = new TextEncoder();
-  return [
-    { what: `${what} f64le`, bytes: f64(labels, true) },
-    { what: `${what} f64be`, bytes: f64(labels, false) },
-    { what: `${what} f32le`, bytes: f32(labels) },
-    { what: `${what} u8`, bytes: Uint8Array.from(labels) },
-    { what: `${what} bits lsb`, bytes: packBits(labels, false) },
-    { what: `${what} bits msb`, bytes: packBits(labels, true) },
-    { what: `${what} text`, bytes: text.encode(labels.join(',')) },
-    { what: `${what} digits`, bytes: text.encode(labels.join('')) },
-  ];
-}
-
-/**
- * One value in every encoding searched: float64 (both byte orders) and text. No float32 for single
- * values: a 4-byte pattern turns up by chance in the ~100 MB of CKKS ciphertext and keys a job captures
- * with probability of a few percent per needle (about bytes / 2^32; it did in a CI run), so a float32
- * search of one value cannot tell a leak from chance. The wire carries values as float64
- * (`Float64Vector`); label sequences (48 values, 192 bytes as float32) are still searched as float32.
- */
-function valueNeedles(what: string, value: number): Needle[] {
-  return [
-    { what: `${what} f64le`, bytes: f64([value], true) },
-    { what: `${what} f64be`, bytes: f64([value], false) },
-    { what: `${what} text`, bytes: new TextEncoder().encode(String(value)) },
-  ];
-}
-
-function found(hay: readonly Uint8Array[], needles: readonly Needle[]): string[] {
-  return needles
-    .filter((n) =>
-      hay.some((h) => Buffer.from(h.buffer, h.byteOffset, h.byteLength).includes(Buffer.from(n.bytes))),
-    )
-    .map((n) => n.what);
-}
 
 const PLAN: JobPlan = {
   id: 'job-sbt-capture',
@@ -157,26 +93,26 @@ describe('secureboost job: every captured byte of a whole job under CKKS', () =>
           .slice(0, 48),
       ),
       ...labelNeedles('test labels', psi.test.map((p) => labels[p]!).slice(0, 48)),
-      ...valueNeedles('guest value', GUEST_VALUE),
-      ...valueNeedles('host value', HOST_VALUE),
-      ...gains.flatMap((g, i) => valueNeedles(`gain ${i}`, g)),
-      ...scores.flatMap((z, i) => valueNeedles(`held-out score ${i}`, z)),
-      ...weights.flatMap((w, i) => valueNeedles(`leaf weight ${i}`, w)),
+      ...pointNeedles('guest value', GUEST_VALUE),
+      ...pointNeedles('host value', HOST_VALUE),
+      ...gains.flatMap((g, i) => pointNeedles(`gain ${i}`, g)),
+      ...scores.flatMap((z, i) => pointNeedles(`held-out score ${i}`, z)),
+      ...weights.flatMap((w, i) => pointNeedles(`leaf weight ${i}`, w)),
       ...edges
         .filter((e) => Number.isFinite(e) && !Number.isInteger(e))
         .slice(0, 8)
-        .flatMap((e, i) => valueNeedles(`host edge ${i}`, e)),
+        .flatMap((e, i) => pointNeedles(`host edge ${i}`, e)),
     ];
     expect(captured.length).toBeGreaterThan(20);
     const bytes = captured.flatMap((m) => [m.bytes, m.payload]);
-    expect(found(bytes, needles)).toEqual([]);
+    expect(needlesFound(needles, bytes)).toEqual([]);
 
     // Positive control: every needle is found when planted in noise.
     const rng = seededRng('secureboost-job/control');
     for (const n of needles) {
       const noise = Uint8Array.from({ length: 4096 }, () => rng.nextUint32() & 0xff);
-      noise.set(n.bytes, 1234);
-      expect(found([noise], [n])).toEqual([n.what]);
+      noise.set(n.sample, 1234);
+      expect(needlesFound([n], [noise])).toEqual([n.name]);
     }
 
     // The steps each party receives, as the tables say.

@@ -9,7 +9,7 @@
  * - the arbiter (or a key holder in two-party mode) receives only masked values: in plaintext mode we
  *   can read them, and they must look like uniform masks of 2^maskBits (tolerance below), not gradients.
  * Under CKKS (small data, both modes) the labels are searched for byte by byte in everything a host
- * receives (byte-search.ts): the labels of the first batch and of the first rows in every plausible
+ * receives (`@fedscore/core/testing`'s byte search): the labels of the first batch and of the first rows in every plausible
  * encoding, the first step's residual c (1/2 - y) (equal to what the guest encrypts then: all weights
  * are 0) and y - 1/2, and the class weights c of that batch. Positive control: the same search finds
  * the residual and class weights in the plaintext-scheme run, and every label encoding in bytes planted
@@ -19,6 +19,7 @@
  * control: the feature needles planted in noise).
  */
 import { type CapturedMessage, seededRng } from '@fedscore/core';
+import { labelNeedles, type Needle, needlesFound, packBits, valueNeedles } from '@fedscore/core/testing';
 import {
   applyStandardization,
   batchOrder,
@@ -30,7 +31,6 @@ import {
 } from '@fedscore/vfl';
 import { ciphertextBatchStep, fedscore } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
-import { found, labelNeedles, type Needle, packBits, valueNeedles } from './byte-search.ts';
 import { syntheticSplit } from './synthetic.ts';
 
 const batchStep = ciphertextBatchStep('any');
@@ -234,7 +234,7 @@ describe('hetero-LR: no label, residual or class weight reaches a host (CKKS, se
     for (const mode of ['arbiter', 'two-party'] as const) {
       const got = (await run(mode, 'none')).map((m) => m.payload);
       // Exactly the values the plaintext scheme sends a host at the first step, and nothing else.
-      expect(found(needles, got)).toEqual(
+      expect(needlesFound(needles, got)).toEqual(
         mode === 'arbiter'
           ? ['residual c (1/2 - y) as f64le']
           : ['residual c (1/2 - y) as f64le', 'class weights c as f64le'],
@@ -250,7 +250,7 @@ describe('hetero-LR: no label, residual or class weight reaches a host (CKKS, se
       if (mode === 'two-party') expect(steps.has('class-weights')).toBe(true);
       expect(got.reduce((a, m) => a + m.payload.length, 0)).toBeGreaterThan(1_000_000);
       expect(
-        found(
+        needlesFound(
           needles,
           got.map((m) => m.payload),
         ),
@@ -320,14 +320,14 @@ describe('hetero-LR: no label, residual or class weight reaches a host (CKKS, se
       expect(others('guest').some((p) => res.captured.some((m) => m.to === p))).toBe(true);
       const guestFeatures = featureNeedles('guest', small.guest.columns, res.guest);
       const hostFeatures = featureNeedles('host', small.hosts[0]!.columns, res.hosts[0]!);
-      expect(found(guestFeatures, receivedBy(others('guest')))).toEqual([]);
-      expect(found(hostFeatures, receivedBy(others(host)))).toEqual([]);
+      expect(needlesFound(guestFeatures, receivedBy(others('guest')))).toEqual([]);
+      expect(needlesFound(hostFeatures, receivedBy(others(host)))).toEqual([]);
       // The arbiter (arbiter mode) holds the keys: the labels, residual and class weights must not reach
       // it either, in any byte (the hosts' view is the test above).
       if (mode === 'arbiter') {
         const toArbiter = receivedBy(['arbiter']);
         expect(toArbiter.length).toBeGreaterThan(0);
-        expect(found(needles, toArbiter)).toEqual([]);
+        expect(needlesFound(needles, toArbiter)).toEqual([]);
       }
     }, 120_000);
   }

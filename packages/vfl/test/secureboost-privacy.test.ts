@@ -7,9 +7,10 @@
  * that no host learns a host threshold of another party (its own edges never leave it: searched in
  * what the guest receives).
  */
+
+import { labelNeedles, needlesFound, valueNeedles } from '@fedscore/core/testing';
 import { trainSecureBoost } from '@fedscore/vfl';
 import { describe, expect, it } from 'vitest';
-import { found, labelNeedles, valueNeedles } from './byte-search.ts';
 import { syntheticSplit } from './synthetic.ts';
 
 const N = 600;
@@ -39,7 +40,7 @@ describe('SecureBoost: hosts never receive a label, gradient or hessian', () => 
   it('finds the planted values in a none run (control) and nowhere in a CKKS run; steps match the doc', async () => {
     const plain = await run('none');
     const plainToHosts = plain.captured.filter((m) => m.to !== 'guest').map((m) => m.bytes);
-    const control = found(needles, plainToHosts);
+    const control = needlesFound(needles, plainToHosts);
     expect(control).toContain('first-tree gradients of rows 0-63 as f64le');
     expect(control).toContain('first-tree hessians of rows 0-15 as f64le');
 
@@ -47,7 +48,7 @@ describe('SecureBoost: hosts never receive a label, gradient or hessian', () => 
     for (const host of ['host-1', 'host-2']) {
       const got = ckks.captured.filter((m) => m.to === host);
       expect(
-        found(
+        needlesFound(
           needles,
           got.map((m) => m.bytes),
         ),
@@ -77,14 +78,14 @@ describe('SecureBoost: hosts never receive a label, gradient or hessian', () => 
         if (bins.kind !== 'numeric' || bins.edges.length < 3) continue;
         const edgeNeedles = valueNeedles(`host ${hi} feature ${f} edges`, bins.edges.slice(0, 3));
         expect(
-          found(
+          needlesFound(
             edgeNeedles,
             toGuest.map((m) => m.bytes),
           ),
         ).toEqual([]);
         // Control: the same needles are found in bytes that do hold the edges.
         const withEdges = new Uint8Array(new Float64Array(bins.edges.slice(0, 3)).buffer);
-        expect(found(edgeNeedles, [withEdges]).length).toBeGreaterThan(0);
+        expect(needlesFound(edgeNeedles, [withEdges]).length).toBeGreaterThan(0);
       }
     }
   }, 240_000);

@@ -1,16 +1,15 @@
 /**
  * Message capture: the messages actually sent match the "who learns what" table of
  * docs/protocols/woe-binning.md, no host bin edge ever reaches the guest, no label in the clear reaches
- * the host under CKKS (searched for byte by byte in every encoding of byte-search.ts, with a positive
+ * the host under CKKS (searched for byte by byte in every encoding of `@fedscore/core/testing`'s byte search, with a positive
  * control on the plaintext scheme), and the public context carries no secret key.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expectNoSecret } from '@fedscore/core/testing';
+import { containsBytes, expectNoSecret, labelNeedles, needlesFound } from '@fedscore/core/testing';
 import { loadCkksSecretContext } from '@fedscore/he';
 import { HOST_LAYOUT_STEP, HOST_RESULT_STEP } from '@fedscore/vfl';
 import { describe, expect, it, vi } from 'vitest';
-import { containsBytes, found, labelNeedles } from './byte-search.ts';
 import { QUANTILE_10, runBoth, synthetic } from './woe-binning-fixtures.ts';
 
 // The guest makes its key set inside the protocol; record each one's secret key as it is created (the
@@ -107,11 +106,11 @@ describe('woe binning: captured messages', () => {
     expect(batches).toHaveLength(1);
     expect(decodedKeys.labelItems).toBe(2);
     // No label in the clear: the first 64 labels (the order the guest sends them in), searched in every
-    // byte the host receives, in every encoding of byte-search.ts. The positive control below finds
+    // byte the host receives, in every encoding of `@fedscore/core/testing`'s byte search. The positive control below finds
     // them with the same needles where they are sent in the clear.
     const needles = labelNeedles('labels of rows 0-63', Array.from(data.labels.subarray(0, 64)));
     expect(
-      found(
+      needlesFound(
         needles,
         toHost.map((m) => m.payload),
       ),
@@ -128,7 +127,7 @@ describe('woe binning: captured messages', () => {
     );
     const needles = labelNeedles('labels of rows 0-63', Array.from(data.labels.subarray(0, 64)));
     expect(
-      found(
+      needlesFound(
         needles,
         network.receivedBy('host').map((m) => m.payload),
       ),

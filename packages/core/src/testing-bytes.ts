@@ -1,4 +1,5 @@
 /**
+ * Test support (exported by `@fedscore/core/testing`, never imported by library code).
  * Searching captured bytes for a planted secret: a sequence of known values (labels, residuals, class
  * weights) in every encoding a leak could plausibly use -- float64 / float32 / int32 / uint8 values,
  * contiguous or one per item with a fixed gap of up to 256 bytes (e.g. one serialized item per value:
@@ -9,7 +10,8 @@
 
 export type ValueEncoding = 'f64le' | 'f64be' | 'f32le' | 'i32le' | 'u8';
 
-function encodeValue(v: number, enc: ValueEncoding): Uint8Array {
+/** One value in one encoding. */
+export function encodeValue(v: number, enc: ValueEncoding): Uint8Array {
   switch (enc) {
     case 'f64le':
     case 'f64be': {
@@ -83,10 +85,34 @@ export function containsBytes(hay: Uint8Array, needle: Uint8Array): boolean {
   return Buffer.from(hay.buffer, hay.byteOffset, hay.byteLength).indexOf(Buffer.from(needle)) >= 0;
 }
 
-/** A named secret and how to look for it in one byte string. */
+/** Values one after another in one encoding (the contiguous form `containsSequence` finds). */
+export function encodeValues(values: readonly number[], enc: ValueEncoding): Uint8Array {
+  const parts = values.map((v) => encodeValue(v, enc));
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * A named secret and how to look for it in one byte string. `sample` is one form of the secret the
+ * search must find (the contiguous encoding): a positive control plants it in noise.
+ */
 export interface Needle {
   readonly name: string;
+  readonly sample: Uint8Array;
   readonly foundIn: (hay: Uint8Array) => boolean;
+}
+
+function bytesNeedle(name: string, bytes: Uint8Array): Needle {
+  return { name, sample: bytes, foundIn: (h) => containsBytes(h, bytes) };
+}
+
+function sequenceNeedle(name: string, values: readonly number[], enc: ValueEncoding): Needle {
+  return { name, sample: encodeValues(values, enc), foundIn: (h) => containsSequence(h, values, enc) };
 }
 
 /**
@@ -98,26 +124,36 @@ export function labelNeedles(name: string, labels: readonly number[]): Needle[] 
   const encodings: ValueEncoding[] = ['f64le', 'f64be', 'f32le', 'i32le', 'u8'];
   const text = new TextEncoder();
   return [
-    ...encodings.map((enc) => ({
-      name: `${name} as ${enc}`,
-      foundIn: (h: Uint8Array) => containsSequence(h, y, enc),
-    })),
-    { name: `${name} as bits (lsb first)`, foundIn: (h) => containsBytes(h, packBits(y, true)) },
-    { name: `${name} as bits (msb first)`, foundIn: (h) => containsBytes(h, packBits(y, false)) },
-    { name: `${name} as "1,0,..."`, foundIn: (h) => containsBytes(h, text.encode(y.join(','))) },
-    { name: `${name} as "10..."`, foundIn: (h) => containsBytes(h, text.encode(y.join(''))) },
+    ...encodings.map((enc) => sequenceNeedle(`${name} as ${enc}`, y, enc)),
+    bytesNeedle(`${name} as bits (lsb first)`, packBits(y, true)),
+    bytesNeedle(`${name} as bits (msb first)`, packBits(y, false)),
+    bytesNeedle(`${name} as "1,0,..."`, text.encode(y.join(','))),
+    bytesNeedle(`${name} as "10..."`, text.encode(y.join(''))),
   ];
 }
 
 /** Needles for a real-valued sequence (residuals, class weights): float64 both byte orders, float32. */
 export function valueNeedles(name: string, values: readonly number[]): Needle[] {
-  return (['f64le', 'f64be', 'f32le'] as const).map((enc) => ({
-    name: `${name} as ${enc}`,
-    foundIn: (h: Uint8Array) => containsSequence(h, values, enc),
-  }));
+  return (['f64le', 'f64be', 'f32le'] as const).map((enc) =>
+    sequenceNeedle(`${name} as ${enc}`, values, enc),
+  );
+}
+
+/**
+ * Needles for ONE known value (a planted feature value, a gain, a score): float64 both byte orders and
+ * its decimal text. No float32: a 4-byte pattern turns up by chance in the tens of MB of CKKS
+ * ciphertext and keys a job captures with probability about bytes / 2^32 (it did in a CI run), so a
+ * float32 search of one value cannot tell a leak from chance; the wire carries values as float64.
+ */
+export function pointNeedles(name: string, value: number): Needle[] {
+  return [
+    bytesNeedle(`${name} as f64le`, encodeValue(value, 'f64le')),
+    bytesNeedle(`${name} as f64be`, encodeValue(value, 'f64be')),
+    bytesNeedle(`${name} as text`, new TextEncoder().encode(String(value))),
+  ];
 }
 
 /** The names of the needles found in any of `payloads`. */
-export function found(needles: readonly Needle[], payloads: readonly Uint8Array[]): string[] {
+export function needlesFound(needles: readonly Needle[], payloads: readonly Uint8Array[]): string[] {
   return needles.filter((n) => payloads.some((p) => n.foundIn(p))).map((n) => n.name);
 }
