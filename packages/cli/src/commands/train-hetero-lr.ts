@@ -36,6 +36,9 @@ import { checkLabels, readPartyCsvDetailed } from '../pipeline/load.ts';
 import {
   CATEGORICAL_OPTION,
   checkFlagRange,
+  GUEST_FILE_OPTION,
+  HOST_FILES_OPTION,
+  ID_COLUMN_OPTION,
   ID_KIND_OPTION,
   LABEL_OPTION,
   TEST_IDS_OPTION,
@@ -74,20 +77,9 @@ with none keeps its strongest); the selection is recorded in joint-model.json. W
 Example:
   fedscore train hetero-lr --guest bank.csv --host government.csv --id uscc --label y --json`,
   options: {
-    guest: {
-      type: 'string',
-      required: true,
-      placeholder: 'FILE',
-      description: "guest (label owner) CSV: id, label, the bank's features",
-    },
-    host: {
-      type: 'string',
-      required: true,
-      multiple: true,
-      placeholder: 'FILE',
-      description: 'host CSV: id and its features (repeat for several hosts)',
-    },
-    id: { type: 'string', required: true, placeholder: 'COL', description: 'id column, in every file' },
+    guest: GUEST_FILE_OPTION,
+    host: HOST_FILES_OPTION,
+    id: ID_COLUMN_OPTION,
     'id-kind': ID_KIND_OPTION,
     label: LABEL_OPTION,
     categorical: CATEGORICAL_OPTION,

@@ -2,6 +2,28 @@
 import { FedscoreError } from '@fedscore/core';
 import type { OptionSpec } from '../command.ts';
 
+export const GUEST_FILE_OPTION: OptionSpec = {
+  type: 'string',
+  required: true,
+  placeholder: 'FILE',
+  description: "guest (label owner) CSV: id, label, the bank's features",
+};
+
+export const HOST_FILES_OPTION: OptionSpec = {
+  type: 'string',
+  required: true,
+  multiple: true,
+  placeholder: 'FILE',
+  description: 'host CSV: id and its features (repeat for several hosts)',
+};
+
+export const ID_COLUMN_OPTION: OptionSpec = {
+  type: 'string',
+  required: true,
+  placeholder: 'COL',
+  description: 'id column, in every file',
+};
+
 export const ID_KIND_OPTION: OptionSpec = {
   type: 'string',
   default: 'auto',
