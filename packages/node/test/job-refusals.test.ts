@@ -216,6 +216,28 @@ describe('a job refused for missing consent is audited on both nodes', () => {
   });
 });
 
+describe('a party that stays down', () => {
+  it('fails the job once it has been unreachable past peerDownSeconds; the coordinator stays up and says why', async () => {
+    const limits = { peerDownSeconds: 1, retries: 1, retryBaseMs: 50 };
+    const bank = await cluster.start('bank', { run: 'party-down', config: { limits } });
+    const government = await cluster.start('government', { run: 'party-down', config: { limits } });
+    await cluster.stop(government);
+    try {
+      bank.submit(base('down-1'));
+      const job = await bank.runner.waitFor('down-1', 60_000);
+      expect(job.status).toBe('failed');
+      expect(['io', 'timeout']).toContain(job.error?.code);
+      expect(job.error?.message).toContain('unreachable for 1 s');
+      // Not coordinated again from the tick: it stays failed, and the node still takes jobs.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(bank.jobs.require('down-1').status).toBe('failed');
+      expect(bank.jobs.list().map((j) => j.id)).toEqual(['down-1']);
+    } finally {
+      await cluster.stop(bank);
+    }
+  }, 120_000);
+});
+
 describe('checkJobPolicy over every combination', () => {
   const schemes = ['ckks', 'paillier', 'none'] as const;
   const policies: AcceptPolicy[] = [];

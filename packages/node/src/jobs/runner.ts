@@ -894,7 +894,19 @@ export class JobRunner {
           await this.#awaitParties(spec, stage, signal);
         } catch (e) {
           if (signal.aborted) return;
-          throw e;
+          // A party stayed unreachable past peerDownSeconds: the job fails here, with the reason
+          // recorded and the others told (rethrowing would leave it 'running' and coordinated again
+          // from the tick, waiting forever for a party that is gone).
+          const down = asFedscoreError(e);
+          if (this.#stopped || this.#o.jobs.require(id).status === 'cancelled') return;
+          this.#o.jobs.finish(id, {
+            code: down.code,
+            message: `${stage}: a party stayed unreachable for ${this.#o.peerDownSeconds ?? 300} s after attempt ${attempt} failed (${err.code}): ${down.message}`,
+          });
+          log.error('job failed: a party stayed down', { stage, code: down.code });
+          this.#lastNotifyTry.set(id, Date.now());
+          await this.#notifyEnd(spec, false);
+          return;
         }
       }
     }
