@@ -186,9 +186,11 @@ export const MAX_MERGED_BATCH_ROWS = 4096;
  * The sizes of the fixed batches of `rows` training rows (membership order): batches of `batchSize`,
  * and the remainder merged into the last of them, so that with batchSize <= 2048 every batch has at
  * least batchSize rows. Only when the merged batch would exceed MAX_MERGED_BATCH_ROWS (batchSize near
- * the slot count) does a remainder of >= MIN_BATCH_ROWS stay a batch of its own, and a smaller one is cut
- * with the last full batch into two halves (each > 2048 rows). Depends only on (rows, batchSize), which
- * every party has from the plan.
+ * the slot count) does a remainder of >= MAX_MERGED_BATCH_ROWS / 2 (2048) stay a batch of its own, and a
+ * smaller one is cut with the last full batch into two halves (each > 2048 rows): so every batch has at
+ * least min(batchSize, 2048) rows, above the floor of any party whose gradient has <= 1024 coordinates
+ * (a remainder of 368 rows at batchSize 4096 used to stay a batch and fail a 310-column party's floor of
+ * 620). Depends only on (rows, batchSize), which every party has from the plan.
  */
 export function batchSizes(rows: number, batchSize: number): number[] {
   const full = Math.floor(rows / batchSize);
@@ -197,7 +199,7 @@ export function batchSizes(rows: number, batchSize: number): number[] {
   const sizes = new Array<number>(full).fill(batchSize);
   if (rest === 0) return sizes;
   if (batchSize + rest <= MAX_MERGED_BATCH_ROWS) sizes[full - 1] = batchSize + rest;
-  else if (rest >= MIN_BATCH_ROWS) sizes.push(rest);
+  else if (rest >= MAX_MERGED_BATCH_ROWS / 2) sizes.push(rest);
   else {
     sizes[full - 1] = Math.ceil((batchSize + rest) / 2);
     sizes.push(Math.floor((batchSize + rest) / 2));

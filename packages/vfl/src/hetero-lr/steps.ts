@@ -30,7 +30,7 @@ export const HETERO_LR_PROTOCOL = 'vfl.hetero-lr';
  * 6: the CKKS key holder's public-context bytes are an HE blob (`BLOB_KIND.layoutContext`, layout tag
  *    `ckks-layout/3`) instead of a hand-made length-prefixed JSON header: a version-5 peer cannot read them.
  */
-export const HETERO_LR_VERSION = 6;
+export const HETERO_LR_VERSION = 7;
 
 export type TrainPlanMessage = fedscore.heterolr.TrainPlan;
 export type HostHelloMessage = fedscore.heterolr.HostHello;
