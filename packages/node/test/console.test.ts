@@ -13,6 +13,7 @@ import {
   ConsoleAccounts,
   consoleEnabled,
   hashPassword,
+  jobStages,
   NodeStore,
   SESSION_COOKIE,
   validateJobSpec,
@@ -306,6 +307,54 @@ describe('console over HTTP', () => {
     const ev = await c.request('/console/jobs/job-a1/events');
     expect(ev.headers.get('content-type')).toContain('text/event-stream');
     expect(ev.body).toContain('"status":"done"');
+  });
+
+  it('shows SecureBoost and horizontal FL jobs with their own stages and settings, and their protocols', async () => {
+    fx = await startConsoleFixture();
+    const put = (input: Record<string, unknown>) => {
+      const spec = { ...validateJobSpec(input), id: input['id'] as string };
+      fx!.jobs.put(spec, 'government');
+      return spec;
+    };
+    const sb = put({
+      id: 'job-sb1',
+      kind: 'secureboost',
+      guest: 'government',
+      hosts: ['bank-a'],
+      data: { government: 'credit', 'bank-a': 'loans' },
+      secureboost: { trees: 12, depth: 4 },
+    });
+    const hfl = put({
+      id: 'job-hfl1',
+      kind: 'hfl',
+      guest: 'government',
+      hosts: ['bank-a', 'bank-b'],
+      data: { government: 'test', 'bank-a': 'loans', 'bank-b': 'loans' },
+      hfl: { model: 'mlp', rounds: 7, dp: { epsilon: 4 } },
+    });
+    const c = new ConsoleClient(fx.base);
+    expect(await c.login(USERS.operator.username)).toBe(303);
+    const list = (await c.request('/console/jobs')).body;
+    expect(list).toMatch(/job-sb1<\/a><\/td><td>secureboost<\/td>/);
+    expect(list).toMatch(/job-hfl1<\/a><\/td><td>hfl<\/td>/);
+    expect(list).toMatch(/job-a1<\/a><\/td><td>hetero-lr<\/td>/);
+    const stagesOf = (body: string) =>
+      [...body.matchAll(/<tr><td>([a-z]+)<\/td><td><span class="status status-[a-z]+">/g)].map((m) => m[1]);
+    const sbPage = (await c.request('/console/jobs/job-sb1')).body;
+    expect(sbPage).toContain('<dd id="job-kind">secureboost</dd>');
+    expect(sbPage).toContain('<dd id="job-training">SecureBoost, ckks, trees 12, depth 4</dd>');
+    expect(sbPage).toContain('not run by secureboost jobs');
+    expect(stagesOf(sbPage)).toEqual(jobStages(sb));
+    const hflPage = (await c.request('/console/jobs/job-hfl1')).body;
+    expect(hflPage).toContain(
+      '<dd id="job-training">horizontal FL, MLP, 7 rounds of 1 local epoch, secure aggregation, DP epsilon 4</dd>',
+    );
+    expect(stagesOf(hflPage)).toEqual(['train', 'evaluate', 'publish']);
+    expect(stagesOf(hflPage)).toEqual(jobStages(hfl));
+    const algorithms = (await c.request('/console/algorithms')).body;
+    expect(algorithms).toContain('SecureBoost (vertical gradient-boosted trees)');
+    expect(algorithms).toContain('docs/protocols/secureboost.md');
+    expect(algorithms).toContain('docs/protocols/tree-scoring.md');
   });
 
   it("submits a job from the form, validated like the YAML spec, for the user's own bank only", async () => {

@@ -90,6 +90,52 @@ export const ALGORITHMS: readonly AlgorithmCard[] = [
     ],
   },
   {
+    name: 'SecureBoost (vertical gradient-boosted trees)',
+    stage: 'train (kind secureboost)',
+    doc: 'docs/protocols/secureboost.md',
+    source:
+      'Cheng et al., SecureBoost: A Lossless Federated Learning Framework (arXiv:1901.08755); CKKS histograms',
+    parameters: [
+      ['secureboost.trees, depth, bins, learningRate', '30, 3, 32, 0.3'],
+      ['train.scheme', 'ckks | paillier (the encryption of the gradients)'],
+      ['secureboost.minNodeRows', 'nodes below the floor are never split'],
+      ['secureboost.guestOnlyTrees', 'first trees grown by the guest alone'],
+      ['secureboost.subsample, colsampleByTree, earlyStoppingRounds', 'optional'],
+    ],
+    learns: [
+      [
+        'guest',
+        'per-bin gradient and hessian sums of nodes >= the floor (flooded); which rows go left and right at every split',
+        "a host's thresholds, bin edges or feature values",
+      ],
+      [
+        'host',
+        'which rows reach each node; its own split records',
+        'gradients, hessians, labels, gains, leaf weights',
+      ],
+    ],
+  },
+  {
+    name: 'Private tree scoring',
+    stage: 'scoring (tree models)',
+    doc: 'docs/protocols/tree-scoring.md',
+    source:
+      'Each party resolves only its own splits (Cheng et al., arXiv:1901.08755, section 5), as in EINI (Chen et al. 2021)',
+    parameters: [['model', 'a promoted SecureBoost model']],
+    learns: [
+      [
+        'guest',
+        'each applicant score plus flooding noise',
+        "the host's split outcomes, thresholds and feature values",
+      ],
+      [
+        'host',
+        'row, tree and leaf-slot counts; the permuted leaf slots under each of its own splits',
+        'the score, leaf weights, guest splits',
+      ],
+    ],
+  },
+  {
     name: 'Online scoring (band mode)',
     stage: 'scoring',
     doc: 'docs/protocols/online-scoring.md',

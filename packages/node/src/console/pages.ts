@@ -10,6 +10,7 @@ import type { EvaluationCurves } from '@fedscore/pipeline';
 import type { AuditEntry, AuditLog, AuditReconciliation } from '../audit/index.ts';
 import type { ConsentRegistry } from '../consent/index.ts';
 import type { JobRecord, JobStore } from '../jobs/job-store.ts';
+import { type JobSpec, jobStages } from '../jobs/spec.ts';
 import type { BinningCheckpoint, PsiCheckpoint } from '../jobs/stages.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/index.ts';
 import type { RequestWindow } from '../scoring-policy/index.ts';
@@ -118,7 +119,6 @@ export interface PageContext {
 
 export const BASE = '/console';
 
-const STAGE_ORDER = ['psi', 'binning', 'train', 'evaluate', 'publish'] as const;
 const DETAIL_KEYS = new Set(['coordinator', 'by', 'code', 'epoch']);
 const TOKEN = /^[a-z][a-z0-9_-]{0,62}$/;
 
@@ -212,9 +212,37 @@ function jobActions(ctx: PageContext, j: JobRecord): Html {
   return html``;
 }
 
+/** A job's model kind, as its spec names it (specs stored before kinds existed are hetero-LR). */
+function jobKind(s: JobSpec): string {
+  return s.kind ?? 'hetero-lr';
+}
+
+/** The training settings of a job, by kind: what an analyst compares between two runs. */
+function trainingSummary(s: JobSpec): string {
+  switch (s.kind) {
+    case 'secureboost': {
+      const sb = (s.secureboost ?? {}) as Record<string, unknown>;
+      const shown = ['trees', 'depth', 'bins', 'learningRate']
+        .filter((k) => sb[k] !== undefined)
+        .map((k) => `${k} ${String(sb[k])}`);
+      return `SecureBoost, ${s.train.scheme}, ${shown.length === 0 ? 'default settings' : shown.join(', ')}`;
+    }
+    case 'hfl': {
+      const h = s.hfl;
+      if (h === undefined) return 'horizontal FL';
+      return `horizontal FL, ${h.model.toUpperCase()}, ${h.rounds} rounds of ${h.localEpochs} local epoch${h.localEpochs === 1 ? '' : 's'}, ${
+        h.secureAgg ? 'secure aggregation' : 'plain FedAvg'
+      }${h.dp === undefined ? '' : `, DP epsilon ${h.dp.epsilon}`}`;
+    }
+    default:
+      return `hetero-LR, ${s.train.scheme}, at most ${s.train.maxEpochs} epochs`;
+  }
+}
+
 function jobRow(ctx: PageContext, j: JobRecord): Html[] {
   return [
     html`<a href="${BASE}/jobs/${encodeURIComponent(j.id)}">${j.id}</a>`,
+    html`${jobKind(j.spec)}`,
     html`${jobBank(j)}`,
     html`${j.spec.hosts.join(', ')}`,
     html`<span class="status status-${j.status}">${j.status}</span>`,
@@ -245,14 +273,14 @@ export function jobsPage(ctx: PageContext): Html {
         )}</textarea><button type="submit">Submit</button></form></section>`;
   return html`${table(
     'Jobs',
-    ['Job', 'Bank (guest)', 'Hosts', 'Status', 'Stage', 'Attempt', 'Created', 'Actions'],
+    ['Job', 'Kind', 'Bank (guest)', 'Hosts', 'Status', 'Stage', 'Attempt', 'Created', 'Actions'],
     jobs.map((j) => jobRow(ctx, j)),
   )}${submit}`;
 }
 
 export function jobPage(ctx: PageContext, job: JobRecord): Html {
   const s = job.spec;
-  const stages = STAGE_ORDER.map((stage) => {
+  const stages = jobStages(s).map((stage) => {
     const done = ctx.source.jobs.checkpoint(job.id, stage) !== undefined;
     const state = done ? 'done' : job.stage === stage ? job.status : 'waiting';
     return [html`${stage}`, html`<span class="status status-${state}">${state}</span>`];
@@ -272,13 +300,13 @@ export function jobPage(ctx: PageContext, job: JobRecord): Html {
     'evaluate',
   )?.output;
   const published = ctx.source.jobs.checkpoint<{ model?: string }>(job.id, 'publish')?.output;
-  return html`<dl class="facts" id="job" data-job="${job.id}" data-status="${job.status}"><dt>Status</dt><dd><span id="job-status" class="status status-${job.status}">${job.status}</span></dd><dt>Stage</dt><dd id="job-stage">${job.stage ?? '-'} (attempt ${job.attempt})</dd><dt>Bank (guest)</dt><dd>${s.guest}</dd><dt>Hosts</dt><dd>${s.hosts.join(', ')}</dd><dt>Arbiter</dt><dd>${s.arbiter ?? 'none (two-party)'}</dd><dt>Datasets</dt><dd>${Object.entries(
+  return html`<dl class="facts" id="job" data-job="${job.id}" data-status="${job.status}"><dt>Status</dt><dd><span id="job-status" class="status status-${job.status}">${job.status}</span></dd><dt>Kind</dt><dd id="job-kind">${jobKind(s)}</dd><dt>Stage</dt><dd id="job-stage">${job.stage ?? '-'} (attempt ${job.attempt})</dd><dt>Bank (guest)</dt><dd>${s.guest}</dd><dt>Hosts</dt><dd>${s.hosts.join(', ')}</dd><dt>Arbiter</dt><dd>${s.arbiter ?? 'none (two-party)'}</dd><dt>Datasets</dt><dd>${Object.entries(
     s.data,
   )
     .map(([p, d]) => `${p}: ${d}`)
     .join(
       '; ',
-    )}</dd><dt>Binning</dt><dd>${s.binning.enabled ? `${s.binning.method}, ${s.binning.bins} bins, min IV ${s.binning.minIv}, ${s.binning.scheme}` : 'off'}</dd><dt>Training</dt><dd>${s.train.scheme}, at most ${s.train.maxEpochs} epochs</dd>${
+    )}</dd><dt>Binning</dt><dd>${jobKind(s) !== 'hetero-lr' ? `not run by ${jobKind(s)} jobs` : s.binning.enabled ? `${s.binning.method}, ${s.binning.bins} bins, min IV ${s.binning.minIv}, ${s.binning.scheme}` : 'off'}</dd><dt>Training</dt><dd id="job-training">${trainingSummary(s)}</dd>${
     job.error === undefined ? '' : html`<dt>Failure</dt><dd class="error">${job.error.code}</dd>`
   }${
     evaluate === undefined
