@@ -40,6 +40,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/certs.ts'),
     import('./commands/api-token.ts'),
     import('./commands/console-user.ts'),
+    import('./commands/products-preapprove.ts'),
     import('./commands/worker.ts'),
   ]);
   return modules.map((m: { command: Command }) => m.command);
