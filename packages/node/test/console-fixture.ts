@@ -372,7 +372,7 @@ export async function startConsoleFixture(
       purpose: 'monitoring',
       enterpriseFingerprint: enterpriseSetFingerprint(alerted),
       enterpriseCount: 2,
-      details: { alerts: 3, afterSeq: 0, throughSeq: 8 },
+      details: { alerts: 3, high: 1, medium: 2, afterSeq: 0, throughSeq: 8 },
     });
   }
   const accounts = new ConsoleAccounts(store, {

@@ -101,9 +101,14 @@ describe('console: post-loan alerts', () => {
     for (const id of fx.alerted) expect(page.body).not.toContain(id);
     // Received by bank-a: 3 alerts, 1 high, 2 medium, 3 not acknowledged.
     expect(page.body).toMatch(/bank-a<\/td><td>3<\/td><td>1<\/td><td>2<\/td><td>3<\/td>/);
-    // Delivered by the government: bank-a 2 watched, 1 delivery of 3 alerts; bank-b 1 watched.
-    expect(page.body).toMatch(/bank-a<\/td><td>2<\/td><td>1<\/td><td>3<\/td><td>20\d\d-/);
-    expect(page.body).toMatch(/bank-b<\/td><td>1<\/td><td>0<\/td><td>0<\/td><td>-<\/td>/);
+    // Delivered by the government: bank-a 2 watched, 1 delivery of 3 alerts (1 high, 2 medium); bank-b
+    // 1 watched.
+    expect(page.body).toMatch(
+      /bank-a<\/td><td>2<\/td><td>1<\/td><td>3<\/td><td>1<\/td><td>2<\/td><td>20\d\d-/,
+    );
+    expect(page.body).toMatch(
+      /bank-b<\/td><td>1<\/td><td>0<\/td><td>0<\/td><td>0<\/td><td>0<\/td><td>-<\/td>/,
+    );
     expect(page.body).not.toContain('/acknowledge');
     expect((await olga.request('/console/alerts/government/3')).status).toBe(404);
     const csrf = ConsoleClient.csrfOf(page.body);
@@ -262,17 +267,29 @@ describe('alert store functions', () => {
           until,
         );
       }
-      const delivery = (bank: string, alerts: number, owner = 'gov', purpose = 'monitoring') =>
-        audit.append({ kind: 'data_use', actor: bank, dataOwner: owner, purpose, details: { alerts } });
-      delivery('bank-a', 3);
-      delivery('bank-a', 2);
+      const delivery = (
+        bank: string,
+        alerts: number,
+        owner = 'gov',
+        purpose = 'monitoring',
+        severities: { high?: number; medium?: number } = {},
+      ) =>
+        audit.append({
+          kind: 'data_use',
+          actor: bank,
+          dataOwner: owner,
+          purpose,
+          details: { alerts, ...severities },
+        });
+      delivery('bank-a', 3, 'gov', 'monitoring', { high: 1, medium: 2 });
+      delivery('bank-a', 2); // audited before severities were counted
       delivery('bank-b', 1, 'other-gov'); // another owner's delivery
       delivery('bank-b', 7, 'gov', 'scoring'); // not monitoring
       audit.append({ kind: 'data_use', actor: 'bank-b', dataOwner: 'gov', purpose: 'monitoring' }); // a rescoring
       const d = alertDeliveries(store, audit, 'gov', now);
       expect(d.map(({ lastAt: _, ...x }) => x)).toEqual([
-        { bank: 'bank-a', watched: 1, deliveries: 2, alerts: 5 },
-        { bank: 'bank-b', watched: 1, deliveries: 0, alerts: 0 },
+        { bank: 'bank-a', watched: 1, deliveries: 2, alerts: 5, high: 1, medium: 2 },
+        { bank: 'bank-b', watched: 1, deliveries: 0, alerts: 0, high: 0, medium: 0 },
       ]);
       expect(d[0]!.lastAt).toBeTypeOf('number');
     } finally {

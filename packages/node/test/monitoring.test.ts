@@ -175,6 +175,12 @@ describe('post-loan monitoring', () => {
       ['bank-a', 'gov', 'monitoring', 2],
       ['bank-a', 'gov', 'monitoring', 1],
     ]);
+    // Each delivery's alerts by severity (a court judgment and a dishonest-debtor listing are high, tax
+    // arrears medium), the counts the government's Alerts page sums per bank.
+    expect(govUses.map((e) => [e.details?.['alerts'], e.details?.['high'], e.details?.['medium']])).toEqual([
+      [2, 1, 1],
+      [1, 1, 0],
+    ]);
     const claims = [...w.bankAudit.entries()];
     const ok = reconcileAuditLogs(w.govAudit.entries(), claims, { dataOwner: 'gov', user: 'bank-a' });
     expect(ok).toMatchObject({ ok: true, matched: 2 });

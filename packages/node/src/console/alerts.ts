@@ -206,12 +206,16 @@ export interface AlertDelivery {
   /** Polls that delivered alerts. */
   readonly deliveries: number;
   readonly alerts: number;
+  /** Of `alerts`, those of severity high and medium (deliveries audited before severities were counted: in neither). */
+  readonly high: number;
+  readonly medium: number;
   readonly lastAt?: number;
 }
 
 /**
- * The government node's view: per bank, borrowers watched and alerts delivered (from its watchlist and
- * its audit log's `data_use` entries of purpose `monitoring` with an alert count). Counts only.
+ * The government node's view: per bank, borrowers watched and alerts delivered, by severity (from its
+ * watchlist and its audit log's `data_use` entries of purpose `monitoring` with an alert count and, since
+ * they are recorded, the counts of high and medium alerts). Counts only.
  */
 export function alertDeliveries(
   store: NodeStore,
@@ -219,11 +223,14 @@ export function alertDeliveries(
   party: string,
   now: number = Date.now(),
 ): AlertDelivery[] {
-  const out = new Map<string, { watched: number; deliveries: number; alerts: number; lastAt?: number }>();
+  const out = new Map<
+    string,
+    { watched: number; deliveries: number; alerts: number; high: number; medium: number; lastAt?: number }
+  >();
   const of = (bank: string) => {
     let d = out.get(bank);
     if (d === undefined) {
-      d = { watched: 0, deliveries: 0, alerts: 0 };
+      d = { watched: 0, deliveries: 0, alerts: 0, high: 0, medium: 0 };
       out.set(bank, d);
     }
     return d;
@@ -243,6 +250,10 @@ export function alertDeliveries(
     const d = of(e.actor);
     d.deliveries++;
     d.alerts += alerts;
+    const high = e.details?.['high'];
+    const medium = e.details?.['medium'];
+    if (typeof high === 'number') d.high += high;
+    if (typeof medium === 'number') d.medium += medium;
     d.lastAt = e.at;
   }
   return [...out].sort(([x], [y]) => x.localeCompare(y)).map(([bank, d]) => ({ bank, ...d }));

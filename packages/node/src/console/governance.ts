@@ -43,12 +43,14 @@ export function alertsPage(ctx: PageContext): Html {
       ? ''
       : table(
           `Alerts delivered by ${ctx.source.party} (counts per bank)`,
-          ['Bank', 'Borrowers watched', 'Deliveries', 'Alerts', 'Last delivery'],
+          ['Bank', 'Borrowers watched', 'Deliveries', 'Alerts', 'High', 'Medium', 'Last delivery'],
           deliveries.map((d) => [
             html`${d.bank}`,
             html`${d.watched}`,
             html`${d.deliveries}`,
             html`${d.alerts}`,
+            html`${d.high}`,
+            html`${d.medium}`,
             html`${d.lastAt === undefined ? '-' : time(d.lastAt)}`,
           ]),
         );

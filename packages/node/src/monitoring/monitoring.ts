@@ -320,7 +320,13 @@ export class MonitoringService {
         enterpriseFingerprint: enterpriseSetFingerprint(alerted),
         enterpriseCount: alerted.length,
         ...(options.job !== undefined && { job: options.job }),
-        details: { alerts: alerts.length, afterSeq, throughSeq },
+        details: {
+          alerts: alerts.length,
+          high: alerts.filter((a) => a.severity === 'high').length,
+          medium: alerts.filter((a) => a.severity === 'medium').length,
+          afterSeq,
+          throughSeq,
+        },
       });
     }
     this.#logger.info('alerts prepared', { bank, alerts: alerts.length, withheld, more });
