@@ -133,7 +133,7 @@ export {
   SelfEstimateCompactBank,
   SelfEstimateCompactClient,
 } from './self-estimate-compact.ts';
-export type { ScoreRefusal, TreeLayoutMessage } from './steps.ts';
+export type { ScoreRefusal, TreeLayoutMessage, TreeReplyMessage, TreeRequestMessage } from './steps.ts';
 export {
   BATCH_SCORING_PROTOCOL,
   ENCRYPTED_BITS,
@@ -151,9 +151,21 @@ export {
   TREE_CONTEXT,
   TREE_LAYOUT,
   TREE_LEAF_WEIGHTS,
+  TREE_MAX_ROUNDS,
+  TREE_REPLY,
+  TREE_REPLY_ERRORS,
+  TREE_REQUEST,
   TREE_SCORES,
   TREE_SCORING_PROTOCOL,
+  TREE_SCORING_VERSION,
 } from './steps.ts';
+export type {
+  TreeBatchItem,
+  TreeLookupRequest,
+  TreeScoringBankOptions,
+  TreeScoringGovernmentOptions,
+} from './tree-session.ts';
+export { TREE_SESSION_ROUNDS, TreeScoringBank, TreeScoringGovernment } from './tree-session.ts';
 export type {
   RunTreeScoringInput,
   RunTreeScoringResult,
@@ -176,6 +188,7 @@ export {
   TREE_WEIGHT_BOUND,
   TreeScoringGuest,
   TreeScoringHost,
+  checkTreeModel,
   treeFloodingStdDev,
   treeLayout,
   treeScores,

@@ -118,7 +118,7 @@ export const TREE_ERROR_BOUND = 2 ** -28;
 export const TREE_WEIGHT_BOUND = 16;
 /** Statistical security of the flooding (bits; Li-Micciancio-Schultz-Sorrell 2022). */
 export const TREE_FLOODING_BITS = 30;
-const CONTEXT_CHUNK = 16 * 1024 * 1024;
+export const CONTEXT_CHUNK = 16 * 1024 * 1024;
 
 /** The leaf-slot layout of a model: what the guest keeps and what it sends the host. */
 export interface TreeLayout {
@@ -280,6 +280,24 @@ export interface TreeScoringGuestResult {
   readonly floodingStdDev: number;
 }
 
+/** A model the private path can score: one host, every |leaf weight| within `TREE_WEIGHT_BOUND`. */
+export function checkTreeModel(model: SecureBoostGuestModel): void {
+  if (model.hosts.length !== 1) {
+    throw new FedscoreError('unsupported', 'private-path tree scoring takes a model of one host', {
+      field: 'hosts',
+    });
+  }
+  for (const tree of model.trees) {
+    for (const n of tree) {
+      if (n.kind === 'leaf' && !(Math.abs(n.weight) <= TREE_WEIGHT_BOUND)) {
+        throw new FedscoreError('out_of_range', `a leaf weight beyond +-${TREE_WEIGHT_BOUND}`, {
+          field: 'trees',
+        });
+      }
+    }
+  }
+}
+
 /** The guest (model owner) of `scoring.tree`: learns each applicant's score, no host split outcome. */
 export class TreeScoringGuest {
   readonly #o: TreeScoringGuestOptions;
@@ -293,20 +311,7 @@ export class TreeScoringGuest {
     if (!Number.isInteger(rows) || rows < 1) {
       throw new FedscoreError('out_of_range', 'rows must be a positive integer', { field: 'rows' });
     }
-    if (model.hosts.length !== 1) {
-      throw new FedscoreError('unsupported', 'private-path tree scoring takes a model of one host', {
-        field: 'hosts',
-      });
-    }
-    for (const tree of model.trees) {
-      for (const n of tree) {
-        if (n.kind === 'leaf' && !(Math.abs(n.weight) <= TREE_WEIGHT_BOUND)) {
-          throw new FedscoreError('out_of_range', `a leaf weight beyond +-${TREE_WEIGHT_BOUND}`, {
-            field: 'trees',
-          });
-        }
-      }
-    }
+    checkTreeModel(model);
     const guestIndex =
       model.bins.length === 0
         ? []
@@ -496,17 +501,10 @@ export class TreeScoringHost {
           hostLeafMask(layout, left, first + j, mask, j * plan.block);
           select[j * plan.block] = 1;
         }
-        const reply = ctx.scope(() => {
-          let acc: CkksVector = ctx
-            .deserializeVector(items[0]!)
-            .withLength(n * plan.block)
-            .mul(mask);
-          for (let step = 1; step < plan.block; step *= 2) acc = acc.add(acc.rotate(step));
-          if (this.#o.unsafeNoSelector !== true) acc = acc.mul(select);
-          // A fresh encryption on every slot: re-randomizes the result and floods the CKKS error.
-          const noise = new Float64Array(n * plan.block);
-          const flooded = sd > 0 ? floodNoise(noise, sd, { rng }) : noise;
-          return acc.add(ctx.encrypt(flooded)).serialize();
+        const reply = maskSumFlood(ctx, items[0]!, mask, plan.block, {
+          select: this.#o.unsafeNoSelector === true ? undefined : select,
+          sd,
+          rng,
         });
         await s.send(guest, TREE_SCORES, [reply]);
       }
@@ -517,8 +515,31 @@ export class TreeScoringHost {
   }
 }
 
+/**
+ * The host's evaluation of one ciphertext of `mask.length / block` applicant blocks: Enc(c) * mask, each
+ * block summed into its first slot by log2 B rotations, times the block-start `select` (absent: the
+ * attack test's weakened host), plus a fresh encryption of N(0, sd^2) on every slot.
+ */
+export function maskSumFlood(
+  ctx: CkksPublicContext,
+  item: Uint8Array,
+  mask: Float64Array,
+  block: number,
+  o: { readonly select: Float64Array | undefined; readonly sd: number; readonly rng: CryptoRng },
+): Uint8Array {
+  return ctx.scope(() => {
+    let acc: CkksVector = ctx.deserializeVector(item).withLength(mask.length).mul(mask);
+    for (let step = 1; step < block; step *= 2) acc = acc.add(acc.rotate(step));
+    if (o.select !== undefined) acc = acc.mul(o.select);
+    // A fresh encryption on every slot: re-randomizes the result and floods the CKKS error.
+    const noise = new Float64Array(mask.length);
+    const flooded = o.sd > 0 ? floodNoise(noise, o.sd, { rng: o.rng }) : noise;
+    return acc.add(ctx.encrypt(flooded)).serialize();
+  });
+}
+
 /** The guest's context must be the preset the flooding was sized for and carry the block's rotations. */
-function checkContext(ctx: CkksPublicContext, block: number): void {
+export function checkContext(ctx: CkksPublicContext, block: number): void {
   const p = ctx.params;
   const want = CKKS_PRESETS[TREE_SCORING_PRESET];
   if (
