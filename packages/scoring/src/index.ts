@@ -183,6 +183,7 @@ export {
   TREE_FLOODING_BITS,
   TREE_GUEST_ID,
   TREE_HOST_ID,
+  TREE_MAX_HOSTS,
   TREE_SCORING_FLOWS,
   TREE_SCORING_PRESET,
   TREE_WEIGHT_BOUND,
@@ -192,4 +193,5 @@ export {
   treeFloodingStdDev,
   treeLayout,
   treeScores,
+  treeScoringParams,
 } from './tree.ts';

@@ -140,7 +140,7 @@ export class TreeScoringBank {
         field: 'maxRounds',
       });
     }
-    checkTreeModel(model);
+    checkTreeModel(model, 1);
     const rng = options.rng === undefined ? cryptoRng() : requireCryptoRng(options.rng, 'rng');
     const layout = treeLayout(model, rng);
     const ctx = await createCkksContext({
@@ -191,7 +191,7 @@ export class TreeScoringBank {
       trees: l.trees,
       slotsPerTree: l.slotsPerTree,
       block: l.block,
-      splits: l.splits.map((x) => ({ ...x })),
+      splits: l.splits.map((x) => ({ tree: x.tree, splitId: x.splitId, left: x.left, right: x.right })),
       contextChunks: chunks,
     } as TreeLayoutMessage);
     for (let k = 0; k < chunks; k++) {

@@ -71,6 +71,7 @@ import {
 } from '@fedscore/core';
 import {
   CKKS_PRESETS,
+  type CkksParams,
   type CkksPublicContext,
   type CkksVector,
   createCkksContext,
@@ -96,17 +97,48 @@ import { type ProbabilityScores, pdToScore } from './probability.ts';
 import { type CreditRules, creditLines } from './rules.ts';
 import type { ScorecardScaling } from './scorecard.ts';
 import {
-  SCORING_VERSION,
   TREE_CONTEXT,
   TREE_LAYOUT,
   TREE_LEAF_WEIGHTS,
   TREE_SCORES,
   TREE_SCORING_PROTOCOL,
+  TREE_SCORING_VERSION,
   type TreeLayoutMessage,
 } from './steps.ts';
 
 /** CKKS parameters of the run: scale 2^55, so the circuit error stays near 2^-34 (he presets). */
 export const TREE_SCORING_PRESET = 'ckks-16384-release' as const;
+/** Most hosts of a model the private path scores (the leaf-weight ciphertext passes through each). */
+export const TREE_MAX_HOSTS = 3;
+
+/**
+ * CKKS parameters of a run with `hosts` hosts: one host, `ckks-16384-release` (2 levels at scale 2^55:
+ * the host's 0/1 product and the selector); h hosts, the same primes with one more 55-bit level per
+ * further host (h products and the selector), released at level 1 (q0 q1 = 120 bits) as with one host:
+ * log q = 235 + 55 (h + 1) <= 400 for h <= 3, within the 438 bits of the HE standard's 128-bit bound
+ * for N = 16384 (HomomorphicEncryption.org, Albrecht et al. 2018, table 1).
+ */
+export function treeScoringParams(hosts: number): CkksParams {
+  if (!Number.isInteger(hosts) || hosts < 1 || hosts > TREE_MAX_HOSTS) {
+    throw new FedscoreError('unsupported', `private-path tree scoring takes 1 ... ${TREE_MAX_HOSTS} hosts`, {
+      field: 'hosts',
+    });
+  }
+  const p = CKKS_PRESETS[TREE_SCORING_PRESET];
+  if (hosts === 1) {
+    return {
+      polyModulusDegree: p.polyModulusDegree,
+      coeffModulusBits: p.coeffModulusBits,
+      scaleBits: p.scaleBits,
+    };
+  }
+  return {
+    polyModulusDegree: p.polyModulusDegree,
+    coeffModulusBits: [60, 60, ...new Array<number>(hosts + 1).fill(p.scaleBits), 60],
+    scaleBits: p.scaleBits,
+  };
+}
+
 /**
  * Bound of the circuit's CKKS error per released slot (one 0/1 plaintext product, log2 B rotations,
  * one 0/1 selector product) for leaf-weight sums |sum| <= `TREE_WEIGHT_BOUND`; the flooding is sized
@@ -127,8 +159,12 @@ export interface TreeLayout {
   readonly block: number;
   /** Per tree, per slot: the leaf's node index in the tree, or -1 for padding. */
   readonly slotNode: readonly Int32Array[];
-  /** Per host split node: its tree, split id and the slots under each side (bitmaps over the tree's slots). */
+  /**
+   * Per host split node: its host (index into the model's hosts), tree, split id and the slots under
+   * each side (bitmaps over the tree's slots).
+   */
   readonly splits: readonly {
+    readonly host: number;
     readonly tree: number;
     readonly splitId: number;
     readonly left: Uint8Array;
@@ -190,16 +226,16 @@ export function treeLayout(model: SecureBoostGuestModel, rng: CryptoRng): TreeLa
     const bytes = Math.ceil(L / 8);
     tree.forEach((n) => {
       if (n.kind !== 'host-split') return;
-      if (n.host !== 0) {
-        throw new FedscoreError('unsupported', 'private-path tree scoring takes a model of one host', {
-          field: 'hosts',
+      if (!Number.isInteger(n.host) || n.host < 0 || n.host >= model.hosts.length) {
+        throw new FedscoreError('invalid_config', `a split names host ${n.host}, not one of the model's`, {
+          field: 'trees',
         });
       }
       const left = new Uint8Array(bytes);
       const right = new Uint8Array(bytes);
       for (const leaf of leavesUnder(tree, n.left)) setBit(left, slotOf.get(leaf)!);
       for (const leaf of leavesUnder(tree, n.right)) setBit(right, slotOf.get(leaf)!);
-      splits.push({ tree: t, splitId: n.splitId, left, right });
+      splits.push({ host: n.host, tree: t, splitId: n.splitId, left, right });
     });
   });
   return { trees, slotsPerTree: L, block, slotNode, splits };
@@ -244,7 +280,11 @@ export function guestLeafWeights(
  * has s under the side row `i` does not take. `left[k]`: the left bitmap over rows of `layout.splits[k]`.
  */
 export function hostLeafMask(
-  layout: Pick<TreeLayout, 'trees' | 'slotsPerTree' | 'splits'>,
+  layout: {
+    readonly trees: number;
+    readonly slotsPerTree: number;
+    readonly splits: readonly Omit<TreeLayout['splits'][number], 'host'>[];
+  },
   left: readonly Uint8Array[],
   i: number,
   out: Float64Array,
@@ -262,7 +302,10 @@ export function hostLeafMask(
 
 export interface TreeScoringGuestOptions {
   readonly session: ProtocolSession;
-  readonly host: PartyId;
+  /** The host of a model of one host (or give `hosts`). */
+  readonly host?: PartyId;
+  /** The hosts' party ids in the model's `hosts` order (the order the ciphertext passes them). */
+  readonly hosts?: readonly PartyId[];
   readonly model: SecureBoostGuestModel;
   /** Applicants to score (the host scores the same rows, in the same order). */
   readonly rows: number;
@@ -280,12 +323,19 @@ export interface TreeScoringGuestResult {
   readonly floodingStdDev: number;
 }
 
-/** A model the private path can score: one host, every |leaf weight| within `TREE_WEIGHT_BOUND`. */
-export function checkTreeModel(model: SecureBoostGuestModel): void {
-  if (model.hosts.length !== 1) {
-    throw new FedscoreError('unsupported', 'private-path tree scoring takes a model of one host', {
-      field: 'hosts',
-    });
+/**
+ * A model the private path can score: 1 ... `maxHosts` hosts, every |leaf weight| within
+ * `TREE_WEIGHT_BOUND`.
+ */
+export function checkTreeModel(model: SecureBoostGuestModel, maxHosts = TREE_MAX_HOSTS): void {
+  if (model.hosts.length < 1 || model.hosts.length > maxHosts) {
+    throw new FedscoreError(
+      'unsupported',
+      maxHosts === 1
+        ? 'this flow takes a model of one host'
+        : `private-path tree scoring takes a model of 1 ... ${maxHosts} hosts`,
+      { field: 'hosts' },
+    );
   }
   for (const tree of model.trees) {
     for (const n of tree) {
@@ -306,12 +356,22 @@ export class TreeScoringGuest {
   }
 
   async run(): Promise<TreeScoringGuestResult> {
-    const { session: s, host, model, rows } = this.#o;
+    const { session: s, model, rows } = this.#o;
     const rng = this.#o.rng === undefined ? cryptoRng() : requireCryptoRng(this.#o.rng, 'rng');
     if (!Number.isInteger(rows) || rows < 1) {
       throw new FedscoreError('out_of_range', 'rows must be a positive integer', { field: 'rows' });
     }
     checkTreeModel(model);
+    const hosts = this.#o.hosts ?? (this.#o.host === undefined ? [] : [this.#o.host]);
+    if (hosts.length !== model.hosts.length || new Set(hosts).size !== hosts.length) {
+      throw new FedscoreError(
+        'invalid_argument',
+        `the model has ${model.hosts.length} hosts: name each once`,
+        {
+          field: 'hosts',
+        },
+      );
+    }
     const guestIndex =
       model.bins.length === 0
         ? []
@@ -329,7 +389,7 @@ export class TreeScoringGuest {
           })();
     const layout = treeLayout(model, rng);
     const ctx = await createCkksContext({
-      params: TREE_SCORING_PRESET,
+      params: hosts.length === 1 ? TREE_SCORING_PRESET : treeScoringParams(hosts.length),
       rotations: sumRotationSteps(layout.block),
       ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
     });
@@ -347,19 +407,29 @@ export class TreeScoringGuest {
       const groups = Math.ceil(rows / perGroup);
       const context = ctx.serialize();
       const chunks = Math.max(1, Math.ceil(context.length / CONTEXT_CHUNK));
-      const wire: TreeLayoutMessage = {
-        modelId: model.modelId,
-        records: rows,
-        trees: layout.trees,
-        slotsPerTree: layout.slotsPerTree,
-        block: layout.block,
-        splits: layout.splits.map((x) => ({ ...x })),
-        contextChunks: chunks,
-      } as TreeLayoutMessage;
-      await s.send(host, TREE_LAYOUT, wire);
-      for (let k = 0; k < chunks; k++) {
-        await s.send(host, TREE_CONTEXT, context.subarray(k * CONTEXT_CHUNK, (k + 1) * CONTEXT_CHUNK));
+      // Each host gets its own split nodes only, and its place in the chain.
+      for (const [h, host] of hosts.entries()) {
+        const wire: TreeLayoutMessage = {
+          modelId: model.modelId,
+          records: rows,
+          trees: layout.trees,
+          slotsPerTree: layout.slotsPerTree,
+          block: layout.block,
+          splits: layout.splits
+            .filter((x) => x.host === h)
+            .map((x) => ({ tree: x.tree, splitId: x.splitId, left: x.left, right: x.right })),
+          contextChunks: chunks,
+          hosts: hosts.length,
+          previous: h === 0 ? '' : hosts[h - 1]!,
+          next: h === hosts.length - 1 ? '' : hosts[h + 1]!,
+        } as TreeLayoutMessage;
+        await s.send(host, TREE_LAYOUT, wire);
+        for (let k = 0; k < chunks; k++) {
+          await s.send(host, TREE_CONTEXT, context.subarray(k * CONTEXT_CHUNK, (k + 1) * CONTEXT_CHUNK));
+        }
       }
+      const head = hosts[0]!;
+      const tail = hosts[hosts.length - 1]!;
       const margins = new Float64Array(rows);
       for (let g = 0; g < groups; g++) {
         const first = g * perGroup;
@@ -374,8 +444,8 @@ export class TreeScoringGuest {
         } finally {
           ct.dispose();
         }
-        await s.send(host, TREE_LEAF_WEIGHTS, [bytes]);
-        const reply = await s.receive(host, TREE_SCORES);
+        await s.send(head, TREE_LEAF_WEIGHTS, [bytes]);
+        const reply = await s.receive(tail, TREE_SCORES);
         if (reply.length !== 1) {
           throw new FedscoreError('protocol_step', `expected one ciphertext, got ${reply.length}`, {
             field: 'tree-scores.items',
@@ -436,6 +506,10 @@ export class TreeScoringHost {
       slotsPerTree: wire.slotsPerTree ?? 0,
       block: wire.block ?? 0,
       contextChunks: wire.contextChunks ?? 0,
+      hosts: Math.max(1, wire.hosts ?? 0),
+      // The chain (several hosts): whom the leaf-weight ciphertext comes from and goes to next.
+      previous: (wire.previous ?? '') === '' ? guest : wire.previous!,
+      next: (wire.next ?? '') === '' ? undefined : wire.next!,
       splits: (wire.splits ?? []).map((x) => ({
         tree: x.tree ?? 0,
         splitId: x.splitId ?? 0,
@@ -474,7 +548,7 @@ export class TreeScoringHost {
     }
     const ctx: CkksPublicContext = await loadCkksPublicContext(bytes, { logger });
     try {
-      checkContext(ctx, plan.block);
+      checkContext(ctx, plan.block, plan.hosts);
       const layout = plan;
       const index = applyBins(features, model.bins).index;
       const left = hostSplitBits(
@@ -489,7 +563,7 @@ export class TreeScoringHost {
       for (let g = 0; g < groups; g++) {
         const first = g * perGroup;
         const n = Math.min(rows, first + perGroup) - first;
-        const items = await s.receive(guest, TREE_LEAF_WEIGHTS);
+        const items = await s.receive(plan.previous, TREE_LEAF_WEIGHTS);
         if (items.length !== 1) {
           throw new FedscoreError('protocol_step', `expected one ciphertext, got ${items.length}`, {
             field: 'tree-leaf-weights.items',
@@ -501,6 +575,19 @@ export class TreeScoringHost {
           hostLeafMask(layout, left, first + j, mask, j * plan.block);
           select[j * plan.block] = 1;
         }
+        if (plan.next !== undefined) {
+          // Not the last host: multiply in this host's 0/1 vector and pass it on (a ciphertext under the
+          // guest's key: the next host learns nothing from it; the last one floods the sum).
+          const passed = ctx.scope(() =>
+            ctx
+              .deserializeVector(items[0]!)
+              .withLength(n * plan.block)
+              .mul(mask)
+              .serialize(),
+          );
+          await s.send(plan.next, TREE_LEAF_WEIGHTS, [passed]);
+          continue;
+        }
         const reply = maskSumFlood(ctx, items[0]!, mask, plan.block, {
           select: this.#o.unsafeNoSelector === true ? undefined : select,
           sd,
@@ -508,7 +595,7 @@ export class TreeScoringHost {
         });
         await s.send(guest, TREE_SCORES, [reply]);
       }
-      return { records: rows, floodingStdDev: sd };
+      return { records: rows, floodingStdDev: plan.next === undefined ? sd : 0 };
     } finally {
       ctx.dispose();
     }
@@ -539,18 +626,22 @@ export function maskSumFlood(
 }
 
 /** The guest's context must be the preset the flooding was sized for and carry the block's rotations. */
-export function checkContext(ctx: CkksPublicContext, block: number): void {
+export function checkContext(ctx: CkksPublicContext, block: number, hosts = 1): void {
   const p = ctx.params;
-  const want = CKKS_PRESETS[TREE_SCORING_PRESET];
+  const want = treeScoringParams(hosts);
   if (
     p.polyModulusDegree !== want.polyModulusDegree ||
     p.scaleBits !== want.scaleBits ||
     p.coeffModulusBits.join(',') !== want.coeffModulusBits.join(',') ||
     ctx.slotCount < block
   ) {
-    throw new FedscoreError('he_context_mismatch', `the guest's context is not ${TREE_SCORING_PRESET}`, {
-      field: 'tree-context',
-    });
+    throw new FedscoreError(
+      'he_context_mismatch',
+      `the guest's context is not the parameters of ${hosts} host(s)`,
+      {
+        field: 'tree-context',
+      },
+    );
   }
   for (const step of sumRotationSteps(block)) {
     if (!ctx.rotations.includes(step)) {
@@ -593,10 +684,15 @@ export function treeScores(
   return { pd, scores, lines: creditLines(options.rules, options.ids, scores, options.figures ?? {}) };
 }
 
+type TreeHostInput = { readonly model: SecureBoostHostModel; readonly features: PartyFeatures };
+
 export interface RunTreeScoringInput {
   readonly flow: TreeScoringFlow;
   readonly guest: { readonly model: SecureBoostGuestModel; readonly features?: PartyFeatures };
-  readonly host: { readonly model: SecureBoostHostModel; readonly features: PartyFeatures };
+  /** The host of a model of one host (or give `hosts`). */
+  readonly host?: TreeHostInput;
+  /** Every host, in the model's `hosts` order (a model of several hosts). */
+  readonly hosts?: readonly TreeHostInput[];
   readonly capture?: boolean;
   /** Attack and error-measurement tests only. */
   readonly unsafeNoFlooding?: boolean;
@@ -605,7 +701,9 @@ export interface RunTreeScoringInput {
 
 export interface RunTreeScoringResult {
   readonly margins: Float64Array;
+  /** Bytes the guest sent to the hosts (all of them). */
   readonly bytesToHost: number;
+  /** Bytes the guest received from the hosts. */
   readonly bytesToGuest: number;
   readonly captured: readonly CapturedMessage[];
 }
@@ -614,30 +712,36 @@ export const TREE_GUEST_ID = 'guest';
 export const TREE_HOST_ID = 'host-1';
 
 /**
- * Both roles of a joint tree scoring over an in-memory network with the real wire codec: `private-path`
- * (`scoring.tree`, the guest learns the scores only) or `plain` (vfl's `vfl.secureboost-predict`: the
- * guest learns every host split outcome of every scored row).
+ * Every role of a joint tree scoring over an in-memory network with the real wire codec: `private-path`
+ * (`scoring.tree`, the guest learns the scores only; several hosts pass the ciphertext along) or `plain`
+ * (vfl's `vfl.secureboost-predict`: the guest learns every host split outcome of every scored row).
+ * Hosts are `host-1`, `host-2`, ... in the model's order.
  */
 export async function runTreeScoring(input: RunTreeScoringInput): Promise<RunTreeScoringResult> {
   assertOneOf(input.flow, TREE_SCORING_FLOWS, 'flow');
-  const rows = input.host.features.columns[0]?.length ?? 0;
-  const network = createInMemoryNetwork([TREE_GUEST_ID, TREE_HOST_ID], envelopeCodec, {
+  const hosts = input.hosts ?? (input.host === undefined ? [] : [input.host]);
+  if (hosts.length === 0 || (input.hosts !== undefined && input.host !== undefined)) {
+    throw new FedscoreError('invalid_argument', 'give `host` or `hosts`', { field: 'hosts' });
+  }
+  const hostIds = hosts.map((_, j) => `host-${j + 1}`);
+  const rows = hosts[0]!.features.columns[0]?.length ?? 0;
+  const network = createInMemoryNetwork([TREE_GUEST_ID, ...hostIds], envelopeCodec, {
     capture: input.capture === true,
   });
   const logger = input.logger ?? noopLogger;
   const spec =
     input.flow === 'private-path'
-      ? { protocol: TREE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'tree' }
+      ? { protocol: TREE_SCORING_PROTOCOL, version: TREE_SCORING_VERSION, session: 'tree' }
       : { protocol: SECUREBOOST_PREDICT_PROTOCOL, version: SECUREBOOST_VERSION, session: 'tree-plain' };
   const session = (p: string) => new ProtocolSession(network.channel(p), spec);
   const gf = input.guest.features;
-  const out = await runParties(network, {
+  const roles: Record<string, () => Promise<unknown>> = {
     [TREE_GUEST_ID]: async () =>
       input.flow === 'private-path'
         ? (
             await new TreeScoringGuest({
               session: session(TREE_GUEST_ID),
-              host: TREE_HOST_ID,
+              hosts: hostIds,
               model: input.guest.model,
               rows,
               ...(gf !== undefined && { features: gf }),
@@ -646,33 +750,38 @@ export async function runTreeScoring(input: RunTreeScoringInput): Promise<RunTre
           ).margins
         : new SecureBoostPredictGuest({
             session: session(TREE_GUEST_ID),
-            hosts: [TREE_HOST_ID],
+            hosts: hostIds,
             model: input.guest.model,
             rows,
             ...(gf !== undefined && { features: gf }),
           }).run(),
-    [TREE_HOST_ID]: () =>
+  };
+  hosts.forEach((h, j) => {
+    const id = hostIds[j]!;
+    roles[id] = () =>
       input.flow === 'private-path'
         ? new TreeScoringHost({
-            session: session(TREE_HOST_ID),
+            session: session(id),
             guest: TREE_GUEST_ID,
-            model: input.host.model,
-            features: input.host.features,
+            model: h.model,
+            features: h.features,
             ...(input.unsafeNoFlooding === true && { unsafeNoFlooding: true }),
             logger,
           }).run()
         : new SecureBoostPredictHost({
-            session: session(TREE_HOST_ID),
+            session: session(id),
             guest: TREE_GUEST_ID,
-            model: input.host.model,
-            features: input.host.features,
-          }).run(),
+            model: h.model,
+            features: h.features,
+          }).run();
   });
+  const out = await runParties(network, roles);
   const stats = network.channel(TREE_GUEST_ID).stats();
+  const sum = (m: Readonly<Record<string, number>>) => hostIds.reduce((a, id) => a + (m[id] ?? 0), 0);
   return {
     margins: out[TREE_GUEST_ID] as Float64Array,
-    bytesToHost: stats.bytesSent[TREE_HOST_ID] ?? 0,
-    bytesToGuest: stats.bytesReceived[TREE_HOST_ID] ?? 0,
+    bytesToHost: sum(stats.bytesSent),
+    bytesToGuest: sum(stats.bytesReceived),
     captured: network.captured,
   };
 }

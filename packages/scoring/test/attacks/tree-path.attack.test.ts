@@ -112,7 +112,12 @@ async function attack(
           trees: layout.trees,
           slotsPerTree: layout.slotsPerTree,
           block: layout.block,
-          splits: layout.splits.map((x) => ({ ...x })),
+          splits: layout.splits.map((x) => ({
+            tree: x.tree,
+            splitId: x.splitId,
+            left: x.left,
+            right: x.right,
+          })),
           contextChunks: 1,
         } as TreeLayoutMessage);
         await s.send('host-1', TREE_CONTEXT, bytes);

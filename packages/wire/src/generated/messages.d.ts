@@ -7122,6 +7122,20 @@ export namespace fedscore {
             maxRounds: number;
 
             /**
+             * A model of several hosts (version 2): the leaf-weight ciphertext passes along the hosts in the
+             * model's order, each multiplying in its own 0/1 vector; the last sums, selects and floods it back to
+             * the guest. `hosts` counts them (0 or 1: one host); `previous` is the host this one receives the
+             * ciphertext from ("" = the guest), `next` the host it forwards to ("" = it is the last).
+             */
+            hosts: number;
+
+            /** TreeLayout previous. */
+            previous: string;
+
+            /** TreeLayout next. */
+            next: string;
+
+            /**
              * Creates a new TreeLayout instance using the specified properties.
              * @param [properties] Properties to set
              * @returns TreeLayout instance
@@ -7232,6 +7246,20 @@ export namespace fedscore {
                  * releases and refuses a round beyond. 0: one run over `records` rows aligned beforehand.
                  */
                 maxRounds?: (number|null);
+
+                /**
+                 * A model of several hosts (version 2): the leaf-weight ciphertext passes along the hosts in the
+                 * model's order, each multiplying in its own 0/1 vector; the last sums, selects and floods it back to
+                 * the guest. `hosts` counts them (0 or 1: one host); `previous` is the host this one receives the
+                 * ciphertext from ("" = the guest), `next` the host it forwards to ("" = it is the last).
+                 */
+                hosts?: (number|null);
+
+                /** TreeLayout previous */
+                previous?: (string|null);
+
+                /** TreeLayout next */
+                next?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

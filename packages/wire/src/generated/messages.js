@@ -19479,6 +19479,12 @@ export const fedscore = $root.fedscore = (() => {
              * @property {number|null} [maxRounds] Session mode (version 2, a node's scoring API): records = 0 and up to max_rounds rounds of
              * TreeRequest / TreeReply, each naming its applicants; the host sizes its flooding for max_rounds
              * releases and refuses a round beyond. 0: one run over `records` rows aligned beforehand.
+             * @property {number|null} [hosts] A model of several hosts (version 2): the leaf-weight ciphertext passes along the hosts in the
+             * model's order, each multiplying in its own 0/1 vector; the last sums, selects and floods it back to
+             * the guest. `hosts` counts them (0 or 1: one host); `previous` is the host this one receives the
+             * ciphertext from ("" = the guest), `next` the host it forwards to ("" = it is the last).
+             * @property {string|null} [previous] TreeLayout previous
+             * @property {string|null} [next] TreeLayout next
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -19578,6 +19584,33 @@ export const fedscore = $root.fedscore = (() => {
             TreeLayout.prototype.maxRounds = 0;
 
             /**
+             * A model of several hosts (version 2): the leaf-weight ciphertext passes along the hosts in the
+             * model's order, each multiplying in its own 0/1 vector; the last sums, selects and floods it back to
+             * the guest. `hosts` counts them (0 or 1: one host); `previous` is the host this one receives the
+             * ciphertext from ("" = the guest), `next` the host it forwards to ("" = it is the last).
+             * @member {number} hosts
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.hosts = 0;
+
+            /**
+             * TreeLayout previous.
+             * @member {string} previous
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.previous = "";
+
+            /**
+             * TreeLayout next.
+             * @member {string} next
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.next = "";
+
+            /**
              * Creates a new TreeLayout instance using the specified properties.
              * @function create
              * @memberof fedscore.scoring.TreeLayout
@@ -19626,6 +19659,12 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 7, wireType 0 =*/56).uint32(message.contextChunks);
                 if (message.maxRounds != null && $Object.hasOwnProperty.call(message, "maxRounds") && message.maxRounds !== 0)
                     writer.uint32(/* id 8, wireType 0 =*/64).uint32(message.maxRounds);
+                if (message.hosts != null && $Object.hasOwnProperty.call(message, "hosts") && message.hosts !== 0)
+                    writer.uint32(/* id 9, wireType 0 =*/72).uint32(message.hosts);
+                if (message.previous != null && $Object.hasOwnProperty.call(message, "previous") && message.previous !== "")
+                    writer.uint32(/* id 10, wireType 2 =*/82).string(message.previous);
+                if (message.next != null && $Object.hasOwnProperty.call(message, "next") && message.next !== "")
+                    writer.uint32(/* id 11, wireType 2 =*/90).string(message.next);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -19754,6 +19793,33 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.maxRounds;
                             continue;
                         }
+                    case 9: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.hosts = value;
+                            else
+                                delete message.hosts;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.previous = value;
+                            else
+                                delete message.previous;
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.next = value;
+                            else
+                                delete message.next;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -19832,6 +19898,15 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.maxRounds != null && $Object.hasOwnProperty.call(message, "maxRounds"))
                     if (!$util.isInteger(message.maxRounds))
                         return "maxRounds: integer expected";
+                if (message.hosts != null && $Object.hasOwnProperty.call(message, "hosts"))
+                    if (!$util.isInteger(message.hosts))
+                        return "hosts: integer expected";
+                if (message.previous != null && $Object.hasOwnProperty.call(message, "previous"))
+                    if (!$util.isString(message.previous))
+                        return "previous: string expected";
+                if (message.next != null && $Object.hasOwnProperty.call(message, "next"))
+                    if (!$util.isString(message.next))
+                        return "next: string expected";
                 return null;
             };
 
@@ -19884,6 +19959,15 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.maxRounds != null)
                     if ($Number(object.maxRounds) !== 0)
                         message.maxRounds = object.maxRounds >>> 0;
+                if (object.hosts != null)
+                    if ($Number(object.hosts) !== 0)
+                        message.hosts = object.hosts >>> 0;
+                if (object.previous != null)
+                    if (typeof object.previous !== "string" || object.previous.length)
+                        message.previous = $String(object.previous);
+                if (object.next != null)
+                    if (typeof object.next !== "string" || object.next.length)
+                        message.next = $String(object.next);
                 return message;
             };
 
@@ -19914,6 +19998,9 @@ export const fedscore = $root.fedscore = (() => {
                     object.block = 0;
                     object.contextChunks = 0;
                     object.maxRounds = 0;
+                    object.hosts = 0;
+                    object.previous = "";
+                    object.next = "";
                 }
                 if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
                     object.modelId = message.modelId;
@@ -19934,6 +20021,12 @@ export const fedscore = $root.fedscore = (() => {
                     object.contextChunks = message.contextChunks;
                 if (message.maxRounds != null && $Object.hasOwnProperty.call(message, "maxRounds"))
                     object.maxRounds = message.maxRounds;
+                if (message.hosts != null && $Object.hasOwnProperty.call(message, "hosts"))
+                    object.hosts = message.hosts;
+                if (message.previous != null && $Object.hasOwnProperty.call(message, "previous"))
+                    object.previous = message.previous;
+                if (message.next != null && $Object.hasOwnProperty.call(message, "next"))
+                    object.next = message.next;
                 return object;
             };
 
