@@ -2,7 +2,8 @@
  * Scoring with a SecureBoost tree model (vfl's `SecureBoostGuestModel` / `SecureBoostHostModel`): the
  * guest (the bank: the trees, the leaf weights and the CKKS key) learns each applicant's score and not
  * the outcome of any host split; the host (the government node: its own split thresholds and
- * features) learns nothing of the guest's splits, weights or scores. Protocol `scoring.tree`, version 1;
+ * features) learns nothing of the guest's splits, weights or scores. Protocol `scoring.tree`, version 2
+ * (several hosts; the session mode of a node's scoring API is tree-session.ts);
  * docs/protocols/tree-scoring.md has it at length.
  *
  * Idea (the reachable-leaf product of Cheng et al. 2019, SecureBoost, section 5's prediction turned so
@@ -12,8 +13,13 @@
  * reached iff it is consistent with the guest's split outcomes (a_l = 1) AND with the host's (b_l = 1),
  * so the tree's contribution is sum_l w_l a_l b_l. The guest knows a and w, the host knows b.
  *
- * Parties: guest G, one host H (a model with splits of several hosts is refused: the product of two
- * hosts' indicators would need the hosts to talk to each other or the guest to see one of them).
+ * Parties: guest G, hosts H_1 ... H_k in the model's order (k <= `TREE_MAX_HOSTS` = 3). With several
+ * hosts the leaf is reached iff a_l AND b_1,l AND ... AND b_k,l: the ciphertext passes from G through
+ * H_1, ..., H_k, each multiplying in its own b_j (one CKKS level each: `treeScoringParams(k)`), and
+ * only H_k sums, selects and floods. Below, H is the one host; with k hosts steps 1-2 go to every host
+ * (each layout holding only that host's split nodes, with its `previous` and `next` in the chain), step
+ * 3 goes to H_1, H_j sends H_{j+1} Enc(c b_1 ... b_j) as a tree-leaf-weights message, and step 4 comes
+ * from H_k.
  *
  * Messages, in order:
  *   1. G -> H  tree-layout: records, trees, slots per tree L (the model's largest leaf count; each
@@ -41,15 +47,19 @@
  *     reachable leaves have distinct weight sums, G can tell which leaves were reached, hence the
  *     outcome of the host splits on that path. With 30 trees the candidate combinations are many and the
  *     noise blurs close sums, but this flow gives no formal bound on that inference.
- *   - H: the number of applicants, trees and leaf slots, and for each of its own split nodes the
+ *   - H (each H_j): the number of applicants, trees, leaf slots and hosts, its neighbours in the chain,
+ *     and for each of its own split nodes the
  *     (permuted) leaf slots under each side: the size of each side and how its own splits nest within a
  *     tree (which it partly knew: predict.ts tells it the split ids in use). Never a leaf weight, a guest
  *     split outcome or a score: every value it receives is a CKKS ciphertext under G's key (IND-CPA,
  *     RLWE).
+ *     Several hosts: H_j (j > 1) receives Enc(c b_1 ... b_{j-1}), a ciphertext under G's key like any
+ *     other: nothing of the other hosts' split outcomes or nodes (their split nodes are not in its layout).
  *   Compare the plain federated flow (vfl's `SecureBoostPredictGuest`/`...Host`, `vfl.secureboost-predict`):
  *   G learns every host split outcome of every scored row.
  *
- * Threat model: semi-honest G and H, no collusion. A malicious G is not defended against: it chooses the
+ * Threat model: semi-honest G and H, no collusion (G colluding with H_{j+1} would decrypt what H_j sends,
+ * hence read b_1 ... b_j on the reachable slots). A malicious G is not defended against: it chooses the
  * encrypted c, so it could put distinct powers of two on the slots and read b off the sum; a malicious H
  * can return any score (no integrity). The flooding is sized for the number of ciphertexts released
  * under one key: G makes a fresh key per run.
