@@ -611,7 +611,7 @@ export class ScoringClient {
       );
     }
     try {
-      checkTreeModel(model);
+      checkTreeModel(model, 1);
     } catch (e) {
       throw new ScoringRefusal('upstream_unavailable', `model ${version.ref} cannot be scored privately`, {
         cause: e,
