@@ -160,13 +160,6 @@ export {
   TREE_SCORING_VERSION,
 } from './steps.ts';
 export type {
-  TreeBatchItem,
-  TreeLookupRequest,
-  TreeScoringBankOptions,
-  TreeScoringGovernmentOptions,
-} from './tree-session.ts';
-export { TREE_SESSION_ROUNDS, TreeScoringBank, TreeScoringGovernment } from './tree-session.ts';
-export type {
   RunTreeScoringInput,
   RunTreeScoringResult,
   TreeLayout,
@@ -176,6 +169,7 @@ export type {
   TreeScoringHostOptions,
 } from './tree.ts';
 export {
+  checkTreeModel,
   guestLeafWeights,
   hostLeafMask,
   runTreeScoring,
@@ -189,9 +183,15 @@ export {
   TREE_WEIGHT_BOUND,
   TreeScoringGuest,
   TreeScoringHost,
-  checkTreeModel,
   treeFloodingStdDev,
   treeLayout,
   treeScores,
   treeScoringParams,
 } from './tree.ts';
+export type {
+  TreeBatchItem,
+  TreeLookupRequest,
+  TreeScoringBankOptions,
+  TreeScoringGovernmentOptions,
+} from './tree-session.ts';
+export { TREE_SESSION_ROUNDS, TreeScoringBank, TreeScoringGovernment } from './tree-session.ts';
