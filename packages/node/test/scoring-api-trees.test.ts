@@ -11,6 +11,8 @@
  *     score; concurrent requests (micro-batched into shared rounds) score the same;
  *   - bad requests are 400 naming the field (a missing and an unknown feature); the government's
  *     refusals are 403 consent_missing and 404 no_record, each one audit entry per node;
+ *   - a bank node in band mode answers 503 upstream_unavailable for a tree model (the tree flow releases
+ *     the score to the bank: exact mode only), before asking the government anything;
  *   - capture: every byte the government received from the bank and the bank from the government while
  *     scoring (the transport's raw inbound bytes) is searched for every threshold of the government's
  *     splits, as float64 in both byte orders and as text: none is found (positive control: the
@@ -96,7 +98,7 @@ describe('scoring API with a SecureBoost model', () => {
   const sd = treeFloodingStdDev(TREE_SESSION_ROUNDS);
   const TOLERANCE_LOGIT = 6 * sd + 1e-9;
 
-  const config = (p: Party): NodeConfig =>
+  const config = (p: Party, mode: 'exact' | 'band' = 'exact'): NodeConfig =>
     validateNodeConfig({
       party: p,
       listen: `127.0.0.1:${ports[p]}`,
@@ -124,7 +126,7 @@ describe('scoring API with a SecureBoost model', () => {
                 listen: '127.0.0.1:0',
                 government: 'government',
                 model: 'sme-trees@production',
-                mode: 'exact',
+                mode,
                 rules: join(root, 'rules.yaml'),
                 sessions: 1,
                 // Key generation and the 38 MB context on the first request of a session.
@@ -362,4 +364,17 @@ describe('scoring API with a SecureBoost model', () => {
       ).toBe(true);
     }
   }, 120_000);
+
+  it('a bank node in band mode does not serve a tree model (503), without asking the government', async () => {
+    await nodes.bank.stop();
+    nodes.bank = await PartyNode.start({ config: config('bank', 'band'), tls: tls.bank });
+    url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
+    const before = [...nodes.government.audit.entries({})].length;
+    const id = aligned[40]!;
+    const r = await post({ applicant: id, features: featuresOf(id) });
+    expect(r.status, JSON.stringify(r.json)).toBe(503);
+    expect(r.json.error).toMatchObject({ code: 'upstream_unavailable' });
+    expect((r.json.error as { message: string }).message).toContain('exact mode only');
+    expect([...nodes.government.audit.entries({})].length).toBe(before);
+  }, 60_000);
 });
