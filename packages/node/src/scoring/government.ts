@@ -92,6 +92,11 @@ export interface ScoringEndpointOptions {
   readonly dataName?: string;
   /** Concurrent sessions per bank. Default 64. */
   readonly maxSessionsPerPeer?: number;
+  /**
+   * Concurrent tree-model sessions per bank (each holds the bank's ~38 MB public context with its
+   * Galois keys in memory). Default 4, and never above `maxSessionsPerPeer`.
+   */
+  readonly maxTreeSessionsPerPeer?: number;
   /** Partial scores are recomputed from the data this often (s). Default 300. */
   readonly refreshSeconds?: number;
   /** Modes and threshold cap served (the config's `scoring`). */
@@ -162,7 +167,7 @@ export class ScoringEndpoint {
       prefix: TREE_SESSION_PREFIX,
       protocols: { [TREE_SCORING_PROTOCOL]: TREE_SCORING_VERSION },
       name: 'tree scoring',
-      maxSessionsPerPeer: options.maxSessionsPerPeer ?? 64,
+      maxSessionsPerPeer: Math.min(options.maxTreeSessionsPerPeer ?? 4, options.maxSessionsPerPeer ?? 64),
       parse: (nonce) => (NONCE.test(nonce) ? nonce : undefined),
       serve: (session, bank) => this.#serveTree(session, bank),
       onFailure: (session, bank, e) => {
