@@ -318,6 +318,8 @@ export interface TreeScoringGovernmentOptions {
   ) => Promise<readonly (ArrayLike<number> | ScoreRefusal | undefined)[]>;
   /** Flooding noise (cryptographic only). Default `cryptoRng()`. */
   readonly rng?: CryptoRng;
+  /** Skip the block-start selector (the attack test only: attacks/tree-path.attack.test.ts). */
+  readonly unsafeNoSelector?: boolean;
   readonly logger?: Logger;
 }
 
@@ -455,7 +457,11 @@ export class TreeScoringGovernment {
           select[f.i * layout.block] = 1;
         });
         const item = (req.items ?? [])[0]!;
-        const reply = maskSumFlood(ctx, item, mask, layout.block, { select, sd, rng });
+        const reply = maskSumFlood(ctx, item, mask, layout.block, {
+          select: this.#o.unsafeNoSelector === true ? undefined : select,
+          sd,
+          rng,
+        });
         await s.send(guest, TREE_REPLY, { errors, items: [reply] } as unknown as TreeReplyMessage);
       }
     } finally {
