@@ -133,7 +133,7 @@ export {
   SelfEstimateCompactBank,
   SelfEstimateCompactClient,
 } from './self-estimate-compact.ts';
-export type { ScoreRefusal, TreeLayoutMessage } from './steps.ts';
+export type { ScoreRefusal, TreeLayoutMessage, TreeReplyMessage, TreeRequestMessage } from './steps.ts';
 export {
   BATCH_SCORING_PROTOCOL,
   ENCRYPTED_BITS,
@@ -151,8 +151,13 @@ export {
   TREE_CONTEXT,
   TREE_LAYOUT,
   TREE_LEAF_WEIGHTS,
+  TREE_MAX_ROUNDS,
+  TREE_REPLY,
+  TREE_REPLY_ERRORS,
+  TREE_REQUEST,
   TREE_SCORES,
   TREE_SCORING_PROTOCOL,
+  TREE_SCORING_VERSION,
 } from './steps.ts';
 export type {
   RunTreeScoringInput,
@@ -164,6 +169,7 @@ export type {
   TreeScoringHostOptions,
 } from './tree.ts';
 export {
+  checkTreeModel,
   guestLeafWeights,
   hostLeafMask,
   runTreeScoring,
@@ -171,6 +177,7 @@ export {
   TREE_FLOODING_BITS,
   TREE_GUEST_ID,
   TREE_HOST_ID,
+  TREE_MAX_HOSTS,
   TREE_SCORING_FLOWS,
   TREE_SCORING_PRESET,
   TREE_WEIGHT_BOUND,
@@ -179,4 +186,12 @@ export {
   treeFloodingStdDev,
   treeLayout,
   treeScores,
+  treeScoringParams,
 } from './tree.ts';
+export type {
+  TreeBatchItem,
+  TreeLookupRequest,
+  TreeScoringBankOptions,
+  TreeScoringGovernmentOptions,
+} from './tree-session.ts';
+export { TREE_SESSION_ROUNDS, TreeScoringBank, TreeScoringGovernment } from './tree-session.ts';

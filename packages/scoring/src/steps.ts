@@ -20,6 +20,12 @@ export const SELF_ESTIMATE_PROTOCOL = 'scoring.self-estimate';
 export const TREE_SCORING_PROTOCOL = 'scoring.tree';
 export const SCORING_VERSION = 1;
 /**
+ * Version of "scoring.tree" (its own since version 2): version 2 adds the session mode of a node's
+ * scoring API (tree-layout.max_rounds, then rounds of tree-request / tree-reply naming their applicants)
+ * and models of several hosts (the leaf-weight ciphertext passes through every host in turn).
+ */
+export const TREE_SCORING_VERSION = 2;
+/**
  * Version of "scoring.online" (its own since version 2): version 2 carries the encrypted partial score
  * inside score-request and the joint result inside score-reply, 2 envelopes per score instead of 4;
  * version 3 may score several applicants in one round (score-request.more, score-reply.more_errors).
@@ -188,11 +194,19 @@ export function enumFromWire<K extends string>(
 const EMPTY = new Uint8Array(0);
 
 export type TreeLayoutMessage = fedscore.scoring.TreeLayout;
+export type TreeRequestMessage = fedscore.scoring.TreeRequest;
+export type TreeReplyMessage = fedscore.scoring.TreeReply;
+
+/** Most rounds one session-mode key may serve (the flooding is sized for the declared count). */
+export const TREE_MAX_ROUNDS = 4096;
 
 /** Guest -> host: the run's shape and the leaf slots under each host split (no weight, no guest split). */
 export const TREE_LAYOUT: StepDef<TreeLayoutMessage> = protoStep('tree-layout', fedscore.scoring.TreeLayout, {
   check: (m) => {
-    if ((m.records ?? 0) < 1) return 'records: must be >= 1';
+    const rounds = m.maxRounds ?? 0;
+    if (rounds === 0 && (m.records ?? 0) < 1) return 'records: must be >= 1';
+    if (rounds > 0 && (m.records ?? 0) !== 0) return 'records: must be 0 in session mode';
+    if (rounds > TREE_MAX_ROUNDS) return `max_rounds: at most ${TREE_MAX_ROUNDS}`;
     if ((m.trees ?? 0) < 1) return 'trees: must be >= 1';
     if ((m.slotsPerTree ?? 0) < 1) return 'slots_per_tree: must be >= 1';
     const block = m.block ?? 0;
@@ -237,3 +251,52 @@ function treeCiphertexts(name: string): StepDef<readonly Uint8Array[]> {
 export const TREE_LEAF_WEIGHTS: StepDef<readonly Uint8Array[]> = treeCiphertexts('tree-leaf-weights');
 /** Host -> guest: Enc(sum over leaves also reachable on the host's splits + flooding), one slot per applicant. */
 export const TREE_SCORES: StepDef<readonly Uint8Array[]> = treeCiphertexts('tree-scores');
+
+/**
+ * Guest -> host, per session-mode round: the applicants and one ciphertext of their masked leaf weights;
+ * or `close` alone.
+ */
+export const TREE_REQUEST: StepDef<TreeRequestMessage> = protoStep(
+  'tree-request',
+  fedscore.scoring.TreeRequest,
+  {
+    check: (m) => {
+      const applicants = m.applicants ?? [];
+      const items = m.items ?? [];
+      if (m.close === true) {
+        return applicants.length === 0 && items.length === 0 ? null : 'close: no applicant or ciphertext';
+      }
+      if (applicants.length === 0) return 'applicants: at least one';
+      for (const [i, a] of applicants.entries()) {
+        if ((a.applicant ?? '').length === 0 || (a.applicant ?? '').length > 64) {
+          return `applicants[${i}].applicant: 1-64 characters`;
+        }
+        const r = a.requestId ?? '';
+        if (r !== '' && !REQUEST_ID_PATTERN.test(r))
+          return `applicants[${i}].request_id: 1-64 of A-Z a-z 0-9 . _ : -`;
+      }
+      return items.length === 1 ? null : 'items: exactly one ciphertext';
+    },
+    sizeHint: (m) =>
+      (m.items ?? []).reduce((a, b) => a + b.length + 8, 64 + 96 * (m.applicants ?? []).length),
+  },
+);
+
+/** The errors a tree-reply may carry per applicant ('' = scored). */
+export const TREE_REPLY_ERRORS = ['', SCORE_REPLY_NO_RECORD, ...SCORE_REPLY_REFUSALS] as const;
+
+/** Host -> guest, per round: an error per applicant and, when any is scored, one ciphertext. */
+export const TREE_REPLY: StepDef<TreeReplyMessage> = protoStep('tree-reply', fedscore.scoring.TreeReply, {
+  check: (m) => {
+    const errors = m.errors ?? [];
+    if (errors.length === 0) return 'errors: one per applicant';
+    for (const [i, e] of errors.entries()) {
+      if (!(TREE_REPLY_ERRORS as readonly string[]).includes(e)) return `errors[${i}]: unknown value`;
+    }
+    const scored = errors.some((e) => e === '');
+    const items = (m.items ?? []).length;
+    if (scored) return items === 1 ? null : 'items: exactly one ciphertext';
+    return items === 0 ? null : 'items: must be empty when no applicant is scored';
+  },
+  sizeHint: (m) => (m.items ?? []).reduce((a, b) => a + b.length + 8, 64 + 24 * (m.errors ?? []).length),
+});

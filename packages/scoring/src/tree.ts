@@ -2,7 +2,8 @@
  * Scoring with a SecureBoost tree model (vfl's `SecureBoostGuestModel` / `SecureBoostHostModel`): the
  * guest (the bank: the trees, the leaf weights and the CKKS key) learns each applicant's score and not
  * the outcome of any host split; the host (the government node: its own split thresholds and
- * features) learns nothing of the guest's splits, weights or scores. Protocol `scoring.tree`, version 1;
+ * features) learns nothing of the guest's splits, weights or scores. Protocol `scoring.tree`, version 2
+ * (several hosts; the session mode of a node's scoring API is tree-session.ts);
  * docs/protocols/tree-scoring.md has it at length.
  *
  * Idea (the reachable-leaf product of Cheng et al. 2019, SecureBoost, section 5's prediction turned so
@@ -12,8 +13,13 @@
  * reached iff it is consistent with the guest's split outcomes (a_l = 1) AND with the host's (b_l = 1),
  * so the tree's contribution is sum_l w_l a_l b_l. The guest knows a and w, the host knows b.
  *
- * Parties: guest G, one host H (a model with splits of several hosts is refused: the product of two
- * hosts' indicators would need the hosts to talk to each other or the guest to see one of them).
+ * Parties: guest G, hosts H_1 ... H_k in the model's order (k <= `TREE_MAX_HOSTS` = 3). With several
+ * hosts the leaf is reached iff a_l AND b_1,l AND ... AND b_k,l: the ciphertext passes from G through
+ * H_1, ..., H_k, each multiplying in its own b_j (one CKKS level each: `treeScoringParams(k)`), and
+ * only H_k sums, selects and floods. Below, H is the one host; with k hosts steps 1-2 go to every host
+ * (each layout holding only that host's split nodes, with its `previous` and `next` in the chain), step
+ * 3 goes to H_1, H_j sends H_{j+1} Enc(c b_1 ... b_j) as a tree-leaf-weights message, and step 4 comes
+ * from H_k.
  *
  * Messages, in order:
  *   1. G -> H  tree-layout: records, trees, slots per tree L (the model's largest leaf count; each
@@ -41,15 +47,19 @@
  *     reachable leaves have distinct weight sums, G can tell which leaves were reached, hence the
  *     outcome of the host splits on that path. With 30 trees the candidate combinations are many and the
  *     noise blurs close sums, but this flow gives no formal bound on that inference.
- *   - H: the number of applicants, trees and leaf slots, and for each of its own split nodes the
+ *   - H (each H_j): the number of applicants, trees, leaf slots and hosts, its neighbours in the chain,
+ *     and for each of its own split nodes the
  *     (permuted) leaf slots under each side: the size of each side and how its own splits nest within a
  *     tree (which it partly knew: predict.ts tells it the split ids in use). Never a leaf weight, a guest
  *     split outcome or a score: every value it receives is a CKKS ciphertext under G's key (IND-CPA,
  *     RLWE).
+ *     Several hosts: H_j (j > 1) receives Enc(c b_1 ... b_{j-1}), a ciphertext under G's key like any
+ *     other: nothing of the other hosts' split outcomes or nodes (their split nodes are not in its layout).
  *   Compare the plain federated flow (vfl's `SecureBoostPredictGuest`/`...Host`, `vfl.secureboost-predict`):
  *   G learns every host split outcome of every scored row.
  *
- * Threat model: semi-honest G and H, no collusion. A malicious G is not defended against: it chooses the
+ * Threat model: semi-honest G and H, no collusion (G colluding with H_{j+1} would decrypt what H_j sends,
+ * hence read b_1 ... b_j on the reachable slots). A malicious G is not defended against: it chooses the
  * encrypted c, so it could put distinct powers of two on the slots and read b off the sum; a malicious H
  * can return any score (no integrity). The flooding is sized for the number of ciphertexts released
  * under one key: G makes a fresh key per run.
@@ -71,6 +81,7 @@ import {
 } from '@fedscore/core';
 import {
   CKKS_PRESETS,
+  type CkksParams,
   type CkksPublicContext,
   type CkksVector,
   createCkksContext,
@@ -96,17 +107,48 @@ import { type ProbabilityScores, pdToScore } from './probability.ts';
 import { type CreditRules, creditLines } from './rules.ts';
 import type { ScorecardScaling } from './scorecard.ts';
 import {
-  SCORING_VERSION,
   TREE_CONTEXT,
   TREE_LAYOUT,
   TREE_LEAF_WEIGHTS,
   TREE_SCORES,
   TREE_SCORING_PROTOCOL,
+  TREE_SCORING_VERSION,
   type TreeLayoutMessage,
 } from './steps.ts';
 
 /** CKKS parameters of the run: scale 2^55, so the circuit error stays near 2^-34 (he presets). */
 export const TREE_SCORING_PRESET = 'ckks-16384-release' as const;
+/** Most hosts of a model the private path scores (the leaf-weight ciphertext passes through each). */
+export const TREE_MAX_HOSTS = 3;
+
+/**
+ * CKKS parameters of a run with `hosts` hosts: one host, `ckks-16384-release` (2 levels at scale 2^55:
+ * the host's 0/1 product and the selector); h hosts, the same primes with one more 55-bit level per
+ * further host (h products and the selector), released at level 1 (q0 q1 = 120 bits) as with one host:
+ * log q = 235 + 55 (h + 1) <= 400 for h <= 3, within the 438 bits of the HE standard's 128-bit bound
+ * for N = 16384 (HomomorphicEncryption.org, Albrecht et al. 2018, table 1).
+ */
+export function treeScoringParams(hosts: number): CkksParams {
+  if (!Number.isInteger(hosts) || hosts < 1 || hosts > TREE_MAX_HOSTS) {
+    throw new FedscoreError('unsupported', `private-path tree scoring takes 1 ... ${TREE_MAX_HOSTS} hosts`, {
+      field: 'hosts',
+    });
+  }
+  const p = CKKS_PRESETS[TREE_SCORING_PRESET];
+  if (hosts === 1) {
+    return {
+      polyModulusDegree: p.polyModulusDegree,
+      coeffModulusBits: p.coeffModulusBits,
+      scaleBits: p.scaleBits,
+    };
+  }
+  return {
+    polyModulusDegree: p.polyModulusDegree,
+    coeffModulusBits: [60, 60, ...new Array<number>(hosts + 1).fill(p.scaleBits), 60],
+    scaleBits: p.scaleBits,
+  };
+}
+
 /**
  * Bound of the circuit's CKKS error per released slot (one 0/1 plaintext product, log2 B rotations,
  * one 0/1 selector product) for leaf-weight sums |sum| <= `TREE_WEIGHT_BOUND`; the flooding is sized
@@ -118,7 +160,7 @@ export const TREE_ERROR_BOUND = 2 ** -28;
 export const TREE_WEIGHT_BOUND = 16;
 /** Statistical security of the flooding (bits; Li-Micciancio-Schultz-Sorrell 2022). */
 export const TREE_FLOODING_BITS = 30;
-const CONTEXT_CHUNK = 16 * 1024 * 1024;
+export const CONTEXT_CHUNK = 16 * 1024 * 1024;
 
 /** The leaf-slot layout of a model: what the guest keeps and what it sends the host. */
 export interface TreeLayout {
@@ -127,8 +169,12 @@ export interface TreeLayout {
   readonly block: number;
   /** Per tree, per slot: the leaf's node index in the tree, or -1 for padding. */
   readonly slotNode: readonly Int32Array[];
-  /** Per host split node: its tree, split id and the slots under each side (bitmaps over the tree's slots). */
+  /**
+   * Per host split node: its host (index into the model's hosts), tree, split id and the slots under
+   * each side (bitmaps over the tree's slots).
+   */
   readonly splits: readonly {
+    readonly host: number;
     readonly tree: number;
     readonly splitId: number;
     readonly left: Uint8Array;
@@ -190,16 +236,16 @@ export function treeLayout(model: SecureBoostGuestModel, rng: CryptoRng): TreeLa
     const bytes = Math.ceil(L / 8);
     tree.forEach((n) => {
       if (n.kind !== 'host-split') return;
-      if (n.host !== 0) {
-        throw new FedscoreError('unsupported', 'private-path tree scoring takes a model of one host', {
-          field: 'hosts',
+      if (!Number.isInteger(n.host) || n.host < 0 || n.host >= model.hosts.length) {
+        throw new FedscoreError('invalid_config', `a split names host ${n.host}, not one of the model's`, {
+          field: 'trees',
         });
       }
       const left = new Uint8Array(bytes);
       const right = new Uint8Array(bytes);
       for (const leaf of leavesUnder(tree, n.left)) setBit(left, slotOf.get(leaf)!);
       for (const leaf of leavesUnder(tree, n.right)) setBit(right, slotOf.get(leaf)!);
-      splits.push({ tree: t, splitId: n.splitId, left, right });
+      splits.push({ host: n.host, tree: t, splitId: n.splitId, left, right });
     });
   });
   return { trees, slotsPerTree: L, block, slotNode, splits };
@@ -244,7 +290,11 @@ export function guestLeafWeights(
  * has s under the side row `i` does not take. `left[k]`: the left bitmap over rows of `layout.splits[k]`.
  */
 export function hostLeafMask(
-  layout: Pick<TreeLayout, 'trees' | 'slotsPerTree' | 'splits'>,
+  layout: {
+    readonly trees: number;
+    readonly slotsPerTree: number;
+    readonly splits: readonly Omit<TreeLayout['splits'][number], 'host'>[];
+  },
   left: readonly Uint8Array[],
   i: number,
   out: Float64Array,
@@ -262,7 +312,10 @@ export function hostLeafMask(
 
 export interface TreeScoringGuestOptions {
   readonly session: ProtocolSession;
-  readonly host: PartyId;
+  /** The host of a model of one host (or give `hosts`). */
+  readonly host?: PartyId;
+  /** The hosts' party ids in the model's `hosts` order (the order the ciphertext passes them). */
+  readonly hosts?: readonly PartyId[];
   readonly model: SecureBoostGuestModel;
   /** Applicants to score (the host scores the same rows, in the same order). */
   readonly rows: number;
@@ -280,6 +333,31 @@ export interface TreeScoringGuestResult {
   readonly floodingStdDev: number;
 }
 
+/**
+ * A model the private path can score: 1 ... `maxHosts` hosts, every |leaf weight| within
+ * `TREE_WEIGHT_BOUND`.
+ */
+export function checkTreeModel(model: SecureBoostGuestModel, maxHosts = TREE_MAX_HOSTS): void {
+  if (model.hosts.length < 1 || model.hosts.length > maxHosts) {
+    throw new FedscoreError(
+      'unsupported',
+      maxHosts === 1
+        ? 'this flow takes a model of one host'
+        : `private-path tree scoring takes a model of 1 ... ${maxHosts} hosts`,
+      { field: 'hosts' },
+    );
+  }
+  for (const tree of model.trees) {
+    for (const n of tree) {
+      if (n.kind === 'leaf' && !(Math.abs(n.weight) <= TREE_WEIGHT_BOUND)) {
+        throw new FedscoreError('out_of_range', `a leaf weight beyond +-${TREE_WEIGHT_BOUND}`, {
+          field: 'trees',
+        });
+      }
+    }
+  }
+}
+
 /** The guest (model owner) of `scoring.tree`: learns each applicant's score, no host split outcome. */
 export class TreeScoringGuest {
   readonly #o: TreeScoringGuestOptions;
@@ -288,24 +366,21 @@ export class TreeScoringGuest {
   }
 
   async run(): Promise<TreeScoringGuestResult> {
-    const { session: s, host, model, rows } = this.#o;
+    const { session: s, model, rows } = this.#o;
     const rng = this.#o.rng === undefined ? cryptoRng() : requireCryptoRng(this.#o.rng, 'rng');
     if (!Number.isInteger(rows) || rows < 1) {
       throw new FedscoreError('out_of_range', 'rows must be a positive integer', { field: 'rows' });
     }
-    if (model.hosts.length !== 1) {
-      throw new FedscoreError('unsupported', 'private-path tree scoring takes a model of one host', {
-        field: 'hosts',
-      });
-    }
-    for (const tree of model.trees) {
-      for (const n of tree) {
-        if (n.kind === 'leaf' && !(Math.abs(n.weight) <= TREE_WEIGHT_BOUND)) {
-          throw new FedscoreError('out_of_range', `a leaf weight beyond +-${TREE_WEIGHT_BOUND}`, {
-            field: 'trees',
-          });
-        }
-      }
+    checkTreeModel(model);
+    const hosts = this.#o.hosts ?? (this.#o.host === undefined ? [] : [this.#o.host]);
+    if (hosts.length !== model.hosts.length || new Set(hosts).size !== hosts.length) {
+      throw new FedscoreError(
+        'invalid_argument',
+        `the model has ${model.hosts.length} hosts: name each once`,
+        {
+          field: 'hosts',
+        },
+      );
     }
     const guestIndex =
       model.bins.length === 0
@@ -324,7 +399,7 @@ export class TreeScoringGuest {
           })();
     const layout = treeLayout(model, rng);
     const ctx = await createCkksContext({
-      params: TREE_SCORING_PRESET,
+      params: hosts.length === 1 ? TREE_SCORING_PRESET : treeScoringParams(hosts.length),
       rotations: sumRotationSteps(layout.block),
       ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
     });
@@ -342,19 +417,29 @@ export class TreeScoringGuest {
       const groups = Math.ceil(rows / perGroup);
       const context = ctx.serialize();
       const chunks = Math.max(1, Math.ceil(context.length / CONTEXT_CHUNK));
-      const wire: TreeLayoutMessage = {
-        modelId: model.modelId,
-        records: rows,
-        trees: layout.trees,
-        slotsPerTree: layout.slotsPerTree,
-        block: layout.block,
-        splits: layout.splits.map((x) => ({ ...x })),
-        contextChunks: chunks,
-      } as TreeLayoutMessage;
-      await s.send(host, TREE_LAYOUT, wire);
-      for (let k = 0; k < chunks; k++) {
-        await s.send(host, TREE_CONTEXT, context.subarray(k * CONTEXT_CHUNK, (k + 1) * CONTEXT_CHUNK));
+      // Each host gets its own split nodes only, and its place in the chain.
+      for (const [h, host] of hosts.entries()) {
+        const wire: TreeLayoutMessage = {
+          modelId: model.modelId,
+          records: rows,
+          trees: layout.trees,
+          slotsPerTree: layout.slotsPerTree,
+          block: layout.block,
+          splits: layout.splits
+            .filter((x) => x.host === h)
+            .map((x) => ({ tree: x.tree, splitId: x.splitId, left: x.left, right: x.right })),
+          contextChunks: chunks,
+          hosts: hosts.length,
+          previous: h === 0 ? '' : hosts[h - 1]!,
+          next: h === hosts.length - 1 ? '' : hosts[h + 1]!,
+        } as TreeLayoutMessage;
+        await s.send(host, TREE_LAYOUT, wire);
+        for (let k = 0; k < chunks; k++) {
+          await s.send(host, TREE_CONTEXT, context.subarray(k * CONTEXT_CHUNK, (k + 1) * CONTEXT_CHUNK));
+        }
       }
+      const head = hosts[0]!;
+      const tail = hosts[hosts.length - 1]!;
       const margins = new Float64Array(rows);
       for (let g = 0; g < groups; g++) {
         const first = g * perGroup;
@@ -369,8 +454,8 @@ export class TreeScoringGuest {
         } finally {
           ct.dispose();
         }
-        await s.send(host, TREE_LEAF_WEIGHTS, [bytes]);
-        const reply = await s.receive(host, TREE_SCORES);
+        await s.send(head, TREE_LEAF_WEIGHTS, [bytes]);
+        const reply = await s.receive(tail, TREE_SCORES);
         if (reply.length !== 1) {
           throw new FedscoreError('protocol_step', `expected one ciphertext, got ${reply.length}`, {
             field: 'tree-scores.items',
@@ -431,6 +516,10 @@ export class TreeScoringHost {
       slotsPerTree: wire.slotsPerTree ?? 0,
       block: wire.block ?? 0,
       contextChunks: wire.contextChunks ?? 0,
+      hosts: Math.max(1, wire.hosts ?? 0),
+      // The chain (several hosts): whom the leaf-weight ciphertext comes from and goes to next.
+      previous: (wire.previous ?? '') === '' ? guest : wire.previous!,
+      next: (wire.next ?? '') === '' ? undefined : wire.next!,
       splits: (wire.splits ?? []).map((x) => ({
         tree: x.tree ?? 0,
         splitId: x.splitId ?? 0,
@@ -469,7 +558,7 @@ export class TreeScoringHost {
     }
     const ctx: CkksPublicContext = await loadCkksPublicContext(bytes, { logger });
     try {
-      checkContext(ctx, plan.block);
+      checkContext(ctx, plan.block, plan.hosts);
       const layout = plan;
       const index = applyBins(features, model.bins).index;
       const left = hostSplitBits(
@@ -484,7 +573,7 @@ export class TreeScoringHost {
       for (let g = 0; g < groups; g++) {
         const first = g * perGroup;
         const n = Math.min(rows, first + perGroup) - first;
-        const items = await s.receive(guest, TREE_LEAF_WEIGHTS);
+        const items = await s.receive(plan.previous, TREE_LEAF_WEIGHTS);
         if (items.length !== 1) {
           throw new FedscoreError('protocol_step', `expected one ciphertext, got ${items.length}`, {
             field: 'tree-leaf-weights.items',
@@ -496,40 +585,73 @@ export class TreeScoringHost {
           hostLeafMask(layout, left, first + j, mask, j * plan.block);
           select[j * plan.block] = 1;
         }
-        const reply = ctx.scope(() => {
-          let acc: CkksVector = ctx
-            .deserializeVector(items[0]!)
-            .withLength(n * plan.block)
-            .mul(mask);
-          for (let step = 1; step < plan.block; step *= 2) acc = acc.add(acc.rotate(step));
-          if (this.#o.unsafeNoSelector !== true) acc = acc.mul(select);
-          // A fresh encryption on every slot: re-randomizes the result and floods the CKKS error.
-          const noise = new Float64Array(n * plan.block);
-          const flooded = sd > 0 ? floodNoise(noise, sd, { rng }) : noise;
-          return acc.add(ctx.encrypt(flooded)).serialize();
+        if (plan.next !== undefined) {
+          // Not the last host: multiply in this host's 0/1 vector and pass it on (a ciphertext under the
+          // guest's key: the next host learns nothing from it; the last one floods the sum).
+          const passed = ctx.scope(() =>
+            ctx
+              .deserializeVector(items[0]!)
+              .withLength(n * plan.block)
+              .mul(mask)
+              .serialize(),
+          );
+          await s.send(plan.next, TREE_LEAF_WEIGHTS, [passed]);
+          continue;
+        }
+        const reply = maskSumFlood(ctx, items[0]!, mask, plan.block, {
+          select: this.#o.unsafeNoSelector === true ? undefined : select,
+          sd,
+          rng,
         });
         await s.send(guest, TREE_SCORES, [reply]);
       }
-      return { records: rows, floodingStdDev: sd };
+      return { records: rows, floodingStdDev: plan.next === undefined ? sd : 0 };
     } finally {
       ctx.dispose();
     }
   }
 }
 
+/**
+ * The host's evaluation of one ciphertext of `mask.length / block` applicant blocks: Enc(c) * mask, each
+ * block summed into its first slot by log2 B rotations, times the block-start `select` (absent: the
+ * attack test's weakened host), plus a fresh encryption of N(0, sd^2) on every slot.
+ */
+export function maskSumFlood(
+  ctx: CkksPublicContext,
+  item: Uint8Array,
+  mask: Float64Array,
+  block: number,
+  o: { readonly select: Float64Array | undefined; readonly sd: number; readonly rng: CryptoRng },
+): Uint8Array {
+  return ctx.scope(() => {
+    let acc: CkksVector = ctx.deserializeVector(item).withLength(mask.length).mul(mask);
+    for (let step = 1; step < block; step *= 2) acc = acc.add(acc.rotate(step));
+    if (o.select !== undefined) acc = acc.mul(o.select);
+    // A fresh encryption on every slot: re-randomizes the result and floods the CKKS error.
+    const noise = new Float64Array(mask.length);
+    const flooded = o.sd > 0 ? floodNoise(noise, o.sd, { rng: o.rng }) : noise;
+    return acc.add(ctx.encrypt(flooded)).serialize();
+  });
+}
+
 /** The guest's context must be the preset the flooding was sized for and carry the block's rotations. */
-function checkContext(ctx: CkksPublicContext, block: number): void {
+export function checkContext(ctx: CkksPublicContext, block: number, hosts = 1): void {
   const p = ctx.params;
-  const want = CKKS_PRESETS[TREE_SCORING_PRESET];
+  const want = treeScoringParams(hosts);
   if (
     p.polyModulusDegree !== want.polyModulusDegree ||
     p.scaleBits !== want.scaleBits ||
     p.coeffModulusBits.join(',') !== want.coeffModulusBits.join(',') ||
     ctx.slotCount < block
   ) {
-    throw new FedscoreError('he_context_mismatch', `the guest's context is not ${TREE_SCORING_PRESET}`, {
-      field: 'tree-context',
-    });
+    throw new FedscoreError(
+      'he_context_mismatch',
+      `the guest's context is not the parameters of ${hosts} host(s)`,
+      {
+        field: 'tree-context',
+      },
+    );
   }
   for (const step of sumRotationSteps(block)) {
     if (!ctx.rotations.includes(step)) {
@@ -572,10 +694,15 @@ export function treeScores(
   return { pd, scores, lines: creditLines(options.rules, options.ids, scores, options.figures ?? {}) };
 }
 
+type TreeHostInput = { readonly model: SecureBoostHostModel; readonly features: PartyFeatures };
+
 export interface RunTreeScoringInput {
   readonly flow: TreeScoringFlow;
   readonly guest: { readonly model: SecureBoostGuestModel; readonly features?: PartyFeatures };
-  readonly host: { readonly model: SecureBoostHostModel; readonly features: PartyFeatures };
+  /** The host of a model of one host (or give `hosts`). */
+  readonly host?: TreeHostInput;
+  /** Every host, in the model's `hosts` order (a model of several hosts). */
+  readonly hosts?: readonly TreeHostInput[];
   readonly capture?: boolean;
   /** Attack and error-measurement tests only. */
   readonly unsafeNoFlooding?: boolean;
@@ -584,7 +711,9 @@ export interface RunTreeScoringInput {
 
 export interface RunTreeScoringResult {
   readonly margins: Float64Array;
+  /** Bytes the guest sent to the hosts (all of them). */
   readonly bytesToHost: number;
+  /** Bytes the guest received from the hosts. */
   readonly bytesToGuest: number;
   readonly captured: readonly CapturedMessage[];
 }
@@ -593,30 +722,36 @@ export const TREE_GUEST_ID = 'guest';
 export const TREE_HOST_ID = 'host-1';
 
 /**
- * Both roles of a joint tree scoring over an in-memory network with the real wire codec: `private-path`
- * (`scoring.tree`, the guest learns the scores only) or `plain` (vfl's `vfl.secureboost-predict`: the
- * guest learns every host split outcome of every scored row).
+ * Every role of a joint tree scoring over an in-memory network with the real wire codec: `private-path`
+ * (`scoring.tree`, the guest learns the scores only; several hosts pass the ciphertext along) or `plain`
+ * (vfl's `vfl.secureboost-predict`: the guest learns every host split outcome of every scored row).
+ * Hosts are `host-1`, `host-2`, ... in the model's order.
  */
 export async function runTreeScoring(input: RunTreeScoringInput): Promise<RunTreeScoringResult> {
   assertOneOf(input.flow, TREE_SCORING_FLOWS, 'flow');
-  const rows = input.host.features.columns[0]?.length ?? 0;
-  const network = createInMemoryNetwork([TREE_GUEST_ID, TREE_HOST_ID], envelopeCodec, {
+  const hosts = input.hosts ?? (input.host === undefined ? [] : [input.host]);
+  if (hosts.length === 0 || (input.hosts !== undefined && input.host !== undefined)) {
+    throw new FedscoreError('invalid_argument', 'give `host` or `hosts`', { field: 'hosts' });
+  }
+  const hostIds = hosts.map((_, j) => `host-${j + 1}`);
+  const rows = hosts[0]!.features.columns[0]?.length ?? 0;
+  const network = createInMemoryNetwork([TREE_GUEST_ID, ...hostIds], envelopeCodec, {
     capture: input.capture === true,
   });
   const logger = input.logger ?? noopLogger;
   const spec =
     input.flow === 'private-path'
-      ? { protocol: TREE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'tree' }
+      ? { protocol: TREE_SCORING_PROTOCOL, version: TREE_SCORING_VERSION, session: 'tree' }
       : { protocol: SECUREBOOST_PREDICT_PROTOCOL, version: SECUREBOOST_VERSION, session: 'tree-plain' };
   const session = (p: string) => new ProtocolSession(network.channel(p), spec);
   const gf = input.guest.features;
-  const out = await runParties(network, {
+  const roles: Record<string, () => Promise<unknown>> = {
     [TREE_GUEST_ID]: async () =>
       input.flow === 'private-path'
         ? (
             await new TreeScoringGuest({
               session: session(TREE_GUEST_ID),
-              host: TREE_HOST_ID,
+              hosts: hostIds,
               model: input.guest.model,
               rows,
               ...(gf !== undefined && { features: gf }),
@@ -625,33 +760,38 @@ export async function runTreeScoring(input: RunTreeScoringInput): Promise<RunTre
           ).margins
         : new SecureBoostPredictGuest({
             session: session(TREE_GUEST_ID),
-            hosts: [TREE_HOST_ID],
+            hosts: hostIds,
             model: input.guest.model,
             rows,
             ...(gf !== undefined && { features: gf }),
           }).run(),
-    [TREE_HOST_ID]: () =>
+  };
+  hosts.forEach((h, j) => {
+    const id = hostIds[j]!;
+    roles[id] = () =>
       input.flow === 'private-path'
         ? new TreeScoringHost({
-            session: session(TREE_HOST_ID),
+            session: session(id),
             guest: TREE_GUEST_ID,
-            model: input.host.model,
-            features: input.host.features,
+            model: h.model,
+            features: h.features,
             ...(input.unsafeNoFlooding === true && { unsafeNoFlooding: true }),
             logger,
           }).run()
         : new SecureBoostPredictHost({
-            session: session(TREE_HOST_ID),
+            session: session(id),
             guest: TREE_GUEST_ID,
-            model: input.host.model,
-            features: input.host.features,
-          }).run(),
+            model: h.model,
+            features: h.features,
+          }).run();
   });
+  const out = await runParties(network, roles);
   const stats = network.channel(TREE_GUEST_ID).stats();
+  const sum = (m: Readonly<Record<string, number>>) => hostIds.reduce((a, id) => a + (m[id] ?? 0), 0);
   return {
     margins: out[TREE_GUEST_ID] as Float64Array,
-    bytesToHost: stats.bytesSent[TREE_HOST_ID] ?? 0,
-    bytesToGuest: stats.bytesReceived[TREE_HOST_ID] ?? 0,
+    bytesToHost: sum(stats.bytesSent),
+    bytesToGuest: sum(stats.bytesReceived),
     captured: network.captured,
   };
 }

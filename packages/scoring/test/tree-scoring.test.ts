@@ -188,14 +188,20 @@ describe('tree models in scoring', () => {
     }
   }, 120_000);
 
-  it('refusals name the field: several hosts, a leaf weight out of range, a seeded generator', async () => {
+  it('refusals name the field: hosts the model does not have, a leaf weight out of range, a seeded generator', async () => {
     const twoHosts = {
       ...trained.guest,
       hosts: ['gov', 'utility'],
       trees: trained.guest.trees.map((t) => t.map((n) => (n.kind === 'host-split' ? { ...n, host: 1 } : n))),
     };
-    expect(() => treeLayout(twoHosts, cryptoRng())).toThrow(
-      expect.objectContaining({ code: 'unsupported', field: 'hosts' }),
+    // Several hosts are scored (tree-scoring-hosts.test.ts): each split keeps its host's index.
+    expect(treeLayout(twoHosts, cryptoRng()).splits.every((x) => x.host === 1)).toBe(true);
+    const strayHost = {
+      ...trained.guest,
+      trees: trained.guest.trees.map((t) => t.map((n) => (n.kind === 'host-split' ? { ...n, host: 2 } : n))),
+    };
+    expect(() => treeLayout(strayHost, cryptoRng())).toThrow(
+      expect.objectContaining({ code: 'invalid_config', field: 'trees' }),
     );
     const network = createInMemoryNetwork([TREE_GUEST_ID, TREE_HOST_ID], envelopeCodec);
     const session = new ProtocolSession(network.channel(TREE_GUEST_ID), {
@@ -212,7 +218,10 @@ describe('tree models in scoring', () => {
         features: guestScore,
         ...extra,
       }).run();
-    await expect(guest(twoHosts)).rejects.toMatchObject({ code: 'unsupported', field: 'hosts' });
+    // A model of two hosts with one host named; a model of more hosts than the parameters carry.
+    await expect(guest(twoHosts)).rejects.toMatchObject({ code: 'invalid_argument', field: 'hosts' });
+    const fourHosts = { ...trained.guest, hosts: ['a', 'b', 'c', 'd'] };
+    await expect(guest(fourHosts)).rejects.toMatchObject({ code: 'unsupported', field: 'hosts' });
     const heavy = {
       ...trained.guest,
       trees: [[{ kind: 'leaf' as const, weight: 17 }]],

@@ -85,9 +85,9 @@ export const reasonSchema = z
   .object({
     code: z.string().meta({
       description:
-        "`bank:<feature>` for one of the bank's features, `government` for the government's whole part (one opaque contribution), `base` for the intercept.",
+        "`bank:<feature>` for one of the bank's features, `government` for the government's whole part (one opaque contribution), `base` for the intercept (a tree model's base score); `trees` for a tree model's whole ensemble (one opaque contribution: its leaves depend on both parties' splits).",
     }),
-    source: z.enum(['bank', 'government', 'base']),
+    source: z.enum(['bank', 'government', 'base', 'trees']),
     feature: z
       .string()
       .nullable()
@@ -112,6 +112,10 @@ export const scoreResponseSchema = z
         name: z.string(),
         version: z.number().int(),
         modelId: z.string().meta({ description: 'The training run (joint model) id both parties know.' }),
+        algorithm: z.string().optional().meta({
+          description:
+            '`hetero-lr` (a scorecard: scored with protocol scoring.online) or `secureboost` (boosted trees: protocol scoring.tree, each party evaluating only its own splits; exact mode only).',
+        }),
       })
       .strict(),
     mode: z.enum(['exact', 'band']).meta({
@@ -143,7 +147,7 @@ export const scoreResponseSchema = z
       .meta({ description: 'Null when the node has no credit rules.' }),
     reasons: z.array(reasonSchema).meta({
       description:
-        "Contributions, most negative first: every bank feature, the base, and the government's part as one entry (exact mode only).",
+        "Contributions, most negative first: every bank feature, the base, and the government's part as one entry (exact mode only); for a tree model the base and the ensemble (`trees`) as one entry.",
     }),
   })
   .strict()

@@ -34,9 +34,11 @@ import {
   bandThresholds,
   type CreditDecision,
   type CreditRules,
+  checkTreeModel,
   decideCredit,
   decisionForBand,
   ONLINE_CKKS_PARAMS,
+  ONLINE_MAX_BATCH,
   ONLINE_MAX_MAGNITUDE,
   ONLINE_SCORING_PROTOCOL,
   ONLINE_SCORING_VERSION,
@@ -47,14 +49,24 @@ import {
   onlineMaxBatch,
   resolveScaling,
   type ScoreRefusal,
+  TREE_SCORING_PROTOCOL,
+  TREE_SCORING_VERSION,
+  type TreeBatchItem,
+  TreeScoringBank,
 } from '@fedscore/scoring';
-import { type PartyModel, parseJointModel, parsePartyModel } from '@fedscore/vfl';
+import {
+  type PartyModel,
+  parseGuestModel,
+  parseJointModel,
+  parsePartyModel,
+  type SecureBoostGuestModel,
+} from '@fedscore/vfl';
 import { AuditGroupCommit, type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ScoringApiConfig } from '../config/config.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
 import type { ScoreRequestBody, ScoreResponseBody } from './api-schema.ts';
-import { SCORE_SESSION_PREFIX } from './government.ts';
+import { SCORE_SESSION_PREFIX, TREE_SESSION_PREFIX } from './government.ts';
 
 /** The government's refusals the API answers with their own code (model_unavailable is a 503). */
 const API_REFUSALS: ReadonlySet<string> = new Set<Exclude<ScoreRefusal, 'model_unavailable'>>([
@@ -94,9 +106,20 @@ export interface ScoringClientOptions {
 }
 
 interface ServedModel {
+  readonly kind: 'linear';
   readonly version: ModelVersion;
   readonly own: PartyModel;
   readonly index: ReadonlyMap<string, number>;
+}
+
+/** A registered SecureBoost model: the bank's guest file (trees, leaf weights, its own splits). */
+interface ServedTree {
+  readonly kind: 'tree';
+  readonly version: ModelVersion;
+  readonly model: SecureBoostGuestModel;
+  readonly index: ReadonlyMap<string, number>;
+  /** Applicants per round (a ciphertext's 8,192 slots over the model's block of trees x leaves). */
+  readonly maxApplicants: number;
 }
 
 interface PooledSession {
@@ -105,20 +128,26 @@ interface PooledSession {
   readonly protocol: ProtocolSession;
 }
 
+/** A `scoring.tree` session: its key and layout are made once, each round is one ciphertext each way. */
+interface PooledTreeSession {
+  readonly id: string;
+  readonly scorer: TreeScoringBank;
+}
+
 /** Sessions with the government for one model. */
-class SessionPool {
-  readonly #idle: PooledSession[] = [];
-  readonly #waiters: ((s: PooledSession | undefined) => void)[] = [];
+class SessionPool<S = PooledSession> {
+  readonly #idle: S[] = [];
+  readonly #waiters: ((s: S | undefined) => void)[] = [];
   #open = 0;
   #closed = false;
-  readonly #create: () => Promise<PooledSession>;
+  readonly #create: () => Promise<S>;
   readonly #size: number;
   readonly #maxQueued: number;
-  readonly #drop: (s: PooledSession) => Promise<void>;
+  readonly #drop: (s: S) => Promise<void>;
 
   constructor(o: {
-    create: () => Promise<PooledSession>;
-    drop: (s: PooledSession) => Promise<void>;
+    create: () => Promise<S>;
+    drop: (s: S) => Promise<void>;
     size: number;
     maxQueued: number;
   }) {
@@ -128,7 +157,7 @@ class SessionPool {
     this.#maxQueued = o.maxQueued;
   }
 
-  async acquire(): Promise<PooledSession> {
+  async acquire(): Promise<S> {
     if (this.#closed) throw new ScoringRefusal('upstream_unavailable', 'the node is stopping');
     const idle = this.#idle.pop();
     if (idle !== undefined) return idle;
@@ -145,14 +174,14 @@ class SessionPool {
     if (this.#waiters.length >= this.#maxQueued) {
       throw new ScoringRefusal('overloaded', `${this.#waiters.length} requests are waiting for a session`);
     }
-    const s = await new Promise<PooledSession | undefined>((resolve) => this.#waiters.push(resolve));
+    const s = await new Promise<S | undefined>((resolve) => this.#waiters.push(resolve));
     if (s !== undefined) return s;
     if (this.#closed) throw new ScoringRefusal('upstream_unavailable', 'the node is stopping');
     // A session was dropped: open a replacement for this waiter.
     return this.acquire();
   }
 
-  release(s: PooledSession, healthy: boolean): void {
+  release(s: S, healthy: boolean): void {
     if (!healthy || this.#closed) {
       this.#open--;
       void this.#drop(s);
@@ -179,11 +208,32 @@ class SessionPool {
   }
 }
 
+/** Open `n` sessions of `pool` now and put them back idle. */
+async function warmPool<S>(pool: SessionPool<S>, n: number): Promise<void> {
+  const held = await Promise.allSettled(Array.from({ length: n }, () => pool.acquire()));
+  for (const h of held) if (h.status === 'fulfilled') pool.release(h.value, true);
+  const failed = held.find((h) => h.status === 'rejected');
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+}
+
 /** The bank's scoring service behind POST /v1/score. */
 export class ScoringClient {
   readonly #o: ScoringClientOptions;
   readonly #logger: Logger;
   readonly #pools = new Map<string, SessionPool>();
+  readonly #treePools = new Map<string, SessionPool<PooledTreeSession>>();
+  /** Tree-model applicants waiting for their model's next round, by model id. */
+  readonly #treeBatches = new Map<
+    string,
+    {
+      waiting: {
+        item: TreeBatchItem;
+        resolve: (o: OnlineBatchOutcome) => void;
+        reject: (e: unknown) => void;
+      }[];
+      timer: ReturnType<typeof setTimeout> | undefined;
+    }
+  >();
   /** Applicants waiting for their model's next round (micro-batching), by model id. */
   readonly #batches = new Map<
     string,
@@ -196,7 +246,7 @@ export class ScoringClient {
       timer: ReturnType<typeof setTimeout> | undefined;
     }
   >();
-  readonly #models = new Map<string, ServedModel>();
+  readonly #models = new Map<string, ServedModel | ServedTree>();
   readonly #commit: AuditGroupCommit;
   readonly #factor: number;
   readonly #offset: number;
@@ -229,6 +279,7 @@ export class ScoringClient {
   /** Score one applicant. Throws FedscoreError for bad input (400), ScoringRefusal for refusals. */
   async score(body: ScoreRequestBody, requestId: string): Promise<ScoreResponseBody> {
     const served = this.#model();
+    if (served.kind === 'tree') return this.#scoreTree(served, body, requestId);
     const applicant = normalizeUscc(body.applicant);
     const { own } = served;
     // The bank's own terms on the standardized scale (what partyPartialScores computes, per feature).
@@ -255,69 +306,9 @@ export class ScoringClient {
       enterpriseFingerprint: fingerprint,
       enterpriseCount: 1,
     } as const;
-    let result: OnlineScore | ScoringRefusal;
-    try {
-      const outcome = await this.#batched(served, { applicant, bankPartial: zBank, requestId });
-      if (outcome.ok) {
-        result = outcome.score;
-      } else {
-        const e = outcome.error;
-        // A per-applicant refusal (consent, quota, rate) leaves the session usable.
-        // model_unavailable and policy_refused answer every request of the session, whose round then
-        // drops it (#flush), so a later request opens a new one (e.g. once the government has registered
-        // its part or changed its policy).
-        if (e.code === 'model_unavailable') {
-          throw new ScoringRefusal(
-            'upstream_unavailable',
-            `the government does not serve model ${served.version.modelId} to this bank`,
-          );
-        }
-        if (e.code === 'policy_refused') {
-          throw new ScoringRefusal(
-            'policy_refused',
-            `the government's policy does not serve ${this.#o.config.mode} mode with ${
-              mode === 'band' ? this.#logitThresholds.length : 0
-            } thresholds (allowExactMode, maxThresholds)`,
-          );
-        }
-        if (API_REFUSALS.has(e.code)) {
-          const code = e.code as ScoringRefusal['code'];
-          result = new ScoringRefusal(code, REFUSAL_MESSAGES[code as keyof typeof REFUSAL_MESSAGES]);
-        } else {
-          throw e;
-        }
-      }
-    } catch (e) {
-      const code = e instanceof ScoringRefusal ? e.code : 'upstream_unavailable';
-      await this.#commit.append({
-        kind: 'access_refused',
-        ...auditCommon,
-        details: { rpc: 'score', outcome: code, requestId, model: served.version.ref },
-      });
-      if (e instanceof ScoringRefusal) throw e;
-      throw new ScoringRefusal(
-        'upstream_unavailable',
-        `the government node did not answer (${isFedscoreError(e) ? e.code : 'error'})`,
-        { cause: e },
-      );
-    }
-    if (result instanceof ScoringRefusal || !result.found) {
-      const refusal =
-        result instanceof ScoringRefusal
-          ? result
-          : new ScoringRefusal('no_record', REFUSAL_MESSAGES.no_record);
-      await this.#commit.append({
-        kind: 'access_refused',
-        ...auditCommon,
-        details: { rpc: 'score', outcome: refusal.code, requestId, model: served.version.ref },
-      });
-      throw refusal;
-    }
-    await this.#commit.append({
-      kind: 'data_use',
-      ...auditCommon,
-      details: { rpc: 'score', outcome: 'scored', requestId, model: served.version.ref },
-    });
+    const result = await this.#settle(served.version, auditCommon, requestId, () =>
+      this.#batched(served, { applicant, bankPartial: zBank, requestId }),
+    );
     const rules = this.#o.rules;
     const f = this.#factor;
     let score: number | null = null;
@@ -351,7 +342,7 @@ export class ScoringClient {
     return {
       requestId,
       applicant,
-      model: { ref: v.ref, name: v.name, version: v.version, modelId: v.modelId },
+      model: { ref: v.ref, name: v.name, version: v.version, modelId: v.modelId, algorithm: v.algorithm },
       mode,
       score,
       probabilityOfDefault: pd,
@@ -370,14 +361,95 @@ export class ScoringClient {
     };
   }
 
+  /**
+   * The government's answer to one applicant's round (`run`), audited on this node: a score, or a
+   * `ScoringRefusal` thrown with the API's code (no record, consent, quota, rate, policy, upstream).
+   */
+  async #settle(
+    version: ModelVersion,
+    auditCommon: {
+      readonly actor: string;
+      readonly dataOwner: string;
+      readonly purpose: string;
+      readonly job: string;
+      readonly enterpriseFingerprint: string;
+      readonly enterpriseCount: number;
+    },
+    requestId: string,
+    run: () => Promise<OnlineBatchOutcome>,
+  ): Promise<OnlineScore> {
+    const mode = this.#o.config.mode;
+    let result: OnlineScore | ScoringRefusal;
+    try {
+      const outcome = await run();
+      if (outcome.ok) {
+        result = outcome.score;
+      } else {
+        const e = outcome.error;
+        // A per-applicant refusal (consent, quota, rate) leaves the session usable.
+        // model_unavailable and policy_refused answer every request of the session, whose round then
+        // drops it (#flush), so a later request opens a new one (e.g. once the government has registered
+        // its part or changed its policy).
+        if (e.code === 'model_unavailable') {
+          throw new ScoringRefusal(
+            'upstream_unavailable',
+            `the government does not serve model ${version.modelId} to this bank`,
+          );
+        }
+        if (e.code === 'policy_refused') {
+          throw new ScoringRefusal(
+            'policy_refused',
+            `the government's policy does not serve ${this.#o.config.mode} mode with ${
+              mode === 'band' ? this.#logitThresholds.length : 0
+            } thresholds (allowExactMode, maxThresholds)`,
+          );
+        }
+        if (API_REFUSALS.has(e.code)) {
+          const code = e.code as ScoringRefusal['code'];
+          result = new ScoringRefusal(code, REFUSAL_MESSAGES[code as keyof typeof REFUSAL_MESSAGES]);
+        } else {
+          throw e;
+        }
+      }
+    } catch (e) {
+      const code = e instanceof ScoringRefusal ? e.code : 'upstream_unavailable';
+      await this.#commit.append({
+        kind: 'access_refused',
+        ...auditCommon,
+        details: { rpc: 'score', outcome: code, requestId, model: version.ref },
+      });
+      if (e instanceof ScoringRefusal) throw e;
+      throw new ScoringRefusal(
+        'upstream_unavailable',
+        `the government node did not answer (${isFedscoreError(e) ? e.code : 'error'})`,
+        { cause: e },
+      );
+    }
+    if (result instanceof ScoringRefusal || !result.found) {
+      const refusal =
+        result instanceof ScoringRefusal
+          ? result
+          : new ScoringRefusal('no_record', REFUSAL_MESSAGES.no_record);
+      await this.#commit.append({
+        kind: 'access_refused',
+        ...auditCommon,
+        details: { rpc: 'score', outcome: refusal.code, requestId, model: version.ref },
+      });
+      throw refusal;
+    }
+    await this.#commit.append({
+      kind: 'data_use',
+      ...auditCommon,
+      details: { rpc: 'score', outcome: 'scored', requestId, model: version.ref },
+    });
+    return result;
+  }
+
   /** Open the sessions of the current model now (keys generated, the government's context loaded). */
   async warm(): Promise<void> {
     const served = this.#model();
-    const n = this.#o.config.sessions;
-    const held = await Promise.allSettled(Array.from({ length: n }, () => this.#pool(served).acquire()));
-    for (const h of held) if (h.status === 'fulfilled') this.#pool(served).release(h.value, true);
-    const failed = held.find((h) => h.status === 'rejected');
-    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+    if (served.kind === 'tree') await warmPool(this.#treePool(served), this.#o.config.sessions);
+    else await warmPool(this.#pool(served), this.#o.config.sessions);
   }
 
   /**
@@ -385,8 +457,9 @@ export class ScoringClient {
    * government is told each session's end, waited for at most a second, so that it frees them at once.
    */
   async close(): Promise<void> {
-    const pools = [...this.#pools.values()];
+    const pools: { close(): Promise<void> }[] = [...this.#pools.values(), ...this.#treePools.values()];
     this.#pools.clear();
+    this.#treePools.clear();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(pools.map((p) => p.close())),
@@ -465,7 +538,7 @@ export class ScoringClient {
     return out;
   }
 
-  #model(): ServedModel {
+  #model(): ServedModel | ServedTree {
     const { models, config, party } = this.#o;
     let version: ModelVersion;
     try {
@@ -484,6 +557,7 @@ export class ScoringClient {
     if (artifact === undefined || descriptor === undefined) {
       throw new ScoringRefusal('upstream_unavailable', `model ${version.ref} holds no part of this node`);
     }
+    if (version.algorithm === 'secureboost') return this.#treeModel(version, artifact, descriptor);
     const own = parsePartyModel(artifact);
     const joint = parseJointModel(descriptor);
     if (own.party !== party || own.role !== 'guest') {
@@ -498,9 +572,260 @@ export class ScoringClient {
         `model ${version.ref} was not trained with ${config.government}`,
       );
     }
-    const served: ServedModel = { version, own, index: new Map(own.featureNames.map((n, j) => [n, j])) };
+    const served: ServedModel = {
+      kind: 'linear',
+      version,
+      own,
+      index: new Map(own.featureNames.map((n, j) => [n, j])),
+    };
     this.#models.set(version.ref, served);
     return served;
+  }
+
+  /**
+   * A registered SecureBoost model (algorithm `secureboost`): the bank's guest file as its artifact, the
+   * joint facts (guest, hosts) as its descriptor. Served when this bank is its guest and the
+   * configured government its only host (private-path scoring takes one host).
+   */
+  #treeModel(version: ModelVersion, artifact: string, descriptor: string): ServedTree {
+    const { config, party } = this.#o;
+    let model: SecureBoostGuestModel;
+    let joint: { guest?: unknown; hosts?: unknown };
+    try {
+      model = parseGuestModel(artifact);
+      joint = JSON.parse(descriptor) as { guest?: unknown; hosts?: unknown };
+    } catch (e) {
+      throw new ScoringRefusal('upstream_unavailable', `model ${version.ref} cannot be read`, { cause: e });
+    }
+    if (joint.guest !== party) {
+      throw new ScoringRefusal(
+        'upstream_unavailable',
+        `model ${version.ref} does not hold this bank's guest part`,
+      );
+    }
+    const hosts = Array.isArray(joint.hosts) ? joint.hosts : [];
+    if (hosts.length !== 1 || hosts[0] !== config.government || model.hosts[0] !== config.government) {
+      throw new ScoringRefusal(
+        'upstream_unavailable',
+        `model ${version.ref} was not trained with ${config.government} as its only host`,
+      );
+    }
+    try {
+      checkTreeModel(model, 1);
+    } catch (e) {
+      throw new ScoringRefusal('upstream_unavailable', `model ${version.ref} cannot be scored privately`, {
+        cause: e,
+      });
+    }
+    // The block of one applicant: trees x (largest leaf count), to the next power of two (tree.ts).
+    const leaves = Math.max(...model.trees.map((t) => t.filter((n) => n.kind === 'leaf').length));
+    let block = 1;
+    while (block < model.trees.length * leaves) block *= 2;
+    const served: ServedTree = {
+      kind: 'tree',
+      version,
+      model,
+      index: new Map(model.features.map((n, j) => [n, j])),
+      maxApplicants: Math.max(1, Math.floor(TREE_SLOTS / block)),
+    };
+    this.#models.set(version.ref, served);
+    return served;
+  }
+
+  /**
+   * Score one applicant with a tree model (protocol `scoring.tree`, session mode): the bank learns the
+   * log-odds (flooded), never the government's split outcomes. Exact mode only: the score is known to
+   * the bank, as in the linear exact mode (the government's policy must allow it).
+   */
+  async #scoreTree(
+    served: ServedTree,
+    body: ScoreRequestBody,
+    requestId: string,
+  ): Promise<ScoreResponseBody> {
+    if (this.#o.config.mode !== 'exact') {
+      throw new ScoringRefusal(
+        'upstream_unavailable',
+        `model ${served.version.ref} is a tree model, served in exact mode only (scoring.api.mode)`,
+      );
+    }
+    const applicant = normalizeUscc(body.applicant);
+    const values = this.#treeValues(served, body.features);
+    const figures = this.#figures(body);
+    const auditCommon = {
+      actor: this.#o.party,
+      dataOwner: this.government,
+      purpose: 'scoring',
+      job: requestId,
+      enterpriseFingerprint: enterpriseSetFingerprint([applicant]),
+      enterpriseCount: 1,
+    } as const;
+    const result = await this.#settle(served.version, auditCommon, requestId, () =>
+      this.#treeBatched(served, { applicant, features: values, requestId }),
+    );
+    const f = this.#factor;
+    const z = result.score!;
+    const score = this.#offset - f * z;
+    const rules = this.#o.rules;
+    const decision = rules === undefined ? undefined : decideCredit(rules, score, figures);
+    const base = served.model.baseScore;
+    const reasons: ScoreResponseBody['reasons'] = [
+      { code: 'base', source: 'base', feature: null, points: this.#offset - f * base },
+      { code: 'trees', source: 'trees', feature: null, points: -f * (z - base) },
+    ];
+    reasons.sort((a, b) => a.points - b.points);
+    const v = served.version;
+    return {
+      requestId,
+      applicant,
+      model: { ref: v.ref, name: v.name, version: v.version, modelId: v.modelId, algorithm: v.algorithm },
+      mode: 'exact',
+      score,
+      probabilityOfDefault: z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)),
+      band: decision === undefined ? null : { name: decision.band, index: decision.bandIndex },
+      decision:
+        decision === undefined
+          ? null
+          : {
+              approved: decision.approved,
+              creditLine: decision.line,
+              currency: rules!.currency,
+              bindingCap: decision.bindingCap,
+              rateBp: decision.rateBp,
+            },
+      reasons,
+    };
+  }
+
+  /** The request's features in the tree model's order: every one present, no other; null -> missing (NaN). */
+  #treeValues(served: ServedTree, features: Readonly<Record<string, number | null>>): Float64Array {
+    for (const name of Object.keys(features)) {
+      if (!served.index.has(name)) {
+        throw new FedscoreError('invalid_argument', `'${name}' is not a feature of ${served.version.ref}`, {
+          field: `features.${name}`,
+        });
+      }
+    }
+    const { model } = served;
+    const out = Float64Array.from(model.features, (name) => {
+      const x = features[name];
+      if (x === undefined) {
+        throw new FedscoreError('missing_value', `the model needs feature '${name}'`, {
+          field: `features.${name}`,
+        });
+      }
+      if (x === null) return Number.NaN;
+      if (!Number.isFinite(x)) {
+        throw new FedscoreError('invalid_argument', 'not a finite number', { field: `features.${name}` });
+      }
+      return x;
+    });
+    // A missing value where the model's bins have no missing bin: named here, before the round.
+    model.features.forEach((name, j) => {
+      if (Number.isNaN(out[j]!) && model.bins[j]?.missing !== true) {
+        throw new FedscoreError('missing_value', `the model has no bin for a missing '${name}'`, {
+          field: `features.${name}`,
+        });
+      }
+    });
+    return out;
+  }
+
+  #treePool(served: ServedTree): SessionPool<PooledTreeSession> {
+    const key = served.version.modelId;
+    let pool = this.#treePools.get(key);
+    if (pool === undefined) {
+      pool = new SessionPool<PooledTreeSession>({
+        size: this.#o.config.sessions,
+        maxQueued: this.#o.config.maxQueued,
+        create: () => this.#openTreeSession(served),
+        drop: (s) => this.#dropTreeSession(s),
+      });
+      this.#treePools.set(key, pool);
+    }
+    return pool;
+  }
+
+  async #openTreeSession(served: ServedTree): Promise<PooledTreeSession> {
+    const { transport, party, config } = this.#o;
+    const id = `${TREE_SESSION_PREFIX}/${party}/${randomUUID()}`;
+    const scorer = await TreeScoringBank.create({ model: served.model, logger: this.#logger });
+    transport.grant({
+      key: id,
+      parties: [party, config.government],
+      protocols: { [TREE_SCORING_PROTOCOL]: TREE_SCORING_VERSION },
+    });
+    const protocol = new ProtocolSession(transport.channel(), {
+      protocol: TREE_SCORING_PROTOCOL,
+      version: TREE_SCORING_VERSION,
+      session: id,
+    });
+    const s = { id, scorer };
+    try {
+      await scorer.open(protocol, config.government);
+    } catch (e) {
+      await this.#dropTreeSession(s);
+      throw e;
+    }
+    this.#logger.debug('tree scoring session opened', { model: served.version.ref });
+    return s;
+  }
+
+  async #dropTreeSession(s: PooledTreeSession): Promise<void> {
+    try {
+      await s.scorer.close();
+    } catch {
+      // The government is gone or the session broken: it ends the session on its side by itself.
+    } finally {
+      this.#o.transport.revoke(s.id, new Error('tree scoring session closed'));
+      s.scorer.dispose();
+    }
+  }
+
+  /** As `#batched`, for a tree model: applicants queued within the window share one round. */
+  #treeBatched(served: ServedTree, item: TreeBatchItem): Promise<OnlineBatchOutcome> {
+    const { windowMs, maxApplicants: m } = this.#o.config.batch ?? { maxApplicants: 1, windowMs: 0 };
+    const maxApplicants = Math.min(m, served.maxApplicants, ONLINE_MAX_BATCH);
+    const key = served.version.modelId;
+    return new Promise<OnlineBatchOutcome>((resolve, reject) => {
+      let b = this.#treeBatches.get(key);
+      if (b === undefined) {
+        b = { waiting: [], timer: undefined };
+        this.#treeBatches.set(key, b);
+      }
+      b.waiting.push({ item, resolve, reject });
+      if (b.waiting.length >= maxApplicants) this.#flushTree(served, key);
+      else b.timer ??= setTimeout(() => this.#flushTree(served, key), windowMs);
+    });
+  }
+
+  #flushTree(served: ServedTree, key: string): void {
+    const b = this.#treeBatches.get(key);
+    if (b === undefined) return;
+    this.#treeBatches.delete(key);
+    if (b.timer !== undefined) clearTimeout(b.timer);
+    const waiting = b.waiting;
+    this.#withSession(
+      this.#treePool(served),
+      async (s) => {
+        const outcomes = await s.scorer.scoreBatch(waiting.map((w) => w.item));
+        for (const [i, o] of outcomes.entries()) waiting[i]!.resolve(o);
+        if (
+          outcomes.some(
+            (o) =>
+              !o.ok &&
+              (isFedscoreError(o.error, 'model_unavailable') || isFedscoreError(o.error, 'policy_refused')),
+          )
+        ) {
+          throw new FedscoreError('protocol_step', 'the government refuses every request of this session', {
+            field: 'tree-reply.errors',
+          });
+        }
+      },
+      // A session that used its rounds is closed; the next request opens one with a fresh key.
+      (s) => s.scorer.roundsLeft > 0,
+    ).catch((e: unknown) => {
+      for (const w of waiting) w.reject(e);
+    });
   }
 
   #pool(served: ServedModel): SessionPool {
@@ -591,7 +916,7 @@ export class ScoringClient {
     this.#batches.delete(key);
     if (b.timer !== undefined) clearTimeout(b.timer);
     const waiting = b.waiting;
-    this.#withSession(served, async (s) => {
+    this.#withSession(this.#pool(served), async (s) => {
       const outcomes = await s.scorer.scoreBatch(waiting.map((w) => w.item));
       for (const [i, o] of outcomes.entries()) waiting[i]!.resolve(o);
       // Refusals that answer every request of the session: drop it (its waiters have their answers).
@@ -612,8 +937,12 @@ export class ScoringClient {
     });
   }
 
-  async #withSession<T>(served: ServedModel, fn: (s: PooledSession) => Promise<T>): Promise<T> {
-    const pool = this.#pool(served);
+  async #withSession<S extends { readonly id: string }, T>(
+    pool: SessionPool<S>,
+    fn: (s: S) => Promise<T>,
+    /** False when the session must not serve again (a tree session that used its rounds). */
+    reusable: (s: S) => boolean = () => true,
+  ): Promise<T> {
     const s = await pool.acquire();
     let healthy = false;
     let timedOut = false;
@@ -623,7 +952,7 @@ export class ScoringClient {
     }, this.#o.config.requestTimeoutMs);
     try {
       const out = await fn(s);
-      healthy = !timedOut;
+      healthy = !timedOut && reusable(s);
       return out;
     } catch (e) {
       this.#logger.warn('scoring request failed', { code: isFedscoreError(e) ? e.code : 'error', timedOut });
@@ -634,6 +963,9 @@ export class ScoringClient {
     }
   }
 }
+
+/** Slots of one `scoring.tree` ciphertext (`ckks-16384-release`: N / 2). */
+const TREE_SLOTS = 8192;
 
 const REFUSAL_MESSAGES: Record<
   Exclude<ScoreRefusal, 'policy_refused' | 'model_unavailable'> | 'no_record',

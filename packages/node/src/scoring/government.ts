@@ -45,8 +45,18 @@ import {
   type OnlineHelloInfo,
   type OnlineLookupRefusal,
   type ScoreRefusal,
+  TREE_SCORING_PROTOCOL,
+  TREE_SCORING_VERSION,
+  type TreeLookupRequest,
+  TreeScoringGovernment,
 } from '@fedscore/scoring';
-import { parseJointModel, parsePartyModel, partyPartialScores } from '@fedscore/vfl';
+import {
+  parseHostModel,
+  parseJointModel,
+  parsePartyModel,
+  partyPartialScores,
+  type SecureBoostHostModel,
+} from '@fedscore/vfl';
 import { AuditGroupCommit, type AuditLog, enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentRegistry } from '../consent/index.ts';
 import type { JobStore } from '../jobs/job-store.ts';
@@ -62,6 +72,8 @@ import { StandingSessions } from '../transport/standing-sessions.ts';
 
 /** First segment of every scoring session id. */
 export const SCORE_SESSION_PREFIX = 'score';
+/** First segment of every tree-model scoring session id (protocol scoring.tree, session mode). */
+export const TREE_SESSION_PREFIX = 'score-tree';
 const NONCE = /^[a-z0-9-]{8,64}$/;
 
 export interface ScoringEndpointOptions {
@@ -80,6 +92,11 @@ export interface ScoringEndpointOptions {
   readonly dataName?: string;
   /** Concurrent sessions per bank. Default 64. */
   readonly maxSessionsPerPeer?: number;
+  /**
+   * Concurrent tree-model sessions per bank (each holds the bank's ~38 MB public context with its
+   * Galois keys in memory). Default 4, and never above `maxSessionsPerPeer`.
+   */
+  readonly maxTreeSessionsPerPeer?: number;
   /** Partial scores are recomputed from the data this often (s). Default 300. */
   readonly refreshSeconds?: number;
   /** Modes and threshold cap served (the config's `scoring`). */
@@ -95,6 +112,13 @@ interface Partials {
   readonly scores: Promise<Map<string, number>>;
 }
 
+/** A tree model this node serves: its host file and each enterprise's values of its features. */
+interface TreeRecords {
+  readonly at: number;
+  readonly model: SecureBoostHostModel;
+  readonly rows: Promise<Map<string, Float64Array>>;
+}
+
 /** The government's online scoring service on its transport. */
 export class ScoringEndpoint {
   readonly #o: ScoringEndpointOptions;
@@ -102,6 +126,8 @@ export class ScoringEndpoint {
   readonly #now: () => number;
   readonly #sessions: StandingSessions<string>;
   readonly #partials = new Map<string, Partials>();
+  readonly #treeSessions: StandingSessions<string>;
+  readonly #trees = new Map<string, TreeRecords>();
   readonly #commit: AuditGroupCommit;
   #served = 0;
   readonly #refused = new Map<ScoreRefusal | 'no_record', number>();
@@ -134,11 +160,34 @@ export class ScoringEndpoint {
         });
       },
     });
+    this.#treeSessions = new StandingSessions({
+      transport: options.transport,
+      party: options.party,
+      peers: options.peers,
+      prefix: TREE_SESSION_PREFIX,
+      protocols: { [TREE_SCORING_PROTOCOL]: TREE_SCORING_VERSION },
+      name: 'tree scoring',
+      maxSessionsPerPeer: Math.min(options.maxTreeSessionsPerPeer ?? 4, options.maxSessionsPerPeer ?? 64),
+      parse: (nonce) => (NONCE.test(nonce) ? nonce : undefined),
+      serve: (session, bank) => this.#serveTree(session, bank),
+      onFailure: (session, bank, e) => {
+        const code = isFedscoreError(e) ? e.code : 'internal';
+        const field = isFedscoreError(e) ? e.field : undefined;
+        // A bank that goes away (or a node that stops) ends its sessions this way: not an attack.
+        if (code === 'channel_closed') return;
+        this.#logger.warn('scoring session failed', { peer: bank, code, field });
+        this.#o.audit.append({
+          kind: 'security_event',
+          actor: bank,
+          details: { rpc: 'score', code, session, ...(field !== undefined && { field }) },
+        });
+      },
+    });
   }
 
   /** Sessions being served now. */
   get activeSessions(): number {
-    return this.#sessions.activeSessions;
+    return this.#sessions.activeSessions + this.#treeSessions.activeSessions;
   }
 
   /** Requests answered and refused (by code) since start, for /metrics. */
@@ -147,8 +196,8 @@ export class ScoringEndpoint {
   }
 
   /** Wait for the sessions in progress (the node calls this when it stops, after closing its transport). */
-  drain(): Promise<void> {
-    return this.#sessions.drain();
+  async drain(): Promise<void> {
+    await Promise.all([this.#sessions.drain(), this.#treeSessions.drain()]);
   }
 
   async #serve(session: string, bank: PartyId): Promise<void> {
@@ -228,13 +277,13 @@ export class ScoringEndpoint {
   }
 
   /** One request's answer; its audit entry is committed (group commit) before the answer is sent. */
-  async #answer(
+  async #answer<T extends number | Float64Array>(
     bank: PartyId,
     modelId: string,
-    scores: Map<string, number>,
+    scores: Map<string, T>,
     applicant: string,
     requestId: string,
-  ): Promise<number | OnlineLookupRefusal | undefined> {
+  ): Promise<T | OnlineLookupRefusal | undefined> {
     const { consents, party } = this.#o;
     const at = this.#now();
     const enterprise = normalizeUscc(applicant);
@@ -270,7 +319,7 @@ export class ScoringEndpoint {
       return 'consent_missing';
     }
     const value = scores.get(enterprise);
-    if (value === undefined || !Number.isFinite(value)) {
+    if (value === undefined || (typeof value === 'number' && !Number.isFinite(value))) {
       await refuse('no_record', consentRef);
       return undefined;
     }
@@ -282,6 +331,155 @@ export class ScoringEndpoint {
       details: { rpc: 'score', outcome: 'scored', modelId, ...(requestId !== '' && { requestId }) },
     });
     return value;
+  }
+
+  /**
+   * One `scoring.tree` session (a SecureBoost model; @fedscore/scoring tree-session.ts): the bank learns
+   * each score, so the session is served only where the policy allows exact mode (`policy_refused`
+   * otherwise, every request); the model must be this node's host part of a model trained with this bank
+   * as guest (`model_unavailable` otherwise). Per applicant: admission (rate, quota), consent and record
+   * exactly as for a scorecard (#answer), audited the same way.
+   */
+  async #serveTree(session: string, bank: PartyId): Promise<void> {
+    let modelId = '';
+    let records: Map<string, Float64Array> | undefined;
+    const gov = new TreeScoringGovernment({
+      logger: this.#logger,
+      modelFor: async (id) => {
+        modelId = id;
+        const refuse = (code: 'policy_refused' | 'model_unavailable', field?: string): ScoreRefusal => {
+          this.#logger.warn('tree scoring session refused', { peer: bank, code });
+          this.#o.audit.append({
+            kind: 'security_event',
+            actor: bank,
+            details: { rpc: 'score.tree', code, session, modelId: id, ...(field !== undefined && { field }) },
+          });
+          return code;
+        };
+        if (!this.#o.policy.allowExactMode) return refuse('policy_refused');
+        try {
+          const t = this.#treeRecordsFor(id, bank);
+          records = await t.rows;
+          return t.model;
+        } catch (e) {
+          return refuse('model_unavailable', isFedscoreError(e) ? e.field : undefined);
+        }
+      },
+      lookup: (requests) => Promise.all(requests.map((r) => this.#treeLookup(bank, modelId, records!, r))),
+    });
+    const s = new ProtocolSession(this.#o.transport.channel(), {
+      protocol: TREE_SCORING_PROTOCOL,
+      version: TREE_SCORING_VERSION,
+      session,
+    });
+    const r = await gov.serve(s, bank);
+    this.#logger.debug('tree scoring session served', { peer: bank, requests: r.requests });
+  }
+
+  /** One applicant of a tree round: admission first (before any lookup), then #answer. */
+  async #treeLookup(
+    bank: PartyId,
+    modelId: string,
+    records: Map<string, Float64Array>,
+    r: TreeLookupRequest,
+  ): Promise<Float64Array | ScoreRefusal | undefined> {
+    const enterprise = normalizeUscc(r.applicant);
+    const { refusal, committed } = this.#o.quota.admitQueued(bank, enterprise);
+    if (refusal !== undefined) {
+      this.#refused.set(refusal, (this.#refused.get(refusal) ?? 0) + 1);
+      this.#o.audit.append({
+        kind: 'security_event',
+        actor: bank,
+        dataOwner: this.#o.party,
+        ...(isValidUscc(enterprise) && {
+          enterpriseFingerprint: enterpriseSetFingerprint([enterprise]),
+          enterpriseCount: 1,
+        }),
+        details: {
+          rpc: 'scoring.tree',
+          code: refusal,
+          ...(r.requestId !== '' && { requestId: r.requestId }),
+        },
+      });
+      return refusal;
+    }
+    try {
+      return await this.#answer(bank, modelId, records, r.applicant, r.requestId);
+    } finally {
+      await committed;
+    }
+  }
+
+  /**
+   * The host part of tree model `modelId` for `bank` and each enterprise's values of its features
+   * (from the model's job's dataset or `scoring.data`, as core's `featureColumns` builds them in training;
+   * a one-hot level the data lacks is 0), cached for refreshSeconds.
+   */
+  #treeRecordsFor(modelId: string, bank: PartyId): TreeRecords {
+    const { models, party } = this.#o;
+    const version = models
+      .list()
+      .filter((m) => m.modelId === modelId && m.status !== 'retired' && m.algorithm === 'secureboost')
+      .at(-1);
+    if (version === undefined) {
+      throw new FedscoreError('not_found', `no tree model '${modelId}' to serve here`, {
+        field: 'tree-layout.model_id',
+      });
+    }
+    const { artifact, descriptor } = models.artifacts(version.ref);
+    if (artifact === undefined || descriptor === undefined) {
+      throw new FedscoreError('invalid_state', `${version.ref} holds no part of this node`, {
+        field: 'tree-layout.model_id',
+      });
+    }
+    const joint = JSON.parse(descriptor) as { guest?: unknown; hosts?: unknown };
+    if (joint.guest !== bank || !Array.isArray(joint.hosts) || !joint.hosts.includes(party)) {
+      throw new FedscoreError('not_found', `no tree model '${modelId}' shared with ${bank}`, {
+        field: 'tree-layout.model_id',
+      });
+    }
+    const key = `${modelId}\u0000${version.ref}`;
+    const have = this.#trees.get(key);
+    const now = this.#now();
+    if (have !== undefined && now - have.at < (this.#o.refreshSeconds ?? 300) * 1000) return have;
+    const model = parseHostModel(artifact);
+    const job = version.lineage.job !== undefined ? this.#o.jobs.get(version.lineage.job) : undefined;
+    const dataName = job?.spec.data[party] ?? this.#o.dataName;
+    if (dataName === undefined) {
+      throw new FedscoreError('invalid_config', `no dataset to score ${version.ref} from`, {
+        field: 'scoring.data',
+      });
+    }
+    const rows = this.#o.data(dataName).then((table) => {
+      const all = partyFeatures(
+        table,
+        table.columns.map((c) => c.name),
+        table.ids.map((_, i) => i),
+      );
+      const byName = new Map(all.names.map((n, j) => [n, all.columns[j]!]));
+      const zeros = new Float64Array(table.ids.length);
+      const columns = model.features.map((n) => {
+        const c = byName.get(n) ?? (n.includes('=') ? zeros : undefined);
+        if (c === undefined) {
+          throw new FedscoreError('invalid_state', `the data has no column for the model's feature '${n}'`, {
+            field: `data.${dataName}`,
+          });
+        }
+        return c;
+      });
+      const out = new Map<string, Float64Array>();
+      table.ids.forEach((id, i) => {
+        out.set(
+          normalizeUscc(id),
+          Float64Array.from(columns, (c) => c[i]!),
+        );
+      });
+      return out;
+    });
+    rows.catch(() => this.#trees.delete(key));
+    const t: TreeRecords = { at: now, model, rows };
+    this.#trees.set(key, t);
+    return t;
   }
 
   /** This node's partial scores under the model the hello names, for `bank` (cached for refreshSeconds). */

@@ -16,6 +16,6 @@ export {
 export type { ScoringClientOptions } from './bank.ts';
 export { ScoringClient, ScoringRefusal } from './bank.ts';
 export type { ScoringEndpointOptions } from './government.ts';
-export { SCORE_SESSION_PREFIX, ScoringEndpoint } from './government.ts';
+export { SCORE_SESSION_PREFIX, ScoringEndpoint, TREE_SESSION_PREFIX } from './government.ts';
 export type { ApiTokenEntry } from './tokens.ts';
 export { API_TOKEN_PREFIX, ApiTokens, apiTokenHash, createApiToken } from './tokens.ts';

@@ -10,7 +10,9 @@
  * c_j b_j - c_{j+B} b_{j+B}, whose closest hypothesis gives each b_j (the guest knows c),
  * hence b (which leaf slots the host's splits allow), hence the left/right outcome of every host split
  * on the applicant's guest-reachable path. With the selector on (default) those slots are 0 plus
- * flooding noise and the same attack does no better than guessing the more common side.
+ * flooding noise and the same attack does no better than guessing the more common side. The same attack
+ * runs against the session mode of the node's scoring API (tree-session.ts: `TreeScoringGovernment`,
+ * applicants named per round), whose host applies the same selector and flooding.
  */
 import {
   createInMemoryNetwork,
@@ -28,10 +30,15 @@ import {
   TREE_CONTEXT,
   TREE_LAYOUT,
   TREE_LEAF_WEIGHTS,
+  TREE_REPLY,
+  TREE_REQUEST,
   TREE_SCORES,
   TREE_SCORING_PRESET,
   TREE_SCORING_PROTOCOL,
+  TREE_SCORING_VERSION,
   type TreeLayoutMessage,
+  type TreeRequestMessage,
+  TreeScoringGovernment,
   TreeScoringHost,
   treeLayout,
 } from '@fedscore/scoring';
@@ -77,9 +84,15 @@ async function attack(
   guestRows: PartyFeatures,
   hostRows: PartyFeatures,
   weakened: boolean,
+  mode: 'run' | 'session' = 'run',
 ): Promise<{ accuracy: number; majority: number; guesses: number }> {
   const network = createInMemoryNetwork(['guest', 'host-1'], envelopeCodec);
-  const spec = { protocol: TREE_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'attack' };
+  const spec = {
+    protocol: TREE_SCORING_PROTOCOL,
+    version: mode === 'session' ? TREE_SCORING_VERSION : SCORING_VERSION,
+    session: 'attack',
+  };
+  const applicantId = (i: number) => `A${i}`;
   const rows = SCORE;
   const truthLeft = (layoutSplits: readonly { splitId: number }[]) =>
     hostSplitBits(
@@ -90,13 +103,23 @@ async function attack(
     );
   const out = await runParties(network, {
     'host-1': () =>
-      new TreeScoringHost({
-        session: new ProtocolSession(network.channel('host-1'), spec),
-        guest: 'guest',
-        model: host,
-        features: hostRows,
-        ...(weakened && { unsafeNoSelector: true }),
-      }).run(),
+      mode === 'session'
+        ? new TreeScoringGovernment({
+            modelFor: async () => host,
+            lookup: async (requests) =>
+              requests.map((r) => {
+                const i = Number(r.applicant.slice(1));
+                return Float64Array.from(hostRows.columns, (c) => c[i]!);
+              }),
+            ...(weakened && { unsafeNoSelector: true }),
+          }).serve(new ProtocolSession(network.channel('host-1'), spec), 'guest')
+        : new TreeScoringHost({
+            session: new ProtocolSession(network.channel('host-1'), spec),
+            guest: 'guest',
+            model: host,
+            features: hostRows,
+            ...(weakened && { unsafeNoSelector: true }),
+          }).run(),
     guest: async () => {
       const s = new ProtocolSession(network.channel('guest'), spec);
       const layout = treeLayout(model, cryptoRng());
@@ -108,11 +131,19 @@ async function attack(
         const bytes = ctx.serialize();
         await s.send('host-1', TREE_LAYOUT, {
           modelId: model.modelId,
-          records: rows,
+          records: mode === 'session' ? 0 : rows,
+          // The bank declares the budget: the fewest rounds it needs (one group here), hence the
+          // smallest flooding the host will apply.
+          ...(mode === 'session' && { maxRounds: Math.ceil(rows / Math.floor(8192 / layout.block)) }),
           trees: layout.trees,
           slotsPerTree: layout.slotsPerTree,
           block: layout.block,
-          splits: layout.splits.map((x) => ({ ...x })),
+          splits: layout.splits.map((x) => ({
+            tree: x.tree,
+            splitId: x.splitId,
+            left: x.left,
+            right: x.right,
+          })),
           contextChunks: 1,
         } as TreeLayoutMessage);
         await s.send('host-1', TREE_CONTEXT, bytes);
@@ -129,9 +160,23 @@ async function attack(
           const c = new Float64Array(n * B);
           for (let j = 0; j < n; j++) guestLeafWeights(model, layout, gIndex, first + j, c, j * B);
           const ct = ctx.encrypt(c);
-          await s.send('host-1', TREE_LEAF_WEIGHTS, [ct.serialize()]);
-          ct.dispose();
-          const [reply] = await s.receive('host-1', TREE_SCORES);
+          let reply: Uint8Array | undefined;
+          if (mode === 'session') {
+            await s.send('host-1', TREE_REQUEST, {
+              round: first / perGroup + 1,
+              applicants: Array.from({ length: n }, (_, j) => ({
+                applicant: applicantId(first + j),
+                requestId: '',
+              })),
+              items: [ct.serialize()],
+            } as TreeRequestMessage);
+            ct.dispose();
+            reply = (await s.receive('host-1', TREE_REPLY)).items[0];
+          } else {
+            await s.send('host-1', TREE_LEAF_WEIGHTS, [ct.serialize()]);
+            ct.dispose();
+            [reply] = await s.receive('host-1', TREE_SCORES);
+          }
           const v = ctx.deserializeVector(reply!);
           const slots = ctx.decrypt(v.withLength(n * B));
           v.dispose();
@@ -168,6 +213,7 @@ async function attack(
             });
           }
         }
+        if (mode === 'session') await s.send('host-1', TREE_REQUEST, { close: true } as TreeRequestMessage);
         return { accuracy: right / total, majority: Math.max(lefts, total - lefts) / total, guesses: total };
       } finally {
         ctx.dispose();
@@ -205,6 +251,20 @@ describe('attack: a curious guest reads the host split outcomes off the other sl
   it('default (selector and flooding): no better than guessing the more common side', async () => {
     const r = await attack(model, host, gRows(), hRows(), false);
     console.log(`tree-path attack, default: ${JSON.stringify(r)}`);
+    expect(r.guesses).toBeGreaterThan(20);
+    expect(r.accuracy).toBeLessThanOrEqual(r.majority + 0.05);
+  }, 120_000);
+
+  it('session mode (the node API), weakened: the same recovery', async () => {
+    const r = await attack(model, host, gRows(), hRows(), true, 'session');
+    console.log(`tree-path attack, session mode, selector off: ${JSON.stringify(r)}`);
+    expect(r.guesses).toBeGreaterThan(20);
+    expect(r.accuracy).toBeGreaterThanOrEqual(0.98);
+  }, 120_000);
+
+  it('session mode (the node API), default: no better than guessing the more common side', async () => {
+    const r = await attack(model, host, gRows(), hRows(), false, 'session');
+    console.log(`tree-path attack, session mode, default: ${JSON.stringify(r)}`);
     expect(r.guesses).toBeGreaterThan(20);
     expect(r.accuracy).toBeLessThanOrEqual(r.majority + 0.05);
   }, 120_000);

@@ -7115,6 +7115,27 @@ export namespace fedscore {
             contextChunks: number;
 
             /**
+             * Session mode (version 2, a node's scoring API): records = 0 and up to max_rounds rounds of
+             * TreeRequest / TreeReply, each naming its applicants; the host sizes its flooding for max_rounds
+             * releases and refuses a round beyond. 0: one run over `records` rows aligned beforehand.
+             */
+            maxRounds: number;
+
+            /**
+             * A model of several hosts (version 2): the leaf-weight ciphertext passes along the hosts in the
+             * model's order, each multiplying in its own 0/1 vector; the last sums, selects and floods it back to
+             * the guest. `hosts` counts them (0 or 1: one host); `previous` is the host this one receives the
+             * ciphertext from ("" = the guest), `next` the host it forwards to ("" = it is the last).
+             */
+            hosts: number;
+
+            /** TreeLayout previous. */
+            previous: string;
+
+            /** TreeLayout next. */
+            next: string;
+
+            /**
              * Creates a new TreeLayout instance using the specified properties.
              * @param [properties] Properties to set
              * @returns TreeLayout instance
@@ -7218,6 +7239,27 @@ export namespace fedscore {
 
                 /** Chunks of TreeContext that follow. */
                 contextChunks?: (number|null);
+
+                /**
+                 * Session mode (version 2, a node's scoring API): records = 0 and up to max_rounds rounds of
+                 * TreeRequest / TreeReply, each naming its applicants; the host sizes its flooding for max_rounds
+                 * releases and refuses a round beyond. 0: one run over `records` rows aligned beforehand.
+                 */
+                maxRounds?: (number|null);
+
+                /**
+                 * A model of several hosts (version 2): the leaf-weight ciphertext passes along the hosts in the
+                 * model's order, each multiplying in its own 0/1 vector; the last sums, selects and floods it back to
+                 * the guest. `hosts` counts them (0 or 1: one host); `previous` is the host this one receives the
+                 * ciphertext from ("" = the guest), `next` the host it forwards to ("" = it is the last).
+                 */
+                hosts?: (number|null);
+
+                /** TreeLayout previous */
+                previous?: (string|null);
+
+                /** TreeLayout next */
+                next?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -7462,6 +7504,396 @@ export namespace fedscore {
 
             /** Shape of a TreeCiphertexts. */
             type $Shape = fedscore.scoring.TreeCiphertexts.$Properties;
+        }
+
+        /**
+         * Properties of a TreeApplicant.
+         * @deprecated Use fedscore.scoring.TreeApplicant.$Properties instead.
+         */
+        interface ITreeApplicant extends fedscore.scoring.TreeApplicant.$Properties {
+        }
+
+        /**
+         * One applicant of a session-mode round: whom the host looks up, and the bank's API request id (both
+         * nodes audit it).
+         */
+        class TreeApplicant {
+
+            /**
+             * Constructs a new TreeApplicant.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.TreeApplicant.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** TreeApplicant applicant. */
+            applicant: string;
+
+            /** TreeApplicant requestId. */
+            requestId: string;
+
+            /**
+             * Creates a new TreeApplicant instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns TreeApplicant instance
+             */
+            static create(properties: fedscore.scoring.TreeApplicant.$Shape): fedscore.scoring.TreeApplicant & fedscore.scoring.TreeApplicant.$Shape;
+            static create(properties?: fedscore.scoring.TreeApplicant.$Properties): fedscore.scoring.TreeApplicant;
+
+            /**
+             * Encodes the specified TreeApplicant message. Does not implicitly {@link fedscore.scoring.TreeApplicant.verify|verify} messages.
+             * @param message TreeApplicant message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.TreeApplicant.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified TreeApplicant message, length delimited. Does not implicitly {@link fedscore.scoring.TreeApplicant.verify|verify} messages.
+             * @param message TreeApplicant message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.TreeApplicant.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a TreeApplicant message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeApplicant & fedscore.scoring.TreeApplicant.$Shape} TreeApplicant
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.TreeApplicant & fedscore.scoring.TreeApplicant.$Shape;
+
+            /**
+             * Decodes a TreeApplicant message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeApplicant & fedscore.scoring.TreeApplicant.$Shape} TreeApplicant
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.TreeApplicant & fedscore.scoring.TreeApplicant.$Shape;
+
+            /**
+             * Verifies a TreeApplicant message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a TreeApplicant message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns TreeApplicant
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.TreeApplicant;
+
+            /**
+             * Creates a plain object from a TreeApplicant message. Also converts values to other types if specified.
+             * @param message TreeApplicant
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.TreeApplicant, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this TreeApplicant to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for TreeApplicant
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TreeApplicant {
+
+            /** Properties of a TreeApplicant. */
+            interface $Properties {
+
+                /** TreeApplicant applicant */
+                applicant?: (string|null);
+
+                /** TreeApplicant requestId */
+                requestId?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a TreeApplicant. */
+            type $Shape = fedscore.scoring.TreeApplicant.$Properties;
+        }
+
+        /**
+         * Properties of a TreeRequest.
+         * @deprecated Use fedscore.scoring.TreeRequest.$Properties instead.
+         */
+        interface ITreeRequest extends fedscore.scoring.TreeRequest.$Properties {
+        }
+
+        /**
+         * Guest -> host, per session-mode round: the applicants (applicant i in block i of the ciphertext) and
+         * Enc(c), one ciphertext; or close = true (no applicant, no ciphertext) to end the session.
+         */
+        class TreeRequest {
+
+            /**
+             * Constructs a new TreeRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.TreeRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** TreeRequest round. */
+            round: number;
+
+            /** TreeRequest applicants. */
+            applicants: fedscore.scoring.TreeApplicant.$Properties[];
+
+            /** TreeRequest items. */
+            items: Uint8Array[];
+
+            /** TreeRequest close. */
+            close: boolean;
+
+            /**
+             * Creates a new TreeRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns TreeRequest instance
+             */
+            static create(properties: fedscore.scoring.TreeRequest.$Shape): fedscore.scoring.TreeRequest & fedscore.scoring.TreeRequest.$Shape;
+            static create(properties?: fedscore.scoring.TreeRequest.$Properties): fedscore.scoring.TreeRequest;
+
+            /**
+             * Encodes the specified TreeRequest message. Does not implicitly {@link fedscore.scoring.TreeRequest.verify|verify} messages.
+             * @param message TreeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.TreeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified TreeRequest message, length delimited. Does not implicitly {@link fedscore.scoring.TreeRequest.verify|verify} messages.
+             * @param message TreeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.TreeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a TreeRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeRequest & fedscore.scoring.TreeRequest.$Shape} TreeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.TreeRequest & fedscore.scoring.TreeRequest.$Shape;
+
+            /**
+             * Decodes a TreeRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeRequest & fedscore.scoring.TreeRequest.$Shape} TreeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.TreeRequest & fedscore.scoring.TreeRequest.$Shape;
+
+            /**
+             * Verifies a TreeRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a TreeRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns TreeRequest
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.TreeRequest;
+
+            /**
+             * Creates a plain object from a TreeRequest message. Also converts values to other types if specified.
+             * @param message TreeRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.TreeRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this TreeRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for TreeRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TreeRequest {
+
+            /** Properties of a TreeRequest. */
+            interface $Properties {
+
+                /** TreeRequest round */
+                round?: (number|null);
+
+                /** TreeRequest applicants */
+                applicants?: (fedscore.scoring.TreeApplicant.$Properties[]|null);
+
+                /** TreeRequest items */
+                items?: (Uint8Array[]|null);
+
+                /** TreeRequest close */
+                close?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a TreeRequest. */
+            type $Shape = fedscore.scoring.TreeRequest.$Properties;
+        }
+
+        /**
+         * Properties of a TreeReply.
+         * @deprecated Use fedscore.scoring.TreeReply.$Properties instead.
+         */
+        interface ITreeReply extends fedscore.scoring.TreeReply.$Properties {
+        }
+
+        /**
+         * Host -> guest, per round: one error per applicant ("" = scored, "no_record", or a refusal code), and
+         * when any is scored one ciphertext (the blocks of the others hold flooding noise only).
+         */
+        class TreeReply {
+
+            /**
+             * Constructs a new TreeReply.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.scoring.TreeReply.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** TreeReply errors. */
+            errors: string[];
+
+            /** TreeReply items. */
+            items: Uint8Array[];
+
+            /**
+             * Creates a new TreeReply instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns TreeReply instance
+             */
+            static create(properties: fedscore.scoring.TreeReply.$Shape): fedscore.scoring.TreeReply & fedscore.scoring.TreeReply.$Shape;
+            static create(properties?: fedscore.scoring.TreeReply.$Properties): fedscore.scoring.TreeReply;
+
+            /**
+             * Encodes the specified TreeReply message. Does not implicitly {@link fedscore.scoring.TreeReply.verify|verify} messages.
+             * @param message TreeReply message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.scoring.TreeReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified TreeReply message, length delimited. Does not implicitly {@link fedscore.scoring.TreeReply.verify|verify} messages.
+             * @param message TreeReply message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.scoring.TreeReply.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a TreeReply message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeReply & fedscore.scoring.TreeReply.$Shape} TreeReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.scoring.TreeReply & fedscore.scoring.TreeReply.$Shape;
+
+            /**
+             * Decodes a TreeReply message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeReply & fedscore.scoring.TreeReply.$Shape} TreeReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.scoring.TreeReply & fedscore.scoring.TreeReply.$Shape;
+
+            /**
+             * Verifies a TreeReply message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a TreeReply message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns TreeReply
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.scoring.TreeReply;
+
+            /**
+             * Creates a plain object from a TreeReply message. Also converts values to other types if specified.
+             * @param message TreeReply
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.scoring.TreeReply, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this TreeReply to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for TreeReply
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace TreeReply {
+
+            /** Properties of a TreeReply. */
+            interface $Properties {
+
+                /** TreeReply errors */
+                errors?: (string[]|null);
+
+                /** TreeReply items */
+                items?: (Uint8Array[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a TreeReply. */
+            type $Shape = fedscore.scoring.TreeReply.$Properties;
         }
     }
 

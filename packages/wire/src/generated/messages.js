@@ -19476,6 +19476,15 @@ export const fedscore = $root.fedscore = (() => {
              * @property {number|null} [block] Slots per applicant in a ciphertext: the next power of two >= trees * slots_per_tree.
              * @property {Array.<fedscore.scoring.TreeHostSplit.$Properties>|null} [splits] TreeLayout splits
              * @property {number|null} [contextChunks] Chunks of TreeContext that follow.
+             * @property {number|null} [maxRounds] Session mode (version 2, a node's scoring API): records = 0 and up to max_rounds rounds of
+             * TreeRequest / TreeReply, each naming its applicants; the host sizes its flooding for max_rounds
+             * releases and refuses a round beyond. 0: one run over `records` rows aligned beforehand.
+             * @property {number|null} [hosts] A model of several hosts (version 2): the leaf-weight ciphertext passes along the hosts in the
+             * model's order, each multiplying in its own 0/1 vector; the last sums, selects and floods it back to
+             * the guest. `hosts` counts them (0 or 1: one host); `previous` is the host this one receives the
+             * ciphertext from ("" = the guest), `next` the host it forwards to ("" = it is the last).
+             * @property {string|null} [previous] TreeLayout previous
+             * @property {string|null} [next] TreeLayout next
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -19565,6 +19574,43 @@ export const fedscore = $root.fedscore = (() => {
             TreeLayout.prototype.contextChunks = 0;
 
             /**
+             * Session mode (version 2, a node's scoring API): records = 0 and up to max_rounds rounds of
+             * TreeRequest / TreeReply, each naming its applicants; the host sizes its flooding for max_rounds
+             * releases and refuses a round beyond. 0: one run over `records` rows aligned beforehand.
+             * @member {number} maxRounds
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.maxRounds = 0;
+
+            /**
+             * A model of several hosts (version 2): the leaf-weight ciphertext passes along the hosts in the
+             * model's order, each multiplying in its own 0/1 vector; the last sums, selects and floods it back to
+             * the guest. `hosts` counts them (0 or 1: one host); `previous` is the host this one receives the
+             * ciphertext from ("" = the guest), `next` the host it forwards to ("" = it is the last).
+             * @member {number} hosts
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.hosts = 0;
+
+            /**
+             * TreeLayout previous.
+             * @member {string} previous
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.previous = "";
+
+            /**
+             * TreeLayout next.
+             * @member {string} next
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.next = "";
+
+            /**
              * Creates a new TreeLayout instance using the specified properties.
              * @function create
              * @memberof fedscore.scoring.TreeLayout
@@ -19611,6 +19657,14 @@ export const fedscore = $root.fedscore = (() => {
                         $root.fedscore.scoring.TreeHostSplit.encode(message.splits[i], writer.uint32(/* id 6, wireType 2 =*/50).fork(), _depth + 1).ldelim();
                 if (message.contextChunks != null && $Object.hasOwnProperty.call(message, "contextChunks") && message.contextChunks !== 0)
                     writer.uint32(/* id 7, wireType 0 =*/56).uint32(message.contextChunks);
+                if (message.maxRounds != null && $Object.hasOwnProperty.call(message, "maxRounds") && message.maxRounds !== 0)
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint32(message.maxRounds);
+                if (message.hosts != null && $Object.hasOwnProperty.call(message, "hosts") && message.hosts !== 0)
+                    writer.uint32(/* id 9, wireType 0 =*/72).uint32(message.hosts);
+                if (message.previous != null && $Object.hasOwnProperty.call(message, "previous") && message.previous !== "")
+                    writer.uint32(/* id 10, wireType 2 =*/82).string(message.previous);
+                if (message.next != null && $Object.hasOwnProperty.call(message, "next") && message.next !== "")
+                    writer.uint32(/* id 11, wireType 2 =*/90).string(message.next);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -19730,6 +19784,42 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.contextChunks;
                             continue;
                         }
+                    case 8: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.maxRounds = value;
+                            else
+                                delete message.maxRounds;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.hosts = value;
+                            else
+                                delete message.hosts;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.previous = value;
+                            else
+                                delete message.previous;
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.next = value;
+                            else
+                                delete message.next;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -19805,6 +19895,18 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.contextChunks != null && $Object.hasOwnProperty.call(message, "contextChunks"))
                     if (!$util.isInteger(message.contextChunks))
                         return "contextChunks: integer expected";
+                if (message.maxRounds != null && $Object.hasOwnProperty.call(message, "maxRounds"))
+                    if (!$util.isInteger(message.maxRounds))
+                        return "maxRounds: integer expected";
+                if (message.hosts != null && $Object.hasOwnProperty.call(message, "hosts"))
+                    if (!$util.isInteger(message.hosts))
+                        return "hosts: integer expected";
+                if (message.previous != null && $Object.hasOwnProperty.call(message, "previous"))
+                    if (!$util.isString(message.previous))
+                        return "previous: string expected";
+                if (message.next != null && $Object.hasOwnProperty.call(message, "next"))
+                    if (!$util.isString(message.next))
+                        return "next: string expected";
                 return null;
             };
 
@@ -19854,6 +19956,18 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.contextChunks != null)
                     if ($Number(object.contextChunks) !== 0)
                         message.contextChunks = object.contextChunks >>> 0;
+                if (object.maxRounds != null)
+                    if ($Number(object.maxRounds) !== 0)
+                        message.maxRounds = object.maxRounds >>> 0;
+                if (object.hosts != null)
+                    if ($Number(object.hosts) !== 0)
+                        message.hosts = object.hosts >>> 0;
+                if (object.previous != null)
+                    if (typeof object.previous !== "string" || object.previous.length)
+                        message.previous = $String(object.previous);
+                if (object.next != null)
+                    if (typeof object.next !== "string" || object.next.length)
+                        message.next = $String(object.next);
                 return message;
             };
 
@@ -19883,6 +19997,10 @@ export const fedscore = $root.fedscore = (() => {
                     object.slotsPerTree = 0;
                     object.block = 0;
                     object.contextChunks = 0;
+                    object.maxRounds = 0;
+                    object.hosts = 0;
+                    object.previous = "";
+                    object.next = "";
                 }
                 if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
                     object.modelId = message.modelId;
@@ -19901,6 +20019,14 @@ export const fedscore = $root.fedscore = (() => {
                 }
                 if (message.contextChunks != null && $Object.hasOwnProperty.call(message, "contextChunks"))
                     object.contextChunks = message.contextChunks;
+                if (message.maxRounds != null && $Object.hasOwnProperty.call(message, "maxRounds"))
+                    object.maxRounds = message.maxRounds;
+                if (message.hosts != null && $Object.hasOwnProperty.call(message, "hosts"))
+                    object.hosts = message.hosts;
+                if (message.previous != null && $Object.hasOwnProperty.call(message, "previous"))
+                    object.previous = message.previous;
+                if (message.next != null && $Object.hasOwnProperty.call(message, "next"))
+                    object.next = message.next;
                 return object;
             };
 
@@ -20505,6 +20631,1043 @@ export const fedscore = $root.fedscore = (() => {
             };
 
             return TreeCiphertexts;
+        })();
+
+        scoring.TreeApplicant = (function() {
+
+            /**
+             * Properties of a TreeApplicant.
+             * @typedef {Object} fedscore.scoring.TreeApplicant.$Properties
+             * @property {string|null} [applicant] TreeApplicant applicant
+             * @property {string|null} [requestId] TreeApplicant requestId
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TreeApplicant.
+             * @memberof fedscore.scoring
+             * @interface ITreeApplicant
+             * @augments fedscore.scoring.TreeApplicant.$Properties
+             * @deprecated Use fedscore.scoring.TreeApplicant.$Properties instead.
+             */
+
+            /**
+             * Shape of a TreeApplicant.
+             * @typedef {fedscore.scoring.TreeApplicant.$Properties} fedscore.scoring.TreeApplicant.$Shape
+             */
+
+            /**
+             * Constructs a new TreeApplicant.
+             * @memberof fedscore.scoring
+             * @classdesc One applicant of a session-mode round: whom the host looks up, and the bank's API request id (both
+             * nodes audit it).
+             * @constructor
+             * @param {fedscore.scoring.TreeApplicant.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TreeApplicant = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * TreeApplicant applicant.
+             * @member {string} applicant
+             * @memberof fedscore.scoring.TreeApplicant
+             * @instance
+             */
+            TreeApplicant.prototype.applicant = "";
+
+            /**
+             * TreeApplicant requestId.
+             * @member {string} requestId
+             * @memberof fedscore.scoring.TreeApplicant
+             * @instance
+             */
+            TreeApplicant.prototype.requestId = "";
+
+            /**
+             * Creates a new TreeApplicant instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.TreeApplicant
+             * @static
+             * @param {fedscore.scoring.TreeApplicant.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.TreeApplicant} TreeApplicant instance
+             * @type {{
+             *   (properties: fedscore.scoring.TreeApplicant.$Shape): fedscore.scoring.TreeApplicant & fedscore.scoring.TreeApplicant.$Shape;
+             *   (properties?: fedscore.scoring.TreeApplicant.$Properties): fedscore.scoring.TreeApplicant;
+             * }}
+             */
+            TreeApplicant.create = function(properties) {
+                return new TreeApplicant(properties);
+            };
+
+            /**
+             * Encodes the specified TreeApplicant message. Does not implicitly {@link fedscore.scoring.TreeApplicant.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.TreeApplicant
+             * @static
+             * @param {fedscore.scoring.TreeApplicant.$Properties} message TreeApplicant message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeApplicant.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant") && message.applicant !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.applicant);
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId") && message.requestId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.requestId);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TreeApplicant message, length delimited. Does not implicitly {@link fedscore.scoring.TreeApplicant.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.TreeApplicant
+             * @static
+             * @param {fedscore.scoring.TreeApplicant.$Properties} message TreeApplicant message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeApplicant.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TreeApplicant message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.TreeApplicant
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeApplicant & fedscore.scoring.TreeApplicant.$Shape} TreeApplicant
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeApplicant.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.TreeApplicant();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.applicant = value;
+                            else
+                                delete message.applicant;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.requestId = value;
+                            else
+                                delete message.requestId;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a TreeApplicant message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.TreeApplicant
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeApplicant & fedscore.scoring.TreeApplicant.$Shape} TreeApplicant
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeApplicant.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TreeApplicant message.
+             * @function verify
+             * @memberof fedscore.scoring.TreeApplicant
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TreeApplicant.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant"))
+                    if (!$util.isString(message.applicant))
+                        return "applicant: string expected";
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    if (!$util.isString(message.requestId))
+                        return "requestId: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a TreeApplicant message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.TreeApplicant
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.TreeApplicant} TreeApplicant
+             */
+            TreeApplicant.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.TreeApplicant)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.TreeApplicant: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.TreeApplicant();
+                if (object.applicant != null)
+                    if (typeof object.applicant !== "string" || object.applicant.length)
+                        message.applicant = $String(object.applicant);
+                if (object.requestId != null)
+                    if (typeof object.requestId !== "string" || object.requestId.length)
+                        message.requestId = $String(object.requestId);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TreeApplicant message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.TreeApplicant
+             * @static
+             * @param {fedscore.scoring.TreeApplicant} message TreeApplicant
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TreeApplicant.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.applicant = "";
+                    object.requestId = "";
+                }
+                if (message.applicant != null && $Object.hasOwnProperty.call(message, "applicant"))
+                    object.applicant = message.applicant;
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    object.requestId = message.requestId;
+                return object;
+            };
+
+            /**
+             * Converts this TreeApplicant to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.TreeApplicant
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TreeApplicant.prototype.toJSON = function() {
+                return TreeApplicant.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TreeApplicant
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.TreeApplicant
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TreeApplicant.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.TreeApplicant";
+            };
+
+            return TreeApplicant;
+        })();
+
+        scoring.TreeRequest = (function() {
+
+            /**
+             * Properties of a TreeRequest.
+             * @typedef {Object} fedscore.scoring.TreeRequest.$Properties
+             * @property {number|null} [round] TreeRequest round
+             * @property {Array.<fedscore.scoring.TreeApplicant.$Properties>|null} [applicants] TreeRequest applicants
+             * @property {Array.<Uint8Array>|null} [items] TreeRequest items
+             * @property {boolean|null} [close] TreeRequest close
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TreeRequest.
+             * @memberof fedscore.scoring
+             * @interface ITreeRequest
+             * @augments fedscore.scoring.TreeRequest.$Properties
+             * @deprecated Use fedscore.scoring.TreeRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a TreeRequest.
+             * @typedef {fedscore.scoring.TreeRequest.$Properties} fedscore.scoring.TreeRequest.$Shape
+             */
+
+            /**
+             * Constructs a new TreeRequest.
+             * @memberof fedscore.scoring
+             * @classdesc Guest -> host, per session-mode round: the applicants (applicant i in block i of the ciphertext) and
+             * Enc(c), one ciphertext; or close = true (no applicant, no ciphertext) to end the session.
+             * @constructor
+             * @param {fedscore.scoring.TreeRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TreeRequest = function (properties) {
+                this.applicants = [];
+                this.items = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * TreeRequest round.
+             * @member {number} round
+             * @memberof fedscore.scoring.TreeRequest
+             * @instance
+             */
+            TreeRequest.prototype.round = 0;
+
+            /**
+             * TreeRequest applicants.
+             * @member {Array.<fedscore.scoring.TreeApplicant.$Properties>} applicants
+             * @memberof fedscore.scoring.TreeRequest
+             * @instance
+             */
+            TreeRequest.prototype.applicants = $util.emptyArray;
+
+            /**
+             * TreeRequest items.
+             * @member {Array.<Uint8Array>} items
+             * @memberof fedscore.scoring.TreeRequest
+             * @instance
+             */
+            TreeRequest.prototype.items = $util.emptyArray;
+
+            /**
+             * TreeRequest close.
+             * @member {boolean} close
+             * @memberof fedscore.scoring.TreeRequest
+             * @instance
+             */
+            TreeRequest.prototype.close = false;
+
+            /**
+             * Creates a new TreeRequest instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.TreeRequest
+             * @static
+             * @param {fedscore.scoring.TreeRequest.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.TreeRequest} TreeRequest instance
+             * @type {{
+             *   (properties: fedscore.scoring.TreeRequest.$Shape): fedscore.scoring.TreeRequest & fedscore.scoring.TreeRequest.$Shape;
+             *   (properties?: fedscore.scoring.TreeRequest.$Properties): fedscore.scoring.TreeRequest;
+             * }}
+             */
+            TreeRequest.create = function(properties) {
+                return new TreeRequest(properties);
+            };
+
+            /**
+             * Encodes the specified TreeRequest message. Does not implicitly {@link fedscore.scoring.TreeRequest.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.TreeRequest
+             * @static
+             * @param {fedscore.scoring.TreeRequest.$Properties} message TreeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.round != null && $Object.hasOwnProperty.call(message, "round") && message.round !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.round);
+                if (message.applicants != null && message.applicants.length)
+                    for (let i = 0; i < message.applicants.length; ++i)
+                        $root.fedscore.scoring.TreeApplicant.encode(message.applicants[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.items != null && message.items.length)
+                    for (let i = 0; i < message.items.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.items[i]);
+                if (message.close != null && $Object.hasOwnProperty.call(message, "close") && message.close !== false)
+                    writer.uint32(/* id 4, wireType 0 =*/32).bool(message.close);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TreeRequest message, length delimited. Does not implicitly {@link fedscore.scoring.TreeRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.TreeRequest
+             * @static
+             * @param {fedscore.scoring.TreeRequest.$Properties} message TreeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TreeRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.TreeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeRequest & fedscore.scoring.TreeRequest.$Shape} TreeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.TreeRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.round = value;
+                            else
+                                delete message.round;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.applicants && message.applicants.length))
+                                message.applicants = [];
+                            message.applicants.push($root.fedscore.scoring.TreeApplicant.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.items && message.items.length))
+                                message.items = [];
+                            message.items.push(reader.bytes());
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.close = value;
+                            else
+                                delete message.close;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a TreeRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.TreeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeRequest & fedscore.scoring.TreeRequest.$Shape} TreeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TreeRequest message.
+             * @function verify
+             * @memberof fedscore.scoring.TreeRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TreeRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.round != null && $Object.hasOwnProperty.call(message, "round"))
+                    if (!$util.isInteger(message.round))
+                        return "round: integer expected";
+                if (message.applicants != null && $Object.hasOwnProperty.call(message, "applicants")) {
+                    if (!$Array.isArray(message.applicants))
+                        return "applicants: array expected";
+                    for (let i = 0; i < message.applicants.length; ++i) {
+                        let error = $root.fedscore.scoring.TreeApplicant.verify(message.applicants[i], _depth + 1);
+                        if (error)
+                            return "applicants." + error;
+                    }
+                }
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items")) {
+                    if (!$Array.isArray(message.items))
+                        return "items: array expected";
+                    for (let i = 0; i < message.items.length; ++i)
+                        if (!(message.items[i] && typeof message.items[i].length === "number" || $util.isString(message.items[i])))
+                            return "items: buffer[] expected";
+                }
+                if (message.close != null && $Object.hasOwnProperty.call(message, "close"))
+                    if (typeof message.close !== "boolean")
+                        return "close: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a TreeRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.TreeRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.TreeRequest} TreeRequest
+             */
+            TreeRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.TreeRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.TreeRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.TreeRequest();
+                if (object.round != null)
+                    if ($Number(object.round) !== 0)
+                        message.round = object.round >>> 0;
+                if (object.applicants) {
+                    if (!$Array.isArray(object.applicants))
+                        throw $TypeError(".fedscore.scoring.TreeRequest.applicants: array expected");
+                    message.applicants = $Array(object.applicants.length);
+                    for (let i = 0; i < object.applicants.length; ++i) {
+                        if (!$util.isObject(object.applicants[i]))
+                            throw $TypeError(".fedscore.scoring.TreeRequest.applicants: object expected");
+                        message.applicants[i] = $root.fedscore.scoring.TreeApplicant.fromObject(object.applicants[i], _depth + 1);
+                    }
+                }
+                if (object.items) {
+                    if (!$Array.isArray(object.items))
+                        throw $TypeError(".fedscore.scoring.TreeRequest.items: array expected");
+                    message.items = $Array(object.items.length);
+                    for (let i = 0; i < object.items.length; ++i)
+                        if (typeof object.items[i] === "string")
+                            $util.base64.decode(object.items[i], message.items[i] = $util.newBuffer($util.base64.length(object.items[i])), 0);
+                        else if (object.items[i].length >= 0)
+                            message.items[i] = object.items[i];
+                }
+                if (object.close != null)
+                    if (object.close)
+                        message.close = $Boolean(object.close);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TreeRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.TreeRequest
+             * @static
+             * @param {fedscore.scoring.TreeRequest} message TreeRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TreeRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.applicants = [];
+                    object.items = [];
+                }
+                if (options.defaults) {
+                    object.round = 0;
+                    object.close = false;
+                }
+                if (message.round != null && $Object.hasOwnProperty.call(message, "round"))
+                    object.round = message.round;
+                if (message.applicants && message.applicants.length) {
+                    object.applicants = $Array(message.applicants.length);
+                    for (let j = 0; j < message.applicants.length; ++j)
+                        object.applicants[j] = $root.fedscore.scoring.TreeApplicant.toObject(message.applicants[j], options, _depth + 1);
+                }
+                if (message.items && message.items.length) {
+                    object.items = $Array(message.items.length);
+                    for (let j = 0; j < message.items.length; ++j)
+                        object.items[j] = options.bytes === $String ? $util.base64.encode(message.items[j], 0, message.items[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.items[j]) : message.items[j];
+                }
+                if (message.close != null && $Object.hasOwnProperty.call(message, "close"))
+                    object.close = message.close;
+                return object;
+            };
+
+            /**
+             * Converts this TreeRequest to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.TreeRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TreeRequest.prototype.toJSON = function() {
+                return TreeRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TreeRequest
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.TreeRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TreeRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.TreeRequest";
+            };
+
+            return TreeRequest;
+        })();
+
+        scoring.TreeReply = (function() {
+
+            /**
+             * Properties of a TreeReply.
+             * @typedef {Object} fedscore.scoring.TreeReply.$Properties
+             * @property {Array.<string>|null} [errors] TreeReply errors
+             * @property {Array.<Uint8Array>|null} [items] TreeReply items
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a TreeReply.
+             * @memberof fedscore.scoring
+             * @interface ITreeReply
+             * @augments fedscore.scoring.TreeReply.$Properties
+             * @deprecated Use fedscore.scoring.TreeReply.$Properties instead.
+             */
+
+            /**
+             * Shape of a TreeReply.
+             * @typedef {fedscore.scoring.TreeReply.$Properties} fedscore.scoring.TreeReply.$Shape
+             */
+
+            /**
+             * Constructs a new TreeReply.
+             * @memberof fedscore.scoring
+             * @classdesc Host -> guest, per round: one error per applicant ("" = scored, "no_record", or a refusal code), and
+             * when any is scored one ciphertext (the blocks of the others hold flooding noise only).
+             * @constructor
+             * @param {fedscore.scoring.TreeReply.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const TreeReply = function (properties) {
+                this.errors = [];
+                this.items = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * TreeReply errors.
+             * @member {Array.<string>} errors
+             * @memberof fedscore.scoring.TreeReply
+             * @instance
+             */
+            TreeReply.prototype.errors = $util.emptyArray;
+
+            /**
+             * TreeReply items.
+             * @member {Array.<Uint8Array>} items
+             * @memberof fedscore.scoring.TreeReply
+             * @instance
+             */
+            TreeReply.prototype.items = $util.emptyArray;
+
+            /**
+             * Creates a new TreeReply instance using the specified properties.
+             * @function create
+             * @memberof fedscore.scoring.TreeReply
+             * @static
+             * @param {fedscore.scoring.TreeReply.$Properties=} [properties] Properties to set
+             * @returns {fedscore.scoring.TreeReply} TreeReply instance
+             * @type {{
+             *   (properties: fedscore.scoring.TreeReply.$Shape): fedscore.scoring.TreeReply & fedscore.scoring.TreeReply.$Shape;
+             *   (properties?: fedscore.scoring.TreeReply.$Properties): fedscore.scoring.TreeReply;
+             * }}
+             */
+            TreeReply.create = function(properties) {
+                return new TreeReply(properties);
+            };
+
+            /**
+             * Encodes the specified TreeReply message. Does not implicitly {@link fedscore.scoring.TreeReply.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.scoring.TreeReply
+             * @static
+             * @param {fedscore.scoring.TreeReply.$Properties} message TreeReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeReply.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.errors != null && message.errors.length)
+                    for (let i = 0; i < message.errors.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.errors[i]);
+                if (message.items != null && message.items.length)
+                    for (let i = 0; i < message.items.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.items[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified TreeReply message, length delimited. Does not implicitly {@link fedscore.scoring.TreeReply.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.scoring.TreeReply
+             * @static
+             * @param {fedscore.scoring.TreeReply.$Properties} message TreeReply message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            TreeReply.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a TreeReply message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.scoring.TreeReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.scoring.TreeReply & fedscore.scoring.TreeReply.$Shape} TreeReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeReply.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.scoring.TreeReply();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.errors && message.errors.length))
+                                message.errors = [];
+                            message.errors.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.items && message.items.length))
+                                message.items = [];
+                            message.items.push(reader.bytes());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a TreeReply message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.scoring.TreeReply
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.scoring.TreeReply & fedscore.scoring.TreeReply.$Shape} TreeReply
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            TreeReply.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a TreeReply message.
+             * @function verify
+             * @memberof fedscore.scoring.TreeReply
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            TreeReply.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.errors != null && $Object.hasOwnProperty.call(message, "errors")) {
+                    if (!$Array.isArray(message.errors))
+                        return "errors: array expected";
+                    for (let i = 0; i < message.errors.length; ++i)
+                        if (!$util.isString(message.errors[i]))
+                            return "errors: string[] expected";
+                }
+                if (message.items != null && $Object.hasOwnProperty.call(message, "items")) {
+                    if (!$Array.isArray(message.items))
+                        return "items: array expected";
+                    for (let i = 0; i < message.items.length; ++i)
+                        if (!(message.items[i] && typeof message.items[i].length === "number" || $util.isString(message.items[i])))
+                            return "items: buffer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a TreeReply message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.scoring.TreeReply
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.scoring.TreeReply} TreeReply
+             */
+            TreeReply.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.scoring.TreeReply)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.scoring.TreeReply: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.scoring.TreeReply();
+                if (object.errors) {
+                    if (!$Array.isArray(object.errors))
+                        throw $TypeError(".fedscore.scoring.TreeReply.errors: array expected");
+                    message.errors = $Array(object.errors.length);
+                    for (let i = 0; i < object.errors.length; ++i)
+                        message.errors[i] = $String(object.errors[i]);
+                }
+                if (object.items) {
+                    if (!$Array.isArray(object.items))
+                        throw $TypeError(".fedscore.scoring.TreeReply.items: array expected");
+                    message.items = $Array(object.items.length);
+                    for (let i = 0; i < object.items.length; ++i)
+                        if (typeof object.items[i] === "string")
+                            $util.base64.decode(object.items[i], message.items[i] = $util.newBuffer($util.base64.length(object.items[i])), 0);
+                        else if (object.items[i].length >= 0)
+                            message.items[i] = object.items[i];
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a TreeReply message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.scoring.TreeReply
+             * @static
+             * @param {fedscore.scoring.TreeReply} message TreeReply
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            TreeReply.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.errors = [];
+                    object.items = [];
+                }
+                if (message.errors && message.errors.length) {
+                    object.errors = $Array(message.errors.length);
+                    for (let j = 0; j < message.errors.length; ++j)
+                        object.errors[j] = message.errors[j];
+                }
+                if (message.items && message.items.length) {
+                    object.items = $Array(message.items.length);
+                    for (let j = 0; j < message.items.length; ++j)
+                        object.items[j] = options.bytes === $String ? $util.base64.encode(message.items[j], 0, message.items[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.items[j]) : message.items[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this TreeReply to JSON.
+             * @function toJSON
+             * @memberof fedscore.scoring.TreeReply
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            TreeReply.prototype.toJSON = function() {
+                return TreeReply.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for TreeReply
+             * @function getTypeUrl
+             * @memberof fedscore.scoring.TreeReply
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            TreeReply.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.scoring.TreeReply";
+            };
+
+            return TreeReply;
         })();
 
         return scoring;

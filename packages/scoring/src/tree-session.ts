@@ -1,0 +1,488 @@
+/**
+ * `scoring.tree` in session mode (version 2): the private-path tree scoring of tree.ts served to a
+ * node's scoring API, where applicants arrive one request at a time and are named by the bank, not
+ * aligned beforehand. The guest (the bank: trees, leaf weights, the CKKS key) keeps a session open with
+ * the host (the government node: its own split thresholds and features); the key and the layout are
+ * made once per session, so a request costs one ciphertext each way, not the 38 MB context.
+ *
+ * Parties: guest G (`TreeScoringBank`), one host H (`TreeScoringGovernment`).
+ *
+ * Messages, in order:
+ *   1. G -> H  tree-layout   as in tree.ts, with records = 0 and max_rounds R (the session's budget)
+ *   2. G -> H  tree-context  x k, as in tree.ts
+ *   per round of n <= floor(8192 / B) applicants, at most R rounds:
+ *   3. G -> H  tree-request  the applicants' USCCs and request ids, and Enc(c): applicant i's block
+ *                            c[i B + t L + s] = w(t, s) a_i(t, s) (its guest-reachable leaf weights)
+ *   4. H -> G  tree-reply    per applicant '' (scored), 'no_record' or a refusal (consent, quota, rate,
+ *                            model, policy; decided by the host's `lookup` before any of its data is
+ *                            read); when one is scored, Enc(sum per block of c . b + e) as in tree.ts,
+ *                            where b is 0 on the whole block of an applicant not scored
+ *   last: G -> H tree-request with close = true
+ *
+ * Who learns what (per applicant, exactly as in tree.ts's one-shot run):
+ *   - G: the applicant's score (log-odds) + N(0, sd^2), sd = `treeFloodingStdDev(R)` (the flooding is
+ *     sized for the R releases the key may make; H refuses a round beyond R and G opens a new session
+ *     with a fresh key); for an applicant not scored, the reason code only (its block decrypts to noise).
+ *     Never a host split outcome or threshold: the ciphertext it decrypts holds only block sums.
+ *   - H: which applicants the bank scores and in which rounds (it must look them up: an authorized use
+ *     the node audits), the layout's counts and the leaf slots under each of its own splits (tree.ts).
+ *     Never a leaf weight, a guest split outcome or a score: ciphertexts under G's key only.
+ *   What the score itself implies about the host's path (tree.ts) holds here too.
+ * Threat model: semi-honest G and H, no collusion (tree.ts). A malicious G could put powers of two on
+ * the slots of c and read b; the node's quota and consent bound how many applicants it can probe.
+ * Paper: Cheng et al. 2019 (SecureBoost, section 5), Chen et al. 2021 (EINI); flooding after Li,
+ * Micciancio, Schultz & Sorrell (CRYPTO 2022).
+ */
+import {
+  type CryptoRng,
+  cryptoRng,
+  FedscoreError,
+  type Logger,
+  noopLogger,
+  type PartyId,
+  type ProtocolSession,
+  requireCryptoRng,
+} from '@fedscore/core';
+import {
+  type CkksPublicContext,
+  type CkksSecretContext,
+  createCkksContext,
+  loadCkksPublicContext,
+  sumRotationSteps,
+} from '@fedscore/he';
+import {
+  applyBins,
+  hostSplitBits,
+  type PartyFeatures,
+  type SecureBoostGuestModel,
+  type SecureBoostHostModel,
+} from '@fedscore/vfl';
+import type { OnlineBatchOutcome } from './online.ts';
+import {
+  SCORE_REPLY_NO_RECORD,
+  SCORE_REPLY_REFUSALS,
+  type ScoreRefusal,
+  TREE_CONTEXT,
+  TREE_LAYOUT,
+  TREE_MAX_ROUNDS,
+  TREE_REPLY,
+  TREE_REQUEST,
+  type TreeLayoutMessage,
+  type TreeReplyMessage,
+  type TreeRequestMessage,
+} from './steps.ts';
+import {
+  CONTEXT_CHUNK,
+  checkContext,
+  checkTreeModel,
+  guestLeafWeights,
+  hostLeafMask,
+  maskSumFlood,
+  TREE_SCORING_PRESET,
+  type TreeLayout,
+  treeFloodingStdDev,
+  treeLayout,
+} from './tree.ts';
+
+/** Default rounds per session key (sd of the flooding for 64 releases: `treeFloodingStdDev(64)`). */
+export const TREE_SESSION_ROUNDS = 64;
+
+/** One applicant of `TreeScoringBank.scoreBatch`. */
+export interface TreeBatchItem {
+  readonly applicant: string;
+  /** The bank's own features of the applicant, in the model's `features` order (NaN: missing). */
+  readonly features: ArrayLike<number>;
+  /** Sent with the request so that both parties' audit entries carry it (`REQUEST_ID_PATTERN`). */
+  readonly requestId?: string;
+}
+
+export interface TreeScoringBankOptions {
+  readonly model: SecureBoostGuestModel;
+  /** Rounds this session's key may serve (1 ... `TREE_MAX_ROUNDS`). Default `TREE_SESSION_ROUNDS`. */
+  readonly maxRounds?: number;
+  /** Slot order and key randomness (cryptographic only). Default `cryptoRng()`. */
+  readonly rng?: CryptoRng;
+  readonly logger?: Logger;
+}
+
+/**
+ * The guest (bank) of a `scoring.tree` session: create once (key and layout), `open` it with the host,
+ * then score rounds of applicants; each outcome is the applicant's log-odds (`score.score`, flooded),
+ * `found: false`, or the host's typed refusal -- the shape of `OnlineScoringBank.scoreBatch`.
+ */
+export class TreeScoringBank {
+  readonly #model: SecureBoostGuestModel;
+  readonly #layout: TreeLayout;
+  readonly #ctx: CkksSecretContext;
+  readonly #maxRounds: number;
+  #session: ProtocolSession | undefined;
+  #host: PartyId = '';
+  #round = 0;
+  #disposed = false;
+
+  private constructor(
+    model: SecureBoostGuestModel,
+    layout: TreeLayout,
+    ctx: CkksSecretContext,
+    rounds: number,
+  ) {
+    this.#model = model;
+    this.#layout = layout;
+    this.#ctx = ctx;
+    this.#maxRounds = rounds;
+  }
+
+  static async create(options: TreeScoringBankOptions): Promise<TreeScoringBank> {
+    const { model } = options;
+    const rounds = options.maxRounds ?? TREE_SESSION_ROUNDS;
+    if (!Number.isInteger(rounds) || rounds < 1 || rounds > TREE_MAX_ROUNDS) {
+      throw new FedscoreError('out_of_range', `maxRounds must be an integer in 1 ... ${TREE_MAX_ROUNDS}`, {
+        field: 'maxRounds',
+      });
+    }
+    checkTreeModel(model, 1);
+    const rng = options.rng === undefined ? cryptoRng() : requireCryptoRng(options.rng, 'rng');
+    const layout = treeLayout(model, rng);
+    const ctx = await createCkksContext({
+      params: TREE_SCORING_PRESET,
+      rotations: sumRotationSteps(layout.block),
+      ...(options.logger !== undefined && { logger: options.logger }),
+    });
+    if (ctx.slotCount < layout.block) {
+      ctx.dispose();
+      throw new FedscoreError(
+        'unsupported',
+        `trees x leaves (${layout.trees * layout.slotsPerTree}) exceed ${ctx.slotCount} slots`,
+        { field: 'trees' },
+      );
+    }
+    return new TreeScoringBank(model, layout, ctx, rounds);
+  }
+
+  /** Most applicants one round carries (a ciphertext's slots / the block). */
+  get maxApplicants(): number {
+    return Math.floor(this.#ctx.slotCount / this.#layout.block);
+  }
+
+  /** Rounds this session may still serve; at 0 the bank closes it and opens a new one. */
+  get roundsLeft(): number {
+    return this.#maxRounds - this.#round;
+  }
+
+  /** The flooding sd the host applies to every score of this session. */
+  get floodingStdDev(): number {
+    return treeFloodingStdDev(this.#maxRounds);
+  }
+
+  /** Send the layout and the public context: the host then serves the session's rounds. */
+  async open(session: ProtocolSession, host: PartyId): Promise<void> {
+    if (this.#session !== undefined) {
+      throw new FedscoreError('invalid_state', 'the session is already open', { field: 'session' });
+    }
+    this.#session = session;
+    this.#host = host;
+    const context = this.#ctx.serialize();
+    const chunks = Math.max(1, Math.ceil(context.length / CONTEXT_CHUNK));
+    const l = this.#layout;
+    await session.send(host, TREE_LAYOUT, {
+      modelId: this.#model.modelId,
+      records: 0,
+      maxRounds: this.#maxRounds,
+      trees: l.trees,
+      slotsPerTree: l.slotsPerTree,
+      block: l.block,
+      splits: l.splits.map((x) => ({ tree: x.tree, splitId: x.splitId, left: x.left, right: x.right })),
+      contextChunks: chunks,
+    } as TreeLayoutMessage);
+    for (let k = 0; k < chunks; k++) {
+      await session.send(host, TREE_CONTEXT, context.subarray(k * CONTEXT_CHUNK, (k + 1) * CONTEXT_CHUNK));
+    }
+  }
+
+  /** Score one round of applicants (at most `maxApplicants`; one ciphertext each way). */
+  async scoreBatch(items: readonly TreeBatchItem[]): Promise<OnlineBatchOutcome[]> {
+    const s = this.#session;
+    if (s === undefined || this.#disposed) {
+      throw new FedscoreError('invalid_state', 'open the session first', { field: 'session' });
+    }
+    const n = items.length;
+    if (n < 1 || n > this.maxApplicants) {
+      throw new FedscoreError('out_of_range', `1 ... ${this.maxApplicants} applicants per round`, {
+        field: 'items',
+      });
+    }
+    if (this.#round >= this.#maxRounds) {
+      throw new FedscoreError('invalid_state', 'the session has used its rounds: open a new one', {
+        field: 'maxRounds',
+      });
+    }
+    const model = this.#model;
+    const names = model.features;
+    const columns = names.map((_, j) =>
+      Float64Array.from(items, (it, i) => {
+        if (it.features.length !== names.length) {
+          throw new FedscoreError('invalid_argument', `expected ${names.length} feature values`, {
+            field: `items[${i}].features`,
+          });
+        }
+        return it.features[j]!;
+      }),
+    );
+    const features: PartyFeatures = { names, columns };
+    const index = model.bins.length === 0 ? [] : applyBins(features, model.bins).index;
+    const block = this.#layout.block;
+    const c = new Float64Array(n * block);
+    for (let i = 0; i < n; i++) guestLeafWeights(model, this.#layout, index, i, c, i * block);
+    const ct = this.#ctx.encrypt(c);
+    let bytes: Uint8Array;
+    try {
+      bytes = ct.serialize();
+    } finally {
+      ct.dispose();
+    }
+    this.#round++;
+    await s.send(this.#host, TREE_REQUEST, {
+      round: this.#round,
+      applicants: items.map((it) => ({ applicant: it.applicant, requestId: it.requestId ?? '' })),
+      items: [bytes],
+    } as TreeRequestMessage);
+    const reply = await s.receive(this.#host, TREE_REPLY);
+    const errors = reply.errors ?? [];
+    if (errors.length !== n) {
+      throw new FedscoreError('protocol_step', `expected ${n} answers, got ${errors.length}`, {
+        field: 'tree-reply.errors',
+      });
+    }
+    let plain: Float64Array | undefined;
+    if (errors.some((e) => e === '')) {
+      const item = (reply.items ?? [])[0]!;
+      plain = this.#ctx.scope(() =>
+        this.#ctx.decrypt(this.#ctx.deserializeVector(item).withLength(n * block)),
+      );
+    }
+    return items.map((it, i): OnlineBatchOutcome => {
+      const applicant = it.applicant;
+      const error = errors[i]!;
+      if (error === SCORE_REPLY_NO_RECORD) return { ok: true, score: { applicant, found: false } };
+      if (error !== '') {
+        const code = SCORE_REPLY_REFUSALS.find((x) => x === error)!;
+        return {
+          ok: false,
+          error: new FedscoreError(code, `the host refused this request (${code})`, {
+            field: 'tree-reply.errors',
+          }),
+        };
+      }
+      return { ok: true, score: { applicant, found: true, score: model.baseScore + plain![i * block]! } };
+    });
+  }
+
+  /** End the session (the host's `serve` returns). */
+  async close(): Promise<void> {
+    const s = this.#session;
+    if (s === undefined) return;
+    this.#session = undefined;
+    await s.send(this.#host, TREE_REQUEST, { close: true } as TreeRequestMessage);
+  }
+
+  /** Free the key (idempotent). */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#ctx.dispose();
+  }
+}
+
+/** One applicant of a round, as the host's `lookup` is asked about it. */
+export interface TreeLookupRequest {
+  readonly applicant: string;
+  /** The bank's request id ('' when it sent none). */
+  readonly requestId: string;
+  /** Position in the round. */
+  readonly index: number;
+}
+
+export interface TreeScoringGovernmentOptions {
+  /**
+   * The host model this node serves for the layout's model id, or the refusal that answers every
+   * request of the session (e.g. `model_unavailable`, `policy_refused`). Asked once per session.
+   */
+  readonly modelFor: (modelId: string) => Promise<SecureBoostHostModel | ScoreRefusal>;
+  /**
+   * Per round: each applicant's feature values in the model's `features` order (NaN: missing), or
+   * undefined (no record), or a refusal code. Asked once per round, with every applicant of it.
+   */
+  readonly lookup: (
+    requests: readonly TreeLookupRequest[],
+    model: SecureBoostHostModel,
+  ) => Promise<readonly (ArrayLike<number> | ScoreRefusal | undefined)[]>;
+  /** Flooding noise (cryptographic only). Default `cryptoRng()`. */
+  readonly rng?: CryptoRng;
+  /** Skip the block-start selector (the attack test only: attacks/tree-path.attack.test.ts). */
+  readonly unsafeNoSelector?: boolean;
+  readonly logger?: Logger;
+}
+
+/** The host (government) of a `scoring.tree` session: serves rounds until the guest closes. */
+export class TreeScoringGovernment {
+  readonly #o: TreeScoringGovernmentOptions;
+  constructor(options: TreeScoringGovernmentOptions) {
+    this.#o = options;
+  }
+
+  async serve(
+    s: ProtocolSession,
+    guest: PartyId,
+  ): Promise<{ readonly rounds: number; readonly requests: number }> {
+    const logger = this.#o.logger ?? noopLogger;
+    const rng = this.#o.rng === undefined ? cryptoRng() : requireCryptoRng(this.#o.rng, 'rng');
+    const wire = await s.receive(guest, TREE_LAYOUT);
+    const empty = new Uint8Array(0);
+    const maxRounds = wire.maxRounds ?? 0;
+    if (maxRounds < 1) {
+      throw new FedscoreError('protocol_step', 'a scoring session needs max_rounds >= 1', {
+        field: 'tree-layout.max_rounds',
+      });
+    }
+    const layout = {
+      trees: wire.trees ?? 0,
+      slotsPerTree: wire.slotsPerTree ?? 0,
+      block: wire.block ?? 0,
+      splits: (wire.splits ?? []).map((x) => ({
+        tree: x.tree ?? 0,
+        splitId: x.splitId ?? 0,
+        left: x.left ?? empty,
+        right: x.right ?? empty,
+      })),
+    };
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (let k = 0; k < (wire.contextChunks ?? 0); k++) {
+      const c = await s.receive(guest, TREE_CONTEXT);
+      chunks.push(c);
+      size += c.length;
+    }
+    const bytes = new Uint8Array(size);
+    let off = 0;
+    for (const c of chunks) {
+      bytes.set(c, off);
+      off += c.length;
+    }
+    const ctx: CkksPublicContext = await loadCkksPublicContext(bytes, { logger });
+    try {
+      checkContext(ctx, layout.block);
+      const served = await this.#o.modelFor(wire.modelId ?? '');
+      if (typeof served !== 'string') {
+        const known = new Set(served.splits.map((x) => x.splitId));
+        for (const [k, sp] of layout.splits.entries()) {
+          if (!known.has(sp.splitId)) {
+            throw new FedscoreError('protocol_step', `unknown split id ${sp.splitId}`, {
+              field: `tree-layout.splits[${k}].splitId`,
+            });
+          }
+        }
+      }
+      const perGroup = Math.floor(ctx.slotCount / layout.block);
+      const sd = treeFloodingStdDev(maxRounds);
+      let rounds = 0;
+      let requests = 0;
+      for (;;) {
+        const req = await s.receive(guest, TREE_REQUEST);
+        if (req.close === true) return { rounds, requests };
+        rounds++;
+        if (rounds > maxRounds || (req.round ?? 0) !== rounds) {
+          throw new FedscoreError(
+            'protocol_step',
+            `round ${req.round ?? 0}: expected ${rounds} of ${maxRounds}`,
+            {
+              field: 'tree-request.round',
+            },
+          );
+        }
+        const applicants = req.applicants ?? [];
+        const n = applicants.length;
+        if (n > perGroup) {
+          throw new FedscoreError('protocol_step', `${n} applicants: at most ${perGroup} per round`, {
+            field: 'tree-request.applicants',
+          });
+        }
+        requests += n;
+        const asked = applicants.map((a, index) => ({
+          applicant: a.applicant ?? '',
+          requestId: a.requestId ?? '',
+          index,
+        }));
+        const errors: string[] = new Array<string>(n).fill(SCORE_REPLY_NO_RECORD);
+        let found: { i: number; values: ArrayLike<number> }[] = [];
+        if (typeof served === 'string') errors.fill(served);
+        else {
+          const answers = await this.#o.lookup(asked, served);
+          answers.forEach((a, i) => {
+            if (typeof a === 'string') errors[i] = a;
+            else if (a !== undefined) found.push({ i, values: a });
+          });
+          // A record whose values the model's bins cannot place (a missing value where training had
+          // none) is no usable record.
+          found = found.filter((f) => {
+            try {
+              applyBins(rowFeatures(served, [f.values]), served.bins);
+              return true;
+            } catch {
+              return false;
+            }
+          });
+          for (const f of found) errors[f.i] = '';
+        }
+        if (found.length === 0 || typeof served === 'string') {
+          await s.send(guest, TREE_REPLY, { errors, items: [] } as unknown as TreeReplyMessage);
+          continue;
+        }
+        const index = applyBins(
+          rowFeatures(
+            served,
+            found.map((f) => f.values),
+          ),
+          served.bins,
+        ).index;
+        const left = hostSplitBits(
+          served,
+          index,
+          found.length,
+          layout.splits.map((x) => x.splitId),
+        );
+        const mask = new Float64Array(n * layout.block);
+        const select = new Float64Array(n * layout.block);
+        found.forEach((f, r) => {
+          hostLeafMask(layout, left, r, mask, f.i * layout.block);
+          select[f.i * layout.block] = 1;
+        });
+        const item = (req.items ?? [])[0]!;
+        const reply = maskSumFlood(ctx, item, mask, layout.block, {
+          select: this.#o.unsafeNoSelector === true ? undefined : select,
+          sd,
+          rng,
+        });
+        await s.send(guest, TREE_REPLY, { errors, items: [reply] } as unknown as TreeReplyMessage);
+      }
+    } finally {
+      ctx.dispose();
+    }
+  }
+}
+
+/** Rows of values (in the model's feature order) as the host model's features. */
+function rowFeatures(model: SecureBoostHostModel, rows: readonly ArrayLike<number>[]): PartyFeatures {
+  return {
+    names: model.features,
+    columns: model.features.map((name, j) =>
+      Float64Array.from(rows, (r) => {
+        if (r.length !== model.features.length) {
+          throw new FedscoreError('invalid_argument', `expected ${model.features.length} values`, {
+            field: name,
+          });
+        }
+        return r[j]!;
+      }),
+    ),
+  };
+}

@@ -1,0 +1,215 @@
+/**
+ * `scoring.tree` in session mode (tree-session.ts: `TreeScoringBank` / `TreeScoringGovernment`, the
+ * flow behind the node's scoring API) over an in-memory network with the real wire codec. A SecureBoost
+ * model is trained by vfl (`trainSecureBoost`, scheme `none`) on a seeded population; checked against
+ * vfl's plain federated prediction (`predictSecureBoost`) as the independent reference:
+ *   - two rounds of one session (4 applicants, then 2, named by id; the host looks each up): every scored
+ *     applicant within 6 sd of the session's flooding (`treeFloodingStdDev(maxRounds)`) of the plain
+ *     score; in the same round an applicant the host has no record of is `found: false` and one it
+ *     refuses (`consent_missing`) is a typed refusal, their blocks decrypting to noise only;
+ *   - a model the host does not serve (`modelFor` answers `policy_refused`) refuses every applicant of
+ *     every round, and the host's lookup is never asked (no data read);
+ *   - the declared budget: a bank with maxRounds 1 refuses a second round itself, and a host receiving a
+ *     round beyond the layout's max_rounds (a weakened bank that skips its own check) fails the session
+ *     with `protocol_step`;
+ *   - bad input: a model of two hosts is refused (`unsupported`, field hosts: the session serves one).
+ */
+import {
+  createInMemoryNetwork,
+  FedscoreError,
+  normal,
+  ProtocolSession,
+  runParties,
+  seededRng,
+} from '@fedscore/core';
+import {
+  TREE_REPLY,
+  TREE_REQUEST,
+  TREE_SCORING_PROTOCOL,
+  TREE_SCORING_VERSION,
+  TreeScoringBank,
+  TreeScoringGovernment,
+  treeFloodingStdDev,
+} from '@fedscore/scoring';
+import {
+  type PartyFeatures,
+  predictSecureBoost,
+  type SecureBoostGuestModel,
+  type SecureBoostHostModel,
+  trainSecureBoost,
+} from '@fedscore/vfl';
+import { envelopeCodec } from '@fedscore/wire';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+function population(n: number, seed: number) {
+  const rng = seededRng(seed);
+  const col = () => Float64Array.from({ length: n }, () => normal(rng));
+  const guest: PartyFeatures = { names: ['g0', 'g1'], columns: [col(), col()] };
+  const host: PartyFeatures = { names: ['h0', 'h1'], columns: [col(), col()] };
+  const labels = Float64Array.from({ length: n }, (_, i) => {
+    const z = 0.8 * guest.columns[0]![i]! + 1.2 * host.columns[0]![i]! - 0.9 * host.columns[1]![i]!;
+    return rng.nextUint32() / 2 ** 32 < 1 / (1 + Math.exp(-z)) ? 1 : 0;
+  });
+  return { guest, host, labels };
+}
+
+const row = (f: PartyFeatures, i: number): Float64Array => Float64Array.from(f.columns, (c) => c[i]!);
+
+describe('scoring.tree session mode', () => {
+  const pop = population(1200, 17);
+  const TRAIN = 1000;
+  let guest: SecureBoostGuestModel;
+  let host: SecureBoostHostModel;
+  let plain: Float64Array;
+  const ids = Array.from({ length: 200 }, (_, i) => `E${String(i).padStart(4, '0')}`);
+
+  beforeAll(async () => {
+    const slice = (f: PartyFeatures, a: number, b: number): PartyFeatures => ({
+      names: f.names,
+      columns: f.columns.map((c) => c.slice(a, b)),
+    });
+    const trained = await trainSecureBoost({
+      guest: { id: 'bank', features: slice(pop.guest, 0, TRAIN), labels: pop.labels.subarray(0, TRAIN) },
+      hosts: [{ id: 'gov', features: slice(pop.host, 0, TRAIN) }],
+      scheme: 'none',
+      hyperparams: { trees: 4, depth: 3, bins: 16, learningRate: 0.3 },
+    });
+    guest = trained.guest;
+    host = trained.hosts[0]!;
+    plain = (
+      await predictSecureBoost({
+        guest: { model: guest, features: slice(pop.guest, TRAIN, TRAIN + 200) },
+        hosts: [{ model: host, features: slice(pop.host, TRAIN, TRAIN + 200) }],
+      })
+    ).margins;
+  }, 120_000);
+
+  /** Applicant k of the scoring rows (rows TRAIN + k of the population). */
+  const item = (k: number) => ({
+    applicant: ids[k]!,
+    features: row(pop.guest, TRAIN + k),
+    requestId: `r-${k}`,
+  });
+
+  const session = async (o: {
+    maxRounds?: number;
+    rounds: readonly (readonly number[])[];
+    modelFor?: () => Promise<SecureBoostHostModel | 'policy_refused'>;
+    lookup?: (applicant: string) => Float64Array | 'consent_missing' | undefined;
+    skipBankBudget?: boolean;
+  }) => {
+    const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
+    const spec = {
+      protocol: TREE_SCORING_PROTOCOL,
+      version: TREE_SCORING_VERSION,
+      session: 'score-tree/bank/x',
+    };
+    let lookups = 0;
+    const out = await runParties(network, {
+      bank: async () => {
+        const bank = await TreeScoringBank.create({ model: guest, maxRounds: o.maxRounds ?? 8 });
+        try {
+          await bank.open(new ProtocolSession(network.channel('bank'), spec), 'gov');
+          const answers = [];
+          for (const r of o.rounds) answers.push(await bank.scoreBatch(r.map(item)));
+          await bank.close();
+          return { answers, sd: bank.floodingStdDev };
+        } finally {
+          bank.dispose();
+        }
+      },
+      gov: () =>
+        new TreeScoringGovernment({
+          modelFor: o.modelFor ?? (async () => host),
+          lookup: async (requests) =>
+            requests.map((r) => {
+              lookups++;
+              if (o.lookup !== undefined) return o.lookup(r.applicant);
+              const k = ids.indexOf(r.applicant);
+              return k < 0 ? undefined : row(pop.host, TRAIN + k);
+            }),
+        }).serve(new ProtocolSession(network.channel('gov'), spec), 'bank'),
+    });
+    return { ...out, lookups };
+  };
+
+  it('rounds of named applicants score as the plain prediction; no record and refusals per applicant', async () => {
+    const consentless = ids[4]!;
+    const r = await session({
+      rounds: [
+        [0, 1, 2, 3],
+        [4, 5],
+      ],
+      lookup: (applicant) => {
+        const k = ids.indexOf(applicant);
+        if (applicant === consentless) return 'consent_missing';
+        if (k === 2) return undefined;
+        return row(pop.host, TRAIN + k);
+      },
+    });
+    const { answers, sd } = r.bank;
+    expect(sd).toBeCloseTo(treeFloodingStdDev(8), 12);
+    expect(r.gov).toEqual({ rounds: 2, requests: 6 });
+    const flat = answers.flat();
+    for (const [j, k] of [0, 1, 2, 3, 4, 5].entries()) {
+      const o = flat[j]!;
+      if (k === 2) {
+        expect(o).toEqual({ ok: true, score: { applicant: ids[2], found: false } });
+      } else if (k === 4) {
+        expect(o.ok).toBe(false);
+        expect(!o.ok && o.error).toMatchObject({ code: 'consent_missing' });
+      } else {
+        expect(o.ok && o.score.found).toBe(true);
+        const z = o.ok ? o.score.score! : Number.NaN;
+        expect(Math.abs(z - plain[k]!)).toBeLessThan(6 * sd);
+      }
+    }
+  }, 120_000);
+
+  it('a model the host does not serve refuses every applicant without a lookup', async () => {
+    const r = await session({ rounds: [[0, 1]], modelFor: async () => 'policy_refused' });
+    expect(r.lookups).toBe(0);
+    for (const o of r.bank.answers[0]!) expect(!o.ok && o.error).toMatchObject({ code: 'policy_refused' });
+  }, 120_000);
+
+  it('the declared rounds are a budget: the bank stops, the host refuses a round beyond it', async () => {
+    await expect(session({ maxRounds: 1, rounds: [[0], [1]] })).rejects.toMatchObject({
+      code: 'invalid_state',
+      field: 'maxRounds',
+    });
+    // A weakened bank: it declares 1 round, scores it, then sends a second through the raw step.
+    const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
+    const spec = { protocol: TREE_SCORING_PROTOCOL, version: TREE_SCORING_VERSION, session: 's' };
+    const run = runParties(network, {
+      bank: async () => {
+        const bank = await TreeScoringBank.create({ model: guest, maxRounds: 1 });
+        try {
+          const s = new ProtocolSession(network.channel('bank'), spec);
+          await bank.open(s, 'gov');
+          await bank.scoreBatch([item(0)]);
+          // round 2 of 1: the host must refuse it
+          await s.send('gov', TREE_REQUEST, {
+            round: 2,
+            applicants: [{ applicant: ids[1]!, requestId: '' }],
+            items: [new Uint8Array(16)],
+          } as never);
+          await s.receive('gov', TREE_REPLY);
+        } finally {
+          bank.dispose();
+        }
+      },
+      gov: () =>
+        new TreeScoringGovernment({
+          modelFor: async () => host,
+          lookup: async (requests) => requests.map(() => row(pop.host, TRAIN)),
+        }).serve(new ProtocolSession(network.channel('gov'), spec), 'bank'),
+    });
+    await expect(run).rejects.toMatchObject({ code: 'protocol_step', field: 'tree-request.round' });
+  }, 120_000);
+
+  it('a model of two hosts is refused', async () => {
+    await expect(TreeScoringBank.create({ model: { ...guest, hosts: ['gov', 'gov-2'] } })).rejects.toSatisfy(
+      (e: unknown) => e instanceof FedscoreError && e.code === 'unsupported' && e.field === 'hosts',
+    );
+  });
+});
