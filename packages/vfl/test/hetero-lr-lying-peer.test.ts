@@ -21,7 +21,7 @@ import {
   type HeteroLrHostResult,
   type LrCipherProvider,
 } from '@fedscore/vfl';
-import { ciphertextBatchStep, envelopeCodec, fedscore, protoStep } from '@fedscore/wire';
+import { ciphertextBatchStep, envelopeCodec, fedscore, float64VectorStep, protoStep } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import { syntheticSplit } from './synthetic.ts';
 
@@ -55,6 +55,8 @@ interface RunOptions {
   readonly guestCiphers?: LrCipherProvider;
   readonly hostCiphers?: LrCipherProvider;
   readonly guestTamper?: Tamper;
+  /** Tampered channels of the other parties (host-1, arbiter). */
+  readonly tamper?: Readonly<Record<string, Tamper>>;
   readonly validation?: boolean;
   /** Parties that skip the batch floor (a guest and hosts that lie about having checked it). */
   readonly unsafe?: readonly string[];
@@ -99,7 +101,7 @@ async function run(o: RunOptions): Promise<{ host: HeteroLrHostResult }> {
       }).run(),
     'host-1': () =>
       new HeteroLrHost({
-        session: session('host-1'),
+        session: session('host-1', o.tamper?.['host-1']),
         guest: 'guest',
         ...arbiter,
         features: data.hosts[0]!,
@@ -112,7 +114,7 @@ async function run(o: RunOptions): Promise<{ host: HeteroLrHostResult }> {
   if (o.mode === 'arbiter') {
     roles.arbiter = () =>
       new HeteroLrArbiter({
-        session: session('arbiter'),
+        session: session('arbiter', o.tamper?.arbiter),
         guest: 'guest',
         ciphers: () => honest,
         allowPlaintextScheme: true,
@@ -135,6 +137,36 @@ function toArbiter<T>(
     env.receiver === 'arbiter' && env.step === step.name
       ? { ...env, payload: step.encode(edit(step.decode(env.payload))) }
       : env;
+}
+
+/**
+ * `from`'s message `step` to `to`, one value longer than the protocol says (a well-formed message: a
+ * plaintext batch with one more float64, or a released vector with one more value).
+ */
+function oneLonger(to: string, step: string, kind: 'batch' | 'vector'): Tamper {
+  const batch = ciphertextBatchStep(step);
+  const vector = float64VectorStep(step);
+  return (env) => {
+    if (env.receiver !== to || env.step !== step) return env;
+    if (kind === 'vector') {
+      const v = vector.decode(env.payload);
+      const longer = new Float64Array(v.length + 1);
+      longer.set(v);
+      return { ...env, payload: vector.encode(longer) };
+    }
+    const b = batch.decode(env.payload);
+    const bytes = new Uint8Array(8 * (b.valueCount + 1));
+    bytes.set(b.items[0] ?? new Uint8Array(0));
+    return {
+      ...env,
+      payload: batch.encode({
+        ...b,
+        items: [bytes],
+        valueCount: b.valueCount + 1,
+        slotsPerItem: b.valueCount + 1,
+      }),
+    };
+  };
 }
 
 describe('hetero-LR: a party refuses a lying peer on its own', () => {
@@ -225,5 +257,30 @@ describe('hetero-LR: a party refuses a lying peer on its own', () => {
     // Arbiter: the host creates no key; only the arbiter's (loaded) counts.
     expect(await insecure('arbiter', true, false)).toBe(false);
     expect(await insecure('arbiter', false, true)).toBe(true);
+  });
+
+  it('every received vector of the wrong length is refused by its receiver, naming the message', async () => {
+    // [mode, liar, its message, receiver, kind, code]: each message of a batch (and of validation), one
+    // value longer; the receiver refuses it with the message's name as the field.
+    const cases = [
+      ['arbiter', 'guest', 'residual', 'host-1', 'batch', 'wire_decode'],
+      ['arbiter', 'arbiter', 'released-gradient', 'host-1', 'vector', 'protocol_step'],
+      ['arbiter', 'arbiter', 'released-gradient', 'guest', 'vector', 'protocol_step'],
+      ['arbiter', 'arbiter', 'validation-released', 'guest', 'vector', 'protocol_step'],
+      ['two-party', 'guest', 'released-gradient', 'host-1', 'vector', 'protocol_step'],
+      ['two-party', 'guest', 'masked-gradient', 'host-1', 'batch', 'wire_decode'],
+      ['two-party', 'host-1', 'host-forward', 'guest', 'batch', 'wire_decode'],
+      ['two-party', 'host-1', 'released-gradient', 'guest', 'vector', 'protocol_step'],
+      ['two-party', 'host-1', 'masked-gradient', 'guest', 'batch', 'wire_decode'],
+    ] as const;
+    for (const [mode, liar, step, to, kind, code] of cases) {
+      const lie = oneLonger(to, step, kind);
+      const err = await run({
+        mode,
+        validation: true,
+        ...(liar === 'guest' ? { guestTamper: lie } : { tamper: { [liar]: lie } }),
+      }).catch((e: unknown) => e);
+      expect(err, `${mode}: ${liar} -> ${to} ${step}`).toMatchObject({ code, field: step });
+    }
   });
 });
