@@ -16,6 +16,7 @@ import {
   HETERO_LR_PROTOCOL,
   HETERO_LR_VERSION,
   HeteroLrArbiter,
+  type HeteroLrArbiterResult,
   HeteroLrGuest,
   HeteroLrHost,
   type HeteroLrHostResult,
@@ -61,11 +62,13 @@ interface RunOptions {
   /** Parties that skip the batch floor (a guest and hosts that lie about having checked it). */
   readonly unsafe?: readonly string[];
   readonly batchSize?: number;
+  /** The host's features (default 2). */
+  readonly hostFeatures?: number;
 }
 
 /** Guest, one host (and the arbiter): 200 rows, 2 + 2 features, one epoch of two batches, 2^16 masks. */
-async function run(o: RunOptions): Promise<{ host: HeteroLrHostResult }> {
-  const data = syntheticSplit(200, 2, [2], 47);
+async function run(o: RunOptions): Promise<{ host: HeteroLrHostResult; arbiter?: HeteroLrArbiterResult }> {
+  const data = syntheticSplit(200, 2, [o.hostFeatures ?? 2], 47);
   const parties = o.mode === 'arbiter' ? ['guest', 'host-1', 'arbiter'] : ['guest', 'host-1'];
   const network = createInMemoryNetwork(parties, envelopeCodec, { receiveTimeoutMs: 20_000 });
   const session = (p: string, tamper?: Tamper) => {
@@ -122,7 +125,10 @@ async function run(o: RunOptions): Promise<{ host: HeteroLrHostResult }> {
       }).run();
   }
   const out = await runParties(network, roles);
-  return { host: out['host-1'] as HeteroLrHostResult };
+  return {
+    host: out['host-1'] as HeteroLrHostResult,
+    ...(o.mode === 'arbiter' && { arbiter: out.arbiter as HeteroLrArbiterResult }),
+  };
 }
 
 const EPOCH_CONTROL = protoStep('epoch-control', fedscore.heterolr.EpochControl);
@@ -172,8 +178,16 @@ function oneLonger(to: string, step: string, kind: 'batch' | 'vector'): Tamper {
 describe('hetero-LR: a party refuses a lying peer on its own', () => {
   it('honest baseline: the same runs complete (so each refusal below is caused by its lie)', async () => {
     for (const mode of ['two-party', 'arbiter'] as const) {
-      const { host } = await run({ mode, validation: true });
+      const { host, arbiter } = await run({ mode, validation: true });
       expect(host.epochs, mode).toBe(1);
+      // The arbiter counts every release: 160 training rows in 2 batches, the guest's and the host's
+      // gradient of each, and the validation sums once.
+      if (mode === 'arbiter') expect(arbiter?.releases).toBe(2 * 2 + 1);
+    }
+    // A host of one feature: a gradient of one value is a gradient (the arbiter's lower bound is 1).
+    for (const mode of ['two-party', 'arbiter'] as const) {
+      const { host } = await run({ mode, validation: true, hostFeatures: 1 });
+      expect(host.model.weights, mode).toHaveLength(1);
     }
   });
 
@@ -222,6 +236,22 @@ describe('hetero-LR: a party refuses a lying peer on its own', () => {
       expect(err, `${count} values`).toMatchObject({ code: 'protocol_step', field: 'masked-gradient' });
       expect(String((err as Error).message)).toContain(text);
     }
+  });
+
+  it('arbiter: a batch whose bytes are not its values, or a validation vector of the wrong length, is refused naming the message', async () => {
+    // The gradient says 3 values and carries 2 (16 bytes): refused when it is read, before any release.
+    const short = toArbiter(MASKED_GRADIENT, (b) => ({
+      ...b,
+      items: [(b.items[0] ?? new Uint8Array(24)).subarray(0, 16)],
+    }));
+    expect(await run({ mode: 'arbiter', guestTamper: short }).catch((e: unknown) => e)).toMatchObject({
+      code: 'wire_decode',
+      field: 'masked-gradient',
+    });
+    const validation = oneLonger('arbiter', 'validation-masked', 'batch');
+    expect(
+      await run({ mode: 'arbiter', validation: true, guestTamper: validation }).catch((e: unknown) => e),
+    ).toMatchObject({ code: 'wire_decode', field: 'validation-masked' });
   });
 
   it("the host refuses a guest's key too small for the plan's masks (two-party), the guest not checking its own", async () => {
