@@ -9,7 +9,13 @@
  * runs the roles by hand (not `trainHeteroLr`) so that exactly one party sees the lie: the refusal
  * asserted is that party's own, with its code and field, and with the check removed the run completes.
  */
-import { createInMemoryNetwork, type Envelope, ProtocolSession, runParties } from '@fedscore/core';
+import {
+  createInMemoryNetwork,
+  type Envelope,
+  FedscoreError,
+  ProtocolSession,
+  runParties,
+} from '@fedscore/core';
 import {
   abortAwareChannel,
   cipherProvider,
@@ -33,7 +39,7 @@ type Tamper = (env: Envelope) => Envelope;
 /** The plaintext keys, with the fields given overridden on created and on loaded (a peer's) keys. */
 function viewed(
   created: { insecure?: boolean; maxMaskBits?: number } = {},
-  loaded: { insecure?: boolean; maxMaskBits?: number } = {},
+  loaded: { insecure?: boolean; maxMaskBits?: number; encrypt?: () => never } = {},
 ): LrCipherProvider {
   const inner = cipherProvider('none');
   const over = <T extends object>(key: T, fields: Record<string, unknown>): T =>
@@ -275,6 +281,19 @@ describe('hetero-LR: a party refuses a lying peer on its own', () => {
         details: { maskBits: 16, max: 8 },
       });
     }
+  });
+
+  it("a value the arbiter's key cannot encode stops the host with diverged, naming the epoch and what grew", async () => {
+    // The encoder's refusal of a value beyond the level's bound (CKKS `ckksEncodeBound`), on the host's
+    // first encryption: its partial predictions of epoch 1.
+    const refuse = (): never => {
+      throw new FedscoreError('out_of_range', 'beyond the encoding bound', { field: 'values' });
+    };
+    const err = await run({ mode: 'arbiter', hostCiphers: viewed({}, { encrypt: refuse }) }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'diverged', field: 'learningRate', details: { epoch: 1 } });
+    expect(String((err as Error).message)).toContain('the partial predictions grew');
   });
 
   it("the host's result says insecure exactly when its own key or the key it masks under is", async () => {
