@@ -11,7 +11,7 @@
  * - only the asked values leave, each within 6 sd of the true value, on the grid, with the noise of the
  *   stated sd (sample sd within 6 % of it over 5000 values: 1 / sqrt(2n) = 1 % relative error); a keyed
  *   flooding stream gives the same bytes twice and other bytes under another binding; a seeded generator
- *   is refused before anything is decrypted or counted.
+ *   is refused before anything is decrypted or counted; the public key a peer loads has no release at all.
  * The same properties at `ckks-16384-release` are in hetero-lr-release.test.ts (slower: this file is the
  * one the vfl-cipher mutation scope runs).
  */
@@ -76,6 +76,14 @@ describe('hetero-LR CKKS release budget (ckks-8192)', () => {
     const { t, sd, grid } = expected(shape);
     const sk = await provider.create(shape);
     try {
+      // The public key a peer loads releases nothing: no policy, no decryption.
+      const pub = await provider.load(sk.serializePublic());
+      try {
+        expect(pub.release).toBeUndefined();
+        expect((pub as { decryptForRelease?: unknown }).decryptForRelease).toBeUndefined();
+      } finally {
+        pub.dispose();
+      }
       const onGrid = (out: Float64Array) => out.every((v) => Number.isInteger(v / grid));
       // A seeded generator: refused before anything is decrypted or counted.
       const short = sk.encrypt(Float64Array.from({ length: 64 }, () => normal(rng)));
@@ -85,7 +93,8 @@ describe('hetero-LR CKKS release budget (ckks-8192)', () => {
       let used = 0;
       // A product X^T d of 100 columns: one release per block, the 100 values in their places.
       const cols = Array.from({ length: 100 }, () => Float64Array.from({ length: 64 }, () => normal(rng)));
-      const d = Float64Array.from({ length: 64 }, () => normal(rng));
+      // Values far above the noise (sd ~1.5 here), so that a value in another's place shows.
+      const d = Float64Array.from({ length: 64 }, () => 100 * normal(rng));
       const g = sk.matVecT(sk.encrypt(d), cols);
       const blocks = (g as unknown as { parts: unknown[] }).parts.length;
       expect(blocks).toBeGreaterThan(1);
@@ -104,7 +113,7 @@ describe('hetero-LR CKKS release budget (ckks-8192)', () => {
       expect(v64).toHaveLength(64);
       expect(onGrid(v64)).toBe(true);
       // A vector of 5000 values: two chunks of 4096 slots, two releases, every value in its place.
-      const long = Float64Array.from({ length: 5000 }, () => normal(rng));
+      const long = Float64Array.from({ length: 5000 }, () => 1000 + 100 * normal(rng));
       const ct = sk.encrypt(long);
       const released = sk.decryptForRelease(ct);
       used += 2;
@@ -135,7 +144,11 @@ describe('hetero-LR CKKS release budget (ckks-8192)', () => {
         used++;
       }
       expect(() => sk.decryptForRelease(short)).toThrow(
-        expect.objectContaining({ code: 'release_budget', field: 'releases' }),
+        expect.objectContaining({
+          code: 'release_budget',
+          field: 'releases',
+          message: expect.stringContaining(`sized for ${t} released decryptions`),
+        }),
       );
       short.dispose();
       ct.dispose();
