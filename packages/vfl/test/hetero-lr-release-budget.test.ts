@@ -79,8 +79,9 @@ describe('hetero-LR CKKS release budget (ckks-8192)', () => {
       // The public key a peer loads releases nothing: no policy, no decryption.
       const pub = await provider.load(sk.serializePublic());
       try {
-        expect(pub.release).toBeUndefined();
-        expect((pub as { decryptForRelease?: unknown }).decryptForRelease).toBeUndefined();
+        const seen = pub as { release?: unknown; decryptForRelease?: unknown };
+        expect(seen.release).toBeUndefined();
+        expect(seen.decryptForRelease).toBeUndefined();
       } finally {
         pub.dispose();
       }
