@@ -3,11 +3,14 @@
  * refusal lines that in-process runs of honest parties never reach; docs/protocols/hetero-lr.md).
  *
  * The lying peer is a real role whose view or wire is tampered in the test: a guest whose channel
- * rewrites its own messages to the arbiter (an epoch out of order, a gradient wider than the plan, or
- * of no value), and parties whose cipher provider reports a peer's key with less room for the masks
- * than the plan's (as a peer on a weak preset would send) or with another `insecure` flag. Each test
+ * rewrites its own messages to the arbiter (an epoch out of order, a gradient wider than the plan, of no
+ * value, or whose bytes are not its values), a guest, host or arbiter sending any vector one value longer
+ * than the protocol says, and parties whose cipher provider reports a peer's key with less room for the
+ * masks than the plan's (as a peer on a weak preset would send), with another `insecure` flag, or unable
+ * to encode a value (as CKKS refuses one beyond its level's bound). Each test
  * runs the roles by hand (not `trainHeteroLr`) so that exactly one party sees the lie: the refusal
- * asserted is that party's own, with its code and field, and with the check removed the run completes.
+ * asserted is that party's own, with its code and field (with the check removed, the run completes or
+ * fails elsewhere with another code or field; the vfl-arbiter and vfl-gradients mutation scopes check it).
  */
 import {
   createInMemoryNetwork,
