@@ -266,7 +266,6 @@ export {
   ScoringRefusal,
   scoreRequestSchema,
   scoreResponseSchema,
-  scoringOpenApiDocument,
   usccSchema,
 } from './scoring/index.ts';
 export type { RequestWindow, ScoringPolicyConfig } from './scoring-policy/index.ts';
@@ -284,7 +283,7 @@ export type {
   ScoringApi,
   ScoringApiOptions,
 } from './server/index.ts';
-export { renderMetrics, startHttpEndpoint, startScoringApi } from './server/index.ts';
+export { openApiDocument, renderMetrics, startHttpEndpoint, startScoringApi } from './server/index.ts';
 export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
 export { NodeStore, STORE_FILE, STORE_MARKER, sha256Hex } from './store/index.ts';
 export type {

@@ -2,3 +2,4 @@ export type { HealthReport, HttpEndpoint, HttpEndpointOptions, MetricSample } fr
 export { renderMetrics, startHttpEndpoint } from './http.ts';
 export type { ScoringApi, ScoringApiOptions } from './scoring-api.ts';
 export { startScoringApi } from './scoring-api.ts';
+export { openApiDocument } from './openapi.ts';
