@@ -11,15 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openApiDocument } from '../src/server/openapi.ts';
 
-const file = join(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '..',
-  'docs',
-  'api',
-  'openapi.json',
-);
+const file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'api', 'openapi.json');
 const text = `${JSON.stringify(openApiDocument(), null, 2)}\n`;
 if (process.argv.includes('--check')) {
   let committed = '';

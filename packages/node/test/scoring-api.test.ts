@@ -32,12 +32,12 @@ import {
   enterpriseSetFingerprint,
   issuePartyCert,
   type NodeConfig,
+  openApiDocument,
   PartyNode,
   partyFeatures,
   reconcileAuditLogs,
   ScoringQuota,
   scoreResponseSchema,
-  openApiDocument,
   validateNodeConfig,
 } from '@fedscore/node';
 import { decideCredit, parseCreditRules } from '@fedscore/scoring';

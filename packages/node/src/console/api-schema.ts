@@ -97,7 +97,10 @@ export const consoleModelSchema = z
         .object({
           id: z.string(),
           role: z.string(),
-          features: z.number().int().meta({ description: 'How many features the party holds (not their names).' }),
+          features: z
+            .number()
+            .int()
+            .meta({ description: 'How many features the party holds (not their names).' }),
         })
         .strict(),
     ),
@@ -236,7 +239,9 @@ export const CONSOLE_API_ROUTES = {
     tags: ['console'],
     security: SESSION,
     query: z
-      .object({ status: z.enum(MODEL_STATUSES).optional().meta({ description: 'Only versions in this status.' }) })
+      .object({
+        status: z.enum(MODEL_STATUSES).optional().meta({ description: 'Only versions in this status.' }),
+      })
       .strict(),
     responses: {
       '200': { description: 'The model versions.', schema: consoleModelListSchema },

@@ -47,10 +47,7 @@ function strip(schema: object): Record<string, unknown> {
   return rest;
 }
 
-function parameters(
-  where: 'path' | 'query',
-  object: z.ZodObject | undefined,
-): Record<string, unknown>[] {
+function parameters(where: 'path' | 'query', object: z.ZodObject | undefined): Record<string, unknown>[] {
   if (object === undefined) return [];
   return Object.entries(object.shape).map(([name, field]) => {
     const schema = strip(z.toJSONSchema(field as z.ZodType, JSON_SCHEMA_OPTIONS));
@@ -111,13 +108,17 @@ export function openApiDocument(): Record<string, unknown> {
   const schemas = Object.fromEntries(Object.entries(json.schemas).map(([id, s]) => [id, strip(s)]));
   const ref = (s: z.ZodType): { $ref: string } => {
     const id = ids.get(s);
-    if (id === undefined) throw new Error('a route names a schema that is not a component (server/openapi.ts)');
+    if (id === undefined)
+      throw new Error('a route names a schema that is not a component (server/openapi.ts)');
     return { $ref: `#/components/schemas/${id}` };
   };
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const route of [...Object.values(SCORING_ROUTES), ...Object.values(CONSOLE_API_ROUTES)] as ApiRoute[]) {
-    const item = (paths[route.path] ??= { servers: SERVERS[route.tags[0]!] });
-    item[route.method] = operation(route, ref);
+  for (const route of [
+    ...Object.values(SCORING_ROUTES),
+    ...Object.values(CONSOLE_API_ROUTES),
+  ] as ApiRoute[]) {
+    paths[route.path] ??= { servers: SERVERS[route.tags[0]!] };
+    paths[route.path]![route.method] = operation(route, ref);
   }
   return {
     openapi: '3.1.0',

@@ -28,7 +28,7 @@ import {
 } from '../scoring/api-schema.ts';
 import { ScoringRefusal } from '../scoring/bank.ts';
 import type { ApiTokens } from '../scoring/tokens.ts';
-import { ApiError, type ApiEnv, mountRoute, nodeListener } from './api-route.ts';
+import { type ApiEnv, ApiError, mountRoute, nodeListener } from './api-route.ts';
 import { openApiDocument } from './openapi.ts';
 
 export interface ScoringApiOptions {
