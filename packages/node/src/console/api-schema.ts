@@ -33,8 +33,10 @@ export const CONSOLE_API_ERRORS = {
   unsupported_media_type: 415,
   internal: 500,
 } as const;
+/** A code of the console API's errors. */
 export type ConsoleApiErrorCode = keyof typeof CONSOLE_API_ERRORS;
 
+/** The body of every refusal of the console's API (OpenAPI component `ConsoleError`). */
 export const consoleErrorSchema = z
   .object({
     error: z
@@ -48,6 +50,7 @@ export const consoleErrorSchema = z
   .strict()
   .meta({ description: "Every non-2xx answer of the console's API." });
 
+/** `GET /console/api/session` (component `ConsoleSession`). */
 export const consoleSessionSchema = z
   .object({
     username: z.string(),
@@ -60,6 +63,7 @@ export const consoleSessionSchema = z
 
 const epochMs = z.number().int().meta({ description: 'Milliseconds since 1970-01-01T00:00:00Z.' });
 
+/** One job as the console's API answers it (component `Job`). */
 export const consoleJobSchema = z
   .object({
     id: z.string(),
@@ -78,11 +82,13 @@ export const consoleJobSchema = z
   .strict()
   .meta({ description: 'A job (its spec as submitted is the Jobs page; its data stay on each party).' });
 
+/** `GET /console/api/jobs` (component `JobList`). */
 export const consoleJobListSchema = z
   .object({ jobs: z.array(consoleJobSchema) })
   .strict()
   .meta({ description: "The account's jobs, newest first." });
 
+/** One model version as the console's API answers it (component `Model`). */
 export const consoleModelSchema = z
   .object({
     ref: z.string().meta({ description: 'Registry reference, `name@version`.' }),
@@ -118,6 +124,7 @@ export const consoleModelSchema = z
   .strict()
   .meta({ description: 'A model version of the registry.' });
 
+/** `GET /console/api/models` (component `ModelList`). */
 export const consoleModelListSchema = z
   .object({ models: z.array(consoleModelSchema) })
   .strict()
