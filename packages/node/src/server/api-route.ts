@@ -105,27 +105,60 @@ export async function readJsonBody(c: Context, limit: number): Promise<unknown> 
   const tooLarge = () => new ApiError('payload_too_large', `the body is over ${limit} bytes`);
   const declared = Number(c.req.header('content-length'));
   if (Number.isFinite(declared) && declared > limit) throw tooLarge();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const stream = c.req.raw.body;
-  if (stream !== null) {
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        // The rest of the body is drained by the server after the answer (no reset of the connection).
-        reader.releaseLock();
-        throw tooLarge();
-      }
-      chunks.push(value);
-    }
-  }
+  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+  const chunks =
+    incoming === undefined ? await readWebStream(c.req.raw.body, limit) : await readIncoming(incoming, limit);
+  if (chunks === undefined) throw tooLarge();
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
     throw new ApiError('invalid_request', 'the body is not valid JSON', 'body');
+  }
+}
+
+/**
+ * The body straight from the node request (the listener's bindings): no web-stream wrapping of the
+ * socket on the scoring API's hot path. Undefined when it is over `limit` (the rest is drained by the
+ * server after the answer, so the connection is not reset).
+ */
+function readIncoming(incoming: IncomingMessage, limit: number): Promise<Uint8Array[] | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        incoming.off('data', onData).off('end', onEnd).off('error', onError);
+        incoming.resume();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => resolve(chunks);
+    const onError = (e: Error): void => reject(e);
+    incoming.on('data', onData).on('end', onEnd).on('error', onError);
+  });
+}
+
+/** The same from a web stream (a request that did not come through the node listener). */
+async function readWebStream(
+  stream: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<Uint8Array[] | undefined> {
+  const chunks: Uint8Array[] = [];
+  if (stream === null) return chunks;
+  const reader = stream.getReader();
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return chunks;
+    size += value.byteLength;
+    if (size > limit) {
+      reader.releaseLock();
+      return undefined;
+    }
+    chunks.push(value);
   }
 }
 
