@@ -72,7 +72,7 @@ export async function startScoringApi(options: ScoringApiOptions): Promise<Scori
 
   // Answers are written to the node response directly (@hono/node-server's RESPONSE_ALREADY_SENT): a
   // web `Response` per score, converted back by the adapter, cost ~25 us of CPU a request more
-  // (docs/scoring-api.md, "HTTP layer").
+  // (docs/scoring-api.md, "HTTP layer: Hono").
   const send = (
     c: Context<ScoringEnv>,
     status: number,
