@@ -124,7 +124,7 @@ function parseForm(page: string, at: string): { action: string; fields: Record<s
 async function oidcLogin(
   user: string,
   options: { callback?: (url: URL) => URL; browser?: ConsoleClient } = {},
-): Promise<{ status: number; body: string; browser: ConsoleClient }> {
+): Promise<{ status: number; body: string; browser: ConsoleClient; jar: Jar }> {
   const browser = options.browser ?? new ConsoleClient(fx.base);
   const login = await browser.request('/console/login');
   expect(login.body).toContain('Sign in with Test IdP');
@@ -159,7 +159,7 @@ async function oidcLogin(
   expect(back.searchParams.get('code')).not.toBeNull();
   if (options.callback !== undefined) back = options.callback(back);
   const r = await browser.request(back.pathname + back.search);
-  return { status: r.status, body: r.body, browser };
+  return { status: r.status, body: r.body, browser, jar };
 }
 
 describe('console OIDC login against a real provider (oidc-provider on loopback)', () => {
@@ -182,6 +182,42 @@ describe('console OIDC login against a real provider (oidc-provider on loopback)
     expect(other.status).toBe(404);
     expect((await browser.request('/console/jobs/job-none')).body).toBe(other.body);
     expect(fx.refused).toEqual([]);
+  });
+
+  it("logs out at the provider too (RP-Initiated Logout): the session's ID token as the hint", async () => {
+    const { status, browser, jar } = await oidcLogin('alice');
+    expect(status).toBe(200);
+    const home = await browser.request('/console/');
+    const out = await browser.request('/console/logout', { form: { csrf: ConsoleClient.csrfOf(home.body) } });
+    expect(out.status).toBe(200);
+    expect(browser.cookies.has(SESSION_COOKIE)).toBe(false);
+    expect((await browser.request('/console/')).status).toBe(303);
+    const href = /<a href="([^"]+)" id="provider-logout"/.exec(out.body)?.[1];
+    expect(href).toBeDefined();
+    const end = new URL(href!.replaceAll('&amp;', '&'));
+    expect(out.headers.get('refresh')).toBe(`0;url=${end.href}`);
+    // The provider's own end_session_endpoint, from its discovery document.
+    const discovery = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as {
+      end_session_endpoint: string;
+    };
+    expect(`${end.origin}${end.pathname}`).toBe(discovery.end_session_endpoint);
+    expect(end.searchParams.get('client_id')).toBe(idp.config(fx.base).clientId);
+    expect(end.searchParams.get('post_logout_redirect_uri')).toBe(`${fx.base}/console/login`);
+    const hint = decode(end.searchParams.get('id_token_hint')!).payload;
+    expect(hint).toMatchObject({ sub: 'alice', aud: idp.config(fx.base).clientId, iss: idp.issuer });
+    // The provider accepts it: its sign-out confirmation, in the browser that signed in there.
+    const confirm = await jar.get(end.href);
+    expect(confirm.status).toBe(200);
+    expect(await confirm.text()).toContain('logout');
+  });
+
+  it('a local account logs out to the login page, with no provider involved', async () => {
+    const c = new ConsoleClient(fx.base);
+    expect(await c.login('olga')).toBe(303);
+    const home = await c.request('/console/');
+    const out = await c.request('/console/logout', { form: { csrf: ConsoleClient.csrfOf(home.body) } });
+    expect(out.status).toBe(303);
+    expect(out.headers.get('location')).toBe('/console/login');
   });
 
   it('signs a platform operator in, who sees every bank', async () => {

@@ -163,6 +163,12 @@ const oidcConfig = z
       (u) => new URL(u).pathname === '/console/oidc/callback',
       'the redirect URI ends in /console/oidc/callback',
     ),
+    /**
+     * Where the provider sends the browser after a logout the console started there (OpenID Connect
+     * RP-Initiated Logout 1.0), as registered at the provider, e.g. <origin>/console/login. Absent: the
+     * provider shows its own signed-out page.
+     */
+    postLogoutRedirectUri: oidcUrl.optional(),
     /** Scopes asked for (openid is always added). */
     scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token')).default([]),
     /** The ID-token claim holding the user's groups or roles (a string or an array of strings). */

@@ -44,7 +44,12 @@ export interface OidcIdentity {
 }
 
 export type OidcOutcome =
-  | { readonly ok: true; readonly identity: OidcIdentity }
+  | {
+      readonly ok: true;
+      readonly identity: OidcIdentity;
+      /** The validated ID token (kept for the logout at the provider: its `id_token_hint`). */
+      readonly idToken?: string;
+    }
   | {
       readonly ok: false;
       /**
@@ -240,6 +245,7 @@ export class ConsoleOidc {
     if (query.has('error'))
       return { ok: false, reason: 'denied', detail: (query.get('error') ?? '').slice(0, 64) };
     let claims: Record<string, unknown> | undefined;
+    let idToken: string | undefined;
     try {
       const config = await this.#configuration();
       const current = new URL(this.config.redirectUri);
@@ -251,11 +257,35 @@ export class ConsoleOidc {
         idTokenExpected: true,
       });
       claims = tokens.claims() as Record<string, unknown> | undefined;
+      idToken = tokens.id_token;
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       return { ok: false, reason: 'token', detail: typeof code === 'string' ? code : 'invalid' };
     }
     if (claims === undefined) return { ok: false, reason: 'token', detail: 'no_id_token' };
-    return mapOidcClaims(this.config, claims);
+    const out = mapOidcClaims(this.config, claims);
+    return out.ok && idToken !== undefined ? { ...out, idToken } : out;
+  }
+
+  /**
+   * The provider's end-session URL for a user signing out of the console (OpenID Connect RP-Initiated
+   * Logout 1.0): `id_token_hint` (the session's ID token, when this process still holds it), `client_id`,
+   * and `post_logout_redirect_uri` when configured. Undefined when the provider publishes no
+   * `end_session_endpoint` or does not answer its discovery: the console session is ended either way.
+   */
+  async endSessionUrl(idToken?: string): Promise<string | undefined> {
+    let config: client.Configuration;
+    try {
+      config = await this.#configuration();
+    } catch {
+      return undefined;
+    }
+    if (config.serverMetadata().end_session_endpoint === undefined) return undefined;
+    const params: Record<string, string> = { client_id: this.config.clientId };
+    if (idToken !== undefined) params['id_token_hint'] = idToken;
+    if (this.config.postLogoutRedirectUri !== undefined) {
+      params['post_logout_redirect_uri'] = this.config.postLogoutRedirectUri;
+    }
+    return client.buildEndSessionUrl(config, params).href;
   }
 }

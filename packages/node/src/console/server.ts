@@ -85,6 +85,8 @@ import {
 export { CONTENT_SECURITY_POLICY, LOGIN_COOKIE, OIDC_COOKIE, SESSION_COOKIE };
 
 const MAX_FORM_BYTES = 64 * 1024;
+/** ID tokens held for logging out at the provider (one per OIDC session; the oldest dropped first). */
+const MAX_HELD_ID_TOKENS = 10_000;
 /** Longest life of one live job stream. */
 const MAX_STREAM_MS = 5 * 60_000;
 /** A pasted audit log for reconciliation. */
@@ -171,6 +173,8 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
   const attempts = new Map<string, { start: number; count: number }>();
   const streams = new Set<() => void>();
   const { source, accounts, oidc } = options;
+  /** Session id -> the ID token it was opened with (OIDC sessions; kept in memory, never stored). */
+  const idTokens = new Map<string, string>();
   const local = options.localAccounts ?? true;
   const ways = { local, ...(oidc !== undefined && { oidcName: oidc.name }) };
   const api = createConsoleApi({ source, accounts, access, logger });
@@ -302,6 +306,11 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       return;
     }
     const s = accounts.openExternalSession(r.identity);
+    if (r.idToken !== undefined) {
+      // Bounded: a session whose token is dropped here still logs out at the provider, without the hint.
+      if (idTokens.size >= MAX_HELD_ID_TOKENS) idTokens.delete(idTokens.keys().next().value!);
+      idTokens.set(s.sessionId, r.idToken);
+    }
     logger.info('console login', { role: s.session.account.role, via: 'oidc' });
     // A page, not a 303: the browser arrived from the provider's site, and a redirect chain started
     // there would not carry the SameSite=Strict session cookie to the next page.
@@ -406,7 +415,30 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     if (parts[0] === 'logout' && parts.length === 1) {
       const sid = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
       if (sid !== undefined) accounts.logout(sid);
-      redirect(res, `${BASE}/login`, { 'set-cookie': cookie(SESSION_COOKIE, '', 0) });
+      const idToken = sid === undefined ? undefined : idTokens.get(sid);
+      if (sid !== undefined) idTokens.delete(sid);
+      const clear = { 'set-cookie': cookie(SESSION_COOKIE, '', 0) };
+      // Signed in through the provider: end its session too (RP-Initiated Logout). A page that moves on
+      // by itself (refresh) and a link, not a redirect of this POST: CSP form-action 'self' would stop a
+      // form submission redirected to the provider's site.
+      const end =
+        ctx.account.username.startsWith('oidc:') && oidc !== undefined
+          ? await oidc.endSessionUrl(idToken)
+          : undefined;
+      if (end === undefined) {
+        redirect(res, `${BASE}/login`, clear);
+        return;
+      }
+      send(
+        res,
+        200,
+        layout(
+          'Signed out',
+          html`<p>Signed out of the console. <a href="${end}" id="provider-logout">Sign out of ${oidc!.name} too</a></p>`,
+        ),
+        undefined,
+        { ...clear, refresh: `0;url=${end}` },
+      );
       return;
     }
     if (parts[0] === 'jobs' && parts.length === 1) {
