@@ -299,6 +299,75 @@ describe('fedscore train fedavg --out --rules', () => {
     for (const b of ['A', 'B', 'C']) expect(j.credit_lines.by_band[b]).toBeGreaterThan(10);
   });
 
+  // SIMULATION flag: a client that leaves the run is noticed only by the round deadline.
+  it('--drop-client 3@1:trained: the run goes on without client 3, the same model as the two-client run', async () => {
+    const two = ['train', 'fedavg', '--client', b1, '--client', b2, '--test', test, '--rounds', '4'];
+    const ref = await runCli([...two, '--json']);
+    expect(ref.code, ref.stderr).toBe(0);
+    const r = lastJson(ref.stdout) as { test: { auc: number; ks: number }; dropouts: number };
+    expect(r.dropouts).toBe(0);
+    const args = [...two, '--client', b3, '--round-deadline-ms', '3000'];
+    const dropped = await runCli([...args, '--drop-client', '3@1:trained', '--json']);
+    expect(dropped.code, dropped.stderr).toBe(0);
+    const d = lastJson(dropped.stdout) as {
+      test: { auc: number; ks: number };
+      dropouts: number;
+      dropped: string[];
+      simulated_dropouts: { client: string; round: number; step: string }[];
+      round_deadline_ms: number;
+    };
+    expect(d.dropouts).toBe(1);
+    expect(d.dropped).toEqual(['client-3']);
+    expect(d.simulated_dropouts).toEqual([{ client: 'client-3', round: 1, step: 'trained' }]);
+    expect(d.round_deadline_ms).toBe(3000);
+    // Client 3's update never reached the coordinator: every round averaged clients 1 and 2 only, from
+    // the same initial weights and batch orders as the two-client run (plain float64 sums).
+    expect(Math.abs(d.test.auc - r.test.auc)).toBeLessThan(1e-12);
+    expect(Math.abs(d.test.ks - r.test.ks)).toBeLessThan(1e-12);
+    // The same deadline without a simulated dropout: every client answers in time.
+    const none = await runCli([...args, '--json']);
+    expect(none.code, none.stderr).toBe(0);
+    expect((lastJson(none.stdout) as { dropouts: number }).dropouts).toBe(0);
+  }, 120_000);
+
+  it('--secure-agg --drop-client: a client leaving mid-round (after its key shares or its masked input) is a dropout', async () => {
+    const args = ['train', 'fedavg', '--client', b1, '--client', b2, '--client', b3, '--test', test];
+    const common = [...args, '--rounds', '4', '--secure-agg', '--round-deadline-ms', '3000'];
+    for (const [flag, step, expectedAuc] of [
+      ['2@2', 'shares-sent', 0.7],
+      ['2@2:masked-input-sent', 'masked-input-sent', 0.7],
+    ] as const) {
+      const res = await runCli([...common, '--drop-client', flag, '--json']);
+      expect(res.code, res.stderr).toBe(0);
+      const j = lastJson(res.stdout) as {
+        test: { auc: number };
+        dropouts: number;
+        dropped: string[];
+        simulated_dropouts: { client: string; round: number; step: string }[];
+        rounds: number;
+      };
+      expect(j.rounds).toBe(4);
+      expect(j.dropouts, step).toBe(1);
+      expect(j.dropped).toEqual(['client-2']);
+      expect(j.simulated_dropouts).toEqual([{ client: 'client-2', round: 2, step }]);
+      expect(j.test.auc).toBeGreaterThan(expectedAuc);
+    }
+  }, 180_000);
+
+  it('refuses --drop-client without a deadline, and a malformed one (typed errors naming the flag)', async () => {
+    const args = ['train', 'fedavg', '--client', b1, '--client', b2, '--test', test, '--rounds', '2'];
+    for (const extra of [
+      ['--drop-client', '2@1'],
+      ['--round-deadline-ms', '1000', '--drop-client', '2-1'],
+      ['--round-deadline-ms', '1000', '--drop-client', '3@1'],
+      ['--round-deadline-ms', '1000', '--drop-client', '2@1:shares-sent'],
+    ]) {
+      const r = await runCli([...args, ...extra]);
+      expect(r.code, extra.join(' ')).not.toBe(0);
+      expect(r.stderr, extra.join(' ')).toMatch(/--drop-client|simulatedDropouts/);
+    }
+  });
+
   it('refuses --rules without --out (typed error naming --rules)', async () => {
     const r = await runCli([
       'train',
