@@ -7,7 +7,8 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { normal, seededRng, uniform } from '@fedscore/core';
+import { auc, ks, normal, seededRng, uniform } from '@fedscore/core';
+import { initTfjsBackend, loadTfjsModel, predictTfjs, readLayersModelFiles } from '@fedscore/hfl';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lastJson, runCli } from './run-cli.ts';
 
@@ -217,6 +218,121 @@ describe('fedscore train fedavg --out', () => {
     expect(both.code).not.toBe(0);
     expect(both.stderr).toContain('--joint');
   });
+});
+
+describe('fedscore score hfl: a registered HFL model over a new file, into fedscore report', () => {
+  it('scores a new CSV with the registry\'s model: the probabilities tfjs gives, the report\'s AUC/KS of them', async () => {
+    const out = join(dir, 'model-for-scoring');
+    const t = await runCli([
+      'train',
+      'fedavg',
+      '--client',
+      b1,
+      '--client',
+      b2,
+      '--client',
+      b3,
+      '--test',
+      test,
+      '--model',
+      'mlp',
+      '--rounds',
+      '3',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    const store = join(dir, 'bank-store');
+    const reg = await runCli([
+      'models',
+      'register',
+      '--store',
+      store,
+      '--party',
+      'client-1',
+      '--name',
+      'sme-hfl',
+      '--tfjs',
+      out,
+      '--json',
+    ]);
+    expect(reg.code, reg.stderr).toBe(0);
+    // A file the model never saw (other seed, other intercept), with an extra column it ignores.
+    const fresh = write('fresh', 900, 0.3, -0.4, 77);
+    const scores = join(dir, 'fresh-scores.csv');
+    const s = await runCli([
+      'score',
+      'hfl',
+      '--store',
+      store,
+      '--ref',
+      'sme-hfl@1',
+      '--input',
+      fresh,
+      '--label',
+      'y',
+      '--out',
+      scores,
+      '--json',
+    ]);
+    expect(s.code, s.stderr).toBe(0);
+    const sj = lastJson(s.stdout) as { model: string; rows: number; auc: number; ks: number; backend: string };
+    expect(sj).toMatchObject({ model: 'sme-hfl@1', rows: 900, backend: 'wasm' });
+
+    // Independent reference: the saved files loaded by @fedscore/hfl and run by predictTfjs directly.
+    await initTfjsBackend();
+    const loaded = await loadTfjsModel(
+      readLayersModelFiles(
+        JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')),
+        new Uint8Array(readFileSync(join(out, 'weights.bin'))),
+      ),
+    );
+    const lines = readFileSync(fresh, 'utf8').trim().split('\n').slice(1);
+    const x = new Float64Array(lines.length * 4);
+    const y = new Float64Array(lines.length);
+    lines.forEach((l, i) => {
+      const c = l.split(',').map(Number);
+      y[i] = c[1]!;
+      for (let k = 0; k < 4; k++) x[i * 4 + k] = c[2 + k]!;
+    });
+    const expected = predictTfjs(loaded.spec, loaded.weights, x);
+    const rows = readFileSync(scores, 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('id,label,p_default,score');
+    expect(rows.length).toBe(1 + 900);
+    let maxDiff = 0;
+    rows.slice(1).forEach((r, i) => {
+      const [id, label, pd] = r.split(',');
+      expect(id).toBe(`fresh-${i}`);
+      expect(Number(label)).toBe(y[i]);
+      maxDiff = Math.max(maxDiff, Math.abs(Number(pd) - expected[i]!));
+    });
+    expect(maxDiff).toBeLessThan(1e-12);
+    expect(Math.abs(sj.auc - auc(y, expected))).toBeLessThan(1e-12);
+
+    const rep = await runCli([
+      'report',
+      '--scores',
+      scores,
+      '--label',
+      'label',
+      '--score',
+      'p_default',
+      '--out',
+      join(dir, 'fresh-report.html'),
+      '--json',
+    ]);
+    expect(rep.code, rep.stderr).toBe(0);
+    const rj = lastJson(rep.stdout) as { n: number; auc: number; ks: number };
+    expect(rj.n).toBe(900);
+    expect(Math.abs(rj.auc - auc(y, expected))).toBeLessThan(1e-9);
+    expect(Math.abs(rj.ks - ks(y, expected).ks)).toBeLessThan(1e-9);
+
+    // Not an HFL model, or no such model: typed errors naming --ref.
+    const missing = await runCli(['score', 'hfl', '--store', store, '--ref', 'nope', '--input', fresh]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/nope|--ref/);
+  }, 120_000);
 });
 
 describe('fedscore train fedavg --out --rules', () => {
