@@ -221,7 +221,7 @@ describe('fedscore train fedavg --out', () => {
 });
 
 describe('fedscore score hfl: a registered HFL model over a new file, into fedscore report', () => {
-  it('scores a new CSV with the registry\'s model: the probabilities tfjs gives, the report\'s AUC/KS of them', async () => {
+  it("scores a new CSV with the registry's model: the probabilities tfjs gives, the report's AUC/KS of them", async () => {
     const out = join(dir, 'model-for-scoring');
     const t = await runCli([
       'train',
@@ -277,7 +277,13 @@ describe('fedscore score hfl: a registered HFL model over a new file, into fedsc
       '--json',
     ]);
     expect(s.code, s.stderr).toBe(0);
-    const sj = lastJson(s.stdout) as { model: string; rows: number; auc: number; ks: number; backend: string };
+    const sj = lastJson(s.stdout) as {
+      model: string;
+      rows: number;
+      auc: number;
+      ks: number;
+      backend: string;
+    };
     expect(sj).toMatchObject({ model: 'sme-hfl@1', rows: 900, backend: 'wasm' });
 
     // Independent reference: the saved files loaded by @fedscore/hfl and run by predictTfjs directly.

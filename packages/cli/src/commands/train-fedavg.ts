@@ -101,7 +101,11 @@ const DROP_STEPS: readonly HflSecAggStep[] = ['trained', 'shares-sent', 'masked-
  * ROUND after STEP (default: 'shares-sent' under --secure-agg, its key shares sent and its masked input
  * not; 'trained' without, its update never sent).
  */
-function parseDropClients(values: readonly string[], clients: number, secureAgg: boolean): HflSimulatedDropout[] {
+function parseDropClients(
+  values: readonly string[],
+  clients: number,
+  secureAgg: boolean,
+): HflSimulatedDropout[] {
   return values.map((v) => {
     const m = /^([1-9][0-9]*)@([1-9][0-9]*)(?::([a-z-]+))?$/.exec(v);
     const step = (m?.[3] ?? (secureAgg ? 'shares-sent' : 'trained')) as HflSecAggStep;
@@ -521,7 +525,9 @@ are read back and the test set scored again with the loaded model.`,
     ctx.print(`${spec.kind} on ${files.length} clients, ${rounds} rounds, backend ${backend}`);
     ctx.print(`  test AUC ${testAuc.toFixed(4)}  KS ${testKs.toFixed(4)}`);
     if (dropouts > 0) {
-      ctx.print(`  dropouts: ${dropouts} (${(run.train.dropped ?? []).join(', ')}; the rounds went on without them)`);
+      ctx.print(
+        `  dropouts: ${dropouts} (${(run.train.dropped ?? []).join(', ')}; the rounds went on without them)`,
+      );
     }
     if (result.privacy) ctx.print(`  DP: ε = ${result.privacy.epsilon.toFixed(3)} at δ = ${delta}`);
     return {

@@ -131,7 +131,9 @@ function checkSimulatedDropouts(input: HflInProcessInput, drops: readonly HflSim
     throw new FedscoreError('invalid_argument', message, { field: 'simulatedDropouts' });
   };
   if (input.plan.fitDeadlineMs === undefined && input.plan.phaseDeadlineMs === undefined) {
-    bad('a simulated dropout needs a round deadline (fitDeadlineMs or phaseDeadlineMs): nothing would notice it');
+    bad(
+      'a simulated dropout needs a round deadline (fitDeadlineMs or phaseDeadlineMs): nothing would notice it',
+    );
   }
   const seen = new Set<string>();
   for (const d of drops) {
@@ -142,7 +144,9 @@ function checkSimulatedDropouts(input: HflInProcessInput, drops: readonly HflSim
       bad(`round ${d.round} is not one of the run's rounds 1..${input.plan.rounds}`);
     }
     if (d.step !== 'trained' && !input.plan.secureAgg) {
-      bad(`step '${d.step}' is a secure-aggregation step: without secure aggregation a bank can leave only after 'trained'`);
+      bad(
+        `step '${d.step}' is a secure-aggregation step: without secure aggregation a bank can leave only after 'trained'`,
+      );
     }
   }
 }

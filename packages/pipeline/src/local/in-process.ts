@@ -17,14 +17,7 @@ import {
   type Table,
 } from '@fedscore/core';
 import { envelopeCodec } from '@fedscore/wire';
-import type {
-  ConsentCheck,
-  HeAcceptance,
-  IdSource,
-  JobPlan,
-  PsiPolicy,
-  StageContext,
-} from '../context.ts';
+import type { ConsentCheck, HeAcceptance, IdSource, JobPlan, PsiPolicy, StageContext } from '../context.ts';
 import { runStageRole, type StageDef, stagePartiesOf } from '../registry.ts';
 import type { EpochCheckpoint, PipelineStore } from '../store.ts';
 
