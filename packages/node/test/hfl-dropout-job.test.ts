@@ -261,7 +261,9 @@ describe('hfl job: one of three banks drops out mid-round', () => {
         // and audits the use of its rows in the rounds it took part in, and the dropout itself.
         const b3 = n['bank-3']!;
         const t0 = Date.now();
-        while (b3.jobs.require(id).status === 'running' && Date.now() - t0 < 30_000) {
+        // The bank ends its job before it answers the notice; the coordinator records the answer after.
+        const acknowledged = () => n.platform.jobs.events(id).some((e) => e.kind === 'dropout_notified');
+        while ((b3.jobs.require(id).status === 'running' || !acknowledged()) && Date.now() - t0 < 30_000) {
           await new Promise((r) => setTimeout(r, 100));
         }
         const rec = b3.jobs.require(id);
