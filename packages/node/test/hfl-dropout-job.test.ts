@@ -12,7 +12,8 @@
  * it stop answering mid-stage and, the stage being dropout-tolerant, lets the round's deadlines decide.
  *
  * Checked against an independent reference: each survivor's update [n·w, n] is recomputed here from the
- * bank's own CSV rows, the round's global weights and the bank's batch-order seed (TensorFlow.js in this
+ * bank's own CSV rows, the round's global weights, the round's decayed learning rate (the job's
+ * `learningRateDecay`, computed here from its formula) and the bank's batch-order seed (TensorFlow.js in this
  * process, the same float32 training as the node's), and their plain float64 sum must equal the round's
  * secure sum within the fixed-point precision (banks in the sum · 2^-25 per value, fixed-point.ts). Round 1's sum is
  * the plain sum of all three banks; later rounds ask only bank-1 and bank-2. The job completes (done on
@@ -52,7 +53,15 @@ type Party = (typeof PARTIES)[number];
 const SEED = 9;
 const ROUNDS = 4;
 const DROP_ROUND = 2;
-const HFL = { model: 'lr', rounds: ROUNDS, secureAgg: true, learningRate: 0.3, batchSize: 32 } as const;
+// A decaying step (round r: 0.3 / (1 + 0.5 · (r − 1))): the reference below recomputes each round's rate.
+const HFL = {
+  model: 'lr',
+  rounds: ROUNDS,
+  secureAgg: true,
+  learningRate: 0.3,
+  learningRateDecay: 0.5,
+  batchSize: 32,
+} as const;
 // Fixed point at 2^-24, each client's value rounded to nearest (fixed-point.ts): |error| <= n · 2^-25.
 const fixedPointBound = (clients: number): number => clients * 2 ** -25;
 
@@ -203,7 +212,7 @@ describe('hfl job: one of three banks drops out mid-round', () => {
               round: h.round,
               weights: global,
               localEpochs: 1,
-              learningRate: HFL.learningRate,
+              learningRate: HFL.learningRate / (1 + HFL.learningRateDecay * (h.round - 1)),
               batchSize: HFL.batchSize,
               proximalMu: 0,
             },
