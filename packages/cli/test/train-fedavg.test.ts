@@ -7,7 +7,8 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { normal, seededRng, uniform } from '@fedscore/core';
+import { auc, ks, normal, seededRng, uniform } from '@fedscore/core';
+import { initTfjsBackend, loadTfjsModel, predictTfjs, readLayersModelFiles } from '@fedscore/hfl';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lastJson, runCli } from './run-cli.ts';
 
@@ -219,6 +220,127 @@ describe('fedscore train fedavg --out', () => {
   });
 });
 
+describe('fedscore score hfl: a registered HFL model over a new file, into fedscore report', () => {
+  it("scores a new CSV with the registry's model: the probabilities tfjs gives, the report's AUC/KS of them", async () => {
+    const out = join(dir, 'model-for-scoring');
+    const t = await runCli([
+      'train',
+      'fedavg',
+      '--client',
+      b1,
+      '--client',
+      b2,
+      '--client',
+      b3,
+      '--test',
+      test,
+      '--model',
+      'mlp',
+      '--rounds',
+      '3',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    const store = join(dir, 'bank-store');
+    const reg = await runCli([
+      'models',
+      'register',
+      '--store',
+      store,
+      '--party',
+      'client-1',
+      '--name',
+      'sme-hfl',
+      '--tfjs',
+      out,
+      '--json',
+    ]);
+    expect(reg.code, reg.stderr).toBe(0);
+    // A file the model never saw (other seed, other intercept), with an extra column it ignores.
+    const fresh = write('fresh', 900, 0.3, -0.4, 77);
+    const scores = join(dir, 'fresh-scores.csv');
+    const s = await runCli([
+      'score',
+      'hfl',
+      '--store',
+      store,
+      '--ref',
+      'sme-hfl@1',
+      '--input',
+      fresh,
+      '--label',
+      'y',
+      '--out',
+      scores,
+      '--json',
+    ]);
+    expect(s.code, s.stderr).toBe(0);
+    const sj = lastJson(s.stdout) as {
+      model: string;
+      rows: number;
+      auc: number;
+      ks: number;
+      backend: string;
+    };
+    expect(sj).toMatchObject({ model: 'sme-hfl@1', rows: 900, backend: 'wasm' });
+
+    // Independent reference: the saved files loaded by @fedscore/hfl and run by predictTfjs directly.
+    await initTfjsBackend();
+    const loaded = await loadTfjsModel(
+      readLayersModelFiles(
+        JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')),
+        new Uint8Array(readFileSync(join(out, 'weights.bin'))),
+      ),
+    );
+    const lines = readFileSync(fresh, 'utf8').trim().split('\n').slice(1);
+    const x = new Float64Array(lines.length * 4);
+    const y = new Float64Array(lines.length);
+    lines.forEach((l, i) => {
+      const c = l.split(',').map(Number);
+      y[i] = c[1]!;
+      for (let k = 0; k < 4; k++) x[i * 4 + k] = c[2 + k]!;
+    });
+    const expected = predictTfjs(loaded.spec, loaded.weights, x);
+    const rows = readFileSync(scores, 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('id,label,p_default,score');
+    expect(rows.length).toBe(1 + 900);
+    let maxDiff = 0;
+    rows.slice(1).forEach((r, i) => {
+      const [id, label, pd] = r.split(',');
+      expect(id).toBe(`fresh-${i}`);
+      expect(Number(label)).toBe(y[i]);
+      maxDiff = Math.max(maxDiff, Math.abs(Number(pd) - expected[i]!));
+    });
+    expect(maxDiff).toBeLessThan(1e-12);
+    expect(Math.abs(sj.auc - auc(y, expected))).toBeLessThan(1e-12);
+
+    const rep = await runCli([
+      'report',
+      '--scores',
+      scores,
+      '--label',
+      'label',
+      '--score',
+      'p_default',
+      '--out',
+      join(dir, 'fresh-report.html'),
+      '--json',
+    ]);
+    expect(rep.code, rep.stderr).toBe(0);
+    const rj = lastJson(rep.stdout) as { n: number; auc: number; ks: number };
+    expect(rj.n).toBe(900);
+    expect(Math.abs(rj.auc - auc(y, expected))).toBeLessThan(1e-9);
+    expect(Math.abs(rj.ks - ks(y, expected).ks)).toBeLessThan(1e-9);
+
+    // Not an HFL model, or no such model: typed errors naming --ref.
+    const missing = await runCli(['score', 'hfl', '--store', store, '--ref', 'nope', '--input', fresh]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/nope|--ref/);
+  }, 120_000);
+});
+
 describe('fedscore train fedavg --out --rules', () => {
   it('scores the test rows with the reloaded model and writes credit lines by the rules', async () => {
     // the test file carries a raw figure column (turnover) the rules read; the model ignores it
@@ -297,6 +419,75 @@ describe('fedscore train fedavg --out --rules', () => {
     expect(Object.values(j.credit_lines.by_band).reduce((a, b) => a + b, 0)).toBe(400);
     // the rows spread over all three bands, so each rule path is exercised
     for (const b of ['A', 'B', 'C']) expect(j.credit_lines.by_band[b]).toBeGreaterThan(10);
+  });
+
+  // SIMULATION flag: a client that leaves the run is noticed only by the round deadline.
+  it('--drop-client 3@1:trained: the run goes on without client 3, the same model as the two-client run', async () => {
+    const two = ['train', 'fedavg', '--client', b1, '--client', b2, '--test', test, '--rounds', '4'];
+    const ref = await runCli([...two, '--json']);
+    expect(ref.code, ref.stderr).toBe(0);
+    const r = lastJson(ref.stdout) as { test: { auc: number; ks: number }; dropouts: number };
+    expect(r.dropouts).toBe(0);
+    const args = [...two, '--client', b3, '--round-deadline-ms', '3000'];
+    const dropped = await runCli([...args, '--drop-client', '3@1:trained', '--json']);
+    expect(dropped.code, dropped.stderr).toBe(0);
+    const d = lastJson(dropped.stdout) as {
+      test: { auc: number; ks: number };
+      dropouts: number;
+      dropped: string[];
+      simulated_dropouts: { client: string; round: number; step: string }[];
+      round_deadline_ms: number;
+    };
+    expect(d.dropouts).toBe(1);
+    expect(d.dropped).toEqual(['client-3']);
+    expect(d.simulated_dropouts).toEqual([{ client: 'client-3', round: 1, step: 'trained' }]);
+    expect(d.round_deadline_ms).toBe(3000);
+    // Client 3's update never reached the coordinator: every round averaged clients 1 and 2 only, from
+    // the same initial weights and batch orders as the two-client run (plain float64 sums).
+    expect(Math.abs(d.test.auc - r.test.auc)).toBeLessThan(1e-12);
+    expect(Math.abs(d.test.ks - r.test.ks)).toBeLessThan(1e-12);
+    // The same deadline without a simulated dropout: every client answers in time.
+    const none = await runCli([...args, '--json']);
+    expect(none.code, none.stderr).toBe(0);
+    expect((lastJson(none.stdout) as { dropouts: number }).dropouts).toBe(0);
+  }, 120_000);
+
+  it('--secure-agg --drop-client: a client leaving mid-round (after its key shares or its masked input) is a dropout', async () => {
+    const args = ['train', 'fedavg', '--client', b1, '--client', b2, '--client', b3, '--test', test];
+    const common = [...args, '--rounds', '4', '--secure-agg', '--round-deadline-ms', '3000'];
+    for (const [flag, step, expectedAuc] of [
+      ['2@2', 'shares-sent', 0.7],
+      ['2@2:masked-input-sent', 'masked-input-sent', 0.7],
+    ] as const) {
+      const res = await runCli([...common, '--drop-client', flag, '--json']);
+      expect(res.code, res.stderr).toBe(0);
+      const j = lastJson(res.stdout) as {
+        test: { auc: number };
+        dropouts: number;
+        dropped: string[];
+        simulated_dropouts: { client: string; round: number; step: string }[];
+        rounds: number;
+      };
+      expect(j.rounds).toBe(4);
+      expect(j.dropouts, step).toBe(1);
+      expect(j.dropped).toEqual(['client-2']);
+      expect(j.simulated_dropouts).toEqual([{ client: 'client-2', round: 2, step }]);
+      expect(j.test.auc).toBeGreaterThan(expectedAuc);
+    }
+  }, 180_000);
+
+  it('refuses --drop-client without a deadline, and a malformed one (typed errors naming the flag)', async () => {
+    const args = ['train', 'fedavg', '--client', b1, '--client', b2, '--test', test, '--rounds', '2'];
+    for (const extra of [
+      ['--drop-client', '2@1'],
+      ['--round-deadline-ms', '1000', '--drop-client', '2-1'],
+      ['--round-deadline-ms', '1000', '--drop-client', '3@1'],
+      ['--round-deadline-ms', '1000', '--drop-client', '2@1:shares-sent'],
+    ]) {
+      const r = await runCli([...args, ...extra]);
+      expect(r.code, extra.join(' ')).not.toBe(0);
+      expect(r.stderr, extra.join(' ')).toMatch(/--drop-client|simulatedDropouts/);
+    }
   });
 
   it('refuses --rules without --out (typed error naming --rules)', async () => {

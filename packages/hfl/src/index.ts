@@ -95,6 +95,7 @@ export {
   fromWeightedSum,
   runFederatedRounds,
   sampleClients,
+  scheduledLearningRate,
   weightedAverage,
 } from './strategy.ts';
 export type { BackendPreference, ModelKind, ModelSpec } from './tfjs-client.ts';

@@ -155,7 +155,29 @@ export function fromWeightedSum(sum: WeightedSum): AggregateResult {
   return { weights, totalExamples: sum.totalExamples, clients: sum.clients };
 }
 
-export interface FedAvgOptions extends SamplingOptions, Partial<LocalTrainingConfig> {}
+export interface FedAvgOptions extends SamplingOptions, Partial<LocalTrainingConfig> {
+  /**
+   * Inverse-time decay of the clients' learning rate over rounds (default 0: constant):
+   * round r's learning rate is `learningRate / (1 + learningRateDecay · (r − 1))`; see
+   * `scheduledLearningRate`.
+   */
+  readonly learningRateDecay?: number;
+}
+
+/**
+ * Round `round`'s (1-based) learning rate under inverse-time decay: η_r = η_0 / (1 + decay · (r − 1)).
+ *
+ * With a constant step, local SGD on non-IID clients stops at a point whose distance from the optimum
+ * grows with the step and the number of local steps; a step decaying like 1/r lets FedAvg converge to the
+ * optimum of the pooled objective (X. Li, K. Huang, W. Yang, S. Wang, Z. Zhang, "On the Convergence of
+ * FedAvg on Non-IID Data", ICLR 2020, Theorem 1 with η_t = β/(t + γ), and their Theorem 3 on why a
+ * constant step does not). The same schedule per epoch is what a fair pooled baseline uses.
+ */
+export function scheduledLearningRate(learningRate: number, decay: number, round: number): number {
+  check(Number.isFinite(decay) && decay >= 0, 'learningRateDecay', 'learningRateDecay must be >= 0');
+  check(Number.isInteger(round) && round >= 1, 'round', 'round must be an integer >= 1');
+  return learningRate / (1 + decay * (round - 1));
+}
 
 /**
  * FedAvg (McMahan et al. 2017): sample clients, send them the global weights, average their local
@@ -165,6 +187,8 @@ export class FedAvg implements Strategy {
   readonly name: string = 'fedavg';
   readonly sampling: SamplingOptions;
   readonly training: LocalTrainingConfig;
+  /** Inverse-time decay of the learning rate over rounds (0: constant). */
+  readonly learningRateDecay: number;
 
   constructor(options: FedAvgOptions = {}) {
     this.sampling = { fractionFit: options.fractionFit ?? 1, minFitClients: options.minFitClients ?? 1 };
@@ -178,6 +202,8 @@ export class FedAvg implements Strategy {
     check(Number.isInteger(t.localEpochs) && t.localEpochs >= 1, 'localEpochs', 'localEpochs must be >= 1');
     check(t.learningRate > 0 && Number.isFinite(t.learningRate), 'learningRate', 'learningRate must be > 0');
     check(Number.isInteger(t.batchSize) && t.batchSize >= 1, 'batchSize', 'batchSize must be >= 1');
+    this.learningRateDecay = options.learningRateDecay ?? 0;
+    scheduledLearningRate(t.learningRate, this.learningRateDecay, 1);
   }
 
   protected proximalMu(): number {
@@ -197,6 +223,7 @@ export class FedAvg implements Strategy {
       round,
       weights: Float64Array.from(weights),
       ...this.training,
+      learningRate: scheduledLearningRate(this.training.learningRate, this.learningRateDecay, round),
       proximalMu: this.proximalMu(),
     }));
   }

@@ -10,6 +10,7 @@ import {
   logisticScores,
   runFederatedRounds,
   sampleClients,
+  scheduledLearningRate,
 } from '@fedscore/hfl';
 import { describe, expect, it } from 'vitest';
 
@@ -250,5 +251,25 @@ describe('FedAvg and FedProx training with the reference logistic client', () =>
     const d5 = drift(5);
     expect(d1).toBeLessThan(d0);
     expect(d5).toBeLessThan(d1);
+  });
+});
+
+describe('learning-rate decay (Li et al., ICLR 2020: FedAvg converges with a 1/t step)', () => {
+  it('round r instructs learningRate / (1 + decay · (r − 1)); decay 0 is constant; a negative decay is typed', () => {
+    const s = new FedAvg({ learningRate: 0.2, learningRateDecay: 0.5 });
+    const at = (r: number) =>
+      s.configureFit(r, new Float64Array(2), ['a', 'b'], seededRng(1))[0]!.learningRate;
+    expect(at(1)).toBe(0.2);
+    expect(at(2)).toBeCloseTo(0.2 / 1.5, 15);
+    expect(at(11)).toBeCloseTo(0.2 / 6, 15);
+    expect(scheduledLearningRate(0.2, 0.5, 11)).toBe(at(11));
+    const c = new FedAvg({ learningRate: 0.2 });
+    expect(c.configureFit(9, new Float64Array(2), ['a'], seededRng(1))[0]!.learningRate).toBe(0.2);
+    expect(() => new FedAvg({ learningRateDecay: -1 })).toThrow(
+      expect.objectContaining({ code: 'invalid_argument', field: 'learningRateDecay' }),
+    );
+    expect(() => new FedProx({ proximalMu: 0.1, learningRateDecay: Number.NaN })).toThrow(
+      expect.objectContaining({ field: 'learningRateDecay' }),
+    );
   });
 });

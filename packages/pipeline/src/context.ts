@@ -218,8 +218,12 @@ export function requireLabels(table: Table, ctx: StageContext): Float64Array {
   return table.label;
 }
 
-/** A bank's completed steps of one round's secure aggregation: its key shares sent, its masked input sent. */
-export type HflSecAggStep = 'shares-sent' | 'masked-input-sent';
+/**
+ * A bank's completed steps of one round: its local training done, before it sends anything of its update
+ * (`trained`; plain FedAvg or secure aggregation), and under secure aggregation its key shares sent and
+ * its masked input sent.
+ */
+export type HflSecAggStep = 'trained' | 'shares-sent' | 'masked-input-sent';
 
 /** The settings of an HFL run (a node job's `hfl` field; the CLI's flags). */
 export interface HflPlan {
@@ -230,6 +234,11 @@ export interface HflPlan {
   readonly rounds: number;
   readonly localEpochs: number;
   readonly learningRate: number;
+  /**
+   * Inverse-time decay of the banks' learning rate over rounds (absent or 0: constant): round r uses
+   * learningRate / (1 + learningRateDecay · (r − 1)) (`scheduledLearningRate` of @fedscore/hfl).
+   */
+  readonly learningRateDecay?: number | undefined;
   readonly batchSize: number;
   /** FedProx μ (0 = FedAvg). */
   readonly proximalMu: number;

@@ -57,7 +57,7 @@ export {
   securityNote,
   subsetFeatures,
 } from './local/hetero-lr.ts';
-export type { HflInProcessInput, HflInProcessResult } from './local/hfl.ts';
+export type { HflInProcessInput, HflInProcessResult, HflSimulatedDropout } from './local/hfl.ts';
 export { hflJobPlan, runHflInProcess } from './local/hfl.ts';
 export type { InProcessParty, InProcessRun, MemoryStore } from './local/in-process.ts';
 export { memoryStore, runStageInProcess } from './local/in-process.ts';

@@ -51,6 +51,7 @@ import { envelopeCodec } from '@fedscore/wire';
 import { bool, type Command, num, optStr, str, strs } from '../command.ts';
 import { readJsonFile } from '../json-file.ts';
 import { readPartyCsvDetailed } from '../pipeline/load.ts';
+import { runScoreHfl } from './score-hfl.ts';
 
 async function readText(cwd: string, file: string, field: string): Promise<string> {
   try {
@@ -140,13 +141,28 @@ Flows (both parties in this process, real wire encoding):
                  them (vfl.secureboost-predict). Scores as P(default) and scorecard points; with
                  --rules, each enterprise's band, pre-approved line and rate.
 
+  hfl            a registered HFL model (TensorFlow.js LayersModel; --store DIR --ref NAME[@V])
+                 scores --input at a party that holds it, in the clear (a bank scoring its own
+                 customers with the published federated model): P(default), scorecard points and,
+                 with --rules, band, line and rate; --out CSV (id, label, p_default, score, ...)
+                 for 'fedscore report --scores FILE --label label --score p_default'.
+
 Examples:
+  fedscore score hfl --store ./state/bank-1 --ref sme-hfl@production --input new.csv --label y --out s.csv
   fedscore score batch --model model.json --input portfolio.csv --label y --json
   fedscore score online --scorecard card.json --rules rules.yaml --bank bank.csv --government gov.csv --mode band --out lines.csv
   fedscore score self-estimate --scorecard card.json --rules rules.yaml --value turnover=8000000 --value overdue=0`,
-  positionals: [{ name: 'flow', description: 'batch | online | self-estimate | trees', required: true }],
+  positionals: [
+    { name: 'flow', description: 'batch | online | self-estimate | trees | hfl', required: true },
+  ],
   options: {
     model: { type: 'string', placeholder: 'FILE', description: 'batch: linear model JSON' },
+    store: {
+      type: 'string',
+      placeholder: 'DIR',
+      description: "hfl: the node's state directory whose model registry holds --ref",
+    },
+    ref: { type: 'string', placeholder: 'REF', description: 'hfl: the model, name[@VERSION|@production]' },
     scorecard: {
       type: 'string',
       placeholder: 'FILE',
@@ -215,9 +231,10 @@ Examples:
     if (flow === 'online') return runOnline(options, ctx);
     if (flow === 'self-estimate') return runSelfEstimate(options, ctx);
     if (flow === 'trees') return runTrees(options, ctx);
+    if (flow === 'hfl') return runScoreHfl(options, ctx);
     throw new FedscoreError(
       'invalid_argument',
-      `unknown flow '${flow}'; expected batch, online, self-estimate or trees`,
+      `unknown flow '${flow}'; expected batch, online, self-estimate, trees or hfl`,
       {
         field: 'flow',
       },

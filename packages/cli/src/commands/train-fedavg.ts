@@ -32,7 +32,13 @@ import {
   saveTfjsModel,
   WEIGHTS_FILE,
 } from '@fedscore/hfl';
-import { HFL_DEFAULTS, type HflPlan, runHflInProcess } from '@fedscore/pipeline';
+import {
+  HFL_DEFAULTS,
+  type HflPlan,
+  type HflSecAggStep,
+  type HflSimulatedDropout,
+  runHflInProcess,
+} from '@fedscore/pipeline';
 import { creditLines, parseCreditRules, resolveScaling } from '@fedscore/scoring';
 import { bool, type Command, num, optNum, optStr, str, strs } from '../command.ts';
 import { readPartyCsv } from '../pipeline/load.ts';
@@ -80,6 +86,51 @@ function checkFlagRanges(options: Parameters<Command['run']>[0]): void {
   range('--dp-delta', delta, delta > 0 && delta < 1, '(0, 1)');
   const clip = num(options, 'clip-norm');
   range('--clip-norm', clip, clip > 0, '(0, inf)');
+  const decay = num(options, 'lr-decay');
+  range('--lr-decay', decay, decay >= 0, '[0, inf)');
+  for (const flag of ['round-deadline-ms', 'phase-deadline-ms']) {
+    const ms = optNum(options, flag);
+    if (ms !== undefined) range(`--${flag}`, ms, ms >= 1, '[1, inf)');
+  }
+}
+
+const DROP_STEPS: readonly HflSecAggStep[] = ['trained', 'shares-sent', 'masked-input-sent'];
+
+/**
+ * `--drop-client INDEX@ROUND[:STEP]` (simulation): the INDEX-th --client (1-based) leaves the run in
+ * ROUND after STEP (default: 'shares-sent' under --secure-agg, its key shares sent and its masked input
+ * not; 'trained' without, its update never sent).
+ */
+function parseDropClients(
+  values: readonly string[],
+  clients: number,
+  secureAgg: boolean,
+): HflSimulatedDropout[] {
+  return values.map((v) => {
+    const m = /^([1-9][0-9]*)@([1-9][0-9]*)(?::([a-z-]+))?$/.exec(v);
+    const step = (m?.[3] ?? (secureAgg ? 'shares-sent' : 'trained')) as HflSecAggStep;
+    if (m === null || !DROP_STEPS.includes(step)) {
+      throw new FedscoreError(
+        'invalid_argument',
+        `expected INDEX@ROUND[:${DROP_STEPS.join('|')}], got '${v}'`,
+        { field: '--drop-client' },
+      );
+    }
+    if (!secureAgg && step !== 'trained') {
+      throw new FedscoreError(
+        'invalid_argument',
+        `'${step}' is a secure-aggregation step: without --secure-agg a client can leave only after 'trained'`,
+        { field: '--drop-client' },
+      );
+    }
+    const index = Number(m[1]);
+    if (index > clients) {
+      throw new FedscoreError('out_of_range', `client ${index} of ${clients} --client files`, {
+        field: '--drop-client',
+      });
+    }
+    return { bank: `client-${index}`, round: Number(m[2]), step };
+  });
 }
 
 const MODEL_FILE = 'model.json';
@@ -205,6 +256,18 @@ Example:
   fedscore train fedavg --client b1.csv --client b2.csv --client b3.csv --test t.csv --label y \\
     --model mlp --secure-agg --rounds 20 --out model/ --json
 
+--round-deadline-ms MS: a bank whose training and first message of a round take longer drops out
+of the run; the round completes with the others (under --secure-agg the sum is unmasked from the
+survivors' shares) and later rounds go on without it. --phase-deadline-ms bounds each later
+secure-aggregation phase (default: the round deadline). --drop-client I@R[:STEP] is a SIMULATION for
+trying this out: the I-th --client stops answering in round R after STEP (trained: before sending its
+update; shares-sent: after its key shares, before its masked input (the default under --secure-agg);
+masked-input-sent: after its masked input, in that round's sum). Nothing but the deadlines tells the
+coordinator; "dropouts" counts the banks that left, "dropped" names them.
+
+--lr-decay D: round r trains at --learning-rate / (1 + D·(r − 1)) (with a decaying step FedAvg
+converges to the pooled optimum; Li et al., ICLR 2020).
+
 --out DIR: the model in TensorFlow.js LayersModel format (model.json + weights.bin, for
 tf.loadLayersModel), with the feature names and test metrics in its userDefinedMetadata; the files
 are read back and the test set scored again with the loaded model.`,
@@ -241,6 +304,11 @@ are read back and the test set scored again with the loaded model.`,
       default: HFL_DEFAULTS.learningRate,
       description: 'local SGD learning rate',
     },
+    'lr-decay': {
+      type: 'number',
+      default: 0,
+      description: 'inverse-time decay: round r trains at learning-rate / (1 + lr-decay · (r − 1))',
+    },
     'batch-size': { type: 'integer', default: HFL_DEFAULTS.batchSize, description: 'local mini-batch size' },
     'proximal-mu': {
       type: 'number',
@@ -248,6 +316,22 @@ are read back and the test set scored again with the loaded model.`,
       description: 'FedProx μ (0 = FedAvg)',
     },
     'secure-agg': { type: 'boolean', description: 'aggregate with secure aggregation' },
+    'round-deadline-ms': {
+      type: 'integer',
+      placeholder: 'MS',
+      description: "a bank whose round's training and first message miss this is a dropout",
+    },
+    'phase-deadline-ms': {
+      type: 'integer',
+      placeholder: 'MS',
+      description: 'deadline of each later secure-aggregation phase (default: --round-deadline-ms)',
+    },
+    'drop-client': {
+      type: 'string',
+      multiple: true,
+      placeholder: 'I@R[:STEP]',
+      description: 'SIMULATION: the I-th --client leaves the run in round R (needs --round-deadline-ms)',
+    },
     'dp-epsilon': { type: 'number', placeholder: 'E', description: 'user-level DP budget ε over all rounds' },
     'dp-delta': { type: 'number', default: HFL_DEFAULTS.dpDelta, description: 'δ of the DP budget' },
     'clip-norm': {
@@ -326,6 +410,21 @@ are read back and the test set scored again with the loaded model.`,
     const delta = num(options, 'dp-delta');
     const clipNorm = num(options, 'clip-norm');
     const secureAgg = bool(options, 'secure-agg');
+    const roundDeadline = optNum(options, 'round-deadline-ms');
+    const phaseDeadline = optNum(options, 'phase-deadline-ms') ?? roundDeadline;
+    if (optNum(options, 'phase-deadline-ms') !== undefined && roundDeadline === undefined) {
+      throw new FedscoreError('invalid_argument', '--phase-deadline-ms needs --round-deadline-ms', {
+        field: '--phase-deadline-ms',
+      });
+    }
+    const drops = parseDropClients(strs(options, 'drop-client'), files.length, secureAgg);
+    if (drops.length > 0 && roundDeadline === undefined) {
+      throw new FedscoreError(
+        'invalid_argument',
+        'a client that stops answering is noticed only by a deadline: give --round-deadline-ms',
+        { field: '--drop-client' },
+      );
+    }
     const plan: HflPlan = {
       // The first client's columns (the --test file may have more: the credit rules' figures).
       columns: tables.get('client-1')!.columns.map((c) => c.name),
@@ -333,9 +432,11 @@ are read back and the test set scored again with the loaded model.`,
       rounds,
       localEpochs: num(options, 'local-epochs'),
       learningRate: num(options, 'learning-rate'),
+      learningRateDecay: num(options, 'lr-decay'),
       batchSize: num(options, 'batch-size'),
       proximalMu: mu,
       secureAgg,
+      ...(roundDeadline !== undefined && { fitDeadlineMs: roundDeadline, phaseDeadlineMs: phaseDeadline }),
       ...(epsilon !== undefined && { dp: { epsilon, delta, clipNorm } }),
     };
     ctx.logger.info('hfl training', { clients: files.length, rounds, model: plan.model });
@@ -348,6 +449,7 @@ are read back and the test set scored again with the loaded model.`,
       plan,
       logger: ctx.logger,
       progress: ctx.progress,
+      simulatedDropouts: drops,
     }).catch((e: unknown) => {
       // A bank whose local weights stopped being finite names the plan's learningRate: name the flag.
       if (e instanceof FedscoreError && e.code === 'diverged' && e.field === 'learningRate') {
@@ -373,7 +475,12 @@ are read back and the test set scored again with the loaded model.`,
     for (const h of run.train.history) {
       for (const [c, b] of Object.entries(h.bytesFrom)) bytes[c] = (bytes[c] ?? 0) + b;
     }
-    const dropouts = run.train.history.reduce((s, h) => s + h.dropouts.length, 0);
+    // Banks that left a round: missed a deadline (out of its sum), or stopped after their masked input
+    // (in its sum, out of later rounds).
+    const dropouts = run.train.history.reduce(
+      (s, h) => s + h.dropouts.length + (h.lateDropped?.length ?? 0),
+      0,
+    );
     const scoresOut = optStr(options, 'scores-out');
     const scoresFile =
       scoresOut === undefined
@@ -417,6 +524,11 @@ are read back and the test set scored again with the loaded model.`,
     }
     ctx.print(`${spec.kind} on ${files.length} clients, ${rounds} rounds, backend ${backend}`);
     ctx.print(`  test AUC ${testAuc.toFixed(4)}  KS ${testKs.toFixed(4)}`);
+    if (dropouts > 0) {
+      ctx.print(
+        `  dropouts: ${dropouts} (${(run.train.dropped ?? []).join(', ')}; the rounds went on without them)`,
+      );
+    }
     if (result.privacy) ctx.print(`  DP: ε = ${result.privacy.epsilon.toFixed(3)} at δ = ${delta}`);
     return {
       test: { auc: testAuc, ks: testKs, rows: test.rows },
@@ -427,6 +539,10 @@ are read back and the test set scored again with the loaded model.`,
         : null,
       backend,
       dropouts,
+      dropped: run.train.dropped ?? [],
+      simulated_dropouts: drops.map((d) => ({ client: d.bank, round: d.round, step: d.step })),
+      round_deadline_ms: roundDeadline ?? null,
+      lr_decay: plan.learningRateDecay,
       saved_model: saved,
       scores_file: scoresFile,
       credit_lines: lines,

@@ -16,6 +16,8 @@ export const hflJobSchema = z
     rounds: z.number().int().min(1).max(1000).default(HFL_DEFAULTS.rounds),
     localEpochs: z.number().int().min(1).max(100).default(HFL_DEFAULTS.localEpochs),
     learningRate: z.number().positive().default(HFL_DEFAULTS.learningRate),
+    /** Inverse-time decay of the learning rate over rounds: round r uses learningRate / (1 + decay · (r − 1)). */
+    learningRateDecay: z.number().min(0).optional(),
     batchSize: z.number().int().min(1).default(HFL_DEFAULTS.batchSize),
     proximalMu: z.number().min(0).default(HFL_DEFAULTS.proximalMu),
     secureAgg: z.boolean().default(HFL_DEFAULTS.secureAgg),

@@ -285,6 +285,9 @@ export class JobRunner {
   /** Failed or cancelled jobs coordinated here whose end every party has acknowledged. */
   readonly #endNotified = new Set<string>();
   readonly #lastNotifyTry = new Map<string, number>();
+  /** Done hfl jobs coordinated here whose every dropped bank has acknowledged its `job.dropped` notice. */
+  readonly #dropNoticesDone = new Set<string>();
+  readonly #lastDropNoticeTry = new Map<string, number>();
   #stopped = false;
   #poller: ReturnType<typeof setInterval> | undefined;
 
@@ -361,6 +364,17 @@ export class JobRunner {
         this.#lastNotifyTry.set(j.id, Date.now());
         this.#notifyEnd(j.spec, j.status === 'cancelled').catch((e: unknown) => {
           this.#logger.error('end notice crashed', { job: j.id, error: asFedscoreError(e).code });
+        });
+      }
+      // A bank dropped from an hfl job that was down when told (killed, restarted later) hears it now.
+      for (const j of this.#o.jobs.list('done')) {
+        if (j.coordinator !== this.#o.party || j.spec.kind !== HFL_JOB_KIND) continue;
+        if (this.#dropNoticesDone.has(j.id)) continue;
+        const last = this.#lastDropNoticeTry.get(j.id) ?? 0;
+        if (Date.now() - last < FAILURE_NOTICE_RETRY_MS) continue;
+        this.#lastDropNoticeTry.set(j.id, Date.now());
+        this.#notifyDropped(j.spec).catch((e: unknown) => {
+          this.#logger.error('dropout notice crashed', { job: j.id, error: asFedscoreError(e).code });
         });
       }
     };
@@ -1042,6 +1056,44 @@ export class JobRunner {
     return all.filter((p) => !out.has(p));
   }
 
+  /** Record that `party` acknowledged the `job.dropped` notice of `job` (once, whichever try got through). */
+  #dropoutNotified(job: string, stage: StageName, attempt: number | null, party: PartyId): void {
+    if (this.#stopped) return;
+    const known = this.#o.jobs.events(job).some((e) => e.kind === 'dropout_notified' && e.detail === party);
+    if (!known) this.#o.jobs.event(job, 'dropout_notified', stage, attempt, party);
+  }
+
+  /**
+   * On the coordinator's tick, for a done hfl job: send the `job.dropped` notice again to every bank it
+   * dropped that has not acknowledged it (the first notice is best effort, and a bank that was down then,
+   * e.g. killed mid-round and restarted since, still holds the job as running). A bank that does not know
+   * the job (`not_found`) has nothing to end and counts as told, as in `#notifyEnd`.
+   */
+  async #notifyDropped(spec: JobSpec): Promise<void> {
+    const notified = new Set(
+      this.#o.jobs
+        .events(spec.id)
+        .filter((e) => e.kind === 'dropout_notified')
+        .map((e) => e.detail),
+    );
+    const pending = hflDroppedHosts(this.#o.jobs, spec.id).filter((d) => !notified.has(d.party));
+    let told = 0;
+    await Promise.all(
+      pending.map(async (d) => {
+        try {
+          await this.#o.transport.control(d.party, {
+            stage: { jobId: spec.id, stage: JOB_DROPPED_STAGE, attempt: d.round, action: Action.ABORT },
+          });
+        } catch (e) {
+          if (asFedscoreError(e).code !== 'not_found') return;
+        }
+        this.#dropoutNotified(spec.id, 'train', null, d.party);
+        told++;
+      }),
+    );
+    if (told === pending.length && !this.#stopped) this.#dropNoticesDone.add(spec.id);
+  }
+
   /** Stop the dropped parties' attempts and record each dropout (a job event; `onDropout`). */
   #recordDropouts(
     spec: JobSpec,
@@ -1057,11 +1109,11 @@ export class JobRunner {
           stage: { jobId: spec.id, stage: JOB_DROPPED_STAGE, attempt: d.round, action: Action.ABORT },
         })
         .then(
-          () => {
-            if (!this.#stopped) this.#o.jobs.event(spec.id, 'dropout_notified', stage, attempt, d.party);
-          },
+          () => this.#dropoutNotified(spec.id, stage, attempt, d.party),
           () => undefined,
         );
+      // The tick's retries (`#notifyDropped`) wait one retry period after this first notice.
+      this.#lastDropNoticeTry.set(spec.id, Date.now());
       this.#o.jobs.event(spec.id, 'party_dropped', stage, attempt, `${d.party} round=${d.round}`);
       this.#logger.warn('party dropped out of the job', { job: spec.id, stage, dropped: d.party });
       try {

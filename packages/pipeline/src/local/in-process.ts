@@ -17,7 +17,7 @@ import {
   type Table,
 } from '@fedscore/core';
 import { envelopeCodec } from '@fedscore/wire';
-import type { ConsentCheck, HeAcceptance, IdSource, JobPlan, PsiPolicy } from '../context.ts';
+import type { ConsentCheck, HeAcceptance, IdSource, JobPlan, PsiPolicy, StageContext } from '../context.ts';
 import { runStageRole, type StageDef, stagePartiesOf } from '../registry.ts';
 import type { EpochCheckpoint, PipelineStore } from '../store.ts';
 
@@ -99,6 +99,13 @@ export interface InProcessParty {
   readonly psiPolicy?: PsiPolicy;
   /** Where its ids come from (PSI's error locations). */
   readonly idSource?: IdSource;
+  /** An HFL bank's per-round step hook (`StageContext.onSecAggStep`; the CLI's simulated dropouts). */
+  readonly onSecAggStep?: StageContext['onSecAggStep'];
+  /**
+   * A rejection of this party's role that this accepts ends the role without failing the run: the party
+   * left (a simulated dropout; the others go on by their deadlines). Its result is `undefined`.
+   */
+  readonly leaves?: (error: unknown) => boolean;
 }
 
 export interface InProcessRun {
@@ -108,6 +115,8 @@ export interface InProcessRun {
   readonly progress?: ProgressCallback;
   /** Called for every message delivered (e.g. to capture every byte for a privacy test). */
   readonly onMessage?: (message: CapturedMessage) => void;
+  /** Parties of the plan that take no part in this stage (they left the run in an earlier stage). */
+  readonly skip?: readonly PartyId[];
 }
 
 /**
@@ -119,7 +128,7 @@ export async function runStageInProcess(
   run: InProcessRun,
   attempt = 0,
 ): Promise<Record<PartyId, unknown>> {
-  const ids = stagePartiesOf(stage, run.plan);
+  const ids = stagePartiesOf(stage, run.plan).filter((id) => !(run.skip ?? []).includes(id));
   const network = createInMemoryNetwork(
     ids,
     envelopeCodec,
@@ -150,6 +159,10 @@ export async function runStageInProcess(
         ...(party.consent !== undefined && { consent: party.consent }),
         ...(party.psiPolicy !== undefined && { psiPolicy: party.psiPolicy }),
         ...(party.idSource !== undefined && { idSource: party.idSource }),
+        ...(party.onSecAggStep !== undefined && { onSecAggStep: party.onSecAggStep }),
+      }).catch((e: unknown) => {
+        if (party.leaves?.(e) === true) return undefined;
+        throw e;
       });
   }
   const out = await runParties(network, roles);

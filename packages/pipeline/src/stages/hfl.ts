@@ -256,6 +256,7 @@ function strategyOf(plan: HflPlan): Strategy {
   const training = {
     localEpochs: plan.localEpochs,
     learningRate: plan.learningRate,
+    learningRateDecay: plan.learningRateDecay ?? 0,
     batchSize: plan.batchSize,
   };
   return plan.proximalMu > 0
@@ -558,6 +559,7 @@ export async function hflTrainHost(ctx: StageContext): Promise<HflHostTrainCheck
       );
     }
     const vector = secAggVector(reply);
+    await ctx.onSecAggStep?.(round, 'trained');
     if (plan.secureAgg) {
       const session = stageSession(ctx, SECAGG_PROTOCOL, SECAGG_VERSION, `round-${round}`);
       await runSecAggClient(
