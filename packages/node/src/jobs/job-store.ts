@@ -306,7 +306,9 @@ export class JobStore {
   saveCheckpoint(id: string, stage: StageName, attempt: number, output: unknown): void {
     this.store.transaction(() => {
       this.store.run(
-        'INSERT OR REPLACE INTO job_checkpoints (job_id, stage, attempt, output, created_at) VALUES (?, ?, ?, ?, ?)',
+        `INSERT INTO job_checkpoints (job_id, stage, attempt, output, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (job_id, stage) DO UPDATE
+           SET attempt = excluded.attempt, output = excluded.output, created_at = excluded.created_at`,
         id,
         stage,
         attempt,
