@@ -126,7 +126,9 @@ export const AUDIT_MIGRATIONS: StoreMigrations = {
     `${AUDIT_TABLE}
      CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql
        AS 'BEGIN RAISE EXCEPTION ''audit_log is append-only''; END';
-     CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
+     CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+       FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
        FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
      CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
        FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();`,
