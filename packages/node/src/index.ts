@@ -30,7 +30,9 @@ export type {
   DataSource,
   NodeConfig,
   NodeConfigInput,
+  PostgresStoreConfig,
   ScoringApiConfig,
+  StoreConfig,
 } from './config/index.ts';
 export {
   consoleEnabled,
@@ -39,6 +41,7 @@ export {
   loadNodeConfig,
   nodeConfigSchema,
   readTlsFiles,
+  storeUrl,
   validateNodeConfig,
 } from './config/index.ts';
 export type {
@@ -230,7 +233,7 @@ export {
   rescoreAlerted,
 } from './monitoring/index.ts';
 export type { PartyNodeOptions } from './node.ts';
-export { PartyNode } from './node.ts';
+export { openNodeStore, PartyNode } from './node.ts';
 export type {
   ModelComparison,
   ModelEvent,
@@ -285,7 +288,15 @@ export type {
   ScoringApiOptions,
 } from './server/index.ts';
 export { renderMetrics, startHttpEndpoint, startScoringApi } from './server/index.ts';
-export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
+export type {
+  OpenPostgresOptions,
+  OpenStoreOptions,
+  RunResult,
+  SqlRow,
+  SqlValue,
+  StoreDialect,
+  StoreMigrations,
+} from './store/index.ts';
 export { NodeStore, STORE_FILE, STORE_MARKER, sha256Hex } from './store/index.ts';
 export type {
   AssembledEnvelope,

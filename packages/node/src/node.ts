@@ -41,7 +41,7 @@ import {
 import { readCsvFile } from '@fedscore/core/node';
 import { buildSelfEstimateCompactModel, parseCreditRules, parseScorecard } from '@fedscore/scoring';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
-import { consoleEnabled, type NodeConfig, readTlsFiles } from './config/config.ts';
+import { consoleEnabled, type NodeConfig, readTlsFiles, storeUrl } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
 import {
   AlertBook,
@@ -73,6 +73,27 @@ import { type ScoringApi, startScoringApi } from './server/scoring-api.ts';
 import { NodeStore } from './store/index.ts';
 import { GrpcTransport, type InboundBytes, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
 import { checkOwnTlsMaterial } from './transport/peer-auth.ts';
+
+/**
+ * The store a node config names: the SQLite file in `stateDir` (default) or the PostgreSQL database of
+ * `store` (shared by the party's replicas). The URL is never logged with its password (`NodeStore.path`).
+ */
+export function openNodeStore(
+  config: NodeConfig,
+  options: { logger?: Logger; env?: Readonly<Record<string, string | undefined>> } = {},
+): NodeStore {
+  const s = config.store;
+  if (s.kind === 'sqlite') {
+    return NodeStore.open(config.stateDir, options.logger !== undefined ? { logger: options.logger } : {});
+  }
+  const store = NodeStore.postgres(storeUrl(s, options.env ?? process.env), {
+    ...(options.logger !== undefined && { logger: options.logger }),
+    ...(s.schema !== undefined && { schema: s.schema }),
+    busyTimeoutMs: s.busyTimeoutMs,
+  });
+  options.logger?.info('store opened', { store: 'postgres', database: store.path });
+  return store;
+}
 
 export interface PartyNodeOptions {
   readonly config: NodeConfig;
@@ -212,7 +233,7 @@ export class PartyNode {
     }
     const tls = options.tls ?? readTlsFiles(config);
     checkOwnTlsMaterial(tls, config.party);
-    const store = NodeStore.open(config.stateDir, { logger });
+    const store = openNodeStore(config, { logger, env: options.env ?? process.env });
     opened.push(() => store.close());
     const damage = store.quickCheck();
     if (damage.length > 0) {
