@@ -25,8 +25,8 @@ import {
   type TrainCheckpoint,
 } from '@fedscore/node';
 import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedscore/node/testing';
+import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PgCluster, postgresUnavailable, startPgCluster } from '../../queue/test/pg-cluster.ts';
 
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
 type Party = (typeof PARTIES)[number];

@@ -7,8 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { NodeStore } from '@fedscore/node';
+import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
-import { type PgCluster, postgresUnavailable, startPgCluster } from '../../queue/test/pg-cluster.ts';
 
 export interface StoreBackend {
   readonly name: 'sqlite' | 'postgres';
