@@ -168,6 +168,20 @@ function upsertCase(store: NodeStore): void {
     module: 'kv',
     steps: ['CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL, blob BLOB, r REAL) STRICT'],
   });
+  // An identity column (lastInsertRowid) together with INSERT OR IGNORE.
+  store.migrate({
+    module: 'ids',
+    steps: ['CREATE TABLE ids (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE) STRICT'],
+  });
+  expect(store.run('INSERT OR IGNORE INTO ids (name) VALUES (?)', 'x')).toEqual({
+    changes: 1,
+    lastInsertRowid: 1,
+  });
+  expect(store.run('INSERT OR IGNORE INTO ids (name) VALUES (?)', 'x').changes).toBe(0);
+  // (an ignored insert may use up an id on either database: compare with the row, not a constant)
+  const y = store.run('INSERT INTO ids (name) VALUES (?)', 'y').lastInsertRowid;
+  expect(y).toBe(store.get<{ id: number }>('SELECT id FROM ids WHERE name = ?', 'y')?.id);
+  expect(y).toBeGreaterThan(1);
   const big = 2 ** 40 + 7;
   expect(store.run('INSERT OR IGNORE INTO kv (k, v) VALUES (?, ?)', 'a', big).changes).toBe(1);
   expect(store.run('INSERT OR IGNORE INTO kv (k, v) VALUES (?, ?)', 'a', 2).changes).toBe(0);

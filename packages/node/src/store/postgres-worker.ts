@@ -75,7 +75,7 @@ const types = {
   },
 };
 
-const client = new pg.Client({ connectionString: init.url, types });
+const client = new pg.Client({ connectionString: init.url, types, connectionTimeoutMillis: 20_000 });
 let broken: string | undefined;
 client.on('error', (e) => {
   broken = `the connection to PostgreSQL was lost (${e.message})`;

@@ -23,6 +23,9 @@ import type { PgReply, PgRequest } from './postgres-worker.ts';
 
 type Row = Record<string, unknown>;
 
+/** How long opening the connection may take (the worker's `connectionTimeoutMillis`, plus startup). */
+export const CONNECT_TIMEOUT_MS = 20_000;
+
 export interface PgConnectionOptions {
   readonly url: string;
   /** Schema of the store's tables (created when missing); default: the connection's search_path. */
@@ -83,7 +86,8 @@ export class PgConnection {
       this.#broken = 'the PostgreSQL worker thread failed';
     });
     try {
-      this.#call({ op: 'connect' });
+      // Bounded apart from statements: a worker that failed to load never answers at all.
+      this.#call({ op: 'connect' }, Math.min(this.#callTimeoutMs, CONNECT_TIMEOUT_MS + 5000));
     } catch (e) {
       void this.#worker.terminate();
       throw e;
@@ -94,16 +98,16 @@ export class PgConnection {
     return this.#where;
   }
 
-  #call(req: PgRequest): PgReply & { ok: true } {
+  #call(req: PgRequest, timeoutMs = this.#callTimeoutMs): PgReply & { ok: true } {
     if (this.#closed) throw this.#error('the store is closed');
     if (this.#broken !== undefined) throw this.#error(this.#broken);
     Atomics.store(this.#flag, 0, 0);
     this.#port.postMessage(req);
-    const deadline = Date.now() + this.#callTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const left = deadline - Date.now();
       if (left <= 0) {
-        this.#broken = `no answer from PostgreSQL within ${this.#callTimeoutMs} ms`;
+        this.#broken = `no answer from PostgreSQL within ${timeoutMs} ms`;
         void this.#worker.terminate();
         throw this.#error(this.#broken);
       }
@@ -135,11 +139,15 @@ export class PgConnection {
   }
 
   /** Run one statement (translated); the rows it returns and the rows it changed. */
-  #query(sql: string, params: readonly unknown[]): { rows: Row[]; rowCount: number } {
+  #query(sql: string, params: readonly unknown[], returning?: string): { rows: Row[]; rowCount: number } {
     if (this.#aborted) {
       throw this.#error('the transaction was aborted by an earlier failed statement (PostgreSQL)');
     }
-    const text = toPostgres(sql);
+    // RETURNING goes after the translation (after an INSERT OR IGNORE's ON CONFLICT clause).
+    const text =
+      returning === undefined
+        ? toPostgres(sql)
+        : `${toPostgres(sql).replace(/\s*;?\s*$/, '')} RETURNING "${returning}"`;
     const values = params.map((p) => (typeof p === 'bigint' ? p.toString() : p));
     try {
       const r = this.#call({
@@ -163,7 +171,7 @@ export class PgConnection {
       return { changes: r.rowCount, lastInsertRowid: 0 };
     }
     // SQLite reports the rowid of the last insert; PostgreSQL returns the identity column when asked.
-    const r = this.#query(`${sql.replace(/\s*;?\s*$/, '')} RETURNING "${id}"`, params);
+    const r = this.#query(sql, params, id);
     const last = r.rows.at(-1)?.[id];
     return { changes: r.rowCount, lastInsertRowid: typeof last === 'number' ? last : Number(last ?? 0) };
   }
