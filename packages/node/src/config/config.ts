@@ -535,7 +535,8 @@ export type NodeConfigInput = z.input<typeof nodeConfigSchema>;
 export type DataSource = z.infer<typeof dataSource>;
 export type ScoringApiConfig = z.infer<typeof scoringApi>;
 export type ConsoleConfig = z.infer<typeof consoleConfig>;
-export type StoreConfig = z.infer<typeof storeConfig>;
+/** The node's store: the SQLite file in `stateDir`, or a PostgreSQL database shared by replicas. */
+export type StoreConfig = { readonly kind: 'sqlite' } | PostgresStoreConfig;
 
 /**
  * The PostgreSQL URL of a `store: postgres` config: `url`, or the value of the environment variable
