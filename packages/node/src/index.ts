@@ -135,6 +135,7 @@ export type {
   HeAcceptance,
   JobChangeEvent,
   JobEvent,
+  JobLease,
   JobRecord,
   JobRefusal,
   JobRunnerOptions,
@@ -233,7 +234,7 @@ export {
   rescoreAlerted,
 } from './monitoring/index.ts';
 export type { PartyNodeOptions } from './node.ts';
-export { openNodeStore, PartyNode } from './node.ts';
+export { JOB_LEASE_MS, openNodeStore, PartyNode } from './node.ts';
 export type {
   ModelComparison,
   ModelEvent,

@@ -26,6 +26,7 @@
  *     POST /v1/score to its risk engine over HTTP(S) with API tokens (`ScoringClient`, `startScoringApi`).
  * Logs carry party, job, stage and counts, never data values.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -95,6 +96,9 @@ export function openNodeStore(
   return store;
 }
 
+/** How long a coordinator replica's lease on a job lasts without renewal (renewed every 0.5 s poll). */
+export const JOB_LEASE_MS = 15_000;
+
 export interface PartyNodeOptions {
   readonly config: NodeConfig;
   /** TLS material instead of the config's files (tests). */
@@ -106,6 +110,8 @@ export interface PartyNodeOptions {
    * `jobs/fault.ts` (`FEDSCORE_TEST_KILL_AFTER_EPOCH`, honoured only with NODE_ENV=test).
    */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Coordinator replicas on a PostgreSQL store: how long a job lease lasts unrenewed (default JOB_LEASE_MS). */
+  readonly jobLeaseMs?: number;
   /**
    * Sees the raw bytes of every inbound gRPC call after TLS (message-capture tests: what this node
    * receives, byte for byte). In-process only; never set from a config file.
@@ -351,6 +357,10 @@ export class PartyNode {
         }),
       onJobChange: (e) => recordJobChange(audit, e),
       accept: config.accept,
+      // Replicas on one PostgreSQL store lease the jobs they coordinate (docs/deploy.md section 8).
+      ...(store.dialect === 'postgres' && {
+        lease: { holder: `${config.party}/${randomUUID()}`, ttlMs: options.jobLeaseMs ?? JOB_LEASE_MS },
+      }),
       ...(config.governance.requireConsent && { consents }),
       psiPolicy: config.governance.psi,
       // One policy (config `accept`): the admission gate refuses a job and the stages load keys by it.

@@ -156,6 +156,43 @@ describeStores('store replicas', (backend) => {
   });
 });
 
+describeStores('job leases (which replica coordinates a job)', (backend) => {
+  it('one holder at a time; renewed by its holder; taken over once expired; released', () => {
+    const a = backend.newStore();
+    const b = backend.name === 'postgres' ? backend.replicaOf(a) : a;
+    const jobsA = new JobStore(a);
+    const jobsB = new JobStore(b);
+    jobsA.put(
+      {
+        ...validateJobSpec({
+          guest: 'bank',
+          hosts: ['government'],
+          data: { bank: 'loans', government: 'credit' },
+        }),
+        id: 'j1',
+      } as JobSpec,
+      'bank',
+    );
+    const t = 1_000_000;
+    expect(jobsA.claimLease('j1', 'replica-a', 15_000, t)).toBe(true);
+    expect(jobsB.claimLease('j1', 'replica-b', 15_000, t + 1)).toBe(false);
+    expect(jobsA.claimLease('j1', 'replica-a', 15_000, t + 10_000)).toBe(true); // renewed to t + 25 s
+    expect(jobsB.claimLease('j1', 'replica-b', 15_000, t + 20_000)).toBe(false);
+    expect(jobsB.lease('j1')).toEqual({ holder: 'replica-a', expiresAt: t + 25_000 });
+    // replica-a stops renewing (it died): replica-b takes the job over after the expiry, recorded.
+    expect(jobsB.claimLease('j1', 'replica-b', 15_000, t + 25_001)).toBe(true);
+    expect(jobsA.claimLease('j1', 'replica-a', 15_000, t + 25_002)).toBe(false);
+    expect(jobsA.events('j1').filter((e) => e.kind === 'lease_taken_over')).toHaveLength(1);
+    jobsA.releaseLease('j1', 'replica-a'); // not its lease: nothing happens
+    expect(jobsA.lease('j1')?.holder).toBe('replica-b');
+    jobsB.releaseLease('j1', 'replica-b');
+    expect(jobsA.lease('j1')).toBeUndefined();
+    expect(jobsA.claimLease('j1', 'replica-a', 15_000, t + 25_003)).toBe(true);
+    expect(() => jobsA.claimLease('j1', '', 15_000)).toThrow(expect.objectContaining({ field: 'holder' }));
+    expect(() => jobsA.claimLease('j1', 'x', 0)).toThrow(expect.objectContaining({ field: 'ttlMs' }));
+  });
+});
+
 /** The store's schema (every PostgreSQL test store has its own). */
 function schemaOf(store: NodeStore): string {
   const row = store.get<{ s: string }>('SELECT current_schema() AS s');
