@@ -4,7 +4,10 @@
  * advisory write lock), so replicas appending to the audit log concurrently still build one chain that
  * verifies. Skipped with the reason printed when no PostgreSQL binaries exist; a failure under CI=true.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
   AuditLog,
@@ -20,6 +23,7 @@ import {
 import { expect, it } from 'vitest';
 import { describeStores } from './store-backends.ts';
 
+const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const T0 = Date.UTC(2026, 0, 1);
 const USCC = '91350100M000100Y43';
 
@@ -69,10 +73,12 @@ describeStores('store replicas', (backend) => {
       const jobs = chain.filter((e) => e.actor === actor).map((e) => e.job);
       expect(jobs).toEqual(Array.from({ length: n }, (_, i) => `${actor}-${i}`));
     }
-    // The appends really raced: the chain switches between the replicas more than once.
+    // How much the appends interleaved depends on the scheduler (2 to 119 switches between the replicas
+    // in 120 entries were seen on a loaded 2-core machine): printed, and at least one switch asserted.
+    // That a replica's transaction waits for another's is asserted by the busyTimeoutMs test below.
     const switches = chain.filter((e, i) => i > 0 && e.actor !== chain[i - 1]?.actor).length;
     console.log(`audit chain of ${2 * n} entries from 2 concurrent replicas: ${switches} replica switches`);
-    expect(switches).toBeGreaterThan(2);
+    expect(switches).toBeGreaterThanOrEqual(1);
   });
 
   it('replicas share consent, models, jobs and one audit chain', () => {
@@ -131,6 +137,49 @@ describeStores('store replicas', (backend) => {
     // The audit entries of both replicas are one chain.
     expect(auditB.verify()).toMatchObject({ ok: true, entries: auditA.head().entries });
     expect(auditA.head()).toEqual(auditB.head());
+  });
+
+  it('a replica SIGKILLed inside a transaction leaves the previous checkpoints and frees the write lock', () => {
+    const a = backend.newStore();
+    const jobs = new JobStore(a);
+    const spec = {
+      ...validateJobSpec({
+        guest: 'bank',
+        hosts: ['government'],
+        data: { bank: 'loans', government: 'credit' },
+      }),
+      id: 'j1',
+    } as JobSpec;
+    jobs.put(spec, 'bank');
+    for (let e = 1; e <= 3; e++) jobs.saveEpochCheckpoint('j1', 'train', 0, e, Uint8Array.of(e));
+    // Another replica (a process) rewrites epoch 2 (dropping 2 and 3 first) and is killed before COMMIT,
+    // holding the store's write lock.
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--disable-warning=ExperimentalWarning',
+        '--input-type=module',
+        '-e',
+        `import { JobStore, NodeStore } from '@fedscore/node';
+         const store = NodeStore.postgres(${JSON.stringify(backend.url())}, { schema: ${JSON.stringify(schemaOf(a))} });
+         const jobs = new JobStore(store);
+         store.transaction(() => {
+           jobs.saveEpochCheckpoint('j1', 'train', 1, 2, new TextEncoder().encode('torn'));
+           process.kill(process.pid, 'SIGKILL');
+         });`,
+      ],
+      { cwd: PACKAGE_DIR, encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(child.signal, child.stderr).toBe('SIGKILL');
+    // PostgreSQL rolled the transaction back when the connection dropped, and released the lock with it.
+    expect(jobs.epochCheckpoints('j1', 'train').map((c) => [c.epoch, c.attempt, [...c.bytes]])).toEqual([
+      [1, 0, [1]],
+      [2, 0, [2]],
+      [3, 0, [3]],
+    ]);
+    const t = Date.now();
+    jobs.saveEpochCheckpoint('j1', 'train', 1, 4, Uint8Array.of(4));
+    expect(Date.now() - t).toBeLessThan(4_000);
   });
 
   it('a replica that waits for the write lock longer than busyTimeoutMs fails with a store error', () => {

@@ -80,6 +80,9 @@ export class PgConnection {
         lockTimeoutMs: options.lockTimeoutMs,
       },
       transferList: [port2],
+      // A worker inherits the process's flags; those of an `-e`/`-p` script (--input-type, the script
+      // itself) make the worker fail to load, which this thread, blocked in Atomics.wait, cannot see.
+      execArgv: workerExecArgv(process.execArgv),
     });
     this.#worker.unref();
     this.#worker.on('error', () => {
@@ -255,4 +258,19 @@ export class PgConnection {
       void this.#worker.terminate();
     }
   }
+}
+
+/** The process's Node flags without those that only apply to a script given on the command line. */
+export function workerExecArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') {
+      i++; // and the script
+      continue;
+    }
+    if (a.startsWith('--input-type') || a.startsWith('--eval=') || a.startsWith('--print=')) continue;
+    out.push(a);
+  }
+  return out;
 }
