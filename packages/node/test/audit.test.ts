@@ -167,6 +167,28 @@ describeStores('AuditLog', (backend) => {
     expect(log.verify({ anchor })).toMatchObject({ ok: false, firstBad: { seq: 6, reason: 'anchor' } });
   });
 
+  it('group commit (the scoring hot path): concurrent appends in one transaction per turn, in queue order', async () => {
+    const log = new AuditLog(backend.newStore(), { now: fixedClock() });
+    const group = new AuditGroupCommit(log);
+    const entry = (i: number) => ({
+      kind: 'data_use' as const,
+      actor: 'bank-a',
+      purpose: 'scoring',
+      job: `req-${i}`,
+    });
+    const stored = await Promise.all(Array.from({ length: 25 }, (_, i) => group.append(entry(i))));
+    expect(stored.map((e) => [e.seq, e.job])).toEqual(
+      Array.from({ length: 25 }, (_, i) => [i + 1, `req-${i}`]),
+    );
+    const bad = await Promise.allSettled([
+      group.append(entry(100)),
+      group.append({ ...entry(101), kind: 'nope' as 'data_use' }),
+    ]);
+    expect(bad.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect((await group.append(entry(102))).seq).toBe(26);
+    expect(log.verify()).toMatchObject({ ok: true, entries: 26 });
+  });
+
   it('verifies an exported log and reports a damaged export', () => {
     const log = new AuditLog(backend.newStore(), { now: fixedClock() });
     fill(log, 5);
