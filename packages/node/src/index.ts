@@ -30,7 +30,9 @@ export type {
   DataSource,
   NodeConfig,
   NodeConfigInput,
+  PostgresStoreConfig,
   ScoringApiConfig,
+  StoreConfig,
 } from './config/index.ts';
 export {
   consoleEnabled,
@@ -39,6 +41,7 @@ export {
   loadNodeConfig,
   nodeConfigSchema,
   readTlsFiles,
+  storeUrl,
   validateNodeConfig,
 } from './config/index.ts';
 export type {
@@ -140,6 +143,7 @@ export type {
   HeAcceptance,
   JobChangeEvent,
   JobEvent,
+  JobLease,
   JobRecord,
   JobRefusal,
   JobRunnerOptions,
@@ -238,7 +242,7 @@ export {
   rescoreAlerted,
 } from './monitoring/index.ts';
 export type { PartyNodeOptions } from './node.ts';
-export { PartyNode } from './node.ts';
+export { JOB_LEASE_MS, openNodeStore, PartyNode } from './node.ts';
 export type {
   ModelComparison,
   ModelEvent,
@@ -292,7 +296,15 @@ export type {
   ScoringApiOptions,
 } from './server/index.ts';
 export { openApiDocument, renderMetrics, startHttpEndpoint, startScoringApi } from './server/index.ts';
-export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
+export type {
+  OpenPostgresOptions,
+  OpenStoreOptions,
+  RunResult,
+  SqlRow,
+  SqlValue,
+  StoreDialect,
+  StoreMigrations,
+} from './store/index.ts';
 export { NodeStore, STORE_FILE, STORE_MARKER, sha256Hex } from './store/index.ts';
 export type {
   AssembledEnvelope,

@@ -26,6 +26,7 @@
  *     POST /v1/score to its risk engine over HTTP(S) with API tokens (`ScoringClient`, `startScoringApi`).
  * Logs carry party, job, stage and counts, never data values.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -41,7 +42,7 @@ import {
 import { readCsvFile } from '@fedscore/core/node';
 import { buildSelfEstimateCompactModel, parseCreditRules, parseScorecard } from '@fedscore/scoring';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
-import { consoleEnabled, type NodeConfig, readTlsFiles } from './config/config.ts';
+import { consoleEnabled, type NodeConfig, readTlsFiles, storeUrl } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
 import {
   AlertBook,
@@ -74,6 +75,30 @@ import { NodeStore } from './store/index.ts';
 import { GrpcTransport, type InboundBytes, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
 import { checkOwnTlsMaterial } from './transport/peer-auth.ts';
 
+/**
+ * The store a node config names: the SQLite file in `stateDir` (default) or the PostgreSQL database of
+ * `store` (shared by the party's replicas). The URL is never logged with its password (`NodeStore.path`).
+ */
+export function openNodeStore(
+  config: NodeConfig,
+  options: { logger?: Logger; env?: Readonly<Record<string, string | undefined>> } = {},
+): NodeStore {
+  const s = config.store;
+  if (s.kind === 'sqlite') {
+    return NodeStore.open(config.stateDir, options.logger !== undefined ? { logger: options.logger } : {});
+  }
+  const store = NodeStore.postgres(storeUrl(s, options.env ?? process.env), {
+    ...(options.logger !== undefined && { logger: options.logger }),
+    ...(s.schema !== undefined && { schema: s.schema }),
+    busyTimeoutMs: s.busyTimeoutMs,
+  });
+  options.logger?.info('store opened', { store: 'postgres', database: store.path });
+  return store;
+}
+
+/** How long a coordinator replica's lease on a job lasts without renewal (renewed every 0.5 s poll). */
+export const JOB_LEASE_MS = 15_000;
+
 export interface PartyNodeOptions {
   readonly config: NodeConfig;
   /** TLS material instead of the config's files (tests). */
@@ -85,6 +110,8 @@ export interface PartyNodeOptions {
    * `jobs/fault.ts` (`FEDSCORE_TEST_KILL_AFTER_EPOCH`, honoured only with NODE_ENV=test).
    */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Coordinator replicas on a PostgreSQL store: how long a job lease lasts unrenewed (default JOB_LEASE_MS). */
+  readonly jobLeaseMs?: number;
   /**
    * Sees the raw bytes of every inbound gRPC call after TLS (message-capture tests: what this node
    * receives, byte for byte). In-process only; never set from a config file.
@@ -212,7 +239,7 @@ export class PartyNode {
     }
     const tls = options.tls ?? readTlsFiles(config);
     checkOwnTlsMaterial(tls, config.party);
-    const store = NodeStore.open(config.stateDir, { logger });
+    const store = openNodeStore(config, { logger, env: options.env ?? process.env });
     opened.push(() => store.close());
     const damage = store.quickCheck();
     if (damage.length > 0) {
@@ -330,6 +357,10 @@ export class PartyNode {
         }),
       onJobChange: (e) => recordJobChange(audit, e),
       accept: config.accept,
+      // Replicas on one PostgreSQL store lease the jobs they coordinate (docs/deploy.md section 8).
+      ...(store.dialect === 'postgres' && {
+        lease: { holder: `${config.party}/${randomUUID()}`, ttlMs: options.jobLeaseMs ?? JOB_LEASE_MS },
+      }),
       ...(config.governance.requireConsent && { consents }),
       psiPolicy: config.governance.psi,
       // One policy (config `accept`): the admission gate refuses a job and the stages load keys by it.

@@ -21,6 +21,7 @@ import {
 } from '@fedscore/node';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'fedscore-audit-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -33,6 +34,12 @@ function fixedClock(start = 1_700_000_000_000): () => number {
 }
 
 const FP = enterpriseSetFingerprint(['91350100M000100Y43', '91110000100000000X']);
+
+/** What an attacker with write access to the database does first (the statement differs per database). */
+function dropTriggers(store: NodeStore, ...names: string[]): void {
+  for (const n of names)
+    store.exec(store.dialect === 'postgres' ? `DROP TRIGGER ${n} ON audit_log` : `DROP TRIGGER ${n}`);
+}
 
 function fill(log: AuditLog, n: number): void {
   for (let i = 1; i <= n; i++) {
@@ -50,9 +57,9 @@ function fill(log: AuditLog, n: number): void {
   }
 }
 
-describe('AuditLog', () => {
+describeStores('AuditLog', (backend) => {
   it('chains entries with the documented SHA-256 layout', () => {
-    const log = new AuditLog(NodeStore.inMemory(), { now: fixedClock() });
+    const log = new AuditLog(backend.newStore(), { now: fixedClock() });
     const a = log.append({
       kind: 'data_use',
       actor: 'bank-a',
@@ -83,7 +90,7 @@ describe('AuditLog', () => {
   });
 
   it('validates entries, naming the field', () => {
-    const log = new AuditLog(NodeStore.inMemory());
+    const log = new AuditLog(backend.newStore());
     const bad = (entry: unknown, field: string) =>
       expect(() => log.append(entry as never)).toThrow(expect.objectContaining({ field }));
     bad({ kind: 'gossip', actor: 'a' }, 'entry.kind');
@@ -95,8 +102,8 @@ describe('AuditLog', () => {
     expect(log.head().entries).toBe(0);
   });
 
-  it('refuses UPDATE and DELETE inside SQLite', () => {
-    const store = NodeStore.inMemory();
+  it('refuses UPDATE and DELETE inside the database', () => {
+    const store = backend.newStore();
     const log = new AuditLog(store);
     fill(log, 3);
     expect(() => store.run("UPDATE audit_log SET actor = 'x' WHERE seq = 2")).toThrow(/append-only/);
@@ -105,7 +112,7 @@ describe('AuditLog', () => {
   });
 
   it('rolls back with the enclosing transaction', () => {
-    const store = NodeStore.inMemory();
+    const store = backend.newStore();
     const log = new AuditLog(store);
     expect(() =>
       store.transaction(() => {
@@ -131,10 +138,10 @@ describe('AuditLog', () => {
       ['deleted entry', 'DELETE FROM audit_log WHERE seq = 3', 3, 'sequence'],
     ];
     for (const [name, sql, seq, reason] of cases) {
-      const store = NodeStore.inMemory();
+      const store = backend.newStore();
       const log = new AuditLog(store, { now: fixedClock() });
       fill(log, 10);
-      store.exec('DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete');
+      dropTriggers(store, 'audit_log_no_update', 'audit_log_no_delete');
       if (sql.includes('?')) store.run(sql, 'f'.repeat(64));
       else store.run(sql);
       const v = log.verify();
@@ -145,11 +152,11 @@ describe('AuditLog', () => {
   });
 
   it('detects a rewritten suffix (recomputed hashes) and truncation only against an anchor', () => {
-    const store = NodeStore.inMemory();
+    const store = backend.newStore();
     const log = new AuditLog(store, { now: fixedClock() });
     fill(log, 6);
     const anchor = log.head();
-    store.exec('DROP TRIGGER audit_log_no_delete');
+    dropTriggers(store, 'audit_log_no_delete');
     store.run('DELETE FROM audit_log WHERE seq > 4');
     expect(log.verify().ok).toBe(true); // a prefix of a chain is a chain
     expect(log.verify({ anchor })).toMatchObject({ ok: false, firstBad: { seq: 5, reason: 'anchor' } });
@@ -160,6 +167,50 @@ describe('AuditLog', () => {
     expect(log.verify({ anchor })).toMatchObject({ ok: false, firstBad: { seq: 6, reason: 'anchor' } });
   });
 
+  it('group commit (the scoring hot path): concurrent appends in one transaction per turn, in queue order', async () => {
+    const log = new AuditLog(backend.newStore(), { now: fixedClock() });
+    const group = new AuditGroupCommit(log);
+    const entry = (i: number) => ({
+      kind: 'data_use' as const,
+      actor: 'bank-a',
+      purpose: 'scoring',
+      job: `req-${i}`,
+    });
+    const stored = await Promise.all(Array.from({ length: 25 }, (_, i) => group.append(entry(i))));
+    expect(stored.map((e) => [e.seq, e.job])).toEqual(
+      Array.from({ length: 25 }, (_, i) => [i + 1, `req-${i}`]),
+    );
+    const bad = await Promise.allSettled([
+      group.append(entry(100)),
+      group.append({ ...entry(101), kind: 'nope' as 'data_use' }),
+    ]);
+    expect(bad.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect((await group.append(entry(102))).seq).toBe(26);
+    expect(log.verify()).toMatchObject({ ok: true, entries: 26 });
+  });
+
+  it('verifies an exported log and reports a damaged export', () => {
+    const log = new AuditLog(backend.newStore(), { now: fixedClock() });
+    fill(log, 5);
+    const exported = JSON.parse(JSON.stringify([...log.entries()])) as Record<string, unknown>[];
+    expect(verifyAuditEntries(exported)).toMatchObject({ ok: true, entries: 5 });
+    exported[2] = { ...exported[2], enterpriseCount: 99 };
+    expect(verifyAuditEntries(exported)).toMatchObject({ ok: false, firstBad: { seq: 3, reason: 'hash' } });
+    expect(verifyAuditEntries([{ seq: 1 }])).toMatchObject({
+      ok: false,
+      firstBad: { seq: 1, reason: 'malformed' },
+    });
+  });
+
+  it('fingerprints sets independently of order and duplicates', () => {
+    const a = enterpriseSetFingerprint(['B', 'A', 'B']);
+    expect(a).toBe(enterpriseSetFingerprint(['A', 'B']));
+    expect(a).toBe(createHash('sha256').update('fedscore-enterprise-set-v1\nA\nB').digest('hex'));
+    expect(consentSetFingerprint(['c2', 'c1'])).toBe(consentSetFingerprint(['c1', 'c2', 'c1']));
+  });
+});
+
+describe('AuditLog (SQLite file)', () => {
   it('names the altered entry when any byte of a stored field in the database file changes', () => {
     // Build one log, then for each case flip one character of one entry's stored text in the file.
     const base = newDir();
@@ -216,26 +267,6 @@ describe('AuditLog', () => {
       ),
       { numRuns: 60, seed: 8 },
     );
-  });
-
-  it('verifies an exported log and reports a damaged export', () => {
-    const log = new AuditLog(NodeStore.inMemory(), { now: fixedClock() });
-    fill(log, 5);
-    const exported = JSON.parse(JSON.stringify([...log.entries()])) as Record<string, unknown>[];
-    expect(verifyAuditEntries(exported)).toMatchObject({ ok: true, entries: 5 });
-    exported[2] = { ...exported[2], enterpriseCount: 99 };
-    expect(verifyAuditEntries(exported)).toMatchObject({ ok: false, firstBad: { seq: 3, reason: 'hash' } });
-    expect(verifyAuditEntries([{ seq: 1 }])).toMatchObject({
-      ok: false,
-      firstBad: { seq: 1, reason: 'malformed' },
-    });
-  });
-
-  it('fingerprints sets independently of order and duplicates', () => {
-    const a = enterpriseSetFingerprint(['B', 'A', 'B']);
-    expect(a).toBe(enterpriseSetFingerprint(['A', 'B']));
-    expect(a).toBe(createHash('sha256').update('fedscore-enterprise-set-v1\nA\nB').digest('hex'));
-    expect(consentSetFingerprint(['c2', 'c1'])).toBe(consentSetFingerprint(['c1', 'c2', 'c1']));
   });
 });
 

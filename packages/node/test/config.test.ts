@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFedscoreError } from '@fedscore/core';
-import { heOptIns, loadNodeConfig, validateJobSpec, validateNodeConfig } from '@fedscore/node';
+import { heOptIns, loadNodeConfig, storeUrl, validateJobSpec, validateNodeConfig } from '@fedscore/node';
 import { describe, expect, it } from 'vitest';
 
 const base = {
@@ -198,6 +198,59 @@ describe('node config', () => {
       expect((e as { file?: string }).file).toBe(file);
     }
     expect(() => loadNodeConfig(join(dir, 'missing.yaml'))).toThrow(/cannot read/);
+  });
+});
+
+describe('node config: store', () => {
+  it('defaults to sqlite; postgres takes a URL without a password or the name of a variable holding one', () => {
+    expect(validateNodeConfig(base).store).toEqual({ kind: 'sqlite' });
+    expect(validateNodeConfig({ ...base, store: 'sqlite' }).store).toEqual({ kind: 'sqlite' });
+    const short = validateNodeConfig({ ...base, store: 'postgres' }).store;
+    expect(short).toEqual({ kind: 'postgres', urlEnv: 'FEDSCORE_STORE_URL', busyTimeoutMs: 5000 });
+    const url = 'postgres://fedscore@db.internal:5432/bank';
+    const c = validateNodeConfig({ ...base, store: { kind: 'postgres', url, schema: 'bank' } }).store;
+    expect(c).toEqual({ kind: 'postgres', url, schema: 'bank', busyTimeoutMs: 5000 });
+    if (c.kind !== 'postgres' || short.kind !== 'postgres') throw new Error('unreachable');
+    expect(storeUrl(c, {})).toBe(url);
+    const secret = 'postgres://fedscore:s3cret@db.internal/bank';
+    expect(storeUrl(short, { FEDSCORE_STORE_URL: secret })).toBe(secret);
+  });
+
+  it.each([
+    [{ kind: 'postgres', url: 'postgres://u:s3cret@db/bank' }, 'store.url'],
+    [{ kind: 'postgres', url: 'mysql://db/bank' }, 'store.url'],
+    [{ kind: 'postgres' }, 'store.url'],
+    [{ kind: 'postgres', url: 'postgres://db/bank', urlEnv: 'X' }, 'store.url'],
+    [{ kind: 'postgres', urlEnv: 'lower' }, 'store.urlEnv'],
+    [{ kind: 'postgres', urlEnv: 'X', schema: 'Bad-Schema' }, 'store.schema'],
+    [{ kind: 'postgres', urlEnv: 'X', busyTimeoutMs: -1 }, 'store.busyTimeoutMs'],
+    [{ kind: 'postgres', urlEnv: 'X', extra: 1 }, 'store'],
+    [{ kind: 'mysql' }, 'store.kind'],
+    ['redis', 'store'],
+  ])('refuses store %j naming %s, without echoing a password', (store, field) => {
+    let err: unknown;
+    try {
+      validateNodeConfig({ ...base, store });
+    } catch (e) {
+      err = e;
+    }
+    expect(isFedscoreError(err, 'invalid_config')).toBe(true);
+    expect((err as { field?: string }).field).toBe(field);
+    expect((err as Error).message).not.toContain('s3cret');
+  });
+
+  it('a missing or malformed URL variable is an error naming store.urlEnv, not its value', () => {
+    const c = validateNodeConfig({ ...base, store: { kind: 'postgres', urlEnv: 'BANK_DB' } }).store;
+    if (c.kind !== 'postgres') throw new Error('unreachable');
+    expect(fieldOf(() => storeUrl(c, {}))).toBe('store.urlEnv');
+    let err: unknown;
+    try {
+      storeUrl(c, { BANK_DB: 'http://u:s3cret@db' });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { field?: string }).field).toBe('store.urlEnv');
+    expect((err as Error).message).not.toContain('s3cret');
   });
 });
 

@@ -10,18 +10,19 @@ import {
   ConsentRegistry,
   consentSetFingerprint,
   enterpriseSetFingerprint,
-  NodeStore,
+  type NodeStore,
 } from '@fedscore/node';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const T0 = Date.UTC(2025, 0, 1);
 const DAY = 86_400_000;
 const ids = generateUniqueUsccs(seededRng('consent-test'), 40);
 const [e0, e1, e2, e3, e4, e5] = ids as [string, string, string, string, string, string];
 
-function registry(): { reg: ConsentRegistry; audit: AuditLog } {
-  const store = NodeStore.inMemory();
+function makeRegistry(newStore: () => NodeStore): { reg: ConsentRegistry; audit: AuditLog } {
+  const store = newStore();
   const audit = new AuditLog(store, { now: () => T0 });
   return { reg: new ConsentRegistry(store, { audit, party: 'gov', now: () => T0 }), audit };
 }
@@ -36,7 +37,8 @@ const grant = (enterprise: string, over: Partial<ConsentGrant> = {}): ConsentGra
   ...over,
 });
 
-describe('ConsentRegistry', () => {
+describeStores('ConsentRegistry', (backend) => {
+  const registry = () => makeRegistry(backend.newStore);
   it('consentFor (one indexed lookup, online scoring) agrees with filterByConsent per enterprise', () => {
     const { reg } = registry();
     reg.grant(grant(e0, { id: 'c0' }));
@@ -242,7 +244,8 @@ describe('ConsentRegistry', () => {
           expect(got.excluded.noConsent).toBe(noConsent.length);
         },
       ),
-      { numRuns: 150, seed: 42 },
+      // (a PostgreSQL store per run costs a connection and its migrations: fewer runs there)
+      { numRuns: backend.name === 'postgres' ? 25 : 150, seed: 42 },
     );
   });
 });

@@ -23,6 +23,7 @@ import {
   validateJobSpec,
 } from '@fedscore/node';
 import { afterEach, describe, expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -51,9 +52,9 @@ const bytesOf = (epoch: number, attempt = 0): Uint8Array =>
 const held = (jobs: JobStore, id: string): [number, number, string][] =>
   jobs.epochCheckpoints(id, 'train').map((r) => [r.epoch, r.attempt, new TextDecoder().decode(r.bytes)]);
 
-describe('per-epoch checkpoints in the job store', () => {
+describeStores('per-epoch checkpoints in the job store', (backend) => {
   it('keeps the last 3 epochs; a resumed run supersedes the epochs above its own', () => {
-    const jobs = new JobStore(NodeStore.inMemory());
+    const jobs = new JobStore(backend.newStore());
     jobs.put(spec('j1'), 'bank');
     for (let e = 1; e <= 5; e++) jobs.saveEpochCheckpoint('j1', 'train', 0, e, bytesOf(e));
     expect(held(jobs, 'j1').map(([e]) => e)).toEqual([3, 4, 5]);
@@ -86,7 +87,7 @@ describe('per-epoch checkpoints in the job store', () => {
   });
 
   it('refuses bad arguments naming the field', () => {
-    const jobs = new JobStore(NodeStore.inMemory());
+    const jobs = new JobStore(backend.newStore());
     jobs.put(spec('j1'), 'bank');
     const field = (f: () => unknown): unknown => {
       try {
@@ -109,13 +110,20 @@ describe('per-epoch checkpoints in the job store', () => {
   });
 
   it('a write that fails half-way leaves the previous checkpoints intact', () => {
-    const store = NodeStore.inMemory();
+    const store = backend.newStore();
     const jobs = new JobStore(store);
     jobs.put(spec('j1'), 'bank');
     for (let e = 2; e <= 4; e++) jobs.saveEpochCheckpoint('j1', 'train', 0, e, bytesOf(e));
     // The insert fails after the write has already dropped epochs >= 3 (as a full disk would).
-    store.exec(`CREATE TRIGGER fail_epoch_3 BEFORE INSERT ON job_epoch_checkpoints WHEN NEW.epoch = 3
-                BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END`);
+    store.exec(
+      store.dialect === 'postgres'
+        ? `CREATE FUNCTION fail_epoch() RETURNS trigger LANGUAGE plpgsql
+             AS 'BEGIN RAISE EXCEPTION ''simulated write failure''; END';
+           CREATE TRIGGER fail_epoch_3 BEFORE INSERT ON job_epoch_checkpoints
+             FOR EACH ROW WHEN (NEW.epoch = 3) EXECUTE FUNCTION fail_epoch();`
+        : `CREATE TRIGGER fail_epoch_3 BEFORE INSERT ON job_epoch_checkpoints WHEN NEW.epoch = 3
+             BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END`,
+    );
     expect(() => jobs.saveEpochCheckpoint('j1', 'train', 1, 3, bytesOf(3, 1))).toThrow(
       expect.objectContaining({ code: 'store' }),
     );
@@ -126,7 +134,9 @@ describe('per-epoch checkpoints in the job store', () => {
     ]);
     expect(jobs.events('j1').filter((e) => e.kind === 'epoch_checkpoint')).toHaveLength(3);
   });
+});
 
+describe('per-epoch checkpoints in the SQLite file', () => {
   it('a process killed inside the write transaction leaves the previous checkpoints intact', () => {
     const dir = tempDir();
     const store = NodeStore.open(dir);

@@ -8,7 +8,6 @@ import {
   enterpriseSetFingerprint,
   type ModelRegistration,
   ModelRegistry,
-  NodeStore,
   parseRef,
 } from '@fedscore/node';
 import {
@@ -19,7 +18,8 @@ import {
   serializeJointModel,
   serializePartyModel,
 } from '@fedscore/vfl';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const FP = enterpriseSetFingerprint(['A', 'B', 'C']);
 
@@ -80,10 +80,10 @@ function descriptor(modelId: string, lr: number): JointModelDescriptor {
   } as JointModelDescriptor;
 }
 
-describe('ModelRegistry', () => {
+describeStores('ModelRegistry', (backend) => {
   it('numbers versions per name and resolves references', () => {
     let t = 1000;
-    const reg = new ModelRegistry(NodeStore.inMemory(), { party: 'bank-a', now: () => t++ });
+    const reg = new ModelRegistry(backend.newStore(), { party: 'bank-a', now: () => t++ });
     const v1 = reg.register(base());
     const v2 = reg.register(base({ modelId: 'run-2', lineage: { parent: 'sme-credit-line@1' } }));
     const other = reg.register(base({ name: 'micro-loan' }));
@@ -110,7 +110,7 @@ describe('ModelRegistry', () => {
   });
 
   it('keeps one production version per name; promote archives the previous; retire is final', () => {
-    const store = NodeStore.inMemory();
+    const store = backend.newStore();
     const audit = new AuditLog(store);
     const reg = new ModelRegistry(store, { audit, party: 'bank-a' });
     reg.register(base());
@@ -147,7 +147,7 @@ describe('ModelRegistry', () => {
   });
 
   it('compares metrics, parameters, features and data', () => {
-    const reg = new ModelRegistry(NodeStore.inMemory());
+    const reg = new ModelRegistry(backend.newStore());
     reg.register(base());
     reg.register(
       base({
@@ -175,7 +175,7 @@ describe('ModelRegistry', () => {
   });
 
   it('registers hetero-LR training output and keeps this party part local', () => {
-    const reg = new ModelRegistry(NodeStore.inMemory());
+    const reg = new ModelRegistry(backend.newStore());
     const joint = serializeJointModel(descriptor('hlr-42', 0.15));
     const own = serializePartyModel({
       format: PARTY_MODEL_FORMAT,
@@ -224,7 +224,7 @@ describe('ModelRegistry', () => {
   });
 
   it('validates registrations, naming the field', () => {
-    const reg = new ModelRegistry(NodeStore.inMemory());
+    const reg = new ModelRegistry(backend.newStore());
     const bad = (over: Record<string, unknown>, field: string) =>
       expect(() => reg.register({ ...base(), ...over } as ModelRegistration)).toThrow(
         expect.objectContaining({ code: 'invalid_argument', field }),

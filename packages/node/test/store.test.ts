@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { isFedscoreError } from '@fedscore/core';
 import { NodeStore, STORE_FILE, type StoreMigrations } from '@fedscore/node';
 import { afterEach, describe, expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -49,74 +50,6 @@ describe('NodeStore', () => {
     expect(again.schemaVersion('widgets')).toBe(2);
     expect(again.migrate(widgets)).toBe(2);
     again.close();
-  });
-
-  it('refuses an applied script that changed, and a store from a newer build', () => {
-    const store = NodeStore.inMemory();
-    store.migrate(widgets);
-    const edited = { module: 'widgets', steps: [`${widgets.steps[0]} `, widgets.steps[1] ?? ''] };
-    expect(() => store.migrate(edited)).toThrow(
-      expect.objectContaining({ code: 'store', field: 'migrations.steps[0]' }),
-    );
-    const older = { module: 'widgets', steps: widgets.steps.slice(0, 1) };
-    expect(() => store.migrate(older)).toThrow(expect.objectContaining({ code: 'unsupported' }));
-    expect(() => store.migrate({ module: 'Bad-Name', steps: [] })).toThrow(
-      expect.objectContaining({ code: 'invalid_argument', field: 'migrations.module' }),
-    );
-  });
-
-  it('a failing migration leaves no trace', () => {
-    const store = NodeStore.inMemory();
-    const bad = { module: 'broken', steps: ['CREATE TABLE t (x INTEGER)', 'THIS IS NOT SQL'] };
-    expect(() => store.migrate(bad)).toThrow(expect.objectContaining({ code: 'store' }));
-    expect(store.schemaVersion('broken')).toBe(0);
-    expect(store.get("SELECT name FROM sqlite_schema WHERE name = 't'")).toBeUndefined();
-  });
-
-  it('transactions commit, roll back on error, nest as savepoints, and refuse async bodies', async () => {
-    const store = NodeStore.inMemory();
-    store.migrate(widgets);
-    store.transaction(() => {
-      store.run('INSERT INTO widgets (name) VALUES (?)', 'kept');
-      expect(store.inTransaction).toBe(true);
-    });
-    expect(() =>
-      store.transaction(() => {
-        store.run('INSERT INTO widgets (name) VALUES (?)', 'lost');
-        throw new Error('boom');
-      }),
-    ).toThrow('boom');
-    store.transaction(() => {
-      store.run('INSERT INTO widgets (name) VALUES (?)', 'outer');
-      expect(() =>
-        store.transaction(() => {
-          store.run('INSERT INTO widgets (name) VALUES (?)', 'inner');
-          store.run('INSERT INTO widgets (name) VALUES (?)', 'outer'); // UNIQUE violation
-        }),
-      ).toThrow(expect.objectContaining({ code: 'store' }));
-    });
-    expect(store.inTransaction).toBe(false);
-    const names = store.all<{ name: string }>('SELECT name FROM widgets ORDER BY id').map((r) => r.name);
-    expect(names).toEqual(['kept', 'outer']);
-    expect(() =>
-      store.transaction(async () => store.run('INSERT INTO widgets (name) VALUES (?)', 'async')),
-    ).toThrow(expect.objectContaining({ code: 'internal' }));
-    expect(store.get("SELECT 1 AS x FROM widgets WHERE name = 'async'")).toBeUndefined();
-  });
-
-  it('iterates rows lazily and converts SQLite failures into store errors', () => {
-    const store = NodeStore.inMemory();
-    store.migrate(widgets);
-    for (let i = 0; i < 5; i++) store.run('INSERT INTO widgets (name, size) VALUES (?, ?)', `w${i}`, i);
-    const sizes: number[] = [];
-    for (const r of store.iterate<{ size: number }>('SELECT size FROM widgets ORDER BY size'))
-      sizes.push(r.size);
-    expect(sizes).toEqual([0, 1, 2, 3, 4]);
-    expect(() => store.run('INSERT INTO nope VALUES (1)')).toThrow(
-      expect.objectContaining({ code: 'store' }),
-    );
-    store.close();
-    expect(() => store.get('SELECT 1')).toThrow(expect.objectContaining({ code: 'store' }));
   });
 
   it('refuses a file that is not a SQLite database, naming it', () => {
@@ -166,5 +99,75 @@ process.stdout.write(JSON.stringify(db.prepare('SELECT count(*) AS n FROM widget
     expect(JSON.parse(out)).toEqual({ n: 2 });
     expect(store.get('SELECT size FROM widgets WHERE name = ?', 'from-child')).toEqual({ size: 9 });
     store.close();
+  });
+});
+
+describeStores('NodeStore (either database)', (backend) => {
+  it('refuses an applied script that changed, and a store from a newer build', () => {
+    const store = backend.newStore();
+    store.migrate(widgets);
+    const edited = { module: 'widgets', steps: [`${widgets.steps[0]} `, widgets.steps[1] ?? ''] };
+    expect(() => store.migrate(edited)).toThrow(
+      expect.objectContaining({ code: 'store', field: 'migrations.steps[0]' }),
+    );
+    const older = { module: 'widgets', steps: widgets.steps.slice(0, 1) };
+    expect(() => store.migrate(older)).toThrow(expect.objectContaining({ code: 'unsupported' }));
+    expect(() => store.migrate({ module: 'Bad-Name', steps: [] })).toThrow(
+      expect.objectContaining({ code: 'invalid_argument', field: 'migrations.module' }),
+    );
+  });
+
+  it('a failing migration leaves no trace', () => {
+    const store = backend.newStore();
+    const bad = { module: 'broken', steps: ['CREATE TABLE t (x INTEGER)', 'THIS IS NOT SQL'] };
+    expect(() => store.migrate(bad)).toThrow(expect.objectContaining({ code: 'store' }));
+    expect(store.schemaVersion('broken')).toBe(0);
+    expect(store.hasTable('t')).toBe(false);
+  });
+
+  it('transactions commit, roll back on error, nest as savepoints, and refuse async bodies', async () => {
+    const store = backend.newStore();
+    store.migrate(widgets);
+    store.transaction(() => {
+      store.run('INSERT INTO widgets (name) VALUES (?)', 'kept');
+      expect(store.inTransaction).toBe(true);
+    });
+    expect(() =>
+      store.transaction(() => {
+        store.run('INSERT INTO widgets (name) VALUES (?)', 'lost');
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    store.transaction(() => {
+      store.run('INSERT INTO widgets (name) VALUES (?)', 'outer');
+      expect(() =>
+        store.transaction(() => {
+          store.run('INSERT INTO widgets (name) VALUES (?)', 'inner');
+          store.run('INSERT INTO widgets (name) VALUES (?)', 'outer'); // UNIQUE violation
+        }),
+      ).toThrow(expect.objectContaining({ code: 'store' }));
+    });
+    expect(store.inTransaction).toBe(false);
+    const names = store.all<{ name: string }>('SELECT name FROM widgets ORDER BY id').map((r) => r.name);
+    expect(names).toEqual(['kept', 'outer']);
+    expect(() =>
+      store.transaction(async () => store.run('INSERT INTO widgets (name) VALUES (?)', 'async')),
+    ).toThrow(expect.objectContaining({ code: 'internal' }));
+    expect(store.get("SELECT 1 AS x FROM widgets WHERE name = 'async'")).toBeUndefined();
+  });
+
+  it('iterates rows lazily and converts database failures into store errors', () => {
+    const store = backend.newStore();
+    store.migrate(widgets);
+    for (let i = 0; i < 5; i++) store.run('INSERT INTO widgets (name, size) VALUES (?, ?)', `w${i}`, i);
+    const sizes: number[] = [];
+    for (const r of store.iterate<{ size: number }>('SELECT size FROM widgets ORDER BY size'))
+      sizes.push(r.size);
+    expect(sizes).toEqual([0, 1, 2, 3, 4]);
+    expect(() => store.run('INSERT INTO nope VALUES (1)')).toThrow(
+      expect.objectContaining({ code: 'store' }),
+    );
+    store.close();
+    expect(() => store.get('SELECT 1')).toThrow(expect.objectContaining({ code: 'store' }));
   });
 });

@@ -20,7 +20,7 @@ import {
   type EvaluateCheckpoint,
   JobStore,
   loadNodeConfig,
-  NodeStore,
+  openNodeStore,
   PartyNode,
   type PublishCheckpoint,
   retryJob,
@@ -147,7 +147,7 @@ the evaluation and where the models were written.`,
   async run(o, _p, ctx) {
     const config = loadNodeConfig(resolve(ctx.cwd, str(o, 'config')));
     const jobFile = resolve(ctx.cwd, str(o, 'job'));
-    const store = NodeStore.open(config.stateDir);
+    const store = openNodeStore(config);
     try {
       const jobs = new JobStore(store);
       // This node's own policy (config accept) refuses an insecure job before it is recorded.
@@ -184,7 +184,7 @@ const statusCommand: Command = {
   },
   async run(o, _p, ctx) {
     const config = loadNodeConfig(resolve(ctx.cwd, str(o, 'config')));
-    const store = NodeStore.open(config.stateDir);
+    const store = openNodeStore(config);
     try {
       const jobs = new JobStore(store);
       const id = optStr(o, 'job');
@@ -231,7 +231,7 @@ const controlCommand = (action: 'cancel' | 'retry'): Command => ({
   },
   async run(o, _p, ctx) {
     const config = loadNodeConfig(resolve(ctx.cwd, str(o, 'config')));
-    const store = NodeStore.open(config.stateDir);
+    const store = openNodeStore(config);
     try {
       const jobs = new JobStore(store);
       const audit = new AuditLog(store);

@@ -95,10 +95,7 @@ const HASH_DOMAIN = 'fedscore-audit-v1\n';
 const HEX64 = /^[0-9a-f]{64}$/;
 const MAX_TEXT = 256;
 
-export const AUDIT_MIGRATIONS: StoreMigrations = {
-  module: 'audit',
-  steps: [
-    `CREATE TABLE audit_log (
+const AUDIT_TABLE = `CREATE TABLE audit_log (
        seq INTEGER PRIMARY KEY,
        at INTEGER NOT NULL,
        kind TEXT NOT NULL,
@@ -113,11 +110,28 @@ export const AUDIT_MIGRATIONS: StoreMigrations = {
        prev_hash TEXT NOT NULL,
        hash TEXT NOT NULL
      ) STRICT;
-     CREATE INDEX audit_log_job ON audit_log (job);
+     CREATE INDEX audit_log_job ON audit_log (job);`;
+
+export const AUDIT_MIGRATIONS: StoreMigrations = {
+  module: 'audit',
+  steps: [
+    `${AUDIT_TABLE}
      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;`,
+  ],
+  // PostgreSQL's triggers call a function; TRUNCATE (no row triggers) is refused as well.
+  postgres: [
+    `${AUDIT_TABLE}
+     CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql
+       AS 'BEGIN RAISE EXCEPTION ''audit_log is append-only''; END';
+     CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+       FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+       FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+     CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+       FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();`,
   ],
 };
 

@@ -7,6 +7,10 @@
  *   listen: 0.0.0.0:7101              # gRPC (mutual TLS) address for the other nodes
  *   http: 127.0.0.1:9101              # optional: /healthz and /metrics (plain HTTP; keep it internal)
  *   stateDir: ./state/bank            # the node's store (jobs, audit log, consent, models)
+ *   store: sqlite                     # default: fedscore.sqlite in stateDir; replicas of one party share
+ *                                     #   { kind: postgres, urlEnv: FEDSCORE_STORE_URL, schema: bank }
+ *                                     #   (url: postgres://user@host:5432/db also works; passwords go in
+ *                                     #   PGPASSWORD, ~/.pgpass or the variable urlEnv names, never here)
  *   tls: { ca: certs/ca.pem, cert: certs/bank.pem, key: certs/bank-key.pem }
  *   peers:
  *     government: { address: gov.internal:7102 }
@@ -291,12 +295,66 @@ const limits = z
   })
   .strict();
 
+/** A `store: postgres` config (`url` or `urlEnv`, exactly one). */
+export interface PostgresStoreConfig {
+  readonly kind: 'postgres';
+  readonly url?: string | undefined;
+  readonly urlEnv?: string | undefined;
+  readonly schema?: string | undefined;
+  readonly busyTimeoutMs: number;
+}
+
+/** Where the node's store lives (docs/deploy.md: several replicas of one party need postgres). */
+const storeConfig = z.preprocess(
+  // `store: sqlite` and `store: postgres` (URL in FEDSCORE_STORE_URL) are shorthands of the objects.
+  (v) =>
+    v === 'sqlite'
+      ? { kind: 'sqlite' }
+      : v === 'postgres'
+        ? { kind: 'postgres', urlEnv: 'FEDSCORE_STORE_URL' }
+        : v,
+  z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('sqlite') }).strict(),
+    z
+      .object({
+        kind: z.literal('postgres'),
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\/[^\s]+$/, 'a postgres:// URL')
+          .refine((u) => {
+            try {
+              return new URL(u).password === '';
+            } catch {
+              return false;
+            }
+          }, 'no password in the config file: use PGPASSWORD, ~/.pgpass, or urlEnv')
+          .optional(),
+        urlEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'an environment variable name')
+          .optional(),
+        schema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
+          .optional(),
+        busyTimeoutMs: z.number().int().min(0).max(600_000).default(5000),
+      })
+      .strict()
+      .refine((s) => (s.url === undefined) !== (s.urlEnv === undefined), {
+        message: 'give either url or urlEnv',
+        path: ['url'],
+      })
+      .transform((s): PostgresStoreConfig => s),
+  ]),
+);
+
 export const nodeConfigSchema = z
   .object({
     party: partyId,
     listen: address,
     http: address.optional(),
     stateDir: path,
+    store: storeConfig.default({ kind: 'sqlite' }),
     tls: z.object({ ca: path, cert: path, key: path }).strict(),
     peers: z.record(partyId, z.object({ address }).strict()),
     data: z
@@ -483,6 +541,33 @@ export type NodeConfigInput = z.input<typeof nodeConfigSchema>;
 export type DataSource = z.infer<typeof dataSource>;
 export type ScoringApiConfig = z.infer<typeof scoringApi>;
 export type ConsoleConfig = z.infer<typeof consoleConfig>;
+/** The node's store: the SQLite file in `stateDir`, or a PostgreSQL database shared by replicas. */
+export type StoreConfig = { readonly kind: 'sqlite' } | PostgresStoreConfig;
+
+/**
+ * The PostgreSQL URL of a `store: postgres` config: `url`, or the value of the environment variable
+ * `urlEnv` (where a password may be). A missing or malformed variable is an `invalid_config` error naming
+ * `store.urlEnv` (its value never appears in the message).
+ */
+export function storeUrl(
+  store: PostgresStoreConfig,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string {
+  if (store.url !== undefined) return store.url;
+  const name = store.urlEnv ?? 'FEDSCORE_STORE_URL';
+  const value = env[name];
+  if (value === undefined || value === '') {
+    throw new FedscoreError('invalid_config', `node config: store.urlEnv names ${name}, which is not set`, {
+      field: 'store.urlEnv',
+    });
+  }
+  if (!/^postgres(ql)?:\/\/\S+$/.test(value)) {
+    throw new FedscoreError('invalid_config', `node config: ${name} does not hold a postgres:// URL`, {
+      field: 'store.urlEnv',
+    });
+  }
+  return value;
+}
 
 /** Whether this node serves the console: `console.enabled`, else on for a node serving its peers. */
 export function consoleEnabled(c: NodeConfig): boolean {

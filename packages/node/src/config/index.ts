@@ -1,4 +1,12 @@
-export type { ConsoleConfig, DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config.ts';
+export type {
+  ConsoleConfig,
+  DataSource,
+  NodeConfig,
+  NodeConfigInput,
+  PostgresStoreConfig,
+  ScoringApiConfig,
+  StoreConfig,
+} from './config.ts';
 export {
   consoleEnabled,
   DEFAULT_MAX_SUBMITTED_IDS,
@@ -6,5 +14,6 @@ export {
   loadNodeConfig,
   nodeConfigSchema,
   readTlsFiles,
+  storeUrl,
   validateNodeConfig,
 } from './config.ts';

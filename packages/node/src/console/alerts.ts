@@ -184,10 +184,7 @@ export class AlertBook implements ConsoleAlertSource {
   }
 
   #loanEnds(): Map<string, number> {
-    const exists = this.#store.get(
-      "SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'watch_loans'",
-    );
-    if (exists === undefined) return new Map();
+    if (!this.#store.hasTable('watch_loans')) return new Map();
     return new Map(
       this.#store
         .all<{ government: string; enterprise: string; until: number }>(
@@ -235,8 +232,7 @@ export function alertDeliveries(
     }
     return d;
   };
-  const watchlist = store.get("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'watchlist'");
-  if (watchlist !== undefined) {
+  if (store.hasTable('watchlist')) {
     for (const r of store.all<{ bank: string; n: number }>(
       'SELECT bank, count(*) AS n FROM watchlist WHERE until > ? GROUP BY bank',
       now,

@@ -20,10 +20,8 @@ export function scoringUsage(
   quota: { readonly requests: number; readonly windowSeconds: number },
   now: number = Date.now(),
 ): ScoringUsage[] {
-  const exists = store.get(
-    "SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'scoring_requests'",
-  );
-  if (exists === undefined) return [];
+  const exists = store.hasTable('scoring_requests');
+  if (!exists) return [];
   const rows = store.all<{ grantee: string; requests: number; enterprises: number; at_quota: number }>(
     `SELECT grantee, sum(n) AS requests, count(*) AS enterprises, sum(n >= ?) AS at_quota
        FROM (SELECT grantee, enterprise_fingerprint, count(*) AS n FROM scoring_requests WHERE at > ?
@@ -94,10 +92,8 @@ export function scoringPolicyUsage(
   for (const bank of banks) {
     out.set(bank, { bank, quotaRequests: 0, enterprises: 0, atQuota: 0, rateRequests: 0, atRate: 0 });
   }
-  const exists = store.get(
-    "SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'scoring_requests'",
-  );
-  if (exists !== undefined) {
+  const exists = store.hasTable('scoring_requests');
+  if (exists) {
     const window = (w: RequestWindow) =>
       store.all<{ grantee: string; requests: number; enterprises: number; full: number }>(
         `SELECT grantee, sum(n) AS requests, count(*) AS enterprises, sum(n >= ?) AS full

@@ -9,7 +9,7 @@ export {
   TEST_KILL_AFTER_EPOCH_ENV,
   testFaultFromEnv,
 } from './fault.ts';
-export type { EpochCheckpointRecord, JobEvent, JobRecord, JobStatus } from './job-store.ts';
+export type { EpochCheckpointRecord, JobEvent, JobLease, JobRecord, JobStatus } from './job-store.ts';
 export {
   canonicalJson,
   ENDED_STATUSES,

@@ -15,6 +15,10 @@
  *     `maskKeyFor`), made on first use from the CSPRNG; never sent, never logged, never exported
  *   jobs.cancel_requested_by -- who asked to cancel a running job (the coordinator's runner acts on it at
  *     its next poll; control.ts)
+ *   job_leases(job_id, holder, expires_at) -- which replica of this party coordinates a job, when several
+ *     share a PostgreSQL store (docs/deploy.md section 8): a replica coordinates only a job whose lease it
+ *     holds, renews it while it does, and another replica takes the job over once the lease has expired
+ *     (the holder died); a single node on SQLite takes no leases
  * Statuses: submitted -> running -> done | failed | cancelled; a failed or cancelled job may be retried
  * (back to running at its recorded stage, or submitted when it never started; `retry`).
  * Checkpoints hold row positions, feature names, model weights and metrics of this party only; they stay
@@ -72,8 +76,20 @@ export const JOB_MIGRATIONS = {
        created_at INTEGER NOT NULL
      ) STRICT;`,
     'ALTER TABLE jobs ADD COLUMN cancel_requested_by TEXT;',
+    `CREATE TABLE job_leases (
+       job_id TEXT PRIMARY KEY REFERENCES jobs(id),
+       holder TEXT NOT NULL,
+       expires_at INTEGER NOT NULL
+     ) STRICT;`,
   ],
 } as const;
+
+/** A replica's hold on coordinating a job (`JobStore.claimLease`). */
+export interface JobLease {
+  readonly holder: string;
+  /** Epoch milliseconds after which another replica may take the job over. */
+  readonly expiresAt: number;
+}
 
 /** Within-stage checkpoints kept per job and stage (a party killed mid-epoch lags the others by one). */
 export const EPOCH_CHECKPOINTS_KEPT = 3;
@@ -302,11 +318,56 @@ export class JobStore {
     });
   }
 
+  /**
+   * Take or renew the lease on coordinating job `id` for `holder` until `now + ttlMs`: true when `holder`
+   * now holds it (it was free, expired, or already `holder`'s), false while another holder's lease runs.
+   * One transaction, so two replicas claiming at once cannot both win (the store's write lock).
+   */
+  claimLease(id: string, holder: string, ttlMs: number, now: number = Date.now()): boolean {
+    if (typeof holder !== 'string' || holder.length === 0 || holder.length > 200) {
+      throw new FedscoreError('invalid_argument', 'a lease holder is 1-200 characters', { field: 'holder' });
+    }
+    if (!Number.isInteger(ttlMs) || ttlMs <= 0) {
+      throw new FedscoreError('out_of_range', `${ttlMs} is not a positive integer`, { field: 'ttlMs' });
+    }
+    return this.store.transaction(() => {
+      const held = this.lease(id);
+      if (held !== undefined && held.holder !== holder && held.expiresAt > now) return false;
+      this.store.run(
+        `INSERT INTO job_leases (job_id, holder, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at`,
+        id,
+        holder,
+        now + ttlMs,
+      );
+      if (held !== undefined && held.holder !== holder) {
+        this.event(id, 'lease_taken_over', null, this.require(id).attempt, null);
+      }
+      return true;
+    });
+  }
+
+  /** Give up `holder`'s lease on job `id` (nothing when another holds it). */
+  releaseLease(id: string, holder: string): void {
+    this.store.run('DELETE FROM job_leases WHERE job_id = ? AND holder = ?', id, holder);
+  }
+
+  /** The current lease on job `id`, expired or not. */
+  lease(id: string): JobLease | undefined {
+    const r = this.store.get<{ holder: string; expires_at: number }>(
+      'SELECT holder, expires_at FROM job_leases WHERE job_id = ?',
+      id,
+    );
+    return r === undefined ? undefined : { holder: r.holder, expiresAt: r.expires_at };
+  }
+
   /** Persist this party's output of a stage (replacing an earlier attempt's). */
   saveCheckpoint(id: string, stage: StageName, attempt: number, output: unknown): void {
     this.store.transaction(() => {
       this.store.run(
-        'INSERT OR REPLACE INTO job_checkpoints (job_id, stage, attempt, output, created_at) VALUES (?, ?, ?, ?, ?)',
+        `INSERT INTO job_checkpoints (job_id, stage, attempt, output, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (job_id, stage) DO UPDATE
+           SET attempt = excluded.attempt, output = excluded.output, created_at = excluded.created_at`,
         id,
         stage,
         attempt,

@@ -235,6 +235,12 @@ export interface JobRunnerOptions {
   readonly onJobChange?: (event: JobChangeEvent) => void;
   /** Test-only fault injection (`fault.ts`): set from FEDSCORE_TEST_* variables under NODE_ENV=test. */
   readonly testFault?: TestFault;
+  /**
+   * Replicas of this party on one shared store: coordinate a job only while holding its lease
+   * (`JobStore.claimLease`, renewed at every poll); a replica that dies stops renewing, and another takes
+   * the job over once `ttlMs` has passed, resuming it from its checkpoints. Unset: no leases (one node).
+   */
+  readonly lease?: { readonly holder: string; readonly ttlMs: number };
 }
 
 /** A party that dropped out of a job's stage, which completed without it (no data values). */
@@ -346,7 +352,15 @@ export class JobRunner {
           this.#cancel(j);
           continue;
         }
-        if (this.#coordinating.has(j.id)) continue;
+        const lease = this.#o.lease;
+        if (this.#coordinating.has(j.id)) {
+          // Renew; losing it means this replica stalled past the lease (another may be coordinating).
+          if (lease !== undefined && !this.#o.jobs.claimLease(j.id, lease.holder, lease.ttlMs)) {
+            this.#logger.error('job lease lost to another replica', { job: j.id });
+          }
+          continue;
+        }
+        if (lease !== undefined && !this.#o.jobs.claimLease(j.id, lease.holder, lease.ttlMs)) continue;
         this.#coordinating.add(j.id);
         // A retried job: its earlier end's notices are history.
         this.#endNotified.delete(j.id);
@@ -355,7 +369,10 @@ export class JobRunner {
           .catch((e: unknown) => {
             this.#logger.error('job coordination crashed', { job: j.id, error: asFedscoreError(e).code });
           })
-          .finally(() => this.#coordinating.delete(j.id));
+          .finally(() => {
+            this.#coordinating.delete(j.id);
+            if (lease !== undefined && !this.#stopped) this.#o.jobs.releaseLease(j.id, lease.holder);
+          });
       }
       for (const j of [...this.#o.jobs.list('failed'), ...this.#o.jobs.list('cancelled')]) {
         if (j.coordinator !== this.#o.party || this.#endNotified.has(j.id)) continue;

@@ -61,6 +61,8 @@ import { type FileHandle, open as openAsync } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { FedscoreError, type Logger, noopLogger } from '@fedscore/core';
+import type { StoreDialect } from './dialect.ts';
+import { PgConnection, redactUrl } from './postgres.ts';
 
 /** File name of the database inside a state directory. */
 export const STORE_FILE = 'fedscore.sqlite';
@@ -93,6 +95,11 @@ export interface StoreMigrations {
   readonly module: string;
   /** SQL scripts (may hold several statements). Never edit an applied one: append a new one. */
   readonly steps: readonly string[];
+  /**
+   * PostgreSQL's text of step i where the generic rewrite (dialect.ts) does not do (triggers); undefined
+   * entries use `steps[i]` rewritten. The hash recorded is that of the text a store applied.
+   */
+  readonly postgres?: readonly (string | undefined)[];
 }
 
 export interface OpenStoreOptions {
@@ -107,6 +114,21 @@ export interface OpenStoreOptions {
    * slow or failing one to check that nothing resolves before the flush has completed.
    */
   readonly flushFile?: (file: string) => Promise<void>;
+}
+
+export interface OpenPostgresOptions {
+  readonly logger?: Logger;
+  /**
+   * Schema holding the store's tables (created when missing); default: the connection's search_path
+   * (normally public). Replicas of one party use the same database and schema.
+   */
+  readonly schema?: string;
+  /** How long a transaction waits for another replica's write lock before failing. Default 5000 ms. */
+  readonly busyTimeoutMs?: number;
+  /** How long one statement may take before the store is declared broken. Default 120000 ms. */
+  readonly callTimeoutMs?: number;
+  /** Open read-only (no migrations; every transaction read-only). */
+  readonly readOnly?: boolean;
 }
 
 export interface RunResult {
@@ -128,7 +150,11 @@ export class NodeStore {
   /** Path of the database file, or ':memory:'. */
   readonly path: string;
   readonly readOnly: boolean;
-  readonly #db: DatabaseSync;
+  /** Which database holds the store: the embedded SQLite file (default) or PostgreSQL. */
+  readonly dialect: StoreDialect;
+  /** The SQLite database, or undefined for a PostgreSQL store (then `#pg`). */
+  readonly #db: DatabaseSync | undefined;
+  readonly #pg: PgConnection | undefined;
   readonly #logger: Logger;
   readonly #statements = new Map<string, StatementSync>();
   #depth = 0;
@@ -153,13 +179,19 @@ export class NodeStore {
   #dirFlushed = false;
 
   private constructor(
-    db: DatabaseSync,
+    db: DatabaseSync | PgConnection,
     path: string,
     readOnly: boolean,
     logger: Logger,
     flushFile: ((file: string) => Promise<void>) | undefined,
   ) {
-    this.#db = db;
+    if (db instanceof PgConnection) {
+      this.#pg = db;
+      this.dialect = 'postgres';
+    } else {
+      this.#db = db;
+      this.dialect = 'sqlite';
+    }
     this.path = path;
     this.readOnly = readOnly;
     this.#logger = logger;
@@ -233,11 +265,86 @@ export class NodeStore {
     return store;
   }
 
+  /**
+   * Open the store in a PostgreSQL database (`url`: postgres://user@host:port/db; give the password in
+   * PGPASSWORD or a password file rather than in the URL, which is never logged either way). Several
+   * replicas of one party open the same database (and schema) and share everything the store holds.
+   * Migrations run as on SQLite, serialised across replicas by the store's write lock.
+   */
+  static postgres(url: string, options: OpenPostgresOptions = {}): NodeStore {
+    if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
+      throw new FedscoreError('invalid_argument', 'expected a postgres:// URL', { field: 'storeUrl' });
+    }
+    const timeout = options.busyTimeoutMs ?? 5000;
+    const callTimeout = options.callTimeoutMs ?? 120_000;
+    for (const [field, v] of [
+      ['busyTimeoutMs', timeout],
+      ['callTimeoutMs', callTimeout],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 0) {
+        throw new FedscoreError('out_of_range', `${v} is not a non-negative integer`, { field });
+      }
+    }
+    if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) {
+      throw new FedscoreError('invalid_argument', 'a schema name is a lower-case SQL identifier', {
+        field: 'storeSchema',
+      });
+    }
+    const readOnly = options.readOnly === true;
+    const logger = options.logger ?? noopLogger;
+    let conn: PgConnection;
+    try {
+      conn = new PgConnection({
+        url,
+        ...(options.schema !== undefined && { schema: options.schema }),
+        readOnly,
+        lockTimeoutMs: timeout,
+        callTimeoutMs: callTimeout,
+      });
+    } catch (e) {
+      throw new FedscoreError(
+        'store',
+        `cannot open the store (${e instanceof Error ? e.message : String(e)})`,
+        {
+          file: redactUrl(url),
+          field: 'storeUrl',
+          cause: e,
+        },
+      );
+    }
+    const store = new NodeStore(conn, conn.where, readOnly, logger, undefined);
+    try {
+      if (!readOnly) {
+        store.transaction(() => store.exec(MIGRATIONS_TABLE));
+        store.migrate(STORE_IDENTITY);
+        store.transaction(() => {
+          if (store.#storeId() === undefined) {
+            const id = randomUUID();
+            store.run('INSERT INTO store_identity (id, created_at) VALUES (?, ?)', id, Date.now());
+            logger.info('store created', { store: id });
+          }
+        });
+      }
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    return store;
+  }
+
+  /** True when the store holds a table (or view) of that name. */
+  hasTable(name: string): boolean {
+    if (this.#pg !== undefined) return this.#call(() => this.#pg?.hasTable(name) === true);
+    return (
+      this.get("SELECT 1 AS x FROM sqlite_schema WHERE type IN ('table', 'view') AND name = ?", name) !==
+      undefined
+    );
+  }
+
   #storeId(): string | undefined {
-    const hasTable =
-      this.get("SELECT 1 AS x FROM sqlite_schema WHERE type = 'table' AND name = 'store_identity'") !==
-      undefined;
-    return hasTable ? this.get<{ id: string }>('SELECT id FROM store_identity LIMIT 1')?.id : undefined;
+    return this.hasTable('store_identity')
+      ? this.get<{ id: string }>('SELECT id FROM store_identity LIMIT 1')?.id
+      : undefined;
   }
 
   /** Refuse a database that is not the store the marker names (replaced or re-created). */
@@ -377,7 +484,7 @@ export class NodeStore {
         );
       }
       for (const [i, row] of applied.entries()) {
-        if (row.version !== i + 1 || row.sha256 !== sha256Hex(steps[i] ?? '')) {
+        if (row.version !== i + 1 || row.sha256 !== sha256Hex(this.#stepText(migrations, i))) {
           throw new FedscoreError(
             'store',
             `module '${module}' schema script ${i + 1} differs from the one applied to this store`,
@@ -386,7 +493,7 @@ export class NodeStore {
         }
       }
       for (let i = applied.length; i < steps.length; i++) {
-        const sql = steps[i] ?? '';
+        const sql = this.#stepText(migrations, i);
         this.exec(sql);
         this.run(
           'INSERT INTO store_migrations (module, version, sha256, applied_at) VALUES (?, ?, ?, ?)',
@@ -399,6 +506,12 @@ export class NodeStore {
       }
       return steps.length;
     });
+  }
+
+  /** The text of migration step i this store applies (its dialect's). */
+  #stepText(migrations: StoreMigrations, i: number): string {
+    const own = this.dialect === 'postgres' ? migrations.postgres?.[i] : undefined;
+    return own ?? migrations.steps[i] ?? '';
   }
 
   /** The module's applied schema version (0 if none). */
@@ -429,6 +542,8 @@ export class NodeStore {
    * file too damaged to check is one problem.
    */
   quickCheck(): string[] {
+    // PostgreSQL checks its own pages (checksums, amcheck): nothing the store can do from a connection.
+    if (this.#pg !== undefined) return [];
     try {
       const rows = this.all<{ quick_check: string }>('PRAGMA quick_check');
       return rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
@@ -439,22 +554,34 @@ export class NodeStore {
 
   /** Run one statement that returns no rows. */
   run(sql: string, ...params: SqlValue[]): RunResult {
+    const pg = this.#pg;
+    if (pg !== undefined) return this.#call(() => pg.run(sql, params));
     const r = this.#call(() => this.#prepare(sql).run(...(params as SQLInputValue[])));
     return { changes: Number(r.changes), lastInsertRowid: Number(r.lastInsertRowid) };
   }
 
   /** The first row of a query, or undefined. */
   get<T extends object = SqlRow>(sql: string, ...params: SqlValue[]): T | undefined {
+    const pg = this.#pg;
+    if (pg !== undefined) return this.#call(() => pg.all(sql, params)[0]) as T | undefined;
     return this.#call(() => this.#prepare(sql).get(...(params as SQLInputValue[]))) as T | undefined;
   }
 
   /** All rows of a query. */
   all<T extends object = SqlRow>(sql: string, ...params: SqlValue[]): T[] {
+    const pg = this.#pg;
+    if (pg !== undefined) return this.#call(() => pg.all(sql, params)) as T[];
     return this.#call(() => this.#prepare(sql).all(...(params as SQLInputValue[]))) as T[];
   }
 
   /** Rows one at a time (large tables; do not write to the same table while iterating). */
   *iterate<T extends object = SqlRow>(sql: string, ...params: SqlValue[]): Generator<T> {
+    const pg = this.#pg;
+    if (pg !== undefined) {
+      // One query, all rows at once (a PostgreSQL cursor would hold a transaction open between yields).
+      yield* this.#call(() => pg.all(sql, params)) as T[];
+      return;
+    }
     const it = this.#call(() => this.#prepare(sql).iterate(...(params as SQLInputValue[])));
     while (true) {
       const next = this.#call(() => it.next());
@@ -465,7 +592,7 @@ export class NodeStore {
 
   /** Run SQL text with several statements and no parameters (schema scripts). */
   exec(sql: string): void {
-    this.#call(() => this.#db.exec(sql));
+    this.#call(() => (this.#pg !== undefined ? this.#pg.exec(sql) : this.#sqlite().exec(sql)));
   }
 
   /**
@@ -476,7 +603,9 @@ export class NodeStore {
     this.#assertOpen();
     const depth = this.#depth;
     const savepoint = `sp_${depth}`;
-    this.exec(depth === 0 ? 'BEGIN IMMEDIATE' : `SAVEPOINT ${savepoint}`);
+    const pg = this.#pg;
+    if (pg !== undefined) this.#call(() => (depth === 0 ? pg.begin() : pg.savepoint(savepoint)));
+    else this.exec(depth === 0 ? 'BEGIN IMMEDIATE' : `SAVEPOINT ${savepoint}`);
     this.#depth++;
     let result: T;
     try {
@@ -491,7 +620,8 @@ export class NodeStore {
     } catch (e) {
       this.#depth--;
       try {
-        this.exec(depth === 0 ? 'ROLLBACK' : `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
+        if (pg !== undefined) this.#call(() => (depth === 0 ? pg.rollback() : pg.rollbackTo(savepoint)));
+        else this.exec(depth === 0 ? 'ROLLBACK' : `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
       } catch (rollbackError) {
         this.#logger.error('store rollback failed', { file: this.path, depth });
         throw new FedscoreError('store', 'rollback failed after an error', {
@@ -502,7 +632,8 @@ export class NodeStore {
       throw e;
     }
     this.#depth--;
-    this.exec(depth === 0 ? 'COMMIT' : `RELEASE ${savepoint}`);
+    if (pg !== undefined) this.#call(() => (depth === 0 ? pg.commit() : pg.release(savepoint)));
+    else this.exec(depth === 0 ? 'COMMIT' : `RELEASE ${savepoint}`);
     return result;
   }
 
@@ -600,6 +731,7 @@ export class NodeStore {
 
   /** Run SQLite's integrity check; returns the problems found (empty when the file is sound). */
   integrityCheck(): string[] {
+    if (this.#pg !== undefined) return [];
     const rows = this.all<{ integrity_check: string }>('PRAGMA integrity_check');
     return rows.map((r) => r.integrity_check).filter((m) => m !== 'ok');
   }
@@ -630,7 +762,8 @@ export class NodeStore {
     this.#statements.clear();
     this.#closed = true;
     try {
-      this.#db.close();
+      if (this.#pg !== undefined) this.#pg.close();
+      else this.#sqlite().close();
     } catch (e) {
       throw new FedscoreError('store', `closing the store failed (${sqliteMessage(e)})`, {
         file: this.path,
@@ -642,10 +775,15 @@ export class NodeStore {
   #prepare(sql: string): StatementSync {
     let stmt = this.#statements.get(sql);
     if (stmt === undefined) {
-      stmt = this.#db.prepare(sql);
+      stmt = this.#sqlite().prepare(sql);
       this.#statements.set(sql, stmt);
     }
     return stmt;
+  }
+
+  #sqlite(): DatabaseSync {
+    if (this.#db === undefined) throw new FedscoreError('internal', 'not a SQLite store', { field: 'store' });
+    return this.#db;
   }
 
   #assertOpen(): void {

@@ -1,0 +1,298 @@
+/**
+ * Several replicas of one party on one PostgreSQL store (issue 18): they share jobs, consent, the model
+ * registry and the audit log, and their transactions are serialised by the database (the store's
+ * advisory write lock), so replicas appending to the audit log concurrently still build one chain that
+ * verifies. Skipped with the reason printed when no PostgreSQL binaries exist; a failure under CI=true.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import {
+  AuditLog,
+  ConsentRegistry,
+  enterpriseSetFingerprint,
+  type JobSpec,
+  JobStore,
+  type ModelRegistration,
+  ModelRegistry,
+  NodeStore,
+  validateJobSpec,
+} from '@fedscore/node';
+import { expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
+
+const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const T0 = Date.UTC(2026, 0, 1);
+const USCC = '91350100M000100Y43';
+
+describeStores('store replicas', (backend) => {
+  if (backend.name === 'sqlite') {
+    it('INSERT OR IGNORE and ON CONFLICT upserts behave alike on both stores (SQLite reference)', () => {
+      upsertCase(backend.newStore());
+    });
+    return;
+  }
+
+  it('INSERT OR IGNORE and ON CONFLICT upserts behave alike on both stores; INSERT OR REPLACE is refused', () => {
+    const store = backend.newStore();
+    upsertCase(store);
+    expect(() => store.run('INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)', 'a', 1)).toThrow(
+      expect.objectContaining({ code: 'unsupported', field: 'sql' }),
+    );
+  });
+
+  it('two replicas appending concurrently (two threads, two connections) build one verifiable chain', async () => {
+    const first = backend.newStore();
+    const schema = schemaOf(first);
+    new AuditLog(first); // migrations once, before the replicas race
+    const n = 60;
+    const barrier = new SharedArrayBuffer(4);
+    const actors = ['replica-a', 'replica-b'];
+    await Promise.all(
+      actors.map(
+        (actor) =>
+          new Promise<void>((resolve, reject) => {
+            const w = new Worker(new URL('./audit-replica-fixture.ts', import.meta.url), {
+              workerData: { url: backend.url(), schema, actor, n, barrier, replicas: actors.length },
+            });
+            w.once('message', () => resolve());
+            w.once('error', reject);
+            w.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`replica exited ${code}`))));
+          }),
+      ),
+    );
+    const log = new AuditLog(first);
+    const v = log.verify();
+    expect(v).toMatchObject({ ok: true, entries: 2 * n });
+    const chain = [...log.entries()];
+    expect(chain.map((e) => e.seq)).toEqual(Array.from({ length: 2 * n }, (_, i) => i + 1));
+    for (const actor of actors) {
+      // Each replica's entries are all there, in its own order.
+      const jobs = chain.filter((e) => e.actor === actor).map((e) => e.job);
+      expect(jobs).toEqual(Array.from({ length: n }, (_, i) => `${actor}-${i}`));
+    }
+    // How much the appends interleaved depends on the scheduler (2 to 119 switches between the replicas
+    // in 120 entries were seen on a loaded 2-core machine): printed, and at least one switch asserted.
+    // That a replica's transaction waits for another's is asserted by the busyTimeoutMs test below.
+    const switches = chain.filter((e, i) => i > 0 && e.actor !== chain[i - 1]?.actor).length;
+    console.log(`audit chain of ${2 * n} entries from 2 concurrent replicas: ${switches} replica switches`);
+    expect(switches).toBeGreaterThanOrEqual(1);
+  });
+
+  it('replicas share consent, models, jobs and one audit chain', () => {
+    const a = backend.newStore();
+    const b = backend.replicaOf(a);
+    const auditA = new AuditLog(a, { now: () => T0 });
+    const auditB = new AuditLog(b, { now: () => T0 });
+    const consentA = new ConsentRegistry(a, { audit: auditA, party: 'gov', now: () => T0 });
+    const consentB = new ConsentRegistry(b, { audit: auditB, party: 'gov', now: () => T0 });
+    const granted = consentA.grant({
+      enterprise: USCC,
+      grantee: 'bank-a',
+      purpose: 'training',
+      scope: ['*'],
+      grantedAt: T0,
+      expiresAt: T0 + 86_400_000,
+    });
+    expect(consentB.get(granted.id)).toEqual(granted);
+    consentB.revoke(granted.id, { reason: 'withdrawn' });
+    expect(consentA.get(granted.id).revokedAt).toBe(T0);
+    // Model versions are numbered across replicas (one sequence per name).
+    const modelsA = new ModelRegistry(a, { party: 'bank-a', now: () => T0 });
+    const modelsB = new ModelRegistry(b, { party: 'bank-a', now: () => T0 });
+    const reg: ModelRegistration = {
+      name: 'sme-line',
+      algorithm: 'hetero-lr',
+      modelId: 'run-1',
+      parties: [
+        { id: 'bank-a', role: 'guest', featureNames: ['revenue'] },
+        { id: 'gov', role: 'host', featureNames: ['tax_paid'] },
+      ],
+      metrics: { auc: 0.7 },
+      parameters: { learningRate: 0.15 },
+      dataFingerprints: { trainingSet: enterpriseSetFingerprint([USCC]) },
+    };
+    expect(modelsA.register(reg).version).toBe(1);
+    expect(modelsB.register({ ...reg, modelId: 'run-2' }).version).toBe(2);
+    expect(modelsA.get('sme-line').modelId).toBe('run-2');
+    // A job and its checkpoints one replica writes are the other's to resume.
+    const jobsA = new JobStore(a);
+    const jobsB = new JobStore(b);
+    const spec = {
+      ...validateJobSpec({
+        guest: 'bank',
+        hosts: ['government'],
+        data: { bank: 'loans', government: 'credit' },
+      }),
+      id: 'job-1',
+    } as JobSpec;
+    jobsA.put(spec, 'bank');
+    jobsA.saveEpochCheckpoint('job-1', 'train', 0, 2, Uint8Array.of(1, 2, 3));
+    expect(jobsB.get('job-1')?.status).toBe(jobsA.get('job-1')?.status);
+    expect(jobsB.epochCheckpoints('job-1', 'train').map((c) => [c.epoch, [...c.bytes]])).toEqual([
+      [2, [1, 2, 3]],
+    ]);
+    // The audit entries of both replicas are one chain.
+    expect(auditB.verify()).toMatchObject({ ok: true, entries: auditA.head().entries });
+    expect(auditA.head()).toEqual(auditB.head());
+  });
+
+  it('a replica SIGKILLed inside a transaction leaves the previous checkpoints and frees the write lock', () => {
+    const a = backend.newStore();
+    const jobs = new JobStore(a);
+    const spec = {
+      ...validateJobSpec({
+        guest: 'bank',
+        hosts: ['government'],
+        data: { bank: 'loans', government: 'credit' },
+      }),
+      id: 'j1',
+    } as JobSpec;
+    jobs.put(spec, 'bank');
+    for (let e = 1; e <= 3; e++) jobs.saveEpochCheckpoint('j1', 'train', 0, e, Uint8Array.of(e));
+    // Another replica (a process) rewrites epoch 2 (dropping 2 and 3 first) and is killed before COMMIT,
+    // holding the store's write lock.
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--disable-warning=ExperimentalWarning',
+        '--input-type=module',
+        '-e',
+        `import { JobStore, NodeStore } from '@fedscore/node';
+         const store = NodeStore.postgres(${JSON.stringify(backend.url())}, { schema: ${JSON.stringify(schemaOf(a))} });
+         const jobs = new JobStore(store);
+         store.transaction(() => {
+           jobs.saveEpochCheckpoint('j1', 'train', 1, 2, new TextEncoder().encode('torn'));
+           process.kill(process.pid, 'SIGKILL');
+         });`,
+      ],
+      { cwd: PACKAGE_DIR, encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(child.signal, child.stderr).toBe('SIGKILL');
+    // PostgreSQL rolled the transaction back when the connection dropped, and released the lock with it.
+    expect(jobs.epochCheckpoints('j1', 'train').map((c) => [c.epoch, c.attempt, [...c.bytes]])).toEqual([
+      [1, 0, [1]],
+      [2, 0, [2]],
+      [3, 0, [3]],
+    ]);
+    const t = Date.now();
+    jobs.saveEpochCheckpoint('j1', 'train', 1, 4, Uint8Array.of(4));
+    expect(Date.now() - t).toBeLessThan(4_000);
+  });
+
+  it('a replica that waits for the write lock longer than busyTimeoutMs fails with a store error', () => {
+    const a = backend.newStore();
+    const b = NodeStore.postgres(backend.url(), { schema: schemaOf(a), busyTimeoutMs: 200 });
+    try {
+      a.migrate({ module: 'kv', steps: ['CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL) STRICT'] });
+      const t = Date.now();
+      a.transaction(() => {
+        a.run('INSERT INTO kv (k, v) VALUES (?, ?)', 'held', 1);
+        // This thread holds the lock through `a`; `b` (another connection) cannot get it.
+        expect(() => b.transaction(() => b.run('INSERT INTO kv (k, v) VALUES (?, ?)', 'waits', 2))).toThrow(
+          expect.objectContaining({ code: 'store', message: expect.stringContaining('write lock') }),
+        );
+      });
+      expect(Date.now() - t).toBeLessThan(5000);
+      // b's failed attempt left nothing behind; it works once the lock is free.
+      b.run('INSERT INTO kv (k, v) VALUES (?, ?)', 'later', 3);
+      expect(a.all('SELECT k FROM kv ORDER BY k')).toEqual([{ k: 'held' }, { k: 'later' }]);
+    } finally {
+      b.close();
+    }
+  });
+});
+
+describeStores('job leases (which replica coordinates a job)', (backend) => {
+  it('one holder at a time; renewed by its holder; taken over once expired; released', () => {
+    const a = backend.newStore();
+    const b = backend.name === 'postgres' ? backend.replicaOf(a) : a;
+    const jobsA = new JobStore(a);
+    const jobsB = new JobStore(b);
+    jobsA.put(
+      {
+        ...validateJobSpec({
+          guest: 'bank',
+          hosts: ['government'],
+          data: { bank: 'loans', government: 'credit' },
+        }),
+        id: 'j1',
+      } as JobSpec,
+      'bank',
+    );
+    const t = 1_000_000;
+    expect(jobsA.claimLease('j1', 'replica-a', 15_000, t)).toBe(true);
+    expect(jobsB.claimLease('j1', 'replica-b', 15_000, t + 1)).toBe(false);
+    expect(jobsA.claimLease('j1', 'replica-a', 15_000, t + 10_000)).toBe(true); // renewed to t + 25 s
+    expect(jobsB.claimLease('j1', 'replica-b', 15_000, t + 20_000)).toBe(false);
+    expect(jobsB.lease('j1')).toEqual({ holder: 'replica-a', expiresAt: t + 25_000 });
+    // replica-a stops renewing (it died): replica-b takes the job over after the expiry, recorded.
+    expect(jobsB.claimLease('j1', 'replica-b', 15_000, t + 25_001)).toBe(true);
+    expect(jobsA.claimLease('j1', 'replica-a', 15_000, t + 25_002)).toBe(false);
+    expect(jobsA.events('j1').filter((e) => e.kind === 'lease_taken_over')).toHaveLength(1);
+    jobsA.releaseLease('j1', 'replica-a'); // not its lease: nothing happens
+    expect(jobsA.lease('j1')?.holder).toBe('replica-b');
+    jobsB.releaseLease('j1', 'replica-b');
+    expect(jobsA.lease('j1')).toBeUndefined();
+    expect(jobsA.claimLease('j1', 'replica-a', 15_000, t + 25_003)).toBe(true);
+    expect(() => jobsA.claimLease('j1', '', 15_000)).toThrow(expect.objectContaining({ field: 'holder' }));
+    expect(() => jobsA.claimLease('j1', 'x', 0)).toThrow(expect.objectContaining({ field: 'ttlMs' }));
+  });
+});
+
+/** The store's schema (every PostgreSQL test store has its own). */
+function schemaOf(store: NodeStore): string {
+  const row = store.get<{ s: string }>('SELECT current_schema() AS s');
+  if (row === undefined) throw new Error('no schema');
+  return row.s;
+}
+
+function upsertCase(store: NodeStore): void {
+  store.migrate({
+    module: 'kv',
+    steps: ['CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL, blob BLOB, r REAL) STRICT'],
+  });
+  // An identity column (lastInsertRowid) together with INSERT OR IGNORE.
+  store.migrate({
+    module: 'ids',
+    steps: ['CREATE TABLE ids (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE) STRICT'],
+  });
+  expect(store.run('INSERT OR IGNORE INTO ids (name) VALUES (?)', 'x')).toEqual({
+    changes: 1,
+    lastInsertRowid: 1,
+  });
+  expect(store.run('INSERT OR IGNORE INTO ids (name) VALUES (?)', 'x').changes).toBe(0);
+  // (an ignored insert may use up an id on either database: compare with the row, not a constant)
+  const y = store.run('INSERT INTO ids (name) VALUES (?)', 'y').lastInsertRowid;
+  expect(y).toBe(store.get<{ id: number }>('SELECT id FROM ids WHERE name = ?', 'y')?.id);
+  expect(y).toBeGreaterThan(1);
+  const big = 2 ** 40 + 7;
+  expect(store.run('INSERT OR IGNORE INTO kv (k, v) VALUES (?, ?)', 'a', big).changes).toBe(1);
+  expect(store.run('INSERT OR IGNORE INTO kv (k, v) VALUES (?, ?)', 'a', 2).changes).toBe(0);
+  store.run(
+    'INSERT INTO kv (k, v, blob, r) VALUES (?, ?, ?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v + 1, blob = excluded.blob, r = excluded.r',
+    'a',
+    5,
+    randomBytesFixed(),
+    0.1,
+  );
+  expect(store.get('SELECT k, v, blob, r FROM kv')).toEqual({
+    k: 'a',
+    v: 6,
+    blob: randomBytesFixed(),
+    r: 0.1,
+  });
+  expect(
+    store.get('SELECT count(*) AS n, sum(v) AS s FROM kv WHERE (? IS NULL OR k = ?)', null, 'a'),
+  ).toEqual({
+    n: 1,
+    s: 6,
+  });
+  void randomBytes;
+}
+
+function randomBytesFixed(): Uint8Array {
+  return Uint8Array.from({ length: 40 }, (_, i) => (i * 37) % 256);
+}
