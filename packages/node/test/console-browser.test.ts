@@ -363,6 +363,18 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     await b.page.waitForFunction(
       () => document.getElementById('job-stage')?.textContent === 'binning (attempt 2)',
     );
+    // The Stages table follows without a reload: psi done, binning running, the later stages waiting.
+    const stages = await b.page
+      .locator('table', { has: b.page.locator('caption', { hasText: /^Stages$/ }) })
+      .locator('tbody tr')
+      .evaluateAll((rows) => rows.map((r) => `${r.cells[0]?.textContent} ${r.cells[1]?.textContent}`));
+    expect(stages).toEqual([
+      'psi done',
+      'binning running',
+      'train waiting',
+      'evaluate waiting',
+      'publish waiting',
+    ]);
     fx.jobs.finish('job-a2');
     await b.page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'done');
     expect(b.errors).toEqual([]);
