@@ -367,7 +367,9 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     const stages = await b.page
       .locator('table', { has: b.page.locator('caption', { hasText: /^Stages$/ }) })
       .locator('tbody tr')
-      .evaluateAll((rows) => rows.map((r) => `${r.cells[0]?.textContent} ${r.cells[1]?.textContent}`));
+      .evaluateAll((rows) =>
+        rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent).join(' ')),
+      );
     expect(stages).toEqual([
       'psi done',
       'binning running',
