@@ -353,11 +353,16 @@ describe('console over HTTP', () => {
     // The node's own datasets: 'credit' has 6 rows, below the privacy floor of 50: coverage withheld;
     // 'credit-history' has 60 rows, 45 with a value.
     expect(indicators).toMatch(
-      /credit<\/td><td>tax_arrears<\/td><td>numeric<\/td><td>withheld<\/td><td>withheld \(fewer than 50 rows\)<\/td><td>6<\/td>/,
+      /credit<\/td><td>tax_arrears<\/td><td>numeric<\/td><td>withheld<\/td><td>withheld \(fewer than 50 rows\)<\/td><td>6<\/td><td>Tax owed past its due date, CNY &lt;b&gt;thousands&lt;\/b&gt;<\/td>/,
     );
+    // The IV catalogue gives the meaning of this node's own feature (escaped, as every cell).
+    expect(indicators).toMatch(
+      /government<\/td><td>tax_arrears<\/td><td>bank-a<\/td><td>job-a1<\/td><td>0\.18<\/td><td>kept<\/td><td>Tax owed past its due date/,
+    );
+    expect(indicators).not.toContain('<b>thousands');
     expect(indicators).not.toContain('66.7 %');
     expect(indicators).toMatch(
-      /credit-history<\/td><td>years_filed<\/td><td>numeric<\/td><td>75.0 %<\/td><td>25.0 %<\/td><td>60<\/td>/,
+      /credit-history<\/td><td>years_filed<\/td><td>numeric<\/td><td>75.0 %<\/td><td>25.0 %<\/td><td>60<\/td><td>-<\/td>/,
     );
     const samples = (await c.request('/console/samples')).body;
     expect(samples).toMatch(/job-a1.*government.*<td>6<\/td>.*enforced.*3 of 9/s);
@@ -673,6 +678,23 @@ describe('config', () => {
         }),
       ),
     ).toBe(false);
+  });
+  it("takes one line of text per feature as a dataset's descriptions, naming a bad one", () => {
+    const data = (descriptions: unknown) => ({ credit: { path: 'c.csv', id: 'id', descriptions } });
+    expect(
+      validateNodeConfig({ ...base, data: data({ tax_arrears: 'Tax owed past its due date' }) }).data[
+        'credit'
+      ]?.descriptions,
+    ).toEqual({ tax_arrears: 'Tax owed past its due date' });
+    expect(
+      validateNodeConfig({ ...base, data: { credit: { path: 'c.csv', id: 'id' } } }).data['credit']
+        ?.descriptions,
+    ).toEqual({});
+    for (const bad of ['x'.repeat(201), 'two\nlines', '']) {
+      expect(() => validateNodeConfig({ ...base, data: data({ tax_arrears: bad }) })).toThrow(
+        expect.objectContaining({ code: 'invalid_config', field: 'data.credit.descriptions.tax_arrears' }),
+      );
+    }
   });
   it('refuses bad console settings with a typed error naming the field', () => {
     expect(() => validateNodeConfig({ ...base, console: { enabled: true } })).toThrow(
