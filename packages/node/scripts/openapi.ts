@@ -1,6 +1,7 @@
 /**
- * Writes the scoring API's OpenAPI document, generated from its zod schemas, to
- * docs/api/scoring-openapi.json (the node also serves it at /v1/openapi.json).
+ * Writes the node's OpenAPI document (the scoring API and the console's JSON API, generated from the
+ * zod schemas their Hono routes validate with: src/server/openapi.ts) to docs/api/openapi.json (the node
+ * also serves it at /v1/openapi.json and /console/api/openapi.json).
  *
  *   npx -y pnpm@12.4.2 --filter @fedscore/node openapi            # rewrite the committed file
  *   npx -y pnpm@12.4.2 --filter @fedscore/node openapi --check    # exit 1 when it is stale
@@ -8,18 +9,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scoringOpenApiDocument } from '../src/scoring/api-schema.ts';
+import { openApiDocument } from '../src/server/openapi.ts';
 
-const file = join(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '..',
-  'docs',
-  'api',
-  'scoring-openapi.json',
-);
-const text = `${JSON.stringify(scoringOpenApiDocument(), null, 2)}\n`;
+const file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'api', 'openapi.json');
+const text = `${JSON.stringify(openApiDocument(), null, 2)}\n`;
 if (process.argv.includes('--check')) {
   let committed = '';
   try {

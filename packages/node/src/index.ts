@@ -63,6 +63,7 @@ export type {
   ConsoleAccountsOptions,
   ConsoleAlert,
   ConsoleAlertSource,
+  ConsoleApiErrorCode,
   ConsoleChartAssets,
   ConsoleHandler,
   ConsoleOidcConfig,
@@ -89,12 +90,19 @@ export {
   ALERT_SEVERITIES,
   AlertBook,
   alertDeliveries,
+  CONSOLE_API_ERRORS,
   CONSOLE_MIGRATIONS,
   CONSOLE_PAGES,
   CONSOLE_ROLES,
   CONTENT_SECURITY_POLICY,
   ConsoleAccounts,
   ConsoleOidc,
+  consoleErrorSchema,
+  consoleJobListSchema,
+  consoleJobSchema,
+  consoleModelListSchema,
+  consoleModelSchema,
+  consoleSessionSchema,
   countAlerts,
   createConsoleHandler,
   createSelfEstimatePageHandler,
@@ -266,7 +274,6 @@ export {
   ScoringRefusal,
   scoreRequestSchema,
   scoreResponseSchema,
-  scoringOpenApiDocument,
   usccSchema,
 } from './scoring/index.ts';
 export type { RequestWindow, ScoringPolicyConfig } from './scoring-policy/index.ts';
@@ -284,7 +291,7 @@ export type {
   ScoringApi,
   ScoringApiOptions,
 } from './server/index.ts';
-export { renderMetrics, startHttpEndpoint, startScoringApi } from './server/index.ts';
+export { openApiDocument, renderMetrics, startHttpEndpoint, startScoringApi } from './server/index.ts';
 export type { OpenStoreOptions, RunResult, SqlRow, SqlValue, StoreMigrations } from './store/index.ts';
 export { NodeStore, STORE_FILE, STORE_MARKER, sha256Hex } from './store/index.ts';
 export type {

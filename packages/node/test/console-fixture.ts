@@ -478,7 +478,13 @@ export class ConsoleClient {
 
   async request(
     path: string,
-    init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
+    init: {
+      method?: string;
+      form?: Record<string, string>;
+      /** A JSON body (the console's API). */
+      json?: unknown;
+      headers?: Record<string, string>;
+    } = {},
   ): Promise<{ status: number; headers: Headers; body: string }> {
     const headers: Record<string, string> = { ...init.headers };
     if (this.cookies.size > 0) {
@@ -488,6 +494,10 @@ export class ConsoleClient {
     if (init.form !== undefined) {
       headers['content-type'] ??= 'application/x-www-form-urlencoded';
       body = new URLSearchParams(init.form).toString();
+    }
+    if (init.json !== undefined) {
+      headers['content-type'] ??= 'application/json';
+      body = JSON.stringify(init.json);
     }
     const r = await fetch(this.base + path, {
       method: init.method ?? (body === undefined ? 'GET' : 'POST'),

@@ -42,6 +42,30 @@ function httpsPost(
   });
 }
 
+function httpsCall(
+  port: number,
+  ca: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, method, ca, servername: 'localhost', headers },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => {
+          text += c.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 describe('scoring API over HTTPS', () => {
   it('authenticates, validates and maps errors; the server survives a failing scorer', async () => {
     const ca = createDevCa();
@@ -118,6 +142,58 @@ describe('scoring API over HTTPS', () => {
       // The unauthenticated call never reached the scorer.
       expect(calls).toBe(4);
       expect(api.stats()).toMatchObject({ '200': 2, '401': 1, '500': 1, '429': 1 });
+
+      // Routes: an unknown path, a wrong method, HEAD of the document (the Hono app's 404/405/HEAD).
+      const missing = await httpsCall(api.port, ca.cert, 'GET', '/v1/nothing');
+      expect([missing.status, JSON.parse(missing.text).error]).toEqual([
+        404,
+        { code: 'not_found', message: 'no route /v1/nothing' },
+      ]);
+      const wrong = await httpsCall(api.port, ca.cert, 'GET', '/v1/score', headers);
+      expect([wrong.status, wrong.headers['allow'], JSON.parse(wrong.text).error.code]).toEqual([
+        405,
+        'POST',
+        'method_not_allowed',
+      ]);
+      const head = await httpsCall(api.port, ca.cert, 'HEAD', '/v1/openapi.json');
+      expect([head.status, head.text, head.headers['content-type']]).toEqual([
+        200,
+        '',
+        'application/json; charset=utf-8',
+      ]);
+      // A body over the limit, declared or streamed without a length (chunked): 413, no scorer call.
+      const big = JSON.stringify({ applicant: APPLICANT, features: { x: 1 }, pad: 'x'.repeat(70_000) });
+      const declared = await httpsPost(api.port, ca.cert, big, headers);
+      expect([declared.status, (declared.json.error as { code: string }).code]).toEqual([
+        413,
+        'payload_too_large',
+      ]);
+      const chunked = await httpsCall(
+        api.port,
+        ca.cert,
+        'POST',
+        '/v1/score',
+        { ...headers, 'transfer-encoding': 'chunked' },
+        big,
+      );
+      expect([chunked.status, JSON.parse(chunked.text).error.code]).toEqual([413, 'payload_too_large']);
+      const broken = await httpsPost(api.port, ca.cert, '{"applicant":', headers);
+      expect([broken.status, broken.json.error]).toMatchObject([
+        400,
+        { code: 'invalid_request', field: 'body' },
+      ]);
+      const unknown = await httpsPost(
+        api.port,
+        ca.cert,
+        JSON.stringify({ applicant: APPLICANT, features: { x: 1 }, colour: 'red' }),
+        headers,
+      );
+      expect([unknown.status, unknown.json.error]).toMatchObject([
+        400,
+        { code: 'invalid_request', field: 'colour' },
+      ]);
+      expect(calls).toBe(4);
+      expect(api.stats()).toMatchObject({ '200': 3, '404': 1, '405': 1, '413': 2, '400': 2 });
     } finally {
       await api.close();
       store.close();

@@ -32,12 +32,12 @@ import {
   enterpriseSetFingerprint,
   issuePartyCert,
   type NodeConfig,
+  openApiDocument,
   PartyNode,
   partyFeatures,
   reconcileAuditLogs,
   ScoringQuota,
   scoreResponseSchema,
-  scoringOpenApiDocument,
   validateNodeConfig,
 } from '@fedscore/node';
 import { decideCredit, parseCreditRules } from '@fedscore/scoring';
@@ -560,9 +560,9 @@ describe('scoring API on the bank node', () => {
     const res = await fetch(`${url}/v1/openapi.json`);
     expect(res.status).toBe(200);
     const served = await res.json();
-    expect(served).toEqual(scoringOpenApiDocument());
+    expect(served).toEqual(openApiDocument());
     const here = dirname(fileURLToPath(import.meta.url));
-    const committed = JSON.parse(readFileSync(join(here, '../../../docs/api/scoring-openapi.json'), 'utf8'));
+    const committed = JSON.parse(readFileSync(join(here, '../../../docs/api/openapi.json'), 'utf8'));
     // Stale? Regenerate: npx -y pnpm@12.4.2 --filter @fedscore/node openapi
     expect(committed).toEqual(served);
   });

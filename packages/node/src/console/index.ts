@@ -32,6 +32,16 @@ export {
   countAlerts,
   parseAlertFilter,
 } from './alerts.ts';
+export type { ConsoleApiErrorCode } from './api-schema.ts';
+export {
+  CONSOLE_API_ERRORS,
+  consoleErrorSchema,
+  consoleJobListSchema,
+  consoleJobSchema,
+  consoleModelListSchema,
+  consoleModelSchema,
+  consoleSessionSchema,
+} from './api-schema.ts';
 export type {
   ConsoleOidcConfig,
   ConsoleOidcOptions,

@@ -1,7 +1,8 @@
 /**
  * The console's HTTP handler, mounted under /console/ on the node's `http` endpoint (server/http.ts).
- * Plain `node:http` and server-rendered HTML, like the scoring API: a dozen routes need no framework,
- * and the page needs no client bundle (one progressive script for live job status).
+ * The pages are server-rendered HTML (no client bundle; one progressive script for live job status),
+ * routed here; the JSON API under /console/api/ is a Hono app with zod-validated routes (api.ts), under
+ * the same session, roles, CSRF check and security headers, documented in the node's OpenAPI document.
  *
  * Every response carries a strict Content-Security-Policy (`default-src 'none'`, scripts, styles and
  * connections from 'self' only, no inline script or style, `frame-ancestors 'none'`, `form-action 'self'`)
@@ -28,7 +29,7 @@
  * address, at most `loginsPerMinute` attempts a minute (429 beyond). Refused logins go to the node's
  * refusal window (one audit entry per source and window, never a row per attempt).
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFedscoreError, type Logger, noopLogger } from '@fedscore/core';
 import {
@@ -39,6 +40,7 @@ import {
 } from '../audit/index.ts';
 import { type ConsoleAccess, type ConsolePage, ROLE_ACCESS } from './access.ts';
 import type { ConsoleAccounts, ConsoleSession } from './accounts.ts';
+import { createConsoleApi } from './api.ts';
 import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS } from './assets.ts';
 import { alertPage, alertsPage, alignedCoverageTable, scoringPolicyTable } from './governance.ts';
 import { html } from './html.ts';
@@ -68,27 +70,19 @@ import {
   samplesPage,
   usagePage,
 } from './pages.ts';
+import {
+  CONTENT_SECURITY_POLICY,
+  consoleActor,
+  crossSite,
+  LOGIN_COOKIE,
+  OIDC_COOKIE,
+  parseCookies,
+  SECURITY_HEADERS,
+  SESSION_COOKIE,
+  sameToken,
+} from './security.ts';
 
-export const SESSION_COOKIE = '__Host-fedscore-session';
-export const LOGIN_COOKIE = '__Host-fedscore-login';
-export const OIDC_COOKIE = '__Host-fedscore-oidc';
-
-export const CONTENT_SECURITY_POLICY =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
-  "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'content-security-policy': CONTENT_SECURITY_POLICY,
-  'x-content-type-options': 'nosniff',
-  // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` on form posts, which
-  // the origin check must refuse.
-  'referrer-policy': 'same-origin',
-  'x-frame-options': 'DENY',
-  'cross-origin-opener-policy': 'same-origin',
-  'cross-origin-resource-policy': 'same-origin',
-  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
-  'cache-control': 'no-store',
-};
+export { CONTENT_SECURITY_POLICY, LOGIN_COOKIE, OIDC_COOKIE, SESSION_COOKIE };
 
 const MAX_FORM_BYTES = 64 * 1024;
 /** Longest life of one live job stream. */
@@ -134,22 +128,6 @@ class HttpFailure extends Error {
   }
 }
 
-function parseCookies(header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of (header ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0) out.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
-  }
-  return out;
-}
-
-function sameToken(a: string | undefined | null, b: string | undefined): boolean {
-  if (typeof a !== 'string' || b === undefined) return false;
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 function cookie(name: string, value: string, maxAge?: number, sameSite = 'Strict'): string {
   return `${name}=${value}; Path=/; Secure; HttpOnly; SameSite=${sameSite}${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}`;
 }
@@ -184,11 +162,6 @@ function readForm(req: IncomingMessage, limit = MAX_FORM_BYTES): Promise<URLSear
   });
 }
 
-/** Who cancelled or retried a job, for the audit entry: `console:` and the account's username. */
-function consoleActor(ctx: PageContext): string {
-  return `console:${ctx.account.username.replace(/[^A-Za-z0-9._@-]/g, '_').slice(0, 100)}`;
-}
-
 /** Build the console's handler for the node's HTTP endpoint. */
 export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
   const access = options.access ?? ROLE_ACCESS;
@@ -200,6 +173,7 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
   const { source, accounts, oidc } = options;
   const local = options.localAccounts ?? true;
   const ways = { local, ...(oidc !== undefined && { oidcName: oidc.name }) };
+  const api = createConsoleApi({ source, accounts, access, logger });
 
   const send = (
     res: ServerResponse,
@@ -244,15 +218,8 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
   };
 
   const checkOrigin = (req: IncomingMessage): void => {
-    const site = req.headers['sec-fetch-site'];
-    if (site !== undefined && site !== 'same-origin')
-      throw new HttpFailure(403, 'cross-site request refused');
-    const origin = req.headers.origin;
-    if (origin !== undefined) {
-      const host = req.headers.host;
-      const ok = host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
-      if (!ok) throw new HttpFailure(403, 'cross-origin request refused');
-    }
+    const refused = crossSite(req.headers['sec-fetch-site'], req.headers.origin, req.headers.host);
+    if (refused !== undefined) throw new HttpFailure(403, refused);
   };
 
   const loginForm = (res: ServerResponse, status: number, message?: string, clear: string[] = []): void => {
@@ -487,7 +454,7 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
         throw new HttpFailure(404, 'this node does not coordinate the job');
       }
       try {
-        act(job.id, consoleActor(ctx));
+        act(job.id, consoleActor(ctx.account));
         logger.info(`console job ${parts[2]}`, { job: job.id, role: ctx.account.role });
         redirect(res, `${BASE}/jobs/${encodeURIComponent(job.id)}`);
       } catch (e) {
@@ -735,6 +702,12 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     if (url.pathname !== BASE && !url.pathname.startsWith(`${BASE}/`)) return false;
     if (url.pathname === BASE) {
       redirect(res, `${BASE}/`);
+      return true;
+    }
+    if (url.pathname.startsWith(`${BASE}/api/`)) {
+      api(req, res).catch(() => {
+        if (!res.headersSent) res.writeHead(500, SECURITY_HEADERS).end();
+      });
       return true;
     }
     handle(req, res, url).catch((e: unknown) => {

@@ -1,8 +1,9 @@
 /**
- * The scoring API's request, response and error bodies as zod schemas: the HTTP endpoint validates
- * with them, and the OpenAPI 3.1 document (`scoringOpenApiDocument`, served at `/v1/openapi.json` and
- * committed as docs/api/scoring-openapi.json) is generated from them with zod 4's `z.toJSONSchema`, so
- * the document cannot drift from what the node accepts and answers.
+ * The scoring API's request, response and error bodies as zod schemas, and its routes
+ * (`SCORING_ROUTES`): the Hono app of server/scoring-api.ts validates with them, and the node's OpenAPI
+ * 3.1 document (`openApiDocument`, server/openapi.ts: served at `/v1/openapi.json`, committed as
+ * docs/api/openapi.json) is generated from the same declarations with zod 4's `z.toJSONSchema`, so the
+ * document cannot drift from what the node accepts and answers.
  *
  * The request holds the applicant's USCC (checksum verified) and the bank's own feature values, named
  * as the registered model names them; the features are checked against the model when it is known (in
@@ -11,6 +12,7 @@
  */
 import { isValidUscc, normalizeUscc } from '@fedscore/core';
 import { z } from 'zod';
+import { defineRoute } from '../server/api-route.ts';
 
 /** The API's error codes and the HTTP status each maps to. */
 export const SCORING_API_ERRORS = {
@@ -169,94 +171,48 @@ export const errorSchema = z
   .meta({ description: 'Every non-2xx answer.' });
 export type ScoringApiErrorBody = z.infer<typeof errorSchema>;
 
-/** The OpenAPI 3.1 document of the scoring API (deterministic: the committed file is compared with it). */
-export function scoringOpenApiDocument(): Record<string, unknown> {
-  // One registry, so that shared parts become `#/components/schemas/<id>` references.
-  const registry = z.registry<{ id: string }>();
-  registry.add(scoreRequestSchema, { id: 'ScoreRequest' });
-  registry.add(scoreResponseSchema, { id: 'ScoreResponse' });
-  registry.add(reasonSchema, { id: 'ScoreReason' });
-  registry.add(errorSchema, { id: 'Error' });
-  const json = z.toJSONSchema(registry, {
-    target: 'draft-2020-12',
-    io: 'input',
-    unrepresentable: 'any',
-    uri: (id) => `#/components/schemas/${id}`,
-  }) as { schemas: Record<string, Record<string, unknown>> };
-  const schemas: Record<string, Record<string, unknown>> = {};
-  for (const [id, j] of Object.entries(json.schemas)) {
-    const { $schema: _, $id: __, ...rest } = j;
-    schemas[id] = rest;
-  }
-  const errorResponse = (description: string) => ({
-    description,
-    content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-  });
-  return {
-    openapi: '3.1.0',
-    info: {
-      title: 'fedscore scoring API',
-      version: '1.0.0',
-      description:
-        "The bank node's scoring endpoint for a risk engine: scores one applicant under encryption with the government node (protocol scoring.online over mutual TLS), subject to the government's consent check and quotas. Every call is audited on both nodes (request id, applicant fingerprint, outcome; never scores or features). See docs/scoring-api.md.",
-      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
-    },
-    servers: [
-      { url: 'https://bank-node.internal:9443', description: "The bank node's `scoring.api.listen`" },
-    ],
+const errorResponse = (description: string) => ({ description, schema: errorSchema });
+
+/** The scoring API's routes: validated by server/scoring-api.ts, documented by server/openapi.ts. */
+export const SCORING_ROUTES = {
+  score: defineRoute({
+    method: 'post',
+    path: '/v1/score',
+    operationId: 'score',
+    summary: 'Score one applicant',
+    tags: ['scoring'],
     security: [{ bearerToken: [] }],
-    paths: {
-      '/v1/score': {
-        post: {
-          operationId: 'score',
-          summary: 'Score one applicant',
-          requestBody: {
-            required: true,
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/ScoreRequest' } } },
-          },
-          responses: {
-            '200': {
-              description: 'Scored.',
-              headers: { 'x-request-id': { schema: { type: 'string' } } },
-              content: { 'application/json': { schema: { $ref: '#/components/schemas/ScoreResponse' } } },
-            },
-            '400': errorResponse('invalid_request: `field` names the wrong field.'),
-            '401': errorResponse('unauthenticated: no or an unknown bearer token.'),
-            '403': errorResponse(
-              "consent_missing: the enterprise has not authorized this bank's scoring use; policy_refused: the government's policy does not serve this node's scoring mode or band count.",
-            ),
-            '404': errorResponse('no_record: the government holds no record of the applicant.'),
-            '413': errorResponse('payload_too_large.'),
-            '415': errorResponse('unsupported_media_type: send application/json.'),
-            '429': errorResponse(
-              "quota_exceeded or rate_limited (the government's per (bank, enterprise) quota or rate refused, before it looked the applicant up); `retry-after` (seconds) is set.",
-            ),
-            '500': errorResponse('internal.'),
-            '503': errorResponse(
-              'upstream_unavailable (the government node is unreachable or slow, or the model cannot be served) or overloaded.',
-            ),
-          },
-        },
+    body: scoreRequestSchema,
+    responses: {
+      '200': {
+        description: 'Scored.',
+        headers: { 'x-request-id': { schema: { type: 'string' } } },
+        schema: scoreResponseSchema,
       },
-      '/v1/openapi.json': {
-        get: {
-          operationId: 'openapi',
-          summary: 'This document',
-          security: [],
-          responses: { '200': { description: 'The OpenAPI document.' } },
-        },
-      },
+      '400': errorResponse('invalid_request: `field` names the wrong field.'),
+      '401': errorResponse('unauthenticated: no or an unknown bearer token.'),
+      '403': errorResponse(
+        "consent_missing: the enterprise has not authorized this bank's scoring use; policy_refused: the government's policy does not serve this node's scoring mode or band count.",
+      ),
+      '404': errorResponse('no_record: the government holds no record of the applicant.'),
+      '413': errorResponse('payload_too_large.'),
+      '415': errorResponse('unsupported_media_type: send application/json.'),
+      '429': errorResponse(
+        "quota_exceeded or rate_limited (the government's per (bank, enterprise) quota or rate refused, before it looked the applicant up); `retry-after` (seconds) is set.",
+      ),
+      '500': errorResponse('internal.'),
+      '503': errorResponse(
+        'upstream_unavailable (the government node is unreachable or slow, or the model cannot be served) or overloaded.',
+      ),
     },
-    components: {
-      securitySchemes: {
-        bearerToken: {
-          type: 'http',
-          scheme: 'bearer',
-          description:
-            'An API token from `fedscore node token` (only its SHA-256 is kept in the node config: scoring.api.tokens).',
-        },
-      },
-      schemas,
-    },
-  };
-}
+  }),
+  openapi: defineRoute({
+    method: 'get',
+    path: '/v1/openapi.json',
+    operationId: 'openapi',
+    summary: "The node's OpenAPI document (this one)",
+    tags: ['scoring'],
+    security: [],
+    responses: { '200': { description: 'The OpenAPI document.' } },
+  }),
+} as const;

@@ -10,7 +10,6 @@ export {
   SCORING_API_ERRORS,
   scoreRequestSchema,
   scoreResponseSchema,
-  scoringOpenApiDocument,
   usccSchema,
 } from './api-schema.ts';
 export type { ScoringClientOptions } from './bank.ts';

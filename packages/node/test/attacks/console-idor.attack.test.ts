@@ -9,6 +9,9 @@
  * bank-a-credit@1`) and reads which government datasets bank-a trained on, its hosts, its stages, its
  * model's metrics and features -- a competitor's model-development activity on the public-credit platform.
  *
+ * The same through the console's JSON API (`/console/api/jobs`, `/console/api/jobs/job-a1`,
+ * `/console/api/models`, `/console/api/models/bank-a-credit@1`): bank-a's job id, hosts and model id.
+ *
  * Weakened configuration: the same console with its per-object scope checks switched off (every job and
  * model visible to every logged-in role, the page-level role check kept). The analyst recovers bank-a's
  * datasets and metrics. Default (ROLE_ACCESS): each of those URLs answers 404 with exactly the body of a
@@ -47,6 +50,25 @@ async function probe(
   return { statuses, recovered, bodies };
 }
 
+/** What bank-b's analyst learns about bank-a from the JSON API (lists and guessed ids). */
+async function probeApi(
+  fx: ConsoleFixture,
+): Promise<{ statuses: number[]; recovered: string[]; bodies: string[] }> {
+  const c = new ConsoleClient(fx.base);
+  expect(await c.login(USERS.analystB.username)).toBe(303);
+  const urls = ['/jobs', '/jobs/job-a1', '/models', '/models/bank-a-credit%401'];
+  const statuses: number[] = [];
+  const bodies: string[] = [];
+  for (const u of urls) {
+    const r = await c.request(`/console/api${u}`);
+    statuses.push(r.status);
+    bodies.push(r.body);
+  }
+  const all = bodies.join('\n');
+  const recovered = ['"id":"job-a1"', '"guest":"bank-a"', 'bank-a-run-1'].filter((s) => all.includes(s));
+  return { statuses, recovered, bodies };
+}
+
 describe('attack: IDOR across banks in the console', () => {
   let fx: ConsoleFixture | undefined;
   afterEach(async () => {
@@ -72,5 +94,23 @@ describe('attack: IDOR across banks in the console', () => {
     const missingModel = await c.request('/console/models/nope%401');
     expect(r.bodies[0]).toBe(missingJob.body);
     expect(r.bodies[2]).toBe(missingModel.body);
+  });
+
+  it("recovers bank-a's job and model through the JSON API when the scope check is off", async () => {
+    fx = await startConsoleFixture({ access: WEAKENED });
+    const r = await probeApi(fx);
+    expect(r.statuses).toEqual([200, 200, 200, 200]);
+    expect(r.recovered).toEqual(['"id":"job-a1"', '"guest":"bank-a"', 'bank-a-run-1']);
+  });
+
+  it('fails through the JSON API with the default roles: lists without them, 404 like a missing id', async () => {
+    fx = await startConsoleFixture();
+    const r = await probeApi(fx);
+    expect(r.statuses).toEqual([200, 404, 200, 404]);
+    expect(r.recovered).toEqual([]);
+    const c = new ConsoleClient(fx.base);
+    await c.login(USERS.analystB.username);
+    expect(r.bodies[1]).toBe((await c.request('/console/api/jobs/job-nope')).body);
+    expect(r.bodies[3]).toBe((await c.request('/console/api/models/nope%401')).body);
   });
 });

@@ -1,0 +1,290 @@
+/**
+ * The console's JSON API (under /console/api/, console/api.ts): its bodies as zod schemas and its routes
+ * (`CONSOLE_API_ROUTES`). Hono validates the routes with these schemas, and the node's one OpenAPI 3.1
+ * document (server/openapi.ts, shared with the scoring API) is generated from them.
+ *
+ * The API shows what the pages show and no more: the same roles (access.ts), the same 404 for a job or
+ * model out of the account's scope as for one that does not exist, a party's feature count but not its
+ * feature names, no evaluation curves, no audit details. Every change (POST) needs the session's CSRF
+ * token in `x-csrf-token` (GET /console/api/session tells it), a same-origin `Origin`/`Sec-Fetch-Site`
+ * when the browser sends them, and a JSON body where the route takes one.
+ */
+import { z } from 'zod';
+import { JOB_STATUSES } from '../jobs/job-store.ts';
+import { jobSpecSchema, STAGES } from '../jobs/spec.ts';
+import { MODEL_STATUSES } from '../registry/model-registry.ts';
+import { defineRoute } from '../server/api-route.ts';
+import { CONSOLE_ROLES } from './accounts.ts';
+
+/** The console API's error codes and the HTTP status each maps to. */
+export const CONSOLE_API_ERRORS = {
+  /** A parameter, query or body field is wrong (`field` names it), or the node refused the job spec. */
+  invalid_request: 400,
+  /** No live session (log in at /console/login). */
+  unauthenticated: 401,
+  /** The role does not allow it, a missing or wrong CSRF token, or a cross-site request. */
+  forbidden: 403,
+  /** No such route, or an object that does not exist or is out of the account's scope. */
+  not_found: 404,
+  method_not_allowed: 405,
+  /** The object's state does not allow the change (e.g. cancel a finished job). */
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  internal: 500,
+} as const;
+/** A code of the console API's errors. */
+export type ConsoleApiErrorCode = keyof typeof CONSOLE_API_ERRORS;
+
+/** The body of every refusal of the console's API (OpenAPI component `ConsoleError`). */
+export const consoleErrorSchema = z
+  .object({
+    error: z
+      .object({
+        code: z.enum(Object.keys(CONSOLE_API_ERRORS) as [ConsoleApiErrorCode, ...ConsoleApiErrorCode[]]),
+        message: z.string(),
+        field: z.string().optional().meta({ description: 'The parameter or field that was wrong.' }),
+      })
+      .strict(),
+  })
+  .strict()
+  .meta({ description: "Every non-2xx answer of the console's API." });
+
+/** `GET /console/api/session` (component `ConsoleSession`). */
+export const consoleSessionSchema = z
+  .object({
+    username: z.string(),
+    role: z.enum(CONSOLE_ROLES),
+    bank: z.string().nullable().meta({ description: "A bank analyst's bank; null for the other roles." }),
+    csrf: z.string().meta({ description: 'Send it as `x-csrf-token` with every POST of this session.' }),
+  })
+  .strict()
+  .meta({ description: 'Who is logged in.' });
+
+const epochMs = z.number().int().meta({ description: 'Milliseconds since 1970-01-01T00:00:00Z.' });
+
+/** One job as the console's API answers it (component `Job`). */
+export const consoleJobSchema = z
+  .object({
+    id: z.string(),
+    kind: z.string().meta({ description: '`hetero-lr`, `secureboost` or `hfl`.' }),
+    guest: z.string().meta({ description: "The label holder and coordinator: the job's bank." }),
+    hosts: z.array(z.string()),
+    coordinator: z.string(),
+    status: z.enum(JOB_STATUSES),
+    stage: z.enum(STAGES).nullable(),
+    attempt: z.number().int(),
+    error: z.object({ code: z.string(), message: z.string() }).strict().nullable(),
+    cancelRequestedBy: z.string().nullable(),
+    createdAt: epochMs,
+    updatedAt: epochMs,
+  })
+  .strict()
+  .meta({ description: 'A job (its spec as submitted is the Jobs page; its data stay on each party).' });
+
+/** `GET /console/api/jobs` (component `JobList`). */
+export const consoleJobListSchema = z
+  .object({ jobs: z.array(consoleJobSchema) })
+  .strict()
+  .meta({ description: "The account's jobs, newest first." });
+
+/** One model version as the console's API answers it (component `Model`). */
+export const consoleModelSchema = z
+  .object({
+    ref: z.string().meta({ description: 'Registry reference, `name@version`.' }),
+    name: z.string(),
+    version: z.number().int(),
+    status: z.enum(MODEL_STATUSES),
+    createdAt: epochMs,
+    algorithm: z.string(),
+    modelId: z.string(),
+    parties: z.array(
+      z
+        .object({
+          id: z.string(),
+          role: z.string(),
+          features: z
+            .number()
+            .int()
+            .meta({ description: 'How many features the party holds (not their names).' }),
+        })
+        .strict(),
+    ),
+    metrics: z.record(z.string(), z.number()),
+    lineage: z
+      .object({
+        job: z.string().nullable(),
+        binning: z.string().nullable(),
+        parent: z.string().nullable(),
+      })
+      .strict(),
+    artifactSha256: z.string().nullable(),
+    evaluated: z.boolean().meta({ description: 'Held-out curves exist (the Models page draws them).' }),
+  })
+  .strict()
+  .meta({ description: 'A model version of the registry.' });
+
+/** `GET /console/api/models` (component `ModelList`). */
+export const consoleModelListSchema = z
+  .object({ models: z.array(consoleModelSchema) })
+  .strict()
+  .meta({ description: "The account's model versions." });
+
+const jobId = z.string().min(1).max(63).meta({ description: 'The job id.' });
+const modelRef = z
+  .string()
+  .min(3)
+  .max(200)
+  .regex(/@\d+$/, 'a model reference is name@version')
+  .meta({ description: 'A registry reference, `name@version`.' });
+
+const err = (description: string) => ({ description, schema: consoleErrorSchema });
+const SESSION = [{ consoleSession: [] }];
+const CHANGE = [{ consoleSession: [], csrfToken: [] }];
+const common = {
+  '401': err('unauthenticated: no live session.'),
+  '403': err("forbidden: the account's role does not open this."),
+} as const;
+
+/** The console API's routes: validated by console/api.ts, documented by server/openapi.ts. */
+export const CONSOLE_API_ROUTES = {
+  openapi: defineRoute({
+    method: 'get',
+    path: '/console/api/openapi.json',
+    operationId: 'consoleOpenapi',
+    summary: "The node's OpenAPI document (the same document as /v1/openapi.json)",
+    tags: ['console'],
+    security: [],
+    responses: { '200': { description: 'The OpenAPI document.' } },
+  }),
+  session: defineRoute({
+    method: 'get',
+    path: '/console/api/session',
+    operationId: 'consoleSession',
+    summary: 'The logged-in account and its CSRF token',
+    tags: ['console'],
+    security: SESSION,
+    responses: { '200': { description: 'The session.', schema: consoleSessionSchema }, '401': common['401'] },
+  }),
+  jobs: defineRoute({
+    method: 'get',
+    path: '/console/api/jobs',
+    operationId: 'consoleListJobs',
+    summary: "The account's jobs (a bank analyst: its bank's only)",
+    tags: ['console'],
+    security: SESSION,
+    query: z
+      .object({
+        status: z.enum(JOB_STATUSES).optional().meta({ description: 'Only jobs in this status.' }),
+        limit: z.coerce
+          .number()
+          .int('limit is a whole number')
+          .min(1)
+          .max(1000)
+          .default(100)
+          .meta({ description: 'At most this many (1-1000, default 100).' }),
+      })
+      .strict(),
+    responses: {
+      '200': { description: 'The jobs.', schema: consoleJobListSchema },
+      '400': err('invalid_request: `field` names the query parameter.'),
+      ...common,
+    },
+  }),
+  job: defineRoute({
+    method: 'get',
+    path: '/console/api/jobs/{id}',
+    operationId: 'consoleGetJob',
+    summary: 'One job',
+    tags: ['console'],
+    security: SESSION,
+    params: z.object({ id: jobId }).strict(),
+    responses: {
+      '200': { description: 'The job.', schema: consoleJobSchema },
+      ...common,
+      '404': err("not_found: no such job, or another bank's (the same answer)."),
+    },
+  }),
+  submitJob: defineRoute({
+    method: 'post',
+    path: '/console/api/jobs',
+    operationId: 'consoleSubmitJob',
+    summary: "Submit a job of the account's bank (validated like the YAML spec)",
+    tags: ['console'],
+    security: CHANGE,
+    body: jobSpecSchema,
+    responses: {
+      '201': { description: 'Recorded; it runs when every party accepted it.', schema: consoleJobSchema },
+      '400': err('invalid_request: `field` names the wrong field of the spec.'),
+      ...common,
+      '403': err("forbidden: the role, the CSRF token, or a job of another bank (the spec's guest)."),
+      '404': err('not_found: this node does not take jobs from the console.'),
+      '413': err('payload_too_large.'),
+      '415': err('unsupported_media_type: send application/json.'),
+    },
+  }),
+  controlJob: defineRoute({
+    method: 'post',
+    path: '/console/api/jobs/{id}/{action}',
+    operationId: 'consoleControlJob',
+    summary: 'Cancel a job, or retry a failed or cancelled one (jobs this node coordinates)',
+    tags: ['console'],
+    security: CHANGE,
+    params: z.object({ id: jobId, action: z.enum(['cancel', 'retry']) }).strict(),
+    responses: {
+      '200': { description: 'The job after the change.', schema: consoleJobSchema },
+      ...common,
+      '404': err("not_found: no such job, another bank's, or one this node does not coordinate."),
+      '409': err('conflict: the job is in a state that does not allow it.'),
+    },
+  }),
+  models: defineRoute({
+    method: 'get',
+    path: '/console/api/models',
+    operationId: 'consoleListModels',
+    summary: "The account's model versions (a bank analyst: its bank's only)",
+    tags: ['console'],
+    security: SESSION,
+    query: z
+      .object({
+        status: z.enum(MODEL_STATUSES).optional().meta({ description: 'Only versions in this status.' }),
+      })
+      .strict(),
+    responses: {
+      '200': { description: 'The model versions.', schema: consoleModelListSchema },
+      '400': err('invalid_request: `field` names the query parameter.'),
+      ...common,
+    },
+  }),
+  model: defineRoute({
+    method: 'get',
+    path: '/console/api/models/{ref}',
+    operationId: 'consoleGetModel',
+    summary: 'One model version',
+    tags: ['console'],
+    security: SESSION,
+    params: z.object({ ref: modelRef }).strict(),
+    responses: {
+      '200': { description: 'The model version.', schema: consoleModelSchema },
+      '400': err('invalid_request: not a model reference.'),
+      ...common,
+      '404': err("not_found: no such model, or another bank's (the same answer)."),
+    },
+  }),
+  changeModel: defineRoute({
+    method: 'post',
+    path: '/console/api/models/{ref}/{action}',
+    operationId: 'consoleChangeModel',
+    summary: 'Promote a model version to production, or retire it',
+    tags: ['console'],
+    security: CHANGE,
+    params: z.object({ ref: modelRef, action: z.enum(['promote', 'retire']) }).strict(),
+    responses: {
+      '200': { description: 'The version after the change.', schema: consoleModelSchema },
+      '400': err('invalid_request: not a model reference.'),
+      ...common,
+      '404': err("not_found: no such model, or another bank's."),
+      '409': err('conflict: the version is in a state that does not allow it.'),
+    },
+  }),
+} as const;

@@ -1,0 +1,289 @@
+/**
+ * The console's JSON API under /console/api/ (routes and schemas: api-schema.ts; docs/console.md), a
+ * Hono app served by @hono/node-server's listener from the console's handler (server.ts) on the node's
+ * `http` endpoint. It answers what the Jobs and Models pages show, to scripts of a logged-in user:
+ *
+ *   GET  /console/api/openapi.json                the node's OpenAPI document (no login: no data)
+ *   GET  /console/api/session                     the account and its CSRF token
+ *   GET  /console/api/jobs?status=&limit=         jobs;  GET /console/api/jobs/{id}         one job
+ *   POST /console/api/jobs                        submit (the job spec as JSON)
+ *   POST /console/api/jobs/{id}/cancel|retry
+ *   GET  /console/api/models?status=              models; GET /console/api/models/{ref}     one model
+ *   POST /console/api/models/{ref}/promote|retire
+ *
+ * The pages' defences, unchanged: the session cookie (401 without one, never a redirect), the roles
+ * and scopes of access.ts (403 for a page the role does not open; 404, as for a missing one, for a job
+ * or model of another bank), and on every POST the session's CSRF token in `x-csrf-token` (constant-time
+ * compare) plus the same-origin check of `Origin`/`Sec-Fetch-Site`. Every answer carries the console's
+ * security headers (its CSP included). Errors are `{ error: { code, message, field? } }`, the field
+ * named by the route's zod schema.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isFedscoreError, type Logger } from '@fedscore/core';
+import { Hono, type MiddlewareHandler } from 'hono';
+import type { z } from 'zod';
+import type { JobRecord } from '../jobs/job-store.ts';
+import type { ModelVersion } from '../registry/index.ts';
+import {
+  type ApiEnv,
+  ApiError,
+  type ApiRoute,
+  honoPath,
+  mountRoute,
+  nodeListener,
+} from '../server/api-route.ts';
+import { openApiDocument } from '../server/openapi.ts';
+import type { ConsoleAccess, ConsolePage } from './access.ts';
+import type { ConsoleAccount, ConsoleAccounts, ConsoleSession } from './accounts.ts';
+import {
+  CONSOLE_API_ERRORS,
+  CONSOLE_API_ROUTES,
+  type ConsoleApiErrorCode,
+  type consoleJobSchema,
+  type consoleModelSchema,
+} from './api-schema.ts';
+import type { ConsoleSource } from './pages.ts';
+import {
+  consoleActor,
+  crossSite,
+  parseCookies,
+  SECURITY_HEADERS,
+  SESSION_COOKIE,
+  sameToken,
+} from './security.ts';
+
+/** A job spec is small; the pages' form limit. */
+const MAX_BODY_BYTES = 64 * 1024;
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export interface ConsoleApiOptions {
+  readonly source: ConsoleSource;
+  readonly accounts: ConsoleAccounts;
+  readonly access: ConsoleAccess;
+  readonly logger: Logger;
+}
+
+type ConsoleEnv = ApiEnv<{ session: ConsoleSession }>;
+
+function jobJson(j: JobRecord): z.input<typeof consoleJobSchema> {
+  return {
+    id: j.id,
+    kind: j.spec.kind ?? 'hetero-lr',
+    guest: j.spec.guest,
+    hosts: [...j.spec.hosts],
+    coordinator: j.coordinator,
+    status: j.status,
+    stage: j.stage,
+    attempt: j.attempt,
+    error: j.error === undefined ? null : { code: j.error.code, message: j.error.message },
+    cancelRequestedBy: j.cancelRequestedBy ?? null,
+    createdAt: j.createdAt,
+    updatedAt: j.updatedAt,
+  };
+}
+
+function modelJson(m: ModelVersion): z.input<typeof consoleModelSchema> {
+  return {
+    ref: m.ref,
+    name: m.name,
+    version: m.version,
+    status: m.status,
+    createdAt: m.createdAt,
+    algorithm: m.algorithm,
+    modelId: m.modelId,
+    parties: m.parties.map((p) => ({ id: p.id, role: p.role, features: p.featureNames?.length ?? 0 })),
+    metrics: { ...m.metrics },
+    lineage: {
+      job: m.lineage.job ?? null,
+      binning: m.lineage.binning ?? null,
+      parent: m.lineage.parent ?? null,
+    },
+    artifactSha256: m.artifactSha256 ?? null,
+    evaluated: m.evaluation !== undefined,
+  };
+}
+
+/** The console API's request listener (server.ts hands it the paths under /console/api/). */
+export function createConsoleApi(
+  options: ConsoleApiOptions,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const { source, accounts, access, logger } = options;
+  const openapi = JSON.stringify(openApiDocument());
+  const json = (status: number, body: unknown): Response =>
+    new Response(typeof body === 'string' ? body : JSON.stringify(body), {
+      status,
+      headers: { 'content-type': JSON_TYPE },
+    });
+  const fail = (e: ApiError, extra: Record<string, string> = {}): Response => {
+    const code = (e.code in CONSOLE_API_ERRORS ? e.code : 'internal') as ConsoleApiErrorCode;
+    const res = json(CONSOLE_API_ERRORS[code], {
+      error: { code, message: e.message, ...(e.field !== undefined && { field: e.field }) },
+    });
+    for (const [k, v] of Object.entries(extra)) res.headers.set(k, v);
+    return res;
+  };
+
+  const app = new Hono<ConsoleEnv>();
+  // The console's security headers (strict CSP, nosniff, no-store, DENY framing...) on every answer.
+  app.use('*', async (c, next) => {
+    await next();
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
+  });
+  app.notFound((c) => fail(new ApiError('not_found', `no route ${c.req.path}`)));
+  app.onError((e) => {
+    if (e instanceof ApiError) return fail(e);
+    logger.error('console api request failed', { code: isFedscoreError(e) ? e.code : 'internal' });
+    return fail(new ApiError('internal', 'internal error; see the node log'));
+  });
+
+  const authenticated: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
+    const session = accounts.session(parseCookies(c.req.header('cookie')).get(SESSION_COOKIE));
+    if (session === undefined) throw new ApiError('unauthenticated', 'log in first (/console/login)');
+    c.set('session', session);
+    await next();
+  };
+  const csrf: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
+    const refused = crossSite(c.req.header('sec-fetch-site'), c.req.header('origin'), c.req.header('host'));
+    if (refused !== undefined) throw new ApiError('forbidden', refused);
+    if (!sameToken(c.req.header('x-csrf-token'), c.get('session').csrf)) {
+      throw new ApiError('forbidden', 'missing or wrong CSRF token', 'x-csrf-token');
+    }
+    await next();
+  };
+  const opens =
+    (p: ConsolePage): MiddlewareHandler<ConsoleEnv> =>
+    async (c, next) => {
+      if (!access.canOpen(c.get('session').account, p)) {
+        throw new ApiError('forbidden', 'your role does not open this page');
+      }
+      await next();
+    };
+  const read = (p?: ConsolePage) => ({
+    before: p === undefined ? [authenticated] : [authenticated, opens(p)],
+    bodyLimit: MAX_BODY_BYTES,
+  });
+  const change = (p: ConsolePage) => ({ before: [authenticated, csrf, opens(p)], bodyLimit: MAX_BODY_BYTES });
+
+  const visibleJob = (account: ConsoleAccount, id: string): JobRecord => {
+    const job = source.jobs.get(id);
+    if (job === undefined || !access.canSeeJob(account, job))
+      throw new ApiError('not_found', 'no such job', 'id');
+    return job;
+  };
+  const visibleModel = (account: ConsoleAccount, ref: string): ModelVersion => {
+    let m: ModelVersion;
+    try {
+      m = source.models.get(ref);
+    } catch {
+      throw new ApiError('not_found', 'no such model', 'ref');
+    }
+    if (!access.canSeeModel(account, m)) throw new ApiError('not_found', 'no such model', 'ref');
+    return m;
+  };
+  /** The node's refusal of a change, as a typed answer (its code and field in the message). */
+  const refusal = (e: unknown, code: 'invalid_request' | 'conflict'): ApiError => {
+    if (!isFedscoreError(e)) throw e;
+    return new ApiError(code, `refused (${e.code}): ${e.message}`, e.field);
+  };
+
+  const R = CONSOLE_API_ROUTES;
+  mountRoute(app, R.openapi, { bodyLimit: 0 }, () => json(200, openapi));
+  mountRoute(app, R.session, read(), (c) => {
+    const { account, csrf: token } = c.get('session');
+    return json(200, {
+      username: account.username,
+      role: account.role,
+      bank: account.bank ?? null,
+      csrf: token,
+    });
+  });
+  mountRoute(app, R.jobs, read('jobs'), (c, { query }) => {
+    const account = c.get('session').account;
+    const jobs = source.jobs
+      .list(query.status)
+      .filter((j) => access.canSeeJob(account, j))
+      .reverse()
+      .slice(0, query.limit)
+      .map(jobJson);
+    return json(200, { jobs });
+  });
+  mountRoute(app, R.job, read('jobs'), (c, { params }) =>
+    json(200, jobJson(visibleJob(c.get('session').account, params.id))),
+  );
+  mountRoute(app, R.submitJob, change('jobs'), (c, { body, json: spec }) => {
+    const account = c.get('session').account;
+    if (source.submit === undefined) throw new ApiError('not_found', 'this node does not take jobs here');
+    if (!access.canSubmitJob(account, body.guest)) {
+      throw new ApiError('forbidden', 'you submit jobs of your own bank only', 'guest');
+    }
+    let job: JobRecord;
+    try {
+      // The node validates the spec as it was sent (its own defaults), as the page's form does.
+      job = source.submit(spec);
+    } catch (e) {
+      throw refusal(e, 'invalid_request');
+    }
+    logger.info('console job submitted', { job: job.id, role: account.role, via: 'api' });
+    return json(201, jobJson(job));
+  });
+  mountRoute(app, R.controlJob, change('jobs'), (c, { params }) => {
+    const account = c.get('session').account;
+    const job = visibleJob(account, params.id);
+    if (!access.canControlJob(account, job)) {
+      throw new ApiError('forbidden', "you cancel and retry your own bank's jobs only");
+    }
+    const act = params.action === 'cancel' ? source.cancel : source.retry;
+    if (act === undefined || job.coordinator !== source.party) {
+      throw new ApiError('not_found', 'this node does not coordinate the job', 'id');
+    }
+    let after: JobRecord;
+    try {
+      after = act(job.id, consoleActor(account));
+    } catch (e) {
+      throw refusal(e, 'conflict');
+    }
+    logger.info(`console job ${params.action}`, { job: job.id, role: account.role, via: 'api' });
+    return json(200, jobJson(after));
+  });
+  mountRoute(app, R.models, read('models'), (c, { query }) => {
+    const account = c.get('session').account;
+    const models = source.models
+      .list(query.status === undefined ? {} : { status: query.status })
+      .filter((m) => access.canSeeModel(account, m))
+      .map(modelJson);
+    return json(200, { models });
+  });
+  mountRoute(app, R.model, read('models'), (c, { params }) =>
+    json(200, modelJson(visibleModel(c.get('session').account, params.ref))),
+  );
+  mountRoute(app, R.changeModel, change('models'), (c, { params }) => {
+    const account = c.get('session').account;
+    const m = visibleModel(account, params.ref);
+    if (!access.canChangeModel(account, m))
+      throw new ApiError('forbidden', 'your role cannot change this model');
+    let after: ModelVersion;
+    try {
+      const reason = { reason: `console: ${account.username}` };
+      after =
+        params.action === 'promote'
+          ? source.models.promote(m.ref, reason)
+          : source.models.retire(m.ref, reason);
+    } catch (e) {
+      throw refusal(e, 'conflict');
+    }
+    logger.info(`console model ${params.action}`, { role: account.role, via: 'api' });
+    return json(200, modelJson(after));
+  });
+  // A known path with another method: 405 with the methods it takes.
+  const methods = new Map<string, string[]>();
+  for (const route of Object.values(R) as ApiRoute[]) {
+    const m = route.method.toUpperCase();
+    methods.set(route.path, [...(methods.get(route.path) ?? []), ...(m === 'GET' ? ['GET', 'HEAD'] : [m])]);
+  }
+  for (const [path, allow] of methods) {
+    app.all(honoPath(path), () =>
+      fail(new ApiError('method_not_allowed', `use ${allow.join(' or ')}`), { allow: allow.join(', ') }),
+    );
+  }
+  return nodeListener(app);
+}

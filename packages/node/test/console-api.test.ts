@@ -1,0 +1,255 @@
+/**
+ * The console's JSON API (/console/api/, a Hono app with zod-validated routes; docs/console.md) on the
+ * node's real HTTP endpoint: the same session, roles, bank scoping, CSRF and origin checks and security
+ * headers as the pages, typed errors naming the field, answers that parse with the schemas the OpenAPI
+ * document is generated from, and that document served as the committed one.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  CONTENT_SECURITY_POLICY,
+  consoleErrorSchema,
+  consoleJobListSchema,
+  consoleJobSchema,
+  consoleModelListSchema,
+  consoleModelSchema,
+  consoleSessionSchema,
+  openApiDocument,
+  validateJobSpec,
+} from '@fedscore/node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConsoleClient, type ConsoleFixture, startConsoleFixture, USERS } from './console-fixture.ts';
+
+let fx: ConsoleFixture | undefined;
+afterEach(async () => {
+  await fx?.close();
+  fx = undefined;
+});
+
+async function api(
+  c: ConsoleClient,
+  path: string,
+  init: Parameters<ConsoleClient['request']>[1] = {},
+): Promise<{ status: number; headers: Headers; json: Record<string, unknown> }> {
+  const r = await c.request(`/console/api${path}`, init);
+  expect(r.headers.get('content-type'), path).toBe('application/json; charset=utf-8');
+  return { status: r.status, headers: r.headers, json: JSON.parse(r.body) as Record<string, unknown> };
+}
+
+/** The error code and field of a refusal, after checking its body against the error schema. */
+function refusal(r: { status: number; json: unknown }): [number, string, string | undefined] {
+  const e = consoleErrorSchema.parse(r.json).error;
+  return [r.status, e.code, e.field];
+}
+
+async function loggedIn(user: { username: string }): Promise<{ c: ConsoleClient; csrf: string }> {
+  const c = new ConsoleClient(fx!.base);
+  expect(await c.login(user.username)).toBe(303);
+  const s = await api(c, '/session');
+  expect(s.status).toBe(200);
+  return { c, csrf: consoleSessionSchema.parse(s.json).csrf };
+}
+
+describe('console JSON API', () => {
+  it('answers 401 without a session (never a redirect), with the console security headers; the OpenAPI document is public', async () => {
+    fx = await startConsoleFixture();
+    const c = new ConsoleClient(fx.base);
+    for (const path of ['/session', '/jobs', '/jobs/job-a1', '/models', '/models/bank-a-credit@1']) {
+      const r = await api(c, path);
+      expect(refusal(r), path).toEqual([401, 'unauthenticated', undefined]);
+      expect(r.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
+      expect(r.headers.get('x-frame-options')).toBe('DENY');
+      expect(r.headers.get('cache-control')).toBe('no-store');
+    }
+    expect(refusal(await api(c, '/models/bank-a-credit@1/promote', { json: {} }))[1]).toBe('unauthenticated');
+    const doc = await api(c, '/openapi.json');
+    expect(doc.status).toBe(200);
+    expect(doc.json).toEqual(openApiDocument());
+    const committed = JSON.parse(
+      readFileSync(new URL('../../../docs/api/openapi.json', import.meta.url), 'utf8'),
+    ) as unknown;
+    // Stale? Regenerate: npx -y pnpm@12.4.2 --filter @fedscore/node openapi
+    expect(committed).toEqual(doc.json);
+    const paths = Object.keys((doc.json as { paths: Record<string, unknown> }).paths);
+    expect(paths).toEqual(
+      expect.arrayContaining(['/v1/score', '/console/api/jobs', '/console/api/models/{ref}']),
+    );
+    expect(refusal(await api(c, '/nothing-here'))).toEqual([404, 'not_found', undefined]);
+    const wrong = await api(c, '/jobs', { method: 'DELETE' });
+    expect(refusal(wrong)[0]).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD, POST');
+  });
+
+  it("scopes a bank analyst to its own bank: another bank's job and model are 404 like a missing one", async () => {
+    fx = await startConsoleFixture();
+    const { c, csrf } = await loggedIn(USERS.analystA);
+    const jobs = consoleJobListSchema.parse((await api(c, '/jobs')).json).jobs;
+    expect(jobs.map((j) => j.id)).toEqual(['job-a1']);
+    expect(jobs[0]).toMatchObject({ guest: 'bank-a', hosts: ['government'], kind: 'hetero-lr' });
+    expect(consoleJobSchema.parse((await api(c, '/jobs/job-a1')).json).id).toBe('job-a1');
+    const other = await api(c, '/jobs/job-b1');
+    const missing = await api(c, '/jobs/job-zz');
+    expect(refusal(other)).toEqual([404, 'not_found', 'id']);
+    expect(other.json).toEqual(missing.json);
+    const models = consoleModelListSchema.parse((await api(c, '/models')).json).models;
+    expect(models.map((m) => m.ref)).toEqual(['bank-a-credit@1']);
+    const m = consoleModelSchema.parse((await api(c, '/models/bank-a-credit%401')).json);
+    // The party's feature count, never the feature names (as on the page).
+    expect(m.parties.every((p) => typeof p.features === 'number')).toBe(true);
+    expect(JSON.stringify(m)).not.toContain('featureNames');
+    const otherModel = await api(c, '/models/bank-b-credit%401');
+    expect(refusal(otherModel)).toEqual([404, 'not_found', 'ref']);
+    expect(otherModel.json).toEqual((await api(c, '/models/nobody%401')).json);
+    // Not even with a valid CSRF token can it change another bank's model.
+    const retire = await api(c, '/models/bank-b-credit%401/retire', {
+      method: 'POST',
+      headers: { 'x-csrf-token': csrf },
+    });
+    expect(refusal(retire)).toEqual([404, 'not_found', 'ref']);
+    expect(fx.models.get('bank-b-credit@1').status).toBe('candidate');
+    // The operator sees both banks.
+    const op = await loggedIn(USERS.operator);
+    const all = consoleJobListSchema.parse((await api(op.c, '/jobs')).json).jobs.map((j) => j.id);
+    expect(all.sort()).toEqual(['job-a1', 'job-b1']);
+  });
+
+  it('gives the auditor no jobs or models (403), its session only', async () => {
+    fx = await startConsoleFixture();
+    const { c } = await loggedIn(USERS.auditor);
+    for (const path of ['/jobs', '/jobs/job-a1', '/models', '/models/bank-a-credit%401']) {
+      expect(refusal(await api(c, path)), path).toEqual([403, 'forbidden', undefined]);
+    }
+    expect(consoleSessionSchema.parse((await api(c, '/session')).json)).toMatchObject({
+      username: USERS.auditor.username,
+      role: 'auditor',
+      bank: null,
+    });
+  });
+
+  it('refuses a change without the CSRF token, with a wrong one, or cross-site; promotes with it', async () => {
+    fx = await startConsoleFixture();
+    const { c, csrf } = await loggedIn(USERS.operator);
+    const promote = (headers: Record<string, string>) =>
+      api(c, '/models/bank-a-credit%401/promote', { method: 'POST', headers });
+    expect(refusal(await promote({}))).toEqual([403, 'forbidden', 'x-csrf-token']);
+    expect(refusal(await promote({ 'x-csrf-token': `${csrf}x` }))).toEqual([
+      403,
+      'forbidden',
+      'x-csrf-token',
+    ]);
+    expect(refusal(await promote({ 'x-csrf-token': csrf, origin: 'https://evil.example' }))[1]).toBe(
+      'forbidden',
+    );
+    expect(refusal(await promote({ 'x-csrf-token': csrf, 'sec-fetch-site': 'cross-site' }))[1]).toBe(
+      'forbidden',
+    );
+    // Another session's token does not do either.
+    const other = await loggedIn(USERS.analystA);
+    expect(refusal(await promote({ 'x-csrf-token': other.csrf }))[1]).toBe('forbidden');
+    expect(fx.models.get('bank-a-credit@1').status).toBe('candidate');
+    const ok = await promote({ 'x-csrf-token': csrf, origin: fx.base });
+    expect(ok.status).toBe(200);
+    expect(consoleModelSchema.parse(ok.json).status).toBe('production');
+    expect(fx.models.get('bank-a-credit@1').status).toBe('production');
+  });
+
+  it('validates query, path and body with the zod schemas, naming the field', async () => {
+    fx = await startConsoleFixture();
+    const { c, csrf } = await loggedIn(USERS.operator);
+    expect(refusal(await api(c, '/jobs?limit=0'))).toEqual([400, 'invalid_request', 'limit']);
+    expect(refusal(await api(c, '/jobs?limit=2.5'))).toEqual([400, 'invalid_request', 'limit']);
+    expect(refusal(await api(c, '/jobs?status=exploded'))).toEqual([400, 'invalid_request', 'status']);
+    expect(refusal(await api(c, '/jobs?colour=red'))).toEqual([400, 'invalid_request', 'colour']);
+    expect(refusal(await api(c, '/models/no-version'))).toEqual([400, 'invalid_request', 'ref']);
+    expect(refusal(await api(c, '/models?status=gone'))).toEqual([400, 'invalid_request', 'status']);
+    const listed = consoleJobListSchema.parse((await api(c, '/jobs?limit=1&status=submitted')).json).jobs;
+    expect(listed.length).toBeLessThanOrEqual(1);
+
+    const spec = {
+      id: 'job-g1',
+      guest: 'government',
+      hosts: ['bank-a'],
+      data: { government: 'credit', 'bank-a': 'loans' },
+    };
+    const post = (body: unknown, headers: Record<string, string> = {}) =>
+      api(c, '/jobs', { method: 'POST', json: body, headers: { 'x-csrf-token': csrf, ...headers } });
+    expect(refusal(await post({ ...spec, binning: { bins: 1 } }))).toEqual([
+      400,
+      'invalid_request',
+      'binning.bins',
+    ]);
+    expect(refusal(await post({ ...spec, hosts: [] }))).toEqual([400, 'invalid_request', 'hosts']);
+    expect(refusal(await post({ ...spec, colour: 'red' }))[1]).toBe('invalid_request');
+    expect(refusal(await post(spec, { 'content-type': 'text/plain' }))).toEqual([
+      415,
+      'unsupported_media_type',
+      'content-type',
+    ]);
+    const notJson = await c.request('/console/api/jobs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+      form: { x: '{' },
+    });
+    expect([notJson.status, JSON.parse(notJson.body).error.field]).toEqual([400, 'body']);
+    expect(refusal(await post({ ...spec, pad: 'x'.repeat(70_000) }))).toEqual([
+      413,
+      'payload_too_large',
+      undefined,
+    ]);
+    expect(fx.jobs.get('job-g1')).toBeUndefined();
+    const ok = await post(spec);
+    expect(ok.status).toBe(201);
+    expect(consoleJobSchema.parse(ok.json)).toMatchObject({
+      id: 'job-g1',
+      status: 'submitted',
+      guest: 'government',
+    });
+    expect(fx.jobs.get('job-g1')?.status).toBe('submitted');
+    // A bank analyst submits jobs of its own bank only.
+    const a = await loggedIn(USERS.analystA);
+    const refused = await api(a.c, '/jobs', {
+      method: 'POST',
+      json: { ...spec, id: 'job-g2' },
+      headers: { 'x-csrf-token': a.csrf },
+    });
+    expect(refusal(refused)).toEqual([403, 'forbidden', 'guest']);
+    expect(fx.jobs.get('job-g2')).toBeUndefined();
+  });
+
+  it("cancels and retries a job of the user's own bank on the coordinating node; a refused change is 409", async () => {
+    fx = await startConsoleFixture({ party: 'bank-a' });
+    const spec = (id: string) =>
+      validateJobSpec({
+        id,
+        guest: 'bank-a',
+        hosts: ['government'],
+        data: { 'bank-a': 'loans', government: 'credit' },
+      });
+    fx.jobs.put({ ...spec('job-a2'), id: 'job-a2' }, 'bank-a');
+    fx.jobs.setAttempt('job-a2', 'train', 0);
+    const b = await loggedIn(USERS.analystB);
+    const bCancel = await api(b.c, '/jobs/job-a2/cancel', {
+      method: 'POST',
+      headers: { 'x-csrf-token': b.csrf },
+    });
+    expect(refusal(bCancel)).toEqual([404, 'not_found', 'id']);
+    expect(
+      refusal(await api(b.c, '/jobs/job-b1/retry', { method: 'POST', headers: { 'x-csrf-token': b.csrf } })),
+    ).toEqual([404, 'not_found', 'id']);
+    const a = await loggedIn(USERS.analystA);
+    const act = (path: string) => api(a.c, path, { method: 'POST', headers: { 'x-csrf-token': a.csrf } });
+    expect(refusal(await act('/jobs/job-a2/explode'))).toEqual([400, 'invalid_request', 'action']);
+    const ok = await act('/jobs/job-a2/cancel');
+    expect(ok.status).toBe(200);
+    expect(consoleJobSchema.parse(ok.json).cancelRequestedBy).toBe('console:anna');
+    expect(fx.jobs.require('job-a2').cancelRequestedBy).toBe('console:anna');
+    expect(refusal(await act('/jobs/job-a2/retry')).slice(0, 2)).toEqual([409, 'conflict']);
+    expect(
+      [...fx.audit.entries({ kind: 'job_change' })].map((e) => [
+        e.job,
+        e.details?.['action'],
+        e.details?.['by'],
+      ]),
+    ).toEqual([['job-a2', 'cancel', 'console:anna']]);
+    expect(fx.audit.verify().ok).toBe(true);
+  });
+});
