@@ -416,7 +416,7 @@ export async function startConsoleFixture(
             ['credit', 'credit-history'],
             async (name) => (name === 'credit' ? credit : history),
             undefined,
-            { credit: { tax_arrears: 'Tax owed past its due date, CNY <b>thousands</b>' } },
+            { credit: { tax_arrears: 'Tax owed past its due date, CNY thousands' } },
           ),
         submit: (spec) => submitJob(jobs, party, spec),
         // No runner here: a cancel is recorded (the node's runner would act on it), a retry re-queues.

@@ -37,7 +37,7 @@ function start(party: string, extra: Record<string, unknown>): Promise<PartyNode
 
 describe('console on a party node', () => {
   it('is served by default on the government node and logs in an account of its store', async () => {
-    // A dataset whose features the config describes: the Indicators page shows the description.
+    // A dataset whose features the config describes: the Indicators page shows the description, escaped.
     mkdirSync(join(root, 'data'), { recursive: true });
     const csv = join(root, 'data', 'credit.csv');
     writeFileSync(
@@ -46,7 +46,13 @@ describe('console on a party node', () => {
     );
     const node = await start('government', {
       monitoring: { serve: true },
-      data: { credit: { path: csv, id: 'id', descriptions: { tax_arrears: 'Tax owed past its due date' } } },
+      data: {
+        credit: {
+          path: csv,
+          id: 'id',
+          descriptions: { tax_arrears: 'Tax owed past its due date, CNY <b>thousands</b>' },
+        },
+      },
     });
     try {
       await new ConsoleAccounts(node.store, { cost: { logN: 10, r: 8, p: 1 } }).create({
@@ -62,7 +68,7 @@ describe('console on a party node', () => {
       expect(jobs.body).toContain('node government');
       const indicators = (await c.request('/console/indicators')).body;
       expect(indicators).toMatch(
-        /<td>tax_arrears<\/td><td>numeric<\/td>.*?<td>3<\/td><td>Tax owed past its due date<\/td>/,
+        /<td>tax_arrears<\/td><td>numeric<\/td>.*?<td>3<\/td><td>Tax owed past its due date, CNY &lt;b&gt;thousands&lt;\/b&gt;<\/td>/,
       );
       expect(indicators).toMatch(/<td>court_cases<\/td><td>numeric<\/td>.*?<td>3<\/td><td>-<\/td>/);
       expect((await c.request('/healthz')).status).toBe(200);
