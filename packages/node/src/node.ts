@@ -516,7 +516,13 @@ export class PartyNode {
               ...(monitoring !== undefined && {
                 alertDeliveries: () => alertDeliveries(store, audit, config.party),
               }),
-              datasetProfiles: () => profileDatasets(Object.keys(config.data), data),
+              datasetProfiles: () =>
+                profileDatasets(
+                  Object.keys(config.data),
+                  data,
+                  undefined,
+                  Object.fromEntries(Object.entries(config.data).map(([k, d]) => [k, d.descriptions])),
+                ),
               alignedProfiles: () =>
                 profileAlignedSets({
                   party: config.party,

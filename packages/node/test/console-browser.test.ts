@@ -78,6 +78,61 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     );
   }
 
+  /**
+   * Text whose contrast with its background is below WCAG 2.2's 1.4.3 minimum (4.5:1; 3:1 for large
+   * text: >= 24 px, or >= 18.66 px bold). The background is the first opaque one up the tree; the
+   * relative luminance and ratio are WCAG's definitions, computed here from the rendered colours.
+   */
+  async function lowContrast(page: Page): Promise<string[]> {
+    return page.evaluate(() => {
+      const rgb = (c: string): [number, number, number, number] => {
+        const m = c.match(/rgba?\(([^)]+)\)/);
+        if (m === null) return [0, 0, 0, 0];
+        const v = m[1]!
+          .split(/[ ,/]+/)
+          .filter((x) => x !== '')
+          .map(Number);
+        return [v[0]!, v[1]!, v[2]!, v[3] ?? 1];
+      };
+      const lum = ([r, g, b]: number[]) => {
+        const ch = (x: number) => {
+          const s = x / 255;
+          return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+        };
+        return 0.2126 * ch(r!) + 0.7152 * ch(g!) + 0.0722 * ch(b!);
+      };
+      const background = (e: Element | null): number[] => {
+        for (let n = e; n !== null; n = n.parentElement) {
+          const c = rgb(getComputedStyle(n).backgroundColor);
+          if (c[3] === 1) return c;
+        }
+        return [255, 255, 255, 1];
+      };
+      const bad: string[] = [];
+      for (const e of document.body.querySelectorAll('*')) {
+        const own = [...e.childNodes].some((n) => n.nodeType === 3 && (n.textContent ?? '').trim() !== '');
+        if (!own || (e as HTMLElement).offsetParent === null) continue;
+        const st = getComputedStyle(e);
+        const fg = rgb(st.color);
+        const bg = background(e);
+        // A translucent colour over its background (WCAG measures what is shown).
+        const shown = fg.slice(0, 3).map((x, i) => x * fg[3]! + bg[i]! * (1 - fg[3]!));
+        const [hi, lo] = [lum(shown), lum(bg)].sort((a, b) => b - a);
+        const ratio = (hi! + 0.05) / (lo! + 0.05);
+        const px = Number.parseFloat(st.fontSize);
+        const large = px >= 24 || (px >= 18.66 && Number(st.fontWeight) >= 700);
+        if (ratio < (large ? 3 : 4.5))
+          bad.push(`${e.tagName} ${ratio.toFixed(2)}: ${e.textContent?.slice(0, 40)}`);
+      }
+      return bad;
+    });
+  }
+
+  /** A page wider than the window (a laptop must scroll sideways to read it). */
+  async function overflows(page: Page): Promise<boolean> {
+    return page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+  }
+
   it('sends a logged-out user to the login page', async () => {
     const b = await open();
     for (const path of ['/console/', '/console/jobs/job-a1', '/console/audit']) {
@@ -118,6 +173,8 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
       expect(r?.status(), path).toBe(200);
       expect(await b.page.locator('h1').textContent(), path).toBe(title);
       expect(await unlabelled(b.page), path).toEqual([]);
+      expect(await lowContrast(b.page), path).toEqual([]);
+      expect(await overflows(b.page), `${path} is wider than a 1280-pixel laptop window`).toBe(false);
       // A model page with held-out curves: every chart drew (the report's script marks it).
       if ((await b.page.locator('#report-data').count()) > 0) {
         await b.page.waitForFunction(() => document.body.dataset['chartsDone'] === 'yes');
@@ -168,6 +225,127 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     await b.close();
   }, 120_000);
 
+  it('opens every page of each other role with no console error, readable and keyboard-reachable', async () => {
+    const expected: Record<string, string[]> = {
+      [USERS.analystA.username]: [
+        'jobs',
+        'models',
+        'indicators',
+        'samples',
+        'algorithms',
+        'audit',
+        'consent',
+        'usage',
+        'products',
+        'alerts',
+      ],
+      [USERS.analystB.username]: [
+        'jobs',
+        'models',
+        'indicators',
+        'samples',
+        'algorithms',
+        'audit',
+        'consent',
+        'usage',
+        'products',
+        'alerts',
+      ],
+      [USERS.auditor.username]: ['algorithms', 'audit', 'consent', 'usage', 'alerts'],
+    };
+    for (const [username, pages] of Object.entries(expected)) {
+      const b = await open();
+      await login(b.page, username);
+      // The navigation offers exactly the role's pages, and Tab reaches each link, then Log out, in order.
+      const links = await b.page.locator('nav a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+      expect(links, username).toEqual(pages.map((p) => `/console/${p}`));
+      await b.page.locator('body').focus();
+      const order: string[] = [];
+      for (let i = 0; i < pages.length + 2; i++) {
+        await b.page.keyboard.press('Tab');
+        order.push(
+          await b.page.evaluate(() => {
+            const e = document.activeElement;
+            // Focus is visible: the stylesheet's outline on :focus-visible.
+            const outline = e === null ? 'none' : getComputedStyle(e).outlineStyle;
+            return `${e?.getAttribute('href') ?? e?.textContent}${outline === 'none' ? ' (no outline)' : ''}`;
+          }),
+        );
+      }
+      expect(order, username).toEqual(['/console/', ...pages.map((p) => `/console/${p}`), 'Log out']);
+      for (const p of pages) {
+        const r = await b.page.goto(`${fx.base}/console/${p}`);
+        expect(r?.status(), `${username} ${p}`).toBe(200);
+        expect(await b.page.locator('h1').textContent(), `${username} ${p}`).toBe(
+          p[0]!.toUpperCase() + p.slice(1),
+        );
+        expect(await unlabelled(b.page), `${username} ${p}`).toEqual([]);
+        expect(await lowContrast(b.page), `${username} ${p}`).toEqual([]);
+        expect(await overflows(b.page), `${username} ${p}`).toBe(false);
+      }
+      // A page outside the role: refused, not shown.
+      if (username === USERS.auditor.username) {
+        for (const p of ['jobs', 'models/bank-a-credit%401', 'indicators', 'samples', 'products']) {
+          const r = await b.page.goto(`${fx.base}/console/${p}`);
+          expect(r?.status(), `auditor ${p}`).toBe(403);
+          expect(await b.page.locator('main').textContent()).not.toContain('bank-a-credit@1');
+        }
+        expect(b.errors.filter((e) => !e.includes('403'))).toEqual([]);
+      } else {
+        expect(b.errors, username).toEqual([]);
+      }
+      expect(b.external, username).toEqual([]);
+      await b.close();
+    }
+    // The checks see a failure: light grey text (#aaa on white, 2.3:1) and a table wider than the window.
+    const c = await open();
+    await login(c.page, USERS.auditor.username);
+    await c.page.goto(`${fx.base}/console/algorithms`);
+    await c.page.evaluate(() => {
+      (document.querySelector('main p') as HTMLElement).style.color = '#aaa';
+    });
+    expect((await lowContrast(c.page)).join()).toMatch(/^P 2\.3\d:/);
+    await c.page.evaluate(() => {
+      (document.querySelector('main table') as HTMLElement).style.minWidth = '1600px';
+    });
+    expect(await overflows(c.page)).toBe(true);
+    await c.close();
+  }, 120_000);
+
+  it('submits a job from the form, shows a refused spec with its field, and follows the job to done', async () => {
+    const b = await open();
+    await login(b.page, USERS.operator.username);
+    await b.page.goto(`${fx.base}/console/jobs`);
+    const spec = {
+      id: 'job-form1',
+      guest: 'government',
+      hosts: ['bank-a'],
+      data: { government: 'credit', 'bank-a': 'loans' },
+    };
+    // A spec the YAML validation refuses: the field is named and no job is made.
+    await b.page.getByLabel(/Job spec/).fill(JSON.stringify({ ...spec, binning: { bins: 1 } }));
+    await b.page.getByRole('button', { name: 'Submit' }).click();
+    expect(await b.page.getByRole('alert').textContent()).toContain('field binning.bins');
+    expect(fx.jobs.get('job-form1')).toBeUndefined();
+    await b.page.goto(`${fx.base}/console/jobs`);
+    await b.page.getByLabel(/Job spec/).fill(JSON.stringify(spec));
+    await b.page.getByRole('button', { name: 'Submit' }).click();
+    await b.page.waitForURL(`${fx.base}/console/jobs/job-form1`);
+    expect(await b.page.locator('#job-status').textContent()).toBe('submitted');
+    expect(fx.jobs.require('job-form1').spec.hosts).toEqual(['bank-a']);
+    // The fixture has no runner: the test moves the job along as the node's runner would, and the open
+    // page follows it over server-sent events, then shows the finished job.
+    fx.jobs.setAttempt('job-form1', 'psi', 1);
+    await b.page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'running');
+    fx.jobs.finish('job-form1');
+    await b.page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'done');
+    await b.page.goto(`${fx.base}/console/jobs`);
+    expect(await b.page.locator('main').textContent()).toContain('job-form1');
+    expect(b.errors.filter((e) => !e.includes('400'))).toEqual([]);
+    expect(b.external).toEqual([]);
+    await b.close();
+  }, 60_000);
+
   it('follows a running job live until it is done (server-sent events)', async () => {
     const spec = validateJobSpec({
       id: 'job-a2',
@@ -185,6 +363,20 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     await b.page.waitForFunction(
       () => document.getElementById('job-stage')?.textContent === 'binning (attempt 2)',
     );
+    // The Stages table follows without a reload: psi done, binning running, the later stages waiting.
+    const stages = await b.page
+      .locator('table', { has: b.page.locator('caption', { hasText: /^Stages$/ }) })
+      .locator('tbody tr')
+      .evaluateAll((rows) =>
+        rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent).join(' ')),
+      );
+    expect(stages).toEqual([
+      'psi done',
+      'binning running',
+      'train waiting',
+      'evaluate waiting',
+      'publish waiting',
+    ]);
     fx.jobs.finish('job-a2');
     await b.page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'done');
     expect(b.errors).toEqual([]);
@@ -244,6 +436,21 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     const r = await b.page.goto(`${fx.base}/console/jobs/job-a1`);
     expect(r?.status()).toBe(404);
     expect(await b.page.locator('h1').textContent()).toBe('Not found');
+    // Models: bank-a's model is neither listed nor opened by URL (nor compared with its own).
+    await b.page.goto(`${fx.base}/console/models`);
+    const models = await b.page.locator('main').textContent();
+    expect(models).toContain('bank-b-credit@1');
+    expect(models).not.toContain('bank-a-credit');
+    for (const path of [
+      'models/bank-a-credit%401',
+      'models/bank-a-credit%401/report',
+      'models/compare?a=bank-b-credit%401&b=bank-a-credit%401',
+    ]) {
+      const m = await b.page.goto(`${fx.base}/console/${path}`);
+      expect(m?.status(), path).toBe(404);
+      expect(await b.page.locator('h1').textContent(), path).toBe('Not found');
+      expect(await b.page.locator('main').textContent(), path).not.toContain('0.74');
+    }
     // Products: bank-a's product shows its matched count, no enterprise and no edit form
     await b.page.goto(`${fx.base}/console/products/a-working-capital`);
     expect(await b.page.locator('#matched').textContent()).toBe('3');

@@ -412,8 +412,11 @@ export async function startConsoleFixture(
             read: async (name) => (name === 'credit' ? credit : history),
           }),
         datasetProfiles: () =>
-          profileDatasets(['credit', 'credit-history'], async (name) =>
-            name === 'credit' ? credit : history,
+          profileDatasets(
+            ['credit', 'credit-history'],
+            async (name) => (name === 'credit' ? credit : history),
+            undefined,
+            { credit: { tax_arrears: 'Tax owed past its due date, CNY thousands' } },
           ),
         submit: (spec) => submitJob(jobs, party, spec),
         // No runner here: a cancel is recorded (the node's runner would act on it), a retry re-queues.

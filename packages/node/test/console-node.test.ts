@@ -3,7 +3,7 @@
  * serves /console/ by default beside /healthz, and an account made with `ConsoleAccounts` on its store
  * logs in and sees the node's jobs; a bank node serves no console unless its config turns it on.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -37,7 +37,23 @@ function start(party: string, extra: Record<string, unknown>): Promise<PartyNode
 
 describe('console on a party node', () => {
   it('is served by default on the government node and logs in an account of its store', async () => {
-    const node = await start('government', { monitoring: { serve: true } });
+    // A dataset whose features the config describes: the Indicators page shows the description, escaped.
+    mkdirSync(join(root, 'data'), { recursive: true });
+    const csv = join(root, 'data', 'credit.csv');
+    writeFileSync(
+      csv,
+      `id,tax_arrears,court_cases\n${['a', 'b', 'c'].map((id, i) => `${id},${i},1`).join('\n')}\n`,
+    );
+    const node = await start('government', {
+      monitoring: { serve: true },
+      data: {
+        credit: {
+          path: csv,
+          id: 'id',
+          descriptions: { tax_arrears: 'Tax owed past its due date, CNY <b>thousands</b>' },
+        },
+      },
+    });
     try {
       await new ConsoleAccounts(node.store, { cost: { logN: 10, r: 8, p: 1 } }).create({
         username: 'olga',
@@ -50,6 +66,11 @@ describe('console on a party node', () => {
       const jobs = await c.request('/console/jobs');
       expect(jobs.status).toBe(200);
       expect(jobs.body).toContain('node government');
+      const indicators = (await c.request('/console/indicators')).body;
+      expect(indicators).toMatch(
+        /<td>tax_arrears<\/td><td>numeric<\/td>.*?<td>3<\/td><td>Tax owed past its due date, CNY &lt;b&gt;thousands&lt;\/b&gt;<\/td>/,
+      );
+      expect(indicators).toMatch(/<td>court_cases<\/td><td>numeric<\/td>.*?<td>3<\/td><td>-<\/td>/);
       expect((await c.request('/healthz')).status).toBe(200);
     } finally {
       await node.stop();

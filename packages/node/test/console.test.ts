@@ -268,6 +268,78 @@ describe('console over HTTP', () => {
     );
   });
 
+  it("keeps each role to its rows and changes: consents, audit entries, submissions, another bank's model", async () => {
+    fx = await startConsoleFixture();
+    /** The cells of column `col` in the table captioned `caption`. */
+    const column = (body: string, caption: string, col: number): string[] => {
+      const t = body.split(`<caption>${caption}</caption>`)[1]?.split('</table>')[0] ?? '';
+      return [...t.matchAll(/<tr>((?:<td>.*?<\/td>)+)<\/tr>/g)].map(
+        (r) => [...r[1]!.matchAll(/<td>(.*?)<\/td>/g)][col]![1]!,
+      );
+    };
+    const granted = (bank: string) => fx!.consents.list().filter((c) => c.grantee === bank).length;
+    expect(granted('bank-a')).toBeGreaterThan(0);
+    expect(granted('bank-b')).toBeGreaterThan(0);
+    const op = new ConsoleClient(fx.base);
+    expect(await op.login(USERS.operator.username)).toBe(303);
+    const all = column((await op.request('/console/consent')).body, 'Consent records (newest 200)', 2);
+    expect(all.length).toBe(granted('bank-a') + granted('bank-b'));
+    // A bank analyst: the consents granted to its bank, and audit entries it is actor or data owner of.
+    const a = new ConsoleClient(fx.base);
+    expect(await a.login(USERS.analystA.username)).toBe(303);
+    const consent = (await a.request('/console/consent')).body;
+    const grantees = column(consent, 'Consent records (newest 200)', 2);
+    expect(grantees.length).toBe(granted('bank-a'));
+    expect(new Set(grantees)).toEqual(new Set(['bank-a']));
+    expect(column(consent, 'Consents by grantee', 0)).toEqual(['bank-a']);
+    const audit = (await a.request('/console/audit')).body;
+    const actors = column(audit, 'Audit log (newest 200)', 3);
+    const owners = column(audit, 'Audit log (newest 200)', 4);
+    expect(actors.length).toBeGreaterThan(0);
+    expect(actors.filter((actor, i) => actor !== 'bank-a' && owners[i] !== 'bank-a')).toEqual([]);
+    const opActors = column((await op.request('/console/audit')).body, 'Audit log (newest 200)', 3);
+    expect(opActors).toContain('bank-b');
+    // It promotes its own bank's model, not another bank's (404, like a missing one), even with its token.
+    const csrf = ConsoleClient.csrfOf(consent);
+    expect((await a.request('/console/models/bank-b-credit%401/promote', { form: { csrf } })).status).toBe(
+      404,
+    );
+    expect(fx.models.get('bank-b-credit@1').status).toBe('candidate');
+    expect((await a.request('/console/models/bank-a-credit%401/promote', { form: { csrf } })).status).toBe(
+      303,
+    );
+    expect(fx.models.get('bank-a-credit@1').status).toBe('production');
+    // The auditor submits no job, even a well-formed one with its own valid token.
+    const aud = new ConsoleClient(fx.base);
+    expect(await aud.login(USERS.auditor.username)).toBe(303);
+    const audCsrf = ConsoleClient.csrfOf((await aud.request('/console/audit')).body);
+    const spec = {
+      id: 'job-aud',
+      guest: 'government',
+      hosts: ['bank-a'],
+      data: { government: 'credit', 'bank-a': 'loans' },
+    };
+    const refused = await aud.request('/console/jobs', {
+      form: { csrf: audCsrf, spec: JSON.stringify(spec) },
+    });
+    expect(refused.status).toBe(403);
+    expect(fx.jobs.get('job-aud')).toBeUndefined();
+    // Nor does a bank analyst submit one whose guest is another bank.
+    const other = await a.request('/console/jobs', {
+      form: {
+        csrf,
+        spec: JSON.stringify({
+          ...spec,
+          id: 'job-ab',
+          guest: 'bank-b',
+          data: { 'bank-b': 'loans', 'bank-a': 'loans' },
+        }),
+      },
+    });
+    expect(other.status).toBe(403);
+    expect(fx.jobs.get('job-ab')).toBeUndefined();
+  });
+
   it('shows the operator every bank, the IV catalogue, samples and usage', async () => {
     fx = await startConsoleFixture();
     const c = new ConsoleClient(fx.base);
@@ -281,11 +353,15 @@ describe('console over HTTP', () => {
     // The node's own datasets: 'credit' has 6 rows, below the privacy floor of 50: coverage withheld;
     // 'credit-history' has 60 rows, 45 with a value.
     expect(indicators).toMatch(
-      /credit<\/td><td>tax_arrears<\/td><td>numeric<\/td><td>withheld<\/td><td>withheld \(fewer than 50 rows\)<\/td><td>6<\/td>/,
+      /credit<\/td><td>tax_arrears<\/td><td>numeric<\/td><td>withheld<\/td><td>withheld \(fewer than 50 rows\)<\/td><td>6<\/td><td>Tax owed past its due date, CNY thousands<\/td>/,
+    );
+    // The IV catalogue gives the meaning of this node's own feature.
+    expect(indicators).toMatch(
+      /government<\/td><td>tax_arrears<\/td><td>bank-a<\/td><td>job-a1<\/td><td>0\.18<\/td><td>kept<\/td><td>Tax owed past its due date/,
     );
     expect(indicators).not.toContain('66.7 %');
     expect(indicators).toMatch(
-      /credit-history<\/td><td>years_filed<\/td><td>numeric<\/td><td>75.0 %<\/td><td>25.0 %<\/td><td>60<\/td>/,
+      /credit-history<\/td><td>years_filed<\/td><td>numeric<\/td><td>75.0 %<\/td><td>25.0 %<\/td><td>60<\/td><td>-<\/td>/,
     );
     const samples = (await c.request('/console/samples')).body;
     expect(samples).toMatch(/job-a1.*government.*<td>6<\/td>.*enforced.*3 of 9/s);
@@ -601,6 +677,23 @@ describe('config', () => {
         }),
       ),
     ).toBe(false);
+  });
+  it("takes one line of text per feature as a dataset's descriptions, naming a bad one", () => {
+    const data = (descriptions: unknown) => ({ credit: { path: 'c.csv', id: 'id', descriptions } });
+    expect(
+      validateNodeConfig({ ...base, data: data({ tax_arrears: 'Tax owed past its due date' }) }).data[
+        'credit'
+      ]?.descriptions,
+    ).toEqual({ tax_arrears: 'Tax owed past its due date' });
+    expect(
+      validateNodeConfig({ ...base, data: { credit: { path: 'c.csv', id: 'id' } } }).data['credit']
+        ?.descriptions,
+    ).toEqual({});
+    for (const bad of ['x'.repeat(201), 'two\nlines', '']) {
+      expect(() => validateNodeConfig({ ...base, data: data({ tax_arrears: bad }) })).toThrow(
+        expect.objectContaining({ code: 'invalid_config', field: 'data.credit.descriptions.tax_arrears' }),
+      );
+    }
   });
   it('refuses bad console settings with a typed error naming the field', () => {
     expect(() => validateNodeConfig({ ...base, console: { enabled: true } })).toThrow(

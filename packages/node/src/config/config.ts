@@ -252,6 +252,20 @@ const dataSource = z
     label: z.string().min(1).optional(),
     /** Columns that are not features (besides id and label). */
     exclude: z.array(z.string().min(1)).default([]),
+    /**
+     * What each feature means, by column header, for the console's indicator catalogue (docs/console.md):
+     * plain text of at most 200 characters; a column the file lacks is never shown.
+     */
+    descriptions: z
+      .record(
+        z.string().min(1),
+        z
+          .string()
+          .min(1)
+          .max(200)
+          .regex(/^[^\p{Cc}]*$/u, 'a description is one line of text without control characters'),
+      )
+      .default({}),
   })
   .strict();
 

@@ -38,6 +38,19 @@ export const CONSOLE_JS = `'use strict';
     var st = document.getElementById('job-stage');
     if (s) { s.textContent = j.status; s.className = 'status status-' + j.status; }
     if (st) { st.textContent = (j.stage || '-') + ' (attempt ' + j.attempt + ')'; }
+    // The Stages table follows too: a job runs its stages in order, so the ones before its current stage
+    // are done, the current one has the job's status and the later ones wait.
+    var tables = document.querySelectorAll('table');
+    for (var t = 0; t < tables.length && j.stage; t++) {
+      if (!tables[t].caption || tables[t].caption.textContent !== 'Stages') continue;
+      var rows = tables[t].tBodies[0].rows, at = -1;
+      for (var r = 0; r < rows.length; r++) if (rows[r].cells[0].textContent === j.stage) at = r;
+      for (var k = 0; at >= 0 && k < rows.length; k++) {
+        var state = k < at ? 'done' : k === at ? j.status : 'waiting';
+        var span = rows[k].cells[1].firstElementChild;
+        if (span) { span.textContent = state; span.className = 'status status-' + state; }
+      }
+    }
     job.setAttribute('data-status', j.status);
     if (j.status === 'done' || j.status === 'failed' || j.status === 'cancelled') { source.close(); location.reload(); }
   });

@@ -75,6 +75,8 @@ export interface DatasetProfile {
     readonly type: 'numeric' | 'categorical';
     /** Share of rows with a value (1 - missing rate); absent when the dataset is below the floor. */
     readonly coverage?: number;
+    /** What the feature means, from the node's config (`data.<name>.descriptions`). */
+    readonly description?: string;
   }[];
 }
 
@@ -618,9 +620,16 @@ export function indicatorsPage(ctx: PageContext, profiles: readonly DatasetProfi
     add(modelBank(m) ?? '-', job, m.lineage.selection);
   }
   rows.sort((x, y) => x.party.localeCompare(y.party) || x.feature.localeCompare(y.feature) || y.iv - x.iv);
-  return html`<p>Each party's features as published in jobs' WOE binning: owner, and per bank the information value computed in its jobs (Siddiqi's bands: &lt;0.02 useless, 0.02-0.1 weak, 0.1-0.3 medium, &gt;0.3 strong). No feature value, bin edge or per-bin count is shown.</p>${table(
+  // What a feature means is known for this node's own features (its config); other parties' are '-'.
+  const meaning = new Map<string, string>();
+  for (const p of profiles)
+    for (const c of p.columns)
+      if (c.description !== undefined && !meaning.has(c.name)) meaning.set(c.name, c.description);
+  const describe = (party: string, feature: string): string =>
+    (party === ctx.source.party ? meaning.get(feature) : undefined) ?? '-';
+  return html`<p>Each party's features as published in jobs' WOE binning: owner, what it means (for this node's own features), and per bank the information value computed in its jobs (Siddiqi's bands: &lt;0.02 useless, 0.02-0.1 weak, 0.1-0.3 medium, &gt;0.3 strong). No feature value, bin edge or per-bin count is shown.</p>${table(
     'Indicator catalogue',
-    ['Owner', 'Feature', 'Bank', 'Job', 'IV', 'Selection'],
+    ['Owner', 'Feature', 'Bank', 'Job', 'IV', 'Selection', 'Description'],
     rows.map((r) => [
       html`${r.party}`,
       html`${r.feature}`,
@@ -628,13 +637,14 @@ export function indicatorsPage(ctx: PageContext, profiles: readonly DatasetProfi
       html`${r.job}`,
       html`${num(r.iv)}`,
       html`${r.kept}`,
+      html`${describe(r.party, r.feature)}`,
     ]),
   )}${
     profiles.length === 0
       ? ''
       : table(
           `This node's features (${ctx.source.party})`,
-          ['Owner', 'Dataset', 'Feature', 'Type', 'Coverage', 'Missing', 'Rows'],
+          ['Owner', 'Dataset', 'Feature', 'Type', 'Coverage', 'Missing', 'Rows', 'Description'],
           profiles.flatMap((p) =>
             p.columns.map((c) => [
               html`${ctx.source.party}`,
@@ -645,6 +655,7 @@ export function indicatorsPage(ctx: PageContext, profiles: readonly DatasetProfi
                 ? [html`withheld`, html`withheld (fewer than ${p.minRows ?? '-'} rows)`]
                 : [html`${(c.coverage * 100).toFixed(1)} %`, html`${((1 - c.coverage) * 100).toFixed(1)} %`]),
               html`${p.rows}`,
+              html`${c.description ?? '-'}`,
             ]),
           ),
         )

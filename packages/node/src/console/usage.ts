@@ -52,6 +52,8 @@ export async function profileDatasets(
   names: readonly string[],
   read: (name: string) => Promise<Table>,
   minRows: number = MIN_RELEASED_BIN_ROWS,
+  /** Per dataset, what each feature means (config `data.<name>.descriptions`). */
+  descriptions: Readonly<Record<string, Readonly<Record<string, string>>>> = {},
 ): Promise<DatasetProfile[]> {
   const out: DatasetProfile[] = [];
   for (const dataset of names) {
@@ -66,11 +68,15 @@ export async function profileDatasets(
       dataset,
       rows: t.nRows,
       minRows,
-      columns: t.columns.map((c) => ({
-        name: c.name,
-        type: c.kind,
-        ...(shown && { coverage: (t.nRows - c.missing) / t.nRows }),
-      })),
+      columns: t.columns.map((c) => {
+        const description = descriptions[dataset]?.[c.name];
+        return {
+          name: c.name,
+          type: c.kind,
+          ...(shown && { coverage: (t.nRows - c.missing) / t.nRows }),
+          ...(description !== undefined && { description }),
+        };
+      }),
     });
   }
   return out;
