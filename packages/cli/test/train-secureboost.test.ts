@@ -24,6 +24,15 @@ interface Scores {
   ks: number;
 }
 
+/** One `per_tree` record of the JSON (trees numbered from 1). */
+interface PerTree {
+  tree: number;
+  train_loss: number;
+  validation?: number;
+  splits: number;
+  seconds: number;
+}
+
 /** The header and the first column of a CSV (this test's own parser: no quoted commas in these files). */
 function csvIdsAndHeader(file: string): { header: string[]; ids: string[] } {
   const lines = readFileSync(file, 'utf8').trim().split(/\r?\n/);
@@ -74,7 +83,16 @@ describe('fedscore train secureboost on the generated population', () => {
     expect(test.auc).toBeGreaterThan(0.6);
     expect(test.ks).toBeGreaterThan(0);
     expect(j['trees']).toBe(8);
+    expect(j['trees_grown']).toBe(8);
     for (const k of ['seconds_total', 'seconds_per_tree']) expect(j[k]).toBeGreaterThan(0);
+    // one record per tree: the per-tree figures behind the progress bar; their mean is seconds_per_tree
+    const perTree = j['per_tree'] as PerTree[];
+    expect(perTree.map((t) => t.tree)).toEqual(perTree.map((_, k) => k + 1));
+    expect(perTree).toHaveLength(8);
+    const meanSeconds = perTree.reduce((a, t) => a + t.seconds, 0) / perTree.length;
+    expect(Math.abs(meanSeconds - (j['seconds_per_tree'] as number))).toBeLessThan(1e-9);
+    expect(perTree.at(-1)!.train_loss).toBeLessThan(perTree[0]!.train_loss);
+    expect(perTree.every((t) => t.validation === undefined && t.splits >= 0)).toBe(true);
     const bytes = j['bytes_sent'] as Record<string, number>;
     expect(Object.keys(bytes).sort()).toEqual(['guest', 'host-1']);
     expect(bytes['guest']).toBeGreaterThan(0);
@@ -184,6 +202,12 @@ describe('fedscore train secureboost on the generated population', () => {
       trees: { kind: string; gain?: number }[][];
     };
     expect(model.trees.length).toBeLessThanOrEqual(8);
+    // `trees` is what the model keeps; `trees_grown` and `per_tree` what early stopping looked at
+    expect(j['trees']).toBe(model.trees.length);
+    const grown = j['per_tree'] as PerTree[];
+    expect(grown).toHaveLength(j['trees_grown'] as number);
+    expect(grown.length).toBeGreaterThanOrEqual(model.trees.length);
+    expect(grown.every((t) => typeof t.validation === 'number' && Number.isFinite(t.validation))).toBe(true);
     // guest-only first tree: no host split in it
     expect(model.trees[0]!.some((n) => n.kind === 'host-split')).toBe(false);
     const hostSplits = model.trees.flat().filter((n) => n.kind === 'host-split');
