@@ -350,6 +350,103 @@ describe('fedscore train secureboost on the generated population', () => {
     }
   }, 300_000);
 
+  it('score trees: a model of two hosts, one --host-model and --government per host in the model order', async () => {
+    // The government's columns split into two hosts (id + first half, id + second half).
+    const lines = readFileSync(gov, 'utf8').trim().split(/\r?\n/);
+    const width = lines[0]!.split(',').length;
+    const half = Math.ceil(width / 2);
+    const govA = join(dir, 'gov-a.csv');
+    const govB = join(dir, 'gov-b.csv');
+    const cols = (l: string, from: number, to: number) => {
+      const c = l.split(',');
+      return [c[0]!, ...c.slice(from, to)].join(',');
+    };
+    writeFileSync(govA, `${lines.map((l) => cols(l, 1, half)).join('\n')}\n`);
+    writeFileSync(govB, `${lines.map((l) => cols(l, half, width)).join('\n')}\n`);
+    const out = join(dir, 'models-two-hosts');
+    const train = [...'train secureboost --id uscc --label y --he none'.split(' '), '--guest', bank];
+    const r = await runCli([
+      ...train,
+      '--host',
+      govA,
+      '--host',
+      govB,
+      '--trees',
+      '4',
+      '--depth',
+      '3',
+      '--seed',
+      '5',
+      '--out',
+      out,
+      '--json',
+      '--quiet',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const guestModel = JSON.parse(readFileSync(join(out, 'guest.secureboost.json'), 'utf8')) as {
+      hosts: string[];
+      trees: { kind: string; host?: number }[][];
+    };
+    expect(guestModel.hosts).toEqual(['host-1', 'host-2']);
+    const hostsUsed = new Set(
+      guestModel.trees.flat().flatMap((n) => (n.kind === 'host-split' ? [n.host] : [])),
+    );
+    const score = (flow: string, models: string[], govs: string[]) =>
+      runCli([
+        'score',
+        'trees',
+        '--guest-model',
+        join(out, 'guest.secureboost.json'),
+        ...models.flatMap((m) => ['--host-model', join(out, m)]),
+        '--bank',
+        bank,
+        ...govs.flatMap((g) => ['--government', g]),
+        '--id-column',
+        'uscc',
+        '--tree-flow',
+        flow,
+        '--out',
+        join(out, `scores-${flow}.csv`),
+        '--json',
+        '--quiet',
+      ]);
+    const models = ['host-1.secureboost.json', 'host-2.secureboost.json'];
+    const rows = async (flow: string) => {
+      const res = await score(flow, models, [govA, govB]);
+      expect(res.code, res.stderr).toBe(0);
+      return readFileSync(join(out, `scores-${flow}.csv`), 'utf8')
+        .trim()
+        .split(/\r?\n/)
+        .slice(1)
+        .map((l) => l.split(','));
+    };
+    const plain = await rows('plain');
+    const priv = await rows('private-path');
+    // every enterprise held by the bank and both hosts, in the bank's order
+    const inAll = [govA, govB].map((f) => new Set(csvIdsAndHeader(f).ids));
+    const aligned = csvIdsAndHeader(bank).ids.filter((id) => inAll.every((s) => s.has(id)));
+    expect(plain.map((x) => x[0])).toEqual(aligned);
+    expect(priv.map((x) => x[0])).toEqual(aligned);
+    // the private path's log-odds within 0.05 of the plain walk (flooding sd <= 2.4e-3 in log-odds,
+    // docs/protocols/tree-scoring.md: 0.05 is > 20 sd), and the plain scores are not all one value
+    const logit = (p: number) => Math.log(p / (1 - p));
+    const gaps = plain.map((x, i) => Math.abs(logit(Number(x[1])) - logit(Number(priv[i]![1]))));
+    expect(Math.max(...gaps)).toBeLessThan(0.05);
+    expect(new Set(plain.map((x) => x[1])).size).toBeGreaterThan(4);
+    // the model splits on both hosts; their files in the wrong order are named, not scored wrongly;
+    // so are a missing --government and a missing --host-model
+    expect(hostsUsed).toEqual(new Set([0, 1]));
+    const swapped = await score('plain', [...models].reverse(), [govB, govA]);
+    expect(swapped.code).not.toBe(0);
+    expect(swapped.stderr).toContain('--host-model');
+    const short = await score('plain', models, [govA]);
+    expect(short.code).not.toBe(0);
+    expect(short.stderr).toContain('--government');
+    const one = await score('plain', models.slice(0, 1), [govA]);
+    expect(one.code).not.toBe(0);
+    expect(one.stderr).toContain('--host-model');
+  }, 300_000);
+
   it('typed errors name the flag, before any file is read', async () => {
     const cases: [string[], string][] = [
       [['--trees', '0'], '--trees'],
