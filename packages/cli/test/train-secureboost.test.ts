@@ -24,6 +24,15 @@ interface Scores {
   ks: number;
 }
 
+/** One `per_tree` record of the JSON (trees numbered from 1). */
+interface PerTree {
+  tree: number;
+  train_loss: number;
+  validation?: number;
+  splits: number;
+  seconds: number;
+}
+
 /** The header and the first column of a CSV (this test's own parser: no quoted commas in these files). */
 function csvIdsAndHeader(file: string): { header: string[]; ids: string[] } {
   const lines = readFileSync(file, 'utf8').trim().split(/\r?\n/);
@@ -74,7 +83,16 @@ describe('fedscore train secureboost on the generated population', () => {
     expect(test.auc).toBeGreaterThan(0.6);
     expect(test.ks).toBeGreaterThan(0);
     expect(j['trees']).toBe(8);
+    expect(j['trees_grown']).toBe(8);
     for (const k of ['seconds_total', 'seconds_per_tree']) expect(j[k]).toBeGreaterThan(0);
+    // one record per tree: the per-tree figures behind the progress bar; their mean is seconds_per_tree
+    const perTree = j['per_tree'] as PerTree[];
+    expect(perTree.map((t) => t.tree)).toEqual(perTree.map((_, k) => k + 1));
+    expect(perTree).toHaveLength(8);
+    const meanSeconds = perTree.reduce((a, t) => a + t.seconds, 0) / perTree.length;
+    expect(Math.abs(meanSeconds - (j['seconds_per_tree'] as number))).toBeLessThan(1e-9);
+    expect(perTree.at(-1)!.train_loss).toBeLessThan(perTree[0]!.train_loss);
+    expect(perTree.every((t) => t.validation === undefined && t.splits >= 0)).toBe(true);
     const bytes = j['bytes_sent'] as Record<string, number>;
     expect(Object.keys(bytes).sort()).toEqual(['guest', 'host-1']);
     expect(bytes['guest']).toBeGreaterThan(0);
@@ -184,6 +202,12 @@ describe('fedscore train secureboost on the generated population', () => {
       trees: { kind: string; gain?: number }[][];
     };
     expect(model.trees.length).toBeLessThanOrEqual(8);
+    // `trees` is what the model keeps; `trees_grown` and `per_tree` what early stopping looked at
+    expect(j['trees']).toBe(model.trees.length);
+    const grown = j['per_tree'] as PerTree[];
+    expect(grown).toHaveLength(j['trees_grown'] as number);
+    expect(grown.length).toBeGreaterThanOrEqual(model.trees.length);
+    expect(grown.every((t) => typeof t.validation === 'number' && Number.isFinite(t.validation))).toBe(true);
     // guest-only first tree: no host split in it
     expect(model.trees[0]!.some((n) => n.kind === 'host-split')).toBe(false);
     const hostSplits = model.trees.flat().filter((n) => n.kind === 'host-split');
@@ -324,6 +348,103 @@ describe('fedscore train secureboost on the generated population', () => {
       const want = band === 'A' ? Math.min(0.5 * rev, 1e6) : band === 'B' ? Math.min(0.25 * rev, 5e5) : 0;
       expect(Number(r[4])).toBe(Math.floor(Number.isFinite(want) ? want : 0));
     }
+  }, 300_000);
+
+  it('score trees: a model of two hosts, one --host-model and --government per host in the model order', async () => {
+    // The government's columns split into two hosts (id + first half, id + second half).
+    const lines = readFileSync(gov, 'utf8').trim().split(/\r?\n/);
+    const width = lines[0]!.split(',').length;
+    const half = Math.ceil(width / 2);
+    const govA = join(dir, 'gov-a.csv');
+    const govB = join(dir, 'gov-b.csv');
+    const cols = (l: string, from: number, to: number) => {
+      const c = l.split(',');
+      return [c[0]!, ...c.slice(from, to)].join(',');
+    };
+    writeFileSync(govA, `${lines.map((l) => cols(l, 1, half)).join('\n')}\n`);
+    writeFileSync(govB, `${lines.map((l) => cols(l, half, width)).join('\n')}\n`);
+    const out = join(dir, 'models-two-hosts');
+    const train = [...'train secureboost --id uscc --label y --he none'.split(' '), '--guest', bank];
+    const r = await runCli([
+      ...train,
+      '--host',
+      govA,
+      '--host',
+      govB,
+      '--trees',
+      '4',
+      '--depth',
+      '3',
+      '--seed',
+      '5',
+      '--out',
+      out,
+      '--json',
+      '--quiet',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const guestModel = JSON.parse(readFileSync(join(out, 'guest.secureboost.json'), 'utf8')) as {
+      hosts: string[];
+      trees: { kind: string; host?: number }[][];
+    };
+    expect(guestModel.hosts).toEqual(['host-1', 'host-2']);
+    const hostsUsed = new Set(
+      guestModel.trees.flat().flatMap((n) => (n.kind === 'host-split' ? [n.host] : [])),
+    );
+    const score = (flow: string, models: string[], govs: string[]) =>
+      runCli([
+        'score',
+        'trees',
+        '--guest-model',
+        join(out, 'guest.secureboost.json'),
+        ...models.flatMap((m) => ['--host-model', join(out, m)]),
+        '--bank',
+        bank,
+        ...govs.flatMap((g) => ['--government', g]),
+        '--id-column',
+        'uscc',
+        '--tree-flow',
+        flow,
+        '--out',
+        join(out, `scores-${flow}.csv`),
+        '--json',
+        '--quiet',
+      ]);
+    const models = ['host-1.secureboost.json', 'host-2.secureboost.json'];
+    const rows = async (flow: string) => {
+      const res = await score(flow, models, [govA, govB]);
+      expect(res.code, res.stderr).toBe(0);
+      return readFileSync(join(out, `scores-${flow}.csv`), 'utf8')
+        .trim()
+        .split(/\r?\n/)
+        .slice(1)
+        .map((l) => l.split(','));
+    };
+    const plain = await rows('plain');
+    const priv = await rows('private-path');
+    // every enterprise held by the bank and both hosts, in the bank's order
+    const inAll = [govA, govB].map((f) => new Set(csvIdsAndHeader(f).ids));
+    const aligned = csvIdsAndHeader(bank).ids.filter((id) => inAll.every((s) => s.has(id)));
+    expect(plain.map((x) => x[0])).toEqual(aligned);
+    expect(priv.map((x) => x[0])).toEqual(aligned);
+    // the private path's log-odds within 0.05 of the plain walk (flooding sd <= 2.4e-3 in log-odds,
+    // docs/protocols/tree-scoring.md: 0.05 is > 20 sd), and the plain scores are not all one value
+    const logit = (p: number) => Math.log(p / (1 - p));
+    const gaps = plain.map((x, i) => Math.abs(logit(Number(x[1])) - logit(Number(priv[i]![1]))));
+    expect(Math.max(...gaps)).toBeLessThan(0.05);
+    expect(new Set(plain.map((x) => x[1])).size).toBeGreaterThan(4);
+    // the model splits on both hosts; their files in the wrong order are named, not scored wrongly;
+    // so are a missing --government and a missing --host-model
+    expect(hostsUsed).toEqual(new Set([0, 1]));
+    const swapped = await score('plain', [...models].reverse(), [govB, govA]);
+    expect(swapped.code).not.toBe(0);
+    expect(swapped.stderr).toContain('--host-model');
+    const short = await score('plain', models, [govA]);
+    expect(short.code).not.toBe(0);
+    expect(short.stderr).toContain('--government');
+    const one = await score('plain', models.slice(0, 1), [govA]);
+    expect(one.code).not.toBe(0);
+    expect(one.stderr).toContain('--host-model');
   }, 300_000);
 
   it('typed errors name the flag, before any file is read', async () => {

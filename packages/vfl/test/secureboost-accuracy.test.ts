@@ -4,7 +4,8 @@
  * trees, depth 3, 32 bins, learning rate 0.3 -- FATE's SecureBoost benchmark settings) on the pooled
  * columns. Same settings here: 30 trees, depth 3, 32 bins, learning rate 0.3, one host. Tolerance: test
  * AUC at most 0.005 below sklearn's (issue 15's target: default_credit >= 0.7726 against 0.7776; breast
- * >= 0.98). Measured 2026-12-05: default_credit 0.7802 (KS 0.4319) in 29 s, breast 0.9881. Scheme `none`: the federated computation in the clear, which CKKS
+ * >= 0.98). Measured 2026-12-05: default_credit 0.7802 (KS 0.4319) in 29 s, breast 0.9881, german 0.7844
+ * (KS 0.4476; sklearn 0.7749). Scheme `none`: the federated computation in the clear, which CKKS
  * reproduces to within 0.005 AUC (secureboost-he.test.ts); a 24,000-row CKKS run belongs in the
  * benchmark (benchmarks/src/secureboost.bench.ts), not a unit test. Skipped with a printed reason when
  * the data folder is absent.
@@ -28,9 +29,11 @@ function sklearnAuc(dataset: string): number {
   throw new Error(`no HGB_sbtcfg baseline for ${dataset}`);
 }
 
+// german: issue 15 asks for its figure to be reported; it meets the same bound (800 training rows).
 const cases = [
   { folder: 'default_credit', prefix: 'default_credit', baseline: 'default_credit' },
   { folder: 'breast', prefix: 'breast', baseline: 'breast' },
+  { folder: 'german', prefix: 'german', ids: 'german_credit', baseline: 'german_credit' },
 ] as const;
 
 for (const c of cases) {
@@ -39,7 +42,7 @@ for (const c of cases) {
     console.log(`skipping ${c.folder} SecureBoost accuracy: ${SHARED_DATA}/${c.folder} is absent`);
   describe.skipIf(!present)(`SecureBoost accuracy on ${c.folder}`, () => {
     it('reaches sklearn HistGradientBoosting (same settings) within 0.005 test AUC', async () => {
-      const d = loadHetero(c.folder, c.prefix);
+      const d = loadHetero(c.folder, c.prefix, 'ids' in c ? c.ids : c.prefix);
       const t0 = performance.now();
       const run = await trainSecureBoost({
         guest: { features: d.train.guest, labels: d.train.labels },

@@ -46,7 +46,13 @@ import {
   treeScores,
   woeColumns,
 } from '@fedscore/scoring';
-import { type PartyFeatures, parseGuestModel, parseHostModel } from '@fedscore/vfl';
+import {
+  type PartyFeatures,
+  parseGuestModel,
+  parseHostModel,
+  type SecureBoostGuestModel,
+  type SecureBoostHostModel,
+} from '@fedscore/vfl';
 import { envelopeCodec } from '@fedscore/wire';
 import { bool, type Command, num, optStr, str, strs } from '../command.ts';
 import { readJsonFile } from '../json-file.ts';
@@ -139,7 +145,9 @@ Flows (both parties in this process, real wire encoding):
                  in both files. --tree-flow private-path (default, protocol scoring.tree): the bank
                  learns each score and none of the government's split outcomes; plain: it learns
                  them (vfl.secureboost-predict). Scores as P(default) and scorecard points; with
-                 --rules, each enterprise's band, pre-approved line and rate.
+                 --rules, each enterprise's band, pre-approved line and rate. A model of several
+                 hosts (up to 3 on the private path): --host-model and --government once per host,
+                 in the model's host order (host-1, host-2, ...); enterprises in every file are scored.
 
   hfl            a registered HFL model (TensorFlow.js LayersModel; --store DIR --ref NAME[@V])
                  scores --input at a party that holds it, in the clear (a bank scoring its own
@@ -184,7 +192,12 @@ Examples:
       description: 'batch: worker threads per party (0 = main thread)',
     },
     bank: { type: 'string', placeholder: 'FILE', description: "online: the bank's CSV (id + its features)" },
-    government: { type: 'string', placeholder: 'FILE', description: "online: the government's CSV" },
+    government: {
+      type: 'string',
+      multiple: true,
+      placeholder: 'FILE',
+      description: "online, trees: the government's CSV (trees: once per host, with --host-model)",
+    },
     'bank-party': {
       type: 'string',
       default: 'bank',
@@ -214,8 +227,10 @@ Examples:
     },
     'host-model': {
       type: 'string',
+      multiple: true,
       placeholder: 'FILE',
-      description: "trees: the government's SecureBoost model (<host>.secureboost.json)",
+      description:
+        "trees: the government's SecureBoost model (<host>.secureboost.json; once per host, in the model's order)",
     },
     'tree-flow': {
       type: 'string',
@@ -334,7 +349,11 @@ async function runBatch(options: Opts, ctx: Ctx): Promise<Record<string, unknown
 async function runOnline(options: Opts, ctx: Ctx): Promise<Record<string, unknown>> {
   const cardFile = optStr(options, 'scorecard');
   const bankFile = optStr(options, 'bank');
-  const govFile = optStr(options, 'government');
+  const govFiles = strs(options, 'government');
+  if (govFiles.length > 1) {
+    throw new FedscoreError('invalid_argument', 'online takes one --government', { field: '--government' });
+  }
+  const govFile = govFiles[0];
   if (cardFile === undefined)
     throw new FedscoreError('invalid_argument', 'online needs --scorecard', { field: '--scorecard' });
   if (bankFile === undefined)
@@ -530,6 +549,40 @@ function treeFeatures(
   return { names: [...names], columns };
 }
 
+/**
+ * The host model files belong to the guest's model, one per host in its `hosts` order: the same model
+ * id, and every split id the guest's trees name for host k is one of the k-th file's splits (so two
+ * files given in the wrong order are named, not scored wrongly).
+ */
+function checkTreeHosts(guest: SecureBoostGuestModel, hosts: readonly SecureBoostHostModel[]): void {
+  if (hosts.length !== guest.hosts.length) {
+    throw new FedscoreError(
+      'invalid_argument',
+      `the model has ${guest.hosts.length} host(s) (${guest.hosts.join(', ')}): give one --host-model each`,
+      { field: '--host-model' },
+    );
+  }
+  hosts.forEach((h, k) => {
+    if (h.modelId !== guest.modelId) {
+      throw new FedscoreError('invalid_argument', `--host-model ${k + 1} is of another model`, {
+        field: '--host-model',
+      });
+    }
+    const own = new Set(h.splits.map((x) => x.splitId));
+    for (const tree of guest.trees) {
+      for (const n of tree) {
+        if (n.kind === 'host-split' && n.host === k && !own.has(n.splitId)) {
+          throw new FedscoreError(
+            'invalid_argument',
+            `--host-model ${k + 1} is not the model's host ${k + 1} (${guest.hosts[k]}): it lacks split ${n.splitId}`,
+            { field: '--host-model' },
+          );
+        }
+      }
+    }
+  });
+}
+
 async function runTrees(options: Opts, ctx: Ctx): Promise<Record<string, unknown>> {
   const need = (flag: string): string => {
     const v = optStr(options, flag);
@@ -538,33 +591,44 @@ async function runTrees(options: Opts, ctx: Ctx): Promise<Record<string, unknown
     return v;
   };
   const guestFile = need('guest-model');
-  const hostFile = need('host-model');
-  const bankFile = need('bank');
-  const govFile = need('government');
-  const guestModel = parseGuestModel(await readText(ctx.cwd, guestFile, '--guest-model'));
-  const hostModel = parseHostModel(await readText(ctx.cwd, hostFile, '--host-model'));
-  if (guestModel.modelId !== hostModel.modelId) {
-    throw new FedscoreError('invalid_argument', 'the two model files are of different models', {
-      field: '--host-model',
-    });
+  const hostFiles = strs(options, 'host-model');
+  if (hostFiles.length === 0) {
+    throw new FedscoreError('invalid_argument', 'trees needs --host-model', { field: '--host-model' });
   }
+  const bankFile = need('bank');
+  const govFiles = strs(options, 'government');
+  if (govFiles.length !== hostFiles.length) {
+    throw new FedscoreError(
+      'invalid_argument',
+      `one --government CSV per --host-model (${hostFiles.length}), in the same order; got ${govFiles.length}`,
+      { field: '--government' },
+    );
+  }
+  const guestModel = parseGuestModel(await readText(ctx.cwd, guestFile, '--guest-model'));
+  const hostModels: SecureBoostHostModel[] = [];
+  for (const f of hostFiles) hostModels.push(parseHostModel(await readText(ctx.cwd, f, '--host-model')));
+  checkTreeHosts(guestModel, hostModels);
   const rules = await readRules(ctx.cwd, optStr(options, 'rules'));
   const flow = str(options, 'tree-flow') as TreeScoringFlow;
   const idColumn = str(options, 'id-column');
   const bank = (await readPartyCsvDetailed(ctx, bankFile, idColumn, undefined, 'keep')).table;
-  const gov = (await readPartyCsvDetailed(ctx, govFile, idColumn, undefined, 'keep')).table;
-  // The operator holds both files here (a local run), so the enterprises both hold are matched by id.
-  const govRow = new Map(gov.ids.map((id, i) => [id, i]));
+  const govs: Table[] = [];
+  for (const f of govFiles)
+    govs.push((await readPartyCsvDetailed(ctx, f, idColumn, undefined, 'keep')).table);
+  // The operator holds every file here (a local run), so the enterprises all of them hold are matched by id.
+  const govRowMaps = govs.map((gov) => new Map(gov.ids.map((id, i) => [id, i])));
   const bankRows: number[] = [];
-  const govRows: number[] = [];
+  const govRows: number[][] = govs.map(() => []);
   bank.ids.forEach((id, i) => {
-    const j = govRow.get(id);
-    if (j === undefined) return;
+    const js = govRowMaps.map((m) => m.get(id));
+    if (js.some((j) => j === undefined)) return;
     bankRows.push(i);
-    govRows.push(j);
+    js.forEach((j, k) => {
+      govRows[k]!.push(j!);
+    });
   });
   if (bankRows.length === 0) {
-    throw new FedscoreError('invalid_argument', 'the two files share no enterprise id', {
+    throw new FedscoreError('invalid_argument', 'the files share no enterprise id', {
       field: '--id-column',
     });
   }
@@ -577,7 +641,10 @@ async function runTrees(options: Opts, ctx: Ctx): Promise<Record<string, unknown
         features: treeFeatures(bank, bankRows, guestModel.features, bankFile),
       }),
     },
-    host: { model: hostModel, features: treeFeatures(gov, govRows, hostModel.features, govFile) },
+    hosts: hostModels.map((model, k) => ({
+      model,
+      features: treeFeatures(govs[k]!, govRows[k]!, model.features, govFiles[k]!),
+    })),
     logger: ctx.logger,
   });
   const seconds = (performance.now() - t0) / 1000;
@@ -603,7 +670,7 @@ async function runTrees(options: Opts, ctx: Ctx): Promise<Record<string, unknown
   }
   const lineTotal = out.lines?.reduce((a, l) => a + l.line, 0);
   ctx.print(
-    `${ids.length} scored (${flow}), ${bank.ids.length - ids.length} unknown to the government; ${seconds.toFixed(1)} s; ${r.bytesToHost + r.bytesToGuest} bytes`,
+    `${ids.length} scored (${flow}), ${bank.ids.length - ids.length} unknown to ${govs.length > 1 ? 'a host' : 'the government'}; ${seconds.toFixed(1)} s; ${r.bytesToHost + r.bytesToGuest} bytes`,
   );
   if (rules !== undefined) ctx.print(`total pre-approved lines: ${lineTotal} ${rules.currency}`);
   return {

@@ -267,6 +267,9 @@ Example:
     const guestFeatures = result.guestModel.features.length;
     const hostFeatures = result.hostModels.map((m) => m.features.length);
     const splits = result.guestModel.trees.flat().filter((n) => n.kind !== 'leaf').length;
+    // Trees the model keeps (fewer than grown after early stopping) and trees grown (the per-tree records).
+    const kept = result.guestModel.trees.length;
+    const grown = result.history.length;
     const psiBytes = result.psi.reduce((a, p) => a + p.bytes.guestToHost + p.bytes.hostToGuest, 0);
     ctx.print(`SecureBoost, ${result.security}`);
     ctx.print(
@@ -276,7 +279,7 @@ Example:
       `features: guest ${guestFeatures}, ${hosts.map((h, k) => `${h.id} ${hostFeatures[k]}`).join(', ')}`,
     );
     ctx.print(
-      `trees ${result.trees} (${splits} splits), ${result.secondsPerTree.toFixed(2)} s per tree, ${result.secondsTotal.toFixed(1)} s training`,
+      `trees ${kept}${grown !== kept ? ` kept of ${grown} grown` : ''} (${splits} splits), ${result.secondsPerTree.toFixed(2)} s per tree, ${result.secondsTotal.toFixed(1)} s training`,
     );
     ctx.print(`          AUC     KS`);
     ctx.print(`  train   ${result.train.auc.toFixed(4)}  ${result.train.ks.toFixed(4)}`);
@@ -300,13 +303,22 @@ Example:
       insecure: result.insecure,
       test: result.test,
       train: result.train,
-      trees: result.trees,
+      trees: kept,
+      trees_grown: grown,
       splits,
       hyperparams: resolveSecureBoost(hyperparams),
       seconds_total: result.secondsTotal,
       seconds_per_tree: result.secondsPerTree,
       wall_seconds: (performance.now() - t0) / 1000,
       bytes_sent: result.bytesSent,
+      // One record per tree grown, as the progress bar advanced: the guest's own figures only.
+      per_tree: result.history.map((r) => ({
+        tree: r.tree,
+        train_loss: r.trainLoss,
+        ...(r.validation !== undefined && { validation: r.validation }),
+        splits: r.splits,
+        seconds: r.seconds,
+      })),
       psi: {
         id_kind: result.psi[0]?.idKind,
         seconds: result.psiSeconds,
