@@ -84,6 +84,13 @@ export interface PackedTaskOptions {
   /** Prefix of the task id (e.g. the job and epoch); the id ends with the SHA-256 of the task's bytes. */
   readonly taskId?: string;
   readonly signal?: AbortSignal;
+  /**
+   * Tasks the product is cut into (default 1), so that several workers evaluate one product: ranges of
+   * giant steps of about equal work, as the HE pool splits a product between its threads (only products
+   * of >= 48 plaintext products are cut). Results then equal the unsplit product up to CKKS noise (the
+   * partial sums are added here, in another order), not bit for bit.
+   */
+  readonly split?: number;
 }
 
 /**
@@ -101,13 +108,17 @@ export function packedProductOn(
   work: PackedWork,
   options: PackedTaskOptions = {},
 ): Promise<CkksVector[]> {
-  const worker = {
+  const split = options.split ?? 1;
+  if (!Number.isInteger(split) || split < 1 || split > 64) {
+    throw new FedscoreError('out_of_range', 'split must be an integer in [1, 64]', { field: 'split' });
+  }
+  const workers = Array.from({ length: split }, () => ({
     cachedKeys: new Set<string>(),
     request: (body: PackedProductRequest) =>
       executor.run(body, {
         ...(options.signal !== undefined && { signal: options.signal }),
         ...(options.taskId !== undefined && { taskId: options.taskId }),
       }),
-  };
-  return pooledProduct([worker], () => 0, d, plan, columns, rows, undefined, work);
+  }));
+  return pooledProduct(workers, () => 0, d, plan, columns, rows, undefined, work);
 }

@@ -25,8 +25,8 @@ import {
 } from '@fedscore/he';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
-import { decodeValue, encodeValue } from './codec.ts';
-import { ensureSchema, storeError } from './executor.ts';
+import { decodeEnvelope, decodeValue, digestOf, encodeValue } from './codec.ts';
+import { ensureSchema, fromBase64, storeError } from './executor.ts';
 import { NOTIFY_CHANNEL, QUEUE_NAME } from './schema.ts';
 
 export interface TaskQueueWorkerOptions {
@@ -37,6 +37,8 @@ export interface TaskQueueWorkerOptions {
   /** Poll interval for ready tasks besides LISTEN/NOTIFY wake-ups, seconds (default 0.5; >= 0.5). */
   readonly pollingIntervalSeconds?: number;
   readonly logger?: Logger;
+  /** Bytes of decoded shared fields (codec.ts) kept in memory, least recently used evicted (default 256 MiB). */
+  readonly blobCacheBytes?: number;
   /** Stops the worker: running tasks finish, no new ones are taken. */
   readonly signal?: AbortSignal;
 }
@@ -79,27 +81,64 @@ export async function serveTaskQueue<In, Out>(
   const boss = new PgBoss({ connectionString: options.connectionString, useListenNotify: true, max: 2 });
   boss.on('error', (e: Error) => logger.warn('queue worker: pg-boss error', { error: e.message }));
   let handled = 0;
+  const blobs = new BlobCache(options.blobCacheBytes ?? 256 * 2 ** 20);
+
+  /** The task of a stored envelope, its shared fields filled in from the cache or the blob table. */
+  const taskOf = async (input: Buffer): Promise<In> => {
+    const env = decodeEnvelope(input);
+    const entries = Object.entries(env.shared);
+    if (entries.length === 0) return env.task as In;
+    const task: Record<string, unknown> = { ...(env.task as Record<string, unknown>) };
+    for (const [field, hash] of entries) {
+      let value = blobs.get(hash);
+      if (value === undefined) {
+        const r = await pool.query<{ bytes: string }>(
+          "SELECT encode(bytes, 'base64') AS bytes FROM fedscore_task_blob WHERE hash = $1",
+          [hash],
+        );
+        const bytes = fromBase64(r.rows[0]?.bytes ?? null);
+        // Not a result: a blob the coordinator stored before the task cannot be missing unless the
+        // database lost it, so the delivery fails and pg-boss retries (then fails) the job.
+        if (bytes === null) throw new Error(`shared field ${field} (${hash}) is not stored`);
+        if (digestOf(bytes) !== hash) throw new Error(`shared field ${field} does not match its digest`);
+        value = decodeValue(bytes, field);
+        blobs.set(hash, value, bytes.byteLength);
+      }
+      task[field] = value;
+    }
+    return task as In;
+  };
 
   const deliver = async (taskId: string): Promise<void> => {
     handled++;
     // One round trip: count this delivery on a stored result (a duplicate), or read the input.
-    const found = await pool.query<{ dup: boolean; input: Buffer | null }>(
+    const found = await pool.query<{ dup: boolean; input: string | null }>(
       `WITH dup AS (
          UPDATE fedscore_task_result SET deliveries = deliveries + 1
          WHERE queue = $1 AND task_id = $2 RETURNING 1
        )
        SELECT EXISTS (SELECT 1 FROM dup) AS dup,
-              (SELECT input FROM fedscore_task_input WHERE queue = $1 AND task_id = $2) AS input`,
+              (SELECT encode(input, 'base64') FROM fedscore_task_input WHERE queue = $1 AND task_id = $2) AS input`,
       [queue, taskId],
     );
     const row = found.rows[0];
     if (row === undefined || row.dup || row.input === null) return;
-    const input = row.input;
+    // A task that does not decode fails the same way every time: its typed error is its result. A
+    // database error reading a shared field is not (it propagates, and pg-boss retries the delivery).
+    let task: In | undefined;
+    let decodeError: FedscoreError | undefined;
+    try {
+      task = await taskOf(fromBase64(row.input)!);
+    } catch (e) {
+      if (!(e instanceof FedscoreError)) throw e;
+      decodeError = e;
+    }
     const started = performance.now();
     let output: Buffer | null = null;
     let error: { code: string; message: string; field?: string } | null = null;
     try {
-      const out = await handler(decodeValue(input, 'input') as In);
+      if (decodeError !== undefined) throw decodeError;
+      const out = await handler(task as In);
       const bytes = encodeValue(out);
       output = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (e) {
@@ -218,6 +257,12 @@ async function publishedContext(connectionString: string, queue: string): Promis
   }
 }
 
+/**
+ * The shared fields of a packed-product task (`QueueExecutorOptions.sharedFields`): its batch columns,
+ * the same in every epoch, stored once and cached by the workers.
+ */
+export const PACKED_PRODUCT_SHARED_FIELDS: readonly string[] = ['batch'];
+
 export interface HeProductWorkerOptions extends TaskQueueWorkerOptions {
   /** Accept a context below 128-bit security (tests and benchmarks only). */
   readonly allowWeakParameters?: boolean;
@@ -249,4 +294,39 @@ export async function runHeProductWorker(options: HeProductWorkerOptions): Promi
   const worker = await serveTaskQueue<PackedProductRequest, PackedPartsResult>(options, handle);
   void worker.stopped.then(() => ctx.dispose());
   return worker;
+}
+
+/** Decoded shared fields by digest, least recently used evicted beyond a byte budget. */
+class BlobCache {
+  readonly #budget: number;
+  readonly #entries = new Map<string, { value: unknown; bytes: number }>();
+  #bytes = 0;
+
+  constructor(budget: number) {
+    if (!Number.isFinite(budget) || budget < 0) {
+      throw new FedscoreError('out_of_range', 'blobCacheBytes must be a number >= 0', {
+        field: 'blobCacheBytes',
+      });
+    }
+    this.#budget = budget;
+  }
+
+  get(hash: string): unknown {
+    const e = this.#entries.get(hash);
+    if (e === undefined) return undefined;
+    this.#entries.delete(hash);
+    this.#entries.set(hash, e);
+    return e.value;
+  }
+
+  set(hash: string, value: unknown, bytes: number): void {
+    if (bytes > this.#budget) return;
+    this.#entries.set(hash, { value, bytes });
+    this.#bytes += bytes;
+    for (const [k, e] of this.#entries) {
+      if (this.#bytes <= this.#budget) break;
+      this.#entries.delete(k);
+      this.#bytes -= e.bytes;
+    }
+  }
 }

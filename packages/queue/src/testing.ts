@@ -1,0 +1,98 @@
+/**
+ * A throwaway PostgreSQL cluster for a test file or a benchmark (`@fedscore/queue/testing`): `initdb` into a temp directory, `pg_ctl start` on a
+ * free loopback port (socket in the same directory, fsync off), stopped with `-m immediate` and deleted
+ * afterwards. No global server. As root (CI here) the server runs as the `postgres` user, since PostgreSQL
+ * refuses to run as root. Without the binaries the caller skips with the reason printed, except under
+ * CI=true, where that is a failure (`.ci/run` machines have PostgreSQL).
+ */
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface PgCluster {
+  readonly url: string;
+  stop(): void;
+}
+
+/** The directory holding initdb and pg_ctl, or undefined. */
+export function postgresBin(): string | undefined {
+  const dirs = ['/usr/local/bin', '/usr/bin'];
+  try {
+    for (const v of readdirSync('/usr/lib/postgresql').sort().reverse())
+      dirs.push(`/usr/lib/postgresql/${v}/bin`);
+  } catch {
+    // no Debian layout
+  }
+  return dirs.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
+}
+
+/** Why the PostgreSQL tests cannot run here (undefined when they can); throws under CI=true. */
+export function postgresUnavailable(): string | undefined {
+  const bin = postgresBin();
+  if (bin !== undefined) return undefined;
+  const why =
+    'PostgreSQL binaries (initdb, pg_ctl) not found in /usr/local/bin, /usr/bin, /usr/lib/postgresql/*/bin';
+  if (process.env.CI === 'true') throw new Error(`${why}: CI must have them (apt-get install postgresql)`);
+  return why;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+}
+
+export async function startPgCluster(): Promise<PgCluster> {
+  const bin = postgresBin();
+  if (bin === undefined) throw new Error('no PostgreSQL binaries');
+  const dir = mkdtempSync(join(tmpdir(), 'fedscore-pg-'));
+  const asRoot = process.getuid?.() === 0;
+  let uid: number | undefined;
+  let gid: number | undefined;
+  if (asRoot) {
+    uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+    gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+    chownSync(dir, uid, gid);
+  }
+  const run = (cmd: string, args: string[]): void => {
+    execFileSync(join(bin, cmd), args, {
+      stdio: 'ignore',
+      ...(uid !== undefined && gid !== undefined && { uid, gid }),
+      env: { ...process.env, LC_ALL: 'C.UTF-8' },
+      timeout: 60_000,
+    });
+  };
+  const data = join(dir, 'data');
+  const port = await freePort();
+  run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
+  run('pg_ctl', [
+    '-D',
+    data,
+    '-w',
+    '-l',
+    join(dir, 'log'),
+    '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100`,
+    'start',
+  ]);
+  let stopped = false;
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      try {
+        run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
