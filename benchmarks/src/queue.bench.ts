@@ -336,7 +336,8 @@ export default async function queueBench(args: string[]): Promise<BenchResult> {
   try {
     const c = new pg.Client({ connectionString: cluster.url });
     await c.connect();
-    versions.postgresql = (await c.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
+    versions.postgresql = (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v"))
+      .rows[0]!.v;
     await c.end();
     if (!args.includes('--skip-overhead')) {
       const local = await createHeWorkerPool({ size: 1, context: ctx.serialize({ compression: 'none' }) });

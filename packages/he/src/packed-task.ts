@@ -91,6 +91,11 @@ export interface PackedTaskOptions {
    * partial sums are added here, in another order), not bit for bit.
    */
   readonly split?: number;
+  /**
+   * The public context (`ctx.serialize()` of `d`'s context) to send with each task, for workers that
+   * serve several contexts (`@fedscore/queue`'s HE worker loads it by digest and keeps it).
+   */
+  readonly context?: Uint8Array;
 }
 
 /**
@@ -115,7 +120,7 @@ export function packedProductOn(
   const workers = Array.from({ length: split }, () => ({
     cachedKeys: new Set<string>(),
     request: (body: PackedProductRequest) =>
-      executor.run(body, {
+      executor.run(options.context === undefined ? body : { ...body, context: options.context }, {
         ...(options.signal !== undefined && { signal: options.signal }),
         ...(options.taskId !== undefined && { taskId: options.taskId }),
       }),

@@ -70,19 +70,33 @@ export interface TaskEnvelope {
   readonly shared: Readonly<Record<string, string>>;
 }
 
-/** Cut `sharedFields` out of `task` (an object) into blobs and encode the envelope. */
-export function encodeTask(task: unknown, sharedFields: readonly string[]): EncodedTask {
+/**
+ * Cut `sharedFields` out of `task` (an object) into blobs and encode the envelope. With `memo`, a shared
+ * value (an object: typed arrays, arrays of them) is encoded and digested once per identity -- a batch's
+ * columns or a context's bytes are the same object in every task -- so it must not be changed in place
+ * after its first task.
+ */
+export function encodeTask(
+  task: unknown,
+  sharedFields: readonly string[],
+  memo?: WeakMap<object, TaskBlob>,
+): EncodedTask {
   const blobs: TaskBlob[] = [];
   const shared: Record<string, string> = {};
   let rest = task;
   if (sharedFields.length > 0 && task !== null && typeof task === 'object' && !Array.isArray(task)) {
     const copy: Record<string, unknown> = { ...(task as Record<string, unknown>) };
     for (const field of sharedFields) {
-      if (copy[field] === undefined) continue;
-      const bytes = encodeValue(copy[field]);
-      const hash = digestOf(bytes);
-      blobs.push({ hash, bytes });
-      shared[field] = hash;
+      const value = copy[field];
+      if (value === undefined) continue;
+      let blob = typeof value === 'object' && value !== null ? memo?.get(value) : undefined;
+      if (blob === undefined) {
+        const bytes = encodeValue(value);
+        blob = { hash: digestOf(bytes), bytes };
+        if (typeof value === 'object' && value !== null) memo?.set(value, blob);
+      }
+      blobs.push(blob);
+      shared[field] = blob.hash;
       delete copy[field];
     }
     rest = copy;

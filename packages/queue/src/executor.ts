@@ -28,7 +28,7 @@ import type { TaskExecutor, TaskRunOptions } from '@fedscore/core/pool';
 import { BLOB_KIND, decodeBlob } from '@fedscore/he';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
-import { decodeValue, encodeTask, jobIdOf, type TaskId, taskIdOf } from './codec.ts';
+import { decodeValue, encodeTask, jobIdOf, type TaskBlob, type TaskId, taskIdOf } from './codec.ts';
 import { CREATE_SCHEMA, EXTERNAL_COLUMNS, NOTIFY_CHANNEL, QUEUE_NAME, SCHEMA_LOCK } from './schema.ts';
 
 export interface QueueExecutorOptions {
@@ -64,6 +64,8 @@ export interface QueueHealth {
   readonly failed: number;
   /** Tasks this executor awaits. */
   readonly pending: number;
+  /** Deliveries after the first, over the queue's jobs pg-boss still keeps (expired or failed ones). */
+  readonly retries: number;
   /** Enqueue-to-result ms of the tasks this executor completed (last `LATENCY_WINDOW`). */
   readonly latencyMs: LatencySummary;
   /** Seconds workers spent in the task (last `LATENCY_WINDOW` stored results of the queue), as ms. */
@@ -176,6 +178,8 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
   readonly #sharedFields: readonly string[];
   /** Digests of the shared blobs this executor has stored (each is sent to the database once). */
   readonly #storedBlobs = new Set<string>();
+  /** Shared values already encoded, by identity (codec.ts `encodeTask`). */
+  readonly #encoded = new WeakMap<object, TaskBlob>();
   readonly #pending = new Map<TaskId, Pending>();
   readonly #latencies: number[] = [];
   readonly #timer: NodeJS.Timeout;
@@ -276,7 +280,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
     if (this.#closed) throw new FedscoreError('channel_closed', 'task queue executor closed');
     const { signal } = options;
     if (signal?.aborted) throw new FedscoreError('aborted', 'task cancelled', { cause: signal.reason });
-    const { bytes, blobs } = encodeTask(task, this.#sharedFields);
+    const { bytes, blobs } = encodeTask(task, this.#sharedFields, this.#encoded);
     const id = taskIdOf(options.taskId, bytes);
     const existing = this.#pending.get(id);
     if (existing) {
@@ -353,6 +357,10 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
   async health(): Promise<QueueHealth> {
     try {
       const q = await this.#boss.getQueue(this.queue);
+      const retries = await this.#pool.query<{ n: number }>(
+        'SELECT coalesce(sum(retry_count), 0)::int AS n FROM pgboss.job WHERE name = $1',
+        [this.queue],
+      );
       const times = await this.#pool.query<{ task_seconds: number }>(
         `SELECT task_seconds FROM fedscore_task_result WHERE queue = $1 ORDER BY finished_at DESC LIMIT $2`,
         [this.queue, LATENCY_WINDOW],
@@ -363,6 +371,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
         active: q?.activeCount ?? 0,
         failed: q?.failedCount ?? 0,
         pending: this.#pending.size,
+        retries: retries.rows[0]?.n ?? 0,
         latencyMs: summary(this.#latencies),
         taskMs: summary(times.rows.map((r) => r.task_seconds * 1000)),
       };
@@ -382,7 +391,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
 
   /** The id `run` gives `task` under `prefix`. */
   taskId(task: In, prefix?: string): TaskId {
-    return taskIdOf(prefix, encodeTask(task, this.#sharedFields).bytes);
+    return taskIdOf(prefix, encodeTask(task, this.#sharedFields, this.#encoded).bytes);
   }
 
   /** Stop listening and disconnect; awaited tasks reject with `channel_closed` (their jobs stay queued). */

@@ -17,6 +17,7 @@
 import { FedscoreError, type Logger, noopLogger } from '@fedscore/core';
 import {
   BLOB_KIND,
+  type CkksPublicContext,
   decodeBlob,
   loadCkksPublicContext,
   type PackedPartsResult,
@@ -55,7 +56,7 @@ export interface TaskQueueWorker {
 /** Take tasks from `queue` and answer them with `handler` until stopped. */
 export async function serveTaskQueue<In, Out>(
   options: TaskQueueWorkerOptions,
-  handler: (task: In) => Out | Promise<Out>,
+  handler: (task: In, shared: Readonly<Record<string, string>>) => Out | Promise<Out>,
 ): Promise<TaskQueueWorker> {
   if (!QUEUE_NAME.test(options.queue)) {
     throw new FedscoreError('invalid_argument', 'a queue name is 1 to 100 of [A-Za-z0-9_.-]', {
@@ -84,10 +85,10 @@ export async function serveTaskQueue<In, Out>(
   const blobs = new BlobCache(options.blobCacheBytes ?? 256 * 2 ** 20);
 
   /** The task of a stored envelope, its shared fields filled in from the cache or the blob table. */
-  const taskOf = async (input: Buffer): Promise<In> => {
+  const taskOf = async (input: Buffer): Promise<{ task: In; shared: Readonly<Record<string, string>> }> => {
     const env = decodeEnvelope(input);
     const entries = Object.entries(env.shared);
-    if (entries.length === 0) return env.task as In;
+    if (entries.length === 0) return { task: env.task as In, shared: env.shared };
     const task: Record<string, unknown> = { ...(env.task as Record<string, unknown>) };
     for (const [field, hash] of entries) {
       let value = blobs.get(hash);
@@ -106,7 +107,7 @@ export async function serveTaskQueue<In, Out>(
       }
       task[field] = value;
     }
-    return task as In;
+    return { task: task as In, shared: env.shared };
   };
 
   const deliver = async (taskId: string): Promise<void> => {
@@ -126,9 +127,10 @@ export async function serveTaskQueue<In, Out>(
     // A task that does not decode fails the same way every time: its typed error is its result. A
     // database error reading a shared field is not (it propagates, and pg-boss retries the delivery).
     let task: In | undefined;
+    let shared: Readonly<Record<string, string>> = {};
     let decodeError: FedscoreError | undefined;
     try {
-      task = await taskOf(fromBase64(row.input)!);
+      ({ task, shared } = await taskOf(fromBase64(row.input)!));
     } catch (e) {
       if (!(e instanceof FedscoreError)) throw e;
       decodeError = e;
@@ -138,7 +140,7 @@ export async function serveTaskQueue<In, Out>(
     let error: { code: string; message: string; field?: string } | null = null;
     try {
       if (decodeError !== undefined) throw decodeError;
-      const out = await handler(task as In);
+      const out = await handler(task as In, shared);
       const bytes = encodeValue(out);
       output = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (e) {
@@ -259,40 +261,89 @@ async function publishedContext(connectionString: string, queue: string): Promis
 
 /**
  * The shared fields of a packed-product task (`QueueExecutorOptions.sharedFields`): its batch columns,
- * the same in every epoch, stored once and cached by the workers.
+ * the same in every epoch, and the public context it carries (the same for a whole job), each stored
+ * once and cached by the workers.
  */
-export const PACKED_PRODUCT_SHARED_FIELDS: readonly string[] = ['batch'];
+export const PACKED_PRODUCT_SHARED_FIELDS: readonly string[] = ['batch', 'context'];
+
+/** Loaded contexts a worker keeps (one per job running on the queue; the least recently used goes). */
+const MAX_CONTEXTS = 4;
 
 export interface HeProductWorkerOptions extends TaskQueueWorkerOptions {
   /** Accept a context below 128-bit security (tests and benchmarks only). */
   readonly allowWeakParameters?: boolean;
 }
 
+interface LoadedContext {
+  readonly ctx: CkksPublicContext;
+  readonly handle: (req: PackedProductRequest) => PackedPartsResult;
+  uses: number;
+  evicted: boolean;
+}
+
 /**
- * The HE packed-product worker: load the queue's public context and serve packed-product tasks. A
- * published blob that is not a public context is refused before anything is loaded.
+ * The HE packed-product worker: serve packed-product tasks under the public context each task carries
+ * (loaded once per digest, `MAX_CONTEXTS` kept), or under the one the coordinator published for the
+ * queue for a task without one. Bytes that are not a public context are refused before anything is
+ * loaded (`decodeBlob`), and the handler refuses a secret context.
  */
 export async function runHeProductWorker(options: HeProductWorkerOptions): Promise<TaskQueueWorker> {
-  let bytes: Uint8Array | undefined;
-  for (;;) {
-    try {
-      bytes = await publishedContext(options.connectionString, options.queue);
-      break;
-    } catch (e) {
-      // Started before the coordinator published: wait for it (or for the stop signal).
-      const missing = e instanceof FedscoreError && e.code === 'not_found';
-      const tableMissing = e instanceof FedscoreError && /does not exist/.test(e.message);
-      if (!(missing || tableMissing) || options.signal?.aborted) throw e;
-      await new Promise((r) => setTimeout(r, 500));
+  const loaded = new Map<string, Promise<LoadedContext>>();
+  const load = async (bytes: Uint8Array): Promise<LoadedContext> => {
+    decodeBlob(bytes, BLOB_KIND.publicContext);
+    const ctx = await loadCkksPublicContext(bytes, {
+      ...(options.allowWeakParameters === true && { allowWeakParameters: true }),
+    });
+    return { ctx, handle: packedProductHandler(ctx), uses: 0, evicted: false };
+  };
+  const contextOf = (digest: string, bytes: () => Promise<Uint8Array>): Promise<LoadedContext> => {
+    let entry = loaded.get(digest);
+    if (entry === undefined) {
+      entry = bytes().then(load);
+      entry.catch(() => loaded.delete(digest));
+      loaded.set(digest, entry);
+      while (loaded.size > MAX_CONTEXTS) {
+        const [oldest, gone] = loaded.entries().next().value as [string, Promise<LoadedContext>];
+        loaded.delete(oldest);
+        void gone.then(
+          (c) => {
+            c.evicted = true;
+            if (c.uses === 0) c.ctx.dispose();
+          },
+          () => undefined,
+        );
+      }
+    } else {
+      loaded.delete(digest);
+      loaded.set(digest, entry);
     }
-  }
-  decodeBlob(bytes, BLOB_KIND.publicContext);
-  const ctx = await loadCkksPublicContext(bytes, {
-    ...(options.allowWeakParameters === true && { allowWeakParameters: true }),
-  });
-  const handle = packedProductHandler(ctx);
+    return entry;
+  };
+  const handle = async (
+    req: PackedProductRequest,
+    shared: Readonly<Record<string, string>>,
+  ): Promise<PackedPartsResult> => {
+    const { context, ...task } = req;
+    const c =
+      context === undefined
+        ? await contextOf('published', () => publishedContext(options.connectionString, options.queue))
+        : await contextOf(shared.context ?? digestOf(context), async () => context);
+    c.uses++;
+    try {
+      return c.handle(task);
+    } finally {
+      c.uses--;
+      if (c.evicted && c.uses === 0) c.ctx.dispose();
+    }
+  };
   const worker = await serveTaskQueue<PackedProductRequest, PackedPartsResult>(options, handle);
-  void worker.stopped.then(() => ctx.dispose());
+  void worker.stopped.then(async () => {
+    for (const entry of loaded.values())
+      await entry.then(
+        (c) => c.ctx.dispose(),
+        () => undefined,
+      );
+  });
   return worker;
 }
 

@@ -1,4 +1,11 @@
-export type { ConsoleConfig, DataSource, NodeConfig, NodeConfigInput, ScoringApiConfig } from './config.ts';
+export type {
+  ConsoleConfig,
+  DataSource,
+  NodeConfig,
+  NodeConfigInput,
+  QueueConfig,
+  ScoringApiConfig,
+} from './config.ts';
 export {
   consoleEnabled,
   DEFAULT_MAX_SUBMITTED_IDS,
