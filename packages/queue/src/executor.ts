@@ -13,6 +13,10 @@
  * delivery that finds the row only counts itself (`deliveries`). Sending a task whose result is stored
  * returns that result without a new job.
  *
+ * Shared fields (`sharedFields`, codec.ts): values that repeat across tasks -- a batch's columns, a job's
+ * public context -- are stored once in `fedscore_task_blob` by digest and cached by the workers, so a
+ * task moves only what changes (measured: benchmarks/results/queue.md).
+ *
  * Results reach the coordinator by LISTEN/NOTIFY (`fedscore_task_done`), with a poll of the result table
  * every `pollMs` as the floor (a notification sent while the listening connection was down is not
  * replayed). A task whose pg-boss job ended `failed` (retries used up) rejects with `worker_failed`; an

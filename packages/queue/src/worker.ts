@@ -2,11 +2,13 @@
  * The worker-process side of the queue: a process on any machine of the party that takes tasks from a
  * pg-boss queue (executor.ts), runs them with a handler, and stores each result once under its task id.
  *
- * `serveTaskQueue` is generic (a handler of decoded tasks). `runHeProductWorker` is the HE packed-product
- * worker `fedscore worker` runs: it loads the queue's published PUBLIC CKKS context (Galois keys, no
- * secret key: the bytes are decoded as a public-context blob, and `packedProductHandler` refuses a secret
- * context) and evaluates hetero-LR/binning batch products. Its inputs are that context and the tasks'
- * bytes -- an encrypted vector under the coordinator's key and plaintext batch columns -- and nothing else.
+ * `serveTaskQueue` is generic (a handler of decoded tasks, their shared fields filled in from the blob
+ * table and kept in memory by digest: codec.ts). `runHeProductWorker` is the HE packed-product worker
+ * `fedscore worker` runs: it evaluates hetero-LR batch products under the PUBLIC CKKS context each task
+ * carries (or the one published for the queue), loaded once per digest (Galois keys, no secret key: the
+ * bytes are decoded as a public-context blob, and `packedProductHandler` refuses a secret context). Its
+ * inputs are those contexts and the tasks' bytes -- an encrypted vector under the key holder's key and
+ * plaintext batch columns -- and nothing else.
  *
  * Per delivery: if the task's result is stored, count the delivery and finish (a duplicate); if its
  * input is gone (the result was stored and collected), finish; otherwise run the handler, and store the
