@@ -8,6 +8,7 @@
  */
 import { FedscoreError } from '@fedscore/core';
 import type { TaskExecutor } from '@fedscore/core/pool';
+import { BLOB_KIND, decodeBlob } from './blob.ts';
 import { DiagonalCache } from './diagonals.ts';
 import { type PackedPartsResult, type PackedProductRequest, pooledProduct } from './packed-pool.ts';
 import { emptyWork, evaluatePartial, foldBlocks, planPackedProduct } from './packing.ts';
@@ -93,7 +94,8 @@ export interface PackedTaskOptions {
   readonly split?: number;
   /**
    * The public context (`ctx.serialize()` of `d`'s context) to send with each task, for workers that
-   * serve several contexts (`@fedscore/queue`'s HE worker loads it by digest and keeps it).
+   * serve several contexts (`@fedscore/queue`'s HE worker loads it by digest and keeps it). Bytes that
+   * are not a public-context blob (a secret context's) are refused here, naming `kind`.
    */
   readonly context?: Uint8Array;
 }
@@ -113,6 +115,14 @@ export function packedProductOn(
   work: PackedWork,
   options: PackedTaskOptions = {},
 ): Promise<CkksVector[]> {
+  // Only a public context leaves this process: secret-context bytes are refused before any task is made.
+  if (options.context !== undefined) {
+    try {
+      decodeBlob(options.context, BLOB_KIND.publicContext);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
   const split = options.split ?? 1;
   if (!Number.isInteger(split) || split < 1 || split > 64) {
     throw new FedscoreError('out_of_range', 'split must be an integer in [1, 64]', { field: 'split' });

@@ -8,6 +8,11 @@
  *   worker, and every result is still the local pool's bytes;
  * - a duplicate delivery of a finished task stores no second result (one row, counted deliveries, same
  *   bytes), and the same task sent twice makes one job;
+ * - one worker process serves two jobs' tasks, each carrying its own public context (stored once per
+ *   context, loaded once by digest), every result within 1e-5 of M d under its own key; a weakened
+ *   coordinator that puts its secret context in a task (the bytes hold the key: positive control) is
+ *   refused by `packedProductOn` before anything is stored;
+ * - batch columns sent again (the next epoch) are not stored again, and still give the pool's bytes;
  * - what a worker receives -- the published context and every task's bytes -- holds no window of the
  *   coordinator's secret key (the search plants the key in a copy and finds it: positive control; a
  *   weakened coordinator that publishes its secret context is caught by the same search and refused).
@@ -309,6 +314,74 @@ describe.skipIf(unavailable !== undefined)('queue executor (pg-boss) for packed 
     } finally {
       await c.end();
       await boss.stop({ graceful: false, close: true });
+      await ex.close();
+    }
+  }, 180_000);
+
+  it('one worker serves two jobs: each task carries its public context, loaded once by digest', async () => {
+    const ex = await executor('jobs');
+    // A second job's keys: another context, the same layout.
+    const ctx2 = await createCkksContext({ rotations: packedRotationSteps(layout), relinearization: false });
+    const c = new pg.Client({ connectionString: cluster!.url });
+    await c.connect();
+    try {
+      await startWorker('jobs');
+      const contexts = [ctx, ctx2].map((k) => k.serialize({ compression: 'none' }));
+      const runs = await Promise.all(
+        [0, 1, 0, 1].map(async (k, i) => {
+          const key = k === 0 ? ctx : ctx2;
+          const { columns, d, expected } = problem(16, 60 + i);
+          const plan = layout.productPlan(16);
+          const enc = key.encrypt(replicate(d, layout.width, SLOTS));
+          try {
+            const out = await packedProductOn(ex, enc, plan, columns, B, emptyWork(), {
+              taskId: `job-${k}`,
+              context: contexts[k]!,
+            });
+            const got = new Float64Array(16);
+            plan.blocks.forEach((block, b) => {
+              got.set(key.decrypt(out[b]!).subarray(0, block.rows), block.rowOffset);
+            });
+            for (const v of out) v.dispose();
+            return maxAbsDiff(got, expected);
+          } finally {
+            enc.dispose();
+          }
+        }),
+      );
+      for (const err of runs) expect(err).toBeLessThan(TOL);
+      // Each context is one blob (stored once, whatever the number of tasks).
+      const blobs = await c.query<{ n: number }>(
+        // (a blob is the value's structured-clone bytes: the context and a few bytes of header; the
+        // batch columns' blobs are far smaller)
+        'SELECT count(*)::int AS n FROM fedscore_task_blob WHERE length(bytes) >= $1',
+        [Math.min(...contexts.map((b) => b.byteLength))],
+      );
+      expect(blobs.rows[0]!.n).toBe(2);
+      // Weakened: a coordinator putting its secret context in a task. The bytes hold the key (positive
+      // control of the search), and packedProductOn refuses them before any task is stored.
+      const secretBytes = ctx.serializeSecret({ compression: 'none' });
+      expect(findSecret(secretBytes, ckksSecretKeyBytes(ctx))).toBeDefined();
+      const before = (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM fedscore_task_blob'))
+        .rows[0]!.n;
+      const { columns, d } = problem(4, 70);
+      const enc = ctx.encrypt(replicate(d, layout.width, SLOTS));
+      try {
+        await expect(
+          packedProductOn(ex, enc, layout.productPlan(4), columns, B, emptyWork(), {
+            taskId: 'weakened',
+            context: secretBytes,
+          }),
+        ).rejects.toMatchObject({ field: 'kind' });
+      } finally {
+        enc.dispose();
+      }
+      expect(
+        (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM fedscore_task_blob')).rows[0]!.n,
+      ).toBe(before);
+    } finally {
+      await c.end();
+      ctx2.dispose();
       await ex.close();
     }
   }, 180_000);
