@@ -228,6 +228,9 @@ interface ThroughputRow {
   processes: number;
   epochSeconds: number;
   productsPerSecond: number;
+  /** Queue rows: the workers' seconds in the epoch's tasks, summed, and how many tasks. */
+  workerTaskSeconds?: number;
+  tasks?: number;
 }
 
 async function throughputPart(
@@ -293,11 +296,21 @@ async function throughputPart(
         }
         seconds = (performance.now() - t) / 1000;
       }
+      const db = new pg.Client({ connectionString: cluster.url });
+      await db.connect();
+      const r = await db.query<{ s: number; n: number }>(
+        `SELECT coalesce(sum(task_seconds), 0) AS s, count(*)::int AS n FROM fedscore_task_result
+         WHERE queue = $1 AND task_id LIKE 'e2.%'`,
+        [queue],
+      );
+      await db.end();
       out.push({
         where: `queue, ${w} worker process(es), product cut into ${w} task(s)`,
         processes: w,
         epochSeconds: seconds,
         productsPerSecond: batches / seconds,
+        workerTaskSeconds: Number(r.rows[0]!.s),
+        tasks: r.rows[0]!.n,
       });
     } finally {
       await stopWorkers(children);
@@ -417,14 +430,17 @@ export default async function queueBench(args: string[]): Promise<BenchResult> {
   if (throughput.length > 0) {
     tables.push({
       title: `Throughput: ${tpBatches} products of ${rows} rows x ${tpColumns} columns (one epoch's products, in order)`,
-      columns: ['where', 'processes', 'epoch s', 'products / s'],
+      columns: ['where', 'processes', 'epoch s', 'products / s', "workers' time in tasks, s (tasks)"],
       rows: throughput.map((r) => [
         r.where,
         r.processes,
         round(r.epochSeconds, 2),
         round(r.productsPerSecond, 3),
+        r.workerTaskSeconds === undefined ? '-' : `${round(r.workerTaskSeconds, 2)} (${r.tasks})`,
       ]),
-      note: "Queue rows: the second epoch (the first uploads each batch's columns once).",
+      note:
+        "Queue rows: the second epoch (the first uploads each batch's columns once). Workers' time: the " +
+        "seconds the workers spent in the epoch's tasks, summed (with several workers, in parallel).",
     });
   }
   return {
