@@ -38,6 +38,11 @@ export interface PackedProductRequest {
   readonly key?: string;
   /** The batch columns; omitted when the worker reported them cached. */
   readonly batch?: readonly Float64Array[];
+  /**
+   * A distributed task's public CKKS context (`ctx.serialize()`), so that a worker process serves the
+   * products of any job (each job has its own keys); absent on the HE pool's threads, which hold theirs.
+   */
+  readonly context?: Uint8Array;
 }
 
 /** One worker as the split needs it: a request channel and the cache keys it reported complete. */

@@ -8,6 +8,7 @@
  */
 import { FedscoreError } from '@fedscore/core';
 import type { TaskExecutor } from '@fedscore/core/pool';
+import { BLOB_KIND, decodeBlob } from './blob.ts';
 import { DiagonalCache } from './diagonals.ts';
 import { type PackedPartsResult, type PackedProductRequest, pooledProduct } from './packed-pool.ts';
 import { emptyWork, evaluatePartial, foldBlocks, planPackedProduct } from './packing.ts';
@@ -84,6 +85,19 @@ export interface PackedTaskOptions {
   /** Prefix of the task id (e.g. the job and epoch); the id ends with the SHA-256 of the task's bytes. */
   readonly taskId?: string;
   readonly signal?: AbortSignal;
+  /**
+   * Tasks the product is cut into (default 1), so that several workers evaluate one product: ranges of
+   * giant steps of about equal work, as the HE pool splits a product between its threads (only products
+   * of >= 48 plaintext products are cut). Results then equal the unsplit product up to CKKS noise (the
+   * partial sums are added here, in another order), not bit for bit.
+   */
+  readonly split?: number;
+  /**
+   * The public context (`ctx.serialize()` of `d`'s context) to send with each task, for workers that
+   * serve several contexts (`@fedscore/queue`'s HE worker loads it by digest and keeps it). Bytes that
+   * are not a public-context blob (a secret context's) are refused here, naming `kind`.
+   */
+  readonly context?: Uint8Array;
 }
 
 /**
@@ -101,13 +115,25 @@ export function packedProductOn(
   work: PackedWork,
   options: PackedTaskOptions = {},
 ): Promise<CkksVector[]> {
-  const worker = {
+  // Only a public context leaves this process: secret-context bytes are refused before any task is made.
+  if (options.context !== undefined) {
+    try {
+      decodeBlob(options.context, BLOB_KIND.publicContext);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  const split = options.split ?? 1;
+  if (!Number.isInteger(split) || split < 1 || split > 64) {
+    throw new FedscoreError('out_of_range', 'split must be an integer in [1, 64]', { field: 'split' });
+  }
+  const workers = Array.from({ length: split }, () => ({
     cachedKeys: new Set<string>(),
     request: (body: PackedProductRequest) =>
-      executor.run(body, {
+      executor.run(options.context === undefined ? body : { ...body, context: options.context }, {
         ...(options.signal !== undefined && { signal: options.signal }),
         ...(options.taskId !== undefined && { taskId: options.taskId }),
       }),
-  };
-  return pooledProduct([worker], () => 0, d, plan, columns, rows, undefined, work);
+  }));
+  return pooledProduct(workers, () => 0, d, plan, columns, rows, undefined, work);
 }

@@ -70,6 +70,7 @@ import { ScoringEndpoint } from './scoring/government.ts';
 import { ApiTokens } from './scoring/tokens.ts';
 import { ScoringQuota } from './scoring-policy/index.ts';
 import { type HttpEndpoint, type MetricSample, startHttpEndpoint } from './server/http.ts';
+import { NodeQueue } from './server/queue.ts';
 import { type ScoringApi, startScoringApi } from './server/scoring-api.ts';
 import { NodeStore } from './store/index.ts';
 import { GrpcTransport, type InboundBytes, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
@@ -143,6 +144,8 @@ export class PartyNode {
   readonly refusals: RefusalWindow;
   readonly #http: HttpEndpoint | undefined;
   readonly #scoringApi: ScoringApi | undefined;
+  /** The work queue (config `queue: pgboss`). */
+  readonly #queue: NodeQueue | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   readonly #logger: Logger;
   readonly #rejections = new Map<string, number>();
@@ -166,6 +169,7 @@ export class PartyNode {
     logger: Logger;
     rejections: Map<string, number>;
     refusals: RefusalWindow;
+    queue: NodeQueue | undefined;
   }) {
     this.party = parts.config.party;
     this.config = parts.config;
@@ -185,6 +189,7 @@ export class PartyNode {
     this.#logger = parts.logger;
     this.#rejections = parts.rejections;
     this.refusals = parts.refusals;
+    this.#queue = parts.queue;
   }
 
   /**
@@ -333,7 +338,13 @@ export class PartyNode {
       }
       return t;
     };
+    let queue: NodeQueue | undefined;
+    if (config.queue.kind === 'pgboss') {
+      queue = await NodeQueue.open(config.queue, logger);
+      opened.push(() => queue?.close());
+    }
     const runner = new JobRunner({
+      ...(queue !== undefined && { offload: queue.offload }),
       party: config.party,
       transport,
       jobs,
@@ -583,6 +594,7 @@ export class PartyNode {
           party: config.party,
           uptimeSeconds: Math.round((Date.now() - node().#startedAt) / 1000),
           runningStages: runner.runningStages(),
+          ...(queue !== undefined && { queue: queue.health() }),
         }),
         metrics: () => node().metrics(),
       });
@@ -606,6 +618,7 @@ export class PartyNode {
       logger,
       rejections,
       refusals,
+      queue,
     });
     runner.start();
     self.#startPolling();
@@ -749,6 +762,7 @@ export class PartyNode {
         });
       }
     }
+    if (this.#queue !== undefined) out.push(...this.#queue.metrics());
     const s = this.transport.stats();
     for (const [peer, n] of Object.entries(s.bytesSent)) {
       out.push({
@@ -782,6 +796,8 @@ export class PartyNode {
     await this.monitoring?.drain();
     if (this.scoring !== undefined) await this.scoring.drain();
     await this.#http?.close();
+    // After the runner: a stopped stage's awaited tasks reject (their jobs stay queued for a retry).
+    await this.#queue?.close();
     this.refusals.close();
     this.store.close();
     this.#logger.info('node stopped');

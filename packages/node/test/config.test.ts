@@ -186,6 +186,38 @@ describe('node config', () => {
     expect(fieldOf(() => validateJobSpec({ ...spec, id: 'monitor' }))).toBe('id');
   });
 
+  it('queue: none by default; pgboss needs a postgres URL; bad values name their field', () => {
+    expect(validateNodeConfig(base).queue).toEqual({ kind: 'none' });
+    expect(validateNodeConfig({ ...base, queue: 'none' }).queue).toEqual({ kind: 'none' });
+    expect(
+      validateNodeConfig({ ...base, queue: { kind: 'pgboss', url: 'postgres://fedscore@db:5432/bank' } })
+        .queue,
+    ).toEqual({
+      kind: 'pgboss',
+      url: 'postgres://fedscore@db:5432/bank',
+      name: 'he-packed-product',
+      split: 1,
+      minColumns: 64,
+      expireSeconds: 300,
+    });
+    const url = 'postgres://db/bank';
+    expect(fieldOf(() => validateNodeConfig({ ...base, queue: 'pgboss' }))).toBe('queue.url');
+    expect(fieldOf(() => validateNodeConfig({ ...base, queue: 'redis' }))).toMatch(/^queue/);
+    expect(fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'pgboss', url: 'redis://x' } }))).toBe(
+      'queue.url',
+    );
+    expect(fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'pgboss', url, split: 0 } }))).toBe(
+      'queue.split',
+    );
+    expect(fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'pgboss', url, name: 'a b' } }))).toBe(
+      'queue.name',
+    );
+    expect(
+      fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'pgboss', url, minColumns: 1.5 } })),
+    ).toBe('queue.minColumns');
+    expect(fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'none', url } }))).toBe('queue');
+  });
+
   it('names the file and line of YAML that does not parse', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedscore-config-'));
     const file = join(dir, 'bad.yaml');

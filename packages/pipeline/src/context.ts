@@ -13,7 +13,12 @@ import {
   type Table,
 } from '@fedscore/core';
 import type { PsiIdKindChoice } from '@fedscore/psi';
-import type { HeteroLrHyperparams, HeteroLrRuntime, SecureBoostHyperparams } from '@fedscore/vfl';
+import type {
+  HeteroLrHyperparams,
+  HeteroLrRuntime,
+  PackedProductOffload,
+  SecureBoostHyperparams,
+} from '@fedscore/vfl';
 import type { PipelineStore } from './store.ts';
 
 export type PartyRole = 'guest' | 'host' | 'arbiter';
@@ -159,6 +164,11 @@ export interface StageContext {
   readonly psiPolicy?: PsiPolicy;
   /** What this party accepts of HE (absent: neither opt-in). */
   readonly he?: HeAcceptance;
+  /**
+   * Where this party's hetero-LR packed products run instead of its threads (a node's `queue: pgboss`);
+   * the task id prefix is set per job here.
+   */
+  readonly offload?: PackedProductOffload;
   /** Called after each per-epoch training checkpoint is saved (the node's test-only fault hook). */
   readonly onEpochSaved?: (epoch: number) => void;
   /**

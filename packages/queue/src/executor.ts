@@ -13,6 +13,10 @@
  * delivery that finds the row only counts itself (`deliveries`). Sending a task whose result is stored
  * returns that result without a new job.
  *
+ * Shared fields (`sharedFields`, codec.ts): values that repeat across tasks -- a batch's columns, a job's
+ * public context -- are stored once in `fedscore_task_blob` by digest and cached by the workers, so a
+ * task moves only what changes (measured: benchmarks/results/queue.md).
+ *
  * Results reach the coordinator by LISTEN/NOTIFY (`fedscore_task_done`), with a poll of the result table
  * every `pollMs` as the floor (a notification sent while the listening connection was down is not
  * replayed). A task whose pg-boss job ended `failed` (retries used up) rejects with `worker_failed`; an
@@ -28,8 +32,8 @@ import type { TaskExecutor, TaskRunOptions } from '@fedscore/core/pool';
 import { BLOB_KIND, decodeBlob } from '@fedscore/he';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
-import { decodeValue, encodeValue, jobIdOf, type TaskId, taskIdOf } from './codec.ts';
-import { CREATE_SCHEMA, NOTIFY_CHANNEL, QUEUE_NAME, SCHEMA_LOCK } from './schema.ts';
+import { decodeValue, encodeTask, jobIdOf, type TaskBlob, type TaskId, taskIdOf } from './codec.ts';
+import { CREATE_SCHEMA, EXTERNAL_COLUMNS, NOTIFY_CHANNEL, QUEUE_NAME, SCHEMA_LOCK } from './schema.ts';
 
 export interface QueueExecutorOptions {
   /** `postgres://user@host:port/db` of the party's database. */
@@ -46,6 +50,11 @@ export interface QueueExecutorOptions {
   readonly superviseIntervalSeconds?: number;
   /** Connections of this executor's pool (default 4). */
   readonly maxConnections?: number;
+  /**
+   * Fields of a task stored once by content and cached by workers (codec.ts): those that repeat across
+   * tasks, e.g. `['batch']` for packed products (a batch's columns, the same every epoch).
+   */
+  readonly sharedFields?: readonly string[];
 }
 
 /** Queue depth and task latency (ms), for health checks and metrics. */
@@ -59,6 +68,8 @@ export interface QueueHealth {
   readonly failed: number;
   /** Tasks this executor awaits. */
   readonly pending: number;
+  /** Deliveries after the first, over the queue's jobs pg-boss still keeps (expired or failed ones). */
+  readonly retries: number;
   /** Enqueue-to-result ms of the tasks this executor completed (last `LATENCY_WINDOW`). */
   readonly latencyMs: LatencySummary;
   /** Seconds workers spent in the task (last `LATENCY_WINDOW` stored results of the queue), as ms. */
@@ -84,9 +95,13 @@ interface Pending {
 
 interface ResultRow {
   task_id: string;
-  output: Buffer | null;
+  /** base64 */
+  output: string | null;
   error: { code?: string; message: string; field?: string } | null;
 }
+
+/** How many stored blob digests the executor remembers before it forgets them all (and re-sends). */
+const MAX_REMEMBERED_BLOBS = 100_000;
 
 function checkQueueName(queue: string): void {
   if (typeof queue !== 'string' || !QUEUE_NAME.test(queue)) {
@@ -111,6 +126,14 @@ export async function ensureSchema(pool: pg.Pool): Promise<void> {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
     await client.query(CREATE_SCHEMA);
+    for (const [table, column] of EXTERNAL_COLUMNS) {
+      const r = await client.query<{ s: string }>(
+        `SELECT attstorage AS s FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2`,
+        [table, column],
+      );
+      if (r.rows[0]?.s !== 'e')
+        await client.query(`ALTER TABLE ${table} ALTER ${column} SET STORAGE EXTERNAL`);
+    }
     await client.query('COMMIT');
   } catch (e) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -118,6 +141,16 @@ export async function ensureSchema(pool: pg.Pool): Promise<void> {
   } finally {
     client.release();
   }
+}
+
+/**
+ * Byte columns are read as `encode(col, 'base64')` and decoded here: pg (pg-protocol has no binary
+ * results) returns bytea as hex text, twice the bytes, and base64 -- 4/3 -- was measured 35-45 % faster
+ * for a 2.5 MB task (benchmarks/results/queue.md). PostgreSQL's base64 breaks lines, which Node's
+ * decoder skips.
+ */
+export function fromBase64(text: string | null): Buffer | null {
+  return text === null ? null : Buffer.from(text, 'base64');
 }
 
 export function storeError(what: string, e: unknown): FedscoreError {
@@ -146,6 +179,11 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
   readonly #listener: pg.Client;
   readonly #expireInSeconds: number;
   readonly #retryLimit: number;
+  readonly #sharedFields: readonly string[];
+  /** Digests of the shared blobs this executor has stored (each is sent to the database once). */
+  readonly #storedBlobs = new Set<string>();
+  /** Shared values already encoded, by identity (codec.ts `encodeTask`). */
+  readonly #encoded = new WeakMap<object, TaskBlob>();
   readonly #pending = new Map<TaskId, Pending>();
   readonly #latencies: number[] = [];
   readonly #timer: NodeJS.Timeout;
@@ -164,6 +202,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
     this.#listener = listener;
     this.#expireInSeconds = positive(options.expireInSeconds, 300, 1, 'expireInSeconds');
     this.#retryLimit = positive(options.retryLimit, 5, 0, 'retryLimit');
+    this.#sharedFields = [...(options.sharedFields ?? [])];
     this.#timer = setInterval(() => void this.#poll(), pollMs);
     this.#timer.unref();
     listener.on('notification', (n) => {
@@ -245,7 +284,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
     if (this.#closed) throw new FedscoreError('channel_closed', 'task queue executor closed');
     const { signal } = options;
     if (signal?.aborted) throw new FedscoreError('aborted', 'task cancelled', { cause: signal.reason });
-    const bytes = encodeValue(task);
+    const { bytes, blobs } = encodeTask(task, this.#sharedFields, this.#encoded);
     const id = taskIdOf(options.taskId, bytes);
     const existing = this.#pending.get(id);
     if (existing) {
@@ -283,6 +322,15 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
       });
     });
     try {
+      for (const blob of blobs) {
+        if (this.#storedBlobs.has(blob.hash)) continue;
+        await this.#pool.query(
+          'INSERT INTO fedscore_task_blob (hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+          [blob.hash, Buffer.from(blob.bytes.buffer, blob.bytes.byteOffset, blob.bytes.byteLength)],
+        );
+        if (this.#storedBlobs.size >= MAX_REMEMBERED_BLOBS) this.#storedBlobs.clear();
+        this.#storedBlobs.add(blob.hash);
+      }
       const inserted = await this.#pool.query(
         `INSERT INTO fedscore_task_input (queue, task_id, input)
          SELECT $1, $2, $3 WHERE NOT EXISTS
@@ -313,6 +361,10 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
   async health(): Promise<QueueHealth> {
     try {
       const q = await this.#boss.getQueue(this.queue);
+      const retries = await this.#pool.query<{ n: number }>(
+        'SELECT coalesce(sum(retry_count), 0)::int AS n FROM pgboss.job WHERE name = $1',
+        [this.queue],
+      );
       const times = await this.#pool.query<{ task_seconds: number }>(
         `SELECT task_seconds FROM fedscore_task_result WHERE queue = $1 ORDER BY finished_at DESC LIMIT $2`,
         [this.queue, LATENCY_WINDOW],
@@ -323,6 +375,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
         active: q?.activeCount ?? 0,
         failed: q?.failedCount ?? 0,
         pending: this.#pending.size,
+        retries: retries.rows[0]?.n ?? 0,
         latencyMs: summary(this.#latencies),
         taskMs: summary(times.rows.map((r) => r.task_seconds * 1000)),
       };
@@ -342,7 +395,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
 
   /** The id `run` gives `task` under `prefix`. */
   taskId(task: In, prefix?: string): TaskId {
-    return taskIdOf(prefix, encodeValue(task));
+    return taskIdOf(prefix, encodeTask(task, this.#sharedFields, this.#encoded).bytes);
   }
 
   /** Stop listening and disconnect; awaited tasks reject with `channel_closed` (their jobs stay queued). */
@@ -394,7 +447,8 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
   /** Settle the awaited tasks among `ids` whose results are stored. */
   async #collect(ids: readonly TaskId[]): Promise<void> {
     const r = await this.#pool.query<ResultRow>(
-      'SELECT task_id, output, error FROM fedscore_task_result WHERE queue = $1 AND task_id = ANY($2)',
+      `SELECT task_id, encode(output, 'base64') AS output, error
+       FROM fedscore_task_result WHERE queue = $1 AND task_id = ANY($2)`,
       [this.queue, ids],
     );
     for (const row of r.rows) {
@@ -405,15 +459,16 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
       this.#latencies.push(performance.now() - p.started);
       if (this.#latencies.length > LATENCY_WINDOW) this.#latencies.shift();
       if (row.error !== null) {
+        const { error } = row;
         p.reject(
-          new FedscoreError(toCode(row.error.code), row.error.message, {
-            ...(row.error.field !== undefined && { field: row.error.field }),
+          new FedscoreError(toCode(error.code), error.message, {
+            ...(error.field !== undefined && { field: error.field }),
           }),
         );
         continue;
       }
       try {
-        p.resolve(decodeValue(row.output ?? Buffer.alloc(0), 'output'));
+        p.resolve(decodeValue(fromBase64(row.output) ?? Buffer.alloc(0), 'output'));
       } catch (e) {
         p.reject(e as Error);
       }

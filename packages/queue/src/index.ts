@@ -1,4 +1,13 @@
-export { jobIdOf, type TaskId, taskIdOf } from './codec.ts';
+export {
+  decodeEnvelope,
+  type EncodedTask,
+  encodeTask,
+  jobIdOf,
+  type TaskBlob,
+  type TaskEnvelope,
+  type TaskId,
+  taskIdOf,
+} from './codec.ts';
 export {
   LATENCY_WINDOW,
   type LatencySummary,
@@ -8,6 +17,7 @@ export {
 } from './executor.ts';
 export {
   type HeProductWorkerOptions,
+  PACKED_PRODUCT_SHARED_FIELDS,
   runHeProductWorker,
   serveTaskQueue,
   type TaskQueueWorker,

@@ -5,10 +5,16 @@
  *   a 1 MiB batch is not copied into JSON); deleted once its result is stored.
  * - `fedscore_task_result`: one row per (queue, task id), written once (`ON CONFLICT`): the output
  *   bytes or a typed error, the seconds the worker spent, and how many deliveries reached it.
+ * - `fedscore_task_blob`: a task's shared field (codec.ts), stored once under the SHA-256 of its bytes.
  * - `fedscore_queue_context`: the public CKKS context of a queue's tasks, which worker processes load.
  *   Only a public context is accepted (executor.ts `publishContext`).
  *
  * Creation runs under a transaction-scoped advisory lock: coordinators and workers start concurrently.
+ *
+ * The byte columns are stored EXTERNAL (out of line, uncompressed): ciphertexts and float64 columns do
+ * not compress, and PostgreSQL's default (pglz on every value over 2 kB) spent time trying. `STORAGE` in
+ * `CREATE TABLE` needs PostgreSQL 16; on 15 (Debian 12) it is set with `ALTER TABLE` when not yet set
+ * (`EXTERNAL_COLUMNS`).
  */
 export const NOTIFY_CHANNEL = 'fedscore_task_done';
 
@@ -32,12 +38,24 @@ CREATE TABLE IF NOT EXISTS fedscore_task_result (
   finished_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (queue, task_id)
 );
+CREATE TABLE IF NOT EXISTS fedscore_task_blob (
+  hash text PRIMARY KEY,
+  bytes bytea NOT NULL,
+  stored_at timestamptz NOT NULL DEFAULT now()
+);
 CREATE TABLE IF NOT EXISTS fedscore_queue_context (
   queue text PRIMARY KEY,
   context bytea NOT NULL,
   published_at timestamptz NOT NULL DEFAULT now()
 );
 `;
+
+/** (table, column) of the byte columns stored EXTERNAL. */
+export const EXTERNAL_COLUMNS: readonly (readonly [string, string])[] = [
+  ['fedscore_task_input', 'input'],
+  ['fedscore_task_result', 'output'],
+  ['fedscore_task_blob', 'bytes'],
+];
 
 /** A queue name pg-boss and our tables accept. */
 export const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,100}$/;

@@ -2,11 +2,13 @@
  * The worker-process side of the queue: a process on any machine of the party that takes tasks from a
  * pg-boss queue (executor.ts), runs them with a handler, and stores each result once under its task id.
  *
- * `serveTaskQueue` is generic (a handler of decoded tasks). `runHeProductWorker` is the HE packed-product
- * worker `fedscore worker` runs: it loads the queue's published PUBLIC CKKS context (Galois keys, no
- * secret key: the bytes are decoded as a public-context blob, and `packedProductHandler` refuses a secret
- * context) and evaluates hetero-LR/binning batch products. Its inputs are that context and the tasks'
- * bytes -- an encrypted vector under the coordinator's key and plaintext batch columns -- and nothing else.
+ * `serveTaskQueue` is generic (a handler of decoded tasks, their shared fields filled in from the blob
+ * table and kept in memory by digest: codec.ts). `runHeProductWorker` is the HE packed-product worker
+ * `fedscore worker` runs: it evaluates hetero-LR batch products under the PUBLIC CKKS context each task
+ * carries (or the one published for the queue), loaded once per digest (Galois keys, no secret key: the
+ * bytes are decoded as a public-context blob, and `packedProductHandler` refuses a secret context). Its
+ * inputs are those contexts and the tasks' bytes -- an encrypted vector under the key holder's key and
+ * plaintext batch columns -- and nothing else.
  *
  * Per delivery: if the task's result is stored, count the delivery and finish (a duplicate); if its
  * input is gone (the result was stored and collected), finish; otherwise run the handler, and store the
@@ -17,6 +19,7 @@
 import { FedscoreError, type Logger, noopLogger } from '@fedscore/core';
 import {
   BLOB_KIND,
+  type CkksPublicContext,
   decodeBlob,
   loadCkksPublicContext,
   type PackedPartsResult,
@@ -25,8 +28,8 @@ import {
 } from '@fedscore/he';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
-import { decodeValue, encodeValue } from './codec.ts';
-import { ensureSchema, storeError } from './executor.ts';
+import { decodeEnvelope, decodeValue, digestOf, encodeValue } from './codec.ts';
+import { ensureSchema, fromBase64, storeError } from './executor.ts';
 import { NOTIFY_CHANNEL, QUEUE_NAME } from './schema.ts';
 
 export interface TaskQueueWorkerOptions {
@@ -37,6 +40,8 @@ export interface TaskQueueWorkerOptions {
   /** Poll interval for ready tasks besides LISTEN/NOTIFY wake-ups, seconds (default 0.5; >= 0.5). */
   readonly pollingIntervalSeconds?: number;
   readonly logger?: Logger;
+  /** Bytes of decoded shared fields (codec.ts) kept in memory, least recently used evicted (default 256 MiB). */
+  readonly blobCacheBytes?: number;
   /** Stops the worker: running tasks finish, no new ones are taken. */
   readonly signal?: AbortSignal;
 }
@@ -53,7 +58,7 @@ export interface TaskQueueWorker {
 /** Take tasks from `queue` and answer them with `handler` until stopped. */
 export async function serveTaskQueue<In, Out>(
   options: TaskQueueWorkerOptions,
-  handler: (task: In) => Out | Promise<Out>,
+  handler: (task: In, shared: Readonly<Record<string, string>>) => Out | Promise<Out>,
 ): Promise<TaskQueueWorker> {
   if (!QUEUE_NAME.test(options.queue)) {
     throw new FedscoreError('invalid_argument', 'a queue name is 1 to 100 of [A-Za-z0-9_.-]', {
@@ -79,27 +84,65 @@ export async function serveTaskQueue<In, Out>(
   const boss = new PgBoss({ connectionString: options.connectionString, useListenNotify: true, max: 2 });
   boss.on('error', (e: Error) => logger.warn('queue worker: pg-boss error', { error: e.message }));
   let handled = 0;
+  const blobs = new BlobCache(options.blobCacheBytes ?? 256 * 2 ** 20);
+
+  /** The task of a stored envelope, its shared fields filled in from the cache or the blob table. */
+  const taskOf = async (input: Buffer): Promise<{ task: In; shared: Readonly<Record<string, string>> }> => {
+    const env = decodeEnvelope(input);
+    const entries = Object.entries(env.shared);
+    if (entries.length === 0) return { task: env.task as In, shared: env.shared };
+    const task: Record<string, unknown> = { ...(env.task as Record<string, unknown>) };
+    for (const [field, hash] of entries) {
+      let value = blobs.get(hash);
+      if (value === undefined) {
+        const r = await pool.query<{ bytes: string }>(
+          "SELECT encode(bytes, 'base64') AS bytes FROM fedscore_task_blob WHERE hash = $1",
+          [hash],
+        );
+        const bytes = fromBase64(r.rows[0]?.bytes ?? null);
+        // Not a result: a blob the coordinator stored before the task cannot be missing unless the
+        // database lost it, so the delivery fails and pg-boss retries (then fails) the job.
+        if (bytes === null) throw new Error(`shared field ${field} (${hash}) is not stored`);
+        if (digestOf(bytes) !== hash) throw new Error(`shared field ${field} does not match its digest`);
+        value = decodeValue(bytes, field);
+        blobs.set(hash, value, bytes.byteLength);
+      }
+      task[field] = value;
+    }
+    return { task: task as In, shared: env.shared };
+  };
 
   const deliver = async (taskId: string): Promise<void> => {
     handled++;
     // One round trip: count this delivery on a stored result (a duplicate), or read the input.
-    const found = await pool.query<{ dup: boolean; input: Buffer | null }>(
+    const found = await pool.query<{ dup: boolean; input: string | null }>(
       `WITH dup AS (
          UPDATE fedscore_task_result SET deliveries = deliveries + 1
          WHERE queue = $1 AND task_id = $2 RETURNING 1
        )
        SELECT EXISTS (SELECT 1 FROM dup) AS dup,
-              (SELECT input FROM fedscore_task_input WHERE queue = $1 AND task_id = $2) AS input`,
+              (SELECT encode(input, 'base64') FROM fedscore_task_input WHERE queue = $1 AND task_id = $2) AS input`,
       [queue, taskId],
     );
     const row = found.rows[0];
     if (row === undefined || row.dup || row.input === null) return;
-    const input = row.input;
+    // A task that does not decode fails the same way every time: its typed error is its result. A
+    // database error reading a shared field is not (it propagates, and pg-boss retries the delivery).
+    let task: In | undefined;
+    let shared: Readonly<Record<string, string>> = {};
+    let decodeError: FedscoreError | undefined;
+    try {
+      ({ task, shared } = await taskOf(fromBase64(row.input)!));
+    } catch (e) {
+      if (!(e instanceof FedscoreError)) throw e;
+      decodeError = e;
+    }
     const started = performance.now();
     let output: Buffer | null = null;
     let error: { code: string; message: string; field?: string } | null = null;
     try {
-      const out = await handler(decodeValue(input, 'input') as In);
+      if (decodeError !== undefined) throw decodeError;
+      const out = await handler(task as In, shared);
       const bytes = encodeValue(out);
       output = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (e) {
@@ -218,35 +261,125 @@ async function publishedContext(connectionString: string, queue: string): Promis
   }
 }
 
+/**
+ * The shared fields of a packed-product task (`QueueExecutorOptions.sharedFields`): its batch columns,
+ * the same in every epoch, and the public context it carries (the same for a whole job), each stored
+ * once and cached by the workers.
+ */
+export const PACKED_PRODUCT_SHARED_FIELDS: readonly string[] = ['batch', 'context'];
+
+/** Loaded contexts a worker keeps (one per job running on the queue; the least recently used goes). */
+const MAX_CONTEXTS = 4;
+
 export interface HeProductWorkerOptions extends TaskQueueWorkerOptions {
   /** Accept a context below 128-bit security (tests and benchmarks only). */
   readonly allowWeakParameters?: boolean;
 }
 
+interface LoadedContext {
+  readonly ctx: CkksPublicContext;
+  readonly handle: (req: PackedProductRequest) => PackedPartsResult;
+  uses: number;
+  evicted: boolean;
+}
+
 /**
- * The HE packed-product worker: load the queue's public context and serve packed-product tasks. A
- * published blob that is not a public context is refused before anything is loaded.
+ * The HE packed-product worker: serve packed-product tasks under the public context each task carries
+ * (loaded once per digest, `MAX_CONTEXTS` kept), or under the one the coordinator published for the
+ * queue for a task without one. Bytes that are not a public context are refused before anything is
+ * loaded (`decodeBlob`), and the handler refuses a secret context.
  */
 export async function runHeProductWorker(options: HeProductWorkerOptions): Promise<TaskQueueWorker> {
-  let bytes: Uint8Array | undefined;
-  for (;;) {
+  const loaded = new Map<string, Promise<LoadedContext>>();
+  const load = async (bytes: Uint8Array): Promise<LoadedContext> => {
+    decodeBlob(bytes, BLOB_KIND.publicContext);
+    const ctx = await loadCkksPublicContext(bytes, {
+      ...(options.allowWeakParameters === true && { allowWeakParameters: true }),
+    });
+    return { ctx, handle: packedProductHandler(ctx), uses: 0, evicted: false };
+  };
+  const contextOf = (digest: string, bytes: () => Promise<Uint8Array>): Promise<LoadedContext> => {
+    let entry = loaded.get(digest);
+    if (entry === undefined) {
+      entry = bytes().then(load);
+      entry.catch(() => loaded.delete(digest));
+      loaded.set(digest, entry);
+      while (loaded.size > MAX_CONTEXTS) {
+        const [oldest, gone] = loaded.entries().next().value as [string, Promise<LoadedContext>];
+        loaded.delete(oldest);
+        void gone.then(
+          (c) => {
+            c.evicted = true;
+            if (c.uses === 0) c.ctx.dispose();
+          },
+          () => undefined,
+        );
+      }
+    } else {
+      loaded.delete(digest);
+      loaded.set(digest, entry);
+    }
+    return entry;
+  };
+  const handle = async (
+    req: PackedProductRequest,
+    shared: Readonly<Record<string, string>>,
+  ): Promise<PackedPartsResult> => {
+    const { context, ...task } = req;
+    const c =
+      context === undefined
+        ? await contextOf('published', () => publishedContext(options.connectionString, options.queue))
+        : await contextOf(shared.context ?? digestOf(context), async () => context);
+    c.uses++;
     try {
-      bytes = await publishedContext(options.connectionString, options.queue);
-      break;
-    } catch (e) {
-      // Started before the coordinator published: wait for it (or for the stop signal).
-      const missing = e instanceof FedscoreError && e.code === 'not_found';
-      const tableMissing = e instanceof FedscoreError && /does not exist/.test(e.message);
-      if (!(missing || tableMissing) || options.signal?.aborted) throw e;
-      await new Promise((r) => setTimeout(r, 500));
+      return c.handle(task);
+    } finally {
+      c.uses--;
+      if (c.evicted && c.uses === 0) c.ctx.dispose();
+    }
+  };
+  const worker = await serveTaskQueue<PackedProductRequest, PackedPartsResult>(options, handle);
+  void worker.stopped.then(async () => {
+    for (const entry of loaded.values())
+      await entry.then(
+        (c) => c.ctx.dispose(),
+        () => undefined,
+      );
+  });
+  return worker;
+}
+
+/** Decoded shared fields by digest, least recently used evicted beyond a byte budget. */
+class BlobCache {
+  readonly #budget: number;
+  readonly #entries = new Map<string, { value: unknown; bytes: number }>();
+  #bytes = 0;
+
+  constructor(budget: number) {
+    if (!Number.isFinite(budget) || budget < 0) {
+      throw new FedscoreError('out_of_range', 'blobCacheBytes must be a number >= 0', {
+        field: 'blobCacheBytes',
+      });
+    }
+    this.#budget = budget;
+  }
+
+  get(hash: string): unknown {
+    const e = this.#entries.get(hash);
+    if (e === undefined) return undefined;
+    this.#entries.delete(hash);
+    this.#entries.set(hash, e);
+    return e.value;
+  }
+
+  set(hash: string, value: unknown, bytes: number): void {
+    if (bytes > this.#budget) return;
+    this.#entries.set(hash, { value, bytes });
+    this.#bytes += bytes;
+    for (const [k, e] of this.#entries) {
+      if (this.#bytes <= this.#budget) break;
+      this.#entries.delete(k);
+      this.#bytes -= e.bytes;
     }
   }
-  decodeBlob(bytes, BLOB_KIND.publicContext);
-  const ctx = await loadCkksPublicContext(bytes, {
-    ...(options.allowWeakParameters === true && { allowWeakParameters: true }),
-  });
-  const handle = packedProductHandler(ctx);
-  const worker = await serveTaskQueue<PackedProductRequest, PackedPartsResult>(options, handle);
-  void worker.stopped.then(() => ctx.dispose());
-  return worker;
 }

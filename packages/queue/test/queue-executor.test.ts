@@ -8,6 +8,11 @@
  *   worker, and every result is still the local pool's bytes;
  * - a duplicate delivery of a finished task stores no second result (one row, counted deliveries, same
  *   bytes), and the same task sent twice makes one job;
+ * - one worker process serves two jobs' tasks, each carrying its own public context (stored once per
+ *   context, loaded once by digest), every result within 1e-5 of M d under its own key; a weakened
+ *   coordinator that puts its secret context in a task (the bytes hold the key: positive control) is
+ *   refused by `packedProductOn` before anything is stored;
+ * - batch columns sent again (the next epoch) are not stored again, and still give the pool's bytes;
  * - what a worker receives -- the published context and every task's bytes -- holds no window of the
  *   coordinator's secret key (the search plants the key in a copy and finds it: positive control; a
  *   weakened coordinator that publishes its secret context is caught by the same search and refused).
@@ -34,7 +39,14 @@ import {
   replicate,
 } from '@fedscore/he';
 import { ckksSecretKeyBytes } from '@fedscore/he/testing';
-import { jobIdOf, QueueExecutor, taskIdOf } from '@fedscore/queue';
+import {
+  decodeEnvelope,
+  encodeTask,
+  jobIdOf,
+  PACKED_PRODUCT_SHARED_FIELDS,
+  QueueExecutor,
+  taskIdOf,
+} from '@fedscore/queue';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,6 +133,7 @@ async function executor(queue: string, extra: { expireInSeconds?: number } = {})
     queue,
     pollMs: 200,
     superviseIntervalSeconds: 1,
+    sharedFields: PACKED_PRODUCT_SHARED_FIELDS,
     ...extra,
   });
   await ex.publishContext(ctx.serialize({ compression: 'none' }));
@@ -160,13 +173,35 @@ describe.skipIf(unavailable !== undefined)('queue executor (pg-boss) for packed 
         expectSameBytes(r.queued, r.local);
         expect(maxAbsDiff(r.decrypted, r.expected)).toBeLessThan(TOL);
       }
+      // The same batch columns again (another d, as in the next epoch): their blob is not stored twice,
+      // and the worker that cached it still gives the local pool's bytes.
+      const c = new pg.Client({ connectionString: cluster!.url });
+      await c.connect();
+      const blobs = async () =>
+        (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM fedscore_task_blob')).rows[0]!.n;
+      const before = await blobs();
+      const { columns } = problem(20, 12);
+      const d2 = Float64Array.from({ length: B }, (_, i) => Math.sin(i));
+      const enc2 = ctx.encrypt(replicate(d2, layout.width, SLOTS));
+      try {
+        const plan = layout.productPlan(20);
+        const [mine, theirs] = await Promise.all([
+          local.packedProduct(enc2, plan, columns, B),
+          packedProductOn(ex, enc2, plan, columns, B, emptyWork(), { taskId: 'job-1.epoch-1.batch-12' }),
+        ]);
+        expectSameBytes(bytesOf(theirs), bytesOf(mine));
+      } finally {
+        enc2.dispose();
+      }
+      expect(await blobs()).toBe(before);
+      await c.end();
       // pg-boss marks a job completed just after its result is stored.
       let h = await ex.health();
       for (let i = 0; i < 100 && h.active > 0; i++) h = await sleep(50).then(() => ex.health());
       expect(h).toMatchObject({ queue: 'equal', queued: 0, active: 0, failed: 0, pending: 0 });
-      expect(h.latencyMs.count).toBe(4);
+      expect(h.latencyMs.count).toBe(5);
       expect(h.latencyMs.p50).toBeGreaterThan(0);
-      expect(h.taskMs.count).toBe(4);
+      expect(h.taskMs.count).toBe(5);
       expect(h.taskMs.max).toBeLessThanOrEqual(h.latencyMs.max);
     } finally {
       await ex.close();
@@ -283,6 +318,74 @@ describe.skipIf(unavailable !== undefined)('queue executor (pg-boss) for packed 
     }
   }, 180_000);
 
+  it('one worker serves two jobs: each task carries its public context, loaded once by digest', async () => {
+    const ex = await executor('jobs');
+    // A second job's keys: another context, the same layout.
+    const ctx2 = await createCkksContext({ rotations: packedRotationSteps(layout), relinearization: false });
+    const c = new pg.Client({ connectionString: cluster!.url });
+    await c.connect();
+    try {
+      await startWorker('jobs');
+      const contexts = [ctx, ctx2].map((k) => k.serialize({ compression: 'none' }));
+      const runs = await Promise.all(
+        [0, 1, 0, 1].map(async (k, i) => {
+          const key = k === 0 ? ctx : ctx2;
+          const { columns, d, expected } = problem(16, 60 + i);
+          const plan = layout.productPlan(16);
+          const enc = key.encrypt(replicate(d, layout.width, SLOTS));
+          try {
+            const out = await packedProductOn(ex, enc, plan, columns, B, emptyWork(), {
+              taskId: `job-${k}`,
+              context: contexts[k]!,
+            });
+            const got = new Float64Array(16);
+            plan.blocks.forEach((block, b) => {
+              got.set(key.decrypt(out[b]!).subarray(0, block.rows), block.rowOffset);
+            });
+            for (const v of out) v.dispose();
+            return maxAbsDiff(got, expected);
+          } finally {
+            enc.dispose();
+          }
+        }),
+      );
+      for (const err of runs) expect(err).toBeLessThan(TOL);
+      // Each context is one blob (stored once, whatever the number of tasks).
+      const blobs = await c.query<{ n: number }>(
+        // (a blob is the value's structured-clone bytes: the context and a few bytes of header; the
+        // batch columns' blobs are far smaller)
+        'SELECT count(*)::int AS n FROM fedscore_task_blob WHERE length(bytes) >= $1',
+        [Math.min(...contexts.map((b) => b.byteLength))],
+      );
+      expect(blobs.rows[0]!.n).toBe(2);
+      // Weakened: a coordinator putting its secret context in a task. The bytes hold the key (positive
+      // control of the search), and packedProductOn refuses them before any task is stored.
+      const secretBytes = ctx.serializeSecret({ compression: 'none' });
+      expect(findSecret(secretBytes, ckksSecretKeyBytes(ctx))).toBeDefined();
+      const before = (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM fedscore_task_blob'))
+        .rows[0]!.n;
+      const { columns, d } = problem(4, 70);
+      const enc = ctx.encrypt(replicate(d, layout.width, SLOTS));
+      try {
+        await expect(
+          packedProductOn(ex, enc, layout.productPlan(4), columns, B, emptyWork(), {
+            taskId: 'weakened',
+            context: secretBytes,
+          }),
+        ).rejects.toMatchObject({ field: 'kind' });
+      } finally {
+        enc.dispose();
+      }
+      expect(
+        (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM fedscore_task_blob')).rows[0]!.n,
+      ).toBe(before);
+    } finally {
+      await c.end();
+      ctx2.dispose();
+      await ex.close();
+    }
+  }, 180_000);
+
   it("a worker's inputs hold no window of the secret key; a secret context is refused", async () => {
     // No worker on this queue: the tasks' bytes stay in the input table to be searched.
     const ex = await executor('secret');
@@ -307,10 +410,15 @@ describe.skipIf(unavailable !== undefined)('queue executor (pg-boss) for packed 
       const context = await c.query<{ context: Buffer }>(
         "SELECT context FROM fedscore_queue_context WHERE queue = 'secret'",
       );
+      // The tasks' shared batch columns, stored apart from their inputs.
+      const shared = await c.query<{ bytes: Buffer }>('SELECT bytes FROM fedscore_task_blob');
       expect(inputs.rows.length).toBe(2);
-      const haystack = [context.rows[0]!.context, ...inputs.rows.map((r) => r.input)].map(
-        (b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
-      );
+      expect(shared.rows.length).toBeGreaterThanOrEqual(2);
+      const haystack = [
+        context.rows[0]!.context,
+        ...inputs.rows.map((r) => r.input),
+        ...shared.rows.map((r) => r.bytes),
+      ].map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
       expectNoSecret(haystack, sk, 'queue worker inputs');
       stop.abort();
       for (const e of await Promise.all(waiting)) expect((e as { code?: string }).code).toBe('aborted');
@@ -349,6 +457,19 @@ describe('queue executor options (no database needed)', () => {
     expect(a).toBe(taskIdOf('job-1', new Uint8Array([1, 2])));
     expect(a).not.toBe(taskIdOf('job-1', new Uint8Array([1, 3])));
     expect(a).toMatch(/^job-1\/[0-9a-f]{64}$/);
+    // Shared fields: cut out by digest, so equal columns make one blob whatever else differs, and the
+    // task's bytes (hence its id) still change with them.
+    const cols = [Float64Array.of(1, 2, 3)];
+    const one = encodeTask({ op: 'x', d: Uint8Array.of(1), batch: cols }, ['batch']);
+    const two = encodeTask({ op: 'x', d: Uint8Array.of(2), batch: cols }, ['batch']);
+    const other = encodeTask({ op: 'x', d: Uint8Array.of(1), batch: [Float64Array.of(1, 2, 4)] }, ['batch']);
+    expect(one.blobs.map((b) => b.hash)).toEqual(two.blobs.map((b) => b.hash));
+    expect(taskIdOf('p', one.bytes)).not.toBe(taskIdOf('p', other.bytes));
+    expect(decodeEnvelope(one.bytes)).toEqual({
+      task: { op: 'x', d: Uint8Array.of(1) },
+      shared: { batch: one.blobs[0]!.hash },
+    });
+    expect(() => decodeEnvelope(Uint8Array.of(1, 2, 3))).toThrow(expect.objectContaining({ field: 'input' }));
     expect(jobIdOf('q', a)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });

@@ -172,6 +172,7 @@ export type {
   HeteroLrRuntime,
   HeteroLrScheme,
   LrScheduleName,
+  PackedProductOffload,
   ResolvedHyperparams,
 } from './hetero-lr/options.ts';
 export {

@@ -1,7 +1,7 @@
 /**
  * `fedscore worker --queue postgres://... --name QUEUE`: a work-distribution worker process. It takes a
- * party's HE batch tasks (hetero-LR/binning packed products) from the pg-boss queue in the party's
- * PostgreSQL database, evaluates them with the public CKKS context the coordinator published there, and
+ * party's HE batch tasks (hetero-LR packed products) from the pg-boss queue in the party's
+ * PostgreSQL database, evaluates them with the public CKKS context each task carries (or the queue's), and
  * stores each result once under its task id (@fedscore/queue, docs/deploy.md "Work distribution").
  * It never receives a secret key. Runs until SIGINT/SIGTERM (running tasks finish first).
  */
@@ -12,9 +12,9 @@ export const command: Command = {
   path: ['worker'],
   summary: "run a worker for a party's distributed HE batch tasks (pg-boss on PostgreSQL)",
   description: `
-Connects to the party's PostgreSQL database (--queue), loads the public CKKS context the coordinator
-published for the queue (waiting for it if none is there yet), and evaluates the queue's packed-product
-tasks until SIGINT or SIGTERM. A task delivered twice (a worker killed mid-task, a retry) stores one
+Connects to the party's PostgreSQL database (--queue) and evaluates the queue's packed-product tasks
+until SIGINT or SIGTERM, each under the public CKKS context it carries (loaded once per job and kept;
+a task without one uses the context published for the queue). It never receives a secret key. A task delivered twice (a worker killed mid-task, a retry) stores one
 result: results are keyed by the task's id, which ends with the digest of its bytes.
 
 Example:

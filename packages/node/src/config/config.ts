@@ -45,6 +45,9 @@
  *     selfEstimate:                   # bank: the enterprise's page under /estimate/ (no login)
  *       { scorecard: models/card.json, rules: rules/credit.yaml, product: SME line, assets: web/estimate }
  *   log: { level: info }             # the least severe level this node logs
+ *   queue: none                       # default: HE batch work on this process's threads; or (docs/deploy.md 7)
+ *   queue: { kind: pgboss, url: postgres://fedscore@db:5432/bank, split: 1, minColumns: 64 }
+ *                                     # hetero-LR packed products as tasks for `fedscore worker` processes
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -362,6 +365,45 @@ const storeConfig = z.preprocess(
   ]),
 );
 
+/**
+ * Products narrower than this stay on the node's threads by default: measured (benchmarks/results/
+ * queue.md, batch 4096, ckks-16384-release, loaded machine) the queue adds ~90-110 ms a task, 7 % of a
+ * 30-column product's 1.3 s and 3.2 % of a 100-column one's 3.4 s; the target is <= 5 %.
+ */
+export const DEFAULT_QUEUE_MIN_COLUMNS = 64;
+
+/**
+ * Where the node's heavy HE batch work runs (issue 18): `none` (its own threads), or `pgboss`: the
+ * hetero-LR packed products become tasks on a pg-boss queue in the party's PostgreSQL database, run by
+ * `fedscore worker` processes that receive public contexts only (the secret keys stay on this node).
+ */
+const queueConfig = z.preprocess(
+  (v) => (v === 'none' || v === 'pgboss' ? { kind: v } : v),
+  z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('none') }).strict(),
+    z
+      .object({
+        kind: z.literal('pgboss'),
+        /** postgres://user@host:port/db of the party's database (the workers use the same one). */
+        url: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'expected a postgres:// connection string'),
+        /** The queue the workers serve (`fedscore worker --name`). */
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,100}$/, 'a queue name is 1 to 100 of [A-Za-z0-9_.-]')
+          .default('he-packed-product'),
+        /** Tasks each product is cut into: about the number of worker processes (1: one per product). */
+        split: z.number().int().min(1).max(64).default(1),
+        /** Products of fewer columns run on this node's threads (queue overhead vs task time). */
+        minColumns: z.number().int().min(1).default(DEFAULT_QUEUE_MIN_COLUMNS),
+        /** A task a worker holds longer than this is delivered again (a killed worker's), seconds. */
+        expireSeconds: z.number().int().min(1).default(300),
+      })
+      .strict(),
+  ]),
+);
+
+export type QueueConfig = z.infer<typeof queueConfig>;
+
 export const nodeConfigSchema = z
   .object({
     party: partyId,
@@ -482,6 +524,7 @@ export const nodeConfigSchema = z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
       .default({ level: 'info' }),
+    queue: queueConfig.default({ kind: 'none' }),
   })
   .strict()
   .superRefine((c, ctx) => {

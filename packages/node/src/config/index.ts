@@ -4,6 +4,7 @@ export type {
   NodeConfig,
   NodeConfigInput,
   PostgresStoreConfig,
+  QueueConfig,
   ScoringApiConfig,
   StoreConfig,
 } from './config.ts';

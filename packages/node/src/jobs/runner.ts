@@ -79,6 +79,7 @@ import {
   type ProgressCallback,
   type Table,
 } from '@fedscore/core';
+import type { PackedProductOffload } from '@fedscore/vfl';
 import { fedscore } from '@fedscore/wire';
 import type { ConsentRegistry } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
@@ -219,6 +220,8 @@ export interface JobRunnerOptions {
   readonly psiPolicy?: PsiPolicy;
   /** What this node accepts of HE in jobs (config `he`; default: neither). */
   readonly he?: HeAcceptance;
+  /** Where the train stage's packed products run (config `queue: pgboss`; absent: the threads). */
+  readonly offload?: PackedProductOffload;
   /** A data owner's policy refused a request of a job (on the refusing host and on the guest). */
   readonly onPolicyRefusal?: (event: PolicyRefusalEvent) => void;
   /** Publish registers each job's model here. */
@@ -760,6 +763,7 @@ export class JobRunner {
         }),
       ...(this.#o.psiPolicy !== undefined && isHost && { psiPolicy: this.#o.psiPolicy }),
       ...(this.#o.he !== undefined && { he: this.#o.he }),
+      ...(this.#o.offload !== undefined && { offload: this.#o.offload }),
       ...(this.#o.models !== undefined && { models: this.#o.models }),
     }).then(
       async (output) => {

@@ -39,7 +39,7 @@ import {
   type SecureBoostPublishOutcome,
   stageOf,
 } from '@fedscore/pipeline';
-import type { PartyFeatures } from '@fedscore/vfl';
+import type { PackedProductOffload, PartyFeatures } from '@fedscore/vfl';
 import { enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentFilterResult } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
@@ -97,6 +97,8 @@ export interface StageContext {
   readonly psiPolicy?: PsiPolicy;
   /** What this party's node accepts of HE (config `he`; absent: neither opt-in). */
   readonly he?: HeAcceptance;
+  /** Where the train stage's packed products run (config `queue: pgboss`). */
+  readonly offload?: PackedProductOffload;
   /** Where publish registers the model (absent: files only). */
   readonly models?: ModelRegistry;
   /** Test-only fault injection (`fault.ts`). */
@@ -133,6 +135,7 @@ export async function runStageRole(stage: StageName, ctx: StageContext): Promise
     ...(consent !== undefined && { consent }),
     ...(ctx.psiPolicy !== undefined && { psiPolicy: ctx.psiPolicy }),
     ...(ctx.he !== undefined && { he: ctx.he }),
+    ...(ctx.offload !== undefined && { offload: ctx.offload }),
   });
   if (stage !== 'publish') return output;
   if (ctx.spec.kind === HFL_JOB_KIND) return registerHflModel(ctx, output as HflPublishOutcome);

@@ -24,6 +24,13 @@ export interface HealthReport {
   readonly party: string;
   readonly uptimeSeconds: number;
   readonly runningStages: number;
+  /** With `queue: pgboss`: whether its database answered at the last read, and its depth. */
+  readonly queue?: {
+    readonly up: boolean;
+    readonly queued: number;
+    readonly active: number;
+    readonly pending: number;
+  };
 }
 
 export interface HttpEndpointOptions {

@@ -105,7 +105,14 @@ export async function trainHeteroLrStage(ctx: StageContext, role: PartyRole): Pr
   };
   const s = stageSession(ctx, HETERO_LR_PROTOCOL, HETERO_LR_VERSION, 'lr');
   const given = ctx.spec.inProcess?.runtime;
-  const runtime = given === undefined ? {} : { runtime: given };
+  // A node's queue: this job's products as tasks, their ids prefixed with the job and party (a resumed
+  // attempt's identical tasks find their stored results).
+  const offload =
+    ctx.offload === undefined
+      ? undefined
+      : { ...ctx.offload, taskIdPrefix: taskPrefix(`${ctx.spec.id}.${ctx.party}`) };
+  const merged = offload === undefined ? given : { ...given, offload };
+  const runtime = merged === undefined ? {} : { runtime: merged };
   const arbiter = ctx.spec.arbiter;
   if (role === 'arbiter') {
     const r = await new HeteroLrArbiter({
@@ -188,4 +195,9 @@ export async function trainHeteroLrStage(ctx: StageContext, role: PartyRole): Pr
     insecure: r.insecure,
     resumedFrom: r.resumedFrom,
   };
+}
+
+/** A task id prefix of `text` ([A-Za-z0-9._:-], at most 200 characters). */
+function taskPrefix(text: string): string {
+  return text.replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 200);
 }

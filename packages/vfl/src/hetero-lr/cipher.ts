@@ -36,6 +36,7 @@ import {
   createHeWorkerPool,
   DiagonalCache,
   decodeBlob,
+  emptyWork,
   encodeBlob,
   evaluatePartial,
   floodingStdDev,
@@ -45,13 +46,14 @@ import {
   loadCkksPublicContext,
   metaInt,
   packedLayout,
+  packedProductOn,
   packedRotationSteps,
   releaseGrid,
   replicate,
   roundToGrid,
 } from '@fedscore/he';
 import type { CiphertextBatch } from '@fedscore/wire';
-import type { HeteroLrScheme } from './options.ts';
+import type { HeteroLrScheme, PackedProductOffload } from './options.ts';
 
 /** An encrypted vector (opaque). Dispose when done (frees WASM memory for CKKS). */
 export interface EncVector {
@@ -172,6 +174,8 @@ export interface CipherRuntime {
   readonly workers?: number;
   /** Budget of the encoded-diagonal cache, MiB (CKKS). Default 1024. 0 = encode per use. */
   readonly diagonalCacheMiB?: number;
+  /** Packed products on a task executor instead of the threads (options.ts `PackedProductOffload`). */
+  readonly offload?: PackedProductOffload;
 }
 
 export interface LrCipherProvider {
@@ -488,6 +492,7 @@ function ckksCipher(
   // pool loads the public context only (a key holder's secret key stays on this thread).
   let pool: Promise<HeWorkerPool> | undefined;
   let cache: DiagonalCache | undefined;
+  let publicBytes: Uint8Array | undefined;
 
   /** Plain operand laid out like `a`. */
   const plainLike = (a: CkksEncVector, v: Float64Array, part: number): Float64Array => {
@@ -563,6 +568,18 @@ function ckksCipher(
     },
     async matVecTAsync(a, columns, cacheKey) {
       const x = batchVector(a);
+      const off = runtime.offload;
+      if (off !== undefined && columns.length >= (off.minColumns ?? 1)) {
+        const plan = checkedPlan(columns, x.length, layout);
+        // The public part only (a key holder's context serializes without its secret key).
+        publicBytes ??= ctx.serialize({ compression: 'none' });
+        const parts = await packedProductOn(off.executor, x.parts[0]!, plan, columns, x.length, emptyWork(), {
+          context: publicBytes,
+          ...(off.split !== undefined && { split: off.split }),
+          ...(off.taskIdPrefix !== undefined && { taskId: off.taskIdPrefix }),
+        });
+        return new CkksEncVector(parts, columns.length, undefined, plan);
+      }
       if (workers === 0) return onThread(x, columns, cacheKey);
       const plan = checkedPlan(columns, x.length, layout);
       if (!Number.isInteger(workers) || workers < 1 || workers > 64) {

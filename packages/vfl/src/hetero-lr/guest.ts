@@ -218,6 +218,7 @@ export class HeteroLrGuest {
     const runtime = {
       workers: resolveWorkers(o.runtime, train.length, pg + 1, h.maxEpochs, availableParallelism()),
       ...(o.runtime?.diagonalCacheMiB !== undefined && { diagonalCacheMiB: o.runtime.diagonalCacheMiB }),
+      ...(o.runtime?.offload !== undefined && { offload: o.runtime.offload }),
     };
     let pk: LrCipherPublic | undefined; // arbiter's key
     let own: LrCipherSecret | undefined; // two-party: the guest's own key

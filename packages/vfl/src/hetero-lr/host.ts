@@ -171,6 +171,7 @@ export class HeteroLrHost {
     const runtime = {
       workers: resolveWorkers(o.runtime, train.length, p, plan.maxEpochs, availableParallelism()),
       ...(o.runtime?.diagonalCacheMiB !== undefined && { diagonalCacheMiB: o.runtime.diagonalCacheMiB }),
+      ...(o.runtime?.offload !== undefined && { offload: o.runtime.offload }),
     };
     let pk: LrCipherPublic;
     let own: LrCipherSecret | undefined;

@@ -13,6 +13,8 @@ import {
   permutation,
   seededRng,
 } from '@fedscore/core';
+import type { TaskExecutor } from '@fedscore/core/pool';
+import type { PackedPartsResult, PackedProductRequest } from '@fedscore/he';
 import type { CheckpointCallback, HeteroLrCheckpoint } from './checkpoint-state.ts';
 
 export const HETERO_LR_MODES = ['arbiter', 'two-party'] as const;
@@ -255,6 +257,27 @@ export interface HeteroLrRuntime {
   readonly workers?: number | 'auto';
   /** Encoded-diagonal cache budget per party, MiB (CKKS). Default 1024; 0 = encode per use. */
   readonly diagonalCacheMiB?: number;
+  /** Run the packed products on a task executor instead (CKKS; a node's `queue: pgboss`). */
+  readonly offload?: PackedProductOffload;
+}
+
+/**
+ * Where a party's packed products y = M [[d]] run instead of its own threads: a `TaskExecutor` of
+ * packed-product tasks (`@fedscore/queue`'s executor, whose worker processes hold public contexts only).
+ * Each task carries the public context it is evaluated under (the arbiter's or guest's key; never a
+ * secret one: the cipher sends `serialize()`, the public part).
+ */
+export interface PackedProductOffload {
+  readonly executor: TaskExecutor<PackedProductRequest, PackedPartsResult>;
+  /**
+   * Tasks each product is cut into (default 1: one worker evaluates and folds it, the same bytes as an
+   * unsplit product; more: equal up to CKKS noise, for several workers on one product).
+   */
+  readonly split?: number;
+  /** Products of fewer columns stay on this party's threads (default 1: every product goes). */
+  readonly minColumns?: number;
+  /** Task id prefix (job and party), so a resumed job finds the results its tasks stored. */
+  readonly taskIdPrefix?: string;
 }
 
 /** The worker count of `runtime` for a run of `rows x columns x epochs`. */

@@ -1,0 +1,148 @@
+/**
+ * The node's work-distribution queue (config `queue: pgboss`, docs/deploy.md section 7): the
+ * `@fedscore/queue` executor the train stage hands its hetero-LR packed products to, and what /metrics
+ * and /healthz say about it. Its health is read every `HEALTH_SECONDS` in the background (a scrape never
+ * waits on the database); pg-boss's own counts lag by up to one of its supervision passes.
+ *
+ * Only public material reaches the queue: each task carries the public CKKS context it is evaluated
+ * under (the cipher serializes the public part) and the party's batch columns; the secret keys stay in
+ * this process (docs/threat-model.md).
+ */
+import type { Logger } from '@fedscore/core';
+import type { PackedPartsResult, PackedProductRequest } from '@fedscore/he';
+import type { QueueExecutor, QueueHealth } from '@fedscore/queue';
+import type { PackedProductOffload } from '@fedscore/vfl';
+import type { QueueConfig } from '../config/index.ts';
+import type { MetricSample } from './http.ts';
+
+/** Seconds between two background reads of the queue's health. */
+export const HEALTH_SECONDS = 5;
+
+type PgbossConfig = Extract<QueueConfig, { kind: 'pgboss' }>;
+
+export class NodeQueue {
+  readonly offload: PackedProductOffload;
+  readonly #executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
+  readonly #timer: ReturnType<typeof setInterval>;
+  #health: QueueHealth | undefined;
+  #up = false;
+
+  private constructor(
+    config: PgbossConfig,
+    executor: QueueExecutor<PackedProductRequest, PackedPartsResult>,
+    logger: Logger,
+  ) {
+    this.#executor = executor;
+    this.offload = { executor, split: config.split, minColumns: config.minColumns };
+    let reading = false;
+    const read = (): void => {
+      if (reading) return;
+      reading = true;
+      executor
+        .health()
+        .then((h) => {
+          this.#health = h;
+          this.#up = true;
+        })
+        .catch((e: unknown) => {
+          if (this.#up) logger.warn('queue health read failed', { code: (e as { code?: string }).code });
+          this.#up = false;
+        })
+        .finally(() => {
+          reading = false;
+        });
+    };
+    read();
+    this.#timer = setInterval(read, HEALTH_SECONDS * 1000);
+    this.#timer.unref();
+  }
+
+  /** Connect to the party's database and create the queue (a typed error naming `queue.url` if not). */
+  static async open(config: PgbossConfig, logger: Logger): Promise<NodeQueue> {
+    // Loaded only by a node with a queue: others never load pg and pg-boss.
+    const { PACKED_PRODUCT_SHARED_FIELDS, QueueExecutor } = await import('@fedscore/queue');
+    let executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
+    try {
+      executor = await QueueExecutor.create<PackedProductRequest, PackedPartsResult>({
+        connectionString: config.url,
+        queue: config.name,
+        expireInSeconds: config.expireSeconds,
+        sharedFields: PACKED_PRODUCT_SHARED_FIELDS,
+      });
+    } catch (e) {
+      const fe = e as { code?: string; message?: string };
+      const { FedscoreError } = await import('@fedscore/core');
+      throw new FedscoreError(
+        fe.code === 'store' ? 'store' : 'invalid_config',
+        `queue: ${fe.message ?? 'cannot start'}`,
+        { field: 'queue.url', cause: e },
+      );
+    }
+    return new NodeQueue(config, executor, logger);
+  }
+
+  /** For /healthz: whether the last read reached the database, and the depth. */
+  health(): { up: boolean; queued: number; active: number; pending: number } {
+    const h = this.#health;
+    return { up: this.#up, queued: h?.queued ?? 0, active: h?.active ?? 0, pending: h?.pending ?? 0 };
+  }
+
+  /** Samples for /metrics (no task contents, no ids: the queue's name only). */
+  metrics(): MetricSample[] {
+    const h = this.#health;
+    const queue = this.#executor.queue;
+    const out: MetricSample[] = [
+      {
+        name: 'fedscore_queue_up',
+        help: "1 when the last read of the work queue's health reached its database.",
+        type: 'gauge',
+        labels: { queue },
+        value: this.#up ? 1 : 0,
+      },
+    ];
+    if (h === undefined) return out;
+    for (const [state, value] of [
+      ['queued', h.queued],
+      ['active', h.active],
+      ['failed', h.failed],
+      ['pending', h.pending],
+    ] as const) {
+      out.push({
+        name: 'fedscore_queue_tasks',
+        help: 'Work queue tasks by state (queued/active/failed: pg-boss, lags one supervision pass; pending: awaited by this node).',
+        type: 'gauge',
+        labels: { queue, state },
+        value,
+      });
+    }
+    out.push({
+      name: 'fedscore_queue_retries_total',
+      help: 'Deliveries of work queue tasks after their first (expired or failed deliveries retried).',
+      type: 'counter',
+      labels: { queue },
+      value: h.retries,
+    });
+    for (const [name, help, s] of [
+      [
+        'fedscore_queue_task_latency_ms',
+        'Enqueue-to-result milliseconds of recent tasks, at this node.',
+        h.latencyMs,
+      ],
+      ['fedscore_queue_task_run_ms', 'Milliseconds workers spent in recent tasks.', h.taskMs],
+    ] as const) {
+      for (const [quantile, value] of [
+        ['0.5', s.p50],
+        ['0.95', s.p95],
+        ['1', s.max],
+      ] as const) {
+        out.push({ name, help, type: 'gauge', labels: { queue, quantile }, value });
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#executor.close();
+  }
+}
