@@ -176,7 +176,7 @@ describe.skipIf(CHROMIUM === undefined)('console end to end with real party node
     const metrics = page.locator('table', { has: page.locator('caption', { hasText: /^Metrics$/ }) });
     expect(
       Number(await metrics.locator('tr', { hasText: /^auc/ }).locator('td').nth(1).textContent()),
-    ).toBeCloseTo(auc, 3);
+    ).toBeCloseTo(auc!, 3);
     expect(nodes.bank.models.get('e2e-1@1').ref).toBe('e2e-1@1');
     expect(errors).toEqual([]);
     expect(external).toEqual([]);
