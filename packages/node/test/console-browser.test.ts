@@ -11,7 +11,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { validateJobSpec } from '@fedscore/node';
+import { progressDetail, progressThrottle, validateJobSpec } from '@fedscore/node';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ConsoleFixture, PASSWORD, startConsoleFixture, USERS } from './console-fixture.ts';
@@ -377,6 +377,25 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
       'evaluate waiting',
       'publish waiting',
     ]);
+    // Progress within a stage: the labelled bar follows the epoch counter the runner records.
+    const bar = b.page.getByRole('progressbar', { name: 'Stage progress' });
+    expect(await bar.count()).toBe(1);
+    expect(await b.page.locator('#job-progress-text').textContent()).toBe('not reported yet');
+    fx.jobs.setAttempt('job-a2', 'train', 2);
+    const record = progressThrottle((p) =>
+      fx.jobs.event('job-a2', 'progress', 'train', 2, progressDetail(p)),
+    );
+    record({ stage: 'hetero-lr epoch', done: 1, total: 3, unit: 'epoch' });
+    await b.page.waitForFunction(
+      () => document.getElementById('job-progress-text')?.textContent === 'epoch 1 of 3',
+    );
+    record({ stage: 'hetero-lr epoch', done: 2, total: 3, unit: 'epoch' });
+    await b.page.waitForFunction(
+      () => document.getElementById('job-progress-text')?.textContent === 'epoch 2 of 3',
+    );
+    expect(
+      await bar.evaluate((e) => [(e as HTMLProgressElement).value, (e as HTMLProgressElement).max]),
+    ).toEqual([2, 3]);
     fx.jobs.finish('job-a2');
     await b.page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'done');
     expect(b.errors).toEqual([]);

@@ -11,10 +11,14 @@ import {
   AuditLog,
   CONTENT_SECURITY_POLICY,
   ConsoleAccounts,
+  coarseProgress,
   consoleEnabled,
   hashPassword,
   jobStages,
   NodeStore,
+  parseProgressDetail,
+  progressDetail,
+  progressThrottle,
   SESSION_COOKIE,
   validateJobSpec,
   validateNodeConfig,
@@ -383,6 +387,115 @@ describe('console over HTTP', () => {
     const ev = await c.request('/console/jobs/job-a1/events');
     expect(ev.headers.get('content-type')).toContain('text/event-stream');
     expect(ev.body).toContain('"status":"done"');
+  });
+
+  it("streams the running stage's epoch / tree / round progress live and shows it as a labelled bar", async () => {
+    fx = await startConsoleFixture();
+    const jobs = fx.jobs;
+    const spec = validateJobSpec({
+      id: 'job-p1',
+      guest: 'bank-a',
+      hosts: ['government'],
+      data: { 'bank-a': 'bank-a-loans', government: 'credit' },
+    });
+    jobs.put({ ...spec, id: 'job-p1' }, 'bank-a');
+    // The runner's recorder (jobs/progress.ts) over the reports hetero-LR's guest makes: per batch
+    // (too fine: not recorded) and per epoch (recorded, every one of 5).
+    jobs.setAttempt('job-p1', 'train', 1);
+    const record = progressThrottle((p) => jobs.event('job-p1', 'progress', 'train', 1, progressDetail(p)));
+    const epoch = (done: number) => {
+      for (let b = 1; b <= 4; b++) record({ stage: 'hetero-lr batch', done: b, total: 4, unit: 'batch' });
+      record({ stage: 'hetero-lr epoch', done, total: 5, unit: 'epoch' });
+    };
+    epoch(1);
+    epoch(2);
+    expect(
+      jobs
+        .events('job-p1')
+        .filter((e) => e.kind === 'progress')
+        .map((e) => e.detail),
+    ).toEqual(['unit=epoch done=1 total=5', 'unit=epoch done=2 total=5']);
+    const c = new ConsoleClient(fx.base);
+    expect(await c.login(USERS.analystA.username)).toBe(303);
+    const page = (await c.request('/console/jobs/job-p1')).body;
+    expect(page).toContain(
+      '<dt id="job-progress-label">Stage progress</dt><dd><progress id="job-progress" aria-labelledby="job-progress-label" aria-describedby="job-progress-text" max="5" value="2">epoch 2 of 5</progress>',
+    );
+    expect(page).toContain('<td>progress</td><td>train</td><td>1</td><td>unit=epoch done=2 total=5</td>');
+
+    // The event stream: the current point first, then each new one as it is recorded, then the end.
+    const cookie = [...c.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const res = await fetch(`${fx.base}/console/jobs/job-p1/events`, { headers: { cookie } });
+    const reader = res.body!.getReader();
+    const seen: unknown[] = [];
+    let buffered = '';
+    const next = async (): Promise<Record<string, unknown>> => {
+      while (!buffered.includes('\n\n')) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error('the stream ended');
+        buffered += new TextDecoder().decode(value);
+      }
+      const i = buffered.indexOf('\n\n');
+      const frame = buffered.slice(0, i);
+      buffered = buffered.slice(i + 2);
+      const data = JSON.parse(/^data: (.*)$/m.exec(frame)![1]!) as Record<string, unknown>;
+      seen.push(data);
+      return data;
+    };
+    expect(await next()).toEqual({
+      status: 'running',
+      stage: 'train',
+      attempt: 1,
+      progress: { unit: 'epoch', done: 2, total: 5 },
+    });
+    epoch(3);
+    expect((await next()).progress).toEqual({ unit: 'epoch', done: 3, total: 5 });
+    // The next stage has reported nothing yet: no stale epoch counter is shown for it.
+    jobs.setAttempt('job-p1', 'evaluate', 1);
+    expect(await next()).toEqual({ status: 'running', stage: 'evaluate', attempt: 1 });
+    jobs.finish('job-p1');
+    expect(await next()).toEqual({ status: 'done', stage: 'evaluate', attempt: 1 });
+    // Counters only: every field of every frame is a status, a stage, an attempt or a progress counter.
+    for (const f of seen) {
+      expect(
+        Object.keys(f as object).every((k) => ['status', 'stage', 'attempt', 'progress'].includes(k)),
+      ).toBe(true);
+    }
+    // A finished job's page has no progress bar.
+    expect((await c.request('/console/jobs/job-p1')).body).not.toContain('<progress');
+  });
+
+  it('keeps only coarse progress: epochs, trees, rounds, and PSI as a percentage, a tenth at a time', () => {
+    const kept: unknown[] = [];
+    const record = progressThrottle((p) => kept.push(p));
+    // PSI's id counts are table sizes: they become a percentage of the step, one record per tenth.
+    for (let done = 0; done <= 1000; done += 25)
+      record({ stage: 'psi guest: blind own ids', done, total: 1000, unit: 'ids' });
+    expect(kept.map((p) => (p as { done: number }).done)).toEqual([
+      0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100,
+    ]);
+    expect(kept.every((p) => (p as { unit: string; total: number }).unit === 'percent')).toBe(true);
+    kept.length = 0;
+    // 100 SecureBoost trees: the first, every tenth, the last. HFL rounds (no unit): every round of 3.
+    for (let t = 1; t <= 100; t++)
+      record({ stage: 'secureboost: trees', done: t, total: 100, unit: 'trees' });
+    expect(kept.length).toBe(11);
+    expect(kept.at(-1)).toEqual({ unit: 'tree', done: 100, total: 100 });
+    kept.length = 0;
+    for (let r = 1; r <= 3; r++) record({ stage: 'rounds', done: r, total: 3 });
+    expect(kept).toEqual([1, 2, 3].map((done) => ({ unit: 'round', done, total: 3 })));
+    // Finer reports (binning features, scoring records) and reports without a total are not kept.
+    record({ stage: 'binning: host bins', done: 1, total: 3, unit: 'features' });
+    record({ stage: 'hetero-lr epoch', done: 1, unit: 'epoch' });
+    expect(kept.length).toBe(3);
+    expect(coarseProgress({ stage: 'hetero-lr epoch', done: 7, total: 5, unit: 'epoch' })).toEqual({
+      unit: 'epoch',
+      done: 5,
+      total: 5,
+    });
+    expect(parseProgressDetail('unit=epoch done=2 total=5')).toEqual({ unit: 'epoch', done: 2, total: 5 });
+    expect(parseProgressDetail('unit=epoch done=6 total=5')).toBeUndefined();
+    expect(parseProgressDetail('unit=weight done=1 total=5')).toBeUndefined();
   });
 
   it('shows SecureBoost and horizontal FL jobs with their own stages and settings, and their protocols', async () => {

@@ -38,6 +38,18 @@ export const CONSOLE_JS = `'use strict';
     var st = document.getElementById('job-stage');
     if (s) { s.textContent = j.status; s.className = 'status status-' + j.status; }
     if (st) { st.textContent = (j.stage || '-') + ' (attempt ' + j.attempt + ')'; }
+    // Progress within the stage (an epoch, tree or round counter, or PSI's percent): the bar and its text.
+    var bar = document.getElementById('job-progress');
+    var bt = document.getElementById('job-progress-text');
+    if (bar && bt) {
+      var p = j.progress;
+      if (p) {
+        bar.max = p.total; bar.value = p.done;
+        bar.textContent = bt.textContent = p.unit === 'percent' ? p.done + ' percent' : p.unit + ' ' + p.done + ' of ' + p.total;
+      } else {
+        bar.removeAttribute('value'); bar.textContent = ''; bt.textContent = 'not reported yet';
+      }
+    }
     // The Stages table follows too: a job runs its stages in order, so the ones before its current stage
     // are done, the current one has the job's status and the later ones wait.
     var tables = document.querySelectorAll('table');

@@ -10,6 +10,7 @@ import type { EvaluationCurves } from '@fedscore/pipeline';
 import type { AuditEntry, AuditLog, AuditReconciliation } from '../audit/index.ts';
 import type { ConsentRegistry } from '../consent/index.ts';
 import type { JobRecord, JobStore } from '../jobs/job-store.ts';
+import { parseProgressDetail, type StageProgress } from '../jobs/progress.ts';
 import { type JobSpec, jobStages } from '../jobs/spec.ts';
 import type { BinningCheckpoint, PsiCheckpoint } from '../jobs/stages.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/index.ts';
@@ -121,7 +122,8 @@ export interface PageContext {
 
 export const BASE = '/console';
 
-const DETAIL_KEYS = new Set(['coordinator', 'by', 'code', 'epoch']);
+const DETAIL_KEYS = new Set(['coordinator', 'by', 'code', 'epoch', 'unit', 'done', 'total']);
+const COUNT_KEYS = new Set(['epoch', 'done', 'total']);
 const TOKEN = /^[a-z][a-z0-9_-]{0,62}$/;
 
 /** A job event's detail if it is only codes, party ids and epoch numbers; else withheld. */
@@ -132,7 +134,7 @@ export function safeDetail(detail: string | null): string {
   const ok = pairs.every((p) => {
     const [k, v, ...rest] = p.split('=');
     if (rest.length > 0 || k === undefined || v === undefined || !DETAIL_KEYS.has(k)) return false;
-    return k === 'epoch' ? /^\d{1,6}$/.test(v) : TOKEN.test(v);
+    return COUNT_KEYS.has(k) ? /^\d{1,6}$/.test(v) : TOKEN.test(v);
   });
   return ok ? detail : '(withheld)';
 }
@@ -280,6 +282,32 @@ export function jobsPage(ctx: PageContext): Html {
   )}${submit}`;
 }
 
+/**
+ * The running stage's latest coarse progress (jobs/progress.ts: epoch, tree, round or PSI percent), or
+ * undefined when the job is not running or its current stage attempt has reported none.
+ */
+export function stageProgress(jobs: JobStore, job: JobRecord): StageProgress | undefined {
+  if (job.status !== 'running' || job.stage === null) return undefined;
+  const e = jobs.lastEvent(job.id, 'progress');
+  if (e === undefined || e.stage !== job.stage || e.attempt !== job.attempt) return undefined;
+  return parseProgressDetail(e.detail);
+}
+
+/** "epoch 2 of 5", "37 percent": the text a progress bar stands for. */
+export function progressText(p: StageProgress): string {
+  return p.unit === 'percent' ? `${p.done} percent` : `${p.unit} ${p.done} of ${p.total}`;
+}
+
+/** The labelled progress bar of the job page (always there while the job runs; empty until reported). */
+function progressBar(p: StageProgress | undefined): Html {
+  const text = p === undefined ? 'not reported yet' : progressText(p);
+  const bar =
+    p === undefined
+      ? html`<progress id="job-progress" aria-labelledby="job-progress-label" aria-describedby="job-progress-text"></progress>`
+      : html`<progress id="job-progress" aria-labelledby="job-progress-label" aria-describedby="job-progress-text" max="${p.total}" value="${p.done}">${text}</progress>`;
+  return html`<dt id="job-progress-label">Stage progress</dt><dd>${bar} <span id="job-progress-text" aria-live="polite">${text}</span></dd>`;
+}
+
 export function jobPage(ctx: PageContext, job: JobRecord): Html {
   const s = job.spec;
   const stages = jobStages(s).map((stage) => {
@@ -302,7 +330,11 @@ export function jobPage(ctx: PageContext, job: JobRecord): Html {
     'evaluate',
   )?.output;
   const published = ctx.source.jobs.checkpoint<{ model?: string }>(job.id, 'publish')?.output;
-  return html`<dl class="facts" id="job" data-job="${job.id}" data-status="${job.status}"><dt>Status</dt><dd><span id="job-status" class="status status-${job.status}">${job.status}</span></dd><dt>Kind</dt><dd id="job-kind">${jobKind(s)}</dd><dt>Stage</dt><dd id="job-stage">${job.stage ?? '-'} (attempt ${job.attempt})</dd><dt>Bank (guest)</dt><dd>${s.guest}</dd><dt>Hosts</dt><dd>${s.hosts.join(', ')}</dd><dt>Arbiter</dt><dd>${s.arbiter ?? 'none (two-party)'}</dd><dt>Datasets</dt><dd>${Object.entries(
+  return html`<dl class="facts" id="job" data-job="${job.id}" data-status="${job.status}"><dt>Status</dt><dd><span id="job-status" class="status status-${job.status}">${job.status}</span></dd><dt>Kind</dt><dd id="job-kind">${jobKind(s)}</dd><dt>Stage</dt><dd id="job-stage">${job.stage ?? '-'} (attempt ${job.attempt})</dd>${
+    job.status === 'submitted' || job.status === 'running'
+      ? progressBar(stageProgress(ctx.source.jobs, job))
+      : ''
+  }<dt>Bank (guest)</dt><dd>${s.guest}</dd><dt>Hosts</dt><dd>${s.hosts.join(', ')}</dd><dt>Arbiter</dt><dd>${s.arbiter ?? 'none (two-party)'}</dd><dt>Datasets</dt><dd>${Object.entries(
     s.data,
   )
     .map(([p, d]) => `${p}: ${d}`)

@@ -68,6 +68,7 @@ import {
   reconcileForm,
   reconcileResult,
   samplesPage,
+  stageProgress,
   usagePage,
 } from './pages.ts';
 import {
@@ -357,7 +358,14 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
         stop();
         return;
       }
-      const data = JSON.stringify({ status: j.status, stage: j.stage, attempt: j.attempt });
+      // Within a stage: its coarse counter only (epoch / tree / round / PSI percent), never a data value.
+      const progress = stageProgress(source.jobs, j);
+      const data = JSON.stringify({
+        status: j.status,
+        stage: j.stage,
+        attempt: j.attempt,
+        ...(progress !== undefined && { progress }),
+      });
       if (data !== last) res.write(`event: job\ndata: ${data}\n\n`);
       last = data;
       if (j.status === 'done' || j.status === 'failed' || j.status === 'cancelled') stop();

@@ -18,6 +18,8 @@ export {
   JOB_STATUSES,
   JobStore,
 } from './job-store.ts';
+export type { StageProgress } from './progress.ts';
+export { coarseProgress, parseProgressDetail, progressDetail, progressThrottle } from './progress.ts';
 export type {
   DataUseEvent,
   DropoutEvent,

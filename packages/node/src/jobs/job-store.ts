@@ -523,6 +523,15 @@ export class JobStore {
     });
   }
 
+  /** The job's latest event of this kind (the console's live view reads `progress` this way). */
+  lastEvent(id: string, kind: string): JobEvent | undefined {
+    return this.store.get<JobEvent>(
+      'SELECT seq, time, kind, stage, attempt, detail FROM job_events WHERE job_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1',
+      id,
+      kind,
+    );
+  }
+
   events(id: string): JobEvent[] {
     return this.store.all<JobEvent>(
       'SELECT seq, time, kind, stage, attempt, detail FROM job_events WHERE job_id = ? ORDER BY seq',

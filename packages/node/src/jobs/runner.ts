@@ -91,6 +91,7 @@ import type { TestFault } from './fault.ts';
 import { dropoutTolerant, hflDataUses, hflDroppedDataUse, hflDroppedHosts } from './hfl.ts';
 import { HFL_JOB_KIND } from './hfl-spec.ts';
 import { ENDED_STATUSES, type JobRecord, type JobStore } from './job-store.ts';
+import { progressDetail, progressThrottle } from './progress.ts';
 import {
   attemptKey,
   type JobSpec,
@@ -721,6 +722,14 @@ export class JobRunner {
     const consents = this.#o.consents;
     const isHost = job.spec.hosts.includes(this.#o.party);
     const spec = job.spec;
+    const recordProgress = progressThrottle((p) => {
+      // A progress record is for display only: failing to keep it never fails the stage.
+      try {
+        this.#o.jobs.event(job.id, 'progress', stage, attempt, progressDetail(p));
+      } catch (e) {
+        log.debug('progress not recorded', { code: asFedscoreError(e).code });
+      }
+    });
     a.done = runStageRole(stage, {
       spec,
       party: this.#o.party,
@@ -731,9 +740,12 @@ export class JobRunner {
       data: this.#o.data,
       stateDir: this.#o.stateDir,
       logger: log,
-      // A cancelled attempt reports no more progress.
+      // A cancelled attempt reports no more progress. Coarse counters (epoch, tree, round, PSI percent)
+      // are also kept as job events for the console's live view (progress.ts).
       progress: (p) => {
-        if (!a.abort.signal.aborted) (this.#o.progress ?? noProgress)(p);
+        if (a.abort.signal.aborted) return;
+        (this.#o.progress ?? noProgress)(p);
+        recordProgress(p);
       },
       ...(this.#o.testFault !== undefined && { testFault: this.#o.testFault }),
       ...(consents !== undefined &&
