@@ -7,6 +7,7 @@ import { scryptSync, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateUniqueUsccs, seededRng } from '@fedscore/core';
 import {
   AuditLog,
   CONTENT_SECURITY_POLICY,
@@ -338,6 +339,110 @@ describe('console over HTTP', () => {
     });
     expect(other.status).toBe(403);
     expect(fx.jobs.get('job-ab')).toBeUndefined();
+  });
+
+  it('lets the platform operator record and revoke consents, audited with the user, and no one else', async () => {
+    fx = await startConsoleFixture();
+    const [enterprise] = generateUniqueUsccs(seededRng(1717), 1);
+    const before = fx.consents.list().length;
+    const log = () => [...fx!.audit.entries()];
+    const auditBefore = log().length;
+    const op = new ConsoleClient(fx.base);
+    expect(await op.login(USERS.operator.username)).toBe(303);
+    const page = (await op.request('/console/consent')).body;
+    expect(page).toContain('action="/console/consent"');
+    const csrf = ConsoleClient.csrfOf(page);
+    const grant = {
+      enterprise: enterprise!,
+      grantee: 'bank-b',
+      purpose: 'scoring',
+      scope: 'tax, court_judgments',
+      grantedAt: '2026-01-01',
+      expiresAt: '2099-12-31',
+    };
+    // The analysts and the auditor are refused, with their own valid tokens, and nothing changes.
+    for (const u of [USERS.analystA, USERS.analystB, USERS.auditor]) {
+      const c = new ConsoleClient(fx.base);
+      expect(await c.login(u.username)).toBe(303);
+      const body = (await c.request('/console/consent')).body;
+      expect(body).not.toContain('action="/console/consent');
+      const token = ConsoleClient.csrfOf(body);
+      expect((await c.request('/console/consent', { form: { csrf: token, ...grant } })).status).toBe(403);
+      const some = fx.consents.list()[0]!;
+      const r = await c.request(`/console/consent/${some.id}/revoke`, { form: { csrf: token } });
+      expect(r.status).toBe(403);
+    }
+    // Without the CSRF token, or from another origin, the operator's own request is refused too.
+    expect((await op.request('/console/consent', { form: grant })).status).toBe(403);
+    const cross = await op.request('/console/consent', {
+      form: { csrf, ...grant },
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(cross.status).toBe(403);
+    expect(fx.consents.list().length).toBe(before);
+    expect(fx.consents.list().every((c) => c.revokedAt === undefined)).toBe(true);
+    expect(log().length).toBe(auditBefore);
+    // A bad field is named, the form keeps what was typed, and nothing is recorded.
+    const bad = await op.request('/console/consent', {
+      form: { csrf, ...grant, enterprise: '91350100M000100Y4X', grantee: 'bank-b' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('field consent.enterprise');
+    expect(bad.body).toContain('id="c-enterprise-error"');
+    expect(bad.body).toContain('value="tax, court_judgments"');
+    const noEnd = await op.request('/console/consent', { form: { csrf, ...grant, expiresAt: '' } });
+    expect(noEnd.status).toBe(400);
+    expect(noEnd.body).toContain('field consent.expiresAt');
+    const badPurpose = await op.request('/console/consent', {
+      form: { csrf, ...grant, purpose: 'marketing' },
+    });
+    expect(badPurpose.body).toContain('field consent.purpose');
+    expect(fx.consents.list().length).toBe(before);
+    // The operator's grant is in the registry, on the page, and audited with the console user.
+    const ok = await op.request('/console/consent', {
+      form: { csrf, ...grant },
+      headers: { origin: fx.base },
+    });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toBe('/console/consent');
+    const mine = fx.consents.list({ enterprise: enterprise! });
+    expect(mine).toHaveLength(1);
+    const c = mine[0]!;
+    expect(c).toMatchObject({
+      grantee: 'bank-b',
+      purpose: 'scoring',
+      scope: ['court_judgments', 'tax'],
+      grantedAt: Date.UTC(2026, 0, 1),
+      expiresAt: Date.UTC(2099, 11, 31),
+    });
+    expect(fx.consents.status(c)).toBe('valid');
+    const listed = (await op.request('/console/consent')).body;
+    expect(listed).toContain(`<td>${c.id}</td>`);
+    expect(listed).toContain(`action="/console/consent/${c.id}/revoke"`);
+    const granted = log().at(-1)!;
+    expect(granted).toMatchObject({ kind: 'consent_change', actor: 'government', consentRef: c.id });
+    expect(granted.details).toMatchObject({ action: 'grant', grantee: 'bank-b', by: 'console:olga' });
+    // bank-b's analyst sees it, bank-a's does not.
+    const b = new ConsoleClient(fx.base);
+    expect(await b.login(USERS.analystB.username)).toBe(303);
+    expect((await b.request('/console/consent')).body).toContain(`<td>${c.id}</td>`);
+    const a = new ConsoleClient(fx.base);
+    expect(await a.login(USERS.analystA.username)).toBe(303);
+    expect((await a.request('/console/consent')).body).not.toContain(c.id);
+    // Revoked: the status turns revoked, the button goes, the revocation is audited with the user.
+    const rv = await op.request(`/console/consent/${c.id}/revoke`, { form: { csrf } });
+    expect(rv.status).toBe(303);
+    expect(fx.consents.status(fx.consents.get(c.id))).toBe('revoked');
+    const after = (await op.request('/console/consent')).body;
+    expect(after).not.toContain(`action="/console/consent/${c.id}/revoke"`);
+    const revoked = log().at(-1)!;
+    expect(revoked).toMatchObject({ kind: 'consent_change', consentRef: c.id });
+    expect(revoked.details).toMatchObject({ action: 'revoke', by: 'console:olga' });
+    // Twice is refused (409), an unknown id is 404, both naming the problem on the Consent page.
+    const twice = await op.request(`/console/consent/${c.id}/revoke`, { form: { csrf } });
+    expect(twice.status).toBe(409);
+    expect(twice.body).toContain('invalid_state');
+    expect((await op.request('/console/consent/no-such/revoke', { form: { csrf } })).status).toBe(404);
   });
 
   it('shows the operator every bank, the IV catalogue, samples and usage', async () => {

@@ -8,7 +8,7 @@
 
 import type { EvaluationCurves } from '@fedscore/pipeline';
 import type { AuditEntry, AuditLog, AuditReconciliation } from '../audit/index.ts';
-import type { ConsentRegistry } from '../consent/index.ts';
+import { CONSENT_PURPOSES, type ConsentRecord, type ConsentRegistry } from '../consent/index.ts';
 import type { JobRecord, JobStore } from '../jobs/job-store.ts';
 import { type JobSpec, jobStages } from '../jobs/spec.ts';
 import type { BinningCheckpoint, PsiCheckpoint } from '../jobs/stages.ts';
@@ -759,9 +759,61 @@ export function auditPage(ctx: PageContext): Html {
   }${table('Audit log (newest 200)', ['#', 'Time', 'Kind', 'Actor', 'Data owner', 'Purpose', 'Job', 'Enterprises', 'Details'], entries.map(auditRow))}<p><a href="${BASE}/audit/reconcile">Reconcile a bank's exported log</a> with this node's (as <code>fedscore audit reconcile</code> does; docs/governance.md).</p>`;
 }
 
-export function consentPage(ctx: PageContext): Html {
+/** A refused console form: the message, the field it names (if any) and what the user typed. */
+export interface FormRefusal {
+  readonly message: string;
+  readonly field?: string;
+  readonly values: Readonly<Record<string, string>>;
+}
+
+/** The inline error of the form field whose spec path `field` names (`paths`: that field's paths). */
+function fieldError(refused: FormRefusal | undefined, paths: readonly string[], id: string): Html {
+  const f = refused?.field;
+  if (f === undefined || !paths.some((p) => f === p || f.startsWith(`${p}.`) || f.startsWith(`${p}[`))) {
+    return html``;
+  }
+  return html`<span class="field-error" id="${id}-error" role="alert">${refused!.message}</span>`;
+}
+
+/** The consent fields of the grant form, with the registry field each one fills. */
+const CONSENT_FIELDS = [
+  { name: 'enterprise', label: 'Enterprise (USCC)', path: 'consent.enterprise', type: 'text' },
+  { name: 'grantee', label: 'Grantee (bank party id)', path: 'consent.grantee', type: 'text' },
+  {
+    name: 'scope',
+    label: "Categories (comma-separated, or '*' for all)",
+    path: 'consent.scope',
+    type: 'text',
+  },
+  { name: 'grantedAt', label: 'Valid from (default now)', path: 'consent.grantedAt', type: 'date' },
+  { name: 'expiresAt', label: 'Valid until', path: 'consent.expiresAt', type: 'date' },
+] as const;
+
+function consentGrantForm(ctx: PageContext, refused?: FormRefusal): Html {
+  const v = (name: string, fallback = '') => refused?.values[name] ?? fallback;
+  const input = (f: (typeof CONSENT_FIELDS)[number]) => {
+    const err = fieldError(refused, [f.path], `c-${f.name}`);
+    const invalid = err.text !== '';
+    return html`<label for="c-${f.name}">${f.label}</label><input id="c-${f.name}" name="${f.name}" type="${f.type}" value="${v(
+      f.name,
+      f.name === 'scope' ? '*' : '',
+    )}"${f.name === 'grantedAt' ? html`` : html` required`}${invalid ? html` aria-invalid="true" aria-describedby="c-${f.name}-error"` : html``}>${err}`;
+  };
+  const purpose = v('purpose', 'training');
+  const [enterprise, grantee, ...rest] = CONSENT_FIELDS;
+  return html`<section aria-labelledby="grant-h"><h2 id="grant-h">Record a consent</h2><form method="post" action="${BASE}/consent" class="consent">${csrfField(
+    ctx,
+  )}${
+    refused === undefined ? '' : html`<p class="error" role="alert">${refused.message}</p>`
+  }${input(enterprise)}${input(grantee)}<label for="c-purpose">Purpose</label><select id="c-purpose" name="purpose">${CONSENT_PURPOSES.map(
+    (p) => html`<option value="${p}"${p === purpose ? html` selected` : html``}>${p}</option>`,
+  )}</select>${fieldError(refused, ['consent.purpose'], 'c-purpose')}${rest.map(input)}<button type="submit">Record consent</button></form></section>`;
+}
+
+export function consentPage(ctx: PageContext, refused?: FormRefusal): Html {
   const now = Date.now();
   const records = ctx.source.consents.list().filter((c) => ctx.access.canSeeConsent(ctx.account, c));
+  const manage = ctx.access.canManageConsent(ctx.account);
   const byGrantee = new Map<string, Record<string, number>>();
   for (const c of records) {
     const status = ctx.source.consents.status(c, now);
@@ -769,6 +821,10 @@ export function consentPage(ctx: PageContext): Html {
     g[status] = (g[status] ?? 0) + 1;
     byGrantee.set(c.grantee, g);
   }
+  const revoke = (c: ConsentRecord, status: string) =>
+    manage && status !== 'revoked' && status !== 'expired'
+      ? html`<form method="post" action="${BASE}/consent/${encodeURIComponent(c.id)}/revoke" class="inline">${csrfField(ctx)}<button type="submit" class="consent-revoke" aria-label="Revoke consent ${c.id}">Revoke</button></form>`
+      : html``;
   return html`${table(
     'Consents by grantee',
     ['Grantee', 'Valid', 'Expired', 'Revoked', 'Not yet valid'],
@@ -781,20 +837,24 @@ export function consentPage(ctx: PageContext): Html {
     ]),
   )}${table(
     'Consent records (newest 200)',
-    ['Id', 'Enterprise', 'Grantee', 'Purpose', 'Scope', 'Expires', 'Status'],
+    ['Id', 'Enterprise', 'Grantee', 'Purpose', 'Scope', 'Expires', 'Status', ...(manage ? ['Actions'] : [])],
     records
       .slice(-200)
       .reverse()
-      .map((c) => [
-        html`${c.id}`,
-        html`${c.enterprise}`,
-        html`${c.grantee}`,
-        html`${c.purpose}`,
-        html`${c.scope.join(', ')}`,
-        html`${time(c.expiresAt)}`,
-        html`${ctx.source.consents.status(c, now)}`,
-      ]),
-  )}`;
+      .map((c) => {
+        const status = ctx.source.consents.status(c, now);
+        return [
+          html`${c.id}`,
+          html`${c.enterprise}`,
+          html`${c.grantee}`,
+          html`${c.purpose}`,
+          html`${c.scope.join(', ')}`,
+          html`${time(c.expiresAt)}`,
+          html`${status}`,
+          ...(manage ? [revoke(c, status)] : []),
+        ];
+      }),
+  )}${manage ? consentGrantForm(ctx, refused) : html``}`;
 }
 
 export function usagePage(ctx: PageContext): Html {
