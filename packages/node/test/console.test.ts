@@ -571,6 +571,112 @@ describe('console over HTTP', () => {
     expect(fx.jobs.get('job-g3')).toBeUndefined();
   });
 
+  it('submits a job from the form of fields, the same spec as the JSON one, and keeps the typed values on a refusal', async () => {
+    fx = await startConsoleFixture();
+    const op = new ConsoleClient(fx.base);
+    expect(await op.login(USERS.operator.username)).toBe(303);
+    const page = (await op.request('/console/jobs')).body;
+    for (const name of ['kind', 'hosts', 'data', 'arbiter', 'scheme', 'epochs', 'trees', 'depth', 'rounds']) {
+      expect(page, name).toContain(`name="${name}"`);
+    }
+    expect(page).toContain('name="binning" value="on" checked');
+    expect(page).toContain('name="spec"');
+    const csrf = ConsoleClient.csrfOf(page);
+    const fields = {
+      csrf,
+      kind: 'hetero-lr',
+      id: 'job-f1',
+      hosts: 'bank-a',
+      data: 'government=credit, bank-a=loans',
+      arbiter: '',
+      scheme: 'paillier',
+      epochs: '7',
+      trees: '',
+      depth: '',
+      rounds: '',
+      binning: 'on',
+    };
+    const ok = await op.request('/console/jobs', { form: fields });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toBe('/console/jobs/job-f1');
+    // The same spec as validateJobSpec makes of the equivalent JSON.
+    const { id: _id, ...stored } = fx.jobs.require('job-f1').spec;
+    expect(stored).toEqual(
+      validateJobSpec({
+        kind: 'hetero-lr',
+        guest: 'government',
+        hosts: ['bank-a'],
+        data: { government: 'credit', 'bank-a': 'loans' },
+        binning: { enabled: true, scheme: 'paillier' },
+        train: { scheme: 'paillier', maxEpochs: 7 },
+      }),
+    );
+    // SecureBoost with trees and depth, binning off (an unchecked box is absent from the form).
+    const { binning: _b, ...noBinning } = fields;
+    const sb = await op.request('/console/jobs', {
+      form: { ...noBinning, id: 'job-f2', kind: 'secureboost', scheme: 'ckks', trees: '12', depth: '4' },
+    });
+    expect(sb.status).toBe(303);
+    const sbSpec = fx.jobs.require('job-f2').spec;
+    expect(sbSpec.kind).toBe('secureboost');
+    expect(sbSpec.secureboost).toEqual({ trees: 12, depth: 4 });
+    expect(sbSpec.binning.enabled).toBe(false);
+    // The epochs field (7) is hetero-lr's: a SecureBoost job keeps the default.
+    expect(sbSpec.train.maxEpochs).toBe(validateJobSpec({ ...stored, train: {} }).train.maxEpochs);
+    // Refused: the Jobs page again, the error by the field it names, every field as typed.
+    const bad = await op.request('/console/jobs', { form: { ...fields, id: 'job-f3', epochs: '0' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('<h1>Jobs</h1>');
+    expect(bad.body).toContain('field train.maxEpochs');
+    expect(bad.body).toMatch(
+      /id="j-epochs" name="epochs" value="0" inputmode="numeric" placeholder="default" aria-invalid="true"/,
+    );
+    expect(bad.body).toContain('id="j-epochs-error"');
+    expect(bad.body).toContain('value="government=credit, bank-a=loans"');
+    expect(bad.body).toContain('value="job-f3"');
+    expect(bad.body).toContain('<option value="paillier" selected>');
+    expect(bad.body).toContain('name="binning" value="on" checked');
+    expect(fx.jobs.get('job-f3')).toBeUndefined();
+    // An arbiter on a SecureBoost job, a dataset pair without its party, trees that are not a number.
+    const arb = await op.request('/console/jobs', {
+      form: { ...fields, id: 'job-f4', kind: 'secureboost', arbiter: 'bank-b' },
+    });
+    expect(arb.body).toContain('field arbiter');
+    expect(arb.body).toContain('id="j-arbiter-error"');
+    expect(arb.body).toContain('<option value="secureboost" selected>');
+    const data = await op.request('/console/jobs', { form: { ...fields, id: 'job-f5', data: 'credit' } });
+    expect(data.body).toContain('field data');
+    expect(data.body).toContain('id="j-data-error"');
+    expect(data.body).toContain('name="data" value="credit"');
+    const trees = await op.request('/console/jobs', {
+      form: { ...fields, id: 'job-f6', kind: 'secureboost', trees: 'many' },
+    });
+    expect(trees.status).toBe(400);
+    expect(trees.body).toContain('field secureboost.trees');
+    expect(trees.body).toContain('id="j-trees-error"');
+    expect(trees.body).toContain('name="trees" value="many"');
+    for (const id of ['job-f4', 'job-f5', 'job-f6']) expect(fx.jobs.get(id)).toBeUndefined();
+    // The JSON alternative keeps its typed text too, open under "Advanced".
+    const typed = JSON.stringify({ id: 'job-f7', guest: 'government', hosts: [], data: {} });
+    const js = await op.request('/console/jobs', { form: { csrf, spec: typed } });
+    expect(js.status).toBe(400);
+    expect(js.body).toContain('field hosts');
+    expect(js.body).toContain('<details open>');
+    expect(js.body).toContain(typed.replace(/"/g, '&quot;'));
+    const notJson = await op.request('/console/jobs', { form: { csrf, spec: '{"id": "job-f8",' } });
+    expect(notJson.status).toBe(400);
+    expect(notJson.body).toContain('not valid JSON');
+    expect(notJson.body).toContain('{&quot;id&quot;: &quot;job-f8&quot;,');
+    // A bank analyst's form submits a job of the node's party (the government) only if it may: refused.
+    const a = new ConsoleClient(fx.base);
+    expect(await a.login(USERS.analystA.username)).toBe(303);
+    const aCsrf = ConsoleClient.csrfOf((await a.request('/console/jobs')).body);
+    expect(
+      (await a.request('/console/jobs', { form: { ...fields, csrf: aCsrf, id: 'job-f9' } })).status,
+    ).toBe(403);
+    expect(fx.jobs.get('job-f9')).toBeUndefined();
+  });
+
   it("cancels and retries a job of the user's own bank only, with its CSRF token, on the coordinating node", async () => {
     // bank-a's node: job-a2 runs, job-a3 failed; job-b1 is bank-b's (coordinated there).
     fx = await startConsoleFixture({ party: 'bank-a' });

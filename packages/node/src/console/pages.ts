@@ -19,6 +19,13 @@ import type { ConsoleAccount } from './accounts.ts';
 import type { AlertDelivery, ConsoleAlertSource } from './alerts.ts';
 import { ALGORITHMS } from './algorithms.ts';
 import { Html, html, num, table, time } from './html.ts';
+import {
+  defaultJobFormValues,
+  JOB_KINDS,
+  JOB_SCHEMES,
+  type JobFormField,
+  jobFormFieldOf,
+} from './job-form.ts';
 import type { LoanProduct, ProductPool, ProductSort } from './products.ts';
 
 /** The node's parts a console reads. */
@@ -260,19 +267,66 @@ function exampleSpec(party: string, peers: readonly string[]): unknown {
   return { guest: party, hosts: [host], data: { [party]: 'loans', [host]: 'credit' } };
 }
 
-export function jobsPage(ctx: PageContext): Html {
+/**
+ * The job form of fields (job-form.ts) and, folded under "Advanced", the JSON spec. A refused submission
+ * comes back here with the message, the field it names marked, and every field as the user typed it.
+ */
+function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
+  const json = refused !== undefined && 'spec' in refused.values;
+  const typed = refused !== undefined && !json ? refused.values : undefined;
+  const v = defaultJobFormValues(ctx.source.party, ctx.source.peers ?? []);
+  const value = (name: JobFormField) => typed?.[name] ?? (typed === undefined ? (v[name] ?? '') : '');
+  const marked = json ? undefined : jobFormFieldOf(refused?.field);
+  const err = (name: JobFormField) =>
+    marked === name
+      ? html`<span class="error field-error" id="j-${name}-error">${refused!.message}</span>`
+      : html``;
+  const aria = (name: JobFormField) =>
+    marked === name ? html` aria-invalid="true" aria-describedby="j-${name}-error"` : html``;
+  const text = (name: JobFormField, label: string, extra = html``) =>
+    html`<label for="j-${name}">${label}</label><input id="j-${name}" name="${name}" value="${value(name)}"${extra}${aria(name)}>${err(name)}`;
+  const select = (name: JobFormField, label: string, options: readonly string[]) =>
+    html`<label for="j-${name}">${label}</label><select id="j-${name}" name="${name}"${aria(name)}>${options.map(
+      (o) => html`<option value="${o}"${o === value(name) ? html` selected` : html``}>${o}</option>`,
+    )}</select>${err(name)}`;
+  const number = html` inputmode="numeric" placeholder="default"`;
+  const fields = html`<form method="post" action="${BASE}/jobs" class="job-form">${csrfField(ctx)}${
+    refused !== undefined && !json ? html`<p class="error" role="alert">${refused.message}</p>` : ''
+  }<p>Guest (label holder and coordinator): ${ctx.source.party}</p>${select('kind', 'Kind', JOB_KINDS)}${text(
+    'id',
+    'Job id (blank: generated)',
+  )}${text('hosts', 'Hosts (party ids, comma-separated)', html` required`)}${text(
+    'data',
+    'Datasets (party=dataset for each data-holding party, comma-separated)',
+    html` required`,
+  )}${text('arbiter', 'Arbiter (hetero-lr only; blank: two-party)')}${select('scheme', 'Encryption scheme', JOB_SCHEMES)}${text(
+    'epochs',
+    'Epochs (hetero-lr)',
+    number,
+  )}${text('trees', 'Trees (secureboost)', number)}${text('depth', 'Tree depth (secureboost)', number)}${text(
+    'rounds',
+    'Rounds (hfl)',
+    number,
+  )}<label for="j-binning"><input type="checkbox" id="j-binning" name="binning" value="on"${
+    value('binning') === 'on' ? html` checked` : html``
+  }${aria('binning')}> WOE binning and IV selection (hetero-lr)</label>${err('binning')}<button type="submit">Submit</button></form>`;
+  const spec = json
+    ? refused!.values['spec']!
+    : JSON.stringify(exampleSpec(ctx.source.party, ctx.source.peers ?? []), null, 2);
+  const advanced = html`<details${json ? html` open` : html``}><summary>Advanced: the whole spec as JSON</summary><form method="post" action="${BASE}/jobs">${csrfField(
+    ctx,
+  )}${
+    json ? html`<p class="error" role="alert">${refused!.message}</p>` : ''
+  }<label for="spec">Job spec (JSON, validated like the YAML spec; guest: ${ctx.source.party})</label><textarea id="spec" name="spec" rows="8" cols="70" required>${spec}</textarea><button type="submit">Submit JSON</button></form></details>`;
+  return html`<section aria-labelledby="submit-h"><h2 id="submit-h">Submit a job</h2>${fields}${advanced}</section>`;
+}
+
+export function jobsPage(ctx: PageContext, refused?: FormRefusal): Html {
   const jobs = ctx.source.jobs
     .list()
     .filter((j) => ctx.access.canSeeJob(ctx.account, j))
     .reverse();
-  const submit =
-    ctx.source.submit === undefined
-      ? html``
-      : html`<section aria-labelledby="submit-h"><h2 id="submit-h">Submit a job</h2><form method="post" action="${BASE}/jobs">${csrfField(ctx)}<label for="spec">Job spec (JSON, validated like the YAML spec; guest: ${ctx.source.party})</label><textarea id="spec" name="spec" rows="8" cols="70" required>${JSON.stringify(
-          exampleSpec(ctx.source.party, ctx.source.peers ?? []),
-          null,
-          2,
-        )}</textarea><button type="submit">Submit</button></form></section>`;
+  const submit = ctx.source.submit === undefined ? html`` : jobForms(ctx, refused);
   return html`${table(
     'Jobs',
     ['Job', 'Kind', 'Bank (guest)', 'Hosts', 'Status', 'Stage', 'Attempt', 'Created', 'Actions'],
@@ -772,7 +826,7 @@ function fieldError(refused: FormRefusal | undefined, paths: readonly string[], 
   if (f === undefined || !paths.some((p) => f === p || f.startsWith(`${p}.`) || f.startsWith(`${p}[`))) {
     return html``;
   }
-  return html`<span class="field-error" id="${id}-error" role="alert">${refused!.message}</span>`;
+  return html`<span class="error field-error" id="${id}-error">${refused!.message}</span>`;
 }
 
 /** The consent fields of the grant form, with the registry field each one fills. */

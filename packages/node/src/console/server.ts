@@ -45,6 +45,7 @@ import { createConsoleApi } from './api.ts';
 import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS } from './assets.ts';
 import { alertPage, alertsPage, alignedCoverageTable, scoringPolicyTable } from './governance.ts';
 import { html } from './html.ts';
+import { JOB_FORM_FIELDS, jobSpecFromFields } from './job-form.ts';
 import type { ConsoleOidc } from './oidc.ts';
 import {
   algorithmsPage,
@@ -466,17 +467,30 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     if (parts[0] === 'jobs' && parts.length === 1) {
       need(ctx, 'jobs');
       if (source.submit === undefined) throw new HttpFailure(404, 'this node does not take jobs here');
-      let spec: unknown;
-      try {
-        spec = JSON.parse(form.get('spec') ?? '');
-      } catch {
-        return page(
+      // The advanced form sends the whole spec as JSON; the form of fields sends its fields (job-form.ts).
+      const json = form.has('spec');
+      const values: Record<string, string> = json
+        ? { spec: form.get('spec') ?? '' }
+        : Object.fromEntries(Object.keys(JOB_FORM_FIELDS).map((f) => [f, form.get(f) ?? '']));
+      const refuse = (message: string, field?: string) =>
+        page(
           res,
           400,
-          'Submit a job',
-          html`<p class="error" role="alert">The spec is not valid JSON.</p>`,
+          'Jobs',
+          jobsPage(ctx, { message, ...(field !== undefined && { field }), values }),
           ctx,
         );
+      let spec: unknown;
+      try {
+        spec = json ? JSON.parse(values['spec']!) : jobSpecFromFields(values, source.party);
+      } catch (e) {
+        if (isFedscoreError(e)) {
+          return refuse(
+            `Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}`,
+            e.field,
+          );
+        }
+        return refuse('The spec is not valid JSON.', 'spec');
       }
       const guest = (spec as { guest?: unknown } | null)?.guest;
       if (typeof guest !== 'string' || !access.canSubmitJob(ctx.account, guest)) {
@@ -484,15 +498,13 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       }
       try {
         const job = source.submit(spec);
+        logger.info('console job submitted', { job: job.id, role: ctx.account.role });
         redirect(res, `${BASE}/jobs/${encodeURIComponent(job.id)}`);
       } catch (e) {
         if (!isFedscoreError(e)) throw e;
-        page(
-          res,
-          400,
-          'Submit a job',
-          html`<p class="error" role="alert">Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}</p>`,
-          ctx,
+        refuse(
+          `Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}`,
+          e.field,
         );
       }
       return;
