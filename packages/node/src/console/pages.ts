@@ -290,9 +290,9 @@ function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
       (o) => html`<option value="${o}"${o === value(name) ? html` selected` : html``}>${o}</option>`,
     )}</select>${err(name)}`;
   const number = html` inputmode="numeric" placeholder="default"`;
-  const fields = html`<form method="post" action="${BASE}/jobs" class="job-form">${csrfField(ctx)}${
+  const fields = html`${
     refused !== undefined && !json ? html`<p class="error" role="alert">${refused.message}</p>` : ''
-  }<p>Guest (label holder and coordinator): ${ctx.source.party}</p>${select('kind', 'Kind', JOB_KINDS)}${text(
+  }<p>Guest (label holder and coordinator): ${ctx.source.party}</p><form method="post" action="${BASE}/jobs" class="job-form">${csrfField(ctx)}${select('kind', 'Kind', JOB_KINDS)}${text(
     'id',
     'Job id (blank: generated)',
   )}${text('hosts', 'Hosts (party ids, comma-separated)', html` required`)}${text(
@@ -307,7 +307,7 @@ function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
     'rounds',
     'Rounds (hfl)',
     number,
-  )}<label for="j-binning"><input type="checkbox" id="j-binning" name="binning" value="on"${
+  )}<label for="j-binning" class="check"><input type="checkbox" id="j-binning" name="binning" value="on"${
     value('binning') === 'on' ? html` checked` : html``
   }${aria('binning')}> WOE binning and IV selection (hetero-lr)</label>${err('binning')}<button type="submit">Submit</button></form>`;
   const spec = json
@@ -855,11 +855,7 @@ function consentGrantForm(ctx: PageContext, refused?: FormRefusal): Html {
   };
   const purpose = v('purpose', 'training');
   const [enterprise, grantee, ...rest] = CONSENT_FIELDS;
-  return html`<section aria-labelledby="grant-h"><h2 id="grant-h">Record a consent</h2><form method="post" action="${BASE}/consent" class="consent">${csrfField(
-    ctx,
-  )}${
-    refused === undefined ? '' : html`<p class="error" role="alert">${refused.message}</p>`
-  }${input(enterprise)}${input(grantee)}<label for="c-purpose">Purpose</label><select id="c-purpose" name="purpose">${CONSENT_PURPOSES.map(
+  return html`<section aria-labelledby="grant-h"><h2 id="grant-h">Record a consent</h2><form method="post" action="${BASE}/consent" class="consent">${csrfField(ctx)}${input(enterprise)}${input(grantee)}<label for="c-purpose">Purpose</label><select id="c-purpose" name="purpose">${CONSENT_PURPOSES.map(
     (p) => html`<option value="${p}"${p === purpose ? html` selected` : html``}>${p}</option>`,
   )}</select>${fieldError(refused, ['consent.purpose'], 'c-purpose')}${rest.map(input)}<button type="submit">Record consent</button></form></section>`;
 }
@@ -879,7 +875,8 @@ export function consentPage(ctx: PageContext, refused?: FormRefusal): Html {
     manage && status !== 'revoked' && status !== 'expired'
       ? html`<form method="post" action="${BASE}/consent/${encodeURIComponent(c.id)}/revoke" class="inline">${csrfField(ctx)}<button type="submit" class="consent-revoke" aria-label="Revoke consent ${c.id}">Revoke</button></form>`
       : html``;
-  return html`${table(
+  // A refusal (of a grant or a revocation) is stated first; the grant form below marks its field.
+  return html`${refused === undefined ? '' : html`<p class="error" role="alert">${refused.message}</p>`}${table(
     'Consents by grantee',
     ['Grantee', 'Valid', 'Expired', 'Revoked', 'Not yet valid'],
     [...byGrantee].map(([g, s]) => [
