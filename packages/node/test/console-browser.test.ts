@@ -322,17 +322,42 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
       hosts: ['bank-a'],
       data: { government: 'credit', 'bank-a': 'loans' },
     };
-    // A spec the YAML validation refuses: the field is named and no job is made.
-    await b.page.getByLabel(/Job spec/).fill(JSON.stringify({ ...spec, binning: { bins: 1 } }));
-    await b.page.getByRole('button', { name: 'Submit' }).click();
-    expect(await b.page.getByRole('alert').textContent()).toContain('field binning.bins');
+    // The form of fields: a value the spec's validation refuses comes back on the Jobs page with the field
+    // marked and everything as typed; no job is made.
+    await b.page.getByLabel('Kind').selectOption('hetero-lr');
+    await b.page.getByLabel(/^Job id/).fill('job-form1');
+    await b.page.getByLabel(/^Hosts/).fill('bank-a');
+    await b.page.getByLabel(/^Datasets/).fill('government=credit, bank-a=loans');
+    await b.page.getByLabel('Encryption scheme').selectOption('paillier');
+    await b.page.getByLabel(/^Epochs/).fill('0');
+    await b.page.getByRole('button', { name: 'Submit', exact: true }).click();
+    expect(await b.page.getByRole('alert').textContent()).toContain('field train.maxEpochs');
+    expect(await b.page.getByLabel(/^Epochs/).getAttribute('aria-invalid')).toBe('true');
+    expect(await b.page.getByLabel(/^Epochs/).inputValue()).toBe('0');
+    expect(await b.page.getByLabel(/^Datasets/).inputValue()).toBe('government=credit, bank-a=loans');
+    expect(await b.page.getByLabel('Encryption scheme').inputValue()).toBe('paillier');
     expect(fx.jobs.get('job-form1')).toBeUndefined();
+    if (SHOTS !== undefined) {
+      await b.page.screenshot({ path: join(SHOTS, 'console-jobs-refused.png'), fullPage: true });
+    }
+    // The advanced JSON alternative: refused, its text kept and the section left open.
+    await b.page.getByText('Advanced: the whole spec as JSON').click();
+    await b.page.getByLabel(/Job spec/).fill(JSON.stringify({ ...spec, binning: { bins: 1 } }));
+    await b.page.getByRole('button', { name: 'Submit JSON' }).click();
+    expect(await b.page.getByRole('alert').textContent()).toContain('field binning.bins');
+    expect(await b.page.getByLabel(/Job spec/).inputValue()).toContain('"bins":1');
+    expect(fx.jobs.get('job-form1')).toBeUndefined();
+    // Corrected in the form (still filled in): submitted, the job page opens.
     await b.page.goto(`${fx.base}/console/jobs`);
-    await b.page.getByLabel(/Job spec/).fill(JSON.stringify(spec));
-    await b.page.getByRole('button', { name: 'Submit' }).click();
+    await b.page.getByLabel(/^Job id/).fill('job-form1');
+    await b.page.getByLabel(/^Hosts/).fill('bank-a');
+    await b.page.getByLabel(/^Datasets/).fill('government=credit, bank-a=loans');
+    await b.page.getByLabel(/^Epochs/).fill('5');
+    await b.page.getByRole('button', { name: 'Submit', exact: true }).click();
     await b.page.waitForURL(`${fx.base}/console/jobs/job-form1`);
     expect(await b.page.locator('#job-status').textContent()).toBe('submitted');
     expect(fx.jobs.require('job-form1').spec.hosts).toEqual(['bank-a']);
+    expect(fx.jobs.require('job-form1').spec.train.maxEpochs).toBe(5);
     // The fixture has no runner: the test moves the job along as the node's runner would, and the open
     // page follows it over server-sent events, then shows the finished job.
     fx.jobs.setAttempt('job-form1', 'psi', 1);

@@ -7,6 +7,7 @@ import { scryptSync, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateUniqueUsccs, seededRng } from '@fedscore/core';
 import {
   AuditLog,
   CONTENT_SECURITY_POLICY,
@@ -344,6 +345,110 @@ describe('console over HTTP', () => {
     expect(fx.jobs.get('job-ab')).toBeUndefined();
   });
 
+  it('lets the platform operator record and revoke consents, audited with the user, and no one else', async () => {
+    fx = await startConsoleFixture();
+    const [enterprise] = generateUniqueUsccs(seededRng(1717), 1);
+    const before = fx.consents.list().length;
+    const log = () => [...fx!.audit.entries()];
+    const auditBefore = log().length;
+    const op = new ConsoleClient(fx.base);
+    expect(await op.login(USERS.operator.username)).toBe(303);
+    const page = (await op.request('/console/consent')).body;
+    expect(page).toContain('action="/console/consent"');
+    const csrf = ConsoleClient.csrfOf(page);
+    const grant = {
+      enterprise: enterprise!,
+      grantee: 'bank-b',
+      purpose: 'scoring',
+      scope: 'tax, court_judgments',
+      grantedAt: '2026-01-01',
+      expiresAt: '2099-12-31',
+    };
+    // The analysts and the auditor are refused, with their own valid tokens, and nothing changes.
+    for (const u of [USERS.analystA, USERS.analystB, USERS.auditor]) {
+      const c = new ConsoleClient(fx.base);
+      expect(await c.login(u.username)).toBe(303);
+      const body = (await c.request('/console/consent')).body;
+      expect(body).not.toContain('action="/console/consent');
+      const token = ConsoleClient.csrfOf(body);
+      expect((await c.request('/console/consent', { form: { csrf: token, ...grant } })).status).toBe(403);
+      const some = fx.consents.list()[0]!;
+      const r = await c.request(`/console/consent/${some.id}/revoke`, { form: { csrf: token } });
+      expect(r.status).toBe(403);
+    }
+    // Without the CSRF token, or from another origin, the operator's own request is refused too.
+    expect((await op.request('/console/consent', { form: grant })).status).toBe(403);
+    const cross = await op.request('/console/consent', {
+      form: { csrf, ...grant },
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(cross.status).toBe(403);
+    expect(fx.consents.list().length).toBe(before);
+    expect(fx.consents.list().every((c) => c.revokedAt === undefined)).toBe(true);
+    expect(log().length).toBe(auditBefore);
+    // A bad field is named, the form keeps what was typed, and nothing is recorded.
+    const bad = await op.request('/console/consent', {
+      form: { csrf, ...grant, enterprise: '91350100M000100Y4X', grantee: 'bank-b' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('field consent.enterprise');
+    expect(bad.body).toContain('id="c-enterprise-error"');
+    expect(bad.body).toContain('value="tax, court_judgments"');
+    const noEnd = await op.request('/console/consent', { form: { csrf, ...grant, expiresAt: '' } });
+    expect(noEnd.status).toBe(400);
+    expect(noEnd.body).toContain('field consent.expiresAt');
+    const badPurpose = await op.request('/console/consent', {
+      form: { csrf, ...grant, purpose: 'marketing' },
+    });
+    expect(badPurpose.body).toContain('field consent.purpose');
+    expect(fx.consents.list().length).toBe(before);
+    // The operator's grant is in the registry, on the page, and audited with the console user.
+    const ok = await op.request('/console/consent', {
+      form: { csrf, ...grant },
+      headers: { origin: fx.base },
+    });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toBe('/console/consent');
+    const mine = fx.consents.list({ enterprise: enterprise! });
+    expect(mine).toHaveLength(1);
+    const c = mine[0]!;
+    expect(c).toMatchObject({
+      grantee: 'bank-b',
+      purpose: 'scoring',
+      scope: ['court_judgments', 'tax'],
+      grantedAt: Date.UTC(2026, 0, 1),
+      expiresAt: Date.UTC(2099, 11, 31),
+    });
+    expect(fx.consents.status(c)).toBe('valid');
+    const listed = (await op.request('/console/consent')).body;
+    expect(listed).toContain(`<td>${c.id}</td>`);
+    expect(listed).toContain(`action="/console/consent/${c.id}/revoke"`);
+    const granted = log().at(-1)!;
+    expect(granted).toMatchObject({ kind: 'consent_change', actor: 'government', consentRef: c.id });
+    expect(granted.details).toMatchObject({ action: 'grant', grantee: 'bank-b', by: 'console:olga' });
+    // bank-b's analyst sees it, bank-a's does not.
+    const b = new ConsoleClient(fx.base);
+    expect(await b.login(USERS.analystB.username)).toBe(303);
+    expect((await b.request('/console/consent')).body).toContain(`<td>${c.id}</td>`);
+    const a = new ConsoleClient(fx.base);
+    expect(await a.login(USERS.analystA.username)).toBe(303);
+    expect((await a.request('/console/consent')).body).not.toContain(c.id);
+    // Revoked: the status turns revoked, the button goes, the revocation is audited with the user.
+    const rv = await op.request(`/console/consent/${c.id}/revoke`, { form: { csrf } });
+    expect(rv.status).toBe(303);
+    expect(fx.consents.status(fx.consents.get(c.id))).toBe('revoked');
+    const after = (await op.request('/console/consent')).body;
+    expect(after).not.toContain(`action="/console/consent/${c.id}/revoke"`);
+    const revoked = log().at(-1)!;
+    expect(revoked).toMatchObject({ kind: 'consent_change', consentRef: c.id });
+    expect(revoked.details).toMatchObject({ action: 'revoke', by: 'console:olga' });
+    // Twice is refused (409), an unknown id is 404, both naming the problem on the Consent page.
+    const twice = await op.request(`/console/consent/${c.id}/revoke`, { form: { csrf } });
+    expect(twice.status).toBe(409);
+    expect(twice.body).toContain('invalid_state');
+    expect((await op.request('/console/consent/no-such/revoke', { form: { csrf } })).status).toBe(404);
+  });
+
   it('shows the operator every bank, the IV catalogue, samples and usage', async () => {
     fx = await startConsoleFixture();
     const c = new ConsoleClient(fx.base);
@@ -577,6 +682,112 @@ describe('console over HTTP', () => {
     });
     expect(refused.status).toBe(403);
     expect(fx.jobs.get('job-g3')).toBeUndefined();
+  });
+
+  it('submits a job from the form of fields, the same spec as the JSON one, and keeps the typed values on a refusal', async () => {
+    fx = await startConsoleFixture();
+    const op = new ConsoleClient(fx.base);
+    expect(await op.login(USERS.operator.username)).toBe(303);
+    const page = (await op.request('/console/jobs')).body;
+    for (const name of ['kind', 'hosts', 'data', 'arbiter', 'scheme', 'epochs', 'trees', 'depth', 'rounds']) {
+      expect(page, name).toContain(`name="${name}"`);
+    }
+    expect(page).toContain('name="binning" value="on" checked');
+    expect(page).toContain('name="spec"');
+    const csrf = ConsoleClient.csrfOf(page);
+    const fields = {
+      csrf,
+      kind: 'hetero-lr',
+      id: 'job-f1',
+      hosts: 'bank-a',
+      data: 'government=credit, bank-a=loans',
+      arbiter: '',
+      scheme: 'paillier',
+      epochs: '7',
+      trees: '',
+      depth: '',
+      rounds: '',
+      binning: 'on',
+    };
+    const ok = await op.request('/console/jobs', { form: fields });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toBe('/console/jobs/job-f1');
+    // The same spec as validateJobSpec makes of the equivalent JSON.
+    const { id: _id, ...stored } = fx.jobs.require('job-f1').spec;
+    expect(stored).toEqual(
+      validateJobSpec({
+        kind: 'hetero-lr',
+        guest: 'government',
+        hosts: ['bank-a'],
+        data: { government: 'credit', 'bank-a': 'loans' },
+        binning: { enabled: true, scheme: 'paillier' },
+        train: { scheme: 'paillier', maxEpochs: 7 },
+      }),
+    );
+    // SecureBoost with trees and depth, binning off (an unchecked box is absent from the form).
+    const { binning: _b, ...noBinning } = fields;
+    const sb = await op.request('/console/jobs', {
+      form: { ...noBinning, id: 'job-f2', kind: 'secureboost', scheme: 'ckks', trees: '12', depth: '4' },
+    });
+    expect(sb.status).toBe(303);
+    const sbSpec = fx.jobs.require('job-f2').spec;
+    expect(sbSpec.kind).toBe('secureboost');
+    expect(sbSpec.secureboost).toEqual({ trees: 12, depth: 4 });
+    expect(sbSpec.binning.enabled).toBe(false);
+    // The epochs field (7) is hetero-lr's: a SecureBoost job keeps the default.
+    expect(sbSpec.train.maxEpochs).toBe(validateJobSpec({ ...stored, train: {} }).train.maxEpochs);
+    // Refused: the Jobs page again, the error by the field it names, every field as typed.
+    const bad = await op.request('/console/jobs', { form: { ...fields, id: 'job-f3', epochs: '0' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('<h1>Jobs</h1>');
+    expect(bad.body).toContain('field train.maxEpochs');
+    expect(bad.body).toMatch(
+      /id="j-epochs" name="epochs" value="0" inputmode="numeric" placeholder="default" aria-invalid="true"/,
+    );
+    expect(bad.body).toContain('id="j-epochs-error"');
+    expect(bad.body).toContain('value="government=credit, bank-a=loans"');
+    expect(bad.body).toContain('value="job-f3"');
+    expect(bad.body).toContain('<option value="paillier" selected>');
+    expect(bad.body).toContain('name="binning" value="on" checked');
+    expect(fx.jobs.get('job-f3')).toBeUndefined();
+    // An arbiter on a SecureBoost job, a dataset pair without its party, trees that are not a number.
+    const arb = await op.request('/console/jobs', {
+      form: { ...fields, id: 'job-f4', kind: 'secureboost', arbiter: 'bank-b' },
+    });
+    expect(arb.body).toContain('field arbiter');
+    expect(arb.body).toContain('id="j-arbiter-error"');
+    expect(arb.body).toContain('<option value="secureboost" selected>');
+    const data = await op.request('/console/jobs', { form: { ...fields, id: 'job-f5', data: 'credit' } });
+    expect(data.body).toContain('field data');
+    expect(data.body).toContain('id="j-data-error"');
+    expect(data.body).toContain('name="data" value="credit"');
+    const trees = await op.request('/console/jobs', {
+      form: { ...fields, id: 'job-f6', kind: 'secureboost', trees: 'many' },
+    });
+    expect(trees.status).toBe(400);
+    expect(trees.body).toContain('field secureboost.trees');
+    expect(trees.body).toContain('id="j-trees-error"');
+    expect(trees.body).toContain('name="trees" value="many"');
+    for (const id of ['job-f4', 'job-f5', 'job-f6']) expect(fx.jobs.get(id)).toBeUndefined();
+    // The JSON alternative keeps its typed text too, open under "Advanced".
+    const typed = JSON.stringify({ id: 'job-f7', guest: 'government', hosts: [], data: {} });
+    const js = await op.request('/console/jobs', { form: { csrf, spec: typed } });
+    expect(js.status).toBe(400);
+    expect(js.body).toContain('field hosts');
+    expect(js.body).toContain('<details open>');
+    expect(js.body).toContain(typed.replace(/"/g, '&quot;'));
+    const notJson = await op.request('/console/jobs', { form: { csrf, spec: '{"id": "job-f8",' } });
+    expect(notJson.status).toBe(400);
+    expect(notJson.body).toContain('not valid JSON');
+    expect(notJson.body).toContain('{&quot;id&quot;: &quot;job-f8&quot;,');
+    // A bank analyst's form submits a job of the node's party (the government) only if it may: refused.
+    const a = new ConsoleClient(fx.base);
+    expect(await a.login(USERS.analystA.username)).toBe(303);
+    const aCsrf = ConsoleClient.csrfOf((await a.request('/console/jobs')).body);
+    expect(
+      (await a.request('/console/jobs', { form: { ...fields, csrf: aCsrf, id: 'job-f9' } })).status,
+    ).toBe(403);
+    expect(fx.jobs.get('job-f9')).toBeUndefined();
   });
 
   it("cancels and retries a job of the user's own bank only, with its CSRF token, on the coordinating node", async () => {

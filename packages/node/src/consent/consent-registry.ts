@@ -137,8 +137,11 @@ export class ConsentRegistry {
     store.migrate(CONSENT_MIGRATIONS);
   }
 
-  /** Record an authorization. An existing id is refused (`duplicate_id`). */
-  grant(grant: ConsentGrant, field = 'consent'): ConsentRecord {
+  /**
+   * Record an authorization. An existing id is refused (`duplicate_id`). `by` (e.g. a console user,
+   * `console:<name>`) is written to the audit entry's details next to the node's party.
+   */
+  grant(grant: ConsentGrant, field = 'consent', options: { by?: string } = {}): ConsentRecord {
     const record = validateGrant(grant, field, this.#now());
     return this.store.transaction(() => {
       if (this.store.get('SELECT 1 AS x FROM consents WHERE id = ?', record.id) !== undefined) {
@@ -164,7 +167,12 @@ export class ConsentRegistry {
         consentRef: record.id,
         enterpriseFingerprint: enterpriseSetFingerprint([record.enterprise]),
         enterpriseCount: 1,
-        details: { action: 'grant', grantee: record.grantee, expiresAt: record.expiresAt },
+        details: {
+          action: 'grant',
+          grantee: record.grantee,
+          expiresAt: record.expiresAt,
+          ...(options.by !== undefined && { by: options.by }),
+        },
       });
       return record;
     });
@@ -179,7 +187,7 @@ export class ConsentRegistry {
    * Revoke a consent from `at` (default now). Jobs starting from then on exclude the enterprise. Revoking
    * twice is `invalid_state`; an unknown id is `not_found`.
    */
-  revoke(id: string, options: { at?: number; reason?: string } = {}): ConsentRecord {
+  revoke(id: string, options: { at?: number; reason?: string; by?: string } = {}): ConsentRecord {
     const at = options.at ?? this.#now();
     if (!Number.isSafeInteger(at)) {
       throw new FedscoreError('invalid_argument', 'expected a time in milliseconds', { field: 'at' });
@@ -207,7 +215,12 @@ export class ConsentRegistry {
         consentRef: id,
         enterpriseFingerprint: enterpriseSetFingerprint([current.enterprise]),
         enterpriseCount: 1,
-        details: { action: 'revoke', grantee: current.grantee, revokedAt: at },
+        details: {
+          action: 'revoke',
+          grantee: current.grantee,
+          revokedAt: at,
+          ...(options.by !== undefined && { by: options.by }),
+        },
       });
       return this.get(id);
     });

@@ -4,7 +4,7 @@
  * tells a bank analyst nothing about another bank's jobs or models.
  *
  *   platform-operator  every page, every bank; submits, cancels and retries jobs, promotes and retires
- *                      models
+ *                      models; records and revokes consents in this node's registry (audited with the user)
  *   bank-analyst       jobs whose guest (coordinator, label holder) is its bank; models whose guest party
  *                      is its bank; indicators and samples of those jobs; audit entries where its bank is
  *                      the actor or the data owner; consents granted to its bank. Submits jobs of its bank
@@ -71,6 +71,8 @@ export interface ConsoleAccess {
   canSeeModel(account: ConsoleAccount, model: ModelVersion): boolean;
   canSeeAuditEntry(account: ConsoleAccount, entry: AuditEntry): boolean;
   canSeeConsent(account: ConsoleAccount, consent: ConsentRecord): boolean;
+  /** Record a grant in, or revoke a consent of, this node's consent registry (the data owner's). */
+  canManageConsent(account: ConsoleAccount): boolean;
   /** Per-bank usage rows (a bank analyst sees its own bank's only). */
   canSeeBank(account: ConsoleAccount, bank: string): boolean;
   canSubmitJob(account: ConsoleAccount, guest: string): boolean;
@@ -104,6 +106,8 @@ export const ROLE_ACCESS: ConsoleAccess = {
   canSeeAuditEntry: (a, e) =>
     a.role !== 'bank-analyst' || (a.bank !== undefined && (e.actor === a.bank || e.dataOwner === a.bank)),
   canSeeConsent: (a, c) => a.role !== 'bank-analyst' || c.grantee === a.bank,
+  // The grantee must not authorize itself, and the auditor only reads: the platform operator alone.
+  canManageConsent: (a) => a.role === 'platform-operator',
   canSeeBank: (a, bank) => a.role !== 'bank-analyst' || a.bank === bank,
   canSubmitJob: (a, guest) => ownBank(a, guest),
   canControlJob: (a, job) => ownBank(a, jobBank(job)),

@@ -8,8 +8,8 @@ export const CONSOLE_CSS = `:root{color-scheme:light;--fg:#1a1a1a;--muted:#4a4a4
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,sans-serif;color:var(--fg);background:#fff}
 header{display:flex;gap:1rem;align-items:baseline;padding:.6rem 1rem;border-bottom:1px solid var(--line)}
 .brand{font-weight:600;color:var(--fg);text-decoration:none}.party{color:var(--muted)}
-form.filters,form.product{display:grid;grid-template-columns:max-content minmax(10rem,24rem);gap:.4rem .8rem;align-items:center;margin:.8rem 0}
-form.filters button,form.product button{grid-column:2;justify-self:start}
+form.filters,form.product,form.job-form,form.consent{display:grid;grid-template-columns:max-content minmax(10rem,24rem);gap:.4rem .8rem;align-items:center;margin:.8rem 0}
+form.filters button,form.product button,form.job-form button,form.consent button,form .field-error{grid-column:2;justify-self:start}form label.check{grid-column:1/-1}
 nav{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;padding:.3rem 1rem;border-bottom:1px solid var(--line)}
 nav ul{display:flex;flex-wrap:wrap;gap:.9rem;list-style:none;margin:0;padding:0}
 a{color:var(--accent)}a:focus-visible,button:focus-visible,input:focus-visible,textarea:focus-visible,select:focus-visible{outline:3px solid var(--accent);outline-offset:2px}

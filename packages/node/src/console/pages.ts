@@ -8,7 +8,7 @@
 
 import type { EvaluationCurves } from '@fedscore/pipeline';
 import type { AuditEntry, AuditLog, AuditReconciliation } from '../audit/index.ts';
-import type { ConsentRegistry } from '../consent/index.ts';
+import { CONSENT_PURPOSES, type ConsentRecord, type ConsentRegistry } from '../consent/index.ts';
 import type { JobRecord, JobStore } from '../jobs/job-store.ts';
 import { parseProgressDetail, type StageProgress } from '../jobs/progress.ts';
 import { type JobSpec, jobStages } from '../jobs/spec.ts';
@@ -20,6 +20,13 @@ import type { ConsoleAccount } from './accounts.ts';
 import type { AlertDelivery, ConsoleAlertSource } from './alerts.ts';
 import { ALGORITHMS } from './algorithms.ts';
 import { Html, html, num, table, time } from './html.ts';
+import {
+  defaultJobFormValues,
+  JOB_KINDS,
+  JOB_SCHEMES,
+  type JobFormField,
+  jobFormFieldOf,
+} from './job-form.ts';
 import type { LoanProduct, ProductPool, ProductSort } from './products.ts';
 
 /** The node's parts a console reads. */
@@ -262,19 +269,66 @@ function exampleSpec(party: string, peers: readonly string[]): unknown {
   return { guest: party, hosts: [host], data: { [party]: 'loans', [host]: 'credit' } };
 }
 
-export function jobsPage(ctx: PageContext): Html {
+/**
+ * The job form of fields (job-form.ts) and, folded under "Advanced", the JSON spec. A refused submission
+ * comes back here with the message, the field it names marked, and every field as the user typed it.
+ */
+function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
+  const json = refused !== undefined && 'spec' in refused.values;
+  const typed = refused !== undefined && !json ? refused.values : undefined;
+  const v = defaultJobFormValues(ctx.source.party, ctx.source.peers ?? []);
+  const value = (name: JobFormField) => typed?.[name] ?? (typed === undefined ? (v[name] ?? '') : '');
+  const marked = json ? undefined : jobFormFieldOf(refused?.field);
+  const err = (name: JobFormField) =>
+    marked === name
+      ? html`<span class="error field-error" id="j-${name}-error">${refused!.message}</span>`
+      : html``;
+  const aria = (name: JobFormField) =>
+    marked === name ? html` aria-invalid="true" aria-describedby="j-${name}-error"` : html``;
+  const text = (name: JobFormField, label: string, extra = html``) =>
+    html`<label for="j-${name}">${label}</label><input id="j-${name}" name="${name}" value="${value(name)}"${extra}${aria(name)}>${err(name)}`;
+  const select = (name: JobFormField, label: string, options: readonly string[]) =>
+    html`<label for="j-${name}">${label}</label><select id="j-${name}" name="${name}"${aria(name)}>${options.map(
+      (o) => html`<option value="${o}"${o === value(name) ? html` selected` : html``}>${o}</option>`,
+    )}</select>${err(name)}`;
+  const number = html` inputmode="numeric" placeholder="default"`;
+  const fields = html`${
+    refused !== undefined && !json ? html`<p class="error" role="alert">${refused.message}</p>` : ''
+  }<p>Guest (label holder and coordinator): ${ctx.source.party}</p><form method="post" action="${BASE}/jobs" class="job-form">${csrfField(ctx)}${select('kind', 'Kind', JOB_KINDS)}${text(
+    'id',
+    'Job id (blank: generated)',
+  )}${text('hosts', 'Hosts (party ids, comma-separated)', html` required`)}${text(
+    'data',
+    'Datasets (party=dataset for each data-holding party, comma-separated)',
+    html` required`,
+  )}${text('arbiter', 'Arbiter (hetero-lr only; blank: two-party)')}${select('scheme', 'Encryption scheme', JOB_SCHEMES)}${text(
+    'epochs',
+    'Epochs (hetero-lr)',
+    number,
+  )}${text('trees', 'Trees (secureboost)', number)}${text('depth', 'Tree depth (secureboost)', number)}${text(
+    'rounds',
+    'Rounds (hfl)',
+    number,
+  )}<label for="j-binning" class="check"><input type="checkbox" id="j-binning" name="binning" value="on"${
+    value('binning') === 'on' ? html` checked` : html``
+  }${aria('binning')}> WOE binning and IV selection (hetero-lr)</label>${err('binning')}<button type="submit">Submit</button></form>`;
+  const spec = json
+    ? refused!.values['spec']!
+    : JSON.stringify(exampleSpec(ctx.source.party, ctx.source.peers ?? []), null, 2);
+  const advanced = html`<details${json ? html` open` : html``}><summary>Advanced: the whole spec as JSON</summary><form method="post" action="${BASE}/jobs">${csrfField(
+    ctx,
+  )}${
+    json ? html`<p class="error" role="alert">${refused!.message}</p>` : ''
+  }<label for="spec">Job spec (JSON, validated like the YAML spec; guest: ${ctx.source.party})</label><textarea id="spec" name="spec" rows="8" cols="70" required>${spec}</textarea><button type="submit">Submit JSON</button></form></details>`;
+  return html`<section aria-labelledby="submit-h"><h2 id="submit-h">Submit a job</h2>${fields}${advanced}</section>`;
+}
+
+export function jobsPage(ctx: PageContext, refused?: FormRefusal): Html {
   const jobs = ctx.source.jobs
     .list()
     .filter((j) => ctx.access.canSeeJob(ctx.account, j))
     .reverse();
-  const submit =
-    ctx.source.submit === undefined
-      ? html``
-      : html`<section aria-labelledby="submit-h"><h2 id="submit-h">Submit a job</h2><form method="post" action="${BASE}/jobs">${csrfField(ctx)}<label for="spec">Job spec (JSON, validated like the YAML spec; guest: ${ctx.source.party})</label><textarea id="spec" name="spec" rows="8" cols="70" required>${JSON.stringify(
-          exampleSpec(ctx.source.party, ctx.source.peers ?? []),
-          null,
-          2,
-        )}</textarea><button type="submit">Submit</button></form></section>`;
+  const submit = ctx.source.submit === undefined ? html`` : jobForms(ctx, refused);
   return html`${table(
     'Jobs',
     ['Job', 'Kind', 'Bank (guest)', 'Hosts', 'Status', 'Stage', 'Attempt', 'Created', 'Actions'],
@@ -791,9 +845,57 @@ export function auditPage(ctx: PageContext): Html {
   }${table('Audit log (newest 200)', ['#', 'Time', 'Kind', 'Actor', 'Data owner', 'Purpose', 'Job', 'Enterprises', 'Details'], entries.map(auditRow))}<p><a href="${BASE}/audit/reconcile">Reconcile a bank's exported log</a> with this node's (as <code>fedscore audit reconcile</code> does; docs/governance.md).</p>`;
 }
 
-export function consentPage(ctx: PageContext): Html {
+/** A refused console form: the message, the field it names (if any) and what the user typed. */
+export interface FormRefusal {
+  readonly message: string;
+  readonly field?: string;
+  readonly values: Readonly<Record<string, string>>;
+}
+
+/** The inline error of the form field whose spec path `field` names (`paths`: that field's paths). */
+function fieldError(refused: FormRefusal | undefined, paths: readonly string[], id: string): Html {
+  const f = refused?.field;
+  if (f === undefined || !paths.some((p) => f === p || f.startsWith(`${p}.`) || f.startsWith(`${p}[`))) {
+    return html``;
+  }
+  return html`<span class="error field-error" id="${id}-error">${refused!.message}</span>`;
+}
+
+/** The consent fields of the grant form, with the registry field each one fills. */
+const CONSENT_FIELDS = [
+  { name: 'enterprise', label: 'Enterprise (USCC)', path: 'consent.enterprise', type: 'text' },
+  { name: 'grantee', label: 'Grantee (bank party id)', path: 'consent.grantee', type: 'text' },
+  {
+    name: 'scope',
+    label: "Categories (comma-separated, or '*' for all)",
+    path: 'consent.scope',
+    type: 'text',
+  },
+  { name: 'grantedAt', label: 'Valid from (default now)', path: 'consent.grantedAt', type: 'date' },
+  { name: 'expiresAt', label: 'Valid until', path: 'consent.expiresAt', type: 'date' },
+] as const;
+
+function consentGrantForm(ctx: PageContext, refused?: FormRefusal): Html {
+  const v = (name: string, fallback = '') => refused?.values[name] ?? fallback;
+  const input = (f: (typeof CONSENT_FIELDS)[number]) => {
+    const err = fieldError(refused, [f.path], `c-${f.name}`);
+    const invalid = err.text !== '';
+    return html`<label for="c-${f.name}">${f.label}</label><input id="c-${f.name}" name="${f.name}" type="${f.type}" value="${v(
+      f.name,
+      f.name === 'scope' ? '*' : '',
+    )}"${f.name === 'grantedAt' ? html`` : html` required`}${invalid ? html` aria-invalid="true" aria-describedby="c-${f.name}-error"` : html``}>${err}`;
+  };
+  const purpose = v('purpose', 'training');
+  const [enterprise, grantee, ...rest] = CONSENT_FIELDS;
+  return html`<section aria-labelledby="grant-h"><h2 id="grant-h">Record a consent</h2><form method="post" action="${BASE}/consent" class="consent">${csrfField(ctx)}${input(enterprise)}${input(grantee)}<label for="c-purpose">Purpose</label><select id="c-purpose" name="purpose">${CONSENT_PURPOSES.map(
+    (p) => html`<option value="${p}"${p === purpose ? html` selected` : html``}>${p}</option>`,
+  )}</select>${fieldError(refused, ['consent.purpose'], 'c-purpose')}${rest.map(input)}<button type="submit">Record consent</button></form></section>`;
+}
+
+export function consentPage(ctx: PageContext, refused?: FormRefusal): Html {
   const now = Date.now();
   const records = ctx.source.consents.list().filter((c) => ctx.access.canSeeConsent(ctx.account, c));
+  const manage = ctx.access.canManageConsent(ctx.account);
   const byGrantee = new Map<string, Record<string, number>>();
   for (const c of records) {
     const status = ctx.source.consents.status(c, now);
@@ -801,7 +903,12 @@ export function consentPage(ctx: PageContext): Html {
     g[status] = (g[status] ?? 0) + 1;
     byGrantee.set(c.grantee, g);
   }
-  return html`${table(
+  const revoke = (c: ConsentRecord, status: string) =>
+    manage && status !== 'revoked' && status !== 'expired'
+      ? html`<form method="post" action="${BASE}/consent/${encodeURIComponent(c.id)}/revoke" class="inline">${csrfField(ctx)}<button type="submit" class="consent-revoke" aria-label="Revoke consent ${c.id}">Revoke</button></form>`
+      : html``;
+  // A refusal (of a grant or a revocation) is stated first; the grant form below marks its field.
+  return html`${refused === undefined ? '' : html`<p class="error" role="alert">${refused.message}</p>`}${table(
     'Consents by grantee',
     ['Grantee', 'Valid', 'Expired', 'Revoked', 'Not yet valid'],
     [...byGrantee].map(([g, s]) => [
@@ -813,20 +920,24 @@ export function consentPage(ctx: PageContext): Html {
     ]),
   )}${table(
     'Consent records (newest 200)',
-    ['Id', 'Enterprise', 'Grantee', 'Purpose', 'Scope', 'Expires', 'Status'],
+    ['Id', 'Enterprise', 'Grantee', 'Purpose', 'Scope', 'Expires', 'Status', ...(manage ? ['Actions'] : [])],
     records
       .slice(-200)
       .reverse()
-      .map((c) => [
-        html`${c.id}`,
-        html`${c.enterprise}`,
-        html`${c.grantee}`,
-        html`${c.purpose}`,
-        html`${c.scope.join(', ')}`,
-        html`${time(c.expiresAt)}`,
-        html`${ctx.source.consents.status(c, now)}`,
-      ]),
-  )}`;
+      .map((c) => {
+        const status = ctx.source.consents.status(c, now);
+        return [
+          html`${c.id}`,
+          html`${c.enterprise}`,
+          html`${c.grantee}`,
+          html`${c.purpose}`,
+          html`${c.scope.join(', ')}`,
+          html`${time(c.expiresAt)}`,
+          html`${status}`,
+          ...(manage ? [revoke(c, status)] : []),
+        ];
+      }),
+  )}${manage ? consentGrantForm(ctx, refused) : html``}`;
 }
 
 export function usagePage(ctx: PageContext): Html {

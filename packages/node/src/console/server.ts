@@ -31,19 +31,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isFedscoreError, type Logger, noopLogger } from '@fedscore/core';
+import { FedscoreError, isFedscoreError, type Logger, noopLogger } from '@fedscore/core';
 import {
   type AuditEntry,
   type AuditReconciliation,
   reconcileAuditLogs,
   type UnauthenticatedRefusal,
 } from '../audit/index.ts';
+import type { ConsentPurpose } from '../consent/index.ts';
 import { type ConsoleAccess, type ConsolePage, ROLE_ACCESS } from './access.ts';
 import type { ConsoleAccounts, ConsoleSession } from './accounts.ts';
 import { createConsoleApi } from './api.ts';
 import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS } from './assets.ts';
 import { alertPage, alertsPage, alignedCoverageTable, scoringPolicyTable } from './governance.ts';
 import { html } from './html.ts';
+import { JOB_FORM_FIELDS, jobSpecFromFields } from './job-form.ts';
 import type { ConsoleOidc } from './oidc.ts';
 import {
   algorithmsPage,
@@ -122,6 +124,27 @@ export type ConsoleHandler = ((req: IncomingMessage, res: ServerResponse) => boo
   /** End live streams (the server closes). */
   close(): void;
 };
+
+/**
+ * A consent form's date (`YYYY-MM-DD`, midnight UTC) or ISO 8601 time, in ms; blank = absent. A value
+ * that is not a time is refused naming `field`.
+ */
+function consentTime(text: string, field: string): number | undefined {
+  const t = text.trim();
+  if (t === '') return undefined;
+  const ms = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(t) ? Date.parse(t) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 0) {
+    throw new FedscoreError('invalid_argument', 'expected a date (YYYY-MM-DD) or an ISO 8601 time', {
+      field,
+    });
+  }
+  return ms;
+}
+
+function required<T>(value: T | undefined, field: string): T {
+  if (value === undefined) throw new FedscoreError('invalid_argument', 'required', { field });
+  return value;
+}
 
 class HttpFailure extends Error {
   readonly status: number;
@@ -452,17 +475,30 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     if (parts[0] === 'jobs' && parts.length === 1) {
       need(ctx, 'jobs');
       if (source.submit === undefined) throw new HttpFailure(404, 'this node does not take jobs here');
-      let spec: unknown;
-      try {
-        spec = JSON.parse(form.get('spec') ?? '');
-      } catch {
-        return page(
+      // The advanced form sends the whole spec as JSON; the form of fields sends its fields (job-form.ts).
+      const json = form.has('spec');
+      const values: Record<string, string> = json
+        ? { spec: form.get('spec') ?? '' }
+        : Object.fromEntries(Object.keys(JOB_FORM_FIELDS).map((f) => [f, form.get(f) ?? '']));
+      const refuse = (message: string, field?: string) =>
+        page(
           res,
           400,
-          'Submit a job',
-          html`<p class="error" role="alert">The spec is not valid JSON.</p>`,
+          'Jobs',
+          jobsPage(ctx, { message, ...(field !== undefined && { field }), values }),
           ctx,
         );
+      let spec: unknown;
+      try {
+        spec = json ? JSON.parse(values['spec']!) : jobSpecFromFields(values, source.party);
+      } catch (e) {
+        if (isFedscoreError(e)) {
+          return refuse(
+            `Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}`,
+            e.field,
+          );
+        }
+        return refuse('The spec is not valid JSON.', 'spec');
       }
       const guest = (spec as { guest?: unknown } | null)?.guest;
       if (typeof guest !== 'string' || !access.canSubmitJob(ctx.account, guest)) {
@@ -470,15 +506,13 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       }
       try {
         const job = source.submit(spec);
+        logger.info('console job submitted', { job: job.id, role: ctx.account.role });
         redirect(res, `${BASE}/jobs/${encodeURIComponent(job.id)}`);
       } catch (e) {
         if (!isFedscoreError(e)) throw e;
-        page(
-          res,
-          400,
-          'Submit a job',
-          html`<p class="error" role="alert">Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}</p>`,
-          ctx,
+        refuse(
+          `Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}`,
+          e.field,
         );
       }
       return;
@@ -523,6 +557,61 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
       } catch (e) {
         if (!isFedscoreError(e)) throw e;
         page(res, 409, m.ref, html`<p class="error" role="alert">Refused (${e.code}): ${e.message}</p>`, ctx);
+      }
+      return;
+    }
+    if (parts[0] === 'consent' && (parts.length === 1 || (parts.length === 3 && parts[2] === 'revoke'))) {
+      need(ctx, 'consent');
+      if (!access.canManageConsent(ctx.account)) {
+        throw new HttpFailure(403, 'only the platform operator records and revokes consents');
+      }
+      const by = consoleActor(ctx.account);
+      const values = Object.fromEntries(
+        ['enterprise', 'grantee', 'purpose', 'scope', 'grantedAt', 'expiresAt'].map((f) => [
+          f,
+          form.get(f) ?? '',
+        ]),
+      );
+      try {
+        if (parts.length === 1) {
+          const granted = consentTime(values['grantedAt']!, 'consent.grantedAt');
+          const c = source.consents.grant(
+            {
+              enterprise: values['enterprise']!,
+              grantee: values['grantee']!.trim(),
+              purpose: values['purpose'] as ConsentPurpose,
+              scope: values['scope']!.split(',')
+                .map((x) => x.trim())
+                .filter((x) => x !== ''),
+              expiresAt: required(
+                consentTime(values['expiresAt']!, 'consent.expiresAt'),
+                'consent.expiresAt',
+              ),
+              ...(granted !== undefined && { grantedAt: granted }),
+            },
+            'consent',
+            { by },
+          );
+          logger.info('console consent granted', { role: ctx.account.role, purpose: c.purpose });
+        } else {
+          source.consents.revoke(parts[1]!, { by, reason: `revoked in the console by ${by}` });
+          logger.info('console consent revoked', { role: ctx.account.role });
+        }
+        redirect(res, `${BASE}/consent`);
+      } catch (e) {
+        if (!isFedscoreError(e)) throw e;
+        const status = e.code === 'not_found' ? 404 : e.code === 'invalid_state' ? 409 : 400;
+        page(
+          res,
+          status,
+          'Consent',
+          consentPage(ctx, {
+            message: `Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}`,
+            ...(e.field !== undefined && { field: e.field }),
+            values: parts.length === 1 ? values : {},
+          }),
+          ctx,
+        );
       }
       return;
     }
