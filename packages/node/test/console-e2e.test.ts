@@ -119,8 +119,11 @@ describe.skipIf(CHROMIUM === undefined)('console end to end with real party node
       // 80: the batch-size floor is 2 x the government's one-hot columns (vfl `minBatchRows`).
       train: { scheme: 'none', maxEpochs: EPOCHS, batchSize: 80 },
     };
+    // The spec sets what the form of fields does not offer (plaintext opt-in, batch size, seed): the
+    // form's "Advanced" JSON alternative, validated by the same submitJob.
+    await page.getByText('Advanced: the whole spec as JSON').click();
     await page.getByLabel(/Job spec/).fill(JSON.stringify(spec));
-    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.getByRole('button', { name: 'Submit JSON' }).click();
     await page.waitForURL(`${base}/console/jobs/e2e-1`);
     // Record every change of the job's facts from now on, with how many page loads there were.
     const watch = () =>
