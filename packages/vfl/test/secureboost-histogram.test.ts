@@ -55,13 +55,16 @@ describe('SecureBoost CKKS histograms', () => {
         const part = rot.node(node, { bins: [], index, counts }, offsets);
         const rest = subtractSums(all, part);
         const open = (blocks: readonly CkksVector[]) => {
-          const out: number[] = [];
+          const g: number[] = [];
+          const h: number[] = [];
           for (const b of blocks) {
-            const v = releaseBlock(ctx, b, new Float64Array(b.length));
-            out.push(...ctx.decrypt(v));
-            v.dispose();
+            const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
+            g.push(...ctx.decrypt(v.g));
+            h.push(...ctx.decrypt(v.h));
+            v.g.dispose();
+            v.h.dispose();
           }
-          return out;
+          return { g, h };
         };
         for (const [sums, member] of [
           [part, (i: number) => inNode[i] === 1],
@@ -76,8 +79,7 @@ describe('SecureBoost CKKS histograms', () => {
               eh[offsets[f]! + index[f]![i]!]! += h[i]!;
             });
           }
-          const og = open(sums.g);
-          const oh = open(sums.h);
+          const { g: og, h: oh } = open(sums.z);
           expect(og.length).toBe(cells);
           for (let c = 0; c < cells; c++) {
             expect(Math.abs(og[c]! - eg[c]!)).toBeLessThan(1e-5);
@@ -121,7 +123,9 @@ describe('SecureBoost CKKS histograms', () => {
       const encG = ctx.encryptBatch(g);
       const encH = ctx.encryptBatch(h);
       try {
-        const sums = new MaskedRotations(ctx, cache, encG, encH).node(node);
+        const masked = new MaskedRotations(ctx, cache, encG, encH);
+        const sums = masked.node(node);
+        masked.dispose();
         const eg = new Float64Array(cells);
         const eh = new Float64Array(cells);
         for (const i of node) {
@@ -130,19 +134,21 @@ describe('SecureBoost CKKS histograms', () => {
             eh[offsets[f]! + index[f]![i]!]! += h[i]!;
           });
         }
-        for (const [blocks, expected] of [
-          [sums.g, eg],
-          [sums.h, eh],
+        const got = { g: [] as number[], h: [] as number[] };
+        for (const b of sums.z) {
+          const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
+          got.g.push(...ctx.decrypt(v.g));
+          got.h.push(...ctx.decrypt(v.h));
+          v.g.dispose();
+          v.h.dispose();
+          b.dispose();
+        }
+        for (const [values, expected] of [
+          [got.g, eg],
+          [got.h, eh],
         ] as const) {
-          const got: number[] = [];
-          for (const b of blocks) {
-            const v = releaseBlock(ctx, b, new Float64Array(b.length));
-            got.push(...ctx.decrypt(v));
-            v.dispose();
-            b.dispose();
-          }
-          expect(got.length).toBe(cells);
-          for (let c = 0; c < cells; c++) expect(Math.abs(got[c]! - expected[c]!)).toBeLessThan(1e-6);
+          expect(values.length).toBe(cells);
+          for (let c = 0; c < cells; c++) expect(Math.abs(values[c]! - expected[c]!)).toBeLessThan(1e-6);
         }
       } finally {
         cache.dispose();

@@ -14,19 +14,22 @@
  *
  * - the baby rotations rot_b([[g_k]]), rot_b([[h_k]]) depend only on the tree's gradients, so they are
  *   computed once per tree (`GradientRotations`) and reused by every node of every level;
- * - g and h share every encoded diagonal (one encode, two products);
+ * - g and h travel as one complex vector z = g + i sqrt(2) h (he's `packComplex`: an exact product with
+ *   the integer plaintext X^(N/4) + X^(3N/4), no level): the diagonals are real, so one product and one
+ *   rotation serve both, and the released real part is sum g, the imaginary part (`imaginaryPart`) sum h;
  * - products are not rescaled one by one: the sums stay at scale s^2 and are rescaled once, at release;
  * - the gradients are first brought down to the lowest level whose modulus still holds s^2 times the
  *   largest sum with margin, so every product and rotation works on fewer primes;
  * - every rotation is by a power of two (babies built one from another, giant steps and the fold as
  *   radix-2 trees), so the Galois keys are those of `histogramRotationSteps`.
  *
- * Per node: 2 B P m plaintext products and B P m encodes (B batches of S rows, P blocks; all-zero
- * diagonals skipped), 2 P (n2 - 1 + log2(S / m)) rotations; per tree 2 B (n1 - 1) rotations.
+ * Per node: B P m plaintext products and B P m encodes (B batches of S rows, P blocks; all-zero
+ * diagonals skipped), P (n2 - 1 + log2(S / m)) rotations; per tree B (n1 - 1) rotations (half of what
+ * g and h apart cost).
  *
  * When they fit in memory, `BinDiagonals` encodes the diagonals of the whole (fixed) bin matrix once per
- * run and `MaskedRotations` multiplies [[g]], [[h]] by the node's row mask first: no encode per node,
- * 2 B products and 2 B (n1 - 1) rotations more per node.
+ * run and `MaskedRotations` multiplies [[z]] by the node's row mask first: no encode per node, B products
+ * and B (n1 - 1) rotations more per node.
  */
 import { FedscoreError } from '@fedscore/core';
 import type { CkksPlaintext, CkksPublicContext, CkksVector } from '@fedscore/he';
@@ -133,42 +136,64 @@ export function productLevel(ctx: CkksPublicContext, marginBits = 40): number {
   return level;
 }
 
-/** One node's histogram: per block, the unrescaled sums of g and of h (scale s^2). Dispose when done. */
+/**
+ * One node's histogram: per block, the unrescaled packed sums (scale s^2): real part sum g, imaginary
+ * part sqrt(2) sum h (he's `packComplex`). Dispose when done; `releaseBlock` splits them.
+ */
 export interface NodeSums {
-  readonly g: CkksVector[];
-  readonly h: CkksVector[];
+  readonly z: CkksVector[];
 }
 
 export function disposeSums(s: NodeSums): void {
-  for (const v of s.g) v.dispose();
-  for (const v of s.h) v.dispose();
+  for (const v of s.z) v.dispose();
 }
 
 /** Parent minus sibling, block by block (the other child's histogram). */
 export function subtractSums(parent: NodeSums, sibling: NodeSums): NodeSums {
-  const g: CkksVector[] = [];
-  const h: CkksVector[] = [];
+  const z: CkksVector[] = [];
   try {
-    for (const [i, v] of parent.g.entries()) g.push(v.sub(sibling.g[i]!));
-    for (const [i, v] of parent.h.entries()) h.push(v.sub(sibling.h[i]!));
+    for (const [i, v] of parent.z.entries()) z.push(v.sub(sibling.z[i]!));
   } catch (e) {
-    disposeSums({ g, h });
+    disposeSums({ z });
     throw e;
   }
-  return { g, h };
+  return { z };
+}
+
+/** [[g]] and [[h]] of one batch lowered to `level` (products with 1 at the dropped primes: exact scale s), packed. */
+function lowerAndPack(ctx: CkksPublicContext, g: CkksVector, h: CkksVector, level: number): CkksVector {
+  const lower = (ct: CkksVector): CkksVector => {
+    let v = ct.withLength(ctx.slotCount);
+    while (v.level > level) {
+      const next = v.mul(1);
+      v.dispose();
+      v = next;
+    }
+    return v;
+  };
+  const lg = lower(g);
+  try {
+    const lh = lower(h);
+    try {
+      return ctx.packComplex(lg, lh);
+    } finally {
+      lh.dispose();
+    }
+  } finally {
+    lg.dispose();
+  }
 }
 
 /**
- * The tree's gradient and hessian ciphertexts at the product level with their baby rotations, built once
- * per tree; `node` evaluates one node's histogram from them.
+ * The tree's gradient and hessian ciphertexts at the product level, packed as z = g + i sqrt(2) h, with
+ * the baby rotations of z, built once per tree; `node` evaluates one node's histogram from them.
  */
 export class GradientRotations {
   readonly #ctx: CkksPublicContext;
   readonly #layout: HistogramLayout;
   readonly #level: number;
-  /** [batch][b] = rot_b(g_batch) (and h): b = 0 is the lowered ciphertext itself. */
-  readonly #g: CkksVector[][] = [];
-  readonly #h: CkksVector[][] = [];
+  /** [batch][b] = rot_b(z_batch): b = 0 is the lowered, packed ciphertext itself. */
+  readonly #z: CkksVector[][] = [];
   readonly #D: Float64Array;
   readonly #nonzero: Uint8Array;
   readonly #chunk: number;
@@ -198,24 +223,12 @@ export class GradientRotations {
     }
     this.#level = Math.min(productLevel(ctx), g[0]!.level);
     try {
-      for (const [src, dst] of [
-        [g, this.#g],
-        [h, this.#h],
-      ] as const) {
-        for (const ct of src) {
-          let v = ct.withLength(S);
-          // Lower by products with 1 encoded at the dropped prime: the scale stays exactly s.
-          while (v.level > this.#level) {
-            const next = v.mul(1);
-            v.dispose();
-            v = next;
-          }
-          const babies: CkksVector[] = [v];
-          dst.push(babies);
-          for (let b = 1; b < layout.baby; b++) {
-            const low = b & -b;
-            babies.push(babies[b - low]!.rotate(low));
-          }
+      for (const [k, ct] of g.entries()) {
+        const babies: CkksVector[] = [lowerAndPack(ctx, ct, h[k]!, this.#level)];
+        this.#z.push(babies);
+        for (let b = 1; b < layout.baby; b++) {
+          const low = b & -b;
+          babies.push(babies[b - low]!.rotate(low));
         }
       }
     } catch (e) {
@@ -238,8 +251,7 @@ export class GradientRotations {
     const D = this.#D;
     const nonzero = this.#nonzero;
     const F = offsets.length;
-    const innerG = giantSums(blocks, n2);
-    const innerH = giantSums(blocks, n2);
+    const inner = giantSums(blocks, n2);
     try {
       let from = 0;
       for (let k = 0; k < batches; k++) {
@@ -278,8 +290,7 @@ export class GradientRotations {
               const b = r & (n1 - 1);
               const pt: CkksPlaintext = ctx.encode(D.subarray(i * S, (i + 1) * S), this.#level);
               try {
-                accumulate(innerG[beta]!, j, this.#g[k]![b]!.mul(pt, { rescale: false }));
-                accumulate(innerH[beta]!, j, this.#h[k]![b]!.mul(pt, { rescale: false }));
+                accumulate(inner[beta]!, j, this.#z[k]![b]!.mul(pt, { rescale: false }));
               } finally {
                 pt.dispose();
               }
@@ -288,27 +299,15 @@ export class GradientRotations {
         }
         from = to;
       }
-      const out: NodeSums = { g: [], h: [] };
-      try {
-        for (let beta = 0; beta < blocks; beta++) {
-          const length = Math.min(m, cells - beta * m);
-          out.g.push(giantAndFold(ctx, this.#layout, this.#level, innerG[beta]!, length));
-          out.h.push(giantAndFold(ctx, this.#layout, this.#level, innerH[beta]!, length));
-        }
-      } catch (e) {
-        disposeSums(out);
-        throw e;
-      }
-      return out;
+      return foldBlocks(ctx, this.#layout, this.#level, inner);
     } finally {
-      for (const row of [...innerG, ...innerH]) for (const v of row) v?.dispose();
+      for (const row of inner) for (const v of row) v?.dispose();
     }
   }
 
   dispose(): void {
-    for (const babies of [...this.#g, ...this.#h]) for (const v of babies) v.dispose();
-    this.#g.length = 0;
-    this.#h.length = 0;
+    for (const babies of this.#z) for (const v of babies) v.dispose();
+    this.#z.length = 0;
   }
 }
 
@@ -408,8 +407,8 @@ export class BinDiagonals {
 export class MaskedRotations {
   readonly #ctx: CkksPublicContext;
   readonly #cache: BinDiagonals;
-  readonly #g: readonly CkksVector[];
-  readonly #h: readonly CkksVector[];
+  /** Per batch, z = g + i sqrt(2) h (packed at the top level: exact, no level used). */
+  readonly #z: CkksVector[] = [];
 
   /** `g`, `h` are borrowed (the tree's gradient ciphertexts, fresh: at the top level). */
   constructor(
@@ -431,18 +430,21 @@ export class MaskedRotations {
     }
     this.#ctx = ctx;
     this.#cache = cache;
-    this.#g = g;
-    this.#h = h;
+    try {
+      for (const [k, v] of g.entries()) this.#z.push(ctx.packComplex(v, h[k]!));
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
   }
 
   node(rowsOfNode: Int32Array): NodeSums {
     const ctx = this.#ctx;
     const cache = this.#cache;
     const layout = cache.layout;
-    const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells, rows } = layout;
+    const { blockSize: m, baby: n1, giant: n2, blocks, batches, rows } = layout;
     const S = ctx.slotCount;
-    const innerG = giantSums(blocks, n2);
-    const innerH = giantSums(blocks, n2);
+    const inner = giantSums(blocks, n2);
     const shift = log2Int(n1);
     try {
       let from = 0;
@@ -454,41 +456,22 @@ export class MaskedRotations {
         const mask = new Float64Array(Math.min(S, rows - rowOff));
         for (let q = from; q < to; q++) mask[rowsOfNode[q]! - rowOff] = 1;
         from = to;
-        const babiesG = this.#babies(this.#g[k]!, mask);
+        const babies = this.#babies(this.#z[k]!, mask);
         try {
-          const babiesH = this.#babies(this.#h[k]!, mask);
-          try {
-            for (let beta = 0; beta < blocks; beta++) {
-              for (let r = 0; r < m; r++) {
-                const pt = cache.diagonal(k, beta, r);
-                if (pt === undefined) continue;
-                const j = r >> shift;
-                const b = r & (n1 - 1);
-                accumulate(innerG[beta]!, j, babiesG[b]!.mul(pt, { rescale: false }));
-                accumulate(innerH[beta]!, j, babiesH[b]!.mul(pt, { rescale: false }));
-              }
+          for (let beta = 0; beta < blocks; beta++) {
+            for (let r = 0; r < m; r++) {
+              const pt = cache.diagonal(k, beta, r);
+              if (pt === undefined) continue;
+              accumulate(inner[beta]!, r >> shift, babies[r & (n1 - 1)]!.mul(pt, { rescale: false }));
             }
-          } finally {
-            for (const v of babiesH) v.dispose();
           }
         } finally {
-          for (const v of babiesG) v.dispose();
+          for (const v of babies) v.dispose();
         }
       }
-      const out: NodeSums = { g: [], h: [] };
-      try {
-        for (let beta = 0; beta < blocks; beta++) {
-          const length = Math.min(m, cells - beta * m);
-          out.g.push(giantAndFold(ctx, layout, cache.level, innerG[beta]!, length));
-          out.h.push(giantAndFold(ctx, layout, cache.level, innerH[beta]!, length));
-        }
-      } catch (e) {
-        disposeSums(out);
-        throw e;
-      }
-      return out;
+      return foldBlocks(ctx, layout, cache.level, inner);
     } finally {
-      for (const row of [...innerG, ...innerH]) for (const v of row) v?.dispose();
+      for (const row of inner) for (const v of row) v?.dispose();
     }
   }
 
@@ -518,8 +501,31 @@ export class MaskedRotations {
     return babies;
   }
 
-  /** Nothing cached per tree (the diagonals belong to the run). */
-  dispose(): void {}
+  /** The packed gradients (the diagonals belong to the run). */
+  dispose(): void {
+    for (const v of this.#z) v.dispose();
+    this.#z.length = 0;
+  }
+}
+
+/** Per block, the giant steps and fold of its partial sums (`giantAndFold`), cut to the block's cells. */
+function foldBlocks(
+  ctx: CkksPublicContext,
+  layout: HistogramLayout,
+  sumLevel: number,
+  inner: (CkksVector | undefined)[][],
+): NodeSums {
+  const out: NodeSums = { z: [] };
+  try {
+    for (let beta = 0; beta < layout.blocks; beta++) {
+      const length = Math.min(layout.blockSize, layout.cells - beta * layout.blockSize);
+      out.z.push(giantAndFold(ctx, layout, sumLevel, inner[beta]!, length));
+    }
+  } catch (e) {
+    disposeSums(out);
+    throw e;
+  }
+  return out;
 }
 
 /** sum_j rot_{j n1}(inner[j]) as a radix-2 tree, then the fold with period m. Consumes nothing. */
@@ -589,22 +595,42 @@ function giantAndFold(
 }
 
 /**
- * Rescale one block of sums and add a fresh encryption of `noise` (its flooding; zeros without), lifted
- * to the sums' scale before the rescale so the two add exactly. Returns a new vector at scale ~s.
+ * Rescale one block of packed sums and add a fresh encryption of the flooding noise `noiseG` + i sqrt(2)
+ * `noiseH` (zeros without), lifted to the sums' scale before the rescale so the two add exactly: both
+ * parts of every slot are flooded. Returns the released sums of g (the real part) and of h (he's
+ * `imaginaryPart`), new vectors at scale ~s and ~2s.
  */
-export function releaseBlock(ctx: CkksPublicContext, sums: CkksVector, noise: Float64Array): CkksVector {
-  const fresh = ctx.encrypt(noise);
+export function releaseBlock(
+  ctx: CkksPublicContext,
+  sums: CkksVector,
+  noiseG: Float64Array,
+  noiseH: Float64Array,
+): { g: CkksVector; h: CkksVector } {
+  const freshG = ctx.encrypt(noiseG);
+  const freshH = ctx.encrypt(noiseH);
   const one = ctx.encode(1);
-  let lifted: CkksVector | undefined;
-  let total: CkksVector | undefined;
-  let low: CkksVector | undefined;
+  const owned: CkksVector[] = [freshG, freshH];
   try {
-    lifted = fresh.mul(one, { rescale: false });
-    total = sums.add(lifted);
-    low = total.rescale();
-    return low.withLength(sums.length);
+    const fresh = ctx.packComplex(freshG, freshH);
+    owned.push(fresh);
+    const lifted = fresh.mul(one, { rescale: false });
+    owned.push(lifted);
+    const total = sums.add(lifted);
+    owned.push(total);
+    const low = total.rescale();
+    owned.push(low);
+    const g = low.withLength(sums.length);
+    try {
+      const im = ctx.imaginaryPart(low);
+      owned.push(im);
+      return { g, h: im.withLength(sums.length) };
+    } catch (e) {
+      g.dispose();
+      throw e;
+    }
   } finally {
-    for (const v of [fresh, one, lifted, total, low]) v?.dispose();
+    one.dispose();
+    for (const v of owned) v.dispose();
   }
 }
 

@@ -355,18 +355,11 @@ export class SecureBoostHost {
                   },
                 );
               }
-              sent.push({
-                node: t.node,
-                gradients:
-                  hist.kind === 'ckks'
-                    ? this.#releaseCkks(he, path!.ctx, hist.sums.g, sd, rng)
-                    : this.#release(he, hist.g, sd, rng),
-                hessians:
-                  hist.kind === 'ckks'
-                    ? this.#releaseCkks(he, path!.ctx, hist.sums.h, sd, rng)
-                    : this.#release(he, hist.h, sd, rng),
-                admissible: out.get(t.node)!,
-              });
+              const pair =
+                hist.kind === 'ckks'
+                  ? this.#releaseCkks(he, path!.ctx, hist.sums, sd, rng)
+                  : { g: this.#release(he, hist.g, sd, rng), h: this.#release(he, hist.h, sd, rng) };
+              sent.push({ node: t.node, gradients: pair.g, hessians: pair.h, admissible: out.get(t.node)! });
             }
             await s.send(o.guest, HISTOGRAMS, sent);
             const decisions = await s.receive(o.guest, SPLIT_DECISIONS);
@@ -554,40 +547,55 @@ export class SecureBoostHost {
   }
 
   /**
-   * The bytes of CKKS sums (histogram.ts) for the guest: each block gets a fresh encryption of flooding
-   * noise (zeros when unflooded: still re-randomized) added, is rescaled, and is sent as one additive
-   * ciphertext of the cells.
+   * The bytes of CKKS sums (histogram.ts) for the guest: each packed block gets a fresh encryption of
+   * flooding noise (for both its parts; zeros when unflooded: still re-randomized) added and is
+   * rescaled; its real part (sums of g) and imaginary part (sums of h) are sent as one additive
+   * ciphertext of the cells each.
    */
   #releaseCkks(
     he: AdditiveHePublic,
     ctx: CkksPublicContext,
-    blocks: readonly CkksVector[],
+    sums: NodeSums,
     sd: number,
     rng: CryptoRng,
-  ): Uint8Array {
-    const parts: CkksVector[] = [];
+  ): { g: Uint8Array; h: Uint8Array } {
+    const g: CkksVector[] = [];
+    const h: CkksVector[] = [];
+    const wrap = (parts: CkksVector[]): Uint8Array => {
+      let wrapped: AdditiveCiphertext;
+      try {
+        wrapped = wrapCkksParts(he, parts);
+      } catch (e) {
+        for (const v of parts) v.dispose();
+        throw e;
+      }
+      try {
+        return he.serializeCiphertext(wrapped);
+      } finally {
+        wrapped.dispose();
+      }
+    };
     try {
-      for (const b of blocks) {
+      for (const b of sums.z) {
         const zeros = new Float64Array(b.length);
-        const noise = sd > 0 ? floodNoise(zeros, sd, { rng }) : zeros;
-        parts.push(releaseBlock(ctx, b, noise));
+        const noiseG = sd > 0 ? floodNoise(zeros, sd, { rng }) : zeros;
+        const noiseH = sd > 0 ? floodNoise(zeros, sd, { rng }) : zeros;
+        const part = releaseBlock(ctx, b, noiseG, noiseH);
+        g.push(part.g);
+        h.push(part.h);
       }
     } catch (e) {
-      for (const v of parts) v.dispose();
+      for (const v of [...g, ...h]) v.dispose();
       throw e;
     }
-    let wrapped: AdditiveCiphertext;
+    let gBytes: Uint8Array;
     try {
-      wrapped = wrapCkksParts(he, parts);
+      gBytes = wrap(g);
     } catch (e) {
-      for (const v of parts) v.dispose();
+      for (const v of h) v.dispose();
       throw e;
     }
-    try {
-      return he.serializeCiphertext(wrapped);
-    } finally {
-      wrapped.dispose();
-    }
+    return { g: gBytes, h: wrap(h) };
   }
 
   /** The bytes of a histogram for the guest: CKKS gets a fresh encryption of flooding noise added. */
