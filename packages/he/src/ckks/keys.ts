@@ -653,7 +653,36 @@ interface Built {
   primeByLevel: number[];
 }
 
+/**
+ * SEAL contexts by parameters, per loaded SEAL module: building one (NTT tables, the modulus-switching
+ * chain) takes seconds at N = 16384, and it holds public parameters only (no key), so every key set of
+ * the same parameters in this process -- a guest's and a host's context, the next run's -- shares it.
+ * Each caller gets its own handles (embind clones: `release` drops the handle, the context stays for the
+ * next caller), at most one context per parameter set is kept.
+ */
+const sealContexts = new WeakMap<Seal, Map<string, Built>>();
+
 function buildSealContext(seal: Seal, params: CkksParams, insecure: boolean): Built {
+  let bySeal = sealContexts.get(seal);
+  if (bySeal === undefined) {
+    bySeal = new Map();
+    sealContexts.set(seal, bySeal);
+  }
+  const key = `${describeParams(params)}|${insecure}`;
+  let built = bySeal.get(key);
+  if (built === undefined) {
+    built = buildSealContextUncached(seal, params, insecure);
+    bySeal.set(key, built);
+  }
+  const shared = built;
+  return sealCall('share context', () => ({
+    context: shared.context.clone(),
+    parmsByLevel: shared.parmsByLevel.map((p) => p.clone()),
+    primeByLevel: [...shared.primeByLevel],
+  }));
+}
+
+function buildSealContextUncached(seal: Seal, params: CkksParams, insecure: boolean): Built {
   const parms = new seal.EncryptionParameters(seal.SchemeType.ckks);
   let coeff: ReturnType<Seal['CoeffModulus']['Create']> | undefined;
   try {
