@@ -226,6 +226,7 @@ export {
   GradientRotations,
   histogramRotationSteps,
   MaskedRotations,
+  maskedLayout,
   planHistogram,
   productLevel,
   releaseBlock,

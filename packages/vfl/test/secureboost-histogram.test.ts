@@ -14,6 +14,7 @@ import {
   type HistogramLayout,
   histogramRotationSteps,
   MaskedRotations,
+  maskedLayout,
   planHistogram,
   releaseBlock,
   subtractSums,
@@ -170,8 +171,16 @@ describe('SecureBoost CKKS histograms', () => {
       // As few blocks (released ciphertexts) as the slots allow.
       expect(l.blocks).toBe(Math.ceil(cells / 8192));
       expect(l.baby * l.giant).toBe(l.blockSize);
-      expect(2 * l.batches * l.baby).toBeLessThanOrEqual(512);
+      expect(l.batches * l.baby).toBeLessThanOrEqual(512);
       for (const s of histogramRotationSteps(l)) expect(s & (s - 1)).toBe(0);
+      // The run-cached layout keeps the blocks and the Galois keys, with its own baby step.
+      const masked = maskedLayout(l);
+      expect([masked.blockSize, masked.blocks, masked.baby * masked.giant]).toEqual([
+        l.blockSize,
+        l.blocks,
+        l.blockSize,
+      ]);
+      expect(histogramRotationSteps(masked)).toEqual(histogramRotationSteps(l));
     }
   });
 });

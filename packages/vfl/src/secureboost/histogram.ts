@@ -54,7 +54,7 @@ const ENCODE_COST = 1.5;
 const ROTATION_COST = 10;
 /** Diagonals scattered at once: DIAGONAL_CHUNK x S doubles (1024 x 8192 x 8 B = 64 MiB). */
 const DIAGONAL_CHUNK = 1024;
-/** Cached baby rotations (g and h, every batch) at most this many ciphertexts (~0.8 MB each at N=16384). */
+/** Cached baby rotations (of the packed z, every batch) at most this many ciphertexts (~0.8 MB each at N=16384). */
 const MAX_CACHED_ROTATIONS = 512;
 
 function log2Int(x: number): number {
@@ -94,12 +94,12 @@ export function planHistogram(
     const blocks = Math.ceil(cells / m);
     if (blocks > fewest) continue;
     for (let n1 = 1; n1 <= m; n1 *= 2) {
-      if (2 * batches * n1 > MAX_CACHED_ROTATIONS && n1 > 1) continue;
+      if (batches * n1 > MAX_CACHED_ROTATIONS && n1 > 1) continue;
       const n2 = m / n1;
+      // g and h packed as one complex vector: one product and one rotation serve both.
       const perNode =
-        batches * blocks * m * (2 + ENCODE_COST) +
-        2 * blocks * (n2 - 1 + log2Int(slotCount / m)) * ROTATION_COST;
-      const cost = nodes * perNode + 2 * batches * (n1 - 1) * ROTATION_COST;
+        batches * blocks * m * (1 + ENCODE_COST) + blocks * (n2 - 1 + log2Int(slotCount / m)) * ROTATION_COST;
+      const cost = nodes * perNode + batches * (n1 - 1) * ROTATION_COST;
       if (best === undefined || cost < best.cost) best = { m, n1, cost };
     }
   }
@@ -114,6 +114,25 @@ export function planHistogram(
     baby: n1,
     giant: m / n1,
   };
+}
+
+/**
+ * The layout for the run-cached diagonals (`BinDiagonals`, `MaskedRotations`): the same blocks, with the
+ * baby step n1 minimizing the rotations per node, B (n1 - 1) babies + P (n2 - 1) giant steps (the babies
+ * are per node there, not per tree). The Galois keys are the same: `histogramRotationSteps` is every power
+ * of two below the slot count for any n1, so the guest need not know which the host uses.
+ */
+export function maskedLayout(layout: HistogramLayout): HistogramLayout {
+  let best = layout.baby;
+  let bestCost = Number.POSITIVE_INFINITY;
+  for (let n1 = 1; n1 <= layout.blockSize; n1 *= 2) {
+    const cost = layout.batches * (n1 - 1) + layout.blocks * (layout.blockSize / n1 - 1);
+    if (cost < bestCost) {
+      best = n1;
+      bestCost = cost;
+    }
+  }
+  return { ...layout, baby: best, giant: layout.blockSize / best };
 }
 
 /** The rotation steps (Galois keys) the evaluation of `layout` uses: powers of two only. */

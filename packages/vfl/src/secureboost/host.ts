@@ -54,6 +54,7 @@ import {
   GradientRotations,
   type HistogramLayout,
   MaskedRotations,
+  maskedLayout,
   type NodeSums,
   planHistogram,
   releaseBlock,
@@ -314,7 +315,12 @@ export class SecureBoostHost {
             }
             if (path.diagonals === undefined && BinDiagonals.fits(path.ctx, path.layout)) {
               // The bin matrix is fixed for the run: its diagonals are encoded once, at the first tree.
-              path.diagonals = new BinDiagonals(path.ctx, path.layout, binned, cellOffsets(binned.counts));
+              path.diagonals = new BinDiagonals(
+                path.ctx,
+                maskedLayout(path.layout),
+                binned,
+                cellOffsets(binned.counts),
+              );
             }
             // Else the baby rotations of [[g]] and [[h]]: once per tree, shared by every node.
             path.rotations =
