@@ -225,6 +225,7 @@ export {
   BinDiagonals,
   GradientRotations,
   histogramRotationSteps,
+  LevelMaskedSums,
   MaskedRotations,
   maskedLayout,
   planHistogram,

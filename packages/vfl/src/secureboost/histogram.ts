@@ -475,7 +475,7 @@ export class MaskedRotations {
         const mask = new Float64Array(Math.min(S, rows - rowOff));
         for (let q = from; q < to; q++) mask[rowsOfNode[q]! - rowOff] = 1;
         from = to;
-        const babies = this.#babies(this.#z[k]!, mask);
+        const babies = maskedBabies(ctx, this.#z[k]!, mask, cache.level, n1);
         try {
           for (let beta = 0; beta < blocks; beta++) {
             for (let r = 0; r < m; r++) {
@@ -494,33 +494,198 @@ export class MaskedRotations {
     }
   }
 
-  /** rot_b(y * mask) for b < n1, at the cache's level (the mask product rescales: exact scale). */
-  #babies(y: CkksVector, mask: Float64Array): CkksVector[] {
-    const n1 = this.#cache.layout.baby;
-    let v = y.mul(mask);
-    const babies: CkksVector[] = [];
-    try {
-      while (v.level > this.#cache.level) {
-        const next = v.mul(1);
-        v.dispose();
-        v = next;
-      }
-      const full = v.withLength(this.#ctx.slotCount);
+  /** The packed gradients (the diagonals belong to the run). */
+  dispose(): void {
+    for (const v of this.#z) v.dispose();
+    this.#z.length = 0;
+  }
+}
+
+/** rot_b(y * mask) for b < n1, at `level` (the mask product rescales: exact scale). */
+function maskedBabies(
+  ctx: CkksPublicContext,
+  y: CkksVector,
+  mask: Float64Array,
+  level: number,
+  n1: number,
+): CkksVector[] {
+  let v = y.mul(mask);
+  const babies: CkksVector[] = [];
+  try {
+    while (v.level > level) {
+      const next = v.mul(1);
       v.dispose();
-      babies.push(full);
-      for (let b = 1; b < n1; b++) {
-        const low = b & -b;
-        babies.push(babies[b - low]!.rotate(low));
-      }
-    } catch (e) {
-      if (babies.length === 0) v.dispose();
-      for (const x of babies) x.dispose();
-      throw e;
+      v = next;
     }
-    return babies;
+    const full = v.withLength(ctx.slotCount);
+    v.dispose();
+    babies.push(full);
+    for (let b = 1; b < n1; b++) {
+      const low = b & -b;
+      babies.push(babies[b - low]!.rotate(low));
+    }
+  } catch (e) {
+    if (babies.length === 0) v.dispose();
+    for (const x of babies) x.dispose();
+    throw e;
+  }
+  return babies;
+}
+
+/**
+ * The directly summed nodes of one tree level together, for hosts whose bin-matrix diagonals do not fit
+ * `BinDiagonals`: [[z]] is multiplied by each node's row mask (as `MaskedRotations`), and each diagonal of
+ * the whole (fixed) bin matrix is encoded once per level and multiplied with every node's masked
+ * rotations. Per tree: one encode set per level instead of one per directly summed node (depth 3: 3
+ * instead of 4), for B mask products and B (n1 - 1) baby rotations per node. Same sums as
+ * `GradientRotations.node`; `worthIt` compares the two by the planner's relative costs.
+ */
+export class LevelMaskedSums {
+  readonly #ctx: CkksPublicContext;
+  readonly #layout: HistogramLayout;
+  readonly #level: number;
+  readonly #chunk: number;
+  /** Per batch, z = g + i sqrt(2) h (packed at the top level). */
+  readonly #z: CkksVector[] = [];
+
+  /** Whether the per-level encodes beat `GradientRotations` for a tree of `depth` (>= 3 to save). */
+  static worthIt(ctx: CkksPublicContext, perTree: HistogramLayout, masked: HistogramLayout, depth: number) {
+    if (productLevel(ctx) >= ctx.levels) return false;
+    let nodes = 0;
+    for (let level = 0; level < depth; level++) nodes += level === 0 ? 1 : 2 ** (level - 1);
+    const giants = (l: HistogramLayout) => l.blocks * (l.giant - 1 + log2Int(l.slotCount / l.blockSize));
+    const { batches: B, blocks: P, blockSize: m } = perTree;
+    const tree =
+      nodes * B * P * m * (1 + ENCODE_COST) +
+      (nodes * giants(perTree) + B * (perTree.baby - 1)) * ROTATION_COST;
+    const level =
+      nodes * (B * P * m + B) +
+      depth * B * P * m * ENCODE_COST +
+      nodes * (giants(masked) + B * (masked.baby - 1)) * ROTATION_COST;
+    return level < tree;
   }
 
-  /** The packed gradients (the diagonals belong to the run). */
+  /** `g`, `h` are borrowed (the tree's gradient ciphertexts, fresh: at the top level). */
+  constructor(
+    ctx: CkksPublicContext,
+    layout: HistogramLayout,
+    g: readonly CkksVector[],
+    h: readonly CkksVector[],
+    diagonalChunk = DIAGONAL_CHUNK,
+  ) {
+    if (ctx.slotCount !== layout.slotCount || g.length !== layout.batches || h.length !== layout.batches) {
+      throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts do not match the layout', {
+        field: 'gradients',
+      });
+    }
+    this.#level = productLevel(ctx);
+    if (g.some((v) => v.level <= this.#level) || h.some((v) => v.level <= this.#level)) {
+      throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts have no level for the node mask', {
+        field: 'gradients',
+      });
+    }
+    if (
+      !(Number.isInteger(diagonalChunk) && diagonalChunk >= 1 && (diagonalChunk & (diagonalChunk - 1)) === 0)
+    ) {
+      throw new FedscoreError('invalid_argument', 'diagonalChunk must be a power of two', {
+        field: 'diagonalChunk',
+      });
+    }
+    this.#ctx = ctx;
+    this.#layout = layout;
+    this.#chunk = Math.min(layout.blockSize, diagonalChunk);
+    try {
+      for (const [k, v] of g.entries()) this.#z.push(ctx.packComplex(v, h[k]!));
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  /** The histograms of the nodes `rowsOfNodes` (each ascending row indices), in that order. */
+  nodes(rowsOfNodes: readonly Int32Array[], binned: BinnedFeatures, offsets: readonly number[]): NodeSums[] {
+    const ctx = this.#ctx;
+    const layout = this.#layout;
+    const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells, rows } = layout;
+    const S = ctx.slotCount;
+    const F = offsets.length;
+    const chunk = this.#chunk;
+    const shift = log2Int(n1);
+    const D = new Float64Array(chunk * S);
+    const nonzero = new Uint8Array(chunk);
+    const inner = rowsOfNodes.map(() => giantSums(blocks, n2));
+    const from = rowsOfNodes.map(() => 0);
+    try {
+      for (let k = 0; k < batches; k++) {
+        const rowOff = k * S;
+        const batchRows = Math.min(S, rows - rowOff);
+        const babies: (CkksVector[] | undefined)[] = [];
+        try {
+          for (const [i, members] of rowsOfNodes.entries()) {
+            let to = from[i]!;
+            while (to < members.length && members[to]! < rowOff + S) to++;
+            if (to === from[i]) {
+              babies.push(undefined);
+              continue;
+            }
+            const mask = new Float64Array(batchRows);
+            for (let q = from[i]!; q < to; q++) mask[members[q]! - rowOff] = 1;
+            from[i] = to;
+            babies.push(maskedBabies(ctx, this.#z[k]!, mask, this.#level, n1));
+          }
+          if (babies.every((b) => b === undefined)) continue;
+          for (let beta = 0; beta < blocks; beta++) {
+            const lo = beta * m;
+            const hi = Math.min(cells, lo + m);
+            for (let r0 = 0; r0 < m; r0 += chunk) {
+              D.fill(0);
+              nonzero.fill(0);
+              for (let f = 0; f < F; f++) {
+                const first = offsets[f]!;
+                const last = f + 1 < F ? offsets[f + 1]! : cells;
+                if (last <= lo || first >= hi) continue;
+                const idx = binned.index[f]!;
+                for (let u = 0; u < batchRows; u++) {
+                  const c = first + idx[rowOff + u]!;
+                  if (c < lo || c >= hi) continue;
+                  const r = (u - (c - lo)) & (m - 1);
+                  if (r < r0 || r >= r0 + chunk) continue;
+                  D[(r - r0) * S + ((u - (r & (n1 - 1))) & (S - 1))]! += 1;
+                  nonzero[r - r0] = 1;
+                }
+              }
+              for (let d = 0; d < chunk; d++) {
+                if (nonzero[d] === 0) continue;
+                const r = r0 + d;
+                const pt: CkksPlaintext = ctx.encode(D.subarray(d * S, (d + 1) * S), this.#level);
+                try {
+                  for (const [i, b] of babies.entries()) {
+                    if (b === undefined) continue;
+                    accumulate(inner[i]![beta]!, r >> shift, b[r & (n1 - 1)]!.mul(pt, { rescale: false }));
+                  }
+                } finally {
+                  pt.dispose();
+                }
+              }
+            }
+          }
+        } finally {
+          for (const b of babies) for (const v of b ?? []) v.dispose();
+        }
+      }
+      const out: NodeSums[] = [];
+      try {
+        for (const sums of inner) out.push(foldBlocks(ctx, layout, this.#level, sums));
+      } catch (e) {
+        for (const o of out) disposeSums(o);
+        throw e;
+      }
+      return out;
+    } finally {
+      for (const sums of inner) for (const row of sums) for (const v of row) v?.dispose();
+    }
+  }
+
   dispose(): void {
     for (const v of this.#z) v.dispose();
     this.#z.length = 0;

@@ -53,10 +53,13 @@ import {
   disposeSums,
   GradientRotations,
   type HistogramLayout,
+  LevelMaskedSums,
+  MAX_DIAGONAL_CACHE_BYTES,
   MaskedRotations,
   maskedLayout,
   type NodeSums,
   planHistogram,
+  productLevel,
   releaseBlock,
   subtractSums,
 } from './histogram.ts';
@@ -114,6 +117,12 @@ export interface SecureBoostHostOptions {
   readonly colsampleByTree?: number;
   /** Expect the guest's split-gains message at the end (the job's `shareSplitGains`). Default false. */
   readonly receiveSplitGains?: boolean;
+  /**
+   * Memory this host may spend on the run-cached diagonals of its bin matrix under CKKS (`BinDiagonals`:
+   * no encoding per node). Default `MAX_DIAGONAL_CACHE_BYTES` (768 MiB); 0: never cached (the diagonals
+   * are then encoded per level or per node).
+   */
+  readonly maxDiagonalCacheBytes?: number;
   readonly logger?: Logger;
 }
 
@@ -173,7 +182,7 @@ interface CkksPath {
   readonly ctx: CkksPublicContext;
   readonly layout: HistogramLayout;
   diagonals?: BinDiagonals;
-  rotations?: GradientRotations | MaskedRotations;
+  rotations?: GradientRotations | MaskedRotations | LevelMaskedSums;
 }
 
 /** The first cell of each feature in the concatenated (feature, bin) cells. */
@@ -313,7 +322,10 @@ export class SecureBoostHost {
                 field: 'gradients',
               });
             }
-            if (path.diagonals === undefined && BinDiagonals.fits(path.ctx, path.layout)) {
+            if (
+              path.diagonals === undefined &&
+              BinDiagonals.fits(path.ctx, path.layout, o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES)
+            ) {
               // The bin matrix is fixed for the run: its diagonals are encoded once, at the first tree.
               path.diagonals = new BinDiagonals(
                 path.ctx,
@@ -322,11 +334,18 @@ export class SecureBoostHost {
                 cellOffsets(binned.counts),
               );
             }
-            // Else the baby rotations of [[g]] and [[h]]: once per tree, shared by every node.
+            // Else the diagonals encoded once per level for all its nodes (deep enough trees), or the
+            // baby rotations of [[g]] and [[h]]: once per tree, shared by every node.
+            const masked = maskedLayout(path.layout);
+            const maskLevel = productLevel(path.ctx);
             path.rotations =
               path.diagonals !== undefined
                 ? new MaskedRotations(path.ctx, path.diagonals, g, h)
-                : new GradientRotations(path.ctx, path.layout, g, h);
+                : LevelMaskedSums.worthIt(path.ctx, path.layout, masked, plan.depth) &&
+                    g.every((v) => v.level > maskLevel) &&
+                    h.every((v) => v.level > maskLevel)
+                  ? new LevelMaskedSums(path.ctx, masked, g, h)
+                  : new GradientRotations(path.ctx, path.layout, g, h);
             held.push(path.rotations);
           }
           let previous = new Map<number, Histogram>();
@@ -481,9 +500,27 @@ export class SecureBoostHost {
         });
       }
     }
+    if (path?.rotations instanceof LevelMaskedSums) {
+      const direct = level.tasks.filter((t) => !t.derive);
+      const members = direct.map((t) => {
+        let n = 0;
+        for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) n++;
+        const m = new Int32Array(n);
+        n = 0;
+        for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) m[n++] = i;
+        return m;
+      });
+      const all = path.rotations.nodes(members, binned, offsets);
+      for (const [i, t] of direct.entries()) {
+        const sums = all[i]!;
+        held.push({ dispose: () => disposeSums(sums) });
+        current.set(t.node, { kind: 'ckks', sums });
+      }
+    }
     for (const t of level.tasks) {
       if (t.derive) continue;
       if (path !== undefined) {
+        if (path.rotations instanceof LevelMaskedSums) continue;
         let n = 0;
         for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) n++;
         const members = new Int32Array(n);
