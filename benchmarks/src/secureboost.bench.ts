@@ -26,6 +26,7 @@ import { type CkksPublicContext, createCkksContext, sumRotationSteps } from '@fe
 import {
   BinDiagonals,
   type HistogramLayout,
+  LevelMaskedSums,
   maskedLayout,
   type PartyFeatures,
   planHistogram,
@@ -110,25 +111,30 @@ async function opCosts(): Promise<{ product: number; encode: number; rotation: n
 }
 
 /**
- * Operations of one tree of `depth` on a host with `cells` cells over `rows` rows (histogram.ts): per
- * directly summed node (1 at the root, 2^(l-1) at level l: the siblings are derived) B P m products, and B P
- * m encodes unless the run-cached diagonals fit (then B mask products and B (n1 - 1) baby rotations per
- * node instead), P (n2 - 1 + log2(S / m)) giant/fold rotations; per tree B (n1 - 1) baby rotations.
+ * Operations of one tree of `depth` on a host with `cells` cells over `rows` rows, as histogram.ts and
+ * the host choose them: per directly summed node (1 at the root, 2^(l-1) at level l: the siblings are
+ * derived) B P m products and P (n2 - 1 + log2(S / m)) giant/fold rotations; then
+ * - run-cached diagonals (when they fit): no encode, B mask products and B (n1 - 1) baby rotations per node;
+ * - per-level encodes (`LevelMaskedSums`, when its costs are lower): B P m encodes per level, the
+ *   masked babies per node as above;
+ * - else B P m encodes per node and B (n1 - 1) baby rotations per tree.
  */
 function treeOps(ctx: CkksPublicContext, cells: number, rows: number, depth: number) {
   const planned: HistogramLayout = planHistogram(cells, rows, ctx.slotCount, depth);
   const cached = BinDiagonals.fits(ctx, planned);
-  const layout = cached ? maskedLayout(planned) : planned;
+  const perLevel = !cached && LevelMaskedSums.worthIt(ctx, planned, maskedLayout(planned), depth);
+  const layout = cached || perLevel ? maskedLayout(planned) : planned;
   const { batches: B, blocks: P, blockSize: m, baby: n1, giant: n2 } = layout;
   let nodes = 0;
   for (let level = 0; level < depth; level++) nodes += level === 0 ? 1 : 2 ** (level - 1);
   const giant = P * (n2 - 1 + Math.log2(ctx.slotCount / m));
+  const masked = cached || perLevel;
   return {
     layout,
-    cached,
-    products: nodes * (B * P * m + (cached ? B : 0)),
-    encodes: cached ? 0 : nodes * B * P * m,
-    rotations: nodes * (giant + (cached ? B * (n1 - 1) : 0)) + (cached ? 0 : B * (n1 - 1)),
+    path: cached ? 'run-cached diagonals' : perLevel ? 'per-level encodes' : 'per-node encodes',
+    products: nodes * (B * P * m + (masked ? B : 0)),
+    encodes: cached ? 0 : (perLevel ? depth : nodes) * B * P * m,
+    rotations: nodes * (giant + (masked ? B * (n1 - 1) : 0)) + (masked ? 0 : B * (n1 - 1)),
   };
 }
 
@@ -207,7 +213,7 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
       cells,
       rows: r,
       layout: ops.layout,
-      run_cached_diagonals: ops.cached,
+      path: ops.path,
       products: ops.products,
       encodes: ops.encodes,
       rotations: ops.rotations,
@@ -284,7 +290,7 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
       depth,
       bins,
       scheme:
-        'ckks-16384-release (SECUREBOOST_CKKS_PRESET), histograms by secureboost/histogram.ts (g, h packed as one complex vector; run-cached diagonals when they fit, else rotations cached per tree)',
+        'ckks-16384-release (SECUREBOOST_CKKS_PRESET), histograms by secureboost/histogram.ts (g, h packed as one complex vector; run-cached diagonals when they fit, else per-level or per-node encodes)',
       load_average_at_start: loadAtStart.map((x) => Number(x.toFixed(2))),
       paillier: `2048 bits, ${paillierRows} rows x (4 + 4) features, 8 bins, depth 2, 1 tree`,
       population: 'generatePopulation(enterprises=rows, overlap=1, bankOnlyFraction=0), default seed',
@@ -325,7 +331,7 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
       `default_credit: ${JSON.stringify(dc)}.`,
       'The machine is shared (2 cores, several engineers): wall times are noisy.',
       `Per operation at the product level (${SECUREBOOST_CKKS_PRESET}): product ${(costs.product * 1e3).toFixed(2)} ms, encode ${(costs.encode * 1e3).toFixed(2)} ms, rotation ${(costs.rotation * 1e3).toFixed(1)} ms.`,
-      `Operation model of one tree at this shape (${thisShape.cells} cells assumed): ${thisShape.products} products, ${thisShape.encodes} encodes, ${thisShape.rotations} rotations = ${thisShape.he_seconds_per_tree.toFixed(1)} s of HE (measured: ${perTree.toFixed(1)} s per tree, the rest is the diagonal scatter in JS, flooding, decryption and split finding).`,
+      `Operation model of one tree at this shape (${thisShape.cells} cells assumed): ${thisShape.products} products, ${thisShape.encodes} encodes, ${thisShape.rotations} rotations = ${thisShape.he_seconds_per_tree.toFixed(1)} s of HE (measured: ${perTree.toFixed(1)} s per tree, which also holds the diagonal scatter in JS, flooding, decryption and split finding; the per-operation costs were timed minutes later).`,
       `Projected 100,000 x (30 + 300), ${fateShape.cells} host cells: ${fateShape.products} products, ${fateShape.encodes} encodes, ${fateShape.rotations} rotations = ${fateShape.he_seconds_per_tree.toFixed(0)} s of HE per tree at these per-operation costs (one thread; target 45 s).`,
       `Peak RSS ${peakRssMb()} MB (all parties in one process).`,
       `Load average (1, 5, 15 min) at the end: ${loadavg()
