@@ -22,9 +22,17 @@ import { join } from 'node:path';
 import { auc, type Column, ks, selectRows, type Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { generatePopulation } from '@fedscore/datasets';
+import { type CkksPublicContext, createCkksContext, sumRotationSteps } from '@fedscore/he';
 import {
+  BinDiagonals,
+  type HistogramLayout,
+  LevelMaskedSums,
+  maskedLayout,
   type PartyFeatures,
+  planHistogram,
   predictSecureBoost,
+  productLevel,
+  SECUREBOOST_CKKS_PRESET,
   type SecureBoostScheme,
   trainSecureBoost,
 } from '@fedscore/vfl';
@@ -70,6 +78,64 @@ function treeSeconds(run: Awaited<ReturnType<typeof timed>>): { perTree: number;
   const trees = run.history.map((h) => h.seconds);
   const loop = trees.reduce((a, b) => a + b, 0);
   return { perTree: trees.length > 0 ? loop / trees.length : 0, setup: run.secondsTotal - loop };
+}
+
+/** Mean seconds of one plaintext product, one encode and one rotation at the histogram product level. */
+async function opCosts(): Promise<{ product: number; encode: number; rotation: number }> {
+  const ctx = await createCkksContext({
+    params: SECUREBOOST_CKKS_PRESET,
+    rotations: sumRotationSteps(8192),
+    relinearization: false,
+  });
+  try {
+    const S = ctx.slotCount;
+    const level = productLevel(ctx);
+    const diag = Float64Array.from({ length: S }, (_, i) => (i % 7 === 0 ? 1 : 0));
+    return ctx.scope(() => {
+      let v = ctx.encrypt(new Float64Array(S).fill(0.5));
+      while (v.level > level) v = v.mul(1);
+      const time = (n: number, fn: (i: number) => void) => {
+        const t0 = performance.now();
+        for (let i = 0; i < n; i++) fn(i);
+        return (performance.now() - t0) / 1000 / n;
+      };
+      const pt = ctx.encode(diag, level);
+      const encode = time(40, () => ctx.encode(diag, level).dispose());
+      const product = time(80, () => v.mul(pt, { rescale: false }).dispose());
+      const rotation = time(16, (i) => v.rotate(2 ** (i % 12)).dispose());
+      return { product, encode, rotation };
+    });
+  } finally {
+    ctx.dispose();
+  }
+}
+
+/**
+ * Operations of one tree of `depth` on a host with `cells` cells over `rows` rows, as histogram.ts and
+ * the host choose them: per directly summed node (1 at the root, 2^(l-1) at level l: the siblings are
+ * derived) B P m products and P (n2 - 1 + log2(S / m)) giant/fold rotations; then
+ * - run-cached diagonals (when they fit): no encode, B mask products and B (n1 - 1) baby rotations per node;
+ * - per-level encodes (`LevelMaskedSums`, when its costs are lower): B P m encodes per level, the
+ *   masked babies per node as above;
+ * - else B P m encodes per node and B (n1 - 1) baby rotations per tree.
+ */
+function treeOps(ctx: CkksPublicContext, cells: number, rows: number, depth: number) {
+  const planned: HistogramLayout = planHistogram(cells, rows, ctx.slotCount, depth);
+  const cached = BinDiagonals.fits(ctx, planned);
+  const perLevel = !cached && LevelMaskedSums.worthIt(ctx, planned, maskedLayout(planned), depth);
+  const layout = cached || perLevel ? maskedLayout(planned) : planned;
+  const { batches: B, blocks: P, blockSize: m, baby: n1, giant: n2 } = layout;
+  let nodes = 0;
+  for (let level = 0; level < depth; level++) nodes += level === 0 ? 1 : 2 ** (level - 1);
+  const giant = P * (n2 - 1 + Math.log2(ctx.slotCount / m));
+  const masked = cached || perLevel;
+  return {
+    layout,
+    path: cached ? 'run-cached diagonals' : perLevel ? 'per-level encodes' : 'per-node encodes',
+    products: nodes * (B * P * m + (masked ? B : 0)),
+    encodes: cached ? 0 : (perLevel ? depth : nodes) * B * P * m,
+    rotations: nodes * (giant + (masked ? B * (n1 - 1) : 0)) + (masked ? 0 : B * (n1 - 1)),
+  };
 }
 
 function sklearnAuc(dataDir: string): number | null {
@@ -131,6 +197,33 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
 
   const ckks = await timed(guestF, hostF, labels, 'ckks', hp);
   const { perTree, setup } = treeSeconds(ckks);
+  const rssAfterCkks = peakRssMb();
+
+  // Per-operation costs now, and the operation counts of this run's shape and of FATE's 100k x (30 + 300)
+  // (assumed bins + 1 cells per host feature: every quantile bin filled, plus the missing-value bin).
+  const costs = await opCosts();
+  const model = await createCkksContext({
+    params: SECUREBOOST_CKKS_PRESET,
+    rotations: sumRotationSteps(8192),
+    relinearization: false,
+  });
+  const project = (cells: number, r: number) => {
+    const ops = treeOps(model, cells, r, depth);
+    return {
+      cells,
+      rows: r,
+      layout: ops.layout,
+      path: ops.path,
+      products: ops.products,
+      encodes: ops.encodes,
+      rotations: ops.rotations,
+      he_seconds_per_tree:
+        ops.products * costs.product + ops.encodes * costs.encode + ops.rotations * costs.rotation,
+    };
+  };
+  const thisShape = project(hostFeatures * (bins + 1), rows);
+  const fateShape = project(300 * (bins + 1), 100_000);
+  model.dispose();
 
   // CKKS vs Paillier on the same rows (Paillier-2048 histograms are per-row exponentiations: few rows).
   const sub = (f: PartyFeatures) => ({
@@ -181,6 +274,11 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
       ckks_seconds_setup: setup,
       target_seconds_per_tree: 45,
       meets_target: rows >= 100_000 && hostFeatures >= 300 && perTree <= 45,
+      ckks_bytes_sent: ckks.bytesSent,
+      peak_rss_mb_after_ckks_run: rssAfterCkks,
+      op_seconds: costs,
+      projected_this_shape: thisShape,
+      projected_100k_x_330: fateShape,
       ckks_vs_paillier_speedup: paillierSmall.secondsTotal / ckksSmall.secondsTotal,
       default_credit: dc,
     },
@@ -192,7 +290,7 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
       depth,
       bins,
       scheme:
-        'ckks-16384-release (SECUREBOOST_CKKS_PRESET), histograms by secureboost/histogram.ts (rotations of g, h cached per tree)',
+        'ckks-16384-release (SECUREBOOST_CKKS_PRESET), histograms by secureboost/histogram.ts (g, h packed as one complex vector; run-cached diagonals when they fit, else per-level or per-node encodes)',
       load_average_at_start: loadAtStart.map((x) => Number(x.toFixed(2))),
       paillier: `2048 bits, ${paillierRows} rows x (4 + 4) features, 8 bins, depth 2, 1 tree`,
       population: 'generatePopulation(enterprises=rows, overlap=1, bankOnlyFraction=0), default seed',
@@ -232,6 +330,9 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
     notes: [
       `default_credit: ${JSON.stringify(dc)}.`,
       'The machine is shared (2 cores, several engineers): wall times are noisy.',
+      `Per operation at the product level (${SECUREBOOST_CKKS_PRESET}): product ${(costs.product * 1e3).toFixed(2)} ms, encode ${(costs.encode * 1e3).toFixed(2)} ms, rotation ${(costs.rotation * 1e3).toFixed(1)} ms.`,
+      `Operation model of one tree at this shape (${thisShape.cells} cells assumed): ${thisShape.products} products, ${thisShape.encodes} encodes, ${thisShape.rotations} rotations = ${thisShape.he_seconds_per_tree.toFixed(1)} s of HE (measured: ${perTree.toFixed(1)} s per tree, which also holds the diagonal scatter in JS, flooding, decryption and split finding; the per-operation costs were timed minutes later).`,
+      `Projected 100,000 x (30 + 300), ${fateShape.cells} host cells: ${fateShape.products} products, ${fateShape.encodes} encodes, ${fateShape.rotations} rotations = ${fateShape.he_seconds_per_tree.toFixed(0)} s of HE per tree at these per-operation costs (one thread; target 45 s).`,
       `Peak RSS ${peakRssMb()} MB (all parties in one process).`,
       `Load average (1, 5, 15 min) at the end: ${loadavg()
         .map((x) => x.toFixed(2))

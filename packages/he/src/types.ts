@@ -283,6 +283,14 @@ export interface CkksPublicContext extends HeContextInfo {
   encryptBatch(values: PlainValues): CkksVector[];
   /** Encode a plaintext for reuse, at `level` (default: top) and the default scale. */
   encode(values: PlainValues | number, level?: number): CkksPlaintext;
+  /**
+   * Pack two real vectors (same level and scale) as one complex vector a + i sqrt(2) b, exactly (no level,
+   * no scale change): a linear map (plaintext products, rotations, sums) then costs one evaluation for
+   * both. A decryption's real part is a's result; `imaginaryPart` gives b's.
+   */
+  packComplex(a: CkksVector, b: CkksVector): CkksVector;
+  /** A vector whose real part is the b of a `packComplex`ed vector (after any linear map), exactly. */
+  imaginaryPart(z: CkksVector): CkksVector;
   /** Load a ciphertext made under this key set. */
   deserializeVector(bytes: Uint8Array): CkksVector;
   /**

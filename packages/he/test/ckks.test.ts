@@ -6,7 +6,7 @@
  */
 
 import { crc32 } from 'node:zlib';
-import { cryptoRng, FedscoreError, memoryLogger, seededRng } from '@fedscore/core';
+import { cryptoRng, FedscoreError, memoryLogger, seededRng, uniform } from '@fedscore/core';
 import { expectNoSecret, findSecret } from '@fedscore/core/testing';
 import {
   type CkksSecretContext,
@@ -339,3 +339,40 @@ function withHeaderByte(bytes: Uint8Array, at: number, value: number): Uint8Arra
 const withKind = (bytes: Uint8Array, kind: number) => withHeaderByte(bytes, 5, kind);
 /** Byte 7 holds the flags; bit 0 = insecure parameters. */
 const withFlags = (bytes: Uint8Array, flags: number) => withHeaderByte(bytes, 7, flags);
+
+describe('complex packing (two real vectors in one ciphertext)', () => {
+  // Reference: float64 arithmetic on the same inputs. a + i sqrt(2) b is rotated and multiplied by a
+  // real plaintext; every slot must carry the same factor i (a rotation by an odd step would flip the
+  // sign of b's result under X^(N/2) alone). Tolerance 1e-5 (scale 2^40, a rotation's key switching and
+  // one rescale: measured ~5e-7).
+  it('packs a and b through rotations and plaintext products, both results recovered', () => {
+    const rng = seededRng(7);
+    const n = ctx.slotCount;
+    const a = Float64Array.from({ length: n }, () => uniform(rng) * 2 - 1);
+    const b = Float64Array.from({ length: n }, () => uniform(rng) * 2 - 1);
+    const w = Float64Array.from({ length: n }, (_, i) => (i % 3) - 1);
+    ctx.scope(() => {
+      const z = ctx.packComplex(ctx.encrypt(a), ctx.encrypt(b));
+      for (const step of [1, 2, 4]) {
+        const y = z.rotate(step).mul(w);
+        const re = ctx.decrypt(y);
+        const im = ctx.decrypt(ctx.imaginaryPart(y));
+        const ra = new Float64Array(n);
+        const rb = new Float64Array(n);
+        for (let i = 0; i < n; i++) {
+          ra[i] = a[(i + step) % n]! * w[i]!;
+          rb[i] = b[(i + step) % n]! * w[i]!;
+        }
+        expect(maxErr(re, ra)).toBeLessThan(1e-5);
+        expect(maxErr(im, rb)).toBeLessThan(1e-5);
+      }
+    });
+  });
+
+  it('refuses operands at different levels', () => {
+    ctx.scope(() => {
+      const x = ctx.encrypt(new Float64Array(4).fill(1));
+      expect(() => ctx.packComplex(x, x.mul(1))).toThrow(FedscoreError);
+    });
+  });
+});

@@ -87,6 +87,54 @@ describe('SecureBoost under HE', () => {
     expect(Math.abs(ckks.auc - plain.auc)).toBeLessThan(0.005);
   }, 300_000);
 
+  it('without the run-cached diagonals (per-level encodes, depth 3), unflooded CKKS grows the trees of the plaintext run', async () => {
+    // A host with ~60 features (~1,600 cells: blocks of 2,048) and maxDiagonalCacheBytes 0 encodes each
+    // level's diagonals once for all its nodes (LevelMaskedSums, chosen by its cost model at depth 3),
+    // the path of hosts whose bin matrix is too large to cache. Unflooded (the error-measurement switch),
+    // the circuit error (~1e-9) cannot flip a split: the trees must be those of the plaintext run.
+    const wide = generatePopulation({
+      enterprises: 1400,
+      overlap: 1,
+      bankOnlyFraction: 0,
+      defaultRate: 0.15,
+      seed: 22,
+      govExtraFeatures: 40,
+    });
+    const gov = new Map(wide.government.ids.map((id, i) => [id, i]));
+    const rowsOf = wide.bank.ids.map((_, i) => i).filter((i) => gov.has(wide.bank.ids[i]!));
+    const guest = numeric(wide.bank, rowsOf, 4);
+    const host = numeric(
+      wide.government,
+      rowsOf.map((r) => gov.get(wide.bank.ids[r]!)!),
+      99,
+    );
+    const y = Float64Array.from(rowsOf, (r) => wide.bank.label![r]!);
+    const train = (scheme: 'ckks' | 'none') =>
+      trainSecureBoost({
+        guest: { features: guest, labels: y },
+        hosts: [
+          {
+            features: host,
+            ...(scheme === 'ckks' && { maxDiagonalCacheBytes: 0, unsafeNoFlooding: true }),
+          },
+        ],
+        scheme,
+        hyperparams: { trees: 1, depth: 3, bins: 32, learningRate: 0.3, minNodeRows: 50 },
+      });
+    const plain = await train('none');
+    const ckks = await train('ckks');
+    const shape = (t: typeof plain.guest.trees) =>
+      t.map((tree) =>
+        tree.map((x) =>
+          x.kind === 'leaf' ? 'leaf' : x.kind === 'guest-split' ? `g${x.feature}:${x.bin}` : `h${x.splitId}`,
+        ),
+      );
+    expect(host.names.length).toBeGreaterThan(50);
+    expect(shape(ckks.guest.trees)).toEqual(shape(plain.guest.trees));
+    expect(ckks.hosts[0]!.splits).toEqual(plain.hosts[0]!.splits);
+    expect(ckks.hosts[0]!.splits.length).toBeGreaterThan(0);
+  }, 600_000);
+
   it('Paillier (exact) grows the trees of the plaintext run', async () => {
     // Paillier's dot product costs a 33-bit exponentiation per row and cell: a small table.
     const rows = 360;

@@ -13,7 +13,9 @@ import {
   GradientRotations,
   type HistogramLayout,
   histogramRotationSteps,
+  LevelMaskedSums,
   MaskedRotations,
+  maskedLayout,
   planHistogram,
   releaseBlock,
   subtractSums,
@@ -55,13 +57,16 @@ describe('SecureBoost CKKS histograms', () => {
         const part = rot.node(node, { bins: [], index, counts }, offsets);
         const rest = subtractSums(all, part);
         const open = (blocks: readonly CkksVector[]) => {
-          const out: number[] = [];
+          const g: number[] = [];
+          const h: number[] = [];
           for (const b of blocks) {
-            const v = releaseBlock(ctx, b, new Float64Array(b.length));
-            out.push(...ctx.decrypt(v));
-            v.dispose();
+            const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
+            g.push(...ctx.decrypt(v.g));
+            h.push(...ctx.decrypt(v.h));
+            v.g.dispose();
+            v.h.dispose();
           }
-          return out;
+          return { g, h };
         };
         for (const [sums, member] of [
           [part, (i: number) => inNode[i] === 1],
@@ -76,8 +81,7 @@ describe('SecureBoost CKKS histograms', () => {
               eh[offsets[f]! + index[f]![i]!]! += h[i]!;
             });
           }
-          const og = open(sums.g);
-          const oh = open(sums.h);
+          const { g: og, h: oh } = open(sums.z);
           expect(og.length).toBe(cells);
           for (let c = 0; c < cells; c++) {
             expect(Math.abs(og[c]! - eg[c]!)).toBeLessThan(1e-5);
@@ -121,7 +125,9 @@ describe('SecureBoost CKKS histograms', () => {
       const encG = ctx.encryptBatch(g);
       const encH = ctx.encryptBatch(h);
       try {
-        const sums = new MaskedRotations(ctx, cache, encG, encH).node(node);
+        const masked = new MaskedRotations(ctx, cache, encG, encH);
+        const sums = masked.node(node);
+        masked.dispose();
         const eg = new Float64Array(cells);
         const eh = new Float64Array(cells);
         for (const i of node) {
@@ -130,22 +136,91 @@ describe('SecureBoost CKKS histograms', () => {
             eh[offsets[f]! + index[f]![i]!]! += h[i]!;
           });
         }
-        for (const [blocks, expected] of [
-          [sums.g, eg],
-          [sums.h, eh],
+        const got = { g: [] as number[], h: [] as number[] };
+        for (const b of sums.z) {
+          const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
+          got.g.push(...ctx.decrypt(v.g));
+          got.h.push(...ctx.decrypt(v.h));
+          v.g.dispose();
+          v.h.dispose();
+          b.dispose();
+        }
+        for (const [values, expected] of [
+          [got.g, eg],
+          [got.h, eh],
         ] as const) {
-          const got: number[] = [];
-          for (const b of blocks) {
-            const v = releaseBlock(ctx, b, new Float64Array(b.length));
-            got.push(...ctx.decrypt(v));
-            v.dispose();
-            b.dispose();
-          }
-          expect(got.length).toBe(cells);
-          for (let c = 0; c < cells; c++) expect(Math.abs(got[c]! - expected[c]!)).toBeLessThan(1e-6);
+          expect(values.length).toBe(cells);
+          for (let c = 0; c < cells; c++) expect(Math.abs(values[c]! - expected[c]!)).toBeLessThan(1e-6);
         }
       } finally {
         cache.dispose();
+        for (const v of [...encG, ...encH]) v.dispose();
+      }
+    } finally {
+      ctx.dispose();
+    }
+  }, 300_000);
+
+  it('per level, diagonals encoded once for several masked nodes, equal the plaintext per-cell sums', async () => {
+    const ctx = await createCkksContext({ params: 'ckks-16384-release', rotations: sumRotationSteps(8192) });
+    try {
+      const S = ctx.slotCount;
+      const rows = S + 500;
+      const rng = seededRng(13);
+      const counts = [5, 12, 9];
+      const offsets = [0, 5, 17];
+      const cells = 26;
+      const index = counts.map((c) => Uint16Array.from({ length: rows }, () => Math.floor(uniform(rng) * c)));
+      const g = Float64Array.from({ length: rows }, () => 2 * uniform(rng) - 1);
+      const h = Float64Array.from({ length: rows }, () => uniform(rng) / 4);
+      // Two nodes of one level; the second has no row in the first batch.
+      const nodes = [
+        Int32Array.from([...Array(rows).keys()].filter((i) => i % 7 < 3)),
+        Int32Array.from([...Array(rows).keys()].filter((i) => i >= S && i % 7 === 5)),
+      ];
+      const layout: HistogramLayout = {
+        slotCount: S,
+        rows,
+        batches: 2,
+        cells,
+        blockSize: 16,
+        blocks: 2,
+        baby: 4,
+        giant: 4,
+      };
+      const encG = ctx.encryptBatch(g);
+      const encH = ctx.encryptBatch(h);
+      const level = new LevelMaskedSums(ctx, layout, encG, encH, 8);
+      try {
+        const all = level.nodes(nodes, { bins: [], index, counts }, offsets);
+        for (const [n, sums] of all.entries()) {
+          const eg = new Float64Array(cells);
+          const eh = new Float64Array(cells);
+          for (const i of nodes[n]!) {
+            counts.forEach((_, f) => {
+              eg[offsets[f]! + index[f]![i]!]! += g[i]!;
+              eh[offsets[f]! + index[f]![i]!]! += h[i]!;
+            });
+          }
+          const got = { g: [] as number[], h: [] as number[] };
+          for (const b of sums.z) {
+            const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
+            got.g.push(...ctx.decrypt(v.g));
+            got.h.push(...ctx.decrypt(v.h));
+            v.g.dispose();
+            v.h.dispose();
+            b.dispose();
+          }
+          for (const [values, expected] of [
+            [got.g, eg],
+            [got.h, eh],
+          ] as const) {
+            expect(values.length).toBe(cells);
+            for (let c = 0; c < cells; c++) expect(Math.abs(values[c]! - expected[c]!)).toBeLessThan(1e-6);
+          }
+        }
+      } finally {
+        level.dispose();
         for (const v of [...encG, ...encH]) v.dispose();
       }
     } finally {
@@ -164,8 +239,16 @@ describe('SecureBoost CKKS histograms', () => {
       // As few blocks (released ciphertexts) as the slots allow.
       expect(l.blocks).toBe(Math.ceil(cells / 8192));
       expect(l.baby * l.giant).toBe(l.blockSize);
-      expect(2 * l.batches * l.baby).toBeLessThanOrEqual(512);
+      expect(l.batches * l.baby).toBeLessThanOrEqual(512);
       for (const s of histogramRotationSteps(l)) expect(s & (s - 1)).toBe(0);
+      // The run-cached layout keeps the blocks and the Galois keys, with its own baby step.
+      const masked = maskedLayout(l);
+      expect([masked.blockSize, masked.blocks, masked.baby * masked.giant]).toEqual([
+        l.blockSize,
+        l.blocks,
+        l.blockSize,
+      ]);
+      expect(histogramRotationSteps(masked)).toEqual(histogramRotationSteps(l));
     }
   });
 });

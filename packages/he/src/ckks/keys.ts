@@ -19,7 +19,7 @@
  *   in `finally`. `deleteLater()` is never used.
  */
 import { cryptoRng, FedscoreError, normal, requireCryptoRng } from '@fedscore/core';
-import type { ParmsIdType, SEALContext } from 'node-seal';
+import type { ParmsIdType, Plaintext, SEALContext } from 'node-seal';
 import {
   BLOB_KIND,
   bytesToHex,
@@ -174,6 +174,122 @@ class CkksPublicContextImpl implements EvalContext {
       throw e;
     }
     return new CkksPlaintextImpl(this, pt, typeof values === 'number' ? length : data.length, level, scale);
+  }
+
+  /**
+   * Two real vectors as one complex one: slot t holds a_t + i sqrt(2) b_t (`imaginaryPart` reads b back).
+   * Any linear map (plaintext products, rotations, sums) then acts on both at the cost of one, and a
+   * decryption's real part is a's result. The factor i sqrt(2) is the plaintext polynomial
+   * Q = X^(N/4) + X^(3N/4): SEAL numbers the slots by the powers of 3 (slot t is the root zeta^(3^t) of
+   * X^N + 1), and Q(zeta^(3^t)) = sqrt(2) i for every t (zeta^(N/4) = e^(i pi/4) and 3^t = 1 or 3 mod 8),
+   * while the monomial X^(N/2) alone would give i (-1)^t. Integer coefficients (two monomials): the product
+   * is exact -- no scale change, no rescale, noise at most doubled. Both at the same level and scale.
+   */
+  packComplex(a: CkksVector, b: CkksVector): CkksVector {
+    const va = this.#own(a, 'a');
+    const vb = this.#own(b, 'b');
+    if (va.level !== vb.level || Math.abs(va.scale - vb.scale) > 1e-9 * va.scale) {
+      throw new FedscoreError('invalid_argument', 'packComplex needs a and b at the same level and scale', {
+        field: 'b',
+      });
+    }
+    const k = this.keys;
+    const out = new k.seal.Ciphertext();
+    try {
+      sealCall('pack complex', () => {
+        k.evaluator.multiplyPlain(vb.ct, this.#rootPlain(vb.level), out);
+        k.evaluator.addInplace(out, va.ct);
+      });
+    } catch (e) {
+      release(out);
+      throw e;
+    }
+    return new CkksVectorImpl(this, out, Math.max(va.length, vb.length), va.level, va.scale);
+  }
+
+  /**
+   * The imaginary part of a vector packed by `packComplex`, as a vector whose real part is b's result:
+   * (-Q) z = 2 b - sqrt(2) i a, declared at twice the scale (exact, no level used).
+   */
+  imaginaryPart(z: CkksVector): CkksVector {
+    const vz = this.#own(z, 'z');
+    const k = this.keys;
+    const out = new k.seal.Ciphertext();
+    try {
+      sealCall('imaginary part', () => {
+        k.evaluator.multiplyPlain(vz.ct, this.#rootPlain(vz.level), out);
+        k.evaluator.negateInplace(out);
+        out.setScale(2 * vz.scale);
+      });
+    } catch (e) {
+      release(out);
+      throw e;
+    }
+    return new CkksVectorImpl(this, out, vz.length, vz.level, 2 * vz.scale);
+  }
+
+  #own(v: CkksVector, field: string): CkksVectorImpl {
+    this.#checkLive();
+    if (!(v instanceof CkksVectorImpl) || v.disposed || v.context.fingerprint !== this.fingerprint) {
+      throw new FedscoreError('he_context_mismatch', 'not a live vector of this key set', { field });
+    }
+    return v;
+  }
+
+  readonly #rootPlains = new Map<number, Plaintext>();
+
+  /**
+   * Q = X^(N/4) + X^(3N/4) at `level`, scale 1, written in SEAL's NTT form: per data prime q, index j
+   * holds Q(psi^e) with e = 2 rev(j) + 1 (rev: bit reversal, SEAL's NTT output order) and psi SEAL's
+   * minimal primitive 2N-th root of unity mod q, i.e. w^e + w^(3e) with w = psi^(N/4) (a primitive 8th
+   * root). Checked on construction: Q decodes to 0 in every slot (Re(sqrt(2) i)); `ckks.test.ts` checks
+   * the packing through rotations against float64.
+   */
+  #rootPlain(level: number): Plaintext {
+    const cached = this.#rootPlains.get(level);
+    if (cached !== undefined) return cached;
+    const k = this.keys;
+    const N = this.params.polyModulusDegree;
+    const logN = Math.round(Math.log2(N));
+    const primes = dataPrimes(k, level);
+    const zero = this.encodeRaw(new Float64Array(this.slotCount), level, 1, this.slotCount);
+    let bytes: Uint8Array;
+    try {
+      bytes = sealCall('serialize plaintext', () =>
+        Uint8Array.from(zero.pt.saveToArray(k.seal.ComprModeType.none) as Uint8Array),
+      );
+    } finally {
+      zero.dispose();
+    }
+    const start = bytes.length - 8 * N * primes.length;
+    if (start < 0) throw new FedscoreError('internal', 'unexpected plaintext serialization size');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (const [p, q] of primes.entries()) {
+      const w = modPow(minimalPrimitiveRoot(q, 2 * N), BigInt(N / 4), q);
+      const wPow = [1n];
+      for (let i = 1; i < 8; i++) wPow.push((wPow[i - 1]! * w) % q);
+      for (let j = 0; j < N; j++) {
+        let rev = 0;
+        for (let bit = 0; bit < logN; bit++) rev |= ((j >> bit) & 1) << (logN - 1 - bit);
+        const e = 2 * rev + 1;
+        const at = start + 8 * (p * N + j);
+        if (view.getBigUint64(at, true) !== 0n)
+          throw new FedscoreError('internal', 'unexpected plaintext serialization layout');
+        view.setBigUint64(at, (wPow[e % 8]! + wPow[(3 * e) % 8]!) % q, true);
+      }
+    }
+    const pt = new k.seal.Plaintext();
+    try {
+      sealCall('load plaintext', () => pt.loadFromArray(k.context, bytes));
+      const re = sealCall('decode', () => Float64Array.from(k.encoder.decodeFloat64(pt) as Float64Array));
+      if (re.some((x) => !(Math.abs(x) < 1e-6)))
+        throw new FedscoreError('internal', 'complex packing plaintext failed its self-check');
+    } catch (e) {
+      release(pt);
+      throw e;
+    }
+    this.#rootPlains.set(level, pt);
+    return pt;
   }
 
   encode(values: PlainValues | number, level?: number): CkksPlaintext {
@@ -342,6 +458,8 @@ class CkksPublicContextImpl implements EvalContext {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    for (const pt of this.#rootPlains.values()) release(pt);
+    this.#rootPlains.clear();
     disposeKeys(this.keys);
   }
 
@@ -535,7 +653,36 @@ interface Built {
   primeByLevel: number[];
 }
 
+/**
+ * SEAL contexts by parameters, per loaded SEAL module: building one (NTT tables, the modulus-switching
+ * chain) takes seconds at N = 16384, and it holds public parameters only (no key), so every key set of
+ * the same parameters in this process -- a guest's and a host's context, the next run's -- shares it.
+ * Each caller gets its own handles (embind clones: `release` drops the handle, the context stays for the
+ * next caller), at most one context per parameter set is kept.
+ */
+const sealContexts = new WeakMap<Seal, Map<string, Built>>();
+
 function buildSealContext(seal: Seal, params: CkksParams, insecure: boolean): Built {
+  let bySeal = sealContexts.get(seal);
+  if (bySeal === undefined) {
+    bySeal = new Map();
+    sealContexts.set(seal, bySeal);
+  }
+  const key = `${describeParams(params)}|${insecure}`;
+  let built = bySeal.get(key);
+  if (built === undefined) {
+    built = buildSealContextUncached(seal, params, insecure);
+    bySeal.set(key, built);
+  }
+  const shared = built;
+  return sealCall('share context', () => ({
+    context: shared.context.clone(),
+    parmsByLevel: shared.parmsByLevel.map((p) => p.clone()),
+    primeByLevel: [...shared.primeByLevel],
+  }));
+}
+
+function buildSealContextUncached(seal: Seal, params: CkksParams, insecure: boolean): Built {
   const parms = new seal.EncryptionParameters(seal.SchemeType.ckks);
   let coeff: ReturnType<Seal['CoeffModulus']['Create']> | undefined;
   try {
@@ -797,4 +944,65 @@ export function rawHandles(ctx: CkksPublicContext): Keys {
   if (!(ctx instanceof CkksPublicContextImpl))
     throw new FedscoreError('invalid_argument', 'not a CKKS context');
   return ctx.keys;
+}
+
+/** The data primes q_0 ... q_level of the chain at `level`. */
+function dataPrimes(k: Keys, level: number): bigint[] {
+  const cd = k.context.getContextData(k.parmsByLevel[level]!);
+  try {
+    const ep = cd.parms();
+    try {
+      const mods = ep.coeffModulus();
+      try {
+        const out: bigint[] = [];
+        for (let i = 0; i < mods.size(); i++) {
+          const m = mods.get(i);
+          if (m === undefined) continue;
+          out.push(BigInt(m.value()));
+          release(m);
+        }
+        return out;
+      } finally {
+        release(mods);
+      }
+    } finally {
+      release(ep);
+    }
+  } finally {
+    release(cd);
+  }
+}
+
+function modPow(base: bigint, exp: bigint, q: bigint): bigint {
+  let r = 1n;
+  let b = base % q;
+  let e = exp;
+  while (e > 0n) {
+    if (e & 1n) r = (r * b) % q;
+    b = (b * b) % q;
+    e >>= 1n;
+  }
+  return r;
+}
+
+/** The smallest primitive `order`-th root of unity mod the prime q (order a power of two dividing q - 1), as SEAL picks it. */
+function minimalPrimitiveRoot(q: bigint, order: number): bigint {
+  const n = BigInt(order);
+  let root = 0n;
+  for (let c = 2n; c < q; c++) {
+    const r = modPow(c, (q - 1n) / n, q);
+    if (modPow(r, n / 2n, q) === q - 1n) {
+      root = r;
+      break;
+    }
+  }
+  // The primitive roots are root^(odd): walk them by root^2 and keep the smallest.
+  const step = (root * root) % q;
+  let best = root;
+  let cur = root;
+  for (let i = 1; i < order / 2; i++) {
+    cur = (cur * step) % q;
+    if (cur < best) best = cur;
+  }
+  return best;
 }

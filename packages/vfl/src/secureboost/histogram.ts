@@ -14,19 +14,22 @@
  *
  * - the baby rotations rot_b([[g_k]]), rot_b([[h_k]]) depend only on the tree's gradients, so they are
  *   computed once per tree (`GradientRotations`) and reused by every node of every level;
- * - g and h share every encoded diagonal (one encode, two products);
+ * - g and h travel as one complex vector z = g + i sqrt(2) h (he's `packComplex`: an exact product with
+ *   the integer plaintext X^(N/4) + X^(3N/4), no level): the diagonals are real, so one product and one
+ *   rotation serve both, and the released real part is sum g, the imaginary part (`imaginaryPart`) sum h;
  * - products are not rescaled one by one: the sums stay at scale s^2 and are rescaled once, at release;
  * - the gradients are first brought down to the lowest level whose modulus still holds s^2 times the
  *   largest sum with margin, so every product and rotation works on fewer primes;
  * - every rotation is by a power of two (babies built one from another, giant steps and the fold as
  *   radix-2 trees), so the Galois keys are those of `histogramRotationSteps`.
  *
- * Per node: 2 B P m plaintext products and B P m encodes (B batches of S rows, P blocks; all-zero
- * diagonals skipped), 2 P (n2 - 1 + log2(S / m)) rotations; per tree 2 B (n1 - 1) rotations.
+ * Per node: B P m plaintext products and B P m encodes (B batches of S rows, P blocks; all-zero
+ * diagonals skipped), P (n2 - 1 + log2(S / m)) rotations; per tree B (n1 - 1) rotations (half of what
+ * g and h apart cost).
  *
  * When they fit in memory, `BinDiagonals` encodes the diagonals of the whole (fixed) bin matrix once per
- * run and `MaskedRotations` multiplies [[g]], [[h]] by the node's row mask first: no encode per node,
- * 2 B products and 2 B (n1 - 1) rotations more per node.
+ * run and `MaskedRotations` multiplies [[z]] by the node's row mask first: no encode per node, B products
+ * and B (n1 - 1) rotations more per node.
  */
 import { FedscoreError } from '@fedscore/core';
 import type { CkksPlaintext, CkksPublicContext, CkksVector } from '@fedscore/he';
@@ -51,7 +54,7 @@ const ENCODE_COST = 1.5;
 const ROTATION_COST = 10;
 /** Diagonals scattered at once: DIAGONAL_CHUNK x S doubles (1024 x 8192 x 8 B = 64 MiB). */
 const DIAGONAL_CHUNK = 1024;
-/** Cached baby rotations (g and h, every batch) at most this many ciphertexts (~0.8 MB each at N=16384). */
+/** Cached baby rotations (of the packed z, every batch) at most this many ciphertexts (~0.8 MB each at N=16384). */
 const MAX_CACHED_ROTATIONS = 512;
 
 function log2Int(x: number): number {
@@ -91,12 +94,12 @@ export function planHistogram(
     const blocks = Math.ceil(cells / m);
     if (blocks > fewest) continue;
     for (let n1 = 1; n1 <= m; n1 *= 2) {
-      if (2 * batches * n1 > MAX_CACHED_ROTATIONS && n1 > 1) continue;
+      if (batches * n1 > MAX_CACHED_ROTATIONS && n1 > 1) continue;
       const n2 = m / n1;
+      // g and h packed as one complex vector: one product and one rotation serve both.
       const perNode =
-        batches * blocks * m * (2 + ENCODE_COST) +
-        2 * blocks * (n2 - 1 + log2Int(slotCount / m)) * ROTATION_COST;
-      const cost = nodes * perNode + 2 * batches * (n1 - 1) * ROTATION_COST;
+        batches * blocks * m * (1 + ENCODE_COST) + blocks * (n2 - 1 + log2Int(slotCount / m)) * ROTATION_COST;
+      const cost = nodes * perNode + batches * (n1 - 1) * ROTATION_COST;
       if (best === undefined || cost < best.cost) best = { m, n1, cost };
     }
   }
@@ -111,6 +114,25 @@ export function planHistogram(
     baby: n1,
     giant: m / n1,
   };
+}
+
+/**
+ * The layout for the run-cached diagonals (`BinDiagonals`, `MaskedRotations`): the same blocks, with the
+ * baby step n1 minimizing the rotations per node, B (n1 - 1) babies + P (n2 - 1) giant steps (the babies
+ * are per node there, not per tree). The Galois keys are the same: `histogramRotationSteps` is every power
+ * of two below the slot count for any n1, so the guest need not know which the host uses.
+ */
+export function maskedLayout(layout: HistogramLayout): HistogramLayout {
+  let best = layout.baby;
+  let bestCost = Number.POSITIVE_INFINITY;
+  for (let n1 = 1; n1 <= layout.blockSize; n1 *= 2) {
+    const cost = layout.batches * (n1 - 1) + layout.blocks * (layout.blockSize / n1 - 1);
+    if (cost < bestCost) {
+      best = n1;
+      bestCost = cost;
+    }
+  }
+  return { ...layout, baby: best, giant: layout.blockSize / best };
 }
 
 /** The rotation steps (Galois keys) the evaluation of `layout` uses: powers of two only. */
@@ -133,42 +155,64 @@ export function productLevel(ctx: CkksPublicContext, marginBits = 40): number {
   return level;
 }
 
-/** One node's histogram: per block, the unrescaled sums of g and of h (scale s^2). Dispose when done. */
+/**
+ * One node's histogram: per block, the unrescaled packed sums (scale s^2): real part sum g, imaginary
+ * part sqrt(2) sum h (he's `packComplex`). Dispose when done; `releaseBlock` splits them.
+ */
 export interface NodeSums {
-  readonly g: CkksVector[];
-  readonly h: CkksVector[];
+  readonly z: CkksVector[];
 }
 
 export function disposeSums(s: NodeSums): void {
-  for (const v of s.g) v.dispose();
-  for (const v of s.h) v.dispose();
+  for (const v of s.z) v.dispose();
 }
 
 /** Parent minus sibling, block by block (the other child's histogram). */
 export function subtractSums(parent: NodeSums, sibling: NodeSums): NodeSums {
-  const g: CkksVector[] = [];
-  const h: CkksVector[] = [];
+  const z: CkksVector[] = [];
   try {
-    for (const [i, v] of parent.g.entries()) g.push(v.sub(sibling.g[i]!));
-    for (const [i, v] of parent.h.entries()) h.push(v.sub(sibling.h[i]!));
+    for (const [i, v] of parent.z.entries()) z.push(v.sub(sibling.z[i]!));
   } catch (e) {
-    disposeSums({ g, h });
+    disposeSums({ z });
     throw e;
   }
-  return { g, h };
+  return { z };
+}
+
+/** [[g]] and [[h]] of one batch lowered to `level` (products with 1 at the dropped primes: exact scale s), packed. */
+function lowerAndPack(ctx: CkksPublicContext, g: CkksVector, h: CkksVector, level: number): CkksVector {
+  const lower = (ct: CkksVector): CkksVector => {
+    let v = ct.withLength(ctx.slotCount);
+    while (v.level > level) {
+      const next = v.mul(1);
+      v.dispose();
+      v = next;
+    }
+    return v;
+  };
+  const lg = lower(g);
+  try {
+    const lh = lower(h);
+    try {
+      return ctx.packComplex(lg, lh);
+    } finally {
+      lh.dispose();
+    }
+  } finally {
+    lg.dispose();
+  }
 }
 
 /**
- * The tree's gradient and hessian ciphertexts at the product level with their baby rotations, built once
- * per tree; `node` evaluates one node's histogram from them.
+ * The tree's gradient and hessian ciphertexts at the product level, packed as z = g + i sqrt(2) h, with
+ * the baby rotations of z, built once per tree; `node` evaluates one node's histogram from them.
  */
 export class GradientRotations {
   readonly #ctx: CkksPublicContext;
   readonly #layout: HistogramLayout;
   readonly #level: number;
-  /** [batch][b] = rot_b(g_batch) (and h): b = 0 is the lowered ciphertext itself. */
-  readonly #g: CkksVector[][] = [];
-  readonly #h: CkksVector[][] = [];
+  /** [batch][b] = rot_b(z_batch): b = 0 is the lowered, packed ciphertext itself. */
+  readonly #z: CkksVector[][] = [];
   readonly #D: Float64Array;
   readonly #nonzero: Uint8Array;
   readonly #chunk: number;
@@ -198,24 +242,12 @@ export class GradientRotations {
     }
     this.#level = Math.min(productLevel(ctx), g[0]!.level);
     try {
-      for (const [src, dst] of [
-        [g, this.#g],
-        [h, this.#h],
-      ] as const) {
-        for (const ct of src) {
-          let v = ct.withLength(S);
-          // Lower by products with 1 encoded at the dropped prime: the scale stays exactly s.
-          while (v.level > this.#level) {
-            const next = v.mul(1);
-            v.dispose();
-            v = next;
-          }
-          const babies: CkksVector[] = [v];
-          dst.push(babies);
-          for (let b = 1; b < layout.baby; b++) {
-            const low = b & -b;
-            babies.push(babies[b - low]!.rotate(low));
-          }
+      for (const [k, ct] of g.entries()) {
+        const babies: CkksVector[] = [lowerAndPack(ctx, ct, h[k]!, this.#level)];
+        this.#z.push(babies);
+        for (let b = 1; b < layout.baby; b++) {
+          const low = b & -b;
+          babies.push(babies[b - low]!.rotate(low));
         }
       }
     } catch (e) {
@@ -238,8 +270,7 @@ export class GradientRotations {
     const D = this.#D;
     const nonzero = this.#nonzero;
     const F = offsets.length;
-    const innerG = giantSums(blocks, n2);
-    const innerH = giantSums(blocks, n2);
+    const inner = giantSums(blocks, n2);
     try {
       let from = 0;
       for (let k = 0; k < batches; k++) {
@@ -278,8 +309,7 @@ export class GradientRotations {
               const b = r & (n1 - 1);
               const pt: CkksPlaintext = ctx.encode(D.subarray(i * S, (i + 1) * S), this.#level);
               try {
-                accumulate(innerG[beta]!, j, this.#g[k]![b]!.mul(pt, { rescale: false }));
-                accumulate(innerH[beta]!, j, this.#h[k]![b]!.mul(pt, { rescale: false }));
+                accumulate(inner[beta]!, j, this.#z[k]![b]!.mul(pt, { rescale: false }));
               } finally {
                 pt.dispose();
               }
@@ -288,27 +318,15 @@ export class GradientRotations {
         }
         from = to;
       }
-      const out: NodeSums = { g: [], h: [] };
-      try {
-        for (let beta = 0; beta < blocks; beta++) {
-          const length = Math.min(m, cells - beta * m);
-          out.g.push(giantAndFold(ctx, this.#layout, this.#level, innerG[beta]!, length));
-          out.h.push(giantAndFold(ctx, this.#layout, this.#level, innerH[beta]!, length));
-        }
-      } catch (e) {
-        disposeSums(out);
-        throw e;
-      }
-      return out;
+      return foldBlocks(ctx, this.#layout, this.#level, inner);
     } finally {
-      for (const row of [...innerG, ...innerH]) for (const v of row) v?.dispose();
+      for (const row of inner) for (const v of row) v?.dispose();
     }
   }
 
   dispose(): void {
-    for (const babies of [...this.#g, ...this.#h]) for (const v of babies) v.dispose();
-    this.#g.length = 0;
-    this.#h.length = 0;
+    for (const babies of this.#z) for (const v of babies) v.dispose();
+    this.#z.length = 0;
   }
 }
 
@@ -408,8 +426,8 @@ export class BinDiagonals {
 export class MaskedRotations {
   readonly #ctx: CkksPublicContext;
   readonly #cache: BinDiagonals;
-  readonly #g: readonly CkksVector[];
-  readonly #h: readonly CkksVector[];
+  /** Per batch, z = g + i sqrt(2) h (packed at the top level: exact, no level used). */
+  readonly #z: CkksVector[] = [];
 
   /** `g`, `h` are borrowed (the tree's gradient ciphertexts, fresh: at the top level). */
   constructor(
@@ -431,18 +449,21 @@ export class MaskedRotations {
     }
     this.#ctx = ctx;
     this.#cache = cache;
-    this.#g = g;
-    this.#h = h;
+    try {
+      for (const [k, v] of g.entries()) this.#z.push(ctx.packComplex(v, h[k]!));
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
   }
 
   node(rowsOfNode: Int32Array): NodeSums {
     const ctx = this.#ctx;
     const cache = this.#cache;
     const layout = cache.layout;
-    const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells, rows } = layout;
+    const { blockSize: m, baby: n1, giant: n2, blocks, batches, rows } = layout;
     const S = ctx.slotCount;
-    const innerG = giantSums(blocks, n2);
-    const innerH = giantSums(blocks, n2);
+    const inner = giantSums(blocks, n2);
     const shift = log2Int(n1);
     try {
       let from = 0;
@@ -454,72 +475,241 @@ export class MaskedRotations {
         const mask = new Float64Array(Math.min(S, rows - rowOff));
         for (let q = from; q < to; q++) mask[rowsOfNode[q]! - rowOff] = 1;
         from = to;
-        const babiesG = this.#babies(this.#g[k]!, mask);
+        const babies = maskedBabies(ctx, this.#z[k]!, mask, cache.level, n1);
         try {
-          const babiesH = this.#babies(this.#h[k]!, mask);
-          try {
-            for (let beta = 0; beta < blocks; beta++) {
-              for (let r = 0; r < m; r++) {
-                const pt = cache.diagonal(k, beta, r);
-                if (pt === undefined) continue;
-                const j = r >> shift;
-                const b = r & (n1 - 1);
-                accumulate(innerG[beta]!, j, babiesG[b]!.mul(pt, { rescale: false }));
-                accumulate(innerH[beta]!, j, babiesH[b]!.mul(pt, { rescale: false }));
-              }
+          for (let beta = 0; beta < blocks; beta++) {
+            for (let r = 0; r < m; r++) {
+              const pt = cache.diagonal(k, beta, r);
+              if (pt === undefined) continue;
+              accumulate(inner[beta]!, r >> shift, babies[r & (n1 - 1)]!.mul(pt, { rescale: false }));
             }
-          } finally {
-            for (const v of babiesH) v.dispose();
           }
         } finally {
-          for (const v of babiesG) v.dispose();
+          for (const v of babies) v.dispose();
         }
       }
-      const out: NodeSums = { g: [], h: [] };
-      try {
-        for (let beta = 0; beta < blocks; beta++) {
-          const length = Math.min(m, cells - beta * m);
-          out.g.push(giantAndFold(ctx, layout, cache.level, innerG[beta]!, length));
-          out.h.push(giantAndFold(ctx, layout, cache.level, innerH[beta]!, length));
+      return foldBlocks(ctx, layout, cache.level, inner);
+    } finally {
+      for (const row of inner) for (const v of row) v?.dispose();
+    }
+  }
+
+  /** The packed gradients (the diagonals belong to the run). */
+  dispose(): void {
+    for (const v of this.#z) v.dispose();
+    this.#z.length = 0;
+  }
+}
+
+/** rot_b(y * mask) for b < n1, at `level` (the mask product rescales: exact scale). */
+function maskedBabies(
+  ctx: CkksPublicContext,
+  y: CkksVector,
+  mask: Float64Array,
+  level: number,
+  n1: number,
+): CkksVector[] {
+  let v = y.mul(mask);
+  const babies: CkksVector[] = [];
+  try {
+    while (v.level > level) {
+      const next = v.mul(1);
+      v.dispose();
+      v = next;
+    }
+    const full = v.withLength(ctx.slotCount);
+    v.dispose();
+    babies.push(full);
+    for (let b = 1; b < n1; b++) {
+      const low = b & -b;
+      babies.push(babies[b - low]!.rotate(low));
+    }
+  } catch (e) {
+    if (babies.length === 0) v.dispose();
+    for (const x of babies) x.dispose();
+    throw e;
+  }
+  return babies;
+}
+
+/**
+ * The directly summed nodes of one tree level together, for hosts whose bin-matrix diagonals do not fit
+ * `BinDiagonals`: [[z]] is multiplied by each node's row mask (as `MaskedRotations`), and each diagonal of
+ * the whole (fixed) bin matrix is encoded once per level and multiplied with every node's masked
+ * rotations. Per tree: one encode set per level instead of one per directly summed node (depth 3: 3
+ * instead of 4), for B mask products and B (n1 - 1) baby rotations per node. Same sums as
+ * `GradientRotations.node`; `worthIt` compares the two by the planner's relative costs.
+ */
+export class LevelMaskedSums {
+  readonly #ctx: CkksPublicContext;
+  readonly #layout: HistogramLayout;
+  readonly #level: number;
+  readonly #chunk: number;
+  /** Per batch, z = g + i sqrt(2) h (packed at the top level). */
+  readonly #z: CkksVector[] = [];
+
+  /** Whether the per-level encodes beat `GradientRotations` for a tree of `depth` (>= 3 to save). */
+  static worthIt(ctx: CkksPublicContext, perTree: HistogramLayout, masked: HistogramLayout, depth: number) {
+    if (productLevel(ctx) >= ctx.levels) return false;
+    let nodes = 0;
+    for (let level = 0; level < depth; level++) nodes += level === 0 ? 1 : 2 ** (level - 1);
+    const giants = (l: HistogramLayout) => l.blocks * (l.giant - 1 + log2Int(l.slotCount / l.blockSize));
+    const { batches: B, blocks: P, blockSize: m } = perTree;
+    const tree =
+      nodes * B * P * m * (1 + ENCODE_COST) +
+      (nodes * giants(perTree) + B * (perTree.baby - 1)) * ROTATION_COST;
+    const level =
+      nodes * (B * P * m + B) +
+      depth * B * P * m * ENCODE_COST +
+      nodes * (giants(masked) + B * (masked.baby - 1)) * ROTATION_COST;
+    return level < tree;
+  }
+
+  /** `g`, `h` are borrowed (the tree's gradient ciphertexts, fresh: at the top level). */
+  constructor(
+    ctx: CkksPublicContext,
+    layout: HistogramLayout,
+    g: readonly CkksVector[],
+    h: readonly CkksVector[],
+    diagonalChunk = DIAGONAL_CHUNK,
+  ) {
+    if (ctx.slotCount !== layout.slotCount || g.length !== layout.batches || h.length !== layout.batches) {
+      throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts do not match the layout', {
+        field: 'gradients',
+      });
+    }
+    this.#level = productLevel(ctx);
+    if (g.some((v) => v.level <= this.#level) || h.some((v) => v.level <= this.#level)) {
+      throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts have no level for the node mask', {
+        field: 'gradients',
+      });
+    }
+    if (
+      !(Number.isInteger(diagonalChunk) && diagonalChunk >= 1 && (diagonalChunk & (diagonalChunk - 1)) === 0)
+    ) {
+      throw new FedscoreError('invalid_argument', 'diagonalChunk must be a power of two', {
+        field: 'diagonalChunk',
+      });
+    }
+    this.#ctx = ctx;
+    this.#layout = layout;
+    this.#chunk = Math.min(layout.blockSize, diagonalChunk);
+    try {
+      for (const [k, v] of g.entries()) this.#z.push(ctx.packComplex(v, h[k]!));
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  /** The histograms of the nodes `rowsOfNodes` (each ascending row indices), in that order. */
+  nodes(rowsOfNodes: readonly Int32Array[], binned: BinnedFeatures, offsets: readonly number[]): NodeSums[] {
+    const ctx = this.#ctx;
+    const layout = this.#layout;
+    const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells, rows } = layout;
+    const S = ctx.slotCount;
+    const F = offsets.length;
+    const chunk = this.#chunk;
+    const shift = log2Int(n1);
+    const D = new Float64Array(chunk * S);
+    const nonzero = new Uint8Array(chunk);
+    const inner = rowsOfNodes.map(() => giantSums(blocks, n2));
+    const from = rowsOfNodes.map(() => 0);
+    try {
+      for (let k = 0; k < batches; k++) {
+        const rowOff = k * S;
+        const batchRows = Math.min(S, rows - rowOff);
+        const babies: (CkksVector[] | undefined)[] = [];
+        try {
+          for (const [i, members] of rowsOfNodes.entries()) {
+            let to = from[i]!;
+            while (to < members.length && members[to]! < rowOff + S) to++;
+            if (to === from[i]) {
+              babies.push(undefined);
+              continue;
+            }
+            const mask = new Float64Array(batchRows);
+            for (let q = from[i]!; q < to; q++) mask[members[q]! - rowOff] = 1;
+            from[i] = to;
+            babies.push(maskedBabies(ctx, this.#z[k]!, mask, this.#level, n1));
+          }
+          if (babies.every((b) => b === undefined)) continue;
+          for (let beta = 0; beta < blocks; beta++) {
+            const lo = beta * m;
+            const hi = Math.min(cells, lo + m);
+            for (let r0 = 0; r0 < m; r0 += chunk) {
+              D.fill(0);
+              nonzero.fill(0);
+              for (let f = 0; f < F; f++) {
+                const first = offsets[f]!;
+                const last = f + 1 < F ? offsets[f + 1]! : cells;
+                if (last <= lo || first >= hi) continue;
+                const idx = binned.index[f]!;
+                for (let u = 0; u < batchRows; u++) {
+                  const c = first + idx[rowOff + u]!;
+                  if (c < lo || c >= hi) continue;
+                  const r = (u - (c - lo)) & (m - 1);
+                  if (r < r0 || r >= r0 + chunk) continue;
+                  D[(r - r0) * S + ((u - (r & (n1 - 1))) & (S - 1))]! += 1;
+                  nonzero[r - r0] = 1;
+                }
+              }
+              for (let d = 0; d < chunk; d++) {
+                if (nonzero[d] === 0) continue;
+                const r = r0 + d;
+                const pt: CkksPlaintext = ctx.encode(D.subarray(d * S, (d + 1) * S), this.#level);
+                try {
+                  for (const [i, b] of babies.entries()) {
+                    if (b === undefined) continue;
+                    accumulate(inner[i]![beta]!, r >> shift, b[r & (n1 - 1)]!.mul(pt, { rescale: false }));
+                  }
+                } finally {
+                  pt.dispose();
+                }
+              }
+            }
+          }
+        } finally {
+          for (const b of babies) for (const v of b ?? []) v.dispose();
         }
+      }
+      const out: NodeSums[] = [];
+      try {
+        for (const sums of inner) out.push(foldBlocks(ctx, layout, this.#level, sums));
       } catch (e) {
-        disposeSums(out);
+        for (const o of out) disposeSums(o);
         throw e;
       }
       return out;
     } finally {
-      for (const row of [...innerG, ...innerH]) for (const v of row) v?.dispose();
+      for (const sums of inner) for (const row of sums) for (const v of row) v?.dispose();
     }
   }
 
-  /** rot_b(y * mask) for b < n1, at the cache's level (the mask product rescales: exact scale). */
-  #babies(y: CkksVector, mask: Float64Array): CkksVector[] {
-    const n1 = this.#cache.layout.baby;
-    let v = y.mul(mask);
-    const babies: CkksVector[] = [];
-    try {
-      while (v.level > this.#cache.level) {
-        const next = v.mul(1);
-        v.dispose();
-        v = next;
-      }
-      const full = v.withLength(this.#ctx.slotCount);
-      v.dispose();
-      babies.push(full);
-      for (let b = 1; b < n1; b++) {
-        const low = b & -b;
-        babies.push(babies[b - low]!.rotate(low));
-      }
-    } catch (e) {
-      if (babies.length === 0) v.dispose();
-      for (const x of babies) x.dispose();
-      throw e;
-    }
-    return babies;
+  dispose(): void {
+    for (const v of this.#z) v.dispose();
+    this.#z.length = 0;
   }
+}
 
-  /** Nothing cached per tree (the diagonals belong to the run). */
-  dispose(): void {}
+/** Per block, the giant steps and fold of its partial sums (`giantAndFold`), cut to the block's cells. */
+function foldBlocks(
+  ctx: CkksPublicContext,
+  layout: HistogramLayout,
+  sumLevel: number,
+  inner: (CkksVector | undefined)[][],
+): NodeSums {
+  const out: NodeSums = { z: [] };
+  try {
+    for (let beta = 0; beta < layout.blocks; beta++) {
+      const length = Math.min(layout.blockSize, layout.cells - beta * layout.blockSize);
+      out.z.push(giantAndFold(ctx, layout, sumLevel, inner[beta]!, length));
+    }
+  } catch (e) {
+    disposeSums(out);
+    throw e;
+  }
+  return out;
 }
 
 /** sum_j rot_{j n1}(inner[j]) as a radix-2 tree, then the fold with period m. Consumes nothing. */
@@ -589,22 +779,42 @@ function giantAndFold(
 }
 
 /**
- * Rescale one block of sums and add a fresh encryption of `noise` (its flooding; zeros without), lifted
- * to the sums' scale before the rescale so the two add exactly. Returns a new vector at scale ~s.
+ * Rescale one block of packed sums and add a fresh encryption of the flooding noise `noiseG` + i sqrt(2)
+ * `noiseH` (zeros without), lifted to the sums' scale before the rescale so the two add exactly: both
+ * parts of every slot are flooded. Returns the released sums of g (the real part) and of h (he's
+ * `imaginaryPart`), new vectors at scale ~s and ~2s.
  */
-export function releaseBlock(ctx: CkksPublicContext, sums: CkksVector, noise: Float64Array): CkksVector {
-  const fresh = ctx.encrypt(noise);
+export function releaseBlock(
+  ctx: CkksPublicContext,
+  sums: CkksVector,
+  noiseG: Float64Array,
+  noiseH: Float64Array,
+): { g: CkksVector; h: CkksVector } {
+  const freshG = ctx.encrypt(noiseG);
+  const freshH = ctx.encrypt(noiseH);
   const one = ctx.encode(1);
-  let lifted: CkksVector | undefined;
-  let total: CkksVector | undefined;
-  let low: CkksVector | undefined;
+  const owned: CkksVector[] = [freshG, freshH];
   try {
-    lifted = fresh.mul(one, { rescale: false });
-    total = sums.add(lifted);
-    low = total.rescale();
-    return low.withLength(sums.length);
+    const fresh = ctx.packComplex(freshG, freshH);
+    owned.push(fresh);
+    const lifted = fresh.mul(one, { rescale: false });
+    owned.push(lifted);
+    const total = sums.add(lifted);
+    owned.push(total);
+    const low = total.rescale();
+    owned.push(low);
+    const g = low.withLength(sums.length);
+    try {
+      const im = ctx.imaginaryPart(low);
+      owned.push(im);
+      return { g, h: im.withLength(sums.length) };
+    } catch (e) {
+      g.dispose();
+      throw e;
+    }
   } finally {
-    for (const v of [fresh, one, lifted, total, low]) v?.dispose();
+    one.dispose();
+    for (const v of owned) v.dispose();
   }
 }
 

@@ -53,9 +53,13 @@ import {
   disposeSums,
   GradientRotations,
   type HistogramLayout,
+  LevelMaskedSums,
+  MAX_DIAGONAL_CACHE_BYTES,
   MaskedRotations,
+  maskedLayout,
   type NodeSums,
   planHistogram,
+  productLevel,
   releaseBlock,
   subtractSums,
 } from './histogram.ts';
@@ -113,6 +117,12 @@ export interface SecureBoostHostOptions {
   readonly colsampleByTree?: number;
   /** Expect the guest's split-gains message at the end (the job's `shareSplitGains`). Default false. */
   readonly receiveSplitGains?: boolean;
+  /**
+   * Memory this host may spend on the run-cached diagonals of its bin matrix under CKKS (`BinDiagonals`:
+   * no encoding per node). Default `MAX_DIAGONAL_CACHE_BYTES` (768 MiB); 0: never cached (the diagonals
+   * are then encoded per level or per node).
+   */
+  readonly maxDiagonalCacheBytes?: number;
   readonly logger?: Logger;
 }
 
@@ -172,7 +182,7 @@ interface CkksPath {
   readonly ctx: CkksPublicContext;
   readonly layout: HistogramLayout;
   diagonals?: BinDiagonals;
-  rotations?: GradientRotations | MaskedRotations;
+  rotations?: GradientRotations | MaskedRotations | LevelMaskedSums;
 }
 
 /** The first cell of each feature in the concatenated (feature, bin) cells. */
@@ -312,15 +322,30 @@ export class SecureBoostHost {
                 field: 'gradients',
               });
             }
-            if (path.diagonals === undefined && BinDiagonals.fits(path.ctx, path.layout)) {
+            if (
+              path.diagonals === undefined &&
+              BinDiagonals.fits(path.ctx, path.layout, o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES)
+            ) {
               // The bin matrix is fixed for the run: its diagonals are encoded once, at the first tree.
-              path.diagonals = new BinDiagonals(path.ctx, path.layout, binned, cellOffsets(binned.counts));
+              path.diagonals = new BinDiagonals(
+                path.ctx,
+                maskedLayout(path.layout),
+                binned,
+                cellOffsets(binned.counts),
+              );
             }
-            // Else the baby rotations of [[g]] and [[h]]: once per tree, shared by every node.
+            // Else the diagonals encoded once per level for all its nodes (deep enough trees), or the
+            // baby rotations of [[g]] and [[h]]: once per tree, shared by every node.
+            const masked = maskedLayout(path.layout);
+            const maskLevel = productLevel(path.ctx);
             path.rotations =
               path.diagonals !== undefined
                 ? new MaskedRotations(path.ctx, path.diagonals, g, h)
-                : new GradientRotations(path.ctx, path.layout, g, h);
+                : LevelMaskedSums.worthIt(path.ctx, path.layout, masked, plan.depth) &&
+                    g.every((v) => v.level > maskLevel) &&
+                    h.every((v) => v.level > maskLevel)
+                  ? new LevelMaskedSums(path.ctx, masked, g, h)
+                  : new GradientRotations(path.ctx, path.layout, g, h);
             held.push(path.rotations);
           }
           let previous = new Map<number, Histogram>();
@@ -355,18 +380,11 @@ export class SecureBoostHost {
                   },
                 );
               }
-              sent.push({
-                node: t.node,
-                gradients:
-                  hist.kind === 'ckks'
-                    ? this.#releaseCkks(he, path!.ctx, hist.sums.g, sd, rng)
-                    : this.#release(he, hist.g, sd, rng),
-                hessians:
-                  hist.kind === 'ckks'
-                    ? this.#releaseCkks(he, path!.ctx, hist.sums.h, sd, rng)
-                    : this.#release(he, hist.h, sd, rng),
-                admissible: out.get(t.node)!,
-              });
+              const pair =
+                hist.kind === 'ckks'
+                  ? this.#releaseCkks(he, path!.ctx, hist.sums, sd, rng)
+                  : { g: this.#release(he, hist.g, sd, rng), h: this.#release(he, hist.h, sd, rng) };
+              sent.push({ node: t.node, gradients: pair.g, hessians: pair.h, admissible: out.get(t.node)! });
             }
             await s.send(o.guest, HISTOGRAMS, sent);
             const decisions = await s.receive(o.guest, SPLIT_DECISIONS);
@@ -482,9 +500,27 @@ export class SecureBoostHost {
         });
       }
     }
+    if (path?.rotations instanceof LevelMaskedSums) {
+      const direct = level.tasks.filter((t) => !t.derive);
+      const members = direct.map((t) => {
+        let n = 0;
+        for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) n++;
+        const m = new Int32Array(n);
+        n = 0;
+        for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) m[n++] = i;
+        return m;
+      });
+      const all = path.rotations.nodes(members, binned, offsets);
+      for (const [i, t] of direct.entries()) {
+        const sums = all[i]!;
+        held.push({ dispose: () => disposeSums(sums) });
+        current.set(t.node, { kind: 'ckks', sums });
+      }
+    }
     for (const t of level.tasks) {
       if (t.derive) continue;
       if (path !== undefined) {
+        if (path.rotations instanceof LevelMaskedSums) continue;
         let n = 0;
         for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) n++;
         const members = new Int32Array(n);
@@ -554,40 +590,55 @@ export class SecureBoostHost {
   }
 
   /**
-   * The bytes of CKKS sums (histogram.ts) for the guest: each block gets a fresh encryption of flooding
-   * noise (zeros when unflooded: still re-randomized) added, is rescaled, and is sent as one additive
-   * ciphertext of the cells.
+   * The bytes of CKKS sums (histogram.ts) for the guest: each packed block gets a fresh encryption of
+   * flooding noise (for both its parts; zeros when unflooded: still re-randomized) added and is
+   * rescaled; its real part (sums of g) and imaginary part (sums of h) are sent as one additive
+   * ciphertext of the cells each.
    */
   #releaseCkks(
     he: AdditiveHePublic,
     ctx: CkksPublicContext,
-    blocks: readonly CkksVector[],
+    sums: NodeSums,
     sd: number,
     rng: CryptoRng,
-  ): Uint8Array {
-    const parts: CkksVector[] = [];
+  ): { g: Uint8Array; h: Uint8Array } {
+    const g: CkksVector[] = [];
+    const h: CkksVector[] = [];
+    const wrap = (parts: CkksVector[]): Uint8Array => {
+      let wrapped: AdditiveCiphertext;
+      try {
+        wrapped = wrapCkksParts(he, parts);
+      } catch (e) {
+        for (const v of parts) v.dispose();
+        throw e;
+      }
+      try {
+        return he.serializeCiphertext(wrapped);
+      } finally {
+        wrapped.dispose();
+      }
+    };
     try {
-      for (const b of blocks) {
+      for (const b of sums.z) {
         const zeros = new Float64Array(b.length);
-        const noise = sd > 0 ? floodNoise(zeros, sd, { rng }) : zeros;
-        parts.push(releaseBlock(ctx, b, noise));
+        const noiseG = sd > 0 ? floodNoise(zeros, sd, { rng }) : zeros;
+        const noiseH = sd > 0 ? floodNoise(zeros, sd, { rng }) : zeros;
+        const part = releaseBlock(ctx, b, noiseG, noiseH);
+        g.push(part.g);
+        h.push(part.h);
       }
     } catch (e) {
-      for (const v of parts) v.dispose();
+      for (const v of [...g, ...h]) v.dispose();
       throw e;
     }
-    let wrapped: AdditiveCiphertext;
+    let gBytes: Uint8Array;
     try {
-      wrapped = wrapCkksParts(he, parts);
+      gBytes = wrap(g);
     } catch (e) {
-      for (const v of parts) v.dispose();
+      for (const v of h) v.dispose();
       throw e;
     }
-    try {
-      return he.serializeCiphertext(wrapped);
-    } finally {
-      wrapped.dispose();
-    }
+    return { g: gBytes, h: wrap(h) };
   }
 
   /** The bytes of a histogram for the guest: CKKS gets a fresh encryption of flooding noise added. */

@@ -48,6 +48,8 @@ export interface TrainSecureBoostInput {
     readonly unsafeNoFlooding?: boolean;
     /** This host's feature subsample per tree (default `hyperparams.colsampleByTree`). */
     readonly colsampleByTree?: number;
+    /** Memory for this host's run-cached CKKS diagonals (default 768 MiB; 0: none). */
+    readonly maxDiagonalCacheBytes?: number;
     readonly rng?: CryptoRng;
   }[];
   /** Default 'ckks'. */
@@ -141,6 +143,7 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
         allowWeakParameters: input.he?.allowWeakParameters === true,
         ...(h.minNodeRows !== undefined && { minNodeRows: h.minNodeRows }),
         ...(h.unsafeNoFlooding === true && { unsafeNoFlooding: true }),
+        ...(h.maxDiagonalCacheBytes !== undefined && { maxDiagonalCacheBytes: h.maxDiagonalCacheBytes }),
         // Each party's own setting; in this in-process run they default to the job's.
         colsampleByTree: h.colsampleByTree ?? input.hyperparams?.colsampleByTree ?? 1,
         receiveSplitGains: input.hyperparams?.shareSplitGains === true,
