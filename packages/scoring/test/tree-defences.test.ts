@@ -494,16 +494,20 @@ describe('tree scoring hosts: the layout checks before any ciphertext', () => {
         applicants: Array.from({ length: n }, (_, k) => ({ applicant: `A${k}`, requestId: '' })),
         items: [new Uint8Array(16)],
       }) as never;
+    // The declared round itself is served (the bank got its reply before it sends the extra one).
+    let served = false;
     await expect(
       session({
         maxRounds: 1,
         rounds: [1],
         raw: async (s) => {
+          served = true;
           await s.send('gov', TREE_REQUEST, request(2, 1));
           await s.receive('gov', TREE_REPLY);
         },
       }),
     ).rejects.toMatchObject({ code: 'protocol_step', field: 'tree-request.round' });
+    expect(served).toBe(true);
     await expect(
       session({
         maxRounds: 3,
