@@ -169,9 +169,11 @@ export type {
   TreeScoringHostOptions,
 } from './tree.ts';
 export {
+  checkContext,
   checkTreeModel,
   guestLeafWeights,
   hostLeafMask,
+  maskSumFlood,
   runTreeScoring,
   TREE_ERROR_BOUND,
   TREE_FLOODING_BITS,
