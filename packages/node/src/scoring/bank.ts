@@ -339,16 +339,7 @@ export class ScoringClient {
     }
     const figures = this.#figures(body);
     const mode = this.#o.config.mode;
-    const fingerprint = enterpriseSetFingerprint([applicant]);
-    const auditCommon = {
-      actor: this.#o.party,
-      dataOwner: this.government,
-      purpose: 'scoring',
-      job: requestId,
-      enterpriseFingerprint: fingerprint,
-      enterpriseCount: 1,
-    } as const;
-    const result = await this.#settle(served.version, auditCommon, requestId, () =>
+    const result = await this.#settle(served.version, applicant, requestId, () =>
       this.#batched(served, { applicant, bankPartial: zBank, requestId }),
     );
     const rules = this.#o.rules;
@@ -379,8 +370,21 @@ export class ScoringClient {
         points: -f * (result.score! - zBank),
       });
     }
+    return this.#response(served.version, requestId, applicant, mode, score, pd, decision, reasons);
+  }
+
+  /** The API's answer: the model, the score and PD (null in band mode), band, decision, sorted reasons. */
+  #response(
+    v: ModelVersion,
+    requestId: string,
+    applicant: string,
+    mode: ScoreResponseBody['mode'],
+    score: number | null,
+    pd: number | null,
+    decision: CreditDecision | undefined,
+    reasons: ScoreResponseBody['reasons'],
+  ): ScoreResponseBody {
     reasons.sort((a, b) => a.points - b.points);
-    const v = served.version;
     return {
       requestId,
       applicant,
@@ -395,7 +399,7 @@ export class ScoringClient {
           : {
               approved: decision.approved,
               creditLine: decision.line,
-              currency: rules!.currency,
+              currency: this.#o.rules!.currency,
               bindingCap: decision.bindingCap,
               rateBp: decision.rateBp,
             },
@@ -409,17 +413,18 @@ export class ScoringClient {
    */
   async #settle(
     version: ModelVersion,
-    auditCommon: {
-      readonly actor: string;
-      readonly dataOwner: string;
-      readonly purpose: string;
-      readonly job: string;
-      readonly enterpriseFingerprint: string;
-      readonly enterpriseCount: number;
-    },
+    applicant: string,
     requestId: string,
     run: () => Promise<OnlineBatchOutcome>,
   ): Promise<OnlineScore> {
+    const auditCommon = {
+      actor: this.#o.party,
+      dataOwner: this.government,
+      purpose: 'scoring',
+      job: requestId,
+      enterpriseFingerprint: enterpriseSetFingerprint([applicant]),
+      enterpriseCount: 1,
+    } as const;
     const mode = this.#o.config.mode;
     let result: OnlineScore | ScoringRefusal;
     try {
@@ -693,15 +698,7 @@ export class ScoringClient {
     const applicant = normalizeUscc(body.applicant);
     const values = this.#treeValues(served, body.features);
     const figures = this.#figures(body);
-    const auditCommon = {
-      actor: this.#o.party,
-      dataOwner: this.government,
-      purpose: 'scoring',
-      job: requestId,
-      enterpriseFingerprint: enterpriseSetFingerprint([applicant]),
-      enterpriseCount: 1,
-    } as const;
-    const result = await this.#settle(served.version, auditCommon, requestId, () =>
+    const result = await this.#settle(served.version, applicant, requestId, () =>
       this.#treeBatched(served, { applicant, features: values, requestId }),
     );
     const f = this.#factor;
@@ -714,28 +711,8 @@ export class ScoringClient {
       { code: 'base', source: 'base', feature: null, points: this.#offset - f * base },
       { code: 'trees', source: 'trees', feature: null, points: -f * (z - base) },
     ];
-    reasons.sort((a, b) => a.points - b.points);
-    const v = served.version;
-    return {
-      requestId,
-      applicant,
-      model: { ref: v.ref, name: v.name, version: v.version, modelId: v.modelId, algorithm: v.algorithm },
-      mode: 'exact',
-      score,
-      probabilityOfDefault: z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)),
-      band: decision === undefined ? null : { name: decision.band, index: decision.bandIndex },
-      decision:
-        decision === undefined
-          ? null
-          : {
-              approved: decision.approved,
-              creditLine: decision.line,
-              currency: rules!.currency,
-              bindingCap: decision.bindingCap,
-              rateBp: decision.rateBp,
-            },
-      reasons,
-    };
+    const pd = z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+    return this.#response(served.version, requestId, applicant, 'exact', score, pd, decision, reasons);
   }
 
   /** The request's features in the tree model's order: every one present, no other; null -> missing (NaN). */
