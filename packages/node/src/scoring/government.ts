@@ -232,16 +232,24 @@ export class ScoringEndpoint {
           : this.#answer(bank, modelId, scores!, applicant, request.requestId),
     });
     try {
-      const s = new ProtocolSession(this.#o.transport.channel(), {
-        protocol: ONLINE_SCORING_PROTOCOL,
-        version: ONLINE_SCORING_VERSION,
-        session,
-      });
-      const r = await gov.serve(s, bank);
-      this.#logger.debug('scoring session served', { peer: bank, requests: r.requests });
+      await this.#run(gov, session, bank, ONLINE_SCORING_PROTOCOL, ONLINE_SCORING_VERSION, 'scoring');
     } finally {
       gov.dispose();
     }
+  }
+
+  /** Serve `session` of `protocol` with `gov` until it ends; `label` names it in the log. */
+  async #run(
+    gov: { serve(s: ProtocolSession, bank: PartyId): Promise<{ readonly requests: number }> },
+    session: string,
+    bank: PartyId,
+    protocol: string,
+    version: number,
+    label: string,
+  ): Promise<void> {
+    const s = new ProtocolSession(this.#o.transport.channel(), { protocol, version, session });
+    const r = await gov.serve(s, bank);
+    this.#logger.debug(`${label} session served`, { peer: bank, requests: r.requests });
   }
 
   async #refuseUnserved(
@@ -363,13 +371,7 @@ export class ScoringEndpoint {
       },
       lookup: (requests) => Promise.all(requests.map((r) => this.#treeLookup(bank, modelId, records!, r))),
     });
-    const s = new ProtocolSession(this.#o.transport.channel(), {
-      protocol: TREE_SCORING_PROTOCOL,
-      version: TREE_SCORING_VERSION,
-      session,
-    });
-    const r = await gov.serve(s, bank);
-    this.#logger.debug('tree scoring session served', { peer: bank, requests: r.requests });
+    await this.#run(gov, session, bank, TREE_SCORING_PROTOCOL, TREE_SCORING_VERSION, 'tree scoring');
   }
 
   /** One applicant of a tree round: admission first (before any lookup), then #answer. */
