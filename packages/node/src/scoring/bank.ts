@@ -122,20 +122,82 @@ interface ServedTree {
   readonly maxApplicants: number;
 }
 
-interface PooledSession {
+/** What a pooled session's scorer does: one round for a batch of applicants, then close and forget. */
+interface RoundScorer<I> {
+  scoreBatch(items: readonly I[]): Promise<OnlineBatchOutcome[]>;
+  close(): Promise<void>;
+  dispose(): void;
+}
+
+/**
+ * One protocol session with the government: a `scoring.online` session (an `OnlineScoringBank`) or a
+ * `scoring.tree` session (a `TreeScoringBank`: its key and layout are made once, each round is one
+ * ciphertext each way).
+ */
+interface PooledSession<I, C extends RoundScorer<I>> {
   readonly id: string;
-  readonly scorer: OnlineScoringBank;
+  readonly scorer: C;
   readonly protocol: ProtocolSession;
 }
 
-/** A `scoring.tree` session: its key and layout are made once, each round is one ciphertext each way. */
-interface PooledTreeSession {
-  readonly id: string;
-  readonly scorer: TreeScoringBank;
+/** How to open one kind of session: its id prefix, protocol, scorer and hello. */
+interface SessionKind<C> {
+  readonly prefix: string;
+  readonly protocol: string;
+  readonly version: number;
+  /** The log and revocation wording: 'scoring' or 'tree scoring'. */
+  readonly label: string;
+  readonly create: () => Promise<C>;
+  readonly open: (scorer: C, protocol: ProtocolSession) => Promise<void>;
+}
+
+/** Applicants waiting for their model's next round. */
+interface Waiting<I> {
+  readonly item: I;
+  readonly resolve: (o: OnlineBatchOutcome) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/**
+ * Micro-batching by model id: a round takes every applicant queued within `windowMs` of the first, up
+ * to `maxApplicants` (scoring.online v3, scoring.tree).
+ */
+class RoundBatcher<I> {
+  readonly #batches = new Map<
+    string,
+    { waiting: Waiting<I>[]; timer: ReturnType<typeof setTimeout> | undefined }
+  >();
+
+  /** Queue `item` under `key`; `round` sends the queued applicants as one round. */
+  queue(
+    key: string,
+    item: I,
+    o: { maxApplicants: number; windowMs: number },
+    round: (waiting: readonly Waiting<I>[]) => void,
+  ): Promise<OnlineBatchOutcome> {
+    return new Promise<OnlineBatchOutcome>((resolve, reject) => {
+      let b = this.#batches.get(key);
+      if (b === undefined) {
+        b = { waiting: [], timer: undefined };
+        this.#batches.set(key, b);
+      }
+      b.waiting.push({ item, resolve, reject });
+      if (b.waiting.length >= o.maxApplicants) this.#flush(key, round);
+      else b.timer ??= setTimeout(() => this.#flush(key, round), o.windowMs);
+    });
+  }
+
+  #flush(key: string, round: (waiting: readonly Waiting<I>[]) => void): void {
+    const b = this.#batches.get(key);
+    if (b === undefined) return;
+    this.#batches.delete(key);
+    if (b.timer !== undefined) clearTimeout(b.timer);
+    round(b.waiting);
+  }
 }
 
 /** Sessions with the government for one model. */
-class SessionPool<S = PooledSession> {
+class SessionPool<S> {
   readonly #idle: S[] = [];
   readonly #waiters: ((s: S | undefined) => void)[] = [];
   #open = 0;
@@ -220,32 +282,12 @@ async function warmPool<S>(pool: SessionPool<S>, n: number): Promise<void> {
 export class ScoringClient {
   readonly #o: ScoringClientOptions;
   readonly #logger: Logger;
-  readonly #pools = new Map<string, SessionPool>();
-  readonly #treePools = new Map<string, SessionPool<PooledTreeSession>>();
+  readonly #pools = new Map<string, SessionPool<PooledSession<OnlineBatchItem, OnlineScoringBank>>>();
+  readonly #treePools = new Map<string, SessionPool<PooledSession<TreeBatchItem, TreeScoringBank>>>();
   /** Tree-model applicants waiting for their model's next round, by model id. */
-  readonly #treeBatches = new Map<
-    string,
-    {
-      waiting: {
-        item: TreeBatchItem;
-        resolve: (o: OnlineBatchOutcome) => void;
-        reject: (e: unknown) => void;
-      }[];
-      timer: ReturnType<typeof setTimeout> | undefined;
-    }
-  >();
+  readonly #treeBatches = new RoundBatcher<TreeBatchItem>();
   /** Applicants waiting for their model's next round (micro-batching), by model id. */
-  readonly #batches = new Map<
-    string,
-    {
-      waiting: {
-        item: OnlineBatchItem;
-        resolve: (o: OnlineBatchOutcome) => void;
-        reject: (e: unknown) => void;
-      }[];
-      timer: ReturnType<typeof setTimeout> | undefined;
-    }
-  >();
+  readonly #batches = new RoundBatcher<OnlineBatchItem>();
   readonly #models = new Map<string, ServedModel | ServedTree>();
   readonly #commit: AuditGroupCommit;
   readonly #factor: number;
@@ -297,16 +339,7 @@ export class ScoringClient {
     }
     const figures = this.#figures(body);
     const mode = this.#o.config.mode;
-    const fingerprint = enterpriseSetFingerprint([applicant]);
-    const auditCommon = {
-      actor: this.#o.party,
-      dataOwner: this.government,
-      purpose: 'scoring',
-      job: requestId,
-      enterpriseFingerprint: fingerprint,
-      enterpriseCount: 1,
-    } as const;
-    const result = await this.#settle(served.version, auditCommon, requestId, () =>
+    const result = await this.#settle(served.version, applicant, requestId, () =>
       this.#batched(served, { applicant, bankPartial: zBank, requestId }),
     );
     const rules = this.#o.rules;
@@ -337,8 +370,21 @@ export class ScoringClient {
         points: -f * (result.score! - zBank),
       });
     }
+    return this.#response(served.version, requestId, applicant, mode, score, pd, decision, reasons);
+  }
+
+  /** The API's answer: the model, the score and PD (null in band mode), band, decision, sorted reasons. */
+  #response(
+    v: ModelVersion,
+    requestId: string,
+    applicant: string,
+    mode: ScoreResponseBody['mode'],
+    score: number | null,
+    pd: number | null,
+    decision: CreditDecision | undefined,
+    reasons: ScoreResponseBody['reasons'],
+  ): ScoreResponseBody {
     reasons.sort((a, b) => a.points - b.points);
-    const v = served.version;
     return {
       requestId,
       applicant,
@@ -353,7 +399,7 @@ export class ScoringClient {
           : {
               approved: decision.approved,
               creditLine: decision.line,
-              currency: rules!.currency,
+              currency: this.#o.rules!.currency,
               bindingCap: decision.bindingCap,
               rateBp: decision.rateBp,
             },
@@ -367,17 +413,18 @@ export class ScoringClient {
    */
   async #settle(
     version: ModelVersion,
-    auditCommon: {
-      readonly actor: string;
-      readonly dataOwner: string;
-      readonly purpose: string;
-      readonly job: string;
-      readonly enterpriseFingerprint: string;
-      readonly enterpriseCount: number;
-    },
+    applicant: string,
     requestId: string,
     run: () => Promise<OnlineBatchOutcome>,
   ): Promise<OnlineScore> {
+    const auditCommon = {
+      actor: this.#o.party,
+      dataOwner: this.government,
+      purpose: 'scoring',
+      job: requestId,
+      enterpriseFingerprint: enterpriseSetFingerprint([applicant]),
+      enterpriseCount: 1,
+    } as const;
     const mode = this.#o.config.mode;
     let result: OnlineScore | ScoringRefusal;
     try {
@@ -651,15 +698,7 @@ export class ScoringClient {
     const applicant = normalizeUscc(body.applicant);
     const values = this.#treeValues(served, body.features);
     const figures = this.#figures(body);
-    const auditCommon = {
-      actor: this.#o.party,
-      dataOwner: this.government,
-      purpose: 'scoring',
-      job: requestId,
-      enterpriseFingerprint: enterpriseSetFingerprint([applicant]),
-      enterpriseCount: 1,
-    } as const;
-    const result = await this.#settle(served.version, auditCommon, requestId, () =>
+    const result = await this.#settle(served.version, applicant, requestId, () =>
       this.#treeBatched(served, { applicant, features: values, requestId }),
     );
     const f = this.#factor;
@@ -672,28 +711,8 @@ export class ScoringClient {
       { code: 'base', source: 'base', feature: null, points: this.#offset - f * base },
       { code: 'trees', source: 'trees', feature: null, points: -f * (z - base) },
     ];
-    reasons.sort((a, b) => a.points - b.points);
-    const v = served.version;
-    return {
-      requestId,
-      applicant,
-      model: { ref: v.ref, name: v.name, version: v.version, modelId: v.modelId, algorithm: v.algorithm },
-      mode: 'exact',
-      score,
-      probabilityOfDefault: z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)),
-      band: decision === undefined ? null : { name: decision.band, index: decision.bandIndex },
-      decision:
-        decision === undefined
-          ? null
-          : {
-              approved: decision.approved,
-              creditLine: decision.line,
-              currency: rules!.currency,
-              bindingCap: decision.bindingCap,
-              rateBp: decision.rateBp,
-            },
-      reasons,
-    };
+    const pd = z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+    return this.#response(served.version, requestId, applicant, 'exact', score, pd, decision, reasons);
   }
 
   /** The request's features in the tree model's order: every one present, no other; null -> missing (NaN). */
@@ -730,156 +749,108 @@ export class ScoringClient {
     return out;
   }
 
-  #treePool(served: ServedTree): SessionPool<PooledTreeSession> {
-    const key = served.version.modelId;
-    let pool = this.#treePools.get(key);
-    if (pool === undefined) {
-      pool = new SessionPool<PooledTreeSession>({
-        size: this.#o.config.sessions,
-        maxQueued: this.#o.config.maxQueued,
-        create: () => this.#openTreeSession(served),
-        drop: (s) => this.#dropTreeSession(s),
-      });
-      this.#treePools.set(key, pool);
-    }
-    return pool;
-  }
-
-  async #openTreeSession(served: ServedTree): Promise<PooledTreeSession> {
-    const { transport, party, config } = this.#o;
-    const id = `${TREE_SESSION_PREFIX}/${party}/${randomUUID()}`;
-    const scorer = await TreeScoringBank.create({ model: served.model, logger: this.#logger });
-    transport.grant({
-      key: id,
-      parties: [party, config.government],
-      protocols: { [TREE_SCORING_PROTOCOL]: TREE_SCORING_VERSION },
-    });
-    const protocol = new ProtocolSession(transport.channel(), {
+  #treePool(served: ServedTree): SessionPool<PooledSession<TreeBatchItem, TreeScoringBank>> {
+    return this.#poolFor(this.#treePools, served.version, {
+      prefix: TREE_SESSION_PREFIX,
       protocol: TREE_SCORING_PROTOCOL,
       version: TREE_SCORING_VERSION,
-      session: id,
+      label: 'tree scoring',
+      create: () => TreeScoringBank.create({ model: served.model, logger: this.#logger }),
+      open: (scorer, protocol) => scorer.open(protocol, this.#o.config.government),
     });
-    const s = { id, scorer };
-    try {
-      await scorer.open(protocol, config.government);
-    } catch (e) {
-      await this.#dropTreeSession(s);
-      throw e;
-    }
-    this.#logger.debug('tree scoring session opened', { model: served.version.ref });
-    return s;
-  }
-
-  async #dropTreeSession(s: PooledTreeSession): Promise<void> {
-    try {
-      await s.scorer.close();
-    } catch {
-      // The government is gone or the session broken: it ends the session on its side by itself.
-    } finally {
-      this.#o.transport.revoke(s.id, new Error('tree scoring session closed'));
-      s.scorer.dispose();
-    }
   }
 
   /** As `#batched`, for a tree model: applicants queued within the window share one round. */
   #treeBatched(served: ServedTree, item: TreeBatchItem): Promise<OnlineBatchOutcome> {
     const { windowMs, maxApplicants: m } = this.#o.config.batch ?? { maxApplicants: 1, windowMs: 0 };
     const maxApplicants = Math.min(m, served.maxApplicants, ONLINE_MAX_BATCH);
-    const key = served.version.modelId;
-    return new Promise<OnlineBatchOutcome>((resolve, reject) => {
-      let b = this.#treeBatches.get(key);
-      if (b === undefined) {
-        b = { waiting: [], timer: undefined };
-        this.#treeBatches.set(key, b);
-      }
-      b.waiting.push({ item, resolve, reject });
-      if (b.waiting.length >= maxApplicants) this.#flushTree(served, key);
-      else b.timer ??= setTimeout(() => this.#flushTree(served, key), windowMs);
+    return this.#treeBatches.queue(served.version.modelId, item, { maxApplicants, windowMs }, (waiting) =>
+      this.#round(
+        this.#treePool(served),
+        waiting,
+        'tree-reply.errors',
+        // A session that used its rounds is closed; the next request opens one with a fresh key.
+        (s) => s.scorer.roundsLeft > 0,
+      ),
+    );
+  }
+
+  #pool(served: ServedModel): SessionPool<PooledSession<OnlineBatchItem, OnlineScoringBank>> {
+    const { config } = this.#o;
+    return this.#poolFor(this.#pools, served.version, {
+      prefix: SCORE_SESSION_PREFIX,
+      protocol: ONLINE_SCORING_PROTOCOL,
+      version: ONLINE_SCORING_VERSION,
+      label: 'scoring',
+      create: () =>
+        OnlineScoringBank.create({
+          mode: config.mode,
+          ...(config.mode === 'band' && { thresholds: this.#logitThresholds }),
+          logger: this.#logger,
+        }),
+      open: (scorer, protocol) => scorer.open(protocol, config.government, served.version.modelId),
     });
   }
 
-  #flushTree(served: ServedTree, key: string): void {
-    const b = this.#treeBatches.get(key);
-    if (b === undefined) return;
-    this.#treeBatches.delete(key);
-    if (b.timer !== undefined) clearTimeout(b.timer);
-    const waiting = b.waiting;
-    this.#withSession(
-      this.#treePool(served),
-      async (s) => {
-        const outcomes = await s.scorer.scoreBatch(waiting.map((w) => w.item));
-        for (const [i, o] of outcomes.entries()) waiting[i]!.resolve(o);
-        if (
-          outcomes.some(
-            (o) =>
-              !o.ok &&
-              (isFedscoreError(o.error, 'model_unavailable') || isFedscoreError(o.error, 'policy_refused')),
-          )
-        ) {
-          throw new FedscoreError('protocol_step', 'the government refuses every request of this session', {
-            field: 'tree-reply.errors',
-          });
-        }
-      },
-      // A session that used its rounds is closed; the next request opens one with a fresh key.
-      (s) => s.scorer.roundsLeft > 0,
-    ).catch((e: unknown) => {
-      for (const w of waiting) w.reject(e);
-    });
-  }
-
-  #pool(served: ServedModel): SessionPool {
-    const key = served.version.modelId;
-    let pool = this.#pools.get(key);
+  /** The session pool of `version` in `pools`, made on first use. */
+  #poolFor<I, C extends RoundScorer<I>>(
+    pools: Map<string, SessionPool<PooledSession<I, C>>>,
+    version: ModelVersion,
+    kind: SessionKind<C>,
+  ): SessionPool<PooledSession<I, C>> {
+    const key = version.modelId;
+    let pool = pools.get(key);
     if (pool === undefined) {
-      pool = new SessionPool({
+      pool = new SessionPool<PooledSession<I, C>>({
         size: this.#o.config.sessions,
         maxQueued: this.#o.config.maxQueued,
-        create: () => this.#openSession(served),
-        drop: (s) => this.#dropSession(s),
+        create: () => this.#openSession(version, kind),
+        drop: (s) => this.#dropSession(s, kind),
       });
-      this.#pools.set(key, pool);
+      pools.set(key, pool);
     }
     return pool;
   }
 
-  async #openSession(served: ServedModel): Promise<PooledSession> {
+  async #openSession<I, C extends RoundScorer<I>>(
+    version: ModelVersion,
+    kind: SessionKind<C>,
+  ): Promise<PooledSession<I, C>> {
     const { transport, party, config } = this.#o;
-    const id = `${SCORE_SESSION_PREFIX}/${party}/${randomUUID()}`;
-    const scorer = await OnlineScoringBank.create({
-      mode: config.mode,
-      ...(config.mode === 'band' && { thresholds: this.#logitThresholds }),
-      logger: this.#logger,
-    });
+    const id = `${kind.prefix}/${party}/${randomUUID()}`;
+    const scorer = await kind.create();
     transport.grant({
       key: id,
       parties: [party, config.government],
-      protocols: { [ONLINE_SCORING_PROTOCOL]: ONLINE_SCORING_VERSION },
+      protocols: { [kind.protocol]: kind.version },
     });
     const protocol = new ProtocolSession(transport.channel(), {
-      protocol: ONLINE_SCORING_PROTOCOL,
-      version: ONLINE_SCORING_VERSION,
+      protocol: kind.protocol,
+      version: kind.version,
       session: id,
     });
     const s = { id, scorer, protocol };
     try {
-      await scorer.open(protocol, config.government, served.version.modelId);
+      await kind.open(scorer, protocol);
     } catch (e) {
-      await this.#dropSession(s);
+      await this.#dropSession(s, kind);
       throw e;
     }
-    this.#logger.debug('scoring session opened', { model: served.version.ref });
+    this.#logger.debug(`${kind.label} session opened`, { model: version.ref });
     return s;
   }
 
   /** Best effort: tell the government the session is over, then forget its key. */
-  async #dropSession(s: PooledSession): Promise<void> {
+  async #dropSession<I, C extends RoundScorer<I>>(
+    s: PooledSession<I, C>,
+    kind: Pick<SessionKind<C>, 'label'>,
+  ): Promise<void> {
     try {
       await s.scorer.close();
     } catch {
       // The government is gone or the session broken: it ends the session on its side by itself.
     } finally {
-      this.#o.transport.revoke(s.id, new Error('scoring session closed'));
+      this.#o.transport.revoke(s.id, new Error(`${kind.label} session closed`));
       s.scorer.dispose();
     }
   }
@@ -896,42 +867,39 @@ export class ScoringClient {
       b0.maxApplicants,
       onlineMaxBatch(ONLINE_CKKS_PARAMS.polyModulusDegree / 2, K),
     );
-    const key = served.version.modelId;
-    return new Promise<OnlineBatchOutcome>((resolve, reject) => {
-      let b = this.#batches.get(key);
-      if (b === undefined) {
-        b = { waiting: [], timer: undefined };
-        this.#batches.set(key, b);
-      }
-      b.waiting.push({ item, resolve, reject });
-      if (b.waiting.length >= maxApplicants) this.#flush(served, key);
-      else b.timer ??= setTimeout(() => this.#flush(served, key), windowMs);
-    });
+    return this.#batches.queue(served.version.modelId, item, { maxApplicants, windowMs }, (waiting) =>
+      this.#round(this.#pool(served), waiting, 'score-reply.error'),
+    );
   }
 
-  /** Send the queued applicants of `key` as one round; each gets its own outcome. */
-  #flush(served: ServedModel, key: string): void {
-    const b = this.#batches.get(key);
-    if (b === undefined) return;
-    this.#batches.delete(key);
-    if (b.timer !== undefined) clearTimeout(b.timer);
-    const waiting = b.waiting;
-    this.#withSession(this.#pool(served), async (s) => {
-      const outcomes = await s.scorer.scoreBatch(waiting.map((w) => w.item));
-      for (const [i, o] of outcomes.entries()) waiting[i]!.resolve(o);
-      // Refusals that answer every request of the session: drop it (its waiters have their answers).
-      if (
-        outcomes.some(
-          (o) =>
-            !o.ok &&
-            (isFedscoreError(o.error, 'model_unavailable') || isFedscoreError(o.error, 'policy_refused')),
-        )
-      ) {
-        throw new FedscoreError('protocol_step', 'the government refuses every request of this session', {
-          field: 'score-reply.error',
-        });
-      }
-    }).catch((e: unknown) => {
+  /** Send the queued applicants as one round on a session of `pool`; each gets its own outcome. */
+  #round<I, C extends RoundScorer<I>>(
+    pool: SessionPool<PooledSession<I, C>>,
+    waiting: readonly Waiting<I>[],
+    /** The reply field named when the government refuses the whole session. */
+    field: string,
+    reusable?: (s: PooledSession<I, C>) => boolean,
+  ): void {
+    this.#withSession(
+      pool,
+      async (s) => {
+        const outcomes = await s.scorer.scoreBatch(waiting.map((w) => w.item));
+        for (const [i, o] of outcomes.entries()) waiting[i]!.resolve(o);
+        // Refusals that answer every request of the session: drop it (its waiters have their answers).
+        if (
+          outcomes.some(
+            (o) =>
+              !o.ok &&
+              (isFedscoreError(o.error, 'model_unavailable') || isFedscoreError(o.error, 'policy_refused')),
+          )
+        ) {
+          throw new FedscoreError('protocol_step', 'the government refuses every request of this session', {
+            field,
+          });
+        }
+      },
+      reusable,
+    ).catch((e: unknown) => {
       // Settled waiters ignore this; the others' round failed as a whole (timeout, broken session).
       for (const w of waiting) w.reject(e);
     });

@@ -61,14 +61,14 @@ import { AuditGroupCommit, type AuditLog, enterpriseSetFingerprint } from '../au
 import type { ConsentRegistry } from '../consent/index.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import { partyFeatures } from '../jobs/stages.ts';
-import type { ModelRegistry } from '../registry/index.ts';
+import type { ModelRegistry, ModelVersion } from '../registry/index.ts';
 import {
   governmentOnlineScoring,
   type ScoringPolicyConfig,
   type ScoringQuota,
 } from '../scoring-policy/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
-import { StandingSessions } from '../transport/standing-sessions.ts';
+import { StandingSessions, type StandingSessionsOptions } from '../transport/standing-sessions.ts';
 
 /** First segment of every scoring session id. */
 export const SCORE_SESSION_PREFIX = 'score';
@@ -137,39 +137,35 @@ export class ScoringEndpoint {
     this.#now = options.now ?? Date.now;
     this.#logger = (options.logger ?? noopLogger).child({ component: 'scoring' });
     this.#commit = new AuditGroupCommit(options.audit);
-    this.#sessions = new StandingSessions({
-      transport: options.transport,
-      party: options.party,
-      peers: options.peers,
+    this.#sessions = this.#standing({
       prefix: SCORE_SESSION_PREFIX,
       protocols: { [ONLINE_SCORING_PROTOCOL]: ONLINE_SCORING_VERSION },
       name: 'scoring',
       maxSessionsPerPeer: options.maxSessionsPerPeer ?? 64,
-      parse: (nonce) => (NONCE.test(nonce) ? nonce : undefined),
       serve: (session, bank) => this.#serve(session, bank),
-      onFailure: (session, bank, e) => {
-        const code = isFedscoreError(e) ? e.code : 'internal';
-        const field = isFedscoreError(e) ? e.field : undefined;
-        // A bank that goes away (or a node that stops) ends its sessions this way: not an attack.
-        if (code === 'channel_closed') return;
-        this.#logger.warn('scoring session failed', { peer: bank, code, field });
-        this.#o.audit.append({
-          kind: 'security_event',
-          actor: bank,
-          details: { rpc: 'score', code, session, ...(field !== undefined && { field }) },
-        });
-      },
     });
-    this.#treeSessions = new StandingSessions({
-      transport: options.transport,
-      party: options.party,
-      peers: options.peers,
+    this.#treeSessions = this.#standing({
       prefix: TREE_SESSION_PREFIX,
       protocols: { [TREE_SCORING_PROTOCOL]: TREE_SCORING_VERSION },
       name: 'tree scoring',
       maxSessionsPerPeer: Math.min(options.maxTreeSessionsPerPeer ?? 4, options.maxSessionsPerPeer ?? 64),
-      parse: (nonce) => (NONCE.test(nonce) ? nonce : undefined),
       serve: (session, bank) => this.#serveTree(session, bank),
+    });
+  }
+
+  /** Standing sessions of one scoring protocol with the banks: nonce ids, failures logged and audited. */
+  #standing(
+    o: Pick<
+      StandingSessionsOptions<string>,
+      'prefix' | 'protocols' | 'name' | 'maxSessionsPerPeer' | 'serve'
+    >,
+  ): StandingSessions<string> {
+    return new StandingSessions({
+      ...o,
+      transport: this.#o.transport,
+      party: this.#o.party,
+      peers: this.#o.peers,
+      parse: (nonce) => (NONCE.test(nonce) ? nonce : undefined),
       onFailure: (session, bank, e) => {
         const code = isFedscoreError(e) ? e.code : 'internal';
         const field = isFedscoreError(e) ? e.field : undefined;
@@ -236,16 +232,24 @@ export class ScoringEndpoint {
           : this.#answer(bank, modelId, scores!, applicant, request.requestId),
     });
     try {
-      const s = new ProtocolSession(this.#o.transport.channel(), {
-        protocol: ONLINE_SCORING_PROTOCOL,
-        version: ONLINE_SCORING_VERSION,
-        session,
-      });
-      const r = await gov.serve(s, bank);
-      this.#logger.debug('scoring session served', { peer: bank, requests: r.requests });
+      await this.#run(gov, session, bank, ONLINE_SCORING_PROTOCOL, ONLINE_SCORING_VERSION, 'scoring');
     } finally {
       gov.dispose();
     }
+  }
+
+  /** Serve `session` of `protocol` with `gov` until it ends; `label` names it in the log. */
+  async #run(
+    gov: { serve(s: ProtocolSession, bank: PartyId): Promise<{ readonly requests: number }> },
+    session: string,
+    bank: PartyId,
+    protocol: string,
+    version: number,
+    label: string,
+  ): Promise<void> {
+    const s = new ProtocolSession(this.#o.transport.channel(), { protocol, version, session });
+    const r = await gov.serve(s, bank);
+    this.#logger.debug(`${label} session served`, { peer: bank, requests: r.requests });
   }
 
   async #refuseUnserved(
@@ -367,13 +371,7 @@ export class ScoringEndpoint {
       },
       lookup: (requests) => Promise.all(requests.map((r) => this.#treeLookup(bank, modelId, records!, r))),
     });
-    const s = new ProtocolSession(this.#o.transport.channel(), {
-      protocol: TREE_SCORING_PROTOCOL,
-      version: TREE_SCORING_VERSION,
-      session,
-    });
-    const r = await gov.serve(s, bank);
-    this.#logger.debug('tree scoring session served', { peer: bank, requests: r.requests });
+    await this.#run(gov, session, bank, TREE_SCORING_PROTOCOL, TREE_SCORING_VERSION, 'tree scoring');
   }
 
   /** One applicant of a tree round: admission first (before any lookup), then #answer. */
@@ -416,22 +414,13 @@ export class ScoringEndpoint {
    * a one-hot level the data lacks is 0), cached for refreshSeconds.
    */
   #treeRecordsFor(modelId: string, bank: PartyId): TreeRecords {
-    const { models, party } = this.#o;
-    const version = models
-      .list()
-      .filter((m) => m.modelId === modelId && m.status !== 'retired' && m.algorithm === 'secureboost')
-      .at(-1);
-    if (version === undefined) {
-      throw new FedscoreError('not_found', `no tree model '${modelId}' to serve here`, {
-        field: 'tree-layout.model_id',
-      });
-    }
-    const { artifact, descriptor } = models.artifacts(version.ref);
-    if (artifact === undefined || descriptor === undefined) {
-      throw new FedscoreError('invalid_state', `${version.ref} holds no part of this node`, {
-        field: 'tree-layout.model_id',
-      });
-    }
+    const { party } = this.#o;
+    const { version, artifact, descriptor } = this.#servedPart(
+      modelId,
+      'tree model',
+      'tree-layout.model_id',
+      (m) => m.algorithm === 'secureboost',
+    );
     const joint = JSON.parse(descriptor) as { guest?: unknown; hosts?: unknown };
     if (joint.guest !== bank || !Array.isArray(joint.hosts) || !joint.hosts.includes(party)) {
       throw new FedscoreError('not_found', `no tree model '${modelId}' shared with ${bank}`, {
@@ -441,34 +430,12 @@ export class ScoringEndpoint {
     const key = `${modelId}\u0000${version.ref}`;
     const have = this.#trees.get(key);
     const now = this.#now();
-    if (have !== undefined && now - have.at < (this.#o.refreshSeconds ?? 300) * 1000) return have;
+    if (this.#fresh(have, now)) return have;
     const model = parseHostModel(artifact);
-    const job = version.lineage.job !== undefined ? this.#o.jobs.get(version.lineage.job) : undefined;
-    const dataName = job?.spec.data[party] ?? this.#o.dataName;
-    if (dataName === undefined) {
-      throw new FedscoreError('invalid_config', `no dataset to score ${version.ref} from`, {
-        field: 'scoring.data',
-      });
-    }
-    const rows = this.#o.data(dataName).then((table) => {
-      const all = partyFeatures(
-        table,
-        table.columns.map((c) => c.name),
-        table.ids.map((_, i) => i),
-      );
-      const byName = new Map(all.names.map((n, j) => [n, all.columns[j]!]));
-      const zeros = new Float64Array(table.ids.length);
-      const columns = model.features.map((n) => {
-        const c = byName.get(n) ?? (n.includes('=') ? zeros : undefined);
-        if (c === undefined) {
-          throw new FedscoreError('invalid_state', `the data has no column for the model's feature '${n}'`, {
-            field: `data.${dataName}`,
-          });
-        }
-        return c;
-      });
+    // A one-hot level the data lacks is 0.
+    const rows = this.#featureColumns(version, model.features, true).then(({ ids, columns }) => {
       const out = new Map<string, Float64Array>();
-      table.ids.forEach((id, i) => {
+      ids.forEach((id, i) => {
         out.set(
           normalizeUscc(id),
           Float64Array.from(columns, (c) => c[i]!),
@@ -484,22 +451,13 @@ export class ScoringEndpoint {
 
   /** This node's partial scores under the model the hello names, for `bank` (cached for refreshSeconds). */
   #partialsFor(hello: OnlineHelloInfo, bank: PartyId): Promise<Map<string, number>> {
-    const { models, party } = this.#o;
-    const version = models
-      .list()
-      .filter((m) => m.modelId === hello.modelId && m.status !== 'retired')
-      .at(-1);
-    if (version === undefined) {
-      throw new FedscoreError('not_found', `no model '${hello.modelId}' to serve here`, {
-        field: 'online-hello.model_id',
-      });
-    }
-    const { artifact, descriptor } = models.artifacts(version.ref);
-    if (artifact === undefined || descriptor === undefined) {
-      throw new FedscoreError('invalid_state', `${version.ref} holds no part of this node`, {
-        field: 'online-hello.model_id',
-      });
-    }
+    const { party } = this.#o;
+    const { version, artifact, descriptor } = this.#servedPart(
+      hello.modelId,
+      'model',
+      'online-hello.model_id',
+      () => true,
+    );
     const joint = parseJointModel(descriptor);
     const guest = joint.parties.find((p) => p.role === 'guest');
     if (guest?.id !== bank) {
@@ -516,33 +474,11 @@ export class ScoringEndpoint {
     const key = `${hello.modelId}\u0000${version.ref}`;
     const have = this.#partials.get(key);
     const now = this.#now();
-    if (have !== undefined && now - have.at < (this.#o.refreshSeconds ?? 300) * 1000) return have.scores;
-    const job = version.lineage.job !== undefined ? this.#o.jobs.get(version.lineage.job) : undefined;
-    const dataName = job?.spec.data[party] ?? this.#o.dataName;
-    if (dataName === undefined) {
-      throw new FedscoreError('invalid_config', `no dataset to score ${version.ref} from`, {
-        field: 'scoring.data',
-      });
-    }
-    const scores = this.#o.data(dataName).then((table) => {
-      const all = partyFeatures(
-        table,
-        table.columns.map((c) => c.name),
-        table.ids.map((_, i) => i),
-      );
-      const byName = new Map(all.names.map((n, j) => [n, all.columns[j]!]));
-      const columns = own.featureNames.map((n) => {
-        const c = byName.get(n);
-        if (c === undefined) {
-          throw new FedscoreError('invalid_state', `the data has no column for the model's feature '${n}'`, {
-            field: `data.${dataName}`,
-          });
-        }
-        return c;
-      });
+    if (this.#fresh(have, now)) return have.scores;
+    const scores = this.#featureColumns(version, own.featureNames, false).then(({ ids, columns }) => {
       const z = partyPartialScores(own, columns);
       const out = new Map<string, number>();
-      table.ids.forEach((id, i) => {
+      ids.forEach((id, i) => {
         out.set(normalizeUscc(id), z[i]!);
       });
       return out;
@@ -550,5 +486,74 @@ export class ScoringEndpoint {
     scores.catch(() => this.#partials.delete(key));
     this.#partials.set(key, { at: now, scores });
     return scores;
+  }
+
+  /**
+   * The newest live version of `modelId` that `accept`s, with this node's artifact and the joint
+   * descriptor; `noun` ('model', 'tree model') and `field` name it in the errors.
+   */
+  #servedPart(
+    modelId: string,
+    noun: string,
+    field: string,
+    accept: (m: ModelVersion) => boolean,
+  ): { version: ModelVersion; artifact: string; descriptor: string } {
+    const { models } = this.#o;
+    const version = models
+      .list()
+      .filter((m) => m.modelId === modelId && m.status !== 'retired' && accept(m))
+      .at(-1);
+    if (version === undefined) {
+      throw new FedscoreError('not_found', `no ${noun} '${modelId}' to serve here`, { field });
+    }
+    const { artifact, descriptor } = models.artifacts(version.ref);
+    if (artifact === undefined || descriptor === undefined) {
+      throw new FedscoreError('invalid_state', `${version.ref} holds no part of this node`, { field });
+    }
+    return { version, artifact, descriptor };
+  }
+
+  /** A cache entry made less than refreshSeconds ago. */
+  #fresh<E extends { readonly at: number }>(have: E | undefined, now: number): have is E {
+    return have !== undefined && now - have.at < (this.#o.refreshSeconds ?? 300) * 1000;
+  }
+
+  /**
+   * The enterprises' values of `names` from `version`'s dataset here (its job's, else `scoring.data`), as
+   * core's `featureColumns` builds them in training; with `oneHotZero` a one-hot level (`name=level`)
+   * the data lacks is a column of 0.
+   */
+  #featureColumns(
+    version: ModelVersion,
+    names: readonly string[],
+    oneHotZero: boolean,
+  ): Promise<{ ids: readonly string[]; columns: Float64Array[] }> {
+    const { party } = this.#o;
+    const job = version.lineage.job !== undefined ? this.#o.jobs.get(version.lineage.job) : undefined;
+    const dataName = job?.spec.data[party] ?? this.#o.dataName;
+    if (dataName === undefined) {
+      throw new FedscoreError('invalid_config', `no dataset to score ${version.ref} from`, {
+        field: 'scoring.data',
+      });
+    }
+    return this.#o.data(dataName).then((table) => {
+      const all = partyFeatures(
+        table,
+        table.columns.map((c) => c.name),
+        table.ids.map((_, i) => i),
+      );
+      const byName = new Map(all.names.map((n, j) => [n, all.columns[j]!]));
+      const zeros = new Float64Array(table.ids.length);
+      const columns = names.map((n) => {
+        const c = byName.get(n) ?? (oneHotZero && n.includes('=') ? zeros : undefined);
+        if (c === undefined) {
+          throw new FedscoreError('invalid_state', `the data has no column for the model's feature '${n}'`, {
+            field: `data.${dataName}`,
+          });
+        }
+        return c;
+      });
+      return { ids: table.ids, columns };
+    });
   }
 }
