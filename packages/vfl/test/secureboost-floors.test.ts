@@ -16,8 +16,8 @@
  *     admissible iff both sides keep at least max(child floor, host floor) rows, with a cut exactly at
  *     the floor present;
  *   - the flooding of released CKKS sums (ckks-8192, whose circuit bound is 2^-16): the host's sd is
- *     `floodingStdDev(bound, release budget, 30)` (he's LMSS sizing), the decrypted root histogram carries
- *     noise of that sd (within a factor 2; unflooded it is below the bound), a preset without a measured
+ *     `floodingStdDev(bound, release budget, 30)` (he's LMSS sizing), the decrypted root histogram's gradient and
+ *     hessian sums each carry noise of that sd (within a factor 2; unflooded it is below the bound), a preset without a measured
  *     bound is refused (`unsupported`, field params), and `none` releases no noise.
  *   - seeded (non-cryptographic) generators refused by guest and host (`insecure_rng`, field rng).
  */
@@ -396,7 +396,8 @@ describe('SecureBoost flooding sizing (ckks-8192)', () => {
       const binned = applyBins(small.hosts[0]!, r.hosts[0]!.bins);
       const p0 = small.labels.reduce((a, b) => a + b, 0) / M;
       const cells = binned.counts.reduce((a, b) => a + b, 0);
-      let ss = 0;
+      let ssG = 0;
+      let ssH = 0;
       let off = 0;
       binned.counts.forEach((bins, f) => {
         const eg = new Float64Array(bins);
@@ -405,10 +406,15 @@ describe('SecureBoost flooding sizing (ckks-8192)', () => {
           eg[binned.index[f]![i]!]! += p0 - small.labels[i]!;
           eh[binned.index[f]![i]!]! += p0 * (1 - p0);
         }
-        for (let b = 0; b < bins; b++) ss += (g[off + b]! - eg[b]!) ** 2 + (h[off + b]! - eh[b]!) ** 2;
+        for (let b = 0; b < bins; b++) {
+          ssG += (g[off + b]! - eg[b]!) ** 2;
+          ssH += (h[off + b]! - eh[b]!) ** 2;
+        }
         off += bins;
       });
-      return { sd: Math.sqrt(ss / (2 * cells)), run: r.hostRuns[0]! };
+      // Gradient and hessian sums apart: both are released (packed as one complex vector on the host)
+      // and each must carry its own noise.
+      return { sdG: Math.sqrt(ssG / cells), sdH: Math.sqrt(ssH / cells), run: r.hostRuns[0]! };
     } finally {
       for (const k of keys) k.dispose();
     }
@@ -420,11 +426,14 @@ describe('SecureBoost flooding sizing (ckks-8192)', () => {
     expect(on.run.releaseBudget).toBeGreaterThanOrEqual(on.run.released);
     expect(on.run.released).toBeGreaterThan(0);
     expect(on.run.floodingStdDev).toBe(floodingStdDev(bound, on.run.releaseBudget, HISTOGRAM_FLOODING_BITS));
-    expect(on.sd).toBeGreaterThan(on.run.floodingStdDev / 2);
-    expect(on.sd).toBeLessThan(on.run.floodingStdDev * 2);
+    for (const sd of [on.sdG, on.sdH]) {
+      expect(sd).toBeGreaterThan(on.run.floodingStdDev / 2);
+      expect(sd).toBeLessThan(on.run.floodingStdDev * 2);
+    }
     const off = await root(false);
     expect(off.run.floodingStdDev).toBe(0);
-    expect(off.sd).toBeLessThan(bound);
+    expect(off.sdG).toBeLessThan(bound);
+    expect(off.sdH).toBeLessThan(bound);
   }, 120_000);
 
   it('a preset without a measured circuit bound is refused; none releases no noise', async () => {
