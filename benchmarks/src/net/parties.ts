@@ -204,7 +204,7 @@ export async function runAcrossProcesses(
     }
     const govIds = (await readCsvFile(data.government.path, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
     cluster.grantConsents('government', trainingConsents(govIds, 'bank'));
-    log('starting the three node processes');
+    log(`starting the ${parties.length} node processes`);
     await Promise.all(
       parties.map(async (p) => {
         procs[p] = await cluster.startProcess(p, { readyTimeoutMs: 120_000 });
