@@ -236,9 +236,15 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
   const wan = runs.get('wan');
   const shaped = wan ?? lan;
   const psiIds = shape.bankCustomers + (shape.bankOnlyCustomers ?? 0);
+  // The PSI parties' CPU seconds (node processes, start to end of the stage): the load-free reading.
+  const psiCpu = (r: JobRun): number | undefined =>
+    r.cpuSeconds?.bank === undefined || r.cpuSeconds.government === undefined
+      ? undefined
+      : r.cpuSeconds.bank + r.cpuSeconds.government;
+  const shapedCpu = shaped === undefined ? undefined : psiCpu(shaped);
   const extrapolation =
     psiOnly && shaped !== undefined
-      ? psiExtrapolation(psiSeconds(shaped), psiIds, shape.enterprises)
+      ? psiExtrapolation(psiSeconds(shaped), psiIds, shape.enterprises, shapedCpu)
       : undefined;
   if (extrapolation !== undefined) tables.push(extrapolation.table);
   const summary: Record<string, unknown> = psiOnly
@@ -253,6 +259,12 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
             `${p}PsiBytes`,
             Object.fromEntries(parties.map((q) => [q, r.stages.psi?.bytesSent[q] ?? 0])),
           ]),
+        ),
+        ...Object.fromEntries(
+          [...runs].flatMap(([p, r]) => {
+            const c = psiCpu(r);
+            return c === undefined ? [] : [[`${p}PsiCpuSeconds`, round(c)]];
+          }),
         ),
         ...(memory !== undefined &&
           lan !== undefined && { lanOverMemoryPsi: round(psiSeconds(lan) / psiSeconds(memory)) }),
@@ -332,16 +344,44 @@ export function psiExtrapolation(
   seconds: number,
   guestIds: number,
   hostIds: number,
+  cpuSeconds?: number,
 ): { table: BenchTable; summary: Record<string, number> } {
   const n = Math.max(guestIds, hostIds);
   const scale = SECRETFLOW_PSI.n / n;
-  const on = (cores: number) => seconds * scale * (MACHINE_CORES / cores);
+  const on = (cores: number, s = seconds) => s * scale * (MACHINE_CORES / cores);
   const idsPerSecPerCore = (guestIds + hostIds) / seconds / MACHINE_CORES;
+  // CPU-bound: the parties' CPU seconds spread over this machine's cores, as on an idle machine.
+  const idle = cpuSeconds === undefined ? undefined : cpuSeconds / MACHINE_CORES;
+  const idleRows: (string | number)[][] =
+    idle === undefined
+      ? []
+      : [
+          [
+            `CPU-bound on an idle ${MACHINE_CORES}-core machine`,
+            round(idle),
+            `the PSI parties' CPU seconds (${round(cpuSeconds!)}) / ${MACHINE_CORES} cores`,
+          ],
+          [
+            `10M x 10M, ${MACHINE_CORES} cores, CPU-bound`,
+            round(on(MACHINE_CORES, idle)),
+            'from the line above',
+          ],
+          [
+            `10M x 10M, ${SECRETFLOW_PSI.cores} cores, CPU-bound`,
+            round(on(SECRETFLOW_PSI.cores, idle)),
+            'from the line above',
+          ],
+        ];
   return {
     summary: {
       idsPerSecPerCore: Math.round(idsPerSecPerCore),
       extrapolated10MSecondsOn2Cores: round(on(MACHINE_CORES)),
       extrapolated10MSecondsOn32Cores: round(on(SECRETFLOW_PSI.cores)),
+      ...(idle !== undefined && {
+        cpuBoundSeconds: round(idle),
+        cpuBoundIdsPerSecPerCore: Math.round((guestIds + hostIds) / idle / MACHINE_CORES),
+        extrapolated10MSecondsOn32CoresCpuBound: round(on(SECRETFLOW_PSI.cores, idle)),
+      }),
       secretflow10MSecondsOn32Cores: SECRETFLOW_PSI.seconds,
     },
     table: {
@@ -359,6 +399,7 @@ export function psiExtrapolation(
           round(on(SECRETFLOW_PSI.cores)),
           `x ${MACHINE_CORES}/${SECRETFLOW_PSI.cores} cores`,
         ],
+        ...idleRows,
         [
           `SecretFlow ECDH-PSI, ${SECRETFLOW_PSI.cores} cores, LAN`,
           SECRETFLOW_PSI.seconds,

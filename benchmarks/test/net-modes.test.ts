@@ -33,7 +33,15 @@ interface NetJson {
   name: string;
   summary: Record<string, unknown>;
   parameters: Record<string, unknown>;
-  raw: Record<string, { stages: Record<string, Stage>; epochSeconds: number[]; alignedRows: number }>;
+  raw: Record<
+    string,
+    {
+      stages: Record<string, Stage>;
+      epochSeconds: number[];
+      alignedRows: number;
+      cpuSeconds?: Record<string, number>;
+    }
+  >;
 }
 
 function bench(args: string[], dir: string, timeout = 170_000): Promise<NetJson> {
@@ -85,6 +93,11 @@ describe('bench net --psi-only', () => {
     }
     expect(r.summary['lanPsiSeconds']).toBe(Math.round(r.raw['lan']!.stages['psi']!.seconds * 1000) / 1000);
     expect(r.summary['extrapolated10MSecondsOn32Cores']).toBeGreaterThan(0);
+    // The node processes' CPU seconds from /proc (this is Linux): each PSI party used some.
+    const cpu = r.raw['lan']!.cpuSeconds!;
+    expect(cpu['bank']).toBeGreaterThan(0);
+    expect(cpu['government']).toBeGreaterThan(0);
+    expect(r.summary['lanPsiCpuSeconds']).toBeCloseTo(cpu['bank']! + cpu['government']!, 2);
   }, 180_000);
 });
 
@@ -122,12 +135,15 @@ describe('bench net --kind secureboost', () => {
 
 describe('psiExtrapolation', () => {
   it('scales linearly in ids and inversely in cores from the 2-core measurement', () => {
-    const { summary, table } = psiExtrapolation(250, 2_000_000, 2_000_000);
+    const { summary, table } = psiExtrapolation(250, 2_000_000, 2_000_000, 300);
     // 10M / 2M = 5 times the ids; 2 cores measured.
     expect(summary['extrapolated10MSecondsOn2Cores']).toBeCloseTo(250 * 5, 9);
     expect(summary['extrapolated10MSecondsOn32Cores']).toBeCloseTo((250 * 5 * 2) / 32, 9);
     expect(summary['idsPerSecPerCore']).toBe(Math.round(4_000_000 / 250 / 2));
     expect(summary['secretflow10MSecondsOn32Cores']).toBe(110);
+    // CPU-bound: 300 CPU seconds over 2 cores = 150 s, then the same scaling.
+    expect(summary['cpuBoundSeconds']).toBe(150);
+    expect(summary['extrapolated10MSecondsOn32CoresCpuBound']).toBeCloseTo((150 * 5 * 2) / 32, 9);
     expect(table.note).toContain('Assumed');
   });
 });

@@ -22,6 +22,7 @@
  * messages), so `processes / memory` is the cost of the transport, the processes and that bookkeeping
  * together.
  */
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Table } from '@fedscore/core';
@@ -105,6 +106,27 @@ export interface JobRun {
   /** Features each party kept after binning's IV selection (hetero-LR with every stage run). */
   readonly selectedFeatures?: { readonly bank: number; readonly government: number };
   readonly totalSeconds: number;
+  /**
+   * Across processes: CPU seconds (user + system) each node process used from its start to the end of
+   * the run, read from /proc (Linux; absent elsewhere). Their sum over the cores is the run's CPU-bound
+   * time on an idle machine, which a loaded machine's wall clock is not.
+   */
+  readonly cpuSeconds?: Partial<Record<Party, number>>;
+}
+
+/** CPU seconds (utime + stime) of a live process from /proc/<pid>/stat, or undefined off Linux. */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]);
+    // USER_HZ is 100 on every Linux ABI Node runs on.
+    return Number.isFinite(ticks) ? ticks / 100 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const JOB_ID = 'netbench';
@@ -245,6 +267,11 @@ export async function runAcrossProcesses(
       await new Promise((r) => setTimeout(r, 200));
     }
     const totalSeconds = (Date.now() - t0) / 1000;
+    const cpuSeconds: Partial<Record<Party, number>> = {};
+    for (const p of parties) {
+      const c = processCpuSeconds(procs[p]?.child.pid);
+      if (c !== undefined) cpuSeconds[p] = c;
+    }
     const events = {} as Record<Party, readonly JobEvent[]>;
     for (const p of PARTIES) events[p] = parties.includes(p) ? jobsOf(p, (jobs) => jobs.events(id)) : [];
     const psi = jobsOf('bank', (jobs) =>
@@ -303,6 +330,7 @@ export async function runAcrossProcesses(
       alignedRows: psi.rows.length,
       ...(selected !== undefined && { selectedFeatures: selected }),
       totalSeconds,
+      ...(Object.keys(cpuSeconds).length > 0 && { cpuSeconds }),
     };
   } finally {
     await cluster.close();
