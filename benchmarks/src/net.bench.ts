@@ -1,7 +1,7 @@
 /**
  * `pnpm bench net [--network memory|lan|wan|all] [--enterprises 10000] [--bank-customers 6000] [--min-iv 0.02]
  *                 [--gov-extra 0] [--bank-extra 0] [--epochs 2] [--batch 1024] [--bins 10] [--smoke]
- *                 [--psi-only] [--bank-only 0] [--kind hetero-lr|secureboost] [--trees 1] [--depth 3]
+ *                 [--psi-only] [--bank-only N] [--kind hetero-lr|secureboost] [--trees 1] [--depth 3]
  *                 [--sbt-bins 32] [--skip-memory] [--timeout-minutes 10]`
  *
  * One training job (PSI -> WOE binning with selection by IV -> arbiter-mode hetero-LR under CKKS ->
@@ -107,7 +107,7 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
         bins: flag(args, 'sbt-bins', smoke ? 8 : 32),
       },
     }),
-    bankOnlyCustomers: flag(args, 'bank-only', 0),
+    ...(args.includes('--bank-only') && { bankOnlyCustomers: flag(args, 'bank-only', 0) }),
     enterprises: flag(args, 'enterprises', smoke ? 600 : 10_000),
     bankCustomers: flag(args, 'bank-customers', smoke ? 400 : 6_000),
     govExtraFeatures: flag(args, 'gov-extra', 0),
@@ -125,9 +125,12 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
   const load = { before: loadavg().map((x) => Math.round(x * 100) / 100) };
   const dir = mkdtempSync(join(tmpdir(), 'fedscore-netbench-data-'));
   const runs = new Map<NetworkProfile, JobRun>();
+  // The bank's rows as the generator wrote them (its customers plus those the government does not hold).
+  let bankRows = shape.bankCustomers;
   try {
     log(`writing the population: ${shape.enterprises} enterprises, ${shape.bankCustomers} bank customers`);
     const data = await writeJobData(shape, dir);
+    bankRows = data.options.bankCustomers + data.options.bankOnlyCustomers;
     for (const profile of profiles) {
       log(`profile ${profile}`);
       const run =
@@ -235,7 +238,7 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
   const lan = runs.get('lan');
   const wan = runs.get('wan');
   const shaped = wan ?? lan;
-  const psiIds = shape.bankCustomers + (shape.bankOnlyCustomers ?? 0);
+  const psiIds = bankRows;
   // The PSI parties' CPU seconds (node processes, start to end of the stage): the load-free reading.
   const psiCpu = (r: JobRun): number | undefined =>
     r.cpuSeconds?.bank === undefined || r.cpuSeconds.government === undefined

@@ -79,7 +79,7 @@ export interface JobShape {
   readonly enterprises: number;
   /** Bank customers (the guest's rows; most are government enterprises). */
   readonly bankCustomers: number;
-  /** Bank customers the government does not hold (default 0): the bank's ids outside the intersection. */
+  /** Bank customers the government does not hold (default: the generator's 3 % of `bankCustomers`). */
   readonly bankOnlyCustomers?: number;
   /** Features beyond the generator's 24 government and 14 bank ones. */
   readonly govExtraFeatures: number;
@@ -163,7 +163,10 @@ export async function writeJobData(shape: JobShape, dir: string) {
     {
       enterprises: shape.enterprises,
       bankCustomers: shape.bankCustomers,
-      ...(shape.bankOnlyCustomers !== undefined && { bankOnlyCustomers: shape.bankOnlyCustomers }),
+      // The generator takes bank-only customers as a fraction of the bank customers (default 3 %).
+      ...(shape.bankOnlyCustomers !== undefined && {
+        bankOnlyFraction: shape.bankOnlyCustomers / shape.bankCustomers,
+      }),
       govExtraFeatures: shape.govExtraFeatures,
       bankExtraFeatures: shape.bankExtraFeatures,
       seed: shape.seed,
