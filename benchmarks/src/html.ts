@@ -150,9 +150,13 @@ const ANCHORS: readonly AnchorComparison[] = [
       for (const [name, p] of netResults(r)) {
         if (p.summary['kind'] !== 'psi-only') continue;
         const n = Math.max(num(p.summary['guestIds']) ?? 0, num(p.summary['hostIds']) ?? 0);
-        const s = num(p.summary['lanPsiSeconds']);
+        // The CPU-bound reading (the PSI processes' CPU seconds over the cores) where the run has it: a
+        // loaded machine's wall clock is not the idle one the anchor was measured on.
+        const cpu = num(p.summary['cpuBoundSeconds']);
+        const s = cpu ?? num(p.summary['lanPsiSeconds']);
         if (s === undefined || n < 1_000_000 || (best !== undefined && best.n >= n)) continue;
-        best = { seconds: (s * 1_000_000) / n, cores: 2, source: `${name} (lan)`, n };
+        const how = cpu === undefined ? 'lan' : 'lan, CPU-bound: CPU s / 2 cores';
+        best = { seconds: (s * 1_000_000) / n, cores: 2, source: `${name} (${how})`, n };
       }
       return best === undefined
         ? undefined
