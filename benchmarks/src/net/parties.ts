@@ -22,6 +22,7 @@
  * messages), so `processes / memory` is the cost of the transport, the processes and that bookkeeping
  * together.
  */
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Table } from '@fedscore/core';
@@ -36,12 +37,12 @@ import {
 } from '@fedscore/node/testing';
 import {
   type BinningCheckpoint,
-  HETERO_LR_PIPELINE,
   type InProcessParty,
   type JobPlan,
   type MemoryStore,
   memoryStore,
   type PsiCheckpoint,
+  pipelineFor,
   planStages,
   runStageInProcess,
 } from '@fedscore/pipeline';
@@ -53,12 +54,33 @@ export type Party = (typeof PARTIES)[number];
 /** The stages timed (evaluate and publish are small and reported in `stages` too). */
 export const TIMED_STAGES = ['psi', 'binning', 'train', 'evaluate', 'publish'] as const;
 
+/** The job kinds the harness runs: the node's 'hetero-lr' and 'secureboost' pipelines. */
+export type JobKind = 'hetero-lr' | 'secureboost';
+
+/** SecureBoost's hyperparameters the harness sets (vfl's `SecureBoostHyperparams`; the rest default). */
+export interface SecureBoostShape {
+  readonly trees: number;
+  readonly depth: number;
+  readonly bins: number;
+}
+
+/** The parties of a job of this shape, guest first (SecureBoost runs without the arbiter). */
+export function partiesOf(shape: Pick<JobShape, 'kind'>): readonly Party[] {
+  return shape.kind === 'secureboost' ? ['bank', 'government'] : PARTIES;
+}
+
 /** What one job is: data shape and algorithm settings, the same for both runs. */
 export interface JobShape {
+  /** Default 'hetero-lr' (arbiter mode). 'secureboost' has no arbiter and no binning stage. */
+  readonly kind?: JobKind;
+  /** SecureBoost's trees, depth and bins (kind 'secureboost' only). */
+  readonly secureboost?: SecureBoostShape;
   /** Government enterprises (the host's rows). */
   readonly enterprises: number;
   /** Bank customers (the guest's rows; most are government enterprises). */
   readonly bankCustomers: number;
+  /** Bank customers the government does not hold (default: the generator's 3 % of `bankCustomers`). */
+  readonly bankOnlyCustomers?: number;
   /** Features beyond the generator's 24 government and 14 bank ones. */
   readonly govExtraFeatures: number;
   readonly bankExtraFeatures: number;
@@ -81,14 +103,48 @@ export interface JobRun {
   /** Seconds of each training epoch, from the guest's view. */
   readonly epochSeconds: readonly number[];
   readonly alignedRows: number;
-  readonly selectedFeatures: { readonly bank: number; readonly government: number };
+  /** Features each party kept after binning's IV selection (hetero-LR with every stage run). */
+  readonly selectedFeatures?: { readonly bank: number; readonly government: number };
   readonly totalSeconds: number;
+  /**
+   * Across processes: CPU seconds (user + system) each node process used from its start to the end of
+   * the run, read from /proc (Linux; absent elsewhere). Their sum over the cores is the run's CPU-bound
+   * time on an idle machine, which a loaded machine's wall clock is not.
+   */
+  readonly cpuSeconds?: Partial<Record<Party, number>>;
+}
+
+/** CPU seconds (utime + stime) of a live process from /proc/<pid>/stat, or undefined off Linux. */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]);
+    // USER_HZ is 100 on every Linux ABI Node runs on.
+    return Number.isFinite(ticks) ? ticks / 100 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const JOB_ID = 'netbench';
 
 /** The job both runs do: submitted to the bank's node across processes, validated into the plan in memory. */
 function jobSpec(shape: JobShape) {
+  if (shape.kind === 'secureboost') {
+    return {
+      id: JOB_ID,
+      kind: 'secureboost' as const,
+      guest: 'bank',
+      hosts: ['government'],
+      data: { bank: 'loans', government: 'credit' },
+      seed: shape.seed,
+      train: { scheme: 'ckks' as const },
+      ...(shape.secureboost !== undefined && { secureboost: { ...shape.secureboost } }),
+    };
+  }
   return {
     id: JOB_ID,
     guest: 'bank',
@@ -107,6 +163,10 @@ export async function writeJobData(shape: JobShape, dir: string) {
     {
       enterprises: shape.enterprises,
       bankCustomers: shape.bankCustomers,
+      // The generator takes bank-only customers as a fraction of the bank customers (default 3 %).
+      ...(shape.bankOnlyCustomers !== undefined && {
+        bankOnlyFraction: shape.bankOnlyCustomers / shape.bankCustomers,
+      }),
       govExtraFeatures: shape.govExtraFeatures,
       bankExtraFeatures: shape.bankExtraFeatures,
       seed: shape.seed,
@@ -115,28 +175,36 @@ export async function writeJobData(shape: JobShape, dir: string) {
   );
 }
 
+/** How far a run goes: the whole job, or its `psi` stage only (PSI-only: the processes stop after it). */
+export interface RunOptions {
+  readonly psiOnly?: boolean;
+}
+
 /**
  * Run the job with each party as its own `fedscore node` process, every link shaped by `link`. The data
- * must have been written by `writeJobData` into `dataDir`.
+ * must have been written by `writeJobData` into `dataDir`. With `psiOnly` the run ends when the bank's
+ * node has recorded the `psi` stage done by every party (the next stage has started; the processes are
+ * then stopped): the figures are that stage's.
  */
 export async function runAcrossProcesses(
   shape: JobShape,
   data: Awaited<ReturnType<typeof writeJobData>>,
   link: LinkShape,
-  options: { readonly timeoutMs?: number; readonly log?: (line: string) => void } = {},
+  options: RunOptions & { readonly timeoutMs?: number; readonly log?: (line: string) => void } = {},
 ): Promise<JobRun> {
   const log = options.log ?? (() => {});
+  const parties = partiesOf(shape);
+  const psiOnly = options.psiOnly === true;
   const proxies = new Map<string, ShapedProxy>();
   const cluster = await NodeCluster.create({
-    parties: PARTIES,
+    parties,
     cliMain: CLI,
     config: (p): NodeConfigOverrides => ({
       // Each peer at the proxy of the ordered pair (p, peer).
       peers: Object.fromEntries(
-        PARTIES.filter((q) => q !== p).map((q) => [
-          q,
-          { address: `127.0.0.1:${proxies.get(`${p}>${q}`)!.port}` },
-        ]),
+        parties
+          .filter((q) => q !== p)
+          .map((q) => [q, { address: `127.0.0.1:${proxies.get(`${p}>${q}`)!.port}` }]),
       ),
       data:
         p === 'bank'
@@ -150,8 +218,8 @@ export async function runAcrossProcesses(
   const procs: Partial<Record<Party, NodeProcess>> = {};
   const stateDir = (p: Party) => cluster.stateDir(p);
   try {
-    for (const from of PARTIES) {
-      for (const to of PARTIES) {
+    for (const from of parties) {
+      for (const to of parties) {
         if (from === to) continue;
         proxies.set(
           `${from}>${to}`,
@@ -161,9 +229,9 @@ export async function runAcrossProcesses(
     }
     const govIds = (await readCsvFile(data.government.path, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
     cluster.grantConsents('government', trainingConsents(govIds, 'bank'));
-    log('starting the three node processes');
+    log(`starting the ${parties.length} node processes`);
     await Promise.all(
-      PARTIES.map(async (p) => {
+      parties.map(async (p) => {
         procs[p] = await cluster.startProcess(p, { readyTimeoutMs: 120_000 });
       }),
     );
@@ -192,29 +260,43 @@ export async function runAcrossProcesses(
           `the job failed: ${j.error?.code} ${j.error?.message}\n${procs.bank?.log.join('\n')}`,
         );
       if (j?.status === 'done') break;
+      // PSI-only: every party has finished psi once the bank's job is at a later stage.
+      if (psiOnly && j?.stage != null && j.stage !== 'psi') break;
       if (Date.now() > deadline) throw new Error(`the job timed out at stage ${j?.stage}`);
-      for (const p of PARTIES) {
+      for (const p of parties) {
         if (procs[p]!.child.exitCode !== null)
           throw new Error(`${p} node exited during the job:\n${procs[p]!.log.join('\n')}`);
       }
       await new Promise((r) => setTimeout(r, 200));
     }
     const totalSeconds = (Date.now() - t0) / 1000;
+    const cpuSeconds: Partial<Record<Party, number>> = {};
+    for (const p of parties) {
+      const c = processCpuSeconds(procs[p]?.child.pid);
+      if (c !== undefined) cpuSeconds[p] = c;
+    }
     const events = {} as Record<Party, readonly JobEvent[]>;
-    for (const p of PARTIES) events[p] = jobsOf(p, (jobs) => jobs.events(id));
+    for (const p of PARTIES) events[p] = parties.includes(p) ? jobsOf(p, (jobs) => jobs.events(id)) : [];
     const psi = jobsOf('bank', (jobs) =>
       jobs.requireCheckpoint<{ rows: number[]; test: number[] }>(id, 'psi'),
     );
-    const selected = {
-      bank: jobsOf('bank', (j) => j.requireCheckpoint<{ selected: string[] }>(id, 'binning').selected.length),
-      government: jobsOf(
-        'government',
-        (j) => j.requireCheckpoint<{ selected: string[] }>(id, 'binning').selected.length,
-      ),
-    };
+    const selected =
+      psiOnly || shape.kind === 'secureboost'
+        ? undefined
+        : {
+            bank: jobsOf(
+              'bank',
+              (j) => j.requireCheckpoint<{ selected: string[] }>(id, 'binning').selected.length,
+            ),
+            government: jobsOf(
+              'government',
+              (j) => j.requireCheckpoint<{ selected: string[] }>(id, 'binning').selected.length,
+            ),
+          };
     const sentBetween = (p: Party, from: number, to: number): number => {
       let n = 0;
-      for (const q of PARTIES) {
+      if (!parties.includes(p)) return n;
+      for (const q of parties) {
         if (q === p) continue;
         // p's own connections to q carry p's requests up; q's connections to p carry p's replies down.
         n += bytesBetween(proxies.get(`${p}>${q}`)!.stats.up, from, to);
@@ -223,7 +305,7 @@ export async function runAcrossProcesses(
       return n;
     };
     const stages: JobRun['stages'] = {};
-    for (const stage of TIMED_STAGES) {
+    for (const stage of psiOnly ? (['psi'] as const) : TIMED_STAGES) {
       const all = PARTIES.flatMap((p) => events[p].filter((e) => e.stage === stage));
       const start = Math.min(...all.filter((e) => e.kind === 'attempt').map((e) => e.time));
       const end = Math.max(...all.filter((e) => e.kind === 'stage_done').map((e) => e.time));
@@ -249,8 +331,9 @@ export async function runAcrossProcesses(
       stages,
       epochSeconds,
       alignedRows: psi.rows.length,
-      selectedFeatures: selected,
+      ...(selected !== undefined && { selectedFeatures: selected }),
       totalSeconds,
+      ...(Object.keys(cpuSeconds).length > 0 && { cpuSeconds }),
     };
   } finally {
     await cluster.close();
@@ -268,7 +351,9 @@ export async function runAcrossProcesses(
 export async function runInMemory(
   shape: JobShape,
   data: Awaited<ReturnType<typeof writeJobData>>,
+  options: RunOptions = {},
 ): Promise<JobRun> {
+  const jobParties = partiesOf(shape);
   const t0 = performance.now();
   const bank: Table = await readCsvFile(data.bank.path, {
     idColumn: ID_COLUMN,
@@ -290,14 +375,16 @@ export async function runInMemory(
     arbiter: memoryStore(),
   };
   const tables: Partial<Record<Party, Table>> = { bank, government: gov };
-  const parties: InProcessParty[] = PARTIES.map((id) => ({
+  const parties: InProcessParty[] = jobParties.map((id) => ({
     id,
     store: stores[id],
     ...(tables[id] !== undefined && { table: tables[id] }),
   }));
   const stages: Record<string, StageFigures> = {};
   let trainStart = 0;
-  for (const stage of planStages(HETERO_LR_PIPELINE, plan)) {
+  const pipeline = pipelineFor(shape.kind ?? 'hetero-lr');
+  const stageDefs = planStages(pipeline, plan).filter((s) => options.psiOnly !== true || s.name === 'psi');
+  for (const stage of stageDefs) {
     const sent = Object.fromEntries(PARTIES.map((p) => [p, 0])) as Record<Party, number>;
     const s0 = performance.now();
     if (stage.name === 'train') trainStart = s0;
@@ -317,10 +404,13 @@ export async function runInMemory(
     stages,
     epochSeconds: marks.slice(1).map((t, i) => (t - marks[i]!) / 1000),
     alignedRows: psi.rows.length,
-    selectedFeatures: {
-      bank: stores.bank.checkpoint<BinningCheckpoint>('binning').selected.length,
-      government: stores.government.checkpoint<BinningCheckpoint>('binning').selected.length,
-    },
+    ...(options.psiOnly !== true &&
+      shape.kind !== 'secureboost' && {
+        selectedFeatures: {
+          bank: stores.bank.checkpoint<BinningCheckpoint>('binning').selected.length,
+          government: stores.government.checkpoint<BinningCheckpoint>('binning').selected.length,
+        },
+      }),
     totalSeconds: (performance.now() - t0) / 1000,
   };
 }

@@ -1,0 +1,210 @@
+/**
+ * `bench net --psi-only` and `bench net --kind secureboost` (issue 20: PSI at 1M and 2M and SecureBoost
+ * with each party its own process), at tiny sizes over the lan shaper with the in-memory run beside:
+ *   - PSI-only stops after the psi stage, finds the intersection the generator planted (the bank's
+ *     customers it shares with the government; `--bank-only` adds ids outside it), reports the bytes of
+ *     the two PSI parties only, and its wire bytes are at least the in-memory payload (TLS and HTTP/2 only
+ *     add) and within 1.5x of it plus 16 KiB;
+ *   - SecureBoost runs its four stages (no binning) with two node processes (no arbiter) and reports
+ *     seconds per tree;
+ *   - the 10M x 10M extrapolation is the measured time scaled linearly in ids and inversely in cores,
+ *     checked against the arithmetic done here;
+ *   - the page builder picks the named net results up: FATE's shape from every profile's file, the
+ *     PSI-only runs as their own charts, and SecureBoost at FATE's shape as "not run".
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildCharts } from '../src/html.ts';
+import { psiExtrapolation } from '../src/net.bench.ts';
+
+const RUNNER = join(dirname(fileURLToPath(import.meta.url)), '..', 'run.ts');
+const out = mkdtempSync(join(tmpdir(), 'fedscore-bench-net-modes-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+interface Stage {
+  seconds: number;
+  bytesSent: Record<string, number>;
+}
+interface NetJson {
+  name: string;
+  summary: Record<string, unknown>;
+  parameters: Record<string, unknown>;
+  raw: Record<
+    string,
+    {
+      stages: Record<string, Stage>;
+      epochSeconds: number[];
+      alignedRows: number;
+      cpuSeconds?: Record<string, number>;
+    }
+  >;
+}
+
+function bench(args: string[], dir: string, timeout = 170_000): Promise<NetJson> {
+  return new Promise((ok, fail) => {
+    execFile(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', RUNNER, 'net', ...args, '--out', dir],
+      { timeout, maxBuffer: 64 * 1024 * 1024 },
+      (err, _stdout, stderr) => {
+        if (err) fail(new Error(`${err.message}\n${stderr.slice(-3000)}`));
+        else ok(JSON.parse(readFileSync(join(dir, 'net.json'), 'utf8')) as NetJson);
+      },
+    );
+  });
+}
+
+describe('bench net --psi-only', () => {
+  it('runs the psi stage alone across processes and in memory, with bytes per PSI party', async () => {
+    const r = await bench(
+      [
+        '--psi-only',
+        '--network',
+        'lan',
+        '--enterprises',
+        '600',
+        '--bank-customers',
+        '300',
+        '--bank-only',
+        '300',
+      ],
+      join(out, 'psi'),
+    );
+    expect(r.summary['kind']).toBe('psi-only');
+    expect(r.summary['guestIds']).toBe(600);
+    expect(r.summary['hostIds']).toBe(600);
+    for (const profile of ['memory', 'lan']) {
+      const run = r.raw[profile]!;
+      expect(Object.keys(run.stages), profile).toEqual(['psi']);
+      // The 300 bank customers the generator drew from the government's enterprises, none of the 300 others.
+      expect(run.alignedRows, profile).toBe(300);
+      expect(run.stages['psi']!.bytesSent['arbiter'], profile).toBe(0);
+    }
+    for (const party of ['bank', 'government']) {
+      const payload = r.raw['memory']!.stages['psi']!.bytesSent[party]!;
+      const wire = r.raw['lan']!.stages['psi']!.bytesSent[party]!;
+      expect(payload, party).toBeGreaterThan(0);
+      expect(wire, party).toBeGreaterThanOrEqual(payload);
+      expect(wire, party).toBeLessThanOrEqual(1.5 * payload + 16 * 1024);
+    }
+    expect(r.summary['lanPsiSeconds']).toBe(Math.round(r.raw['lan']!.stages['psi']!.seconds * 1000) / 1000);
+    expect(r.summary['extrapolated10MSecondsOn32Cores']).toBeGreaterThan(0);
+    // The node processes' CPU seconds from /proc (this is Linux): each PSI party used some.
+    const cpu = r.raw['lan']!.cpuSeconds!;
+    expect(cpu['bank']).toBeGreaterThan(0);
+    expect(cpu['government']).toBeGreaterThan(0);
+    expect(r.summary['lanPsiCpuSeconds']).toBeCloseTo(cpu['bank']! + cpu['government']!, 2);
+  }, 180_000);
+});
+
+describe('bench net --kind secureboost', () => {
+  it('runs a SecureBoost job with two node processes and reports seconds per tree', async () => {
+    const r = await bench(
+      // One tree of depth 1 over 4 bins: CKKS histograms for the 24 government features stay seconds.
+      [
+        '--kind',
+        'secureboost',
+        '--smoke',
+        '--network',
+        'lan',
+        '--trees',
+        '1',
+        '--depth',
+        '1',
+        '--sbt-bins',
+        '4',
+      ],
+      join(out, 'sbt'),
+      400_000,
+    );
+    expect(r.summary['kind']).toBe('secureboost');
+    for (const profile of ['memory', 'lan']) {
+      const run = r.raw[profile]!;
+      expect(Object.keys(run.stages).sort(), profile).toEqual(['evaluate', 'psi', 'publish', 'train']);
+      expect(run.stages['train']!.bytesSent['arbiter'], profile).toBe(0);
+      expect(run.stages['train']!.bytesSent['bank'], profile).toBeGreaterThan(0);
+      expect(run.stages['train']!.bytesSent['government'], profile).toBeGreaterThan(0);
+      expect(r.summary[`${profile}TreeSeconds`], profile).toBeCloseTo(run.stages['train']!.seconds, 3);
+    }
+  }, 420_000);
+});
+
+describe('psiExtrapolation', () => {
+  it('scales linearly in ids and inversely in cores from the 2-core measurement', () => {
+    const { summary, table } = psiExtrapolation(250, 2_000_000, 2_000_000, 300);
+    // 10M / 2M = 5 times the ids; 2 cores measured.
+    expect(summary['extrapolated10MSecondsOn2Cores']).toBeCloseTo(250 * 5, 9);
+    expect(summary['extrapolated10MSecondsOn32Cores']).toBeCloseTo((250 * 5 * 2) / 32, 9);
+    expect(summary['idsPerSecPerCore']).toBe(Math.round(4_000_000 / 250 / 2));
+    expect(summary['secretflow10MSecondsOn32Cores']).toBe(110);
+    // CPU-bound: 300 CPU seconds over 2 cores = 150 s, then the same scaling.
+    expect(summary['cpuBoundSeconds']).toBe(150);
+    expect(summary['extrapolated10MSecondsOn32CoresCpuBound']).toBeCloseTo((150 * 5 * 2) / 32, 9);
+    expect(table.note).toContain('Assumed');
+  });
+});
+
+describe('buildCharts over the named net results', () => {
+  const stage = (seconds: number, bytes: Record<string, number>) => ({ seconds, bytesSent: bytes });
+  const run = (epochs: number[]) => ({
+    stages: {
+      psi: stage(30, { bank: 5, government: 4, arbiter: 0 }),
+      binning: stage(16, { bank: 20, government: 5, arbiter: 0 }),
+      train: stage(50, { bank: 50, government: 80, arbiter: 120 }),
+    },
+    epochSeconds: epochs,
+  });
+  const fateParams = { enterprises: 100_000, govExtraFeatures: 276, bankExtraFeatures: 16, minIv: 0 };
+  const results = new Map([
+    [
+      'net-fate-shape',
+      {
+        name: 'net',
+        summary: {},
+        parameters: fateParams,
+        raw: { memory: run([19, 18]), lan: run([19, 18.5]) },
+      },
+    ],
+    ['net-fate-shape-wan', { name: 'net', summary: {}, parameters: fateParams, raw: { wan: run([40, 30]) } }],
+    [
+      'net-psi-1m',
+      {
+        name: 'net',
+        summary: { kind: 'psi-only', guestIds: 1_000_000, hostIds: 1_000_000, lanPsiSeconds: 300 },
+        parameters: { enterprises: 1_000_000, psiOnly: true },
+        raw: {
+          lan: {
+            stages: { psi: stage(300, { bank: 46e6, government: 47e6, arbiter: 0 }) },
+            epochSeconds: [],
+          },
+        },
+      },
+    ],
+  ]);
+
+  it('draws FATE-shape profiles from every file and the PSI runs, and reads the anchors from them', () => {
+    const { charts, speedups } = buildCharts(results);
+    const fate = charts.find((c) => c.id === 'fate-shape')!;
+    expect(fate.series.map((s) => s.label)).toEqual([
+      'memory (net-fate-shape)',
+      'lan (net-fate-shape)',
+      'wan (net-fate-shape-wan)',
+    ]);
+    // Steady-state epoch: epochs 2.. only.
+    const epochAt = fate.groups.indexOf('train epoch');
+    expect(fate.series.map((s) => s.values[epochAt])).toEqual([18, 18.5, 30]);
+    const bytes = charts.find((c) => c.id === 'psi-bytes')!;
+    expect(bytes.series.map((s) => s.label)).toEqual(['bank', 'government']);
+    expect(bytes.groups).toEqual(['1M x 1M lan']);
+    const row = (label: string) => speedups.find((r) => r[0] === label)!;
+    expect(row('hetero-LR epoch, 100k x (30+300), lan')[2]).toBe('18.50 s on 2 cores (net-fate-shape (lan))');
+    expect(row('ECDH-PSI, per 1M ids, parties as processes (lan)')[2]).toBe(
+      '300.00 s on 2 cores (net-psi-1m (lan))',
+    );
+    expect(row('SecureBoost tree, 100k x (30+300)')[2]).toBe('not run at this shape');
+  });
+});
