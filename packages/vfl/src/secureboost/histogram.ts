@@ -338,6 +338,49 @@ export const MAX_DIAGONAL_CACHE_BYTES = 768 * 2 ** 20;
  * fixed for the run, so encoded once and shared by every node of every tree (`MaskedRotations`). Only
  * when they fit `maxBytes` and a level is left for the node mask (`BinDiagonals.fits`).
  */
+/**
+ * The 0/1 bin-matrix diagonals r0 .. r0 + chunk - 1 of block [lo, hi) for one batch of rows, into `D`
+ * (chunk rows of S slots, baby-step rotated) with `nonzero[i]` = 1 where diagonal r0 + i has a one. Used
+ * by the run cache (`BinDiagonals`) and the per-level path (`LevelMaskedSums`).
+ */
+function fillDiagonalChunk(
+  D: Float64Array,
+  nonzero: Uint8Array,
+  binned: BinnedFeatures,
+  offsets: readonly number[],
+  g: {
+    readonly cells: number;
+    readonly lo: number;
+    readonly hi: number;
+    readonly rowOff: number;
+    readonly batchRows: number;
+    readonly m: number;
+    readonly n1: number;
+    readonly S: number;
+    readonly r0: number;
+    readonly chunk: number;
+  },
+): void {
+  const { cells, lo, hi, rowOff, batchRows, m, n1, S, r0, chunk } = g;
+  const F = offsets.length;
+  D.fill(0);
+  nonzero.fill(0);
+  for (let f = 0; f < F; f++) {
+    const first = offsets[f]!;
+    const last = f + 1 < F ? offsets[f + 1]! : cells;
+    if (last <= lo || first >= hi) continue;
+    const idx = binned.index[f]!;
+    for (let u = 0; u < batchRows; u++) {
+      const c = first + idx[rowOff + u]!;
+      if (c < lo || c >= hi) continue;
+      const r = (u - (c - lo)) & (m - 1);
+      if (r < r0 || r >= r0 + chunk) continue;
+      D[(r - r0) * S + ((u - (r & (n1 - 1))) & (S - 1))]! += 1;
+      nonzero[r - r0] = 1;
+    }
+  }
+}
+
 export class BinDiagonals {
   readonly layout: HistogramLayout;
   readonly level: number;
@@ -365,7 +408,6 @@ export class BinDiagonals {
     const chunk = Math.min(m, diagonalChunk);
     const D = new Float64Array(chunk * S);
     const nonzero = new Uint8Array(chunk);
-    const F = offsets.length;
     try {
       for (let k = 0; k < batches; k++) {
         const rowOff = k * S;
@@ -378,22 +420,18 @@ export class BinDiagonals {
           const diagonals = new Array<CkksPlaintext | undefined>(m);
           perBlock.push(diagonals);
           for (let r0 = 0; r0 < m; r0 += chunk) {
-            D.fill(0);
-            nonzero.fill(0);
-            for (let f = 0; f < F; f++) {
-              const first = offsets[f]!;
-              const last = f + 1 < F ? offsets[f + 1]! : cells;
-              if (last <= lo || first >= hi) continue;
-              const idx = binned.index[f]!;
-              for (let u = 0; u < batchRows; u++) {
-                const c = first + idx[rowOff + u]!;
-                if (c < lo || c >= hi) continue;
-                const r = (u - (c - lo)) & (m - 1);
-                if (r < r0 || r >= r0 + chunk) continue;
-                D[(r - r0) * S + ((u - (r & (n1 - 1))) & (S - 1))]! += 1;
-                nonzero[r - r0] = 1;
-              }
-            }
+            fillDiagonalChunk(D, nonzero, binned, offsets, {
+              cells,
+              lo,
+              hi,
+              rowOff,
+              batchRows,
+              m,
+              n1,
+              S,
+              r0,
+              chunk,
+            });
             for (let i = 0; i < chunk; i++) {
               if (nonzero[i] === 1)
                 diagonals[r0 + i] = ctx.encode(D.subarray(i * S, (i + 1) * S), this.level);
@@ -608,7 +646,6 @@ export class LevelMaskedSums {
     const layout = this.#layout;
     const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells, rows } = layout;
     const S = ctx.slotCount;
-    const F = offsets.length;
     const chunk = this.#chunk;
     const shift = log2Int(n1);
     const D = new Float64Array(chunk * S);
@@ -638,22 +675,18 @@ export class LevelMaskedSums {
             const lo = beta * m;
             const hi = Math.min(cells, lo + m);
             for (let r0 = 0; r0 < m; r0 += chunk) {
-              D.fill(0);
-              nonzero.fill(0);
-              for (let f = 0; f < F; f++) {
-                const first = offsets[f]!;
-                const last = f + 1 < F ? offsets[f + 1]! : cells;
-                if (last <= lo || first >= hi) continue;
-                const idx = binned.index[f]!;
-                for (let u = 0; u < batchRows; u++) {
-                  const c = first + idx[rowOff + u]!;
-                  if (c < lo || c >= hi) continue;
-                  const r = (u - (c - lo)) & (m - 1);
-                  if (r < r0 || r >= r0 + chunk) continue;
-                  D[(r - r0) * S + ((u - (r & (n1 - 1))) & (S - 1))]! += 1;
-                  nonzero[r - r0] = 1;
-                }
-              }
+              fillDiagonalChunk(D, nonzero, binned, offsets, {
+                cells,
+                lo,
+                hi,
+                rowOff,
+                batchRows,
+                m,
+                n1,
+                S,
+                r0,
+                chunk,
+              });
               for (let d = 0; d < chunk; d++) {
                 if (nonzero[d] === 0) continue;
                 const r = r0 + d;
