@@ -17,6 +17,11 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** `fedscore products preapprove --store S --bank B --lines F [more flags]`. */
+function preapprove(state: string, bank: string, lines: string, ...more: string[]) {
+  return runCli(['products', 'preapprove', '--store', state, '--bank', bank, '--lines', lines, ...more]);
+}
+
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'fedscore-preapprove-'));
   dirs.push(dir);
@@ -53,17 +58,7 @@ describe('fedscore products preapprove', () => {
         '',
       ].join('\n'),
     );
-    const run = await runCli([
-      'products',
-      'preapprove',
-      '--store',
-      state,
-      '--bank',
-      'bank-a',
-      '--lines',
-      fedavg,
-      '--json',
-    ]);
+    const run = await preapprove(state, 'bank-a', fedavg, '--json');
     expect(run.code).toBe(0);
     expect(lastJson(run.stdout)).toEqual({ bank: 'bank-a', recorded: 3, skipped: 3 });
 
@@ -73,33 +68,13 @@ describe('fedscore products preapprove', () => {
       demo,
       ['uscc,score,band,line,rate_bp,binding_cap', 'e7,700,A,300000,385,', 'e8,540,E,0,0,', ''].join('\n'),
     );
-    const second = await runCli([
-      'products',
-      'preapprove',
-      '--store',
-      state,
-      '--bank',
-      'bank-b',
-      '--lines',
-      demo,
-      '--json',
-    ]);
+    const second = await preapprove(state, 'bank-b', demo, '--json');
     expect(lastJson(second.stdout)).toEqual({ bank: 'bank-b', recorded: 1, skipped: 1 });
 
     // A later run replaces an enterprise's line: e3 rises from 150,000 to 260,000.
     const later = join(dir, 'later.csv');
     writeFileSync(later, 'id,band,line\ne3,B,260000\n');
-    const third = await runCli([
-      'products',
-      'preapprove',
-      '--store',
-      state,
-      '--bank',
-      'bank-a',
-      '--lines',
-      later,
-      '--json',
-    ]);
+    const third = await preapprove(state, 'bank-a', later, '--json');
     expect(lastJson(third.stdout)).toEqual({ bank: 'bank-a', recorded: 1, skipped: 0 });
 
     const store = NodeStore.open(state);
@@ -124,44 +99,17 @@ describe('fedscore products preapprove', () => {
     const state = join(dir, 'state');
     const noBand = join(dir, 'no-band.csv');
     writeFileSync(noBand, 'id,score,line\ne1,700,100000\n');
-    const a = await runCli([
-      'products',
-      'preapprove',
-      '--store',
-      state,
-      '--bank',
-      'bank-a',
-      '--lines',
-      noBand,
-    ]);
+    const a = await preapprove(state, 'bank-a', noBand);
     expect(a.code).not.toBe(0);
     expect(a.stderr).toContain("no 'band' column");
     const badLine = join(dir, 'bad-line.csv');
     writeFileSync(badLine, 'id,band,line\ne1,A,lots\n');
-    const b = await runCli([
-      'products',
-      'preapprove',
-      '--store',
-      state,
-      '--bank',
-      'bank-a',
-      '--lines',
-      badLine,
-    ]);
+    const b = await preapprove(state, 'bank-a', badLine);
     expect(b.code).not.toBe(0);
     expect(b.stderr).toContain('bad-line.csv:2');
     const badBank = join(dir, 'ok.csv');
     writeFileSync(badBank, 'id,band,line\ne1,A,100000\n');
-    const c = await runCli([
-      'products',
-      'preapprove',
-      '--store',
-      state,
-      '--bank',
-      'Bank A!',
-      '--lines',
-      badBank,
-    ]);
+    const c = await preapprove(state, 'Bank A!', badBank);
     expect(c.code).not.toBe(0);
     expect(c.stderr).toContain('bank');
   });
