@@ -334,11 +334,6 @@ export class GradientRotations {
 export const MAX_DIAGONAL_CACHE_BYTES = 768 * 2 ** 20;
 
 /**
- * The encoded diagonals of the host's whole bin matrix (every row, every cell), at the product level:
- * fixed for the run, so encoded once and shared by every node of every tree (`MaskedRotations`). Only
- * when they fit `maxBytes` and a level is left for the node mask (`BinDiagonals.fits`).
- */
-/**
  * The 0/1 bin-matrix diagonals r0 .. r0 + chunk - 1 of block [lo, hi) for one batch of rows, into `D`
  * (chunk rows of S slots, baby-step rotated) with `nonzero[i]` = 1 where diagonal r0 + i has a one. Used
  * by the run cache (`BinDiagonals`) and the per-level path (`LevelMaskedSums`).
@@ -381,6 +376,11 @@ function fillDiagonalChunk(
   }
 }
 
+/**
+ * The encoded diagonals of the host's whole bin matrix (every row, every cell), at the product level:
+ * fixed for the run, so encoded once and shared by every node of every tree (`MaskedRotations`). Only
+ * when they fit `maxBytes` and a level is left for the node mask (`BinDiagonals.fits`).
+ */
 export class BinDiagonals {
   readonly layout: HistogramLayout;
   readonly level: number;
