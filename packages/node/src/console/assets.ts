@@ -3,6 +3,7 @@
  * third-party request; the Content-Security-Policy allows 'self' only). The script is progressive: every
  * page works without it; on a job's page it follows the job live over server-sent events.
  */
+import { CONSOLE_SCRIPT_BUNDLE } from './generated/console-script.ts';
 
 export const CONSOLE_CSS = `:root{color-scheme:light;--fg:#1a1a1a;--muted:#4a4a4a;--line:#c8c8c8;--accent:#0b57d0;--ok:#146c2e;--bad:#b3261e}
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,sans-serif;color:var(--fg);background:#fff}
@@ -25,51 +26,13 @@ input,textarea,select,button{font:inherit}button{padding:.3rem .8rem;border:1px 
 .cards{list-style:none;padding:0;display:flex;gap:1rem;flex-wrap:wrap}.cards li{border:1px solid var(--line);padding:.8rem 1rem;border-radius:6px}
 `;
 
-export const CONSOLE_JS = `'use strict';
-(function () {
-  var job = document.getElementById('job');
-  if (!job || typeof EventSource === 'undefined') return;
-  var status = job.getAttribute('data-status');
-  if (status === 'done' || status === 'failed' || status === 'cancelled') return;
-  var source = new EventSource(location.pathname.replace(/\\/$/, '') + '/events');
-  source.addEventListener('job', function (ev) {
-    var j = JSON.parse(ev.data);
-    var s = document.getElementById('job-status');
-    var st = document.getElementById('job-stage');
-    if (s) { s.textContent = j.status; s.className = 'status status-' + j.status; }
-    if (st) { st.textContent = (j.stage || '-') + ' (attempt ' + j.attempt + ')'; }
-    // Progress within the stage (an epoch, tree or round counter, or PSI's percent): the bar and its text.
-    var bar = document.getElementById('job-progress');
-    var bt = document.getElementById('job-progress-text');
-    if (bar && bt) {
-      var p = j.progress;
-      if (p) {
-        bar.max = p.total; bar.value = p.done;
-        bar.textContent = bt.textContent = p.unit === 'percent' ? p.done + ' percent' : p.unit + ' ' + p.done + ' of ' + p.total;
-      } else {
-        bar.removeAttribute('value'); bar.textContent = ''; bt.textContent = 'not reported yet';
-      }
-    }
-    // The Stages table follows too: a job runs its stages in order, so the ones before its current stage
-    // are done, the current one has the job's status and the later ones wait.
-    var tables = document.querySelectorAll('table');
-    for (var t = 0; t < tables.length && j.stage; t++) {
-      if (!tables[t].caption || tables[t].caption.textContent !== 'Stages') continue;
-      var rows = tables[t].tBodies[0].rows, at = -1;
-      for (var r = 0; r < rows.length; r++) if (rows[r].cells[0].textContent === j.stage) at = r;
-      for (var k = 0; at >= 0 && k < rows.length; k++) {
-        var state = k < at ? 'done' : k === at ? j.status : 'waiting';
-        var span = rows[k].cells[1].firstElementChild;
-        if (span) { span.textContent = state; span.className = 'status status-' + state; }
-      }
-    }
-    job.setAttribute('data-status', j.status);
-    if (j.status === 'done' || j.status === 'failed' || j.status === 'cancelled') { source.close(); location.reload(); }
-  });
-  // The stream ends (server restart, its 5-minute limit): reload, which also checks the session.
-  source.onerror = function () { source.close(); setTimeout(function () { location.reload(); }, 5000); };
-})();
-`;
+/**
+ * The console's script: TypeScript modules in packages/node/web/ (typechecked with the DOM library),
+ * bundled and minified at build time into the committed module ./generated/console-script.ts
+ * (`npx -y pnpm@12.4.2 --filter @fedscore/node console:bundle`; `--check` in CI fails when it is stale).
+ * Served as /console/static/console.js under `script-src 'self'`.
+ */
+export const CONSOLE_JS: string = CONSOLE_SCRIPT_BUNDLE;
 
 /** The tab icon (so that the browser does not ask the node for /favicon.ico). */
 export const CONSOLE_ICON =
