@@ -42,7 +42,8 @@ import {
 import { readCsvFile } from '@fedscore/core/node';
 import { buildSelfEstimateCompactModel, parseCreditRules, parseScorecard } from '@fedscore/scoring';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
-import { consoleEnabled, type NodeConfig, readTlsFiles, storeUrl } from './config/config.ts';
+import { CatalogueService, type PublicationResult, profileOwnDatasets } from './catalogue/index.ts';
+import { catalogueServes, consoleEnabled, type NodeConfig, readTlsFiles, storeUrl } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
 import {
   AlertBook,
@@ -136,6 +137,8 @@ export class PartyNode {
   readonly alerts: MonitoringClient | undefined;
   /** Government nodes (`scoring.serve`): the banks' online scoring sessions. */
   readonly scoring: ScoringEndpoint | undefined;
+  /** The feature catalogue: peers' published feature profiles, and this node's publication. */
+  readonly catalogue: CatalogueService;
   /** Bank nodes (`scoring.api`): the scoring behind POST /v1/score. */
   readonly scorer: ScoringClient | undefined;
   readonly transport: GrpcTransport;
@@ -162,6 +165,7 @@ export class PartyNode {
     alerts: MonitoringClient | undefined;
     scoring: ScoringEndpoint | undefined;
     scorer: ScoringClient | undefined;
+    catalogue: CatalogueService;
     transport: GrpcTransport;
     runner: JobRunner;
     http: HttpEndpoint | undefined;
@@ -182,6 +186,7 @@ export class PartyNode {
     this.alerts = parts.alerts;
     this.scoring = parts.scoring;
     this.scorer = parts.scorer;
+    this.catalogue = parts.catalogue;
     this.#scoringApi = parts.scoringApi;
     this.transport = parts.transport;
     this.runner = parts.runner;
@@ -410,6 +415,25 @@ export class PartyNode {
           logger,
         })
       : undefined;
+    const descriptions = Object.fromEntries(Object.entries(config.data).map(([k, d]) => [k, d.descriptions]));
+    const catalogue = new CatalogueService({
+      transport,
+      party: config.party,
+      peers,
+      store,
+      audit,
+      serve: catalogueServes(config),
+      // Read afresh: a profile describes the data as it is now, not as a running job cached it.
+      profile: () =>
+        profileOwnDatasets({
+          party: config.party,
+          names: Object.keys(config.data),
+          read: readData,
+          descriptions,
+        }),
+      deadlineMs: config.limits.deadlineMs,
+      logger,
+    });
     const government = config.monitoring.government;
     const alerts =
       government === undefined
@@ -527,13 +551,8 @@ export class PartyNode {
               ...(monitoring !== undefined && {
                 alertDeliveries: () => alertDeliveries(store, audit, config.party),
               }),
-              datasetProfiles: () =>
-                profileDatasets(
-                  Object.keys(config.data),
-                  data,
-                  undefined,
-                  Object.fromEntries(Object.entries(config.data).map(([k, d]) => [k, d.descriptions])),
-                ),
+              datasetProfiles: () => profileDatasets(Object.keys(config.data), data, undefined, descriptions),
+              featureCatalogue: () => catalogue.catalogue.list(),
               alignedProfiles: () =>
                 profileAlignedSets({
                   party: config.party,
@@ -611,6 +630,7 @@ export class PartyNode {
       alerts,
       scoring,
       scorer,
+      catalogue,
       transport,
       runner,
       http,
@@ -622,6 +642,7 @@ export class PartyNode {
     });
     runner.start();
     self.#startPolling();
+    if (config.catalogue.publishOnStart) self.#publishInBackground();
     logger.info('node started', {
       grpcPort: transport.port,
       httpPort: http?.port,
@@ -661,6 +682,28 @@ export class PartyNode {
       rescored = (await client.rescore(model)).rescored.length;
     }
     return { alerts: r.alerts, stored: r.stored, rescored };
+  }
+
+  /**
+   * Publish this node's feature profile (every `data` dataset) to `to` (default `catalogue.publishTo`, else
+   * every peer) and keep the catalogue each peer answers with. A dataset below the release floor refuses
+   * it (`privacy_floor`, naming `data.<name>`); a peer that fails is reported in its result.
+   */
+  publishProfiles(to?: readonly string[]): Promise<PublicationResult[]> {
+    return this.catalogue.publish(to ?? this.config.catalogue.publishTo ?? Object.keys(this.config.peers));
+  }
+
+  #publishInBackground(): void {
+    this.publishProfiles()
+      .then((r) => {
+        const failed = r.filter((x) => x.error !== undefined).length;
+        this.#logger.info('feature profile published', { peers: r.length - failed, failed });
+      })
+      .catch((e: unknown) => {
+        const code = isFedscoreError(e) ? e.code : 'internal';
+        const field = isFedscoreError(e) ? e.field : undefined;
+        this.#logger.warn('feature profile not published', { code, ...(field !== undefined && { field }) });
+      });
   }
 
   #startPolling(): void {
@@ -794,6 +837,7 @@ export class PartyNode {
     if (this.scorer !== undefined) await this.scorer.close();
     await this.transport.close();
     await this.monitoring?.drain();
+    await this.catalogue.drain();
     if (this.scoring !== undefined) await this.scoring.drain();
     await this.#http?.close();
     // After the runner: a stopped stage's awaited tasks reject (their jobs stay queued for a retry).
