@@ -81,12 +81,14 @@ function featureType(table: Table, i: number): FeatureType {
 
 /**
  * Profile one dataset (module comment). Throws `privacy_floor` naming `data.<dataset>` when the table has
- * fewer than `MIN_PROFILE_ROWS` rows.
+ * fewer than `MIN_PROFILE_ROWS` rows. `stepOf` gives the rate step of a dataset of `rows` rows (default
+ * `rateStepBp`; a receiver refuses any step finer than that, so only an attack test passes another).
  */
 export function profileDataset(
   dataset: string,
   table: Table,
   descriptions: Readonly<Record<string, string>> = {},
+  stepOf: (rows: number) => number = rateStepBp,
 ): PublishedDataset {
   if (table.nRows < MIN_PROFILE_ROWS) {
     throw new FedscoreError(
@@ -95,7 +97,7 @@ export function profileDataset(
       { field: `data.${dataset}` },
     );
   }
-  const step = rateStepBp(table.nRows);
+  const step = stepOf(table.nRows);
   // Enterprises, not rows: an id that occurs on several rows (a file the reader let through) counts once.
   const enterpriseOf = table.ids.map((id) => normalizeUscc(id));
   const enterprises = new Set(enterpriseOf).size;
