@@ -276,7 +276,7 @@ export {
   rescoreAlerted,
 } from './monitoring/index.ts';
 export type { PartyNodeOptions } from './node.ts';
-export { JOB_LEASE_MS, openNodeStore, PartyNode } from './node.ts';
+export { JOB_LEASE_MS, openNodeStore, PartyNode, readNodeDataset } from './node.ts';
 export type {
   ModelComparison,
   ModelEvent,

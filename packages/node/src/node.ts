@@ -150,6 +150,7 @@ export class PartyNode {
   /** The work queue (config `queue: pgboss`). */
   readonly #queue: NodeQueue | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
+  #catalogueTimer: ReturnType<typeof setInterval> | undefined;
   readonly #logger: Logger;
   readonly #rejections = new Map<string, number>();
   readonly #startedAt = Date.now();
@@ -317,21 +318,7 @@ export class PartyNode {
       ...(options.onInbound !== undefined && { onInbound: options.onInbound }),
     });
     opened.push(() => transport.close());
-    const readData = (name: string): Promise<Table> => {
-      const src = config.data[name];
-      if (src === undefined) {
-        return Promise.reject(
-          new FedscoreError('not_found', `no dataset '${name}' in this node's config`, { field: 'data' }),
-        );
-      }
-      return readCsvFile(src.path, {
-        file: src.path,
-        idColumn: src.id,
-        ...(src.label !== undefined && { labelColumn: src.label }),
-        roles: Object.fromEntries(src.exclude.map((c) => [c, 'ignored' as const])),
-        impute: 'keep',
-      });
-    };
+    const readData = (name: string): Promise<Table> => readNodeDataset(config, name);
     // Jobs read a dataset once per process (every stage of a job must see the same rows).
     const tables = new Map<string, Promise<Table>>();
     const data = (name: string): Promise<Table> => {
@@ -643,6 +630,7 @@ export class PartyNode {
     runner.start();
     self.#startPolling();
     if (config.catalogue.publishOnStart) self.#publishInBackground();
+    self.#watchPublicationRequests();
     logger.info('node started', {
       grpcPort: transport.port,
       httpPort: http?.port,
@@ -693,8 +681,31 @@ export class PartyNode {
     return this.catalogue.publish(to ?? this.config.catalogue.publishTo ?? Object.keys(this.config.peers));
   }
 
-  #publishInBackground(): void {
-    this.publishProfiles()
+  /** Publish when asked from outside the node (`fedscore datasets publish-profile`), checked every second. */
+  #watchPublicationRequests(): void {
+    let running = false;
+    this.#catalogueTimer = setInterval(() => {
+      if (running) return;
+      let to: readonly string[] | null | undefined;
+      try {
+        to = this.catalogue.catalogue.takeRequests();
+      } catch (e) {
+        this.#logger.warn('publication requests unreadable', {
+          code: isFedscoreError(e) ? e.code : 'internal',
+        });
+        return;
+      }
+      if (to === undefined) return;
+      running = true;
+      this.#publishInBackground(to ?? undefined).finally(() => {
+        running = false;
+      });
+    }, 1000);
+    this.#catalogueTimer.unref();
+  }
+
+  #publishInBackground(to?: readonly string[]): Promise<void> {
+    return this.publishProfiles(to)
       .then((r) => {
         const failed = r.filter((x) => x.error !== undefined).length;
         this.#logger.info('feature profile published', { peers: r.length - failed, failed });
@@ -830,6 +841,7 @@ export class PartyNode {
 
   async stop(): Promise<void> {
     if (this.#pollTimer !== undefined) clearInterval(this.#pollTimer);
+    if (this.#catalogueTimer !== undefined) clearInterval(this.#catalogueTimer);
     this.runner.stop();
     // Only awaited when present: the stop sequence of a node without scoring keeps its exact order of
     // turns (a stopped job's failure handler still writes to the store before it closes).
@@ -846,6 +858,23 @@ export class PartyNode {
     this.store.close();
     this.#logger.info('node stopped');
   }
+}
+
+/** Read dataset `name` of a node's config (`data.<name>`) afresh, as the node's jobs read it. */
+export function readNodeDataset(config: NodeConfig, name: string): Promise<Table> {
+  const src = config.data[name];
+  if (src === undefined) {
+    return Promise.reject(
+      new FedscoreError('not_found', `no dataset '${name}' in this node's config`, { field: 'data' }),
+    );
+  }
+  return readCsvFile(src.path, {
+    file: src.path,
+    idColumn: src.id,
+    ...(src.label !== undefined && { labelColumn: src.label }),
+    roles: Object.fromEntries(src.exclude.map((c) => [c, 'ignored' as const])),
+    impute: 'keep',
+  });
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   FeatureCatalogue,
   type FeatureProfileSet,
   type InboundBytes,
+  NodeStore,
   type PartyNode,
   profileDataset,
   rateStepBp,
@@ -442,6 +443,21 @@ describe('feature catalogue between nodes on loopback', () => {
     // Nothing of it was kept; the node takes the next good publication.
     expect(nodes.government.catalogue.catalogue.list().every((p) => p.rows >= 50)).toBe(true);
     expect(await bank.publishProfiles()).toEqual([{ peer: 'government', received: 2 }]);
+  }, 60_000);
+
+  it('publishes when asked through its store (`fedscore datasets publish-profile`), within seconds', async () => {
+    const received = () => [...nodes.government.audit.entries({ kind: 'catalogue_change' })].length;
+    const before = received();
+    // Another connection to the bank's store, as the CLI's process opens it.
+    const store = NodeStore.open(cluster.stateDir('bank-a'));
+    try {
+      new FeatureCatalogue(store).requestPublication('cli', ['government']);
+    } finally {
+      store.close();
+    }
+    await waitUntil('the government receives the profile', () => received() > before, 20_000);
+    const e = [...nodes['bank-a'].audit.entries({ kind: 'catalogue_change' })].at(-1)!;
+    expect(e.details).toMatchObject({ action: 'published', peer: 'government' });
   }, 60_000);
 
   it('publishes nothing of a dataset below the floor: a typed error before any byte is sent', async () => {

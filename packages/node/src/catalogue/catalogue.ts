@@ -47,6 +47,14 @@ export const CATALOGUE_MIGRATIONS: StoreMigrations = {
        features TEXT NOT NULL,
        PRIMARY KEY (owner, dataset)
      ) STRICT;`,
+    // Publications asked for from outside the running node (`fedscore datasets publish-profile`); the node
+    // takes them within a second. `peers`: a JSON list, or NULL for the node's default targets.
+    `CREATE TABLE catalogue_requests (
+       id INTEGER PRIMARY KEY,
+       requested_at INTEGER NOT NULL,
+       requested_by TEXT NOT NULL,
+       peers TEXT
+     ) STRICT;`,
   ],
 };
 
@@ -96,6 +104,34 @@ export class FeatureCatalogue {
         );
       }
       return true;
+    });
+  }
+
+  /** Ask the running node to publish (to `peers`, default its targets); it takes the request within a second. */
+  requestPublication(by: string, peers?: readonly string[]): void {
+    this.#store.run(
+      'INSERT INTO catalogue_requests (requested_at, requested_by, peers) VALUES (?, ?, ?)',
+      Date.now(),
+      by,
+      peers === undefined ? null : JSON.stringify(peers),
+    );
+  }
+
+  /**
+   * Take every pending request (they are deleted): the peers to publish to, `null` for the node's default
+   * targets, or undefined when none is pending.
+   */
+  takeRequests(): readonly string[] | null | undefined {
+    // A read first: the write lock is taken only when a request is pending (the node asks every second).
+    if (this.#store.get('SELECT id FROM catalogue_requests LIMIT 1') === undefined) return undefined;
+    return this.#store.transaction(() => {
+      const rows = this.#store.all<{ id: number; peers: string | null }>(
+        'SELECT id, peers FROM catalogue_requests ORDER BY id',
+      );
+      if (rows.length === 0) return undefined;
+      this.#store.run('DELETE FROM catalogue_requests WHERE id <= ?', rows.at(-1)!.id);
+      if (rows.some((r) => r.peers === null)) return null;
+      return [...new Set(rows.flatMap((r) => JSON.parse(r.peers!) as string[]))];
     });
   }
 
