@@ -23,7 +23,11 @@
  *     (`MonitoringClient`);
  *   - online scoring: a government node (`scoring.serve`) answers the banks' scoring sessions, consent-
  *     and quota-gated and audited per request (`ScoringEndpoint`); a bank node (`scoring.api`) serves
- *     POST /v1/score to its risk engine over HTTP(S) with API tokens (`ScoringClient`, `startScoringApi`).
+ *     POST /v1/score to its risk engine over HTTP(S) with API tokens (`ScoringClient`, `startScoringApi`);
+ *   - feature catalogue: every node takes its peers' published feature profiles (`CatalogueService`,
+ *     catalogue/), a node that keeps the catalogue (`catalogue.serve`) answers with the other parties',
+ *     and the node publishes its own at start (`catalogue.publishOnStart`), when `fedscore datasets
+ *     publish-profile` asks through the store, or on `publishProfiles()`.
  * Logs carry party, job, stage and counts, never data values.
  */
 import { randomUUID } from 'node:crypto';

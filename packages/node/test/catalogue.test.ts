@@ -23,6 +23,7 @@ import {
   CATALOGUE_PROTOCOL,
   CATALOGUE_VERSION,
   ConsoleAccounts,
+  FEATURE_CATALOGUE,
   FEATURE_PROFILES,
   FeatureCatalogue,
   type FeatureProfileSet,
@@ -197,6 +198,18 @@ describe('a received profile, validated', () => {
     expect(e.field).toBe(field);
   });
 
+  it('refuses a catalogue with a bad profile in it, naming the profile and field', () => {
+    const m = good();
+    m.datasets![0]!.features![0]!.coverageBp = 10_001;
+    const bytes = fedscore.catalogue.FeatureCatalogue.encode({ profiles: [good(), m] }).finish();
+    expect(() => FEATURE_CATALOGUE.decode(bytes)).toThrow(
+      expect.objectContaining({
+        code: 'wire_decode',
+        field: 'catalogue.profiles[1].datasets[0].features[0].coverageBp',
+      }),
+    );
+  });
+
   it('refuses bytes that are no profile', () => {
     expect(() => FEATURE_PROFILES.decode(Uint8Array.of(0x0a, 0xff, 0xff))).toThrow(
       expect.objectContaining({ code: 'wire_decode' }),
@@ -290,6 +303,7 @@ describe('feature catalogue between nodes on loopback', () => {
           onInbound: capture('bank-a'),
         },
         'bank-b': {
+          onInbound: capture('bank-b'),
           config: {
             console: { enabled: true },
             data: { deposits: { path: join(data, 'deposits.csv'), id: 'uscc' } },
