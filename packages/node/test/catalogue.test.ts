@@ -36,6 +36,7 @@ import {
 } from '@fedscore/node';
 import { NodeCluster, waitUntil } from '@fedscore/node/testing';
 import { fedscore } from '@fedscore/wire';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleClient, PASSWORD } from './console-fixture.ts';
 import { describeStores } from './store-backends.ts';
@@ -207,6 +208,33 @@ describe('a received profile, validated', () => {
         code: 'wire_decode',
         field: 'catalogue.profiles[1].datasets[0].features[0].coverageBp',
       }),
+    );
+  });
+
+  it('decodes random bytes and bit flips of a good profile to a value or a wire_decode error, never else', () => {
+    const valid = encode(good());
+    const outcome = (bytes: Uint8Array): void => {
+      for (const step of [FEATURE_PROFILES, FEATURE_CATALOGUE] as const) {
+        try {
+          step.decode(bytes);
+        } catch (e) {
+          expect(e).toBeInstanceOf(FedscoreError);
+          expect((e as FedscoreError).code).toBe('wire_decode');
+        }
+      }
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 256 }), (b) => outcome(b)),
+      { seed: 17, numRuns: 1000 },
+    );
+    fc.assert(
+      fc.property(fc.nat({ max: valid.length * 8 - 1 }), fc.nat({ max: valid.length }), (bit, cut) => {
+        const b = Uint8Array.from(valid);
+        b[bit >> 3]! ^= 1 << (bit & 7);
+        outcome(b);
+        outcome(valid.subarray(0, cut));
+      }),
+      { seed: 17, numRuns: 1000 },
     );
   });
 
