@@ -170,6 +170,7 @@ describe('a received profile, validated', () => {
 
   type Edit = {
     readonly party?: string;
+    readonly publishedAtMs?: number;
     readonly dataset?: Partial<fedscore.catalogue.IDatasetProfile>;
     readonly feature?: Partial<fedscore.catalogue.IFeatureProfile>;
   };
@@ -188,10 +189,12 @@ describe('a received profile, validated', () => {
     ],
     ['no feature name', { feature: { name: '' } }, 'profile.datasets[0].features[0].name'],
     ['not a party id', { party: 'Bank A' }, 'profile.party'],
+    ['a date in the future', { publishedAtMs: Date.now() + 2 * 86_400_000 }, 'profile.publishedAt'],
   ];
   it.each(cases)('refuses %s with wire_decode naming the field', (_what, change, field) => {
     const m = good();
     if (change.party !== undefined) m.party = change.party;
+    if (change.publishedAtMs !== undefined) m.publishedAtMs = change.publishedAtMs;
     Object.assign(m.datasets![0]!, change.dataset);
     Object.assign(m.datasets![0]!.features![0]!, change.feature);
     const e = refusal(m);

@@ -279,13 +279,15 @@ export class CatalogueService {
    */
   async publish(to: readonly PartyId[] = this.#o.peers): Promise<PublicationResult[]> {
     const { audit, party } = this.#o;
-    const profile = await this.#o.profile();
-    this.catalogue.save(profile, party);
-    const out: PublicationResult[] = [];
     for (const peer of to) {
       if (!this.#o.peers.includes(peer)) {
         throw new FedscoreError('invalid_argument', `'${peer}' is not a configured peer`, { field: 'to' });
       }
+    }
+    const profile = await this.#o.profile();
+    this.catalogue.save(profile, party);
+    const out: PublicationResult[] = [];
+    for (const peer of to) {
       try {
         const catalogue = await this.#session(peer, async (s) => {
           await s.send(peer, FEATURE_PROFILES, profile);

@@ -117,7 +117,12 @@ const datasetSchema = z
 export const featureProfileSetSchema = z
   .object({
     party: z.string().regex(PARTY_ID_PATTERN, 'not a party id'),
-    publishedAt: z.number().int().min(0),
+    // A day of clock skew at most: a profile dated later would never be replaced by the owner's next one.
+    publishedAt: z
+      .number()
+      .int()
+      .min(0)
+      .refine((t) => t <= Date.now() + 86_400_000, 'in the future'),
     datasets: z.array(datasetSchema).max(MAX_PROFILE_DATASETS),
   })
   .strict()
