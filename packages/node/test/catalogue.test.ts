@@ -289,6 +289,19 @@ describeStores('feature catalogue store', (backend) => {
     expect(c.profiles('bank-a')).toEqual([]);
     expect(c.profiles('bank-b')).toEqual([profile(3000, ['c'])]);
   });
+
+  it('hands the running node each queued publication request once, merging their peers', () => {
+    const c = new FeatureCatalogue(backend.newStore());
+    expect(c.takeRequests()).toBeUndefined();
+    c.requestPublication('cli', ['government']);
+    c.requestPublication('cli', ['bank-b', 'government']);
+    expect(c.takeRequests()).toEqual(['government', 'bank-b']);
+    expect(c.takeRequests()).toBeUndefined();
+    // A request for the default targets wins over named ones.
+    c.requestPublication('cli', ['bank-b']);
+    c.requestPublication('cli');
+    expect(c.takeRequests()).toBeNull();
+  });
 });
 
 describe('feature catalogue between nodes on loopback', () => {
