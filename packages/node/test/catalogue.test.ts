@@ -540,6 +540,22 @@ describe('feature catalogue between nodes on loopback', () => {
     expect([...nodes.government.audit.entries({ kind: 'catalogue_change' })].length).toBe(before);
     expect(captured.filter((c) => c.party === 'government').length).toBe(sessionsBefore);
     expect(small.catalogue.catalogue.list()).toEqual([]);
+    await cluster.stop(small);
+  }, 60_000);
+
+  it('publishes on start with catalogue.publishOnStart', async () => {
+    const fromB = () =>
+      [...nodes.government.audit.entries({ kind: 'catalogue_change' })].filter((e) => e.actor === 'bank-b');
+    const before = fromB().length;
+    await cluster.start('bank-b', {
+      run: 'onstart',
+      config: {
+        data: { deposits: { path: join(cluster.dir, 'data', 'deposits.csv'), id: 'uscc' } },
+        catalogue: { publishOnStart: true, publishTo: ['government'] },
+      },
+    });
+    await waitUntil('the government receives bank-b on its start', () => fromB().length > before, 20_000);
+    expect(fromB().at(-1)!.details).toMatchObject({ action: 'received', datasets: 1, features: 1 });
   }, 60_000);
 
   it('validates catalogue.publishTo against the peers', () => {
