@@ -4,7 +4,8 @@
  *
  * - profile: type, coverage and missing rate against hand counts, the rate step and row rounding, the
  *   release floor (a dataset below it refused with `privacy_floor` naming it);
- * - decode: a malformed profile is `wire_decode` naming its field (zod over the decoded message);
+ * - decode: a malformed profile is `wire_decode` naming its field (zod over the decoded message), and
+ *   random bytes, bit flips and truncations never raise anything else;
  * - store: both store backends keep the newest publication of each owner;
  * - nodes: a bank publishes to the government; the government's Indicators page shows the bank's features
  *   with type, coverage, missing rate, owner and time received; another bank receives them in the
@@ -13,7 +14,9 @@
  *   no captured byte of the exchange, while the same search finds each of them planted in a copy;
  * - floor: a bank whose dataset is below the floor publishes nothing (typed error, nothing received);
  * - malformed message over the wire: refused, audited as a security event naming the field, the node
- *   stays up and takes the next good publication.
+ *   stays up and takes the next good publication;
+ * - triggers: a request queued in the store (`fedscore datasets publish-profile`'s path) and
+ *   `catalogue.publishOnStart` each make the running node publish.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
