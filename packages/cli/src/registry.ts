@@ -9,6 +9,7 @@ export async function loadCommands(): Promise<Command[]> {
     import('./commands/datasets-generate.ts'),
     import('./commands/datasets-fetch.ts'),
     import('./commands/datasets-baseline.ts'),
+    import('./commands/datasets-publish-profile.ts'),
     import('./commands/binning.ts'),
     import('./commands/train-hetero-lr.ts'),
     import('./commands/train-secureboost.ts'),

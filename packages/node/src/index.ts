@@ -26,6 +26,34 @@ export {
   verifyAuditEntries,
 } from './audit/index.ts';
 export type {
+  CatalogueServiceOptions,
+  FeatureProfileSet,
+  FeatureType,
+  PublicationResult,
+  PublishedDataset,
+  PublishedFeature,
+  StoredProfile,
+} from './catalogue/index.ts';
+export {
+  BASIS_POINTS,
+  CATALOGUE_MIGRATIONS,
+  CATALOGUE_PROTOCOL,
+  CATALOGUE_SESSION_PREFIX,
+  CATALOGUE_VERSION,
+  CatalogueService,
+  checkFeatureProfileSet,
+  FEATURE_CATALOGUE,
+  FEATURE_PROFILES,
+  FeatureCatalogue,
+  featureProfileSetSchema,
+  MIN_PROFILE_ROWS,
+  profileDataset,
+  profileOwnDatasets,
+  RATE_STEPS_BP,
+  rateStepBp,
+  roundShare,
+} from './catalogue/index.ts';
+export type {
   ConsoleConfig,
   DataSource,
   NodeConfig,
@@ -35,6 +63,7 @@ export type {
   StoreConfig,
 } from './config/index.ts';
 export {
+  catalogueServes,
   consoleEnabled,
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,
@@ -247,7 +276,7 @@ export {
   rescoreAlerted,
 } from './monitoring/index.ts';
 export type { PartyNodeOptions } from './node.ts';
-export { JOB_LEASE_MS, openNodeStore, PartyNode } from './node.ts';
+export { JOB_LEASE_MS, openNodeStore, PartyNode, readNodeDataset } from './node.ts';
 export type {
   ModelComparison,
   ModelEvent,

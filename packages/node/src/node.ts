@@ -23,7 +23,11 @@
  *     (`MonitoringClient`);
  *   - online scoring: a government node (`scoring.serve`) answers the banks' scoring sessions, consent-
  *     and quota-gated and audited per request (`ScoringEndpoint`); a bank node (`scoring.api`) serves
- *     POST /v1/score to its risk engine over HTTP(S) with API tokens (`ScoringClient`, `startScoringApi`).
+ *     POST /v1/score to its risk engine over HTTP(S) with API tokens (`ScoringClient`, `startScoringApi`);
+ *   - feature catalogue: every node takes its peers' published feature profiles (`CatalogueService`,
+ *     catalogue/), a node that keeps the catalogue (`catalogue.serve`) answers with the other parties',
+ *     and the node publishes its own at start (`catalogue.publishOnStart`), when `fedscore datasets
+ *     publish-profile` asks through the store, or on `publishProfiles()`.
  * Logs carry party, job, stage and counts, never data values.
  */
 import { randomUUID } from 'node:crypto';
@@ -42,7 +46,8 @@ import {
 import { readCsvFile } from '@fedscore/core/node';
 import { buildSelfEstimateCompactModel, parseCreditRules, parseScorecard } from '@fedscore/scoring';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
-import { consoleEnabled, type NodeConfig, readTlsFiles, storeUrl } from './config/config.ts';
+import { CatalogueService, type PublicationResult, profileOwnDatasets } from './catalogue/index.ts';
+import { catalogueServes, consoleEnabled, type NodeConfig, readTlsFiles, storeUrl } from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
 import {
   AlertBook,
@@ -136,6 +141,8 @@ export class PartyNode {
   readonly alerts: MonitoringClient | undefined;
   /** Government nodes (`scoring.serve`): the banks' online scoring sessions. */
   readonly scoring: ScoringEndpoint | undefined;
+  /** The feature catalogue: peers' published feature profiles, and this node's publication. */
+  readonly catalogue: CatalogueService;
   /** Bank nodes (`scoring.api`): the scoring behind POST /v1/score. */
   readonly scorer: ScoringClient | undefined;
   readonly transport: GrpcTransport;
@@ -147,6 +154,7 @@ export class PartyNode {
   /** The work queue (config `queue: pgboss`). */
   readonly #queue: NodeQueue | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
+  #catalogueTimer: ReturnType<typeof setInterval> | undefined;
   readonly #logger: Logger;
   readonly #rejections = new Map<string, number>();
   readonly #startedAt = Date.now();
@@ -162,6 +170,7 @@ export class PartyNode {
     alerts: MonitoringClient | undefined;
     scoring: ScoringEndpoint | undefined;
     scorer: ScoringClient | undefined;
+    catalogue: CatalogueService;
     transport: GrpcTransport;
     runner: JobRunner;
     http: HttpEndpoint | undefined;
@@ -182,6 +191,7 @@ export class PartyNode {
     this.alerts = parts.alerts;
     this.scoring = parts.scoring;
     this.scorer = parts.scorer;
+    this.catalogue = parts.catalogue;
     this.#scoringApi = parts.scoringApi;
     this.transport = parts.transport;
     this.runner = parts.runner;
@@ -312,21 +322,7 @@ export class PartyNode {
       ...(options.onInbound !== undefined && { onInbound: options.onInbound }),
     });
     opened.push(() => transport.close());
-    const readData = (name: string): Promise<Table> => {
-      const src = config.data[name];
-      if (src === undefined) {
-        return Promise.reject(
-          new FedscoreError('not_found', `no dataset '${name}' in this node's config`, { field: 'data' }),
-        );
-      }
-      return readCsvFile(src.path, {
-        file: src.path,
-        idColumn: src.id,
-        ...(src.label !== undefined && { labelColumn: src.label }),
-        roles: Object.fromEntries(src.exclude.map((c) => [c, 'ignored' as const])),
-        impute: 'keep',
-      });
-    };
+    const readData = (name: string): Promise<Table> => readNodeDataset(config, name);
     // Jobs read a dataset once per process (every stage of a job must see the same rows).
     const tables = new Map<string, Promise<Table>>();
     const data = (name: string): Promise<Table> => {
@@ -410,6 +406,25 @@ export class PartyNode {
           logger,
         })
       : undefined;
+    const descriptions = Object.fromEntries(Object.entries(config.data).map(([k, d]) => [k, d.descriptions]));
+    const catalogue = new CatalogueService({
+      transport,
+      party: config.party,
+      peers,
+      store,
+      audit,
+      serve: catalogueServes(config),
+      // Read afresh: a profile describes the data as it is now, not as a running job cached it.
+      profile: () =>
+        profileOwnDatasets({
+          party: config.party,
+          names: Object.keys(config.data),
+          read: readData,
+          descriptions,
+        }),
+      deadlineMs: config.limits.deadlineMs,
+      logger,
+    });
     const government = config.monitoring.government;
     const alerts =
       government === undefined
@@ -527,13 +542,8 @@ export class PartyNode {
               ...(monitoring !== undefined && {
                 alertDeliveries: () => alertDeliveries(store, audit, config.party),
               }),
-              datasetProfiles: () =>
-                profileDatasets(
-                  Object.keys(config.data),
-                  data,
-                  undefined,
-                  Object.fromEntries(Object.entries(config.data).map(([k, d]) => [k, d.descriptions])),
-                ),
+              datasetProfiles: () => profileDatasets(Object.keys(config.data), data, undefined, descriptions),
+              featureCatalogue: () => catalogue.catalogue.list(),
               alignedProfiles: () =>
                 profileAlignedSets({
                   party: config.party,
@@ -611,6 +621,7 @@ export class PartyNode {
       alerts,
       scoring,
       scorer,
+      catalogue,
       transport,
       runner,
       http,
@@ -622,6 +633,8 @@ export class PartyNode {
     });
     runner.start();
     self.#startPolling();
+    if (config.catalogue.publishOnStart) self.#publishInBackground();
+    self.#watchPublicationRequests();
     logger.info('node started', {
       grpcPort: transport.port,
       httpPort: http?.port,
@@ -661,6 +674,51 @@ export class PartyNode {
       rescored = (await client.rescore(model)).rescored.length;
     }
     return { alerts: r.alerts, stored: r.stored, rescored };
+  }
+
+  /**
+   * Publish this node's feature profile (every `data` dataset) to `to` (default `catalogue.publishTo`, else
+   * every peer) and keep the catalogue each peer answers with. A dataset below the release floor refuses
+   * it (`privacy_floor`, naming `data.<name>`); a peer that fails is reported in its result.
+   */
+  publishProfiles(to?: readonly string[]): Promise<PublicationResult[]> {
+    return this.catalogue.publish(to ?? this.config.catalogue.publishTo ?? Object.keys(this.config.peers));
+  }
+
+  /** Publish when asked from outside the node (`fedscore datasets publish-profile`), checked every second. */
+  #watchPublicationRequests(): void {
+    let running = false;
+    this.#catalogueTimer = setInterval(() => {
+      if (running) return;
+      let to: readonly string[] | null | undefined;
+      try {
+        to = this.catalogue.catalogue.takeRequests();
+      } catch (e) {
+        this.#logger.warn('publication requests unreadable', {
+          code: isFedscoreError(e) ? e.code : 'internal',
+        });
+        return;
+      }
+      if (to === undefined) return;
+      running = true;
+      this.#publishInBackground(to ?? undefined).finally(() => {
+        running = false;
+      });
+    }, 1000);
+    this.#catalogueTimer.unref();
+  }
+
+  #publishInBackground(to?: readonly string[]): Promise<void> {
+    return this.publishProfiles(to)
+      .then((r) => {
+        const failed = r.filter((x) => x.error !== undefined).length;
+        this.#logger.info('feature profile published', { peers: r.length - failed, failed });
+      })
+      .catch((e: unknown) => {
+        const code = isFedscoreError(e) ? e.code : 'internal';
+        const field = isFedscoreError(e) ? e.field : undefined;
+        this.#logger.warn('feature profile not published', { code, ...(field !== undefined && { field }) });
+      });
   }
 
   #startPolling(): void {
@@ -787,6 +845,7 @@ export class PartyNode {
 
   async stop(): Promise<void> {
     if (this.#pollTimer !== undefined) clearInterval(this.#pollTimer);
+    if (this.#catalogueTimer !== undefined) clearInterval(this.#catalogueTimer);
     this.runner.stop();
     // Only awaited when present: the stop sequence of a node without scoring keeps its exact order of
     // turns (a stopped job's failure handler still writes to the store before it closes).
@@ -794,6 +853,7 @@ export class PartyNode {
     if (this.scorer !== undefined) await this.scorer.close();
     await this.transport.close();
     await this.monitoring?.drain();
+    await this.catalogue.drain();
     if (this.scoring !== undefined) await this.scoring.drain();
     await this.#http?.close();
     // After the runner: a stopped stage's awaited tasks reject (their jobs stay queued for a retry).
@@ -802,6 +862,23 @@ export class PartyNode {
     this.store.close();
     this.#logger.info('node stopped');
   }
+}
+
+/** Read dataset `name` of a node's config (`data.<name>`) afresh, as the node's jobs read it. */
+export function readNodeDataset(config: NodeConfig, name: string): Promise<Table> {
+  const src = config.data[name];
+  if (src === undefined) {
+    return Promise.reject(
+      new FedscoreError('not_found', `no dataset '${name}' in this node's config`, { field: 'data' }),
+    );
+  }
+  return readCsvFile(src.path, {
+    file: src.path,
+    idColumn: src.id,
+    ...(src.label !== undefined && { labelColumn: src.label }),
+    roles: Object.fromEntries(src.exclude.map((c) => [c, 'ignored' as const])),
+    impute: 'keep',
+  });
 }
 
 /**

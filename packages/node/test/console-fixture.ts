@@ -24,6 +24,7 @@ import {
   cancelJob,
   createConsoleHandler,
   enterpriseSetFingerprint,
+  FeatureCatalogue,
   type HttpEndpoint,
   JobStore,
   MONITORING_GOV_MIGRATIONS,
@@ -207,6 +208,33 @@ export async function startConsoleFixture(
   const jobs = new JobStore(store);
   const models = new ModelRegistry(store, { audit, party: 'government' });
   const consents = new ConsentRegistry(store, { audit, party: 'government' });
+  // bank-a's published feature profile, as this (government) node received it (catalogue/).
+  const catalogue = new FeatureCatalogue(store);
+  catalogue.save(
+    {
+      party: 'bank-a',
+      publishedAt: Date.UTC(2026, 11, 1, 9, 0),
+      datasets: [
+        {
+          dataset: 'loans',
+          rows: 1200,
+          rateStepBp: 100,
+          features: [
+            {
+              name: 'revenue',
+              description: 'Revenue of the last 12 months, CNY thousands',
+              type: 'numeric',
+              coverageBp: 9700,
+              missingBp: 300,
+            },
+            { name: 'has_collateral', description: '', type: 'binary', coverageBp: 10_000, missingBp: 0 },
+          ],
+        },
+      ],
+    },
+    'bank-a',
+    Date.UTC(2026, 11, 1, 9, 30),
+  );
   const ids = generateUniqueUsccs(seededRng(7), 6);
   const planted = options.planted ?? {};
   seedJob(jobs, audit, 'job-a1', 'bank-a', planted, ids);
@@ -418,6 +446,7 @@ export async function startConsoleFixture(
             undefined,
             { credit: { tax_arrears: 'Tax owed past its due date, CNY thousands' } },
           ),
+        featureCatalogue: () => catalogue.list(),
         submit: (spec) => submitJob(jobs, party, spec),
         // No runner here: a cancel is recorded (the node's runner would act on it), a retry re-queues.
         cancel: (id, by) => cancelJob(jobs, audit, party, id, by),

@@ -449,6 +449,28 @@ describe('console over HTTP', () => {
     expect((await op.request('/console/consent/no-such/revoke', { form: { csrf } })).status).toBe(404);
   });
 
+  it("shows other parties' published feature profiles with owner and time received, and no other bank's IV", async () => {
+    fx = await startConsoleFixture();
+    const published =
+      /<td>bank-a<\/td><td>loans<\/td><td>revenue<\/td><td>numeric<\/td><td>97 %<\/td><td>3 %<\/td><td>1200<\/td><td>Revenue of the last 12 months, CNY thousands<\/td><td>2026-12-01 09:30:00 UTC<\/td><td>bank-a<\/td>/;
+    const op = new ConsoleClient(fx.base);
+    expect(await op.login(USERS.operator.username)).toBe(303);
+    const operator = (await op.request('/console/indicators')).body;
+    expect(operator).toMatch(published);
+    expect(operator).toMatch(/<td>has_collateral<\/td><td>binary<\/td><td>100 %<\/td><td>0 %<\/td>/);
+    // The IV catalogue gives a party's feature the meaning it published.
+    expect(operator).toMatch(
+      /<td>bank-a<\/td><td>revenue<\/td><td>bank-a<\/td><td>job-a1<\/td><td>0\.31<\/td><td>kept<\/td><td>Revenue of the last 12 months/,
+    );
+    // bank-b's analyst sees bank-a's profile (an aggregate), but not bank-a's job or its IV.
+    const b = new ConsoleClient(fx.base);
+    expect(await b.login(USERS.analystB.username)).toBe(303);
+    const analyst = (await b.request('/console/indicators')).body;
+    expect(analyst).toMatch(published);
+    expect(analyst).not.toContain('job-a1');
+    expect(analyst).not.toMatch(/<td>bank-a<\/td><td>revenue<\/td><td>bank-a<\/td>/);
+  });
+
   it('shows the operator every bank, the IV catalogue, samples and usage', async () => {
     fx = await startConsoleFixture();
     const c = new ConsoleClient(fx.base);

@@ -34,6 +34,7 @@ export const AUDIT_KINDS = [
   'job_refused', // a job a party would not serve: its policy (e.g. a plaintext scheme) or missing consent
   'party_dropout', // a party dropped out of a running job (an HFL bank), which went on without it
   'job_change', // a job was cancelled or retried (details: action, by)
+  'catalogue_change', // a feature profile was published to a peer or received from one (aggregates only)
 ] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 

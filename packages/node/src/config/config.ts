@@ -40,6 +40,9 @@
  *   accept: { schemes: [ckks, paillier], plaintextScheme: false, weakParameters: false }
  *                                     # what jobs this node takes part in (default: secure schemes only)
  *   audit: { refusalWindowSeconds: 60, acknowledgedBreaks: [] }
+ *   catalogue: { publishOnStart: true, publishTo: [government] }   # publish the feature profile of
+ *                                     #   `data` (docs/protocols/feature-catalogue.md); the government
+ *                                     #   node keeps the catalogue (serve: default on where it serves)
  *   console: { enabled: true }        # the web console under /console/ on the http address (docs/console.md;
  *                                     #   default on for a node that serves monitoring or scoring)
  *     selfEstimate:                   # bank: the enterprise's page under /estimate/ (no login)
@@ -520,6 +523,21 @@ export const nodeConfigSchema = z
       .strict()
       .default({ serve: false, maxSessionsPerPeer: 64, ...DEFAULT_SCORING_POLICY }),
     console: consoleConfig.default(() => consoleConfig.parse({})),
+    /** The feature catalogue (docs/protocols/feature-catalogue.md): published feature profiles. */
+    catalogue: z
+      .object({
+        /**
+         * Keep the catalogue: answer a peer that publishes with the other parties' profiles. Default: on
+         * for a node that serves monitoring or scoring (the platform/government node), off otherwise.
+         */
+        serve: z.boolean().optional(),
+        /** Publish this node's profile (every `data` dataset) to `publishTo` when the node starts. */
+        publishOnStart: z.boolean().default(false),
+        /** The peers to publish to; default every configured peer. */
+        publishTo: z.array(partyId).min(1).optional(),
+      })
+      .strict()
+      .default({ publishOnStart: false }),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -531,6 +549,15 @@ export const nodeConfigSchema = z
     if (c.peers[c.party] !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['peers', c.party], message: 'a node is not its own peer' });
     }
+    (c.catalogue.publishTo ?? []).forEach((p, k) => {
+      if (c.peers[p] === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['catalogue', 'publishTo', k],
+          message: `'${p}' is not a configured peer`,
+        });
+      }
+    });
     const gov = c.monitoring.government;
     if (gov !== undefined && c.peers[gov] === undefined) {
       ctx.addIssue({
@@ -624,6 +651,11 @@ export function storeUrl(
     });
   }
   return value;
+}
+
+/** Whether this node keeps the feature catalogue: `catalogue.serve`, else on for a node serving its peers. */
+export function catalogueServes(c: NodeConfig): boolean {
+  return c.catalogue.serve ?? (c.monitoring.serve || c.scoring.serve);
 }
 
 /** Whether this node serves the console: `console.enabled`, else on for a node serving its peers. */

@@ -9,6 +9,7 @@ export type {
   StoreConfig,
 } from './config.ts';
 export {
+  catalogueServes,
   consoleEnabled,
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,

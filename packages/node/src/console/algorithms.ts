@@ -182,4 +182,23 @@ export const ALGORITHMS: readonly AlgorithmCard[] = [
       ['client', 'neighbours public keys; one share of each neighbour secret', 'any other client input'],
     ],
   },
+  {
+    name: 'Feature catalogue (published profiles)',
+    stage: 'catalogue',
+    doc: 'docs/protocols/feature-catalogue.md',
+    source: 'aggregate release with a row floor and rounding (Denning et al., ACM TODS 1979, on trackers)',
+    parameters: [
+      ['release floor', '50 rows per dataset (privacy_floor below)'],
+      ['rate step', '>= 1/rows: 1 % from 100 rows, 2 % from 50'],
+      ['catalogue.publishOnStart', 'false'],
+    ],
+    learns: [
+      [
+        'receiver (platform node)',
+        'feature names, descriptions, types; rows to 10; coverage and missing rate to one step',
+        'any value, category, id, which enterprises have a value; IVs and jobs',
+      ],
+      ['publisher', "the same of the catalogue's other parties", 'the same as the receiver'],
+    ],
+  },
 ];

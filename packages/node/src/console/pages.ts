@@ -8,6 +8,7 @@
 
 import type { EvaluationCurves } from '@fedscore/pipeline';
 import type { AuditEntry, AuditLog, AuditReconciliation } from '../audit/index.ts';
+import type { StoredProfile } from '../catalogue/index.ts';
 import { CONSENT_PURPOSES, type ConsentRecord, type ConsentRegistry } from '../consent/index.ts';
 import type { JobRecord, JobStore } from '../jobs/job-store.ts';
 import { parseProgressDetail, type StageProgress } from '../jobs/progress.ts';
@@ -19,6 +20,7 @@ import { type ConsoleAccess, type ConsolePage, jobBank, modelBank } from './acce
 import type { ConsoleAccount } from './accounts.ts';
 import type { AlertDelivery, ConsoleAlertSource } from './alerts.ts';
 import { ALGORITHMS } from './algorithms.ts';
+import { publishedDescriptions, publishedProfilesTable } from './catalogue.ts';
 import { Html, html, num, table, time } from './html.ts';
 import {
   defaultJobFormValues,
@@ -49,6 +51,8 @@ export interface ConsoleSource {
   readonly datasetProfiles?: () => Promise<readonly DatasetProfile[]>;
   /** The same over the aligned set of each bank's last job on them (usage.ts `profileAlignedSets`). */
   readonly alignedProfiles?: () => Promise<readonly AlignedProfile[]>;
+  /** Feature profiles published by the other parties (catalogue/catalogue.ts `FeatureCatalogue.list`). */
+  readonly featureCatalogue?: () => readonly StoredProfile[];
   /** Record a job on this node (`PartyNode.submit`); absent: the console cannot submit. */
   readonly submit?: (spec: unknown) => JobRecord;
   /** Cancel a job this node coordinates, for `by` (`PartyNode.cancel`); absent: no cancel button. */
@@ -706,14 +710,16 @@ export function indicatorsPage(ctx: PageContext, profiles: readonly DatasetProfi
     add(modelBank(m) ?? '-', job, m.lineage.selection);
   }
   rows.sort((x, y) => x.party.localeCompare(y.party) || x.feature.localeCompare(y.feature) || y.iv - x.iv);
-  // What a feature means is known for this node's own features (its config); other parties' are '-'.
+  // What a feature means: this node's own from its config, another party's from its published profile.
   const meaning = new Map<string, string>();
   for (const p of profiles)
     for (const c of p.columns)
       if (c.description !== undefined && !meaning.has(c.name)) meaning.set(c.name, c.description);
+  const published = ctx.source.featureCatalogue?.() ?? [];
+  const theirs = publishedDescriptions(published);
   const describe = (party: string, feature: string): string =>
-    (party === ctx.source.party ? meaning.get(feature) : undefined) ?? '-';
-  return html`<p>Each party's features as published in jobs' WOE binning: owner, what it means (for this node's own features), and per bank the information value computed in its jobs (Siddiqi's bands: &lt;0.02 useless, 0.02-0.1 weak, 0.1-0.3 medium, &gt;0.3 strong). No feature value, bin edge or per-bin count is shown.</p>${table(
+    (party === ctx.source.party ? meaning.get(feature) : theirs.get(`${party}\u0000${feature}`)) ?? '-';
+  return html`<p>Each party's features as published in jobs' WOE binning: owner, what it means, and per bank the information value computed in its jobs (Siddiqi's bands: &lt;0.02 useless, 0.02-0.1 weak, 0.1-0.3 medium, &gt;0.3 strong); then each party's published feature profile (type, coverage, missing rate). No feature value, bin edge or per-bin count is shown.</p>${table(
     'Indicator catalogue',
     ['Owner', 'Feature', 'Bank', 'Job', 'IV', 'Selection', 'Description'],
     rows.map((r) => [
@@ -745,7 +751,7 @@ export function indicatorsPage(ctx: PageContext, profiles: readonly DatasetProfi
             ]),
           ),
         )
-  }`;
+  }${publishedProfilesTable(ctx.source.party, published)}`;
 }
 
 export function samplesPage(ctx: PageContext): Html {

@@ -6,6 +6,567 @@ import type Long from "long";
 /** Namespace fedscore. */
 export namespace fedscore {
 
+    /** Namespace catalogue. */
+    namespace catalogue {
+
+        /** What kind of values a feature holds (its type, never its values). */
+        enum FeatureType {
+
+            /** Absent: refused on receipt. */
+            FEATURE_TYPE_UNSPECIFIED = 0,
+
+            /** Numbers with more than two distinct values. */
+            FEATURE_TYPE_NUMERIC = 1,
+
+            /** Categories (text levels). */
+            FEATURE_TYPE_CATEGORICAL = 2,
+
+            /** Two values at most: 0/1 numbers, or a category of two levels. */
+            FEATURE_TYPE_BINARY = 3
+        }
+
+        /**
+         * Properties of a FeatureProfile.
+         * @deprecated Use fedscore.catalogue.FeatureProfile.$Properties instead.
+         */
+        interface IFeatureProfile extends fedscore.catalogue.FeatureProfile.$Properties {
+        }
+
+        /** One feature of a dataset, as aggregates over all of the dataset's rows. */
+        class FeatureProfile {
+
+            /**
+             * Constructs a new FeatureProfile.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.catalogue.FeatureProfile.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The column header (what jobs name the feature by). */
+            name: string;
+
+            /** What the feature means, from the owner's config (one line, at most 200 characters); may be empty. */
+            description: string;
+
+            /** FeatureProfile type. */
+            type: fedscore.catalogue.FeatureType;
+
+            /**
+             * Share of the dataset's enterprises with a value, in basis points (1/10 000), a multiple of the
+             * dataset's rate_step_bp.
+             */
+            coverageBp: number;
+
+            /** Share of the dataset's rows without a value, in basis points, a multiple of rate_step_bp. */
+            missingBp: number;
+
+            /**
+             * Creates a new FeatureProfile instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns FeatureProfile instance
+             */
+            static create(properties: fedscore.catalogue.FeatureProfile.$Shape): fedscore.catalogue.FeatureProfile & fedscore.catalogue.FeatureProfile.$Shape;
+            static create(properties?: fedscore.catalogue.FeatureProfile.$Properties): fedscore.catalogue.FeatureProfile;
+
+            /**
+             * Encodes the specified FeatureProfile message. Does not implicitly {@link fedscore.catalogue.FeatureProfile.verify|verify} messages.
+             * @param message FeatureProfile message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.catalogue.FeatureProfile.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified FeatureProfile message, length delimited. Does not implicitly {@link fedscore.catalogue.FeatureProfile.verify|verify} messages.
+             * @param message FeatureProfile message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.catalogue.FeatureProfile.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a FeatureProfile message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.catalogue.FeatureProfile & fedscore.catalogue.FeatureProfile.$Shape} FeatureProfile
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.catalogue.FeatureProfile & fedscore.catalogue.FeatureProfile.$Shape;
+
+            /**
+             * Decodes a FeatureProfile message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.catalogue.FeatureProfile & fedscore.catalogue.FeatureProfile.$Shape} FeatureProfile
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.catalogue.FeatureProfile & fedscore.catalogue.FeatureProfile.$Shape;
+
+            /**
+             * Verifies a FeatureProfile message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a FeatureProfile message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns FeatureProfile
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.catalogue.FeatureProfile;
+
+            /**
+             * Creates a plain object from a FeatureProfile message. Also converts values to other types if specified.
+             * @param message FeatureProfile
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.catalogue.FeatureProfile, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this FeatureProfile to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for FeatureProfile
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace FeatureProfile {
+
+            /** Properties of a FeatureProfile. */
+            interface $Properties {
+
+                /** The column header (what jobs name the feature by). */
+                name?: (string|null);
+
+                /** What the feature means, from the owner's config (one line, at most 200 characters); may be empty. */
+                description?: (string|null);
+
+                /** FeatureProfile type */
+                type?: (fedscore.catalogue.FeatureType|null);
+
+                /**
+                 * Share of the dataset's enterprises with a value, in basis points (1/10 000), a multiple of the
+                 * dataset's rate_step_bp.
+                 */
+                coverageBp?: (number|null);
+
+                /** Share of the dataset's rows without a value, in basis points, a multiple of rate_step_bp. */
+                missingBp?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a FeatureProfile. */
+            type $Shape = fedscore.catalogue.FeatureProfile.$Properties;
+        }
+
+        /**
+         * Properties of a DatasetProfile.
+         * @deprecated Use fedscore.catalogue.DatasetProfile.$Properties instead.
+         */
+        interface IDatasetProfile extends fedscore.catalogue.DatasetProfile.$Properties {
+        }
+
+        /** One registered dataset of the publishing party. */
+        class DatasetProfile {
+
+            /**
+             * Constructs a new DatasetProfile.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.catalogue.DatasetProfile.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The dataset's name in the owner's config (`data.<name>`). */
+            name: string;
+
+            /** Rows, rounded down to a multiple of 10; at least the release floor. */
+            rows: number;
+
+            /**
+             * The rounding step of every rate of this dataset, in basis points: 100 (one percentage point) or
+             * coarser, so that one enterprise more or less moves a rate by at most one step.
+             */
+            rateStepBp: number;
+
+            /** DatasetProfile features. */
+            features: fedscore.catalogue.FeatureProfile.$Properties[];
+
+            /**
+             * Creates a new DatasetProfile instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns DatasetProfile instance
+             */
+            static create(properties: fedscore.catalogue.DatasetProfile.$Shape): fedscore.catalogue.DatasetProfile & fedscore.catalogue.DatasetProfile.$Shape;
+            static create(properties?: fedscore.catalogue.DatasetProfile.$Properties): fedscore.catalogue.DatasetProfile;
+
+            /**
+             * Encodes the specified DatasetProfile message. Does not implicitly {@link fedscore.catalogue.DatasetProfile.verify|verify} messages.
+             * @param message DatasetProfile message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.catalogue.DatasetProfile.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified DatasetProfile message, length delimited. Does not implicitly {@link fedscore.catalogue.DatasetProfile.verify|verify} messages.
+             * @param message DatasetProfile message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.catalogue.DatasetProfile.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a DatasetProfile message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.catalogue.DatasetProfile & fedscore.catalogue.DatasetProfile.$Shape} DatasetProfile
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.catalogue.DatasetProfile & fedscore.catalogue.DatasetProfile.$Shape;
+
+            /**
+             * Decodes a DatasetProfile message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.catalogue.DatasetProfile & fedscore.catalogue.DatasetProfile.$Shape} DatasetProfile
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.catalogue.DatasetProfile & fedscore.catalogue.DatasetProfile.$Shape;
+
+            /**
+             * Verifies a DatasetProfile message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a DatasetProfile message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns DatasetProfile
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.catalogue.DatasetProfile;
+
+            /**
+             * Creates a plain object from a DatasetProfile message. Also converts values to other types if specified.
+             * @param message DatasetProfile
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.catalogue.DatasetProfile, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this DatasetProfile to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for DatasetProfile
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace DatasetProfile {
+
+            /** Properties of a DatasetProfile. */
+            interface $Properties {
+
+                /** The dataset's name in the owner's config (`data.<name>`). */
+                name?: (string|null);
+
+                /** Rows, rounded down to a multiple of 10; at least the release floor. */
+                rows?: (number|null);
+
+                /**
+                 * The rounding step of every rate of this dataset, in basis points: 100 (one percentage point) or
+                 * coarser, so that one enterprise more or less moves a rate by at most one step.
+                 */
+                rateStepBp?: (number|null);
+
+                /** DatasetProfile features */
+                features?: (fedscore.catalogue.FeatureProfile.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a DatasetProfile. */
+            type $Shape = fedscore.catalogue.DatasetProfile.$Properties;
+        }
+
+        /**
+         * Properties of a FeatureProfiles.
+         * @deprecated Use fedscore.catalogue.FeatureProfiles.$Properties instead.
+         */
+        interface IFeatureProfiles extends fedscore.catalogue.FeatureProfiles.$Properties {
+        }
+
+        /**
+         * Publisher -> receiver, first message of "catalogue.profiles": the publisher's whole profile (every
+         * registered dataset at or above the floor). `party` must be the sender of the envelope (or, inside a
+         * FeatureCatalogue, the party the platform received the profile from).
+         */
+        class FeatureProfiles {
+
+            /**
+             * Constructs a new FeatureProfiles.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.catalogue.FeatureProfiles.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** FeatureProfiles party. */
+            party: string;
+
+            /** When the owner computed the profile (ms since the Unix epoch). */
+            publishedAtMs: (number|Long);
+
+            /** FeatureProfiles datasets. */
+            datasets: fedscore.catalogue.DatasetProfile.$Properties[];
+
+            /**
+             * Creates a new FeatureProfiles instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns FeatureProfiles instance
+             */
+            static create(properties: fedscore.catalogue.FeatureProfiles.$Shape): fedscore.catalogue.FeatureProfiles & fedscore.catalogue.FeatureProfiles.$Shape;
+            static create(properties?: fedscore.catalogue.FeatureProfiles.$Properties): fedscore.catalogue.FeatureProfiles;
+
+            /**
+             * Encodes the specified FeatureProfiles message. Does not implicitly {@link fedscore.catalogue.FeatureProfiles.verify|verify} messages.
+             * @param message FeatureProfiles message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.catalogue.FeatureProfiles.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified FeatureProfiles message, length delimited. Does not implicitly {@link fedscore.catalogue.FeatureProfiles.verify|verify} messages.
+             * @param message FeatureProfiles message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.catalogue.FeatureProfiles.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a FeatureProfiles message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.catalogue.FeatureProfiles & fedscore.catalogue.FeatureProfiles.$Shape} FeatureProfiles
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.catalogue.FeatureProfiles & fedscore.catalogue.FeatureProfiles.$Shape;
+
+            /**
+             * Decodes a FeatureProfiles message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.catalogue.FeatureProfiles & fedscore.catalogue.FeatureProfiles.$Shape} FeatureProfiles
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.catalogue.FeatureProfiles & fedscore.catalogue.FeatureProfiles.$Shape;
+
+            /**
+             * Verifies a FeatureProfiles message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a FeatureProfiles message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns FeatureProfiles
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.catalogue.FeatureProfiles;
+
+            /**
+             * Creates a plain object from a FeatureProfiles message. Also converts values to other types if specified.
+             * @param message FeatureProfiles
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.catalogue.FeatureProfiles, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this FeatureProfiles to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for FeatureProfiles
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace FeatureProfiles {
+
+            /** Properties of a FeatureProfiles. */
+            interface $Properties {
+
+                /** FeatureProfiles party */
+                party?: (string|null);
+
+                /** When the owner computed the profile (ms since the Unix epoch). */
+                publishedAtMs?: (number|Long|null);
+
+                /** FeatureProfiles datasets */
+                datasets?: (fedscore.catalogue.DatasetProfile.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a FeatureProfiles. */
+            type $Shape = fedscore.catalogue.FeatureProfiles.$Properties;
+        }
+
+        /**
+         * Properties of a FeatureCatalogue.
+         * @deprecated Use fedscore.catalogue.FeatureCatalogue.$Properties instead.
+         */
+        interface IFeatureCatalogue extends fedscore.catalogue.FeatureCatalogue.$Properties {
+        }
+
+        /**
+         * Receiver -> publisher, the reply: the profiles the receiver holds of parties other than the publisher
+         * (the platform node's catalogue, its own profile among them); empty from a node that serves no catalogue.
+         */
+        class FeatureCatalogue {
+
+            /**
+             * Constructs a new FeatureCatalogue.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: fedscore.catalogue.FeatureCatalogue.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** FeatureCatalogue profiles. */
+            profiles: fedscore.catalogue.FeatureProfiles.$Properties[];
+
+            /**
+             * Creates a new FeatureCatalogue instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns FeatureCatalogue instance
+             */
+            static create(properties: fedscore.catalogue.FeatureCatalogue.$Shape): fedscore.catalogue.FeatureCatalogue & fedscore.catalogue.FeatureCatalogue.$Shape;
+            static create(properties?: fedscore.catalogue.FeatureCatalogue.$Properties): fedscore.catalogue.FeatureCatalogue;
+
+            /**
+             * Encodes the specified FeatureCatalogue message. Does not implicitly {@link fedscore.catalogue.FeatureCatalogue.verify|verify} messages.
+             * @param message FeatureCatalogue message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: fedscore.catalogue.FeatureCatalogue.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified FeatureCatalogue message, length delimited. Does not implicitly {@link fedscore.catalogue.FeatureCatalogue.verify|verify} messages.
+             * @param message FeatureCatalogue message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: fedscore.catalogue.FeatureCatalogue.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a FeatureCatalogue message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {fedscore.catalogue.FeatureCatalogue & fedscore.catalogue.FeatureCatalogue.$Shape} FeatureCatalogue
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): fedscore.catalogue.FeatureCatalogue & fedscore.catalogue.FeatureCatalogue.$Shape;
+
+            /**
+             * Decodes a FeatureCatalogue message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {fedscore.catalogue.FeatureCatalogue & fedscore.catalogue.FeatureCatalogue.$Shape} FeatureCatalogue
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): fedscore.catalogue.FeatureCatalogue & fedscore.catalogue.FeatureCatalogue.$Shape;
+
+            /**
+             * Verifies a FeatureCatalogue message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a FeatureCatalogue message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns FeatureCatalogue
+             */
+            static fromObject(object: { [k: string]: any }): fedscore.catalogue.FeatureCatalogue;
+
+            /**
+             * Creates a plain object from a FeatureCatalogue message. Also converts values to other types if specified.
+             * @param message FeatureCatalogue
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: fedscore.catalogue.FeatureCatalogue, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this FeatureCatalogue to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for FeatureCatalogue
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace FeatureCatalogue {
+
+            /** Properties of a FeatureCatalogue. */
+            interface $Properties {
+
+                /** FeatureCatalogue profiles */
+                profiles?: (fedscore.catalogue.FeatureProfiles.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a FeatureCatalogue. */
+            type $Shape = fedscore.catalogue.FeatureCatalogue.$Properties;
+        }
+    }
+
     /** Namespace common. */
     namespace common {
 

@@ -5,7 +5,7 @@ import $protobuf from "protobufjs/minimal.js";
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $Array = $util.global.Array, $TypeError = $util.global.TypeError, $Number = $util.global.Number, $isFinite = $util.global.isFinite, $String = $util.global.String, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Number = $util.global.Number, $Array = $util.global.Array, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $isFinite = $util.global.isFinite, $Boolean = $util.global.Boolean;
 
 // Exported root namespace
 const $root = $protobuf.roots["fedscore"] || ($protobuf.roots["fedscore"] = {});
@@ -18,6 +18,1495 @@ export const fedscore = $root.fedscore = (() => {
      * @namespace
      */
     const fedscore = {};
+
+    fedscore.catalogue = (function() {
+
+        /**
+         * Namespace catalogue.
+         * @memberof fedscore
+         * @namespace
+         */
+        const catalogue = {};
+
+        /**
+         * What kind of values a feature holds (its type, never its values).
+         * @name fedscore.catalogue.FeatureType
+         * @enum {number}
+         * @property {number} FEATURE_TYPE_UNSPECIFIED=0 Absent: refused on receipt.
+         * @property {number} FEATURE_TYPE_NUMERIC=1 Numbers with more than two distinct values.
+         * @property {number} FEATURE_TYPE_CATEGORICAL=2 Categories (text levels).
+         * @property {number} FEATURE_TYPE_BINARY=3 Two values at most: 0/1 numbers, or a category of two levels.
+         */
+        catalogue.FeatureType = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "FEATURE_TYPE_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "FEATURE_TYPE_NUMERIC"] = 1;
+            values[valuesById[2] = "FEATURE_TYPE_CATEGORICAL"] = 2;
+            values[valuesById[3] = "FEATURE_TYPE_BINARY"] = 3;
+            return values;
+        })();
+
+        catalogue.FeatureProfile = (function() {
+
+            /**
+             * Properties of a FeatureProfile.
+             * @typedef {Object} fedscore.catalogue.FeatureProfile.$Properties
+             * @property {string|null} [name] The column header (what jobs name the feature by).
+             * @property {string|null} [description] What the feature means, from the owner's config (one line, at most 200 characters); may be empty.
+             * @property {fedscore.catalogue.FeatureType|null} [type] FeatureProfile type
+             * @property {number|null} [coverageBp] Share of the dataset's enterprises with a value, in basis points (1/10 000), a multiple of the
+             * dataset's rate_step_bp.
+             * @property {number|null} [missingBp] Share of the dataset's rows without a value, in basis points, a multiple of rate_step_bp.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a FeatureProfile.
+             * @memberof fedscore.catalogue
+             * @interface IFeatureProfile
+             * @augments fedscore.catalogue.FeatureProfile.$Properties
+             * @deprecated Use fedscore.catalogue.FeatureProfile.$Properties instead.
+             */
+
+            /**
+             * Shape of a FeatureProfile.
+             * @typedef {fedscore.catalogue.FeatureProfile.$Properties} fedscore.catalogue.FeatureProfile.$Shape
+             */
+
+            /**
+             * Constructs a new FeatureProfile.
+             * @memberof fedscore.catalogue
+             * @classdesc One feature of a dataset, as aggregates over all of the dataset's rows.
+             * @constructor
+             * @param {fedscore.catalogue.FeatureProfile.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const FeatureProfile = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The column header (what jobs name the feature by).
+             * @member {string} name
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @instance
+             */
+            FeatureProfile.prototype.name = "";
+
+            /**
+             * What the feature means, from the owner's config (one line, at most 200 characters); may be empty.
+             * @member {string} description
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @instance
+             */
+            FeatureProfile.prototype.description = "";
+
+            /**
+             * FeatureProfile type.
+             * @member {fedscore.catalogue.FeatureType} type
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @instance
+             */
+            FeatureProfile.prototype.type = 0;
+
+            /**
+             * Share of the dataset's enterprises with a value, in basis points (1/10 000), a multiple of the
+             * dataset's rate_step_bp.
+             * @member {number} coverageBp
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @instance
+             */
+            FeatureProfile.prototype.coverageBp = 0;
+
+            /**
+             * Share of the dataset's rows without a value, in basis points, a multiple of rate_step_bp.
+             * @member {number} missingBp
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @instance
+             */
+            FeatureProfile.prototype.missingBp = 0;
+
+            /**
+             * Creates a new FeatureProfile instance using the specified properties.
+             * @function create
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @static
+             * @param {fedscore.catalogue.FeatureProfile.$Properties=} [properties] Properties to set
+             * @returns {fedscore.catalogue.FeatureProfile} FeatureProfile instance
+             * @type {{
+             *   (properties: fedscore.catalogue.FeatureProfile.$Shape): fedscore.catalogue.FeatureProfile & fedscore.catalogue.FeatureProfile.$Shape;
+             *   (properties?: fedscore.catalogue.FeatureProfile.$Properties): fedscore.catalogue.FeatureProfile;
+             * }}
+             */
+            FeatureProfile.create = function(properties) {
+                return new FeatureProfile(properties);
+            };
+
+            /**
+             * Encodes the specified FeatureProfile message. Does not implicitly {@link fedscore.catalogue.FeatureProfile.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @static
+             * @param {fedscore.catalogue.FeatureProfile.$Properties} message FeatureProfile message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            FeatureProfile.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.description != null && $Object.hasOwnProperty.call(message, "description") && message.description !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.description);
+                if (message.type != null && $Object.hasOwnProperty.call(message, "type") && message.type !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).int32(message.type);
+                if (message.coverageBp != null && $Object.hasOwnProperty.call(message, "coverageBp") && message.coverageBp !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.coverageBp);
+                if (message.missingBp != null && $Object.hasOwnProperty.call(message, "missingBp") && message.missingBp !== 0)
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint32(message.missingBp);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified FeatureProfile message, length delimited. Does not implicitly {@link fedscore.catalogue.FeatureProfile.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @static
+             * @param {fedscore.catalogue.FeatureProfile.$Properties} message FeatureProfile message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            FeatureProfile.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a FeatureProfile message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.catalogue.FeatureProfile & fedscore.catalogue.FeatureProfile.$Shape} FeatureProfile
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            FeatureProfile.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.catalogue.FeatureProfile();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.description = value;
+                            else
+                                delete message.description;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.type = value;
+                            else
+                                delete message.type;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.coverageBp = value;
+                            else
+                                delete message.coverageBp;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.missingBp = value;
+                            else
+                                delete message.missingBp;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a FeatureProfile message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.catalogue.FeatureProfile & fedscore.catalogue.FeatureProfile.$Shape} FeatureProfile
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            FeatureProfile.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a FeatureProfile message.
+             * @function verify
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            FeatureProfile.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.description != null && $Object.hasOwnProperty.call(message, "description"))
+                    if (!$util.isString(message.description))
+                        return "description: string expected";
+                if (message.type != null && $Object.hasOwnProperty.call(message, "type"))
+                    if (typeof message.type !== "number" || (message.type | 0) !== message.type)
+                        return "type: enum value expected";
+                if (message.coverageBp != null && $Object.hasOwnProperty.call(message, "coverageBp"))
+                    if (!$util.isInteger(message.coverageBp))
+                        return "coverageBp: integer expected";
+                if (message.missingBp != null && $Object.hasOwnProperty.call(message, "missingBp"))
+                    if (!$util.isInteger(message.missingBp))
+                        return "missingBp: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a FeatureProfile message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.catalogue.FeatureProfile} FeatureProfile
+             */
+            FeatureProfile.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.catalogue.FeatureProfile)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.catalogue.FeatureProfile: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.catalogue.FeatureProfile();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                if (object.description != null)
+                    if (typeof object.description !== "string" || object.description.length)
+                        message.description = $String(object.description);
+                if (object.type !== 0 && (typeof object.type !== "string" || $root.fedscore.catalogue.FeatureType[object.type] !== 0))
+                    switch (object.type) {
+                    case "FEATURE_TYPE_UNSPECIFIED":
+                    case 0:
+                        message.type = 0;
+                        break;
+                    case "FEATURE_TYPE_NUMERIC":
+                    case 1:
+                        message.type = 1;
+                        break;
+                    case "FEATURE_TYPE_CATEGORICAL":
+                    case 2:
+                        message.type = 2;
+                        break;
+                    case "FEATURE_TYPE_BINARY":
+                    case 3:
+                        message.type = 3;
+                        break;
+                    default:
+                        if (typeof object.type === "number" && (object.type | 0) === object.type)
+                            message.type = object.type;
+                    }
+                if (object.coverageBp != null)
+                    if ($Number(object.coverageBp) !== 0)
+                        message.coverageBp = object.coverageBp >>> 0;
+                if (object.missingBp != null)
+                    if ($Number(object.missingBp) !== 0)
+                        message.missingBp = object.missingBp >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a FeatureProfile message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @static
+             * @param {fedscore.catalogue.FeatureProfile} message FeatureProfile
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            FeatureProfile.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.description = "";
+                    object.type = options.enums === $String ? "FEATURE_TYPE_UNSPECIFIED" : 0;
+                    object.coverageBp = 0;
+                    object.missingBp = 0;
+                }
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.description != null && $Object.hasOwnProperty.call(message, "description"))
+                    object.description = message.description;
+                if (message.type != null && $Object.hasOwnProperty.call(message, "type"))
+                    object.type = options.enums === $String ? $root.fedscore.catalogue.FeatureType[message.type] === $undefined ? message.type : $root.fedscore.catalogue.FeatureType[message.type] : message.type;
+                if (message.coverageBp != null && $Object.hasOwnProperty.call(message, "coverageBp"))
+                    object.coverageBp = message.coverageBp;
+                if (message.missingBp != null && $Object.hasOwnProperty.call(message, "missingBp"))
+                    object.missingBp = message.missingBp;
+                return object;
+            };
+
+            /**
+             * Converts this FeatureProfile to JSON.
+             * @function toJSON
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            FeatureProfile.prototype.toJSON = function() {
+                return FeatureProfile.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for FeatureProfile
+             * @function getTypeUrl
+             * @memberof fedscore.catalogue.FeatureProfile
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            FeatureProfile.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.catalogue.FeatureProfile";
+            };
+
+            return FeatureProfile;
+        })();
+
+        catalogue.DatasetProfile = (function() {
+
+            /**
+             * Properties of a DatasetProfile.
+             * @typedef {Object} fedscore.catalogue.DatasetProfile.$Properties
+             * @property {string|null} [name] The dataset's name in the owner's config (`data.<name>`).
+             * @property {number|null} [rows] Rows, rounded down to a multiple of 10; at least the release floor.
+             * @property {number|null} [rateStepBp] The rounding step of every rate of this dataset, in basis points: 100 (one percentage point) or
+             * coarser, so that one enterprise more or less moves a rate by at most one step.
+             * @property {Array.<fedscore.catalogue.FeatureProfile.$Properties>|null} [features] DatasetProfile features
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DatasetProfile.
+             * @memberof fedscore.catalogue
+             * @interface IDatasetProfile
+             * @augments fedscore.catalogue.DatasetProfile.$Properties
+             * @deprecated Use fedscore.catalogue.DatasetProfile.$Properties instead.
+             */
+
+            /**
+             * Shape of a DatasetProfile.
+             * @typedef {fedscore.catalogue.DatasetProfile.$Properties} fedscore.catalogue.DatasetProfile.$Shape
+             */
+
+            /**
+             * Constructs a new DatasetProfile.
+             * @memberof fedscore.catalogue
+             * @classdesc One registered dataset of the publishing party.
+             * @constructor
+             * @param {fedscore.catalogue.DatasetProfile.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DatasetProfile = function (properties) {
+                this.features = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The dataset's name in the owner's config (`data.<name>`).
+             * @member {string} name
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @instance
+             */
+            DatasetProfile.prototype.name = "";
+
+            /**
+             * Rows, rounded down to a multiple of 10; at least the release floor.
+             * @member {number} rows
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @instance
+             */
+            DatasetProfile.prototype.rows = 0;
+
+            /**
+             * The rounding step of every rate of this dataset, in basis points: 100 (one percentage point) or
+             * coarser, so that one enterprise more or less moves a rate by at most one step.
+             * @member {number} rateStepBp
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @instance
+             */
+            DatasetProfile.prototype.rateStepBp = 0;
+
+            /**
+             * DatasetProfile features.
+             * @member {Array.<fedscore.catalogue.FeatureProfile.$Properties>} features
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @instance
+             */
+            DatasetProfile.prototype.features = $util.emptyArray;
+
+            /**
+             * Creates a new DatasetProfile instance using the specified properties.
+             * @function create
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @static
+             * @param {fedscore.catalogue.DatasetProfile.$Properties=} [properties] Properties to set
+             * @returns {fedscore.catalogue.DatasetProfile} DatasetProfile instance
+             * @type {{
+             *   (properties: fedscore.catalogue.DatasetProfile.$Shape): fedscore.catalogue.DatasetProfile & fedscore.catalogue.DatasetProfile.$Shape;
+             *   (properties?: fedscore.catalogue.DatasetProfile.$Properties): fedscore.catalogue.DatasetProfile;
+             * }}
+             */
+            DatasetProfile.create = function(properties) {
+                return new DatasetProfile(properties);
+            };
+
+            /**
+             * Encodes the specified DatasetProfile message. Does not implicitly {@link fedscore.catalogue.DatasetProfile.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @static
+             * @param {fedscore.catalogue.DatasetProfile.$Properties} message DatasetProfile message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DatasetProfile.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows") && message.rows !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.rows);
+                if (message.rateStepBp != null && $Object.hasOwnProperty.call(message, "rateStepBp") && message.rateStepBp !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.rateStepBp);
+                if (message.features != null && message.features.length)
+                    for (let i = 0; i < message.features.length; ++i)
+                        $root.fedscore.catalogue.FeatureProfile.encode(message.features[i], writer.uint32(/* id 4, wireType 2 =*/34).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified DatasetProfile message, length delimited. Does not implicitly {@link fedscore.catalogue.DatasetProfile.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @static
+             * @param {fedscore.catalogue.DatasetProfile.$Properties} message DatasetProfile message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DatasetProfile.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DatasetProfile message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.catalogue.DatasetProfile & fedscore.catalogue.DatasetProfile.$Shape} DatasetProfile
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DatasetProfile.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.catalogue.DatasetProfile();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.rows = value;
+                            else
+                                delete message.rows;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.rateStepBp = value;
+                            else
+                                delete message.rateStepBp;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.features && message.features.length))
+                                message.features = [];
+                            message.features.push($root.fedscore.catalogue.FeatureProfile.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a DatasetProfile message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.catalogue.DatasetProfile & fedscore.catalogue.DatasetProfile.$Shape} DatasetProfile
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DatasetProfile.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DatasetProfile message.
+             * @function verify
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DatasetProfile.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    if (!$util.isInteger(message.rows))
+                        return "rows: integer expected";
+                if (message.rateStepBp != null && $Object.hasOwnProperty.call(message, "rateStepBp"))
+                    if (!$util.isInteger(message.rateStepBp))
+                        return "rateStepBp: integer expected";
+                if (message.features != null && $Object.hasOwnProperty.call(message, "features")) {
+                    if (!$Array.isArray(message.features))
+                        return "features: array expected";
+                    for (let i = 0; i < message.features.length; ++i) {
+                        let error = $root.fedscore.catalogue.FeatureProfile.verify(message.features[i], _depth + 1);
+                        if (error)
+                            return "features." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a DatasetProfile message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.catalogue.DatasetProfile} DatasetProfile
+             */
+            DatasetProfile.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.catalogue.DatasetProfile)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.catalogue.DatasetProfile: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.catalogue.DatasetProfile();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                if (object.rows != null)
+                    if ($Number(object.rows) !== 0)
+                        message.rows = object.rows >>> 0;
+                if (object.rateStepBp != null)
+                    if ($Number(object.rateStepBp) !== 0)
+                        message.rateStepBp = object.rateStepBp >>> 0;
+                if (object.features) {
+                    if (!$Array.isArray(object.features))
+                        throw $TypeError(".fedscore.catalogue.DatasetProfile.features: array expected");
+                    message.features = $Array(object.features.length);
+                    for (let i = 0; i < object.features.length; ++i) {
+                        if (!$util.isObject(object.features[i]))
+                            throw $TypeError(".fedscore.catalogue.DatasetProfile.features: object expected");
+                        message.features[i] = $root.fedscore.catalogue.FeatureProfile.fromObject(object.features[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DatasetProfile message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @static
+             * @param {fedscore.catalogue.DatasetProfile} message DatasetProfile
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DatasetProfile.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.features = [];
+                if (options.defaults) {
+                    object.name = "";
+                    object.rows = 0;
+                    object.rateStepBp = 0;
+                }
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.rows != null && $Object.hasOwnProperty.call(message, "rows"))
+                    object.rows = message.rows;
+                if (message.rateStepBp != null && $Object.hasOwnProperty.call(message, "rateStepBp"))
+                    object.rateStepBp = message.rateStepBp;
+                if (message.features && message.features.length) {
+                    object.features = $Array(message.features.length);
+                    for (let j = 0; j < message.features.length; ++j)
+                        object.features[j] = $root.fedscore.catalogue.FeatureProfile.toObject(message.features[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this DatasetProfile to JSON.
+             * @function toJSON
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DatasetProfile.prototype.toJSON = function() {
+                return DatasetProfile.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DatasetProfile
+             * @function getTypeUrl
+             * @memberof fedscore.catalogue.DatasetProfile
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DatasetProfile.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.catalogue.DatasetProfile";
+            };
+
+            return DatasetProfile;
+        })();
+
+        catalogue.FeatureProfiles = (function() {
+
+            /**
+             * Properties of a FeatureProfiles.
+             * @typedef {Object} fedscore.catalogue.FeatureProfiles.$Properties
+             * @property {string|null} [party] FeatureProfiles party
+             * @property {number|Long|null} [publishedAtMs] When the owner computed the profile (ms since the Unix epoch).
+             * @property {Array.<fedscore.catalogue.DatasetProfile.$Properties>|null} [datasets] FeatureProfiles datasets
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a FeatureProfiles.
+             * @memberof fedscore.catalogue
+             * @interface IFeatureProfiles
+             * @augments fedscore.catalogue.FeatureProfiles.$Properties
+             * @deprecated Use fedscore.catalogue.FeatureProfiles.$Properties instead.
+             */
+
+            /**
+             * Shape of a FeatureProfiles.
+             * @typedef {fedscore.catalogue.FeatureProfiles.$Properties} fedscore.catalogue.FeatureProfiles.$Shape
+             */
+
+            /**
+             * Constructs a new FeatureProfiles.
+             * @memberof fedscore.catalogue
+             * @classdesc Publisher -> receiver, first message of "catalogue.profiles": the publisher's whole profile (every
+             * registered dataset at or above the floor). `party` must be the sender of the envelope (or, inside a
+             * FeatureCatalogue, the party the platform received the profile from).
+             * @constructor
+             * @param {fedscore.catalogue.FeatureProfiles.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const FeatureProfiles = function (properties) {
+                this.datasets = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * FeatureProfiles party.
+             * @member {string} party
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @instance
+             */
+            FeatureProfiles.prototype.party = "";
+
+            /**
+             * When the owner computed the profile (ms since the Unix epoch).
+             * @member {number|Long} publishedAtMs
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @instance
+             */
+            FeatureProfiles.prototype.publishedAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * FeatureProfiles datasets.
+             * @member {Array.<fedscore.catalogue.DatasetProfile.$Properties>} datasets
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @instance
+             */
+            FeatureProfiles.prototype.datasets = $util.emptyArray;
+
+            /**
+             * Creates a new FeatureProfiles instance using the specified properties.
+             * @function create
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @static
+             * @param {fedscore.catalogue.FeatureProfiles.$Properties=} [properties] Properties to set
+             * @returns {fedscore.catalogue.FeatureProfiles} FeatureProfiles instance
+             * @type {{
+             *   (properties: fedscore.catalogue.FeatureProfiles.$Shape): fedscore.catalogue.FeatureProfiles & fedscore.catalogue.FeatureProfiles.$Shape;
+             *   (properties?: fedscore.catalogue.FeatureProfiles.$Properties): fedscore.catalogue.FeatureProfiles;
+             * }}
+             */
+            FeatureProfiles.create = function(properties) {
+                return new FeatureProfiles(properties);
+            };
+
+            /**
+             * Encodes the specified FeatureProfiles message. Does not implicitly {@link fedscore.catalogue.FeatureProfiles.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @static
+             * @param {fedscore.catalogue.FeatureProfiles.$Properties} message FeatureProfiles message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            FeatureProfiles.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.party != null && $Object.hasOwnProperty.call(message, "party") && message.party !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.party);
+                if (message.publishedAtMs != null && $Object.hasOwnProperty.call(message, "publishedAtMs") && (typeof message.publishedAtMs === "object" ? message.publishedAtMs.low || message.publishedAtMs.high : message.publishedAtMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.publishedAtMs);
+                if (message.datasets != null && message.datasets.length)
+                    for (let i = 0; i < message.datasets.length; ++i)
+                        $root.fedscore.catalogue.DatasetProfile.encode(message.datasets[i], writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified FeatureProfiles message, length delimited. Does not implicitly {@link fedscore.catalogue.FeatureProfiles.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @static
+             * @param {fedscore.catalogue.FeatureProfiles.$Properties} message FeatureProfiles message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            FeatureProfiles.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a FeatureProfiles message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.catalogue.FeatureProfiles & fedscore.catalogue.FeatureProfiles.$Shape} FeatureProfiles
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            FeatureProfiles.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.catalogue.FeatureProfiles();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.party = value;
+                            else
+                                delete message.party;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.publishedAtMs = value;
+                            else
+                                delete message.publishedAtMs;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.datasets && message.datasets.length))
+                                message.datasets = [];
+                            message.datasets.push($root.fedscore.catalogue.DatasetProfile.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a FeatureProfiles message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.catalogue.FeatureProfiles & fedscore.catalogue.FeatureProfiles.$Shape} FeatureProfiles
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            FeatureProfiles.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a FeatureProfiles message.
+             * @function verify
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            FeatureProfiles.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.party != null && $Object.hasOwnProperty.call(message, "party"))
+                    if (!$util.isString(message.party))
+                        return "party: string expected";
+                if (message.publishedAtMs != null && $Object.hasOwnProperty.call(message, "publishedAtMs"))
+                    if (!$util.isInteger(message.publishedAtMs) && !(message.publishedAtMs && $util.isInteger(message.publishedAtMs.low) && $util.isInteger(message.publishedAtMs.high)))
+                        return "publishedAtMs: integer|Long expected";
+                if (message.datasets != null && $Object.hasOwnProperty.call(message, "datasets")) {
+                    if (!$Array.isArray(message.datasets))
+                        return "datasets: array expected";
+                    for (let i = 0; i < message.datasets.length; ++i) {
+                        let error = $root.fedscore.catalogue.DatasetProfile.verify(message.datasets[i], _depth + 1);
+                        if (error)
+                            return "datasets." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a FeatureProfiles message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.catalogue.FeatureProfiles} FeatureProfiles
+             */
+            FeatureProfiles.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.catalogue.FeatureProfiles)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.catalogue.FeatureProfiles: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.catalogue.FeatureProfiles();
+                if (object.party != null)
+                    if (typeof object.party !== "string" || object.party.length)
+                        message.party = $String(object.party);
+                if (object.publishedAtMs != null)
+                    if (typeof object.publishedAtMs === "object" ? object.publishedAtMs.low || object.publishedAtMs.high : $Number(object.publishedAtMs) !== 0)
+                        if ($util.Long)
+                            message.publishedAtMs = $util.Long.fromValue(object.publishedAtMs, true);
+                        else if (typeof object.publishedAtMs === "string")
+                            message.publishedAtMs = $parseInt(object.publishedAtMs, 10);
+                        else if (typeof object.publishedAtMs === "number")
+                            message.publishedAtMs = object.publishedAtMs;
+                        else if (typeof object.publishedAtMs === "object")
+                            message.publishedAtMs = new $util.LongBits(object.publishedAtMs.low >>> 0, object.publishedAtMs.high >>> 0).toNumber(true);
+                if (object.datasets) {
+                    if (!$Array.isArray(object.datasets))
+                        throw $TypeError(".fedscore.catalogue.FeatureProfiles.datasets: array expected");
+                    message.datasets = $Array(object.datasets.length);
+                    for (let i = 0; i < object.datasets.length; ++i) {
+                        if (!$util.isObject(object.datasets[i]))
+                            throw $TypeError(".fedscore.catalogue.FeatureProfiles.datasets: object expected");
+                        message.datasets[i] = $root.fedscore.catalogue.DatasetProfile.fromObject(object.datasets[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a FeatureProfiles message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @static
+             * @param {fedscore.catalogue.FeatureProfiles} message FeatureProfiles
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            FeatureProfiles.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.datasets = [];
+                if (options.defaults) {
+                    object.party = "";
+                    if ($util.Long) {
+                        let long = new $util.Long(0, 0, true);
+                        object.publishedAtMs = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+                    } else
+                        object.publishedAtMs = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+                }
+                if (message.party != null && $Object.hasOwnProperty.call(message, "party"))
+                    object.party = message.party;
+                if (message.publishedAtMs != null && $Object.hasOwnProperty.call(message, "publishedAtMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.publishedAtMs = typeof message.publishedAtMs === "number" ? $BigInt(message.publishedAtMs) : $util.Long.fromBits(message.publishedAtMs.low >>> 0, message.publishedAtMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.publishedAtMs === "number")
+                        object.publishedAtMs = options.longs === $String ? $String(message.publishedAtMs) : message.publishedAtMs;
+                    else
+                        object.publishedAtMs = options.longs === $String ? $util.Long.prototype.toString.call(message.publishedAtMs) : options.longs === $Number ? new $util.LongBits(message.publishedAtMs.low >>> 0, message.publishedAtMs.high >>> 0).toNumber(true) : message.publishedAtMs;
+                if (message.datasets && message.datasets.length) {
+                    object.datasets = $Array(message.datasets.length);
+                    for (let j = 0; j < message.datasets.length; ++j)
+                        object.datasets[j] = $root.fedscore.catalogue.DatasetProfile.toObject(message.datasets[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this FeatureProfiles to JSON.
+             * @function toJSON
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            FeatureProfiles.prototype.toJSON = function() {
+                return FeatureProfiles.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for FeatureProfiles
+             * @function getTypeUrl
+             * @memberof fedscore.catalogue.FeatureProfiles
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            FeatureProfiles.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.catalogue.FeatureProfiles";
+            };
+
+            return FeatureProfiles;
+        })();
+
+        catalogue.FeatureCatalogue = (function() {
+
+            /**
+             * Properties of a FeatureCatalogue.
+             * @typedef {Object} fedscore.catalogue.FeatureCatalogue.$Properties
+             * @property {Array.<fedscore.catalogue.FeatureProfiles.$Properties>|null} [profiles] FeatureCatalogue profiles
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a FeatureCatalogue.
+             * @memberof fedscore.catalogue
+             * @interface IFeatureCatalogue
+             * @augments fedscore.catalogue.FeatureCatalogue.$Properties
+             * @deprecated Use fedscore.catalogue.FeatureCatalogue.$Properties instead.
+             */
+
+            /**
+             * Shape of a FeatureCatalogue.
+             * @typedef {fedscore.catalogue.FeatureCatalogue.$Properties} fedscore.catalogue.FeatureCatalogue.$Shape
+             */
+
+            /**
+             * Constructs a new FeatureCatalogue.
+             * @memberof fedscore.catalogue
+             * @classdesc Receiver -> publisher, the reply: the profiles the receiver holds of parties other than the publisher
+             * (the platform node's catalogue, its own profile among them); empty from a node that serves no catalogue.
+             * @constructor
+             * @param {fedscore.catalogue.FeatureCatalogue.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const FeatureCatalogue = function (properties) {
+                this.profiles = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * FeatureCatalogue profiles.
+             * @member {Array.<fedscore.catalogue.FeatureProfiles.$Properties>} profiles
+             * @memberof fedscore.catalogue.FeatureCatalogue
+             * @instance
+             */
+            FeatureCatalogue.prototype.profiles = $util.emptyArray;
+
+            /**
+             * Creates a new FeatureCatalogue instance using the specified properties.
+             * @function create
+             * @memberof fedscore.catalogue.FeatureCatalogue
+             * @static
+             * @param {fedscore.catalogue.FeatureCatalogue.$Properties=} [properties] Properties to set
+             * @returns {fedscore.catalogue.FeatureCatalogue} FeatureCatalogue instance
+             * @type {{
+             *   (properties: fedscore.catalogue.FeatureCatalogue.$Shape): fedscore.catalogue.FeatureCatalogue & fedscore.catalogue.FeatureCatalogue.$Shape;
+             *   (properties?: fedscore.catalogue.FeatureCatalogue.$Properties): fedscore.catalogue.FeatureCatalogue;
+             * }}
+             */
+            FeatureCatalogue.create = function(properties) {
+                return new FeatureCatalogue(properties);
+            };
+
+            /**
+             * Encodes the specified FeatureCatalogue message. Does not implicitly {@link fedscore.catalogue.FeatureCatalogue.verify|verify} messages.
+             * @function encode
+             * @memberof fedscore.catalogue.FeatureCatalogue
+             * @static
+             * @param {fedscore.catalogue.FeatureCatalogue.$Properties} message FeatureCatalogue message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            FeatureCatalogue.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.profiles != null && message.profiles.length)
+                    for (let i = 0; i < message.profiles.length; ++i)
+                        $root.fedscore.catalogue.FeatureProfiles.encode(message.profiles[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified FeatureCatalogue message, length delimited. Does not implicitly {@link fedscore.catalogue.FeatureCatalogue.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof fedscore.catalogue.FeatureCatalogue
+             * @static
+             * @param {fedscore.catalogue.FeatureCatalogue.$Properties} message FeatureCatalogue message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            FeatureCatalogue.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a FeatureCatalogue message from the specified reader or buffer.
+             * @function decode
+             * @memberof fedscore.catalogue.FeatureCatalogue
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {fedscore.catalogue.FeatureCatalogue & fedscore.catalogue.FeatureCatalogue.$Shape} FeatureCatalogue
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            FeatureCatalogue.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.fedscore.catalogue.FeatureCatalogue();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.profiles && message.profiles.length))
+                                message.profiles = [];
+                            message.profiles.push($root.fedscore.catalogue.FeatureProfiles.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a FeatureCatalogue message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof fedscore.catalogue.FeatureCatalogue
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {fedscore.catalogue.FeatureCatalogue & fedscore.catalogue.FeatureCatalogue.$Shape} FeatureCatalogue
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            FeatureCatalogue.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a FeatureCatalogue message.
+             * @function verify
+             * @memberof fedscore.catalogue.FeatureCatalogue
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            FeatureCatalogue.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.profiles != null && $Object.hasOwnProperty.call(message, "profiles")) {
+                    if (!$Array.isArray(message.profiles))
+                        return "profiles: array expected";
+                    for (let i = 0; i < message.profiles.length; ++i) {
+                        let error = $root.fedscore.catalogue.FeatureProfiles.verify(message.profiles[i], _depth + 1);
+                        if (error)
+                            return "profiles." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a FeatureCatalogue message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof fedscore.catalogue.FeatureCatalogue
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {fedscore.catalogue.FeatureCatalogue} FeatureCatalogue
+             */
+            FeatureCatalogue.fromObject = function (object, _depth) {
+                if (object instanceof $root.fedscore.catalogue.FeatureCatalogue)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".fedscore.catalogue.FeatureCatalogue: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.fedscore.catalogue.FeatureCatalogue();
+                if (object.profiles) {
+                    if (!$Array.isArray(object.profiles))
+                        throw $TypeError(".fedscore.catalogue.FeatureCatalogue.profiles: array expected");
+                    message.profiles = $Array(object.profiles.length);
+                    for (let i = 0; i < object.profiles.length; ++i) {
+                        if (!$util.isObject(object.profiles[i]))
+                            throw $TypeError(".fedscore.catalogue.FeatureCatalogue.profiles: object expected");
+                        message.profiles[i] = $root.fedscore.catalogue.FeatureProfiles.fromObject(object.profiles[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a FeatureCatalogue message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof fedscore.catalogue.FeatureCatalogue
+             * @static
+             * @param {fedscore.catalogue.FeatureCatalogue} message FeatureCatalogue
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            FeatureCatalogue.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.profiles = [];
+                if (message.profiles && message.profiles.length) {
+                    object.profiles = $Array(message.profiles.length);
+                    for (let j = 0; j < message.profiles.length; ++j)
+                        object.profiles[j] = $root.fedscore.catalogue.FeatureProfiles.toObject(message.profiles[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this FeatureCatalogue to JSON.
+             * @function toJSON
+             * @memberof fedscore.catalogue.FeatureCatalogue
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            FeatureCatalogue.prototype.toJSON = function() {
+                return FeatureCatalogue.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for FeatureCatalogue
+             * @function getTypeUrl
+             * @memberof fedscore.catalogue.FeatureCatalogue
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            FeatureCatalogue.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/fedscore.catalogue.FeatureCatalogue";
+            };
+
+            return FeatureCatalogue;
+        })();
+
+        return catalogue;
+    })();
 
     fedscore.common = (function() {
 
