@@ -3,8 +3,8 @@
  *                 [--gov-extra 0] [--bank-extra 0] [--epochs 2] [--batch 1024] [--bins 10] [--smoke]
  *                 [--psi-only] [--bank-only N] [--kind hetero-lr|secureboost|hfl] [--trees 1] [--depth 3]
  *                 [--sbt-bins 32] [--skip-memory] [--timeout-minutes 10]
- *                 [--banks 3] [--bank-rows 4000] [--rounds 5] [--hfl-model lr|mlp] [--learning-rate 0.3]
- *                 [--hfl-batch 32] [--mu 0]`
+ *                 [--banks 3] [--bank-rows 4000] [--rounds 10] [--hfl-model mlp|lr]
+ *                 [--learning-rate 0.1 (mlp) | 0.3 (lr)] [--hfl-batch 32] [--mu 0]`
  *
  * One training job (PSI -> WOE binning with selection by IV -> arbiter-mode hetero-LR under CKKS ->
  * evaluate -> publish) on the generated population, run
@@ -462,14 +462,16 @@ const meanOf = (xs: readonly number[]): number =>
 
 /** `bench net --kind hfl` (module comment). */
 async function hflNetBench(args: string[], smoke: boolean): Promise<BenchResult> {
-  const model = choiceFlag(args, 'hfl-model', ['lr', 'mlp'] as const, 'lr');
+  // Default: the MLP (32, 16) of `bench hfl` (1,313 weights: each bank's secure-aggregation input is
+  // 1,314 values a round), 10 rounds; the smoke run trains LR (27 values) for 2 rounds.
+  const model = choiceFlag(args, 'hfl-model', ['lr', 'mlp'] as const, smoke ? 'lr' : 'mlp');
   const shape: HflShape = {
     enterprises: flag(args, 'enterprises', smoke ? 2_000 : 20_000),
     banks: flag(args, 'banks', 3),
     bankRows: flag(args, 'bank-rows', smoke ? 300 : 4_000),
     model,
-    rounds: flag(args, 'rounds', smoke ? 2 : 5),
-    learningRate: flag(args, 'learning-rate', 0.3),
+    rounds: flag(args, 'rounds', smoke ? 2 : 10),
+    learningRate: flag(args, 'learning-rate', model === 'mlp' ? 0.1 : 0.3),
     batchSize: flag(args, 'hfl-batch', 32),
     proximalMu: flag(args, 'mu', 0),
     seed: flag(args, 'seed', 7),

@@ -122,12 +122,14 @@ export function writeResult(
   result: BenchResult,
   dryRun = false,
   dir: string = RESULTS_DIR,
+  /** The files' name when not the benchmark's (`--as`: a named run such as net-hfl). */
+  fileName: string = name,
 ): { json: string; md: string } | undefined {
   const machine = machineInfo();
   if (dryRun) return undefined;
   mkdirSync(dir, { recursive: true });
-  const json = join(dir, `${name}.json`);
-  const md = join(dir, `${name}.md`);
+  const json = join(dir, `${fileName}.json`);
+  const md = join(dir, `${fileName}.md`);
   writeFileSync(json, `${JSON.stringify({ name, machine, ...result }, null, 2)}\n`);
   writeFileSync(md, renderMarkdown(name, machine, result));
   return { json, md };
