@@ -29,6 +29,22 @@ export interface TransportLimits {
    * the link (issue 20: the `wan` profile moved ~3 Mbit/s of its 100). 16 MiB covers 1 Gbit/s at 130 ms.
    */
   readonly windowBytes?: number;
+  /**
+   * HTTP/2 keepalive: a connection with calls in flight (client) or any connection (server) is pinged after
+   * this long without a ping. Default 30 000 ms.
+   */
+  readonly keepaliveTimeMs?: number;
+  /**
+   * How long a keepalive ping may go unacknowledged before the connection is dropped, failing every call
+   * on it (`Connection dropped`). Default 60 000 ms. A ping is answered by the peer's event loop, and this
+   * node's timer is checked by its own: a loop busy with CPU-bound work (a large PSI step, a checkpoint of
+   * millions of rows) on a loaded machine answers late, or, when this node's own loop stalls after sending
+   * a ping, its timer fires before the ack already in the socket is read (Node runs expired timers before
+   * polling sockets). At 10 s, a 2M x 2M PSI run at load 18-22 lost its connections (issue 20); 60 s
+   * tolerates a minute's stall and still drops a dead peer (ping after 30 s + 60 s) before a call's
+   * 120 s deadline. test/transport-keepalive.test.ts reproduces the drop with a blocked event loop.
+   */
+  readonly keepaliveTimeoutMs?: number;
 }
 
 export interface ResolvedLimits {
@@ -39,7 +55,13 @@ export interface ResolvedLimits {
   readonly retryBaseMs: number;
   readonly maxQueuedBytes: number;
   readonly windowBytes: number;
+  readonly keepaliveTimeMs: number;
+  readonly keepaliveTimeoutMs: number;
 }
+
+/** Keepalive defaults (`TransportLimits`; the node config's `limits` uses the same). */
+export const KEEPALIVE_TIME_MS = 30_000;
+export const KEEPALIVE_TIMEOUT_MS = 60_000;
 
 export function resolveLimits(l: TransportLimits = {}): ResolvedLimits {
   const int = (v: number | undefined, d: number, field: string, min: number, max: number): number => {
@@ -60,5 +82,13 @@ export function resolveLimits(l: TransportLimits = {}): ResolvedLimits {
     maxQueuedBytes: int(l.maxQueuedBytes, 256 * 1024 * 1024, 'maxQueuedBytes', 1024, 2 ** 40),
     // 65 535 is HTTP/2's default and smallest sensible value; 2^31 - 1 its largest (RFC 9113 6.9.1).
     windowBytes: int(l.windowBytes, 16 * 1024 * 1024, 'windowBytes', 65_535, 2 ** 31 - 1),
+    keepaliveTimeMs: int(l.keepaliveTimeMs, KEEPALIVE_TIME_MS, 'keepaliveTimeMs', 100, 86_400_000),
+    keepaliveTimeoutMs: int(
+      l.keepaliveTimeoutMs,
+      KEEPALIVE_TIMEOUT_MS,
+      'keepaliveTimeoutMs',
+      100,
+      86_400_000,
+    ),
   };
 }
