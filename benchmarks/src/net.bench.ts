@@ -608,6 +608,7 @@ async function hflNetBench(args: string[], smoke: boolean): Promise<BenchResult>
       features: data.columns,
       profiles,
       shapes: Object.fromEntries(profiles.filter((p) => p !== 'memory').map((p) => [p, PROFILE_SHAPES[p]])),
+      backend: [...new Set([...runs.values(), memory].map((r) => r.backend))].join(', '),
       scheme: `FedAvg${shape.proximalMu > 0 ? ` (FedProx mu ${shape.proximalMu})` : ''}, ${shape.model}, secure aggregation (SecAgg, complete graph), TensorFlow.js`,
       smoke,
       loadAverage: { before: load.before, after: loadAfter },
@@ -618,7 +619,8 @@ async function hflNetBench(args: string[], smoke: boolean): Promise<BenchResult>
         `the common test set) and ${shape.banks} banks, one shaping proxy per ordered pair of parties on ` +
         `loopback; all ${parties.length} processes and the proxies share this 2-core machine.`,
       'The in-process run skips what the node adds around the stages (consent filtering, SQLite ' +
-        'checkpoints, audit entries, job control messages).',
+        'checkpoints, audit entries, job control messages), and its banks train one after another on ' +
+        "one JavaScript thread, where as processes they train side by side on the machine's 2 cores.",
       `Machine load average (1, 5, 15 min) before ${load.before.join(' / ')}, after ${loadAfter.join(' / ')}: ` +
         'the machine is shared with other engineers running tests and benchmarks at the same time, so ' +
         'seconds here carry their load; bytes and AUC do not depend on it.',

@@ -69,6 +69,8 @@ function packageVersions(): Record<string, string> {
     'protobufjs',
     'zod',
     'typescript',
+    '@grpc/grpc-js',
+    '@tensorflow/tfjs-core',
   ]) {
     try {
       const p = join(ROOT, 'node_modules', '.pnpm');
@@ -78,7 +80,8 @@ function packageVersions(): Record<string, string> {
         .split('\n');
       // Several versions may be installed (grpc-js brings its own protobufjs): list them all.
       const versions = [
-        ...new Set(dirs.map((d) => d.split('@')[1]?.split('_')[0]).filter((v): v is string => !!v)),
+        // `<name with / as +>@<version>[_<peer hash>]`; a scoped name starts with '@' itself.
+        ...new Set(dirs.map((d) => d.slice(name.length + 1).split('_')[0]).filter((v): v is string => !!v)),
       ];
       if (versions.length) out[name] = versions.join(' + ');
     } catch {}

@@ -127,6 +127,8 @@ export interface HflRun {
   readonly auc: number;
   readonly ks: number;
   readonly testRows: number;
+  /** The TensorFlow.js backend the banks trained on (the coordinator's train checkpoint). */
+  readonly backend: string;
   readonly totalSeconds: number;
   /** Across processes: CPU seconds (user + system) of each node process, start to the end of the job. */
   readonly cpuSeconds?: Record<string, number>;
@@ -285,6 +287,7 @@ export async function runHflAcrossProcesses(
       auc: evaluate.auc,
       ks: evaluate.ks,
       testRows: evaluate.testRows,
+      backend: train.backend,
       totalSeconds,
       ...(Object.keys(cpuSeconds).length > 0 && { cpuSeconds }),
     };
@@ -348,6 +351,7 @@ export async function runHflInMemory(shape: HflShape, data: HflData): Promise<Hf
     auc: r.evaluate.auc,
     ks: r.evaluate.ks,
     testRows: r.evaluate.testRows,
+    backend: r.train.backend,
     totalSeconds,
   };
 }
