@@ -38,9 +38,9 @@ export interface TransportLimits {
    * How long a keepalive ping may go unacknowledged before the connection is dropped, failing every call
    * on it (`Connection dropped`). Default 60 000 ms. A ping is answered by the peer's event loop, and this
    * node's timer is checked by its own: a loop busy with CPU-bound work (a large PSI step, a checkpoint of
-   * millions of rows) on a loaded machine answers late, or, when this node's own loop stalls after sending
-   * a ping, its timer fires before the ack already in the socket is read (Node runs expired timers before
-   * polling sockets). At 10 s, a 2M x 2M PSI run at load 18-22 lost its connections (issue 20); 60 s
+   * millions of rows) on a loaded machine answers late; and when this node's own loop stalls in an I/O
+   * callback after sending a ping, its expired timer runs before the socket holding the ack is polled
+   * (libuv's phase order). At 10 s, a 2M x 2M PSI run at load 18-22 lost its connections (issue 20); 60 s
    * tolerates a minute's stall and still drops a dead peer (ping after 30 s + 60 s) before a call's
    * 120 s deadline. test/transport-keepalive.test.ts reproduces the drop with a blocked event loop.
    */
