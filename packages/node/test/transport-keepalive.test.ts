@@ -6,10 +6,10 @@
  * open `keepaliveTimeMs`; the government cannot acknowledge until its loop runs again.
  *   - keepalive timeout shorter than the stall (200 ms ping, 500 ms timeout; the old 10 s in miniature):
  *     the bank drops the connection and the call fails with `Connection dropped` before the stall ends;
- *   - the same early ping with the default timeout (60 s): the call waits out the stall and gets the
- *     government's answer (its typed `unsupported` refusal: no Control handler);
- *   - the defaults (30 s ping, 60 s timeout): the same.
- * And the node config takes both settings, with those defaults.
+ *   - the same early ping with the default timeout (the call deadline, 120 s): the call waits out the
+ *     stall and gets the government's answer (its typed `unsupported` refusal: no Control handler);
+ *   - the defaults (30 s ping, 120 s timeout): the same.
+ * And the node config takes both settings (the timeout absent by default: the transport uses deadlineMs).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -107,7 +107,7 @@ describe('gRPC keepalive while the peer event loop is blocked', () => {
     expect(isFedscoreError(outcome, 'unsupported')).toBe(true);
   });
 
-  it('the node config takes keepaliveTimeMs and keepaliveTimeoutMs, 30 s and 60 s by default', () => {
+  it('the node config takes keepaliveTimeMs (30 s by default) and keepaliveTimeoutMs (deadlineMs)', () => {
     const base = {
       party: 'bank',
       listen: '127.0.0.1:0',
@@ -116,7 +116,7 @@ describe('gRPC keepalive while the peer event loop is blocked', () => {
       peers: { government: { address: 'gov.internal:7102' } },
     };
     const d = validateNodeConfig(base);
-    expect([d.limits.keepaliveTimeMs, d.limits.keepaliveTimeoutMs]).toEqual([30_000, 60_000]);
+    expect([d.limits.keepaliveTimeMs, d.limits.keepaliveTimeoutMs]).toEqual([30_000, undefined]);
     const c = validateNodeConfig({ ...base, limits: { keepaliveTimeMs: 1000, keepaliveTimeoutMs: 5000 } });
     expect([c.limits.keepaliveTimeMs, c.limits.keepaliveTimeoutMs]).toEqual([1000, 5000]);
   });

@@ -36,13 +36,14 @@ export interface TransportLimits {
   readonly keepaliveTimeMs?: number;
   /**
    * How long a keepalive ping may go unacknowledged before the connection is dropped, failing every call
-   * on it (`Connection dropped`). Default 60 000 ms. A ping is answered by the peer's event loop, and this
-   * node's timer is checked by its own: a loop busy with CPU-bound work (a large PSI step, a checkpoint of
-   * millions of rows) on a loaded machine answers late; and when this node's own loop stalls in an I/O
-   * callback after sending a ping, its expired timer runs before the socket holding the ack is polled
-   * (libuv's phase order). At 10 s, a 2M x 2M PSI run at load 18-22 lost its connections (issue 20); 60 s
-   * tolerates a minute's stall and still drops a dead peer (ping after 30 s + 60 s) before a call's
-   * 120 s deadline. test/transport-keepalive.test.ts reproduces the drop with a blocked event loop.
+   * on it (`Connection dropped`). Default: `deadlineMs` (120 000 ms), so that no stall a call's own
+   * deadline would survive drops the connection. A ping is answered by the peer's event loop, and this
+   * node's timer is checked by its own: a loop busy with CPU-bound work on the main thread answers late --
+   * the government's consent filter of 200k ids is one synchronous call of 1.7-2.0 CPU s (so ~20 CPU s at
+   * 2M), 3-21 s of wall clock at load 17 on 2 cores -- and when this node's own loop stalls while its ping
+   * is in flight, its expired timer runs before the socket holding the ack is polled (libuv's phase
+   * order). At the former fixed 10 s, 2M x 2M PSI runs at load 18-22 lost their connections (issue 20).
+   * test/transport-keepalive.test.ts reproduces the drop with a blocked event loop.
    */
   readonly keepaliveTimeoutMs?: number;
 }
@@ -59,9 +60,8 @@ export interface ResolvedLimits {
   readonly keepaliveTimeoutMs: number;
 }
 
-/** Keepalive defaults (`TransportLimits`; the node config's `limits` uses the same). */
+/** Keepalive ping interval by default (`TransportLimits`; the node config's `limits` uses the same). */
 export const KEEPALIVE_TIME_MS = 30_000;
-export const KEEPALIVE_TIMEOUT_MS = 60_000;
 
 export function resolveLimits(l: TransportLimits = {}): ResolvedLimits {
   const int = (v: number | undefined, d: number, field: string, min: number, max: number): number => {
@@ -73,22 +73,17 @@ export function resolveLimits(l: TransportLimits = {}): ResolvedLimits {
     }
     return x;
   };
+  const deadlineMs = int(l.deadlineMs, 120_000, 'deadlineMs', 100, 86_400_000);
   return {
     maxMessageBytes: int(l.maxMessageBytes, 64 * 1024 * 1024, 'maxMessageBytes', 1024, 2 ** 31 - 1),
     chunkBytes: int(l.chunkBytes, 1024 * 1024, 'chunkBytes', 1024, 16 * 1024 * 1024),
-    deadlineMs: int(l.deadlineMs, 120_000, 'deadlineMs', 100, 86_400_000),
+    deadlineMs,
     retries: int(l.retries, 5, 'retries', 0, 100),
     retryBaseMs: int(l.retryBaseMs, 200, 'retryBaseMs', 1, 60_000),
     maxQueuedBytes: int(l.maxQueuedBytes, 256 * 1024 * 1024, 'maxQueuedBytes', 1024, 2 ** 40),
     // 65 535 is HTTP/2's default and smallest sensible value; 2^31 - 1 its largest (RFC 9113 6.9.1).
     windowBytes: int(l.windowBytes, 16 * 1024 * 1024, 'windowBytes', 65_535, 2 ** 31 - 1),
     keepaliveTimeMs: int(l.keepaliveTimeMs, KEEPALIVE_TIME_MS, 'keepaliveTimeMs', 100, 86_400_000),
-    keepaliveTimeoutMs: int(
-      l.keepaliveTimeoutMs,
-      KEEPALIVE_TIMEOUT_MS,
-      'keepaliveTimeoutMs',
-      100,
-      86_400_000,
-    ),
+    keepaliveTimeoutMs: int(l.keepaliveTimeoutMs, deadlineMs, 'keepaliveTimeoutMs', 100, 86_400_000),
   };
 }
