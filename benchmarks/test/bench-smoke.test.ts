@@ -12,8 +12,8 @@
  * every party, the wire bytes of each stage are at least the in-memory payload bytes (TLS and HTTP/2
  * only add) and within 1.5x of them plus 16 KiB, and index.html is self-contained (a CSP forbidding
  * fetches, uPlot inlined, the chart data embedded). Where Chromium is installed it also opens the page
- * headless and requires every chart figure drawn with no error text. About 50 s on this shared machine
- * (load average 13).
+ * headless and requires every chart figure drawn with no error text. 50-80 s on this shared machine
+ * (load average 13-18).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
