@@ -2,6 +2,8 @@
  * Benchmark runner: `pnpm bench <name> [flags] [--out DIR]` runs `src/<name>.bench.ts`, whose default
  * export returns a `BenchResult`, and writes `<name>.json` and `<name>.md` into DIR (default `results/`,
  * or $FEDSCORE_BENCH_RESULTS; `--no-write`: nothing). `pnpm bench --list` lists them.
+ * `--as NAME` writes `NAME.json` and `NAME.md` instead (a named run of a benchmark: `bench net --kind hfl
+ * --as net-hfl`; the JSON's `name` stays the benchmark's).
  * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR] [--html-only]` runs the suite and
  * writes results/index.html (src/suite.ts).
  */
@@ -47,10 +49,22 @@ if (outAt >= 0) {
   outDir = resolve(dir);
   args.splice(outAt, 2);
 }
+// `--as NAME` is the runner's too: the files' name.
+const asAt = args.indexOf('--as');
+let fileName = name;
+if (asAt >= 0) {
+  const as = args[asAt + 1];
+  if (as === undefined || !/^[a-z0-9][a-z0-9-]{0,63}$/.test(as)) {
+    console.error(`bench ${name}: --as needs a file name (lower-case letters, digits and '-')`);
+    process.exit(2);
+  }
+  fileName = as;
+  args.splice(asAt, 2);
+}
 const mod = (await import(join(here, 'src', `${name}.bench.ts`))) as {
   default: (args: string[]) => Promise<import('./src/report.ts').BenchResult>;
 };
 const result = await mod.default(args);
-const paths = writeResult(name, result, args.includes('--no-write'), outDir);
+const paths = writeResult(name, result, args.includes('--no-write'), outDir, fileName);
 console.log(JSON.stringify(result.summary));
 if (paths) console.error(`wrote ${paths.json} and ${paths.md}`);

@@ -234,7 +234,9 @@ export function buildCharts(results: Map<string, StoredResult>): {
   speedups: string[][];
 } {
   const charts: ChartSpec[] = [];
-  const net = results.get('net');
+  // results/net.json is the hetero-LR job's unless a run wrote another kind under that name.
+  const netFile = results.get('net');
+  const net = netFile?.summary['kind'] === 'hfl' ? undefined : netFile;
   const runs = Object.entries((net?.raw ?? {}) as Record<string, NetRun>).filter(
     ([, r]) => typeof r === 'object' && r !== null && 'stages' in r,
   );
@@ -334,6 +336,7 @@ export function buildCharts(results: Map<string, StoredResult>): {
       })),
     });
   }
+  charts.push(...hflCharts(results));
   const speedups: string[][] = [];
   const wall: (number | null)[] = [];
   const perCore: (number | null)[] = [];
@@ -374,6 +377,57 @@ export function buildCharts(results: Map<string, StoredResult>): {
     });
   }
   return { charts, speedups };
+}
+
+interface HflNetRun {
+  readonly roundSeconds: readonly number[];
+  readonly roundBytes: Record<string, readonly number[]>;
+  readonly auc: number;
+}
+
+/**
+ * Horizontal FL as processes (`bench net --kind hfl`, results/net-hfl.json and any other net result of
+ * that kind): seconds per round per profile, and bytes per party per round per profile.
+ */
+function hflCharts(results: Map<string, StoredResult>): ChartSpec[] {
+  const runs = netResults(results)
+    .filter(([, n]) => n.summary['kind'] === 'hfl')
+    .flatMap(([name, n]) =>
+      Object.entries((n.raw ?? {}) as Record<string, HflNetRun>)
+        .filter(([, r]) => typeof r === 'object' && r !== null && Array.isArray(r.roundSeconds))
+        .map(([profile, r]) => ({ label: `${profile} (${name})`, run: r })),
+    );
+  if (runs.length === 0) return [];
+  const mean = (xs: readonly number[]): number | null =>
+    xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length;
+  const parties = [...new Set(runs.flatMap(({ run }) => Object.keys(run.roundBytes)))];
+  return [
+    {
+      id: 'hfl-rounds',
+      title: 'Horizontal FL (FedAvg + secure aggregation), each party its own process',
+      caption:
+        "seconds per round (the coordinator's clock: local training and every secure-aggregation phase); " +
+        "round 1 carries the banks' TensorFlow.js start-up.",
+      groups: runs.map((r) => r.label),
+      yLabel: 'seconds',
+      series: [
+        { label: 'round 1', values: runs.map(({ run }) => run.roundSeconds[0] ?? null) },
+        { label: 'rounds 2..', values: runs.map(({ run }) => mean(run.roundSeconds.slice(1))) },
+      ],
+    },
+    {
+      id: 'hfl-bytes',
+      title: 'Horizontal FL bytes sent per party per round',
+      caption:
+        'mean over the rounds; wire bytes through the shaping proxies (memory: encoded envelope bytes).',
+      groups: runs.map((r) => r.label),
+      yLabel: 'bytes',
+      series: parties.map((p) => ({
+        label: p,
+        values: runs.map(({ run }) => mean(run.roundBytes[p] ?? [])),
+      })),
+    },
+  ];
 }
 
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

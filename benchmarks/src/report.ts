@@ -69,6 +69,8 @@ function packageVersions(): Record<string, string> {
     'protobufjs',
     'zod',
     'typescript',
+    '@grpc/grpc-js',
+    '@tensorflow/tfjs-core',
   ]) {
     try {
       const p = join(ROOT, 'node_modules', '.pnpm');
@@ -78,7 +80,8 @@ function packageVersions(): Record<string, string> {
         .split('\n');
       // Several versions may be installed (grpc-js brings its own protobufjs): list them all.
       const versions = [
-        ...new Set(dirs.map((d) => d.split('@')[1]?.split('_')[0]).filter((v): v is string => !!v)),
+        // `<name with / as +>@<version>[_<peer hash>]`; a scoped name starts with '@' itself.
+        ...new Set(dirs.map((d) => d.slice(name.length + 1).split('_')[0]).filter((v): v is string => !!v)),
       ];
       if (versions.length) out[name] = versions.join(' + ');
     } catch {}
@@ -122,12 +125,14 @@ export function writeResult(
   result: BenchResult,
   dryRun = false,
   dir: string = RESULTS_DIR,
+  /** The files' name when not the benchmark's (`--as`: a named run such as net-hfl). */
+  fileName: string = name,
 ): { json: string; md: string } | undefined {
   const machine = machineInfo();
   if (dryRun) return undefined;
   mkdirSync(dir, { recursive: true });
-  const json = join(dir, `${name}.json`);
-  const md = join(dir, `${name}.md`);
+  const json = join(dir, `${fileName}.json`);
+  const md = join(dir, `${fileName}.md`);
   writeFileSync(json, `${JSON.stringify({ name, machine, ...result }, null, 2)}\n`);
   writeFileSync(md, renderMarkdown(name, machine, result));
   return { json, md };

@@ -20,7 +20,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const RUNNER = join(here, '..', 'run.ts');
 
 export interface SuiteEntry {
+  /** The benchmark (src/<name>.bench.ts). */
   readonly name: string;
+  /** The result files' name when not the benchmark's (the runner's `--as`); also what `--only` names. */
+  readonly as?: string;
   /** Flags of the full run (the sizes results/<name>.md records). */
   readonly full: readonly string[];
   /** Flags of the smoke run, or why it has none. */
@@ -32,6 +35,8 @@ export interface SuiteEntry {
 /** The suite the README promises, in run order; benchmarks found in src/ but not listed run with no flags. */
 export const SUITE: readonly SuiteEntry[] = [
   { name: 'net', full: [], smoke: ['--smoke'], network: true },
+  // Horizontal FL with the coordinator and each bank its own node process (net/hfl.ts).
+  { name: 'net', as: 'net-hfl', full: ['--kind', 'hfl'], smoke: ['--kind', 'hfl', '--smoke'], network: true },
   { name: 'psi', full: [], smoke: ['--n', '2000'] },
   {
     name: 'binning',
@@ -127,35 +132,42 @@ export async function runSuite(args: readonly string[], defaultOut: string): Pro
     ...SUITE.filter((e) => available.includes(e.name)),
     ...available
       .filter((n) => !SUITE.some((e) => e.name === n))
-      .map((name) => ({
-        name,
-        full: [],
-        smoke: { skip: 'no smoke size defined in benchmarks/src/suite.ts' },
-      })),
-  ].filter((e) => only === undefined || only.includes(e.name));
+      .map(
+        (name): SuiteEntry => ({
+          name,
+          full: [],
+          smoke: { skip: 'no smoke size defined in benchmarks/src/suite.ts' },
+        }),
+      ),
+  ].filter((e) => only === undefined || only.includes(e.as ?? e.name));
   if (args.includes('--html-only')) entries.length = 0;
   const outcomes: SuiteOutcome[] = [];
   for (const e of entries) {
     const flags = smoke ? e.smoke : e.full;
     if (!Array.isArray(flags)) {
       outcomes.push({
-        name: e.name,
+        name: e.as ?? e.name,
         status: 'skipped',
         seconds: 0,
         detail: (flags as { skip: string }).skip,
       });
-      process.stderr.write(`[bench all] ${e.name}: skipped (${(flags as { skip: string }).skip})\n`);
+      process.stderr.write(`[bench all] ${e.as ?? e.name}: skipped (${(flags as { skip: string }).skip})\n`);
       continue;
     }
-    const withNetwork = e.network === true ? [...flags, '--network', network] : [...flags];
-    process.stderr.write(`[bench all] ${e.name} ${withNetwork.join(' ')}\n`);
+    const withNetwork = [
+      ...flags,
+      ...(e.network === true ? ['--network', network] : []),
+      ...(e.as !== undefined ? ['--as', e.as] : []),
+    ];
+    const label = e.as ?? e.name;
+    process.stderr.write(`[bench all] ${label}: ${e.name} ${withNetwork.join(' ')}\n`);
     const t0 = performance.now();
     const r = await runOne(e.name, withNetwork, out);
     const seconds = (performance.now() - t0) / 1000;
     outcomes.push(
       r.code === 0
-        ? { name: e.name, status: 'ok', seconds }
-        : { name: e.name, status: 'failed', seconds, detail: `exit ${r.code}: ${r.tail}` },
+        ? { name: label, status: 'ok', seconds }
+        : { name: label, status: 'failed', seconds, detail: `exit ${r.code}: ${r.tail}` },
     );
   }
   const page = writeIndexHtml(out, { network, smoke, outcomes });

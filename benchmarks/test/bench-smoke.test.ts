@@ -1,14 +1,19 @@
 /**
  * CI smoke of the benchmark commands, so they cannot rot: `pnpm bench all --smoke --network lan --only
- * net,csv` in a child process (the real entry, benchmarks/run.ts) into a temporary results directory.
- * The net benchmark at its smoke size starts three `fedscore node` processes with mutual TLS behind the
- * shaping proxies and runs a whole job (PSI, binning, hetero-LR under CKKS, evaluate, publish), then the
- * same stages in memory; csv stands for the in-process benchmarks. Checks: the run exits 0, each
+ * net,net-hfl,csv` in a child process (the real entry, benchmarks/run.ts) into a temporary results
+ * directory. The net benchmark at its smoke size starts three `fedscore node` processes with mutual TLS
+ * behind the shaping proxies and runs a whole job (PSI, binning, hetero-LR under CKKS, evaluate, publish),
+ * then the same stages in memory; net-hfl (`net --kind hfl --smoke`) starts the platform's and three
+ * banks' node processes and runs an `hfl` job (two FedAvg rounds under secure aggregation, evaluate,
+ * publish), then the same job in memory, and must give the in-process AUC within 1e-9, a round time per
+ * round, and per round for every party wire bytes at least the in-memory payload; csv stands for the
+ * in-process benchmarks. Checks: the run exits 0, each
  * benchmark wrote its JSON and markdown, the net result has every stage for both profiles with bytes for
  * every party, the wire bytes of each stage are at least the in-memory payload bytes (TLS and HTTP/2
  * only add) and within 1.5x of them plus 16 KiB, and index.html is self-contained (a CSP forbidding
  * fetches, uPlot inlined, the chart data embedded). Where Chromium is installed it also opens the page
- * headless and requires every chart figure drawn with no error text. 20-40 s on this (shared) machine.
+ * headless and requires every chart figure drawn with no error text. 50-80 s on this shared machine
+ * (load average 13-18).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -52,13 +57,13 @@ describe('pnpm bench all --smoke --network lan', () => {
         '--network',
         'lan',
         '--only',
-        'net,csv',
+        'net,net-hfl,csv',
         '--out',
         out,
       ],
       170_000,
     );
-    for (const name of ['net', 'csv']) {
+    for (const name of ['net', 'net-hfl', 'csv']) {
       expect(existsSync(join(out, `${name}.json`)), name).toBe(true);
       expect(existsSync(join(out, `${name}.md`)), name).toBe(true);
     }
@@ -80,12 +85,41 @@ describe('pnpm bench all --smoke --network lan', () => {
       }
     }
     expect(net.raw['lan']!.epochSeconds.length).toBe(2);
+    const hfl = JSON.parse(readFileSync(join(out, 'net-hfl.json'), 'utf8')) as {
+      name: string;
+      summary: Record<string, unknown>;
+      raw: Record<string, { roundSeconds: number[]; roundBytes: Record<string, number[]>; auc: number }>;
+    };
+    expect(hfl.name).toBe('net');
+    expect(hfl.summary['kind']).toBe('hfl');
+    expect(Object.keys(hfl.raw).sort()).toEqual(['lan', 'memory']);
+    expect(Math.abs(hfl.raw['lan']!.auc - hfl.raw['memory']!.auc)).toBeLessThanOrEqual(1e-9);
+    expect(hfl.summary['aucWithinTolerance']).toBe(true);
+    for (const profile of ['memory', 'lan']) {
+      expect(hfl.raw[profile]!.roundSeconds.length, profile).toBe(2);
+      expect(Object.keys(hfl.raw[profile]!.roundBytes).sort()).toEqual([
+        'bank-1',
+        'bank-2',
+        'bank-3',
+        'platform',
+      ]);
+    }
+    for (const party of ['platform', 'bank-1', 'bank-2', 'bank-3']) {
+      for (const r of [0, 1]) {
+        const payload = hfl.raw['memory']!.roundBytes[party]![r]!;
+        expect(payload, `${party} round ${r + 1}`).toBeGreaterThan(0);
+        expect(hfl.raw['lan']!.roundBytes[party]![r]!, `${party} round ${r + 1}`).toBeGreaterThanOrEqual(
+          payload,
+        );
+      }
+    }
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     expect(html).toContain(`content="default-src 'none'`);
     expect(html).toMatch(/uPlot/);
     expect(html).not.toMatch(/<script[^>]+src=/);
     expect(html).toContain('"id":"time-per-profile"');
     expect(html).toContain('"id":"bytes-lan"');
+    expect(html).toContain('"id":"hfl-rounds"');
     if (CHROMIUM !== undefined) {
       const profile = mkdtempSync(join(tmpdir(), 'fedscore-bench-chromium-'));
       try {
@@ -105,7 +139,13 @@ describe('pnpm bench all --smoke --network lan', () => {
           60_000,
         );
         const figures = [...dom.stdout.matchAll(/<figure class="chart" id="([^"]+)"([^>]*)>/g)];
-        expect(figures.map((f) => f[1])).toEqual(['time-per-profile', 'bytes-memory', 'bytes-lan']);
+        expect(figures.map((f) => f[1])).toEqual([
+          'time-per-profile',
+          'bytes-memory',
+          'bytes-lan',
+          'hfl-rounds',
+          'hfl-bytes',
+        ]);
         for (const f of figures) expect(f[2], f[1]).toContain('data-drawn="yes"');
         expect(dom.stdout).toMatch(/<div id="bench-errors" role="alert"><\/div>/);
       } finally {

@@ -10,7 +10,8 @@
  *   - the 10M x 10M extrapolation is the measured time scaled linearly in ids and inversely in cores,
  *     checked against the arithmetic done here;
  *   - the page builder picks the named net results up: FATE's shape from every profile's file, the
- *     PSI-only runs as their own charts, and SecureBoost at FATE's shape as "not run".
+ *     PSI-only runs as their own charts, and SecureBoost at FATE's shape as "not run"; an hfl run
+ *     (`--kind hfl`) as its per-round seconds and bytes, never as the hetero-LR job's results/net.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -206,5 +207,34 @@ describe('buildCharts over the named net results', () => {
       '300.00 s on 2 cores (net-psi-1m (lan))',
     );
     expect(row('SecureBoost tree, 100k x (30+300)')[2]).toBe('not run at this shape');
+  });
+
+  it('draws the hfl runs (per round seconds and bytes), also when one was written as results/net', () => {
+    const hflRun = (rounds: number[], bank: number) => ({
+      stages: { train: stage(9, { platform: 1, 'bank-1': 1 }) },
+      roundSeconds: rounds,
+      roundBytes: { platform: rounds.map(() => 3 * bank), 'bank-1': rounds.map(() => bank) },
+      auc: 0.7,
+    });
+    const hfl = {
+      name: 'net',
+      summary: { kind: 'hfl' },
+      parameters: { banks: 1 },
+      raw: { memory: hflRun([2, 1, 1], 100), lan: hflRun([3, 1.5, 2.5], 120) },
+    };
+    const { charts } = buildCharts(new Map([['net', hfl]]));
+    // Not read as the hetero-LR job's results/net.json.
+    expect(charts.map((c) => c.id)).toEqual(['hfl-rounds', 'hfl-bytes']);
+    const rounds = charts[0]!;
+    expect(rounds.groups).toEqual(['memory (net)', 'lan (net)']);
+    expect(rounds.series.map((x) => x.values)).toEqual([
+      [2, 3],
+      [1, 2],
+    ]);
+    const bytes = charts[1]!;
+    expect(bytes.series.map((x) => [x.label, ...x.values])).toEqual([
+      ['platform', 300, 360],
+      ['bank-1', 100, 120],
+    ]);
   });
 });

@@ -115,7 +115,7 @@ export interface JobRun {
 }
 
 /** CPU seconds (utime + stime) of a live process from /proc/<pid>/stat, or undefined off Linux. */
-function processCpuSeconds(pid: number | undefined): number | undefined {
+export function processCpuSeconds(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -59,6 +59,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_SCORING_POLICY } from '../scoring-policy/scoring-policy.ts';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
+import { KEEPALIVE_TIME_MS } from '../transport/grpc/options.ts';
 
 /** Default bound on the ids a guest submits to one PSI run with this node as host. */
 export const DEFAULT_MAX_SUBMITTED_IDS = 5_000_000;
@@ -308,6 +309,13 @@ const limits = z
       .int()
       .min(1024)
       .default(256 * 1024 * 1024),
+    /**
+     * gRPC keepalive (transport/grpc/options.ts): ping after `keepaliveTimeMs`, drop the connection when a
+     * ping goes unanswered for `keepaliveTimeoutMs` (default: `deadlineMs`). The timeout must outlast the
+     * longest event-loop stall of either node (CPU-bound work on a loaded machine), or live calls drop.
+     */
+    keepaliveTimeMs: z.number().int().min(100).max(86_400_000).default(KEEPALIVE_TIME_MS),
+    keepaliveTimeoutMs: z.number().int().min(100).max(86_400_000).optional(),
     /** How long a coordinator waits for a lost party to come back before failing the job. */
     peerDownSeconds: z.number().int().min(1).max(86_400).default(300),
     /** Stage attempts per stage before the job fails. */

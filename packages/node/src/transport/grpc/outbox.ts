@@ -174,8 +174,9 @@ export class Outbox {
     c = new grpc.Client(address, creds, {
       'grpc.max_receive_message_length': limits.chunkBytes + 4096,
       'grpc.max_send_message_length': limits.chunkBytes + 4096,
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
+      // Tolerant of a busy event loop at either end (options.ts, `keepaliveTimeoutMs`).
+      'grpc.keepalive_time_ms': limits.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': limits.keepaliveTimeoutMs,
       // The window this client opens to the peer's replies (stream and connection; options.ts).
       'grpc-node.flow_control_window': limits.windowBytes,
       // TLS server name = the peer's party id (never an IP address, RFC 6066); the identity check

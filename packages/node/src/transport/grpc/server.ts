@@ -130,8 +130,9 @@ export class PartyNodeServer {
       // Chunks are at most chunkBytes plus a small header; unary control messages are small.
       'grpc.max_receive_message_length': limits.chunkBytes + 4096,
       'grpc.max_send_message_length': limits.chunkBytes + 4096,
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
+      // Tolerant of a busy event loop at either end (options.ts, `keepaliveTimeoutMs`).
+      'grpc.keepalive_time_ms': limits.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': limits.keepaliveTimeoutMs,
     });
     this.#server.addService(SERVICE_DEFINITION, {
       Deliver: (call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
