@@ -10,10 +10,13 @@ export type {
 } from './config.ts';
 export {
   consoleEnabled,
+  DEFAULT_LEASE_MS,
+  DEFAULT_LEASE_RENEW_MS,
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,
   loadNodeConfig,
   nodeConfigSchema,
+  queueUrl,
   readTlsFiles,
   storeUrl,
   validateNodeConfig,
