@@ -36,10 +36,13 @@ export type {
 } from './config/index.ts';
 export {
   consoleEnabled,
+  DEFAULT_LEASE_MS,
+  DEFAULT_LEASE_RENEW_MS,
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,
   loadNodeConfig,
   nodeConfigSchema,
+  queueUrl,
   readTlsFiles,
   storeUrl,
   validateNodeConfig,
@@ -247,7 +250,7 @@ export {
   rescoreAlerted,
 } from './monitoring/index.ts';
 export type { PartyNodeOptions } from './node.ts';
-export { JOB_LEASE_MS, openNodeStore, PartyNode } from './node.ts';
+export { JOB_LEASE_MS, openNodeStore, PartyNode, STORE_HEALTH_TIMEOUT_MS } from './node.ts';
 export type {
   ModelComparison,
   ModelEvent,
@@ -297,6 +300,7 @@ export type {
   HttpEndpoint,
   HttpEndpointOptions,
   MetricSample,
+  QueuePruneReport,
   ScoringApi,
   ScoringApiOptions,
 } from './server/index.ts';

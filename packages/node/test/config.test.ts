@@ -236,7 +236,10 @@ describe('node config', () => {
       try {
         validateNodeConfig({
           ...base,
-          [section]: { kind: section === 'store' ? 'postgres' : 'pgboss', url: 'postgres://u:s3cret@db/bank' },
+          [section]: {
+            kind: section === 'store' ? 'postgres' : 'pgboss',
+            url: 'postgres://u:s3cret@db/bank',
+          },
         });
       } catch (e) {
         if (!isFedscoreError(e, 'invalid_config')) throw e;

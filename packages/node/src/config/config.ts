@@ -670,9 +670,13 @@ function urlOf(
   const name = c.urlEnv ?? defaultEnv;
   const value = env[name];
   if (value === undefined || value === '') {
-    throw new FedscoreError('invalid_config', `node config: ${section}.urlEnv names ${name}, which is not set`, {
-      field: `${section}.urlEnv`,
-    });
+    throw new FedscoreError(
+      'invalid_config',
+      `node config: ${section}.urlEnv names ${name}, which is not set`,
+      {
+        field: `${section}.urlEnv`,
+      },
+    );
   }
   if (!/^postgres(ql)?:\/\/\S+$/.test(value)) {
     throw new FedscoreError('invalid_config', `node config: ${name} does not hold a postgres:// URL`, {
