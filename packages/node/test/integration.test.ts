@@ -23,6 +23,7 @@ import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
   type EvaluateCheckpoint,
+  type HealthReport,
   JobStore,
   submitJob,
   TEST_KILL_AFTER_EPOCH_ENV,
@@ -142,10 +143,12 @@ describeStores('three node processes on loopback', (backend) => {
     expect(first!.resumedFrom).toBe(0);
     const health = (await (
       await fetch(`http://127.0.0.1:${cluster.httpPorts.government}/healthz`)
-    ).json()) as {
-      party: string;
-    };
+    ).json()) as HealthReport;
     expect(health.party).toBe('government');
+    // The store each process's YAML names, answering; one node per party: on PostgreSQL a standby replica
+    // (it coordinates nothing: the bank does), on SQLite a single node.
+    expect(health.store).toMatchObject({ kind: backend.name, reachable: true });
+    expect(health.lease?.role).toBe(backend.name === 'postgres' ? 'standby' : 'single');
     const metrics = await (await fetch(`http://127.0.0.1:${cluster.httpPorts.bank}/metrics`)).text();
     expect(metrics).toMatch(/^fedscore_jobs\{status="done"\} 1$/m);
     const status = await promisify(execFile)(process.execPath, [
