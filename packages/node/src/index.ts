@@ -65,10 +65,13 @@ export type {
 export {
   catalogueServes,
   consoleEnabled,
+  DEFAULT_LEASE_MS,
+  DEFAULT_LEASE_RENEW_MS,
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,
   loadNodeConfig,
   nodeConfigSchema,
+  queueUrl,
   readTlsFiles,
   storeUrl,
   validateNodeConfig,
@@ -276,7 +279,7 @@ export {
   rescoreAlerted,
 } from './monitoring/index.ts';
 export type { PartyNodeOptions } from './node.ts';
-export { JOB_LEASE_MS, openNodeStore, PartyNode, readNodeDataset } from './node.ts';
+export { JOB_LEASE_MS, openNodeStore, PartyNode, readNodeDataset, STORE_HEALTH_TIMEOUT_MS } from './node.ts';
 export type {
   ModelComparison,
   ModelEvent,
@@ -326,6 +329,7 @@ export type {
   HttpEndpoint,
   HttpEndpointOptions,
   MetricSample,
+  QueuePruneReport,
   ScoringApi,
   ScoringApiOptions,
 } from './server/index.ts';

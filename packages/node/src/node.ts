@@ -47,7 +47,14 @@ import { readCsvFile } from '@fedscore/core/node';
 import { buildSelfEstimateCompactModel, parseCreditRules, parseScorecard } from '@fedscore/scoring';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { CatalogueService, type PublicationResult, profileOwnDatasets } from './catalogue/index.ts';
-import { catalogueServes, consoleEnabled, type NodeConfig, readTlsFiles, storeUrl } from './config/config.ts';
+import {
+  catalogueServes,
+  consoleEnabled,
+  DEFAULT_LEASE_MS,
+  type NodeConfig,
+  readTlsFiles,
+  storeUrl,
+} from './config/config.ts';
 import { ConsentRegistry } from './consent/index.ts';
 import {
   AlertBook,
@@ -74,8 +81,8 @@ import { ScoringClient } from './scoring/bank.ts';
 import { ScoringEndpoint } from './scoring/government.ts';
 import { ApiTokens } from './scoring/tokens.ts';
 import { ScoringQuota } from './scoring-policy/index.ts';
-import { type HttpEndpoint, type MetricSample, startHttpEndpoint } from './server/http.ts';
-import { NodeQueue } from './server/queue.ts';
+import { type HealthReport, type HttpEndpoint, type MetricSample, startHttpEndpoint } from './server/http.ts';
+import { NodeQueue, type QueuePruneReport } from './server/queue.ts';
 import { type ScoringApi, startScoringApi } from './server/scoring-api.ts';
 import { NodeStore } from './store/index.ts';
 import { GrpcTransport, type InboundBytes, type RejectionEvent, type TlsMaterial } from './transport/grpc.ts';
@@ -102,8 +109,14 @@ export function openNodeStore(
   return store;
 }
 
-/** How long a coordinator replica's lease on a job lasts without renewal (renewed every 0.5 s poll). */
-export const JOB_LEASE_MS = 15_000;
+/**
+ * How long a coordinator replica's lease on a job lasts without renewal by default (config
+ * `store.leaseMs`; renewed every `store.leaseRenewMs`, default 0.5 s).
+ */
+export const JOB_LEASE_MS = DEFAULT_LEASE_MS;
+
+/** How long /healthz waits for the store to answer `SELECT 1` before it reports it unreachable. */
+export const STORE_HEALTH_TIMEOUT_MS = 2000;
 
 export interface PartyNodeOptions {
   readonly config: NodeConfig;
@@ -116,7 +129,10 @@ export interface PartyNodeOptions {
    * `jobs/fault.ts` (`FEDSCORE_TEST_KILL_AFTER_EPOCH`, honoured only with NODE_ENV=test).
    */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Coordinator replicas on a PostgreSQL store: how long a job lease lasts unrenewed (default JOB_LEASE_MS). */
+  /**
+   * Coordinator replicas on a PostgreSQL store: how long a job lease lasts unrenewed, over the config's
+   * `store.leaseMs` (tests).
+   */
   readonly jobLeaseMs?: number;
   /**
    * Sees the raw bytes of every inbound gRPC call after TLS (message-capture tests: what this node
@@ -336,7 +352,7 @@ export class PartyNode {
     };
     let queue: NodeQueue | undefined;
     if (config.queue.kind === 'pgboss') {
-      queue = await NodeQueue.open(config.queue, logger);
+      queue = await NodeQueue.open(config.queue, jobs, logger, options.env ?? process.env);
       opened.push(() => queue?.close());
     }
     const runner = new JobRunner({
@@ -365,8 +381,12 @@ export class PartyNode {
       onJobChange: (e) => recordJobChange(audit, e),
       accept: config.accept,
       // Replicas on one PostgreSQL store lease the jobs they coordinate (docs/deploy.md section 8).
-      ...(store.dialect === 'postgres' && {
-        lease: { holder: `${config.party}/${randomUUID()}`, ttlMs: options.jobLeaseMs ?? JOB_LEASE_MS },
+      ...(config.store.kind === 'postgres' && {
+        lease: {
+          holder: `${config.party}/${randomUUID()}`,
+          ttlMs: options.jobLeaseMs ?? config.store.leaseMs,
+          renewMs: config.store.leaseRenewMs,
+        },
       }),
       ...(config.governance.requireConsent && { consents }),
       psiPolicy: config.governance.psi,
@@ -599,13 +619,7 @@ export class PartyNode {
       http = await startHttpEndpoint({
         ...(web !== undefined && { console: web }),
         listen: config.http,
-        health: () => ({
-          status: 'ok',
-          party: config.party,
-          uptimeSeconds: Math.round((Date.now() - node().#startedAt) / 1000),
-          runningStages: runner.runningStages(),
-          ...(queue !== undefined && { queue: queue.health() }),
-        }),
+        health: () => node().health(),
         metrics: () => node().metrics(),
       });
       opened.push(() => http?.close());
@@ -757,6 +771,44 @@ export class PartyNode {
   /** Retry a failed or cancelled job this node coordinates, from its last checkpoint (audited). */
   retry(id: string, by: string): JobRecord {
     return retryJob(this.jobs, this.audit, this.party, id, by);
+  }
+
+  /**
+   * What /healthz reports: the store's kind, whether it answers a trivial query within
+   * `STORE_HEALTH_TIMEOUT_MS` and its schema versions, this replica's lease role, and the queue's depth
+   * (`queue: pgboss`). No URL, user or password: the report is served without authentication.
+   */
+  health(): HealthReport {
+    const ping = this.store.ping(STORE_HEALTH_TIMEOUT_MS);
+    let schema: Record<string, number> = {};
+    if (ping.reachable) {
+      try {
+        schema = this.store.schemaVersions();
+      } catch {
+        // answered the ping, then failed: reported as reachable with no versions
+      }
+    }
+    const s = this.config.store;
+    return {
+      status: ping.reachable ? 'ok' : 'degraded',
+      party: this.party,
+      uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000),
+      runningStages: this.runner.runningStages(),
+      store: { kind: this.store.dialect, reachable: ping.reachable, latencyMs: ping.latencyMs, schema },
+      lease: {
+        ...this.runner.leaseState(),
+        ...(s.kind === 'postgres' && { leaseMs: s.leaseMs, renewMs: s.leaseRenewMs }),
+      },
+      ...(this.#queue !== undefined && { queue: this.#queue.health() }),
+    };
+  }
+
+  /**
+   * Prune the work queue's task results now (`queue: pgboss`; the node also does it every minute): those
+   * of done jobs, and those older than `queue.resultRetentionHours`. Undefined without a queue.
+   */
+  async pruneQueueResults(): Promise<QueuePruneReport | undefined> {
+    return this.#queue?.prune();
   }
 
   /** Metric samples for /metrics. */

@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger, ProgressCallback } from '@fedscore/core';
 import { stringify } from 'yaml';
-import { type NodeConfig, type NodeConfigInput, validateNodeConfig } from './config/index.ts';
+import { type NodeConfig, type NodeConfigInput, storeUrl, validateNodeConfig } from './config/index.ts';
 import type { ConsentGrant } from './consent/index.ts';
 import { ConsentRegistry } from './consent/index.ts';
 import { JobStore, MASK_SEED_SECRET } from './jobs/index.ts';
@@ -276,9 +276,24 @@ export class NodeCluster<P extends string> {
     await Promise.all(Object.values(nodes).map((n) => this.stop(n as PartyNode)));
   }
 
+  /**
+   * Open the store `party`'s config names in `run` (the SQLite file in its state directory, or its
+   * PostgreSQL database and schema), as a test inspecting or preparing a party's state does. The caller
+   * closes it.
+   */
+  openStore(party: P, options: { run?: string; readOnly?: boolean } = {}): NodeStore {
+    const config = this.config(party, options.run === undefined ? {} : { run: options.run });
+    const readOnly = options.readOnly === true;
+    if (config.store.kind === 'sqlite') return NodeStore.open(config.stateDir, { readOnly });
+    return NodeStore.postgres(storeUrl(config.store), {
+      ...(config.store.schema !== undefined && { schema: config.store.schema }),
+      readOnly,
+    });
+  }
+
   /** Grant consents in `party`'s store for `run` while its node is not running (before a process starts). */
   grantConsents(party: P, grants: readonly ConsentGrant[], run: string = DEFAULT_RUN): void {
-    const store = NodeStore.open(this.stateDir(party, run));
+    const store = this.openStore(party, { run });
     try {
       new ConsentRegistry(store, { party }).grantAll(grants);
     } finally {
@@ -293,14 +308,14 @@ export class NodeCluster<P extends string> {
    */
   copyPartySecrets(fromRun: string, toRun: string, parties: readonly P[] = this.parties): void {
     for (const p of parties) {
-      const from = NodeStore.open(this.stateDir(p, fromRun), { readOnly: true });
+      const from = this.openStore(p, { run: fromRun, readOnly: true });
       let secret: Uint8Array;
       try {
         secret = new JobStore(from).partySecret(MASK_SEED_SECRET);
       } finally {
         from.close();
       }
-      const to = NodeStore.open(this.stateDir(p, toRun));
+      const to = this.openStore(p, { run: toRun });
       try {
         new JobStore(to);
         to.run(

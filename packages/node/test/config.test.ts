@@ -3,7 +3,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFedscoreError } from '@fedscore/core';
-import { heOptIns, loadNodeConfig, storeUrl, validateJobSpec, validateNodeConfig } from '@fedscore/node';
+import {
+  DEFAULT_LEASE_MS,
+  DEFAULT_LEASE_RENEW_MS,
+  heOptIns,
+  loadNodeConfig,
+  queueUrl,
+  storeUrl,
+  validateJobSpec,
+  validateNodeConfig,
+} from '@fedscore/node';
 import { describe, expect, it } from 'vitest';
 
 const base = {
@@ -199,6 +208,7 @@ describe('node config', () => {
       split: 1,
       minColumns: 64,
       expireSeconds: 300,
+      resultRetentionHours: 168,
     });
     const url = 'postgres://db/bank';
     expect(fieldOf(() => validateNodeConfig({ ...base, queue: 'pgboss' }))).toBe('queue.url');
@@ -216,6 +226,53 @@ describe('node config', () => {
       fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'pgboss', url, minColumns: 1.5 } })),
     ).toBe('queue.minColumns');
     expect(fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'none', url } }))).toBe('queue');
+    expect(
+      fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'pgboss', url, resultRetentionHours: 0 } })),
+    ).toBe('queue.resultRetentionHours');
+  });
+
+  it('queue: a password in the URL is refused as in store.url (same error), without echoing it; urlEnv holds one', () => {
+    const refusal = (section: 'store' | 'queue'): { field?: string; message: string } => {
+      try {
+        validateNodeConfig({
+          ...base,
+          [section]: {
+            kind: section === 'store' ? 'postgres' : 'pgboss',
+            url: 'postgres://u:s3cret@db/bank',
+          },
+        });
+      } catch (e) {
+        if (!isFedscoreError(e, 'invalid_config')) throw e;
+        return { ...(e.field !== undefined && { field: e.field }), message: e.message };
+      }
+      throw new Error(`${section}: a password was accepted`);
+    };
+    const store = refusal('store');
+    const queue = refusal('queue');
+    expect(queue.field).toBe('queue.url');
+    expect(store.field).toBe('store.url');
+    expect(queue.message.replace('queue.url', 'store.url')).toBe(store.message);
+    expect(queue.message).toMatch(/no password in the config file/);
+    expect(queue.message).not.toContain('s3cret');
+    // The variable urlEnv names may hold one (read at start, never validated into the config).
+    const c = validateNodeConfig({ ...base, queue: { kind: 'pgboss', urlEnv: 'BANK_QUEUE_URL' } }).queue;
+    if (c.kind !== 'pgboss') throw new Error('unreachable');
+    const secret = 'postgres://fedscore:s3cret@db.internal/bank';
+    expect(queueUrl(c, { BANK_QUEUE_URL: secret })).toBe(secret);
+    expect(fieldOf(() => queueUrl(c, {}))).toBe('queue.urlEnv');
+    let err: unknown;
+    try {
+      queueUrl(c, { BANK_QUEUE_URL: 'http://u:s3cret@db' });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { field?: string }).field).toBe('queue.urlEnv');
+    expect((err as Error).message).not.toContain('s3cret');
+    expect(
+      fieldOf(() =>
+        validateNodeConfig({ ...base, queue: { kind: 'pgboss', url: 'postgres://db/b', urlEnv: 'X' } }),
+      ),
+    ).toBe('queue.url');
   });
 
   it('names the file and line of YAML that does not parse', () => {
@@ -238,10 +295,12 @@ describe('node config: store', () => {
     expect(validateNodeConfig(base).store).toEqual({ kind: 'sqlite' });
     expect(validateNodeConfig({ ...base, store: 'sqlite' }).store).toEqual({ kind: 'sqlite' });
     const short = validateNodeConfig({ ...base, store: 'postgres' }).store;
-    expect(short).toEqual({ kind: 'postgres', urlEnv: 'FEDSCORE_STORE_URL', busyTimeoutMs: 5000 });
+    const lease = { leaseMs: DEFAULT_LEASE_MS, leaseRenewMs: DEFAULT_LEASE_RENEW_MS };
+    expect(lease).toEqual({ leaseMs: 15_000, leaseRenewMs: 500 });
+    expect(short).toEqual({ kind: 'postgres', urlEnv: 'FEDSCORE_STORE_URL', busyTimeoutMs: 5000, ...lease });
     const url = 'postgres://fedscore@db.internal:5432/bank';
     const c = validateNodeConfig({ ...base, store: { kind: 'postgres', url, schema: 'bank' } }).store;
-    expect(c).toEqual({ kind: 'postgres', url, schema: 'bank', busyTimeoutMs: 5000 });
+    expect(c).toEqual({ kind: 'postgres', url, schema: 'bank', busyTimeoutMs: 5000, ...lease });
     if (c.kind !== 'postgres' || short.kind !== 'postgres') throw new Error('unreachable');
     expect(storeUrl(c, {})).toBe(url);
     const secret = 'postgres://fedscore:s3cret@db.internal/bank';
@@ -257,6 +316,13 @@ describe('node config: store', () => {
     [{ kind: 'postgres', urlEnv: 'X', schema: 'Bad-Schema' }, 'store.schema'],
     [{ kind: 'postgres', urlEnv: 'X', busyTimeoutMs: -1 }, 'store.busyTimeoutMs'],
     [{ kind: 'postgres', urlEnv: 'X', extra: 1 }, 'store'],
+    [{ kind: 'postgres', urlEnv: 'X', leaseMs: 999 }, 'store.leaseMs'],
+    [{ kind: 'postgres', urlEnv: 'X', leaseMs: 600_001 }, 'store.leaseMs'],
+    [{ kind: 'postgres', urlEnv: 'X', leaseMs: 2500.5 }, 'store.leaseMs'],
+    [{ kind: 'postgres', urlEnv: 'X', leaseMs: '15s' }, 'store.leaseMs'],
+    [{ kind: 'postgres', urlEnv: 'X', leaseRenewMs: 99 }, 'store.leaseRenewMs'],
+    [{ kind: 'postgres', urlEnv: 'X', leaseRenewMs: 5001 }, 'store.leaseRenewMs'],
+    [{ kind: 'postgres', urlEnv: 'X', leaseMs: 3000, leaseRenewMs: 1001 }, 'store.leaseRenewMs'],
     [{ kind: 'mysql' }, 'store.kind'],
     ['redis', 'store'],
   ])('refuses store %j naming %s, without echoing a password', (store, field) => {
@@ -269,6 +335,31 @@ describe('node config: store', () => {
     expect(isFedscoreError(err, 'invalid_config')).toBe(true);
     expect((err as { field?: string }).field).toBe(field);
     expect((err as Error).message).not.toContain('s3cret');
+  });
+
+  it('replica lease length and renewal come from the YAML (leaseMs, leaseRenewMs)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedscore-config-'));
+    const file = join(dir, 'bank.yaml');
+    writeFileSync(
+      file,
+      [
+        'party: bank',
+        'listen: 0.0.0.0:7101',
+        'stateDir: state',
+        'tls: { ca: ca.pem, cert: bank.pem, key: bank-key.pem }',
+        'peers: {}',
+        'store: { kind: postgres, urlEnv: BANK_DB, leaseMs: 30000, leaseRenewMs: 1000 }',
+        '',
+      ].join('\n'),
+    );
+    expect(loadNodeConfig(file).store).toMatchObject({ leaseMs: 30_000, leaseRenewMs: 1000 });
+    // The bounds: renewal at most a third of the lease, so a lease outlives two missed renewals.
+    expect(
+      validateNodeConfig({
+        ...base,
+        store: { kind: 'postgres', urlEnv: 'X', leaseMs: 3000, leaseRenewMs: 1000 },
+      }).store,
+    ).toMatchObject({ leaseMs: 3000, leaseRenewMs: 1000 });
   });
 
   it('a missing or malformed URL variable is an error naming store.urlEnv, not its value', () => {

@@ -10,6 +10,10 @@
  * job id and so differ between the two jobs -- ~2^-12 of float64 unmasking beside 2^40 masks; seeds fix
  * split, binning and schedule; the exact, scheme-'none' check is in jobs.test.ts). Also
  * checks the health and metrics endpoints, `fedscore node status --json`, and clean SIGTERM exits.
+ * All of it runs twice (issue 18): on each node's embedded SQLite store, and with every node's store in
+ * PostgreSQL (`store: { kind: postgres, url, schema }` in the YAML each process reads; a throwaway
+ * loopback cluster, one schema per party: store-backends.ts, skipped with the reason printed without
+ * PostgreSQL binaries, a failure under CI=true). The PostgreSQL run adds ~35 s.
  */
 import { execFile } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
@@ -19,8 +23,8 @@ import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
   type EvaluateCheckpoint,
+  type HealthReport,
   JobStore,
-  NodeStore,
   submitJob,
   TEST_KILL_AFTER_EPOCH_ENV,
   type TrainCheckpoint,
@@ -31,24 +35,24 @@ import {
   type NodeProcess,
   trainingConsents,
 } from '@fedscore/node/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/src/main.ts');
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
 type Party = (typeof PARTIES)[number];
 
-describe('three node processes on loopback', () => {
+describeStores('three node processes on loopback', (backend) => {
   let cluster: NodeCluster<Party>;
   const procs = {} as Record<Party, NodeProcess>;
   const config = (p: Party) => procs[p].configFile;
-  const stateDir = (p: Party) => cluster.stateDir(p);
 
   const start = async (p: Party, env: Record<string, string> = {}): Promise<void> => {
     procs[p] = await cluster.startProcess(p, { env });
   };
 
   const partyJobs = <T>(p: Party, fn: (j: JobStore) => T): T => {
-    const store = NodeStore.open(stateDir(p), { readOnly: p !== 'bank' });
+    const store = cluster.openStore(p, { readOnly: p !== 'bank' });
     try {
       return fn(new JobStore(store));
     } finally {
@@ -93,7 +97,7 @@ describe('three node processes on loopback', () => {
       parties: PARTIES,
       http: true,
       cliMain: CLI,
-      config: (p): NodeConfigOverrides => ({
+      config: (p, run): NodeConfigOverrides => ({
         data:
           p === 'bank'
             ? { loans: { path: data!.bank.path, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
@@ -101,6 +105,9 @@ describe('three node processes on loopback', () => {
               ? { credit: { path: data!.government.path, id: ID_COLUMN } }
               : {},
         limits: { peerDownSeconds: 60, retries: 2 },
+        ...(backend.name === 'postgres' && {
+          store: { kind: 'postgres', url: backend.url(), schema: `${p}_${run}` },
+        }),
       }),
     });
     data = await writePopulation(
@@ -136,10 +143,12 @@ describe('three node processes on loopback', () => {
     expect(first!.resumedFrom).toBe(0);
     const health = (await (
       await fetch(`http://127.0.0.1:${cluster.httpPorts.government}/healthz`)
-    ).json()) as {
-      party: string;
-    };
+    ).json()) as HealthReport;
     expect(health.party).toBe('government');
+    // The store each process's YAML names, answering; one node per party: on PostgreSQL a standby replica
+    // (it coordinates nothing: the bank does), on SQLite a single node.
+    expect(health.store).toMatchObject({ kind: backend.name, reachable: true });
+    expect(health.lease?.role).toBe(backend.name === 'postgres' ? 'standby' : 'single');
     const metrics = await (await fetch(`http://127.0.0.1:${cluster.httpPorts.bank}/metrics`)).text();
     expect(metrics).toMatch(/^fedscore_jobs\{status="done"\} 1$/m);
     const status = await promisify(execFile)(process.execPath, [

@@ -15,6 +15,9 @@
  *   - at the store level: cancel and retry refuse the states they do not apply to, a repeated cancel
  *     request is one audit entry, and a retry resumes a failed job at its recorded stage (a job that
  *     never started a stage starts from the beginning).
+ * Every test runs twice (issue 18): on each node's embedded SQLite store, and with every node's store in
+ * PostgreSQL (a throwaway loopback cluster, one schema per party and run; store-backends.ts: skipped with
+ * the reason printed without PostgreSQL binaries, a failure under CI=true).
  */
 import { join } from 'node:path';
 import type { ProgressCallback } from '@fedscore/core';
@@ -27,7 +30,6 @@ import {
   JOB_CANCEL_STAGE,
   type JobSpecInput,
   JobStore,
-  NodeStore,
   type PartyNode,
   retryJob,
   type TrainCheckpoint,
@@ -35,12 +37,13 @@ import {
 } from '@fedscore/node';
 import { NodeCluster, type NodeConfigOverrides, trainingConsents, waitUntil } from '@fedscore/node/testing';
 import { fedscore } from '@fedscore/wire';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
 type Party = (typeof PARTIES)[number];
 
-describe('job cancel and retry across party nodes', () => {
+describeStores('job cancel and retry across party nodes', (backend) => {
   let cluster: NodeCluster<Party>;
   let files: { bank: string; government: string };
 
@@ -61,7 +64,7 @@ describe('job cancel and retry across party nodes', () => {
   beforeAll(async () => {
     cluster = await NodeCluster.create({
       parties: PARTIES,
-      config: (p): NodeConfigOverrides => ({
+      config: (p, run): NodeConfigOverrides => ({
         data:
           p === 'bank'
             ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
@@ -69,6 +72,9 @@ describe('job cancel and retry across party nodes', () => {
               ? { credit: { path: files.government, id: ID_COLUMN } }
               : {},
         accept: { plaintextScheme: true },
+        ...(backend.name === 'postgres' && {
+          store: { kind: 'postgres', url: backend.url(), schema: `${p}_${run}` },
+        }),
       }),
     });
     const w = await writePopulation(
@@ -238,7 +244,7 @@ describe('job cancel and retry across party nodes', () => {
   }, 300_000);
 
   it("a cancel or retry is refused in a state it does not apply to, and written to the store by another process is acted on at the runner's poll", () => {
-    const store = NodeStore.open(join(cluster.dir, 'store-only'));
+    const store = backend.newStore();
     try {
       const jobs = new JobStore(store);
       const audit = new AuditLog(store);

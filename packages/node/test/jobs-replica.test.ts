@@ -8,8 +8,9 @@
  * mid-epoch 3 (after its epoch-2 checkpoint); replica B starts with an empty state directory of its own
  * and the same database and schema: the consents, the job, its checkpoints and the party secret it needs
  * come from PostgreSQL only. Then the coordinator: bank replica A is stopped mid-epoch 3; replica B
- * (empty state directory, same database) waits for A's job lease to expire (JOB_LEASE_MS), takes the job
- * over and finishes it, bit-identical again. The bank's and government's stores are PostgreSQL (a
+ * (empty state directory, same database) waits for A's job lease to expire, takes the job over and
+ * finishes it, bit-identical again. The bank replicas' lease is set in their config (`store.leaseMs:
+ * 6000`, `store.leaseRenewMs: 250`): the takeover comes after 6 s, well before the default 15 s. The bank's and government's stores are PostgreSQL (a
  * throwaway loopback cluster, one schema per party and scenario), the arbiter's SQLite. Skipped with the
  * reason printed without PostgreSQL binaries (CI: a failure).
  */
@@ -35,6 +36,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
 type Party = (typeof PARTIES)[number];
 const JOB = 'credit-line-replica';
+/** The bank replicas' lease in the takeover scenario (config `store.leaseMs`). */
+const BANK_LEASE_MS = 6000;
 
 const why = postgresUnavailable();
 if (why !== undefined) console.log(`skipping the replica failover test: ${why}`);
@@ -61,7 +64,15 @@ describe.skipIf(why !== undefined)(
                 ? { credit: { path: files.government, id: ID_COLUMN } }
                 : {},
           accept: { plaintextScheme: true },
-          ...(p !== 'arbiter' && { store: { kind: 'postgres', url: pg.url, schema: schemaOf(p, run) } }),
+          ...(p !== 'arbiter' && {
+            store: {
+              kind: 'postgres',
+              url: pg.url,
+              schema: schemaOf(p, run),
+              // The bank replicas' lease (YAML store.leaseMs / leaseRenewMs) in the takeover scenario.
+              ...(p === 'bank' && run.startsWith('b') && { leaseMs: BANK_LEASE_MS, leaseRenewMs: 250 }),
+            },
+          }),
         }),
       });
       const w = await writePopulation(
@@ -220,8 +231,10 @@ describe.skipIf(why !== undefined)(
         const events = nodes.bank.jobs.events(JOB);
         const takeover = events.find((e) => e.kind === 'lease_taken_over');
         expect(takeover).toBeDefined();
-        // Not before A's lease (renewed every 0.5 s until it stopped) had expired.
-        expect(takeover!.time - stoppedAt).toBeGreaterThan(JOB_LEASE_MS - 1_000);
+        // Not before A's lease (renewed every 0.25 s until it stopped) had expired: the configured
+        // length, not the default.
+        expect(takeover!.time - stoppedAt).toBeGreaterThan(BANK_LEASE_MS - 1_000);
+        expect(takeover!.time - stoppedAt).toBeLessThan(JOB_LEASE_MS);
         expect(events.filter((e) => e.kind === 'stage_done' && e.stage === 'psi').length).toBe(1);
         expect(events.filter((e) => e.kind === 'train_resumed').map((e) => e.detail)).toEqual(['epoch=2']);
         for (const p of ['bank', 'government'] as const) {

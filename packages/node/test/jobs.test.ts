@@ -15,6 +15,9 @@
  *     model is bit-identical (float64 bytes, tolerance 0) to an uninterrupted run of the same job (same
  *     id, seed and party secrets, hence the same mask keys). CKKS resume (within the release flooding) is checked
  *     across OS processes in integration.test.ts.
+ * Every test runs twice (issue 18): on each node's embedded SQLite store, and with every node's store in
+ * PostgreSQL (a throwaway loopback cluster, one schema per party and run; store-backends.ts: skipped with
+ * the reason printed without PostgreSQL binaries, a failure under CI=true). The PostgreSQL run adds ~15 s.
  */
 import { join } from 'node:path';
 import type { ProgressCallback } from '@fedscore/core';
@@ -24,17 +27,17 @@ import {
   type EvaluateCheckpoint,
   type JobSpecInput,
   JobStore,
-  NodeStore,
   type PartyNode,
   type TrainCheckpoint,
 } from '@fedscore/node';
 import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedscore/node/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
 type Party = (typeof PARTIES)[number];
 
-describe('jobs across party nodes', () => {
+describeStores('jobs across party nodes', (backend) => {
   let cluster: NodeCluster<Party>;
   let files: { bank: string; government: string };
   // A smaller population for the scheme-'none' resume runs (PSI dominates their time).
@@ -66,6 +69,9 @@ describe('jobs across party nodes', () => {
         // The scheme-'none' runs: every node opts in to the plaintext scheme (issue 12: the job's flag
         // alone is not enough).
         ...(run.startsWith('none-') && { accept: { plaintextScheme: true } }),
+        ...(backend.name === 'postgres' && {
+          store: { kind: 'postgres', url: backend.url(), schema: `${p}_${run}`.replaceAll('-', '_') },
+        }),
       }),
     });
     const w = await writePopulation(
@@ -98,6 +104,7 @@ describe('jobs across party nodes', () => {
   it('runs a whole job and records checkpoints, audit entries and models', async () => {
     const nodes = await startAll('plain');
     try {
+      for (const p of PARTIES) expect(nodes[p].store.dialect, p).toBe(backend.name);
       nodes.bank.submit(spec('credit-line-1'));
       const done = await nodes.bank.runner.waitFor('credit-line-1', 170_000);
       expect(done.error).toBeUndefined();
@@ -196,8 +203,7 @@ describe('jobs across party nodes', () => {
       }
       await killed;
       // Corrupt the government's latest checkpoint (one bit of its body) while the node is down.
-      const govDir = cluster.stateDir('government', 'none-crash');
-      const store = NodeStore.open(govDir);
+      const store = cluster.openStore('government', { run: 'none-crash' });
       const jobs = new JobStore(store);
       const held = jobs.epochCheckpoints(EXACT, 'train');
       expect(held.map((c) => c.epoch)).toEqual([1, 2]);

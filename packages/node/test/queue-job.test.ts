@@ -12,7 +12,9 @@
  *   queue's result table proves the products went through the queue;
  * - the worker SIGKILLed while it holds a task loses nothing: the task is redelivered (pg-boss retry) to a
  *   new worker process, the job completes, and its models are within the same tolerance;
- * - the node's /metrics carries the queue's samples (up, tasks by state, retries, latencies).
+ * - the node's /metrics carries the queue's samples (up, tasks by state, retries, latencies);
+ * - every task id carries the job and party (`<job>.government/...`), and once the job is done on the
+ *   government's node a prune pass (`pruneQueueResults`) deletes all its task results.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -104,6 +106,7 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
   const run = async (
     name: string,
     during?: (nodes: Record<Party, PartyNode>) => Promise<void>,
+    after?: (nodes: Record<Party, PartyNode>) => Promise<void>,
   ): Promise<Record<Party, TrainCheckpoint>> => {
     if (name !== 'none') cluster.copyPartySecrets('none', name, ['bank', 'government']);
     const nodes = await cluster.startAll({ run: name });
@@ -117,6 +120,7 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
       const done = await nodes.bank.runner.waitFor(JOB, 400_000);
       expect(done.error).toBeUndefined();
       expect(done.status).toBe('done');
+      await after?.(nodes);
       return {
         bank: nodes.bank.jobs.requireCheckpoint<TrainCheckpoint>(JOB, 'train'),
         government: nodes.government.jobs.requireCheckpoint<TrainCheckpoint>(JOB, 'train'),
@@ -141,6 +145,12 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
         'SELECT count(*)::int AS n FROM fedscore_task_result WHERE queue = $1 AND error IS NULL',
         [queue],
       );
+      // Every task id carries the job's id and party (the node prunes a done job's results by it).
+      const untagged = await c.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM fedscore_task_result WHERE queue = $1 AND task_id NOT LIKE 'queued-lr.government/%'",
+        [queue],
+      );
+      expect(untagged.rows[0]!.n).toBe(0);
       const j = await c.query<{ n: number }>(
         'SELECT coalesce(sum(retry_count), 0)::int AS n FROM pgboss.job WHERE name = $1',
         [queue],
@@ -158,22 +168,35 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
     expect(reference.bank.epochs).toBe(2);
     await startWorker(`${QUEUE}-queued`);
     let metrics = '';
-    const queued = await run('queued', async (nodes) => {
-      // Scrape /metrics while the job runs.
-      const url = `http://127.0.0.1:${nodes.government.httpPort}/metrics`;
-      for (let i = 0; i < 100 && !metrics.includes('fedscore_queue_task_latency_ms'); i++) {
-        await new Promise((r) => setTimeout(r, 200));
-        metrics = await (await fetch(url)).text();
-      }
-    });
+    let stored: { results: number; retries: number } | undefined;
+    const queued = await run(
+      'queued',
+      async (nodes) => {
+        // Scrape /metrics while the job runs.
+        const url = `http://127.0.0.1:${nodes.government.httpPort}/metrics`;
+        for (let i = 0; i < 100 && !metrics.includes('fedscore_queue_task_latency_ms'); i++) {
+          await new Promise((r) => setTimeout(r, 200));
+          metrics = await (await fetch(url)).text();
+        }
+      },
+      async (nodes) => {
+        // Once the job is done on the government's node too, its node prunes the job's task results.
+        expect((await nodes.government.runner.waitFor(JOB, 30_000)).status).toBe('done');
+        stored = await tasksOf(`${QUEUE}-queued`);
+        expect(stored.results).toBeGreaterThan(0);
+        const pruned = await nodes.government.pruneQueueResults();
+        expect(pruned).toEqual({ doneJobs: 1, removed: stored.results });
+        expect((await tasksOf(`${QUEUE}-queued`)).results).toBe(0);
+      },
+    );
     const diff = Math.max(
       maxDiff(queued.bank, reference.bank),
       maxDiff(queued.government, reference.government),
     );
     console.log(`queue job: max |queued - none| over the models = ${diff.toExponential(2)}`);
     expect(diff).toBeLessThan(TOL);
-    const t = await tasksOf(`${QUEUE}-queued`);
-    expect(t.results).toBeGreaterThan(0);
+    // The products went through the queue (counted before the prune).
+    expect(stored?.results).toBeGreaterThan(0);
     expect(metrics).toMatch(/fedscore_queue_up\{queue="he-packed-product-queued"\} 1/);
     expect(metrics).toMatch(/fedscore_queue_tasks\{queue="he-packed-product-queued",state="pending"\} \d+/);
     expect(metrics).toMatch(/fedscore_queue_retries_total\{queue="he-packed-product-queued"\} \d+/);

@@ -339,16 +339,27 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
         [this.queue, id, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)],
       );
       if (inserted.rowCount === 1) {
-        await this.#boss.send(
-          this.queue,
-          { taskId: id },
-          {
-            id: jobIdOf(this.queue, id),
-            retryLimit: this.#retryLimit,
-            retryDelay: 0,
-            expireInSeconds: this.#expireInSeconds,
-          },
-        );
+        const jobId = jobIdOf(this.queue, id);
+        const send = () =>
+          this.#boss.send(
+            this.queue,
+            { taskId: id },
+            {
+              id: jobId,
+              retryLimit: this.#retryLimit,
+              retryDelay: 0,
+              expireInSeconds: this.#expireInSeconds,
+            },
+          );
+        if ((await send()) === null) {
+          // pg-boss still keeps an ended job of this id whose result was pruned (`pruneResults`): the task
+          // runs again under a new job of the same id. A job still queued or active serves it as it is.
+          const old = await this.#boss.getJobById(this.queue, jobId);
+          if (old !== null && ['completed', 'failed', 'cancelled'].includes(old.state)) {
+            await this.#boss.deleteJob(this.queue, jobId);
+            await send();
+          }
+        }
       }
       await this.#collect([id]);
     } catch (e) {
@@ -381,6 +392,43 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
       };
     } catch (e) {
       throw storeError('read the queue health', e);
+    }
+  }
+
+  /**
+   * Delete stored results of this queue (their inputs went when they were stored): those whose task id
+   * prefix (`run`'s `taskId`, the part before '/') is one of `prefixes` or extends one with a '.' -- a
+   * finished job's, say: prefix `credit-1` covers `credit-1.bank` (the pipeline tags a job's tasks
+   * `<job>.<party>`) -- and, with `olderThanSeconds`, every one stored longer ago than that. Results this executor still awaits
+   * are kept. Returns how many rows went. At-least-once stays safe: a late duplicate delivery of a pruned
+   * task finds no input and finishes without running (worker.ts).
+   */
+  async pruneResults(options: {
+    readonly prefixes?: readonly string[];
+    readonly olderThanSeconds?: number;
+  }): Promise<number> {
+    const prefixes = [...(options.prefixes ?? [])];
+    for (const p of prefixes) taskIdOf(p, new Uint8Array(0)); // the prefix rule (typed error naming taskId)
+    const age = options.olderThanSeconds;
+    if (age !== undefined && !(Number.isFinite(age) && age >= 0)) {
+      throw new FedscoreError('out_of_range', 'olderThanSeconds must be a number >= 0', {
+        field: 'olderThanSeconds',
+      });
+    }
+    if (prefixes.length === 0 && age === undefined) return 0;
+    try {
+      const r = await this.#pool.query(
+        `DELETE FROM fedscore_task_result
+         WHERE queue = $1 AND NOT (task_id = ANY($2))
+           AND (split_part(task_id, '/', 1) = ANY($3)
+                OR split_part(split_part(task_id, '/', 1), '.', 1) = ANY($3)
+                OR ($4::double precision IS NOT NULL
+                    AND finished_at < now() - make_interval(secs => $4::double precision)))`,
+        [this.queue, [...this.#pending.keys()], prefixes, age ?? null],
+      );
+      return r.rowCount ?? 0;
+    } catch (e) {
+      throw storeError('prune task results', e);
     }
   }
 

@@ -10,7 +10,8 @@
  *   store: sqlite                     # default: fedscore.sqlite in stateDir; replicas of one party share
  *                                     #   { kind: postgres, urlEnv: FEDSCORE_STORE_URL, schema: bank }
  *                                     #   (url: postgres://user@host:5432/db also works; passwords go in
- *                                     #   PGPASSWORD, ~/.pgpass or the variable urlEnv names, never here)
+ *                                     #   PGPASSWORD, ~/.pgpass or the variable urlEnv names, never here;
+ *                                     #   replicas: leaseMs: 15000, leaseRenewMs: 500, docs/deploy.md 8)
  *   tls: { ca: certs/ca.pem, cert: certs/bank.pem, key: certs/bank-key.pem }
  *   peers:
  *     government: { address: gov.internal:7102 }
@@ -51,6 +52,9 @@
  *   queue: none                       # default: HE batch work on this process's threads; or (docs/deploy.md 7)
  *   queue: { kind: pgboss, url: postgres://fedscore@db:5432/bank, split: 1, minColumns: 64 }
  *                                     # hetero-LR packed products as tasks for `fedscore worker` processes
+ *                                     #   (no password in url, as for store; or urlEnv: FEDSCORE_QUEUE_URL;
+ *                                     #   task results of done jobs are pruned, others after
+ *                                     #   resultRetentionHours: 168)
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -330,7 +334,34 @@ export interface PostgresStoreConfig {
   readonly urlEnv?: string | undefined;
   readonly schema?: string | undefined;
   readonly busyTimeoutMs: number;
+  /** How long a replica's lease on coordinating a job lasts without renewal (ms). */
+  readonly leaseMs: number;
+  /** How often the replica holding a lease renews it (ms; at most a third of `leaseMs`). */
+  readonly leaseRenewMs: number;
 }
+
+/** Default `store.leaseMs`: a replica that died is replaced this long after its last renewal. */
+export const DEFAULT_LEASE_MS = 15_000;
+/** Default `store.leaseRenewMs` (the job runner's poll). */
+export const DEFAULT_LEASE_RENEW_MS = 500;
+
+/**
+ * A postgres:// URL in the config file, refused when it holds a password (the config is not a secret;
+ * the password goes in PGPASSWORD, ~/.pgpass, or the variable `urlEnv` names). The store's and the
+ * queue's URLs are checked alike.
+ */
+const postgresUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\/[^\s]+$/, 'a postgres:// URL')
+  .refine((u) => {
+    try {
+      return new URL(u).password === '';
+    } catch {
+      return false;
+    }
+  }, 'no password in the config file: use PGPASSWORD, ~/.pgpass, or urlEnv');
+/** The name of an environment variable holding a postgres:// URL (where a password may be). */
+const urlEnvName = z.string().regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'an environment variable name');
 
 /** Where the node's store lives (docs/deploy.md: several replicas of one party need postgres). */
 const storeConfig = z.preprocess(
@@ -346,31 +377,26 @@ const storeConfig = z.preprocess(
     z
       .object({
         kind: z.literal('postgres'),
-        url: z
-          .string()
-          .regex(/^postgres(ql)?:\/\/[^\s]+$/, 'a postgres:// URL')
-          .refine((u) => {
-            try {
-              return new URL(u).password === '';
-            } catch {
-              return false;
-            }
-          }, 'no password in the config file: use PGPASSWORD, ~/.pgpass, or urlEnv')
-          .optional(),
-        urlEnv: z
-          .string()
-          .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'an environment variable name')
-          .optional(),
+        url: postgresUrl.optional(),
+        urlEnv: urlEnvName.optional(),
         schema: z
           .string()
           .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
           .optional(),
         busyTimeoutMs: z.number().int().min(0).max(600_000).default(5000),
+        // Replicas (docs/deploy.md section 8): a longer lease survives longer database or network stalls
+        // without a false takeover; a shorter one replaces a dead replica sooner.
+        leaseMs: z.number().int().min(1000).max(600_000).default(DEFAULT_LEASE_MS),
+        leaseRenewMs: z.number().int().min(100).max(200_000).default(DEFAULT_LEASE_RENEW_MS),
       })
       .strict()
       .refine((s) => (s.url === undefined) !== (s.urlEnv === undefined), {
         message: 'give either url or urlEnv',
         path: ['url'],
+      })
+      .refine((s) => s.leaseRenewMs * 3 <= s.leaseMs, {
+        message: 'leaseRenewMs must be at most a third of leaseMs (a lease outlives two missed renewals)',
+        path: ['leaseRenewMs'],
       })
       .transform((s): PostgresStoreConfig => s),
   ]),
@@ -395,8 +421,12 @@ const queueConfig = z.preprocess(
     z
       .object({
         kind: z.literal('pgboss'),
-        /** postgres://user@host:port/db of the party's database (the workers use the same one). */
-        url: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'expected a postgres:// connection string'),
+        /**
+         * postgres://user@host:port/db of the party's database (the workers use the same one), without a
+         * password (as `store.url`); or `urlEnv`, the variable holding the URL.
+         */
+        url: postgresUrl.optional(),
+        urlEnv: urlEnvName.optional(),
         /** The queue the workers serve (`fedscore worker --name`). */
         name: z
           .string()
@@ -408,8 +438,17 @@ const queueConfig = z.preprocess(
         minColumns: z.number().int().min(1).default(DEFAULT_QUEUE_MIN_COLUMNS),
         /** A task a worker holds longer than this is delivered again (a killed worker's), seconds. */
         expireSeconds: z.number().int().min(1).default(300),
+        /**
+         * Task results are pruned once their job is done (the coordinator, `NodeQueue`); those of other
+         * jobs (failed, cancelled: a retry reuses them) and untagged ones after this many hours.
+         */
+        resultRetentionHours: z.number().int().min(1).max(8760).default(168),
       })
-      .strict(),
+      .strict()
+      .refine((q) => (q.url === undefined) !== (q.urlEnv === undefined), {
+        message: 'give either url or urlEnv',
+        path: ['url'],
+      }),
   ]),
 );
 
@@ -645,17 +684,38 @@ export function storeUrl(
   store: PostgresStoreConfig,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): string {
-  if (store.url !== undefined) return store.url;
-  const name = store.urlEnv ?? 'FEDSCORE_STORE_URL';
+  return urlOf(store, 'store', 'FEDSCORE_STORE_URL', env);
+}
+
+/** The PostgreSQL URL of a `queue: pgboss` config (`url`, or the variable `urlEnv`), as `storeUrl`. */
+export function queueUrl(
+  queue: Extract<QueueConfig, { kind: 'pgboss' }>,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string {
+  return urlOf(queue, 'queue', 'FEDSCORE_QUEUE_URL', env);
+}
+
+function urlOf(
+  c: { readonly url?: string | undefined; readonly urlEnv?: string | undefined },
+  section: 'store' | 'queue',
+  defaultEnv: string,
+  env: Readonly<Record<string, string | undefined>>,
+): string {
+  if (c.url !== undefined) return c.url;
+  const name = c.urlEnv ?? defaultEnv;
   const value = env[name];
   if (value === undefined || value === '') {
-    throw new FedscoreError('invalid_config', `node config: store.urlEnv names ${name}, which is not set`, {
-      field: 'store.urlEnv',
-    });
+    throw new FedscoreError(
+      'invalid_config',
+      `node config: ${section}.urlEnv names ${name}, which is not set`,
+      {
+        field: `${section}.urlEnv`,
+      },
+    );
   }
   if (!/^postgres(ql)?:\/\/\S+$/.test(value)) {
     throw new FedscoreError('invalid_config', `node config: ${name} does not hold a postgres:// URL`, {
-      field: 'store.urlEnv',
+      field: `${section}.urlEnv`,
     });
   }
   return value;

@@ -11,10 +11,13 @@ export type {
 export {
   catalogueServes,
   consoleEnabled,
+  DEFAULT_LEASE_MS,
+  DEFAULT_LEASE_RENEW_MS,
   DEFAULT_MAX_SUBMITTED_IDS,
   DEFAULT_MAX_SUBMITTED_RATIO,
   loadNodeConfig,
   nodeConfigSchema,
+  queueUrl,
   readTlsFiles,
   storeUrl,
   validateNodeConfig,

@@ -241,10 +241,11 @@ export interface JobRunnerOptions {
   readonly testFault?: TestFault;
   /**
    * Replicas of this party on one shared store: coordinate a job only while holding its lease
-   * (`JobStore.claimLease`, renewed at every poll); a replica that dies stops renewing, and another takes
-   * the job over once `ttlMs` has passed, resuming it from its checkpoints. Unset: no leases (one node).
+   * (`JobStore.claimLease`, renewed every `renewMs`, default at every 0.5 s poll); a replica that dies
+   * stops renewing, and another takes the job over once `ttlMs` has passed, resuming it from its
+   * checkpoints. Unset: no leases (one node). Config: `store.leaseMs`, `store.leaseRenewMs`.
    */
-  readonly lease?: { readonly holder: string; readonly ttlMs: number };
+  readonly lease?: { readonly holder: string; readonly ttlMs: number; readonly renewMs?: number };
 }
 
 /** A party that dropped out of a job's stage, which completed without it (no data values). */
@@ -290,6 +291,8 @@ export class JobRunner {
   readonly #logger: Logger;
   readonly #attempts = new Map<string, LocalAttempt>();
   readonly #coordinating = new Set<string>();
+  /** Jobs whose lease this replica holds (its last claim or renewal succeeded). */
+  readonly #held = new Set<string>();
   /** The coordination loop of each job coordinated here: aborted when the job is cancelled. */
   readonly #controllers = new Map<string, AbortController>();
   /** Failed or cancelled jobs coordinated here whose end every party has acknowledged. */
@@ -300,6 +303,7 @@ export class JobRunner {
   readonly #lastDropNoticeTry = new Map<string, number>();
   #stopped = false;
   #poller: ReturnType<typeof setInterval> | undefined;
+  #renewer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: JobRunnerOptions) {
     this.#o = options;
@@ -348,7 +352,20 @@ export class JobRunner {
 
   /** Resume coordinated jobs and watch the store for newly submitted ones. */
   start(): void {
+    // A store that stops answering (a PostgreSQL database down) fails a poll, never the process: the
+    // next poll tries again, and /healthz reports the store unreachable.
+    let storeDown = false;
     const tick = (): void => {
+      try {
+        poll();
+        if (storeDown) this.#logger.info('job poll recovered');
+        storeDown = false;
+      } catch (e) {
+        if (!storeDown) this.#logger.error('job poll failed', { error: asFedscoreError(e).code });
+        storeDown = true;
+      }
+    };
+    const poll = (): void => {
       if (this.#stopped) return;
       for (const j of [...this.#o.jobs.list('submitted'), ...this.#o.jobs.list('running')]) {
         if (j.coordinator !== this.#o.party) continue;
@@ -357,15 +374,11 @@ export class JobRunner {
           continue;
         }
         const lease = this.#o.lease;
-        if (this.#coordinating.has(j.id)) {
-          // Renew; losing it means this replica stalled past the lease (another may be coordinating).
-          if (lease !== undefined && !this.#o.jobs.claimLease(j.id, lease.holder, lease.ttlMs)) {
-            this.#logger.error('job lease lost to another replica', { job: j.id });
-          }
-          continue;
-        }
+        // Renewed by `renew` below, every `lease.renewMs`.
+        if (this.#coordinating.has(j.id)) continue;
         if (lease !== undefined && !this.#o.jobs.claimLease(j.id, lease.holder, lease.ttlMs)) continue;
         this.#coordinating.add(j.id);
+        if (lease !== undefined) this.#held.add(j.id);
         // A retried job: its earlier end's notices are history.
         this.#endNotified.delete(j.id);
         this.#lastNotifyTry.delete(j.id);
@@ -375,6 +388,7 @@ export class JobRunner {
           })
           .finally(() => {
             this.#coordinating.delete(j.id);
+            this.#held.delete(j.id);
             if (lease !== undefined && !this.#stopped) this.#o.jobs.releaseLease(j.id, lease.holder);
           });
       }
@@ -402,11 +416,42 @@ export class JobRunner {
     tick();
     this.#poller = setInterval(tick, 500);
     this.#poller.unref();
+    const lease = this.#o.lease;
+    if (lease !== undefined) {
+      const renew = (): void => {
+        if (this.#stopped) return;
+        for (const id of this.#coordinating) {
+          try {
+            // Losing it means this replica stalled past the lease (another may be coordinating).
+            if (this.#o.jobs.claimLease(id, lease.holder, lease.ttlMs)) this.#held.add(id);
+            else {
+              this.#held.delete(id);
+              this.#logger.error('job lease lost to another replica', { job: id });
+            }
+          } catch (e) {
+            this.#logger.warn('job lease renewal failed', { job: id, error: asFedscoreError(e).code });
+          }
+        }
+      };
+      this.#renewer = setInterval(renew, lease.renewMs ?? 500);
+      this.#renewer.unref();
+    }
+  }
+
+  /**
+   * This node's part in coordinating jobs on a shared store (for /healthz): `single` without leases (one
+   * node), else `holder` while it holds the lease of a job it coordinates, `standby` otherwise.
+   */
+  leaseState(): { role: 'single' | 'holder' | 'standby'; jobs: number } {
+    if (this.#o.lease === undefined) return { role: 'single', jobs: this.#coordinating.size };
+    const held = this.#held.size;
+    return { role: held > 0 ? 'holder' : 'standby', jobs: held };
   }
 
   stop(): void {
     this.#stopped = true;
     if (this.#poller !== undefined) clearInterval(this.#poller);
+    if (this.#renewer !== undefined) clearInterval(this.#renewer);
     for (const a of this.#attempts.values()) {
       this.#o.transport.revoke(attemptKey(a.job, a.stage, a.attempt), new Error('node stopping'));
     }

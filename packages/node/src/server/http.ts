@@ -1,7 +1,8 @@
 /**
  * Health and metrics over plain HTTP for the operator's probes and scrapers (bind it to an internal
  * address: it carries no data, but it is not authenticated):
- *   GET /healthz  -> 200 {"status":"ok","party":...,"uptimeSeconds":...,"runningStages":...}
+ *   GET /healthz  -> 200 {"status":"ok","party":...,"uptimeSeconds":...,"runningStages":...,"store":...,
+ *                    "lease":...[,"queue":...]}; 503 with "status":"degraded" when the store does not answer
  *   GET /metrics  -> Prometheus text format: counters and gauges of the node (no data values, no ids of
  *                    enterprises; job ids and party ids only as label values).
  * Anything else is 404; methods other than GET/HEAD are 405. With `console`, paths under /console/ are
@@ -20,10 +21,31 @@ export interface MetricSample {
 }
 
 export interface HealthReport {
-  readonly status: 'ok';
+  /** `degraded` (HTTP 503) when the store did not answer its health query in time. */
+  readonly status: 'ok' | 'degraded';
   readonly party: string;
   readonly uptimeSeconds: number;
   readonly runningStages: number;
+  /**
+   * The node's store: its kind, whether it answered a trivial query within the health timeout (and how
+   * long it took), and each module's schema (migration) version. Never its URL, user or password.
+   */
+  readonly store?: {
+    readonly kind: 'sqlite' | 'postgres';
+    readonly reachable: boolean;
+    readonly latencyMs: number;
+    readonly schema: Readonly<Record<string, number>>;
+  };
+  /**
+   * This node's part in coordinating jobs: `single` (one node, no leases: SQLite), else `holder` while it
+   * holds the lease of a job it coordinates, `standby` otherwise; `jobs`: the jobs it coordinates.
+   */
+  readonly lease?: {
+    readonly role: 'single' | 'holder' | 'standby';
+    readonly jobs: number;
+    readonly leaseMs?: number;
+    readonly renewMs?: number;
+  };
   /** With `queue: pgboss`: whether its database answered at the last read, and its depth. */
   readonly queue?: {
     readonly up: boolean;
@@ -81,7 +103,10 @@ export async function startHttpEndpoint(options: HttpEndpointOptions): Promise<H
     const path = (req.url ?? '/').split('?')[0];
     try {
       if (path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(options.health()));
+        const report = options.health();
+        res
+          .writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' })
+          .end(JSON.stringify(report));
       } else if (path === '/metrics') {
         res
           .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })

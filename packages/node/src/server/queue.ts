@@ -4,6 +4,12 @@
  * and /healthz say about it. Its health is read every `HEALTH_SECONDS` in the background (a scrape never
  * waits on the database); pg-boss's own counts lag by up to one of its supervision passes.
  *
+ * Task results are pruned here, by the coordinator (`prune`, at start and every `PRUNE_SECONDS`): task ids
+ * carry their job's id (jobs/runner.ts), so the results of a job that is done go; those of jobs that may
+ * still run or be retried (submitted, running, failed, cancelled) stay until `queue.resultRetentionHours`
+ * has passed since they were stored, and so do untagged ones. Results this node still awaits are never
+ * pruned.
+ *
  * Only public material reaches the queue: each task carries the public CKKS context it is evaluated
  * under (the cipher serializes the public part) and the party's batch columns; the secret keys stay in
  * this process (docs/threat-model.md).
@@ -12,11 +18,22 @@ import type { Logger } from '@fedscore/core';
 import type { PackedPartsResult, PackedProductRequest } from '@fedscore/he';
 import type { QueueExecutor, QueueHealth } from '@fedscore/queue';
 import type { PackedProductOffload } from '@fedscore/vfl';
-import type { QueueConfig } from '../config/index.ts';
+import { type QueueConfig, queueUrl } from '../config/index.ts';
+import type { JobStore } from '../jobs/job-store.ts';
 import type { MetricSample } from './http.ts';
 
 /** Seconds between two background reads of the queue's health. */
 export const HEALTH_SECONDS = 5;
+/** Seconds between two background prunes of the queue's task results. */
+export const PRUNE_SECONDS = 60;
+
+/** What one prune removed. */
+export interface QueuePruneReport {
+  /** Done jobs whose task results were pruned in this pass (each job once per process). */
+  readonly doneJobs: number;
+  /** Result rows deleted (of those jobs, and any past the retention). */
+  readonly removed: number;
+}
 
 type PgbossConfig = Extract<QueueConfig, { kind: 'pgboss' }>;
 
@@ -24,15 +41,24 @@ export class NodeQueue {
   readonly offload: PackedProductOffload;
   readonly #executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
   readonly #timer: ReturnType<typeof setInterval>;
+  readonly #pruneTimer: ReturnType<typeof setInterval>;
+  readonly #jobs: JobStore;
+  readonly #retentionSeconds: number;
+  /** Done jobs already pruned by this process. */
+  readonly #pruned = new Set<string>();
+  #pruning: Promise<QueuePruneReport> | undefined;
   #health: QueueHealth | undefined;
   #up = false;
 
   private constructor(
     config: PgbossConfig,
     executor: QueueExecutor<PackedProductRequest, PackedPartsResult>,
+    jobs: JobStore,
     logger: Logger,
   ) {
     this.#executor = executor;
+    this.#jobs = jobs;
+    this.#retentionSeconds = config.resultRetentionHours * 3600;
     this.offload = { executor, split: config.split, minColumns: config.minColumns };
     let reading = false;
     const read = (): void => {
@@ -55,16 +81,57 @@ export class NodeQueue {
     read();
     this.#timer = setInterval(read, HEALTH_SECONDS * 1000);
     this.#timer.unref();
+    const prune = (): void => {
+      this.prune().catch((e: unknown) => {
+        logger.warn('queue result prune failed', { code: (e as { code?: string }).code });
+      });
+    };
+    prune();
+    this.#pruneTimer = setInterval(prune, PRUNE_SECONDS * 1000);
+    this.#pruneTimer.unref();
+  }
+
+  /**
+   * Delete the task results of done jobs (not pruned before by this process) and those older than the
+   * retention; one pass at a time (a call during a pass gets that pass's report).
+   */
+  prune(): Promise<QueuePruneReport> {
+    if (this.#pruning !== undefined) return this.#pruning;
+    const pass = (async (): Promise<QueuePruneReport> => {
+      const done = this.#jobs
+        .list('done')
+        .map((j) => j.id)
+        .filter((id) => !this.#pruned.has(id));
+      const removed = await this.#executor.pruneResults({
+        prefixes: done,
+        olderThanSeconds: this.#retentionSeconds,
+      });
+      for (const id of done) this.#pruned.add(id);
+      return { doneJobs: done.length, removed };
+    })();
+    this.#pruning = pass;
+    void pass
+      .finally(() => {
+        if (this.#pruning === pass) this.#pruning = undefined;
+      })
+      .catch(() => undefined);
+    return this.#pruning;
   }
 
   /** Connect to the party's database and create the queue (a typed error naming `queue.url` if not). */
-  static async open(config: PgbossConfig, logger: Logger): Promise<NodeQueue> {
+  static async open(
+    config: PgbossConfig,
+    jobs: JobStore,
+    logger: Logger,
+    env: Readonly<Record<string, string | undefined>> = process.env,
+  ): Promise<NodeQueue> {
+    const url = queueUrl(config, env);
     // Loaded only by a node with a queue: others never load pg and pg-boss.
     const { PACKED_PRODUCT_SHARED_FIELDS, QueueExecutor } = await import('@fedscore/queue');
     let executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
     try {
       executor = await QueueExecutor.create<PackedProductRequest, PackedPartsResult>({
-        connectionString: config.url,
+        connectionString: url,
         queue: config.name,
         expireInSeconds: config.expireSeconds,
         sharedFields: PACKED_PRODUCT_SHARED_FIELDS,
@@ -78,7 +145,7 @@ export class NodeQueue {
         { field: 'queue.url', cause: e },
       );
     }
-    return new NodeQueue(config, executor, logger);
+    return new NodeQueue(config, executor, jobs, logger);
   }
 
   /** For /healthz: whether the last read reached the database, and the depth. */
@@ -143,6 +210,8 @@ export class NodeQueue {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    clearInterval(this.#pruneTimer);
+    await this.#pruning?.catch(() => undefined);
     await this.#executor.close();
   }
 }

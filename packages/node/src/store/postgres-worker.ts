@@ -36,7 +36,9 @@ export type PgRequest =
   | { readonly op: 'begin' }
   | { readonly op: 'commit' }
   | { readonly op: 'rollback' }
-  | { readonly op: 'close' };
+  | { readonly op: 'close' }
+  /** `SELECT 1`, answered not-ok after `timeoutMs` without waiting for it (health checks). */
+  | { readonly op: 'ping'; readonly timeoutMs: number };
 
 export type PgReply =
   | { readonly ok: true; readonly rows?: Record<string, unknown>[]; readonly rowCount?: number }
@@ -148,6 +150,15 @@ async function handle(req: PgRequest): Promise<PgReply> {
     case 'close':
       await client.end().catch(() => {});
       return { ok: true };
+    case 'ping': {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), req.timeoutMs);
+      });
+      // A late SELECT 1 still completes on the connection before the next statement (pg queues them).
+      const r = await Promise.race([client.query('SELECT 1'), late]).finally(() => clearTimeout(timer));
+      return r === 'late' ? { ok: false, message: `no answer within ${req.timeoutMs} ms` } : { ok: true };
+    }
   }
 }
 

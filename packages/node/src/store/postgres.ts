@@ -245,6 +245,20 @@ export class PgConnection {
     this.exec(`RELEASE SAVEPOINT ${name}`);
   }
 
+  /**
+   * Whether the database answers `SELECT 1` within `timeoutMs` (the worker bounds the wait; the store is
+   * not declared broken by a slow answer, only by no answer from the worker itself).
+   */
+  ping(timeoutMs: number): boolean {
+    if (this.#inTransaction) return true; // a statement of the open transaction just answered
+    try {
+      this.#call({ op: 'ping', timeoutMs }, timeoutMs + 5000);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   hasTable(name: string): boolean {
     return this.all('SELECT to_regclass(?) IS NOT NULL AS x', [name])[0]?.x === 1;
   }

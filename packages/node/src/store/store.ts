@@ -538,6 +538,40 @@ export class NodeStore {
   }
 
   /**
+   * Whether the database answers a trivial query within `timeoutMs`, and how long it took (health
+   * checks; never throws). SQLite: the embedded file, a local read. PostgreSQL: `SELECT 1` over the
+   * store's connection, its wait bounded by `timeoutMs`.
+   */
+  ping(timeoutMs = 2000): { reachable: boolean; latencyMs: number } {
+    const t0 = performance.now();
+    let reachable: boolean;
+    if (this.#closed) reachable = false;
+    else if (this.#pg !== undefined) reachable = this.#pg.ping(timeoutMs);
+    else {
+      try {
+        this.get('SELECT 1 AS x');
+        reachable = true;
+      } catch {
+        reachable = false;
+      }
+    }
+    return { reachable, latencyMs: Math.round((performance.now() - t0) * 100) / 100 };
+  }
+
+  /** Every module's applied schema version (`migrate`), by module name. */
+  schemaVersions(): Record<string, number> {
+    try {
+      const rows = this.all<{ module: string; v: number }>(
+        'SELECT module, max(version) AS v FROM store_migrations GROUP BY module ORDER BY module',
+      );
+      return Object.fromEntries(rows.map((r) => [r.module, Number(r.v)]));
+    } catch (e) {
+      if (this.readOnly && e instanceof FedscoreError) return {};
+      throw e;
+    }
+  }
+
+  /**
    * SQLite's quick check (page structure, no index cross-check); the problems found, empty when sound. A
    * file too damaged to check is one problem.
    */
