@@ -1046,7 +1046,7 @@ export function reconcileResult(ctx: PageContext, user: string, r: AuditReconcil
   )}<p><a href="${BASE}/audit/reconcile">Reconcile another log</a></p>`;
 }
 
-const PRODUCT_SORTS = ['name', 'rate', 'term', 'lineMax', 'matches'] as const;
+export const PRODUCT_SORTS = ['name', 'rate', 'term', 'lineMax', 'matches'] as const;
 
 function money(x: number): string {
   return x.toLocaleString('en-US', { maximumFractionDigits: 0 });
