@@ -157,6 +157,10 @@ describe('console router', () => {
     const plain = await post(op, '/console/consent', `csrf=${csrf}`, 'text/plain');
     expect(plain.status).toBe(415);
     expectSecurityHeaders(plain.headers, 'text/plain form');
+    // A page asked for with a trailing slash: on to the page (relative, query kept).
+    const slash = await op.request('/console/products/?sort=rate');
+    expect([slash.status, slash.headers.get('location')]).toEqual([303, '/console/products?sort=rate']);
+    expectSecurityHeaders(slash.headers, 'GET /console/products/');
     // HEAD of a page: the page's headers, no body.
     const head = await op.request('/console/jobs', { method: 'HEAD' });
     expect(head.status).toBe(200);
@@ -168,7 +172,7 @@ describe('console router', () => {
         { host: '127.0.0.1', port, path: '/console/', headers: { host: 'a b' } },
         (res) => {
           res.resume();
-          resolve({ status: res.statusCode ?? 0, csp: res.headers['content-security-policy'] });
+          resolve({ status: res.statusCode ?? 0, csp: String(res.headers['content-security-policy']) });
         },
       );
       req.on('error', reject);

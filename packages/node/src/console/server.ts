@@ -1,8 +1,11 @@
 /**
- * The console's HTTP handler, mounted under /console/ on the node's `http` endpoint (server/http.ts).
- * The pages are server-rendered HTML (no client bundle; one progressive script for live job status),
- * routed here; the JSON API under /console/api/ is a Hono app with zod-validated routes (api.ts), under
- * the same session, roles, CSRF check and security headers, documented in the node's OpenAPI document.
+ * The console's HTTP handler, mounted under /console/ on the node's `http` endpoint (server/http.ts):
+ * one Hono app (https://hono.dev, through @hono/node-server's request listener, server/api-route.ts)
+ * routes every path under /console/: the server-rendered pages, their form posts, the live job stream
+ * (server-sent events), the static assets, login, logout and OIDC, and the JSON API under /console/api/
+ * (api.ts, mounted on it), all under the same session, roles, CSRF check and security headers. Form bodies
+ * and page queries are validated with the zod schemas of page-schema.ts (a 400 page naming the field);
+ * the form posts are documented in the node's OpenAPI document beside the JSON API.
  *
  * Every response carries a strict Content-Security-Policy (`default-src 'none'`, scripts, styles and
  * connections from 'self' only, no inline script or style, `frame-ancestors 'none'`, `form-action 'self'`)
@@ -275,6 +278,19 @@ function createConsoleApp(options: ConsoleOptions, streams: Set<() => void>): Ho
   app.use('*', async (c, next) => {
     await next();
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
+  });
+
+  // A page asked for with a trailing slash (`/console/jobs/`): on to the page without it (a relative
+  // Location, under /console/ only).
+  app.use('*', async (c, next) => {
+    await next();
+    const m = c.req.method;
+    if (c.res.status !== 404 || (m !== 'GET' && m !== 'HEAD')) return;
+    // The path as sent (still percent-encoded), not Hono's decoded one.
+    const url = new URL(c.req.url);
+    const to = url.pathname.replace(/\/+$/, '');
+    if (to === url.pathname || !to.startsWith(`${BASE}/`)) return;
+    c.res = redirect(`${to}${url.search}`);
   });
 
   app.notFound(() => page(404, 'Not found', html`<p class="error" role="alert">no such page</p>`));
