@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import { type ApiResponse, defineRoute } from '../server/api-route.ts';
 import { JOB_FORM_FIELDS } from './job-form.ts';
-import { PRODUCT_SORTS } from './pages.ts';
+import { PRODUCT_SORTS } from './products.ts';
 
 /** A form field of text, at most `max` characters (absent = empty). */
 const text = (max: number, description?: string) =>
