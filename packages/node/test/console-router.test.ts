@@ -125,7 +125,7 @@ describe('console router', () => {
     expect(fx.consents.list().length).toBe(consents + 1);
   });
 
-  it('puts the CSP on 404s (page, asset, API), 405, 415 and a request the adapter cannot read', async () => {
+  it('puts the CSP on 404s (page, asset, API), 405, 413, 415 and a request the adapter cannot read', async () => {
     fx = await startConsoleFixture();
     const anon = new ConsoleClient(fx.base);
     const op = new ConsoleClient(fx.base);
@@ -157,6 +157,10 @@ describe('console router', () => {
     const plain = await post(op, '/console/consent', `csrf=${csrf}`, 'text/plain');
     expect(plain.status).toBe(415);
     expectSecurityHeaders(plain.headers, 'text/plain form');
+    // A form over 64 KiB: 413.
+    const large = await post(op, '/console/consent', `csrf=${csrf}&scope=${'x'.repeat(70 * 1024)}`);
+    expect(large.status).toBe(413);
+    expectSecurityHeaders(large.headers, 'a 70 KiB form');
     // A page asked for with a trailing slash: on to the page (relative, query kept).
     const slash = await op.request('/console/products/?sort=rate');
     expect([slash.status, slash.headers.get('location')]).toEqual([303, '/console/products?sort=rate']);
