@@ -362,8 +362,11 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     // page follows it over server-sent events, then shows the finished job.
     fx.jobs.setAttempt('job-form1', 'psi', 1);
     await b.page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'running');
+    // At the end the page's script reloads the page: wait for that load, or the next goto races it.
+    const reloaded = b.page.waitForEvent('load');
     fx.jobs.finish('job-form1');
     await b.page.waitForFunction(() => document.getElementById('job-status')?.textContent === 'done');
+    await reloaded;
     await b.page.goto(`${fx.base}/console/jobs`);
     expect(await b.page.locator('main').textContent()).toContain('job-form1');
     expect(b.errors.filter((e) => !e.includes('400'))).toEqual([]);

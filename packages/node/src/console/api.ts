@@ -1,7 +1,7 @@
 /**
  * The console's JSON API under /console/api/ (routes and schemas: api-schema.ts; docs/console.md), a
- * Hono app served by @hono/node-server's listener from the console's handler (server.ts) on the node's
- * `http` endpoint. It answers what the Jobs and Models pages show, to scripts of a logged-in user:
+ * Hono app mounted on the console's one Hono app (server.ts, beside the pages) on the node's `http`
+ * endpoint. It answers what the Jobs and Models pages show, to scripts of a logged-in user:
  *
  *   GET  /console/api/openapi.json                the node's OpenAPI document (no login: no data)
  *   GET  /console/api/session                     the account and its CSRF token
@@ -15,23 +15,16 @@
  * and scopes of access.ts (403 for a page the role does not open; 404, as for a missing one, for a job
  * or model of another bank), and on every POST the session's CSRF token in `x-csrf-token` (constant-time
  * compare) plus the same-origin check of `Origin`/`Sec-Fetch-Site`. Every answer carries the console's
- * security headers (its CSP included). Errors are `{ error: { code, message, field? } }`, the field
- * named by the route's zod schema.
+ * security headers (its CSP included; set by the console app's middleware, server.ts). Errors, an unknown
+ * path under /console/api/ included, are `{ error: { code, message, field? } }`, the field named by the
+ * route's zod schema.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isFedscoreError, type Logger } from '@fedscore/core';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import type { JobRecord } from '../jobs/job-store.ts';
 import type { ModelVersion } from '../registry/index.ts';
-import {
-  type ApiEnv,
-  ApiError,
-  type ApiRoute,
-  honoPath,
-  mountRoute,
-  nodeListener,
-} from '../server/api-route.ts';
+import { type ApiEnv, ApiError, type ApiRoute, honoPath, mountRoute } from '../server/api-route.ts';
 import { openApiDocument } from '../server/openapi.ts';
 import type { ConsoleAccess, ConsolePage } from './access.ts';
 import type { ConsoleAccount, ConsoleAccounts, ConsoleSession } from './accounts.ts';
@@ -43,14 +36,7 @@ import {
   type consoleModelSchema,
 } from './api-schema.ts';
 import type { ConsoleSource } from './pages.ts';
-import {
-  consoleActor,
-  crossSite,
-  parseCookies,
-  SECURITY_HEADERS,
-  SESSION_COOKIE,
-  sameToken,
-} from './security.ts';
+import { consoleActor, crossSite, parseCookies, SESSION_COOKIE, sameToken } from './security.ts';
 
 /** A job spec is small; the pages' form limit. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -63,7 +49,7 @@ export interface ConsoleApiOptions {
   readonly logger: Logger;
 }
 
-type ConsoleEnv = ApiEnv<{ session: ConsoleSession }>;
+export type ConsoleEnv = ApiEnv<{ session: ConsoleSession }>;
 
 function jobJson(j: JobRecord): z.input<typeof consoleJobSchema> {
   return {
@@ -103,10 +89,11 @@ function modelJson(m: ModelVersion): z.input<typeof consoleModelSchema> {
   };
 }
 
-/** The console API's request listener (server.ts hands it the paths under /console/api/). */
-export function createConsoleApi(
-  options: ConsoleApiOptions,
-): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+/**
+ * The console API's routes, every path under /console/api/, as a Hono app for the console's app to mount
+ * (`app.route('/', api)`, server.ts): its error handler answers the API's errors as JSON.
+ */
+export function createConsoleApi(options: ConsoleApiOptions): Hono<ConsoleEnv> {
   const { source, accounts, access, logger } = options;
   const openapi = JSON.stringify(openApiDocument());
   const json = (status: number, body: unknown): Response =>
@@ -124,12 +111,6 @@ export function createConsoleApi(
   };
 
   const app = new Hono<ConsoleEnv>();
-  // The console's security headers (strict CSP, nosniff, no-store, DENY framing...) on every answer.
-  app.use('*', async (c, next) => {
-    await next();
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
-  });
-  app.notFound((c) => fail(new ApiError('not_found', `no route ${c.req.path}`)));
   app.onError((e) => {
     if (e instanceof ApiError) return fail(e);
     logger.error('console api request failed', { code: isFedscoreError(e) ? e.code : 'internal' });
@@ -285,5 +266,7 @@ export function createConsoleApi(
       fail(new ApiError('method_not_allowed', `use ${allow.join(' or ')}`), { allow: allow.join(', ') }),
     );
   }
-  return nodeListener(app);
+  // Anything else under /console/api/: the API's 404, in JSON (not the pages' HTML one).
+  app.all('/console/api/*', (c) => fail(new ApiError('not_found', `no route ${c.req.path}`)));
+  return app;
 }

@@ -29,7 +29,7 @@ import {
   type JobFormField,
   jobFormFieldOf,
 } from './job-form.ts';
-import type { LoanProduct, ProductPool, ProductSort } from './products.ts';
+import { type LoanProduct, PRODUCT_SORTS, type ProductPool, type ProductSort } from './products.ts';
 
 /** The node's parts a console reads. */
 export interface ConsoleSource {
@@ -1051,8 +1051,6 @@ export function reconcileResult(ctx: PageContext, user: string, r: AuditReconcil
     ]),
   )}<p><a href="${BASE}/audit/reconcile">Reconcile another log</a></p>`;
 }
-
-const PRODUCT_SORTS = ['name', 'rate', 'term', 'lineMax', 'matches'] as const;
 
 function money(x: number): string {
   return x.toLocaleString('en-US', { maximumFractionDigits: 0 });

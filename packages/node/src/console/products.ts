@@ -145,6 +145,14 @@ const toProduct = (r: ProductRow): LoanProduct => ({
 });
 
 export type ProductSort = 'name' | 'rate' | 'term' | 'lineMax' | 'matches';
+/** Every `ProductSort`, in the Products page's order (its query is validated against them). */
+export const PRODUCT_SORTS = [
+  'name',
+  'rate',
+  'term',
+  'lineMax',
+  'matches',
+] as const satisfies readonly ProductSort[];
 
 export interface ProductQuery {
   /** Case-insensitive substring of the name or id. */

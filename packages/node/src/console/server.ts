@@ -1,8 +1,11 @@
 /**
- * The console's HTTP handler, mounted under /console/ on the node's `http` endpoint (server/http.ts).
- * The pages are server-rendered HTML (no client bundle; one progressive script for live job status),
- * routed here; the JSON API under /console/api/ is a Hono app with zod-validated routes (api.ts), under
- * the same session, roles, CSRF check and security headers, documented in the node's OpenAPI document.
+ * The console's HTTP handler, mounted under /console/ on the node's `http` endpoint (server/http.ts):
+ * one Hono app (https://hono.dev, through @hono/node-server's request listener, server/api-route.ts)
+ * routes every path under /console/: the server-rendered pages, their form posts, the live job stream
+ * (server-sent events), the static assets, login, logout and OIDC, and the JSON API under /console/api/
+ * (api.ts, mounted on it), all under the same session, roles, CSRF check and security headers. Form bodies
+ * and page queries are validated with the zod schemas of page-schema.ts (a 400 page naming the field);
+ * the form posts are documented in the node's OpenAPI document beside the JSON API.
  *
  * Every response carries a strict Content-Security-Policy (`default-src 'none'`, scripts, styles and
  * connections from 'self' only, no inline script or style, `frame-ancestors 'none'`, `form-action 'self'`)
@@ -32,6 +35,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FedscoreError, isFedscoreError, type Logger, noopLogger } from '@fedscore/core';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import type { z } from 'zod';
 import {
   type AuditEntry,
   type AuditReconciliation,
@@ -39,14 +44,26 @@ import {
   type UnauthenticatedRefusal,
 } from '../audit/index.ts';
 import type { ConsentPurpose } from '../consent/index.ts';
+import {
+  type ApiEnv,
+  ApiError,
+  type ApiRoute,
+  honoPath,
+  issueError,
+  mountRoute,
+  nodeListener,
+  readFormBody,
+} from '../server/api-route.ts';
 import { type ConsoleAccess, type ConsolePage, ROLE_ACCESS } from './access.ts';
 import type { ConsoleAccounts, ConsoleSession } from './accounts.ts';
 import { createConsoleApi } from './api.ts';
+import { CONSOLE_API_ERRORS } from './api-schema.ts';
 import { CONSOLE_CSS, CONSOLE_ICON, CONSOLE_JS } from './assets.ts';
 import { alertPage, alertsPage, alignedCoverageTable, scoringPolicyTable } from './governance.ts';
-import { html } from './html.ts';
+import { type Html, html } from './html.ts';
 import { JOB_FORM_FIELDS, jobSpecFromFields } from './job-form.ts';
 import type { ConsoleOidc } from './oidc.ts';
+import { CONSOLE_FORM_ROUTES, CONSOLE_PAGE_QUERIES } from './page-schema.ts';
 import {
   algorithmsPage,
   auditPage,
@@ -94,6 +111,10 @@ const MAX_HELD_ID_TOKENS = 10_000;
 const MAX_STREAM_MS = 5 * 60_000;
 /** A pasted audit log for reconciliation. */
 const MAX_RECONCILE_BYTES = 16 * 1024 * 1024;
+const HTML_TYPE = 'text/html; charset=utf-8';
+const JS_TYPE = 'text/javascript; charset=utf-8';
+const CSS_TYPE = 'text/css; charset=utf-8';
+const SSE_TYPE = 'text/event-stream; charset=utf-8';
 
 export interface ConsoleOptions {
   readonly source: ConsoleSource;
@@ -125,6 +146,17 @@ export type ConsoleHandler = ((req: IncomingMessage, res: ServerResponse) => boo
   close(): void;
 };
 
+/** The console app's context: the session and the page context of a logged-in request. */
+type PageEnv = ApiEnv<{ session: ConsoleSession; ctx: PageContext }>;
+type PageContextOf = Context<PageEnv>;
+/** A route's handler (its checks run before it, as middleware). */
+type PageHandler = (c: PageContextOf) => Response | Promise<Response>;
+
+/** A path parameter of the route (always there when the route matched). */
+function param(c: PageContextOf, name: string): string {
+  return c.req.param(name) ?? '';
+}
+
 /**
  * A consent form's date (`YYYY-MM-DD`, midnight UTC) or ISO 8601 time, in ms; blank = absent. A value
  * that is not a time is refused naming `field`.
@@ -146,6 +178,7 @@ function required<T>(value: T | undefined, field: string): T {
   return value;
 }
 
+/** A refusal answered with an HTML page of its status (the API's refusals are `ApiError`s). */
 class HttpFailure extends Error {
   readonly status: number;
   constructor(status: number, message: string) {
@@ -158,78 +191,64 @@ function cookie(name: string, value: string, maxAge?: number, sameSite = 'Strict
   return `${name}=${value}; Path=/; Secure; HttpOnly; SameSite=${sameSite}${maxAge === undefined ? '' : `; Max-Age=${maxAge}`}`;
 }
 
-function readForm(req: IncomingMessage, limit = MAX_FORM_BYTES): Promise<URLSearchParams> {
-  return new Promise((resolve, reject) => {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/x-www-form-urlencoded') {
-      req.resume();
-      reject(new HttpFailure(415, 'send the form as application/x-www-form-urlencoded'));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (c: Buffer) => {
-      if (failed) return;
-      size += c.length;
-      if (size > limit) {
-        failed = true;
-        reject(new HttpFailure(413, 'the form is too large'));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      if (!failed) resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
-    });
-    req.on('error', (e) => {
-      if (!failed) reject(e);
-    });
-  });
+type Extra = Readonly<Record<string, string | readonly string[]>>;
+
+/** An answer (the app's middleware adds the security headers to every one). */
+function respond(
+  status: number,
+  body: BodyInit | null,
+  type: string | undefined = HTML_TYPE,
+  extra: Extra = {},
+): Response {
+  const headers = new Headers();
+  if (type !== undefined) headers.set('content-type', type);
+  for (const [k, v] of Object.entries(extra)) {
+    for (const x of typeof v === 'string' ? [v] : v) headers.append(k, x);
+  }
+  return new Response(body, { status, headers });
 }
 
-/** Build the console's handler for the node's HTTP endpoint. */
-export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
+function redirect(to: string, extra: Extra = {}): Response {
+  return respond(303, null, undefined, { location: to, ...extra });
+}
+
+/** A refusal's line: its code and the field it names. */
+function refusalText(code: string, message: string, field?: string): string {
+  return `Refused (${code}${field === undefined ? '' : `, field ${field}`}): ${message}`;
+}
+
+/**
+ * The console's one Hono app, every path under /console/: the pages, their form posts, the live job
+ * stream, the static assets, login, logout and OIDC, and the JSON API (api.ts), behind one security-header
+ * middleware. A request is checked in this order: its route (404, 405), its session (GET: 303 to the login
+ * page; anything else 401), for a form post the origin, media type, size and CSRF token (403/415/413),
+ * the role's page (403), then the route's zod schemas (400 naming the field), then the handler.
+ */
+function createConsoleApp(options: ConsoleOptions, streams: Set<() => void>): Hono<PageEnv> {
   const access = options.access ?? ROLE_ACCESS;
   const logger = (options.logger ?? noopLogger).child({ component: 'console' });
   const now = options.now ?? Date.now;
   const perMinute = options.loginsPerMinute ?? 20;
   const attempts = new Map<string, { start: number; count: number }>();
-  const streams = new Set<() => void>();
   const { source, accounts, oidc } = options;
   /** Session id -> the ID token it was opened with (OIDC sessions; kept in memory, never stored). */
   const idTokens = new Map<string, string>();
   const local = options.localAccounts ?? true;
   const ways = { local, ...(oidc !== undefined && { oidcName: oidc.name }) };
-  const api = createConsoleApi({ source, accounts, access, logger });
 
-  const send = (
-    res: ServerResponse,
-    status: number,
-    body: string,
-    type = 'text/html; charset=utf-8',
-    extra: Record<string, string | string[]> = {},
-  ): void => {
-    res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, ...extra }).end(body);
-  };
-  const redirect = (res: ServerResponse, to: string, extra: Record<string, string | string[]> = {}): void => {
-    res.writeHead(303, { ...SECURITY_HEADERS, location: to, ...extra }).end();
-  };
-  const page = (
-    res: ServerResponse,
-    status: number,
-    title: string,
-    body: ReturnType<typeof html>,
-    ctx?: PageContext,
-  ) => send(res, status, layout(title, body, ctx));
+  const page = (status: number, title: string, body: Html, ctx?: PageContext): Response =>
+    respond(status, layout(title, body, ctx));
 
-  const refuse = (req: IncomingMessage, code: string, reason: string, field?: string): void => {
+  const remoteAddress = (c: PageContextOf): string | undefined => c.env?.incoming?.socket.remoteAddress;
+
+  const refuse = (c: PageContextOf, code: string, reason: string, field?: string): void => {
+    const remote = remoteAddress(c);
     options.onRefused?.({
       rpc: 'console.login',
       code,
       reason,
       ...(field !== undefined && { field }),
-      ...(req.socket.remoteAddress !== undefined && { remoteAddress: req.socket.remoteAddress }),
+      ...(remote !== undefined && { remoteAddress: remote }),
     });
   };
 
@@ -245,114 +264,156 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     return a.count <= perMinute;
   };
 
-  const checkOrigin = (req: IncomingMessage): void => {
-    const refused = crossSite(req.headers['sec-fetch-site'], req.headers.origin, req.headers.host);
-    if (refused !== undefined) throw new HttpFailure(403, refused);
-  };
-
-  const loginForm = (res: ServerResponse, status: number, message?: string, clear: string[] = []): void => {
+  const loginForm = (status: number, message?: string, clear: string[] = []): Response => {
     const token = randomBytes(32).toString('base64url');
-    send(res, status, loginPage(token, message, ways), undefined, {
+    return respond(status, loginPage(token, message, ways), HTML_TYPE, {
       'set-cookie': [cookie(LOGIN_COOKIE, token, 600), ...clear],
     });
   };
 
-  async function handleLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (throttled(req, res)) return;
-    checkOrigin(req);
-    const form = await readForm(req);
-    const cookies = parseCookies(req.headers.cookie);
-    if (!sameToken(form.get('csrf'), cookies.get(LOGIN_COOKIE))) {
-      refuse(req, 'csrf', 'console login without its form token', 'csrf');
-      throw new HttpFailure(403, 'the login form expired; reload the page');
-    }
-    const r = await accounts.login(form.get('username'), form.get('password'));
-    if (!r.ok) {
-      refuse(req, r.reason === 'locked' ? 'locked' : 'unauthenticated', 'console login refused', 'username');
-      // One message for both, so that the lock does not tell which usernames exist.
-      loginForm(res, 401, 'Wrong username or password, or the account is locked after repeated failures.');
-      return;
-    }
-    logger.info('console login', { role: r.session.account.role });
-    redirect(res, `${BASE}/`, {
-      'set-cookie': [cookie(SESSION_COOKIE, r.sessionId), cookie(LOGIN_COOKIE, '', 0)],
-    });
-  }
+  const app = new Hono<PageEnv>();
 
-  const throttled = (req: IncomingMessage, res: ServerResponse): boolean => {
-    if (allowLogin(req.socket.remoteAddress ?? 'unknown')) return false;
-    req.resume();
-    refuse(req, 'rate_limited', 'too many console logins from one address');
-    send(
-      res,
-      429,
-      layout('Log in', html`<p class="error" role="alert">Too many attempts; wait a minute.</p>`),
-      undefined,
-      { 'retry-after': '60' },
-    );
-    return true;
+  // The console's security headers (strict CSP, nosniff, no-store, DENY framing...) on every answer: pages,
+  // redirects, assets, the stream, the API, and every refusal and 404 (the error handlers' answers too).
+  app.use('*', async (c, next) => {
+    await next();
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
+  });
+
+  // A page asked for with a trailing slash (`/console/jobs/`): on to the page without it (a relative
+  // Location, under /console/ only).
+  app.use('*', async (c, next) => {
+    await next();
+    const m = c.req.method;
+    if (c.res.status !== 404 || (m !== 'GET' && m !== 'HEAD')) return;
+    // The path as sent (still percent-encoded), not Hono's decoded one.
+    const url = new URL(c.req.url);
+    const to = url.pathname.replace(/\/+$/, '');
+    if (to === url.pathname || !to.startsWith(`${BASE}/`)) return;
+    c.res = redirect(`${to}${url.search}`);
+  });
+
+  app.notFound(() => page(404, 'Not found', html`<p class="error" role="alert">no such page</p>`));
+  app.onError((e) => {
+    if (e instanceof HttpFailure) {
+      return page(
+        e.status,
+        e.status === 404 ? 'Not found' : 'Refused',
+        html`<p class="error" role="alert">${e.message}</p>`,
+      );
+    }
+    if (e instanceof ApiError) {
+      // A request the route's schemas (or the body's reader) refused: its status, the field named.
+      const status = (CONSOLE_API_ERRORS as Readonly<Record<string, number>>)[e.code] ?? 400;
+      return page(
+        status,
+        status === 404 ? 'Not found' : 'Refused',
+        html`<p class="error" role="alert" data-field="${e.field ?? ''}">${refusalText(e.code, e.message, e.field)}</p>`,
+      );
+    }
+    logger.error('console request failed', { code: isFedscoreError(e) ? e.code : 'internal' });
+    return page(500, 'Error', html`<p class="error" role="alert">Internal error; see the node log.</p>`);
+  });
+
+  /** Routes by path and the methods they take (a known path with another method is 405). */
+  const methods = new Map<string, Set<string>>();
+  const on = app.on.bind(app) as unknown as (
+    method: string,
+    path: string,
+    ...handlers: (MiddlewareHandler<PageEnv> | PageHandler)[]
+  ) => unknown;
+  /** A page (GET, and HEAD with it): `before` checks, then the handler. */
+  const get = (path: string, before: readonly MiddlewareHandler<PageEnv>[], handler: PageHandler): void => {
+    const known = methods.get(path) ?? new Set<string>();
+    known.add('GET').add('HEAD');
+    methods.set(path, known);
+    on('GET', path, ...before, handler);
+  };
+  /** A form route (mounted by `mountRoute`) among the known paths. */
+  const posted = (r: ApiRoute): void => {
+    const known = methods.get(honoPath(r.path)) ?? new Set<string>();
+    known.add('POST');
+    methods.set(honoPath(r.path), known);
   };
 
-  async function handleOidcStart(req: IncomingMessage, res: ServerResponse, o: ConsoleOidc): Promise<void> {
-    if (throttled(req, res)) return;
-    let started: { url: string; pendingId: string };
-    try {
-      started = await o.begin();
-    } catch (e) {
-      logger.warn('console oidc discovery failed', { code: isFedscoreError(e) ? e.code : 'internal' });
-      throw new HttpFailure(502, 'the identity provider does not answer; try again later');
-    }
-    redirect(res, started.url, { 'set-cookie': cookie(OIDC_COOKIE, started.pendingId, 600, 'Lax') });
-  }
+  // --- checks, as middleware ---
 
-  async function handleOidcCallback(
-    req: IncomingMessage,
-    res: ServerResponse,
-    o: ConsoleOidc,
-    query: URLSearchParams,
-  ): Promise<void> {
-    if (throttled(req, res)) return;
-    const clear = cookie(OIDC_COOKIE, '', 0, 'Lax');
-    const r = await o.finish(parseCookies(req.headers.cookie).get(OIDC_COOKIE), query);
-    if (!r.ok) {
-      const forbidden = r.reason === 'no_role' || r.reason === 'no_bank';
-      refuse(
-        req,
-        forbidden ? 'forbidden' : 'unauthenticated',
-        `console oidc login refused (${r.reason}${r.detail === undefined ? '' : `: ${r.detail}`})`,
-        forbidden ? (r.reason === 'no_role' ? 'console.oidc.roleClaim' : 'console.oidc.bankClaim') : 'oidc',
+  /** A live session: on GET/HEAD a 303 to the login page without one, else 401. */
+  const authenticated: MiddlewareHandler<PageEnv> = async (c, next) => {
+    const session = accounts.session(parseCookies(c.req.header('cookie')).get(SESSION_COOKIE));
+    if (session === undefined) {
+      if (c.req.method === 'GET' || c.req.method === 'HEAD') return redirect(`${BASE}/login`);
+      throw new HttpFailure(401, 'log in first');
+    }
+    c.set('session', session);
+    c.set('ctx', {
+      account: session.account,
+      csrf: session.csrf,
+      access,
+      source,
+      query: new URL(c.req.url).searchParams,
+      charts: options.charts !== undefined,
+    });
+    await next();
+  };
+
+  /** `Sec-Fetch-Site` and `Origin`, when the browser sends them, must be this origin's. */
+  const sameOrigin: MiddlewareHandler<PageEnv> = async (c, next) => {
+    const refused = crossSite(c.req.header('sec-fetch-site'), c.req.header('origin'), c.req.header('host'));
+    if (refused !== undefined) throw new HttpFailure(403, refused);
+    await next();
+  };
+
+  /** The session's CSRF token in the form (synchronizer token, constant-time compare). */
+  const csrf =
+    (limit: number): MiddlewareHandler<PageEnv> =>
+    async (c, next) => {
+      const form = await readFormBody(c, limit);
+      if (!sameToken(typeof form['csrf'] === 'string' ? form['csrf'] : undefined, c.get('session').csrf)) {
+        throw new HttpFailure(403, 'missing or wrong CSRF token');
+      }
+      await next();
+    };
+
+  /** The role opens page `p`. */
+  const opens =
+    (p: ConsolePage): MiddlewareHandler<PageEnv> =>
+    async (c, next) => {
+      if (!access.canOpen(c.get('ctx').account, p)) {
+        throw new HttpFailure(403, 'your role does not open this page');
+      }
+      await next();
+    };
+
+  /** A page of `p` (no page: any logged-in role). */
+  const pageOf = (p?: ConsolePage): MiddlewareHandler<PageEnv>[] =>
+    p === undefined ? [authenticated] : [authenticated, opens(p)];
+  /** A form post on page `p`: session, origin, CSRF token, role. */
+  const formOf = (p: ConsolePage | undefined, limit = MAX_FORM_BYTES) => ({
+    before: [authenticated, sameOrigin, csrf(limit), ...(p === undefined ? [] : [opens(p)])],
+    bodyLimit: limit,
+  });
+
+  /** The page's query, validated by its schema (400 naming the parameter); the page reads `ctx.query`. */
+  const checkQuery = <S extends z.ZodObject>(c: PageContextOf, schema: S): z.output<S> => {
+    const r = schema.safeParse(c.req.query());
+    if (!r.success) throw issueError(r.error, 'query');
+    return r.data;
+  };
+
+  /** Login attempts per remote address and minute: a 429 page beyond (audited once per window). */
+  const throttle: MiddlewareHandler<PageEnv> = async (c, next) => {
+    if (!allowLogin(remoteAddress(c) ?? 'unknown')) {
+      refuse(c, 'rate_limited', 'too many console logins from one address');
+      return respond(
+        429,
+        layout('Log in', html`<p class="error" role="alert">Too many attempts; wait a minute.</p>`),
+        HTML_TYPE,
+        { 'retry-after': '60' },
       );
-      logger.info('console oidc login refused', { reason: r.reason });
-      const message = forbidden
-        ? 'Your identity provider vouched for you, but your account has no role in this console. Ask your administrator.'
-        : 'The sign-in did not complete or could not be verified; start again.';
-      loginForm(res, forbidden ? 403 : 401, message, [clear]);
-      return;
     }
-    const s = accounts.openExternalSession(r.identity);
-    if (r.idToken !== undefined) {
-      // Bounded: a session whose token is dropped here still logs out at the provider, without the hint.
-      if (idTokens.size >= MAX_HELD_ID_TOKENS) idTokens.delete(idTokens.keys().next().value!);
-      idTokens.set(s.sessionId, r.idToken);
-    }
-    logger.info('console login', { role: s.session.account.role, via: 'oidc' });
-    // A page, not a 303: the browser arrived from the provider's site, and a redirect chain started
-    // there would not carry the SameSite=Strict session cookie to the next page.
-    send(
-      res,
-      200,
-      layout(
-        'Signed in',
-        html`<p>Signed in as ${s.session.account.username}. <a href="${BASE}/" id="continue">Continue to the console</a></p>`,
-      ),
-      undefined,
-      { 'set-cookie': [cookie(SESSION_COOKIE, s.sessionId), clear], refresh: `0;url=${BASE}/` },
-    );
-  }
-
-  function need(ctx: PageContext, p: ConsolePage): void {
-    if (!access.canOpen(ctx.account, p)) throw new HttpFailure(403, 'your role does not open this page');
-  }
+    await next();
+  };
 
   function visibleJob(ctx: PageContext, id: string) {
     const job = source.jobs.get(id);
@@ -371,301 +432,6 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     return m;
   }
 
-  function live(req: IncomingMessage, res: ServerResponse, ctx: PageContext, id: string): void {
-    visibleJob(ctx, id);
-    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8' });
-    let last = '';
-    const tick = (): void => {
-      const j = source.jobs.get(id);
-      if (j === undefined) {
-        stop();
-        return;
-      }
-      // Within a stage: its coarse counter only (epoch / tree / round / PSI percent), never a data value.
-      const progress = stageProgress(source.jobs, j);
-      const data = JSON.stringify({
-        status: j.status,
-        stage: j.stage,
-        attempt: j.attempt,
-        ...(progress !== undefined && { progress }),
-      });
-      if (data !== last) res.write(`event: job\ndata: ${data}\n\n`);
-      last = data;
-      if (j.status === 'done' || j.status === 'failed' || j.status === 'cancelled') stop();
-    };
-    const timer = setInterval(tick, (options.liveSeconds ?? 1) * 1000);
-    // A stream ends after 5 minutes; the page's script then reloads it, which checks the session again.
-    const limit = setTimeout(() => stop(), MAX_STREAM_MS);
-    const stop = (): void => {
-      clearInterval(timer);
-      clearTimeout(limit);
-      streams.delete(stop);
-      res.end();
-    };
-    streams.add(stop);
-    req.on('close', stop);
-    tick();
-  }
-
-  async function handlePost(req: IncomingMessage, res: ServerResponse, ctx: PageContext, parts: string[]) {
-    checkOrigin(req);
-    const reconciling = parts[0] === 'audit' && parts[1] === 'reconcile' && parts.length === 2;
-    const form = await readForm(req, reconciling ? MAX_RECONCILE_BYTES : MAX_FORM_BYTES);
-    if (!sameToken(form.get('csrf'), ctx.csrf)) throw new HttpFailure(403, 'missing or wrong CSRF token');
-    if (reconciling) {
-      need(ctx, 'audit');
-      const user = form.get('user') ?? '';
-      if (!access.canSeeBank(ctx.account, user) || !(source.peers ?? []).includes(user)) {
-        throw new HttpFailure(403, 'you reconcile your own bank only');
-      }
-      const claims: AuditEntry[] = [];
-      const lines = (form.get('claims') ?? '').split('\n');
-      for (const [i, raw] of lines.entries()) {
-        if (raw.trim() === '') continue;
-        try {
-          claims.push(JSON.parse(raw) as AuditEntry);
-        } catch {
-          return page(res, 400, 'Reconcile', reconcileForm(ctx, `line ${i + 1} is not a JSON object`), ctx);
-        }
-      }
-      let result: AuditReconciliation;
-      try {
-        result = reconcileAuditLogs(source.audit.entries(), claims, { dataOwner: source.party, user });
-      } catch (e) {
-        if (!isFedscoreError(e)) throw e;
-        return page(
-          res,
-          409,
-          'Reconcile',
-          reconcileForm(ctx, `this node's log does not decode (${e.code})`),
-          ctx,
-        );
-      }
-      return page(res, 200, 'Reconcile', reconcileResult(ctx, user, result), ctx);
-    }
-    if (parts[0] === 'logout' && parts.length === 1) {
-      const sid = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
-      if (sid !== undefined) accounts.logout(sid);
-      const idToken = sid === undefined ? undefined : idTokens.get(sid);
-      if (sid !== undefined) idTokens.delete(sid);
-      const clear = { 'set-cookie': cookie(SESSION_COOKIE, '', 0) };
-      // Signed in through the provider: end its session too (RP-Initiated Logout). A page that moves on
-      // by itself (refresh) and a link, not a redirect of this POST: CSP form-action 'self' would stop a
-      // form submission redirected to the provider's site.
-      const end =
-        ctx.account.username.startsWith('oidc:') && oidc !== undefined
-          ? await oidc.endSessionUrl(idToken)
-          : undefined;
-      if (end === undefined) {
-        redirect(res, `${BASE}/login`, clear);
-        return;
-      }
-      send(
-        res,
-        200,
-        layout(
-          'Signed out',
-          html`<p>Signed out of the console. <a href="${end}" id="provider-logout">Sign out of ${oidc!.name} too</a></p>`,
-        ),
-        undefined,
-        { ...clear, refresh: `0;url=${end}` },
-      );
-      return;
-    }
-    if (parts[0] === 'jobs' && parts.length === 1) {
-      need(ctx, 'jobs');
-      if (source.submit === undefined) throw new HttpFailure(404, 'this node does not take jobs here');
-      // The advanced form sends the whole spec as JSON; the form of fields sends its fields (job-form.ts).
-      const json = form.has('spec');
-      const values: Record<string, string> = json
-        ? { spec: form.get('spec') ?? '' }
-        : Object.fromEntries(Object.keys(JOB_FORM_FIELDS).map((f) => [f, form.get(f) ?? '']));
-      const refuse = (message: string, field?: string) =>
-        page(
-          res,
-          400,
-          'Jobs',
-          jobsPage(ctx, { message, ...(field !== undefined && { field }), values }),
-          ctx,
-        );
-      let spec: unknown;
-      try {
-        spec = json ? JSON.parse(values['spec']!) : jobSpecFromFields(values, source.party);
-      } catch (e) {
-        if (isFedscoreError(e)) {
-          return refuse(
-            `Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}`,
-            e.field,
-          );
-        }
-        return refuse('The spec is not valid JSON.', 'spec');
-      }
-      const guest = (spec as { guest?: unknown } | null)?.guest;
-      if (typeof guest !== 'string' || !access.canSubmitJob(ctx.account, guest)) {
-        throw new HttpFailure(403, 'you submit jobs of your own bank only');
-      }
-      try {
-        const job = source.submit(spec);
-        logger.info('console job submitted', { job: job.id, role: ctx.account.role });
-        redirect(res, `${BASE}/jobs/${encodeURIComponent(job.id)}`);
-      } catch (e) {
-        if (!isFedscoreError(e)) throw e;
-        refuse(
-          `Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}`,
-          e.field,
-        );
-      }
-      return;
-    }
-    if (parts[0] === 'jobs' && parts.length === 3 && (parts[2] === 'cancel' || parts[2] === 'retry')) {
-      need(ctx, 'jobs');
-      const job = visibleJob(ctx, parts[1]!);
-      if (!access.canControlJob(ctx.account, job)) {
-        throw new HttpFailure(403, "you cancel and retry your own bank's jobs only");
-      }
-      const act = parts[2] === 'cancel' ? source.cancel : source.retry;
-      if (act === undefined || job.coordinator !== source.party) {
-        throw new HttpFailure(404, 'this node does not coordinate the job');
-      }
-      try {
-        act(job.id, consoleActor(ctx.account));
-        logger.info(`console job ${parts[2]}`, { job: job.id, role: ctx.account.role });
-        redirect(res, `${BASE}/jobs/${encodeURIComponent(job.id)}`);
-      } catch (e) {
-        if (!isFedscoreError(e)) throw e;
-        page(
-          res,
-          409,
-          `Job ${job.id}`,
-          html`<p class="error" role="alert">Refused (${e.code}): ${e.message}</p>`,
-          ctx,
-        );
-      }
-      return;
-    }
-    if (parts[0] === 'models' && parts.length === 3 && (parts[2] === 'promote' || parts[2] === 'retire')) {
-      need(ctx, 'models');
-      const m = visibleModel(ctx, parts[1]!);
-      if (!access.canChangeModel(ctx.account, m))
-        throw new HttpFailure(403, 'your role cannot change this model');
-      try {
-        const after =
-          parts[2] === 'promote'
-            ? source.models.promote(m.ref, { reason: `console: ${ctx.account.username}` })
-            : source.models.retire(m.ref, { reason: `console: ${ctx.account.username}` });
-        redirect(res, `${BASE}/models/${encodeURIComponent(after.ref)}`);
-      } catch (e) {
-        if (!isFedscoreError(e)) throw e;
-        page(res, 409, m.ref, html`<p class="error" role="alert">Refused (${e.code}): ${e.message}</p>`, ctx);
-      }
-      return;
-    }
-    if (parts[0] === 'consent' && (parts.length === 1 || (parts.length === 3 && parts[2] === 'revoke'))) {
-      need(ctx, 'consent');
-      if (!access.canManageConsent(ctx.account)) {
-        throw new HttpFailure(403, 'only the platform operator records and revokes consents');
-      }
-      const by = consoleActor(ctx.account);
-      const values = Object.fromEntries(
-        ['enterprise', 'grantee', 'purpose', 'scope', 'grantedAt', 'expiresAt'].map((f) => [
-          f,
-          form.get(f) ?? '',
-        ]),
-      );
-      try {
-        if (parts.length === 1) {
-          const granted = consentTime(values['grantedAt']!, 'consent.grantedAt');
-          const c = source.consents.grant(
-            {
-              enterprise: values['enterprise']!,
-              grantee: values['grantee']!.trim(),
-              purpose: values['purpose'] as ConsentPurpose,
-              scope: values['scope']!.split(',')
-                .map((x) => x.trim())
-                .filter((x) => x !== ''),
-              expiresAt: required(
-                consentTime(values['expiresAt']!, 'consent.expiresAt'),
-                'consent.expiresAt',
-              ),
-              ...(granted !== undefined && { grantedAt: granted }),
-            },
-            'consent',
-            { by },
-          );
-          logger.info('console consent granted', { role: ctx.account.role, purpose: c.purpose });
-        } else {
-          source.consents.revoke(parts[1]!, { by, reason: `revoked in the console by ${by}` });
-          logger.info('console consent revoked', { role: ctx.account.role });
-        }
-        redirect(res, `${BASE}/consent`);
-      } catch (e) {
-        if (!isFedscoreError(e)) throw e;
-        const status = e.code === 'not_found' ? 404 : e.code === 'invalid_state' ? 409 : 400;
-        page(
-          res,
-          status,
-          'Consent',
-          consentPage(ctx, {
-            message: `Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}`,
-            ...(e.field !== undefined && { field: e.field }),
-            values: parts.length === 1 ? values : {},
-          }),
-          ctx,
-        );
-      }
-      return;
-    }
-    if (parts[0] === 'products' && parts.length === 1) {
-      need(ctx, 'products');
-      const pool = source.products;
-      if (pool === undefined) throw new HttpFailure(404, 'this node keeps no product pool');
-      const input = Object.fromEntries(
-        ['id', 'name', 'bank', 'rateBp', 'termMonths', 'lineMin', 'lineMax', 'bands', 'minLine'].map((f) => [
-          f,
-          form.get(f) ?? '',
-        ]),
-      );
-      // Both the product's new bank and, when it exists, its current bank must be the account's own.
-      const existing = pool.get(input['id']!);
-      if (
-        !access.canEditProduct(ctx.account, input['bank']!) ||
-        (existing !== undefined && !access.canEditProduct(ctx.account, existing.bank))
-      ) {
-        throw new HttpFailure(403, "you change your own bank's products only");
-      }
-      try {
-        const saved = pool.save(input);
-        logger.info('console product saved', { bank: saved.bank });
-        redirect(res, `${BASE}/products/${encodeURIComponent(saved.id)}`);
-      } catch (e) {
-        if (!isFedscoreError(e)) throw e;
-        page(
-          res,
-          400,
-          'Products',
-          productsPage(
-            ctx,
-            `Refused (${e.code}${e.field === undefined ? '' : `, field ${e.field}`}): ${e.message}`,
-          ),
-          ctx,
-        );
-      }
-      return;
-    }
-    if (parts[0] === 'alerts' && parts.length === 4 && parts[3] === 'acknowledge') {
-      need(ctx, 'alerts');
-      const a = visibleAlert(ctx, parts[1]!, parts[2]!);
-      if (!ctx.access.canAcknowledgeAlert(ctx.account, a.bank)) {
-        throw new HttpFailure(403, 'your role does not acknowledge alerts');
-      }
-      source.alerts!.acknowledge(a.government, a.seq, ctx.account.username);
-      logger.info('console alert acknowledged', { severity: a.severity });
-      redirect(res, `${BASE}/alerts/${encodeURIComponent(a.government)}/${a.seq}`);
-      return;
-    }
-    throw new HttpFailure(404, 'no such action');
-  }
-
   /** An alert the account may see borrower by borrower; else 404, like one that does not exist. */
   function visibleAlert(ctx: PageContext, government: string, seqText: string) {
     const seq = /^[1-9]\d{0,15}$/.test(seqText) ? Number(seqText) : undefined;
@@ -676,192 +442,551 @@ export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
     return a;
   }
 
-  function handleGet(req: IncomingMessage, res: ServerResponse, ctx: PageContext, parts: string[]): unknown {
-    const [head, id, tail] = parts;
-    if (head === undefined) return page(res, 200, 'Overview', homePage(ctx), ctx);
-    switch (head) {
-      case 'jobs':
-        need(ctx, 'jobs');
-        if (id === undefined) return page(res, 200, 'Jobs', jobsPage(ctx), ctx);
-        if (tail === 'events' && parts.length === 3) return live(req, res, ctx, id);
-        if (parts.length === 2) return page(res, 200, `Job ${id}`, jobPage(ctx, visibleJob(ctx, id)), ctx);
-        break;
-      case 'models':
-        need(ctx, 'models');
-        if (id === undefined) return page(res, 200, 'Models', modelsPage(ctx), ctx);
-        if (id === 'compare' && parts.length === 2) {
-          const a = visibleModel(ctx, ctx.query.get('a') ?? '');
-          const b = visibleModel(ctx, ctx.query.get('b') ?? '');
-          return page(res, 200, 'Compare models', comparePage(ctx, a, b), ctx);
-        }
-        if (parts.length === 2) {
-          const m = visibleModel(ctx, id);
-          return page(res, 200, `Model ${m.ref}`, modelPage(ctx, m), ctx);
-        }
-        if (tail === 'report' && parts.length === 3 && options.charts !== undefined) {
-          const m = visibleModel(ctx, id);
-          if (m.evaluation === undefined) throw new HttpFailure(404, 'no held-out curves for this model');
-          const name = `${m.ref.replace(/[^a-z0-9._-]/gi, '-')}-report.html`;
-          return send(res, 200, modelReport(m, options.charts, now()), 'text/html; charset=utf-8', {
-            'content-disposition': `attachment; filename="${name}"`,
+  /** The job's status as server-sent events until it ends (or the stream's time is up). */
+  function live(c: PageContextOf, id: string): Response {
+    visibleJob(c.get('ctx'), id);
+    if (c.req.method === 'HEAD') return respond(200, null, SSE_TYPE);
+    const encoder = new TextEncoder();
+    let stop = (): void => {};
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        let last = '';
+        let ended = false;
+        const tick = (): void => {
+          const j = source.jobs.get(id);
+          if (j === undefined) {
+            stop();
+            return;
+          }
+          // Within a stage: its coarse counter only (epoch / tree / round / PSI percent), never a data value.
+          const progress = stageProgress(source.jobs, j);
+          const data = JSON.stringify({
+            status: j.status,
+            stage: j.stage,
+            attempt: j.attempt,
+            ...(progress !== undefined && { progress }),
           });
-        }
-        break;
-      case 'audit':
-        if (id === 'reconcile' && parts.length === 2) {
-          need(ctx, 'audit');
-          return page(res, 200, 'Reconcile', reconcileForm(ctx), ctx);
-        }
-        if (parts.length !== 1) break;
-        need(ctx, 'audit');
-        return page(res, 200, 'Audit', auditPage(ctx), ctx);
-      case 'products': {
-        need(ctx, 'products');
-        if (source.products === undefined) break;
-        if (id === undefined) return page(res, 200, 'Products', productsPage(ctx), ctx);
-        if (parts.length !== 2) break;
-        const p = source.products.get(id);
-        if (p === undefined) throw new HttpFailure(404, 'no such product');
-        return page(res, 200, p.name, productPage(ctx, p), ctx);
-      }
-      case 'alerts':
-        need(ctx, 'alerts');
-        if (id === undefined) return page(res, 200, 'Alerts', alertsPage(ctx), ctx);
-        if (parts.length === 3) {
-          const a = visibleAlert(ctx, id, tail!);
-          return page(res, 200, `Alert ${a.government} #${a.seq}`, alertPage(ctx, a), ctx);
-        }
-        break;
-      case 'samples':
-      case 'algorithms':
-      case 'consent':
-      case 'usage': {
-        if (parts.length !== 1) break;
-        need(ctx, head);
-        const render = {
-          samples: () => samplesPage(ctx),
-          algorithms: () => algorithmsPage(),
-          consent: () => consentPage(ctx),
-          usage: () => html`${usagePage(ctx)}${scoringPolicyTable(ctx)}`,
-        }[head];
-        return page(res, 200, head[0]!.toUpperCase() + head.slice(1), render(), ctx);
-      }
-    }
-    throw new HttpFailure(404, 'no such page');
+          if (data !== last) controller.enqueue(encoder.encode(`event: job\ndata: ${data}\n\n`));
+          last = data;
+          if (j.status === 'done' || j.status === 'failed' || j.status === 'cancelled') stop();
+        };
+        const timer = setInterval(tick, (options.liveSeconds ?? 1) * 1000);
+        // A stream ends after 5 minutes; the page's script then reloads it, which checks the session again.
+        const limit = setTimeout(() => stop(), MAX_STREAM_MS);
+        stop = (): void => {
+          if (ended) return;
+          ended = true;
+          clearInterval(timer);
+          clearTimeout(limit);
+          streams.delete(stop);
+          try {
+            controller.close();
+          } catch {
+            // Already cancelled by the client going away.
+          }
+        };
+        streams.add(stop);
+        tick();
+      },
+      // The client went away (the adapter cancels the body when the response closes).
+      cancel() {
+        stop();
+      },
+    });
+    return respond(200, body, SSE_TYPE);
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    let parts: string[];
-    try {
-      parts = url.pathname
-        .slice(BASE.length)
-        .split('/')
-        .filter((p) => p !== '')
-        .map((p) => decodeURIComponent(p));
-    } catch {
-      throw new HttpFailure(404, 'no such page');
-    }
-    const method = req.method ?? 'GET';
-    if (parts[0] === 'static' && parts.length === 2 && (method === 'GET' || method === 'HEAD')) {
-      if (parts[1] === 'console.css') return send(res, 200, CONSOLE_CSS, 'text/css; charset=utf-8');
-      if (parts[1] === 'console.js') return send(res, 200, CONSOLE_JS, 'text/javascript; charset=utf-8');
-      if (parts[1] === 'favicon.svg') return send(res, 200, CONSOLE_ICON, 'image/svg+xml');
-      const charts = options.charts;
-      if (charts !== undefined) {
-        if (parts[1] === 'uplot.js') return send(res, 200, charts.uplotJs, 'text/javascript; charset=utf-8');
-        if (parts[1] === 'uplot.css') return send(res, 200, charts.uplotCss, 'text/css; charset=utf-8');
-        if (parts[1] === 'report-charts.js')
-          return send(res, 200, charts.clientJs, 'text/javascript; charset=utf-8');
+  // --- no session: the entry, static assets, login, OIDC ---
+
+  app.get(BASE, () => redirect(`${BASE}/`));
+
+  const assets: Readonly<Record<string, readonly [string, string]>> = {
+    'console.css': [CONSOLE_CSS, CSS_TYPE],
+    'console.js': [CONSOLE_JS, JS_TYPE],
+    'favicon.svg': [CONSOLE_ICON, 'image/svg+xml'],
+    ...(options.charts !== undefined && {
+      'uplot.js': [options.charts.uplotJs, JS_TYPE],
+      'uplot.css': [options.charts.uplotCss, CSS_TYPE],
+      'report-charts.js': [options.charts.clientJs, JS_TYPE],
+    }),
+  };
+  get(`${BASE}/static/:name`, [], (c) => {
+    const a = Object.hasOwn(assets, param(c, 'name')) ? assets[param(c, 'name')] : undefined;
+    if (a === undefined) throw new HttpFailure(404, 'no such file');
+    return respond(200, a[0], a[1]);
+  });
+
+  get(`${BASE}/login`, [], () => loginForm(200));
+  mountRoute(
+    app,
+    CONSOLE_FORM_ROUTES.login,
+    {
+      before: [
+        async (_c, next) => {
+          if (!local)
+            throw new HttpFailure(404, 'local accounts are off; sign in with your identity provider');
+          await next();
+        },
+        throttle,
+        sameOrigin,
+        async (c, next) => {
+          const form = await readFormBody(c, MAX_FORM_BYTES);
+          const token = typeof form['csrf'] === 'string' ? form['csrf'] : undefined;
+          if (!sameToken(token, parseCookies(c.req.header('cookie')).get(LOGIN_COOKIE))) {
+            refuse(c, 'csrf', 'console login without its form token', 'csrf');
+            throw new HttpFailure(403, 'the login form expired; reload the page');
+          }
+          await next();
+        },
+      ],
+      bodyLimit: MAX_FORM_BYTES,
+    },
+    async (c, { form }) => {
+      const r = await accounts.login(form.username, form.password);
+      if (!r.ok) {
+        refuse(c, r.reason === 'locked' ? 'locked' : 'unauthenticated', 'console login refused', 'username');
+        // One message for both, so that the lock does not tell which usernames exist.
+        return loginForm(
+          401,
+          'Wrong username or password, or the account is locked after repeated failures.',
+        );
       }
-      throw new HttpFailure(404, 'no such file');
-    }
-    if (parts[0] === 'oidc' && parts.length === 2 && oidc !== undefined && method === 'GET') {
-      if (parts[1] === 'start') return handleOidcStart(req, res, oidc);
-      if (parts[1] === 'callback') return handleOidcCallback(req, res, oidc, url.searchParams);
-    }
-    if (parts[0] === 'login' && parts.length === 1) {
-      if (method === 'POST') {
-        if (!local) throw new HttpFailure(404, 'local accounts are off; sign in with your identity provider');
-        return handleLogin(req, res);
+      logger.info('console login', { role: r.session.account.role });
+      return redirect(`${BASE}/`, {
+        'set-cookie': [cookie(SESSION_COOKIE, r.sessionId), cookie(LOGIN_COOKIE, '', 0)],
+      });
+    },
+  );
+  posted(CONSOLE_FORM_ROUTES.login);
+
+  if (oidc !== undefined) {
+    get(`${BASE}/oidc/start`, [throttle], async () => {
+      let started: { url: string; pendingId: string };
+      try {
+        started = await oidc.begin();
+      } catch (e) {
+        logger.warn('console oidc discovery failed', { code: isFedscoreError(e) ? e.code : 'internal' });
+        throw new HttpFailure(502, 'the identity provider does not answer; try again later');
       }
-      if (method !== 'GET' && method !== 'HEAD') throw new HttpFailure(405, 'GET or POST');
-      return loginForm(res, 200);
-    }
-    const session: ConsoleSession | undefined = accounts.session(
-      parseCookies(req.headers.cookie).get(SESSION_COOKIE),
-    );
-    if (session === undefined) {
-      req.resume();
-      if (method === 'GET' || method === 'HEAD') return redirect(res, `${BASE}/login`);
-      throw new HttpFailure(401, 'log in first');
-    }
-    const ctx: PageContext = {
-      account: session.account,
-      csrf: session.csrf,
-      access,
-      source,
-      query: url.searchParams,
-      charts: options.charts !== undefined,
-    };
-    if (method === 'POST') return handlePost(req, res, ctx, parts);
-    if (method !== 'GET' && method !== 'HEAD') throw new HttpFailure(405, 'GET or POST');
-    if (parts[0] === 'indicators' && parts.length === 1) {
-      need(ctx, 'indicators');
-      const profiles = (await source.datasetProfiles?.()) ?? [];
-      // A log that does not decode (the Audit page reports it) leaves the aligned-set table out.
-      const aligned = (await source.alignedProfiles?.().catch(() => undefined)) ?? [];
-      return page(
-        res,
+      return redirect(started.url, { 'set-cookie': cookie(OIDC_COOKIE, started.pendingId, 600, 'Lax') });
+    });
+    get(`${BASE}/oidc/callback`, [throttle], async (c) => {
+      const clear = cookie(OIDC_COOKIE, '', 0, 'Lax');
+      const r = await oidc.finish(
+        parseCookies(c.req.header('cookie')).get(OIDC_COOKIE),
+        new URL(c.req.url).searchParams,
+      );
+      if (!r.ok) {
+        const forbidden = r.reason === 'no_role' || r.reason === 'no_bank';
+        refuse(
+          c,
+          forbidden ? 'forbidden' : 'unauthenticated',
+          `console oidc login refused (${r.reason}${r.detail === undefined ? '' : `: ${r.detail}`})`,
+          forbidden ? (r.reason === 'no_role' ? 'console.oidc.roleClaim' : 'console.oidc.bankClaim') : 'oidc',
+        );
+        logger.info('console oidc login refused', { reason: r.reason });
+        const message = forbidden
+          ? 'Your identity provider vouched for you, but your account has no role in this console. Ask your administrator.'
+          : 'The sign-in did not complete or could not be verified; start again.';
+        return loginForm(forbidden ? 403 : 401, message, [clear]);
+      }
+      const s = accounts.openExternalSession(r.identity);
+      if (r.idToken !== undefined) {
+        // Bounded: a session whose token is dropped here still logs out at the provider, without the hint.
+        if (idTokens.size >= MAX_HELD_ID_TOKENS) idTokens.delete(idTokens.keys().next().value!);
+        idTokens.set(s.sessionId, r.idToken);
+      }
+      logger.info('console login', { role: s.session.account.role, via: 'oidc' });
+      // A page, not a 303: the browser arrived from the provider's site, and a redirect chain started
+      // there would not carry the SameSite=Strict session cookie to the next page.
+      return respond(
         200,
-        'Indicators',
-        html`${indicatorsPage(ctx, profiles)}${alignedCoverageTable(ctx, aligned)}`,
+        layout(
+          'Signed in',
+          html`<p>Signed in as ${s.session.account.username}. <a href="${BASE}/" id="continue">Continue to the console</a></p>`,
+        ),
+        HTML_TYPE,
+        { 'set-cookie': [cookie(SESSION_COOKIE, s.sessionId), clear], refresh: `0;url=${BASE}/` },
+      );
+    });
+  }
+
+  // --- the JSON API (its own JSON errors, its own 404 and 405 under /console/api/) ---
+  app.route('/', createConsoleApi({ source, accounts, access, logger }));
+
+  // --- pages ---
+
+  get(`${BASE}/`, pageOf(), (c) => page(200, 'Overview', homePage(c.get('ctx')), c.get('ctx')));
+  get(`${BASE}/indicators`, pageOf('indicators'), async (c) => {
+    const ctx = c.get('ctx');
+    const profiles = (await source.datasetProfiles?.()) ?? [];
+    // A log that does not decode (the Audit page reports it) leaves the aligned-set table out.
+    const aligned = (await source.alignedProfiles?.().catch(() => undefined)) ?? [];
+    return page(
+      200,
+      'Indicators',
+      html`${indicatorsPage(ctx, profiles)}${alignedCoverageTable(ctx, aligned)}`,
+      ctx,
+    );
+  });
+  get(`${BASE}/jobs`, pageOf('jobs'), (c) => page(200, 'Jobs', jobsPage(c.get('ctx')), c.get('ctx')));
+  get(`${BASE}/jobs/:id`, pageOf('jobs'), (c) => {
+    const ctx = c.get('ctx');
+    const id = param(c, 'id');
+    return page(200, `Job ${id}`, jobPage(ctx, visibleJob(ctx, id)), ctx);
+  });
+  get(`${BASE}/jobs/:id/events`, pageOf('jobs'), (c) => live(c, param(c, 'id')));
+  get(`${BASE}/models`, pageOf('models'), (c) => page(200, 'Models', modelsPage(c.get('ctx')), c.get('ctx')));
+  // Before /models/:ref, which `compare` would match too.
+  get(`${BASE}/models/compare`, pageOf('models'), (c) => {
+    const ctx = c.get('ctx');
+    const q = checkQuery(c, CONSOLE_PAGE_QUERIES.compare);
+    return page(200, 'Compare models', comparePage(ctx, visibleModel(ctx, q.a), visibleModel(ctx, q.b)), ctx);
+  });
+  get(`${BASE}/models/:ref`, pageOf('models'), (c) => {
+    const ctx = c.get('ctx');
+    const m = visibleModel(ctx, param(c, 'ref'));
+    return page(200, `Model ${m.ref}`, modelPage(ctx, m), ctx);
+  });
+  const charts = options.charts;
+  if (charts !== undefined) {
+    get(`${BASE}/models/:ref/report`, pageOf('models'), (c) => {
+      const m = visibleModel(c.get('ctx'), param(c, 'ref'));
+      if (m.evaluation === undefined) throw new HttpFailure(404, 'no held-out curves for this model');
+      const name = `${m.ref.replace(/[^a-z0-9._-]/gi, '-')}-report.html`;
+      return respond(200, modelReport(m, charts, now()), HTML_TYPE, {
+        'content-disposition': `attachment; filename="${name}"`,
+      });
+    });
+  }
+  get(`${BASE}/audit`, pageOf('audit'), (c) => {
+    checkQuery(c, CONSOLE_PAGE_QUERIES.audit);
+    return page(200, 'Audit', auditPage(c.get('ctx')), c.get('ctx'));
+  });
+  get(`${BASE}/audit/reconcile`, pageOf('audit'), (c) =>
+    page(200, 'Reconcile', reconcileForm(c.get('ctx')), c.get('ctx')),
+  );
+  if (source.products !== undefined) {
+    const pool = source.products;
+    get(`${BASE}/products`, pageOf('products'), (c) => {
+      checkQuery(c, CONSOLE_PAGE_QUERIES.products);
+      return page(200, 'Products', productsPage(c.get('ctx')), c.get('ctx'));
+    });
+    get(`${BASE}/products/:id`, pageOf('products'), (c) => {
+      const p = pool.get(param(c, 'id'));
+      if (p === undefined) throw new HttpFailure(404, 'no such product');
+      return page(200, p.name, productPage(c.get('ctx'), p), c.get('ctx'));
+    });
+  }
+  get(`${BASE}/alerts`, pageOf('alerts'), (c) => {
+    checkQuery(c, CONSOLE_PAGE_QUERIES.alerts);
+    return page(200, 'Alerts', alertsPage(c.get('ctx')), c.get('ctx'));
+  });
+  get(`${BASE}/alerts/:government/:seq`, pageOf('alerts'), (c) => {
+    const ctx = c.get('ctx');
+    const a = visibleAlert(ctx, param(c, 'government'), param(c, 'seq'));
+    return page(200, `Alert ${a.government} #${a.seq}`, alertPage(ctx, a), ctx);
+  });
+  const simple = {
+    samples: (ctx: PageContext) => samplesPage(ctx),
+    algorithms: () => algorithmsPage(),
+    consent: (ctx: PageContext) => consentPage(ctx),
+    usage: (ctx: PageContext) => html`${usagePage(ctx)}${scoringPolicyTable(ctx)}`,
+  } as const;
+  for (const [name, render] of Object.entries(simple) as [
+    keyof typeof simple,
+    (ctx: PageContext) => Html,
+  ][]) {
+    get(`${BASE}/${name}`, pageOf(name), (c) =>
+      page(200, name[0]!.toUpperCase() + name.slice(1), render(c.get('ctx')), c.get('ctx')),
+    );
+  }
+
+  // --- form posts (CONSOLE_FORM_ROUTES: each validated by its schema after the checks) ---
+  const F = CONSOLE_FORM_ROUTES;
+
+  mountRoute(app, F.logout, formOf(undefined), async (c) => {
+    const ctx = c.get('ctx');
+    const sid = parseCookies(c.req.header('cookie')).get(SESSION_COOKIE);
+    if (sid !== undefined) accounts.logout(sid);
+    const idToken = sid === undefined ? undefined : idTokens.get(sid);
+    if (sid !== undefined) idTokens.delete(sid);
+    const clear = { 'set-cookie': cookie(SESSION_COOKIE, '', 0) };
+    // Signed in through the provider: end its session too (RP-Initiated Logout). A page that moves on
+    // by itself (refresh) and a link, not a redirect of this POST: CSP form-action 'self' would stop a
+    // form submission redirected to the provider's site.
+    const end =
+      ctx.account.username.startsWith('oidc:') && oidc !== undefined
+        ? await oidc.endSessionUrl(idToken)
+        : undefined;
+    if (end === undefined) return redirect(`${BASE}/login`, clear);
+    return respond(
+      200,
+      layout(
+        'Signed out',
+        html`<p>Signed out of the console. <a href="${end}" id="provider-logout">Sign out of ${oidc!.name} too</a></p>`,
+      ),
+      HTML_TYPE,
+      { ...clear, refresh: `0;url=${end}` },
+    );
+  });
+  posted(F.logout);
+
+  mountRoute(app, F.submitJob, formOf('jobs'), (c, { form }) => {
+    const ctx = c.get('ctx');
+    if (source.submit === undefined) throw new HttpFailure(404, 'this node does not take jobs here');
+    // The advanced form sends the whole spec as JSON; the form of fields sends its fields (job-form.ts).
+    const json = form.spec !== undefined;
+    const values: Record<string, string> = json
+      ? { spec: form.spec ?? '' }
+      : Object.fromEntries(
+          Object.keys(JOB_FORM_FIELDS).map((f) => [f, form[f as keyof typeof JOB_FORM_FIELDS]]),
+        );
+    const refused = (message: string, field?: string) =>
+      page(400, 'Jobs', jobsPage(ctx, { message, ...(field !== undefined && { field }), values }), ctx);
+    let spec: unknown;
+    try {
+      spec = json ? JSON.parse(values['spec']!) : jobSpecFromFields(values, source.party);
+    } catch (e) {
+      if (isFedscoreError(e)) return refused(refusalText(e.code, e.message, e.field), e.field);
+      return refused('The spec is not valid JSON.', 'spec');
+    }
+    const guest = (spec as { guest?: unknown } | null)?.guest;
+    if (typeof guest !== 'string' || !access.canSubmitJob(ctx.account, guest)) {
+      throw new HttpFailure(403, 'you submit jobs of your own bank only');
+    }
+    try {
+      const job = source.submit(spec);
+      logger.info('console job submitted', { job: job.id, role: ctx.account.role });
+      return redirect(`${BASE}/jobs/${encodeURIComponent(job.id)}`);
+    } catch (e) {
+      if (!isFedscoreError(e)) throw e;
+      return refused(refusalText(e.code, e.message, e.field), e.field);
+    }
+  });
+  posted(F.submitJob);
+
+  mountRoute(app, F.controlJob, formOf('jobs'), (c, { params }) => {
+    const ctx = c.get('ctx');
+    const job = visibleJob(ctx, params.id);
+    if (!access.canControlJob(ctx.account, job)) {
+      throw new HttpFailure(403, "you cancel and retry your own bank's jobs only");
+    }
+    const act = params.action === 'cancel' ? source.cancel : source.retry;
+    if (act === undefined || job.coordinator !== source.party) {
+      throw new HttpFailure(404, 'this node does not coordinate the job');
+    }
+    try {
+      act(job.id, consoleActor(ctx.account));
+      logger.info(`console job ${params.action}`, { job: job.id, role: ctx.account.role });
+      return redirect(`${BASE}/jobs/${encodeURIComponent(job.id)}`);
+    } catch (e) {
+      if (!isFedscoreError(e)) throw e;
+      return page(
+        409,
+        `Job ${job.id}`,
+        html`<p class="error" role="alert">Refused (${e.code}): ${e.message}</p>`,
         ctx,
       );
     }
-    handleGet(req, res, ctx, parts);
-  }
+  });
+  posted(F.controlJob);
 
-  const handler = ((req: IncomingMessage, res: ServerResponse): boolean => {
-    let url: URL;
+  mountRoute(app, F.changeModel, formOf('models'), (c, { params }) => {
+    const ctx = c.get('ctx');
+    const m = visibleModel(ctx, params.ref);
+    if (!access.canChangeModel(ctx.account, m))
+      throw new HttpFailure(403, 'your role cannot change this model');
     try {
-      url = new URL(req.url ?? '/', 'http://console.invalid');
+      const reason = { reason: `console: ${ctx.account.username}` };
+      const after =
+        params.action === 'promote'
+          ? source.models.promote(m.ref, reason)
+          : source.models.retire(m.ref, reason);
+      return redirect(`${BASE}/models/${encodeURIComponent(after.ref)}`);
+    } catch (e) {
+      if (!isFedscoreError(e)) throw e;
+      return page(409, m.ref, html`<p class="error" role="alert">Refused (${e.code}): ${e.message}</p>`, ctx);
+    }
+  });
+  posted(F.changeModel);
+
+  /** Only the platform operator records and revokes consents (before the form's fields are read). */
+  const managesConsent: MiddlewareHandler<PageEnv> = async (c, next) => {
+    if (!access.canManageConsent(c.get('ctx').account)) {
+      throw new HttpFailure(403, 'only the platform operator records and revokes consents');
+    }
+    await next();
+  };
+  /** The Consent page again with a registry's refusal (its status; the grant form keeps what was typed). */
+  const consentRefused = (ctx: PageContext, e: FedscoreError, values: Record<string, string>) => {
+    const status = e.code === 'not_found' ? 404 : e.code === 'invalid_state' ? 409 : 400;
+    return page(
+      status,
+      'Consent',
+      consentPage(ctx, {
+        message: refusalText(e.code, e.message, e.field),
+        ...(e.field !== undefined && { field: e.field }),
+        values,
+      }),
+      ctx,
+    );
+  };
+  const consentForm = formOf('consent');
+  mountRoute(
+    app,
+    F.grantConsent,
+    { ...consentForm, before: [...consentForm.before, managesConsent] },
+    (c, { form }) => {
+      const ctx = c.get('ctx');
+      const by = consoleActor(ctx.account);
+      const { csrf: _, ...values } = form;
+      try {
+        const granted = consentTime(values.grantedAt, 'consent.grantedAt');
+        const consent = source.consents.grant(
+          {
+            enterprise: values.enterprise,
+            grantee: values.grantee.trim(),
+            purpose: values.purpose as ConsentPurpose,
+            scope: values.scope
+              .split(',')
+              .map((x) => x.trim())
+              .filter((x) => x !== ''),
+            expiresAt: required(consentTime(values.expiresAt, 'consent.expiresAt'), 'consent.expiresAt'),
+            ...(granted !== undefined && { grantedAt: granted }),
+          },
+          'consent',
+          { by },
+        );
+        logger.info('console consent granted', { role: ctx.account.role, purpose: consent.purpose });
+        return redirect(`${BASE}/consent`);
+      } catch (e) {
+        if (!isFedscoreError(e)) throw e;
+        return consentRefused(ctx, e, values);
+      }
+    },
+  );
+  posted(F.grantConsent);
+  mountRoute(
+    app,
+    F.revokeConsent,
+    { ...consentForm, before: [...consentForm.before, managesConsent] },
+    (c, { params }) => {
+      const ctx = c.get('ctx');
+      const by = consoleActor(ctx.account);
+      try {
+        source.consents.revoke(params.id, { by, reason: `revoked in the console by ${by}` });
+        logger.info('console consent revoked', { role: ctx.account.role });
+        return redirect(`${BASE}/consent`);
+      } catch (e) {
+        if (!isFedscoreError(e)) throw e;
+        return consentRefused(ctx, e, {});
+      }
+    },
+  );
+  posted(F.revokeConsent);
+
+  mountRoute(app, F.saveProduct, formOf('products'), (c, { form }) => {
+    const ctx = c.get('ctx');
+    const pool = source.products;
+    if (pool === undefined) throw new HttpFailure(404, 'this node keeps no product pool');
+    const { csrf: _, ...input } = form;
+    // Both the product's new bank and, when it exists, its current bank must be the account's own.
+    const existing = pool.get(input.id);
+    if (
+      !access.canEditProduct(ctx.account, input.bank) ||
+      (existing !== undefined && !access.canEditProduct(ctx.account, existing.bank))
+    ) {
+      throw new HttpFailure(403, "you change your own bank's products only");
+    }
+    try {
+      const saved = pool.save(input);
+      logger.info('console product saved', { bank: saved.bank });
+      return redirect(`${BASE}/products/${encodeURIComponent(saved.id)}`);
+    } catch (e) {
+      if (!isFedscoreError(e)) throw e;
+      return page(400, 'Products', productsPage(ctx, refusalText(e.code, e.message, e.field)), ctx);
+    }
+  });
+  posted(F.saveProduct);
+
+  mountRoute(app, F.acknowledgeAlert, formOf('alerts'), (c, { params }) => {
+    const ctx = c.get('ctx');
+    const a = visibleAlert(ctx, params.government, params.seq);
+    if (!access.canAcknowledgeAlert(ctx.account, a.bank)) {
+      throw new HttpFailure(403, 'your role does not acknowledge alerts');
+    }
+    source.alerts!.acknowledge(a.government, a.seq, ctx.account.username);
+    logger.info('console alert acknowledged', { severity: a.severity });
+    return redirect(`${BASE}/alerts/${encodeURIComponent(a.government)}/${a.seq}`);
+  });
+  posted(F.acknowledgeAlert);
+
+  mountRoute(app, F.reconcile, formOf('audit', MAX_RECONCILE_BYTES), (c, { form }) => {
+    const ctx = c.get('ctx');
+    const user = form.user;
+    if (!access.canSeeBank(ctx.account, user) || !(source.peers ?? []).includes(user)) {
+      throw new HttpFailure(403, 'you reconcile your own bank only');
+    }
+    const claims: AuditEntry[] = [];
+    for (const [i, raw] of form.claims.split('\n').entries()) {
+      if (raw.trim() === '') continue;
+      let entry: unknown;
+      try {
+        entry = JSON.parse(raw);
+      } catch {
+        entry = undefined;
+      }
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+        return page(400, 'Reconcile', reconcileForm(ctx, `line ${i + 1} is not a JSON object`), ctx);
+      }
+      claims.push(entry as AuditEntry);
+    }
+    let result: AuditReconciliation;
+    try {
+      result = reconcileAuditLogs(source.audit.entries(), claims, { dataOwner: source.party, user });
+    } catch (e) {
+      if (!isFedscoreError(e)) throw e;
+      return page(409, 'Reconcile', reconcileForm(ctx, `this node's log does not decode (${e.code})`), ctx);
+    }
+    return page(200, 'Reconcile', reconcileResult(ctx, user, result), ctx);
+  });
+  posted(F.reconcile);
+
+  // A known path with another method: 405 with the methods it takes.
+  for (const [path, allow] of methods) {
+    const list = [...allow].join(', ');
+    app.all(path, () => {
+      const r = page(405, 'Refused', html`<p class="error" role="alert">use ${[...allow].join(' or ')}</p>`);
+      r.headers.set('allow', list);
+      return r;
+    });
+  }
+  return app;
+}
+
+/** Build the console's handler for the node's HTTP endpoint: every path under /console/ is its app's. */
+export function createConsoleHandler(options: ConsoleOptions): ConsoleHandler {
+  const logger = (options.logger ?? noopLogger).child({ component: 'console' });
+  const streams = new Set<() => void>();
+  const app = createConsoleApp(options, streams);
+  const listener = nodeListener(app, (e) => {
+    // A request the adapter could not read (a bad Host, a backslash in the path): refused, headers on.
+    const bad = e instanceof Error && e.name === 'RequestError';
+    if (!bad) logger.error('console request failed', { code: 'internal' });
+    return new Response(null, { status: bad ? 400 : 500, headers: SECURITY_HEADERS });
+  });
+  const handler = ((req: IncomingMessage, res: ServerResponse): boolean => {
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://console.invalid').pathname;
     } catch {
       return false;
     }
-    if (url.pathname !== BASE && !url.pathname.startsWith(`${BASE}/`)) return false;
-    if (url.pathname === BASE) {
-      redirect(res, `${BASE}/`);
-      return true;
-    }
-    if (url.pathname.startsWith(`${BASE}/api/`)) {
-      api(req, res).catch(() => {
-        if (!res.headersSent) res.writeHead(500, SECURITY_HEADERS).end();
-      });
-      return true;
-    }
-    handle(req, res, url).catch((e: unknown) => {
-      if (res.headersSent) {
-        res.end();
-        return;
-      }
-      if (e instanceof HttpFailure) {
-        req.resume();
-        send(
-          res,
-          e.status,
-          layout(
-            e.status === 404 ? 'Not found' : 'Refused',
-            html`<p class="error" role="alert">${e.message}</p>`,
-          ),
-        );
-        return;
-      }
-      logger.error('console request failed', { code: isFedscoreError(e) ? e.code : 'internal' });
-      send(
-        res,
-        500,
-        layout('Error', html`<p class="error" role="alert">Internal error; see the node log.</p>`),
-      );
+    if (path !== BASE && !path.startsWith(`${BASE}/`)) return false;
+    listener(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500, SECURITY_HEADERS);
+      res.end();
     });
     return true;
   }) as ConsoleHandler;

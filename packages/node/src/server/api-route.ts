@@ -34,6 +34,8 @@ export interface ApiResponse {
   readonly description: string;
   /** A schema registered in the document's components (server/openapi.ts), or none. */
   readonly schema?: z.ZodType;
+  /** Without a schema: the media type of the answer (an HTML page: `text/html`), a string. */
+  readonly mediaType?: string;
   readonly headers?: Readonly<Record<string, { readonly description?: string; readonly schema: object }>>;
 }
 
@@ -52,6 +54,11 @@ export interface ApiRoute {
   readonly query?: z.ZodObject;
   /** A JSON body (`application/json`), registered in the document's components. */
   readonly body?: z.ZodType;
+  /**
+   * An HTML form's fields (`application/x-www-form-urlencoded`), instead of a JSON body: each field a
+   * string, or an array of strings when the field is repeated (a schema of strings refuses that).
+   */
+  readonly form?: z.ZodObject;
   readonly responses: Readonly<Record<string, ApiResponse>>;
 }
 
@@ -67,6 +74,7 @@ export interface RouteInput<R extends ApiRoute> {
   readonly params: Out<R['params']>;
   readonly query: Out<R['query']>;
   readonly body: Out<R['body']>;
+  readonly form: Out<R['form']>;
   /** The body as parsed JSON, before the schema's transforms and defaults. */
   readonly json: unknown;
 }
@@ -81,8 +89,8 @@ export function fieldOfPath(path: readonly PropertyKey[]): string {
     .replace(/^\./, '');
 }
 
-/** The first issue of a failed parse as an `invalid_request` naming its field (under `prefix`). */
-function issueError(error: z.ZodError, fallback: string): ApiError {
+/** The first issue of a failed parse as an `invalid_request` naming its field (`fallback`: none). */
+export function issueError(error: z.ZodError, fallback: string): ApiError {
   const issue = error.issues[0]!;
   const base = fieldOfPath(issue.path);
   if (issue.code === 'unrecognized_keys') {
@@ -93,14 +101,10 @@ function issueError(error: z.ZodError, fallback: string): ApiError {
 }
 
 /**
- * The body as JSON: `application/json` (415), at most `limit` bytes, by its declared length and as it
- * streams (413), valid JSON (400, field `body`).
+ * The body's bytes: at most `limit` bytes, by its declared length and as it streams (413). The media type
+ * is the caller's to check.
  */
-export async function readJsonBody(c: Context, limit: number): Promise<unknown> {
-  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') {
-    throw new ApiError('unsupported_media_type', 'send the body as application/json', 'content-type');
-  }
+export async function readBodyBytes(c: Context, limit: number): Promise<Buffer> {
   const tooLarge = () => new ApiError('payload_too_large', `the body is over ${limit} bytes`);
   const declared = Number(c.req.header('content-length'));
   if (Number.isFinite(declared) && declared > limit) throw tooLarge();
@@ -108,11 +112,58 @@ export async function readJsonBody(c: Context, limit: number): Promise<unknown> 
   const chunks =
     incoming === undefined ? await readWebStream(c.req.raw.body, limit) : await readIncoming(incoming, limit);
   if (chunks === undefined) throw tooLarge();
+  return Buffer.concat(chunks);
+}
+
+function mediaType(c: Context): string {
+  return (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/**
+ * The body as JSON: `application/json` (415), at most `limit` bytes (413), valid JSON (400, field
+ * `body`).
+ */
+export async function readJsonBody(c: Context, limit: number): Promise<unknown> {
+  if (mediaType(c) !== 'application/json') {
+    throw new ApiError('unsupported_media_type', 'send the body as application/json', 'content-type');
+  }
+  const bytes = await readBodyBytes(c, limit);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new ApiError('invalid_request', 'the body is not valid JSON', 'body');
   }
+}
+
+/** An HTML form's fields: one string each, an array for a field sent more than once. */
+export type FormFields = Readonly<Record<string, string | readonly string[]>>;
+
+const FORMS = new WeakMap<Request, Promise<FormFields>>();
+
+/**
+ * The body as an HTML form: `application/x-www-form-urlencoded` (415), at most `limit` bytes (413).
+ * Read once per request (a CSRF check reads it before the route's validation does).
+ */
+export function readFormBody(c: Context, limit: number): Promise<FormFields> {
+  const known = FORMS.get(c.req.raw);
+  if (known !== undefined) return known;
+  const read = (async (): Promise<FormFields> => {
+    if (mediaType(c) !== 'application/x-www-form-urlencoded') {
+      throw new ApiError(
+        'unsupported_media_type',
+        'send the form as application/x-www-form-urlencoded',
+        'content-type',
+      );
+    }
+    const fields: Record<string, string | string[]> = Object.create(null);
+    for (const [k, v] of new URLSearchParams((await readBodyBytes(c, limit)).toString('utf8'))) {
+      const had = fields[k];
+      fields[k] = had === undefined ? v : Array.isArray(had) ? [...had, v] : [had, v];
+    }
+    return fields;
+  })();
+  FORMS.set(c.req.raw, read);
+  return read;
 }
 
 /**
@@ -188,6 +239,7 @@ export function mountRoute<E extends ApiEnv, const R extends ApiRoute>(
     let query: unknown;
     let body: unknown;
     let json: unknown;
+    let form: unknown;
     if (route.params !== undefined) {
       const r = route.params.safeParse(c.req.param());
       if (!r.success) throw issueError(r.error, 'path');
@@ -204,7 +256,12 @@ export function mountRoute<E extends ApiEnv, const R extends ApiRoute>(
       if (!r.success) throw issueError(r.error, 'body');
       body = r.data;
     }
-    return handler(c, { params, query, body, json } as RouteInput<R>);
+    if (route.form !== undefined) {
+      const r = route.form.safeParse(await readFormBody(c, options.bodyLimit));
+      if (!r.success) throw issueError(r.error, 'body');
+      form = r.data;
+    }
+    return handler(c, { params, query, body, json, form } as RouteInput<R>);
   };
   // Hono's typed overloads take a fixed number of handlers; the chain here is built at run time.
   const on = app.on.bind(app) as unknown as (m: string, p: string, ...h: MiddlewareHandler<E>[]) => unknown;
@@ -214,9 +271,15 @@ export function mountRoute<E extends ApiEnv, const R extends ApiRoute>(
 /**
  * A `node:http` request listener for `app` (@hono/node-server). It leaves the global `Request` and
  * `Response` alone (`overrideGlobalObjects: false`: the node's OIDC client uses the global fetch).
+ * `onRequestError` answers a request the adapter cannot make a `Request` of (a bad `Host`, a backslash
+ * in the path) or a failure outside the app's own error handler; without it the adapter's bare 400/500.
  */
 export function nodeListener<E extends ApiEnv>(
   app: Hono<E>,
+  onRequestError?: (e: unknown) => Response,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  return getRequestListener(app.fetch, { overrideGlobalObjects: false });
+  return getRequestListener(app.fetch, {
+    overrideGlobalObjects: false,
+    ...(onRequestError !== undefined && { errorHandler: onRequestError }),
+  });
 }

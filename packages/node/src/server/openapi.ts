@@ -1,6 +1,7 @@
 /**
- * The node's one OpenAPI 3.1 document, covering the scoring API (`/v1/...`, scoring/api-schema.ts) and
- * the console's JSON API (`/console/api/...`, console/api-schema.ts). Generated from the route
+ * The node's one OpenAPI 3.1 document, covering the scoring API (`/v1/...`, scoring/api-schema.ts),
+ * the console's JSON API (`/console/api/...`, console/api-schema.ts) and the console pages' form posts
+ * (console/page-schema.ts). Generated from the route
  * declarations the Hono apps validate with (server/api-route.ts) and zod 4's `z.toJSONSchema`; served
  * at /v1/openapi.json and /console/api/openapi.json, committed as docs/api/openapi.json (a test and
  * `pnpm --filter @fedscore/node openapi --check` compare it). Deterministic: no time or host in it.
@@ -15,6 +16,7 @@ import {
   consoleModelSchema,
   consoleSessionSchema,
 } from '../console/api-schema.ts';
+import { CONSOLE_FORM_ROUTES } from '../console/page-schema.ts';
 import { jobSpecSchema } from '../jobs/spec.ts';
 import {
   errorSchema,
@@ -73,6 +75,16 @@ function operation(route: ApiRoute, ref: (s: z.ZodType) => { $ref: string }): Re
     security: route.security,
     ...(params.length > 0 && { parameters: params }),
     ...(route.body !== undefined && { requestBody: { required: true, content: content(route.body) } }),
+    ...(route.form !== undefined && {
+      requestBody: {
+        required: true,
+        content: {
+          'application/x-www-form-urlencoded': {
+            schema: strip(z.toJSONSchema(route.form, JSON_SCHEMA_OPTIONS)),
+          },
+        },
+      },
+    }),
     responses: Object.fromEntries(
       Object.entries(route.responses).map(([status, r]) => [
         status,
@@ -80,6 +92,8 @@ function operation(route: ApiRoute, ref: (s: z.ZodType) => { $ref: string }): Re
           description: r.description,
           ...(r.headers !== undefined && { headers: r.headers }),
           ...(r.schema !== undefined && { content: content(r.schema) }),
+          ...(r.schema === undefined &&
+            r.mediaType !== undefined && { content: { [r.mediaType]: { schema: { type: 'string' } } } }),
         },
       ]),
     ),
@@ -90,6 +104,9 @@ function operation(route: ApiRoute, ref: (s: z.ZodType) => { $ref: string }): Re
 const SERVERS: Readonly<Record<string, readonly { url: string; description: string }[]>> = {
   scoring: [{ url: 'https://bank-node.internal:9443', description: "The bank node's `scoring.api.listen`" }],
   console: [{ url: 'https://node.internal:9090', description: "The node's `http` endpoint (`console`)" }],
+  'console-pages': [
+    { url: 'https://node.internal:9090', description: "The node's `http` endpoint (`console`)" },
+  ],
 };
 
 /** The OpenAPI 3.1 document of the node's JSON APIs. */
@@ -116,6 +133,7 @@ export function openApiDocument(): Record<string, unknown> {
   for (const route of [
     ...Object.values(SCORING_ROUTES),
     ...Object.values(CONSOLE_API_ROUTES),
+    ...Object.values(CONSOLE_FORM_ROUTES),
   ] as ApiRoute[]) {
     paths[route.path] ??= { servers: SERVERS[route.tags[0]!] };
     paths[route.path]![route.method] = operation(route, ref);
@@ -124,14 +142,19 @@ export function openApiDocument(): Record<string, unknown> {
     openapi: '3.1.0',
     info: {
       title: 'fedscore node API',
-      version: '1.1.0',
+      version: '1.2.0',
       description:
-        "The JSON APIs of a fedscore party node. `scoring`: the bank node's scoring endpoint for a risk engine, on its own listener (`scoring.api`): scores one applicant under encryption with the government node (protocol scoring.online over mutual TLS), subject to the government's consent check and quotas; every call is audited on both nodes (request id, applicant fingerprint, outcome; never scores or features); see docs/scoring-api.md. `console`: the web console's JSON API on the node's `http` endpoint, behind the console's login, roles and CSRF token; see docs/console.md.",
+        "The JSON APIs of a fedscore party node. `scoring`: the bank node's scoring endpoint for a risk engine, on its own listener (`scoring.api`): scores one applicant under encryption with the government node (protocol scoring.online over mutual TLS), subject to the government's consent check and quotas; every call is audited on both nodes (request id, applicant fingerprint, outcome; never scores or features); see docs/scoring-api.md. `console`: the web console's JSON API on the node's `http` endpoint, behind the console's login, roles and CSRF token; see docs/console.md. `console-pages`: the HTML form posts of the console's pages on the same endpoint, under the same session and roles, with the CSRF token in the form.",
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     tags: [
       { name: 'scoring', description: 'The scoring API (bearer token of `fedscore node token`).' },
       { name: 'console', description: "The console's JSON API (console session; CSRF token on changes)." },
+      {
+        name: 'console-pages',
+        description:
+          "The console pages' HTML form posts (console session; the session's CSRF token as the form field `csrf`; answers are HTML pages or a 303 to the next page).",
+      },
     ],
     paths,
     components: {
