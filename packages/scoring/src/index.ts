@@ -190,6 +190,8 @@ export {
   treeScores,
   treeScoringParams,
 } from './tree.ts';
+export type { TreeGuestContributions } from './tree-reasons.ts';
+export { treeGuestContributions } from './tree-reasons.ts';
 export type {
   TreeBatchItem,
   TreeLookupRequest,
