@@ -88,6 +88,7 @@ function referenceValues(tree: readonly SecureBoostNode[]): Float64Array {
 
 function nodeAt(tree: readonly SecureBoostNode[], k: number): SecureBoostNode {
   const n = tree[k];
-  if (n === undefined) throw new FedscoreError('invalid_config', `tree node ${k} missing`, { field: 'trees' });
+  if (n === undefined)
+    throw new FedscoreError('invalid_config', `tree node ${k} missing`, { field: 'trees' });
   return n;
 }
