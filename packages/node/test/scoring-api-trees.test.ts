@@ -1,16 +1,28 @@
 /**
  * The bank node's scoring API serving a SecureBoost model (protocol `scoring.tree`, session mode;
  * docs/scoring-api.md, docs/protocols/tree-scoring.md): a bank node and a government node on loopback
- * (gRPC + mutual TLS, generated certificates), a SecureBoost model trained in process by vfl (scheme
- * `none`: the serving is under test, not the training) on the generated population, each party's own
- * file registered on its node (the bank's promoted), then POST /v1/score over HTTP:
+ * (`@fedscore/node/testing`'s NodeCluster: gRPC + mutual TLS, generated certificates), a SecureBoost
+ * model trained in process by vfl (scheme `none`: the serving is under test, not the training) on the
+ * generated population, each party's own file registered on its node (the bank's promoted), then
+ * POST /v1/score and POST /v1/score/batch over HTTP:
  *   - each score equals the library's plain federated prediction (vfl `predictSecureBoost`, the walk
  *     `fedscore score trees --tree-flow plain` runs) within 6 flooding sd of the session
  *     (`treeFloodingStdDev(TREE_SESSION_ROUNDS)` in log-odds, times 20 / ln 2 in points); band and line
- *     equal `decideCredit` on the reference points; the two reason entries (base, trees) add up to the
- *     score; concurrent requests (micro-batched into shared rounds) score the same;
+ *     equal `decideCredit` on the reference points; the reasons (one per bank feature, base, government)
+ *     add up to the score, the bank's entries are its own splits' contributions (`treeGuestContributions`,
+ *     tested against paper values in @fedscore/scoring) and the government entry is the reference score
+ *     minus what the bank's splits alone give (within the flooding tolerance); concurrent requests
+ *     (micro-batched into shared rounds) score the same;
+ *   - the batch route: scored applicants equal the reference, a refused one (no consent, no record) is
+ *     answered in its slot with the single route's status, each applicant audited on both nodes under
+ *     `<requestId>:<i>`; a bad applicant refuses the whole batch with 400 naming `applicants[i].<field>`
+ *     and the government is not asked anything;
  *   - bad requests are 400 naming the field (a missing and an unknown feature); the government's
  *     refusals are 403 consent_missing and 404 no_record, each one audit entry per node;
+ *   - warm start: a bank node restarted with the model registered opens its tree session at start (the
+ *     government holds it before any request), and the first request uses it (no second session);
+ *   - the `allowExactMode` gate: a government whose config does not set it (the default) refuses the tree
+ *     session (403 policy_refused, a `score.tree` security_event on the government, no data_use);
  *   - a bank node in band mode answers 503 upstream_unavailable for a tree model (the tree flow releases
  *     the score to the bank: exact mode only), before asking the government anything;
  *   - capture: every byte the government received from the bank and the bank from the government while
@@ -19,24 +31,26 @@
  *     government's model file holds them). The bank received only scoring.tree replies (no bitmap of
  *     the plain flow's `secureboost-predict` steps is ever sent).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateUniqueUsccs, normalizeUscc, seededRng, type Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
   createApiToken,
-  createDevCa,
-  issuePartyCert,
-  type NodeConfig,
-  PartyNode,
+  type PartyNode,
   partyFeatures,
+  scoreBatchResponseSchema,
   scoreResponseSchema,
-  validateNodeConfig,
 } from '@fedscore/node';
-import { freePorts } from '@fedscore/node/testing';
-import { decideCredit, parseCreditRules, TREE_SESSION_ROUNDS, treeFloodingStdDev } from '@fedscore/scoring';
+import { NodeCluster, type NodeConfigOverrides, waitUntil } from '@fedscore/node/testing';
+import {
+  decideCredit,
+  parseCreditRules,
+  TREE_SESSION_ROUNDS,
+  treeFloodingStdDev,
+  treeGuestContributions,
+} from '@fedscore/scoring';
 import {
   predictSecureBoost,
   type SecureBoostGuestModel,
@@ -73,14 +87,9 @@ function float64Patterns(x: number): Buffer[] {
 }
 
 describe('scoring API with a SecureBoost model', () => {
-  const root = mkdtempSync(join(tmpdir(), 'fedscore-scoring-trees-'));
-  const ca = createDevCa();
-  const tls = Object.fromEntries(
-    PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
-  ) as Record<Party, { ca: string; cert: string; key: string }>;
   const { token, entry } = createApiToken('risk-engine-trees');
   const rules = parseCreditRules(RULES);
-  let ports: Record<Party, number>;
+  let cluster: NodeCluster<Party>;
   let files: Record<Party, string>;
   let bankTable: Table;
   let govTable: Table;
@@ -98,44 +107,48 @@ describe('scoring API with a SecureBoost model', () => {
   const sd = treeFloodingStdDev(TREE_SESSION_ROUNDS);
   const TOLERANCE_LOGIT = 6 * sd + 1e-9;
 
-  const config = (p: Party, mode: 'exact' | 'band' = 'exact'): NodeConfig =>
-    validateNodeConfig({
-      party: p,
-      listen: `127.0.0.1:${ports[p]}`,
-      stateDir: join(root, p),
-      tls: { ca: 'unused', cert: 'unused', key: 'unused' },
-      peers: Object.fromEntries(
-        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
-      ),
-      data:
-        p === 'bank'
-          ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-          : { credit: { path: files.government, id: ID_COLUMN } },
-      limits: { retries: 1, retryBaseMs: 50 },
-      scoring:
-        p === 'government'
-          ? {
-              serve: true,
-              data: 'credit',
-              allowExactMode: true,
-              quota: { requests: 50, windowSeconds: 86_400 },
-              rate: { requests: 50, windowSeconds: 3600 },
-            }
-          : {
-              api: {
-                listen: '127.0.0.1:0',
-                government: 'government',
-                model: 'sme-trees@production',
-                mode,
-                rules: join(root, 'rules.yaml'),
-                sessions: 1,
-                // Key generation and the 38 MB context on the first request of a session.
-                requestTimeoutMs: 60_000,
-                batch: { maxApplicants: 8, windowMs: 30 },
-                tokens: [entry],
-              },
+  /** Each party's node config; `government` without allowExactMode: the default policy (band only). */
+  const config = (
+    p: Party,
+    o: { mode?: 'exact' | 'band'; allowExactMode?: boolean } = {},
+  ): NodeConfigOverrides => ({
+    data:
+      p === 'bank'
+        ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+        : { credit: { path: files.government, id: ID_COLUMN } },
+    limits: { retries: 1, retryBaseMs: 50 },
+    scoring:
+      p === 'government'
+        ? {
+            serve: true,
+            data: 'credit',
+            ...((o.allowExactMode ?? true) && { allowExactMode: true }),
+            quota: { requests: 50, windowSeconds: 86_400 },
+            rate: { requests: 50, windowSeconds: 3600 },
+          }
+        : {
+            api: {
+              listen: '127.0.0.1:0',
+              government: 'government',
+              model: 'sme-trees@production',
+              mode: o.mode ?? 'exact',
+              rules: join(cluster.dir, 'rules.yaml'),
+              sessions: 1,
+              // Key generation and the 38 MB context on the first request of a session.
+              requestTimeoutMs: 60_000,
+              batch: { maxApplicants: 8, windowMs: 30 },
+              tokens: [entry],
             },
-    });
+          },
+  });
+  /** Restart `p` with `o` (the other node keeps running). */
+  const restart = async (p: Party, o: Parameters<typeof config>[1] = {}): Promise<void> => {
+    await cluster.stop(nodes[p]);
+    nodes[p] = await cluster.start(p, { config: config(p, o) });
+    if (p === 'bank') url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
+  };
+  const auditOf = (node: PartyNode, requestId: string) =>
+    [...node.audit.entries({})].filter((e) => e.details?.requestId === requestId);
 
   const rowValues = (table: Table, names: readonly string[], id: string): Map<string, number> => {
     const i = table.ids.indexOf(id);
@@ -161,11 +174,13 @@ describe('scoring API with a SecureBoost model', () => {
   };
 
   beforeAll(async () => {
-    const p = await freePorts(2);
-    ports = { bank: p[0]!, government: p[1]! };
-    const w = await writePopulation({ enterprises: 500, bankCustomers: 340, seed: 23 }, join(root, 'data'));
+    cluster = await NodeCluster.create({ parties: PARTIES });
+    const w = await writePopulation(
+      { enterprises: 500, bankCustomers: 340, seed: 23 },
+      join(cluster.dir, 'data'),
+    );
     files = { bank: w.bank.path, government: w.government.path };
-    writeFileSync(join(root, 'rules.yaml'), RULES);
+    writeFileSync(join(cluster.dir, 'rules.yaml'), RULES);
     bankTable = await readCsvFile(files.bank, {
       idColumn: ID_COLUMN,
       labelColumn: DEFAULT_LABEL_COLUMN,
@@ -209,8 +224,8 @@ describe('scoring API with a SecureBoost model', () => {
       if (capturing) captured.push(Buffer.from(e.bytes));
     };
     nodes = {
-      government: await PartyNode.start({ config: config('government'), tls: tls.government, onInbound }),
-      bank: await PartyNode.start({ config: config('bank'), tls: tls.bank, onInbound }),
+      government: await cluster.start('government', { config: config('government'), onInbound }),
+      bank: await cluster.start('bank', { config: config('bank'), onInbound }),
     };
     const descriptor = JSON.stringify({ modelId: guest.modelId, guest: 'bank', hosts: ['government'] });
     const registration = {
@@ -256,8 +271,7 @@ describe('scoring API with a SecureBoost model', () => {
   }, 180_000);
 
   afterAll(async () => {
-    await nodes?.bank.stop();
-    await nodes?.government.stop();
+    await cluster?.close();
   }, 30_000);
 
   it('scores applicants as the plain federated prediction does, with band, line and reasons', async () => {
@@ -287,9 +301,21 @@ describe('scoring API with a SecureBoost model', () => {
         expect(body.band?.name).toBe(want.band);
         expect(body.decision?.creditLine).toBe(want.line);
       }
-      expect(body.reasons.map((x) => x.code).sort()).toEqual(['base', 'trees']);
+      // Reasons: each bank feature by its own splits, the base, the government's part as one entry.
+      expect(body.reasons.map((x) => x.code).sort()).toEqual(
+        [...guest.features.map((n) => `bank:${n}`), 'base', 'government'].sort(),
+      );
       const sum = body.reasons.reduce((a, x) => a + x.points, 0);
       expect(Math.abs(sum - body.score!)).toBeLessThan(1e-9);
+      const values = guest.features.map((n) => featuresOf(id)[n] ?? Number.NaN);
+      const own = treeGuestContributions(guest, values);
+      const reason = (code: string) => body.reasons.find((x) => x.code === code)!.points;
+      guest.features.forEach((n, j) => {
+        expect(Math.abs(reason(`bank:${n}`) + FACTOR * own.features[j]!)).toBeLessThan(1e-9);
+      });
+      expect(Math.abs(reason('government') + FACTOR * (z - guest.baseScore - own.known))).toBeLessThan(
+        FACTOR * TOLERANCE_LOGIT,
+      );
     }
     capturing = false;
     // Concurrent requests share rounds (micro-batching) and score the same.
@@ -365,10 +391,105 @@ describe('scoring API with a SecureBoost model', () => {
     }
   }, 120_000);
 
-  it('a bank node in band mode does not serve a tree model (503), without asking the government', async () => {
-    await nodes.bank.stop();
-    nodes.bank = await PartyNode.start({ config: config('bank', 'band'), tls: tls.bank });
+  it('scores a batch: each applicant its own answer and audit; a bad one refuses the batch', async () => {
+    const ids = [...aligned.slice(50, 58), noConsent[0]!, unknownToGov];
+    const postBatch = async (applicants: unknown[]) => {
+      const res = await fetch(`${url}/v1/score/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ applicants }),
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    const features = (id: string) => (id === unknownToGov ? featuresOf(aligned[0]!) : featuresOf(id));
+    // A bad applicant (an unknown feature in the third): 400 naming it, nothing asked of the government.
+    const before = [...nodes.government.audit.entries({})].length;
+    const bad = await postBatch(
+      ids.map((id, i) => ({ applicant: id, features: i === 2 ? { ...features(id), x9: 1 } : features(id) })),
+    );
+    expect(bad.status, JSON.stringify(bad.json)).toBe(400);
+    expect(bad.json.error).toMatchObject({ code: 'invalid_request', field: 'applicants[2].features.x9' });
+    expect([...nodes.government.audit.entries({})].length).toBe(before);
+
+    const t0 = performance.now();
+    const r = await postBatch(ids.map((id) => ({ applicant: id, features: features(id) })));
+    const ms = performance.now() - t0;
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const body = scoreBatchResponseSchema.parse(r.json);
+    expect(body.results.map((x) => x.index)).toEqual(ids.map((_, i) => i));
+    body.results.forEach((x, i) => {
+      const id = ids[i]!;
+      const requestId = `${body.requestId}:${i}`;
+      if (id === noConsent[0]) {
+        expect([x.status, x.error?.code]).toEqual([403, 'consent_missing']);
+      } else if (id === unknownToGov) {
+        expect([x.status, x.error?.code]).toEqual([404, 'no_record']);
+      } else {
+        expect(x.status, JSON.stringify(x)).toBe(200);
+        expect(x.score!.requestId).toBe(requestId);
+        const points = OFFSET - FACTOR * reference.get(id)!;
+        expect(Math.abs(x.score!.score! - points)).toBeLessThan(FACTOR * TOLERANCE_LOGIT);
+      }
+      // One entry per node for each applicant, under its own request id.
+      for (const node of [nodes.bank, nodes.government]) {
+        expect(auditOf(node, requestId).map((e) => e.kind)).toEqual([
+          x.status === 200 ? 'data_use' : 'access_refused',
+        ]);
+      }
+    });
+    console.log(`tree scoring API: a batch of ${ids.length} in ${ms.toFixed(0)} ms`);
+  }, 180_000);
+
+  it('opens its tree session at start: the government holds it before the first request', async () => {
+    await cluster.stop(nodes.bank);
+    await waitUntil('the old bank session is closed', () => nodes.government.scoring!.activeSessions === 0);
+    nodes.bank = await cluster.start('bank', { config: config('bank') });
     url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
+    // The model is registered now: the bank's warm-up opens its one session (sessions: 1) by itself.
+    await waitUntil(
+      'the warmed tree session is open',
+      () => nodes.government.scoring!.activeSessions === 1,
+      120_000,
+    );
+    const id = aligned[60]!;
+    const t0 = performance.now();
+    const r = await post({ applicant: id, features: featuresOf(id) });
+    const ms = performance.now() - t0;
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(Math.abs((r.json.score as number) - (OFFSET - FACTOR * reference.get(id)!))).toBeLessThan(
+      FACTOR * TOLERANCE_LOGIT,
+    );
+    // The request used the warmed session: still one open.
+    expect(nodes.government.scoring!.activeSessions).toBe(1);
+    console.log(`tree scoring API after a warm start: first request ${ms.toFixed(0)} ms`);
+  }, 180_000);
+
+  it('a government without allowExactMode refuses tree scoring: 403 policy_refused, no data used', async () => {
+    await cluster.stop(nodes.bank);
+    await restart('government', { allowExactMode: false });
+    nodes.bank = await cluster.start('bank', { config: config('bank') });
+    url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
+    const id = aligned[61]!;
+    const r = await post({ applicant: id, features: featuresOf(id) });
+    expect(r.status, JSON.stringify(r.json)).toBe(403);
+    expect(r.json.error).toMatchObject({ code: 'policy_refused' });
+    const requestId = (r.json.error as { requestId: string }).requestId;
+    expect(auditOf(nodes.bank, requestId).map((e) => e.kind)).toEqual(['access_refused']);
+    const gov = [...nodes.government.audit.entries({})];
+    expect(
+      gov.some(
+        (e) =>
+          e.kind === 'security_event' &&
+          e.details?.rpc === 'score.tree' &&
+          e.details?.code === 'policy_refused',
+      ),
+    ).toBe(true);
+    expect(gov.filter((e) => e.kind === 'data_use' && e.details?.requestId === requestId)).toEqual([]);
+    await restart('government');
+  }, 180_000);
+
+  it('a bank node in band mode does not serve a tree model (503), without asking the government', async () => {
+    await restart('bank', { mode: 'band' });
     const before = [...nodes.government.audit.entries({})].length;
     const id = aligned[40]!;
     const r = await post({ applicant: id, features: featuresOf(id) });
