@@ -16,7 +16,11 @@
  *     is the government's `security_event` (scoring-policy/) carrying the request id;
  *   - a default government (band mode only) refuses the bank's exact mode with 403 policy_refused, and a
  *     bank in its default (band) mode scores against it;
- *   - with the government node stopped the API answers 503 and the bank process keeps serving.
+ *   - with the government node stopped the API answers 503 and the bank process keeps serving;
+ *   - POST /v1/score/batch (the route tree models share): each applicant's score equals the plaintext
+ *     reference (0.01 points), a refused one (no consent, no record) answered in its slot with the single
+ *     route's status, each audited on both nodes under `<requestId>:<i>`; a bad applicant refuses the
+ *     whole batch with 400 naming `applicants[i].<field>` before the government is asked.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +41,7 @@ import {
   partyFeatures,
   reconcileAuditLogs,
   ScoringQuota,
+  scoreBatchResponseSchema,
   scoreResponseSchema,
   validateNodeConfig,
 } from '@fedscore/node';
@@ -383,6 +388,54 @@ describe('scoring API on the bank node', () => {
       expect(auditOf(nodes.bank, { job: requestId }).map((x) => x.kind)).toEqual([kind]);
       expect(auditOf(nodes.government, { job: requestId }).map((x) => x.kind)).toEqual([kind]);
     }
+  });
+
+  it('POST /v1/score/batch: the same answers as single requests, each applicant audited on its own', async () => {
+    // Applicants no other test scores (the band test's default government allows one request an hour).
+    const good = [17, 18, 19, 27, 28, 29].map((k) => aligned[k]!);
+    const ids = [...good.slice(0, 2), noConsent[0]!, ...good.slice(2), unknownToGov];
+    const features = (id: string) => (id === unknownToGov ? featuresOf(aligned[0]!) : featuresOf(id));
+    const postBatch = (applicants: unknown[]) =>
+      fetch(`${url}/v1/score/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ applicants }),
+      });
+    // A non-finite or missing feature of one applicant refuses the batch, naming it; no audit entry.
+    const before = [...nodes.government.audit.entries({})].length;
+    const { account_turnover_12m: _, ...missing } = features(ids[3]!);
+    const bad = await postBatch(
+      ids.map((id, i) => ({ applicant: id, features: i === 3 ? missing : features(id) })),
+    );
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: unknown }).error).toMatchObject({
+      code: 'invalid_request',
+      field: 'applicants[3].features.account_turnover_12m',
+    });
+    expect([...nodes.government.audit.entries({})].length).toBe(before);
+
+    const r = await postBatch(ids.map((id) => ({ applicant: id, features: features(id) })));
+    expect(r.status).toBe(200);
+    const body = scoreBatchResponseSchema.parse(await r.json());
+    expect(r.headers.get('x-request-id')).toBe(body.requestId);
+    body.results.forEach((x, i) => {
+      const id = ids[i]!;
+      expect(x.index).toBe(i);
+      const requestId = `${body.requestId}:${i}`;
+      if (id === noConsent[0]) expect([x.status, x.error?.code]).toEqual([403, 'consent_missing']);
+      else if (id === unknownToGov) expect([x.status, x.error?.code]).toEqual([404, 'no_record']);
+      else {
+        expect(x.status, JSON.stringify(x)).toBe(200);
+        const reference =
+          OFFSET - FACTOR * (partialOf(guest, rowOf(bankTable, id)) + partialOf(host, rowOf(govTable, id)));
+        expect(x.score!.applicant).toBe(id);
+        expect(x.score!.requestId).toBe(requestId);
+        expect(Math.abs(x.score!.score! - reference)).toBeLessThan(TOLERANCE_POINTS);
+      }
+      const kind = x.status === 200 ? 'data_use' : 'access_refused';
+      expect(auditOf(nodes.bank, { job: requestId }).map((e) => e.kind)).toEqual([kind]);
+      expect(auditOf(nodes.government, { job: requestId }).map((e) => e.kind)).toEqual([kind]);
+    });
   });
 
   it('audits each call on both nodes with the same request id and fingerprint, no score or feature', async () => {
