@@ -52,9 +52,7 @@ function averageOverHostOutcomes(model: SecureBoostGuestModel, guestBins: readon
           break;
         }
         const left =
-          n.kind === 'guest-split'
-            ? guestBins[n.feature]! <= n.bin
-            : ((a >> hostNodes.indexOf(k)) & 1) === 1;
+          n.kind === 'guest-split' ? guestBins[n.feature]! <= n.bin : ((a >> hostNodes.indexOf(k)) & 1) === 1;
         k = left ? n.left : n.right;
       }
     }
@@ -107,15 +105,7 @@ describe('tree reason codes from the guest own splits', () => {
     const hand: SecureBoostGuestModel = {
       ...model,
       trees: [
-        [
-          guestSplit(0, 1, 2),
-          hostSplit(3, 4),
-          guestSplit(1, 5, 6),
-          leaf(1),
-          leaf(3),
-          leaf(-2),
-          leaf(0.5),
-        ],
+        [guestSplit(0, 1, 2), hostSplit(3, 4), guestSplit(1, 5, 6), leaf(1), leaf(3), leaf(-2), leaf(0.5)],
         [hostSplit(1, 2), guestSplit(0, 3, 4), leaf(-4), leaf(4), leaf(0)],
       ],
     };
