@@ -50,12 +50,12 @@ import {
   type CryptoRng,
   cryptoRng,
   FedscoreError,
-  uniform,
   type Logger,
   noopLogger,
   type PartyId,
   type ProtocolSession,
   requireCryptoRng,
+  uniform,
 } from '@fedscore/core';
 import {
   type CkksPublicContext,
@@ -94,8 +94,8 @@ import {
   hostLeafMask,
   maskSumFlood,
   TREE_SCORING_PRESET,
-  type TreeLayout,
   TREE_WEIGHT_BOUND,
+  type TreeLayout,
   treeFloodingStdDev,
   treeLayout,
 } from './tree.ts';
