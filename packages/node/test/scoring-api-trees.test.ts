@@ -23,8 +23,9 @@
  *     government holds it before any request), and the first request uses it (no second session);
  *   - the `allowExactMode` gate: a government whose config does not set it (the default) refuses the tree
  *     session (403 policy_refused, a `score.tree` security_event on the government, no data_use);
- *   - a bank node in band mode answers 503 upstream_unavailable for a tree model (the tree flow releases
- *     the score to the bank: exact mode only), before asking the government anything;
+ *   - band mode (scoring.tree v3) against that default government: each applicant's band and line equal
+ *     `decideCredit` on the plain prediction's points (applicants within 6 sqrt(2) flooding sd of a band
+ *     edge skipped), score and probability null, reasons the bank's own features and the base only;
  *   - capture: every byte the government received from the bank and the bank from the government while
  *     scoring (the transport's raw inbound bytes) is searched for every threshold of the government's
  *     splits, as float64 in both byte orders and as text: none is found (positive control: the
@@ -485,17 +486,46 @@ describe('scoring API with a SecureBoost model', () => {
       ),
     ).toBe(true);
     expect(gov.filter((e) => e.kind === 'data_use' && e.details?.requestId === requestId)).toEqual([]);
-    await restart('government');
   }, 180_000);
 
-  it('a bank node in band mode does not serve a tree model (503), without asking the government', async () => {
+  it('band mode against that default government: the band of the plain score, no score', async () => {
     await restart('bank', { mode: 'band' });
-    const before = [...nodes.government.audit.entries({})].length;
-    const id = aligned[40]!;
-    const r = await post({ applicant: id, features: featuresOf(id) });
-    expect(r.status, JSON.stringify(r.json)).toBe(503);
-    expect(r.json.error).toMatchObject({ code: 'upstream_unavailable' });
-    expect((r.json.error as { message: string }).message).toContain('exact mode only');
-    expect([...nodes.government.audit.entries({})].length).toBe(before);
-  }, 60_000);
+    // Each comparison is rho (z - t + n1) + n2 with rho >= 1: within 6 sqrt(2) sd of a band edge the
+    // band may be the neighbour's.
+    const margin = FACTOR * 6 * Math.SQRT2 * sd;
+    const ids = aligned.slice(70, 90);
+    const r = await fetch(`${url}/v1/score/batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ applicants: ids.map((id) => ({ applicant: id, features: featuresOf(id) })) }),
+    });
+    expect(r.status).toBe(200);
+    const body = scoreBatchResponseSchema.parse(await r.json());
+    let checked = 0;
+    body.results.forEach((x, i) => {
+      const id = ids[i]!;
+      expect(x.status, JSON.stringify(x)).toBe(200);
+      const answer = x.score!;
+      expect([answer.mode, answer.score, answer.probabilityOfDefault]).toEqual(['band', null, null]);
+      // Reasons: the bank's own features and the base; no government entry in band mode.
+      expect(answer.reasons.map((y) => y.code).sort()).toEqual(
+        [...guest.features.map((n) => `bank:${n}`), 'base'].sort(),
+      );
+      const points = OFFSET - FACTOR * reference.get(id)!;
+      if (rules.bands.some((b) => b.minScore !== undefined && Math.abs(points - b.minScore) < margin)) return;
+      const revenue = rowValues(bankTable, ['account_turnover_12m'], id).get('account_turnover_12m')!;
+      const want = decideCredit(rules, points, {
+        account_turnover_12m: Number.isNaN(revenue) ? null : revenue,
+      });
+      expect(answer.band?.name, id).toBe(want.band);
+      expect(answer.decision?.creditLine).toBe(want.line);
+      checked++;
+    });
+    expect(checked).toBeGreaterThanOrEqual(15);
+    // One single request too (the same route as a scorecard's band mode).
+    const id = aligned[91]!;
+    const one = await post({ applicant: id, features: featuresOf(id) });
+    expect(one.status, JSON.stringify(one.json)).toBe(200);
+    expect(one.json).toMatchObject({ mode: 'band', score: null });
+  }, 180_000);
 });

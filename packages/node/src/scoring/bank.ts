@@ -124,7 +124,7 @@ interface ServedTree {
   readonly version: ModelVersion;
   readonly model: SecureBoostGuestModel;
   readonly index: ReadonlyMap<string, number>;
-  /** Applicants per round (a ciphertext's 8,192 slots over the model's block of trees x leaves). */
+  /** Applicants per round (a ciphertext's 8,192 slots over the model's block of trees x leaves, x K in band mode). */
   readonly maxApplicants: number;
 }
 
@@ -599,10 +599,8 @@ export class ScoringClient {
   /** Open the sessions of the current model now (keys generated, the government's context loaded). */
   async warm(): Promise<void> {
     const served = this.#model();
-    if (served.kind === 'tree') {
-      // A tree model is served in exact mode only: a band-mode node opens no tree session.
-      if (this.#o.config.mode === 'exact') await warmPool(this.#treePool(served), this.#o.config.sessions);
-    } else await warmPool(this.#pool(served), this.#o.config.sessions);
+    if (served.kind === 'tree') await warmPool(this.#treePool(served), this.#o.config.sessions);
+    else await warmPool(this.#pool(served), this.#o.config.sessions);
   }
 
   /**
@@ -774,63 +772,75 @@ export class ScoringClient {
     const leaves = Math.max(...model.trees.map((t) => t.filter((n) => n.kind === 'leaf').length));
     let block = 1;
     while (block < model.trees.length * leaves) block *= 2;
+    // Band mode: one block per threshold and applicant.
+    const K = this.#o.config.mode === 'band' ? this.#logitThresholds.length : 1;
     const served: ServedTree = {
       kind: 'tree',
       version,
       model,
       index: new Map(model.features.map((n, j) => [n, j])),
-      maxApplicants: Math.max(1, Math.floor(TREE_SLOTS / block)),
+      maxApplicants: Math.max(1, Math.floor(TREE_SLOTS / (block * K))),
     };
     this.#models.set(version.ref, served);
     return served;
   }
 
   /**
-   * One applicant of a tree model (protocol `scoring.tree`, session mode): the bank learns the log-odds
-   * (flooded), never the government's split outcomes. Exact mode only: the score is known to the bank,
-   * as in the linear exact mode (the government's policy must allow it). Reasons: each of the bank's
-   * features by its own splits (`treeGuestContributions`: the government's sides weighted 1/2), the
-   * base (the model's base score and the trees' reference value), and the government's splits as one
-   * entry (the score minus what the bank's splits alone give: computed from the score, no more).
+   * One applicant of a tree model (protocol `scoring.tree`, session mode): never the government's split
+   * outcomes. Exact mode: the bank learns the log-odds (flooded), as in the linear exact mode (the
+   * government's policy must allow it); band mode: the band only (blinded comparisons with the rules'
+   * thresholds, as the linear band mode). Reasons: each of the bank's features by its own splits
+   * (`treeGuestContributions`: the government's sides weighted 1/2), the base (the model's base score
+   * and the trees' reference value), and in exact mode the government's splits as one entry (the score
+   * minus what the bank's splits alone give: computed from the score, no more).
    */
   #prepareTree(served: ServedTree, body: ScoreRequestBody): Prepared {
-    if (this.#o.config.mode !== 'exact') {
-      throw new ScoringRefusal(
-        'upstream_unavailable',
-        `model ${served.version.ref} is a tree model, served in exact mode only (scoring.api.mode)`,
-      );
-    }
     const applicant = normalizeUscc(body.applicant);
     const values = this.#treeValues(served, body.features);
     const figures = this.#figures(body);
+    const mode = this.#o.config.mode;
     const finish = (result: OnlineScore, requestId: string): ScoreResponseBody => {
       const f = this.#factor;
-      const z = result.score!;
-      const score = this.#offset - f * z;
-      const rules = this.#o.rules;
-      const decision = rules === undefined ? undefined : decideCredit(rules, score, figures);
       const { model } = served;
       const own = treeGuestContributions(model, values);
-      const reasons: ScoreResponseBody['reasons'] = model.features.map((name, j) => ({
-        code: `bank:${name}`,
-        source: 'bank' as const,
-        feature: name,
-        points: -f * own.features[j]!,
-      }));
-      reasons.push(
+      const bankReasons = (): ScoreResponseBody['reasons'] => [
+        ...model.features.map((name, j) => ({
+          code: `bank:${name}`,
+          source: 'bank' as const,
+          feature: name,
+          points: -f * own.features[j]!,
+        })),
         {
           code: 'base',
           source: 'base',
           feature: null,
           points: this.#offset - f * (model.baseScore + own.reference),
         },
-        {
-          code: 'government',
-          source: 'government',
-          feature: null,
-          points: -f * (z - model.baseScore - own.known),
-        },
-      );
+      ];
+      if (mode === 'band') {
+        const decision = decisionForBand(this.#o.rules!, this.#band(result.thresholdIndex!), figures);
+        return this.#response(
+          served.version,
+          requestId,
+          applicant,
+          'band',
+          null,
+          null,
+          decision,
+          bankReasons(),
+        );
+      }
+      const z = result.score!;
+      const score = this.#offset - f * z;
+      const rules = this.#o.rules;
+      const decision = rules === undefined ? undefined : decideCredit(rules, score, figures);
+      const reasons = bankReasons();
+      reasons.push({
+        code: 'government',
+        source: 'government',
+        feature: null,
+        points: -f * (z - model.baseScore - own.known),
+      });
       const pd = z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
       return this.#response(served.version, requestId, applicant, 'exact', score, pd, decision, reasons);
     };
@@ -877,7 +887,12 @@ export class ScoringClient {
       protocol: TREE_SCORING_PROTOCOL,
       version: TREE_SCORING_VERSION,
       label: 'tree scoring',
-      create: () => TreeScoringBank.create({ model: served.model, logger: this.#logger }),
+      create: () =>
+        TreeScoringBank.create({
+          model: served.model,
+          ...(this.#o.config.mode === 'band' && { thresholds: this.#logitThresholds }),
+          logger: this.#logger,
+        }),
       open: (scorer, protocol) => scorer.open(protocol, this.#o.config.government),
     });
   }
