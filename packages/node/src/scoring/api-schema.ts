@@ -116,7 +116,7 @@ export const scoreResponseSchema = z
         modelId: z.string().meta({ description: 'The training run (joint model) id both parties know.' }),
         algorithm: z.string().optional().meta({
           description:
-            '`hetero-lr` (a scorecard: scored with protocol scoring.online) or `secureboost` (boosted trees: protocol scoring.tree, each party evaluating only its own splits; exact mode only).',
+            '`hetero-lr` (a scorecard: scored with protocol scoring.online) or `secureboost` (boosted trees: protocol scoring.tree, each party evaluating only its own splits; exact or band mode).',
         }),
       })
       .strict(),
@@ -149,7 +149,7 @@ export const scoreResponseSchema = z
       .meta({ description: 'Null when the node has no credit rules.' }),
     reasons: z.array(reasonSchema).meta({
       description:
-        "Contributions, most negative first: every bank feature, the base, and the government's part as one entry (exact mode only; a tree model is served in exact mode only).",
+        "Contributions, most negative first: every bank feature, the base, and the government's part as one entry (exact mode only).",
     }),
   })
   .strict()
