@@ -32,19 +32,9 @@
  *     government's model file holds them). The bank received only scoring.tree replies (no bitmap of
  *     the plain flow's `secureboost-predict` steps is ever sent).
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { generateUniqueUsccs, normalizeUscc, seededRng, type Table } from '@fedscore/core';
-import { readCsvFile } from '@fedscore/core/node';
-import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
-import {
-  createApiToken,
-  type PartyNode,
-  partyFeatures,
-  scoreBatchResponseSchema,
-  scoreResponseSchema,
-} from '@fedscore/node';
-import { NodeCluster, type NodeConfigOverrides, waitUntil } from '@fedscore/node/testing';
+import { type PartyNode, partyFeatures, scoreBatchResponseSchema, scoreResponseSchema } from '@fedscore/node';
+import { waitUntil } from '@fedscore/node/testing';
 import {
   decideCredit,
   parseCreditRules,
@@ -61,9 +51,8 @@ import {
   trainSecureBoost,
 } from '@fedscore/vfl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type GovernmentPolicy, ScoringPair } from './scoring-api-fixture.ts';
 
-const PARTIES = ['bank', 'government'] as const;
-type Party = (typeof PARTIES)[number];
 const FACTOR = 20 / Math.LN2;
 const OFFSET = 600 - FACTOR * Math.log(50);
 
@@ -88,19 +77,21 @@ function float64Patterns(x: number): Buffer[] {
 }
 
 describe('scoring API with a SecureBoost model', () => {
-  const { token, entry } = createApiToken('risk-engine-trees');
   const rules = parseCreditRules(RULES);
-  let cluster: NodeCluster<Party>;
-  let files: Record<Party, string>;
+  /** The government's policy in most tests: exact mode allowed (the scores are compared). */
+  const EXACT: GovernmentPolicy = {
+    allowExactMode: true,
+    quota: { requests: 50, windowSeconds: 86_400 },
+    rate: { requests: 50, windowSeconds: 3600 },
+  };
+  let pair: ScoringPair;
   let bankTable: Table;
-  let govTable: Table;
   let guest: SecureBoostGuestModel;
   let host: SecureBoostHostModel;
-  let aligned: string[];
+  let aligned: readonly string[];
   /** The plain federated prediction (log-odds) of each aligned enterprise. */
   const reference = new Map<string, number>();
-  let nodes: Record<Party, PartyNode>;
-  let url: string;
+  let nodes: Record<'bank' | 'government', PartyNode>;
   let capturing = false;
   const captured: Buffer[] = [];
   const noConsent: string[] = [];
@@ -108,89 +99,33 @@ describe('scoring API with a SecureBoost model', () => {
   const sd = treeFloodingStdDev(TREE_SESSION_ROUNDS);
   const TOLERANCE_LOGIT = 6 * sd + 1e-9;
 
-  /** Each party's node config; `government` without allowExactMode: the default policy (band only). */
-  const config = (
-    p: Party,
-    o: { mode?: 'exact' | 'band'; allowExactMode?: boolean } = {},
-  ): NodeConfigOverrides => ({
-    data:
-      p === 'bank'
-        ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-        : { credit: { path: files.government, id: ID_COLUMN } },
-    limits: { retries: 1, retryBaseMs: 50 },
-    scoring:
-      p === 'government'
-        ? {
-            serve: true,
-            data: 'credit',
-            ...((o.allowExactMode ?? true) && { allowExactMode: true }),
-            quota: { requests: 50, windowSeconds: 86_400 },
-            rate: { requests: 50, windowSeconds: 3600 },
-          }
-        : {
-            api: {
-              listen: '127.0.0.1:0',
-              government: 'government',
-              model: 'sme-trees@production',
-              mode: o.mode ?? 'exact',
-              rules: join(cluster.dir, 'rules.yaml'),
-              sessions: 1,
-              // Key generation and the 38 MB context on the first request of a session.
-              requestTimeoutMs: 60_000,
-              batch: { maxApplicants: 8, windowMs: 30 },
-              tokens: [entry],
-            },
-          },
-  });
-  /** Restart `p` with `o` (the other node keeps running). */
-  const restart = async (p: Party, o: Parameters<typeof config>[1] = {}): Promise<void> => {
-    await cluster.stop(nodes[p]);
-    nodes[p] = await cluster.start(p, { config: config(p, o) });
-    if (p === 'bank') url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
-  };
   const auditOf = (node: PartyNode, requestId: string) =>
     [...node.audit.entries({})].filter((e) => e.details?.requestId === requestId);
-
-  const rowValues = (table: Table, names: readonly string[], id: string): Map<string, number> => {
-    const i = table.ids.indexOf(id);
-    const f = partyFeatures(
-      table,
-      table.columns.map((c) => c.name),
-      [i],
-    );
-    const all = new Map(f.names.map((n, j) => [n, f.columns[j]![0]!]));
-    return new Map(names.map((n) => [n, all.get(n) ?? 0]));
+  const featuresOf = (id: string) => pair.features(guest.features, id);
+  const revenueOf = (id: string): number | null => {
+    const x = pair.row(bankTable, id).get('account_turnover_12m')!;
+    return Number.isNaN(x) ? null : x;
   };
-  const featuresOf = (id: string): Record<string, number | null> => {
-    const row = rowValues(bankTable, guest.features, id);
-    return Object.fromEntries(guest.features.map((n) => [n, Number.isNaN(row.get(n)!) ? null : row.get(n)!]));
-  };
-  const post = async (body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
-    const res = await fetch(`${url}/v1/score`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-  };
+  const post = (body: unknown) => pair.post(body);
 
   beforeAll(async () => {
-    cluster = await NodeCluster.create({ parties: PARTIES });
-    const w = await writePopulation(
-      { enterprises: 500, bankCustomers: 340, seed: 23 },
-      join(cluster.dir, 'data'),
-    );
-    files = { bank: w.bank.path, government: w.government.path };
-    writeFileSync(join(cluster.dir, 'rules.yaml'), RULES);
-    bankTable = await readCsvFile(files.bank, {
-      idColumn: ID_COLUMN,
-      labelColumn: DEFAULT_LABEL_COLUMN,
-      impute: 'keep',
+    pair = await ScoringPair.create({
+      population: { enterprises: 500, bankCustomers: 340, seed: 23 },
+      rules: RULES,
+      policy: EXACT,
+      api: {
+        model: 'sme-trees@production',
+        sessions: 1,
+        // Key generation and the 38 MB context on the first request of a session.
+        requestTimeoutMs: 60_000,
+        batch: { maxApplicants: 8, windowMs: 30 },
+      },
     });
-    govTable = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
-    const govRows = new Map(govTable.ids.map((id, i) => [id, i]));
-    const bankRows = bankTable.ids.map((_, i) => i).filter((i) => govRows.has(bankTable.ids[i]!));
-    aligned = bankRows.map((i) => bankTable.ids[i]!);
+    nodes = pair.nodes;
+    bankTable = pair.bankTable;
+    const govTable = pair.govTable;
+    const { bankRows } = pair;
+    aligned = pair.aligned;
     const guestFeatures = partyFeatures(
       bankTable,
       bankTable.columns.map((c) => c.name),
@@ -199,7 +134,7 @@ describe('scoring API with a SecureBoost model', () => {
     const hostFeatures = partyFeatures(
       govTable,
       govTable.columns.map((c) => c.name),
-      aligned.map((id) => govRows.get(id)!),
+      pair.govRows,
     );
     const trained = await trainSecureBoost({
       guest: {
@@ -224,10 +159,8 @@ describe('scoring API with a SecureBoost model', () => {
     const onInbound = (e: { bytes: Uint8Array }) => {
       if (capturing) captured.push(Buffer.from(e.bytes));
     };
-    nodes = {
-      government: await cluster.start('government', { config: config('government'), onInbound }),
-      bank: await cluster.start('bank', { config: config('bank'), onInbound }),
-    };
+    await pair.start('government', { onInbound });
+    await pair.start('bank', { onInbound });
     const descriptor = JSON.stringify({ modelId: guest.modelId, guest: 'bank', hosts: ['government'] });
     const registration = {
       algorithm: 'secureboost',
@@ -256,23 +189,11 @@ describe('scoring API with a SecureBoost model', () => {
       ],
       artifact: serializeHostModel(host),
     });
-    const now = Date.now();
-    for (const id of [...aligned, unknownToGov]) {
-      if (noConsent.includes(id)) continue;
-      nodes.government.consents.grant({
-        enterprise: id,
-        grantee: 'bank',
-        purpose: 'scoring',
-        scope: ['*'],
-        grantedAt: now - 60_000,
-        expiresAt: now + 86_400_000,
-      });
-    }
-    url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
+    pair.grantScoringConsents([...aligned, unknownToGov].filter((id) => !noConsent.includes(id)));
   }, 180_000);
 
   afterAll(async () => {
-    await cluster?.close();
+    await pair?.close();
   }, 30_000);
 
   it('scores applicants as the plain federated prediction does, with band, line and reasons', async () => {
@@ -293,10 +214,7 @@ describe('scoring API with a SecureBoost model', () => {
       expect(body.mode).toBe('exact');
       expect(Math.abs(body.score! - points)).toBeLessThan(FACTOR * TOLERANCE_LOGIT);
       expect(Math.abs(body.probabilityOfDefault! - 1 / (1 + Math.exp(-z)))).toBeLessThan(TOLERANCE_LOGIT);
-      const revenue = rowValues(bankTable, ['account_turnover_12m'], id).get('account_turnover_12m')!;
-      const want = decideCredit(rules, points, {
-        account_turnover_12m: Number.isNaN(revenue) ? null : revenue,
-      });
+      const want = decideCredit(rules, points, { account_turnover_12m: revenueOf(id) });
       // Bands and lines from the reference points (a pick this close to a band edge would be ambiguous).
       if (rules.bands.every((b) => Math.abs(points - (b.minScore ?? -1e9)) > 1)) {
         expect(body.band?.name).toBe(want.band);
@@ -394,14 +312,7 @@ describe('scoring API with a SecureBoost model', () => {
 
   it('scores a batch: each applicant its own answer and audit; a bad one refuses the batch', async () => {
     const ids = [...aligned.slice(50, 58), noConsent[0]!, unknownToGov];
-    const postBatch = async (applicants: unknown[]) => {
-      const res = await fetch(`${url}/v1/score/batch`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ applicants }),
-      });
-      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-    };
+    const postBatch = (applicants: unknown[]) => pair.postBatch(applicants);
     const features = (id: string) => (id === unknownToGov ? featuresOf(aligned[0]!) : featuresOf(id));
     // A bad applicant (an unknown feature in the third): 400 naming it, nothing asked of the government.
     const before = [...nodes.government.audit.entries({})].length;
@@ -442,10 +353,9 @@ describe('scoring API with a SecureBoost model', () => {
   }, 180_000);
 
   it('opens its tree session at start: the government holds it before the first request', async () => {
-    await cluster.stop(nodes.bank);
+    await pair.stop('bank');
     await waitUntil('the old bank session is closed', () => nodes.government.scoring!.activeSessions === 0);
-    nodes.bank = await cluster.start('bank', { config: config('bank') });
-    url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
+    await pair.start('bank');
     // The model is registered now: the bank's warm-up opens its one session (sessions: 1) by itself.
     await waitUntil(
       'the warmed tree session is open',
@@ -466,10 +376,11 @@ describe('scoring API with a SecureBoost model', () => {
   }, 180_000);
 
   it('a government without allowExactMode refuses tree scoring: 403 policy_refused, no data used', async () => {
-    await cluster.stop(nodes.bank);
-    await restart('government', { allowExactMode: false });
-    nodes.bank = await cluster.start('bank', { config: config('bank') });
-    url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
+    await pair.stop('bank');
+    // The config leaves allowExactMode at its default (false).
+    const { allowExactMode: _, ...policy } = EXACT;
+    await pair.start('government', { policy });
+    await pair.start('bank');
     const id = aligned[61]!;
     const r = await post({ applicant: id, features: featuresOf(id) });
     expect(r.status, JSON.stringify(r.json)).toBe(403);
@@ -489,18 +400,14 @@ describe('scoring API with a SecureBoost model', () => {
   }, 180_000);
 
   it('band mode against that default government: the band of the plain score, no score', async () => {
-    await restart('bank', { mode: 'band' });
+    await pair.start('bank', { mode: 'band' });
     // Each comparison is rho (z - t + n1) + n2 with rho >= 1: within 6 sqrt(2) sd of a band edge the
     // band may be the neighbour's.
     const margin = FACTOR * 6 * Math.SQRT2 * sd;
     const ids = aligned.slice(70, 90);
-    const r = await fetch(`${url}/v1/score/batch`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ applicants: ids.map((id) => ({ applicant: id, features: featuresOf(id) })) }),
-    });
+    const r = await pair.postBatch(ids.map((id) => ({ applicant: id, features: featuresOf(id) })));
     expect(r.status).toBe(200);
-    const body = scoreBatchResponseSchema.parse(await r.json());
+    const body = scoreBatchResponseSchema.parse(r.json);
     let checked = 0;
     body.results.forEach((x, i) => {
       const id = ids[i]!;
@@ -513,10 +420,7 @@ describe('scoring API with a SecureBoost model', () => {
       );
       const points = OFFSET - FACTOR * reference.get(id)!;
       if (rules.bands.some((b) => b.minScore !== undefined && Math.abs(points - b.minScore) < margin)) return;
-      const revenue = rowValues(bankTable, ['account_turnover_12m'], id).get('account_turnover_12m')!;
-      const want = decideCredit(rules, points, {
-        account_turnover_12m: Number.isNaN(revenue) ? null : revenue,
-      });
+      const want = decideCredit(rules, points, { account_turnover_12m: revenueOf(id) });
       expect(answer.band?.name, id).toBe(want.band);
       expect(answer.decision?.creditLine).toBe(want.line);
       checked++;
