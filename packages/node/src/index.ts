@@ -294,6 +294,8 @@ export type {
 export { MODEL_STATUSES, ModelRegistry, parseRef, REGISTRY_MIGRATIONS } from './registry/index.ts';
 export type {
   ApiTokenEntry,
+  ScoreBatchRequestBody,
+  ScoreBatchResponseBody,
   ScoreRequestBody,
   ScoreResponseBody,
   ScoringApiErrorBody,
@@ -308,11 +310,14 @@ export {
   createApiToken,
   errorSchema,
   reasonSchema,
+  SCORE_BATCH_MAX_APPLICANTS,
   SCORE_SESSION_PREFIX,
   SCORING_API_ERRORS,
   ScoringClient,
   ScoringEndpoint,
   ScoringRefusal,
+  scoreBatchRequestSchema,
+  scoreBatchResponseSchema,
   scoreRequestSchema,
   scoreResponseSchema,
   usccSchema,

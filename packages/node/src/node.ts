@@ -23,7 +23,7 @@
  *     (`MonitoringClient`);
  *   - online scoring: a government node (`scoring.serve`) answers the banks' scoring sessions, consent-
  *     and quota-gated and audited per request (`ScoringEndpoint`); a bank node (`scoring.api`) serves
- *     POST /v1/score to its risk engine over HTTP(S) with API tokens (`ScoringClient`, `startScoringApi`);
+ *     POST /v1/score (and /v1/score/batch) to its risk engine over HTTP(S) with API tokens (`ScoringClient`, `startScoringApi`);
  *   - feature catalogue: every node takes its peers' published feature profiles (`CatalogueService`,
  *     catalogue/), a node that keeps the catalogue (`catalogue.serve`) answers with the other parties',
  *     and the node publishes its own at start (`catalogue.publishOnStart`), when `fedscore datasets
@@ -77,7 +77,7 @@ import type { DataUseEvent, JobRefusal } from './jobs/runner.ts';
 import { JobRunner, submitJob } from './jobs/runner.ts';
 import { MonitoringClient, MonitoringEndpoint } from './monitoring/remote.ts';
 import { ModelRegistry } from './registry/index.ts';
-import { ScoringClient } from './scoring/bank.ts';
+import { ScoringClient, ScoringRefusal } from './scoring/bank.ts';
 import { ScoringEndpoint } from './scoring/government.ts';
 import { ApiTokens } from './scoring/tokens.ts';
 import { ScoringQuota } from './scoring-policy/index.ts';
@@ -520,6 +520,7 @@ export class PartyNode {
         listen: apiConfig.listen,
         tokens: new ApiTokens(apiConfig.tokens),
         score: (body, requestId) => client.score(body, requestId),
+        scoreBatch: (applicants, requestId) => client.scoreBatch(applicants, requestId),
         audit,
         party: config.party,
         maxBodyBytes: apiConfig.maxBodyBytes,
@@ -532,6 +533,17 @@ export class PartyNode {
         }),
         logger,
       });
+      // The model's sessions now (keys; a tree model's 38 MB context at the government), so the first
+      // request does not pay them (7-14 s for a tree session). Not awaited: the government may be down or
+      // the model not registered yet, and then the first request opens them, as it would have anyway.
+      client.warm().then(
+        () => logger.info('scoring sessions opened', { model: apiConfig.model }),
+        (e: unknown) =>
+          logger.info('scoring sessions not opened at start; the first request opens them', {
+            model: apiConfig.model,
+            code: isFedscoreError(e) ? e.code : e instanceof ScoringRefusal ? e.code : 'error',
+          }),
+      );
     }
     if (monitoring !== undefined) opened.push(() => monitoring.drain());
     let http: HttpEndpoint | undefined;

@@ -2,7 +2,10 @@
  * The scoring API's HTTP layer on its own (`startScoringApi` with a stub scorer that echoes what it was
  * given): HTTPS with `tls`, the bearer-token check before anything else, the typed error body of every
  * refusal class, and a scorer that throws an unexpected error answered as 500 with the request id while
- * the server keeps serving.
+ * the server keeps serving. POST /v1/score/batch: its schema errors name the field under
+ * `applicants[i]`, an empty or over-long batch is 400 naming `applicants`, its body limit is 16 x
+ * `maxBodyBytes` (a batch over the single request's limit is taken), GET is 405, and the scorer's
+ * answer is passed through.
  */
 import { request } from 'node:https';
 import {
@@ -12,6 +15,7 @@ import {
   createDevCa,
   issuePartyCert,
   NodeStore,
+  SCORE_BATCH_MAX_APPLICANTS,
   type ScoreResponseBody,
   ScoringRefusal,
   startScoringApi,
@@ -74,6 +78,7 @@ describe('scoring API over HTTPS', () => {
     const store = NodeStore.inMemory();
     const audit = new AuditLog(store);
     let calls = 0;
+    const batches: number[] = [];
     const api = await startScoringApi({
       listen: '127.0.0.1:0',
       tokens: new ApiTokens([entry]),
@@ -94,6 +99,17 @@ describe('scoring API over HTTPS', () => {
           band: null,
           decision: null,
           reasons: [],
+        };
+      },
+      scoreBatch: async (applicants, requestId) => {
+        batches.push(applicants.length);
+        return {
+          requestId,
+          results: applicants.map((_, index) => ({
+            index,
+            status: 404,
+            error: { code: 'no_record' as const, message: 'none', requestId: `${requestId}:${index}` },
+          })),
         };
       },
     });
@@ -194,6 +210,45 @@ describe('scoring API over HTTPS', () => {
       ]);
       expect(calls).toBe(4);
       expect(api.stats()).toMatchObject({ '200': 3, '404': 1, '405': 1, '413': 2, '400': 2 });
+
+      // The batch route: the schema's errors name the applicant's field; no scorer call for them.
+      const one = { applicant: APPLICANT, features: { x: 1 } };
+      const batch = (body: unknown, h: Record<string, string> = headers) =>
+        httpsCall(api.port, ca.cert, 'POST', '/v1/score/batch', h, JSON.stringify(body));
+      const badUscc = await batch({ applicants: [one, { ...one, applicant: '91350100M000100Y44' }] });
+      expect([badUscc.status, JSON.parse(badUscc.text).error]).toMatchObject([
+        400,
+        { code: 'invalid_request', field: 'applicants[1].applicant' },
+      ]);
+      const nonFinite = await batch({ applicants: [one, one, { ...one, features: { x: 'a' } }] });
+      expect(JSON.parse(nonFinite.text).error).toMatchObject({ field: 'applicants[2].features.x' });
+      const extra = await batch({ applicants: [{ ...one, colour: 'red' }] });
+      expect(JSON.parse(extra.text).error).toMatchObject({ field: 'applicants[0].colour' });
+      for (const n of [0, SCORE_BATCH_MAX_APPLICANTS + 1]) {
+        const r = await batch({ applicants: Array.from({ length: n }, () => one) });
+        expect([r.status, JSON.parse(r.text).error]).toMatchObject([
+          400,
+          { code: 'invalid_request', field: 'applicants' },
+        ]);
+      }
+      expect((await batch({ applicants: [one] }, { 'content-type': 'application/json' })).status).toBe(401);
+      expect((await httpsCall(api.port, ca.cert, 'GET', '/v1/score/batch', headers)).status).toBe(405);
+      expect(batches).toEqual([]);
+      // 200 applicants of two 250-character feature names (~105 KB: over the single request's 64 KiB,
+      // under the batch's 16 x) are taken.
+      const features = { ['a'.repeat(250)]: 1, ['b'.repeat(250)]: 2 };
+      const many = Array.from({ length: 200 }, () => ({ applicant: APPLICANT, features }));
+      expect(JSON.stringify({ applicants: many }).length).toBeGreaterThan(65_536);
+      const taken = await batch({ applicants: many });
+      expect(taken.status, taken.text).toBe(200);
+      const answer = JSON.parse(taken.text) as {
+        requestId: string;
+        results: { index: number; status: number }[];
+      };
+      expect(answer.results).toHaveLength(200);
+      expect(answer.results[199]).toMatchObject({ index: 199, status: 404 });
+      expect(batches).toEqual([200]);
+      expect(taken.headers['x-request-id']).toBe(answer.requestId);
     } finally {
       await api.close();
       store.close();

@@ -1,42 +1,47 @@
 /**
  * The bank node's scoring API serving a SecureBoost model (protocol `scoring.tree`, session mode;
  * docs/scoring-api.md, docs/protocols/tree-scoring.md): a bank node and a government node on loopback
- * (gRPC + mutual TLS, generated certificates), a SecureBoost model trained in process by vfl (scheme
- * `none`: the serving is under test, not the training) on the generated population, each party's own
- * file registered on its node (the bank's promoted), then POST /v1/score over HTTP:
+ * (`@fedscore/node/testing`'s NodeCluster: gRPC + mutual TLS, generated certificates), a SecureBoost
+ * model trained in process by vfl (scheme `none`: the serving is under test, not the training) on the
+ * generated population, each party's own file registered on its node (the bank's promoted), then
+ * POST /v1/score and POST /v1/score/batch over HTTP:
  *   - each score equals the library's plain federated prediction (vfl `predictSecureBoost`, the walk
  *     `fedscore score trees --tree-flow plain` runs) within 6 flooding sd of the session
  *     (`treeFloodingStdDev(TREE_SESSION_ROUNDS)` in log-odds, times 20 / ln 2 in points); band and line
- *     equal `decideCredit` on the reference points; the two reason entries (base, trees) add up to the
- *     score; concurrent requests (micro-batched into shared rounds) score the same;
+ *     equal `decideCredit` on the reference points; the reasons (one per bank feature, base, government)
+ *     add up to the score, the bank's entries are its own splits' contributions (`treeGuestContributions`,
+ *     tested against paper values in @fedscore/scoring) and the government entry is the reference score
+ *     minus what the bank's splits alone give (within the flooding tolerance); concurrent requests
+ *     (micro-batched into shared rounds) score the same;
+ *   - the batch route: scored applicants equal the reference, a refused one (no consent, no record) is
+ *     answered in its slot with the single route's status, each applicant audited on both nodes under
+ *     `<requestId>:<i>`; a bad applicant refuses the whole batch with 400 naming `applicants[i].<field>`
+ *     and the government is not asked anything;
  *   - bad requests are 400 naming the field (a missing and an unknown feature); the government's
  *     refusals are 403 consent_missing and 404 no_record, each one audit entry per node;
- *   - a bank node in band mode answers 503 upstream_unavailable for a tree model (the tree flow releases
- *     the score to the bank: exact mode only), before asking the government anything;
+ *   - warm start: a bank node restarted with the model registered opens its tree session at start (the
+ *     government holds it before any request), and the first request uses it (no second session);
+ *   - the `allowExactMode` gate: a government whose config does not set it (the default) refuses the tree
+ *     session (403 policy_refused, a `score.tree` security_event on the government, no data_use);
+ *   - band mode (scoring.tree v3) against that default government: each applicant's band and line equal
+ *     `decideCredit` on the plain prediction's points (applicants within 6 sqrt(2) flooding sd of a band
+ *     edge skipped), score and probability null, reasons the bank's own features and the base only;
  *   - capture: every byte the government received from the bank and the bank from the government while
  *     scoring (the transport's raw inbound bytes) is searched for every threshold of the government's
  *     splits, as float64 in both byte orders and as text: none is found (positive control: the
  *     government's model file holds them). The bank received only scoring.tree replies (no bitmap of
  *     the plain flow's `secureboost-predict` steps is ever sent).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { generateUniqueUsccs, normalizeUscc, seededRng, type Table } from '@fedscore/core';
-import { readCsvFile } from '@fedscore/core/node';
-import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
+import { type PartyNode, partyFeatures, scoreBatchResponseSchema, scoreResponseSchema } from '@fedscore/node';
+import { waitUntil } from '@fedscore/node/testing';
 import {
-  createApiToken,
-  createDevCa,
-  issuePartyCert,
-  type NodeConfig,
-  PartyNode,
-  partyFeatures,
-  scoreResponseSchema,
-  validateNodeConfig,
-} from '@fedscore/node';
-import { freePorts } from '@fedscore/node/testing';
-import { decideCredit, parseCreditRules, TREE_SESSION_ROUNDS, treeFloodingStdDev } from '@fedscore/scoring';
+  decideCredit,
+  parseCreditRules,
+  TREE_SESSION_ROUNDS,
+  treeFloodingStdDev,
+  treeGuestContributions,
+} from '@fedscore/scoring';
 import {
   predictSecureBoost,
   type SecureBoostGuestModel,
@@ -46,9 +51,8 @@ import {
   trainSecureBoost,
 } from '@fedscore/vfl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type GovernmentPolicy, ScoringPair } from './scoring-api-fixture.ts';
 
-const PARTIES = ['bank', 'government'] as const;
-type Party = (typeof PARTIES)[number];
 const FACTOR = 20 / Math.LN2;
 const OFFSET = 600 - FACTOR * Math.log(50);
 
@@ -73,24 +77,21 @@ function float64Patterns(x: number): Buffer[] {
 }
 
 describe('scoring API with a SecureBoost model', () => {
-  const root = mkdtempSync(join(tmpdir(), 'fedscore-scoring-trees-'));
-  const ca = createDevCa();
-  const tls = Object.fromEntries(
-    PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
-  ) as Record<Party, { ca: string; cert: string; key: string }>;
-  const { token, entry } = createApiToken('risk-engine-trees');
   const rules = parseCreditRules(RULES);
-  let ports: Record<Party, number>;
-  let files: Record<Party, string>;
+  /** The government's policy in most tests: exact mode allowed (the scores are compared). */
+  const EXACT: GovernmentPolicy = {
+    allowExactMode: true,
+    quota: { requests: 50, windowSeconds: 86_400 },
+    rate: { requests: 50, windowSeconds: 3600 },
+  };
+  let pair: ScoringPair;
   let bankTable: Table;
-  let govTable: Table;
   let guest: SecureBoostGuestModel;
   let host: SecureBoostHostModel;
-  let aligned: string[];
+  let aligned: readonly string[];
   /** The plain federated prediction (log-odds) of each aligned enterprise. */
   const reference = new Map<string, number>();
-  let nodes: Record<Party, PartyNode>;
-  let url: string;
+  let nodes: Record<'bank' | 'government', PartyNode>;
   let capturing = false;
   const captured: Buffer[] = [];
   const noConsent: string[] = [];
@@ -98,83 +99,33 @@ describe('scoring API with a SecureBoost model', () => {
   const sd = treeFloodingStdDev(TREE_SESSION_ROUNDS);
   const TOLERANCE_LOGIT = 6 * sd + 1e-9;
 
-  const config = (p: Party, mode: 'exact' | 'band' = 'exact'): NodeConfig =>
-    validateNodeConfig({
-      party: p,
-      listen: `127.0.0.1:${ports[p]}`,
-      stateDir: join(root, p),
-      tls: { ca: 'unused', cert: 'unused', key: 'unused' },
-      peers: Object.fromEntries(
-        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
-      ),
-      data:
-        p === 'bank'
-          ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-          : { credit: { path: files.government, id: ID_COLUMN } },
-      limits: { retries: 1, retryBaseMs: 50 },
-      scoring:
-        p === 'government'
-          ? {
-              serve: true,
-              data: 'credit',
-              allowExactMode: true,
-              quota: { requests: 50, windowSeconds: 86_400 },
-              rate: { requests: 50, windowSeconds: 3600 },
-            }
-          : {
-              api: {
-                listen: '127.0.0.1:0',
-                government: 'government',
-                model: 'sme-trees@production',
-                mode,
-                rules: join(root, 'rules.yaml'),
-                sessions: 1,
-                // Key generation and the 38 MB context on the first request of a session.
-                requestTimeoutMs: 60_000,
-                batch: { maxApplicants: 8, windowMs: 30 },
-                tokens: [entry],
-              },
-            },
-    });
-
-  const rowValues = (table: Table, names: readonly string[], id: string): Map<string, number> => {
-    const i = table.ids.indexOf(id);
-    const f = partyFeatures(
-      table,
-      table.columns.map((c) => c.name),
-      [i],
-    );
-    const all = new Map(f.names.map((n, j) => [n, f.columns[j]![0]!]));
-    return new Map(names.map((n) => [n, all.get(n) ?? 0]));
+  const auditOf = (node: PartyNode, requestId: string) =>
+    [...node.audit.entries({})].filter((e) => e.details?.requestId === requestId);
+  const featuresOf = (id: string) => pair.features(guest.features, id);
+  const revenueOf = (id: string): number | null => {
+    const x = pair.row(bankTable, id).get('account_turnover_12m')!;
+    return Number.isNaN(x) ? null : x;
   };
-  const featuresOf = (id: string): Record<string, number | null> => {
-    const row = rowValues(bankTable, guest.features, id);
-    return Object.fromEntries(guest.features.map((n) => [n, Number.isNaN(row.get(n)!) ? null : row.get(n)!]));
-  };
-  const post = async (body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
-    const res = await fetch(`${url}/v1/score`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-  };
+  const post = (body: unknown) => pair.post(body);
 
   beforeAll(async () => {
-    const p = await freePorts(2);
-    ports = { bank: p[0]!, government: p[1]! };
-    const w = await writePopulation({ enterprises: 500, bankCustomers: 340, seed: 23 }, join(root, 'data'));
-    files = { bank: w.bank.path, government: w.government.path };
-    writeFileSync(join(root, 'rules.yaml'), RULES);
-    bankTable = await readCsvFile(files.bank, {
-      idColumn: ID_COLUMN,
-      labelColumn: DEFAULT_LABEL_COLUMN,
-      impute: 'keep',
+    pair = await ScoringPair.create({
+      population: { enterprises: 500, bankCustomers: 340, seed: 23 },
+      rules: RULES,
+      policy: EXACT,
+      api: {
+        model: 'sme-trees@production',
+        sessions: 1,
+        // Key generation and the 38 MB context on the first request of a session.
+        requestTimeoutMs: 60_000,
+        batch: { maxApplicants: 8, windowMs: 30 },
+      },
     });
-    govTable = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
-    const govRows = new Map(govTable.ids.map((id, i) => [id, i]));
-    const bankRows = bankTable.ids.map((_, i) => i).filter((i) => govRows.has(bankTable.ids[i]!));
-    aligned = bankRows.map((i) => bankTable.ids[i]!);
+    nodes = pair.nodes;
+    bankTable = pair.bankTable;
+    const govTable = pair.govTable;
+    const { bankRows } = pair;
+    aligned = pair.aligned;
     const guestFeatures = partyFeatures(
       bankTable,
       bankTable.columns.map((c) => c.name),
@@ -183,7 +134,7 @@ describe('scoring API with a SecureBoost model', () => {
     const hostFeatures = partyFeatures(
       govTable,
       govTable.columns.map((c) => c.name),
-      aligned.map((id) => govRows.get(id)!),
+      pair.govRows,
     );
     const trained = await trainSecureBoost({
       guest: {
@@ -208,10 +159,8 @@ describe('scoring API with a SecureBoost model', () => {
     const onInbound = (e: { bytes: Uint8Array }) => {
       if (capturing) captured.push(Buffer.from(e.bytes));
     };
-    nodes = {
-      government: await PartyNode.start({ config: config('government'), tls: tls.government, onInbound }),
-      bank: await PartyNode.start({ config: config('bank'), tls: tls.bank, onInbound }),
-    };
+    await pair.start('government', { onInbound });
+    await pair.start('bank', { onInbound });
     const descriptor = JSON.stringify({ modelId: guest.modelId, guest: 'bank', hosts: ['government'] });
     const registration = {
       algorithm: 'secureboost',
@@ -240,24 +189,11 @@ describe('scoring API with a SecureBoost model', () => {
       ],
       artifact: serializeHostModel(host),
     });
-    const now = Date.now();
-    for (const id of [...aligned, unknownToGov]) {
-      if (noConsent.includes(id)) continue;
-      nodes.government.consents.grant({
-        enterprise: id,
-        grantee: 'bank',
-        purpose: 'scoring',
-        scope: ['*'],
-        grantedAt: now - 60_000,
-        expiresAt: now + 86_400_000,
-      });
-    }
-    url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
+    pair.grantScoringConsents([...aligned, unknownToGov].filter((id) => !noConsent.includes(id)));
   }, 180_000);
 
   afterAll(async () => {
-    await nodes?.bank.stop();
-    await nodes?.government.stop();
+    await pair?.close();
   }, 30_000);
 
   it('scores applicants as the plain federated prediction does, with band, line and reasons', async () => {
@@ -278,18 +214,27 @@ describe('scoring API with a SecureBoost model', () => {
       expect(body.mode).toBe('exact');
       expect(Math.abs(body.score! - points)).toBeLessThan(FACTOR * TOLERANCE_LOGIT);
       expect(Math.abs(body.probabilityOfDefault! - 1 / (1 + Math.exp(-z)))).toBeLessThan(TOLERANCE_LOGIT);
-      const revenue = rowValues(bankTable, ['account_turnover_12m'], id).get('account_turnover_12m')!;
-      const want = decideCredit(rules, points, {
-        account_turnover_12m: Number.isNaN(revenue) ? null : revenue,
-      });
+      const want = decideCredit(rules, points, { account_turnover_12m: revenueOf(id) });
       // Bands and lines from the reference points (a pick this close to a band edge would be ambiguous).
       if (rules.bands.every((b) => Math.abs(points - (b.minScore ?? -1e9)) > 1)) {
         expect(body.band?.name).toBe(want.band);
         expect(body.decision?.creditLine).toBe(want.line);
       }
-      expect(body.reasons.map((x) => x.code).sort()).toEqual(['base', 'trees']);
+      // Reasons: each bank feature by its own splits, the base, the government's part as one entry.
+      expect(body.reasons.map((x) => x.code).sort()).toEqual(
+        [...guest.features.map((n) => `bank:${n}`), 'base', 'government'].sort(),
+      );
       const sum = body.reasons.reduce((a, x) => a + x.points, 0);
       expect(Math.abs(sum - body.score!)).toBeLessThan(1e-9);
+      const values = guest.features.map((n) => featuresOf(id)[n] ?? Number.NaN);
+      const own = treeGuestContributions(guest, values);
+      const reason = (code: string) => body.reasons.find((x) => x.code === code)!.points;
+      guest.features.forEach((n, j) => {
+        expect(Math.abs(reason(`bank:${n}`) + FACTOR * own.features[j]!)).toBeLessThan(1e-9);
+      });
+      expect(Math.abs(reason('government') + FACTOR * (z - guest.baseScore - own.known))).toBeLessThan(
+        FACTOR * TOLERANCE_LOGIT,
+      );
     }
     capturing = false;
     // Concurrent requests share rounds (micro-batching) and score the same.
@@ -365,16 +310,126 @@ describe('scoring API with a SecureBoost model', () => {
     }
   }, 120_000);
 
-  it('a bank node in band mode does not serve a tree model (503), without asking the government', async () => {
-    await nodes.bank.stop();
-    nodes.bank = await PartyNode.start({ config: config('bank', 'band'), tls: tls.bank });
-    url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
+  it('scores a batch: each applicant its own answer and audit; a bad one refuses the batch', async () => {
+    const ids = [...aligned.slice(50, 58), noConsent[0]!, unknownToGov];
+    const postBatch = (applicants: unknown[]) => pair.postBatch(applicants);
+    const features = (id: string) => (id === unknownToGov ? featuresOf(aligned[0]!) : featuresOf(id));
+    // A bad applicant (an unknown feature in the third): 400 naming it, nothing asked of the government.
     const before = [...nodes.government.audit.entries({})].length;
-    const id = aligned[40]!;
-    const r = await post({ applicant: id, features: featuresOf(id) });
-    expect(r.status, JSON.stringify(r.json)).toBe(503);
-    expect(r.json.error).toMatchObject({ code: 'upstream_unavailable' });
-    expect((r.json.error as { message: string }).message).toContain('exact mode only');
+    const bad = await postBatch(
+      ids.map((id, i) => ({ applicant: id, features: i === 2 ? { ...features(id), x9: 1 } : features(id) })),
+    );
+    expect(bad.status, JSON.stringify(bad.json)).toBe(400);
+    expect(bad.json.error).toMatchObject({ code: 'invalid_request', field: 'applicants[2].features.x9' });
     expect([...nodes.government.audit.entries({})].length).toBe(before);
-  }, 60_000);
+
+    const t0 = performance.now();
+    const r = await postBatch(ids.map((id) => ({ applicant: id, features: features(id) })));
+    const ms = performance.now() - t0;
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const body = scoreBatchResponseSchema.parse(r.json);
+    expect(body.results.map((x) => x.index)).toEqual(ids.map((_, i) => i));
+    body.results.forEach((x, i) => {
+      const id = ids[i]!;
+      const requestId = `${body.requestId}:${i}`;
+      if (id === noConsent[0]) {
+        expect([x.status, x.error?.code]).toEqual([403, 'consent_missing']);
+      } else if (id === unknownToGov) {
+        expect([x.status, x.error?.code]).toEqual([404, 'no_record']);
+      } else {
+        expect(x.status, JSON.stringify(x)).toBe(200);
+        expect(x.score!.requestId).toBe(requestId);
+        const points = OFFSET - FACTOR * reference.get(id)!;
+        expect(Math.abs(x.score!.score! - points)).toBeLessThan(FACTOR * TOLERANCE_LOGIT);
+      }
+      // One entry per node for each applicant, under its own request id.
+      for (const node of [nodes.bank, nodes.government]) {
+        expect(auditOf(node, requestId).map((e) => e.kind)).toEqual([
+          x.status === 200 ? 'data_use' : 'access_refused',
+        ]);
+      }
+    });
+    console.log(`tree scoring API: a batch of ${ids.length} in ${ms.toFixed(0)} ms`);
+  }, 180_000);
+
+  it('opens its tree session at start: the government holds it before the first request', async () => {
+    await pair.stop('bank');
+    await waitUntil('the old bank session is closed', () => nodes.government.scoring!.activeSessions === 0);
+    await pair.start('bank');
+    // The model is registered now: the bank's warm-up opens its one session (sessions: 1) by itself.
+    await waitUntil(
+      'the warmed tree session is open',
+      () => nodes.government.scoring!.activeSessions === 1,
+      120_000,
+    );
+    const id = aligned[60]!;
+    const t0 = performance.now();
+    const r = await post({ applicant: id, features: featuresOf(id) });
+    const ms = performance.now() - t0;
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(Math.abs((r.json.score as number) - (OFFSET - FACTOR * reference.get(id)!))).toBeLessThan(
+      FACTOR * TOLERANCE_LOGIT,
+    );
+    // The request used the warmed session: still one open.
+    expect(nodes.government.scoring!.activeSessions).toBe(1);
+    console.log(`tree scoring API after a warm start: first request ${ms.toFixed(0)} ms`);
+  }, 180_000);
+
+  it('a government without allowExactMode refuses tree scoring: 403 policy_refused, no data used', async () => {
+    await pair.stop('bank');
+    // The config leaves allowExactMode at its default (false).
+    const { allowExactMode: _, ...policy } = EXACT;
+    await pair.start('government', { policy });
+    await pair.start('bank');
+    const id = aligned[61]!;
+    const r = await post({ applicant: id, features: featuresOf(id) });
+    expect(r.status, JSON.stringify(r.json)).toBe(403);
+    expect(r.json.error).toMatchObject({ code: 'policy_refused' });
+    const requestId = (r.json.error as { requestId: string }).requestId;
+    expect(auditOf(nodes.bank, requestId).map((e) => e.kind)).toEqual(['access_refused']);
+    const gov = [...nodes.government.audit.entries({})];
+    expect(
+      gov.some(
+        (e) =>
+          e.kind === 'security_event' &&
+          e.details?.rpc === 'score.tree' &&
+          e.details?.code === 'policy_refused',
+      ),
+    ).toBe(true);
+    expect(gov.filter((e) => e.kind === 'data_use' && e.details?.requestId === requestId)).toEqual([]);
+  }, 180_000);
+
+  it('band mode against that default government: the band of the plain score, no score', async () => {
+    await pair.start('bank', { mode: 'band' });
+    // Each comparison is rho (z - t + n1) + n2 with rho >= 1: within 6 sqrt(2) sd of a band edge the
+    // band may be the neighbour's.
+    const margin = FACTOR * 6 * Math.SQRT2 * sd;
+    const ids = aligned.slice(70, 90);
+    const r = await pair.postBatch(ids.map((id) => ({ applicant: id, features: featuresOf(id) })));
+    expect(r.status).toBe(200);
+    const body = scoreBatchResponseSchema.parse(r.json);
+    let checked = 0;
+    body.results.forEach((x, i) => {
+      const id = ids[i]!;
+      expect(x.status, JSON.stringify(x)).toBe(200);
+      const answer = x.score!;
+      expect([answer.mode, answer.score, answer.probabilityOfDefault]).toEqual(['band', null, null]);
+      // Reasons: the bank's own features and the base; no government entry in band mode.
+      expect(answer.reasons.map((y) => y.code).sort()).toEqual(
+        [...guest.features.map((n) => `bank:${n}`), 'base'].sort(),
+      );
+      const points = OFFSET - FACTOR * reference.get(id)!;
+      if (rules.bands.some((b) => b.minScore !== undefined && Math.abs(points - b.minScore) < margin)) return;
+      const want = decideCredit(rules, points, { account_turnover_12m: revenueOf(id) });
+      expect(answer.band?.name, id).toBe(want.band);
+      expect(answer.decision?.creditLine).toBe(want.line);
+      checked++;
+    });
+    expect(checked).toBeGreaterThanOrEqual(15);
+    // One single request too (the same route as a scorecard's band mode).
+    const id = aligned[91]!;
+    const one = await post({ applicant: id, features: featuresOf(id) });
+    expect(one.status, JSON.stringify(one.json)).toBe(200);
+    expect(one.json).toMatchObject({ mode: 'band', score: null });
+  }, 180_000);
 });

@@ -1,6 +1,7 @@
 /**
- * The bank node's scoring API end to end: a bank node and a government node on loopback (gRPC + mutual
- * TLS between them, generated certificates), a hetero-LR model trained on the generated population
+ * The bank node's scoring API end to end: a bank node and a government node on loopback (the shared
+ * set-up of scoring-api-fixture.ts: NodeCluster, gRPC + mutual TLS between them, generated
+ * certificates), a hetero-LR model trained on the generated population
  * (scheme 'none', in process) and registered on both nodes, then POST /v1/score over HTTP:
  *   - the score equals an independent plaintext computation of the same model from the raw CSV rows
  *     (each party's sum of w_j (x_j - mean_j) / scale_j, missing -> 0, plus the intercept, mapped to
@@ -16,29 +17,26 @@
  *     is the government's `security_event` (scoring-policy/) carrying the request id;
  *   - a default government (band mode only) refuses the bank's exact mode with 403 policy_refused, and a
  *     bank in its default (band) mode scores against it;
- *   - with the government node stopped the API answers 503 and the bank process keeps serving.
+ *   - with the government node stopped the API answers 503 and the bank process keeps serving;
+ *   - POST /v1/score/batch (the route tree models share): each applicant's score equals the plaintext
+ *     reference (0.01 points), a refused one (no consent, no record) answered in its slot with the single
+ *     route's status, each audited on both nodes under `<requestId>:<i>`; a bad applicant refuses the
+ *     whole batch with 400 naming `applicants[i].<field>` before the government is asked.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateUniqueUsccs, normalizeUscc, seededRng, type Table } from '@fedscore/core';
-import { readCsvFile } from '@fedscore/core/node';
-import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
-  createApiToken,
-  createDevCa,
   DEFAULT_SCORING_POLICY,
   enterpriseSetFingerprint,
-  issuePartyCert,
-  type NodeConfig,
   openApiDocument,
-  PartyNode,
+  type PartyNode,
   partyFeatures,
   reconcileAuditLogs,
   ScoringQuota,
+  scoreBatchResponseSchema,
   scoreResponseSchema,
-  validateNodeConfig,
 } from '@fedscore/node';
 import { decideCredit, parseCreditRules } from '@fedscore/scoring';
 import {
@@ -49,9 +47,8 @@ import {
   trainHeteroLr,
 } from '@fedscore/vfl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type GovernmentPolicy, type Party, ScoringPair } from './scoring-api-fixture.ts';
 
-const PARTIES = ['bank', 'government'] as const;
-type Party = (typeof PARTIES)[number];
 const FACTOR = 20 / Math.LN2;
 const OFFSET = 600 - FACTOR * Math.log(50);
 /** Points: see the file comment. */
@@ -69,23 +66,6 @@ bands:
   - { name: C, minScore: 540, revenueMultiple: 0.1, maxLine: 500000 }
   - { name: D, approve: false }
 `;
-
-async function freePorts(n: number): Promise<number[]> {
-  const { createServer } = await import('node:net');
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((r) => {
-          const s = createServer();
-          s.listen(0, '127.0.0.1', () => r(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 const auditOf = (node: PartyNode, filter: Parameters<PartyNode['audit']['entries']>[0] = {}) => [
   ...node.audit.entries(filter),
@@ -115,22 +95,15 @@ function rowOf(table: Table, id: string): Map<string, number> {
 }
 
 describe('scoring API on the bank node', () => {
-  const root = mkdtempSync(join(tmpdir(), 'fedscore-scoring-api-'));
-  const ca = createDevCa();
-  const tls = Object.fromEntries(
-    PARTIES.map((p) => [p, { ca: ca.cert, ...issuePartyCert({ ca, party: p }) }]),
-  ) as Record<Party, { ca: string; cert: string; key: string }>;
-  const { token, entry } = createApiToken('risk-engine-test');
-  let ports: Record<Party, number>;
-  let files: Record<Party, string>;
+  let pair: ScoringPair;
+  let token: string;
   let bankTable: Table;
   let govTable: Table;
   let guest: PartyModel;
   let host: PartyModel;
   let descriptor: JointModelDescriptor;
-  let aligned: string[];
+  let aligned: readonly string[];
   let nodes: Record<Party, PartyNode>;
-  let url: string;
   const noConsent: string[] = [];
   let quotaRefused = '';
   let rateRefused = '';
@@ -139,88 +112,40 @@ describe('scoring API on the bank node', () => {
 
   /**
    * The government's policy in most tests: exact mode allowed (the scores are compared with the
-   * plaintext model), 10 requests per hour and 20 per 30 days per (bank, enterprise); 'default' is a
-   * government with the default policy (band mode only, 1 per hour, 4 per 30 days).
+   * plaintext model), 10 requests per hour and 20 per 30 days per (bank, enterprise); a government
+   * started with `policy: {}` has the default policy (band mode only, 1 per hour, 4 per 30 days).
    */
   const TEST_POLICY = {
     allowExactMode: true,
     maxThresholds: 4,
     quota: { requests: 20, windowSeconds: 30 * 86_400 },
     rate: { requests: 10, windowSeconds: 3600 },
-  };
-  let govPolicy: 'test' | 'default' = 'test';
-  const config = (p: Party, mode?: 'exact' | 'band'): NodeConfig =>
-    validateNodeConfig({
-      party: p,
-      listen: `127.0.0.1:${ports[p]}`,
-      stateDir: join(root, p),
-      tls: { ca: 'unused', cert: 'unused', key: 'unused' },
-      peers: Object.fromEntries(
-        PARTIES.filter((q) => q !== p).map((q) => [q, { address: `127.0.0.1:${ports[q]}` }]),
-      ),
-      data:
-        p === 'bank'
-          ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-          : { credit: { path: files.government, id: ID_COLUMN } },
-      limits: { retries: 1, retryBaseMs: 50 },
-      scoring:
-        p === 'government'
-          ? { serve: true, data: 'credit', ...(govPolicy === 'test' && TEST_POLICY) }
-          : {
-              api: {
-                listen: '127.0.0.1:0',
-                government: 'government',
-                model: 'sme-credit-line@production',
-                ...(mode !== undefined && { mode }),
-                rules: join(root, 'rules.yaml'),
-                retryAfterSeconds: 60,
-                sessions: 2,
-                requestTimeoutMs: 3000,
-                // A wide window so that the concurrent requests of the batching test share rounds.
-                batch: { maxApplicants: 8, windowMs: 15 },
-                tokens: [entry],
-              },
-            },
-    });
+  } satisfies GovernmentPolicy;
 
-  /** 'default': the bank's config names no mode (band mode). */
-  const startNode = (p: Party, mode: 'exact' | 'band' | 'default' = 'exact'): Promise<PartyNode> =>
-    PartyNode.start({ config: config(p, mode === 'default' ? undefined : mode), tls: tls[p] });
-
-  const featuresOf = (id: string): Record<string, number | null> => {
-    const row = rowOf(bankTable, id);
-    return Object.fromEntries(
-      guest.featureNames.map((n) => [n, Number.isNaN(row.get(n)!) ? null : row.get(n)!]),
-    );
-  };
-
-  const post = async (
-    body: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> => {
-    const res = await fetch(`${url}/v1/score`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    return { status: res.status, json: (await res.json()) as Record<string, unknown>, headers: res.headers };
-  };
+  const featuresOf = (id: string): Record<string, number | null> => pair.features(guest.featureNames, id);
+  const post = (body: unknown, headers: Record<string, string> = {}) => pair.post(body, headers);
+  const url = () => pair.url;
 
   beforeAll(async () => {
-    const p = await freePorts(2);
-    ports = { bank: p[0]!, government: p[1]! };
-    const w = await writePopulation({ enterprises: 400, bankCustomers: 260, seed: 21 }, join(root, 'data'));
-    files = { bank: w.bank.path, government: w.government.path };
-    writeFileSync(join(root, 'rules.yaml'), RULES);
-    bankTable = await readCsvFile(files.bank, {
-      idColumn: ID_COLUMN,
-      labelColumn: DEFAULT_LABEL_COLUMN,
-      impute: 'keep',
+    pair = await ScoringPair.create({
+      population: { enterprises: 400, bankCustomers: 260, seed: 21 },
+      rules: RULES,
+      policy: TEST_POLICY,
+      api: {
+        model: 'sme-credit-line@production',
+        retryAfterSeconds: 60,
+        sessions: 2,
+        requestTimeoutMs: 3000,
+        // A wide window so that the concurrent requests of the batching test share rounds.
+        batch: { maxApplicants: 8, windowMs: 15 },
+      },
     });
-    govTable = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
-    const govRows = new Map(govTable.ids.map((id, i) => [id, i]));
-    const bankRows = bankTable.ids.map((_, i) => i).filter((i) => govRows.has(bankTable.ids[i]!));
-    aligned = bankRows.map((i) => bankTable.ids[i]!);
+    nodes = pair.nodes;
+    token = pair.token;
+    bankTable = pair.bankTable;
+    govTable = pair.govTable;
+    const { bankRows } = pair;
+    aligned = pair.aligned;
     const trained = await trainHeteroLr({
       guest: {
         id: 'bank',
@@ -237,7 +162,7 @@ describe('scoring API on the bank node', () => {
           features: partyFeatures(
             govTable,
             govTable.columns.map((c) => c.name),
-            aligned.map((id) => govRows.get(id)!),
+            pair.govRows,
           ),
         },
       ],
@@ -251,10 +176,8 @@ describe('scoring API on the bank node', () => {
     noConsent.push(aligned[1]!, aligned[2]!);
     quotaRefused = aligned[3]!;
     rateRefused = aligned[4]!;
-    nodes = {
-      government: await startNode('government'),
-      bank: await startNode('bank'),
-    };
+    await pair.start('government');
+    await pair.start('bank');
     descriptor = trained.descriptor;
     const joint = serializeJointModel(trained.descriptor);
     const own = nodes.bank.models.registerHeteroLr({
@@ -272,27 +195,10 @@ describe('scoring API on the bank node', () => {
       metrics: {},
       dataFingerprints: {},
     });
-    const now = Date.now();
-    for (const id of [...aligned, unknownToGov]) {
-      if (noConsent.includes(id)) continue;
-      nodes.government.consents.grant({
-        enterprise: id,
-        grantee: 'bank',
-        purpose: 'scoring',
-        scope: ['*'],
-        grantedAt: now - 60_000,
-        expiresAt: now + 86_400_000,
-      });
-    }
+    pair.grantScoringConsents([...aligned, unknownToGov].filter((id) => !noConsent.includes(id)));
     // Consent for another purpose does not count.
-    nodes.government.consents.grant({
-      enterprise: noConsent[0]!,
-      grantee: 'bank',
-      purpose: 'monitoring',
-      scope: ['*'],
-      grantedAt: now - 60_000,
-      expiresAt: now + 86_400_000,
-    });
+    pair.grantScoringConsents([noConsent[0]!], 'monitoring');
+    const now = Date.now();
     // The government's quota counters, primed through its store: quotaRefused used its 20 requests one
     // every 10 minutes until two hours ago (outside the rate window), rateRefused its 10 of this hour.
     let at = now - 7_200_000 - TEST_POLICY.quota.requests * 600_000;
@@ -303,13 +209,11 @@ describe('scoring API on the bank node', () => {
     const current = new ScoringQuota(nodes.government.store, TEST_POLICY);
     for (let i = 0; i < TEST_POLICY.rate.requests; i++)
       expect(current.admit('bank', rateRefused)).toBe(undefined);
-    url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
   }, 120_000);
 
   afterAll(async () => {
     // The bank first (it tells the government its sessions are over), as an operator would.
-    await nodes?.bank.stop();
-    await nodes?.government.stop();
+    await pair?.close();
   }, 30_000);
 
   it('scores applicants as the plaintext model does (0.01 points), with band, line and reasons', async () => {
@@ -383,6 +287,49 @@ describe('scoring API on the bank node', () => {
       expect(auditOf(nodes.bank, { job: requestId }).map((x) => x.kind)).toEqual([kind]);
       expect(auditOf(nodes.government, { job: requestId }).map((x) => x.kind)).toEqual([kind]);
     }
+  });
+
+  it('POST /v1/score/batch: the same answers as single requests, each applicant audited on its own', async () => {
+    // Applicants no other test scores (the band test's default government allows one request an hour).
+    const good = [17, 18, 19, 27, 28, 29].map((k) => aligned[k]!);
+    const ids = [...good.slice(0, 2), noConsent[0]!, ...good.slice(2), unknownToGov];
+    const features = (id: string) => (id === unknownToGov ? featuresOf(aligned[0]!) : featuresOf(id));
+    const postBatch = (applicants: unknown[]) => pair.postBatch(applicants);
+    // A non-finite or missing feature of one applicant refuses the batch, naming it; no audit entry.
+    const before = [...nodes.government.audit.entries({})].length;
+    const { account_turnover_12m: _, ...missing } = features(ids[3]!);
+    const bad = await postBatch(
+      ids.map((id, i) => ({ applicant: id, features: i === 3 ? missing : features(id) })),
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatchObject({
+      code: 'invalid_request',
+      field: 'applicants[3].features.account_turnover_12m',
+    });
+    expect([...nodes.government.audit.entries({})].length).toBe(before);
+
+    const r = await postBatch(ids.map((id) => ({ applicant: id, features: features(id) })));
+    expect(r.status).toBe(200);
+    const body = scoreBatchResponseSchema.parse(r.json);
+    expect(r.headers.get('x-request-id')).toBe(body.requestId);
+    body.results.forEach((x, i) => {
+      const id = ids[i]!;
+      expect(x.index).toBe(i);
+      const requestId = `${body.requestId}:${i}`;
+      if (id === noConsent[0]) expect([x.status, x.error?.code]).toEqual([403, 'consent_missing']);
+      else if (id === unknownToGov) expect([x.status, x.error?.code]).toEqual([404, 'no_record']);
+      else {
+        expect(x.status, JSON.stringify(x)).toBe(200);
+        const reference =
+          OFFSET - FACTOR * (partialOf(guest, rowOf(bankTable, id)) + partialOf(host, rowOf(govTable, id)));
+        expect(x.score!.applicant).toBe(id);
+        expect(x.score!.requestId).toBe(requestId);
+        expect(Math.abs(x.score!.score! - reference)).toBeLessThan(TOLERANCE_POINTS);
+      }
+      const kind = x.status === 200 ? 'data_use' : 'access_refused';
+      expect(auditOf(nodes.bank, { job: requestId }).map((e) => e.kind)).toEqual([kind]);
+      expect(auditOf(nodes.government, { job: requestId }).map((e) => e.kind)).toEqual([kind]);
+    });
   });
 
   it('audits each call on both nodes with the same request id and fingerprint, no score or feature', async () => {
@@ -520,9 +467,9 @@ describe('scoring API on the bank node', () => {
     ]);
     const big = await post(JSON.stringify({ applicant: id, features, pad: 'x'.repeat(70_000) }));
     expect([big.status, (big.json.error as { code: string }).code]).toEqual([413, 'payload_too_large']);
-    const get = await fetch(`${url}/v1/score`, { headers: { authorization: `Bearer ${token}` } });
+    const get = await fetch(`${url()}/v1/score`, { headers: { authorization: `Bearer ${token}` } });
     expect(get.status).toBe(405);
-    const nowhere = await fetch(`${url}/v2/score`, { method: 'POST' });
+    const nowhere = await fetch(`${url()}/v2/score`, { method: 'POST' });
     expect(nowhere.status).toBe(404);
     // None of these reached the government.
     expect(auditOf(nodes.government, { kind: 'security_event' }).length).toBe(govEvents);
@@ -538,7 +485,7 @@ describe('scoring API on the bank node', () => {
       `Bearer ${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`,
       `Basic ${token}`,
     ]) {
-      const res = await fetch(`${url}/v1/score`, {
+      const res = await fetch(`${url()}/v1/score`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -557,7 +504,7 @@ describe('scoring API on the bank node', () => {
   });
 
   it('serves the OpenAPI document generated from the schemas, identical to the committed one', async () => {
-    const res = await fetch(`${url}/v1/openapi.json`);
+    const res = await fetch(`${url()}/v1/openapi.json`);
     expect(res.status).toBe(200);
     const served = await res.json();
     expect(served).toEqual(openApiDocument());
@@ -596,7 +543,7 @@ describe('scoring API on the bank node', () => {
   });
 
   it('answers 503 while the government node is down, and stays up', async () => {
-    await nodes.government.stop();
+    await pair.stop('government');
     const id = aligned[6]!;
     const r = await post({ applicant: id, features: featuresOf(id) });
     expect([r.status, (r.json.error as { code: string }).code]).toEqual([503, 'upstream_unavailable']);
@@ -604,10 +551,10 @@ describe('scoring API on the bank node', () => {
       auditOf(nodes.bank, { job: r.json.error ? (r.json.error as { requestId: string }).requestId : '' })[0]
         ?.details?.['outcome'],
     ).toBe('upstream_unavailable');
-    const doc = await fetch(`${url}/v1/openapi.json`);
+    const doc = await fetch(`${url()}/v1/openapi.json`);
     expect(doc.status).toBe(200);
     // The government comes back on the same state: the bank reopens sessions and scores again.
-    nodes.government = await startNode('government');
+    await pair.start('government');
     let last = 0;
     for (let attempt = 0; attempt < 6 && last !== 200; attempt++) {
       last = (await post({ applicant: id, features: featuresOf(id) })).status;
@@ -616,9 +563,7 @@ describe('scoring API on the bank node', () => {
   }, 60_000);
 
   it('a default government refuses exact mode: 403 policy_refused, audited on both nodes', async () => {
-    await nodes.government.stop();
-    govPolicy = 'default';
-    nodes.government = await startNode('government');
+    await pair.start('government', { policy: {} });
     // The bank still asks for exact scores: refused for the session, before any applicant is counted.
     const id = aligned[8]!;
     let r = await post({ applicant: id, features: featuresOf(id) });
@@ -637,9 +582,7 @@ describe('scoring API on the bank node', () => {
   }, 60_000);
 
   it('band mode (the default): the bank learns the band (and line) only, the same band as the plaintext score', async () => {
-    await nodes.bank.stop();
-    nodes.bank = await startNode('bank', 'default');
-    url = `http://127.0.0.1:${nodes.bank.scoringApiPort}`;
+    await pair.start('bank', { mode: 'default' });
     let checked = 0;
     const bands = new Set<string>();
     // Applicants not scored before (the default government allows 1 request per hour each), up to 8 per

@@ -152,6 +152,7 @@ export {
   TREE_LAYOUT,
   TREE_LEAF_WEIGHTS,
   TREE_MAX_ROUNDS,
+  TREE_MAX_THRESHOLDS,
   TREE_REPLY,
   TREE_REPLY_ERRORS,
   TREE_REQUEST,
@@ -190,6 +191,8 @@ export {
   treeScores,
   treeScoringParams,
 } from './tree.ts';
+export type { TreeGuestContributions } from './tree-reasons.ts';
+export { treeGuestContributions } from './tree-reasons.ts';
 export type {
   TreeBatchItem,
   TreeLookupRequest,

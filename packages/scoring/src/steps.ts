@@ -22,9 +22,11 @@ export const SCORING_VERSION = 1;
 /**
  * Version of "scoring.tree" (its own since version 2): version 2 adds the session mode of a node's
  * scoring API (tree-layout.max_rounds, then rounds of tree-request / tree-reply naming their applicants)
- * and models of several hosts (the leaf-weight ciphertext passes through every host in turn).
+ * and models of several hosts (the leaf-weight ciphertext passes through every host in turn); version 3
+ * adds band mode to the session mode (tree-layout.band_thresholds K: K blinded blocks per applicant), a
+ * host of version 2 would have answered such a session with scores, so the version says it.
  */
-export const TREE_SCORING_VERSION = 2;
+export const TREE_SCORING_VERSION = 3;
 /**
  * Version of "scoring.online" (its own since version 2): version 2 carries the encrypted partial score
  * inside score-request and the joint result inside score-reply, 2 envelopes per score instead of 4;
@@ -200,6 +202,9 @@ export type TreeReplyMessage = fedscore.scoring.TreeReply;
 /** Most rounds one session-mode key may serve (the flooding is sized for the declared count). */
 export const TREE_MAX_ROUNDS = 4096;
 
+/** Most band thresholds of a band-mode tree session (each is one block per applicant). */
+export const TREE_MAX_THRESHOLDS = 16;
+
 /** Guest -> host: the run's shape and the leaf slots under each host split (no weight, no guest split). */
 export const TREE_LAYOUT: StepDef<TreeLayoutMessage> = protoStep('tree-layout', fedscore.scoring.TreeLayout, {
   check: (m) => {
@@ -214,6 +219,11 @@ export const TREE_LAYOUT: StepDef<TreeLayoutMessage> = protoStep('tree-layout', 
       return 'block: must be a power of two >= trees * slots_per_tree';
     }
     if ((m.contextChunks ?? 0) < 1) return 'context_chunks: must be >= 1';
+    const k = m.bandThresholds ?? 0;
+    if (k > TREE_MAX_THRESHOLDS) return `band_thresholds: at most ${TREE_MAX_THRESHOLDS}`;
+    if (k > 0 && (rounds === 0 || (m.hosts ?? 0) > 1)) {
+      return 'band_thresholds: band mode is a one-host session mode';
+    }
     const bytes = Math.ceil((m.slotsPerTree ?? 0) / 8);
     for (const [i, s] of (m.splits ?? []).entries()) {
       if ((s.tree ?? 0) >= (m.trees ?? 0)) return `splits[${i}].tree: out of range`;

@@ -19,6 +19,14 @@
  *                            where b is 0 on the whole block of an applicant not scored
  *   last: G -> H tree-request with close = true
  *
+ * Band mode (version 3, `thresholds` t_0 > t_1 > ... > t_{K-1} in log-odds, K <= `TREE_MAX_THRESHOLDS`):
+ * applicant i takes K blocks; block k is its block above with (base score - t_k) added to its
+ * guest-reachable leaf weights of tree 0 (one leaf of a tree is reached, so the block sums to
+ * score - t_k). The host floods each block sum (N(0, sd^2)), multiplies it by a blind rho_ik =
+ * 2^(rhoBits u), u uniform in [0, 1), fresh per applicant, block and round (`scoring.online`'s band mode:
+ * Kerschbaum, Biswas & de Hoogh 2009), and floods again. G decrypts rho_ik (score - t_k + n1) + n2 and
+ * keeps the signs: the threshold index, hence the band.
+ *
  * Who learns what (per applicant, exactly as in tree.ts's one-shot run):
  *   - G: the applicant's score (log-odds) + N(0, sd^2), sd = `treeFloodingStdDev(R)` (the flooding is
  *     sized for the R releases the key may make; H refuses a round beyond R and G opens a new session
@@ -28,6 +36,11 @@
  *     the node audits), the layout's counts and the leaf slots under each of its own splits (tree.ts).
  *     Never a leaf weight, a guest split outcome or a score: ciphertexts under G's key only.
  *   What the score itself implies about the host's path (tree.ts) holds here too.
+ *   Band mode: G learns, per threshold, the sign of score - t_k (the band; scores within ~6 sqrt(2) sd
+ *   of a threshold may land in the neighbouring band) and rho |score - t_k| with rho unknown to it (the
+ *   magnitude to within a factor 2^rhoBits = 64), not the score; H learns K as well. A blind shared by an
+ *   applicant's blocks would give the score away (the ratio of two blocks pins rho):
+ *   attacks/tree-band-blinding.attack.test.ts.
  * Threat model: semi-honest G and H, no collusion (tree.ts). A malicious G could put powers of two on
  * the slots of c and read b; the node's quota and consent bound how many applicants it can probe.
  * Paper: Cheng et al. 2019 (SecureBoost, section 5), Chen et al. 2021 (EINI); flooding after Li,
@@ -42,6 +55,7 @@ import {
   type PartyId,
   type ProtocolSession,
   requireCryptoRng,
+  uniform,
 } from '@fedscore/core';
 import {
   type CkksPublicContext,
@@ -57,7 +71,7 @@ import {
   type SecureBoostGuestModel,
   type SecureBoostHostModel,
 } from '@fedscore/vfl';
-import type { OnlineBatchOutcome } from './online.ts';
+import { DEFAULT_RHO_BITS, type OnlineBatchOutcome } from './online.ts';
 import {
   SCORE_REPLY_NO_RECORD,
   SCORE_REPLY_REFUSALS,
@@ -65,6 +79,7 @@ import {
   TREE_CONTEXT,
   TREE_LAYOUT,
   TREE_MAX_ROUNDS,
+  TREE_MAX_THRESHOLDS,
   TREE_REPLY,
   TREE_REQUEST,
   type TreeLayoutMessage,
@@ -79,6 +94,7 @@ import {
   hostLeafMask,
   maskSumFlood,
   TREE_SCORING_PRESET,
+  TREE_WEIGHT_BOUND,
   type TreeLayout,
   treeFloodingStdDev,
   treeLayout,
@@ -100,6 +116,12 @@ export interface TreeScoringBankOptions {
   readonly model: SecureBoostGuestModel;
   /** Rounds this session's key may serve (1 ... `TREE_MAX_ROUNDS`). Default `TREE_SESSION_ROUNDS`. */
   readonly maxRounds?: number;
+  /**
+   * Band mode: the thresholds in log-odds, highest first (as `OnlineScoringBank`'s); an outcome's
+   * `thresholdIndex` is the first one the score reaches (K: none), and no score is learnt. Absent:
+   * exact mode.
+   */
+  readonly thresholds?: readonly number[];
   /** Slot order and key randomness (cryptographic only). Default `cryptoRng()`. */
   readonly rng?: CryptoRng;
   readonly logger?: Logger;
@@ -115,6 +137,8 @@ export class TreeScoringBank {
   readonly #layout: TreeLayout;
   readonly #ctx: CkksSecretContext;
   readonly #maxRounds: number;
+  /** Band mode's thresholds in log-odds ([] in exact mode). */
+  readonly #thresholds: readonly number[];
   #session: ProtocolSession | undefined;
   #host: PartyId = '';
   #round = 0;
@@ -125,11 +149,13 @@ export class TreeScoringBank {
     layout: TreeLayout,
     ctx: CkksSecretContext,
     rounds: number,
+    thresholds: readonly number[],
   ) {
     this.#model = model;
     this.#layout = layout;
     this.#ctx = ctx;
     this.#maxRounds = rounds;
+    this.#thresholds = thresholds;
   }
 
   static async create(options: TreeScoringBankOptions): Promise<TreeScoringBank> {
@@ -141,6 +167,8 @@ export class TreeScoringBank {
       });
     }
     checkTreeModel(model, 1);
+    const thresholds = [...(options.thresholds ?? [])];
+    if (options.thresholds !== undefined) checkThresholds(model, thresholds);
     const rng = options.rng === undefined ? cryptoRng() : requireCryptoRng(options.rng, 'rng');
     const layout = treeLayout(model, rng);
     const ctx = await createCkksContext({
@@ -148,20 +176,30 @@ export class TreeScoringBank {
       rotations: sumRotationSteps(layout.block),
       ...(options.logger !== undefined && { logger: options.logger }),
     });
-    if (ctx.slotCount < layout.block) {
+    if (ctx.slotCount < layout.block * Math.max(1, thresholds.length)) {
       ctx.dispose();
       throw new FedscoreError(
         'unsupported',
-        `trees x leaves (${layout.trees * layout.slotsPerTree}) exceed ${ctx.slotCount} slots`,
-        { field: 'trees' },
+        `trees x leaves (${layout.trees * layout.slotsPerTree}) x thresholds exceed ${ctx.slotCount} slots`,
+        { field: thresholds.length > 1 ? 'thresholds' : 'trees' },
       );
     }
-    return new TreeScoringBank(model, layout, ctx, rounds);
+    return new TreeScoringBank(model, layout, ctx, rounds, thresholds);
   }
 
-  /** Most applicants one round carries (a ciphertext's slots / the block). */
+  /** Most applicants one round carries (a ciphertext's slots / the block, / K in band mode). */
   get maxApplicants(): number {
-    return Math.floor(this.#ctx.slotCount / this.#layout.block);
+    return Math.floor(this.#ctx.slotCount / (this.#layout.block * this.#blocks));
+  }
+
+  /** Blocks per applicant: K in band mode, 1 in exact mode. */
+  get #blocks(): number {
+    return Math.max(1, this.#thresholds.length);
+  }
+
+  /** This bank's own CKKS context (its secret key never leaves it; the attack tests decrypt replies). */
+  get context(): CkksSecretContext {
+    return this.#ctx;
   }
 
   /** Rounds this session may still serve; at 0 the bank closes it and opens a new one. */
@@ -193,6 +231,7 @@ export class TreeScoringBank {
       block: l.block,
       splits: l.splits.map((x) => ({ tree: x.tree, splitId: x.splitId, left: x.left, right: x.right })),
       contextChunks: chunks,
+      bandThresholds: this.#thresholds.length,
     } as TreeLayoutMessage);
     for (let k = 0; k < chunks; k++) {
       await session.send(host, TREE_CONTEXT, context.subarray(k * CONTEXT_CHUNK, (k + 1) * CONTEXT_CHUNK));
@@ -231,8 +270,16 @@ export class TreeScoringBank {
     const features: PartyFeatures = { names, columns };
     const index = model.bins.length === 0 ? [] : applyBins(features, model.bins).index;
     const block = this.#layout.block;
-    const c = new Float64Array(n * block);
-    for (let i = 0; i < n; i++) guestLeafWeights(model, this.#layout, index, i, c, i * block);
+    const K = this.#thresholds.length;
+    const blocks = this.#blocks;
+    const c = new Float64Array(n * blocks * block);
+    for (let i = 0; i < n; i++) {
+      if (K === 0) guestLeafWeights(model, this.#layout, index, i, c, i * block);
+      for (let k = 0; k < K; k++) {
+        const shift = model.baseScore - this.#thresholds[k]!;
+        guestLeafWeights(model, this.#layout, index, i, c, (i * K + k) * block, shift);
+      }
+    }
     const ct = this.#ctx.encrypt(c);
     let bytes: Uint8Array;
     try {
@@ -257,7 +304,7 @@ export class TreeScoringBank {
     if (errors.some((e) => e === '')) {
       const item = (reply.items ?? [])[0]!;
       plain = this.#ctx.scope(() =>
-        this.#ctx.decrypt(this.#ctx.deserializeVector(item).withLength(n * block)),
+        this.#ctx.decrypt(this.#ctx.deserializeVector(item).withLength(n * blocks * block)),
       );
     }
     return items.map((it, i): OnlineBatchOutcome => {
@@ -273,7 +320,13 @@ export class TreeScoringBank {
           }),
         };
       }
-      return { ok: true, score: { applicant, found: true, score: model.baseScore + plain![i * block]! } };
+      if (K === 0) {
+        return { ok: true, score: { applicant, found: true, score: model.baseScore + plain![i * block]! } };
+      }
+      // rho_k (score - t_k) + noise: the first threshold the score reaches (as scoring.online's band mode).
+      let k = 0;
+      while (k < K && plain![(i * K + k) * block]! < 0) k++;
+      return { ok: true, score: { applicant, found: true, thresholdIndex: k } };
     });
   }
 
@@ -293,6 +346,29 @@ export class TreeScoringBank {
   }
 }
 
+/**
+ * Band mode's thresholds: 1 ... `TREE_MAX_THRESHOLDS` finite log-odds, each keeping tree 0's shifted
+ * leaf weights within `TREE_WEIGHT_BOUND` (the range the flooding's error bound was measured for).
+ */
+function checkThresholds(model: SecureBoostGuestModel, thresholds: readonly number[]): void {
+  if (thresholds.length < 1 || thresholds.length > TREE_MAX_THRESHOLDS) {
+    throw new FedscoreError('out_of_range', `band mode takes 1 ... ${TREE_MAX_THRESHOLDS} thresholds`, {
+      field: 'thresholds',
+    });
+  }
+  const weights = (model.trees[0] ?? []).flatMap((n) => (n.kind === 'leaf' ? [n.weight] : []));
+  thresholds.forEach((t, k) => {
+    const shift = model.baseScore - t;
+    if (!Number.isFinite(t) || weights.some((w) => !(Math.abs(w + shift) <= TREE_WEIGHT_BOUND))) {
+      throw new FedscoreError(
+        'out_of_range',
+        `threshold ${t} puts a shifted leaf weight beyond ${TREE_WEIGHT_BOUND} in log-odds`,
+        { field: `thresholds[${k}]` },
+      );
+    }
+  });
+}
+
 /** One applicant of a round, as the host's `lookup` is asked about it. */
 export interface TreeLookupRequest {
   readonly applicant: string;
@@ -307,7 +383,10 @@ export interface TreeScoringGovernmentOptions {
    * The host model this node serves for the layout's model id, or the refusal that answers every
    * request of the session (e.g. `model_unavailable`, `policy_refused`). Asked once per session.
    */
-  readonly modelFor: (modelId: string) => Promise<SecureBoostHostModel | ScoreRefusal>;
+  readonly modelFor: (
+    modelId: string,
+    session: { readonly mode: 'exact' | 'band'; readonly thresholds: number },
+  ) => Promise<SecureBoostHostModel | ScoreRefusal>;
   /**
    * Per round: each applicant's feature values in the model's `features` order (NaN: missing), or
    * undefined (no record), or a refusal code. Asked once per round, with every applicant of it.
@@ -320,6 +399,13 @@ export interface TreeScoringGovernmentOptions {
   readonly rng?: CryptoRng;
   /** Skip the block-start selector (the attack test only: attacks/tree-path.attack.test.ts). */
   readonly unsafeNoSelector?: boolean;
+  /** Band mode's blinding: rho in [1, 2^rhoBits]. Default `DEFAULT_RHO_BITS` (6). */
+  readonly rhoBits?: number;
+  /**
+   * INSECURE (the attack test only: attacks/tree-band-blinding.attack.test.ts): one blind per applicant
+   * for all its K blocks, so two blocks' ratio gives the blind and the score away.
+   */
+  readonly insecureSharedBlinding?: boolean;
   readonly logger?: Logger;
 }
 
@@ -371,7 +457,11 @@ export class TreeScoringGovernment {
     const ctx: CkksPublicContext = await loadCkksPublicContext(bytes, { logger });
     try {
       checkContext(ctx, layout.block);
-      const served = await this.#o.modelFor(wire.modelId ?? '');
+      const K = wire.bandThresholds ?? 0;
+      const served = await this.#o.modelFor(wire.modelId ?? '', {
+        mode: K > 0 ? 'band' : 'exact',
+        thresholds: K,
+      });
       if (typeof served !== 'string') {
         const known = new Set(served.splits.map((x) => x.splitId));
         for (const [k, sp] of layout.splits.entries()) {
@@ -382,8 +472,13 @@ export class TreeScoringGovernment {
           }
         }
       }
-      const perGroup = Math.floor(ctx.slotCount / layout.block);
+      const blocks = Math.max(1, K);
+      const perGroup = Math.floor(ctx.slotCount / (layout.block * blocks));
       const sd = treeFloodingStdDev(maxRounds);
+      const rhoBits = this.#o.rhoBits ?? DEFAULT_RHO_BITS;
+      if (K > 0 && this.#o.insecureSharedBlinding === true) {
+        logger.warn("tree scoring: INSECURE blinding shared by an applicant's blocks", {});
+      }
       let rounds = 0;
       let requests = 0;
       for (;;) {
@@ -450,17 +545,25 @@ export class TreeScoringGovernment {
           found.length,
           layout.splits.map((x) => x.splitId),
         );
-        const mask = new Float64Array(n * layout.block);
-        const select = new Float64Array(n * layout.block);
+        const B = layout.block;
+        const mask = new Float64Array(n * blocks * B);
+        const select = new Float64Array(n * blocks * B);
         found.forEach((f, r) => {
-          hostLeafMask(layout, left, r, mask, f.i * layout.block);
-          select[f.i * layout.block] = 1;
+          // Band mode: a blind per block (per applicant and threshold), fresh every round.
+          const shared = 2 ** (rhoBits * uniform(rng));
+          for (let k = 0; k < blocks; k++) {
+            const at = (f.i * blocks + k) * B;
+            hostLeafMask(layout, left, r, mask, at);
+            select[at] =
+              K === 0 ? 1 : this.#o.insecureSharedBlinding === true ? shared : 2 ** (rhoBits * uniform(rng));
+          }
         });
         const item = (req.items ?? [])[0]!;
-        const reply = maskSumFlood(ctx, item, mask, layout.block, {
+        const reply = maskSumFlood(ctx, item, mask, B, {
           select: this.#o.unsafeNoSelector === true ? undefined : select,
           sd,
           rng,
+          blinded: K > 0,
         });
         await s.send(guest, TREE_REPLY, { errors, items: [reply] } as unknown as TreeReplyMessage);
       }

@@ -254,7 +254,8 @@ export function treeLayout(model: SecureBoostGuestModel, rng: CryptoRng): TreeLa
 /**
  * The guest's vector of one applicant: w(t, s) where the leaf in slot s of tree t is consistent with
  * every guest split outcome of row `i` (host splits allow both sides), else 0. Written into `out` at
- * `offset`.
+ * `offset`. `shift` is added to every guest-reachable leaf of tree 0 (band mode: exactly one leaf of a
+ * tree is reached, so the block sum moves by exactly `shift`).
  */
 export function guestLeafWeights(
   model: SecureBoostGuestModel,
@@ -263,6 +264,7 @@ export function guestLeafWeights(
   i: number,
   out: Float64Array,
   offset: number,
+  shift = 0,
 ): void {
   model.trees.forEach((tree, t) => {
     const reachable = new Set<number>();
@@ -280,7 +282,7 @@ export function guestLeafWeights(
     for (let s = 0; s < layout.slotsPerTree; s++) {
       const leaf = slots[s]!;
       const n = leaf >= 0 && reachable.has(leaf) ? tree[leaf] : undefined;
-      out[offset + t * layout.slotsPerTree + s] = n?.kind === 'leaf' ? n.weight : 0;
+      out[offset + t * layout.slotsPerTree + s] = n?.kind === 'leaf' ? n.weight + (t === 0 ? shift : 0) : 0;
     }
   });
 }
@@ -616,17 +618,32 @@ export class TreeScoringHost {
  * The host's evaluation of one ciphertext of `mask.length / block` applicant blocks: Enc(c) * mask, each
  * block summed into its first slot by log2 B rotations, times the block-start `select` (absent: the
  * attack test's weakened host), plus a fresh encryption of N(0, sd^2) on every slot.
+ *
+ * Band mode (`blinded`): `select` holds a positive blind rho at each block start, and a first fresh
+ * encryption of N(0, sd^2) is added before it, so the circuit error of the sums (which depends on the
+ * host's vector) is flooded before rho multiplies it: rho (sum + e + n1) is as far from rho (sum + n1)
+ * as sum + e + n1 from sum + n1 (statistical distance does not grow under a function applied to both).
+ * The second flooding then covers the selector product's own error only.
  */
 export function maskSumFlood(
   ctx: CkksPublicContext,
   item: Uint8Array,
   mask: Float64Array,
   block: number,
-  o: { readonly select: Float64Array | undefined; readonly sd: number; readonly rng: CryptoRng },
+  o: {
+    readonly select: Float64Array | undefined;
+    readonly sd: number;
+    readonly rng: CryptoRng;
+    readonly blinded?: boolean;
+  },
 ): Uint8Array {
   return ctx.scope(() => {
     let acc: CkksVector = ctx.deserializeVector(item).withLength(mask.length).mul(mask);
     for (let step = 1; step < block; step *= 2) acc = acc.add(acc.rotate(step));
+    if (o.blinded === true) {
+      const first = new Float64Array(mask.length);
+      acc = acc.add(ctx.encrypt(o.sd > 0 ? floodNoise(first, o.sd, { rng: o.rng }) : first));
+    }
     if (o.select !== undefined) acc = acc.mul(o.select);
     // A fresh encryption on every slot: re-randomizes the result and floods the CKKS error.
     const noise = new Float64Array(mask.length);

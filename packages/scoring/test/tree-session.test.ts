@@ -12,7 +12,11 @@
  *   - the declared budget: a bank with maxRounds 1 refuses a second round itself, and a host receiving a
  *     round beyond the layout's max_rounds (a weakened bank that skips its own check) fails the session
  *     with `protocol_step`;
- *   - bad input: a model of two hosts is refused (`unsupported`, field hosts: the session serves one).
+ *   - bad input: a model of two hosts is refused (`unsupported`, field hosts: the session serves one);
+ *   - band mode (version 3): 60 applicants over two rounds, each outcome the index of the first threshold
+ *     the plain score reaches (thresholds at the plain scores' quartiles; applicants within 6 sqrt(2) sd
+ *     of a threshold skipped, at most a few), no score in any outcome; the host's `modelFor` is told
+ *     the mode and K; a threshold beyond the weight bound is refused naming it.
  */
 import {
   createInMemoryNetwork,
@@ -93,8 +97,12 @@ describe('scoring.tree session mode', () => {
 
   const session = async (o: {
     maxRounds?: number;
+    thresholds?: readonly number[];
     rounds: readonly (readonly number[])[];
-    modelFor?: () => Promise<SecureBoostHostModel | 'policy_refused'>;
+    modelFor?: (
+      modelId: string,
+      mode: { mode: 'exact' | 'band'; thresholds: number },
+    ) => Promise<SecureBoostHostModel | 'policy_refused'>;
     lookup?: (applicant: string) => Float64Array | 'consent_missing' | undefined;
     skipBankBudget?: boolean;
   }) => {
@@ -107,7 +115,11 @@ describe('scoring.tree session mode', () => {
     let lookups = 0;
     const out = await runParties(network, {
       bank: async () => {
-        const bank = await TreeScoringBank.create({ model: guest, maxRounds: o.maxRounds ?? 8 });
+        const bank = await TreeScoringBank.create({
+          model: guest,
+          maxRounds: o.maxRounds ?? 8,
+          ...(o.thresholds !== undefined && { thresholds: o.thresholds }),
+        });
         try {
           await bank.open(new ProtocolSession(network.channel('bank'), spec), 'gov');
           const answers = [];
@@ -164,6 +176,43 @@ describe('scoring.tree session mode', () => {
         expect(Math.abs(z - plain[k]!)).toBeLessThan(6 * sd);
       }
     }
+  }, 120_000);
+
+  it('band mode: the threshold index of the plain score, no score; the host is told the mode and K', async () => {
+    // Thresholds at the plain scores' quartiles, highest first (log-odds).
+    const sorted = [...plain].sort((a, b) => b - a);
+    const thresholds = [sorted[50]!, sorted[100]!, sorted[150]!];
+    const picks = Array.from({ length: 60 }, (_, k) => k);
+    let told: unknown;
+    const r = await session({
+      thresholds,
+      rounds: [picks.slice(0, 40), picks.slice(40)],
+      modelFor: async (_id, mode) => {
+        told = mode;
+        return host;
+      },
+    });
+    expect(told).toEqual({ mode: 'band', thresholds: 3 });
+    const { answers, sd } = r.bank;
+    // Each comparison is rho (score - t + n1) + n2, rho >= 1: a sign can flip within 6 sqrt(2) sd of t.
+    const margin = 6 * Math.SQRT2 * sd;
+    let checked = 0;
+    answers.flat().forEach((o, k) => {
+      expect(o.ok && o.score.found).toBe(true);
+      if (!o.ok) return;
+      expect(o.score.score).toBeUndefined();
+      if (thresholds.some((t) => Math.abs(plain[k]! - t) < margin)) return;
+      let want = 0;
+      while (want < thresholds.length && plain[k]! < thresholds[want]!) want++;
+      expect(o.score.thresholdIndex, `applicant ${k}`).toBe(want);
+      checked++;
+    });
+    expect(checked).toBeGreaterThan(50);
+    // A threshold that pushes tree 0's shifted weights beyond the measured range is refused up front.
+    await expect(TreeScoringBank.create({ model: guest, thresholds: [40] })).rejects.toMatchObject({
+      code: 'out_of_range',
+      field: 'thresholds[0]',
+    });
   }, 120_000);
 
   it('a model the host does not serve refuses every applicant without a lookup', async () => {

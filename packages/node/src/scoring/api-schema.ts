@@ -87,9 +87,9 @@ export const reasonSchema = z
   .object({
     code: z.string().meta({
       description:
-        "`bank:<feature>` for one of the bank's features, `government` for the government's whole part (one opaque contribution), `base` for the intercept (a tree model's base score); `trees` for a tree model's whole ensemble (one opaque contribution: its leaves depend on both parties' splits).",
+        "`bank:<feature>` for one of the bank's features, `government` for the government's whole part (one opaque contribution), `base` for the intercept. For a tree model: `bank:<feature>` is what the bank's own splits on that feature move the trees' value (the government's sides counted as equally likely), `base` the base score plus the trees' reference value, `government` the rest (what the government's splits did given the bank's: one opaque contribution, derived from the score; never an outcome of one of its splits).",
     }),
-    source: z.enum(['bank', 'government', 'base', 'trees']),
+    source: z.enum(['bank', 'government', 'base']),
     feature: z
       .string()
       .nullable()
@@ -116,7 +116,7 @@ export const scoreResponseSchema = z
         modelId: z.string().meta({ description: 'The training run (joint model) id both parties know.' }),
         algorithm: z.string().optional().meta({
           description:
-            '`hetero-lr` (a scorecard: scored with protocol scoring.online) or `secureboost` (boosted trees: protocol scoring.tree, each party evaluating only its own splits; exact mode only).',
+            '`hetero-lr` (a scorecard: scored with protocol scoring.online) or `secureboost` (boosted trees: protocol scoring.tree, each party evaluating only its own splits; exact or band mode).',
         }),
       })
       .strict(),
@@ -149,12 +149,68 @@ export const scoreResponseSchema = z
       .meta({ description: 'Null when the node has no credit rules.' }),
     reasons: z.array(reasonSchema).meta({
       description:
-        "Contributions, most negative first: every bank feature, the base, and the government's part as one entry (exact mode only); for a tree model the base and the ensemble (`trees`) as one entry.",
+        "Contributions, most negative first: every bank feature, the base, and the government's part as one entry (exact mode only).",
     }),
   })
   .strict()
   .meta({ description: 'The score, band, pre-approved line and reason codes of one applicant.' });
 export type ScoreResponseBody = z.infer<typeof scoreResponseSchema>;
+
+/** Applicants of one POST /v1/score/batch (the body limit is `maxBodyBytes` x 16 for this route). */
+export const SCORE_BATCH_MAX_APPLICANTS = 256;
+
+export const scoreBatchRequestSchema = z
+  .object({
+    applicants: z
+      .array(scoreRequestSchema)
+      .min(1)
+      .max(SCORE_BATCH_MAX_APPLICANTS)
+      .meta({
+        description: `Up to ${SCORE_BATCH_MAX_APPLICANTS} applicants, each as POST /v1/score takes one. A wrong one refuses the whole batch (400, \`field\` e.g. \`applicants[3].features.revenue\`) before the government is asked anything.`,
+      }),
+  })
+  .strict()
+  .meta({ description: 'Applicants to score with the served model, scorecard or trees.' });
+export type ScoreBatchRequestBody = z.infer<typeof scoreBatchRequestSchema>;
+
+export const scoreBatchResultSchema = z
+  .object({
+    index: z.number().int().min(0).meta({ description: "The applicant's position in the request." }),
+    status: z.number().int().meta({
+      description:
+        "The HTTP status POST /v1/score would have answered for this applicant alone: 200, or the refusal's (403, 404, 429, 503).",
+    }),
+    score: scoreResponseSchema.optional().meta({ description: "Status 200: the applicant's answer." }),
+    error: z
+      .object({
+        code: z.enum([
+          'consent_missing',
+          'policy_refused',
+          'no_record',
+          'quota_exceeded',
+          'rate_limited',
+          'upstream_unavailable',
+          'overloaded',
+        ]),
+        message: z.string(),
+        requestId: z.string(),
+      })
+      .strict()
+      .optional()
+      .meta({ description: 'Any other status: the refusal for this applicant.' }),
+  })
+  .strict();
+
+export const scoreBatchResponseSchema = z
+  .object({
+    requestId: z.string().meta({
+      description: 'This call; applicant i is audited on both nodes as `<requestId>:<i>`.',
+    }),
+    results: z.array(scoreBatchResultSchema).meta({ description: 'One per applicant, in request order.' }),
+  })
+  .strict()
+  .meta({ description: "Each applicant's score or refusal." });
+export type ScoreBatchResponseBody = z.infer<typeof scoreBatchResponseSchema>;
 
 export const errorSchema = z
   .object({
@@ -204,6 +260,30 @@ export const SCORING_ROUTES = {
       '503': errorResponse(
         'upstream_unavailable (the government node is unreachable or slow, or the model cannot be served) or overloaded.',
       ),
+    },
+  }),
+  scoreBatch: defineRoute({
+    method: 'post',
+    path: '/v1/score/batch',
+    operationId: 'scoreBatch',
+    summary: 'Score several applicants in one call',
+    tags: ['scoring'],
+    security: [{ bearerToken: [] }],
+    body: scoreBatchRequestSchema,
+    responses: {
+      '200': {
+        description: 'Every applicant answered (each with its own status: scored or refused).',
+        headers: { 'x-request-id': { schema: { type: 'string' } } },
+        schema: scoreBatchResponseSchema,
+      },
+      '400': errorResponse(
+        'invalid_request: `field` names the wrong field, under `applicants[i]`; no applicant was scored.',
+      ),
+      '401': errorResponse('unauthenticated: no or an unknown bearer token.'),
+      '413': errorResponse('payload_too_large.'),
+      '415': errorResponse('unsupported_media_type: send application/json.'),
+      '500': errorResponse('internal.'),
+      '503': errorResponse('upstream_unavailable: the model cannot be served (no applicant was scored).'),
     },
   }),
   openapi: defineRoute({

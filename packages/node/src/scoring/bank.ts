@@ -53,6 +53,7 @@ import {
   TREE_SCORING_VERSION,
   type TreeBatchItem,
   TreeScoringBank,
+  treeGuestContributions,
 } from '@fedscore/scoring';
 import {
   type PartyModel,
@@ -65,7 +66,12 @@ import { AuditGroupCommit, type AuditLog, enterpriseSetFingerprint } from '../au
 import type { ScoringApiConfig } from '../config/config.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/index.ts';
 import type { GrpcTransport } from '../transport/grpc.ts';
-import type { ScoreRequestBody, ScoreResponseBody } from './api-schema.ts';
+import {
+  SCORING_API_ERRORS,
+  type ScoreBatchResponseBody,
+  type ScoreRequestBody,
+  type ScoreResponseBody,
+} from './api-schema.ts';
 import { SCORE_SESSION_PREFIX, TREE_SESSION_PREFIX } from './government.ts';
 
 /** The government's refusals the API answers with their own code (model_unavailable is a 503). */
@@ -118,9 +124,20 @@ interface ServedTree {
   readonly version: ModelVersion;
   readonly model: SecureBoostGuestModel;
   readonly index: ReadonlyMap<string, number>;
-  /** Applicants per round (a ciphertext's 8,192 slots over the model's block of trees x leaves). */
+  /** Applicants per round (a ciphertext's 8,192 slots over the model's block of trees x leaves, x K in band mode). */
   readonly maxApplicants: number;
 }
+
+/** One applicant checked against the served model: what its round needs, and how its answer reads. */
+type Prepared = (
+  | { readonly kind: 'linear'; readonly item: Omit<OnlineBatchItem, 'requestId'> }
+  | { readonly kind: 'tree'; readonly item: Omit<TreeBatchItem, 'requestId'> }
+) & {
+  readonly applicant: string;
+  readonly finish: (result: OnlineScore, requestId: string) => ScoreResponseBody;
+};
+
+type ScoreBatchResult = ScoreBatchResponseBody['results'][number];
 
 /** What a pooled session's scorer does: one round for a batch of applicants, then close and forget. */
 interface RoundScorer<I> {
@@ -278,7 +295,7 @@ async function warmPool<S>(pool: SessionPool<S>, n: number): Promise<void> {
   if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
 }
 
-/** The bank's scoring service behind POST /v1/score. */
+/** The bank's scoring service behind POST /v1/score and POST /v1/score/batch. */
 export class ScoringClient {
   readonly #o: ScoringClientOptions;
   readonly #logger: Logger;
@@ -321,7 +338,94 @@ export class ScoringClient {
   /** Score one applicant. Throws FedscoreError for bad input (400), ScoringRefusal for refusals. */
   async score(body: ScoreRequestBody, requestId: string): Promise<ScoreResponseBody> {
     const served = this.#model();
-    if (served.kind === 'tree') return this.#scoreTree(served, body, requestId);
+    const p = this.#prepare(served, body);
+    const result = await this.#settle(served.version, p.applicant, requestId, () =>
+      p.kind === 'tree'
+        ? this.#treeBatched(served as ServedTree, { ...p.item, requestId })
+        : this.#batched(served as ServedModel, { ...p.item, requestId }),
+    );
+    return p.finish(result, requestId);
+  }
+
+  /**
+   * Score the applicants of one request (POST /v1/score/batch) with the current model, scorecard or
+   * trees alike. Every applicant's input is checked first: a bad one refuses the whole batch (400, its
+   * field named under `applicants[i]`) before the government is asked anything. Then the applicants go
+   * in rounds of as many as one ciphertext holds, straight to the model's sessions (not through the
+   * single requests' micro-batching window). Each applicant is audited on its own (request id
+   * `<requestId>:<i>`) and answered on its own: its score, or the refusal for it (consent, no record,
+   * quota, rate, upstream), with the HTTP status a single request would have had.
+   */
+  async scoreBatch(bodies: readonly ScoreRequestBody[], requestId: string): Promise<ScoreBatchResponseBody> {
+    const served = this.#model();
+    const prepared = bodies.map((body, i) => {
+      try {
+        return this.#prepare(served, body);
+      } catch (e) {
+        if (!isFedscoreError(e)) throw e;
+        throw new FedscoreError(e.code, e.message, {
+          field: `applicants[${i}]${e.field === undefined ? '' : `.${e.field}`}`,
+          cause: e,
+        });
+      }
+    });
+    const ids = prepared.map((_, i) => `${requestId}:${i}`);
+    let outcomes: Promise<OnlineBatchOutcome>[];
+    if (served.kind === 'tree') {
+      const items = prepared.map((p, i) => ({
+        ...(p.item as Omit<TreeBatchItem, 'requestId'>),
+        requestId: ids[i]!,
+      }));
+      outcomes = this.#rounds(items, Math.min(served.maxApplicants, ONLINE_MAX_BATCH), (w) =>
+        this.#round(this.#treePool(served), w, 'tree-reply.errors', (s) => s.scorer.roundsLeft > 0),
+      );
+    } else {
+      const items = prepared.map((p, i) => ({
+        ...(p.item as Omit<OnlineBatchItem, 'requestId'>),
+        requestId: ids[i]!,
+      }));
+      outcomes = this.#rounds(items, this.#linearMaxApplicants(), (w) =>
+        this.#round(this.#pool(served), w, 'score-reply.error'),
+      );
+    }
+    const results = await Promise.all(
+      prepared.map((p, i) =>
+        this.#settle(served.version, p.applicant, ids[i]!, () => outcomes[i]!).then(
+          (result): ScoreBatchResult => ({ index: i, status: 200, score: p.finish(result, ids[i]!) }),
+          (e: unknown): ScoreBatchResult => {
+            if (!(e instanceof ScoringRefusal)) throw e;
+            return {
+              index: i,
+              status: SCORING_API_ERRORS[e.code],
+              error: { code: e.code, message: e.message, requestId: ids[i]! },
+            };
+          },
+        ),
+      ),
+    );
+    return { requestId, results };
+  }
+
+  /** `items` in rounds of at most `size`, each sent by `send`; one outcome per item, in order. */
+  #rounds<I>(
+    items: readonly I[],
+    size: number,
+    send: (waiting: readonly Waiting<I>[]) => void,
+  ): Promise<OnlineBatchOutcome>[] {
+    const waiting: Waiting<I>[] = [];
+    const outcomes = items.map(
+      (item) => new Promise<OnlineBatchOutcome>((resolve, reject) => waiting.push({ item, resolve, reject })),
+    );
+    for (let i = 0; i < waiting.length; i += size) send(waiting.slice(i, i + size));
+    return outcomes;
+  }
+
+  /**
+   * Checks one applicant's input against the served model (FedscoreError naming the field, before any
+   * round) and computes what the round needs; `finish` turns the government's answer into the response.
+   */
+  #prepare(served: ServedModel | ServedTree, body: ScoreRequestBody): Prepared {
+    if (served.kind === 'tree') return this.#prepareTree(served, body);
     const applicant = normalizeUscc(body.applicant);
     const { own } = served;
     // The bank's own terms on the standardized scale (what partyPartialScores computes, per feature).
@@ -339,38 +443,38 @@ export class ScoringClient {
     }
     const figures = this.#figures(body);
     const mode = this.#o.config.mode;
-    const result = await this.#settle(served.version, applicant, requestId, () =>
-      this.#batched(served, { applicant, bankPartial: zBank, requestId }),
-    );
-    const rules = this.#o.rules;
-    const f = this.#factor;
-    let score: number | null = null;
-    let pd: number | null = null;
-    let decision: CreditDecision | undefined;
-    if (mode === 'exact') {
-      const z = result.score!;
-      score = this.#offset - f * z;
-      pd = 1 / (1 + Math.exp(-z));
-      if (rules !== undefined) decision = decideCredit(rules, score, figures);
-    } else {
-      decision = decisionForBand(rules!, this.#band(result.thresholdIndex!), figures);
-    }
-    const reasons: ScoreResponseBody['reasons'] = own.featureNames.map((name, j) => ({
-      code: `bank:${name}`,
-      source: 'bank' as const,
-      feature: name,
-      points: -f * terms[j]!,
-    }));
-    reasons.push({ code: 'base', source: 'base', feature: null, points: this.#offset - f * own.intercept });
-    if (mode === 'exact') {
-      reasons.push({
-        code: 'government',
-        source: 'government',
-        feature: null,
-        points: -f * (result.score! - zBank),
-      });
-    }
-    return this.#response(served.version, requestId, applicant, mode, score, pd, decision, reasons);
+    const finish = (result: OnlineScore, requestId: string): ScoreResponseBody => {
+      const rules = this.#o.rules;
+      const f = this.#factor;
+      let score: number | null = null;
+      let pd: number | null = null;
+      let decision: CreditDecision | undefined;
+      if (mode === 'exact') {
+        const z = result.score!;
+        score = this.#offset - f * z;
+        pd = 1 / (1 + Math.exp(-z));
+        if (rules !== undefined) decision = decideCredit(rules, score, figures);
+      } else {
+        decision = decisionForBand(rules!, this.#band(result.thresholdIndex!), figures);
+      }
+      const reasons: ScoreResponseBody['reasons'] = own.featureNames.map((name, j) => ({
+        code: `bank:${name}`,
+        source: 'bank' as const,
+        feature: name,
+        points: -f * terms[j]!,
+      }));
+      reasons.push({ code: 'base', source: 'base', feature: null, points: this.#offset - f * own.intercept });
+      if (mode === 'exact') {
+        reasons.push({
+          code: 'government',
+          source: 'government',
+          feature: null,
+          points: -f * (result.score! - zBank),
+        });
+      }
+      return this.#response(served.version, requestId, applicant, mode, score, pd, decision, reasons);
+    };
+    return { kind: 'linear', applicant, item: { applicant, bankPartial: zBank }, finish };
   }
 
   /** The API's answer: the model, the score and PD (null in band mode), band, decision, sorted reasons. */
@@ -668,51 +772,79 @@ export class ScoringClient {
     const leaves = Math.max(...model.trees.map((t) => t.filter((n) => n.kind === 'leaf').length));
     let block = 1;
     while (block < model.trees.length * leaves) block *= 2;
+    // Band mode: one block per threshold and applicant.
+    const K = this.#o.config.mode === 'band' ? this.#logitThresholds.length : 1;
     const served: ServedTree = {
       kind: 'tree',
       version,
       model,
       index: new Map(model.features.map((n, j) => [n, j])),
-      maxApplicants: Math.max(1, Math.floor(TREE_SLOTS / block)),
+      maxApplicants: Math.max(1, Math.floor(TREE_SLOTS / (block * K))),
     };
     this.#models.set(version.ref, served);
     return served;
   }
 
   /**
-   * Score one applicant with a tree model (protocol `scoring.tree`, session mode): the bank learns the
-   * log-odds (flooded), never the government's split outcomes. Exact mode only: the score is known to
-   * the bank, as in the linear exact mode (the government's policy must allow it).
+   * One applicant of a tree model (protocol `scoring.tree`, session mode): never the government's split
+   * outcomes. Exact mode: the bank learns the log-odds (flooded), as in the linear exact mode (the
+   * government's policy must allow it); band mode: the band only (blinded comparisons with the rules'
+   * thresholds, as the linear band mode). Reasons: each of the bank's features by its own splits
+   * (`treeGuestContributions`: the government's sides weighted 1/2), the base (the model's base score
+   * and the trees' reference value), and in exact mode the government's splits as one entry (the score
+   * minus what the bank's splits alone give: computed from the score, no more).
    */
-  async #scoreTree(
-    served: ServedTree,
-    body: ScoreRequestBody,
-    requestId: string,
-  ): Promise<ScoreResponseBody> {
-    if (this.#o.config.mode !== 'exact') {
-      throw new ScoringRefusal(
-        'upstream_unavailable',
-        `model ${served.version.ref} is a tree model, served in exact mode only (scoring.api.mode)`,
-      );
-    }
+  #prepareTree(served: ServedTree, body: ScoreRequestBody): Prepared {
     const applicant = normalizeUscc(body.applicant);
     const values = this.#treeValues(served, body.features);
     const figures = this.#figures(body);
-    const result = await this.#settle(served.version, applicant, requestId, () =>
-      this.#treeBatched(served, { applicant, features: values, requestId }),
-    );
-    const f = this.#factor;
-    const z = result.score!;
-    const score = this.#offset - f * z;
-    const rules = this.#o.rules;
-    const decision = rules === undefined ? undefined : decideCredit(rules, score, figures);
-    const base = served.model.baseScore;
-    const reasons: ScoreResponseBody['reasons'] = [
-      { code: 'base', source: 'base', feature: null, points: this.#offset - f * base },
-      { code: 'trees', source: 'trees', feature: null, points: -f * (z - base) },
-    ];
-    const pd = z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
-    return this.#response(served.version, requestId, applicant, 'exact', score, pd, decision, reasons);
+    const mode = this.#o.config.mode;
+    const finish = (result: OnlineScore, requestId: string): ScoreResponseBody => {
+      const f = this.#factor;
+      const { model } = served;
+      const own = treeGuestContributions(model, values);
+      const bankReasons = (): ScoreResponseBody['reasons'] => [
+        ...model.features.map((name, j) => ({
+          code: `bank:${name}`,
+          source: 'bank' as const,
+          feature: name,
+          points: -f * own.features[j]!,
+        })),
+        {
+          code: 'base',
+          source: 'base',
+          feature: null,
+          points: this.#offset - f * (model.baseScore + own.reference),
+        },
+      ];
+      if (mode === 'band') {
+        const decision = decisionForBand(this.#o.rules!, this.#band(result.thresholdIndex!), figures);
+        return this.#response(
+          served.version,
+          requestId,
+          applicant,
+          'band',
+          null,
+          null,
+          decision,
+          bankReasons(),
+        );
+      }
+      const z = result.score!;
+      const score = this.#offset - f * z;
+      const rules = this.#o.rules;
+      const decision = rules === undefined ? undefined : decideCredit(rules, score, figures);
+      const reasons = bankReasons();
+      reasons.push({
+        code: 'government',
+        source: 'government',
+        feature: null,
+        points: -f * (z - model.baseScore - own.known),
+      });
+      const pd = z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+      return this.#response(served.version, requestId, applicant, 'exact', score, pd, decision, reasons);
+    };
+    return { kind: 'tree', applicant, item: { applicant, features: values }, finish };
   }
 
   /** The request's features in the tree model's order: every one present, no other; null -> missing (NaN). */
@@ -755,7 +887,12 @@ export class ScoringClient {
       protocol: TREE_SCORING_PROTOCOL,
       version: TREE_SCORING_VERSION,
       label: 'tree scoring',
-      create: () => TreeScoringBank.create({ model: served.model, logger: this.#logger }),
+      create: () =>
+        TreeScoringBank.create({
+          model: served.model,
+          ...(this.#o.config.mode === 'band' && { thresholds: this.#logitThresholds }),
+          logger: this.#logger,
+        }),
       open: (scorer, protocol) => scorer.open(protocol, this.#o.config.government),
     });
   }
@@ -861,15 +998,16 @@ export class ScoringClient {
    */
   #batched(served: ServedModel, item: OnlineBatchItem): Promise<OnlineBatchOutcome> {
     const { windowMs, ...b0 } = this.#o.config.batch ?? { maxApplicants: 1, windowMs: 0 };
-    // No more applicants than one ciphertext's slots hold (K per applicant in band mode).
-    const K = this.#o.config.mode === 'band' ? this.#logitThresholds.length : 1;
-    const maxApplicants = Math.min(
-      b0.maxApplicants,
-      onlineMaxBatch(ONLINE_CKKS_PARAMS.polyModulusDegree / 2, K),
-    );
+    const maxApplicants = Math.min(b0.maxApplicants, this.#linearMaxApplicants());
     return this.#batches.queue(served.version.modelId, item, { maxApplicants, windowMs }, (waiting) =>
       this.#round(this.#pool(served), waiting, 'score-reply.error'),
     );
+  }
+
+  /** Applicants one scoring.online round can hold: one ciphertext's slots (K per applicant in band mode). */
+  #linearMaxApplicants(): number {
+    const K = this.#o.config.mode === 'band' ? this.#logitThresholds.length : 1;
+    return onlineMaxBatch(ONLINE_CKKS_PARAMS.polyModulusDegree / 2, K);
   }
 
   /** Send the queued applicants as one round on a session of `pool`; each gets its own outcome. */

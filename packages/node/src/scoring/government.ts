@@ -338,18 +338,19 @@ export class ScoringEndpoint {
   }
 
   /**
-   * One `scoring.tree` session (a SecureBoost model; @fedscore/scoring tree-session.ts): the bank learns
-   * each score, so the session is served only where the policy allows exact mode (`policy_refused`
-   * otherwise, every request); the model must be this node's host part of a model trained with this bank
-   * as guest (`model_unavailable` otherwise). Per applicant: admission (rate, quota), consent and record
-   * exactly as for a scorecard (#answer), audited the same way.
+   * One `scoring.tree` session (a SecureBoost model; @fedscore/scoring tree-session.ts): in exact mode
+   * the bank learns each score, so it is served only where the policy allows exact mode; in band mode
+   * (K blinded comparisons per applicant) only up to `maxThresholds` thresholds, as for a scorecard
+   * (`policy_refused` otherwise, every request); the model must be this node's host part of a model
+   * trained with this bank as guest (`model_unavailable` otherwise). Per applicant: admission (rate,
+   * quota), consent and record exactly as for a scorecard (#answer), audited the same way.
    */
   async #serveTree(session: string, bank: PartyId): Promise<void> {
     let modelId = '';
     let records: Map<string, Float64Array> | undefined;
     const gov = new TreeScoringGovernment({
       logger: this.#logger,
-      modelFor: async (id) => {
+      modelFor: async (id, mode) => {
         modelId = id;
         const refuse = (code: 'policy_refused' | 'model_unavailable', field?: string): ScoreRefusal => {
           this.#logger.warn('tree scoring session refused', { peer: bank, code });
@@ -360,7 +361,10 @@ export class ScoringEndpoint {
           });
           return code;
         };
-        if (!this.#o.policy.allowExactMode) return refuse('policy_refused');
+        const policy = this.#o.policy;
+        if (mode.mode === 'exact' ? !policy.allowExactMode : mode.thresholds > policy.maxThresholds) {
+          return refuse('policy_refused');
+        }
         try {
           const t = this.#treeRecordsFor(id, bank);
           records = await t.rows;

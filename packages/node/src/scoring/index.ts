@@ -1,4 +1,6 @@
 export type {
+  ScoreBatchRequestBody,
+  ScoreBatchResponseBody,
   ScoreRequestBody,
   ScoreResponseBody,
   ScoringApiErrorBody,
@@ -7,7 +9,10 @@ export type {
 export {
   errorSchema,
   reasonSchema,
+  SCORE_BATCH_MAX_APPLICANTS,
   SCORING_API_ERRORS,
+  scoreBatchRequestSchema,
+  scoreBatchResponseSchema,
   scoreRequestSchema,
   scoreResponseSchema,
   usccSchema,

@@ -1,6 +1,8 @@
 /**
  * The scoring API over HTTP/JSON for the bank's risk engine (config `scoring.api`; docs/scoring-api.md):
  *   POST /v1/score          bearer token -> ScoreRequest -> ScoreResponse (schemas: scoring/api-schema.ts)
+ *   POST /v1/score/batch    bearer token -> ScoreBatchRequest -> ScoreBatchResponse (up to 256 applicants;
+ *                           body limit maxBodyBytes x 16; each applicant answered with its own status)
  *   GET  /v1/openapi.json   the node's OpenAPI 3.1 document (server/openapi.ts; no token: it holds no data)
  * A Hono app (server/api-route.ts): the routes are declared once in scoring/api-schema.ts, validated with
  * their zod schemas and documented from them; served by @hono/node-server's listener on the node's own
@@ -23,6 +25,8 @@ import type { AuditLog } from '../audit/index.ts';
 import {
   SCORING_API_ERRORS,
   SCORING_ROUTES,
+  type ScoreBatchRequestBody,
+  type ScoreBatchResponseBody,
   type ScoreRequestBody,
   type ScoreResponseBody,
   type ScoringApiErrorCode,
@@ -37,6 +41,11 @@ export interface ScoringApiOptions {
   readonly listen: string;
   readonly tokens: ApiTokens;
   readonly score: (body: ScoreRequestBody, requestId: string) => Promise<ScoreResponseBody>;
+  /** POST /v1/score/batch: the applicants of one request (`ScoringClient.scoreBatch`). */
+  readonly scoreBatch: (
+    body: ScoreBatchRequestBody['applicants'],
+    requestId: string,
+  ) => Promise<ScoreBatchResponseBody>;
   readonly audit: AuditLog;
   /** This node's party id (the actor of its audit entries). */
   readonly party: string;
@@ -61,6 +70,9 @@ export interface ScoringApi {
 const INPUT_ERRORS = new Set(['invalid_argument', 'out_of_range', 'missing_value', 'invalid_uscc']);
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** POST /v1/score/batch takes up to `maxBodyBytes` x this (256 applicants of ~4 KiB each by default). */
+const BATCH_BODY_FACTOR = 16;
 
 type ScoringEnv = ApiEnv<{ requestId: string; outcome: string }>;
 
@@ -181,6 +193,16 @@ export async function startScoringApi(options: ScoringApiOptions): Promise<Scori
     },
   );
   app.all(SCORING_ROUTES.score.path, (c) => fail(c, new ApiError('method_not_allowed', 'use POST')));
+  mountRoute(
+    app,
+    SCORING_ROUTES.scoreBatch,
+    { before: [traced, authenticated], bodyLimit: limit * BATCH_BODY_FACTOR },
+    async (c, { body }) => {
+      const requestId = c.get('requestId');
+      return send(c, 200, JSON.stringify(await options.scoreBatch(body.applicants, requestId)), requestId);
+    },
+  );
+  app.all(SCORING_ROUTES.scoreBatch.path, (c) => fail(c, new ApiError('method_not_allowed', 'use POST')));
   mountRoute(app, SCORING_ROUTES.openapi, { bodyLimit: 0 }, (c) => send(c, 200, openapi));
   const handler = nodeListener(app);
 

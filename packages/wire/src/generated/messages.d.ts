@@ -7697,6 +7697,14 @@ export namespace fedscore {
             next: string;
 
             /**
+             * Band mode (version 3, session mode, one host): K >= 1 thresholds. Each applicant takes K blocks,
+             * block k holding its guest-reachable leaf weights with (base score - t_k) added to those of tree 0;
+             * the host multiplies each block sum by a fresh positive blind rho in [1, 2^6] instead of 1, so the
+             * guest learns the sign of (score - t_k) and rho |score - t_k| only. 0: exact mode (the score).
+             */
+            bandThresholds: number;
+
+            /**
              * Creates a new TreeLayout instance using the specified properties.
              * @param [properties] Properties to set
              * @returns TreeLayout instance
@@ -7821,6 +7829,14 @@ export namespace fedscore {
 
                 /** TreeLayout next */
                 next?: (string|null);
+
+                /**
+                 * Band mode (version 3, session mode, one host): K >= 1 thresholds. Each applicant takes K blocks,
+                 * block k holding its guest-reachable leaf weights with (base score - t_k) added to those of tree 0;
+                 * the host multiplies each block sum by a fresh positive blind rho in [1, 2^6] instead of 1, so the
+                 * guest learns the sign of (score - t_k) and rho |score - t_k| only. 0: exact mode (the score).
+                 */
+                bandThresholds?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -20974,6 +20974,10 @@ export const fedscore = $root.fedscore = (() => {
              * ciphertext from ("" = the guest), `next` the host it forwards to ("" = it is the last).
              * @property {string|null} [previous] TreeLayout previous
              * @property {string|null} [next] TreeLayout next
+             * @property {number|null} [bandThresholds] Band mode (version 3, session mode, one host): K >= 1 thresholds. Each applicant takes K blocks,
+             * block k holding its guest-reachable leaf weights with (base score - t_k) added to those of tree 0;
+             * the host multiplies each block sum by a fresh positive blind rho in [1, 2^6] instead of 1, so the
+             * guest learns the sign of (score - t_k) and rho |score - t_k| only. 0: exact mode (the score).
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -21100,6 +21104,17 @@ export const fedscore = $root.fedscore = (() => {
             TreeLayout.prototype.next = "";
 
             /**
+             * Band mode (version 3, session mode, one host): K >= 1 thresholds. Each applicant takes K blocks,
+             * block k holding its guest-reachable leaf weights with (base score - t_k) added to those of tree 0;
+             * the host multiplies each block sum by a fresh positive blind rho in [1, 2^6] instead of 1, so the
+             * guest learns the sign of (score - t_k) and rho |score - t_k| only. 0: exact mode (the score).
+             * @member {number} bandThresholds
+             * @memberof fedscore.scoring.TreeLayout
+             * @instance
+             */
+            TreeLayout.prototype.bandThresholds = 0;
+
+            /**
              * Creates a new TreeLayout instance using the specified properties.
              * @function create
              * @memberof fedscore.scoring.TreeLayout
@@ -21154,6 +21169,8 @@ export const fedscore = $root.fedscore = (() => {
                     writer.uint32(/* id 10, wireType 2 =*/82).string(message.previous);
                 if (message.next != null && $Object.hasOwnProperty.call(message, "next") && message.next !== "")
                     writer.uint32(/* id 11, wireType 2 =*/90).string(message.next);
+                if (message.bandThresholds != null && $Object.hasOwnProperty.call(message, "bandThresholds") && message.bandThresholds !== 0)
+                    writer.uint32(/* id 12, wireType 0 =*/96).uint32(message.bandThresholds);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -21309,6 +21326,15 @@ export const fedscore = $root.fedscore = (() => {
                                 delete message.next;
                             continue;
                         }
+                    case 12: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.bandThresholds = value;
+                            else
+                                delete message.bandThresholds;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -21396,6 +21422,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (message.next != null && $Object.hasOwnProperty.call(message, "next"))
                     if (!$util.isString(message.next))
                         return "next: string expected";
+                if (message.bandThresholds != null && $Object.hasOwnProperty.call(message, "bandThresholds"))
+                    if (!$util.isInteger(message.bandThresholds))
+                        return "bandThresholds: integer expected";
                 return null;
             };
 
@@ -21457,6 +21486,9 @@ export const fedscore = $root.fedscore = (() => {
                 if (object.next != null)
                     if (typeof object.next !== "string" || object.next.length)
                         message.next = $String(object.next);
+                if (object.bandThresholds != null)
+                    if ($Number(object.bandThresholds) !== 0)
+                        message.bandThresholds = object.bandThresholds >>> 0;
                 return message;
             };
 
@@ -21490,6 +21522,7 @@ export const fedscore = $root.fedscore = (() => {
                     object.hosts = 0;
                     object.previous = "";
                     object.next = "";
+                    object.bandThresholds = 0;
                 }
                 if (message.modelId != null && $Object.hasOwnProperty.call(message, "modelId"))
                     object.modelId = message.modelId;
@@ -21516,6 +21549,8 @@ export const fedscore = $root.fedscore = (() => {
                     object.previous = message.previous;
                 if (message.next != null && $Object.hasOwnProperty.call(message, "next"))
                     object.next = message.next;
+                if (message.bandThresholds != null && $Object.hasOwnProperty.call(message, "bandThresholds"))
+                    object.bandThresholds = message.bandThresholds;
                 return object;
             };
 
