@@ -178,6 +178,7 @@ function nodeStore(ctx: StageContext): PipelineStore {
     dropEpochCheckpoint: (s, epoch) => ctx.jobs.dropEpochCheckpoint(id, s as StageName, epoch),
     partySecret: (name) => ctx.jobs.partySecret(name),
     event: (kind, s, detail) => ctx.jobs.event(id, kind, s, ctx.attempt, detail),
+    lastEvent: (kind) => ctx.jobs.lastEvent(id, kind)?.detail ?? undefined,
     writeArtifact: (name, text) => {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const p = join(dir, name);
