@@ -155,7 +155,9 @@ export function validateSecureBoostCheckpoint(
       bad('expected one node list per tree', `${field}.trees`);
     trees.forEach((t: unknown, i: number) => {
       if (!Array.isArray(t) || t.length === 0) bad('expected nodes', `${field}.trees[${i}]`);
-      t.forEach((n: unknown, j: number) => checkNode(n, t.length, `${field}.trees[${i}][${j}]`));
+      t.forEach((n: unknown, j: number) => {
+        checkNode(n, t.length, `${field}.trees[${i}][${j}]`);
+      });
     });
     const h = c.history;
     if (!Array.isArray(h) || h.length !== c.tree) bad('expected one record per tree', `${field}.history`);

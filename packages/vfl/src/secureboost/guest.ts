@@ -44,10 +44,10 @@ import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
 import {
   checkHeldTrees,
   commonResumeTree,
-  type SecureBoostCheckpoint,
-  type SecureBoostGuestCheckpoint,
   SECUREBOOST_CHECKPOINT_FORMAT,
   SECUREBOOST_CHECKPOINT_VERSION,
+  type SecureBoostCheckpoint,
+  type SecureBoostGuestCheckpoint,
   secureBoostDataDigest,
   secureBoostPlanDigest,
 } from './checkpoint.ts';

@@ -56,9 +56,9 @@ import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
 import {
   checkHeldTrees,
   type ReleaseLedger,
-  type SecureBoostCheckpoint,
   SECUREBOOST_CHECKPOINT_FORMAT,
   SECUREBOOST_CHECKPOINT_VERSION,
+  type SecureBoostCheckpoint,
   type SecureBoostHostCheckpoint,
   secureBoostDataDigest,
   secureBoostPlanDigest,
