@@ -86,6 +86,7 @@ import {
   type SecureBoostModelMessage,
 } from '../messages.ts';
 import type { StageDef } from '../stage-def.ts';
+import type { PipelineStore } from '../store.ts';
 import { trainPositions } from './rows.ts';
 import { heldCheckpoints } from './train.ts';
 
@@ -185,9 +186,12 @@ export async function secureBoostKeyFor(secret: Uint8Array, job: string, party: 
   return loadRngKey(new Uint8Array(key), 'secret');
 }
 
-/** A host's release count as job events (`histograms_released released=N budget=B`, never dropped). */
-function releaseLedger(ctx: StageContext): ReleaseLedger {
-  const last = ctx.store.lastEvent(RELEASES_EVENT);
+/**
+ * A host's release count kept in its store as job events (`histograms_released released=N budget=B`,
+ * written before each release, never dropped: a retried or resumed attempt reads the last one).
+ */
+export function releaseLedgerOf(store: PipelineStore): ReleaseLedger {
+  const last = store.lastEvent(RELEASES_EVENT);
   const m = /^released=(\d{1,15}) budget=(\d{1,15})$/.exec(last ?? '');
   if (last !== undefined && m === null) {
     throw new FedscoreError('store', 'unreadable release count of this job', { field: RELEASES_EVENT });
@@ -196,7 +200,7 @@ function releaseLedger(ctx: StageContext): ReleaseLedger {
     released: m === null ? 0 : Number(m[1]),
     ...(m !== null && { budget: Number(m[2]) }),
     record: (released, budget) =>
-      ctx.store.event(RELEASES_EVENT, 'train', `released=${released} budget=${budget}`),
+      store.event(RELEASES_EVENT, 'train', `released=${released} budget=${budget}`),
   };
 }
 
@@ -295,7 +299,7 @@ export async function trainSecureBoostStage(
     rngKey,
     onCheckpoint,
     resumeFrom,
-    releaseLedger: releaseLedger(ctx),
+    releaseLedger: releaseLedgerOf(ctx.store),
     retryTrees: SECUREBOOST_RETRY_TREES,
     logger: ctx.logger,
     onProgress: ctx.progress,
