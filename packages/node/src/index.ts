@@ -214,6 +214,7 @@ export {
   JobRunner,
   JobStore,
   jobParties,
+  jobPipelineStore,
   jobSpecSchema,
   jobStages,
   MASK_SEED_SECRET,

@@ -303,27 +303,29 @@ export class NodeCluster<P extends string> {
 
   /**
    * Give `toRun`'s stores of `parties` the party secrets of `fromRun`'s (the mask seeds of a job derive
-   * from them): a run that must compare bit for bit with an earlier run of the same job, as the restarted
-   * nodes of one deployment would.
+   * from them; `names`: which secrets, default hetero-LR's): a run that must compare bit for bit with an
+   * earlier run of the same job, as the restarted nodes of one deployment would.
    */
-  copyPartySecrets(fromRun: string, toRun: string, parties: readonly P[] = this.parties): void {
+  copyPartySecrets(
+    fromRun: string,
+    toRun: string,
+    parties: readonly P[] = this.parties,
+    names: readonly string[] = [MASK_SEED_SECRET],
+  ): void {
     for (const p of parties) {
       const from = this.openStore(p, { run: fromRun, readOnly: true });
-      let secret: Uint8Array;
+      const secrets = new Map<string, Uint8Array>();
       try {
-        secret = new JobStore(from).partySecret(MASK_SEED_SECRET);
+        for (const name of names) secrets.set(name, new JobStore(from).partySecret(name));
       } finally {
         from.close();
       }
       const to = this.openStore(p, { run: toRun });
       try {
         new JobStore(to);
-        to.run(
-          'INSERT INTO job_secrets (name, secret, created_at) VALUES (?, ?, ?)',
-          MASK_SEED_SECRET,
-          secret,
-          0,
-        );
+        for (const [name, secret] of secrets) {
+          to.run('INSERT INTO job_secrets (name, secret, created_at) VALUES (?, ?, ?)', name, secret, 0);
+        }
       } finally {
         to.close();
       }

@@ -136,10 +136,15 @@ export type {
 export {
   guestImportance,
   hostImportance,
+  RELEASES_EVENT as SECUREBOOST_RELEASES_EVENT,
+  releaseLedgerOf,
   SECUREBOOST_EVALUATE_STAGE,
   SECUREBOOST_MODEL,
   SECUREBOOST_PUBLISH_STAGE,
+  SECUREBOOST_RETRY_TREES,
+  SECUREBOOST_RNG_SECRET,
   SECUREBOOST_TRAIN_STAGE,
+  secureBoostKeyFor,
 } from './stages/secureboost.ts';
 export { MASK_SEED_SECRET, maskKeyFor } from './stages/train.ts';
 export type { EpochCheckpoint, PipelineStore } from './store.ts';

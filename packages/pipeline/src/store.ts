@@ -23,6 +23,11 @@ export interface PipelineStore {
   partySecret(name: string): Uint8Array;
   /** Record an event of this job (e.g. 'train_resumed'). */
   event(kind: string, stage: string, detail: string): void;
+  /**
+   * The detail of this job's latest event of `kind` on this party, over every attempt (events are never
+   * dropped: SecureBoost's hosts keep their release count this way, `histograms_released`).
+   */
+  lastEvent(kind: string): string | undefined;
   /** Write a file of this job's output (e.g. the party's model); returns where it went. */
   writeArtifact(name: string, text: string): string;
 }

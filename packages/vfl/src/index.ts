@@ -208,6 +208,20 @@ export {
 export type { TrainHeteroLrInput, TrainHeteroLrResult } from './hetero-lr/train.ts';
 export { ARBITER_ID, GUEST_ID, trainHeteroLr } from './hetero-lr/train.ts';
 export type {
+  CheckpointTreeRecord as SecureBoostCheckpointTreeRecord,
+  ReleaseLedger,
+  SecureBoostCheckpoint,
+  SecureBoostGuestCheckpoint,
+  SecureBoostHostCheckpoint,
+} from './secureboost/checkpoint.ts';
+export {
+  commonResumeTree,
+  parseSecureBoostCheckpoint,
+  SECUREBOOST_CHECKPOINT_FORMAT,
+  SECUREBOOST_CHECKPOINT_VERSION,
+  serializeSecureBoostCheckpoint,
+} from './secureboost/checkpoint.ts';
+export type {
   HostSplitGain,
   SecureBoostGuestOptions,
   SecureBoostGuestResult,

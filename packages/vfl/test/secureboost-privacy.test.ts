@@ -58,6 +58,7 @@ describe('SecureBoost: hosts never receive a label, gradient or hessian', () => 
       expect(new Set(got.map((m) => m.step))).toEqual(
         new Set([
           'train-plan',
+          'resume-from',
           'public-context',
           'tree-start',
           'gradients',
@@ -70,7 +71,7 @@ describe('SecureBoost: hosts never receive a label, gradient or hessian', () => 
     }
     const toGuest = ckks.captured.filter((m) => m.to === 'guest');
     expect(new Set(toGuest.map((m) => m.step))).toEqual(
-      new Set(['host-hello', 'histograms', 'split-records']),
+      new Set(['host-hello', 'resume-offer', 'histograms', 'split-records']),
     );
     // The hosts' bin edges (their thresholds) never reach the guest, as float64 in either byte order.
     for (const [hi, model] of ckks.hosts.entries()) {

@@ -10,7 +10,11 @@
  * commits its epoch-<n> checkpoint right after it releases the validation scores and before its next
  * receive, so the host's death cannot stop that commit either. The next attempt therefore resumes every
  * party from epoch n, deterministically. (On a guest the first report after its epoch-<n> checkpoint is
- * the end of epoch n+1; the ordering above is a host's.)
+ * the end of epoch n+1; the ordering above is a host's.) A SecureBoost job's train stage checkpoints
+ * trees, not epochs: the same variable then names a tree count, and a host's first report after its
+ * tree-n checkpoint is the end of its first level of tree n+1 (its histograms released, its split records
+ * not yet sent), so the guest, which checkpoints tree n before starting tree n+1, cannot finish tree n+1:
+ * every party resumes from tree n.
  *
  * `FEDSCORE_TEST_HFL_DROPOUT=<round>:<step>[:kill]` makes a bank of an 'hfl' job drop out of round
  * <round> right after the secure-aggregation step <step> (`shares-sent`: after key agreement and its

@@ -63,6 +63,7 @@ export {
   admitSubmittedIds,
   EVALUATE_PROTOCOL,
   heOptIns,
+  jobPipelineStore,
   MASK_SEED_SECRET,
   maskKeyFor,
   NODE_PROTOCOL_VERSION,

@@ -57,7 +57,8 @@
  * that had ended the job takes it up again at PREPARE and reports the retry to `onJobChange`. A cancel
  * keeps the train stage's per-epoch checkpoints, so a retry resumes training from them.
  *
- * Granularity: a checkpoint is a completed stage, and within the train stage an epoch. A party killed
+ * Granularity: a checkpoint is a completed stage, and within the train stage an epoch (hetero-LR) or a
+ * tree (SecureBoost). A party killed
  * mid-training makes the coordinator start a new attempt of the train stage; in it every role hands
  * hetero-LR the per-epoch checkpoints it stored (the last 3; see stages.ts) and the roles' handshake
  * resumes all of them from the latest epoch every party holds (at most one behind the killed party's
@@ -65,6 +66,13 @@
  * job's seed and each party's per-job mask key the resumed run repeats the uninterrupted run from that
  * epoch: the same model, bit for bit under scheme 'none' and within the CKKS release flooding under CKKS
  * (the jobs and integration tests check both). Earlier stages are not re-run.
+ * SecureBoost does the same per tree: every party checkpoints each finished tree (the guest its trees,
+ * margins, records and early-stopping state; a host its split records and release count), the roles'
+ * handshake resumes all from the latest tree every party holds (`train_resumed` with `tree=k`), each
+ * party's draws come from its per-job key, and a host's count of released histograms is a job event
+ * written before each release and read by every attempt, so retries never reset its release budget
+ * (docs/protocols/secureboost.md, "Resume"; node/test/secureboost-resume.test.ts SIGKILLs a host
+ * mid-tree). Progress is reported per epoch or per tree (`progress` job events the console shows).
  */
 import { randomUUID } from 'node:crypto';
 import {

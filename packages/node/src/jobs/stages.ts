@@ -168,16 +168,30 @@ function hflDropoutHook(ctx: StageContext): (round: number, step: HflSecAggStep)
 
 /** The node's job store and state directory as the pipeline's store of this job and stage attempt. */
 function nodeStore(ctx: StageContext): PipelineStore {
-  const id = ctx.spec.id;
-  const dir = join(ctx.stateDir, 'models', id);
+  return jobPipelineStore(ctx.jobs, ctx.spec.id, ctx.attempt, ctx.stateDir);
+}
+
+/**
+ * Job `id`'s state in this node's job store (SQLite or PostgreSQL) and state directory, as the pipeline's
+ * store of one attempt of a stage: the stages' checkpoints, the within-stage (per-epoch, per-tree)
+ * checkpoints, the party secrets, the job's events and its artifacts under `<stateDir>/models/<id>`.
+ */
+export function jobPipelineStore(
+  jobs: JobStore,
+  id: string,
+  attempt: number,
+  stateDir: string,
+): PipelineStore {
+  const dir = join(stateDir, 'models', id);
   return {
-    checkpoint: <T>(s: string) => ctx.jobs.requireCheckpoint<T>(id, s as StageName),
-    epochCheckpoints: (s) => ctx.jobs.epochCheckpoints(id, s as StageName),
+    checkpoint: <T>(s: string) => jobs.requireCheckpoint<T>(id, s as StageName),
+    epochCheckpoints: (s) => jobs.epochCheckpoints(id, s as StageName),
     saveEpochCheckpoint: (s, epoch, bytes) =>
-      ctx.jobs.saveEpochCheckpoint(id, s as StageName, ctx.attempt, epoch, bytes),
-    dropEpochCheckpoint: (s, epoch) => ctx.jobs.dropEpochCheckpoint(id, s as StageName, epoch),
-    partySecret: (name) => ctx.jobs.partySecret(name),
-    event: (kind, s, detail) => ctx.jobs.event(id, kind, s, ctx.attempt, detail),
+      jobs.saveEpochCheckpoint(id, s as StageName, attempt, epoch, bytes),
+    dropEpochCheckpoint: (s, epoch) => jobs.dropEpochCheckpoint(id, s as StageName, epoch),
+    partySecret: (name) => jobs.partySecret(name),
+    event: (kind, s, detail) => jobs.event(id, kind, s, attempt, detail),
+    lastEvent: (kind) => jobs.lastEvent(id, kind)?.detail ?? undefined,
     writeArtifact: (name, text) => {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const p = join(dir, name);

@@ -79,6 +79,9 @@ export function memoryStore(options: { readonly epochsKept?: number } = {}): Mem
     event(kind, stage, detail) {
       events.push({ kind, stage, detail });
     },
+    lastEvent(kind) {
+      return events.findLast((e) => e.kind === kind)?.detail;
+    },
     writeArtifact(name, text) {
       artifacts.set(name, text);
       return name;

@@ -27,10 +27,29 @@
  * by default the guest keeps it; FATE's hosts likewise see split-count importance only).
  * Per-party settings: a host applies the job's `colsampleByTree` to its own features and expects the
  * split gains when the job's `shareSplitGains` is set -- values of the job spec it accepted.
+ * Resume within train (docs/protocols/secureboost.md, "Resume"): after every finished tree each party
+ * writes its own per-tree checkpoint (vfl's `SecureBoostCheckpoint`: the guest its trees, margins,
+ * records and early-stopping state; a host its split records and release count) into its store's
+ * within-stage checkpoints, and a new attempt hands the ones it holds to vfl's handshake, which resumes
+ * every party from the latest tree all hold. The draws (validation split, row and feature subsamples)
+ * come from a per-job key (`secureBoostKeyFor`: an HMAC of the job and party under this party's own
+ * 256-bit secret), so the resumed run draws what the uninterrupted one drew. A host's count of released
+ * histograms is kept as job events (`histograms_released`, written before each release, never dropped)
+ * and read at the start of every attempt: the job has one release budget however many attempts it takes.
  * Threat model: the protocols' (semi-honest parties, no collusion between the guest and a host); the
  * node adds mutual TLS and grants each stage attempt only its protocols.
  */
-import { auc, FedscoreError, featureColumns, ks, type Table } from '@fedscore/core';
+import { createHmac } from 'node:crypto';
+import {
+  auc,
+  FedscoreError,
+  featureColumns,
+  ks,
+  loadRngKey,
+  type PartyId,
+  type RngKey,
+  type Table,
+} from '@fedscore/core';
 import {
   type FeatureImportance,
   guestFeatureImportance,
@@ -39,9 +58,12 @@ import {
   type PartyFeatures,
   parseGuestModel,
   parseHostModel,
+  parseSecureBoostCheckpoint,
+  type ReleaseLedger,
   SECUREBOOST_PREDICT_PROTOCOL,
   SECUREBOOST_PROTOCOL,
   SECUREBOOST_VERSION,
+  type SecureBoostCheckpoint,
   SecureBoostGuest,
   type SecureBoostGuestModel,
   SecureBoostHost,
@@ -51,6 +73,7 @@ import {
   SecureBoostPredictHost,
   serializeGuestModel,
   serializeHostModel,
+  serializeSecureBoostCheckpoint,
   type TreeRecord,
 } from '@fedscore/vfl';
 import type { EvaluateCheckpoint, PsiCheckpoint } from '../checkpoints.ts';
@@ -63,7 +86,9 @@ import {
   type SecureBoostModelMessage,
 } from '../messages.ts';
 import type { StageDef } from '../stage-def.ts';
+import type { PipelineStore } from '../store.ts';
 import { trainPositions } from './rows.ts';
+import { heldCheckpoints } from './train.ts';
 
 /** The model kind of the registry and of a node job's `kind`. */
 export const SECUREBOOST_MODEL = 'secureboost';
@@ -79,7 +104,12 @@ export interface SecureBoostTrainCheckpoint {
   readonly insecure: boolean;
   /** On the guest: one record per tree (training loss, splits, seconds). */
   readonly history?: readonly TreeRecord[];
-  /** On a host: histogram ciphertexts released for decryption, and the budget its flooding was sized for. */
+  /** The tree count this party's attempt resumed from (0: grown from the first tree; a host's own count). */
+  readonly resumedFrom?: number;
+  /**
+   * On a host: histogram ciphertexts released for decryption over every attempt of the job, and the
+   * budget its flooding was sized for.
+   */
   readonly released?: number;
   readonly releaseBudget?: number;
   /**
@@ -128,6 +158,52 @@ export function secureBoostHyperparams(ctx: StageContext): SecureBoostHyperparam
   return { trees, depth, learningRate, bins, ...ctx.spec.secureboost };
 }
 
+/** The name of the party secret the SecureBoost generator keys derive from (`PipelineStore.partySecret`). */
+export const SECUREBOOST_RNG_SECRET = 'secureboost.rng-seed';
+
+/**
+ * Trees' worth of releases a host's budget holds beyond the plan's (vfl's `retryTrees`): a failed attempt
+ * re-releases at most one (partial) tree, and a node tries a stage 5 times by default (`maxAttempts`),
+ * so 4 covers a job's default retries; a job past them is refused further releases (`release_budget`).
+ */
+export const SECUREBOOST_RETRY_TREES = 4;
+
+/** The job event a host records before each histogram release (its count over every attempt). */
+export const RELEASES_EVENT = 'histograms_released';
+
+/**
+ * The party's SecureBoost generator key for a job: HMAC-SHA256 of the job id and party under its own
+ * 256-bit secret (as hetero-LR's `maskKeyFor`, with its own label): the same on every attempt, different
+ * per job, unknown to every other party (checkpoints record only its one-way id).
+ */
+export async function secureBoostKeyFor(secret: Uint8Array, job: string, party: PartyId): Promise<RngKey> {
+  if (!(secret instanceof Uint8Array) || secret.length !== 32) {
+    throw new FedscoreError('invalid_argument', 'expected a 256-bit (32-byte) secret', { field: 'secret' });
+  }
+  const key = createHmac('sha256', secret)
+    .update(`fedscore/secureboost/rng-key/1\0${job}\0${party}`)
+    .digest();
+  return loadRngKey(new Uint8Array(key), 'secret');
+}
+
+/**
+ * A host's release count kept in its store as job events (`histograms_released released=N budget=B`,
+ * written before each release, never dropped: a retried or resumed attempt reads the last one).
+ */
+export function releaseLedgerOf(store: PipelineStore): ReleaseLedger {
+  const last = store.lastEvent(RELEASES_EVENT);
+  const m = /^released=(\d{1,15}) budget=(\d{1,15})$/.exec(last ?? '');
+  if (last !== undefined && m === null) {
+    throw new FedscoreError('store', 'unreadable release count of this job', { field: RELEASES_EVENT });
+  }
+  return {
+    released: m === null ? 0 : Number(m[1]),
+    ...(m !== null && { budget: Number(m[2]) }),
+    record: (released, budget) =>
+      store.event(RELEASES_EVENT, 'train', `released=${released} budget=${budget}`),
+  };
+}
+
 function trainCheckpoint(ctx: StageContext): SecureBoostTrainCheckpoint {
   const t = ctx.store.checkpoint<SecureBoostTrainCheckpoint>('train');
   if (typeof t?.model !== 'string') {
@@ -151,6 +227,22 @@ export async function trainSecureBoostStage(
   const rows = trainPositions(psi).map((p) => psi.rows[p]!);
   const session = stageSession(ctx, SECUREBOOST_PROTOCOL, SECUREBOOST_VERSION, 'trees');
   const hyperparams = secureBoostHyperparams(ctx);
+  // Per-tree checkpoints: the ones held go to the handshake; each new one is saved as it is made.
+  const resumeFrom = heldCheckpoints<SecureBoostCheckpoint>(ctx, parseSecureBoostCheckpoint);
+  const onCheckpoint = (cp: SecureBoostCheckpoint): void => {
+    ctx.store.saveEpochCheckpoint('train', cp.tree, serializeSecureBoostCheckpoint(cp));
+    ctx.onEpochSaved?.(cp.tree);
+  };
+  const resumed = (from: number): void => {
+    if (from === 0) return;
+    ctx.store.event('train_resumed', 'train', `tree=${from}`);
+    ctx.logger.info('training resumed', { tree: from, held: resumeFrom.length });
+  };
+  const rngKey = await secureBoostKeyFor(
+    ctx.store.partySecret(SECUREBOOST_RNG_SECRET),
+    ctx.spec.id,
+    ctx.party,
+  );
   if (role === 'guest') {
     // The guest's own opt-in too: choosing 'none' is the job's and this party's decision, not a default.
     if (t.scheme === 'none' && !allowPlaintextScheme) {
@@ -171,9 +263,13 @@ export async function trainSecureBoostStage(
         allowWeakParameters,
       },
       modelId: ctx.spec.id,
+      rngKey,
+      onCheckpoint,
+      resumeFrom,
       logger: ctx.logger,
       onProgress: ctx.progress,
     }).run();
+    resumed(r.resumedFrom);
     return {
       role,
       model: serializeGuestModel(r.model),
@@ -181,6 +277,7 @@ export async function trainSecureBoostStage(
       scheme: t.scheme,
       insecure: r.insecure || t.scheme === 'none',
       history: r.history,
+      resumedFrom: r.resumedFrom,
     };
   }
   const features = ownFeatures(table, rows);
@@ -199,14 +296,22 @@ export async function trainSecureBoostStage(
     // pipeline and a job"): its own feature draw per tree, and whether the guest sends split gains.
     ...(hyperparams.colsampleByTree !== undefined && { colsampleByTree: hyperparams.colsampleByTree }),
     receiveSplitGains: hyperparams.shareSplitGains === true,
+    rngKey,
+    onCheckpoint,
+    resumeFrom,
+    releaseLedger: releaseLedgerOf(ctx.store),
+    retryTrees: SECUREBOOST_RETRY_TREES,
     logger: ctx.logger,
+    onProgress: ctx.progress,
   }).run();
+  resumed(r.resumedFrom);
   return {
     role,
     model: serializeHostModel(r.model),
     hyperparams,
     scheme: t.scheme,
     insecure: t.scheme === 'none',
+    resumedFrom: r.resumedFrom,
     released: r.released,
     releaseBudget: r.releaseBudget,
     ...(r.splitGains !== undefined && {

@@ -54,15 +54,19 @@ export function maskKeyFor(secret: Uint8Array, job: string, party: PartyId): Uin
 }
 
 /**
- * The hetero-LR checkpoints this party holds for the job (oldest first), parsed. A stored one that no
+ * The within-stage checkpoints this party holds for the job's train stage (oldest first), parsed by
+ * `parse` (hetero-LR's per-epoch ones by default; SecureBoost's per-tree ones). A stored one that no
  * longer parses (corrupt bytes: the SHA-256 in its header catches any change) is dropped with a warning
- * and a job event: the handshake then resumes from an epoch every party still holds, or from the start.
+ * and a job event: the handshake then resumes from an epoch (tree) every party still holds, or afresh.
  */
-function heldCheckpoints(ctx: StageContext): HeteroLrCheckpoint[] {
-  const held: HeteroLrCheckpoint[] = [];
+export function heldCheckpoints<T = HeteroLrCheckpoint>(
+  ctx: StageContext,
+  parse: (bytes: Uint8Array) => T = parseCheckpoint as unknown as (bytes: Uint8Array) => T,
+): T[] {
+  const held: T[] = [];
   for (const r of ctx.store.epochCheckpoints('train')) {
     try {
-      held.push(parseCheckpoint(r.bytes));
+      held.push(parse(r.bytes));
     } catch (e) {
       const field = e instanceof FedscoreError ? (e.field ?? e.code) : 'bytes';
       ctx.logger.warn('stored training checkpoint refused; dropped', { epoch: r.epoch, field });

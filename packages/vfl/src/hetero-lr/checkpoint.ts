@@ -37,7 +37,8 @@ import type { Plan } from './plan.ts';
 
 const enc = new TextEncoder();
 
-function sha256Hex(parts: readonly (Uint8Array | string)[]): string {
+/** SHA-256 (hex) of length-prefixed parts: injective on part lists. */
+export function sha256Hex(parts: readonly (Uint8Array | string)[]): string {
   const h = createHash('sha256');
   for (const p of parts) {
     const b = typeof p === 'string' ? enc.encode(p) : p;
@@ -76,13 +77,20 @@ export function dataDigest(features: PartyFeatures, labels?: ArrayLike<number>):
 /** A header line (format, version, SHA-256 of the body bytes) and the checkpoint line, UTF-8 JSON. */
 export function serializeCheckpoint(cp: HeteroLrCheckpoint): Uint8Array {
   validateCheckpoint(cp, 'checkpoint');
-  const body = enc.encode(JSON.stringify(cp));
-  const head = enc.encode(
-    `${JSON.stringify({ format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, sha256: bodyDigest(body) })}\n`,
-  );
-  const out = new Uint8Array(head.length + body.length);
+  return frameCheckpoint(CHECKPOINT_FORMAT, CHECKPOINT_VERSION, cp);
+}
+
+/**
+ * The checkpoint framing every within-stage checkpoint of vfl uses (hetero-LR's per-epoch, SecureBoost's
+ * per-tree): a header line {format, version, sha256} and the body line, both UTF-8 JSON, the SHA-256
+ * taken over the body line's exact bytes.
+ */
+export function frameCheckpoint(format: string, version: number, body: unknown): Uint8Array {
+  const line = enc.encode(JSON.stringify(body));
+  const head = enc.encode(`${JSON.stringify({ format, version, sha256: bodyDigest(line) })}\n`);
+  const out = new Uint8Array(head.length + line.length);
   out.set(head);
-  out.set(body, head.length);
+  out.set(line, head.length);
   return out;
 }
 
@@ -94,8 +102,12 @@ function bad(message: string, field: string): never {
   throw new FedscoreError('checkpoint', message, { field });
 }
 
-/** Parse and verify checkpoint bytes (format, version, checksum, field types). */
-export function parseCheckpoint(bytes: Uint8Array): HeteroLrCheckpoint {
+/**
+ * The body of framed checkpoint bytes (`frameCheckpoint`), after checking the format, the version and
+ * the checksum; `FedscoreError('checkpoint')` naming the field otherwise. The body's shape is the
+ * caller's to check.
+ */
+export function unframeCheckpoint(bytes: Uint8Array, format: string, version: number): unknown {
   if (!(bytes instanceof Uint8Array)) bad('expected bytes', 'bytes');
   const nl = bytes.indexOf(0x0a);
   if (nl < 0) bad('not a checkpoint: no header line', 'bytes');
@@ -112,15 +124,20 @@ export function parseCheckpoint(bytes: Uint8Array): HeteroLrCheckpoint {
   const head = json(bytes.subarray(0, nl), 'header');
   if (typeof head !== 'object' || head === null) bad('not a checkpoint header', 'bytes');
   const o = head as Record<string, unknown>;
-  if (o.format !== CHECKPOINT_FORMAT) bad(`format is not '${CHECKPOINT_FORMAT}'`, 'format');
-  if (o.version !== CHECKPOINT_VERSION) {
-    bad(`checkpoint version ${String(o.version)}; this build reads ${CHECKPOINT_VERSION}`, 'version');
+  if (o.format !== format) bad(`format is not '${format}'`, 'format');
+  if (o.version !== version) {
+    bad(`checkpoint version ${String(o.version)}; this build reads ${version}`, 'version');
   }
   const body = bytes.subarray(nl + 1);
   if (typeof o.sha256 !== 'string' || o.sha256 !== bodyDigest(body)) {
     bad('checksum does not match the content (corrupt, truncated or edited)', 'sha256');
   }
-  const cp = json(body, 'body');
+  return json(body, 'body');
+}
+
+/** Parse and verify checkpoint bytes (format, version, checksum, field types). */
+export function parseCheckpoint(bytes: Uint8Array): HeteroLrCheckpoint {
+  const cp = unframeCheckpoint(bytes, CHECKPOINT_FORMAT, CHECKPOINT_VERSION);
   validateCheckpoint(cp, 'checkpoint');
   return cp;
 }

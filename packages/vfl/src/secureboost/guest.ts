@@ -6,7 +6,7 @@
  * Parties: this guest and one or more hosts (features only).
  * Messages this role sends and receives, in order, with every host (steps.ts,
  * docs/protocols/secureboost.md):
- *   -> train-plan; <- host-hello; -> public-context
+ *   -> train-plan; <- host-hello; <- resume-offer; -> resume-from; -> public-context
  *   per tree: -> tree-start; -> gradients [[g]], [[h]] (all rows, packed: CKKS slotCount per ciphertext)
  *     per level: -> level-tasks (row -> node; which histograms to compute, which to derive as
  *                   parent - sibling: only the smaller child is summed over rows);
@@ -14,7 +14,8 @@
  *     -> level-tasks with no task: the tree is finished
  *   -> tree-start (stop: how many of the host's trees to keep); -> split-gains (with shareSplitGains)
  * Options: row subsampling or GOSS and its own feature subsample (its cryptographic `rng`), validation
- * rows and early stopping, guest-only first trees (no message to the hosts), feature importance.
+ * rows and early stopping, guest-only first trees (no message to the hosts), feature importance,
+ * per-tree checkpoints and resume (checkpoint.ts; draws from a keyed generator, `rngKey`).
  * What the guest learns: per-bin sums of g and h of each host feature over every split node (each of
  * at least the row floor of rows; flooded under CKKS), which cuts keep both children above the floor,
  * and the left/right side of every row at each host split it chose. Never a host threshold, edge or
@@ -33,12 +34,23 @@ import {
   type PartyId,
   type ProgressCallback,
   type ProtocolSession,
+  type RngKey,
   requireCryptoRng,
   uniformInt,
 } from '@fedscore/core';
 import { type AdditiveHeSecret, CKKS_PRESETS, type CkksPresetName, createAdditiveHe } from '@fedscore/he';
 import { withAbort } from '../hetero-lr/exchange.ts';
 import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
+import {
+  checkHeldTrees,
+  commonResumeTree,
+  SECUREBOOST_CHECKPOINT_FORMAT,
+  SECUREBOOST_CHECKPOINT_VERSION,
+  type SecureBoostCheckpoint,
+  type SecureBoostGuestCheckpoint,
+  secureBoostDataDigest,
+  secureBoostPlanDigest,
+} from './checkpoint.ts';
 import { histogramRotationSteps, planHistogram } from './histogram.ts';
 import {
   addTree,
@@ -73,6 +85,8 @@ import {
   HOST_HELLO,
   LEVEL_TASKS,
   type NodeTask,
+  RESUME_FROM,
+  RESUME_OFFER,
   SPLIT_DECISIONS,
   SPLIT_GAINS,
   SPLIT_RECORDS,
@@ -106,6 +120,19 @@ export interface SecureBoostGuestOptions {
    * must not be predictable from, or reproducible by, anyone but the guest).
    */
   readonly rng?: CryptoRng;
+  /**
+   * A 256-bit key the draws come from instead of `rng`: the validation split from one stream, each
+   * tree's rows and features from a stream of its own (core's `RngKey.derive`, bound to the model id and
+   * the tree). A resumed run then draws what the uninterrupted run drew; it is needed to resume.
+   */
+  readonly rngKey?: RngKey;
+  /** Called after every finished tree with this party's state (checkpoint.ts); persist it to resume. */
+  readonly onCheckpoint?: (cp: SecureBoostGuestCheckpoint) => void;
+  /**
+   * The checkpoints this party holds for the run (any order). The handshake resumes every party from the
+   * latest tree all of them hold. Each is checked against the plan, this party's data and `rngKey`.
+   */
+  readonly resumeFrom?: readonly SecureBoostCheckpoint[];
   /**
    * Rows (indices into the aligned table) held out for validation, instead of drawing
    * `validationFraction` of them. They are in no tree's instance space.
@@ -146,6 +173,8 @@ export interface SecureBoostGuestResult {
     readonly features: readonly FeatureImportance[];
     readonly hostSplits: readonly HostSplitGain[];
   };
+  /** The tree count this run resumed from (0: grown from the first tree). */
+  readonly resumedFrom: number;
 }
 
 interface BuildNode {
@@ -174,6 +203,10 @@ export class SecureBoostGuest {
     const hp = resolveSecureBoost(o.hyperparams);
     const scheme = checkScheme(o.scheme ?? 'ckks');
     const rng = requireCryptoRng(o.rng ?? cryptoRng(), 'rng');
+    const modelId = o.modelId ?? `secureboost-${Date.now().toString(36)}`;
+    // A keyed run draws each tree from a stream of its own (so a resumed run repeats the draws).
+    const treeRng = (t: number): CryptoRng =>
+      o.rngKey === undefined ? rng : o.rngKey.derive('secureboost/guest-tree', { model: modelId, tree: t });
     const y = Float64Array.from(o.labels);
     const n = y.length;
     for (let i = 0; i < n; i++) {
@@ -185,7 +218,12 @@ export class SecureBoostGuest {
       }
     }
     // The validation rows are drawn first (before any tree's sample) and are in no instance space.
-    const validation = validationSplit(n, o.validationRows, hp.validationFraction, rng);
+    const validation = validationSplit(
+      n,
+      o.validationRows,
+      hp.validationFraction,
+      o.rngKey === undefined ? rng : o.rngKey.derive('secureboost/validation', { model: modelId }),
+    );
     const trainRows = complement(n, validation);
     if (hp.earlyStoppingRounds > 0 && validation.length === 0) {
       throw new FedscoreError('invalid_argument', 'early stopping needs validation rows', {
@@ -216,7 +254,6 @@ export class SecureBoostGuest {
     }
     const own: BinnedFeatures | undefined =
       o.features === undefined ? undefined : binFeatures(o.features, hp.bins);
-    const modelId = o.modelId ?? `secureboost-${Date.now().toString(36)}`;
     const plan = {
       rows: n,
       scheme,
@@ -230,6 +267,27 @@ export class SecureBoostGuest {
     for (const h of o.hosts) await s.send(h, TRAIN_PLAN, plan);
     const hostBins: number[][] = [];
     for (const h of o.hosts) hostBins.push([...(await s.receive(h, HOST_HELLO))]);
+    // Resume handshake: the latest tree count every party holds a checkpoint of (0: afresh).
+    const planDigest = secureBoostPlanDigest(
+      { ...plan, hosts: [...o.hosts], hostBins },
+      { hp, validationRows: o.validationRows === undefined ? null : Array.from(o.validationRows) },
+    );
+    const dataDigest = secureBoostDataDigest(o.features, y);
+    const rngKeyId = o.rngKey?.id ?? null;
+    const held = checkHeldTrees(o.resumeFrom, {
+      role: 'guest',
+      modelId,
+      planDigest,
+      dataDigest,
+      rngKeyId,
+      maxTrees: hp.trees,
+    });
+    const offers: Uint32Array[] = [];
+    for (const h of o.hosts) offers.push(await s.receive(h, RESUME_OFFER));
+    const from = commonResumeTree(held.keys(), offers, hp.guestOnlyTrees);
+    for (const h of o.hosts)
+      await s.send(h, RESUME_FROM, Uint32Array.of(Math.max(0, from - hp.guestOnlyTrees)));
+    const restored = from === 0 ? undefined : (held.get(from) as SecureBoostGuestCheckpoint);
     const he = await createHe(scheme, o.he, o.logger ?? noopLogger, hostBins, n, hp.depth);
     try {
       const context = he.serializePublic();
@@ -238,12 +296,28 @@ export class SecureBoostGuest {
       const score = new Float64Array(n).fill(baseScore);
       const trees: SecureBoostNode[][] = [];
       const history: TreeRecord[] = [];
+      if (restored !== undefined) {
+        if (restored.score.length !== n || restored.baseScore !== baseScore) {
+          throw new FedscoreError('checkpoint', 'checkpoint margins do not fit this run', {
+            field: 'resumeFrom.score',
+          });
+        }
+        score.set(restored.score);
+        for (const t of restored.trees) trees.push(t.map((v) => ({ ...v })));
+        for (const r of restored.history) history.push({ ...r });
+      }
       // Under CKKS the circuit error bound (HISTOGRAM_ERROR_BOUND) holds for |g| <= 1: GOSS-amplified
       // values are encrypted divided by the largest amplification and the decrypted sums multiplied back.
       const gossScale = gossOn(hp) && scheme === 'ckks' ? Math.max(1, gossAmplification(hp)) : 1;
-      let best = { value: Number.NaN, trees: 0 };
-      for (let t = 0; t < hp.trees; t++) {
+      let best = {
+        value: restored?.best.value ?? Number.NaN,
+        trees: restored?.best.trees ?? 0,
+      };
+      const stopEarly = (grown: number): boolean =>
+        hp.earlyStoppingRounds > 0 && best.trees > 0 && grown - best.trees >= hp.earlyStoppingRounds;
+      for (let t = from; t < hp.trees && !stopEarly(t); t++) {
         const t0 = performance.now();
+        const draw = treeRng(t);
         const withHosts = t >= hp.guestOnlyTrees;
         const g = new Float64Array(n);
         const hess = new Float64Array(n);
@@ -255,10 +329,10 @@ export class SecureBoostGuest {
         // Draws of the guest's generator per tree, in order: the rows (subsample or GOSS), then its
         // own features (colsampleByTree). Neither draws when off.
         const rows = gossOn(hp)
-          ? gossSample(trainRows, g, hess, hp.gossTopRate, hp.gossOtherRate, rng)
-          : { sample: pick(trainRows, sampleRows(trainRows.length, hp.subsample, rng)), g, h: hess };
+          ? gossSample(trainRows, g, hess, hp.gossTopRate, hp.gossOtherRate, draw)
+          : { sample: pick(trainRows, sampleRows(trainRows.length, hp.subsample, draw)), g, h: hess };
         const ownFeatures =
-          own === undefined ? undefined : sampleRows(own.counts.length, hp.colsampleByTree, rng);
+          own === undefined ? undefined : sampleRows(own.counts.length, hp.colsampleByTree, draw);
         if (withHosts) {
           for (const h of o.hosts) await s.send(h, TREE_START, { tree: t, stop: false });
           const scaled = (v: Float64Array) =>
@@ -298,8 +372,23 @@ export class SecureBoostGuest {
         if (metric !== undefined) {
           const better = hp.earlyStoppingMetric === 'auc' ? metric > best.value : metric < best.value;
           if (best.trees === 0 || better) best = { value: metric, trees: t + 1 };
-          if (hp.earlyStoppingRounds > 0 && t + 1 - best.trees >= hp.earlyStoppingRounds) break;
         }
+        // The checkpoint is written before tree t + 2 starts: a host hears of that tree only after it.
+        o.onCheckpoint?.({
+          format: SECUREBOOST_CHECKPOINT_FORMAT,
+          version: SECUREBOOST_CHECKPOINT_VERSION,
+          role: 'guest',
+          modelId,
+          planDigest,
+          dataDigest,
+          rngKeyId,
+          tree: t + 1,
+          baseScore,
+          trees: trees.map((x) => x.map((v) => ({ ...v }))),
+          history: history.map((r) => ({ ...r })),
+          best: { value: Number.isFinite(best.value) ? best.value : null, trees: best.trees },
+          score: Array.from(score),
+        });
       }
       // Early stopping keeps the best number of trees; each host keeps the splits of its part of them.
       const kept = hp.earlyStoppingRounds > 0 ? best.trees : trees.length;
@@ -330,6 +419,7 @@ export class SecureBoostGuest {
         bestTrees: kept,
         validationRows: validation,
         importance: { features: guestFeatureImportance(model), hostSplits },
+        resumedFrom: from,
       };
     } finally {
       he.dispose();

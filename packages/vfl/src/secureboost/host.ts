@@ -4,7 +4,7 @@
  *
  * Parties: the guest (labels, the HE key) and this host (one of several; hosts never talk to each other).
  * Messages this role handles, in order (steps.ts, docs/protocols/secureboost.md):
- *   <- train-plan; -> host-hello (bins per feature); <- public-context
+ *   <- train-plan; -> host-hello (bins per feature); -> resume-offer; <- resume-from; <- public-context
  *   per tree: <- tree-start; <- gradients [[g]], [[h]]
  *     per level: <- level-tasks; -> histograms (flooded [[sum g]], [[sum h]] per bin, admissible cuts);
  *                <- split-decisions; -> split-records (opaque id, left rows)
@@ -18,6 +18,10 @@
  * ones), flooded under CKKS with noise sized from the measured circuit error for the whole run's
  * releases (it refuses to release more); the left/right partition of each split the guest gives it;
  * which cuts keep both children above the floor. Never an edge, a threshold or a feature value.
+ * Resume (checkpoint.ts): after each tree it took part in, its split records and release count go to
+ * `onCheckpoint`; a later attempt restores the ones the guest's `resume-from` names. Its release count
+ * also goes to `releaseLedger` before every release, so a guest that makes attempts fail cannot obtain
+ * more releases than the one budget of the job (the flooding is sized for it).
  * Threat model: semi-honest guest; the floor and flooding are this host's own settings, checked against
  * the guest's plan, never taken from it.
  */
@@ -28,7 +32,9 @@ import {
   type Logger,
   noopLogger,
   type PartyId,
+  type ProgressCallback,
   type ProtocolSession,
+  type RngKey,
   requireCryptoRng,
 } from '@fedscore/core';
 import {
@@ -47,6 +53,16 @@ import {
 } from '@fedscore/he';
 import { withAbort } from '../hetero-lr/exchange.ts';
 import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
+import {
+  checkHeldTrees,
+  type ReleaseLedger,
+  SECUREBOOST_CHECKPOINT_FORMAT,
+  SECUREBOOST_CHECKPOINT_VERSION,
+  type SecureBoostCheckpoint,
+  type SecureBoostHostCheckpoint,
+  secureBoostDataDigest,
+  secureBoostPlanDigest,
+} from './checkpoint.ts';
 import { sampleRows } from './guest.ts';
 import {
   BinDiagonals,
@@ -81,6 +97,8 @@ import {
   LEVEL_TASKS,
   type LevelTasks,
   type NodeHistogram,
+  RESUME_FROM,
+  RESUME_OFFER,
   receiveContext,
   SPLIT_DECISIONS,
   SPLIT_GAINS,
@@ -123,6 +141,30 @@ export interface SecureBoostHostOptions {
    * are then encoded per level or per node).
    */
   readonly maxDiagonalCacheBytes?: number;
+  /**
+   * A 256-bit key its per-tree feature draws (`colsampleByTree`) come from instead of `rng`, one stream
+   * per tree (bound to the model id and the guest's tree number), so a resumed run draws the same
+   * features. Flooding noise always comes from `rng` (fresh on every attempt).
+   */
+  readonly rngKey?: RngKey;
+  /** Called after every tree it took part in with its own state (checkpoint.ts); persist it to resume. */
+  readonly onCheckpoint?: (cp: SecureBoostHostCheckpoint) => void;
+  /** The checkpoints this party holds for the run; offered to the guest in the resume handshake. */
+  readonly resumeFrom?: readonly SecureBoostCheckpoint[];
+  /**
+   * Its release count across attempts (checkpoint.ts `ReleaseLedger`): read at the start, written before
+   * every release. Absent: counted from the restored checkpoint (or 0), which a guest that fails
+   * attempts mid-tree can outrun (the attack test's weakened configuration).
+   */
+  readonly releaseLedger?: ReleaseLedger;
+  /**
+   * Trees' worth of releases the budget holds beyond the plan's, for the partial trees of failed
+   * attempts (each failed attempt re-releases at most one tree). Default 0. The flooding is sized for
+   * the whole budget.
+   */
+  readonly retryTrees?: number;
+  /** Per level (`levels`) and per tree (`trees`, the guest's numbering over the plan's trees). */
+  readonly onProgress?: ProgressCallback;
   readonly logger?: Logger;
 }
 
@@ -137,6 +179,8 @@ export interface SecureBoostHostResult {
   readonly importance: readonly FeatureImportance[];
   /** With `receiveSplitGains`: the gain of each of its splits, by split id, as the guest sent them. */
   readonly splitGains?: Float64Array;
+  /** Its own tree count this run resumed from (0: from the first tree). */
+  readonly resumedFrom: number;
 }
 
 /** The CKKS preset a loaded context was made with (its description names N, q and the scale). */
@@ -236,9 +280,45 @@ export class SecureBoostHost {
     if (plan.scheme === 'none' && o.allowPlaintextScheme !== true) {
       throw new FedscoreError('policy', 'the plaintext scheme none is refused', { field: 'scheme' });
     }
+    const retryTrees = o.retryTrees ?? 0;
+    if (!Number.isSafeInteger(retryTrees) || retryTrees < 0) {
+      throw new FedscoreError('out_of_range', `retryTrees must be a count, got ${retryTrees}`, {
+        field: 'retryTrees',
+      });
+    }
     const binned = binFeatures(o.features, plan.bins);
     const cells = binned.counts.reduce((a, b) => a + b, 0);
     await s.send(o.guest, HOST_HELLO, binned.counts);
+    // Resume handshake: offer the tree counts held, restore the one the guest names (0: afresh).
+    const planDigest = secureBoostPlanDigest(plan, {
+      colsample,
+      ownFloor,
+      retryTrees,
+      unsafeNoFlooding: o.unsafeNoFlooding === true,
+      receiveSplitGains: o.receiveSplitGains === true,
+    });
+    const dataDigest = secureBoostDataDigest(o.features);
+    const rngKeyId = o.rngKey?.id ?? null;
+    const held = checkHeldTrees(o.resumeFrom, {
+      role: 'host',
+      modelId: plan.modelId,
+      planDigest,
+      dataDigest,
+      rngKeyId,
+      maxTrees: plan.trees,
+    });
+    await s.send(o.guest, RESUME_OFFER, Uint32Array.from([...held.keys()].sort((a, b) => a - b)));
+    const from = (await s.receive(o.guest, RESUME_FROM))[0]!;
+    const restored = from === 0 ? undefined : (held.get(from) as SecureBoostHostCheckpoint | undefined);
+    if (from !== 0 && restored === undefined) {
+      throw new FedscoreError(
+        'protocol_step',
+        `asked to resume from tree ${from}, which this party did not offer`,
+        {
+          field: 'resume-from',
+        },
+      );
+    }
 
     const ctx = await receiveContext(s, o.guest);
     if (ctx.scheme !== plan.scheme) {
@@ -265,7 +345,15 @@ export class SecureBoostHost {
           ? undefined
           : { ctx: ckksCtx, layout: planHistogram(cells, rows, he.slotCount, plan.depth) };
       const parts = path?.layout.blocks ?? Math.max(1, Math.ceil(cells / he.slotCount));
-      const budget = plannedReleases(plan, cells, he.slotCount, parts);
+      const budget = plannedReleases({ ...plan, trees: plan.trees + retryTrees }, cells, he.slotCount, parts);
+      const ledger = o.releaseLedger;
+      if (ledger?.budget !== undefined && ledger.budget !== budget) {
+        throw new FedscoreError(
+          'release_budget',
+          `this job's releases were budgeted for ${ledger.budget}; this attempt's plan would make it ${budget}`,
+          { field: 'trees' },
+        );
+      }
       let sd = 0;
       if (plan.scheme === 'ckks' && o.unsafeNoFlooding !== true) {
         const preset = ckksPresetOf(he.description);
@@ -282,11 +370,18 @@ export class SecureBoostHost {
         sd = floodingStdDev(bound, budget, HISTOGRAM_FLOODING_BITS);
       }
       const floor = childFloor(plan.minLeafRows, plan.minNodeRows);
-      const splits: HostSplit[] = [];
+      const splits: HostSplit[] = restored === undefined ? [] : restored.splits.map((x) => ({ ...x }));
       /** The tree (this host's count) of each split. */
-      const splitTree: number[] = [];
-      let trees = 0;
-      let released = 0;
+      const splitTree: number[] = restored === undefined ? [] : [...restored.splitTree];
+      let trees = restored?.tree ?? 0;
+      // Releases so far over every attempt of the job: the ledger's count (written before each release),
+      // else the restored checkpoint's (which misses a failed attempt's partial tree).
+      let released = Math.max(ledger?.released ?? 0, restored?.released ?? 0);
+      if (released > budget) {
+        throw new FedscoreError('release_budget', `the ${budget} planned histogram releases are spent`, {
+          field: 'trees',
+        });
+      }
       for (;;) {
         const start = await s.receive(o.guest, TREE_START);
         if (start.stop) {
@@ -300,8 +395,12 @@ export class SecureBoostHost {
           if (keep >= 0) splits.length = keep;
           break;
         }
-        // This tree's features: the host's own draw, never sent.
-        const features = sampleRows(binned.counts.length, colsample, rng);
+        // This tree's features: the host's own draw, never sent (keyed: one stream per tree).
+        const draw =
+          o.rngKey === undefined
+            ? rng
+            : o.rngKey.derive('secureboost/host-features', { model: plan.modelId, tree: start.tree });
+        const features = sampleRows(binned.counts.length, colsample, draw);
         const featureOn = features.length === binned.counts.length ? undefined : new Set<number>(features);
         trees++;
         const grads = await s.receive(o.guest, GRADIENTS);
@@ -349,6 +448,7 @@ export class SecureBoostHost {
             held.push(path.rotations);
           }
           let previous = new Map<number, Histogram>();
+          let levels = 0;
           for (;;) {
             const level = await s.receive(o.guest, LEVEL_TASKS);
             if (level.tasks.length === 0) break;
@@ -386,7 +486,15 @@ export class SecureBoostHost {
                   : { g: this.#release(he, hist.g, sd, rng), h: this.#release(he, hist.h, sd, rng) };
               sent.push({ node: t.node, gradients: pair.g, hessians: pair.h, admissible: out.get(t.node)! });
             }
+            // Write-ahead: the count is kept before any of these releases leaves this party.
+            ledger?.record(released, budget);
             await s.send(o.guest, HISTOGRAMS, sent);
+            o.onProgress?.({
+              stage: 'secureboost host: levels',
+              done: Math.min(++levels, plan.depth),
+              total: plan.depth,
+              unit: 'levels',
+            });
             const decisions = await s.receive(o.guest, SPLIT_DECISIONS);
             const records: SplitRecord[] = [];
             for (const d of decisions) {
@@ -426,6 +534,28 @@ export class SecureBoostHost {
           for (const v of held) v.dispose();
           if (path !== undefined) path.rotations = undefined;
         }
+        // Reported before the checkpoint is written (the test-only kill of the node fires at the first
+        // report after a checkpoint: mid-level of the next tree, before the guest can finish it).
+        o.onProgress?.({
+          stage: 'secureboost host: trees',
+          done: start.tree + 1,
+          total: plan.trees,
+          unit: 'trees',
+        });
+        o.onCheckpoint?.({
+          format: SECUREBOOST_CHECKPOINT_FORMAT,
+          version: SECUREBOOST_CHECKPOINT_VERSION,
+          role: 'host',
+          modelId: plan.modelId,
+          planDigest,
+          dataDigest,
+          rngKeyId,
+          tree: trees,
+          splits: splits.map((x) => ({ ...x })),
+          splitTree: [...splitTree],
+          released,
+          releaseBudget: budget,
+        });
       }
       const model: SecureBoostHostModel = {
         format: SECUREBOOST_HOST_FORMAT,
@@ -443,6 +573,7 @@ export class SecureBoostHost {
         released,
         releaseBudget: budget,
         floodingStdDev: sd,
+        resumedFrom: from,
       };
     } finally {
       path?.diagonals?.dispose();

@@ -7,6 +7,8 @@
  * Messages in order (each host separately; the guest talks to the hosts in host order):
  *   1. guest -> host  train-plan        rows, scheme, trees, depth, bins, row floor, model id
  *   2. host -> guest  host-hello        bins per host feature (no name, no edge)
+ *      host -> guest  resume-offer      the tree counts it holds checkpoints of (checkpoint.ts)
+ *      guest -> host  resume-from       its tree count to restore (0 = start afresh)
  *   3. guest -> host  public-context    public HE context (no secret key)
  *   per tree: 4. guest -> host tree-start; 5. guest -> host gradients [[g]], [[h]] (packed)
  *     per level: 6. guest -> host level-tasks (row -> node, which histograms; none = tree finished)
@@ -36,11 +38,16 @@ import {
   HE_SCHEMES,
   type HeScheme,
   mappedProtoStep,
+  uint32VectorStep,
 } from '@fedscore/wire';
 
 export const SECUREBOOST_PROTOCOL = 'vfl.secureboost';
 export const SECUREBOOST_PREDICT_PROTOCOL = 'vfl.secureboost-predict';
-export const SECUREBOOST_VERSION = 2;
+/**
+ * 3: the resume handshake (`resume-offer`, `resume-from`) after host-hello, every training session; a
+ * version-2 peer would read the offer as a public-context chunk.
+ */
+export const SECUREBOOST_VERSION = 3;
 
 const sb = fedscore.secureboost;
 const EMPTY = new Uint8Array(0);
@@ -148,6 +155,14 @@ export const HOST_HELLO: StepDef<readonly number[]> = mappedProtoStep('host-hell
   toWire: (bins) => ({ bins: [...bins] }),
   fromWire: (m) => m.bins.map(Number),
 });
+
+/**
+ * Host -> guest, after host-hello: the tree counts (its own: the trees it took part in) this host holds
+ * checkpoints of for this plan; empty on a fresh start.
+ */
+export const RESUME_OFFER: StepDef<Uint32Array> = uint32VectorStep('resume-offer');
+/** Guest -> host: the host's own tree count every party restores (0 = start afresh). */
+export const RESUME_FROM: StepDef<Uint32Array> = uint32VectorStep('resume-from', { length: 1 });
 
 /** One chunk of the public context; `chunks` messages in a row make the whole. */
 export interface PublicContext {

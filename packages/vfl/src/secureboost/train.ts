@@ -12,11 +12,13 @@ import {
   noopLogger,
   type ProgressCallback,
   ProtocolSession,
+  type RngKey,
   runParties,
 } from '@fedscore/core';
 import { envelopeCodec } from '@fedscore/wire';
 import { abortAwareChannel } from '../hetero-lr/exchange.ts';
 import type { PartyFeatures } from '../hetero-lr/features.ts';
+import type { ReleaseLedger, SecureBoostCheckpoint } from './checkpoint.ts';
 import {
   SecureBoostGuest,
   type SecureBoostGuestResult,
@@ -51,6 +53,10 @@ export interface TrainSecureBoostInput {
     /** Memory for this host's run-cached CKKS diagonals (default 768 MiB; 0: none). */
     readonly maxDiagonalCacheBytes?: number;
     readonly rng?: CryptoRng;
+    /** This host's release count across runs of one job (checkpoint.ts). */
+    readonly releaseLedger?: ReleaseLedger;
+    /** Trees' worth of releases beyond the plan's in its budget (default 0). */
+    readonly retryTrees?: number;
   }[];
   /** Default 'ckks'. */
   readonly scheme?: SecureBoostScheme;
@@ -58,6 +64,14 @@ export interface TrainSecureBoostInput {
   readonly he?: SecureBoostHeOptions;
   /** The guest's generator: row subsampling or GOSS, its feature subsample, the validation split. */
   readonly rng?: CryptoRng;
+  /** The model id of the plan (default: made from the clock; fix it to resume, the keyed draws bind it). */
+  readonly modelId?: string;
+  /** Per party id: the key its draws come from (needed to resume; the guest's and each host's own). */
+  readonly rngKeys?: Readonly<Record<string, RngKey>>;
+  /** Per-tree checkpoints of each party (checkpoint.ts), as the party made them. */
+  readonly onCheckpoint?: (party: string, cp: SecureBoostCheckpoint) => void;
+  /** Per party id: the checkpoints it holds (the run resumes from the latest tree all hold). */
+  readonly resumeFrom?: Readonly<Record<string, readonly SecureBoostCheckpoint[]>>;
   /** Keep every message (privacy tests). */
   readonly capture?: boolean;
   readonly session?: string;
@@ -71,6 +85,8 @@ export interface TrainSecureBoostResult {
   readonly hostRuns: readonly SecureBoostHostResult[];
   /** Every tree grown, including those early stopping then dropped. */
   readonly history: readonly TreeRecord[];
+  /** The tree count the guest resumed from (0: from the first tree). */
+  readonly resumedFrom: number;
   /** Trees kept (early stopping: the best number; else all). */
   readonly bestTrees: number;
   readonly validationRows: Uint32Array;
@@ -127,6 +143,12 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
         ...(input.hyperparams !== undefined && { hyperparams: input.hyperparams }),
         ...(input.he !== undefined && { he: input.he }),
         ...(input.rng !== undefined && { rng: input.rng }),
+        ...(input.modelId !== undefined && { modelId: input.modelId }),
+        ...(input.rngKeys?.[ids.guest] !== undefined && { rngKey: input.rngKeys[ids.guest] }),
+        ...(input.onCheckpoint !== undefined && {
+          onCheckpoint: (cp: SecureBoostCheckpoint) => input.onCheckpoint!(ids.guest, cp),
+        }),
+        ...(input.resumeFrom?.[ids.guest] !== undefined && { resumeFrom: input.resumeFrom[ids.guest] }),
         logger,
         ...(input.onProgress !== undefined && { onProgress: input.onProgress }),
       }).run(),
@@ -148,6 +170,13 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
         colsampleByTree: h.colsampleByTree ?? input.hyperparams?.colsampleByTree ?? 1,
         receiveSplitGains: input.hyperparams?.shareSplitGains === true,
         ...(h.rng !== undefined && { rng: h.rng }),
+        ...(h.releaseLedger !== undefined && { releaseLedger: h.releaseLedger }),
+        ...(h.retryTrees !== undefined && { retryTrees: h.retryTrees }),
+        ...(input.rngKeys?.[id] !== undefined && { rngKey: input.rngKeys[id] }),
+        ...(input.onCheckpoint !== undefined && {
+          onCheckpoint: (cp: SecureBoostCheckpoint) => input.onCheckpoint!(id, cp),
+        }),
+        ...(input.resumeFrom?.[id] !== undefined && { resumeFrom: input.resumeFrom[id] }),
         logger,
       }).run();
   });
@@ -165,6 +194,7 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
     hosts: hostRuns.map((r) => r.model),
     hostRuns,
     history: g.history,
+    resumedFrom: g.resumedFrom,
     bestTrees: g.bestTrees,
     validationRows: g.validationRows,
     importance: { guest: g.importance, hosts: hostRuns.map((r) => r.importance) },
