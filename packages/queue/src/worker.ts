@@ -265,10 +265,10 @@ async function publishedContext(connectionString: string, queue: string): Promis
 /**
  * The shared fields of the HE tasks (`QueueExecutorOptions.sharedFields`): a packed product's batch
  * columns (the same in every epoch), the public context every task carries (the same for a whole job),
- * and a binning run's bin index (the same for every batch range), each stored once and cached by the
- * workers. A field a task does not have is skipped.
+ * and a binning run's bin index, cells and layout (the same for every batch range), each stored once and
+ * cached by the workers. A field a task does not have is skipped.
  */
-export const HE_TASK_SHARED_FIELDS: readonly string[] = ['batch', 'context', 'binIndex'];
+export const HE_TASK_SHARED_FIELDS: readonly string[] = ['batch', 'context', 'binIndex', 'cells', 'layout'];
 
 /** @deprecated The old name of `HE_TASK_SHARED_FIELDS`. */
 export const PACKED_PRODUCT_SHARED_FIELDS: readonly string[] = HE_TASK_SHARED_FIELDS;
