@@ -8,9 +8,11 @@
  * At-least-once delivery, exactly-one result. pg-boss may deliver a task more than once (a worker killed
  * or cut off mid-task lets the job expire and it is retried on another worker; `retryLimit`). A task's id
  * ends with the SHA-256 of its bytes (codec.ts), its result row is keyed by (queue, task id) and written
- * once (`INSERT ... ON CONFLICT`), and the tasks that run here are deterministic (CKKS evaluation without
- * encryption), so every delivery computes the same bytes and the first stored row is the result. A
- * delivery that finds the row only counts itself (`deliveries`). Sending a task whose result is stored
+ * once (`INSERT ... ON CONFLICT`), so the first stored row is the result of every delivery. Most tasks
+ * are deterministic (CKKS evaluation without encryption: every delivery computes the same bytes); a
+ * re-randomized one (portfolio scoring's blocks) computes another ciphertext of the same value per
+ * delivery, and only the first stored is ever read. A delivery that finds the row only counts itself
+ * (`deliveries`). Sending a task whose result is stored
  * returns that result without a new job.
  *
  * Shared fields (`sharedFields`, codec.ts): values that repeat across tasks -- a batch's columns, a job's
