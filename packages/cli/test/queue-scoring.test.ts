@@ -14,7 +14,13 @@
  *   threads) and of the plaintext w.x + b. Why not bit for bit: each run encrypts with fresh randomness,
  *   floods with fresh noise (sd 2^-20) and re-randomizes each block; the CKKS error at ckks-8192 for
  *   these inputs is ~2^-20 (batch.ts BATCH_RELEASE_ERROR_BOUND), so 1e-4 is ~50 sd of the difference.
+ * - CLI: `fedscore score batch --queue URL` scores a CSV portfolio with its blocks on the queue (the
+ *   tasks are in the queue's result table) within 1e-4 of the plaintext scores; a --queue that is not a
+ *   postgres:// URL is refused naming the flag.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { normal, seededRng } from '@fedscore/core';
 import {
   createCkksContext,
@@ -28,6 +34,7 @@ import { type LinearScoreModel, runBatchScoring } from '@fedscore/scoring';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killNow, Workers, waitForActive } from './queue-workers.ts';
+import { lastJson, runCli } from './run-cli.ts';
 
 const unavailable = postgresUnavailable();
 if (unavailable !== undefined) console.log(`skipping the queue scoring tests: ${unavailable}`);
@@ -192,4 +199,38 @@ describe.skipIf(unavailable !== undefined)('portfolio scoring on the work queue'
       await ex.close();
     }
   }, 300_000);
+
+  it('fedscore score batch --queue puts the blocks on the queue', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedscore-queue-score-'));
+    try {
+      const rng = seededRng(9);
+      const lines = ['id,x0,x1,x2'];
+      for (let i = 0; i < 5000; i++) lines.push(`${i},${normal(rng)},${normal(rng)},${normal(rng)}`);
+      writeFileSync(join(dir, 'p.csv'), `${lines.join('\n')}\n`);
+      writeFileSync(
+        join(dir, 'm.json'),
+        JSON.stringify({ features: ['x0', 'x1', 'x2'], weights: [0.8, -0.5, 0.3], intercept: -1 }),
+      );
+      const args = ['score', 'batch', '--model', join(dir, 'm.json'), '--input', join(dir, 'p.csv')];
+      const bad = await runCli([...args, '--queue', 'redis://127.0.0.1:6379']);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toContain('--queue');
+      await workers.start('cli');
+      const r = await runCli([...args, '--queue', cluster!.url, '--queue-name', 'cli', '--json']);
+      expect(r.code).toBe(0);
+      const out = lastJson(r.stdout);
+      expect(out.records).toBe(5000);
+      expect(out.maxAbsError as number).toBeLessThan(1e-4);
+      const c = new pg.Client({ connectionString: cluster!.url });
+      await c.connect();
+      const n = await c.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM fedscore_task_result WHERE queue = 'cli' AND error IS NULL",
+      );
+      await c.end();
+      // The warm-up's one-record block and the run's 2 blocks (5000 records, 4096 per block).
+      expect(n.rows[0]!.n).toBe(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
