@@ -11,7 +11,7 @@
 import type { Logger } from '@fedscore/core';
 import type { PackedPartsResult, PackedProductRequest } from '@fedscore/he';
 import type { QueueExecutor, QueueHealth } from '@fedscore/queue';
-import type { PackedProductOffload } from '@fedscore/vfl';
+import type { BinSumOffload, BinSumTask, BinSumWorkerOutput, PackedProductOffload } from '@fedscore/vfl';
 import type { QueueConfig } from '../config/index.ts';
 import type { MetricSample } from './http.ts';
 
@@ -22,7 +22,10 @@ type PgbossConfig = Extract<QueueConfig, { kind: 'pgboss' }>;
 
 export class NodeQueue {
   readonly offload: PackedProductOffload;
+  /** The binning host's bin sums, on the same queue (a second executor: its own typed tasks). */
+  readonly binSums: BinSumOffload;
   readonly #executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
+  readonly #binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>;
   readonly #timer: ReturnType<typeof setInterval>;
   #health: QueueHealth | undefined;
   #up = false;
@@ -30,10 +33,13 @@ export class NodeQueue {
   private constructor(
     config: PgbossConfig,
     executor: QueueExecutor<PackedProductRequest, PackedPartsResult>,
+    binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>,
     logger: Logger,
   ) {
     this.#executor = executor;
+    this.#binSums = binSums;
     this.offload = { executor, split: config.split, minColumns: config.minColumns };
+    this.binSums = { executor: binSums };
     let reading = false;
     const read = (): void => {
       if (reading) return;
@@ -60,15 +66,23 @@ export class NodeQueue {
   /** Connect to the party's database and create the queue (a typed error naming `queue.url` if not). */
   static async open(config: PgbossConfig, logger: Logger): Promise<NodeQueue> {
     // Loaded only by a node with a queue: others never load pg and pg-boss.
-    const { PACKED_PRODUCT_SHARED_FIELDS, QueueExecutor } = await import('@fedscore/queue');
+    const { HE_TASK_SHARED_FIELDS, QueueExecutor } = await import('@fedscore/queue');
     let executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
+    let binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>;
     try {
-      executor = await QueueExecutor.create<PackedProductRequest, PackedPartsResult>({
+      const options = {
         connectionString: config.url,
         queue: config.name,
         expireInSeconds: config.expireSeconds,
-        sharedFields: PACKED_PRODUCT_SHARED_FIELDS,
-      });
+        sharedFields: HE_TASK_SHARED_FIELDS,
+      };
+      executor = await QueueExecutor.create<PackedProductRequest, PackedPartsResult>(options);
+      binSums = await QueueExecutor.create<BinSumTask, BinSumWorkerOutput>(options).catch(
+        async (e: unknown) => {
+          await executor.close();
+          throw e;
+        },
+      );
     } catch (e) {
       const fe = e as { code?: string; message?: string };
       const { FedscoreError } = await import('@fedscore/core');
@@ -78,7 +92,7 @@ export class NodeQueue {
         { field: 'queue.url', cause: e },
       );
     }
-    return new NodeQueue(config, executor, logger);
+    return new NodeQueue(config, executor, binSums, logger);
   }
 
   /** For /healthz: whether the last read reached the database, and the depth. */
@@ -143,6 +157,6 @@ export class NodeQueue {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    await this.#executor.close();
+    await Promise.all([this.#executor.close(), this.#binSums.close()]);
   }
 }
