@@ -10,7 +10,7 @@
  *    - `linearCombinations`: portfolio scoring's one block (N/2 = 4096 enterprises at ckks-8192, the
  *      data-owner-mode preset) of `--features` columns, re-randomized, as the model owner sends it;
  *    - `binSums`: the WOE binning host's partial sums of `DEFAULT_BIN_SUM_BATCHES_PER_TASK` label batches
- *      (4 x 4096 rows) over `--bin-features` features of `--bin-bins` bins.
+ *      (8 x 4096 rows) over `--bin-features` features of `--bin-bins` bins.
  *    Overhead = enqueue-to-result at the coordinator minus the worker's time in the task; the first task
  *    of each kind also uploads the shared fields (context, bin index) and loads the context in the worker.
  * 2. Portfolio scoring throughput: the model owner's evaluation of `--blocks` blocks (one task each) on
@@ -33,7 +33,7 @@ import {
   type LinearCombinationsRequest,
   linearCombinationsOn,
 } from '@fedscore/he';
-import { HE_TASK_SHARED_FIELDS, QueueExecutor } from '@fedscore/queue';
+import { HE_TASK_SHARED_FIELDS, jobIdOf, QueueExecutor } from '@fedscore/queue';
 import { type PgCluster, startPgCluster } from '@fedscore/queue/testing';
 import {
   BINNING_CKKS_PARAMS,
@@ -97,14 +97,47 @@ interface Timing {
   taskMs: number;
   overheadMs: number;
   inputBytes: number;
+  /** From the coordinator's and the database's clocks (same machine), as `bench queue` splits it. */
+  enqueueMs: number;
+  pickupMs: number;
+  readMs: number;
+  storeCollectMs: number;
 }
 
-async function taskSeconds(db: pg.Client, queue: string, prefix: string): Promise<number[]> {
-  const r = await db.query<{ t: number }>(
-    `SELECT task_seconds * 1000 AS t FROM fedscore_task_result WHERE queue = $1 AND task_id LIKE $2`,
-    [queue, `${prefix}/%`],
-  );
-  return r.rows.map((x) => Number(x.t));
+/**
+ * The worker's ms in the task of `prefix`'s one task, and the split of its latency: enqueue (t0 to the
+ * pg-boss job's creation), pick-up (creation to a worker's fetch), the worker's read and decode (fetch
+ * to the task's start), store + collect (the result row to the coordinator's resolution).
+ */
+async function split(
+  db: pg.Client,
+  queue: string,
+  prefix: string,
+  t0: number,
+  latencyMs: number,
+): Promise<Pick<Timing, 'taskMs' | 'enqueueMs' | 'pickupMs' | 'readMs' | 'storeCollectMs'>> {
+  const r = (
+    await db.query<{ id: string; f: number; t: number }>(
+      `SELECT task_id AS id, extract(epoch FROM finished_at) * 1000 AS f, task_seconds * 1000 AS t
+       FROM fedscore_task_result WHERE queue = $1 AND task_id LIKE $2`,
+      [queue, `${prefix}/%`],
+    )
+  ).rows[0]!;
+  const j = (
+    await db.query<{ c: number; s: number }>(
+      `SELECT extract(epoch FROM created_on) * 1000 AS c, extract(epoch FROM started_on) * 1000 AS s
+       FROM pgboss.job WHERE name = $1 AND id = $2`,
+      [queue, jobIdOf(queue, r.id)],
+    )
+  ).rows[0]!;
+  const [f, taskMs, c, st] = [Number(r.f), Number(r.t), Number(j.c), Number(j.s)];
+  return {
+    taskMs,
+    enqueueMs: c - t0,
+    pickupMs: st - c,
+    readMs: f - taskMs - st,
+    storeCollectMs: t0 + latencyMs - f,
+  };
 }
 
 function blockJobs(ctx: CkksSecretContext, features: number, blocks: number, seed: number): HeLinearJob[] {
@@ -148,17 +181,18 @@ async function linearOverhead(
       let t = performance.now();
       await local.linearCombinations(jobs, weights, opts);
       const localMs = performance.now() - t;
+      const t0 = Date.now();
       t = performance.now();
       await linearCombinationsOn(ex, jobs, weights, { ...opts, context, taskId: `lin-${k}` });
       const latencyMs = performance.now() - t;
-      const [taskMs] = await taskSeconds(db, queue, `lin-${k}`);
+      const parts = await split(db, queue, `lin-${k}`, t0, latencyMs);
       out.push({
         kind: 'linearCombinations',
         task: k,
         localMs,
         latencyMs,
-        taskMs: taskMs!,
-        overheadMs: latencyMs - taskMs!,
+        ...parts,
+        overheadMs: latencyMs - parts.taskMs,
         inputBytes: jobs[0]!.ciphertexts.reduce((s, c) => s + c.byteLength, 0) + 8 * ctx.slotCount,
       });
     }
@@ -220,20 +254,21 @@ async function binOverhead(
       for (const v of r.sums) v.serialize({ compression: 'none' });
       for (const v of [...cts, ...r.sums]) v.dispose();
       const localMs = performance.now() - t;
+      const t0 = Date.now();
       t = performance.now();
       await ex.run(
         { op: 'binSums', context, labels: slice, layout, cells, binIndex, from, to },
         { taskId: `bins-${k + 1}` },
       );
       const latencyMs = performance.now() - t;
-      const [taskMs] = await taskSeconds(db, queue, `bins-${k + 1}`);
+      const parts = await split(db, queue, `bins-${k + 1}`, t0, latencyMs);
       out.push({
         kind: 'binSums',
         task: k + 1,
         localMs,
         latencyMs,
-        taskMs: taskMs!,
-        overheadMs: latencyMs - taskMs!,
+        ...parts,
+        overheadMs: latencyMs - parts.taskMs,
         inputBytes: slice.reduce((s, c) => s + c.byteLength, 0),
       });
     }
@@ -385,7 +420,11 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
         'input bytes',
         'local (this thread / 1-thread pool)',
         'queue: enqueue to result',
+        'enqueue',
+        'pick-up',
+        'worker read + decode',
         'worker in task',
+        'store + collect',
         'overhead',
         'overhead / task',
       ],
@@ -395,7 +434,11 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
         t.inputBytes,
         round(t.localMs),
         round(t.latencyMs),
+        round(t.enqueueMs),
+        round(t.pickupMs),
+        round(t.readMs),
         round(t.taskMs),
+        round(t.storeCollectMs),
         round(t.overheadMs),
         `${round((100 * t.overheadMs) / t.taskMs)} %`,
       ]),
@@ -405,16 +448,26 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
     },
     {
       title: 'Steady state (tasks 2+, medians)',
-      columns: ['kind', 'task size', 'worker in task ms', 'overhead ms', 'overhead / task', 'target'],
+      columns: [
+        'kind',
+        'task size',
+        'worker in task ms',
+        'overhead ms',
+        'of which enqueue / pick-up / read + decode / store + collect ms',
+        'overhead / task',
+        'target',
+      ],
       rows: kinds.map((k) => {
         const xs = steady(k);
+        const med = (f: (t: Timing) => number) => round(median(xs.map(f)));
         return [
           k,
           k === 'binSums'
             ? `${DEFAULT_BIN_SUM_BATCHES_PER_TASK} batches x 4096 rows, ${binFeatures * binBins} cells`
             : `1 block: ${ctx.slotCount} enterprises x ${features} columns`,
-          round(median(xs.map((t) => t.taskMs))),
-          round(median(xs.map((t) => t.overheadMs))),
+          med((t) => t.taskMs),
+          med((t) => t.overheadMs),
+          `${med((t) => t.enqueueMs)} / ${med((t) => t.pickupMs)} / ${med((t) => t.readMs)} / ${med((t) => t.storeCollectMs)}`,
           `${round(pct(xs))} %`,
           '<= 5 %',
         ];

@@ -279,8 +279,7 @@ export const PACKED_PRODUCT_SHARED_FIELDS: readonly string[] = HE_TASK_SHARED_FI
  * field removed). Tasks are self-contained; a handler keeps nothing between tasks but caches of public
  * values (encoded weights).
  */
-// biome-ignore lint/suspicious/noExplicitAny: each kind types its own task; the registry holds them all
-export type HeTaskKind = (ctx: CkksPublicContext) => (task: any) => unknown;
+export type HeTaskKind = (ctx: CkksPublicContext) => (task: never) => unknown;
 
 /**
  * The kinds every HE worker serves (@fedscore/he's task handlers): hetero-LR's packed products and
@@ -307,7 +306,7 @@ export type HeProductWorkerOptions = HeTaskWorkerOptions;
 
 interface LoadedContext {
   readonly ctx: CkksPublicContext;
-  readonly handlers: Map<string, (task: unknown) => unknown>;
+  readonly handlers: Map<string, (task: never) => unknown>;
   uses: number;
   evicted: boolean;
 }
@@ -378,7 +377,8 @@ export async function runHeTaskWorker(options: HeTaskWorkerOptions): Promise<Tas
         handler = kind(c.ctx);
         c.handlers.set(op as string, handler);
       }
-      return handler(task);
+      // The kind checks its own task's shape (each handler validates `op` and its fields).
+      return handler(task as never);
     } finally {
       c.uses--;
       if (c.evicted && c.uses === 0) c.ctx.dispose();

@@ -107,8 +107,12 @@ export interface BinSumOffload {
   readonly taskIdPrefix?: string;
 }
 
-/** Default batches per bin-sum task (4 x 4096 rows; docs/deploy.md, "Work distribution"). */
-export const DEFAULT_BIN_SUM_BATCHES_PER_TASK = 4;
+/**
+ * Default batches per bin-sum task: 8 x 4096 rows. The queue's cost per task is mostly fixed (~60-90 ms
+ * measured: enqueue, store, collect), so at 4 batches (~1.7 s of work) it was 2.2-5.1 % of the task in two
+ * runs; 8 halves that share (docs/deploy.md, "Work distribution"; benchmarks/results/queue-portfolio.md).
+ */
+export const DEFAULT_BIN_SUM_BATCHES_PER_TASK = 8;
 
 export interface BinSumWorkerInput {
   readonly context: Uint8Array;
