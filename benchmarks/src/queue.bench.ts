@@ -55,7 +55,7 @@ const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 
 type Executor = QueueExecutor<PackedProductRequest, PackedPartsResult>;
 
-function flag(args: string[], name: string, fallback: string): string {
+export function flag(args: string[], name: string, fallback: string): string {
   const i = args.indexOf(name);
   if (i < 0) return fallback;
   const v = args[i + 1];
@@ -65,7 +65,7 @@ function flag(args: string[], name: string, fallback: string): string {
   return v;
 }
 
-function ints(args: string[], name: string, fallback: string): number[] {
+export function ints(args: string[], name: string, fallback: string): number[] {
   const out = flag(args, name, fallback)
     .split(',')
     .map((x) => Number(x));
@@ -78,7 +78,7 @@ function ints(args: string[], name: string, fallback: string): number[] {
 }
 
 /** A `fedscore worker` process, resolved once ready. */
-function startWorker(url: string, queue: string, children: ChildProcess[]): Promise<ChildProcess> {
+export function startWorker(url: string, queue: string, children: ChildProcess[]): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', url, '--name', queue],
@@ -95,7 +95,7 @@ function startWorker(url: string, queue: string, children: ChildProcess[]): Prom
   });
 }
 
-async function stopWorkers(children: ChildProcess[]): Promise<void> {
+export async function stopWorkers(children: ChildProcess[]): Promise<void> {
   await Promise.all(
     children.splice(0).map(
       (c) =>

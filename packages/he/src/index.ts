@@ -27,6 +27,12 @@ export {
 } from './ckks/index.ts';
 export { DiagonalCache } from './diagonals.ts';
 export { encodeLinearWeights, linearCombination } from './linear.ts';
+export {
+  type LinearCombinationsRequest,
+  type LinearTaskOptions,
+  linearCombinationsHandler,
+  linearCombinationsOn,
+} from './linear-task.ts';
 export type { PackedPartsResult, PackedProductRequest } from './packed-pool.ts';
 export {
   type PackedTaskOptions,

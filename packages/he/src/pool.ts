@@ -17,6 +17,7 @@ import { availableParallelism } from 'node:os';
 import { FedscoreError, noopLogger, siblingModuleUrl } from '@fedscore/core';
 import { WorkerPool } from '@fedscore/core/pool';
 import { BLOB_KIND, decodeBlob } from './blob.ts';
+import { checkLinearInputs } from './linear-task.ts';
 import {
   type PackedPartsResult,
   type PackedProductRequest,
@@ -27,7 +28,6 @@ import { emptyWork } from './packing.ts';
 import type {
   CkksPublicContext,
   CkksSecretContext,
-  HeLinearJob,
   HeWorkerPool,
   HeWorkerPoolOptions,
   SerializeOptions,
@@ -78,31 +78,6 @@ function resolveContext(options: HeWorkerPoolOptions): {
 
 function publicPoolError(): FedscoreError {
   return new FedscoreError('unsupported', 'the pool holds a public context', { field: 'context' });
-}
-
-function checkLinearInputs(jobs: readonly HeLinearJob[], weights: readonly number[], level?: number): void {
-  weights.forEach((w, j) => {
-    if (typeof w !== 'number' || !Number.isFinite(w)) {
-      throw new FedscoreError('invalid_argument', `weight ${j} is not a finite number`, {
-        field: `weights[${j}]`,
-      });
-    }
-  });
-  if (level !== undefined && (!Number.isInteger(level) || level < 0)) {
-    throw new FedscoreError('out_of_range', 'level must be a non-negative integer', { field: 'level' });
-  }
-  jobs.forEach((job, i) => {
-    if (job.ciphertexts.length !== weights.length) {
-      throw new FedscoreError(
-        'invalid_argument',
-        `expected ${weights.length} ciphertexts (one per weight), got ${job.ciphertexts.length}`,
-        { field: `jobs[${i}].ciphertexts` },
-      );
-    }
-    if (job.add !== undefined && !(job.add instanceof Float64Array)) {
-      throw new FedscoreError('invalid_argument', 'expected a Float64Array', { field: `jobs[${i}].add` });
-    }
-  });
 }
 
 /**

@@ -10,33 +10,16 @@ import { FedscoreError } from '@fedscore/core';
 import { serveTasks } from '@fedscore/core/pool';
 import { loadCkksPublicContext, loadCkksSecretContext } from './ckks/index.ts';
 import { DiagonalCache } from './diagonals.ts';
-import { encodeLinearWeights, linearCombination } from './linear.ts';
+import { evaluateLinearRequest, type LinearCombinationsRequest, LinearWeightCache } from './linear-task.ts';
 import type { PackedPartsResult, PackedProductRequest } from './packed-pool.ts';
 import { evaluatePackedRequest } from './packed-task.ts';
 import { columnDot } from './packing.ts';
-import type {
-  CkksPlaintext,
-  CkksPublicContext,
-  CkksSecretContext,
-  CkksVector,
-  HeLinearJob,
-  SerializeOptions,
-} from './types.ts';
+import type { CkksPublicContext, CkksSecretContext, CkksVector, SerializeOptions } from './types.ts';
 
 export type WorkerRequest =
   | { id: number; op: 'encrypt'; vectors: Float64Array[]; options?: SerializeOptions }
   | { id: number; op: 'encryptSymmetric'; vectors: Float64Array[]; options?: SerializeOptions }
-  | {
-      id: number;
-      op: 'linearCombinations';
-      jobs: HeLinearJob[];
-      /** Index of jobs[0] in the caller's list (error fields name the caller's index). */
-      first: number;
-      weights: number[];
-      rerandomize: boolean;
-      level?: number;
-      options?: SerializeOptions;
-    }
+  | ({ id: number } & LinearCombinationsRequest)
   | {
       id: number;
       op: 'columnDots';
@@ -76,51 +59,7 @@ function secretContext(): CkksSecretContext {
 }
 
 // Weights of the last linear combination, encoded once (a model is applied to many batches).
-let weightKey: string | undefined;
-let weightPts: (CkksPlaintext | undefined)[] = [];
-
-function weightsFor(weights: number[]): (CkksPlaintext | undefined)[] {
-  const key = weights.join(',');
-  if (key !== weightKey) {
-    for (const p of weightPts) p?.dispose();
-    weightPts = [];
-    weightKey = undefined; // stays unset if encoding fails
-    weightPts = encodeLinearWeights(ctx, weights);
-    weightKey = key;
-  }
-  return weightPts;
-}
-
-function linearJob(
-  job: HeLinearJob,
-  index: number,
-  req: WorkerRequest & { op: 'linearCombinations' },
-): Uint8Array {
-  const cts: CkksVector[] = [];
-  try {
-    for (const b of job.ciphertexts) cts.push(ctx.deserializeVector(b));
-    const r = linearCombination(ctx, cts, weightsFor(req.weights), {
-      ...(job.add !== undefined && { add: job.add }),
-      rerandomize: req.rerandomize,
-      ...(req.level !== undefined && { level: req.level }),
-    });
-    try {
-      return r.serialize(req.options);
-    } finally {
-      r.dispose();
-    }
-  } catch (e) {
-    // Name the caller's job: `vectors[j]` of this job is `jobs[i].ciphertexts[j]` to the caller.
-    if (e instanceof FedscoreError && e.field?.startsWith('vectors')) {
-      throw new FedscoreError(e.code, e.message.replace(/^field '[^']*': /, ''), {
-        field: `jobs[${index}].ciphertexts${e.field.slice('vectors'.length)}`,
-      });
-    }
-    throw e;
-  } finally {
-    for (const c of cts) c.dispose();
-  }
-}
+const weights = new LinearWeightCache(ctx);
 
 function handle(req: WorkerRequest): WorkerResult {
   if (req.op === 'packedProduct') return packedProduct(req);
@@ -129,7 +68,7 @@ function handle(req: WorkerRequest): WorkerResult {
     return req.vectors.map((v) => sk.encryptSymmetricSerialized(v, req.options));
   }
   if (req.op === 'linearCombinations') {
-    return req.jobs.map((job, i) => linearJob(job, req.first + i, req));
+    return evaluateLinearRequest(ctx, weights, req);
   }
   if (req.op === 'encrypt') {
     return req.vectors.map((v) => {

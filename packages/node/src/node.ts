@@ -356,7 +356,7 @@ export class PartyNode {
       opened.push(() => queue?.close());
     }
     const runner = new JobRunner({
-      ...(queue !== undefined && { offload: queue.offload }),
+      ...(queue !== undefined && { offload: queue.offload, binSumOffload: queue.binSums }),
       party: config.party,
       transport,
       jobs,

@@ -14,6 +14,7 @@ import {
 } from '@fedscore/core';
 import type { PsiIdKindChoice } from '@fedscore/psi';
 import type {
+  BinSumOffload,
   HeteroLrHyperparams,
   HeteroLrRuntime,
   PackedProductOffload,
@@ -169,6 +170,11 @@ export interface StageContext {
    * the task id prefix is set per job here.
    */
   readonly offload?: PackedProductOffload;
+  /**
+   * Where a binning host's encrypted bin sums run instead of its threads (the same queue); the task id
+   * prefix is set per job here.
+   */
+  readonly binSumOffload?: BinSumOffload;
   /** Called after each per-epoch training checkpoint is saved (the node's test-only fault hook). */
   readonly onEpochSaved?: (epoch: number) => void;
   /**

@@ -8,9 +8,11 @@
  * At-least-once delivery, exactly-one result. pg-boss may deliver a task more than once (a worker killed
  * or cut off mid-task lets the job expire and it is retried on another worker; `retryLimit`). A task's id
  * ends with the SHA-256 of its bytes (codec.ts), its result row is keyed by (queue, task id) and written
- * once (`INSERT ... ON CONFLICT`), and the tasks that run here are deterministic (CKKS evaluation without
- * encryption), so every delivery computes the same bytes and the first stored row is the result. A
- * delivery that finds the row only counts itself (`deliveries`). Sending a task whose result is stored
+ * once (`INSERT ... ON CONFLICT`), so the first stored row is the result of every delivery. Most tasks
+ * are deterministic (CKKS evaluation without encryption: every delivery computes the same bytes); a
+ * re-randomized one (portfolio scoring's blocks) computes another ciphertext of the same value per
+ * delivery, and only the first stored is ever read. A delivery that finds the row only counts itself
+ * (`deliveries`). Sending a task whose result is stored
  * returns that result without a new job.
  *
  * Shared fields (`sharedFields`, codec.ts): values that repeat across tasks -- a batch's columns, a job's
@@ -406,6 +408,8 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
   async pruneResults(options: {
     readonly prefixes?: readonly string[];
     readonly olderThanSeconds?: number;
+    /** Task ids never pruned besides this executor's own awaited ones (another executor's on the same queue). */
+    readonly keep?: readonly string[];
   }): Promise<number> {
     const prefixes = [...(options.prefixes ?? [])];
     for (const p of prefixes) taskIdOf(p, new Uint8Array(0)); // the prefix rule (typed error naming taskId)
@@ -424,12 +428,17 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
                 OR split_part(split_part(task_id, '/', 1), '.', 1) = ANY($3)
                 OR ($4::double precision IS NOT NULL
                     AND finished_at < now() - make_interval(secs => $4::double precision)))`,
-        [this.queue, [...this.#pending.keys()], prefixes, age ?? null],
+        [this.queue, [...this.#pending.keys(), ...(options.keep ?? [])], prefixes, age ?? null],
       );
       return r.rowCount ?? 0;
     } catch (e) {
       throw storeError('prune task results', e);
     }
+  }
+
+  /** The ids of the tasks this executor still awaits (never pruned by `pruneResults`). */
+  pendingTaskIds(): string[] {
+    return [...this.#pending.keys()];
   }
 
   /** How many deliveries reached a task's stored result (1 = exactly once), or 0 without a result. */

@@ -16,9 +16,14 @@ export {
   type QueueHealth,
 } from './executor.ts';
 export {
+  HE_TASK_KINDS,
+  HE_TASK_SHARED_FIELDS,
   type HeProductWorkerOptions,
+  type HeTaskKind,
+  type HeTaskWorkerOptions,
   PACKED_PRODUCT_SHARED_FIELDS,
   runHeProductWorker,
+  runHeTaskWorker,
   serveTaskQueue,
   type TaskQueueWorker,
   type TaskQueueWorkerOptions,

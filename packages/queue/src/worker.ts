@@ -3,12 +3,14 @@
  * pg-boss queue (executor.ts), runs them with a handler, and stores each result once under its task id.
  *
  * `serveTaskQueue` is generic (a handler of decoded tasks, their shared fields filled in from the blob
- * table and kept in memory by digest: codec.ts). `runHeProductWorker` is the HE packed-product worker
- * `fedscore worker` runs: it evaluates hetero-LR batch products under the PUBLIC CKKS context each task
- * carries (or the one published for the queue), loaded once per digest (Galois keys, no secret key: the
- * bytes are decoded as a public-context blob, and `packedProductHandler` refuses a secret context). Its
- * inputs are those contexts and the tasks' bytes -- an encrypted vector under the key holder's key and
- * plaintext batch columns -- and nothing else.
+ * table and kept in memory by digest: codec.ts). `runHeTaskWorker` is the HE task worker `fedscore
+ * worker` runs: one registry of task kinds by `op` (`HE_TASK_KINDS`: hetero-LR's packed products,
+ * portfolio scoring's linear combinations; the CLI adds the WOE binning's bin sums from @fedscore/vfl),
+ * each evaluated under the PUBLIC CKKS context the task carries (or the one published for the queue),
+ * loaded once per digest (Galois or public keys, no secret key: the bytes are decoded as a
+ * public-context blob, and every kind's handler refuses a secret context). Its inputs are those contexts
+ * and the tasks' bytes -- ciphertexts under the key holder's key and the party's plaintext batch values
+ * -- and nothing else.
  *
  * Per delivery: if the task's result is stored, count the delivery and finish (a duplicate); if its
  * input is gone (the result was stored and collected), finish; otherwise run the handler, and store the
@@ -21,9 +23,8 @@ import {
   BLOB_KIND,
   type CkksPublicContext,
   decodeBlob,
+  linearCombinationsHandler,
   loadCkksPublicContext,
-  type PackedPartsResult,
-  type PackedProductRequest,
   packedProductHandler,
 } from '@fedscore/he';
 import pg from 'pg';
@@ -262,41 +263,70 @@ async function publishedContext(connectionString: string, queue: string): Promis
 }
 
 /**
- * The shared fields of a packed-product task (`QueueExecutorOptions.sharedFields`): its batch columns,
- * the same in every epoch, and the public context it carries (the same for a whole job), each stored
- * once and cached by the workers.
+ * The shared fields of the HE tasks (`QueueExecutorOptions.sharedFields`): a packed product's batch
+ * columns (the same in every epoch), the public context every task carries (the same for a whole job),
+ * and a binning run's bin index, cells and layout (the same for every batch range), each stored once and
+ * cached by the workers. A field a task does not have is skipped.
  */
-export const PACKED_PRODUCT_SHARED_FIELDS: readonly string[] = ['batch', 'context'];
+export const HE_TASK_SHARED_FIELDS: readonly string[] = ['batch', 'context', 'binIndex', 'cells', 'layout'];
+
+/** @deprecated The old name of `HE_TASK_SHARED_FIELDS`. */
+export const PACKED_PRODUCT_SHARED_FIELDS: readonly string[] = HE_TASK_SHARED_FIELDS;
+
+/**
+ * One kind of HE task a worker serves, named by the task's `op`: a handler made once per loaded PUBLIC
+ * context (the factory must refuse a secret one), then called with each task of that kind (its `context`
+ * field removed). Tasks are self-contained; a handler keeps nothing between tasks but caches of public
+ * values (encoded weights).
+ */
+export type HeTaskKind = (ctx: CkksPublicContext) => (task: never) => unknown;
+
+/**
+ * The kinds every HE worker serves (@fedscore/he's task handlers): hetero-LR's packed products and
+ * portfolio scoring's linear combinations. Kinds whose evaluation lives in higher packages (the WOE
+ * binning's bin sums, @fedscore/vfl) are added by the process that starts the worker (`kinds`, the CLI).
+ */
+export const HE_TASK_KINDS: Readonly<Record<string, HeTaskKind>> = {
+  packedProduct: packedProductHandler,
+  linearCombinations: linearCombinationsHandler,
+};
 
 /** Loaded contexts a worker keeps (one per job running on the queue; the least recently used goes). */
 const MAX_CONTEXTS = 4;
 
-export interface HeProductWorkerOptions extends TaskQueueWorkerOptions {
+export interface HeTaskWorkerOptions extends TaskQueueWorkerOptions {
   /** Accept a context below 128-bit security (tests and benchmarks only). */
   readonly allowWeakParameters?: boolean;
+  /** Task kinds served besides (or replacing) `HE_TASK_KINDS`, by `op`. */
+  readonly kinds?: Readonly<Record<string, HeTaskKind>>;
 }
+
+/** @deprecated The old name of `HeTaskWorkerOptions`. */
+export type HeProductWorkerOptions = HeTaskWorkerOptions;
 
 interface LoadedContext {
   readonly ctx: CkksPublicContext;
-  readonly handle: (req: PackedProductRequest) => PackedPartsResult;
+  readonly handlers: Map<string, (task: never) => unknown>;
   uses: number;
   evicted: boolean;
 }
 
 /**
- * The HE packed-product worker: serve packed-product tasks under the public context each task carries
- * (loaded once per digest, `MAX_CONTEXTS` kept), or under the one the coordinator published for the
- * queue for a task without one. Bytes that are not a public context are refused before anything is
- * loaded (`decodeBlob`), and the handler refuses a secret context.
+ * The HE task worker: serve the queue's tasks -- each names its kind by `op` (`HE_TASK_KINDS` and
+ * `kinds`) -- under the public context each task carries (loaded once per digest, `MAX_CONTEXTS` kept),
+ * or under the one the coordinator published for the queue for a task without one. Bytes that are not a
+ * public context are refused before anything is loaded (`decodeBlob`), and every handler refuses a
+ * secret context. A task of an unknown kind fails with `invalid_argument` naming `op` (a stored error).
  */
-export async function runHeProductWorker(options: HeProductWorkerOptions): Promise<TaskQueueWorker> {
+export async function runHeTaskWorker(options: HeTaskWorkerOptions): Promise<TaskQueueWorker> {
+  const kinds: Readonly<Record<string, HeTaskKind>> = { ...HE_TASK_KINDS, ...options.kinds };
   const loaded = new Map<string, Promise<LoadedContext>>();
   const load = async (bytes: Uint8Array): Promise<LoadedContext> => {
     decodeBlob(bytes, BLOB_KIND.publicContext);
     const ctx = await loadCkksPublicContext(bytes, {
       ...(options.allowWeakParameters === true && { allowWeakParameters: true }),
     });
-    return { ctx, handle: packedProductHandler(ctx), uses: 0, evicted: false };
+    return { ctx, handlers: new Map(), uses: 0, evicted: false };
   };
   const contextOf = (digest: string, bytes: () => Promise<Uint8Array>): Promise<LoadedContext> => {
     let entry = loaded.get(digest);
@@ -322,9 +352,19 @@ export async function runHeProductWorker(options: HeProductWorkerOptions): Promi
     return entry;
   };
   const handle = async (
-    req: PackedProductRequest,
+    req: { readonly op?: unknown; readonly context?: Uint8Array },
     shared: Readonly<Record<string, string>>,
-  ): Promise<PackedPartsResult> => {
+  ): Promise<unknown> => {
+    if (req === null || typeof req !== 'object') {
+      throw new FedscoreError('invalid_argument', 'a task is an object with an op', { field: 'op' });
+    }
+    const op = req.op;
+    const kind = typeof op === 'string' && Object.hasOwn(kinds, op) ? kinds[op] : undefined;
+    if (kind === undefined) {
+      throw new FedscoreError('invalid_argument', `this worker serves no task kind ${String(op)}`, {
+        field: 'op',
+      });
+    }
     const { context, ...task } = req;
     const c =
       context === undefined
@@ -332,13 +372,19 @@ export async function runHeProductWorker(options: HeProductWorkerOptions): Promi
         : await contextOf(shared.context ?? digestOf(context), async () => context);
     c.uses++;
     try {
-      return c.handle(task);
+      let handler = c.handlers.get(op as string);
+      if (handler === undefined) {
+        handler = kind(c.ctx);
+        c.handlers.set(op as string, handler);
+      }
+      // The kind checks its own task's shape (each handler validates `op` and its fields).
+      return handler(task as never);
     } finally {
       c.uses--;
       if (c.evicted && c.uses === 0) c.ctx.dispose();
     }
   };
-  const worker = await serveTaskQueue<PackedProductRequest, PackedPartsResult>(options, handle);
+  const worker = await serveTaskQueue<{ op?: unknown; context?: Uint8Array }, unknown>(options, handle);
   void worker.stopped.then(async () => {
     for (const entry of loaded.values())
       await entry.then(
@@ -348,6 +394,9 @@ export async function runHeProductWorker(options: HeProductWorkerOptions): Promi
   });
   return worker;
 }
+
+/** @deprecated The old name of `runHeTaskWorker` (it serves every HE task kind now). */
+export const runHeProductWorker: (options: HeTaskWorkerOptions) => Promise<TaskQueueWorker> = runHeTaskWorker;
 
 /** Decoded shared fields by digest, least recently used evicted beyond a byte budget. */
 class BlobCache {

@@ -48,6 +48,7 @@ import {
   requireCryptoRng,
   uniform,
 } from '@fedscore/core';
+import type { TaskExecutor } from '@fedscore/core/pool';
 import {
   CKKS_PRESETS,
   type CkksParams,
@@ -62,6 +63,8 @@ import {
   floodingStdDev,
   floodNoise,
   type HeWorkerPool,
+  type LinearCombinationsRequest,
+  linearCombinationsOn,
   loadCkksPublicContext,
   releaseGrid,
   roundToGrid,
@@ -332,10 +335,25 @@ export class BatchScoringDataOwner {
   }
 }
 
+/**
+ * Where the model owner's per-block scores run instead of its own threads: a `TaskExecutor` of
+ * linear-combination tasks (`@fedscore/queue`'s executor; its worker processes hold public contexts
+ * only). One task per block of N/2 records: the block's ciphertexts, the weights, the block's addend
+ * (intercept, flooding noise and, in model-owner mode, the masks: drawn here, by this process's
+ * generator) and the data owner's public context, under which the worker re-randomizes the result.
+ */
+export interface BatchScoringOffload {
+  readonly executor: TaskExecutor<LinearCombinationsRequest, Uint8Array[]>;
+  /** Task id prefix (e.g. the job), followed by `.block-<b>`; the id ends with the task's digest. */
+  readonly taskIdPrefix?: string;
+}
+
 export interface BatchModelOwnerOptions {
   readonly model: LinearScoreModel;
   /** Worker threads for evaluation (0 = main thread). Default 2 (at most the available parallelism). */
   readonly poolSize?: number;
+  /** Evaluate the blocks on a task executor (a party's work queue) instead; `poolSize` is then unused. */
+  readonly offload?: BatchScoringOffload;
   readonly logger?: Logger;
   /** Flooding noise added to every score before it is returned. Default 2^-20. */
   readonly noiseStdDev?: number;
@@ -370,7 +388,7 @@ export class BatchScoringModelOwner {
       expected: { scheme: 'ckks' },
       ...(this.#o.logger !== undefined && { logger: this.#o.logger }),
     });
-    const size = this.#o.poolSize ?? 2;
+    const size = this.#o.offload === undefined ? (this.#o.poolSize ?? 2) : 0;
     const pool =
       size > 0
         ? await createHeWorkerPool({
@@ -420,7 +438,8 @@ export class BatchScoringModelOwner {
     const maskBits = this.#o.maskBits ?? DEFAULT_BATCH_MASK_BITS;
     const masks = resultTo === 'model-owner' ? new Float64Array(records) : undefined;
     const rerandomize = this.#o.rerandomize ?? true;
-    const weightPts = pool ? undefined : encodeLinearWeights(ctx, model.weights);
+    const offload = this.#o.offload;
+    const weightPts = pool || offload ? undefined : encodeLinearWeights(ctx, model.weights);
     const scale = 2 ** ctx.params.scaleBits;
     const pending: Promise<Uint8Array>[] = [];
     try {
@@ -438,19 +457,23 @@ export class BatchScoringModelOwner {
             add[i]! += r;
           }
         }
-        if (pool) {
-          const p = pool
-            .linearCombinations([{ ciphertexts: items, add }], model.weights, {
-              rerandomize,
-              level: ctx.levels,
-              compression: 'none',
-            })
-            .then(
-              (r) => r[0]!,
-              (e: unknown) => {
-                throw asProtocolError(e);
-              },
-            );
+        if (pool || offload) {
+          const jobs = [{ ciphertexts: items, add }];
+          const options = { rerandomize, level: ctx.levels, compression: 'none' } as const;
+          const evaluated = offload
+            ? linearCombinationsOn(offload.executor, jobs, model.weights, {
+                ...options,
+                // The bytes the data owner sent (a public-context blob: anything else is refused).
+                context: plan.context,
+                taskId: `${offload.taskIdPrefix ?? 'scoring-batch'}.block-${b}`,
+              })
+            : pool!.linearCombinations(jobs, model.weights, options);
+          const p = evaluated.then(
+            (r) => r[0]!,
+            (e: unknown) => {
+              throw asProtocolError(e);
+            },
+          );
           p.catch(() => {}); // awaited below, in order; this only keeps an early failure from going unhandled
           pending.push(p);
         } else {

@@ -3,6 +3,7 @@ export type {
   BatchDataOwnerRun,
   BatchModelOwnerOptions,
   BatchResultTo,
+  BatchScoringOffload,
 } from './batch.ts';
 export {
   BATCH_RELEASE_ERROR_BOUND,

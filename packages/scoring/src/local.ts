@@ -18,6 +18,7 @@ import {
   type BatchResultTo,
   BatchScoringDataOwner,
   BatchScoringModelOwner,
+  type BatchScoringOffload,
 } from './batch.ts';
 import type { LinearScoreModel } from './linear.ts';
 import { BATCH_SCORING_PROTOCOL, SCORING_VERSION } from './steps.ts';
@@ -41,6 +42,8 @@ export interface RunBatchScoringInput {
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
   readonly rng?: CryptoRng;
+  /** The model owner's per-block scores on a task executor (a work queue) instead of its threads. */
+  readonly offload?: BatchScoringOffload;
 }
 
 export interface RunBatchScoringResult {
@@ -83,6 +86,7 @@ export async function runBatchScoring(input: RunBatchScoringInput): Promise<RunB
   const modelOwner = new BatchScoringModelOwner({
     model: input.model,
     poolSize,
+    ...(input.offload !== undefined && { offload: input.offload }),
     ...(input.logger !== undefined && { logger: input.logger }),
     ...(input.rng !== undefined && { rng: input.rng }),
   });

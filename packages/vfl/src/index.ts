@@ -54,8 +54,17 @@ export type { LocalFeatureBinning } from './binning/local.ts';
 export { woeBinningLocal } from './binning/local.ts';
 export type { BinSumCost, BinSumLayout } from './binning/packing.ts';
 export { binSumRotations, DEFAULT_MAX_DIGIT_BITS, decodeBinSums, planBinSums } from './binning/packing.ts';
-export type { ParallelSumOptions } from './binning/parallel.ts';
-export { evaluateBinSumsParallel } from './binning/parallel.ts';
+export type {
+  BinSumOffload,
+  BinSumTask,
+  BinSumWorkerOutput,
+  ParallelSumOptions,
+} from './binning/parallel.ts';
+export {
+  binSumTaskHandler,
+  DEFAULT_BIN_SUM_BATCHES_PER_TASK,
+  evaluateBinSumsParallel,
+} from './binning/parallel.ts';
 export type { HostFeatureLayout, HostFeatureResult, HostLayout, LabelKeys } from './binning/protocol.ts';
 export {
   BIN_SUMS_STEP,

@@ -18,6 +18,8 @@ import {
   type Table,
 } from '@fedscore/core';
 import { readCsvFileDetailed } from '@fedscore/core/node';
+import type { LinearCombinationsRequest } from '@fedscore/he';
+import type { QueueExecutor } from '@fedscore/queue';
 import {
   bandFromThresholdIndex,
   bandThresholds,
@@ -130,7 +132,9 @@ Flows (both parties in this process, real wire encoding):
                  by --scorecard's --party part on WOE columns. --result-to model-owner masks the
                  scores so that the data owner learns nothing (keys ckks-16384-release, inputs
                  within +-8, release flooding sized for the key: sd ~2e-5). Prints the max deviation from the
-                 plaintext scores and, with --label, AUC/KS of both.
+                 plaintext scores and, with --label, AUC/KS of both. --queue postgres://... puts the
+                 model owner's per-block scores on that database's work queue (--queue-name, served
+                 by 'fedscore worker' processes with the data owner's public context only).
   online         the bank (--bank CSV with its features) and the government (--government CSV)
                  compute the joint --scorecard score of every enterprise in both files, one request
                  each. --mode exact: the bank learns the score (and so the government's part);
@@ -190,6 +194,18 @@ Examples:
       type: 'integer',
       default: 2,
       description: 'batch: worker threads per party (0 = main thread)',
+    },
+    queue: {
+      type: 'string',
+      placeholder: 'URL',
+      description:
+        "batch: the model owner's per-block scores as tasks on this PostgreSQL work queue (postgres://...)",
+    },
+    'queue-name': {
+      type: 'string',
+      default: 'he-packed-product',
+      placeholder: 'QUEUE',
+      description: "batch: the queue 'fedscore worker --name' serves",
     },
     bank: { type: 'string', placeholder: 'FILE', description: "online: the bank's CSV (id + its features)" },
     government: {
@@ -289,6 +305,22 @@ async function runBatch(options: Opts, ctx: Ctx): Promise<Record<string, unknown
     throw new FedscoreError('invalid_argument', 'batch needs --model or --scorecard', { field: '--model' });
   }
   const names = model.features ?? [];
+  const queueUrl = optStr(options, 'queue');
+  if (queueUrl !== undefined && !/^postgres(ql)?:\/\//.test(queueUrl)) {
+    throw new FedscoreError('invalid_argument', 'expected a postgres:// connection string', {
+      field: '--queue',
+    });
+  }
+  // Loaded only with --queue: every other run would pay for pg and pg-boss otherwise.
+  let executor: QueueExecutor<LinearCombinationsRequest, Uint8Array[]> | undefined;
+  if (queueUrl !== undefined) {
+    const { HE_TASK_SHARED_FIELDS, QueueExecutor } = await import('@fedscore/queue');
+    executor = await QueueExecutor.create<LinearCombinationsRequest, Uint8Array[]>({
+      connectionString: queueUrl,
+      queue: str(options, 'queue-name'),
+      sharedFields: HE_TASK_SHARED_FIELDS,
+    });
+  }
   let reference: Float64Array;
   let r: Awaited<ReturnType<typeof runBatchScoring>>;
   try {
@@ -300,9 +332,14 @@ async function runBatch(options: Opts, ctx: Ctx): Promise<Record<string, unknown
       poolSize: num(options, 'workers'),
       logger: ctx.logger,
       progress: ctx.progress,
+      ...(executor !== undefined && {
+        offload: { executor, taskIdPrefix: `score-batch.${Date.now().toString(36)}` },
+      }),
     });
   } catch (e) {
     throw atFileLine(e, input, data.lines, names);
+  } finally {
+    await executor?.close();
   }
   let maxAbs = 0;
   for (let i = 0; i < reference.length; i++)

@@ -87,7 +87,7 @@ import {
   type ProgressCallback,
   type Table,
 } from '@fedscore/core';
-import type { PackedProductOffload } from '@fedscore/vfl';
+import type { BinSumOffload, PackedProductOffload } from '@fedscore/vfl';
 import { fedscore } from '@fedscore/wire';
 import type { ConsentRegistry } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
@@ -231,6 +231,8 @@ export interface JobRunnerOptions {
   readonly he?: HeAcceptance;
   /** Where the train stage's packed products run (config `queue: pgboss`; absent: the threads). */
   readonly offload?: PackedProductOffload;
+  /** Where a binning host's encrypted bin sums run (config `queue: pgboss`; absent: the threads). */
+  readonly binSumOffload?: BinSumOffload;
   /** A data owner's policy refused a request of a job (on the refusing host and on the guest). */
   readonly onPolicyRefusal?: (event: PolicyRefusalEvent) => void;
   /** Publish registers each job's model here. */
@@ -829,6 +831,7 @@ export class JobRunner {
       ...(this.#o.psiPolicy !== undefined && isHost && { psiPolicy: this.#o.psiPolicy }),
       ...(this.#o.he !== undefined && { he: this.#o.he }),
       ...(this.#o.offload !== undefined && { offload: this.#o.offload }),
+      ...(this.#o.binSumOffload !== undefined && { binSumOffload: this.#o.binSumOffload }),
       ...(this.#o.models !== undefined && { models: this.#o.models }),
     }).then(
       async (output) => {

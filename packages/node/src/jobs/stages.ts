@@ -39,7 +39,7 @@ import {
   type SecureBoostPublishOutcome,
   stageOf,
 } from '@fedscore/pipeline';
-import type { PackedProductOffload, PartyFeatures } from '@fedscore/vfl';
+import type { BinSumOffload, PackedProductOffload, PartyFeatures } from '@fedscore/vfl';
 import { enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentFilterResult } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
@@ -99,6 +99,8 @@ export interface StageContext {
   readonly he?: HeAcceptance;
   /** Where the train stage's packed products run (config `queue: pgboss`). */
   readonly offload?: PackedProductOffload;
+  /** Where a binning host's encrypted bin sums run (the same queue). */
+  readonly binSumOffload?: BinSumOffload;
   /** Where publish registers the model (absent: files only). */
   readonly models?: ModelRegistry;
   /** Test-only fault injection (`fault.ts`). */
@@ -136,6 +138,7 @@ export async function runStageRole(stage: StageName, ctx: StageContext): Promise
     ...(ctx.psiPolicy !== undefined && { psiPolicy: ctx.psiPolicy }),
     ...(ctx.he !== undefined && { he: ctx.he }),
     ...(ctx.offload !== undefined && { offload: ctx.offload }),
+    ...(ctx.binSumOffload !== undefined && { binSumOffload: ctx.binSumOffload }),
   });
   if (stage !== 'publish') return output;
   if (ctx.spec.kind === HFL_JOB_KIND) return registerHflModel(ctx, output as HflPublishOutcome);

@@ -17,7 +17,7 @@
 import type { Logger } from '@fedscore/core';
 import type { PackedPartsResult, PackedProductRequest } from '@fedscore/he';
 import type { QueueExecutor, QueueHealth } from '@fedscore/queue';
-import type { PackedProductOffload } from '@fedscore/vfl';
+import type { BinSumOffload, BinSumTask, BinSumWorkerOutput, PackedProductOffload } from '@fedscore/vfl';
 import { type QueueConfig, queueUrl } from '../config/index.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import type { MetricSample } from './http.ts';
@@ -39,7 +39,10 @@ type PgbossConfig = Extract<QueueConfig, { kind: 'pgboss' }>;
 
 export class NodeQueue {
   readonly offload: PackedProductOffload;
+  /** The binning host's bin sums, on the same queue (a second executor: its own typed tasks). */
+  readonly binSums: BinSumOffload;
   readonly #executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
+  readonly #binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>;
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #pruneTimer: ReturnType<typeof setInterval>;
   readonly #jobs: JobStore;
@@ -53,13 +56,16 @@ export class NodeQueue {
   private constructor(
     config: PgbossConfig,
     executor: QueueExecutor<PackedProductRequest, PackedPartsResult>,
+    binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>,
     jobs: JobStore,
     logger: Logger,
   ) {
     this.#executor = executor;
+    this.#binSums = binSums;
     this.#jobs = jobs;
     this.#retentionSeconds = config.resultRetentionHours * 3600;
     this.offload = { executor, split: config.split, minColumns: config.minColumns };
+    this.binSums = { executor: binSums };
     let reading = false;
     const read = (): void => {
       if (reading) return;
@@ -105,6 +111,8 @@ export class NodeQueue {
       const removed = await this.#executor.pruneResults({
         prefixes: done,
         olderThanSeconds: this.#retentionSeconds,
+        // Both executors share the queue's result table: keep what the bin-sum executor awaits too.
+        keep: this.#binSums.pendingTaskIds(),
       });
       for (const id of done) this.#pruned.add(id);
       return { doneJobs: done.length, removed };
@@ -127,15 +135,23 @@ export class NodeQueue {
   ): Promise<NodeQueue> {
     const url = queueUrl(config, env);
     // Loaded only by a node with a queue: others never load pg and pg-boss.
-    const { PACKED_PRODUCT_SHARED_FIELDS, QueueExecutor } = await import('@fedscore/queue');
+    const { HE_TASK_SHARED_FIELDS, QueueExecutor } = await import('@fedscore/queue');
     let executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
+    let binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>;
     try {
-      executor = await QueueExecutor.create<PackedProductRequest, PackedPartsResult>({
+      const options = {
         connectionString: url,
         queue: config.name,
         expireInSeconds: config.expireSeconds,
-        sharedFields: PACKED_PRODUCT_SHARED_FIELDS,
-      });
+        sharedFields: HE_TASK_SHARED_FIELDS,
+      };
+      executor = await QueueExecutor.create<PackedProductRequest, PackedPartsResult>(options);
+      binSums = await QueueExecutor.create<BinSumTask, BinSumWorkerOutput>(options).catch(
+        async (e: unknown) => {
+          await executor.close();
+          throw e;
+        },
+      );
     } catch (e) {
       const fe = e as { code?: string; message?: string };
       const { FedscoreError } = await import('@fedscore/core');
@@ -145,7 +161,7 @@ export class NodeQueue {
         { field: 'queue.url', cause: e },
       );
     }
-    return new NodeQueue(config, executor, jobs, logger);
+    return new NodeQueue(config, executor, binSums, jobs, logger);
   }
 
   /** For /healthz: whether the last read reached the database, and the depth. */
@@ -212,6 +228,6 @@ export class NodeQueue {
     clearInterval(this.#timer);
     clearInterval(this.#pruneTimer);
     await this.#pruning?.catch(() => undefined);
-    await this.#executor.close();
+    await Promise.all([this.#executor.close(), this.#binSums.close()]);
   }
 }

@@ -18,6 +18,7 @@ import type { BinningCheckpoint, PsiCheckpoint } from '../checkpoints.ts';
 import { heOptIns, requireLabels, type StageContext, stageSession } from '../context.ts';
 import { NODE_PROTOCOL_VERSION, SELECT_PROTOCOL, SELECTED_FEATURES } from '../messages.ts';
 import { trainPositions } from './rows.ts';
+import { taskPrefix } from './train.ts';
 
 export async function binningGuest(ctx: StageContext): Promise<BinningCheckpoint> {
   const table = await ctx.table();
@@ -75,6 +76,10 @@ export async function binningHost(ctx: StageContext): Promise<BinningCheckpoint>
         ? ['ckks', 'paillier', 'none']
         : ['ckks', 'paillier'],
       ...heOptIns(ctx.spec, ctx.he),
+      // A node's queue: this job's bin sums as tasks, their ids prefixed with the job and party.
+      ...(ctx.binSumOffload !== undefined && {
+        offload: { ...ctx.binSumOffload, taskIdPrefix: taskPrefix(`${ctx.spec.id}.${ctx.party}.woe`) },
+      }),
       logger: ctx.logger,
       progress: ctx.progress,
     },

@@ -202,6 +202,6 @@ export async function trainHeteroLrStage(ctx: StageContext, role: PartyRole): Pr
 }
 
 /** A task id prefix of `text` ([A-Za-z0-9._:-], at most 200 characters). */
-function taskPrefix(text: string): string {
+export function taskPrefix(text: string): string {
   return text.replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 200);
 }

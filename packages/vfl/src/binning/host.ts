@@ -33,7 +33,7 @@ import {
 } from './bins.ts';
 import { BINNING_CKKS_PARAMS } from './ckks-sums.ts';
 import { planBinSums } from './packing.ts';
-import { evaluateBinSumsParallel } from './parallel.ts';
+import { type BinSumOffload, evaluateBinSumsParallel } from './parallel.ts';
 import {
   BIN_SUMS_STEP,
   HOST_LAYOUT_STEP,
@@ -61,6 +61,8 @@ export interface WoeBinningHostOptions {
   readonly insecure?: boolean;
   /** Worker threads for the CKKS sums (default 2). */
   readonly workers?: number;
+  /** The CKKS sums on a task executor (a node's `queue: pgboss`) instead of the threads. */
+  readonly offload?: BinSumOffload;
   /** Flooding noise: cryptographic only (default `cryptoRng()`; a seeded one is `insecure_rng`). */
   readonly rng?: CryptoRng;
   readonly floodingStdDev?: number;
@@ -239,6 +241,7 @@ export async function runWoeBinningHost(
         rng,
         workers: options.workers ?? 2,
         progress,
+        ...(options.offload !== undefined && { offload: options.offload }),
         ...(options.floodingStdDev !== undefined && { floodingStdDev: options.floodingStdDev }),
       });
       out = r.sums.map((v) => {

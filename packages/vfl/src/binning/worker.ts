@@ -7,8 +7,7 @@
  */
 import { serveTasks } from '@fedscore/core/pool';
 import { type CkksPublicContext, loadCkksPublicContext } from '@fedscore/he';
-import { partialBinSumsCkks } from './ckks-sums.ts';
-import type { BinSumWorkerInput, BinSumWorkerOutput } from './parallel.ts';
+import { type BinSumWorkerInput, type BinSumWorkerOutput, evaluateBinSumTask } from './parallel.ts';
 
 let loaded: { readonly fingerprint: string; readonly ctx: CkksPublicContext } | undefined;
 
@@ -22,26 +21,6 @@ async function contextFor(input: BinSumWorkerInput): Promise<CkksPublicContext> 
   return loaded.ctx;
 }
 
-serveTasks<BinSumWorkerInput, BinSumWorkerOutput>(async (input, task) => {
-  const ctx = await contextFor(input);
-  const labels = input.labels.map((b) => ctx.deserializeVector(b));
-  try {
-    const { sums, cost } = partialBinSumsCkks(
-      ctx,
-      labels,
-      input.layout,
-      input.cells,
-      input.binIndex,
-      input.from,
-      input.to,
-      (e) => task.progress(e.done),
-    );
-    try {
-      return { sums: sums.map((s) => s.serialize({ compression: 'none' })), cost };
-    } finally {
-      for (const v of sums) v.dispose();
-    }
-  } finally {
-    for (const v of labels) v.dispose();
-  }
-});
+serveTasks<BinSumWorkerInput, BinSumWorkerOutput>(async (input, task) =>
+  evaluateBinSumTask(await contextFor(input), input, (done) => task.progress(done)),
+);

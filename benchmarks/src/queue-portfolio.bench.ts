@@ -1,0 +1,535 @@
+/**
+ * `pnpm bench queue-portfolio [--blocks 8] [--features 23] [--preset ckks-8192] [--workers 1,2,4]
+ *                             [--tasks 6] [--bin-tasks 5] [--bin-features 10] [--bin-bins 10]`
+ *
+ * The work-distribution queue (@fedscore/queue: pg-boss on PostgreSQL, `fedscore worker` processes) on
+ * the task kinds added after hetero-LR's packed products, on a throwaway PostgreSQL cluster on loopback:
+ *
+ * 1. Overhead per task at the default task size (issue 18's target: <= 5 % of the task's own time), one
+ *    worker process, tasks one after another:
+ *    - `linearCombinations`: portfolio scoring's one block (N/2 = 4096 enterprises at ckks-8192, the
+ *      data-owner-mode preset) of `--features` columns, re-randomized, as the model owner sends it;
+ *    - `binSums`: the WOE binning host's partial sums of `DEFAULT_BIN_SUM_BATCHES_PER_TASK` label batches
+ *      (8 x 4096 rows) over `--bin-features` features of `--bin-bins` bins.
+ *    Overhead = enqueue-to-result at the coordinator minus the worker's time in the task; the first task
+ *    of each kind also uploads the shared fields (context, bin index) and loads the context in the worker.
+ * 2. Portfolio scoring throughput: the model owner's evaluation of `--blocks` blocks (one task each) on
+ *    the local HE pool (1 and 2 threads) and on the queue with 1, 2 and 4 worker processes; per run the
+ *    CPU seconds of the coordinator, of the worker processes and of PostgreSQL (/proc), against the 2
+ *    cores' wall-clock budget, to say what saturates.
+ *
+ * Not a test: timings depend on the machine's load, recorded before and after each part.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { normal, seededRng, uniform } from '@fedscore/core';
+import {
+  type CkksPresetName,
+  type CkksSecretContext,
+  createCkksContext,
+  createHeWorkerPool,
+  type HeLinearJob,
+  type LinearCombinationsRequest,
+  linearCombinationsOn,
+} from '@fedscore/he';
+import { HE_TASK_SHARED_FIELDS, jobIdOf, QueueExecutor } from '@fedscore/queue';
+import { type PgCluster, startPgCluster } from '@fedscore/queue/testing';
+import {
+  BINNING_CKKS_PARAMS,
+  type BinSumTask,
+  type BinSumWorkerOutput,
+  binSumRotations,
+  DEFAULT_BIN_SUM_BATCHES_PER_TASK,
+  partialBinSumsCkks,
+  planBinSums,
+} from '@fedscore/vfl';
+import pg from 'pg';
+import { flag, ints, startWorker, stopWorkers } from './queue.bench.ts';
+import { type BenchResult, type BenchTable, median } from './report.ts';
+
+const CLK_TCK = 100;
+
+/** utime + stime (+ reaped children's, with `children`) of `pid`, seconds; 0 if it is gone. */
+function cpuOf(pid: number, children = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const own = Number(f[11]) + Number(f[12]);
+    return (children ? own + Number(f[13]) + Number(f[14]) : own) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of the PostgreSQL cluster on `port`: the postmaster, its reaped and live backends. */
+function postgresCpu(port: number): number {
+  let postmaster: number | undefined;
+  const all: { pid: number; ppid: number }[] = [];
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      all.push({ pid, ppid });
+      if (postmaster === undefined) {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        if (cmd.some((a) => a.endsWith('postgres')) && cmd.join(' ').includes(`-p ${port}`)) postmaster = pid;
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  if (postmaster === undefined) return 0;
+  return (
+    cpuOf(postmaster, true) + all.filter((p) => p.ppid === postmaster).reduce((s, p) => s + cpuOf(p.pid), 0)
+  );
+}
+
+const round = (x: number, d = 1): number => Number(x.toFixed(d));
+
+interface Timing {
+  kind: string;
+  task: number;
+  localMs: number;
+  latencyMs: number;
+  taskMs: number;
+  overheadMs: number;
+  inputBytes: number;
+  /** From the coordinator's and the database's clocks (same machine), as `bench queue` splits it. */
+  enqueueMs: number;
+  pickupMs: number;
+  readMs: number;
+  storeCollectMs: number;
+}
+
+/**
+ * The worker's ms in the task of `prefix`'s one task, and the split of its latency: enqueue (t0 to the
+ * pg-boss job's creation), pick-up (creation to a worker's fetch), the worker's read and decode (fetch
+ * to the task's start), store + collect (the result row to the coordinator's resolution).
+ */
+async function split(
+  db: pg.Client,
+  queue: string,
+  prefix: string,
+  t0: number,
+  latencyMs: number,
+): Promise<Pick<Timing, 'taskMs' | 'enqueueMs' | 'pickupMs' | 'readMs' | 'storeCollectMs'>> {
+  const r = (
+    await db.query<{ id: string; f: number; t: number }>(
+      `SELECT task_id AS id, extract(epoch FROM finished_at) * 1000 AS f, task_seconds * 1000 AS t
+       FROM fedscore_task_result WHERE queue = $1 AND task_id LIKE $2`,
+      [queue, `${prefix}/%`],
+    )
+  ).rows[0]!;
+  const j = (
+    await db.query<{ c: number; s: number }>(
+      `SELECT extract(epoch FROM created_on) * 1000 AS c, extract(epoch FROM started_on) * 1000 AS s
+       FROM pgboss.job WHERE name = $1 AND id = $2`,
+      [queue, jobIdOf(queue, r.id)],
+    )
+  ).rows[0]!;
+  const [f, taskMs, c, st] = [Number(r.f), Number(r.t), Number(j.c), Number(j.s)];
+  return {
+    taskMs,
+    enqueueMs: c - t0,
+    pickupMs: st - c,
+    readMs: f - taskMs - st,
+    storeCollectMs: t0 + latencyMs - f,
+  };
+}
+
+function blockJobs(ctx: CkksSecretContext, features: number, blocks: number, seed: number): HeLinearJob[] {
+  const rng = seededRng(seed);
+  const S = ctx.slotCount;
+  return Array.from({ length: blocks }, () => ({
+    ciphertexts: Array.from({ length: features }, () =>
+      ctx.encryptSymmetricSerialized(
+        Float64Array.from({ length: S }, () => normal(rng)),
+        { compression: 'none' },
+      ),
+    ),
+    add: Float64Array.from({ length: S }, () => 0.25 + normal(rng) * 2 ** -20),
+  }));
+}
+
+async function linearOverhead(
+  cluster: PgCluster,
+  db: pg.Client,
+  ctx: CkksSecretContext,
+  features: number,
+  tasks: number,
+): Promise<Timing[]> {
+  const queue = 'overhead-lin';
+  const ex = await QueueExecutor.create<LinearCombinationsRequest, Uint8Array[]>({
+    connectionString: cluster.url,
+    queue,
+    sharedFields: HE_TASK_SHARED_FIELDS,
+  });
+  const local = await createHeWorkerPool({ size: 1, context: ctx.serialize({ compression: 'none' }) });
+  const children: ChildProcess[] = [];
+  const out: Timing[] = [];
+  try {
+    await startWorker(cluster.url, queue, children);
+    const context = ctx.serialize({ compression: 'none' });
+    const rng = seededRng(3);
+    const weights = Array.from({ length: features }, () => normal(rng));
+    for (let k = 1; k <= tasks; k++) {
+      const jobs = blockJobs(ctx, features, 1, 100 + k);
+      const opts = { rerandomize: true, level: ctx.levels, compression: 'none' } as const;
+      let t = performance.now();
+      await local.linearCombinations(jobs, weights, opts);
+      const localMs = performance.now() - t;
+      const t0 = Date.now();
+      t = performance.now();
+      await linearCombinationsOn(ex, jobs, weights, { ...opts, context, taskId: `lin-${k}` });
+      const latencyMs = performance.now() - t;
+      const parts = await split(db, queue, `lin-${k}`, t0, latencyMs);
+      out.push({
+        kind: 'linearCombinations',
+        task: k,
+        localMs,
+        latencyMs,
+        ...parts,
+        overheadMs: latencyMs - parts.taskMs,
+        inputBytes: jobs[0]!.ciphertexts.reduce((s, c) => s + c.byteLength, 0) + 8 * ctx.slotCount,
+      });
+    }
+  } finally {
+    await stopWorkers(children);
+    await local.close();
+    await ex.close();
+  }
+  return out;
+}
+
+async function binOverhead(
+  cluster: PgCluster,
+  db: pg.Client,
+  features: number,
+  bins: number,
+  tasks: number,
+): Promise<Timing[]> {
+  const per = DEFAULT_BIN_SUM_BATCHES_PER_TASK;
+  const S = BINNING_CKKS_PARAMS.polyModulusDegree / 2;
+  const rows = tasks * per * S;
+  const rng = seededRng(21);
+  const binIndex = Array.from({ length: features }, () =>
+    Uint16Array.from({ length: rows }, () => Math.floor(uniform(rng) * bins)),
+  );
+  const y = Float64Array.from({ length: rows }, () => (uniform(rng) < 0.1 ? 1 : 0));
+  const cells = Array.from({ length: features * bins }, (_, c) => ({
+    feature: Math.floor(c / bins),
+    bin: c % bins,
+  }));
+  const counts = cells.map(({ feature, bin }) => binIndex[feature]!.filter((v) => v === bin).length);
+  const layout = planBinSums(counts, rows, S);
+  const ctx = await createCkksContext({
+    params: BINNING_CKKS_PARAMS,
+    rotations: binSumRotations(layout),
+    relinearization: false,
+  });
+  const queue = 'overhead-bins';
+  const ex = await QueueExecutor.create<BinSumTask, BinSumWorkerOutput>({
+    connectionString: cluster.url,
+    queue,
+    sharedFields: HE_TASK_SHARED_FIELDS,
+  });
+  const children: ChildProcess[] = [];
+  const out: Timing[] = [];
+  try {
+    const labels = Array.from({ length: layout.batches }, (_, k) =>
+      ctx.encryptSymmetricSerialized(y.subarray(k * S, (k + 1) * S), { compression: 'none' }),
+    );
+    await startWorker(cluster.url, queue, children);
+    const context = ctx.serialize({ compression: 'none' });
+    for (let k = 0; k < tasks; k++) {
+      const from = k * per;
+      const to = from + per;
+      const slice = labels.slice(from, to);
+      let t = performance.now();
+      const cts = slice.map((b) => ctx.deserializeVector(b));
+      const r = partialBinSumsCkks(ctx, cts, layout, cells, binIndex, from, to);
+      for (const v of r.sums) v.serialize({ compression: 'none' });
+      for (const v of [...cts, ...r.sums]) v.dispose();
+      const localMs = performance.now() - t;
+      const t0 = Date.now();
+      t = performance.now();
+      await ex.run(
+        { op: 'binSums', context, labels: slice, layout, cells, binIndex, from, to },
+        { taskId: `bins-${k + 1}` },
+      );
+      const latencyMs = performance.now() - t;
+      const parts = await split(db, queue, `bins-${k + 1}`, t0, latencyMs);
+      out.push({
+        kind: 'binSums',
+        task: k + 1,
+        localMs,
+        latencyMs,
+        ...parts,
+        overheadMs: latencyMs - parts.taskMs,
+        inputBytes: slice.reduce((s, c) => s + c.byteLength, 0),
+      });
+    }
+  } finally {
+    await stopWorkers(children);
+    await ex.close();
+    ctx.dispose();
+  }
+  return out;
+}
+
+interface ThroughputRow {
+  where: string;
+  processes: number;
+  seconds: number;
+  recordsPerSecond: number;
+  coordinatorCpu: number;
+  workersCpu?: number;
+  postgresCpu?: number;
+  workerTaskSeconds?: number;
+}
+
+async function throughput(
+  cluster: PgCluster,
+  db: pg.Client,
+  ctx: CkksSecretContext,
+  features: number,
+  blocks: number,
+  workerCounts: readonly number[],
+): Promise<ThroughputRow[]> {
+  const port = Number(new URL(cluster.url).port);
+  const rng = seededRng(5);
+  const weights = Array.from({ length: features }, () => normal(rng));
+  const jobs = blockJobs(ctx, features, blocks, 900);
+  const records = blocks * ctx.slotCount;
+  const opts = { rerandomize: true, level: ctx.levels, compression: 'none' } as const;
+  // Each pass a fresh addend (the flooding noise is fresh per run), so the tasks are new.
+  const withAdd = (pass: number) =>
+    jobs.map((j, b) => ({ ...j, add: j.add!.map((a) => a + (pass * blocks + b) * 2 ** -30) }));
+  const out: ThroughputRow[] = [];
+  for (const size of [1, 2]) {
+    const pool = await createHeWorkerPool({ size, context: ctx.serialize({ compression: 'none' }) });
+    try {
+      await pool.linearCombinations(withAdd(0).slice(0, size), weights, opts); // warm
+      const c0 = process.cpuUsage();
+      const t = performance.now();
+      // One call per block, all at once: the model owner's loop (batch.ts) queues them as they arrive.
+      await Promise.all(withAdd(1).map((j) => pool.linearCombinations([j], weights, opts)));
+      const s = (performance.now() - t) / 1000;
+      const c = process.cpuUsage(c0);
+      out.push({
+        where: `local HE pool, ${size} thread(s)`,
+        processes: size,
+        seconds: s,
+        recordsPerSecond: records / s,
+        coordinatorCpu: (c.user + c.system) / 1e6,
+      });
+    } finally {
+      await pool.close();
+    }
+  }
+  const context = ctx.serialize({ compression: 'none' });
+  for (const w of workerCounts) {
+    const queue = `portfolio-${w}`;
+    const ex = await QueueExecutor.create<LinearCombinationsRequest, Uint8Array[]>({
+      connectionString: cluster.url,
+      queue,
+      sharedFields: HE_TASK_SHARED_FIELDS,
+    });
+    const children: ChildProcess[] = [];
+    try {
+      await Promise.all(Array.from({ length: w }, () => startWorker(cluster.url, queue, children)));
+      // Pass 1 warms up: the context is stored and every worker loads it.
+      await linearCombinationsOn(ex, withAdd(0), weights, { ...opts, context, taskId: 'warm' });
+      const pids = children.map((c) => c.pid!);
+      const w0 = pids.reduce((s, p) => s + cpuOf(p), 0);
+      const p0 = postgresCpu(port);
+      const c0 = process.cpuUsage();
+      const t = performance.now();
+      await linearCombinationsOn(ex, withAdd(1), weights, { ...opts, context, taskId: 'run' });
+      const s = (performance.now() - t) / 1000;
+      const c = process.cpuUsage(c0);
+      const workersCpu = pids.reduce((sum, p) => sum + cpuOf(p), 0) - w0;
+      const pgCpu = postgresCpu(port) - p0;
+      const r = await db.query<{ s: number }>(
+        `SELECT coalesce(sum(task_seconds), 0) AS s FROM fedscore_task_result
+         WHERE queue = $1 AND task_id LIKE 'run/%'`,
+        [queue],
+      );
+      out.push({
+        where: `queue, ${w} worker process(es)`,
+        processes: w,
+        seconds: s,
+        recordsPerSecond: records / s,
+        coordinatorCpu: (c.user + c.system) / 1e6,
+        workersCpu,
+        postgresCpu: pgCpu,
+        workerTaskSeconds: Number(r.rows[0]!.s),
+      });
+    } finally {
+      await stopWorkers(children);
+      await ex.close();
+    }
+  }
+  return out;
+}
+
+export default async function queuePortfolioBench(args: string[]): Promise<BenchResult> {
+  const blocks = Number(flag(args, '--blocks', '8'));
+  const features = Number(flag(args, '--features', '23'));
+  const preset = flag(args, '--preset', 'ckks-8192') as CkksPresetName;
+  const workerCounts = ints(args, '--workers', '1,2,4');
+  const tasks = Number(flag(args, '--tasks', '6'));
+  const binTasks = Number(flag(args, '--bin-tasks', '5'));
+  const binFeatures = Number(flag(args, '--bin-features', '10'));
+  const binBins = Number(flag(args, '--bin-bins', '10'));
+  const load: Record<string, number[]> = { start: loadavg() };
+  const ctx = await createCkksContext({ params: preset, relinearization: false });
+  const cluster = await startPgCluster();
+  const db = new pg.Client({ connectionString: cluster.url });
+  let timings: Timing[] = [];
+  let rows: ThroughputRow[] = [];
+  let postgresql = 'unknown';
+  try {
+    await db.connect();
+    postgresql = (await db.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
+    timings = [
+      ...(await linearOverhead(cluster, db, ctx, features, tasks)),
+      ...(await binOverhead(cluster, db, binFeatures, binBins, binTasks)),
+    ];
+    load.afterOverhead = loadavg();
+    rows = await throughput(cluster, db, ctx, features, blocks, workerCounts);
+    load.afterThroughput = loadavg();
+  } finally {
+    await db.end().catch(() => undefined);
+    cluster.stop();
+    ctx.dispose();
+  }
+  const kinds = ['linearCombinations', 'binSums'];
+  const steady = (kind: string) => timings.filter((t) => t.kind === kind && t.task > 1);
+  const pct = (xs: Timing[]) => (100 * median(xs.map((t) => t.overheadMs))) / median(xs.map((t) => t.taskMs));
+  const cores = availableParallelism();
+  const tables: BenchTable[] = [
+    {
+      title: 'Overhead per task at the default task size (one worker process; ms)',
+      columns: [
+        'kind',
+        'task',
+        'input bytes',
+        'local (this thread / 1-thread pool)',
+        'queue: enqueue to result',
+        'enqueue',
+        'pick-up',
+        'worker read + decode',
+        'worker in task',
+        'store + collect',
+        'overhead',
+        'overhead / task',
+      ],
+      rows: timings.map((t) => [
+        t.kind,
+        t.task,
+        t.inputBytes,
+        round(t.localMs),
+        round(t.latencyMs),
+        round(t.enqueueMs),
+        round(t.pickupMs),
+        round(t.readMs),
+        round(t.taskMs),
+        round(t.storeCollectMs),
+        round(t.overheadMs),
+        `${round((100 * t.overheadMs) / t.taskMs)} %`,
+      ]),
+      note:
+        'Task 1 of each kind also stores the shared fields (context; bin index, cells, layout) and the ' +
+        "worker loads the context. Overhead = enqueue-to-result at the coordinator minus the worker's time in the task.",
+    },
+    {
+      title: 'Steady state (tasks 2+, medians)',
+      columns: [
+        'kind',
+        'task size',
+        'worker in task ms',
+        'overhead ms',
+        'of which enqueue / pick-up / read + decode / store + collect ms',
+        'overhead / task',
+        'target',
+      ],
+      rows: kinds.map((k) => {
+        const xs = steady(k);
+        const med = (f: (t: Timing) => number) => round(median(xs.map(f)));
+        return [
+          k,
+          k === 'binSums'
+            ? `${DEFAULT_BIN_SUM_BATCHES_PER_TASK} batches x 4096 rows, ${binFeatures * binBins} cells`
+            : `1 block: ${ctx.slotCount} enterprises x ${features} columns`,
+          med((t) => t.taskMs),
+          med((t) => t.overheadMs),
+          `${med((t) => t.enqueueMs)} / ${med((t) => t.pickupMs)} / ${med((t) => t.readMs)} / ${med((t) => t.storeCollectMs)}`,
+          `${round(pct(xs))} %`,
+          '<= 5 %',
+        ];
+      }),
+    },
+    {
+      title: `Portfolio scoring throughput: the model owner's evaluation of ${blocks * ctx.slotCount} enterprises x ${features} columns (${blocks} blocks, one task each)`,
+      columns: [
+        'where',
+        'processes',
+        'wall s',
+        'enterprises / s',
+        'coordinator CPU s',
+        'workers CPU s',
+        'PostgreSQL CPU s',
+        "workers' time in tasks s",
+        `CPU used / (${cores} cores x wall)`,
+      ],
+      rows: rows.map((r) => [
+        r.where,
+        r.processes,
+        round(r.seconds, 2),
+        Math.round(r.recordsPerSecond),
+        round(r.coordinatorCpu, 2),
+        r.workersCpu === undefined ? '-' : round(r.workersCpu, 2),
+        r.postgresCpu === undefined ? '-' : round(r.postgresCpu, 2),
+        r.workerTaskSeconds === undefined ? '-' : round(r.workerTaskSeconds, 2),
+        `${round(
+          (100 * (r.coordinatorCpu + (r.workersCpu ?? 0) + (r.postgresCpu ?? 0))) / (cores * r.seconds),
+        )} %`,
+      ]),
+      note:
+        'Queue rows: the second pass (the first stores the context and each worker loads it). CPU from ' +
+        '/proc (workers, the PostgreSQL postmaster and its backends) and process.cpuUsage (coordinator, with ' +
+        "its pool's threads). The machine is shared: other engineers' processes take CPU too (load average in the parameters).",
+    },
+  ];
+  return {
+    summary: {
+      ...Object.fromEntries(kinds.map((k) => [`overhead_pct_${k}`, round(pct(steady(k)), 2)])),
+      ...Object.fromEntries(
+        rows.map((r) => [`seconds_${r.where.replace(/[^a-z0-9]+/gi, '_')}`, round(r.seconds, 2)]),
+      ),
+    },
+    parameters: {
+      preset,
+      blocks,
+      enterprises: blocks * ctx.slotCount,
+      features,
+      worker_counts: workerCounts,
+      overhead_tasks: tasks,
+      bin_tasks: binTasks,
+      bin_batches_per_task: DEFAULT_BIN_SUM_BATCHES_PER_TASK,
+      bin_features: binFeatures,
+      bin_bins: binBins,
+      postgresql,
+      'pg-boss': '12.38.0',
+      pg: '8.23.1',
+      load_average_1m_5m_15m: load,
+      database: 'throwaway cluster on loopback (initdb, fsync off), same machine as coordinator and workers',
+    },
+    tables,
+    raw: { timings, throughput: rows },
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * Test support for the work-queue tests of this package: `fedscore worker` processes (the command a
+ * deployment runs) on a throwaway PostgreSQL cluster, and the wait for a worker that holds a task.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
+
+/** Worker processes started by a test file (kill them all in afterAll). */
+export class Workers {
+  readonly #url: string;
+  readonly children: ChildProcess[] = [];
+
+  constructor(url: string) {
+    this.#url = url;
+  }
+
+  /** A `fedscore worker` serving `queue`, resolved once it is ready. */
+  start(queue: string): Promise<ChildProcess> {
+    const child = spawn(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', this.#url, '--name', queue],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    this.children.push(child);
+    let err = '';
+    return new Promise((resolve, reject) => {
+      child.stderr!.on('data', (b: Buffer) => {
+        err += b.toString();
+        if (err.includes('fedscore worker ready')) resolve(child);
+      });
+      child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
+    });
+  }
+
+  /** SIGKILL every worker still running. */
+  killAll(): void {
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+}
+
+/**
+ * Wait until a worker holds a task of `queue` whose id starts with `prefix` (pg-boss state 'active', read
+ * from the job table: the queue's cached counts lag) and return how many it holds; 0 after `ms`.
+ */
+export async function waitForActive(
+  url: string,
+  queue: string,
+  prefix: string,
+  ms = 60_000,
+): Promise<number> {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      const r = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pgboss.job
+         WHERE name = $1 AND state = 'active' AND data->>'taskId' LIKE $2`,
+        [queue, `${prefix}%`],
+      );
+      if (r.rows[0]!.n > 0) return r.rows[0]!.n;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return 0;
+  } finally {
+    await db.end();
+  }
+}
+
+/** Kill `child` with SIGKILL and wait for it to exit. */
+export async function killNow(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
