@@ -179,7 +179,7 @@ function runTree(
             : members.map((m) =>
                 evaluator instanceof MaskedRotations ? evaluator.node(m) : evaluator.node(m, binned, OFFSETS),
               );
-        level.direct.forEach((k, i) => sums.set(k, out[i]!));
+        for (const [i, k] of level.direct.entries()) sums.set(k, out[i]!);
         held.push(...out);
         for (const [k, parent, sibling] of level.derived) {
           const s = subtractSums(sums.get(parent)!, sums.get(sibling)!);
