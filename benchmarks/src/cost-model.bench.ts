@@ -167,6 +167,37 @@ export async function measureHeOps(
   }
 }
 
+/**
+ * The packed product's operations on a fresh encryption (the level bench queue's d is at: it encrypts d
+ * afresh, where hetero-LR's residual is one level lower after the class weights), ms.
+ */
+async function measureFreshLevelOps(
+  runs: number,
+): Promise<Pick<HeOpTimes, 'encode' | 'mulPlain' | 'rotate' | 'rescale' | 'add'>> {
+  const ctx = await createCkksContext({
+    params: 'ckks-16384-release',
+    rotations: [1],
+    relinearization: false,
+  });
+  try {
+    return ctx.scope(() => {
+      const d = ctx.encrypt(randomValues(ctx.slotCount, 'cost-model/fresh'));
+      const w = randomValues(ctx.slotCount, 'cost-model/fresh-w', 1);
+      const pt = ctx.encode(w, d.level);
+      const raw = d.mul(pt, { rescale: false });
+      return {
+        encode: msOf(() => ctx.encode(w, d.level).dispose(), runs),
+        mulPlain: msOf(() => d.mul(pt, { rescale: false }).dispose(), runs),
+        rotate: msOf(() => d.rotate(1).dispose(), runs),
+        rescale: msOf(() => raw.rescale().dispose(), runs),
+        add: msOf(() => raw.add(raw).dispose(), runs),
+      };
+    });
+  } finally {
+    ctx.dispose();
+  }
+}
+
 /** ristretto255 hash-to-group and blinding, microseconds per id on this thread (libsodium WASM). */
 export async function measurePsiOps(ids: number): Promise<PsiOpTimes> {
   await loadSodium();
@@ -380,7 +411,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
   const skipRun = args.includes('--skip-run') || smoke;
   const skipQueue = args.includes('--skip-queue') || smoke;
   const skipSecureBoostRun = args.includes('--skip-secureboost-run') || smoke;
-  const queueBatches = intFlag(args, '--queue-batches', 25);
+  const queueBatches = intFlag(args, '--queue-batches', 8);
   const queueColumns = intFlag(args, '--queue-columns', 300);
   const sbRows = intFlag(args, '--sb-rows', 8192);
   const sbHostFeatures = intFlag(args, '--sb-host-features', 100);
@@ -962,6 +993,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       rotations: packedRotationSteps(layout),
       relinearization: false,
     });
+    const freshBefore = await measureFreshLevelOps(runs);
     const cluster = await startPgCluster();
     try {
       const shape = { ctx, layout: hePackedLayout(4096, queueColumns, ctx.slotCount), slots: ctx.slotCount };
@@ -978,26 +1010,36 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       cluster.stop();
       ctx.dispose();
     }
+    const freshAfter = await measureFreshLevelOps(runs);
     const after = await measureHeOps('ckks-16384-release', runs, true);
     lrAround = meanTimes(lr.times, after.times);
     raw['opsAfterQueueRun'] = after.times;
+    // The queue check's products work on d as bench queue encrypts it (fresh, top level): those ops
+    // measured right before and after the queue part, the rest as around.
+    const freshAround = {
+      ...lrAround,
+      ...Object.fromEntries(
+        Object.entries(freshBefore).map(([k, v]) => [k, (v + freshAfter[k as keyof typeof freshAfter]) / 2]),
+      ),
+    } as HeOpTimes;
+    raw['freshLevelOpsAroundQueueRun'] = { before: freshBefore, after: freshAfter };
     const steady = queueTimings.filter((x) => x.epoch > 1);
     queueCosts = {
       overheadMs: median(steady.map((x) => x.overheadMs)),
       inputBytes: median(steady.map((x) => x.inputBytes)),
       partBytes: median(steady.map((x) => x.outputBytes)) / fateHost.blocks.length,
     };
-    const predictedTask = taskMs(productTasks(fateHost, 1).tasks[0]!, lrAround);
+    const predictedTask = taskMs(productTasks(fateHost, 1).tasks[0]!, freshAround);
     timeCheck(
       `queue task: one unsplit packed product, 4096 x ${queueColumns} (bench queue's overhead part, this run)`,
       `${fateHost.cost.rotations} rotations, ${fateHost.cost.products} products + encodes: worker's time in the task`,
       predictedTask / 1000,
       median(steady.map((x) => x.taskMs)) / 1000,
-      'same minutes; per-op times: mean of before and after the queue run',
+      'same minutes; per-op times at the fresh level: mean of before and after the queue part',
     );
     for (const r of queueRows) {
       const w = r.processes;
-      const p = predictQueueEpoch(fateHost, queueBatches, w, lrAround, queueCosts, cores);
+      const p = predictQueueEpoch(fateHost, queueBatches, w, freshAround, queueCosts, cores);
       timeCheck(
         `queue epoch: ${queueBatches} host products of 4096 x ${queueColumns} (${queueBatches * 4096} rows x ${queueColumns}), ${w} worker process(es), split ${w} (this run)`,
         `${p.product.tasks} task(s) a product; overhead ${fmt(queueCosts.overheadMs, 0)} ms a task (measured)`,
@@ -1137,10 +1179,17 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
           (v + after.times[k as keyof SecureBoostOpTimes]) / 2,
         ]),
       ) as unknown as SecureBoostOpTimes;
-      const p = predictSecureBoostTree({ rows: rowsHere, cells, depth: 3 }, opsHere, around, sbOps.sizes);
+      const p = predictSecureBoostTree(
+        { rows: rowsHere, cells, depth: 3 },
+        opsHere,
+        around,
+        sbOps.sizes,
+        true,
+      );
       sbCheck = { predicted: p.treeSeconds, measured: perTree };
+      const splits = res.history[0]!.splits;
       timeCheck(
-        `SecureBoost ${rowsHere} x (${sbGuestFeatures} + ${sbHostFeatures}), ${sbBins} bins, depth 3, 1 tree, CKKS (this run)`,
+        `SecureBoost ${rowsHere} x (${sbGuestFeatures} + ${sbHostFeatures}), ${sbBins} bins, depth 3, 1 tree, CKKS, ${splits} of 7 nodes split (this run)`,
         `${opsHere.path}: ${opsHere.perTree.products} products, ${opsHere.perTree.encodes} encodes, ${opsHere.perTree.rotations} rotations, ${opsHere.perTree.releasedBlocks} releases (histogramTreeOps)`,
         p.treeSeconds,
         perTree,

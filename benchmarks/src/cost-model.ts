@@ -977,18 +977,22 @@ export interface SecureBoostPrediction {
  * Seconds and bytes of one full tree from `histogramTreeOps` (the host's own plan and path) times the
  * measured per-op times: the host's histogram work in turn on one thread (the host runs it on its main
  * thread), its releases (2^depth - 1 nodes x blocks), and the guest's 2 B encryptions and 2 per
- * released block decryptions. Left out: the diagonal scatter and bin counting in JS, split finding.
+ * released block decryptions; `firstTree`: with the run's diagonal encodes (a run-cached host's first
+ * tree). Left out: the diagonal scatter and bin counting in JS, split finding.
  */
 export function predictSecureBoostTree(
   shape: SecureBoostShape,
   ops: HistogramTreeOps,
   t: SecureBoostOpTimes,
   sizes: SecureBoostSizes,
+  firstTree = false,
 ): SecureBoostPrediction {
   const p = ops.perTree;
   const B = ops.layout.batches;
+  // The first tree of a run-cached host also encodes the run's diagonals (BinDiagonals).
+  const encodes = p.encodes + (firstTree ? ops.perRunEncodes : 0);
   const breakdown: Record<string, number> = {
-    encodes: (p.encodes * t.encode) / 1000,
+    encodes: (encodes * t.encode) / 1000,
     products: (p.products * t.product) / 1000,
     rotations: (p.rotations * t.rotate) / 1000,
     adds: ((p.adds + p.subtractions) * t.add) / 1000,

@@ -1,6 +1,6 @@
 /**
  * CI smoke of the benchmark commands, so they cannot rot: `pnpm bench all --smoke --network lan --only
- * net,csv` in a child process (the real entry, benchmarks/run.ts) into a temporary results directory.
+ * net,csv,cost-model` in a child process (the real entry, benchmarks/run.ts) into a temporary results directory.
  * The net benchmark at its smoke size starts three `fedscore node` processes with mutual TLS behind the
  * shaping proxies and runs a whole job (PSI, binning, hetero-LR under CKKS, evaluate, publish), then the
  * same stages in memory; csv stands for the in-process benchmarks. Checks: the run exits 0, each
@@ -8,7 +8,9 @@
  * every party, the wire bytes of each stage are at least the in-memory payload bytes (TLS and HTTP/2
  * only add) and within 1.5x of them plus 16 KiB, and index.html is self-contained (a CSP forbidding
  * fetches, uPlot inlined, the chart data embedded). Where Chromium is installed it also opens the page
- * headless and requires every chart figure drawn with no error text. 20-40 s on this (shared) machine.
+ * headless and requires every chart figure drawn with no error text. The cost model's smoke measures its
+ * per-op times (SecureBoost's included) and writes the issue 18 and 20 predictions (no queue or tree run).
+ * 40-80 s on this (shared) machine.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -52,13 +54,13 @@ describe('pnpm bench all --smoke --network lan', () => {
         '--network',
         'lan',
         '--only',
-        'net,csv',
+        'net,csv,cost-model',
         '--out',
         out,
       ],
-      170_000,
+      230_000,
     );
-    for (const name of ['net', 'csv']) {
+    for (const name of ['net', 'csv', 'cost-model']) {
       expect(existsSync(join(out, `${name}.json`)), name).toBe(true);
       expect(existsSync(join(out, `${name}.md`)), name).toBe(true);
     }
@@ -80,12 +82,22 @@ describe('pnpm bench all --smoke --network lan', () => {
       }
     }
     expect(net.raw['lan']!.epochSeconds.length).toBe(2);
+    // The cost model's issue 18 (10M x 330 on N workers) and issue 20 (SecureBoost per tree) parts.
+    const cm = JSON.parse(readFileSync(join(out, 'cost-model.json'), 'utf8')) as {
+      summary: Record<string, unknown>;
+      tables: { title: string; rows: unknown[][] }[];
+    };
+    const titled = (t: string) => cm.tables.find((x) => x.title.startsWith(t));
+    expect(titled('Issue 18')?.rows.length).toBe(6);
+    expect(titled('Issue 20')?.rows.length).toBe(2);
+    expect(Number(cm.summary['secureboost_100k_330_predicted_s_per_tree'])).toBeGreaterThan(0);
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     expect(html).toContain(`content="default-src 'none'`);
     expect(html).toMatch(/uPlot/);
     expect(html).not.toMatch(/<script[^>]+src=/);
     expect(html).toContain('"id":"time-per-profile"');
     expect(html).toContain('"id":"bytes-lan"');
+    expect(html).toContain('"id":"cost-model-distributed"');
     if (CHROMIUM !== undefined) {
       const profile = mkdtempSync(join(tmpdir(), 'fedscore-bench-chromium-'));
       try {
@@ -105,7 +117,13 @@ describe('pnpm bench all --smoke --network lan', () => {
           60_000,
         );
         const figures = [...dom.stdout.matchAll(/<figure class="chart" id="([^"]+)"([^>]*)>/g)];
-        expect(figures.map((f) => f[1])).toEqual(['time-per-profile', 'bytes-memory', 'bytes-lan']);
+        expect(figures.map((f) => f[1])).toEqual([
+          'time-per-profile',
+          'bytes-memory',
+          'bytes-lan',
+          'cost-model-distributed',
+          'speedup',
+        ]);
         for (const f of figures) expect(f[2], f[1]).toContain('data-drawn="yes"');
         expect(dom.stdout).toMatch(/<div id="bench-errors" role="alert"><\/div>/);
       } finally {
