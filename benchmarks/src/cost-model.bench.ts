@@ -1,11 +1,23 @@
 /**
- * `pnpm bench cost-model [--smoke] [--skip-run]`: measure the per-operation times and sizes the cost
- * model (src/cost-model.ts) needs on this machine (a few seconds each), run one small real hetero-LR
- * in the same minutes (5,000 x (10 + 20), memory profile) to check the model against, check it against
- * the largest committed runs (results/hetero-lr.json, net.json, binning.json, psi.json), and predict
- * the anchors' shapes (FATE's 100k x (30 + 300), SecretFlow's 800k x 1500, PSI 10M x 10M) on lan/wan,
- * with the anchors' figures and setups beside. docs/benchmarks.md explains how to read it; the
- * numbers depend on the machine's load, which the results record.
+ * `pnpm bench cost-model [--smoke] [--skip-run] [--skip-queue] [--queue-batches 8] [--queue-columns 300]
+ *                        [--skip-secureboost-run] [--sb-rows 8192] [--sb-host-features 100]
+ *                        [--sb-guest-features 30] [--sb-bins 32]`:
+ * measure the per-operation times and sizes the cost model (src/cost-model.ts) needs on this machine (a
+ * few seconds each), run one small real hetero-LR in the same minutes (5,000 x (10 + 20), memory
+ * profile) to check the model against, check it against the largest committed runs
+ * (results/hetero-lr.json, net.json, binning.json, psi.json), and predict the anchors' shapes (FATE's
+ * 100k x (30 + 300), SecretFlow's 800k x 1500, PSI 10M x 10M) on lan/wan, with the anchors' figures and
+ * setups beside. Then:
+ * - issue 18: bench queue's overhead and throughput parts (a throwaway PostgreSQL, `fedscore worker`
+ *   processes) on --queue-batches host products of 4096 x --queue-columns with 1 and 2 workers, checked
+ *   against the model, and a hetero-LR epoch at 10M x (30 + 300) predicted on N = 1 .. 32 16-core
+ *   worker machines;
+ * - issue 20: SecureBoost's histogram operations timed at SECUREBOOST_CKKS_PRESET, one real CKKS tree
+ *   at --sb-rows x (--sb-guest-features + --sb-host-features) checked against histogramTreeOps x those
+ *   times, and FATE's 100k x (30 + 300) predicted beside FATE 2.0's 114 s per tree on 16 cores.
+ * `--smoke` skips every real run (the queue, the trees) and keeps the measurements and predictions.
+ * docs/benchmarks.md explains how to read it; the numbers depend on the machine's load, which the
+ * results record.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
