@@ -179,12 +179,15 @@ export interface HistogramOps {
 
 /** One tree's histogram work on a host, counted from the layout and path the host's code chooses. */
 export interface HistogramTreeOps {
+  /** The evaluation the host chooses (`histogramPath`). */
   readonly path: HistogramPath;
   /** The layout the chosen evaluation runs (`maskedLayout` of the plan on the masked paths). */
   readonly layout: HistogramLayout;
+  /** The level the products and rotations work at (`productLevel`). */
   readonly productLevel: number;
-  /** Nodes summed directly (1 at the root, 2^(l-1) at level l >= 1) and all nodes released. */
+  /** Nodes summed directly: 1 at the root, 2^(l-1) at level l >= 1 (their siblings are derived). */
   readonly directNodes: number;
+  /** Nodes released: every node of a full tree, 2^depth - 1. */
   readonly releasedNodes: number;
   /** Per tree (the steady state: a run-cached host encodes its diagonals at the first tree only). */
   readonly perTree: HistogramOps;
