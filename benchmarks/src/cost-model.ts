@@ -23,6 +23,13 @@
  *   each party blinds its own points and the peer's (2 (n_g + n_h) scalar multiplications); each party
  *   sends 32 bytes a point plus a 16-byte key per id.
  *
+ * - a packed product on the queue (issue 18): `productTasks` (the task lists of `splitTasks` and each
+ *   task's work as `evaluatePartial` does it), `predictDistributedHeteroLr` (the batch chain's serial
+ *   part + the product on N worker machines + the database's link); benchmarks/test/cost-model.test.ts
+ *   checks each task's counts against `evaluatePartial`'s own work counters.
+ * - a SecureBoost tree (issue 20): `histogramTreeOps` (packages/vfl, next to the code it counts and
+ *   tested op for op there) x SecureBoost's per-op times, `predictSecureBoostTree`.
+ *
  * Time = sum of (count x measured time) on the critical path, plus the network: per message one one-way
  * latency on the critical path and bytes / bandwidth, where the bandwidth of one stream is capped by the
  * transport's flow-control window (bytes in flight per round trip) when that is given. What the model
