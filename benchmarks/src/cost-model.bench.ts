@@ -1,25 +1,54 @@
 /**
- * `pnpm bench cost-model [--smoke] [--skip-run]`: measure the per-operation times and sizes the cost
- * model (src/cost-model.ts) needs on this machine (a few seconds each), run one small real hetero-LR
- * in the same minutes (5,000 x (10 + 20), memory profile) to check the model against, check it against
- * the largest committed runs (results/hetero-lr.json, net.json, binning.json, psi.json), and predict
- * the anchors' shapes (FATE's 100k x (30 + 300), SecretFlow's 800k x 1500, PSI 10M x 10M) on lan/wan,
- * with the anchors' figures and setups beside. docs/benchmarks.md explains how to read it; the
- * numbers depend on the machine's load, which the results record.
+ * `pnpm bench cost-model [--smoke] [--skip-run] [--skip-queue] [--queue-batches 8] [--queue-columns 300]
+ *                        [--skip-secureboost-run] [--sb-rows 8192] [--sb-host-features 100]
+ *                        [--sb-guest-features 30] [--sb-bins 32]`:
+ * measure the per-operation times and sizes the cost model (src/cost-model.ts) needs on this machine (a
+ * few seconds each), run one small real hetero-LR in the same minutes (5,000 x (10 + 20), memory
+ * profile) to check the model against, check it against the largest committed runs
+ * (results/hetero-lr.json, net.json, binning.json, psi.json), and predict the anchors' shapes (FATE's
+ * 100k x (30 + 300), SecretFlow's 800k x 1500, PSI 10M x 10M) on lan/wan, with the anchors' figures and
+ * setups beside. Then:
+ * - issue 18: bench queue's overhead and throughput parts (a throwaway PostgreSQL, `fedscore worker`
+ *   processes) on --queue-batches host products of 4096 x --queue-columns with 1 and 2 workers, checked
+ *   against the model, and a hetero-LR epoch at 10M x (30 + 300) predicted on N = 1 .. 32 16-core
+ *   worker machines;
+ * - issue 20: SecureBoost's histogram operations timed at SECUREBOOST_CKKS_PRESET, one real CKKS tree
+ *   at --sb-rows x (--sb-guest-features + --sb-host-features) checked against histogramTreeOps x those
+ *   times, and FATE's 100k x (30 + 300) predicted beside FATE 2.0's 114 s per tree on 16 cores.
+ * `--smoke` skips every real run (the queue, the trees) and keeps the measurements and predictions.
+ * docs/benchmarks.md explains how to read it; the numbers depend on the machine's load, which the
+ * results record.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { normal, seededRng } from '@fedscore/core';
-import { type CkksParams, type CkksPresetName, createCkksContext } from '@fedscore/he';
+import { FedscoreError, normal, seededRng } from '@fedscore/core';
+import {
+  type CkksParams,
+  type CkksPresetName,
+  type CkksVector,
+  createCkksContext,
+  createHeWorkerPool,
+  packedLayout as hePackedLayout,
+  packedRotationSteps,
+  sumRotationSteps,
+} from '@fedscore/he';
 import { blindReference, hashToGroupReference, loadSodium } from '@fedscore/psi';
+import { startPgCluster } from '@fedscore/queue/testing';
 import {
   BINNING_CKKS_PARAMS,
+  binFeatures,
+  histogramTreeOps,
   packedLayout,
   packedMatVec,
+  planPackedProduct,
+  productLevel,
+  releaseBlock,
   resolveWorkers,
+  SECUREBOOST_CKKS_PRESET,
   trainHeteroLr,
+  trainSecureBoost,
 } from '@fedscore/vfl';
 import {
   arbiterName,
@@ -35,11 +64,21 @@ import {
   type Placement,
   type PsiOpTimes,
   predictBinning,
+  predictDistributedHeteroLr,
   predictHeteroLr,
   predictPsi,
+  predictQueueEpoch,
+  predictSecureBoostTree,
+  productTasks,
+  type QueueCosts,
   relativeError,
+  type SecureBoostOpTimes,
+  type SecureBoostSizes,
+  taskMs,
 } from './cost-model.ts';
+import { overheadPart, type TaskTiming, type ThroughputRow, throughputPart } from './queue.bench.ts';
 import { type BenchResult, type BenchTable, median } from './report.ts';
+import { secureboostPopulation } from './secureboost.bench.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The committed results the model is checked against (never the smoke directory). */
@@ -141,6 +180,37 @@ export async function measureHeOps(
   }
 }
 
+/**
+ * The packed product's operations on a fresh encryption (the level bench queue's d is at: it encrypts d
+ * afresh, where hetero-LR's residual is one level lower after the class weights), ms.
+ */
+async function measureFreshLevelOps(
+  runs: number,
+): Promise<Pick<HeOpTimes, 'encode' | 'mulPlain' | 'rotate' | 'rescale' | 'add'>> {
+  const ctx = await createCkksContext({
+    params: 'ckks-16384-release',
+    rotations: [1],
+    relinearization: false,
+  });
+  try {
+    return ctx.scope(() => {
+      const d = ctx.encrypt(randomValues(ctx.slotCount, 'cost-model/fresh'));
+      const w = randomValues(ctx.slotCount, 'cost-model/fresh-w', 1);
+      const pt = ctx.encode(w, d.level);
+      const raw = d.mul(pt, { rescale: false });
+      return {
+        encode: msOf(() => ctx.encode(w, d.level).dispose(), runs),
+        mulPlain: msOf(() => d.mul(pt, { rescale: false }).dispose(), runs),
+        rotate: msOf(() => d.rotate(1).dispose(), runs),
+        rescale: msOf(() => raw.rescale().dispose(), runs),
+        add: msOf(() => raw.add(raw).dispose(), runs),
+      };
+    });
+  } finally {
+    ctx.dispose();
+  }
+}
+
 /** ristretto255 hash-to-group and blinding, microseconds per id on this thread (libsodium WASM). */
 export async function measurePsiOps(ids: number): Promise<PsiOpTimes> {
   await loadSodium();
@@ -154,6 +224,119 @@ export async function measurePsiOps(ids: number): Promise<PsiOpTimes> {
   for (const p of points) blindReference(scalar, p);
   const multUs = ((performance.now() - t1) * 1000) / ids;
   return { hashUs, multUs };
+}
+
+/**
+ * Per-operation times and sizes of SecureBoost's histograms at SECUREBOOST_CKKS_PRESET, through the
+ * calls histogram.ts makes: diagonal encodes, products, rotations and adds at the product level, the
+ * node mask, a level drop, packComplex, releaseBlock (+ serializing its two parts), and the guest's
+ * encryption of g or h and decryption of a released part.
+ */
+export async function measureSecureBoostOps(
+  runs: number,
+  smokeLoop = false,
+): Promise<{ times: SecureBoostOpTimes; sizes: SecureBoostSizes }> {
+  const ctx = await createCkksContext({
+    params: SECUREBOOST_CKKS_PRESET,
+    rotations: sumRotationSteps(8192),
+    relinearization: false,
+  });
+  try {
+    const S = ctx.slotCount;
+    const level = productLevel(ctx);
+    const g0 = randomValues(S, 'cost-model/sb/g');
+    const mask = Float64Array.from({ length: S }, (_, i) => (i % 3 === 0 ? 0 : 1));
+    const diag = Float64Array.from({ length: S }, (_, i) => (i % 7 === 0 ? 1 : 0));
+    return ctx.scope(() => {
+      const g = ctx.encrypt(g0);
+      const h = ctx.encrypt(g0);
+      const encrypt = msOf(() => ctx.encrypt(g0).dispose(), runs);
+      const lowering = msOf(() => g.mul(1).dispose(), runs);
+      const pack = msOf(() => ctx.packComplex(g, h).dispose(), runs);
+      const z = ctx.packComplex(g, h);
+      const maskProduct = msOf(() => z.mul(mask).dispose(), runs);
+      let zl = z.mul(mask);
+      while (zl.level > level) zl = zl.mul(1);
+      // Encode, product and add as the histogram's inner loop does them: a different diagonal each time,
+      // products of a rotating set of 64 baby ciphertexts, accumulated into 64 giant-step sums. Timed on
+      // the same operands over and over they run from the CPU cache and come out ~3x faster than in
+      // the loop (measured: 1.8 vs 5.8 ms an encode, 0.84 vs 2.6 ms a product at load 13-16).
+      const babies = [zl];
+      for (let b = 1; b < 64; b++) babies.push(babies[b - 1]!.rotate(1));
+      const diagonals = Array.from({ length: 16 }, (_, k) =>
+        Float64Array.from({ length: S }, (_, i) => ((i + k) % 7 === 0 ? 1 : 0)),
+      );
+      const sums: (CkksVector | undefined)[] = new Array(64);
+      const loop = smokeLoop ? 128 : 1024;
+      let encode = 0;
+      let product = 0;
+      let add = 0;
+      let adds = 0;
+      for (let r = 0; r < loop; r++) {
+        let t0 = performance.now();
+        const pt = ctx.encode(diagonals[r % 16]!, level);
+        encode += performance.now() - t0;
+        t0 = performance.now();
+        const prod = babies[r % 64]!.mul(pt, { rescale: false });
+        product += performance.now() - t0;
+        pt.dispose();
+        const j = (r >> 6) % 64;
+        const prev = sums[j];
+        t0 = performance.now();
+        sums[j] = prev === undefined ? prod : prev.add(prod);
+        add += performance.now() - t0;
+        if (prev !== undefined) {
+          adds++;
+          prev.dispose();
+          prod.dispose();
+        }
+      }
+      encode /= loop;
+      product /= loop;
+      add /= Math.max(1, adds);
+      for (const v of sums) v?.dispose();
+      for (const v of babies.slice(1)) v.dispose();
+      const pt = ctx.encode(diag, level);
+      const prod = zl.mul(pt, { rescale: false });
+      const rotate = msOf(() => prod.rotate(1).dispose(), runs);
+      const block = prod.withLength(4096);
+      const noise = new Float64Array(4096);
+      const release = msOf(() => {
+        const r = releaseBlock(ctx, block, noise, noise);
+        r.g.serialize();
+        r.h.serialize();
+        r.g.dispose();
+        r.h.dispose();
+      }, runs);
+      const r = releaseBlock(ctx, block, noise, noise);
+      const decrypt = msOf(() => ctx.decrypt(r.g), runs);
+      const fresh = g.serialize();
+      const released = r.g.serialize();
+      const times: SecureBoostOpTimes = {
+        encode,
+        product,
+        rotate,
+        add,
+        maskProduct,
+        lowering,
+        pack,
+        release,
+        encrypt,
+        decrypt,
+        serializeFresh: msOf(() => g.serialize(), runs),
+        deserializeFresh: msOf(() => ctx.deserializeVector(fresh).dispose(), runs),
+        deserializeReleased: msOf(() => ctx.deserializeVector(released).dispose(), runs),
+      };
+      const sizes: SecureBoostSizes = {
+        fresh: fresh.length,
+        released: released.length,
+        context: ctx.serialize().length,
+      };
+      return { times, sizes };
+    });
+  } finally {
+    ctx.dispose();
+  }
 }
 
 /** Element-wise mean of two measurements of the same operations. */
@@ -258,9 +441,32 @@ function wanCapped(): NetProfile {
   return { ...NET_PROFILES.wan, name: 'wan (64 KiB window)', windowBytes: HTTP2_DEFAULT_WINDOW };
 }
 
+function intFlag(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(name);
+  if (i < 0) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isInteger(v) || v < 1) {
+    throw new FedscoreError('invalid_argument', `${name} takes a positive integer`, { field: name });
+  }
+  return v;
+}
+
+/** Cores of a worker machine in the distributed prediction (issue 18: N 16-core workers). */
+const WORKER_CORES = 16;
+/** The database's link assumed for the distributed prediction (a 10 GbE data-centre NIC). */
+const DB_BITS_PER_SECOND = 10e9;
+
 export default async function costModelBench(args: string[]): Promise<BenchResult> {
   const smoke = args.includes('--smoke');
   const skipRun = args.includes('--skip-run') || smoke;
+  const skipQueue = args.includes('--skip-queue') || smoke;
+  const skipSecureBoostRun = args.includes('--skip-secureboost-run') || smoke;
+  const queueBatches = intFlag(args, '--queue-batches', 8);
+  const queueColumns = intFlag(args, '--queue-columns', 300);
+  const sbRows = intFlag(args, '--sb-rows', 8192);
+  const sbHostFeatures = intFlag(args, '--sb-host-features', 100);
+  const sbGuestFeatures = intFlag(args, '--sb-guest-features', 30);
+  const sbBins = intFlag(args, '--sb-bins', 32);
   const runs = smoke ? 2 : 7;
   const cores = availableParallelism();
   const loadBefore = loadavg().map((x) => fmt(x, 2));
@@ -274,6 +480,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     network: number,
   ) => (ref === undefined ? '-' : fmt((ref.measured * compute) / ref.predicted + network, 1));
   const t0 = performance.now();
+  const summaryExtra: Record<string, unknown> = {};
 
   // 1. Per-operation times and sizes (seconds).
   const lr = await measureHeOps('ckks-16384-release', runs, true);
@@ -821,6 +1028,320 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     note: "Three readings of each prediction: at this run's load (the per-op times as measured); scaled from the largest measured run of the same protocol (hetero-LR: results/hetero-lr.json 100k x 330, memory, 36.6 s/epoch at load 0.8; binning: results/binning.json 100k x 330, 23.2 s at load 6-12): that run's seconds times the ratio of the two predictions' compute parts made from the same per-op times, so the load cancels to first order -- the reading to use for a quiet machine; idle-scaled (x the idle factor of the checks table), which underestimated every low-load committed run in the checks, a lower bound. SecretFlow's 1,500 features split 750 + 750 between its 2 parties (assumed: the split is not published). \"wan (64 KiB window)\": the WAN link with one HTTP/2 stream limited to a 64 KiB flow-control window per 100 ms round trip (5.2 Mbit/s), the cap our gRPC transport shows today (benchmarks/README.md); plain \"wan\" is the link rate. PSI per-core extrapolation assumes blinding (hashes and multiplications, 3n per party) is embarrassingly parallel across ids at this core's speed, and the transfer (48 B per id each way) and the final intersection are not parallel: the transfer is added whole; the intersection (sort and match) is left out (it is seconds at 1M).",
   });
 
+  // 5. Issue 18: hetero-LR's packed products on the queue, checked on this machine, predicted for
+  // 10M x 330 on N 16-core workers.
+  const fateHost = planPackedProduct(queueColumns, 4096);
+  let queueCosts: QueueCosts | undefined;
+  let queueTimings: TaskTiming[] = [];
+  let queueRows: ThroughputRow[] = [];
+  const queueLoad: number[][] = [];
+  let lrAround = lr.times;
+  if (!skipQueue) {
+    const layout = hePackedLayout(4096, queueColumns, 1 << 30);
+    const ctx = await createCkksContext({
+      params: 'ckks-16384-release',
+      rotations: packedRotationSteps(layout),
+      relinearization: false,
+    });
+    const freshBefore = await measureFreshLevelOps(runs);
+    const cluster = await startPgCluster();
+    try {
+      const shape = { ctx, layout: hePackedLayout(4096, queueColumns, ctx.slotCount), slots: ctx.slotCount };
+      queueLoad.push(loadavg());
+      const local = await createHeWorkerPool({ size: 1, context: ctx.serialize({ compression: 'none' }) });
+      try {
+        queueTimings = await overheadPart(shape, cluster, local, [queueColumns], 4096, 3);
+      } finally {
+        await local.close();
+      }
+      queueRows = await throughputPart(shape, cluster, [1, 2], queueColumns, 4096, queueBatches, []);
+      queueLoad.push(loadavg());
+    } finally {
+      cluster.stop();
+      ctx.dispose();
+    }
+    const freshAfter = await measureFreshLevelOps(runs);
+    const after = await measureHeOps('ckks-16384-release', runs, true);
+    lrAround = meanTimes(lr.times, after.times);
+    raw['opsAfterQueueRun'] = after.times;
+    // The queue check's products work on d as bench queue encrypts it (fresh, top level): those ops
+    // measured right before and after the queue part, the rest as around.
+    const freshAround = {
+      ...lrAround,
+      ...Object.fromEntries(
+        Object.entries(freshBefore).map(([k, v]) => [k, (v + freshAfter[k as keyof typeof freshAfter]) / 2]),
+      ),
+    } as HeOpTimes;
+    raw['freshLevelOpsAroundQueueRun'] = { before: freshBefore, after: freshAfter };
+    const steady = queueTimings.filter((x) => x.epoch > 1);
+    queueCosts = {
+      overheadMs: median(steady.map((x) => x.overheadMs)),
+      inputBytes: median(steady.map((x) => x.inputBytes)),
+      partBytes: median(steady.map((x) => x.outputBytes)) / fateHost.blocks.length,
+    };
+    const predictedTask = taskMs(productTasks(fateHost, 1).tasks[0]!, freshAround);
+    timeCheck(
+      `queue task: one unsplit packed product, 4096 x ${queueColumns} (bench queue's overhead part, this run)`,
+      `${fateHost.cost.rotations} rotations, ${fateHost.cost.products} products + encodes: worker's time in the task`,
+      predictedTask / 1000,
+      median(steady.map((x) => x.taskMs)) / 1000,
+      'same minutes; per-op times at the fresh level: mean of before and after the queue part',
+    );
+    for (const r of queueRows) {
+      const w = r.processes;
+      const p = predictQueueEpoch(fateHost, queueBatches, w, freshAround, queueCosts, cores);
+      timeCheck(
+        `queue epoch: ${queueBatches} host products of 4096 x ${queueColumns} (${queueBatches * 4096} rows x ${queueColumns}), ${w} worker process(es), split ${w} (this run)`,
+        `${p.product.tasks} task(s) a product; overhead ${fmt(queueCosts.overheadMs, 0)} ms a task (measured)`,
+        p.seconds,
+        r.epochSeconds,
+        'steady epoch (the second: columns cached by the workers)',
+      );
+    }
+  }
+  // The queue's costs for the prediction: this run's, else the committed bench queue's (310 columns).
+  if (queueCosts === undefined) {
+    const committed = readCommitted('queue') as { raw?: { timings?: TaskTiming[] } } | undefined;
+    const steady = (committed?.raw?.timings ?? []).filter((x) => x.epoch > 1 && x.columns >= 300);
+    if (steady.length > 0) {
+      queueCosts = {
+        overheadMs: median(steady.map((x) => x.overheadMs)),
+        inputBytes: median(steady.map((x) => x.inputBytes)),
+        partBytes: median(steady.map((x) => x.outputBytes)) / 2,
+      };
+    }
+  }
+  const tenM: HeteroLrShape = {
+    rows: 10_000_000,
+    guestFeatures: 30,
+    hostFeatures: [300],
+    batchSize: 4096,
+  };
+  const distRows: (string | number)[][] = [];
+  const distRaw: Record<string, unknown> = {};
+  let distOne: number | undefined;
+  if (queueCosts !== undefined) {
+    for (const n of [1, 2, 4, 8, 16, 32]) {
+      const p = predictDistributedHeteroLr(
+        tenM,
+        lrAround,
+        lr.sizes,
+        queueCosts,
+        { machines: n, coresPerMachine: WORKER_CORES, dbBitsPerSecond: DB_BITS_PER_SECOND },
+        NET_PROFILES.lan,
+      );
+      distOne ??= p.epochSeconds;
+      const hp = p.hostProduct;
+      distRows.push([
+        n,
+        p.cores,
+        `${hp.split} (${hp.tasks} tasks)`,
+        `${fmt(hp.computeMs, 0)} / ${fmt(hp.overheadMs, 0)} / ${fmt(hp.transferMs, 1)} / ${fmt(hp.combineMs, 0)}`,
+        fmt(p.serialSeconds, 0),
+        fmt(p.productSeconds, 0),
+        fmt(p.networkSeconds, 1),
+        fmt(p.epochSeconds, 0),
+        fmt(p.epochSeconds * idleFactor, 0),
+        `${fmt(100 * p.serialFraction, 1)} %`,
+        fmt(distOne / p.epochSeconds, 2),
+        fmt(p.dbBytesPerEpoch / 1e9, 1),
+      ]);
+      distRaw[`N=${n}`] = p;
+    }
+  }
+  // PSI 10M x 10M and binning 10M x 330 do not go through the queue: on the party's own 16-core machine.
+  const psi16 = predictPsi({ guestIds: 1e7, hostIds: 1e7 }, psiOps, NET_PROFILES.lan, WORKER_CORES, 0);
+  const bin16 = predictBinning(
+    { rows: 10_000_000, hostFeatures: 300, guestFeatures: 30, bins: 10 },
+    bin.times,
+    bin.sizes,
+    NET_PROFILES.lan,
+    { kind: 'separate', cores: WORKER_CORES, workers: WORKER_CORES },
+    plainSecondsPerCell,
+  );
+  if (distRows.length > 0) {
+    tables.push({
+      title:
+        'Issue 18: hetero-LR epoch at 10M x (30 + 300) with the host products on the queue, N 16-core worker machines (predicted)',
+      columns: [
+        'N machines',
+        'cores',
+        'split (tasks) a product',
+        'a product: slowest task / queue overhead / DB transfer / combine, ms',
+        'serial s (encrypt, sums, masks, (de)serialize, key holder decrypts)',
+        'product s',
+        'network s (lan)',
+        'epoch s, this load',
+        'epoch s, idle-scaled',
+        'serial fraction',
+        'speed-up over N = 1',
+        'DB GB / epoch',
+      ],
+      rows: distRows,
+      note: `${Math.ceil(1e7 / 4096)} batches of 4096 rows a 10M-row epoch; each batch's residual needs the weights the previous batch updated (mini-batch SGD), so batches are a chain and only a batch's products spread over the workers. The host's product of 300 columns (planPackedProduct: ${fateHost.cost.products} products, ${fateHost.cost.rotations} rotations, ${fateHost.blocks.reduce((a, b) => a + b.giantSteps, 0)} giant steps) is cut into at most one task per giant step (splitTasks), each task repeating the ${fateHost.babySteps - 1} baby rotations of d: the split with the shortest wall time is chosen per N, and past ~20 tasks a product gains nothing. The guest's 31-column product stays on its node (below the queue's minColumns) in parallel. Serial on the chain: the host's encryption, the guest's sum and class weights, masks, every (de)serialization, and the key holder's ${fateHost.blocks.length + 1} decryptions a batch on one replica (its secret key is never on a worker). Assumptions: per-op times of this run's core on every worker core (no memory-bandwidth or turbo effects: a 16-core Xeon runs 16 tasks at one core's speed), the queue overhead per task as measured here on loopback (${queueCosts === undefined ? '-' : fmt(queueCosts.overheadMs, 0)} ms: enqueue, pick-up, store, collect), the database on a ${DB_BITS_PER_SECOND / 1e9} Gbit/s link that every task's d (${queueCosts === undefined ? '-' : mb(queueCosts.inputBytes)} MB) and results cross, parties on the lan profile (1 Gbit/s, 0.1 ms), steady epochs (the batch columns, 10M x 300 x 8 B = 24 GB, cross the database once in the first epoch and stay cached on the workers: ~${fmt(24 / WORKER_CORES, 1)} GB per worker machine when N = 1). Idle-scaled: x the idle factor ${fmt(idleFactor)} (this run's load over ANCHORS.md's idle box). Not distributed (same 10M rows, on the party's own 16-core machine, this load): PSI 10M x 10M ${fmt(psi16.seconds, 0)} s (blinding needs the PSI secret: BlindingPool, not the queue); WOE binning 10M x 330 ${fmt(bin16.seconds, 0)} s (its sums are not on the queue yet).`,
+    });
+    raw['distributed'] = {
+      shape: tenM,
+      queueCosts,
+      predictions: distRaw,
+      psi10mOn16Cores: psi16,
+      binning10mOn16Cores: bin16,
+      queueRun: { timings: queueTimings, throughput: queueRows, load: queueLoad },
+    };
+  }
+
+  // 6. Issue 20: SecureBoost per tree from histogramTreeOps x measured op times; a real tree to check.
+  const sbOps = await measureSecureBoostOps(runs, smoke);
+  const sbCtx = await createCkksContext({
+    params: SECUREBOOST_CKKS_PRESET,
+    rotations: [1],
+    relinearization: false,
+  });
+  const sbRows_: (string | number)[][] = [];
+  let sbCellsPerFeature = 33;
+  let sbCheck: { predicted: number; measured: number } | undefined;
+  try {
+    const sbData = secureboostPopulation(smoke ? 2000 : sbRows, sbHostFeatures, sbGuestFeatures);
+    const counts = binFeatures(sbData.hostF, sbBins).counts;
+    const cells = counts.reduce((a, b) => a + b, 0);
+    sbCellsPerFeature = cells / counts.length;
+    const rowsHere = sbData.labels.length;
+    const opsHere = histogramTreeOps(sbCtx, cells, rowsHere, 3);
+    const predHere = predictSecureBoostTree(
+      { rows: rowsHere, cells, depth: 3 },
+      opsHere,
+      sbOps.times,
+      sbOps.sizes,
+    );
+    raw['secureboostOps'] = sbOps;
+    if (!skipSecureBoostRun) {
+      const res = await trainSecureBoost({
+        guest: { features: sbData.guestF, labels: sbData.labels },
+        hosts: [{ features: sbData.hostF }],
+        scheme: 'ckks',
+        hyperparams: { trees: 1, depth: 3, bins: sbBins, learningRate: 0.3 },
+      });
+      const perTree = res.history[0]!.seconds;
+      const after = await measureSecureBoostOps(runs, smoke);
+      const around = Object.fromEntries(
+        Object.entries(sbOps.times).map(([k, v]) => [
+          k,
+          (v + after.times[k as keyof SecureBoostOpTimes]) / 2,
+        ]),
+      ) as unknown as SecureBoostOpTimes;
+      const p = predictSecureBoostTree(
+        { rows: rowsHere, cells, depth: 3 },
+        opsHere,
+        around,
+        sbOps.sizes,
+        true,
+      );
+      sbCheck = { predicted: p.treeSeconds, measured: perTree };
+      const splits = res.history[0]!.splits;
+      timeCheck(
+        `SecureBoost ${rowsHere} x (${sbGuestFeatures} + ${sbHostFeatures}), ${sbBins} bins, depth 3, 1 tree, CKKS, ${splits} of 7 nodes split (this run)`,
+        `${opsHere.path}: ${opsHere.perTree.products} products, ${opsHere.perTree.encodes} encodes, ${opsHere.perTree.rotations} rotations, ${opsHere.perTree.releasedBlocks} releases (histogramTreeOps)`,
+        p.treeSeconds,
+        perTree,
+        'same minutes; per-op times: mean of before and after the run; seconds per tree (guest tree loop)',
+      );
+      for (const [party, pred] of [
+        ['guest', p.setupBytes + p.bytesPerTree.guest],
+        ['host-1', p.bytesPerTree.host],
+      ] as const) {
+        const meas = res.bytesSent[party];
+        if (meas === undefined) continue;
+        checks.push([
+          `  bytes sent by the SecureBoost ${party}, whole run (setup + 1 tree)`,
+          '-',
+          mb(pred),
+          mb(meas),
+          pct(relativeError(pred, meas)),
+          '-',
+          '-',
+          'MB',
+        ]);
+      }
+      raw['secureboostRun'] = {
+        rows: rowsHere,
+        cells,
+        perTree,
+        bytes: res.bytesSent,
+        predicted: p,
+        opsAfter: after,
+      };
+    }
+    const fateCells = Math.round(300 * sbCellsPerFeature);
+    const opsFate = histogramTreeOps(sbCtx, fateCells, 100_000, 3);
+    const pFate = predictSecureBoostTree(
+      { rows: 100_000, cells: fateCells, depth: 3 },
+      opsFate,
+      sbOps.times,
+      sbOps.sizes,
+    );
+    const scaled =
+      sbCheck === undefined ? undefined : (pFate.treeSeconds * sbCheck.measured) / sbCheck.predicted;
+    for (const [label, pr, o, rowsN, cellsN] of [
+      [
+        `check shape ${rowsHere} x (${sbGuestFeatures} + ${sbHostFeatures})`,
+        predHere,
+        opsHere,
+        rowsHere,
+        cells,
+      ],
+      ['FATE 100k x (30 + 300)', pFate, opsFate, 100_000, fateCells],
+    ] as const) {
+      sbRows_.push([
+        label,
+        `${rowsN} rows, ${cellsN} host cells; ${o.path}; B ${o.layout.batches} P ${o.layout.blocks} m ${o.layout.blockSize} n1 ${o.layout.baby}`,
+        `${o.perTree.products} / ${o.perTree.encodes} / ${o.perTree.rotations} / ${o.perTree.releasedBlocks}`,
+        Object.entries(pr.breakdown)
+          .map(([k, v]) => `${k} ${fmt(v, 1)}`)
+          .join(', '),
+        fmt(pr.releaseSeconds, 1),
+        fmt(pr.guestSeconds, 1),
+        fmt(pr.treeSeconds, 1),
+        fmt(pr.treeSeconds * idleFactor, 1),
+        label.startsWith('FATE') && scaled !== undefined ? fmt(scaled, 0) : '-',
+        `${mb(pr.bytesPerTree.guest)} / ${mb(pr.bytesPerTree.host)} (setup ${mb(pr.setupBytes)})`,
+      ]);
+    }
+    const fateCoreSeconds = 114 * 16;
+    const ours = scaled ?? pFate.treeSeconds;
+    tables.push({
+      title:
+        "Issue 20: SecureBoost seconds per tree, depth 3 (histogramTreeOps x this run's per-op times at ckks-16384-release)",
+      columns: [
+        'shape',
+        'plan (host code: planHistogram, histogramPath)',
+        'products / encodes / rotations / released blocks per tree',
+        'host HE s by kind',
+        'host releases s',
+        'guest s (encrypt g, h; decrypt)',
+        'predicted s per tree, this load, one thread',
+        'idle-scaled s',
+        'scaled by the check run (measured / predicted)',
+        'MB per tree: guest -> host / host -> guest',
+      ],
+      rows: sbRows_,
+      note: `Cells per host feature ${fmt(sbCellsPerFeature, 2)} (binFeatures at ${sbBins} bins on the check shape's generated data; used for 300 features at 100k). Counts are upper bounds (all-zero diagonals skipped by the code; reached when every node has thousands of rows), full trees (every node split). The host evaluates its histograms on one thread (no pool or queue for SecureBoost yet). FATE 2.0 SecureBoost at 100k x (30 + 300), depth 3: 1 min 54 s per tree on 16 cores (Xeon 8255C, Paillier, 1 Gb LAN; ANCHORS.md) = ${fateCoreSeconds} core-seconds; ours ${fmt(ours, 0)} core-seconds per tree (${scaled === undefined ? 'predicted at this load' : 'the prediction scaled by the check run'}): ${fmt(ours / fateCoreSeconds, 1)}x FATE's per-core cost, i.e. ${fmt(ours / 114, 1)}x its wall time on one core; if the products and encodes were spread over 16 cores (they are not today), at best ${fmt(ours / 16, 0)} s per tree. Left out of the model: the diagonal scatter and bin counting in JS, split finding, messages' latency (memory profile).`,
+    });
+    summaryExtra['secureboost_100k_330_predicted_s_per_tree'] = fmt(pFate.treeSeconds, 0);
+    summaryExtra['secureboost_100k_330_scaled_s_per_tree'] = scaled === undefined ? '-' : fmt(scaled, 0);
+    summaryExtra['secureboost_100k_330_bytes_per_tree'] = pFate.bytesPerTree;
+    if (sbCheck)
+      summaryExtra['secureboost_check_error'] = pct(relativeError(sbCheck.predicted, sbCheck.measured));
+    raw['secureboostPredictions'] = { fate: pFate, check: predHere, cellsPerFeature: sbCellsPerFeature };
+  } finally {
+    sbCtx.dispose();
+  }
+  if (distRaw['N=1'] !== undefined) {
+    for (const n of [1, 4, 32]) {
+      const p = distRaw[`N=${n}`] as { epochSeconds: number };
+      summaryExtra[`hetero_lr_10m_330_epoch_s_${n}_machines`] = fmt(p.epochSeconds, 0);
+    }
+  }
+
   const loadAfter = loadavg().map((x) => fmt(x, 2));
   const fate = predictHeteroLr(fateShape, lr.times, lr.sizes, NET_PROFILES.lan, sep(2));
   const sf = predictHeteroLr(sfShape, lr.times, lr.sizes, NET_PROFILES.lan, sep(2));
@@ -842,6 +1363,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         sf.networkSeconds,
       ),
       psi_10m_lan_2_cores_s: fmt(psi10.seconds, 0),
+      ...summaryExtra,
       checks: checks.length,
     },
     parameters: {

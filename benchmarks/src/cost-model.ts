@@ -23,13 +23,22 @@
  *   each party blinds its own points and the peer's (2 (n_g + n_h) scalar multiplications); each party
  *   sends 32 bytes a point plus a 16-byte key per id.
  *
+ * - a packed product on the queue (issue 18): `productTasks` (the task lists of `splitTasks` and each
+ *   task's work as `evaluatePartial` does it), `predictDistributedHeteroLr` (the batch chain's serial
+ *   part + the product on N worker machines + the database's link); benchmarks/test/cost-model.test.ts
+ *   checks each task's counts against `evaluatePartial`'s own work counters.
+ * - a SecureBoost tree (issue 20): `histogramTreeOps` (packages/vfl, next to the code it counts and
+ *   tested op for op there) x SecureBoost's per-op times, `predictSecureBoostTree`.
+ *
  * Time = sum of (count x measured time) on the critical path, plus the network: per message one one-way
  * latency on the critical path and bytes / bandwidth, where the bandwidth of one stream is capped by the
  * transport's flow-control window (bytes in flight per round trip) when that is given. What the model
  * leaves out is listed in docs/benchmarks.md ("Cost model").
  */
+import { splitTasks } from '@fedscore/he';
 import {
   batchSizes,
+  type HistogramTreeOps,
   MAX_MERGED_BATCH_ROWS,
   type PackedProductPlan,
   planBinSums,
@@ -667,6 +676,354 @@ export function predictPsi(
     networkSeconds,
     seconds: computeSeconds + networkSeconds,
     bytesPerParty: { guest, host },
+  };
+}
+
+// --- distributed hetero-LR: packed products on the queue (issue 18) ---------------------------------
+
+/** Products of fewer plaintext products are never cut (he/src/packed-pool.ts, SPLIT_MIN_PRODUCTS). */
+export const SPLIT_MIN_PRODUCTS = 48;
+/** The most tasks one product is cut into (`packedProductOn`'s `split`). */
+export const MAX_SPLIT = 64;
+
+/** The work of one queue task (part of a packed product), counted as `evaluatePartial` does it. */
+export interface TaskWork {
+  rotations: number;
+  products: number;
+  rescales: number;
+}
+
+/**
+ * The tasks a packed product is cut into for `parts` workers (`splitTasks`, as `pooledProduct` cuts it)
+ * and each one's work, read off he's `evaluatePartial`: the task's baby rotations of d (b - 1, repeated
+ * in every task), per giant step b products and one rescale, the Horner rotations (one per giant step
+ * after the first of a range) and the rotations that put a range in place (one per set bit of from x
+ * b). An unsplit product (one part, or fewer than SPLIT_MIN_PRODUCTS products) is one task that also
+ * folds its blocks (log2(W / q) rotations each); a split one is folded by the coordinator after it
+ * adds the parts (`foldRotations`, `partials`: ciphertexts it deserializes and adds).
+ */
+export function productTasks(
+  plan: PackedProductPlan,
+  parts: number,
+): { tasks: TaskWork[]; foldRotations: number; partials: number } {
+  const split = parts > 1 && plan.cost.products >= SPLIT_MIN_PRODUCTS;
+  const lists = split
+    ? splitTasks(plan, Math.min(parts, MAX_SPLIT))
+    : [plan.blocks.map((b, i) => ({ block: i, from: 0, to: b.giantSteps }))];
+  const fold = plan.blocks.reduce((a, b) => a + Math.log2(plan.width / b.diagonals), 0);
+  const tasks = lists.map((list) => {
+    const w: TaskWork = { rotations: 0, products: 0, rescales: 0 };
+    w.rotations += Math.max(...list.map((t) => plan.blocks[t.block]!.babySteps)) - 1;
+    for (const t of list) {
+      const b = plan.blocks[t.block]!.babySteps;
+      const g = t.to - t.from;
+      w.products += g * b;
+      w.rescales += g;
+      w.rotations += g - 1;
+      for (let x = t.from * b; x > 0; x >>= 1) w.rotations += x & 1;
+    }
+    if (!split) w.rotations += fold;
+    return w;
+  });
+  const partials = split ? lists.reduce((a, l) => a + new Set(l.map((t) => t.block)).size, 0) : 0;
+  return { tasks, foldRotations: split ? fold : 0, partials };
+}
+
+/** Milliseconds of one task on one core (diagonals encoded in the task: a task carries its columns). */
+export function taskMs(w: TaskWork, t: HeOpTimes): number {
+  return (
+    w.rotations * (t.rotate + t.add) + w.products * (t.mulPlain + t.add + t.encode) + w.rescales * t.rescale
+  );
+}
+
+/** The queue's cost per task, measured (bench queue's overhead part, steady state). */
+export interface QueueCosts {
+  /** Enqueue-to-result at the coordinator minus the worker's time in the task, ms. */
+  readonly overheadMs: number;
+  /** Bytes of d in a task, and of one block's result (a part, or a folded block) out. */
+  readonly inputBytes: number;
+  readonly partBytes: number;
+}
+
+/** Worker machines behind one party's queue. */
+export interface Cluster {
+  readonly machines: number;
+  readonly coresPerMachine: number;
+  /** The database's link: every task's d and results pass through it, both ways. Infinity: no limit. */
+  readonly dbBitsPerSecond: number;
+  /** Speed of a worker core relative to the core the per-op times were measured on (default 1). */
+  readonly coreSpeed?: number;
+}
+
+/** One product on the queue: the wall milliseconds and what they are made of. */
+export interface QueuedProduct {
+  readonly split: number;
+  readonly tasks: number;
+  /** The slowest task (with more tasks than cores, the tasks run in waves). */
+  readonly computeMs: number;
+  readonly overheadMs: number;
+  readonly transferMs: number;
+  /** The coordinator's part: deserializing and adding the parts, folding (split products). */
+  readonly combineMs: number;
+  readonly wallMs: number;
+  readonly dbBytes: number;
+  /** Workers' milliseconds in the tasks, summed. */
+  readonly workerMs: number;
+}
+
+/** A product of `plan` cut into `split` tasks on `cores` cores behind a database link. */
+export function queuedProduct(
+  plan: PackedProductPlan,
+  split: number,
+  t: HeOpTimes,
+  q: QueueCosts,
+  cores: number,
+  dbBitsPerSecond: number,
+  coreSpeed = 1,
+): QueuedProduct {
+  const { tasks, foldRotations, partials } = productTasks(plan, split);
+  const ms = tasks.map((w) => taskMs(w, t) / coreSpeed);
+  const waves = Math.ceil(tasks.length / Math.max(1, cores));
+  // Tasks of about equal work: the slowest task times the waves it takes on the cores there are.
+  const computeMs = Math.max(...ms) * waves;
+  const outBlocks = tasks.length === 1 ? plan.blocks.length : partials;
+  const dbBytes = tasks.length * q.inputBytes + outBlocks * q.partBytes;
+  const transferMs = Number.isFinite(dbBitsPerSecond) ? ((2 * dbBytes * 8) / dbBitsPerSecond) * 1000 : 0;
+  const combineMs =
+    tasks.length === 1
+      ? plan.blocks.length * t.deserialize.product
+      : partials * (t.deserialize.product + t.add) + foldRotations * (t.rotate + t.add);
+  const wallMs = computeMs + q.overheadMs + transferMs + combineMs;
+  return {
+    split,
+    tasks: tasks.length,
+    computeMs,
+    overheadMs: q.overheadMs,
+    transferMs,
+    combineMs,
+    wallMs,
+    dbBytes,
+    workerMs: ms.reduce((a, b) => a + b, 0),
+  };
+}
+
+/** The split (1 .. MAX_SPLIT, at most the cores) with the shortest wall time: the operator's setting. */
+export function bestQueuedProduct(
+  plan: PackedProductPlan,
+  t: HeOpTimes,
+  q: QueueCosts,
+  cores: number,
+  dbBitsPerSecond: number,
+  coreSpeed = 1,
+): QueuedProduct {
+  let best: QueuedProduct | undefined;
+  for (let s = 1; s <= Math.min(MAX_SPLIT, Math.max(1, cores)); s++) {
+    const p = queuedProduct(plan, s, t, q, cores, dbBitsPerSecond, coreSpeed);
+    if (best === undefined || p.wallMs < best.wallMs - 1e-9) best = p;
+  }
+  return best!;
+}
+
+export interface DistributedEpochPrediction {
+  readonly batches: number;
+  readonly cores: number;
+  /** The host product on the queue, per batch. */
+  readonly hostProduct: QueuedProduct;
+  /** The guest's product, on its own node (below the queue's minColumns: it stays local). */
+  readonly guestProductMs: number;
+  /** Per epoch: the serial chain's parts. */
+  readonly serialSeconds: number;
+  readonly productSeconds: number;
+  readonly networkSeconds: number;
+  readonly epochSeconds: number;
+  /** serial / epoch: Amdahl's serial fraction at this N. */
+  readonly serialFraction: number;
+  readonly dbBytesPerEpoch: number;
+  readonly tasksPerEpoch: number;
+}
+
+/**
+ * One epoch of arbiter-mode CKKS hetero-LR with one host whose packed products go to the queue on
+ * `cluster` (the guest's product of a few dozen columns stays on its node: the queue's `minColumns`).
+ * Mini-batch SGD makes the batches a chain (each batch's residual needs the weights the previous one
+ * updated), so only a batch's product spreads over the workers; everything else on the chain is serial:
+ * the host's encryption of its forward, the guest's sum and class weights, the masks, every
+ * (de)serialization and the key holder's decryptions (its secret key stays on one replica), and the
+ * party-to-party messages over `net`. Validation off (the default).
+ */
+export function predictDistributedHeteroLr(
+  shape: HeteroLrShape,
+  t: HeOpTimes,
+  sizes: HeSizes,
+  q: QueueCosts,
+  cluster: Cluster,
+  net: NetProfile,
+): DistributedEpochPrediction {
+  const counts = heteroLrCounts({ ...shape, slots: sizes.slots });
+  if (counts.hostPlans.length !== 1) throw new RangeError('one host');
+  const nb = counts.batches.length;
+  const cores = cluster.machines * cluster.coresPerMachine;
+  const speed = cluster.coreSpeed ?? 1;
+  const hostPlan = counts.hostPlans[0]!;
+  const Kh = hostPlan.blocks.length;
+  const Kg = counts.guestPlan.blocks.length;
+  const hostProduct = bestQueuedProduct(hostPlan, t, q, cores, cluster.dbBitsPerSecond, speed);
+  const guestProductMs = taskMs(productTasks(counts.guestPlan, 1).tasks[0]!, t);
+  const serialMs =
+    t.encrypt +
+    t.serialize.fresh +
+    t.deserialize.fresh +
+    ((shape.classWeighted ?? true) ? t.mulPlainRescale : 0) +
+    t.addPlain +
+    t.serialize.residual +
+    t.deserialize.residual +
+    // masks, the products to the key holder, its decryptions (one replica), the released values back
+    Kh * t.addPlain +
+    Kh * (t.serialize.product + t.deserialize.product) +
+    (Kh + Kg) * t.decrypt;
+  const productMs = Math.max(hostProduct.wallMs, guestProductMs + Kg * t.addPlain);
+  const released = 8 * shape.hostFeatures[0]! + ENVELOPE_OVERHEAD_BYTES;
+  const batchNet =
+    net.latencyMs === 0 && !Number.isFinite(net.bitsPerSecond)
+      ? 0
+      : messageSeconds(sizes.fresh + ENVELOPE_OVERHEAD_BYTES, net) +
+        messageSeconds(sizes.residual + ENVELOPE_OVERHEAD_BYTES, net) +
+        messageSeconds(Kh * sizes.product + ENVELOPE_OVERHEAD_BYTES, net) +
+        messageSeconds(released, net);
+  const serialSeconds = (nb * serialMs) / 1000;
+  const productSeconds = (nb * productMs) / 1000;
+  const networkSeconds = nb * batchNet;
+  const epochSeconds = serialSeconds + productSeconds + networkSeconds;
+  return {
+    batches: nb,
+    cores,
+    hostProduct,
+    guestProductMs,
+    serialSeconds,
+    productSeconds,
+    networkSeconds,
+    epochSeconds,
+    serialFraction: (serialSeconds + networkSeconds) / epochSeconds,
+    dbBytesPerEpoch: nb * hostProduct.dbBytes,
+    tasksPerEpoch: nb * hostProduct.tasks,
+  };
+}
+
+/**
+ * What `bench queue`'s throughput part runs (an epoch's host products in order, each batch's d freshly
+ * encrypted by the coordinator, each product cut into `split` tasks for `workers` worker processes on
+ * `cores` cores): seconds per epoch.
+ */
+export function predictQueueEpoch(
+  plan: PackedProductPlan,
+  batches: number,
+  split: number,
+  t: HeOpTimes,
+  q: QueueCosts,
+  cores: number,
+): { seconds: number; product: QueuedProduct } {
+  const product = queuedProduct(plan, split, t, q, cores, Number.POSITIVE_INFINITY);
+  return { seconds: (batches * (t.encrypt + t.serialize.fresh + product.wallMs)) / 1000, product };
+}
+
+// --- SecureBoost (issue 20) ------------------------------------------------------------------------
+
+/** Per-operation times of SecureBoost's histograms at SECUREBOOST_CKKS_PRESET, ms on one thread. */
+export interface SecureBoostOpTimes {
+  /** Diagonal encode / plaintext product / rotation / add, at the histogram's product level. */
+  readonly encode: number;
+  readonly product: number;
+  readonly rotate: number;
+  readonly add: number;
+  /** Node row mask (plain values x ciphertext + rescale, top level). */
+  readonly maskProduct: number;
+  /** One level drop (product with 1). */
+  readonly lowering: number;
+  /** packComplex of g and h. */
+  readonly pack: number;
+  /** releaseBlock (two flooding encryptions, pack, lift, add, rescale, imaginary part) + serializing g, h. */
+  readonly release: number;
+  /** The guest: encrypt one vector of g or h; decrypt one released ciphertext. */
+  readonly encrypt: number;
+  readonly decrypt: number;
+  /** Serialize / deserialize a fresh (gradient) and a released ciphertext. */
+  readonly serializeFresh: number;
+  readonly deserializeFresh: number;
+  readonly deserializeReleased: number;
+}
+
+export interface SecureBoostSizes {
+  readonly fresh: number;
+  readonly released: number;
+  /** The guest's public context with the histogram's rotation keys. */
+  readonly context: number;
+}
+
+export interface SecureBoostShape {
+  readonly rows: number;
+  /** The host's cells (sum over its features of the bins binFeatures gives them). */
+  readonly cells: number;
+  readonly depth: number;
+}
+
+export interface SecureBoostPrediction {
+  readonly ops: HistogramTreeOps;
+  /** Seconds of one tree: the host's histograms, its releases, the guest's encryption and decryption. */
+  readonly treeSeconds: number;
+  readonly hostHeSeconds: number;
+  readonly releaseSeconds: number;
+  readonly guestSeconds: number;
+  /** Host seconds by operation kind. */
+  readonly breakdown: Readonly<Record<string, number>>;
+  /** Bytes per tree: guest -> host (gradients, level tasks), host -> guest (histograms, split records). */
+  readonly bytesPerTree: { readonly guest: number; readonly host: number };
+  readonly setupBytes: number;
+}
+
+/**
+ * Seconds and bytes of one full tree from `histogramTreeOps` (the host's own plan and path) times the
+ * measured per-op times: the host's histogram work in turn on one thread (the host runs it on its main
+ * thread), its releases (2^depth - 1 nodes x blocks), and the guest's 2 B encryptions and 2 per
+ * released block decryptions; `firstTree`: with the run's diagonal encodes (a run-cached host's first
+ * tree). Left out: the diagonal scatter and bin counting in JS, split finding.
+ */
+export function predictSecureBoostTree(
+  shape: SecureBoostShape,
+  ops: HistogramTreeOps,
+  t: SecureBoostOpTimes,
+  sizes: SecureBoostSizes,
+  firstTree = false,
+): SecureBoostPrediction {
+  const p = ops.perTree;
+  const B = ops.layout.batches;
+  // The first tree of a run-cached host also encodes the run's diagonals (BinDiagonals).
+  const encodes = p.encodes + (firstTree ? ops.perRunEncodes : 0);
+  const breakdown: Record<string, number> = {
+    encodes: (encodes * t.encode) / 1000,
+    products: (p.products * t.product) / 1000,
+    rotations: (p.rotations * t.rotate) / 1000,
+    adds: ((p.adds + p.subtractions) * t.add) / 1000,
+    masks: (p.maskProducts * t.maskProduct + p.lowerings * t.lowering + p.packs * t.pack) / 1000,
+    gradientsIn: (2 * B * t.deserializeFresh) / 1000,
+  };
+  const hostHeSeconds = Object.values(breakdown).reduce((a, b) => a + b, 0);
+  const releaseSeconds = (p.releasedBlocks * t.release) / 1000;
+  const guestSeconds =
+    (2 * B * (t.encrypt + t.serializeFresh) + 2 * p.releasedBlocks * (t.deserializeReleased + t.decrypt)) /
+    1000;
+  // Plaintext messages: level tasks (5 bytes a row a level: steps.ts's size hint), split records (a bit a row).
+  const guest = 2 * B * sizes.fresh + shape.depth * 5 * shape.rows;
+  const host =
+    2 * p.releasedBlocks * sizes.released + (2 ** shape.depth - 1) * (shape.rows / 8 + shape.cells / 8);
+  return {
+    ops,
+    treeSeconds: hostHeSeconds + releaseSeconds + guestSeconds,
+    hostHeSeconds,
+    releaseSeconds,
+    guestSeconds,
+    breakdown,
+    bytesPerTree: { guest, host },
+    setupBytes: sizes.context,
   };
 }
 

@@ -109,6 +109,22 @@ const ANCHORS: readonly AnchorComparison[] = [
     },
   },
   {
+    label: 'SecureBoost tree, 100k x (30+300), predicted by the cost model',
+    short: 'SecureBoost tree (predicted)',
+    anchor: 'FATE 2.0 SecureBoost, 16 cores, Paillier, 1 Gb LAN: 114 s/tree',
+    anchorSeconds: 114,
+    anchorCores: 16,
+    ours: (r) => {
+      // bench cost-model: histogramTreeOps x per-op times, scaled by its check run when it made one.
+      const s = r.get('cost-model')?.summary;
+      const scaled = num(s?.['secureboost_100k_330_scaled_s_per_tree']);
+      const v = scaled ?? num(s?.['secureboost_100k_330_predicted_s_per_tree']);
+      if (v === undefined) return undefined;
+      const how = scaled === undefined ? 'predicted' : 'predicted, scaled by its check run';
+      return { seconds: v, cores: 1, source: `cost-model (${how}; one thread)` };
+    },
+  },
+  {
     label: 'binning, 100k x (30+300)',
     short: 'binning',
     anchor: 'FATE 2.0 feature binning, 16 cores: 68 s',
@@ -337,6 +353,26 @@ export function buildCharts(results: Map<string, StoredResult>): {
     });
   }
   charts.push(...hflCharts(results));
+  // bench cost-model, issue 18: a 10M x 330 hetero-LR epoch on N 16-core worker machines (predicted).
+  const dist = (results.get('cost-model')?.raw?.['distributed'] as { predictions?: Record<string, unknown> })
+    ?.predictions as
+    | Record<string, { epochSeconds: number; serialSeconds: number; networkSeconds: number }>
+    | undefined;
+  const distN = Object.keys(dist ?? {}).filter((k) => k.startsWith('N='));
+  if (dist !== undefined && distN.length > 0) {
+    charts.push({
+      id: 'cost-model-distributed',
+      title: 'Predicted: hetero-LR epoch, 10M x (30+300), host products on the queue',
+      caption:
+        "bench cost-model; seconds per epoch on N 16-core worker machines at the run's per-op times, and its serial part (the batch chain: encryption, sums, masks, the key holder's decryptions, messages).",
+      groups: distN.map((k) => k.replace('N=', 'N = ')),
+      yLabel: 'seconds',
+      series: [
+        { label: 'epoch', values: distN.map((k) => dist[k]!.epochSeconds) },
+        { label: 'serial part', values: distN.map((k) => dist[k]!.serialSeconds + dist[k]!.networkSeconds) },
+      ],
+    });
+  }
   const speedups: string[][] = [];
   const wall: (number | null)[] = [];
   const perCore: (number | null)[] = [];

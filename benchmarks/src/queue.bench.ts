@@ -108,7 +108,7 @@ export async function stopWorkers(children: ChildProcess[]): Promise<void> {
   );
 }
 
-interface Shape {
+export interface Shape {
   readonly ctx: CkksSecretContext;
   readonly layout: PackedLayout;
   readonly slots: number;
@@ -119,7 +119,7 @@ function batchColumns(p: number, rows: number, seed: number): Float64Array[] {
   return Array.from({ length: p }, () => Float64Array.from({ length: rows }, () => normal(rng)));
 }
 
-interface TaskTiming {
+export interface TaskTiming {
   columns: number;
   epoch: number;
   localMs: number;
@@ -135,7 +135,7 @@ interface TaskTiming {
   outputBytes: number;
 }
 
-async function overheadPart(
+export async function overheadPart(
   shape: Shape,
   cluster: PgCluster,
   local: HeWorkerPool,
@@ -223,7 +223,7 @@ async function overheadPart(
   return out;
 }
 
-interface ThroughputRow {
+export interface ThroughputRow {
   where: string;
   processes: number;
   epochSeconds: number;
@@ -233,13 +233,15 @@ interface ThroughputRow {
   tasks?: number;
 }
 
-async function throughputPart(
+/** `localSizes`: the local HE pool's thread counts to run first (the cost model runs none). */
+export async function throughputPart(
   shape: Shape,
   cluster: PgCluster,
   workerCounts: readonly number[],
   p: number,
   rows: number,
   batches: number,
+  localSizes: readonly number[] = [1, 2],
 ): Promise<ThroughputRow[]> {
   const plan = shape.layout.productPlan(p);
   const columns = Array.from({ length: batches }, (_, b) => batchColumns(p, rows, 500 + b));
@@ -250,7 +252,7 @@ async function throughputPart(
   const out: ThroughputRow[] = [];
   // The local HE pool, 1 and 2 threads: the same products in the same order (warm diagonal cache off:
   // a queue task carries its columns, so the pool runs without a cache key too).
-  for (const size of [1, 2]) {
+  for (const size of localSizes) {
     const pool = await createHeWorkerPool({ size, context: shape.ctx.serialize({ compression: 'none' }) });
     try {
       const t = performance.now();

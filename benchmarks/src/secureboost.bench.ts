@@ -22,14 +22,10 @@ import { join } from 'node:path';
 import { auc, type Column, ks, selectRows, type Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { generatePopulation } from '@fedscore/datasets';
-import { type CkksPublicContext, createCkksContext, sumRotationSteps } from '@fedscore/he';
+import { createCkksContext, sumRotationSteps } from '@fedscore/he';
 import {
-  BinDiagonals,
-  type HistogramLayout,
-  LevelMaskedSums,
-  maskedLayout,
+  histogramTreeOps,
   type PartyFeatures,
-  planHistogram,
   predictSecureBoost,
   productLevel,
   SECUREBOOST_CKKS_PRESET,
@@ -110,31 +106,20 @@ async function opCosts(): Promise<{ product: number; encode: number; rotation: n
   }
 }
 
-/**
- * Operations of one tree of `depth` on a host with `cells` cells over `rows` rows, as histogram.ts and
- * the host choose them: per directly summed node (1 at the root, 2^(l-1) at level l: the siblings are
- * derived) B P m products and P (n2 - 1 + log2(S / m)) giant/fold rotations; then
- * - run-cached diagonals (when they fit): no encode, B mask products and B (n1 - 1) baby rotations per node;
- * - per-level encodes (`LevelMaskedSums`, when its costs are lower): B P m encodes per level, the
- *   masked babies per node as above;
- * - else B P m encodes per node and B (n1 - 1) baby rotations per tree.
- */
-function treeOps(ctx: CkksPublicContext, cells: number, rows: number, depth: number) {
-  const planned: HistogramLayout = planHistogram(cells, rows, ctx.slotCount, depth);
-  const cached = BinDiagonals.fits(ctx, planned);
-  const perLevel = !cached && LevelMaskedSums.worthIt(ctx, planned, maskedLayout(planned), depth);
-  const layout = cached || perLevel ? maskedLayout(planned) : planned;
-  const { batches: B, blocks: P, blockSize: m, baby: n1, giant: n2 } = layout;
-  let nodes = 0;
-  for (let level = 0; level < depth; level++) nodes += level === 0 ? 1 : 2 ** (level - 1);
-  const giant = P * (n2 - 1 + Math.log2(ctx.slotCount / m));
-  const masked = cached || perLevel;
+/** The generated population this benchmark (and the cost model's SecureBoost check) trains on. */
+export function secureboostPopulation(rows: number, hostFeatures: number, guestFeatures: number) {
+  const pop = generatePopulation({
+    enterprises: rows,
+    overlap: 1,
+    bankOnlyFraction: 0,
+    govExtraFeatures: Math.max(0, hostFeatures - 24),
+    bankExtraFeatures: Math.max(0, guestFeatures - 14),
+  });
+  const host: Table = selectRows(pop.government, Uint32Array.from(pop.truth.governmentRowOfBank));
   return {
-    layout,
-    path: cached ? 'run-cached diagonals' : perLevel ? 'per-level encodes' : 'per-node encodes',
-    products: nodes * (B * P * m + (masked ? B : 0)),
-    encodes: cached ? 0 : (perLevel ? depth : nodes) * B * P * m,
-    rotations: nodes * (giant + (masked ? B * (n1 - 1) : 0)) + (masked ? 0 : B * (n1 - 1)),
+    guestF: features(pop.bank.columns.slice(0, guestFeatures)),
+    hostF: features(host.columns.slice(0, hostFeatures)),
+    labels: pop.bank.label!,
   };
 }
 
@@ -183,17 +168,7 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
   const dataDir = flagStr(args, 'data', join(import.meta.dirname, '..', '..', '..', 'shared', 'data'));
   const hp = { trees, depth, bins, learningRate: 0.3 };
 
-  const pop = generatePopulation({
-    enterprises: rows,
-    overlap: 1,
-    bankOnlyFraction: 0,
-    govExtraFeatures: Math.max(0, hostFeatures - 24),
-    bankExtraFeatures: Math.max(0, guestFeatures - 14),
-  });
-  const host: Table = selectRows(pop.government, Uint32Array.from(pop.truth.governmentRowOfBank));
-  const labels = pop.bank.label!;
-  const guestF = features(pop.bank.columns.slice(0, guestFeatures));
-  const hostF = features(host.columns.slice(0, hostFeatures));
+  const { guestF, hostF, labels } = secureboostPopulation(rows, hostFeatures, guestFeatures);
 
   const ckks = await timed(guestF, hostF, labels, 'ckks', hp);
   const { perTree, setup } = treeSeconds(ckks);
@@ -208,17 +183,18 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
     relinearization: false,
   });
   const project = (cells: number, r: number) => {
-    const ops = treeOps(model, cells, r, depth);
+    // The host's own plan and path (histogramTreeOps; the full cost model: bench cost-model).
+    const ops = histogramTreeOps(model, cells, r, depth);
+    const { products, encodes, rotations } = ops.perTree;
     return {
       cells,
       rows: r,
       layout: ops.layout,
       path: ops.path,
-      products: ops.products,
-      encodes: ops.encodes,
-      rotations: ops.rotations,
-      he_seconds_per_tree:
-        ops.products * costs.product + ops.encodes * costs.encode + ops.rotations * costs.rotation,
+      products,
+      encodes,
+      rotations,
+      he_seconds_per_tree: products * costs.product + encodes * costs.encode + rotations * costs.rotation,
     };
   };
   const thisShape = project(hostFeatures * (bins + 1), rows);

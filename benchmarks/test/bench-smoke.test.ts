@@ -1,9 +1,9 @@
 /**
  * CI smoke of the benchmark commands, so they cannot rot: `pnpm bench all --smoke --network lan --only
- * net,net-hfl,csv` in a child process (the real entry, benchmarks/run.ts) into a temporary results
- * directory. The net benchmark at its smoke size starts three `fedscore node` processes with mutual TLS
- * behind the shaping proxies and runs a whole job (PSI, binning, hetero-LR under CKKS, evaluate, publish),
- * then the same stages in memory; net-hfl (`net --kind hfl --smoke`) starts the platform's and three
+ * net,net-hfl,csv,cost-model` in a child process (the real entry, benchmarks/run.ts) into a temporary
+ * results directory. The net benchmark at its smoke size starts three `fedscore node` processes with mutual
+ * TLS behind the shaping proxies and runs a whole job (PSI, binning, hetero-LR under CKKS, evaluate,
+ * publish), then the same stages in memory; net-hfl (`net --kind hfl --smoke`) starts the platform's and three
  * banks' node processes and runs an `hfl` job (two FedAvg rounds under secure aggregation, evaluate,
  * publish), then the same job in memory, and must give the in-process AUC within 1e-9, a round time per
  * round, and per round for every party wire bytes at least the in-memory payload; csv stands for the
@@ -12,8 +12,9 @@
  * every party, the wire bytes of each stage are at least the in-memory payload bytes (TLS and HTTP/2
  * only add) and within 1.5x of them plus 16 KiB, and index.html is self-contained (a CSP forbidding
  * fetches, uPlot inlined, the chart data embedded). Where Chromium is installed it also opens the page
- * headless and requires every chart figure drawn with no error text. 50-80 s on this shared machine
- * (load average 13-18).
+ * headless and requires every chart figure drawn with no error text. The cost model's smoke measures its
+ * per-op times (SecureBoost's included) and writes the issue 18 and 20 predictions (no queue or tree run).
+ * 60-130 s on this shared machine (load average 13-18).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -57,13 +58,13 @@ describe('pnpm bench all --smoke --network lan', () => {
         '--network',
         'lan',
         '--only',
-        'net,net-hfl,csv',
+        'net,net-hfl,csv,cost-model',
         '--out',
         out,
       ],
-      170_000,
+      330_000,
     );
-    for (const name of ['net', 'net-hfl', 'csv']) {
+    for (const name of ['net', 'net-hfl', 'csv', 'cost-model']) {
       expect(existsSync(join(out, `${name}.json`)), name).toBe(true);
       expect(existsSync(join(out, `${name}.md`)), name).toBe(true);
     }
@@ -113,6 +114,15 @@ describe('pnpm bench all --smoke --network lan', () => {
         );
       }
     }
+    // The cost model's issue 18 (10M x 330 on N workers) and issue 20 (SecureBoost per tree) parts.
+    const cm = JSON.parse(readFileSync(join(out, 'cost-model.json'), 'utf8')) as {
+      summary: Record<string, unknown>;
+      tables: { title: string; rows: unknown[][] }[];
+    };
+    const titled = (t: string) => cm.tables.find((x) => x.title.startsWith(t));
+    expect(titled('Issue 18')?.rows.length).toBe(6);
+    expect(titled('Issue 20')?.rows.length).toBe(2);
+    expect(Number(cm.summary['secureboost_100k_330_predicted_s_per_tree'])).toBeGreaterThan(0);
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     expect(html).toContain(`content="default-src 'none'`);
     expect(html).toMatch(/uPlot/);
@@ -120,6 +130,7 @@ describe('pnpm bench all --smoke --network lan', () => {
     expect(html).toContain('"id":"time-per-profile"');
     expect(html).toContain('"id":"bytes-lan"');
     expect(html).toContain('"id":"hfl-rounds"');
+    expect(html).toContain('"id":"cost-model-distributed"');
     if (CHROMIUM !== undefined) {
       const profile = mkdtempSync(join(tmpdir(), 'fedscore-bench-chromium-'));
       try {
@@ -145,6 +156,8 @@ describe('pnpm bench all --smoke --network lan', () => {
           'bytes-lan',
           'hfl-rounds',
           'hfl-bytes',
+          'cost-model-distributed',
+          'speedup',
         ]);
         for (const f of figures) expect(f[2], f[1]).toContain('data-drawn="yes"');
         expect(dom.stdout).toMatch(/<div id="bench-errors" role="alert"><\/div>/);
@@ -152,5 +165,5 @@ describe('pnpm bench all --smoke --network lan', () => {
         rmSync(profile, { recursive: true, force: true });
       }
     }
-  });
+  }, 360_000);
 });

@@ -12,11 +12,21 @@
  * - the network terms: a stream's rate under a flow-control window, one message's seconds.
  */
 import { generateUniqueUsccs, normal, seededRng } from '@fedscore/core';
-import { type CkksVector, createCkksContext } from '@fedscore/he';
+import {
+  allTasks,
+  type CkksVector,
+  createCkksContext,
+  emptyWork,
+  evaluatePartial,
+  foldBlocks,
+  freshDiagonals,
+  splitTasks,
+} from '@fedscore/he';
 import { runPsiLocal } from '@fedscore/psi';
 import {
   cipherProvider,
   type EncVector,
+  histogramTreeOps,
   type LrCipherProvider,
   type LrCipherPublic,
   packedLayout,
@@ -35,9 +45,13 @@ import {
   hostName,
   messageSeconds,
   NET_PROFILES,
+  predictDistributedHeteroLr,
   predictHeteroLr,
   predictPsi,
+  predictSecureBoostTree,
+  productTasks,
   streamRate,
+  taskMs,
 } from '../src/cost-model.ts';
 
 /** Wrap a provider so that every cipher it makes or loads counts its calls into its own record. */
@@ -351,4 +365,144 @@ describe('cost model: time composition', () => {
     const expected = nb * (msg(1e6) + msg(1e6) + msg(K * 5e5) + msg(8 * 20)) + 0.05;
     expect(p.networkSeconds).toBeCloseTo(expected, 9);
   });
+});
+
+describe('cost model: a product cut into queue tasks (issue 18)', () => {
+  it.each([1, 2, 3, 5])(
+    '60 columns, width 64, split %i: each task does what productTasks counts',
+    async (split) => {
+      const width = 64;
+      const p = 60;
+      const plan = planPackedProduct(p, width);
+      const steps: number[] = [];
+      for (let s = 1; s < width; s *= 2) steps.push(s);
+      const ctx = await createCkksContext({ params: 'ckks-8192', rotations: steps, relinearization: false });
+      try {
+        const rng = seededRng(`cost-model-test/split/${split}`);
+        const cols = Array.from({ length: p }, () => Float64Array.from({ length: width }, () => normal(rng)));
+        const d = ctx.encrypt(Float64Array.from({ length: 4096 }, () => normal(rng)));
+        const model = productTasks(plan, split);
+        const lists = split === 1 ? [allTasks(plan)] : splitTasks(plan, split);
+        expect(model.tasks).toHaveLength(lists.length);
+        const partials: (CkksVector | undefined)[] = plan.blocks.map(() => undefined);
+        let parts = 0;
+        for (const [i, list] of lists.entries()) {
+          const work = emptyWork();
+          const out = evaluatePartial(d, plan, list, freshDiagonals(ctx, plan, cols, width), work);
+          out.forEach((v, b) => {
+            if (v === undefined) return;
+            parts++;
+            const prev = partials[b];
+            partials[b] = prev === undefined ? v : prev.add(v);
+            if (prev !== undefined) {
+              prev.dispose();
+              v.dispose();
+            }
+          });
+          const fold = emptyWork();
+          if (split === 1) for (const v of foldBlocks(d, plan, partials, fold)) v.dispose();
+          expect({
+            rotations: work.rotations + fold.rotations,
+            products: work.products,
+            rescales: work.rescales,
+          }).toEqual(model.tasks[i]);
+        }
+        if (split > 1) {
+          expect(parts).toBe(model.partials);
+          const fold = emptyWork();
+          for (const v of foldBlocks(d, plan, partials, fold)) v.dispose();
+          expect(fold.rotations).toBe(model.foldRotations);
+        }
+        const sum = model.tasks.reduce((a, t) => a + t.products, 0);
+        expect(sum).toBe(plan.cost.products);
+        d.dispose();
+      } finally {
+        ctx.dispose();
+      }
+    },
+    60_000,
+  );
+
+  it('an epoch at 10M rows: serial chain + slowest task; more machines never slower; split capped by giant steps', () => {
+    const sizes = {
+      fresh: 1e6,
+      residual: 1e6,
+      product: 8e5,
+      contextBase: 1e6,
+      contextPerRotationKey: 5e6,
+      productLevel: 1,
+      slots: 8192,
+    };
+    const t = { ...zeroTimes, rotate: 10, mulPlain: 1, encrypt: 5, decrypt: 2 };
+    const q = { overheadMs: 100, inputBytes: 1e6, partBytes: 8e5 };
+    const shape = { rows: 10_000_000, guestFeatures: 30, hostFeatures: [300], batchSize: 4096 };
+    let last = Number.POSITIVE_INFINITY;
+    const giant = planPackedProduct(300, 4096).blocks.reduce((a, b) => a + b.giantSteps, 0);
+    for (const n of [1, 2, 4, 8]) {
+      const p = predictDistributedHeteroLr(
+        shape,
+        t,
+        sizes,
+        q,
+        { machines: n, coresPerMachine: 16, dbBitsPerSecond: Number.POSITIVE_INFINITY },
+        NET_PROFILES.memory,
+      );
+      expect(p.batches).toBe(Math.ceil(10_000_000 / 4096));
+      expect(p.epochSeconds).toBeLessThanOrEqual(last + 1e-9);
+      last = p.epochSeconds;
+      expect(p.hostProduct.tasks).toBeLessThanOrEqual(giant);
+      // Serial: encrypt + the key holder's decryptions of the host's and the guest's blocks.
+      const K = planPackedProduct(300, 4096).blocks.length + planPackedProduct(31, 4096).blocks.length;
+      expect(p.serialSeconds).toBeCloseTo((p.batches * (5 + 2 * K)) / 1000, 9);
+      const slowest = Math.max(
+        ...productTasks(planPackedProduct(300, 4096), p.hostProduct.split).tasks.map((w) => taskMs(w, t)),
+      );
+      expect(p.hostProduct.computeMs).toBeCloseTo(slowest, 9);
+      expect(p.serialFraction).toBeGreaterThan(0);
+      expect(p.serialFraction).toBeLessThan(1);
+    }
+  });
+});
+
+describe('cost model: SecureBoost tree (issue 20)', () => {
+  it('seconds are histogramTreeOps counts x per-op times; bytes are the ciphertexts sent', async () => {
+    const ctx = await createCkksContext({
+      params: 'ckks-16384-release',
+      rotations: [1],
+      relinearization: false,
+    });
+    try {
+      const ops = histogramTreeOps(ctx, 9900, 100_000, 3);
+      const one = {
+        encode: 1,
+        product: 0,
+        rotate: 0,
+        add: 0,
+        maskProduct: 0,
+        lowering: 0,
+        pack: 0,
+        release: 0,
+        encrypt: 0,
+        decrypt: 0,
+        serializeFresh: 0,
+        deserializeFresh: 0,
+        deserializeReleased: 0,
+      };
+      const sizes = { fresh: 1000, released: 100, context: 7 };
+      const p = predictSecureBoostTree({ rows: 100_000, cells: 9900, depth: 3 }, ops, one, sizes);
+      expect(p.treeSeconds).toBeCloseTo(ops.perTree.encodes / 1000, 9);
+      const q = predictSecureBoostTree(
+        { rows: 100_000, cells: 9900, depth: 3 },
+        ops,
+        { ...one, encode: 0, release: 1 },
+        sizes,
+      );
+      expect(q.treeSeconds).toBeCloseTo((7 * ops.layout.blocks) / 1000, 9);
+      expect(p.bytesPerTree.guest).toBe(2 * ops.layout.batches * 1000 + 3 * 5 * 100_000);
+      expect(p.bytesPerTree.host).toBe(2 * 7 * ops.layout.blocks * 100 + 7 * (100_000 / 8 + 9900 / 8));
+      expect(p.setupBytes).toBe(7);
+    } finally {
+      ctx.dispose();
+    }
+  }, 60_000);
 });

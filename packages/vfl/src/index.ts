@@ -244,11 +244,19 @@ export {
   sampleCount,
   sampleRows,
 } from './secureboost/guest.ts';
-export type { HistogramLayout, NodeSums } from './secureboost/histogram.ts';
+export type {
+  HistogramLayout,
+  HistogramOps,
+  HistogramPath,
+  HistogramTreeOps,
+  NodeSums,
+} from './secureboost/histogram.ts';
 export {
   BinDiagonals,
   GradientRotations,
+  histogramPath,
   histogramRotationSteps,
+  histogramTreeOps,
   LevelMaskedSums,
   MaskedRotations,
   maskedLayout,

@@ -135,6 +135,119 @@ export function maskedLayout(layout: HistogramLayout): HistogramLayout {
   return { ...layout, baby: best, giant: layout.blockSize / best };
 }
 
+/** How the host evaluates its histograms (host.ts chooses by `histogramPath`). */
+export type HistogramPath = 'run-cached' | 'per-level' | 'per-node';
+
+/**
+ * The evaluation a host uses for `layout` (from `planHistogram`) and trees of `depth`: the run-cached
+ * diagonals (`BinDiagonals` + `MaskedRotations`) when they fit `maxDiagonalCacheBytes` and a level is
+ * left for the node mask; else the per-level encodes (`LevelMaskedSums`) when `worthIt`; else the
+ * per-node encodes over the tree's cached rotations (`GradientRotations`). The gradients are fresh
+ * encryptions (top level), so the mask always has its level when the context leaves one.
+ */
+export function histogramPath(
+  ctx: CkksPublicContext,
+  layout: HistogramLayout,
+  depth: number,
+  maxDiagonalCacheBytes: number = MAX_DIAGONAL_CACHE_BYTES,
+): HistogramPath {
+  if (BinDiagonals.fits(ctx, layout, maxDiagonalCacheBytes)) return 'run-cached';
+  return LevelMaskedSums.worthIt(ctx, layout, maskedLayout(layout), depth) ? 'per-level' : 'per-node';
+}
+
+/** CKKS operations of one tree's histograms on one host, by kind (upper bounds: see `histogramTreeOps`). */
+export interface HistogramOps {
+  /** Diagonal encodes at the product level. */
+  readonly encodes: number;
+  /** Ciphertext x encoded diagonal at the product level (no rescale). */
+  readonly products: number;
+  /** Key switches at the product level (baby steps, giant steps, folds). */
+  readonly rotations: number;
+  /** Ciphertext + ciphertext at the product level (accumulating products, giant steps, folds). */
+  readonly adds: number;
+  /** Node row masks: one ciphertext x plain values + rescale at the top level, per batch per node. */
+  readonly maskProducts: number;
+  /** Level drops by a product with 1 (exact scale), per ciphertext per level dropped. */
+  readonly lowerings: number;
+  /** `packComplex` of g and h (one per batch). */
+  readonly packs: number;
+  /** Derived histograms: parent - sibling, one subtraction per block. */
+  readonly subtractions: number;
+  /** Blocks released (`releaseBlock`: flooding encryptions, lift, add, rescale, imaginary part). */
+  readonly releasedBlocks: number;
+}
+
+/** One tree's histogram work on a host, counted from the layout and path the host's code chooses. */
+export interface HistogramTreeOps {
+  /** The evaluation the host chooses (`histogramPath`). */
+  readonly path: HistogramPath;
+  /** The layout the chosen evaluation runs (`maskedLayout` of the plan on the masked paths). */
+  readonly layout: HistogramLayout;
+  /** The level the products and rotations work at (`productLevel`). */
+  readonly productLevel: number;
+  /** Nodes summed directly: 1 at the root, 2^(l-1) at level l >= 1 (their siblings are derived). */
+  readonly directNodes: number;
+  /** Nodes released: every node of a full tree, 2^depth - 1. */
+  readonly releasedNodes: number;
+  /** Per tree (the steady state: a run-cached host encodes its diagonals at the first tree only). */
+  readonly perTree: HistogramOps;
+  /** Diagonal encodes once per run (`BinDiagonals`, at the first tree). */
+  readonly perRunEncodes: number;
+}
+
+/**
+ * The CKKS operations of one full tree of `depth` (every node split, the most work a tree does) on a
+ * host with `cells` cells over `rows` rows, for the path `histogramPath` chooses, read off
+ * `GradientRotations.node`, `MaskedRotations.node`, `LevelMaskedSums.nodes`, `giantAndFold`,
+ * `subtractSums` and `releaseBlock`. Products, encodes and their adds count every diagonal of every
+ * (batch, block): all-zero diagonals are skipped by the code, so these are upper bounds, reached when
+ * each node has rows in every diagonal (thousands of rows per node and dozens of features).
+ */
+export function histogramTreeOps(
+  ctx: CkksPublicContext,
+  cells: number,
+  rows: number,
+  depth: number,
+  maxDiagonalCacheBytes: number = MAX_DIAGONAL_CACHE_BYTES,
+): HistogramTreeOps {
+  const planned = planHistogram(cells, rows, ctx.slotCount, depth);
+  const path = histogramPath(ctx, planned, depth, maxDiagonalCacheBytes);
+  const layout = path === 'per-node' ? planned : maskedLayout(planned);
+  const { batches: B, blocks: P, blockSize: m, baby: n1, giant: n2 } = layout;
+  const level = productLevel(ctx);
+  let direct = 0;
+  for (let l = 0; l < depth; l++) direct += l === 0 ? 1 : 2 ** (l - 1);
+  const released = 2 ** depth - 1;
+  const diagonals = B * P * m;
+  // giantAndFold per block: n2 - 1 giant rotations (radix-2 tree) and log2(S / m) folds, an add each.
+  const foldRotations = P * (n2 - 1 + log2Int(ctx.slotCount / m));
+  // Fresh gradients are at the top level (ctx.levels); the masked paths' mask product takes one level.
+  const top = ctx.levels;
+  const masked = path !== 'per-node';
+  const perTree: HistogramOps = {
+    encodes: path === 'per-node' ? direct * diagonals : path === 'per-level' ? depth * diagonals : 0,
+    products: direct * diagonals,
+    rotations: direct * foldRotations + (masked ? direct * B * (n1 - 1) : B * (n1 - 1)),
+    // Accumulating: every product but the first of each of the P n2 giant-step sums; then one add per
+    // giant-step and fold rotation.
+    adds: direct * (diagonals - P * n2 + foldRotations),
+    maskProducts: masked ? direct * B : 0,
+    lowerings: masked ? direct * B * Math.max(0, top - 1 - level) : 2 * B * Math.max(0, top - level),
+    packs: B,
+    subtractions: (released - direct) * P,
+    releasedBlocks: released * P,
+  };
+  return {
+    path,
+    layout,
+    productLevel: level,
+    directNodes: direct,
+    releasedNodes: released,
+    perTree,
+    perRunEncodes: path === 'run-cached' ? diagonals : 0,
+  };
+}
+
 /** The rotation steps (Galois keys) the evaluation of `layout` uses: powers of two only. */
 export function histogramRotationSteps(layout: HistogramLayout): number[] {
   const steps = new Set<number>();

@@ -69,6 +69,7 @@ import {
   disposeSums,
   GradientRotations,
   type HistogramLayout,
+  histogramPath,
   LevelMaskedSums,
   MAX_DIAGONAL_CACHE_BYTES,
   MaskedRotations,
@@ -421,10 +422,14 @@ export class SecureBoostHost {
                 field: 'gradients',
               });
             }
-            if (
-              path.diagonals === undefined &&
-              BinDiagonals.fits(path.ctx, path.layout, o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES)
-            ) {
+            // The evaluation is chosen by histogramPath, which the cost model (histogramTreeOps) counts.
+            const kind = histogramPath(
+              path.ctx,
+              path.layout,
+              plan.depth,
+              o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES,
+            );
+            if (path.diagonals === undefined && kind === 'run-cached') {
               // The bin matrix is fixed for the run: its diagonals are encoded once, at the first tree.
               path.diagonals = new BinDiagonals(
                 path.ctx,
@@ -440,7 +445,7 @@ export class SecureBoostHost {
             path.rotations =
               path.diagonals !== undefined
                 ? new MaskedRotations(path.ctx, path.diagonals, g, h)
-                : LevelMaskedSums.worthIt(path.ctx, path.layout, masked, plan.depth) &&
+                : kind === 'per-level' &&
                     g.every((v) => v.level > maskLevel) &&
                     h.every((v) => v.level > maskLevel)
                   ? new LevelMaskedSums(path.ctx, masked, g, h)
