@@ -26,7 +26,8 @@
  *     POST /v1/score to its risk engine over HTTP(S) with API tokens (`ScoringClient`, `startScoringApi`);
  *   - feature catalogue: every node takes its peers' published feature profiles (`CatalogueService`,
  *     catalogue/), a node that keeps the catalogue (`catalogue.serve`) answers with the other parties',
- *     and the node publishes its own at start (`catalogue.publishOnStart`), when `fedscore datasets
+ *     and the node publishes its own at start (`catalogue.publishOnStart`: by default a bank to its
+ *     platform peer, retried while that peer is unreachable), when `fedscore datasets
  *     publish-profile` asks through the store, or on `publishProfiles()`.
  * Logs carry party, job, stage and counts, never data values.
  */
@@ -48,6 +49,7 @@ import { buildSelfEstimateCompactModel, parseCreditRules, parseScorecard } from 
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { CatalogueService, type PublicationResult, profileOwnDatasets } from './catalogue/index.ts';
 import {
+  cataloguePublishOnStart,
   catalogueServes,
   consoleEnabled,
   DEFAULT_LEASE_MS,
@@ -118,6 +120,9 @@ export const JOB_LEASE_MS = DEFAULT_LEASE_MS;
 /** How long /healthz waits for the store to answer `SELECT 1` before it reports it unreachable. */
 export const STORE_HEALTH_TIMEOUT_MS = 2000;
 
+/** Further tries of the publication at start to a peer that failed (5 s, 10 s, ... 160 s after). */
+const PUBLISH_RETRIES = 6;
+
 export interface PartyNodeOptions {
   readonly config: NodeConfig;
   /** TLS material instead of the config's files (tests). */
@@ -171,6 +176,8 @@ export class PartyNode {
   readonly #queue: NodeQueue | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #catalogueTimer: ReturnType<typeof setInterval> | undefined;
+  #publishRetry: ReturnType<typeof setTimeout> | undefined;
+  #stopping = false;
   readonly #logger: Logger;
   readonly #rejections = new Map<string, number>();
   readonly #startedAt = Date.now();
@@ -647,7 +654,8 @@ export class PartyNode {
     });
     runner.start();
     self.#startPolling();
-    if (config.catalogue.publishOnStart) self.#publishInBackground();
+    const publishTo = cataloguePublishOnStart(config);
+    if (publishTo.length > 0) self.#publishOnStart(publishTo, 0);
     self.#watchPublicationRequests();
     logger.info('node started', {
       grpcPort: transport.port,
@@ -720,6 +728,33 @@ export class PartyNode {
       });
     }, 1000);
     this.#catalogueTimer.unref();
+  }
+
+  /**
+   * The publication at start (`cataloguePublishOnStart`): a peer that fails (often a platform node that
+   * is not up yet) is tried again after 5 s, doubling up to `PUBLISH_RETRIES` times (~5 minutes in all);
+   * a refusal of the whole publication (a dataset below the floor) is not retried.
+   */
+  #publishOnStart(to: readonly string[], attempt: number): void {
+    this.publishProfiles(to)
+      .then((r) => {
+        const failed = r.filter((x) => x.error !== undefined).map((x) => x.peer);
+        this.#logger.info('feature profile published', {
+          peers: r.length - failed.length,
+          failed: failed.length,
+        });
+        if (failed.length === 0 || attempt >= PUBLISH_RETRIES || this.#stopping) return;
+        this.#publishRetry = setTimeout(
+          () => this.#publishOnStart(failed, attempt + 1),
+          5_000 * 2 ** attempt,
+        );
+        this.#publishRetry.unref();
+      })
+      .catch((e: unknown) => {
+        const code = isFedscoreError(e) ? e.code : 'internal';
+        const field = isFedscoreError(e) ? e.field : undefined;
+        this.#logger.warn('feature profile not published', { code, ...(field !== undefined && { field }) });
+      });
   }
 
   #publishInBackground(to?: readonly string[]): Promise<void> {
@@ -898,6 +933,8 @@ export class PartyNode {
   async stop(): Promise<void> {
     if (this.#pollTimer !== undefined) clearInterval(this.#pollTimer);
     if (this.#catalogueTimer !== undefined) clearInterval(this.#catalogueTimer);
+    this.#stopping = true;
+    if (this.#publishRetry !== undefined) clearTimeout(this.#publishRetry);
     this.runner.stop();
     // Only awaited when present: the stop sequence of a node without scoring keeps its exact order of
     // turns (a stopped job's failure handler still writes to the store before it closes).

@@ -9,6 +9,7 @@ export type {
   StoreConfig,
 } from './config.ts';
 export {
+  cataloguePublishOnStart,
   catalogueServes,
   consoleEnabled,
   DEFAULT_LEASE_MS,
@@ -17,6 +18,7 @@ export {
   DEFAULT_MAX_SUBMITTED_RATIO,
   loadNodeConfig,
   nodeConfigSchema,
+  platformPeers,
   queueUrl,
   readTlsFiles,
   storeUrl,
