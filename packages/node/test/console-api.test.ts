@@ -7,12 +7,14 @@
 import { readFileSync } from 'node:fs';
 import {
   CONTENT_SECURITY_POLICY,
+  consoleCatalogueSchema,
   consoleErrorSchema,
   consoleJobListSchema,
   consoleJobSchema,
   consoleModelListSchema,
   consoleModelSchema,
   consoleSessionSchema,
+  FeatureCatalogue,
   openApiDocument,
   validateJobSpec,
 } from '@fedscore/node';
@@ -53,7 +55,14 @@ describe('console JSON API', () => {
   it('answers 401 without a session (never a redirect), with the console security headers; the OpenAPI document is public', async () => {
     fx = await startConsoleFixture();
     const c = new ConsoleClient(fx.base);
-    for (const path of ['/session', '/jobs', '/jobs/job-a1', '/models', '/models/bank-a-credit@1']) {
+    for (const path of [
+      '/session',
+      '/catalogue',
+      '/jobs',
+      '/jobs/job-a1',
+      '/models',
+      '/models/bank-a-credit@1',
+    ]) {
       const r = await api(c, path);
       expect(refusal(r), path).toEqual([401, 'unauthenticated', undefined]);
       expect(r.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
@@ -71,7 +80,12 @@ describe('console JSON API', () => {
     expect(committed).toEqual(doc.json);
     const paths = Object.keys((doc.json as { paths: Record<string, unknown> }).paths);
     expect(paths).toEqual(
-      expect.arrayContaining(['/v1/score', '/console/api/jobs', '/console/api/models/{ref}']),
+      expect.arrayContaining([
+        '/v1/score',
+        '/console/api/catalogue',
+        '/console/api/jobs',
+        '/console/api/models/{ref}',
+      ]),
     );
     expect(refusal(await api(c, '/nothing-here'))).toEqual([404, 'not_found', undefined]);
     const wrong = await api(c, '/jobs', { method: 'DELETE' });
@@ -123,6 +137,65 @@ describe('console JSON API', () => {
       role: 'auditor',
       bank: null,
     });
+  });
+
+  it("serves the Indicators page's published profiles to the roles that open it, never this node's own", async () => {
+    fx = await startConsoleFixture();
+    // This (government) node's own last publication is in its store too; the page and the API leave it out.
+    new FeatureCatalogue(fx.store).save(
+      {
+        party: 'government',
+        publishedAt: Date.UTC(2026, 11, 2),
+        datasets: [
+          {
+            dataset: 'credit',
+            rows: 500,
+            rateStepBp: 100,
+            features: [
+              { name: 'tax_arrears', description: '', type: 'numeric', coverageBp: 9000, missingBp: 1000 },
+            ],
+          },
+        ],
+      },
+      'government',
+    );
+    const bankA = {
+      owner: 'bank-a',
+      dataset: 'loans',
+      rows: 1200,
+      rateStepBp: 100,
+      receivedFrom: 'bank-a',
+      publishedAt: Date.UTC(2026, 11, 1, 9, 0),
+      receivedAt: Date.UTC(2026, 11, 1, 9, 30),
+      features: [
+        {
+          name: 'revenue',
+          description: 'Revenue of the last 12 months, CNY thousands',
+          type: 'numeric',
+          coverageBp: 9700,
+          missingBp: 300,
+        },
+        { name: 'has_collateral', description: '', type: 'binary', coverageBp: 10_000, missingBp: 0 },
+      ],
+    };
+    // The operator and another bank's analyst (a profile is a whole-dataset aggregate, as on the page).
+    for (const user of [USERS.operator, USERS.analystB]) {
+      const { c } = await loggedIn(user);
+      const r = await api(c, '/catalogue');
+      expect(r.status, user.username).toBe(200);
+      expect(consoleCatalogueSchema.parse(r.json)).toEqual({ profiles: [bankA] });
+      // The same rows as the Indicators page's table.
+      const page = (await c.request('/console/indicators')).body;
+      expect(page).toContain('<td>bank-a</td><td>loans</td><td>revenue</td><td>numeric</td><td>97 %</td>');
+    }
+    // The auditor does not open the Indicators page, nor its API.
+    const { c } = await loggedIn(USERS.auditor);
+    expect(refusal(await api(c, '/catalogue'))).toEqual([403, 'forbidden', undefined]);
+    expect((await c.request('/console/indicators')).status).toBe(403);
+    // Read-only: no other method.
+    const op = await loggedIn(USERS.operator);
+    const post = await api(op.c, '/catalogue', { method: 'POST', headers: { 'x-csrf-token': op.csrf } });
+    expect(refusal(post)[0]).toBe(405);
   });
 
   it('refuses a change without the CSRF token, with a wrong one, or cross-site; promotes with it', async () => {

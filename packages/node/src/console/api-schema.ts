@@ -130,6 +130,39 @@ export const consoleModelListSchema = z
   .strict()
   .meta({ description: "The account's model versions." });
 
+const basisPoints = z.number().int().min(0).max(10_000);
+
+/** One dataset of another party's published feature profile (component `PublishedProfile`). */
+export const consolePublishedProfileSchema = z
+  .object({
+    owner: z.string().meta({ description: 'The party whose dataset it is.' }),
+    dataset: z.string(),
+    rows: z.number().int().meta({ description: 'Rows, rounded down to a multiple of 10 (at least 50).' }),
+    rateStepBp: basisPoints.meta({ description: 'The step every rate is rounded to, in basis points.' }),
+    receivedFrom: z.string().meta({ description: 'The peer it came from: the owner, or the platform node.' }),
+    publishedAt: epochMs,
+    receivedAt: epochMs,
+    features: z.array(
+      z
+        .object({
+          name: z.string(),
+          description: z.string().meta({ description: "The owner's description; '' when it gave none." }),
+          type: z.enum(['numeric', 'categorical', 'binary']),
+          coverageBp: basisPoints.meta({ description: "Share of the dataset's enterprises with a value." }),
+          missingBp: basisPoints.meta({ description: 'Share of rows without a value.' }),
+        })
+        .strict(),
+    ),
+  })
+  .strict()
+  .meta({ description: 'Aggregates of the whole dataset only (docs/protocols/feature-catalogue.md).' });
+
+/** `GET /console/api/catalogue` (component `FeatureCatalogue`). */
+export const consoleCatalogueSchema = z
+  .object({ profiles: z.array(consolePublishedProfileSchema) })
+  .strict()
+  .meta({ description: "Other parties' published feature profiles this node holds, by owner then dataset." });
+
 const jobId = z.string().min(1).max(63).meta({ description: 'The job id.' });
 const modelRef = z
   .string()
@@ -165,6 +198,18 @@ export const CONSOLE_API_ROUTES = {
     tags: ['console'],
     security: SESSION,
     responses: { '200': { description: 'The session.', schema: consoleSessionSchema }, '401': common['401'] },
+  }),
+  catalogue: defineRoute({
+    method: 'get',
+    path: '/console/api/catalogue',
+    operationId: 'consoleFeatureCatalogue',
+    summary: "Other parties' published feature profiles (the Indicators page's; the roles that open it)",
+    tags: ['console'],
+    security: SESSION,
+    responses: {
+      '200': { description: 'The feature catalogue.', schema: consoleCatalogueSchema },
+      ...common,
+    },
   }),
   jobs: defineRoute({
     method: 'get',

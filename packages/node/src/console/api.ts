@@ -1,10 +1,12 @@
 /**
  * The console's JSON API under /console/api/ (routes and schemas: api-schema.ts; docs/console.md), a
  * Hono app mounted on the console's one Hono app (server.ts, beside the pages) on the node's `http`
- * endpoint. It answers what the Jobs and Models pages show, to scripts of a logged-in user:
+ * endpoint. It answers what the Jobs and Models pages and the Indicators page's published profiles show,
+ * to scripts of a logged-in user:
  *
  *   GET  /console/api/openapi.json                the node's OpenAPI document (no login: no data)
  *   GET  /console/api/session                     the account and its CSRF token
+ *   GET  /console/api/catalogue                   other parties' published feature profiles (Indicators)
  *   GET  /console/api/jobs?status=&limit=         jobs;  GET /console/api/jobs/{id}         one job
  *   POST /console/api/jobs                        submit (the job spec as JSON)
  *   POST /console/api/jobs/{id}/cancel|retry
@@ -32,6 +34,7 @@ import {
   CONSOLE_API_ERRORS,
   CONSOLE_API_ROUTES,
   type ConsoleApiErrorCode,
+  type consoleCatalogueSchema,
   type consoleJobSchema,
   type consoleModelSchema,
 } from './api-schema.ts';
@@ -177,6 +180,28 @@ export function createConsoleApi(options: ConsoleApiOptions): Hono<ConsoleEnv> {
       bank: account.bank ?? null,
       csrf: token,
     });
+  });
+  // The Indicators page's "other parties' features" (console/catalogue.ts): the same roles, the same rows.
+  mountRoute(app, R.catalogue, read('indicators'), () => {
+    const profiles = (source.featureCatalogue?.() ?? [])
+      .filter((p) => p.owner !== source.party)
+      .map((p) => ({
+        owner: p.owner,
+        dataset: p.dataset,
+        rows: p.rows,
+        rateStepBp: p.rateStepBp,
+        receivedFrom: p.receivedFrom,
+        publishedAt: p.publishedAt,
+        receivedAt: p.receivedAt,
+        features: p.features.map((f) => ({
+          name: f.name,
+          description: f.description,
+          type: f.type,
+          coverageBp: f.coverageBp,
+          missingBp: f.missingBp,
+        })),
+      }));
+    return json(200, { profiles } satisfies z.input<typeof consoleCatalogueSchema>);
   });
   mountRoute(app, R.jobs, read('jobs'), (c, { query }) => {
     const account = c.get('session').account;

@@ -35,11 +35,13 @@ export {
 export type { ConsoleApiErrorCode } from './api-schema.ts';
 export {
   CONSOLE_API_ERRORS,
+  consoleCatalogueSchema,
   consoleErrorSchema,
   consoleJobListSchema,
   consoleJobSchema,
   consoleModelListSchema,
   consoleModelSchema,
+  consolePublishedProfileSchema,
   consoleSessionSchema,
 } from './api-schema.ts';
 export type {

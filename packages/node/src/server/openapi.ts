@@ -9,11 +9,13 @@
 import { z } from 'zod';
 import {
   CONSOLE_API_ROUTES,
+  consoleCatalogueSchema,
   consoleErrorSchema,
   consoleJobListSchema,
   consoleJobSchema,
   consoleModelListSchema,
   consoleModelSchema,
+  consolePublishedProfileSchema,
   consoleSessionSchema,
 } from '../console/api-schema.ts';
 import { CONSOLE_FORM_ROUTES } from '../console/page-schema.ts';
@@ -35,6 +37,8 @@ const COMPONENTS: readonly (readonly [string, z.ZodType])[] = [
   ['Error', errorSchema],
   ['ConsoleError', consoleErrorSchema],
   ['ConsoleSession', consoleSessionSchema],
+  ['PublishedProfile', consolePublishedProfileSchema],
+  ['FeatureCatalogue', consoleCatalogueSchema],
   ['Job', consoleJobSchema],
   ['JobList', consoleJobListSchema],
   ['JobSpec', jobSpecSchema],
