@@ -16,7 +16,9 @@
  * - malformed message over the wire: refused, audited as a security event naming the field, the node
  *   stays up and takes the next good publication;
  * - triggers: a request queued in the store (`fedscore datasets publish-profile`'s path) and
- *   `catalogue.publishOnStart` each make the running node publish.
+ *   `catalogue.publishOnStart` each make the running node publish;
+ * - the default: a bank naming its platform peer publishes to it at start with no setting, and retries
+ *   until a platform that was down when the bank started holds its profile.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
