@@ -5,7 +5,8 @@
  * a bank analyst logs in, submits a hetero-LR job through the Jobs page's form (plaintext scheme 'none',
  * which both nodes' `accept` allows, to keep it fast), and watches the job page follow the nodes' runners
  * over server-sent events without a reload: the stage moves from PSI to publish and the labelled
- * progress bar counts training epochs; at `done` the page links the registered model, which opens.
+ * progress bar counts training epochs; at `done` the page links the registered model, which opens with
+ * its metrics and its four held-out charts drawn.
  *
  * Pacing: an epoch of this job takes milliseconds, well under the console's 1-second live tick, so the
  * bank's progress callback holds the process for a little over a tick at each epoch report (after
@@ -21,6 +22,7 @@ import { ConsoleAccounts, type EvaluateCheckpoint, type PartyNode } from '@fedsc
 import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedscore/node/testing';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reportChartAssets } from './console-fixture.ts';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 if (CHROMIUM === undefined) {
@@ -51,8 +53,9 @@ describe.skipIf(CHROMIUM === undefined)('console end to end with real party node
         ...(p === 'bank' && { console: { enabled: true } }),
       }),
     });
+    // 600 customers: a held-out fifth of >= 100 rows, two groups of the release floor, so curves exist.
     const w = await writePopulation(
-      { enterprises: 400, bankCustomers: 300, seed: 17 },
+      { enterprises: 800, bankCustomers: 600, seed: 17 },
       join(cluster.dir, 'data'),
     );
     files = { bank: w.bank.path, government: w.government.path };
@@ -60,7 +63,7 @@ describe.skipIf(CHROMIUM === undefined)('console end to end with real party node
     const pace: ProgressCallback = (p) => {
       if (p.unit === 'epoch') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_200);
     };
-    nodes = await cluster.startAll({}, { bank: { progress: pace } });
+    nodes = await cluster.startAll({}, { bank: { progress: pace, consoleCharts: reportChartAssets() } });
     const t = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
     nodes.government.consents.grantAll(trainingConsents(t.ids, 'bank'));
     await new ConsoleAccounts(nodes.bank.store, { cost: { logN: 10, r: 8, p: 1 } }).create({
@@ -180,6 +183,13 @@ describe.skipIf(CHROMIUM === undefined)('console end to end with real party node
     expect(
       Number(await metrics.locator('tr', { hasText: /^auc/ }).locator('td').nth(1).textContent()),
     ).toBeCloseTo(auc!, 3);
+    // Its held-out curves, drawn from the evaluate stage's group aggregates by the report's uPlot script.
+    expect(await page.locator('#report-data').count()).toBe(1);
+    await page.waitForFunction(() => document.body.dataset['chartsDone'] === 'yes');
+    for (const id of ['roc', 'ks', 'calibration', 'lift']) {
+      expect(await page.locator(`#${id}`).getAttribute('data-drawn'), id).toBe('yes');
+    }
+    expect(await page.locator('#report-errors').textContent()).toBe('');
     expect(nodes.bank.models.get('e2e-1@1').ref).toBe('e2e-1@1');
     expect(errors).toEqual([]);
     expect(external).toEqual([]);
