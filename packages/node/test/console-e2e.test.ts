@@ -2,8 +2,8 @@
  * The console end to end with real party nodes (docs/console.md, Tests): a bank node with the console on
  * (the job's guest, so its coordinator) and a government node, in this process over gRPC + mutual TLS on
  * loopback, with a small generated population. In headless Chromium (Debian's, through playwright-core)
- * a bank analyst logs in, submits a hetero-LR job through the Jobs page's form (plaintext scheme 'none',
- * which both nodes' `accept` allows, to keep it fast), and watches the job page follow the nodes' runners
+ * a bank analyst logs in, submits a hetero-LR job through the Jobs page's form of fields (plaintext
+ * scheme 'none' with the form's opt-in box, which both nodes' `accept` allows, to keep it fast), and watches the job page follow the nodes' runners
  * over server-sent events without a reload: the stage moves from PSI to publish and the labelled
  * progress bar counts training epochs; at `done` the page links the registered model, which opens with
  * its metrics and its four held-out charts drawn.
@@ -111,22 +111,17 @@ describe.skipIf(CHROMIUM === undefined)('console end to end with real party node
     await page.waitForURL(`${base}/console/`);
 
     await page.goto(`${base}/console/jobs`);
-    const spec = {
-      id: 'e2e-1',
-      guest: 'bank',
-      hosts: ['government'],
-      data: { bank: 'loans', government: 'credit' },
-      seed: 7,
-      binning: { enabled: false },
-      allowPlaintextScheme: true,
-      // 80: the batch-size floor is 2 x the government's one-hot columns (vfl `minBatchRows`).
-      train: { scheme: 'none', maxEpochs: EPOCHS, batchSize: 80 },
-    };
-    // The spec sets what the form of fields does not offer (plaintext opt-in, batch size, seed): the
-    // form's "Advanced" JSON alternative, validated by the same submitJob.
-    await page.getByText('Advanced: the whole spec as JSON').click();
-    await page.getByLabel(/Job spec/).fill(JSON.stringify(spec));
-    await page.getByRole('button', { name: 'Submit JSON' }).click();
+    // The form of fields, as a user fills it: hetero-LR, the plaintext scheme with its opt-in box (both
+    // nodes' accept allows it), no binning, EPOCHS epochs; the rest the job's defaults.
+    await page.getByLabel('Kind').selectOption('hetero-lr');
+    await page.getByLabel(/^Job id/).fill('e2e-1');
+    await page.getByLabel(/^Hosts/).fill('government');
+    await page.getByLabel(/^Datasets/).fill('bank=loans, government=credit');
+    await page.getByLabel('Encryption scheme').selectOption('none');
+    await page.getByLabel(/Allow scheme none/).check();
+    await page.getByLabel(/^Epochs/).fill(String(EPOCHS));
+    await page.getByLabel(/WOE binning/).uncheck();
+    await page.getByRole('button', { name: 'Submit', exact: true }).click();
     await page.waitForURL(`${base}/console/jobs/e2e-1`);
     // Record every change of the job's facts from now on, with how many page loads there were.
     const watch = () =>
