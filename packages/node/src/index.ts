@@ -134,6 +134,8 @@ export {
   CONTENT_SECURITY_POLICY,
   ConsoleAccounts,
   ConsoleOidc,
+  consoleAuditEntrySchema,
+  consoleAuditSchema,
   consoleCatalogueSchema,
   consoleErrorSchema,
   consoleJobListSchema,

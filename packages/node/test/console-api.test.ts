@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import {
   CONTENT_SECURITY_POLICY,
+  consoleAuditSchema,
   consoleCatalogueSchema,
   consoleErrorSchema,
   consoleJobListSchema,
@@ -58,6 +59,7 @@ describe('console JSON API', () => {
     for (const path of [
       '/session',
       '/catalogue',
+      '/audit',
       '/jobs',
       '/jobs/job-a1',
       '/models',
@@ -83,6 +85,7 @@ describe('console JSON API', () => {
       expect.arrayContaining([
         '/v1/score',
         '/console/api/catalogue',
+        '/console/api/audit',
         '/console/api/jobs',
         '/console/api/models/{ref}',
       ]),
@@ -196,6 +199,60 @@ describe('console JSON API', () => {
     const op = await loggedIn(USERS.operator);
     const post = await api(op.c, '/catalogue', { method: 'POST', headers: { 'x-csrf-token': op.csrf } });
     expect(refusal(post)[0]).toBe(405);
+  });
+
+  it("gives the Audit page's verdict and entries, scoped like the page, and reports a tampered chain", async () => {
+    fx = await startConsoleFixture();
+    // Independent reference: every entry straight from the log; a bank analyst's are those it acted in or
+    // whose data they are (docs/console.md, Audit).
+    const all = [...fx.audit.entries()];
+    const ofBankA = all.filter((e) => e.actor === 'bank-a' || e.dataOwner === 'bank-a');
+    expect(ofBankA.length).toBeGreaterThan(0);
+    expect(ofBankA.length).toBeLessThan(all.length);
+    const auditor = await loggedIn(USERS.auditor);
+    const whole = consoleAuditSchema.parse((await api(auditor.c, '/audit')).json);
+    expect(whole.chain).toEqual({
+      ok: true,
+      entries: all.length,
+      head: all.at(-1)!.hash,
+      firstBad: null,
+      acknowledged: [],
+    });
+    expect(whole.entries.map((e) => e.seq)).toEqual(
+      all
+        .map((e) => e.seq)
+        .reverse()
+        .slice(0, 200),
+    );
+    const a = await loggedIn(USERS.analystA);
+    const own = consoleAuditSchema.parse((await api(a.c, '/audit')).json);
+    expect(own.entries.map((e) => e.seq)).toEqual(ofBankA.map((e) => e.seq).reverse());
+    // The same entries as the page lists for it, with the same fields.
+    const src = ofBankA.at(-1)!;
+    expect(own.entries[0]).toMatchObject({
+      kind: src.kind,
+      actor: src.actor,
+      at: src.at,
+      job: src.job ?? null,
+    });
+    const page = (await a.c.request('/console/audit')).body;
+    for (const e of own.entries) expect(page).toContain(`<td>${e.seq}</td>`);
+    // kind and limit, validated.
+    const uses = consoleAuditSchema.parse((await api(auditor.c, '/audit?kind=data_use&limit=2')).json);
+    expect(uses.entries.map((e) => e.seq)).toEqual(
+      all
+        .filter((e) => e.kind === 'data_use')
+        .map((e) => e.seq)
+        .reverse()
+        .slice(0, 2),
+    );
+    expect(refusal(await api(auditor.c, '/audit?kind=nothing'))).toEqual([400, 'invalid_request', 'kind']);
+    expect(refusal(await api(auditor.c, '/audit?limit=201'))).toEqual([400, 'invalid_request', 'limit']);
+    // As an insider with write access to the database would: drop the append-only trigger, edit a row.
+    fx.store.exec('DROP TRIGGER audit_log_no_update');
+    fx.store.run("UPDATE audit_log SET actor = 'bank-z' WHERE seq = 2");
+    const broken = consoleAuditSchema.parse((await api(auditor.c, '/audit')).json).chain;
+    expect(broken).toMatchObject({ ok: false, entries: 2, firstBad: { seq: 2, reason: 'hash' } });
   });
 
   it('refuses a change without the CSRF token, with a wrong one, or cross-site; promotes with it', async () => {

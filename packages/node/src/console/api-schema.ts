@@ -5,11 +5,13 @@
  *
  * The API shows what the pages show and no more: the same roles (access.ts), the same 404 for a job or
  * model out of the account's scope as for one that does not exist, a party's feature count but not its
- * feature names, no evaluation curves, no audit details. Every change (POST) needs the session's CSRF
+ * feature names, no evaluation curves; audit entries as the Audit page lists them (the account's scope,
+ * the newest 200, details of at most 80 characters each). Every change (POST) needs the session's CSRF
  * token in `x-csrf-token` (GET /console/api/session tells it), a same-origin `Origin`/`Sec-Fetch-Site`
  * when the browser sends them, and a JSON body where the route takes one.
  */
 import { z } from 'zod';
+import { AUDIT_KINDS } from '../audit/audit-log.ts';
 import { JOB_STATUSES } from '../jobs/job-store.ts';
 import { jobSpecSchema, STAGES } from '../jobs/spec.ts';
 import { MODEL_STATUSES } from '../registry/model-registry.ts';
@@ -163,6 +165,53 @@ export const consoleCatalogueSchema = z
   .strict()
   .meta({ description: "Other parties' published feature profiles this node holds, by owner then dataset." });
 
+/** One audit entry as the Audit page lists it (component `AuditEntry`). */
+export const consoleAuditEntrySchema = z
+  .object({
+    seq: z.number().int().meta({ description: 'Position in the hash chain (1-based).' }),
+    at: epochMs,
+    kind: z.enum(AUDIT_KINDS),
+    actor: z.string(),
+    dataOwner: z.string().nullable(),
+    purpose: z.string().nullable(),
+    job: z.string().nullable(),
+    enterpriseCount: z.number().int().nullable(),
+    details: z
+      .record(z.string(), z.string())
+      .meta({
+        description: 'Each detail as text; one longer than 80 characters is left out (as on the page).',
+      }),
+  })
+  .strict();
+
+/** `GET /console/api/audit` (component `AuditLog`). */
+export const consoleAuditSchema = z
+  .object({
+    chain: z
+      .object({
+        ok: z
+          .boolean()
+          .meta({ description: "The whole log's hash chain verified (acknowledged breaks passed)." }),
+        entries: z
+          .number()
+          .int()
+          .meta({ description: 'Entries read, up to and including the first bad one.' }),
+        head: z.string().meta({ description: 'Hash of the last entry that verified.' }),
+        firstBad: z
+          .object({ seq: z.number().int(), reason: z.string() })
+          .strict()
+          .nullable()
+          .meta({
+            description: 'Where and why the chain breaks (the log was altered after it was written).',
+          }),
+        acknowledged: z.array(z.number().int()),
+      })
+      .strict(),
+    entries: z.array(consoleAuditEntrySchema).meta({ description: "The account's entries, newest first." }),
+  })
+  .strict()
+  .meta({ description: "This node's audit log as the Audit page shows it to the account." });
+
 const jobId = z.string().min(1).max(63).meta({ description: 'The job id.' });
 const modelRef = z
   .string()
@@ -208,6 +257,31 @@ export const CONSOLE_API_ROUTES = {
     security: SESSION,
     responses: {
       '200': { description: 'The feature catalogue.', schema: consoleCatalogueSchema },
+      ...common,
+    },
+  }),
+  audit: defineRoute({
+    method: 'get',
+    path: '/console/api/audit',
+    operationId: 'consoleAuditLog',
+    summary: "The audit log's chain verdict and the account's newest entries (a bank analyst: its bank's)",
+    tags: ['console'],
+    security: SESSION,
+    query: z
+      .object({
+        kind: z.enum(AUDIT_KINDS).optional().meta({ description: 'Only entries of this kind.' }),
+        limit: z.coerce
+          .number()
+          .int('limit is a whole number')
+          .min(1)
+          .max(200)
+          .default(200)
+          .meta({ description: 'At most this many (1-200, default 200).' }),
+      })
+      .strict(),
+    responses: {
+      '200': { description: 'The verdict and the entries.', schema: consoleAuditSchema },
+      '400': err('invalid_request: `field` names the query parameter.'),
       ...common,
     },
   }),

@@ -7,6 +7,7 @@
  *   GET  /console/api/openapi.json                the node's OpenAPI document (no login: no data)
  *   GET  /console/api/session                     the account and its CSRF token
  *   GET  /console/api/catalogue                   other parties' published feature profiles (Indicators)
+ *   GET  /console/api/audit?kind=&limit=          the chain's verdict and the account's entries (Audit)
  *   GET  /console/api/jobs?status=&limit=         jobs;  GET /console/api/jobs/{id}         one job
  *   POST /console/api/jobs                        submit (the job spec as JSON)
  *   POST /console/api/jobs/{id}/cancel|retry
@@ -24,6 +25,7 @@
 import { isFedscoreError, type Logger } from '@fedscore/core';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
+import type { AuditEntry } from '../audit/index.ts';
 import type { JobRecord } from '../jobs/job-store.ts';
 import type { ModelVersion } from '../registry/index.ts';
 import { type ApiEnv, ApiError, type ApiRoute, honoPath, mountRoute } from '../server/api-route.ts';
@@ -34,6 +36,7 @@ import {
   CONSOLE_API_ERRORS,
   CONSOLE_API_ROUTES,
   type ConsoleApiErrorCode,
+  type consoleAuditSchema,
   type consoleCatalogueSchema,
   type consoleJobSchema,
   type consoleModelSchema,
@@ -202,6 +205,47 @@ export function createConsoleApi(options: ConsoleApiOptions): Hono<ConsoleEnv> {
         })),
       }));
     return json(200, { profiles } satisfies z.input<typeof consoleCatalogueSchema>);
+  });
+  // The Audit page's verdict and list (pages.ts `auditPage`): the same scope and the same details.
+  mountRoute(app, R.audit, read('audit'), (c, { query }) => {
+    const v = source.audit.verify({ acknowledged: source.acknowledgedBreaks ?? [] });
+    let entries: AuditEntry[];
+    try {
+      entries = [...source.audit.entries(query.kind === undefined ? {} : { kind: query.kind })];
+    } catch {
+      throw new ApiError(
+        'conflict',
+        'some entries do not decode; examine the log with fedscore audit verify',
+      );
+    }
+    const visible = entries
+      .filter((e) => access.canSeeAuditEntry(c.get('session').account, e))
+      .slice(-query.limit)
+      .reverse();
+    return json(200, {
+      chain: {
+        ok: v.ok,
+        entries: v.entries,
+        head: v.head,
+        firstBad: v.firstBad === undefined ? null : { seq: v.firstBad.seq, reason: v.firstBad.reason },
+        acknowledged: [...(v.acknowledged ?? [])],
+      },
+      entries: visible.map((e) => ({
+        seq: e.seq,
+        at: e.at,
+        kind: e.kind,
+        actor: e.actor,
+        dataOwner: e.dataOwner ?? null,
+        purpose: e.purpose ?? null,
+        job: e.job ?? null,
+        enterpriseCount: e.enterpriseCount ?? null,
+        details: Object.fromEntries(
+          Object.entries(e.details ?? {})
+            .map(([k, x]) => [k, String(x)] as const)
+            .filter(([, x]) => x.length <= 80),
+        ),
+      })),
+    } satisfies z.input<typeof consoleAuditSchema>);
   });
   mountRoute(app, R.jobs, read('jobs'), (c, { query }) => {
     const account = c.get('session').account;

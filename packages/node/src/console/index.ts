@@ -35,6 +35,8 @@ export {
 export type { ConsoleApiErrorCode } from './api-schema.ts';
 export {
   CONSOLE_API_ERRORS,
+  consoleAuditEntrySchema,
+  consoleAuditSchema,
   consoleCatalogueSchema,
   consoleErrorSchema,
   consoleJobListSchema,

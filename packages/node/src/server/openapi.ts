@@ -9,6 +9,8 @@
 import { z } from 'zod';
 import {
   CONSOLE_API_ROUTES,
+  consoleAuditEntrySchema,
+  consoleAuditSchema,
   consoleCatalogueSchema,
   consoleErrorSchema,
   consoleJobListSchema,
@@ -39,6 +41,8 @@ const COMPONENTS: readonly (readonly [string, z.ZodType])[] = [
   ['ConsoleSession', consoleSessionSchema],
   ['PublishedProfile', consolePublishedProfileSchema],
   ['FeatureCatalogue', consoleCatalogueSchema],
+  ['AuditEntry', consoleAuditEntrySchema],
+  ['AuditLog', consoleAuditSchema],
   ['Job', consoleJobSchema],
   ['JobList', consoleJobListSchema],
   ['JobSpec', jobSpecSchema],
