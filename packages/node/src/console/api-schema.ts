@@ -176,11 +176,9 @@ export const consoleAuditEntrySchema = z
     purpose: z.string().nullable(),
     job: z.string().nullable(),
     enterpriseCount: z.number().int().nullable(),
-    details: z
-      .record(z.string(), z.string())
-      .meta({
-        description: 'Each detail as text; one longer than 80 characters is left out (as on the page).',
-      }),
+    details: z.record(z.string(), z.string()).meta({
+      description: 'Each detail as text; one longer than 80 characters is left out (as on the page).',
+    }),
   })
   .strict();
 
@@ -197,13 +195,9 @@ export const consoleAuditSchema = z
           .int()
           .meta({ description: 'Entries read, up to and including the first bad one.' }),
         head: z.string().meta({ description: 'Hash of the last entry that verified.' }),
-        firstBad: z
-          .object({ seq: z.number().int(), reason: z.string() })
-          .strict()
-          .nullable()
-          .meta({
-            description: 'Where and why the chain breaks (the log was altered after it was written).',
-          }),
+        firstBad: z.object({ seq: z.number().int(), reason: z.string() }).strict().nullable().meta({
+          description: 'Where and why the chain breaks (the log was altered after it was written).',
+        }),
         acknowledged: z.array(z.number().int()),
       })
       .strict(),
