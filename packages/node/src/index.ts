@@ -65,6 +65,7 @@ export type {
 export {
   cataloguePublishOnStart,
   catalogueServes,
+  catalogueTargets,
   consoleEnabled,
   DEFAULT_LEASE_MS,
   DEFAULT_LEASE_RENEW_MS,

@@ -51,6 +51,7 @@ import { CatalogueService, type PublicationResult, profileOwnDatasets } from './
 import {
   cataloguePublishOnStart,
   catalogueServes,
+  catalogueTargets,
   consoleEnabled,
   DEFAULT_LEASE_MS,
   type NodeConfig,
@@ -699,12 +700,12 @@ export class PartyNode {
   }
 
   /**
-   * Publish this node's feature profile (every `data` dataset) to `to` (default `catalogue.publishTo`, else
-   * every peer) and keep the catalogue each peer answers with. A dataset below the release floor refuses
+   * Publish this node's feature profile (every `data` dataset) to `to` (default `catalogueTargets`: the
+   * `catalogue.publishTo`, else the platform peer the node names, else every peer) and keep the catalogue each peer answers with. A dataset below the release floor refuses
    * it (`privacy_floor`, naming `data.<name>`); a peer that fails is reported in its result.
    */
   publishProfiles(to?: readonly string[]): Promise<PublicationResult[]> {
-    return this.catalogue.publish(to ?? this.config.catalogue.publishTo ?? Object.keys(this.config.peers));
+    return this.catalogue.publish(to ?? catalogueTargets(this.config));
   }
 
   /** Publish when asked from outside the node (`fedscore datasets publish-profile`), checked every second. */

@@ -29,6 +29,7 @@ import {
   CATALOGUE_VERSION,
   ConsoleAccounts,
   cataloguePublishOnStart,
+  catalogueTargets,
   FEATURE_CATALOGUE,
   FEATURE_PROFILES,
   FeatureCatalogue,
@@ -626,8 +627,17 @@ describe('feature catalogue between nodes on loopback', () => {
     expect(
       targets('bank-a', { monitoring: { government: 'government' }, catalogue: { publishTo: ['bank-b'] } }),
     ).toEqual(['bank-b']);
-    // Set on: publishTo, else every peer.
+    // Set on: publishTo, else the platform peer, else every peer.
     expect(targets('bank-a', { catalogue: { publishOnStart: true } })).toEqual(['government', 'bank-b']);
+    expect(
+      targets('bank-a', { monitoring: { government: 'government' }, catalogue: { publishOnStart: true } }),
+    ).toEqual(['government']);
+    // A publication asked for without peers (`fedscore datasets publish-profile`) goes to the same targets.
+    const to = (extra: Record<string, unknown>) =>
+      catalogueTargets(validateNodeConfig({ ...cluster.configInput('bank-a'), ...extra }));
+    expect(to({ monitoring: { government: 'government' } })).toEqual(['government']);
+    expect(to({})).toEqual(['government', 'bank-b']);
+    expect(to({ catalogue: { publishTo: ['bank-b'] } })).toEqual(['bank-b']);
     // The platform node keeps the catalogue: it publishes at start only when told to.
     expect(targets('government', { monitoring: { serve: true } })).toEqual([]);
   });

@@ -588,8 +588,8 @@ export const nodeConfigSchema = z
          */
         publishOnStart: z.boolean().optional(),
         /**
-         * The peers to publish to; default every configured peer when `publishOnStart` is set, the
-         * platform peer(s) when it is on by default.
+         * The peers to publish to; default the platform peer(s) the node names (`monitoring.government`,
+         * `scoring.api.government`), else every configured peer (`catalogueTargets`).
          */
         publishTo: z.array(partyId).min(1).optional(),
       })
@@ -743,19 +743,29 @@ export function platformPeers(c: NodeConfig): string[] {
 }
 
 /**
+ * Where a publication goes when none is named (`fedscore datasets publish-profile` without `--to`, the
+ * publication at start): `catalogue.publishTo`; else the platform peer(s) of a node that names one and
+ * does not keep the catalogue itself (another bank's node keeps no catalogue: it would learn the profile
+ * and answer nothing); else every peer.
+ */
+export function catalogueTargets(c: NodeConfig): string[] {
+  if (c.catalogue.publishTo !== undefined) return [...c.catalogue.publishTo];
+  const platform = catalogueServes(c) ? [] : platformPeers(c);
+  return platform.length > 0 ? platform : Object.keys(c.peers);
+}
+
+/**
  * The peers this node publishes its feature profile to when it starts (docs/protocols/feature-catalogue.md,
- * Triggers): with `catalogue.publishOnStart: true` its `publishTo`, else every peer; with `false` none; by
- * default, on a node that does not keep the catalogue, its platform peer(s) (`platformPeers`) -- so the
- * platform's Indicators page lists each bank's features -- or its `publishTo` when set; none otherwise.
+ * Triggers): with `catalogue.publishOnStart: true` its targets (`catalogueTargets`); with `false` none; by
+ * default, on a node that does not keep the catalogue and names its platform peer(s) (`platformPeers`),
+ * its targets -- so the platform's Indicators page lists each bank's features; none otherwise.
  */
 export function cataloguePublishOnStart(c: NodeConfig): string[] {
   const set = c.catalogue.publishOnStart;
   if (set === false) return [];
-  if (set === true) return [...(c.catalogue.publishTo ?? Object.keys(c.peers))];
-  if (catalogueServes(c)) return [];
-  const platform = platformPeers(c);
-  if (platform.length === 0) return [];
-  return [...(c.catalogue.publishTo ?? platform)];
+  if (set === true) return catalogueTargets(c);
+  if (catalogueServes(c) || platformPeers(c).length === 0) return [];
+  return catalogueTargets(c);
 }
 
 /** Whether this node serves the console: `console.enabled`, else on for a node serving its peers. */

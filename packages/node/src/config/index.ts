@@ -11,6 +11,7 @@ export type {
 export {
   cataloguePublishOnStart,
   catalogueServes,
+  catalogueTargets,
   consoleEnabled,
   DEFAULT_LEASE_MS,
   DEFAULT_LEASE_RENEW_MS,
