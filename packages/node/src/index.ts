@@ -138,6 +138,7 @@ export {
   consoleAuditEntrySchema,
   consoleAuditSchema,
   consoleCatalogueSchema,
+  consoleConsentListSchema,
   consoleErrorSchema,
   consoleJobListSchema,
   consoleJobSchema,

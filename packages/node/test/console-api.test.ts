@@ -9,6 +9,7 @@ import {
   CONTENT_SECURITY_POLICY,
   consoleAuditSchema,
   consoleCatalogueSchema,
+  consoleConsentListSchema,
   consoleErrorSchema,
   consoleJobListSchema,
   consoleJobSchema,
@@ -60,6 +61,7 @@ describe('console JSON API', () => {
       '/session',
       '/catalogue',
       '/audit',
+      '/consents',
       '/jobs',
       '/jobs/job-a1',
       '/models',
@@ -86,6 +88,7 @@ describe('console JSON API', () => {
         '/v1/score',
         '/console/api/catalogue',
         '/console/api/audit',
+        '/console/api/consents',
         '/console/api/jobs',
         '/console/api/models/{ref}',
       ]),
@@ -253,6 +256,64 @@ describe('console JSON API', () => {
     fx.store.run("UPDATE audit_log SET actor = 'bank-z' WHERE seq = 2");
     const broken = consoleAuditSchema.parse((await api(auditor.c, '/audit')).json).chain;
     expect(broken).toMatchObject({ ok: false, entries: 2, firstBad: { seq: 2, reason: 'hash' } });
+  });
+
+  it("lists the Consent page's counts and records, a bank analyst's grants only, read-only for the auditor", async () => {
+    fx = await startConsoleFixture();
+    const revoked = fx.consents.list()[0]!;
+    fx.consents.revoke(revoked.id, { by: 'test' });
+    // Independent reference: the registry's records and statuses, counted here.
+    const now = Date.now();
+    const all = fx.consents.list();
+    const counted = (rows: typeof all) => {
+      const m = new Map<string, Record<string, number>>();
+      for (const r of rows) {
+        const g = m.get(r.grantee) ?? { valid: 0, expired: 0, revoked: 0, notYetValid: 0 };
+        const st = fx!.consents.status(r, now);
+        g[st === 'not_yet_valid' ? 'notYetValid' : st]!++;
+        m.set(r.grantee, g);
+      }
+      return [...m].map(([grantee, g]) => ({ grantee, ...g }));
+    };
+    for (const user of [USERS.operator, USERS.auditor]) {
+      const { c } = await loggedIn(user);
+      const r = consoleConsentListSchema.parse((await api(c, '/consents')).json);
+      expect(r.byGrantee).toEqual(counted(all));
+      expect(r.consents.map((x) => x.id)).toEqual(
+        all
+          .map((x) => x.id)
+          .reverse()
+          .slice(0, 200),
+      );
+    }
+    const { c } = await loggedIn(USERS.analystA);
+    const own = consoleConsentListSchema.parse((await api(c, '/consents')).json);
+    const ofA = all.filter((x) => x.grantee === 'bank-a');
+    expect(ofA.length).toBeGreaterThan(0);
+    expect(ofA.length).toBeLessThan(all.length);
+    expect(own.byGrantee).toEqual(counted(ofA));
+    expect(new Set(own.consents.map((x) => x.grantee))).toEqual(new Set(['bank-a']));
+    // status and limit, validated; the revoked record is found by its status.
+    const op = await loggedIn(USERS.operator);
+    const rev = consoleConsentListSchema.parse((await api(op.c, '/consents?status=revoked')).json);
+    expect(rev.consents).toEqual([
+      {
+        id: revoked.id,
+        enterprise: revoked.enterprise,
+        grantee: revoked.grantee,
+        purpose: revoked.purpose,
+        scope: [...revoked.scope],
+        expiresAt: revoked.expiresAt,
+        status: 'revoked',
+      },
+    ]);
+    expect(consoleConsentListSchema.parse((await api(op.c, '/consents?limit=1')).json).consents).toHaveLength(
+      1,
+    );
+    expect(refusal(await api(op.c, '/consents?status=gone'))).toEqual([400, 'invalid_request', 'status']);
+    expect(refusal(await api(op.c, '/consents?limit=0'))).toEqual([400, 'invalid_request', 'limit']);
+    const post = await api(op.c, '/consents', { method: 'POST', headers: { 'x-csrf-token': op.csrf } });
+    expect(refusal(post)[0]).toBe(405);
   });
 
   it('refuses a change without the CSRF token, with a wrong one, or cross-site; promotes with it', async () => {

@@ -206,6 +206,41 @@ export const consoleAuditSchema = z
   .strict()
   .meta({ description: "This node's audit log as the Audit page shows it to the account." });
 
+const CONSENT_STATUSES = ['valid', 'not_yet_valid', 'expired', 'revoked'] as const;
+
+/** `GET /console/api/consents` (component `ConsentList`): what the Consent page lists. */
+export const consoleConsentListSchema = z
+  .object({
+    byGrantee: z.array(
+      z
+        .object({
+          grantee: z.string(),
+          valid: z.number().int(),
+          expired: z.number().int(),
+          revoked: z.number().int(),
+          notYetValid: z.number().int(),
+        })
+        .strict(),
+    ),
+    consents: z
+      .array(
+        z
+          .object({
+            id: z.string(),
+            enterprise: z.string().meta({ description: "The enterprise's USCC." }),
+            grantee: z.string(),
+            purpose: z.string(),
+            scope: z.array(z.string()),
+            expiresAt: epochMs,
+            status: z.enum(CONSENT_STATUSES),
+          })
+          .strict(),
+      )
+      .meta({ description: 'The newest records (at most `limit`), newest first.' }),
+  })
+  .strict()
+  .meta({ description: "The account's consents: a bank analyst's are those granted to its bank." });
+
 const jobId = z.string().min(1).max(63).meta({ description: 'The job id.' });
 const modelRef = z
   .string()
@@ -275,6 +310,31 @@ export const CONSOLE_API_ROUTES = {
       .strict(),
     responses: {
       '200': { description: 'The verdict and the entries.', schema: consoleAuditSchema },
+      '400': err('invalid_request: `field` names the query parameter.'),
+      ...common,
+    },
+  }),
+  consents: defineRoute({
+    method: 'get',
+    path: '/console/api/consents',
+    operationId: 'consoleListConsents',
+    summary: "Consent counts by grantee and the newest records (a bank analyst: its bank's)",
+    tags: ['console'],
+    security: SESSION,
+    query: z
+      .object({
+        status: z.enum(CONSENT_STATUSES).optional().meta({ description: 'Only records in this status now.' }),
+        limit: z.coerce
+          .number()
+          .int('limit is a whole number')
+          .min(1)
+          .max(200)
+          .default(200)
+          .meta({ description: 'At most this many records (1-200, default 200).' }),
+      })
+      .strict(),
+    responses: {
+      '200': { description: 'The counts and the records.', schema: consoleConsentListSchema },
       '400': err('invalid_request: `field` names the query parameter.'),
       ...common,
     },

@@ -8,6 +8,7 @@
  *   GET  /console/api/session                     the account and its CSRF token
  *   GET  /console/api/catalogue                   other parties' published feature profiles (Indicators)
  *   GET  /console/api/audit?kind=&limit=          the chain's verdict and the account's entries (Audit)
+ *   GET  /console/api/consents?status=&limit=     counts by grantee and the account's records (Consent)
  *   GET  /console/api/jobs?status=&limit=         jobs;  GET /console/api/jobs/{id}         one job
  *   POST /console/api/jobs                        submit (the job spec as JSON)
  *   POST /console/api/jobs/{id}/cancel|retry
@@ -38,6 +39,7 @@ import {
   type ConsoleApiErrorCode,
   type consoleAuditSchema,
   type consoleCatalogueSchema,
+  type consoleConsentListSchema,
   type consoleJobSchema,
   type consoleModelSchema,
 } from './api-schema.ts';
@@ -246,6 +248,40 @@ export function createConsoleApi(options: ConsoleApiOptions): Hono<ConsoleEnv> {
         ),
       })),
     } satisfies z.input<typeof consoleAuditSchema>);
+  });
+  // The Consent page's tables (pages.ts `consentPage`): the same scope and fields.
+  mountRoute(app, R.consents, read('consent'), (c, { query }) => {
+    const now = Date.now();
+    const account = c.get('session').account;
+    const records = source.consents
+      .list()
+      .filter((r) => access.canSeeConsent(account, r))
+      .map((r) => ({ r, status: source.consents.status(r, now) }));
+    const counts = new Map<
+      string,
+      { valid: number; expired: number; revoked: number; notYetValid: number }
+    >();
+    for (const { r, status } of records) {
+      const g = counts.get(r.grantee) ?? { valid: 0, expired: 0, revoked: 0, notYetValid: 0 };
+      g[status === 'not_yet_valid' ? 'notYetValid' : status]++;
+      counts.set(r.grantee, g);
+    }
+    return json(200, {
+      byGrantee: [...counts].map(([grantee, g]) => ({ grantee, ...g })),
+      consents: records
+        .filter((x) => query.status === undefined || x.status === query.status)
+        .slice(-query.limit)
+        .reverse()
+        .map(({ r, status }) => ({
+          id: r.id,
+          enterprise: r.enterprise,
+          grantee: r.grantee,
+          purpose: r.purpose,
+          scope: [...r.scope],
+          expiresAt: r.expiresAt,
+          status,
+        })),
+    } satisfies z.input<typeof consoleConsentListSchema>);
   });
   mountRoute(app, R.jobs, read('jobs'), (c, { query }) => {
     const account = c.get('session').account;

@@ -38,6 +38,7 @@ export {
   consoleAuditEntrySchema,
   consoleAuditSchema,
   consoleCatalogueSchema,
+  consoleConsentListSchema,
   consoleErrorSchema,
   consoleJobListSchema,
   consoleJobSchema,
