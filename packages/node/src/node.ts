@@ -26,7 +26,8 @@
  *     POST /v1/score (and /v1/score/batch) to its risk engine over HTTP(S) with API tokens (`ScoringClient`, `startScoringApi`);
  *   - feature catalogue: every node takes its peers' published feature profiles (`CatalogueService`,
  *     catalogue/), a node that keeps the catalogue (`catalogue.serve`) answers with the other parties',
- *     and the node publishes its own at start (`catalogue.publishOnStart`), when `fedscore datasets
+ *     and the node publishes its own at start (`catalogue.publishOnStart`: by default a bank to its
+ *     platform peer, retried while that peer is unreachable), when `fedscore datasets
  *     publish-profile` asks through the store, or on `publishProfiles()`.
  * Logs carry party, job, stage and counts, never data values.
  */
@@ -48,7 +49,9 @@ import { buildSelfEstimateCompactModel, parseCreditRules, parseScorecard } from 
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { CatalogueService, type PublicationResult, profileOwnDatasets } from './catalogue/index.ts';
 import {
+  cataloguePublishOnStart,
   catalogueServes,
+  catalogueTargets,
   consoleEnabled,
   DEFAULT_LEASE_MS,
   type NodeConfig,
@@ -118,6 +121,9 @@ export const JOB_LEASE_MS = DEFAULT_LEASE_MS;
 /** How long /healthz waits for the store to answer `SELECT 1` before it reports it unreachable. */
 export const STORE_HEALTH_TIMEOUT_MS = 2000;
 
+/** Further tries of the publication at start to a peer that failed (5 s, 10 s, ... 160 s after). */
+const PUBLISH_RETRIES = 6;
+
 export interface PartyNodeOptions {
   readonly config: NodeConfig;
   /** TLS material instead of the config's files (tests). */
@@ -171,6 +177,8 @@ export class PartyNode {
   readonly #queue: NodeQueue | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #catalogueTimer: ReturnType<typeof setInterval> | undefined;
+  #publishRetry: ReturnType<typeof setTimeout> | undefined;
+  #stopping = false;
   readonly #logger: Logger;
   readonly #rejections = new Map<string, number>();
   readonly #startedAt = Date.now();
@@ -659,7 +667,8 @@ export class PartyNode {
     });
     runner.start();
     self.#startPolling();
-    if (config.catalogue.publishOnStart) self.#publishInBackground();
+    const publishTo = cataloguePublishOnStart(config);
+    if (publishTo.length > 0) self.#publishOnStart(publishTo, 0);
     self.#watchPublicationRequests();
     logger.info('node started', {
       grpcPort: transport.port,
@@ -703,12 +712,12 @@ export class PartyNode {
   }
 
   /**
-   * Publish this node's feature profile (every `data` dataset) to `to` (default `catalogue.publishTo`, else
-   * every peer) and keep the catalogue each peer answers with. A dataset below the release floor refuses
+   * Publish this node's feature profile (every `data` dataset) to `to` (default `catalogueTargets`: the
+   * `catalogue.publishTo`, else the platform peer the node names, else every peer) and keep the catalogue each peer answers with. A dataset below the release floor refuses
    * it (`privacy_floor`, naming `data.<name>`); a peer that fails is reported in its result.
    */
   publishProfiles(to?: readonly string[]): Promise<PublicationResult[]> {
-    return this.catalogue.publish(to ?? this.config.catalogue.publishTo ?? Object.keys(this.config.peers));
+    return this.catalogue.publish(to ?? catalogueTargets(this.config));
   }
 
   /** Publish when asked from outside the node (`fedscore datasets publish-profile`), checked every second. */
@@ -732,6 +741,33 @@ export class PartyNode {
       });
     }, 1000);
     this.#catalogueTimer.unref();
+  }
+
+  /**
+   * The publication at start (`cataloguePublishOnStart`): a peer that fails (often a platform node that
+   * is not up yet) is tried again after 5 s, doubling up to `PUBLISH_RETRIES` times (~5 minutes in all);
+   * a refusal of the whole publication (a dataset below the floor) is not retried.
+   */
+  #publishOnStart(to: readonly string[], attempt: number): void {
+    this.publishProfiles(to)
+      .then((r) => {
+        const failed = r.filter((x) => x.error !== undefined).map((x) => x.peer);
+        this.#logger.info('feature profile published', {
+          peers: r.length - failed.length,
+          failed: failed.length,
+        });
+        if (failed.length === 0 || attempt >= PUBLISH_RETRIES || this.#stopping) return;
+        this.#publishRetry = setTimeout(
+          () => this.#publishOnStart(failed, attempt + 1),
+          5_000 * 2 ** attempt,
+        );
+        this.#publishRetry.unref();
+      })
+      .catch((e: unknown) => {
+        const code = isFedscoreError(e) ? e.code : 'internal';
+        const field = isFedscoreError(e) ? e.field : undefined;
+        this.#logger.warn('feature profile not published', { code, ...(field !== undefined && { field }) });
+      });
   }
 
   #publishInBackground(to?: readonly string[]): Promise<void> {
@@ -910,6 +946,8 @@ export class PartyNode {
   async stop(): Promise<void> {
     if (this.#pollTimer !== undefined) clearInterval(this.#pollTimer);
     if (this.#catalogueTimer !== undefined) clearInterval(this.#catalogueTimer);
+    this.#stopping = true;
+    if (this.#publishRetry !== undefined) clearTimeout(this.#publishRetry);
     this.runner.stop();
     // Only awaited when present: the stop sequence of a node without scoring keeps its exact order of
     // turns (a stopped job's failure handler still writes to the store before it closes).

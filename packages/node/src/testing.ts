@@ -68,6 +68,8 @@ export interface InProcessStartOptions extends StartOptions {
   readonly logger?: Logger;
   readonly env?: PartyNodeOptions['env'];
   readonly onInbound?: PartyNodeOptions['onInbound'];
+  /** The report's chart scripts for the console's model pages (the CLI passes its own). */
+  readonly consoleCharts?: PartyNodeOptions['consoleCharts'];
 }
 
 export interface ProcessStartOptions extends StartOptions {
@@ -232,6 +234,7 @@ export class NodeCluster<P extends string> {
       ...(options.logger !== undefined && { logger: options.logger }),
       ...(options.env !== undefined && { env: options.env }),
       ...(options.onInbound !== undefined && { onInbound: options.onInbound }),
+      ...(options.consoleCharts !== undefined && { consoleCharts: options.consoleCharts }),
     });
     this.#nodes.set(node, undefined);
     return node;

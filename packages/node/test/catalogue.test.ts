@@ -16,7 +16,9 @@
  * - malformed message over the wire: refused, audited as a security event naming the field, the node
  *   stays up and takes the next good publication;
  * - triggers: a request queued in the store (`fedscore datasets publish-profile`'s path) and
- *   `catalogue.publishOnStart` each make the running node publish.
+ *   `catalogue.publishOnStart` each make the running node publish;
+ * - the default: a bank naming its platform peer publishes to it at start with no setting, and retries
+ *   until a platform that was down when the bank started holds its profile.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +28,8 @@ import {
   CATALOGUE_PROTOCOL,
   CATALOGUE_VERSION,
   ConsoleAccounts,
+  cataloguePublishOnStart,
+  catalogueTargets,
   FEATURE_CATALOGUE,
   FEATURE_PROFILES,
   FeatureCatalogue,
@@ -560,6 +564,83 @@ describe('feature catalogue between nodes on loopback', () => {
     await waitUntil('the government receives bank-b on its start', () => fromB().length > before, 20_000);
     expect(fromB().at(-1)!.details).toMatchObject({ action: 'received', datasets: 1, features: 1 });
   }, 60_000);
+
+  it('publishes by default from a bank naming its platform peer, again once the platform is up', async () => {
+    // bank-a as a bank of the platform: monitoring.government names the platform node; no catalogue
+    // setting. The platform is down when the bank starts, so the first try fails and is retried.
+    await cluster.stopAll([nodes['bank-a'], nodes.government]);
+    const data = join(cluster.dir, 'data');
+    const bank = await cluster.start('bank-a', {
+      run: 'default-publish',
+      config: {
+        data: { loans: { path: join(data, 'loans.csv'), id: 'uscc', label: 'default_12m' } },
+        monitoring: { government: 'government', pollSeconds: 0 },
+      },
+    });
+    const failed = () =>
+      [...bank.audit.entries({ kind: 'security_event' })].filter(
+        (e) => e.details?.['rpc'] === 'catalogue.publish',
+      );
+    await waitUntil('the first publication fails (platform down)', () => failed().length > 0, 30_000);
+    const government = await cluster.start('government', {
+      config: {
+        monitoring: { serve: true },
+        data: { credit: { path: join(data, 'credit.csv'), id: 'uscc' } },
+      },
+    });
+    const published = () =>
+      [...bank.audit.entries({ kind: 'catalogue_change' })].filter(
+        (e) => e.details?.['action'] === 'published',
+      );
+    await waitUntil('the retry reaches the platform', () => published().length > 0, 30_000);
+    expect(published()).toHaveLength(1);
+    expect(published()[0]!.details).toMatchObject({ peer: 'government', datasets: 1 });
+    // Only to the platform peer (not bank-b), and the platform's catalogue now lists bank-a's features.
+    expect(published().map((e) => e.details?.['peer'])).toEqual(['government']);
+    const held = government.catalogue.catalogue.list().filter((p) => p.owner === 'bank-a');
+    expect(held.map((p) => p.dataset)).toEqual(['loans']);
+  }, 120_000);
+
+  it('publishes on start by default only where a platform peer is named and the node keeps no catalogue', () => {
+    const targets = (party: P, extra: Record<string, unknown>) =>
+      cataloguePublishOnStart(validateNodeConfig({ ...cluster.configInput(party), ...extra }));
+    // A bank of the platform (monitoring or the scoring API names it): to that peer only.
+    expect(targets('bank-a', { monitoring: { government: 'government' } })).toEqual(['government']);
+    expect(
+      targets('bank-a', {
+        scoring: {
+          api: {
+            listen: '127.0.0.1:0',
+            government: 'government',
+            model: 'm@production',
+            rules: join(cluster.dir, 'rules.yaml'),
+            tokens: [{ id: 'engine', sha256: 'a'.repeat(64) }],
+          },
+        },
+      }),
+    ).toEqual(['government']);
+    // Opted out, or no platform peer named: none; publishTo kept.
+    expect(
+      targets('bank-a', { monitoring: { government: 'government' }, catalogue: { publishOnStart: false } }),
+    ).toEqual([]);
+    expect(targets('bank-a', {})).toEqual([]);
+    expect(
+      targets('bank-a', { monitoring: { government: 'government' }, catalogue: { publishTo: ['bank-b'] } }),
+    ).toEqual(['bank-b']);
+    // Set on: publishTo, else the platform peer, else every peer.
+    expect(targets('bank-a', { catalogue: { publishOnStart: true } })).toEqual(['government', 'bank-b']);
+    expect(
+      targets('bank-a', { monitoring: { government: 'government' }, catalogue: { publishOnStart: true } }),
+    ).toEqual(['government']);
+    // A publication asked for without peers (`fedscore datasets publish-profile`) goes to the same targets.
+    const to = (extra: Record<string, unknown>) =>
+      catalogueTargets(validateNodeConfig({ ...cluster.configInput('bank-a'), ...extra }));
+    expect(to({ monitoring: { government: 'government' } })).toEqual(['government']);
+    expect(to({})).toEqual(['government', 'bank-b']);
+    expect(to({ catalogue: { publishTo: ['bank-b'] } })).toEqual(['bank-b']);
+    // The platform node keeps the catalogue: it publishes at start only when told to.
+    expect(targets('government', { monitoring: { serve: true } })).toEqual([]);
+  });
 
   it('validates catalogue.publishTo against the peers', () => {
     expect(() =>

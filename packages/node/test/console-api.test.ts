@@ -7,12 +7,16 @@
 import { readFileSync } from 'node:fs';
 import {
   CONTENT_SECURITY_POLICY,
+  consoleAuditSchema,
+  consoleCatalogueSchema,
+  consoleConsentListSchema,
   consoleErrorSchema,
   consoleJobListSchema,
   consoleJobSchema,
   consoleModelListSchema,
   consoleModelSchema,
   consoleSessionSchema,
+  FeatureCatalogue,
   openApiDocument,
   validateJobSpec,
 } from '@fedscore/node';
@@ -53,7 +57,16 @@ describe('console JSON API', () => {
   it('answers 401 without a session (never a redirect), with the console security headers; the OpenAPI document is public', async () => {
     fx = await startConsoleFixture();
     const c = new ConsoleClient(fx.base);
-    for (const path of ['/session', '/jobs', '/jobs/job-a1', '/models', '/models/bank-a-credit@1']) {
+    for (const path of [
+      '/session',
+      '/catalogue',
+      '/audit',
+      '/consents',
+      '/jobs',
+      '/jobs/job-a1',
+      '/models',
+      '/models/bank-a-credit@1',
+    ]) {
       const r = await api(c, path);
       expect(refusal(r), path).toEqual([401, 'unauthenticated', undefined]);
       expect(r.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
@@ -71,7 +84,14 @@ describe('console JSON API', () => {
     expect(committed).toEqual(doc.json);
     const paths = Object.keys((doc.json as { paths: Record<string, unknown> }).paths);
     expect(paths).toEqual(
-      expect.arrayContaining(['/v1/score', '/console/api/jobs', '/console/api/models/{ref}']),
+      expect.arrayContaining([
+        '/v1/score',
+        '/console/api/catalogue',
+        '/console/api/audit',
+        '/console/api/consents',
+        '/console/api/jobs',
+        '/console/api/models/{ref}',
+      ]),
     );
     expect(refusal(await api(c, '/nothing-here'))).toEqual([404, 'not_found', undefined]);
     const wrong = await api(c, '/jobs', { method: 'DELETE' });
@@ -123,6 +143,177 @@ describe('console JSON API', () => {
       role: 'auditor',
       bank: null,
     });
+  });
+
+  it("serves the Indicators page's published profiles to the roles that open it, never this node's own", async () => {
+    fx = await startConsoleFixture();
+    // This (government) node's own last publication is in its store too; the page and the API leave it out.
+    new FeatureCatalogue(fx.store).save(
+      {
+        party: 'government',
+        publishedAt: Date.UTC(2026, 11, 2),
+        datasets: [
+          {
+            dataset: 'credit',
+            rows: 500,
+            rateStepBp: 100,
+            features: [
+              { name: 'tax_arrears', description: '', type: 'numeric', coverageBp: 9000, missingBp: 1000 },
+            ],
+          },
+        ],
+      },
+      'government',
+    );
+    const bankA = {
+      owner: 'bank-a',
+      dataset: 'loans',
+      rows: 1200,
+      rateStepBp: 100,
+      receivedFrom: 'bank-a',
+      publishedAt: Date.UTC(2026, 11, 1, 9, 0),
+      receivedAt: Date.UTC(2026, 11, 1, 9, 30),
+      features: [
+        {
+          name: 'revenue',
+          description: 'Revenue of the last 12 months, CNY thousands',
+          type: 'numeric',
+          coverageBp: 9700,
+          missingBp: 300,
+        },
+        { name: 'has_collateral', description: '', type: 'binary', coverageBp: 10_000, missingBp: 0 },
+      ],
+    };
+    // The operator and another bank's analyst (a profile is a whole-dataset aggregate, as on the page).
+    for (const user of [USERS.operator, USERS.analystB]) {
+      const { c } = await loggedIn(user);
+      const r = await api(c, '/catalogue');
+      expect(r.status, user.username).toBe(200);
+      expect(consoleCatalogueSchema.parse(r.json)).toEqual({ profiles: [bankA] });
+      // The same rows as the Indicators page's table.
+      const page = (await c.request('/console/indicators')).body;
+      expect(page).toContain('<td>bank-a</td><td>loans</td><td>revenue</td><td>numeric</td><td>97 %</td>');
+    }
+    // The auditor does not open the Indicators page, nor its API.
+    const { c } = await loggedIn(USERS.auditor);
+    expect(refusal(await api(c, '/catalogue'))).toEqual([403, 'forbidden', undefined]);
+    expect((await c.request('/console/indicators')).status).toBe(403);
+    // Read-only: no other method.
+    const op = await loggedIn(USERS.operator);
+    const post = await api(op.c, '/catalogue', { method: 'POST', headers: { 'x-csrf-token': op.csrf } });
+    expect(refusal(post)[0]).toBe(405);
+  });
+
+  it("gives the Audit page's verdict and entries, scoped like the page, and reports a tampered chain", async () => {
+    fx = await startConsoleFixture();
+    // Independent reference: every entry straight from the log; a bank analyst's are those it acted in or
+    // whose data they are (docs/console.md, Audit).
+    const all = [...fx.audit.entries()];
+    const ofBankA = all.filter((e) => e.actor === 'bank-a' || e.dataOwner === 'bank-a');
+    expect(ofBankA.length).toBeGreaterThan(0);
+    expect(ofBankA.length).toBeLessThan(all.length);
+    const auditor = await loggedIn(USERS.auditor);
+    const whole = consoleAuditSchema.parse((await api(auditor.c, '/audit')).json);
+    expect(whole.chain).toEqual({
+      ok: true,
+      entries: all.length,
+      head: all.at(-1)!.hash,
+      firstBad: null,
+      acknowledged: [],
+    });
+    expect(whole.entries.map((e) => e.seq)).toEqual(
+      all
+        .map((e) => e.seq)
+        .reverse()
+        .slice(0, 200),
+    );
+    const a = await loggedIn(USERS.analystA);
+    const own = consoleAuditSchema.parse((await api(a.c, '/audit')).json);
+    expect(own.entries.map((e) => e.seq)).toEqual(ofBankA.map((e) => e.seq).reverse());
+    // The same entries as the page lists for it, with the same fields.
+    const src = ofBankA.at(-1)!;
+    expect(own.entries[0]).toMatchObject({
+      kind: src.kind,
+      actor: src.actor,
+      at: src.at,
+      job: src.job ?? null,
+    });
+    const page = (await a.c.request('/console/audit')).body;
+    for (const e of own.entries) expect(page).toContain(`<td>${e.seq}</td>`);
+    // kind and limit, validated.
+    const uses = consoleAuditSchema.parse((await api(auditor.c, '/audit?kind=data_use&limit=2')).json);
+    expect(uses.entries.map((e) => e.seq)).toEqual(
+      all
+        .filter((e) => e.kind === 'data_use')
+        .map((e) => e.seq)
+        .reverse()
+        .slice(0, 2),
+    );
+    expect(refusal(await api(auditor.c, '/audit?kind=nothing'))).toEqual([400, 'invalid_request', 'kind']);
+    expect(refusal(await api(auditor.c, '/audit?limit=201'))).toEqual([400, 'invalid_request', 'limit']);
+    // As an insider with write access to the database would: drop the append-only trigger, edit a row.
+    fx.store.exec('DROP TRIGGER audit_log_no_update');
+    fx.store.run("UPDATE audit_log SET actor = 'bank-z' WHERE seq = 2");
+    const broken = consoleAuditSchema.parse((await api(auditor.c, '/audit')).json).chain;
+    expect(broken).toMatchObject({ ok: false, entries: 2, firstBad: { seq: 2, reason: 'hash' } });
+  });
+
+  it("lists the Consent page's counts and records, a bank analyst's grants only, read-only for the auditor", async () => {
+    fx = await startConsoleFixture();
+    const revoked = fx.consents.list()[0]!;
+    fx.consents.revoke(revoked.id, { by: 'test' });
+    // Independent reference: the registry's records and statuses, counted here.
+    const now = Date.now();
+    const all = fx.consents.list();
+    const counted = (rows: typeof all) => {
+      const m = new Map<string, Record<string, number>>();
+      for (const r of rows) {
+        const g = m.get(r.grantee) ?? { valid: 0, expired: 0, revoked: 0, notYetValid: 0 };
+        const st = fx!.consents.status(r, now);
+        g[st === 'not_yet_valid' ? 'notYetValid' : st]!++;
+        m.set(r.grantee, g);
+      }
+      return [...m].map(([grantee, g]) => ({ grantee, ...g }));
+    };
+    for (const user of [USERS.operator, USERS.auditor]) {
+      const { c } = await loggedIn(user);
+      const r = consoleConsentListSchema.parse((await api(c, '/consents')).json);
+      expect(r.byGrantee).toEqual(counted(all));
+      expect(r.consents.map((x) => x.id)).toEqual(
+        all
+          .map((x) => x.id)
+          .reverse()
+          .slice(0, 200),
+      );
+    }
+    const { c } = await loggedIn(USERS.analystA);
+    const own = consoleConsentListSchema.parse((await api(c, '/consents')).json);
+    const ofA = all.filter((x) => x.grantee === 'bank-a');
+    expect(ofA.length).toBeGreaterThan(0);
+    expect(ofA.length).toBeLessThan(all.length);
+    expect(own.byGrantee).toEqual(counted(ofA));
+    expect(new Set(own.consents.map((x) => x.grantee))).toEqual(new Set(['bank-a']));
+    // status and limit, validated; the revoked record is found by its status.
+    const op = await loggedIn(USERS.operator);
+    const rev = consoleConsentListSchema.parse((await api(op.c, '/consents?status=revoked')).json);
+    expect(rev.consents).toEqual([
+      {
+        id: revoked.id,
+        enterprise: revoked.enterprise,
+        grantee: revoked.grantee,
+        purpose: revoked.purpose,
+        scope: [...revoked.scope],
+        expiresAt: revoked.expiresAt,
+        status: 'revoked',
+      },
+    ]);
+    expect(consoleConsentListSchema.parse((await api(op.c, '/consents?limit=1')).json).consents).toHaveLength(
+      1,
+    );
+    expect(refusal(await api(op.c, '/consents?status=gone'))).toEqual([400, 'invalid_request', 'status']);
+    expect(refusal(await api(op.c, '/consents?limit=0'))).toEqual([400, 'invalid_request', 'limit']);
+    const post = await api(op.c, '/consents', { method: 'POST', headers: { 'x-csrf-token': op.csrf } });
+    expect(refusal(post)[0]).toBe(405);
   });
 
   it('refuses a change without the CSRF token, with a wrong one, or cross-site; promotes with it', async () => {

@@ -2,10 +2,11 @@
  * The console end to end with real party nodes (docs/console.md, Tests): a bank node with the console on
  * (the job's guest, so its coordinator) and a government node, in this process over gRPC + mutual TLS on
  * loopback, with a small generated population. In headless Chromium (Debian's, through playwright-core)
- * a bank analyst logs in, submits a hetero-LR job through the Jobs page's form (plaintext scheme 'none',
- * which both nodes' `accept` allows, to keep it fast), and watches the job page follow the nodes' runners
+ * a bank analyst logs in, submits a hetero-LR job through the Jobs page's form of fields (plaintext
+ * scheme 'none' with the form's opt-in box, which both nodes' `accept` allows, to keep it fast), and watches the job page follow the nodes' runners
  * over server-sent events without a reload: the stage moves from PSI to publish and the labelled
- * progress bar counts training epochs; at `done` the page links the registered model, which opens.
+ * progress bar counts training epochs; at `done` the page links the registered model, which opens with
+ * its metrics and its four held-out charts drawn.
  *
  * Pacing: an epoch of this job takes milliseconds, well under the console's 1-second live tick, so the
  * bank's progress callback holds the process for a little over a tick at each epoch report (after
@@ -21,6 +22,7 @@ import { ConsoleAccounts, type EvaluateCheckpoint, type PartyNode } from '@fedsc
 import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedscore/node/testing';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reportChartAssets } from './console-fixture.ts';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 if (CHROMIUM === undefined) {
@@ -51,8 +53,9 @@ describe.skipIf(CHROMIUM === undefined)('console end to end with real party node
         ...(p === 'bank' && { console: { enabled: true } }),
       }),
     });
+    // 600 customers: a held-out fifth of >= 100 rows, two groups of the release floor, so curves exist.
     const w = await writePopulation(
-      { enterprises: 400, bankCustomers: 300, seed: 17 },
+      { enterprises: 800, bankCustomers: 600, seed: 17 },
       join(cluster.dir, 'data'),
     );
     files = { bank: w.bank.path, government: w.government.path };
@@ -60,7 +63,7 @@ describe.skipIf(CHROMIUM === undefined)('console end to end with real party node
     const pace: ProgressCallback = (p) => {
       if (p.unit === 'epoch') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_200);
     };
-    nodes = await cluster.startAll({}, { bank: { progress: pace } });
+    nodes = await cluster.startAll({}, { bank: { progress: pace, consoleCharts: reportChartAssets() } });
     const t = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
     nodes.government.consents.grantAll(trainingConsents(t.ids, 'bank'));
     await new ConsoleAccounts(nodes.bank.store, { cost: { logN: 10, r: 8, p: 1 } }).create({
@@ -108,22 +111,17 @@ describe.skipIf(CHROMIUM === undefined)('console end to end with real party node
     await page.waitForURL(`${base}/console/`);
 
     await page.goto(`${base}/console/jobs`);
-    const spec = {
-      id: 'e2e-1',
-      guest: 'bank',
-      hosts: ['government'],
-      data: { bank: 'loans', government: 'credit' },
-      seed: 7,
-      binning: { enabled: false },
-      allowPlaintextScheme: true,
-      // 80: the batch-size floor is 2 x the government's one-hot columns (vfl `minBatchRows`).
-      train: { scheme: 'none', maxEpochs: EPOCHS, batchSize: 80 },
-    };
-    // The spec sets what the form of fields does not offer (plaintext opt-in, batch size, seed): the
-    // form's "Advanced" JSON alternative, validated by the same submitJob.
-    await page.getByText('Advanced: the whole spec as JSON').click();
-    await page.getByLabel(/Job spec/).fill(JSON.stringify(spec));
-    await page.getByRole('button', { name: 'Submit JSON' }).click();
+    // The form of fields, as a user fills it: hetero-LR, the plaintext scheme with its opt-in box (both
+    // nodes' accept allows it), no binning, EPOCHS epochs; the rest the job's defaults.
+    await page.getByLabel('Kind').selectOption('hetero-lr');
+    await page.getByLabel(/^Job id/).fill('e2e-1');
+    await page.getByLabel(/^Hosts/).fill('government');
+    await page.getByLabel(/^Datasets/).fill('bank=loans, government=credit');
+    await page.getByLabel('Encryption scheme').selectOption('none');
+    await page.getByLabel(/Allow scheme none/).check();
+    await page.getByLabel(/^Epochs/).fill(String(EPOCHS));
+    await page.getByLabel(/WOE binning/).uncheck();
+    await page.getByRole('button', { name: 'Submit', exact: true }).click();
     await page.waitForURL(`${base}/console/jobs/e2e-1`);
     // Record every change of the job's facts from now on, with how many page loads there were.
     const watch = () =>
@@ -180,6 +178,13 @@ describe.skipIf(CHROMIUM === undefined)('console end to end with real party node
     expect(
       Number(await metrics.locator('tr', { hasText: /^auc/ }).locator('td').nth(1).textContent()),
     ).toBeCloseTo(auc!, 3);
+    // Its held-out curves, drawn from the evaluate stage's group aggregates by the report's uPlot script.
+    expect(await page.locator('#report-data').count()).toBe(1);
+    await page.waitForFunction(() => document.body.dataset['chartsDone'] === 'yes');
+    for (const id of ['roc', 'ks', 'calibration', 'lift']) {
+      expect(await page.locator(`#${id}`).getAttribute('data-drawn'), id).toBe('yes');
+    }
+    expect(await page.locator('#report-errors').textContent()).toBe('');
     expect(nodes.bank.models.get('e2e-1@1').ref).toBe('e2e-1@1');
     expect(errors).toEqual([]);
     expect(external).toEqual([]);

@@ -711,7 +711,18 @@ describe('console over HTTP', () => {
     const op = new ConsoleClient(fx.base);
     expect(await op.login(USERS.operator.username)).toBe(303);
     const page = (await op.request('/console/jobs')).body;
-    for (const name of ['kind', 'hosts', 'data', 'arbiter', 'scheme', 'epochs', 'trees', 'depth', 'rounds']) {
+    for (const name of [
+      'kind',
+      'hosts',
+      'data',
+      'arbiter',
+      'scheme',
+      'plaintext',
+      'epochs',
+      'trees',
+      'depth',
+      'rounds',
+    ]) {
       expect(page, name).toContain(`name="${name}"`);
     }
     expect(page).toContain('name="binning" value="on" checked');
@@ -791,6 +802,36 @@ describe('console over HTTP', () => {
     expect(trees.body).toContain('id="j-trees-error"');
     expect(trees.body).toContain('name="trees" value="many"');
     for (const id of ['job-f4', 'job-f5', 'job-f6']) expect(fx.jobs.get(id)).toBeUndefined();
+    // Scheme none: refused without the plaintext box (the scheme marked, the box unchecked); with it, the
+    // spec's allowPlaintextScheme opt-in -- the same spec as the JSON one.
+    expect(page).toMatch(/id="j-plaintext" name="plaintext" value="on">/);
+    const plain = { ...noBinning, id: 'job-p1', scheme: 'none', epochs: '3' };
+    const noOptIn = await op.request('/console/jobs', { form: plain });
+    expect(noOptIn.status).toBe(400);
+    expect(noOptIn.body).toContain('field train.scheme');
+    expect(noOptIn.body).toContain('id="j-scheme-error"');
+    expect(noOptIn.body).toContain('<option value="none" selected>');
+    expect(noOptIn.body).toMatch(/id="j-plaintext" name="plaintext" value="on">/);
+    expect(fx.jobs.get('job-p1')).toBeUndefined();
+    const optIn = await op.request('/console/jobs', { form: { ...plain, plaintext: 'on' } });
+    expect(optIn.status).toBe(303);
+    const { id: _p, ...plainSpec } = fx.jobs.require('job-p1').spec;
+    expect(plainSpec).toEqual(
+      validateJobSpec({
+        kind: 'hetero-lr',
+        guest: 'government',
+        hosts: ['bank-a'],
+        data: { government: 'credit', 'bank-a': 'loans' },
+        allowPlaintextScheme: true,
+        binning: { enabled: false, scheme: 'none' },
+        train: { scheme: 'none', maxEpochs: 3 },
+      }),
+    );
+    // A refusal after the box was ticked keeps it ticked.
+    const ticked = await op.request('/console/jobs', {
+      form: { ...plain, plaintext: 'on', id: 'job-p2', epochs: '0' },
+    });
+    expect(ticked.body).toMatch(/id="j-plaintext" name="plaintext" value="on" checked>/);
     // The JSON alternative keeps its typed text too, open under "Advanced".
     const typed = JSON.stringify({ id: 'job-f7', guest: 'government', hosts: [], data: {} });
     const js = await op.request('/console/jobs', { form: { csrf, spec: typed } });

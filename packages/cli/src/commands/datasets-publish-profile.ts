@@ -27,7 +27,8 @@ export const command: Command = {
 Reads every dataset of the node's config, profiles it (no value leaves: only feature names, the config's
 descriptions, types, and coverage and missing rates rounded to the dataset's step; rows rounded down to
 10), prints the profile and queues a publication that the running node sends within a second, to --to
-(default: the config's catalogue.publishTo, else every peer). A dataset of fewer than 50 rows is refused.`,
+(default: the config's catalogue.publishTo, else the platform peer its monitoring.government or
+scoring.api.government names, else every peer). A dataset of fewer than 50 rows is refused.`,
   options: {
     config: {
       type: 'string',

@@ -43,7 +43,9 @@
  *   audit: { refusalWindowSeconds: 60, acknowledgedBreaks: [] }
  *   catalogue: { publishOnStart: true, publishTo: [government] }   # publish the feature profile of
  *                                     #   `data` (docs/protocols/feature-catalogue.md); the government
- *                                     #   node keeps the catalogue (serve: default on where it serves)
+ *                                     #   node keeps the catalogue (serve: default on where it serves);
+ *                                     #   default on a node whose monitoring.government or
+ *                                     #   scoring.api.government names its platform peer (to that peer)
  *   console: { enabled: true }        # the web console under /console/ on the http address (docs/console.md;
  *                                     #   default on for a node that serves monitoring or scoring)
  *     selfEstimate:                   # bank: the enterprise's page under /estimate/ (no login)
@@ -578,13 +580,21 @@ export const nodeConfigSchema = z
          * for a node that serves monitoring or scoring (the platform/government node), off otherwise.
          */
         serve: z.boolean().optional(),
-        /** Publish this node's profile (every `data` dataset) to `publishTo` when the node starts. */
-        publishOnStart: z.boolean().default(false),
-        /** The peers to publish to; default every configured peer. */
+        /**
+         * Publish this node's profile (every `data` dataset) to `publishTo` when the node starts (and
+         * again later to a peer that was not reachable then). Default: on for a node that does not keep
+         * the catalogue and names its platform/government peer (`monitoring.government` or
+         * `scoring.api.government`) -- a bank of the platform; off otherwise (`cataloguePublishOnStart`).
+         */
+        publishOnStart: z.boolean().optional(),
+        /**
+         * The peers to publish to; default the platform peer(s) the node names (`monitoring.government`,
+         * `scoring.api.government`), else every configured peer (`catalogueTargets`).
+         */
         publishTo: z.array(partyId).min(1).optional(),
       })
       .strict()
-      .default({ publishOnStart: false }),
+      .default({}),
     log: z
       .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') })
       .strict()
@@ -724,6 +734,38 @@ function urlOf(
 /** Whether this node keeps the feature catalogue: `catalogue.serve`, else on for a node serving its peers. */
 export function catalogueServes(c: NodeConfig): boolean {
   return c.catalogue.serve ?? (c.monitoring.serve || c.scoring.serve);
+}
+
+/** The platform/government peers this node names (`monitoring.government`, `scoring.api.government`). */
+export function platformPeers(c: NodeConfig): string[] {
+  const named = [c.monitoring.government, c.scoring.api?.government].filter((p) => p !== undefined);
+  return [...new Set(named)].filter((p) => c.peers[p] !== undefined);
+}
+
+/**
+ * Where a publication goes when none is named (`fedscore datasets publish-profile` without `--to`, the
+ * publication at start): `catalogue.publishTo`; else the platform peer(s) of a node that names one and
+ * does not keep the catalogue itself (another bank's node keeps no catalogue: it would learn the profile
+ * and answer nothing); else every peer.
+ */
+export function catalogueTargets(c: NodeConfig): string[] {
+  if (c.catalogue.publishTo !== undefined) return [...c.catalogue.publishTo];
+  const platform = catalogueServes(c) ? [] : platformPeers(c);
+  return platform.length > 0 ? platform : Object.keys(c.peers);
+}
+
+/**
+ * The peers this node publishes its feature profile to when it starts (docs/protocols/feature-catalogue.md,
+ * Triggers): with `catalogue.publishOnStart: true` its targets (`catalogueTargets`); with `false` none; by
+ * default, on a node that does not keep the catalogue and names its platform peer(s) (`platformPeers`),
+ * its targets -- so the platform's Indicators page lists each bank's features; none otherwise.
+ */
+export function cataloguePublishOnStart(c: NodeConfig): string[] {
+  const set = c.catalogue.publishOnStart;
+  if (set === false) return [];
+  if (set === true) return catalogueTargets(c);
+  if (catalogueServes(c) || platformPeers(c).length === 0) return [];
+  return catalogueTargets(c);
 }
 
 /** Whether this node serves the console: `console.enabled`, else on for a node serving its peers. */

@@ -9,7 +9,9 @@ export type {
   StoreConfig,
 } from './config.ts';
 export {
+  cataloguePublishOnStart,
   catalogueServes,
+  catalogueTargets,
   consoleEnabled,
   DEFAULT_LEASE_MS,
   DEFAULT_LEASE_RENEW_MS,
@@ -17,6 +19,7 @@ export {
   DEFAULT_MAX_SUBMITTED_RATIO,
   loadNodeConfig,
   nodeConfigSchema,
+  platformPeers,
   queueUrl,
   readTlsFiles,
   storeUrl,

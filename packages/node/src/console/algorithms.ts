@@ -190,7 +190,7 @@ export const ALGORITHMS: readonly AlgorithmCard[] = [
     parameters: [
       ['release floor', '50 rows per dataset (privacy_floor below)'],
       ['rate step', '>= 1/rows: 1 % from 100 rows, 2 % from 50'],
-      ['catalogue.publishOnStart', 'false'],
+      ['catalogue.publishOnStart', 'on for a bank naming its platform peer (to that peer)'],
     ],
     learns: [
       [

@@ -5,11 +5,13 @@
  *
  * The API shows what the pages show and no more: the same roles (access.ts), the same 404 for a job or
  * model out of the account's scope as for one that does not exist, a party's feature count but not its
- * feature names, no evaluation curves, no audit details. Every change (POST) needs the session's CSRF
+ * feature names, no evaluation curves; audit entries as the Audit page lists them (the account's scope,
+ * the newest 200, details of at most 80 characters each). Every change (POST) needs the session's CSRF
  * token in `x-csrf-token` (GET /console/api/session tells it), a same-origin `Origin`/`Sec-Fetch-Site`
  * when the browser sends them, and a JSON body where the route takes one.
  */
 import { z } from 'zod';
+import { AUDIT_KINDS } from '../audit/audit-log.ts';
 import { JOB_STATUSES } from '../jobs/job-store.ts';
 import { jobSpecSchema, STAGES } from '../jobs/spec.ts';
 import { MODEL_STATUSES } from '../registry/model-registry.ts';
@@ -130,6 +132,115 @@ export const consoleModelListSchema = z
   .strict()
   .meta({ description: "The account's model versions." });
 
+const basisPoints = z.number().int().min(0).max(10_000);
+
+/** One dataset of another party's published feature profile (component `PublishedProfile`). */
+export const consolePublishedProfileSchema = z
+  .object({
+    owner: z.string().meta({ description: 'The party whose dataset it is.' }),
+    dataset: z.string(),
+    rows: z.number().int().meta({ description: 'Rows, rounded down to a multiple of 10 (at least 50).' }),
+    rateStepBp: basisPoints.meta({ description: 'The step every rate is rounded to, in basis points.' }),
+    receivedFrom: z.string().meta({ description: 'The peer it came from: the owner, or the platform node.' }),
+    publishedAt: epochMs,
+    receivedAt: epochMs,
+    features: z.array(
+      z
+        .object({
+          name: z.string(),
+          description: z.string().meta({ description: "The owner's description; '' when it gave none." }),
+          type: z.enum(['numeric', 'categorical', 'binary']),
+          coverageBp: basisPoints.meta({ description: "Share of the dataset's enterprises with a value." }),
+          missingBp: basisPoints.meta({ description: 'Share of rows without a value.' }),
+        })
+        .strict(),
+    ),
+  })
+  .strict()
+  .meta({ description: 'Aggregates of the whole dataset only (docs/protocols/feature-catalogue.md).' });
+
+/** `GET /console/api/catalogue` (component `FeatureCatalogue`). */
+export const consoleCatalogueSchema = z
+  .object({ profiles: z.array(consolePublishedProfileSchema) })
+  .strict()
+  .meta({ description: "Other parties' published feature profiles this node holds, by owner then dataset." });
+
+/** One audit entry as the Audit page lists it (component `AuditEntry`). */
+export const consoleAuditEntrySchema = z
+  .object({
+    seq: z.number().int().meta({ description: 'Position in the hash chain (1-based).' }),
+    at: epochMs,
+    kind: z.enum(AUDIT_KINDS),
+    actor: z.string(),
+    dataOwner: z.string().nullable(),
+    purpose: z.string().nullable(),
+    job: z.string().nullable(),
+    enterpriseCount: z.number().int().nullable(),
+    details: z.record(z.string(), z.string()).meta({
+      description: 'Each detail as text; one longer than 80 characters is left out (as on the page).',
+    }),
+  })
+  .strict();
+
+/** `GET /console/api/audit` (component `AuditLog`). */
+export const consoleAuditSchema = z
+  .object({
+    chain: z
+      .object({
+        ok: z
+          .boolean()
+          .meta({ description: "The whole log's hash chain verified (acknowledged breaks passed)." }),
+        entries: z
+          .number()
+          .int()
+          .meta({ description: 'Entries read, up to and including the first bad one.' }),
+        head: z.string().meta({ description: 'Hash of the last entry that verified.' }),
+        firstBad: z.object({ seq: z.number().int(), reason: z.string() }).strict().nullable().meta({
+          description: 'Where and why the chain breaks (the log was altered after it was written).',
+        }),
+        acknowledged: z.array(z.number().int()),
+      })
+      .strict(),
+    entries: z.array(consoleAuditEntrySchema).meta({ description: "The account's entries, newest first." }),
+  })
+  .strict()
+  .meta({ description: "This node's audit log as the Audit page shows it to the account." });
+
+const CONSENT_STATUSES = ['valid', 'not_yet_valid', 'expired', 'revoked'] as const;
+
+/** `GET /console/api/consents` (component `ConsentList`): what the Consent page lists. */
+export const consoleConsentListSchema = z
+  .object({
+    byGrantee: z.array(
+      z
+        .object({
+          grantee: z.string(),
+          valid: z.number().int(),
+          expired: z.number().int(),
+          revoked: z.number().int(),
+          notYetValid: z.number().int(),
+        })
+        .strict(),
+    ),
+    consents: z
+      .array(
+        z
+          .object({
+            id: z.string(),
+            enterprise: z.string().meta({ description: "The enterprise's USCC." }),
+            grantee: z.string(),
+            purpose: z.string(),
+            scope: z.array(z.string()),
+            expiresAt: epochMs,
+            status: z.enum(CONSENT_STATUSES),
+          })
+          .strict(),
+      )
+      .meta({ description: 'The newest records (at most `limit`), newest first.' }),
+  })
+  .strict()
+  .meta({ description: "The account's consents: a bank analyst's are those granted to its bank." });
+
 const jobId = z.string().min(1).max(63).meta({ description: 'The job id.' });
 const modelRef = z
   .string()
@@ -165,6 +276,68 @@ export const CONSOLE_API_ROUTES = {
     tags: ['console'],
     security: SESSION,
     responses: { '200': { description: 'The session.', schema: consoleSessionSchema }, '401': common['401'] },
+  }),
+  catalogue: defineRoute({
+    method: 'get',
+    path: '/console/api/catalogue',
+    operationId: 'consoleFeatureCatalogue',
+    summary: "Other parties' published feature profiles (the Indicators page's; the roles that open it)",
+    tags: ['console'],
+    security: SESSION,
+    responses: {
+      '200': { description: 'The feature catalogue.', schema: consoleCatalogueSchema },
+      ...common,
+    },
+  }),
+  audit: defineRoute({
+    method: 'get',
+    path: '/console/api/audit',
+    operationId: 'consoleAuditLog',
+    summary: "The audit log's chain verdict and the account's newest entries (a bank analyst: its bank's)",
+    tags: ['console'],
+    security: SESSION,
+    query: z
+      .object({
+        kind: z.enum(AUDIT_KINDS).optional().meta({ description: 'Only entries of this kind.' }),
+        limit: z.coerce
+          .number()
+          .int('limit is a whole number')
+          .min(1)
+          .max(200)
+          .default(200)
+          .meta({ description: 'At most this many (1-200, default 200).' }),
+      })
+      .strict(),
+    responses: {
+      '200': { description: 'The verdict and the entries.', schema: consoleAuditSchema },
+      '400': err('invalid_request: `field` names the query parameter.'),
+      ...common,
+    },
+  }),
+  consents: defineRoute({
+    method: 'get',
+    path: '/console/api/consents',
+    operationId: 'consoleListConsents',
+    summary: "Consent counts by grantee and the newest records (a bank analyst: its bank's)",
+    tags: ['console'],
+    security: SESSION,
+    query: z
+      .object({
+        status: z.enum(CONSENT_STATUSES).optional().meta({ description: 'Only records in this status now.' }),
+        limit: z.coerce
+          .number()
+          .int('limit is a whole number')
+          .min(1)
+          .max(200)
+          .default(200)
+          .meta({ description: 'At most this many records (1-200, default 200).' }),
+      })
+      .strict(),
+    responses: {
+      '200': { description: 'The counts and the records.', schema: consoleConsentListSchema },
+      '400': err('invalid_request: `field` names the query parameter.'),
+      ...common,
+    },
   }),
   jobs: defineRoute({
     method: 'get',

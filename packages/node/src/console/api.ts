@@ -1,10 +1,14 @@
 /**
  * The console's JSON API under /console/api/ (routes and schemas: api-schema.ts; docs/console.md), a
  * Hono app mounted on the console's one Hono app (server.ts, beside the pages) on the node's `http`
- * endpoint. It answers what the Jobs and Models pages show, to scripts of a logged-in user:
+ * endpoint. It answers what the Jobs and Models pages and the Indicators page's published profiles show,
+ * to scripts of a logged-in user:
  *
  *   GET  /console/api/openapi.json                the node's OpenAPI document (no login: no data)
  *   GET  /console/api/session                     the account and its CSRF token
+ *   GET  /console/api/catalogue                   other parties' published feature profiles (Indicators)
+ *   GET  /console/api/audit?kind=&limit=          the chain's verdict and the account's entries (Audit)
+ *   GET  /console/api/consents?status=&limit=     counts by grantee and the account's records (Consent)
  *   GET  /console/api/jobs?status=&limit=         jobs;  GET /console/api/jobs/{id}         one job
  *   POST /console/api/jobs                        submit (the job spec as JSON)
  *   POST /console/api/jobs/{id}/cancel|retry
@@ -22,6 +26,7 @@
 import { isFedscoreError, type Logger } from '@fedscore/core';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
+import type { AuditEntry } from '../audit/index.ts';
 import type { JobRecord } from '../jobs/job-store.ts';
 import type { ModelVersion } from '../registry/index.ts';
 import { type ApiEnv, ApiError, type ApiRoute, honoPath, mountRoute } from '../server/api-route.ts';
@@ -32,6 +37,9 @@ import {
   CONSOLE_API_ERRORS,
   CONSOLE_API_ROUTES,
   type ConsoleApiErrorCode,
+  type consoleAuditSchema,
+  type consoleCatalogueSchema,
+  type consoleConsentListSchema,
   type consoleJobSchema,
   type consoleModelSchema,
 } from './api-schema.ts';
@@ -177,6 +185,103 @@ export function createConsoleApi(options: ConsoleApiOptions): Hono<ConsoleEnv> {
       bank: account.bank ?? null,
       csrf: token,
     });
+  });
+  // The Indicators page's "other parties' features" (console/catalogue.ts): the same roles, the same rows.
+  mountRoute(app, R.catalogue, read('indicators'), () => {
+    const profiles = (source.featureCatalogue?.() ?? [])
+      .filter((p) => p.owner !== source.party)
+      .map((p) => ({
+        owner: p.owner,
+        dataset: p.dataset,
+        rows: p.rows,
+        rateStepBp: p.rateStepBp,
+        receivedFrom: p.receivedFrom,
+        publishedAt: p.publishedAt,
+        receivedAt: p.receivedAt,
+        features: p.features.map((f) => ({
+          name: f.name,
+          description: f.description,
+          type: f.type,
+          coverageBp: f.coverageBp,
+          missingBp: f.missingBp,
+        })),
+      }));
+    return json(200, { profiles } satisfies z.input<typeof consoleCatalogueSchema>);
+  });
+  // The Audit page's verdict and list (pages.ts `auditPage`): the same scope and the same details.
+  mountRoute(app, R.audit, read('audit'), (c, { query }) => {
+    const v = source.audit.verify({ acknowledged: source.acknowledgedBreaks ?? [] });
+    let entries: AuditEntry[];
+    try {
+      entries = [...source.audit.entries(query.kind === undefined ? {} : { kind: query.kind })];
+    } catch {
+      throw new ApiError(
+        'conflict',
+        'some entries do not decode; examine the log with fedscore audit verify',
+      );
+    }
+    const visible = entries
+      .filter((e) => access.canSeeAuditEntry(c.get('session').account, e))
+      .slice(-query.limit)
+      .reverse();
+    return json(200, {
+      chain: {
+        ok: v.ok,
+        entries: v.entries,
+        head: v.head,
+        firstBad: v.firstBad === undefined ? null : { seq: v.firstBad.seq, reason: v.firstBad.reason },
+        acknowledged: [...(v.acknowledged ?? [])],
+      },
+      entries: visible.map((e) => ({
+        seq: e.seq,
+        at: e.at,
+        kind: e.kind,
+        actor: e.actor,
+        dataOwner: e.dataOwner ?? null,
+        purpose: e.purpose ?? null,
+        job: e.job ?? null,
+        enterpriseCount: e.enterpriseCount ?? null,
+        details: Object.fromEntries(
+          Object.entries(e.details ?? {})
+            .map(([k, x]) => [k, String(x)] as const)
+            .filter(([, x]) => x.length <= 80),
+        ),
+      })),
+    } satisfies z.input<typeof consoleAuditSchema>);
+  });
+  // The Consent page's tables (pages.ts `consentPage`): the same scope and fields.
+  mountRoute(app, R.consents, read('consent'), (c, { query }) => {
+    const now = Date.now();
+    const account = c.get('session').account;
+    const records = source.consents
+      .list()
+      .filter((r) => access.canSeeConsent(account, r))
+      .map((r) => ({ r, status: source.consents.status(r, now) }));
+    const counts = new Map<
+      string,
+      { valid: number; expired: number; revoked: number; notYetValid: number }
+    >();
+    for (const { r, status } of records) {
+      const g = counts.get(r.grantee) ?? { valid: 0, expired: 0, revoked: 0, notYetValid: 0 };
+      g[status === 'not_yet_valid' ? 'notYetValid' : status]++;
+      counts.set(r.grantee, g);
+    }
+    return json(200, {
+      byGrantee: [...counts].map(([grantee, g]) => ({ grantee, ...g })),
+      consents: records
+        .filter((x) => query.status === undefined || x.status === query.status)
+        .slice(-query.limit)
+        .reverse()
+        .map(({ r, status }) => ({
+          id: r.id,
+          enterprise: r.enterprise,
+          grantee: r.grantee,
+          purpose: r.purpose,
+          scope: [...r.scope],
+          expiresAt: r.expiresAt,
+          status,
+        })),
+    } satisfies z.input<typeof consoleConsentListSchema>);
   });
   mountRoute(app, R.jobs, read('jobs'), (c, { query }) => {
     const account = c.get('session').account;

@@ -35,11 +35,16 @@ export {
 export type { ConsoleApiErrorCode } from './api-schema.ts';
 export {
   CONSOLE_API_ERRORS,
+  consoleAuditEntrySchema,
+  consoleAuditSchema,
+  consoleCatalogueSchema,
+  consoleConsentListSchema,
   consoleErrorSchema,
   consoleJobListSchema,
   consoleJobSchema,
   consoleModelListSchema,
   consoleModelSchema,
+  consolePublishedProfileSchema,
   consoleSessionSchema,
 } from './api-schema.ts';
 export type {

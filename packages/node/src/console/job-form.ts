@@ -1,6 +1,6 @@
 /**
- * The Jobs page's form of fields (kind, hosts, datasets per party, arbiter, scheme, the kind's training
- * settings, binning): what the fields mean as a job spec. The spec built here is the same object the JSON
+ * The Jobs page's form of fields (kind, hosts, datasets per party, arbiter, scheme and the plaintext
+ * opt-in, the kind's training settings, binning): what the fields mean as a job spec. The spec built here is the same object the JSON
  * text area and the YAML file give, submitted through the same `submitJob` (so validated by
  * `validateJobSpec`); this module only turns text into that object and knows which spec paths each field
  * fills, so that a refusal naming a path is shown next to the field that holds it.
@@ -18,6 +18,7 @@ export const JOB_FORM_FIELDS = {
   data: ['data'],
   arbiter: ['arbiter'],
   scheme: ['train.scheme', 'binning.scheme'],
+  plaintext: ['allowPlaintextScheme'],
   epochs: ['train.maxEpochs'],
   trees: ['secureboost.trees'],
   depth: ['secureboost.depth'],
@@ -50,6 +51,7 @@ export function defaultJobFormValues(party: string, peers: readonly string[]): J
     data: `${party}=loans, ${host}=credit`,
     arbiter: '',
     scheme: 'ckks',
+    plaintext: '',
     epochs: '',
     trees: '',
     depth: '',
@@ -73,7 +75,8 @@ function numberField(text: string | undefined): number | undefined {
 /**
  * The job spec the fields describe, for `guest` (the node's party: a job is submitted to its guest's
  * node). Only the training settings of the chosen kind are used (epochs: hetero-lr; trees and depth:
- * secureboost; rounds: hfl). `data` is `party=dataset` pairs separated by commas; a pair without both
+ * secureboost; rounds: hfl). The plaintext box is the spec's `allowPlaintextScheme` (scheme `none` is
+ * refused without it, and still by any node whose `accept` does not allow it). `data` is `party=dataset` pairs separated by commas; a pair without both
  * halves is refused naming `data`. Everything else is left to `validateJobSpec`.
  */
 export function jobSpecFromFields(v: JobFormValues, guest: string): Record<string, unknown> {
@@ -104,6 +107,7 @@ export function jobSpecFromFields(v: JobFormValues, guest: string): Record<strin
     hosts: list(v['hosts']),
     ...(arbiter !== '' && { arbiter }),
     data,
+    ...(v['plaintext'] === 'on' && { allowPlaintextScheme: true }),
     binning: { enabled: v['binning'] === 'on', scheme },
     train: { scheme, ...(kind === 'hetero-lr' && epochs !== undefined && { maxEpochs: epochs }) },
     ...(kind === 'secureboost' && {

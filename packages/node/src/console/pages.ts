@@ -305,7 +305,9 @@ function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
     'data',
     'Datasets (party=dataset for each data-holding party, comma-separated)',
     html` required`,
-  )}${text('arbiter', 'Arbiter (hetero-lr only; blank: two-party)')}${select('scheme', 'Encryption scheme', JOB_SCHEMES)}${text(
+  )}${text('arbiter', 'Arbiter (hetero-lr only; blank: two-party)')}${select('scheme', 'Encryption scheme', JOB_SCHEMES)}<label for="j-plaintext" class="check"><input type="checkbox" id="j-plaintext" name="plaintext" value="on"${
+    value('plaintext') === 'on' ? html` checked` : html``
+  }${aria('plaintext')}> Allow scheme none (plaintext: debug only; each party's accept must allow it too)</label>${err('plaintext')}${text(
     'epochs',
     'Epochs (hetero-lr)',
     number,

@@ -9,11 +9,16 @@
 import { z } from 'zod';
 import {
   CONSOLE_API_ROUTES,
+  consoleAuditEntrySchema,
+  consoleAuditSchema,
+  consoleCatalogueSchema,
+  consoleConsentListSchema,
   consoleErrorSchema,
   consoleJobListSchema,
   consoleJobSchema,
   consoleModelListSchema,
   consoleModelSchema,
+  consolePublishedProfileSchema,
   consoleSessionSchema,
 } from '../console/api-schema.ts';
 import { CONSOLE_FORM_ROUTES } from '../console/page-schema.ts';
@@ -41,6 +46,11 @@ const COMPONENTS: readonly (readonly [string, z.ZodType])[] = [
   ['Error', errorSchema],
   ['ConsoleError', consoleErrorSchema],
   ['ConsoleSession', consoleSessionSchema],
+  ['PublishedProfile', consolePublishedProfileSchema],
+  ['FeatureCatalogue', consoleCatalogueSchema],
+  ['AuditEntry', consoleAuditEntrySchema],
+  ['AuditLog', consoleAuditSchema],
+  ['ConsentList', consoleConsentListSchema],
   ['Job', consoleJobSchema],
   ['JobList', consoleJobListSchema],
   ['JobSpec', jobSpecSchema],

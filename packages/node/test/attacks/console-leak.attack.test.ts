@@ -13,7 +13,8 @@
  * Weakened configuration: a console that shows a job as "reading the JSON" does today (the job's stored
  * checkpoints, events and registry artifacts serialised whole, read through the same store APIs the
  * console uses): every planted secret is recovered from it. Default: the console is logged in as each
- * role, every page and every linked job, model, comparison and event stream is fetched, and no planted
+ * role, every page and every linked job, model, comparison and event stream is fetched, and every read
+ * of the JSON API (lists, each job and model, the catalogue, the audit log, consents), and no planted
  * secret appears in any byte of any response (headers and bodies).
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -57,6 +58,11 @@ async function crawl(fx: ConsoleFixture, username: string): Promise<string> {
       if (/^\/console\/jobs\/[^/]+$/.test(href)) queue.push(`${href}/events`);
     }
   }
+  // The JSON API's reads (console/api.ts): every list, and each job and model by id.
+  const api = ['/session', '/jobs', '/models', '/catalogue', '/audit', '/consents']
+    .concat(fx.jobs.list().map((j) => `/jobs/${encodeURIComponent(j.id)}`))
+    .concat(fx.models.list().map((m) => `/models/${encodeURIComponent(m.ref)}`));
+  for (const path of api) captured.push((await c.request(`/console/api${path}`)).body);
   // The comparison form's every pair.
   const refs = fx.models.list().map((m) => m.ref);
   for (const a of refs) {
