@@ -39,6 +39,7 @@ import {
   type SecureBoostPublishOutcome,
   stageOf,
 } from '@fedscore/pipeline';
+import type { CreditRules } from '@fedscore/scoring';
 import type { PackedProductOffload, PartyFeatures } from '@fedscore/vfl';
 import { enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentFilterResult } from '../consent/index.ts';
@@ -49,7 +50,8 @@ import { HFL_JOB_KIND } from './hfl-spec.ts';
 import type { JobStore } from './job-store.ts';
 import { registerSecureBoostModel } from './secureboost.ts';
 import { SECUREBOOST_JOB_KIND } from './secureboost-spec.ts';
-import type { JobSpec, StageName } from './spec.ts';
+import { type JobSpec, type StageName, TREE_SCORE_JOB_KIND } from './spec.ts';
+import { scoringModelPart } from './tree-score.ts';
 
 export type {
   BinningCheckpoint,
@@ -99,8 +101,10 @@ export interface StageContext {
   readonly he?: HeAcceptance;
   /** Where the train stage's packed products run (config `queue: pgboss`). */
   readonly offload?: PackedProductOffload;
-  /** Where publish registers the model (absent: files only). */
+  /** Where publish registers the model (absent: files only); a scoring job reads its model part here. */
   readonly models?: ModelRegistry;
+  /** A scoring job's guest: credit rules for bands and lines (config `scoring.api.rules`). */
+  readonly creditRules?: CreditRules;
   /** Test-only fault injection (`fault.ts`). */
   readonly testFault?: TestFault;
 }
@@ -136,8 +140,13 @@ export async function runStageRole(stage: StageName, ctx: StageContext): Promise
     ...(ctx.psiPolicy !== undefined && { psiPolicy: ctx.psiPolicy }),
     ...(ctx.he !== undefined && { he: ctx.he }),
     ...(ctx.offload !== undefined && { offload: ctx.offload }),
+    ...(ctx.spec.kind === TREE_SCORE_JOB_KIND && {
+      scoringModel: () => scoringModelPart(ctx),
+      ...(ctx.creditRules !== undefined && ctx.party === ctx.spec.guest && { creditRules: ctx.creditRules }),
+    }),
   });
   if (stage !== 'publish') return output;
+  if (ctx.spec.kind === TREE_SCORE_JOB_KIND) return output;
   if (ctx.spec.kind === HFL_JOB_KIND) return registerHflModel(ctx, output as HflPublishOutcome);
   if (ctx.spec.kind === SECUREBOOST_JOB_KIND) {
     return registerSecureBoostModel(
