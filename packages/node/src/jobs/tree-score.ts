@@ -8,14 +8,22 @@
  * (runner.ts, the align stage).
  */
 import { FedscoreError } from '@fedscore/core';
-import type { StageContext } from './stages.ts';
+import type { ModelRegistry } from '../registry/index.ts';
+import type { JobSpec } from './spec.ts';
+
+/** What reading the model part needs of a stage's context (stages.ts `StageContext`). */
+export interface ScoringModelContext {
+  readonly spec: JobSpec;
+  readonly party: string;
+  readonly models?: ModelRegistry | undefined;
+}
 
 /**
  * This party's part of the job's model: the newest live `secureboost` version with the job's
  * `scoring.modelId` whose descriptor names the job's guest and hosts (a model trained with other
  * parties is refused naming `scoring.modelId`).
  */
-export function scoringModelPart(ctx: Pick<StageContext, 'spec' | 'models' | 'party'>): string {
+export function scoringModelPart(ctx: ScoringModelContext): string {
   const modelId = ctx.spec.scoring?.modelId;
   const field = 'scoring.modelId';
   if (modelId === undefined) {
