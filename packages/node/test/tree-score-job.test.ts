@@ -17,6 +17,9 @@
  *   - capture: every byte any node received during the job is searched for every threshold of both
  *     hosts' splits (float64 in both byte orders, and as text when long): none is found (positive
  *     control: each host's model file holds its own thresholds as text);
+ *   - a host whose aligned records include one its bins cannot place (a value missing where training had
+ *     none) fails the job with `unusable_record` and the count, naming no feature (the guest sees the
+ *     job's error);
  *   - the spec: a scoring job without `scoring.modelId`, with purpose `training`, or naming a model
  *     trained by other hosts is refused with a typed error naming the field.
  */
@@ -73,6 +76,8 @@ describe("a 'secureboost-score' job with a model of two hosts", () => {
   const noConsent: string[] = [];
   const captured: { to: Party; peer: string | undefined; bytes: Buffer }[] = [];
   let capturing = false;
+  /** The tax feature blanked for one enterprise in tax's second dataset. */
+  let badFeature = '';
 
   beforeAll(async () => {
     cluster = await NodeCluster.create({
@@ -152,6 +157,21 @@ describe("a 'secureboost-score' job with a model of two hosts", () => {
           })),
       );
     }
+    // A copy of tax's file in which one consented aligned enterprise lost a value of a feature whose
+    // training values had none missing: tax's bins cannot place that record.
+    const taxFeatures = hostFeatures[1]!;
+    badFeature = hostModels[1]!.features.find(
+      (name) => !taxFeatures.columns[taxFeatures.names.indexOf(name)]!.some((x) => Number.isNaN(x)),
+    )!;
+    const lines = readFileSync(files.tax, 'utf8').split('\n');
+    const col = lines[0]!.split(',').indexOf(badFeature);
+    const at = lines.findIndex((l) => normalizeUscc(l.split(',')[0]!) === aligned[5]);
+    expect(col > 0 && at > 0).toBe(true);
+    const cells = lines[at]!.split(',');
+    cells[col] = '';
+    lines[at] = cells.join(',');
+    const badTax = join(dir, 'tax-bad.csv');
+    writeFileSync(badTax, lines.join('\n'));
     const onInbound = (to: Party) => (e: { peer: string | undefined; bytes: Uint8Array }) => {
       if (capturing) captured.push({ to, peer: e.peer, bytes: Buffer.from(e.bytes) });
     };
@@ -166,7 +186,12 @@ describe("a 'secureboost-score' job with a model of two hosts", () => {
           onInbound: onInbound('government'),
           config: { data: { credit: { path: files.government, id: ID_COLUMN } } },
         },
-        tax: { onInbound: onInbound('tax'), config: { data: { tax: { path: files.tax, id: ID_COLUMN } } } },
+        tax: {
+          onInbound: onInbound('tax'),
+          config: {
+            data: { tax: { path: files.tax, id: ID_COLUMN }, 'tax-bad': { path: badTax, id: ID_COLUMN } },
+          },
+        },
       },
     );
     const descriptor = JSON.stringify({ modelId, guest: 'bank', hosts: [...HOSTS] });
@@ -295,6 +320,17 @@ describe("a 'secureboost-score' job with a model of two hosts", () => {
     expect(field(spec('bad-2', { consent: { purpose: 'training' } }))).toBe('consent.purpose');
     expect(field({ ...spec('bad-3'), kind: 'secureboost' })).toBe('scoring');
   });
+
+  it("a host record the model's bins cannot place fails the job with unusable_record, naming no feature", async () => {
+    nodes.bank.submit(spec('score-3', { data: { bank: 'loans', government: 'credit', tax: 'tax-bad' } }));
+    const done = await nodes.bank.runner.waitFor('score-3', 120_000);
+    expect(done.status).toBe('failed');
+    expect(done.error?.code).toBe('unusable_record');
+    expect(done.error?.message).toMatch(/tax: .*: 1 aligned record\(s\)/);
+    expect(JSON.stringify(done.error)).not.toContain(badFeature);
+    // The failure reached the guest after psi, without any scores.
+    expect(nodes.bank.jobs.checkpoint('score-3', 'evaluate')).toBeUndefined();
+  }, 150_000);
 
   it('a model trained with other hosts is refused naming scoring.modelId', async () => {
     nodes.bank.submit(spec('score-2', { hosts: ['tax', 'government'] }));

@@ -133,6 +133,7 @@ const FATAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'csv_schema',
   'duplicate_id',
   'missing_value',
+  'unusable_record',
   'invalid_uscc',
   'he_insecure_params',
   'consent',

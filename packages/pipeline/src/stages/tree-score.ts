@@ -27,13 +27,20 @@
 import { FedscoreError } from '@fedscore/core';
 import {
   type CreditRules,
+  hostRecordUsable,
   TREE_SCORING_PROTOCOL,
   TREE_SCORING_VERSION,
   TreeScoringGuest,
   TreeScoringHost,
   treeScores,
 } from '@fedscore/scoring';
-import { parseGuestModel, parseHostModel } from '@fedscore/vfl';
+import {
+  applyBins,
+  type PartyFeatures,
+  parseGuestModel,
+  parseHostModel,
+  type SecureBoostHostModel,
+} from '@fedscore/vfl';
 import type { PsiCheckpoint } from '../checkpoints.ts';
 import { type PartyRole, type StageContext, stageSession } from '../context.ts';
 import { NODE_PROTOCOL_VERSION, PUBLISH_PROTOCOL } from '../messages.ts';
@@ -108,14 +115,47 @@ export async function treeScoreStage(ctx: StageContext, role: PartyRole): Promis
     throw new FedscoreError('invalid_argument', 'a scoring job has no arbiter', { field: 'arbiter' });
   }
   const model = parseHostModel(modelText(ctx));
+  const features = partyFeatures(table, psi.rows, model.features);
+  checkUsable(ctx, model, features);
   const r = await new TreeScoringHost({
     session,
     guest: ctx.spec.guest,
     model,
-    features: partyFeatures(table, psi.rows, model.features),
+    features,
     logger: ctx.logger,
   }).run();
   return { rows: r.records, modelId: model.modelId };
+}
+
+/**
+ * A host's aligned records must all be placeable by its bins (the private path scores the aligned rows
+ * together: one row it cannot place fails the run). Otherwise an `unusable_record` error with their
+ * count, naming no feature and no value (the binning's own error would name the host's feature, and a
+ * job's failure reaches the guest).
+ */
+function checkUsable(ctx: StageContext, model: SecureBoostHostModel, features: PartyFeatures): void {
+  try {
+    applyBins(features, model.bins);
+    return;
+  } catch {
+    // Count the rows below.
+  }
+  const rows = features.columns[0]?.length ?? 0;
+  let unusable = 0;
+  for (let i = 0; i < rows; i++) {
+    if (
+      !hostRecordUsable(
+        model,
+        Float64Array.from(features.columns, (c) => c[i]!),
+      )
+    )
+      unusable++;
+  }
+  throw new FedscoreError(
+    'unusable_record',
+    `${unusable} aligned record(s) hold a value this host's model cannot place (missing where training had none)`,
+    { field: `data.${ctx.party}` },
+  );
 }
 
 /** Stage `publish` of a scoring job: the guest's scores file. */
