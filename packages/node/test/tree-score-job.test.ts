@@ -17,6 +17,9 @@
  *   - capture: every byte any node received during the job is searched for every threshold of both
  *     hosts' splits (float64 in both byte orders, and as text when long): none is found (positive
  *     control: each host's model file holds its own thresholds as text);
+ *   - the bank node restarted with `scoring.api.rules`: a second job's scores file carries each
+ *     enterprise's band and line, equal to the scoring package's `decideCredit` on its points with its
+ *     turnover from the bank's own file (several bands occur);
  *   - a host whose aligned records include one its bins cannot place (a value missing where training had
  *     none) fails the job with `unusable_record` and the count, naming no feature (the guest sees the
  *     job's error);
@@ -28,9 +31,10 @@ import { join } from 'node:path';
 import { normalizeUscc, type Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
-import { type PartyNode, partyFeatures, validateJobSpec } from '@fedscore/node';
+import { createApiToken, type PartyNode, partyFeatures, validateJobSpec } from '@fedscore/node';
 import { NodeCluster } from '@fedscore/node/testing';
 import type { TreeScoreCheckpoint } from '@fedscore/pipeline';
+import { decideCredit, parseCreditRules } from '@fedscore/scoring';
 import {
   predictSecureBoost,
   type SecureBoostHostModel,
@@ -43,6 +47,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const PARTIES = ['bank', 'government', 'tax'] as const;
 type Party = (typeof PARTIES)[number];
 const HOSTS = ['government', 'tax'] as const;
+
+const RULES = `format: fedscore.credit-rules
+version: 1
+figures: { revenue: account_turnover_12m }
+rounding: 10000
+baseRateBp: 435
+bands:
+  - { name: A, minScore: 600, revenueMultiple: 0.3, maxLine: 5000000, rateDiscountBp: 20 }
+  - { name: B, minScore: 570, revenueMultiple: 0.2, maxLine: 2000000 }
+  - { name: C, minScore: 540, revenueMultiple: 0.1, maxLine: 500000 }
+  - { name: D, approve: false }
+`;
 
 function float64Patterns(x: number): Buffer[] {
   const le = Buffer.alloc(8);
@@ -78,6 +94,8 @@ describe("a 'secureboost-score' job with a model of two hosts", () => {
   let capturing = false;
   /** The tax feature blanked for one enterprise in tax's second dataset. */
   let badFeature = '';
+  let bankTable: Table;
+  let bankFile = '';
 
   beforeAll(async () => {
     cluster = await NodeCluster.create({
@@ -86,7 +104,8 @@ describe("a 'secureboost-score' job with a model of two hosts", () => {
     });
     const dir = join(cluster.dir, 'data');
     const w = await writePopulation({ enterprises: 400, bankCustomers: 300, seed: 31 }, dir);
-    const bankTable = await readCsvFile(w.bank.path, {
+    bankFile = w.bank.path;
+    bankTable = await readCsvFile(w.bank.path, {
       idColumn: ID_COLUMN,
       labelColumn: DEFAULT_LABEL_COLUMN,
       impute: 'keep',
@@ -331,6 +350,48 @@ describe("a 'secureboost-score' job with a model of two hosts", () => {
     // The failure reached the guest after psi, without any scores.
     expect(nodes.bank.jobs.checkpoint('score-3', 'evaluate')).toBeUndefined();
   }, 150_000);
+
+  it("with the bank node's scoring.api.rules the scores file carries each enterprise's band and line", async () => {
+    const rulesFile = join(cluster.dir, 'rules.yaml');
+    writeFileSync(rulesFile, RULES);
+    const bankData = { loans: { path: bankFile, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } };
+    await cluster.stop(nodes.bank);
+    nodes.bank = await cluster.start('bank', {
+      config: {
+        data: bankData,
+        scoring: {
+          api: {
+            listen: '127.0.0.1:0',
+            government: 'government',
+            model: 'sme-trees@production',
+            mode: 'exact',
+            rules: rulesFile,
+            tokens: [createApiToken('risk-engine-test').entry],
+          },
+        },
+      },
+    });
+    nodes.bank.submit(spec('score-4'));
+    const done = await nodes.bank.runner.waitFor('score-4', 300_000);
+    expect(done.status, JSON.stringify(done.error)).toBe('done');
+    const text = readFileSync(join(cluster.stateDir('bank'), 'models', 'score-4', 'scores.csv'), 'utf8');
+    const [header, ...lines] = text.trim().split('\n');
+    expect(header).toBe('id,log_odds,pd,score,band,line');
+    const rules = parseCreditRules(RULES);
+    const turnover = bankTable.columns.find((c) => c.name === 'account_turnover_12m')!;
+    const rowOf = new Map(bankTable.ids.map((id, i) => [normalizeUscc(id), i]));
+    const bands = new Set<string>();
+    for (const l of lines) {
+      const [id, , , points, band, line] = l.split(',');
+      const i = rowOf.get(normalizeUscc(id!))!;
+      const revenue =
+        turnover.kind === 'numeric' && !Number.isNaN(turnover.values[i]!) ? turnover.values[i]! : null;
+      const want = decideCredit(rules, Number(points), { account_turnover_12m: revenue });
+      expect([band, Number(line)]).toEqual([want.band ?? '', want.line]);
+      bands.add(band!);
+    }
+    expect(bands.size).toBeGreaterThan(1);
+  }, 360_000);
 
   it('a model trained with other hosts is refused naming scoring.modelId', async () => {
     nodes.bank.submit(spec('score-2', { hosts: ['tax', 'government'] }));
