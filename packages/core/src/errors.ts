@@ -51,6 +51,7 @@ export const ERROR_CODES = [
   'rate_limited', // too many requests for one (requester, subject) in a short window: retry later
   'consent_missing', // the data owner refuses one request: the subject has not authorized this requester's use
   'model_unavailable', // the serving party does not serve the named model to this requester
+  'unusable_record', // the data owner holds a record of the subject that its model part cannot use (e.g. a value missing where training had none)
   'checkpoint', // a training checkpoint that is corrupt, of another format version, or made for another run, party or data
   'insecure_rng', // a secret (mask, noise, key) asked to come from a non-cryptographic generator
   'privacy_floor', // a peer's plan asks for less privacy than this party's floor (e.g. mask bits)

@@ -45,7 +45,12 @@ import {
   type Table,
 } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
-import { buildSelfEstimateCompactModel, parseCreditRules, parseScorecard } from '@fedscore/scoring';
+import {
+  buildSelfEstimateCompactModel,
+  type CreditRules,
+  parseCreditRules,
+  parseScorecard,
+} from '@fedscore/scoring';
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { CatalogueService, type PublicationResult, profileOwnDatasets } from './catalogue/index.ts';
 import {
@@ -363,8 +368,29 @@ export class PartyNode {
       queue = await NodeQueue.open(config.queue, jobs, logger, options.env ?? process.env);
       opened.push(() => queue?.close());
     }
+    // A scoring job's guest turns its scores into bands and lines under the scoring API's rules.
+    const rulesPath = config.scoring.api?.rules;
+    let creditRules: CreditRules | undefined;
+    if (rulesPath !== undefined) {
+      let text: string;
+      try {
+        text = readFileSync(rulesPath, 'utf8');
+      } catch (e) {
+        throw new FedscoreError(
+          'io',
+          `cannot read scoring.api.rules (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+          {
+            file: rulesPath,
+            field: 'scoring.api.rules',
+            cause: e,
+          },
+        );
+      }
+      creditRules = parseCreditRules(text, rulesPath);
+    }
     const runner = new JobRunner({
       ...(queue !== undefined && { offload: queue.offload, binSumOffload: queue.binSums }),
+      ...(creditRules !== undefined && { creditRules }),
       party: config.party,
       transport,
       jobs,

@@ -18,7 +18,10 @@
  *     `<requestId>:<i>`; a bad applicant refuses the whole batch with 400 naming `applicants[i].<field>`
  *     and the government is not asked anything;
  *   - bad requests are 400 naming the field (a missing and an unknown feature); the government's
- *     refusals are 403 consent_missing and 404 no_record, each one audit entry per node;
+ *     refusals are 403 consent_missing and 404 no_record, each one audit entry per node; a record the
+ *     government holds with a value missing where training had none (its file edited after training)
+ *     is 422 unusable_record, one `access_refused` entry with that outcome per node (no data_use),
+ *     naming neither the feature nor the value;
  *   - warm start: a bank node restarted with the model registered opens its tree session at start (the
  *     government holds it before any request), and the first request uses it (no second session);
  *   - the `allowExactMode` gate: a government whose config does not set it (the default) refuses the tree
@@ -32,6 +35,7 @@
  *     government's model file holds them). The bank received only scoring.tree replies (no bitmap of
  *     the plain flow's `secureboost-predict` steps is ever sent).
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { generateUniqueUsccs, normalizeUscc, seededRng, type Table } from '@fedscore/core';
 import { type PartyNode, partyFeatures, scoreBatchResponseSchema, scoreResponseSchema } from '@fedscore/node';
 import { waitUntil } from '@fedscore/node/testing';
@@ -95,6 +99,8 @@ describe('scoring API with a SecureBoost model', () => {
   let capturing = false;
   const captured: Buffer[] = [];
   const noConsent: string[] = [];
+  /** An aligned enterprise whose government record loses one value after training (set in beforeAll). */
+  const unusable = { id: '', feature: '' };
   const unknownToGov = normalizeUscc(generateUniqueUsccs(seededRng('trees-not-at-gov'), 1)[0]!);
   const sd = treeFloodingStdDev(TREE_SESSION_ROUNDS);
   const TOLERANCE_LOGIT = 6 * sd + 1e-9;
@@ -126,6 +132,7 @@ describe('scoring API with a SecureBoost model', () => {
     const govTable = pair.govTable;
     const { bankRows } = pair;
     aligned = pair.aligned;
+    unusable.id = aligned[40]!;
     const guestFeatures = partyFeatures(
       bankTable,
       bankTable.columns.map((c) => c.name),
@@ -156,6 +163,20 @@ describe('scoring API with a SecureBoost model', () => {
       reference.set(id, plain.margins[k]!);
     });
     noConsent.push(aligned[1]!);
+    // One enterprise's record at the government loses a value its training row had, of a feature
+    // whose training values had none missing: the host model's bins cannot place it.
+    const j = host.features.findIndex(
+      (name, k) => !name.includes('=') && !hostFeatures.columns[k]!.some((x) => Number.isNaN(x)),
+    );
+    unusable.feature = host.features[j]!;
+    const lines = readFileSync(pair.files.government, 'utf8').split('\n');
+    const col = lines[0]!.split(',').indexOf(unusable.feature);
+    const at = lines.findIndex((l) => normalizeUscc(l.split(',')[0]!) === unusable.id);
+    expect(col > 0 && at > 0).toBe(true);
+    const cells = lines[at]!.split(',');
+    cells[col] = '';
+    lines[at] = cells.join(',');
+    writeFileSync(pair.files.government, lines.join('\n'));
     const onInbound = (e: { bytes: Uint8Array }) => {
       if (capturing) captured.push(Buffer.from(e.bytes));
     };
@@ -301,6 +322,7 @@ describe('scoring API with a SecureBoost model', () => {
     for (const node of [nodes.bank, nodes.government]) {
       const entries = [...node.audit.entries({})].filter((e) => e.details?.requestId === requestId);
       expect(entries.map((e) => e.kind)).toEqual(['access_refused']);
+      expect(entries[0]!.details?.outcome).toBe('no_record');
       // No score, probability or feature in the audit entry.
       expect(
         entries.every(
@@ -308,6 +330,24 @@ describe('scoring API with a SecureBoost model', () => {
         ),
       ).toBe(true);
     }
+    // A record the government holds but its bins cannot place: 422 unusable_record, not no_record,
+    // audited as such on both nodes (the government's entry names the consent that covered the
+    // lookup; no data_use), naming neither the feature nor the value.
+    r = await post({ applicant: unusable.id, features: featuresOf(unusable.id) });
+    expect(r.status, JSON.stringify(r.json)).toBe(422);
+    expect((r.json.error as { code: string }).code).toBe('unusable_record');
+    expect(JSON.stringify(r.json)).not.toContain(unusable.feature);
+    // No value either: the message is fixed text without a digit.
+    expect((r.json.error as { message: string }).message).not.toMatch(/\d/);
+    const unusableId = (r.json.error as { requestId: string }).requestId;
+    for (const node of [nodes.bank, nodes.government]) {
+      const entries = auditOf(node, unusableId);
+      expect(entries.map((e) => [e.kind, e.details?.outcome])).toEqual([
+        ['access_refused', 'unusable_record'],
+      ]);
+      expect(JSON.stringify(entries)).not.toContain(unusable.feature);
+    }
+    expect(auditOf(nodes.government, unusableId)[0]!.consentRef).toBeDefined();
   }, 120_000);
 
   it('scores a batch: each applicant its own answer and audit; a bad one refuses the batch', async () => {

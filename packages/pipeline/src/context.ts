@@ -13,6 +13,7 @@ import {
   type Table,
 } from '@fedscore/core';
 import type { PsiIdKindChoice } from '@fedscore/psi';
+import type { CreditRules } from '@fedscore/scoring';
 import type {
   BinSumOffload,
   HeteroLrHyperparams,
@@ -184,6 +185,13 @@ export interface StageContext {
   readonly onSecAggStep?: (round: number, step: HflSecAggStep) => Promise<void> | void;
   /** Where this party's ids come from, for PSI's error locations (in-process: the CSV and its lines). */
   readonly idSource?: IdSource;
+  /**
+   * A scoring job (stages/tree-score.ts): this party's own part of the model the job names (the text
+   * of its model file; the node reads it from its registry). Absent in a training job.
+   */
+  readonly scoringModel?: () => string;
+  /** A scoring job's guest: the credit rules its scores become bands and lines under (absent: none). */
+  readonly creditRules?: CreditRules;
 }
 
 /** A party's id column as read, for error locations. */

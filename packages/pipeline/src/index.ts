@@ -100,6 +100,7 @@ export {
   SECUREBOOST_PIPELINE,
   stageOf,
   stagePartiesOf,
+  TREE_SCORE_PIPELINE,
 } from './registry.ts';
 export { admitSubmittedIds } from './stages/align.ts';
 export type {
@@ -147,4 +148,12 @@ export {
   secureBoostKeyFor,
 } from './stages/secureboost.ts';
 export { MASK_SEED_SECRET, maskKeyFor } from './stages/train.ts';
+export type { TreeScoreCheckpoint, TreeScorePublishOutcome } from './stages/tree-score.ts';
+export {
+  TREE_SCORE_KIND,
+  TREE_SCORE_PUBLISH_STAGE,
+  TREE_SCORE_STAGE,
+  treeScorePublishStage,
+  treeScoreStage,
+} from './stages/tree-score.ts';
 export type { EpochCheckpoint, PipelineStore } from './store.ts';

@@ -43,6 +43,7 @@ import {
   SECUREBOOST_TRAIN_STAGE,
 } from './stages/secureboost.ts';
 import { trainHeteroLrStage } from './stages/train.ts';
+import { TREE_SCORE_KIND, TREE_SCORE_PUBLISH_STAGE, TREE_SCORE_STAGE } from './stages/tree-score.ts';
 
 export type { ModelPipeline, StageDef, StageRun } from './stage-def.ts';
 
@@ -108,8 +109,18 @@ export const SECUREBOOST_PIPELINE: ModelPipeline = {
   stages: [ALIGN_STAGE, SECUREBOOST_TRAIN_STAGE, SECUREBOOST_EVALUATE_STAGE, SECUREBOOST_PUBLISH_STAGE],
 };
 
+/**
+ * A portfolio scoring job with a SecureBoost model (stages/tree-score.ts): psi (no labels, no hold-out)
+ * -> evaluate (`scoring.tree`'s private path over the aligned rows) -> publish (the guest's scores).
+ */
+export const TREE_SCORE_PIPELINE: ModelPipeline = {
+  model: TREE_SCORE_KIND,
+  stages: [ALIGN_STAGE, TREE_SCORE_STAGE, TREE_SCORE_PUBLISH_STAGE],
+};
+
 const pipelines = new Map<string, ModelPipeline>([
   [HETERO_LR_PIPELINE.model, HETERO_LR_PIPELINE],
+  [TREE_SCORE_PIPELINE.model, TREE_SCORE_PIPELINE],
   [HFL_PIPELINE.model, HFL_PIPELINE],
   [SECUREBOOST_PIPELINE.model, SECUREBOOST_PIPELINE],
 ]);

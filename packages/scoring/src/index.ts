@@ -145,6 +145,7 @@ export {
   REQUEST_ID_PATTERN,
   SCORE_REPLY_NO_RECORD,
   SCORE_REPLY_REFUSALS,
+  SCORE_REPLY_UNUSABLE_RECORD,
   SCORING_VERSION,
   SELF_ESTIMATE_FORM,
   SELF_ESTIMATE_KEYS,
@@ -196,8 +197,14 @@ export type { TreeGuestContributions } from './tree-reasons.ts';
 export { treeGuestContributions } from './tree-reasons.ts';
 export type {
   TreeBatchItem,
+  TreeLookupAnswer,
   TreeLookupRequest,
   TreeScoringBankOptions,
   TreeScoringGovernmentOptions,
 } from './tree-session.ts';
-export { TREE_SESSION_ROUNDS, TreeScoringBank, TreeScoringGovernment } from './tree-session.ts';
+export {
+  hostRecordUsable,
+  TREE_SESSION_ROUNDS,
+  TreeScoringBank,
+  TreeScoringGovernment,
+} from './tree-session.ts';

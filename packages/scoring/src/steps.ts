@@ -24,9 +24,11 @@ export const SCORING_VERSION = 1;
  * scoring API (tree-layout.max_rounds, then rounds of tree-request / tree-reply naming their applicants)
  * and models of several hosts (the leaf-weight ciphertext passes through every host in turn); version 3
  * adds band mode to the session mode (tree-layout.band_thresholds K: K blinded blocks per applicant), a
- * host of version 2 would have answered such a session with scores, so the version says it.
+ * host of version 2 would have answered such a session with scores, so the version says it; version 4
+ * adds the `unusable_record` answer (a record the host's bins cannot place, which version 3 answered as
+ * `no_record`; a version-3 guest would reject the new value).
  */
-export const TREE_SCORING_VERSION = 3;
+export const TREE_SCORING_VERSION = 4;
 /**
  * Version of "scoring.online" (its own since version 2): version 2 carries the encrypted partial score
  * inside score-request and the joint result inside score-reply, 2 envelopes per score instead of 4;
@@ -127,6 +129,12 @@ export const SCORE_REPLY: StepDef<ScoreReplyMessage> = protoStep('score-reply', 
 
 /** `score-reply.error` when the government holds no record of the applicant (the bank gets `found: false`). */
 export const SCORE_REPLY_NO_RECORD = 'no_record';
+/**
+ * `tree-reply.errors` (version 4) when the host holds a record of the applicant that its model's bins
+ * cannot place (a value missing where training had none): the bank gets a typed `unusable_record`
+ * refusal, distinct from no record. It names no feature and no value.
+ */
+export const SCORE_REPLY_UNUSABLE_RECORD = 'unusable_record';
 /**
  * The other `score-reply.error` values: refusals, each the `FedscoreError` code the bank raises. In the
  * order the government decides them: the session's mode or threshold count is not served
@@ -293,7 +301,12 @@ export const TREE_REQUEST: StepDef<TreeRequestMessage> = protoStep(
 );
 
 /** The errors a tree-reply may carry per applicant ('' = scored). */
-export const TREE_REPLY_ERRORS = ['', SCORE_REPLY_NO_RECORD, ...SCORE_REPLY_REFUSALS] as const;
+export const TREE_REPLY_ERRORS = [
+  '',
+  SCORE_REPLY_NO_RECORD,
+  SCORE_REPLY_UNUSABLE_RECORD,
+  ...SCORE_REPLY_REFUSALS,
+] as const;
 
 /** Host -> guest, per round: an error per applicant and, when any is scored, one ciphertext. */
 export const TREE_REPLY: StepDef<TreeReplyMessage> = protoStep('tree-reply', fedscore.scoring.TreeReply, {

@@ -13,9 +13,10 @@
  *   per round of n <= floor(8192 / B) applicants, at most R rounds:
  *   3. G -> H  tree-request  the applicants' USCCs and request ids, and Enc(c): applicant i's block
  *                            c[i B + t L + s] = w(t, s) a_i(t, s) (its guest-reachable leaf weights)
- *   4. H -> G  tree-reply    per applicant '' (scored), 'no_record' or a refusal (consent, quota, rate,
- *                            model, policy; decided by the host's `lookup` before any of its data is
- *                            read); when one is scored, Enc(sum per block of c . b + e) as in tree.ts,
+ *   4. H -> G  tree-reply    per applicant '' (scored), 'no_record', 'unusable_record' (a record the
+ *                            host's bins cannot place: a value missing where training had none; version
+ *                            4) or a refusal (consent, quota, rate, model, policy; decided by the host's
+ *                            `lookup` before any of its data is read); when one is scored, Enc(sum per block of c . b + e) as in tree.ts,
  *                            where b is 0 on the whole block of an applicant not scored
  *   last: G -> H tree-request with close = true
  *
@@ -75,6 +76,7 @@ import { DEFAULT_RHO_BITS, type OnlineBatchOutcome } from './online.ts';
 import {
   SCORE_REPLY_NO_RECORD,
   SCORE_REPLY_REFUSALS,
+  SCORE_REPLY_UNUSABLE_RECORD,
   type ScoreRefusal,
   TREE_CONTEXT,
   TREE_LAYOUT,
@@ -311,6 +313,16 @@ export class TreeScoringBank {
       const applicant = it.applicant;
       const error = errors[i]!;
       if (error === SCORE_REPLY_NO_RECORD) return { ok: true, score: { applicant, found: false } };
+      if (error === SCORE_REPLY_UNUSABLE_RECORD) {
+        return {
+          ok: false,
+          error: new FedscoreError(
+            'unusable_record',
+            "the host holds a record of this applicant that the model's bins cannot place",
+            { field: 'tree-reply.errors' },
+          ),
+        };
+      }
       if (error !== '') {
         const code = SCORE_REPLY_REFUSALS.find((x) => x === error)!;
         return {
@@ -369,6 +381,26 @@ function checkThresholds(model: SecureBoostGuestModel, thresholds: readonly numb
   });
 }
 
+/** What the host's `lookup` answers for one applicant (module comment of `TreeScoringGovernmentOptions`). */
+export type TreeLookupAnswer =
+  | ArrayLike<number>
+  | ScoreRefusal
+  | typeof SCORE_REPLY_UNUSABLE_RECORD
+  | undefined;
+
+/**
+ * Whether the host model's bins can place one record (its values in the model's `features` order, NaN:
+ * missing): false for a value missing where training had none (no missing bin), or a wrong length.
+ */
+export function hostRecordUsable(model: SecureBoostHostModel, values: ArrayLike<number>): boolean {
+  try {
+    applyBins(rowFeatures(model, [values]), model.bins);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** One applicant of a round, as the host's `lookup` is asked about it. */
 export interface TreeLookupRequest {
   readonly applicant: string;
@@ -389,12 +421,14 @@ export interface TreeScoringGovernmentOptions {
   ) => Promise<SecureBoostHostModel | ScoreRefusal>;
   /**
    * Per round: each applicant's feature values in the model's `features` order (NaN: missing), or
-   * undefined (no record), or a refusal code. Asked once per round, with every applicant of it.
+   * undefined (no record), `unusable_record` (a record `hostRecordUsable` refuses; the node decides it
+   * itself so that its audit entry says so), or a refusal code. Asked once per round, with every
+   * applicant of it. Values the model's bins cannot place are answered `unusable_record` all the same.
    */
   readonly lookup: (
     requests: readonly TreeLookupRequest[],
     model: SecureBoostHostModel,
-  ) => Promise<readonly (ArrayLike<number> | ScoreRefusal | undefined)[]>;
+  ) => Promise<readonly TreeLookupAnswer[]>;
   /** Flooding noise (cryptographic only). Default `cryptoRng()`. */
   readonly rng?: CryptoRng;
   /** Skip the block-start selector (the attack test only: attacks/tree-path.attack.test.ts). */
@@ -517,14 +551,11 @@ export class TreeScoringGovernment {
             else if (a !== undefined) found.push({ i, values: a });
           });
           // A record whose values the model's bins cannot place (a missing value where training had
-          // none) is no usable record.
+          // none) is an unusable record, told apart from no record (it names no feature or value).
           found = found.filter((f) => {
-            try {
-              applyBins(rowFeatures(served, [f.values]), served.bins);
-              return true;
-            } catch {
-              return false;
-            }
+            if (hostRecordUsable(served, f.values)) return true;
+            errors[f.i] = SCORE_REPLY_UNUSABLE_RECORD;
+            return false;
           });
           for (const f of found) errors[f.i] = '';
         }

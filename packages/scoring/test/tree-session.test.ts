@@ -5,8 +5,10 @@
  * vfl's plain federated prediction (`predictSecureBoost`) as the independent reference:
  *   - two rounds of one session (4 applicants, then 2, named by id; the host looks each up): every scored
  *     applicant within 6 sd of the session's flooding (`treeFloodingStdDev(maxRounds)`) of the plain
- *     score; in the same round an applicant the host has no record of is `found: false` and one it
- *     refuses (`consent_missing`) is a typed refusal, their blocks decrypting to noise only;
+ *     score; in the same round an applicant the host has no record of is `found: false`, one whose
+ *     record has a value missing where training had none is `unusable_record` (version 4; it was
+ *     `found: false` before), and one it refuses (`consent_missing`) is a typed refusal, their blocks
+ *     decrypting to noise only;
  *   - a model the host does not serve (`modelFor` answers `policy_refused`) refuses every applicant of
  *     every round, and the host's lookup is never asked (no data read);
  *   - the declared budget: a bank with maxRounds 1 refuses a second round itself, and a host receiving a
@@ -145,7 +147,7 @@ describe('scoring.tree session mode', () => {
     return { ...out, lookups };
   };
 
-  it('rounds of named applicants score as the plain prediction; no record and refusals per applicant', async () => {
+  it('rounds of named applicants score as the plain prediction; no record, unusable record and refusals per applicant', async () => {
     const consentless = ids[4]!;
     const r = await session({
       rounds: [
@@ -156,6 +158,8 @@ describe('scoring.tree session mode', () => {
         const k = ids.indexOf(applicant);
         if (applicant === consentless) return 'consent_missing';
         if (k === 2) return undefined;
+        // A record with a value missing where training had none: the bins cannot place it.
+        if (k === 3) return Float64Array.of(Number.NaN, pop.host.columns[1]![TRAIN + 3]!);
         return row(pop.host, TRAIN + k);
       },
     });
@@ -167,6 +171,11 @@ describe('scoring.tree session mode', () => {
       const o = flat[j]!;
       if (k === 2) {
         expect(o).toEqual({ ok: true, score: { applicant: ids[2], found: false } });
+      } else if (k === 3) {
+        // Told apart from no record, by a code naming no feature or value.
+        expect(o.ok).toBe(false);
+        expect(!o.ok && o.error).toMatchObject({ code: 'unusable_record', field: 'tree-reply.errors' });
+        expect(!o.ok && o.error.message).not.toMatch(/h0|h1|NaN/);
       } else if (k === 4) {
         expect(o.ok).toBe(false);
         expect(!o.ok && o.error).toMatchObject({ code: 'consent_missing' });

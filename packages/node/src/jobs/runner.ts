@@ -87,6 +87,7 @@ import {
   type ProgressCallback,
   type Table,
 } from '@fedscore/core';
+import type { CreditRules } from '@fedscore/scoring';
 import type { BinSumOffload, PackedProductOffload } from '@fedscore/vfl';
 import { fedscore } from '@fedscore/wire';
 import type { ConsentRegistry } from '../consent/index.ts';
@@ -132,6 +133,7 @@ const FATAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'csv_schema',
   'duplicate_id',
   'missing_value',
+  'unusable_record',
   'invalid_uscc',
   'he_insecure_params',
   'consent',
@@ -235,8 +237,10 @@ export interface JobRunnerOptions {
   readonly binSumOffload?: BinSumOffload;
   /** A data owner's policy refused a request of a job (on the refusing host and on the guest). */
   readonly onPolicyRefusal?: (event: PolicyRefusalEvent) => void;
-  /** Publish registers each job's model here. */
+  /** Publish registers each job's model here; a scoring job's parties read their model part from it. */
   readonly models?: ModelRegistry;
+  /** A scoring job's guest: the credit rules its scores become bands and lines under (config `scoring.api.rules`). */
+  readonly creditRules?: CreditRules;
   /** What this node accepts in a job (its config `accept`). Default: secure schemes only. */
   readonly accept?: AcceptPolicy;
   readonly onRefused?: (refusal: JobRefusal) => void;
@@ -833,6 +837,7 @@ export class JobRunner {
       ...(this.#o.offload !== undefined && { offload: this.#o.offload }),
       ...(this.#o.binSumOffload !== undefined && { binSumOffload: this.#o.binSumOffload }),
       ...(this.#o.models !== undefined && { models: this.#o.models }),
+      ...(this.#o.creditRules !== undefined && { creditRules: this.#o.creditRules }),
     }).then(
       async (output) => {
         if (a.state !== State.RUNNING) return;

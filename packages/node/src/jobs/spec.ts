@@ -17,6 +17,7 @@ import {
   planStages,
   stageOf,
   stagePartiesOf,
+  TREE_SCORE_KIND,
 } from '@fedscore/pipeline';
 import { z } from 'zod';
 import { PARTY_ID_PATTERN } from '../transport/certs.ts';
@@ -24,6 +25,8 @@ import { HFL_JOB_KIND, hflJobSchema } from './hfl-spec.ts';
 import { SECUREBOOST_JOB_KIND, secureBoostJobSchema, secureBoostSettingsIssue } from './secureboost-spec.ts';
 
 export const STAGES = ['psi', 'binning', 'train', 'evaluate', 'publish'] as const;
+/** A portfolio scoring job with a registered SecureBoost model (jobs/tree-score.ts). */
+export const TREE_SCORE_JOB_KIND = TREE_SCORE_KIND;
 export type StageName = (typeof STAGES)[number];
 
 const partyId = z.string().regex(PARTY_ID_PATTERN, 'a party id is 1-63 lower-case letters, digits or dashes');
@@ -44,7 +47,20 @@ export const jobSpecSchema = z
      * the coordinating platform holding the test set, each host a bank training on its own rows;
      * settings in `hfl`, jobs/hfl.ts).
      */
-    kind: z.enum(['hetero-lr', SECUREBOOST_JOB_KIND, HFL_JOB_KIND]).default('hetero-lr'),
+    kind: z.enum(['hetero-lr', SECUREBOOST_JOB_KIND, HFL_JOB_KIND, TREE_SCORE_JOB_KIND]).default('hetero-lr'),
+    /**
+     * A 'secureboost-score' job (a portfolio scored with a registered SecureBoost model, jobs/tree-score.ts):
+     * the model's id (`modelId`, the same on every party; each party serves its own part from its
+     * registry). Only with that kind.
+     */
+    scoring: z
+      .object({
+        modelId: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'a model id (1-128 of A-Z a-z 0-9 . _ : -)'),
+      })
+      .strict()
+      .optional(),
     /** The settings of an 'hfl' job (only with kind 'hfl'). */
     hfl: hflJobSchema.optional(),
     /** The hyperparameters of a 'secureboost' job (only with that kind; absent: the defaults). */
@@ -153,6 +169,31 @@ export const jobSpecSchema = z
         code: 'custom',
         path: ['secureboost'],
         message: "secureboost settings need kind: 'secureboost'",
+      });
+    }
+    if (s.kind === TREE_SCORE_JOB_KIND) {
+      if (s.scoring === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['scoring'],
+          message: 'a scoring job names the model: scoring.modelId',
+        });
+      }
+      if (s.arbiter !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['arbiter'], message: 'a scoring job has no arbiter' });
+      }
+      if (s.consent.purpose !== 'scoring') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['consent', 'purpose'],
+          message: "a scoring job uses the hosts' data for purpose 'scoring'",
+        });
+      }
+    } else if (s.scoring !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scoring'],
+        message: `scoring settings need kind: '${TREE_SCORE_JOB_KIND}'`,
       });
     }
     const sbt = s.secureboost === undefined ? undefined : secureBoostSettingsIssue(s.secureboost);

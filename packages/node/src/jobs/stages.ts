@@ -39,6 +39,7 @@ import {
   type SecureBoostPublishOutcome,
   stageOf,
 } from '@fedscore/pipeline';
+import type { CreditRules } from '@fedscore/scoring';
 import type { BinSumOffload, PackedProductOffload, PartyFeatures } from '@fedscore/vfl';
 import { enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentFilterResult } from '../consent/index.ts';
@@ -49,7 +50,8 @@ import { HFL_JOB_KIND } from './hfl-spec.ts';
 import type { JobStore } from './job-store.ts';
 import { registerSecureBoostModel } from './secureboost.ts';
 import { SECUREBOOST_JOB_KIND } from './secureboost-spec.ts';
-import type { JobSpec, StageName } from './spec.ts';
+import { type JobSpec, type StageName, TREE_SCORE_JOB_KIND } from './spec.ts';
+import { scoringModelPart } from './tree-score.ts';
 
 export type {
   BinningCheckpoint,
@@ -101,8 +103,10 @@ export interface StageContext {
   readonly offload?: PackedProductOffload;
   /** Where a binning host's encrypted bin sums run (the same queue). */
   readonly binSumOffload?: BinSumOffload;
-  /** Where publish registers the model (absent: files only). */
+  /** Where publish registers the model (absent: files only); a scoring job reads its model part here. */
   readonly models?: ModelRegistry;
+  /** A scoring job's guest: credit rules for bands and lines (config `scoring.api.rules`). */
+  readonly creditRules?: CreditRules;
   /** Test-only fault injection (`fault.ts`). */
   readonly testFault?: TestFault;
 }
@@ -139,8 +143,13 @@ export async function runStageRole(stage: StageName, ctx: StageContext): Promise
     ...(ctx.he !== undefined && { he: ctx.he }),
     ...(ctx.offload !== undefined && { offload: ctx.offload }),
     ...(ctx.binSumOffload !== undefined && { binSumOffload: ctx.binSumOffload }),
+    ...(ctx.spec.kind === TREE_SCORE_JOB_KIND && {
+      scoringModel: () => scoringModelPart(ctx),
+      ...(ctx.creditRules !== undefined && ctx.party === ctx.spec.guest && { creditRules: ctx.creditRules }),
+    }),
   });
   if (stage !== 'publish') return output;
+  if (ctx.spec.kind === TREE_SCORE_JOB_KIND) return output;
   if (ctx.spec.kind === HFL_JOB_KIND) return registerHflModel(ctx, output as HflPublishOutcome);
   if (ctx.spec.kind === SECUREBOOST_JOB_KIND) {
     return registerSecureBoostModel(

@@ -30,6 +30,11 @@ export const SCORING_API_ERRORS = {
   policy_refused: 403,
   /** The government holds no record of the applicant. */
   no_record: 404,
+  /**
+   * Tree models: the government holds a record of the applicant that its part of the model cannot
+   * place (a value missing where training had none); the answer names no feature or value.
+   */
+  unusable_record: 422,
   /** Wrong method on a known path. */
   method_not_allowed: 405,
   /** Unknown path. */
@@ -178,7 +183,7 @@ export const scoreBatchResultSchema = z
     index: z.number().int().min(0).meta({ description: "The applicant's position in the request." }),
     status: z.number().int().meta({
       description:
-        "The HTTP status POST /v1/score would have answered for this applicant alone: 200, or the refusal's (403, 404, 429, 503).",
+        "The HTTP status POST /v1/score would have answered for this applicant alone: 200, or the refusal's (403, 404, 422, 429, 503).",
     }),
     score: scoreResponseSchema.optional().meta({ description: "Status 200: the applicant's answer." }),
     error: z
@@ -187,6 +192,7 @@ export const scoreBatchResultSchema = z
           'consent_missing',
           'policy_refused',
           'no_record',
+          'unusable_record',
           'quota_exceeded',
           'rate_limited',
           'upstream_unavailable',
@@ -251,6 +257,9 @@ export const SCORING_ROUTES = {
         "consent_missing: the enterprise has not authorized this bank's scoring use; policy_refused: the government's policy does not serve this node's scoring mode or band count.",
       ),
       '404': errorResponse('no_record: the government holds no record of the applicant.'),
+      '422': errorResponse(
+        'unusable_record (tree models): the government holds a record of the applicant that its part of the model cannot place (a value missing where training had none).',
+      ),
       '413': errorResponse('payload_too_large.'),
       '415': errorResponse('unsupported_media_type: send application/json.'),
       '429': errorResponse(

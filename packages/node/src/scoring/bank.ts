@@ -75,18 +75,16 @@ import {
 import { SCORE_SESSION_PREFIX, TREE_SESSION_PREFIX } from './government.ts';
 
 /** The government's refusals the API answers with their own code (model_unavailable is a 503). */
-const API_REFUSALS: ReadonlySet<string> = new Set<Exclude<ScoreRefusal, 'model_unavailable'>>([
-  'policy_refused',
-  'quota_exceeded',
-  'rate_limited',
-  'consent_missing',
-]);
+const API_REFUSALS: ReadonlySet<string> = new Set<
+  Exclude<ScoreRefusal, 'model_unavailable'> | 'unusable_record'
+>(['policy_refused', 'quota_exceeded', 'rate_limited', 'consent_missing', 'unusable_record']);
 
 /** A scoring call that ended without a score; `code` is the API error code. */
 export class ScoringRefusal extends Error {
   readonly code:
     | Exclude<ScoreRefusal, 'model_unavailable'>
     | 'no_record'
+    | 'unusable_record'
     | 'upstream_unavailable'
     | 'overloaded';
   constructor(code: ScoringRefusal['code'], message: string, options?: { cause?: unknown }) {
@@ -1074,10 +1072,11 @@ export class ScoringClient {
 const TREE_SLOTS = 8192;
 
 const REFUSAL_MESSAGES: Record<
-  Exclude<ScoreRefusal, 'policy_refused' | 'model_unavailable'> | 'no_record',
+  Exclude<ScoreRefusal, 'policy_refused' | 'model_unavailable'> | 'no_record' | 'unusable_record',
   string
 > = {
   no_record: 'the government holds no record of this applicant',
+  unusable_record: "the government holds a record of this applicant that the model's bins cannot place",
   consent_missing: "the enterprise has not authorized this bank's scoring use at the government",
   quota_exceeded: "the bank's scoring quota for this enterprise at the government is used up",
   rate_limited: 'the government refused: too many scoring requests for this enterprise; retry later',

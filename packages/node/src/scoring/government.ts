@@ -40,6 +40,7 @@ import {
   type Table,
 } from '@fedscore/core';
 import {
+  hostRecordUsable,
   ONLINE_SCORING_PROTOCOL,
   ONLINE_SCORING_VERSION,
   type OnlineHelloInfo,
@@ -47,6 +48,7 @@ import {
   type ScoreRefusal,
   TREE_SCORING_PROTOCOL,
   TREE_SCORING_VERSION,
+  type TreeLookupAnswer,
   type TreeLookupRequest,
   TreeScoringGovernment,
 } from '@fedscore/scoring';
@@ -130,7 +132,7 @@ export class ScoringEndpoint {
   readonly #trees = new Map<string, TreeRecords>();
   readonly #commit: AuditGroupCommit;
   #served = 0;
-  readonly #refused = new Map<ScoreRefusal | 'no_record', number>();
+  readonly #refused = new Map<ScoreRefusal | 'no_record' | 'unusable_record', number>();
 
   constructor(options: ScoringEndpointOptions) {
     this.#o = options;
@@ -280,14 +282,34 @@ export class ScoringEndpoint {
     return 'model_unavailable';
   }
 
-  /** One request's answer; its audit entry is committed (group commit) before the answer is sent. */
+  /**
+   * One request's answer; its audit entry is committed (group commit) before the answer is sent. With
+   * `usable` (tree models: `hostRecordUsable`), a record it refuses is answered `unusable_record` and
+   * audited as an `access_refused` entry with that outcome (never a `data_use`).
+   */
   async #answer<T extends number | Float64Array>(
     bank: PartyId,
     modelId: string,
     scores: Map<string, T>,
     applicant: string,
     requestId: string,
-  ): Promise<T | OnlineLookupRefusal | undefined> {
+  ): Promise<T | OnlineLookupRefusal | undefined>;
+  async #answer<T extends number | Float64Array>(
+    bank: PartyId,
+    modelId: string,
+    scores: Map<string, T>,
+    applicant: string,
+    requestId: string,
+    usable: (value: T) => boolean,
+  ): Promise<T | OnlineLookupRefusal | 'unusable_record' | undefined>;
+  async #answer<T extends number | Float64Array>(
+    bank: PartyId,
+    modelId: string,
+    scores: Map<string, T>,
+    applicant: string,
+    requestId: string,
+    usable?: (value: T) => boolean,
+  ): Promise<T | OnlineLookupRefusal | 'unusable_record' | undefined> {
     const { consents, party } = this.#o;
     const at = this.#now();
     const enterprise = normalizeUscc(applicant);
@@ -299,7 +321,10 @@ export class ScoringEndpoint {
       enterpriseFingerprint: enterpriseSetFingerprint([enterprise]),
       enterpriseCount: 1,
     } as const;
-    const refuse = async (refusal: 'consent_missing' | 'no_record', consentRef?: string): Promise<void> => {
+    const refuse = async (
+      refusal: 'consent_missing' | 'no_record' | 'unusable_record',
+      consentRef?: string,
+    ): Promise<void> => {
       this.#refused.set(refusal, (this.#refused.get(refusal) ?? 0) + 1);
       await this.#commit.append({
         kind: 'access_refused',
@@ -326,6 +351,10 @@ export class ScoringEndpoint {
     if (value === undefined || (typeof value === 'number' && !Number.isFinite(value))) {
       await refuse('no_record', consentRef);
       return undefined;
+    }
+    if (usable !== undefined && !usable(value)) {
+      await refuse('unusable_record', consentRef);
+      return 'unusable_record';
     }
     this.#served++;
     await this.#commit.append({
@@ -373,18 +402,23 @@ export class ScoringEndpoint {
           return refuse('model_unavailable', isFedscoreError(e) ? e.field : undefined);
         }
       },
-      lookup: (requests) => Promise.all(requests.map((r) => this.#treeLookup(bank, modelId, records!, r))),
+      lookup: (requests, model) =>
+        Promise.all(requests.map((r) => this.#treeLookup(bank, modelId, model, records!, r))),
     });
     await this.#run(gov, session, bank, TREE_SCORING_PROTOCOL, TREE_SCORING_VERSION, 'tree scoring');
   }
 
-  /** One applicant of a tree round: admission first (before any lookup), then #answer. */
+  /**
+   * One applicant of a tree round: admission first (before any lookup), then #answer, which answers a
+   * record the model's bins cannot place `unusable_record` (audited with that outcome).
+   */
   async #treeLookup(
     bank: PartyId,
     modelId: string,
+    model: SecureBoostHostModel,
     records: Map<string, Float64Array>,
     r: TreeLookupRequest,
-  ): Promise<Float64Array | ScoreRefusal | undefined> {
+  ): Promise<TreeLookupAnswer> {
     const enterprise = normalizeUscc(r.applicant);
     const { refusal, committed } = this.#o.quota.admitQueued(bank, enterprise);
     if (refusal !== undefined) {
@@ -406,7 +440,9 @@ export class ScoringEndpoint {
       return refusal;
     }
     try {
-      return await this.#answer(bank, modelId, records, r.applicant, r.requestId);
+      return await this.#answer(bank, modelId, records, r.applicant, r.requestId, (v) =>
+        hostRecordUsable(model, v),
+      );
     } finally {
       await committed;
     }

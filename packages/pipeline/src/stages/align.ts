@@ -27,10 +27,12 @@ import {
   NODE_PROTOCOL_VERSION,
   TEST_POSITIONS,
 } from '../messages.ts';
+import { TREE_SCORE_KIND } from './tree-score-kind.ts';
 
 export async function alignGuest(ctx: StageContext): Promise<PsiCheckpoint> {
   const table = await ctx.table();
-  const labels = requireLabels(table, ctx);
+  // A scoring job (stages/tree-score.ts) aligns the portfolio it scores: no labels, no hold-out.
+  const labels = ctx.spec.kind === TREE_SCORE_KIND ? undefined : requireLabels(table, ctx);
   const perHost: Map<number, number>[] = [];
   const consent: Record<string, ConsentSummary> = {};
   const runs: PsiRunRecord[] = [];
@@ -87,7 +89,8 @@ export async function alignGuest(ctx: StageContext): Promise<PsiCheckpoint> {
           field: 'data',
         });
   }
-  const { kept, test } = splitAligned(ctx, all, table.ids, labels);
+  const { kept, test } =
+    labels === undefined ? { kept: all, test: [] } : splitAligned(ctx, all, table.ids, labels);
   for (const [h, host] of ctx.spec.hosts.entries()) {
     const s = stageSession(ctx, ALIGN_PROTOCOL, NODE_PROTOCOL_VERSION, `align-${host}`);
     await s.send(
