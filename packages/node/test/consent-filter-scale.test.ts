@@ -11,7 +11,14 @@
  * and invalid ids. Then: a 5 ms timer fires on time while 500k ids are filtered (and does not while the
  * one-call filter runs: the check can tell a blocked loop).
  */
-import { generateUniqueUsccs, isValidUscc, normalizeUscc, type Rng, seededRng, uniform } from '@fedscore/core';
+import {
+  generateUniqueUsccs,
+  isValidUscc,
+  normalizeUscc,
+  type Rng,
+  seededRng,
+  uniform,
+} from '@fedscore/core';
 import {
   ConsentRegistry,
   type ConsentExclusions,
@@ -178,7 +185,12 @@ function inputOf(rng: Rng, enterprises: readonly string[], unknown: readonly str
   return out;
 }
 
-async function expectReference(reg: ConsentRegistry, rows: readonly Row[], input: unknown[], q: Required<ConsentQuery>) {
+async function expectReference(
+  reg: ConsentRegistry,
+  rows: readonly Row[],
+  input: unknown[],
+  q: Required<ConsentQuery>,
+) {
   const want = reference(rows, input, q);
   const sync = reg.filterByConsent(input as string[], q);
   const stepped = await reg.filterByConsentAsync(input as string[], q);
@@ -224,15 +236,18 @@ describeStores('consent filter at scale', (backend) => {
     const rows = generateRows(rng, enterprises, 3);
     // One enterprise with more consents than a page, one of them valid: read alone, judged on all.
     const heavy = enterprises[1_234]!;
-    const heavyRows = Array.from({ length: PAGE + 7 }, (_, k): Row => ({
-      id: `heavy-${String(k).padStart(5, '0')}`,
-      enterprise: heavy,
-      grantee: 'bank-a',
-      purpose: 'training',
-      scope: ['*'],
-      grantedAt: T0,
-      expiresAt: T0 + (k === 4_321 ? 90 : 1) * DAY,
-    }));
+    const heavyRows = Array.from(
+      { length: PAGE + 7 },
+      (_, k): Row => ({
+        id: `heavy-${String(k).padStart(5, '0')}`,
+        enterprise: heavy,
+        grantee: 'bank-a',
+        purpose: 'training',
+        scope: ['*'],
+        grantedAt: T0,
+        expiresAt: T0 + (k === 4_321 ? 90 : 1) * DAY,
+      }),
+    );
     const all = [...rows.filter((r) => r.enterprise !== heavy), ...heavyRows];
     expect(all.length).toBeGreaterThan(2 * PAGE);
     const reg = new ConsentRegistry(backend.newStore());

@@ -384,7 +384,11 @@ const FINGERPRINT_CHUNK = 16_384;
  * default order does; the values are ASCII identifiers, so hashing pieces of the text equals hashing it
  * whole.
  */
-function* sortedSetDigestSteps(domain: string, values: readonly string[], chunk: number): Generator<void, string> {
+function* sortedSetDigestSteps(
+  domain: string,
+  values: readonly string[],
+  chunk: number,
+): Generator<void, string> {
   const size = Math.max(1, Math.floor(chunk));
   let runs: string[][] = [];
   for (let i = 0; i < values.length; i += size) {

@@ -310,7 +310,10 @@ export class ConsentRegistry {
    * written while the call runs may or may not be seen, as for a call that had started a moment later
    * or earlier.
    */
-  async filterByConsentAsync(enterprises: Iterable<string>, query: ConsentQuery): Promise<ConsentFilterResult> {
+  async filterByConsentAsync(
+    enterprises: Iterable<string>,
+    query: ConsentQuery,
+  ): Promise<ConsentFilterResult> {
     const steps = this.#filterSteps(Array.from(enterprises), query);
     for (;;) {
       const step = steps.next();
@@ -456,7 +459,12 @@ interface VerdictRow {
 type Verdict = string | number;
 /** The id was met earlier in the same list (the result holds each enterprise once). */
 const SEEN = -1;
-const REASON_OF = ['outOfScope', 'revoked', 'expired', 'notYetValid'] as const satisfies readonly ExclusionReason[];
+const REASON_OF = [
+  'outOfScope',
+  'revoked',
+  'expired',
+  'notYetValid',
+] as const satisfies readonly ExclusionReason[];
 
 /** `evaluate` folded over one enterprise's consents as they are read (no record objects). */
 interface Fold {
