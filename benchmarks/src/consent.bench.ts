@@ -143,11 +143,11 @@ export default async function consent(args: string[]): Promise<BenchResult> {
         "store's row iterator (~37%), the filter's own loop (a Set and a record list per enterprise, " +
         '~20%), the two fingerprints sorting 200k strings each (~17%), building a record and parsing its ' +
         'scope per consent (~10%), garbage collection (~7%). Not per-id SQL, hashing or date parsing.',
-      'Now: the consents are read in pages of 5,000 (one query each, ending at an enterprise boundary) ' +
+      'Now: the consents are read in pages of 2,500 (one query each, ending at an enterprise boundary) ' +
         'and folded into one verdict per enterprise; whether a scope covers the categories is computed ' +
         'once per distinct scope text; each id costs a normalization, a checksum and a Map lookup; the ' +
-        'fingerprints sort in runs of 16k and merge. The stepped filter yields to the event loop after each ' +
-        'page, each 10k ids and each sort run or merge stretch.',
+        'fingerprints sort in runs of 8k and merge. The stepped filter yields to the event loop after each ' +
+        'page, each 5k ids and each sort run or merge stretch.',
     ],
     raw: { oneCall, stepped, before200k: BEFORE_200K },
   };

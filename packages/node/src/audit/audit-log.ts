@@ -375,7 +375,7 @@ export function* consentSetFingerprintSteps(
 }
 
 /** Ids sorted, merged or hashed between two yields of the fingerprint steps (a few ms of CPU each). */
-const FINGERPRINT_CHUNK = 16_384;
+const FINGERPRINT_CHUNK = 8_192;
 
 /**
  * SHA-256 of `domain` followed by the sorted, de-duplicated `values` joined by newlines, in steps: sort

@@ -439,9 +439,9 @@ export class ConsentRegistry {
 }
 
 /** Consents read per page by the filter (a few ms of CPU on either store). */
-const CONSENT_PAGE = 5_000;
+const CONSENT_PAGE = 2_500;
 /** Ids checked between two yields of `filterByConsentAsync`. */
-const ID_CHUNK = 10_000;
+const ID_CHUNK = 5_000;
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
