@@ -62,6 +62,7 @@ export const SUITE: readonly SuiteEntry[] = [
   { name: 'he', full: [], smoke: ['--quick', '--runs', '1'] },
   { name: 'scoring', full: [], smoke: ['--runs', '1', '--requests', '10'] },
   { name: 'csv', full: [], smoke: ['--rows', '2000', '--runs', '1'] },
+  { name: 'consent', full: [], smoke: ['--ids', '20000', '--runs', '1'] },
   {
     name: 'secureboost',
     full: [],

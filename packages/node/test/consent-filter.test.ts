@@ -140,8 +140,8 @@ async function psiStage(
     progress: noProgress,
     ...(party === 'government' &&
       withConsent && {
-        consent: (ids: readonly string[]) => {
-          const f = consents.filterByConsent(ids, {
+        consent: async (ids: readonly string[]) => {
+          const f = await consents.filterByConsentAsync(ids, {
             grantee: 'bank',
             purpose: 'training',
             categories: CATEGORIES,

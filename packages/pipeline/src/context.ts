@@ -131,8 +131,12 @@ export interface ConsentFilter {
   readonly at: number;
 }
 
-/** A host's consent check of one job: the filter applied to a list of its enterprise ids. */
-export type ConsentCheck = (ids: readonly string[]) => ConsentFilter;
+/**
+ * A host's consent check of one job: the filter applied to a list of its enterprise ids. A node's check
+ * is asynchronous (its registry filters a table in steps that yield to the event loop, so millions of
+ * ids do not stall the node's gRPC streams); a synchronous answer is accepted too (tests, short lists).
+ */
+export type ConsentCheck = (ids: readonly string[]) => ConsentFilter | Promise<ConsentFilter>;
 
 /** What a party accepts of HE in jobs (node config `he`), whatever the job's plan asks. */
 export interface HeAcceptance {

@@ -49,7 +49,7 @@ Example:
     try {
       const at = optStr(options, 'at');
       const categories = strs(options, 'category');
-      const r = new ConsentRegistry(store).filterByConsent(ids, {
+      const r = await new ConsentRegistry(store).filterByConsentAsync(ids, {
         grantee: str(options, 'grantee'),
         purpose: str(options, 'purpose') as ConsentPurpose,
         ...(categories.length > 0 && { categories }),

@@ -21,6 +21,7 @@
  * Entries hold no data values: enterprises appear only as a count and a fingerprint of the set
  * (`enterpriseSetFingerprint`), never as identifiers.
  */
+import { createHash } from 'node:crypto';
 import { FedscoreError } from '@fedscore/core';
 import { type NodeStore, type StoreMigrations, sha256Hex } from '../store/index.ts';
 
@@ -341,13 +342,108 @@ export function auditEntryHash(entry: Omit<AuditEntry, 'hash'>): string {
  */
 export function enterpriseSetFingerprint(ids: Iterable<string>): string {
   const sorted = [...new Set(ids)].sort();
-  return sha256Hex(`fedscore-enterprise-set-v1\n${sorted.join('\n')}`);
+  return sha256Hex(`${ENTERPRISE_SET_DOMAIN}${sorted.join('\n')}`);
 }
 
 /** Fingerprint of the consent ids that covered one use (sorted, de-duplicated, domain-separated). */
 export function consentSetFingerprint(consentIds: Iterable<string>): string {
   const sorted = [...new Set(consentIds)].sort();
-  return `consents:${sha256Hex(`fedscore-consent-set-v1\n${sorted.join('\n')}`)}`;
+  return `consents:${sha256Hex(`${CONSENT_SET_DOMAIN}${sorted.join('\n')}`)}`;
+}
+
+const ENTERPRISE_SET_DOMAIN = 'fedscore-enterprise-set-v1\n';
+const CONSENT_SET_DOMAIN = 'fedscore-consent-set-v1\n';
+
+/**
+ * `enterpriseSetFingerprint(ids)`, computed in steps of about `chunk` ids: the generator yields between
+ * steps and returns the fingerprint, so a caller that must not hold the event loop (a consent filter of
+ * millions of ids) awaits a turn of the loop at each yield. The same value as the one-call function.
+ */
+export function* enterpriseSetFingerprintSteps(
+  ids: readonly string[],
+  chunk = FINGERPRINT_CHUNK,
+): Generator<void, string> {
+  return yield* sortedSetDigestSteps(ENTERPRISE_SET_DOMAIN, ids, chunk);
+}
+
+/** `consentSetFingerprint(consentIds)` in steps (as `enterpriseSetFingerprintSteps`). */
+export function* consentSetFingerprintSteps(
+  consentIds: readonly string[],
+  chunk = FINGERPRINT_CHUNK,
+): Generator<void, string> {
+  return `consents:${yield* sortedSetDigestSteps(CONSENT_SET_DOMAIN, consentIds, chunk)}`;
+}
+
+/** Ids sorted, merged or hashed between two yields of the fingerprint steps (a few ms of CPU each). */
+const FINGERPRINT_CHUNK = 8_192;
+
+/**
+ * SHA-256 of `domain` followed by the sorted, de-duplicated `values` joined by newlines, in steps: sort
+ * runs of `chunk` values, merge them pairwise (each merge yields every `chunk` values it writes), then
+ * hash the result `chunk` values per update. Strings compare by UTF-16 code units, as `Array.sort`'s
+ * default order does; the values are ASCII identifiers, so hashing pieces of the text equals hashing it
+ * whole.
+ */
+function* sortedSetDigestSteps(
+  domain: string,
+  values: readonly string[],
+  chunk: number,
+): Generator<void, string> {
+  const size = Math.max(1, Math.floor(chunk));
+  let runs: string[][] = [];
+  for (let i = 0; i < values.length; i += size) {
+    runs.push(values.slice(i, i + size).sort());
+    yield;
+  }
+  while (runs.length > 1) {
+    const next: string[][] = [];
+    for (let r = 0; r < runs.length; r += 2) {
+      const a = runs[r]!;
+      const b = runs[r + 1];
+      if (b === undefined) {
+        next.push(a);
+        continue;
+      }
+      const out = new Array<string>(a.length + b.length);
+      let i = 0;
+      let j = 0;
+      let k = 0;
+      let budget = size;
+      while (i < a.length && j < b.length) {
+        out[k++] = b[j]! < a[i]! ? b[j++]! : a[i++]!;
+        if (--budget === 0) {
+          budget = size;
+          yield;
+        }
+      }
+      while (i < a.length) out[k++] = a[i++]!;
+      while (j < b.length) out[k++] = b[j++]!;
+      next.push(out);
+      yield;
+    }
+    runs = next;
+  }
+  const sorted = runs[0] ?? [];
+  const hash = createHash('sha256').update(domain);
+  let first = true;
+  let piece: string[] = [];
+  const flush = () => {
+    if (piece.length === 0) return;
+    hash.update(first ? piece.join('\n') : `\n${piece.join('\n')}`);
+    first = false;
+    piece = [];
+  };
+  for (let n = 0; n < sorted.length; n++) {
+    const v = sorted[n]!;
+    if (n > 0 && v === sorted[n - 1]) continue;
+    piece.push(v);
+    if (piece.length === size) {
+      flush();
+      yield;
+    }
+  }
+  flush();
+  return hash.digest('hex');
 }
 
 function canonicalDetails(details: AuditDetails): string {

@@ -14,7 +14,9 @@ export {
   AuditLog,
   auditEntryHash,
   consentSetFingerprint,
+  consentSetFingerprintSteps,
   enterpriseSetFingerprint,
+  enterpriseSetFingerprintSteps,
   GENESIS_HASH,
   verifyAuditEntries,
 } from './audit-log.ts';

@@ -14,7 +14,12 @@
 import { randomUUID } from 'node:crypto';
 import { FedscoreError, isValidUscc, normalizeUscc } from '@fedscore/core';
 import type { ConsentExclusions } from '@fedscore/pipeline';
-import { type AuditLog, consentSetFingerprint, enterpriseSetFingerprint } from '../audit/index.ts';
+import {
+  type AuditLog,
+  consentSetFingerprintSteps,
+  enterpriseSetFingerprint,
+  enterpriseSetFingerprintSteps,
+} from '../audit/index.ts';
 import type { NodeStore, StoreMigrations } from '../store/index.ts';
 
 /** What an enterprise may authorize its data to be used for. */
@@ -255,7 +260,6 @@ export class ConsentRegistry {
     return statusAt(record, at);
   }
 
-  /** Split `enterprises` into those with valid consent for `query` and counted exclusions. */
   /**
    * One enterprise's covering consent for a use (the one expiring last), or why there is none: the same
    * rule as `filterByConsent`, by one indexed lookup instead of reading every consent of the grantee
@@ -284,7 +288,48 @@ export class ConsentRegistry {
     return verdict.consent !== undefined ? { consentId: verdict.consent.id } : { reason: verdict.reason };
   }
 
+  /**
+   * Split `enterprises` into those with valid consent for `query` and counted exclusions, in one
+   * synchronous call: for short lists (a watchlist, a page of alerts). A table's ids go through
+   * `filterByConsentAsync`, which gives the same answer without holding the event loop.
+   */
   filterByConsent(enterprises: Iterable<string>, query: ConsentQuery): ConsentFilterResult {
+    const steps = this.#filterSteps(enterprises, query);
+    for (;;) {
+      const step = steps.next();
+      if (step.done === true) return step.value;
+    }
+  }
+
+  /**
+   * `filterByConsent` in steps that yield to the event loop between them (a page of consents, a chunk of
+   * ids, a run of the fingerprints' sort: each a few ms of CPU), so filtering millions of ids never holds
+   * the loop for more than tens of ms: the node's gRPC keepalive pings and streams go on meanwhile. The
+   * ids are copied when the call starts. Consents are read in pages that end at an enterprise boundary,
+   * so every enterprise is judged on all of its consents as one read saw them; a grant or revocation
+   * written while the call runs may or may not be seen, as for a call that had started a moment later
+   * or earlier.
+   */
+  async filterByConsentAsync(
+    enterprises: Iterable<string>,
+    query: ConsentQuery,
+  ): Promise<ConsentFilterResult> {
+    const steps = this.#filterSteps(Array.from(enterprises), query);
+    for (;;) {
+      const step = steps.next();
+      if (step.done === true) return step.value;
+      await nextTurn();
+    }
+  }
+
+  /**
+   * The filter, as steps. Cost per id (measured, benchmarks/results/consent.md): the consents of the
+   * grantee and purpose are read once, a page at a time, and folded into one verdict per enterprise (a
+   * consent id or an exclusion reason) as they arrive; what depends only on the scope text (whether it
+   * covers the categories) is computed once per distinct scope; each id then costs a normalization, a
+   * checksum and one Map lookup. The fingerprints sort in runs and merge.
+   */
+  *#filterSteps(enterprises: Iterable<string>, query: ConsentQuery): Generator<void, ConsentFilterResult> {
     const grantee = checkParty(query.grantee, 'grantee');
     const purpose = checkPurpose(query.purpose, 'purpose');
     const categories = checkScope(query.categories ?? [ALL_CATEGORIES], 'categories');
@@ -292,48 +337,189 @@ export class ConsentRegistry {
     if (!Number.isSafeInteger(at)) {
       throw new FedscoreError('invalid_argument', 'expected a time in milliseconds', { field: 'at' });
     }
-    const byEnterprise = new Map<string, ConsentRecord[]>();
-    for (const row of this.store.iterate<ConsentRow>(
-      'SELECT * FROM consents WHERE grantee = ? AND purpose = ?',
-      grantee,
-      purpose,
-    )) {
-      const r = fromRow(row);
-      const list = byEnterprise.get(r.enterprise);
-      if (list === undefined) byEnterprise.set(r.enterprise, [r]);
-      else list.push(r);
-    }
+    const verdicts = yield* this.#verdictSteps(grantee, purpose, categories, at);
     const excluded = { invalidId: 0, noConsent: 0, outOfScope: 0, revoked: 0, expired: 0, notYetValid: 0 };
     const included: string[] = [];
     const consentIds: string[] = [];
-    const seen = new Set<string>();
+    let budget = ID_CHUNK;
     for (const raw of enterprises) {
+      if (--budget === 0) {
+        budget = ID_CHUNK;
+        yield;
+      }
       const id = normalizeUscc(typeof raw === 'string' ? raw : '');
       if (!isValidUscc(id)) {
         excluded.invalidId++;
         continue;
       }
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const verdict = evaluate(byEnterprise.get(id), categories, at);
-      if (verdict.consent !== undefined) {
+      const verdict = verdicts.get(id);
+      if (verdict === SEEN) continue;
+      verdicts.set(id, SEEN);
+      if (typeof verdict === 'string') {
         included.push(id);
-        consentIds.push(verdict.consent.id);
+        consentIds.push(verdict);
       } else {
-        excluded[verdict.reason]++;
+        excluded[verdict === undefined ? 'noConsent' : REASON_OF[verdict]!]++;
       }
     }
     const excludedTotal = Object.values(excluded).reduce((a, b) => a + b, 0);
-    return {
-      included,
-      consentIds,
-      excluded,
-      excludedTotal,
-      enterpriseFingerprint: enterpriseSetFingerprint(included),
-      consentRef: consentSetFingerprint(consentIds),
-      at,
-    };
+    const enterpriseFingerprint = yield* enterpriseSetFingerprintSteps(included);
+    const consentRef = yield* consentSetFingerprintSteps(consentIds);
+    return { included, consentIds, excluded, excludedTotal, enterpriseFingerprint, consentRef, at };
   }
+
+  /**
+   * Every enterprise's verdict for one use: the covering consent's id, or the exclusion reason's code.
+   * Pages of `CONSENT_PAGE` consents in enterprise order (the `consents_use` index); a full page's last
+   * enterprise is left to the next page, which starts at it, so no enterprise's consents are split
+   * across two reads (an enterprise with a page of consents or more is read alone).
+   */
+  *#verdictSteps(
+    grantee: string,
+    purpose: ConsentPurpose,
+    categories: readonly string[],
+    at: number,
+  ): Generator<void, Map<string, Verdict>> {
+    const verdicts = new Map<string, Verdict>();
+    const covers = new Map<string, boolean>();
+    const fold = (rows: readonly VerdictRow[], from: number, to: number) => {
+      let acc = newFold();
+      for (let k = from; k < to; k++) {
+        const row = rows[k]!;
+        let cover = covers.get(row.scope);
+        if (cover === undefined) {
+          cover = covering(JSON.parse(row.scope) as string[], categories);
+          covers.set(row.scope, cover);
+        }
+        if (k > from && row.enterprise !== rows[k - 1]!.enterprise) {
+          verdicts.set(rows[k - 1]!.enterprise, verdictOf(acc));
+          acc = newFold();
+        }
+        foldConsent(acc, row, cover, at);
+      }
+      if (to > from) verdicts.set(rows[to - 1]!.enterprise, verdictOf(acc));
+    };
+    // The next page starts at `from` (a held-back enterprise: inclusive; one read alone: exclusive).
+    let from = '';
+    let inclusive = true;
+    for (;;) {
+      const rows: VerdictRow[] = this.store.all<VerdictRow>(
+        `SELECT id, enterprise, scope, granted_at, expires_at, revoked_at FROM consents
+         WHERE grantee = ? AND purpose = ? AND enterprise ${inclusive ? '>=' : '>'} ? ORDER BY enterprise LIMIT ?`,
+        grantee,
+        purpose,
+        from,
+        CONSENT_PAGE,
+      );
+      if (rows.length < CONSENT_PAGE) {
+        fold(rows, 0, rows.length);
+        return verdicts;
+      }
+      const last = rows[rows.length - 1]!.enterprise;
+      let end: number = rows.length;
+      while (end > 0 && rows[end - 1]!.enterprise === last) end--;
+      if (end > 0) {
+        fold(rows, 0, end);
+      } else {
+        // One enterprise fills the page: read all of its consents at once.
+        const own = this.store.all<VerdictRow>(
+          `SELECT id, enterprise, scope, granted_at, expires_at, revoked_at FROM consents
+           WHERE grantee = ? AND purpose = ? AND enterprise = ?`,
+          grantee,
+          purpose,
+          last,
+        );
+        fold(own, 0, own.length);
+      }
+      from = last;
+      inclusive = end > 0;
+      yield;
+    }
+  }
+}
+
+/** Consents read per page by the filter (a few ms of CPU on either store). */
+const CONSENT_PAGE = 2_500;
+/** Ids checked between two yields of `filterByConsentAsync`. */
+const ID_CHUNK = 5_000;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The columns of a consent the filter reads. */
+interface VerdictRow {
+  id: string;
+  enterprise: string;
+  scope: string;
+  granted_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+/** An enterprise's verdict: the covering consent's id, an index into `REASON_OF`, or `SEEN`. */
+type Verdict = string | number;
+/** The id was met earlier in the same list (the result holds each enterprise once). */
+const SEEN = -1;
+const REASON_OF = [
+  'outOfScope',
+  'revoked',
+  'expired',
+  'notYetValid',
+] as const satisfies readonly ExclusionReason[];
+
+/** `evaluate` folded over one enterprise's consents as they are read (no record objects). */
+interface Fold {
+  bestId: string | undefined;
+  bestExpiry: number;
+  timeValidButNarrow: boolean;
+  revoked: boolean;
+  expired: boolean;
+  notYetValid: boolean;
+}
+
+function newFold(): Fold {
+  return {
+    bestId: undefined,
+    bestExpiry: 0,
+    timeValidButNarrow: false,
+    revoked: false,
+    expired: false,
+    notYetValid: false,
+  };
+}
+
+function foldConsent(f: Fold, row: VerdictRow, covers: boolean, at: number): void {
+  // statusAt, on the row's columns.
+  const revoked = row.revoked_at !== null && at >= row.revoked_at;
+  const s: ConsentStatus = revoked
+    ? 'revoked'
+    : at < row.granted_at
+      ? 'not_yet_valid'
+      : at >= row.expires_at
+        ? 'expired'
+        : 'valid';
+  if (s === 'valid' && covers) {
+    if (isBetter(row.id, row.expires_at, f.bestId, f.bestExpiry)) {
+      f.bestId = row.id;
+      f.bestExpiry = row.expires_at;
+    }
+  } else if (s === 'valid') {
+    f.timeValidButNarrow = true;
+  } else if (covers) {
+    if (s === 'revoked') f.revoked = true;
+    else if (s === 'expired') f.expired = true;
+    else f.notYetValid = true;
+  }
+}
+
+function verdictOf(f: Fold): Verdict {
+  if (f.bestId !== undefined) return f.bestId;
+  if (f.timeValidButNarrow || !(f.revoked || f.expired || f.notYetValid)) return 0;
+  return f.revoked ? 1 : f.expired ? 2 : 3;
+}
+
+/** The covering consent is the one expiring last; of several expiring together, the smallest id. */
+function isBetter(id: string, expiresAt: number, bestId: string | undefined, bestExpiry: number): boolean {
+  return bestId === undefined || expiresAt > bestExpiry || (expiresAt === bestExpiry && id < bestId);
 }
 
 type ExclusionReason = Exclude<keyof ConsentExclusions, 'invalidId'>;
@@ -352,7 +538,7 @@ function evaluate(
     const s = statusAt(c, at);
     const covers = covering(c.scope, categories);
     if (s === 'valid' && covers) {
-      if (best === undefined || c.expiresAt > best.expiresAt) best = c;
+      if (isBetter(c.id, c.expiresAt, best?.id, best?.expiresAt ?? 0)) best = c;
     } else if (s === 'valid') {
       timeValidButNarrow = true;
     } else if (covers) {

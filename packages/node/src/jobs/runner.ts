@@ -673,7 +673,7 @@ export class JobRunner {
     if ((started || round > 1) && name !== undefined && this.#o.onDataUse !== undefined) {
       try {
         const table = await this.#o.data(name);
-        const f = this.#o.consents?.filterByConsent(table.ids, {
+        const f = await this.#o.consents?.filterByConsentAsync(table.ids, {
           grantee: spec.guest,
           purpose: spec.consent.purpose,
           categories: spec.consent.categories,
@@ -810,8 +810,8 @@ export class JobRunner {
       ...(consents !== undefined &&
         isHost && {
           // `at`: when this node accepted the job, by its own clock.
-          consent: (ids: readonly string[]) => {
-            const f = consents.filterByConsent(ids, {
+          consent: async (ids: readonly string[]) => {
+            const f = await consents.filterByConsentAsync(ids, {
               grantee: spec.guest,
               purpose: spec.consent.purpose,
               categories: spec.consent.categories,

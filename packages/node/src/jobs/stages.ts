@@ -76,8 +76,11 @@ export {
   SELECT_PROTOCOL,
 } from '@fedscore/pipeline';
 
-/** A host's consent check of one job: the filter applied to a list of its enterprise ids. */
-export type ConsentCheck = (ids: readonly string[]) => ConsentFilterResult;
+/**
+ * A host's consent check of one job: the filter applied to a list of its enterprise ids (the runner's
+ * is `ConsentRegistry.filterByConsentAsync`, which yields to the event loop between steps).
+ */
+export type ConsentCheck = (ids: readonly string[]) => ConsentFilterResult | Promise<ConsentFilterResult>;
 
 export interface StageContext {
   readonly spec: JobSpec;

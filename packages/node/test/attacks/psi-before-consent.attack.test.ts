@@ -138,7 +138,12 @@ async function nodePsi(
     progress: noProgress,
     ...(party === 'government' && {
       consent: (ids: readonly string[]) =>
-        consents.filterByConsent(ids, { grantee: 'bank', purpose: 'training', categories: ['*'], at: AT }),
+        consents.filterByConsentAsync(ids, {
+          grantee: 'bank',
+          purpose: 'training',
+          categories: ['*'],
+          at: AT,
+        }),
       ...(policy !== undefined && { psiPolicy: policy }),
     }),
   });

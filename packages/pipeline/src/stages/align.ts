@@ -203,7 +203,7 @@ export async function alignHost(ctx: StageContext): Promise<PsiCheckpoint> {
       offered.push(row);
     });
   } else {
-    const f = ctx.consent(table.ids);
+    const f = await ctx.consent(table.ids);
     const ok = new Set(f.included);
     table.ids.forEach((id, row) => {
       const u = normalizeUscc(id);
@@ -241,7 +241,7 @@ export async function alignHost(ctx: StageContext): Promise<PsiCheckpoint> {
     summary = { enforced: false, purpose: ctx.spec.consent.purpose, aligned: psiRows.length };
   } else {
     // The reference of the consents covering exactly the aligned set (the same instant as above).
-    const g = ctx.consent(psiRows.map((row) => table.ids[row]!));
+    const g = await ctx.consent(psiRows.map((row) => table.ids[row]!));
     if (g.included.length !== psiRows.length) {
       throw new FedscoreError('internal', 'an aligned enterprise lost its consent within the job', {
         field: 'consent',

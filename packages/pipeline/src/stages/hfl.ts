@@ -504,7 +504,7 @@ export async function hflTrainHost(ctx: StageContext): Promise<HflHostTrainCheck
   if (ctx.consent === undefined) {
     consent = { enforced: false, excludedTotal: 0 };
   } else {
-    const f = ctx.consent(table.ids);
+    const f = await ctx.consent(table.ids);
     const included = new Set(f.included);
     rows = rows.filter((i) => included.has(usccOrEmpty(table.ids[i]!)));
     consent = { enforced: true, consentRef: f.consentRef, at: f.at, excludedTotal: f.excludedTotal };
