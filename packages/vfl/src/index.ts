@@ -221,14 +221,16 @@ export {
   sampleCount,
   sampleRows,
 } from './secureboost/guest.ts';
-export type { HistogramLayout, NodeSums } from './secureboost/histogram.ts';
+export type { HistogramLayout, MaskedProduct, NodeSums } from './secureboost/histogram.ts';
 export {
   BinDiagonals,
+  defaultProduct,
   GradientRotations,
   histogramRotationSteps,
   LevelMaskedSums,
   MaskedRotations,
   maskedLayout,
+  maskedProduct,
   planHistogram,
   productLevel,
   releaseBlock,

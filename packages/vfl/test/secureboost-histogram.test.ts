@@ -10,12 +10,14 @@ import { seededRng, uniform } from '@fedscore/core';
 import { type CkksVector, createCkksContext, sumRotationSteps } from '@fedscore/he';
 import {
   BinDiagonals,
+  defaultProduct,
   GradientRotations,
   type HistogramLayout,
   histogramRotationSteps,
   LevelMaskedSums,
   MaskedRotations,
   maskedLayout,
+  maskedProduct,
   planHistogram,
   releaseBlock,
   subtractSums,
@@ -97,7 +99,7 @@ describe('SecureBoost CKKS histograms', () => {
     }
   }, 300_000);
 
-  it('from the run-cached diagonals with a node mask, equal the plaintext per-cell sums', async () => {
+  it('from the run-cached diagonals with a node mask, equal the plaintext per-cell sums (both product levels)', async () => {
     const ctx = await createCkksContext({ params: 'ckks-16384-release', rotations: sumRotationSteps(8192) });
     try {
       const S = ctx.slotCount;
@@ -120,41 +122,61 @@ describe('SecureBoost CKKS histograms', () => {
         baby: 4,
         giant: 4,
       };
-      expect(BinDiagonals.fits(ctx, layout)).toBe(true);
-      const cache = new BinDiagonals(ctx, layout, { bins: [], index, counts }, offsets, 8);
-      const encG = ctx.encryptBatch(g);
-      const encH = ctx.encryptBatch(h);
-      try {
-        const masked = new MaskedRotations(ctx, cache, encG, encH);
-        const sums = masked.node(node);
-        masked.dispose();
-        const eg = new Float64Array(cells);
-        const eh = new Float64Array(cells);
-        for (const i of node) {
-          counts.forEach((_, f) => {
-            eg[offsets[f]! + index[f]![i]!]! += g[i]!;
-            eh[offsets[f]! + index[f]![i]!]! += h[i]!;
-          });
+      // 8,892 rows: the mask at 2^45 puts the products at level 1 (the default product: level 2, 2^55).
+      const low = maskedProduct(ctx, rows);
+      expect(low).toEqual({ level: 1, maskScale: 2 ** 45 });
+      expect(defaultProduct(ctx)).toEqual({ level: 2, maskScale: 2 ** 55 });
+      expect(maskedProduct(ctx, 40_000).level).toBe(2);
+      for (const product of [low, defaultProduct(ctx)]) {
+        expect(BinDiagonals.fits(ctx, layout, undefined, product)).toBe(true);
+        const cache = new BinDiagonals(ctx, layout, { bins: [], index, counts }, offsets, 8, product);
+        expect(cache.level).toBe(product.level);
+        const encG = ctx.encryptBatch(g);
+        const encH = ctx.encryptBatch(h);
+        try {
+          const masked = new MaskedRotations(ctx, cache, encG, encH);
+          const sums = masked.node(node);
+          // A node with no row: every block is the zero at the sums' scale (subtracts and releases as one).
+          const empty = masked.node(new Int32Array(0));
+          const diff = subtractSums(sums, empty);
+          for (const b of empty.z) {
+            const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
+            for (const x of [...ctx.decrypt(v.g), ...ctx.decrypt(v.h)])
+              expect(Math.abs(x)).toBeLessThan(1e-6);
+            v.g.dispose();
+            v.h.dispose();
+            b.dispose();
+          }
+          for (const b of diff.z) b.dispose();
+          masked.dispose();
+          const eg = new Float64Array(cells);
+          const eh = new Float64Array(cells);
+          for (const i of node) {
+            counts.forEach((_, f) => {
+              eg[offsets[f]! + index[f]![i]!]! += g[i]!;
+              eh[offsets[f]! + index[f]![i]!]! += h[i]!;
+            });
+          }
+          const got = { g: [] as number[], h: [] as number[] };
+          for (const b of sums.z) {
+            const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
+            got.g.push(...ctx.decrypt(v.g));
+            got.h.push(...ctx.decrypt(v.h));
+            v.g.dispose();
+            v.h.dispose();
+            b.dispose();
+          }
+          for (const [values, expected] of [
+            [got.g, eg],
+            [got.h, eh],
+          ] as const) {
+            expect(values.length).toBe(cells);
+            for (let c = 0; c < cells; c++) expect(Math.abs(values[c]! - expected[c]!)).toBeLessThan(1e-6);
+          }
+        } finally {
+          cache.dispose();
+          for (const v of [...encG, ...encH]) v.dispose();
         }
-        const got = { g: [] as number[], h: [] as number[] };
-        for (const b of sums.z) {
-          const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
-          got.g.push(...ctx.decrypt(v.g));
-          got.h.push(...ctx.decrypt(v.h));
-          v.g.dispose();
-          v.h.dispose();
-          b.dispose();
-        }
-        for (const [values, expected] of [
-          [got.g, eg],
-          [got.h, eh],
-        ] as const) {
-          expect(values.length).toBe(cells);
-          for (let c = 0; c < cells; c++) expect(Math.abs(values[c]! - expected[c]!)).toBeLessThan(1e-6);
-        }
-      } finally {
-        cache.dispose();
-        for (const v of [...encG, ...encH]) v.dispose();
       }
     } finally {
       ctx.dispose();

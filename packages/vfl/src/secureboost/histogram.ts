@@ -155,6 +155,52 @@ export function productLevel(ctx: CkksPublicContext, marginBits = 40): number {
   return level;
 }
 
+/** Bits kept free above the largest sum at the masked product level (flooding noise, rounding). */
+const MASK_MARGIN_BITS = 4;
+/**
+ * Smallest mask scale of `maskedProduct`. The mask's encoding error is ~sqrt(N / 12) / scale per slot
+ * (2^-38.8 at 2^44, N = 16384), so a cell summed over r rows carries ~sqrt(r) 2^-38.8: 2^-31.5 at
+ * 24,000 rows, below `HISTOGRAM_ERROR_BOUND` (2^-28) with 3.5 bits to spare; smaller scales fall back.
+ */
+const MIN_MASK_SCALE_BITS = 44;
+
+/** Where the run-cached path multiplies: the diagonals' level, and the scale the node mask is encoded at. */
+export interface MaskedProduct {
+  readonly level: number;
+  readonly maskScale: number;
+}
+
+/**
+ * The level and mask scale of the run-cached product (`BinDiagonals`, `MaskedRotations`). The masked
+ * gradients z * mask have the mask's scale, the products that times the diagonals' 2^scaleBits, so a mask
+ * encoded at a smaller scale lets the products, baby and giant rotations run one level lower than
+ * `productLevel` (fewer primes: at N = 16384, level 1 vs 2, a rotation costs ~5.4 ms instead of ~10, a
+ * product ~0.6 ms instead of ~0.9). The level is the lowest whose modulus holds the mask scale times
+ * 2^scaleBits times the largest sum (|g + i sqrt(2) h| <= 1.06 per row: 2 rows' worth of bits), with
+ * `MASK_MARGIN_BITS` to spare, at a mask scale of at least 2^44; and whose next level down still holds
+ * the released (rescaled) sums. Otherwise `productLevel` at the default scale (as before).
+ */
+export function maskedProduct(ctx: CkksPublicContext, rows: number): MaskedProduct {
+  const data = ctx.params.coeffModulusBits.slice(0, -1);
+  const s = ctx.params.scaleBits;
+  const fallback = productLevel(ctx);
+  const valueBits = Math.ceil(Math.log2(Math.max(2, rows))) + 1;
+  const bits = (level: number) => data.slice(0, level + 1).reduce((a, b) => a + b, 0);
+  for (let level = 1; level < fallback; level++) {
+    const maskBits = Math.min(s, bits(level) - 1 - s - valueBits - MASK_MARGIN_BITS);
+    if (maskBits < MIN_MASK_SCALE_BITS) continue;
+    const released = maskBits + s - data[level]!;
+    if (released + valueBits + MASK_MARGIN_BITS > bits(level - 1) - 1) continue;
+    return { level, maskScale: 2 ** maskBits };
+  }
+  return defaultProduct(ctx);
+}
+
+/** The run-cached product at `productLevel` and the default scale (`maskedProduct`'s fallback). */
+export function defaultProduct(ctx: CkksPublicContext): MaskedProduct {
+  return { level: productLevel(ctx), maskScale: 2 ** ctx.params.scaleBits };
+}
+
 /**
  * One node's histogram: per block, the unrescaled packed sums (scale s^2): real part sum g, imaginary
  * part sqrt(2) sum h (he's `packComplex`). Dispose when done; `releaseBlock` splits them.
@@ -384,11 +430,19 @@ function fillDiagonalChunk(
 export class BinDiagonals {
   readonly layout: HistogramLayout;
   readonly level: number;
+  /** Scale of the node masks (`maskedProduct`): the products are at this times 2^scaleBits. */
+  readonly maskScale: number;
   /** [batch][block][r] (undefined: all-zero diagonal). */
   readonly #pts: (CkksPlaintext | undefined)[][][] = [];
 
-  static fits(ctx: CkksPublicContext, layout: HistogramLayout, maxBytes = MAX_DIAGONAL_CACHE_BYTES): boolean {
-    const level = productLevel(ctx);
+  /** `product`: where to multiply (default `maskedProduct` for the layout's rows). */
+  static fits(
+    ctx: CkksPublicContext,
+    layout: HistogramLayout,
+    maxBytes = MAX_DIAGONAL_CACHE_BYTES,
+    product?: MaskedProduct,
+  ): boolean {
+    const { level } = product ?? maskedProduct(ctx, layout.rows);
     if (level >= ctx.levels) return false;
     const bytes = layout.batches * layout.blocks * layout.blockSize * 2 * layout.slotCount * (level + 1) * 8;
     return bytes <= maxBytes;
@@ -400,9 +454,11 @@ export class BinDiagonals {
     binned: BinnedFeatures,
     offsets: readonly number[],
     diagonalChunk = DIAGONAL_CHUNK,
+    product: MaskedProduct = maskedProduct(ctx, layout.rows),
   ) {
     this.layout = layout;
-    this.level = productLevel(ctx);
+    this.level = product.level;
+    this.maskScale = product.maskScale;
     const { blockSize: m, baby: n1, blocks, batches, cells, rows } = layout;
     const S = ctx.slotCount;
     const chunk = Math.min(m, diagonalChunk);
@@ -503,6 +559,8 @@ export class MaskedRotations {
     const S = ctx.slotCount;
     const inner = giantSums(blocks, n2);
     const shift = log2Int(n1);
+    /** The sums' scale (a masked baby's times the diagonals'), for an empty block's zero. */
+    let sumScale: number | undefined;
     try {
       let from = 0;
       for (let k = 0; k < batches; k++) {
@@ -513,7 +571,8 @@ export class MaskedRotations {
         const mask = new Float64Array(Math.min(S, rows - rowOff));
         for (let q = from; q < to; q++) mask[rowsOfNode[q]! - rowOff] = 1;
         from = to;
-        const babies = maskedBabies(ctx, this.#z[k]!, mask, cache.level, n1);
+        const babies = maskedBabies(ctx, this.#z[k]!, mask, cache.level, n1, cache.maskScale);
+        sumScale ??= babies[0]!.scale * 2 ** ctx.params.scaleBits;
         try {
           for (let beta = 0; beta < blocks; beta++) {
             for (let r = 0; r < m; r++) {
@@ -526,7 +585,13 @@ export class MaskedRotations {
           for (const v of babies) v.dispose();
         }
       }
-      return foldBlocks(ctx, layout, cache.level, inner);
+      if (sumScale === undefined) {
+        // No row of the node in any batch: the scale its sums would have had (one all-zero mask).
+        const probe = maskedBabies(ctx, this.#z[0]!, new Float64Array(1), cache.level, 1, cache.maskScale);
+        sumScale = probe[0]!.scale * 2 ** ctx.params.scaleBits;
+        for (const v of probe) v.dispose();
+      }
+      return foldBlocks(ctx, layout, cache.level, inner, sumScale);
     } finally {
       for (const row of inner) for (const v of row) v?.dispose();
     }
@@ -539,15 +604,28 @@ export class MaskedRotations {
   }
 }
 
-/** rot_b(y * mask) for b < n1, at `level` (the mask product rescales: exact scale). */
+/**
+ * rot_b(y * mask) for b < n1, at `level` (the mask product rescales: exact scale). The mask is encoded at
+ * `maskScale` (default: the default scale), which sets the scale of the products that follow.
+ */
 function maskedBabies(
   ctx: CkksPublicContext,
   y: CkksVector,
   mask: Float64Array,
   level: number,
   n1: number,
+  maskScale?: number,
 ): CkksVector[] {
-  let v = y.mul(mask);
+  let v: CkksVector;
+  if (maskScale === undefined) v = y.mul(mask);
+  else {
+    const pt = ctx.encode(mask, y.level, maskScale);
+    try {
+      v = y.mul(pt);
+    } finally {
+      pt.dispose();
+    }
+  }
   const babies: CkksVector[] = [];
   try {
     while (v.level > level) {
@@ -731,12 +809,13 @@ function foldBlocks(
   layout: HistogramLayout,
   sumLevel: number,
   inner: (CkksVector | undefined)[][],
+  sumScale?: number,
 ): NodeSums {
   const out: NodeSums = { z: [] };
   try {
     for (let beta = 0; beta < layout.blocks; beta++) {
       const length = Math.min(layout.blockSize, layout.cells - beta * layout.blockSize);
-      out.z.push(giantAndFold(ctx, layout, sumLevel, inner[beta]!, length));
+      out.z.push(giantAndFold(ctx, layout, sumLevel, inner[beta]!, length, sumScale));
     }
   } catch (e) {
     disposeSums(out);
@@ -745,13 +824,18 @@ function foldBlocks(
   return out;
 }
 
-/** sum_j rot_{j n1}(inner[j]) as a radix-2 tree, then the fold with period m. Consumes nothing. */
+/**
+ * sum_j rot_{j n1}(inner[j]) as a radix-2 tree, then the fold with period m. Consumes nothing. An empty
+ * block is an encryption of zeros at `sumScale` (top level) if given, else at the default scale squared
+ * lowered to `sumLevel`.
+ */
 function giantAndFold(
   ctx: CkksPublicContext,
   layout: HistogramLayout,
   sumLevel: number,
   inner: (CkksVector | undefined)[],
   length: number,
+  sumScale?: number,
 ): CkksVector {
   const { blockSize: m, baby: n1 } = layout;
   const S = ctx.slotCount;
@@ -785,14 +869,14 @@ function giantAndFold(
       // No row of the node in any cell of this block: an encryption of zeros at the product scale.
       const zero = ctx.encrypt(new Float64Array(S));
       owned.push(zero);
-      const one = ctx.encode(1);
+      const one = ctx.encode(1, undefined, sumScale === undefined ? undefined : sumScale / zero.scale);
       try {
         z = zero.mul(one, { rescale: false });
       } finally {
         one.dispose();
       }
       owned.push(z);
-      while (z.level > sumLevel) {
+      while (sumScale === undefined && z.level > sumLevel) {
         const lower = z.mul(1);
         owned.push(lower);
         z = lower;
@@ -825,7 +909,9 @@ export function releaseBlock(
 ): { g: CkksVector; h: CkksVector } {
   const freshG = ctx.encrypt(noiseG);
   const freshH = ctx.encrypt(noiseH);
-  const one = ctx.encode(1);
+  // Lifted by exactly the factor that brings a fresh encryption to the sums' scale (which depends on the
+  // path: `maskedProduct`'s mask scale, or the default scale squared).
+  const one = ctx.encode(1, undefined, sums.scale / freshG.scale);
   const owned: CkksVector[] = [freshG, freshH];
   try {
     const fresh = ctx.packComplex(freshG, freshH);

@@ -59,6 +59,7 @@ import {
   maskedLayout,
   type NodeSums,
   planHistogram,
+  defaultProduct,
   productLevel,
   releaseBlock,
   subtractSums,
@@ -123,6 +124,12 @@ export interface SecureBoostHostOptions {
    * are then encoded per level or per node).
    */
   readonly maxDiagonalCacheBytes?: number;
+  /**
+   * Run the run-cached products (`BinDiagonals`) one level lower with the node mask at a smaller scale
+   * (`maskedProduct`), when the rows allow it. Default true; false keeps them at `productLevel` at the
+   * default scale (the previous path: for the benchmark's before/after on the same rows).
+   */
+  readonly lowMaskScale?: boolean;
   readonly logger?: Logger;
 }
 
@@ -324,7 +331,12 @@ export class SecureBoostHost {
             }
             if (
               path.diagonals === undefined &&
-              BinDiagonals.fits(path.ctx, path.layout, o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES)
+              BinDiagonals.fits(
+                path.ctx,
+                path.layout,
+                o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES,
+                o.lowMaskScale === false ? defaultProduct(path.ctx) : undefined,
+              )
             ) {
               // The bin matrix is fixed for the run: its diagonals are encoded once, at the first tree.
               path.diagonals = new BinDiagonals(
@@ -332,6 +344,8 @@ export class SecureBoostHost {
                 maskedLayout(path.layout),
                 binned,
                 cellOffsets(binned.counts),
+                undefined,
+                o.lowMaskScale === false ? defaultProduct(path.ctx) : undefined,
               );
             }
             // Else the diagonals encoded once per level for all its nodes (deep enough trees), or the
