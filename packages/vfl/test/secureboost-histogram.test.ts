@@ -12,6 +12,8 @@ import {
   BinDiagonals,
   defaultProduct,
   GradientRotations,
+  HISTOGRAM_ERROR_BOUND,
+  HISTOGRAM_LOW_LEVEL_ERROR_BOUND,
   type HistogramLayout,
   histogramRotationSteps,
   LevelMaskedSums,
@@ -122,10 +124,10 @@ describe('SecureBoost CKKS histograms', () => {
         baby: 4,
         giant: 4,
       };
-      // 8,892 rows: the mask at 2^45 puts the products at level 1 (the default product: level 2, 2^55).
+      // 8,892 rows: diagonals at 2^45 put the products at level 1 (the default product: level 2, 2^55).
       const low = maskedProduct(ctx, rows);
-      expect(low).toEqual({ level: 1, maskScale: 2 ** 45 });
-      expect(defaultProduct(ctx)).toEqual({ level: 2, maskScale: 2 ** 55 });
+      expect(low).toEqual({ level: 1, diagonalScale: 2 ** 45 });
+      expect(defaultProduct(ctx)).toEqual({ level: 2, diagonalScale: 2 ** 55 });
       expect(maskedProduct(ctx, 40_000).level).toBe(2);
       for (const product of [low, defaultProduct(ctx)]) {
         expect(BinDiagonals.fits(ctx, layout, undefined, product)).toBe(true);
@@ -173,6 +175,71 @@ describe('SecureBoost CKKS histograms', () => {
             expect(values.length).toBe(cells);
             for (let c = 0; c < cells; c++) expect(Math.abs(values[c]! - expected[c]!)).toBeLessThan(1e-6);
           }
+        } finally {
+          cache.dispose();
+          for (const v of [...encG, ...encH]) v.dispose();
+        }
+      }
+    } finally {
+      ctx.dispose();
+    }
+  }, 300_000);
+
+  it('at default_credit size (24,000 rows, 330 cells) each product level keeps its error below its flooding bound', async () => {
+    // The bound the flooding is sized from must hold on each path: HISTOGRAM_LOW_LEVEL_ERROR_BOUND (2^-24)
+    // for the diagonals at 2^44 (maskedProduct at 24,000 rows: measured 2^-25.5), HISTOGRAM_ERROR_BOUND
+    // (2^-28) at the default level (measured 2^-31.7).
+    const ctx = await createCkksContext({ params: 'ckks-16384-release', rotations: sumRotationSteps(8192) });
+    try {
+      const rows = 24_000;
+      const rng = seededRng(17);
+      const counts = Array.from({ length: 10 }, () => 33);
+      const offsets = counts.map((_, f) => 33 * f);
+      const cells = 330;
+      const index = counts.map((c) => Uint16Array.from({ length: rows }, () => Math.floor(uniform(rng) * c)));
+      const g = Float64Array.from({ length: rows }, () => 2 * uniform(rng) - 1);
+      const h = Float64Array.from({ length: rows }, () => uniform(rng) / 4);
+      const node = Int32Array.from([...Array(rows).keys()].filter((i) => i % 3 !== 0));
+      const layout = maskedLayout(planHistogram(cells, rows, ctx.slotCount, 3));
+      const product = maskedProduct(ctx, rows);
+      expect(product).toEqual({ level: 1, diagonalScale: 2 ** 44 });
+      for (const prod of [product, defaultProduct(ctx)]) {
+        const cache = new BinDiagonals(ctx, layout, { bins: [], index, counts }, offsets, undefined, prod);
+        const encG = ctx.encryptBatch(g);
+        const encH = ctx.encryptBatch(h);
+        try {
+          const masked = new MaskedRotations(ctx, cache, encG, encH);
+          const sums = masked.node(node);
+          masked.dispose();
+          const eg = new Float64Array(cells);
+          const eh = new Float64Array(cells);
+          for (const i of node) {
+            counts.forEach((_, f) => {
+              eg[offsets[f]! + index[f]![i]!]! += g[i]!;
+              eh[offsets[f]! + index[f]![i]!]! += h[i]!;
+            });
+          }
+          let worst = 0;
+          let at = 0;
+          for (const b of sums.z) {
+            const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
+            const dg = ctx.decrypt(v.g);
+            const dh = ctx.decrypt(v.h);
+            for (let c = 0; c < b.length; c++) {
+              worst = Math.max(worst, Math.abs(dg[c]! - eg[at + c]!), Math.abs(dh[c]! - eh[at + c]!));
+            }
+            at += b.length;
+            v.g.dispose();
+            v.h.dispose();
+            b.dispose();
+          }
+          expect(at).toBe(cells);
+          // The lower level's own bound (its flooding is sized from it); the default level keeps 2^-28.
+          expect(worst).toBeLessThan(
+            (prod.level === 1 ? HISTOGRAM_LOW_LEVEL_ERROR_BOUND : HISTOGRAM_ERROR_BOUND)[
+              'ckks-16384-release'
+            ]!,
+          );
         } finally {
           cache.dispose();
           for (const v of [...encG, ...encH]) v.dispose();

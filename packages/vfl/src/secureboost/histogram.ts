@@ -155,30 +155,33 @@ export function productLevel(ctx: CkksPublicContext, marginBits = 40): number {
   return level;
 }
 
-/** Bits kept free above the largest sum at the masked product level (flooding noise, rounding). */
-const MASK_MARGIN_BITS = 4;
+/** Bits kept free above the largest sum at the product level (flooding noise, rounding). */
+const PRODUCT_MARGIN_BITS = 4;
 /**
- * Smallest mask scale of `maskedProduct`. The mask's encoding error is ~sqrt(N / 12) / scale per slot
- * (2^-38.8 at 2^44, N = 16384), so a cell summed over r rows carries ~sqrt(r) 2^-38.8: 2^-31.5 at
- * 24,000 rows, below `HISTOGRAM_ERROR_BOUND` (2^-28) with 3.5 bits to spare; smaller scales fall back.
+ * Smallest diagonal scale of `maskedProduct`. A diagonal's encoding error is ~sqrt(N / 12) / scale per
+ * slot (2^-38.8 at 2^44, N = 16384) times |z| <= 1.06, and a released cell adds B S such terms (every
+ * slot of every diagonal of every batch): ~2^-32 at 24,000 rows, as measured (secureboost-histogram
+ * test), against `HISTOGRAM_ERROR_BOUND` 2^-28. Smaller scales fall back to `productLevel`.
  */
-const MIN_MASK_SCALE_BITS = 44;
+const MIN_DIAGONAL_SCALE_BITS = 44;
 
-/** Where the run-cached path multiplies: the diagonals' level, and the scale the node mask is encoded at. */
+/** Where the run-cached path multiplies: the diagonals' level and the scale they are encoded at. */
 export interface MaskedProduct {
   readonly level: number;
-  readonly maskScale: number;
+  readonly diagonalScale: number;
 }
 
 /**
- * The level and mask scale of the run-cached product (`BinDiagonals`, `MaskedRotations`). The masked
- * gradients z * mask have the mask's scale, the products that times the diagonals' 2^scaleBits, so a mask
- * encoded at a smaller scale lets the products, baby and giant rotations run one level lower than
- * `productLevel` (fewer primes: at N = 16384, level 1 vs 2, a rotation costs ~5.4 ms instead of ~10, a
- * product ~0.6 ms instead of ~0.9). The level is the lowest whose modulus holds the mask scale times
- * 2^scaleBits times the largest sum (|g + i sqrt(2) h| <= 1.06 per row: 2 rows' worth of bits), with
- * `MASK_MARGIN_BITS` to spare, at a mask scale of at least 2^44; and whose next level down still holds
- * the released (rescaled) sums. Otherwise `productLevel` at the default scale (as before).
+ * The level and diagonal scale of the run-cached product (`BinDiagonals`, `MaskedRotations`). The
+ * products' scale is the masked gradients' (~2^scaleBits) times the diagonals', so diagonals encoded at
+ * a smaller scale let the products, baby and giant rotations run one level lower than `productLevel`
+ * (fewer primes: at N = 16384, level 1 vs 2, a rotation costs ~5.4 ms instead of ~10, a product ~0.6
+ * ms instead of ~0.9). The gradients keep the full scale through their (baby) rotations, whose
+ * key-switching noise would otherwise dominate (a mask at 2^44 instead measured 2^-20.9). The level is
+ * the lowest whose modulus holds 2^scaleBits times the diagonal scale times the largest sum
+ * (|g + i sqrt(2) h| <= 1.06 per row: 2 rows' worth of bits) with `PRODUCT_MARGIN_BITS` to spare, at a
+ * diagonal scale of at least 2^44, and whose next level down still holds the released (rescaled) sums;
+ * otherwise `productLevel` at the default scale (as before).
  */
 export function maskedProduct(ctx: CkksPublicContext, rows: number): MaskedProduct {
   const data = ctx.params.coeffModulusBits.slice(0, -1);
@@ -187,18 +190,18 @@ export function maskedProduct(ctx: CkksPublicContext, rows: number): MaskedProdu
   const valueBits = Math.ceil(Math.log2(Math.max(2, rows))) + 1;
   const bits = (level: number) => data.slice(0, level + 1).reduce((a, b) => a + b, 0);
   for (let level = 1; level < fallback; level++) {
-    const maskBits = Math.min(s, bits(level) - 1 - s - valueBits - MASK_MARGIN_BITS);
-    if (maskBits < MIN_MASK_SCALE_BITS) continue;
-    const released = maskBits + s - data[level]!;
-    if (released + valueBits + MASK_MARGIN_BITS > bits(level - 1) - 1) continue;
-    return { level, maskScale: 2 ** maskBits };
+    const diagonalBits = Math.min(s, bits(level) - 1 - s - valueBits - PRODUCT_MARGIN_BITS);
+    if (diagonalBits < MIN_DIAGONAL_SCALE_BITS) continue;
+    const released = diagonalBits + s - data[level]!;
+    if (released + valueBits + PRODUCT_MARGIN_BITS > bits(level - 1) - 1) continue;
+    return { level, diagonalScale: 2 ** diagonalBits };
   }
   return defaultProduct(ctx);
 }
 
 /** The run-cached product at `productLevel` and the default scale (`maskedProduct`'s fallback). */
 export function defaultProduct(ctx: CkksPublicContext): MaskedProduct {
-  return { level: productLevel(ctx), maskScale: 2 ** ctx.params.scaleBits };
+  return { level: productLevel(ctx), diagonalScale: 2 ** ctx.params.scaleBits };
 }
 
 /**
@@ -430,8 +433,8 @@ function fillDiagonalChunk(
 export class BinDiagonals {
   readonly layout: HistogramLayout;
   readonly level: number;
-  /** Scale of the node masks (`maskedProduct`): the products are at this times 2^scaleBits. */
-  readonly maskScale: number;
+  /** Scale the diagonals are encoded at (`maskedProduct`). */
+  readonly diagonalScale: number;
   /** [batch][block][r] (undefined: all-zero diagonal). */
   readonly #pts: (CkksPlaintext | undefined)[][][] = [];
 
@@ -458,7 +461,7 @@ export class BinDiagonals {
   ) {
     this.layout = layout;
     this.level = product.level;
-    this.maskScale = product.maskScale;
+    this.diagonalScale = product.diagonalScale;
     const { blockSize: m, baby: n1, blocks, batches, cells, rows } = layout;
     const S = ctx.slotCount;
     const chunk = Math.min(m, diagonalChunk);
@@ -490,7 +493,11 @@ export class BinDiagonals {
             });
             for (let i = 0; i < chunk; i++) {
               if (nonzero[i] === 1)
-                diagonals[r0 + i] = ctx.encode(D.subarray(i * S, (i + 1) * S), this.level);
+                diagonals[r0 + i] = ctx.encode(
+                  D.subarray(i * S, (i + 1) * S),
+                  this.level,
+                  this.diagonalScale,
+                );
             }
           }
         }
@@ -571,8 +578,8 @@ export class MaskedRotations {
         const mask = new Float64Array(Math.min(S, rows - rowOff));
         for (let q = from; q < to; q++) mask[rowsOfNode[q]! - rowOff] = 1;
         from = to;
-        const babies = maskedBabies(ctx, this.#z[k]!, mask, cache.level, n1, cache.maskScale);
-        sumScale ??= babies[0]!.scale * 2 ** ctx.params.scaleBits;
+        const babies = maskedBabies(ctx, this.#z[k]!, mask, cache.level, n1);
+        sumScale ??= babies[0]!.scale * cache.diagonalScale;
         try {
           for (let beta = 0; beta < blocks; beta++) {
             for (let r = 0; r < m; r++) {
@@ -587,8 +594,8 @@ export class MaskedRotations {
       }
       if (sumScale === undefined) {
         // No row of the node in any batch: the scale its sums would have had (one all-zero mask).
-        const probe = maskedBabies(ctx, this.#z[0]!, new Float64Array(1), cache.level, 1, cache.maskScale);
-        sumScale = probe[0]!.scale * 2 ** ctx.params.scaleBits;
+        const probe = maskedBabies(ctx, this.#z[0]!, new Float64Array(1), cache.level, 1);
+        sumScale = probe[0]!.scale * cache.diagonalScale;
         for (const v of probe) v.dispose();
       }
       return foldBlocks(ctx, layout, cache.level, inner, sumScale);
@@ -604,28 +611,15 @@ export class MaskedRotations {
   }
 }
 
-/**
- * rot_b(y * mask) for b < n1, at `level` (the mask product rescales: exact scale). The mask is encoded at
- * `maskScale` (default: the default scale), which sets the scale of the products that follow.
- */
+/** rot_b(y * mask) for b < n1, at `level` (the mask product rescales: exact scale). */
 function maskedBabies(
   ctx: CkksPublicContext,
   y: CkksVector,
   mask: Float64Array,
   level: number,
   n1: number,
-  maskScale?: number,
 ): CkksVector[] {
-  let v: CkksVector;
-  if (maskScale === undefined) v = y.mul(mask);
-  else {
-    const pt = ctx.encode(mask, y.level, maskScale);
-    try {
-      v = y.mul(pt);
-    } finally {
-      pt.dispose();
-    }
-  }
+  let v = y.mul(mask);
   const babies: CkksVector[] = [];
   try {
     while (v.level > level) {

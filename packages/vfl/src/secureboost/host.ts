@@ -60,6 +60,8 @@ import {
   type NodeSums,
   planHistogram,
   defaultProduct,
+  type MaskedProduct,
+  maskedProduct,
   productLevel,
   releaseBlock,
   subtractSums,
@@ -74,7 +76,13 @@ import {
   SECUREBOOST_MODEL_VERSION,
   type SecureBoostHostModel,
 } from './model.ts';
-import { childFloor, HISTOGRAM_ERROR_BOUND, HISTOGRAM_FLOODING_BITS, MIN_NODE_ROWS } from './options.ts';
+import {
+  childFloor,
+  HISTOGRAM_ERROR_BOUND,
+  HISTOGRAM_FLOODING_BITS,
+  HISTOGRAM_LOW_LEVEL_ERROR_BOUND,
+  MIN_NODE_ROWS,
+} from './options.ts';
 import {
   GRADIENTS,
   HISTOGRAMS,
@@ -125,11 +133,12 @@ export interface SecureBoostHostOptions {
    */
   readonly maxDiagonalCacheBytes?: number;
   /**
-   * Run the run-cached products (`BinDiagonals`) one level lower with the node mask at a smaller scale
-   * (`maskedProduct`), when the rows allow it. Default true; false keeps them at `productLevel` at the
-   * default scale (the previous path: for the benchmark's before/after on the same rows).
+   * Run the run-cached products (`BinDiagonals`) one level lower with the diagonals at a smaller scale
+   * (`maskedProduct`) when the rows allow it, the flooding then sized from
+   * `HISTOGRAM_LOW_LEVEL_ERROR_BOUND`. Default true; false keeps them at `productLevel` and the default
+   * scale (the previous path: for the benchmark's before/after on the same rows).
    */
-  readonly lowMaskScale?: boolean;
+  readonly lowProductLevel?: boolean;
   readonly logger?: Logger;
 }
 
@@ -188,6 +197,9 @@ type Histogram =
 interface CkksPath {
   readonly ctx: CkksPublicContext;
   readonly layout: HistogramLayout;
+  /** Where the run-cached diagonals multiply, and whether they fit this host's memory budget. */
+  readonly product: MaskedProduct;
+  readonly cached: boolean;
   diagonals?: BinDiagonals;
   rotations?: GradientRotations | MaskedRotations | LevelMaskedSums;
 }
@@ -267,16 +279,28 @@ export class SecureBoostHost {
         });
       }
       const ckksCtx = plan.scheme === 'ckks' ? ckksContextOf(he) : undefined;
-      path =
-        ckksCtx === undefined
-          ? undefined
-          : { ctx: ckksCtx, layout: planHistogram(cells, rows, he.slotCount, plan.depth) };
+      if (ckksCtx !== undefined) {
+        const layout = planHistogram(cells, rows, he.slotCount, plan.depth);
+        const product = o.lowProductLevel === false ? defaultProduct(ckksCtx) : maskedProduct(ckksCtx, rows);
+        const cached = BinDiagonals.fits(
+          ckksCtx,
+          layout,
+          o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES,
+          product,
+        );
+        path = { ctx: ckksCtx, layout, product, cached };
+      }
+      /** The run-cached products one level lower: their error bound sizes the flooding. */
+      const lowLevel = path !== undefined && path.cached && path.product.level < productLevel(path.ctx);
       const parts = path?.layout.blocks ?? Math.max(1, Math.ceil(cells / he.slotCount));
       const budget = plannedReleases(plan, cells, he.slotCount, parts);
       let sd = 0;
       if (plan.scheme === 'ckks' && o.unsafeNoFlooding !== true) {
         const preset = ckksPresetOf(he.description);
-        const bound = preset === undefined ? undefined : HISTOGRAM_ERROR_BOUND[preset];
+        const bound =
+          preset === undefined
+            ? undefined
+            : (lowLevel ? HISTOGRAM_LOW_LEVEL_ERROR_BOUND : HISTOGRAM_ERROR_BOUND)[preset];
         if (bound === undefined) {
           throw new FedscoreError(
             'unsupported',
@@ -329,15 +353,7 @@ export class SecureBoostHost {
                 field: 'gradients',
               });
             }
-            if (
-              path.diagonals === undefined &&
-              BinDiagonals.fits(
-                path.ctx,
-                path.layout,
-                o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES,
-                o.lowMaskScale === false ? defaultProduct(path.ctx) : undefined,
-              )
-            ) {
+            if (path.diagonals === undefined && path.cached) {
               // The bin matrix is fixed for the run: its diagonals are encoded once, at the first tree.
               path.diagonals = new BinDiagonals(
                 path.ctx,
@@ -345,7 +361,7 @@ export class SecureBoostHost {
                 binned,
                 cellOffsets(binned.counts),
                 undefined,
-                o.lowMaskScale === false ? defaultProduct(path.ctx) : undefined,
+                path.product,
               );
             }
             // Else the diagonals encoded once per level for all its nodes (deep enough trees), or the
