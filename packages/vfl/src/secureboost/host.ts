@@ -50,18 +50,18 @@ import { checkFeatures, type PartyFeatures } from '../hetero-lr/features.ts';
 import { sampleRows } from './guest.ts';
 import {
   BinDiagonals,
+  defaultProduct,
   disposeSums,
   GradientRotations,
   type HistogramLayout,
   LevelMaskedSums,
   MAX_DIAGONAL_CACHE_BYTES,
+  type MaskedProduct,
   MaskedRotations,
   maskedLayout,
+  maskedProduct,
   type NodeSums,
   planHistogram,
-  defaultProduct,
-  type MaskedProduct,
-  maskedProduct,
   productLevel,
   releaseBlock,
   subtractSums,
@@ -291,7 +291,7 @@ export class SecureBoostHost {
         path = { ctx: ckksCtx, layout, product, cached };
       }
       /** The run-cached products one level lower: their error bound sizes the flooding. */
-      const lowLevel = path !== undefined && path.cached && path.product.level < productLevel(path.ctx);
+      const lowLevel = path?.cached === true && path.product.level < productLevel(path.ctx);
       const parts = path?.layout.blocks ?? Math.max(1, Math.ceil(cells / he.slotCount));
       const budget = plannedReleases(plan, cells, he.slotCount, parts);
       let sd = 0;
