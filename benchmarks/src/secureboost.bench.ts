@@ -294,7 +294,8 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
         trees: dcBeforeTrees,
         load_1min_before: loadBefore,
         load_1min_after: loadAfter,
-        before_path: 'opt-in lowProductLevel: run-cached products at level 1, diagonals at 2^44 (maskedProduct)',
+        before_path:
+          'opt-in lowProductLevel: run-cached products at level 1, diagonals at 2^44 (maskedProduct)',
         after_path: 'default: run-cached products at productLevel (level 2), diagonals at 2^55',
         before_seconds_per_tree: beforeTimes.perTree,
         before_seconds_setup: beforeTimes.setup,
