@@ -158,10 +158,12 @@ export function productLevel(ctx: CkksPublicContext, marginBits = 40): number {
 /** Bits kept free above the largest sum at the product level (flooding noise, rounding). */
 const PRODUCT_MARGIN_BITS = 4;
 /**
- * Smallest diagonal scale of `maskedProduct`. A diagonal's encoding error is ~sqrt(N / 12) / scale per
- * slot (2^-38.8 at 2^44, N = 16384) times |z| <= 1.06, and a released cell adds B S such terms (every
- * slot of every diagonal of every batch): ~2^-32 at 24,000 rows, as measured (secureboost-histogram
- * test), against `HISTOGRAM_ERROR_BOUND` 2^-28. Smaller scales fall back to `productLevel`.
+ * Smallest diagonal scale of `maskedProduct`. Measured (secureboost-histogram test, 24,000 rows, 330
+ * cells): max error 2^-25.5 at 2^44 against 2^-31.7 at level 2 and 2^55 -- above `HISTOGRAM_ERROR_BOUND`
+ * (2^-28), hence the path's own `HISTOGRAM_LOW_LEVEL_ERROR_BOUND` (2^-24). A simple model (encoding
+ * error ~sqrt(N / 12) / scale per slot, summed over the B S slots of every batch) predicts ~2^-32: the
+ * measured error is larger, for reasons not pinned down (a mask at 2^52 with diagonals at 2^47 measured
+ * 2^-25.0, so it is not the diagonals' scale alone). Smaller scales fall back to `productLevel`.
  */
 const MIN_DIAGONAL_SCALE_BITS = 44;
 
