@@ -281,8 +281,12 @@ export interface CkksPublicContext extends HeContextInfo {
   encrypt(values: PlainValues): CkksVector;
   /** Encrypt a vector of any length as ceil(length / slotCount) ciphertexts. */
   encryptBatch(values: PlainValues): CkksVector[];
-  /** Encode a plaintext for reuse, at `level` (default: top) and the default scale. */
-  encode(values: PlainValues | number, level?: number): CkksPlaintext;
+  /**
+   * Encode a plaintext for reuse, at `level` (default: top) and `scale` (default: the default scale,
+   * 2^scaleBits). A smaller scale leaves room in a low level's modulus for a product's scale (the
+   * encoding error grows as 1 / scale).
+   */
+  encode(values: PlainValues | number, level?: number, scale?: number): CkksPlaintext;
   /**
    * Pack two real vectors (same level and scale) as one complex vector a + i sqrt(2) b, exactly (no level,
    * no scale change): a linear map (plaintext products, rotations, sums) then costs one evaluation for

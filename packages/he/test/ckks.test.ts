@@ -376,3 +376,29 @@ describe('complex packing (two real vectors in one ciphertext)', () => {
     });
   });
 });
+
+describe('CKKS encode at a chosen scale', () => {
+  it('multiplies the scales, and decrypts the product at the product scale', () => {
+    ctx.scope(() => {
+      const x = ctx.encrypt(Float64Array.from([0.5, -1.25, 2]));
+      const pt = ctx.encode(Float64Array.from([2, 4, -1]), x.level, 2 ** 25);
+      expect(pt.scale).toBe(2 ** 25);
+      const y = x.mul(pt, { rescale: false });
+      expect(y.scale).toBeCloseTo(x.scale * 2 ** 25, -10);
+      expect(maxErr(ctx.decrypt(y), Float64Array.from([1, -5, -2]))).toBeLessThan(1e-4);
+    });
+  });
+
+  it('refuses a scale that is not a finite number >= 1, naming the field', () => {
+    for (const scale of [0, 0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      let err: unknown;
+      try {
+        ctx.encode(1, undefined, scale);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(FedscoreError);
+      expect((err as FedscoreError).field).toBe('scale');
+    }
+  });
+});

@@ -249,10 +249,12 @@ export type {
   HistogramOps,
   HistogramPath,
   HistogramTreeOps,
+  MaskedProduct,
   NodeSums,
 } from './secureboost/histogram.ts';
 export {
   BinDiagonals,
+  defaultProduct,
   GradientRotations,
   histogramPath,
   histogramRotationSteps,
@@ -260,6 +262,7 @@ export {
   LevelMaskedSums,
   MaskedRotations,
   maskedLayout,
+  maskedProduct,
   planHistogram,
   productLevel,
   releaseBlock,
@@ -312,6 +315,7 @@ export {
   gossOn,
   HISTOGRAM_ERROR_BOUND,
   HISTOGRAM_FLOODING_BITS,
+  HISTOGRAM_LOW_LEVEL_ERROR_BOUND,
   leafWeight,
   MIN_NODE_ROWS,
   resolveSecureBoost,

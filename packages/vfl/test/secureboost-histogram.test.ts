@@ -10,12 +10,16 @@ import { seededRng, uniform } from '@fedscore/core';
 import { type CkksVector, createCkksContext, sumRotationSteps } from '@fedscore/he';
 import {
   BinDiagonals,
+  defaultProduct,
   GradientRotations,
+  HISTOGRAM_ERROR_BOUND,
+  HISTOGRAM_LOW_LEVEL_ERROR_BOUND,
   type HistogramLayout,
   histogramRotationSteps,
   LevelMaskedSums,
   MaskedRotations,
   maskedLayout,
+  maskedProduct,
   planHistogram,
   releaseBlock,
   subtractSums,
@@ -97,7 +101,7 @@ describe('SecureBoost CKKS histograms', () => {
     }
   }, 300_000);
 
-  it('from the run-cached diagonals with a node mask, equal the plaintext per-cell sums', async () => {
+  it('from the run-cached diagonals with a node mask, equal the plaintext per-cell sums (both product levels)', async () => {
     const ctx = await createCkksContext({ params: 'ckks-16384-release', rotations: sumRotationSteps(8192) });
     try {
       const S = ctx.slotCount;
@@ -120,41 +124,126 @@ describe('SecureBoost CKKS histograms', () => {
         baby: 4,
         giant: 4,
       };
-      expect(BinDiagonals.fits(ctx, layout)).toBe(true);
-      const cache = new BinDiagonals(ctx, layout, { bins: [], index, counts }, offsets, 8);
-      const encG = ctx.encryptBatch(g);
-      const encH = ctx.encryptBatch(h);
-      try {
-        const masked = new MaskedRotations(ctx, cache, encG, encH);
-        const sums = masked.node(node);
-        masked.dispose();
-        const eg = new Float64Array(cells);
-        const eh = new Float64Array(cells);
-        for (const i of node) {
-          counts.forEach((_, f) => {
-            eg[offsets[f]! + index[f]![i]!]! += g[i]!;
-            eh[offsets[f]! + index[f]![i]!]! += h[i]!;
-          });
+      // 8,892 rows: diagonals at 2^45 put the products at level 1 (the default product: level 2, 2^55).
+      const low = maskedProduct(ctx, rows);
+      expect(low).toEqual({ level: 1, diagonalScale: 2 ** 45 });
+      expect(defaultProduct(ctx)).toEqual({ level: 2, diagonalScale: 2 ** 55 });
+      expect(maskedProduct(ctx, 40_000).level).toBe(2);
+      for (const product of [low, defaultProduct(ctx)]) {
+        expect(BinDiagonals.fits(ctx, layout, undefined, product)).toBe(true);
+        const cache = new BinDiagonals(ctx, layout, { bins: [], index, counts }, offsets, 8, product);
+        expect(cache.level).toBe(product.level);
+        const encG = ctx.encryptBatch(g);
+        const encH = ctx.encryptBatch(h);
+        try {
+          const masked = new MaskedRotations(ctx, cache, encG, encH);
+          const sums = masked.node(node);
+          // A node with no row: every block is the zero at the sums' scale (subtracts and releases as one).
+          const empty = masked.node(new Int32Array(0));
+          const diff = subtractSums(sums, empty);
+          for (const b of empty.z) {
+            const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
+            for (const x of [...ctx.decrypt(v.g), ...ctx.decrypt(v.h)])
+              expect(Math.abs(x)).toBeLessThan(1e-6);
+            v.g.dispose();
+            v.h.dispose();
+            b.dispose();
+          }
+          for (const b of diff.z) b.dispose();
+          masked.dispose();
+          const eg = new Float64Array(cells);
+          const eh = new Float64Array(cells);
+          for (const i of node) {
+            counts.forEach((_, f) => {
+              eg[offsets[f]! + index[f]![i]!]! += g[i]!;
+              eh[offsets[f]! + index[f]![i]!]! += h[i]!;
+            });
+          }
+          const got = { g: [] as number[], h: [] as number[] };
+          for (const b of sums.z) {
+            const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
+            got.g.push(...ctx.decrypt(v.g));
+            got.h.push(...ctx.decrypt(v.h));
+            v.g.dispose();
+            v.h.dispose();
+            b.dispose();
+          }
+          for (const [values, expected] of [
+            [got.g, eg],
+            [got.h, eh],
+          ] as const) {
+            expect(values.length).toBe(cells);
+            for (let c = 0; c < cells; c++) expect(Math.abs(values[c]! - expected[c]!)).toBeLessThan(1e-6);
+          }
+        } finally {
+          cache.dispose();
+          for (const v of [...encG, ...encH]) v.dispose();
         }
-        const got = { g: [] as number[], h: [] as number[] };
-        for (const b of sums.z) {
-          const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
-          got.g.push(...ctx.decrypt(v.g));
-          got.h.push(...ctx.decrypt(v.h));
-          v.g.dispose();
-          v.h.dispose();
-          b.dispose();
+      }
+    } finally {
+      ctx.dispose();
+    }
+  }, 300_000);
+
+  it('at default_credit size (24,000 rows, 330 cells) each product level keeps its error below its flooding bound', async () => {
+    // The bound the flooding is sized from must hold on each path: HISTOGRAM_LOW_LEVEL_ERROR_BOUND (2^-24)
+    // for the diagonals at 2^44 (maskedProduct at 24,000 rows: measured 2^-25.5), HISTOGRAM_ERROR_BOUND
+    // (2^-28) at the default level (measured 2^-31.7).
+    const ctx = await createCkksContext({ params: 'ckks-16384-release', rotations: sumRotationSteps(8192) });
+    try {
+      const rows = 24_000;
+      const rng = seededRng(17);
+      const counts = Array.from({ length: 10 }, () => 33);
+      const offsets = counts.map((_, f) => 33 * f);
+      const cells = 330;
+      const index = counts.map((c) => Uint16Array.from({ length: rows }, () => Math.floor(uniform(rng) * c)));
+      const g = Float64Array.from({ length: rows }, () => 2 * uniform(rng) - 1);
+      const h = Float64Array.from({ length: rows }, () => uniform(rng) / 4);
+      const node = Int32Array.from([...Array(rows).keys()].filter((i) => i % 3 !== 0));
+      const layout = maskedLayout(planHistogram(cells, rows, ctx.slotCount, 3));
+      const product = maskedProduct(ctx, rows);
+      expect(product).toEqual({ level: 1, diagonalScale: 2 ** 44 });
+      for (const prod of [product, defaultProduct(ctx)]) {
+        const cache = new BinDiagonals(ctx, layout, { bins: [], index, counts }, offsets, undefined, prod);
+        const encG = ctx.encryptBatch(g);
+        const encH = ctx.encryptBatch(h);
+        try {
+          const masked = new MaskedRotations(ctx, cache, encG, encH);
+          const sums = masked.node(node);
+          masked.dispose();
+          const eg = new Float64Array(cells);
+          const eh = new Float64Array(cells);
+          for (const i of node) {
+            counts.forEach((_, f) => {
+              eg[offsets[f]! + index[f]![i]!]! += g[i]!;
+              eh[offsets[f]! + index[f]![i]!]! += h[i]!;
+            });
+          }
+          let worst = 0;
+          let at = 0;
+          for (const b of sums.z) {
+            const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
+            const dg = ctx.decrypt(v.g);
+            const dh = ctx.decrypt(v.h);
+            for (let c = 0; c < b.length; c++) {
+              worst = Math.max(worst, Math.abs(dg[c]! - eg[at + c]!), Math.abs(dh[c]! - eh[at + c]!));
+            }
+            at += b.length;
+            v.g.dispose();
+            v.h.dispose();
+            b.dispose();
+          }
+          expect(at).toBe(cells);
+          // The lower level's own bound (its flooding is sized from it); the default level keeps 2^-28.
+          expect(worst).toBeLessThan(
+            (prod.level === 1 ? HISTOGRAM_LOW_LEVEL_ERROR_BOUND : HISTOGRAM_ERROR_BOUND)[
+              'ckks-16384-release'
+            ]!,
+          );
+        } finally {
+          cache.dispose();
+          for (const v of [...encG, ...encH]) v.dispose();
         }
-        for (const [values, expected] of [
-          [got.g, eg],
-          [got.h, eh],
-        ] as const) {
-          expect(values.length).toBe(cells);
-          for (let c = 0; c < cells; c++) expect(Math.abs(values[c]! - expected[c]!)).toBeLessThan(1e-6);
-        }
-      } finally {
-        cache.dispose();
-        for (const v of [...encG, ...encH]) v.dispose();
       }
     } finally {
       ctx.dispose();

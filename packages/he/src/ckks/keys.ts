@@ -292,12 +292,18 @@ class CkksPublicContextImpl implements EvalContext {
     return pt;
   }
 
-  encode(values: PlainValues | number, level?: number): CkksPlaintext {
+  encode(values: PlainValues | number, level?: number, scale?: number): CkksPlaintext {
     const l = level ?? this.levels;
     if (!Number.isInteger(l) || l < 0 || l > this.levels) {
       throw new FedscoreError('out_of_range', `level ${l} outside [0, ${this.levels}]`, { field: 'level' });
     }
-    return this.encodeRaw(values, l, this.defaultScale, this.slotCount);
+    const sc = scale ?? this.defaultScale;
+    if (!(Number.isFinite(sc) && sc >= 1)) {
+      throw new FedscoreError('out_of_range', `scale must be a finite number >= 1, got ${sc}`, {
+        field: 'scale',
+      });
+    }
+    return this.encodeRaw(values, l, sc, this.slotCount);
   }
 
   encrypt(values: PlainValues): CkksVector {

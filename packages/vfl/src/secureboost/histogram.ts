@@ -150,8 +150,9 @@ export function histogramPath(
   layout: HistogramLayout,
   depth: number,
   maxDiagonalCacheBytes: number = MAX_DIAGONAL_CACHE_BYTES,
+  product: MaskedProduct = defaultProduct(ctx),
 ): HistogramPath {
-  if (BinDiagonals.fits(ctx, layout, maxDiagonalCacheBytes)) return 'run-cached';
+  if (BinDiagonals.fits(ctx, layout, maxDiagonalCacheBytes, product)) return 'run-cached';
   return LevelMaskedSums.worthIt(ctx, layout, maskedLayout(layout), depth) ? 'per-level' : 'per-node';
 }
 
@@ -266,6 +267,57 @@ export function productLevel(ctx: CkksPublicContext, marginBits = 40): number {
   let level = ctx.levels;
   while (level > 1 && data.slice(0, level).reduce((a, b) => a + b, 0) >= need) level--;
   return level;
+}
+
+/** Bits kept free above the largest sum at the product level (flooding noise, rounding). */
+const PRODUCT_MARGIN_BITS = 4;
+/**
+ * Smallest diagonal scale of `maskedProduct`. Measured (secureboost-histogram test, 24,000 rows, 330
+ * cells): max error 2^-25.5 at 2^44 against 2^-31.7 at level 2 and 2^55 -- above `HISTOGRAM_ERROR_BOUND`
+ * (2^-28), hence the path's own `HISTOGRAM_LOW_LEVEL_ERROR_BOUND` (2^-24). A simple model (encoding
+ * error ~sqrt(N / 12) / scale per slot, summed over the B S slots of every batch) predicts ~2^-32: the
+ * measured error is larger, for reasons not pinned down (a mask at 2^52 with diagonals at 2^47 measured
+ * 2^-25.0, so it is not the diagonals' scale alone). Smaller scales fall back to `productLevel`.
+ */
+const MIN_DIAGONAL_SCALE_BITS = 44;
+
+/** Where the run-cached path multiplies: the diagonals' level and the scale they are encoded at. */
+export interface MaskedProduct {
+  readonly level: number;
+  readonly diagonalScale: number;
+}
+
+/**
+ * The level and diagonal scale of the run-cached product (`BinDiagonals`, `MaskedRotations`). The
+ * products' scale is the masked gradients' (~2^scaleBits) times the diagonals', so diagonals encoded at
+ * a smaller scale let the products, baby and giant rotations run one level lower than `productLevel`
+ * (fewer primes: at N = 16384, level 1 vs 2, a rotation costs ~5.4 ms instead of ~10, a product ~0.6
+ * ms instead of ~0.9). The gradients keep the full scale through their (baby) rotations, whose
+ * key-switching noise would otherwise dominate (a mask at 2^44 instead measured 2^-20.9). The level is
+ * the lowest whose modulus holds 2^scaleBits times the diagonal scale times the largest sum
+ * (|g + i sqrt(2) h| <= 1.06 per row: 2 rows' worth of bits) with `PRODUCT_MARGIN_BITS` to spare, at a
+ * diagonal scale of at least 2^44, and whose next level down still holds the released (rescaled) sums;
+ * otherwise `productLevel` at the default scale (as before).
+ */
+export function maskedProduct(ctx: CkksPublicContext, rows: number): MaskedProduct {
+  const data = ctx.params.coeffModulusBits.slice(0, -1);
+  const s = ctx.params.scaleBits;
+  const fallback = productLevel(ctx);
+  const valueBits = Math.ceil(Math.log2(Math.max(2, rows))) + 1;
+  const bits = (level: number) => data.slice(0, level + 1).reduce((a, b) => a + b, 0);
+  for (let level = 1; level < fallback; level++) {
+    const diagonalBits = Math.min(s, bits(level) - 1 - s - valueBits - PRODUCT_MARGIN_BITS);
+    if (diagonalBits < MIN_DIAGONAL_SCALE_BITS) continue;
+    const released = diagonalBits + s - data[level]!;
+    if (released + valueBits + PRODUCT_MARGIN_BITS > bits(level - 1) - 1) continue;
+    return { level, diagonalScale: 2 ** diagonalBits };
+  }
+  return defaultProduct(ctx);
+}
+
+/** The run-cached product at `productLevel` and the default scale (`maskedProduct`'s fallback). */
+export function defaultProduct(ctx: CkksPublicContext): MaskedProduct {
+  return { level: productLevel(ctx), diagonalScale: 2 ** ctx.params.scaleBits };
 }
 
 /**
@@ -497,11 +549,19 @@ function fillDiagonalChunk(
 export class BinDiagonals {
   readonly layout: HistogramLayout;
   readonly level: number;
+  /** Scale the diagonals are encoded at (`maskedProduct`). */
+  readonly diagonalScale: number;
   /** [batch][block][r] (undefined: all-zero diagonal). */
   readonly #pts: (CkksPlaintext | undefined)[][][] = [];
 
-  static fits(ctx: CkksPublicContext, layout: HistogramLayout, maxBytes = MAX_DIAGONAL_CACHE_BYTES): boolean {
-    const level = productLevel(ctx);
+  /** `product`: where to multiply (default `defaultProduct`: the product level at the default scale). */
+  static fits(
+    ctx: CkksPublicContext,
+    layout: HistogramLayout,
+    maxBytes = MAX_DIAGONAL_CACHE_BYTES,
+    product?: MaskedProduct,
+  ): boolean {
+    const { level } = product ?? defaultProduct(ctx);
     if (level >= ctx.levels) return false;
     const bytes = layout.batches * layout.blocks * layout.blockSize * 2 * layout.slotCount * (level + 1) * 8;
     return bytes <= maxBytes;
@@ -513,9 +573,11 @@ export class BinDiagonals {
     binned: BinnedFeatures,
     offsets: readonly number[],
     diagonalChunk = DIAGONAL_CHUNK,
+    product: MaskedProduct = maskedProduct(ctx, layout.rows),
   ) {
     this.layout = layout;
-    this.level = productLevel(ctx);
+    this.level = product.level;
+    this.diagonalScale = product.diagonalScale;
     const { blockSize: m, baby: n1, blocks, batches, cells, rows } = layout;
     const S = ctx.slotCount;
     const chunk = Math.min(m, diagonalChunk);
@@ -547,7 +609,11 @@ export class BinDiagonals {
             });
             for (let i = 0; i < chunk; i++) {
               if (nonzero[i] === 1)
-                diagonals[r0 + i] = ctx.encode(D.subarray(i * S, (i + 1) * S), this.level);
+                diagonals[r0 + i] = ctx.encode(
+                  D.subarray(i * S, (i + 1) * S),
+                  this.level,
+                  this.diagonalScale,
+                );
             }
           }
         }
@@ -616,6 +682,8 @@ export class MaskedRotations {
     const S = ctx.slotCount;
     const inner = giantSums(blocks, n2);
     const shift = log2Int(n1);
+    /** The sums' scale (a masked baby's times the diagonals'), for an empty block's zero. */
+    let sumScale: number | undefined;
     try {
       let from = 0;
       for (let k = 0; k < batches; k++) {
@@ -627,6 +695,7 @@ export class MaskedRotations {
         for (let q = from; q < to; q++) mask[rowsOfNode[q]! - rowOff] = 1;
         from = to;
         const babies = maskedBabies(ctx, this.#z[k]!, mask, cache.level, n1);
+        sumScale ??= babies[0]!.scale * cache.diagonalScale;
         try {
           for (let beta = 0; beta < blocks; beta++) {
             for (let r = 0; r < m; r++) {
@@ -639,7 +708,13 @@ export class MaskedRotations {
           for (const v of babies) v.dispose();
         }
       }
-      return foldBlocks(ctx, layout, cache.level, inner);
+      if (sumScale === undefined) {
+        // No row of the node in any batch: the scale its sums would have had (one all-zero mask).
+        const probe = maskedBabies(ctx, this.#z[0]!, new Float64Array(1), cache.level, 1);
+        sumScale = probe[0]!.scale * cache.diagonalScale;
+        for (const v of probe) v.dispose();
+      }
+      return foldBlocks(ctx, layout, cache.level, inner, sumScale);
     } finally {
       for (const row of inner) for (const v of row) v?.dispose();
     }
@@ -844,12 +919,13 @@ function foldBlocks(
   layout: HistogramLayout,
   sumLevel: number,
   inner: (CkksVector | undefined)[][],
+  sumScale?: number,
 ): NodeSums {
   const out: NodeSums = { z: [] };
   try {
     for (let beta = 0; beta < layout.blocks; beta++) {
       const length = Math.min(layout.blockSize, layout.cells - beta * layout.blockSize);
-      out.z.push(giantAndFold(ctx, layout, sumLevel, inner[beta]!, length));
+      out.z.push(giantAndFold(ctx, layout, sumLevel, inner[beta]!, length, sumScale));
     }
   } catch (e) {
     disposeSums(out);
@@ -858,13 +934,18 @@ function foldBlocks(
   return out;
 }
 
-/** sum_j rot_{j n1}(inner[j]) as a radix-2 tree, then the fold with period m. Consumes nothing. */
+/**
+ * sum_j rot_{j n1}(inner[j]) as a radix-2 tree, then the fold with period m. Consumes nothing. An empty
+ * block is an encryption of zeros at `sumScale` (top level) if given, else at the default scale squared
+ * lowered to `sumLevel`.
+ */
 function giantAndFold(
   ctx: CkksPublicContext,
   layout: HistogramLayout,
   sumLevel: number,
   inner: (CkksVector | undefined)[],
   length: number,
+  sumScale?: number,
 ): CkksVector {
   const { blockSize: m, baby: n1 } = layout;
   const S = ctx.slotCount;
@@ -898,14 +979,14 @@ function giantAndFold(
       // No row of the node in any cell of this block: an encryption of zeros at the product scale.
       const zero = ctx.encrypt(new Float64Array(S));
       owned.push(zero);
-      const one = ctx.encode(1);
+      const one = ctx.encode(1, undefined, sumScale === undefined ? undefined : sumScale / zero.scale);
       try {
         z = zero.mul(one, { rescale: false });
       } finally {
         one.dispose();
       }
       owned.push(z);
-      while (z.level > sumLevel) {
+      while (sumScale === undefined && z.level > sumLevel) {
         const lower = z.mul(1);
         owned.push(lower);
         z = lower;
@@ -938,7 +1019,9 @@ export function releaseBlock(
 ): { g: CkksVector; h: CkksVector } {
   const freshG = ctx.encrypt(noiseG);
   const freshH = ctx.encrypt(noiseH);
-  const one = ctx.encode(1);
+  // Lifted by exactly the factor that brings a fresh encryption to the sums' scale (which depends on the
+  // path: `maskedProduct`'s mask scale, or the default scale squared).
+  const one = ctx.encode(1, undefined, sums.scale / freshG.scale);
   const owned: CkksVector[] = [freshG, freshH];
   try {
     const fresh = ctx.packComplex(freshG, freshH);

@@ -33,6 +33,18 @@ export const HISTOGRAM_ERROR_BOUND: Readonly<Partial<Record<CkksPresetName, numb
   'ckks-8192': 2 ** -16,
 };
 
+/**
+ * The bound for the run-cached products one level lower (histogram.ts `maskedProduct`: diagonals encoded
+ * at 2^44 to 2^55, products at level 1 of ckks-16384-release): measured max 2^-25.5 over 24,000 rows
+ * and 330 cells (`secureboost-histogram.test.ts` re-measures it), 2^-31.7 on the default path at the
+ * same size; the path is limited to 32,768 rows. The host sizes its flooding from this bound when it
+ * opts into that path (`lowProductLevel`): 16x the noise of `HISTOGRAM_ERROR_BOUND` (sd 0.139 per
+ * released sum for default_credit's 30-tree plan), for ~1.7x less work per node.
+ */
+export const HISTOGRAM_LOW_LEVEL_ERROR_BOUND: Readonly<Partial<Record<CkksPresetName, number>>> = {
+  'ckks-16384-release': 2 ** -24,
+};
+
 /** Statistical security of the flooding (bits; Li-Micciancio-Schultz-Sorrell 2022, OpenFHE's rule). */
 export const HISTOGRAM_FLOODING_BITS = 30;
 

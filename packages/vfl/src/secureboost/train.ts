@@ -52,6 +52,8 @@ export interface TrainSecureBoostInput {
     readonly colsampleByTree?: number;
     /** Memory for this host's run-cached CKKS diagonals (default 768 MiB; 0: none). */
     readonly maxDiagonalCacheBytes?: number;
+    /** The run-cached products one level lower (default false; see `SecureBoostHostOptions`). */
+    readonly lowProductLevel?: boolean;
     readonly rng?: CryptoRng;
     /** This host's release count across runs of one job (checkpoint.ts). */
     readonly releaseLedger?: ReleaseLedger;
@@ -166,6 +168,7 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
         ...(h.minNodeRows !== undefined && { minNodeRows: h.minNodeRows }),
         ...(h.unsafeNoFlooding === true && { unsafeNoFlooding: true }),
         ...(h.maxDiagonalCacheBytes !== undefined && { maxDiagonalCacheBytes: h.maxDiagonalCacheBytes }),
+        ...(h.lowProductLevel === true && { lowProductLevel: true }),
         // Each party's own setting; in this in-process run they default to the job's.
         colsampleByTree: h.colsampleByTree ?? input.hyperparams?.colsampleByTree ?? 1,
         receiveSplitGains: input.hyperparams?.shareSplitGains === true,
