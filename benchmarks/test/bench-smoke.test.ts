@@ -121,8 +121,17 @@ describe('pnpm bench all --smoke --network lan', () => {
     };
     const titled = (t: string) => cm.tables.find((x) => x.title.startsWith(t));
     expect(titled('Issue 18')?.rows.length).toBe(6);
-    expect(titled('Issue 20')?.rows.length).toBe(2);
+    // The check shape, FATE's 100k x (30 + 300) and SecretFlow's 800k x (750 + 750).
+    expect(titled('Issue 20')?.rows.map((r) => String(r[0]).split(' ')[0])).toEqual([
+      'check',
+      'FATE',
+      'SecretFlow',
+    ]);
     expect(Number(cm.summary['secureboost_100k_330_predicted_s_per_tree'])).toBeGreaterThan(0);
+    // 8x the rows and 2.5x the host features: more work per tree than FATE's shape.
+    expect(Number(cm.summary['secureboost_800k_1500_predicted_s_per_tree'])).toBeGreaterThan(
+      Number(cm.summary['secureboost_100k_330_predicted_s_per_tree']),
+    );
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     expect(html).toContain(`content="default-src 'none'`);
     expect(html).toMatch(/uPlot/);
