@@ -69,7 +69,11 @@ describe('pnpm bench all --smoke --network lan', () => {
       expect(existsSync(join(out, `${name}.md`)), name).toBe(true);
     }
     const net = JSON.parse(readFileSync(join(out, 'net.json'), 'utf8')) as {
-      raw: Record<string, { stages: Record<string, Stage>; epochSeconds: number[] }>;
+      summary: Record<string, unknown>;
+      raw: Record<
+        string,
+        { stages: Record<string, Stage>; epochSeconds: number[]; epochBytes?: Record<string, number>[] }
+      >;
     };
     expect(Object.keys(net.raw).sort()).toEqual(['lan', 'memory']);
     for (const stage of ['psi', 'binning', 'train']) {
@@ -86,6 +90,23 @@ describe('pnpm bench all --smoke --network lan', () => {
       }
     }
     expect(net.raw['lan']!.epochSeconds.length).toBe(2);
+    // Bytes per party per training epoch (issue 20): one record per timed epoch, inside the train
+    // stage's bytes; epoch 1 carries the arbiter's keys, so it sends more then than in epoch 2.
+    for (const profile of ['memory', 'lan']) {
+      const r = net.raw[profile]!;
+      expect(r.epochBytes?.length, profile).toBe(r.epochSeconds.length);
+      for (const party of ['bank', 'government', 'arbiter']) {
+        const sum = r.epochBytes!.reduce((a, e) => a + e[party]!, 0);
+        expect(sum, `${profile} ${party}`).toBeLessThanOrEqual(r.stages['train']!.bytesSent[party]!);
+        expect(r.epochBytes![1]![party], `${profile} ${party} epoch 2`).toBeGreaterThan(0);
+      }
+      expect(r.epochBytes![0]!['arbiter']!, profile).toBeGreaterThan(r.epochBytes![1]!['arbiter']!);
+    }
+    expect(Object.keys(net.summary['lanEpochBytes'] as object).sort()).toEqual([
+      'arbiter',
+      'bank',
+      'government',
+    ]);
     const hfl = JSON.parse(readFileSync(join(out, 'net-hfl.json'), 'utf8')) as {
       name: string;
       summary: Record<string, unknown>;

@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildCharts, writeIndexHtml } from '../src/html.ts';
-import { psiExtrapolation } from '../src/net.bench.ts';
+import { psiExtrapolation, steadyEpochBytes } from '../src/net.bench.ts';
 import { SUITE } from '../src/suite.ts';
 
 const RUNNER = join(dirname(fileURLToPath(import.meta.url)), '..', 'run.ts');
@@ -310,5 +310,31 @@ describe('bench all: the suite and its page', () => {
     );
     const ran = readFileSync(writeIndexHtml(dir, { network: 'wan', smoke: false, outcomes: [] }), 'utf8');
     expect(ran).toContain('<code>pnpm bench all --network wan</code>.');
+  });
+});
+
+describe('steadyEpochBytes', () => {
+  it('is the mean over epochs 2.. per party (epoch 1 carries the key setup); one epoch is itself', () => {
+    const e = (bank: number, government: number, arbiter: number) => ({ bank, government, arbiter });
+    const run = (epochBytes?: ReturnType<typeof e>[]) => ({
+      mode: 'memory' as const,
+      stages: {},
+      epochSeconds: [],
+      alignedRows: 0,
+      totalSeconds: 0,
+      ...(epochBytes !== undefined && { epochBytes }),
+    });
+    const parties = ['bank', 'government', 'arbiter'];
+    expect(steadyEpochBytes(run([e(10, 20, 1000), e(4, 8, 1), e(6, 9, 2)]), parties)).toEqual({
+      bank: 5,
+      government: 9,
+      arbiter: 2,
+    });
+    expect(steadyEpochBytes(run([e(10, 20, 1000)]), parties)).toEqual({
+      bank: 10,
+      government: 20,
+      arbiter: 1000,
+    });
+    expect(steadyEpochBytes(run(), parties)).toBeUndefined();
   });
 });
