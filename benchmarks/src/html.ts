@@ -38,6 +38,8 @@ interface StageFigures {
 interface NetRun {
   readonly stages: Record<string, StageFigures | undefined>;
   readonly epochSeconds: readonly number[];
+  /** Bytes per party per training epoch (runs since the audit of issue 20; epoch 1 carries the keys). */
+  readonly epochBytes?: readonly Record<string, number>[];
 }
 
 export interface ChartSpec {
@@ -348,6 +350,33 @@ export function buildCharts(results: Map<string, StoredResult>): {
       series: fate.map(({ label, run }) => ({
         label,
         values: groups.map((g) => (g === 'epoch' ? steadyEpoch(run) : (run.stages[g]?.seconds ?? null))),
+      })),
+    });
+  }
+  // Hetero-LR bytes per party per steady training epoch (epochs 2..), every net run that has them.
+  const epochRuns = netResults(results)
+    .filter(([, n]) => n.summary['kind'] === undefined && n.parameters['psiOnly'] !== true)
+    .flatMap(([name, n]) =>
+      Object.entries((n.raw ?? {}) as Record<string, NetRun>)
+        .filter(([, r]) => typeof r === 'object' && r !== null && (r.epochBytes?.length ?? 0) > 0)
+        .map(([profile, r]) => {
+          const e = r.epochBytes!.length > 1 ? r.epochBytes!.slice(1) : r.epochBytes!;
+          return { label: `${profile} (${name}, ${String(n.summary['aligned'])} aligned)`, e };
+        }),
+    );
+  if (epochRuns.length > 0) {
+    const parties = [...new Set(epochRuns.flatMap(({ e }) => e.flatMap((x) => Object.keys(x))))];
+    charts.push({
+      id: 'epoch-bytes',
+      title: 'Hetero-LR bytes sent per party per training epoch',
+      caption:
+        'mean over epochs 2.. (epoch 1 carries the key setup); wire bytes through the shaping proxies ' +
+        '(memory: encoded envelope bytes). FATE and SecretFlow publish no bytes per party (ANCHORS.md).',
+      groups: epochRuns.map((r) => r.label),
+      yLabel: 'bytes',
+      series: parties.map((p) => ({
+        label: p,
+        values: epochRuns.map(({ e }) => e.reduce((a, x) => a + (x[p] ?? 0), 0) / e.length),
       })),
     });
   }

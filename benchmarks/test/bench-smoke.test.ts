@@ -159,6 +159,7 @@ describe('pnpm bench all --smoke --network lan', () => {
     expect(html).not.toMatch(/<script[^>]+src=/);
     expect(html).toContain('"id":"time-per-profile"');
     expect(html).toContain('"id":"bytes-lan"');
+    expect(html).toContain('"id":"epoch-bytes"');
     expect(html).toContain('"id":"hfl-rounds"');
     expect(html).toContain('"id":"cost-model-distributed"');
     if (CHROMIUM !== undefined) {
@@ -184,6 +185,7 @@ describe('pnpm bench all --smoke --network lan', () => {
           'time-per-profile',
           'bytes-memory',
           'bytes-lan',
+          'epoch-bytes',
           'hfl-rounds',
           'hfl-bytes',
           'cost-model-distributed',

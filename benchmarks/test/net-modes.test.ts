@@ -217,6 +217,33 @@ describe('buildCharts over the named net results', () => {
     expect(lanRow).toContain('Paillier (1024-bit default, ~80-bit)');
   });
 
+  it('draws bytes per party per steady training epoch where a run has them', () => {
+    const withEpochs = {
+      name: 'net',
+      summary: { aligned: 6000 },
+      parameters: { enterprises: 10_000 },
+      raw: {
+        memory: {
+          ...run([1, 1, 1]),
+          epochBytes: [
+            { bank: 9, arbiter: 900 },
+            { bank: 4, arbiter: 1 },
+            { bank: 6, arbiter: 3 },
+          ],
+        },
+      },
+    };
+    const { charts } = buildCharts(new Map([['net', withEpochs]]));
+    const c = charts.find((x) => x.id === 'epoch-bytes')!;
+    expect(c.groups).toEqual(['memory (net, 6000 aligned)']);
+    expect(c.series.map((x) => [x.label, ...x.values])).toEqual([
+      ['bank', 5],
+      ['arbiter', 2],
+    ]);
+    // Runs without per-epoch bytes (the committed ones before the audit) draw no such chart.
+    expect(buildCharts(results).charts.some((x) => x.id === 'epoch-bytes')).toBe(false);
+  });
+
   it('draws SecureBoost across processes: seconds per tree and train bytes per party, per profile', () => {
     const sbtRun = (psi: number, train: number, bank: number) => ({
       stages: {
