@@ -411,9 +411,9 @@ export async function runInMemory(
       onMessage: (m) => {
         sent[m.from as Party] += m.bytes.length;
         if (stage.name !== 'train') return;
-        const bucket = (epochSent[epochMarks.length] ??= Object.fromEntries(
-          PARTIES.map((p) => [p, 0]),
-        ) as Record<Party, number>);
+        const at = epochMarks.length;
+        epochSent[at] ??= Object.fromEntries(PARTIES.map((p) => [p, 0])) as Record<Party, number>;
+        const bucket = epochSent[at]!;
         bucket[m.from as Party] += m.bytes.length;
       },
     });
