@@ -1025,7 +1025,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       'anchor (ANCHORS.md) and its setup',
     ],
     rows: preds,
-    note: "Three readings of each prediction: at this run's load (the per-op times as measured); scaled from the largest measured run of the same protocol (hetero-LR: results/hetero-lr.json 100k x 330, memory, 36.6 s/epoch at load 0.8; binning: results/binning.json 100k x 330, 23.2 s at load 6-12): that run's seconds times the ratio of the two predictions' compute parts made from the same per-op times, so the load cancels to first order -- the reading to use for a quiet machine; idle-scaled (x the idle factor of the checks table), which underestimated every low-load committed run in the checks, a lower bound. SecretFlow's 1,500 features split 750 + 750 between its 2 parties (assumed: the split is not published). \"wan (64 KiB window)\": the WAN link with one HTTP/2 stream limited to a 64 KiB flow-control window per 100 ms round trip (5.2 Mbit/s), the cap our gRPC transport shows today (benchmarks/README.md); plain \"wan\" is the link rate. PSI per-core extrapolation assumes blinding (hashes and multiplications, 3n per party) is embarrassingly parallel across ids at this core's speed, and the transfer (48 B per id each way) and the final intersection are not parallel: the transfer is added whole; the intersection (sort and match) is left out (it is seconds at 1M).",
+    note: "Three readings of each prediction: at this run's load (the per-op times as measured); scaled from the largest measured run of the same protocol (hetero-LR: results/hetero-lr.json 100k x 330, memory, 36.6 s/epoch at load 0.8; binning: results/binning.json 100k x 330, 23.2 s at load 6-12): that run's seconds times the ratio of the two predictions' compute parts made from the same per-op times, so the load cancels to first order -- the reading to use for a quiet machine; idle-scaled (x the idle factor of the checks table), which underestimated every low-load committed run in the checks, a lower bound. SecretFlow's 1,500 features split 750 + 750 between its 2 parties (assumed: the split is not published). \"wan (64 KiB window)\": the WAN link with one HTTP/2 stream limited to a 64 KiB flow-control window per 100 ms round trip (5.2 Mbit/s), grpc-js's default, the cap of the committed 10k net run's transport before the node opened 16 MiB windows (benchmarks/README.md); plain \"wan\" is the link rate and today's transport. PSI per-core extrapolation assumes blinding (hashes and multiplications, 3n per party) is embarrassingly parallel across ids at this core's speed, and the transfer (48 B per id each way) and the final intersection are not parallel: the transfer is added whole; the intersection (sort and match) is left out (it is seconds at 1M).",
   });
 
   // 5. Issue 18: hetero-LR's packed products on the queue, checked on this machine, predicted for
@@ -1281,15 +1281,29 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     );
     const scaled =
       sbCheck === undefined ? undefined : (pFate.treeSeconds * sbCheck.measured) / sbCheck.predicted;
-    for (const [label, pr, o, rowsN, cellsN] of [
+    // SecretFlow's SGB at 800k x 1500 (split 750 + 750, assumed as for its LR and WOE): the host's 750
+    // features at the same cells per feature, depth 3 as above (SecretFlow's depth is not in ANCHORS.md).
+    const sfCells = Math.round(750 * sbCellsPerFeature);
+    const opsSf = histogramTreeOps(sbCtx, sfCells, 800_000, 3);
+    const pSf = predictSecureBoostTree(
+      { rows: 800_000, cells: sfCells, depth: 3 },
+      opsSf,
+      sbOps.times,
+      sbOps.sizes,
+    );
+    const scaledSf =
+      sbCheck === undefined ? undefined : (pSf.treeSeconds * sbCheck.measured) / sbCheck.predicted;
+    for (const [label, pr, o, rowsN, cellsN, sc] of [
       [
         `check shape ${rowsHere} x (${sbGuestFeatures} + ${sbHostFeatures})`,
         predHere,
         opsHere,
         rowsHere,
         cells,
+        undefined,
       ],
-      ['FATE 100k x (30 + 300)', pFate, opsFate, 100_000, fateCells],
+      ['FATE 100k x (30 + 300)', pFate, opsFate, 100_000, fateCells, scaled],
+      ['SecretFlow 800k x (750 + 750)', pSf, opsSf, 800_000, sfCells, scaledSf],
     ] as const) {
       sbRows_.push([
         label,
@@ -1302,7 +1316,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         fmt(pr.guestSeconds, 1),
         fmt(pr.treeSeconds, 1),
         fmt(pr.treeSeconds * idleFactor, 1),
-        label.startsWith('FATE') && scaled !== undefined ? fmt(scaled, 0) : '-',
+        sc !== undefined ? fmt(sc, 0) : '-',
         `${mb(pr.bytesPerTree.guest)} / ${mb(pr.bytesPerTree.host)} (setup ${mb(pr.setupBytes)})`,
       ]);
     }
@@ -1324,14 +1338,21 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         'MB per tree: guest -> host / host -> guest',
       ],
       rows: sbRows_,
-      note: `Cells per host feature ${fmt(sbCellsPerFeature, 2)} (binFeatures at ${sbBins} bins on the check shape's generated data; used for 300 features at 100k). Counts are upper bounds (all-zero diagonals skipped by the code; reached when every node has thousands of rows), full trees (every node split). The host evaluates its histograms on one thread (no pool or queue for SecureBoost yet). FATE 2.0 SecureBoost at 100k x (30 + 300), depth 3: 1 min 54 s per tree on 16 cores (Xeon 8255C, Paillier, 1 Gb LAN; ANCHORS.md) = ${fateCoreSeconds} core-seconds; ours ${fmt(ours, 0)} core-seconds per tree (${scaled === undefined ? 'predicted at this load' : 'the prediction scaled by the check run'}): ${fmt(ours / fateCoreSeconds, 1)}x FATE's per-core cost, i.e. ${fmt(ours / 114, 1)}x its wall time on one core; if the products and encodes were spread over 16 cores (they are not today), at best ${fmt(ours / 16, 0)} s per tree. Left out of the model: the diagonal scatter and bin counting in JS, split finding, messages' latency (memory profile).`,
+      note: `Cells per host feature ${fmt(sbCellsPerFeature, 2)} (binFeatures at ${sbBins} bins on the check shape's generated data; used for 300 features at 100k). Counts are upper bounds (all-zero diagonals skipped by the code; reached when every node has thousands of rows), full trees (every node split). The host evaluates its histograms on one thread (no pool or queue for SecureBoost yet). FATE 2.0 SecureBoost at 100k x (30 + 300), depth 3: 1 min 54 s per tree on 16 cores (Xeon 8255C, Paillier, 1 Gb LAN; ANCHORS.md) = ${fateCoreSeconds} core-seconds; ours ${fmt(ours, 0)} core-seconds per tree (${scaled === undefined ? 'predicted at this load' : 'the prediction scaled by the check run'}): ${fmt(ours / fateCoreSeconds, 1)}x FATE's per-core cost, i.e. ${fmt(ours / 114, 1)}x its wall time on one core; if the products and encodes were spread over 16 cores (they are not today), at best ${fmt(ours / 16, 0)} s per tree. Left out of the model: the diagonal scatter and bin counting in JS, split finding, messages' latency (memory profile). SecretFlow SGB at 800k x 1500 (32 vCPU per party, 2 parties; ANCHORS.md): 4,177 s for its whole training, its trees and depth not stated there, so no per-tree figure to compare; at ours ${fmt(scaledSf ?? pSf.treeSeconds, 0)} s per tree on one thread (${scaledSf === undefined ? 'predicted at this load' : 'scaled by the check run'}), 4,177 s is ${fmt(4177 / (scaledSf ?? pSf.treeSeconds), 2)} of our trees; its 1,500 features split 750 + 750 (assumed, as for its LR and WOE rows).`,
     });
     summaryExtra['secureboost_100k_330_predicted_s_per_tree'] = fmt(pFate.treeSeconds, 0);
     summaryExtra['secureboost_100k_330_scaled_s_per_tree'] = scaled === undefined ? '-' : fmt(scaled, 0);
     summaryExtra['secureboost_100k_330_bytes_per_tree'] = pFate.bytesPerTree;
     if (sbCheck)
       summaryExtra['secureboost_check_error'] = pct(relativeError(sbCheck.predicted, sbCheck.measured));
-    raw['secureboostPredictions'] = { fate: pFate, check: predHere, cellsPerFeature: sbCellsPerFeature };
+    summaryExtra['secureboost_800k_1500_predicted_s_per_tree'] = fmt(pSf.treeSeconds, 0);
+    summaryExtra['secureboost_800k_1500_scaled_s_per_tree'] = scaledSf === undefined ? '-' : fmt(scaledSf, 0);
+    raw['secureboostPredictions'] = {
+      fate: pFate,
+      secretflow: pSf,
+      check: predHere,
+      cellsPerFeature: sbCellsPerFeature,
+    };
   } finally {
     sbCtx.dispose();
   }

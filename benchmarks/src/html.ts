@@ -10,6 +10,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { JOB_DEFAULTS } from '@fedscore/pipeline';
 import type { SuiteOutcome } from './suite.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -37,6 +38,8 @@ interface StageFigures {
 interface NetRun {
   readonly stages: Record<string, StageFigures | undefined>;
   readonly epochSeconds: readonly number[];
+  /** Bytes per party per training epoch (runs since the audit of issue 20; epoch 1 carries the keys). */
+  readonly epochBytes?: readonly Record<string, number>[];
 }
 
 export interface ChartSpec {
@@ -61,9 +64,20 @@ interface AnchorComparison {
   /** Anchor wall seconds for the unit of work, and its cores. */
   readonly anchorSeconds: number;
   readonly anchorCores: number;
-  readonly ours: (
-    r: Map<string, StoredResult>,
-  ) => { seconds: number; cores: number; source: string } | undefined;
+  /**
+   * Where our figure and the anchor's are not like for like (rows, features, security level, protocol,
+   * run): said beside the speed-up so a reader does not take it for a same-setup comparison.
+   */
+  readonly differs: string;
+  readonly ours: (r: Map<string, StoredResult>) => OurFigure | undefined;
+}
+
+/** Our figure for an anchor's unit of work; `note`: what this run adds to the anchor's `differs`. */
+interface OurFigure {
+  readonly seconds: number;
+  readonly cores: number;
+  readonly source: string;
+  readonly note?: string;
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
@@ -75,6 +89,9 @@ const ANCHORS: readonly AnchorComparison[] = [
     anchor: 'FATE 2.0 coordinated-LR, 16 cores, 1 Gb LAN: 136 s/epoch',
     anchorSeconds: 136,
     anchorCores: 16,
+    differs:
+      'ours: all parties in one process, CKKS N=16384 (128-bit); FATE: Paillier (1024-bit default, ~80-bit), ' +
+      'parties on two machines',
     ours: (r) => {
       const s = r.get('hetero-lr')?.summary['scale_100k_330'] as { seconds_per_epoch?: number } | undefined;
       const v = num(s?.seconds_per_epoch);
@@ -87,6 +104,9 @@ const ANCHORS: readonly AnchorComparison[] = [
     anchor: 'FATE 2.0 coordinated-LR, 16 cores, 1 Gb LAN: 136 s/epoch',
     anchorSeconds: 136,
     anchorCores: 16,
+    differs:
+      "ours: the job's training rows (the aligned rows less its hold-out; 310 government columns with " +
+      'one-hot), CKKS N=16384 (128-bit); FATE: 100k rows, Paillier (1024-bit default, ~80-bit)',
     ours: (r) => netAtAnchorShape(r, 'lan'),
   },
   {
@@ -95,6 +115,7 @@ const ANCHORS: readonly AnchorComparison[] = [
     anchor: 'FATE 2.0 SecureBoost, 16 cores, Paillier, 1 Gb LAN: 114-221 s/tree (the fast end)',
     anchorSeconds: 114,
     anchorCores: 16,
+    differs: 'ours: CKKS histograms; FATE: Paillier',
     ours: (r) => {
       // Only a run at the anchor's shape counts; CKKS SecureBoost there is minutes a tree, not run here.
       for (const [, n] of netResults(r)) {
@@ -114,6 +135,9 @@ const ANCHORS: readonly AnchorComparison[] = [
     anchor: 'FATE 2.0 SecureBoost, 16 cores, Paillier, 1 Gb LAN: 114 s/tree',
     anchorSeconds: 114,
     anchorCores: 16,
+    differs:
+      'ours: predicted (not run), one thread, CKKS, depth 3, 32 bins; FATE: measured, Paillier (depth and bins ' +
+      'not published)',
     ours: (r) => {
       // bench cost-model: histogramTreeOps x per-op times, scaled by its check run when it made one.
       const s = r.get('cost-model')?.summary;
@@ -130,6 +154,8 @@ const ANCHORS: readonly AnchorComparison[] = [
     anchor: 'FATE 2.0 feature binning, 16 cores: 68 s',
     anchorSeconds: 68,
     anchorCores: 16,
+    differs:
+      'ours: all parties in one process, CKKS N=8192 (128-bit); FATE: Paillier, parties on two machines',
     ours: (r) => {
       const b = r.get('binning');
       if (b === undefined || b.summary['rows'] !== 100_000 || b.summary['features'] !== 330) return undefined;
@@ -146,6 +172,9 @@ const ANCHORS: readonly AnchorComparison[] = [
     // 20M ids in 114 s on 8 cores -> seconds per 1M ids per party at 8 cores (linear in n).
     anchorSeconds: 114 / 10,
     anchorCores: 8,
+    differs:
+      'ours: ristretto255 in WASM, one process, measured at 1M x 1M; SecretFlow: native Curve25519, ' +
+      'measured at 10M x 10M and scaled linearly',
     ours: (r) => {
       const p = r.get('psi');
       const n = num(p?.summary['n']);
@@ -160,6 +189,9 @@ const ANCHORS: readonly AnchorComparison[] = [
     anchor: 'SecretFlow PSI v2 ECDH-25519, 10M x 10M on 8 cores: 114 s (scaled linearly to 1M x 1M)',
     anchorSeconds: 114 / 10,
     anchorCores: 8,
+    differs:
+      "ours: ristretto255 in WASM, the node processes' CPU seconds over 2 cores (consent filter and start-up " +
+      'included); SecretFlow: native Curve25519 wall clock at 10M x 10M, scaled linearly',
     ours: (r) => {
       // The largest PSI-only run across processes over lan, per 1M ids per party (linear in n).
       let best: { seconds: number; cores: number; source: string; n: number } | undefined;
@@ -203,15 +235,19 @@ function fateShapeRuns(r: Map<string, StoredResult>): [string, StoredResult][] {
   return all.length > 0 ? all : at;
 }
 
-function netAtAnchorShape(
-  r: Map<string, StoredResult>,
-  profile: string,
-): { seconds: number; cores: number; source: string } | undefined {
+function netAtAnchorShape(r: Map<string, StoredResult>, profile: string): OurFigure | undefined {
   for (const [name, n] of fateShapeRuns(r)) {
     const run = n.raw?.[profile] as NetRun | undefined;
     if (run === undefined) continue;
     const e = steadyEpoch(run);
-    if (e !== null) return { seconds: e, cores: 2, source: `${name} (${profile})` };
+    if (e === null) continue;
+    // The node's job holds out JOB_DEFAULTS.testFraction of the aligned rows: an epoch trains the rest.
+    const aligned = num(n.summary['aligned']);
+    const note =
+      aligned === undefined
+        ? undefined
+        : `this run: ${aligned} aligned, about ${Math.round(aligned * (1 - JOB_DEFAULTS.testFraction))} trained per epoch`;
+    return { seconds: e, cores: 2, source: `${name} (${profile})`, ...(note !== undefined && { note }) };
   }
   return undefined;
 }
@@ -317,6 +353,33 @@ export function buildCharts(results: Map<string, StoredResult>): {
       })),
     });
   }
+  // Hetero-LR bytes per party per steady training epoch (epochs 2..), every net run that has them.
+  const epochRuns = netResults(results)
+    .filter(([, n]) => n.summary['kind'] === undefined && n.parameters['psiOnly'] !== true)
+    .flatMap(([name, n]) =>
+      Object.entries((n.raw ?? {}) as Record<string, NetRun>)
+        .filter(([, r]) => typeof r === 'object' && r !== null && (r.epochBytes?.length ?? 0) > 0)
+        .map(([profile, r]) => {
+          const e = r.epochBytes!.length > 1 ? r.epochBytes!.slice(1) : r.epochBytes!;
+          return { label: `${profile} (${name}, ${String(n.summary['aligned'])} aligned)`, e };
+        }),
+    );
+  if (epochRuns.length > 0) {
+    const parties = [...new Set(epochRuns.flatMap(({ e }) => e.flatMap((x) => Object.keys(x))))];
+    charts.push({
+      id: 'epoch-bytes',
+      title: 'Hetero-LR bytes sent per party per training epoch',
+      caption:
+        'mean over epochs 2.. (epoch 1 carries the key setup); wire bytes through the shaping proxies ' +
+        '(memory: encoded envelope bytes). FATE and SecretFlow publish no bytes per party (ANCHORS.md).',
+      groups: epochRuns.map((r) => r.label),
+      yLabel: 'bytes',
+      series: parties.map((p) => ({
+        label: p,
+        values: epochRuns.map(({ e }) => e.reduce((a, x) => a + (x[p] ?? 0), 0) / e.length),
+      })),
+    });
+  }
   // PSI-only runs across processes: seconds and bytes per party, per size and profile.
   const psiRuns = netResults(results)
     .filter(([, n]) => n.summary['kind'] === 'psi-only')
@@ -352,6 +415,7 @@ export function buildCharts(results: Map<string, StoredResult>): {
       })),
     });
   }
+  charts.push(...secureBoostCharts(results));
   charts.push(...hflCharts(results));
   // bench cost-model, issue 18: a 10M x 330 hetero-LR epoch on N 16-core worker machines (predicted).
   const dist = (results.get('cost-model')?.raw?.['distributed'] as { predictions?: Record<string, unknown> })
@@ -380,7 +444,7 @@ export function buildCharts(results: Map<string, StoredResult>): {
   for (const a of ANCHORS) {
     const ours = a.ours(results);
     if (ours === undefined) {
-      speedups.push([a.label, a.anchor, 'not run at this shape', '', '']);
+      speedups.push([a.label, a.anchor, 'not run at this shape', '', '', a.differs]);
       continue;
     }
     const w = a.anchorSeconds / ours.seconds;
@@ -394,6 +458,7 @@ export function buildCharts(results: Map<string, StoredResult>): {
       `${ours.seconds.toFixed(2)} s on ${ours.cores} cores (${ours.source})`,
       `${w.toFixed(2)}x`,
       `${c.toFixed(2)}x`,
+      ours.note === undefined ? a.differs : `${a.differs}; ${ours.note}`,
     ]);
   }
   if (labels.length > 0) {
@@ -413,6 +478,57 @@ export function buildCharts(results: Map<string, StoredResult>): {
     });
   }
   return { charts, speedups };
+}
+
+/**
+ * SecureBoost as processes (`bench net --kind secureboost`, results/net-secureboost.json and any other net
+ * result of that kind): seconds of the psi stage and per tree, and the train stage's bytes per party, per
+ * profile (memory: encoded envelope bytes; lan/wan: wire bytes through the proxies).
+ */
+function secureBoostCharts(results: Map<string, StoredResult>): ChartSpec[] {
+  const runs = netResults(results)
+    .filter(([, n]) => n.summary['kind'] === 'secureboost')
+    .flatMap(([name, n]) =>
+      Object.entries((n.raw ?? {}) as Record<string, NetRun>)
+        .filter(([, r]) => typeof r === 'object' && r !== null && r.stages?.['train'] !== undefined)
+        .map(([profile, r]) => ({
+          label: `${profile} (${name}, ${String(n.summary['aligned'] ?? n.parameters['enterprises'])} rows)`,
+          run: r,
+          trees: num(n.summary['trees']) ?? 1,
+        })),
+    );
+  if (runs.length === 0) return [];
+  const parties = [...new Set(runs.flatMap(({ run }) => Object.keys(run.stages['train']!.bytesSent)))].filter(
+    (p) => runs.some(({ run }) => (run.stages['train']!.bytesSent[p] ?? 0) > 0),
+  );
+  return [
+    {
+      id: 'secureboost-processes',
+      title: 'SecureBoost (CKKS histograms), each party its own process',
+      caption:
+        'seconds of the psi stage and of the train stage per tree (CKKS key setup included), per profile.',
+      groups: runs.map((r) => r.label),
+      yLabel: 'seconds',
+      series: [
+        { label: 'psi', values: runs.map(({ run }) => run.stages['psi']?.seconds ?? null) },
+        {
+          label: 'train per tree',
+          values: runs.map(({ run, trees }) => run.stages['train']!.seconds / trees),
+        },
+      ],
+    },
+    {
+      id: 'secureboost-bytes',
+      title: 'SecureBoost bytes sent per party (train stage)',
+      caption: 'wire bytes through the shaping proxies (memory: encoded envelope bytes); setup included.',
+      groups: runs.map((r) => r.label),
+      yLabel: 'bytes',
+      series: parties.map((p) => ({
+        label: p,
+        values: runs.map(({ run }) => run.stages['train']!.bytesSent[p] ?? null),
+      })),
+    },
+  ];
 }
 
 interface HflNetRun {
@@ -488,7 +604,13 @@ function summaryText(s: Record<string, unknown>): string {
 /** Write `<dir>/index.html` from the results in `dir`; returns its path. */
 export function writeIndexHtml(
   dir: string,
-  run: { readonly network: string; readonly smoke: boolean; readonly outcomes: readonly SuiteOutcome[] },
+  run: {
+    readonly network: string;
+    readonly smoke: boolean;
+    readonly outcomes: readonly SuiteOutcome[];
+    /** The page was rewritten over results already there (`--html-only`): no benchmark ran. */
+    readonly htmlOnly?: boolean;
+  },
 ): string {
   const require = createRequire(CLI_PACKAGE);
   const uplotJs = readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
@@ -535,7 +657,7 @@ th, td { border: 1px solid #d8dde4; padding: 0.22rem 0.55rem; text-align: left; 
 <body>
 <main>
 <h1>fedscore benchmarks${run.smoke ? ' (smoke: tiny sizes, figures mean nothing)' : ''}</h1>
-<p class="meta">Generated ${escapeHtml(new Date().toISOString())} by <code>pnpm bench all --network ${escapeHtml(run.network)}${run.smoke ? ' --smoke' : ''}</code>.
+<p class="meta">Generated ${escapeHtml(new Date().toISOString())} by <code>pnpm bench all${run.htmlOnly === true ? ' --html-only' : ` --network ${escapeHtml(run.network)}`}${run.smoke ? ' --smoke' : ''}</code>${run.htmlOnly === true ? ' over the results already in this directory (each made by its own command: see its page and benchmarks/README.md)' : ''}.
 Machine: ${escapeHtml(machine === undefined ? 'unknown' : `${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}`)}.
 Each benchmark's own page (results/&lt;name&gt;.md) holds its parameters, method and the anchors beside it.</p>
 <div id="bench-errors" role="alert"></div>
@@ -547,7 +669,7 @@ Each benchmark's own page (results/&lt;name&gt;.md) holds its parameters, method
     )
     .join('')}</div>
 <h2>Speed-up over the anchors</h2>
-${table(['comparison', 'anchor (ANCHORS.md)', 'ours', 'wall-clock speed-up', 'per-core speed-up'], speedups)}
+${table(['comparison', 'anchor (ANCHORS.md)', 'ours', 'wall-clock speed-up', 'per-core speed-up', 'not like for like'], speedups)}
 <h2>Results in this directory</h2>
 ${table(['benchmark', 'measured', 'commit', 'headline figures'], benchRows)}
 ${runRows.length > 0 ? `<h2>This run</h2>${table(['benchmark', 'status', 'seconds', 'detail'], runRows)}` : ''}

@@ -3,7 +3,8 @@
  * benchmark in its own child process (its own heap and worker pools, as a user would run it), then the
  * HTML page (./html.ts) over every result in the results directory.
  *
- * `--network` is passed to the benchmarks that run parties as processes (`net`); the others run all
+ * `--network` is passed to the benchmarks that run parties as processes (`net`, `net-hfl`,
+ * `net-secureboost`); the others run all
  * parties in one process and are the `memory` profile whatever is asked. `--smoke` runs each benchmark
  * at a tiny size in seconds (to keep the commands from rotting; the figures mean nothing) and writes to
  * results/smoke/ unless `--out` says otherwise, so it never overwrites the committed results.
@@ -37,6 +38,26 @@ export const SUITE: readonly SuiteEntry[] = [
   { name: 'net', full: [], smoke: ['--smoke'], network: true },
   // Horizontal FL with the coordinator and each bank its own node process (net/hfl.ts).
   { name: 'net', as: 'net-hfl', full: ['--kind', 'hfl'], smoke: ['--kind', 'hfl', '--smoke'], network: true },
+  // SecureBoost with the bank and the government each its own node process (no arbiter), at the size of
+  // the committed results/net-secureboost.md (FATE's shape is a cost-model prediction: docs/benchmarks.md).
+  {
+    name: 'net',
+    as: 'net-secureboost',
+    full: [
+      '--kind',
+      'secureboost',
+      '--enterprises',
+      '5000',
+      '--bank-customers',
+      '5000',
+      '--gov-extra',
+      '6',
+      '--bank-extra',
+      '16',
+    ],
+    smoke: ['--kind', 'secureboost', '--smoke', '--trees', '1', '--depth', '1', '--sbt-bins', '4'],
+    network: true,
+  },
   { name: 'psi', full: [], smoke: ['--n', '2000'] },
   {
     name: 'binning',
@@ -171,7 +192,7 @@ export async function runSuite(args: readonly string[], defaultOut: string): Pro
         : { name: label, status: 'failed', seconds, detail: `exit ${r.code}: ${r.tail}` },
     );
   }
-  const page = writeIndexHtml(out, { network, smoke, outcomes });
+  const page = writeIndexHtml(out, { network, smoke, outcomes, htmlOnly: args.includes('--html-only') });
   process.stderr.write(`[bench all] wrote ${page}\n`);
   const failed = outcomes.filter((o) => o.status === 'failed');
   for (const f of failed) process.stderr.write(`[bench all] FAILED ${f.name}: ${f.detail}\n`);

@@ -69,7 +69,11 @@ describe('pnpm bench all --smoke --network lan', () => {
       expect(existsSync(join(out, `${name}.md`)), name).toBe(true);
     }
     const net = JSON.parse(readFileSync(join(out, 'net.json'), 'utf8')) as {
-      raw: Record<string, { stages: Record<string, Stage>; epochSeconds: number[] }>;
+      summary: Record<string, unknown>;
+      raw: Record<
+        string,
+        { stages: Record<string, Stage>; epochSeconds: number[]; epochBytes?: Record<string, number>[] }
+      >;
     };
     expect(Object.keys(net.raw).sort()).toEqual(['lan', 'memory']);
     for (const stage of ['psi', 'binning', 'train']) {
@@ -86,6 +90,23 @@ describe('pnpm bench all --smoke --network lan', () => {
       }
     }
     expect(net.raw['lan']!.epochSeconds.length).toBe(2);
+    // Bytes per party per training epoch (issue 20): one record per timed epoch, inside the train
+    // stage's bytes; epoch 1 carries the arbiter's keys, so it sends more then than in epoch 2.
+    for (const profile of ['memory', 'lan']) {
+      const r = net.raw[profile]!;
+      expect(r.epochBytes?.length, profile).toBe(r.epochSeconds.length);
+      for (const party of ['bank', 'government', 'arbiter']) {
+        const sum = r.epochBytes!.reduce((a, e) => a + e[party]!, 0);
+        expect(sum, `${profile} ${party}`).toBeLessThanOrEqual(r.stages['train']!.bytesSent[party]!);
+        expect(r.epochBytes![1]![party], `${profile} ${party} epoch 2`).toBeGreaterThan(0);
+      }
+      expect(r.epochBytes![0]!['arbiter']!, profile).toBeGreaterThan(r.epochBytes![1]!['arbiter']!);
+    }
+    expect(Object.keys(net.summary['lanEpochBytes'] as object).sort()).toEqual([
+      'arbiter',
+      'bank',
+      'government',
+    ]);
     const hfl = JSON.parse(readFileSync(join(out, 'net-hfl.json'), 'utf8')) as {
       name: string;
       summary: Record<string, unknown>;
@@ -121,14 +142,24 @@ describe('pnpm bench all --smoke --network lan', () => {
     };
     const titled = (t: string) => cm.tables.find((x) => x.title.startsWith(t));
     expect(titled('Issue 18')?.rows.length).toBe(6);
-    expect(titled('Issue 20')?.rows.length).toBe(2);
+    // The check shape, FATE's 100k x (30 + 300) and SecretFlow's 800k x (750 + 750).
+    expect(titled('Issue 20')?.rows.map((r) => String(r[0]).split(' ')[0])).toEqual([
+      'check',
+      'FATE',
+      'SecretFlow',
+    ]);
     expect(Number(cm.summary['secureboost_100k_330_predicted_s_per_tree'])).toBeGreaterThan(0);
+    // 8x the rows and 2.5x the host features: more work per tree than FATE's shape.
+    expect(Number(cm.summary['secureboost_800k_1500_predicted_s_per_tree'])).toBeGreaterThan(
+      Number(cm.summary['secureboost_100k_330_predicted_s_per_tree']),
+    );
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     expect(html).toContain(`content="default-src 'none'`);
     expect(html).toMatch(/uPlot/);
     expect(html).not.toMatch(/<script[^>]+src=/);
     expect(html).toContain('"id":"time-per-profile"');
     expect(html).toContain('"id":"bytes-lan"');
+    expect(html).toContain('"id":"epoch-bytes"');
     expect(html).toContain('"id":"hfl-rounds"');
     expect(html).toContain('"id":"cost-model-distributed"');
     if (CHROMIUM !== undefined) {
@@ -154,6 +185,7 @@ describe('pnpm bench all --smoke --network lan', () => {
           'time-per-profile',
           'bytes-memory',
           'bytes-lan',
+          'epoch-bytes',
           'hfl-rounds',
           'hfl-bytes',
           'cost-model-distributed',

@@ -14,13 +14,14 @@
  *     (`--kind hfl`) as its per-round seconds and bytes, never as the hetero-LR job's results/net.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildCharts } from '../src/html.ts';
-import { psiExtrapolation } from '../src/net.bench.ts';
+import { buildCharts, writeIndexHtml } from '../src/html.ts';
+import { psiExtrapolation, steadyEpochBytes } from '../src/net.bench.ts';
+import { SUITE } from '../src/suite.ts';
 
 const RUNNER = join(dirname(fileURLToPath(import.meta.url)), '..', 'run.ts');
 const out = mkdtempSync(join(tmpdir(), 'fedscore-bench-net-modes-'));
@@ -165,7 +166,7 @@ describe('buildCharts over the named net results', () => {
       'net-fate-shape',
       {
         name: 'net',
-        summary: {},
+        summary: { aligned: 100_000 },
         parameters: fateParams,
         raw: { memory: run([19, 18]), lan: run([19, 18.5]) },
       },
@@ -207,6 +208,69 @@ describe('buildCharts over the named net results', () => {
       '300.00 s on 2 cores (net-psi-1m (lan))',
     );
     expect(row('SecureBoost tree, 100k x (30+300)')[2]).toBe('not run at this shape');
+    // Every row says where it is not like for like; the lan epoch names the rows this run trained (the
+    // node's job holds out 30 % of the aligned rows) and both security levels.
+    for (const r of speedups) expect(r[5], r[0]).toMatch(/ours: .+; (FATE|SecretFlow): /);
+    const lanRow = row('hetero-LR epoch, 100k x (30+300), lan')[5]!;
+    expect(lanRow).toContain('this run: 100000 aligned, about 70000 trained per epoch');
+    expect(lanRow).toContain('128-bit');
+    expect(lanRow).toContain('Paillier (1024-bit default, ~80-bit)');
+  });
+
+  it('draws bytes per party per steady training epoch where a run has them', () => {
+    const withEpochs = {
+      name: 'net',
+      summary: { aligned: 6000 },
+      parameters: { enterprises: 10_000 },
+      raw: {
+        memory: {
+          ...run([1, 1, 1]),
+          epochBytes: [
+            { bank: 9, arbiter: 900 },
+            { bank: 4, arbiter: 1 },
+            { bank: 6, arbiter: 3 },
+          ],
+        },
+      },
+    };
+    const { charts } = buildCharts(new Map([['net', withEpochs]]));
+    const c = charts.find((x) => x.id === 'epoch-bytes')!;
+    expect(c.groups).toEqual(['memory (net, 6000 aligned)']);
+    expect(c.series.map((x) => [x.label, ...x.values])).toEqual([
+      ['bank', 5],
+      ['arbiter', 2],
+    ]);
+    // Runs without per-epoch bytes (the committed ones before the audit) draw no such chart.
+    expect(buildCharts(results).charts.some((x) => x.id === 'epoch-bytes')).toBe(false);
+  });
+
+  it('draws SecureBoost across processes: seconds per tree and train bytes per party, per profile', () => {
+    const sbtRun = (psi: number, train: number, bank: number) => ({
+      stages: {
+        psi: stage(psi, { bank: 2, government: 2, arbiter: 0 }),
+        train: stage(train, { bank, government: bank / 10, arbiter: 0 }),
+      },
+      epochSeconds: [],
+    });
+    const sbt = {
+      name: 'net',
+      summary: { kind: 'secureboost', trees: 2, aligned: 5000 },
+      parameters: { enterprises: 5000, kind: 'secureboost' },
+      raw: { memory: sbtRun(20, 200, 70e6), lan: sbtRun(30, 140, 72e6) },
+    };
+    const { charts } = buildCharts(new Map([['net-secureboost', sbt]]));
+    expect(charts.map((c) => c.id)).toEqual(['secureboost-processes', 'secureboost-bytes']);
+    const time = charts[0]!;
+    expect(time.groups).toEqual(['memory (net-secureboost, 5000 rows)', 'lan (net-secureboost, 5000 rows)']);
+    expect(time.series.map((x) => [x.label, ...x.values])).toEqual([
+      ['psi', 20, 30],
+      ['train per tree', 100, 70],
+    ]);
+    // The arbiter sends nothing in SecureBoost and is left out.
+    expect(charts[1]!.series.map((x) => [x.label, ...x.values])).toEqual([
+      ['bank', 70e6, 72e6],
+      ['government', 7e6, 7.2e6],
+    ]);
   });
 
   it('draws the hfl runs (per round seconds and bytes), also when one was written as results/net', () => {
@@ -236,5 +300,68 @@ describe('buildCharts over the named net results', () => {
       ['platform', 300, 360],
       ['bank-1', 100, 120],
     ]);
+  });
+});
+
+describe('bench all: the suite and its page', () => {
+  it('runs every protocol kind of bench net across processes under --network', () => {
+    const networked = SUITE.filter((e) => e.network === true);
+    const kindOf = (flags: readonly string[]) => {
+      const i = flags.indexOf('--kind');
+      return i < 0 ? 'hetero-lr' : flags[i + 1];
+    };
+    // hetero-lr's job holds PSI, binning and hetero-LR; secureboost and hfl are their own jobs.
+    expect(networked.map((e) => kindOf(e.full)).sort()).toEqual(['hetero-lr', 'hfl', 'secureboost']);
+    for (const e of networked) {
+      expect(e.name).toBe('net');
+      expect(Array.isArray(e.smoke), e.as ?? e.name).toBe(true);
+      expect(kindOf(e.smoke as readonly string[]), e.as ?? e.name).toBe(kindOf(e.full));
+    }
+    const names = SUITE.map((e) => e.as ?? e.name);
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('says when the page was only rewritten over results made by other commands', () => {
+    const dir = join(out, 'page');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'csv.json'),
+      JSON.stringify({ name: 'csv', summary: { rows: 1 }, parameters: {}, machine: { cores: 2 } }),
+    );
+    const only = readFileSync(
+      writeIndexHtml(dir, { network: 'lan', smoke: false, outcomes: [], htmlOnly: true }),
+      'utf8',
+    );
+    expect(only).toContain(
+      '<code>pnpm bench all --html-only</code> over the results already in this directory',
+    );
+    const ran = readFileSync(writeIndexHtml(dir, { network: 'wan', smoke: false, outcomes: [] }), 'utf8');
+    expect(ran).toContain('<code>pnpm bench all --network wan</code>.');
+  });
+});
+
+describe('steadyEpochBytes', () => {
+  it('is the mean over epochs 2.. per party (epoch 1 carries the key setup); one epoch is itself', () => {
+    const e = (bank: number, government: number, arbiter: number) => ({ bank, government, arbiter });
+    const run = (epochBytes?: ReturnType<typeof e>[]) => ({
+      mode: 'memory' as const,
+      stages: {},
+      epochSeconds: [],
+      alignedRows: 0,
+      totalSeconds: 0,
+      ...(epochBytes !== undefined && { epochBytes }),
+    });
+    const parties = ['bank', 'government', 'arbiter'];
+    expect(steadyEpochBytes(run([e(10, 20, 1000), e(4, 8, 1), e(6, 9, 2)]), parties)).toEqual({
+      bank: 5,
+      government: 9,
+      arbiter: 2,
+    });
+    expect(steadyEpochBytes(run([e(10, 20, 1000)]), parties)).toEqual({
+      bank: 10,
+      government: 20,
+      arbiter: 1000,
+    });
+    expect(steadyEpochBytes(run(), parties)).toBeUndefined();
   });
 });

@@ -102,6 +102,14 @@ export interface JobRun {
   readonly stages: Partial<Record<(typeof TIMED_STAGES)[number], StageFigures>>;
   /** Seconds of each training epoch, from the guest's view. */
   readonly epochSeconds: readonly number[];
+  /**
+   * Bytes each party sent in each training epoch, over the same intervals as `epochSeconds` (epoch 1 from
+   * the start of `train`, so it carries the key setup; each later one from the guest's previous epoch
+   * checkpoint to its own). Wire bytes across processes (the proxies' timelines, 5 ms resolution), encoded
+   * envelope bytes in memory. Messages after the last checkpoint (the model's publication inside the
+   * stage) are in no epoch.
+   */
+  readonly epochBytes?: readonly Record<Party, number>[];
   readonly alignedRows: number;
   /** Features each party kept after binning's IV selection (hetero-LR with every stage run). */
   readonly selectedFeatures?: { readonly bank: number; readonly government: number };
@@ -326,10 +334,17 @@ export async function runAcrossProcesses(
       ...events.bank.filter((e) => e.kind === 'epoch_checkpoint').map((e) => e.time),
     ];
     const epochSeconds = marks.slice(1).map((t, i) => (t - marks[i]!) / 1000);
+    const epochBytes = marks
+      .slice(1)
+      .map(
+        (t, i) =>
+          Object.fromEntries(PARTIES.map((p) => [p, sentBetween(p, marks[i]!, t)])) as Record<Party, number>,
+      );
     return {
       mode: 'processes',
       stages,
       epochSeconds,
+      ...(epochBytes.length > 0 && { epochBytes }),
       alignedRows: psi.rows.length,
       ...(selected !== undefined && { selectedFeatures: selected }),
       totalSeconds,
@@ -381,6 +396,8 @@ export async function runInMemory(
     ...(tables[id] !== undefined && { table: tables[id] }),
   }));
   const stages: Record<string, StageFigures> = {};
+  // Bytes per party per training epoch: bucket i holds what was sent after i epoch checkpoints.
+  const epochSent: Record<Party, number>[] = [];
   let trainStart = 0;
   const pipeline = pipelineFor(shape.kind ?? 'hetero-lr');
   const stageDefs = planStages(pipeline, plan).filter((s) => options.psiOnly !== true || s.name === 'psi');
@@ -393,16 +410,25 @@ export async function runInMemory(
       parties,
       onMessage: (m) => {
         sent[m.from as Party] += m.bytes.length;
+        if (stage.name !== 'train') return;
+        const at = epochMarks.length;
+        epochSent[at] ??= Object.fromEntries(PARTIES.map((p) => [p, 0])) as Record<Party, number>;
+        const bucket = epochSent[at]!;
+        bucket[m.from as Party] += m.bytes.length;
       },
     });
     stages[stage.name] = { seconds: (performance.now() - s0) / 1000, bytesSent: sent };
   }
   const marks = [trainStart, ...epochMarks];
   const psi = stores.bank.checkpoint<PsiCheckpoint>('psi');
+  const zero = (): Record<Party, number> =>
+    Object.fromEntries(PARTIES.map((p) => [p, 0])) as Record<Party, number>;
+  const epochBytes = epochMarks.map((_, i) => epochSent[i] ?? zero());
   return {
     mode: 'memory',
     stages,
     epochSeconds: marks.slice(1).map((t, i) => (t - marks[i]!) / 1000),
+    ...(epochBytes.length > 0 && { epochBytes }),
     alignedRows: psi.rows.length,
     ...(options.psiOnly !== true &&
       shape.kind !== 'secureboost' && {
