@@ -573,7 +573,7 @@ export class BinDiagonals {
     binned: BinnedFeatures,
     offsets: readonly number[],
     diagonalChunk = DIAGONAL_CHUNK,
-    product: MaskedProduct = maskedProduct(ctx, layout.rows),
+    product: MaskedProduct = defaultProduct(ctx),
   ) {
     this.layout = layout;
     this.level = product.level;
