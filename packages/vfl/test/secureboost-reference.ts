@@ -37,6 +37,8 @@ export interface ReferenceOptions {
    * `rows` rows of each child on both sides of every kept cut (`groupCuts`).
    */
   readonly binFloor?: { readonly rows: number; readonly features: ReadonlySet<number> };
+  /** Layered trees: nodes above `hostDepth` split on `hostFeatures` only, the others on the rest only. */
+  readonly layered?: { readonly hostDepth: number; readonly hostFeatures: ReadonlySet<number> };
 }
 
 /**
@@ -159,6 +161,8 @@ export function trainReference(
       let pick: { feature: number; bin: number } | undefined;
       for (let f = 0; f < columns.length; f++) {
         if (!usable.has(f)) continue;
+        if (o.layered !== undefined && o.layered.hostFeatures.has(f) !== depth < o.layered.hostDepth)
+          continue;
         const gs = new Float64Array(nBins[f]!);
         const hs = new Float64Array(nBins[f]!);
         const cs = new Float64Array(nBins[f]!);

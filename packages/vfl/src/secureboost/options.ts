@@ -91,6 +91,13 @@ export interface SecureBoostHyperparams {
    */
   readonly guestOnlyTrees?: number;
   /**
+   * Layered trees (FATE's fast SecureBoost LAYERED mode, SecureBoost+'s layered training, Chen et al.
+   * 2021, arXiv:2110.10927): in every tree the top `hostDepth` levels are split on the hosts' features
+   * only, the levels below on the guest's features only, with no host taking part (it learns the
+   * instance spaces of the top levels only). Needs guest features; 0 (default): off; at most depth - 1.
+   */
+  readonly hostDepth?: number;
+  /**
    * Send each host the gain of each of its own splits at the end, so it can total gain importance per
    * own feature. Default false: a host's importance is split counts only (gain is label-derived).
    */
@@ -121,6 +128,7 @@ export function resolveSecureBoost(h: SecureBoostHyperparams = {}): ResolvedSecu
     validationFraction: h.validationFraction ?? 0,
     earlyStoppingMetric: h.earlyStoppingMetric ?? 'logloss',
     guestOnlyTrees: h.guestOnlyTrees ?? 0,
+    hostDepth: h.hostDepth ?? 0,
     shareSplitGains: h.shareSplitGains ?? false,
   };
   type NumericField = {
@@ -168,6 +176,7 @@ export function resolveSecureBoost(h: SecureBoostHyperparams = {}): ResolvedSecu
   real('validationFraction', (v) => v >= 0 && v < 1, 'in [0, 1)');
   assertOneOf(r.earlyStoppingMetric, EARLY_STOPPING_METRICS, 'earlyStoppingMetric');
   int('guestOnlyTrees', 0, r.trees);
+  int('hostDepth', 0, r.depth - 1);
   if (typeof r.shareSplitGains !== 'boolean') {
     throw new FedscoreError('invalid_argument', 'shareSplitGains must be a boolean', {
       field: 'shareSplitGains',
