@@ -174,7 +174,7 @@ Example:
       type: 'integer',
       placeholder: 'H',
       description:
-        "layered trees: the hosts split the top H levels, the guest the rest on its own features alone (default 0, off)",
+        'layered trees: the hosts split the top H levels, the guest the rest on its own features alone (default 0, off)',
     },
     'share-split-gains': {
       type: 'boolean',
