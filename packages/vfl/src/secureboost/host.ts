@@ -345,7 +345,8 @@ export class SecureBoostHost {
       ownFloor,
       retryTrees,
       unsafeNoFlooding: o.unsafeNoFlooding === true,
-      ...(o.unsafeNoBinFloor === true && { unsafeNoBinFloor: true }),
+      // Checkpoints made before the per-bin floor (or with it off) are not resumed with it on.
+      binFloor: o.unsafeNoBinFloor === true ? 'off' : 'on',
       receiveSplitGains: o.receiveSplitGains === true,
     });
     const dataDigest = secureBoostDataDigest(o.features);
