@@ -132,6 +132,83 @@ async function attack(binFloor: boolean): Promise<Found> {
   return { recovered, correct, named, smallestNode };
 }
 
+/**
+ * The property behind the defence, read off the captured run: for every directly summed node, the rows
+ * behind each non-empty cell (the bins since the previous non-empty cell: the host's group) and the
+ * same bins' rows of its sibling (the parent's other rows). Returns the smallest of those counts and
+ * whether every cell equals the exact sums over its group's rows.
+ */
+async function smallestCell(binFloor: boolean): Promise<{ smallest: number; exact: boolean; cells: number }> {
+  const run = await trainSecureBoost({
+    guest: { features: data.guest, labels: data.labels },
+    hosts: [{ features: host, ...(!binFloor && { unsafeNoBinFloor: true }) }],
+    scheme: 'none',
+    hyperparams: { trees: 4, depth: 4, bins: 8, minChildWeight: 0, l2: 1 },
+    capture: true,
+  });
+  const binned = applyBins(host, run.hosts[0]!.bins);
+  const cells = binned.counts.reduce((a, b) => a + b, 0);
+  const toHost = run.captured.filter((m) => m.to === 'host-1');
+  const histograms = run.captured.filter((m) => m.from === 'host-1' && m.step === 'histograms');
+  const levels = toHost
+    .filter((m) => m.step === 'level-tasks')
+    .map((m) => fedscore.secureboost.LevelTasks.decode(m.payload));
+  const grads = toHost
+    .filter((m) => m.step === 'gradients')
+    .map((m) => fedscore.secureboost.EncryptedGradients.decode(m.payload))
+    .map((e) => ({ g: values(e.gradients, N), h: values(e.hessians, N) }));
+  let smallest = Number.POSITIVE_INFINITY;
+  let exact = true;
+  let checked = 0;
+  let tree = -1;
+  let li = 0;
+  let previous: Int32Array | undefined;
+  for (const lv of levels) {
+    if (lv.tasks.length === 0) {
+      previous = undefined;
+      continue;
+    }
+    if (lv.tasks.some((t) => t.node === 0)) tree++;
+    const hist = fedscore.secureboost.Histograms.decode(histograms[li++]!.payload);
+    const { g, h } = grads[tree]!;
+    for (const t of lv.tasks) {
+      if (t.derive === true) continue;
+      const node = t.node ?? 0;
+      const nh = hist.nodes.find((x) => (x.node ?? 0) === node)!;
+      const rows = [...lv.nodeOfRow.keys()].filter((i) => lv.nodeOfRow[i] === node);
+      const sibling =
+        previous === undefined || node === 0
+          ? []
+          : [...previous.keys()].filter((i) => previous![i] === (t.parent ?? 0) && lv.nodeOfRow[i] !== node);
+      const gs = values(nh.gradients ?? new Uint8Array(0), cells);
+      const hs = values(nh.hessians ?? new Uint8Array(0), cells);
+      let off = 0;
+      for (let f = 0; f < binned.counts.length; f++) {
+        let from = 0;
+        for (let b = 0; b < binned.counts[f]!; b++) {
+          if (hs[off + b]! === 0) continue;
+          const inGroup = (i: number) => binned.index[f]![i]! >= from && binned.index[f]![i]! <= b;
+          const mine = rows.filter(inGroup);
+          let sg = 0;
+          let sh = 0;
+          for (const i of mine) {
+            sg += g[i]!;
+            sh += h[i]!;
+          }
+          if (Math.abs(sg - gs[off + b]!) > 1e-9 || Math.abs(sh - hs[off + b]!) > 1e-9) exact = false;
+          smallest = Math.min(smallest, mine.length);
+          if (sibling.length > 0) smallest = Math.min(smallest, sibling.filter(inGroup).length);
+          checked++;
+          from = b + 1;
+        }
+        off += binned.counts[f]!;
+      }
+    }
+    previous = lv.nodeOfRow;
+  }
+  return { smallest, exact, cells: checked };
+}
+
 describe('attack: an enterprise in a small host bin, inside a node above the row floor', () => {
   it('names the planted enterprises from single cells when the per-bin floor is off', async () => {
     const r = await attack(false);
@@ -149,5 +226,15 @@ describe('attack: an enterprise in a small host bin, inside a node above the row
     expect(r.smallestNode).toBeGreaterThanOrEqual(2 * MIN_NODE_ROWS);
     expect(r.recovered).toBe(0);
     expect(r.named.size).toBe(0);
+  }, 60_000);
+
+  it('every released cell, and its share in the sibling, covers >= MIN_NODE_ROWS rows (none when off)', async () => {
+    const on = await smallestCell(true);
+    expect(on.cells).toBeGreaterThan(50);
+    expect(on.exact).toBe(true);
+    expect(on.smallest).toBeGreaterThanOrEqual(MIN_NODE_ROWS);
+    const off = await smallestCell(false);
+    expect(off.exact).toBe(true);
+    expect(off.smallest).toBeLessThan(3);
   }, 60_000);
 });
