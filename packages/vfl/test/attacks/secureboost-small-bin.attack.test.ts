@@ -15,6 +15,8 @@
  * Weakened configuration: the host's per-bin floor off (`unsafeNoBinFloor`); the row floor stays at its
  * default. Default: the host merges adjacent bins of each node until every released cell, and every
  * parent - child difference, covers >= MIN_NODE_ROWS rows or none, and the attack names nobody.
+ * A third test checks the property itself on the captured run: every non-empty released cell of every
+ * directly summed node, and the same bins' rows of its sibling, covers >= MIN_NODE_ROWS rows.
  * Run under `none` (the flooding noise of CKKS, sd ~1e-2, does not hide a one-row sum from a search
  * with a tolerance of a few sd either: docs/protocols/secureboost.md, "Per-bin sums").
  */
