@@ -164,7 +164,7 @@ async function smallestCell(binFloor: boolean): Promise<{ smallest: number; exac
   let checked = 0;
   let tree = -1;
   let li = 0;
-  let previous: Int32Array | undefined;
+  let previous: ArrayLike<number> | undefined;
   for (const lv of levels) {
     if (lv.tasks.length === 0) {
       previous = undefined;
@@ -181,7 +181,9 @@ async function smallestCell(binFloor: boolean): Promise<{ smallest: number; exac
       const sibling =
         previous === undefined || node === 0
           ? []
-          : [...previous.keys()].filter((i) => previous![i] === (t.parent ?? 0) && lv.nodeOfRow[i] !== node);
+          : [...lv.nodeOfRow.keys()].filter(
+              (i) => previous![i] === (t.parent ?? 0) && lv.nodeOfRow[i] !== node,
+            );
       const gs = values(nh.gradients ?? new Uint8Array(0), cells);
       const hs = values(nh.hessians ?? new Uint8Array(0), cells);
       let off = 0;
