@@ -15,7 +15,8 @@
  * SecureBoost), which of its own (feature, bin) cells won, the plan. Everything else it receives is a
  * ciphertext under the guest's key: never a gradient, hessian, label, gain or leaf weight.
  * What it reveals: per-bin sums of g and h over nodes of at least the row floor (it refuses smaller
- * ones), flooded under CKKS with noise sized from the measured circuit error for the whole run's
+ * ones), each cell over >= the floor rows or none (the per-bin floor: it merges a node's bins, `binGroups`;
+ * off only with the test-only `unsafeNoBinFloor`), flooded under CKKS with noise sized from the measured circuit error for the whole run's
  * releases (it refuses to release more); the left/right partition of each split the guest gives it;
  * which cuts keep both children above the floor. Never an edge, a threshold or a feature value.
  * Resume (checkpoint.ts): after each tree it took part in, its split records and release count go to
