@@ -272,6 +272,11 @@ describe('secureboost jobs between a bank node and a government node', () => {
     bad({ secureboost: { treez: 3 } }, 'secureboost.treez');
     bad({ secureboost: { depth: 99 } }, 'secureboost.depth');
     bad({ secureboost: { learningRate: 'fast' } }, 'secureboost.learningRate');
+    // Layered trees (vfl's hostDepth): accepted up to depth - 1, refused naming the field beyond.
+    expect(() =>
+      validateJobSpec({ ...spec('sbt-x'), secureboost: { depth: 3, hostDepth: 2 } }),
+    ).not.toThrow();
+    bad({ secureboost: { depth: 3, hostDepth: 3 } }, 'secureboost.hostDepth');
     bad({ kind: 'hetero-lr' }, 'secureboost');
 
     const n = await startAll('no-plaintext', { bank: true, government: false });

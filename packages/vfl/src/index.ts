@@ -310,6 +310,7 @@ export type {
 } from './secureboost/options.ts';
 export {
   bestBinSplit,
+  binGroups,
   childFloor,
   EARLY_STOPPING_METRICS,
   gossOn,

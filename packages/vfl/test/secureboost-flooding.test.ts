@@ -2,14 +2,22 @@
  * The flooding defence, checked on what the guest actually decrypts: the test records the guest's
  * secret key set (wrapping he's `createAdditiveHe`, as conventions.md describes), decrypts the root
  * histogram the host sends in the first tree, and compares it with the exact per-bin sums recomputed
- * from the planted labels (g = p0 - y, h = p0 (1 - p0)) and the host's own bins. With flooding (the
+ * from the planted labels (g = p0 - y, h = p0 (1 - p0)) and the host's own bins, merged by its per-bin
+ * floor (`binGroups`). With flooding (the
  * default) the residual's standard deviation matches the host's stated sd (within a factor 2, over
  * 2 x 68 values); with flooding off (`unsafeNoFlooding`) the residual is the bare circuit error,
  * below the bound HISTOGRAM_ERROR_BOUND the sd is sized from -- so this test fails if the host stops
  * flooding.
  */
 import type { AdditiveHeSecret } from '@fedscore/he';
-import { applyBins, HISTOGRAM_ERROR_BOUND, SECUREBOOST_CKKS_PRESET, trainSecureBoost } from '@fedscore/vfl';
+import {
+  applyBins,
+  binGroups,
+  HISTOGRAM_ERROR_BOUND,
+  MIN_NODE_ROWS,
+  SECUREBOOST_CKKS_PRESET,
+  trainSecureBoost,
+} from '@fedscore/vfl';
 import { fedscore } from '@fedscore/wire';
 import { describe, expect, it, vi } from 'vitest';
 import { syntheticSplit } from './synthetic.ts';
@@ -60,11 +68,25 @@ async function residual(flooding: boolean): Promise<{ sd: number; stated: number
     const cells = binned.counts.reduce((a, b) => a + b, 0);
     const eg = new Float64Array(cells);
     const eh = new Float64Array(cells);
+    // The host's per-bin floor at the root (default floor MIN_NODE_ROWS): a group's sums in its last cell.
+    const counts = new Float64Array(cells);
+    let o = 0;
+    binned.counts.forEach((bins, f) => {
+      for (let i = 0; i < N; i++) counts[o + binned.index[f]![i]!]!++;
+      o += bins;
+    });
+    const ends = binGroups(
+      binned.counts,
+      Int32Array.from({ length: cells }, (_, c) => c),
+      counts,
+      undefined,
+      MIN_NODE_ROWS,
+    );
     let off = 0;
     binned.counts.forEach((bins, f) => {
       for (let i = 0; i < N; i++) {
-        eg[off + binned.index[f]![i]!]! += p0 - data.labels[i]!;
-        eh[off + binned.index[f]![i]!]! += p0 * (1 - p0);
+        eg[ends[off + binned.index[f]![i]!]!]! += p0 - data.labels[i]!;
+        eh[ends[off + binned.index[f]![i]!]!]! += p0 * (1 - p0);
       }
       off += bins;
     });

@@ -36,6 +36,7 @@ import {
   abortAwareChannel,
   applyBins,
   bestBinSplit,
+  binGroups,
   childFloor,
   gossOn,
   HISTOGRAM_ERROR_BOUND,
@@ -320,12 +321,28 @@ describe("a SecureBoost host's row floor", () => {
     const { bits } = await hostRoot(floor);
     const cells = binned.counts.reduce((a, b) => a + b, 0);
     expect(bits.length).toBe(Math.ceil(cells / 8));
+    // The per-bin floor: cuts only between the root's bin groups of >= floor rows each.
+    const rootCounts = new Float64Array(cells);
+    binned.counts.forEach((bins, f, all) => {
+      const o = all.slice(0, f).reduce((a, b) => a + b, 0);
+      for (let b = 0; b < bins; b++) rootCounts[o + b] = cum[f]![b]! - (b > 0 ? cum[f]![b - 1]! : 0);
+    });
+    const ends = binGroups(
+      binned.counts,
+      Int32Array.from({ length: cells }, (_, c) => c),
+      rootCounts,
+      undefined,
+      floor,
+    );
     let off = 0;
     let on = 0;
     let offBits = 0;
+    let grouped = 0;
     binned.counts.forEach((bins, f) => {
       for (let b = 0; b < bins; b++) {
-        const want = b + 1 < bins && cum[f]![b]! >= floor && N - cum[f]![b]! >= floor;
+        const byRows = b + 1 < bins && cum[f]![b]! >= floor && N - cum[f]![b]! >= floor;
+        if (byRows && ends[off + b] !== off + b) grouped++;
+        const want = byRows && ends[off + b] === off + b;
         const got = ((bits[(off + b) >> 3]! >> ((off + b) & 7)) & 1) === 1;
         expect(got, `feature ${f} bin ${b}`).toBe(want);
         if (want) on++;
@@ -335,6 +352,8 @@ describe("a SecureBoost host's row floor", () => {
     });
     expect(on).toBeGreaterThan(0);
     expect(offBits).toBeGreaterThan(0);
+    // Some cuts that keep both children above the floor are refused by the per-bin floor alone.
+    expect(grouped).toBeGreaterThan(0);
     // The cut exactly at the floor is admissible.
     expect(bits[0]! & 2).toBe(2);
   });
@@ -396,6 +415,20 @@ describe('SecureBoost flooding sizing (ckks-8192)', () => {
       const binned = applyBins(small.hosts[0]!, r.hosts[0]!.bins);
       const p0 = small.labels.reduce((a, b) => a + b, 0) / M;
       const cells = binned.counts.reduce((a, b) => a + b, 0);
+      // The per-bin floor (the default row floor MIN_NODE_ROWS): each group's sums in its last cell.
+      const rootCounts = new Float64Array(cells);
+      let o = 0;
+      binned.counts.forEach((bins, f) => {
+        for (let i = 0; i < M; i++) rootCounts[o + binned.index[f]![i]!]!++;
+        o += bins;
+      });
+      const ends = binGroups(
+        binned.counts,
+        Int32Array.from({ length: cells }, (_, c) => c),
+        rootCounts,
+        undefined,
+        MIN_NODE_ROWS,
+      );
       let ssG = 0;
       let ssH = 0;
       let off = 0;
@@ -403,8 +436,9 @@ describe('SecureBoost flooding sizing (ckks-8192)', () => {
         const eg = new Float64Array(bins);
         const eh = new Float64Array(bins);
         for (let i = 0; i < M; i++) {
-          eg[binned.index[f]![i]!]! += p0 - small.labels[i]!;
-          eh[binned.index[f]![i]!]! += p0 * (1 - p0);
+          const b = ends[off + binned.index[f]![i]!]! - off;
+          eg[b]! += p0 - small.labels[i]!;
+          eh[b]! += p0 * (1 - p0);
         }
         for (let b = 0; b < bins; b++) {
           ssG += (g[off + b]! - eg[b]!) ** 2;

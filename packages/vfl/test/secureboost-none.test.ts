@@ -59,6 +59,29 @@ function flattenRef(n: RefNode): (string | number)[] {
   return n.leaf ? [n.weight] : [`f${n.feature} b${n.bin}`, ...flattenRef(n.left), ...flattenRef(n.right)];
 }
 
+function pooledTrain(hosts: number): Float64Array[] {
+  return train.slice(0, 1 + hosts).flatMap((p) => p.columns);
+}
+
+function fittedTrain(hosts: number, bins: number): NumericBins[] {
+  return train.slice(0, 1 + hosts).flatMap((p) =>
+    p.columns.map((c, j) => {
+      const missing = c.reduce((a, v) => a + (Number.isNaN(v) ? 1 : 0), 0);
+      return fitBins(
+        { kind: 'numeric', name: p.names[j]!, values: c, missing },
+        { method: 'quantile', bins },
+      ) as NumericBins;
+    }),
+  );
+}
+
+/** The hosts' per-bin floor in the pooled columns: every feature after the guest's. */
+function hostBinFloor(parties: readonly { columns: readonly unknown[] }[], rows: number) {
+  const first = parties[0]!.columns.length;
+  const total = parties.reduce((a, p) => a + p.columns.length, 0);
+  return { rows, features: new Set(Array.from({ length: total - first }, (_, k) => first + k)) };
+}
+
 async function compareWithReference(opts: typeof hp & { minLeafRows?: number }, hosts: number) {
   const run = await trainSecureBoost({
     guest: { features: train[0]!, labels: yTrain },
@@ -81,7 +104,11 @@ async function compareWithReference(opts: typeof hp & { minLeafRows?: number }, 
     fitted.map((b) => b.edges),
     fitted.map((b) => b.missing),
     yTrain,
-    { ...opts, childRows: Math.max(opts.minLeafRows ?? 1, opts.minNodeRows) },
+    {
+      ...opts,
+      childRows: Math.max(opts.minLeafRows ?? 1, opts.minNodeRows),
+      binFloor: hostBinFloor(used, Math.max(opts.minLeafRows ?? 1, opts.minNodeRows)),
+    },
   );
   const offsets = [0];
   for (const p of used) offsets.push(offsets[offsets.length - 1]! + p.columns.length);
@@ -102,8 +129,20 @@ async function compareWithReference(opts: typeof hp & { minLeafRows?: number }, 
 
 describe('SecureBoost, scheme none, against a centralized histogram GBDT', () => {
   it('matches with a leaf minimum above the floor, depth 4, one host', async () => {
-    const { run, splits } = await compareWithReference({ ...hp, trees: 4, depth: 4, minLeafRows: 90 }, 1);
+    const { run, ref, splits } = await compareWithReference(
+      { ...hp, trees: 4, depth: 4, minLeafRows: 90 },
+      1,
+    );
     expect(splits).toBeGreaterThan(10);
+    // The hosts' per-bin floor shaped these trees: without it the reference grows other ones.
+    const unfloored = trainReference(
+      pooledTrain(1),
+      fittedTrain(1, hp.bins).map((b) => b.edges),
+      fittedTrain(1, hp.bins).map((b) => b.missing),
+      yTrain,
+      { ...hp, trees: 4, depth: 4, childRows: 90 },
+    );
+    expect(JSON.stringify(unfloored.trees)).not.toBe(JSON.stringify(ref.trees));
     // Every leaf keeps >= 90 of the 1,100 rows: at most 12 leaves per tree.
     for (const t of run.guest.trees)
       expect(t.filter((n) => n.kind === 'leaf').length).toBeLessThanOrEqual(12);
@@ -132,7 +171,7 @@ describe('SecureBoost, scheme none, against a centralized histogram GBDT', () =>
       fitted.map((b) => b.edges),
       fitted.map((b) => b.missing),
       yTrain,
-      { ...hp, childRows: hp.minNodeRows },
+      { ...hp, childRows: hp.minNodeRows, binFloor: hostBinFloor(train, hp.minNodeRows) },
     );
     const offsets = [0, train[0]!.columns.length, train[0]!.columns.length + train[1]!.columns.length];
     expect(run.guest.trees.length).toBe(hp.trees);

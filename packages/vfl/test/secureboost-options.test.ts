@@ -22,6 +22,7 @@ import {
   type TrainSecureBoostResult,
   trainSecureBoost,
 } from '@fedscore/vfl';
+import { fedscore } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import {
   predictReference,
@@ -83,6 +84,8 @@ function flattenRef(n: RefNode): (string | number)[] {
   return n.leaf ? [n.weight] : [`f${n.feature} b${n.bin}`, ...flattenRef(n.left), ...flattenRef(n.right)];
 }
 
+const pooledColumns = train.reduce((a, p) => a + p.columns.length, 0);
+
 function reference(extra: Partial<ReferenceOptions>, opts: typeof hp = hp): RefModel {
   const fitted = train.flatMap((p) =>
     p.columns.map((c, j) => {
@@ -98,7 +101,21 @@ function reference(extra: Partial<ReferenceOptions>, opts: typeof hp = hp): RefM
     fitted.map((b) => b.edges),
     fitted.map((b) => b.missing),
     yTrain,
-    { ...opts, childRows: opts.minNodeRows, ...extra },
+    {
+      ...opts,
+      childRows: opts.minNodeRows,
+      // The hosts' per-bin floor on their features (every column after the guest's).
+      binFloor: {
+        rows: opts.minNodeRows,
+        features: new Set(
+          Array.from(
+            { length: pooledColumns - train[0]!.columns.length },
+            (_, k) => train[0]!.columns.length + k,
+          ),
+        ),
+      },
+      ...extra,
+    },
   );
 }
 
@@ -212,6 +229,65 @@ describe('SecureBoost options under scheme none, against the centralized referen
       expect(steps.filter((s) => s === 'tree-start').length).toBe(hp.trees - 2 + 1);
       expect(steps.filter((s) => s === 'gradients').length).toBe(hp.trees - 2);
     }
+  }, 60_000);
+
+  it('layered trees: the hosts split the top hostDepth levels only, the guest the rest alone', async () => {
+    const opts = { ...hp, depth: 4 };
+    const run = await trainSecureBoost({
+      guest: { features: train[0]!, labels: yTrain },
+      hosts: twoHosts(),
+      scheme: 'none',
+      hyperparams: { ...opts, hostDepth: 2 },
+      capture: true,
+    });
+    const hostFeatures = new Set([3, 4, 5, 6, 7]);
+    const ref = reference({ layered: { hostDepth: 2, hostFeatures } }, opts);
+    const splits = expectSameTrees(run, ref);
+    expect(splits).toBeGreaterThan(10);
+    expectSameScores(run, ref, await jointMargins(run, test));
+    // Host splits only at depth < 2, guest splits only below.
+    const depthOf = (tree: readonly { kind: string; left?: number; right?: number }[]) => {
+      const d = new Array<number>(tree.length).fill(0);
+      tree.forEach((n, i) => {
+        if (n.kind !== 'leaf') {
+          d[n.left!] = d[i]! + 1;
+          d[n.right!] = d[i]! + 1;
+        }
+      });
+      return d;
+    };
+    let deepGuest = 0;
+    for (const tree of run.guest.trees) {
+      const d = depthOf(tree as never);
+      tree.forEach((n, i) => {
+        if (n.kind === 'host-split') expect(d[i]).toBeLessThan(2);
+        if (n.kind === 'guest-split') {
+          expect(d[i]).toBeGreaterThanOrEqual(2);
+          deepGuest++;
+        }
+      });
+    }
+    expect(deepGuest).toBeGreaterThan(0);
+    // Each host gets at most 3 level-tasks per tree (levels 0 and 1, then the end) and no node below.
+    for (const host of ['host-1', 'host-2']) {
+      const levels = run.captured
+        .filter((m) => m.to === host && m.step === 'level-tasks')
+        .map((m) => fedscore.secureboost.LevelTasks.decode(m.payload));
+      expect(levels.length).toBeLessThanOrEqual(3 * hp.trees);
+      const ends = levels.filter((l) => (l.tasks ?? []).length === 0).length;
+      expect(ends).toBe(hp.trees);
+      for (const l of levels) for (const t of l.tasks ?? []) expect(t.node ?? 0).toBeLessThan(3);
+    }
+    // Refused without guest features (the lower levels are the guest's) and at hostDepth >= depth.
+    await expect(
+      trainSecureBoost({
+        guest: { labels: yTrain },
+        hosts: twoHosts(),
+        scheme: 'none',
+        hyperparams: { ...opts, hostDepth: 2 },
+      }),
+    ).rejects.toMatchObject({ code: 'invalid_argument', field: 'hostDepth' });
+    expect(() => resolveSecureBoost({ depth: 3, hostDepth: 3 })).toThrow(/hostDepth/);
   }, 60_000);
 
   it('early stopping keeps the best number of trees on the validation rows, not the last', async () => {

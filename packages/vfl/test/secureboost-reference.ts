@@ -6,7 +6,8 @@
  * > 0, ties keep the earlier feature and bin). Tests only.
  * Options, each written here from its paper, not from the protocol code: a training subset (the rest
  * is validation), GOSS (Ke et al. 2017, LightGBM, Algorithm 2), and a per-tree set of usable features
- * (colsample_bytree, guest-only trees).
+ * (colsample_bytree, guest-only trees), and the hosts' per-bin floor (cuts of a host feature only
+ * between groups of adjacent bins holding the floor in both children of every split: `groupCuts`).
  */
 import { type Rng, uniformInt } from '@fedscore/core';
 
@@ -30,6 +31,44 @@ export interface ReferenceOptions {
   readonly goss?: { readonly top: number; readonly other: number; readonly rng: Rng };
   /** Pooled feature indices tree t may split on (default all); called once per tree, after GOSS. */
   readonly features?: (tree: number) => readonly number[];
+  /**
+   * The hosts' per-bin floor on the pooled features in `features`: at the root, cuts only after a run of
+   * bins holding `rows` rows of the node; at each split, the children's cuts are the parent's that keep
+   * `rows` rows of each child on both sides of every kept cut (`groupCuts`).
+   */
+  readonly binFloor?: { readonly rows: number; readonly features: ReadonlySet<number> };
+  /** Layered trees: nodes above `hostDepth` split on `hostFeatures` only, the others on the rest only. */
+  readonly layered?: { readonly hostDepth: number; readonly hostFeatures: ReadonlySet<number> };
+}
+
+/**
+ * The cuts (bin b: "b and below go left") the per-bin floor allows, from the cuts allowed before
+ * (`parent`; undefined: all), a node's counts per bin `a` and its sibling's `b` (none at the root):
+ * greedily keep a cut once both runs since the last kept cut hold `floor` rows; the run after the last
+ * kept cut must hold them too, else that cut is dropped.
+ */
+export function groupCuts(
+  parent: ReadonlySet<number> | undefined,
+  a: Float64Array,
+  b: Float64Array | undefined,
+  floor: number,
+): Set<number> {
+  const cuts: number[] = [];
+  let ca = 0;
+  let cb = 0;
+  for (let k = 0; k + 1 < a.length; k++) {
+    ca += a[k]!;
+    cb += b === undefined ? floor : b[k]!;
+    if ((parent === undefined || parent.has(k)) && ca >= floor && cb >= floor) {
+      cuts.push(k);
+      ca = 0;
+      cb = 0;
+    }
+  }
+  ca += a[a.length - 1]!;
+  cb += b === undefined ? floor : b[a.length - 1]!;
+  if (cuts.length > 0 && (ca < floor || cb < floor)) cuts.pop();
+  return new Set(cuts);
 }
 
 export type RefNode =
@@ -97,7 +136,14 @@ export function trainReference(
       rootRows = [...top, ...picked].sort((a, b) => a - b);
     }
     const usable = new Set(o.features?.(t) ?? columns.keys());
-    const grow = (rows: number[], depth: number): RefNode => {
+    const counts = (rows: readonly number[], f: number): Float64Array => {
+      const c = new Float64Array(nBins[f]!);
+      for (const i of rows) c[bins[f]![i]!]!++;
+      return c;
+    };
+    const floored = (f: number) => o.binFloor?.features.has(f) === true;
+    // allowed[f]: the cuts of feature f the per-bin floor leaves this node (undefined: every cut).
+    const grow = (rows: number[], depth: number, allowedIn?: (Set<number> | undefined)[]): RefNode => {
       let G = 0;
       let H = 0;
       for (const i of rows) {
@@ -106,10 +152,17 @@ export function trainReference(
       }
       const leaf: RefNode = { leaf: true, weight: (o.learningRate * -G) / (H + o.l2) };
       if (depth >= o.depth || rows.length < 2 * o.childRows || rows.length < o.minNodeRows) return leaf;
+      const allowed =
+        allowedIn ??
+        columns.map((_, f) =>
+          floored(f) ? groupCuts(undefined, counts(rows, f), undefined, o.binFloor!.rows) : undefined,
+        );
       let best = 0;
       let pick: { feature: number; bin: number } | undefined;
       for (let f = 0; f < columns.length; f++) {
         if (!usable.has(f)) continue;
+        if (o.layered !== undefined && o.layered.hostFeatures.has(f) !== depth < o.layered.hostDepth)
+          continue;
         const gs = new Float64Array(nBins[f]!);
         const hs = new Float64Array(nBins[f]!);
         const cs = new Float64Array(nBins[f]!);
@@ -126,6 +179,7 @@ export function trainReference(
           gl += gs[b]!;
           hl += hs[b]!;
           cl += cs[b]!;
+          if (allowed[f] !== undefined && !allowed[f]!.has(b)) continue;
           if (cl < o.childRows || rows.length - cl < o.childRows) continue;
           if (hl < o.minChildWeight || H - hl < o.minChildWeight) continue;
           const gr = G - gl;
@@ -140,7 +194,15 @@ export function trainReference(
       if (pick === undefined) return leaf;
       const l = rows.filter((i) => bins[pick.feature]![i]! <= pick.bin);
       const r = rows.filter((i) => bins[pick.feature]![i]! > pick.bin);
-      return { leaf: false, ...pick, left: grow(l, depth + 1), right: grow(r, depth + 1) };
+      const childAllowed = columns.map((_, f) =>
+        floored(f) ? groupCuts(allowed[f], counts(l, f), counts(r, f), o.binFloor!.rows) : undefined,
+      );
+      return {
+        leaf: false,
+        ...pick,
+        left: grow(l, depth + 1, childAllowed),
+        right: grow(r, depth + 1, childAllowed),
+      };
     };
     const tree = grow([...rootRows], 0);
     trees.push(tree);

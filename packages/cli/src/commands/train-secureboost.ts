@@ -57,6 +57,9 @@ const BOOLEAN_FLAGS = ['accept-goss-label-leakage', 'share-split-gains'] as cons
 /** The choice flags (vfl enumerations of the same name in camelCase). */
 const CHOICE_FLAGS = ['early-stopping-metric'] as const;
 
+/** Flags named other than their hyperparameter: `--layered H` sets `hostDepth` (FATE's layered mode). */
+const RENAMED_FLAGS: Readonly<Record<string, string>> = { layered: 'hostDepth' };
+
 /** Every flag that sets a hyperparameter: an error naming its field names the flag instead. */
 const ALL_HYPERPARAM_FLAGS: readonly string[] = [...HYPERPARAM_FLAGS, ...BOOLEAN_FLAGS, ...CHOICE_FLAGS];
 
@@ -166,6 +169,12 @@ Example:
     'guest-only-trees': {
       type: 'integer',
       description: "the first N trees use the guest's features only; hosts learn nothing of them (default 0)",
+    },
+    layered: {
+      type: 'integer',
+      placeholder: 'H',
+      description:
+        'layered trees: the hosts split the top H levels, the guest the rest on its own features alone (default 0, off)',
     },
     'share-split-gains': {
       type: 'boolean',
@@ -355,6 +364,10 @@ function hyperparamsFrom(options: Parameters<Command['run']>[0]): SecureBoostHyp
     const v = optStr(options, flag);
     if (v !== undefined) h[camel(flag)] = v;
   }
+  for (const [flag, field] of Object.entries(RENAMED_FLAGS)) {
+    const v = optNum(options, flag);
+    if (v !== undefined) h[field] = v;
+  }
   // Validated by the rules the training roles apply, so a bad flag is refused before PSI runs.
   try {
     resolveSecureBoost(h);
@@ -367,6 +380,14 @@ function hyperparamsFrom(options: Parameters<Command['run']>[0]): SecureBoostHyp
 /** An error about a hyperparameter names its flag (`learningRate` -> `--learning-rate`). */
 function asFlagError(e: unknown): unknown {
   if (!(e instanceof FedscoreError) || e.field === undefined) return e;
+  const renamed = Object.entries(RENAMED_FLAGS).find(([, field]) => field === e.field)?.[0];
+  if (renamed !== undefined) {
+    return new FedscoreError(e.code, e.message.replace(e.field, `--${renamed}`), {
+      field: `--${renamed}`,
+      cause: e,
+      ...(e.details !== undefined && { details: e.details }),
+    });
+  }
   const flag = kebab(e.field);
   if (!ALL_HYPERPARAM_FLAGS.includes(flag)) return e;
   return new FedscoreError(e.code, e.message.replace(e.field, `--${flag}`), {

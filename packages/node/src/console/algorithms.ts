@@ -100,12 +100,13 @@ export const ALGORITHMS: readonly AlgorithmCard[] = [
       ['train.scheme', 'ckks | paillier (the encryption of the gradients)'],
       ['secureboost.minNodeRows', 'nodes below the floor are never split'],
       ['secureboost.guestOnlyTrees', 'first trees grown by the guest alone'],
+      ['secureboost.hostDepth', 'layered trees: hosts split the top levels only, the guest the rest alone'],
       ['secureboost.subsample, colsampleByTree, earlyStoppingRounds', 'optional'],
     ],
     learns: [
       [
         'guest',
-        'per-bin gradient and hessian sums of nodes >= the floor (flooded); which rows go left and right at every split',
+        'per-bin gradient and hessian sums of nodes >= the floor, each cell >= the floor or empty (bins merged by the host; flooded); which rows go left and right at every split',
         "a host's thresholds, bin edges or feature values",
       ],
       [

@@ -252,6 +252,11 @@ export class SecureBoostGuest {
         field: 'guestOnlyTrees',
       });
     }
+    if (hp.hostDepth > 0 && o.features === undefined) {
+      throw new FedscoreError('invalid_argument', 'layered trees need guest features', {
+        field: 'hostDepth',
+      });
+    }
     const own: BinnedFeatures | undefined =
       o.features === undefined ? undefined : binFeatures(o.features, hp.bins);
     const plan = {
@@ -445,7 +450,6 @@ export class SecureBoostGuest {
     },
   ): Promise<{ tree: SecureBoostNode[]; hostLeft: Map<string, Uint8Array> }> {
     const s = this.#o.session;
-    const hosts = opts.hosts;
     // Cells of the guest's features outside this tree's feature sample are never a cut.
     let ownCellOn: Uint8Array | undefined;
     if (own !== undefined && opts.ownFeatures !== undefined && opts.ownFeatures.length < own.counts.length) {
@@ -482,6 +486,16 @@ export class SecureBoostGuest {
       const candidates = level.filter(
         (v) => depth < hp.depth && v.rows.length >= 2 * floor && v.rows.length >= hp.minNodeRows,
       );
+      // Layered trees: the hosts' levels end at hostDepth (they get the tree's end message there); the
+      // guest grows the rest alone, and only on its own features, the hosts' levels only on theirs.
+      const layered = hp.hostDepth > 0 && opts.hosts.length > 0;
+      if (layered && depth === hp.hostDepth) {
+        for (const h of opts.hosts) {
+          await s.send(h, LEVEL_TASKS, { nodeOfRow: new Int32Array(n).fill(-1), tasks: [] });
+        }
+      }
+      const hosts = layered && depth >= hp.hostDepth ? [] : opts.hosts;
+      const ownOn = !layered || depth >= hp.hostDepth;
       const isCandidate = new Set(candidates.map((v) => v.id));
       const tasks: NodeTask[] = candidates.map((v) => {
         const sib = level.find((w) => w.id === v.sibling);
@@ -535,7 +549,7 @@ export class SecureBoostGuest {
       for (const v of candidates) {
         let choice: Choice | undefined;
         const cfg = { l2: hp.l2, minChildWeight: hp.minChildWeight };
-        if (own !== undefined) {
+        if (own !== undefined && ownOn) {
           const hist = guestHistogram(own, v.rows, g, hess);
           const best = bestBinSplit(
             hist.g,

@@ -15,7 +15,8 @@
  * SecureBoost), which of its own (feature, bin) cells won, the plan. Everything else it receives is a
  * ciphertext under the guest's key: never a gradient, hessian, label, gain or leaf weight.
  * What it reveals: per-bin sums of g and h over nodes of at least the row floor (it refuses smaller
- * ones), flooded under CKKS with noise sized from the measured circuit error for the whole run's
+ * ones), each cell over >= the floor rows or none (the per-bin floor: it merges a node's bins, `binGroups`;
+ * off only with the test-only `unsafeNoBinFloor`), flooded under CKKS with noise sized from the measured circuit error for the whole run's
  * releases (it refuses to release more); the left/right partition of each split the guest gives it;
  * which cuts keep both children above the floor. Never an edge, a threshold or a feature value.
  * Resume (checkpoint.ts): after each tree it took part in, its split records and release count go to
@@ -94,6 +95,7 @@ import {
   type SecureBoostHostModel,
 } from './model.ts';
 import {
+  binGroups,
   childFloor,
   HISTOGRAM_ERROR_BOUND,
   HISTOGRAM_FLOODING_BITS,
@@ -107,6 +109,7 @@ import {
   LEVEL_TASKS,
   type LevelTasks,
   type NodeHistogram,
+  type NodeTask,
   RESUME_FROM,
   RESUME_OFFER,
   receiveContext,
@@ -133,6 +136,12 @@ export interface SecureBoostHostOptions {
    * Default `MIN_NODE_ROWS`. Lowering it is only for the attack test.
    */
   readonly minNodeRows?: number;
+  /**
+   * Skip the per-bin floor (attack tests only): release every bin of a node as it is, however few rows
+   * it holds. Default false: within each node the host merges adjacent bins until every released cell,
+   * of the node and of its sibling, covers at least the row floor (`binGroups`).
+   */
+  readonly unsafeNoBinFloor?: boolean;
   /** Flooding noise (cryptographic only). Default `cryptoRng()`. */
   readonly rng?: CryptoRng;
   /** Skip flooding (attack and error-measurement tests only). */
@@ -248,6 +257,23 @@ interface CkksPath {
   readonly cached: boolean;
   diagonals?: BinDiagonals;
   rotations?: GradientRotations | MaskedRotations | LevelMaskedSums;
+  /** This tree's gradient parts (borrowed), for `merged`. */
+  parts?: { readonly g: readonly CkksVector[]; readonly h: readonly CkksVector[] };
+  /**
+   * The per-tree rotations for nodes whose bins the per-bin floor merges when `rotations` works from the
+   * run-cached diagonals of the unmerged bin matrix (built at the first such node of the tree).
+   */
+  merged?: GradientRotations;
+}
+
+/** Where the per-bin floor keeps a tree's bin groups between levels (host `#histograms`). */
+interface BinFloorState {
+  /** The previous level's node of each row (undefined at the root). */
+  readonly previousRows: Int32Array | undefined;
+  /** The previous level's task nodes' groups (`binGroups`). */
+  readonly previousGroups: ReadonlyMap<number, Int32Array>;
+  /** Filled with this level's task nodes' groups. */
+  readonly groups: Map<number, Int32Array>;
 }
 
 /** The first cell of each feature in the concatenated (feature, bin) cells. */
@@ -259,6 +285,26 @@ function cellOffsets(counts: readonly number[]): number[] {
     off += c;
   }
   return offsets;
+}
+
+/**
+ * The bin index a node's histogram is summed over under the per-bin floor: each row's bin moved to the
+ * last bin of its group (`ends`: per cell, its group's last cell). `binned` itself when nothing merges;
+ * a feature without a merged group keeps its index array.
+ */
+function mergedBins(binned: BinnedFeatures, offsets: readonly number[], ends: Int32Array): BinnedFeatures {
+  let changed = false;
+  const index = binned.index.map((idx, f) => {
+    const off = offsets[f]!;
+    let same = true;
+    for (let b = 0; b < binned.counts[f]! && same; b++) same = ends[off + b] === off + b;
+    if (same) return idx;
+    changed = true;
+    const out = new Uint16Array(idx.length);
+    for (let i = 0; i < idx.length; i++) out[i] = ends[off + idx[i]!]! - off;
+    return out;
+  });
+  return changed ? { ...binned, index } : binned;
 }
 
 export class SecureBoostHost {
@@ -316,6 +362,8 @@ export class SecureBoostHost {
       ownFloor,
       retryTrees,
       unsafeNoFlooding: o.unsafeNoFlooding === true,
+      // Checkpoints made before the per-bin floor (or with it off) are not resumed with it on.
+      binFloor: o.unsafeNoBinFloor === true ? 'off' : 'on',
       receiveSplitGains: o.receiveSplitGains === true,
     });
     const dataDigest = secureBoostDataDigest(o.features);
@@ -486,13 +534,19 @@ export class SecureBoostHost {
                   ? new LevelMaskedSums(path.ctx, masked, g, h)
                   : new GradientRotations(path.ctx, path.layout, g, h);
             held.push(path.rotations);
+            path.parts = { g, h };
           }
           let previous = new Map<number, Histogram>();
+          // The previous level's rows and per-node bin groups (the per-bin floor coarsens them per level).
+          let previousRows: Int32Array | undefined;
+          let previousGroups = new Map<number, Int32Array>();
+          const currentGroups = new Map<number, Int32Array>();
           let levels = 0;
           for (;;) {
             const level = await s.receive(o.guest, LEVEL_TASKS);
             if (level.tasks.length === 0) break;
             const current = new Map<number, Histogram>();
+            currentGroups.clear();
             const out = this.#histograms(
               he,
               path,
@@ -506,6 +560,9 @@ export class SecureBoostHost {
               floor,
               ownFloor,
               featureOn,
+              o.unsafeNoBinFloor === true
+                ? undefined
+                : { previousRows, previousGroups, groups: currentGroups },
             );
             const sent: NodeHistogram[] = [];
             for (const t of level.tasks) {
@@ -569,10 +626,16 @@ export class SecureBoostHost {
             await s.send(o.guest, SPLIT_RECORDS, records);
             // The previous level's histograms are disposed with the tree's (`held`).
             previous = current;
+            previousRows = level.nodeOfRow;
+            previousGroups = new Map(currentGroups);
           }
         } finally {
           for (const v of held) v.dispose();
-          if (path !== undefined) path.rotations = undefined;
+          if (path !== undefined) {
+            path.rotations = undefined;
+            path.merged = undefined;
+            path.parts = undefined;
+          }
         }
         // Reported before the checkpoint is written (the test-only kill of the node fires at the first
         // report after a checkpoint: mid-level of the next tree, before the guest can finish it).
@@ -635,6 +698,7 @@ export class SecureBoostHost {
     floor: number,
     ownFloor: number,
     featureOn: ReadonlySet<number> | undefined,
+    binFloor: BinFloorState | undefined,
   ): Map<number, Uint8Array> {
     const rows = level.nodeOfRow.length;
     if (rows !== encG.length) {
@@ -671,21 +735,37 @@ export class SecureBoostHost {
         });
       }
     }
+    // Per-bin floor: each task node's bin groups (shared with its sibling), and the bin index its
+    // histogram is summed over (a merged group's rows in the group's last cell; the others stay empty).
+    const ends =
+      binFloor === undefined ? undefined : this.#binGroups(level, binned, binRows, minRows, binFloor);
+    const nodeBinned = new Map<number, BinnedFeatures>();
+    for (const t of level.tasks) {
+      nodeBinned.set(t.node, ends === undefined ? binned : mergedBins(binned, offsets, ends.get(t.node)!));
+    }
     if (path?.rotations instanceof LevelMaskedSums) {
       const direct = level.tasks.filter((t) => !t.derive);
-      const members = direct.map((t) => {
-        let n = 0;
-        for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) n++;
-        const m = new Int32Array(n);
-        n = 0;
-        for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) m[n++] = i;
-        return m;
-      });
-      const all = path.rotations.nodes(members, binned, offsets);
-      for (const [i, t] of direct.entries()) {
-        const sums = all[i]!;
-        held.push({ dispose: () => disposeSums(sums) });
-        current.set(t.node, { kind: 'ckks', sums });
+      // One call (one encode set) per distinct bin index: the level's nodes without merged bins share one.
+      const byIndex = new Map<BinnedFeatures, NodeTask[]>();
+      for (const t of direct) {
+        const b = nodeBinned.get(t.node)!;
+        byIndex.set(b, [...(byIndex.get(b) ?? []), t]);
+      }
+      for (const [b, nodes] of byIndex) {
+        const members = nodes.map((t) => {
+          let n = 0;
+          for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) n++;
+          const m = new Int32Array(n);
+          n = 0;
+          for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) m[n++] = i;
+          return m;
+        });
+        const all = path.rotations.nodes(members, b, offsets);
+        for (const [i, t] of nodes.entries()) {
+          const sums = all[i]!;
+          held.push({ dispose: () => disposeSums(sums) });
+          current.set(t.node, { kind: 'ckks', sums });
+        }
       }
     }
     for (const t of level.tasks) {
@@ -697,17 +777,27 @@ export class SecureBoostHost {
         const members = new Int32Array(n);
         n = 0;
         for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) members[n++] = i;
-        const rot = path.rotations!;
-        const sums = rot instanceof MaskedRotations ? rot.node(members) : rot.node(members, binned, offsets);
+        const nb = nodeBinned.get(t.node)!;
+        let rot = path.rotations!;
+        if (rot instanceof MaskedRotations && nb !== binned) {
+          // The cached diagonals are of the unmerged bin matrix: this node goes the per-tree way.
+          if (path.merged === undefined) {
+            path.merged = new GradientRotations(path.ctx, path.layout, path.parts!.g, path.parts!.h);
+            held.push(path.merged);
+          }
+          rot = path.merged;
+        }
+        const sums = rot instanceof MaskedRotations ? rot.node(members) : rot.node(members, nb, offsets);
         held.push({ dispose: () => disposeSums(sums) });
         current.set(t.node, { kind: 'ckks', sums });
         continue;
       }
       const columns: Float64Array[] = [];
       for (let c = 0; c < cells; c++) columns.push(new Float64Array(rows));
+      const nb = nodeBinned.get(t.node)!;
       for (let i = 0; i < rows; i++) {
         if (level.nodeOfRow[i] !== t.node) continue;
-        for (let f = 0; f < offsets.length; f++) columns[offsets[f]! + binned.index[f]![i]!]![i] = 1;
+        for (let f = 0; f < offsets.length; f++) columns[offsets[f]! + nb.index[f]![i]!]![i] = 1;
       }
       const g = he.dotColumns(encG, columns);
       held.push(g);
@@ -745,17 +835,83 @@ export class SecureBoostHost {
     for (const t of level.tasks) {
       const counts = binRows.get(t.node)!;
       const total = nodeRows.get(t.node)!;
+      const end = ends?.get(t.node);
       const bits = new Uint8Array(Math.ceil(cells / 8));
       binned.counts.forEach((bins, f) => {
         // A feature outside this tree's sample has no admissible cut: the guest cannot choose it.
         if (featureOn !== undefined && !featureOn.has(f)) return;
         let left = 0;
         for (let b = 0; b + 1 < bins; b++) {
-          left += counts[offsets[f]! + b]!;
-          if (left >= minRows && total - left >= minRows) setBit(bits, offsets[f]! + b);
+          const c = offsets[f]! + b;
+          left += counts[c]!;
+          // A cut only between two bin groups (the guest's cumulative sums are exact there only).
+          if (end !== undefined && end[c] !== c) continue;
+          if (left >= minRows && total - left >= minRows) setBit(bits, c);
         }
       });
       out.set(t.node, bits);
+    }
+    return out;
+  }
+
+  /**
+   * The per-bin floor's groups of the level's task nodes (`binGroups`): a root from the identity over
+   * its own rows; a child from its parent's groups over its rows and its sibling's (the parent's other
+   * rows, whether the sibling is a task or not: the guest can form parent - child itself). Records them
+   * in `state.groups` for the next level.
+   */
+  #binGroups(
+    level: LevelTasks,
+    binned: BinnedFeatures,
+    binRows: ReadonlyMap<number, Float64Array>,
+    floor: number,
+    state: BinFloorState,
+  ): Map<number, Int32Array> {
+    const cells = binned.counts.reduce((a, b) => a + b, 0);
+    const offsets = cellOffsets(binned.counts);
+    const rows = level.nodeOfRow.length;
+    const out = new Map<number, Int32Array>();
+    const byParent = new Map<number, Int32Array>();
+    for (const t of level.tasks) {
+      const own = binRows.get(t.node)!;
+      let ends: Int32Array | undefined;
+      if (state.previousRows === undefined) {
+        ends = binGroups(
+          binned.counts,
+          Int32Array.from({ length: cells }, (_, c) => c),
+          own,
+          undefined,
+          floor,
+        );
+      } else {
+        ends = byParent.get(t.parent);
+        if (ends === undefined) {
+          const parentEnds = state.previousGroups.get(t.parent);
+          if (parentEnds === undefined || state.previousRows.length !== rows) {
+            throw new FedscoreError('invalid_argument', `node ${t.node}: its parent was no task`, {
+              field: 'tasks',
+            });
+          }
+          // The sibling's counts: the parent's rows outside this node.
+          const other = new Float64Array(cells);
+          for (let i = 0; i < rows; i++) {
+            if (state.previousRows[i] !== t.parent) continue;
+            for (let f = 0; f < offsets.length; f++) other[offsets[f]! + binned.index[f]![i]!]!++;
+          }
+          for (let c = 0; c < cells; c++) {
+            other[c] = other[c]! - own[c]!;
+            if (other[c]! < 0) {
+              throw new FedscoreError('invalid_argument', `node ${t.node} has rows outside its parent`, {
+                field: 'nodeOfRow',
+              });
+            }
+          }
+          ends = binGroups(binned.counts, parentEnds, own, other, floor);
+          byParent.set(t.parent, ends);
+        }
+      }
+      state.groups.set(t.node, ends);
+      out.set(t.node, ends);
     }
     return out;
   }

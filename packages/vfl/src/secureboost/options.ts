@@ -103,6 +103,13 @@ export interface SecureBoostHyperparams {
    */
   readonly guestOnlyTrees?: number;
   /**
+   * Layered trees (FATE's fast SecureBoost LAYERED mode, SecureBoost+'s layered training, Chen et al.
+   * 2021, arXiv:2110.10927): in every tree the top `hostDepth` levels are split on the hosts' features
+   * only, the levels below on the guest's features only, with no host taking part (it learns the
+   * instance spaces of the top levels only). Needs guest features; 0 (default): off; at most depth - 1.
+   */
+  readonly hostDepth?: number;
+  /**
    * Send each host the gain of each of its own splits at the end, so it can total gain importance per
    * own feature. Default false: a host's importance is split counts only (gain is label-derived).
    */
@@ -133,6 +140,7 @@ export function resolveSecureBoost(h: SecureBoostHyperparams = {}): ResolvedSecu
     validationFraction: h.validationFraction ?? 0,
     earlyStoppingMetric: h.earlyStoppingMetric ?? 'logloss',
     guestOnlyTrees: h.guestOnlyTrees ?? 0,
+    hostDepth: h.hostDepth ?? 0,
     shareSplitGains: h.shareSplitGains ?? false,
   };
   type NumericField = {
@@ -180,6 +188,7 @@ export function resolveSecureBoost(h: SecureBoostHyperparams = {}): ResolvedSecu
   real('validationFraction', (v) => v >= 0 && v < 1, 'in [0, 1)');
   assertOneOf(r.earlyStoppingMetric, EARLY_STOPPING_METRICS, 'earlyStoppingMetric');
   int('guestOnlyTrees', 0, r.trees);
+  int('hostDepth', 0, r.depth - 1);
   if (typeof r.shareSplitGains !== 'boolean') {
     throw new FedscoreError('invalid_argument', 'shareSplitGains must be a boolean', {
       field: 'shareSplitGains',
@@ -195,6 +204,52 @@ export function gossOn(h: Pick<ResolvedSecureBoost, 'gossTopRate' | 'gossOtherRa
 
 export function checkScheme(scheme: unknown): SecureBoostScheme {
   return assertOneOf(scheme as string, SECUREBOOST_SCHEMES, 'scheme');
+}
+
+/**
+ * The per-bin floor: a host's bin groups for a node and its sibling (every row of their parent is in
+ * one of the two). Walking each feature's cells in order over the parent's groups (`parentEnds[c]`: the
+ * last cell of c's group; the identity at the root), a group closes at the end of a parent group once it
+ * holds at least `floor` rows of `counts` and, when given (not at the root), of `siblingCounts`; a short
+ * remainder at the feature's end joins the group before it (a feature without two such groups is one
+ * group: no cut). Returns, per cell, the last cell of its group. Each group is a union of the parent's,
+ * so every sum the guest can form from the parent's histogram and its children's (a cell, a difference
+ * parent - child, a cumulative sum) covers at least `floor` rows or none (as WOE binning's merge of
+ * small bins, `woe-bin-floor.test.ts`; the threshold rule of statistical disclosure control).
+ */
+export function binGroups(
+  binCounts: readonly number[],
+  parentEnds: Int32Array,
+  counts: ArrayLike<number>,
+  siblingCounts: ArrayLike<number> | undefined,
+  floor: number,
+): Int32Array {
+  const ends = new Int32Array(parentEnds.length);
+  let off = 0;
+  for (const bins of binCounts) {
+    const last = off + bins - 1;
+    const closed: number[] = [];
+    let a = 0;
+    let b = 0;
+    for (let c = off; c <= last; c++) {
+      a += counts[c]!;
+      b += siblingCounts === undefined ? floor : siblingCounts[c]!;
+      if (parentEnds[c] === c && a >= floor && b >= floor) {
+        closed.push(c);
+        a = 0;
+        b = 0;
+      }
+    }
+    if (closed.length === 0) closed.push(last);
+    else closed[closed.length - 1] = last;
+    let k = 0;
+    for (let c = off; c <= last; c++) {
+      if (c > closed[k]!) k++;
+      ends[c] = closed[k]!;
+    }
+    off += bins;
+  }
+  return ends;
 }
 
 /** Rows each child of a split must have: the leaf minimum and the row floor. */

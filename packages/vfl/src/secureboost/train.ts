@@ -48,6 +48,8 @@ export interface TrainSecureBoostInput {
     readonly minNodeRows?: number;
     /** Skip flooding (attack and error-measurement tests only). */
     readonly unsafeNoFlooding?: boolean;
+    /** Skip the host's per-bin floor (attack tests only). */
+    readonly unsafeNoBinFloor?: boolean;
     /** This host's feature subsample per tree (default `hyperparams.colsampleByTree`). */
     readonly colsampleByTree?: number;
     /** Memory for this host's run-cached CKKS diagonals (default 768 MiB; 0: none). */
@@ -167,6 +169,7 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
         allowWeakParameters: input.he?.allowWeakParameters === true,
         ...(h.minNodeRows !== undefined && { minNodeRows: h.minNodeRows }),
         ...(h.unsafeNoFlooding === true && { unsafeNoFlooding: true }),
+        ...(h.unsafeNoBinFloor === true && { unsafeNoBinFloor: true }),
         ...(h.maxDiagonalCacheBytes !== undefined && { maxDiagonalCacheBytes: h.maxDiagonalCacheBytes }),
         ...(h.lowProductLevel === true && { lowProductLevel: true }),
         // Each party's own setting; in this in-process run they default to the job's.

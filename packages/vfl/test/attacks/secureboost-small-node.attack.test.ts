@@ -9,7 +9,8 @@
  * and hessian sums the guest decrypts (it knows each row's g and h and the node's rows).
  * The attack: for every histogram of a node of at most 4 rows, try every assignment of the node's rows
  * to each feature's bins and keep the ones that reproduce the decrypted sums; a unique fit gives the bins.
- * Weakened configuration: the row floor off (host and plan floor 1, minimum child rows 1). Default: the
+ * Weakened configuration: the row floor off (host and plan floor 1, minimum child rows 1) and the
+ * per-bin floor off (`unsafeNoBinFloor`, secureboost-small-bin.attack.test.ts). Default: the
  * floor of MIN_NODE_ROWS rows -- no histogram describes fewer than 2 x 50 rows, and the attack has no
  * node to work on.
  */
@@ -31,7 +32,8 @@ async function attack(floor: number): Promise<{ recovered: number; correct: numb
   const hp = { trees: 3, depth: 6, bins: 8, minNodeRows: floor, minLeafRows: 1, minChildWeight: 0, l2: 0.1 };
   const run = await trainSecureBoost({
     guest: { features: data.guest, labels: data.labels },
-    hosts: [{ features: data.hosts[0]!, minNodeRows: floor }],
+    // Weakened: the per-bin floor off with the row floor (it would merge the tiny nodes' bins too).
+    hosts: [{ features: data.hosts[0]!, minNodeRows: floor, ...(floor < 50 && { unsafeNoBinFloor: true }) }],
     scheme: 'none',
     hyperparams: hp,
     capture: true,
