@@ -326,7 +326,10 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     // marked and everything as typed; no job is made.
     await b.page.getByLabel('Kind').selectOption('hetero-lr');
     await b.page.getByLabel(/^Job id/).fill('job-form1');
-    await b.page.getByLabel(/^Hosts/).fill('bank-a');
+    await b.page
+      .getByRole('group', { name: /^Hosts/ })
+      .getByLabel('bank-a')
+      .check();
     await b.page.getByLabel(/^Datasets/).fill('government=credit, bank-a=loans');
     await b.page.getByLabel('Encryption scheme').selectOption('paillier');
     await b.page.getByLabel(/^Epochs/).fill('0');
@@ -350,7 +353,10 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     // Corrected in the form (still filled in): submitted, the job page opens.
     await b.page.goto(`${fx.base}/console/jobs`);
     await b.page.getByLabel(/^Job id/).fill('job-form1');
-    await b.page.getByLabel(/^Hosts/).fill('bank-a');
+    await b.page
+      .getByRole('group', { name: /^Hosts/ })
+      .getByLabel('bank-a')
+      .check();
     await b.page.getByLabel(/^Datasets/).fill('government=credit, bank-a=loans');
     await b.page.getByLabel(/^Epochs/).fill('5');
     await b.page.getByRole('button', { name: 'Submit', exact: true }).click();

@@ -55,6 +55,14 @@ export const jobFormSchema = z.object({
     keyof typeof JOB_FORM_FIELDS,
     ReturnType<typeof text>
   >),
+  /** The checked peers (one value per box), or party ids typed comma-separated (a node with no peers). */
+  hosts: z
+    .union([
+      z.string().max(4000, 'at most 4000 characters'),
+      z.array(z.string().max(200, 'at most 200 characters')).max(256, 'at most 256 hosts'),
+    ])
+    .default('')
+    .meta({ description: 'The hosts: one checked peer per value, or party ids comma-separated.' }),
 });
 
 /** `POST /console/consent`: one consent recorded by the platform operator. */

@@ -740,7 +740,11 @@ function createConsoleApp(options: ConsoleOptions, streams: Set<() => void>): Ho
     const values: Record<string, string> = json
       ? { spec: form.spec ?? '' }
       : Object.fromEntries(
-          Object.keys(JOB_FORM_FIELDS).map((f) => [f, form[f as keyof typeof JOB_FORM_FIELDS]]),
+          Object.keys(JOB_FORM_FIELDS).map((f) => {
+            const v = form[f as keyof typeof JOB_FORM_FIELDS];
+            // The host boxes send one value each: the spec's hosts in the order checked.
+            return [f, typeof v === 'string' ? v : v.join(', ')];
+          }),
         );
     const refused = (message: string, field?: string) =>
       page(400, 'Jobs', jobsPage(ctx, { message, ...(field !== undefined && { field }), values }), ctx);
