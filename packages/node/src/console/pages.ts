@@ -330,7 +330,7 @@ function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
           marked === 'hosts' ? html` aria-describedby="j-hosts-error"` : html``
         }><legend>Hosts (this node's peers)</legend>${peers.map(
           (p) =>
-            html`<label class="check"><input type="checkbox" name="hosts" value="${p}"${
+            html`<label for="j-host-${p}" class="check"><input type="checkbox" id="j-host-${p}" name="hosts" value="${p}"${
               chosen.has(p) ? html` checked` : html``
             }${marked === 'hosts' ? html` aria-invalid="true"` : html``}> ${p}</label>`,
         )}${err('hosts')}</fieldset>`;
