@@ -339,7 +339,7 @@ function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
   const dataLabel =
     datasets.length === 0
       ? 'Datasets (party=dataset for each data-holding party, comma-separated)'
-      : "Datasets of the hosts (party=dataset for each host, comma-separated: each host's own names)";
+      : 'Datasets of the hosts (party=dataset, comma-separated)';
   const fields = html`${
     refused !== undefined && !json ? html`<p class="error" role="alert">${refused.message}</p>` : ''
   }<p>Guest (label holder and coordinator): ${ctx.source.party}</p><form method="post" action="${BASE}/jobs" class="job-form">${csrfField(ctx)}${select('kind', 'Kind', JOB_KINDS)}${text(
