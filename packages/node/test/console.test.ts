@@ -1033,6 +1033,48 @@ describe('console over HTTP', () => {
     expect(noData.status).toBe(400);
     expect(noData.body).toContain('field data.government');
     expect(noData.body).toMatch(/id="j-guestData" name="guestData" aria-invalid="true"/);
+    // Without script, `?kind=` (a GET form on the page) leaves the other kinds' settings out.
+    expect(page).toContain('<form method="get" action="/console/jobs" class="filters">');
+    const hflOnly = await op.request('/console/jobs?kind=hfl');
+    expect(hflOnly.status).toBe(200);
+    expect(hflOnly.body).toContain(
+      '<select id="j-kind" name="kind"><option value="hfl" selected>hfl</option></select>',
+    );
+    expect(hflOnly.body).toContain('<legend>Horizontal FL settings');
+    expect(hflOnly.body).toContain('<legend>Consent (every kind)');
+    for (const gone of [
+      'Hetero-LR settings',
+      'SecureBoost settings',
+      'Encryption (',
+      'name="epochs"',
+      'name="trees"',
+    ]) {
+      expect(hflOnly.body, gone).not.toContain(gone);
+    }
+    const sbOnly = (await op.request('/console/jobs?kind=secureboost')).body;
+    expect(sbOnly).toContain('name="trees"');
+    expect(sbOnly).toContain('Encryption (');
+    expect(sbOnly).not.toContain('name="rounds"');
+    const badKind = await op.request('/console/jobs?kind=gbdt');
+    expect(badKind.status).toBe(400);
+    expect(badKind.body).toContain('kind');
+    // What the hfl-only form posts (its fields only) is the same spec as the JSON one.
+    const {
+      bins: _b,
+      minIv: _m,
+      epochs: _e,
+      ckksPreset: _c,
+      binning: _bn,
+      scheme: _s,
+      ...hflOnlyFields
+    } = hflFields;
+    const hflOnlySpec = await both('job-k4', { ...hflOnlyFields, secureAgg: 'on' }, ['bank-a', 'bank-b'], {
+      ...hflJson,
+      binning: { enabled: false, scheme: 'ckks' },
+      train: { scheme: 'ckks' },
+      hfl: { ...hflJson.hfl, secureAgg: true },
+    });
+    expect(hflOnlySpec.kind).toBe('hfl');
   });
 
   it("cancels and retries a job of the user's own bank only, with its CSRF token, on the coordinating node", async () => {

@@ -12,7 +12,7 @@
  */
 import { z } from 'zod';
 import { type ApiResponse, defineRoute } from '../server/api-route.ts';
-import { JOB_FORM_FIELDS } from './job-form.ts';
+import { JOB_FORM_FIELDS, JOB_KINDS } from './job-form.ts';
 import { PRODUCT_SORTS } from './products.ts';
 
 /** A form field of text, at most `max` characters (absent = empty). */
@@ -106,6 +106,8 @@ const amount = z
 
 /** The query parameters of the pages that read any (others ignore theirs). */
 export const CONSOLE_PAGE_QUERIES = {
+  /** The Jobs page: `kind` shows the job form for that kind only (its settings; the others left out). */
+  jobs: z.object({ kind: z.enum(JOB_KINDS).optional() }),
   products: z.object({
     q: z.string().max(200, 'at most 200 characters').optional(),
     bank: z.string().max(200, 'at most 200 characters').optional(),

@@ -289,7 +289,14 @@ function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
   const typed = refused !== undefined && !json ? refused.values : undefined;
   const peers = ctx.source.peers ?? [];
   const datasets = ctx.source.datasets ?? [];
-  const v = defaultJobFormValues(ctx.source.party, peers, datasets);
+  // `?kind=` (a GET form, no script): the form of that kind only, the other kinds' settings left out.
+  const only = (JOB_KINDS as readonly string[]).includes(ctx.query.get('kind') ?? '')
+    ? (ctx.query.get('kind') as (typeof JOB_KINDS)[number])
+    : undefined;
+  const v: Readonly<Record<string, string>> = {
+    ...defaultJobFormValues(ctx.source.party, peers, datasets),
+    ...(only !== undefined && { kind: only }),
+  };
   const value = (name: JobFormField) => typed?.[name] ?? (typed === undefined ? (v[name] ?? '') : '');
   const marked = json ? undefined : jobFormFieldOf(refused?.field, ctx.source.party);
   const err = (name: JobFormField) =>
@@ -315,8 +322,17 @@ function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
     }${aria(name)}> ${label}</label>${err(name)}`;
   const number = html` inputmode="numeric" placeholder="default"`;
   const decimal = html` inputmode="decimal" placeholder="default"`;
-  const kindSet = (legend: string, body: Html) =>
-    html`<fieldset><legend>${legend}</legend>${body}</fieldset>`;
+  const kindSet = (kinds: readonly string[], legend: string, body: Html) =>
+    only !== undefined && !kinds.includes(only)
+      ? html``
+      : html`<fieldset><legend>${legend}</legend>${body}</fieldset>`;
+  const kindChoice = html`<form method="get" action="${BASE}/jobs" class="filters"><label for="k-only">Show the settings of</label><select id="k-only" name="kind">${[
+    '',
+    ...JOB_KINDS,
+  ].map(
+    (k) =>
+      html`<option value="${k}"${(only ?? '') === k ? html` selected` : html``}>${k === '' ? 'every kind' : k}</option>`,
+  )}</select><button type="submit">Show</button></form>`;
   // The peers as boxes (checked: the typed hosts); a node with no peers configured takes them typed.
   const chosen = new Set(
     value('hosts')
@@ -342,10 +358,11 @@ function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
       : 'Datasets of the hosts (party=dataset, comma-separated)';
   const fields = html`${
     refused !== undefined && !json ? html`<p class="error" role="alert">${refused.message}</p>` : ''
-  }<p>Guest (label holder and coordinator): ${ctx.source.party}</p><form method="post" action="${BASE}/jobs" class="job-form">${csrfField(ctx)}${select('kind', 'Kind', JOB_KINDS)}${text(
+  }<p>Guest (label holder and coordinator): ${ctx.source.party}</p>${kindChoice}<form method="post" action="${BASE}/jobs" class="job-form">${csrfField(ctx)}${select('kind', 'Kind', only === undefined ? JOB_KINDS : [only])}${text(
     'id',
     'Job id (blank: generated)',
   )}${hosts}${guestData}${text('data', dataLabel, html` required`)}${kindSet(
+    ['hetero-lr', 'secureboost'],
     'Encryption (hetero-lr and secureboost)',
     html`${select('scheme', 'Encryption scheme', JOB_SCHEMES)}${select(
       'ckksPreset',
@@ -354,21 +371,25 @@ function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
       (o) => (o === '' ? 'default' : o),
     )}${check('plaintext', "Allow scheme none (plaintext: debug only; each party's accept must allow it too)")}`,
   )}${kindSet(
+    JOB_KINDS,
     'Consent (every kind): the use checked against each host that requires consent',
     html`${select('purpose', 'Consent purpose', JOB_PURPOSES)}${text(
       'categories',
       'Data categories (comma-separated; blank: all)',
     )}`,
   )}${kindSet(
+    ['hetero-lr'],
     'Hetero-LR settings (kind hetero-lr only; ignored for the others)',
     html`${text('arbiter', 'Arbiter (blank: two-party)')}${text('epochs', 'Epochs', number)}${check(
       'binning',
       'WOE binning and IV selection',
     )}${text('bins', 'Bins per feature (2-64)', number)}${text('minIv', 'Minimum IV to keep a feature', decimal)}`,
   )}${kindSet(
+    ['secureboost'],
     'SecureBoost settings (kind secureboost only; ignored for the others)',
     html`${text('trees', 'Trees', number)}${text('depth', 'Tree depth', number)}`,
   )}${kindSet(
+    ['hfl'],
     'Horizontal FL settings (kind hfl only: the hosts are the client banks; ignored for the others)',
     html`${text('rounds', 'Rounds', number)}${text('localEpochs', 'Local epochs per round', number)}${text(
       'learningRate',

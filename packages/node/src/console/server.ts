@@ -629,7 +629,10 @@ function createConsoleApp(options: ConsoleOptions, streams: Set<() => void>): Ho
       ctx,
     );
   });
-  get(`${BASE}/jobs`, pageOf('jobs'), (c) => page(200, 'Jobs', jobsPage(c.get('ctx')), c.get('ctx')));
+  get(`${BASE}/jobs`, pageOf('jobs'), (c) => {
+    checkQuery(c, CONSOLE_PAGE_QUERIES.jobs);
+    return page(200, 'Jobs', jobsPage(c.get('ctx')), c.get('ctx'));
+  });
   get(`${BASE}/jobs/:id`, pageOf('jobs'), (c) => {
     const ctx = c.get('ctx');
     const id = param(c, 'id');
