@@ -1033,6 +1033,14 @@ describe('console over HTTP', () => {
     expect(noData.status).toBe(400);
     expect(noData.body).toContain('field data.government');
     expect(noData.body).toMatch(/id="j-guestData" name="guestData" aria-invalid="true"/);
+    // A dataset the node does not have (a forged choice) is refused by the same field.
+    const forged = await op.request('/console/jobs', {
+      form: form({ ...lrFields, guestData: 'loans', id: 'job-forged' }, ['bank-a']),
+    });
+    expect(forged.status).toBe(400);
+    expect(forged.body).toContain('field data.government');
+    expect(forged.body).toMatch(/id="j-guestData" name="guestData" aria-invalid="true"/);
+    expect(fx.jobs.get('job-forged')).toBeUndefined();
     // Without script, `?kind=` (a GET form on the page) leaves the other kinds' settings out.
     expect(page).toContain('<form method="get" action="/console/jobs" class="filters">');
     const hflOnly = await op.request('/console/jobs?kind=hfl');

@@ -120,11 +120,16 @@ function numberField(text: string | undefined): number | undefined {
  * plaintext box is the spec's `allowPlaintextScheme` (scheme `none` is refused without it, and still by
  * any node whose `accept` does not allow it). `hosts` is party ids separated by commas (the checked peers,
  * joined by the router). `data` is `party=dataset` pairs separated by commas; a pair without both halves
- * is refused naming `data`; the guest's picked dataset (`guestData`, when not blank) is its pair. Blank
+ * is refused naming `data`; the guest's picked dataset (`guestData`, when not blank) is its pair, refused
+ * naming `data.<guest>` when `datasets` (the node's own) is given and does not hold it. Blank
  * number fields, a blank preset and blank categories are the spec's defaults. Everything else is left to
  * `validateJobSpec`.
  */
-export function jobSpecFromFields(v: JobFormValues, guest: string): Record<string, unknown> {
+export function jobSpecFromFields(
+  v: JobFormValues,
+  guest: string,
+  datasets: readonly string[] = [],
+): Record<string, unknown> {
   const kind = (v['kind'] ?? '').trim() || 'hetero-lr';
   const data: Record<string, string> = {};
   for (const pair of list(v['data'])) {
@@ -139,6 +144,12 @@ export function jobSpecFromFields(v: JobFormValues, guest: string): Record<strin
     data[party] = dataset;
   }
   const own = (v['guestData'] ?? '').trim();
+  // The choice is of the node's own datasets: a name it does not have would only fail when the job runs.
+  if (own !== '' && datasets.length > 0 && !datasets.includes(own)) {
+    throw new FedscoreError('invalid_config', `job spec: ${guest} has no dataset '${own}'`, {
+      field: `data.${guest}`,
+    });
+  }
   if (own !== '') data[guest] = own;
   const scheme = (v['scheme'] ?? '').trim() || 'ckks';
   const preset = (v['ckksPreset'] ?? '').trim();

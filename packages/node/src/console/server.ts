@@ -753,7 +753,7 @@ function createConsoleApp(options: ConsoleOptions, streams: Set<() => void>): Ho
       page(400, 'Jobs', jobsPage(ctx, { message, ...(field !== undefined && { field }), values }), ctx);
     let spec: unknown;
     try {
-      spec = json ? JSON.parse(values['spec']!) : jobSpecFromFields(values, source.party);
+      spec = json ? JSON.parse(values['spec']!) : jobSpecFromFields(values, source.party, source.datasets);
     } catch (e) {
       if (isFedscoreError(e)) return refused(refusalText(e.code, e.message, e.field), e.field);
       return refused('The spec is not valid JSON.', 'spec');
