@@ -589,6 +589,7 @@ export class PartyNode {
             source: {
               party: config.party,
               peers: Object.keys(config.peers),
+              datasets: Object.keys(config.data),
               jobs,
               models,
               audit,

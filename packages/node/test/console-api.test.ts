@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import {
   CONTENT_SECURITY_POLICY,
+  consoleAlertListSchema,
   consoleAuditSchema,
   consoleCatalogueSchema,
   consoleConsentListSchema,
@@ -15,9 +16,14 @@ import {
   consoleJobSchema,
   consoleModelListSchema,
   consoleModelSchema,
+  consoleProductDetailSchema,
+  consoleProductListSchema,
+  consoleSamplesSchema,
   consoleSessionSchema,
+  consoleUsageSchema,
   FeatureCatalogue,
   openApiDocument,
+  type PsiCheckpoint,
   validateJobSpec,
 } from '@fedscore/node';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -62,6 +68,11 @@ describe('console JSON API', () => {
       '/catalogue',
       '/audit',
       '/consents',
+      '/samples',
+      '/usage',
+      '/products',
+      '/products/a-working-capital',
+      '/alerts',
       '/jobs',
       '/jobs/job-a1',
       '/models',
@@ -89,6 +100,11 @@ describe('console JSON API', () => {
         '/console/api/catalogue',
         '/console/api/audit',
         '/console/api/consents',
+        '/console/api/samples',
+        '/console/api/usage',
+        '/console/api/products',
+        '/console/api/products/{id}',
+        '/console/api/alerts',
         '/console/api/jobs',
         '/console/api/models/{ref}',
       ]),
@@ -442,5 +458,168 @@ describe('console JSON API', () => {
       ]),
     ).toEqual([['job-a2', 'cancel', 'console:anna']]);
     expect(fx.audit.verify().ok).toBe(true);
+  });
+  it("gives the Samples page's aligned sets, counts only, for the jobs each account may see", async () => {
+    fx = await startConsoleFixture();
+    // Independent reference: the jobs' PSI checkpoints read from the job store.
+    const expected = (bank?: string) =>
+      fx!.jobs
+        .list()
+        .filter((j) => bank === undefined || j.spec.guest === bank)
+        .flatMap((j): { job: string; owner: string | null; aligned: number }[] => {
+          const psi = fx!.jobs.checkpoint<PsiCheckpoint>(j.id, 'psi')?.output;
+          if (psi === undefined) return [];
+          const owners = Object.entries(psi.consent ?? {});
+          return owners.length === 0
+            ? [{ job: j.id, owner: null, aligned: psi.rows.length }]
+            : owners.map(([owner, c]) => ({ job: j.id, owner, aligned: c.aligned }));
+        });
+    const op = await loggedIn(USERS.operator);
+    const all = consoleSamplesSchema.parse((await api(op.c, '/samples')).json);
+    expect(all.sets.map(({ job, owner, aligned }) => ({ job, owner, aligned }))).toEqual(expected());
+    expect(new Set(all.sets.map((s) => s.job))).toEqual(new Set(['job-a1', 'job-b1']));
+    const a = await loggedIn(USERS.analystA);
+    const own = consoleSamplesSchema.parse((await api(a.c, '/samples')).json);
+    expect(own.sets.map(({ job, owner, aligned }) => ({ job, owner, aligned }))).toEqual(expected('bank-a'));
+    expect(own.sets.length).toBeGreaterThan(0);
+    for (const s of own.sets) {
+      expect(s.bank).toBe('bank-a');
+      // The set's fingerprint as the audit log recorded it, its first 16 hex digits (as the page).
+      const fp = [...fx.audit.entries({ job: s.job, kind: 'data_use' })].find(
+        (e) => e.enterpriseFingerprint !== undefined,
+      )?.enterpriseFingerprint;
+      expect(s.fingerprint).toBe(fp === undefined ? null : fp.slice(0, 16));
+    }
+    const auditor = await loggedIn(USERS.auditor);
+    expect(refusal(await api(auditor.c, '/samples'))).toEqual([403, 'forbidden', undefined]);
+  });
+
+  it("gives the Usage page's counts per bank and the scoring policy's use, a bank analyst's bank only", async () => {
+    fx = await startConsoleFixture();
+    // Independent reference: the audit log read directly, and the fixture's admitted scoring requests
+    // (bank-a: 3 requests on 2 enterprises, one of them at the quota of 2; bank-b: 1 on 1).
+    const uses = new Map<string, { uses: number; enterpriseUses: number; refused: number }>();
+    for (const e of fx.audit.entries()) {
+      const row = () => uses.get(e.actor) ?? { uses: 0, enterpriseUses: 0, refused: 0 };
+      if (e.kind === 'data_use' && e.dataOwner !== undefined && e.dataOwner !== e.actor) {
+        const u = row();
+        uses.set(e.actor, {
+          ...u,
+          uses: u.uses + 1,
+          enterpriseUses: u.enterpriseUses + (e.enterpriseCount ?? 0),
+        });
+      } else if (e.kind === 'access_refused' || e.kind === 'job_refused') {
+        const u = row();
+        uses.set(e.actor, { ...u, refused: u.refused + 1 });
+      }
+    }
+    expect(uses.size).toBeGreaterThan(1);
+    for (const user of [USERS.operator, USERS.auditor]) {
+      const { c } = await loggedIn(user);
+      const r = consoleUsageSchema.parse((await api(c, '/usage')).json);
+      expect(
+        new Map(
+          r.byBank.map(({ bank, uses, enterpriseUses, refused }) => [
+            bank,
+            { uses, enterpriseUses, refused },
+          ]),
+        ),
+      ).toEqual(uses);
+      expect(r.scoring).toBeNull();
+      expect(r.policy?.quota).toEqual({ requests: 2, windowSeconds: 30 * 86_400 });
+      expect(r.policy?.rate).toEqual({ requests: 100, windowSeconds: 3_600 });
+      expect(r.policy?.banks).toEqual([
+        { bank: 'bank-a', quotaRequests: 3, enterprises: 2, atQuota: 1, rateRequests: 3, atRate: 0 },
+        { bank: 'bank-b', quotaRequests: 1, enterprises: 1, atQuota: 0, rateRequests: 1, atRate: 0 },
+      ]);
+    }
+    const { c } = await loggedIn(USERS.analystA);
+    const own = consoleUsageSchema.parse((await api(c, '/usage')).json);
+    expect(own.byBank.map((u) => u.bank)).toEqual(uses.has('bank-a') ? ['bank-a'] : []);
+    expect(own.policy?.banks.map((u) => u.bank)).toEqual(['bank-a']);
+  });
+
+  it("lists the product pool like the Products page, and a product's matches for its own bank only (a count for the others)", async () => {
+    fx = await startConsoleFixture();
+    const { c } = await loggedIn(USERS.analystA);
+    // Independent reference: the pool read directly.
+    const list = consoleProductListSchema.parse((await api(c, '/products?sort=rate&order=desc')).json);
+    expect(list.products.map((p) => [p.id, p.matched])).toEqual(
+      fx.products.search({ sort: 'rate', descending: true }).map((r) => [r.product.id, r.matched]),
+    );
+    expect(list.products.length).toBe(fx.products.search().length);
+    const filtered = consoleProductListSchema.parse((await api(c, '/products?bank=bank-b')).json);
+    expect(filtered.products.map((p) => p.id)).toEqual(
+      fx.products.search({ bank: 'bank-b' }).map((r) => r.product.id),
+    );
+    let named = 0;
+    let countedOnly = 0;
+    for (const r of fx.products.search()) {
+      const d = consoleProductDetailSchema.parse((await api(c, `/products/${r.product.id}`)).json);
+      const matches = fx.products.matches(r.product);
+      expect(d.product.matched).toBe(matches.length);
+      if (r.product.bank === 'bank-a') {
+        // Its own product: the enterprises bank-a pre-approved, by name; other banks' counted.
+        const mine = matches.filter((m) => m.bank === 'bank-a');
+        expect(d.matches).toEqual(
+          mine.map((m) => ({ enterprise: m.enterprise, bank: m.bank, band: m.band, amount: m.amount })),
+        );
+        expect(d.otherBanks).toBe(matches.length - mine.length);
+        named += mine.length;
+      } else {
+        expect(d.matches).toBeNull();
+        expect(d.otherBanks).toBe(matches.length);
+        countedOnly += matches.length;
+      }
+    }
+    // The fixture exercises both: enterprises named on bank-a's products, counted on bank-b's.
+    expect(named).toBeGreaterThan(0);
+    expect(countedOnly).toBeGreaterThan(0);
+    const body = (await c.request('/console/api/products/b-tax-credit')).body;
+    for (const m of fx.products.matches(fx.products.get('b-tax-credit')!))
+      expect(body).not.toContain(m.enterprise);
+    expect(refusal(await api(c, '/products/nope'))).toEqual([404, 'not_found', 'id']);
+    expect(refusal(await api(c, '/products?sort=price'))).toEqual([400, 'invalid_request', 'sort']);
+    expect(refusal(await api(c, '/products?amount=lots'))).toEqual([400, 'invalid_request', 'amount']);
+    const auditor = await loggedIn(USERS.auditor);
+    expect(refusal(await api(auditor.c, '/products'))).toEqual([403, 'forbidden', undefined]);
+  });
+
+  it("lists a bank's own post-loan alerts, counts per bank for the platform operator, none for another bank", async () => {
+    fx = await startConsoleFixture({ alerts: true });
+    const a = await loggedIn(USERS.analystA);
+    // Independent reference: bank-a's alert book read directly.
+    const book = fx.alerts.list();
+    expect(book.length).toBe(3);
+    const own = consoleAlertListSchema.parse((await api(a.c, '/alerts')).json);
+    expect(own.alerts.map((x) => [x.government, x.seq, x.enterprise, x.severity])).toEqual(
+      book.map((x) => [x.government, x.seq, x.enterprise, x.severity]),
+    );
+    expect(own.counts).toEqual([]);
+    const high = consoleAlertListSchema.parse((await api(a.c, '/alerts?severity=high')).json);
+    expect(high.alerts.map((x) => x.seq)).toEqual(
+      book.filter((x) => x.severity === 'high').map((x) => x.seq),
+    );
+    expect(refusal(await api(a.c, '/alerts?severity=urgent'))).toEqual([400, 'invalid_request', 'severity']);
+    const op = await loggedIn(USERS.operator);
+    const opBody = (await op.c.request('/console/api/alerts')).body;
+    const counted = consoleAlertListSchema.parse(JSON.parse(opBody));
+    expect(counted.alerts).toEqual([]);
+    expect(counted.counts).toEqual([
+      {
+        bank: 'bank-a',
+        alerts: 3,
+        high: book.filter((x) => x.severity === 'high').length,
+        medium: book.filter((x) => x.severity === 'medium').length,
+        unacknowledged: book.filter((x) => x.acknowledged === undefined).length,
+      },
+    ]);
+    // Counts only: no borrower of bank-a in the operator's answer.
+    for (const id of fx.alerted) expect(opBody).not.toContain(id);
+    const b = await loggedIn(USERS.analystB);
+    const other = consoleAlertListSchema.parse((await api(b.c, '/alerts')).json);
+    expect(other.alerts).toEqual([]);
+    expect(other.counts).toEqual([]);
+    expect(other.deliveries?.every((d) => d.bank === 'bank-b')).toBe(true);
   });
 });

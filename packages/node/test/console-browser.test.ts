@@ -326,7 +326,10 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     // marked and everything as typed; no job is made.
     await b.page.getByLabel('Kind').selectOption('hetero-lr');
     await b.page.getByLabel(/^Job id/).fill('job-form1');
-    await b.page.getByLabel(/^Hosts/).fill('bank-a');
+    await b.page
+      .getByRole('group', { name: /^Hosts/ })
+      .getByLabel('bank-a')
+      .check();
     await b.page.getByLabel(/^Datasets/).fill('government=credit, bank-a=loans');
     await b.page.getByLabel('Encryption scheme').selectOption('paillier');
     await b.page.getByLabel(/^Epochs/).fill('0');
@@ -350,13 +353,32 @@ describe.skipIf(CHROMIUM === undefined)('console in headless Chromium', () => {
     // Corrected in the form (still filled in): submitted, the job page opens.
     await b.page.goto(`${fx.base}/console/jobs`);
     await b.page.getByLabel(/^Job id/).fill('job-form1');
-    await b.page.getByLabel(/^Hosts/).fill('bank-a');
+    await b.page
+      .getByRole('group', { name: /^Hosts/ })
+      .getByLabel('bank-a')
+      .check();
     await b.page.getByLabel(/^Datasets/).fill('government=credit, bank-a=loans');
     await b.page.getByLabel(/^Epochs/).fill('5');
+    // Fields once only in the JSON: a second host box, the guest's other dataset, bins, the CKKS preset and
+    // the consent purpose, picked by keyboard and mouse like a user.
+    await b.page
+      .getByRole('group', { name: /^Hosts/ })
+      .getByLabel('bank-b')
+      .check();
+    await b.page.getByLabel(/^Datasets/).fill('bank-a=loans, bank-b=loans');
+    await b.page.getByLabel(/^Dataset of government/).selectOption('credit-history');
+    await b.page.getByLabel(/^Bins per feature/).fill('8');
+    await b.page.getByLabel('CKKS parameters').selectOption('ckks-8192');
+    await b.page.getByLabel('Consent purpose').selectOption('scoring');
     await b.page.getByRole('button', { name: 'Submit', exact: true }).click();
     await b.page.waitForURL(`${fx.base}/console/jobs/job-form1`);
     expect(await b.page.locator('#job-status').textContent()).toBe('submitted');
-    expect(fx.jobs.require('job-form1').spec.hosts).toEqual(['bank-a']);
+    const picked = fx.jobs.require('job-form1').spec;
+    expect(picked.hosts).toEqual(['bank-a', 'bank-b']);
+    expect(picked.data).toEqual({ government: 'credit-history', 'bank-a': 'loans', 'bank-b': 'loans' });
+    expect(picked.binning.bins).toBe(8);
+    expect(picked.train.ckksPreset).toBe('ckks-8192');
+    expect(picked.consent.purpose).toBe('scoring');
     expect(fx.jobs.require('job-form1').spec.train.maxEpochs).toBe(5);
     // The fixture has no runner: the test moves the job along as the node's runner would, and the open
     // page follows it over server-sent events, then shows the finished job.

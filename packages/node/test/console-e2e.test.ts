@@ -115,8 +115,13 @@ describe.skipIf(CHROMIUM === undefined)('console end to end with real party node
     // nodes' accept allows it), no binning, EPOCHS epochs; the rest the job's defaults.
     await page.getByLabel('Kind').selectOption('hetero-lr');
     await page.getByLabel(/^Job id/).fill('e2e-1');
-    await page.getByLabel(/^Hosts/).fill('government');
-    await page.getByLabel(/^Datasets/).fill('bank=loans, government=credit');
+    // The host is a box of the bank node's peers, the bank's dataset a choice of its own.
+    await page
+      .getByRole('group', { name: /^Hosts/ })
+      .getByLabel('government')
+      .check();
+    await page.getByLabel(/^Dataset of bank/).selectOption('loans');
+    await page.getByLabel(/^Datasets/).fill('government=credit');
     await page.getByLabel('Encryption scheme').selectOption('none');
     await page.getByLabel(/Allow scheme none/).check();
     await page.getByLabel(/^Epochs/).fill(String(EPOCHS));

@@ -421,6 +421,7 @@ export async function startConsoleFixture(
         audit,
         consents,
         peers: ['bank-a', 'bank-b'],
+        datasets: ['credit', 'credit-history'],
         scoringUsage: () => scoringUsage(store, quota),
         scoringPolicy: {
           quota,
@@ -509,7 +510,8 @@ export class ConsoleClient {
     path: string,
     init: {
       method?: string;
-      form?: Record<string, string>;
+      /** Form fields (URLSearchParams: a field sent more than once, e.g. checked boxes). */
+      form?: Record<string, string> | URLSearchParams;
       /** A JSON body (the console's API). */
       json?: unknown;
       headers?: Record<string, string>;

@@ -853,6 +853,238 @@ describe('console over HTTP', () => {
     expect(fx.jobs.get('job-f9')).toBeUndefined();
   });
 
+  it("picks the hosts from the node's peers and the guest's dataset from its own, takes each kind's settings to the spec and refuses a bad one by its field", async () => {
+    fx = await startConsoleFixture();
+    const op = new ConsoleClient(fx.base);
+    expect(await op.login(USERS.operator.username)).toBe(303);
+    const page = (await op.request('/console/jobs')).body;
+    // The fixture node (government) has peers bank-a and bank-b and datasets credit and credit-history.
+    expect(page).toContain("<legend>Hosts (this node's peers)</legend>");
+    expect(page).toContain('name="hosts" value="bank-a" checked>');
+    expect(page).toContain('name="hosts" value="bank-b">');
+    expect(page).toMatch(
+      /<select id="j-guestData" name="guestData"><option value="credit" selected>credit<\/option><option value="credit-history">credit-history<\/option><\/select>/,
+    );
+    for (const preset of ['ckks-16384-release', 'ckks-8192', 'ckks-8192-deep', 'ckks-16384']) {
+      expect(page).toContain(`<option value="${preset}">${preset}</option>`);
+    }
+    expect(page).toContain('<option value="" selected>default</option>');
+    for (const purpose of ['training', 'scoring']) expect(page).toContain(`<option value="${purpose}"`);
+    for (const name of [
+      'bins',
+      'minIv',
+      'ckksPreset',
+      'purpose',
+      'categories',
+      'localEpochs',
+      'learningRate',
+      'decay',
+    ]) {
+      expect(page, name).toContain(`name="${name}"`);
+    }
+    expect(page).toContain('id="j-secureAgg" name="secureAgg" value="on" checked>');
+    // Each kind's settings in a fieldset named for its kind (no script needed).
+    for (const legend of [
+      'Hetero-LR settings (kind hetero-lr only',
+      'SecureBoost settings (kind secureboost only',
+      'Horizontal FL settings (kind hfl only',
+    ]) {
+      expect(page).toContain(`<fieldset><legend>${legend}`);
+    }
+    const csrf = ConsoleClient.csrfOf(page);
+    const form = (fields: Record<string, string>, hosts: readonly string[]) => {
+      const f = new URLSearchParams({ csrf, ...fields });
+      for (const h of hosts) f.append('hosts', h);
+      return f;
+    };
+    /** The spec stored for a form post and for the JSON route's post of `json`, without their ids. */
+    const both = async (
+      id: string,
+      fields: Record<string, string>,
+      hosts: readonly string[],
+      json: object,
+    ) => {
+      const viaForm = await op.request('/console/jobs', { form: form({ ...fields, id }, hosts) });
+      expect(viaForm.status, viaForm.body).toBe(303);
+      const viaJson = await op.request('/console/jobs', {
+        form: { csrf, spec: JSON.stringify({ ...json, id: `${id}-json` }) },
+      });
+      expect(viaJson.status, viaJson.body).toBe(303);
+      const { id: _a, ...a } = fx!.jobs.require(id).spec;
+      const { id: _b, ...b } = fx!.jobs.require(`${id}-json`).spec;
+      expect(a).toEqual(b);
+      return a;
+    };
+    // Hetero-LR: both peers checked, the guest's second dataset picked, bins, minimum IV, a CKKS preset and
+    // the consent purpose and categories.
+    const lrFields = {
+      kind: 'hetero-lr',
+      guestData: 'credit-history',
+      data: 'bank-a=loans, bank-b=loans-b',
+      scheme: 'ckks',
+      ckksPreset: 'ckks-8192',
+      binning: 'on',
+      bins: '8',
+      minIv: '0.05',
+      purpose: 'scoring',
+      categories: 'tax, payroll',
+      epochs: '4',
+    };
+    const lrJson = {
+      kind: 'hetero-lr',
+      guest: 'government',
+      hosts: ['bank-a', 'bank-b'],
+      data: { government: 'credit-history', 'bank-a': 'loans', 'bank-b': 'loans-b' },
+      binning: { enabled: true, scheme: 'ckks', bins: 8, minIv: 0.05 },
+      train: { scheme: 'ckks', ckksPreset: 'ckks-8192', maxEpochs: 4 },
+      consent: { purpose: 'scoring', categories: ['tax', 'payroll'] },
+    };
+    const lr = await both('job-k1', lrFields, ['bank-a', 'bank-b'], lrJson);
+    expect(lr.hosts).toEqual(['bank-a', 'bank-b']);
+    expect(lr.data).toEqual({ government: 'credit-history', 'bank-a': 'loans', 'bank-b': 'loans-b' });
+    expect(lr.binning).toMatchObject({ bins: 8, minIv: 0.05 });
+    expect(lr.train.ckksPreset).toBe('ckks-8192');
+    expect(lr.consent).toEqual({ purpose: 'scoring', categories: ['tax', 'payroll'] });
+    // HFL: rounds, local epochs, learning rate, decay, and secure aggregation off (its box unchecked) then on;
+    // the hetero-LR fields left filled in are not read.
+    const hflFields = {
+      ...lrFields,
+      kind: 'hfl',
+      rounds: '5',
+      localEpochs: '2',
+      learningRate: '0.05',
+      decay: '0.1',
+    };
+    const hflJson = {
+      kind: 'hfl',
+      guest: 'government',
+      hosts: ['bank-a', 'bank-b'],
+      data: lrJson.data,
+      binning: { enabled: true, scheme: 'ckks' },
+      train: { scheme: 'ckks', ckksPreset: 'ckks-8192' },
+      consent: lrJson.consent,
+      hfl: { rounds: 5, localEpochs: 2, learningRate: 0.05, learningRateDecay: 0.1, secureAgg: false },
+    };
+    const hfl = await both('job-k2', hflFields, ['bank-a', 'bank-b'], hflJson);
+    expect(hfl.hfl).toMatchObject({
+      rounds: 5,
+      localEpochs: 2,
+      learningRate: 0.05,
+      learningRateDecay: 0.1,
+      secureAgg: false,
+    });
+    expect(hfl.binning.bins).toBe(validateJobSpec(hflJson).binning.bins);
+    const secure = await both('job-k3', { ...hflFields, secureAgg: 'on' }, ['bank-a', 'bank-b'], {
+      ...hflJson,
+      hfl: { ...hflJson.hfl, secureAgg: true },
+    });
+    expect(secure.hfl?.secureAgg).toBe(true);
+    // A bad value of each new field: the Jobs page again (400), the error naming the spec path, the field
+    // marked aria-invalid with its typed value kept, the checked hosts still checked; no job made.
+    const bad: [string, Record<string, string>, string, string][] = [
+      ['bins', { bins: '1' }, 'binning.bins', 'name="bins" value="1"'],
+      ['minIv', { minIv: '-0.5' }, 'binning.minIv', 'name="minIv" value="-0.5"'],
+      ['ckksPreset', { ckksPreset: 'ckks-1024' }, 'train.ckksPreset', 'name="ckksPreset"'],
+      ['purpose', { purpose: 'marketing' }, 'consent.purpose', 'name="purpose"'],
+      ['categories', { categories: 'Tax Data' }, 'consent.categories', 'name="categories" value="Tax Data"'],
+      ['rounds', { kind: 'hfl', rounds: '0' }, 'hfl.rounds', 'name="rounds" value="0"'],
+      [
+        'localEpochs',
+        { kind: 'hfl', localEpochs: 'two' },
+        'hfl.localEpochs',
+        'name="localEpochs" value="two"',
+      ],
+      [
+        'learningRate',
+        { kind: 'hfl', learningRate: '0' },
+        'hfl.learningRate',
+        'name="learningRate" value="0"',
+      ],
+      ['decay', { kind: 'hfl', decay: '-1' }, 'hfl.learningRateDecay', 'name="decay" value="-1"'],
+    ];
+    for (const [name, change, path, kept] of bad) {
+      const r = await op.request('/console/jobs', {
+        form: form({ ...lrFields, ...change, id: `job-bad-${name.toLowerCase()}` }, ['bank-a', 'bank-b']),
+      });
+      expect(r.status, name).toBe(400);
+      expect(r.body, name).toContain(`field ${path}`);
+      expect(r.body, name).toContain(kept);
+      expect(r.body, name).toMatch(
+        new RegExp(
+          `id="j-${name}" name="${name}"[^>]*aria-invalid="true" aria-describedby="j-${name}-error"`,
+        ),
+      );
+      expect(r.body, name).toContain(`id="j-${name}-error"`);
+      expect(r.body, name).toContain('name="hosts" value="bank-a" checked');
+      expect(r.body, name).toContain('name="hosts" value="bank-b" checked');
+      expect(r.body, name).toContain('<option value="credit-history" selected>');
+      expect(fx.jobs.get(`job-bad-${name.toLowerCase()}`), name).toBeUndefined();
+    }
+    // No host checked: refused naming hosts, the boxes marked. No guest dataset and no pair of its own:
+    // refused by the guest's dataset choice.
+    const noHost = await op.request('/console/jobs', { form: form({ ...lrFields, id: 'job-nohost' }, []) });
+    expect(noHost.status).toBe(400);
+    expect(noHost.body).toContain('field hosts');
+    expect(noHost.body).toMatch(/name="hosts" value="bank-a" aria-invalid="true">/);
+    expect(noHost.body).toContain('id="j-hosts-error"');
+    const noData = await op.request('/console/jobs', {
+      form: form({ ...lrFields, guestData: '', id: 'job-nodata' }, ['bank-a']),
+    });
+    expect(noData.status).toBe(400);
+    expect(noData.body).toContain('field data.government');
+    expect(noData.body).toMatch(/id="j-guestData" name="guestData" aria-invalid="true"/);
+    // A dataset the node does not have (a forged choice) is refused by the same field.
+    const forged = await op.request('/console/jobs', {
+      form: form({ ...lrFields, guestData: 'loans', id: 'job-forged' }, ['bank-a']),
+    });
+    expect(forged.status).toBe(400);
+    expect(forged.body).toContain('field data.government');
+    expect(forged.body).toMatch(/id="j-guestData" name="guestData" aria-invalid="true"/);
+    expect(fx.jobs.get('job-forged')).toBeUndefined();
+    // Without script, `?kind=` (a GET form on the page) leaves the other kinds' settings out.
+    expect(page).toContain('<form method="get" action="/console/jobs" class="filters">');
+    const hflOnly = await op.request('/console/jobs?kind=hfl');
+    expect(hflOnly.status).toBe(200);
+    expect(hflOnly.body).toContain(
+      '<select id="j-kind" name="kind"><option value="hfl" selected>hfl</option></select>',
+    );
+    expect(hflOnly.body).toContain('<legend>Horizontal FL settings');
+    expect(hflOnly.body).toContain('<legend>Consent (every kind)');
+    for (const gone of [
+      'Hetero-LR settings',
+      'SecureBoost settings',
+      'Encryption (',
+      'name="epochs"',
+      'name="trees"',
+    ]) {
+      expect(hflOnly.body, gone).not.toContain(gone);
+    }
+    const sbOnly = (await op.request('/console/jobs?kind=secureboost')).body;
+    expect(sbOnly).toContain('name="trees"');
+    expect(sbOnly).toContain('Encryption (');
+    expect(sbOnly).not.toContain('name="rounds"');
+    const badKind = await op.request('/console/jobs?kind=gbdt');
+    expect(badKind.status).toBe(400);
+    expect(badKind.body).toContain('kind');
+    // What the hfl-only form posts (its fields only) is the same spec as the JSON one.
+    const {
+      bins: _b,
+      minIv: _m,
+      epochs: _e,
+      ckksPreset: _c,
+      binning: _bn,
+      scheme: _s,
+      ...hflOnlyFields
+    } = hflFields;
+    const hflOnlySpec = await both('job-k4', { ...hflOnlyFields, secureAgg: 'on' }, ['bank-a', 'bank-b'], {
+      ...hflJson,
+      binning: { enabled: false, scheme: 'ckks' },
+      train: { scheme: 'ckks' },
+      hfl: { ...hflJson.hfl, secureAgg: true },
+    });
+    expect(hflOnlySpec.kind).toBe('hfl');
+  });
+
   it("cancels and retries a job of the user's own bank only, with its CSRF token, on the coordinating node", async () => {
     // bank-a's node: job-a2 runs, job-a3 failed; job-b1 is bank-b's (coordinated there).
     fx = await startConsoleFixture({ party: 'bank-a' });

@@ -14,9 +14,12 @@ import { z } from 'zod';
 import { AUDIT_KINDS } from '../audit/audit-log.ts';
 import { JOB_STATUSES } from '../jobs/job-store.ts';
 import { jobSpecSchema, STAGES } from '../jobs/spec.ts';
+import { CREDIT_EVENT_KINDS } from '../monitoring/index.ts';
 import { MODEL_STATUSES } from '../registry/model-registry.ts';
 import { defineRoute } from '../server/api-route.ts';
 import { CONSOLE_ROLES } from './accounts.ts';
+import { ALERT_SEVERITIES } from './alerts.ts';
+import { PRODUCT_SORTS } from './products.ts';
 
 /** The console API's error codes and the HTTP status each maps to. */
 export const CONSOLE_API_ERRORS = {
@@ -241,6 +244,194 @@ export const consoleConsentListSchema = z
   .strict()
   .meta({ description: "The account's consents: a bank analyst's are those granted to its bank." });
 
+const count = z.number().int().min(0);
+
+/** `GET /console/api/samples` (component `SampleSets`): the Samples page's aligned sets, counts only. */
+export const consoleSamplesSchema = z
+  .object({
+    sets: z.array(
+      z
+        .object({
+          job: z.string(),
+          bank: z.string(),
+          owner: z
+            .string()
+            .nullable()
+            .meta({ description: 'The data owner whose consent check counted; null: none.' }),
+          aligned: count.meta({ description: 'Enterprises PSI aligned.' }),
+          consent: z.enum(['enforced', 'not required']).nullable(),
+          excluded: count.nullable().meta({ description: "Enterprises the owner's consent check excluded." }),
+          offered: count.nullable().meta({ description: 'Enterprises offered to the consent check.' }),
+          fingerprint: z.string().nullable().meta({
+            description: "The aligned set's SHA-256 in the audit log, its first 16 hex digits (as the page).",
+          }),
+        })
+        .strict(),
+    ),
+  })
+  .strict()
+  .meta({
+    description: 'Aligned enterprise sets per job the account may see; enterprise ids are never listed.',
+  });
+
+const requestWindow = z.object({ requests: count, windowSeconds: count }).strict();
+
+/** `GET /console/api/usage` (component `UsageReport`): the Usage page's tables, counts only. */
+export const consoleUsageSchema = z
+  .object({
+    byBank: z.array(
+      z
+        .object({
+          bank: z.string(),
+          uses: count.meta({ description: "Uses of another party's data in this node's audit log." }),
+          enterpriseUses: count,
+          purposes: z.array(z.string()),
+          refused: count.meta({ description: 'Requests refused by policy, consent or quota.' }),
+        })
+        .strict(),
+    ),
+    scoring: z
+      .array(
+        z
+          .object({
+            bank: z.string(),
+            requests: count,
+            enterprises: count,
+            atQuota: count,
+            quota: count,
+            windowSeconds: count,
+          })
+          .strict(),
+      )
+      .nullable()
+      .meta({
+        description: 'Online scoring against the quota, on a node serving it without its policy; else null.',
+      }),
+    policy: z
+      .object({
+        quota: requestWindow,
+        rate: requestWindow,
+        banks: z.array(
+          z
+            .object({
+              bank: z.string(),
+              quotaRequests: count,
+              enterprises: count,
+              atQuota: count,
+              rateRequests: count,
+              atRate: count,
+            })
+            .strict(),
+        ),
+      })
+      .strict()
+      .nullable()
+      .meta({
+        description:
+          "The scoring policy against each bank's use (a government node serving scores); else null.",
+      }),
+  })
+  .strict()
+  .meta({ description: "Lawful-use monitoring as the Usage page shows it: a bank analyst's bank only." });
+
+/** One loan product (component `LoanProduct`). */
+export const consoleProductSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    bank: z.string(),
+    rateBp: z.number(),
+    termMonths: z.number(),
+    lineMin: z.number(),
+    lineMax: z.number(),
+    bands: z.array(z.string()),
+    minLine: z.number(),
+    matched: count.meta({
+      description: 'Enterprises whose pre-approved line the product matches (a count).',
+    }),
+  })
+  .strict();
+
+/** `GET /console/api/products` (component `ProductList`). */
+export const consoleProductListSchema = z
+  .object({ products: z.array(consoleProductSchema) })
+  .strict()
+  .meta({
+    description: "The loan-product pool with each product's matched count (the Products page's table).",
+  });
+
+/** `GET /console/api/products/{id}` (component `ProductDetail`). */
+export const consoleProductDetailSchema = z
+  .object({
+    product: consoleProductSchema,
+    matches: z
+      .array(
+        z.object({ enterprise: z.string(), bank: z.string(), band: z.string(), amount: z.number() }).strict(),
+      )
+      .nullable()
+      .meta({
+        description:
+          "The matched enterprises pre-approved by the account's bank, for the product's own bank; null for another bank's product (the count only).",
+      }),
+    otherBanks: count.meta({
+      description: 'Matches pre-approved by banks the account may not see (counted).',
+    }),
+  })
+  .strict();
+
+/** `GET /console/api/alerts` (component `AlertList`). */
+export const consoleAlertListSchema = z
+  .object({
+    alerts: z
+      .array(
+        z
+          .object({
+            government: z.string(),
+            seq: count,
+            bank: z.string(),
+            enterprise: z.string().meta({ description: "The borrower's USCC (the bank's own borrower)." }),
+            kind: z.enum(CREDIT_EVENT_KINDS),
+            severity: z.enum(ALERT_SEVERITIES),
+            occurredAt: epochMs,
+            receivedAt: epochMs,
+            loanEnd: epochMs.nullable(),
+            rescored: z.boolean(),
+            acknowledged: z.object({ by: z.string(), at: epochMs }).strict().nullable(),
+          })
+          .strict(),
+      )
+      .meta({
+        description: 'Alerts of the banks whose borrowers the account may see, newest first (at most 500).',
+      }),
+    counts: z
+      .array(
+        z
+          .object({ bank: z.string(), alerts: count, high: count, medium: count, unacknowledged: count })
+          .strict(),
+      )
+      .meta({ description: 'Per bank, alerts the account may not see borrower by borrower (counts only).' }),
+    deliveries: z
+      .array(
+        z
+          .object({
+            bank: z.string(),
+            watched: count,
+            deliveries: count,
+            alerts: count,
+            high: count,
+            medium: count,
+            lastAt: epochMs.nullable(),
+          })
+          .strict(),
+      )
+      .nullable()
+      .meta({
+        description: "A government node's deliveries per bank (counts); null on a node that sends none.",
+      }),
+  })
+  .strict()
+  .meta({ description: 'Post-loan alerts as the Alerts page shows them to the account.' });
+
 const jobId = z.string().min(1).max(63).meta({ description: 'The job id.' });
 const modelRef = z
   .string()
@@ -335,6 +526,96 @@ export const CONSOLE_API_ROUTES = {
       .strict(),
     responses: {
       '200': { description: 'The counts and the records.', schema: consoleConsentListSchema },
+      '400': err('invalid_request: `field` names the query parameter.'),
+      ...common,
+    },
+  }),
+  samples: defineRoute({
+    method: 'get',
+    path: '/console/api/samples',
+    operationId: 'consoleSampleSets',
+    summary: "Aligned enterprise sets per job (the Samples page's; counts and fingerprints only)",
+    tags: ['console'],
+    security: SESSION,
+    responses: { '200': { description: 'The aligned sets.', schema: consoleSamplesSchema }, ...common },
+  }),
+  usage: defineRoute({
+    method: 'get',
+    path: '/console/api/usage',
+    operationId: 'consoleUsage',
+    summary:
+      "Per bank, uses of other parties' data, refusals and the scoring policy's use (the Usage page's)",
+    tags: ['console'],
+    security: SESSION,
+    responses: {
+      '200': { description: 'The usage report.', schema: consoleUsageSchema },
+      '409': err('conflict: the audit log does not decode (see GET /console/api/audit).'),
+      ...common,
+    },
+  }),
+  products: defineRoute({
+    method: 'get',
+    path: '/console/api/products',
+    operationId: 'consoleListProducts',
+    summary:
+      "The loan-product pool, searched and sorted like the Products page, with each product's matched count",
+    tags: ['console'],
+    security: SESSION,
+    query: z
+      .object({
+        q: z
+          .string()
+          .max(200, 'at most 200 characters')
+          .optional()
+          .meta({ description: "Search text (the Products page's Search)." }),
+        bank: z.string().max(200, 'at most 200 characters').optional(),
+        band: z
+          .string()
+          .max(40, 'at most 40 characters')
+          .optional()
+          .meta({ description: 'Admits this rating band.' }),
+        amount: z.coerce.number().min(0).optional().meta({ description: 'Lends this amount.' }),
+        sort: z.enum(PRODUCT_SORTS).default('name'),
+        order: z.enum(['asc', 'desc']).default('asc'),
+      })
+      .strict(),
+    responses: {
+      '200': { description: 'The products.', schema: consoleProductListSchema },
+      '400': err('invalid_request: `field` names the query parameter.'),
+      '404': err('not_found: this node keeps no product pool.'),
+      ...common,
+    },
+  }),
+  product: defineRoute({
+    method: 'get',
+    path: '/console/api/products/{id}',
+    operationId: 'consoleGetProduct',
+    summary: "One product; its matched enterprises for its own bank's accounts, the count for the others",
+    tags: ['console'],
+    security: SESSION,
+    params: z.object({ id: z.string().min(1).max(200).meta({ description: 'The product id.' }) }),
+    responses: {
+      '200': { description: 'The product.', schema: consoleProductDetailSchema },
+      '404': err('not_found: no such product, or no product pool on this node.'),
+      ...common,
+    },
+  }),
+  alerts: defineRoute({
+    method: 'get',
+    path: '/console/api/alerts',
+    operationId: 'consoleListAlerts',
+    summary:
+      "Post-loan alerts: a bank's own borrowers' alerts, counts per bank for the others (the Alerts page's)",
+    tags: ['console'],
+    security: SESSION,
+    query: z
+      .object({
+        severity: z.enum(ALERT_SEVERITIES).optional(),
+        kind: z.enum(CREDIT_EVENT_KINDS).optional(),
+      })
+      .strict(),
+    responses: {
+      '200': { description: 'The alerts and counts.', schema: consoleAlertListSchema },
       '400': err('invalid_request: `field` names the query parameter.'),
       ...common,
     },

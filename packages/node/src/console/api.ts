@@ -9,6 +9,11 @@
  *   GET  /console/api/catalogue                   other parties' published feature profiles (Indicators)
  *   GET  /console/api/audit?kind=&limit=          the chain's verdict and the account's entries (Audit)
  *   GET  /console/api/consents?status=&limit=     counts by grantee and the account's records (Consent)
+ *   GET  /console/api/samples                     aligned sets per job, counts and fingerprints (Samples)
+ *   GET  /console/api/usage                       per bank uses, refusals, the scoring policy's use (Usage)
+ *   GET  /console/api/products?q=&bank=&band=&amount=&sort=&order=   the product pool (Products)
+ *   GET  /console/api/products/{id}               one product; its matches for its own bank (Products)
+ *   GET  /console/api/alerts?severity=&kind=      the account's alerts, counts for the rest (Alerts)
  *   GET  /console/api/jobs?status=&limit=         jobs;  GET /console/api/jobs/{id}         one job
  *   POST /console/api/jobs                        submit (the job spec as JSON)
  *   POST /console/api/jobs/{id}/cancel|retry
@@ -28,22 +33,31 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import type { AuditEntry } from '../audit/index.ts';
 import type { JobRecord } from '../jobs/job-store.ts';
+import type { PsiCheckpoint } from '../jobs/stages.ts';
 import type { ModelVersion } from '../registry/index.ts';
 import { type ApiEnv, ApiError, type ApiRoute, honoPath, mountRoute } from '../server/api-route.ts';
 import { openApiDocument } from '../server/openapi.ts';
-import type { ConsoleAccess, ConsolePage } from './access.ts';
+import { type ConsoleAccess, type ConsolePage, jobBank } from './access.ts';
 import type { ConsoleAccount, ConsoleAccounts, ConsoleSession } from './accounts.ts';
+import { countAlerts } from './alerts.ts';
 import {
   CONSOLE_API_ERRORS,
   CONSOLE_API_ROUTES,
   type ConsoleApiErrorCode,
+  type consoleAlertListSchema,
   type consoleAuditSchema,
   type consoleCatalogueSchema,
   type consoleConsentListSchema,
   type consoleJobSchema,
   type consoleModelSchema,
+  type consoleProductDetailSchema,
+  type consoleProductListSchema,
+  type consoleProductSchema,
+  type consoleSamplesSchema,
+  type consoleUsageSchema,
 } from './api-schema.ts';
 import type { ConsoleSource } from './pages.ts';
+import type { LoanProduct } from './products.ts';
 import { consoleActor, crossSite, parseCookies, SESSION_COOKIE, sameToken } from './security.ts';
 
 /** A job spec is small; the pages' form limit. */
@@ -96,6 +110,24 @@ function modelJson(m: ModelVersion): z.input<typeof consoleModelSchema> {
     evaluated: m.evaluation !== undefined,
   };
 }
+
+function productJson(p: LoanProduct, matched: number): z.input<typeof consoleProductSchema> {
+  return {
+    id: p.id,
+    name: p.name,
+    bank: p.bank,
+    rateBp: p.rateBp,
+    termMonths: p.termMonths,
+    lineMin: p.lineMin,
+    lineMax: p.lineMax,
+    bands: [...p.bands],
+    minLine: p.minLine,
+    matched,
+  };
+}
+
+/** Rows of the alert list, newest first (the Alerts page's limit). */
+const MAX_ALERT_ROWS = 500;
 
 /**
  * The console API's routes, every path under /console/api/, as a Hono app for the console's app to mount
@@ -282,6 +314,189 @@ export function createConsoleApi(options: ConsoleApiOptions): Hono<ConsoleEnv> {
           status,
         })),
     } satisfies z.input<typeof consoleConsentListSchema>);
+  });
+  // The Samples page's table (pages.ts `samplesPage`): the same jobs, counts and fingerprint prefix.
+  mountRoute(app, R.samples, read('samples'), (c) => {
+    const account = c.get('session').account;
+    const sets: z.input<typeof consoleSamplesSchema>['sets'] = [];
+    for (const j of source.jobs.list()) {
+      if (!access.canSeeJob(account, j)) continue;
+      const psi = source.jobs.checkpoint<PsiCheckpoint>(j.id, 'psi')?.output;
+      if (psi === undefined) continue;
+      const fingerprint =
+        [...source.audit.entries({ job: j.id, kind: 'data_use' })]
+          .filter((e) => e.details?.['stage'] === 'psi' || e.details?.['stage'] === undefined)
+          .find((e) => e.enterpriseFingerprint !== undefined)
+          ?.enterpriseFingerprint?.slice(0, 16) ?? null;
+      const cs = psi.consentedSet;
+      const bank = jobBank(j);
+      const owners = Object.entries(psi.consent ?? {});
+      for (const [owner, o] of owners) {
+        sets.push({
+          job: j.id,
+          bank,
+          owner,
+          aligned: o.aligned,
+          consent: o.enforced ? 'enforced' : 'not required',
+          excluded: cs?.excludedTotal ?? null,
+          offered: cs === undefined ? null : cs.offered + cs.excludedTotal,
+          fingerprint,
+        });
+      }
+      if (owners.length === 0) {
+        sets.push({
+          job: j.id,
+          bank,
+          owner: null,
+          aligned: psi.rows.length,
+          consent: null,
+          excluded: cs?.excludedTotal ?? null,
+          offered: cs === undefined ? null : cs.offered + cs.excludedTotal,
+          fingerprint,
+        });
+      }
+    }
+    return json(200, { sets } satisfies z.input<typeof consoleSamplesSchema>);
+  });
+  // The Usage page's tables (pages.ts `usagePage`, governance.ts `scoringPolicyTable`): banks in scope.
+  mountRoute(app, R.usage, read('usage'), (c) => {
+    const account = c.get('session').account;
+    const usage = new Map<
+      string,
+      { uses: number; enterpriseUses: number; refused: number; purposes: Set<string> }
+    >();
+    const of = (bank: string) => {
+      let u = usage.get(bank);
+      if (u === undefined) {
+        u = { uses: 0, enterpriseUses: 0, refused: 0, purposes: new Set() };
+        usage.set(bank, u);
+      }
+      return u;
+    };
+    try {
+      for (const e of source.audit.entries()) {
+        if (e.kind === 'data_use' && e.dataOwner !== undefined && e.dataOwner !== e.actor) {
+          if (!access.canSeeBank(account, e.actor)) continue;
+          const u = of(e.actor);
+          u.uses++;
+          u.enterpriseUses += e.enterpriseCount ?? 0;
+          if (e.purpose !== undefined) u.purposes.add(e.purpose);
+        } else if (e.kind === 'access_refused' || e.kind === 'job_refused') {
+          if (!access.canSeeBank(account, e.actor)) continue;
+          of(e.actor).refused++;
+        }
+      }
+    } catch {
+      throw new ApiError('conflict', 'the audit log does not decode; examine it with fedscore audit verify');
+    }
+    const policy = source.scoringPolicy;
+    return json(200, {
+      byBank: [...usage].map(([bank, u]) => ({
+        bank,
+        uses: u.uses,
+        enterpriseUses: u.enterpriseUses,
+        purposes: [...u.purposes],
+        refused: u.refused,
+      })),
+      scoring:
+        source.scoringUsage === undefined || policy !== undefined
+          ? null
+          : source
+              .scoringUsage()
+              .filter((u) => access.canSeeBank(account, u.bank))
+              .map((u) => ({ ...u })),
+      policy:
+        policy === undefined
+          ? null
+          : {
+              quota: { requests: policy.quota.requests, windowSeconds: policy.quota.windowSeconds },
+              rate: { requests: policy.rate.requests, windowSeconds: policy.rate.windowSeconds },
+              banks: policy
+                .usage()
+                .filter((u) => access.canSeeBank(account, u.bank))
+                .map((u) => ({ ...u })),
+            },
+    } satisfies z.input<typeof consoleUsageSchema>);
+  });
+  // The Products page's table and a product's page (pages.ts `productsPage`, `productPage`).
+  const pool = () => {
+    if (source.products === undefined) throw new ApiError('not_found', 'this node keeps no product pool');
+    return source.products;
+  };
+  mountRoute(app, R.products, read('products'), (_c, { query }) => {
+    const rows = pool().search({
+      search: query.q ?? '',
+      bank: query.bank ?? '',
+      band: query.band ?? '',
+      ...(query.amount !== undefined && { amount: query.amount }),
+      sort: query.sort,
+      descending: query.order === 'desc',
+    });
+    return json(200, {
+      products: rows.map(({ product, matched }) => productJson(product, matched)),
+    } satisfies z.input<typeof consoleProductListSchema>);
+  });
+  mountRoute(app, R.product, read('products'), (c, { params }) => {
+    const account = c.get('session').account;
+    const p = pool().get(params.id);
+    if (p === undefined) throw new ApiError('not_found', 'no such product', 'id');
+    const matches = pool().matches(p);
+    // As the page: the product's own bank sees by name only the enterprises it pre-approved itself.
+    const shown = matches.filter((m) => access.canSeeBank(account, m.bank));
+    const own = access.canSeeProductMatches(account, p.bank);
+    return json(200, {
+      product: productJson(p, matches.length),
+      matches: own
+        ? shown.map((m) => ({ enterprise: m.enterprise, bank: m.bank, band: m.band, amount: m.amount }))
+        : null,
+      otherBanks: own ? matches.length - shown.length : matches.length,
+    } satisfies z.input<typeof consoleProductDetailSchema>);
+  });
+  // The Alerts page (governance.ts `alertsPage`): the list for the banks whose borrowers the account may
+  // see, counts per bank for the others in its scope, a government's deliveries per bank.
+  mountRoute(app, R.alerts, read('alerts'), (c, { query }) => {
+    const account = c.get('session').account;
+    const all = source.alerts?.list() ?? [];
+    const alerts = all
+      .filter((a) => access.canSeeAlerts(account, a.bank))
+      .filter(
+        (a) =>
+          (query.severity === undefined || a.severity === query.severity) &&
+          (query.kind === undefined || a.kind === query.kind),
+      )
+      .slice(0, MAX_ALERT_ROWS);
+    const counts = countAlerts(
+      all.filter((a) => !access.canSeeAlerts(account, a.bank) && access.canSeeBank(account, a.bank)),
+    );
+    const deliveries = source.alertDeliveries?.().filter((d) => access.canSeeBank(account, d.bank));
+    return json(200, {
+      alerts: alerts.map((a) => ({
+        government: a.government,
+        seq: a.seq,
+        bank: a.bank,
+        enterprise: a.enterprise,
+        kind: a.kind,
+        severity: a.severity,
+        occurredAt: a.occurredAt,
+        receivedAt: a.receivedAt,
+        loanEnd: a.loanEnd ?? null,
+        rescored: a.rescored,
+        acknowledged: a.acknowledged === undefined ? null : { by: a.acknowledged.by, at: a.acknowledged.at },
+      })),
+      counts: counts.map((x) => ({ ...x })),
+      deliveries:
+        deliveries === undefined
+          ? null
+          : deliveries.map((d) => ({
+              bank: d.bank,
+              watched: d.watched,
+              deliveries: d.deliveries,
+              alerts: d.alerts,
+              high: d.high,
+              medium: d.medium,
+              lastAt: d.lastAt ?? null,
+            })),
+    } satisfies z.input<typeof consoleAlertListSchema>);
   });
   mountRoute(app, R.jobs, read('jobs'), (c, { query }) => {
     const account = c.get('session').account;

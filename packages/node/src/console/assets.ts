@@ -11,6 +11,7 @@ header{display:flex;gap:1rem;align-items:baseline;padding:.6rem 1rem;border-bott
 .brand{font-weight:600;color:var(--fg);text-decoration:none}.party{color:var(--muted)}
 form.filters,form.product,form.job-form,form.consent{display:grid;grid-template-columns:max-content minmax(10rem,24rem);gap:.4rem .8rem;align-items:center;margin:.8rem 0}
 form.filters button,form.product button,form.job-form button,form.consent button,form .field-error{grid-column:2;justify-self:start}form label.check{grid-column:1/-1}
+form.job-form fieldset{grid-column:1/-1;contain:inline-size;display:grid;grid-template-columns:max-content minmax(10rem,24rem);gap:.4rem .8rem;align-items:center;margin:0;border:1px solid var(--line)}
 nav{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;padding:.3rem 1rem;border-bottom:1px solid var(--line)}
 nav ul{display:flex;flex-wrap:wrap;gap:.9rem;list-style:none;margin:0;padding:0}
 a{color:var(--accent)}a:focus-visible,button:focus-visible,input:focus-visible,textarea:focus-visible,select:focus-visible{outline:3px solid var(--accent);outline-offset:2px}

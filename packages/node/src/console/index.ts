@@ -35,6 +35,7 @@ export {
 export type { ConsoleApiErrorCode } from './api-schema.ts';
 export {
   CONSOLE_API_ERRORS,
+  consoleAlertListSchema,
   consoleAuditEntrySchema,
   consoleAuditSchema,
   consoleCatalogueSchema,
@@ -44,8 +45,13 @@ export {
   consoleJobSchema,
   consoleModelListSchema,
   consoleModelSchema,
+  consoleProductDetailSchema,
+  consoleProductListSchema,
+  consoleProductSchema,
   consolePublishedProfileSchema,
+  consoleSamplesSchema,
   consoleSessionSchema,
+  consoleUsageSchema,
 } from './api-schema.ts';
 export type {
   ConsoleOidcConfig,

@@ -12,7 +12,7 @@
  */
 import { z } from 'zod';
 import { type ApiResponse, defineRoute } from '../server/api-route.ts';
-import { JOB_FORM_FIELDS } from './job-form.ts';
+import { JOB_FORM_FIELDS, JOB_KINDS } from './job-form.ts';
 import { PRODUCT_SORTS } from './products.ts';
 
 /** A form field of text, at most `max` characters (absent = empty). */
@@ -55,6 +55,14 @@ export const jobFormSchema = z.object({
     keyof typeof JOB_FORM_FIELDS,
     ReturnType<typeof text>
   >),
+  /** The checked peers (one value per box), or party ids typed comma-separated (a node with no peers). */
+  hosts: z
+    .union([
+      z.string().max(4000, 'at most 4000 characters'),
+      z.array(z.string().max(200, 'at most 200 characters')).max(256, 'at most 256 hosts'),
+    ])
+    .default('')
+    .meta({ description: 'The hosts: one checked peer per value, or party ids comma-separated.' }),
 });
 
 /** `POST /console/consent`: one consent recorded by the platform operator. */
@@ -98,6 +106,8 @@ const amount = z
 
 /** The query parameters of the pages that read any (others ignore theirs). */
 export const CONSOLE_PAGE_QUERIES = {
+  /** The Jobs page: `kind` shows the job form for that kind only (its settings; the others left out). */
+  jobs: z.object({ kind: z.enum(JOB_KINDS).optional() }),
   products: z.object({
     q: z.string().max(200, 'at most 200 characters').optional(),
     bank: z.string().max(200, 'at most 200 characters').optional(),

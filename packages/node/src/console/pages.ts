@@ -25,6 +25,8 @@ import { Html, html, num, table, time } from './html.ts';
 import {
   defaultJobFormValues,
   JOB_KINDS,
+  JOB_PRESETS,
+  JOB_PURPOSES,
   JOB_SCHEMES,
   type JobFormField,
   jobFormFieldOf,
@@ -34,8 +36,10 @@ import { type LoanProduct, PRODUCT_SORTS, type ProductPool, type ProductSort } f
 /** The node's parts a console reads. */
 export interface ConsoleSource {
   readonly party: string;
-  /** The node's configured peers (the job form's example hosts). */
+  /** The node's configured peers (the job form's host choices). */
   readonly peers?: readonly string[];
+  /** The node's own dataset names (config `data`): the job form's choices of the guest's dataset. */
+  readonly datasets?: readonly string[];
   readonly jobs: JobStore;
   readonly models: ModelRegistry;
   readonly audit: AuditLog;
@@ -268,21 +272,33 @@ function jobRow(ctx: PageContext, j: JobRecord): Html[] {
   ];
 }
 
-function exampleSpec(party: string, peers: readonly string[]): unknown {
+function exampleSpec(party: string, peers: readonly string[], datasets: readonly string[]): unknown {
   const host = peers[0] ?? 'government';
-  return { guest: party, hosts: [host], data: { [party]: 'loans', [host]: 'credit' } };
+  return { guest: party, hosts: [host], data: { [party]: datasets[0] ?? 'loans', [host]: 'credit' } };
 }
 
 /**
- * The job form of fields (job-form.ts) and, folded under "Advanced", the JSON spec. A refused submission
- * comes back here with the message, the field it names marked, and every field as the user typed it.
+ * The job form of fields (job-form.ts) and, folded under "Advanced", the JSON spec. The hosts are boxes of
+ * the node's peers and the guest's dataset a choice of its own datasets (typed, on a node configured with
+ * none); each kind's settings are a fieldset of their own, named for the kind, so the form works the same
+ * without script (the settings of the kinds not chosen are not read). A refused submission comes back
+ * here with the message, the field it names marked, and every field as the user typed it.
  */
 function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
   const json = refused !== undefined && 'spec' in refused.values;
   const typed = refused !== undefined && !json ? refused.values : undefined;
-  const v = defaultJobFormValues(ctx.source.party, ctx.source.peers ?? []);
+  const peers = ctx.source.peers ?? [];
+  const datasets = ctx.source.datasets ?? [];
+  // `?kind=` (a GET form, no script): the form of that kind only, the other kinds' settings left out.
+  const only = (JOB_KINDS as readonly string[]).includes(ctx.query.get('kind') ?? '')
+    ? (ctx.query.get('kind') as (typeof JOB_KINDS)[number])
+    : undefined;
+  const v: Readonly<Record<string, string>> = {
+    ...defaultJobFormValues(ctx.source.party, peers, datasets),
+    ...(only !== undefined && { kind: only }),
+  };
   const value = (name: JobFormField) => typed?.[name] ?? (typed === undefined ? (v[name] ?? '') : '');
-  const marked = json ? undefined : jobFormFieldOf(refused?.field);
+  const marked = json ? undefined : jobFormFieldOf(refused?.field, ctx.source.party);
   const err = (name: JobFormField) =>
     marked === name
       ? html`<span class="error field-error" id="j-${name}-error">${refused!.message}</span>`
@@ -291,36 +307,102 @@ function jobForms(ctx: PageContext, refused?: FormRefusal): Html {
     marked === name ? html` aria-invalid="true" aria-describedby="j-${name}-error"` : html``;
   const text = (name: JobFormField, label: string, extra = html``) =>
     html`<label for="j-${name}">${label}</label><input id="j-${name}" name="${name}" value="${value(name)}"${extra}${aria(name)}>${err(name)}`;
-  const select = (name: JobFormField, label: string, options: readonly string[]) =>
+  const select = (
+    name: JobFormField,
+    label: string,
+    options: readonly string[],
+    shown: (o: string) => string = (o) => o,
+  ) =>
     html`<label for="j-${name}">${label}</label><select id="j-${name}" name="${name}"${aria(name)}>${options.map(
-      (o) => html`<option value="${o}"${o === value(name) ? html` selected` : html``}>${o}</option>`,
+      (o) => html`<option value="${o}"${o === value(name) ? html` selected` : html``}>${shown(o)}</option>`,
     )}</select>${err(name)}`;
+  const check = (name: JobFormField, label: string) =>
+    html`<label for="j-${name}" class="check"><input type="checkbox" id="j-${name}" name="${name}" value="on"${
+      value(name) === 'on' ? html` checked` : html``
+    }${aria(name)}> ${label}</label>${err(name)}`;
   const number = html` inputmode="numeric" placeholder="default"`;
+  const decimal = html` inputmode="decimal" placeholder="default"`;
+  const kindSet = (kinds: readonly string[], legend: string, body: Html) =>
+    only !== undefined && !kinds.includes(only)
+      ? html``
+      : html`<fieldset><legend>${legend}</legend>${body}</fieldset>`;
+  const kindChoice = html`<form method="get" action="${BASE}/jobs" class="filters"><label for="k-only">Show the settings of</label><select id="k-only" name="kind">${[
+    '',
+    ...JOB_KINDS,
+  ].map(
+    (k) =>
+      html`<option value="${k}"${(only ?? '') === k ? html` selected` : html``}>${k === '' ? 'every kind' : k}</option>`,
+  )}</select><button type="submit">Show</button></form>`;
+  // The peers as boxes (checked: the typed hosts); a node with no peers configured takes them typed.
+  const chosen = new Set(
+    value('hosts')
+      .split(',')
+      .map((h) => h.trim()),
+  );
+  const hosts =
+    peers.length === 0
+      ? text('hosts', 'Hosts (party ids, comma-separated)', html` required`)
+      : html`<fieldset id="j-hosts"${
+          marked === 'hosts' ? html` aria-describedby="j-hosts-error"` : html``
+        }><legend>Hosts (this node's peers)</legend>${peers.map(
+          (p) =>
+            html`<label for="j-host-${p}" class="check"><input type="checkbox" id="j-host-${p}" name="hosts" value="${p}"${
+              chosen.has(p) ? html` checked` : html``
+            }${marked === 'hosts' ? html` aria-invalid="true"` : html``}> ${p}</label>`,
+        )}${err('hosts')}</fieldset>`;
+  const guestData =
+    datasets.length === 0 ? html`` : select('guestData', `Dataset of ${ctx.source.party} (guest)`, datasets);
+  const dataLabel =
+    datasets.length === 0
+      ? 'Datasets (party=dataset for each data-holding party, comma-separated)'
+      : 'Datasets of the hosts (party=dataset, comma-separated)';
   const fields = html`${
     refused !== undefined && !json ? html`<p class="error" role="alert">${refused.message}</p>` : ''
-  }<p>Guest (label holder and coordinator): ${ctx.source.party}</p><form method="post" action="${BASE}/jobs" class="job-form">${csrfField(ctx)}${select('kind', 'Kind', JOB_KINDS)}${text(
+  }<p>Guest (label holder and coordinator): ${ctx.source.party}</p>${kindChoice}<form method="post" action="${BASE}/jobs" class="job-form">${csrfField(ctx)}${select('kind', 'Kind', only === undefined ? JOB_KINDS : [only])}${text(
     'id',
     'Job id (blank: generated)',
-  )}${text('hosts', 'Hosts (party ids, comma-separated)', html` required`)}${text(
-    'data',
-    'Datasets (party=dataset for each data-holding party, comma-separated)',
-    html` required`,
-  )}${text('arbiter', 'Arbiter (hetero-lr only; blank: two-party)')}${select('scheme', 'Encryption scheme', JOB_SCHEMES)}<label for="j-plaintext" class="check"><input type="checkbox" id="j-plaintext" name="plaintext" value="on"${
-    value('plaintext') === 'on' ? html` checked` : html``
-  }${aria('plaintext')}> Allow scheme none (plaintext: debug only; each party's accept must allow it too)</label>${err('plaintext')}${text(
-    'epochs',
-    'Epochs (hetero-lr)',
-    number,
-  )}${text('trees', 'Trees (secureboost)', number)}${text('depth', 'Tree depth (secureboost)', number)}${text(
-    'rounds',
-    'Rounds (hfl)',
-    number,
-  )}<label for="j-binning" class="check"><input type="checkbox" id="j-binning" name="binning" value="on"${
-    value('binning') === 'on' ? html` checked` : html``
-  }${aria('binning')}> WOE binning and IV selection (hetero-lr)</label>${err('binning')}<button type="submit">Submit</button></form>`;
+  )}${hosts}${guestData}${text('data', dataLabel, html` required`)}${kindSet(
+    ['hetero-lr', 'secureboost'],
+    'Encryption (hetero-lr and secureboost)',
+    html`${select('scheme', 'Encryption scheme', JOB_SCHEMES)}${select(
+      'ckksPreset',
+      'CKKS parameters',
+      JOB_PRESETS,
+      (o) => (o === '' ? 'default' : o),
+    )}${check('plaintext', "Allow scheme none (plaintext: debug only; each party's accept must allow it too)")}`,
+  )}${kindSet(
+    JOB_KINDS,
+    'Consent (every kind): the use checked against each host that requires consent',
+    html`${select('purpose', 'Consent purpose', JOB_PURPOSES)}${text(
+      'categories',
+      'Data categories (comma-separated; blank: all)',
+    )}`,
+  )}${kindSet(
+    ['hetero-lr'],
+    'Hetero-LR settings (kind hetero-lr only; ignored for the others)',
+    html`${text('arbiter', 'Arbiter (blank: two-party)')}${text('epochs', 'Epochs', number)}${check(
+      'binning',
+      'WOE binning and IV selection',
+    )}${text('bins', 'Bins per feature (2-64)', number)}${text('minIv', 'Minimum IV to keep a feature', decimal)}`,
+  )}${kindSet(
+    ['secureboost'],
+    'SecureBoost settings (kind secureboost only; ignored for the others)',
+    html`${text('trees', 'Trees', number)}${text('depth', 'Tree depth', number)}`,
+  )}${kindSet(
+    ['hfl'],
+    'Horizontal FL settings (kind hfl only: the hosts are the client banks; ignored for the others)',
+    html`${text('rounds', 'Rounds', number)}${text('localEpochs', 'Local epochs per round', number)}${text(
+      'learningRate',
+      'Learning rate',
+      decimal,
+    )}${text('decay', 'Learning rate decay per round', decimal)}${check(
+      'secureAgg',
+      "Secure aggregation (the platform sees only the sum of the banks' updates)",
+    )}`,
+  )}<button type="submit">Submit</button></form>`;
   const spec = json
     ? refused!.values['spec']!
-    : JSON.stringify(exampleSpec(ctx.source.party, ctx.source.peers ?? []), null, 2);
+    : JSON.stringify(exampleSpec(ctx.source.party, peers, datasets), null, 2);
   const advanced = html`<details${json ? html` open` : html``}><summary>Advanced: the whole spec as JSON</summary><form method="post" action="${BASE}/jobs">${csrfField(
     ctx,
   )}${

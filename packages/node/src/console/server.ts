@@ -629,7 +629,10 @@ function createConsoleApp(options: ConsoleOptions, streams: Set<() => void>): Ho
       ctx,
     );
   });
-  get(`${BASE}/jobs`, pageOf('jobs'), (c) => page(200, 'Jobs', jobsPage(c.get('ctx')), c.get('ctx')));
+  get(`${BASE}/jobs`, pageOf('jobs'), (c) => {
+    checkQuery(c, CONSOLE_PAGE_QUERIES.jobs);
+    return page(200, 'Jobs', jobsPage(c.get('ctx')), c.get('ctx'));
+  });
   get(`${BASE}/jobs/:id`, pageOf('jobs'), (c) => {
     const ctx = c.get('ctx');
     const id = param(c, 'id');
@@ -740,13 +743,17 @@ function createConsoleApp(options: ConsoleOptions, streams: Set<() => void>): Ho
     const values: Record<string, string> = json
       ? { spec: form.spec ?? '' }
       : Object.fromEntries(
-          Object.keys(JOB_FORM_FIELDS).map((f) => [f, form[f as keyof typeof JOB_FORM_FIELDS]]),
+          Object.keys(JOB_FORM_FIELDS).map((f) => {
+            const v = form[f as keyof typeof JOB_FORM_FIELDS];
+            // The host boxes send one value each: the spec's hosts in the order checked.
+            return [f, typeof v === 'string' ? v : v.join(', ')];
+          }),
         );
     const refused = (message: string, field?: string) =>
       page(400, 'Jobs', jobsPage(ctx, { message, ...(field !== undefined && { field }), values }), ctx);
     let spec: unknown;
     try {
-      spec = json ? JSON.parse(values['spec']!) : jobSpecFromFields(values, source.party);
+      spec = json ? JSON.parse(values['spec']!) : jobSpecFromFields(values, source.party, source.datasets);
     } catch (e) {
       if (isFedscoreError(e)) return refused(refusalText(e.code, e.message, e.field), e.field);
       return refused('The spec is not valid JSON.', 'spec');

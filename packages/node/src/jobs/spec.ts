@@ -31,6 +31,8 @@ export type StageName = (typeof STAGES)[number];
 
 const partyId = z.string().regex(PARTY_ID_PATTERN, 'a party id is 1-63 lower-case letters, digits or dashes');
 const scheme = z.enum(['ckks', 'paillier', 'none']);
+/** The CKKS parameter presets a job's `train.ckksPreset` may name (@fedscore/he presets.ts). */
+export const JOB_CKKS_PRESETS = ['ckks-16384-release', 'ckks-8192', 'ckks-8192-deep', 'ckks-16384'] as const;
 
 export const jobSpecSchema = z
   .object({
@@ -94,7 +96,7 @@ export const jobSpecSchema = z
     train: z
       .object({
         scheme: scheme.default('ckks'),
-        ckksPreset: z.enum(['ckks-16384-release', 'ckks-8192', 'ckks-8192-deep', 'ckks-16384']).optional(),
+        ckksPreset: z.enum(JOB_CKKS_PRESETS).optional(),
         paillierBits: z.number().int().min(512).max(4096).optional(),
         maxEpochs: z.number().int().min(1).max(1000).default(HETERO_LR_DEFAULTS.maxEpochs),
         /** Absent: the pipeline's default for the training rows (`defaultBatch`: 4096 or 1024). */

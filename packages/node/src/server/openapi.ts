@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import {
   CONSOLE_API_ROUTES,
+  consoleAlertListSchema,
   consoleAuditEntrySchema,
   consoleAuditSchema,
   consoleCatalogueSchema,
@@ -18,8 +19,13 @@ import {
   consoleJobSchema,
   consoleModelListSchema,
   consoleModelSchema,
+  consoleProductDetailSchema,
+  consoleProductListSchema,
+  consoleProductSchema,
   consolePublishedProfileSchema,
+  consoleSamplesSchema,
   consoleSessionSchema,
+  consoleUsageSchema,
 } from '../console/api-schema.ts';
 import { CONSOLE_FORM_ROUTES } from '../console/page-schema.ts';
 import { jobSpecSchema } from '../jobs/spec.ts';
@@ -51,6 +57,12 @@ const COMPONENTS: readonly (readonly [string, z.ZodType])[] = [
   ['AuditEntry', consoleAuditEntrySchema],
   ['AuditLog', consoleAuditSchema],
   ['ConsentList', consoleConsentListSchema],
+  ['SampleSets', consoleSamplesSchema],
+  ['UsageReport', consoleUsageSchema],
+  ['LoanProduct', consoleProductSchema],
+  ['ProductList', consoleProductListSchema],
+  ['ProductDetail', consoleProductDetailSchema],
+  ['AlertList', consoleAlertListSchema],
   ['Job', consoleJobSchema],
   ['JobList', consoleJobListSchema],
   ['JobSpec', jobSpecSchema],

@@ -4,13 +4,13 @@
  * references), the same class as console-idor.
  *
  * What it would recover: which enterprises bank-a lends to and which of them had a court judgment or tax
- * arrears (their USCCs, from the alert list, from a guessed `/console/alerts/<government>/<seq>` URL, or
- * from the operator's view) -- bank-a's loan book and its borrowers' distress, for a competitor or for the
+ * arrears (their USCCs, from the alert list, from a guessed `/console/alerts/<government>/<seq>` URL, from
+ * the JSON API's `GET /console/api/alerts`, or from the operator's view) -- bank-a's loan book and its borrowers' distress, for a competitor or for the
  * platform's operator.
  *
  * Weakened configuration: `canSeeAlerts` allows every role and `canSeeBank` every bank. bert (bank-b's
  * analyst) and olga (the platform operator) recover bank-a's alerted borrowers. Default (ROLE_ACCESS):
- * neither page nor URL shows any of them (the guessed URL is 404), the operator gets counts per bank.
+ * neither page, URL nor the JSON API shows any of them (the guessed URL is 404), the operator gets counts per bank.
  */
 import { type ConsoleAccess, ROLE_ACCESS } from '@fedscore/node';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -35,7 +35,10 @@ async function attack(user: { username: string }, access?: ConsoleAccess): Promi
   expect(await c.login(user.username)).toBe(303);
   let bodies = (await c.request('/console/alerts')).body;
   for (let seq = 1; seq <= 10; seq++) bodies += (await c.request(`/console/alerts/government/${seq}`)).body;
-  return fx.alerted.filter((id) => bodies.includes(id));
+  // The JSON API's read of the same page (console/api.ts), on its own: it must leak exactly as the page.
+  const api = (await c.request('/console/api/alerts')).body;
+  expect(fx.alerted.filter((id) => api.includes(id))).toEqual(fx.alerted.filter((id) => bodies.includes(id)));
+  return fx.alerted.filter((id) => bodies.includes(id) || api.includes(id));
 }
 
 describe("attack: reading a bank's borrowers from the Alerts page", () => {

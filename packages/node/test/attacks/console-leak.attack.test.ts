@@ -14,7 +14,8 @@
  * checkpoints, events and registry artifacts serialised whole, read through the same store APIs the
  * console uses): every planted secret is recovered from it. Default: the console is logged in as each
  * role, every page and every linked job, model, comparison and event stream is fetched, and every read
- * of the JSON API (lists, each job and model, the catalogue, the audit log, consents), and no planted
+ * of the JSON API (lists, each job, model and product, the catalogue, the audit log, consents, samples,
+ * usage, alerts), and no planted
  * secret appears in any byte of any response (headers and bodies).
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -59,9 +60,21 @@ async function crawl(fx: ConsoleFixture, username: string): Promise<string> {
     }
   }
   // The JSON API's reads (console/api.ts): every list, and each job and model by id.
-  const api = ['/session', '/jobs', '/models', '/catalogue', '/audit', '/consents']
+  const api = [
+    '/session',
+    '/jobs',
+    '/models',
+    '/catalogue',
+    '/audit',
+    '/consents',
+    '/samples',
+    '/usage',
+    '/products',
+    '/alerts',
+  ]
     .concat(fx.jobs.list().map((j) => `/jobs/${encodeURIComponent(j.id)}`))
-    .concat(fx.models.list().map((m) => `/models/${encodeURIComponent(m.ref)}`));
+    .concat(fx.models.list().map((m) => `/models/${encodeURIComponent(m.ref)}`))
+    .concat(fx.products.search().map((p) => `/products/${encodeURIComponent(p.product.id)}`));
   for (const path of api) captured.push((await c.request(`/console/api${path}`)).body);
   // The comparison form's every pair.
   const refs = fx.models.list().map((m) => m.ref);
