@@ -103,7 +103,9 @@ describe("a 'secureboost-score' job with a model of two hosts", () => {
       config: (p) => ({ governance: { requireConsent: p !== 'bank' } }),
     });
     const dir = join(cluster.dir, 'data');
-    const w = await writePopulation({ enterprises: 400, bankCustomers: 300, seed: 31 }, dir);
+    // 1,600 enterprises: with the hosts' per-bin floor (50 rows a released cell), a few hundred leave the
+    // hosts only splits at 0, and the threshold search below needs thresholds with a long mantissa.
+    const w = await writePopulation({ enterprises: 1600, bankCustomers: 1200, seed: 31 }, dir);
     bankFile = w.bank.path;
     bankTable = await readCsvFile(w.bank.path, {
       idColumn: ID_COLUMN,
