@@ -1,4 +1,7 @@
-/** Shared synthetic fixtures: a two-party WOE scorecard and credit rules (seeded, exact). */
+/**
+ * Shared synthetic fixtures: a two-party WOE scorecard and credit rules (seeded, exact), and the seeded
+ * vertical population of the tree-scoring tests.
+ */
 import { normal, type Rng, seededRng, uniform } from '@fedscore/core';
 import {
   buildScorecard,
@@ -7,6 +10,7 @@ import {
   type Scorecard,
   type WoeLrModel,
 } from '@fedscore/scoring';
+import type { PartyFeatures } from '@fedscore/vfl';
 
 export function twoPartyModel(): WoeLrModel {
   return {
@@ -83,3 +87,44 @@ export function enterprises(n: number, seed = 7): Record<string, number>[] {
   const rng = seededRng(seed);
   return Array.from({ length: n }, () => enterprise(rng));
 }
+
+/** The label model of `treePopulation`: one coefficient per guest / host column, and an intercept. */
+export interface TreePopulationModel {
+  readonly guest: readonly number[];
+  readonly host: readonly number[];
+  readonly intercept?: number;
+}
+
+/**
+ * A seeded two-party population for the tree-scoring tests: the guest's columns g0.. and the host's
+ * h0.. (one per coefficient) of standard normals, drawn in that order, then per row a label
+ * Bernoulli(sigmoid(z)), z = sum of coefficient * value (guest, then host) + intercept.
+ */
+export function treePopulation(
+  n: number,
+  seed: number,
+  model: TreePopulationModel,
+): { guest: PartyFeatures; host: PartyFeatures; labels: Float64Array } {
+  const rng = seededRng(seed);
+  const col = () => Float64Array.from({ length: n }, () => normal(rng));
+  const guest: PartyFeatures = { names: model.guest.map((_, j) => `g${j}`), columns: model.guest.map(col) };
+  const host: PartyFeatures = { names: model.host.map((_, j) => `h${j}`), columns: model.host.map(col) };
+  const labels = Float64Array.from({ length: n }, (_, i) => {
+    let z = 0;
+    model.guest.forEach((w, j) => {
+      if (w !== 0) z += w * guest.columns[j]![i]!;
+    });
+    model.host.forEach((w, j) => {
+      if (w !== 0) z += w * host.columns[j]![i]!;
+    });
+    if (model.intercept !== undefined) z += model.intercept;
+    return rng.nextUint32() / 2 ** 32 < 1 / (1 + Math.exp(-z)) ? 1 : 0;
+  });
+  return { guest, host, labels };
+}
+
+/** Rows `from` to `to` (exclusive) of `f`. */
+export const sliceRows = (f: PartyFeatures, from: number, to: number): PartyFeatures => ({
+  names: f.names,
+  columns: f.columns.map((c) => c.slice(from, to)),
+});
