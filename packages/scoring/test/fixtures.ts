@@ -10,7 +10,13 @@ import {
   type Scorecard,
   type WoeLrModel,
 } from '@fedscore/scoring';
-import type { PartyFeatures } from '@fedscore/vfl';
+import {
+  type PartyFeatures,
+  predictSecureBoost,
+  type SecureBoostGuestModel,
+  type SecureBoostHostModel,
+  trainSecureBoost,
+} from '@fedscore/vfl';
 
 export function twoPartyModel(): WoeLrModel {
   return {
@@ -128,3 +134,28 @@ export const sliceRows = (f: PartyFeatures, from: number, to: number): PartyFeat
   names: f.names,
   columns: f.columns.map((c) => c.slice(from, to)),
 });
+
+/**
+ * The session tests' SecureBoost model (bank = guest, gov = host; 4 trees of depth 3, 16 bins, scheme
+ * none) trained on rows 0..`train` of `pop`, and vfl's plain prediction (log-odds) of the next `score`
+ * rows: the reference a scoring protocol is checked against.
+ */
+export async function trainedTreePair(
+  pop: ReturnType<typeof treePopulation>,
+  train: number,
+  score: number,
+): Promise<{ guest: SecureBoostGuestModel; host: SecureBoostHostModel; margins: Float64Array }> {
+  const trained = await trainSecureBoost({
+    guest: { id: 'bank', features: sliceRows(pop.guest, 0, train), labels: pop.labels.subarray(0, train) },
+    hosts: [{ id: 'gov', features: sliceRows(pop.host, 0, train) }],
+    scheme: 'none',
+    hyperparams: { trees: 4, depth: 3, bins: 16, learningRate: 0.3 },
+  });
+  const guest = trained.guest;
+  const host = trained.hosts[0]!;
+  const { margins } = await predictSecureBoost({
+    guest: { model: guest, features: sliceRows(pop.guest, train, train + score) },
+    hosts: [{ model: host, features: sliceRows(pop.host, train, train + score) }],
+  });
+  return { guest, host, margins };
+}

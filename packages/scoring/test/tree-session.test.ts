@@ -30,16 +30,10 @@ import {
   TreeScoringGovernment,
   treeFloodingStdDev,
 } from '@fedscore/scoring';
-import {
-  type PartyFeatures,
-  predictSecureBoost,
-  type SecureBoostGuestModel,
-  type SecureBoostHostModel,
-  trainSecureBoost,
-} from '@fedscore/vfl';
+import type { PartyFeatures, SecureBoostGuestModel, SecureBoostHostModel } from '@fedscore/vfl';
 import { envelopeCodec } from '@fedscore/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sliceRows, treePopulation } from './fixtures.ts';
+import { trainedTreePair, treePopulation } from './fixtures.ts';
 
 const population = (n: number, seed: number) =>
   treePopulation(n, seed, { guest: [0.8, 0], host: [1.2, -0.9] });
@@ -55,20 +49,7 @@ describe('scoring.tree session mode', () => {
   const ids = Array.from({ length: 200 }, (_, i) => `E${String(i).padStart(4, '0')}`);
 
   beforeAll(async () => {
-    const trained = await trainSecureBoost({
-      guest: { id: 'bank', features: sliceRows(pop.guest, 0, TRAIN), labels: pop.labels.subarray(0, TRAIN) },
-      hosts: [{ id: 'gov', features: sliceRows(pop.host, 0, TRAIN) }],
-      scheme: 'none',
-      hyperparams: { trees: 4, depth: 3, bins: 16, learningRate: 0.3 },
-    });
-    guest = trained.guest;
-    host = trained.hosts[0]!;
-    plain = (
-      await predictSecureBoost({
-        guest: { model: guest, features: sliceRows(pop.guest, TRAIN, TRAIN + 200) },
-        hosts: [{ model: host, features: sliceRows(pop.host, TRAIN, TRAIN + 200) }],
-      })
-    ).margins;
+    ({ guest, host, margins: plain } = await trainedTreePair(pop, TRAIN, 200));
   }, 120_000);
 
   /** Applicant k of the scoring rows (rows TRAIN + k of the population). */

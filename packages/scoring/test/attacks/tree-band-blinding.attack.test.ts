@@ -26,15 +26,10 @@ import {
   TreeScoringBank,
   TreeScoringGovernment,
 } from '@fedscore/scoring';
-import {
-  predictSecureBoost,
-  type SecureBoostGuestModel,
-  type SecureBoostHostModel,
-  trainSecureBoost,
-} from '@fedscore/vfl';
+import type { SecureBoostGuestModel, SecureBoostHostModel } from '@fedscore/vfl';
 import { envelopeCodec, fedscore } from '@fedscore/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sliceRows, treePopulation } from '../fixtures.ts';
+import { trainedTreePair, treePopulation } from '../fixtures.ts';
 
 const TRAIN = 1000;
 const VICTIMS = 80;
@@ -56,20 +51,7 @@ describe('attack: stripping the band blinding of tree scoring with two threshold
   const ids = Array.from({ length: VICTIMS }, (_, i) => `V${i}`);
 
   beforeAll(async () => {
-    const trained = await trainSecureBoost({
-      guest: { id: 'bank', features: sliceRows(pop.guest, 0, TRAIN), labels: pop.labels.subarray(0, TRAIN) },
-      hosts: [{ id: 'gov', features: sliceRows(pop.host, 0, TRAIN) }],
-      scheme: 'none',
-      hyperparams: { trees: 4, depth: 3, bins: 16, learningRate: 0.3 },
-    });
-    guest = trained.guest;
-    host = trained.hosts[0]!;
-    scores = (
-      await predictSecureBoost({
-        guest: { model: guest, features: sliceRows(pop.guest, TRAIN, TRAIN + VICTIMS) },
-        hosts: [{ model: host, features: sliceRows(pop.host, TRAIN, TRAIN + VICTIMS) }],
-      })
-    ).margins;
+    ({ guest, host, margins: scores } = await trainedTreePair(pop, TRAIN, VICTIMS));
   }, 120_000);
 
   /**
