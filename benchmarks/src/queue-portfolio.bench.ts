@@ -34,7 +34,7 @@ import {
   linearCombinationsOn,
 } from '@fedscore/he';
 import { HE_TASK_SHARED_FIELDS, jobIdOf, QueueExecutor } from '@fedscore/queue';
-import { type PgCluster, startPgCluster } from '@fedscore/queue/testing';
+import { type PgCluster, startPgCluster, startWorker } from '@fedscore/queue/testing';
 import {
   BINNING_CKKS_PARAMS,
   type BinSumTask,
@@ -45,7 +45,7 @@ import {
   planBinSums,
 } from '@fedscore/vfl';
 import pg from 'pg';
-import { flag, ints, startWorker, stopWorkers } from './queue.bench.ts';
+import { flag, ints, stopWorkers } from './queue.bench.ts';
 import { type BenchResult, type BenchTable, median } from './report.ts';
 
 const CLK_TCK = 100;

@@ -24,10 +24,8 @@
  *
  * Not a test: timings depend on the machine's load, recorded before and after each part.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FedscoreError, normal, seededRng } from '@fedscore/core';
 import {
   type CkksPresetName,
@@ -45,13 +43,9 @@ import {
   replicate,
 } from '@fedscore/he';
 import { jobIdOf, PACKED_PRODUCT_SHARED_FIELDS, QueueExecutor } from '@fedscore/queue';
-import { type PgCluster, startPgCluster } from '@fedscore/queue/testing';
+import { type PgCluster, startPgCluster, startWorker } from '@fedscore/queue/testing';
 import pg from 'pg';
 import { type BenchResult, type BenchTable, median } from './report.ts';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(here, '..', '..');
-const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 
 type Executor = QueueExecutor<PackedProductRequest, PackedPartsResult>;
 
@@ -75,24 +69,6 @@ export function ints(args: string[], name: string, fallback: string): number[] {
     });
   }
   return out;
-}
-
-/** A `fedscore worker` process, resolved once ready. */
-export function startWorker(url: string, queue: string, children: ChildProcess[]): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', url, '--name', queue],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  children.push(child);
-  let err = '';
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (b: Buffer) => {
-      err += b.toString();
-      if (err.includes('fedscore worker ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
-  });
 }
 
 export async function stopWorkers(children: ChildProcess[]): Promise<void> {

@@ -2,13 +2,9 @@
  * Test support for the work-queue tests of this package: `fedscore worker` processes (the command a
  * deployment runs) on a throwaway PostgreSQL cluster, and the wait for a worker that holds a task.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { startWorker } from '@fedscore/queue/testing';
 import pg from 'pg';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 
 /** Worker processes started by a test file (kill them all in afterAll). */
 export class Workers {
@@ -21,20 +17,7 @@ export class Workers {
 
   /** A `fedscore worker` serving `queue`, resolved once it is ready. */
   start(queue: string): Promise<ChildProcess> {
-    const child = spawn(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', this.#url, '--name', queue],
-      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    this.children.push(child);
-    let err = '';
-    return new Promise((resolve, reject) => {
-      child.stderr!.on('data', (b: Buffer) => {
-        err += b.toString();
-        if (err.includes('fedscore worker ready')) resolve(child);
-      });
-      child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
-    });
+    return startWorker(this.#url, queue, this.children);
   }
 
   /** SIGKILL every worker still running. */

@@ -9,15 +9,14 @@
  * feature selection -- every feature's IV, what was kept and dropped -- equals the `queue: none` run's
  * exactly, as do both parties' selected columns.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import type { JobSpecInput } from '@fedscore/node';
 import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedscore/node/testing';
 import type { BinningCheckpoint } from '@fedscore/pipeline';
-import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
+import { type PgCluster, postgresUnavailable, startPgCluster, startWorker } from '@fedscore/queue/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -26,8 +25,6 @@ if (unavailable !== undefined) console.log(`skipping the queue binning job test:
 
 const PARTIES = ['bank', 'government'] as const;
 type Party = (typeof PARTIES)[number];
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 const QUEUE = 'he-bins';
 
 describe.skipIf(unavailable !== undefined)(
@@ -76,23 +73,6 @@ describe.skipIf(unavailable !== undefined)(
       db?.stop();
     });
 
-    const startWorker = (): Promise<ChildProcess> => {
-      const child = spawn(
-        process.execPath,
-        ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', db.url, '--name', QUEUE],
-        { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      children.push(child);
-      let err = '';
-      return new Promise((resolve, reject) => {
-        child.stderr!.on('data', (b: Buffer) => {
-          err += b.toString();
-          if (err.includes('fedscore worker ready')) resolve(child);
-        });
-        child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
-      });
-    };
-
     const run = async (name: string): Promise<Record<Party, BinningCheckpoint>> => {
       if (name !== 'none') cluster.copyPartySecrets('none', name, ['bank', 'government']);
       const nodes = await cluster.startAll({ run: name });
@@ -116,7 +96,7 @@ describe.skipIf(unavailable !== undefined)(
 
     it('the feature selection equals the queue: none run exactly; the sums were queue tasks', async () => {
       const reference = await run('none');
-      await startWorker();
+      await startWorker(db.url, QUEUE, children);
       const queued = await run('queued');
       expect(queued.bank.lineage).toBeDefined();
       expect(queued.bank.lineage).toEqual(reference.bank.lineage);

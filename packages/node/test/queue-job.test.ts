@@ -16,14 +16,13 @@
  * - every task id carries the job and party (`<job>.government/...`), and once the job is done on the
  *   government's node a prune pass (`pruneQueueResults`) deletes all its task results.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import type { JobSpecInput, PartyNode, TrainCheckpoint } from '@fedscore/node';
 import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedscore/node/testing';
-import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
+import { type PgCluster, postgresUnavailable, startPgCluster, startWorker } from '@fedscore/queue/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -32,8 +31,6 @@ if (unavailable !== undefined) console.log(`skipping the queue job tests: ${unav
 
 const PARTIES = ['bank', 'government'] as const;
 type Party = (typeof PARTIES)[number];
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 const QUEUE = 'he-packed-product';
 /** Absolute tolerance on the models' weights and intercept (see the header). */
 const TOL = 2e-3;
@@ -85,23 +82,6 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
     await cluster?.close();
     db?.stop();
   });
-
-  const startWorker = (queue: string): Promise<ChildProcess> => {
-    const child = spawn(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', db.url, '--name', queue],
-      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    children.push(child);
-    let err = '';
-    return new Promise((resolve, reject) => {
-      child.stderr!.on('data', (b: Buffer) => {
-        err += b.toString();
-        if (err.includes('fedscore worker ready')) resolve(child);
-      });
-      child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
-    });
-  };
 
   const run = async (
     name: string,
@@ -166,7 +146,7 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
   it('equals the queue: none run within tolerance, its products done by a worker process', async () => {
     reference = await run('none');
     expect(reference.bank.epochs).toBe(2);
-    await startWorker(`${QUEUE}-queued`);
+    await startWorker(db.url, `${QUEUE}-queued`, children);
     let metrics = '';
     let stored: { results: number; retries: number } | undefined;
     const queued = await run(
@@ -205,7 +185,7 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
   it('a worker SIGKILLed while it holds a task loses nothing; the model is the same', async () => {
     expect(reference).toBeDefined();
     const queue = `${QUEUE}-killed`;
-    const victim = await startWorker(queue);
+    const victim = await startWorker(db.url, queue, children);
     const killed = await run('killed', async () => {
       const c = new pg.Client({ connectionString: db.url });
       await c.connect();
@@ -228,7 +208,7 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
       }
       victim.kill('SIGKILL');
       await new Promise((r) => victim.once('exit', r));
-      await startWorker(queue);
+      await startWorker(db.url, queue, children);
     });
     const diff = Math.max(
       maxDiff(killed.bank, reference!.bank),
