@@ -111,6 +111,51 @@ export interface TaskTiming {
   outputBytes: number;
 }
 
+/**
+ * The split of one queued task's latency, read from the result row and the pg-boss job of the task
+ * whose id starts with `prefix/`: the worker's ms in the task, enqueue (t0, the coordinator's Date.now()
+ * before the call, to the job's creation), pick-up (creation to a worker's fetch), the worker's read and
+ * decode (fetch to the task's start), store + collect (the result row to the coordinator's resolution
+ * after `latencyMs`); and the result's bytes.
+ */
+export async function latencySplit(
+  db: pg.Client,
+  queue: string,
+  prefix: string,
+  t0: number,
+  latencyMs: number,
+): Promise<{
+  split: Pick<TaskTiming, 'taskMs' | 'enqueueMs' | 'pickupMs' | 'readMs' | 'storeCollectMs'>;
+  outputBytes: number;
+}> {
+  const r = (
+    await db.query<{ id: string; f: number; t: number; ob: number }>(
+      `SELECT task_id AS id, extract(epoch FROM finished_at) * 1000 AS f, task_seconds * 1000 AS t,
+              length(output) AS ob
+       FROM fedscore_task_result WHERE queue = $1 AND task_id LIKE $2`,
+      [queue, `${prefix}/%`],
+    )
+  ).rows[0]!;
+  const j = (
+    await db.query<{ c: number; s: number }>(
+      `SELECT extract(epoch FROM created_on) * 1000 AS c, extract(epoch FROM started_on) * 1000 AS s
+       FROM pgboss.job WHERE name = $1 AND id = $2`,
+      [queue, jobIdOf(queue, r.id)],
+    )
+  ).rows[0]!;
+  const [f, taskMs, c, st] = [Number(r.f), Number(r.t), Number(j.c), Number(j.s)];
+  return {
+    split: {
+      taskMs,
+      enqueueMs: c - t0,
+      pickupMs: st - c,
+      readMs: f - taskMs - st,
+      storeCollectMs: t0 + latencyMs - f,
+    },
+    outputBytes: Number(r.ob),
+  };
+}
+
 export async function overheadPart(
   shape: Shape,
   cluster: PgCluster,
@@ -152,37 +197,22 @@ export async function overheadPart(
             }))
               v.dispose();
             const latencyMs = performance.now() - t;
-            const r = (
-              await db.query<{ id: string; f: number; t: number; ob: number }>(
-                `SELECT task_id AS id, extract(epoch FROM finished_at) * 1000 AS f, task_seconds * 1000 AS t,
-                        length(output) AS ob
-                 FROM fedscore_task_result WHERE queue = $1 AND task_id LIKE $2`,
-                [queue, `${prefix}/%`],
-              )
-            ).rows[0]!;
-            const j = (
-              await db.query<{ c: number; s: number }>(
-                `SELECT extract(epoch FROM created_on) * 1000 AS c, extract(epoch FROM started_on) * 1000 AS s
-                 FROM pgboss.job WHERE name = $1 AND id = $2`,
-                [queue, jobIdOf(queue, r.id)],
-              )
-            ).rows[0]!;
-            const [f, taskMs, c, s] = [Number(r.f), Number(r.t), Number(j.c), Number(j.s)];
+            const { split: parts, outputBytes } = await latencySplit(db, queue, prefix, t0, latencyMs);
             const dBytes = enc.serialize({ compression: 'none' }).byteLength;
             out.push({
               columns: p,
               epoch: e,
               localMs,
               latencyMs,
-              enqueueMs: c - t0,
-              pickupMs: s - c,
-              readMs: f - taskMs - s,
-              taskMs,
-              storeCollectMs: t0 + latencyMs - f,
-              overheadMs: latencyMs - taskMs,
+              enqueueMs: parts.enqueueMs,
+              pickupMs: parts.pickupMs,
+              readMs: parts.readMs,
+              taskMs: parts.taskMs,
+              storeCollectMs: parts.storeCollectMs,
+              overheadMs: latencyMs - parts.taskMs,
               inputBytes: dBytes,
               columnBytes: p * rows * 8,
-              outputBytes: Number(r.ob),
+              outputBytes,
             });
           } finally {
             enc.dispose();
