@@ -1243,28 +1243,22 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         opsAfter: after,
       };
     }
-    const fateCells = Math.round(300 * sbCellsPerFeature);
-    const opsFate = histogramTreeOps(sbCtx, fateCells, 100_000, 3);
-    const pFate = predictSecureBoostTree(
-      { rows: 100_000, cells: fateCells, depth: 3 },
-      opsFate,
-      sbOps.times,
-      sbOps.sizes,
-    );
-    const scaled =
-      sbCheck === undefined ? undefined : (pFate.treeSeconds * sbCheck.measured) / sbCheck.predicted;
+    /**
+     * The tree prediction at `rows` x `hostFeatures` (the same cells per feature, depth 3), and the same
+     * scaled by the check run (measured / predicted) when there is one.
+     */
+    const atShape = (hostFeatures: number, rows: number) => {
+      const cells = Math.round(hostFeatures * sbCellsPerFeature);
+      const ops = histogramTreeOps(sbCtx, cells, rows, 3);
+      const p = predictSecureBoostTree({ rows, cells, depth: 3 }, ops, sbOps.times, sbOps.sizes);
+      const scaled =
+        sbCheck === undefined ? undefined : (p.treeSeconds * sbCheck.measured) / sbCheck.predicted;
+      return { cells, ops, p, scaled };
+    };
+    const { cells: fateCells, ops: opsFate, p: pFate, scaled } = atShape(300, 100_000);
     // SecretFlow's SGB at 800k x 1500 (split 750 + 750, assumed as for its LR and WOE): the host's 750
     // features at the same cells per feature, depth 3 as above (SecretFlow's depth is not in ANCHORS.md).
-    const sfCells = Math.round(750 * sbCellsPerFeature);
-    const opsSf = histogramTreeOps(sbCtx, sfCells, 800_000, 3);
-    const pSf = predictSecureBoostTree(
-      { rows: 800_000, cells: sfCells, depth: 3 },
-      opsSf,
-      sbOps.times,
-      sbOps.sizes,
-    );
-    const scaledSf =
-      sbCheck === undefined ? undefined : (pSf.treeSeconds * sbCheck.measured) / sbCheck.predicted;
+    const { cells: sfCells, ops: opsSf, p: pSf, scaled: scaledSf } = atShape(750, 800_000);
     for (const [label, pr, o, rowsN, cellsN, sc] of [
       [
         `check shape ${rowsHere} x (${sbGuestFeatures} + ${sbHostFeatures})`,
