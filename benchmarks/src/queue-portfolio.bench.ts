@@ -45,7 +45,15 @@ import {
   planBinSums,
 } from '@fedscore/vfl';
 import pg from 'pg';
-import { flag, ints, latencySplit, stopWorkers } from './queue.bench.ts';
+import {
+  flag,
+  ints,
+  LATENCY_COLUMNS,
+  latencyCells,
+  latencySplit,
+  round,
+  stopWorkers,
+} from './queue.bench.ts';
 import { type BenchResult, type BenchTable, median } from './report.ts';
 
 const CLK_TCK = 100;
@@ -86,8 +94,6 @@ function postgresCpu(port: number): number {
     cpuOf(postmaster, true) + all.filter((p) => p.ppid === postmaster).reduce((s, p) => s + cpuOf(p.pid), 0)
   );
 }
-
-const round = (x: number, d = 1): number => Number(x.toFixed(d));
 
 interface Timing {
   kind: string;
@@ -378,34 +384,8 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
   const tables: BenchTable[] = [
     {
       title: 'Overhead per task at the default task size (one worker process; ms)',
-      columns: [
-        'kind',
-        'task',
-        'input bytes',
-        'local (this thread / 1-thread pool)',
-        'queue: enqueue to result',
-        'enqueue',
-        'pick-up',
-        'worker read + decode',
-        'worker in task',
-        'store + collect',
-        'overhead',
-        'overhead / task',
-      ],
-      rows: timings.map((t) => [
-        t.kind,
-        t.task,
-        t.inputBytes,
-        round(t.localMs),
-        round(t.latencyMs),
-        round(t.enqueueMs),
-        round(t.pickupMs),
-        round(t.readMs),
-        round(t.taskMs),
-        round(t.storeCollectMs),
-        round(t.overheadMs),
-        `${round((100 * t.overheadMs) / t.taskMs)} %`,
-      ]),
+      columns: ['kind', 'task', 'input bytes', 'local (this thread / 1-thread pool)', ...LATENCY_COLUMNS],
+      rows: timings.map((t) => [t.kind, t.task, t.inputBytes, round(t.localMs), ...latencyCells(t)]),
       note:
         'Task 1 of each kind also stores the shared fields (context; bin index, cells, layout) and the ' +
         "worker loads the context. Overhead = enqueue-to-result at the coordinator minus the worker's time in the task.",

@@ -328,7 +328,38 @@ export async function throughputPart(
   return out;
 }
 
-const round = (x: number, d = 1): number => Number(x.toFixed(d));
+export const round = (x: number, d = 1): number => Number(x.toFixed(d));
+
+/** The last columns of an overhead table (ms): the split of a task's latency (`latencySplit`). */
+export const LATENCY_COLUMNS = [
+  'queue: enqueue to result',
+  'enqueue',
+  'pick-up',
+  'worker read + decode',
+  'worker in task',
+  'store + collect',
+  'overhead',
+  'overhead / task',
+];
+
+/** A task's cells under `LATENCY_COLUMNS`. */
+export function latencyCells(
+  t: Pick<
+    TaskTiming,
+    'latencyMs' | 'enqueueMs' | 'pickupMs' | 'readMs' | 'taskMs' | 'storeCollectMs' | 'overheadMs'
+  >,
+): (number | string)[] {
+  return [
+    round(t.latencyMs),
+    round(t.enqueueMs),
+    round(t.pickupMs),
+    round(t.readMs),
+    round(t.taskMs),
+    round(t.storeCollectMs),
+    round(t.overheadMs),
+    `${round((100 * t.overheadMs) / t.taskMs)} %`,
+  ];
+}
 
 export default async function queueBench(args: string[]): Promise<BenchResult> {
   const rows = Number(flag(args, '--batch', '4096'));
@@ -391,14 +422,7 @@ export default async function queueBench(args: string[]): Promise<BenchResult> {
         'column bytes',
         'output bytes',
         'local pool',
-        'queue: enqueue to result',
-        'enqueue',
-        'pick-up',
-        'worker read + decode',
-        'worker in task',
-        'store + collect',
-        'overhead',
-        'overhead / task',
+        ...LATENCY_COLUMNS,
       ],
       rows: timings.map((t) => [
         t.columns,
@@ -407,14 +431,7 @@ export default async function queueBench(args: string[]): Promise<BenchResult> {
         t.columnBytes,
         t.outputBytes,
         round(t.localMs),
-        round(t.latencyMs),
-        round(t.enqueueMs),
-        round(t.pickupMs),
-        round(t.readMs),
-        round(t.taskMs),
-        round(t.storeCollectMs),
-        round(t.overheadMs),
-        `${round((100 * t.overheadMs) / t.taskMs)} %`,
+        ...latencyCells(t),
       ]),
       note:
         'Epoch 1 stores the batch columns (once, by digest) and the worker fetches them; later epochs send ' +
