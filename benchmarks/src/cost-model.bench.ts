@@ -515,6 +515,19 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       note,
     ]);
   };
+  /** A size check in MB: predicted, measured, raw error (no idle scaling: bytes do not depend on load). */
+  const byteCheck = (run: string, predicted: number, measured: number, detail = '-') => {
+    checks.push([
+      run,
+      detail,
+      mb(predicted),
+      mb(measured),
+      pct(relativeError(predicted, measured)),
+      '-',
+      '-',
+      'MB',
+    ]);
+  };
   const raw: Record<string, unknown> = {
     ops: { heteroLr: lr, heteroLr8192: lr8192, binning: bin, psi: psiOps },
     packed,
@@ -614,16 +627,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     for (const party of [guestName, hostName(0), arbiterName]) {
       const pred = epochs * p.bytesPerEpoch[party]! + p.setupBytes[party]!;
       const meas = res.bytesSent[party === hostName(0) ? 'host-1' : party]!;
-      checks.push([
-        `  bytes sent by ${party}, whole run (setup + ${epochs} epochs)`,
-        '-',
-        mb(pred),
-        mb(meas),
-        pct(relativeError(pred, meas)),
-        '-',
-        '-',
-        'MB',
-      ]);
+      byteCheck(`  bytes sent by ${party}, whole run (setup + ${epochs} epochs)`, pred, meas);
     }
     raw['smallRun'] = {
       rows,
@@ -680,16 +684,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     for (const party of [guestName, hostName(0), arbiterName]) {
       const pred = scale.epochs * p.bytesPerEpoch[party]! + p.setupBytes[party]!;
       const meas = scale.bytes_sent[party === hostName(0) ? 'host-1' : party]!;
-      checks.push([
-        `  bytes sent by ${party}, whole run`,
-        '-',
-        mb(pred),
-        mb(meas),
-        pct(relativeError(pred, meas)),
-        '-',
-        '-',
-        'MB',
-      ]);
+      byteCheck(`  bytes sent by ${party}, whole run`, pred, meas);
     }
     raw['scaleCheck'] = { predicted: p, measured: scale };
     // Compute part of the prediction of the largest measured run: predictions at other shapes are
@@ -756,16 +751,11 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       const pred = epochs * p.bytesPerEpoch[party]! + p.setupBytes[party]!;
       const meas = m.stages['train']?.bytesSent[node];
       if (meas === undefined) continue;
-      checks.push([
+      byteCheck(
         `  train-stage bytes sent by ${node} (${party}), memory, ${epochs} epochs + setup`,
-        '-',
-        mb(pred),
-        mb(meas),
-        pct(relativeError(pred, meas)),
-        '-',
-        '-',
-        'MB',
-      ]);
+        pred,
+        meas,
+      );
     }
   }
 
@@ -860,16 +850,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     }
     const b = psiRes.raw?.bytes?.cold?.guestToHost;
     if (b !== undefined) {
-      checks.push([
-        '  PSI bytes guest -> host',
-        '48 B per id',
-        mb(p.bytesPerParty.guest),
-        mb(b),
-        pct(relativeError(p.bytesPerParty.guest, b)),
-        '-',
-        '-',
-        'MB',
-      ]);
+      byteCheck('  PSI bytes guest -> host', p.bytesPerParty.guest, b, '48 B per id');
     }
   }
 
@@ -1251,16 +1232,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       ] as const) {
         const meas = res.bytesSent[party];
         if (meas === undefined) continue;
-        checks.push([
-          `  bytes sent by the SecureBoost ${party}, whole run (setup + 1 tree)`,
-          '-',
-          mb(pred),
-          mb(meas),
-          pct(relativeError(pred, meas)),
-          '-',
-          '-',
-          'MB',
-        ]);
+        byteCheck(`  bytes sent by the SecureBoost ${party}, whole run (setup + 1 tree)`, pred, meas);
       }
       raw['secureboostRun'] = {
         rows: rowsHere,
@@ -1271,28 +1243,22 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         opsAfter: after,
       };
     }
-    const fateCells = Math.round(300 * sbCellsPerFeature);
-    const opsFate = histogramTreeOps(sbCtx, fateCells, 100_000, 3);
-    const pFate = predictSecureBoostTree(
-      { rows: 100_000, cells: fateCells, depth: 3 },
-      opsFate,
-      sbOps.times,
-      sbOps.sizes,
-    );
-    const scaled =
-      sbCheck === undefined ? undefined : (pFate.treeSeconds * sbCheck.measured) / sbCheck.predicted;
+    /**
+     * The tree prediction at `rows` x `hostFeatures` (the same cells per feature, depth 3), and the same
+     * scaled by the check run (measured / predicted) when there is one.
+     */
+    const atShape = (hostFeatures: number, rows: number) => {
+      const cells = Math.round(hostFeatures * sbCellsPerFeature);
+      const ops = histogramTreeOps(sbCtx, cells, rows, 3);
+      const p = predictSecureBoostTree({ rows, cells, depth: 3 }, ops, sbOps.times, sbOps.sizes);
+      const scaled =
+        sbCheck === undefined ? undefined : (p.treeSeconds * sbCheck.measured) / sbCheck.predicted;
+      return { cells, ops, p, scaled };
+    };
+    const { cells: fateCells, ops: opsFate, p: pFate, scaled } = atShape(300, 100_000);
     // SecretFlow's SGB at 800k x 1500 (split 750 + 750, assumed as for its LR and WOE): the host's 750
     // features at the same cells per feature, depth 3 as above (SecretFlow's depth is not in ANCHORS.md).
-    const sfCells = Math.round(750 * sbCellsPerFeature);
-    const opsSf = histogramTreeOps(sbCtx, sfCells, 800_000, 3);
-    const pSf = predictSecureBoostTree(
-      { rows: 800_000, cells: sfCells, depth: 3 },
-      opsSf,
-      sbOps.times,
-      sbOps.sizes,
-    );
-    const scaledSf =
-      sbCheck === undefined ? undefined : (pSf.treeSeconds * sbCheck.measured) / sbCheck.predicted;
+    const { cells: sfCells, ops: opsSf, p: pSf, scaled: scaledSf } = atShape(750, 800_000);
     for (const [label, pr, o, rowsN, cellsN, sc] of [
       [
         `check shape ${rowsHere} x (${sbGuestFeatures} + ${sbHostFeatures})`,

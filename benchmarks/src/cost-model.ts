@@ -121,6 +121,20 @@ export function messageSeconds(bytes: number, net: NetProfile): number {
   return net.latencyMs / 1000 + (Number.isFinite(rate) ? (bytes * 8) / rate : 0);
 }
 
+/**
+ * Seconds on `net` of one hetero-LR batch's chain of four messages (0 in memory): the host's fresh
+ * forward, the residual, `products` product ciphertexts to the key holder, and the `releasedBytes` back.
+ */
+function batchChainSeconds(sizes: HeSizes, products: number, releasedBytes: number, net: NetProfile): number {
+  if (net.latencyMs === 0 && !Number.isFinite(net.bitsPerSecond)) return 0;
+  return (
+    messageSeconds(sizes.fresh + ENVELOPE_OVERHEAD_BYTES, net) +
+    messageSeconds(sizes.residual + ENVELOPE_OVERHEAD_BYTES, net) +
+    messageSeconds(products * sizes.product + ENVELOPE_OVERHEAD_BYTES, net) +
+    messageSeconds(releasedBytes, net)
+  );
+}
+
 // --- hetero-LR counts -------------------------------------------------------------------------------
 
 export interface HeteroLrShape {
@@ -468,13 +482,7 @@ export function predictHeteroLr(
   // Network: per batch, the host's chain is 4 messages (forward, residual, masked, released).
   const maxK = Math.max(...hostPlanK);
   const releasedBytes = 8 * Math.max(...shape.hostFeatures) + ENVELOPE_OVERHEAD_BYTES;
-  const batchNet =
-    net.latencyMs === 0 && !Number.isFinite(net.bitsPerSecond)
-      ? 0
-      : messageSeconds(sizes.fresh + ENVELOPE_OVERHEAD_BYTES, net) +
-        messageSeconds(sizes.residual + ENVELOPE_OVERHEAD_BYTES, net) +
-        messageSeconds(maxK * sizes.product + ENVELOPE_OVERHEAD_BYTES, net) +
-        messageSeconds(releasedBytes, net);
+  const batchNet = batchChainSeconds(sizes, maxK, releasedBytes, net);
   const networkSeconds = nb * batchNet + (counts.validated ? 4 * net.latencyMs : net.latencyMs) / 1000;
   const computeSeconds = epochCompute(false);
   // Bytes per party per epoch (payload + envelope).
@@ -883,13 +891,7 @@ export function predictDistributedHeteroLr(
     (Kh + Kg) * t.decrypt;
   const productMs = Math.max(hostProduct.wallMs, guestProductMs + Kg * t.addPlain);
   const released = 8 * shape.hostFeatures[0]! + ENVELOPE_OVERHEAD_BYTES;
-  const batchNet =
-    net.latencyMs === 0 && !Number.isFinite(net.bitsPerSecond)
-      ? 0
-      : messageSeconds(sizes.fresh + ENVELOPE_OVERHEAD_BYTES, net) +
-        messageSeconds(sizes.residual + ENVELOPE_OVERHEAD_BYTES, net) +
-        messageSeconds(Kh * sizes.product + ENVELOPE_OVERHEAD_BYTES, net) +
-        messageSeconds(released, net);
+  const batchNet = batchChainSeconds(sizes, Kh, released, net);
   const serialSeconds = (nb * serialMs) / 1000;
   const productSeconds = (nb * productMs) / 1000;
   const networkSeconds = nb * batchNet;

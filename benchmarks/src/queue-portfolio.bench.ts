@@ -33,8 +33,8 @@ import {
   type LinearCombinationsRequest,
   linearCombinationsOn,
 } from '@fedscore/he';
-import { HE_TASK_SHARED_FIELDS, jobIdOf, QueueExecutor } from '@fedscore/queue';
-import { type PgCluster, startPgCluster } from '@fedscore/queue/testing';
+import { HE_TASK_SHARED_FIELDS, QueueExecutor } from '@fedscore/queue';
+import { type PgCluster, startPgCluster, startWorker } from '@fedscore/queue/testing';
 import {
   BINNING_CKKS_PARAMS,
   type BinSumTask,
@@ -45,7 +45,15 @@ import {
   planBinSums,
 } from '@fedscore/vfl';
 import pg from 'pg';
-import { flag, ints, startWorker, stopWorkers } from './queue.bench.ts';
+import {
+  flag,
+  ints,
+  LATENCY_COLUMNS,
+  latencyCells,
+  latencySplit,
+  round,
+  stopWorkers,
+} from './queue.bench.ts';
 import { type BenchResult, type BenchTable, median } from './report.ts';
 
 const CLK_TCK = 100;
@@ -87,8 +95,6 @@ function postgresCpu(port: number): number {
   );
 }
 
-const round = (x: number, d = 1): number => Number(x.toFixed(d));
-
 interface Timing {
   kind: string;
   task: number;
@@ -102,42 +108,6 @@ interface Timing {
   pickupMs: number;
   readMs: number;
   storeCollectMs: number;
-}
-
-/**
- * The worker's ms in the task of `prefix`'s one task, and the split of its latency: enqueue (t0 to the
- * pg-boss job's creation), pick-up (creation to a worker's fetch), the worker's read and decode (fetch
- * to the task's start), store + collect (the result row to the coordinator's resolution).
- */
-async function split(
-  db: pg.Client,
-  queue: string,
-  prefix: string,
-  t0: number,
-  latencyMs: number,
-): Promise<Pick<Timing, 'taskMs' | 'enqueueMs' | 'pickupMs' | 'readMs' | 'storeCollectMs'>> {
-  const r = (
-    await db.query<{ id: string; f: number; t: number }>(
-      `SELECT task_id AS id, extract(epoch FROM finished_at) * 1000 AS f, task_seconds * 1000 AS t
-       FROM fedscore_task_result WHERE queue = $1 AND task_id LIKE $2`,
-      [queue, `${prefix}/%`],
-    )
-  ).rows[0]!;
-  const j = (
-    await db.query<{ c: number; s: number }>(
-      `SELECT extract(epoch FROM created_on) * 1000 AS c, extract(epoch FROM started_on) * 1000 AS s
-       FROM pgboss.job WHERE name = $1 AND id = $2`,
-      [queue, jobIdOf(queue, r.id)],
-    )
-  ).rows[0]!;
-  const [f, taskMs, c, st] = [Number(r.f), Number(r.t), Number(j.c), Number(j.s)];
-  return {
-    taskMs,
-    enqueueMs: c - t0,
-    pickupMs: st - c,
-    readMs: f - taskMs - st,
-    storeCollectMs: t0 + latencyMs - f,
-  };
 }
 
 function blockJobs(ctx: CkksSecretContext, features: number, blocks: number, seed: number): HeLinearJob[] {
@@ -185,7 +155,7 @@ async function linearOverhead(
       t = performance.now();
       await linearCombinationsOn(ex, jobs, weights, { ...opts, context, taskId: `lin-${k}` });
       const latencyMs = performance.now() - t;
-      const parts = await split(db, queue, `lin-${k}`, t0, latencyMs);
+      const { split: parts } = await latencySplit(db, queue, `lin-${k}`, t0, latencyMs);
       out.push({
         kind: 'linearCombinations',
         task: k,
@@ -261,7 +231,7 @@ async function binOverhead(
         { taskId: `bins-${k + 1}` },
       );
       const latencyMs = performance.now() - t;
-      const parts = await split(db, queue, `bins-${k + 1}`, t0, latencyMs);
+      const { split: parts } = await latencySplit(db, queue, `bins-${k + 1}`, t0, latencyMs);
       out.push({
         kind: 'binSums',
         task: k + 1,
@@ -414,34 +384,8 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
   const tables: BenchTable[] = [
     {
       title: 'Overhead per task at the default task size (one worker process; ms)',
-      columns: [
-        'kind',
-        'task',
-        'input bytes',
-        'local (this thread / 1-thread pool)',
-        'queue: enqueue to result',
-        'enqueue',
-        'pick-up',
-        'worker read + decode',
-        'worker in task',
-        'store + collect',
-        'overhead',
-        'overhead / task',
-      ],
-      rows: timings.map((t) => [
-        t.kind,
-        t.task,
-        t.inputBytes,
-        round(t.localMs),
-        round(t.latencyMs),
-        round(t.enqueueMs),
-        round(t.pickupMs),
-        round(t.readMs),
-        round(t.taskMs),
-        round(t.storeCollectMs),
-        round(t.overheadMs),
-        `${round((100 * t.overheadMs) / t.taskMs)} %`,
-      ]),
+      columns: ['kind', 'task', 'input bytes', 'local (this thread / 1-thread pool)', ...LATENCY_COLUMNS],
+      rows: timings.map((t) => [t.kind, t.task, t.inputBytes, round(t.localMs), ...latencyCells(t)]),
       note:
         'Task 1 of each kind also stores the shared fields (context; bin index, cells, layout) and the ' +
         "worker loads the context. Overhead = enqueue-to-result at the coordinator minus the worker's time in the task.",

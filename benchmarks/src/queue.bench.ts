@@ -24,10 +24,8 @@
  *
  * Not a test: timings depend on the machine's load, recorded before and after each part.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FedscoreError, normal, seededRng } from '@fedscore/core';
 import {
   type CkksPresetName,
@@ -45,13 +43,9 @@ import {
   replicate,
 } from '@fedscore/he';
 import { jobIdOf, PACKED_PRODUCT_SHARED_FIELDS, QueueExecutor } from '@fedscore/queue';
-import { type PgCluster, startPgCluster } from '@fedscore/queue/testing';
+import { type PgCluster, startPgCluster, startWorker } from '@fedscore/queue/testing';
 import pg from 'pg';
 import { type BenchResult, type BenchTable, median } from './report.ts';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(here, '..', '..');
-const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 
 type Executor = QueueExecutor<PackedProductRequest, PackedPartsResult>;
 
@@ -75,24 +69,6 @@ export function ints(args: string[], name: string, fallback: string): number[] {
     });
   }
   return out;
-}
-
-/** A `fedscore worker` process, resolved once ready. */
-export function startWorker(url: string, queue: string, children: ChildProcess[]): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', url, '--name', queue],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  children.push(child);
-  let err = '';
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (b: Buffer) => {
-      err += b.toString();
-      if (err.includes('fedscore worker ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
-  });
 }
 
 export async function stopWorkers(children: ChildProcess[]): Promise<void> {
@@ -133,6 +109,51 @@ export interface TaskTiming {
   inputBytes: number;
   columnBytes: number;
   outputBytes: number;
+}
+
+/**
+ * The split of one queued task's latency, read from the result row and the pg-boss job of the task
+ * whose id starts with `prefix/`: the worker's ms in the task, enqueue (t0, the coordinator's Date.now()
+ * before the call, to the job's creation), pick-up (creation to a worker's fetch), the worker's read and
+ * decode (fetch to the task's start), store + collect (the result row to the coordinator's resolution
+ * after `latencyMs`); and the result's bytes.
+ */
+export async function latencySplit(
+  db: pg.Client,
+  queue: string,
+  prefix: string,
+  t0: number,
+  latencyMs: number,
+): Promise<{
+  split: Pick<TaskTiming, 'taskMs' | 'enqueueMs' | 'pickupMs' | 'readMs' | 'storeCollectMs'>;
+  outputBytes: number;
+}> {
+  const r = (
+    await db.query<{ id: string; f: number; t: number; ob: number }>(
+      `SELECT task_id AS id, extract(epoch FROM finished_at) * 1000 AS f, task_seconds * 1000 AS t,
+              length(output) AS ob
+       FROM fedscore_task_result WHERE queue = $1 AND task_id LIKE $2`,
+      [queue, `${prefix}/%`],
+    )
+  ).rows[0]!;
+  const j = (
+    await db.query<{ c: number; s: number }>(
+      `SELECT extract(epoch FROM created_on) * 1000 AS c, extract(epoch FROM started_on) * 1000 AS s
+       FROM pgboss.job WHERE name = $1 AND id = $2`,
+      [queue, jobIdOf(queue, r.id)],
+    )
+  ).rows[0]!;
+  const [f, taskMs, c, st] = [Number(r.f), Number(r.t), Number(j.c), Number(j.s)];
+  return {
+    split: {
+      taskMs,
+      enqueueMs: c - t0,
+      pickupMs: st - c,
+      readMs: f - taskMs - st,
+      storeCollectMs: t0 + latencyMs - f,
+    },
+    outputBytes: Number(r.ob),
+  };
 }
 
 export async function overheadPart(
@@ -176,37 +197,22 @@ export async function overheadPart(
             }))
               v.dispose();
             const latencyMs = performance.now() - t;
-            const r = (
-              await db.query<{ id: string; f: number; t: number; ob: number }>(
-                `SELECT task_id AS id, extract(epoch FROM finished_at) * 1000 AS f, task_seconds * 1000 AS t,
-                        length(output) AS ob
-                 FROM fedscore_task_result WHERE queue = $1 AND task_id LIKE $2`,
-                [queue, `${prefix}/%`],
-              )
-            ).rows[0]!;
-            const j = (
-              await db.query<{ c: number; s: number }>(
-                `SELECT extract(epoch FROM created_on) * 1000 AS c, extract(epoch FROM started_on) * 1000 AS s
-                 FROM pgboss.job WHERE name = $1 AND id = $2`,
-                [queue, jobIdOf(queue, r.id)],
-              )
-            ).rows[0]!;
-            const [f, taskMs, c, s] = [Number(r.f), Number(r.t), Number(j.c), Number(j.s)];
+            const { split: parts, outputBytes } = await latencySplit(db, queue, prefix, t0, latencyMs);
             const dBytes = enc.serialize({ compression: 'none' }).byteLength;
             out.push({
               columns: p,
               epoch: e,
               localMs,
               latencyMs,
-              enqueueMs: c - t0,
-              pickupMs: s - c,
-              readMs: f - taskMs - s,
-              taskMs,
-              storeCollectMs: t0 + latencyMs - f,
-              overheadMs: latencyMs - taskMs,
+              enqueueMs: parts.enqueueMs,
+              pickupMs: parts.pickupMs,
+              readMs: parts.readMs,
+              taskMs: parts.taskMs,
+              storeCollectMs: parts.storeCollectMs,
+              overheadMs: latencyMs - parts.taskMs,
               inputBytes: dBytes,
               columnBytes: p * rows * 8,
-              outputBytes: Number(r.ob),
+              outputBytes,
             });
           } finally {
             enc.dispose();
@@ -322,7 +328,38 @@ export async function throughputPart(
   return out;
 }
 
-const round = (x: number, d = 1): number => Number(x.toFixed(d));
+export const round = (x: number, d = 1): number => Number(x.toFixed(d));
+
+/** The last columns of an overhead table (ms): the split of a task's latency (`latencySplit`). */
+export const LATENCY_COLUMNS = [
+  'queue: enqueue to result',
+  'enqueue',
+  'pick-up',
+  'worker read + decode',
+  'worker in task',
+  'store + collect',
+  'overhead',
+  'overhead / task',
+];
+
+/** A task's cells under `LATENCY_COLUMNS`. */
+export function latencyCells(
+  t: Pick<
+    TaskTiming,
+    'latencyMs' | 'enqueueMs' | 'pickupMs' | 'readMs' | 'taskMs' | 'storeCollectMs' | 'overheadMs'
+  >,
+): (number | string)[] {
+  return [
+    round(t.latencyMs),
+    round(t.enqueueMs),
+    round(t.pickupMs),
+    round(t.readMs),
+    round(t.taskMs),
+    round(t.storeCollectMs),
+    round(t.overheadMs),
+    `${round((100 * t.overheadMs) / t.taskMs)} %`,
+  ];
+}
 
 export default async function queueBench(args: string[]): Promise<BenchResult> {
   const rows = Number(flag(args, '--batch', '4096'));
@@ -385,14 +422,7 @@ export default async function queueBench(args: string[]): Promise<BenchResult> {
         'column bytes',
         'output bytes',
         'local pool',
-        'queue: enqueue to result',
-        'enqueue',
-        'pick-up',
-        'worker read + decode',
-        'worker in task',
-        'store + collect',
-        'overhead',
-        'overhead / task',
+        ...LATENCY_COLUMNS,
       ],
       rows: timings.map((t) => [
         t.columns,
@@ -401,14 +431,7 @@ export default async function queueBench(args: string[]): Promise<BenchResult> {
         t.columnBytes,
         t.outputBytes,
         round(t.localMs),
-        round(t.latencyMs),
-        round(t.enqueueMs),
-        round(t.pickupMs),
-        round(t.readMs),
-        round(t.taskMs),
-        round(t.storeCollectMs),
-        round(t.overheadMs),
-        `${round((100 * t.overheadMs) / t.taskMs)} %`,
+        ...latencyCells(t),
       ]),
       note:
         'Epoch 1 stores the batch columns (once, by digest) and the worker fetches them; later epochs send ' +

@@ -24,11 +24,18 @@ import { fileURLToPath } from 'node:url';
 import type { ProgressEvent } from '@fedscore/core';
 import { readCsvFile, writeCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, generatePopulation, ID_COLUMN, splitHorizontal } from '@fedscore/datasets';
-import { type JobEvent, JobStore, NodeStore, submitJob, validateJobSpec } from '@fedscore/node';
+import { type JobEvent, type JobStore, submitJob, validateJobSpec } from '@fedscore/node';
 import { NodeCluster, type NodeProcess, trainingConsents } from '@fedscore/node/testing';
 import { type HflEvaluateCheckpoint, type HflTrainCheckpoint, runHflInProcess } from '@fedscore/pipeline';
-import { processCpuSeconds } from './parties.ts';
-import { bytesBetween, type LinkShape, ShapedProxy } from './shaper.ts';
+import {
+  cpuSecondsOf,
+  peersThroughProxies,
+  sentThroughProxies,
+  startProxies,
+  waitForJob,
+  withJobStore,
+} from './parties.ts';
+import type { LinkShape, ShapedProxy } from './shaper.ts';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../../packages/cli/src/main.ts');
 const JOB_ID = 'netbench-hfl';
@@ -155,11 +162,7 @@ export async function runHflAcrossProcesses(
     parties,
     cliMain: CLI,
     config: (p) => ({
-      peers: Object.fromEntries(
-        parties
-          .filter((q) => q !== p)
-          .map((q) => [q, { address: `127.0.0.1:${proxies.get(`${p}>${q}`)!.port}` }]),
-      ),
+      peers: peersThroughProxies(p, parties, proxies),
       data: {
         [p === HFL_COORDINATOR ? 'test' : 'loans']: {
           path: data.files[p]!,
@@ -172,15 +175,7 @@ export async function runHflAcrossProcesses(
   });
   const procs: Record<string, NodeProcess> = {};
   try {
-    for (const from of parties) {
-      for (const to of parties) {
-        if (from === to) continue;
-        proxies.set(
-          `${from}>${to}`,
-          await ShapedProxy.start({ target: { host: '127.0.0.1', port: cluster.ports[to]! }, up: link }),
-        );
-      }
-    }
+    await startProxies(parties, cluster.ports, link, proxies);
     for (const b of bankIds(shape)) {
       const t = await readCsvFile(data.files[b]!, { idColumn: ID_COLUMN, impute: 'keep' });
       cluster.grantConsents(b, trainingConsents(t.ids, HFL_COORDINATOR));
@@ -191,43 +186,21 @@ export async function runHflAcrossProcesses(
         procs[p] = await cluster.startProcess(p, { readyTimeoutMs: 120_000 });
       }),
     );
-    const jobsOf = <T>(p: string, fn: (j: JobStore) => T): T => {
-      const store = NodeStore.open(cluster.stateDir(p), { readOnly: p !== HFL_COORDINATOR });
-      try {
-        return fn(new JobStore(store));
-      } finally {
-        store.close();
-      }
-    };
+    const jobsOf = <T>(p: string, fn: (j: JobStore) => T): T =>
+      withJobStore(cluster.stateDir(p), p === HFL_COORDINATOR, fn);
     const t0 = Date.now();
     jobsOf(HFL_COORDINATOR, (jobs) => submitJob(jobs, HFL_COORDINATOR, hflJobSpec(shape)));
     log('job submitted');
-    const deadline = t0 + (options.timeoutMs ?? 600_000);
-    let lastStage: string | null = null;
-    for (;;) {
-      const j = jobsOf(HFL_COORDINATOR, (jobs) => jobs.get(JOB_ID));
-      if (j?.stage !== lastStage) {
-        lastStage = j?.stage ?? null;
-        log(`stage ${lastStage}`);
-      }
-      if (j?.status === 'failed')
-        throw new Error(
-          `the job failed: ${j.error?.code} ${j.error?.message}\n${procs[HFL_COORDINATOR]?.log.join('\n')}`,
-        );
-      if (j?.status === 'done') break;
-      if (Date.now() > deadline) throw new Error(`the job timed out at stage ${j?.stage}`);
-      for (const p of parties) {
-        if (procs[p]!.child.exitCode !== null)
-          throw new Error(`${p} node exited during the job:\n${procs[p]!.log.join('\n')}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitForJob({
+      read: () => jobsOf(HFL_COORDINATOR, (jobs) => jobs.get(JOB_ID)),
+      parties,
+      procs,
+      coordinator: HFL_COORDINATOR,
+      deadline: t0 + (options.timeoutMs ?? 600_000),
+      log,
+    });
     const totalSeconds = (Date.now() - t0) / 1000;
-    const cpuSeconds: Record<string, number> = {};
-    for (const p of parties) {
-      const c = processCpuSeconds(procs[p]?.child.pid);
-      if (c !== undefined) cpuSeconds[p] = c;
-    }
+    const cpuSeconds = cpuSecondsOf(parties, procs) as Record<string, number>;
     const events = Object.fromEntries(parties.map((p) => [p, jobsOf(p, (jobs) => jobs.events(JOB_ID))]));
     const train = jobsOf(HFL_COORDINATOR, (jobs) =>
       jobs.requireCheckpoint<HflTrainCheckpoint>(JOB_ID, 'train'),
@@ -235,16 +208,8 @@ export async function runHflAcrossProcesses(
     const evaluate = jobsOf(HFL_COORDINATOR, (jobs) =>
       jobs.requireCheckpoint<HflEvaluateCheckpoint>(JOB_ID, 'evaluate'),
     );
-    const sentBetween = (p: string, from: number, to: number): number => {
-      let n = 0;
-      for (const q of parties) {
-        if (q === p) continue;
-        // p's own connections to q carry p's requests up; q's connections to p carry p's replies down.
-        n += bytesBetween(proxies.get(`${p}>${q}`)!.stats.up, from, to);
-        n += bytesBetween(proxies.get(`${q}>${p}`)!.stats.down, from, to);
-      }
-      return n;
-    };
+    const sentBetween = (p: string, from: number, to: number): number =>
+      sentThroughProxies(p, parties, proxies, from, to);
     const stages: HflRun['stages'] = {};
     for (const stage of HFL_STAGES) {
       const all = parties.flatMap((p) => (events[p] as JobEvent[]).filter((e) => e.stage === stage));

@@ -28,7 +28,14 @@ import { fileURLToPath } from 'node:url';
 import type { Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
-import { type JobEvent, JobStore, NodeStore, submitJob, validateJobSpec } from '@fedscore/node';
+import {
+  type JobEvent,
+  type JobRecord,
+  JobStore,
+  NodeStore,
+  submitJob,
+  validateJobSpec,
+} from '@fedscore/node';
 import {
   NodeCluster,
   type NodeConfigOverrides,
@@ -137,6 +144,118 @@ export function processCpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * The shaping proxies between node processes: one per ordered pair of `parties` (`from>to`, forwarding
+ * to `to`'s gRPC port, `link` on the way up), put into `proxies` (the caller closes them).
+ */
+export async function startProxies(
+  parties: readonly string[],
+  ports: Readonly<Record<string, number>>,
+  link: LinkShape,
+  proxies: Map<string, ShapedProxy>,
+): Promise<void> {
+  for (const from of parties) {
+    for (const to of parties) {
+      if (from === to) continue;
+      proxies.set(
+        `${from}>${to}`,
+        await ShapedProxy.start({ target: { host: '127.0.0.1', port: ports[to]! }, up: link }),
+      );
+    }
+  }
+}
+
+/** `p`'s peers, each at the proxy of the ordered pair (p, peer): a node config's `peers`. */
+export function peersThroughProxies(
+  p: string,
+  parties: readonly string[],
+  proxies: ReadonlyMap<string, ShapedProxy>,
+): Record<string, { address: string }> {
+  return Object.fromEntries(
+    parties
+      .filter((q) => q !== p)
+      .map((q) => [q, { address: `127.0.0.1:${proxies.get(`${p}>${q}`)!.port}` }]),
+  );
+}
+
+/** Wire bytes `p` sent through the proxies between the times `from` and `to` (ms). */
+export function sentThroughProxies(
+  p: string,
+  parties: readonly string[],
+  proxies: ReadonlyMap<string, ShapedProxy>,
+  from: number,
+  to: number,
+): number {
+  let n = 0;
+  for (const q of parties) {
+    if (q === p) continue;
+    // p's own connections to q carry p's requests up; q's connections to p carry p's replies down.
+    n += bytesBetween(proxies.get(`${p}>${q}`)!.stats.up, from, to);
+    n += bytesBetween(proxies.get(`${q}>${p}`)!.stats.down, from, to);
+  }
+  return n;
+}
+
+/** `fn` over the job store in `stateDir` (a node's state), opened read-only unless `writable`. */
+export function withJobStore<T>(stateDir: string, writable: boolean, fn: (jobs: JobStore) => T): T {
+  const store = NodeStore.open(stateDir, { readOnly: !writable });
+  try {
+    return fn(new JobStore(store));
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * Poll the coordinator's job (`read`, every 200 ms) until it is done or `stop` says enough, logging each
+ * new stage; throws when it fails (with the coordinator's log), when a node process exits, or after
+ * `deadline` (ms since the epoch).
+ */
+export async function waitForJob<P extends string>(options: {
+  readonly read: () => JobRecord | undefined;
+  readonly parties: readonly P[];
+  readonly procs: Partial<Record<P, NodeProcess>>;
+  readonly coordinator: P;
+  readonly deadline: number;
+  readonly log: (line: string) => void;
+  readonly stop?: (job: JobRecord | undefined) => boolean;
+}): Promise<void> {
+  const { procs, parties } = options;
+  let lastStage: string | null = null;
+  for (;;) {
+    const j = options.read();
+    if (j?.stage !== lastStage) {
+      lastStage = j?.stage ?? null;
+      options.log(`stage ${lastStage}`);
+    }
+    if (j?.status === 'failed')
+      throw new Error(
+        `the job failed: ${j.error?.code} ${j.error?.message}\n${procs[options.coordinator]?.log.join('\n')}`,
+      );
+    if (j?.status === 'done') return;
+    if (options.stop?.(j) === true) return;
+    if (Date.now() > options.deadline) throw new Error(`the job timed out at stage ${j?.stage}`);
+    for (const p of parties) {
+      if (procs[p]!.child.exitCode !== null)
+        throw new Error(`${p} node exited during the job:\n${procs[p]!.log.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The CPU seconds of each node process still readable (`processCpuSeconds`). */
+export function cpuSecondsOf<P extends string>(
+  parties: readonly P[],
+  procs: Partial<Record<P, NodeProcess>>,
+): Partial<Record<P, number>> {
+  const out: Partial<Record<P, number>> = {};
+  for (const p of parties) {
+    const c = processCpuSeconds(procs[p]?.child.pid);
+    if (c !== undefined) out[p] = c;
+  }
+  return out;
+}
+
 const JOB_ID = 'netbench';
 
 /** The job both runs do: submitted to the bank's node across processes, validated into the plan in memory. */
@@ -209,11 +328,7 @@ export async function runAcrossProcesses(
     cliMain: CLI,
     config: (p): NodeConfigOverrides => ({
       // Each peer at the proxy of the ordered pair (p, peer).
-      peers: Object.fromEntries(
-        parties
-          .filter((q) => q !== p)
-          .map((q) => [q, { address: `127.0.0.1:${proxies.get(`${p}>${q}`)!.port}` }]),
-      ),
+      peers: peersThroughProxies(p, parties, proxies),
       data:
         p === 'bank'
           ? { loans: { path: data.bank.path, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
@@ -226,15 +341,7 @@ export async function runAcrossProcesses(
   const procs: Partial<Record<Party, NodeProcess>> = {};
   const stateDir = (p: Party) => cluster.stateDir(p);
   try {
-    for (const from of parties) {
-      for (const to of parties) {
-        if (from === to) continue;
-        proxies.set(
-          `${from}>${to}`,
-          await ShapedProxy.start({ target: { host: '127.0.0.1', port: cluster.ports[to] }, up: link }),
-        );
-      }
-    }
+    await startProxies(parties, cluster.ports, link, proxies);
     const govIds = (await readCsvFile(data.government.path, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
     cluster.grantConsents('government', trainingConsents(govIds, 'bank'));
     log(`starting the ${parties.length} node processes`);
@@ -243,46 +350,23 @@ export async function runAcrossProcesses(
         procs[p] = await cluster.startProcess(p, { readyTimeoutMs: 120_000 });
       }),
     );
-    const jobsOf = <T>(p: Party, fn: (j: JobStore) => T): T => {
-      const store = NodeStore.open(stateDir(p), { readOnly: p !== 'bank' });
-      try {
-        return fn(new JobStore(store));
-      } finally {
-        store.close();
-      }
-    };
+    const jobsOf = <T>(p: Party, fn: (j: JobStore) => T): T => withJobStore(stateDir(p), p === 'bank', fn);
     const id = JOB_ID;
     const t0 = Date.now();
     jobsOf('bank', (jobs) => submitJob(jobs, 'bank', jobSpec(shape)));
     log('job submitted');
-    const deadline = t0 + (options.timeoutMs ?? 600_000);
-    let lastStage: string | null = null;
-    for (;;) {
-      const j = jobsOf('bank', (jobs) => jobs.get(id));
-      if (j?.stage !== lastStage) {
-        lastStage = j?.stage ?? null;
-        log(`stage ${lastStage}`);
-      }
-      if (j?.status === 'failed')
-        throw new Error(
-          `the job failed: ${j.error?.code} ${j.error?.message}\n${procs.bank?.log.join('\n')}`,
-        );
-      if (j?.status === 'done') break;
+    await waitForJob({
+      read: () => jobsOf('bank', (jobs) => jobs.get(id)),
+      parties,
+      procs,
+      coordinator: 'bank',
+      deadline: t0 + (options.timeoutMs ?? 600_000),
+      log,
       // PSI-only: every party has finished psi once the bank's job is at a later stage.
-      if (psiOnly && j?.stage != null && j.stage !== 'psi') break;
-      if (Date.now() > deadline) throw new Error(`the job timed out at stage ${j?.stage}`);
-      for (const p of parties) {
-        if (procs[p]!.child.exitCode !== null)
-          throw new Error(`${p} node exited during the job:\n${procs[p]!.log.join('\n')}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
+      stop: (j) => psiOnly && j?.stage != null && j.stage !== 'psi',
+    });
     const totalSeconds = (Date.now() - t0) / 1000;
-    const cpuSeconds: Partial<Record<Party, number>> = {};
-    for (const p of parties) {
-      const c = processCpuSeconds(procs[p]?.child.pid);
-      if (c !== undefined) cpuSeconds[p] = c;
-    }
+    const cpuSeconds = cpuSecondsOf(parties, procs);
     const events = {} as Record<Party, readonly JobEvent[]>;
     for (const p of PARTIES) events[p] = parties.includes(p) ? jobsOf(p, (jobs) => jobs.events(id)) : [];
     const psi = jobsOf('bank', (jobs) =>
@@ -301,17 +385,8 @@ export async function runAcrossProcesses(
               (j) => j.requireCheckpoint<{ selected: string[] }>(id, 'binning').selected.length,
             ),
           };
-    const sentBetween = (p: Party, from: number, to: number): number => {
-      let n = 0;
-      if (!parties.includes(p)) return n;
-      for (const q of parties) {
-        if (q === p) continue;
-        // p's own connections to q carry p's requests up; q's connections to p carry p's replies down.
-        n += bytesBetween(proxies.get(`${p}>${q}`)!.stats.up, from, to);
-        n += bytesBetween(proxies.get(`${q}>${p}`)!.stats.down, from, to);
-      }
-      return n;
-    };
+    const sentBetween = (p: Party, from: number, to: number): number =>
+      parties.includes(p) ? sentThroughProxies(p, parties, proxies, from, to) : 0;
     const stages: JobRun['stages'] = {};
     for (const stage of psiOnly ? (['psi'] as const) : TIMED_STAGES) {
       const all = PARTIES.flatMap((p) => events[p].filter((e) => e.stage === stage));

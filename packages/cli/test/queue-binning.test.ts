@@ -14,8 +14,7 @@
  */
 import { cryptoRng, seededRng, uniform } from '@fedscore/core';
 import { type CkksVector, createCkksContext } from '@fedscore/he';
-import { HE_TASK_SHARED_FIELDS, QueueExecutor } from '@fedscore/queue';
-import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
+import { postgresUnavailable } from '@fedscore/queue/testing';
 import {
   BINNING_CKKS_PARAMS,
   type BinSumTask,
@@ -25,14 +24,13 @@ import {
   evaluateBinSumsParallel,
   planBinSums,
 } from '@fedscore/vfl';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killNow, Workers, waitForActive } from './queue-workers.ts';
+import { describe, expect, it } from 'vitest';
+import { heTaskExecutor, killNow, type QueueRig, useQueue, waitForActive } from './queue-workers.ts';
 
 const unavailable = postgresUnavailable();
 if (unavailable !== undefined) console.log(`skipping the queue binning tests: ${unavailable}`);
 
-let cluster: PgCluster | undefined;
-let workers: Workers;
+let q: QueueRig;
 
 /** A host's bin index, the guest's labels (encrypted by batch) and the plaintext bad count per cell. */
 async function problem() {
@@ -70,33 +68,17 @@ async function problem() {
   return { binIndex, cells, bad, plan, ctx, labels, decode };
 }
 
-function executor(queue: string, extra: { expireInSeconds?: number } = {}) {
-  return QueueExecutor.create<BinSumTask, BinSumWorkerOutput>({
-    connectionString: cluster!.url,
-    queue,
-    pollMs: 200,
-    superviseIntervalSeconds: 1,
-    sharedFields: HE_TASK_SHARED_FIELDS,
-    ...extra,
-  });
-}
+const executor = (queue: string, extra: { expireInSeconds?: number } = {}) =>
+  heTaskExecutor<BinSumTask, BinSumWorkerOutput>(q.url, queue, extra);
 
 describe.skipIf(unavailable !== undefined)('WOE bin sums on the work queue', () => {
-  beforeAll(async () => {
-    cluster = await startPgCluster();
-    workers = new Workers(cluster.url);
-  }, 120_000);
-
-  afterAll(() => {
-    workers?.killAll();
-    cluster?.stop();
-  });
+  q = useQueue();
 
   it('decodes to the same counts as the threads and the plaintext', async () => {
     const { binIndex, cells, bad, plan, ctx, labels, decode } = await problem();
     const ex = await executor('binning');
     try {
-      await Promise.all([workers.start('binning'), workers.start('binning')]);
+      await Promise.all([q.workers.start('binning'), q.workers.start('binning')]);
       const threads = decode(
         (await evaluateBinSumsParallel(ctx, labels, plan, cells, binIndex, { rng: cryptoRng(), workers: 2 }))
           .sums,
@@ -130,15 +112,15 @@ describe.skipIf(unavailable !== undefined)('WOE bin sums on the work queue', () 
     // Expiry well above a task's time on this loaded machine, short enough for the redelivery.
     const ex = await executor('binning-kill', { expireInSeconds: 15 });
     try {
-      const victim = await workers.start('binning-kill');
+      const victim = await q.workers.start('binning-kill');
       const run = evaluateBinSumsParallel(ctx, labels, plan, cells, binIndex, {
         rng: cryptoRng(),
         offload: { executor: ex, batchesPerTask: 1, taskIdPrefix: 'bins-kill' },
       });
       run.catch(() => undefined);
-      expect(await waitForActive(cluster!.url, 'binning-kill', 'bins-kill')).toBeGreaterThan(0);
+      expect(await waitForActive(q.url, 'binning-kill', 'bins-kill')).toBeGreaterThan(0);
       await killNow(victim);
-      await workers.start('binning-kill');
+      await q.workers.start('binning-kill');
       const queued = decode((await run).sums);
       expect([...queued.counts]).toEqual(bad);
       const h = await ex.health();

@@ -28,12 +28,12 @@ import {
   type LinearCombinationsRequest,
   linearCombinationsOn,
 } from '@fedscore/he';
-import { HE_TASK_SHARED_FIELDS, QueueExecutor } from '@fedscore/queue';
-import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
+import type { QueueExecutor } from '@fedscore/queue';
+import { postgresUnavailable } from '@fedscore/queue/testing';
 import { type LinearScoreModel, runBatchScoring } from '@fedscore/scoring';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killNow, Workers, waitForActive } from './queue-workers.ts';
+import { describe, expect, it } from 'vitest';
+import { heTaskExecutor, killNow, type QueueRig, useQueue, waitForActive } from './queue-workers.ts';
 import { lastJson, runCli } from './run-cli.ts';
 
 const unavailable = postgresUnavailable();
@@ -41,20 +41,11 @@ if (unavailable !== undefined) console.log(`skipping the queue scoring tests: ${
 
 type Executor = QueueExecutor<LinearCombinationsRequest, Uint8Array[]>;
 
-let cluster: PgCluster | undefined;
-let workers: Workers;
+let q: QueueRig;
 
-async function executor(queue: string): Promise<Executor> {
-  return QueueExecutor.create<LinearCombinationsRequest, Uint8Array[]>({
-    connectionString: cluster!.url,
-    queue,
-    pollMs: 200,
-    superviseIntervalSeconds: 1,
-    // Well above a task's time on this loaded machine, short enough for the kill test's redelivery.
-    expireInSeconds: 15,
-    sharedFields: HE_TASK_SHARED_FIELDS,
-  });
-}
+// Expiry well above a task's time on this loaded machine, short enough for the kill test's redelivery.
+const executor = (queue: string): Promise<Executor> =>
+  heTaskExecutor<LinearCombinationsRequest, Uint8Array[]>(q.url, queue, { expireInSeconds: 15 });
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
@@ -63,22 +54,14 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe.skipIf(unavailable !== undefined)('portfolio scoring on the work queue', () => {
-  beforeAll(async () => {
-    cluster = await startPgCluster();
-    workers = new Workers(cluster.url);
-  }, 120_000);
-
-  afterAll(() => {
-    workers?.killAll();
-    cluster?.stop();
-  });
+  q = useQueue();
 
   it('linear-combination tasks equal the HE pool bit for bit, and a secret context is refused', async () => {
     const ctx = await createCkksContext({ params: 'ckks-8192', relinearization: false });
     const pool = await createHeWorkerPool({ size: 1, context: ctx.serialize({ compression: 'none' }) });
     const ex = await executor('lin');
     try {
-      await workers.start('lin');
+      await q.workers.start('lin');
       const rng = seededRng(41);
       const n = 1000;
       const F = 6;
@@ -121,7 +104,7 @@ describe.skipIf(unavailable !== undefined)('portfolio scoring on the work queue'
       await expect(
         linearCombinationsOn(ex, jobs, weights, { ...opts, context: secret, taskId: 'leak' }),
       ).rejects.toMatchObject({ field: 'kind' });
-      const c = new pg.Client({ connectionString: cluster!.url });
+      const c = new pg.Client({ connectionString: q.url });
       await c.connect();
       const stored = await c.query<{ n: number }>(
         `SELECT (SELECT count(*) FROM fedscore_task_input WHERE task_id LIKE 'leak/%')
@@ -160,7 +143,7 @@ describe.skipIf(unavailable !== undefined)('portfolio scoring on the work queue'
     const local = await runBatchScoring({ model, columns, poolSize: 1, params: 'ckks-8192' });
     const ex = await executor('portfolio');
     try {
-      const victim = await workers.start('portfolio');
+      const victim = await q.workers.start('portfolio');
       const run = runBatchScoring({
         model,
         columns,
@@ -170,7 +153,7 @@ describe.skipIf(unavailable !== undefined)('portfolio scoring on the work queue'
       });
       run.catch(() => undefined);
       // The main run's blocks (the warm-up's one-record task goes first): kill the worker holding them.
-      const c = new pg.Client({ connectionString: cluster!.url });
+      const c = new pg.Client({ connectionString: q.url });
       await c.connect();
       let blocks = 0;
       for (let i = 0; i < 3000 && blocks < 8; i++) {
@@ -183,9 +166,9 @@ describe.skipIf(unavailable !== undefined)('portfolio scoring on the work queue'
       }
       await c.end();
       expect(blocks).toBeGreaterThanOrEqual(8);
-      expect(await waitForActive(cluster!.url, 'portfolio', 'portfolio-1.block-')).toBeGreaterThan(0);
+      expect(await waitForActive(q.url, 'portfolio', 'portfolio-1.block-')).toBeGreaterThan(0);
       await killNow(victim);
-      await workers.start('portfolio');
+      await q.workers.start('portfolio');
       const queued = await run;
       expect(queued.scores.length).toBe(records);
       expect(maxAbsDiff(queued.scores, local.scores)).toBeLessThan(1e-4);
@@ -215,13 +198,13 @@ describe.skipIf(unavailable !== undefined)('portfolio scoring on the work queue'
       const bad = await runCli([...args, '--queue', 'redis://127.0.0.1:6379']);
       expect(bad.code).not.toBe(0);
       expect(bad.stderr).toContain('--queue');
-      await workers.start('cli');
-      const r = await runCli([...args, '--queue', cluster!.url, '--queue-name', 'cli', '--json']);
+      await q.workers.start('cli');
+      const r = await runCli([...args, '--queue', q.url, '--queue-name', 'cli', '--json']);
       expect(r.code).toBe(0);
       const out = lastJson(r.stdout);
       expect(out.records).toBe(5000);
       expect(out.maxAbsError as number).toBeLessThan(1e-4);
-      const c = new pg.Client({ connectionString: cluster!.url });
+      const c = new pg.Client({ connectionString: q.url });
       await c.connect();
       const n = await c.query<{ n: number }>(
         "SELECT count(*)::int AS n FROM fedscore_task_result WHERE queue = 'cli' AND error IS NULL",

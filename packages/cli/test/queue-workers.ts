@@ -1,14 +1,13 @@
 /**
  * Test support for the work-queue tests of this package: `fedscore worker` processes (the command a
- * deployment runs) on a throwaway PostgreSQL cluster, and the wait for a worker that holds a task.
+ * deployment runs) on a throwaway PostgreSQL cluster (`useQueue`, one per describe block), HE-task
+ * executors on it, and the wait for a worker that holds a task.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { HE_TASK_SHARED_FIELDS, QueueExecutor } from '@fedscore/queue';
+import { type PgCluster, startPgCluster, startWorker } from '@fedscore/queue/testing';
 import pg from 'pg';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
+import { afterAll, beforeAll } from 'vitest';
 
 /** Worker processes started by a test file (kill them all in afterAll). */
 export class Workers {
@@ -21,26 +20,60 @@ export class Workers {
 
   /** A `fedscore worker` serving `queue`, resolved once it is ready. */
   start(queue: string): Promise<ChildProcess> {
-    const child = spawn(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', this.#url, '--name', queue],
-      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    this.children.push(child);
-    let err = '';
-    return new Promise((resolve, reject) => {
-      child.stderr!.on('data', (b: Buffer) => {
-        err += b.toString();
-        if (err.includes('fedscore worker ready')) resolve(child);
-      });
-      child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
-    });
+    return startWorker(this.#url, queue, this.children);
   }
 
   /** SIGKILL every worker still running. */
   killAll(): void {
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   }
+}
+
+/** The queue of one describe block: its PostgreSQL cluster and its workers (set in beforeAll). */
+export interface QueueRig {
+  readonly url: string;
+  readonly workers: Workers;
+}
+
+/**
+ * Call inside a describe: a throwaway PostgreSQL cluster and a `Workers` on it, started in beforeAll;
+ * the workers SIGKILLed and the cluster stopped in afterAll.
+ */
+export function useQueue(): QueueRig {
+  let cluster: PgCluster | undefined;
+  let workers: Workers | undefined;
+  beforeAll(async () => {
+    cluster = await startPgCluster();
+    workers = new Workers(cluster.url);
+  }, 120_000);
+  afterAll(() => {
+    workers?.killAll();
+    cluster?.stop();
+  });
+  return {
+    get url() {
+      return cluster!.url;
+    },
+    get workers() {
+      return workers!;
+    },
+  };
+}
+
+/** A coordinator's executor of HE tasks on `queue` (fast polling and supervision for tests). */
+export function heTaskExecutor<Req, Out>(
+  url: string,
+  queue: string,
+  extra: { expireInSeconds?: number } = {},
+): Promise<QueueExecutor<Req, Out>> {
+  return QueueExecutor.create<Req, Out>({
+    connectionString: url,
+    queue,
+    pollMs: 200,
+    superviseIntervalSeconds: 1,
+    sharedFields: HE_TASK_SHARED_FIELDS,
+    ...extra,
+  });
 }
 
 /**

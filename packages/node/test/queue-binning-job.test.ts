@@ -9,34 +9,21 @@
  * feature selection -- every feature's IV, what was kept and dropped -- equals the `queue: none` run's
  * exactly, as do both parties' selected columns.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { readCsvFile } from '@fedscore/core/node';
-import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import type { JobSpecInput } from '@fedscore/node';
-import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedscore/node/testing';
 import type { BinningCheckpoint } from '@fedscore/pipeline';
-import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
+import { postgresUnavailable } from '@fedscore/queue/testing';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useQueueJob } from './queue-job-fixture.ts';
 
 const unavailable = postgresUnavailable();
 if (unavailable !== undefined) console.log(`skipping the queue binning job test: ${unavailable}`);
 
-const PARTIES = ['bank', 'government'] as const;
-type Party = (typeof PARTIES)[number];
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 const QUEUE = 'he-bins';
 
 describe.skipIf(unavailable !== undefined)(
   'a job with queue: pgboss: the binning host sums on the queue',
   () => {
-    let cluster: NodeCluster<Party>;
-    let db: PgCluster;
-    let files: { bank: string; government: string };
-    const children: ChildProcess[] = [];
     const JOB = 'queued-woe';
     const spec: JobSpecInput & { id: string } = {
       id: JOB,
@@ -48,81 +35,21 @@ describe.skipIf(unavailable !== undefined)(
       train: { scheme: 'ckks', maxEpochs: 1, batchSize: 128 },
     };
 
-    beforeAll(async () => {
-      db = await startPgCluster();
-      cluster = await NodeCluster.create({
-        parties: PARTIES,
-        config: (p, run): NodeConfigOverrides => ({
-          data:
-            p === 'bank'
-              ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-              : { credit: { path: files.government, id: ID_COLUMN } },
-          ...(p === 'government' &&
-            run !== 'none' && {
-              queue: { kind: 'pgboss', url: db.url, name: QUEUE, minColumns: 100_000, expireSeconds: 60 },
-            }),
-        }),
-      });
-      const w = await writePopulation(
-        { enterprises: 600, bankCustomers: 500, seed: 19 },
-        join(cluster.dir, 'data'),
-      );
-      files = { bank: w.bank.path, government: w.government.path };
-    }, 120_000);
-
-    afterAll(async () => {
-      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-      await cluster?.close();
-      db?.stop();
+    const q = useQueueJob({
+      population: { enterprises: 600, bankCustomers: 500, seed: 19 },
+      queue: (_run, url) => ({ kind: 'pgboss', url, name: QUEUE, minColumns: 100_000, expireSeconds: 60 }),
     });
-
-    const startWorker = (): Promise<ChildProcess> => {
-      const child = spawn(
-        process.execPath,
-        ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', db.url, '--name', QUEUE],
-        { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      children.push(child);
-      let err = '';
-      return new Promise((resolve, reject) => {
-        child.stderr!.on('data', (b: Buffer) => {
-          err += b.toString();
-          if (err.includes('fedscore worker ready')) resolve(child);
-        });
-        child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
-      });
-    };
-
-    const run = async (name: string): Promise<Record<Party, BinningCheckpoint>> => {
-      if (name !== 'none') cluster.copyPartySecrets('none', name, ['bank', 'government']);
-      const nodes = await cluster.startAll({ run: name });
-      try {
-        if (nodes.government.consents.list().length === 0) {
-          const t = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
-          nodes.government.consents.grantAll(trainingConsents(t.ids, 'bank'));
-        }
-        nodes.bank.submit(spec);
-        const done = await nodes.bank.runner.waitFor(JOB, 400_000);
-        expect(done.error).toBeUndefined();
-        expect(done.status).toBe('done');
-        return {
-          bank: nodes.bank.jobs.requireCheckpoint<BinningCheckpoint>(JOB, 'binning'),
-          government: nodes.government.jobs.requireCheckpoint<BinningCheckpoint>(JOB, 'binning'),
-        };
-      } finally {
-        await cluster.stopAll(nodes);
-      }
-    };
+    const run = (name: string) => q.run<BinningCheckpoint>(name, spec, 'binning');
 
     it('the feature selection equals the queue: none run exactly; the sums were queue tasks', async () => {
       const reference = await run('none');
-      await startWorker();
+      await q.startWorker(QUEUE);
       const queued = await run('queued');
       expect(queued.bank.lineage).toBeDefined();
       expect(queued.bank.lineage).toEqual(reference.bank.lineage);
       expect(queued.bank.selected).toEqual(reference.bank.selected);
       expect(queued.government.selected).toEqual(reference.government.selected);
-      const c = new pg.Client({ connectionString: db.url });
+      const c = new pg.Client({ connectionString: q.url });
       await c.connect();
       try {
         const r = await c.query<{ n: number }>(

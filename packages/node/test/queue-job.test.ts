@@ -16,34 +16,20 @@
  * - every task id carries the job and party (`<job>.government/...`), and once the job is done on the
  *   government's node a prune pass (`pruneQueueResults`) deletes all its task results.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { readCsvFile } from '@fedscore/core/node';
-import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import type { JobSpecInput, PartyNode, TrainCheckpoint } from '@fedscore/node';
-import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedscore/node/testing';
-import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
+import { postgresUnavailable } from '@fedscore/queue/testing';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { type Party, useQueueJob } from './queue-job-fixture.ts';
 
 const unavailable = postgresUnavailable();
 if (unavailable !== undefined) console.log(`skipping the queue job tests: ${unavailable}`);
 
-const PARTIES = ['bank', 'government'] as const;
-type Party = (typeof PARTIES)[number];
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 const QUEUE = 'he-packed-product';
 /** Absolute tolerance on the models' weights and intercept (see the header). */
 const TOL = 2e-3;
 
 describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host node', () => {
-  let cluster: NodeCluster<Party>;
-  let db: PgCluster;
-  let files: { bank: string; government: string };
-  const children: ChildProcess[] = [];
-
   const JOB = 'queued-lr';
   const spec: JobSpecInput & { id: string } = {
     id: JOB,
@@ -55,80 +41,20 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
     train: { scheme: 'ckks', maxEpochs: 2, batchSize: 128 },
   };
 
-  beforeAll(async () => {
-    db = await startPgCluster();
-    cluster = await NodeCluster.create({
-      parties: PARTIES,
-      http: true,
-      config: (p, run): NodeConfigOverrides => ({
-        data:
-          p === 'bank'
-            ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-            : { credit: { path: files.government, id: ID_COLUMN } },
-        // Every product to the queue (the default floor of 64 columns would keep these on the threads);
-        // expiry short enough for the kill test's redelivery, long enough for a task on this machine.
-        ...(p === 'government' &&
-          run !== 'none' && {
-            queue: { kind: 'pgboss', url: db.url, name: `${QUEUE}-${run}`, minColumns: 1, expireSeconds: 20 },
-          }),
-      }),
-    });
-    const w = await writePopulation(
-      { enterprises: 500, bankCustomers: 400, seed: 17 },
-      join(cluster.dir, 'data'),
-    );
-    files = { bank: w.bank.path, government: w.government.path };
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    await cluster?.close();
-    db?.stop();
+  const q = useQueueJob({
+    population: { enterprises: 500, bankCustomers: 400, seed: 17 },
+    http: true,
+    // Every product to the queue (the default floor of 64 columns would keep these on the threads);
+    // expiry short enough for the kill test's redelivery, long enough for a task on this machine.
+    queue: (run, url) => ({ kind: 'pgboss', url, name: `${QUEUE}-${run}`, minColumns: 1, expireSeconds: 20 }),
   });
 
-  const startWorker = (queue: string): Promise<ChildProcess> => {
-    const child = spawn(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', db.url, '--name', queue],
-      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    children.push(child);
-    let err = '';
-    return new Promise((resolve, reject) => {
-      child.stderr!.on('data', (b: Buffer) => {
-        err += b.toString();
-        if (err.includes('fedscore worker ready')) resolve(child);
-      });
-      child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
-    });
-  };
-
-  const run = async (
+  const run = (
     name: string,
     during?: (nodes: Record<Party, PartyNode>) => Promise<void>,
     after?: (nodes: Record<Party, PartyNode>) => Promise<void>,
-  ): Promise<Record<Party, TrainCheckpoint>> => {
-    if (name !== 'none') cluster.copyPartySecrets('none', name, ['bank', 'government']);
-    const nodes = await cluster.startAll({ run: name });
-    try {
-      if (nodes.government.consents.list().length === 0) {
-        const t = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
-        nodes.government.consents.grantAll(trainingConsents(t.ids, 'bank'));
-      }
-      nodes.bank.submit(spec);
-      await during?.(nodes);
-      const done = await nodes.bank.runner.waitFor(JOB, 400_000);
-      expect(done.error).toBeUndefined();
-      expect(done.status).toBe('done');
-      await after?.(nodes);
-      return {
-        bank: nodes.bank.jobs.requireCheckpoint<TrainCheckpoint>(JOB, 'train'),
-        government: nodes.government.jobs.requireCheckpoint<TrainCheckpoint>(JOB, 'train'),
-      };
-    } finally {
-      await cluster.stopAll(nodes);
-    }
-  };
+  ): Promise<Record<Party, TrainCheckpoint>> =>
+    q.run<TrainCheckpoint>(name, spec, 'train', { during, after });
 
   const params = (t: TrainCheckpoint): number[] => [...t.model!.weights, t.model!.intercept];
   const maxDiff = (a: TrainCheckpoint, b: TrainCheckpoint): number => {
@@ -138,7 +64,7 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
     return Math.max(...x.map((v, i) => Math.abs(v - y[i]!)));
   };
   const tasksOf = async (queue: string): Promise<{ results: number; retries: number }> => {
-    const c = new pg.Client({ connectionString: db.url });
+    const c = new pg.Client({ connectionString: q.url });
     await c.connect();
     try {
       const r = await c.query<{ n: number }>(
@@ -166,7 +92,7 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
   it('equals the queue: none run within tolerance, its products done by a worker process', async () => {
     reference = await run('none');
     expect(reference.bank.epochs).toBe(2);
-    await startWorker(`${QUEUE}-queued`);
+    await q.startWorker(`${QUEUE}-queued`);
     let metrics = '';
     let stored: { results: number; retries: number } | undefined;
     const queued = await run(
@@ -205,9 +131,9 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
   it('a worker SIGKILLed while it holds a task loses nothing; the model is the same', async () => {
     expect(reference).toBeDefined();
     const queue = `${QUEUE}-killed`;
-    const victim = await startWorker(queue);
+    const victim = await q.startWorker(queue);
     const killed = await run('killed', async () => {
-      const c = new pg.Client({ connectionString: db.url });
+      const c = new pg.Client({ connectionString: q.url });
       await c.connect();
       try {
         const active = async () =>
@@ -228,7 +154,7 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
       }
       victim.kill('SIGKILL');
       await new Promise((r) => victim.once('exit', r));
-      await startWorker(queue);
+      await q.startWorker(queue);
     });
     const diff = Math.max(
       maxDiff(killed.bank, reference!.bank),

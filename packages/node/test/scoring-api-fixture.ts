@@ -11,12 +11,34 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
+import { encodeValue } from '@fedscore/core/testing';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import { type ConsentPurpose, createApiToken, type PartyNode, partyFeatures } from '@fedscore/node';
 import { type InProcessStartOptions, NodeCluster, type NodeConfigOverrides } from '@fedscore/node/testing';
 
 export const PARTIES = ['bank', 'government'] as const;
 export type Party = (typeof PARTIES)[number];
+
+/**
+ * The credit rules of the SecureBoost scoring tests (scoring-api-trees.test.ts, tree-score-job.test.ts):
+ * four bands on the score, the line a multiple of the revenue figure.
+ */
+export const BAND_RULES = `format: fedscore.credit-rules
+version: 1
+figures: { revenue: account_turnover_12m }
+rounding: 10000
+baseRateBp: 435
+bands:
+  - { name: A, minScore: 600, revenueMultiple: 0.3, maxLine: 5000000, rateDiscountBp: 20 }
+  - { name: B, minScore: 570, revenueMultiple: 0.2, maxLine: 2000000 }
+  - { name: C, minScore: 540, revenueMultiple: 0.1, maxLine: 500000 }
+  - { name: D, approve: false }
+`;
+
+/** `x` as a float64 in both byte orders: what a leaked score would look like in captured bytes. */
+export function float64Patterns(x: number): Uint8Array[] {
+  return [encodeValue(x, 'f64le'), encodeValue(x, 'f64be')];
+}
 
 type ScoringInput = NonNullable<NodeConfigOverrides['scoring']>;
 /** The government's policy part of `scoring` (serve and data are the fixture's). */

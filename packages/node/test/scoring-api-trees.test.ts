@@ -55,33 +55,13 @@ import {
   trainSecureBoost,
 } from '@fedscore/vfl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GovernmentPolicy, ScoringPair } from './scoring-api-fixture.ts';
+import { BAND_RULES, float64Patterns, type GovernmentPolicy, ScoringPair } from './scoring-api-fixture.ts';
 
 const FACTOR = 20 / Math.LN2;
 const OFFSET = 600 - FACTOR * Math.log(50);
 
-const RULES = `format: fedscore.credit-rules
-version: 1
-figures: { revenue: account_turnover_12m }
-rounding: 10000
-baseRateBp: 435
-bands:
-  - { name: A, minScore: 600, revenueMultiple: 0.3, maxLine: 5000000, rateDiscountBp: 20 }
-  - { name: B, minScore: 570, revenueMultiple: 0.2, maxLine: 2000000 }
-  - { name: C, minScore: 540, revenueMultiple: 0.1, maxLine: 500000 }
-  - { name: D, approve: false }
-`;
-
-function float64Patterns(x: number): Buffer[] {
-  const le = Buffer.alloc(8);
-  le.writeDoubleLE(x);
-  const be = Buffer.alloc(8);
-  be.writeDoubleBE(x);
-  return [le, be];
-}
-
 describe('scoring API with a SecureBoost model', () => {
-  const rules = parseCreditRules(RULES);
+  const rules = parseCreditRules(BAND_RULES);
   /** The government's policy in most tests: exact mode allowed (the scores are compared). */
   const EXACT: GovernmentPolicy = {
     allowExactMode: true,
@@ -117,7 +97,7 @@ describe('scoring API with a SecureBoost model', () => {
   beforeAll(async () => {
     pair = await ScoringPair.create({
       population: { enterprises: 500, bankCustomers: 340, seed: 23 },
-      rules: RULES,
+      rules: BAND_RULES,
       policy: EXACT,
       api: {
         model: 'sme-trees@production',

@@ -83,17 +83,6 @@ function partialOf(model: PartyModel, row: ReadonlyMap<string, number>): number 
   return z;
 }
 
-function rowOf(table: Table, id: string): Map<string, number> {
-  const i = table.ids.indexOf(id);
-  if (i < 0) throw new Error(`no row ${id}`);
-  const f = partyFeatures(
-    table,
-    table.columns.map((c) => c.name),
-    [i],
-  );
-  return new Map(f.names.map((n, j) => [n, f.columns[j]![0]!]));
-}
-
 describe('scoring API on the bank node', () => {
   let pair: ScoringPair;
   let token: string;
@@ -224,8 +213,8 @@ describe('scoring API on the bank node', () => {
       const r = await post({ applicant: id.toLowerCase(), features });
       expect(r.status, JSON.stringify(r.json)).toBe(200);
       const body = scoreResponseSchema.parse(r.json);
-      const zBank = partialOf(guest, rowOf(bankTable, id));
-      const zGov = partialOf(host, rowOf(govTable, id));
+      const zBank = partialOf(guest, pair.row(bankTable, id));
+      const zGov = partialOf(host, pair.row(govTable, id));
       const reference = OFFSET - FACTOR * (zBank + zGov);
       expect(body.applicant).toBe(id);
       expect(Math.abs(body.score! - reference)).toBeLessThan(TOLERANCE_POINTS);
@@ -275,7 +264,8 @@ describe('scoring API on the bank node', () => {
       expect(r.status, JSON.stringify(r.json)).toBe(200);
       const body = scoreResponseSchema.parse(r.json);
       const reference =
-        OFFSET - FACTOR * (partialOf(guest, rowOf(bankTable, id)) + partialOf(host, rowOf(govTable, id)));
+        OFFSET -
+        FACTOR * (partialOf(guest, pair.row(bankTable, id)) + partialOf(host, pair.row(govTable, id)));
       expect(body.applicant).toBe(id);
       expect(Math.abs(body.score! - reference)).toBeLessThan(TOLERANCE_POINTS);
     });
@@ -321,7 +311,8 @@ describe('scoring API on the bank node', () => {
       else {
         expect(x.status, JSON.stringify(x)).toBe(200);
         const reference =
-          OFFSET - FACTOR * (partialOf(guest, rowOf(bankTable, id)) + partialOf(host, rowOf(govTable, id)));
+          OFFSET -
+          FACTOR * (partialOf(guest, pair.row(bankTable, id)) + partialOf(host, pair.row(govTable, id)));
         expect(x.score!.applicant).toBe(id);
         expect(x.score!.requestId).toBe(requestId);
         expect(Math.abs(x.score!.score! - reference)).toBeLessThan(TOLERANCE_POINTS);
@@ -588,7 +579,7 @@ describe('scoring API on the bank node', () => {
     // Applicants not scored before (the default government allows 1 request per hour each), up to 8 per
     // band of the plaintext score, so that every band the population reaches is exercised.
     const referenceOf = (id: string): number =>
-      OFFSET - FACTOR * (partialOf(guest, rowOf(bankTable, id)) + partialOf(host, rowOf(govTable, id)));
+      OFFSET - FACTOR * (partialOf(guest, pair.row(bankTable, id)) + partialOf(host, pair.row(govTable, id)));
     const perBand = new Map<string, string[]>();
     for (const id of aligned.slice(30)) {
       const b = String(decideCredit(rules, referenceOf(id), {}).band);

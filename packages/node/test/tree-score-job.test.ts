@@ -43,30 +43,11 @@ import {
   trainSecureBoost,
 } from '@fedscore/vfl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BAND_RULES, float64Patterns } from './scoring-api-fixture.ts';
 
 const PARTIES = ['bank', 'government', 'tax'] as const;
 type Party = (typeof PARTIES)[number];
 const HOSTS = ['government', 'tax'] as const;
-
-const RULES = `format: fedscore.credit-rules
-version: 1
-figures: { revenue: account_turnover_12m }
-rounding: 10000
-baseRateBp: 435
-bands:
-  - { name: A, minScore: 600, revenueMultiple: 0.3, maxLine: 5000000, rateDiscountBp: 20 }
-  - { name: B, minScore: 570, revenueMultiple: 0.2, maxLine: 2000000 }
-  - { name: C, minScore: 540, revenueMultiple: 0.1, maxLine: 500000 }
-  - { name: D, approve: false }
-`;
-
-function float64Patterns(x: number): Buffer[] {
-  const le = Buffer.alloc(8);
-  le.writeDoubleLE(x);
-  const be = Buffer.alloc(8);
-  be.writeDoubleBE(x);
-  return [le, be];
-}
 
 /** A CSV of `table`'s numeric columns `names` (missing = empty field). */
 function numericCsv(table: Table, names: readonly string[]): string {
@@ -355,7 +336,7 @@ describe("a 'secureboost-score' job with a model of two hosts", () => {
 
   it("with the bank node's scoring.api.rules the scores file carries each enterprise's band and line", async () => {
     const rulesFile = join(cluster.dir, 'rules.yaml');
-    writeFileSync(rulesFile, RULES);
+    writeFileSync(rulesFile, BAND_RULES);
     const bankData = { loans: { path: bankFile, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } };
     await cluster.stop(nodes.bank);
     nodes.bank = await cluster.start('bank', {
@@ -379,7 +360,7 @@ describe("a 'secureboost-score' job with a model of two hosts", () => {
     const text = readFileSync(join(cluster.stateDir('bank'), 'models', 'score-4', 'scores.csv'), 'utf8');
     const [header, ...lines] = text.trim().split('\n');
     expect(header).toBe('id,log_odds,pd,score,band,line');
-    const rules = parseCreditRules(RULES);
+    const rules = parseCreditRules(BAND_RULES);
     const turnover = bankTable.columns.find((c) => c.name === 'account_turnover_12m')!;
     const rowOf = new Map(bankTable.ids.map((id, i) => [normalizeUscc(id), i]));
     const bands = new Set<string>();

@@ -4,13 +4,15 @@
  * temp directory, `pg_ctl start` on a free loopback port (socket in the same directory, fsync off),
  * stopped with `-m immediate` and deleted afterwards. No global server. As root (CI here) the server runs as the `postgres` user, since PostgreSQL
  * refuses to run as root. Without the binaries the caller skips with the reason printed, except under
- * CI=true, where that is a failure (`.ci/run` machines have PostgreSQL).
+ * CI=true, where that is a failure (`.ci/run` machines have PostgreSQL). `startWorker`: a `fedscore worker`
+ * process (the CLI command a deployment runs) for the queue, node, cli tests and the queue benchmarks.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface PgCluster {
   readonly url: string;
@@ -96,4 +98,28 @@ export async function startPgCluster(): Promise<PgCluster> {
       }
     },
   };
+}
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
+
+/**
+ * A `fedscore worker` process serving `queue` on the PostgreSQL at `url`, pushed onto `children` (the
+ * caller kills them) and resolved once it reports ready; rejected if it exits first.
+ */
+export function startWorker(url: string, queue: string, children: ChildProcess[]): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', url, '--name', queue],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  children.push(child);
+  let err = '';
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      if (err.includes('fedscore worker ready')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
+  });
 }

@@ -17,9 +17,7 @@
  *   coordinator's secret key (the search plants the key in a copy and finds it: positive control; a
  *   weakened coordinator that publishes its secret context is caught by the same search and refused).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { normal, seededRng } from '@fedscore/core';
 import { expectNoSecret, findSecret } from '@fedscore/core/testing';
 import {
@@ -47,6 +45,7 @@ import {
   QueueExecutor,
   taskIdOf,
 } from '@fedscore/queue';
+import { startWorker as startQueueWorker } from '@fedscore/queue/testing';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,8 +57,6 @@ if (unavailable !== undefined) console.log(`skipping the queue executor tests: $
 const TOL = 1e-5;
 const B = 50;
 const SLOTS = 4096;
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 
 type Executor = QueueExecutor<PackedProductRequest, PackedPartsResult>;
 
@@ -70,22 +67,7 @@ let local: HeWorkerPool;
 const children: ChildProcess[] = [];
 
 /** A `fedscore worker` process (the CLI command a deployment runs), resolved once it is ready. */
-function startWorker(queue: string): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', cluster!.url, '--name', queue],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(child);
-  let err = '';
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (b: Buffer) => {
-      err += b.toString();
-      if (err.includes('fedscore worker ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before ready: ${err}`)));
-  });
-}
+const startWorker = (queue: string): Promise<ChildProcess> => startQueueWorker(cluster!.url, queue, children);
 
 function problem(p: number, seed: number) {
   const rng = seededRng(seed);

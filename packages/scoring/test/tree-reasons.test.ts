@@ -10,7 +10,6 @@
  *   part is the plain prediction exactly (vfl `predictSecureBoost`);
  * - bad input is a typed error naming the field.
  */
-import { normal, seededRng } from '@fedscore/core';
 import { treeGuestContributions } from '@fedscore/scoring';
 import {
   applyBins,
@@ -21,18 +20,10 @@ import {
   trainSecureBoost,
 } from '@fedscore/vfl';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { treePopulation } from './fixtures.ts';
 
-function population(n: number, seed: number) {
-  const rng = seededRng(seed);
-  const col = () => Float64Array.from({ length: n }, () => normal(rng));
-  const guest: PartyFeatures = { names: ['g0', 'g1', 'g2'], columns: [col(), col(), col()] };
-  const host: PartyFeatures = { names: ['h0', 'h1'], columns: [col(), col()] };
-  const labels = Float64Array.from({ length: n }, (_, i) => {
-    const z = 0.9 * guest.columns[0]![i]! - 0.7 * guest.columns[1]![i]! + 1.1 * host.columns[0]![i]! - 0.4;
-    return rng.nextUint32() / 2 ** 32 < 1 / (1 + Math.exp(-z)) ? 1 : 0;
-  });
-  return { guest, host, labels };
-}
+const population = (n: number, seed: number) =>
+  treePopulation(n, seed, { guest: [0.9, -0.7, 0], host: [1.1, 0], intercept: -0.4 });
 
 const row = (f: PartyFeatures, i: number): Float64Array => Float64Array.from(f.columns, (c) => c[i]!);
 

@@ -16,6 +16,7 @@
  *     host within the 438-bit bound of N = 16384; a model of 4 hosts is refused (`unsupported`).
  */
 import { normal, seededRng } from '@fedscore/core';
+import { encodeValue } from '@fedscore/core/testing';
 import { CKKS_PRESETS } from '@fedscore/he';
 import {
   runTreeScoring,
@@ -49,14 +50,6 @@ const slice = (f: PartyFeatures, from: number, to: number): PartyFeatures => ({
   names: f.names,
   columns: f.columns.map((c) => c.slice(from, to)),
 });
-
-function float64Bytes(x: number): Buffer[] {
-  const le = Buffer.alloc(8);
-  le.writeDoubleLE(x);
-  const be = Buffer.alloc(8);
-  be.writeDoubleBE(x);
-  return [le, be];
-}
 
 describe('private-path tree scoring with several hosts', () => {
   const pop = population(1400, 5);
@@ -166,7 +159,7 @@ describe('private-path tree scoring with several hosts', () => {
     const file = Buffer.from(serializeGuestModel(trained.guest));
     let control = 0;
     for (const w of weights) {
-      for (const p of float64Bytes(w)) expect(toHosts.indexOf(p)).toBe(-1);
+      for (const p of [encodeValue(w, 'f64le'), encodeValue(w, 'f64be')]) expect(toHosts.indexOf(p)).toBe(-1);
       if (file.indexOf(Buffer.from(String(w))) >= 0) control++;
     }
     expect(control).toBe(weights.length);

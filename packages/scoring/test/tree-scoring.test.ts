@@ -14,7 +14,7 @@
  *   in either byte order) is in any byte it receives, with a positive control (the weights
  *   ARE found in the guest's own model file bytes).
  */
-import { createInMemoryNetwork, cryptoRng, normal, ProtocolSession, seededRng } from '@fedscore/core';
+import { createInMemoryNetwork, cryptoRng, ProtocolSession, seededRng } from '@fedscore/core';
 import {
   creditLines,
   guestLeafWeights,
@@ -33,7 +33,6 @@ import {
 import {
   applyBins,
   hostSplitBits,
-  type PartyFeatures,
   predictSecureBoost,
   type SecureBoostGuestModel,
   serializeGuestModel,
@@ -41,43 +40,24 @@ import {
 } from '@fedscore/vfl';
 import { envelopeCodec } from '@fedscore/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { rules } from './fixtures.ts';
+import { rules, sliceRows, treePopulation } from './fixtures.ts';
 
-function population(n: number, seed: number) {
-  const rng = seededRng(seed);
-  const col = () => Float64Array.from({ length: n }, () => normal(rng));
-  const guest: PartyFeatures = { names: ['g0', 'g1', 'g2'], columns: [col(), col(), col()] };
-  const host: PartyFeatures = { names: ['h0', 'h1', 'h2'], columns: [col(), col(), col()] };
-  const labels = Float64Array.from({ length: n }, (_, i) => {
-    const z =
-      0.8 * guest.columns[0]![i]! -
-      0.6 * guest.columns[1]![i]! +
-      1.2 * host.columns[0]![i]! +
-      0.9 * host.columns[1]![i]! -
-      0.5;
-    return rng.nextUint32() / 2 ** 32 < 1 / (1 + Math.exp(-z)) ? 1 : 0;
-  });
-  return { guest, host, labels };
-}
-
-const slice = (f: PartyFeatures, from: number, to: number): PartyFeatures => ({
-  names: f.names,
-  columns: f.columns.map((c) => c.slice(from, to)),
-});
+const population = (n: number, seed: number) =>
+  treePopulation(n, seed, { guest: [0.8, -0.6, 0], host: [1.2, 0.9, 0], intercept: -0.5 });
 
 describe('tree models in scoring', () => {
   const pop = population(1400, 11);
   const TRAIN = 1000;
   const SCORE = 60;
-  const guestScore = slice(pop.guest, TRAIN, TRAIN + SCORE);
-  const hostScore = slice(pop.host, TRAIN, TRAIN + SCORE);
+  const guestScore = sliceRows(pop.guest, TRAIN, TRAIN + SCORE);
+  const hostScore = sliceRows(pop.host, TRAIN, TRAIN + SCORE);
   let trained: Awaited<ReturnType<typeof trainSecureBoost>>;
   let plain: Float64Array;
 
   beforeAll(async () => {
     trained = await trainSecureBoost({
-      guest: { features: slice(pop.guest, 0, TRAIN), labels: pop.labels.subarray(0, TRAIN) },
-      hosts: [{ features: slice(pop.host, 0, TRAIN) }],
+      guest: { features: sliceRows(pop.guest, 0, TRAIN), labels: pop.labels.subarray(0, TRAIN) },
+      hosts: [{ features: sliceRows(pop.host, 0, TRAIN) }],
       scheme: 'none',
       hyperparams: { trees: 6, depth: 3, bins: 16, learningRate: 0.3 },
     });

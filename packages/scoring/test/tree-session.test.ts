@@ -20,14 +20,7 @@
  *     of a threshold skipped, at most a few), no score in any outcome; the host's `modelFor` is told
  *     the mode and K; a threshold beyond the weight bound is refused naming it.
  */
-import {
-  createInMemoryNetwork,
-  FedscoreError,
-  normal,
-  ProtocolSession,
-  runParties,
-  seededRng,
-} from '@fedscore/core';
+import { createInMemoryNetwork, FedscoreError, ProtocolSession, runParties } from '@fedscore/core';
 import {
   TREE_REPLY,
   TREE_REQUEST,
@@ -37,27 +30,13 @@ import {
   TreeScoringGovernment,
   treeFloodingStdDev,
 } from '@fedscore/scoring';
-import {
-  type PartyFeatures,
-  predictSecureBoost,
-  type SecureBoostGuestModel,
-  type SecureBoostHostModel,
-  trainSecureBoost,
-} from '@fedscore/vfl';
+import type { PartyFeatures, SecureBoostGuestModel, SecureBoostHostModel } from '@fedscore/vfl';
 import { envelopeCodec } from '@fedscore/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { trainedTreePair, treePopulation } from './fixtures.ts';
 
-function population(n: number, seed: number) {
-  const rng = seededRng(seed);
-  const col = () => Float64Array.from({ length: n }, () => normal(rng));
-  const guest: PartyFeatures = { names: ['g0', 'g1'], columns: [col(), col()] };
-  const host: PartyFeatures = { names: ['h0', 'h1'], columns: [col(), col()] };
-  const labels = Float64Array.from({ length: n }, (_, i) => {
-    const z = 0.8 * guest.columns[0]![i]! + 1.2 * host.columns[0]![i]! - 0.9 * host.columns[1]![i]!;
-    return rng.nextUint32() / 2 ** 32 < 1 / (1 + Math.exp(-z)) ? 1 : 0;
-  });
-  return { guest, host, labels };
-}
+const population = (n: number, seed: number) =>
+  treePopulation(n, seed, { guest: [0.8, 0], host: [1.2, -0.9] });
 
 const row = (f: PartyFeatures, i: number): Float64Array => Float64Array.from(f.columns, (c) => c[i]!);
 
@@ -70,24 +49,7 @@ describe('scoring.tree session mode', () => {
   const ids = Array.from({ length: 200 }, (_, i) => `E${String(i).padStart(4, '0')}`);
 
   beforeAll(async () => {
-    const slice = (f: PartyFeatures, a: number, b: number): PartyFeatures => ({
-      names: f.names,
-      columns: f.columns.map((c) => c.slice(a, b)),
-    });
-    const trained = await trainSecureBoost({
-      guest: { id: 'bank', features: slice(pop.guest, 0, TRAIN), labels: pop.labels.subarray(0, TRAIN) },
-      hosts: [{ id: 'gov', features: slice(pop.host, 0, TRAIN) }],
-      scheme: 'none',
-      hyperparams: { trees: 4, depth: 3, bins: 16, learningRate: 0.3 },
-    });
-    guest = trained.guest;
-    host = trained.hosts[0]!;
-    plain = (
-      await predictSecureBoost({
-        guest: { model: guest, features: slice(pop.guest, TRAIN, TRAIN + 200) },
-        hosts: [{ model: host, features: slice(pop.host, TRAIN, TRAIN + 200) }],
-      })
-    ).margins;
+    ({ guest, host, margins: plain } = await trainedTreePair(pop, TRAIN, 200));
   }, 120_000);
 
   /** Applicant k of the scoring rows (rows TRAIN + k of the population). */

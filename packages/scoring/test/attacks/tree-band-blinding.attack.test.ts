@@ -17,10 +17,8 @@ import {
   type CryptoRng,
   createInMemoryNetwork,
   loadRngKey,
-  normal,
   ProtocolSession,
   runParties,
-  seededRng,
 } from '@fedscore/core';
 import {
   TREE_SCORING_PROTOCOL,
@@ -28,35 +26,16 @@ import {
   TreeScoringBank,
   TreeScoringGovernment,
 } from '@fedscore/scoring';
-import {
-  type PartyFeatures,
-  predictSecureBoost,
-  type SecureBoostGuestModel,
-  type SecureBoostHostModel,
-  trainSecureBoost,
-} from '@fedscore/vfl';
+import type { SecureBoostGuestModel, SecureBoostHostModel } from '@fedscore/vfl';
 import { envelopeCodec, fedscore } from '@fedscore/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { trainedTreePair, treePopulation } from '../fixtures.ts';
 
 const TRAIN = 1000;
 const VICTIMS = 80;
 
-function population(n: number, seed: number) {
-  const rng = seededRng(seed);
-  const col = () => Float64Array.from({ length: n }, () => normal(rng));
-  const guest: PartyFeatures = { names: ['g0', 'g1'], columns: [col(), col()] };
-  const host: PartyFeatures = { names: ['h0', 'h1'], columns: [col(), col()] };
-  const labels = Float64Array.from({ length: n }, (_, i) => {
-    const z = 0.8 * guest.columns[0]![i]! + 1.2 * host.columns[0]![i]! - 0.9 * host.columns[1]![i]!;
-    return rng.nextUint32() / 2 ** 32 < 1 / (1 + Math.exp(-z)) ? 1 : 0;
-  });
-  return { guest, host, labels };
-}
-
-const slice = (f: PartyFeatures, a: number, b: number): PartyFeatures => ({
-  names: f.names,
-  columns: f.columns.map((c) => c.slice(a, b)),
-});
+const population = (n: number, seed: number) =>
+  treePopulation(n, seed, { guest: [0.8, 0], host: [1.2, -0.9] });
 
 async function testRng(label: string): Promise<CryptoRng> {
   const key = await loadRngKey(Uint8Array.from({ length: 32 }, (_, i) => 7 * i + 1));
@@ -72,20 +51,7 @@ describe('attack: stripping the band blinding of tree scoring with two threshold
   const ids = Array.from({ length: VICTIMS }, (_, i) => `V${i}`);
 
   beforeAll(async () => {
-    const trained = await trainSecureBoost({
-      guest: { id: 'bank', features: slice(pop.guest, 0, TRAIN), labels: pop.labels.subarray(0, TRAIN) },
-      hosts: [{ id: 'gov', features: slice(pop.host, 0, TRAIN) }],
-      scheme: 'none',
-      hyperparams: { trees: 4, depth: 3, bins: 16, learningRate: 0.3 },
-    });
-    guest = trained.guest;
-    host = trained.hosts[0]!;
-    scores = (
-      await predictSecureBoost({
-        guest: { model: guest, features: slice(pop.guest, TRAIN, TRAIN + VICTIMS) },
-        hosts: [{ model: host, features: slice(pop.host, TRAIN, TRAIN + VICTIMS) }],
-      })
-    ).margins;
+    ({ guest, host, margins: scores } = await trainedTreePair(pop, TRAIN, VICTIMS));
   }, 120_000);
 
   /**

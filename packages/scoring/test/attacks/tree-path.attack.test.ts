@@ -14,14 +14,7 @@
  * runs against the session mode of the node's scoring API (tree-session.ts: `TreeScoringGovernment`,
  * applicants named per round), whose host applies the same selector and flooding.
  */
-import {
-  createInMemoryNetwork,
-  cryptoRng,
-  normal,
-  ProtocolSession,
-  runParties,
-  seededRng,
-} from '@fedscore/core';
+import { createInMemoryNetwork, cryptoRng, ProtocolSession, runParties } from '@fedscore/core';
 import { createCkksContext, sumRotationSteps } from '@fedscore/he';
 import {
   guestLeafWeights,
@@ -52,26 +45,13 @@ import {
 } from '@fedscore/vfl';
 import { envelopeCodec } from '@fedscore/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { sliceRows, treePopulation } from '../fixtures.ts';
 
 const N = 1000;
 const SCORE = 40;
 
-function population(n: number, seed: number) {
-  const rng = seededRng(seed);
-  const col = () => Float64Array.from({ length: n }, () => normal(rng));
-  const guest: PartyFeatures = { names: ['g0', 'g1'], columns: [col(), col()] };
-  const host: PartyFeatures = { names: ['h0', 'h1'], columns: [col(), col()] };
-  const labels = Float64Array.from({ length: n }, (_, i) => {
-    const z = 0.7 * guest.columns[0]![i]! + 1.3 * host.columns[0]![i]! - 0.9 * host.columns[1]![i]!;
-    return rng.nextUint32() / 2 ** 32 < 1 / (1 + Math.exp(-z)) ? 1 : 0;
-  });
-  return { guest, host, labels };
-}
-
-const slice = (f: PartyFeatures, from: number, to: number): PartyFeatures => ({
-  names: f.names,
-  columns: f.columns.map((c) => c.slice(from, to)),
-});
+const population = (n: number, seed: number) =>
+  treePopulation(n, seed, { guest: [0.7, 0], host: [1.3, -0.9] });
 
 /**
  * The curious guest: runs the protocol honestly, decrypts every slot of each reply, peels the partial
@@ -229,8 +209,8 @@ describe('attack: a curious guest reads the host split outcomes off the other sl
   let host: SecureBoostHostModel;
   beforeAll(async () => {
     const r = await trainSecureBoost({
-      guest: { features: slice(pop.guest, 0, N), labels: pop.labels.subarray(0, N) },
-      hosts: [{ features: slice(pop.host, 0, N) }],
+      guest: { features: sliceRows(pop.guest, 0, N), labels: pop.labels.subarray(0, N) },
+      hosts: [{ features: sliceRows(pop.host, 0, N) }],
       scheme: 'none',
       hyperparams: { trees: 5, depth: 3, bins: 16 },
     });
@@ -238,8 +218,8 @@ describe('attack: a curious guest reads the host split outcomes off the other sl
     host = r.hosts[0]!;
   }, 120_000);
 
-  const gRows = () => slice(pop.guest, N, N + SCORE);
-  const hRows = () => slice(pop.host, N, N + SCORE);
+  const gRows = () => sliceRows(pop.guest, N, N + SCORE);
+  const hRows = () => sliceRows(pop.host, N, N + SCORE);
 
   it('weakened (no selector): recovers every host split outcome on the paths', async () => {
     const r = await attack(model, host, gRows(), hRows(), true);
