@@ -105,7 +105,9 @@ const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 
 /**
  * A `fedscore worker` process serving `queue` on the PostgreSQL at `url`, pushed onto `children` (the
- * caller kills them) and resolved once it reports ready; rejected if it exits first.
+ * caller kills them) and resolved once it reports ready; rejected if it exits first. It runs the
+ * workspace's CLI source (packages/cli/src/main.ts): for the repository's tests and benchmarks only, not
+ * from the packed package.
  */
 export function startWorker(url: string, queue: string, children: ChildProcess[]): Promise<ChildProcess> {
   const child = spawn(
