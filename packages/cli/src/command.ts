@@ -44,6 +44,11 @@ export interface Command {
   readonly options: Readonly<Record<string, OptionSpec>>;
   /** Positional arguments, by name, in order. */
   readonly positionals?: readonly { name: string; description: string; required?: boolean }[];
+  /**
+   * Checks across flags the parser cannot make (one of two flags, a value's form), before `run`: a
+   * `FedscoreError` thrown here is a usage error (exit 2), as a bad flag is.
+   */
+  check?(options: ParsedOptions): void;
   /** Does the work and returns the result object (printed as JSON with --json). */
   run(
     options: ParsedOptions,

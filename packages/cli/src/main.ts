@@ -39,6 +39,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let parsed: ReturnType<typeof parseFlags>;
   try {
     parsed = parseFlags(rest, command.options);
+    if (parsed.options['help'] !== true) command.check?.(parsed.options);
   } catch (e) {
     return fail(e, wantsJson, 2);
   }

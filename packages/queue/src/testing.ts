@@ -105,15 +105,33 @@ const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
 
 /**
  * A `fedscore worker` process serving `queue` on the PostgreSQL at `url`, pushed onto `children` (the
- * caller kills them) and resolved once it reports ready; rejected if it exits first. It runs the
- * workspace's CLI source (packages/cli/src/main.ts): for the repository's tests and benchmarks only, not
- * from the packed package.
+ * caller kills them) and resolved once it reports ready; rejected if it exits first. The URL goes in the
+ * environment variable FEDSCORE_QUEUE_URL (`--queue-env`, as a deployment passes one holding a password);
+ * `{ urlFrom: 'flag' }` passes it as `--queue` instead. It runs the workspace's CLI source
+ * (packages/cli/src/main.ts): for the repository's tests and benchmarks only, not from the packed package.
  */
-export function startWorker(url: string, queue: string, children: ChildProcess[]): Promise<ChildProcess> {
+export function startWorker(
+  url: string,
+  queue: string,
+  children: ChildProcess[],
+  options: { readonly urlFrom?: 'env' | 'flag' } = {},
+): Promise<ChildProcess> {
+  const byFlag = options.urlFrom === 'flag';
   const child = spawn(
     process.execPath,
-    ['--disable-warning=ExperimentalWarning', CLI, 'worker', '--queue', url, '--name', queue],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+    [
+      '--disable-warning=ExperimentalWarning',
+      CLI,
+      'worker',
+      ...(byFlag ? ['--queue', url] : ['--queue-env', 'FEDSCORE_QUEUE_URL']),
+      '--name',
+      queue,
+    ],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: byFlag ? process.env : { ...process.env, FEDSCORE_QUEUE_URL: url },
+    },
   );
   children.push(child);
   let err = '';
