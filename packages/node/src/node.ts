@@ -880,7 +880,8 @@ export class PartyNode {
 
   /**
    * Prune the work queue's task results now (`queue: pgboss`; the node also does it every minute): those
-   * of done jobs, and those older than `queue.resultRetentionHours`. Undefined without a queue.
+   * of done jobs, and those older than `queue.resultRetentionHours`; and the shared blobs no task has named
+   * for that long and no waiting task names. Undefined without a queue.
    */
   async pruneQueueResults(): Promise<QueuePruneReport | undefined> {
     return this.#queue?.prune();

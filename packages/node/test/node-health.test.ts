@@ -206,7 +206,7 @@ describe.skipIf(why !== undefined).each(['sqlite', 'postgres'] as const)(
         expect(before).toHaveLength(5);
 
         const report = await node.pruneQueueResults();
-        expect(report).toEqual({ doneJobs: 1, removed: 3 });
+        expect(report).toEqual({ doneJobs: 1, removed: 3, blobsRemoved: 0 });
         const after = await rows();
         expect(after.filter((id) => id.startsWith('done-job'))).toEqual([]);
         expect(after.filter((id) => id.startsWith('live-job/'))).toHaveLength(1);
@@ -214,7 +214,7 @@ describe.skipIf(why !== undefined).each(['sqlite', 'postgres'] as const)(
         expect(after).toContain(executor.taskId({ a: 9, b: 10 }));
         expect(after).toHaveLength(2);
         // A second pass finds nothing new.
-        expect(await node.pruneQueueResults()).toEqual({ doneJobs: 0, removed: 0 });
+        expect(await node.pruneQueueResults()).toEqual({ doneJobs: 0, removed: 0, blobsRemoved: 0 });
         // A pruned task sent again is computed again (its completed pg-boss job is replaced), not lost.
         expect(await executor.run({ a: 1, b: 2 }, { taskId: 'done-job' })).toBe(3);
         expect(await executor.deliveries(executor.taskId({ a: 1, b: 2 }, 'done-job'))).toBe(1);

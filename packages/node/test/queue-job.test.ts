@@ -111,7 +111,7 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
         stored = await tasksOf(`${QUEUE}-queued`);
         expect(stored.results).toBeGreaterThan(0);
         const pruned = await nodes.government.pruneQueueResults();
-        expect(pruned).toEqual({ doneJobs: 1, removed: stored.results });
+        expect(pruned).toEqual({ doneJobs: 1, removed: stored.results, blobsRemoved: 0 });
         expect((await tasksOf(`${QUEUE}-queued`)).results).toBe(0);
       },
     );

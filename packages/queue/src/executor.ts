@@ -17,7 +17,9 @@
  *
  * Shared fields (`sharedFields`, codec.ts): values that repeat across tasks -- a batch's columns, a job's
  * public context -- are stored once in `fedscore_task_blob` by digest and cached by the workers, so a
- * task moves only what changes (measured: benchmarks/results/queue.md).
+ * task moves only what changes (measured: benchmarks/results/queue.md). Each blob carries `last_used_at`,
+ * set when a task naming it is sent (at most every `BLOB_TOUCH_SECONDS` per blob and executor); `pruneBlobs`
+ * deletes those unused longer than a retention that no stored task input still names.
  *
  * Results reach the coordinator by LISTEN/NOTIFY (`fedscore_task_done`), with a poll of the result table
  * every `pollMs` as the floor (a notification sent while the listening connection was down is not
@@ -104,6 +106,14 @@ interface ResultRow {
 
 /** How many stored blob digests the executor remembers before it forgets them all (and re-sends). */
 const MAX_REMEMBERED_BLOBS = 100_000;
+/**
+ * A blob this executor sent is marked used again (`last_used_at`) when a task naming it is sent at least
+ * this long after its last mark: the mark costs one query, not one per task. `pruneBlobs` refuses a
+ * retention under `BLOB_MIN_RETENTION_SECONDS`, well above it, so a blob in use is never that old.
+ */
+export const BLOB_TOUCH_SECONDS = 60;
+/** The shortest blob retention `pruneBlobs` accepts (ten touch intervals). */
+export const BLOB_MIN_RETENTION_SECONDS = 10 * BLOB_TOUCH_SECONDS;
 
 function checkQueueName(queue: string): void {
   if (typeof queue !== 'string' || !QUEUE_NAME.test(queue)) {
@@ -183,7 +193,8 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
   readonly #retryLimit: number;
   readonly #sharedFields: readonly string[];
   /** Digests of the shared blobs this executor has stored (each is sent to the database once). */
-  readonly #storedBlobs = new Set<string>();
+  /** Blobs this executor stored or marked used, by digest: when it last did (performance.now() ms). */
+  readonly #storedBlobs = new Map<string, number>();
   /** Shared values already encoded, by identity (codec.ts `encodeTask`). */
   readonly #encoded = new WeakMap<object, TaskBlob>();
   readonly #pending = new Map<TaskId, Pending>();
@@ -325,13 +336,25 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
     });
     try {
       for (const blob of blobs) {
-        if (this.#storedBlobs.has(blob.hash)) continue;
-        await this.#pool.query(
-          'INSERT INTO fedscore_task_blob (hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-          [blob.hash, Buffer.from(blob.bytes.buffer, blob.bytes.byteOffset, blob.bytes.byteLength)],
+        const now = performance.now();
+        const last = this.#storedBlobs.get(blob.hash);
+        if (last !== undefined && now - last < BLOB_TOUCH_SECONDS * 1000) continue;
+        // Mark it used; a blob not (or no longer: pruned) stored is inserted. A prune running at once
+        // either sees the new mark (PostgreSQL re-checks a row it waited on) or ran first: then the
+        // update finds nothing and the insert stores the blob again.
+        const touched = await this.#pool.query(
+          'UPDATE fedscore_task_blob SET last_used_at = now() WHERE hash = $1',
+          [blob.hash],
         );
+        if (touched.rowCount === 0) {
+          await this.#pool.query(
+            `INSERT INTO fedscore_task_blob (hash, bytes) VALUES ($1, $2)
+             ON CONFLICT (hash) DO UPDATE SET last_used_at = now()`,
+            [blob.hash, Buffer.from(blob.bytes.buffer, blob.bytes.byteOffset, blob.bytes.byteLength)],
+          );
+        }
         if (this.#storedBlobs.size >= MAX_REMEMBERED_BLOBS) this.#storedBlobs.clear();
-        this.#storedBlobs.add(blob.hash);
+        this.#storedBlobs.set(blob.hash, now);
       }
       const inserted = await this.#pool.query(
         `INSERT INTO fedscore_task_input (queue, task_id, input)
@@ -433,6 +456,40 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
       return r.rowCount ?? 0;
     } catch (e) {
       throw storeError('prune task results', e);
+    }
+  }
+
+  /**
+   * Delete the shared blobs (`fedscore_task_blob`, every queue's) that no task has named for longer than
+   * `olderThanSeconds` (their `last_used_at`) and that no stored task input names: a task still waiting
+   * or being retried keeps its input row until its result is stored, and its input holds each blob's
+   * digest as its hex string (the V8 serializer writes a one-byte string's bytes as they are, so the
+   * digest's ASCII bytes are searched for in the input). A task sent later that names a pruned blob stores
+   * it again (`run`). Returns how many blobs went. `olderThanSeconds` is at least
+   * `BLOB_MIN_RETENTION_SECONDS` (an executor marks a blob it sends at most every `BLOB_TOUCH_SECONDS`).
+   */
+  async pruneBlobs(options: { readonly olderThanSeconds: number }): Promise<number> {
+    const age = options.olderThanSeconds;
+    if (!(Number.isFinite(age) && age >= BLOB_MIN_RETENTION_SECONDS)) {
+      throw new FedscoreError(
+        'out_of_range',
+        `olderThanSeconds must be a number >= ${BLOB_MIN_RETENTION_SECONDS}`,
+        { field: 'olderThanSeconds' },
+      );
+    }
+    try {
+      const r = await this.#pool.query(
+        `DELETE FROM fedscore_task_blob b
+         WHERE b.last_used_at < now() - make_interval(secs => $1::double precision)
+           AND NOT EXISTS (SELECT 1 FROM fedscore_task_input i
+                           WHERE position(convert_to(b.hash, 'UTF8') IN i.input) > 0)`,
+        [age],
+      );
+      // Forget what was marked: the next task naming a pruned blob stores it again.
+      this.#storedBlobs.clear();
+      return r.rowCount ?? 0;
+    } catch (e) {
+      throw storeError('prune task blobs', e);
     }
   }
 

@@ -9,6 +9,8 @@ export {
   taskIdOf,
 } from './codec.ts';
 export {
+  BLOB_MIN_RETENTION_SECONDS,
+  BLOB_TOUCH_SECONDS,
   LATENCY_WINDOW,
   type LatencySummary,
   QueueExecutor,

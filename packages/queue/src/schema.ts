@@ -5,7 +5,9 @@
  *   a 1 MiB batch is not copied into JSON); deleted once its result is stored.
  * - `fedscore_task_result`: one row per (queue, task id), written once (`ON CONFLICT`): the output
  *   bytes or a typed error, the seconds the worker spent, and how many deliveries reached it.
- * - `fedscore_task_blob`: a task's shared field (codec.ts), stored once under the SHA-256 of its bytes.
+ * - `fedscore_task_blob`: a task's shared field (codec.ts), stored once under the SHA-256 of its bytes;
+ *   `last_used_at` is when a task naming it was last sent (executor.ts `pruneBlobs`; added to tables
+ *   created before it by `ALTER TABLE ... ADD COLUMN IF NOT EXISTS`, existing rows counting as used now).
  * - `fedscore_queue_context`: the public CKKS context of a queue's tasks, which worker processes load.
  *   Only a public context is accepted (executor.ts `publishContext`).
  *
@@ -43,6 +45,8 @@ CREATE TABLE IF NOT EXISTS fedscore_task_blob (
   bytes bytea NOT NULL,
   stored_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE fedscore_task_blob ADD COLUMN IF NOT EXISTS last_used_at timestamptz NOT NULL DEFAULT now();
+CREATE INDEX IF NOT EXISTS fedscore_task_blob_last_used ON fedscore_task_blob (last_used_at);
 CREATE TABLE IF NOT EXISTS fedscore_queue_context (
   queue text PRIMARY KEY,
   context bytea NOT NULL,

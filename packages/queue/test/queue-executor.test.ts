@@ -13,6 +13,9 @@
  *   coordinator that puts its secret context in a task (the bytes hold the key: positive control) is
  *   refused by `packedProductOn` before anything is stored;
  * - batch columns sent again (the next epoch) are not stored again, and still give the pool's bytes;
+ * - shared blobs no task has named for the retention and no waiting task names are pruned; a waiting
+ *   task's blobs are kept (it then runs to the pool's bytes), and a task sent after the prune stores
+ *   its blobs again and gives the same bytes as before;
  * - what a worker receives -- the published context and every task's bytes -- holds no window of the
  *   coordinator's secret key (the search plants the key in a copy and finds it: positive control; a
  *   weakened coordinator that publishes its secret context is caught by the same search and refused).
@@ -416,12 +419,81 @@ describe.skipIf(unavailable !== undefined)('queue executor (pg-boss) for packed 
       await ex.close();
     }
   }, 120_000);
+
+  it('shared blobs: an old unused one is pruned, a waiting task keeps its own, a pruned one is stored again', async () => {
+    const ex = await executor('blobs');
+    const c = new pg.Client({ connectionString: cluster!.url });
+    await c.connect();
+    const hashes = async (): Promise<Set<string>> =>
+      new Set(
+        (await c.query<{ hash: string }>('SELECT hash FROM fedscore_task_blob')).rows.map((r) => r.hash),
+      );
+    const { columns, d } = problem(20, 81);
+    const plan = layout.productPlan(20);
+    const enc = ctx.encrypt(replicate(d, layout.width, SLOTS));
+    try {
+      const before = await hashes();
+      const worker = await startWorker('blobs');
+      // A: a finished task; its batch columns' blobs are then named by no stored input.
+      const first = bytesOf(await packedProductOn(ex, enc, plan, columns, B, emptyWork(), { taskId: 'a' }));
+      const afterA = await hashes();
+      const aBlobs = [...afterA].filter((h) => !before.has(h));
+      expect(aBlobs.length).toBeGreaterThan(0);
+      // B: a task waiting for a worker (none runs), its input row naming its own blobs.
+      await killNow(worker);
+      const waiting = both(ex, 20, 82, 'b');
+      const inputs = async () =>
+        (
+          await c.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM fedscore_task_input WHERE queue = 'blobs'",
+          )
+        ).rows[0]!.n;
+      for (let i = 0; i < 400 && (await inputs()) === 0; i++) await sleep(50);
+      expect(await inputs()).toBe(1);
+      const bBlobs = [...(await hashes())].filter((h) => !afterA.has(h));
+      expect(bBlobs.length).toBeGreaterThan(0);
+      // Every blob unused for two hours (as if the retention had passed), and one blob used just now.
+      await c.query("UPDATE fedscore_task_blob SET last_used_at = now() - interval '2 hours'");
+      await c.query("INSERT INTO fedscore_task_blob (hash, bytes) VALUES ($1, '\\x00')", ['f'.repeat(64)]);
+      await expect(ex.pruneBlobs({ olderThanSeconds: 60 })).rejects.toMatchObject({
+        code: 'out_of_range',
+        field: 'olderThanSeconds',
+      });
+      const removed = await ex.pruneBlobs({ olderThanSeconds: 3600 });
+      const left = await hashes();
+      for (const h of aBlobs) expect(left.has(h), `A's blob ${h}`).toBe(false);
+      for (const h of bBlobs) expect(left.has(h), `B's blob ${h}`).toBe(true);
+      expect(left.has('f'.repeat(64))).toBe(true);
+      expect(removed).toBeGreaterThanOrEqual(aBlobs.length);
+      // B runs on its kept blobs: the local pool's bytes.
+      await startWorker('blobs');
+      const b = await waiting;
+      expectSameBytes(b.queued, b.local);
+      expect(maxAbsDiff(b.decrypted, b.expected)).toBeLessThan(TOL);
+      // A sent again after the prune (another task id: its result is not stored): its blobs are stored
+      // again and it gives the same bytes as before.
+      const again = bytesOf(await packedProductOn(ex, enc, plan, columns, B, emptyWork(), { taskId: 'a2' }));
+      expectSameBytes(again, first);
+      const restored = await hashes();
+      for (const h of aBlobs) expect(restored.has(h), `A's blob ${h} stored again`).toBe(true);
+    } finally {
+      enc.dispose();
+      await c.end();
+      await ex.close();
+    }
+  }, 240_000);
 });
 
 /** Equal lists of byte strings, compared whole (a hex digest would hide nothing: these are exact). */
 function expectSameBytes(a: readonly Uint8Array[], b: readonly Uint8Array[]): void {
   expect(a.length).toBe(b.length);
   for (let i = 0; i < a.length; i++) expect(Buffer.compare(a[i]!, b[i]!), `block ${i}`).toBe(0);
+}
+
+async function killNow(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -8,7 +8,8 @@
  * carry their job's id (jobs/runner.ts), so the results of a job that is done go; those of jobs that may
  * still run or be retried (submitted, running, failed, cancelled) stay until `queue.resultRetentionHours`
  * has passed since they were stored, and so do untagged ones. Results this node still awaits are never
- * pruned.
+ * pruned. The shared blobs (batch columns, contexts) go once no task has named them for the same
+ * retention and no task still waiting names them.
  *
  * Only public material reaches the queue: each task carries the public CKKS context it is evaluated
  * under (the cipher serializes the public part) and the party's batch columns; the secret keys stay in
@@ -33,6 +34,11 @@ export interface QueuePruneReport {
   readonly doneJobs: number;
   /** Result rows deleted (of those jobs, and any past the retention). */
   readonly removed: number;
+  /**
+   * Shared blobs deleted (`fedscore_task_blob`: batch columns, contexts): those no task has named for
+   * the retention and no waiting task names (`QueueExecutor.pruneBlobs`).
+   */
+  readonly blobsRemoved: number;
 }
 
 type PgbossConfig = Extract<QueueConfig, { kind: 'pgboss' }>;
@@ -115,7 +121,10 @@ export class NodeQueue {
         keep: this.#binSums.pendingTaskIds(),
       });
       for (const id of done) this.#pruned.add(id);
-      return { doneJobs: done.length, removed };
+      // Both executors store blobs in the one table; each marks what it sends (executor.ts). The
+      // retention (at least an hour) is above the queue's BLOB_MIN_RETENTION_SECONDS.
+      const blobsRemoved = await this.#executor.pruneBlobs({ olderThanSeconds: this.#retentionSeconds });
+      return { doneJobs: done.length, removed, blobsRemoved };
     })();
     this.#pruning = pass;
     void pass
