@@ -46,8 +46,8 @@ import {
   trainSecureBoost,
 } from '@fedscore/vfl';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeStores } from './store-backends.ts';
 import { BAND_RULES, float64Patterns } from './scoring-api-fixture.ts';
+import { describeStores } from './store-backends.ts';
 
 const PARTIES = ['bank', 'government', 'tax'] as const;
 type Party = (typeof PARTIES)[number];
