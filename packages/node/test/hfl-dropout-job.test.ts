@@ -24,6 +24,10 @@
  * the train stage's `data_use` of its 300 rows and a `party_dropout` entry. The killed bank-3 of the
  * third case hears nothing then; restarted after the job is done (same state directory), it gets the
  * notice from the coordinator's retry on its runner's tick and ends the same way.
+ * Every case runs twice (issue 18): on each node's embedded SQLite store, and with every node's store
+ * (the bank-3 process's too, from its YAML) in PostgreSQL (a throwaway loopback cluster, one schema per
+ * party and run; store-backends.ts: skipped with the reason printed without PostgreSQL binaries, a
+ * failure under CI=true).
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -43,7 +47,8 @@ import {
 import { DROPPED_CODE, type JobSpecInput, type PartyNode, TEST_HFL_DROPOUT_ENV } from '@fedscore/node';
 import { NodeCluster, trainingConsents } from '@fedscore/node/testing';
 import { type HflTrainCheckpoint, hflRows } from '@fedscore/pipeline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/src/main.ts');
 
@@ -65,7 +70,7 @@ const HFL = {
 // Fixed point at 2^-24, each client's value rounded to nearest (fixed-point.ts): |error| <= n · 2^-25.
 const fixedPointBound = (clients: number): number => clients * 2 ** -25;
 
-describe('hfl job: one of three banks drops out mid-round', () => {
+describeStores('hfl job: one of three banks drops out mid-round', (backend) => {
   let cluster: NodeCluster<Party>;
   const files = {} as Record<Party, string>;
 
@@ -76,7 +81,7 @@ describe('hfl job: one of three banks drops out mid-round', () => {
     cluster = await NodeCluster.create({
       parties: PARTIES,
       cliMain: CLI,
-      config: (p) => ({
+      config: (p, run) => ({
         data: {
           [p === 'platform' ? 'test' : 'loans']: {
             path: files[p],
@@ -85,6 +90,9 @@ describe('hfl job: one of three banks drops out mid-round', () => {
           },
         },
         limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50, maxAttempts: 2 },
+        ...(backend.name === 'postgres' && {
+          store: { kind: 'postgres', url: backend.url(), schema: `${p}_${run}`.replaceAll('-', '_') },
+        }),
       }),
     });
     const split = splitHorizontal(
@@ -166,6 +174,7 @@ describe('hfl job: one of three banks drops out mid-round', () => {
         'bank-2': PartyNode;
       };
       for (const b of inProcess) if (b !== 'platform') n[b]!.consents.grantAll(await consentsOf(b));
+      for (const p of inProcess) expect(n[p]!.store.dialect, p).toBe(backend.name);
       const spec: JobSpecInput & { id: string } = {
         id,
         kind: 'hfl',

@@ -11,6 +11,9 @@
  *     through the scoring package with the job's AUC.
  *   - A bank whose customers gave no consent refuses: the job fails with the typed `consent` error, and
  *     the refusal is audited on that bank and on the platform.
+ * Every test runs twice (issue 18): on each node's embedded SQLite store, and with every node's store in
+ * PostgreSQL (a throwaway loopback cluster, one schema per party and run; store-backends.ts: skipped with
+ * the reason printed without PostgreSQL binaries, a failure under CI=true).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,13 +24,14 @@ import type { JobSpecInput, PartyNode } from '@fedscore/node';
 import { NodeCluster, trainingConsents } from '@fedscore/node/testing';
 import { type HflEvaluateCheckpoint, hflProbabilityModel, runHflInProcess } from '@fedscore/pipeline';
 import { scoreWithProbabilityModel } from '@fedscore/scoring';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const BANKS = ['bank-1', 'bank-2', 'bank-3'] as const;
 const PARTIES = ['platform', ...BANKS] as const;
 type Party = (typeof PARTIES)[number];
 
-describe('hfl jobs across a platform node and three bank nodes', () => {
+describeStores('hfl jobs across a platform node and three bank nodes', (backend) => {
   let cluster: NodeCluster<Party>;
   const files = {} as Record<Party, string>;
 
@@ -45,7 +49,7 @@ describe('hfl jobs across a platform node and three bank nodes', () => {
   beforeAll(async () => {
     cluster = await NodeCluster.create({
       parties: PARTIES,
-      config: (p) => ({
+      config: (p, run) => ({
         data: {
           [p === 'platform' ? 'test' : 'loans']: {
             path: files[p],
@@ -54,6 +58,9 @@ describe('hfl jobs across a platform node and three bank nodes', () => {
           },
         },
         limits: { peerDownSeconds: 30, retries: 2, retryBaseMs: 50, maxAttempts: 2 },
+        ...(backend.name === 'postgres' && {
+          store: { kind: 'postgres', url: backend.url(), schema: `${p}_${run}`.replaceAll('-', '_') },
+        }),
       }),
     });
     const split = splitHorizontal(
@@ -91,6 +98,7 @@ describe('hfl jobs across a platform node and three bank nodes', () => {
   it('trains with secure aggregation, registers the LayersModel, matches the in-process run', async () => {
     const n = await startAll('ok', BANKS);
     try {
+      for (const p of PARTIES) expect(n[p].store.dialect, p).toBe(backend.name);
       n.platform.submit(spec('hfl-1'));
       const done = await n.platform.runner.waitFor('hfl-1', 240_000);
       expect(done.error).toBeUndefined();

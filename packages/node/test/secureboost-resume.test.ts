@@ -18,12 +18,16 @@
  *     twice, and the train checkpoint reports the same total; the per-tree checkpoints are dropped when
  *     the job ends, the count is not;
  *   - the bank's progress events count trees (`unit=tree`), which the console shows.
+ * Both tests run twice (issue 18): on each process's embedded SQLite store, and with both processes'
+ * stores in PostgreSQL (YAML `store: { kind: postgres, ... }`; a throwaway loopback cluster, one schema
+ * per party and run; store-backends.ts: skipped with the reason printed without PostgreSQL binaries, a
+ * failure under CI=true). On PostgreSQL the SIGKILL drops the government's connection mid-job.
  */
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
-import { JobStore, NodeStore, submitJob, TEST_KILL_AFTER_EPOCH_ENV } from '@fedscore/node';
+import { JobStore, submitJob, TEST_KILL_AFTER_EPOCH_ENV } from '@fedscore/node';
 import {
   NodeCluster,
   type NodeConfigOverrides,
@@ -35,7 +39,8 @@ import {
   SECUREBOOST_RNG_SECRET,
   type SecureBoostTrainCheckpoint,
 } from '@fedscore/pipeline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/src/main.ts');
 const PARTIES = ['bank', 'government'] as const;
@@ -43,13 +48,13 @@ type Party = (typeof PARTIES)[number];
 const JOB = 'sb-resume';
 const TREES = 5;
 
-describe('secureboost job: a host process killed mid-tree resumes from its last tree', () => {
+describeStores('secureboost job: a host process killed mid-tree resumes from its last tree', (backend) => {
   let cluster: NodeCluster<Party>;
   const procs = {} as Record<Party, NodeProcess>;
   let govIds: string[] = [];
 
   const partyJobs = <T>(p: Party, run: string, fn: (j: JobStore) => T): T => {
-    const store = NodeStore.open(cluster.stateDir(p, run), { readOnly: p !== 'bank' });
+    const store = cluster.openStore(p, { run, readOnly: p !== 'bank' });
     try {
       return fn(new JobStore(store));
     } finally {
@@ -105,13 +110,16 @@ describe('secureboost job: a host process killed mid-tree resumes from its last 
     cluster = await NodeCluster.create({
       parties: PARTIES,
       cliMain: CLI,
-      config: (p): NodeConfigOverrides => ({
+      config: (p, run): NodeConfigOverrides => ({
         data:
           p === 'bank'
             ? { loans: { path: data!.bank.path, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
             : { credit: { path: data!.government.path, id: ID_COLUMN } },
         limits: { peerDownSeconds: 60, retries: 2 },
         accept: { plaintextScheme: true },
+        ...(backend.name === 'postgres' && {
+          store: { kind: 'postgres', url: backend.url(), schema: `${p}_${run}`.replaceAll('-', '_') },
+        }),
       }),
     });
     data = await writePopulation({ enterprises: 1200, bankCustomers: 800, seed: 13 }, `${cluster.dir}/data`);
@@ -129,6 +137,12 @@ describe('secureboost job: a host process killed mid-tree resumes from its last 
     await Promise.all(PARTIES.map((p) => start(p, 'ref')));
     submit('ref');
     await waitDone('ref');
+    for (const p of PARTIES) {
+      expect(
+        partyJobs(p, 'ref', (jobs) => jobs.store.dialect),
+        p,
+      ).toBe(backend.name);
+    }
     const job = partyJobs('bank', 'ref', (jobs) => jobs.require(JOB));
     expect(job.error).toBeUndefined();
     expect(job.status).toBe('done');
