@@ -15,6 +15,7 @@
  *                          [--depth 3] [--bins 32] [--paillier-rows 300] [--data ../shared/data]
  *                          [--default-credit-trees 30] [--default-credit-before-trees 2]
  *                          [--default-credit 0]
+ * `--default-credit-before-trees 0` skips the opt-in lowProductLevel run.
  * `--default-credit 0` skips default_credit; `--default-credit-trees` sets its CKKS trees. Seconds per
  * tree are the guest's tree loop (encrypting g and h to the last split), setup (key generation, the
  * public context) is reported apart.
@@ -230,15 +231,19 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
     // Both histogram paths on the same rows in this run: the run-cached products one level lower
     // (`lowProductLevel: true`, opt-in) for a few trees, then at productLevel (the default) for dcTrees.
     const loadBefore = loadavg()[0]!;
-    const before = await timed(
-      train.guest,
-      train.host,
-      train.labels,
-      'ckks',
-      { ...full, trees: dcBeforeTrees },
-      { lowProductLevel: true },
-    );
-    const beforeTimes = treeSeconds(before);
+    // `--default-credit-before-trees 0` skips the opt-in path (trees must be >= 1 in a run).
+    const before =
+      dcBeforeTrees > 0
+        ? await timed(
+            train.guest,
+            train.host,
+            train.labels,
+            'ckks',
+            { ...full, trees: dcBeforeTrees },
+            { lowProductLevel: true },
+          )
+        : undefined;
+    const beforeTimes = before ? treeSeconds(before) : undefined;
     const loadAfter = loadavg()[0]!;
     const oneCkks = await timed(train.guest, train.host, train.labels, 'ckks', { ...full, trees: dcTrees });
     const dcTimes = treeSeconds(oneCkks);
@@ -266,20 +271,23 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
       ckks_test_auc: ckksAuc,
       ckks_minus_none_auc: ckksAuc - plainAuc,
       ckks_flooding_sd: oneCkks.hostRuns[0]?.floodingStdDev,
-      before_after: {
-        trees: dcBeforeTrees,
-        load_1min_before: loadBefore,
-        load_1min_after: loadAfter,
-        before_path:
-          'opt-in lowProductLevel: run-cached products at level 1, diagonals at 2^44 (maskedProduct)',
-        after_path: 'default: run-cached products at productLevel (level 2), diagonals at 2^55',
-        before_seconds_per_tree: beforeTimes.perTree,
-        before_seconds_setup: beforeTimes.setup,
-        before_tree_seconds: before.history.map((h) => h.seconds),
-        after_tree_seconds_first: firstAfter,
-        after_seconds_per_tree_first: firstAfter.reduce((a, b) => a + b, 0) / Math.max(1, firstAfter.length),
-        before_bytes_sent: before.bytesSent,
-      },
+      before_after: !before
+        ? { skipped: '--default-credit-before-trees 0' }
+        : {
+            trees: dcBeforeTrees,
+            load_1min_before: loadBefore,
+            load_1min_after: loadAfter,
+            before_path:
+              'opt-in lowProductLevel: run-cached products at level 1, diagonals at 2^44 (maskedProduct)',
+            after_path: 'default: run-cached products at productLevel (level 2), diagonals at 2^55',
+            before_seconds_per_tree: beforeTimes?.perTree,
+            before_seconds_setup: beforeTimes?.setup,
+            before_tree_seconds: before.history.map((h) => h.seconds),
+            after_tree_seconds_first: firstAfter,
+            after_seconds_per_tree_first:
+              firstAfter.reduce((a, b) => a + b, 0) / Math.max(1, firstAfter.length),
+            before_bytes_sent: before.bytesSent,
+          },
     };
   }
 

@@ -2,7 +2,7 @@
  * SecureBoost under CKKS (the default) and Paillier against the plaintext federated run (`none`) on the
  * generated population (packages/datasets): the CKKS histograms carry the circuit error (~2^-32) and the
  * flooding noise sized from the measured bound for the run's releases, so the test AUC must stay within
- * 0.005 of the `none` run; Paillier is exact on its 2^-32 fixed point, so its trees equal the `none`
+ * 1e-3 of the `none` run (issue 15's target; three flooded runs measured a gap of 0, flooding sd 1.8e-3); Paillier is exact on its 2^-32 fixed point, so its trees equal the `none`
  * trees split for split. Also measures the histogram circuit's error against HISTOGRAM_ERROR_BOUND,
  * the bound the flooding is sized from.
  */
@@ -77,14 +77,14 @@ async function testAuc(scheme: 'ckks' | 'paillier' | 'none', rows = n, train = T
 }
 
 describe('SecureBoost under HE', () => {
-  it('CKKS (flooded) reaches the AUC of the plaintext federated run within 0.005', async () => {
+  it('CKKS (flooded) reaches the AUC of the plaintext federated run within 1e-3', async () => {
     const plain = await testAuc('none');
     const ckks = await testAuc('ckks');
     expect(ckks.run.insecure).toBe(false);
     expect(ckks.run.hostRuns[0]!.floodingStdDev).toBeGreaterThan(0);
     expect(ckks.run.hostRuns[0]!.released).toBeLessThanOrEqual(ckks.run.hostRuns[0]!.releaseBudget);
     expect(plain.auc).toBeGreaterThan(0.6);
-    expect(Math.abs(ckks.auc - plain.auc)).toBeLessThan(0.005);
+    expect(Math.abs(ckks.auc - plain.auc)).toBeLessThan(1e-3);
   }, 300_000);
 
   it('without the run-cached diagonals (per-level encodes, depth 3), unflooded CKKS grows the trees of the plaintext run', async () => {
