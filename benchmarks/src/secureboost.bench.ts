@@ -4,7 +4,8 @@
  * depth --depth, --bins quantile bins; CKKS vs Paillier on the same --paillier-rows rows (the speed-up
  * the issue asks for); and default_credit (30 trees, depth 3, 32 bins, learning rate 0.3) test AUC in
  * the clear (`none`) against sklearn's HistGradientBoosting with the same settings, and under CKKS:
- * --default-credit-before-trees trees (default 2) on the opt-in lower product level
+ * --default-credit-before-trees trees (default 0: the host refuses `lowProductLevel` under the per-bin
+ * floor, so the opt-in path runs only on code before it) on the opt-in lower product level
  * (`lowProductLevel: true`) then --default-credit-trees (default 30) on the default path, same rows,
  * same run, with its test AUC next to `none`'s. All parties in this process over the
  * in-memory network with the real wire codec.
@@ -13,7 +14,7 @@
  *
  *   pnpm bench secureboost [--rows 100000] [--host-features 300] [--guest-features 30] [--trees 1]
  *                          [--depth 3] [--bins 32] [--paillier-rows 300] [--data ../shared/data]
- *                          [--default-credit-trees 30] [--default-credit-before-trees 2]
+ *                          [--default-credit-trees 30] [--default-credit-before-trees 0]
  *                          [--default-credit 0]
  * `--default-credit-before-trees 0` skips the opt-in lowProductLevel run.
  * `--default-credit 0` skips default_credit; `--default-credit-trees` sets its CKKS trees. Seconds per
@@ -169,7 +170,7 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
   const bins = flag(args, 'bins', 32);
   const paillierRows = flag(args, 'paillier-rows', 300);
   const dcTrees = flag(args, 'default-credit-trees', 30);
-  const dcBeforeTrees = flag(args, 'default-credit-before-trees', 2);
+  const dcBeforeTrees = flag(args, 'default-credit-before-trees', 0);
   const withDc = flag(args, 'default-credit', 1) !== 0;
   const dataDir = flagStr(args, 'data', join(import.meta.dirname, '..', '..', '..', 'shared', 'data'));
   const hp = { trees, depth, bins, learningRate: 0.3 };

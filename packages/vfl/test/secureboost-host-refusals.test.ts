@@ -3,7 +3,8 @@
  * allows it (`policy`), a plan below its row floor (`privacy_floor`, in secureboost-none.test.ts), and
  * more histogram releases than the plan's budget its flooding was sized for (`release_budget`): here
  * the guest grows two trees while the plan the host received (rewritten in transit) announced one, and
- * the host stops at the first histogram of the second tree. The guest sees each refusal as the host's
+ * the host stops at the first histogram of the second tree; and the opt-in `lowProductLevel` while the
+ * per-bin floor is on (`invalid_argument`). The guest sees each refusal as the host's
  * abort (`protocol_abort` with the host's code), never a hang.
  */
 import {
@@ -50,6 +51,7 @@ async function run(options: {
   scheme: 'ckks' | 'none';
   allowPlaintextScheme: boolean;
   edit?: (plan: fedscore.secureboost.TrainPlan) => void;
+  lowProductLevel?: boolean;
 }): Promise<{ guest: unknown; host: unknown }> {
   const network = createInMemoryNetwork(['guest', 'host'], envelopeCodec);
   const guestChannel = abortAwareChannel(network.channel('guest'));
@@ -77,6 +79,7 @@ async function run(options: {
         guest: 'guest',
         features: data.hosts[0]!,
         allowPlaintextScheme: options.allowPlaintextScheme,
+        ...(options.lowProductLevel !== undefined && { lowProductLevel: options.lowProductLevel }),
       })
         .run()
         .catch((e: unknown) => {
@@ -92,6 +95,13 @@ describe('a SecureBoost host refuses on its own', () => {
     expect(isFedscoreError(r.host, 'policy')).toBe(true);
     expect(isFedscoreError(r.guest, 'protocol_abort')).toBe(true);
     expect((r.guest as FedscoreError).details).toMatchObject({ peerCode: 'policy' });
+  });
+
+  it('the opt-in lower product level with the per-bin floor on (its merged-bin sums could not meet it)', async () => {
+    const r = await run({ scheme: 'none', allowPlaintextScheme: true, lowProductLevel: true });
+    expect(isFedscoreError(r.host, 'invalid_argument')).toBe(true);
+    expect((r.host as FedscoreError).field).toBe('lowProductLevel');
+    expect(isFedscoreError(r.guest, 'protocol_abort')).toBe(true);
   });
 
   it('more histogram releases than the plan it received budgets for', async () => {

@@ -190,6 +190,8 @@ export interface SecureBoostHostOptions {
    * `HISTOGRAM_LOW_LEVEL_ERROR_BOUND`. Default false (they stay at `productLevel` and the default scale):
    * ~1.7x faster per node at default_credit's size, but the 16x flooding this path needs cost 0.0018 test
    * AUC against `none` over 30 trees on default_credit (docs/protocols/secureboost.md, Measured).
+   * Refused (`invalid_argument`, field `lowProductLevel`) with the per-bin floor on: its merged-bin nodes
+   * are summed at the default level, which the lower-level sums cannot be subtracted from.
    */
   readonly lowProductLevel?: boolean;
   readonly logger?: Logger;
@@ -325,6 +327,16 @@ export class SecureBoostHost {
     const rng = requireCryptoRng(o.rng ?? cryptoRng(), 'rng');
     const rows = checkFeatures(o.features, 'features');
     const ownFloor = o.minNodeRows ?? MIN_NODE_ROWS;
+    if (o.lowProductLevel === true && o.unsafeNoBinFloor !== true) {
+      // A node whose bins the floor merges is summed by the per-tree rotations at the default level
+      // (scale 2^110 at the release preset); the run-cached sums one level lower (2^99) cannot meet them
+      // when a sibling is derived by subtraction. Refused here rather than failing mid-tree.
+      throw new FedscoreError(
+        'invalid_argument',
+        'lowProductLevel cannot run with the per-bin floor: merged-bin nodes are summed at the default level',
+        { field: 'lowProductLevel' },
+      );
+    }
     const colsample = o.colsampleByTree ?? 1;
     if (!(Number.isFinite(colsample) && colsample > 0 && colsample <= 1)) {
       throw new FedscoreError('out_of_range', `colsampleByTree must be in (0, 1], got ${colsample}`, {
