@@ -379,8 +379,19 @@ describeStores("a 'secureboost-score' job with a model of two hosts", (backend) 
       const i = rowOf.get(normalizeUscc(id!))!;
       const revenue =
         turnover.kind === 'numeric' && !Number.isNaN(turnover.values[i]!) ? turnover.values[i]! : null;
-      const want = decideCredit(rules, Number(points), { account_turnover_12m: revenue });
-      expect([band, Number(line)]).toEqual([want.band ?? '', want.line]);
+      // The file rounds the score to 2 decimals while the band was decided on the exact score: a score
+      // within 0.005 of a band's minScore may round across it, so the decision must match at some score
+      // the printed value can stand for.
+      const p = Number(points);
+      const wants = [p - 0.005, p, p + 0.005].map((x) =>
+        decideCredit(rules, x, { account_turnover_12m: revenue }),
+      );
+      expect(
+        wants.some((w) => w.band === band || (w.band === undefined && band === '')),
+        `${band} at ${points}`,
+      ).toBe(true);
+      const want = wants.find((w) => (w.band ?? '') === band)!;
+      expect(Number(line)).toBe(want.line);
       bands.add(band!);
     }
     expect(bands.size).toBeGreaterThan(1);
