@@ -37,6 +37,7 @@ import { BLOB_KIND, decodeBlob } from '@fedscore/he';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { decodeValue, encodeTask, jobIdOf, type TaskBlob, type TaskId, taskIdOf } from './codec.ts';
+import { copyRows, literal, textOf } from './copy.ts';
 import { CREATE_SCHEMA, EXTERNAL_COLUMNS, NOTIFY_CHANNEL, QUEUE_NAME, SCHEMA_LOCK } from './schema.ts';
 
 export interface QueueExecutorOptions {
@@ -59,6 +60,31 @@ export interface QueueExecutorOptions {
    * tasks, e.g. `['batch']` for packed products (a batch's columns, the same every epoch).
    */
   readonly sharedFields?: readonly string[];
+  /**
+   * How byte columns are read (`ByteTransfer`): 'copy' (default), binary COPY; 'base64', the text
+   * encoding used before it, kept as the measured baseline and for a proxy that refuses COPY.
+   */
+  readonly transfer?: ByteTransfer;
+}
+
+/**
+ * How a byte column is read from PostgreSQL: 'copy', in binary COPY format (copy.ts: the bytes as they
+ * are); 'base64', as `encode(col, 'base64')` text decoded here. Byte parameters (task inputs, outputs,
+ * blobs) are sent in binary either way: pg sends a Buffer parameter in binary format.
+ */
+export type ByteTransfer = 'copy' | 'base64';
+
+export const BYTE_TRANSFERS: readonly ByteTransfer[] = ['copy', 'base64'];
+
+/** `transfer` checked (default 'copy'). */
+export function byteTransferOf(transfer: ByteTransfer | undefined): ByteTransfer {
+  const t = transfer ?? 'copy';
+  if (!BYTE_TRANSFERS.includes(t)) {
+    throw new FedscoreError('invalid_argument', `transfer is one of ${BYTE_TRANSFERS.join(', ')}`, {
+      field: 'transfer',
+    });
+  }
+  return t;
 }
 
 /** Queue depth and task latency (ms), for health checks and metrics. */
@@ -99,10 +125,12 @@ interface Pending {
 
 interface ResultRow {
   task_id: string;
-  /** base64 */
-  output: string | null;
+  output: Buffer | null;
   error: { code?: string; message: string; field?: string } | null;
 }
+
+/** Outputs read per COPY when a poll finds many results at once. */
+const COLLECT_CHUNK = 64;
 
 /** How many stored blob digests the executor remembers before it forgets them all (and re-sends). */
 const MAX_REMEMBERED_BLOBS = 100_000;
@@ -156,10 +184,10 @@ export async function ensureSchema(pool: pg.Pool): Promise<void> {
 }
 
 /**
- * Byte columns are read as `encode(col, 'base64')` and decoded here: pg (pg-protocol has no binary
- * results) returns bytea as hex text, twice the bytes, and base64 -- 4/3 -- was measured 35-45 % faster
- * for a 2.5 MB task (benchmarks/results/queue.md). PostgreSQL's base64 breaks lines, which Node's
- * decoder skips.
+ * With `transfer: 'base64'`, byte columns are read as `encode(col, 'base64')` and decoded here: pg
+ * (pg-protocol has no binary results) returns bytea as hex text, twice the bytes, and base64 -- 4/3 --
+ * was measured 35-45 % faster than hex for a 2.5 MB task (benchmarks/results/queue.md); binary COPY
+ * (copy.ts, the default) is faster again. PostgreSQL's base64 breaks lines, which Node's decoder skips.
  */
 export function fromBase64(text: string | null): Buffer | null {
   return text === null ? null : Buffer.from(text, 'base64');
@@ -192,6 +220,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
   readonly #expireInSeconds: number;
   readonly #retryLimit: number;
   readonly #sharedFields: readonly string[];
+  readonly #transfer: ByteTransfer;
   /** Digests of the shared blobs this executor has stored (each is sent to the database once). */
   /** Blobs this executor stored or marked used, by digest: when it last did (performance.now() ms). */
   readonly #storedBlobs = new Map<string, number>();
@@ -216,6 +245,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
     this.#expireInSeconds = positive(options.expireInSeconds, 300, 1, 'expireInSeconds');
     this.#retryLimit = positive(options.retryLimit, 5, 0, 'retryLimit');
     this.#sharedFields = [...(options.sharedFields ?? [])];
+    this.#transfer = byteTransferOf(options.transfer);
     this.#timer = setInterval(() => void this.#poll(), pollMs);
     this.#timer.unref();
     listener.on('notification', (n) => {
@@ -223,7 +253,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
       const cut = n.payload.indexOf(' ');
       if (n.payload.slice(0, cut) !== this.queue) return;
       const id = n.payload.slice(cut + 1);
-      if (this.#pending.has(id)) void this.#collect([id]);
+      if (this.#pending.has(id)) this.#collect([id]).catch(() => undefined); // the poll retries
     });
   }
 
@@ -231,6 +261,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
   static async create<In, Out>(options: QueueExecutorOptions): Promise<QueueExecutor<In, Out>> {
     checkQueueName(options.queue);
     const pollMs = positive(options.pollMs, 1000, 10, 'pollMs');
+    byteTransferOf(options.transfer);
     positive(options.expireInSeconds, 300, 1, 'expireInSeconds');
     const pool = new pg.Pool({
       connectionString: options.connectionString,
@@ -558,14 +589,50 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
     }
   }
 
+  /**
+   * The stored results among `ids`. Binary COPY inlines the ids (it takes no parameters), so a poll's
+   * many ids are first narrowed to those with a result by an ordinary query, and the outputs read
+   * `COLLECT_CHUNK` at a time; one id (a notification) is read at once.
+   */
+  async #results(ids: readonly TaskId[]): Promise<ResultRow[]> {
+    if (this.#transfer === 'base64') {
+      const r = await this.#pool.query<{ task_id: string; output: string | null; error: ResultRow['error'] }>(
+        `SELECT task_id, encode(output, 'base64') AS output, error
+         FROM fedscore_task_result WHERE queue = $1 AND task_id = ANY($2)`,
+        [this.queue, ids],
+      );
+      return r.rows.map((row) => ({ ...row, output: fromBase64(row.output) }));
+    }
+    let found = ids;
+    if (ids.length > 1) {
+      const r = await this.#pool.query<{ task_id: string }>(
+        'SELECT task_id FROM fedscore_task_result WHERE queue = $1 AND task_id = ANY($2)',
+        [this.queue, ids],
+      );
+      found = r.rows.map((row) => row.task_id);
+    }
+    const out: ResultRow[] = [];
+    for (let i = 0; i < found.length; i += COLLECT_CHUNK) {
+      const list = found
+        .slice(i, i + COLLECT_CHUNK)
+        .map(literal)
+        .join(', ');
+      const rows = await copyRows(
+        this.#pool,
+        `SELECT task_id, output, error::text FROM fedscore_task_result
+         WHERE queue = ${literal(this.queue)} AND task_id IN (${list})`,
+      );
+      for (const [id, output, error] of rows) {
+        const e = textOf(error);
+        out.push({ task_id: textOf(id)!, output: output ?? null, error: e === null ? null : JSON.parse(e) });
+      }
+    }
+    return out;
+  }
+
   /** Settle the awaited tasks among `ids` whose results are stored. */
   async #collect(ids: readonly TaskId[]): Promise<void> {
-    const r = await this.#pool.query<ResultRow>(
-      `SELECT task_id, encode(output, 'base64') AS output, error
-       FROM fedscore_task_result WHERE queue = $1 AND task_id = ANY($2)`,
-      [this.queue, ids],
-    );
-    for (const row of r.rows) {
+    for (const row of await this.#results(ids)) {
       const p = this.#pending.get(row.task_id);
       if (!p) continue;
       this.#pending.delete(row.task_id);
@@ -582,7 +649,7 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
         continue;
       }
       try {
-        p.resolve(decodeValue(fromBase64(row.output) ?? Buffer.alloc(0), 'output'));
+        p.resolve(decodeValue(row.output ?? Buffer.alloc(0), 'output'));
       } catch (e) {
         p.reject(e as Error);
       }

@@ -8,9 +8,12 @@ export {
   type TaskId,
   taskIdOf,
 } from './codec.ts';
+export { type CopyRow, copyRows, parseCopyBinary } from './copy.ts';
 export {
   BLOB_MIN_RETENTION_SECONDS,
   BLOB_TOUCH_SECONDS,
+  BYTE_TRANSFERS,
+  type ByteTransfer,
   LATENCY_WINDOW,
   type LatencySummary,
   QueueExecutor,

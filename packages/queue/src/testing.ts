@@ -107,14 +107,14 @@ const CLI = join(ROOT, 'packages', 'cli', 'src', 'main.ts');
  * A `fedscore worker` process serving `queue` on the PostgreSQL at `url`, pushed onto `children` (the
  * caller kills them) and resolved once it reports ready; rejected if it exits first. The URL goes in the
  * environment variable FEDSCORE_QUEUE_URL (`--queue-env`, as a deployment passes one holding a password);
- * `{ urlFrom: 'flag' }` passes it as `--queue` instead. It runs the workspace's CLI source
+ * `{ urlFrom: 'flag' }` passes it as `--queue` instead; `transfer` is its `--transfer`. It runs the workspace's CLI source
  * (packages/cli/src/main.ts): for the repository's tests and benchmarks only, not from the packed package.
  */
 export function startWorker(
   url: string,
   queue: string,
   children: ChildProcess[],
-  options: { readonly urlFrom?: 'env' | 'flag' } = {},
+  options: { readonly urlFrom?: 'env' | 'flag'; readonly transfer?: 'copy' | 'base64' } = {},
 ): Promise<ChildProcess> {
   const byFlag = options.urlFrom === 'flag';
   const child = spawn(
@@ -126,6 +126,7 @@ export function startWorker(
       ...(byFlag ? ['--queue', url] : ['--queue-env', 'FEDSCORE_QUEUE_URL']),
       '--name',
       queue,
+      ...(options.transfer === undefined ? [] : ['--transfer', options.transfer]),
     ],
     {
       cwd: ROOT,

@@ -30,7 +30,8 @@ import {
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { decodeEnvelope, decodeValue, digestOf, encodeValue } from './codec.ts';
-import { ensureSchema, fromBase64, storeError } from './executor.ts';
+import { boolOf, copyRows, literal } from './copy.ts';
+import { type ByteTransfer, byteTransferOf, ensureSchema, fromBase64, storeError } from './executor.ts';
 import { NOTIFY_CHANNEL, QUEUE_NAME } from './schema.ts';
 
 export interface TaskQueueWorkerOptions {
@@ -45,6 +46,8 @@ export interface TaskQueueWorkerOptions {
   readonly blobCacheBytes?: number;
   /** Stops the worker: running tasks finish, no new ones are taken. */
   readonly signal?: AbortSignal;
+  /** How task inputs and shared fields are read (executor.ts `ByteTransfer`; default 'copy'). */
+  readonly transfer?: ByteTransfer;
 }
 
 /** A running worker. */
@@ -80,6 +83,7 @@ export async function serveTaskQueue<In, Out>(
       field: 'pollingIntervalSeconds',
     });
   }
+  const transfer = byteTransferOf(options.transfer);
   const pool = new pg.Pool({ connectionString: options.connectionString, max: concurrency + 1 });
   pool.on('error', () => undefined);
   const boss = new PgBoss({ connectionString: options.connectionString, useListenNotify: true, max: 2 });
@@ -96,11 +100,20 @@ export async function serveTaskQueue<In, Out>(
     for (const [field, hash] of entries) {
       let value = blobs.get(hash);
       if (value === undefined) {
-        const r = await pool.query<{ bytes: string }>(
-          "SELECT encode(bytes, 'base64') AS bytes FROM fedscore_task_blob WHERE hash = $1",
-          [hash],
-        );
-        const bytes = fromBase64(r.rows[0]?.bytes ?? null);
+        // `hash` is SHA-256 hex (decodeEnvelope checked it), inlined for COPY as a literal.
+        const bytes =
+          transfer === 'copy'
+            ? ((
+                await copyRows(pool, `SELECT bytes FROM fedscore_task_blob WHERE hash = ${literal(hash)}`)
+              )[0]?.[0] ?? null)
+            : fromBase64(
+                (
+                  await pool.query<{ bytes: string }>(
+                    "SELECT encode(bytes, 'base64') AS bytes FROM fedscore_task_blob WHERE hash = $1",
+                    [hash],
+                  )
+                ).rows[0]?.bytes ?? null,
+              );
         // Not a result: a blob the coordinator stored before the task cannot be missing unless the
         // database lost it, so the delivery fails and pg-boss retries (then fails) the job.
         if (bytes === null) throw new Error(`shared field ${field} (${hash}) is not stored`);
@@ -115,25 +128,17 @@ export async function serveTaskQueue<In, Out>(
 
   const deliver = async (taskId: string): Promise<void> => {
     handled++;
-    // One round trip: count this delivery on a stored result (a duplicate), or read the input.
-    const found = await pool.query<{ dup: boolean; input: string | null }>(
-      `WITH dup AS (
-         UPDATE fedscore_task_result SET deliveries = deliveries + 1
-         WHERE queue = $1 AND task_id = $2 RETURNING 1
-       )
-       SELECT EXISTS (SELECT 1 FROM dup) AS dup,
-              (SELECT encode(input, 'base64') FROM fedscore_task_input WHERE queue = $1 AND task_id = $2) AS input`,
-      [queue, taskId],
-    );
-    const row = found.rows[0];
-    if (row === undefined || row.dup || row.input === null) return;
+    // One round trip: count this delivery on a stored result (a duplicate), or read the input -- only
+    // when it is not a duplicate (a duplicate's bytes are not read).
+    const found = await readDelivery(pool, transfer, queue, taskId);
+    if (found === undefined || found.dup || found.input === null) return;
     // A task that does not decode fails the same way every time: its typed error is its result. A
     // database error reading a shared field is not (it propagates, and pg-boss retries the delivery).
     let task: In | undefined;
     let shared: Readonly<Record<string, string>> = {};
     let decodeError: FedscoreError | undefined;
     try {
-      ({ task, shared } = await taskOf(fromBase64(row.input)!));
+      ({ task, shared } = await taskOf(found.input));
     } catch (e) {
       if (!(e instanceof FedscoreError)) throw e;
       decodeError = e;
@@ -236,6 +241,35 @@ export async function serveTaskQueue<In, Out>(
     stopped,
     stop,
   };
+}
+
+/** Count a delivery on a stored result (`dup`), or else read the task's input (null once collected). */
+async function readDelivery(
+  pool: pg.Pool,
+  transfer: ByteTransfer,
+  queue: string,
+  taskId: string,
+): Promise<{ dup: boolean; input: Buffer | null } | undefined> {
+  const statement = (q: string, id: string, input: string) => `WITH dup AS (
+       UPDATE fedscore_task_result SET deliveries = deliveries + 1
+       WHERE queue = ${q} AND task_id = ${id} RETURNING 1
+     )
+     SELECT EXISTS (SELECT 1 FROM dup) AS dup,
+            (SELECT ${input} FROM fedscore_task_input
+             WHERE queue = ${q} AND task_id = ${id} AND NOT EXISTS (SELECT 1 FROM dup)) AS input`;
+  if (transfer === 'copy') {
+    // The queue name and the task id (a pg-boss job's data, checked as a task id here) are inlined.
+    // Not a task id (so not ours): finished without a result, as an id with no input is.
+    if (!/^[A-Za-z0-9._:-]{0,200}\/[0-9a-f]{64}$/.test(taskId)) return undefined;
+    const row = (await copyRows(pool, statement(literal(queue), literal(taskId), 'input')))[0];
+    return row === undefined ? undefined : { dup: boolOf(row[0]), input: row[1] ?? null };
+  }
+  const r = await pool.query<{ dup: boolean; input: string | null }>(
+    statement('$1', '$2', "encode(input, 'base64')"),
+    [queue, taskId],
+  );
+  const row = r.rows[0];
+  return row === undefined ? undefined : { dup: row.dup, input: fromBase64(row.input) };
 }
 
 /** Load the public context the coordinator published for `queue`. */

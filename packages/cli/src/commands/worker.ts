@@ -42,6 +42,14 @@ Example:
       description: 'the queue to serve',
     },
     concurrency: { type: 'integer', default: 1, placeholder: 'N', description: 'tasks run at once' },
+    transfer: {
+      type: 'string',
+      default: 'copy',
+      choices: ['copy', 'base64'],
+      placeholder: 'HOW',
+      description:
+        'how task bytes are read from PostgreSQL: copy (binary COPY) or base64 (text; the earlier path, for a proxy that refuses COPY)',
+    },
     'allow-weak-parameters': {
       type: 'boolean',
       default: false,
@@ -67,6 +75,7 @@ Example:
       queue: str(o, 'name'),
       concurrency: num(o, 'concurrency'),
       allowWeakParameters: bool(o, 'allow-weak-parameters'),
+      transfer: str(o, 'transfer') as 'copy' | 'base64',
       logger: ctx.logger,
       signal: stop.signal,
     });
