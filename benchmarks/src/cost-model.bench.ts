@@ -451,6 +451,33 @@ function intFlag(args: string[], name: string, fallback: number): number {
   return v;
 }
 
+/** The queue check calibrated in its own run (section 5). */
+interface QueueCalibration {
+  workers: number;
+  tasksPerProduct: number;
+  /** Mean task ms: the model's from the per-op times, and the workers' measured in epochs 1 and 2. */
+  modelTaskMs: number;
+  firstEpochTaskMs: number;
+  factor: number;
+  secondEpochTaskMs: number;
+  /** Seconds of the steady (second) epoch: predicted without and with calibration, measured. */
+  predictedUncalibrated: number;
+  predicted: number;
+  measured: number;
+  firstEpochSeconds: number;
+  errorUncalibrated: number;
+  error: number;
+}
+
+/** Every per-op time x `factor` (a calibrated core speed). */
+function scaleOps(t: HeOpTimes, factor: number): HeOpTimes {
+  const scale = (o: unknown): unknown =>
+    typeof o === 'number'
+      ? o * factor
+      : Object.fromEntries(Object.entries(o as Record<string, unknown>).map(([k, v]) => [k, scale(v)]));
+  return scale(t) as HeOpTimes;
+}
+
 /** Cores of a worker machine in the distributed prediction (issue 18: N 16-core workers). */
 const WORKER_CORES = 16;
 /** The database's link assumed for the distributed prediction (a 10 GbE data-centre NIC). */
@@ -1016,6 +1043,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
   let queueTimings: TaskTiming[] = [];
   let queueRows: ThroughputRow[] = [];
   const queueLoad: number[][] = [];
+  const queueCalibration: QueueCalibration[] = [];
   let lrAround = lr.times;
   if (!skipQueue) {
     const layout = hePackedLayout(4096, queueColumns, 1 << 30);
@@ -1076,8 +1104,50 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         `${p.product.tasks} task(s) a product; overhead ${fmt(queueCosts.overheadMs, 0)} ms a task (measured)`,
         p.seconds,
         r.epochSeconds,
-        'steady epoch (the second: columns cached by the workers)',
+        'steady epoch (the second: columns cached by the workers); per-op times measured around the run',
       );
+    }
+    // Like for like: the per-task times calibrated in the check run itself. Each configuration's first
+    // epoch (same worker processes, same minutes, just before) gives the workers' mean time in a task;
+    // its ratio to the model's task time from the per-op times scales every per-op time (the
+    // coordinator's too: it shares the 2 cores), and the model then predicts the second epoch.
+    for (const r of queueRows) {
+      const w = r.processes;
+      const { tasks } = productTasks(fateHost, w);
+      const modelTaskMs = tasks.reduce((a, x) => a + taskMs(x, freshAround), 0) / tasks.length;
+      const firstTaskMs = ((r.firstEpochTaskSeconds ?? 0) * 1000) / Math.max(1, r.firstEpochTasks ?? 0);
+      const factor = firstTaskMs / modelTaskMs;
+      const uncalibrated = predictQueueEpoch(fateHost, queueBatches, w, freshAround, queueCosts, cores);
+      const p = predictQueueEpoch(
+        fateHost,
+        queueBatches,
+        w,
+        scaleOps(freshAround, factor),
+        queueCosts,
+        cores,
+      );
+      const steadyTaskMs = ((r.workerTaskSeconds ?? 0) * 1000) / Math.max(1, r.tasks ?? 0);
+      timeCheck(
+        `queue epoch, calibrated in the run: ${queueBatches} host products of 4096 x ${queueColumns} (${queueBatches * 4096} rows x ${queueColumns}), ${w} worker process(es), split ${w} (this run)`,
+        `per-op times x ${fmt(factor, 3)} (epoch 1: ${fmt(firstTaskMs, 0)} ms a task measured / ${fmt(modelTaskMs, 0)} ms modelled)`,
+        p.seconds,
+        r.epochSeconds,
+        'steady epoch (the second) predicted from the first epoch of the same configuration',
+      );
+      queueCalibration.push({
+        workers: w,
+        tasksPerProduct: p.product.tasks,
+        modelTaskMs,
+        firstEpochTaskMs: firstTaskMs,
+        factor,
+        secondEpochTaskMs: steadyTaskMs,
+        predictedUncalibrated: uncalibrated.seconds,
+        predicted: p.seconds,
+        measured: r.epochSeconds,
+        firstEpochSeconds: r.firstEpochSeconds ?? 0,
+        errorUncalibrated: relativeError(uncalibrated.seconds, r.epochSeconds),
+        error: relativeError(p.seconds, r.epochSeconds),
+      });
     }
   }
   // The queue's costs for the prediction: this run's, else the committed bench queue's (310 columns).
@@ -1128,6 +1198,37 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         fmt(p.dbBytesPerEpoch / 1e9, 1),
       ]);
       distRaw[`N=${n}`] = p;
+    }
+  }
+  if (queueCalibration.length > 0) {
+    tables.push({
+      title: `Issue 18: the queue check, like for like (per-task times calibrated in the check run; ${queueBatches} host products of 4096 x ${queueColumns} = ${queueBatches * 4096} rows)`,
+      columns: [
+        'worker processes',
+        'tasks a product',
+        'task ms: modelled from per-op times / measured epoch 1 / measured epoch 2',
+        'calibration factor (epoch 1 / model)',
+        'epoch 1 s (uploads the columns)',
+        'epoch 2 s: predicted uncalibrated / calibrated / measured',
+        'error uncalibrated',
+        'error calibrated (absolute)',
+      ],
+      rows: queueCalibration.map((c) => [
+        c.workers,
+        c.tasksPerProduct,
+        `${fmt(c.modelTaskMs, 0)} / ${fmt(c.firstEpochTaskMs, 0)} / ${fmt(c.secondEpochTaskMs, 0)}`,
+        fmt(c.factor, 3),
+        fmt(c.firstEpochSeconds, 1),
+        `${fmt(c.predictedUncalibrated, 1)} / ${fmt(c.predicted, 1)} / ${fmt(c.measured, 1)}`,
+        pct(c.errorUncalibrated),
+        `${pct(c.error)} (${fmt(Math.abs(c.predicted - c.measured), 1)} s)`,
+      ]),
+      note: `Load average at the queue part's start and end: ${queueLoad.map((l) => l.map((x) => fmt(x, 2)).join(' / ')).join('; ')} (1/5/15 min, 2 cores shared with other engineers). The uncalibrated prediction uses the per-op times measured just before and after the queue part (as the checks table's "queue epoch" rows); the calibrated one scales every per-op time by the ratio of the workers' mean time in a task in the same configuration's first epoch (same worker processes, the minutes just before) to the model's task time, then predicts the second epoch with the model's structure (waves of tasks on the cores, the overhead per task measured in this run's overhead part, the coordinator's serial encryption and (de)serialization, combining the parts). What is left in the calibrated error is the load's drift between the two epochs and what the model leaves out.`,
+    });
+    raw['queueCalibration'] = queueCalibration;
+    for (const c of queueCalibration) {
+      summaryExtra[`queue_check_error_calibrated_${c.workers}_workers`] = pct(c.error);
+      summaryExtra[`queue_check_error_uncalibrated_${c.workers}_workers`] = pct(c.errorUncalibrated);
     }
   }
   // PSI 10M x 10M and binning 10M x 330 do not go through the queue: on the party's own 16-core machine.

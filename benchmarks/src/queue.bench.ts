@@ -237,6 +237,13 @@ export interface ThroughputRow {
   /** Queue rows: the workers' seconds in the epoch's tasks, summed, and how many tasks. */
   workerTaskSeconds?: number;
   tasks?: number;
+  /**
+   * Queue rows: the first epoch (it also uploads each batch's columns) -- its wall seconds, the workers'
+   * seconds in its tasks, summed, and how many tasks; the cost model calibrates its per-task times on it.
+   */
+  firstEpochSeconds?: number;
+  firstEpochTaskSeconds?: number;
+  firstEpochTasks?: number;
 }
 
 /** `localSizes`: the local HE pool's thread counts to run first (the cost model runs none). */
@@ -291,6 +298,7 @@ export async function throughputPart(
       await Promise.all(Array.from({ length: w }, () => startWorker(cluster.url, queue, children)));
       // Two epochs: the first uploads each batch's columns once; the second is the steady state.
       let seconds = 0;
+      let firstEpochSeconds = 0;
       for (const epoch of [1, 2]) {
         const t = performance.now();
         for (let b = 0; b < batches; b++) {
@@ -303,14 +311,18 @@ export async function throughputPart(
           enc.dispose();
         }
         seconds = (performance.now() - t) / 1000;
+        if (epoch === 1) firstEpochSeconds = seconds;
       }
       const db = new pg.Client({ connectionString: cluster.url });
       await db.connect();
-      const r = await db.query<{ s: number; n: number }>(
-        `SELECT coalesce(sum(task_seconds), 0) AS s, count(*)::int AS n FROM fedscore_task_result
-         WHERE queue = $1 AND task_id LIKE 'e2.%'`,
-        [queue],
-      );
+      const tasksOf = (epoch: number) =>
+        db.query<{ s: number; n: number }>(
+          `SELECT coalesce(sum(task_seconds), 0) AS s, count(*)::int AS n FROM fedscore_task_result
+           WHERE queue = $1 AND task_id LIKE $2`,
+          [queue, `e${epoch}.%`],
+        );
+      const r = await tasksOf(2);
+      const first = (await tasksOf(1)).rows[0]!;
       await db.end();
       out.push({
         where: `queue, ${w} worker process(es), product cut into ${w} task(s)`,
@@ -319,6 +331,9 @@ export async function throughputPart(
         productsPerSecond: batches / seconds,
         workerTaskSeconds: Number(r.rows[0]!.s),
         tasks: r.rows[0]!.n,
+        firstEpochSeconds,
+        firstEpochTaskSeconds: Number(first.s),
+        firstEpochTasks: first.n,
       });
     } finally {
       await stopWorkers(children);
