@@ -10,12 +10,16 @@
  *   byte value, lengths 0 to 3 MiB -- checked by the server's own sha256() of the stored value;
  * - a coordinator and an in-process worker on the queue, in every pairing of the two transfers, give a
  *   task's expected output (a digest and a transform of 2 MiB of input and of a shared field), and a
- *   task's typed error (a result with no output bytes) arrives with its code and field.
+ *   task's typed error (a result with no output bytes) arrives with its code and field;
+ * - COPY takes no parameters, so values are inlined: a job whose data is not a task id (a quote and SQL
+ *   planted in it, sent straight to pg-boss as anyone with the queue's database role could) is finished
+ *   without running anything -- no result row, the tables intact, the next real task served.
  */
 import { createHash } from 'node:crypto';
 import { FedscoreError, seededRng, uniform } from '@fedscore/core';
 import { type ByteTransfer, copyRows, parseCopyBinary, QueueExecutor, serveTaskQueue } from '@fedscore/queue';
 import pg from 'pg';
+import { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PgCluster, postgresUnavailable, startPgCluster } from './pg-cluster.ts';
 
@@ -198,4 +202,41 @@ describe.skipIf(unavailable !== undefined)('byte transfer through PostgreSQL', (
       }, 60_000);
     }
   }
+
+  it('a job whose task id carries SQL is finished without running it', async () => {
+    const queue = 'bt-inject';
+    const ex = await QueueExecutor.create<Task, Out>({ connectionString: cluster.url, queue, pollMs: 200 });
+    let calls = 0;
+    const w = await serveTaskQueue<Task, Out>({ connectionString: cluster.url, queue }, (task) => {
+      calls++;
+      return { hash: '', reversed: task.data };
+    });
+    const boss = new PgBoss({ connectionString: cluster.url, max: 1 });
+    boss.on('error', () => undefined);
+    await boss.start();
+    try {
+      const planted = `x/${'0'.repeat(64)}' UNION SELECT true, 'pwned'::bytea; DROP TABLE fedscore_task_result; --`;
+      const jobId = await boss.send(queue, { taskId: planted });
+      let state: string | undefined;
+      for (let i = 0; i < 100 && state !== 'completed' && state !== 'failed'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        state = (await boss.getJobById(queue, jobId!))?.state;
+      }
+      expect(state).toBe('completed');
+      expect(calls).toBe(0);
+      const rows = await pool.query(
+        "SELECT count(*)::int AS n FROM fedscore_task_result WHERE queue = 'bt-inject'",
+      );
+      expect(rows.rows[0]!.n).toBe(0);
+      // The tables are intact and a real task is still served.
+      const data = randomBytes(1000, 5);
+      const out = await ex.run({ op: 'digest', data, table: new Uint8Array(0) }, { taskId: 'after' });
+      expect(Buffer.from(out.reversed).equals(data)).toBe(true);
+      expect(calls).toBe(1);
+    } finally {
+      await boss.stop({ graceful: false, close: true });
+      await w.stop();
+      await ex.close();
+    }
+  }, 60_000);
 });
