@@ -42,14 +42,13 @@ import {
 import {
   BYTE_TRANSFERS,
   type ByteTransfer,
-  copyRows,
   encodeTask,
   HE_TASK_SHARED_FIELDS,
   QueueExecutor,
   type TaskBlob,
   taskIdOf,
 } from '@fedscore/queue';
-import { type PgCluster, startPgCluster, startWorker } from '@fedscore/queue/testing';
+import { copyRows, type PgCluster, startPgCluster, startWorker } from '@fedscore/queue/testing';
 import {
   BINNING_CKKS_PARAMS,
   type BinSumTask,

@@ -74,6 +74,7 @@ export interface QueueExecutorOptions {
  */
 export type ByteTransfer = 'copy' | 'base64';
 
+/** The transfers `transfer` accepts. */
 export const BYTE_TRANSFERS: readonly ByteTransfer[] = ['copy', 'base64'];
 
 /** `transfer` checked (default 'copy'). */

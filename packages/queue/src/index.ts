@@ -8,7 +8,6 @@ export {
   type TaskId,
   taskIdOf,
 } from './codec.ts';
-export { type CopyRow, copyRows, parseCopyBinary } from './copy.ts';
 export {
   BLOB_MIN_RETENTION_SECONDS,
   BLOB_TOUCH_SECONDS,

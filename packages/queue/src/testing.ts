@@ -6,6 +6,8 @@
  * refuses to run as root. Without the binaries the caller skips with the reason printed, except under
  * CI=true, where that is a failure (`.ci/run` machines have PostgreSQL). `startWorker`: a `fedscore worker`
  * process (the CLI command a deployment runs) for the queue, node, cli tests and the queue benchmarks.
+ * `copyRows` / `parseCopyBinary`: the binary COPY reader the executor and worker use (copy.ts), for the
+ * queue's tests and the byte-path benchmark (it runs the SQL it is given: not for library callers).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -13,6 +15,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+export { type CopyRow, copyRows, parseCopyBinary } from './copy.ts';
 
 export interface PgCluster {
   readonly url: string;

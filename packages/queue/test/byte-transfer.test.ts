@@ -17,7 +17,8 @@
  */
 import { createHash } from 'node:crypto';
 import { FedscoreError, seededRng, uniform } from '@fedscore/core';
-import { type ByteTransfer, copyRows, parseCopyBinary, QueueExecutor, serveTaskQueue } from '@fedscore/queue';
+import { type ByteTransfer, QueueExecutor, serveTaskQueue } from '@fedscore/queue';
+import { copyRows, parseCopyBinary } from '@fedscore/queue/testing';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
