@@ -6,8 +6,8 @@
  * stores each result once under its task id (@fedscore/queue, docs/deploy.md "Work distribution").
  * It never receives a secret key. Runs until SIGINT/SIGTERM (running tasks finish first).
  */
-import { FedscoreError } from '@fedscore/core';
-import { bool, type Command, num, optStr, type ParsedOptions, str } from '../command.ts';
+import { bool, type Command, num, str } from '../command.ts';
+import { connectionStringOf } from '../postgres-url.ts';
 
 export const command: Command = {
   path: ['worker'],
@@ -49,10 +49,11 @@ Example:
     },
   },
   check(o) {
-    queueUrlOf(o, process.env);
+    connectionStringOf(o, 'queue', process.env, true);
   },
   async run(o, _p, ctx) {
-    const url = queueUrlOf(o, process.env);
+    // As the node config's queue.url: no password on the command line (src/postgres-url.ts).
+    const url = connectionStringOf(o, 'queue', process.env, true)!;
     // Loaded here, not at start-up: every other command would pay for pg and pg-boss otherwise.
     const { runHeTaskWorker } = await import('@fedscore/queue');
     // The kinds whose evaluation lives above the queue package (it serves he's kinds itself).
@@ -76,61 +77,3 @@ Example:
     return { queue: str(o, 'name'), handled: worker.handled };
   },
 };
-
-/**
- * The connection string of `--queue` or `--queue-env` (exactly one). As the node config's `queue.url`, a
- * URL on the command line may not hold a password (ps and shell history show it); the variable
- * `--queue-env` names may. `check` runs it before the command (a usage error, exit 2), `run` again for
- * the URL. No message ever holds the variable's value or a password.
- */
-function queueUrlOf(o: ParsedOptions, env: Readonly<Record<string, string | undefined>>): string {
-  const flag = optStr(o, 'queue');
-  const envName = optStr(o, 'queue-env');
-  if ((flag === undefined) === (envName === undefined)) {
-    throw new FedscoreError('invalid_argument', 'give either --queue or --queue-env', { field: '--queue' });
-  }
-  if (flag !== undefined) {
-    if (!POSTGRES_URL.test(flag)) {
-      throw new FedscoreError('invalid_argument', 'expected a postgres:// connection string', {
-        field: '--queue',
-      });
-    }
-    if (passwordIn(flag)) {
-      throw new FedscoreError(
-        'invalid_argument',
-        'no password in --queue (ps and shell history show it): use PGPASSWORD, ~/.pgpass, or --queue-env',
-        { field: '--queue' },
-      );
-    }
-    return flag;
-  }
-  if (!/^[A-Z_][A-Z0-9_]{0,127}$/.test(envName!)) {
-    throw new FedscoreError('invalid_argument', 'expected an environment variable name', {
-      field: '--queue-env',
-    });
-  }
-  const value = env[envName!];
-  if (value === undefined || value === '') {
-    throw new FedscoreError('invalid_argument', `--queue-env names ${envName}, which is not set`, {
-      field: '--queue-env',
-    });
-  }
-  if (!POSTGRES_URL.test(value)) {
-    throw new FedscoreError('invalid_argument', `${envName} does not hold a postgres:// connection string`, {
-      field: '--queue-env',
-    });
-  }
-  return value;
-}
-
-const POSTGRES_URL = /^postgres(ql)?:\/\/\S+$/;
-
-/** Whether a postgres:// URL carries a password (an unparsable one is refused by pg later, unechoed). */
-function passwordIn(url: string): boolean {
-  try {
-    return new URL(url).password !== '';
-  } catch {
-    // Not a WHATWG URL (pg parses more): look for user:password@ before the host.
-    return /^postgres(ql)?:\/\/[^/@\s]*:[^/@\s]*@/.test(url);
-  }
-}

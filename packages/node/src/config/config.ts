@@ -697,6 +697,22 @@ export function storeUrl(
   return urlOf(store, 'store', 'FEDSCORE_STORE_URL', env);
 }
 
+/**
+ * A `store` section on its own, validated and defaulted as in a node config: how a command that opens a
+ * party's store without its config (the CLI's `--store`, `--store-env`, `--store-schema`) names the same
+ * store, for `openNodeStore`. An `invalid_config` error names `store.<field>`.
+ */
+export function validateStoreConfig(value: unknown): StoreConfig {
+  const r = storeConfig.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new FedscoreError('invalid_config', `store: ${issue.message}`, {
+      field: fieldOf(['store', ...issue.path]),
+    });
+  }
+  return r.data;
+}
+
 /** The PostgreSQL URL of a `queue: pgboss` config (`url`, or the variable `urlEnv`), as `storeUrl`. */
 export function queueUrl(
   queue: Extract<QueueConfig, { kind: 'pgboss' }>,
