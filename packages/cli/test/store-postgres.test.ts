@@ -5,7 +5,8 @@
  * url|urlEnv, schema }` names, opened through the node's own `openNodeStore`. Checked here:
  * - every command that takes `--store` (found from the CLI's own help, so a new one cannot be missed)
  *   refuses a password in the URL as a usage error (exit 2) naming `--store`, and the planted password
- *   appears nowhere in stdout or stderr (with `--json` too); `score batch --queue` refuses one alike;
+ *   appears nowhere in stdout or stderr (with `--json` too); `score batch --queue` refuses one alike; a
+ *   `--store-env` URL (which may hold one) to a database that is down is named without it;
  * - against a throwaway PostgreSQL cluster, a running node and the CLI share the store: consents and a
  *   model the node wrote are listed and checked by the CLI, a consent the CLI grants is seen by the node's
  *   registry, and `audit verify` verifies the one chain both appended to (the node's count and head).
@@ -117,6 +118,16 @@ describe('--store: a PostgreSQL URL with a password is refused without echoing i
       expect(bad.stdout + bad.stderr).not.toContain(SECRET);
     } finally {
       delete process.env['FEDSCORE_TEST_BAD_STORE_URL'];
+    }
+    // A variable's URL may hold a password; a database that cannot be reached is named without it.
+    process.env['FEDSCORE_TEST_DOWN_STORE_URL'] = `postgres://fedscore:${SECRET}@127.0.0.1:1/bank`;
+    try {
+      const down = await list('--store-env', 'FEDSCORE_TEST_DOWN_STORE_URL', '--json');
+      expect(down.code).toBe(1);
+      expect(down.stderr).toContain('postgres://fedscore@127.0.0.1:1/bank');
+      expect(down.stdout + down.stderr).not.toContain(SECRET);
+    } finally {
+      delete process.env['FEDSCORE_TEST_DOWN_STORE_URL'];
     }
     const schemaOnDir = await list('--store', './state/bank', '--store-schema', 'bank');
     expect(schemaOnDir.code).toBe(2);
