@@ -12,6 +12,7 @@ import {
   storeUrl,
   validateJobSpec,
   validateNodeConfig,
+  validateStoreConfig,
 } from '@fedscore/node';
 import { describe, expect, it } from 'vitest';
 
@@ -305,6 +306,35 @@ describe('node config: store', () => {
     expect(storeUrl(c, {})).toBe(url);
     const secret = 'postgres://fedscore:s3cret@db.internal/bank';
     expect(storeUrl(short, { FEDSCORE_STORE_URL: secret })).toBe(secret);
+  });
+
+  it('validateStoreConfig: a store section alone (the CLI --store flags), as the config validates it', () => {
+    const url = 'postgres://fedscore@db.internal:5432/bank';
+    const lease = { leaseMs: DEFAULT_LEASE_MS, leaseRenewMs: DEFAULT_LEASE_RENEW_MS };
+    expect(validateStoreConfig({ kind: 'postgres', url, schema: 'bank' })).toEqual(
+      validateNodeConfig({ ...base, store: { kind: 'postgres', url, schema: 'bank' } }).store,
+    );
+    expect(validateStoreConfig({ kind: 'postgres', urlEnv: 'BANK_DB' })).toEqual({
+      kind: 'postgres',
+      urlEnv: 'BANK_DB',
+      busyTimeoutMs: 5000,
+      ...lease,
+    });
+    expect(validateStoreConfig('sqlite')).toEqual({ kind: 'sqlite' });
+    for (const [value, field] of [
+      [{ kind: 'postgres', url: 'postgres://u:s3cret@db/bank' }, 'store.url'],
+      [{ kind: 'postgres', url, schema: 'Bad-Schema' }, 'store.schema'],
+      [{ kind: 'postgres', urlEnv: 'lower' }, 'store.urlEnv'],
+    ] as const) {
+      let error: unknown;
+      try {
+        validateStoreConfig(value);
+      } catch (e) {
+        error = e;
+      }
+      expect(isFedscoreError(error) && error.code === 'invalid_config' && error.field, field).toBe(field);
+      expect(String((error as Error).message)).not.toContain('s3cret');
+    }
   });
 
   it.each([
