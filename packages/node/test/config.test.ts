@@ -230,6 +230,14 @@ describe('node config', () => {
     expect(
       fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'pgboss', url, resultRetentionHours: 0 } })),
     ).toBe('queue.resultRetentionHours');
+    // The workers' database role (granted the queue's tables only at start): a plain SQL identifier.
+    expect(
+      validateNodeConfig({ ...base, queue: { kind: 'pgboss', url, workerRole: 'fedscore_worker' } }).queue,
+    ).toMatchObject({ workerRole: 'fedscore_worker' });
+    for (const bad of ['Worker', 'w; DROP TABLE audit_log', '"w"', ''])
+      expect(
+        fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'pgboss', url, workerRole: bad } })),
+      ).toBe('queue.workerRole');
   });
 
   it('queue: a password in the URL is refused as in store.url (same error), without echoing it; urlEnv holds one', () => {

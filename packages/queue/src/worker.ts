@@ -31,7 +31,7 @@ import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { decodeEnvelope, decodeValue, digestOf, encodeValue } from './codec.ts';
 import { ensureSchema, fromBase64, storeError } from './executor.ts';
-import { NOTIFY_CHANNEL, QUEUE_NAME } from './schema.ts';
+import { NOTIFY_CHANNEL, PGBOSS_SCHEMA, QUEUE_NAME } from './schema.ts';
 
 export interface TaskQueueWorkerOptions {
   readonly connectionString: string;
@@ -82,8 +82,7 @@ export async function serveTaskQueue<In, Out>(
   }
   const pool = new pg.Pool({ connectionString: options.connectionString, max: concurrency + 1 });
   pool.on('error', () => undefined);
-  const boss = new PgBoss({ connectionString: options.connectionString, useListenNotify: true, max: 2 });
-  boss.on('error', (e: Error) => logger.warn('queue worker: pg-boss error', { error: e.message }));
+  let boss: PgBoss | undefined;
   let handled = 0;
   const blobs = new BlobCache(options.blobCacheBytes ?? 256 * 2 ** 20);
 
@@ -181,13 +180,37 @@ export async function serveTaskQueue<In, Out>(
 
   try {
     await ensureSchema(pool);
-    await boss.start();
-    if ((await boss.getQueue(queue)) === null) {
-      await boss.createQueue(queue, { notify: true }).catch(async (e: unknown) => {
-        if ((await boss.getQueue(queue)) === null) throw e;
+    // A worker whose role does not own pg-boss's schema (a restricted worker role, workerGrantSql) leaves
+    // installing and migrating it to the coordinator: pg-boss only checks the version then, and runs no
+    // index builds of its own. Otherwise (the schema's owner, or no schema yet) pg-boss installs as before.
+    const owner = await pool.query<{ owns: boolean }>(
+      `SELECT n.oid IS NULL OR pg_has_role(current_user, n.nspowner, 'USAGE') AS owns
+       FROM (SELECT 1) AS one LEFT JOIN pg_namespace n ON n.nspname = $1`,
+      [PGBOSS_SCHEMA],
+    );
+    const owns = owner.rows[0]?.owns !== false;
+    const b = new PgBoss({
+      connectionString: options.connectionString,
+      useListenNotify: true,
+      max: 2,
+      ...(!owns && { migrate: false }),
+    });
+    boss = b;
+    b.on('error', (e: Error) => logger.warn('queue worker: pg-boss error', { error: e.message }));
+    await b.start();
+    if ((await b.getQueue(queue)) === null) {
+      if (!owns) {
+        throw new FedscoreError(
+          'not_found',
+          `queue ${queue} does not exist yet: the coordinator creates it (start the node with this queue first)`,
+          { field: 'queue' },
+        );
+      }
+      await b.createQueue(queue, { notify: true }).catch(async (e: unknown) => {
+        if ((await b.getQueue(queue)) === null) throw e;
       });
     }
-    await boss.work<{ taskId: string }>(
+    await b.work<{ taskId: string }>(
       queue,
       {
         // Two at a time per slot: pg-boss fetches again at once only after a full batch ("burst"),
@@ -210,9 +233,10 @@ export async function serveTaskQueue<In, Out>(
       },
     );
   } catch (e) {
-    await Promise.allSettled([boss.stop({ graceful: false }), pool.end()]);
+    await Promise.allSettled([boss?.stop({ graceful: false }), pool.end()]);
     throw storeError('start the queue worker', e);
   }
+  const started = boss;
   logger.info('queue worker ready', { queue, concurrency });
 
   let stopping: Promise<void> | undefined;
@@ -222,7 +246,7 @@ export async function serveTaskQueue<In, Out>(
   });
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      await boss.stop({ graceful: true, close: true, timeout: 30_000 }).catch(() => undefined);
+      await started.stop({ graceful: true, close: true, timeout: 30_000 }).catch(() => undefined);
       await pool.end().catch(() => undefined);
       done();
     })();

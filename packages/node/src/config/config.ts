@@ -56,7 +56,8 @@
  *                                     # hetero-LR packed products as tasks for `fedscore worker` processes
  *                                     #   (no password in url, as for store; or urlEnv: FEDSCORE_QUEUE_URL;
  *                                     #   task results of done jobs are pruned, others after
- *                                     #   resultRetentionHours: 168)
+ *                                     #   resultRetentionHours: 168; workerRole: fedscore_worker, the
+ *                                     #   workers' database role, granted the queue's tables only)
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -445,6 +446,17 @@ const queueConfig = z.preprocess(
          * jobs (failed, cancelled: a retry reuses them) and untagged ones after this many hours.
          */
         resultRetentionHours: z.number().int().min(1).max(8760).default(168),
+        /**
+         * The database role `fedscore worker` processes connect as (docs/deploy.md section 7): at start the
+         * node grants it the queue's tables and pg-boss's schema and nothing else, and refuses to start
+         * if it can use any other table of the database (the store's, when it shares the database). The
+         * role is created, with its password, by the database's administrator. Unset: no grants (workers
+         * then need a role with those privileges, or the node's own, which reaches the store).
+         */
+        workerRole: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
+          .optional(),
       })
       .strict()
       .refine((q) => (q.url === undefined) !== (q.urlEnv === undefined), {

@@ -170,6 +170,21 @@ export class NodeQueue {
         { field: 'queue.url', cause: e },
       );
     }
+    if (config.workerRole !== undefined) {
+      // After the tables and the queue exist: the grants cover them (and pg-boss's later tables).
+      try {
+        await executor.grantWorkerRole(config.workerRole);
+      } catch (e) {
+        await Promise.allSettled([executor.close(), binSums.close()]);
+        const fe = e as { code?: string; message?: string };
+        const { FedscoreError } = await import('@fedscore/core');
+        throw new FedscoreError(
+          fe.code === 'store' ? 'store' : 'invalid_config',
+          `queue: ${fe.message ?? 'cannot grant the worker role'}`,
+          { field: fe.code === 'store' ? 'queue.url' : 'queue.workerRole', cause: e },
+        );
+      }
+    }
     return new NodeQueue(config, executor, binSums, jobs, logger);
   }
 
