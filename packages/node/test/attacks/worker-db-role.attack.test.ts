@@ -20,8 +20,8 @@
  * as that role starts (it runs no DDL), and packed HE products sent by the coordinator come back
  * decrypting to M d within 1e-5 (ckks-8192 at scale 2^40, as the queue executor test). The same role is
  * refused (SQLSTATE 42501, permission denied) a SELECT on every table of the store, and an UPDATE, DELETE,
- * TRUNCATE and ALTER of the audit log. A restricted worker started before its queue exists exits with an
- * error saying the coordinator creates it.
+ * TRUNCATE, ALTER and DROP of the audit log. A restricted worker started before its queue (or the queue's
+ * tables) exists exits with an error saying the coordinator creates it.
  */
 import type { ChildProcess } from 'node:child_process';
 import { normal, seededRng } from '@fedscore/core';
@@ -232,8 +232,13 @@ describe.skipIf(unavailable !== undefined)('a queue worker database role (queue.
     expect(node.audit.verify().ok).toBe(true);
   }, 60_000);
 
-  it('a restricted worker started before its queue exists says the coordinator creates it', async () => {
+  it('a restricted worker started before its queue or tables exist says the coordinator creates them', async () => {
     await expect(startWorker(workerUrl, 'no-such-queue', children)).rejects.toThrow(/does not exist yet/);
+    // Nor does it create the queue's tables in a database the node has not started on.
+    await withClient(db.url, (c) => c.query(`CREATE DATABASE fresh OWNER ${NODE_ROLE}`));
+    await expect(startWorker(urlAs(WORKER_ROLE, 'fresh'), QUEUE, children)).rejects.toThrow(
+      /queue tables are not created yet/,
+    );
   }, 60_000);
 
   it('weakened: the node refuses a worker role that reaches the store (its own user, or one granted a table)', async () => {
