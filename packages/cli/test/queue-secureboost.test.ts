@@ -170,7 +170,7 @@ describe.skipIf(unavailable !== undefined)('SecureBoost host histograms on the w
       off.startTree(encG, encH);
       const queued = await off.nodes([{ rows: a }, { rows: b, ends }]);
       off.endTree();
-      for (const s of [...local, ...queued]) cleanup.push({ dispose: () => s.z.forEach((v) => v.dispose()) });
+      for (const s of [...local, ...queued]) cleanup.push(...s.z);
       const open = (blocks: readonly CkksVector[]) => {
         const og: number[] = [];
         const oh: number[] = [];
