@@ -17,15 +17,21 @@
  * - The same run with its only worker SIGKILLed while it holds a histogram task, a new one started: the
  *   job completes with the same model (the killed worker's task expires and is redelivered; its result
  *   is keyed by its task id).
+ * - What a worker would receive -- every stored task input and shared blob (context, packed gradients,
+ *   bin index, layout) -- holds no window of the guest's secret key (the search finds the key in the
+ *   secret context's bytes: positive control), and the handler refuses a secret context.
  */
 import { loadRngKey, seededRng, uniform } from '@fedscore/core';
+import { expectNoSecret, findSecret } from '@fedscore/core/testing';
 import { type CkksVector, createCkksContext, sumRotationSteps } from '@fedscore/he';
+import { ckksSecretKeyBytes } from '@fedscore/he/testing';
 import { postgresUnavailable } from '@fedscore/queue/testing';
 import {
   GradientRotations,
   type HistogramLayout,
   type HistogramTask,
   type HistogramTaskOutput,
+  histogramTaskHandler,
   mergedBins,
   OffloadedHistograms,
   type PartyFeatures,
@@ -34,6 +40,7 @@ import {
   type TrainSecureBoostResult,
   trainSecureBoost,
 } from '@fedscore/vfl';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { heTaskExecutor, killNow, type QueueRig, useQueue, waitForActive } from './queue-workers.ts';
 
@@ -216,6 +223,61 @@ describe.skipIf(unavailable !== undefined)('SecureBoost host histograms on the w
       ctx.dispose();
     }
   }, 300_000);
+
+  it("a worker's inputs hold no window of the secret key; a secret context is refused", async () => {
+    const ctx = await createCkksContext({ params: 'ckks-8192', rotations: sumRotationSteps(4096) });
+    // No worker on this queue: the tasks' bytes stay in the input table to be searched.
+    const ex = await executor('sb-secret');
+    const c = new pg.Client({ connectionString: q.url });
+    await c.connect();
+    const cleanup: { dispose(): void }[] = [];
+    try {
+      const S = ctx.slotCount;
+      const rows = S + 900;
+      const rng = seededRng(9);
+      const counts = [6, 10];
+      const index = counts.map((n) => Uint16Array.from({ length: rows }, () => Math.floor(uniform(rng) * n)));
+      const layout: HistogramLayout = {
+        slotCount: S,
+        rows,
+        batches: 2,
+        cells: 16,
+        blockSize: 16,
+        blocks: 1,
+        baby: 4,
+        giant: 4,
+      };
+      const encG = ctx.encryptBatch(Float64Array.from({ length: rows }, () => uniform(rng) - 0.5));
+      const encH = ctx.encryptBatch(Float64Array.from({ length: rows }, () => uniform(rng) / 4));
+      cleanup.push(...encG, ...encH);
+      const off = new OffloadedHistograms(ctx, layout, { bins: [], index, counts }, { executor: ex });
+      off.startTree(encG, encH);
+      const waiting = off.nodes([{ rows: Int32Array.from({ length: rows }, (_, i) => i) }]);
+      const failed = waiting.catch((e: unknown) => e);
+      for (let i = 0; i < 200 && (await ex.health()).queued < 2; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      const inputs = await c.query<{ input: Buffer }>(
+        "SELECT input FROM fedscore_task_input WHERE queue = 'sb-secret'",
+      );
+      const shared = await c.query<{ bytes: Buffer }>('SELECT bytes FROM fedscore_task_blob');
+      expect(inputs.rows.length).toBe(2);
+      const haystack = [...inputs.rows.map((r) => r.input), ...shared.rows.map((r) => r.bytes)].map(
+        (b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
+      );
+      const sk = ckksSecretKeyBytes(ctx);
+      expectNoSecret(haystack, sk, 'histogram task inputs and blobs');
+      // Positive control: the same search finds the key in the secret context's bytes.
+      expect(findSecret(ctx.serializeSecret({ compression: 'none' }), sk)).toBeDefined();
+      expect(() => histogramTaskHandler(ctx)).toThrow(/public context only/);
+      await ex.close();
+      expect(((await failed) as { code?: string }).code).toBe('channel_closed');
+    } finally {
+      for (const d of cleanup) d.dispose();
+      await c.end();
+      await ex.close();
+      ctx.dispose();
+    }
+  }, 120_000);
 
   it('a CKKS training run with its histograms on two workers equals the in-process run', async () => {
     const ex = await executor('sb-run');
