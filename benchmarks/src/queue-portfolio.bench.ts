@@ -530,37 +530,41 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
         ];
       }),
     },
-    {
-      title: `Portfolio scoring throughput: the model owner's evaluation of ${blocks * ctx.slotCount} enterprises x ${features} columns (${blocks} blocks, one task each)`,
-      columns: [
-        'where',
-        'processes',
-        'wall s',
-        'enterprises / s',
-        'coordinator CPU s',
-        'workers CPU s',
-        'PostgreSQL CPU s',
-        "workers' time in tasks s",
-        `CPU used / (${cores} cores x wall)`,
-      ],
-      rows: rows.map((r) => [
-        r.where,
-        r.processes,
-        round(r.seconds, 2),
-        Math.round(r.recordsPerSecond),
-        round(r.coordinatorCpu, 2),
-        r.workersCpu === undefined ? '-' : round(r.workersCpu, 2),
-        r.postgresCpu === undefined ? '-' : round(r.postgresCpu, 2),
-        r.workerTaskSeconds === undefined ? '-' : round(r.workerTaskSeconds, 2),
-        `${round(
-          (100 * (r.coordinatorCpu + (r.workersCpu ?? 0) + (r.postgresCpu ?? 0))) / (cores * r.seconds),
-        )} %`,
-      ]),
-      note:
-        'Queue rows: the second pass (the first stores the context and each worker loads it). CPU from ' +
-        '/proc (workers, the PostgreSQL postmaster and its backends) and process.cpuUsage (coordinator, with ' +
-        "its pool's threads). The machine is shared: other engineers' processes take CPU too (load average in the parameters).",
-    },
+    ...(rows.length === 0
+      ? []
+      : [
+          {
+            title: `Portfolio scoring throughput: the model owner's evaluation of ${blocks * ctx.slotCount} enterprises x ${features} columns (${blocks} blocks, one task each)`,
+            columns: [
+              'where',
+              'processes',
+              'wall s',
+              'enterprises / s',
+              'coordinator CPU s',
+              'workers CPU s',
+              'PostgreSQL CPU s',
+              "workers' time in tasks s",
+              `CPU used / (${cores} cores x wall)`,
+            ],
+            rows: rows.map((r) => [
+              r.where,
+              r.processes,
+              round(r.seconds, 2),
+              Math.round(r.recordsPerSecond),
+              round(r.coordinatorCpu, 2),
+              r.workersCpu === undefined ? '-' : round(r.workersCpu, 2),
+              r.postgresCpu === undefined ? '-' : round(r.postgresCpu, 2),
+              r.workerTaskSeconds === undefined ? '-' : round(r.workerTaskSeconds, 2),
+              `${round(
+                (100 * (r.coordinatorCpu + (r.workersCpu ?? 0) + (r.postgresCpu ?? 0))) / (cores * r.seconds),
+              )} %`,
+            ]),
+            note:
+              'Queue rows: the second pass (the first stores the context and each worker loads it). CPU from ' +
+              '/proc (workers, the PostgreSQL postmaster and its backends) and process.cpuUsage (coordinator, with ' +
+              "its pool's threads). The machine is shared: other engineers' processes take CPU too (load average in the parameters).",
+          },
+        ]),
   ];
   return {
     summary: {
