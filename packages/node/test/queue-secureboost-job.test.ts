@@ -5,12 +5,14 @@
  * histograms as `sbHistogram` tasks evaluated by one `fedscore worker` process holding the bank's public
  * context only.
  *
- * Each run draws fresh flooding noise (the host's cryptographic generator), so the two runs' released
+ * Both runs share the parties' SecureBoost key (copied from the reference run: the same keyed draws);
+ * each run draws fresh flooding noise (the host's cryptographic generator), so the two runs' released
  * sums differ by it; the job's test AUC must equal the `queue: none` run's within 1e-3 (the issue's CKKS
  * tolerance, as secureboost-job.test.ts). The queue's result table holds the histogram tasks, none
  * failed, each id under the job's prefix (`<job>.government.sb/`: pruned with the job).
  */
 import type { EvaluateCheckpoint, JobSpecInput } from '@fedscore/node';
+import { SECUREBOOST_RNG_SECRET } from '@fedscore/pipeline';
 import { postgresUnavailable } from '@fedscore/queue/testing';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -40,6 +42,8 @@ describe.skipIf(unavailable !== undefined)(
     const q = useQueueJob({
       population: { enterprises: 1500, bankCustomers: 900, seed: 11 },
       queue: (_run, url) => ({ kind: 'pgboss', url, name: QUEUE, expireSeconds: 60 }),
+      // The same keyed draws (validation split, row and feature samples) in both runs.
+      secrets: [SECUREBOOST_RNG_SECRET],
     });
     const run = (name: string) => q.run<EvaluateCheckpoint>(name, spec, 'evaluate');
 

@@ -394,9 +394,6 @@ export function packGradients(
   return out;
 }
 
-/** Marks `GradientRotations`' constructor call from `packed` (the gradients come packed already). */
-const PACKED: unique symbol = Symbol('packed gradients');
-
 /**
  * The bin index a node's histogram is summed over under the per-bin floor: each row's bin moved to the
  * last bin of its group (`ends`: per cell, its group's last cell). `binned` itself when nothing merges;
@@ -436,7 +433,7 @@ export class GradientRotations {
     z: readonly CkksVector[],
     diagonalChunk = DIAGONAL_CHUNK,
   ): GradientRotations {
-    return new GradientRotations(ctx, layout, z, PACKED, diagonalChunk);
+    return new GradientRotations(ctx, layout, z, 'packed', diagonalChunk);
   }
 
   readonly #ctx: CkksPublicContext;
@@ -449,21 +446,24 @@ export class GradientRotations {
   readonly #chunk: number;
 
   /**
-   * `g`, `h` are borrowed (or `g` is the packed z and `h` is `PACKED`: `GradientRotations.packed`).
+   * `g`, `h` are borrowed (or `g` is the packed z and `h` is `'packed'`: `GradientRotations.packed`).
    * `diagonalChunk`: diagonals scattered at once (a power of two; default 1024, bounds memory).
    */
   constructor(
     ctx: CkksPublicContext,
     layout: HistogramLayout,
     g: readonly CkksVector[],
-    h: readonly CkksVector[] | typeof PACKED,
+    h: readonly CkksVector[] | 'packed',
     diagonalChunk = DIAGONAL_CHUNK,
   ) {
     this.#ctx = ctx;
     this.#layout = layout;
     const S = ctx.slotCount;
-    const packed = h === PACKED;
-    if (S !== layout.slotCount || g.length !== layout.batches || (!packed && h.length !== layout.batches)) {
+    if (
+      S !== layout.slotCount ||
+      g.length !== layout.batches ||
+      (h !== 'packed' && h.length !== layout.batches)
+    ) {
       throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts do not match the layout', {
         field: 'gradients',
       });
@@ -478,7 +478,9 @@ export class GradientRotations {
     this.#level = Math.min(productLevel(ctx), g[0]!.level);
     try {
       for (const [k, ct] of g.entries()) {
-        const babies: CkksVector[] = [packed ? ct.withLength(S) : lowerAndPack(ctx, ct, h[k]!, this.#level)];
+        const babies: CkksVector[] = [
+          h === 'packed' ? ct.withLength(S) : lowerAndPack(ctx, ct, h[k]!, this.#level),
+        ];
         this.#z.push(babies);
         for (let b = 1; b < layout.baby; b++) {
           const low = b & -b;
