@@ -96,10 +96,10 @@ export interface SecureBoostHistogramOffload {
 }
 
 /**
- * Default batches per histogram task: 1 batch of N/2 rows. A task's own time is ~1 s and more per
- * directly summed node at a few hundred cells (the products and encodes of one batch), against the
- * queue's ~60-90 ms fixed cost per task (benchmarks/results/queue-secureboost.md); more batches per task
- * would leave the second worker idle on a host of few batches (default_credit: 3 batches at N = 16384).
+ * Default batches per histogram task: 1 batch of N/2 rows. Measured (benchmarks/results/queue-secureboost.md,
+ * load 16-24 on 2 cores): a one-batch, one-node task at 160 cells ran 9-14 s in the worker against ~0.2 s
+ * of queue overhead (1.8 %); more batches per task would leave a second worker idle on a host of few
+ * batches (default_credit: 3 batches at N = 16384).
  */
 export const DEFAULT_HISTOGRAM_BATCHES_PER_TASK = 1;
 
@@ -252,15 +252,16 @@ export function histogramTaskHandler(ctx: CkksPublicContext): (task: HistogramTa
       field: 'context',
     });
   }
-  const cache: { key: object; rotations: GradientRotations }[] = [];
+  const cache: { key: object; baby: number; rotations: GradientRotations }[] = [];
   return (task) => {
     checkTask(task, ctx.slotCount);
-    let entry = cache.find((e) => e.key === task.packedGradients);
+    let entry = cache.find((e) => e.key === task.packedGradients && e.baby === task.layout.baby);
     if (entry === undefined) {
       const z = task.packedGradients.map((b) => ctx.deserializeVector(b));
       try {
         entry = {
           key: task.packedGradients,
+          baby: task.layout.baby,
           rotations: GradientRotations.packed(ctx, rangeLayout(task.layout, task.from, task.to), z),
         };
       } finally {
