@@ -97,9 +97,9 @@ export interface SecureBoostHistogramOffload {
 
 /**
  * Default batches per histogram task: 1 batch of N/2 rows. Measured (benchmarks/results/queue-secureboost.md,
- * load 16-24 on 2 cores): a one-batch, one-node task at 160 cells ran 9-14 s in the worker against ~0.2 s
- * of queue overhead (1.8 %); more batches per task would leave a second worker idle on a host of few
- * batches (default_credit: 3 batches at N = 16384).
+ * two runs at load 16-24 on 2 cores): a one-batch, one-node task at 160 cells ran 3.9-10.9 s (medians)
+ * in the worker against 85-195 ms of queue overhead (2.2 %, 1.8 %); more batches per task would leave a
+ * second worker idle on a host of few batches (default_credit: 3 batches at N = 16384).
  */
 export const DEFAULT_HISTOGRAM_BATCHES_PER_TASK = 1;
 
