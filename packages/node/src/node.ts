@@ -397,7 +397,11 @@ export class PartyNode {
       creditRules = parseCreditRules(text, rulesPath);
     }
     const runner = new JobRunner({
-      ...(queue !== undefined && { offload: queue.offload, binSumOffload: queue.binSums }),
+      ...(queue !== undefined && {
+        offload: queue.offload,
+        binSumOffload: queue.binSums,
+        secureBoostOffload: queue.secureBoost,
+      }),
       ...(creditRules !== undefined && { creditRules }),
       party: config.party,
       transport,

@@ -5,7 +5,8 @@
  * `serveTaskQueue` is generic (a handler of decoded tasks, their shared fields filled in from the blob
  * table and kept in memory by digest: codec.ts). `runHeTaskWorker` is the HE task worker `fedscore
  * worker` runs: one registry of task kinds by `op` (`HE_TASK_KINDS`: hetero-LR's packed products,
- * portfolio scoring's linear combinations; the CLI adds the WOE binning's bin sums from @fedscore/vfl),
+ * portfolio scoring's linear combinations; the CLI adds the WOE binning's bin sums and SecureBoost's
+ * host histograms from @fedscore/vfl),
  * each evaluated under the PUBLIC CKKS context the task carries (or the one published for the queue),
  * loaded once per digest (Galois or public keys, no secret key: the bytes are decoded as a
  * public-context blob, and every kind's handler refuses a secret context). Its inputs are those contexts
@@ -289,10 +290,19 @@ async function publishedContext(connectionString: string, queue: string): Promis
 /**
  * The shared fields of the HE tasks (`QueueExecutorOptions.sharedFields`): a packed product's batch
  * columns (the same in every epoch), the public context every task carries (the same for a whole job),
- * and a binning run's bin index, cells and layout (the same for every batch range), each stored once and
- * cached by the workers. A field a task does not have is skipped.
+ * a binning run's bin index, cells and layout (the same for every batch range), and a SecureBoost
+ * host's packed gradients of a batch range (the same for every level of a tree; its bin index and
+ * layout are the run's), each stored once and cached by the workers. A field a task does not have is
+ * skipped.
  */
-export const HE_TASK_SHARED_FIELDS: readonly string[] = ['batch', 'context', 'binIndex', 'cells', 'layout'];
+export const HE_TASK_SHARED_FIELDS: readonly string[] = [
+  'batch',
+  'context',
+  'binIndex',
+  'cells',
+  'layout',
+  'packedGradients',
+];
 
 /** @deprecated The old name of `HE_TASK_SHARED_FIELDS`. */
 export const PACKED_PRODUCT_SHARED_FIELDS: readonly string[] = HE_TASK_SHARED_FIELDS;
