@@ -133,7 +133,12 @@ describe('scoring.tree session mode', () => {
     for (const [j, k] of [0, 1, 2, 3, 4, 5].entries()) {
       const o = flat[j]!;
       if (k === 2) {
-        expect(o).toEqual({ ok: true, score: { applicant: ids[2], found: false } });
+        expect(o).toEqual({
+          ok: true,
+          score: { applicant: ids[2], found: false },
+          hostAnswers: ['no_record'],
+          refusedBy: 'gov',
+        });
       } else if (k === 3) {
         // Told apart from no record, by a code naming no feature or value.
         expect(o.ok).toBe(false);
