@@ -228,7 +228,7 @@ describe('scoring.tree session mode with a model of three hosts', () => {
       const own = new Set(hostModels[j]!.splits.map((s) => s.splitId));
       const named = layout.splits.map((s) => s.splitId);
       expect(named.length).toBeGreaterThan(0);
-      expect(named.every((id) => own.has(id))).toBe(true);
+      expect(named.every((id) => own.has(id ?? -1))).toBe(true);
       // From the bank: layout, context, requests; from the previous host: its product only.
       const steps = new Set(to(h).map((m) => `${m.from}:${m.step}`));
       const want = ['bank:tree-layout', 'bank:tree-context', 'bank:tree-request'];

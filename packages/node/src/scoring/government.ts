@@ -151,6 +151,9 @@ export class ScoringEndpoint {
       protocols: { [TREE_SCORING_PROTOCOL]: TREE_SCORING_VERSION },
       name: 'tree scoring',
       maxSessionsPerPeer: Math.min(options.maxTreeSessionsPerPeer ?? 4, options.maxSessionsPerPeer ?? 64),
+      // A model of several hosts: the host before this one in the chain sends its product into the
+      // bank's session (scoring.tree v5); the role reads only from the one the layout names.
+      relays: options.peers,
       serve: (session, bank) => this.#serveTree(session, bank),
     });
   }
@@ -159,7 +162,7 @@ export class ScoringEndpoint {
   #standing(
     o: Pick<
       StandingSessionsOptions<string>,
-      'prefix' | 'protocols' | 'name' | 'maxSessionsPerPeer' | 'serve'
+      'prefix' | 'protocols' | 'name' | 'maxSessionsPerPeer' | 'serve' | 'relays'
     >,
   ): StandingSessions<string> {
     return new StandingSessions({
