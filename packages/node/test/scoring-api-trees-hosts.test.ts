@@ -28,7 +28,7 @@
  *     equal `decideCredit` on the reference points (applicants within 6 sqrt(2) sd of an edge skipped),
  *     score null, reasons the bank's own features and the base only.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { normalizeUscc, type Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
