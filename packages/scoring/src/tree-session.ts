@@ -26,8 +26,8 @@
  * context has one more CKKS level per further host (`treeScoringParams(k)`). Per round G sends the
  * tree-request (applicants, request ids) to every host, the ciphertext in H_1's only; each host looks up,
  * admits and audits the applicants itself; H_j < H_k multiplies in its 0/1 vector (0 on the blocks of
- * the applicants it does not score), adds a fresh encryption of 0 (an all-zero product would otherwise
- * tell H_{j+1} that H_j scores nobody in the round) and sends the product to H_{j+1} as
+ * the applicants it does not score; all 0 gives a fresh encryption of 0, @fedscore/he's product with a
+ * zero plaintext, so H_{j+1} cannot tell that H_j scores nobody) and sends the product to H_{j+1} as
  * tree-leaf-weights, and answers G with its own per-applicant codes only (tree-reply, no ciphertext);
  * H_k answers as H above. An applicant is scored when every host answered '' (a host that refuses zeroes
  * its blocks); G reads each host's answer, so it can say which host refused, and no host sees another's.
@@ -710,15 +710,15 @@ export class TreeScoringGovernment {
         }
         if (next !== undefined) {
           // Not the last host: multiply in this host's 0/1 vector (0 on the blocks of the applicants it
-          // does not score, all 0 when it scores none) and pass the product on, plus a fresh encryption
-          // of 0, so that the next host cannot tell an all-zero product (this host refusing the whole
-          // round) from any other. It is under the guest's key: the next host learns nothing from it.
+          // does not score) and pass the product on: a ciphertext under the guest's key, from which the
+          // next host learns nothing. An all-zero vector (this host scoring nobody in the round) gives a
+          // fresh encryption of 0, not SEAL's recognizable zero ciphertext (@fedscore/he multiplies by a
+          // zero plaintext that way), so the next host cannot tell that round from any other.
           const passed = ctx.scope(() =>
             ctx
               .deserializeVector(item!)
               .withLength(n * blocks * B)
               .mul(mask)
-              .add(ctx.encrypt(new Float64Array(n * blocks * B)))
               .serialize(),
           );
           await s.send(next, TREE_LEAF_WEIGHTS, [passed]);
