@@ -431,12 +431,16 @@ export class TreeScoringBank {
     });
   }
 
-  /** End the session (every host's `serve` returns). */
+  /** End the session (every host's `serve` returns; each is told even when another is unreachable). */
   async close(): Promise<void> {
     const s = this.#session;
     if (s === undefined) return;
     this.#session = undefined;
-    for (const host of this.#hosts) await s.send(host, TREE_REQUEST, { close: true } as TreeRequestMessage);
+    const sent = await Promise.allSettled(
+      this.#hosts.map((host) => s.send(host, TREE_REQUEST, { close: true } as TreeRequestMessage)),
+    );
+    const failed = sent.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
   }
 
   /** Free the key (idempotent). */
@@ -522,6 +526,12 @@ export interface TreeScoringGovernmentOptions {
   readonly rng?: CryptoRng;
   /** Skip the block-start selector (the attack test only: attacks/tree-path.attack.test.ts). */
   readonly unsafeNoSelector?: boolean;
+  /**
+   * A model of several hosts: how long a host after the first waits for the previous host's product in
+   * a round before it ends the session (`timeout`; a previous host that went away would otherwise hold
+   * this session, and its public context, until the node stops). Default 120,000 ms.
+   */
+  readonly relayTimeoutMs?: number;
   /** Band mode's blinding: rho in [1, 2^rhoBits]. Default `DEFAULT_RHO_BITS` (6). */
   readonly rhoBits?: number;
   /**
@@ -663,7 +673,11 @@ export class TreeScoringGovernment {
         let item: Uint8Array | undefined;
         if (previous === guest) item = (req.items ?? [])[0];
         else {
-          const passed = await s.receive(previous, TREE_LEAF_WEIGHTS);
+          const passed = await withTimeout(
+            s.receive(previous, TREE_LEAF_WEIGHTS),
+            this.#o.relayTimeoutMs ?? 120_000,
+            `round ${rounds}: no product from ${previous}`,
+          );
           if (passed.length !== 1) {
             throw new FedscoreError('protocol_step', `expected one ciphertext, got ${passed.length}`, {
               field: 'tree-leaf-weights.items',
@@ -741,6 +755,25 @@ export class TreeScoringGovernment {
     } finally {
       ctx.dispose();
     }
+  }
+}
+
+/** `p`, or a `timeout` error after `ms` (the timer never holds the process open). */
+async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new FedscoreError('timeout', message, { field: 'tree-leaf-weights' })),
+          ms,
+        );
+        timer.unref?.();
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -23,6 +23,8 @@
  *   - a host that refuses the session (`policy_refused` at tax): every applicant refused naming tax, tax's
  *     lookup never asked, and the chain still completes (utility receives a ciphertext each round and
  *     cannot tell);
+ *   - a host whose previous host went away (never passes the product on) ends the session with `timeout`
+ *     after its `relayTimeoutMs`, instead of holding it (and the bank's context) until its node stops;
  *   - a model of four hosts is refused (`unsupported`, field hosts).
  */
 import {
@@ -118,6 +120,8 @@ describe('scoring.tree session mode with a model of three hosts', () => {
     thresholds?: readonly number[];
     lookup?: Partial<Record<Host, (applicant: string) => Float64Array | 'consent_missing' | undefined>>;
     refuse?: Host;
+    /** A host that went away: it reads nothing and never answers. */
+    gone?: Host;
   }) => {
     const network = createInMemoryNetwork(['bank', ...HOSTS], envelopeCodec, { capture: true });
     const spec = {
@@ -147,20 +151,23 @@ describe('scoring.tree session mode with a model of three hosts', () => {
     };
     HOSTS.forEach((h, j) => {
       roles[h] = () =>
-        new TreeScoringGovernment({
-          modelFor: async (_id, mode) => {
-            told[h] = mode;
-            return o.refuse === h ? 'policy_refused' : hostModels[j]!;
-          },
-          lookup: async (requests) =>
-            requests.map((r) => {
-              lookups[h] = (lookups[h] ?? 0) + 1;
-              const own = o.lookup?.[h];
-              if (own !== undefined) return own(r.applicant);
-              const k = ids.indexOf(r.applicant);
-              return k < 0 ? undefined : row(pop.hosts[j]!, TRAIN + k);
-            }),
-        }).serve(new ProtocolSession(network.channel(h), spec), 'bank');
+        o.gone === h
+          ? Promise.resolve(undefined)
+          : new TreeScoringGovernment({
+              ...(o.gone !== undefined && { relayTimeoutMs: 2000 }),
+              modelFor: async (_id, mode) => {
+                told[h] = mode;
+                return o.refuse === h ? 'policy_refused' : hostModels[j]!;
+              },
+              lookup: async (requests) =>
+                requests.map((r) => {
+                  lookups[h] = (lookups[h] ?? 0) + 1;
+                  const own = o.lookup?.[h];
+                  if (own !== undefined) return own(r.applicant);
+                  const k = ids.indexOf(r.applicant);
+                  return k < 0 ? undefined : row(pop.hosts[j]!, TRAIN + k);
+                }),
+            }).serve(new ProtocolSession(network.channel(h), spec), 'bank');
     });
     const out = await runParties(network, roles);
     return {
@@ -308,6 +315,13 @@ describe('scoring.tree session mode with a model of three hosts', () => {
     }
     // utility got tax's product every round (a ciphertext it cannot tell from any other).
     expect(r.captured.filter((m) => m.to === 'utility' && m.step === 'tree-leaf-weights')).toHaveLength(2);
+  }, 240_000);
+
+  it('a host whose previous host went away ends the session after relayTimeoutMs (timeout)', async () => {
+    await expect(session({ rounds: [[0]], gone: 'gov' })).rejects.toMatchObject({
+      code: 'timeout',
+      field: 'tree-leaf-weights',
+    });
   }, 240_000);
 
   it('a model of four hosts is refused', async () => {
