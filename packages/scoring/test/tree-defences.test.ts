@@ -394,11 +394,12 @@ describe('tree scoring hosts: the layout checks before any ciphertext', () => {
       (e: unknown) => e,
     );
     expectRefused(err, 'insecure_rng', 'rng');
-    // The session serves one host: a model of two is refused before any key is made.
-    const two = await TreeScoringBank.create({ model: { ...guest, hosts: ['gov', 'gov-2'] } }).catch(
-      (e: unknown) => e,
-    );
-    expectRefused(two, 'unsupported', 'hosts');
+    // The session serves 1 ... TREE_MAX_HOSTS hosts (version 5): a model of four is refused before any
+    // key is made.
+    const four = await TreeScoringBank.create({
+      model: { ...guest, hosts: ['gov', 'gov-2', 'gov-3', 'gov-4'] },
+    }).catch((e: unknown) => e);
+    expectRefused(four, 'unsupported', 'hosts');
     const bank = await TreeScoringBank.create({ model: guest, maxRounds: TREE_MAX_ROUNDS });
     try {
       expect(bank.roundsLeft).toBe(TREE_MAX_ROUNDS);
