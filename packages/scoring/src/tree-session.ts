@@ -506,11 +506,15 @@ export interface TreeLookupRequest {
 export interface TreeScoringGovernmentOptions {
   /**
    * The host model this node serves for the layout's model id, or the refusal that answers every
-   * request of the session (e.g. `model_unavailable`, `policy_refused`). Asked once per session.
+   * request of the session (e.g. `model_unavailable`, `policy_refused`). Asked once per session, with
+   * this host's place in the chain as the bank's layout names it (one host: hosts 1, previous and next
+   * ''); the node checks it against the model's registered hosts and throws when it differs (a product
+   * must go to the model's next host only, never to the bank or another party).
    */
   readonly modelFor: (
     modelId: string,
     session: { readonly mode: 'exact' | 'band'; readonly thresholds: number },
+    chain: { readonly hosts: number; readonly previous: PartyId; readonly next: PartyId },
   ) => Promise<SecureBoostHostModel | ScoreRefusal>;
   /**
    * Per round: each applicant's feature values in the model's `features` order (NaN: missing), or
@@ -574,6 +578,12 @@ export class TreeScoringGovernment {
         field: 'tree-layout.hosts',
       });
     }
+    // The product this host passes on is under the guest's key: it must never go to the guest itself.
+    if (next === guest || (wire.previous ?? '') === guest) {
+      throw new FedscoreError('protocol_step', 'the guest is not a host of the chain', {
+        field: next === guest ? 'tree-layout.next' : 'tree-layout.previous',
+      });
+    }
     const layout = {
       trees: wire.trees ?? 0,
       slotsPerTree: wire.slotsPerTree ?? 0,
@@ -602,10 +612,11 @@ export class TreeScoringGovernment {
     try {
       checkContext(ctx, layout.block, hosts);
       const K = wire.bandThresholds ?? 0;
-      const served = await this.#o.modelFor(wire.modelId ?? '', {
-        mode: K > 0 ? 'band' : 'exact',
-        thresholds: K,
-      });
+      const served = await this.#o.modelFor(
+        wire.modelId ?? '',
+        { mode: K > 0 ? 'band' : 'exact', thresholds: K },
+        { hosts, previous: wire.previous ?? '', next: wire.next ?? '' },
+      );
       if (typeof served !== 'string') {
         const known = new Set(served.splits.map((x) => x.splitId));
         for (const [k, sp] of layout.splits.entries()) {

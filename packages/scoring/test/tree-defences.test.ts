@@ -377,6 +377,21 @@ describe('tree scoring hosts: the layout checks before any ciphertext', () => {
     );
     const budgeted = await serve(layout({ records: 0, maxRounds: 1 }), 'government');
     expect(String((budgeted as FedscoreError | undefined)?.field)).not.toBe('tree-layout.max_rounds');
+    // Several hosts (version 5): the product is never passed to the guest, and the chain must match
+    // the host count, both before the context is read.
+    const session = layout({ records: 0, maxRounds: 1 });
+    expectRefused(
+      await serve({ ...session, hosts: 2, previous: '', next: 'bank' }, 'government'),
+      'protocol_step',
+      'tree-layout.next',
+    );
+    expectRefused(
+      await serve({ ...session, hosts: 1, previous: '', next: 'tax' }, 'government'),
+      'protocol_step',
+      'tree-layout.hosts',
+    );
+    const chained = await serve({ ...session, hosts: 2, previous: '', next: 'tax' }, 'government');
+    expect(String((chained as FedscoreError | undefined)?.field)).not.toMatch(/next|previous|hosts/);
     expectRefused(await serve(layout({}), 'host', seededRng(1)), 'insecure_rng', 'rng');
     expectRefused(
       await serve(layout({ records: 0, maxRounds: 1 }), 'government', seededRng(1)),
