@@ -26,7 +26,10 @@
  *     scoring is 403 policy_refused naming tax, no data_use at tax;
  *   - band mode (the bank restarted in band mode; tax's default policy serves it): each band and line
  *     equal `decideCredit` on the reference points (applicants within 6 sqrt(2) sd of an edge skipped),
- *     score null, reasons the bank's own features and the base only.
+ *     score null, reasons the bank's own features and the base only;
+ *   - a host whose registered hosts are in another order than the bank's chain fails the session
+ *     (`protocol_step` naming tree-layout.previous, a security_event on tax) before any lookup: a bank
+ *     cannot route a host's product where the model's registration does not say.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -134,10 +137,8 @@ describe('scoring API with a SecureBoost model of two hosts', () => {
   const auditOf = (node: PartyNode, requestId: string) =>
     [...node.audit.entries({})].filter((e) => e.details?.requestId === requestId);
 
-  const config = (
-    p: Party,
-    o: { mode?: 'exact' | 'band'; policy?: GovernmentPolicy } = {},
-  ): NodeConfigOverrides =>
+  type StartOptions = { mode?: 'exact' | 'band'; policy?: GovernmentPolicy; timeoutMs?: number };
+  const config = (p: Party, o: StartOptions = {}): NodeConfigOverrides =>
     p === 'bank'
       ? {
           data: { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } },
@@ -152,7 +153,7 @@ describe('scoring API with a SecureBoost model of two hosts', () => {
               model: 'sme-trees@production',
               sessions: 1,
               // Key generation and two contexts of the deeper parameters on a session's first request.
-              requestTimeoutMs: 120_000,
+              requestTimeoutMs: o.timeoutMs ?? 120_000,
               batch: { maxApplicants: 8, windowMs: 30 },
             },
           },
@@ -165,7 +166,7 @@ describe('scoring API with a SecureBoost model of two hosts', () => {
   const onInbound = (to: Party) => (e: { peer: string | undefined; bytes: Uint8Array }) => {
     if (capturing) captured.push({ to, peer: e.peer, bytes: Buffer.from(e.bytes) });
   };
-  const start = async (p: Party, o: { mode?: 'exact' | 'band'; policy?: GovernmentPolicy } = {}) => {
+  const start = async (p: Party, o: StartOptions = {}) => {
     if (nodes[p] !== undefined) await cluster.stop(nodes[p]);
     nodes[p] = await cluster.start(p, { onInbound: onInbound(p), config: config(p, o) });
     return nodes[p];
@@ -468,5 +469,44 @@ describe('scoring API with a SecureBoost model of two hosts', () => {
       checked++;
     });
     expect(checked).toBeGreaterThanOrEqual(12);
+  }, 300_000);
+
+  it("a host whose registered hosts differ from the bank's chain fails the session before any lookup", async () => {
+    // tax registers a newer version of the model whose hosts are in the other order: the bank's layout
+    // (government first, tax last) names tax's previous host where tax expects none.
+    const descriptor = JSON.stringify({
+      modelId: guest.modelId,
+      guest: 'bank',
+      hosts: ['tax', 'government'],
+    });
+    nodes.tax.models.register({
+      algorithm: 'secureboost',
+      modelId: guest.modelId,
+      metrics: {},
+      parameters: { trees: 5, depth: 3 },
+      dataFingerprints: {},
+      descriptor,
+      name: 'sme-trees-bank',
+      parties: [
+        { id: 'bank', role: 'guest' },
+        { id: 'tax', role: 'host', featureNames: [...hostModels[1]!.features] },
+        { id: 'government', role: 'host' },
+      ],
+      artifact: serializeHostModel(hostModels[1]!),
+    });
+    await start('bank', { mode: 'band', timeoutMs: 20_000 });
+    const id = aligned[60]!;
+    const r = await post(id);
+    expect(r.status, JSON.stringify(r.json)).toBe(503);
+    const requestId = (r.json.error as { requestId: string }).requestId;
+    expect(auditOf(nodes.tax, requestId)).toEqual([]);
+    await waitUntil('tax audits the failed session', () =>
+      [...nodes.tax.audit.entries({})].some(
+        (e) =>
+          e.kind === 'security_event' &&
+          e.details?.code === 'protocol_step' &&
+          e.details?.field === 'tree-layout.previous',
+      ),
+    );
   }, 300_000);
 });

@@ -564,10 +564,20 @@ export class ScoringEndpoint {
     accept: (m: ModelVersion) => boolean,
   ): { version: ModelVersion; artifact: string; descriptor: string } {
     const { models } = this.#o;
+    // The newest: the registry lists each name's versions highest first, so the last of the list
+    // would be the oldest version of the last name.
     const version = models
       .list()
       .filter((m) => m.modelId === modelId && m.status !== 'retired' && accept(m))
-      .at(-1);
+      .reduce<ModelVersion | undefined>(
+        (newest, m) =>
+          newest === undefined ||
+          m.createdAt > newest.createdAt ||
+          (m.createdAt === newest.createdAt && m.version > newest.version)
+            ? m
+            : newest,
+        undefined,
+      );
     if (version === undefined) {
       throw new FedscoreError('not_found', `no ${noun} '${modelId}' to serve here`, { field });
     }
