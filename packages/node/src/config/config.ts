@@ -85,7 +85,10 @@ const scoringApi = z
   .object({
     /** host:port of the scoring API (HTTP, or HTTPS with `tls`); port 0 picks a free one. */
     listen: address,
-    /** The government node the bank scores with (a configured peer). */
+    /**
+     * The government node the bank scores with (a configured peer). A tree model of several hosts must
+     * name it among its hosts; the session then spans every host the model names (configured peers).
+     */
     government: partyId,
     /** The registry model to serve, e.g. `sme-credit-line@production` (resolved on every request). */
     model: z.string().min(1),
