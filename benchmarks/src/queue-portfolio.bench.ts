@@ -1,7 +1,8 @@
 /**
  * `pnpm bench queue-portfolio [--blocks 8] [--features 23] [--preset ckks-8192] [--workers 1,2,4]
  *                             [--tasks 6] [--bin-tasks 5] [--bin-features 10] [--bin-bins 10]
- *                             [--transfers base64,copy]`
+ *                             [--sb-tasks 5] [--sb-features 10] [--sb-bins 16] [--sb-nodes 1]
+ *                             [--parts lin,bins,sb,throughput] [--transfers base64,copy]`
  *
  * The work-distribution queue (@fedscore/queue: pg-boss on PostgreSQL, `fedscore worker` processes) on
  * the task kinds added after hetero-LR's packed products, on a throwaway PostgreSQL cluster on loopback:
@@ -11,7 +12,11 @@
  *    - `linearCombinations`: portfolio scoring's one block (N/2 = 4096 enterprises at ckks-8192, the
  *      data-owner-mode preset) of `--features` columns, re-randomized, as the model owner sends it;
  *    - `binSums`: the WOE binning host's partial sums of `DEFAULT_BIN_SUM_BATCHES_PER_TASK` label batches
- *      (8 x 4096 rows) over `--bin-features` features of `--bin-bins` bins.
+ *      (8 x 4096 rows) over `--bin-features` features of `--bin-bins` bins;
+ *    - `sbHistogram`: a SecureBoost host's histograms of `--sb-nodes` directly summed nodes (half the
+ *      rows each, drawn) over `DEFAULT_HISTOGRAM_BATCHES_PER_TASK` batch(es) of 8192 rows at the
+ *      default preset (ckks-16384-release), `--sb-features` features of `--sb-bins` bins, the layout the
+ *      host plans for depth 3; one node is the lightest task a level makes (the worst overhead share).
  *    Overhead = enqueue-to-result at the coordinator minus the worker's time in the task; the first task
  *    of each kind also uploads the shared fields (context, bin index) and loads the context in the worker.
  *    Each part runs under every `--transfers` (how byte columns are read: base64 text, the earlier path,
@@ -23,7 +28,8 @@
  *    CPU seconds of the coordinator, of the worker processes and of PostgreSQL (/proc), against the 2
  *    cores' wall-clock budget, to say what saturates.
  *
- * Not a test: timings depend on the machine's load, recorded before and after each part.
+ * `--parts` runs a subset (e.g. `--parts sb`). Not a test: timings depend on the machine's load,
+ * recorded before and after each part.
  */
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -31,6 +37,7 @@ import { type AddressInfo, connect, createServer } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { FedscoreError, normal, seededRng, uniform } from '@fedscore/core';
 import {
+  CKKS_PRESETS,
   type CkksPresetName,
   type CkksSecretContext,
   createCkksContext,
@@ -55,8 +62,16 @@ import {
   type BinSumWorkerOutput,
   binSumRotations,
   DEFAULT_BIN_SUM_BATCHES_PER_TASK,
+  DEFAULT_HISTOGRAM_BATCHES_PER_TASK,
+  evaluateHistogramTask,
+  type HistogramTask,
+  type HistogramTaskOutput,
+  histogramRotationSteps,
+  packGradients,
   partialBinSumsCkks,
   planBinSums,
+  planHistogram,
+  SECUREBOOST_CKKS_PRESET,
 } from '@fedscore/vfl';
 import pg from 'pg';
 import {
@@ -329,6 +344,110 @@ async function binOverhead(
   return out;
 }
 
+async function histogramOverhead(
+  cluster: PgCluster,
+  db: pg.Client,
+  features: number,
+  bins: number,
+  nodes: number,
+  tasks: number,
+  transfers: readonly ByteTransfer[],
+): Promise<Timing[]> {
+  const port = Number(new URL(cluster.url).port);
+  const per = DEFAULT_HISTOGRAM_BATCHES_PER_TASK;
+  const S = CKKS_PRESETS[SECUREBOOST_CKKS_PRESET].polyModulusDegree / 2;
+  const rows = tasks * per * S;
+  const rng = seededRng(41);
+  const counts = Array.from({ length: features }, () => bins);
+  const binIndex = counts.map((b) => Uint16Array.from({ length: rows }, () => Math.floor(uniform(rng) * b)));
+  const layout = planHistogram(features * bins, rows, S, 3);
+  const ctx = await createCkksContext({
+    params: SECUREBOOST_CKKS_PRESET,
+    rotations: histogramRotationSteps(layout),
+    relinearization: false,
+  });
+  const lanes: {
+    transfer: ByteTransfer;
+    queue: string;
+    ex: QueueExecutor<HistogramTask, HistogramTaskOutput>;
+    pid: number;
+  }[] = [];
+  const children: ChildProcess[] = [];
+  const out: Timing[] = [];
+  try {
+    const g = Float64Array.from({ length: rows }, () => uniform(rng) - 0.5);
+    const h = Float64Array.from({ length: rows }, () => uniform(rng) / 4);
+    const encG = ctx.encryptBatch(g);
+    const encH = ctx.encryptBatch(h);
+    const z = packGradients(ctx, encG, encH);
+    const packed = z.map((v) => v.serialize({ compression: 'none' }));
+    for (const v of [...encG, ...encH, ...z]) v.dispose();
+    for (const transfer of transfers) {
+      const queue = `overhead-sb-${transfer}`;
+      const ex = await QueueExecutor.create<HistogramTask, HistogramTaskOutput>({
+        connectionString: cluster.url,
+        queue,
+        sharedFields: HE_TASK_SHARED_FIELDS,
+        transfer,
+      });
+      const worker = await startWorker(cluster.url, queue, children, { transfer });
+      lanes.push({ transfer, queue, ex, pid: worker.pid! });
+    }
+    const context = ctx.serialize({ compression: 'none' });
+    for (let k = 0; k < tasks; k++) {
+      const from = k * per;
+      const to = from + per;
+      const lo = from * S;
+      const hi = Math.min(rows, to * S);
+      const task: HistogramTask = {
+        op: 'sbHistogram',
+        context,
+        packedGradients: packed.slice(from, to),
+        layout,
+        binIndex: binIndex.map((idx) => idx.slice(lo, hi)),
+        counts,
+        from,
+        to,
+        // Each node: about half the range's rows, drawn.
+        nodes: Array.from({ length: nodes }, () => ({
+          rows: Int32Array.from(
+            Array.from({ length: hi - lo }, (_, i) => i).filter(() => uniform(rng) < 0.5),
+          ),
+        })),
+      };
+      let t = performance.now();
+      evaluateHistogramTask(ctx, task);
+      const localMs = performance.now() - t;
+      for (const { transfer, queue, ex, pid } of lanes) {
+        const cpu0 = cpuNow(pid, port);
+        const t0 = Date.now();
+        t = performance.now();
+        await ex.run(task, { taskId: `sb-${k + 1}` });
+        const latencyMs = performance.now() - t;
+        const cpu = cpuSince(cpu0, pid, port);
+        const { split: parts, outputBytes } = await latencySplit(db, queue, `sb-${k + 1}`, t0, latencyMs);
+        out.push({
+          kind: 'sbHistogram',
+          transfer,
+          task: k + 1,
+          localMs,
+          latencyMs,
+          ...parts,
+          ...cpu,
+          overheadMs: latencyMs - parts.taskMs,
+          inputBytes: task.packedGradients.reduce((s, c) => s + c.byteLength, 0),
+          outputBytes,
+        });
+      }
+    }
+  } finally {
+    await stopWorkers(children);
+    for (const { ex } of lanes) await ex.close();
+    ctx.dispose();
+  }
+  return out;
+}
+
 interface ThroughputRow {
   where: string;
   processes: number;
@@ -535,6 +654,11 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
   const binTasks = Number(flag(args, '--bin-tasks', '5'));
   const binFeatures = Number(flag(args, '--bin-features', '10'));
   const binBins = Number(flag(args, '--bin-bins', '10'));
+  const sbTasks = Number(flag(args, '--sb-tasks', '5'));
+  const sbFeatures = Number(flag(args, '--sb-features', '10'));
+  const sbBins = Number(flag(args, '--sb-bins', '16'));
+  const sbNodes = Number(flag(args, '--sb-nodes', '1'));
+  const parts = new Set(flag(args, '--parts', 'lin,bins,sb,throughput').split(','));
   const transfers = flag(args, '--transfers', 'base64,copy').split(',') as ByteTransfer[];
   for (const t of transfers) {
     if (!BYTE_TRANSFERS.includes(t)) {
@@ -555,31 +679,40 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
     await db.connect();
     postgresql = (await db.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
     timings = [
-      ...(await linearOverhead(cluster, db, ctx, features, tasks, transfers)),
-      ...(await binOverhead(cluster, db, binFeatures, binBins, binTasks, transfers)),
+      ...(parts.has('lin') ? await linearOverhead(cluster, db, ctx, features, tasks, transfers) : []),
+      ...(parts.has('bins') ? await binOverhead(cluster, db, binFeatures, binBins, binTasks, transfers) : []),
+      ...(parts.has('sb')
+        ? await histogramOverhead(cluster, db, sbFeatures, sbBins, sbNodes, sbTasks, transfers)
+        : []),
     ];
     load.afterOverhead = loadavg();
-    // The byte path's floor, on a block task as the overhead part sent it (its context a shared blob).
-    const rng = seededRng(3);
-    path = await bytePath(cluster, {
-      op: 'linearCombinations',
-      jobs: blockJobs(ctx, features, 1, 101),
-      first: 0,
-      weights: Array.from({ length: features }, () => normal(rng)),
-      rerandomize: true,
-      level: ctx.levels,
-      options: { compression: 'none' },
-      context: ctx.serialize({ compression: 'none' }),
-    });
-    load.afterBytePath = loadavg();
-    rows = await throughput(cluster, db, ctx, features, blocks, workerCounts, transfers);
-    load.afterThroughput = loadavg();
+    if (parts.has('lin')) {
+      // The byte path's floor, on a block task as the overhead part sent it (its context a shared blob).
+      const rng = seededRng(3);
+      path = await bytePath(cluster, {
+        op: 'linearCombinations',
+        jobs: blockJobs(ctx, features, 1, 101),
+        first: 0,
+        weights: Array.from({ length: features }, () => normal(rng)),
+        rerandomize: true,
+        level: ctx.levels,
+        options: { compression: 'none' },
+        context: ctx.serialize({ compression: 'none' }),
+      });
+      load.afterBytePath = loadavg();
+    }
+    if (parts.has('throughput')) {
+      rows = await throughput(cluster, db, ctx, features, blocks, workerCounts, transfers);
+      load.afterThroughput = loadavg();
+    }
   } finally {
     await db.end().catch(() => undefined);
     cluster.stop();
     ctx.dispose();
   }
-  const kinds = ['linearCombinations', 'binSums'];
+  const kinds = ['linearCombinations', 'binSums', 'sbHistogram'].filter((k) =>
+    timings.some((t) => t.kind === k),
+  );
   const steady = (kind: string, transfer: ByteTransfer) =>
     timings.filter((t) => t.kind === kind && t.transfer === transfer && t.task > 1);
   const pct = (xs: Timing[]) => (100 * median(xs.map((t) => t.overheadMs))) / median(xs.map((t) => t.taskMs));
@@ -673,7 +806,9 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
             tr,
             k === 'binSums'
               ? `${DEFAULT_BIN_SUM_BATCHES_PER_TASK} batches x 4096 rows, ${binFeatures * binBins} cells`
-              : `1 block: ${ctx.slotCount} enterprises x ${features} columns`,
+              : k === 'sbHistogram'
+                ? `${DEFAULT_HISTOGRAM_BATCHES_PER_TASK} batch x 8192 rows, ${sbFeatures * sbBins} cells, ${sbNodes} node(s)`
+                : `1 block: ${ctx.slotCount} enterprises x ${features} columns`,
             med((t) => t.taskMs),
             med((t) => t.overheadMs),
             `${med((t) => t.enqueueMs)} / ${med((t) => t.pickupMs)} / ${med((t) => t.readMs)} / ${med((t) => t.storeCollectMs)}`,
@@ -695,37 +830,41 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
         "(job insert, pick-up), the worker's decode and the round trips. The 5 % target needs the bytes to " +
         'cross at the rate in the last row.',
     },
-    {
-      title: `Portfolio scoring throughput: the model owner's evaluation of ${blocks * ctx.slotCount} enterprises x ${features} columns (${blocks} blocks, one task each)`,
-      columns: [
-        'where',
-        'processes',
-        'wall s',
-        'enterprises / s',
-        'coordinator CPU s',
-        'workers CPU s',
-        'PostgreSQL CPU s',
-        "workers' time in tasks s",
-        `CPU used / (${cores} cores x wall)`,
-      ],
-      rows: rows.map((r) => [
-        r.where,
-        r.processes,
-        round(r.seconds, 2),
-        Math.round(r.recordsPerSecond),
-        round(r.coordinatorCpu, 2),
-        r.workersCpu === undefined ? '-' : round(r.workersCpu, 2),
-        r.postgresCpu === undefined ? '-' : round(r.postgresCpu, 2),
-        r.workerTaskSeconds === undefined ? '-' : round(r.workerTaskSeconds, 2),
-        `${round(
-          (100 * (r.coordinatorCpu + (r.workersCpu ?? 0) + (r.postgresCpu ?? 0))) / (cores * r.seconds),
-        )} %`,
-      ]),
-      note:
-        'Queue rows: the second pass (the first stores the context and each worker loads it). CPU from ' +
-        '/proc (workers, the PostgreSQL postmaster and its backends) and process.cpuUsage (coordinator, with ' +
-        "its pool's threads). The machine is shared: other engineers' processes take CPU too (load average in the parameters).",
-    },
+    ...(rows.length === 0
+      ? []
+      : [
+          {
+            title: `Portfolio scoring throughput: the model owner's evaluation of ${blocks * ctx.slotCount} enterprises x ${features} columns (${blocks} blocks, one task each)`,
+            columns: [
+              'where',
+              'processes',
+              'wall s',
+              'enterprises / s',
+              'coordinator CPU s',
+              'workers CPU s',
+              'PostgreSQL CPU s',
+              "workers' time in tasks s",
+              `CPU used / (${cores} cores x wall)`,
+            ],
+            rows: rows.map((r) => [
+              r.where,
+              r.processes,
+              round(r.seconds, 2),
+              Math.round(r.recordsPerSecond),
+              round(r.coordinatorCpu, 2),
+              r.workersCpu === undefined ? '-' : round(r.workersCpu, 2),
+              r.postgresCpu === undefined ? '-' : round(r.postgresCpu, 2),
+              r.workerTaskSeconds === undefined ? '-' : round(r.workerTaskSeconds, 2),
+              `${round(
+                (100 * (r.coordinatorCpu + (r.workersCpu ?? 0) + (r.postgresCpu ?? 0))) / (cores * r.seconds),
+              )} %`,
+            ]),
+            note:
+              'Queue rows: the second pass (the first stores the context and each worker loads it). CPU from ' +
+              '/proc (workers, the PostgreSQL postmaster and its backends) and process.cpuUsage (coordinator, with ' +
+              "its pool's threads). The machine is shared: other engineers' processes take CPU too (load average in the parameters).",
+          },
+        ]),
   ];
   return {
     summary: {
@@ -751,6 +890,13 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
       bin_batches_per_task: DEFAULT_BIN_SUM_BATCHES_PER_TASK,
       bin_features: binFeatures,
       bin_bins: binBins,
+      sb_tasks: sbTasks,
+      sb_batches_per_task: DEFAULT_HISTOGRAM_BATCHES_PER_TASK,
+      sb_features: sbFeatures,
+      sb_bins: sbBins,
+      sb_nodes: sbNodes,
+      sb_preset: SECUREBOOST_CKKS_PRESET,
+      parts: [...parts],
       postgresql,
       'pg-boss': '12.38.0',
       pg: '8.23.1',

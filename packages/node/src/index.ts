@@ -78,6 +78,7 @@ export {
   readTlsFiles,
   storeUrl,
   validateNodeConfig,
+  validateStoreConfig,
 } from './config/index.ts';
 export type {
   ConsentExclusions,

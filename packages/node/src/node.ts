@@ -99,19 +99,27 @@ import { checkOwnTlsMaterial } from './transport/peer-auth.ts';
 /**
  * The store a node config names: the SQLite file in `stateDir` (default) or the PostgreSQL database of
  * `store` (shared by the party's replicas). The URL is never logged with its password (`NodeStore.path`).
+ * The one place a store is chosen from a config: the node, its `fedscore node cancel|retry`, and the CLI's
+ * governance commands (`--store DIR|URL`, `--store-env VAR`, `--store-schema NAME`, through
+ * `validateStoreConfig`) all open it here. `readOnly`: open an existing store without migrating it.
  */
 export function openNodeStore(
-  config: NodeConfig,
-  options: { logger?: Logger; env?: Readonly<Record<string, string | undefined>> } = {},
+  config: Pick<NodeConfig, 'stateDir' | 'store'>,
+  options: { logger?: Logger; env?: Readonly<Record<string, string | undefined>>; readOnly?: boolean } = {},
 ): NodeStore {
   const s = config.store;
+  const readOnly = options.readOnly === true;
   if (s.kind === 'sqlite') {
-    return NodeStore.open(config.stateDir, options.logger !== undefined ? { logger: options.logger } : {});
+    return NodeStore.open(config.stateDir, {
+      ...(options.logger !== undefined && { logger: options.logger }),
+      ...(readOnly && { readOnly }),
+    });
   }
   const store = NodeStore.postgres(storeUrl(s, options.env ?? process.env), {
     ...(options.logger !== undefined && { logger: options.logger }),
     ...(s.schema !== undefined && { schema: s.schema }),
     busyTimeoutMs: s.busyTimeoutMs,
+    ...(readOnly && { readOnly }),
   });
   options.logger?.info('store opened', { store: 'postgres', database: store.path });
   return store;
@@ -389,7 +397,11 @@ export class PartyNode {
       creditRules = parseCreditRules(text, rulesPath);
     }
     const runner = new JobRunner({
-      ...(queue !== undefined && { offload: queue.offload, binSumOffload: queue.binSums }),
+      ...(queue !== undefined && {
+        offload: queue.offload,
+        binSumOffload: queue.binSums,
+        secureBoostOffload: queue.secureBoost,
+      }),
       ...(creditRules !== undefined && { creditRules }),
       party: config.party,
       transport,

@@ -25,12 +25,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger, ProgressCallback } from '@fedscore/core';
 import { stringify } from 'yaml';
-import { type NodeConfig, type NodeConfigInput, storeUrl, validateNodeConfig } from './config/index.ts';
+import { type NodeConfig, type NodeConfigInput, validateNodeConfig } from './config/index.ts';
 import type { ConsentGrant } from './consent/index.ts';
 import { ConsentRegistry } from './consent/index.ts';
 import { JobStore, MASK_SEED_SECRET } from './jobs/index.ts';
-import { PartyNode, type PartyNodeOptions } from './node.ts';
-import { NodeStore } from './store/index.ts';
+import { openNodeStore, PartyNode, type PartyNodeOptions } from './node.ts';
+import type { NodeStore } from './store/index.ts';
 import { createDevCa, issuePartyCert } from './transport/certs.ts';
 
 /** One party's TLS material (PEM): the cluster CA's certificate and the party's own pair. */
@@ -287,11 +287,7 @@ export class NodeCluster<P extends string> {
   openStore(party: P, options: { run?: string; readOnly?: boolean } = {}): NodeStore {
     const config = this.config(party, options.run === undefined ? {} : { run: options.run });
     const readOnly = options.readOnly === true;
-    if (config.store.kind === 'sqlite') return NodeStore.open(config.stateDir, { readOnly });
-    return NodeStore.postgres(storeUrl(config.store), {
-      ...(config.store.schema !== undefined && { schema: config.store.schema }),
-      readOnly,
-    });
+    return openNodeStore(config, { readOnly });
   }
 
   /** Grant consents in `party`'s store for `run` while its node is not running (before a process starts). */

@@ -12,6 +12,7 @@ import {
   storeUrl,
   validateJobSpec,
   validateNodeConfig,
+  validateStoreConfig,
 } from '@fedscore/node';
 import { describe, expect, it } from 'vitest';
 
@@ -229,6 +230,14 @@ describe('node config', () => {
     expect(
       fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'pgboss', url, resultRetentionHours: 0 } })),
     ).toBe('queue.resultRetentionHours');
+    // The workers' database role (granted the queue's tables only at start): a plain SQL identifier.
+    expect(
+      validateNodeConfig({ ...base, queue: { kind: 'pgboss', url, workerRole: 'fedscore_worker' } }).queue,
+    ).toMatchObject({ workerRole: 'fedscore_worker' });
+    for (const bad of ['Worker', 'w; DROP TABLE audit_log', '"w"', ''])
+      expect(
+        fieldOf(() => validateNodeConfig({ ...base, queue: { kind: 'pgboss', url, workerRole: bad } })),
+      ).toBe('queue.workerRole');
   });
 
   it('queue: a password in the URL is refused as in store.url (same error), without echoing it; urlEnv holds one', () => {
@@ -305,6 +314,35 @@ describe('node config: store', () => {
     expect(storeUrl(c, {})).toBe(url);
     const secret = 'postgres://fedscore:s3cret@db.internal/bank';
     expect(storeUrl(short, { FEDSCORE_STORE_URL: secret })).toBe(secret);
+  });
+
+  it('validateStoreConfig: a store section alone (the CLI --store flags), as the config validates it', () => {
+    const url = 'postgres://fedscore@db.internal:5432/bank';
+    const lease = { leaseMs: DEFAULT_LEASE_MS, leaseRenewMs: DEFAULT_LEASE_RENEW_MS };
+    expect(validateStoreConfig({ kind: 'postgres', url, schema: 'bank' })).toEqual(
+      validateNodeConfig({ ...base, store: { kind: 'postgres', url, schema: 'bank' } }).store,
+    );
+    expect(validateStoreConfig({ kind: 'postgres', urlEnv: 'BANK_DB' })).toEqual({
+      kind: 'postgres',
+      urlEnv: 'BANK_DB',
+      busyTimeoutMs: 5000,
+      ...lease,
+    });
+    expect(validateStoreConfig('sqlite')).toEqual({ kind: 'sqlite' });
+    for (const [value, field] of [
+      [{ kind: 'postgres', url: 'postgres://u:s3cret@db/bank' }, 'store.url'],
+      [{ kind: 'postgres', url, schema: 'Bad-Schema' }, 'store.schema'],
+      [{ kind: 'postgres', urlEnv: 'lower' }, 'store.urlEnv'],
+    ] as const) {
+      let error: unknown;
+      try {
+        validateStoreConfig(value);
+      } catch (e) {
+        error = e;
+      }
+      expect(isFedscoreError(error) && error.code === 'invalid_config' && error.field, field).toBe(field);
+      expect(String((error as Error).message)).not.toContain('s3cret');
+    }
   });
 
   it.each([

@@ -23,9 +23,9 @@
  * Training is small (binning off, one epoch): hetero-LR's accuracy is tested in packages/vfl.
  * Every test runs twice (issue 18): on each node's embedded SQLite store, and with both nodes' stores in
  * PostgreSQL (a throwaway loopback cluster, one schema per party; store-backends.ts: skipped with the
- * reason printed without PostgreSQL binaries, a failure under CI=true). The CLI's `--store` opens a
- * SQLite state directory only, so on PostgreSQL the `fedscore models|monitor` steps make the library
- * calls those commands make on a second connection to the running node's database (`storeCommand`).
+ * reason printed without PostgreSQL binaries, a failure under CI=true). The `fedscore models|monitor`
+ * steps run the CLI as a separate process on the running node's store either way: `--store DIR`, or
+ * `--store postgres://... --store-schema NAME` (`storeCommand`).
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -36,18 +36,14 @@ import { normalizeUscc, type Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
-  AlertInbox,
   type ConsentGrant,
-  CreditEventFeed,
   enterpriseSetFingerprint,
   type JobSpecInput,
-  ModelRegistry,
-  type NodeStore,
   type PartyNode,
   type PsiCheckpoint,
   partyFeatures,
-  queueWatchChanges,
   reconcileAuditLogs,
+  storeUrl,
   type TrainCheckpoint,
 } from '@fedscore/node';
 import { NodeCluster, type NodeConfigOverrides } from '@fedscore/node/testing';
@@ -111,23 +107,19 @@ describeStores('governance connected to jobs (two nodes over gRPC + mTLS)', (bac
   /** A party's state directory (the SQLite store, and the published models' files). */
   const storeOf = (p: Party) => cluster.stateDir(p);
   /**
-   * `fedscore <args> --store <p's state>` in a separate process (SQLite), or, on PostgreSQL (the CLI's
-   * `--store` is a SQLite state directory), `direct`: the library calls that command makes, on a second
-   * connection to the running node's database.
+   * `fedscore <args>` in a separate process on `p`'s store, beside its running node: `--store <state
+   * directory>` (SQLite), or `--store <database URL> --store-schema <schema>` (PostgreSQL: the node's
+   * config names the same database and schema).
    */
-  const storeCommand = async (
-    p: Party,
-    args: string[],
-    direct: (store: NodeStore) => Record<string, unknown>,
-  ): Promise<Record<string, unknown>> => {
-    if (backend.name === 'sqlite') return cli([...args, '--store', storeOf(p)]);
-    const store = cluster.openStore(p);
-    try {
-      // Through JSON, as the CLI's `--json` output is.
-      return JSON.parse(JSON.stringify(direct(store))) as Record<string, unknown>;
-    } finally {
-      store.close();
-    }
+  const storeCommand = (p: Party, args: string[]): Promise<Record<string, unknown>> => {
+    const s = cluster.config(p).store;
+    if (s.kind === 'sqlite') return cli([...args, '--store', storeOf(p)]);
+    return cli([
+      ...args,
+      '--store',
+      storeUrl(s),
+      ...(s.schema !== undefined ? ['--store-schema', s.schema] : []),
+    ]);
   };
 
   const spec = (id: string): JobSpecInput & { id: string } => ({
@@ -298,17 +290,11 @@ describeStores('governance connected to jobs (two nodes over gRPC + mTLS)', (bac
     expect(govModel.dataFingerprints).toEqual(bankModel.dataFingerprints);
     expect(bankModel.dataFingerprints['alignedSet']).toBe(enterpriseSetFingerprint(consenting()));
     expect(govModel.artifactSha256).not.toBe(bankModel.artifactSha256);
-    const list = await storeCommand('government', ['models', 'list'], (store) => ({
-      models: new ModelRegistry(store).list({}),
-    }));
+    const list = await storeCommand('government', ['models', 'list']);
     expect(list['models']).toEqual([
       expect.objectContaining({ ref: 'sme-credit-line@1', modelId: 'consented-1' }),
     ]);
-    const show = await storeCommand('bank', ['models', 'show', 'sme-credit-line@1'], (store) => {
-      const registry = new ModelRegistry(store);
-      const model = registry.get('sme-credit-line@1');
-      return { model, history: registry.history(model.ref) };
-    });
+    const show = await storeCommand('bank', ['models', 'show', 'sme-credit-line@1']);
     expect(JSON.stringify(show)).toContain('consented-1');
   });
 
@@ -412,17 +398,9 @@ describeStores('governance connected to jobs (two nodes over gRPC + mTLS)', (bac
     }));
     writeFileSync(loans, watched.map((w) => JSON.stringify(w)).join('\n'));
     expect(
-      (
-        await storeCommand(
-          'bank',
-          ['monitor', 'watch', '--government', 'government', '--file', loans],
-          (store) => ({
-            queued: queueWatchChanges(store, 'government', {
-              add: watched.map((w) => ({ enterprise: w.enterprise, until: Date.parse(w.until) })),
-            }),
-          }),
-        )
-      )['queued'],
+      (await storeCommand('bank', ['monitor', 'watch', '--government', 'government', '--file', loans]))[
+        'queued'
+      ],
     ).toBe(5);
     const first = await nodes.bank.pollAlerts();
     expect(first.alerts).toBe(0);
@@ -440,22 +418,10 @@ describeStores('governance connected to jobs (two nodes over gRPC + mTLS)', (bac
     ] as const;
     writeFileSync(events, injected.map((e) => JSON.stringify(e)).join('\n'));
     // Injected into the running government node's store by a separate process (or connection).
-    expect(
-      (
-        await storeCommand('government', ['monitor', 'events', '--file', events], (store) => ({
-          recorded: new CreditEventFeed(store).recordAll(
-            injected.map((e) => ({ ...e, enterprise: e.enterprise!, occurredAt: Date.parse(e.occurredAt) })),
-          ).length,
-        }))
-      )['recorded'],
-    ).toBe(3);
+    expect((await storeCommand('government', ['monitor', 'events', '--file', events]))['recorded']).toBe(3);
     const second = await nodes.bank.pollAlerts();
     expect(second).toMatchObject({ alerts: 2, stored: 2 });
-    const listed = (
-      await storeCommand('bank', ['monitor', 'alerts'], (store) => ({
-        alerts: new AlertInbox(store).alerts({}),
-      }))
-    )['alerts'] as {
+    const listed = (await storeCommand('bank', ['monitor', 'alerts']))['alerts'] as {
       enterprise: string;
       kind: string;
     }[];

@@ -26,6 +26,8 @@ export interface QueueJobOptions {
   readonly queue: (run: string, url: string) => NonNullable<NodeConfigOverrides['queue']>;
   /** The nodes' HTTP endpoint (/metrics). */
   readonly http?: boolean;
+  /** The party secrets a run copies from run `none` (default hetero-LR's mask seed). */
+  readonly secrets?: readonly string[];
 }
 
 export interface QueueJob {
@@ -87,7 +89,7 @@ export function useQueueJob(options: QueueJobOptions): QueueJob {
       stage: StageName,
       hooks: { during?: (nodes: Nodes) => Promise<void>; after?: (nodes: Nodes) => Promise<void> } = {},
     ): Promise<Record<Party, C>> {
-      if (name !== 'none') cluster.copyPartySecrets('none', name, ['bank', 'government']);
+      if (name !== 'none') cluster.copyPartySecrets('none', name, ['bank', 'government'], options.secrets);
       const nodes = await cluster.startAll({ run: name });
       try {
         if (nodes.government.consents.list().length === 0) {

@@ -339,4 +339,45 @@ describe('StandingSessions (a standing service over admission)', () => {
     open('cccccccc');
     refusal(() => open('aaaaaaaa'), 'protocol_sequence', 'fedscore.Envelope.seq');
   });
+
+  it("a relay (the previous host of a tree model's chain) sends into an open session only, never opens one", async () => {
+    const a = new InboundAdmission({ party: 'tax', maxQueuedBytes: 1 << 20 });
+    const finish: (() => void)[] = [];
+    const served: string[] = [];
+    const svc = new StandingSessions<string>({
+      transport: a,
+      party: 'tax',
+      peers: ['bank', 'government', 'bank-2'],
+      relays: ['government'],
+      prefix: 'score-tree',
+      protocols: { psi: 2 },
+      name: 'tree scoring',
+      maxSessionsPerPeer: 2,
+      parse: (rest) => (/^[a-z0-9]{8}$/.test(rest) ? rest : undefined),
+      serve: (_session, peer, nonce) => {
+        served.push(`${peer}:${nonce}`);
+        return new Promise<void>((ok) => {
+          finish.push(ok);
+        });
+      },
+      onFailure: () => {},
+    });
+    const send = (from: string, session: string, seq = 0) =>
+      a.admit(from, env({ sender: from, receiver: 'tax', session, seq }), `d${seq}`, 0);
+    // The government cannot open a session under the bank's name, nor send into one not open here.
+    refusal(() => send('government', 'score-tree/bank/aaaaaaaa'), 'job_state', 'fedscore.Envelope.sender');
+    // A peer that is no relay cannot send into another's open session.
+    send('bank', 'score-tree/bank/aaaaaaaa');
+    refusal(() => send('bank-2', 'score-tree/bank/aaaaaaaa'), 'job_state', 'fedscore.Envelope.sender');
+    // The relay sends into the open session: queued for the role, no second session served.
+    send('government', 'score-tree/bank/aaaaaaaa');
+    send('government', 'score-tree/bank/aaaaaaaa', 1);
+    expect(served).toEqual(['bank:aaaaaaaa']);
+    expect(svc.activeSessions).toBe(1);
+    expect((await a.receive('government', 'score-tree/bank/aaaaaaaa')).seq).toBe(0);
+    // Once the session ends here, the relay's first message in a new one is refused again.
+    for (const f of finish.splice(0)) f();
+    await svc.drain();
+    refusal(() => send('government', 'score-tree/bank/bbbbbbbb'), 'job_state', 'fedscore.Envelope.sender');
+  });
 });

@@ -19,6 +19,7 @@ import type {
   HeteroLrHyperparams,
   HeteroLrRuntime,
   PackedProductOffload,
+  SecureBoostHistogramOffload,
   SecureBoostHyperparams,
 } from '@fedscore/vfl';
 import type { PipelineStore } from './store.ts';
@@ -180,6 +181,11 @@ export interface StageContext {
    * prefix is set per job here.
    */
   readonly binSumOffload?: BinSumOffload;
+  /**
+   * Where a SecureBoost host's CKKS histograms run instead of its process (the same queue); the task id
+   * prefix is set per job here.
+   */
+  readonly secureBoostOffload?: SecureBoostHistogramOffload;
   /** Called after each per-epoch training checkpoint is saved (the node's test-only fault hook). */
   readonly onEpochSaved?: (epoch: number) => void;
   /**

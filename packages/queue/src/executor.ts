@@ -38,7 +38,17 @@ import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { decodeValue, encodeTask, jobIdOf, type TaskBlob, type TaskId, taskIdOf } from './codec.ts';
 import { copyRows, literal, textOf } from './copy.ts';
-import { CREATE_SCHEMA, EXTERNAL_COLUMNS, NOTIFY_CHANNEL, QUEUE_NAME, SCHEMA_LOCK } from './schema.ts';
+import {
+  CREATE_SCHEMA,
+  EXTERNAL_COLUMNS,
+  NOTIFY_CHANNEL,
+  PGBOSS_SCHEMA,
+  QUEUE_NAME,
+  QUEUE_TABLES,
+  ROLE_NAME,
+  SCHEMA_LOCK,
+  workerGrantSql,
+} from './schema.ts';
 
 export interface QueueExecutorOptions {
   /** `postgres://user@host:port/db` of the party's database. */
@@ -160,8 +170,36 @@ function positive(value: number | undefined, fallback: number, min: number, fiel
   return v;
 }
 
-/** Create the executor's tables (idempotent; safe from concurrent processes). */
+/**
+ * Whether the executor's tables are in place in their current shape (every table, `last_used_at` and its
+ * index, the EXTERNAL byte columns): then `ensureSchema` runs no DDL, so a worker under a role without
+ * CREATE or ownership (`workerGrantSql`) starts. A table the role cannot see counts as missing.
+ */
+const SCHEMA_READY = `SELECT
+  ${QUEUE_TABLES.map((t) => `to_regclass('${t}') IS NOT NULL`).join(' AND ')}
+  AND to_regclass('fedscore_task_blob_last_used') IS NOT NULL
+  AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('fedscore_task_blob')
+              AND attname = 'last_used_at' AND NOT attisdropped)
+  AND (SELECT count(*) FROM pg_attribute a
+       JOIN (VALUES ${EXTERNAL_COLUMNS.map(([t, c]) => `('${t}', '${c}')`).join(', ')}) AS e (t, c)
+         ON a.attrelid = to_regclass(e.t) AND a.attname = e.c
+       WHERE a.attstorage = 'e') = ${EXTERNAL_COLUMNS.length} AS ready`;
+
+/** PostgreSQL's SQLSTATE for a privilege the role lacks. */
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+/**
+ * Create the executor's tables (idempotent; safe from concurrent processes). Nothing is run when they are
+ * in place; a role that may not create them (a restricted worker started before the coordinator) gets a
+ * `store` error that says so.
+ */
 export async function ensureSchema(pool: pg.Pool): Promise<void> {
+  try {
+    const r = await pool.query<{ ready: boolean }>(SCHEMA_READY);
+    if (r.rows[0]?.ready === true) return;
+  } catch (e) {
+    throw storeError('read the queue tables', e);
+  }
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -178,6 +216,13 @@ export async function ensureSchema(pool: pg.Pool): Promise<void> {
     await client.query('COMMIT');
   } catch (e) {
     await client.query('ROLLBACK').catch(() => undefined);
+    if ((e as { code?: string }).code === INSUFFICIENT_PRIVILEGE) {
+      throw new FedscoreError(
+        'store',
+        "queue database: the queue tables are not created yet and this role may not create them: start the coordinator (the node, as the tables' owner) first",
+        { field: 'connectionString', cause: e },
+      );
+    }
     throw storeError('create the queue tables', e);
   } finally {
     client.release();
@@ -425,6 +470,90 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
     return result;
   }
 
+  /**
+   * Let the database role `role` serve this database's queues as a worker and nothing else: run
+   * `workerGrantSql` (as this executor's role, the tables' owner) and then check that `role` can use no
+   * other table in the database -- the party's store, when it shares the database, holds job secrets,
+   * consents, checkpoints and the audit chain. The role must exist (made by the database's administrator,
+   * with its password); a superuser, a role that owns or inherits the store's tables, or one granted
+   * them is refused with `invalid_config` naming `workerRole` and the tables (their names only).
+   */
+  async grantWorkerRole(role: string): Promise<void> {
+    if (typeof role !== 'string' || !ROLE_NAME.test(role)) {
+      throw new FedscoreError('invalid_argument', 'a worker role is a lower-case SQL identifier', {
+        field: 'workerRole',
+      });
+    }
+    let found: { rolsuper: boolean } | undefined;
+    try {
+      found = (
+        await this.#pool.query<{ rolsuper: boolean }>('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [
+          role,
+        ])
+      ).rows[0];
+    } catch (e) {
+      throw storeError('read the worker role', e);
+    }
+    if (found === undefined) {
+      throw new FedscoreError('not_found', `the worker role ${role} does not exist (CREATE ROLE it first)`, {
+        field: 'workerRole',
+      });
+    }
+    if (found.rolsuper) {
+      throw new FedscoreError(
+        'invalid_config',
+        `the worker role ${role} is a superuser: it bypasses every privilege`,
+        {
+          field: 'workerRole',
+        },
+      );
+    }
+    const client = await this.#pool.connect().catch((e: unknown) => {
+      throw storeError('grant the worker role', e);
+    });
+    let reach: string[];
+    try {
+      await client.query('BEGIN');
+      // Serialised with table creation (ensureSchema) and with other replicas granting at once.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+      await client.query(workerGrantSql(role));
+      const usage = await client.query<{ schema: string; ok: boolean }>(
+        `SELECT current_schema() AS schema, has_schema_privilege($1, current_schema(), 'USAGE') AS ok`,
+        [role],
+      );
+      if (usage.rows[0]?.ok === false) {
+        await client.query(`GRANT USAGE ON SCHEMA ${quoteIdent(usage.rows[0].schema)} TO ${role}`);
+      }
+      const other = await client.query<{ name: string }>(
+        `SELECT n.nspname || '.' || c.relname AS name
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema', $2)
+           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+           AND NOT (n.nspname = current_schema() AND c.relname = ANY($3))
+           AND has_table_privilege($1, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+         ORDER BY 1`,
+        [role, PGBOSS_SCHEMA, QUEUE_TABLES],
+      );
+      reach = other.rows.map((r) => r.name);
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw storeError('grant the worker role', e);
+    } finally {
+      client.release();
+    }
+    if (reach.length > 0) {
+      const shown =
+        reach.slice(0, 10).join(', ') + (reach.length > 10 ? `, and ${reach.length - 10} more` : '');
+      throw new FedscoreError(
+        'invalid_config',
+        `the worker role ${role} can use tables outside the queue: ${shown} (a worker role must not own, inherit or be granted them)`,
+        { field: 'workerRole', details: { tables: reach.length } },
+      );
+    }
+  }
+
   /** Queue depth, active and failed tasks, and latency summaries. */
   async health(): Promise<QueueHealth> {
     try {
@@ -662,6 +791,11 @@ const CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 
 function toCode(code: string | undefined): ErrorCode {
   return code !== undefined && CODES.has(code) ? (code as ErrorCode) : 'internal';
+}
+
+/** A PostgreSQL identifier, double-quoted. */
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }
 
 /** The nearest-rank percentile of sorted values. */

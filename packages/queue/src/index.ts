@@ -19,6 +19,7 @@ export {
   type QueueExecutorOptions,
   type QueueHealth,
 } from './executor.ts';
+export { PGBOSS_SCHEMA, QUEUE_TABLES, ROLE_NAME, workerGrantSql } from './schema.ts';
 export {
   HE_TASK_KINDS,
   HE_TASK_SHARED_FIELDS,

@@ -5,7 +5,8 @@
  * `serveTaskQueue` is generic (a handler of decoded tasks, their shared fields filled in from the blob
  * table and kept in memory by digest: codec.ts). `runHeTaskWorker` is the HE task worker `fedscore
  * worker` runs: one registry of task kinds by `op` (`HE_TASK_KINDS`: hetero-LR's packed products,
- * portfolio scoring's linear combinations; the CLI adds the WOE binning's bin sums from @fedscore/vfl),
+ * portfolio scoring's linear combinations; the CLI adds the WOE binning's bin sums and SecureBoost's
+ * host histograms from @fedscore/vfl),
  * each evaluated under the PUBLIC CKKS context the task carries (or the one published for the queue),
  * loaded once per digest (Galois or public keys, no secret key: the bytes are decoded as a
  * public-context blob, and every kind's handler refuses a secret context). Its inputs are those contexts
@@ -32,7 +33,7 @@ import { PgBoss } from 'pg-boss';
 import { decodeEnvelope, decodeValue, digestOf, encodeValue } from './codec.ts';
 import { boolOf, copyRows, literal } from './copy.ts';
 import { type ByteTransfer, byteTransferOf, ensureSchema, fromBase64, storeError } from './executor.ts';
-import { NOTIFY_CHANNEL, QUEUE_NAME } from './schema.ts';
+import { NOTIFY_CHANNEL, PGBOSS_SCHEMA, QUEUE_NAME } from './schema.ts';
 
 export interface TaskQueueWorkerOptions {
   readonly connectionString: string;
@@ -86,8 +87,7 @@ export async function serveTaskQueue<In, Out>(
   const transfer = byteTransferOf(options.transfer);
   const pool = new pg.Pool({ connectionString: options.connectionString, max: concurrency + 1 });
   pool.on('error', () => undefined);
-  const boss = new PgBoss({ connectionString: options.connectionString, useListenNotify: true, max: 2 });
-  boss.on('error', (e: Error) => logger.warn('queue worker: pg-boss error', { error: e.message }));
+  let boss: PgBoss | undefined;
   let handled = 0;
   const blobs = new BlobCache(options.blobCacheBytes ?? 256 * 2 ** 20);
 
@@ -186,13 +186,37 @@ export async function serveTaskQueue<In, Out>(
 
   try {
     await ensureSchema(pool);
-    await boss.start();
-    if ((await boss.getQueue(queue)) === null) {
-      await boss.createQueue(queue, { notify: true }).catch(async (e: unknown) => {
-        if ((await boss.getQueue(queue)) === null) throw e;
+    // A worker whose role does not own pg-boss's schema (a restricted worker role, workerGrantSql) leaves
+    // installing and migrating it to the coordinator: pg-boss only checks the version then, and runs no
+    // index builds of its own. Otherwise (the schema's owner, or no schema yet) pg-boss installs as before.
+    const owner = await pool.query<{ owns: boolean }>(
+      `SELECT n.oid IS NULL OR pg_has_role(current_user, n.nspowner, 'USAGE') AS owns
+       FROM (SELECT 1) AS one LEFT JOIN pg_namespace n ON n.nspname = $1`,
+      [PGBOSS_SCHEMA],
+    );
+    const owns = owner.rows[0]?.owns !== false;
+    const b = new PgBoss({
+      connectionString: options.connectionString,
+      useListenNotify: true,
+      max: 2,
+      ...(!owns && { migrate: false }),
+    });
+    boss = b;
+    b.on('error', (e: Error) => logger.warn('queue worker: pg-boss error', { error: e.message }));
+    await b.start();
+    if ((await b.getQueue(queue)) === null) {
+      if (!owns) {
+        throw new FedscoreError(
+          'not_found',
+          `queue ${queue} does not exist yet: the coordinator creates it (start the node with this queue first)`,
+          { field: 'queue' },
+        );
+      }
+      await b.createQueue(queue, { notify: true }).catch(async (e: unknown) => {
+        if ((await b.getQueue(queue)) === null) throw e;
       });
     }
-    await boss.work<{ taskId: string }>(
+    await b.work<{ taskId: string }>(
       queue,
       {
         // Two at a time per slot: pg-boss fetches again at once only after a full batch ("burst"),
@@ -215,9 +239,10 @@ export async function serveTaskQueue<In, Out>(
       },
     );
   } catch (e) {
-    await Promise.allSettled([boss.stop({ graceful: false }), pool.end()]);
+    await Promise.allSettled([boss?.stop({ graceful: false }), pool.end()]);
     throw storeError('start the queue worker', e);
   }
+  const started = boss;
   logger.info('queue worker ready', { queue, concurrency });
 
   let stopping: Promise<void> | undefined;
@@ -227,7 +252,7 @@ export async function serveTaskQueue<In, Out>(
   });
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      await boss.stop({ graceful: true, close: true, timeout: 30_000 }).catch(() => undefined);
+      await started.stop({ graceful: true, close: true, timeout: 30_000 }).catch(() => undefined);
       await pool.end().catch(() => undefined);
       done();
     })();
@@ -299,10 +324,19 @@ async function publishedContext(connectionString: string, queue: string): Promis
 /**
  * The shared fields of the HE tasks (`QueueExecutorOptions.sharedFields`): a packed product's batch
  * columns (the same in every epoch), the public context every task carries (the same for a whole job),
- * and a binning run's bin index, cells and layout (the same for every batch range), each stored once and
- * cached by the workers. A field a task does not have is skipped.
+ * a binning run's bin index, cells and layout (the same for every batch range), and a SecureBoost
+ * host's packed gradients of a batch range (the same for every level of a tree; its bin index and
+ * layout are the run's), each stored once and cached by the workers. A field a task does not have is
+ * skipped.
  */
-export const HE_TASK_SHARED_FIELDS: readonly string[] = ['batch', 'context', 'binIndex', 'cells', 'layout'];
+export const HE_TASK_SHARED_FIELDS: readonly string[] = [
+  'batch',
+  'context',
+  'binIndex',
+  'cells',
+  'layout',
+  'packedGradients',
+];
 
 /** @deprecated The old name of `HE_TASK_SHARED_FIELDS`. */
 export const PACKED_PRODUCT_SHARED_FIELDS: readonly string[] = HE_TASK_SHARED_FIELDS;

@@ -197,6 +197,7 @@ export type { TreeGuestContributions } from './tree-reasons.ts';
 export { treeGuestContributions } from './tree-reasons.ts';
 export type {
   TreeBatchItem,
+  TreeBatchOutcome,
   TreeLookupAnswer,
   TreeLookupRequest,
   TreeScoringBankOptions,

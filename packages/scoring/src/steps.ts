@@ -26,9 +26,12 @@ export const SCORING_VERSION = 1;
  * adds band mode to the session mode (tree-layout.band_thresholds K: K blinded blocks per applicant), a
  * host of version 2 would have answered such a session with scores, so the version says it; version 4
  * adds the `unusable_record` answer (a record the host's bins cannot place, which version 3 answered as
- * `no_record`; a version-3 guest would reject the new value).
+ * `no_record`; a version-3 guest would reject the new value); version 5 adds models of several hosts to
+ * the session mode (a tree-request to every host, host j's product passed to host j + 1 as a
+ * tree-leaf-weights message, a tree-reply from every host: each host answers for its own records), which a
+ * version-4 host would have misread as a one-host session.
  */
-export const TREE_SCORING_VERSION = 4;
+export const TREE_SCORING_VERSION = 5;
 /**
  * Version of "scoring.online" (its own since version 2): version 2 carries the encrypted partial score
  * inside score-request and the joint result inside score-reply, 2 envelopes per score instead of 4;
@@ -229,8 +232,8 @@ export const TREE_LAYOUT: StepDef<TreeLayoutMessage> = protoStep('tree-layout', 
     if ((m.contextChunks ?? 0) < 1) return 'context_chunks: must be >= 1';
     const k = m.bandThresholds ?? 0;
     if (k > TREE_MAX_THRESHOLDS) return `band_thresholds: at most ${TREE_MAX_THRESHOLDS}`;
-    if (k > 0 && (rounds === 0 || (m.hosts ?? 0) > 1)) {
-      return 'band_thresholds: band mode is a one-host session mode';
+    if (k > 0 && rounds === 0) {
+      return 'band_thresholds: band mode is a session mode';
     }
     const bytes = Math.ceil((m.slotsPerTree ?? 0) / 8);
     for (const [i, s] of (m.splits ?? []).entries()) {
@@ -271,8 +274,9 @@ export const TREE_LEAF_WEIGHTS: StepDef<readonly Uint8Array[]> = treeCiphertexts
 export const TREE_SCORES: StepDef<readonly Uint8Array[]> = treeCiphertexts('tree-scores');
 
 /**
- * Guest -> host, per session-mode round: the applicants and one ciphertext of their masked leaf weights;
- * or `close` alone.
+ * Guest -> host, per session-mode round: the applicants and one ciphertext of their masked leaf weights
+ * (to the first host of a model of several; the others get the applicants only, and the ciphertext from
+ * the host before them as tree-leaf-weights); or `close` alone.
  */
 export const TREE_REQUEST: StepDef<TreeRequestMessage> = protoStep(
   'tree-request',
@@ -293,7 +297,7 @@ export const TREE_REQUEST: StepDef<TreeRequestMessage> = protoStep(
         if (r !== '' && !REQUEST_ID_PATTERN.test(r))
           return `applicants[${i}].request_id: 1-64 of A-Z a-z 0-9 . _ : -`;
       }
-      return items.length === 1 ? null : 'items: exactly one ciphertext';
+      return items.length <= 1 ? null : 'items: at most one ciphertext';
     },
     sizeHint: (m) =>
       (m.items ?? []).reduce((a, b) => a + b.length + 8, 64 + 96 * (m.applicants ?? []).length),
@@ -308,7 +312,10 @@ export const TREE_REPLY_ERRORS = [
   ...SCORE_REPLY_REFUSALS,
 ] as const;
 
-/** Host -> guest, per round: an error per applicant and, when any is scored, one ciphertext. */
+/**
+ * Host -> guest, per round: an error per applicant and, when any is scored, one ciphertext (from the last
+ * host of a model of several; the hosts before it answer with their codes only).
+ */
 export const TREE_REPLY: StepDef<TreeReplyMessage> = protoStep('tree-reply', fedscore.scoring.TreeReply, {
   check: (m) => {
     const errors = m.errors ?? [];
@@ -318,7 +325,7 @@ export const TREE_REPLY: StepDef<TreeReplyMessage> = protoStep('tree-reply', fed
     }
     const scored = errors.some((e) => e === '');
     const items = (m.items ?? []).length;
-    if (scored) return items === 1 ? null : 'items: exactly one ciphertext';
+    if (scored) return items <= 1 ? null : 'items: at most one ciphertext';
     return items === 0 ? null : 'items: must be empty when no applicant is scored';
   },
   sizeHint: (m) => (m.items ?? []).reduce((a, b) => a + b.length + 8, 64 + 24 * (m.errors ?? []).length),

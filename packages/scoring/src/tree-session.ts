@@ -5,7 +5,8 @@
  * the host (the government node: its own split thresholds and features); the key and the layout are
  * made once per session, so a request costs one ciphertext each way, not the 38 MB context.
  *
- * Parties: guest G (`TreeScoringBank`), one host H (`TreeScoringGovernment`).
+ * Parties: guest G (`TreeScoringBank`), hosts H_1 ... H_k (`TreeScoringGovernment`, k <= `TREE_MAX_HOSTS`
+ * = 3) in the model's order; below H is the one host of a one-host model.
  *
  * Messages, in order:
  *   1. G -> H  tree-layout   as in tree.ts, with records = 0 and max_rounds R (the session's budget)
@@ -19,6 +20,17 @@
  *                            `lookup` before any of its data is read); when one is scored, Enc(sum per block of c . b + e) as in tree.ts,
  *                            where b is 0 on the whole block of an applicant not scored
  *   last: G -> H tree-request with close = true
+ *
+ * Several hosts (version 5; the chain of tree.ts, as the portfolio scoring job runs it): steps 1-2 go to
+ * every host, each layout holding only that host's split nodes, k and its `previous` and `next`; G's
+ * context has one more CKKS level per further host (`treeScoringParams(k)`). Per round G sends the
+ * tree-request (applicants, request ids) to every host, the ciphertext in H_1's only; each host looks up,
+ * admits and audits the applicants itself; H_j < H_k multiplies in its 0/1 vector (0 on the blocks of
+ * the applicants it does not score; all 0 gives a fresh encryption of 0, @fedscore/he's product with a
+ * zero plaintext, so H_{j+1} cannot tell that H_j scores nobody) and sends the product to H_{j+1} as
+ * tree-leaf-weights, and answers G with its own per-applicant codes only (tree-reply, no ciphertext);
+ * H_k answers as H above. An applicant is scored when every host answered '' (a host that refuses zeroes
+ * its blocks); G reads each host's answer, so it can say which host refused, and no host sees another's.
  *
  * Band mode (version 3, `thresholds` t_0 > t_1 > ... > t_{K-1} in log-odds, K <= `TREE_MAX_THRESHOLDS`):
  * applicant i takes K blocks; block k is its block above with (base score - t_k) added to its
@@ -36,13 +48,16 @@
  *   - H: which applicants the bank scores and in which rounds (it must look them up: an authorized use
  *     the node audits), the layout's counts and the leaf slots under each of its own splits (tree.ts).
  *     Never a leaf weight, a guest split outcome or a score: ciphertexts under G's key only.
+ *     Several hosts: H_j also learns k and its neighbours in the chain; from H_{j-1} only a ciphertext
+ *     under G's key (never H_{j-1}'s split outcomes, answers or thresholds).
  *   What the score itself implies about the host's path (tree.ts) holds here too.
  *   Band mode: G learns, per threshold, the sign of score - t_k (the band; scores within ~6 sqrt(2) sd
  *   of a threshold may land in the neighbouring band) and rho |score - t_k| with rho unknown to it (the
  *   magnitude to within a factor 2^rhoBits = 64), not the score; H learns K as well. A blind shared by an
  *   applicant's blocks would give the score away (the ratio of two blocks pins rho):
  *   attacks/tree-band-blinding.attack.test.ts.
- * Threat model: semi-honest G and H, no collusion (tree.ts). A malicious G could put powers of two on
+ * Threat model: semi-honest G and H, no collusion (tree.ts; G with H_{j+1} would decrypt what H_j
+ * passes on). A malicious G could put powers of two on
  * the slots of c and read b; the node's quota and consent bound how many applicants it can probe.
  * Paper: Cheng et al. 2019 (SecureBoost, section 5), Chen et al. 2021 (EINI); flooding after Li,
  * Micciancio, Schultz & Sorrell (CRYPTO 2022).
@@ -80,6 +95,7 @@ import {
   type ScoreRefusal,
   TREE_CONTEXT,
   TREE_LAYOUT,
+  TREE_LEAF_WEIGHTS,
   TREE_MAX_ROUNDS,
   TREE_MAX_THRESHOLDS,
   TREE_REPLY,
@@ -100,6 +116,7 @@ import {
   type TreeLayout,
   treeFloodingStdDev,
   treeLayout,
+  treeScoringParams,
 } from './tree.ts';
 
 /** Default rounds per session key (sd of the flooding for 64 releases: `treeFloodingStdDev(64)`). */
@@ -113,6 +130,17 @@ export interface TreeBatchItem {
   /** Sent with the request so that both parties' audit entries carry it (`REQUEST_ID_PATTERN`). */
   readonly requestId?: string;
 }
+
+/**
+ * One applicant's outcome of a `TreeScoringBank` round: as `OnlineScoringBank`'s, with each host's own
+ * answer for it (in the model's host order: '' scored, `no_record`, `unusable_record` or a refusal code).
+ * The outcome is a score only when every host answered ''; otherwise it is the first non-'' answer in
+ * host order, and `refusedBy` names that host.
+ */
+export type TreeBatchOutcome = OnlineBatchOutcome & {
+  readonly hostAnswers: readonly string[];
+  readonly refusedBy?: PartyId;
+};
 
 export interface TreeScoringBankOptions {
   readonly model: SecureBoostGuestModel;
@@ -142,7 +170,8 @@ export class TreeScoringBank {
   /** Band mode's thresholds in log-odds ([] in exact mode). */
   readonly #thresholds: readonly number[];
   #session: ProtocolSession | undefined;
-  #host: PartyId = '';
+  /** The hosts in the model's order (the chain the leaf-weight ciphertext passes along). */
+  #hosts: readonly PartyId[] = [];
   #round = 0;
   #disposed = false;
 
@@ -168,13 +197,14 @@ export class TreeScoringBank {
         field: 'maxRounds',
       });
     }
-    checkTreeModel(model, 1);
+    checkTreeModel(model);
     const thresholds = [...(options.thresholds ?? [])];
     if (options.thresholds !== undefined) checkThresholds(model, thresholds);
     const rng = options.rng === undefined ? cryptoRng() : requireCryptoRng(options.rng, 'rng');
     const layout = treeLayout(model, rng);
     const ctx = await createCkksContext({
-      params: TREE_SCORING_PRESET,
+      // One more CKKS level per further host (each multiplies in its own 0/1 vector): tree.ts.
+      params: model.hosts.length === 1 ? TREE_SCORING_PRESET : treeScoringParams(model.hosts.length),
       rotations: sumRotationSteps(layout.block),
       ...(options.logger !== undefined && { logger: options.logger }),
     });
@@ -214,34 +244,61 @@ export class TreeScoringBank {
     return treeFloodingStdDev(this.#maxRounds);
   }
 
-  /** Send the layout and the public context: the host then serves the session's rounds. */
-  async open(session: ProtocolSession, host: PartyId): Promise<void> {
+  /**
+   * Send the layout and the public context to every host (a model of several hosts: `hosts` in the
+   * model's order, each layout holding only that host's split nodes and its neighbours in the chain):
+   * the hosts then serve the session's rounds.
+   */
+  async open(session: ProtocolSession, hosts: PartyId | readonly PartyId[]): Promise<void> {
     if (this.#session !== undefined) {
       throw new FedscoreError('invalid_state', 'the session is already open', { field: 'session' });
     }
+    const chain = typeof hosts === 'string' ? [hosts] : [...hosts];
+    if (chain.length !== this.#model.hosts.length || new Set(chain).size !== chain.length) {
+      throw new FedscoreError(
+        'invalid_argument',
+        `the model has ${this.#model.hosts.length} host(s): name each once, in its order`,
+        { field: 'hosts' },
+      );
+    }
     this.#session = session;
-    this.#host = host;
+    this.#hosts = chain;
     const context = this.#ctx.serialize();
     const chunks = Math.max(1, Math.ceil(context.length / CONTEXT_CHUNK));
     const l = this.#layout;
-    await session.send(host, TREE_LAYOUT, {
-      modelId: this.#model.modelId,
-      records: 0,
-      maxRounds: this.#maxRounds,
-      trees: l.trees,
-      slotsPerTree: l.slotsPerTree,
-      block: l.block,
-      splits: l.splits.map((x) => ({ tree: x.tree, splitId: x.splitId, left: x.left, right: x.right })),
-      contextChunks: chunks,
-      bandThresholds: this.#thresholds.length,
-    } as TreeLayoutMessage);
-    for (let k = 0; k < chunks; k++) {
-      await session.send(host, TREE_CONTEXT, context.subarray(k * CONTEXT_CHUNK, (k + 1) * CONTEXT_CHUNK));
+    const k = chain.length;
+    for (const [h, host] of chain.entries()) {
+      await session.send(host, TREE_LAYOUT, {
+        modelId: this.#model.modelId,
+        records: 0,
+        maxRounds: this.#maxRounds,
+        trees: l.trees,
+        slotsPerTree: l.slotsPerTree,
+        block: l.block,
+        splits: l.splits
+          .filter((x) => x.host === h)
+          .map((x) => ({ tree: x.tree, splitId: x.splitId, left: x.left, right: x.right })),
+        contextChunks: chunks,
+        bandThresholds: this.#thresholds.length,
+        ...(k > 1 && {
+          hosts: k,
+          previous: h === 0 ? '' : chain[h - 1]!,
+          next: h === k - 1 ? '' : chain[h + 1]!,
+        }),
+      } as TreeLayoutMessage);
+      for (let c = 0; c < chunks; c++) {
+        await session.send(host, TREE_CONTEXT, context.subarray(c * CONTEXT_CHUNK, (c + 1) * CONTEXT_CHUNK));
+      }
     }
   }
 
-  /** Score one round of applicants (at most `maxApplicants`; one ciphertext each way). */
-  async scoreBatch(items: readonly TreeBatchItem[]): Promise<OnlineBatchOutcome[]> {
+  /**
+   * Score one round of applicants (at most `maxApplicants`; one ciphertext each way). With several
+   * hosts every host is sent the round's applicants (each looks up, admits and audits its own records)
+   * and the ciphertext goes to the first; each host answers for its own records, the last with the
+   * ciphertext.
+   */
+  async scoreBatch(items: readonly TreeBatchItem[]): Promise<TreeBatchOutcome[]> {
     const s = this.#session;
     if (s === undefined || this.#disposed) {
       throw new FedscoreError('invalid_state', 'open the session first', { field: 'session' });
@@ -290,64 +347,100 @@ export class TreeScoringBank {
       ct.dispose();
     }
     this.#round++;
-    await s.send(this.#host, TREE_REQUEST, {
-      round: this.#round,
-      applicants: items.map((it) => ({ applicant: it.applicant, requestId: it.requestId ?? '' })),
-      items: [bytes],
-    } as TreeRequestMessage);
-    const reply = await s.receive(this.#host, TREE_REPLY);
-    const errors = reply.errors ?? [];
-    if (errors.length !== n) {
-      throw new FedscoreError('protocol_step', `expected ${n} answers, got ${errors.length}`, {
-        field: 'tree-reply.errors',
-      });
+    const hosts = this.#hosts;
+    const applicants = items.map((it) => ({ applicant: it.applicant, requestId: it.requestId ?? '' }));
+    for (const [h, host] of hosts.entries()) {
+      await s.send(host, TREE_REQUEST, {
+        round: this.#round,
+        applicants,
+        // The ciphertext goes to the first host only; host j passes its product to host j + 1.
+        items: h === 0 ? [bytes] : [],
+      } as TreeRequestMessage);
     }
+    const answers: (readonly string[])[] = [];
+    let reply: TreeReplyMessage | undefined;
+    for (const host of hosts) {
+      reply = await s.receive(host, TREE_REPLY);
+      const errors = reply.errors ?? [];
+      if (errors.length !== n) {
+        throw new FedscoreError('protocol_step', `expected ${n} answers, got ${errors.length}`, {
+          field: 'tree-reply.errors',
+        });
+      }
+      answers.push(errors);
+    }
+    const hostAnswers = items.map((_, i) => answers.map((a) => a[i]!));
     let plain: Float64Array | undefined;
-    if (errors.some((e) => e === '')) {
-      const item = (reply.items ?? [])[0]!;
+    if (hostAnswers.some((a) => a.every((e) => e === ''))) {
+      // Only the last host's reply holds a ciphertext (the flooded block sums).
+      const item = (reply?.items ?? [])[0];
+      if (item === undefined) {
+        throw new FedscoreError('protocol_step', 'the last host scored applicants but sent no ciphertext', {
+          field: 'tree-reply.items',
+        });
+      }
       plain = this.#ctx.scope(() =>
         this.#ctx.decrypt(this.#ctx.deserializeVector(item).withLength(n * blocks * block)),
       );
     }
-    return items.map((it, i): OnlineBatchOutcome => {
+    const who = hosts.length > 1;
+    return items.map((it, i): TreeBatchOutcome => {
       const applicant = it.applicant;
-      const error = errors[i]!;
-      if (error === SCORE_REPLY_NO_RECORD) return { ok: true, score: { applicant, found: false } };
+      const mine = hostAnswers[i]!;
+      const at = mine.findIndex((e) => e !== '');
+      const by = at < 0 ? {} : { refusedBy: hosts[at]! };
+      const host = at >= 0 && who ? `host ${hosts[at]!}` : 'the host';
+      const error = at < 0 ? '' : mine[at]!;
+      const base = { hostAnswers: mine, ...by };
+      if (error === SCORE_REPLY_NO_RECORD) return { ok: true, score: { applicant, found: false }, ...base };
       if (error === SCORE_REPLY_UNUSABLE_RECORD) {
         return {
           ok: false,
           error: new FedscoreError(
             'unusable_record',
-            "the host holds a record of this applicant that the model's bins cannot place",
+            `${host} holds a record of this applicant that the model's bins cannot place`,
             { field: 'tree-reply.errors' },
           ),
+          ...base,
         };
       }
       if (error !== '') {
-        const code = SCORE_REPLY_REFUSALS.find((x) => x === error)!;
+        const code = SCORE_REPLY_REFUSALS.find((x) => x === error);
+        if (code === undefined) {
+          throw new FedscoreError('protocol_step', 'an unknown answer code', { field: 'tree-reply.errors' });
+        }
         return {
           ok: false,
-          error: new FedscoreError(code, `the host refused this request (${code})`, {
+          error: new FedscoreError(code, `${host} refused this request (${code})`, {
             field: 'tree-reply.errors',
           }),
+          ...base,
         };
       }
       if (K === 0) {
-        return { ok: true, score: { applicant, found: true, score: model.baseScore + plain![i * block]! } };
+        return {
+          ok: true,
+          score: { applicant, found: true, score: model.baseScore + plain![i * block]! },
+          ...base,
+        };
       }
       // rho_k (score - t_k) + noise: the first threshold the score reaches (as scoring.online's band mode).
       let k = 0;
       while (k < K && plain![(i * K + k) * block]! < 0) k++;
-      return { ok: true, score: { applicant, found: true, thresholdIndex: k } };
+      return { ok: true, score: { applicant, found: true, thresholdIndex: k }, ...base };
     });
   }
 
-  /** End the session (the host's `serve` returns). */
+  /** End the session (every host's `serve` returns; each is told even when another is unreachable). */
   async close(): Promise<void> {
     const s = this.#session;
     if (s === undefined) return;
     this.#session = undefined;
-    await s.send(this.#host, TREE_REQUEST, { close: true } as TreeRequestMessage);
+    const sent = await Promise.allSettled(
+      this.#hosts.map((host) => s.send(host, TREE_REQUEST, { close: true } as TreeRequestMessage)),
+    );
+    const failed = sent.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
   }
 
   /** Free the key (idempotent). */
@@ -413,11 +506,15 @@ export interface TreeLookupRequest {
 export interface TreeScoringGovernmentOptions {
   /**
    * The host model this node serves for the layout's model id, or the refusal that answers every
-   * request of the session (e.g. `model_unavailable`, `policy_refused`). Asked once per session.
+   * request of the session (e.g. `model_unavailable`, `policy_refused`). Asked once per session, with
+   * this host's place in the chain as the bank's layout names it (one host: hosts 1, previous and next
+   * ''); the node checks it against the model's registered hosts and throws when it differs (a product
+   * must go to the model's next host only, never to the bank or another party).
    */
   readonly modelFor: (
     modelId: string,
     session: { readonly mode: 'exact' | 'band'; readonly thresholds: number },
+    chain: { readonly hosts: number; readonly previous: PartyId; readonly next: PartyId },
   ) => Promise<SecureBoostHostModel | ScoreRefusal>;
   /**
    * Per round: each applicant's feature values in the model's `features` order (NaN: missing), or
@@ -433,6 +530,12 @@ export interface TreeScoringGovernmentOptions {
   readonly rng?: CryptoRng;
   /** Skip the block-start selector (the attack test only: attacks/tree-path.attack.test.ts). */
   readonly unsafeNoSelector?: boolean;
+  /**
+   * A model of several hosts: how long a host after the first waits for the previous host's product in
+   * a round before it ends the session (`timeout`; a previous host that went away would otherwise hold
+   * this session, and its public context, until the node stops). Default 120,000 ms.
+   */
+  readonly relayTimeoutMs?: number;
   /** Band mode's blinding: rho in [1, 2^rhoBits]. Default `DEFAULT_RHO_BITS` (6). */
   readonly rhoBits?: number;
   /**
@@ -464,6 +567,23 @@ export class TreeScoringGovernment {
         field: 'tree-layout.max_rounds',
       });
     }
+    // A model of several hosts: this host's place in the chain (tree.ts). `previous` sends it the
+    // leaf-weight product of the hosts before it ('' = the guest's own ciphertext, in the request);
+    // `next` gets this host's product ('' = this host is the last: it sums, selects and floods).
+    const hosts = Math.max(1, wire.hosts ?? 0);
+    const previous = (wire.previous ?? '') === '' ? guest : wire.previous!;
+    const next = (wire.next ?? '') === '' ? undefined : wire.next!;
+    if ((hosts === 1) !== (previous === guest && next === undefined)) {
+      throw new FedscoreError('protocol_step', 'the chain of hosts does not match their count', {
+        field: 'tree-layout.hosts',
+      });
+    }
+    // The product this host passes on is under the guest's key: it must never go to the guest itself.
+    if (next === guest || (wire.previous ?? '') === guest) {
+      throw new FedscoreError('protocol_step', 'the guest is not a host of the chain', {
+        field: next === guest ? 'tree-layout.next' : 'tree-layout.previous',
+      });
+    }
     const layout = {
       trees: wire.trees ?? 0,
       slotsPerTree: wire.slotsPerTree ?? 0,
@@ -490,12 +610,13 @@ export class TreeScoringGovernment {
     }
     const ctx: CkksPublicContext = await loadCkksPublicContext(bytes, { logger });
     try {
-      checkContext(ctx, layout.block);
+      checkContext(ctx, layout.block, hosts);
       const K = wire.bandThresholds ?? 0;
-      const served = await this.#o.modelFor(wire.modelId ?? '', {
-        mode: K > 0 ? 'band' : 'exact',
-        thresholds: K,
-      });
+      const served = await this.#o.modelFor(
+        wire.modelId ?? '',
+        { mode: K > 0 ? 'band' : 'exact', thresholds: K },
+        { hosts, previous: wire.previous ?? '', next: wire.next ?? '' },
+      );
       if (typeof served !== 'string') {
         const known = new Set(served.splits.map((x) => x.splitId));
         for (const [k, sp] of layout.splits.entries()) {
@@ -559,38 +680,82 @@ export class TreeScoringGovernment {
           });
           for (const f of found) errors[f.i] = '';
         }
+        // The ciphertext of this round: the guest's (first host), else the previous host's product.
+        let item: Uint8Array | undefined;
+        if (previous === guest) item = (req.items ?? [])[0];
+        else {
+          const passed = await withTimeout(
+            s.receive(previous, TREE_LEAF_WEIGHTS),
+            this.#o.relayTimeoutMs ?? 120_000,
+            `round ${rounds}: no product from ${previous}`,
+          );
+          if (passed.length !== 1) {
+            throw new FedscoreError('protocol_step', `expected one ciphertext, got ${passed.length}`, {
+              field: 'tree-leaf-weights.items',
+            });
+          }
+          item = passed[0];
+        }
+        if (item === undefined && (found.length > 0 || next !== undefined)) {
+          throw new FedscoreError('protocol_step', 'a round without its ciphertext', {
+            field: 'tree-request.items',
+          });
+        }
+        const B = layout.block;
+        const mask = new Float64Array(n * blocks * B);
+        const select = new Float64Array(n * blocks * B);
+        if (found.length > 0 && typeof served !== 'string') {
+          const index = applyBins(
+            rowFeatures(
+              served,
+              found.map((f) => f.values),
+            ),
+            served.bins,
+          ).index;
+          const left = hostSplitBits(
+            served,
+            index,
+            found.length,
+            layout.splits.map((x) => x.splitId),
+          );
+          found.forEach((f, r) => {
+            // Band mode: a blind per block (per applicant and threshold), fresh every round.
+            const shared = 2 ** (rhoBits * uniform(rng));
+            for (let k = 0; k < blocks; k++) {
+              const at = (f.i * blocks + k) * B;
+              hostLeafMask(layout, left, r, mask, at);
+              select[at] =
+                K === 0
+                  ? 1
+                  : this.#o.insecureSharedBlinding === true
+                    ? shared
+                    : 2 ** (rhoBits * uniform(rng));
+            }
+          });
+        }
+        if (next !== undefined) {
+          // Not the last host: multiply in this host's 0/1 vector (0 on the blocks of the applicants it
+          // does not score) and pass the product on: a ciphertext under the guest's key, from which the
+          // next host learns nothing. An all-zero vector (this host scoring nobody in the round) gives a
+          // fresh encryption of 0, not SEAL's recognizable zero ciphertext (@fedscore/he multiplies by a
+          // zero plaintext that way), so the next host cannot tell that round from any other.
+          const passed = ctx.scope(() =>
+            ctx
+              .deserializeVector(item!)
+              .withLength(n * blocks * B)
+              .mul(mask)
+              .serialize(),
+          );
+          await s.send(next, TREE_LEAF_WEIGHTS, [passed]);
+          // This host's own answers go to the guest; the next host never sees them.
+          await s.send(guest, TREE_REPLY, { errors, items: [] } as unknown as TreeReplyMessage);
+          continue;
+        }
         if (found.length === 0 || typeof served === 'string') {
           await s.send(guest, TREE_REPLY, { errors, items: [] } as unknown as TreeReplyMessage);
           continue;
         }
-        const index = applyBins(
-          rowFeatures(
-            served,
-            found.map((f) => f.values),
-          ),
-          served.bins,
-        ).index;
-        const left = hostSplitBits(
-          served,
-          index,
-          found.length,
-          layout.splits.map((x) => x.splitId),
-        );
-        const B = layout.block;
-        const mask = new Float64Array(n * blocks * B);
-        const select = new Float64Array(n * blocks * B);
-        found.forEach((f, r) => {
-          // Band mode: a blind per block (per applicant and threshold), fresh every round.
-          const shared = 2 ** (rhoBits * uniform(rng));
-          for (let k = 0; k < blocks; k++) {
-            const at = (f.i * blocks + k) * B;
-            hostLeafMask(layout, left, r, mask, at);
-            select[at] =
-              K === 0 ? 1 : this.#o.insecureSharedBlinding === true ? shared : 2 ** (rhoBits * uniform(rng));
-          }
-        });
-        const item = (req.items ?? [])[0]!;
-        const reply = maskSumFlood(ctx, item, mask, B, {
+        const reply = maskSumFlood(ctx, item!, mask, B, {
           select: this.#o.unsafeNoSelector === true ? undefined : select,
           sd,
           rng,
@@ -601,6 +766,25 @@ export class TreeScoringGovernment {
     } finally {
       ctx.dispose();
     }
+  }
+}
+
+/** `p`, or a `timeout` error after `ms` (the timer never holds the process open). */
+async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new FedscoreError('timeout', message, { field: 'tree-leaf-weights' })),
+          ms,
+        );
+        timer.unref?.();
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

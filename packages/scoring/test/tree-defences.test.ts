@@ -377,6 +377,21 @@ describe('tree scoring hosts: the layout checks before any ciphertext', () => {
     );
     const budgeted = await serve(layout({ records: 0, maxRounds: 1 }), 'government');
     expect(String((budgeted as FedscoreError | undefined)?.field)).not.toBe('tree-layout.max_rounds');
+    // Several hosts (version 5): the product is never passed to the guest, and the chain must match
+    // the host count, both before the context is read.
+    const session = layout({ records: 0, maxRounds: 1 });
+    expectRefused(
+      await serve({ ...session, hosts: 2, previous: '', next: 'bank' }, 'government'),
+      'protocol_step',
+      'tree-layout.next',
+    );
+    expectRefused(
+      await serve({ ...session, hosts: 1, previous: '', next: 'tax' }, 'government'),
+      'protocol_step',
+      'tree-layout.hosts',
+    );
+    const chained = await serve({ ...session, hosts: 2, previous: '', next: 'tax' }, 'government');
+    expect(String((chained as FedscoreError | undefined)?.field)).not.toMatch(/next|previous|hosts/);
     expectRefused(await serve(layout({}), 'host', seededRng(1)), 'insecure_rng', 'rng');
     expectRefused(
       await serve(layout({ records: 0, maxRounds: 1 }), 'government', seededRng(1)),
@@ -394,11 +409,12 @@ describe('tree scoring hosts: the layout checks before any ciphertext', () => {
       (e: unknown) => e,
     );
     expectRefused(err, 'insecure_rng', 'rng');
-    // The session serves one host: a model of two is refused before any key is made.
-    const two = await TreeScoringBank.create({ model: { ...guest, hosts: ['gov', 'gov-2'] } }).catch(
-      (e: unknown) => e,
-    );
-    expectRefused(two, 'unsupported', 'hosts');
+    // The session serves 1 ... TREE_MAX_HOSTS hosts (version 5): a model of four is refused before any
+    // key is made.
+    const four = await TreeScoringBank.create({
+      model: { ...guest, hosts: ['gov', 'gov-2', 'gov-3', 'gov-4'] },
+    }).catch((e: unknown) => e);
+    expectRefused(four, 'unsupported', 'hosts');
     const bank = await TreeScoringBank.create({ model: guest, maxRounds: TREE_MAX_ROUNDS });
     try {
       expect(bank.roundsLeft).toBe(TREE_MAX_ROUNDS);

@@ -14,7 +14,8 @@
  *   - the declared budget: a bank with maxRounds 1 refuses a second round itself, and a host receiving a
  *     round beyond the layout's max_rounds (a weakened bank that skips its own check) fails the session
  *     with `protocol_step`;
- *   - bad input: a model of two hosts is refused (`unsupported`, field hosts: the session serves one);
+ *   - bad input: a session naming other hosts than the model's is refused (`invalid_argument`, field
+ *     hosts; models of several hosts: tree-session-hosts.test.ts);
  *   - band mode (version 3): 60 applicants over two rounds, each outcome the index of the first threshold
  *     the plain score reaches (thresholds at the plain scores' quartiles; applicants within 6 sqrt(2) sd
  *     of a threshold skipped, at most a few), no score in any outcome; the host's `modelFor` is told
@@ -132,7 +133,12 @@ describe('scoring.tree session mode', () => {
     for (const [j, k] of [0, 1, 2, 3, 4, 5].entries()) {
       const o = flat[j]!;
       if (k === 2) {
-        expect(o).toEqual({ ok: true, score: { applicant: ids[2], found: false } });
+        expect(o).toEqual({
+          ok: true,
+          score: { applicant: ids[2], found: false },
+          hostAnswers: ['no_record'],
+          refusedBy: 'gov',
+        });
       } else if (k === 3) {
         // Told apart from no record, by a code naming no feature or value.
         expect(o.ok).toBe(false);
@@ -227,9 +233,20 @@ describe('scoring.tree session mode', () => {
     await expect(run).rejects.toMatchObject({ code: 'protocol_step', field: 'tree-request.round' });
   }, 120_000);
 
-  it('a model of two hosts is refused', async () => {
-    await expect(TreeScoringBank.create({ model: { ...guest, hosts: ['gov', 'gov-2'] } })).rejects.toSatisfy(
-      (e: unknown) => e instanceof FedscoreError && e.code === 'unsupported' && e.field === 'hosts',
-    );
+  it("a session naming other hosts than the model's is refused", async () => {
+    const network = createInMemoryNetwork(['bank', 'gov'], envelopeCodec);
+    const s = new ProtocolSession(network.channel('bank'), {
+      protocol: TREE_SCORING_PROTOCOL,
+      version: TREE_SCORING_VERSION,
+      session: 'h',
+    });
+    const bank = await TreeScoringBank.create({ model: guest, maxRounds: 1 });
+    try {
+      await expect(bank.open(s, ['gov', 'gov-2'])).rejects.toSatisfy(
+        (e: unknown) => e instanceof FedscoreError && e.code === 'invalid_argument' && e.field === 'hosts',
+      );
+    } finally {
+      bank.dispose();
+    }
   });
 });

@@ -263,6 +263,8 @@ export {
   MaskedRotations,
   maskedLayout,
   maskedProduct,
+  mergedBins,
+  packGradients,
   planHistogram,
   productLevel,
   releaseBlock,
@@ -301,6 +303,18 @@ export {
   serializeHostModel,
   walkTrees,
 } from './secureboost/model.ts';
+export type {
+  HistogramTask,
+  HistogramTaskNode,
+  HistogramTaskOutput,
+  SecureBoostHistogramOffload,
+} from './secureboost/offload.ts';
+export {
+  DEFAULT_HISTOGRAM_BATCHES_PER_TASK,
+  evaluateHistogramTask,
+  histogramTaskHandler,
+  OffloadedHistograms,
+} from './secureboost/offload.ts';
 export type {
   BestSplit,
   EarlyStoppingMetric,

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { FedscoreError } from '@fedscore/core';
 import { AUDIT_KINDS, type AuditKind, AuditLog } from '@fedscore/node';
 import { type Command, optStr, str } from '../command.ts';
-import { openStore, STORE_OPTION } from './audit-helpers.ts';
+import { checkStoreOptions, openStore, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['audit', 'export'],
@@ -19,12 +19,13 @@ verifies on its own (fedscore audit reconcile checks it); a filtered export is n
 Example:
   fedscore audit export --store ./state/bank --out bank-audit.jsonl`,
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     out: { type: 'string', required: true, placeholder: 'FILE', description: 'JSON-lines file to write' },
     kind: { type: 'string', choices: [...AUDIT_KINDS], description: 'only entries of this kind' },
   },
+  check: checkStoreOptions,
   async run(options, _positionals, ctx) {
-    const store = openStore(ctx.cwd, str(options, 'store'), false);
+    const store = openStore(ctx.cwd, options, false);
     const out = resolve(ctx.cwd, str(options, 'out'));
     try {
       const log = new AuditLog(store);

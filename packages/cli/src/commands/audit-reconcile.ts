@@ -6,7 +6,7 @@
 import { FedscoreError } from '@fedscore/core';
 import { type AuditEntry, AuditLog, reconcileAuditLogs, verifyAuditEntries } from '@fedscore/node';
 import { type Command, str } from '../command.ts';
-import { openStore, readJsonLines, STORE_OPTION } from './audit-helpers.ts';
+import { checkStoreOptions, openStore, readJsonLines, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['audit', 'reconcile'],
@@ -19,7 +19,7 @@ count.
 Example:
   fedscore audit reconcile --store ./state/gov --claims bank-audit.jsonl --owner gov --user bank-a --json`,
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     claims: { type: 'string', required: true, placeholder: 'FILE', description: "the user's exported log" },
     owner: { type: 'string', required: true, placeholder: 'ID', description: 'the data owner party id' },
     user: {
@@ -29,11 +29,12 @@ Example:
       description: 'the party whose claims to check',
     },
   },
+  check: checkStoreOptions,
   async run(options, _positionals, ctx) {
     const claimsFile = str(options, 'claims');
     const claims = readJsonLines(ctx.cwd, claimsFile, '--claims').map((l) => l.value);
     const chain = verifyAuditEntries(claims);
-    const store = openStore(ctx.cwd, str(options, 'store'), false);
+    const store = openStore(ctx.cwd, options, false);
     try {
       const r = reconcileAuditLogs(new AuditLog(store).entries(), claims as AuditEntry[], {
         dataOwner: str(options, 'owner'),

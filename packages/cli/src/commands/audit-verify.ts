@@ -5,8 +5,8 @@
  */
 import { FedscoreError } from '@fedscore/core';
 import { type AuditAnchor, AuditLog } from '@fedscore/node';
-import { type Command, CommandFailed, optNum, optStr, str } from '../command.ts';
-import { openStore, STORE_OPTION } from './audit-helpers.ts';
+import { type Command, CommandFailed, optNum, optStr } from '../command.ts';
+import { checkStoreOptions, openStore, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['audit', 'verify'],
@@ -20,10 +20,11 @@ Opens the store read-only, so it can run beside a live node.
 Example:
   fedscore audit verify --store ./state/gov --json`,
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     'anchor-entries': { type: 'integer', placeholder: 'N', description: 'entry count recorded earlier' },
     'anchor-hash': { type: 'string', placeholder: 'HEX', description: 'head hash recorded earlier' },
   },
+  check: checkStoreOptions,
   async run(options, _positionals, ctx) {
     const anchorEntries = optNum(options, 'anchor-entries');
     const anchorHash = optStr(options, 'anchor-hash');
@@ -41,7 +42,7 @@ Example:
       anchorEntries === undefined || anchorHash === undefined
         ? undefined
         : { entries: anchorEntries, hash: anchorHash };
-    const store = openStore(ctx.cwd, str(options, 'store'), false);
+    const store = openStore(ctx.cwd, options, false);
     try {
       const v = new AuditLog(store).verify(anchor === undefined ? {} : { anchor });
       if (!v.ok && v.firstBad !== undefined) {

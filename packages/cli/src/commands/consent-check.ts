@@ -8,7 +8,7 @@ import { FedscoreError } from '@fedscore/core';
 import { readIdList } from '@fedscore/core/node';
 import { CONSENT_PURPOSES, type ConsentPurpose, ConsentRegistry } from '@fedscore/node';
 import { type Command, optStr, str, strs } from '../command.ts';
-import { openStore, parseTime, STORE_OPTION } from './audit-helpers.ts';
+import { checkStoreOptions, openStore, parseTime, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['consent', 'check'],
@@ -19,7 +19,7 @@ export const command: Command = {
 Example:
   fedscore consent check --store ./state/gov --ids overlap.txt --grantee bank-a --purpose training --json`,
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     ids: { type: 'string', required: true, placeholder: 'FILE', description: 'USCCs, one per line' },
     grantee: {
       type: 'string',
@@ -37,6 +37,7 @@ Example:
     at: { type: 'string', placeholder: 'TIME', description: 'the job start time (default now)' },
     out: { type: 'string', placeholder: 'FILE', description: 'write the included USCCs here' },
   },
+  check: checkStoreOptions,
   async run(options, _positionals, ctx) {
     const idsFile = resolve(ctx.cwd, str(options, 'ids'));
     // One id a line; invalid UTF-8 is refused naming its line (replacing it with U+FFFD would make
@@ -45,7 +46,7 @@ Example:
       if (e instanceof FedscoreError && e.code !== 'io') throw e;
       throw new FedscoreError('io', 'cannot read the id list', { file: idsFile, field: '--ids', cause: e });
     });
-    const store = openStore(ctx.cwd, str(options, 'store'), false);
+    const store = openStore(ctx.cwd, options, false);
     try {
       const at = optStr(options, 'at');
       const categories = strs(options, 'category');

@@ -1,7 +1,14 @@
 /** `fedscore consent grant`: record one enterprise's authorization in a node's consent registry. */
 import { AuditLog, CONSENT_PURPOSES, type ConsentPurpose, ConsentRegistry } from '@fedscore/node';
 import { type Command, optStr, str, strs } from '../command.ts';
-import { isoTime, openStore, PARTY_OPTION, parseTime, STORE_OPTION } from './audit-helpers.ts';
+import {
+  checkStoreOptions,
+  isoTime,
+  openStore,
+  PARTY_OPTION,
+  parseTime,
+  STORE_OPTIONS,
+} from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['consent', 'grant'],
@@ -14,7 +21,7 @@ Example:
   fedscore consent grant --store ./state/gov --party gov --enterprise 91350100M000100Y43 \\
     --grantee bank-a --purpose training --scope tax --scope court_judgments --expires 2026-12-31`,
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     party: PARTY_OPTION,
     enterprise: { type: 'string', required: true, placeholder: 'USCC', description: 'the enterprise' },
     grantee: { type: 'string', required: true, placeholder: 'ID', description: 'the party allowed (a bank)' },
@@ -35,8 +42,9 @@ Example:
     granted: { type: 'string', placeholder: 'TIME', description: 'start of validity (default now)' },
     id: { type: 'string', placeholder: 'ID', description: "the authorization's id (default generated)" },
   },
+  check: checkStoreOptions,
   async run(options, _positionals, ctx) {
-    const store = openStore(ctx.cwd, str(options, 'store'), true);
+    const store = openStore(ctx.cwd, options, true);
     try {
       const party = str(options, 'party');
       const registry = new ConsentRegistry(store, { audit: new AuditLog(store), party });

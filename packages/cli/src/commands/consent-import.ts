@@ -5,7 +5,14 @@
 import { FedscoreError } from '@fedscore/core';
 import { AuditLog, type ConsentGrant, ConsentRegistry } from '@fedscore/node';
 import { type Command, str } from '../command.ts';
-import { openStore, PARTY_OPTION, parseTime, readJsonLines, STORE_OPTION } from './audit-helpers.ts';
+import {
+  checkStoreOptions,
+  openStore,
+  PARTY_OPTION,
+  parseTime,
+  readJsonLines,
+  STORE_OPTIONS,
+} from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['consent', 'import'],
@@ -14,10 +21,11 @@ export const command: Command = {
 Each line: {"enterprise":"91350100M000100Y43","grantee":"bank-a","purpose":"training","scope":["*"],
 "expiresAt":"2026-12-31"} (optional "id", "grantedAt"). An error names the file, line and field.`,
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     party: PARTY_OPTION,
     file: { type: 'string', required: true, placeholder: 'FILE', description: 'JSON-lines consents' },
   },
+  check: checkStoreOptions,
   async run(options, _positionals, ctx) {
     const file = str(options, 'file');
     const lines = readJsonLines(ctx.cwd, file, '--file');
@@ -34,7 +42,7 @@ Each line: {"enterprise":"91350100M000100Y43","grantee":"bank-a","purpose":"trai
         }),
       };
     });
-    const store = openStore(ctx.cwd, str(options, 'store'), true);
+    const store = openStore(ctx.cwd, options, true);
     try {
       const registry = new ConsentRegistry(store, {
         audit: new AuditLog(store),

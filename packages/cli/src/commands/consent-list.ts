@@ -1,20 +1,21 @@
 /** `fedscore consent list`: the authorizations in a node's registry, with their status at a time. */
 import { CONSENT_PURPOSES, type ConsentPurpose, ConsentRegistry } from '@fedscore/node';
-import { type Command, optStr, str } from '../command.ts';
-import { isoTime, openStore, parseTime, STORE_OPTION } from './audit-helpers.ts';
+import { type Command, optStr } from '../command.ts';
+import { checkStoreOptions, isoTime, openStore, parseTime, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['consent', 'list'],
   summary: 'list authorizations with their status (valid, expired, revoked, not yet valid)',
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     enterprise: { type: 'string', placeholder: 'USCC', description: 'only this enterprise' },
     grantee: { type: 'string', placeholder: 'ID', description: 'only this grantee' },
     purpose: { type: 'string', choices: [...CONSENT_PURPOSES], description: 'only this purpose' },
     at: { type: 'string', placeholder: 'TIME', description: 'status at this time (default now)' },
   },
+  check: checkStoreOptions,
   async run(options, _positionals, ctx) {
-    const store = openStore(ctx.cwd, str(options, 'store'), false);
+    const store = openStore(ctx.cwd, options, false);
     try {
       const registry = new ConsentRegistry(store);
       const atText = optStr(options, 'at');

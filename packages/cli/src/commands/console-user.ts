@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { FedscoreError } from '@fedscore/core';
 import { CONSOLE_ROLES, ConsoleAccounts, type ConsoleRole } from '@fedscore/node';
 import { bool, type Command, optStr, str } from '../command.ts';
-import { openStore, STORE_OPTION } from './audit-helpers.ts';
+import { checkStoreOptions, openStore, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['console-user'],
@@ -22,7 +22,7 @@ Example: FEDSCORE_CONSOLE_PASSWORD=... fedscore console-user add --store state/g
            --role bank-analyst --bank bank-a`,
   positionals: [{ name: 'ACTION', description: 'add | remove | list', required: true }],
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     user: { type: 'string', placeholder: 'NAME', description: 'the username (1-64 of a-z 0-9 . _ -)' },
     role: { type: 'string', choices: CONSOLE_ROLES, description: 'the role of a new account' },
     bank: { type: 'string', placeholder: 'PARTY', description: "a bank analyst's bank (its party id)" },
@@ -34,12 +34,13 @@ Example: FEDSCORE_CONSOLE_PASSWORD=... fedscore console-user add --store state/g
     },
     replace: { type: 'boolean', default: false, description: 'add: replace an existing account' },
   },
+  check: checkStoreOptions,
   async run(o, positionals, ctx) {
     const action = positionals[0];
     if (action !== 'add' && action !== 'remove' && action !== 'list') {
       throw new FedscoreError('invalid_argument', 'the action is add, remove or list', { field: 'ACTION' });
     }
-    const store = openStore(ctx.cwd, str(o, 'store'), action !== 'list');
+    const store = openStore(ctx.cwd, o, action !== 'list');
     try {
       if (action === 'list') {
         // Read-only: a store whose console never ran has no accounts table yet.

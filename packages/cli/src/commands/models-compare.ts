@@ -1,18 +1,19 @@
 /** `fedscore models compare`: metric deltas, changed parameters, feature and data differences. */
 import { ModelRegistry } from '@fedscore/node';
-import { type Command, str } from '../command.ts';
-import { openStore, STORE_OPTION } from './audit-helpers.ts';
+import type { Command } from '../command.ts';
+import { checkStoreOptions, openStore, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['models', 'compare'],
   summary: 'compare two model versions (metrics b - a, parameters, features, data)',
-  options: { store: STORE_OPTION },
+  options: { ...STORE_OPTIONS },
   positionals: [
     { name: 'A', description: 'first model reference', required: true },
     { name: 'B', description: 'second model reference', required: true },
   ],
+  check: checkStoreOptions,
   async run(options, positionals, ctx) {
-    const store = openStore(ctx.cwd, str(options, 'store'), false);
+    const store = openStore(ctx.cwd, options, false);
     try {
       const c = new ModelRegistry(store).compare(positionals[0] ?? '', positionals[1] ?? '');
       for (const m of c.metrics) {

@@ -1,18 +1,19 @@
 /** `fedscore models list`: the model registry's versions, newest first. */
 import { MODEL_STATUSES, ModelRegistry, type ModelStatus } from '@fedscore/node';
-import { type Command, optStr, str } from '../command.ts';
-import { isoTime, openStore, STORE_OPTION } from './audit-helpers.ts';
+import { type Command, optStr } from '../command.ts';
+import { checkStoreOptions, isoTime, openStore, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['models', 'list'],
   summary: 'list registered model versions (name, version, status, metrics)',
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     name: { type: 'string', placeholder: 'NAME', description: 'only this model name' },
     status: { type: 'string', choices: [...MODEL_STATUSES], description: 'only this status' },
   },
+  check: checkStoreOptions,
   async run(options, _positionals, ctx) {
-    const store = openStore(ctx.cwd, str(options, 'store'), false);
+    const store = openStore(ctx.cwd, options, false);
     try {
       const name = optStr(options, 'name');
       const status = optStr(options, 'status') as ModelStatus | undefined;

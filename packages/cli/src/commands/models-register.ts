@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { FedscoreError } from '@fedscore/core';
 import { AuditLog, type ModelLineage, ModelRegistry } from '@fedscore/node';
 import { type Command, optStr, str, strs } from '../command.ts';
-import { openStore, PARTY_OPTION, STORE_OPTION } from './audit-helpers.ts';
+import { checkStoreOptions, openStore, PARTY_OPTION, STORE_OPTIONS } from './audit-helpers.ts';
 
 function readText(cwd: string, file: string, field: string): string {
   const path = resolve(cwd, file);
@@ -117,7 +117,7 @@ Example:
     --data trainingSet=<fingerprint> --job job-17 --binning binning-job-16
   fedscore models register --store ./state/platform --party platform --name sme-hfl --tfjs out/hfl`,
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     party: PARTY_OPTION,
     name: { type: 'string', required: true, placeholder: 'NAME', description: 'product-level model name' },
     joint: { type: 'string', placeholder: 'FILE', description: 'joint-model.json (hetero-LR)' },
@@ -143,6 +143,7 @@ Example:
     },
     parent: { type: 'string', placeholder: 'REF', description: 'the model it replaces' },
   },
+  check: checkStoreOptions,
   async run(options, _positionals, ctx) {
     const own = optStr(options, 'own');
     const job = optStr(options, 'job');
@@ -179,7 +180,7 @@ Example:
       ...(selection !== undefined && { selection }),
       ...(parent !== undefined && { parent }),
     };
-    const store = openStore(ctx.cwd, str(options, 'store'), true);
+    const store = openStore(ctx.cwd, options, true);
     try {
       const registry = new ModelRegistry(store, { audit: new AuditLog(store), party: str(options, 'party') });
       const tfjsDir = optStr(options, 'tfjs');

@@ -1,8 +1,7 @@
 /** `fedscore models show`: one version in full, with its lifecycle history. */
 import { ModelRegistry } from '@fedscore/node';
 import type { Command } from '../command.ts';
-import { str } from '../command.ts';
-import { openStore, STORE_OPTION } from './audit-helpers.ts';
+import { checkStoreOptions, openStore, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['models', 'show'],
@@ -12,10 +11,11 @@ REF is 'name@VERSION', 'name@production' or 'name' (the newest version).
 
 Example:
   fedscore models show sme-credit-line@production --store ./state/bank --json`,
-  options: { store: STORE_OPTION },
+  options: { ...STORE_OPTIONS },
   positionals: [{ name: 'REF', description: 'the model reference', required: true }],
+  check: checkStoreOptions,
   async run(options, positionals, ctx) {
-    const store = openStore(ctx.cwd, str(options, 'store'), false);
+    const store = openStore(ctx.cwd, options, false);
     try {
       const registry = new ModelRegistry(store);
       const model = registry.get(positionals[0] ?? '');

@@ -6,7 +6,7 @@
 import { FedscoreError } from '@fedscore/core';
 import { CREDIT_EVENT_KINDS, CreditEventFeed, type CreditEventInput } from '@fedscore/node';
 import { type Command, str } from '../command.ts';
-import { openStore, parseTime, readJsonLines, STORE_OPTION } from './audit-helpers.ts';
+import { checkStoreOptions, openStore, parseTime, readJsonLines, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['monitor', 'events'],
@@ -15,9 +15,10 @@ export const command: Command = {
 Each line: {"enterprise":"91350100M000100Y43","kind":"court_judgment","occurredAt":"2025-06-01",
 "reference":"(2025) ..."}. Kinds: ${CREDIT_EVENT_KINDS.join(', ')}. All or none are recorded.`,
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     file: { type: 'string', required: true, placeholder: 'FILE', description: 'JSON-lines events' },
   },
+  check: checkStoreOptions,
   async run(options, _positionals, ctx) {
     const file = str(options, 'file');
     const lines = readJsonLines(ctx.cwd, file, '--file');
@@ -31,7 +32,7 @@ Each line: {"enterprise":"91350100M000100Y43","kind":"court_judgment","occurredA
         occurredAt: parseTime(o['occurredAt'], 'occurredAt', file, line),
       };
     });
-    const store = openStore(ctx.cwd, str(options, 'store'), true);
+    const store = openStore(ctx.cwd, options, true);
     try {
       let recorded: number;
       try {

@@ -6,7 +6,7 @@
 import { FedscoreError } from '@fedscore/core';
 import { assertPartyId, queueWatchChanges, type WatchAddition } from '@fedscore/node';
 import { type Command, str } from '../command.ts';
-import { openStore, parseTime, readJsonLines, STORE_OPTION } from './audit-helpers.ts';
+import { checkStoreOptions, openStore, parseTime, readJsonLines, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['monitor', 'watch'],
@@ -16,7 +16,7 @@ Each line of --file: {"enterprise":"91350100M000100Y43","until":"2026-06-30"} (a
 or {"enterprise":"91350100M000100Y43","remove":true} (the loan ended early). All or none are queued.
 The bank's node (config monitoring.government) sends them at its next poll.`,
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     government: {
       type: 'string',
       required: true,
@@ -25,6 +25,7 @@ The bank's node (config monitoring.government) sends them at its next poll.`,
     },
     file: { type: 'string', required: true, placeholder: 'FILE', description: 'JSON-lines loans' },
   },
+  check: checkStoreOptions,
   async run(options, _positionals, ctx) {
     const file = str(options, 'file');
     const government = assertPartyId(str(options, 'government'), '--government');
@@ -50,7 +51,7 @@ The bank's node (config monitoring.government) sends them at its next poll.`,
       if (o['remove'] === true) remove.push(o['enterprise']);
       else add.push({ enterprise: o['enterprise'], until: parseTime(o['until'], 'until', file, line) });
     }
-    const store = openStore(ctx.cwd, str(options, 'store'), true);
+    const store = openStore(ctx.cwd, options, true);
     try {
       const queued = queueWatchChanges(store, government, { add, remove });
       ctx.print(`queued ${add.length} borrowers and ${remove.length} ended loans for ${government}`);

@@ -11,7 +11,7 @@ import { FedscoreError } from '@fedscore/core';
 import { readCsvFile, readCsvFileDetailed } from '@fedscore/core/node';
 import { ProductPool } from '@fedscore/node';
 import { type Command, optStr, str } from '../command.ts';
-import { openStore, STORE_OPTION } from './audit-helpers.ts';
+import { checkStoreOptions, openStore, STORE_OPTIONS } from './audit-helpers.ts';
 
 export const command: Command = {
   path: ['products', 'preapprove'],
@@ -26,7 +26,7 @@ pre-approved, counted for others.
 
 Example: fedscore products preapprove --store state/gov --bank bank-a --lines out/credit-lines.csv`,
   options: {
-    store: STORE_OPTION,
+    ...STORE_OPTIONS,
     bank: {
       type: 'string',
       required: true,
@@ -41,6 +41,7 @@ Example: fedscore products preapprove --store state/gov --bank bank-a --lines ou
     },
     id: { type: 'string', placeholder: 'COL', description: "id column (default: 'id', else 'uscc')" },
   },
+  check: checkStoreOptions,
   async run(o, _positionals, ctx) {
     const file = resolve(ctx.cwd, str(o, 'lines'));
     const { header } = await readCsvFileDetailed(file, { file, defaultRole: 'ignored', maxRows: 0 });
@@ -68,7 +69,7 @@ Example: fedscore products preapprove --store state/gov --bank bank-a --lines ou
       throw new FedscoreError('csv_schema', `no 'line' column in ${file}`, { field: 'line', file });
     }
     const approved = table.columns.find((c) => c.name === 'approved');
-    const store = openStore(ctx.cwd, str(o, 'store'), true);
+    const store = openStore(ctx.cwd, o, true);
     try {
       const pool = new ProductPool(store);
       const bank = str(o, 'bank');

@@ -3,9 +3,9 @@
  * or of `fedscore models register --tfjs`) scores the rows of a CSV at a party that holds it. Every bank
  * of an HFL job holds the published model and scores its own customers' rows, so nothing here is
  * encrypted: no other party's data is involved (the vertical flows of `score batch|online|trees` are the
- * encrypted ones). The model is read from the node store's model registry (`--store`, `--ref`) and runs
- * through the scoring package (`scoreWithProbabilityModel`: probability of default → scorecard points →
- * with `--rules`, band, line and rate). `--out` writes `id[,label],p_default,score[,band,approved,line,
+ * encrypted ones). The model is read from the node store's model registry (`--store` or `--store-env`,
+ * `--ref`) and runs through the scoring package (`scoreWithProbabilityModel`: probability of default →
+ * scorecard points → with `--rules`, band, line and rate). `--out` writes `id[,label],p_default,score[,band,approved,line,
  * rate_bp]`, which `fedscore report --scores FILE --label label --score p_default` reads.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -23,8 +23,8 @@ type Ctx = Parameters<Command['run']>[2];
 type Opts = Parameters<Command['run']>[0];
 
 /** The registered model's artifact text (`{ modelJson, weightsBase64 }`) and its reference. */
-function registeredArtifact(ctx: Ctx, storeDir: string, ref: string): { ref: string; artifact: string } {
-  const store = openStore(ctx.cwd, storeDir, false);
+function registeredArtifact(ctx: Ctx, options: Opts, ref: string): { ref: string; artifact: string } {
+  const store = openStore(ctx.cwd, options, false);
   try {
     const registry = new ModelRegistry(store);
     const model = registry.get(ref);
@@ -58,17 +58,17 @@ async function readRulesFile(cwd: string, file: string) {
 }
 
 export async function runScoreHfl(options: Opts, ctx: Ctx): Promise<Record<string, unknown>> {
-  const storeDir = optStr(options, 'store');
+  const store = optStr(options, 'store') ?? optStr(options, 'store-env');
   const ref = optStr(options, 'ref');
   const input = optStr(options, 'input');
   for (const [v, flag] of [
-    [storeDir, '--store'],
+    [store, '--store'],
     [ref, '--ref'],
     [input, '--input'],
   ] as const) {
     if (v === undefined) throw new FedscoreError('invalid_argument', `hfl needs ${flag}`, { field: flag });
   }
-  const registered = registeredArtifact(ctx, storeDir!, ref!);
+  const registered = registeredArtifact(ctx, options, ref!);
   const backend = await initTfjsBackend();
   const model = await hflProbabilityModel(registered.artifact);
   const label = optStr(options, 'label');

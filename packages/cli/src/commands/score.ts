@@ -59,6 +59,8 @@ import { envelopeCodec } from '@fedscore/wire';
 import { bool, type Command, num, optStr, str, strs } from '../command.ts';
 import { readJsonFile } from '../json-file.ts';
 import { readPartyCsvDetailed } from '../pipeline/load.ts';
+import { connectionStringOf } from '../postgres-url.ts';
+import { checkStoreOptions, STORE_OPTIONS } from './audit-helpers.ts';
 import { runScoreHfl } from './score-hfl.ts';
 
 async function readText(cwd: string, file: string, field: string): Promise<string> {
@@ -134,7 +136,9 @@ Flows (both parties in this process, real wire encoding):
                  within +-8, release flooding sized for the key: sd ~2e-5). Prints the max deviation from the
                  plaintext scores and, with --label, AUC/KS of both. --queue postgres://... puts the
                  model owner's per-block scores on that database's work queue (--queue-name, served
-                 by 'fedscore worker' processes with the data owner's public context only).
+                 by 'fedscore worker' processes with the data owner's public context only); no
+                 password in the URL (PGPASSWORD, ~/.pgpass), or --queue-env VAR naming a variable
+                 that holds it.
   online         the bank (--bank CSV with its features) and the government (--government CSV)
                  compute the joint --scorecard score of every enterprise in both files, one request
                  each. --mode exact: the bank learns the score (and so the government's part);
@@ -153,7 +157,7 @@ Flows (both parties in this process, real wire encoding):
                  hosts (up to 3 on the private path): --host-model and --government once per host,
                  in the model's host order (host-1, host-2, ...); enterprises in every file are scored.
 
-  hfl            a registered HFL model (TensorFlow.js LayersModel; --store DIR --ref NAME[@V])
+  hfl            a registered HFL model (TensorFlow.js LayersModel; --store DIR|URL --ref NAME[@V])
                  scores --input at a party that holds it, in the clear (a bank scoring its own
                  customers with the published federated model): P(default), scorecard points and,
                  with --rules, band, line and rate; --out CSV (id, label, p_default, score, ...)
@@ -169,11 +173,8 @@ Examples:
   ],
   options: {
     model: { type: 'string', placeholder: 'FILE', description: 'batch: linear model JSON' },
-    store: {
-      type: 'string',
-      placeholder: 'DIR',
-      description: "hfl: the node's state directory whose model registry holds --ref",
-    },
+    // hfl: the node's store whose model registry holds --ref (a state directory or PostgreSQL).
+    ...STORE_OPTIONS,
     ref: { type: 'string', placeholder: 'REF', description: 'hfl: the model, name[@VERSION|@production]' },
     scorecard: {
       type: 'string',
@@ -199,7 +200,13 @@ Examples:
       type: 'string',
       placeholder: 'URL',
       description:
-        "batch: the model owner's per-block scores as tasks on this PostgreSQL work queue (postgres://...)",
+        "batch: the model owner's per-block scores as tasks on this PostgreSQL work queue (postgres://user@host:port/db, no password: PGPASSWORD, ~/.pgpass or --queue-env)",
+    },
+    'queue-env': {
+      type: 'string',
+      placeholder: 'VAR',
+      description:
+        'batch: the environment variable holding the queue connection string (a password may be in it)',
     },
     'queue-name': {
       type: 'string',
@@ -256,6 +263,11 @@ Examples:
         "trees: private-path (the bank learns the score only) or plain (it learns the government's split outcomes)",
     },
   },
+  check(o) {
+    connectionStringOf(o, 'queue', process.env, false);
+    if (o['store'] !== undefined || o['store-env'] !== undefined || o['store-schema'] !== undefined)
+      checkStoreOptions(o);
+  },
   async run(options, positionals, ctx) {
     const flow = positionals[0];
     if (flow === 'batch') return runBatch(options, ctx);
@@ -305,12 +317,8 @@ async function runBatch(options: Opts, ctx: Ctx): Promise<Record<string, unknown
     throw new FedscoreError('invalid_argument', 'batch needs --model or --scorecard', { field: '--model' });
   }
   const names = model.features ?? [];
-  const queueUrl = optStr(options, 'queue');
-  if (queueUrl !== undefined && !/^postgres(ql)?:\/\//.test(queueUrl)) {
-    throw new FedscoreError('invalid_argument', 'expected a postgres:// connection string', {
-      field: '--queue',
-    });
-  }
+  // As `fedscore worker`: --queue without a password, or --queue-env (src/postgres-url.ts; checked in `check`).
+  const queueUrl = connectionStringOf(options, 'queue', process.env, false);
   // Loaded only with --queue: every other run would pay for pg and pg-boss otherwise.
   let executor: QueueExecutor<LinearCombinationsRequest, Uint8Array[]> | undefined;
   if (queueUrl !== undefined) {

@@ -56,7 +56,8 @@
  *                                     # hetero-LR packed products as tasks for `fedscore worker` processes
  *                                     #   (no password in url, as for store; or urlEnv: FEDSCORE_QUEUE_URL;
  *                                     #   task results of done jobs are pruned, others after
- *                                     #   resultRetentionHours: 168)
+ *                                     #   resultRetentionHours: 168; workerRole: fedscore_worker, the
+ *                                     #   workers' database role, granted the queue's tables only)
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -84,7 +85,10 @@ const scoringApi = z
   .object({
     /** host:port of the scoring API (HTTP, or HTTPS with `tls`); port 0 picks a free one. */
     listen: address,
-    /** The government node the bank scores with (a configured peer). */
+    /**
+     * The government node the bank scores with (a configured peer). A tree model of several hosts must
+     * name it among its hosts; the session then spans every host the model names (configured peers).
+     */
     government: partyId,
     /** The registry model to serve, e.g. `sme-credit-line@production` (resolved on every request). */
     model: z.string().min(1),
@@ -445,6 +449,17 @@ const queueConfig = z.preprocess(
          * jobs (failed, cancelled: a retry reuses them) and untagged ones after this many hours.
          */
         resultRetentionHours: z.number().int().min(1).max(8760).default(168),
+        /**
+         * The database role `fedscore worker` processes connect as (docs/deploy.md section 7): at start the
+         * node grants it the queue's tables and pg-boss's schema and nothing else, and refuses to start
+         * if it can use any other table of the database (the store's, when it shares the database). The
+         * role is created, with its password, by the database's administrator. Unset: no grants (workers
+         * then need a role with those privileges, or the node's own, which reaches the store).
+         */
+        workerRole: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
+          .optional(),
       })
       .strict()
       .refine((q) => (q.url === undefined) !== (q.urlEnv === undefined), {
@@ -695,6 +710,22 @@ export function storeUrl(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): string {
   return urlOf(store, 'store', 'FEDSCORE_STORE_URL', env);
+}
+
+/**
+ * A `store` section on its own, validated and defaulted as in a node config: how a command that opens a
+ * party's store without its config (the CLI's `--store`, `--store-env`, `--store-schema`) names the same
+ * store, for `openNodeStore`. An `invalid_config` error names `store.<field>`.
+ */
+export function validateStoreConfig(value: unknown): StoreConfig {
+  const r = storeConfig.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new FedscoreError('invalid_config', `store: ${issue.message}`, {
+      field: fieldOf(['store', ...issue.path]),
+    });
+  }
+  return r.data;
 }
 
 /** The PostgreSQL URL of a `queue: pgboss` config (`url`, or the variable `urlEnv`), as `storeUrl`. */

@@ -24,4 +24,5 @@ export {
   readTlsFiles,
   storeUrl,
   validateNodeConfig,
+  validateStoreConfig,
 } from './config.ts';

@@ -88,7 +88,7 @@ import {
   type Table,
 } from '@fedscore/core';
 import type { CreditRules } from '@fedscore/scoring';
-import type { BinSumOffload, PackedProductOffload } from '@fedscore/vfl';
+import type { BinSumOffload, PackedProductOffload, SecureBoostHistogramOffload } from '@fedscore/vfl';
 import { fedscore } from '@fedscore/wire';
 import type { ConsentRegistry } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
@@ -235,6 +235,8 @@ export interface JobRunnerOptions {
   readonly offload?: PackedProductOffload;
   /** Where a binning host's encrypted bin sums run (config `queue: pgboss`; absent: the threads). */
   readonly binSumOffload?: BinSumOffload;
+  /** Where a SecureBoost host's CKKS histograms run (config `queue: pgboss`; absent: this process). */
+  readonly secureBoostOffload?: SecureBoostHistogramOffload;
   /** A data owner's policy refused a request of a job (on the refusing host and on the guest). */
   readonly onPolicyRefusal?: (event: PolicyRefusalEvent) => void;
   /** Publish registers each job's model here; a scoring job's parties read their model part from it. */
@@ -836,6 +838,7 @@ export class JobRunner {
       ...(this.#o.he !== undefined && { he: this.#o.he }),
       ...(this.#o.offload !== undefined && { offload: this.#o.offload }),
       ...(this.#o.binSumOffload !== undefined && { binSumOffload: this.#o.binSumOffload }),
+      ...(this.#o.secureBoostOffload !== undefined && { secureBoostOffload: this.#o.secureBoostOffload }),
       ...(this.#o.models !== undefined && { models: this.#o.models }),
       ...(this.#o.creditRules !== undefined && { creditRules: this.#o.creditRules }),
     }).then(

@@ -40,7 +40,12 @@ import {
   stageOf,
 } from '@fedscore/pipeline';
 import type { CreditRules } from '@fedscore/scoring';
-import type { BinSumOffload, PackedProductOffload, PartyFeatures } from '@fedscore/vfl';
+import type {
+  BinSumOffload,
+  PackedProductOffload,
+  PartyFeatures,
+  SecureBoostHistogramOffload,
+} from '@fedscore/vfl';
 import { enterpriseSetFingerprint } from '../audit/index.ts';
 import type { ConsentFilterResult } from '../consent/index.ts';
 import type { ModelRegistry } from '../registry/index.ts';
@@ -106,6 +111,8 @@ export interface StageContext {
   readonly offload?: PackedProductOffload;
   /** Where a binning host's encrypted bin sums run (the same queue). */
   readonly binSumOffload?: BinSumOffload;
+  /** Where a SecureBoost host's CKKS histograms run (the same queue). */
+  readonly secureBoostOffload?: SecureBoostHistogramOffload;
   /** Where publish registers the model (absent: files only); a scoring job reads its model part here. */
   readonly models?: ModelRegistry;
   /** A scoring job's guest: credit rules for bands and lines (config `scoring.api.rules`). */
@@ -146,6 +153,7 @@ export async function runStageRole(stage: StageName, ctx: StageContext): Promise
     ...(ctx.he !== undefined && { he: ctx.he }),
     ...(ctx.offload !== undefined && { offload: ctx.offload }),
     ...(ctx.binSumOffload !== undefined && { binSumOffload: ctx.binSumOffload }),
+    ...(ctx.secureBoostOffload !== undefined && { secureBoostOffload: ctx.secureBoostOffload }),
     ...(ctx.spec.kind === TREE_SCORE_JOB_KIND && {
       scoringModel: () => scoringModelPart(ctx),
       ...(ctx.creditRules !== undefined && ctx.party === ctx.spec.guest && { creditRules: ctx.creditRules }),

@@ -33,10 +33,15 @@ export function scoringModelPart(ctx: ScoringModelContext): string {
   if (models === undefined) {
     throw new FedscoreError('invalid_config', 'this node has no model registry', { field });
   }
+  // The newest live version (the registry lists a name's versions highest first; pick by number so
+  // the order of list() does not matter).
   const version = models
     .list()
     .filter((m) => m.modelId === modelId && m.status !== 'retired' && m.algorithm === 'secureboost')
-    .at(-1);
+    .reduce<ReturnType<typeof models.list>[number] | undefined>(
+      (newest, m) => (newest === undefined || m.version > newest.version ? m : newest),
+      undefined,
+    );
   if (version === undefined) {
     throw new FedscoreError('not_found', `no live SecureBoost model '${modelId}' on ${ctx.party}`, { field });
   }

@@ -49,9 +49,11 @@ import {
   onlineMaxBatch,
   resolveScaling,
   type ScoreRefusal,
+  TREE_MAX_HOSTS,
   TREE_SCORING_PROTOCOL,
   TREE_SCORING_VERSION,
   type TreeBatchItem,
+  type TreeBatchOutcome,
   TreeScoringBank,
   treeGuestContributions,
 } from '@fedscore/scoring';
@@ -124,6 +126,8 @@ interface ServedTree {
   readonly index: ReadonlyMap<string, number>;
   /** Applicants per round (a ciphertext's 8,192 slots over the model's block of trees x leaves, x K in band mode). */
   readonly maxApplicants: number;
+  /** The model's hosts in its order (the chain of its sessions: scoring.tree v5 with several). */
+  readonly hosts: readonly PartyId[];
 }
 
 /** One applicant checked against the served model: what its round needs, and how its answer reads. */
@@ -162,6 +166,8 @@ interface SessionKind<C> {
   readonly version: number;
   /** The log and revocation wording: 'scoring' or 'tree scoring'. */
   readonly label: string;
+  /** The data owners the session spans (the government; every host of a tree model). */
+  readonly hosts: readonly PartyId[];
   readonly create: () => Promise<C>;
   readonly open: (scorer: C, protocol: ProtocolSession) => Promise<void>;
 }
@@ -337,7 +343,7 @@ export class ScoringClient {
   async score(body: ScoreRequestBody, requestId: string): Promise<ScoreResponseBody> {
     const served = this.#model();
     const p = this.#prepare(served, body);
-    const result = await this.#settle(served.version, p.applicant, requestId, () =>
+    const result = await this.#settle(served, p.applicant, requestId, () =>
       p.kind === 'tree'
         ? this.#treeBatched(served as ServedTree, { ...p.item, requestId })
         : this.#batched(served as ServedModel, { ...p.item, requestId }),
@@ -388,7 +394,7 @@ export class ScoringClient {
     }
     const results = await Promise.all(
       prepared.map((p, i) =>
-        this.#settle(served.version, p.applicant, ids[i]!, () => outcomes[i]!).then(
+        this.#settle(served, p.applicant, ids[i]!, () => outcomes[i]!).then(
           (result): ScoreBatchResult => ({ index: i, status: 200, score: p.finish(result, ids[i]!) }),
           (e: unknown): ScoreBatchResult => {
             if (!(e instanceof ScoringRefusal)) throw e;
@@ -512,25 +518,61 @@ export class ScoringClient {
   /**
    * The government's answer to one applicant's round (`run`), audited on this node: a score, or a
    * `ScoringRefusal` thrown with the API's code (no record, consent, quota, rate, policy, upstream).
+   * A tree model of several hosts: one audit entry per host, as that host answered (`data_use` where
+   * it used its record, `access_refused` with its own code where it refused: the entries the hosts
+   * write themselves), and the refusal's message names the host that refused.
    */
   async #settle(
-    version: ModelVersion,
+    served: ServedModel | ServedTree,
     applicant: string,
     requestId: string,
     run: () => Promise<OnlineBatchOutcome>,
   ): Promise<OnlineScore> {
-    const auditCommon = {
-      actor: this.#o.party,
-      dataOwner: this.government,
-      purpose: 'scoring',
-      job: requestId,
-      enterpriseFingerprint: enterpriseSetFingerprint([applicant]),
-      enterpriseCount: 1,
-    } as const;
+    const version = served.version;
+    const owners = served.kind === 'tree' ? served.hosts : [this.government];
+    const audit = async (
+      kind: 'data_use' | 'access_refused',
+      outcome: string,
+      answers?: readonly string[],
+      refusedBy?: PartyId,
+    ): Promise<void> => {
+      for (const [i, owner] of owners.entries()) {
+        // Several hosts: each host's own answer ('' = it used its record, whatever the others said).
+        const answer = owners.length > 1 ? answers?.[i] : undefined;
+        const entry =
+          answer === undefined
+            ? { kind, outcome }
+            : answer === ''
+              ? { kind: 'data_use' as const, outcome: 'scored' }
+              : { kind: 'access_refused' as const, outcome: answer };
+        await this.#commit.append({
+          kind: entry.kind,
+          actor: this.#o.party,
+          dataOwner: owner,
+          purpose: 'scoring',
+          job: requestId,
+          enterpriseFingerprint: enterpriseSetFingerprint([applicant]),
+          enterpriseCount: 1,
+          details: {
+            rpc: 'score',
+            outcome: entry.outcome,
+            requestId,
+            model: version.ref,
+            ...(owners.length > 1 && refusedBy !== undefined && { refusedBy }),
+          },
+        });
+      }
+    };
     const mode = this.#o.config.mode;
     let result: OnlineScore | ScoringRefusal;
+    let answers: readonly string[] | undefined;
+    let refusedBy: PartyId | undefined;
     try {
       const outcome = await run();
+      answers = (outcome as Partial<TreeBatchOutcome>).hostAnswers;
+      refusedBy = (outcome as Partial<TreeBatchOutcome>).refusedBy;
+      const owner =
+        owners.length > 1 && refusedBy !== undefined ? `the data owner ${refusedBy}` : 'the government';
       if (outcome.ok) {
         result = outcome.score;
       } else {
@@ -542,31 +584,27 @@ export class ScoringClient {
         if (e.code === 'model_unavailable') {
           throw new ScoringRefusal(
             'upstream_unavailable',
-            `the government does not serve model ${version.modelId} to this bank`,
+            `${owner} does not serve model ${version.modelId} to this bank`,
           );
         }
         if (e.code === 'policy_refused') {
           throw new ScoringRefusal(
             'policy_refused',
-            `the government's policy does not serve ${this.#o.config.mode} mode with ${
+            `${owner}'s policy does not serve ${this.#o.config.mode} mode with ${
               mode === 'band' ? this.#logitThresholds.length : 0
             } thresholds (allowExactMode, maxThresholds)`,
           );
         }
         if (API_REFUSALS.has(e.code)) {
-          const code = e.code as ScoringRefusal['code'];
-          result = new ScoringRefusal(code, REFUSAL_MESSAGES[code as keyof typeof REFUSAL_MESSAGES]);
+          const code = e.code as keyof typeof REFUSAL_MESSAGES;
+          result = new ScoringRefusal(code, REFUSAL_MESSAGES[code](owner));
         } else {
           throw e;
         }
       }
     } catch (e) {
       const code = e instanceof ScoringRefusal ? e.code : 'upstream_unavailable';
-      await this.#commit.append({
-        kind: 'access_refused',
-        ...auditCommon,
-        details: { rpc: 'score', outcome: code, requestId, model: version.ref },
-      });
+      await audit('access_refused', code, answers, refusedBy);
       if (e instanceof ScoringRefusal) throw e;
       throw new ScoringRefusal(
         'upstream_unavailable',
@@ -578,19 +616,18 @@ export class ScoringClient {
       const refusal =
         result instanceof ScoringRefusal
           ? result
-          : new ScoringRefusal('no_record', REFUSAL_MESSAGES.no_record);
-      await this.#commit.append({
-        kind: 'access_refused',
-        ...auditCommon,
-        details: { rpc: 'score', outcome: refusal.code, requestId, model: version.ref },
-      });
+          : new ScoringRefusal(
+              'no_record',
+              REFUSAL_MESSAGES.no_record(
+                owners.length > 1 && refusedBy !== undefined
+                  ? `the data owner ${refusedBy}`
+                  : 'the government',
+              ),
+            );
+      await audit('access_refused', refusal.code, answers, refusedBy);
       throw refusal;
     }
-    await this.#commit.append({
-      kind: 'data_use',
-      ...auditCommon,
-      details: { rpc: 'score', outcome: 'scored', requestId, model: version.ref },
-    });
+    await audit('data_use', 'scored', answers);
     return result;
   }
 
@@ -733,8 +770,9 @@ export class ScoringClient {
 
   /**
    * A registered SecureBoost model (algorithm `secureboost`): the bank's guest file as its artifact, the
-   * joint facts (guest, hosts) as its descriptor. Served when this bank is its guest and the
-   * configured government its only host (private-path scoring takes one host).
+   * joint facts (guest, hosts) as its descriptor. Served when this bank is its guest and the configured
+   * government one of its 1 ... `TREE_MAX_HOSTS` hosts, the descriptor's hosts being the model file's in
+   * its order (the chain of a session of several hosts, scoring.tree v5; each host a configured peer).
    */
   #treeModel(version: ModelVersion, artifact: string, descriptor: string): ServedTree {
     const { config, party } = this.#o;
@@ -752,15 +790,21 @@ export class ScoringClient {
         `model ${version.ref} does not hold this bank's guest part`,
       );
     }
-    const hosts = Array.isArray(joint.hosts) ? joint.hosts : [];
-    if (hosts.length !== 1 || hosts[0] !== config.government || model.hosts[0] !== config.government) {
+    const hosts: readonly unknown[] = Array.isArray(joint.hosts) ? joint.hosts : [];
+    if (
+      hosts.length < 1 ||
+      hosts.length > TREE_MAX_HOSTS ||
+      hosts.length !== model.hosts.length ||
+      hosts.some((h, j) => h !== model.hosts[j]) ||
+      !hosts.includes(config.government)
+    ) {
       throw new ScoringRefusal(
         'upstream_unavailable',
-        `model ${version.ref} was not trained with ${config.government} as its only host`,
+        `model ${version.ref} was not trained with ${config.government} as one of its 1 ... ${TREE_MAX_HOSTS} hosts`,
       );
     }
     try {
-      checkTreeModel(model, 1);
+      checkTreeModel(model);
     } catch (e) {
       throw new ScoringRefusal('upstream_unavailable', `model ${version.ref} cannot be scored privately`, {
         cause: e,
@@ -778,6 +822,7 @@ export class ScoringClient {
       model,
       index: new Map(model.features.map((n, j) => [n, j])),
       maxApplicants: Math.max(1, Math.floor(TREE_SLOTS / (block * K))),
+      hosts: [...model.hosts],
     };
     this.#models.set(version.ref, served);
     return served;
@@ -885,13 +930,14 @@ export class ScoringClient {
       protocol: TREE_SCORING_PROTOCOL,
       version: TREE_SCORING_VERSION,
       label: 'tree scoring',
+      hosts: served.hosts,
       create: () =>
         TreeScoringBank.create({
           model: served.model,
           ...(this.#o.config.mode === 'band' && { thresholds: this.#logitThresholds }),
           logger: this.#logger,
         }),
-      open: (scorer, protocol) => scorer.open(protocol, this.#o.config.government),
+      open: (scorer, protocol) => scorer.open(protocol, served.hosts),
     });
   }
 
@@ -917,6 +963,7 @@ export class ScoringClient {
       protocol: ONLINE_SCORING_PROTOCOL,
       version: ONLINE_SCORING_VERSION,
       label: 'scoring',
+      hosts: [config.government],
       create: () =>
         OnlineScoringBank.create({
           mode: config.mode,
@@ -951,12 +998,12 @@ export class ScoringClient {
     version: ModelVersion,
     kind: SessionKind<C>,
   ): Promise<PooledSession<I, C>> {
-    const { transport, party, config } = this.#o;
+    const { transport, party } = this.#o;
     const id = `${kind.prefix}/${party}/${randomUUID()}`;
     const scorer = await kind.create();
     transport.grant({
       key: id,
-      parties: [party, config.government],
+      parties: [party, ...kind.hosts],
       protocols: { [kind.protocol]: kind.version },
     });
     const protocol = new ProtocolSession(transport.channel(), {
@@ -1071,13 +1118,14 @@ export class ScoringClient {
 /** Slots of one `scoring.tree` ciphertext (`ckks-16384-release`: N / 2). */
 const TREE_SLOTS = 8192;
 
+/** The API's message of each refusal, naming the data owner that refused ('the government' with one). */
 const REFUSAL_MESSAGES: Record<
   Exclude<ScoreRefusal, 'policy_refused' | 'model_unavailable'> | 'no_record' | 'unusable_record',
-  string
+  (owner: string) => string
 > = {
-  no_record: 'the government holds no record of this applicant',
-  unusable_record: "the government holds a record of this applicant that the model's bins cannot place",
-  consent_missing: "the enterprise has not authorized this bank's scoring use at the government",
-  quota_exceeded: "the bank's scoring quota for this enterprise at the government is used up",
-  rate_limited: 'the government refused: too many scoring requests for this enterprise; retry later',
+  no_record: (o) => `${o} holds no record of this applicant`,
+  unusable_record: (o) => `${o} holds a record of this applicant that the model's bins cannot place`,
+  consent_missing: (o) => `the enterprise has not authorized this bank's scoring use at ${o}`,
+  quota_exceeded: (o) => `the bank's scoring quota for this enterprise at ${o} is used up`,
+  rate_limited: (o) => `${o} refused: too many scoring requests for this enterprise; retry later`,
 };

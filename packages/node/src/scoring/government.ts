@@ -118,6 +118,8 @@ interface Partials {
 interface TreeRecords {
   readonly at: number;
   readonly model: SecureBoostHostModel;
+  /** The model's hosts in its order (the registered descriptor's). */
+  readonly hosts: readonly string[];
   readonly rows: Promise<Map<string, Float64Array>>;
 }
 
@@ -151,6 +153,9 @@ export class ScoringEndpoint {
       protocols: { [TREE_SCORING_PROTOCOL]: TREE_SCORING_VERSION },
       name: 'tree scoring',
       maxSessionsPerPeer: Math.min(options.maxTreeSessionsPerPeer ?? 4, options.maxSessionsPerPeer ?? 64),
+      // A model of several hosts: the host before this one in the chain sends its product into the
+      // bank's session (scoring.tree v5); the role reads only from the one the layout names.
+      relays: options.peers,
       serve: (session, bank) => this.#serveTree(session, bank),
     });
   }
@@ -159,7 +164,7 @@ export class ScoringEndpoint {
   #standing(
     o: Pick<
       StandingSessionsOptions<string>,
-      'prefix' | 'protocols' | 'name' | 'maxSessionsPerPeer' | 'serve'
+      'prefix' | 'protocols' | 'name' | 'maxSessionsPerPeer' | 'serve' | 'relays'
     >,
   ): StandingSessions<string> {
     return new StandingSessions({
@@ -379,7 +384,7 @@ export class ScoringEndpoint {
     let records: Map<string, Float64Array> | undefined;
     const gov = new TreeScoringGovernment({
       logger: this.#logger,
-      modelFor: async (id, mode) => {
+      modelFor: async (id, mode, chain) => {
         modelId = id;
         const refuse = (code: 'policy_refused' | 'model_unavailable', field?: string): ScoreRefusal => {
           this.#logger.warn('tree scoring session refused', { peer: bank, code });
@@ -394,13 +399,33 @@ export class ScoringEndpoint {
         if (mode.mode === 'exact' ? !policy.allowExactMode : mode.thresholds > policy.maxThresholds) {
           return refuse('policy_refused');
         }
+        let t: TreeRecords;
         try {
-          const t = this.#treeRecordsFor(id, bank);
+          t = this.#treeRecordsFor(id, bank);
           records = await t.rows;
-          return t.model;
         } catch (e) {
           return refuse('model_unavailable', isFedscoreError(e) ? e.field : undefined);
         }
+        // A model of several hosts: this node passes its product only to the model's next host and
+        // takes it only from the model's previous one, as registered (the session fails otherwise).
+        const at = t.hosts.indexOf(this.#o.party);
+        const want = {
+          hosts: t.hosts.length,
+          previous: at > 0 ? t.hosts[at - 1]! : '',
+          next: at < t.hosts.length - 1 ? t.hosts[at + 1]! : '',
+        };
+        const field =
+          chain.hosts !== want.hosts
+            ? 'tree-layout.hosts'
+            : chain.previous !== want.previous
+              ? 'tree-layout.previous'
+              : chain.next !== want.next
+                ? 'tree-layout.next'
+                : undefined;
+        if (field !== undefined) {
+          throw new FedscoreError('protocol_step', "the layout's chain is not the model's hosts", { field });
+        }
+        return t.model;
       },
       lookup: (requests, model) =>
         Promise.all(requests.map((r) => this.#treeLookup(bank, modelId, model, records!, r))),
@@ -484,7 +509,7 @@ export class ScoringEndpoint {
       return out;
     });
     rows.catch(() => this.#trees.delete(key));
-    const t: TreeRecords = { at: now, model, rows };
+    const t: TreeRecords = { at: now, model, rows, hosts: joint.hosts as string[] };
     this.#trees.set(key, t);
     return t;
   }
@@ -539,10 +564,20 @@ export class ScoringEndpoint {
     accept: (m: ModelVersion) => boolean,
   ): { version: ModelVersion; artifact: string; descriptor: string } {
     const { models } = this.#o;
+    // The newest: the registry lists each name's versions highest first, so the last of the list
+    // would be the oldest version of the last name.
     const version = models
       .list()
       .filter((m) => m.modelId === modelId && m.status !== 'retired' && accept(m))
-      .at(-1);
+      .reduce<ModelVersion | undefined>(
+        (newest, m) =>
+          newest === undefined ||
+          m.createdAt > newest.createdAt ||
+          (m.createdAt === newest.createdAt && m.version > newest.version)
+            ? m
+            : newest,
+        undefined,
+      );
     if (version === undefined) {
       throw new FedscoreError('not_found', `no ${noun} '${modelId}' to serve here`, { field });
     }

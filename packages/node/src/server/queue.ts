@@ -1,7 +1,8 @@
 /**
  * The node's work-distribution queue (config `queue: pgboss`, docs/deploy.md section 7): the
- * `@fedscore/queue` executor the train stage hands its hetero-LR packed products to, and what /metrics
- * and /healthz say about it. Its health is read every `HEALTH_SECONDS` in the background (a scrape never
+ * `@fedscore/queue` executors the train stage hands its hetero-LR packed products to (and a binning
+ * host its bin sums, a SecureBoost host its CKKS histograms), and what /metrics and /healthz say about
+ * it. Its health is read every `HEALTH_SECONDS` in the background (a scrape never
  * waits on the database); pg-boss's own counts lag by up to one of its supervision passes.
  *
  * Task results are pruned here, by the coordinator (`prune`, at start and every `PRUNE_SECONDS`): task ids
@@ -18,7 +19,15 @@
 import type { Logger } from '@fedscore/core';
 import type { PackedPartsResult, PackedProductRequest } from '@fedscore/he';
 import type { QueueExecutor, QueueHealth } from '@fedscore/queue';
-import type { BinSumOffload, BinSumTask, BinSumWorkerOutput, PackedProductOffload } from '@fedscore/vfl';
+import type {
+  BinSumOffload,
+  BinSumTask,
+  BinSumWorkerOutput,
+  HistogramTask,
+  HistogramTaskOutput,
+  PackedProductOffload,
+  SecureBoostHistogramOffload,
+} from '@fedscore/vfl';
 import { type QueueConfig, queueUrl } from '../config/index.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import type { MetricSample } from './http.ts';
@@ -47,8 +56,11 @@ export class NodeQueue {
   readonly offload: PackedProductOffload;
   /** The binning host's bin sums, on the same queue (a second executor: its own typed tasks). */
   readonly binSums: BinSumOffload;
+  /** A SecureBoost host's CKKS histograms, on the same queue (a third executor). */
+  readonly secureBoost: SecureBoostHistogramOffload;
   readonly #executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
   readonly #binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>;
+  readonly #secureBoost: QueueExecutor<HistogramTask, HistogramTaskOutput>;
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #pruneTimer: ReturnType<typeof setInterval>;
   readonly #jobs: JobStore;
@@ -63,15 +75,18 @@ export class NodeQueue {
     config: PgbossConfig,
     executor: QueueExecutor<PackedProductRequest, PackedPartsResult>,
     binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>,
+    secureBoost: QueueExecutor<HistogramTask, HistogramTaskOutput>,
     jobs: JobStore,
     logger: Logger,
   ) {
     this.#executor = executor;
     this.#binSums = binSums;
+    this.#secureBoost = secureBoost;
     this.#jobs = jobs;
     this.#retentionSeconds = config.resultRetentionHours * 3600;
     this.offload = { executor, split: config.split, minColumns: config.minColumns };
     this.binSums = { executor: binSums };
+    this.secureBoost = { executor: secureBoost };
     let reading = false;
     const read = (): void => {
       if (reading) return;
@@ -117,8 +132,8 @@ export class NodeQueue {
       const removed = await this.#executor.pruneResults({
         prefixes: done,
         olderThanSeconds: this.#retentionSeconds,
-        // Both executors share the queue's result table: keep what the bin-sum executor awaits too.
-        keep: this.#binSums.pendingTaskIds(),
+        // The executors share the queue's result table: keep what the other two await too.
+        keep: [...this.#binSums.pendingTaskIds(), ...this.#secureBoost.pendingTaskIds()],
       });
       for (const id of done) this.#pruned.add(id);
       // Both executors store blobs in the one table; each marks what it sends (executor.ts). The
@@ -147,6 +162,7 @@ export class NodeQueue {
     const { HE_TASK_SHARED_FIELDS, QueueExecutor } = await import('@fedscore/queue');
     let executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
     let binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>;
+    let secureBoost: QueueExecutor<HistogramTask, HistogramTaskOutput>;
     try {
       const options = {
         connectionString: url,
@@ -161,6 +177,12 @@ export class NodeQueue {
           throw e;
         },
       );
+      secureBoost = await QueueExecutor.create<HistogramTask, HistogramTaskOutput>(options).catch(
+        async (e: unknown) => {
+          await Promise.all([executor.close(), binSums.close()]);
+          throw e;
+        },
+      );
     } catch (e) {
       const fe = e as { code?: string; message?: string };
       const { FedscoreError } = await import('@fedscore/core');
@@ -170,7 +192,22 @@ export class NodeQueue {
         { field: 'queue.url', cause: e },
       );
     }
-    return new NodeQueue(config, executor, binSums, jobs, logger);
+    if (config.workerRole !== undefined) {
+      // After the tables and the queue exist: the grants cover them (and pg-boss's later tables).
+      try {
+        await executor.grantWorkerRole(config.workerRole);
+      } catch (e) {
+        await Promise.allSettled([executor.close(), binSums.close(), secureBoost.close()]);
+        const fe = e as { code?: string; message?: string };
+        const { FedscoreError } = await import('@fedscore/core');
+        throw new FedscoreError(
+          fe.code === 'store' ? 'store' : 'invalid_config',
+          `queue: ${fe.message ?? 'cannot grant the worker role'}`,
+          { field: fe.code === 'store' ? 'queue.url' : 'queue.workerRole', cause: e },
+        );
+      }
+    }
+    return new NodeQueue(config, executor, binSums, secureBoost, jobs, logger);
   }
 
   /** For /healthz: whether the last read reached the database, and the depth. */
@@ -237,6 +274,6 @@ export class NodeQueue {
     clearInterval(this.#timer);
     clearInterval(this.#pruneTimer);
     await this.#pruning?.catch(() => undefined);
-    await Promise.all([this.#executor.close(), this.#binSums.close()]);
+    await Promise.all([this.#executor.close(), this.#binSums.close(), this.#secureBoost.close()]);
   }
 }

@@ -9,7 +9,11 @@
  *     certificate against `<peer>`);
  *   - at most `maxSessionsPerPeer` open at a time per peer, else `invalid_state`.
  * Both refusals are thrown back into admission, so the message is refused (typed, audited) and not
- * queued. An admitted session runs `serve`; a failure of it goes to `onFailure` (the service audits it),
+ * queued. A service whose sessions span several of its peers (the tree-model scoring of a model of
+ * several hosts: host j passes its product to host j + 1 in the bank's session) names `relays`: such a
+ * peer may send into a session another peer opened while that session is being served here, never open
+ * one (its first message in a session not open here is refused, `job_state`); the role reads from it
+ * only where its protocol says (the previous host named in the layout). An admitted session runs `serve`; a failure of it goes to `onFailure` (the service audits it),
  * and whatever the outcome the session's queues are dropped (`endSession`; its sequence state stays, so
  * a replay is still refused) and the peer's count goes down.
  */
@@ -33,6 +37,11 @@ export interface StandingSessionsOptions<T> {
   readonly protocols: Readonly<Record<string, number>>;
   /** What the service is called in refusals ("not a <name> session id"). */
   readonly name: string;
+  /**
+   * Peers that may send into an open session of another peer (never open one): the service's role
+   * decides whom it reads from. Default none.
+   */
+  readonly relays?: readonly PartyId[];
   /** Sessions one peer may have open at a time. */
   readonly maxSessionsPerPeer: number;
   /** What a session id says after `<prefix>/<peer>/`; undefined when it is none of the service's. */
@@ -48,15 +57,21 @@ export class StandingSessions<T> {
   readonly #o: StandingSessionsOptions<T>;
   readonly #active = new Map<PartyId, number>();
   readonly #running = new Set<Promise<void>>();
+  /** Session ids being served now. */
+  readonly #serving = new Set<string>();
 
   constructor(options: StandingSessionsOptions<T>) {
     this.#o = options;
+    const relays = options.relays ?? [];
     for (const peer of options.peers) {
       options.transport.grant({
         key: `${options.prefix}/${peer}`,
-        parties: [options.party, peer],
+        parties: [options.party, peer, ...relays.filter((r) => r !== peer && r !== options.party)],
         protocols: options.protocols,
-        onSession: (session, from) => this.#open(session, from),
+        onSession: (session, from) => {
+          if (from === peer) this.#open(session, peer);
+          else this.#relay(session, from);
+        },
       });
     }
   }
@@ -71,6 +86,19 @@ export class StandingSessions<T> {
   /** Wait for the sessions in progress (the node calls this when it stops, after closing its transport). */
   async drain(): Promise<void> {
     await Promise.allSettled([...this.#running]);
+  }
+
+  /** A relay's first message in `session`: admitted only while the session is served here. */
+  #relay(session: string, from: PartyId): void {
+    if (!(this.#o.relays ?? []).includes(from) || !this.#serving.has(session)) {
+      throw new FedscoreError(
+        'job_state',
+        `'${from}' may not open a ${this.#o.name} session of another peer`,
+        {
+          field: 'fedscore.Envelope.sender',
+        },
+      );
+    }
   }
 
   #open(session: string, peer: PartyId): void {
@@ -88,11 +116,13 @@ export class StandingSessions<T> {
       });
     }
     this.#active.set(peer, active + 1);
+    this.#serving.add(session);
     const work = this.#o.serve(session, peer, parsed).then(
       () => {},
       (e: unknown) => this.#o.onFailure(session, peer, e, parsed),
     );
     const tracked = work.finally(() => {
+      this.#serving.delete(session);
       this.#active.set(peer, (this.#active.get(peer) ?? 1) - 1);
       this.#o.transport.endSession(session);
       this.#running.delete(tracked);

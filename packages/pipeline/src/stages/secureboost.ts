@@ -88,7 +88,7 @@ import {
 import type { StageDef } from '../stage-def.ts';
 import type { PipelineStore } from '../store.ts';
 import { trainPositions } from './rows.ts';
-import { heldCheckpoints } from './train.ts';
+import { heldCheckpoints, taskPrefix } from './train.ts';
 
 /** The model kind of the registry and of a node job's `kind`. */
 export const SECUREBOOST_MODEL = 'secureboost';
@@ -301,6 +301,13 @@ export async function trainSecureBoostStage(
     resumeFrom,
     releaseLedger: releaseLedgerOf(ctx.store),
     retryTrees: SECUREBOOST_RETRY_TREES,
+    // A node's queue: this job's histograms as tasks, their ids prefixed with the job and party.
+    ...(ctx.secureBoostOffload !== undefined && {
+      histogramOffload: {
+        ...ctx.secureBoostOffload,
+        taskIdPrefix: taskPrefix(`${ctx.spec.id}.${ctx.party}.sb`),
+      },
+    }),
     logger: ctx.logger,
     onProgress: ctx.progress,
   }).run();

@@ -369,10 +369,73 @@ function lowerAndPack(ctx: CkksPublicContext, g: CkksVector, h: CkksVector, leve
 }
 
 /**
+ * Per batch, [[g]] and [[h]] lowered to the level `GradientRotations` works at (`productLevel`, or the
+ * gradients' own if lower) and packed as z = g + i sqrt(2) h: what a host sends its queue workers once
+ * per tree (`GradientRotations.packed` rebuilds the rotations from them). `g`, `h` are borrowed.
+ */
+export function packGradients(
+  ctx: CkksPublicContext,
+  g: readonly CkksVector[],
+  h: readonly CkksVector[],
+): CkksVector[] {
+  if (g.length === 0 || g.length !== h.length) {
+    throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts do not match the layout', {
+      field: 'gradients',
+    });
+  }
+  const level = Math.min(productLevel(ctx), g[0]!.level);
+  const out: CkksVector[] = [];
+  try {
+    for (const [k, v] of g.entries()) out.push(lowerAndPack(ctx, v, h[k]!, level));
+  } catch (e) {
+    for (const v of out) v.dispose();
+    throw e;
+  }
+  return out;
+}
+
+/**
+ * The bin index a node's histogram is summed over under the per-bin floor: each row's bin moved to the
+ * last bin of its group (`ends`: per cell, its group's last cell). `binned` itself when nothing merges;
+ * a feature without a merged group keeps its index array.
+ */
+export function mergedBins<B extends Pick<BinnedFeatures, 'index' | 'counts'>>(
+  binned: B,
+  offsets: readonly number[],
+  ends: Int32Array,
+): B {
+  let changed = false;
+  const index = binned.index.map((idx, f) => {
+    const off = offsets[f]!;
+    let same = true;
+    for (let b = 0; b < binned.counts[f]! && same; b++) same = ends[off + b] === off + b;
+    if (same) return idx;
+    changed = true;
+    const out = new Uint16Array(idx.length);
+    for (let i = 0; i < idx.length; i++) out[i] = ends[off + idx[i]!]! - off;
+    return out;
+  });
+  return changed ? { ...binned, index } : binned;
+}
+
+/**
  * The tree's gradient and hessian ciphertexts at the product level, packed as z = g + i sqrt(2) h, with
  * the baby rotations of z, built once per tree; `node` evaluates one node's histogram from them.
  */
 export class GradientRotations {
+  /**
+   * From gradients already lowered and packed (`packGradients`; borrowed): a queue worker's rotations
+   * for the batches of its task (`layout` then covers those batches only: secureboost/offload.ts).
+   */
+  static packed(
+    ctx: CkksPublicContext,
+    layout: HistogramLayout,
+    z: readonly CkksVector[],
+    diagonalChunk = DIAGONAL_CHUNK,
+  ): GradientRotations {
+    return new GradientRotations(ctx, layout, z, 'packed', diagonalChunk);
+  }
+
   readonly #ctx: CkksPublicContext;
   readonly #layout: HistogramLayout;
   readonly #level: number;
@@ -382,18 +445,25 @@ export class GradientRotations {
   readonly #nonzero: Uint8Array;
   readonly #chunk: number;
 
-  /** `diagonalChunk`: diagonals scattered at once (a power of two; default 1024, bounds memory). */
+  /**
+   * `g`, `h` are borrowed (or `g` is the packed z and `h` is `'packed'`: `GradientRotations.packed`).
+   * `diagonalChunk`: diagonals scattered at once (a power of two; default 1024, bounds memory).
+   */
   constructor(
     ctx: CkksPublicContext,
     layout: HistogramLayout,
     g: readonly CkksVector[],
-    h: readonly CkksVector[],
+    h: readonly CkksVector[] | 'packed',
     diagonalChunk = DIAGONAL_CHUNK,
   ) {
     this.#ctx = ctx;
     this.#layout = layout;
     const S = ctx.slotCount;
-    if (S !== layout.slotCount || g.length !== layout.batches || h.length !== layout.batches) {
+    if (
+      S !== layout.slotCount ||
+      g.length !== layout.batches ||
+      (h !== 'packed' && h.length !== layout.batches)
+    ) {
       throw new FedscoreError('he_context_mismatch', 'gradient ciphertexts do not match the layout', {
         field: 'gradients',
       });
@@ -408,7 +478,9 @@ export class GradientRotations {
     this.#level = Math.min(productLevel(ctx), g[0]!.level);
     try {
       for (const [k, ct] of g.entries()) {
-        const babies: CkksVector[] = [lowerAndPack(ctx, ct, h[k]!, this.#level)];
+        const babies: CkksVector[] = [
+          h === 'packed' ? ct.withLength(S) : lowerAndPack(ctx, ct, h[k]!, this.#level),
+        ];
         this.#z.push(babies);
         for (let b = 1; b < layout.baby; b++) {
           const low = b & -b;
@@ -428,7 +500,11 @@ export class GradientRotations {
    * The histogram of the rows `rowsOfNode` (ascending row indices): per block of cells, sum g and sum h
    * over the node's rows falling in each cell. Unrescaled (scale s^2): release with `releaseSums`.
    */
-  node(rowsOfNode: Int32Array, binned: BinnedFeatures, offsets: readonly number[]): NodeSums {
+  node(
+    rowsOfNode: Int32Array,
+    binned: BinnedFeatures | Pick<BinnedFeatures, 'index'>,
+    offsets: readonly number[],
+  ): NodeSums {
     const ctx = this.#ctx;
     const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells } = this.#layout;
     const S = ctx.slotCount;

@@ -78,6 +78,7 @@ import {
   MaskedRotations,
   maskedLayout,
   maskedProduct,
+  mergedBins,
   type NodeSums,
   planHistogram,
   productLevel,
@@ -94,6 +95,7 @@ import {
   SECUREBOOST_MODEL_VERSION,
   type SecureBoostHostModel,
 } from './model.ts';
+import { OffloadedHistograms, type SecureBoostHistogramOffload } from './offload.ts';
 import {
   binGroups,
   childFloor,
@@ -194,6 +196,13 @@ export interface SecureBoostHostOptions {
    * are summed at the default level, which the lower-level sums cannot be subtracted from.
    */
   readonly lowProductLevel?: boolean;
+  /**
+   * Where its CKKS histogram products run instead of this process (a node's `queue: pgboss`:
+   * secureboost/offload.ts): one task per level and range of batches, evaluated by worker processes that
+   * hold the guest's public context; the sums are added and flooded here. The run-cached diagonals and
+   * `lowProductLevel` are not used then. Paillier and `none` histograms stay in this process.
+   */
+  readonly histogramOffload?: SecureBoostHistogramOffload;
   readonly logger?: Logger;
 }
 
@@ -266,6 +275,8 @@ interface CkksPath {
    * run-cached diagonals of the unmerged bin matrix (built at the first such node of the tree).
    */
   merged?: GradientRotations;
+  /** The histograms on a task executor (`histogramOffload`): no rotations or diagonals here then. */
+  readonly offload?: OffloadedHistograms;
 }
 
 /** Where the per-bin floor keeps a tree's bin groups between levels (host `#histograms`). */
@@ -287,26 +298,6 @@ function cellOffsets(counts: readonly number[]): number[] {
     off += c;
   }
   return offsets;
-}
-
-/**
- * The bin index a node's histogram is summed over under the per-bin floor: each row's bin moved to the
- * last bin of its group (`ends`: per cell, its group's last cell). `binned` itself when nothing merges;
- * a feature without a merged group keeps its index array.
- */
-function mergedBins(binned: BinnedFeatures, offsets: readonly number[], ends: Int32Array): BinnedFeatures {
-  let changed = false;
-  const index = binned.index.map((idx, f) => {
-    const off = offsets[f]!;
-    let same = true;
-    for (let b = 0; b < binned.counts[f]! && same; b++) same = ends[off + b] === off + b;
-    if (same) return idx;
-    changed = true;
-    const out = new Uint16Array(idx.length);
-    for (let i = 0; i < idx.length; i++) out[i] = ends[off + idx[i]!]! - off;
-    return out;
-  });
-  return changed ? { ...binned, index } : binned;
 }
 
 export class SecureBoostHost {
@@ -423,14 +414,25 @@ export class SecureBoostHost {
       const ckksCtx = plan.scheme === 'ckks' ? ckksContextOf(he) : undefined;
       if (ckksCtx !== undefined) {
         const layout = planHistogram(cells, rows, he.slotCount, plan.depth);
-        const product = o.lowProductLevel === true ? maskedProduct(ckksCtx, rows) : defaultProduct(ckksCtx);
-        const cached = BinDiagonals.fits(
-          ckksCtx,
+        const offload = o.histogramOffload;
+        // Offloaded: every node is summed at the product level and the default scale (the workers'
+        // per-node path), so neither the run-cached diagonals nor the lower product level apply.
+        const product =
+          o.lowProductLevel === true && offload === undefined
+            ? maskedProduct(ckksCtx, rows)
+            : defaultProduct(ckksCtx);
+        const cached =
+          offload === undefined &&
+          BinDiagonals.fits(ckksCtx, layout, o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES, product);
+        path = {
+          ctx: ckksCtx,
           layout,
-          o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES,
           product,
-        );
-        path = { ctx: ckksCtx, layout, product, cached };
+          cached,
+          ...(offload !== undefined && {
+            offload: new OffloadedHistograms(ckksCtx, layout, binned, offload),
+          }),
+        };
       }
       /** The run-cached products one level lower: their error bound sizes the flooding. */
       const lowLevel = path?.cached === true && path.product.level < productLevel(path.ctx);
@@ -514,6 +516,12 @@ export class SecureBoostHost {
                 field: 'gradients',
               });
             }
+            if (path.offload !== undefined) {
+              // Packed once per tree; the tasks of every level carry them (stored once per range).
+              path.offload.startTree(g, h);
+              const off = path.offload;
+              held.push({ dispose: () => off.endTree() });
+            }
             // The evaluation is chosen by histogramPath, which the cost model (histogramTreeOps) counts.
             const kind = histogramPath(
               path.ctx,
@@ -522,7 +530,7 @@ export class SecureBoostHost {
               o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES,
               path.product,
             );
-            if (path.diagonals === undefined && kind === 'run-cached') {
+            if (path.offload === undefined && path.diagonals === undefined && kind === 'run-cached') {
               // The bin matrix is fixed for the run: its diagonals are encoded once, at the first tree.
               path.diagonals = new BinDiagonals(
                 path.ctx,
@@ -538,14 +546,16 @@ export class SecureBoostHost {
             const masked = maskedLayout(path.layout);
             const maskLevel = productLevel(path.ctx);
             path.rotations =
-              path.diagonals !== undefined
-                ? new MaskedRotations(path.ctx, path.diagonals, g, h)
-                : kind === 'per-level' &&
-                    g.every((v) => v.level > maskLevel) &&
-                    h.every((v) => v.level > maskLevel)
-                  ? new LevelMaskedSums(path.ctx, masked, g, h)
-                  : new GradientRotations(path.ctx, path.layout, g, h);
-            held.push(path.rotations);
+              path.offload !== undefined
+                ? undefined
+                : path.diagonals !== undefined
+                  ? new MaskedRotations(path.ctx, path.diagonals, g, h)
+                  : kind === 'per-level' &&
+                      g.every((v) => v.level > maskLevel) &&
+                      h.every((v) => v.level > maskLevel)
+                    ? new LevelMaskedSums(path.ctx, masked, g, h)
+                    : new GradientRotations(path.ctx, path.layout, g, h);
+            if (path.rotations !== undefined) held.push(path.rotations);
             path.parts = { g, h };
           }
           let previous = new Map<number, Histogram>();
@@ -559,7 +569,7 @@ export class SecureBoostHost {
             if (level.tasks.length === 0) break;
             const current = new Map<number, Histogram>();
             currentGroups.clear();
-            const out = this.#histograms(
+            const out = await this.#histograms(
               he,
               path,
               level,
@@ -697,7 +707,7 @@ export class SecureBoostHost {
   }
 
   /** Histograms of the level's task nodes (direct or parent - sibling) and their admissible cuts. */
-  #histograms(
+  async #histograms(
     he: AdditiveHePublic,
     path: CkksPath | undefined,
     level: LevelTasks,
@@ -711,7 +721,7 @@ export class SecureBoostHost {
     ownFloor: number,
     featureOn: ReadonlySet<number> | undefined,
     binFloor: BinFloorState | undefined,
-  ): Map<number, Uint8Array> {
+  ): Promise<Map<number, Uint8Array>> {
     const rows = level.nodeOfRow.length;
     if (rows !== encG.length) {
       throw new FedscoreError('invalid_argument', `level-tasks must cover ${encG.length} rows`, {
@@ -755,6 +765,29 @@ export class SecureBoostHost {
     for (const t of level.tasks) {
       nodeBinned.set(t.node, ends === undefined ? binned : mergedBins(binned, offsets, ends.get(t.node)!));
     }
+    const membersOf = (node: number): Int32Array => {
+      let n = 0;
+      for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === node) n++;
+      const m = new Int32Array(n);
+      n = 0;
+      for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === node) m[n++] = i;
+      return m;
+    };
+    if (path?.offload !== undefined) {
+      // The level's direct nodes together: one task per range of batches (offload.ts).
+      const direct = level.tasks.filter((t) => !t.derive);
+      const all = await path.offload.nodes(
+        direct.map((t) => ({
+          rows: membersOf(t.node),
+          ...(nodeBinned.get(t.node) !== binned && { ends: ends!.get(t.node)! }),
+        })),
+      );
+      for (const [i, t] of direct.entries()) {
+        const sums = all[i]!;
+        held.push({ dispose: () => disposeSums(sums) });
+        current.set(t.node, { kind: 'ckks', sums });
+      }
+    }
     if (path?.rotations instanceof LevelMaskedSums) {
       const direct = level.tasks.filter((t) => !t.derive);
       // One call (one encode set) per distinct bin index: the level's nodes without merged bins share one.
@@ -783,7 +816,7 @@ export class SecureBoostHost {
     for (const t of level.tasks) {
       if (t.derive) continue;
       if (path !== undefined) {
-        if (path.rotations instanceof LevelMaskedSums) continue;
+        if (path.rotations instanceof LevelMaskedSums || path.offload !== undefined) continue;
         let n = 0;
         for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) n++;
         const members = new Int32Array(n);

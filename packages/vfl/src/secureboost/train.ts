@@ -27,6 +27,7 @@ import {
 } from './guest.ts';
 import { SecureBoostHost, type SecureBoostHostResult } from './host.ts';
 import type { FeatureImportance, SecureBoostGuestModel, SecureBoostHostModel } from './model.ts';
+import type { SecureBoostHistogramOffload } from './offload.ts';
 import { checkScheme, type SecureBoostHyperparams, type SecureBoostScheme } from './options.ts';
 import { SecureBoostPredictGuest, SecureBoostPredictHost } from './predict.ts';
 import { SECUREBOOST_PREDICT_PROTOCOL, SECUREBOOST_PROTOCOL, SECUREBOOST_VERSION } from './steps.ts';
@@ -56,6 +57,8 @@ export interface TrainSecureBoostInput {
     readonly maxDiagonalCacheBytes?: number;
     /** The run-cached products one level lower (default false; see `SecureBoostHostOptions`). */
     readonly lowProductLevel?: boolean;
+    /** This host's CKKS histograms on a task executor (a work queue: secureboost/offload.ts). */
+    readonly histogramOffload?: SecureBoostHistogramOffload;
     readonly rng?: CryptoRng;
     /** This host's release count across runs of one job (checkpoint.ts). */
     readonly releaseLedger?: ReleaseLedger;
@@ -172,6 +175,7 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
         ...(h.unsafeNoBinFloor === true && { unsafeNoBinFloor: true }),
         ...(h.maxDiagonalCacheBytes !== undefined && { maxDiagonalCacheBytes: h.maxDiagonalCacheBytes }),
         ...(h.lowProductLevel === true && { lowProductLevel: true }),
+        ...(h.histogramOffload !== undefined && { histogramOffload: h.histogramOffload }),
         // Each party's own setting; in this in-process run they default to the job's.
         colsampleByTree: h.colsampleByTree ?? input.hyperparams?.colsampleByTree ?? 1,
         receiveSplitGains: input.hyperparams?.shareSplitGains === true,
