@@ -22,7 +22,7 @@
  *    Each part runs under every `--transfers` (how byte columns are read: base64 text, the earlier path,
  *    and binary COPY, the default), task k under each in turn, so before and after share the minutes.
  * 2. The byte path's floor: a block task's bytes through each step alone (memory copy, encoding,
- *    loopback TCP, PostgreSQL's INSERT and reads), against 5 % of the task's own time.
+ *    loopback TCP, PostgreSQL's INSERT, COPY FROM and reads), against 5 % of the task's own time.
  * 3. Portfolio scoring throughput: the model owner's evaluation of `--blocks` blocks (one task each) on
  *    the local HE pool (1 and 2 threads) and on the queue with 1, 2 and 4 worker processes; per run the
  *    CPU seconds of the coordinator, of the worker processes and of PostgreSQL (/proc), against the 2
@@ -558,6 +558,7 @@ interface BytePath {
   loopbackMs: number;
   pgSendOnlyMs: number;
   pgInsertMs: number;
+  pgCopyInMs: number;
   pgReadCopyMs: number;
   pgReadBase64Ms: number;
 }
@@ -571,6 +572,49 @@ async function timeIt(runs: number, f: (i: number) => unknown): Promise<number> 
     xs.push(performance.now() - t);
   }
   return median(xs);
+}
+
+/**
+ * `COPY byte_path FROM STDIN (FORMAT binary)` of one row (id, bytes): the write path COPY offers instead
+ * of an INSERT with a binary parameter (a `pg` submittable answering CopyInResponse with the rows).
+ */
+async function copyIn(pool: pg.Pool, id: number, bytes: Buffer): Promise<void> {
+  const head = Buffer.alloc(33);
+  Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1').copy(head, 0); // signature; flags and extension 0
+  head.writeInt16BE(2, 19); // fields
+  head.writeInt32BE(4, 21); // id: int4
+  head.writeInt32BE(id, 25);
+  head.writeInt32BE(bytes.length, 29); // b: bytea
+  const tail = Buffer.from([0xff, 0xff]); // -1: end of data
+  const client = await pool.connect();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const query = {
+        text: 'COPY byte_path FROM STDIN (FORMAT binary)',
+        submit(c: { query(text: string): void }) {
+          c.query(query.text);
+        },
+        handleCopyInResponse(c: { sendCopyFromChunk(b: Buffer): void; endCopyFrom(): void }) {
+          c.sendCopyFromChunk(head);
+          c.sendCopyFromChunk(bytes);
+          c.sendCopyFromChunk(tail);
+          c.endCopyFrom();
+        },
+        handleCommandComplete() {},
+        handleError(e: Error) {
+          failed = true;
+          reject(e);
+        },
+        handleReadyForQuery() {
+          if (!failed) resolve();
+        },
+      };
+      void client.query(query as unknown as pg.QueryConfig);
+    });
+  } finally {
+    client.release();
+  }
 }
 
 /** One direction of a loopback TCP connection: ms from the first write until the last byte is read. */
@@ -629,6 +673,7 @@ async function bytePath(cluster: PgCluster, task: unknown, runs = 9): Promise<By
       loopbackMs: await loopbackMs(bytes, runs),
       pgSendOnlyMs: await timeIt(runs, () => pool.query('SELECT length($1::bytea)', [bytes])),
       pgInsertMs: await timeIt(runs, (i) => pool.query('INSERT INTO byte_path VALUES ($1, $2)', [i, bytes])),
+      pgCopyInMs: await timeIt(runs, (i) => copyIn(pool, 1000 + i, bytes)),
       pgReadCopyMs: await timeIt(runs, (i) => copyRows(pool, `SELECT b FROM byte_path WHERE id = ${i}`)),
       pgReadBase64Ms: await timeIt(runs, async (i) => {
         const r = await pool.query<{ b: string }>(
@@ -740,6 +785,7 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
       row('loopback TCP, one direction (Node to Node)', p.loopbackMs, p.bytes),
       row('PostgreSQL: send as a binary parameter, drop (SELECT length($1))', p.pgSendOnlyMs, p.bytes),
       row('PostgreSQL: INSERT (binary parameter, EXTERNAL storage, WAL)', p.pgInsertMs, p.bytes),
+      row('PostgreSQL: COPY FROM STDIN, binary (the alternative write path)', p.pgCopyInMs, p.bytes),
       row('PostgreSQL: read, binary COPY', p.pgReadCopyMs, p.bytes),
       row('PostgreSQL: read, base64 text (the earlier path)', p.pgReadBase64Ms, p.bytes),
       [
