@@ -35,6 +35,7 @@ import {
   subsetFeatures,
 } from '@fedscore/pipeline';
 import {
+  batchSizes,
   DEFAULT_HETERO_LR_PRESET,
   type HeteroLrMode,
   type HeteroLrRuntime,
@@ -191,6 +192,12 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
       description: 'diagonal-cache budget per party of the scale run, MiB (0 = encode per use)',
     },
     'skip-scale': { type: 'boolean', description: 'skip the generated scale run' },
+    'scale-compare-batch': {
+      type: 'string',
+      placeholder: 'N,N',
+      description:
+        'batch sizes to time one after the other on ONE generated population of --scale-rows in this process (--scale-epochs each; runs with or without --skip-scale)',
+    },
     'skip-paillier': { type: 'boolean', description: 'skip CKKS vs Paillier' },
     sets: {
       type: 'string',
@@ -236,6 +243,38 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
       ctx.print(
         `scale: ${scale.rows} rows x ${scale.bank_features} + ${scale.government_features} features, batch ${scale.batch_size}, cache ${scale.diagonal_cache_mib} MiB per party (needed: host ${scale.cache_needed_mib.host}, guest ${scale.cache_needed_mib.guest}), workers ${scale.workers_resolved.guest}/${scale.workers_resolved.host}: ${scale.seconds_per_epoch.toFixed(1)} s per epoch (first ${scale.first_epoch_seconds.toFixed(1)}, later median ${fmt(scale.later_epochs_median_seconds)}), RSS before training ${scale.rss_before_training_mb} MB, peak ${scale.peak_rss_mb} MB`,
       );
+    }
+    // --- batch sizes on the same population, one after the other in this process (same machine load)
+    const compare = optStr(options, 'scale-compare-batch');
+    if (compare !== undefined) {
+      const sizes = compare.split(',').map((x) => {
+        const v = Number(x);
+        if (!Number.isInteger(v) || v < 1) {
+          throw new FedscoreError('invalid_argument', `not a batch size: '${x}'`, {
+            field: '--scale-compare-batch',
+          });
+        }
+        return v;
+      });
+      const data = scaleData(ctx, num(options, 'scale-rows'), 11);
+      const runs: ScaleRun[] = [];
+      for (const batchSize of sizes) {
+        const r = await scaleRun(
+          ctx,
+          {
+            rows: data.labels.length,
+            epochs: num(options, 'scale-epochs'),
+            batchSize,
+            runtime: { workers, diagonalCacheMiB: num(options, 'scale-cache-mib') },
+          },
+          data,
+        );
+        runs.push(r);
+        ctx.print(
+          `batch ${batchSize}: ${r.batches_per_epoch} batches, ${r.seconds_per_epoch.toFixed(2)} s per epoch (first ${r.first_epoch_seconds.toFixed(2)}, later median ${fmt(r.later_epochs_median_seconds)}), workers ${r.workers_resolved.guest}/${r.workers_resolved.host}`,
+        );
+      }
+      out['scale_batch_compare'] = runs;
     }
     // --- public sets
     const accuracy: Record<string, unknown> = {};
@@ -641,13 +680,14 @@ async function scaleRun(
     batchSize: number;
     runtime: HeteroLrRuntime & { diagonalCacheMiB: number };
   },
+  data?: ScaleData,
 ): Promise<ScaleRun> {
-  const d = scaleData(ctx, o.rows, 11);
+  const d = data ?? scaleData(ctx, o.rows, 11);
   const n = d.labels.length;
   const pg = d.guest.names.length;
   const ph = d.host.names.length;
-  const batches = Math.ceil(n / o.batchSize);
-  const width = 2 ** Math.ceil(Math.log2(Math.min(o.batchSize, n)));
+  const batches = batchSizes(n, o.batchSize).length;
+  const width = 2 ** Math.ceil(Math.log2(Math.max(...batchSizes(n, o.batchSize))));
   const needMib = (columns: number): number =>
     Math.round((batches * packedCost(columns, width).products * DIAGONAL_BYTES) / 2 ** 20);
   const rssBefore = Math.round(process.memoryUsage().rss / 2 ** 20);
