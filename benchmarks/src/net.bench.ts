@@ -38,6 +38,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { JOB_DEFAULTS } from '@fedscore/pipeline';
 import {
   HFL_COORDINATOR,
   HFL_STAGES,
@@ -155,7 +156,9 @@ export function jobShapeFrom(args: string[], kind: JobKind = 'hetero-lr', smoke 
   const preset = (name: keyof typeof FATE_SHAPE, otherwise: number): number =>
     fate ? FATE_SHAPE[name] : otherwise;
   const testFraction =
-    args.includes('--test-fraction') || fate ? flag(args, 'test-fraction', FATE_SHAPE.testFraction) : undefined;
+    args.includes('--test-fraction') || fate
+      ? flag(args, 'test-fraction', FATE_SHAPE.testFraction)
+      : undefined;
   if (testFraction !== undefined && !(testFraction < 1)) throw new Error('--test-fraction must be in [0, 1)');
   return {
     kind,

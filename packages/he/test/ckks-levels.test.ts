@@ -21,14 +21,20 @@ describe('CKKS levels and seeded Galois keys', () => {
       expect(low.level).toBe(sk.levels - 1);
       expect(low.scale).toBe(x.scale);
       const got = sk.decrypt(low);
-      v.forEach((a, i) => expect(Math.abs(got[i]! - a)).toBeLessThan(1e-6));
+      v.forEach((a, i) => {
+        expect(Math.abs(got[i]! - a)).toBeLessThan(1e-6);
+      });
       // Still usable: a product with a plaintext rescales to the level below.
       const prod = low.mul(Float64Array.from(v, () => 2));
       expect(prod.level).toBe(sk.levels - 2);
       const p = sk.decrypt(prod);
-      v.forEach((a, i) => expect(Math.abs(p[i]! - 2 * a)).toBeLessThan(1e-5));
+      v.forEach((a, i) => {
+        expect(Math.abs(p[i]! - 2 * a)).toBeLessThan(1e-5);
+      });
       for (const bad of [sk.levels + 1, -1, 0.5]) {
-        expect(() => x.atLevel(bad)).toThrow(expect.objectContaining({ code: 'out_of_range', field: 'level' }));
+        expect(() => x.atLevel(bad)).toThrow(
+          expect.objectContaining({ code: 'out_of_range', field: 'level' }),
+        );
       }
       for (const c of [x, low, prod]) c.dispose();
     } finally {

@@ -42,7 +42,8 @@ describe('testFraction 0: train on every aligned row, evaluate in-sample', () =>
       { id: 'government', table: pop.host, store: memoryStore(), he: plaintextOk },
       { id: 'arbiter', store: memoryStore(), he: plaintextOk },
     ];
-    for (const stage of planStages(HETERO_LR_PIPELINE, PLAN)) await runStageInProcess(stage, { plan: PLAN, parties });
+    for (const stage of planStages(HETERO_LR_PIPELINE, PLAN))
+      await runStageInProcess(stage, { plan: PLAN, parties });
     const [bank, gov] = parties.map((p) => p.store);
     const psi = bank!.checkpoint<PsiCheckpoint>('psi');
     const gPsi = gov!.checkpoint<PsiCheckpoint>('psi');

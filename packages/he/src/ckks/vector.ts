@@ -185,7 +185,9 @@ export class CkksVectorImpl implements CkksVector {
   atLevel(level: number): CkksVector {
     this.#live();
     if (!Number.isInteger(level) || level < 0 || level > this.level) {
-      throw new FedscoreError('out_of_range', `level ${level} outside [0, ${this.level}]`, { field: 'level' });
+      throw new FedscoreError('out_of_range', `level ${level} outside [0, ${this.level}]`, {
+        field: 'level',
+      });
     }
     if (level === this.level) return this.withLength(this.length);
     const k = this.#ctx.keys;
