@@ -9,6 +9,8 @@
  *     seconds per tree;
  *   - the 10M x 10M extrapolation is the measured time scaled linearly in ids and inversely in cores,
  *     checked against the arithmetic done here;
+ *   - `--fate-shape` is FATE's 100k x (30 + 300) with every aligned row trained on (`--test-fraction 0`)
+ *     at batch 8192, each flag beside it wins, and `--test-fraction` outside [0, 1) is refused;
  *   - the page builder picks the named net results up: FATE's shape from every profile's file, the
  *     PSI-only runs as their own charts, and SecureBoost at FATE's shape as "not run"; an hfl run
  *     (`--kind hfl`) as its per-round seconds and bytes, never as the hetero-LR job's results/net.
@@ -20,7 +22,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildCharts, writeIndexHtml } from '../src/html.ts';
-import { psiExtrapolation, steadyEpochBytes } from '../src/net.bench.ts';
+import { FATE_SHAPE, jobShapeFrom, psiExtrapolation, steadyEpochBytes } from '../src/net.bench.ts';
 import { SUITE } from '../src/suite.ts';
 
 const RUNNER = join(dirname(fileURLToPath(import.meta.url)), '..', 'run.ts');
@@ -133,6 +135,34 @@ describe('bench net --kind secureboost', () => {
       expect(r.summary[`${profile}TreeSeconds`], profile).toBeCloseTo(run.stages['train']!.seconds, 3);
     }
   }, 420_000);
+});
+
+describe('bench net job flags', () => {
+  it('--fate-shape: FATE 2.0 shape, no hold-out, batch 8192; flags beside it win', () => {
+    expect(jobShapeFrom(['--fate-shape'])).toEqual({
+      kind: 'hetero-lr',
+      enterprises: 100_000,
+      bankCustomers: 100_000,
+      govExtraFeatures: 276,
+      bankExtraFeatures: 16,
+      bins: 10,
+      minIv: 0,
+      maxEpochs: 2,
+      batchSize: 8192,
+      seed: 7,
+      testFraction: 0,
+    });
+    expect(FATE_SHAPE.batchSize).toBe(8192);
+    const s = jobShapeFrom(['--fate-shape', '--batch', '4096', '--test-fraction', '0.3', '--network', 'lan']);
+    expect(s.batchSize).toBe(4096);
+    expect(s.testFraction).toBe(0.3);
+    // Without either flag the job keeps the node's default hold-out (no testFraction in the spec).
+    expect(jobShapeFrom([]).testFraction).toBeUndefined();
+    expect(jobShapeFrom(['--test-fraction', '0']).testFraction).toBe(0);
+    expect(() => jobShapeFrom(['--test-fraction', '1'])).toThrow(/test-fraction/);
+    expect(() => jobShapeFrom(['--test-fraction', '-0.2'])).toThrow(/test-fraction/);
+    expect(() => jobShapeFrom(['--fate-shape'], 'secureboost')).toThrow(/fate-shape/);
+  });
 });
 
 describe('psiExtrapolation', () => {

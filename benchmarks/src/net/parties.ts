@@ -96,6 +96,11 @@ export interface JobShape {
   readonly maxEpochs: number;
   readonly batchSize: number;
   readonly seed: number;
+  /**
+   * The job's hold-out share (absent: the node's default, JOB_DEFAULTS.testFraction). 0: every aligned
+   * row is trained on, as FATE's benchmark does (evaluation then in-sample; hetero-LR only).
+   */
+  readonly testFraction?: number;
 }
 
 export interface StageFigures {
@@ -268,6 +273,7 @@ function jobSpec(shape: JobShape) {
       hosts: ['government'],
       data: { bank: 'loans', government: 'credit' },
       seed: shape.seed,
+      ...(shape.testFraction !== undefined && { testFraction: shape.testFraction }),
       train: { scheme: 'ckks' as const },
       ...(shape.secureboost !== undefined && { secureboost: { ...shape.secureboost } }),
     };
@@ -279,6 +285,7 @@ function jobSpec(shape: JobShape) {
     arbiter: 'arbiter',
     data: { bank: 'loans', government: 'credit' },
     seed: shape.seed,
+    ...(shape.testFraction !== undefined && { testFraction: shape.testFraction }),
     binning: { bins: shape.bins, minIv: shape.minIv, scheme: 'ckks' as const },
     train: { scheme: 'ckks' as const, maxEpochs: shape.maxEpochs, batchSize: shape.batchSize },
   };
