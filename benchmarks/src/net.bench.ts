@@ -36,25 +36,35 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  HFL_COORDINATOR,
+  coordinatorOf,
   HFL_STAGES,
+  type HflData,
   type HflRun,
   type HflShape,
+  grantHflConsents,
+  hflDataSources,
   hflParties,
+  runHflJobOn,
   runHflAcrossProcesses,
   runHflInMemory,
   writeHflData,
 } from './net/hfl.ts';
 import {
+  grantJobConsents,
   type JobKind,
   type JobRun,
   type JobShape,
+  jobDataSources,
+  PARTIES,
   partiesOf,
   runAcrossProcesses,
   runInMemory,
+  runJobOn,
+  startPartyProcesses,
   TIMED_STAGES,
   writeJobData,
 } from './net/parties.ts';
+import { CKKS_PRESETS, type CkksPresetName } from '@fedscore/he';
 import { NETWORK_PROFILES, type NetworkProfile, PROFILE_SHAPES } from './net/shaper.ts';
 import type { BenchResult, BenchTable } from './report.ts';
 
@@ -127,6 +137,11 @@ export function steadyEpochBytes(r: JobRun, parties: readonly string[]): Record<
 export default async function netBench(args: string[]): Promise<BenchResult> {
   const smoke = args.includes('--smoke');
   const psiOnly = args.includes('--psi-only');
+  if (args.includes('--smoke-kinds')) {
+    if (!smoke || psiOnly || args.includes('--kind'))
+      throw new Error('--smoke-kinds runs every kind at its smoke size: use it with --smoke alone');
+    return smokeKinds(args);
+  }
   const chosen = choiceFlag(args, 'kind', ['hetero-lr', 'secureboost', 'hfl'] as const, 'hetero-lr');
   if (chosen === 'hfl') {
     if (psiOnly) throw new Error('--psi-only runs the psi stage of the default job kind');
@@ -135,27 +150,7 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
   const kind: JobKind = chosen;
   if (psiOnly && kind !== 'hetero-lr')
     throw new Error('--psi-only runs the psi stage of the default job kind');
-  const shape: JobShape = {
-    kind,
-    ...(kind === 'secureboost' && {
-      secureboost: {
-        trees: flag(args, 'trees', 1),
-        depth: flag(args, 'depth', smoke ? 2 : 3),
-        bins: flag(args, 'sbt-bins', smoke ? 8 : 32),
-      },
-    }),
-    ...(args.includes('--bank-only') && { bankOnlyCustomers: flag(args, 'bank-only', 0) }),
-    enterprises: flag(args, 'enterprises', smoke ? 600 : 10_000),
-    bankCustomers: flag(args, 'bank-customers', smoke ? 400 : 6_000),
-    govExtraFeatures: flag(args, 'gov-extra', 0),
-    bankExtraFeatures: flag(args, 'bank-extra', 0),
-    bins: flag(args, 'bins', smoke ? 5 : 10),
-    // --min-iv 0 keeps every feature (FATE's hetero-LR benchmark trains on all 30 + 300 columns).
-    minIv: flag(args, 'min-iv', 0.02),
-    maxEpochs: flag(args, 'epochs', smoke ? 2 : 3),
-    batchSize: flag(args, 'batch', smoke ? 256 : 1024),
-    seed: flag(args, 'seed', 7),
-  };
+  const shape = jobShapeFrom(args, smoke, kind);
   const profiles = profilesFrom(args);
   const timeoutMs = flag(args, 'timeout-minutes', 10) * 60_000;
   const parties = partiesOf(shape);
@@ -185,6 +180,27 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
     rmSync(dir, { recursive: true, force: true });
   }
   const loadAfter = loadavg().map((x) => Math.round(x * 100) / 100);
+  return jobResult({ shape, runs, profiles, psiOnly, smoke, load, loadAfter, bankRows });
+}
+
+interface JobResultInput {
+  readonly shape: JobShape;
+  readonly runs: ReadonlyMap<NetworkProfile, JobRun>;
+  readonly profiles: readonly NetworkProfile[];
+  readonly psiOnly: boolean;
+  readonly smoke: boolean;
+  readonly load: { readonly before: readonly number[] };
+  readonly loadAfter: readonly number[];
+  /** The bank's rows as the generator wrote them (the PSI guest's ids). */
+  readonly bankRows: number;
+  /** The other jobs run on the same node processes (`--smoke-kinds`), for the notes. */
+  readonly sharedWith?: readonly string[];
+}
+
+/** The result of one job kind's runs: tables, summary, parameters and notes. */
+function jobResult(o: JobResultInput): BenchResult {
+  const { shape, runs, profiles, psiOnly, smoke, load, loadAfter, bankRows } = o;
+  const parties = partiesOf(shape);
   const memory = runs.get('memory');
   const sbt = shape.secureboost;
   const stagesRun = TIMED_STAGES.filter((s) => [...runs.values()].some((r) => r.stages[s] !== undefined));
@@ -395,8 +411,177 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
         'resolution, so lan here has up to ~1 ms per delivery (bandwidth is exact on average).',
       `Machine load average (1, 5, 15 min) before ${load.before.join(' / ')}, after ${loadAfter.join(' / ')}: ` +
         "a shared machine; the anchors' shapes are for a quiet machine.",
+      ...sharedNote(o.sharedWith),
     ],
     raw: Object.fromEntries(runs),
+  };
+}
+
+/** The job's shape from the flags (the smoke sizes with `--smoke`). */
+function jobShapeFrom(args: string[], smoke: boolean, kind: JobKind): JobShape {
+  return {
+    kind,
+    ...(kind === 'secureboost' && {
+      secureboost: {
+        trees: flag(args, 'trees', 1),
+        depth: flag(args, 'depth', smoke ? 2 : 3),
+        bins: flag(args, 'sbt-bins', smoke ? 8 : 32),
+      },
+    }),
+    ...(args.includes('--bank-only') && { bankOnlyCustomers: flag(args, 'bank-only', 0) }),
+    enterprises: flag(args, 'enterprises', smoke ? 600 : 10_000),
+    bankCustomers: flag(args, 'bank-customers', smoke ? 400 : 6_000),
+    govExtraFeatures: flag(args, 'gov-extra', 0),
+    bankExtraFeatures: flag(args, 'bank-extra', 0),
+    bins: flag(args, 'bins', smoke ? 5 : 10),
+    // --min-iv 0 keeps every feature (FATE's hetero-LR benchmark trains on all 30 + 300 columns).
+    minIv: flag(args, 'min-iv', 0.02),
+    maxEpochs: flag(args, 'epochs', smoke ? 2 : 3),
+    batchSize: flag(args, 'batch', smoke ? 256 : 1024),
+    seed: flag(args, 'seed', 7),
+    ...(args.includes('--ckks-preset') && {
+      ckksPreset: choiceFlag(args, 'ckks-preset', Object.keys(CKKS_PRESETS) as CkksPresetName[], 'ckks-16384-release'),
+    }),
+  };
+}
+
+/** The note of a result whose job ran on node processes shared with other jobs (`--smoke-kinds`). */
+function sharedNote(sharedWith: readonly string[] | undefined): string[] {
+  return sharedWith === undefined
+    ? []
+    : [
+        `Smoke (\`--smoke-kinds\`): this job ran on the same three node processes (bank, government, arbiter) ` +
+          `as ${sharedWith.join(', ')}, one job after another; its figures prove the command works, not a size.`,
+      ];
+}
+
+/** The job ids of the kinds `--smoke-kinds` runs one after another on the same node processes. */
+const SMOKE_JOB_IDS = { 'hetero-lr': 'netbench', secureboost: 'netbench-sbt', psi: 'netbench-psi' } as const;
+
+/**
+ * `bench net --smoke --smoke-kinds` (the CI smoke of `bench all`): every kind the suite runs across
+ * processes -- the hetero-LR job, SecureBoost, HFL and PSI-only -- at its smoke size, with the three node
+ * processes (bank, government, arbiter) and their shaping proxies started once and the four jobs submitted
+ * one after another (starting node processes is most of a smoke's time on a loaded machine). The HFL job
+ * takes the arbiter as its coordinating platform and the bank and the government as its two banks, each
+ * with an HFL data source beside its vertical one; the PSI-only job is last (its run ends when psi is
+ * done, and the processes are then stopped). Each kind also runs in memory as its own command does. The
+ * result is the hetero-LR job's (results/net); the others are written beside it as net-secureboost,
+ * net-hfl and net-psi, each as its own command would write it.
+ */
+async function smokeKinds(args: string[]): Promise<BenchResult> {
+  const profiles = profilesFrom(args);
+  const timeoutMs = flag(args, 'timeout-minutes', 10) * 60_000;
+  const lr = jobShapeFrom(args, true, 'hetero-lr');
+  const sbt = jobShapeFrom(args, true, 'secureboost');
+  const hfl = hflShapeFrom(args, true, {
+    coordinator: 'arbiter',
+    banks: ['bank', 'government'],
+    testData: 'hfl-test',
+    bankData: 'hfl-loans',
+  });
+  const load = { before: loadavg().map((x) => Math.round(x * 100) / 100) };
+  const dir = mkdtempSync(join(tmpdir(), 'fedscore-netbench-smoke-'));
+  const runs = {
+    lr: new Map<NetworkProfile, JobRun>(),
+    sbt: new Map<NetworkProfile, JobRun>(),
+    psi: new Map<NetworkProfile, JobRun>(),
+    hfl: new Map<NetworkProfile, HflRun>(),
+  };
+  let memoryHfl: HflRun;
+  let hflData: HflData;
+  let bankRows: number;
+  try {
+    // SecureBoost and PSI-only read the hetero-LR job's population (the same flags make the same files).
+    log(`writing the populations: ${lr.enterprises} enterprises (vertical), ${hfl.enterprises} (HFL)`);
+    const data = await writeJobData(lr, dir);
+    bankRows = data.options.bankCustomers + data.options.bankOnlyCustomers;
+    hflData = await writeHflData(hfl, join(dir, 'hfl'));
+    log('profile memory');
+    const m0 = performance.now();
+    const lrMemory = await runInMemory(lr, data);
+    const sbtMemory = await runInMemory(sbt, data, { jobId: SMOKE_JOB_IDS.secureboost });
+    const psiMemory = await runInMemory(lr, data, { psiOnly: true, jobId: SMOKE_JOB_IDS.psi });
+    memoryHfl = await runHflInMemory(hfl, hflData);
+    if (profiles.includes('memory')) {
+      runs.lr.set('memory', lrMemory);
+      runs.sbt.set('memory', sbtMemory);
+      runs.psi.set('memory', psiMemory);
+      runs.hfl.set('memory', memoryHfl);
+    }
+    log(`profile memory: ${((performance.now() - m0) / 1000).toFixed(1)} s`);
+    for (const profile of profiles) {
+      if (profile === 'memory') continue;
+      log(`profile ${profile}`);
+      const plog = (l: string) => log(`${profile}: ${l}`);
+      const p0 = performance.now();
+      const processes = await startPartyProcesses<string>({
+        parties: PARTIES,
+        link: PROFILE_SHAPES[profile],
+        data: (p) => ({ ...jobDataSources(p, data), ...hflDataSources(hfl, hflData, p) }),
+        consents: async (cluster) => {
+          await grantJobConsents(cluster, data);
+          await grantHflConsents(hfl, hflData, cluster);
+        },
+        shared: true,
+        log: plog,
+      });
+      try {
+        runs.lr.set(profile, await runJobOn(processes, lr, { timeoutMs, log: plog }));
+        runs.sbt.set(
+          profile,
+          await runJobOn(processes, sbt, { timeoutMs, log: plog, jobId: SMOKE_JOB_IDS.secureboost }),
+        );
+        runs.hfl.set(profile, await runHflJobOn(processes, hfl, { timeoutMs, log: plog }));
+        runs.psi.set(
+          profile,
+          await runJobOn(processes, lr, { timeoutMs, log: plog, psiOnly: true, jobId: SMOKE_JOB_IDS.psi }),
+        );
+      } finally {
+        // The PSI-only job's later stages are still running; nothing of them is read.
+        await processes.close(500);
+      }
+      log(`profile ${profile}: ${((performance.now() - p0) / 1000).toFixed(1)} s (four jobs, one start)`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const loadAfter = loadavg().map((x) => Math.round(x * 100) / 100);
+  const common = { profiles, smoke: true, load, loadAfter, bankRows };
+  const named = (others: string[]) => others.map((o) => `the ${o} job`);
+  const result = jobResult({
+    ...common,
+    shape: lr,
+    runs: runs.lr,
+    psiOnly: false,
+    sharedWith: named(['SecureBoost', 'HFL', 'PSI-only']),
+  });
+  return {
+    ...result,
+    also: {
+      'net-secureboost': jobResult({
+        ...common,
+        shape: sbt,
+        runs: runs.sbt,
+        psiOnly: false,
+        sharedWith: named(['hetero-LR', 'HFL', 'PSI-only']),
+      }),
+      'net-hfl': hflResult({
+        ...common,
+        shape: hfl,
+        runs: runs.hfl,
+        memory: memoryHfl,
+        data: hflData,
+        sharedWith: named(['hetero-LR', 'SecureBoost', 'PSI-only']),
+      }),
+      'net-psi': jobResult({
+        ...common,
+        shape: lr,
+        runs: runs.psi,
+        psiOnly: true,
+        sharedWith: named(['hetero-LR', 'SecureBoost', 'HFL']),
+      }),
+    },
   };
 }
 
@@ -503,22 +688,7 @@ const meanOf = (xs: readonly number[]): number =>
 
 /** `bench net --kind hfl` (module comment). */
 async function hflNetBench(args: string[], smoke: boolean): Promise<BenchResult> {
-  // Default: the MLP (32, 16) of `bench hfl` (1,313 weights: each bank's secure-aggregation input is
-  // 1,314 values a round), 10 rounds; the smoke run trains LR (27 values) for 2 rounds.
-  const model = choiceFlag(args, 'hfl-model', ['lr', 'mlp'] as const, smoke ? 'lr' : 'mlp');
-  const shape: HflShape = {
-    enterprises: flag(args, 'enterprises', smoke ? 2_000 : 20_000),
-    banks: flag(args, 'banks', 3),
-    bankRows: flag(args, 'bank-rows', smoke ? 300 : 4_000),
-    model,
-    rounds: flag(args, 'rounds', smoke ? 2 : 10),
-    learningRate: flag(args, 'learning-rate', model === 'mlp' ? 0.1 : 0.3),
-    batchSize: flag(args, 'hfl-batch', 32),
-    proximalMu: flag(args, 'mu', 0),
-    seed: flag(args, 'seed', 7),
-  };
-  if (!Number.isInteger(shape.banks) || shape.banks < 2 || shape.banks > 8)
-    throw new Error('--banks must be 2 to 8 (secure aggregation needs 2)');
+  const shape = hflShapeFrom(args, smoke);
   const profiles = profilesFrom(args);
   const timeoutMs = flag(args, 'timeout-minutes', 10) * 60_000;
   const parties = hflParties(shape);
@@ -549,6 +719,26 @@ async function hflNetBench(args: string[], smoke: boolean): Promise<BenchResult>
     rmSync(dir, { recursive: true, force: true });
   }
   const loadAfter = loadavg().map((x) => Math.round(x * 100) / 100);
+  return hflResult({ shape, runs, memory, data, profiles, smoke, load, loadAfter });
+}
+
+interface HflResultInput {
+  readonly shape: HflShape;
+  readonly runs: ReadonlyMap<NetworkProfile, HflRun>;
+  /** The in-process run (the AUC reference, in `runs` too when its timings are reported). */
+  readonly memory: HflRun;
+  readonly data: HflData;
+  readonly profiles: readonly NetworkProfile[];
+  readonly smoke: boolean;
+  readonly load: { readonly before: readonly number[] };
+  readonly loadAfter: readonly number[];
+  readonly sharedWith?: readonly string[];
+}
+
+/** The result of the HFL job's runs. */
+function hflResult(o: HflResultInput): BenchResult {
+  const { shape, runs, memory, data, profiles, smoke, load, loadAfter } = o;
+  const parties = hflParties(shape);
   const vsMemory = (r: HflRun, f: (x: HflRun) => number): string =>
     r === memory || !runs.has('memory') ? '-' : (f(r) / f(memory)).toFixed(2);
   const aucDiff = (r: HflRun): number => Math.abs(r.auc - memory.auc);
@@ -644,7 +834,7 @@ async function hflNetBench(args: string[], smoke: boolean): Promise<BenchResult>
     summary,
     parameters: {
       ...shape,
-      coordinator: HFL_COORDINATOR,
+      coordinator: coordinatorOf(shape),
       rows: data.rows,
       features: data.columns,
       profiles,
@@ -665,9 +855,32 @@ async function hflNetBench(args: string[], smoke: boolean): Promise<BenchResult>
       `Machine load average (1, 5, 15 min) before ${load.before.join(' / ')}, after ${loadAfter.join(' / ')}: ` +
         'the machine is shared with other engineers running tests and benchmarks at the same time, so ' +
         'seconds here carry their load; bytes and AUC do not depend on it.',
+      ...sharedNote(o.sharedWith),
     ],
     raw: Object.fromEntries(runs),
   };
+}
+
+/** The HFL job's shape from the flags (the smoke sizes with `--smoke`). */
+function hflShapeFrom(args: string[], smoke: boolean, names?: HflShape['names']): HflShape {
+  // Default: the MLP (32, 16) of `bench hfl` (1,313 weights: each bank's secure-aggregation input is
+  // 1,314 values a round), 10 rounds; the smoke run trains LR (27 values) for 2 rounds.
+  const model = choiceFlag(args, 'hfl-model', ['lr', 'mlp'] as const, smoke ? 'lr' : 'mlp');
+  const shape: HflShape = {
+    ...(names !== undefined && { names }),
+    enterprises: flag(args, 'enterprises', smoke ? 2_000 : 20_000),
+    banks: names?.banks.length ?? flag(args, 'banks', 3),
+    bankRows: flag(args, 'bank-rows', smoke ? 300 : 4_000),
+    model,
+    rounds: flag(args, 'rounds', smoke ? 2 : 10),
+    learningRate: flag(args, 'learning-rate', model === 'mlp' ? 0.1 : 0.3),
+    batchSize: flag(args, 'hfl-batch', 32),
+    proximalMu: flag(args, 'mu', 0),
+    seed: flag(args, 'seed', 7),
+  };
+  if (!Number.isInteger(shape.banks) || shape.banks < 2 || shape.banks > 8)
+    throw new Error('--banks must be 2 to 8 (secure aggregation needs 2)');
+  return shape;
 }
 
 function round6(x: number): number {
