@@ -1,13 +1,15 @@
 /**
- * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR] [--html-only]`: the suite, each
- * benchmark in its own child process (its own heap and worker pools, as a user would run it), then the
- * HTML page (./html.ts) over every result in the results directory.
+ * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR] [--html-only] [--jobs N]`: the
+ * suite, each benchmark in its own child process (its own heap and worker pools, as a user would run it),
+ * `--jobs` of them at a time (default 1; 2 with `--smoke`), then the HTML page (./html.ts) over every
+ * result in the results directory.
  *
  * `--network` is passed to the benchmarks that run parties as processes (`net`, `net-hfl`,
  * `net-secureboost`); the others run all
  * parties in one process and are the `memory` profile whatever is asked. `--smoke` runs each benchmark
  * at a tiny size in seconds (to keep the commands from rotting; the figures mean nothing) and writes to
- * results/smoke/ unless `--out` says otherwise, so it never overwrites the committed results.
+ * results/smoke/ unless `--out` says otherwise, so it never overwrites the committed results; the
+ * kinds `net` runs across processes share one start of the node processes (`net --smoke-kinds`).
  * `--html-only` runs nothing and writes the page over the results already there.
  */
 import { spawn } from 'node:child_process';
@@ -210,27 +212,18 @@ export async function runSuite(args: readonly string[], defaultOut: string): Pro
       ),
   ].filter((e) => only === undefined || only.includes(e.as ?? e.name));
   if (args.includes('--html-only')) entries.length = 0;
-  const outcomes: SuiteOutcome[] = [];
-  for (const e of entries) {
+  // In entry order whatever order they finish in.
+  const slots: (SuiteOutcome | undefined)[] = entries.map(() => undefined);
+  const queue: { i: number; e: SuiteEntry; flags: readonly string[] }[] = [];
+  entries.forEach((e, i) => {
     const flags = smoke ? e.smoke : e.full;
-    if (!Array.isArray(flags) && 'with' in flags) {
-      // Run by an earlier entry's smoke (it wrote this entry's files): that entry's outcome.
-      const by = outcomes.find((o) => o.name === flags.with);
-      const detail = `run by the ${flags.with} smoke on the same node processes`;
-      outcomes.push({ name: e.as ?? e.name, status: by?.status ?? 'failed', seconds: 0, detail });
-      process.stderr.write(`[bench all] ${e.as ?? e.name}: ${detail}\n`);
-      continue;
+    if (Array.isArray(flags)) queue.push({ i, e, flags });
+    else if ('skip' in flags) {
+      slots[i] = { name: e.as ?? e.name, status: 'skipped', seconds: 0, detail: flags.skip };
+      process.stderr.write(`[bench all] ${e.as ?? e.name}: skipped (${flags.skip})\n`);
     }
-    if (!Array.isArray(flags)) {
-      outcomes.push({
-        name: e.as ?? e.name,
-        status: 'skipped',
-        seconds: 0,
-        detail: (flags as { skip: string }).skip,
-      });
-      process.stderr.write(`[bench all] ${e.as ?? e.name}: skipped (${(flags as { skip: string }).skip})\n`);
-      continue;
-    }
+  });
+  const runEntry = async ({ i, e, flags }: (typeof queue)[number]): Promise<void> => {
     const withNetwork = [
       ...flags,
       ...(e.network === true ? ['--network', network] : []),
@@ -241,12 +234,33 @@ export async function runSuite(args: readonly string[], defaultOut: string): Pro
     const t0 = performance.now();
     const r = await runOne(e.name, withNetwork, out);
     const seconds = (performance.now() - t0) / 1000;
-    outcomes.push(
+    process.stderr.write(
+      `[bench all] ${label}: ${r.code === 0 ? 'ok' : 'FAILED'} in ${seconds.toFixed(1)} s\n`,
+    );
+    slots[i] =
       r.code === 0
         ? { name: label, status: 'ok', seconds }
-        : { name: label, status: 'failed', seconds, detail: `exit ${r.code}: ${r.tail}` },
-    );
-  }
+        : { name: label, status: 'failed', seconds, detail: `exit ${r.code}: ${r.tail}` };
+  };
+  // The smoke runs two benchmarks at a time (its figures mean nothing, so sharing the cores costs only
+  // their accuracy); the full suite one at a time, each on a machine to itself.
+  const jobs = Number(flagValue(args, 'jobs') ?? (smoke ? 2 : 1));
+  if (!Number.isInteger(jobs) || jobs < 1) throw new Error('--jobs needs a whole number >= 1');
+  await Promise.all(
+    Array.from({ length: Math.min(jobs, queue.length) }, async () => {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) await runEntry(next);
+    }),
+  );
+  entries.forEach((e, i) => {
+    const flags = smoke ? e.smoke : e.full;
+    if (Array.isArray(flags) || !('with' in flags)) return;
+    // Run by another entry's smoke (it wrote this entry's files): that entry's outcome.
+    const by = slots.find((o) => o?.name === flags.with);
+    const detail = `run by the ${flags.with} smoke on the same node processes`;
+    slots[i] = { name: e.as ?? e.name, status: by?.status ?? 'failed', seconds: 0, detail };
+    process.stderr.write(`[bench all] ${e.as ?? e.name}: ${detail}\n`);
+  });
+  const outcomes = slots.filter((o): o is SuiteOutcome => o !== undefined);
   const page = writeIndexHtml(out, { network, smoke, outcomes, htmlOnly: args.includes('--html-only') });
   process.stderr.write(`[bench all] wrote ${page}\n`);
   const failed = outcomes.filter((o) => o.status === 'failed');

@@ -19,8 +19,7 @@
  * rounds), the AUC from the coordinator's evaluate checkpoint, and each process's CPU seconds.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { ProgressEvent } from '@fedscore/core';
 import { readCsvFile, writeCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, generatePopulation, ID_COLUMN, splitHorizontal } from '@fedscore/datasets';

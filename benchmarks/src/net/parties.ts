@@ -274,7 +274,10 @@ function jobSpec(shape: JobShape, id: string = JOB_ID) {
       hosts: ['government'],
       data: { bank: 'loans', government: 'credit' },
       seed: shape.seed,
-      train: { scheme: 'ckks' as const, ...(shape.ckksPreset !== undefined && { ckksPreset: shape.ckksPreset }) },
+      train: {
+        scheme: 'ckks' as const,
+        ...(shape.ckksPreset !== undefined && { ckksPreset: shape.ckksPreset }),
+      },
       ...(shape.secureboost !== undefined && { secureboost: { ...shape.secureboost } }),
     };
   }
