@@ -4,7 +4,8 @@
  *                 [--psi-only] [--bank-only N] [--kind hetero-lr|secureboost|hfl] [--trees 1] [--depth 3]
  *                 [--sbt-bins 32] [--skip-memory] [--timeout-minutes 10]
  *                 [--banks 3] [--bank-rows 4000] [--rounds 10] [--hfl-model mlp|lr]
- *                 [--learning-rate 0.1 (mlp) | 0.3 (lr)] [--hfl-batch 32] [--mu 0]`
+ *                 [--learning-rate 0.1 (mlp) | 0.3 (lr)] [--hfl-batch 32] [--mu 0] [--ckks-preset NAME]
+ *                 [--smoke --smoke-kinds]`
  *
  * One training job (PSI -> WOE binning with selection by IV -> arbiter-mode hetero-LR under CKKS ->
  * evaluate -> publish) on the generated population, run
@@ -27,6 +28,14 @@
  * Reports seconds per round, the job's seconds, bytes per party per round and the test AUC of every
  * profile against the in-process run's (which always runs: it is the reference; `--skip-memory` only
  * leaves its timings out of the comparison rows).
+ *
+ * `--ckks-preset`: the train stage's CKKS preset (absent: the pipeline's default; hetero-LR's arbiter
+ * mode needs its default, ckks-16384-release, for the masks it releases).
+ *
+ * `--smoke --smoke-kinds [--psi-network lan|wan]` (the CI smoke of `bench all`, `smokeKinds` below): the
+ * hetero-LR job, SecureBoost, HFL and PSI-only at their smoke sizes as four jobs on one start of the
+ * three node processes, each kind in memory too; writes net, net-secureboost, net-hfl and net-psi. The
+ * PSI-only job runs over `--psi-network` (default `--network`'s profile): the proxies are reshaped.
  *
  * Default size: 10,000 enterprises (about a minute per profile on this 2-core machine). The anchors'
  * shape, FATE's 100k x (30 + 300), is `--enterprises 100000 --bank-customers 100000 --gov-extra 276
@@ -476,6 +485,8 @@ const SMOKE_JOB_IDS = { 'hetero-lr': 'netbench', secureboost: 'netbench-sbt', ps
  */
 async function smokeKinds(args: string[]): Promise<BenchResult> {
   const profiles = profilesFrom(args);
+  const shapedProfile = profiles.find((p): p is Exclude<NetworkProfile, 'memory'> => p !== 'memory');
+  const psiProfile = choiceFlag(args, 'psi-network', ['lan', 'wan'] as const, shapedProfile ?? 'lan');
   const timeoutMs = flag(args, 'timeout-minutes', 10) * 60_000;
   const lr = jobShapeFrom(args, true, 'hetero-lr');
   const sbt = jobShapeFrom(args, true, 'secureboost');
@@ -506,7 +517,7 @@ async function smokeKinds(args: string[]): Promise<BenchResult> {
     // The node processes start (for the one shaped profile) while the in-memory runs compute: they
     // exchange nothing before a job is submitted, so the runs do not disturb one another's figures more
     // than sharing the cores does.
-    const shaped = profiles.find((p): p is Exclude<NetworkProfile, 'memory'> => p !== 'memory');
+    const shaped = shapedProfile;
     const slog = (l: string) => log(`${shaped}: ${l}`);
     const p0 = performance.now();
     if (shaped !== undefined) log(`profile ${shaped}: starting the node processes`);
@@ -548,9 +559,19 @@ async function smokeKinds(args: string[]): Promise<BenchResult> {
         await runJobOn(processes, sbt, { timeoutMs, log: slog, jobId: SMOKE_JOB_IDS.secureboost }),
       );
       runs.hfl.set(shaped, await runHflJobOn(processes, hfl, { timeoutMs, log: slog }));
+      // PSI-only over `--psi-network` (the suite's smoke: wan, so that both shaped profiles run).
+      if (psiProfile !== shaped) {
+        log(`profile ${psiProfile}: the proxies reshaped for the PSI-only job`);
+        for (const proxy of processes.proxies.values()) proxy.reshape(PROFILE_SHAPES[psiProfile]);
+      }
       runs.psi.set(
-        shaped,
-        await runJobOn(processes, lr, { timeoutMs, log: slog, psiOnly: true, jobId: SMOKE_JOB_IDS.psi }),
+        psiProfile,
+        await runJobOn(processes, lr, {
+          timeoutMs,
+          log: (l) => log(`${psiProfile}: ${l}`),
+          psiOnly: true,
+          jobId: SMOKE_JOB_IDS.psi,
+        }),
       );
       log(`profile ${shaped}: ${((performance.now() - p0) / 1000).toFixed(1)} s (four jobs, one start)`);
     }
@@ -589,6 +610,7 @@ async function smokeKinds(args: string[]): Promise<BenchResult> {
       }),
       'net-psi': jobResult({
         ...common,
+        profiles: profiles.map((p) => (p === 'memory' ? p : psiProfile)),
         shape: lr,
         runs: runs.psi,
         psiOnly: true,

@@ -49,6 +49,9 @@ export const SUITE: readonly SuiteEntry[] = [
     smoke: [
       '--smoke',
       '--smoke-kinds',
+      // The PSI-only job over wan on the same processes (the proxies reshaped), the others over lan.
+      '--psi-network',
+      'wan',
       '--enterprises',
       '400',
       '--bank-customers',
