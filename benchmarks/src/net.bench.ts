@@ -486,6 +486,10 @@ const SMOKE_JOB_IDS = { 'hetero-lr': 'netbench', secureboost: 'netbench-sbt', ps
 async function smokeKinds(args: string[]): Promise<BenchResult> {
   const profiles = profilesFrom(args);
   const shapedProfile = profiles.find((p): p is Exclude<NetworkProfile, 'memory'> => p !== 'memory');
+  if (profiles.filter((p) => p !== 'memory').length > 1)
+    throw new Error(
+      '--smoke-kinds runs one shaped profile: --network memory, lan or wan (and --psi-network)',
+    );
   const psiProfile = choiceFlag(args, 'psi-network', ['lan', 'wan'] as const, shapedProfile ?? 'lan');
   const timeoutMs = flag(args, 'timeout-minutes', 10) * 60_000;
   const lr = jobShapeFrom(args, true, 'hetero-lr');
