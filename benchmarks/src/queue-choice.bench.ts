@@ -475,7 +475,8 @@ export default async function run(args: string[]): Promise<BenchResult> {
         stops.push(() => cluster.stop());
         const db = new pg.Client({ connectionString: cluster.url });
         await db.connect();
-        versions.postgresql = (await db.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
+        versions.postgresql = (await db.query<{ v: string }>("SELECT current_setting('server_version') AS v"))
+          .rows[0]!.v;
         await db.end();
         versions['pg-boss'] = packageVersion('pg-boss');
         endpoints.pgboss = pgbossEndpoint(cluster.url);
