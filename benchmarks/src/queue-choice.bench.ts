@@ -1,6 +1,6 @@
 /**
- * `pnpm bench queue-choice [--sizes 1024,1048576,4560387] [--latency-tasks 40,20,10]
- *                          [--throughput-tasks 200,40,16] [--bytes-tasks 20,5,4] [--workers 1,2]
+ * `pnpm bench queue-choice [--sizes 1024,1048576,4560387] [--latency-tasks 40,20,15]
+ *                          [--throughput-tasks 200,40,24] [--bytes-tasks 20,5,4] [--workers 1,2]
  *                          [--skip-pgboss] [--skip-bullmq]`
  *
  * Issue 18's choice of queue, measured: pg-boss on PostgreSQL (as shipped: `QueueExecutor` and
@@ -229,8 +229,12 @@ function startChoiceWorker(broker: Broker, arg: string, queue: string, children:
   });
 }
 
+let taskNumber = 0;
+
 /** Payloads of `size` bytes, each different: random bytes once, then the task's number in the first 8. */
-function payloads(size: number, count: number, first: number): Buffer[] {
+function payloads(size: number, count: number): Buffer[] {
+  const first = taskNumber;
+  taskNumber += count;
   const base = randomBytes(size);
   return Array.from({ length: count }, (_, i) => {
     const b = Buffer.from(base);
@@ -321,7 +325,6 @@ function check(out: string, payload: Buffer, broker: Broker): void {
   }
 }
 
-let taskNumber = 0;
 let queueNumber = 0;
 
 async function withWorkers<T>(
@@ -339,7 +342,7 @@ async function withWorkers<T>(
     const arg = relayPort === undefined ? ep.workerArg : ep.via(relayPort);
     await Promise.all(Array.from({ length: workers }, () => startChoiceWorker(broker, arg, queue, children)));
     // Warm-up: connections and first-use paths, not measured.
-    for (const p of payloads(1024, 2, (taskNumber += 2))) check(await caller.run(p), p, broker);
+    for (const p of payloads(1024, 2)) check(await caller.run(p), p, broker);
     return await body(caller);
   } finally {
     await stopWorkers(children);
@@ -350,7 +353,7 @@ async function withWorkers<T>(
 async function latencyPhase(broker: Broker, ep: Endpoint, size: number, tasks: number): Promise<LatencyRow> {
   const ms: number[] = [];
   await withWorkers(broker, ep, 1, undefined, async (caller) => {
-    for (const p of payloads(size, tasks, (taskNumber += tasks))) {
+    for (const p of payloads(size, tasks)) {
       const t = performance.now();
       const out = await caller.run(p);
       ms.push(performance.now() - t);
@@ -377,11 +380,11 @@ async function throughputPhase(
   workers: number,
 ): Promise<ThroughputRow> {
   const seconds = await withWorkers(broker, ep, workers, undefined, async (caller) => {
-    const ps = payloads(size, tasks, (taskNumber += tasks));
+    const ps = payloads(size, tasks);
     const t = performance.now();
     const outs = await Promise.all(ps.map((p) => caller.run(p)));
     const s = (performance.now() - t) / 1000;
-    outs.forEach((o, i) => check(o, ps[i]!, broker));
+    for (const [i, o] of outs.entries()) check(o, ps[i]!, broker);
     return s;
   });
   return {
@@ -401,7 +404,7 @@ async function bytesPhase(broker: Broker, ep: Endpoint, size: number, tasks: num
   try {
     const counted = await withWorkers(broker, ep, 1, relay.port, async (caller) => {
       const before = { ...relay.counts };
-      for (const p of payloads(size, tasks, (taskNumber += tasks))) check(await caller.run(p), p, broker);
+      for (const p of payloads(size, tasks)) check(await caller.run(p), p, broker);
       return {
         toBroker: relay.counts.toBroker - before.toBroker,
         fromBroker: relay.counts.fromBroker - before.fromBroker,
@@ -456,8 +459,8 @@ function packageVersion(name: string): string {
 
 export default async function run(args: string[]): Promise<BenchResult> {
   const sizes = ints(args, '--sizes', '1024,1048576,4560387');
-  const latencyTasks = perSize(args, '--latency-tasks', '40,20,10', sizes.length);
-  const throughputTasks = perSize(args, '--throughput-tasks', '200,40,16', sizes.length);
+  const latencyTasks = perSize(args, '--latency-tasks', '40,20,15', sizes.length);
+  const throughputTasks = perSize(args, '--throughput-tasks', '200,40,24', sizes.length);
   const bytesTasks = perSize(args, '--bytes-tasks', '20,5,4', sizes.length);
   const workerCounts = ints(args, '--workers', '1,2');
 
