@@ -3,7 +3,8 @@
  * export returns a `BenchResult`, and writes `<name>.json` and `<name>.md` into DIR (default `results/`,
  * or $FEDSCORE_BENCH_RESULTS; `--no-write`: nothing). `pnpm bench --list` lists them.
  * `--as NAME` writes `NAME.json` and `NAME.md` instead (a named run of a benchmark: `bench net --kind hfl
- * --as net-hfl`; the JSON's `name` stays the benchmark's).
+ * --as net-hfl`; the JSON's `name` stays the benchmark's). A result's `also` (further named results of the
+ * same run) is written beside it, each under its own name.
  * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR] [--html-only]` runs the suite and
  * writes results/index.html (src/suite.ts).
  */
@@ -68,3 +69,8 @@ const result = await mod.default(args);
 const paths = writeResult(name, result, args.includes('--no-write'), outDir, fileName);
 console.log(JSON.stringify(result.summary));
 if (paths) console.error(`wrote ${paths.json} and ${paths.md}`);
+// Further results of the same run (`bench net --smoke-kinds`), each under its own file name.
+for (const [also, r] of Object.entries(result.also ?? {})) {
+  const p = writeResult(name, r, args.includes('--no-write'), outDir, also);
+  if (p) console.error(`wrote ${p.json} and ${p.md}`);
+}

@@ -241,12 +241,14 @@ function netAtAnchorShape(r: Map<string, StoredResult>, profile: string): OurFig
     if (run === undefined) continue;
     const e = steadyEpoch(run);
     if (e === null) continue;
-    // The node's job holds out JOB_DEFAULTS.testFraction of the aligned rows: an epoch trains the rest.
+    // The node's job holds out its testFraction of the aligned rows (the summary's, else the default
+    // JOB_DEFAULTS.testFraction of runs that predate the flag): an epoch trains the rest.
     const aligned = num(n.summary['aligned']);
+    const held = num(n.summary['testFraction']) ?? JOB_DEFAULTS.testFraction;
     const note =
       aligned === undefined
         ? undefined
-        : `this run: ${aligned} aligned, about ${Math.round(aligned * (1 - JOB_DEFAULTS.testFraction))} trained per epoch`;
+        : `this run: ${aligned} aligned, about ${Math.round(aligned * (1 - held))} trained per epoch`;
     return { seconds: e, cores: 2, source: `${name} (${profile})`, ...(note !== undefined && { note }) };
   }
   return undefined;

@@ -2,9 +2,10 @@
  * `pnpm bench net [--network memory|lan|wan|all] [--enterprises 10000] [--bank-customers 6000] [--min-iv 0.02]
  *                 [--gov-extra 0] [--bank-extra 0] [--epochs 2] [--batch 1024] [--bins 10] [--smoke]
  *                 [--psi-only] [--bank-only N] [--kind hetero-lr|secureboost|hfl] [--trees 1] [--depth 3]
- *                 [--sbt-bins 32] [--skip-memory] [--timeout-minutes 10]
+ *                 [--sbt-bins 32] [--skip-memory] [--timeout-minutes 10] [--test-fraction 0.3] [--fate-shape]
  *                 [--banks 3] [--bank-rows 4000] [--rounds 10] [--hfl-model mlp|lr]
- *                 [--learning-rate 0.1 (mlp) | 0.3 (lr)] [--hfl-batch 32] [--mu 0]`
+ *                 [--learning-rate 0.1 (mlp) | 0.3 (lr)] [--hfl-batch 32] [--mu 0] [--ckks-preset NAME]
+ *                 [--smoke --smoke-kinds]`
  *
  * One training job (PSI -> WOE binning with selection by IV -> arbiter-mode hetero-LR under CKKS ->
  * evaluate -> publish) on the generated population, run
@@ -28,30 +29,53 @@
  * profile against the in-process run's (which always runs: it is the reference; `--skip-memory` only
  * leaves its timings out of the comparison rows).
  *
+ * `--ckks-preset`: the train stage's CKKS preset (absent: the pipeline's default; hetero-LR's arbiter
+ * mode needs its default, ckks-16384-release, for the masks it releases).
+ *
+ * `--smoke --smoke-kinds [--psi-network lan|wan]` (the CI smoke of `bench all`, `smokeKinds` below): the
+ * hetero-LR job, SecureBoost, HFL and PSI-only at their smoke sizes as four jobs on one start of the
+ * three node processes, each kind in memory too; writes net, net-secureboost, net-hfl and net-psi. The
+ * PSI-only job runs over `--psi-network` (default `--network`'s profile): the proxies are reshaped.
+ *
  * Default size: 10,000 enterprises (about a minute per profile on this 2-core machine). The anchors'
- * shape, FATE's 100k x (30 + 300), is `--enterprises 100000 --bank-customers 100000 --gov-extra 276
- * --bank-extra 16`: for a quiet machine, not a shared one.
+ * shape, FATE's 100k x (30 + 300), is `--fate-shape` (FATE_SHAPE: `--enterprises 100000 --bank-customers
+ * 100000 --gov-extra 276 --bank-extra 16 --min-iv 0 --epochs 2 --batch 8192 --test-fraction 0`; any flag
+ * given beside it wins): for a quiet machine, not a shared one. `--test-fraction` is the job's hold-out
+ * share (default the node's 0.3); 0 trains on every aligned row, as FATE's benchmark does (100,000 rows
+ * per epoch at the FATE shape), and the job's evaluation is then in-sample.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CKKS_PRESETS, type CkksPresetName } from '@fedscore/he';
+import { JOB_DEFAULTS } from '@fedscore/pipeline';
 import {
-  HFL_COORDINATOR,
+  coordinatorOf,
+  grantHflConsents,
   HFL_STAGES,
+  type HflData,
   type HflRun,
   type HflShape,
+  hflDataSources,
   hflParties,
   runHflAcrossProcesses,
   runHflInMemory,
+  runHflJobOn,
   writeHflData,
 } from './net/hfl.ts';
 import {
+  grantJobConsents,
   type JobKind,
   type JobRun,
   type JobShape,
+  jobDataSources,
+  PARTIES,
+  type PartyProcesses,
   partiesOf,
   runAcrossProcesses,
   runInMemory,
+  runJobOn,
+  startPartyProcesses,
   TIMED_STAGES,
   writeJobData,
 } from './net/parties.ts';
@@ -69,6 +93,27 @@ function flag(args: string[], name: string, fallback: number): number {
 const log = (line: string): void => {
   process.stderr.write(`[net bench] ${line}\n`);
 };
+
+/**
+ * `--fate-shape`: FATE 2.0's hetero-LR benchmark shape, 100,000 aligned rows x (30 bank + 300 government
+ * features; the generator's 14 + 16 and 24 + 276), every feature kept (min IV 0) and every aligned row
+ * trained on (test fraction 0: FATE's benchmark trains on all of its 100k rows; our job's evaluation is
+ * then in-sample). Batch 8192: the slot count of the default CKKS preset (ckks-16384-release), one
+ * ciphertext per batch; a packed product costs about the same at any batch up to the slot count, so 13
+ * batches per epoch instead of 25 at 4096 (bench hetero-lr --scale-compare-batch measures both in one
+ * run). FATE's own batch size for that benchmark is not published with the figure (ANCHORS.md).
+ * Two epochs: the steady epoch is epoch 2 (epoch 1 carries the key setup).
+ */
+export const FATE_SHAPE = {
+  enterprises: 100_000,
+  bankCustomers: 100_000,
+  govExtraFeatures: 276,
+  bankExtraFeatures: 16,
+  minIv: 0,
+  maxEpochs: 2,
+  batchSize: 8192,
+  testFraction: 0,
+} as const;
 
 /** FATE 2.0 on 1 Gb LAN, 16 cores, 100k x (30 + 300) (ANCHORS.md): seconds. */
 const FATE = { lrEpoch: 136, binning: 68, sbtTreeLow: 114, sbtTreeHigh: 221 };
@@ -124,18 +169,18 @@ export function steadyEpochBytes(r: JobRun, parties: readonly string[]): Record<
   );
 }
 
-export default async function netBench(args: string[]): Promise<BenchResult> {
-  const smoke = args.includes('--smoke');
-  const psiOnly = args.includes('--psi-only');
-  const chosen = choiceFlag(args, 'kind', ['hetero-lr', 'secureboost', 'hfl'] as const, 'hetero-lr');
-  if (chosen === 'hfl') {
-    if (psiOnly) throw new Error('--psi-only runs the psi stage of the default job kind');
-    return hflNetBench(args, smoke);
-  }
-  const kind: JobKind = chosen;
-  if (psiOnly && kind !== 'hetero-lr')
-    throw new Error('--psi-only runs the psi stage of the default job kind');
-  const shape: JobShape = {
+/** The hetero-LR or SecureBoost job of `bench net` from its flags (`--fate-shape`: FATE_SHAPE's values). */
+export function jobShapeFrom(args: string[], kind: JobKind = 'hetero-lr', smoke = false): JobShape {
+  const fate = args.includes('--fate-shape');
+  if (fate && kind !== 'hetero-lr') throw new Error('--fate-shape is the hetero-LR job at FATE 2.0 shape');
+  const preset = (name: keyof typeof FATE_SHAPE, otherwise: number): number =>
+    fate ? FATE_SHAPE[name] : otherwise;
+  const testFraction =
+    args.includes('--test-fraction') || fate
+      ? flag(args, 'test-fraction', FATE_SHAPE.testFraction)
+      : undefined;
+  if (testFraction !== undefined && !(testFraction < 1)) throw new Error('--test-fraction must be in [0, 1)');
+  return {
     kind,
     ...(kind === 'secureboost' && {
       secureboost: {
@@ -145,20 +190,47 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
       },
     }),
     ...(args.includes('--bank-only') && { bankOnlyCustomers: flag(args, 'bank-only', 0) }),
-    enterprises: flag(args, 'enterprises', smoke ? 600 : 10_000),
-    bankCustomers: flag(args, 'bank-customers', smoke ? 400 : 6_000),
-    govExtraFeatures: flag(args, 'gov-extra', 0),
-    bankExtraFeatures: flag(args, 'bank-extra', 0),
+    enterprises: flag(args, 'enterprises', preset('enterprises', smoke ? 600 : 10_000)),
+    bankCustomers: flag(args, 'bank-customers', preset('bankCustomers', smoke ? 400 : 6_000)),
+    govExtraFeatures: flag(args, 'gov-extra', preset('govExtraFeatures', 0)),
+    bankExtraFeatures: flag(args, 'bank-extra', preset('bankExtraFeatures', 0)),
     bins: flag(args, 'bins', smoke ? 5 : 10),
     // --min-iv 0 keeps every feature (FATE's hetero-LR benchmark trains on all 30 + 300 columns).
-    minIv: flag(args, 'min-iv', 0.02),
-    maxEpochs: flag(args, 'epochs', smoke ? 2 : 3),
-    batchSize: flag(args, 'batch', smoke ? 256 : 1024),
+    minIv: flag(args, 'min-iv', preset('minIv', 0.02)),
+    maxEpochs: flag(args, 'epochs', preset('maxEpochs', smoke ? 2 : 3)),
+    batchSize: flag(args, 'batch', preset('batchSize', smoke ? 256 : 1024)),
     seed: flag(args, 'seed', 7),
+    ...(testFraction !== undefined && { testFraction }),
+    ...(args.includes('--ckks-preset') && {
+      ckksPreset: choiceFlag(
+        args,
+        'ckks-preset',
+        Object.keys(CKKS_PRESETS) as CkksPresetName[],
+        'ckks-16384-release',
+      ),
+    }),
   };
+}
+
+export default async function netBench(args: string[]): Promise<BenchResult> {
+  const smoke = args.includes('--smoke');
+  const psiOnly = args.includes('--psi-only');
+  if (args.includes('--smoke-kinds')) {
+    if (!smoke || psiOnly || args.includes('--kind'))
+      throw new Error('--smoke-kinds runs every kind at its smoke size: use it with --smoke alone');
+    return smokeKinds(args);
+  }
+  const chosen = choiceFlag(args, 'kind', ['hetero-lr', 'secureboost', 'hfl'] as const, 'hetero-lr');
+  if (chosen === 'hfl') {
+    if (psiOnly) throw new Error('--psi-only runs the psi stage of the default job kind');
+    return hflNetBench(args, smoke);
+  }
+  const kind: JobKind = chosen;
+  if (psiOnly && kind !== 'hetero-lr')
+    throw new Error('--psi-only runs the psi stage of the default job kind');
+  const shape = jobShapeFrom(args, kind, smoke);
   const profiles = profilesFrom(args);
   const timeoutMs = flag(args, 'timeout-minutes', 10) * 60_000;
-  const parties = partiesOf(shape);
   const load = { before: loadavg().map((x) => Math.round(x * 100) / 100) };
   const dir = mkdtempSync(join(tmpdir(), 'fedscore-netbench-data-'));
   const runs = new Map<NetworkProfile, JobRun>();
@@ -185,6 +257,27 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
     rmSync(dir, { recursive: true, force: true });
   }
   const loadAfter = loadavg().map((x) => Math.round(x * 100) / 100);
+  return jobResult({ shape, runs, profiles, psiOnly, smoke, load, loadAfter, bankRows });
+}
+
+interface JobResultInput {
+  readonly shape: JobShape;
+  readonly runs: ReadonlyMap<NetworkProfile, JobRun>;
+  readonly profiles: readonly NetworkProfile[];
+  readonly psiOnly: boolean;
+  readonly smoke: boolean;
+  readonly load: { readonly before: readonly number[] };
+  readonly loadAfter: readonly number[];
+  /** The bank's rows as the generator wrote them (the PSI guest's ids). */
+  readonly bankRows: number;
+  /** The other jobs run on the same node processes (`--smoke-kinds`), for the notes. */
+  readonly sharedWith?: readonly string[];
+}
+
+/** The result of one job kind's runs: tables, summary, parameters and notes. */
+function jobResult(o: JobResultInput): BenchResult {
+  const { shape, runs, profiles, psiOnly, smoke, load, loadAfter, bankRows } = o;
+  const parties = partiesOf(shape);
   const memory = runs.get('memory');
   const sbt = shape.secureboost;
   const stagesRun = TIMED_STAGES.filter((s) => [...runs.values()].some((r) => r.stages[s] !== undefined));
@@ -350,6 +443,7 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
       : {
           enterprises: shape.enterprises,
           aligned: memory?.alignedRows ?? lan?.alignedRows ?? wan?.alignedRows,
+          testFraction: shape.testFraction ?? JOB_DEFAULTS.testFraction,
           ...Object.fromEntries([...runs].map(([p, r]) => [`${p}EpochSeconds`, round(perEpoch(r))])),
           ...Object.fromEntries([...runs].map(([p, r]) => [`${p}JobSeconds`, round(r.totalSeconds)])),
           ...Object.fromEntries(
@@ -395,8 +489,178 @@ export default async function netBench(args: string[]): Promise<BenchResult> {
         'resolution, so lan here has up to ~1 ms per delivery (bandwidth is exact on average).',
       `Machine load average (1, 5, 15 min) before ${load.before.join(' / ')}, after ${loadAfter.join(' / ')}: ` +
         "a shared machine; the anchors' shapes are for a quiet machine.",
+      ...sharedNote(o.sharedWith),
     ],
     raw: Object.fromEntries(runs),
+  };
+}
+
+/** The job's shape from the flags (the smoke sizes with `--smoke`). */
+/** The note of a result whose job ran on node processes shared with other jobs (`--smoke-kinds`). */
+function sharedNote(sharedWith: readonly string[] | undefined): string[] {
+  return sharedWith === undefined
+    ? []
+    : [
+        `Smoke (\`--smoke-kinds\`): this job ran on the same three node processes (bank, government, arbiter) ` +
+          `as ${sharedWith.join(', ')}, one job after another; its figures prove the command works, not a size.`,
+      ];
+}
+
+/** The job ids of the kinds `--smoke-kinds` runs one after another on the same node processes. */
+const SMOKE_JOB_IDS = { 'hetero-lr': 'netbench', secureboost: 'netbench-sbt', psi: 'netbench-psi' } as const;
+
+/**
+ * `bench net --smoke --smoke-kinds` (the CI smoke of `bench all`): every kind the suite runs across
+ * processes -- the hetero-LR job, SecureBoost, HFL and PSI-only -- at its smoke size, with the three node
+ * processes (bank, government, arbiter) and their shaping proxies started once and the four jobs submitted
+ * one after another (starting node processes is most of a smoke's time on a loaded machine). The HFL job
+ * takes the arbiter as its coordinating platform and the bank and the government as its two banks, each
+ * with an HFL data source beside its vertical one; the PSI-only job is last (its run ends when psi is
+ * done, and the processes are then stopped). Each kind also runs in memory as its own command does. The
+ * result is the hetero-LR job's (results/net); the others are written beside it as net-secureboost,
+ * net-hfl and net-psi, each as its own command would write it.
+ */
+async function smokeKinds(args: string[]): Promise<BenchResult> {
+  const profiles = profilesFrom(args);
+  const shapedProfile = profiles.find((p): p is Exclude<NetworkProfile, 'memory'> => p !== 'memory');
+  if (profiles.filter((p) => p !== 'memory').length > 1)
+    throw new Error(
+      '--smoke-kinds runs one shaped profile: --network memory, lan or wan (and --psi-network)',
+    );
+  const psiProfile = choiceFlag(args, 'psi-network', ['lan', 'wan'] as const, shapedProfile ?? 'lan');
+  const timeoutMs = flag(args, 'timeout-minutes', 10) * 60_000;
+  const lr = jobShapeFrom(args, 'hetero-lr', true);
+  // SecureBoost on the smallest CKKS preset unless asked otherwise (the smoke proves the command; about
+  // half the release preset's time). Hetero-LR keeps its default: its arbiter mode's masks need it.
+  const sbtShape = jobShapeFrom(args, 'secureboost', true);
+  const sbt: JobShape = { ...sbtShape, ckksPreset: sbtShape.ckksPreset ?? 'ckks-8192' };
+  const hfl = hflShapeFrom(args, true, {
+    coordinator: 'arbiter',
+    banks: ['bank', 'government'],
+    testData: 'hfl-test',
+    bankData: 'hfl-loans',
+  });
+  const load = { before: loadavg().map((x) => Math.round(x * 100) / 100) };
+  const dir = mkdtempSync(join(tmpdir(), 'fedscore-netbench-smoke-'));
+  const runs = {
+    lr: new Map<NetworkProfile, JobRun>(),
+    sbt: new Map<NetworkProfile, JobRun>(),
+    psi: new Map<NetworkProfile, JobRun>(),
+    hfl: new Map<NetworkProfile, HflRun>(),
+  };
+  let memoryHfl: HflRun;
+  let hflData: HflData;
+  let bankRows: number;
+  let starting: Promise<PartyProcesses<string>> | undefined;
+  try {
+    // SecureBoost and PSI-only read the hetero-LR job's population (the same flags make the same files).
+    log(`writing the populations: ${lr.enterprises} enterprises (vertical), ${hfl.enterprises} (HFL)`);
+    const data = await writeJobData(lr, dir);
+    bankRows = data.options.bankCustomers + data.options.bankOnlyCustomers;
+    hflData = await writeHflData(hfl, join(dir, 'hfl'));
+    // The node processes start (for the one shaped profile) while the in-memory runs compute: they
+    // exchange nothing before a job is submitted, so the runs do not disturb one another's figures more
+    // than sharing the cores does.
+    const shaped = shapedProfile;
+    const slog = (l: string) => log(`${shaped}: ${l}`);
+    const p0 = performance.now();
+    if (shaped !== undefined) log(`profile ${shaped}: starting the node processes`);
+    starting =
+      shaped === undefined
+        ? undefined
+        : startPartyProcesses<string>({
+            parties: PARTIES,
+            link: PROFILE_SHAPES[shaped],
+            data: (p) => ({ ...jobDataSources(p, data), ...hflDataSources(hfl, hflData, p) }),
+            consents: async (cluster) => {
+              await grantJobConsents(cluster, data);
+              await grantHflConsents(hfl, hflData, cluster);
+            },
+            shared: true,
+            log: slog,
+          });
+    // A failed start is reported where it is awaited, after the in-memory runs.
+    starting?.catch(() => undefined);
+    log('profile memory');
+    const m0 = performance.now();
+    const lrMemory = await runInMemory(lr, data);
+    const sbtMemory = await runInMemory(sbt, data, { jobId: SMOKE_JOB_IDS.secureboost });
+    const psiMemory = await runInMemory(lr, data, { psiOnly: true, jobId: SMOKE_JOB_IDS.psi });
+    memoryHfl = await runHflInMemory(hfl, hflData);
+    if (profiles.includes('memory')) {
+      runs.lr.set('memory', lrMemory);
+      runs.sbt.set('memory', sbtMemory);
+      runs.psi.set('memory', psiMemory);
+      runs.hfl.set('memory', memoryHfl);
+    }
+    log(`profile memory: ${((performance.now() - m0) / 1000).toFixed(1)} s`);
+    if (shaped !== undefined && starting !== undefined) {
+      const processes = await starting;
+      log(`profile ${shaped}: the node processes are up (${((performance.now() - p0) / 1000).toFixed(1)} s)`);
+      runs.lr.set(shaped, await runJobOn(processes, lr, { timeoutMs, log: slog }));
+      runs.sbt.set(
+        shaped,
+        await runJobOn(processes, sbt, { timeoutMs, log: slog, jobId: SMOKE_JOB_IDS.secureboost }),
+      );
+      runs.hfl.set(shaped, await runHflJobOn(processes, hfl, { timeoutMs, log: slog }));
+      // PSI-only over `--psi-network` (the suite's smoke: wan, so that both shaped profiles run).
+      if (psiProfile !== shaped) {
+        log(`profile ${psiProfile}: the proxies reshaped for the PSI-only job`);
+        for (const proxy of processes.proxies.values()) proxy.reshape(PROFILE_SHAPES[psiProfile]);
+      }
+      runs.psi.set(
+        psiProfile,
+        await runJobOn(processes, lr, {
+          timeoutMs,
+          log: (l) => log(`${psiProfile}: ${l}`),
+          psiOnly: true,
+          jobId: SMOKE_JOB_IDS.psi,
+        }),
+      );
+      log(`profile ${shaped}: ${((performance.now() - p0) / 1000).toFixed(1)} s (four jobs, one start)`);
+    }
+  } finally {
+    // The PSI-only job's later stages are still running; nothing of them is read.
+    await (await starting?.catch(() => undefined))?.close(500);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const loadAfter = loadavg().map((x) => Math.round(x * 100) / 100);
+  const common = { profiles, smoke: true, load, loadAfter, bankRows };
+  const named = (others: string[]) => others.map((o) => `the ${o} job`);
+  const result = jobResult({
+    ...common,
+    shape: lr,
+    runs: runs.lr,
+    psiOnly: false,
+    sharedWith: named(['SecureBoost', 'HFL', 'PSI-only']),
+  });
+  return {
+    ...result,
+    also: {
+      'net-secureboost': jobResult({
+        ...common,
+        shape: sbt,
+        runs: runs.sbt,
+        psiOnly: false,
+        sharedWith: named(['hetero-LR', 'HFL', 'PSI-only']),
+      }),
+      'net-hfl': hflResult({
+        ...common,
+        shape: hfl,
+        runs: runs.hfl,
+        memory: memoryHfl,
+        data: hflData,
+        sharedWith: named(['hetero-LR', 'SecureBoost', 'PSI-only']),
+      }),
+      'net-psi': jobResult({
+        ...common,
+        profiles: profiles.map((p) => (p === 'memory' ? p : psiProfile)),
+        shape: lr,
+        runs: runs.psi,
+        psiOnly: true,
+        sharedWith: named(['hetero-LR', 'SecureBoost', 'HFL']),
+      }),
+    },
   };
 }
 
@@ -503,25 +767,9 @@ const meanOf = (xs: readonly number[]): number =>
 
 /** `bench net --kind hfl` (module comment). */
 async function hflNetBench(args: string[], smoke: boolean): Promise<BenchResult> {
-  // Default: the MLP (32, 16) of `bench hfl` (1,313 weights: each bank's secure-aggregation input is
-  // 1,314 values a round), 10 rounds; the smoke run trains LR (27 values) for 2 rounds.
-  const model = choiceFlag(args, 'hfl-model', ['lr', 'mlp'] as const, smoke ? 'lr' : 'mlp');
-  const shape: HflShape = {
-    enterprises: flag(args, 'enterprises', smoke ? 2_000 : 20_000),
-    banks: flag(args, 'banks', 3),
-    bankRows: flag(args, 'bank-rows', smoke ? 300 : 4_000),
-    model,
-    rounds: flag(args, 'rounds', smoke ? 2 : 10),
-    learningRate: flag(args, 'learning-rate', model === 'mlp' ? 0.1 : 0.3),
-    batchSize: flag(args, 'hfl-batch', 32),
-    proximalMu: flag(args, 'mu', 0),
-    seed: flag(args, 'seed', 7),
-  };
-  if (!Number.isInteger(shape.banks) || shape.banks < 2 || shape.banks > 8)
-    throw new Error('--banks must be 2 to 8 (secure aggregation needs 2)');
+  const shape = hflShapeFrom(args, smoke);
   const profiles = profilesFrom(args);
   const timeoutMs = flag(args, 'timeout-minutes', 10) * 60_000;
-  const parties = hflParties(shape);
   const load = { before: loadavg().map((x) => Math.round(x * 100) / 100) };
   const dir = mkdtempSync(join(tmpdir(), 'fedscore-netbench-hfl-'));
   const runs = new Map<NetworkProfile, HflRun>();
@@ -549,6 +797,26 @@ async function hflNetBench(args: string[], smoke: boolean): Promise<BenchResult>
     rmSync(dir, { recursive: true, force: true });
   }
   const loadAfter = loadavg().map((x) => Math.round(x * 100) / 100);
+  return hflResult({ shape, runs, memory, data, profiles, smoke, load, loadAfter });
+}
+
+interface HflResultInput {
+  readonly shape: HflShape;
+  readonly runs: ReadonlyMap<NetworkProfile, HflRun>;
+  /** The in-process run (the AUC reference, in `runs` too when its timings are reported). */
+  readonly memory: HflRun;
+  readonly data: HflData;
+  readonly profiles: readonly NetworkProfile[];
+  readonly smoke: boolean;
+  readonly load: { readonly before: readonly number[] };
+  readonly loadAfter: readonly number[];
+  readonly sharedWith?: readonly string[];
+}
+
+/** The result of the HFL job's runs. */
+function hflResult(o: HflResultInput): BenchResult {
+  const { shape, runs, memory, data, profiles, smoke, load, loadAfter } = o;
+  const parties = hflParties(shape);
   const vsMemory = (r: HflRun, f: (x: HflRun) => number): string =>
     r === memory || !runs.has('memory') ? '-' : (f(r) / f(memory)).toFixed(2);
   const aucDiff = (r: HflRun): number => Math.abs(r.auc - memory.auc);
@@ -644,7 +912,7 @@ async function hflNetBench(args: string[], smoke: boolean): Promise<BenchResult>
     summary,
     parameters: {
       ...shape,
-      coordinator: HFL_COORDINATOR,
+      coordinator: coordinatorOf(shape),
       rows: data.rows,
       features: data.columns,
       profiles,
@@ -665,9 +933,32 @@ async function hflNetBench(args: string[], smoke: boolean): Promise<BenchResult>
       `Machine load average (1, 5, 15 min) before ${load.before.join(' / ')}, after ${loadAfter.join(' / ')}: ` +
         'the machine is shared with other engineers running tests and benchmarks at the same time, so ' +
         'seconds here carry their load; bytes and AUC do not depend on it.',
+      ...sharedNote(o.sharedWith),
     ],
     raw: Object.fromEntries(runs),
   };
+}
+
+/** The HFL job's shape from the flags (the smoke sizes with `--smoke`). */
+function hflShapeFrom(args: string[], smoke: boolean, names?: HflShape['names']): HflShape {
+  // Default: the MLP (32, 16) of `bench hfl` (1,313 weights: each bank's secure-aggregation input is
+  // 1,314 values a round), 10 rounds; the smoke run trains LR (27 values) for 2 rounds.
+  const model = choiceFlag(args, 'hfl-model', ['lr', 'mlp'] as const, smoke ? 'lr' : 'mlp');
+  const shape: HflShape = {
+    ...(names !== undefined && { names }),
+    enterprises: flag(args, 'enterprises', smoke ? 2_000 : 20_000),
+    banks: names?.banks.length ?? flag(args, 'banks', 3),
+    bankRows: flag(args, 'bank-rows', smoke ? 300 : 4_000),
+    model,
+    rounds: flag(args, 'rounds', smoke ? 2 : 10),
+    learningRate: flag(args, 'learning-rate', model === 'mlp' ? 0.1 : 0.3),
+    batchSize: flag(args, 'hfl-batch', 32),
+    proximalMu: flag(args, 'mu', 0),
+    seed: flag(args, 'seed', 7),
+  };
+  if (!Number.isInteger(shape.banks) || shape.banks < 2 || shape.banks > 8)
+    throw new Error('--banks must be 2 to 8 (secure aggregation needs 2)');
+  return shape;
 }
 
 function round6(x: number): number {

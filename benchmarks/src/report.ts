@@ -28,6 +28,11 @@ export interface BenchResult {
   readonly notes?: readonly string[];
   /** Raw measurements for the JSON file. */
   readonly raw?: Record<string, unknown>;
+  /**
+   * Further results the same run measured, by file name (the runner writes each as <name>.json and
+   * <name>.md beside this one: `bench net --smoke-kinds` writes net-hfl, net-secureboost and net-psi).
+   */
+  readonly also?: Readonly<Record<string, BenchResult>>;
 }
 
 export interface MachineInfo {
@@ -133,8 +138,9 @@ export function writeResult(
   mkdirSync(dir, { recursive: true });
   const json = join(dir, `${fileName}.json`);
   const md = join(dir, `${fileName}.md`);
-  writeFileSync(json, `${JSON.stringify({ name, machine, ...result }, null, 2)}\n`);
-  writeFileSync(md, renderMarkdown(name, machine, result));
+  const { also: _also, ...own } = result;
+  writeFileSync(json, `${JSON.stringify({ name, machine, ...own }, null, 2)}\n`);
+  writeFileSync(md, renderMarkdown(name, machine, own));
   return { json, md };
 }
 

@@ -1,5 +1,7 @@
 /**
- * `pnpm bench scoring [--data DIR] [--runs R] [--requests Q]`: the issue's scoring targets.
+ * `pnpm bench scoring [--data DIR] [--runs R] [--requests Q] [--rows N]`: the issue's scoring targets.
+ * `--rows N` scores the first N records of the portfolio only (the `bench all --smoke` size; the
+ * summary's `*_30k_*` figures are then of N records, as `parameters.records` says).
  *
  * - Batch portfolio scoring, 30,000 records x 23 features, end to end with keys and workers warm
  *   (data-owner symmetric encryption on 2 workers, the real wire encoding in memory, model-owner
@@ -70,7 +72,15 @@ export default async function run(args: string[]): Promise<BenchResult> {
   const requests = Number(flag(args, 'requests') ?? 1000);
   const loadStart = loadavg();
   const real = existsSync(join(dataDir, 'default_credit_hetero_guest.csv'));
-  const data = real ? defaultCredit(dataDir) : syntheticPortfolio(30_000, 23);
+  const all = real ? defaultCredit(dataDir) : syntheticPortfolio(30_000, 23);
+  const rowsFlag = flag(args, 'rows');
+  const rows = rowsFlag === undefined ? undefined : Number(rowsFlag);
+  if (rows !== undefined && !(Number.isInteger(rows) && rows > 0))
+    throw new Error('--rows needs a whole number > 0');
+  const data =
+    rows === undefined
+      ? all
+      : { ...all, columns: all.columns.map((c) => c.slice(0, rows)), labels: all.labels.slice(0, rows) };
   log(`${real ? 'default_credit' : 'synthetic'}: ${data.columns[0]!.length} x ${data.columns.length}`);
   const batch = await benchBatchScoring({ ...data, runs });
   log(`batch median ${batch.medianSeconds.toFixed(3)} s over ${runs} runs`);

@@ -1,13 +1,15 @@
 /**
- * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR] [--html-only]`: the suite, each
- * benchmark in its own child process (its own heap and worker pools, as a user would run it), then the
- * HTML page (./html.ts) over every result in the results directory.
+ * `pnpm bench all [--network memory|lan|wan] [--smoke] [--only a,b] [--out DIR] [--html-only] [--jobs N]`: the
+ * suite, each benchmark in its own child process (its own heap and worker pools, as a user would run it),
+ * `--jobs` of them at a time (default 1; 2 with `--smoke`), then the HTML page (./html.ts) over every
+ * result in the results directory.
  *
  * `--network` is passed to the benchmarks that run parties as processes (`net`, `net-hfl`,
  * `net-secureboost`); the others run all
  * parties in one process and are the `memory` profile whatever is asked. `--smoke` runs each benchmark
  * at a tiny size in seconds (to keep the commands from rotting; the figures mean nothing) and writes to
- * results/smoke/ unless `--out` says otherwise, so it never overwrites the committed results.
+ * results/smoke/ unless `--out` says otherwise, so it never overwrites the committed results; the
+ * kinds `net` runs across processes share one start of the node processes (`net --smoke-kinds`).
  * `--html-only` runs nothing and writes the page over the results already there.
  */
 import { spawn } from 'node:child_process';
@@ -27,17 +29,42 @@ export interface SuiteEntry {
   readonly as?: string;
   /** Flags of the full run (the sizes results/<name>.md records). */
   readonly full: readonly string[];
-  /** Flags of the smoke run, or why it has none. */
-  readonly smoke: readonly string[] | { readonly skip: string };
+  /**
+   * Flags of the smoke run; or why it has none; or the entry whose smoke runs it (`with`: the `net`
+   * entry's `--smoke-kinds` runs every kind across processes on one set of node processes).
+   */
+  readonly smoke: readonly string[] | { readonly skip: string } | { readonly with: string };
   /** Takes `--network`. */
   readonly network?: boolean;
 }
 
 /** The suite the README promises, in run order; benchmarks found in src/ but not listed run with no flags. */
 export const SUITE: readonly SuiteEntry[] = [
-  { name: 'net', full: [], smoke: ['--smoke'], network: true },
+  // The smoke runs every kind across processes -- the hetero-LR job, SecureBoost, HFL and PSI-only -- as
+  // four jobs on one start of the three node processes (net.bench.ts `smokeKinds`), writing net,
+  // net-secureboost, net-hfl and net-psi; SecureBoost at one tree of depth 1 over 4 bins.
+  {
+    name: 'net',
+    full: [],
+    smoke: [
+      '--smoke',
+      '--smoke-kinds',
+      // The PSI-only job over wan on the same processes (the proxies reshaped), the others over lan.
+      '--psi-network',
+      'wan',
+      '--enterprises',
+      '400',
+      '--bank-customers',
+      '300',
+      '--depth',
+      '1',
+      '--sbt-bins',
+      '4',
+    ],
+    network: true,
+  },
   // Horizontal FL with the coordinator and each bank its own node process (net/hfl.ts).
-  { name: 'net', as: 'net-hfl', full: ['--kind', 'hfl'], smoke: ['--kind', 'hfl', '--smoke'], network: true },
+  { name: 'net', as: 'net-hfl', full: ['--kind', 'hfl'], smoke: { with: 'net' }, network: true },
   // SecureBoost with the bank and the government each its own node process (no arbiter), at the size of
   // the committed results/net-secureboost.md (FATE's shape is a cost-model prediction: docs/benchmarks.md).
   {
@@ -55,7 +82,7 @@ export const SUITE: readonly SuiteEntry[] = [
       '--bank-extra',
       '16',
     ],
-    smoke: ['--kind', 'secureboost', '--smoke', '--trees', '1', '--depth', '1', '--sbt-bins', '4'],
+    smoke: { with: 'net' },
     network: true,
   },
   { name: 'psi', full: [], smoke: ['--n', '2000'] },
@@ -78,10 +105,25 @@ export const SUITE: readonly SuiteEntry[] = [
   {
     name: 'hetero-lr',
     full: [],
-    smoke: { skip: 'its smallest run trains the public sets (minutes); `net --smoke` covers hetero-LR' },
+    // The wrapper and `fedscore bench hetero-lr` end to end on its generated scale run, at 600 rows x
+    // (30 + 300) features, one epoch of one batch, no public sets, no Paillier, no cache sweep.
+    smoke: [
+      '--skip-public',
+      '--skip-paillier',
+      '--scale-rows',
+      '600',
+      '--scale-epochs',
+      '1',
+      '--scale-batch-size',
+      '512',
+      '--ckks-rows',
+      '0',
+      '--cache-sweep',
+      'none',
+    ],
   },
   { name: 'he', full: [], smoke: ['--quick', '--runs', '1'] },
-  { name: 'scoring', full: [], smoke: ['--runs', '1', '--requests', '10'] },
+  { name: 'scoring', full: [], smoke: ['--runs', '1', '--requests', '10', '--rows', '2000'] },
   { name: 'csv', full: [], smoke: ['--rows', '2000', '--runs', '1'] },
   { name: 'consent', full: [], smoke: ['--ids', '20000', '--runs', '1'] },
   {
@@ -89,7 +131,7 @@ export const SUITE: readonly SuiteEntry[] = [
     full: [],
     smoke: [
       '--rows',
-      '1000',
+      '500',
       '--host-features',
       '3',
       '--guest-features',
@@ -97,11 +139,11 @@ export const SUITE: readonly SuiteEntry[] = [
       '--trees',
       '1',
       '--depth',
-      '2',
+      '1',
       '--bins',
-      '8',
+      '4',
       '--paillier-rows',
-      '100',
+      '10',
       '--data',
       'no-shared-data',
     ],
@@ -145,7 +187,17 @@ function flagValue(args: readonly string[], name: string): string | undefined {
 export async function runSuite(args: readonly string[], defaultOut: string): Promise<number> {
   const smoke = args.includes('--smoke');
   const network: NetworkProfile = parseNetworkProfile(flagValue(args, 'network'), 'lan');
-  const only = flagValue(args, 'only')?.split(',');
+  const named = flagValue(args, 'only')?.split(',');
+  // A smoke run by another entry's smoke (`{ with }`) brings that entry along.
+  const only =
+    named === undefined || !smoke
+      ? named
+      : [
+          ...named,
+          ...SUITE.filter((e) => named.includes(e.as ?? e.name)).flatMap((e) =>
+            'with' in e.smoke ? [e.smoke.with] : [],
+          ),
+        ];
   const out = flagValue(args, 'out') ?? (smoke ? join(defaultOut, 'smoke') : defaultOut);
   const available = readdirSync(here)
     .filter((f) => f.endsWith('.bench.ts'))
@@ -163,19 +215,18 @@ export async function runSuite(args: readonly string[], defaultOut: string): Pro
       ),
   ].filter((e) => only === undefined || only.includes(e.as ?? e.name));
   if (args.includes('--html-only')) entries.length = 0;
-  const outcomes: SuiteOutcome[] = [];
-  for (const e of entries) {
+  // In entry order whatever order they finish in.
+  const slots: (SuiteOutcome | undefined)[] = entries.map(() => undefined);
+  const queue: { i: number; e: SuiteEntry; flags: readonly string[] }[] = [];
+  entries.forEach((e, i) => {
     const flags = smoke ? e.smoke : e.full;
-    if (!Array.isArray(flags)) {
-      outcomes.push({
-        name: e.as ?? e.name,
-        status: 'skipped',
-        seconds: 0,
-        detail: (flags as { skip: string }).skip,
-      });
-      process.stderr.write(`[bench all] ${e.as ?? e.name}: skipped (${(flags as { skip: string }).skip})\n`);
-      continue;
+    if (Array.isArray(flags)) queue.push({ i, e, flags });
+    else if ('skip' in flags) {
+      slots[i] = { name: e.as ?? e.name, status: 'skipped', seconds: 0, detail: flags.skip };
+      process.stderr.write(`[bench all] ${e.as ?? e.name}: skipped (${flags.skip})\n`);
     }
+  });
+  const runEntry = async ({ i, e, flags }: (typeof queue)[number]): Promise<void> => {
     const withNetwork = [
       ...flags,
       ...(e.network === true ? ['--network', network] : []),
@@ -186,12 +237,33 @@ export async function runSuite(args: readonly string[], defaultOut: string): Pro
     const t0 = performance.now();
     const r = await runOne(e.name, withNetwork, out);
     const seconds = (performance.now() - t0) / 1000;
-    outcomes.push(
+    process.stderr.write(
+      `[bench all] ${label}: ${r.code === 0 ? 'ok' : 'FAILED'} in ${seconds.toFixed(1)} s\n`,
+    );
+    slots[i] =
       r.code === 0
         ? { name: label, status: 'ok', seconds }
-        : { name: label, status: 'failed', seconds, detail: `exit ${r.code}: ${r.tail}` },
-    );
-  }
+        : { name: label, status: 'failed', seconds, detail: `exit ${r.code}: ${r.tail}` };
+  };
+  // The smoke runs two benchmarks at a time (its figures mean nothing, so sharing the cores costs only
+  // their accuracy); the full suite one at a time, each on a machine to itself.
+  const jobs = Number(flagValue(args, 'jobs') ?? (smoke ? 2 : 1));
+  if (!Number.isInteger(jobs) || jobs < 1) throw new Error('--jobs needs a whole number >= 1');
+  await Promise.all(
+    Array.from({ length: Math.min(jobs, queue.length) }, async () => {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) await runEntry(next);
+    }),
+  );
+  entries.forEach((e, i) => {
+    const flags = smoke ? e.smoke : e.full;
+    if (Array.isArray(flags) || !('with' in flags)) return;
+    // Run by another entry's smoke (it wrote this entry's files): that entry's outcome.
+    const by = slots.find((o) => o?.name === flags.with);
+    const detail = `run by the ${flags.with} smoke on the same node processes`;
+    slots[i] = { name: e.as ?? e.name, status: by?.status ?? 'failed', seconds: 0, detail };
+    process.stderr.write(`[bench all] ${e.as ?? e.name}: ${detail}\n`);
+  });
+  const outcomes = slots.filter((o): o is SuiteOutcome => o !== undefined);
   const page = writeIndexHtml(out, { network, smoke, outcomes, htmlOnly: args.includes('--html-only') });
   process.stderr.write(`[bench all] wrote ${page}\n`);
   const failed = outcomes.filter((o) => o.status === 'failed');

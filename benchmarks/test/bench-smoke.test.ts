@@ -1,20 +1,28 @@
 /**
- * CI smoke of the benchmark commands, so they cannot rot: `pnpm bench all --smoke --network lan --only
- * net,net-hfl,csv,cost-model` in a child process (the real entry, benchmarks/run.ts) into a temporary
- * results directory. The net benchmark at its smoke size starts three `fedscore node` processes with mutual
- * TLS behind the shaping proxies and runs a whole job (PSI, binning, hetero-LR under CKKS, evaluate,
- * publish), then the same stages in memory; net-hfl (`net --kind hfl --smoke`) starts the platform's and three
- * banks' node processes and runs an `hfl` job (two FedAvg rounds under secure aggregation, evaluate,
- * publish), then the same job in memory, and must give the in-process AUC within 1e-9, a round time per
- * round, and per round for every party wire bytes at least the in-memory payload; csv stands for the
- * in-process benchmarks. Checks: the run exits 0, each
- * benchmark wrote its JSON and markdown, the net result has every stage for both profiles with bytes for
- * every party, the wire bytes of each stage are at least the in-memory payload bytes (TLS and HTTP/2
- * only add) and within 1.5x of them plus 16 KiB, and index.html is self-contained (a CSP forbidding
- * fetches, uPlot inlined, the chart data embedded). Where Chromium is installed it also opens the page
- * headless and requires every chart figure drawn with no error text. The cost model's smoke measures its
- * per-op times (SecureBoost's included) and writes the issue 18 and 20 predictions (no queue or tree run).
- * 60-130 s on this shared machine (load average 13-18).
+ * CI smoke of the benchmark commands, so they cannot rot: `pnpm bench all --smoke --network lan` in a
+ * child process (the real entry, benchmarks/run.ts) into a temporary results directory: every entry of
+ * the suite (src/suite.ts) at its smoke size, seconds each. The net entry's smoke (`net --smoke
+ * --smoke-kinds`) starts the three `fedscore node` processes (bank, government, arbiter) with mutual TLS
+ * behind the shaping proxies once and runs four jobs on them one after another: the hetero-LR job (PSI,
+ * binning, hetero-LR under CKKS, evaluate, publish), SecureBoost (bank and government only), HFL (the
+ * arbiter coordinating, the bank and the government as its two banks: two FedAvg rounds of LR under
+ * secure aggregation) and PSI-only; each kind also in memory. Checks:
+ *   - the run exits 0 and every suite entry wrote its JSON and markdown (net-psi too);
+ *   - hetero-LR: every stage for both profiles with bytes for every party, the wire bytes of each stage
+ *     at least the in-memory payload bytes (TLS and HTTP/2 only add) and within 1.5x of them plus 16 KiB,
+ *     bytes per party per training epoch inside the train stage's;
+ *   - SecureBoost: its four stages (no binning), no byte from the arbiter, seconds per tree;
+ *   - HFL: the in-process AUC within 1e-9 across processes, a time per round, and per round for every
+ *     party wire bytes at least the in-memory payload;
+ *   - PSI-only (over wan: the proxies reshaped on the same processes): stops after psi, finds the intersection the generator planted (the bank's customers it
+ *     drew from the government's enterprises, not its bank-only ones), bytes of the two PSI parties only
+ *     (wire >= payload, within 1.5x + 16 KiB), CPU seconds of each and the 10M x 10M extrapolation;
+ *   - the cost model's issue 18 and 20 predictions (per-op times measured, no queue or tree run);
+ *   - index.html is self-contained (a CSP forbidding fetches, uPlot inlined, the chart data embedded);
+ *     where Chromium is installed it is opened headless and every chart figure must be drawn with no
+ *     error text.
+ * Its wall time, before and after one start of the node processes served every kind: benchmarks/README.md,
+ * "CI smoke".
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -22,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SUITE } from '../src/suite.ts';
 
 const RUNNER = join(dirname(fileURLToPath(import.meta.url)), '..', 'run.ts');
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
@@ -50,21 +59,13 @@ describe('pnpm bench all --smoke --network lan', () => {
   it('runs the suite and writes the results and the page', async () => {
     await run(
       process.execPath,
-      [
-        '--disable-warning=ExperimentalWarning',
-        RUNNER,
-        'all',
-        '--smoke',
-        '--network',
-        'lan',
-        '--only',
-        'net,net-hfl,csv,cost-model',
-        '--out',
-        out,
-      ],
-      330_000,
+      ['--disable-warning=ExperimentalWarning', RUNNER, 'all', '--smoke', '--network', 'lan', '--out', out],
+      // A guard against a hang, not the smoke's expected time (benchmarks/README.md, "CI smoke").
+      900_000,
     );
-    for (const name of ['net', 'net-hfl', 'csv', 'cost-model']) {
+    const names = [...SUITE.map((e) => e.as ?? e.name), 'net-psi'];
+    expect(names).toContain('hetero-lr');
+    for (const name of names) {
       expect(existsSync(join(out, `${name}.json`)), name).toBe(true);
       expect(existsSync(join(out, `${name}.md`)), name).toBe(true);
     }
@@ -119,14 +120,10 @@ describe('pnpm bench all --smoke --network lan', () => {
     expect(hfl.summary['aucWithinTolerance']).toBe(true);
     for (const profile of ['memory', 'lan']) {
       expect(hfl.raw[profile]!.roundSeconds.length, profile).toBe(2);
-      expect(Object.keys(hfl.raw[profile]!.roundBytes).sort()).toEqual([
-        'bank-1',
-        'bank-2',
-        'bank-3',
-        'platform',
-      ]);
+      // The arbiter's process coordinates; the bank's and the government's are the two banks.
+      expect(Object.keys(hfl.raw[profile]!.roundBytes).sort()).toEqual(['arbiter', 'bank', 'government']);
     }
-    for (const party of ['platform', 'bank-1', 'bank-2', 'bank-3']) {
+    for (const party of ['arbiter', 'bank', 'government']) {
       for (const r of [0, 1]) {
         const payload = hfl.raw['memory']!.roundBytes[party]![r]!;
         expect(payload, `${party} round ${r + 1}`).toBeGreaterThan(0);
@@ -135,6 +132,60 @@ describe('pnpm bench all --smoke --network lan', () => {
         );
       }
     }
+    // SecureBoost across processes: four stages (no binning), two parties (the arbiter sends nothing).
+    const sbt = JSON.parse(readFileSync(join(out, 'net-secureboost.json'), 'utf8')) as {
+      summary: Record<string, unknown>;
+      raw: Record<string, { stages: Record<string, Stage> }>;
+    };
+    expect(sbt.summary['kind']).toBe('secureboost');
+    for (const profile of ['memory', 'lan']) {
+      const run = sbt.raw[profile]!;
+      expect(Object.keys(run.stages).sort(), profile).toEqual(['evaluate', 'psi', 'publish', 'train']);
+      expect(run.stages['train']!.bytesSent['arbiter'], profile).toBe(0);
+      expect(run.stages['train']!.bytesSent['bank'], profile).toBeGreaterThan(0);
+      expect(run.stages['train']!.bytesSent['government'], profile).toBeGreaterThan(0);
+      expect(sbt.summary[`${profile}TreeSeconds`], profile).toBeCloseTo(run.stages['train']!.seconds, 3);
+    }
+    // PSI-only across processes: the psi stage alone, on the hetero-LR job's population, over wan (the
+    // same processes, the proxies reshaped): the smoke's run of the wan profile.
+    const psi = JSON.parse(readFileSync(join(out, 'net-psi.json'), 'utf8')) as {
+      summary: Record<string, unknown>;
+      parameters: Record<string, unknown>;
+      raw: Record<
+        string,
+        { stages: Record<string, Stage>; alignedRows: number; cpuSeconds?: Record<string, number> }
+      >;
+    };
+    expect(psi.summary['kind']).toBe('psi-only');
+    const customers = psi.parameters['bankCustomers'] as number;
+    expect(psi.summary['hostIds']).toBe(psi.parameters['enterprises']);
+    // The generator adds bank-only customers (3 %) the government does not hold.
+    expect(psi.summary['guestIds']).toBeGreaterThan(customers);
+    expect(Object.keys(psi.raw).sort()).toEqual(['memory', 'wan']);
+    for (const profile of ['memory', 'wan']) {
+      const run = psi.raw[profile]!;
+      expect(Object.keys(run.stages), profile).toEqual(['psi']);
+      expect(run.alignedRows, profile).toBe(customers);
+      expect(run.stages['psi']!.bytesSent['arbiter'], profile).toBe(0);
+    }
+    for (const party of ['bank', 'government']) {
+      const payload = psi.raw['memory']!.stages['psi']!.bytesSent[party]!;
+      const wire = psi.raw['wan']!.stages['psi']!.bytesSent[party]!;
+      expect(payload, party).toBeGreaterThan(0);
+      expect(wire, party).toBeGreaterThanOrEqual(payload);
+      expect(wire, party).toBeLessThanOrEqual(1.5 * payload + 16 * 1024);
+    }
+    // At least the round trips of wan's 50 ms each way: the PSI messages and the stage's handshakes.
+    expect(psi.raw['wan']!.stages['psi']!.seconds).toBeGreaterThan(0.1);
+    expect(psi.summary['wanPsiSeconds']).toBe(
+      Math.round(psi.raw['wan']!.stages['psi']!.seconds * 1000) / 1000,
+    );
+    expect(psi.summary['extrapolated10MSecondsOn32Cores']).toBeGreaterThan(0);
+    // The node processes' CPU seconds from /proc (this is Linux), counted from the job's submission.
+    const cpu = psi.raw['wan']!.cpuSeconds!;
+    expect(cpu['bank']).toBeGreaterThan(0);
+    expect(cpu['government']).toBeGreaterThan(0);
+    expect(psi.summary['wanPsiCpuSeconds']).toBeCloseTo(cpu['bank']! + cpu['government']!, 2);
     // The cost model's issue 18 (10M x 330 on N workers) and issue 20 (SecureBoost per tree) parts.
     const cm = JSON.parse(readFileSync(join(out, 'cost-model.json'), 'utf8')) as {
       summary: Record<string, unknown>;
@@ -161,6 +212,8 @@ describe('pnpm bench all --smoke --network lan', () => {
     expect(html).toContain('"id":"bytes-lan"');
     expect(html).toContain('"id":"epoch-bytes"');
     expect(html).toContain('"id":"hfl-rounds"');
+    expect(html).toContain('"id":"psi-processes"');
+    expect(html).toContain('"id":"secureboost-processes"');
     expect(html).toContain('"id":"cost-model-distributed"');
     if (CHROMIUM !== undefined) {
       const profile = mkdtempSync(join(tmpdir(), 'fedscore-bench-chromium-'));
@@ -186,6 +239,10 @@ describe('pnpm bench all --smoke --network lan', () => {
           'bytes-memory',
           'bytes-lan',
           'epoch-bytes',
+          'psi-processes',
+          'psi-bytes',
+          'secureboost-processes',
+          'secureboost-bytes',
           'hfl-rounds',
           'hfl-bytes',
           'cost-model-distributed',
@@ -197,5 +254,5 @@ describe('pnpm bench all --smoke --network lan', () => {
         rmSync(profile, { recursive: true, force: true });
       }
     }
-  }, 360_000);
+  }, 960_000);
 });

@@ -1,138 +1,52 @@
 /**
- * `bench net --psi-only` and `bench net --kind secureboost` (issue 20: PSI at 1M and 2M and SecureBoost
- * with each party its own process), at tiny sizes over the lan shaper with the in-memory run beside:
- *   - PSI-only stops after the psi stage, finds the intersection the generator planted (the bank's
- *     customers it shares with the government; `--bank-only` adds ids outside it), reports the bytes of
- *     the two PSI parties only, and its wire bytes are at least the in-memory payload (TLS and HTTP/2 only
- *     add) and within 1.5x of it plus 16 KiB;
- *   - SecureBoost runs its four stages (no binning) with two node processes (no arbiter) and reports
- *     seconds per tree;
+ * `bench net`'s modes without running them (the PSI-only and SecureBoost runs across processes are
+ * asserted by the CI smoke, bench-smoke.test.ts, where `bench net --smoke-kinds` runs them on the same
+ * node processes as the hetero-LR and HFL jobs):
  *   - the 10M x 10M extrapolation is the measured time scaled linearly in ids and inversely in cores,
  *     checked against the arithmetic done here;
+ *   - `--fate-shape` is FATE's 100k x (30 + 300) with every aligned row trained on (`--test-fraction 0`)
+ *     at batch 8192, each flag beside it wins, and `--test-fraction` outside [0, 1) is refused;
  *   - the page builder picks the named net results up: FATE's shape from every profile's file, the
  *     PSI-only runs as their own charts, and SecureBoost at FATE's shape as "not run"; an hfl run
  *     (`--kind hfl`) as its per-round seconds and bytes, never as the hetero-LR job's results/net.
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildCharts, writeIndexHtml } from '../src/html.ts';
-import { psiExtrapolation, steadyEpochBytes } from '../src/net.bench.ts';
+import { FATE_SHAPE, jobShapeFrom, psiExtrapolation, steadyEpochBytes } from '../src/net.bench.ts';
 import { SUITE } from '../src/suite.ts';
 
-const RUNNER = join(dirname(fileURLToPath(import.meta.url)), '..', 'run.ts');
 const out = mkdtempSync(join(tmpdir(), 'fedscore-bench-net-modes-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-interface Stage {
-  seconds: number;
-  bytesSent: Record<string, number>;
-}
-interface NetJson {
-  name: string;
-  summary: Record<string, unknown>;
-  parameters: Record<string, unknown>;
-  raw: Record<
-    string,
-    {
-      stages: Record<string, Stage>;
-      epochSeconds: number[];
-      alignedRows: number;
-      cpuSeconds?: Record<string, number>;
-    }
-  >;
-}
-
-function bench(args: string[], dir: string, timeout = 170_000): Promise<NetJson> {
-  return new Promise((ok, fail) => {
-    execFile(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', RUNNER, 'net', ...args, '--out', dir],
-      { timeout, maxBuffer: 64 * 1024 * 1024 },
-      (err, _stdout, stderr) => {
-        if (err) fail(new Error(`${err.message}\n${stderr.slice(-3000)}`));
-        else ok(JSON.parse(readFileSync(join(dir, 'net.json'), 'utf8')) as NetJson);
-      },
-    );
+describe('bench net job flags', () => {
+  it('--fate-shape: FATE 2.0 shape, no hold-out, batch 8192; flags beside it win', () => {
+    expect(jobShapeFrom(['--fate-shape'])).toEqual({
+      kind: 'hetero-lr',
+      enterprises: 100_000,
+      bankCustomers: 100_000,
+      govExtraFeatures: 276,
+      bankExtraFeatures: 16,
+      bins: 10,
+      minIv: 0,
+      maxEpochs: 2,
+      batchSize: 8192,
+      seed: 7,
+      testFraction: 0,
+    });
+    expect(FATE_SHAPE.batchSize).toBe(8192);
+    const s = jobShapeFrom(['--fate-shape', '--batch', '4096', '--test-fraction', '0.3', '--network', 'lan']);
+    expect(s.batchSize).toBe(4096);
+    expect(s.testFraction).toBe(0.3);
+    // Without either flag the job keeps the node's default hold-out (no testFraction in the spec).
+    expect(jobShapeFrom([]).testFraction).toBeUndefined();
+    expect(jobShapeFrom(['--test-fraction', '0']).testFraction).toBe(0);
+    expect(() => jobShapeFrom(['--test-fraction', '1'])).toThrow(/test-fraction/);
+    expect(() => jobShapeFrom(['--test-fraction', '-0.2'])).toThrow(/test-fraction/);
+    expect(() => jobShapeFrom(['--fate-shape'], 'secureboost')).toThrow(/fate-shape/);
   });
-}
-
-describe('bench net --psi-only', () => {
-  it('runs the psi stage alone across processes and in memory, with bytes per PSI party', async () => {
-    const r = await bench(
-      [
-        '--psi-only',
-        '--network',
-        'lan',
-        '--enterprises',
-        '600',
-        '--bank-customers',
-        '300',
-        '--bank-only',
-        '300',
-      ],
-      join(out, 'psi'),
-    );
-    expect(r.summary['kind']).toBe('psi-only');
-    expect(r.summary['guestIds']).toBe(600);
-    expect(r.summary['hostIds']).toBe(600);
-    for (const profile of ['memory', 'lan']) {
-      const run = r.raw[profile]!;
-      expect(Object.keys(run.stages), profile).toEqual(['psi']);
-      // The 300 bank customers the generator drew from the government's enterprises, none of the 300 others.
-      expect(run.alignedRows, profile).toBe(300);
-      expect(run.stages['psi']!.bytesSent['arbiter'], profile).toBe(0);
-    }
-    for (const party of ['bank', 'government']) {
-      const payload = r.raw['memory']!.stages['psi']!.bytesSent[party]!;
-      const wire = r.raw['lan']!.stages['psi']!.bytesSent[party]!;
-      expect(payload, party).toBeGreaterThan(0);
-      expect(wire, party).toBeGreaterThanOrEqual(payload);
-      expect(wire, party).toBeLessThanOrEqual(1.5 * payload + 16 * 1024);
-    }
-    expect(r.summary['lanPsiSeconds']).toBe(Math.round(r.raw['lan']!.stages['psi']!.seconds * 1000) / 1000);
-    expect(r.summary['extrapolated10MSecondsOn32Cores']).toBeGreaterThan(0);
-    // The node processes' CPU seconds from /proc (this is Linux): each PSI party used some.
-    const cpu = r.raw['lan']!.cpuSeconds!;
-    expect(cpu['bank']).toBeGreaterThan(0);
-    expect(cpu['government']).toBeGreaterThan(0);
-    expect(r.summary['lanPsiCpuSeconds']).toBeCloseTo(cpu['bank']! + cpu['government']!, 2);
-  }, 180_000);
-});
-
-describe('bench net --kind secureboost', () => {
-  it('runs a SecureBoost job with two node processes and reports seconds per tree', async () => {
-    const r = await bench(
-      // One tree of depth 1 over 4 bins: CKKS histograms for the 24 government features stay seconds.
-      [
-        '--kind',
-        'secureboost',
-        '--smoke',
-        '--network',
-        'lan',
-        '--trees',
-        '1',
-        '--depth',
-        '1',
-        '--sbt-bins',
-        '4',
-      ],
-      join(out, 'sbt'),
-      400_000,
-    );
-    expect(r.summary['kind']).toBe('secureboost');
-    for (const profile of ['memory', 'lan']) {
-      const run = r.raw[profile]!;
-      expect(Object.keys(run.stages).sort(), profile).toEqual(['evaluate', 'psi', 'publish', 'train']);
-      expect(run.stages['train']!.bytesSent['arbiter'], profile).toBe(0);
-      expect(run.stages['train']!.bytesSent['bank'], profile).toBeGreaterThan(0);
-      expect(run.stages['train']!.bytesSent['government'], profile).toBeGreaterThan(0);
-      expect(r.summary[`${profile}TreeSeconds`], profile).toBeCloseTo(run.stages['train']!.seconds, 3);
-    }
-  }, 420_000);
 });
 
 describe('psiExtrapolation', () => {
@@ -312,11 +226,14 @@ describe('bench all: the suite and its page', () => {
     };
     // hetero-lr's job holds PSI, binning and hetero-LR; secureboost and hfl are their own jobs.
     expect(networked.map((e) => kindOf(e.full)).sort()).toEqual(['hetero-lr', 'hfl', 'secureboost']);
+    // The smoke: the hetero-LR entry's `--smoke-kinds` runs every kind; the others are run by it.
     for (const e of networked) {
       expect(e.name).toBe('net');
-      expect(Array.isArray(e.smoke), e.as ?? e.name).toBe(true);
-      expect(kindOf(e.smoke as readonly string[]), e.as ?? e.name).toBe(kindOf(e.full));
+      if (kindOf(e.full) === 'hetero-lr') expect(e.smoke).toContain('--smoke-kinds');
+      else expect(e.smoke, e.as).toEqual({ with: 'net' });
     }
+    // Every entry of the suite has a smoke: none is skipped.
+    for (const e of SUITE) expect('skip' in e.smoke, e.as ?? e.name).toBe(false);
     const names = SUITE.map((e) => e.as ?? e.name);
     expect(new Set(names).size).toBe(names.length);
   });

@@ -251,3 +251,53 @@ describe('the network profiles', () => {
     await through(PROFILE_SHAPES.lan, 12_500_000, (e) => 2 * e + 20);
   });
 });
+
+/**
+ * `reshape`: one proxy serves several profiles one after another (`bench net --smoke-kinds` runs its
+ * PSI-only job over wan on the processes and proxies its other jobs used over lan). On a connection
+ * opened before the change, bytes sent after it take the new shape's N / bandwidth + latency, in both
+ * directions (the down shape defaults to the up one).
+ */
+describe('ShapedProxy.reshape', () => {
+  it('shapes an open connection at the new shape from then on, both directions', async () => {
+    const before: LinkShape = { latencyMs: 10, bitsPerSecond: 80e6 };
+    const after: LinkShape = { latencyMs: 80, bitsPerSecond: 8e6 };
+    let accept!: (s: Socket) => void;
+    const accepted = new Promise<Socket>((r) => {
+      accept = r;
+    });
+    const target = createServer({ noDelay: true }, (s) => accept(s));
+    target.listen(0, '127.0.0.1');
+    await once(target, 'listening');
+    const p = await ShapedProxy.start({
+      target: { host: '127.0.0.1', port: (target.address() as { port: number }).port },
+      up: before,
+    });
+    const c = connect({ host: '127.0.0.1', port: p.port, noDelay: true });
+    try {
+      await once(c, 'connect');
+      const s = await accepted;
+      const n = 100_000;
+      const upOnce = async () => {
+        const done = arrival(s, n);
+        const t0 = performance.now();
+        c.write(Buffer.alloc(n, 3));
+        return (await done) - t0;
+      };
+      await within(expectedMs(n, before), upOnce);
+      p.reshape(after);
+      await within(expectedMs(n, after), upOnce);
+      await within(expectedMs(n, after), async () => {
+        const done = arrival(c, n);
+        const t0 = performance.now();
+        s.write(Buffer.alloc(n, 4));
+        return (await done) - t0;
+      });
+      expect(() => p.reshape({ latencyMs: -1, bitsPerSecond: 1e6 })).toThrow(/latencyMs/);
+    } finally {
+      c.destroy();
+      await p.close();
+      await new Promise((r) => target.close(r));
+    }
+  });
+});

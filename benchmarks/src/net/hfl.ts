@@ -19,25 +19,24 @@
  * rounds), the AUC from the coordinator's evaluate checkpoint, and each process's CPU seconds.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { ProgressEvent } from '@fedscore/core';
 import { readCsvFile, writeCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, generatePopulation, ID_COLUMN, splitHorizontal } from '@fedscore/datasets';
 import { type JobEvent, type JobStore, submitJob, validateJobSpec } from '@fedscore/node';
-import { NodeCluster, type NodeProcess, trainingConsents } from '@fedscore/node/testing';
+import { type NodeCluster, trainingConsents } from '@fedscore/node/testing';
 import { type HflEvaluateCheckpoint, type HflTrainCheckpoint, runHflInProcess } from '@fedscore/pipeline';
 import {
   cpuSecondsOf,
-  peersThroughProxies,
+  cpuSecondsSince,
+  type PartyProcesses,
   sentThroughProxies,
-  startProxies,
+  startPartyProcesses,
   waitForJob,
   withJobStore,
 } from './parties.ts';
-import type { LinkShape, ShapedProxy } from './shaper.ts';
+import type { LinkShape } from './shaper.ts';
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../../packages/cli/src/main.ts');
 const JOB_ID = 'netbench-hfl';
 export const HFL_COORDINATOR = 'platform';
 export const HFL_STAGES = ['train', 'evaluate', 'publish'] as const;
@@ -57,25 +56,49 @@ export interface HflShape {
   /** FedProx μ (0 = FedAvg). */
   readonly proximalMu: number;
   readonly seed: number;
+  /**
+   * The parties' names and data sources, when not the defaults (`platform` with its `test` set, `bank-1`..
+   * with their `loans`): `bench net --smoke-kinds` runs the job on the hetero-LR job's processes, with
+   * the arbiter as the coordinator and the bank and the government as the banks.
+   */
+  readonly names?: HflNames;
 }
 
-export const bankIds = (shape: Pick<HflShape, 'banks'>): string[] =>
-  Array.from({ length: shape.banks }, (_, i) => `bank-${i + 1}`);
+export interface HflNames {
+  readonly coordinator: string;
+  /** One per bank (`banks` of them). */
+  readonly banks: readonly string[];
+  /** The coordinator's data source (its test set) and each bank's. */
+  readonly testData: string;
+  readonly bankData: string;
+}
 
-export const hflParties = (shape: Pick<HflShape, 'banks'>): string[] => [HFL_COORDINATOR, ...bankIds(shape)];
+export const bankIds = (shape: Pick<HflShape, 'banks' | 'names'>): string[] =>
+  shape.names !== undefined
+    ? [...shape.names.banks]
+    : Array.from({ length: shape.banks }, (_, i) => `bank-${i + 1}`);
+
+export const coordinatorOf = (shape: Pick<HflShape, 'names'>): string =>
+  shape.names?.coordinator ?? HFL_COORDINATOR;
+
+export const hflParties = (shape: Pick<HflShape, 'banks' | 'names'>): string[] => [
+  coordinatorOf(shape),
+  ...bankIds(shape),
+];
 
 /** The job spec both runs use: the node validates it into the plan; the in-process run takes that plan. */
 export function hflJobSpec(shape: HflShape) {
   const banks = bankIds(shape);
+  const coordinator = coordinatorOf(shape);
   return {
     id: JOB_ID,
     kind: 'hfl' as const,
-    guest: HFL_COORDINATOR,
+    guest: coordinator,
     hosts: banks,
-    data: Object.fromEntries([[HFL_COORDINATOR, 'test'], ...banks.map((b) => [b, 'loans'])]) as Record<
-      string,
-      string
-    >,
+    data: Object.fromEntries([
+      [coordinator, shape.names?.testData ?? 'test'],
+      ...banks.map((b) => [b, shape.names?.bankData ?? 'loans']),
+    ]) as Record<string, string>,
     seed: shape.seed,
     model: 'netbench-hfl',
     hfl: {
@@ -111,9 +134,10 @@ export async function writeHflData(shape: HflShape, dir: string): Promise<HflDat
     rows[banks[i]!] = b.table.ids.length;
     await writeCsvFile(files[banks[i]!]!, b.table);
   }
-  files[HFL_COORDINATOR] = join(dir, 'test.csv');
-  rows[HFL_COORDINATOR] = split.test.ids.length;
-  await writeCsvFile(files[HFL_COORDINATOR], split.test);
+  const coordinator = coordinatorOf(shape);
+  files[coordinator] = join(dir, 'test.csv');
+  rows[coordinator] = split.test.ids.length;
+  await writeCsvFile(files[coordinator], split.test);
   return { files, rows, columns: split.columns.length };
 }
 
@@ -155,111 +179,126 @@ export async function runHflAcrossProcesses(
   link: LinkShape,
   options: { readonly timeoutMs?: number; readonly log?: (line: string) => void } = {},
 ): Promise<HflRun> {
+  const parties = hflParties(shape);
+  const processes = await startPartyProcesses({
+    parties,
+    link,
+    data: (p) => hflDataSources(shape, data, p),
+    consents: async (cluster) => grantHflConsents(shape, data, cluster),
+    ...(options.log !== undefined && { log: options.log }),
+  });
+  try {
+    return await runHflJobOn(processes, shape, options);
+  } finally {
+    await processes.close();
+  }
+}
+
+/** `p`'s data source of the job: the coordinator's test set or a bank's rows (both labelled). */
+export function hflDataSources(
+  shape: HflShape,
+  data: HflData,
+  p: string,
+): Record<string, { path: string; id: string; label: string }> {
+  const name =
+    p === coordinatorOf(shape) ? (shape.names?.testData ?? 'test') : (shape.names?.bankData ?? 'loans');
+  return { [name]: { path: data.files[p]!, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } };
+}
+
+/** Each bank's consent for the coordinator to train on all its customers (its node requires consent). */
+export async function grantHflConsents(
+  shape: HflShape,
+  data: HflData,
+  cluster: NodeCluster<string>,
+): Promise<void> {
+  for (const b of bankIds(shape)) {
+    const t = await readCsvFile(data.files[b]!, { idColumn: ID_COLUMN, impute: 'keep' });
+    cluster.grantConsents(b, trainingConsents(t.ids, coordinatorOf(shape)));
+  }
+}
+
+/**
+ * Submit the job to the coordinator's node of running `processes` (a superset of the job's parties may
+ * run) and read the run back once it is done.
+ */
+export async function runHflJobOn(
+  processes: PartyProcesses<string>,
+  shape: HflShape,
+  options: { readonly timeoutMs?: number; readonly log?: (line: string) => void } = {},
+): Promise<HflRun> {
   const log = options.log ?? (() => {});
   const parties = hflParties(shape);
-  const proxies = new Map<string, ShapedProxy>();
-  const cluster = await NodeCluster.create({
+  const coordinator = coordinatorOf(shape);
+  const { cluster, procs, proxies } = processes;
+  const jobsOf = <T>(p: string, fn: (j: JobStore) => T): T =>
+    withJobStore(cluster.stateDir(p), p === coordinator, fn);
+  const cpuBase = processes.shared ? cpuSecondsOf(parties, procs) : {};
+  const t0 = Date.now();
+  jobsOf(coordinator, (jobs) => submitJob(jobs, coordinator, hflJobSpec(shape)));
+  log('job submitted');
+  await waitForJob({
+    read: () => jobsOf(coordinator, (jobs) => jobs.get(JOB_ID)),
     parties,
-    cliMain: CLI,
-    config: (p) => ({
-      peers: peersThroughProxies(p, parties, proxies),
-      data: {
-        [p === HFL_COORDINATOR ? 'test' : 'loans']: {
-          path: data.files[p]!,
-          id: ID_COLUMN,
-          label: DEFAULT_LABEL_COLUMN,
-        },
-      },
-      limits: { peerDownSeconds: 120, retries: 2 },
-    }),
+    procs,
+    coordinator: coordinator,
+    deadline: t0 + (options.timeoutMs ?? 600_000),
+    log,
   });
-  const procs: Record<string, NodeProcess> = {};
-  try {
-    await startProxies(parties, cluster.ports, link, proxies);
-    for (const b of bankIds(shape)) {
-      const t = await readCsvFile(data.files[b]!, { idColumn: ID_COLUMN, impute: 'keep' });
-      cluster.grantConsents(b, trainingConsents(t.ids, HFL_COORDINATOR));
-    }
-    log(`starting the ${parties.length} node processes`);
-    await Promise.all(
-      parties.map(async (p) => {
-        procs[p] = await cluster.startProcess(p, { readyTimeoutMs: 120_000 });
-      }),
-    );
-    const jobsOf = <T>(p: string, fn: (j: JobStore) => T): T =>
-      withJobStore(cluster.stateDir(p), p === HFL_COORDINATOR, fn);
-    const t0 = Date.now();
-    jobsOf(HFL_COORDINATOR, (jobs) => submitJob(jobs, HFL_COORDINATOR, hflJobSpec(shape)));
-    log('job submitted');
-    await waitForJob({
-      read: () => jobsOf(HFL_COORDINATOR, (jobs) => jobs.get(JOB_ID)),
-      parties,
-      procs,
-      coordinator: HFL_COORDINATOR,
-      deadline: t0 + (options.timeoutMs ?? 600_000),
-      log,
-    });
-    const totalSeconds = (Date.now() - t0) / 1000;
-    const cpuSeconds = cpuSecondsOf(parties, procs) as Record<string, number>;
-    const events = Object.fromEntries(parties.map((p) => [p, jobsOf(p, (jobs) => jobs.events(JOB_ID))]));
-    const train = jobsOf(HFL_COORDINATOR, (jobs) =>
-      jobs.requireCheckpoint<HflTrainCheckpoint>(JOB_ID, 'train'),
-    );
-    const evaluate = jobsOf(HFL_COORDINATOR, (jobs) =>
-      jobs.requireCheckpoint<HflEvaluateCheckpoint>(JOB_ID, 'evaluate'),
-    );
-    const sentBetween = (p: string, from: number, to: number): number =>
-      sentThroughProxies(p, parties, proxies, from, to);
-    const stages: HflRun['stages'] = {};
-    for (const stage of HFL_STAGES) {
-      const all = parties.flatMap((p) => (events[p] as JobEvent[]).filter((e) => e.stage === stage));
-      const start = Math.min(...all.filter((e) => e.kind === 'attempt').map((e) => e.time));
-      const end = Math.max(...all.filter((e) => e.kind === 'stage_done').map((e) => e.time));
-      if (!Number.isFinite(start) || !Number.isFinite(end)) continue;
-      stages[stage] = {
-        seconds: (end - start) / 1000,
-        bytesSent: Object.fromEntries(parties.map((p) => [p, sentBetween(p, start, end)])),
-      };
-    }
-    const coordinatorEvents = events[HFL_COORDINATOR] as JobEvent[];
-    const trainStart = Math.min(
-      ...coordinatorEvents.filter((e) => e.stage === 'train' && e.kind === 'attempt').map((e) => e.time),
-    );
-    // The coordinator's recorded round ends (progress events: `unit=round done=r total=R`).
-    const marks: { round: number; time: number }[] = [{ round: 0, time: trainStart }];
-    for (const e of coordinatorEvents) {
-      const m = /^unit=round done=(\d+) total=\d+$/.exec(e.kind === 'progress' ? (e.detail ?? '') : '');
-      if (m !== null && e.time >= trainStart) marks.push({ round: Number(m[1]), time: e.time });
-    }
-    const roundBytes: Record<string, number[]> = Object.fromEntries(
-      parties.map((p) => [p, new Array<number>(train.rounds).fill(0)]),
-    );
-    for (let i = 1; i < marks.length; i++) {
-      const a = marks[i - 1]!;
-      const b = marks[i]!;
-      const covered = b.round - a.round;
-      if (covered <= 0) continue;
-      for (const p of parties) {
-        const bytes = sentBetween(p, a.time, b.time);
-        for (let r = a.round; r < b.round; r++) roundBytes[p]![r] = bytes / covered;
-      }
-    }
-    return {
-      mode: 'processes',
-      stages,
-      roundSeconds: train.history.map((h) => h.seconds),
-      roundBytes,
-      auc: evaluate.auc,
-      ks: evaluate.ks,
-      testRows: evaluate.testRows,
-      backend: train.backend,
-      totalSeconds,
-      ...(Object.keys(cpuSeconds).length > 0 && { cpuSeconds }),
+  const totalSeconds = (Date.now() - t0) / 1000;
+  const cpuSeconds = cpuSecondsSince(parties, procs, cpuBase) as Record<string, number>;
+  const events = Object.fromEntries(parties.map((p) => [p, jobsOf(p, (jobs) => jobs.events(JOB_ID))]));
+  const train = jobsOf(coordinator, (jobs) => jobs.requireCheckpoint<HflTrainCheckpoint>(JOB_ID, 'train'));
+  const evaluate = jobsOf(coordinator, (jobs) =>
+    jobs.requireCheckpoint<HflEvaluateCheckpoint>(JOB_ID, 'evaluate'),
+  );
+  const sentBetween = (p: string, from: number, to: number): number =>
+    sentThroughProxies(p, parties, proxies, from, to);
+  const stages: HflRun['stages'] = {};
+  for (const stage of HFL_STAGES) {
+    const all = parties.flatMap((p) => (events[p] as JobEvent[]).filter((e) => e.stage === stage));
+    const start = Math.min(...all.filter((e) => e.kind === 'attempt').map((e) => e.time));
+    const end = Math.max(...all.filter((e) => e.kind === 'stage_done').map((e) => e.time));
+    if (!Number.isFinite(start) || !Number.isFinite(end)) continue;
+    stages[stage] = {
+      seconds: (end - start) / 1000,
+      bytesSent: Object.fromEntries(parties.map((p) => [p, sentBetween(p, start, end)])),
     };
-  } finally {
-    await cluster.close();
-    for (const p of proxies.values()) await p.close();
   }
+  const coordinatorEvents = events[coordinator] as JobEvent[];
+  const trainStart = Math.min(
+    ...coordinatorEvents.filter((e) => e.stage === 'train' && e.kind === 'attempt').map((e) => e.time),
+  );
+  // The coordinator's recorded round ends (progress events: `unit=round done=r total=R`).
+  const marks: { round: number; time: number }[] = [{ round: 0, time: trainStart }];
+  for (const e of coordinatorEvents) {
+    const m = /^unit=round done=(\d+) total=\d+$/.exec(e.kind === 'progress' ? (e.detail ?? '') : '');
+    if (m !== null && e.time >= trainStart) marks.push({ round: Number(m[1]), time: e.time });
+  }
+  const roundBytes: Record<string, number[]> = Object.fromEntries(
+    parties.map((p) => [p, new Array<number>(train.rounds).fill(0)]),
+  );
+  for (let i = 1; i < marks.length; i++) {
+    const a = marks[i - 1]!;
+    const b = marks[i]!;
+    const covered = b.round - a.round;
+    if (covered <= 0) continue;
+    for (const p of parties) {
+      const bytes = sentBetween(p, a.time, b.time);
+      for (let r = a.round; r < b.round; r++) roundBytes[p]![r] = bytes / covered;
+    }
+  }
+  return {
+    mode: 'processes',
+    stages,
+    roundSeconds: train.history.map((h) => h.seconds),
+    roundBytes,
+    auc: evaluate.auc,
+    ks: evaluate.ks,
+    testRows: evaluate.testRows,
+    backend: train.backend,
+    totalSeconds,
+    ...(Object.keys(cpuSeconds).length > 0 && { cpuSeconds }),
+  };
 }
 
 /**
@@ -272,8 +311,9 @@ export async function runHflAcrossProcesses(
 export async function runHflInMemory(shape: HflShape, data: HflData): Promise<HflRun> {
   const plan = validateJobSpec(hflJobSpec(shape));
   const parties = hflParties(shape);
+  const coordinator = coordinatorOf(shape);
   const t0 = performance.now();
-  const test = await readTable(data.files[HFL_COORDINATOR]!);
+  const test = await readTable(data.files[coordinator]!);
   const banks = await Promise.all(
     bankIds(shape).map(async (id) => ({ id, table: await readTable(data.files[id]!) })),
   );
@@ -290,7 +330,7 @@ export async function runHflInMemory(shape: HflShape, data: HflData): Promise<Hf
   const trainStart = performance.now();
   const r = await runHflInProcess({
     id: JOB_ID,
-    coordinator: HFL_COORDINATOR,
+    coordinator,
     test,
     banks,
     seed: shape.seed,

@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import type { Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
+import type { CkksPresetName } from '@fedscore/he';
 import {
   type JobEvent,
   type JobRecord,
@@ -96,7 +97,17 @@ export interface JobShape {
   readonly maxEpochs: number;
   readonly batchSize: number;
   readonly seed: number;
+  /**
+   * The job's hold-out share (absent: the node's default, JOB_DEFAULTS.testFraction). 0: every aligned
+   * row is trained on, as FATE's benchmark does (evaluation then in-sample; hetero-LR only).
+   */
+  readonly testFraction?: number;
+  /** The train stage's CKKS preset (absent: the pipeline's default for the kind). */
+  readonly ckksPreset?: CkksJobPreset;
 }
+
+/** A CKKS preset a job's `train.ckksPreset` may name (@fedscore/he's presets). */
+export type CkksJobPreset = CkksPresetName;
 
 export interface StageFigures {
   readonly seconds: number;
@@ -259,28 +270,38 @@ export function cpuSecondsOf<P extends string>(
 const JOB_ID = 'netbench';
 
 /** The job both runs do: submitted to the bank's node across processes, validated into the plan in memory. */
-function jobSpec(shape: JobShape) {
+function jobSpec(shape: JobShape, id: string = JOB_ID) {
   if (shape.kind === 'secureboost') {
     return {
-      id: JOB_ID,
+      id,
       kind: 'secureboost' as const,
       guest: 'bank',
       hosts: ['government'],
       data: { bank: 'loans', government: 'credit' },
       seed: shape.seed,
-      train: { scheme: 'ckks' as const },
+      ...(shape.testFraction !== undefined && { testFraction: shape.testFraction }),
+      train: {
+        scheme: 'ckks' as const,
+        ...(shape.ckksPreset !== undefined && { ckksPreset: shape.ckksPreset }),
+      },
       ...(shape.secureboost !== undefined && { secureboost: { ...shape.secureboost } }),
     };
   }
   return {
-    id: JOB_ID,
+    id,
     guest: 'bank',
     hosts: ['government'],
     arbiter: 'arbiter',
     data: { bank: 'loans', government: 'credit' },
     seed: shape.seed,
+    ...(shape.testFraction !== undefined && { testFraction: shape.testFraction }),
     binning: { bins: shape.bins, minIv: shape.minIv, scheme: 'ckks' as const },
-    train: { scheme: 'ckks' as const, maxEpochs: shape.maxEpochs, batchSize: shape.batchSize },
+    train: {
+      scheme: 'ckks' as const,
+      maxEpochs: shape.maxEpochs,
+      batchSize: shape.batchSize,
+      ...(shape.ckksPreset !== undefined && { ckksPreset: shape.ckksPreset }),
+    },
   };
 }
 
@@ -302,9 +323,112 @@ export async function writeJobData(shape: JobShape, dir: string) {
   );
 }
 
+export type JobData = Awaited<ReturnType<typeof writeJobData>>;
+
 /** How far a run goes: the whole job, or its `psi` stage only (PSI-only: the processes stop after it). */
 export interface RunOptions {
   readonly psiOnly?: boolean;
+}
+
+/**
+ * Running `fedscore node` processes, one per party, every ordered pair of parties through its own
+ * shaping proxy: what one job runs on (`runAcrossProcesses`), or several jobs one after another
+ * (`bench net --smoke-kinds`, which starts the processes once). `close` stops the processes and proxies.
+ */
+export interface PartyProcesses<P extends string = string> {
+  readonly parties: readonly P[];
+  readonly cluster: NodeCluster<P>;
+  readonly procs: Partial<Record<P, NodeProcess>>;
+  readonly proxies: ReadonlyMap<string, ShapedProxy>;
+  /** More than one job runs on these processes: a job's CPU seconds are counted from its submission. */
+  readonly shared: boolean;
+  /**
+   * Stop the processes (SIGTERM, SIGKILL after `graceMs`, default the cluster's 10 s: a node drains its
+   * running stage first) and the proxies.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Start one `fedscore node` process per party (through `NodeCluster`, as the node's own tests do), each
+ * with the data sources `data(p)` names and its peers at the proxies in front of them, every link shaped by
+ * `link`; `consents` grants what the hosts need before the nodes start.
+ */
+export async function startPartyProcesses<P extends string>(options: {
+  readonly parties: readonly P[];
+  readonly link: LinkShape;
+  readonly data: (p: P) => NonNullable<NodeConfigOverrides['data']>;
+  readonly consents: (cluster: NodeCluster<P>) => Promise<void>;
+  readonly shared?: boolean;
+  readonly log?: (line: string) => void;
+}): Promise<PartyProcesses<P>> {
+  const { parties } = options;
+  const proxies = new Map<string, ShapedProxy>();
+  const cluster = await NodeCluster.create({
+    parties,
+    cliMain: CLI,
+    config: (p): NodeConfigOverrides => ({
+      // Each peer at the proxy of the ordered pair (p, peer).
+      peers: peersThroughProxies(p, parties, proxies),
+      data: options.data(p),
+      limits: { peerDownSeconds: 120, retries: 2 },
+    }),
+  });
+  const procs: Partial<Record<P, NodeProcess>> = {};
+  const close = async (graceMs?: number): Promise<void> => {
+    if (graceMs !== undefined) {
+      await Promise.all(
+        Object.values<NodeProcess | undefined>(procs).map((p) =>
+          p === undefined ? undefined : cluster.stopProcess(p, graceMs),
+        ),
+      );
+    }
+    await cluster.close();
+    for (const p of proxies.values()) await p.close();
+  };
+  try {
+    await startProxies(parties, cluster.ports, options.link, proxies);
+    await options.consents(cluster);
+    options.log?.(`starting the ${parties.length} node processes`);
+    await Promise.all(
+      parties.map(async (p) => {
+        procs[p] = await cluster.startProcess(p, { readyTimeoutMs: 120_000 });
+      }),
+    );
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { parties, cluster, procs, proxies, shared: options.shared === true, close };
+}
+
+/** The data sources of the job's parties: the bank's loans (labelled) and the government's credit file. */
+export function jobDataSources(p: string, data: JobData): NonNullable<NodeConfigOverrides['data']> {
+  return p === 'bank'
+    ? { loans: { path: data.bank.path, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+    : p === 'government'
+      ? { credit: { path: data.government.path, id: ID_COLUMN } }
+      : {};
+}
+
+/** The government's consent for the bank to train on every enterprise of its file (as deployed). */
+export async function grantJobConsents(cluster: NodeCluster<string>, data: JobData): Promise<void> {
+  const govIds = (await readCsvFile(data.government.path, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
+  cluster.grantConsents('government', trainingConsents(govIds, 'bank'));
+}
+
+/** CPU seconds each process used since `base` (a reading of `cpuSecondsOf`); `base` empty: since start. */
+export function cpuSecondsSince<P extends string>(
+  parties: readonly P[],
+  procs: Partial<Record<P, NodeProcess>>,
+  base: Partial<Record<P, number>>,
+): Partial<Record<P, number>> {
+  const now = cpuSecondsOf(parties, procs);
+  const out: Partial<Record<P, number>> = {};
+  for (const p of parties) {
+    if (now[p] !== undefined) out[p] = Math.round((now[p]! - (base[p] ?? 0)) * 100) / 100;
+  }
+  return out;
 }
 
 /**
@@ -315,120 +439,116 @@ export interface RunOptions {
  */
 export async function runAcrossProcesses(
   shape: JobShape,
-  data: Awaited<ReturnType<typeof writeJobData>>,
+  data: JobData,
   link: LinkShape,
   options: RunOptions & { readonly timeoutMs?: number; readonly log?: (line: string) => void } = {},
+): Promise<JobRun> {
+  const parties: readonly string[] = partiesOf(shape);
+  const processes = await startPartyProcesses<string>({
+    parties,
+    link,
+    data: (p) => jobDataSources(p, data),
+    consents: (cluster) => grantJobConsents(cluster, data),
+    ...(options.log !== undefined && { log: options.log }),
+  });
+  try {
+    return await runJobOn(processes, shape, options);
+  } finally {
+    await processes.close();
+  }
+}
+
+/**
+ * Submit the job (id `jobId`, default 'netbench') to the bank's node of running `processes` (a superset
+ * of the job's parties may run) and read the run back from the nodes' job events once it is done (or,
+ * with `psiOnly`, once every party has finished psi: the job then runs on until the processes stop, so a
+ * PSI-only job is the last one on shared processes).
+ */
+export async function runJobOn(
+  processes: PartyProcesses<string>,
+  shape: JobShape,
+  options: RunOptions & {
+    readonly timeoutMs?: number;
+    readonly log?: (line: string) => void;
+    readonly jobId?: string;
+  } = {},
 ): Promise<JobRun> {
   const log = options.log ?? (() => {});
   const parties = partiesOf(shape);
   const psiOnly = options.psiOnly === true;
-  const proxies = new Map<string, ShapedProxy>();
-  const cluster = await NodeCluster.create({
+  const { cluster, procs, proxies } = processes;
+  const jobsOf = <T>(p: Party, fn: (j: JobStore) => T): T =>
+    withJobStore(cluster.stateDir(p), p === 'bank', fn);
+  const id = options.jobId ?? JOB_ID;
+  const cpuBase = processes.shared ? cpuSecondsOf(parties, procs) : {};
+  const t0 = Date.now();
+  jobsOf('bank', (jobs) => submitJob(jobs, 'bank', jobSpec(shape, id)));
+  log(`job ${id} submitted`);
+  await waitForJob({
+    read: () => jobsOf('bank', (jobs) => jobs.get(id)),
     parties,
-    cliMain: CLI,
-    config: (p): NodeConfigOverrides => ({
-      // Each peer at the proxy of the ordered pair (p, peer).
-      peers: peersThroughProxies(p, parties, proxies),
-      data:
-        p === 'bank'
-          ? { loans: { path: data.bank.path, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-          : p === 'government'
-            ? { credit: { path: data.government.path, id: ID_COLUMN } }
-            : {},
-      limits: { peerDownSeconds: 120, retries: 2 },
-    }),
+    procs,
+    coordinator: 'bank',
+    deadline: t0 + (options.timeoutMs ?? 600_000),
+    log,
+    // PSI-only: every party has finished psi once the bank's job is at a later stage.
+    stop: (j) => psiOnly && j?.stage != null && j.stage !== 'psi',
   });
-  const procs: Partial<Record<Party, NodeProcess>> = {};
-  const stateDir = (p: Party) => cluster.stateDir(p);
-  try {
-    await startProxies(parties, cluster.ports, link, proxies);
-    const govIds = (await readCsvFile(data.government.path, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
-    cluster.grantConsents('government', trainingConsents(govIds, 'bank'));
-    log(`starting the ${parties.length} node processes`);
-    await Promise.all(
-      parties.map(async (p) => {
-        procs[p] = await cluster.startProcess(p, { readyTimeoutMs: 120_000 });
-      }),
-    );
-    const jobsOf = <T>(p: Party, fn: (j: JobStore) => T): T => withJobStore(stateDir(p), p === 'bank', fn);
-    const id = JOB_ID;
-    const t0 = Date.now();
-    jobsOf('bank', (jobs) => submitJob(jobs, 'bank', jobSpec(shape)));
-    log('job submitted');
-    await waitForJob({
-      read: () => jobsOf('bank', (jobs) => jobs.get(id)),
-      parties,
-      procs,
-      coordinator: 'bank',
-      deadline: t0 + (options.timeoutMs ?? 600_000),
-      log,
-      // PSI-only: every party has finished psi once the bank's job is at a later stage.
-      stop: (j) => psiOnly && j?.stage != null && j.stage !== 'psi',
-    });
-    const totalSeconds = (Date.now() - t0) / 1000;
-    const cpuSeconds = cpuSecondsOf(parties, procs);
-    const events = {} as Record<Party, readonly JobEvent[]>;
-    for (const p of PARTIES) events[p] = parties.includes(p) ? jobsOf(p, (jobs) => jobs.events(id)) : [];
-    const psi = jobsOf('bank', (jobs) =>
-      jobs.requireCheckpoint<{ rows: number[]; test: number[] }>(id, 'psi'),
-    );
-    const selected =
-      psiOnly || shape.kind === 'secureboost'
-        ? undefined
-        : {
-            bank: jobsOf(
-              'bank',
-              (j) => j.requireCheckpoint<{ selected: string[] }>(id, 'binning').selected.length,
-            ),
-            government: jobsOf(
-              'government',
-              (j) => j.requireCheckpoint<{ selected: string[] }>(id, 'binning').selected.length,
-            ),
-          };
-    const sentBetween = (p: Party, from: number, to: number): number =>
-      parties.includes(p) ? sentThroughProxies(p, parties, proxies, from, to) : 0;
-    const stages: JobRun['stages'] = {};
-    for (const stage of psiOnly ? (['psi'] as const) : TIMED_STAGES) {
-      const all = PARTIES.flatMap((p) => events[p].filter((e) => e.stage === stage));
-      const start = Math.min(...all.filter((e) => e.kind === 'attempt').map((e) => e.time));
-      const end = Math.max(...all.filter((e) => e.kind === 'stage_done').map((e) => e.time));
-      if (!Number.isFinite(start) || !Number.isFinite(end)) continue;
-      stages[stage] = {
-        seconds: (end - start) / 1000,
-        bytesSent: Object.fromEntries(PARTIES.map((p) => [p, sentBetween(p, start, end)])) as Record<
-          Party,
-          number
-        >,
-      };
-    }
-    const trainStart = Math.min(
-      ...events.bank.filter((e) => e.stage === 'train' && e.kind === 'attempt').map((e) => e.time),
-    );
-    const marks = [
-      trainStart,
-      ...events.bank.filter((e) => e.kind === 'epoch_checkpoint').map((e) => e.time),
-    ];
-    const epochSeconds = marks.slice(1).map((t, i) => (t - marks[i]!) / 1000);
-    const epochBytes = marks
-      .slice(1)
-      .map(
-        (t, i) =>
-          Object.fromEntries(PARTIES.map((p) => [p, sentBetween(p, marks[i]!, t)])) as Record<Party, number>,
-      );
-    return {
-      mode: 'processes',
-      stages,
-      epochSeconds,
-      ...(epochBytes.length > 0 && { epochBytes }),
-      alignedRows: psi.rows.length,
-      ...(selected !== undefined && { selectedFeatures: selected }),
-      totalSeconds,
-      ...(Object.keys(cpuSeconds).length > 0 && { cpuSeconds }),
+  const totalSeconds = (Date.now() - t0) / 1000;
+  const cpuSeconds = cpuSecondsSince(parties, procs, cpuBase);
+  const events = {} as Record<Party, readonly JobEvent[]>;
+  for (const p of PARTIES) events[p] = parties.includes(p) ? jobsOf(p, (jobs) => jobs.events(id)) : [];
+  const psi = jobsOf('bank', (jobs) => jobs.requireCheckpoint<{ rows: number[]; test: number[] }>(id, 'psi'));
+  const selected =
+    psiOnly || shape.kind === 'secureboost'
+      ? undefined
+      : {
+          bank: jobsOf(
+            'bank',
+            (j) => j.requireCheckpoint<{ selected: string[] }>(id, 'binning').selected.length,
+          ),
+          government: jobsOf(
+            'government',
+            (j) => j.requireCheckpoint<{ selected: string[] }>(id, 'binning').selected.length,
+          ),
+        };
+  const sentBetween = (p: Party, from: number, to: number): number =>
+    parties.includes(p) ? sentThroughProxies(p, parties, proxies, from, to) : 0;
+  const stages: JobRun['stages'] = {};
+  for (const stage of psiOnly ? (['psi'] as const) : TIMED_STAGES) {
+    const all = PARTIES.flatMap((p) => events[p].filter((e) => e.stage === stage));
+    const start = Math.min(...all.filter((e) => e.kind === 'attempt').map((e) => e.time));
+    const end = Math.max(...all.filter((e) => e.kind === 'stage_done').map((e) => e.time));
+    if (!Number.isFinite(start) || !Number.isFinite(end)) continue;
+    stages[stage] = {
+      seconds: (end - start) / 1000,
+      bytesSent: Object.fromEntries(PARTIES.map((p) => [p, sentBetween(p, start, end)])) as Record<
+        Party,
+        number
+      >,
     };
-  } finally {
-    await cluster.close();
-    for (const p of proxies.values()) await p.close();
   }
+  const trainStart = Math.min(
+    ...events.bank.filter((e) => e.stage === 'train' && e.kind === 'attempt').map((e) => e.time),
+  );
+  const marks = [trainStart, ...events.bank.filter((e) => e.kind === 'epoch_checkpoint').map((e) => e.time)];
+  const epochSeconds = marks.slice(1).map((t, i) => (t - marks[i]!) / 1000);
+  const epochBytes = marks
+    .slice(1)
+    .map(
+      (t, i) =>
+        Object.fromEntries(PARTIES.map((p) => [p, sentBetween(p, marks[i]!, t)])) as Record<Party, number>,
+    );
+  return {
+    mode: 'processes',
+    stages,
+    epochSeconds,
+    ...(epochBytes.length > 0 && { epochBytes }),
+    alignedRows: psi.rows.length,
+    ...(selected !== undefined && { selectedFeatures: selected }),
+    totalSeconds,
+    ...(Object.keys(cpuSeconds).length > 0 && { cpuSeconds }),
+  };
 }
 
 /**
@@ -440,8 +560,8 @@ export async function runAcrossProcesses(
  */
 export async function runInMemory(
   shape: JobShape,
-  data: Awaited<ReturnType<typeof writeJobData>>,
-  options: RunOptions = {},
+  data: JobData,
+  options: RunOptions & { readonly jobId?: string } = {},
 ): Promise<JobRun> {
   const jobParties = partiesOf(shape);
   const t0 = performance.now();
@@ -450,7 +570,7 @@ export async function runInMemory(
     labelColumn: DEFAULT_LABEL_COLUMN,
   });
   const gov: Table = await readCsvFile(data.government.path, { idColumn: ID_COLUMN });
-  const plan: JobPlan = { ...validateJobSpec(jobSpec(shape)), id: JOB_ID };
+  const plan: JobPlan = { ...validateJobSpec(jobSpec(shape, options.jobId)), id: options.jobId ?? JOB_ID };
   const epochMarks: number[] = [];
   const bankStore = memoryStore();
   const stores: Record<Party, MemoryStore> = {

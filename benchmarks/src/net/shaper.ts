@@ -28,6 +28,9 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { FedscoreError } from '@fedscore/core';
 
+/** A link shape the proxy may change in place (`ShapedProxy.reshape`). */
+type MutableShape = { -readonly [K in keyof LinkShape]: LinkShape[K] };
+
 /** The shape of one direction of a link. */
 export interface LinkShape {
   /** One-way propagation delay, milliseconds. */
@@ -95,6 +98,7 @@ interface Pending {
 
 /** One direction of a link: the virtual transmitter, the propagation queue, delivery into `to`. */
 class Direction {
+  /** The proxy's shape of this direction, read per chunk (`ShapedProxy.reshape` changes it in place). */
   readonly #shape: LinkShape;
   readonly #stats: DirectionStats;
   readonly #opts: Required<Pick<ShapedProxyOptions, 'sliceBytes' | 'maxQueuedBytes' | 'earlyMs'>>;
@@ -203,6 +207,7 @@ export class ShapedProxy {
   readonly #server: Server;
   readonly #sockets: Set<Socket>;
   readonly #directions: Set<Direction>;
+  readonly #shapes: { readonly up: MutableShape; readonly down: MutableShape };
 
   private constructor(
     server: Server,
@@ -210,12 +215,26 @@ export class ShapedProxy {
     stats: ProxyStats,
     sockets: Set<Socket>,
     directions: Set<Direction>,
+    shapes: { readonly up: MutableShape; readonly down: MutableShape },
   ) {
     this.#server = server;
     this.port = port;
     this.stats = stats;
     this.#sockets = sockets;
     this.#directions = directions;
+    this.#shapes = shapes;
+  }
+
+  /**
+   * Shape every byte from now on, on open connections and new ones, as `up` (and `down`, default `up`):
+   * one set of proxies, and of the processes behind them, serves several profiles one after another
+   * (`bench net --smoke-kinds`). Bytes already queued keep the delivery time they were given.
+   */
+  reshape(up: LinkShape, down: LinkShape = up): void {
+    checkShape(up, 'up');
+    checkShape(down, 'down');
+    Object.assign(this.#shapes.up, { latencyMs: up.latencyMs, bitsPerSecond: up.bitsPerSecond });
+    Object.assign(this.#shapes.down, { latencyMs: down.latencyMs, bitsPerSecond: down.bitsPerSecond });
   }
 
   static async start(o: ShapedProxyOptions): Promise<ShapedProxy> {
@@ -233,6 +252,12 @@ export class ShapedProxy {
     };
     /** When each direction's transmitter is next free (ms, performance.now()). */
     const links = { up: { freeAt: 0 }, down: { freeAt: 0 } };
+    /** Each direction's shape, shared by its `Direction`s (own copies: `reshape` changes them). */
+    const down = o.down ?? o.up;
+    const shapes = {
+      up: { latencyMs: o.up.latencyMs, bitsPerSecond: o.up.bitsPerSecond },
+      down: { latencyMs: down.latencyMs, bitsPerSecond: down.bitsPerSecond },
+    };
     const sockets = new Set<Socket>();
     const directions = new Set<Direction>();
     const server = createServer({ noDelay: true }, (client) => {
@@ -250,8 +275,8 @@ export class ShapedProxy {
         });
       }
       const dirs = [
-        new Direction(o.up, stats.up, opts, client, upstream, links.up),
-        new Direction(o.down ?? o.up, stats.down, opts, upstream, client, links.down),
+        new Direction(shapes.up, stats.up, opts, client, upstream, links.up),
+        new Direction(shapes.down, stats.down, opts, upstream, client, links.down),
       ];
       for (const d of dirs) directions.add(d);
       client.on('close', () => {
@@ -265,7 +290,7 @@ export class ShapedProxy {
       server.once('error', fail);
       server.listen(o.port ?? 0, '127.0.0.1', () => ok((server.address() as { port: number }).port));
     });
-    return new ShapedProxy(server, port, stats, sockets, directions);
+    return new ShapedProxy(server, port, stats, sockets, directions, shapes);
   }
 
   async close(): Promise<void> {

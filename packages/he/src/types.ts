@@ -261,6 +261,12 @@ export interface CkksVector {
   polyval(coeffs: readonly number[]): CkksVector;
   /** A copy with another logical length (no computation). */
   withLength(length: number): CkksVector;
+  /**
+   * A copy mod-switched down to `level` (<= this level; same scale and values, no rescale): a circuit
+   * that needs fewer levels than a fresh ciphertext has then runs on fewer primes (cheaper rotations,
+   * products and encodings, smaller plaintexts and bytes).
+   */
+  atLevel(level: number): CkksVector;
   serialize(options?: SerializeOptions): Uint8Array;
   dispose(): void;
   [Symbol.dispose](): void;

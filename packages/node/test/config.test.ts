@@ -424,6 +424,9 @@ describe('job spec', () => {
   };
   it('applies defaults', () => {
     const s = validateJobSpec(job);
+    expect(s.testFraction).toBe(0.3);
+    // 0: train on every aligned row (FATE's way); the evaluation is then in-sample.
+    expect(validateJobSpec({ ...job, testFraction: 0 }).testFraction).toBe(0);
     expect(s.seed).toBe(1);
     expect(s.train.scheme).toBe('ckks');
     expect(s.binning.enabled).toBe(true);
@@ -434,6 +437,9 @@ describe('job spec', () => {
     [{ ...job, data: { bank: 'loans' } }, 'data.government'],
     [{ ...job, train: { scheme: 'none' } }, 'train.scheme'],
     [{ ...job, testFraction: 1 }, 'testFraction'],
+    [{ ...job, testFraction: -0.1 }, 'testFraction'],
+    // No hold-out is for hetero-LR only (SecureBoost's evaluation has no in-sample path).
+    [{ ...job, arbiter: undefined, kind: 'secureboost', testFraction: 0 }, 'testFraction'],
     [{ ...job, train: { maxEpochs: 0 } }, 'train.maxEpochs'],
     [{ ...job, id: 'Bad Id' }, 'id'],
   ])('names the field of a bad spec (%#)', (value, field) => {

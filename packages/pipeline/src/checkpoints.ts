@@ -63,6 +63,12 @@ export interface EvaluateCheckpoint {
   readonly ks?: number;
   /** The guest's test set as aggregate curve points (groups of >= the release floor of rows). */
   readonly curves?: EvaluationCurves;
+  /**
+   * A job without a hold-out (`testFraction: 0`, every aligned row trained on, FATE's way): the same
+   * evaluation on the training rows, IN-SAMPLE (optimistic; not a test AUC). Then `testRows` is 0 and
+   * `auc`, `ks` and `curves` are absent, so that nothing reads an in-sample figure as a hold-out one.
+   */
+  readonly inSample?: { readonly rows: number; readonly auc?: number; readonly ks?: number };
   /** With the plan's `inProcess.evaluateTrain`: the training rows' scores (guest) and count. */
   readonly train?: { readonly rows: number; readonly auc?: number; readonly ks?: number };
   /**

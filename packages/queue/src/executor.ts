@@ -3,7 +3,8 @@
  * own PostgreSQL database, run by worker processes on any number of machines (worker.ts). The
  * coordinator replica -- the one holding the party's secret keys -- enqueues tasks and awaits their
  * results; workers receive only the queue's public context (`publishContext`) and the tasks' public
- * inputs. Chosen over BullMQ on Redis on measurement (docs/deploy.md, "Work distribution").
+ * inputs. pg-boss rather than BullMQ on Redis: one database to run beside the store (measured against
+ * BullMQ by `bench queue-choice`; docs/deploy.md, "Choosing the queue").
  *
  * At-least-once delivery, exactly-one result. pg-boss may deliver a task more than once (a worker killed
  * or cut off mid-task lets the job expire and it is retried on another worker; `retryLimit`). A task's id

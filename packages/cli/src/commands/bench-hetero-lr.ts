@@ -35,6 +35,7 @@ import {
   subsetFeatures,
 } from '@fedscore/pipeline';
 import {
+  batchSizes,
   DEFAULT_HETERO_LR_PRESET,
   type HeteroLrMode,
   type HeteroLrRuntime,
@@ -45,7 +46,16 @@ import {
   type TrainHeteroLrResult,
   trainHeteroLr,
 } from '@fedscore/vfl';
-import { bool, type Command, type CommandContext, num, optNum, optStr, str } from '../command.ts';
+import {
+  bool,
+  type Command,
+  type CommandContext,
+  num,
+  optNum,
+  optStr,
+  type ParsedOptions,
+  str,
+} from '../command.ts';
 import { checkLabels, readPartyCsv } from '../pipeline/load.ts';
 import { splitFromLists } from '../pipeline/split.ts';
 
@@ -191,6 +201,19 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
       description: 'diagonal-cache budget per party of the scale run, MiB (0 = encode per use)',
     },
     'skip-scale': { type: 'boolean', description: 'skip the generated scale run' },
+    'scale-class-weight': {
+      type: 'string',
+      default: 'balanced',
+      placeholder: 'balanced|none',
+      description:
+        "class weights of the scale runs: 'balanced' (vfl's default) or 'none' (the pipeline's and node jobs' default: the residuals reach the products unweighted)",
+    },
+    'scale-compare-batch': {
+      type: 'string',
+      placeholder: 'N,N',
+      description:
+        'batch sizes to time one after the other on ONE generated population of --scale-rows in this process (--scale-epochs each; runs with or without --skip-scale)',
+    },
     'skip-paillier': { type: 'boolean', description: 'skip CKKS vs Paillier' },
     sets: {
       type: 'string',
@@ -222,6 +245,7 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
         rows: num(options, 'scale-rows'),
         epochs: num(options, 'scale-epochs'),
         batchSize: num(options, 'scale-batch-size'),
+        classWeight: scaleClassWeight(options),
         runtime: { workers, diagonalCacheMiB: num(options, 'scale-cache-mib') },
       });
       out['scale_100k_330'] = scale;
@@ -236,6 +260,39 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
       ctx.print(
         `scale: ${scale.rows} rows x ${scale.bank_features} + ${scale.government_features} features, batch ${scale.batch_size}, cache ${scale.diagonal_cache_mib} MiB per party (needed: host ${scale.cache_needed_mib.host}, guest ${scale.cache_needed_mib.guest}), workers ${scale.workers_resolved.guest}/${scale.workers_resolved.host}: ${scale.seconds_per_epoch.toFixed(1)} s per epoch (first ${scale.first_epoch_seconds.toFixed(1)}, later median ${fmt(scale.later_epochs_median_seconds)}), RSS before training ${scale.rss_before_training_mb} MB, peak ${scale.peak_rss_mb} MB`,
       );
+    }
+    // --- batch sizes on the same population, one after the other in this process (same machine load)
+    const compare = optStr(options, 'scale-compare-batch');
+    if (compare !== undefined) {
+      const sizes = compare.split(',').map((x) => {
+        const v = Number(x);
+        if (!Number.isInteger(v) || v < 1) {
+          throw new FedscoreError('invalid_argument', `not a batch size: '${x}'`, {
+            field: '--scale-compare-batch',
+          });
+        }
+        return v;
+      });
+      const data = scaleData(ctx, num(options, 'scale-rows'), 11);
+      const runs: ScaleRun[] = [];
+      for (const batchSize of sizes) {
+        const r = await scaleRun(
+          ctx,
+          {
+            rows: data.labels.length,
+            epochs: num(options, 'scale-epochs'),
+            batchSize,
+            classWeight: scaleClassWeight(options),
+            runtime: { workers, diagonalCacheMiB: num(options, 'scale-cache-mib') },
+          },
+          data,
+        );
+        runs.push(r);
+        ctx.print(
+          `batch ${batchSize}: ${r.batches_per_epoch} batches, ${r.seconds_per_epoch.toFixed(2)} s per epoch (first ${r.first_epoch_seconds.toFixed(2)}, later median ${fmt(r.later_epochs_median_seconds)}), ${r.cpu_seconds.toFixed(1)} CPU s for the run (${r.epochs} epochs, all parties and threads), class weights ${r.class_weight}, workers ${r.workers_resolved.guest}/${r.workers_resolved.host}`,
+        );
+      }
+      out['scale_batch_compare'] = runs;
     }
     // --- public sets
     const accuracy: Record<string, unknown> = {};
@@ -625,6 +682,12 @@ interface ScaleRun {
   readonly first_epoch_seconds: number;
   readonly later_epochs_median_seconds: number | null;
   readonly seconds_total: number;
+  /**
+   * CPU seconds of this process (every party and worker thread) over the training call: the work done,
+   * robust to other load on a shared machine where wall-clock seconds are not.
+   */
+  readonly cpu_seconds: number;
+  readonly class_weight: 'balanced' | 'none';
   readonly rss_before_training_mb: number;
   readonly peak_rss_mb: number;
   readonly bytes_sent: Readonly<Record<string, number>>;
@@ -639,30 +702,34 @@ async function scaleRun(
     rows: number;
     epochs: number;
     batchSize: number;
+    classWeight: 'balanced' | 'none';
     runtime: HeteroLrRuntime & { diagonalCacheMiB: number };
   },
+  data?: ScaleData,
 ): Promise<ScaleRun> {
-  const d = scaleData(ctx, o.rows, 11);
+  const d = data ?? scaleData(ctx, o.rows, 11);
   const n = d.labels.length;
   const pg = d.guest.names.length;
   const ph = d.host.names.length;
-  const batches = Math.ceil(n / o.batchSize);
-  const width = 2 ** Math.ceil(Math.log2(Math.min(o.batchSize, n)));
+  const batches = batchSizes(n, o.batchSize).length;
+  const width = 2 ** Math.ceil(Math.log2(Math.max(...batchSizes(n, o.batchSize))));
   const needMib = (columns: number): number =>
     Math.round((batches * packedCost(columns, width).products * DIAGONAL_BYTES) / 2 ** 20);
   const rssBefore = Math.round(process.memoryUsage().rss / 2 ** 20);
   ctx.logger.info('scale run', { rows: n, bank: pg, government: ph, cacheMiB: o.runtime.diagonalCacheMiB });
+  const cpu0 = process.cpuUsage();
   const res = await trainHeteroLr({
     guest: { features: d.guest, labels: d.labels },
     hosts: [{ features: d.host }],
     mode: 'arbiter',
     scheme: 'ckks',
-    hyperparams: { maxEpochs: o.epochs, batchSize: o.batchSize },
+    hyperparams: { maxEpochs: o.epochs, batchSize: o.batchSize, classWeight: o.classWeight },
     he: cipherOptions({ scheme: 'ckks' }, ctx.logger),
     runtime: o.runtime,
     logger: ctx.logger,
     onProgress: epochProgress(ctx.progress),
   });
+  const cpu = process.cpuUsage(cpu0);
   const e = epochSeconds(res);
   return {
     rows: n,
@@ -678,10 +745,22 @@ async function scaleRun(
     first_epoch_seconds: e.first,
     later_epochs_median_seconds: e.laterMedian,
     seconds_total: res.secondsTotal,
+    cpu_seconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
+    class_weight: o.classWeight,
     rss_before_training_mb: rssBefore,
     peak_rss_mb: peakRssMb(),
     bytes_sent: res.bytesSent,
   };
+}
+
+function scaleClassWeight(options: ParsedOptions): 'balanced' | 'none' {
+  const v = str(options, 'scale-class-weight');
+  if (v !== 'balanced' && v !== 'none') {
+    throw new FedscoreError('invalid_argument', `expected 'balanced' or 'none', got '${v}'`, {
+      field: '--scale-class-weight',
+    });
+  }
+  return v;
 }
 
 /** Peak resident set size of this process (VmHWM), in MB. */

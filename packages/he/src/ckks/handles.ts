@@ -33,6 +33,14 @@ export interface Keys {
   readonly publicKey: PublicKey;
   readonly relinKeys: RelinKeys | undefined;
   readonly galoisKeys: GaloisKeys | undefined;
+  /**
+   * The Galois keys as SEAL's seeded serialization (`Serializable<GaloisKeys>`: the uniform half of every
+   * key-switching ciphertext replaced by its PRNG seed, about half the bytes), kept by the context that
+   * generated them and sent by `serialize()`; a loader expands them on load. At N = 16384 the 13
+   * power-of-two keys a batch of 8192 rows needs are ~68 MB expanded, above the 64 MiB message limit,
+   * and ~34 MB seeded. Undefined on loaded contexts (they re-serialize the expanded keys).
+   */
+  readonly galoisSeeded?: Uint8Array | undefined;
   readonly secretKey: SecretKey | undefined;
   readonly decryptor: Decryptor | undefined;
   /** parms id by level (index = chain index). */

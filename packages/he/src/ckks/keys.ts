@@ -19,7 +19,7 @@
  *   in `finally`. `deleteLater()` is never used.
  */
 import { cryptoRng, FedscoreError, normal, requireCryptoRng } from '@fedscore/core';
-import type { ParmsIdType, Plaintext, SEALContext } from 'node-seal';
+import type { GaloisKeys, ParmsIdType, Plaintext, SEALContext } from 'node-seal';
 import {
   BLOB_KIND,
   bytesToHex,
@@ -434,7 +434,8 @@ class CkksPublicContextImpl implements EvalContext {
         ? sealCall('serialize relin keys', () => k.relinKeys!.saveToArray(mode) as Uint8Array)
         : new Uint8Array(0),
       k.galoisKeys
-        ? sealCall('serialize galois keys', () => k.galoisKeys!.saveToArray(mode) as Uint8Array)
+        ? (k.galoisSeeded ??
+          sealCall('serialize galois keys', () => k.galoisKeys!.saveToArray(mode) as Uint8Array))
         : new Uint8Array(0),
     ];
     if (withSecret) {
@@ -549,6 +550,7 @@ class CkksSecretContextImpl extends CkksPublicContextImpl implements CkksSecretC
       publicKey: k.publicKey.clone(),
       relinKeys: clone(k.relinKeys),
       galoisKeys: clone(k.galoisKeys),
+      galoisSeeded: k.galoisSeeded,
       secretKey: undefined,
       decryptor: undefined,
       parmsByLevel: k.parmsByLevel.map((p) => p.clone()),
@@ -777,8 +779,19 @@ export async function createCkksContext(options: CkksContextOptions = {}): Promi
       const secretKey = gen.secretKey();
       const publicKey = gen.createPublicKey();
       const relinKeys = options.relinearization === false ? undefined : gen.createRelinKeys();
-      const galoisKeys =
-        rotations.length > 0 ? gen.createGaloisKeysWithSteps(Int32Array.from(rotations)) : undefined;
+      // Seeded serialization (about half the bytes on the wire), expanded once for this context's own use.
+      let galoisSeeded: Uint8Array | undefined;
+      let galoisKeys: GaloisKeys | undefined;
+      if (rotations.length > 0) {
+        const serializable = gen.createGaloisKeysSerializableWithSteps(Int32Array.from(rotations));
+        try {
+          galoisSeeded = serializable.saveToArray(seal.ComprModeType.zstd) as Uint8Array;
+        } finally {
+          release(serializable);
+        }
+        galoisKeys = new seal.GaloisKeys();
+        galoisKeys.loadFromArray(built.context, galoisSeeded);
+      }
       const k: Keys = {
         seal,
         context: built.context,
@@ -788,6 +801,7 @@ export async function createCkksContext(options: CkksContextOptions = {}): Promi
         publicKey,
         relinKeys,
         galoisKeys,
+        galoisSeeded,
         secretKey,
         decryptor: new seal.Decryptor(built.context, secretKey),
         parmsByLevel: built.parmsByLevel,

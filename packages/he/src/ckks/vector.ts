@@ -182,6 +182,25 @@ export class CkksVectorImpl implements CkksVector {
     return new CkksVectorImpl(this.#ctx, this.ct.copy(), length, this.level, this.scale);
   }
 
+  atLevel(level: number): CkksVector {
+    this.#live();
+    if (!Number.isInteger(level) || level < 0 || level > this.level) {
+      throw new FedscoreError('out_of_range', `level ${level} outside [0, ${this.level}]`, {
+        field: 'level',
+      });
+    }
+    if (level === this.level) return this.withLength(this.length);
+    const k = this.#ctx.keys;
+    const out = new k.seal.Ciphertext();
+    try {
+      sealCall('mod switch', () => k.evaluator.cipherModSwitchTo(this.ct, k.parmsByLevel[level]!, out));
+    } catch (e) {
+      out.delete();
+      throw e;
+    }
+    return new CkksVectorImpl(this.#ctx, out, this.length, level, this.scale);
+  }
+
   serialize(options?: SerializeOptions): Uint8Array {
     this.#live();
     const k = this.#ctx.keys;

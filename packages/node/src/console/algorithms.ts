@@ -24,7 +24,10 @@ export const ALGORITHMS: readonly AlgorithmCard[] = [
       ['governance.requireConsent (host)', 'true: only consenting enterprises enter PSI'],
       ['governance.psi.maxSubmittedIds (host)', '5,000,000'],
       ['governance.psi.maxSubmittedRatio (host)', '50'],
-      ['testFraction', '0.3 (stratified hold-out of the aligned rows)'],
+      [
+        'testFraction',
+        '0.3 (stratified hold-out of the aligned rows; 0 = none, hetero-LR: evaluation in-sample)',
+      ],
     ],
     learns: [
       [

@@ -467,10 +467,12 @@ export function jobPage(ctx: PageContext, job: JobRecord): Html {
       html`${e.attempt ?? ''}`,
       html`${safeDetail(e.detail)}`,
     ]);
-  const evaluate = ctx.source.jobs.checkpoint<{ testRows?: number; auc?: number; ks?: number }>(
-    job.id,
-    'evaluate',
-  )?.output;
+  const evaluate = ctx.source.jobs.checkpoint<{
+    testRows?: number;
+    auc?: number;
+    ks?: number;
+    inSample?: { rows?: number; auc?: number; ks?: number };
+  }>(job.id, 'evaluate')?.output;
   const published = ctx.source.jobs.checkpoint<{ model?: string }>(job.id, 'publish')?.output;
   return html`<dl class="facts" id="job" data-job="${job.id}" data-status="${job.status}"><dt>Status</dt><dd><span id="job-status" class="status status-${job.status}">${job.status}</span></dd><dt>Kind</dt><dd id="job-kind">${jobKind(s)}</dd><dt>Stage</dt><dd id="job-stage">${job.stage ?? '-'} (attempt ${job.attempt})</dd>${
     job.status === 'submitted' || job.status === 'running'
@@ -487,7 +489,9 @@ export function jobPage(ctx: PageContext, job: JobRecord): Html {
   }${
     evaluate === undefined
       ? ''
-      : html`<dt>Evaluation</dt><dd>${evaluate.testRows ?? '-'} test rows, AUC ${num(evaluate.auc)}, KS ${num(evaluate.ks)}</dd>`
+      : evaluate.inSample !== undefined
+        ? html`<dt>Evaluation</dt><dd>no hold-out (testFraction 0): IN-SAMPLE on ${evaluate.inSample.rows ?? '-'} training rows, AUC ${num(evaluate.inSample.auc)}, KS ${num(evaluate.inSample.ks)} (not a test AUC)</dd>`
+        : html`<dt>Evaluation</dt><dd>${evaluate.testRows ?? '-'} test rows, AUC ${num(evaluate.auc)}, KS ${num(evaluate.ks)}</dd>`
   }${
     published?.model === undefined
       ? ''

@@ -81,8 +81,12 @@ export const jobSpecSchema = z
       .min(0)
       .max(2 ** 31 - 1)
       .default(JOB_DEFAULTS.seed),
-    /** Share of the aligned rows held out for evaluation (stratified by label, seeded). */
-    testFraction: z.number().gt(0).lt(1).default(JOB_DEFAULTS.testFraction),
+    /**
+     * Share of the aligned rows held out for evaluation (stratified by label, seeded). 0 (hetero-LR only):
+     * train on every aligned row, as FATE's benchmark does; the evaluation is then in-sample, recorded as
+     * such (`inSample`) and never as a hold-out AUC.
+     */
+    testFraction: z.number().min(0).lt(1).default(JOB_DEFAULTS.testFraction),
     binning: z
       .object({
         enabled: z.boolean().default(true),
@@ -196,6 +200,13 @@ export const jobSpecSchema = z
         code: 'custom',
         path: ['scoring'],
         message: `scoring settings need kind: '${TREE_SCORE_JOB_KIND}'`,
+      });
+    }
+    if (s.testFraction === 0 && s.kind !== 'hetero-lr') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['testFraction'],
+        message: "testFraction 0 (no hold-out) is for kind 'hetero-lr' only",
       });
     }
     const sbt = s.secureboost === undefined ? undefined : secureBoostSettingsIssue(s.secureboost);

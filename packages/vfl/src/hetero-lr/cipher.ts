@@ -522,17 +522,40 @@ function ckksCipher(
     }
     return x;
   };
+  // The product runs one level above the release level (`ckksMaxMaskBits`: levels - 2 of the chain), the
+  // level a class-weighted residual arrives at. An unweighted residual (or a host's forward) arrives
+  // fresh, one level higher: it is mod-switched down first, so every product runs on one prime fewer
+  // (cheaper rotations, products and encodings; smaller cached diagonals) and releases at that level.
+  const productLevel = Math.max(1, ctx.levels - 1);
+  /** `fn` on the batch vector at the product level (a mod-switched copy, freed after, if it was above). */
+  const atProductLevel = <T>(x: CkksEncVector, fn: (d: CkksVector) => T): T => {
+    const d = x.parts[0]!;
+    if (d.level <= productLevel) return fn(d);
+    const low = d.atLevel(productLevel);
+    let async = false;
+    try {
+      const out = fn(low);
+      if (out instanceof Promise) {
+        async = true;
+        return out.finally(() => low.dispose()) as T;
+      }
+      return out;
+    } finally {
+      if (!async) low.dispose();
+    }
+  };
   const onThread = (x: CkksEncVector, columns: readonly Float64Array[], key: string | undefined) => {
     const plan = checkedPlan(columns, x.length, layout);
-    const d = x.parts[0]!;
     let source: ReturnType<DiagonalCache['source']>;
     if (key === undefined) source = new DiagonalCache(ctx, 0).source('once', plan, columns, x.length);
     else {
       cache ??= new DiagonalCache(ctx, cacheBytes);
       source = cache.source(key, plan, columns, x.length);
     }
-    const partials = evaluatePartial(d, plan, allTasks(plan), source);
-    return new CkksEncVector(foldBlocks(d, plan, partials), columns.length, undefined, plan);
+    return atProductLevel(x, (d) => {
+      const partials = evaluatePartial(d, plan, allTasks(plan), source);
+      return new CkksEncVector(foldBlocks(d, plan, partials), columns.length, undefined, plan);
+    });
   };
 
   const base: LrCipherPublic = {
@@ -573,11 +596,14 @@ function ckksCipher(
         const plan = checkedPlan(columns, x.length, layout);
         // The public part only (a key holder's context serializes without its secret key).
         publicBytes ??= ctx.serialize({ compression: 'none' });
-        const parts = await packedProductOn(off.executor, x.parts[0]!, plan, columns, x.length, emptyWork(), {
-          context: publicBytes,
-          ...(off.split !== undefined && { split: off.split }),
-          ...(off.taskIdPrefix !== undefined && { taskId: off.taskIdPrefix }),
-        });
+        const bytes = publicBytes;
+        const parts = await atProductLevel(x, (d) =>
+          packedProductOn(off.executor, d, plan, columns, x.length, emptyWork(), {
+            context: bytes,
+            ...(off.split !== undefined && { split: off.split }),
+            ...(off.taskIdPrefix !== undefined && { taskId: off.taskIdPrefix }),
+          }),
+        );
         return new CkksEncVector(parts, columns.length, undefined, plan);
       }
       if (workers === 0) return onThread(x, columns, cacheKey);
@@ -593,7 +619,8 @@ function ckksCipher(
         allowWeakParameters: ctx.insecure,
         diagonalCacheBytes: cacheBytes,
       });
-      const parts = await (await pool).packedProduct(x.parts[0]!, plan, columns, x.length, cacheKey);
+      const p = await pool;
+      const parts = await atProductLevel(x, (d) => p.packedProduct(d, plan, columns, x.length, cacheKey));
       return new CkksEncVector(parts, columns.length, undefined, plan);
     },
     toBatch(a) {

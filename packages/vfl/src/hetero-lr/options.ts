@@ -36,7 +36,8 @@ export type ClassWeightOption =
 /** What the guest decides for a run (sent to every party in the TrainPlan). */
 export interface HeteroLrHyperparams {
   /**
-   * Rows per mini-batch (<= the CKKS slot count for one ciphertext per batch). Default 1024. Every batch
+   * Rows per mini-batch (<= the CKKS slot count for one ciphertext per batch: 8192 on the default preset
+   * ckks-16384-release, where a batch of 8192 costs about what one of 4096 does). Default 1024. Every batch
    * must have at least max(64, 2 x the widest party's gradient coordinates) rows (`minBatchRows`), or
    * every party refuses the plan; the remainder joins the last full batch (`batchSizes`).
    */
@@ -181,7 +182,11 @@ export function minBatchRows(columns: number): number {
   return Math.max(MIN_BATCH_ROWS, BATCH_ROWS_PER_COLUMN * columns);
 }
 
-/** A merged last batch stays within one CKKS ciphertext of the default preset (4096 slots). */
+/**
+ * A merged last batch stays within 4096 rows: one ciphertext of every CKKS preset (ckks-8192 has 4096
+ * slots, the default ckks-16384-release 8192). The batch sizes depend only on (rows, batchSize), never on
+ * the preset, so this bound is the smallest preset's.
+ */
 export const MAX_MERGED_BATCH_ROWS = 4096;
 
 /**
@@ -190,7 +195,8 @@ export const MAX_MERGED_BATCH_ROWS = 4096;
  * least batchSize rows. Only when the merged batch would exceed MAX_MERGED_BATCH_ROWS (batchSize near
  * the slot count) does a remainder of >= MAX_MERGED_BATCH_ROWS / 2 (2048) stay a batch of its own, and a
  * smaller one is cut with the last full batch into two halves (each > 2048 rows): so every batch has at
- * least min(batchSize, 2048) rows, above the floor of any party whose gradient has <= 1024 coordinates
+ * least min(batchSize, 2048) rows and at most max(batchSize, 4096) (so batchSize <= the slot count keeps
+ * every batch in one ciphertext), above the floor of any party whose gradient has <= 1024 coordinates
  * (a remainder of 368 rows at batchSize 4096 used to stay a batch and fail a 310-column party's floor of
  * 620). Depends only on (rows, batchSize), which every party has from the plan.
  */
