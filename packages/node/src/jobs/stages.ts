@@ -248,24 +248,27 @@ async function registerJobModel(
   const test = new Set(psi.test);
   // The guest's test-set curves (aggregate groups of >= the release floor of rows; hosts have none).
   const curves = ctx.jobs.checkpoint<EvaluateCheckpoint>(ctx.spec.id, 'evaluate')?.output.curves;
-  const v = models.registerHeteroLr({
-    name,
-    jointModel: joint.descriptor,
-    ...(curves !== undefined && { evaluation: curves }),
-    ...(own !== undefined && { partyModel: own }),
-    metrics: joint.metrics,
-    // The same fingerprints on every party (each computes them from its own copy of the ids).
-    dataFingerprints: {
-      alignedSet: enterpriseSetFingerprint(idsAt(all)),
-      trainingSet: enterpriseSetFingerprint(idsAt(all.filter((p) => !test.has(p)))),
-      testSet: enterpriseSetFingerprint(idsAt(psi.test)),
-    },
-    lineage: {
-      job: ctx.spec.id,
-      ...(ctx.spec.binning.enabled && { binning: `${ctx.spec.id}/binning` }),
-      ...(selection !== undefined && { selection }),
-    },
-  });
+  // Fenced: a replica that lost the job's lease registers no model (job-store.ts, lease_epoch).
+  const v = ctx.jobs.fenced(ctx.spec.id, () =>
+    models.registerHeteroLr({
+      name,
+      jointModel: joint.descriptor,
+      ...(curves !== undefined && { evaluation: curves }),
+      ...(own !== undefined && { partyModel: own }),
+      metrics: joint.metrics,
+      // The same fingerprints on every party (each computes them from its own copy of the ids).
+      dataFingerprints: {
+        alignedSet: enterpriseSetFingerprint(idsAt(all)),
+        trainingSet: enterpriseSetFingerprint(idsAt(all.filter((p) => !test.has(p)))),
+        testSet: enterpriseSetFingerprint(idsAt(psi.test)),
+      },
+      lineage: {
+        job: ctx.spec.id,
+        ...(ctx.spec.binning.enabled && { binning: `${ctx.spec.id}/binning` }),
+        ...(selection !== undefined && { selection }),
+      },
+    }),
+  );
   ctx.logger.info('model registered', { model: v.ref });
   return v.ref;
 }
