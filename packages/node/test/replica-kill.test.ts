@@ -11,21 +11,26 @@
  * load balancer (TLS passes through it untouched): it sends new connections to the replica the test
  * routes to, as a readiness probe on `/healthz` would take a dead or stalled replica out.
  *
- * 1. Kill: A holds the job's lease (its /healthz says `holder`, B's `standby`); once A's train stage has
- *    committed an epoch checkpoint the test SIGKILLs A's process. B, which was polling the store all
- *    along, takes the lease over after it expires (a `lease_taken_over` event, epoch 2), resumes
- *    training from the last epoch checkpoint every party holds, and finishes the job.
- * 2. Stall (fencing): A is SIGSTOPped mid-training instead, for longer than its lease; B takes the job
- *    over. A is then SIGCONTed while B still runs it: A finds its lease lost and stops coordinating
- *    (logged with the typed code `lease_lost`); the store refuses any write of A's for the job (the
- *    lease epoch fence, job-store.ts; every write path is covered in store-replicas.test.ts), and no
- *    event of A's attempt is written after the takeover. The final state and model are B's.
+ * 1. Kill: A holds the job's lease (its /healthz says `holder`, B's `standby`). A's process is SIGKILLed
+ *    mid-training, right after its epoch-1 checkpoint is committed (the test-only fault of fault.ts,
+ *    `FEDSCORE_TEST_KILL_AFTER_EPOCH`: a fixed point whatever the machine's load, where a poll of the
+ *    store from the test could land after training ended). B, which polled the store all along, takes
+ *    the lease over once it expires (a `lease_taken_over` event, lease epoch 2), resumes training from
+ *    the epoch checkpoint every party holds, and finishes the job.
+ * 2. Stall (fencing): A freezes instead, just before it commits its epoch-2 checkpoint
+ *    (`FEDSCORE_TEST_STOP_BEFORE_EPOCH`: SIGSTOP), for longer than its lease; B takes the job over and
+ *    starts its own train attempt. A is then SIGCONTed while B runs the job: the first thing it does is
+ *    that checkpoint write, which the store refuses with the typed `lease_lost` (the lease epoch fence,
+ *    job-store.ts; every write path is covered in store-replicas.test.ts), and A stops coordinating the
+ *    job. No train event of A's attempt is in the store after the takeover; the final state and model
+ *    are B's.
  *
  * The reference is an uninterrupted run of the same job (same id, seed, party secrets) on in-process
  * nodes, as in jobs-replica.test.ts. The arbiter's store is SQLite. Skipped with the reason printed
  * without PostgreSQL binaries (CI: a failure).
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +42,8 @@ import {
   JobStore,
   NodeStore,
   submitJob,
+  TEST_KILL_AFTER_EPOCH_ENV,
+  TEST_STOP_BEFORE_EPOCH_ENV,
   type TrainCheckpoint,
 } from '@fedscore/node';
 import {
@@ -98,6 +105,15 @@ class TcpSwitch {
   async close(): Promise<void> {
     for (const s of this.#open) s.destroy();
     await new Promise<void>((r) => this.#server.close(() => r()));
+  }
+}
+
+/** A process's state letter in /proc (`T`: stopped by a signal). */
+function processState(pid: number): string | undefined {
+  try {
+    return /\) (\S) /.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
   }
 }
 
@@ -206,6 +222,7 @@ describe.skipIf(why !== undefined)(
      */
     const scenario = async (
       s: string,
+      fault: Readonly<Record<string, string>>,
       disrupt: (a: NodeProcess, sw: TcpSwitch, portB: number, jobs: JobStore) => Promise<void>,
     ): Promise<{
       a: NodeProcess;
@@ -214,17 +231,17 @@ describe.skipIf(why !== undefined)(
       gov: JobStore;
       stores: NodeStore[];
       sw: TcpSwitch;
-      disruptedAtAttempt: number;
     }> => {
       expect(reference).toBeDefined();
       cluster.grantConsents('government', trainingConsents(govIds, 'bank'), s);
       cluster.copyPartySecrets('ref', `${s}a`, ['bank']);
       cluster.copyPartySecrets('ref', s, ['government']);
       const [portA, httpA, portB, httpB] = await freePorts(4);
-      const replica = (r: 'a' | 'b', port: number, http: number) =>
+      const replica = (r: 'a' | 'b', port: number, http: number, env: Record<string, string> = {}) =>
         cluster.startProcess('bank', {
           run: `${s}${r}`,
           config: { listen: `127.0.0.1:${port}`, http: `127.0.0.1:${http}` },
+          env,
         });
       const sw = await TcpSwitch.listen(cluster.ports.bank, portA!);
       const stores = [
@@ -235,7 +252,10 @@ describe.skipIf(why !== undefined)(
       const gov = new JobStore(stores[1]!);
       await cluster.startProcess('government', { run: s });
       await cluster.startProcess('arbiter', { run: s });
-      const a = await replica('a', portA!, httpA!);
+      // A carries the test-only fault (fault.ts): it SIGKILLs or SIGSTOPs its own process after its
+      // epoch-1 checkpoint is committed, so the disruption lands mid-training, after a checkpoint,
+      // whatever the machine's load.
+      const a = await replica('a', portA!, httpA!, { NODE_ENV: 'test', ...fault });
       submitJob(jobs, 'bank', spec());
       await until('replica A to take the lease', () => jobs.lease(JOB));
       const b = await replica('b', portB!, httpB!);
@@ -244,20 +264,12 @@ describe.skipIf(why !== undefined)(
       expect((await health(httpA!)).lease?.role).toBe('holder');
       expect((await health(httpB!)).lease?.role).toBe('standby');
       expect(jobs.lease(JOB)?.epoch).toBe(1);
-      // Mid-training: A's train stage has committed an epoch checkpoint.
-      await until(
-        'an epoch checkpoint of the train stage',
-        () => {
-          const j = jobs.require(JOB);
-          if (j.status !== 'running') throw new Error(`job ${j.status} before the disruption`);
-          return jobs.epochCheckpoints(JOB, 'train').length >= 1 ? true : undefined;
-        },
-        180_000,
-        10,
-      );
-      const disruptedAtAttempt = jobs.require(JOB).attempt;
       await disrupt(a, sw, portB!, jobs);
-      return { a, b, jobs, gov, stores, sw, disruptedAtAttempt };
+      // Mid-training, after an epoch checkpoint of A's.
+      const at = jobs.require(JOB);
+      expect(at.stage).toBe('train');
+      expect(jobs.epochCheckpoints(JOB, 'train').length).toBeGreaterThanOrEqual(1);
+      return { a, b, jobs, gov, stores, sw };
     };
 
     const checkTakeover = async (
@@ -293,26 +305,27 @@ describe.skipIf(why !== undefined)(
         expect(t.epochs, p).toBe(reference![p].epochs);
         expect(f64(t), p).toBe(f64(reference![p]));
       }
-      // Every event after the takeover belongs to B's attempts (above A's last one).
+      // Every train event after the takeover belongs to B's attempts (above A's last one).
       const takeoverSeq = takeovers[0]!.seq;
-      for (const e of events.filter((x) => x.seq > takeoverSeq && x.attempt !== null && x.stage !== null)) {
-        if (e.stage === 'train' || e.stage === 'evaluate' || e.stage === 'publish') {
-          expect(e.attempt!, `${e.kind} ${e.stage}`).toBeGreaterThan(
-            e.stage === 'train' ? r.disruptedAtAttempt : -1,
-          );
-        }
-      }
+      const aLast = Math.max(
+        ...events
+          .filter((e) => e.seq < takeoverSeq && e.kind === 'attempt' && e.stage === 'train')
+          .map((e) => e.attempt!),
+      );
+      const after = events.filter((e) => e.seq > takeoverSeq && e.stage === 'train' && e.attempt !== null);
+      expect(after.length).toBeGreaterThan(0);
+      for (const e of after) expect(e.attempt!, `${e.kind} ${e.detail}`).toBeGreaterThan(aLast);
       return { takeoverSeq };
     };
 
     it('replica A (the lease holder) is SIGKILLed mid-training; replica B takes the lease over and the model is bit-identical', async () => {
       let killedAt = 0;
-      const r = await scenario('k', async (a, sw, portB) => {
-        a.child.kill('SIGKILL');
-        killedAt = Date.now();
-        sw.route(portB);
+      const r = await scenario('k', { [TEST_KILL_AFTER_EPOCH_ENV]: '1' }, async (a, sw, portB) => {
         await a.exited;
+        killedAt = Date.now();
         expect(a.child.signalCode).toBe('SIGKILL');
+        // The load balancer notices the dead replica.
+        sw.route(portB);
       });
       try {
         const { takeoverSeq } = await checkTakeover(r);
@@ -330,9 +343,11 @@ describe.skipIf(why !== undefined)(
 
     it("replica A is stalled (SIGSTOP) past its lease; B takes over; A resumes (SIGCONT), is fenced off and stops; the final state is B's", async () => {
       let stalledFor = 0;
-      const r = await scenario('s', async (a, sw, portB, jobs) => {
+      const r = await scenario('s', { [TEST_STOP_BEFORE_EPOCH_ENV]: '2' }, async (a, sw, portB, jobs) => {
+        await until('replica A to stop itself', () =>
+          processState(a.child.pid!) === 'T' ? true : undefined,
+        );
         const stoppedAt = Date.now();
-        a.child.kill('SIGSTOP');
         // A's readiness probe fails (it answers nothing): the switch takes it out.
         sw.route(portB);
         await until('replica B to take the job over', () =>
@@ -349,11 +364,18 @@ describe.skipIf(why !== undefined)(
       try {
         const { takeoverSeq } = await checkTakeover(r);
         expect(stalledFor).toBeGreaterThan(LEASE_MS);
-        // A woke up, found the job taken over and stopped coordinating it (typed: lease_lost).
-        await until('A to log the lost lease', () =>
-          r.a.log.some((l) => l.includes('job lease lost') && l.includes('lease_lost')) ? true : undefined,
+        // A woke up where it had stopped: about to commit its epoch-2 checkpoint. The store refused that
+        // write (typed: lease_lost, the lease epoch fence), A's attempt failed with it and A stopped
+        // coordinating the job, writing nothing more for it.
+        const refused = await until('A to log the refused write', () =>
+          r.a.log.find((l) => l.includes('job write refused by the lease fence')),
         );
+        expect(refused).toContain('error=lease_lost');
+        expect(refused).toContain('epoch=1'); // A's epoch; the job's is 2
+        const lost = r.a.log.find((l) => l.includes('job lease lost to another replica'));
+        expect(lost).toContain('via=write');
         expect(r.a.child.exitCode).toBeNull(); // still running: it lost one job, not the process
+        console.log(`replica A stalled ${stalledFor} ms; after SIGCONT:\n${refused}\n${lost}`);
         // Nothing of A's after the takeover: the store's events after it are B's attempts only (above),
         // and the job's state is B's (done, bit-identical model, checked above).
         expect(takeoverSeq).toBeGreaterThan(0);

@@ -180,6 +180,7 @@ export class JobStore {
    * cleared by `releaseLease`): while set, every write of the job's state is fenced by it.
    */
   readonly #fences = new Map<string, number>();
+  readonly #refusedListeners: ((job: string, epoch: number) => void)[] = [];
 
   constructor(store: NodeStore) {
     this.store = store;
@@ -451,7 +452,22 @@ export class JobStore {
     if (r.changes !== 1) throw this.#lost(id, fence);
   }
 
+  /**
+   * Call `listener` whenever this store refuses a write of a job because its lease epoch moved on (before
+   * the `lease_lost` error is thrown): the job runner logs it and stops coordinating the job.
+   */
+  onFenceRefused(listener: (job: string, epoch: number) => void): void {
+    this.#refusedListeners.push(listener);
+  }
+
   #lost(id: string, fence: number): FedscoreError {
+    for (const listener of this.#refusedListeners) {
+      try {
+        listener(id, fence);
+      } catch {
+        // A listener's failure never changes the refusal.
+      }
+    }
     return new FedscoreError(
       'lease_lost',
       `job '${id}' was taken over by another replica (lease epoch ${fence} is no longer current); this replica's write is refused`,

@@ -323,6 +323,11 @@ export class JobRunner {
     this.#o = options;
     this.#logger = (options.logger ?? noopLogger).child({ component: 'jobs', party: options.party });
     options.transport.setControlHandler((peer, req) => this.#handleControl(peer, req));
+    // A write of this replica refused by the lease fence: another replica took the job over.
+    options.jobs.onFenceRefused((job, epoch) => {
+      this.#logger.warn('job write refused by the lease fence', { job, epoch, error: 'lease_lost' });
+      this.#leaseLost(job, this.#lostError(job), 'write');
+    });
   }
 
   get jobs(): JobStore {
@@ -439,7 +444,7 @@ export class JobRunner {
             // Losing it means this replica stalled past the lease and another took the job over: this
             // replica stops coordinating it (its writes are fenced off in the store anyway).
             if (this.#o.jobs.claimLease(id, lease.holder, lease.ttlMs)) this.#held.add(id);
-            else this.#leaseLost(id, this.#lostError(id));
+            else this.#leaseLost(id, this.#lostError(id), 'renewal');
           } catch (e) {
             this.#logger.warn('job lease renewal failed', { job: id, error: asFedscoreError(e).code });
           }
@@ -462,11 +467,13 @@ export class JobRunner {
    * coordinating it and stop its local attempts, writing nothing more about it (another replica
    * coordinates it now; its attempt numbers are above this replica's, whose late aborts would be moot).
    */
-  #leaseLost(id: string, reason: FedscoreError): void {
-    if (!this.#held.delete(id) && !this.#coordinating.has(id)) return;
+  #leaseLost(id: string, reason: FedscoreError, via: 'renewal' | 'write'): void {
+    if (!this.#held.delete(id)) return;
+    // `via`: how this replica learned it: its renewal failed, or the store refused one of its writes.
     this.#logger.error('job lease lost to another replica: stopped coordinating it', {
       job: id,
       error: reason.code,
+      via,
     });
     this.#controllers.get(id)?.abort(reason);
     for (const [k, a] of this.#attempts) if (a.job === id) this.#abortLocal(k, reason);
@@ -806,7 +813,10 @@ export class JobRunner {
       try {
         this.#o.jobs.event(job.id, 'progress', stage, attempt, progressDetail(p));
       } catch (e) {
-        log.debug('progress not recorded', { code: asFedscoreError(e).code });
+        const err = asFedscoreError(e);
+        // Refused by the lease fence: another replica took the job over while this one stalled.
+        if (err.code === 'lease_lost') this.#leaseLost(job.id, err, 'write');
+        else log.debug('progress not recorded', { code: err.code });
       }
     });
     const onFailure = (e: unknown): void => {
@@ -820,7 +830,7 @@ export class JobRunner {
       log.warn('stage attempt failed', { code: a.error.code, field: a.error.field });
       if (a.error.code === 'lease_lost') {
         // Fenced off: nothing more about this job is this replica's to write.
-        this.#leaseLost(job.id, a.error);
+        this.#leaseLost(job.id, a.error, 'write');
         return;
       }
       this.#o.jobs.event(job.id, 'attempt_failed', stage, attempt, a.error.code);
@@ -993,7 +1003,7 @@ export class JobRunner {
       if (err.code !== 'lease_lost') throw e;
       // A fenced write refused: another replica coordinates the job now. Stop here, and let the local
       // attempts return before the fence is dropped (`releaseLease` in the poll's finally).
-      this.#leaseLost(initial.id, err);
+      this.#leaseLost(initial.id, err, 'write');
       await Promise.all(
         [...this.#attempts.values()].filter((a) => a.job === initial.id).map((a) => a.done?.catch(() => {})),
       );

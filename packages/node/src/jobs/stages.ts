@@ -183,7 +183,7 @@ function hflDropoutHook(ctx: StageContext): (round: number, step: HflSecAggStep)
 
 /** The node's job store and state directory as the pipeline's store of this job and stage attempt. */
 function nodeStore(ctx: StageContext): PipelineStore {
-  return jobPipelineStore(ctx.jobs, ctx.spec.id, ctx.attempt, ctx.stateDir);
+  return jobPipelineStore(ctx.jobs, ctx.spec.id, ctx.attempt, ctx.stateDir, ctx.testFault);
 }
 
 /**
@@ -196,13 +196,17 @@ export function jobPipelineStore(
   id: string,
   attempt: number,
   stateDir: string,
+  testFault?: TestFault,
 ): PipelineStore {
   const dir = join(stateDir, 'models', id);
   return {
     checkpoint: <T>(s: string) => jobs.requireCheckpoint<T>(id, s as StageName),
     epochCheckpoints: (s) => jobs.epochCheckpoints(id, s as StageName),
-    saveEpochCheckpoint: (s, epoch, bytes) =>
-      jobs.saveEpochCheckpoint(id, s as StageName, attempt, epoch, bytes),
+    saveEpochCheckpoint: (s, epoch, bytes) => {
+      // Test-only (fault.ts): freeze just before this write; it is the first thing done on SIGCONT.
+      if (epoch === testFault?.stopBeforeEpoch) process.kill(process.pid, 'SIGSTOP');
+      jobs.saveEpochCheckpoint(id, s as StageName, attempt, epoch, bytes);
+    },
     dropEpochCheckpoint: (s, epoch) => jobs.dropEpochCheckpoint(id, s as StageName, epoch),
     partySecret: (name) => jobs.partySecret(name),
     event: (kind, s, detail) => jobs.event(id, kind, s, attempt, detail),
