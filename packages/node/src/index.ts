@@ -251,6 +251,7 @@ export {
   submitJob,
   TEST_HFL_DROPOUT_ENV,
   TEST_KILL_AFTER_EPOCH_ENV,
+  TEST_STOP_BEFORE_EPOCH_ENV,
   testFaultFromEnv,
   validateJobSpec,
 } from './jobs/index.ts';

@@ -286,6 +286,7 @@ export class PartyNode {
       const d = testFault.hflDropout;
       logger.warn('test fault injection enabled', {
         ...(testFault.killAfterEpoch !== undefined && { killAfterEpoch: testFault.killAfterEpoch }),
+        ...(testFault.stopBeforeEpoch !== undefined && { stopBeforeEpoch: testFault.stopBeforeEpoch }),
         ...(d !== undefined && { hflDropout: `${d.round}:${d.step}:${d.how}` }),
       });
     }

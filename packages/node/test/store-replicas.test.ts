@@ -227,7 +227,7 @@ describeStores('job leases (which replica coordinates a job)', (backend) => {
     expect(jobsB.claimLease('j1', 'replica-b', 15_000, t + 1)).toBe(false);
     expect(jobsA.claimLease('j1', 'replica-a', 15_000, t + 10_000)).toBe(true); // renewed to t + 25 s
     expect(jobsB.claimLease('j1', 'replica-b', 15_000, t + 20_000)).toBe(false);
-    expect(jobsB.lease('j1')).toEqual({ holder: 'replica-a', expiresAt: t + 25_000 });
+    expect(jobsB.lease('j1')).toEqual({ holder: 'replica-a', expiresAt: t + 25_000, epoch: 1 });
     // replica-a stops renewing (it died): replica-b takes the job over after the expiry, recorded.
     expect(jobsB.claimLease('j1', 'replica-b', 15_000, t + 25_001)).toBe(true);
     expect(jobsA.claimLease('j1', 'replica-a', 15_000, t + 25_002)).toBe(false);
@@ -239,6 +239,91 @@ describeStores('job leases (which replica coordinates a job)', (backend) => {
     expect(jobsA.claimLease('j1', 'replica-a', 15_000, t + 25_003)).toBe(true);
     expect(() => jobsA.claimLease('j1', '', 15_000)).toThrow(expect.objectContaining({ field: 'holder' }));
     expect(() => jobsA.claimLease('j1', 'x', 0)).toThrow(expect.objectContaining({ field: 'ttlMs' }));
+  });
+
+  // Fencing (issue 18): a replica that stalled past its lease (a GC or VM pause, SIGSTOP) wakes up still
+  // believing it coordinates the job. Every job-state write it makes is refused by the store with a typed
+  // `lease_lost` error, because the job's lease epoch moved on at the takeover; the new holder's state
+  // stands. On SQLite a store has one process (a single node takes no leases), so the two JobStores
+  // share one connection there: the same SQL, exercised without a second connection.
+  it('a replica that lost the lease can no longer write the job: every write is fenced by the lease epoch', () => {
+    const a = backend.newStore();
+    const b = backend.name === 'postgres' ? backend.replicaOf(a) : a;
+    const jobsA = new JobStore(a);
+    const jobsB = new JobStore(b);
+    jobsA.put(
+      {
+        ...validateJobSpec({
+          guest: 'bank',
+          hosts: ['government'],
+          data: { bank: 'loans', government: 'credit' },
+        }),
+        id: 'j2',
+      } as JobSpec,
+      'bank',
+    );
+    const t = 2_000_000;
+    const bytes = (n: number): Uint8Array => new Uint8Array([n, n, n]);
+    expect(jobsA.leaseEpoch('j2')).toBe(0);
+    expect(jobsA.claimLease('j2', 'replica-a', 5_000, t)).toBe(true);
+    expect(jobsA.fenceOf('j2')).toBe(1);
+    // Replica A coordinates: its writes pass the fence.
+    jobsA.setAttempt('j2', 'train', 0);
+    jobsA.saveEpochCheckpoint('j2', 'train', 0, 1, bytes(1));
+    jobsA.saveCheckpoint('j2', 'psi', 0, { rows: [1, 2] });
+    expect(jobsA.claimLease('j2', 'replica-a', 5_000, t + 1_000)).toBe(true); // a renewal keeps the epoch
+    expect(jobsA.leaseEpoch('j2')).toBe(1);
+    // A stalls; its lease expires at t + 6 s; B takes the job over (epoch 2) and resumes it.
+    expect(jobsB.claimLease('j2', 'replica-b', 5_000, t + 6_001)).toBe(true);
+    expect(jobsB.fenceOf('j2')).toBe(2);
+    expect(jobsB.events('j2').find((e) => e.kind === 'lease_taken_over')?.detail).toBe('epoch=2');
+    jobsB.setAttempt('j2', 'train', 1);
+    jobsB.saveEpochCheckpoint('j2', 'train', 1, 2, bytes(2));
+    const before = {
+      job: jobsB.require('j2'),
+      epochs: jobsB.epochCheckpoints('j2', 'train'),
+      psi: jobsB.checkpoint('j2', 'psi'),
+      events: jobsB.events('j2').length,
+    };
+    // A wakes up: each of its writes is refused with a typed error, and changes nothing.
+    const lost = expect.objectContaining({ code: 'lease_lost', field: 'lease' });
+    expect(() => jobsA.setAttempt('j2', 'train', 1)).toThrow(lost);
+    expect(() => jobsA.saveEpochCheckpoint('j2', 'train', 0, 2, bytes(9))).toThrow(lost);
+    expect(() => jobsA.saveCheckpoint('j2', 'train', 0, { model: 'stale' })).toThrow(lost);
+    expect(() => jobsA.saveCheckpoint('j2', 'psi', 0, { rows: [9] })).toThrow(lost);
+    expect(() => jobsA.dropEpochCheckpoint('j2', 'train', 1)).toThrow(lost);
+    expect(() => jobsA.event('j2', 'stage_done', 'train', 0, null)).toThrow(lost);
+    expect(() => jobsA.finish('j2')).toThrow(lost);
+    expect(() => jobsA.finish('j2', { code: 'io', message: 'x' })).toThrow(lost);
+    let registered = false;
+    expect(() =>
+      jobsA.fenced('j2', () => {
+        registered = true;
+      }),
+    ).toThrow(lost);
+    expect(registered).toBe(false);
+    expect(jobsB.require('j2')).toEqual(before.job);
+    expect(jobsB.epochCheckpoints('j2', 'train')).toEqual(before.epochs);
+    expect(jobsB.checkpoint('j2', 'psi')).toEqual(before.psi);
+    expect(jobsB.checkpoint('j2', 'train')).toBeUndefined();
+    expect(jobsB.events('j2')).toHaveLength(before.events);
+    // A's renewal fails, even once B's lease has expired in turn: A never gets the job back silently.
+    expect(jobsA.claimLease('j2', 'replica-a', 5_000, t + 6_002)).toBe(false);
+    expect(jobsA.claimLease('j2', 'replica-a', 5_000, t + 20_000)).toBe(false);
+    expect(jobsA.lease('j2')).toMatchObject({ holder: 'replica-b', epoch: 2 });
+    // The new holder's writes go through and end the job.
+    jobsB.saveCheckpoint('j2', 'train', 1, { model: 'b' });
+    jobsB.finish('j2');
+    expect(jobsA.require('j2').status).toBe('done');
+    expect(jobsA.checkpoint('j2', 'train')?.output).toEqual({ model: 'b' });
+    // A store without a fence on the job (a follower, a single node, an operator's tool) is not fenced.
+    const jobsC = new JobStore(b);
+    jobsC.event('j2', 'note', null, null, null);
+    // Released: a later claim (a retry, another replica) is a new epoch.
+    jobsB.releaseLease('j2', 'replica-b');
+    jobsA.releaseLease('j2', 'replica-a');
+    expect(jobsA.claimLease('j2', 'replica-a', 5_000, t + 30_000)).toBe(true);
+    expect(jobsA.fenceOf('j2')).toBe(3);
   });
 });
 

@@ -13,6 +13,7 @@ import {
   PartyNode,
   TEST_HFL_DROPOUT_ENV,
   TEST_KILL_AFTER_EPOCH_ENV,
+  TEST_STOP_BEFORE_EPOCH_ENV,
   testFaultFromEnv,
   validateNodeConfig,
 } from '@fedscore/node';
@@ -37,6 +38,22 @@ describe('test-only fault injection', () => {
     ]) {
       expect(() => testFaultFromEnv(env)).toThrow(
         expect.objectContaining({ code: 'invalid_config', field: TEST_KILL_AFTER_EPOCH_ENV }),
+      );
+    }
+  });
+
+  it('a stop before an epoch checkpoint (SIGSTOP, replica-kill.test.ts): test-only, malformed values refused', () => {
+    expect(testFaultFromEnv({ NODE_ENV: 'test', [TEST_STOP_BEFORE_EPOCH_ENV]: '2' })).toEqual({
+      stopBeforeEpoch: 2,
+    });
+    for (const env of [
+      { [TEST_STOP_BEFORE_EPOCH_ENV]: '2' },
+      { NODE_ENV: 'production', [TEST_STOP_BEFORE_EPOCH_ENV]: '2' },
+      { NODE_ENV: 'test', [TEST_STOP_BEFORE_EPOCH_ENV]: '0' },
+      { NODE_ENV: 'test', [TEST_STOP_BEFORE_EPOCH_ENV]: 'soon' },
+    ]) {
+      expect(() => testFaultFromEnv(env)).toThrow(
+        expect.objectContaining({ code: 'invalid_config', field: TEST_STOP_BEFORE_EPOCH_ENV }),
       );
     }
   });

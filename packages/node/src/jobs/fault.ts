@@ -16,6 +16,12 @@
  * not yet sent), so the guest, which checkpoints tree n before starting tree n+1, cannot finish tree n+1:
  * every party resumes from tree n.
  *
+ * `FEDSCORE_TEST_STOP_BEFORE_EPOCH=<n>` stops the node with SIGSTOP just before it commits its epoch-<n>
+ * (a SecureBoost job: tree-<n>) checkpoint: the process is frozen (timers, sockets, lease renewal) until
+ * the test sends SIGCONT, as a VM or long GC pause would freeze it, and the first thing it does when it
+ * resumes is that write. The replica tests use it to stall the lease holder past its lease and check
+ * that the write is fenced off (packages/node/test/replica-kill.test.ts).
+ *
  * `FEDSCORE_TEST_HFL_DROPOUT=<round>:<step>[:kill]` makes a bank of an 'hfl' job drop out of round
  * <round> right after the secure-aggregation step <step> (`shares-sent`: after key agreement and its
  * encrypted shares, before its masked input; `masked-input-sent`: after its masked input, before its
@@ -31,6 +37,7 @@ import { FedscoreError } from '@fedscore/core';
 
 export const TEST_KILL_AFTER_EPOCH_ENV = 'FEDSCORE_TEST_KILL_AFTER_EPOCH';
 export const TEST_HFL_DROPOUT_ENV = 'FEDSCORE_TEST_HFL_DROPOUT';
+export const TEST_STOP_BEFORE_EPOCH_ENV = 'FEDSCORE_TEST_STOP_BEFORE_EPOCH';
 
 /** Where an 'hfl' bank drops out (`HflSecAggStep` of @fedscore/pipeline). */
 export const HFL_DROPOUT_STEPS = ['shares-sent', 'masked-input-sent'] as const;
@@ -39,6 +46,8 @@ export const HFL_DROPOUT_STEPS = ['shares-sent', 'masked-input-sent'] as const;
 export interface TestFault {
   /** Kill this process at the first training progress report after its checkpoint of this epoch. */
   readonly killAfterEpoch?: number;
+  /** Stop (SIGSTOP) this process just before it commits this epoch's checkpoint, until SIGCONT. */
+  readonly stopBeforeEpoch?: number;
   /** An 'hfl' bank: drop out of this round after this secure-aggregation step, stalled or killed. */
   readonly hflDropout?: {
     readonly round: number;
@@ -59,10 +68,16 @@ function positive(raw: string, field: string, what: string): number {
 export function testFaultFromEnv(env: Readonly<Record<string, string | undefined>>): TestFault | undefined {
   const kill = env[TEST_KILL_AFTER_EPOCH_ENV];
   const drop = env[TEST_HFL_DROPOUT_ENV];
-  const set = [kill, drop].some((v) => v !== undefined && v !== '');
+  const stop = env[TEST_STOP_BEFORE_EPOCH_ENV];
+  const set = [kill, drop, stop].some((v) => v !== undefined && v !== '');
   if (!set) return undefined;
   if (env['NODE_ENV'] !== 'test') {
-    const name = kill !== undefined && kill !== '' ? TEST_KILL_AFTER_EPOCH_ENV : TEST_HFL_DROPOUT_ENV;
+    const name =
+      kill !== undefined && kill !== ''
+        ? TEST_KILL_AFTER_EPOCH_ENV
+        : stop !== undefined && stop !== ''
+          ? TEST_STOP_BEFORE_EPOCH_ENV
+          : TEST_HFL_DROPOUT_ENV;
     throw new FedscoreError(
       'invalid_config',
       `${name} is a test-only fault injection and needs NODE_ENV=test; unset it`,
@@ -72,6 +87,9 @@ export function testFaultFromEnv(env: Readonly<Record<string, string | undefined
   let fault: TestFault = {};
   if (kill !== undefined && kill !== '') {
     fault = { killAfterEpoch: positive(kill, TEST_KILL_AFTER_EPOCH_ENV, 'an epoch number') };
+  }
+  if (stop !== undefined && stop !== '') {
+    fault = { ...fault, stopBeforeEpoch: positive(stop, TEST_STOP_BEFORE_EPOCH_ENV, 'an epoch number') };
   }
   if (drop !== undefined && drop !== '') {
     const [round = '', step = '', how = 'stall', ...rest] = drop.split(':');

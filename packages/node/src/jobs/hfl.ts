@@ -49,6 +49,8 @@ export interface HflRegistrationContext {
   readonly spec: JobSpec;
   readonly logger: Logger;
   readonly models?: ModelRegistry | undefined;
+  /** The job store whose lease fence the registration runs under. */
+  readonly jobs: JobStore;
 }
 
 export function registerHflModel(ctx: HflRegistrationContext, out: HflPublishOutcome): PublishCheckpoint {
@@ -69,24 +71,27 @@ export function registerHflModel(ctx: HflRegistrationContext, out: HflPublishOut
       cause: e,
     });
   }
-  const v = models.register({
-    name,
-    algorithm: out.hfl.algorithm,
-    modelId: ctx.spec.id,
-    parties: [
-      ...ctx.spec.hosts.map((id) => ({ id, role: 'client', featureNames: features })),
-      { id: ctx.spec.guest, role: 'coordinator' },
-    ],
-    metrics: out.hfl.metrics,
-    parameters: out.hfl.parameters,
-    dataFingerprints: {},
-    lineage: { job: ctx.spec.id },
-    artifact: JSON.stringify({
-      modelJson: JSON.parse(out.hfl.modelJson),
-      weightsBase64: out.hfl.weightsBase64,
+  // Fenced: a replica that lost the job's lease registers no model (job-store.ts, lease_epoch).
+  const v = ctx.jobs.fenced(ctx.spec.id, () =>
+    models.register({
+      name,
+      algorithm: out.hfl.algorithm,
+      modelId: ctx.spec.id,
+      parties: [
+        ...ctx.spec.hosts.map((id) => ({ id, role: 'client', featureNames: features })),
+        { id: ctx.spec.guest, role: 'coordinator' },
+      ],
+      metrics: out.hfl.metrics,
+      parameters: out.hfl.parameters,
+      dataFingerprints: {},
+      lineage: { job: ctx.spec.id },
+      artifact: JSON.stringify({
+        modelJson: JSON.parse(out.hfl.modelJson),
+        weightsBase64: out.hfl.weightsBase64,
+      }),
+      descriptor: out.hfl.modelJson,
     }),
-    descriptor: out.hfl.modelJson,
-  });
+  );
   ctx.logger.info('model registered', { model: v.ref });
   return { files: out.files, model: v.ref };
 }

@@ -7,6 +7,7 @@ export {
   HFL_DROPOUT_STEPS,
   TEST_HFL_DROPOUT_ENV,
   TEST_KILL_AFTER_EPOCH_ENV,
+  TEST_STOP_BEFORE_EPOCH_ENV,
   testFaultFromEnv,
 } from './fault.ts';
 export type { EpochCheckpointRecord, JobEvent, JobLease, JobRecord, JobStatus } from './job-store.ts';

@@ -19,6 +19,15 @@
  *     share a PostgreSQL store (docs/deploy.md section 8): a replica coordinates only a job whose lease it
  *     holds, renews it while it does, and another replica takes the job over once the lease has expired
  *     (the holder died); a single node on SQLite takes no leases
+ *   jobs.lease_epoch -- the job's fencing token: incremented whenever a replica other than the last holder
+ *     claims its lease (a takeover, or a claim after a release). A replica that claimed the lease at
+ *     epoch e writes the job's state (attempt, status, checkpoints, events, its model) only while the
+ *     row still says e: each such write's transaction starts with (or is) an `UPDATE jobs ... WHERE id = ?
+ *     AND lease_epoch = ?`, which locks the job's row until commit, so a takeover (which updates the same
+ *     row) is ordered wholly before the write -- the write is refused with `lease_lost` -- or wholly after
+ *     it. A replica that stalled past its lease (a long GC or VM pause, SIGSTOP) therefore cannot write
+ *     over the new holder's state when it wakes (Kleppmann, "How to do distributed locking", 2016;
+ *     the fencing tokens of Burrows, "The Chubby lock service", OSDI 2006)
  * Statuses: submitted -> running -> done | failed | cancelled; a failed or cancelled job may be retried
  * (back to running at its recorded stage, or submitted when it never started; `retry`).
  * Checkpoints hold row positions, feature names, model weights and metrics of this party only; they stay
@@ -81,6 +90,7 @@ export const JOB_MIGRATIONS = {
        holder TEXT NOT NULL,
        expires_at INTEGER NOT NULL
      ) STRICT;`,
+    'ALTER TABLE jobs ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;',
   ],
 } as const;
 
@@ -89,6 +99,8 @@ export interface JobLease {
   readonly holder: string;
   /** Epoch milliseconds after which another replica may take the job over. */
   readonly expiresAt: number;
+  /** The job's fencing token (`jobs.lease_epoch`): incremented at each change of holder. */
+  readonly epoch: number;
 }
 
 /** Within-stage checkpoints kept per job and stage (a party killed mid-epoch lags the others by one). */
@@ -163,6 +175,12 @@ function toRecord(r: JobRow): JobRecord {
 
 export class JobStore {
   readonly store: NodeStore;
+  /**
+   * The lease epoch under which this replica coordinates each job (set by a successful `claimLease`,
+   * cleared by `releaseLease`): while set, every write of the job's state is fenced by it.
+   */
+  readonly #fences = new Map<string, number>();
+  readonly #refusedListeners: ((job: string, epoch: number) => void)[] = [];
 
   constructor(store: NodeStore) {
     this.store = store;
@@ -218,7 +236,8 @@ export class JobStore {
   /** Move the job to `stage`/`attempt` (running). */
   setAttempt(id: string, stage: StageName, attempt: number): void {
     this.store.transaction(() => {
-      this.store.run(
+      this.#fencedUpdate(
+        id,
         "UPDATE jobs SET status = 'running', stage = ?, attempt = ?, updated_at = ? WHERE id = ?",
         stage,
         attempt,
@@ -232,8 +251,8 @@ export class JobStore {
   /** Mark the job done (or failed with `error`); its within-stage checkpoints are no longer needed. */
   finish(id: string, error?: { code: string; message: string }): void {
     this.store.transaction(() => {
-      this.store.run('DELETE FROM job_epoch_checkpoints WHERE job_id = ?', id);
-      this.store.run(
+      this.#fencedUpdate(
+        id,
         'UPDATE jobs SET status = ?, error_code = ?, error_message = ?, updated_at = ? WHERE id = ?',
         error === undefined ? 'done' : 'failed',
         error?.code ?? null,
@@ -241,6 +260,7 @@ export class JobStore {
         Date.now(),
         id,
       );
+      this.store.run('DELETE FROM job_epoch_checkpoints WHERE job_id = ?', id);
       this.event(id, error === undefined ? 'done' : 'failed', null, null, error?.code ?? null);
     });
   }
@@ -322,6 +342,12 @@ export class JobStore {
    * Take or renew the lease on coordinating job `id` for `holder` until `now + ttlMs`: true when `holder`
    * now holds it (it was free, expired, or already `holder`'s), false while another holder's lease runs.
    * One transaction, so two replicas claiming at once cannot both win (the store's write lock).
+   *
+   * A claim by a holder other than the last one increments the job's lease epoch (the fencing token);
+   * on success this store fences its later writes of the job with the epoch it now holds. A renewal
+   * (this store already holds a fence for the job) fails once the epoch has moved on, even when the
+   * new holder's lease has expired in turn: a replica that lost the job never silently gets it back
+   * while its old coordination loop still runs.
    */
   claimLease(id: string, holder: string, ttlMs: number, now: number = Date.now()): boolean {
     if (typeof holder !== 'string' || holder.length === 0 || holder.length > 200) {
@@ -332,6 +358,10 @@ export class JobStore {
     }
     return this.store.transaction(() => {
       const held = this.lease(id);
+      const fence = this.#fences.get(id);
+      const epoch = this.leaseEpoch(id);
+      // A renewal by a replica whose job was taken over since (whatever the lease row says now).
+      if (fence !== undefined && fence !== epoch) return false;
       if (held !== undefined && held.holder !== holder && held.expiresAt > now) return false;
       this.store.run(
         `INSERT INTO job_leases (job_id, holder, expires_at) VALUES (?, ?, ?)
@@ -340,15 +370,22 @@ export class JobStore {
         holder,
         now + ttlMs,
       );
+      let next = epoch;
+      if (held === undefined || held.holder !== holder) {
+        next = epoch + 1;
+        this.store.run('UPDATE jobs SET lease_epoch = ? WHERE id = ? AND lease_epoch = ?', next, id, epoch);
+      }
+      this.#fences.set(id, next);
       if (held !== undefined && held.holder !== holder) {
-        this.event(id, 'lease_taken_over', null, this.require(id).attempt, null);
+        this.event(id, 'lease_taken_over', null, this.require(id).attempt, `epoch=${next}`);
       }
       return true;
     });
   }
 
-  /** Give up `holder`'s lease on job `id` (nothing when another holds it). */
+  /** Give up `holder`'s lease on job `id` (nothing when another holds it); its writes are no longer fenced. */
   releaseLease(id: string, holder: string): void {
+    this.#fences.delete(id);
     this.store.run('DELETE FROM job_leases WHERE job_id = ? AND holder = ?', id, holder);
   }
 
@@ -358,12 +395,90 @@ export class JobStore {
       'SELECT holder, expires_at FROM job_leases WHERE job_id = ?',
       id,
     );
-    return r === undefined ? undefined : { holder: r.holder, expiresAt: r.expires_at };
+    return r === undefined
+      ? undefined
+      : { holder: r.holder, expiresAt: r.expires_at, epoch: this.leaseEpoch(id) };
+  }
+
+  /** Job `id`'s fencing token (0 before any lease was claimed). */
+  leaseEpoch(id: string): number {
+    const r = this.store.get<{ lease_epoch: number }>('SELECT lease_epoch FROM jobs WHERE id = ?', id);
+    if (r === undefined) {
+      throw new FedscoreError('not_found', `no job '${id}' on this node`, { field: 'job' });
+    }
+    return Number(r.lease_epoch);
+  }
+
+  /** The lease epoch this store fences job `id`'s writes with (undefined: it holds no lease on it). */
+  fenceOf(id: string): number | undefined {
+    return this.#fences.get(id);
+  }
+
+  /**
+   * Run `fn` in one transaction that first checks this replica still holds job `id`'s lease epoch (when
+   * it holds one): the job's other writes outside this store's tables (its model in the registry, with
+   * that registry's audit entry) are fenced like the job's own. Throws `lease_lost` without running `fn`.
+   */
+  fenced<T>(id: string, fn: () => T): T {
+    return this.store.transaction(() => {
+      this.#guard(id);
+      return fn();
+    });
+  }
+
+  /**
+   * Inside a transaction: refuse the job's writes when this store holds a fence for job `id` that the
+   * job's row no longer carries. The UPDATE locks the row until commit (see the file comment).
+   */
+  #guard(id: string): void {
+    const fence = this.#fences.get(id);
+    if (fence === undefined) return;
+    const r = this.store.run(
+      'UPDATE jobs SET lease_epoch = lease_epoch WHERE id = ? AND lease_epoch = ?',
+      id,
+      fence,
+    );
+    if (r.changes !== 1) throw this.#lost(id, fence);
+  }
+
+  /** An UPDATE of job `id`'s row, with `AND lease_epoch = <fence>` appended when this store holds one. */
+  #fencedUpdate(id: string, sql: string, ...params: (string | number | null)[]): void {
+    const fence = this.#fences.get(id);
+    if (fence === undefined) {
+      this.store.run(sql, ...params);
+      return;
+    }
+    const r = this.store.run(`${sql} AND lease_epoch = ?`, ...params, fence);
+    if (r.changes !== 1) throw this.#lost(id, fence);
+  }
+
+  /**
+   * Call `listener` whenever this store refuses a write of a job because its lease epoch moved on (before
+   * the `lease_lost` error is thrown): the job runner logs it and stops coordinating the job.
+   */
+  onFenceRefused(listener: (job: string, epoch: number) => void): void {
+    this.#refusedListeners.push(listener);
+  }
+
+  #lost(id: string, fence: number): FedscoreError {
+    for (const listener of this.#refusedListeners) {
+      try {
+        listener(id, fence);
+      } catch {
+        // A listener's failure never changes the refusal.
+      }
+    }
+    return new FedscoreError(
+      'lease_lost',
+      `job '${id}' was taken over by another replica (lease epoch ${fence} is no longer current); this replica's write is refused`,
+      { field: 'lease', details: { job: id, epoch: fence } },
+    );
   }
 
   /** Persist this party's output of a stage (replacing an earlier attempt's). */
   saveCheckpoint(id: string, stage: StageName, attempt: number, output: unknown): void {
     this.store.transaction(() => {
+      this.#guard(id);
       this.store.run(
         `INSERT INTO job_checkpoints (job_id, stage, attempt, output, created_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (job_id, stage) DO UPDATE
@@ -420,6 +535,7 @@ export class JobStore {
       throw new FedscoreError('invalid_argument', 'expected checkpoint bytes', { field: 'bytes' });
     }
     this.store.transaction(() => {
+      this.#guard(id);
       this.store.run(
         'DELETE FROM job_epoch_checkpoints WHERE job_id = ? AND stage = ? AND epoch >= ?',
         id,
@@ -461,12 +577,15 @@ export class JobStore {
 
   /** Remove one stored within-stage checkpoint (one that no longer parses). */
   dropEpochCheckpoint(id: string, stage: StageName, epoch: number): void {
-    this.store.run(
-      'DELETE FROM job_epoch_checkpoints WHERE job_id = ? AND stage = ? AND epoch = ?',
-      id,
-      stage,
-      epoch,
-    );
+    this.store.transaction(() => {
+      this.#guard(id);
+      this.store.run(
+        'DELETE FROM job_epoch_checkpoints WHERE job_id = ? AND stage = ? AND epoch = ?',
+        id,
+        stage,
+        epoch,
+      );
+    });
   }
 
   /**
@@ -506,6 +625,7 @@ export class JobStore {
 
   event(id: string, kind: string, stage: string | null, attempt: number | null, detail: string | null): void {
     this.store.transaction(() => {
+      this.#guard(id);
       const next = this.store.get<{ n: number | null }>(
         'SELECT max(seq) AS n FROM job_events WHERE job_id = ?',
         id,

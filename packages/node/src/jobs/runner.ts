@@ -325,6 +325,11 @@ export class JobRunner {
     this.#o = options;
     this.#logger = (options.logger ?? noopLogger).child({ component: 'jobs', party: options.party });
     options.transport.setControlHandler((peer, req) => this.#handleControl(peer, req));
+    // A write of this replica refused by the lease fence: another replica took the job over.
+    options.jobs.onFenceRefused((job, epoch) => {
+      this.#logger.warn('job write refused by the lease fence', { job, epoch, error: 'lease_lost' });
+      this.#leaseLost(job, this.#lostError(job), 'write');
+    });
   }
 
   get jobs(): JobStore {
@@ -438,12 +443,10 @@ export class JobRunner {
         if (this.#stopped) return;
         for (const id of this.#coordinating) {
           try {
-            // Losing it means this replica stalled past the lease (another may be coordinating).
+            // Losing it means this replica stalled past the lease and another took the job over: this
+            // replica stops coordinating it (its writes are fenced off in the store anyway).
             if (this.#o.jobs.claimLease(id, lease.holder, lease.ttlMs)) this.#held.add(id);
-            else {
-              this.#held.delete(id);
-              this.#logger.error('job lease lost to another replica', { job: id });
-            }
+            else this.#leaseLost(id, this.#lostError(id), 'renewal');
           } catch (e) {
             this.#logger.warn('job lease renewal failed', { job: id, error: asFedscoreError(e).code });
           }
@@ -452,6 +455,30 @@ export class JobRunner {
       this.#renewer = setInterval(renew, lease.renewMs ?? 500);
       this.#renewer.unref();
     }
+  }
+
+  #lostError(id: string): FedscoreError {
+    return new FedscoreError('lease_lost', `job '${id}' was taken over by another replica`, {
+      field: 'lease',
+      details: { job: id },
+    });
+  }
+
+  /**
+   * This replica lost job `id`'s lease (its renewal failed, or the store refused a fenced write): stop
+   * coordinating it and stop its local attempts, writing nothing more about it (another replica
+   * coordinates it now; its attempt numbers are above this replica's, whose late aborts would be moot).
+   */
+  #leaseLost(id: string, reason: FedscoreError, via: 'renewal' | 'write'): void {
+    if (!this.#held.delete(id)) return;
+    // `via`: how this replica learned it: its renewal failed, or the store refused one of its writes.
+    this.#logger.error('job lease lost to another replica: stopped coordinating it', {
+      job: id,
+      error: reason.code,
+      via,
+    });
+    this.#controllers.get(id)?.abort(reason);
+    for (const [k, a] of this.#attempts) if (a.job === id) this.#abortLocal(k, reason);
   }
 
   /**
@@ -788,9 +815,31 @@ export class JobRunner {
       try {
         this.#o.jobs.event(job.id, 'progress', stage, attempt, progressDetail(p));
       } catch (e) {
-        log.debug('progress not recorded', { code: asFedscoreError(e).code });
+        const err = asFedscoreError(e);
+        // Refused by the lease fence: another replica took the job over while this one stalled.
+        if (err.code === 'lease_lost') this.#leaseLost(job.id, err, 'write');
+        else log.debug('progress not recorded', { code: err.code });
       }
     });
+    const onFailure = (e: unknown): void => {
+      if (a.state !== State.RUNNING) return;
+      a.error = asFedscoreError(e);
+      a.state = State.FAILED;
+      if (REFUSAL_CODES.has(a.error.code) && this.#o.party !== job.coordinator) {
+        this.#refused(spec, stage, this.#o.party, a.error);
+      }
+      this.#o.transport.revoke(key, a.error);
+      log.warn('stage attempt failed', { code: a.error.code, field: a.error.field });
+      if (a.error.code === 'lease_lost') {
+        // Fenced off: nothing more about this job is this replica's to write.
+        this.#leaseLost(job.id, a.error, 'write');
+        return;
+      }
+      this.#o.jobs.event(job.id, 'attempt_failed', stage, attempt, a.error.code);
+      if (POLICY_REFUSALS.has(a.error.code) && isHost) {
+        this.#policyRefusal(job.spec, stage, this.#o.party, a.error);
+      }
+    };
     a.done = runStageRole(stage, {
       spec,
       party: this.#o.party,
@@ -844,41 +893,14 @@ export class JobRunner {
     }).then(
       async (output) => {
         if (a.state !== State.RUNNING) return;
-        this.#o.jobs.saveCheckpoint(job.id, stage, attempt, output);
-        if (stage === 'psi') {
-          const psi = output as PsiCheckpoint;
-          for (const [owner, c] of Object.entries(psi.consent ?? {})) {
-            // The host's own table counts stay on the host (they are never sent).
-            const own = owner === this.#o.party ? psi.consentedSet : undefined;
-            this.#o.jobs.event(
-              job.id,
-              'consent',
-              stage,
-              attempt,
-              `owner=${owner} enforced=${c.enforced} aligned=${c.aligned}${own === undefined ? '' : ` offered=${own.offered} excluded=${own.excludedTotal}`}`,
-            );
-          }
-        }
-        await this.#recordDataUse(job.spec, stage);
-        if (stage === 'publish' && this.#o.party !== job.coordinator) this.#o.jobs.finish(job.id);
-        a.state = State.DONE;
-        this.#o.transport.revoke(key, new Error('stage attempt done'));
-        log.info('stage attempt done', { seconds: Math.round((performance.now() - t0) / 100) / 10 });
-      },
-      (e: unknown) => {
-        if (a.state !== State.RUNNING) return;
-        a.error = asFedscoreError(e);
-        a.state = State.FAILED;
-        if (REFUSAL_CODES.has(a.error.code) && this.#o.party !== job.coordinator) {
-          this.#refused(spec, stage, this.#o.party, a.error);
-        }
-        this.#o.transport.revoke(key, a.error);
-        this.#o.jobs.event(job.id, 'attempt_failed', stage, attempt, a.error.code);
-        log.warn('stage attempt failed', { code: a.error.code, field: a.error.field });
-        if (POLICY_REFUSALS.has(a.error.code) && isHost) {
-          this.#policyRefusal(job.spec, stage, this.#o.party, a.error);
+        try {
+          await this.#stageDone(job, stage, attempt, output, a, log, t0);
+        } catch (e) {
+          // A write refused (e.g. `lease_lost`: another replica took the job over): the attempt failed.
+          onFailure(e);
         }
       },
+      (e: unknown) => onFailure(e),
     );
     a.done
       .finally(() => {
@@ -886,6 +908,39 @@ export class JobRunner {
       })
       .catch(() => {});
     return a;
+  }
+
+  /** Record a local stage attempt's success: its checkpoint, consent events and data use. */
+  async #stageDone(
+    job: JobRecord,
+    stage: StageName,
+    attempt: number,
+    output: unknown,
+    a: LocalAttempt,
+    log: Logger,
+    t0: number,
+  ): Promise<void> {
+    const key = attemptKey(job.id, stage, attempt);
+    this.#o.jobs.saveCheckpoint(job.id, stage, attempt, output);
+    if (stage === 'psi') {
+      const psi = output as PsiCheckpoint;
+      for (const [owner, c] of Object.entries(psi.consent ?? {})) {
+        // The host's own table counts stay on the host (they are never sent).
+        const own = owner === this.#o.party ? psi.consentedSet : undefined;
+        this.#o.jobs.event(
+          job.id,
+          'consent',
+          stage,
+          attempt,
+          `owner=${owner} enforced=${c.enforced} aligned=${c.aligned}${own === undefined ? '' : ` offered=${own.offered} excluded=${own.excludedTotal}`}`,
+        );
+      }
+    }
+    await this.#recordDataUse(job.spec, stage);
+    if (stage === 'publish' && this.#o.party !== job.coordinator) this.#o.jobs.finish(job.id);
+    a.state = State.DONE;
+    this.#o.transport.revoke(key, new Error('stage attempt done'));
+    log.info('stage attempt done', { seconds: Math.round((performance.now() - t0) / 100) / 10 });
   }
 
   /** Report this stage's use of each host's data (on the guest: every host's; on a host: its own). */
@@ -946,6 +1001,15 @@ export class JobRunner {
     this.#controllers.set(initial.id, controller);
     try {
       await this.#coordinateJob(initial, controller.signal);
+    } catch (e) {
+      const err = asFedscoreError(e);
+      if (err.code !== 'lease_lost') throw e;
+      // A fenced write refused: another replica coordinates the job now. Stop here, and let the local
+      // attempts return before the fence is dropped (`releaseLease` in the poll's finally).
+      this.#leaseLost(initial.id, err, 'write');
+      await Promise.all(
+        [...this.#attempts.values()].filter((a) => a.job === initial.id).map((a) => a.done?.catch(() => {})),
+      );
     } finally {
       if (this.#controllers.get(initial.id) === controller) this.#controllers.delete(initial.id);
     }
@@ -1065,9 +1129,11 @@ export class JobRunner {
       if (this.#stopped) return new FedscoreError('channel_closed', 'node stopping');
       if (signal.aborted) {
         // Cancelled: the local attempt is aborted already; stop the others' too, and let ours return.
-        await this.#abortEverywhere(spec, stage, attempt, others);
+        // Lease lost: the others now run the new holder's attempt; leave them be.
+        const reason = asFedscoreError(signal.reason);
+        if (reason.code !== 'lease_lost') await this.#abortEverywhere(spec, stage, attempt, others);
         await own.done?.catch(() => {});
-        return asFedscoreError(signal.reason);
+        return reason;
       }
       let failure: FedscoreError | undefined;
       if (own.state === State.FAILED || own.state === State.ABORTED) failure = own.error;

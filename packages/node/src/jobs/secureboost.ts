@@ -49,30 +49,33 @@ export async function registerSecureBoostModel(
   const all = psi.rows.map((_, p) => p);
   const test = new Set(psi.test);
   const own = Object.keys(out.importance.features);
-  const v = models.register({
-    name,
-    algorithm: 'secureboost',
-    modelId: joint.modelId,
-    parties: [
-      { id: joint.guest, role: 'guest', ...(joint.guest === ctx.party && { featureNames: own }) },
-      ...joint.hosts.map((id) => ({ id, role: 'host', ...(id === ctx.party && { featureNames: own }) })),
-    ],
-    metrics: {
-      ...(joint.metrics.auc !== undefined && { auc: joint.metrics.auc }),
-      ...(joint.metrics.ks !== undefined && { ks: joint.metrics.ks }),
-      testRows: joint.metrics.testRows,
-    },
-    parameters: { scheme: joint.scheme, trees: joint.trees, ...joint.parameters },
-    // The same fingerprints on every party (each computes them from its own copy of the ids).
-    dataFingerprints: {
-      alignedSet: enterpriseSetFingerprint(idsAt(all)),
-      trainingSet: enterpriseSetFingerprint(idsAt(all.filter((p) => !test.has(p)))),
-      testSet: enterpriseSetFingerprint(idsAt(psi.test)),
-    },
-    lineage: { job: ctx.spec.id },
-    artifact: out.partyModel,
-    descriptor: JSON.stringify(joint),
-  });
+  // Fenced: a replica that lost the job's lease registers no model (job-store.ts, lease_epoch).
+  const v = ctx.jobs.fenced(ctx.spec.id, () =>
+    models.register({
+      name,
+      algorithm: 'secureboost',
+      modelId: joint.modelId,
+      parties: [
+        { id: joint.guest, role: 'guest', ...(joint.guest === ctx.party && { featureNames: own }) },
+        ...joint.hosts.map((id) => ({ id, role: 'host', ...(id === ctx.party && { featureNames: own }) })),
+      ],
+      metrics: {
+        ...(joint.metrics.auc !== undefined && { auc: joint.metrics.auc }),
+        ...(joint.metrics.ks !== undefined && { ks: joint.metrics.ks }),
+        testRows: joint.metrics.testRows,
+      },
+      parameters: { scheme: joint.scheme, trees: joint.trees, ...joint.parameters },
+      // The same fingerprints on every party (each computes them from its own copy of the ids).
+      dataFingerprints: {
+        alignedSet: enterpriseSetFingerprint(idsAt(all)),
+        trainingSet: enterpriseSetFingerprint(idsAt(all.filter((p) => !test.has(p)))),
+        testSet: enterpriseSetFingerprint(idsAt(psi.test)),
+      },
+      lineage: { job: ctx.spec.id },
+      artifact: out.partyModel,
+      descriptor: JSON.stringify(joint),
+    }),
+  );
   ctx.logger.info('model registered', { model: v.ref });
   return { files: out.files, model: v.ref };
 }

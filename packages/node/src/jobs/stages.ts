@@ -191,7 +191,7 @@ function hflDropoutHook(ctx: StageContext): (round: number, step: HflSecAggStep)
 
 /** The node's job store and state directory as the pipeline's store of this job and stage attempt. */
 function nodeStore(ctx: StageContext): PipelineStore {
-  return jobPipelineStore(ctx.jobs, ctx.spec.id, ctx.attempt, ctx.stateDir);
+  return jobPipelineStore(ctx.jobs, ctx.spec.id, ctx.attempt, ctx.stateDir, ctx.testFault);
 }
 
 /**
@@ -204,13 +204,17 @@ export function jobPipelineStore(
   id: string,
   attempt: number,
   stateDir: string,
+  testFault?: TestFault,
 ): PipelineStore {
   const dir = join(stateDir, 'models', id);
   return {
     checkpoint: <T>(s: string) => jobs.requireCheckpoint<T>(id, s as StageName),
     epochCheckpoints: (s) => jobs.epochCheckpoints(id, s as StageName),
-    saveEpochCheckpoint: (s, epoch, bytes) =>
-      jobs.saveEpochCheckpoint(id, s as StageName, attempt, epoch, bytes),
+    saveEpochCheckpoint: (s, epoch, bytes) => {
+      // Test-only (fault.ts): freeze just before this write; it is the first thing done on SIGCONT.
+      if (epoch === testFault?.stopBeforeEpoch) process.kill(process.pid, 'SIGSTOP');
+      jobs.saveEpochCheckpoint(id, s as StageName, attempt, epoch, bytes);
+    },
     dropEpochCheckpoint: (s, epoch) => jobs.dropEpochCheckpoint(id, s as StageName, epoch),
     partySecret: (name) => jobs.partySecret(name),
     event: (kind, s, detail) => jobs.event(id, kind, s, attempt, detail),
@@ -256,24 +260,27 @@ async function registerJobModel(
   const test = new Set(psi.test);
   // The guest's test-set curves (aggregate groups of >= the release floor of rows; hosts have none).
   const curves = ctx.jobs.checkpoint<EvaluateCheckpoint>(ctx.spec.id, 'evaluate')?.output.curves;
-  const v = models.registerHeteroLr({
-    name,
-    jointModel: joint.descriptor,
-    ...(curves !== undefined && { evaluation: curves }),
-    ...(own !== undefined && { partyModel: own }),
-    metrics: joint.metrics,
-    // The same fingerprints on every party (each computes them from its own copy of the ids).
-    dataFingerprints: {
-      alignedSet: enterpriseSetFingerprint(idsAt(all)),
-      trainingSet: enterpriseSetFingerprint(idsAt(all.filter((p) => !test.has(p)))),
-      testSet: enterpriseSetFingerprint(idsAt(psi.test)),
-    },
-    lineage: {
-      job: ctx.spec.id,
-      ...(ctx.spec.binning.enabled && { binning: `${ctx.spec.id}/binning` }),
-      ...(selection !== undefined && { selection }),
-    },
-  });
+  // Fenced: a replica that lost the job's lease registers no model (job-store.ts, lease_epoch).
+  const v = ctx.jobs.fenced(ctx.spec.id, () =>
+    models.registerHeteroLr({
+      name,
+      jointModel: joint.descriptor,
+      ...(curves !== undefined && { evaluation: curves }),
+      ...(own !== undefined && { partyModel: own }),
+      metrics: joint.metrics,
+      // The same fingerprints on every party (each computes them from its own copy of the ids).
+      dataFingerprints: {
+        alignedSet: enterpriseSetFingerprint(idsAt(all)),
+        trainingSet: enterpriseSetFingerprint(idsAt(all.filter((p) => !test.has(p)))),
+        testSet: enterpriseSetFingerprint(idsAt(psi.test)),
+      },
+      lineage: {
+        job: ctx.spec.id,
+        ...(ctx.spec.binning.enabled && { binning: `${ctx.spec.id}/binning` }),
+        ...(selection !== undefined && { selection }),
+      },
+    }),
+  );
   ctx.logger.info('model registered', { model: v.ref });
   return v.ref;
 }
