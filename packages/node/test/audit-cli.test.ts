@@ -2,7 +2,10 @@
  * The governance commands of the real CLI, run as separate processes (as an operator runs them; this
  * package may not import @fedscore/cli): consent grant/import/revoke/check, audit verify on an intact
  * and a tampered store (exit code, JSON, first bad entry named), audit export + reconcile, model
- * register/promote/compare, monitoring events. Stores live in a temporary directory.
+ * register/promote/compare, monitoring events. Every case runs on both stores (store-backends.ts): SQLite
+ * state directories in a temporary directory (`--store DIR`), then schemas of a throwaway PostgreSQL
+ * cluster (`--store postgres://... --store-schema NAME`); the test's own library handles open the same
+ * store, and each is checked to be of the backend under test.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,13 +21,13 @@ import {
   serializeJointModel,
   serializePartyModel,
 } from '@fedscore/vfl';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
+import { describeStores, type StoreBackend } from './store-backends.ts';
 
 const MAIN = fileURLToPath(new URL('../../cli/src/main.ts', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'fedscore-gov-cli-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function cli(
+function runCli(
+  dir: string,
   args: string[],
 ): Promise<{ code: number; stdout: string; stderr: string; json: Record<string, unknown> }> {
   return new Promise((resolvePromise) => {
@@ -46,14 +49,47 @@ function cli(
 
 const ids = generateUniqueUsccs(seededRng('gov-cli'), 6);
 
-describe('governance CLI', () => {
+/** A named store of the backend under test: the CLI's arguments for it, and a library handle on it. */
+interface NamedStore {
+  readonly args: string[];
+  open(): NodeStore;
+}
+
+function namedStore(backend: StoreBackend, dir: string, name: string): NamedStore {
+  if (backend.name === 'sqlite') {
+    const path = join(dir, name);
+    return { args: ['--store', path], open: () => NodeStore.open(path) };
+  }
+  const schema = `cli_${name.replaceAll('-', '_')}`;
+  return {
+    args: ['--store', backend.url(), '--store-schema', schema],
+    open: () => NodeStore.postgres(backend.url(), { schema }),
+  };
+}
+
+describeStores('governance CLI', (backend) => {
+  const dir = mkdtempSync(join(tmpdir(), `fedscore-gov-cli-${backend.name}-`));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const cli = (args: string[]) => runCli(dir, args);
+  /** The store `name`; the test's handles on it are of the backend under test. */
+  const named = (name: string): NamedStore => {
+    const n = namedStore(backend, dir, name);
+    return {
+      args: n.args,
+      open: () => {
+        const st = n.open();
+        expect(st.dialect).toBe(backend.name);
+        return st;
+      },
+    };
+  };
+
   it.concurrent('consents: grant, import (atomic; errors name the line), revoke, check', async () => {
-    const store = join(dir, 'gov');
+    const store = named('gov');
     const g = await cli([
       'consent',
       'grant',
-      '--store',
-      store,
+      ...store.args,
       '--party',
       'gov',
       '--enterprise',
@@ -85,7 +121,7 @@ describe('governance CLI', () => {
     );
     writeFileSync(join(dir, 'consents.jsonl'), `${lines.join('\n')}\n`);
     expect(
-      (await cli(['consent', 'import', '--store', store, '--party', 'gov', '--file', 'consents.jsonl'])).json,
+      (await cli(['consent', 'import', ...store.args, '--party', 'gov', '--file', 'consents.jsonl'])).json,
     ).toEqual({
       imported: 3,
     });
@@ -93,17 +129,16 @@ describe('governance CLI', () => {
       join(dir, 'bad.jsonl'),
       `${lines[0]!.replace('"c1"', '"c9"')}\n{"enterprise":"x","grantee":"bank-a","purpose":"training","scope":["*"],"expiresAt":"2030-01-01"}\n`,
     );
-    const bad = await cli(['consent', 'import', '--store', store, '--file', 'bad.jsonl']);
+    const bad = await cli(['consent', 'import', ...store.args, '--file', 'bad.jsonl']);
     expect(bad.code).toBe(1);
     expect(bad.json['error']).toMatchObject({ code: 'invalid_uscc', line: 2, field: 'enterprise' });
 
-    await cli(['consent', 'revoke', '--store', store, '--party', 'gov', '--id', 'c3', '--at', '2026-01-01']);
+    await cli(['consent', 'revoke', ...store.args, '--party', 'gov', '--id', 'c3', '--at', '2026-01-01']);
     writeFileSync(join(dir, 'ids.txt'), `${ids.join('\n')}\n`);
     const check = await cli([
       'consent',
       'check',
-      '--store',
-      store,
+      ...store.args,
       '--ids',
       'ids.txt',
       '--grantee',
@@ -124,25 +159,44 @@ describe('governance CLI', () => {
       excluded: { noConsent: 2, revoked: 1 },
     });
     expect(check.json['enterpriseFingerprint']).toBe(enterpriseSetFingerprint(ids.slice(0, 3)));
+    // What the CLI wrote is in the store under test: the library reads the same consents there.
+    const s = store.open();
+    try {
+      const reg = new ConsentRegistry(s);
+      expect(reg.get('c3').revokedAt).toBeDefined();
+      // The four granted (c0 by grant, c1-c3 by import), none of the refused import's.
+      expect(
+        reg
+          .list({ grantee: 'bank-a' })
+          .map((r) => r.id)
+          .sort(),
+      ).toEqual(['c0', 'c1', 'c2', 'c3']);
+    } finally {
+      s.close();
+    }
   });
 
   it.concurrent('audit verify: ok on an intact log; names the first altered entry and exits non-zero', async () => {
-    const storeDir = join(dir, 'audited');
-    const store = NodeStore.open(storeDir);
+    const audited = named('audited');
+    const store = audited.open();
     const log = new AuditLog(store);
     for (let i = 0; i < 8; i++)
       log.append({ kind: 'data_use', actor: 'bank-a', dataOwner: 'gov', purpose: 'training', job: `j${i}` });
     const head = log.head();
     store.close();
-    const ok = await cli(['audit', 'verify', '--store', storeDir]);
+    const ok = await cli(['audit', 'verify', ...audited.args]);
     expect(ok.code).toBe(0);
     expect(ok.json).toEqual({ entries: 8, ok: true, head: head.hash });
 
-    const tamper = NodeStore.open(storeDir);
-    tamper.exec('DROP TRIGGER audit_log_no_update');
+    const tamper = audited.open();
+    tamper.exec(
+      tamper.dialect === 'postgres'
+        ? 'DROP TRIGGER audit_log_no_update ON audit_log'
+        : 'DROP TRIGGER audit_log_no_update',
+    );
     tamper.run("UPDATE audit_log SET purpose = 'scoring' WHERE seq = 5");
     tamper.close();
-    const badRun = await cli(['audit', 'verify', '--store', storeDir]);
+    const badRun = await cli(['audit', 'verify', ...audited.args]);
     expect(badRun.code).toBe(1);
     expect(badRun.stderr).toContain('entry 5');
     expect(badRun.json).toMatchObject({ entries: 5, ok: false, first_bad: 5, reason: 'hash' });
@@ -154,8 +208,10 @@ describe('governance CLI', () => {
   });
 
   it.concurrent('audit export + reconcile: the owner finds a hidden use', async () => {
-    const gov = NodeStore.open(join(dir, 'g2'));
-    const bank = NodeStore.open(join(dir, 'b2'));
+    const g2 = named('g2');
+    const b2 = named('b2');
+    const gov = g2.open();
+    const bank = b2.open();
     const govLog = new AuditLog(gov);
     const bankLog = new AuditLog(bank);
     const use = (job: string) => ({
@@ -171,16 +227,15 @@ describe('governance CLI', () => {
     bankLog.append(use('j1'));
     gov.close();
     bank.close();
-    const exp = await cli(['audit', 'export', '--store', join(dir, 'b2'), '--out', 'claims.jsonl']);
+    const exp = await cli(['audit', 'export', ...b2.args, '--out', 'claims.jsonl']);
     expect(exp.json['entries']).toBe(1);
-    const gov2 = NodeStore.open(join(dir, 'g2'));
+    const gov2 = g2.open();
     new AuditLog(gov2).append(use('j2')); // served, but the bank's log leaves it out
     gov2.close();
     const hidden = await cli([
       'audit',
       'reconcile',
-      '--store',
-      join(dir, 'g2'),
+      ...g2.args,
       '--claims',
       'claims.jsonl',
       '--owner',
@@ -236,12 +291,11 @@ describe('governance CLI', () => {
         intercept: 0.1,
       }),
     );
-    const store = join(dir, 'bank-models');
+    const store = named('bank-models');
     const r1 = await cli([
       'models',
       'register',
-      '--store',
-      store,
+      ...store.args,
       '--party',
       'bank-a',
       '--name',
@@ -264,8 +318,7 @@ describe('governance CLI', () => {
     await cli([
       'models',
       'register',
-      '--store',
-      store,
+      ...store.args,
       '--name',
       'sme-line',
       '--joint',
@@ -275,9 +328,9 @@ describe('governance CLI', () => {
       '--parent',
       'sme-line@1',
     ]);
-    const p2 = await cli(['models', 'promote', 'sme-line@2', '--store', store, '--reason', 'higher AUC']);
+    const p2 = await cli(['models', 'promote', 'sme-line@2', ...store.args, '--reason', 'higher AUC']);
     expect(p2.json['model']).toMatchObject({ status: 'production' });
-    const cmp = await cli(['models', 'compare', 'sme-line@1', 'sme-line@2', '--store', store]);
+    const cmp = await cli(['models', 'compare', 'sme-line@1', 'sme-line@2', ...store.args]);
     const c = cmp.json['comparison'] as {
       metrics: { name: string; delta: number }[];
       parameters: { name: string }[];
@@ -288,15 +341,15 @@ describe('governance CLI', () => {
   });
 
   it.concurrent('monitor events: recorded from JSON lines', async () => {
-    const store = join(dir, 'gov-events');
-    const s = NodeStore.open(store);
+    const store = named('gov-events');
+    const s = store.open();
     new ConsentRegistry(s);
     s.close();
     writeFileSync(
       join(dir, 'events.jsonl'),
       `${JSON.stringify({ enterprise: ids[0], kind: 'court_judgment', occurredAt: '2025-06-01' })}\n${JSON.stringify({ enterprise: ids[1], kind: 'tax_arrears', occurredAt: 1748736000000 })}\n`,
     );
-    expect((await cli(['monitor', 'events', '--store', store, '--file', 'events.jsonl'])).json).toEqual({
+    expect((await cli(['monitor', 'events', ...store.args, '--file', 'events.jsonl'])).json).toEqual({
       recorded: 2,
     });
   });

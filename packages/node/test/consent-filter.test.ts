@@ -5,6 +5,7 @@
  * records what it excluded by reason (never sent), refuses a job no enterprise consented to before any
  * PSI message, and sends the bank a summary whose consent reference covers exactly the aligned set.
  * The reference for every expectation is the list of grants the test planted, not the registry's code.
+ * Both parties' stores (consents, jobs) are SQLite and then PostgreSQL (store-backends.ts).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,14 +27,15 @@ import {
   ConsentRegistry,
   consentSetFingerprint,
   JobStore,
-  NodeStore,
+  type NodeStore,
   type PsiCheckpoint,
   runStageRole,
   validateJobSpec,
 } from '@fedscore/node';
 import { helloStep } from '@fedscore/psi';
 import { envelopeCodec } from '@fedscore/wire';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { describeStores, type StoreBackend } from './store-backends.ts';
 
 const DAY = 86_400_000;
 const AT = Date.UTC(2026, 2, 1);
@@ -105,6 +107,7 @@ interface Side {
 
 /** Both roles of the psi stage over an in-memory network; the government applies `check` when given. */
 async function psiStage(
+  backend: StoreBackend,
   govIds: readonly string[],
   bankIds: readonly string[],
   withConsent: boolean,
@@ -117,8 +120,9 @@ async function psiStage(
     capture: true,
     receiveTimeoutMs: 20_000,
   });
-  const govStore = NodeStore.open(join(root, 'government'));
-  const bankStore = NodeStore.open(join(root, 'bank'));
+  const govStore = backend.newStore();
+  const bankStore = backend.newStore();
+  for (const st of [govStore, bankStore]) expect(st.dialect).toBe(backend.name);
   const consents = new ConsentRegistry(govStore);
   if (grantList.length > 0) consents.grantAll(grantList);
   for (const e of revoked) {
@@ -179,10 +183,10 @@ const excludedIds = [...revoked, ...expired, ...narrow, ...early, ...none, ...ot
 /** The government's table: every kind of enterprise, some consenting ones in lower case (normalized). */
 const govIds = [...excludedIds, ...valid.slice(0, 5).map((c) => c.toLowerCase()), ...valid.slice(5)];
 
-describe('consent filtering before PSI (government side of the psi stage)', () => {
+describeStores('consent filtering before PSI (government side of the psi stage)', (backend) => {
   it('offers exactly the consenting enterprises, counts the others by reason, summarizes the aligned set', async () => {
     const bankIds = [...codes.slice(0, 48), ...bankOnly]; // every government enterprise and others
-    const r = await psiStage(govIds, bankIds, true);
+    const r = await psiStage(backend, govIds, bankIds, true);
     expect(r.government.error).toBeUndefined();
     expect(r.bank.error).toBeUndefined();
     // The set the government announced and blinded: its 20 consenting enterprises, nothing else.
@@ -218,7 +222,7 @@ describe('consent filtering before PSI (government side of the psi stage)', () =
   it("the consent reference covers the aligned set only, not the government's whole consented set", async () => {
     // The bank holds 8 of the 20 consenting enterprises (and the non-consenting ones).
     const bankIds = [...valid.slice(3, 11), ...excludedIds, ...bankOnly];
-    const r = await psiStage(govIds, bankIds, true);
+    const r = await psiStage(backend, govIds, bankIds, true);
     expect(r.government.error).toBeUndefined();
     const summary = r.bank.checkpoint!.consent!.government!;
     expect(summary.aligned).toBe(8);
@@ -229,7 +233,7 @@ describe('consent filtering before PSI (government side of the psi stage)', () =
 
   it('no consenting enterprise: a typed consent refusal before any PSI message', async () => {
     const bankIds = [...codes.slice(0, 48), ...bankOnly];
-    const r = await psiStage(govIds, bankIds, true, []);
+    const r = await psiStage(backend, govIds, bankIds, true, []);
     expect(isFedscoreError(r.government.error)).toBe(true);
     expect(r.government.error).toMatchObject({ code: 'consent', field: 'consent' });
     expect(r.bank.checkpoint).toBeUndefined();
@@ -239,7 +243,7 @@ describe('consent filtering before PSI (government side of the psi stage)', () =
 
   it('without a consent check (a host that does not require consent) the whole table takes part, not enforced', async () => {
     const bankIds = [...codes.slice(0, 48), ...bankOnly];
-    const r = await psiStage(govIds, bankIds, false);
+    const r = await psiStage(backend, govIds, bankIds, false);
     expect(r.government.error).toBeUndefined();
     expect(r.bank.peerCount).toBe(govIds.length);
     expect(r.government.checkpoint!.consentedSet).toBeUndefined();
@@ -253,7 +257,7 @@ describe('consent filtering before PSI (government side of the psi stage)', () =
     const bankIds = [...codes.slice(0, 48), ...bankOnly];
     // c-3 (valid[3]) is offered to PSI, then revoked with an instant before the job's: the summary's
     // check of the aligned set finds one enterprise fewer and the government refuses to go on.
-    const r = await psiStage(govIds, bankIds, true, grants(), 'c-3');
+    const r = await psiStage(backend, govIds, bankIds, true, grants(), 'c-3');
     expect(r.government.error).toMatchObject({ code: 'internal', field: 'consent' });
     expect(r.bank.checkpoint).toBeUndefined();
     expect(r.bank.received.some((m) => m.endsWith('/consent-summary'))).toBe(false);

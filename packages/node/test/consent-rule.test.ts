@@ -4,11 +4,12 @@
  * specific one (a time-valid consent of too narrow a scope says "out of scope", not "revoked"; among
  * covering consents no longer valid: revoked, then expired, then not yet valid), the default request is
  * every category, and bad queries are refused naming the field. Expectations are written from the
- * grants planted here.
+ * grants planted here. Every case runs on both stores (SQLite and PostgreSQL, store-backends.ts).
  */
 import { generateUniqueUsccs, seededRng } from '@fedscore/core';
-import { type ConsentGrant, ConsentRegistry, NodeStore } from '@fedscore/node';
-import { describe, expect, it } from 'vitest';
+import { type ConsentGrant, ConsentRegistry } from '@fedscore/node';
+import { expect, it } from 'vitest';
+import { describeStores, type StoreBackend } from './store-backends.ts';
 
 const T0 = Date.UTC(2025, 5, 1);
 const DAY = 86_400_000;
@@ -26,8 +27,15 @@ const grant = (enterprise: string, id: string, over: Partial<ConsentGrant> = {})
   ...over,
 });
 
-function registry(grants: readonly ConsentGrant[], revoked: readonly string[] = []): ConsentRegistry {
-  const reg = new ConsentRegistry(NodeStore.inMemory(), { now: () => T0 });
+function registry(
+  backend: StoreBackend,
+  grants: readonly ConsentGrant[],
+  revoked: readonly string[] = [],
+): ConsentRegistry {
+  const store = backend.newStore();
+  // The registry really sits on the store under test.
+  expect(store.dialect).toBe(backend.name);
+  const reg = new ConsentRegistry(store, { now: () => T0 });
   reg.grantAll(grants);
   for (const id of revoked) reg.revoke(id, { at: T0 - DAY });
   return reg;
@@ -35,9 +43,9 @@ function registry(grants: readonly ConsentGrant[], revoked: readonly string[] = 
 
 const query = { grantee: 'bank-a', purpose: 'training' as const, categories: ['tax'], at: T0 };
 
-describe('consent rule at its edges', () => {
+describeStores('consent rule at its edges', (backend) => {
   it('the covering consent expiring last, whichever was granted first', () => {
-    const reg = registry([
+    const reg = registry(backend, [
       grant(e0, 'long', { expiresAt: T0 + 300 * DAY }),
       grant(e0, 'short', { expiresAt: T0 + 30 * DAY }),
     ]);
@@ -47,6 +55,7 @@ describe('consent rule at its edges', () => {
 
   it('the most specific reason: narrow but time-valid is out of scope; then revoked, expired, not yet valid', () => {
     const reg = registry(
+      backend,
       [
         // e0: a valid consent for 'court' only, and a covering one that was revoked.
         grant(e0, 'e0-narrow', { scope: ['court'] }),
@@ -88,7 +97,7 @@ describe('consent rule at its edges', () => {
   });
 
   it('no categories asked means every category: a narrow consent does not cover it', () => {
-    const reg = registry([grant(e0, 'narrow', { scope: ['tax'] }), grant(e1, 'all')]);
+    const reg = registry(backend, [grant(e0, 'narrow', { scope: ['tax'] }), grant(e1, 'all')]);
     const q = { grantee: 'bank-a', purpose: 'training' as const, at: T0 };
     expect(reg.consentFor(e0, q)).toEqual({ reason: 'outOfScope' });
     expect(reg.consentFor(e1, q)).toEqual({ consentId: 'all' });
@@ -96,7 +105,7 @@ describe('consent rule at its edges', () => {
   });
 
   it('ids that are not USCCs (or not strings) are counted as invalid, never looked up', () => {
-    const reg = registry([grant(e0, 'c0')]);
+    const reg = registry(backend, [grant(e0, 'c0')]);
     expect(reg.consentFor('not-a-uscc', query)).toEqual({ reason: 'invalidId' });
     const r = reg.filterByConsent([e0, 42 as unknown as string, 'not-a-uscc'], query);
     expect(r.included).toEqual([e0]);
@@ -104,7 +113,7 @@ describe('consent rule at its edges', () => {
   });
 
   it('bad queries are refused naming the field', () => {
-    const reg = registry([grant(e0, 'c0')]);
+    const reg = registry(backend, [grant(e0, 'c0')]);
     const bad: [Record<string, unknown>, string][] = [
       [{ ...query, grantee: 'no spaces allowed' }, 'grantee'],
       [{ ...query, purpose: 'marketing' }, 'purpose'],

@@ -13,7 +13,9 @@
  *     both nodes: a `job_refused` entry with the same actor (bank), data owner (government), refusing
  *     party, stage and code on each (before: on neither);
  *   - every refusal is recorded once, whatever the retries, and the audit chains verify.
- * The admission rule itself is checked over every combination of schemes, flags and policy.
+ * The node cases run on both stores (SQLite and PostgreSQL, store-backends.ts; each node is checked to
+ * have opened the store under test). The admission rule itself is checked over every combination of
+ * schemes, flags and policy.
  */
 import { join } from 'node:path';
 import { isFedscoreError } from '@fedscore/core';
@@ -30,52 +32,10 @@ import {
 } from '@fedscore/node';
 import { NodeCluster, type NodeConfigOverrides } from '@fedscore/node/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeStores } from './store-backends.ts';
 
 const PARTIES = ['bank', 'government'] as const;
 type Party = (typeof PARTIES)[number];
-
-let cluster: NodeCluster<Party>;
-let files: Record<Party, string>;
-
-beforeAll(async () => {
-  cluster = await NodeCluster.create({
-    parties: PARTIES,
-    config: (party): NodeConfigOverrides => ({
-      data:
-        party === 'bank'
-          ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
-          : { credit: { path: files.government, id: ID_COLUMN } },
-      limits: { peerDownSeconds: 20, retries: 1, retryBaseMs: 50 },
-    }),
-  });
-  const w = await writePopulation(
-    { enterprises: 300, bankCustomers: 200, seed: 31 },
-    join(cluster.dir, 'data'),
-  );
-  files = { bank: w.bank.path, government: w.government.path };
-});
-
-/** Two fresh nodes for one case; `accept` per party (default: the config default). */
-async function pair(
-  run: string,
-  accept: Partial<Record<Party, Partial<AcceptPolicy>>> = {},
-  requireConsent = true,
-): Promise<Record<Party, PartyNode>> {
-  const start = (party: Party) =>
-    cluster.start(party, {
-      run,
-      config: {
-        governance: { requireConsent },
-        // The config schema's input type is mutable; the policy is only read.
-        ...(accept[party] !== undefined && { accept: accept[party] as NodeConfigOverrides['accept'] }),
-      },
-    });
-  return { bank: await start('bank'), government: await start('government') };
-}
-
-async function stopAll(nodes: Record<Party, PartyNode>): Promise<void> {
-  await cluster.stopAll(nodes);
-}
 
 const base = (id: string): JobSpecInput & { id: string } => ({
   id,
@@ -96,146 +56,206 @@ const refusals = (n: PartyNode, job: string): AuditEntry[] => [
   ...n.audit.entries({ job, kind: 'job_refused' }),
 ];
 
-describe('a node refuses jobs its own config does not accept', () => {
-  it("the government refuses the bank's plaintext job at the offer; both audit it once", async () => {
-    const nodes = await pair('plaintext-refused', { bank: { plaintextScheme: true } });
-    try {
-      nodes.bank.submit(plaintext('pt-1'));
-      const job = await nodes.bank.runner.waitFor('pt-1', 60_000);
-      expect(job.status).toBe('failed');
-      expect(job.error?.code).toBe('policy');
-      expect(job.error?.message).toContain('accept.plaintextScheme');
-      // The government never recorded the job: it ran nothing of it.
-      expect(nodes.government.jobs.list().map((j) => j.id)).not.toContain('pt-1');
-      const expected = {
-        kind: 'job_refused',
-        actor: 'bank',
-        dataOwner: 'government',
-        job: 'pt-1',
-        details: { stage: 'offer', refusedBy: 'government', code: 'policy', field: 'accept.plaintextScheme' },
-      };
-      expect(refusals(nodes.government, 'pt-1')).toEqual([expect.objectContaining(expected)]);
-      expect(refusals(nodes.bank, 'pt-1')).toEqual([expect.objectContaining(expected)]);
-      for (const n of Object.values(nodes)) expect(n.audit.verify().ok).toBe(true);
-    } finally {
-      await stopAll(nodes);
-    }
-  });
+describeStores('job refusals', (backend) => {
+  let cluster: NodeCluster<Party>;
+  let files: Record<Party, string>;
 
-  it('insecure: true under CKKS is refused for weak parameters, even where plaintext is accepted', async () => {
-    const nodes = await pair('weak-refused', {
-      bank: { weakParameters: true },
-      government: { plaintextScheme: true },
+  beforeAll(async () => {
+    cluster = await NodeCluster.create({
+      parties: PARTIES,
+      config: (party, run): NodeConfigOverrides => ({
+        data:
+          party === 'bank'
+            ? { loans: { path: files.bank, id: ID_COLUMN, label: DEFAULT_LABEL_COLUMN } }
+            : { credit: { path: files.government, id: ID_COLUMN } },
+        limits: { peerDownSeconds: 20, retries: 1, retryBaseMs: 50 },
+        ...(backend.name === 'postgres' && {
+          store: { kind: 'postgres', url: backend.url(), schema: `${party}_${run}`.replaceAll('-', '_') },
+        }),
+      }),
     });
-    try {
-      nodes.bank.submit({ ...base('weak-1'), insecure: true });
-      const job = await nodes.bank.runner.waitFor('weak-1', 60_000);
-      expect(job.error?.code).toBe('policy');
-      expect(refusals(nodes.government, 'weak-1')[0]?.details).toMatchObject({
-        field: 'accept.weakParameters',
-        refusedBy: 'government',
-      });
-    } finally {
-      await stopAll(nodes);
-    }
-  });
-
-  it('with accept.plaintextScheme the same plaintext job runs to the end', async () => {
-    // (No consent registry in this case: the run itself is what is checked.)
-    const nodes = await pair(
-      'plaintext-accepted',
-      { bank: { plaintextScheme: true }, government: { plaintextScheme: true } },
-      false,
+    const w = await writePopulation(
+      { enterprises: 300, bankCustomers: 200, seed: 31 },
+      join(cluster.dir, 'data'),
     );
-    try {
-      nodes.bank.submit(plaintext('pt-2'));
-      const job = await nodes.bank.runner.waitFor('pt-2', 120_000);
-      expect(job.error).toBeUndefined();
-      expect(job.status).toBe('done');
-      expect(refusals(nodes.government, 'pt-2')).toEqual([]);
-    } finally {
-      await stopAll(nodes);
-    }
+    files = { bank: w.bank.path, government: w.government.path };
+  });
+  afterAll(async () => {
+    await cluster.close();
   });
 
-  it("the bank's own policy refuses at submit, and when coordinating a job that reached its store", async () => {
-    const nodes = await pair('own-policy');
-    try {
-      expect(() => submitJob(nodes.bank.jobs, 'bank', plaintext('pt-3'), undefined, SECURE_ONLY)).toThrow(
-        expect.objectContaining({ code: 'policy', field: 'accept.plaintextScheme' }),
-      );
-      nodes.bank.submit(plaintext('pt-4')); // the library call records it; the coordinator refuses it
-      const job = await nodes.bank.runner.waitFor('pt-4', 30_000);
-      expect(job.error?.code).toBe('policy');
-      expect(refusals(nodes.bank, 'pt-4')).toEqual([
-        expect.objectContaining({ actor: 'bank', details: expect.objectContaining({ refusedBy: 'bank' }) }),
-      ]);
-      expect(nodes.government.jobs.list()).toEqual([]);
-    } finally {
-      await stopAll(nodes);
-    }
-  });
-});
-
-describe('a job refused for missing consent is audited on both nodes', () => {
-  it('no enterprise consented: failed with consent; the same job_refused entry on the bank and the government', async () => {
-    const nodes = await pair('no-consent');
-    try {
-      nodes.bank.submit(base('nc-1'));
-      const job = await nodes.bank.runner.waitFor('nc-1', 60_000);
-      expect(job.status).toBe('failed');
-      expect(job.error?.code).toBe('consent');
-      const pick = (e: AuditEntry | undefined) => ({
-        actor: e?.actor,
-        dataOwner: e?.dataOwner,
-        purpose: e?.purpose,
-        stage: e?.details?.['stage'],
-        refusedBy: e?.details?.['refusedBy'],
-        code: e?.details?.['code'],
+  /** Two fresh nodes for one case; `accept` per party (default: the config default). */
+  async function pair(
+    run: string,
+    accept: Partial<Record<Party, Partial<AcceptPolicy>>> = {},
+    requireConsent = true,
+  ): Promise<Record<Party, PartyNode>> {
+    const start = (party: Party) =>
+      cluster.start(party, {
+        run,
+        config: {
+          governance: { requireConsent },
+          // The config schema's input type is mutable; the policy is only read.
+          ...(accept[party] !== undefined && { accept: accept[party] as NodeConfigOverrides['accept'] }),
+        },
       });
-      const want = {
-        actor: 'bank',
-        dataOwner: 'government',
-        purpose: 'training',
-        stage: 'psi',
-        refusedBy: 'government',
-        code: 'consent',
-      };
-      const gov = refusals(nodes.government, 'nc-1');
-      const bank = refusals(nodes.bank, 'nc-1');
-      expect(gov.length).toBe(1);
-      expect(bank.length).toBe(1);
-      expect(pick(gov[0])).toEqual(want);
-      expect(pick(bank[0])).toEqual(want);
-      // The government's entry counts what it refused (no values, no identifiers).
-      expect(gov[0]?.details?.['intersection']).toBeGreaterThan(0);
-      for (const n of Object.values(nodes)) expect(n.audit.verify().ok).toBe(true);
-    } finally {
-      await stopAll(nodes);
-    }
-  });
-});
+    const nodes = { bank: await start('bank'), government: await start('government') };
+    // Each node really opened the store under test.
+    for (const p of PARTIES) expect(nodes[p].store.dialect, p).toBe(backend.name);
+    return nodes;
+  }
 
-describe('a party that stays down', () => {
-  it('fails the job once it has been unreachable past peerDownSeconds; the coordinator stays up and says why', async () => {
-    const limits = { peerDownSeconds: 1, retries: 1, retryBaseMs: 50 };
-    const bank = await cluster.start('bank', { run: 'party-down', config: { limits } });
-    const government = await cluster.start('government', { run: 'party-down', config: { limits } });
-    await cluster.stop(government);
-    try {
-      bank.submit(base('down-1'));
-      const job = await bank.runner.waitFor('down-1', 60_000);
-      expect(job.status).toBe('failed');
-      expect(['io', 'timeout']).toContain(job.error?.code);
-      expect(job.error?.message).toContain('unreachable for 1 s');
-      // Not coordinated again from the tick: it stays failed, and the node still takes jobs.
-      await new Promise((r) => setTimeout(r, 1500));
-      expect(bank.jobs.require('down-1').status).toBe('failed');
-      expect(bank.jobs.list().map((j) => j.id)).toEqual(['down-1']);
-    } finally {
-      await cluster.stop(bank);
-    }
-  }, 120_000);
+  async function stopAll(nodes: Record<Party, PartyNode>): Promise<void> {
+    await cluster.stopAll(nodes);
+  }
+
+  describe('a node refuses jobs its own config does not accept', () => {
+    it("the government refuses the bank's plaintext job at the offer; both audit it once", async () => {
+      const nodes = await pair('plaintext-refused', { bank: { plaintextScheme: true } });
+      try {
+        nodes.bank.submit(plaintext('pt-1'));
+        const job = await nodes.bank.runner.waitFor('pt-1', 60_000);
+        expect(job.status).toBe('failed');
+        expect(job.error?.code).toBe('policy');
+        expect(job.error?.message).toContain('accept.plaintextScheme');
+        // The government never recorded the job: it ran nothing of it.
+        expect(nodes.government.jobs.list().map((j) => j.id)).not.toContain('pt-1');
+        const expected = {
+          kind: 'job_refused',
+          actor: 'bank',
+          dataOwner: 'government',
+          job: 'pt-1',
+          details: {
+            stage: 'offer',
+            refusedBy: 'government',
+            code: 'policy',
+            field: 'accept.plaintextScheme',
+          },
+        };
+        expect(refusals(nodes.government, 'pt-1')).toEqual([expect.objectContaining(expected)]);
+        expect(refusals(nodes.bank, 'pt-1')).toEqual([expect.objectContaining(expected)]);
+        for (const n of Object.values(nodes)) expect(n.audit.verify().ok).toBe(true);
+      } finally {
+        await stopAll(nodes);
+      }
+    });
+
+    it('insecure: true under CKKS is refused for weak parameters, even where plaintext is accepted', async () => {
+      const nodes = await pair('weak-refused', {
+        bank: { weakParameters: true },
+        government: { plaintextScheme: true },
+      });
+      try {
+        nodes.bank.submit({ ...base('weak-1'), insecure: true });
+        const job = await nodes.bank.runner.waitFor('weak-1', 60_000);
+        expect(job.error?.code).toBe('policy');
+        expect(refusals(nodes.government, 'weak-1')[0]?.details).toMatchObject({
+          field: 'accept.weakParameters',
+          refusedBy: 'government',
+        });
+      } finally {
+        await stopAll(nodes);
+      }
+    });
+
+    it('with accept.plaintextScheme the same plaintext job runs to the end', async () => {
+      // (No consent registry in this case: the run itself is what is checked.)
+      const nodes = await pair(
+        'plaintext-accepted',
+        { bank: { plaintextScheme: true }, government: { plaintextScheme: true } },
+        false,
+      );
+      try {
+        nodes.bank.submit(plaintext('pt-2'));
+        const job = await nodes.bank.runner.waitFor('pt-2', 120_000);
+        expect(job.error).toBeUndefined();
+        expect(job.status).toBe('done');
+        expect(refusals(nodes.government, 'pt-2')).toEqual([]);
+      } finally {
+        await stopAll(nodes);
+      }
+    });
+
+    it("the bank's own policy refuses at submit, and when coordinating a job that reached its store", async () => {
+      const nodes = await pair('own-policy');
+      try {
+        expect(() => submitJob(nodes.bank.jobs, 'bank', plaintext('pt-3'), undefined, SECURE_ONLY)).toThrow(
+          expect.objectContaining({ code: 'policy', field: 'accept.plaintextScheme' }),
+        );
+        nodes.bank.submit(plaintext('pt-4')); // the library call records it; the coordinator refuses it
+        const job = await nodes.bank.runner.waitFor('pt-4', 30_000);
+        expect(job.error?.code).toBe('policy');
+        expect(refusals(nodes.bank, 'pt-4')).toEqual([
+          expect.objectContaining({ actor: 'bank', details: expect.objectContaining({ refusedBy: 'bank' }) }),
+        ]);
+        expect(nodes.government.jobs.list()).toEqual([]);
+      } finally {
+        await stopAll(nodes);
+      }
+    });
+  });
+
+  describe('a job refused for missing consent is audited on both nodes', () => {
+    it('no enterprise consented: failed with consent; the same job_refused entry on the bank and the government', async () => {
+      const nodes = await pair('no-consent');
+      try {
+        nodes.bank.submit(base('nc-1'));
+        const job = await nodes.bank.runner.waitFor('nc-1', 60_000);
+        expect(job.status).toBe('failed');
+        expect(job.error?.code).toBe('consent');
+        const pick = (e: AuditEntry | undefined) => ({
+          actor: e?.actor,
+          dataOwner: e?.dataOwner,
+          purpose: e?.purpose,
+          stage: e?.details?.['stage'],
+          refusedBy: e?.details?.['refusedBy'],
+          code: e?.details?.['code'],
+        });
+        const want = {
+          actor: 'bank',
+          dataOwner: 'government',
+          purpose: 'training',
+          stage: 'psi',
+          refusedBy: 'government',
+          code: 'consent',
+        };
+        const gov = refusals(nodes.government, 'nc-1');
+        const bank = refusals(nodes.bank, 'nc-1');
+        expect(gov.length).toBe(1);
+        expect(bank.length).toBe(1);
+        expect(pick(gov[0])).toEqual(want);
+        expect(pick(bank[0])).toEqual(want);
+        // The government's entry counts what it refused (no values, no identifiers).
+        expect(gov[0]?.details?.['intersection']).toBeGreaterThan(0);
+        for (const n of Object.values(nodes)) expect(n.audit.verify().ok).toBe(true);
+      } finally {
+        await stopAll(nodes);
+      }
+    });
+  });
+
+  describe('a party that stays down', () => {
+    it('fails the job once it has been unreachable past peerDownSeconds; the coordinator stays up and says why', async () => {
+      const limits = { peerDownSeconds: 1, retries: 1, retryBaseMs: 50 };
+      const bank = await cluster.start('bank', { run: 'party-down', config: { limits } });
+      const government = await cluster.start('government', { run: 'party-down', config: { limits } });
+      expect(bank.store.dialect).toBe(backend.name);
+      await cluster.stop(government);
+      try {
+        bank.submit(base('down-1'));
+        const job = await bank.runner.waitFor('down-1', 60_000);
+        expect(job.status).toBe('failed');
+        expect(['io', 'timeout']).toContain(job.error?.code);
+        expect(job.error?.message).toContain('unreachable for 1 s');
+        // Not coordinated again from the tick: it stays failed, and the node still takes jobs.
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(bank.jobs.require('down-1').status).toBe('failed');
+        expect(bank.jobs.list().map((j) => j.id)).toEqual(['down-1']);
+      } finally {
+        await cluster.stop(bank);
+      }
+    }, 120_000);
+  });
 });
 
 describe('checkJobPolicy over every combination', () => {
@@ -296,8 +316,4 @@ describe('checkJobPolicy over every combination', () => {
     );
     expect(() => checkJobPolicy(spec, { ...SECURE_ONLY, weakParameters: true }, 'government')).not.toThrow();
   });
-});
-
-afterAll(async () => {
-  await cluster.close();
 });

@@ -128,7 +128,14 @@ describe.skipIf(why !== undefined).each(['sqlite', 'postgres'] as const)(
           ? { role: 'single', jobs: 0 }
           : { role: 'standby', jobs: 0, leaseMs: 15_000, renewMs: 500 },
       );
-      expect(h.report.queue).toEqual({ up: true, queued: 0, active: 0, pending: 0 });
+      const idle = { pending: 0, queued: 0, active: 0 };
+      expect(h.report.queue).toEqual({
+        up: true,
+        queued: 0,
+        active: 0,
+        pending: 0,
+        kinds: { packedProduct: idle, binSums: idle, sbHistogram: idle },
+      });
       // Neither URL (nor its password, user@host or port) is in what the node serves without authentication.
       const metrics = (await get('/metrics')).text;
       for (const text of [h.text, metrics]) {

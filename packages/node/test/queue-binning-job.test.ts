@@ -7,14 +7,15 @@
  *
  * The binning is exact after decoding (counts are rounded out of the flooded sums), so the guest's
  * feature selection -- every feature's IV, what was kept and dropped -- equals the `queue: none` run's
- * exactly, as do both parties' selected columns.
+ * exactly, as do both parties' selected columns. The government node's /metrics exports the bin sums'
+ * own enqueue-to-result latency (kind `binSums`), and no packed product's.
  */
-import type { JobSpecInput } from '@fedscore/node';
+import type { JobSpecInput, PartyNode } from '@fedscore/node';
 import type { BinningCheckpoint } from '@fedscore/pipeline';
 import { postgresUnavailable } from '@fedscore/queue/testing';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { useQueueJob } from './queue-job-fixture.ts';
+import { metricsAfterKind, type Party, sampleOf, useQueueJob } from './queue-job-fixture.ts';
 
 const unavailable = postgresUnavailable();
 if (unavailable !== undefined) console.log(`skipping the queue binning job test: ${unavailable}`);
@@ -37,14 +38,28 @@ describe.skipIf(unavailable !== undefined)(
 
     const q = useQueueJob({
       population: { enterprises: 600, bankCustomers: 500, seed: 19 },
+      http: true,
       queue: (_run, url) => ({ kind: 'pgboss', url, name: QUEUE, minColumns: 100_000, expireSeconds: 60 }),
     });
-    const run = (name: string) => q.run<BinningCheckpoint>(name, spec, 'binning');
+    const run = (name: string, after?: (nodes: Record<Party, PartyNode>) => Promise<void>) =>
+      q.run<BinningCheckpoint>(name, spec, 'binning', { after });
 
     it('the feature selection equals the queue: none run exactly; the sums were queue tasks', async () => {
       const reference = await run('none');
       await q.startWorker(QUEUE);
-      const queued = await run('queued');
+      let metrics = '';
+      const queued = await run('queued', async (nodes) => {
+        metrics = await metricsAfterKind(nodes.government, QUEUE, 'binSums');
+      });
+      const sample = (name: string, labels: string): number => sampleOf(metrics, name, QUEUE, labels);
+      expect(sample('fedscore_queue_task_latency_count', 'kind="binSums"')).toBeGreaterThan(0);
+      const p50 = sample('fedscore_queue_task_latency_ms', 'kind="binSums",quantile="0.5"');
+      const max = sample('fedscore_queue_task_latency_ms', 'kind="binSums",quantile="1"');
+      console.log(`queue binning job: bin-sum latency p50 ${p50.toFixed(0)} ms, max ${max.toFixed(0)} ms`);
+      expect(p50).toBeGreaterThan(0);
+      expect(max).toBeGreaterThanOrEqual(p50);
+      // The products stayed on the threads (minColumns): no packed-product latency.
+      expect(sample('fedscore_queue_task_latency_count', 'kind="packedProduct"')).toBe(0);
       expect(queued.bank.lineage).toBeDefined();
       expect(queued.bank.lineage).toEqual(reference.bank.lineage);
       expect(queued.bank.selected).toEqual(reference.bank.selected);

@@ -1,6 +1,7 @@
 /**
  * The one set-up of the node's queue job tests (queue-job.test.ts: hetero-LR products on the queue,
- * queue-binning-job.test.ts: the binning host's bin sums on the queue): a throwaway PostgreSQL cluster,
+ * queue-binning-job.test.ts: the binning host's bin sums on the queue, queue-secureboost-job.test.ts:
+ * the SecureBoost host's histograms on the queue): a throwaway PostgreSQL cluster,
  * `fedscore worker` processes on it, and two in-process party nodes over gRPC + mutual TLS (bank = guest,
  * government = host; `@fedscore/node/testing`'s NodeCluster) on a generated population. The government's
  * `queue` is the test's for every run but the reference run `none`. What each test submits, checks and
@@ -46,6 +47,32 @@ export interface QueueJob {
     stage: StageName,
     hooks?: { during?: (nodes: Nodes) => Promise<void>; after?: (nodes: Nodes) => Promise<void> },
   ): Promise<Record<Party, C>>;
+}
+
+/**
+ * The node's /metrics text once a health read (every 5 s, in the background) has seen a completed task
+ * of `kind` on `queue` (`fedscore_queue_task_latency_count` > 0), or the last scrape after ~20 s.
+ */
+export async function metricsAfterKind(node: PartyNode, queue: string, kind: string): Promise<string> {
+  const url = `http://127.0.0.1:${node.httpPort}/metrics`;
+  const done = new RegExp(
+    `^fedscore_queue_task_latency_count\\{queue="${queue}",kind="${kind}"\\} [1-9]`,
+    'm',
+  );
+  let metrics = '';
+  for (let i = 0; i < 100; i++) {
+    metrics = await (await fetch(url)).text();
+    if (done.test(metrics)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return metrics;
+}
+
+/** The value of sample `name{queue="queue",labels}` in a /metrics text (fails the test, naming it, if absent). */
+export function sampleOf(metrics: string, name: string, queue: string, labels: string): number {
+  const m = metrics.match(new RegExp(`^${name}\\{queue="${queue}",${labels}\\} (\\S+)$`, 'm'));
+  expect(m, `${name}{queue="${queue}",${labels}}`).not.toBeNull();
+  return Number(m![1]);
 }
 
 /** Call inside a describe: the cluster, nodes and data are made in beforeAll and removed in afterAll. */

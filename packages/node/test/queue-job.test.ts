@@ -12,7 +12,8 @@
  *   queue's result table proves the products went through the queue;
  * - the worker SIGKILLed while it holds a task loses nothing: the task is redelivered (pg-boss retry) to a
  *   new worker process, the job completes, and its models are within the same tolerance;
- * - the node's /metrics carries the queue's samples (up, tasks by state, retries, latencies);
+ * - the node's /metrics carries the queue's samples (up, tasks by state, retries) and, per task kind,
+ *   the tasks it awaits and their latency (> 0 for the packed products, none for the other kinds);
  * - every task id carries the job and party (`<job>.government/...`), and once the job is done on the
  *   government's node a prune pass (`pruneQueueResults`) deletes all its task results.
  */
@@ -100,7 +101,10 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
       async (nodes) => {
         // Scrape /metrics while the job runs.
         const url = `http://127.0.0.1:${nodes.government.httpPort}/metrics`;
-        for (let i = 0; i < 100 && !metrics.includes('fedscore_queue_task_latency_ms'); i++) {
+        // Until a packed product has completed and a health read (every 5 s) has seen it.
+        const done =
+          /fedscore_queue_task_latency_count\{queue="he-packed-product-queued",kind="packedProduct"\} [1-9]/;
+        for (let i = 0; i < 1500 && !done.test(metrics); i++) {
           await new Promise((r) => setTimeout(r, 200));
           metrics = await (await fetch(url)).text();
         }
@@ -126,6 +130,37 @@ describe.skipIf(unavailable !== undefined)('a job with queue: pgboss on the host
     expect(metrics).toMatch(/fedscore_queue_up\{queue="he-packed-product-queued"\} 1/);
     expect(metrics).toMatch(/fedscore_queue_tasks\{queue="he-packed-product-queued",state="pending"\} \d+/);
     expect(metrics).toMatch(/fedscore_queue_retries_total\{queue="he-packed-product-queued"\} \d+/);
+    // The depth pg-boss counts (every kind) ...
+    expect(metrics).toMatch(/fedscore_queue_tasks\{queue="he-packed-product-queued",state="queued"\} \d+/);
+    // ... and per kind: the products' latency, from the tasks this node completed (a task of 4096 rows
+    // takes tens of ms at least, so every quantile is > 0 and ordered); the other kinds had none.
+    const sample = (name: string, labels: string): number => {
+      const m = metrics.match(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm'));
+      expect(m, `${name}{${labels}}`).not.toBeNull();
+      return Number(m![1]);
+    };
+    const ql = 'queue="he-packed-product-queued"';
+    const lat = (kind: string, quantile: string) =>
+      sample('fedscore_queue_task_latency_ms', `${ql},kind="${kind}",quantile="${quantile}"`);
+    expect(sample('fedscore_queue_task_latency_count', `${ql},kind="packedProduct"`)).toBeGreaterThan(0);
+    const [p50, p95, max] = [
+      lat('packedProduct', '0.5'),
+      lat('packedProduct', '0.95'),
+      lat('packedProduct', '1'),
+    ];
+    console.log(`queue job: packed product latency p50 ${p50} ms, p95 ${p95} ms, max ${max} ms`);
+    expect(p50).toBeGreaterThan(0);
+    expect(p95).toBeGreaterThanOrEqual(p50);
+    expect(max).toBeGreaterThanOrEqual(p95);
+    for (const kind of ['binSums', 'sbHistogram']) {
+      expect(sample('fedscore_queue_task_latency_count', `${ql},kind="${kind}"`)).toBe(0);
+      expect(sample('fedscore_queue_kind_tasks', `${ql},kind="${kind}",state="pending"`)).toBe(0);
+    }
+    for (const state of ['pending', 'queued', 'active']) {
+      expect(
+        sample('fedscore_queue_kind_tasks', `${ql},kind="packedProduct",state="${state}"`),
+      ).toBeGreaterThanOrEqual(0);
+    }
   }, 900_000);
 
   it('a worker SIGKILLed while it holds a task loses nothing; the model is the same', async () => {

@@ -118,6 +118,18 @@ export interface QueueHealth {
   readonly taskMs: LatencySummary;
 }
 
+/**
+ * The tasks this executor awaits (its own kind of task, whatever else shares the queue), live: how many,
+ * how many of those pg-boss holds queued (created or waiting to be retried) or active now, and the
+ * enqueue-to-result latency of those it completed (last `LATENCY_WINDOW`).
+ */
+export interface AwaitedTasks {
+  readonly pending: number;
+  readonly queued: number;
+  readonly active: number;
+  readonly latencyMs: LatencySummary;
+}
+
 export interface LatencySummary {
   readonly count: number;
   readonly p50: number;
@@ -579,6 +591,33 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
       };
     } catch (e) {
       throw storeError('read the queue health', e);
+    }
+  }
+
+  /**
+   * The tasks this executor awaits and their latency (`AwaitedTasks`). Several executors may share one
+   * queue (a node's task kinds do): `health()` counts the whole queue, this only this executor's tasks,
+   * read from pg-boss's job rows by id (live, unlike pg-boss's cached counts).
+   */
+  async awaited(): Promise<AwaitedTasks> {
+    const ids = [...this.#pending.keys()];
+    const latencyMs = summary(this.#latencies);
+    if (ids.length === 0) return { pending: 0, queued: 0, active: 0, latencyMs };
+    try {
+      const r = await this.#pool.query<{ state: string; n: number }>(
+        `SELECT state::text AS state, count(*)::int AS n FROM pgboss.job
+         WHERE name = $1 AND id = ANY($2::uuid[]) GROUP BY state`,
+        [this.queue, ids.map((id) => jobIdOf(this.queue, id))],
+      );
+      let queued = 0;
+      let active = 0;
+      for (const row of r.rows) {
+        if (row.state === 'created' || row.state === 'retry') queued += row.n;
+        else if (row.state === 'active') active += row.n;
+      }
+      return { pending: ids.length, queued, active, latencyMs };
+    } catch (e) {
+      throw storeError('read the awaited tasks', e);
     }
   }
 

@@ -9,6 +9,7 @@ export {
   taskIdOf,
 } from './codec.ts';
 export {
+  type AwaitedTasks,
   BLOB_MIN_RETENTION_SECONDS,
   BLOB_TOUCH_SECONDS,
   BYTE_TRANSFERS,

@@ -6,6 +6,9 @@
  *   float64 within 1e-5 (ckks-8192 at scale 2^40, sums of <= 50 products of standard normals: docs/he.md);
  * - a worker SIGKILLed while it holds a task loses nothing: the job expires, is redelivered to another
  *   worker, and every result is still the local pool's bytes;
+ * - `awaited()` counts an executor's own tasks live: queued while no worker runs, active while one
+ *   computes, none once the result is in, with their enqueue-to-result latency; a second executor on
+ *   the same queue counts none of them (a node's task kinds share one queue);
  * - a duplicate delivery of a finished task stores no second result (one row, counted deliveries, same
  *   bytes), and the same task sent twice makes one job;
  * - one worker process serves two jobs' tasks, each carrying its own public context (stored once per
@@ -251,6 +254,62 @@ describe.skipIf(unavailable !== undefined)('queue executor (pg-boss) for packed 
       await ex.close();
     }
   }, 240_000);
+
+  it('awaited(): each executor on a shared queue counts its own tasks live, queued then active, and their latency', async () => {
+    const ex = await executor('awaited');
+    // A second executor on the same queue (a node's other task kinds share its queue).
+    const other = await executor('awaited');
+    try {
+      const { columns, d, expected } = problem(64, 41);
+      const plan = layout.productPlan(64);
+      const enc = ctx.encrypt(replicate(d, layout.width, SLOTS));
+      try {
+        const product = packedProductOn(ex, enc, plan, columns, B, emptyWork(), { taskId: 'awaited' });
+        // No worker yet: the task waits in pg-boss, queued.
+        let a = await ex.awaited();
+        for (let i = 0; i < 200 && (a.pending === 0 || a.queued < a.pending); i++) {
+          a = await sleep(25).then(() => ex.awaited());
+        }
+        expect(a.pending).toBeGreaterThan(0);
+        expect(a).toMatchObject({ queued: a.pending, active: 0 });
+        expect(a.latencyMs.count).toBe(0);
+        const idle = { pending: 0, queued: 0, active: 0, latencyMs: { count: 0, p50: 0, p95: 0, max: 0 } };
+        expect(await other.awaited()).toEqual(idle);
+        // A worker takes it: active while it computes, then nothing awaited.
+        await startWorker('awaited');
+        let sawActive = false;
+        let settled = false;
+        void product.finally(() => {
+          settled = true;
+        });
+        while (!settled) {
+          const now = await ex.awaited();
+          if (now.active > 0) sawActive = true;
+          expect(now.queued + now.active).toBeLessThanOrEqual(now.pending);
+          await sleep(20);
+        }
+        const parts = await product;
+        const decrypted = new Float64Array(64);
+        plan.blocks.forEach((block, i) => {
+          decrypted.set(ctx.decrypt(parts[i]!).subarray(0, block.rows), block.rowOffset);
+        });
+        for (const v of parts) v.dispose();
+        expect(maxAbsDiff(decrypted, expected)).toBeLessThan(TOL);
+        expect(sawActive).toBe(true);
+        const done = await ex.awaited();
+        expect(done).toMatchObject({ pending: 0, queued: 0, active: 0 });
+        expect(done.latencyMs.count).toBe(a.pending);
+        expect(done.latencyMs.p50).toBeGreaterThan(0);
+        expect(done.latencyMs.max).toBeGreaterThanOrEqual(done.latencyMs.p50);
+        // The other executor awaited nothing and completed nothing.
+        expect(await other.awaited()).toEqual(idle);
+      } finally {
+        enc.dispose();
+      }
+    } finally {
+      await Promise.all([ex.close(), other.close()]);
+    }
+  }, 180_000);
 
   it('a duplicate delivery stores one result; the same task twice makes one job', async () => {
     const ex = await executor('dup');

@@ -46,12 +46,18 @@ export interface HealthReport {
     readonly leaseMs?: number;
     readonly renewMs?: number;
   };
-  /** With `queue: pgboss`: whether its database answered at the last read, and its depth. */
+  /**
+   * With `queue: pgboss`: whether its database answered at the last read, its depth (every kind), the
+   * tasks this node awaits, and per task kind (`packedProduct`, `binSums`, `sbHistogram`) those it awaits.
+   */
   readonly queue?: {
     readonly up: boolean;
     readonly queued: number;
     readonly active: number;
     readonly pending: number;
+    readonly kinds: Readonly<
+      Record<string, { readonly pending: number; readonly queued: number; readonly active: number }>
+    >;
   };
 }
 

@@ -18,7 +18,7 @@
  */
 import type { Logger } from '@fedscore/core';
 import type { PackedPartsResult, PackedProductRequest } from '@fedscore/he';
-import type { QueueExecutor, QueueHealth } from '@fedscore/queue';
+import type { AwaitedTasks, QueueExecutor, QueueHealth } from '@fedscore/queue';
 import type {
   BinSumOffload,
   BinSumTask,
@@ -52,6 +52,20 @@ export interface QueuePruneReport {
 
 type PgbossConfig = Extract<QueueConfig, { kind: 'pgboss' }>;
 
+/**
+ * The node's task kinds on its queue, by the tasks' `op`: hetero-LR's packed products, binning's bin
+ * sums, SecureBoost's CKKS histograms. Each has its own executor, so its own awaited tasks and latency.
+ */
+export const QUEUE_TASK_KINDS = ['packedProduct', 'binSums', 'sbHistogram'] as const;
+export type QueueTaskKind = (typeof QUEUE_TASK_KINDS)[number];
+
+/** Tasks of one kind this node awaits: how many, and how many pg-boss holds queued or active now. */
+export interface QueueKindDepth {
+  readonly pending: number;
+  readonly queued: number;
+  readonly active: number;
+}
+
 export class NodeQueue {
   readonly offload: PackedProductOffload;
   /** The binning host's bin sums, on the same queue (a second executor: its own typed tasks). */
@@ -69,6 +83,7 @@ export class NodeQueue {
   readonly #pruned = new Set<string>();
   #pruning: Promise<QueuePruneReport> | undefined;
   #health: QueueHealth | undefined;
+  #awaited: Readonly<Record<QueueTaskKind, AwaitedTasks>> | undefined;
   #up = false;
 
   private constructor(
@@ -91,10 +106,14 @@ export class NodeQueue {
     const read = (): void => {
       if (reading) return;
       reading = true;
-      executor
-        .health()
-        .then((h) => {
-          this.#health = h;
+      const kinds = { packedProduct: executor, binSums, sbHistogram: secureBoost } as const;
+      // The queue's depth (pg-boss, every kind) and, per kind, the tasks this node awaits.
+      Promise.all([executor.health(), ...QUEUE_TASK_KINDS.map((k) => kinds[k].awaited())])
+        .then(([h, ...awaited]) => {
+          this.#health = h as QueueHealth;
+          this.#awaited = Object.fromEntries(
+            QUEUE_TASK_KINDS.map((k, i) => [k, awaited[i] as AwaitedTasks]),
+          ) as Record<QueueTaskKind, AwaitedTasks>;
           this.#up = true;
         })
         .catch((e: unknown) => {
@@ -210,10 +229,27 @@ export class NodeQueue {
     return new NodeQueue(config, executor, binSums, secureBoost, jobs, logger);
   }
 
-  /** For /healthz: whether the last read reached the database, and the depth. */
-  health(): { up: boolean; queued: number; active: number; pending: number } {
+  /**
+   * For /healthz: whether the last read reached the database, the queue's depth (every kind: pg-boss's
+   * counts), the tasks this node awaits (`pending`, every kind) and, per kind, its awaited tasks.
+   */
+  health(): {
+    up: boolean;
+    queued: number;
+    active: number;
+    pending: number;
+    kinds: Record<QueueTaskKind, QueueKindDepth>;
+  } {
     const h = this.#health;
-    return { up: this.#up, queued: h?.queued ?? 0, active: h?.active ?? 0, pending: h?.pending ?? 0 };
+    const a = this.#awaited;
+    const kinds = Object.fromEntries(
+      QUEUE_TASK_KINDS.map((k) => [
+        k,
+        { pending: a?.[k].pending ?? 0, queued: a?.[k].queued ?? 0, active: a?.[k].active ?? 0 },
+      ]),
+    ) as Record<QueueTaskKind, QueueKindDepth>;
+    const pending = QUEUE_TASK_KINDS.reduce((n, k) => n + kinds[k].pending, 0);
+    return { up: this.#up, queued: h?.queued ?? 0, active: h?.active ?? 0, pending, kinds };
   }
 
   /** Samples for /metrics (no task contents, no ids: the queue's name only). */
@@ -229,20 +265,33 @@ export class NodeQueue {
         value: this.#up ? 1 : 0,
       },
     ];
-    if (h === undefined) return out;
+    const a = this.#awaited;
+    if (h === undefined || a === undefined) return out;
+    const pending = QUEUE_TASK_KINDS.reduce((n, k) => n + a[k].pending, 0);
     for (const [state, value] of [
       ['queued', h.queued],
       ['active', h.active],
       ['failed', h.failed],
-      ['pending', h.pending],
+      ['pending', pending],
     ] as const) {
       out.push({
         name: 'fedscore_queue_tasks',
-        help: 'Work queue tasks by state (queued/active/failed: pg-boss, lags one supervision pass; pending: awaited by this node).',
+        help: 'Work queue tasks by state, every kind (queued/active/failed: pg-boss, lags one supervision pass; pending: awaited by this node).',
         type: 'gauge',
         labels: { queue, state },
         value,
       });
+    }
+    for (const kind of QUEUE_TASK_KINDS) {
+      for (const state of ['pending', 'queued', 'active'] as const) {
+        out.push({
+          name: 'fedscore_queue_kind_tasks',
+          help: 'Tasks of one kind this node awaits (pending), and of those how many are queued or active now (live).',
+          type: 'gauge',
+          labels: { queue, kind, state },
+          value: a[kind][state],
+        });
+      }
     }
     out.push({
       name: 'fedscore_queue_retries_total',
@@ -251,21 +300,39 @@ export class NodeQueue {
       labels: { queue },
       value: h.retries,
     });
-    for (const [name, help, s] of [
+    const quantiles = (s: QueueHealth['taskMs']) =>
       [
-        'fedscore_queue_task_latency_ms',
-        'Enqueue-to-result milliseconds of recent tasks, at this node.',
-        h.latencyMs,
-      ],
-      ['fedscore_queue_task_run_ms', 'Milliseconds workers spent in recent tasks.', h.taskMs],
-    ] as const) {
-      for (const [quantile, value] of [
         ['0.5', s.p50],
         ['0.95', s.p95],
         ['1', s.max],
-      ] as const) {
-        out.push({ name, help, type: 'gauge', labels: { queue, quantile }, value });
+      ] as const;
+    for (const kind of QUEUE_TASK_KINDS) {
+      const s = a[kind].latencyMs;
+      for (const [quantile, value] of quantiles(s)) {
+        out.push({
+          name: 'fedscore_queue_task_latency_ms',
+          help: 'Enqueue-to-result milliseconds of recent tasks of one kind, at this node (last 1,000).',
+          type: 'gauge',
+          labels: { queue, kind, quantile },
+          value,
+        });
       }
+      out.push({
+        name: 'fedscore_queue_task_latency_count',
+        help: 'How many recent tasks of one kind the latency quantiles cover (0: none completed yet).',
+        type: 'gauge',
+        labels: { queue, kind },
+        value: s.count,
+      });
+    }
+    for (const [quantile, value] of quantiles(h.taskMs)) {
+      out.push({
+        name: 'fedscore_queue_task_run_ms',
+        help: 'Milliseconds workers spent in recent tasks, every kind.',
+        type: 'gauge',
+        labels: { queue, quantile },
+        value,
+      });
     }
     return out;
   }
