@@ -26,8 +26,8 @@ import {
   SECUREBOOST_PROTOCOL,
   SECUREBOOST_VERSION,
   SecureBoostGuest,
-  type SecureBoostHyperparams,
   SecureBoostHost,
+  type SecureBoostHyperparams,
 } from '@fedscore/vfl';
 import { envelopeCodec } from '@fedscore/wire';
 
@@ -119,7 +119,8 @@ export function streamChannel(party: PartyId, socket: Socket, trace: TraceEvent[
   return {
     party,
     async send(envelope: Envelope): Promise<void> {
-      if (failed) throw new FedscoreError('channel_closed', `channel of ${party} is closed`, { cause: failed });
+      if (failed)
+        throw new FedscoreError('channel_closed', `channel of ${party} is closed`, { cause: failed });
       const t = performance.now();
       const bytes = envelopeCodec.encode(envelope);
       const head = Buffer.alloc(4);
@@ -168,7 +169,7 @@ export function writePartyData(path: string, f: PartyFeatures, labels?: Float64A
   writeFileSync(path, Buffer.concat(parts));
 }
 
-function readPartyData(path: string): { features: PartyFeatures; labels?: Float64Array } {
+export function readPartyData(path: string): { features: PartyFeatures; labels?: Float64Array } {
   const buf = readFileSync(path);
   const jsonLen = buf.readUInt32BE(0);
   const head = JSON.parse(buf.subarray(4, 4 + jsonLen).toString('utf8')) as {
@@ -231,7 +232,10 @@ async function main(): Promise<void> {
       labels: data.labels!,
       scheme: 'ckks',
       hyperparams: p.hyperparams,
-      onProgress: (e) => process.stderr.write(`guest: tree ${e.done}/${e.total} at ${((performance.now() - t0) / 1000).toFixed(1)} s\n`),
+      onProgress: (e) =>
+        process.stderr.write(
+          `guest: tree ${e.done}/${e.total} at ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+        ),
     }).run();
     history = r.history;
   } else {

@@ -22,11 +22,11 @@ import { fileURLToPath } from 'node:url';
 import { FedscoreError } from '@fedscore/core';
 import { createCkksContext } from '@fedscore/he';
 import { binFeatures, histogramTreeOps, SECUREBOOST_CKKS_PRESET, type TreeRecord } from '@fedscore/vfl';
-import { predictSecureBoostTree, relativeError, type SecureBoostOpTimes } from './cost-model.ts';
 import { measureSecureBoostOps } from './cost-model.bench.ts';
+import { predictSecureBoostTree, relativeError, type SecureBoostOpTimes } from './cost-model.ts';
 import type { BenchResult } from './report.ts';
-import { type PartyReport, type TraceEvent, writePartyData } from './secureboost-scale-party.ts';
 import { secureboostPopulation } from './secureboost.bench.ts';
+import { type PartyReport, type TraceEvent, writePartyData } from './secureboost-scale-party.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PARTY = join(here, 'secureboost-scale-party.ts');
@@ -148,7 +148,10 @@ export async function secureboostScale(args: string[]): Promise<BenchResult> {
   const loads: { atSeconds: number; load: number[] }[] = [];
   const t0 = performance.now();
   const sampleLoad = () =>
-    loads.push({ atSeconds: r1((performance.now() - t0) / 1000), load: loadavg().map((x) => Math.round(x * 100) / 100) });
+    loads.push({
+      atSeconds: r1((performance.now() - t0) / 1000),
+      load: loadavg().map((x) => Math.round(x * 100) / 100),
+    });
   sampleLoad();
   const loadTimer = setInterval(sampleLoad, 60_000);
   const start = (role: 'guest' | 'host') =>
@@ -198,7 +201,10 @@ export async function secureboostScale(args: string[]): Promise<BenchResult> {
 
   const opsAfter = await measureSecureBoostOps(opRuns, smoke);
   const around = Object.fromEntries(
-    Object.entries(opsBefore.times).map(([k, v]) => [k, (v + opsAfter.times[k as keyof SecureBoostOpTimes]) / 2]),
+    Object.entries(opsBefore.times).map(([k, v]) => [
+      k,
+      (v + opsAfter.times[k as keyof SecureBoostOpTimes]) / 2,
+    ]),
   ) as unknown as SecureBoostOpTimes;
   const sameFirst = predict(around, true);
   const same = predict(around, false);
@@ -231,7 +237,10 @@ export async function secureboostScale(args: string[]): Promise<BenchResult> {
     };
   });
   const first = treeSeconds[0] ?? Number.NaN;
-  const steady = treeSeconds.length > 1 ? treeSeconds.slice(1).reduce((a, b) => a + b, 0) / (treeSeconds.length - 1) : undefined;
+  const steady =
+    treeSeconds.length > 1
+      ? treeSeconds.slice(1).reduce((a, b) => a + b, 0) / (treeSeconds.length - 1)
+      : undefined;
   const costModel = (() => {
     const p = join(here, '..', 'results', 'cost-model.json');
     if (!existsSync(p)) return undefined;
@@ -282,7 +291,8 @@ export async function secureboostScale(args: string[]): Promise<BenchResult> {
       bins,
       learning_rate: 0.3,
       scheme: `ckks, ${SECUREBOOST_CKKS_PRESET} (SECUREBOOST_CKKS_PRESET, the default), flooded releases, per-bin floor on (defaults)`,
-      population: 'secureboostPopulation: generatePopulation(enterprises=rows, overlap=1, bankOnlyFraction=0), default seed',
+      population:
+        'secureboostPopulation: generatePopulation(enterprises=rows, overlap=1, bankOnlyFraction=0), default seed',
       positives,
       host_cells: cells,
       host_cells_per_feature: r3(cellsPerFeature),
@@ -296,7 +306,17 @@ export async function secureboostScale(args: string[]): Promise<BenchResult> {
     tables: [
       {
         title: 'Seconds per tree, 100,000 x (30 + 300) generated population, depth 3, CKKS (this run)',
-        columns: ['tree', 'splits', 'seconds', 'guest: encrypt g, h', 'host busy (histograms, releases)', 'guest: decrypt, split, other', 'guest waiting on host', 'MB guest -> host', 'MB host -> guest'],
+        columns: [
+          'tree',
+          'splits',
+          'seconds',
+          'guest: encrypt g, h',
+          'host busy (histograms, releases)',
+          'guest: decrypt, split, other',
+          'guest waiting on host',
+          'MB guest -> host',
+          'MB host -> guest',
+        ],
         rows: stages.map((s) => [
           s.tree,
           s.splits,
@@ -312,7 +332,15 @@ export async function secureboostScale(args: string[]): Promise<BenchResult> {
       },
       {
         title: 'Peak RSS per party (own process)',
-        columns: ['party', 'VmHWM MB', 'sampled peak VmRSS MB', 'at s', 'after step', 'RSS after loading its data MB', 'memoryUsage at peak (MB)'],
+        columns: [
+          'party',
+          'VmHWM MB',
+          'sampled peak VmRSS MB',
+          'at s',
+          'after step',
+          'RSS after loading its data MB',
+          'memoryUsage at peak (MB)',
+        ],
         rows: [g, h].map((p) => [
           p.role,
           p.memory.vmHwmMb,
@@ -328,14 +356,44 @@ export async function secureboostScale(args: string[]): Promise<BenchResult> {
         title: 'Measured against the cost model (same shape, same session)',
         columns: ['figure', 'predicted s', 'measured s', 'error'],
         rows: [
-          ['first tree (with the run-cached diagonal encodes), per-op times before + after', r1(sameFirst.treeSeconds), r1(first), pct(errFirst)],
-          ['steady tree, per-op times before + after', r1(same.treeSeconds), steady === undefined ? '-' : r1(steady), pct(errSteady)],
-          ['steady tree, per-op times before the run only', r1(ahead.treeSeconds), steady === undefined ? '-' : r1(steady), pct(steady === undefined ? undefined : relativeError(ahead.treeSeconds, steady))],
-          ['first tree, per-op times before the run only', r1(aheadFirst.treeSeconds), r1(first), pct(relativeError(aheadFirst.treeSeconds, first))],
+          [
+            'first tree (with the run-cached diagonal encodes), per-op times before + after',
+            r1(sameFirst.treeSeconds),
+            r1(first),
+            pct(errFirst),
+          ],
+          [
+            'steady tree, per-op times before + after',
+            r1(same.treeSeconds),
+            steady === undefined ? '-' : r1(steady),
+            pct(errSteady),
+          ],
+          [
+            'steady tree, per-op times before the run only',
+            r1(ahead.treeSeconds),
+            steady === undefined ? '-' : r1(steady),
+            pct(steady === undefined ? undefined : relativeError(ahead.treeSeconds, steady)),
+          ],
+          [
+            'first tree, per-op times before the run only',
+            r1(aheadFirst.treeSeconds),
+            r1(first),
+            pct(relativeError(aheadFirst.treeSeconds, first)),
+          ],
           ...(costModel
             ? [
-                ['committed results/cost-model.md (another session, its load), predicted', costModel.predicted, r1(steady ?? first), pct(relativeError(costModel.predicted, steady ?? first))],
-                ['committed results/cost-model.md, scaled by its 8k check run', costModel.scaled, r1(steady ?? first), pct(relativeError(costModel.scaled, steady ?? first))],
+                [
+                  'committed results/cost-model.md (another session, its load), predicted',
+                  costModel.predicted,
+                  r1(steady ?? first),
+                  pct(relativeError(costModel.predicted, steady ?? first)),
+                ],
+                [
+                  'committed results/cost-model.md, scaled by its 8k check run',
+                  costModel.scaled,
+                  r1(steady ?? first),
+                  pct(relativeError(costModel.scaled, steady ?? first)),
+                ],
               ]
             : []),
         ],
@@ -345,7 +403,12 @@ export async function secureboostScale(args: string[]): Promise<BenchResult> {
         title: 'Beside the anchors (../shared/ANCHORS.md)',
         columns: ['system', 'shape', 'cores', 'seconds per tree'],
         rows: [
-          ['fedscore (this run), CKKS, guest and host one thread each', `${rows} x (${guestFeatures} + ${hostFeatures}), depth ${depth}`, 2, r1(steady ?? first)],
+          [
+            'fedscore (this run), CKKS, guest and host one thread each',
+            `${rows} x (${guestFeatures} + ${hostFeatures}), depth ${depth}`,
+            2,
+            r1(steady ?? first),
+          ],
           ['FATE 2.0 SecureBoost, Paillier, 1 Gb LAN', '100,000 x (30 + 300), depth 3', 16, 114],
         ],
         note: 'FATE 2.0: 1 min 54 s per tree on 16 cores (Xeon 8255C).',
