@@ -56,6 +56,8 @@ export interface PartyMemory {
 export interface PartyReport {
   readonly role: 'guest' | 'host';
   readonly seconds: number;
+  /** CPU seconds of this process (user + system) over the role's run: its share of the shared cores. */
+  readonly cpuSeconds: number;
   readonly history?: unknown;
   readonly stats: ChannelStats;
   readonly trace: readonly TraceEvent[];
@@ -209,6 +211,7 @@ async function main(): Promise<void> {
     session: p.session,
   });
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let peak = { rss: 0, at: 0, step: '', usage: {} as Record<string, number> };
   const sample = () => {
     const rss = vm('VmRSS');
@@ -249,11 +252,14 @@ async function main(): Promise<void> {
     floodingStdDev = r.floodingStdDev;
   }
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   sample();
   clearInterval(timer);
   const report: PartyReport = {
     role,
     seconds,
+    cpuSeconds,
     history,
     stats: channel.stats(),
     trace,
