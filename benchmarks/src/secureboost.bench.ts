@@ -16,6 +16,8 @@
  *                          [--depth 3] [--bins 32] [--paillier-rows 300] [--data ../shared/data]
  *                          [--default-credit-trees 30] [--default-credit-before-trees 0]
  *                          [--default-credit 0]
+ * `--scale` runs issue 15's scale target instead, guest and host each in its own process with its own
+ * peak RSS, beside the cost model (./secureboost-scale.ts; `--as secureboost-scale`).
  * `--default-credit-before-trees 0` skips the opt-in lowProductLevel run.
  * `--default-credit 0` skips default_credit; `--default-credit-trees` sets its CKKS trees. Seconds per
  * tree are the guest's tree loop (encrypting g and h to the last split), setup (key generation, the
@@ -161,6 +163,8 @@ export async function loadDefaultCredit(dcDir: string) {
 }
 
 export default async function secureboostBench(args: string[]): Promise<BenchResult> {
+  // The scale run: each party its own process, its own peak RSS (./secureboost-scale.ts).
+  if (args.includes('--scale')) return (await import('./secureboost-scale.ts')).secureboostScale(args);
   const loadAtStart = loadavg();
   const rows = flag(args, 'rows', 100_000);
   const hostFeatures = flag(args, 'host-features', 300);

@@ -148,6 +148,31 @@ export const SUITE: readonly SuiteEntry[] = [
       'no-shared-data',
     ],
   },
+  // Issue 15's scale target run, guest and host each its own process with its own peak RSS (about an
+  // hour for one tree on this shared machine; results/secureboost-scale.md).
+  {
+    name: 'secureboost',
+    as: 'secureboost-scale',
+    full: ['--scale', '--trees', '1'],
+    smoke: [
+      '--scale',
+      '--smoke',
+      '--rows',
+      '2000',
+      '--host-features',
+      '6',
+      '--guest-features',
+      '4',
+      '--trees',
+      '1',
+      '--depth',
+      '2',
+      '--bins',
+      '8',
+      '--op-runs',
+      '1',
+    ],
+  },
   // Last: it checks its predictions against the committed results of the benchmarks above.
   { name: 'cost-model', full: [], smoke: ['--smoke'] },
 ];
