@@ -622,6 +622,33 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
     }
   }
 
+  /**
+   * Delete every stored input and result of the tasks whose id prefix is `prefix` (exactly: the part
+   * before the `/`), awaited or not, and stop awaiting them here (they reject with `aborted`). For a run
+   * whose tasks carry a secret of the run (PSI's ephemeral scalar, @fedscore/psi offload.ts): called when
+   * the run ends, so nothing of it stays in the tables. A worker that later takes such a task's job finds
+   * no input and finishes without running it (worker.ts). Returns the rows deleted.
+   */
+  async dropTasks(prefix: string): Promise<number> {
+    taskIdOf(prefix, new Uint8Array(0)); // the prefix rule (typed error naming taskId)
+    if (prefix === '') {
+      throw new FedscoreError('invalid_argument', 'dropTasks needs a non-empty prefix', { field: 'taskId' });
+    }
+    const gone = new FedscoreError('aborted', 'task dropped with its run');
+    for (const id of [...this.#pending.keys()]) if (id.startsWith(`${prefix}/`)) this.#fail(id, gone);
+    try {
+      const r = await this.#pool.query<{ n: number }>(
+        `WITH i AS (DELETE FROM fedscore_task_input WHERE queue = $1 AND split_part(task_id, '/', 1) = $2 RETURNING 1),
+              o AS (DELETE FROM fedscore_task_result WHERE queue = $1 AND split_part(task_id, '/', 1) = $2 RETURNING 1)
+         SELECT (SELECT count(*) FROM i)::int + (SELECT count(*) FROM o)::int AS n`,
+        [this.queue, prefix],
+      );
+      return r.rows[0]?.n ?? 0;
+    } catch (e) {
+      throw storeError("drop a run's tasks", e);
+    }
+  }
+
   /** The ids of the tasks this executor still awaits (never pruned by `pruneResults`). */
   pendingTaskIds(): string[] {
     return [...this.#pending.keys()];

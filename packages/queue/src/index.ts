@@ -25,6 +25,7 @@ export {
   type HeTaskKind,
   type HeTaskWorkerOptions,
   PACKED_PRODUCT_SHARED_FIELDS,
+  type PlainTaskKind,
   runHeProductWorker,
   runHeTaskWorker,
   serveTaskQueue,
