@@ -19,8 +19,8 @@ import type { PsiHostCache, PsiKeyRotationPolicy } from './cache.ts';
 import { runPsiGuest } from './guest.ts';
 import { runPsiHost } from './host.ts';
 import type { PreparedIds, PrepareIdsOptions, PsiIdKind } from './ids.ts';
-import type { PsiPartyResult } from './party.ts';
 import type { PsiBlindOffload } from './offload.ts';
+import type { PsiPartyResult } from './party.ts';
 import { BlindingPool, type BlindingPoolStats } from './pool.ts';
 import type { PsiMode } from './protocol.ts';
 

@@ -130,6 +130,11 @@ export interface PsiBlindOffload {
   readonly executor: TaskExecutor<PsiTask, PsiTaskOutput>;
   /** Task id prefix (the job, party and peer); the id ends with the task's digest. Unique per run. */
   readonly taskIdPrefix?: string;
+  /**
+   * Ids per batch this party sends, so per own-id task, when `PsiPartyOptions.batchSize` is not given
+   * (default `DEFAULT_PSI_TASK_IDS`). The peer's points are blinded in the peer's batches.
+   */
+  readonly batchSize?: number;
   /** Tasks in flight per stream (default `DEFAULT_PSI_OFFLOAD_WINDOW`). */
   readonly window?: number;
   /**
@@ -138,6 +143,13 @@ export interface PsiBlindOffload {
    */
   readonly dropTasks?: (prefix: string) => Promise<unknown>;
 }
+
+/**
+ * Own ids per task (and per batch message) when offloading: 16384 ids are ~1.9 s of hashing and blinding
+ * on one core, so the queue's fixed cost per task (~60-90 ms: enqueue, store, collect) stays a few per
+ * cent (benchmarks/results/queue-psi.md); the threads' 4096 would make it ~15-20 %.
+ */
+export const DEFAULT_PSI_TASK_IDS = 16384;
 
 /** Tasks in flight per stream on a queue: enough to keep several worker processes busy. */
 export const DEFAULT_PSI_OFFLOAD_WINDOW = 8;

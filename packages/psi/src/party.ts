@@ -35,7 +35,7 @@ import {
   selectPacked,
 } from './ids.ts';
 import { matchAndAlign } from './keys.ts';
-import { OffloadBlinder, type PsiBlindOffload } from './offload.ts';
+import { DEFAULT_PSI_TASK_IDS, OffloadBlinder, type PsiBlindOffload } from './offload.ts';
 import { BlindingPool } from './pool.ts';
 import {
   DEFAULT_BATCH_SIZE,
@@ -202,7 +202,11 @@ function checkOptions(options: PsiPartyOptions): { mode: PsiMode; batchSize: num
       field: 'mode',
     });
   }
-  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const batchSize =
+    options.batchSize ??
+    (options.offload === undefined
+      ? DEFAULT_BATCH_SIZE
+      : (options.offload.batchSize ?? DEFAULT_PSI_TASK_IDS));
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
     throw new FedscoreError('out_of_range', `batchSize must be an integer in [1, ${MAX_BATCH_SIZE}]`, {
       field: 'batchSize',

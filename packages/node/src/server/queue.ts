@@ -12,12 +12,14 @@
  * pruned. The shared blobs (batch columns, contexts) go once no task has named them for the same
  * retention and no task still waiting names them.
  *
- * Only public material reaches the queue: each task carries the public CKKS context it is evaluated
- * under (the cipher serializes the public part) and the party's batch columns; the secret keys stay in
- * this process (docs/threat-model.md).
+ * No HE secret reaches the queue: each HE task carries the public CKKS context it is evaluated under (the
+ * cipher serializes the public part) and the party's batch columns; the secret keys stay in this process.
+ * PSI's blinding tasks carry the run's ephemeral PSI key and the party's own ids of the batch; they are
+ * deleted when the run ends (docs/threat-model.md, docs/protocols/psi.md "On a work queue").
  */
 import type { Logger } from '@fedscore/core';
 import type { PackedPartsResult, PackedProductRequest } from '@fedscore/he';
+import type { PsiBlindOffload, PsiTask, PsiTaskOutput } from '@fedscore/psi';
 import type { QueueExecutor, QueueHealth } from '@fedscore/queue';
 import type {
   BinSumOffload,
@@ -58,9 +60,15 @@ export class NodeQueue {
   readonly binSums: BinSumOffload;
   /** A SecureBoost host's CKKS histograms, on the same queue (a third executor). */
   readonly secureBoost: SecureBoostHistogramOffload;
+  /**
+   * This party's PSI blinding, on the same queue (a fourth executor): its tasks carry the run's ephemeral
+   * PSI key and the party's own ids, and are dropped when the run ends (`dropTasks`).
+   */
+  readonly psi: PsiBlindOffload;
   readonly #executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
   readonly #binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>;
   readonly #secureBoost: QueueExecutor<HistogramTask, HistogramTaskOutput>;
+  readonly #psi: QueueExecutor<PsiTask, PsiTaskOutput>;
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #pruneTimer: ReturnType<typeof setInterval>;
   readonly #jobs: JobStore;
@@ -76,17 +84,20 @@ export class NodeQueue {
     executor: QueueExecutor<PackedProductRequest, PackedPartsResult>,
     binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>,
     secureBoost: QueueExecutor<HistogramTask, HistogramTaskOutput>,
+    psi: QueueExecutor<PsiTask, PsiTaskOutput>,
     jobs: JobStore,
     logger: Logger,
   ) {
     this.#executor = executor;
     this.#binSums = binSums;
     this.#secureBoost = secureBoost;
+    this.#psi = psi;
     this.#jobs = jobs;
     this.#retentionSeconds = config.resultRetentionHours * 3600;
     this.offload = { executor, split: config.split, minColumns: config.minColumns };
     this.binSums = { executor: binSums };
     this.secureBoost = { executor: secureBoost };
+    this.psi = { executor: psi, dropTasks: (prefix) => psi.dropTasks(prefix) };
     let reading = false;
     const read = (): void => {
       if (reading) return;
@@ -133,7 +144,11 @@ export class NodeQueue {
         prefixes: done,
         olderThanSeconds: this.#retentionSeconds,
         // The executors share the queue's result table: keep what the other two await too.
-        keep: [...this.#binSums.pendingTaskIds(), ...this.#secureBoost.pendingTaskIds()],
+        keep: [
+          ...this.#binSums.pendingTaskIds(),
+          ...this.#secureBoost.pendingTaskIds(),
+          ...this.#psi.pendingTaskIds(),
+        ],
       });
       for (const id of done) this.#pruned.add(id);
       // Both executors store blobs in the one table; each marks what it sends (executor.ts). The
@@ -163,6 +178,7 @@ export class NodeQueue {
     let executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
     let binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>;
     let secureBoost: QueueExecutor<HistogramTask, HistogramTaskOutput>;
+    let psi: QueueExecutor<PsiTask, PsiTaskOutput>;
     try {
       const options = {
         connectionString: url,
@@ -183,6 +199,13 @@ export class NodeQueue {
           throw e;
         },
       );
+      // No shared fields: a PSI task's fields are its own batch (and a blob would outlive the run).
+      psi = await QueueExecutor.create<PsiTask, PsiTaskOutput>({ ...options, sharedFields: [] }).catch(
+        async (e: unknown) => {
+          await Promise.all([executor.close(), binSums.close(), secureBoost.close()]);
+          throw e;
+        },
+      );
     } catch (e) {
       const fe = e as { code?: string; message?: string };
       const { FedscoreError } = await import('@fedscore/core');
@@ -197,7 +220,7 @@ export class NodeQueue {
       try {
         await executor.grantWorkerRole(config.workerRole);
       } catch (e) {
-        await Promise.allSettled([executor.close(), binSums.close(), secureBoost.close()]);
+        await Promise.allSettled([executor.close(), binSums.close(), secureBoost.close(), psi.close()]);
         const fe = e as { code?: string; message?: string };
         const { FedscoreError } = await import('@fedscore/core');
         throw new FedscoreError(
@@ -207,7 +230,7 @@ export class NodeQueue {
         );
       }
     }
-    return new NodeQueue(config, executor, binSums, secureBoost, jobs, logger);
+    return new NodeQueue(config, executor, binSums, secureBoost, psi, jobs, logger);
   }
 
   /** For /healthz: whether the last read reached the database, and the depth. */
@@ -274,6 +297,11 @@ export class NodeQueue {
     clearInterval(this.#timer);
     clearInterval(this.#pruneTimer);
     await this.#pruning?.catch(() => undefined);
-    await Promise.all([this.#executor.close(), this.#binSums.close(), this.#secureBoost.close()]);
+    await Promise.all([
+      this.#executor.close(),
+      this.#binSums.close(),
+      this.#secureBoost.close(),
+      this.#psi.close(),
+    ]);
   }
 }
