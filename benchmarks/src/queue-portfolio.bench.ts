@@ -385,7 +385,7 @@ async function psiOverhead(cluster: PgCluster, db: pg.Client, tasks: number): Pr
     const offsets = new Uint32Array(n + 1);
     for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i]! + parts[i]!.length;
     const ids = new Uint8Array(offsets[n]!);
-    parts.forEach((b, i) => ids.set(b, offsets[i]!));
+    for (let i = 0; i < n; i++) ids.set(parts[i]!, offsets[i]!);
     return { op: 'psiHash', ids, offsets, scalar: new Uint8Array(scalar), domain: psiHashDomain('opaque') };
   };
   try {
