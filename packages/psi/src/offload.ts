@@ -128,7 +128,10 @@ export async function psiTaskHandler(task: PsiTask): Promise<PsiTaskOutput> {
  */
 export interface PsiBlindOffload {
   readonly executor: TaskExecutor<PsiTask, PsiTaskOutput>;
-  /** Task id prefix (the job, party and peer); the id ends with the task's digest. Unique per run. */
+  /**
+   * Task id prefix (the job, party and peer; default `psi`): the party appends its run's random key
+   * label, so each run's tasks have a prefix of their own; the id ends with the task's digest.
+   */
   readonly taskIdPrefix?: string;
   /**
    * Ids per batch this party sends, so per own-id task, when `PsiPartyOptions.batchSize` is not given

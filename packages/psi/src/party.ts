@@ -301,7 +301,14 @@ export async function runPsiParty(
     order = permutation(rng, n);
   }
 
-  const offload = plan.precomputed ? undefined : options.offload;
+  // Each run's tasks get a prefix of their own (the random key label appended), which it drops at its end.
+  const offload =
+    plan.precomputed || options.offload === undefined
+      ? undefined
+      : {
+          ...options.offload,
+          taskIdPrefix: `${(options.offload.taskIdPrefix ?? 'psi').slice(0, 180)}.${key.id}`,
+        };
   const ownPool = options.pool === undefined && offload === undefined;
   const pool: Pick<BlindingPool, 'threads' | 'hashToGroup' | 'blind'> & { close?: () => Promise<void> } =
     offload !== undefined
@@ -505,7 +512,7 @@ export async function runPsiParty(
   } finally {
     if (!plan.precomputed) wipe(key.scalar);
     if (ownPool) await pool.close?.();
-    if (offload?.dropTasks !== undefined && offload.taskIdPrefix !== undefined) {
+    if (offload?.dropTasks !== undefined) {
       await offload.dropTasks(offload.taskIdPrefix).catch((e: unknown) => {
         logger.warn("psi: dropping the run's queue tasks failed", { code: (e as { code?: string }).code });
       });
