@@ -2,7 +2,7 @@
  * `pnpm bench queue-portfolio [--blocks 8] [--features 23] [--preset ckks-8192] [--workers 1,2,4]
  *                             [--tasks 6] [--bin-tasks 5] [--bin-features 10] [--bin-bins 10]
  *                             [--sb-tasks 5] [--sb-features 10] [--sb-bins 16] [--sb-nodes 1]
- *                             [--parts lin,bins,sb,throughput] [--transfers base64,copy]`
+ *                             [--psi-tasks 5] [--parts lin,bins,sb,psi,throughput] [--transfers base64,copy]`
  *
  * The work-distribution queue (@fedscore/queue: pg-boss on PostgreSQL, `fedscore worker` processes) on
  * the task kinds added after hetero-LR's packed products, on a throwaway PostgreSQL cluster on loopback:
@@ -17,6 +17,9 @@
  *      rows each, drawn) over `DEFAULT_HISTOGRAM_BATCHES_PER_TASK` batch(es) of 8192 rows at the
  *      default preset (ckks-16384-release), `--sb-features` features of `--sb-bins` bins, the layout the
  *      host plans for depth 3; one node is the lightest task a level makes (the worst overhead share).
+ *    - `psiHash` / `psiBlind`: PSI blinding (@fedscore/psi offload.ts) of `DEFAULT_PSI_TASK_IDS` ids
+ *      (hash to ristretto255 and multiply by the run's scalar) or peer points (multiply), fresh ids per
+ *      task; no shared fields, no context (`--parts psi`).
  *    Overhead = enqueue-to-result at the coordinator minus the worker's time in the task; the first task
  *    of each kind also uploads the shared fields (context, bin index) and loads the context in the worker.
  *    Each part runs under every `--transfers` (how byte columns are read: base64 text, the earlier path,
@@ -46,6 +49,14 @@ import {
   type LinearCombinationsRequest,
   linearCombinationsOn,
 } from '@fedscore/he';
+import {
+  DEFAULT_PSI_TASK_IDS,
+  loadSodium,
+  type PsiTask,
+  type PsiTaskOutput,
+  psiHashDomain,
+  psiTaskHandler,
+} from '@fedscore/psi';
 import {
   BYTE_TRANSFERS,
   type ByteTransfer,
@@ -448,6 +459,93 @@ async function histogramOverhead(
   return out;
 }
 
+async function psiOverhead(
+  cluster: PgCluster,
+  db: pg.Client,
+  tasks: number,
+  transfers: readonly ByteTransfer[],
+): Promise<Timing[]> {
+  await loadSodium();
+  const port = Number(new URL(cluster.url).port);
+  const lanes: {
+    transfer: ByteTransfer;
+    queue: string;
+    ex: QueueExecutor<PsiTask, PsiTaskOutput>;
+    pid: number;
+  }[] = [];
+  const children: ChildProcess[] = [];
+  const out: Timing[] = [];
+  const n = DEFAULT_PSI_TASK_IDS;
+  const enc = new TextEncoder();
+  const scalar = new Uint8Array(32);
+  crypto.getRandomValues(scalar);
+  scalar[31]! &= 0x0f; // below the group order
+  const idsTask = (k: number): PsiTask => {
+    const parts = Array.from({ length: n }, (_, i) =>
+      enc.encode(`91310000MA${String(k * n + i).padStart(8, '0')}`),
+    );
+    const offsets = new Uint32Array(n + 1);
+    for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i]! + parts[i]!.length;
+    const ids = new Uint8Array(offsets[n]!);
+    for (let i = 0; i < n; i++) ids.set(parts[i]!, offsets[i]!);
+    return { op: 'psiHash', ids, offsets, scalar: new Uint8Array(scalar), domain: psiHashDomain('opaque') };
+  };
+  try {
+    for (const transfer of transfers) {
+      const queue = `overhead-psi-${transfer}`;
+      const ex = await QueueExecutor.create<PsiTask, PsiTaskOutput>({
+        connectionString: cluster.url,
+        queue,
+        sharedFields: [],
+        transfer,
+      });
+      const worker = await startWorker(cluster.url, queue, children, { transfer });
+      lanes.push({ transfer, queue, ex, pid: worker.pid! });
+    }
+    for (const kind of ['psiHash', 'psiBlind'] as const) {
+      for (let k = 0; k < tasks; k++) {
+        let task = idsTask(kind === 'psiHash' ? k : tasks + k);
+        if (kind === 'psiBlind') {
+          // the peer's points: ids hashed (and blinded) under another scalar
+          const points = ((await psiTaskHandler(task)) as { out: Uint8Array }).out;
+          task = { op: 'psiBlind', points, scalar: new Uint8Array(scalar), outBytes: 16 };
+        }
+        const copy = (): PsiTask => ({ ...task, scalar: new Uint8Array(scalar) });
+        let t = performance.now();
+        await psiTaskHandler(copy());
+        const localMs = performance.now() - t;
+        for (const { transfer, queue, ex, pid } of lanes) {
+          const id = `${kind}-${k + 1}`;
+          const cpu0 = cpuNow(pid, port);
+          const t0 = Date.now();
+          t = performance.now();
+          await ex.run(copy(), { taskId: id });
+          const latencyMs = performance.now() - t;
+          const cpu = cpuSince(cpu0, pid, port);
+          const { split: parts, outputBytes } = await latencySplit(db, queue, id, t0, latencyMs);
+          out.push({
+            kind,
+            transfer,
+            task: k + 1,
+            localMs,
+            latencyMs,
+            ...parts,
+            ...cpu,
+            overheadMs: latencyMs - parts.taskMs,
+            inputBytes:
+              task.op === 'psiHash' ? task.ids.byteLength + task.offsets.byteLength : task.points.byteLength,
+            outputBytes,
+          });
+        }
+      }
+    }
+  } finally {
+    await stopWorkers(children);
+    for (const { ex } of lanes) await ex.close();
+  }
+  return out;
+}
+
 interface ThroughputRow {
   where: string;
   processes: number;
@@ -703,7 +801,8 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
   const sbFeatures = Number(flag(args, '--sb-features', '10'));
   const sbBins = Number(flag(args, '--sb-bins', '16'));
   const sbNodes = Number(flag(args, '--sb-nodes', '1'));
-  const parts = new Set(flag(args, '--parts', 'lin,bins,sb,throughput').split(','));
+  const psiTasks = Number(flag(args, '--psi-tasks', '5'));
+  const parts = new Set(flag(args, '--parts', 'lin,bins,sb,psi,throughput').split(','));
   const transfers = flag(args, '--transfers', 'base64,copy').split(',') as ByteTransfer[];
   for (const t of transfers) {
     if (!BYTE_TRANSFERS.includes(t)) {
@@ -729,6 +828,7 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
       ...(parts.has('sb')
         ? await histogramOverhead(cluster, db, sbFeatures, sbBins, sbNodes, sbTasks, transfers)
         : []),
+      ...(parts.has('psi') ? await psiOverhead(cluster, db, psiTasks, transfers) : []),
     ];
     load.afterOverhead = loadavg();
     if (parts.has('lin')) {
@@ -755,7 +855,7 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
     cluster.stop();
     ctx.dispose();
   }
-  const kinds = ['linearCombinations', 'binSums', 'sbHistogram'].filter((k) =>
+  const kinds = ['linearCombinations', 'binSums', 'sbHistogram', 'psiHash', 'psiBlind'].filter((k) =>
     timings.some((t) => t.kind === k),
   );
   const steady = (kind: string, transfer: ByteTransfer) =>
@@ -854,7 +954,11 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
               ? `${DEFAULT_BIN_SUM_BATCHES_PER_TASK} batches x 4096 rows, ${binFeatures * binBins} cells`
               : k === 'sbHistogram'
                 ? `${DEFAULT_HISTOGRAM_BATCHES_PER_TASK} batch x 8192 rows, ${sbFeatures * sbBins} cells, ${sbNodes} node(s)`
-                : `1 block: ${ctx.slotCount} enterprises x ${features} columns`,
+                : k === 'psiHash'
+                  ? `${DEFAULT_PSI_TASK_IDS} ids hashed and blinded`
+                  : k === 'psiBlind'
+                    ? `${DEFAULT_PSI_TASK_IDS} peer points blinded`
+                    : `1 block: ${ctx.slotCount} enterprises x ${features} columns`,
             med((t) => t.taskMs),
             med((t) => t.overheadMs),
             `${med((t) => t.enqueueMs)} / ${med((t) => t.pickupMs)} / ${med((t) => t.readMs)} / ${med((t) => t.storeCollectMs)}`,
@@ -942,6 +1046,8 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
       sb_bins: sbBins,
       sb_nodes: sbNodes,
       sb_preset: SECUREBOOST_CKKS_PRESET,
+      psi_tasks: psiTasks,
+      psi_ids_per_task: DEFAULT_PSI_TASK_IDS,
       parts: [...parts],
       postgresql,
       'pg-boss': '12.38.0',

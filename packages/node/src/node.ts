@@ -402,6 +402,7 @@ export class PartyNode {
         offload: queue.offload,
         binSumOffload: queue.binSums,
         secureBoostOffload: queue.secureBoost,
+        psiOffload: queue.psi,
       }),
       ...(creditRules !== undefined && { creditRules }),
       party: config.party,

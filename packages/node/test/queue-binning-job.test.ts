@@ -3,7 +3,10 @@
  * (issue 18): two in-process party nodes (bank = guest, government = host) over gRPC + mutual TLS, CKKS
  * binning (the default), the government's bin sums as `binSums` tasks evaluated by one `fedscore worker`
  * process holding the bank's public context only. The train stage's products stay on the host's threads
- * (`minColumns` above the column count), so every task in the queue is a bin-sum task.
+ * (`minColumns` above the column count), so the queue's HE tasks are bin-sum tasks; the align stage's
+ * PSI blinding of the government runs on the same queue (`psiHash` / `psiBlind` tasks carrying the
+ * run's ephemeral key, psi offload.ts): its jobs are in pg-boss's table, tagged with the job, party and
+ * peer, and none of their inputs or results is left once the run has ended.
  *
  * The binning is exact after decoding (counts are rounded out of the flooded sums), so the guest's
  * feature selection -- every feature's IV, what was kept and dropped -- equals the `queue: none` run's
@@ -74,6 +77,21 @@ describe.skipIf(unavailable !== undefined)(
         const hostScores = queued.bank.lineage!.selected.filter((s) => s.party === 'government').length;
         console.log(`queue binning job: ${r.rows[0]!.n} bin-sum task(s), ${hostScores} host feature(s) kept`);
         expect(r.rows[0]!.n).toBeGreaterThan(0);
+        // The government's PSI ran on its queue (pg-boss keeps the completed jobs), and its tasks'
+        // inputs and results (the run's key, its ids) were dropped when the run ended.
+        const prefix = `${JOB}.government.psi-bank.%`;
+        const psi = await c.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pgboss.job
+           WHERE name = $1 AND state = 'completed' AND data->>'taskId' LIKE $2`,
+          [QUEUE, prefix],
+        );
+        expect(psi.rows[0]!.n).toBeGreaterThan(0);
+        const left = await c.query<{ n: number }>(
+          `SELECT (SELECT count(*) FROM fedscore_task_input WHERE task_id LIKE $1)::int
+                + (SELECT count(*) FROM fedscore_task_result WHERE task_id LIKE $1)::int AS n`,
+          [prefix],
+        );
+        expect(left.rows[0]!.n).toBe(0);
       } finally {
         await c.end();
       }

@@ -12,7 +12,7 @@ import {
   ProtocolSession,
   type Table,
 } from '@fedscore/core';
-import type { PsiIdKindChoice } from '@fedscore/psi';
+import type { PsiBlindOffload, PsiIdKindChoice } from '@fedscore/psi';
 import type { CreditRules } from '@fedscore/scoring';
 import type {
   BinSumOffload,
@@ -186,6 +186,12 @@ export interface StageContext {
    * prefix is set per job here.
    */
   readonly secureBoostOffload?: SecureBoostHistogramOffload;
+  /**
+   * Where this party's PSI blinding runs instead of its threads (the same queue): tasks carry the run's
+   * ephemeral key to the party's workers and are dropped when the run ends; the task id prefix is set
+   * per job and peer here.
+   */
+  readonly psiOffload?: PsiBlindOffload;
   /** Called after each per-epoch training checkpoint is saved (the node's test-only fault hook). */
   readonly onEpochSaved?: (epoch: number) => void;
   /**

@@ -46,6 +46,14 @@ export {
 export { KEY_BYTES, KeyIndex, matchAndAlign, sortByKey } from './keys.ts';
 export type { LocalPsiOptions, LocalPsiResult } from './local.ts';
 export { GUEST, HOST, runPsiLocal } from './local.ts';
+export type { PsiBlindOffload, PsiBlindTask, PsiHashTask, PsiTask, PsiTaskOutput } from './offload.ts';
+export {
+  DEFAULT_PSI_OFFLOAD_WINDOW,
+  DEFAULT_PSI_TASK_IDS,
+  OffloadBlinder,
+  PSI_TASK_KINDS,
+  psiTaskHandler,
+} from './offload.ts';
 export type { PsiKey, PsiPartyOptions, PsiPartyResult, PsiRole, RolePlan } from './party.ts';
 export { createPsiKey, DEFAULT_MAX_PEER_COUNT } from './party.ts';
 export type { BlindingPoolOptions, BlindingPoolStats, BlindOptions } from './pool.ts';

@@ -19,6 +19,7 @@ import type { PsiHostCache, PsiKeyRotationPolicy } from './cache.ts';
 import { runPsiGuest } from './guest.ts';
 import { runPsiHost } from './host.ts';
 import type { PreparedIds, PrepareIdsOptions, PsiIdKind } from './ids.ts';
+import type { PsiBlindOffload } from './offload.ts';
 import type { PsiPartyResult } from './party.ts';
 import { BlindingPool, type BlindingPoolStats } from './pool.ts';
 import type { PsiMode } from './protocol.ts';
@@ -33,6 +34,8 @@ export interface LocalPsiOptions {
   /** Shared by both parties; default: a pool of `threads` workers created and closed here. */
   readonly pool?: BlindingPool;
   readonly threads?: number;
+  /** A party's blinding on a task executor instead of the pool (offload.ts; tests and benchmarks). */
+  readonly offload?: { readonly guest?: PsiBlindOffload; readonly host?: PsiBlindOffload };
   readonly hostCache?: PsiHostCache;
   /** The host cache's key rotation (default `DEFAULT_PSI_KEY_ROTATION`) and its clock (tests). */
   readonly hostKeyRotation?: PsiKeyRotationPolicy;
@@ -103,6 +106,7 @@ export async function runPsiLocal(
           channel: network.channel(GUEST),
           peer: HOST,
           ...(options.rng && { rng: options.rng.guest }),
+          ...(options.offload?.guest && { offload: options.offload.guest }),
         }),
       host: () =>
         runPsiHost(hostIds, {
@@ -112,6 +116,7 @@ export async function runPsiLocal(
           channel: network.channel(HOST),
           peer: GUEST,
           ...(options.rng && { rng: options.rng.host }),
+          ...(options.offload?.host && { offload: options.offload.host }),
           ...(options.hostCache && { cache: options.hostCache }),
           ...(options.hostKeyRotation !== undefined && { keyRotation: options.hostKeyRotation }),
           ...(options.now !== undefined && { now: options.now }),

@@ -35,6 +35,7 @@ import {
   selectPacked,
 } from './ids.ts';
 import { matchAndAlign } from './keys.ts';
+import { DEFAULT_PSI_TASK_IDS, OffloadBlinder, type PsiBlindOffload } from './offload.ts';
 import { BlindingPool } from './pool.ts';
 import {
   DEFAULT_BATCH_SIZE,
@@ -109,6 +110,12 @@ export interface PsiPartyOptions extends PrepareIdsOptions {
   readonly pool?: BlindingPool;
   /** Workers of the default pool (default: available parallelism). Ignored with `pool`. */
   readonly threads?: number;
+  /**
+   * Run the blinding as tasks on a work queue instead (offload.ts): each task carries this run's
+   * ephemeral scalar to the party's own worker processes. Not used with a host cache's key (a long-lived
+   * key never goes to the queue: the threads blind then). The run's tasks are dropped when it ends.
+   */
+  readonly offload?: PsiBlindOffload;
   /** Batches in flight per stream (default 2 per worker, at least 2): bounds memory. */
   readonly window?: number;
   /** Randomness for the key and the shuffle; default: libsodium's and the platform CSPRNG. */
@@ -195,7 +202,11 @@ function checkOptions(options: PsiPartyOptions): { mode: PsiMode; batchSize: num
       field: 'mode',
     });
   }
-  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const batchSize =
+    options.batchSize ??
+    (options.offload === undefined
+      ? DEFAULT_BATCH_SIZE
+      : (options.offload.batchSize ?? DEFAULT_PSI_TASK_IDS));
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
     throw new FedscoreError('out_of_range', `batchSize must be an integer in [1, ${MAX_BATCH_SIZE}]`, {
       field: 'batchSize',
@@ -290,10 +301,20 @@ export async function runPsiParty(
     order = permutation(rng, n);
   }
 
-  const ownPool = options.pool === undefined;
-  const pool =
-    options.pool ??
-    (await BlindingPool.create(options.threads === undefined ? {} : { threads: options.threads }));
+  // Each run's tasks get a prefix of their own (the random key label appended), which it drops at its end.
+  const offload =
+    plan.precomputed || options.offload === undefined
+      ? undefined
+      : {
+          ...options.offload,
+          taskIdPrefix: `${(options.offload.taskIdPrefix ?? 'psi').slice(0, 180)}.${key.id}`,
+        };
+  const ownPool = options.pool === undefined && offload === undefined;
+  const pool: Pick<BlindingPool, 'threads' | 'hashToGroup' | 'blind'> & { close?: () => Promise<void> } =
+    offload !== undefined
+      ? new OffloadBlinder(offload)
+      : (options.pool ??
+        (await BlindingPool.create(options.threads === undefined ? {} : { threads: options.threads })));
   const window = options.window ?? Math.max(2, 2 * pool.threads);
   const session = new ProtocolSession(options.channel, {
     protocol: PSI_PROTOCOL,
@@ -490,7 +511,12 @@ export async function runPsiParty(
     };
   } finally {
     if (!plan.precomputed) wipe(key.scalar);
-    if (ownPool) await pool.close();
+    if (ownPool) await pool.close?.();
+    if (offload?.dropTasks !== undefined) {
+      await offload.dropTasks(offload.taskIdPrefix).catch((e: unknown) => {
+        logger.warn("psi: dropping the run's queue tasks failed", { code: (e as { code?: string }).code });
+      });
+    }
   }
 }
 

@@ -181,7 +181,7 @@ export class BlindingPool {
       return reply.out;
     }
     this.#account(reply.busyMs, reply.cpuMs, 0, 0);
-    throw rejection(request, job.field, job.indexBase + reply.index);
+    throw rejection(request.op, job.field, job.indexBase + reply.index);
   }
 
   #runInline(request: WorkerRequest, job: JobInfo): Uint8Array {
@@ -198,7 +198,7 @@ export class BlindingPool {
     }
     const cpu = process.threadCpuUsage(cpu0);
     this.#account(performance.now() - t0, (cpu.user + cpu.system) / 1000, job.mults, job.hashes);
-    if (!result.ok) throw rejection(request, job.field, job.indexBase + result.index);
+    if (!result.ok) throw rejection(request.op, job.field, job.indexBase + result.index);
     return result.out;
   }
 
@@ -223,8 +223,9 @@ function checkScalar(scalar: ScalarBytes): void {
   }
 }
 
-function rejection(request: WorkerRequest, field: string, index: number): FedscoreError {
-  if (request.op === 'hash') {
+/** The typed error of a refused batch element (offload.ts reuses it for a task's stored refusal). */
+export function rejection(op: WorkerRequest['op'], field: string, index: number): FedscoreError {
+  if (op === 'hash') {
     return new FedscoreError('invalid_argument', `id ${index} of the batch is too long to hash`, {
       field: `${field}[${index}]`,
     });

@@ -286,6 +286,8 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
   /** Shared values already encoded, by identity (codec.ts `encodeTask`). */
   readonly #encoded = new WeakMap<object, TaskBlob>();
   readonly #pending = new Map<TaskId, Pending>();
+  /** Prefixes whose tasks were dropped (`dropTasks`): a task of one is refused, one stored meanwhile deleted. */
+  readonly #dropped = new Set<string>();
   readonly #latencies: number[] = [];
   readonly #timer: NodeJS.Timeout;
   #closed = false;
@@ -389,6 +391,9 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
     if (signal?.aborted) throw new FedscoreError('aborted', 'task cancelled', { cause: signal.reason });
     const { bytes, blobs } = encodeTask(task, this.#sharedFields, this.#encoded);
     const id = taskIdOf(options.taskId, bytes);
+    if (options.taskId !== undefined && this.#dropped.has(options.taskId)) {
+      throw new FedscoreError('aborted', 'task dropped with its run', { field: 'taskId' });
+    }
     const existing = this.#pending.get(id);
     if (existing) {
       // The same task twice at once: one job, both callers get its result.
@@ -453,6 +458,16 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
          ON CONFLICT DO NOTHING`,
         [this.queue, id, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)],
       );
+      if (inserted.rowCount === 1 && options.taskId !== undefined && this.#dropped.has(options.taskId)) {
+        // Its run was dropped while this input was being stored (the drop's DELETE may not have seen
+        // it): delete it here, so nothing of a dropped run stays.
+        await this.#pool.query('DELETE FROM fedscore_task_input WHERE queue = $1 AND task_id = $2', [
+          this.queue,
+          id,
+        ]);
+        this.#fail(id, new FedscoreError('aborted', 'task dropped with its run', { field: 'taskId' }));
+        return result;
+      }
       if (inserted.rowCount === 1) {
         const jobId = jobIdOf(this.queue, id);
         const send = () =>
@@ -691,6 +706,38 @@ export class QueueExecutor<In, Out> implements TaskExecutor<In, Out> {
       return r.rowCount ?? 0;
     } catch (e) {
       throw storeError('prune task blobs', e);
+    }
+  }
+
+  /**
+   * Delete every stored input and result of the tasks whose id prefix is `prefix` (exactly: the part
+   * before the `/`), awaited or not, and stop awaiting them here (they reject with `aborted`). For a run
+   * whose tasks carry a secret of the run (PSI's ephemeral scalar, @fedscore/psi offload.ts): called when
+   * the run ends, so nothing of it stays in the tables. The prefix stays dropped in this executor: a later
+   * task under it is refused, and one whose input was being stored during the drop deletes it (so the
+   * prefix must name one run). A worker that later takes such a task's job finds
+   * no input and finishes without running it (worker.ts). Returns the rows deleted.
+   */
+  async dropTasks(prefix: string): Promise<number> {
+    taskIdOf(prefix, new Uint8Array(0)); // the prefix rule (typed error naming taskId)
+    if (prefix === '') {
+      throw new FedscoreError('invalid_argument', 'dropTasks needs a non-empty prefix', { field: 'taskId' });
+    }
+    // Marked first: a task of this prefix whose input is being stored now deletes it itself (run).
+    if (this.#dropped.size >= MAX_REMEMBERED_BLOBS) this.#dropped.clear();
+    this.#dropped.add(prefix);
+    const gone = new FedscoreError('aborted', 'task dropped with its run');
+    for (const id of [...this.#pending.keys()]) if (id.startsWith(`${prefix}/`)) this.#fail(id, gone);
+    try {
+      const r = await this.#pool.query<{ n: number }>(
+        `WITH i AS (DELETE FROM fedscore_task_input WHERE queue = $1 AND split_part(task_id, '/', 1) = $2 RETURNING 1),
+              o AS (DELETE FROM fedscore_task_result WHERE queue = $1 AND split_part(task_id, '/', 1) = $2 RETURNING 1)
+         SELECT (SELECT count(*) FROM i)::int + (SELECT count(*) FROM o)::int AS n`,
+        [this.queue, prefix],
+      );
+      return r.rows[0]?.n ?? 0;
+    } catch (e) {
+      throw storeError("drop a run's tasks", e);
     }
   }
 

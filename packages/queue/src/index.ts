@@ -28,6 +28,7 @@ export {
   type HeTaskKind,
   type HeTaskWorkerOptions,
   PACKED_PRODUCT_SHARED_FIELDS,
+  type PlainTaskKind,
   runHeProductWorker,
   runHeTaskWorker,
   serveTaskQueue,

@@ -369,7 +369,15 @@ export interface HeTaskWorkerOptions extends TaskQueueWorkerOptions {
   readonly allowWeakParameters?: boolean;
   /** Task kinds served besides (or replacing) `HE_TASK_KINDS`, by `op`. */
   readonly kinds?: Readonly<Record<string, HeTaskKind>>;
+  /**
+   * Task kinds that need no CKKS context, by `op` (PSI's blinding, @fedscore/psi): called with the whole
+   * task; no context is loaded for them.
+   */
+  readonly plainKinds?: Readonly<Record<string, PlainTaskKind>>;
 }
+
+/** A task kind served without a CKKS context (`HeTaskWorkerOptions.plainKinds`). */
+export type PlainTaskKind = (task: never) => unknown;
 
 /** @deprecated The old name of `HeTaskWorkerOptions`. */
 export type HeProductWorkerOptions = HeTaskWorkerOptions;
@@ -429,6 +437,10 @@ export async function runHeTaskWorker(options: HeTaskWorkerOptions): Promise<Tas
       throw new FedscoreError('invalid_argument', 'a task is an object with an op', { field: 'op' });
     }
     const op = req.op;
+    const plain = options.plainKinds;
+    if (plain !== undefined && typeof op === 'string' && Object.hasOwn(plain, op)) {
+      return plain[op]!(req as never);
+    }
     const kind = typeof op === 'string' && Object.hasOwn(kinds, op) ? kinds[op] : undefined;
     if (kind === undefined) {
       throw new FedscoreError('invalid_argument', `this worker serves no task kind ${String(op)}`, {

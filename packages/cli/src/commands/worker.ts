@@ -1,7 +1,7 @@
 /**
  * `fedscore worker --queue postgres://... --name QUEUE`: a work-distribution worker process. It takes a
  * party's HE batch tasks (hetero-LR packed products, portfolio scoring's per-block scores, the WOE
- * binning's bin sums, SecureBoost's host histograms) from the pg-boss queue in the party's
+ * binning's bin sums, SecureBoost's host histograms, PSI's blinding) from the pg-boss queue in the party's
  * PostgreSQL database, evaluates them with the public CKKS context each task carries (or the queue's), and
  * stores each result once under its task id (@fedscore/queue, docs/deploy.md "Work distribution").
  * It never receives a secret key. Runs until SIGINT/SIGTERM (running tasks finish first).
@@ -17,7 +17,7 @@ Connects to the party's PostgreSQL database (--queue-env VAR: the URL in that en
 a password may be; or --queue URL without a password, which would show in ps and shell history: use
 PGPASSWORD or ~/.pgpass with it) and evaluates the queue's HE tasks (hetero-LR
 packed products, portfolio scoring's per-block scores, WOE binning's bin sums, SecureBoost host
-histograms) until SIGINT or SIGTERM, each under the public CKKS context it carries (loaded once per job and kept;
+histograms, PSI blinding with its run's ephemeral key) until SIGINT or SIGTERM, each under the public CKKS context it carries (loaded once per job and kept;
 a task without one uses the context published for the queue). It never receives a secret key. A task delivered twice (a worker killed mid-task, a retry) stores one
 result: results are keyed by the task's id, which ends with the digest of its bytes.
 
@@ -67,12 +67,15 @@ Example:
     const { runHeTaskWorker } = await import('@fedscore/queue');
     // The kinds whose evaluation lives above the queue package (it serves he's kinds itself).
     const { binSumTaskHandler, histogramTaskHandler } = await import('@fedscore/vfl');
+    // PSI's blinding needs no CKKS context: each task carries its run's ephemeral scalar (psi offload.ts).
+    const { psiTaskHandler } = await import('@fedscore/psi');
     const stop = new AbortController();
     const onSignal = (): void => stop.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const worker = await runHeTaskWorker({
       kinds: { binSums: binSumTaskHandler, sbHistogram: histogramTaskHandler },
+      plainKinds: { psiHash: psiTaskHandler, psiBlind: psiTaskHandler },
       connectionString: url,
       queue: str(o, 'name'),
       concurrency: num(o, 'concurrency'),

@@ -87,6 +87,7 @@ import {
   type ProgressCallback,
   type Table,
 } from '@fedscore/core';
+import type { PsiBlindOffload } from '@fedscore/psi';
 import type { CreditRules } from '@fedscore/scoring';
 import type { BinSumOffload, PackedProductOffload, SecureBoostHistogramOffload } from '@fedscore/vfl';
 import { fedscore } from '@fedscore/wire';
@@ -237,6 +238,8 @@ export interface JobRunnerOptions {
   readonly binSumOffload?: BinSumOffload;
   /** Where a SecureBoost host's CKKS histograms run (config `queue: pgboss`; absent: this process). */
   readonly secureBoostOffload?: SecureBoostHistogramOffload;
+  /** Where this party's PSI blinding runs (config `queue: pgboss`; absent: the threads). */
+  readonly psiOffload?: PsiBlindOffload;
   /** A data owner's policy refused a request of a job (on the refusing host and on the guest). */
   readonly onPolicyRefusal?: (event: PolicyRefusalEvent) => void;
   /** Publish registers each job's model here; a scoring job's parties read their model part from it. */
@@ -888,6 +891,7 @@ export class JobRunner {
       ...(this.#o.offload !== undefined && { offload: this.#o.offload }),
       ...(this.#o.binSumOffload !== undefined && { binSumOffload: this.#o.binSumOffload }),
       ...(this.#o.secureBoostOffload !== undefined && { secureBoostOffload: this.#o.secureBoostOffload }),
+      ...(this.#o.psiOffload !== undefined && { psiOffload: this.#o.psiOffload }),
       ...(this.#o.models !== undefined && { models: this.#o.models }),
       ...(this.#o.creditRules !== undefined && { creditRules: this.#o.creditRules }),
     }).then(

@@ -39,6 +39,7 @@ import {
   type SecureBoostPublishOutcome,
   stageOf,
 } from '@fedscore/pipeline';
+import type { PsiBlindOffload } from '@fedscore/psi';
 import type { CreditRules } from '@fedscore/scoring';
 import type {
   BinSumOffload,
@@ -113,6 +114,8 @@ export interface StageContext {
   readonly binSumOffload?: BinSumOffload;
   /** Where a SecureBoost host's CKKS histograms run (the same queue). */
   readonly secureBoostOffload?: SecureBoostHistogramOffload;
+  /** Where this party's PSI blinding runs (the same queue). */
+  readonly psiOffload?: PsiBlindOffload;
   /** Where publish registers the model (absent: files only); a scoring job reads its model part here. */
   readonly models?: ModelRegistry;
   /** A scoring job's guest: credit rules for bands and lines (config `scoring.api.rules`). */
@@ -154,6 +157,7 @@ export async function runStageRole(stage: StageName, ctx: StageContext): Promise
     ...(ctx.offload !== undefined && { offload: ctx.offload }),
     ...(ctx.binSumOffload !== undefined && { binSumOffload: ctx.binSumOffload }),
     ...(ctx.secureBoostOffload !== undefined && { secureBoostOffload: ctx.secureBoostOffload }),
+    ...(ctx.psiOffload !== undefined && { psiOffload: ctx.psiOffload }),
     ...(ctx.spec.kind === TREE_SCORE_JOB_KIND && {
       scoringModel: () => scoringModelPart(ctx),
       ...(ctx.creditRules !== undefined && ctx.party === ctx.spec.guest && { creditRules: ctx.creditRules }),

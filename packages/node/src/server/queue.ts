@@ -12,12 +12,14 @@
  * pruned. The shared blobs (batch columns, contexts) go once no task has named them for the same
  * retention and no task still waiting names them.
  *
- * Only public material reaches the queue: each task carries the public CKKS context it is evaluated
- * under (the cipher serializes the public part) and the party's batch columns; the secret keys stay in
- * this process (docs/threat-model.md).
+ * No HE secret reaches the queue: each HE task carries the public CKKS context it is evaluated under (the
+ * cipher serializes the public part) and the party's batch columns; the secret keys stay in this process.
+ * PSI's blinding tasks carry the run's ephemeral PSI key and the party's own ids of the batch; they are
+ * deleted when the run ends (docs/threat-model.md, docs/protocols/psi.md "On a work queue").
  */
 import type { Logger } from '@fedscore/core';
 import type { PackedPartsResult, PackedProductRequest } from '@fedscore/he';
+import type { PsiBlindOffload, PsiTask, PsiTaskOutput } from '@fedscore/psi';
 import type { AwaitedTasks, QueueExecutor, QueueHealth } from '@fedscore/queue';
 import type {
   BinSumOffload,
@@ -54,9 +56,10 @@ type PgbossConfig = Extract<QueueConfig, { kind: 'pgboss' }>;
 
 /**
  * The node's task kinds on its queue, by the tasks' `op`: hetero-LR's packed products, binning's bin
- * sums, SecureBoost's CKKS histograms. Each has its own executor, so its own awaited tasks and latency.
+ * sums, SecureBoost's CKKS histograms, PSI's hashing and blinding (`psi`: both of its ops). Each has its
+ * own executor, so its own awaited tasks and latency.
  */
-export const QUEUE_TASK_KINDS = ['packedProduct', 'binSums', 'sbHistogram'] as const;
+export const QUEUE_TASK_KINDS = ['packedProduct', 'binSums', 'sbHistogram', 'psi'] as const;
 export type QueueTaskKind = (typeof QUEUE_TASK_KINDS)[number];
 
 /** Tasks of one kind this node awaits: how many, and how many pg-boss holds queued or active now. */
@@ -72,9 +75,15 @@ export class NodeQueue {
   readonly binSums: BinSumOffload;
   /** A SecureBoost host's CKKS histograms, on the same queue (a third executor). */
   readonly secureBoost: SecureBoostHistogramOffload;
+  /**
+   * This party's PSI blinding, on the same queue (a fourth executor): its tasks carry the run's ephemeral
+   * PSI key and the party's own ids, and are dropped when the run ends (`dropTasks`).
+   */
+  readonly psi: PsiBlindOffload;
   readonly #executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
   readonly #binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>;
   readonly #secureBoost: QueueExecutor<HistogramTask, HistogramTaskOutput>;
+  readonly #psi: QueueExecutor<PsiTask, PsiTaskOutput>;
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #pruneTimer: ReturnType<typeof setInterval>;
   readonly #jobs: JobStore;
@@ -91,22 +100,25 @@ export class NodeQueue {
     executor: QueueExecutor<PackedProductRequest, PackedPartsResult>,
     binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>,
     secureBoost: QueueExecutor<HistogramTask, HistogramTaskOutput>,
+    psi: QueueExecutor<PsiTask, PsiTaskOutput>,
     jobs: JobStore,
     logger: Logger,
   ) {
     this.#executor = executor;
     this.#binSums = binSums;
     this.#secureBoost = secureBoost;
+    this.#psi = psi;
     this.#jobs = jobs;
     this.#retentionSeconds = config.resultRetentionHours * 3600;
     this.offload = { executor, split: config.split, minColumns: config.minColumns };
     this.binSums = { executor: binSums };
     this.secureBoost = { executor: secureBoost };
+    this.psi = { executor: psi, dropTasks: (prefix) => psi.dropTasks(prefix) };
     let reading = false;
     const read = (): void => {
       if (reading) return;
       reading = true;
-      const kinds = { packedProduct: executor, binSums, sbHistogram: secureBoost } as const;
+      const kinds = { packedProduct: executor, binSums, sbHistogram: secureBoost, psi } as const;
       // The queue's depth (pg-boss, every kind) and, per kind, the tasks this node awaits.
       Promise.all([executor.health(), ...QUEUE_TASK_KINDS.map((k) => kinds[k].awaited())])
         .then(([h, ...awaited]) => {
@@ -152,7 +164,11 @@ export class NodeQueue {
         prefixes: done,
         olderThanSeconds: this.#retentionSeconds,
         // The executors share the queue's result table: keep what the other two await too.
-        keep: [...this.#binSums.pendingTaskIds(), ...this.#secureBoost.pendingTaskIds()],
+        keep: [
+          ...this.#binSums.pendingTaskIds(),
+          ...this.#secureBoost.pendingTaskIds(),
+          ...this.#psi.pendingTaskIds(),
+        ],
       });
       for (const id of done) this.#pruned.add(id);
       // Both executors store blobs in the one table; each marks what it sends (executor.ts). The
@@ -182,6 +198,7 @@ export class NodeQueue {
     let executor: QueueExecutor<PackedProductRequest, PackedPartsResult>;
     let binSums: QueueExecutor<BinSumTask, BinSumWorkerOutput>;
     let secureBoost: QueueExecutor<HistogramTask, HistogramTaskOutput>;
+    let psi: QueueExecutor<PsiTask, PsiTaskOutput>;
     try {
       const options = {
         connectionString: url,
@@ -202,6 +219,13 @@ export class NodeQueue {
           throw e;
         },
       );
+      // No shared fields: a PSI task's fields are its own batch (and a blob would outlive the run).
+      psi = await QueueExecutor.create<PsiTask, PsiTaskOutput>({ ...options, sharedFields: [] }).catch(
+        async (e: unknown) => {
+          await Promise.all([executor.close(), binSums.close(), secureBoost.close()]);
+          throw e;
+        },
+      );
     } catch (e) {
       const fe = e as { code?: string; message?: string };
       const { FedscoreError } = await import('@fedscore/core');
@@ -216,7 +240,7 @@ export class NodeQueue {
       try {
         await executor.grantWorkerRole(config.workerRole);
       } catch (e) {
-        await Promise.allSettled([executor.close(), binSums.close(), secureBoost.close()]);
+        await Promise.allSettled([executor.close(), binSums.close(), secureBoost.close(), psi.close()]);
         const fe = e as { code?: string; message?: string };
         const { FedscoreError } = await import('@fedscore/core');
         throw new FedscoreError(
@@ -226,7 +250,7 @@ export class NodeQueue {
         );
       }
     }
-    return new NodeQueue(config, executor, binSums, secureBoost, jobs, logger);
+    return new NodeQueue(config, executor, binSums, secureBoost, psi, jobs, logger);
   }
 
   /**
@@ -341,6 +365,11 @@ export class NodeQueue {
     clearInterval(this.#timer);
     clearInterval(this.#pruneTimer);
     await this.#pruning?.catch(() => undefined);
-    await Promise.all([this.#executor.close(), this.#binSums.close(), this.#secureBoost.close()]);
+    await Promise.all([
+      this.#executor.close(),
+      this.#binSums.close(),
+      this.#secureBoost.close(),
+      this.#psi.close(),
+    ]);
   }
 }

@@ -12,6 +12,7 @@
 import { deriveSeed, FedscoreError, normalizeUscc, seededRng, stratifiedHoldout } from '@fedscore/core';
 import {
   type PrepareIdsOptions,
+  type PsiBlindOffload,
   type PsiIdKind,
   resolveIdKind,
   runPsiGuest,
@@ -27,6 +28,7 @@ import {
   NODE_PROTOCOL_VERSION,
   TEST_POSITIONS,
 } from '../messages.ts';
+import { taskPrefix } from './train.ts';
 import { TREE_SCORE_KIND } from './tree-score-kind.ts';
 
 export async function alignGuest(ctx: StageContext): Promise<PsiCheckpoint> {
@@ -45,6 +47,7 @@ export async function alignGuest(ctx: StageContext): Promise<PsiCheckpoint> {
       session: `${ctx.key}/psi-${host}`,
       mode: 'both',
       ...prepare,
+      ...psiOffload(ctx, host),
       logger: ctx.logger,
       progress: ctx.progress,
     });
@@ -161,6 +164,14 @@ function splitAligned(
  * from its own ids ('auto') or is told, where its ids come from (error locations) and blinding threads.
  * `rowOf` maps a PSI input position to this party's table row. A node's plan says none of it: USCCs.
  */
+/** The party's PSI blinding on its queue (`ctx.psiOffload`), its tasks tagged with the job, party and peer. */
+function psiOffload(ctx: StageContext, peer: string): { offload?: PsiBlindOffload } {
+  if (ctx.psiOffload === undefined) return {};
+  return {
+    offload: { ...ctx.psiOffload, taskIdPrefix: taskPrefix(`${ctx.spec.id}.${ctx.party}.psi-${peer}`) },
+  };
+}
+
 function idPreparation(
   ctx: StageContext,
   ids: readonly string[],
@@ -228,6 +239,7 @@ export async function alignHost(ctx: StageContext): Promise<PsiCheckpoint> {
     session: `${ctx.key}/psi-${ctx.party}`,
     mode: 'both',
     ...idPreparation(ctx, offeredIds, (p) => offered[p]!),
+    ...psiOffload(ctx, ctx.spec.guest),
     logger: ctx.logger,
     progress: ctx.progress,
     ...(policy !== undefined && {
