@@ -134,7 +134,7 @@ describe.skipIf(why !== undefined).each(['sqlite', 'postgres'] as const)(
         queued: 0,
         active: 0,
         pending: 0,
-        kinds: { packedProduct: idle, binSums: idle, sbHistogram: idle },
+        kinds: { packedProduct: idle, binSums: idle, sbHistogram: idle, psi: idle },
       });
       // Neither URL (nor its password, user@host or port) is in what the node serves without authentication.
       const metrics = (await get('/metrics')).text;
