@@ -249,6 +249,53 @@ export function histogramTreeOps(
   };
 }
 
+/**
+ * Whether a host's histograms run faster as per-node tasks (secureboost/offload.ts, `GradientRotations`
+ * per range of `batchesPerTask` batches) on `workers` threads than in-process on one thread by the path
+ * `histogramPath` chooses, counted in product units (`ENCODE_COST`, `ROTATION_COST`) per full tree:
+ *
+ * - threads: every direct node encodes and multiplies every diagonal of the batches it has rows in, and
+ *   each (task, node) pays its own giant steps and fold, each range its baby rotations once per tree;
+ *   the ranges spread over min(workers, ranges) threads;
+ * - in-process: `histogramTreeOps`' products, encodes, rotations and mask products (a mask product is a
+ *   ciphertext-plaintext product with a rescale at the top level, counted as one rotation).
+ *
+ * False with fewer than 2 workers. At default_credit's shape (24,000 rows, 10 host features x 32 bins,
+ * depth 3, N = 16384) the two are within ~10% of each other in this count; the measured ratio is in
+ * docs/protocols/secureboost.md (Measured), which is what `THREAD_ADVANTAGE` is set from.
+ */
+export function threadedHistogramsWin(
+  ctx: CkksPublicContext,
+  cells: number,
+  rows: number,
+  depth: number,
+  workers: number,
+  maxDiagonalCacheBytes: number = MAX_DIAGONAL_CACHE_BYTES,
+  batchesPerTask = 1,
+): boolean {
+  if (!(workers >= 2)) return false;
+  const local = histogramTreeOps(ctx, cells, rows, depth, maxDiagonalCacheBytes);
+  const l = local.perTree;
+  const localCost = l.products + ENCODE_COST * l.encodes + ROTATION_COST * (l.rotations + l.maskProducts);
+  const layout = planHistogram(cells, rows, ctx.slotCount, depth);
+  const { batches: B, blocks: P, blockSize: m, baby: n1, giant: n2 } = layout;
+  const ranges = Math.ceil(B / Math.max(1, batchesPerTask));
+  const fold = P * (n2 - 1 + log2Int(ctx.slotCount / m));
+  // Task-node evaluations per tree: a direct node has rows in every range at most.
+  const taskNodes = local.directNodes * ranges;
+  const threaded =
+    local.directNodes * B * P * m * (1 + ENCODE_COST) + ROTATION_COST * (taskNodes * fold + B * (n1 - 1));
+  return (threaded / Math.min(workers, ranges)) * THREAD_ADVANTAGE < localCost;
+}
+
+/**
+ * Measured correction of `threadedHistogramsWin`'s count: the ratio (threaded wall time x threads) /
+ * (counted threaded cost / in-process count x in-process wall time) at default_credit's shape, i.e. how
+ * much worse than the count the threads did (2 threads on 2 shared cores, task copies, per-thread
+ * context). See docs/protocols/secureboost.md (Measured).
+ */
+const THREAD_ADVANTAGE = 1;
+
 /** The rotation steps (Galois keys) the evaluation of `layout` uses: powers of two only. */
 export function histogramRotationSteps(layout: HistogramLayout): number[] {
   const steps = new Set<number>();

@@ -1,0 +1,140 @@
+/**
+ * The SecureBoost host's histogram tasks (`sbHistogram`, secureboost/offload.ts) on `@fedscore/he`'s
+ * worker THREAD pool (`taskKinds: HISTOGRAM_THREAD_KINDS`, `HeWorkerPool.executor`), what a host with
+ * `workers: 2` runs when the cost rule picks the threads. ckks-8192, 4096 slots, 4,596 rows: two ranges of
+ * one batch each (one per thread), two blocks, a baby/giant split forced small.
+ *
+ * - Two levels of the same tree on the threads equal the in-process `GradientRotations` sums within 1e-6
+ *   and the plaintext per-cell sums within 1e-5 (the offload test's tolerances at this preset), the second
+ *   level's tasks reusing the first level's rotations on each thread (equal bytes interned), and a node
+ *   with merged bins (per-bin floor) included.
+ * - A pool started without task kinds refuses an executor task (`unsupported`, field `taskKinds`); an
+ *   unknown kind is refused by the thread (`invalid_argument`, field `op`); the pool keeps serving.
+ * - The cost rule: never with fewer than 2 workers; with no run-cached diagonals allowed (budget 0) two
+ *   threads beat one thread's per-level encodes at 3 batches.
+ */
+import { seededRng, uniform } from '@fedscore/core';
+import { type CkksVector, createCkksContext, createHeWorkerPool, sumRotationSteps } from '@fedscore/he';
+import {
+  GradientRotations,
+  HISTOGRAM_THREAD_KINDS,
+  type HistogramLayout,
+  type HistogramTask,
+  type HistogramTaskOutput,
+  mergedBins,
+  OffloadedHistograms,
+  releaseBlock,
+  threadedHistogramsWin,
+} from '@fedscore/vfl';
+import { describe, expect, it } from 'vitest';
+
+describe('SecureBoost histogram tasks on the HE worker threads', () => {
+  it('equal the in-process and plaintext sums over two levels; bad kinds refused; the cost rule', async () => {
+    const ctx = await createCkksContext({ params: 'ckks-8192', rotations: sumRotationSteps(4096) });
+    const cleanup: { dispose(): void }[] = [];
+    const pool = await createHeWorkerPool({
+      size: 2,
+      context: ctx.serialize(),
+      taskKinds: HISTOGRAM_THREAD_KINDS,
+    });
+    const bare = await createHeWorkerPool({ size: 1, context: ctx.serialize() });
+    try {
+      const S = ctx.slotCount;
+      const rows = S + 500;
+      const rng = seededRng(23);
+      const counts = [7, 12, 5];
+      const offsets = [0, 7, 19];
+      const cells = 24;
+      const index = counts.map((c) => Uint16Array.from({ length: rows }, () => Math.floor(uniform(rng) * c)));
+      const binned = { bins: [], index, counts };
+      const g = Float64Array.from({ length: rows }, () => 2 * uniform(rng) - 1);
+      const h = Float64Array.from({ length: rows }, () => uniform(rng) / 4);
+      const root = Int32Array.from(Array(rows).keys());
+      const a = Int32Array.from([...Array(rows).keys()].filter((i) => i % 3 !== 0));
+      const ends = Int32Array.from({ length: cells }, (_, c) => (c >= 9 && c <= 12 ? 12 : c));
+      const layout: HistogramLayout = {
+        slotCount: S,
+        rows,
+        batches: 2,
+        cells,
+        blockSize: 16,
+        blocks: 2,
+        baby: 4,
+        giant: 4,
+      };
+      const encG = ctx.encryptBatch(g);
+      const encH = ctx.encryptBatch(h);
+      cleanup.push(...encG, ...encH);
+
+      const executor = pool.executor<HistogramTask, HistogramTaskOutput>();
+      const off = new OffloadedHistograms(ctx, layout, binned, { executor });
+      off.startTree(encG, encH);
+      const level0 = await off.nodes([{ rows: root }]);
+      const level1 = await off.nodes([{ rows: a, ends }]);
+      off.endTree();
+      const rot = new GradientRotations(ctx, layout, encG, encH);
+      cleanup.push(rot);
+      const local = [
+        rot.node(root, binned, offsets),
+        rot.node(a, mergedBins(binned, offsets, ends), offsets),
+      ];
+      const threaded = [level0[0]!, level1[0]!];
+      for (const s of [...local, ...threaded]) cleanup.push(...s.z);
+
+      const open = (blocks: readonly CkksVector[]) => {
+        const og: number[] = [];
+        const oh: number[] = [];
+        for (const blk of blocks) {
+          const v = releaseBlock(ctx, blk, new Float64Array(blk.length), new Float64Array(blk.length));
+          og.push(...ctx.decrypt(v.g));
+          oh.push(...ctx.decrypt(v.h));
+          v.g.dispose();
+          v.h.dispose();
+        }
+        return { g: og, h: oh };
+      };
+      for (const [n, members, nodeEnds] of [
+        [0, root, undefined],
+        [1, a, ends],
+      ] as const) {
+        const eg = new Float64Array(cells);
+        const eh = new Float64Array(cells);
+        for (const i of members) {
+          counts.forEach((_, f) => {
+            const c = offsets[f]! + index[f]![i]!;
+            const cell = nodeEnds === undefined ? c : nodeEnds[c]!;
+            eg[cell]! += g[i]!;
+            eh[cell]! += h[i]!;
+          });
+        }
+        const mine = open(local[n]!.z);
+        const theirs = open(threaded[n]!.z);
+        expect(theirs.g.length).toBe(cells);
+        for (let c = 0; c < cells; c++) {
+          expect(Math.abs(theirs.g[c]! - mine.g[c]!)).toBeLessThan(1e-6);
+          expect(Math.abs(theirs.h[c]! - mine.h[c]!)).toBeLessThan(1e-6);
+          expect(Math.abs(theirs.g[c]! - eg[c]!)).toBeLessThan(1e-5);
+          expect(Math.abs(theirs.h[c]! - eh[c]!)).toBeLessThan(1e-5);
+        }
+      }
+
+      await expect(
+        bare.executor<HistogramTask, HistogramTaskOutput>().run({} as HistogramTask),
+      ).rejects.toMatchObject({ code: 'unsupported', field: 'taskKinds' });
+      await expect(pool.executor<{ op: string }, unknown>().run({ op: 'binSums' })).rejects.toMatchObject({
+        code: 'invalid_argument',
+        field: 'op',
+      });
+      // Still serving after the refusal.
+      expect(await pool.encrypt([Float64Array.of(1)])).toHaveLength(1);
+
+      expect(threadedHistogramsWin(ctx, 320, 24_000, 3, 1)).toBe(false);
+      expect(threadedHistogramsWin(ctx, 320, 24_000, 3, 0)).toBe(false);
+      expect(threadedHistogramsWin(ctx, 320, 3 * S, 3, 2, 0)).toBe(true);
+    } finally {
+      for (const d of cleanup) d.dispose();
+      await Promise.all([pool.close(), bare.close()]);
+      ctx.dispose();
+    }
+  }, 300_000);
+});
