@@ -10,11 +10,15 @@
  *   with merged bins (per-bin floor) included.
  * - A pool started without task kinds refuses an executor task (`unsupported`, field `taskKinds`); an
  *   unknown kind is refused by the thread (`invalid_argument`, field `op`); the pool keeps serving.
+ * - A whole CKKS run (9,000 rows: two batches at the default preset, one per thread) with the host's
+ *   `workers: 2` and the threads forced grows the in-process run's model with the same generators: the
+ *   same host splits and tree shapes, gains and leaf weights within 1e-9 relative (the queue test's
+ *   check), and it split on host features.
  * - The cost rule: never with fewer than 2 workers; at default_credit's shape (24,000 rows, 320 cells,
  *   depth 3, ckks-16384-release) the run-cached path in-process (measured 1.8x faster than 2 threads);
  *   with no diagonal cache allowed, 8 batches on 4 threads beat the in-process per-level encodes.
  */
-import { seededRng, uniform } from '@fedscore/core';
+import { loadRngKey, seededRng, uniform } from '@fedscore/core';
 import { type CkksVector, createCkksContext, createHeWorkerPool, sumRotationSteps } from '@fedscore/he';
 import {
   GradientRotations,
@@ -24,8 +28,11 @@ import {
   type HistogramTaskOutput,
   mergedBins,
   OffloadedHistograms,
+  type PartyFeatures,
   releaseBlock,
+  type TrainSecureBoostResult,
   threadedHistogramsWin,
+  trainSecureBoost,
 } from '@fedscore/vfl';
 import { describe, expect, it } from 'vitest';
 
@@ -150,4 +157,54 @@ describe('SecureBoost histogram tasks on the HE worker threads', () => {
       ctx.dispose();
     }
   }, 300_000);
+
+  it('a CKKS run with the host on 2 threads grows the in-process model', async () => {
+    const key = await loadRngKey(Uint8Array.from({ length: 32 }, (_, i) => 7 * i + 3));
+    const rows = 9000;
+    const rng = seededRng(41);
+    const col = () => Float64Array.from({ length: rows }, () => uniform(rng) * 4 - 2);
+    const guest: PartyFeatures = { names: ['g0', 'g1'], columns: [col(), col()] };
+    const host: PartyFeatures = { names: ['h0', 'h1', 'h2'], columns: [col(), col(), col()] };
+    const labels = Float64Array.from({ length: rows }, (_, i) => {
+      const z = 0.8 * guest.columns[0]![i]! + 1.2 * host.columns[0]![i]! - 0.7 * host.columns[2]![i]! - 1;
+      return uniform(rng) < 1 / (1 + Math.exp(-z)) ? 1 : 0;
+    });
+    const run = (threads: boolean): Promise<TrainSecureBoostResult> =>
+      trainSecureBoost({
+        guest: { features: guest, labels },
+        hosts: [
+          {
+            features: host,
+            rng: key.derive('host'),
+            ...(threads && { workers: 2, threadedHistograms: true }),
+          },
+        ],
+        scheme: 'ckks',
+        hyperparams: { trees: 2, depth: 3, bins: 8, learningRate: 0.3, minNodeRows: 50 },
+        rng: key.derive('guest'),
+        modelId: 'secureboost-threads-test',
+      });
+    const want = await run(false);
+    const got = await run(true);
+    const close = (a: number, b: number) =>
+      expect(Math.abs(a - b)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(b)));
+    expect(want.hosts[0]!.splits.length).toBeGreaterThan(0);
+    expect(got.hosts[0]!.splits).toEqual(want.hosts[0]!.splits);
+    expect(got.guest.trees.length).toBe(want.guest.trees.length);
+    got.guest.trees.forEach((tree, t) => {
+      const ref = want.guest.trees[t]!;
+      expect(tree.length).toBe(ref.length);
+      tree.forEach((node, i) => {
+        const r = ref[i]!;
+        expect(node.kind).toBe(r.kind);
+        if (node.kind === 'leaf' && r.kind === 'leaf') close(node.weight, r.weight);
+        else if (node.kind !== 'leaf' && r.kind !== 'leaf') {
+          const { gain, ...shape } = node;
+          const { gain: refGain, ...refShape } = r;
+          expect(shape).toEqual(refShape);
+          close(gain, refGain);
+        }
+      });
+    });
+  }, 600_000);
 });
