@@ -15,8 +15,13 @@
  *   pnpm bench secureboost [--rows 100000] [--host-features 300] [--guest-features 30] [--trees 1]
  *                          [--depth 3] [--bins 32] [--paillier-rows 300] [--data ../shared/data]
  *                          [--default-credit-trees 30] [--default-credit-before-trees 0]
- *                          [--default-credit 0]
+ *                          [--default-credit 0] [--default-credit-workers 2]
+ *                          [--default-credit-threads-trees 0]
  * `--default-credit-before-trees 0` skips the opt-in lowProductLevel run.
+ * `--default-credit-workers W`: the host's HE worker threads in the default_credit CKKS run (its cost rule,
+ * `threadedHistogramsWin`, decides whether the histograms use them). `--default-credit-threads-trees N`
+ * (N > 0): first N trees in-process, N on W threads forced, N in-process again, same rows, reported as
+ * `threads_vs_in_process`.
  * `--default-credit 0` skips default_credit; `--default-credit-trees` sets its CKKS trees. Seconds per
  * tree are the guest's tree loop (encrypting g and h to the last split), setup (key generation, the
  * public context) is reported apart.
