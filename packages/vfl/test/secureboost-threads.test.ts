@@ -15,7 +15,7 @@
  *   same host splits and tree shapes, gains and leaf weights within 1e-9 relative (the queue test's
  *   check), and it split on host features.
  * - The cost rule: never with fewer than 2 workers; at default_credit's shape (24,000 rows, 320 cells,
- *   depth 3, ckks-16384-release) the run-cached path in-process (measured 1.8x faster than 2 threads);
+ *   depth 3, ckks-16384-release) the run-cached path in-process (measured 1.1-1.8x faster than 2 threads);
  *   with no diagonal cache allowed, 8 batches on 4 threads beat the in-process per-level encodes.
  */
 import { loadRngKey, seededRng, uniform } from '@fedscore/core';
@@ -139,7 +139,7 @@ describe('SecureBoost histogram tasks on the HE worker threads', () => {
       expect(threadedHistogramsWin(ctx, 320, 24_000, 3, 1)).toBe(false);
       expect(threadedHistogramsWin(ctx, 320, 24_000, 3, 0)).toBe(false);
       // default_credit's shape (at its 8192 slots: 3 batches): the run-cached path stays in-process
-      // (measured 1.8x faster than 2 threads); with no diagonal cache, 8 batches on 4 threads win.
+      // (measured 1.1-1.8x faster than 2 threads); with no diagonal cache, 8 batches on 4 threads win.
       const big = await createCkksContext({
         params: 'ckks-16384-release',
         rotations: [1],
