@@ -15,10 +15,15 @@
  *   pnpm bench secureboost [--rows 100000] [--host-features 300] [--guest-features 30] [--trees 1]
  *                          [--depth 3] [--bins 32] [--paillier-rows 300] [--data ../shared/data]
  *                          [--default-credit-trees 30] [--default-credit-before-trees 0]
- *                          [--default-credit 0]
+ *                          [--default-credit 0] [--default-credit-workers 2]
+ *                          [--default-credit-threads-trees 0]
  * `--scale` runs issue 15's scale target instead, guest and host each in its own process with its own
  * peak RSS, beside the cost model (./secureboost-scale.ts; `--as secureboost-scale`).
  * `--default-credit-before-trees 0` skips the opt-in lowProductLevel run.
+ * `--default-credit-workers W`: the host's HE worker threads in the default_credit CKKS run (its cost rule,
+ * `threadedHistogramsWin`, decides whether the histograms use them). `--default-credit-threads-trees N`
+ * (N > 0): first N trees in-process, N on W threads forced, N in-process again, same rows, reported as
+ * `threads_vs_in_process`.
  * `--default-credit 0` skips default_credit; `--default-credit-trees` sets its CKKS trees. Seconds per
  * tree are the guest's tree loop (encrypting g and h to the last split), setup (key generation, the
  * public context) is reported apart.
@@ -65,7 +70,11 @@ async function timed(
   labels: Float64Array,
   scheme: SecureBoostScheme,
   hyperparams: Record<string, number>,
-  hostOptions: { readonly lowProductLevel?: boolean } = {},
+  hostOptions: {
+    readonly lowProductLevel?: boolean;
+    readonly workers?: number;
+    readonly threadedHistograms?: boolean;
+  } = {},
 ) {
   const run = await trainSecureBoost({
     guest: { features: guest, labels },
@@ -176,6 +185,8 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
   const dcTrees = flag(args, 'default-credit-trees', 30);
   const dcBeforeTrees = flag(args, 'default-credit-before-trees', 0);
   const withDc = flag(args, 'default-credit', 1) !== 0;
+  const dcWorkers = flag(args, 'default-credit-workers', 2);
+  const dcThreadsTrees = flag(args, 'default-credit-threads-trees', 0);
   const dataDir = flagStr(args, 'data', join(import.meta.dirname, '..', '..', '..', 'shared', 'data'));
   const hp = { trees, depth, bins, learningRate: 0.3 };
 
@@ -250,7 +261,38 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
         : undefined;
     const beforeTimes = before ? treeSeconds(before) : undefined;
     const loadAfter = loadavg()[0]!;
-    const oneCkks = await timed(train.guest, train.host, train.labels, 'ckks', { ...full, trees: dcTrees });
+    // The host's histograms on its HE worker threads (per-node tasks) against in-process on one thread
+    // (run-cached diagonals): in-process, threads, in-process again (the load moves), same rows.
+    const threadsAb: Record<string, unknown>[] = [];
+    for (const mode of dcThreadsTrees > 0 ? (['in-process', 'threads', 'in-process'] as const) : []) {
+      const load = loadavg()[0]!;
+      const r = await timed(
+        train.guest,
+        train.host,
+        train.labels,
+        'ckks',
+        { ...full, trees: dcThreadsTrees },
+        mode === 'threads' ? { workers: dcWorkers, threadedHistograms: true } : { workers: 0 },
+      );
+      threadsAb.push({
+        mode,
+        workers: mode === 'threads' ? dcWorkers : 0,
+        load_1min_before: load,
+        load_1min_after: loadavg()[0]!,
+        seconds_per_tree: treeSeconds(r).perTree,
+        seconds_setup: treeSeconds(r).setup,
+        tree_seconds: r.history.map((h) => h.seconds),
+        splits: r.hosts[0]!.splits.map((x) => `${x.feature}:${x.bin}`).join(' '),
+      });
+    }
+    const oneCkks = await timed(
+      train.guest,
+      train.host,
+      train.labels,
+      'ckks',
+      { ...full, trees: dcTrees },
+      { workers: dcWorkers },
+    );
     const dcTimes = treeSeconds(oneCkks);
     const firstAfter = oneCkks.history.slice(0, dcBeforeTrees).map((h) => h.seconds);
     const ckksPred = await predictSecureBoost({
@@ -276,6 +318,9 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
       ckks_test_auc: ckksAuc,
       ckks_minus_none_auc: ckksAuc - plainAuc,
       ckks_flooding_sd: oneCkks.hostRuns[0]?.floodingStdDev,
+      ckks_host_workers: dcWorkers,
+      threads_vs_in_process:
+        threadsAb.length === 0 ? { skipped: '--default-credit-threads-trees 0' } : threadsAb,
       before_after: !before
         ? { skipped: '--default-credit-before-trees 0' }
         : {

@@ -102,6 +102,7 @@ export type {
   HeLinearJob,
   HeLoadOptions,
   HeSchemeName,
+  HeThreadTaskKinds,
   HeWorkerPool,
   HeWorkerPoolOptions,
   LinearCombinationOptions,

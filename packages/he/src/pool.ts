@@ -15,7 +15,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { FedscoreError, noopLogger, siblingModuleUrl } from '@fedscore/core';
-import { WorkerPool } from '@fedscore/core/pool';
+import { type TaskExecutor, type TaskRunOptions, WorkerPool } from '@fedscore/core/pool';
 import { BLOB_KIND, decodeBlob } from './blob.ts';
 import { checkLinearInputs } from './linear-task.ts';
 import {
@@ -104,7 +104,13 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
     starting = WorkerPool.create({
       module: siblingModuleUrl('./worker', import.meta.url),
       size,
-      workerData: { context: bytes, secret, insecure, diagonalCacheBytes: Math.floor(cacheBytes / size) },
+      workerData: {
+        context: bytes,
+        secret,
+        insecure,
+        diagonalCacheBytes: Math.floor(cacheBytes / size),
+        ...(options.taskKinds !== undefined && { taskKinds: options.taskKinds.href }),
+      },
       name: 'HE worker',
       respawn: !owned,
       taskErrorCode: 'he_error',
@@ -157,6 +163,27 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
     size,
     secret,
     work,
+    executor<In extends { readonly op: string }, Out>(): TaskExecutor<In, Out> {
+      return {
+        run(task: In, opts?: TaskRunOptions): Promise<Out> {
+          if (options.taskKinds === undefined) {
+            return Promise.reject(
+              new FedscoreError('unsupported', 'the pool was started without task kinds', {
+                field: 'taskKinds',
+              }),
+            );
+          }
+          // The workers hold the pool's context: a task's own copy (a queue task's) is not sent.
+          const { context: _context, ...rest } = task as In & { context?: unknown };
+          return pool.run(
+            { op: 'kind', id: next++, task: rest },
+            opts?.signal === undefined ? {} : { signal: opts.signal },
+          ) as Promise<Out>;
+        },
+        // The pool's own `close` ends the threads; an executor over it has nothing of its own.
+        close: async () => undefined,
+      };
+    },
     encrypt(vectors: readonly Float64Array[], opts?: SerializeOptions) {
       return scatter(
         vectors,

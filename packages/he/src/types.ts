@@ -13,6 +13,7 @@
  * WASM memory has `dispose()` (and `[Symbol.dispose]`); nothing is freed by the garbage collector.
  */
 import type { CryptoRng, Logger } from '@fedscore/core';
+import type { TaskExecutor } from '@fedscore/core/pool';
 
 /** The additive-HE schemes behind `AdditiveHe`. `none` is plaintext and flagged insecure everywhere. */
 export type HeSchemeName = 'ckks' | 'paillier' | 'none';
@@ -425,7 +426,20 @@ export interface HeWorkerPoolOptions {
    * evenly between the workers). Default 0: encode per use.
    */
   readonly diagonalCacheBytes?: number;
+  /**
+   * Task kinds served besides the pool's own operations, for evaluations that live in higher packages
+   * (the SecureBoost host's histogram tasks, @fedscore/vfl): the URL of a module (`siblingModuleUrl`)
+   * whose `taskKinds` export maps a task's `op` to a handler factory taking the worker's loaded context
+   * (the same shape as `@fedscore/queue`'s `HeTaskKind`, so one handler serves a queue worker and these
+   * threads). Each worker imports it once at start-up; `HeWorkerPool.executor` runs such tasks.
+   */
+  readonly taskKinds?: URL;
 }
+
+/** A module named by `HeWorkerPoolOptions.taskKinds`: per `op`, a handler factory over the loaded context. */
+export type HeThreadTaskKinds = Readonly<
+  Record<string, (ctx: CkksPublicContext) => (task: never) => unknown>
+>;
 
 /** Inputs and options of a linear combination (`linearCombination`, `HeWorkerPool.linearCombinations`). */
 export interface LinearCombinationOptions {
@@ -451,6 +465,12 @@ export interface HeLinearJob {
  */
 export interface HeWorkerPool {
   readonly size: number;
+  /**
+   * The pool's threads as a `TaskExecutor` of the `taskKinds` module's tasks (each task names its kind
+   * by `op`; a task's `context` field, if any, is dropped: the workers hold the pool's context). A task
+   * goes to whichever worker is idle. Rejects with `unsupported` (field `taskKinds`) without that module.
+   */
+  executor<In extends { readonly op: string }, Out>(): TaskExecutor<In, Out>;
   /** True when the pool was given a secret context (`decrypt` and `encryptSymmetric` available). */
   readonly secret: boolean;
   /** Encrypt each vector (<= slotCount values) with the public key; returns serialized ciphertexts. */

@@ -14,7 +14,13 @@ import { evaluateLinearRequest, type LinearCombinationsRequest, LinearWeightCach
 import type { PackedPartsResult, PackedProductRequest } from './packed-pool.ts';
 import { evaluatePackedRequest } from './packed-task.ts';
 import { columnDot } from './packing.ts';
-import type { CkksPublicContext, CkksSecretContext, CkksVector, SerializeOptions } from './types.ts';
+import type {
+  CkksPublicContext,
+  CkksSecretContext,
+  CkksVector,
+  HeThreadTaskKinds,
+  SerializeOptions,
+} from './types.ts';
 
 export type WorkerRequest =
   | { id: number; op: 'encrypt'; vectors: Float64Array[]; options?: SerializeOptions }
@@ -28,7 +34,9 @@ export type WorkerRequest =
       options?: SerializeOptions;
     }
   | { id: number; op: 'decrypt'; ciphertexts: Uint8Array[] }
-  | ({ id: number } & PackedProductRequest);
+  | ({ id: number } & PackedProductRequest)
+  /** A task of the pool's `taskKinds` module (`HeWorkerPool.executor`), evaluated by its kind's handler. */
+  | { id: number; op: 'kind'; task: { readonly op: string } };
 
 export type WorkerResult = Uint8Array[] | Float64Array[] | PackedPartsResult;
 
@@ -38,11 +46,33 @@ const data = workerData as {
   insecure: boolean;
   /** This worker's share of the pool's diagonal-cache budget (packed products). */
   diagonalCacheBytes: number;
+  /** The URL of the pool's `taskKinds` module, if any. */
+  taskKinds?: string;
 };
 
 const ctx: CkksPublicContext = data.secret
   ? await loadCkksSecretContext(data.context, { allowWeakParameters: data.insecure })
   : await loadCkksPublicContext(data.context, { allowWeakParameters: data.insecure });
+
+// The task kinds of higher packages (HeWorkerPoolOptions.taskKinds): handlers made on first use.
+const kinds: HeThreadTaskKinds =
+  data.taskKinds === undefined
+    ? {}
+    : ((await import(data.taskKinds)) as { taskKinds: HeThreadTaskKinds }).taskKinds;
+const handlers = new Map<string, (task: never) => unknown>();
+
+function kindTask(task: { readonly op: string }): unknown {
+  const op = task !== null && typeof task === 'object' ? task.op : undefined;
+  if (typeof op !== 'string' || !Object.hasOwn(kinds, op)) {
+    throw new FedscoreError('invalid_argument', 'no handler for this task kind', { field: 'op' });
+  }
+  let handler = handlers.get(op);
+  if (handler === undefined) {
+    handler = kinds[op]!(ctx);
+    handlers.set(op, handler);
+  }
+  return handler(task as never);
+}
 
 // Encoded diagonals of packed products, kept across calls with the same cache key.
 const diagonals = new DiagonalCache(ctx, data.diagonalCacheBytes);
@@ -63,6 +93,8 @@ const weights = new LinearWeightCache(ctx);
 
 function handle(req: WorkerRequest): WorkerResult {
   if (req.op === 'packedProduct') return packedProduct(req);
+  // A kind's result is what its handler returns (the executor's caller knows its type).
+  if (req.op === 'kind') return kindTask(req.task) as WorkerResult;
   if (req.op === 'encryptSymmetric') {
     const sk = secretContext();
     return req.vectors.map((v) => sk.encryptSymmetricSerialized(v, req.options));

@@ -269,6 +269,7 @@ export {
   productLevel,
   releaseBlock,
   subtractSums,
+  threadedHistogramsWin,
 } from './secureboost/histogram.ts';
 export type { SecureBoostHostOptions, SecureBoostHostResult } from './secureboost/host.ts';
 export {
@@ -312,6 +313,7 @@ export type {
 export {
   DEFAULT_HISTOGRAM_BATCHES_PER_TASK,
   evaluateHistogramTask,
+  HISTOGRAM_THREAD_KINDS,
   histogramTaskHandler,
   OffloadedHistograms,
 } from './secureboost/offload.ts';

@@ -249,6 +249,60 @@ export function histogramTreeOps(
   };
 }
 
+/**
+ * Whether a host's histograms run faster as per-node tasks (secureboost/offload.ts, `GradientRotations`
+ * per range of `batchesPerTask` batches) on `workers` threads than in-process on one thread by the path
+ * `histogramPath` chooses, counted in product units (`ENCODE_COST`, `ROTATION_COST`) per full tree:
+ *
+ * - threads: every direct node encodes and multiplies every diagonal of the batches it has rows in, and
+ *   each (task, node) pays its own giant steps and fold, each range its baby rotations once per tree;
+ *   the ranges spread over min(workers, ranges) threads;
+ * - in-process: `histogramTreeOps`' products, encodes, rotations and mask products (a mask product is a
+ *   ciphertext-plaintext product with a rescale at the top level, counted as one rotation).
+ *
+ * The threads' count is multiplied by the measured `THREAD_PENALTY`. False with fewer than 2 workers.
+ * At default_credit's shape (24,000 rows, 10 host features x 32 bins, depth 3, N = 16384) the counts
+ * are 9,285 (2 threads) against 9,464 (run-cached), so with the penalty the in-process path stays: the
+ * threads win where no run-cached diagonals fit (per-level or per-node in-process) and the ranges are
+ * many (docs/protocols/secureboost.md, Measured).
+ */
+export function threadedHistogramsWin(
+  ctx: CkksPublicContext,
+  cells: number,
+  rows: number,
+  depth: number,
+  workers: number,
+  maxDiagonalCacheBytes: number = MAX_DIAGONAL_CACHE_BYTES,
+  batchesPerTask = 1,
+): boolean {
+  if (!(workers >= 2)) return false;
+  const local = histogramTreeOps(ctx, cells, rows, depth, maxDiagonalCacheBytes);
+  const l = local.perTree;
+  const localCost = l.products + ENCODE_COST * l.encodes + ROTATION_COST * (l.rotations + l.maskProducts);
+  const layout = planHistogram(cells, rows, ctx.slotCount, depth);
+  const { batches: B, blocks: P, blockSize: m, baby: n1, giant: n2 } = layout;
+  const ranges = Math.ceil(B / Math.max(1, batchesPerTask));
+  const fold = P * (n2 - 1 + log2Int(ctx.slotCount / m));
+  // Task-node evaluations per tree: a direct node has rows in every range at most.
+  const taskNodes = local.directNodes * ranges;
+  const threaded =
+    local.directNodes * B * P * m * (1 + ENCODE_COST) + ROTATION_COST * (taskNodes * fold + B * (n1 - 1));
+  return (threaded / Math.min(workers, ranges)) * THREAD_PENALTY < localCost;
+}
+
+/**
+ * Measured penalty of the threads in `threadedHistogramsWin`: how much longer the per-node tasks on 2
+ * threads took than their count predicts, relative to the in-process run-cached path. default_credit
+ * (24,000 rows x 10 host features, 32 bins, depth 3, ckks-16384-release), 5 CKKS trees each (in-process,
+ * 2 threads, in-process), two bench runs on 2 shared cores: at load 4-5.6
+ * (benchmarks/results/secureboost-threads-quiet.md) 7.2 and 5.8 s per tree in-process, 7.8 on the
+ * threads (1.09-1.36x, mean 1.21x); at load 12-17 (secureboost-threads.md) 16.8 and 16.4 against 30.0
+ * (1.8x). The count gives 0.98x, so 1.25 (the quieter run): a second thread is not a second core on this
+ * shared machine, and an encode costs more than `ENCODE_COST` products when both threads scatter
+ * diagonals.
+ */
+const THREAD_PENALTY = 1.25;
+
 /** The rotation steps (Galois keys) the evaluation of `layout` uses: powers of two only. */
 export function histogramRotationSteps(layout: HistogramLayout): number[] {
   const steps = new Set<number>();

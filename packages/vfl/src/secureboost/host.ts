@@ -47,8 +47,10 @@ import {
   type CkksVector,
   ckksContextOf,
   ckksPartsOf,
+  createHeWorkerPool,
   floodingStdDev,
   floodNoise,
+  type HeWorkerPool,
   loadAdditiveHePublic,
   wrapCkksParts,
 } from '@fedscore/he';
@@ -84,6 +86,7 @@ import {
   productLevel,
   releaseBlock,
   subtractSums,
+  threadedHistogramsWin,
 } from './histogram.ts';
 import {
   type BinnedFeatures,
@@ -95,7 +98,13 @@ import {
   SECUREBOOST_MODEL_VERSION,
   type SecureBoostHostModel,
 } from './model.ts';
-import { OffloadedHistograms, type SecureBoostHistogramOffload } from './offload.ts';
+import {
+  HISTOGRAM_THREAD_KINDS,
+  type HistogramTask,
+  type HistogramTaskOutput,
+  OffloadedHistograms,
+  type SecureBoostHistogramOffload,
+} from './offload.ts';
 import {
   binGroups,
   childFloor,
@@ -203,6 +212,19 @@ export interface SecureBoostHostOptions {
    * `lowProductLevel` are not used then. Paillier and `none` histograms stay in this process.
    */
   readonly histogramOffload?: SecureBoostHistogramOffload;
+  /**
+   * HE worker threads of this host (`@fedscore/he`'s pool, loading the guest's public context once per
+   * thread). Default 0: one thread. With 2 or more (and no `histogramOffload`), its CKKS histograms run
+   * as the offload path's tasks (`sbHistogram`, secureboost/thread-kinds.ts) on these threads when
+   * `threadedHistograms` says so.
+   */
+  readonly workers?: number;
+  /**
+   * With `workers` >= 2: true runs the histograms on the threads, false keeps them in-process; default:
+   * by the cost rule `threadedHistogramsWin` (per-node tasks on the threads against the in-process path
+   * on one thread, for this host's cells, rows and depth).
+   */
+  readonly threadedHistograms?: boolean;
   readonly logger?: Logger;
 }
 
@@ -405,6 +427,7 @@ export class SecureBoostHost {
       logger,
     });
     let path: CkksPath | undefined;
+    let pool: HeWorkerPool | undefined;
     try {
       if (he.fingerprint !== ctx.fingerprint) {
         throw new FedscoreError('he_context_mismatch', 'context fingerprint differs from the announced one', {
@@ -414,7 +437,37 @@ export class SecureBoostHost {
       const ckksCtx = plan.scheme === 'ckks' ? ckksContextOf(he) : undefined;
       if (ckksCtx !== undefined) {
         const layout = planHistogram(cells, rows, he.slotCount, plan.depth);
-        const offload = o.histogramOffload;
+        const workers = o.workers ?? 0;
+        if (!Number.isSafeInteger(workers) || workers < 0 || workers > 64) {
+          throw new FedscoreError('out_of_range', `workers must be an integer in [0, 64], got ${workers}`, {
+            field: 'workers',
+          });
+        }
+        const threaded =
+          o.histogramOffload === undefined &&
+          workers >= 2 &&
+          (o.threadedHistograms ??
+            threadedHistogramsWin(
+              ckksCtx,
+              cells,
+              rows,
+              plan.depth,
+              workers,
+              o.maxDiagonalCacheBytes ?? MAX_DIAGONAL_CACHE_BYTES,
+            ));
+        if (threaded) {
+          pool = await createHeWorkerPool({
+            context: ckksCtx,
+            size: workers,
+            taskKinds: HISTOGRAM_THREAD_KINDS,
+            logger,
+          });
+        }
+        const offload: SecureBoostHistogramOffload | undefined =
+          o.histogramOffload ??
+          (pool === undefined
+            ? undefined
+            : { executor: pool.executor<HistogramTask, HistogramTaskOutput>() });
         // Offloaded: every node is summed at the product level and the default scale (the workers'
         // per-node path), so neither the run-cached diagonals nor the lower product level apply.
         const product =
@@ -702,6 +755,7 @@ export class SecureBoostHost {
       };
     } finally {
       path?.diagonals?.dispose();
+      await pool?.close();
       he.dispose();
     }
   }

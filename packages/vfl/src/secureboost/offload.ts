@@ -31,7 +31,7 @@
  * holds: the queue test measures it), so the splits are the in-process run's. Paillier and `none` are
  * not offloaded (their histograms are the additive API's `dotColumns`, in the host's process).
  */
-import { FedscoreError } from '@fedscore/core';
+import { FedscoreError, siblingModuleUrl } from '@fedscore/core';
 import type { TaskExecutor } from '@fedscore/core/pool';
 import {
   BLOB_KIND,
@@ -102,6 +102,12 @@ export interface SecureBoostHistogramOffload {
  * second worker idle on a host of few batches (default_credit: 3 batches at N = 16384).
  */
 export const DEFAULT_HISTOGRAM_BATCHES_PER_TASK = 1;
+
+/**
+ * The module of the histogram task kind for `@fedscore/he`'s worker threads (`HeWorkerPoolOptions.taskKinds`):
+ * a host with `workers` runs these tasks on its own threads (secureboost/thread-kinds.ts).
+ */
+export const HISTOGRAM_THREAD_KINDS: URL = siblingModuleUrl('./thread-kinds', import.meta.url);
 
 /** Ranges whose baby rotations a worker keeps between tasks (the same range at the next level). */
 const CACHED_ROTATIONS = 2;

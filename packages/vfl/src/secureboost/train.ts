@@ -59,6 +59,10 @@ export interface TrainSecureBoostInput {
     readonly lowProductLevel?: boolean;
     /** This host's CKKS histograms on a task executor (a work queue: secureboost/offload.ts). */
     readonly histogramOffload?: SecureBoostHistogramOffload;
+    /** This host's HE worker threads (default 0; see `SecureBoostHostOptions.workers`). */
+    readonly workers?: number;
+    /** Histograms on those threads: forced on/off, default by the cost rule (`threadedHistograms`). */
+    readonly threadedHistograms?: boolean;
     readonly rng?: CryptoRng;
     /** This host's release count across runs of one job (checkpoint.ts). */
     readonly releaseLedger?: ReleaseLedger;
@@ -176,6 +180,8 @@ export async function trainSecureBoost(input: TrainSecureBoostInput): Promise<Tr
         ...(h.maxDiagonalCacheBytes !== undefined && { maxDiagonalCacheBytes: h.maxDiagonalCacheBytes }),
         ...(h.lowProductLevel === true && { lowProductLevel: true }),
         ...(h.histogramOffload !== undefined && { histogramOffload: h.histogramOffload }),
+        ...(h.workers !== undefined && { workers: h.workers }),
+        ...(h.threadedHistograms !== undefined && { threadedHistograms: h.threadedHistograms }),
         // Each party's own setting; in this in-process run they default to the job's.
         colsampleByTree: h.colsampleByTree ?? input.hyperparams?.colsampleByTree ?? 1,
         receiveSplitGains: input.hyperparams?.shareSplitGains === true,
