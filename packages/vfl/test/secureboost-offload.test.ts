@@ -14,19 +14,17 @@
  * packages/cli/test/queue-secureboost.test.ts.
  */
 import { deserialize, serialize } from 'node:v8';
-import { seededRng, uniform } from '@fedscore/core';
-import { type CkksVector, createCkksContext, loadCkksPublicContext, sumRotationSteps } from '@fedscore/he';
+import { createCkksContext, loadCkksPublicContext, sumRotationSteps } from '@fedscore/he';
 import {
   GradientRotations,
-  type HistogramLayout,
   type HistogramTask,
   type HistogramTaskOutput,
   histogramTaskHandler,
   mergedBins,
   OffloadedHistograms,
-  releaseBlock,
 } from '@fedscore/vfl';
 import { describe, expect, it } from 'vitest';
+import { expectNodeSums, smallHistogramShape } from './secureboost-task-fixtures.ts';
 
 describe('SecureBoost histogram tasks', () => {
   it('equal the in-process and plaintext sums; malformed tasks and a secret context are refused', async () => {
@@ -34,29 +32,11 @@ describe('SecureBoost histogram tasks', () => {
     const cleanup: { dispose(): void }[] = [];
     try {
       const S = ctx.slotCount;
-      const rows = S + 500;
-      const rng = seededRng(17);
-      const counts = [7, 12, 5];
-      const offsets = [0, 7, 19];
-      const cells = 24;
-      const index = counts.map((c) => Uint16Array.from({ length: rows }, () => Math.floor(uniform(rng) * c)));
-      const binned = { bins: [], index, counts };
-      const g = Float64Array.from({ length: rows }, () => 2 * uniform(rng) - 1);
-      const h = Float64Array.from({ length: rows }, () => uniform(rng) / 4);
+      const shape = smallHistogramShape(S, 17);
+      const { rows, offsets, cells, binned, g, h, layout, ends } = shape;
       const a = Int32Array.from([...Array(rows).keys()].filter((i) => i % 4 !== 0));
       // Rows of the first batch only: its task is the first range's alone.
       const b = Int32Array.from([...Array(S).keys()].filter((i) => i % 4 === 0));
-      const ends = Int32Array.from({ length: cells }, (_, c) => (c >= 9 && c <= 12 ? 12 : c));
-      const layout: HistogramLayout = {
-        slotCount: S,
-        rows,
-        batches: 2,
-        cells,
-        blockSize: 16,
-        blocks: 2,
-        baby: 4,
-        giant: 4,
-      };
       const encG = ctx.encryptBatch(g);
       const encH = ctx.encryptBatch(h);
       cleanup.push(...encG, ...encH);
@@ -89,42 +69,8 @@ describe('SecureBoost histogram tasks', () => {
         [1, 2, 1],
       ]);
 
-      const open = (blocks: readonly CkksVector[]) => {
-        const og: number[] = [];
-        const oh: number[] = [];
-        for (const blk of blocks) {
-          const v = releaseBlock(ctx, blk, new Float64Array(blk.length), new Float64Array(blk.length));
-          og.push(...ctx.decrypt(v.g));
-          oh.push(...ctx.decrypt(v.h));
-          v.g.dispose();
-          v.h.dispose();
-        }
-        return { g: og, h: oh };
-      };
-      for (const [n, members, nodeEnds] of [
-        [0, a, undefined],
-        [1, b, ends],
-      ] as const) {
-        const eg = new Float64Array(cells);
-        const eh = new Float64Array(cells);
-        for (const i of members) {
-          counts.forEach((_, f) => {
-            const c = offsets[f]! + index[f]![i]!;
-            const cell = nodeEnds === undefined ? c : nodeEnds[c]!;
-            eg[cell]! += g[i]!;
-            eh[cell]! += h[i]!;
-          });
-        }
-        const mine = open(local[n]!.z);
-        const theirs = open(queued[n]!.z);
-        expect(theirs.g.length).toBe(cells);
-        for (let c = 0; c < cells; c++) {
-          expect(Math.abs(theirs.g[c]! - mine.g[c]!)).toBeLessThan(1e-6);
-          expect(Math.abs(theirs.h[c]! - mine.h[c]!)).toBeLessThan(1e-6);
-          expect(Math.abs(theirs.g[c]! - eg[c]!)).toBeLessThan(1e-5);
-          expect(Math.abs(theirs.h[c]! - eh[c]!)).toBeLessThan(1e-5);
-        }
-      }
+      expectNodeSums(ctx, shape, queued[0]!.z, local[0]!.z, a);
+      expectNodeSums(ctx, shape, queued[1]!.z, local[1]!.z, b, ends);
 
       // Malformed tasks: typed errors naming the field.
       const { context: _c, ...good } = sent[1]!;

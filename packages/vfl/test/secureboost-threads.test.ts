@@ -19,22 +19,21 @@
  *   with no diagonal cache allowed, 8 batches on 4 threads beat the in-process per-level encodes.
  */
 import { loadRngKey, seededRng, uniform } from '@fedscore/core';
-import { type CkksVector, createCkksContext, createHeWorkerPool, sumRotationSteps } from '@fedscore/he';
+import { createCkksContext, createHeWorkerPool, sumRotationSteps } from '@fedscore/he';
 import {
   GradientRotations,
   HISTOGRAM_THREAD_KINDS,
-  type HistogramLayout,
   type HistogramTask,
   type HistogramTaskOutput,
   mergedBins,
   OffloadedHistograms,
   type PartyFeatures,
-  releaseBlock,
   type TrainSecureBoostResult,
   threadedHistogramsWin,
   trainSecureBoost,
 } from '@fedscore/vfl';
 import { describe, expect, it } from 'vitest';
+import { expectNodeSums, smallHistogramShape } from './secureboost-task-fixtures.ts';
 
 describe('SecureBoost histogram tasks on the HE worker threads', () => {
   it('equal the in-process and plaintext sums over two levels; bad kinds refused; the cost rule', async () => {
@@ -48,28 +47,10 @@ describe('SecureBoost histogram tasks on the HE worker threads', () => {
     const bare = await createHeWorkerPool({ size: 1, context: ctx.serialize() });
     try {
       const S = ctx.slotCount;
-      const rows = S + 500;
-      const rng = seededRng(23);
-      const counts = [7, 12, 5];
-      const offsets = [0, 7, 19];
-      const cells = 24;
-      const index = counts.map((c) => Uint16Array.from({ length: rows }, () => Math.floor(uniform(rng) * c)));
-      const binned = { bins: [], index, counts };
-      const g = Float64Array.from({ length: rows }, () => 2 * uniform(rng) - 1);
-      const h = Float64Array.from({ length: rows }, () => uniform(rng) / 4);
+      const shape = smallHistogramShape(S, 23);
+      const { rows, offsets, binned, g, h, layout, ends } = shape;
       const root = Int32Array.from(Array(rows).keys());
       const a = Int32Array.from([...Array(rows).keys()].filter((i) => i % 3 !== 0));
-      const ends = Int32Array.from({ length: cells }, (_, c) => (c >= 9 && c <= 12 ? 12 : c));
-      const layout: HistogramLayout = {
-        slotCount: S,
-        rows,
-        batches: 2,
-        cells,
-        blockSize: 16,
-        blocks: 2,
-        baby: 4,
-        giant: 4,
-      };
       const encG = ctx.encryptBatch(g);
       const encH = ctx.encryptBatch(h);
       cleanup.push(...encG, ...encH);
@@ -89,42 +70,8 @@ describe('SecureBoost histogram tasks on the HE worker threads', () => {
       const threaded = [level0[0]!, level1[0]!];
       for (const s of [...local, ...threaded]) cleanup.push(...s.z);
 
-      const open = (blocks: readonly CkksVector[]) => {
-        const og: number[] = [];
-        const oh: number[] = [];
-        for (const blk of blocks) {
-          const v = releaseBlock(ctx, blk, new Float64Array(blk.length), new Float64Array(blk.length));
-          og.push(...ctx.decrypt(v.g));
-          oh.push(...ctx.decrypt(v.h));
-          v.g.dispose();
-          v.h.dispose();
-        }
-        return { g: og, h: oh };
-      };
-      for (const [n, members, nodeEnds] of [
-        [0, root, undefined],
-        [1, a, ends],
-      ] as const) {
-        const eg = new Float64Array(cells);
-        const eh = new Float64Array(cells);
-        for (const i of members) {
-          counts.forEach((_, f) => {
-            const c = offsets[f]! + index[f]![i]!;
-            const cell = nodeEnds === undefined ? c : nodeEnds[c]!;
-            eg[cell]! += g[i]!;
-            eh[cell]! += h[i]!;
-          });
-        }
-        const mine = open(local[n]!.z);
-        const theirs = open(threaded[n]!.z);
-        expect(theirs.g.length).toBe(cells);
-        for (let c = 0; c < cells; c++) {
-          expect(Math.abs(theirs.g[c]! - mine.g[c]!)).toBeLessThan(1e-6);
-          expect(Math.abs(theirs.h[c]! - mine.h[c]!)).toBeLessThan(1e-6);
-          expect(Math.abs(theirs.g[c]! - eg[c]!)).toBeLessThan(1e-5);
-          expect(Math.abs(theirs.h[c]! - eh[c]!)).toBeLessThan(1e-5);
-        }
-      }
+      expectNodeSums(ctx, shape, threaded[0]!.z, local[0]!.z, root);
+      expectNodeSums(ctx, shape, threaded[1]!.z, local[1]!.z, a, ends);
 
       await expect(
         bare.executor<HistogramTask, HistogramTaskOutput>().run({} as HistogramTask),
