@@ -7,7 +7,7 @@
  * 1.0e-6) and 1e-6 at ckks-16384-release (scale 2^55); a misplaced row would be off by ~0.1.
  */
 import { seededRng, uniform } from '@fedscore/core';
-import { type CkksVector, createCkksContext, sumRotationSteps } from '@fedscore/he';
+import { createCkksContext, sumRotationSteps } from '@fedscore/he';
 import {
   BinDiagonals,
   defaultProduct,
@@ -25,6 +25,7 @@ import {
   subtractSums,
 } from '@fedscore/vfl';
 import { describe, expect, it } from 'vitest';
+import { openBlocks } from './secureboost-task-fixtures.ts';
 
 describe('SecureBoost CKKS histograms', () => {
   it('equal the plaintext per-cell sums of g and h over a node, over batches and blocks', async () => {
@@ -60,18 +61,6 @@ describe('SecureBoost CKKS histograms', () => {
         const all = rot.node(Int32Array.from(Array(rows).keys()), { bins: [], index, counts }, offsets);
         const part = rot.node(node, { bins: [], index, counts }, offsets);
         const rest = subtractSums(all, part);
-        const open = (blocks: readonly CkksVector[]) => {
-          const g: number[] = [];
-          const h: number[] = [];
-          for (const b of blocks) {
-            const v = releaseBlock(ctx, b, new Float64Array(b.length), new Float64Array(b.length));
-            g.push(...ctx.decrypt(v.g));
-            h.push(...ctx.decrypt(v.h));
-            v.g.dispose();
-            v.h.dispose();
-          }
-          return { g, h };
-        };
         for (const [sums, member] of [
           [part, (i: number) => inNode[i] === 1],
           [rest, (i: number) => inNode[i] === 0],
@@ -85,7 +74,7 @@ describe('SecureBoost CKKS histograms', () => {
               eh[offsets[f]! + index[f]![i]!]! += h[i]!;
             });
           }
-          const { g: og, h: oh } = open(sums.z);
+          const { g: og, h: oh } = openBlocks(ctx, sums.z);
           expect(og.length).toBe(cells);
           for (let c = 0; c < cells; c++) {
             expect(Math.abs(og[c]! - eg[c]!)).toBeLessThan(1e-5);

@@ -49,7 +49,10 @@ export function smallHistogramShape(slotCount: number, seed: number): SmallHisto
 }
 
 /** Open a node's blocks at the release level (no flooding): per-cell sums of g and of h. */
-function openBlocks(ctx: CkksSecretContext, blocks: readonly CkksVector[]): { g: number[]; h: number[] } {
+export function openBlocks(
+  ctx: CkksSecretContext,
+  blocks: readonly CkksVector[],
+): { g: number[]; h: number[] } {
   const og: number[] = [];
   const oh: number[] = [];
   for (const blk of blocks) {
