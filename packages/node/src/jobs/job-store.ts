@@ -426,6 +426,8 @@ export class JobStore {
         field: 'lease_epoch',
       });
     }
+    // The common case (the epoch it presented before) reads, without taking the store's write lock.
+    if (epoch === this.leaseEpoch(id)) return false;
     return this.store.transaction(() => {
       const seen = this.leaseEpoch(id);
       if (epoch < seen) {

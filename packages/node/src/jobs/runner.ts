@@ -23,6 +23,12 @@
  * `job` (`JOB_STAGE`), retried every few seconds until each party has acknowledged it (a party that is
  * down when the job fails learns it when it is back), so no party is left with the job "running".
  *
+ * Replicas (`lease`: the coordinating party's replicas on one PostgreSQL store): a replica coordinates a
+ * job only while it holds the job's lease; its writes of the job are fenced by the lease epoch it claimed
+ * (job-store.ts), and every control request it sends carries that epoch, which each follower checks
+ * against the highest it has seen for the job (`#checkEpoch`): a replica that stalled past its lease can
+ * neither write the job's state nor open or drive an attempt at the peers.
+ *
  * Governance: on a host that requires consent (the government node), the psi stage applies the host's
  * consent registry to its own table at the instant the host accepted the job (its own clock, so a
  * guest cannot backdate a job to before a revocation) and runs PSI on the consenting enterprises only,
