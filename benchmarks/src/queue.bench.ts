@@ -45,6 +45,7 @@ import {
 import { jobIdOf, PACKED_PRODUCT_SHARED_FIELDS, QueueExecutor } from '@fedscore/queue';
 import { type PgCluster, startPgCluster, startWorker } from '@fedscore/queue/testing';
 import pg from 'pg';
+import queueEpochBench from './queue-epoch.ts';
 import { type BenchResult, type BenchTable, median } from './report.ts';
 
 type Executor = QueueExecutor<PackedProductRequest, PackedPartsResult>;
@@ -377,6 +378,8 @@ export function latencyCells(
 }
 
 export default async function queueBench(args: string[]): Promise<BenchResult> {
+  // A whole hetero-LR epoch through the parties' node processes (./queue-epoch.ts).
+  if (args.includes('--epoch')) return queueEpochBench(args.filter((a) => a !== '--epoch'));
   const rows = Number(flag(args, '--batch', '4096'));
   const preset = flag(args, '--preset', 'ckks-16384-release') as CkksPresetName;
   const columnsList = ints(args, '--columns', '30,100');
