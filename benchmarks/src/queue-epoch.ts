@@ -33,7 +33,7 @@
  * Not a test: timings depend on the machine's load, recorded before and after each run.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FedscoreError } from '@fedscore/core';
@@ -47,7 +47,6 @@ import {
   jobDataSources,
   PARTIES,
   type Party,
-  processCpuSeconds,
   sentThroughProxies,
   startPartyProcesses,
   waitForJob,
@@ -61,10 +60,10 @@ import {
   parseNetworkProfile,
   ShapedProxy,
 } from './net/shaper.ts';
+import { cpuOf, findPostmaster, machineBusySeconds, postgresCpuOf } from './proc-cpu.ts';
 import { flag, round, stopWorkers } from './queue.bench.ts';
 import { type BenchResult, type BenchTable, median } from './report.ts';
 
-const CLK_TCK = 100;
 const UNSHAPED: LinkShape = { latencyMs: 0, bitsPerSecond: Number.POSITIVE_INFINITY };
 
 /** Worker counts: non-negative integers, comma-separated (0: the `queue: none` baseline). */
@@ -88,57 +87,6 @@ function positive(args: string[], name: string, fallback: string, min = 1): numb
   return v;
 }
 
-/** utime + stime (+ reaped children's, with `children`) of `pid`, seconds; undefined if it is gone. */
-function cpuOf(pid: number, children = false): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const own = Number(f[11]) + Number(f[12]);
-    return (children ? own + Number(f[13]) + Number(f[14]) : own) / CLK_TCK;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The postmaster of the cluster listening on `port` (found once in /proc). */
-function findPostmaster(port: number): number | undefined {
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (cmd.some((a) => a.endsWith('postgres')) && cmd.join(' ').includes(`-p ${port}`)) return pid;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
-
-/** CPU seconds of the cluster: the postmaster with its reaped backends, plus its live children. */
-function postgresCpu(postmaster: number): number {
-  let s = cpuOf(postmaster, true) ?? 0;
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === postmaster) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[1]) === postmaster) s += (Number(f[11]) + Number(f[12])) / CLK_TCK;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return s;
-}
-
-/** Busy seconds of all the machine's cores (/proc/stat: every state but idle and iowait). */
-function machineBusySeconds(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  return (total - f[3]! - f[4]!) / CLK_TCK;
-}
-
 interface Sample {
   readonly t: number;
   readonly cpu: Record<string, number>;
@@ -159,10 +107,9 @@ class CpuSampler {
   sample(): void {
     const cpu: Record<string, number> = {};
     for (const [name, pid] of Object.entries(this.pids())) {
-      const c = pid === undefined ? undefined : cpuOf(pid);
-      if (c !== undefined) cpu[name] = c;
+      if (pid !== undefined) cpu[name] = cpuOf(pid);
     }
-    if (this.postmaster !== undefined) cpu.postgresql = postgresCpu(this.postmaster);
+    if (this.postmaster !== undefined) cpu.postgresql = postgresCpuOf(this.postmaster);
     const u = process.cpuUsage();
     cpu.bench = (u.user + u.system) / 1e6;
     cpu.machine = machineBusySeconds();
@@ -219,7 +166,7 @@ interface TaskRow {
 }
 
 /** Total length of the union of intervals [a, b] (ms). */
-function unionMs(intervals: readonly (readonly [number, number])[]): number {
+export function unionMs(intervals: readonly (readonly [number, number])[]): number {
   const xs = [...intervals].sort((x, y) => x[0] - y[0]);
   let total = 0;
   let [s, e] = [Number.NaN, Number.NaN];
