@@ -36,7 +36,14 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FedscoreError } from '@fedscore/core';
+import { FedscoreError, normal, seededRng } from '@fedscore/core';
+import {
+  createCkksContext,
+  createHeWorkerPool,
+  packedLayout,
+  packedRotationSteps,
+  replicate,
+} from '@fedscore/he';
 import { type JobEvent, type JobStore, submitJob } from '@fedscore/node';
 import { startPgCluster, startWorker } from '@fedscore/queue/testing';
 import pg from 'pg';
@@ -621,5 +628,101 @@ function report(runs: readonly EpochRun[], parameters: Record<string, unknown>):
     parameters: { ...parameters, aligned_rows: runs[0]?.alignedRows ?? 0 },
     tables,
     raw: { runs },
+  };
+}
+
+/**
+ * `pnpm bench queue --diagonals [--batch 4096] [--columns 300] [--reps 3] --as queue-diagonals`: why a
+ * product costs a queue worker more than the node's threads (`--epoch`'s CPU columns). One packed product
+ * y = M [[d]] of a batch of `--batch` rows x `--columns` columns, on one HE pool thread in this process,
+ * d at the hetero-LR product level (one prime below a fresh ciphertext, as `cipher.ts` runs it), timed
+ * (CPU seconds of this process, the pool's thread included, and wall) `--reps` times each way: with its
+ * diagonals encoded for the product (no cache key: what a queue task does, `packedProductHandler`) and
+ * with the batch's encoded diagonals cached under a key (what the node's threads do across epochs; the
+ * first keyed product fills the cache and is reported apart).
+ */
+export async function diagonalCacheBench(args: string[]): Promise<BenchResult> {
+  const rows = positive(args, '--batch', '4096');
+  const p = positive(args, '--columns', '300');
+  const reps = positive(args, '--reps', '3');
+  const preset = 'ckks-16384-release';
+  const load: Record<string, number[]> = { start: loadavg() };
+  const layout0 = packedLayout(rows, p, 1 << 30);
+  const ctx = await createCkksContext({
+    params: preset,
+    rotations: packedRotationSteps(layout0),
+    relinearization: false,
+  });
+  const layout = packedLayout(rows, p, ctx.slotCount);
+  const plan = layout.productPlan(p);
+  const rng = seededRng(300);
+  const columns = Array.from({ length: p }, () => Float64Array.from({ length: rows }, () => normal(rng)));
+  const d = Float64Array.from({ length: rows }, () => normal(rng) * 0.1);
+  const pool = await createHeWorkerPool({
+    size: 1,
+    context: ctx.serialize({ compression: 'none' }),
+    diagonalCacheBytes: 2 ** 30,
+  });
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  const timings: { mode: string; rep: number; cpuSeconds: number; wallSeconds: number }[] = [];
+  try {
+    const once = async (mode: string, rep: number, key: string | undefined) => {
+      const fresh = ctx.encrypt(replicate(d, layout.width, ctx.slotCount));
+      const enc = fresh.atLevel(Math.max(1, ctx.levels - 1));
+      fresh.dispose();
+      try {
+        const [c0, t0] = [cpu(), performance.now()];
+        for (const v of await pool.packedProduct(enc, plan, columns, rows, key)) v.dispose();
+        timings.push({
+          mode,
+          rep,
+          cpuSeconds: round(cpu() - c0, 3),
+          wallSeconds: round((performance.now() - t0) / 1000, 3),
+        });
+      } finally {
+        enc.dispose();
+      }
+    };
+    // Interleaved, so both ways share the same minutes of a shared machine.
+    await once('cached: first use (fills the cache)', 1, 'batch-0');
+    for (let r = 1; r <= reps; r++) {
+      await once('encoded for the product (queue task)', r, undefined);
+      await once('cached diagonals (node threads)', r, 'batch-0');
+    }
+  } finally {
+    await pool.close();
+    ctx.dispose();
+  }
+  load.end = loadavg();
+  const of = (mode: string) => timings.filter((t) => t.mode === mode);
+  const encoded = median(of('encoded for the product (queue task)').map((t) => t.cpuSeconds));
+  const cached = median(of('cached diagonals (node threads)').map((t) => t.cpuSeconds));
+  return {
+    summary: {
+      cpu_s_encoded_median: encoded,
+      cpu_s_cached_median: cached,
+      encoded_over_cached: round(encoded / cached, 2),
+    },
+    parameters: {
+      preset,
+      batch_rows: rows,
+      columns: p,
+      reps,
+      pool_threads: 1,
+      d_level: 'hetero-LR product level (levels - 1)',
+      load_average_1m_5m_15m: load,
+    },
+    tables: [
+      {
+        title: `One packed product of ${rows} rows x ${p} columns, one HE thread`,
+        columns: ['diagonals', 'rep', 'CPU s', 'wall s'],
+        rows: timings.map((t) => [t.mode, t.rep, t.cpuSeconds, t.wallSeconds]),
+        note: 'CPU: this process (the pool thread included). Wall moves with the machine’s load; CPU does not.',
+      },
+    ],
+    raw: { timings },
   };
 }

@@ -4,7 +4,8 @@
  *                   [--skip-throughput]`
  * `pnpm bench queue --epoch [...] --as queue-epoch`: a whole hetero-LR epoch through the parties' node
  *   processes with `queue: none` and 1, 2, 4 worker processes (./queue-epoch.ts, its own flags); the
- *   parts below are then not run.
+ *   parts below are then not run. `--diagonals [--columns 300] [--reps 3] --as queue-diagonals`: one product
+ *   with its diagonals encoded (a queue task) and cached (the node's threads), `diagonalCacheBench`.
  *
  * The work-distribution queue (@fedscore/queue: pg-boss on PostgreSQL, `fedscore worker` processes) on
  * hetero-LR's packed batch product y = M [[d]] at the default hetero-LR shape (a batch of 4096 rows, the
@@ -388,6 +389,11 @@ export default async function queueBench(args: string[]): Promise<BenchResult> {
   if (args.includes('--epoch')) {
     const { default: queueEpochBench } = await import('./queue-epoch.ts');
     return queueEpochBench(args.filter((a) => a !== '--epoch'));
+  }
+  // One product with its diagonals encoded (a queue task) and cached (the node's threads).
+  if (args.includes('--diagonals')) {
+    const { diagonalCacheBench } = await import('./queue-epoch.ts');
+    return diagonalCacheBench(args.filter((a) => a !== '--diagonals'));
   }
   const rows = Number(flag(args, '--batch', '4096'));
   const preset = flag(args, '--preset', 'ckks-16384-release') as CkksPresetName;
