@@ -76,11 +76,12 @@ export class LinearWeightCache {
     this.#ctx = ctx;
   }
 
-  get(weights: readonly number[]): (CkksPlaintext | undefined)[] {
-    const key = weights.join(',');
+  /** The weights encoded at `level` (default: the top), the inputs' level. */
+  get(weights: readonly number[], level?: number): (CkksPlaintext | undefined)[] {
+    const key = `${level ?? this.#ctx.levels}:${weights.join(',')}`;
     if (key !== this.#key) {
       this.dispose();
-      this.#pts = encodeLinearWeights(this.#ctx, weights);
+      this.#pts = encodeLinearWeights(this.#ctx, weights, level);
       this.#key = key;
     }
     return this.#pts;
@@ -99,7 +100,7 @@ export function evaluateLinearRequest(
   cache: LinearWeightCache,
   req: LinearCombinationsRequest,
 ): Uint8Array[] {
-  const weights = cache.get(req.weights);
+  const weights = cache.get(req.weights, req.level);
   return req.jobs.map((job, index) => {
     const cts: CkksVector[] = [];
     try {
