@@ -31,6 +31,8 @@ export interface LinearCombinationsRequest {
   readonly weights: readonly number[];
   readonly rerandomize: boolean;
   readonly level?: number;
+  /** Drop each result's primes down to this level before it is serialized (fewer bytes back). */
+  readonly outputLevel?: number;
   readonly options?: SerializeOptions;
   /** The public context to evaluate under (a queue task of a worker that serves several contexts). */
   readonly context?: Uint8Array;
@@ -109,6 +111,7 @@ export function evaluateLinearRequest(
         ...(job.add !== undefined && { add: job.add }),
         rerandomize: req.rerandomize,
         ...(req.level !== undefined && { level: req.level }),
+        ...(req.outputLevel !== undefined && { outputLevel: req.outputLevel }),
       });
       try {
         return r.serialize(req.options);
@@ -160,6 +163,7 @@ export function linearCombinationsHandler(
 export interface LinearTaskOptions {
   readonly rerandomize?: boolean;
   readonly level?: number;
+  readonly outputLevel?: number;
   readonly compression?: SerializeOptions['compression'];
   /** Jobs per task (default 1: one block of records per task). */
   readonly jobsPerTask?: number;
@@ -205,6 +209,7 @@ export async function linearCombinationsOn(
       weights: [...weights],
       rerandomize: options.rerandomize === true,
       ...(options.level !== undefined && { level: options.level }),
+      ...(options.outputLevel !== undefined && { outputLevel: options.outputLevel }),
       ...(options.compression !== undefined && { options: { compression: options.compression } }),
       ...(options.context !== undefined && { context: options.context }),
     };

@@ -87,6 +87,22 @@ export function linearCombination(
     if (acc === undefined) out = ctx.encrypt(add ?? new Float64Array(length));
     else out = add === undefined ? acc.rescale() : acc.rescale().add(add);
     if (options.rerandomize === true) out = out.add(ctx.encrypt(new Float64Array(length)));
+    if (options.outputLevel !== undefined && options.outputLevel !== out.level) {
+      if (
+        !(
+          Number.isInteger(options.outputLevel) &&
+          options.outputLevel >= 0 &&
+          options.outputLevel < out.level
+        )
+      ) {
+        throw new FedscoreError(
+          'out_of_range',
+          `outputLevel ${options.outputLevel} outside [0, ${out.level}] (the result's level)`,
+          { field: 'outputLevel' },
+        );
+      }
+      out = out.atLevel(options.outputLevel);
+    }
     return out;
   });
 }

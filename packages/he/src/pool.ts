@@ -235,6 +235,7 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
             weights: [...weights],
             rerandomize: opts?.rerandomize === true,
             ...(opts?.level !== undefined && { level: opts.level }),
+            ...(opts?.outputLevel !== undefined && { outputLevel: opts.outputLevel }),
             ...(serialize && { options: serialize }),
           }) as Promise<Uint8Array[]>,
       );

@@ -459,6 +459,12 @@ export interface LinearCombinationOptions {
   readonly rerandomize?: boolean;
   /** Require every input at this level (e.g. `ctx.levels` for fresh ciphertexts). Default: any level. */
   readonly level?: number;
+  /**
+   * Drop the result's primes down to this level before it is returned (default: keep the level the
+   * rescale leaves): the bytes shrink in proportion, the value and its error stay (no division, unlike a
+   * rescale). Its modulus must hold the result (`ckksEncodeBound`); a level above the result's is refused.
+   */
+  readonly outputLevel?: number;
 }
 
 /** One linear combination for the pool: serialized ciphertexts (one per weight) and what to add. */

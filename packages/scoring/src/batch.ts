@@ -412,6 +412,30 @@ function recordBlockLevel(
 }
 
 /**
+ * The lowest level whose modulus holds every score this side can produce from a block at `level`:
+ * |y| <= sum_j |w_j| B + |b| + 2^maskBits + 16 sd, B = `ckksValueBound` (the data owner refuses larger
+ * inputs), with a factor 2 for the scale a rescale leaves (2^2s / q, within 2^-20 of 2^s for these
+ * primes). The scores' ciphertexts are cut down to it before they are serialized: each prime dropped is
+ * 1 / (level + 1) of their bytes; dropping primes (unlike a rescale) changes neither the value nor its
+ * error, so the data owner's release error bound is unchanged. At ckks-16384-release in model-owner mode
+ * this is level 1 of the 2 a fresh block leaves; at ckks-8192 (B = 2^18) the rescale's level.
+ */
+function scoresLevel(
+  ctx: CkksPublicContext,
+  model: LinearScoreModel,
+  level: number,
+  sd: number,
+  maskBits: number | undefined,
+): number {
+  const B = ckksValueBound(ctx.params);
+  let bound = Math.abs(model.intercept) + 16 * sd + (maskBits === undefined ? 0 : 2 ** maskBits);
+  for (const w of model.weights) bound += Math.abs(w) * B;
+  const scale = 2 ** ctx.params.scaleBits;
+  for (let l = 0; l < level - 1; l++) if (ckksEncodeBound(ctx.params, l, scale) >= 2 * bound) return l;
+  return level - 1;
+}
+
+/**
  * Where the model owner's per-block scores run instead of its own threads: a `TaskExecutor` of
  * linear-combination tasks (`@fedscore/queue`'s executor; its worker processes hold public contexts
  * only). One task per block of N/2 records: the block's ciphertexts, the weights, the block's addend
@@ -528,7 +552,8 @@ export class BatchScoringModelOwner {
           slotsPerItem: size,
         });
         const level = recordBlockLevel(ctx, block.level, masks === undefined ? undefined : maskBits);
-        levels.push(level);
+        const outputLevel = scoresLevel(ctx, model, level, sd, masks === undefined ? undefined : maskBits);
+        levels.push(outputLevel);
         const add = floodNoise(new Float64Array(size).fill(model.intercept), sd, { rng });
         if (masks) {
           for (let i = 0; i < size; i++) {
@@ -539,7 +564,7 @@ export class BatchScoringModelOwner {
         }
         if (pool || offload) {
           const jobs = [{ ciphertexts: items, add }];
-          const options = { rerandomize, level, compression: 'none' } as const;
+          const options = { rerandomize, level, outputLevel, compression: 'none' } as const;
           const evaluated = offload
             ? linearCombinationsOn(offload.executor, jobs, model.weights, {
                 ...options,
@@ -559,7 +584,7 @@ export class BatchScoringModelOwner {
         } else {
           const cts = loadVectors(ctx, items);
           try {
-            const r = evaluateLinear(ctx, cts, weightPts!, add, rerandomize, level);
+            const r = evaluateLinear(ctx, cts, weightPts!, add, rerandomize, level, outputLevel);
             try {
               pending.push(Promise.resolve(r.serialize({ compression: 'none' })));
             } finally {
@@ -575,7 +600,7 @@ export class BatchScoringModelOwner {
         await session.send(
           dataOwner,
           BLOCK_SCORES,
-          toBatch(ctx, [await pending[b]!], size, scale, levels[b]! - 1),
+          toBatch(ctx, [await pending[b]!], size, scale, levels[b]!),
         );
       }
     } finally {

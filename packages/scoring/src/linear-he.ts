@@ -19,6 +19,7 @@ export function evaluateLinear(
   add: Float64Array,
   rerandomize: boolean,
   level = ctx.levels,
+  outputLevel?: number,
 ): CkksVector {
   if (features.length !== weights.length) {
     throw new FedscoreError(
@@ -41,7 +42,11 @@ export function evaluateLinear(
       );
     }
   }
-  return linearCombination(ctx, features, weights, { add, rerandomize });
+  return linearCombination(ctx, features, weights, {
+    add,
+    rerandomize,
+    ...(outputLevel !== undefined && { outputLevel }),
+  });
 }
 
 /**
