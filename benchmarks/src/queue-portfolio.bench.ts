@@ -1023,7 +1023,7 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
   }
   const tables: BenchTable[] = [
     {
-      title: `Overhead per task at the default task size (one worker process per transfer, tasks interleaved; ms)`,
+      title: `Overhead per task at the default task size (one worker process per lane, tasks interleaved; ms)`,
       columns: [
         'kind',
         'lane',
@@ -1043,8 +1043,8 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
         ...latencyCells(t),
       ]),
       note:
-        'transfer: how byte columns are read from PostgreSQL (@fedscore/queue `transfer`): base64 = `encode(col, ' +
-        "'base64')` text decoded in Node, the path before this run's change; copy = binary COPY (the default now). " +
+        'transfer: how byte columns are read from PostgreSQL (@fedscore/queue `transfer`): copy = binary COPY (the ' +
+        "default), base64 = `encode(col, 'base64')` text decoded in Node (the earlier path; `--transfers base64,copy`). " +
         'Byte parameters go in binary either way. Lane: the transfer, and for block tasks `-l<level>`, the ' +
         'level the record blocks are encrypted at (the top, as a data owner sends by default, or one level ' +
         "down, `inputLevel`: 2/3 of the input's primes, its result at level 0). Task k runs on each lane in " +
