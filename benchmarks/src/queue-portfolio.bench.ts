@@ -60,14 +60,7 @@ import {
   linearCombination,
   linearCombinationsOn,
 } from '@fedscore/he';
-import {
-  DEFAULT_PSI_TASK_IDS,
-  loadSodium,
-  type PsiTask,
-  type PsiTaskOutput,
-  psiHashDomain,
-  psiTaskHandler,
-} from '@fedscore/psi';
+import { DEFAULT_PSI_TASK_IDS, loadSodium, type PsiTask, psiHashDomain, psiTaskHandler } from '@fedscore/psi';
 import {
   BYTE_TRANSFERS,
   type ByteTransfer,
@@ -81,13 +74,11 @@ import { copyRows, type PgCluster, startPgCluster, startWorker } from '@fedscore
 import {
   BINNING_CKKS_PARAMS,
   type BinSumTask,
-  type BinSumWorkerOutput,
   binSumRotations,
   DEFAULT_BIN_SUM_BATCHES_PER_TASK,
   DEFAULT_HISTOGRAM_BATCHES_PER_TASK,
   evaluateHistogramTask,
   type HistogramTask,
-  type HistogramTaskOutput,
   histogramRotationSteps,
   packGradients,
   partialBinSumsCkks,
