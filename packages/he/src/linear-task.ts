@@ -163,6 +163,7 @@ export function linearCombinationsHandler(
 export interface LinearTaskOptions {
   readonly rerandomize?: boolean;
   readonly level?: number;
+  /** Each result cut down to this level before it is serialized (`LinearCombinationOptions.outputLevel`). */
   readonly outputLevel?: number;
   readonly compression?: SerializeOptions['compression'];
   /** Jobs per task (default 1: one block of records per task). */
