@@ -2,7 +2,8 @@
  * `pnpm bench queue-portfolio [--blocks 8] [--features 23] [--preset ckks-8192] [--workers 1,2,4]
  *                             [--tasks 6] [--bin-tasks 5] [--bin-features 10] [--bin-bins 10]
  *                             [--sb-tasks 5] [--sb-features 10] [--sb-bins 16] [--sb-nodes 1]
- *                             [--psi-tasks 5] [--parts lin,bins,sb,psi,throughput] [--transfers base64,copy]`
+ *                             [--psi-tasks 5] [--parts lin,bins,sb,psi,throughput] [--transfers copy]
+ *                             [--levels top,1]`
  *
  * The work-distribution queue (@fedscore/queue: pg-boss on PostgreSQL, `fedscore worker` processes) on
  * the task kinds added after hetero-LR's packed products, on a throwaway PostgreSQL cluster on loopback:
@@ -10,7 +11,9 @@
  * 1. Overhead per task at the default task size (issue 18's target: <= 5 % of the task's own time), one
  *    worker process, tasks one after another:
  *    - `linearCombinations`: portfolio scoring's one block (N/2 = 4096 enterprises at ckks-8192, the
- *      data-owner-mode preset) of `--features` columns, re-randomized, as the model owner sends it;
+ *      data-owner-mode preset) of `--features` columns, re-randomized, as the model owner sends it, with
+ *      the record blocks at each of `--levels` (the top, a data owner's default, and level 1, its
+ *      `inputLevel` for scores below 2^18: 2/3 of the input bytes, the result at level 0);
  *    - `binSums`: the WOE binning host's partial sums of `DEFAULT_BIN_SUM_BATCHES_PER_TASK` label batches
  *      (8 x 4096 rows) over `--bin-features` features of `--bin-bins` bins;
  *    - `sbHistogram`: a SecureBoost host's histograms of `--sb-nodes` directly summed nodes (half the
@@ -22,12 +25,17 @@
  *      task; no shared fields, no context (`--parts psi`).
  *    Overhead = enqueue-to-result at the coordinator minus the worker's time in the task; the first task
  *    of each kind also uploads the shared fields (context, bin index) and loads the context in the worker.
- *    Each part runs under every `--transfers` (how byte columns are read: base64 text, the earlier path,
- *    and binary COPY, the default), task k under each in turn, so before and after share the minutes.
- * 2. The byte path's floor: a block task's bytes through each step alone (memory copy, encoding,
- *    loopback TCP, PostgreSQL's INSERT, COPY FROM and reads), against 5 % of the task's own time.
+ *    Each part runs on one lane per `--transfers` (how byte columns are read: binary COPY, the default,
+ *    or base64 text, the earlier path) and, for block tasks, per level (`overheadLanes`), task k on each
+ *    lane in turn, so before and after share the minutes.
+ * 2. A block task's bytes option by option, in process: the inputs' level, SEAL's zstd, the result cut
+ *    to level 0; each option's bytes, the data owner's and the worker's times, and its byte floor.
+ *    Then the byte path's floor: a block task's bytes (at the lowest level) through each step alone
+ *    (memory copy, encoding, loopback TCP, PostgreSQL's INSERT, COPY FROM and reads), against 5 % of the
+ *    task's own time.
  * 3. Portfolio scoring throughput: the model owner's evaluation of `--blocks` blocks (one task each) on
- *    the local HE pool (1 and 2 threads) and on the queue with 1, 2 and 4 worker processes; per run the
+ *    the local HE pool (1 and 2 threads) and on the queue with 1, 2 and 4 worker processes, the record
+ *    blocks at the lowest of `--levels`; per run the
  *    CPU seconds of the coordinator, of the worker processes and of PostgreSQL (/proc), against the 2
  *    cores' wall-clock budget, to say what saturates.
  *
@@ -42,20 +50,16 @@ import {
   CKKS_PRESETS,
   type CkksPresetName,
   type CkksSecretContext,
+  type CkksVector,
   createCkksContext,
   createHeWorkerPool,
+  encodeLinearWeights,
   type HeLinearJob,
   type LinearCombinationsRequest,
+  linearCombination,
   linearCombinationsOn,
 } from '@fedscore/he';
-import {
-  DEFAULT_PSI_TASK_IDS,
-  loadSodium,
-  type PsiTask,
-  type PsiTaskOutput,
-  psiHashDomain,
-  psiTaskHandler,
-} from '@fedscore/psi';
+import { DEFAULT_PSI_TASK_IDS, loadSodium, type PsiTask, psiHashDomain, psiTaskHandler } from '@fedscore/psi';
 import {
   BYTE_TRANSFERS,
   type ByteTransfer,
@@ -69,13 +73,11 @@ import { copyRows, type PgCluster, startPgCluster, startWorker } from '@fedscore
 import {
   BINNING_CKKS_PARAMS,
   type BinSumTask,
-  type BinSumWorkerOutput,
   binSumRotations,
   DEFAULT_BIN_SUM_BATCHES_PER_TASK,
   DEFAULT_HISTOGRAM_BATCHES_PER_TASK,
   evaluateHistogramTask,
   type HistogramTask,
-  type HistogramTaskOutput,
   histogramRotationSteps,
   packGradients,
   partialBinSumsCkks,
@@ -98,6 +100,8 @@ import { type BenchResult, type BenchTable, median } from './report.ts';
 
 interface Timing {
   kind: string;
+  /** The lane it ran on (`LaneSpec.name`). */
+  lane: string;
   transfer: ByteTransfer;
   task: number;
   localMs: number;
@@ -136,19 +140,114 @@ function cpuSince(
   };
 }
 
-function blockJobs(ctx: CkksSecretContext, features: number, blocks: number, seed: number): HeLinearJob[] {
+function blockJobs(
+  ctx: CkksSecretContext,
+  features: number,
+  blocks: number,
+  seed: number,
+  level = ctx.levels,
+  compression: 'none' | 'zstd' = 'none',
+): HeLinearJob[] {
   const rng = seededRng(seed);
   const S = ctx.slotCount;
   return Array.from({ length: blocks }, () => ({
     ciphertexts: Array.from({ length: features }, () =>
       ctx.encryptSymmetricSerialized(
         Float64Array.from({ length: S }, () => normal(rng)),
-        { compression: 'none' },
+        { compression, level },
       ),
     ),
     add: Float64Array.from({ length: S }, () => 0.25 + normal(rng) * 2 ** -20),
   }));
 }
+
+/** One lane of an overhead part: its own queue, executor and worker process. */
+interface LaneSpec {
+  /** Names the lane's queue and its rows (the transfer, and for block tasks the inputs' level). */
+  readonly name: string;
+  readonly transfer: ByteTransfer;
+  /** Block tasks: the level the record blocks are encrypted at. */
+  readonly level?: number;
+}
+
+/** One task of an overhead part, as every lane it is measured on runs it. */
+interface OverheadTask<T> {
+  readonly kind: string;
+  /** Task number (1 = the one that also stores the shared fields and loads the context). */
+  readonly task: number;
+  readonly id: string;
+  readonly localMs: number;
+  readonly inputBytes: number;
+  readonly run: (ex: QueueExecutor<T, unknown>) => Promise<unknown>;
+}
+
+/**
+ * The overhead parts' common frame: one executor and one worker process per lane (`overhead-<part>-<lane>`)
+ * and a `measure` that runs a task on each lane in turn (task k under every lane in the same minutes of
+ * the shared machine's load, the comparison like for like) and records enqueue-to-result at the
+ * coordinator, its split from the database's clocks (`latencySplit`) and the CPU of the coordinator, the
+ * lane's worker process and PostgreSQL while it ran. `only` limits a task to some lanes (a block task at
+ * one level goes to that level's lanes).
+ */
+async function overheadLanes<T>(
+  cluster: PgCluster,
+  db: pg.Client,
+  part: string,
+  lanes: readonly LaneSpec[],
+  sharedFields: readonly string[],
+  body: (measure: (t: OverheadTask<T>, only?: (lane: LaneSpec) => boolean) => Promise<void>) => Promise<void>,
+): Promise<Timing[]> {
+  const port = Number(new URL(cluster.url).port);
+  const open: { lane: LaneSpec; queue: string; ex: QueueExecutor<T, unknown>; pid: number }[] = [];
+  const children: ChildProcess[] = [];
+  const out: Timing[] = [];
+  try {
+    for (const lane of lanes) {
+      const queue = `overhead-${part}-${lane.name}`;
+      const ex = await QueueExecutor.create<T, unknown>({
+        connectionString: cluster.url,
+        queue,
+        sharedFields: [...sharedFields],
+        transfer: lane.transfer,
+      });
+      open.push({ lane, queue, ex, pid: 0 });
+      const worker = await startWorker(cluster.url, queue, children, { transfer: lane.transfer });
+      open[open.length - 1]!.pid = worker.pid!;
+    }
+    await body(async (t, only) => {
+      for (const { lane, queue, ex, pid } of open) {
+        if (only !== undefined && !only(lane)) continue;
+        const cpu0 = cpuNow(pid, port);
+        const t0 = Date.now();
+        const start = performance.now();
+        await t.run(ex);
+        const latencyMs = performance.now() - start;
+        const cpu = cpuSince(cpu0, pid, port);
+        const { split, outputBytes } = await latencySplit(db, queue, t.id, t0, latencyMs);
+        out.push({
+          kind: t.kind,
+          lane: lane.name,
+          transfer: lane.transfer,
+          task: t.task,
+          localMs: t.localMs,
+          latencyMs,
+          ...split,
+          ...cpu,
+          overheadMs: latencyMs - split.taskMs,
+          inputBytes: t.inputBytes,
+          outputBytes,
+        });
+      }
+    });
+  } finally {
+    await stopWorkers(children);
+    for (const { ex } of open) await ex.close();
+  }
+  return out;
+}
+
+/** Lane name of a block task: the transfer and the record blocks' level. */
+const linLane = (transfer: ByteTransfer, level: number) => `${transfer}-l${level}`;
 
 async function linearOverhead(
   cluster: PgCluster,
@@ -157,68 +256,60 @@ async function linearOverhead(
   features: number,
   tasks: number,
   transfers: readonly ByteTransfer[],
+  levels: readonly number[],
 ): Promise<Timing[]> {
-  const port = Number(new URL(cluster.url).port);
-  // One executor and one worker process per transfer, the tasks interleaved (task k under each transfer
-  // in turn), so both see the same minutes of the shared machine's load.
-  const lanes: {
-    transfer: ByteTransfer;
-    queue: string;
-    ex: QueueExecutor<LinearCombinationsRequest, Uint8Array[]>;
-    pid: number;
-  }[] = [];
   const local = await createHeWorkerPool({ size: 1, context: ctx.serialize({ compression: 'none' }) });
-  const children: ChildProcess[] = [];
-  const out: Timing[] = [];
+  const lanes = levels.flatMap((level) =>
+    transfers.map((transfer) => ({ name: linLane(transfer, level), transfer, level })),
+  );
   try {
-    for (const transfer of transfers) {
-      const queue = `overhead-lin-${transfer}`;
-      const ex = await QueueExecutor.create<LinearCombinationsRequest, Uint8Array[]>({
-        connectionString: cluster.url,
-        queue,
-        sharedFields: HE_TASK_SHARED_FIELDS,
-        transfer,
-      });
-      const worker = await startWorker(cluster.url, queue, children, { transfer });
-      lanes.push({ transfer, queue, ex, pid: worker.pid! });
-    }
-    const context = ctx.serialize({ compression: 'none' });
-    const rng = seededRng(3);
-    const weights = Array.from({ length: features }, () => normal(rng));
-    for (let k = 1; k <= tasks; k++) {
-      const jobs = blockJobs(ctx, features, 1, 100 + k);
-      const opts = { rerandomize: true, level: ctx.levels, compression: 'none' } as const;
-      let t = performance.now();
-      await local.linearCombinations(jobs, weights, opts);
-      const localMs = performance.now() - t;
-      for (const { transfer, queue, ex, pid } of lanes) {
-        const cpu0 = cpuNow(pid, port);
-        const t0 = Date.now();
-        t = performance.now();
-        await linearCombinationsOn(ex, jobs, weights, { ...opts, context, taskId: `lin-${k}` });
-        const latencyMs = performance.now() - t;
-        const cpu = cpuSince(cpu0, pid, port);
-        const { split: parts, outputBytes } = await latencySplit(db, queue, `lin-${k}`, t0, latencyMs);
-        out.push({
-          kind: 'linearCombinations',
-          transfer,
-          task: k,
-          localMs,
-          latencyMs,
-          ...parts,
-          ...cpu,
-          overheadMs: latencyMs - parts.taskMs,
-          inputBytes: jobs[0]!.ciphertexts.reduce((s, c) => s + c.byteLength, 0) + 8 * ctx.slotCount,
-          outputBytes,
-        });
-      }
-    }
+    return await overheadLanes<LinearCombinationsRequest>(
+      cluster,
+      db,
+      'lin',
+      lanes,
+      HE_TASK_SHARED_FIELDS,
+      async (measure) => {
+        const context = ctx.serialize({ compression: 'none' });
+        const rng = seededRng(3);
+        const weights = Array.from({ length: features }, () => normal(rng));
+        for (let k = 1; k <= tasks; k++) {
+          for (const level of levels) {
+            // The same records at each level (same seed): only the primes differ.
+            const jobs = blockJobs(ctx, features, 1, 100 + k, level);
+            const opts = { rerandomize: true, level, compression: 'none' } as const;
+            const t = performance.now();
+            await local.linearCombinations(jobs, weights, opts);
+            const localMs = performance.now() - t;
+            const id = `lin-${k}`;
+            await measure(
+              {
+                kind: 'linearCombinations',
+                task: k,
+                id,
+                localMs,
+                inputBytes: jobs[0]!.ciphertexts.reduce((s, c) => s + c.byteLength, 0) + 8 * ctx.slotCount,
+                run: (ex) =>
+                  linearCombinationsOn(
+                    ex as QueueExecutor<LinearCombinationsRequest, Uint8Array[]>,
+                    jobs,
+                    weights,
+                    {
+                      ...opts,
+                      context,
+                      taskId: id,
+                    },
+                  ),
+              },
+              (lane) => lane.level === level,
+            );
+          }
+        }
+      },
+    );
   } finally {
-    await stopWorkers(children);
     await local.close();
-    for (const { ex } of lanes) await ex.close();
   }
-  return out;
 }
 
 async function binOverhead(
@@ -229,7 +320,6 @@ async function binOverhead(
   tasks: number,
   transfers: readonly ByteTransfer[],
 ): Promise<Timing[]> {
-  const port = Number(new URL(cluster.url).port);
   const per = DEFAULT_BIN_SUM_BATCHES_PER_TASK;
   const S = BINNING_CKKS_PARAMS.polyModulusDegree / 2;
   const rows = tasks * per * S;
@@ -249,71 +339,48 @@ async function binOverhead(
     rotations: binSumRotations(layout),
     relinearization: false,
   });
-  const lanes: {
-    transfer: ByteTransfer;
-    queue: string;
-    ex: QueueExecutor<BinSumTask, BinSumWorkerOutput>;
-    pid: number;
-  }[] = [];
-  const children: ChildProcess[] = [];
-  const out: Timing[] = [];
   try {
-    for (const transfer of transfers) {
-      const queue = `overhead-bins-${transfer}`;
-      const ex = await QueueExecutor.create<BinSumTask, BinSumWorkerOutput>({
-        connectionString: cluster.url,
-        queue,
-        sharedFields: HE_TASK_SHARED_FIELDS,
-        transfer,
-      });
-      const worker = await startWorker(cluster.url, queue, children, { transfer });
-      lanes.push({ transfer, queue, ex, pid: worker.pid! });
-    }
-    const labels = Array.from({ length: layout.batches }, (_, k) =>
-      ctx.encryptSymmetricSerialized(y.subarray(k * S, (k + 1) * S), { compression: 'none' }),
-    );
-    const context = ctx.serialize({ compression: 'none' });
-    for (let k = 0; k < tasks; k++) {
-      const from = k * per;
-      const to = from + per;
-      const slice = labels.slice(from, to);
-      let t = performance.now();
-      const cts = slice.map((b) => ctx.deserializeVector(b));
-      const r = partialBinSumsCkks(ctx, cts, layout, cells, binIndex, from, to);
-      for (const v of r.sums) v.serialize({ compression: 'none' });
-      for (const v of [...cts, ...r.sums]) v.dispose();
-      const localMs = performance.now() - t;
-      for (const { transfer, queue, ex, pid } of lanes) {
-        const cpu0 = cpuNow(pid, port);
-        const t0 = Date.now();
-        t = performance.now();
-        await ex.run(
-          { op: 'binSums', context, labels: slice, layout, cells, binIndex, from, to },
-          { taskId: `bins-${k + 1}` },
+    const lanes = transfers.map((transfer) => ({ name: transfer, transfer }));
+    return await overheadLanes<BinSumTask>(
+      cluster,
+      db,
+      'bins',
+      lanes,
+      HE_TASK_SHARED_FIELDS,
+      async (measure) => {
+        const labels = Array.from({ length: layout.batches }, (_, k) =>
+          ctx.encryptSymmetricSerialized(y.subarray(k * S, (k + 1) * S), { compression: 'none' }),
         );
-        const latencyMs = performance.now() - t;
-        const cpu = cpuSince(cpu0, pid, port);
-        const { split: parts, outputBytes } = await latencySplit(db, queue, `bins-${k + 1}`, t0, latencyMs);
-        out.push({
-          kind: 'binSums',
-          transfer,
-          task: k + 1,
-          localMs,
-          latencyMs,
-          ...parts,
-          ...cpu,
-          overheadMs: latencyMs - parts.taskMs,
-          inputBytes: slice.reduce((s, c) => s + c.byteLength, 0),
-          outputBytes,
-        });
-      }
-    }
+        const context = ctx.serialize({ compression: 'none' });
+        for (let k = 0; k < tasks; k++) {
+          const from = k * per;
+          const to = from + per;
+          const slice = labels.slice(from, to);
+          const t = performance.now();
+          const cts = slice.map((b) => ctx.deserializeVector(b));
+          const r = partialBinSumsCkks(ctx, cts, layout, cells, binIndex, from, to);
+          for (const v of r.sums) v.serialize({ compression: 'none' });
+          for (const v of [...cts, ...r.sums]) v.dispose();
+          const localMs = performance.now() - t;
+          const id = `bins-${k + 1}`;
+          await measure({
+            kind: 'binSums',
+            task: k + 1,
+            id,
+            localMs,
+            inputBytes: slice.reduce((s, c) => s + c.byteLength, 0),
+            run: (ex) =>
+              ex.run(
+                { op: 'binSums', context, labels: slice, layout, cells, binIndex, from, to },
+                { taskId: id },
+              ),
+          });
+        }
+      },
+    );
   } finally {
-    await stopWorkers(children);
-    for (const { ex } of lanes) await ex.close();
     ctx.dispose();
   }
-  return out;
 }
 
 async function histogramOverhead(
@@ -325,7 +392,6 @@ async function histogramOverhead(
   tasks: number,
   transfers: readonly ByteTransfer[],
 ): Promise<Timing[]> {
-  const port = Number(new URL(cluster.url).port);
   const per = DEFAULT_HISTOGRAM_BATCHES_PER_TASK;
   const S = CKKS_PRESETS[SECUREBOOST_CKKS_PRESET].polyModulusDegree / 2;
   const rows = tasks * per * S;
@@ -338,14 +404,6 @@ async function histogramOverhead(
     rotations: histogramRotationSteps(layout),
     relinearization: false,
   });
-  const lanes: {
-    transfer: ByteTransfer;
-    queue: string;
-    ex: QueueExecutor<HistogramTask, HistogramTaskOutput>;
-    pid: number;
-  }[] = [];
-  const children: ChildProcess[] = [];
-  const out: Timing[] = [];
   try {
     const g = Float64Array.from({ length: rows }, () => uniform(rng) - 0.5);
     const h = Float64Array.from({ length: rows }, () => uniform(rng) / 4);
@@ -354,70 +412,54 @@ async function histogramOverhead(
     const z = packGradients(ctx, encG, encH);
     const packed = z.map((v) => v.serialize({ compression: 'none' }));
     for (const v of [...encG, ...encH, ...z]) v.dispose();
-    for (const transfer of transfers) {
-      const queue = `overhead-sb-${transfer}`;
-      const ex = await QueueExecutor.create<HistogramTask, HistogramTaskOutput>({
-        connectionString: cluster.url,
-        queue,
-        sharedFields: HE_TASK_SHARED_FIELDS,
-        transfer,
-      });
-      const worker = await startWorker(cluster.url, queue, children, { transfer });
-      lanes.push({ transfer, queue, ex, pid: worker.pid! });
-    }
-    const context = ctx.serialize({ compression: 'none' });
-    for (let k = 0; k < tasks; k++) {
-      const from = k * per;
-      const to = from + per;
-      const lo = from * S;
-      const hi = Math.min(rows, to * S);
-      const task: HistogramTask = {
-        op: 'sbHistogram',
-        context,
-        packedGradients: packed.slice(from, to),
-        layout,
-        binIndex: binIndex.map((idx) => idx.slice(lo, hi)),
-        counts,
-        from,
-        to,
-        // Each node: about half the range's rows, drawn.
-        nodes: Array.from({ length: nodes }, () => ({
-          rows: Int32Array.from(
-            Array.from({ length: hi - lo }, (_, i) => i).filter(() => uniform(rng) < 0.5),
-          ),
-        })),
-      };
-      let t = performance.now();
-      evaluateHistogramTask(ctx, task);
-      const localMs = performance.now() - t;
-      for (const { transfer, queue, ex, pid } of lanes) {
-        const cpu0 = cpuNow(pid, port);
-        const t0 = Date.now();
-        t = performance.now();
-        await ex.run(task, { taskId: `sb-${k + 1}` });
-        const latencyMs = performance.now() - t;
-        const cpu = cpuSince(cpu0, pid, port);
-        const { split: parts, outputBytes } = await latencySplit(db, queue, `sb-${k + 1}`, t0, latencyMs);
-        out.push({
-          kind: 'sbHistogram',
-          transfer,
-          task: k + 1,
-          localMs,
-          latencyMs,
-          ...parts,
-          ...cpu,
-          overheadMs: latencyMs - parts.taskMs,
-          inputBytes: task.packedGradients.reduce((s, c) => s + c.byteLength, 0),
-          outputBytes,
-        });
-      }
-    }
+    const lanes = transfers.map((transfer) => ({ name: transfer, transfer }));
+    return await overheadLanes<HistogramTask>(
+      cluster,
+      db,
+      'sb',
+      lanes,
+      HE_TASK_SHARED_FIELDS,
+      async (measure) => {
+        const context = ctx.serialize({ compression: 'none' });
+        for (let k = 0; k < tasks; k++) {
+          const from = k * per;
+          const to = from + per;
+          const lo = from * S;
+          const hi = Math.min(rows, to * S);
+          const task: HistogramTask = {
+            op: 'sbHistogram',
+            context,
+            packedGradients: packed.slice(from, to),
+            layout,
+            binIndex: binIndex.map((idx) => idx.slice(lo, hi)),
+            counts,
+            from,
+            to,
+            // Each node: about half the range's rows, drawn.
+            nodes: Array.from({ length: nodes }, () => ({
+              rows: Int32Array.from(
+                Array.from({ length: hi - lo }, (_, i) => i).filter(() => uniform(rng) < 0.5),
+              ),
+            })),
+          };
+          const t = performance.now();
+          evaluateHistogramTask(ctx, task);
+          const localMs = performance.now() - t;
+          const id = `sb-${k + 1}`;
+          await measure({
+            kind: 'sbHistogram',
+            task: k + 1,
+            id,
+            localMs,
+            inputBytes: task.packedGradients.reduce((s, c) => s + c.byteLength, 0),
+            run: (ex) => ex.run(task, { taskId: id }),
+          });
+        }
+      },
+    );
   } finally {
-    await stopWorkers(children);
-    for (const { ex } of lanes) await ex.close();
     ctx.dispose();
   }
-  return out;
 }
 
 async function psiOverhead(
@@ -427,15 +469,6 @@ async function psiOverhead(
   transfers: readonly ByteTransfer[],
 ): Promise<Timing[]> {
   await loadSodium();
-  const port = Number(new URL(cluster.url).port);
-  const lanes: {
-    transfer: ByteTransfer;
-    queue: string;
-    ex: QueueExecutor<PsiTask, PsiTaskOutput>;
-    pid: number;
-  }[] = [];
-  const children: ChildProcess[] = [];
-  const out: Timing[] = [];
   const n = DEFAULT_PSI_TASK_IDS;
   const enc = new TextEncoder();
   const scalar = new Uint8Array(32);
@@ -451,18 +484,8 @@ async function psiOverhead(
     for (let i = 0; i < n; i++) ids.set(parts[i]!, offsets[i]!);
     return { op: 'psiHash', ids, offsets, scalar: new Uint8Array(scalar), domain: psiHashDomain('opaque') };
   };
-  try {
-    for (const transfer of transfers) {
-      const queue = `overhead-psi-${transfer}`;
-      const ex = await QueueExecutor.create<PsiTask, PsiTaskOutput>({
-        connectionString: cluster.url,
-        queue,
-        sharedFields: [],
-        transfer,
-      });
-      const worker = await startWorker(cluster.url, queue, children, { transfer });
-      lanes.push({ transfer, queue, ex, pid: worker.pid! });
-    }
+  const lanes = transfers.map((transfer) => ({ name: transfer, transfer }));
+  return overheadLanes<PsiTask>(cluster, db, 'psi', lanes, [], async (measure) => {
     for (const kind of ['psiHash', 'psiBlind'] as const) {
       for (let k = 0; k < tasks; k++) {
         let task = idsTask(kind === 'psiHash' ? k : tasks + k);
@@ -472,37 +495,107 @@ async function psiOverhead(
           task = { op: 'psiBlind', points, scalar: new Uint8Array(scalar), outBytes: 16 };
         }
         const copy = (): PsiTask => ({ ...task, scalar: new Uint8Array(scalar) });
-        let t = performance.now();
+        const t = performance.now();
         await psiTaskHandler(copy());
         const localMs = performance.now() - t;
-        for (const { transfer, queue, ex, pid } of lanes) {
-          const id = `${kind}-${k + 1}`;
-          const cpu0 = cpuNow(pid, port);
-          const t0 = Date.now();
-          t = performance.now();
-          await ex.run(copy(), { taskId: id });
-          const latencyMs = performance.now() - t;
-          const cpu = cpuSince(cpu0, pid, port);
-          const { split: parts, outputBytes } = await latencySplit(db, queue, id, t0, latencyMs);
-          out.push({
-            kind,
-            transfer,
-            task: k + 1,
-            localMs,
-            latencyMs,
-            ...parts,
-            ...cpu,
-            overheadMs: latencyMs - parts.taskMs,
-            inputBytes:
-              task.op === 'psiHash' ? task.ids.byteLength + task.offsets.byteLength : task.points.byteLength,
-            outputBytes,
-          });
-        }
+        const id = `${kind}-${k + 1}`;
+        await measure({
+          kind,
+          task: k + 1,
+          id,
+          localMs,
+          inputBytes:
+            task.op === 'psiHash' ? task.ids.byteLength + task.offsets.byteLength : task.points.byteLength,
+          run: (ex) => ex.run(copy(), { taskId: id }),
+        });
       }
     }
-  } finally {
-    await stopWorkers(children);
-    for (const { ex } of lanes) await ex.close();
+  });
+}
+
+/** One way to send a block task's ciphertexts: what it costs each side, in process (no queue). */
+interface BlockOption {
+  option: string;
+  inputBytes: number;
+  outputBytes: number;
+  /** Medians, ms: the data owner's encryption of the block, the worker's load, evaluation, serialization. */
+  encryptMs: number;
+  decodeMs: number;
+  evaluateMs: number;
+  serializeMs: number;
+}
+
+/**
+ * The options for a block task's bytes, each measured alone on one block (medians of `runs`): the
+ * inputs' level (seeded symmetric ciphertexts: c0 per prime plus a seed), SEAL's zstd on the inputs and
+ * outputs, and the result cut to level 0 (`outputLevel`, for scores below 2^18 at ckks-8192).
+ */
+async function blockOptions(ctx: CkksSecretContext, features: number, runs: number): Promise<BlockOption[]> {
+  const rng = seededRng(7);
+  const S = ctx.slotCount;
+  const columns = Array.from({ length: features }, () => Float64Array.from({ length: S }, () => normal(rng)));
+  const weights = Array.from({ length: features }, () => normal(rng));
+  const add = Float64Array.from({ length: S }, () => 0.25 + normal(rng) * 2 ** -20);
+  const options: {
+    option: string;
+    level: number;
+    compression: 'none' | 'zstd';
+    outputLevel?: number;
+  }[] = [
+    { option: `top level (${ctx.levels}), no compression (before)`, level: ctx.levels, compression: 'none' },
+    { option: 'top level, zstd in and out', level: ctx.levels, compression: 'zstd' },
+    {
+      option: 'top level, result cut to level 0 (outputLevel)',
+      level: ctx.levels,
+      compression: 'none',
+      outputLevel: 0,
+    },
+    { option: 'level 1 (inputLevel), no compression', level: 1, compression: 'none' },
+    { option: 'level 1, zstd in and out', level: 1, compression: 'zstd' },
+  ];
+  const out: BlockOption[] = [];
+  for (const o of options) {
+    const pts = encodeLinearWeights(ctx, weights, o.level);
+    try {
+      let items: Uint8Array[] = [];
+      const encryptMs = await timeIt(runs, () => {
+        items = columns.map((c) =>
+          ctx.encryptSymmetricSerialized(c, { compression: o.compression, level: o.level }),
+        );
+      });
+      let cts: CkksVector[] = [];
+      const decodeMs = await timeIt(runs, () => {
+        for (const c of cts) c.dispose();
+        cts = items.map((b) => ctx.deserializeVector(b));
+      });
+      let r: CkksVector | undefined;
+      const evaluateMs = await timeIt(runs, () => {
+        r?.dispose();
+        r = linearCombination(ctx, cts, pts, {
+          add,
+          rerandomize: true,
+          level: o.level,
+          ...(o.outputLevel !== undefined && { outputLevel: o.outputLevel }),
+        });
+      });
+      let bytes: Uint8Array = new Uint8Array();
+      const serializeMs = await timeIt(runs, () => {
+        bytes = r!.serialize({ compression: o.compression });
+      });
+      r?.dispose();
+      for (const c of cts) c.dispose();
+      out.push({
+        option: o.option,
+        inputBytes: items.reduce((sum, b) => sum + b.byteLength, 0) + 8 * S,
+        outputBytes: bytes.byteLength,
+        encryptMs,
+        decodeMs,
+        evaluateMs,
+        serializeMs,
+      });
+    } finally {
+      for (const p of pts) p?.dispose();
+    }
   }
   return out;
 }
@@ -526,13 +619,14 @@ async function throughput(
   blocks: number,
   workerCounts: readonly number[],
   transfers: readonly ByteTransfer[],
+  level: number,
 ): Promise<ThroughputRow[]> {
   const port = Number(new URL(cluster.url).port);
   const rng = seededRng(5);
   const weights = Array.from({ length: features }, () => normal(rng));
-  const jobs = blockJobs(ctx, features, blocks, 900);
+  const jobs = blockJobs(ctx, features, blocks, 900, level);
   const records = blocks * ctx.slotCount;
-  const opts = { rerandomize: true, level: ctx.levels, compression: 'none' } as const;
+  const opts = { rerandomize: true, level, compression: 'none' } as const;
   // Each pass a fresh addend (the flooding noise is fresh per run), so the tasks are new.
   const withAdd = (pass: number) =>
     jobs.map((j, b) => ({ ...j, add: j.add!.map((a) => a + (pass * blocks + b) * 2 ** -30) }));
@@ -764,7 +858,7 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
   const sbNodes = Number(flag(args, '--sb-nodes', '1'));
   const psiTasks = Number(flag(args, '--psi-tasks', '5'));
   const parts = new Set(flag(args, '--parts', 'lin,bins,sb,psi,throughput').split(','));
-  const transfers = flag(args, '--transfers', 'base64,copy').split(',') as ByteTransfer[];
+  const transfers = flag(args, '--transfers', 'copy').split(',') as ByteTransfer[];
   for (const t of transfers) {
     if (!BYTE_TRANSFERS.includes(t)) {
       throw new FedscoreError('invalid_argument', `--transfers takes ${BYTE_TRANSFERS.join(', ')}`, {
@@ -774,17 +868,30 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
   }
   const load: Record<string, number[]> = { start: loadavg() };
   const ctx = await createCkksContext({ params: preset, relinearization: false });
+  // Block tasks' input levels: 'top' (as a data owner sends by default) and lower ones (`inputLevel`).
+  const levels = flag(args, '--levels', 'top,1')
+    .split(',')
+    .map((l) => (l === 'top' ? ctx.levels : Number(l)));
+  for (const l of levels) {
+    if (!(Number.isInteger(l) && l >= 1 && l <= ctx.levels)) {
+      throw new FedscoreError('invalid_argument', `--levels takes 'top' or integers in [1, ${ctx.levels}]`, {
+        field: '--levels',
+      });
+    }
+  }
+  const lowest = Math.min(...levels);
   const cluster = await startPgCluster();
   const db = new pg.Client({ connectionString: cluster.url });
   let timings: Timing[] = [];
   let rows: ThroughputRow[] = [];
   let postgresql = 'unknown';
   let path: BytePath | undefined;
+  let options: BlockOption[] = [];
   try {
     await db.connect();
     postgresql = (await db.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
     timings = [
-      ...(parts.has('lin') ? await linearOverhead(cluster, db, ctx, features, tasks, transfers) : []),
+      ...(parts.has('lin') ? await linearOverhead(cluster, db, ctx, features, tasks, transfers, levels) : []),
       ...(parts.has('bins') ? await binOverhead(cluster, db, binFeatures, binBins, binTasks, transfers) : []),
       ...(parts.has('sb')
         ? await histogramOverhead(cluster, db, sbFeatures, sbBins, sbNodes, sbTasks, transfers)
@@ -793,22 +900,23 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
     ];
     load.afterOverhead = loadavg();
     if (parts.has('lin')) {
+      options = await blockOptions(ctx, features, 5);
       // The byte path's floor, on a block task as the overhead part sent it (its context a shared blob).
       const rng = seededRng(3);
       path = await bytePath(cluster, {
         op: 'linearCombinations',
-        jobs: blockJobs(ctx, features, 1, 101),
+        jobs: blockJobs(ctx, features, 1, 101, lowest),
         first: 0,
         weights: Array.from({ length: features }, () => normal(rng)),
         rerandomize: true,
-        level: ctx.levels,
+        level: lowest,
         options: { compression: 'none' },
         context: ctx.serialize({ compression: 'none' }),
       });
       load.afterBytePath = loadavg();
     }
     if (parts.has('throughput')) {
-      rows = await throughput(cluster, db, ctx, features, blocks, workerCounts, transfers);
+      rows = await throughput(cluster, db, ctx, features, blocks, workerCounts, transfers, lowest);
       load.afterThroughput = loadavg();
     }
   } finally {
@@ -819,11 +927,13 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
   const kinds = ['linearCombinations', 'binSums', 'sbHistogram', 'psiHash', 'psiBlind'].filter((k) =>
     timings.some((t) => t.kind === k),
   );
-  const steady = (kind: string, transfer: ByteTransfer) =>
-    timings.filter((t) => t.kind === kind && t.transfer === transfer && t.task > 1);
+  const steady = (kind: string, lane: string) =>
+    timings.filter((t) => t.kind === kind && t.lane === lane && t.task > 1);
+  // Each kind's lanes in the order they ran (block tasks: a lane per transfer and input level).
+  const lanesOf = (kind: string) => [...new Set(timings.filter((t) => t.kind === kind).map((t) => t.lane))];
   const pct = (xs: Timing[]) => (100 * median(xs.map((t) => t.overheadMs))) / median(xs.map((t) => t.taskMs));
   const cores = availableParallelism();
-  const lin = transfers.includes('copy') ? steady('linearCombinations', 'copy') : [];
+  const lin = transfers.includes('copy') ? steady('linearCombinations', linLane('copy', lowest)) : [];
   const taskMs = lin.length > 0 ? median(lin.map((t) => t.taskMs)) : Number.NaN;
   const outBytes = lin.length > 0 ? median(lin.map((t) => t.outputBytes)) : 0;
   const mbps = (bytes: number, ms: number) => round(bytes / 1e6 / (ms / 1000), 0);
@@ -865,10 +975,10 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
   }
   const tables: BenchTable[] = [
     {
-      title: `Overhead per task at the default task size (one worker process per transfer, tasks interleaved; ms)`,
+      title: `Overhead per task at the default task size (one worker process per lane, tasks interleaved; ms)`,
       columns: [
         'kind',
-        'transfer',
+        'lane',
         'task',
         'input bytes',
         'output bytes',
@@ -877,7 +987,7 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
       ],
       rows: timings.map((t) => [
         t.kind,
-        t.transfer,
+        t.lane,
         t.task,
         t.inputBytes,
         t.outputBytes,
@@ -885,9 +995,12 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
         ...latencyCells(t),
       ]),
       note:
-        'transfer: how byte columns are read from PostgreSQL (@fedscore/queue `transfer`): base64 = `encode(col, ' +
-        "'base64')` text decoded in Node, the path before this run's change; copy = binary COPY (the default now). " +
-        'Byte parameters go in binary either way. Task k runs under each transfer in turn (same minutes). ' +
+        'transfer: how byte columns are read from PostgreSQL (@fedscore/queue `transfer`): copy = binary COPY (the ' +
+        "default), base64 = `encode(col, 'base64')` text decoded in Node (the earlier path; `--transfers base64,copy`). " +
+        'Byte parameters go in binary either way. Lane: the transfer, and for block tasks `-l<level>`, the ' +
+        'level the record blocks are encrypted at (the top, as a data owner sends by default, or one level ' +
+        "down, `inputLevel`: 2/3 of the input's primes, its result at level 0). Task k runs on each lane in " +
+        'turn (same minutes). ' +
         'Task 1 of each kind also stores the shared fields (context; bin index, cells, layout) and the ' +
         "worker loads the context. Overhead = enqueue-to-result at the coordinator minus the worker's time in the task.",
     },
@@ -895,7 +1008,7 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
       title: 'Steady state (tasks 2+, medians)',
       columns: [
         'kind',
-        'transfer',
+        'lane',
         'task size',
         'worker in task ms',
         'overhead ms',
@@ -905,7 +1018,7 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
         'target',
       ],
       rows: kinds.flatMap((k) =>
-        transfers.map((tr) => {
+        lanesOf(k).map((tr) => {
           const xs = steady(k, tr);
           const med = (f: (t: Timing) => number) => round(median(xs.map(f)));
           return [
@@ -930,6 +1043,56 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
         }),
       ),
     },
+    ...(options.length === 0
+      ? []
+      : [
+          {
+            title: `A block task's bytes, option by option (one block of ${ctx.slotCount} enterprises x ${features} columns, in process, medians of 5 ms)`,
+            columns: [
+              'option',
+              'input bytes',
+              'output bytes',
+              'bytes (in + out) vs before',
+              'data owner: encrypt',
+              'worker: load inputs',
+              'worker: evaluate',
+              'worker: serialize result',
+              'worker total',
+              "byte path floor at this run's rates",
+              'floor / worker total',
+            ],
+            rows: options.map((o) => {
+              const worker = o.decodeMs + o.evaluateMs + o.serializeMs;
+              const before = options[0]!.inputBytes + options[0]!.outputBytes;
+              // Encode + INSERT + COPY read per byte, as measured on the lowest-level task above.
+              const perByte =
+                path === undefined
+                  ? Number.NaN
+                  : (path.encodeTaskMs + path.pgInsertMs + path.pgReadCopyMs) / path.bytes;
+              const floor = perByte * (o.inputBytes + o.outputBytes);
+              return [
+                o.option,
+                o.inputBytes,
+                o.outputBytes,
+                `${round((100 * (o.inputBytes + o.outputBytes)) / before)} %`,
+                round(o.encryptMs),
+                round(o.decodeMs),
+                round(o.evaluateMs),
+                round(o.serializeMs),
+                round(worker),
+                round(floor),
+                `${round((100 * floor) / worker)} %`,
+              ];
+            }),
+            note:
+              "The record blocks are seeded symmetric ciphertexts already (c0 per prime and a 64-byte seed: half a public-key ciphertext's bytes). " +
+              'Level 1 keeps 2 of the 3 data primes (ckks-8192: 60 + 40 bits), enough for the one rescale and scores below 2^18 (level 0); ' +
+              "the result comes back at level 0. zstd: SEAL's own compression of the serialized polynomials (coefficients below 40- and " +
+              "60-bit primes in 64-bit words). Floor: the bytes at this run's measured encode + INSERT + binary COPY read rates " +
+              "(the byte path table's), pg-boss and the worker's decode left out. Nothing in a block task is reused by the next one but the " +
+              'context, already a shared field stored once, and the weights (8 bytes each).',
+          },
+        ]),
     {
       title: `The byte path's floor: a block task's ${path?.bytes ?? '-'} bytes, each step alone (medians of 9, this run)`,
       columns: ['step', 'ms', 'MB/s', 'as % of the worker time in a block task (copy, steady median)'],
@@ -981,10 +1144,24 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
     summary: {
       ...Object.fromEntries(
         kinds.flatMap((k) =>
-          transfers.map((tr) => [`overhead_pct_${k}_${tr}`, round(pct(steady(k, tr)), 2)]),
+          lanesOf(k).map((tr) => [
+            `overhead_pct_${k}_${tr.replace(/-/g, '_')}`,
+            round(pct(steady(k, tr)), 2),
+          ]),
         ),
       ),
       byte_path_floor_pct_linearCombinations: round((100 * floorMs) / taskMs, 2),
+      ...Object.fromEntries(
+        lanesOf('linearCombinations').flatMap((l) => {
+          const xs = steady('linearCombinations', l);
+          if (xs.length === 0) return [];
+          const key = l.replace(/-/g, '_');
+          return [
+            [`bytes_in_linearCombinations_${key}`, median(xs.map((t) => t.inputBytes))],
+            [`bytes_out_linearCombinations_${key}`, median(xs.map((t) => t.outputBytes))],
+          ];
+        }),
+      ),
       ...Object.fromEntries(
         rows.map((r) => [`seconds_${r.where.replace(/[^a-z0-9]+/gi, '_')}`, round(r.seconds, 2)]),
       ),
@@ -996,6 +1173,7 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
       features,
       worker_counts: workerCounts,
       transfers,
+      block_levels: levels,
       overhead_tasks: tasks,
       bin_tasks: binTasks,
       bin_batches_per_task: DEFAULT_BIN_SUM_BATCHES_PER_TASK,
@@ -1017,6 +1195,6 @@ export default async function queuePortfolioBench(args: string[]): Promise<Bench
       database: 'throwaway cluster on loopback (initdb, fsync off), same machine as coordinator and workers',
     },
     tables,
-    raw: { timings, throughput: rows, bytePath: path },
+    raw: { timings, throughput: rows, bytePath: path, blockOptions: options },
   };
 }

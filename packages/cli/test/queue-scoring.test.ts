@@ -5,13 +5,15 @@
  * only (the data owner's secret key never leaves its process: it encrypts and decrypts there).
  *
  * - Task level: the queue's results equal the HE pool's bytes bit for bit without re-randomization
- *   (deterministic evaluation), and decrypt to the plaintext combination within 1e-5 with it; a
+ *   (deterministic evaluation), also on inputs one level down (2/3 of the bytes in, results at level 0:
+ *   half the bytes out), and decrypt to the plaintext combination within 1e-5 with it; a
  *   coordinator that hands `linearCombinationsOn` its secret context (positive control: the bytes hold
  *   the key) is refused before anything is stored.
  * - Run level: a portfolio of 8 blocks (32768 enterprises x 10 columns, ckks-8192) scored with the
- *   blocks on the queue, its only worker SIGKILLed while it holds tasks and a new one started: every
- *   score is within 1e-4 of the same portfolio scored in one process (`queue: none`: the model owner's
- *   threads) and of the plaintext w.x + b. Why not bit for bit: each run encrypts with fresh randomness,
+ *   blocks on the queue (record blocks at the lowest level these scores allow, `inputLevel: 'lowest'`),
+ *   its only worker SIGKILLed while it holds tasks and a new one started: every score is within 1e-4 of
+ *   the same portfolio scored in one process at the top level (`queue: none`: the model owner's threads)
+ *   and of the plaintext w.x + b. Why not bit for bit: each run encrypts with fresh randomness,
  *   floods with fresh noise (sd 2^-20) and re-randomizes each block; the CKKS error at ckks-8192 for
  *   these inputs is ~2^-20 (batch.ts BATCH_RELEASE_ERROR_BOUND), so 1e-4 is ~50 sd of the difference.
  * - CLI: `fedscore score batch --queue-env VAR` (the URL, with a password, in that variable) scores a CSV
@@ -100,6 +102,28 @@ describe.skipIf(unavailable !== undefined)('portfolio scoring on the work queue'
         const want = adds[k]!.map((a, i) => a + weights.reduce((s, w, j) => s + w * xs[k]![j]![i]!, 0));
         expect(maxAbsDiff(got.subarray(0, n), want)).toBeLessThan(1e-5);
       });
+      // One level down (a data owner's `inputLevel: 1`): the queue's results still equal the pool's bytes,
+      // 2/3 of the input bytes, the result at level 0 (half the bytes of level 1), within 1e-5.
+      const low = xs.map((cols, k) => ({
+        ciphertexts: cols.map((c) => ctx.encryptSymmetricSerialized(c, { compression: 'none', level: 1 })),
+        add: adds[k]!,
+      }));
+      expect(low[0]!.ciphertexts[0]!.length / jobs[0]!.ciphertexts[0]!.length).toBeCloseTo(2 / 3, 2);
+      const lowOpts = { level: 1, compression: 'none', rerandomize: false } as const;
+      const [mineLow, theirsLow] = await Promise.all([
+        pool.linearCombinations(low, weights, lowOpts),
+        linearCombinationsOn(ex, low, weights, { ...lowOpts, context, taskId: 'low' }),
+      ]);
+      theirsLow.forEach((b, k) => {
+        expect(Buffer.from(b).equals(Buffer.from(mineLow[k]!))).toBe(true);
+        expect(b.length / mine[k]!.length).toBeCloseTo(1 / 2, 2);
+        const v = ctx.deserializeVector(b);
+        expect(v.level).toBe(0);
+        const got = ctx.decrypt(v);
+        v.dispose();
+        const want = adds[k]!.map((a, i) => a + weights.reduce((s, w, j) => s + w * xs[k]![j]![i]!, 0));
+        expect(maxAbsDiff(got.subarray(0, n), want)).toBeLessThan(1e-5);
+      });
       // Weakened coordinator: its secret context as the task's context. Refused, nothing enqueued.
       const secret = ctx.serializeSecret({ compression: 'none' });
       await expect(
@@ -114,7 +138,7 @@ describe.skipIf(unavailable !== undefined)('portfolio scoring on the work queue'
       await c.end();
       expect(Number(stored.rows[0]!.n)).toBe(0);
       const h = await ex.health();
-      expect(h.taskMs.count).toBe(6);
+      expect(h.taskMs.count).toBe(9);
     } finally {
       await ex.close();
       await pool.close();
@@ -151,6 +175,8 @@ describe.skipIf(unavailable !== undefined)('portfolio scoring on the work queue'
         poolSize: 1,
         params: 'ckks-8192',
         offload: { executor: ex, taskIdPrefix: 'portfolio-1' },
+        // Record blocks one level down (|scores| < 2^17 here): 2/3 of the bytes on the queue.
+        inputLevel: 'lowest',
       });
       run.catch(() => undefined);
       // The main run's blocks (the warm-up's one-record task goes first): kill the worker holding them.

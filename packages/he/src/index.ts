@@ -115,4 +115,5 @@ export type {
   PlainValues,
   ReleaseOptions,
   SerializeOptions,
+  SymmetricEncryptOptions,
 } from './types.ts';

@@ -31,6 +31,8 @@ export interface LinearCombinationsRequest {
   readonly weights: readonly number[];
   readonly rerandomize: boolean;
   readonly level?: number;
+  /** Drop each result's primes down to this level before it is serialized (fewer bytes back). */
+  readonly outputLevel?: number;
   readonly options?: SerializeOptions;
   /** The public context to evaluate under (a queue task of a worker that serves several contexts). */
   readonly context?: Uint8Array;
@@ -76,11 +78,12 @@ export class LinearWeightCache {
     this.#ctx = ctx;
   }
 
-  get(weights: readonly number[]): (CkksPlaintext | undefined)[] {
-    const key = weights.join(',');
+  /** The weights encoded at `level` (default: the top), the inputs' level. */
+  get(weights: readonly number[], level?: number): (CkksPlaintext | undefined)[] {
+    const key = `${level ?? this.#ctx.levels}:${weights.join(',')}`;
     if (key !== this.#key) {
       this.dispose();
-      this.#pts = encodeLinearWeights(this.#ctx, weights);
+      this.#pts = encodeLinearWeights(this.#ctx, weights, level);
       this.#key = key;
     }
     return this.#pts;
@@ -99,7 +102,7 @@ export function evaluateLinearRequest(
   cache: LinearWeightCache,
   req: LinearCombinationsRequest,
 ): Uint8Array[] {
-  const weights = cache.get(req.weights);
+  const weights = cache.get(req.weights, req.level);
   return req.jobs.map((job, index) => {
     const cts: CkksVector[] = [];
     try {
@@ -108,6 +111,7 @@ export function evaluateLinearRequest(
         ...(job.add !== undefined && { add: job.add }),
         rerandomize: req.rerandomize,
         ...(req.level !== undefined && { level: req.level }),
+        ...(req.outputLevel !== undefined && { outputLevel: req.outputLevel }),
       });
       try {
         return r.serialize(req.options);
@@ -159,6 +163,8 @@ export function linearCombinationsHandler(
 export interface LinearTaskOptions {
   readonly rerandomize?: boolean;
   readonly level?: number;
+  /** Each result cut down to this level before it is serialized (`LinearCombinationOptions.outputLevel`). */
+  readonly outputLevel?: number;
   readonly compression?: SerializeOptions['compression'];
   /** Jobs per task (default 1: one block of records per task). */
   readonly jobsPerTask?: number;
@@ -204,6 +210,7 @@ export async function linearCombinationsOn(
       weights: [...weights],
       rerandomize: options.rerandomize === true,
       ...(options.level !== undefined && { level: options.level }),
+      ...(options.outputLevel !== undefined && { outputLevel: options.outputLevel }),
       ...(options.compression !== undefined && { options: { compression: options.compression } }),
       ...(options.context !== undefined && { context: options.context }),
     };

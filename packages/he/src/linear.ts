@@ -15,11 +15,13 @@ import type { CkksPlaintext, CkksPublicContext, CkksVector, LinearCombinationOpt
 
 /**
  * Encode each weight once as a scalar plaintext for reuse over many batches (undefined for a zero
- * weight, which `linearCombination` skips). Dispose the plaintexts when the model is no longer used.
+ * weight, which `linearCombination` skips), at `level` (default: the top; the inputs' level saves a
+ * plaintext copy per product). Dispose the plaintexts when the model is no longer used.
  */
 export function encodeLinearWeights(
   ctx: CkksPublicContext,
   weights: readonly number[],
+  level?: number,
 ): (CkksPlaintext | undefined)[] {
   weights.forEach((w, j) => {
     if (typeof w !== 'number' || !Number.isFinite(w)) {
@@ -30,7 +32,7 @@ export function encodeLinearWeights(
   });
   const out: (CkksPlaintext | undefined)[] = [];
   try {
-    for (const w of weights) out.push(w === 0 ? undefined : ctx.encode(w));
+    for (const w of weights) out.push(w === 0 ? undefined : ctx.encode(w, level));
   } catch (e) {
     for (const p of out) p?.dispose();
     throw e;
@@ -85,6 +87,22 @@ export function linearCombination(
     if (acc === undefined) out = ctx.encrypt(add ?? new Float64Array(length));
     else out = add === undefined ? acc.rescale() : acc.rescale().add(add);
     if (options.rerandomize === true) out = out.add(ctx.encrypt(new Float64Array(length)));
+    if (options.outputLevel !== undefined && options.outputLevel !== out.level) {
+      if (
+        !(
+          Number.isInteger(options.outputLevel) &&
+          options.outputLevel >= 0 &&
+          options.outputLevel < out.level
+        )
+      ) {
+        throw new FedscoreError(
+          'out_of_range',
+          `outputLevel ${options.outputLevel} outside [0, ${out.level}] (the result's level)`,
+          { field: 'outputLevel' },
+        );
+      }
+      out = out.atLevel(options.outputLevel);
+    }
     return out;
   });
 }

@@ -31,6 +31,7 @@ import type {
   HeWorkerPool,
   HeWorkerPoolOptions,
   SerializeOptions,
+  SymmetricEncryptOptions,
 } from './types.ts';
 import type { WorkerRequest, WorkerResult } from './worker.ts';
 
@@ -191,7 +192,7 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
           request({ op: 'encrypt', vectors: part, ...(opts && { options: opts }) }) as Promise<Uint8Array[]>,
       );
     },
-    encryptSymmetric(vectors: readonly Float64Array[], opts?: SerializeOptions) {
+    encryptSymmetric(vectors: readonly Float64Array[], opts?: SymmetricEncryptOptions) {
       if (!secret) return Promise.reject(publicPoolError());
       return scatter(
         vectors,
@@ -234,6 +235,7 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
             weights: [...weights],
             rerandomize: opts?.rerandomize === true,
             ...(opts?.level !== undefined && { level: opts.level }),
+            ...(opts?.outputLevel !== undefined && { outputLevel: opts.outputLevel }),
             ...(serialize && { options: serialize }),
           }) as Promise<Uint8Array[]>,
       );

@@ -99,6 +99,16 @@ export interface SerializeOptions {
   readonly compression?: 'none' | 'zstd' | 'zlib';
 }
 
+/** Options of symmetric (seeded) encryption to bytes. */
+export interface SymmetricEncryptOptions extends SerializeOptions {
+  /**
+   * Encrypt at this level (default: the top, `levels`). A circuit that needs k rescales and a result
+   * level r needs inputs at r + k only: each prime dropped is 1 / (levels + 1) of the bytes and of the
+   * work on them. The level's modulus must hold the result (`ckksEncodeBound`).
+   */
+  readonly level?: number;
+}
+
 /** Decryption-for-release policy (see docs/he.md, "decryption noise"). */
 export interface ReleaseOptions {
   /**
@@ -322,7 +332,7 @@ export interface CkksSecretContext extends CkksPublicContext {
    * Encrypt with the secret key straight to bytes in SEAL's seeded form (half the size of a public-key
    * ciphertext): what a key holder sends. Loads with `deserializeVector` like any ciphertext.
    */
-  encryptSymmetricSerialized(values: PlainValues, options?: SerializeOptions): Uint8Array;
+  encryptSymmetricSerialized(values: PlainValues, options?: SymmetricEncryptOptions): Uint8Array;
   /** Decrypt for own use (no noise). First `vector.length` values. */
   decrypt(vector: CkksVector): Float64Array;
   /** Decrypt for another party: flooding noise added (see docs/he.md). */
@@ -449,6 +459,12 @@ export interface LinearCombinationOptions {
   readonly rerandomize?: boolean;
   /** Require every input at this level (e.g. `ctx.levels` for fresh ciphertexts). Default: any level. */
   readonly level?: number;
+  /**
+   * Drop the result's primes down to this level before it is returned (default: keep the level the
+   * rescale leaves): the bytes shrink in proportion, the value and its error stay (no division, unlike a
+   * rescale). Its modulus must hold the result (`ckksEncodeBound`); a level above the result's is refused.
+   */
+  readonly outputLevel?: number;
 }
 
 /** One linear combination for the pool: serialized ciphertexts (one per weight) and what to add. */
@@ -480,7 +496,10 @@ export interface HeWorkerPool {
    * (`CkksSecretContext.encryptSymmetricSerialized`: half the bytes, about a third of the cost of
    * public-key encryption). Secret pools only: a public pool rejects with `unsupported` naming `context`.
    */
-  encryptSymmetric(vectors: readonly Float64Array[], options?: SerializeOptions): Promise<Uint8Array[]>;
+  encryptSymmetric(
+    vectors: readonly Float64Array[],
+    options?: SymmetricEncryptOptions,
+  ): Promise<Uint8Array[]>;
   /**
    * For each column j: `sum_b ct[b] * columns[j][b]` (batch b of the column), summed over slots:
    * the per-feature gradient `sum_i d_i x_ij`. Returns one serialized length-1 ciphertext per column.

@@ -20,11 +20,12 @@ import type {
   CkksVector,
   HeThreadTaskKinds,
   SerializeOptions,
+  SymmetricEncryptOptions,
 } from './types.ts';
 
 export type WorkerRequest =
   | { id: number; op: 'encrypt'; vectors: Float64Array[]; options?: SerializeOptions }
-  | { id: number; op: 'encryptSymmetric'; vectors: Float64Array[]; options?: SerializeOptions }
+  | { id: number; op: 'encryptSymmetric'; vectors: Float64Array[]; options?: SymmetricEncryptOptions }
   | ({ id: number } & LinearCombinationsRequest)
   | {
       id: number;

@@ -208,6 +208,38 @@ describe('CKKS serialization and contexts', () => {
     });
   });
 
+  it('symmetric encryption at a lower level: fewer primes, proportionally fewer bytes, same values', () => {
+    // ckks-8192: data primes 60, 40, 40 bits. A seeded ciphertext is c0 (one word per coefficient per
+    // prime) plus a seed, so level l holds (l + 1) / (levels + 1) of the top level's bytes.
+    const rng = seededRng('sym-level');
+    const x = Float64Array.from({ length: ctx.slotCount }, () => uniform(rng) * 8 - 4);
+    const top = ctx.encryptSymmetricSerialized(x, { compression: 'none' });
+    const sizes = [0, 1].map((level) => {
+      const b = ctx.encryptSymmetricSerialized(x, { compression: 'none', level });
+      ctx.scope(() => {
+        const v = ctx.deserializeVector(b);
+        expect(v.level).toBe(level);
+        expect(maxErr(ctx.decrypt(v), x)).toBeLessThan(1e-6);
+        // The one product and rescale a level-1 input is for (batch scoring's circuit).
+        if (level === 1)
+          expect(
+            maxErr(
+              ctx.decrypt(v.mul(0.5)),
+              x.map((t) => t / 2),
+            ),
+          ).toBeLessThan(1e-6);
+      });
+      return b.length;
+    });
+    expect(Math.abs(sizes[1]! / top.length - 2 / 3)).toBeLessThan(0.01);
+    expect(Math.abs(sizes[0]! / top.length - 1 / 3)).toBeLessThan(0.01);
+    for (const level of [-1, 3, 1.5]) {
+      expect(() => ctx.encryptSymmetricSerialized(x, { level })).toThrow(
+        expect.objectContaining({ code: 'out_of_range', field: 'level' }),
+      );
+    }
+  });
+
   it('rejects ciphertexts from another key set, corrupt and truncated bytes with typed errors', () => {
     const bytes = ctx.scope(() => ctx.encrypt([1, 2]).serialize());
     expect(() => other.deserializeVector(bytes)).toThrow(

@@ -4,6 +4,8 @@
  *   at scale 2^40 is ~1e-9, a plaintext product and rescale ~4e-8 -- see docs/he.md);
  * - the pool's `linearCombinations` byte for byte against `linearCombination` (evaluation is
  *   deterministic; without re-randomization the bytes must be equal);
+ * - the pool's combinations of inputs encrypted one level down, and of results cut to level 0
+ *   (`outputLevel`): the right level, about half the bytes of level 1, within 1e-6 of float64;
  * - the pool's seeded symmetric encryption against `encryptSymmetricSerialized` (randomized, so: same
  *   byte size, and decryptions within 1e-6 of the input, as the single-thread ones);
  * - secret-only operations refused by a public pool, and field-named errors.
@@ -227,6 +229,42 @@ describe('worker pool: secret context (the caller owns the key)', () => {
     );
     for (let b = 0; b < jobs.length; b++)
       expect(Buffer.from(one[b]![0]!).equals(Buffer.from(single[b]!))).toBe(true);
+  });
+
+  it('linearCombinations at a lower level: inputs at level 1, results cut to level 0 (outputLevel)', async () => {
+    const weights = [0.5, -0.25, 1.125];
+    const cols = randomColumns('low', weights.length, 1000);
+    const add = Float64Array.from({ length: 1000 }, (_, i) => (i % 5) * 0.1);
+    const want = plainLinear(cols, weights, add);
+    const low = { add, ciphertexts: cols.map((c) => ctx.encryptSymmetricSerialized(c, { level: 1 })) };
+    const top = { add, ciphertexts: cols.map((c) => ctx.encryptSymmetricSerialized(c)) };
+    const [fromLow] = await publicPool.linearCombinations([low], weights, { level: 1, compression: 'none' });
+    // From the top: the rescale leaves level 1; `outputLevel: 0` drops q1 (no division, same values).
+    const [kept, cut] = await Promise.all([
+      publicPool.linearCombinations([top], weights, { compression: 'none' }),
+      publicPool.linearCombinations([top], weights, {
+        compression: 'none',
+        outputLevel: 0,
+        rerandomize: true,
+      }),
+    ]);
+    for (const [bytes, level] of [
+      [fromLow!, 0],
+      [kept[0]!, 1],
+      [cut[0]!, 0],
+    ] as const) {
+      const v = ctx.deserializeVector(bytes);
+      expect(v.level).toBe(level);
+      v.dispose();
+      expect(maxAbsDiff(decryptBytes(bytes), want)).toBeLessThan(TOL);
+    }
+    // A level-0 result holds one prime of the two: about half the bytes.
+    expect(cut[0]!.length / kept[0]!.length).toBeCloseTo(1 / 2, 2);
+    await expectRejection(
+      publicPool.linearCombinations([low], weights, { level: 1, outputLevel: 1 }),
+      'out_of_range',
+      'outputLevel',
+    );
   });
 
   it('names the job and ciphertext that are wrong', async () => {

@@ -56,6 +56,7 @@ import {
   type CkksPublicContext,
   type CkksSecretContext,
   checkCkksRange,
+  ckksEncodeBound,
   ckksValueBound,
   createHeWorkerPool,
   DEFAULT_FLOODING_STDDEV,
@@ -64,6 +65,7 @@ import {
   floodNoise,
   type HeWorkerPool,
   type LinearCombinationsRequest,
+  levelsOf,
   linearCombinationsOn,
   loadCkksPublicContext,
   releaseGrid,
@@ -224,6 +226,36 @@ export interface BatchDataOwnerOptions {
   readonly releaseBudget?: number;
   /** Draws the flooding noise: a cryptographic generator. Default `cryptoRng()`. */
   readonly rng?: CryptoRng;
+  /**
+   * The level the record blocks are encrypted at (default: the top, `context.levels`). The model owner's
+   * circuit rescales once, so the scores come back at `inputLevel - 1`, whose modulus must hold
+   * |score| (+ the model owner's mask in model-owner mode): below `ckksEncodeBound(params, inputLevel - 1,
+   * 2^scaleBits)`, e.g. 2^18 at ckks-8192 level 0 (`batchInputLevel` picks the lowest level for a bound).
+   * Each prime left out is 1 / (levels + 1) of the bytes sent and of the model owner's (or its queue
+   * workers') work. A score beyond the bound decrypts wrapped: set it only for scores known to be bounded.
+   */
+  readonly inputLevel?: number;
+}
+
+/**
+ * The lowest level a record block can be encrypted at for scores |s| <= `scoreBound` (plus masks of
+ * `maskBits` bits in model-owner mode): one level for the rescale above the lowest level whose modulus
+ * holds them at scale 2^scaleBits.
+ */
+export function batchInputLevel(params: CkksParams, scoreBound: number, maskBits?: number): number {
+  if (!(scoreBound >= 0 && Number.isFinite(scoreBound))) {
+    throw new FedscoreError('out_of_range', 'scoreBound must be a finite non-negative number', {
+      field: 'scoreBound',
+    });
+  }
+  const need = scoreBound + (maskBits === undefined ? 0 : 2 ** maskBits);
+  const top = levelsOf(params);
+  for (let out = 0; out < top; out++) {
+    if (ckksEncodeBound(params, out, 2 ** params.scaleBits) >= need) return out + 1;
+  }
+  throw new FedscoreError('out_of_range', `no level of these parameters holds scores up to ${need}`, {
+    field: 'scoreBound',
+  });
 }
 
 /** The data owner's role. Keep one instance (and its pool) warm across runs. */
@@ -239,6 +271,16 @@ export class BatchScoringDataOwner {
       });
     }
     if (options.rng !== undefined) requireCryptoRng(options.rng, 'rng');
+    const level = options.inputLevel;
+    if (level !== undefined && !(Number.isInteger(level) && level >= 1 && level <= options.context.levels)) {
+      throw new FedscoreError(
+        'out_of_range',
+        `inputLevel must be an integer in [1, ${options.context.levels}]`,
+        {
+          field: 'inputLevel',
+        },
+      );
+    }
     this.#o = options;
   }
 
@@ -297,14 +339,16 @@ export class BatchScoringDataOwner {
       }),
     );
     const scale = 2 ** ctx.params.scaleBits;
+    const level = this.#o.inputLevel ?? ctx.levels;
     for (let b = 0; b < blocks; b++) {
       const lo = b * S;
       const hi = Math.min(records, lo + S);
       const vectors = columns.map((c) => c.subarray(lo, hi));
+      const encOptions = { compression: 'none', level } as const;
       const items = this.#o.pool
-        ? await this.#o.pool.encryptSymmetric(vectors, { compression: 'none' })
-        : vectors.map((v) => ctx.encryptSymmetricSerialized(v, { compression: 'none' }));
-      await session.send(modelOwner, RECORD_BLOCK, toBatch(ctx, items, hi - lo, scale, ctx.levels));
+        ? await this.#o.pool.encryptSymmetric(vectors, encOptions)
+        : vectors.map((v) => ctx.encryptSymmetricSerialized(v, encOptions));
+      await session.send(modelOwner, RECORD_BLOCK, toBatch(ctx, items, hi - lo, scale, level));
       progress({ stage: 'encrypt', done: hi, total: records, unit: 'records' });
     }
     const cts: Uint8Array[] = [];
@@ -333,6 +377,62 @@ export class BatchScoringDataOwner {
     await session.send(modelOwner, RELEASED_SCORES, released);
     return undefined;
   }
+}
+
+/**
+ * The level of a received record block: the data owner's choice (`inputLevel`), between 1 (one rescale
+ * to spend) and the top; in model-owner mode the scores' level (one below) must hold this side's masks.
+ * The ciphertexts themselves are checked to be at it when they are evaluated.
+ */
+function recordBlockLevel(
+  ctx: CkksPublicContext,
+  level: number | undefined,
+  maskBits: number | undefined,
+): number {
+  if (level === undefined || !(Number.isInteger(level) && level >= 1 && level <= ctx.levels)) {
+    throw new FedscoreError(
+      'protocol_step',
+      `record blocks must be at a level in [1, ${ctx.levels}], got ${level}`,
+      {
+        field: 'record-block.level',
+      },
+    );
+  }
+  if (
+    maskBits !== undefined &&
+    ckksEncodeBound(ctx.params, level - 1, 2 ** ctx.params.scaleBits) < 2 ** (maskBits + 1)
+  ) {
+    throw new FedscoreError(
+      'out_of_range',
+      `level ${level - 1} cannot hold the scores' masks of ${maskBits} bits: send the record blocks at a higher level`,
+      { field: 'record-block.level' },
+    );
+  }
+  return level;
+}
+
+/**
+ * The lowest level whose modulus holds every score this side can produce from a block at `level`:
+ * |y| <= sum_j |w_j| B + |b| + 2^maskBits + 16 sd, B = `ckksValueBound` (the data owner refuses larger
+ * inputs), with a factor 2 for the scale a rescale leaves (2^2s / q, within 2^-20 of 2^s for these
+ * primes). The scores' ciphertexts are cut down to it before they are serialized: each prime dropped is
+ * 1 / (level + 1) of their bytes; dropping primes (unlike a rescale) changes neither the value nor its
+ * error, so the data owner's release error bound is unchanged. At ckks-16384-release in model-owner mode
+ * this is level 1 of the 2 a fresh block leaves; at ckks-8192 (B = 2^18) the rescale's level.
+ */
+function scoresLevel(
+  ctx: CkksPublicContext,
+  model: LinearScoreModel,
+  level: number,
+  sd: number,
+  maskBits: number | undefined,
+): number {
+  const B = ckksValueBound(ctx.params);
+  let bound = Math.abs(model.intercept) + 16 * sd + (maskBits === undefined ? 0 : 2 ** maskBits);
+  for (const w of model.weights) bound += Math.abs(w) * B;
+  const scale = 2 ** ctx.params.scaleBits;
+  for (let l = 0; l < level - 1; l++) if (ckksEncodeBound(ctx.params, l, scale) >= 2 * bound) return l;
+  return level - 1;
 }
 
 /**
@@ -442,13 +542,18 @@ export class BatchScoringModelOwner {
     const weightPts = pool || offload ? undefined : encodeLinearWeights(ctx, model.weights);
     const scale = 2 ** ctx.params.scaleBits;
     const pending: Promise<Uint8Array>[] = [];
+    const levels: number[] = [];
     try {
       for (let b = 0; b < blocks; b++) {
         const size = Math.min(records, (b + 1) * S) - b * S;
-        const items = checkBatch(ctx, await session.receive(dataOwner, RECORD_BLOCK), 'record-block', {
+        const block = await session.receive(dataOwner, RECORD_BLOCK);
+        const items = checkBatch(ctx, block, 'record-block', {
           items: model.features.length,
           slotsPerItem: size,
         });
+        const level = recordBlockLevel(ctx, block.level, masks === undefined ? undefined : maskBits);
+        const outputLevel = scoresLevel(ctx, model, level, sd, masks === undefined ? undefined : maskBits);
+        levels.push(outputLevel);
         const add = floodNoise(new Float64Array(size).fill(model.intercept), sd, { rng });
         if (masks) {
           for (let i = 0; i < size; i++) {
@@ -459,7 +564,7 @@ export class BatchScoringModelOwner {
         }
         if (pool || offload) {
           const jobs = [{ ciphertexts: items, add }];
-          const options = { rerandomize, level: ctx.levels, compression: 'none' } as const;
+          const options = { rerandomize, level, outputLevel, compression: 'none' } as const;
           const evaluated = offload
             ? linearCombinationsOn(offload.executor, jobs, model.weights, {
                 ...options,
@@ -479,7 +584,7 @@ export class BatchScoringModelOwner {
         } else {
           const cts = loadVectors(ctx, items);
           try {
-            const r = evaluateLinear(ctx, cts, weightPts!, add, rerandomize);
+            const r = evaluateLinear(ctx, cts, weightPts!, add, rerandomize, level, outputLevel);
             try {
               pending.push(Promise.resolve(r.serialize({ compression: 'none' })));
             } finally {
@@ -495,7 +600,7 @@ export class BatchScoringModelOwner {
         await session.send(
           dataOwner,
           BLOCK_SCORES,
-          toBatch(ctx, [await pending[b]!], size, scale, ctx.levels - 1),
+          toBatch(ctx, [await pending[b]!], size, scale, levels[b]!),
         );
       }
     } finally {

@@ -13,6 +13,7 @@ export {
   type BatchReleasePolicy,
   BatchScoringDataOwner,
   BatchScoringModelOwner,
+  batchInputLevel,
   batchReleasePolicy,
   DEFAULT_BATCH_MASK_BITS,
   DEFAULT_BATCH_RELEASE_BUDGET,

@@ -18,6 +18,8 @@ export function evaluateLinear(
   weights: readonly (CkksPlaintext | undefined)[],
   add: Float64Array,
   rerandomize: boolean,
+  level = ctx.levels,
+  outputLevel?: number,
 ): CkksVector {
   if (features.length !== weights.length) {
     throw new FedscoreError(
@@ -30,7 +32,7 @@ export function evaluateLinear(
   }
   const length = add.length;
   for (const [j, v] of features.entries()) {
-    if (v.length !== length || v.level !== ctx.levels) {
+    if (v.length !== length || v.level !== level) {
       throw new FedscoreError(
         'protocol_step',
         `feature ciphertext ${j} has ${v.length} values at level ${v.level}`,
@@ -40,7 +42,11 @@ export function evaluateLinear(
       );
     }
   }
-  return linearCombination(ctx, features, weights, { add, rerandomize });
+  return linearCombination(ctx, features, weights, {
+    add,
+    rerandomize,
+    ...(outputLevel !== undefined && { outputLevel }),
+  });
 }
 
 /**

@@ -19,6 +19,8 @@ import {
   BatchScoringDataOwner,
   BatchScoringModelOwner,
   type BatchScoringOffload,
+  batchInputLevel,
+  DEFAULT_BATCH_MASK_BITS,
 } from './batch.ts';
 import type { LinearScoreModel } from './linear.ts';
 import { BATCH_SCORING_PROTOCOL, SCORING_VERSION } from './steps.ts';
@@ -44,6 +46,27 @@ export interface RunBatchScoringInput {
   readonly rng?: CryptoRng;
   /** The model owner's per-block scores on a task executor (a work queue) instead of its threads. */
   readonly offload?: BatchScoringOffload;
+  /**
+   * The level the data owner encrypts at (`BatchDataOwnerOptions.inputLevel`); 'lowest': the lowest
+   * whose scores' level holds these scores, bounded from both roles' inputs (this process holds both):
+   * 2 (|b| + sum_j |w_j| max |x_j|) (+ the 2^30 masks in model-owner mode). Default: the top.
+   */
+  readonly inputLevel?: number | 'lowest';
+}
+
+/** The lowest input level for this model on these columns (`batchInputLevel`). */
+function lowestInputLevel(input: RunBatchScoringInput, params: CkksParams, resultTo: BatchResultTo): number {
+  let bound = Math.abs(input.model.intercept);
+  input.model.weights.forEach((w, j) => {
+    let m = 0;
+    for (const x of input.columns[j] ?? []) m = Math.max(m, Math.abs(x));
+    bound += Math.abs(w) * m;
+  });
+  return batchInputLevel(
+    params,
+    2 * bound + 1,
+    resultTo === 'model-owner' ? DEFAULT_BATCH_MASK_BITS : undefined,
+  );
 }
 
 export interface RunBatchScoringResult {
@@ -76,8 +99,11 @@ export async function runBatchScoring(input: RunBatchScoringInput): Promise<RunB
         await createHeWorkerPool({ context: ctx, size: poolSize })
       : undefined;
   const records = input.columns[0]?.length ?? 0;
+  const inputLevel =
+    input.inputLevel === 'lowest' ? lowestInputLevel(input, ctx.params, resultTo) : input.inputLevel;
   const dataOwner = new BatchScoringDataOwner({
     context: ctx,
+    ...(inputLevel !== undefined && { inputLevel }),
     releaseBudget: Math.max(1, Math.ceil(records / ctx.slotCount)),
     ...(pool !== undefined && { pool }),
     ...(input.logger !== undefined && { logger: input.logger }),

@@ -3,7 +3,9 @@
  * - the circuit error E the flooding is sized from is re-measured on every run, without any flooding, on
  *   the worst case found (the whole weight norm BATCH_RELEASE_MAX_WEIGHT_NORM on one weight, inputs at
  *   +-ckksValueBound, one full block), and must stay 2x below BATCH_RELEASE_ERROR_BOUND at each preset
- *   that has one (measured when written: ckks-16384-release max 2^-34.8 at |x| = 8, ckks-8192 max 2^-20.0 at |x| = 2^18);
+ *   that has one (measured when written: ckks-16384-release max 2^-34.8 at |x| = 8, ckks-8192 max 2^-20.0 at |x| = 2^18),
+ *   at ckks-16384-release also with the record blocks one level down (`inputLevel`), its scores cut to
+ *   the lowest level that holds them (the model owner's `outputLevel`: level 1 from either);
  * - the policy is the formula at 30 bits, its grid sd/16..sd/32, and the released scores carry noise of
  *   that sd (the model owner's result minus the exact score: sample sd within 10 % of it over 16,384
  *   values; the estimate's relative error is ~0.6 %);
@@ -91,22 +93,27 @@ describe('batch scoring: model-owner release flooding', () => {
       const ctx = await createCkksContext({ params: preset, relinearization: false });
       try {
         let max = 0;
-        for (const spread of [false, true]) {
-          const { columns, model, exact } = worstCase(ctx, ctx.slotCount, spread);
-          // Data-owner mode with the model owner's own flooding off: the decryption minus the exact score
-          // is the circuit's error and nothing else (no mask, so no float64 rounding of a large value).
-          const mo = new BatchScoringModelOwner({ model, poolSize: 0, noiseStdDev: 0 });
-          try {
-            const got = await score(
-              new BatchScoringDataOwner({ context: ctx }),
-              mo,
-              model,
-              columns,
-              'data-owner',
-            );
-            for (let i = 0; i < got.length; i++) max = Math.max(max, Math.abs(got[i]! - exact[i]!));
-          } finally {
-            await mo.close();
+        // Record blocks at the top and, where the masks still fit the scores' level (ckks-16384-release:
+        // level 1 holds 2^62), one level down (`inputLevel`): the same error terms on other primes.
+        const inputLevels = preset === 'ckks-16384-release' ? [ctx.levels, ctx.levels - 1] : [ctx.levels];
+        for (const inputLevel of inputLevels) {
+          for (const spread of [false, true]) {
+            const { columns, model, exact } = worstCase(ctx, ctx.slotCount, spread);
+            // Data-owner mode with the model owner's own flooding off: the decryption minus the exact score
+            // is the circuit's error and nothing else (no mask, so no float64 rounding of a large value).
+            const mo = new BatchScoringModelOwner({ model, poolSize: 0, noiseStdDev: 0 });
+            try {
+              const got = await score(
+                new BatchScoringDataOwner({ context: ctx, inputLevel }),
+                mo,
+                model,
+                columns,
+                'data-owner',
+              );
+              for (let i = 0; i < got.length; i++) max = Math.max(max, Math.abs(got[i]! - exact[i]!));
+            } finally {
+              await mo.close();
+            }
           }
         }
         expect(max).toBeGreaterThan(0);

@@ -22,6 +22,7 @@ import {
   BATCH_SCORING_PROTOCOL,
   BatchScoringDataOwner,
   BatchScoringModelOwner,
+  batchInputLevel,
   linearScores,
   SCORING_VERSION,
 } from '@fedscore/scoring';
@@ -54,6 +55,7 @@ async function run(
   dataOwner: BatchScoringDataOwner,
   modelOwner: BatchScoringModelOwner,
   p: ReturnType<typeof portfolio>,
+  resultTo: 'data-owner' | 'model-owner' = 'data-owner',
 ) {
   const network = createInMemoryNetwork(['data-owner', 'model-owner'], envelopeCodec);
   const spec = { protocol: BATCH_SCORING_PROTOCOL, version: SCORING_VERSION, session: 'pool' };
@@ -64,7 +66,7 @@ async function run(
         modelOwner: 'model-owner',
         columns: p.columns,
         features: p.model.features,
-        resultTo: 'data-owner',
+        resultTo,
       }),
     m: () => modelOwner.score(new ProtocolSession(network.channel('model-owner'), spec), 'data-owner'),
   });
@@ -109,5 +111,57 @@ describe('batch scoring on the HE worker pool', () => {
         await modelOwner.close();
       }
     }
+  });
+
+  it('record blocks one level down (batchInputLevel): within 1e-4 of plaintext on the main thread and the pool', async () => {
+    const p = portfolio(5000, 3, 'pool-level');
+    // |score| <= |b| + sum |w_j| max |x_j| (normal columns: below 6) fits level 0 (2^18 at ckks-8192).
+    const bound =
+      Math.abs(p.model.intercept) +
+      p.model.weights.reduce((s, w, j) => s + Math.abs(w) * Math.max(...p.columns[j]!.map(Math.abs)), 0);
+    const inputLevel = batchInputLevel(ctx.params, 2 * bound);
+    expect(inputLevel).toBe(1);
+    expect(batchInputLevel(ctx.params, 2 * bound, 30)).toBe(2);
+    const want = linearScores(p.model, p.columns);
+    for (const poolSize of [0, 2]) {
+      const modelOwner = new BatchScoringModelOwner({ model: p.model, poolSize });
+      try {
+        const out = await run(
+          new BatchScoringDataOwner({ context: ctx, inputLevel, ...(poolSize > 0 && { pool }) }),
+          modelOwner,
+          p,
+        );
+        let m = 0;
+        for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(out.d![i]! - want[i]!));
+        expect(m, `poolSize ${poolSize}`).toBeLessThan(1e-4);
+      } finally {
+        await modelOwner.close();
+      }
+    }
+  });
+
+  it('record blocks too low for the masks (model-owner mode): out_of_range naming record-block.level', async () => {
+    const p = portfolio(100, 2, 'pool-level-mask');
+    // Level 0 at ckks-8192 holds |y| < 2^18: the model owner's 2^30 masks would wrap.
+    const modelOwner = new BatchScoringModelOwner({ model: p.model, poolSize: 0 });
+    try {
+      const e = await run(
+        new BatchScoringDataOwner({ context: ctx, inputLevel: 1, releaseBudget: 1000 }),
+        modelOwner,
+        p,
+        'model-owner',
+      ).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(FedscoreError);
+      expect((e as FedscoreError).code).toBe('out_of_range');
+      expect((e as FedscoreError).field).toBe('record-block.level');
+    } finally {
+      await modelOwner.close();
+    }
+    expect(() => new BatchScoringDataOwner({ context: ctx, inputLevel: 0 })).toThrow(
+      expect.objectContaining({ code: 'out_of_range', field: 'inputLevel' }),
+    );
   });
 });

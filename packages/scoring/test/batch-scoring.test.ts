@@ -80,10 +80,23 @@ describe('batch scoring', () => {
     expect(auc(labels, r.scores).toFixed(4)).toBe(auc(labels, reference).toFixed(4));
   });
 
-  it('model-owner mode (masked release), main thread: within 1e-4', async () => {
+  it('model-owner mode (masked release), main thread: within 1e-4, the masked scores sent at level 1', async () => {
     const { columns, model, reference } = synthetic(5000, 4, 12);
-    const r = await runBatchScoring({ model, columns, resultTo: 'model-owner', poolSize: 0 });
+    const r = await runBatchScoring({ model, columns, resultTo: 'model-owner', poolSize: 0, capture: true });
     expect(maxAbsDiff(r.scores, reference)).toBeLessThan(1e-4);
+    // ckks-16384-release (data primes 60, 60, 55, 55): the rescale leaves level 2, but q0 q1 already
+    // holds the masked scores (2^30 masks, |x| <= 8), so the model owner drops q2 first: 2 primes of 3.
+    const scores = r.captured.filter((m) => m.step === 'block-scores');
+    const blocks = r.captured.filter((m) => m.step === 'record-block');
+    expect(scores.length).toBe(1); // 5000 records: one block of 8192 slots
+    for (const m of scores) {
+      const batch = ciphertextBatchStep('block-scores').decode(m.payload);
+      expect(batch.level).toBe(1);
+      // A full (two-polynomial) ciphertext at 2 primes: 2 x 16384 x 2 x 8 bytes and a header.
+      expect(batch.items[0]!.length).toBeGreaterThan(2 * 16384 * 2 * 8);
+      expect(batch.items[0]!.length).toBeLessThan(2 * 16384 * 3 * 8);
+    }
+    expect(ciphertextBatchStep('record-block').decode(blocks[0]!.payload).level).toBe(3);
   });
 
   it('a scorecard party model on WOE columns gives the scorecard partial scores', async () => {

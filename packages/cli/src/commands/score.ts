@@ -338,6 +338,9 @@ async function runBatch(options: Opts, ctx: Ctx): Promise<Record<string, unknown
       columns,
       resultTo: str(options, 'result-to') as 'data-owner' | 'model-owner',
       poolSize: num(options, 'workers'),
+      // Both roles run here, so the scores' bound is known: the blocks go at the lowest level that holds
+      // it (2/3 of the bytes at ckks-8192; docs/protocols/batch-scoring.md, "Levels").
+      inputLevel: 'lowest',
       logger: ctx.logger,
       progress: ctx.progress,
       ...(executor !== undefined && {

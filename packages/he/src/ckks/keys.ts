@@ -45,6 +45,7 @@ import type {
   PlainValues,
   ReleaseOptions,
   SerializeOptions,
+  SymmetricEncryptOptions,
 } from '../types.ts';
 import { addSub, type EvalContext, mul, polyval, rescale, rotate, sumSlots } from './evaluator.ts';
 import {
@@ -480,13 +481,24 @@ class CkksSecretContextImpl extends CkksPublicContextImpl implements CkksSecretC
     return this.encryptWith(values, true);
   }
 
-  encryptSymmetricSerialized(values: PlainValues, options?: SerializeOptions): Uint8Array {
-    const data = toFloat64(values, 'values', this.slotCount, this.freshBound);
+  encryptSymmetricSerialized(values: PlainValues, options?: SymmetricEncryptOptions): Uint8Array {
+    const level = options?.level ?? this.levels;
+    if (!Number.isInteger(level) || level < 0 || level > this.levels) {
+      throw new FedscoreError('out_of_range', `level ${level} outside [0, ${this.levels}]`, {
+        field: 'level',
+      });
+    }
+    const bound =
+      level === this.levels ? this.freshBound : ckksEncodeBound(this.params, level, this.defaultScale);
+    const data = toFloat64(values, 'values', this.slotCount, bound);
     const k = this.keys;
     const pt = new k.seal.Plaintext();
     try {
       const payload = sealCall('encrypt symmetric', () => {
         k.encoder.encode(data, this.defaultScale, pt);
+        // Dropping the plaintext's last primes before encrypting gives a seeded ciphertext at `level`:
+        // fewer primes, proportionally fewer bytes (the seed stands for c1 at any level).
+        if (level < this.levels) k.evaluator.plainModSwitchToInplace(pt, k.parmsByLevel[level]!);
         const sc = k.encryptor.encryptSymmetricSerializable(pt);
         try {
           return sc.saveToArray(comprMode(k.seal, options)) as Uint8Array;
