@@ -54,6 +54,7 @@ import {
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { CatalogueService, type PublicationResult, profileOwnDatasets } from './catalogue/index.ts';
 import {
+  advertisedAddress,
   cataloguePublishOnStart,
   catalogueServes,
   catalogueTargets,
@@ -352,7 +353,7 @@ export class PartyNode {
       party: config.party,
       listen: config.listen,
       tls,
-      peers: Object.fromEntries(Object.entries(config.peers).map(([id, p]) => [id, p.address])),
+      peers: Object.fromEntries(Object.entries(config.peers).map(([id, p]) => [id, p.addresses])),
       limits: config.limits,
       logger,
       onRejected,
@@ -434,6 +435,8 @@ export class PartyNode {
           holder: `${config.party}/${randomUUID()}`,
           ttlMs: options.jobLeaseMs ?? config.store.leaseMs,
           renewMs: config.store.leaseRenewMs,
+          // Named to a peer whose message for a job this replica holds reached another replica.
+          address: advertisedAddress(config, options.env ?? process.env),
         },
       }),
       ...(config.governance.requireConsent && { consents }),

@@ -262,9 +262,16 @@ export interface JobRunnerOptions {
    * Replicas of this party on one shared store: coordinate a job only while holding its lease
    * (`JobStore.claimLease`, renewed every `renewMs`, default at every 0.5 s poll); a replica that dies
    * stops renewing, and another takes the job over once `ttlMs` has passed, resuming it from its
-   * checkpoints. Unset: no leases (one node). Config: `store.leaseMs`, `store.leaseRenewMs`.
+   * checkpoints. Unset: no leases (one node). Config: `store.leaseMs`, `store.leaseRenewMs`. `address`:
+   * where the peers reach this replica (config `advertise`), recorded with each claim; a peer's message
+   * for a job that another replica holds is refused with `not_lease_holder` naming the holder's.
    */
-  readonly lease?: { readonly holder: string; readonly ttlMs: number; readonly renewMs?: number };
+  readonly lease?: {
+    readonly holder: string;
+    readonly ttlMs: number;
+    readonly renewMs?: number;
+    readonly address?: string | undefined;
+  };
 }
 
 /** A party that dropped out of a job's stage, which completed without it (no data values). */
@@ -328,6 +335,7 @@ export class JobRunner {
     this.#o = options;
     this.#logger = (options.logger ?? noopLogger).child({ component: 'jobs', party: options.party });
     options.transport.setControlHandler((peer, req) => this.#handleControl(peer, req));
+    if (options.lease !== undefined) options.transport.setSessionRouter((s) => this.#routeSession(s));
     // A write of this replica refused by the lease fence: another replica took the job over.
     options.jobs.onFenceRefused((job, epoch) => {
       this.#logger.warn('job write refused by the lease fence', { job, epoch, error: 'lease_lost' });
@@ -400,7 +408,12 @@ export class JobRunner {
         const lease = this.#o.lease;
         // Renewed by `renew` below, every `lease.renewMs`.
         if (this.#coordinating.has(j.id)) continue;
-        if (lease !== undefined && !this.#o.jobs.claimLease(j.id, lease.holder, lease.ttlMs)) continue;
+        if (
+          lease !== undefined &&
+          !this.#o.jobs.claimLease(j.id, lease.holder, lease.ttlMs, undefined, lease.address)
+        ) {
+          continue;
+        }
         this.#coordinating.add(j.id);
         if (lease !== undefined) this.#held.add(j.id);
         // A retried job: its earlier end's notices are history.
@@ -448,8 +461,9 @@ export class JobRunner {
           try {
             // Losing it means this replica stalled past the lease and another took the job over: this
             // replica stops coordinating it (its writes are fenced off in the store anyway).
-            if (this.#o.jobs.claimLease(id, lease.holder, lease.ttlMs)) this.#held.add(id);
-            else this.#leaseLost(id, this.#lostError(id), 'renewal');
+            if (this.#o.jobs.claimLease(id, lease.holder, lease.ttlMs, undefined, lease.address)) {
+              this.#held.add(id);
+            } else this.#leaseLost(id, this.#lostError(id), 'renewal');
           } catch (e) {
             this.#logger.warn('job lease renewal failed', { job: id, error: asFedscoreError(e).code });
           }
@@ -457,6 +471,39 @@ export class JobRunner {
       };
       this.#renewer = setInterval(renew, lease.renewMs ?? 500);
       this.#renewer.unref();
+    }
+  }
+
+  /**
+   * A peer's message for a session no attempt of this replica owns: when its job is one this party
+   * coordinates and another replica holds the lease, refuse it with `not_lease_holder` naming the
+   * holder's advertised address (none while no live replica holds it: a takeover is under way), so the
+   * peer resends it there (outbox.ts); else the plain `job_state` refusal (undefined). Never throws: a
+   * store that does not answer leaves the plain refusal.
+   */
+  #routeSession(session: string): FedscoreError | undefined {
+    const id = session.slice(0, session.indexOf('/'));
+    if (id === '' || this.#held.has(id)) return undefined;
+    try {
+      const job = this.#o.jobs.get(id);
+      if (job === undefined || job.coordinator !== this.#o.party || ENDED_STATUSES.has(job.status)) {
+        return undefined;
+      }
+      const lease = this.#o.jobs.lease(id);
+      const live = lease !== undefined && lease.expiresAt > Date.now() ? lease : undefined;
+      if (live?.holder === this.#o.lease?.holder) return undefined;
+      return new FedscoreError(
+        'not_lease_holder',
+        live?.address !== undefined
+          ? `another replica coordinates job '${id}': send to ${live.address}`
+          : `no replica coordinates job '${id}' now (a takeover is under way): send again later`,
+        {
+          field: 'lease',
+          details: { job: id, ...(live?.address !== undefined && { holder: live.address }) },
+        },
+      );
+    } catch {
+      return undefined;
     }
   }
 

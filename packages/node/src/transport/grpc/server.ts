@@ -312,6 +312,16 @@ export class PartyNodeServer {
     const fe = isFedscoreError(e)
       ? e
       : new FedscoreError('internal', e instanceof Error ? e.message : String(e), { cause: e });
+    if (fe.code === 'not_lease_holder' && peer !== undefined) {
+      // Routing, not a refusal of the caller: an authenticated peer sent a job's message to a replica
+      // that does not coordinate it, and is told where it belongs (not audited as a security event).
+      this.#o.logger.info('inbound message for a job this replica does not hold', {
+        rpc,
+        peer,
+        holder: fe.details?.['holder'],
+      });
+      return toServiceError(fe);
+    }
     const conn = this.#connectionOf(call);
     const certificate =
       conn === undefined
