@@ -144,6 +144,11 @@ export class GrpcTransport {
     this.#outbox.setPeer(peer, address);
   }
 
+  /** The address calls to `peer` go to now (one of its configured addresses; undefined: no such peer). */
+  peerAddress(peer: PartyId): string | undefined {
+    return this.#outbox.currentAddress(peer);
+  }
+
   setControlHandler(handler: ControlHandler): void {
     this.#control = handler;
   }
