@@ -11,7 +11,9 @@
  *     connection -- and the send goes to the next listed address, or fails with the typed refusal;
  *   - a listed address whose server presents another party's certificate gets nothing (`peer_identity`):
  *     an address is only where to dial, the certificate says who answers;
- *   - no holder named (a takeover under way): retried with backoff, then `not_lease_holder`.
+ *   - no holder named (a takeover under way): retried with backoff, then `not_lease_holder`;
+ *   - a large envelope is refused before its chunks travel (the session id is announced in the call's
+ *     metadata), not after B has taken all of it.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { type Envelope, FedscoreError, isFedscoreError } from '@fedscore/core';
@@ -26,7 +28,7 @@ const certs = {
   arbiter: issuePartyCert({ ca, party: 'arbiter' }),
 };
 const tls = (p: keyof typeof certs) => ({ ca: ca.cert, ...certs[p] });
-const LIMITS = { retries: 2, retryBaseMs: 20, deadlineMs: 5000 };
+const LIMITS = { retries: 2, retryBaseMs: 20, deadlineMs: 5000, chunkBytes: 64 * 1024 };
 
 describe('a peer with several replicas: sends follow the lease holder within the listed addresses', () => {
   let a: GrpcTransport;
@@ -36,21 +38,28 @@ describe('a peer with several replicas: sends follow the lease holder within the
   let trapPort: number;
   let deadPort: number;
   const trapped: Socket[] = [];
+  /** Bytes of Deliver chunks that reached B (before any check). */
+  let bytesAtB = 0;
   /** What B names as the holder (undefined: none; a takeover under way). */
   let named: string | undefined;
   const addr = (port: number): string => `127.0.0.1:${port}`;
   const open: GrpcTransport[] = [];
 
   beforeAll(async () => {
-    const start = (party: keyof typeof certs) =>
+    const start = (party: keyof typeof certs, counted = false) =>
       GrpcTransport.start({
         party,
         listen: '127.0.0.1:0',
         tls: tls(party),
         peers: { government: 'pending:1' },
         limits: LIMITS,
+        ...(counted && {
+          onInbound: (e: { rpc: string; bytes: Uint8Array }) => {
+            if (e.rpc === 'Deliver') bytesAtB += e.bytes.length;
+          },
+        }),
       });
-    [a, b, other] = await Promise.all([start('bank'), start('bank'), start('arbiter')]);
+    [a, b, other] = await Promise.all([start('bank'), start('bank', true), start('arbiter')]);
     b.setSessionRouter(
       (session) =>
         new FedscoreError('not_lease_holder', `not the holder of ${session}`, {
@@ -110,6 +119,22 @@ describe('a peer with several replicas: sends follow the lease holder within the
     await gov.send(envelope(s, 1));
     expect((await a.receive('government', s)).seq).toBe(0);
     expect((await a.receive('government', s)).seq).toBe(1);
+  });
+
+  it('a large envelope is refused before it travels to the replica that does not own its session', async () => {
+    named = addr(a.port);
+    const gov = await government([addr(b.port), addr(a.port)]);
+    const s = session();
+    const big = envelope(s, 0);
+    const payload = new Uint8Array(4 * 1024 * 1024).map((_, i) => (i * 13) & 0xff);
+    bytesAtB = 0;
+    await gov.send({ ...big, payload });
+    const got = await a.receive('government', s);
+    expect(Buffer.from(got.payload).equals(Buffer.from(payload))).toBe(true);
+    // The session is announced ahead of the chunks: B refused at the call's start, and its Deliver
+    // handler saw none of them here (0 bytes). Without the announcement it took the whole envelope
+    // before refusing (measured: 4,194,654 bytes).
+    expect(bytesAtB).toBeLessThan(payload.length / 4);
   });
 
   it('an unreachable replica: the next listed address', async () => {

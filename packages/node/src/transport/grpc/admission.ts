@@ -195,6 +195,14 @@ export class InboundAdmission {
     this.#router = router;
   }
 
+  /**
+   * The router's refusal for `session` when no grant here owns it (the early check of a Deliver call
+   * whose caller announced the session); undefined when a grant owns it or the router has none.
+   */
+  elsewhere(session: string): FedscoreError | undefined {
+    return this.#grantOf(session) === undefined ? this.#router?.(session) : undefined;
+  }
+
   /** Accept messages of one stage attempt (call before any party of it may send). */
   grant(g: SessionGrant): void {
     if (this.#grants.has(g.key)) return;

@@ -40,6 +40,7 @@ import {
   isTransient,
   leaseRedirect,
   SERVICE,
+  SESSION_KEY,
 } from './status.ts';
 
 export interface OutboxOptions {
@@ -158,7 +159,7 @@ export class Outbox {
     // deliver side by side instead of queueing behind each other's round trips.
     const chain = `${to}\u0000${envelope.session}`;
     const prev = this.#sendChains.get(chain) ?? Promise.resolve();
-    const next = prev.catch(() => {}).then(() => this.#deliverWithRetry(to, bytes));
+    const next = prev.catch(() => {}).then(() => this.#deliverWithRetry(to, envelope.session, bytes));
     this.#sendChains.set(chain, next);
     try {
       await next;
@@ -259,7 +260,7 @@ export class Outbox {
     return c;
   }
 
-  async #deliverWithRetry(to: PartyId, bytes: Uint8Array): Promise<void> {
+  async #deliverWithRetry(to: PartyId, session: string, bytes: Uint8Array): Promise<void> {
     const digest = sha256(bytes);
     const listed = this.#routes.get(to)!.addresses.length;
     // `attempt` goes on the wire (> 0: a resend the receiver may already hold); `failures` counts against
@@ -267,7 +268,7 @@ export class Outbox {
     for (let attempt = 0, failures = 0, hops = 0; ; attempt++) {
       const address = this.#addressOf(to);
       try {
-        await this.#deliverOnce(to, address, bytes, digest, attempt);
+        await this.#deliverOnce(to, address, session, bytes, digest, attempt);
         return;
       } catch (e) {
         const se = e as grpc.ServiceError;
@@ -309,11 +310,15 @@ export class Outbox {
   async #deliverOnce(
     to: PartyId,
     address: string,
+    session: string,
     bytes: Uint8Array,
     digest: Uint8Array,
     attempt: number,
   ): Promise<void> {
     const client = this.#client(to, address);
+    // Ahead of the chunks: a replica that does not own the session refuses before they travel.
+    const metadata = new grpc.Metadata();
+    metadata.set(SESSION_KEY, session);
     let done!: (e: grpc.ServiceError | null) => void;
     const finished = new Promise<grpc.ServiceError | null>((r) => {
       done = r;
@@ -322,7 +327,7 @@ export class Outbox {
       DELIVER,
       identity,
       identity,
-      new grpc.Metadata(),
+      metadata,
       { deadline: Date.now() + this.#o.limits.deadlineMs },
       (err) => done(err),
     );

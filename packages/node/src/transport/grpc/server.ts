@@ -38,7 +38,7 @@ import {
 } from '../peer-auth.ts';
 import { DeliverAssembly, type InboundAdmission } from './admission.ts';
 import type { ResolvedLimits, TlsMaterial } from './options.ts';
-import { bytesOf, decodeOrThrow, SERVICE_DEFINITION, toServiceError } from './status.ts';
+import { bytesOf, decodeOrThrow, SERVICE_DEFINITION, SESSION_KEY, toServiceError } from './status.ts';
 
 /** Refused calls an unauthenticated connection may make before it is closed (each one is audited). */
 export const MAX_UNAUTHENTICATED_CALLS = 8;
@@ -397,6 +397,12 @@ export class PartyNodeServer {
       // The caller went away (cancelled, deadline): nothing was queued.
       answered = true;
     });
+    // The session the caller announced, when no grant here owns it and the router says where it
+    // belongs: refused at once, so the caller stops sending chunks (the envelope's own session is what
+    // admission checks at the end).
+    const announced = call.metadata.get(SESSION_KEY)[0];
+    const elsewhere = typeof announced === 'string' ? this.#o.admission.elsewhere(announced) : undefined;
+    if (elsewhere !== undefined) fail(elsewhere, announced as string);
     call.on('end', () => {
       if (answered) return;
       let session: string | undefined;

@@ -12,6 +12,12 @@ export const CONTROL = `${SERVICE}/Control`;
 export const HEALTH = `${SERVICE}/Health`;
 const CODE_KEY = 'fedscore-code';
 const FIELD_KEY = 'fedscore-field';
+/**
+ * The session id of a Deliver call's envelope, sent ahead of its chunks so that a replica that does not
+ * own the session can refuse it before the envelope is transferred (the envelope's own session is still
+ * what admission checks).
+ */
+export const SESSION_KEY = 'fedscore-session';
 /** The lease holder's advertised address a `not_lease_holder` refusal names (docs/deploy.md section 8). */
 const HOLDER_KEY = 'fedscore-holder';
 
