@@ -316,6 +316,9 @@ export class PartyNode {
     const rejections = new Map<string, number>();
     const onRejected = (e: RejectionEvent): void => {
       rejections.set(e.code, (rejections.get(e.code) ?? 0) + 1);
+      // A peer's message for a job another replica coordinates: routing (docs/deploy.md section 8),
+      // counted in the metrics, not a security event.
+      if (e.code === 'not_lease_holder' && e.peer !== undefined) return;
       if (e.peer === undefined) {
         // Unauthenticated: counted per source and window (refusal-window.ts), never one row per call.
         refusals.record({
@@ -966,6 +969,15 @@ export class PartyNode {
       }
     }
     if (this.#queue !== undefined) out.push(...this.#queue.metrics());
+    for (const [peer, n] of Object.entries(this.transport.addressSwitches())) {
+      out.push({
+        name: 'fedscore_peer_address_switches_total',
+        help: 'Moves of the calls to a peer to another of its listed addresses (unreachable, or not its job lease holder).',
+        type: 'counter',
+        labels: { peer },
+        value: n,
+      });
+    }
     const s = this.transport.stats();
     for (const [peer, n] of Object.entries(s.bytesSent)) {
       out.push({

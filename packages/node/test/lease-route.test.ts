@@ -216,6 +216,16 @@ describe.skipIf(why !== undefined)('peers follow the bank replica that holds the
       const told = messages(n.logs.b.records, 'inbound message for a job this replica does not hold');
       expect(told.length).toBeGreaterThanOrEqual(2);
       expect(told[0]!.fields).toMatchObject({ holder: addressA() });
+      // What an operator sees on /metrics: the standby's routing refusals, each peer's one switch.
+      const metric = (node: PartyNode, name: string, label: Record<string, string>) =>
+        node
+          .metrics()
+          .find((m) => m.name === name && Object.entries(label).every(([k, v]) => m.labels?.[k] === v))
+          ?.value;
+      expect(metric(n.b, 'fedscore_rejected_calls_total', { code: 'not_lease_holder' })).toBe(told.length);
+      for (const peer of [n.government, n.arbiter]) {
+        expect(metric(peer, 'fedscore_peer_address_switches_total', { peer: 'bank' })).toBe(1);
+      }
       // Routing is not a security event: nothing in the standby's audit log about it.
       expect(n.b.audit.verify().ok).toBe(true);
       expect([...n.b.audit.entries({ kind: 'security_event' })]).toEqual([]);

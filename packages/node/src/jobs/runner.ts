@@ -482,8 +482,9 @@ export class JobRunner {
    * store that does not answer leaves the plain refusal.
    */
   #routeSession(session: string): FedscoreError | undefined {
-    const id = session.slice(0, session.indexOf('/'));
-    if (id === '' || this.#held.has(id)) return undefined;
+    const slash = session.indexOf('/');
+    const id = slash > 0 ? session.slice(0, slash) : undefined;
+    if (id === undefined || this.#held.has(id)) return undefined;
     try {
       const job = this.#o.jobs.get(id);
       if (job === undefined || job.coordinator !== this.#o.party || ENDED_STATUSES.has(job.status)) {

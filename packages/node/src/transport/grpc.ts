@@ -139,9 +139,14 @@ export class GrpcTransport {
     return this.#port;
   }
 
-  /** Set or change a peer's address (e.g. once a test peer has bound its port). */
-  setPeer(peer: PartyId, address: string): void {
+  /** Set or change a peer's address or addresses (e.g. once a test peer has bound its port). */
+  setPeer(peer: PartyId, address: string | readonly string[]): void {
     this.#outbox.setPeer(peer, address);
+  }
+
+  /** How many times the calls to each peer moved to another of its addresses (metrics). */
+  addressSwitches(): Record<PartyId, number> {
+    return this.#outbox.addressSwitches();
   }
 
   /** The address calls to `peer` go to now (one of its configured addresses; undefined: no such peer). */

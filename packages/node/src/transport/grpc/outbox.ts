@@ -75,6 +75,7 @@ export class Outbox {
   /** One client per peer and address (`${peer}\0${address}`). */
   readonly #clients = new Map<string, grpc.Client>();
   readonly #sendChains = new Map<string, Promise<unknown>>();
+  readonly #switches: Record<PartyId, number> = {};
   #closed = false;
 
   constructor(options: OutboxOptions) {
@@ -95,6 +96,11 @@ export class Outbox {
       c.close();
       this.#clients.delete(k);
     }
+  }
+
+  /** How many times the calls to each peer moved to another of its addresses. */
+  addressSwitches(): Record<PartyId, number> {
+    return { ...this.#switches };
   }
 
   /** The address calls to `peer` go to now (undefined: not a configured peer). */
@@ -127,7 +133,10 @@ export class Outbox {
     }
     r.current = named >= 0 ? named : (r.current + 1) % r.addresses.length;
     const to = r.addresses[r.current]!;
-    if (to !== from) this.#o.logger.info('peer address switched', { peer, from, to });
+    if (to !== from) {
+      this.#switches[peer] = (this.#switches[peer] ?? 0) + 1;
+      this.#o.logger.info('peer address switched', { peer, from, to });
+    }
     return to;
   }
 

@@ -312,16 +312,10 @@ export class PartyNodeServer {
     const fe = isFedscoreError(e)
       ? e
       : new FedscoreError('internal', e instanceof Error ? e.message : String(e), { cause: e });
-    if (fe.code === 'not_lease_holder' && peer !== undefined) {
-      // Routing, not a refusal of the caller: an authenticated peer sent a job's message to a replica
-      // that does not coordinate it, and is told where it belongs (not audited as a security event).
-      this.#o.logger.info('inbound message for a job this replica does not hold', {
-        rpc,
-        peer,
-        holder: fe.details?.['holder'],
-      });
-      return toServiceError(fe);
-    }
+    // Routing, not a refusal of the caller: an authenticated peer sent a job's message to a replica that
+    // does not coordinate it, and is told where it belongs (reported for the metrics; the node does not
+    // audit it as a security event).
+    const routing = fe.code === 'not_lease_holder' && peer !== undefined;
     const conn = this.#connectionOf(call);
     const certificate =
       conn === undefined
@@ -340,13 +334,21 @@ export class PartyNodeServer {
       ...(certificate !== undefined && { certificate }),
       ...(remoteAddress !== undefined && { remoteAddress }),
     };
-    this.#o.logger.warn('inbound call refused', {
-      rpc,
-      code: fe.code,
-      field: fe.field,
-      peer,
-      ...(peer === undefined && { remote: remoteAddress, reason: fe.message }),
-    });
+    if (routing) {
+      this.#o.logger.info('inbound message for a job this replica does not hold', {
+        rpc,
+        peer,
+        holder: fe.details?.['holder'],
+      });
+    } else {
+      this.#o.logger.warn('inbound call refused', {
+        rpc,
+        code: fe.code,
+        field: fe.field,
+        peer,
+        ...(peer === undefined && { remote: remoteAddress, reason: fe.message }),
+      });
+    }
     try {
       this.#o.onRejected(event);
     } catch (hookError) {
