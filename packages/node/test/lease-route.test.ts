@@ -13,7 +13,7 @@
  *      single bank replica. With routing switched off (the lease row naming no holder and the peers
  *      listing B only) the same messages would be refused for good: that is the loss this removes.
  *   2. A is stopped mid-epoch 3: B takes the job over once A's lease (6 s) has expired and the peers,
- *      whose current bank address is A's, move to B when A is unreachable; the job finishes from the
+ *      whose route for the job is A, move to B when A is unreachable; the job finishes from the
  *      epoch-2 checkpoints with the same model bit for bit.
  *
  * B advertises its address through the variable `advertise.env` names; A through the default (its

@@ -115,10 +115,35 @@ describe('a peer with several replicas: sends follow the lease holder within the
     expect(gov.peerAddress('bank')).toBe(addr(b.port));
     const s = session();
     await gov.send(envelope(s, 0));
-    expect(gov.peerAddress('bank')).toBe(addr(a.port));
+    // The job's messages go to A now; calls of no job still to the first listed address.
+    expect(gov.peerAddress('bank', s)).toBe(addr(a.port));
+    expect(gov.peerAddress('bank')).toBe(addr(b.port));
     await gov.send(envelope(s, 1));
     expect((await a.receive('government', s)).seq).toBe(0);
     expect((await a.receive('government', s)).seq).toBe(1);
+    expect(gov.addressSwitches()).toEqual({ bank: 1 });
+  });
+
+  it('two jobs held by different replicas: each job goes to its own holder, with no back and forth', async () => {
+    named = addr(a.port);
+    // A job B holds (granted on B), beside one A holds.
+    const onB = `jobb${++job}/train/0`;
+    b.grant({ key: onB, parties: ['bank', 'government'], protocols: { test: 1 } });
+    const gov = await government([addr(b.port), addr(a.port)]);
+    const sa = session();
+    const sb = `${onB}/s`;
+    for (let seq = 0; seq < 3; seq++) {
+      await gov.send(envelope(sa, seq));
+      await gov.send(envelope(sb, seq));
+    }
+    for (let seq = 0; seq < 3; seq++) {
+      expect((await a.receive('government', sa)).seq).toBe(seq);
+      expect((await b.receive('government', sb)).seq).toBe(seq);
+    }
+    expect(gov.peerAddress('bank', sa)).toBe(addr(a.port));
+    expect(gov.peerAddress('bank', sb)).toBe(addr(b.port));
+    // One move in all: A's job, once.
+    expect(gov.addressSwitches()).toEqual({ bank: 1 });
   });
 
   it('a large envelope is refused before it travels to the replica that does not own its session', async () => {
@@ -151,7 +176,7 @@ describe('a peer with several replicas: sends follow the lease holder within the
     const gov = await government([addr(b.port), addr(a.port)]);
     const s = session();
     await gov.send(envelope(s, 0));
-    expect(gov.peerAddress('bank')).toBe(addr(a.port));
+    expect(gov.peerAddress('bank', s)).toBe(addr(a.port));
     expect((await a.receive('government', s)).seq).toBe(0);
     // B alone: the typed refusal, and still no connection at the named address.
     const only = await government([addr(b.port)]);

@@ -149,9 +149,12 @@ export class GrpcTransport {
     return this.#outbox.addressSwitches();
   }
 
-  /** The address calls to `peer` go to now (one of its configured addresses; undefined: no such peer). */
-  peerAddress(peer: PartyId): string | undefined {
-    return this.#outbox.currentAddress(peer);
+  /**
+   * The address calls to `peer` go to now, or the messages of `session` (its job may be routed to the
+   * replica holding the job's lease); one of the peer's configured addresses; undefined: no such peer.
+   */
+  peerAddress(peer: PartyId, session?: string): string | undefined {
+    return this.#outbox.currentAddress(peer, session);
   }
 
   setControlHandler(handler: ControlHandler): void {

@@ -11,9 +11,9 @@
  * for), the per-(session, sender) sequence state, and the receive queues. `admit()` checks, in order:
  *   - the envelope names the caller as sender (`peer_identity`) and this node as receiver;
  *   - its session belongs to a granted, open stage attempt and the sender is a party of it
- *     (`job_state`; for a session no grant here owns, the `router` may answer instead: on a replica that
- *     does not hold the job's lease, `not_lease_holder` naming the holder); its protocol and version are among the attempt's (`protocol_step`,
- *     `protocol_version`);
+ *     (`job_state`; for a session no grant here owns, the `router` may answer instead: on a replica
+ *     that does not hold the job's lease, `not_lease_holder` naming the holder); its protocol and
+ *     version are among the attempt's (`protocol_step`, `protocol_version`);
  *   - seq is the next one from that sender in that session: a lower seq is a replay unless it is an
  *     identical retry of the last one (attempt > 0, same digest: acknowledged as a duplicate, not queued
  *     twice), a higher one a gap (`protocol_sequence`).

@@ -11,13 +11,15 @@
  * receiver recognizes the (session, sender, seq, digest) it already queued and acknowledges it as a
  * duplicate (admission.ts), so a retry is idempotent.
  *
- * Replicas: a peer may have several addresses (its replicas, or a load balancer among them). Every call
- * to the peer goes to its current address, kept until that address fails: an unreachable address
- * (UNAVAILABLE without a fedscore code) moves the peer to the next one, and a `not_lease_holder` refusal
- * (the replica reached does not coordinate the message's job, docs/deploy.md section 8) moves it to the
- * holder the refusal names when that is one of the peer's listed addresses, else to the next one; the
- * envelope is then resent there at once (at most twice per listed address, then with the backoff of a
- * transient failure). Whatever address is dialled, the server must present a certificate naming the
+ * Replicas: a peer may have several addresses (its replicas, or a load balancer among them). Calls to
+ * the peer go to its current address, kept until that address fails: an unreachable address
+ * (UNAVAILABLE without a fedscore code) moves the peer to the next one. A `not_lease_holder` refusal (the
+ * replica reached does not coordinate the message's job, docs/deploy.md section 8) moves that job's
+ * messages -- the sessions `<job>/...` -- to the holder the refusal names when that is one of the peer's
+ * listed addresses, else to the next one after the refusing address, and the envelope is resent there at
+ * once (at most twice per listed address, then with the backoff of a transient failure). Jobs are routed
+ * one by one because replicas of a party may coordinate different jobs at the same time; a job's route
+ * is dropped when its address becomes unreachable (its messages then follow the peer's current address). Whatever address is dialled, the server must present a certificate naming the
  * peer party (the identity check below): a replica proves it speaks for the party, not which replica it
  * is, and a named holder outside the list is never dialled (a peer cannot make this node connect to
  * arbitrary hosts).
@@ -62,10 +64,21 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** A peer's addresses and the one its calls go to now. */
+/** A peer's addresses, the one its calls go to now, and where the messages of particular jobs go. */
 interface PeerRoute {
   readonly addresses: readonly string[];
   current: number;
+  /** Job id to the index of the address its lease holder was found at (insertion order: oldest first). */
+  readonly jobs: Map<string, number>;
+}
+
+/** Job routes kept per peer (the oldest forgotten first: its messages then start at `current` again). */
+export const MAX_JOB_ROUTES = 1000;
+
+/** The job id of a session (`<job>/<stage>/<attempt>/...`), if it has one. */
+function jobOf(session: string | undefined): string | undefined {
+  const slash = session === undefined ? -1 : session.indexOf('/');
+  return slash > 0 ? session!.slice(0, slash) : undefined;
 }
 
 /** The clients of one node and what it sends through them. */
@@ -103,10 +116,15 @@ export class Outbox {
     return { ...this.#switches };
   }
 
-  /** The address calls to `peer` go to now (undefined: not a configured peer). */
-  currentAddress(peer: PartyId): string | undefined {
+  /**
+   * The address calls to `peer` go to now, or the messages of `session` (its job's route, when it has
+   * one); undefined: not a configured peer.
+   */
+  currentAddress(peer: PartyId, session?: string): string | undefined {
     const r = this.#routes.get(peer);
-    return r?.addresses[r.current];
+    if (r === undefined) return undefined;
+    const job = jobOf(session);
+    return r.addresses[(job === undefined ? undefined : r.jobs.get(job)) ?? r.current];
   }
 
   #setRoute(peer: PartyId, address: string | readonly string[]): void {
@@ -114,16 +132,41 @@ export class Outbox {
     if (addresses.length === 0) {
       throw new FedscoreError('invalid_argument', `no address for peer '${peer}'`, { field: 'peers' });
     }
-    this.#routes.set(peer, { addresses, current: 0 });
+    this.#routes.set(peer, { addresses, current: 0, jobs: new Map() });
+  }
+
+  #switched(peer: PartyId, from: string, to: string, job?: string): void {
+    if (to === from) return;
+    this.#switches[peer] = (this.#switches[peer] ?? 0) + 1;
+    this.#o.logger.info('peer address switched', { peer, from, to, ...(job !== undefined && { job }) });
   }
 
   /**
-   * `from` failed for `peer`: move its calls to `holder` when that is one of its addresses, else to the
-   * next address (unless another call moved them already). Returns the address calls go to now.
+   * `from` did not answer: calls to `peer` move to its next address (unless another call moved them
+   * already), and the jobs routed to `from` lose their route.
    */
-  #move(peer: PartyId, from: string, holder?: string): string {
+  #unreachable(peer: PartyId, from: string): void {
     const r = this.#routes.get(peer)!;
-    if (r.addresses[r.current] !== from) return r.addresses[r.current]!;
+    if (r.addresses[r.current] === from) {
+      r.current = (r.current + 1) % r.addresses.length;
+      this.#switched(peer, from, r.addresses[r.current]!);
+    }
+    for (const [job, i] of r.jobs) {
+      if (r.addresses[i] !== from) continue;
+      r.jobs.delete(job);
+      this.#switched(peer, from, r.addresses[r.current]!, job);
+    }
+  }
+
+  /**
+   * The replica at `from` does not hold `job`'s lease: route the job's messages to `holder` when that is
+   * one of the peer's addresses, else to the address after `from` (unless another send moved the job
+   * already). Returns the address the job's messages go to now.
+   */
+  #redirect(peer: PartyId, job: string | undefined, from: string, holder: string | undefined): string {
+    const r = this.#routes.get(peer)!;
+    const now = this.currentAddress(peer, job === undefined ? undefined : `${job}/`)!;
+    if (now !== from || job === undefined) return now;
     const named = holder === undefined ? -1 : r.addresses.indexOf(holder);
     if (holder !== undefined && named < 0) {
       this.#o.logger.warn('a peer named a lease holder that is not among its configured addresses', {
@@ -131,13 +174,12 @@ export class Outbox {
         holder,
       });
     }
-    r.current = named >= 0 ? named : (r.current + 1) % r.addresses.length;
-    const to = r.addresses[r.current]!;
-    if (to !== from) {
-      this.#switches[peer] = (this.#switches[peer] ?? 0) + 1;
-      this.#o.logger.info('peer address switched', { peer, from, to });
-    }
-    return to;
+    const next = named >= 0 ? named : (r.addresses.indexOf(from) + 1) % r.addresses.length;
+    r.jobs.delete(job);
+    r.jobs.set(job, next);
+    if (r.jobs.size > MAX_JOB_ROUTES) r.jobs.delete(r.jobs.keys().next().value!);
+    this.#switched(peer, from, r.addresses[next]!, job);
+    return r.addresses[next]!;
   }
 
   /** Stop dialling; sends in progress stop retrying. */
@@ -211,7 +253,7 @@ export class Outbox {
         (err, value) => {
           if (err) {
             // An unreachable replica: the next call to this peer tries its next address.
-            if (isTransient(err) && err.code === grpc.status.UNAVAILABLE) this.#move(peer, address);
+            if (isTransient(err) && err.code === grpc.status.UNAVAILABLE) this.#unreachable(peer, address);
             reject(fromServiceError(err, peer, path.slice(SERVICE.length + 1)));
           } else resolve(value ?? Buffer.alloc(0));
         },
@@ -219,8 +261,8 @@ export class Outbox {
     });
   }
 
-  #addressOf(peer: PartyId): string {
-    const address = this.currentAddress(peer);
+  #addressOf(peer: PartyId, session?: string): string {
+    const address = this.currentAddress(peer, session);
     if (address === undefined) {
       throw new FedscoreError('invalid_argument', `'${peer}' is not a configured peer`, { field: 'peers' });
     }
@@ -274,8 +316,9 @@ export class Outbox {
     const listed = this.#routes.get(to)!.addresses.length;
     // `attempt` goes on the wire (> 0: a resend the receiver may already hold); `failures` counts against
     // `retries`; `hops` bounds the immediate resends at another replica (module comment).
+    const job = jobOf(session);
     for (let attempt = 0, failures = 0, hops = 0; ; attempt++) {
-      const address = this.#addressOf(to);
+      const address = this.#addressOf(to, session);
       try {
         await this.#deliverOnce(to, address, session, bytes, digest, attempt);
         return;
@@ -285,7 +328,7 @@ export class Outbox {
         if (this.#closed || isFedscoreError(e)) throw wrap();
         const redirect = leaseRedirect(se);
         if (redirect !== undefined) {
-          const next = this.#move(to, address, redirect.holder);
+          const next = this.#redirect(to, job, address, redirect.holder);
           if (next !== address && hops < 2 * listed) {
             hops++;
             this.#o.logger.info('deliver redirected to the lease holder', {
@@ -300,7 +343,7 @@ export class Outbox {
         } else if (!isTransient(se)) {
           throw wrap();
         } else if (se.code === grpc.status.UNAVAILABLE) {
-          this.#move(to, address);
+          this.#unreachable(to, address);
         }
         if (failures >= this.#o.limits.retries) throw wrap();
         const wait = this.#o.limits.retryBaseMs * 2 ** failures;
