@@ -48,14 +48,17 @@ describe.skipIf(why !== undefined)('peers follow the bank replica that holds the
   let pg: PgCluster;
   let cluster: NodeCluster<Party>;
   let files: { bank: string; government: string };
-  /** Bank replica B's gRPC port (A has the cluster's bank port). */
+  /** Bank replica B's gRPC port (A has the cluster's bank port); government replica 2's. */
   let portB: number;
+  let portG2: number;
   const addressA = (): string => `127.0.0.1:${cluster.ports.bank}`;
   const addressB = (): string => `127.0.0.1:${portB}`;
+  const addressG1 = (): string => `127.0.0.1:${cluster.ports.government}`;
+  const addressG2 = (): string => `127.0.0.1:${portG2}`;
 
   beforeAll(async () => {
     pg = await startPgCluster();
-    [portB] = (await freePorts(1)) as [number];
+    [portB, portG2] = (await freePorts(2)) as [number, number];
     cluster = await NodeCluster.create({
       parties: PARTIES,
       config: (p, run): NodeConfigOverrides => ({
@@ -78,13 +81,35 @@ describe.skipIf(why !== undefined)('peers follow the bank replica that holds the
         }),
         // The peers of the bank list both replicas, B (never the holder here) first.
         ...(p !== 'bank' &&
-          run !== 'ref' && {
+          run !== 'ref' &&
+          !run.startsWith('3') && {
             peers: {
               bank: { addresses: [addressB(), addressA()] },
               ...(p === 'government'
                 ? { arbiter: { address: `127.0.0.1:${cluster.ports.arbiter}` } }
-                : { government: { address: `127.0.0.1:${cluster.ports.government}` } }),
+                : { government: { address: addressG1() } }),
             },
+          }),
+        // Scenario 3: the government (a follower) runs as replicas G1 and G2 on one schema; the bank
+        // lists them [G1, G2], the arbiter [G2, G1].
+        ...(run.startsWith('3') &&
+          p === 'government' && {
+            store: { kind: 'postgres', url: pg.url, schema: 'government_3' },
+            peers: {
+              bank: { address: addressA() },
+              arbiter: { address: `127.0.0.1:${cluster.ports.arbiter}` },
+            },
+          }),
+        ...(run.startsWith('3') &&
+          p === 'bank' && {
+            peers: {
+              government: { addresses: [addressG1(), addressG2()] },
+              arbiter: { address: `127.0.0.1:${cluster.ports.arbiter}` },
+            },
+          }),
+        ...(run.startsWith('3') &&
+          p === 'arbiter' && {
+            peers: { bank: { address: addressA() }, government: { addresses: [addressG2(), addressG1()] } },
           }),
       }),
     });
@@ -268,6 +293,40 @@ describe.skipIf(why !== undefined)('peers follow the bank replica that holds the
       expect(n.b.audit.verify().ok).toBe(true);
     } finally {
       await cluster.stopAll([n.a, n.b, n.government, n.arbiter]);
+    }
+  });
+
+  it('a following party runs as replicas: a peer that reaches the other replica is sent to the one the coordinator prepared', async () => {
+    expect(reference).toBeDefined();
+    cluster.copyPartySecrets('ref', '3a', ['bank', 'government']);
+    const logs = { g1: memoryLogger('info'), g2: memoryLogger('info'), arbiter: memoryLogger('info') };
+    const g1 = await cluster.start('government', { run: '3a', logger: logs.g1 });
+    const g2 = await cluster.start('government', {
+      run: '3b',
+      logger: logs.g2,
+      config: { listen: addressG2() },
+    });
+    const arbiter = await cluster.start('arbiter', { run: '3a', logger: logs.arbiter });
+    const bank = await cluster.start('bank', { run: '3a' });
+    try {
+      await grantConsents(g1);
+      bank.submit(spec());
+      const done = await bank.runner.waitFor(JOB, 180_000);
+      expect(done.error).toBeUndefined();
+      expect(done.status).toBe('done');
+      expect(bank.jobs.events(JOB).filter((e) => e.kind === 'attempt_failed')).toEqual([]);
+      expect(f64(bank.jobs.requireCheckpoint<TrainCheckpoint>(JOB, 'train'))).toBe(f64(reference!.bank));
+      expect(f64(g1.jobs.requireCheckpoint<TrainCheckpoint>(JOB, 'train'))).toBe(f64(reference!.government));
+      // The arbiter's messages for the government reached G2 first, which named G1 (the replica the
+      // bank's PREPARE reached); G2 ran nothing.
+      const redirected = messages(logs.arbiter.records, 'deliver redirected to the lease holder');
+      expect(redirected.length).toBeGreaterThan(0);
+      expect(redirected[0]!.fields).toMatchObject({ peer: 'government', from: addressG2(), to: addressG1() });
+      const told = messages(logs.g2.records, 'inbound message for a job this replica does not hold');
+      expect(told[0]!.fields).toMatchObject({ holder: addressG1() });
+      expect(messages(logs.g2.records, 'stage attempt started')).toEqual([]);
+    } finally {
+      await cluster.stopAll([g1, g2, arbiter, bank]);
     }
   });
 });

@@ -20,7 +20,10 @@
  *     holds, renews it while it does, and another replica takes the job over once the lease has expired
  *     (the holder died); a single node on SQLite takes no leases. `address`: the holder's advertised gRPC
  *     address (config `advertise`), written with every claim, which a replica that does not hold the job
- *     names to a peer whose message reached it (`not_lease_holder`, docs/deploy.md section 8)
+ *     names to a peer whose message reached it (`not_lease_holder`, docs/deploy.md section 8). For a job
+ *     this party FOLLOWS (another party coordinates it), the row instead names the replica that
+ *     prepared the job's latest stage attempt here (`recordAttemptHolder`; `expires_at` unused), so
+ *     that the party's other replicas can name it too; no fence and no epoch are involved
  *   jobs.lease_epoch -- the job's fencing token: incremented whenever a replica other than the last holder
  *     claims its lease (a takeover, or a claim after a release). A replica that claimed the lease at
  *     epoch e writes the job's state (attempt, status, checkpoints, events, its model) only while the
@@ -395,6 +398,28 @@ export class JobStore {
       }
       return true;
     });
+  }
+
+  /**
+   * A job this party follows: `holder` (at `address`) prepared its latest stage attempt here, so the
+   * other replicas of the party name it to a peer whose message for the job reaches them. Not a lease:
+   * no expiry, no epoch, no fence (the coordinator's next PREPARE, wherever it lands, records anew).
+   */
+  recordAttemptHolder(
+    id: string,
+    holder: string,
+    address: string | undefined,
+    now: number = Date.now(),
+  ): void {
+    this.store.run(
+      `INSERT INTO job_leases (job_id, holder, expires_at, address) VALUES (?, ?, ?, ?)
+       ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+         address = excluded.address`,
+      id,
+      holder,
+      now,
+      address ?? null,
+    );
   }
 
   /** Give up `holder`'s lease on job `id` (nothing when another holds it); its writes are no longer fenced. */

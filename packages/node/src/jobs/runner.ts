@@ -478,8 +478,9 @@ export class JobRunner {
    * A peer's message for a session no attempt of this replica owns: when its job is one this party
    * coordinates and another replica holds the lease, refuse it with `not_lease_holder` naming the
    * holder's advertised address (none while no live replica holds it: a takeover is under way), so the
-   * peer resends it there (outbox.ts); else the plain `job_state` refusal (undefined). Never throws: a
-   * store that does not answer leaves the plain refusal.
+   * peer resends it there (outbox.ts); when this party follows the job and another replica prepared its
+   * latest attempt (`recordAttemptHolder`), the same refusal naming that replica; else the plain
+   * `job_state` refusal (undefined). Never throws: a store that does not answer leaves the plain refusal.
    */
   #routeSession(session: string): FedscoreError | undefined {
     const slash = session.indexOf('/');
@@ -487,10 +488,17 @@ export class JobRunner {
     if (id === undefined || this.#held.has(id)) return undefined;
     try {
       const job = this.#o.jobs.get(id);
-      if (job === undefined || job.coordinator !== this.#o.party || ENDED_STATUSES.has(job.status)) {
-        return undefined;
-      }
+      if (job === undefined || ENDED_STATUSES.has(job.status)) return undefined;
       const lease = this.#o.jobs.lease(id);
+      if (job.coordinator !== this.#o.party) {
+        // A followed job: the replica that prepared its latest attempt, when it is another one.
+        if (lease?.address === undefined || lease.holder === this.#o.lease?.holder) return undefined;
+        return new FedscoreError(
+          'not_lease_holder',
+          `another replica holds the attempts of job '${id}': send to ${lease.address}`,
+          { field: 'lease', details: { job: id, holder: lease.address } },
+        );
+      }
       const live = lease !== undefined && lease.expiresAt > Date.now() ? lease : undefined;
       if (live?.holder === this.#o.lease?.holder) return undefined;
       return new FedscoreError(
@@ -846,6 +854,10 @@ export class JobRunner {
         this.#jobChange({ job: job.id, action: 'retry', party: job.coordinator, stage });
       }
       this.#o.jobs.setAttempt(job.id, stage, attempt);
+      // Replicas of a following party: the others name this one to a peer whose message for the job
+      // reaches them (`#routeSession`).
+      const lease = this.#o.lease;
+      if (lease !== undefined) this.#o.jobs.recordAttemptHolder(job.id, lease.holder, lease.address);
     }
     return a;
   }
