@@ -493,6 +493,8 @@ export class JobRunner {
       if (job.coordinator !== this.#o.party) {
         // A followed job: the replica that prepared its latest attempt, when it is another one.
         if (lease?.address === undefined || lease.holder === this.#o.lease?.holder) return undefined;
+        // A record of an earlier process at this replica's own address (restarted): nowhere to send.
+        if (lease.address === this.#o.lease?.address) return undefined;
         return new FedscoreError(
           'not_lease_holder',
           `another replica holds the attempts of job '${id}': send to ${lease.address}`,
@@ -501,6 +503,8 @@ export class JobRunner {
       }
       const live = lease !== undefined && lease.expiresAt > Date.now() ? lease : undefined;
       if (live?.holder === this.#o.lease?.holder) return undefined;
+      // An earlier process at this replica's own address still holds it (restarted): nowhere to send.
+      if (live?.address !== undefined && live.address === this.#o.lease?.address) return undefined;
       return new FedscoreError(
         'not_lease_holder',
         live?.address !== undefined
