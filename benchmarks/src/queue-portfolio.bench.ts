@@ -35,7 +35,6 @@
  * recorded before and after each part.
  */
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { FedscoreError, normal, seededRng, uniform } from '@fedscore/core';
@@ -85,6 +84,7 @@ import {
   SECUREBOOST_CKKS_PRESET,
 } from '@fedscore/vfl';
 import pg from 'pg';
+import { cpuOf, postgresCpu } from './proc-cpu.ts';
 import {
   flag,
   ints,
@@ -95,45 +95,6 @@ import {
   stopWorkers,
 } from './queue.bench.ts';
 import { type BenchResult, type BenchTable, median } from './report.ts';
-
-const CLK_TCK = 100;
-
-/** utime + stime (+ reaped children's, with `children`) of `pid`, seconds; 0 if it is gone. */
-function cpuOf(pid: number, children = false): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const own = Number(f[11]) + Number(f[12]);
-    return (children ? own + Number(f[13]) + Number(f[14]) : own) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU seconds of the PostgreSQL cluster on `port`: the postmaster, its reaped and live backends. */
-function postgresCpu(port: number): number {
-  let postmaster: number | undefined;
-  const all: { pid: number; ppid: number }[] = [];
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      all.push({ pid, ppid });
-      if (postmaster === undefined) {
-        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        if (cmd.some((a) => a.endsWith('postgres')) && cmd.join(' ').includes(`-p ${port}`)) postmaster = pid;
-      }
-    } catch {
-      // gone meanwhile
-    }
-  }
-  if (postmaster === undefined) return 0;
-  return (
-    cpuOf(postmaster, true) + all.filter((p) => p.ppid === postmaster).reduce((s, p) => s + cpuOf(p.pid), 0)
-  );
-}
 
 interface Timing {
   kind: string;

@@ -2,6 +2,10 @@
  * `pnpm bench queue [--batch 4096] [--columns 30,100] [--epochs 3] [--preset ckks-16384-release]
  *                   [--workers 1,2,4] [--throughput-columns 100] [--throughput-batches 4] [--skip-overhead]
  *                   [--skip-throughput]`
+ * `pnpm bench queue --epoch [...] --as queue-epoch`: a whole hetero-LR epoch through the parties' node
+ *   processes with `queue: none` and 1, 2, 4 worker processes (./queue-epoch.ts, its own flags); the
+ *   parts below are then not run. `--diagonals [--columns 300] [--reps 3] --as queue-diagonals`: one product
+ *   with its diagonals encoded (a queue task) and cached (the node's threads), `diagonalCacheBench`.
  *
  * The work-distribution queue (@fedscore/queue: pg-boss on PostgreSQL, `fedscore worker` processes) on
  * hetero-LR's packed batch product y = M [[d]] at the default hetero-LR shape (a batch of 4096 rows, the
@@ -21,6 +25,9 @@
  *    hetero-LR epoch's products, in order, as the protocol needs them: a batch's d depends on the
  *    previous step), each cut into as many tasks as workers (`packedProductOn` `split`), against the local
  *    HE pool with 1 and 2 threads.
+ *    Kept beside `--epoch` for what the epoch cannot give: the products alone, with nothing else of the
+ *    job on the cores, and the per-task times of a fixed product that `bench cost-model` calibrates on
+ *    (it calls `overheadPart` and `throughputPart`).
  *
  * Not a test: timings depend on the machine's load, recorded before and after each part.
  */
@@ -377,6 +384,17 @@ export function latencyCells(
 }
 
 export default async function queueBench(args: string[]): Promise<BenchResult> {
+  // A whole hetero-LR epoch through the parties' node processes (./queue-epoch.ts; loaded only then: it
+  // imports this file's helpers, and the node's harness).
+  if (args.includes('--epoch')) {
+    const { default: queueEpochBench } = await import('./queue-epoch.ts');
+    return queueEpochBench(args.filter((a) => a !== '--epoch'));
+  }
+  // One product with its diagonals encoded (a queue task) and cached (the node's threads).
+  if (args.includes('--diagonals')) {
+    const { diagonalCacheBench } = await import('./queue-epoch.ts');
+    return diagonalCacheBench(args.filter((a) => a !== '--diagonals'));
+  }
   const rows = Number(flag(args, '--batch', '4096'));
   const preset = flag(args, '--preset', 'ckks-16384-release') as CkksPresetName;
   const columnsList = ints(args, '--columns', '30,100');

@@ -361,6 +361,8 @@ export async function startPartyProcesses<P extends string>(options: {
   readonly consents: (cluster: NodeCluster<P>) => Promise<void>;
   readonly shared?: boolean;
   readonly log?: (line: string) => void;
+  /** More of `p`'s config (e.g. the host's `queue`, `bench queue --epoch`); peers, data, limits win. */
+  readonly config?: (p: P) => NodeConfigOverrides;
 }): Promise<PartyProcesses<P>> {
   const { parties } = options;
   const proxies = new Map<string, ShapedProxy>();
@@ -368,6 +370,7 @@ export async function startPartyProcesses<P extends string>(options: {
     parties,
     cliMain: CLI,
     config: (p): NodeConfigOverrides => ({
+      ...options.config?.(p),
       // Each peer at the proxy of the ordered pair (p, peer).
       peers: peersThroughProxies(p, parties, proxies),
       data: options.data(p),

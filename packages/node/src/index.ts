@@ -251,6 +251,7 @@ export {
   stageProtocols,
   submitJob,
   TEST_HFL_DROPOUT_ENV,
+  TEST_IGNORE_LEASE_EPOCH_ENV,
   TEST_KILL_AFTER_EPOCH_ENV,
   TEST_STOP_BEFORE_EPOCH_ENV,
   testFaultFromEnv,

@@ -289,6 +289,7 @@ export class PartyNode {
         ...(testFault.killAfterEpoch !== undefined && { killAfterEpoch: testFault.killAfterEpoch }),
         ...(testFault.stopBeforeEpoch !== undefined && { stopBeforeEpoch: testFault.stopBeforeEpoch }),
         ...(d !== undefined && { hflDropout: `${d.round}:${d.step}:${d.how}` }),
+        ...(testFault.ignoreLeaseEpoch === true && { ignoreLeaseEpoch: true }),
       });
     }
     const tls = options.tls ?? readTlsFiles(config);

@@ -27,11 +27,18 @@
  *
  * 3. CKKS: the kill of (1) with a small CKKS hetero-LR job (ckks-16384-release, 3 epochs of 2 batches):
  *    the model within 1e-3 of the reference, bit-identity printed (the tolerance is at `CKKS` below).
+ * 4. Queue: the kill of (3) with both bank replicas on `queue: pgboss` (every packed product a task on
+ *    the bank's PostgreSQL, `minColumns: 1`) and one `fedscore worker` process serving it: A's products
+ *    go through the queue until it is killed, B resumes training from the epoch checkpoint and sends
+ *    its own products to the same queue (tasks finished after the takeover are counted), and the model is
+ *    within the CKKS tolerance of the uninterrupted run without a queue (`split: 1` makes a queued
+ *    product the same bytes as the node's own).
  *
  * The reference is an uninterrupted run of the same job (same id, seed, party secrets) on in-process
  * nodes, as in jobs-replica.test.ts. The arbiter's store is SQLite. Skipped with the reason printed
  * without PostgreSQL binaries (CI: a failure).
  */
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -56,7 +63,8 @@ import {
   type NodeProcess,
   trainingConsents,
 } from '@fedscore/node/testing';
-import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
+import { type PgCluster, postgresUnavailable, startPgCluster, startWorker } from '@fedscore/queue/testing';
+import pgDriver from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/src/main.ts');
@@ -76,6 +84,8 @@ interface Case {
   /** The bank replicas' lease (config `store.leaseMs`). */
   readonly leaseMs: number;
   readonly compare: (t: TrainCheckpoint, ref: TrainCheckpoint, party: string) => void;
+  /** The bank replicas' pg-boss queue (config `queue`), served by a worker process; absent: no queue. */
+  readonly queue?: string;
 }
 /** Exact arithmetic: bit-identical (float64 bytes, tolerance 0). */
 const NONE: Case = {
@@ -109,6 +119,12 @@ const CKKS: Case = {
     expect(worst, party).toBeLessThanOrEqual(1e-3);
   },
 };
+
+/**
+ * The CKKS job of `CKKS` with the bank replicas on `queue: pgboss` (scenario 4): the same job id, so the
+ * same reference and tolerance.
+ */
+const QUEUED: Case = { ...CKKS, queue: 'he-replica-kill' };
 
 /** A TCP switch in front of the bank replicas (the load balancer of a real deployment). */
 class TcpSwitch {
@@ -184,6 +200,8 @@ describe.skipIf(why !== undefined)(
     let cluster: NodeCluster<Party>;
     let files: { bank: string; government: string };
     let govIds: readonly string[];
+    /** Queue worker processes (killed in afterAll). */
+    const workers: ChildProcess[] = [];
     /** Each party's schema: the reference's own, else one per scenario shared by its replicas. */
     const schemaOf = (party: Party, run: string): string => `${party}_${run === 'ref' ? 'ref' : run[0]}`;
 
@@ -220,6 +238,7 @@ describe.skipIf(why !== undefined)(
       govIds = (await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' })).ids;
     });
     afterAll(async () => {
+      for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
       await cluster?.close();
       pg?.stop();
     });
@@ -298,6 +317,9 @@ describe.skipIf(why !== undefined)(
               leaseMs: c.leaseMs,
               leaseRenewMs: 250,
             },
+            ...(c.queue !== undefined && {
+              queue: { kind: 'pgboss', url: pg.url, name: c.queue, minColumns: 1, expireSeconds: 60 },
+            }),
           },
           env,
         });
@@ -490,6 +512,69 @@ describe.skipIf(why !== undefined)(
         console.log(
           r.jobs
             .events(CKKS.id)
+            .map((x) => `${x.kind} ${x.stage ?? ''} ${x.attempt ?? ''} ${x.detail ?? ''}`)
+            .join('\n'),
+        );
+        console.log(`A:\n${r.a.log.slice(-15).join('\n')}\nB:\n${r.b.log.slice(-25).join('\n')}`);
+        throw e;
+      } finally {
+        for (const s of r.stores) s.close();
+        await Promise.all(cluster.processes.map((p) => cluster.stopProcess(p)));
+        await r.sw.close();
+      }
+    }, 400_000);
+
+    it('queue: pgboss: replica A is SIGKILLed mid-training; B takes over and resumes with the queue; the model is within the CKKS tolerance', async () => {
+      const queue = QUEUED.queue!;
+      await startWorker(pg.url, queue, workers);
+      /** The bank's packed products finished on the queue (after `since`, ms since the epoch). */
+      const bankTasks = async (since = 0): Promise<number> => {
+        const c = new pgDriver.Client({ connectionString: pg.url });
+        await c.connect();
+        try {
+          const r = await c.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM fedscore_task_result
+              WHERE queue = $1 AND error IS NULL AND task_id LIKE $2 AND finished_at > to_timestamp($3)`,
+            [queue, `${QUEUED.id}.bank/%`, since / 1000],
+          );
+          return r.rows[0]!.n;
+        } finally {
+          await c.end();
+        }
+      };
+      let killedAt = 0;
+      let beforeKill = 0;
+      const r = await scenario(QUEUED, 'q', { [TEST_KILL_AFTER_EPOCH_ENV]: '1' }, async (a, sw, portB) => {
+        await until(
+          'replica A to be killed',
+          () => (a.child.signalCode !== null || a.child.exitCode !== null ? true : undefined),
+          240_000,
+          200,
+        );
+        await a.exited;
+        killedAt = Date.now();
+        expect(a.child.signalCode).toBe('SIGKILL');
+        sw.route(portB);
+        // A's epoch-1 products went through the queue.
+        beforeKill = await bankTasks();
+        expect(beforeKill).toBeGreaterThan(0);
+      });
+      try {
+        const { takeoverSeq } = await checkTakeover(r, QUEUED);
+        const takeoverAt = r.jobs.events(QUEUED.id).find((e) => e.seq === takeoverSeq)!.time;
+        expect(takeoverAt).toBeGreaterThan(killedAt);
+        // B's resumed epochs sent their products to the queue too: tasks finished after the takeover
+        // (A's last tasks, if any were in flight when it died, were done long before: the lease is 15 s).
+        const afterTakeover = await bankTasks(takeoverAt);
+        console.log(
+          `queue failover: bank tasks done before the kill ${beforeKill}, after the takeover ${afterTakeover}`,
+        );
+        expect(afterTakeover).toBeGreaterThan(0);
+        expect(r.b.log.some((l) => l.includes('coordinating job'))).toBe(true);
+      } catch (e) {
+        console.log(
+          r.jobs
+            .events(QUEUED.id)
             .map((x) => `${x.kind} ${x.stage ?? ''} ${x.attempt ?? ''} ${x.detail ?? ''}`)
             .join('\n'),
         );

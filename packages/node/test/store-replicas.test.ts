@@ -283,6 +283,47 @@ describeStores('job leases (which replica coordinates a job)', (backend) => {
     expect(() => jobsA.claimLease('j1', 'x', 0)).toThrow(expect.objectContaining({ field: 'ttlMs' }));
   });
 
+  // Fencing at the peers: a follower's store keeps the highest lease epoch the job's coordinator has
+  // presented (shared by the follower's replicas) and refuses a lower one, changing nothing.
+  it("a follower keeps the coordinator's highest lease epoch per job and refuses a lower one", () => {
+    const a = backend.newStore();
+    const b = backend.name === 'postgres' ? backend.replicaOf(a) : a;
+    const govA = new JobStore(a);
+    const govB = new JobStore(b);
+    govA.put(
+      {
+        ...validateJobSpec({
+          guest: 'bank',
+          hosts: ['government'],
+          data: { bank: 'loans', government: 'credit' },
+        }),
+        id: 'j3',
+      } as JobSpec,
+      'bank',
+      'running',
+    );
+    expect(govA.observeCoordinatorEpoch('j3', 0)).toBe(false); // a coordinator without leases
+    expect(govA.observeCoordinatorEpoch('j3', 1)).toBe(true); // raised: close attempts under 0
+    expect(govB.observeCoordinatorEpoch('j3', 1)).toBe(false);
+    expect(govB.observeCoordinatorEpoch('j3', 2)).toBe(true);
+    const events = govA.events('j3').length;
+    const stale = expect.objectContaining({
+      code: 'lease_lost',
+      field: 'lease_epoch',
+      details: { job: 'j3', epoch: 1, seen: 2 },
+    });
+    // The other replica of the follower refuses the stale coordinator too (the epoch is in the store).
+    expect(() => govA.observeCoordinatorEpoch('j3', 1)).toThrow(stale);
+    expect(govA.leaseEpoch('j3')).toBe(2);
+    expect(govA.events('j3').length).toBe(events);
+    expect(() => govA.observeCoordinatorEpoch('j3', -1)).toThrow(
+      expect.objectContaining({ field: 'lease_epoch' }),
+    );
+    expect(() => govA.observeCoordinatorEpoch('nope', 1)).toThrow(
+      expect.objectContaining({ code: 'not_found' }),
+    );
+  });
+
   // Fencing (issue 18): a replica that stalled past its lease (a GC or VM pause, SIGSTOP) wakes up still
   // believing it coordinates the job. Every job-state write it makes is refused by the store with a typed
   // `lease_lost` error, because the job's lease epoch moved on at the takeover; the new holder's state

@@ -12,6 +12,7 @@ import {
   issuePartyCert,
   PartyNode,
   TEST_HFL_DROPOUT_ENV,
+  TEST_IGNORE_LEASE_EPOCH_ENV,
   TEST_KILL_AFTER_EPOCH_ENV,
   TEST_STOP_BEFORE_EPOCH_ENV,
   testFaultFromEnv,
@@ -54,6 +55,21 @@ describe('test-only fault injection', () => {
     ]) {
       expect(() => testFaultFromEnv(env)).toThrow(
         expect.objectContaining({ code: 'invalid_config', field: TEST_STOP_BEFORE_EPOCH_ENV }),
+      );
+    }
+  });
+
+  it('the lease epoch check switched off (stale-coordinator.attack.test.ts): test-only, only 1', () => {
+    expect(testFaultFromEnv({ NODE_ENV: 'test', [TEST_IGNORE_LEASE_EPOCH_ENV]: '1' })).toEqual({
+      ignoreLeaseEpoch: true,
+    });
+    for (const env of [
+      { [TEST_IGNORE_LEASE_EPOCH_ENV]: '1' },
+      { NODE_ENV: 'production', [TEST_IGNORE_LEASE_EPOCH_ENV]: '1' },
+      { NODE_ENV: 'test', [TEST_IGNORE_LEASE_EPOCH_ENV]: 'yes' },
+    ]) {
+      expect(() => testFaultFromEnv(env)).toThrow(
+        expect.objectContaining({ code: 'invalid_config', field: TEST_IGNORE_LEASE_EPOCH_ENV }),
       );
     }
   });

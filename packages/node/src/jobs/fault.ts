@@ -28,6 +28,11 @@
  * unmasking shares). By default it stalls there (its role never goes on; the node still answers control
  * calls, as a hung process would); with `:kill` it SIGKILLs its own process (child-process tests).
  *
+ * `FEDSCORE_TEST_IGNORE_LEASE_EPOCH=1` switches off a follower's check of the lease epoch its
+ * coordinator's control requests carry (runner.ts `#checkEpoch`): the deliberately weakened
+ * configuration of the stale-coordinator attack test (test/attacks/stale-coordinator.attack.test.ts),
+ * under which a coordinator replica that lost the job's lease still opens attempts at this party.
+ *
  * The variables are honoured only with NODE_ENV=test (the test sets both on the child process): a node
  * started with it otherwise refuses to start (`invalid_config`, field FEDSCORE_TEST_KILL_AFTER_EPOCH),
  * so a stray variable in a deployment stops the node loudly instead of killing it mid-job. An environment
@@ -38,6 +43,7 @@ import { FedscoreError } from '@fedscore/core';
 export const TEST_KILL_AFTER_EPOCH_ENV = 'FEDSCORE_TEST_KILL_AFTER_EPOCH';
 export const TEST_HFL_DROPOUT_ENV = 'FEDSCORE_TEST_HFL_DROPOUT';
 export const TEST_STOP_BEFORE_EPOCH_ENV = 'FEDSCORE_TEST_STOP_BEFORE_EPOCH';
+export const TEST_IGNORE_LEASE_EPOCH_ENV = 'FEDSCORE_TEST_IGNORE_LEASE_EPOCH';
 
 /** Where an 'hfl' bank drops out (`HflSecAggStep` of @fedscore/pipeline). */
 export const HFL_DROPOUT_STEPS = ['shares-sent', 'masked-input-sent'] as const;
@@ -54,6 +60,8 @@ export interface TestFault {
     readonly step: (typeof HFL_DROPOUT_STEPS)[number];
     readonly how: 'stall' | 'kill';
   };
+  /** A follower: accept control requests whatever lease epoch they carry (the weakened configuration). */
+  readonly ignoreLeaseEpoch?: boolean;
 }
 
 function positive(raw: string, field: string, what: string): number {
@@ -69,7 +77,8 @@ export function testFaultFromEnv(env: Readonly<Record<string, string | undefined
   const kill = env[TEST_KILL_AFTER_EPOCH_ENV];
   const drop = env[TEST_HFL_DROPOUT_ENV];
   const stop = env[TEST_STOP_BEFORE_EPOCH_ENV];
-  const set = [kill, drop, stop].some((v) => v !== undefined && v !== '');
+  const ignoreEpoch = env[TEST_IGNORE_LEASE_EPOCH_ENV];
+  const set = [kill, drop, stop, ignoreEpoch].some((v) => v !== undefined && v !== '');
   if (!set) return undefined;
   if (env['NODE_ENV'] !== 'test') {
     const name =
@@ -77,7 +86,9 @@ export function testFaultFromEnv(env: Readonly<Record<string, string | undefined
         ? TEST_KILL_AFTER_EPOCH_ENV
         : stop !== undefined && stop !== ''
           ? TEST_STOP_BEFORE_EPOCH_ENV
-          : TEST_HFL_DROPOUT_ENV;
+          : drop !== undefined && drop !== ''
+            ? TEST_HFL_DROPOUT_ENV
+            : TEST_IGNORE_LEASE_EPOCH_ENV;
     throw new FedscoreError(
       'invalid_config',
       `${name} is a test-only fault injection and needs NODE_ENV=test; unset it`,
@@ -90,6 +101,14 @@ export function testFaultFromEnv(env: Readonly<Record<string, string | undefined
   }
   if (stop !== undefined && stop !== '') {
     fault = { ...fault, stopBeforeEpoch: positive(stop, TEST_STOP_BEFORE_EPOCH_ENV, 'an epoch number') };
+  }
+  if (ignoreEpoch !== undefined && ignoreEpoch !== '') {
+    if (ignoreEpoch !== '1') {
+      throw new FedscoreError('invalid_config', `expected 1, got '${ignoreEpoch}'`, {
+        field: TEST_IGNORE_LEASE_EPOCH_ENV,
+      });
+    }
+    fault = { ...fault, ignoreLeaseEpoch: true };
   }
   if (drop !== undefined && drop !== '') {
     const [round = '', step = '', how = 'stall', ...rest] = drop.split(':');

@@ -6,6 +6,7 @@ export type { TestFault } from './fault.ts';
 export {
   HFL_DROPOUT_STEPS,
   TEST_HFL_DROPOUT_ENV,
+  TEST_IGNORE_LEASE_EPOCH_ENV,
   TEST_KILL_AFTER_EPOCH_ENV,
   TEST_STOP_BEFORE_EPOCH_ENV,
   testFaultFromEnv,

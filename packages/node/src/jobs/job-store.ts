@@ -32,7 +32,11 @@
  *     row) is ordered wholly before the write -- the write is refused with `lease_lost` -- or wholly after
  *     it. A replica that stalled past its lease (a long GC or VM pause, SIGSTOP) therefore cannot write
  *     over the new holder's state when it wakes (Kleppmann, "How to do distributed locking", 2016;
- *     the fencing tokens of Burrows, "The Chubby lock service", OSDI 2006)
+ *     the fencing tokens of Burrows, "The Chubby lock service", OSDI 2006). On a follower's store (a
+ *     party that does not coordinate the job) the same column holds the highest epoch the coordinator
+ *     has presented in its control requests (`observeCoordinatorEpoch`): the follower refuses a request
+ *     below it, so a stalled coordinator replica cannot open an attempt at the peers either
+ *     (docs/deploy.md section 8, "Fencing at the peers")
  * Statuses: submitted -> running -> done | failed | cancelled; a failed or cancelled job may be retried
  * (back to running at its recorded stage, or submitted when it never started; `retry`).
  * Checkpoints hold row positions, feature names, model weights and metrics of this party only; they stay
@@ -451,6 +455,36 @@ export class JobStore {
       throw new FedscoreError('not_found', `no job '${id}' on this node`, { field: 'job' });
     }
     return Number(r.lease_epoch);
+  }
+
+  /**
+   * On a follower: check the lease epoch job `id`'s coordinator presented in a control request against
+   * the highest one it presented before (kept in the job's `lease_epoch`, which a follower's replicas
+   * share), in one transaction. Below it: `lease_lost` (a coordinator replica that lost the job's lease
+   * to another), nothing written. Above it: recorded, and true (the caller closes the attempts opened
+   * under the lower epoch). Equal: false.
+   */
+  observeCoordinatorEpoch(id: string, epoch: number): boolean {
+    if (!Number.isSafeInteger(epoch) || epoch < 0) {
+      throw new FedscoreError('wire_decode', `lease epoch ${epoch} is not a non-negative integer`, {
+        field: 'lease_epoch',
+      });
+    }
+    // The common case (the epoch it presented before) reads, without taking the store's write lock.
+    if (epoch === this.leaseEpoch(id)) return false;
+    return this.store.transaction(() => {
+      const seen = this.leaseEpoch(id);
+      if (epoch < seen) {
+        throw new FedscoreError(
+          'lease_lost',
+          `job '${id}': the coordinator's request carries lease epoch ${epoch}, below the ${seen} its coordinator has presented already (a replica that lost the job's lease)`,
+          { field: 'lease_epoch', details: { job: id, epoch, seen } },
+        );
+      }
+      if (epoch === seen) return false;
+      this.store.run('UPDATE jobs SET lease_epoch = ? WHERE id = ? AND lease_epoch = ?', epoch, id, seen);
+      return true;
+    });
   }
 
   /** The lease epoch this store fences job `id`'s writes with (undefined: it holds no lease on it). */

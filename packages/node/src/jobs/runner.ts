@@ -23,6 +23,12 @@
  * `job` (`JOB_STAGE`), retried every few seconds until each party has acknowledged it (a party that is
  * down when the job fails learns it when it is back), so no party is left with the job "running".
  *
+ * Replicas (`lease`: the coordinating party's replicas on one PostgreSQL store): a replica coordinates a
+ * job only while it holds the job's lease; its writes of the job are fenced by the lease epoch it claimed
+ * (job-store.ts), and every control request it sends carries that epoch, which each follower checks
+ * against the highest it has seen for the job (`#checkEpoch`): a replica that stalled past its lease can
+ * neither write the job's state nor open or drive an attempt at the peers.
+ *
  * Governance: on a host that requires consent (the government node), the psi stage applies the host's
  * consent registry to its own table at the instant the host accepted the job (its own clock, so a
  * guest cannot backdate a job to before a revocation) and runs PSI on the consenting enterprises only,
@@ -290,6 +296,8 @@ interface LocalAttempt {
   readonly job: string;
   readonly stage: StageName;
   readonly attempt: number;
+  /** The coordinator's lease epoch the attempt was opened under (0 without leases). */
+  readonly epoch: number;
   state: StateValue;
   error?: FedscoreError;
   done?: Promise<void>;
@@ -532,9 +540,10 @@ export class JobRunner {
    * coordinating it and stop its local attempts, writing nothing more about it (another replica
    * coordinates it now; its attempt numbers are above this replica's, whose late aborts would be moot).
    */
-  #leaseLost(id: string, reason: FedscoreError, via: 'renewal' | 'write'): void {
+  #leaseLost(id: string, reason: FedscoreError, via: 'renewal' | 'write' | 'peer'): void {
     if (!this.#held.delete(id)) return;
-    // `via`: how this replica learned it: its renewal failed, or the store refused one of its writes.
+    // `via`: how this replica learned it: its renewal failed, the store refused one of its writes, or a
+    // peer refused its control request (it has seen a higher lease epoch of the job).
     this.#logger.error('job lease lost to another replica: stopped coordinating it', {
       job: id,
       error: reason.code,
@@ -613,6 +622,7 @@ export class JobRunner {
         });
       }
       this.#o.jobs.put(spec, peer, 'running');
+      this.#checkEpoch(spec.id, req.leaseEpoch ?? 0);
       return { accepted: { jobId: spec.id } };
     }
     const cmd = req.stage ?? req.query;
@@ -630,6 +640,8 @@ export class JobRunner {
         },
       );
     }
+    const epoch = req.leaseEpoch ?? 0;
+    this.#checkEpoch(job.id, epoch);
     if (stageName === JOB_STAGE && req.stage?.action === Action.ABORT) {
       this.#failLocally(job);
       return { status: { jobId: job.id, stage: JOB_STAGE, attempt, state: State.ABORTED } };
@@ -651,10 +663,10 @@ export class JobRunner {
       switch (req.stage.action) {
         case Action.PREPARE:
           this.#admit(job.spec);
-          this.#prepare(job, stage, attempt);
+          this.#prepare(job, stage, attempt, epoch);
           break;
         case Action.START:
-          this.#startLocal(job, stage, attempt);
+          this.#startLocal(job, stage, attempt, epoch);
           break;
         case Action.ABORT:
           this.#abortLocal(key, new FedscoreError('channel_closed', 'aborted by the coordinator'));
@@ -664,6 +676,39 @@ export class JobRunner {
       }
     }
     return { status: this.#status(job.id, stage, attempt) };
+  }
+
+  /**
+   * A follower's check of the lease epoch a coordinator's control request carries (fencing at the
+   * peers): below the highest this party has seen for the job, the request is refused with `lease_lost`
+   * (the server audits it as a `security_event`); above it, every attempt of the job opened under a
+   * lower epoch is closed here, so the messages of a coordinator replica that lost the job's lease are
+   * refused from then on (`lease_lost` too: admission.ts). The test-only fault `ignoreLeaseEpoch`
+   * switches the check off (the attack test's weakened configuration).
+   */
+  #checkEpoch(job: string, epoch: number): void {
+    if (this.#o.testFault?.ignoreLeaseEpoch === true) return;
+    if (!this.#o.jobs.observeCoordinatorEpoch(job, epoch)) return;
+    for (const [k, a] of this.#attempts) {
+      if (a.job !== job || a.epoch >= epoch) continue;
+      this.#abortLocal(
+        k,
+        new FedscoreError(
+          'lease_lost',
+          `stage attempt ${k} was opened under lease epoch ${a.epoch}; the job's coordinator now presents ${epoch}`,
+          { field: 'lease_epoch', details: { job, epoch: a.epoch, seen: epoch } },
+        ),
+      );
+    }
+  }
+
+  /**
+   * The lease epoch this node presents to the peers for a job it coordinates: the one its lease claim
+   * fenced (a stalled replica keeps presenting its old one, which the peers refuse), else the store's
+   * (0 without leases).
+   */
+  #epochOf(job: string): number {
+    return this.#o.jobs.fenceOf(job) ?? this.#o.jobs.leaseEpoch(job);
   }
 
   /**
@@ -830,7 +875,7 @@ export class JobRunner {
     return { jobId: job, stage, attempt, state: cp?.attempt === attempt ? State.DONE : State.UNKNOWN };
   }
 
-  #prepare(job: JobRecord, stage: StageName, attempt: number): LocalAttempt {
+  #prepare(job: JobRecord, stage: StageName, attempt: number, epoch: number): LocalAttempt {
     const key = attemptKey(job.id, stage, attempt);
     let a = this.#attempts.get(key);
     if (a !== undefined) return a;
@@ -845,7 +890,15 @@ export class JobRunner {
       parties: stageParties(job.spec, stage),
       protocols: stageProtocols(stage, job.spec),
     });
-    a = { job: job.id, stage, attempt, state: State.PREPARED, abort: new AbortController(), settled: false };
+    a = {
+      job: job.id,
+      stage,
+      attempt,
+      epoch,
+      state: State.PREPARED,
+      abort: new AbortController(),
+      settled: false,
+    };
     // Aborting the attempt (a cancel, a superseding attempt, an ABORT) revokes its sessions: the protocol
     // fails at its next message.
     const revoke = (): void => this.#o.transport.revoke(key, asFedscoreError(a!.abort.signal.reason));
@@ -866,8 +919,8 @@ export class JobRunner {
     return a;
   }
 
-  #startLocal(job: JobRecord, stage: StageName, attempt: number): LocalAttempt {
-    const a = this.#prepare(job, stage, attempt);
+  #startLocal(job: JobRecord, stage: StageName, attempt: number, epoch: number): LocalAttempt {
+    const a = this.#prepare(job, stage, attempt, epoch);
     if (a.state !== State.PREPARED) return a;
     a.state = State.RUNNING;
     const key = attemptKey(job.id, stage, attempt);
@@ -1173,12 +1226,19 @@ export class JobRunner {
     /** Parties that failed or went silent while this node's role ran on (tolerant stages only). */
     const silent = new Set<PartyId>();
     const t = this.#o.transport;
+    // Every control request carries this replica's lease epoch: the peers refuse it once another
+    // replica of this party has presented a higher one (`#checkEpoch`).
+    const leaseEpoch = this.#epochOf(spec.id);
     try {
-      this.#prepare(job, stage, attempt);
-      const offer = { offer: { jobId: spec.id, specJson: JSON.stringify(omitId(spec)) } };
+      this.#prepare(job, stage, attempt, leaseEpoch);
+      const offer = {
+        offer: { jobId: spec.id, specJson: JSON.stringify(omitId(spec)) },
+        leaseEpoch,
+      };
       await Promise.all(others.map((p) => this.#withPeer(p, () => t.control(p, offer), signal)));
       const cmd = (action: fedscore.node.StageCommand.Action) => ({
         stage: { jobId: spec.id, stage, attempt, action },
+        leaseEpoch,
       });
       await Promise.all(
         others.map((p) => this.#withPeer(p, () => t.control(p, cmd(Action.PREPARE)), signal)),
@@ -1187,10 +1247,17 @@ export class JobRunner {
       await Promise.all(others.map((p) => t.control(p, cmd(Action.START))));
       if (signal.aborted) throw signal.reason;
     } catch (e) {
+      const err = asFedscoreError(e);
+      if (err.code === 'lease_lost') {
+        // A peer has seen a higher lease epoch of this job: another replica coordinates it now.
+        this.#leaseLost(spec.id, err, 'peer');
+        this.#abortLocal(attemptKey(spec.id, stage, attempt), err);
+        return err;
+      }
       await this.#abortEverywhere(spec, stage, attempt, others);
-      return asFedscoreError(e);
+      return err;
     }
-    const own = this.#startLocal(job, stage, attempt);
+    const own = this.#startLocal(job, stage, attempt, leaseEpoch);
     const lost = new Map<PartyId, number>();
     for (;;) {
       await sleep(this.#o.pollMs ?? 300);
@@ -1230,7 +1297,7 @@ export class JobRunner {
           return true;
         };
         try {
-          const r = await t.control(p, { query: { jobId: spec.id, stage, attempt } });
+          const r = await t.control(p, { query: { jobId: spec.id, stage, attempt }, leaseEpoch });
           lost.delete(p);
           const s = r.status?.state ?? State.UNKNOWN;
           if (s === State.DONE) continue;
@@ -1252,6 +1319,7 @@ export class JobRunner {
           }
         } catch (e) {
           allDone = false;
+          if (asFedscoreError(e).code === 'lease_lost') this.#leaseLost(spec.id, asFedscoreError(e), 'peer');
           const n = (lost.get(p) ?? 0) + 1;
           lost.set(p, n);
           if (n >= 2 && failure === undefined) {
@@ -1314,6 +1382,7 @@ export class JobRunner {
         try {
           await this.#o.transport.control(d.party, {
             stage: { jobId: spec.id, stage: JOB_DROPPED_STAGE, attempt: d.round, action: Action.ABORT },
+            leaseEpoch: this.#epochOf(spec.id),
           });
         } catch (e) {
           if (asFedscoreError(e).code !== 'not_found') return;
@@ -1338,6 +1407,7 @@ export class JobRunner {
       this.#o.transport
         .control(d.party, {
           stage: { jobId: spec.id, stage: JOB_DROPPED_STAGE, attempt: d.round, action: Action.ABORT },
+          leaseEpoch: this.#epochOf(spec.id),
         })
         .then(
           () => this.#dropoutNotified(spec.id, stage, attempt, d.party),
@@ -1372,6 +1442,7 @@ export class JobRunner {
         try {
           await this.#o.transport.control(p, {
             stage: { jobId: spec.id, stage, attempt: 0, action: Action.ABORT },
+            leaseEpoch: this.#epochOf(spec.id),
           });
           // A node stopped meanwhile may have closed its store: the next start notifies again.
           if (this.#stopped) return;
@@ -1401,7 +1472,10 @@ export class JobRunner {
     await Promise.all(
       others.map((p) =>
         this.#o.transport
-          .control(p, { stage: { jobId: spec.id, stage, attempt, action: Action.ABORT } })
+          .control(p, {
+            stage: { jobId: spec.id, stage, attempt, action: Action.ABORT },
+            leaseEpoch: this.#epochOf(spec.id),
+          })
           .catch(() => undefined),
       ),
     );

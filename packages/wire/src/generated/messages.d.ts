@@ -3032,6 +3032,15 @@ export namespace fedscore {
             /** ControlRequest query. */
             query?: (fedscore.node.StageQuery.$Properties|null);
 
+            /**
+             * The coordinator's lease epoch for the job the request names (the fencing token `jobs.lease_epoch`
+             * of the replica that sends it; 0 or absent from a coordinator without leases). Each receiver keeps
+             * the highest epoch it has seen per job and refuses a request below it (`lease_lost`): a coordinator
+             * replica that stalled past its lease cannot open or drive a stage attempt after another replica
+             * took the job over. Raising the epoch closes the receiver's attempts opened under a lower one.
+             */
+            leaseEpoch?: (number|null);
+
             /** ControlRequest request. */
             request?: ("offer"|"stage"|"query");
 
@@ -3128,6 +3137,15 @@ export namespace fedscore {
                 /** ControlRequest query */
                 query?: (fedscore.node.StageQuery.$Properties|null);
 
+                /**
+                 * The coordinator's lease epoch for the job the request names (the fencing token `jobs.lease_epoch`
+                 * of the replica that sends it; 0 or absent from a coordinator without leases). Each receiver keeps
+                 * the highest epoch it has seen per job and refuses a request below it (`lease_lost`): a coordinator
+                 * replica that stalled past its lease cannot open or drive a stage attempt after another replica
+                 * took the job over. Raising the epoch closes the receiver's attempts opened under a lower one.
+                 */
+                leaseEpoch?: (number|null);
+
                 /** ControlRequest request */
                 request?: ("offer"|"stage"|"query");
 
@@ -3140,6 +3158,7 @@ export namespace fedscore {
               offer?: fedscore.node.JobOffer.$Shape|null;
               stage?: fedscore.node.StageCommand.$Shape|null;
               query?: fedscore.node.StageQuery.$Shape|null;
+              leaseEpoch?: number|null;
               $unknowns?: Uint8Array[];
             } & (
               ({ request?: undefined; offer?: null; stage?: null; query?: null }|{ request?: "offer"; offer: fedscore.node.JobOffer.$Shape; stage?: null; query?: null }|{ request?: "stage"; offer?: null; stage: fedscore.node.StageCommand.$Shape; query?: null }|{ request?: "query"; offer?: null; stage?: null; query: fedscore.node.StageQuery.$Shape })

@@ -8072,6 +8072,11 @@ export const fedscore = $root.fedscore = (() => {
              * @property {fedscore.node.JobOffer.$Properties|null} [offer] ControlRequest offer
              * @property {fedscore.node.StageCommand.$Properties|null} [stage] ControlRequest stage
              * @property {fedscore.node.StageQuery.$Properties|null} [query] ControlRequest query
+             * @property {number|null} [leaseEpoch] The coordinator's lease epoch for the job the request names (the fencing token `jobs.lease_epoch`
+             * of the replica that sends it; 0 or absent from a coordinator without leases). Each receiver keeps
+             * the highest epoch it has seen per job and refuses a request below it (`lease_lost`): a coordinator
+             * replica that stalled past its lease cannot open or drive a stage attempt after another replica
+             * took the job over. Raising the epoch closes the receiver's attempts opened under a lower one.
              * @property {"offer"|"stage"|"query"} [request] ControlRequest request
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
@@ -8090,6 +8095,7 @@ export const fedscore = $root.fedscore = (() => {
              *   offer?: fedscore.node.JobOffer.$Shape|null;
              *   stage?: fedscore.node.StageCommand.$Shape|null;
              *   query?: fedscore.node.StageQuery.$Shape|null;
+             *   leaseEpoch?: number|null;
              *   $unknowns?: Array.<Uint8Array>;
              * } & (
              *   ({ request?: undefined; offer?: null; stage?: null; query?: null }|{ request?: "offer"; offer: fedscore.node.JobOffer.$Shape; stage?: null; query?: null }|{ request?: "stage"; offer?: null; stage: fedscore.node.StageCommand.$Shape; query?: null }|{ request?: "query"; offer?: null; stage?: null; query: fedscore.node.StageQuery.$Shape })
@@ -8135,6 +8141,18 @@ export const fedscore = $root.fedscore = (() => {
              */
             ControlRequest.prototype.query = null;
 
+            /**
+             * The coordinator's lease epoch for the job the request names (the fencing token `jobs.lease_epoch`
+             * of the replica that sends it; 0 or absent from a coordinator without leases). Each receiver keeps
+             * the highest epoch it has seen per job and refuses a request below it (`lease_lost`): a coordinator
+             * replica that stalled past its lease cannot open or drive a stage attempt after another replica
+             * took the job over. Raising the epoch closes the receiver's attempts opened under a lower one.
+             * @member {number|null|undefined} leaseEpoch
+             * @memberof fedscore.node.ControlRequest
+             * @instance
+             */
+            ControlRequest.prototype.leaseEpoch = null;
+
             // OneOf field names bound to virtual getters and setters
             let $oneOfFields;
 
@@ -8146,6 +8164,12 @@ export const fedscore = $root.fedscore = (() => {
              */
             $Object.defineProperty(ControlRequest.prototype, "request", {
                 get: $util.oneOfGetter($oneOfFields = ["offer", "stage", "query"]),
+                set: $util.oneOfSetter($oneOfFields)
+            });
+
+            // Virtual OneOf for proto3 optional field
+            $Object.defineProperty(ControlRequest.prototype, "_leaseEpoch", {
+                get: $util.oneOfGetter($oneOfFields = ["leaseEpoch"]),
                 set: $util.oneOfSetter($oneOfFields)
             });
 
@@ -8187,6 +8211,8 @@ export const fedscore = $root.fedscore = (() => {
                     $root.fedscore.node.StageCommand.encode(message.stage, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
                 if (message.query != null && $Object.hasOwnProperty.call(message, "query"))
                     $root.fedscore.node.StageQuery.encode(message.query, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                if (message.leaseEpoch != null && $Object.hasOwnProperty.call(message, "leaseEpoch"))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.leaseEpoch);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -8263,6 +8289,13 @@ export const fedscore = $root.fedscore = (() => {
                                 break;
                             message.query = $root.fedscore.node.StageQuery.decode(reader, reader.size(), $undefined, _depth + 1, message.query);
                             message.request = "query";
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            message.leaseEpoch = reader.uint32();
+                            message._leaseEpoch = "leaseEpoch";
                             continue;
                         }
                     }
@@ -8342,6 +8375,11 @@ export const fedscore = $root.fedscore = (() => {
                             return "query." + error;
                     }
                 }
+                if (message.leaseEpoch != null && $Object.hasOwnProperty.call(message, "leaseEpoch")) {
+                    properties._leaseEpoch = 1;
+                    if (!$util.isInteger(message.leaseEpoch))
+                        return "leaseEpoch: integer expected";
+                }
                 return null;
             };
 
@@ -8378,6 +8416,8 @@ export const fedscore = $root.fedscore = (() => {
                         throw $TypeError(".fedscore.node.ControlRequest.query: object expected");
                     message.query = $root.fedscore.node.StageQuery.fromObject(object.query, _depth + 1);
                 }
+                if (object.leaseEpoch != null)
+                    message.leaseEpoch = object.leaseEpoch >>> 0;
                 return message;
             };
 
@@ -8413,6 +8453,8 @@ export const fedscore = $root.fedscore = (() => {
                     if (options.oneofs)
                         object.request = "query";
                 }
+                if (message.leaseEpoch != null && $Object.hasOwnProperty.call(message, "leaseEpoch"))
+                    object.leaseEpoch = message.leaseEpoch;
                 return object;
             };
 

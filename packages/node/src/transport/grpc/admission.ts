@@ -11,9 +11,10 @@
  * for), the per-(session, sender) sequence state, and the receive queues. `admit()` checks, in order:
  *   - the envelope names the caller as sender (`peer_identity`) and this node as receiver;
  *   - its session belongs to a granted, open stage attempt and the sender is a party of it
- *     (`job_state`; for a session no grant here owns, the `router` may answer instead: on a replica
- *     that does not hold the job's lease, `not_lease_holder` naming the holder); its protocol and
- *     version are among the attempt's (`protocol_step`, `protocol_version`);
+ *     (`job_state`; `lease_lost` for an attempt closed because its coordinator's lease epoch is stale;
+ *     for a session no grant here owns, the `router` may answer instead: on a replica that does not
+ *     hold the job's lease, `not_lease_holder` naming the holder); its protocol and version are among
+ *     the attempt's (`protocol_step`, `protocol_version`);
  *   - seq is the next one from that sender in that session: a lower seq is a replay unless it is an
  *     identical retry of the last one (attempt > 0, same digest: acknowledged as a duplicate, not queued
  *     twice), a higher one a gap (`protocol_sequence`).
@@ -23,7 +24,13 @@
  * acknowledgement until the role has read some, which stalls the sender.
  */
 import { createHash } from 'node:crypto';
-import { type ChannelStats, type Envelope, FedscoreError, type PartyId } from '@fedscore/core';
+import {
+  type ChannelStats,
+  type Envelope,
+  FedscoreError,
+  isFedscoreError,
+  type PartyId,
+} from '@fedscore/core';
 import type { fedscore } from '@fedscore/wire';
 
 /** Sessions whose sequence state a standing grant keeps (replay detection), oldest forgotten first. */
@@ -288,6 +295,17 @@ export class InboundAdmission {
       });
     }
     if (g.closed !== undefined) {
+      // Closed because its coordinator's lease epoch went stale (jobs/runner.ts `#checkEpoch`): a message
+      // of a coordinator replica that lost the job's lease, refused with the same code as its commands.
+      if (isFedscoreError(g.closed) && g.closed.code === 'lease_lost') {
+        throw new FedscoreError(
+          'lease_lost',
+          'the stage attempt of this session was opened under a stale lease epoch',
+          {
+            field: 'fedscore.Envelope.session_id',
+          },
+        );
+      }
       throw new FedscoreError('job_state', 'the stage attempt of this session is closed', {
         field: 'fedscore.Envelope.session_id',
       });
