@@ -26,6 +26,7 @@ export const ERROR_CODES = [
   'peer_identity', // a peer's certificate is missing, untrusted, or speaks for another party
   'job_state', // a job request that conflicts with the job's persisted state (unknown job, stale attempt)
   'lease_lost', // a replica's write or command for a job it no longer coordinates: another replica took the job's lease over (fencing in its store and at the peers)
+  'not_lease_holder', // a peer's message reached a replica that does not coordinate the job: retry at the holder it names
   'he_insecure_params', // HE parameters below 128-bit security without the insecure flag
   'he_context_mismatch', // a serialized HE object made under other parameters
   'he_corrupt', // corrupt or truncated HE bytes

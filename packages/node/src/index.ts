@@ -63,6 +63,7 @@ export type {
   StoreConfig,
 } from './config/index.ts';
 export {
+  advertisedAddress,
   cataloguePublishOnStart,
   catalogueServes,
   catalogueTargets,
@@ -380,6 +381,7 @@ export type {
   PresentedCertificate,
   RejectionEvent,
   SessionGrant,
+  SessionRouter,
   StandingSessionsOptions,
   TlsMaterial,
   TransportLimits,

@@ -54,6 +54,7 @@ import {
 import { type AuditDetails, AuditLog, enterpriseSetFingerprint, RefusalWindow } from './audit/index.ts';
 import { CatalogueService, type PublicationResult, profileOwnDatasets } from './catalogue/index.ts';
 import {
+  advertisedAddress,
   cataloguePublishOnStart,
   catalogueServes,
   catalogueTargets,
@@ -316,6 +317,9 @@ export class PartyNode {
     const rejections = new Map<string, number>();
     const onRejected = (e: RejectionEvent): void => {
       rejections.set(e.code, (rejections.get(e.code) ?? 0) + 1);
+      // A peer's message for a job another replica coordinates: routing (docs/deploy.md section 8),
+      // counted in the metrics, not a security event.
+      if (e.code === 'not_lease_holder' && e.peer !== undefined) return;
       if (e.peer === undefined) {
         // Unauthenticated: counted per source and window (refusal-window.ts), never one row per call.
         refusals.record({
@@ -353,7 +357,7 @@ export class PartyNode {
       party: config.party,
       listen: config.listen,
       tls,
-      peers: Object.fromEntries(Object.entries(config.peers).map(([id, p]) => [id, p.address])),
+      peers: Object.fromEntries(Object.entries(config.peers).map(([id, p]) => [id, p.addresses])),
       limits: config.limits,
       logger,
       onRejected,
@@ -435,6 +439,8 @@ export class PartyNode {
           holder: `${config.party}/${randomUUID()}`,
           ttlMs: options.jobLeaseMs ?? config.store.leaseMs,
           renewMs: config.store.leaseRenewMs,
+          // Named to a peer whose message for a job this replica holds reached another replica.
+          address: advertisedAddress(config, options.env ?? process.env),
         },
       }),
       ...(config.governance.requireConsent && { consents }),
@@ -964,6 +970,15 @@ export class PartyNode {
       }
     }
     if (this.#queue !== undefined) out.push(...this.#queue.metrics());
+    for (const [peer, n] of Object.entries(this.transport.addressSwitches())) {
+      out.push({
+        name: 'fedscore_peer_address_switches_total',
+        help: 'Moves of the calls to a peer to another of its listed addresses (unreachable, or not its job lease holder).',
+        type: 'counter',
+        labels: { peer },
+        value: n,
+      });
+    }
     const s = this.transport.stats();
     for (const [peer, n] of Object.entries(s.bytesSent)) {
       out.push({

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFedscoreError } from '@fedscore/core';
 import {
+  advertisedAddress,
   DEFAULT_LEASE_MS,
   DEFAULT_LEASE_RENEW_MS,
   heOptIns,
@@ -485,5 +486,49 @@ describe('job spec', () => {
       allowPlaintextScheme: false,
       allowWeakParameters: false,
     });
+  });
+});
+
+describe('replicas: the peers listing several addresses, and the address a replica advertises', () => {
+  it('peers.<id>.addresses: every replica of a peer, normalised with address = the first', () => {
+    const two = ['bank-0.bank.example.org:7101', 'bank-1.bank.example.org:7101'];
+    const c = validateNodeConfig({ ...base, peers: { government: { addresses: two } } });
+    expect(c.peers['government']).toEqual({ address: two[0], addresses: two });
+    // A single address is one listed address; a validated config validates again unchanged.
+    const one = validateNodeConfig(base);
+    expect(one.peers['government']).toEqual({
+      address: 'gov.internal:7102',
+      addresses: ['gov.internal:7102'],
+    });
+    expect(validateNodeConfig(c).peers).toEqual(c.peers);
+  });
+
+  it.each([
+    [{ government: { addresses: [] } }, 'peers.government.addresses'],
+    [{ government: { addresses: ['a:1', 'a:1'] } }, 'peers.government.addresses'],
+    [{ government: { addresses: ['a:1', 'nowhere'] } }, 'peers.government.addresses[1]'],
+    [{ government: { address: 'b:1', addresses: ['a:1'] } }, 'peers.government.address'],
+    [
+      { government: { addresses: Array.from({ length: 17 }, (_, i) => `h${i}:1`) } },
+      'peers.government.addresses',
+    ],
+  ])('refuses peers %j naming %s', (peers, field) => {
+    expect(fieldOf(() => validateNodeConfig({ ...base, peers }))).toBe(field);
+  });
+
+  it('advertise: an address, a variable naming one, else listen unless it is a wildcard', () => {
+    const at = (v: object, env: Record<string, string> = {}) =>
+      advertisedAddress(validateNodeConfig({ ...base, ...v }), env);
+    expect(at({})).toBeUndefined(); // listen 0.0.0.0:7101: no address a peer can dial
+    expect(at({ listen: '[::]:7101' })).toBeUndefined();
+    expect(at({ listen: '10.0.3.7:7101' })).toBe('10.0.3.7:7101');
+    expect(at({ advertise: 'bank-1.bank.example.org:7101' })).toBe('bank-1.bank.example.org:7101');
+    expect(at({ advertise: { env: 'POD_ADDRESS' } }, { POD_ADDRESS: '10.0.3.8:7101' })).toBe('10.0.3.8:7101');
+    expect(fieldOf(() => at({ advertise: { env: 'POD_ADDRESS' } }))).toBe('advertise.env');
+    expect(fieldOf(() => at({ advertise: { env: 'POD_ADDRESS' } }, { POD_ADDRESS: 'not an address' }))).toBe(
+      'advertise.env',
+    );
+    expect(fieldOf(() => validateNodeConfig({ ...base, advertise: 'nowhere' }))).toBe('advertise');
+    expect(fieldOf(() => validateNodeConfig({ ...base, advertise: { env: 'lower' } }))).toBe('advertise.env');
   });
 });

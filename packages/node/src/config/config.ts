@@ -5,6 +5,10 @@
  *
  *   party: bank                       # this node's party id (must match its certificate)
  *   listen: 0.0.0.0:7101              # gRPC (mutual TLS) address for the other nodes
+ *   advertise: bank-0.bank.example.org:7101  # replicas (store: postgres): where the peers reach THIS
+ *                                     #   replica, recorded with each job lease it takes; or
+ *                                     #   { env: FEDSCORE_ADVERTISE } (default: listen, unless it binds
+ *                                     #   a wildcard address; docs/deploy.md section 8)
  *   http: 127.0.0.1:9101              # optional: /healthz and /metrics (plain HTTP; keep it internal)
  *   stateDir: ./state/bank            # the node's store (jobs, audit log, consent, models)
  *   store: sqlite                     # default: fedscore.sqlite in stateDir; replicas of one party share
@@ -15,6 +19,9 @@
  *   tls: { ca: certs/ca.pem, cert: certs/bank.pem, key: certs/bank-key.pem }
  *   peers:
  *     government: { address: gov.internal:7102 }
+ *     # a peer run as replicas: every replica's advertised address (a load balancer may be one); sends
+ *     # stick to one, move on when it is unreachable or names another as its job's lease holder
+ *     # bank: { addresses: [bank-0.bank.example.org:7101, bank-1.bank.example.org:7101] }
  *     arbiter: { address: platform.internal:7103 }
  *   data:
  *     loans: { path: data/bank.csv, id: uscc, label: default_12m }
@@ -79,6 +86,40 @@ const address = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port (IPv6 in brackets)')
   .refine((a) => Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535, 'port above 65535');
 const path = z.string().min(1, 'an empty path');
+
+/**
+ * One peer: `address`, or `addresses` for a peer party run as several replicas (docs/deploy.md section 8).
+ * Normalised to both: `address` is the first listed (what single-address code reads), `addresses` all.
+ */
+const peerConfig = z
+  .object({
+    address: address.optional(),
+    addresses: z
+      .array(address)
+      .min(1, 'list at least one address')
+      .max(16, 'at most 16 addresses')
+      .refine((a) => new Set(a).size === a.length, 'an address is listed twice')
+      .optional(),
+  })
+  .strict()
+  // Both only as validation leaves them (a validated config validates again unchanged).
+  .refine(
+    (p) =>
+      p.addresses === undefined
+        ? p.address !== undefined
+        : p.address === undefined || p.address === p.addresses[0],
+    { message: 'give either address or addresses', path: ['address'] },
+  )
+  .transform((p): { address: string; addresses: string[] } => {
+    const all = p.addresses ?? [p.address!];
+    return { address: all[0]!, addresses: all };
+  });
+
+/** Where this replica is reached: `host:port`, or `{ env: NAME }` naming a variable that holds it. */
+const advertiseConfig = z.union([
+  address,
+  z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'an environment variable name') }).strict(),
+]);
 const positive = z.number().refine((v) => Number.isFinite(v) && v > 0, 'must be a finite number > 0');
 
 const scoringApi = z
@@ -475,11 +516,17 @@ export const nodeConfigSchema = z
   .object({
     party: partyId,
     listen: address,
+    /**
+     * This replica's own gRPC address as the peers reach it (replicas on one PostgreSQL store): recorded
+     * in the lease of each job it coordinates, and named by the other replicas to a peer whose message
+     * for the job reached them. Default: `listen`, unless that binds a wildcard address (then none).
+     */
+    advertise: advertiseConfig.optional(),
     http: address.optional(),
     stateDir: path,
     store: storeConfig.default({ kind: 'sqlite' }),
     tls: z.object({ ca: path, cert: path, key: path }).strict(),
-    peers: z.record(partyId, z.object({ address }).strict()),
+    peers: z.record(partyId, peerConfig),
     data: z
       .record(
         z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'dataset names are 1-64 of A-Z a-z 0-9 _ . -'),
@@ -726,6 +773,33 @@ export function validateStoreConfig(value: unknown): StoreConfig {
     });
   }
   return r.data;
+}
+
+/**
+ * Where the peers reach this replica (config `advertise`; docs/deploy.md section 8): the address, the
+ * value of the variable `advertise.env` names, else `listen` unless it binds a wildcard address
+ * (0.0.0.0, [::]: not an address a peer can dial), else undefined. A missing or malformed variable is an
+ * `invalid_config` error naming `advertise.env`.
+ */
+export function advertisedAddress(
+  c: Pick<NodeConfig, 'listen' | 'advertise'>,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  const a = c.advertise;
+  if (typeof a === 'string') return a;
+  if (a !== undefined) {
+    const r = address.safeParse(env[a.env] ?? '');
+    if (!r.success) {
+      throw new FedscoreError(
+        'invalid_config',
+        `node config: advertise.env names ${a.env}, which does not hold host:port`,
+        { field: 'advertise.env' },
+      );
+    }
+    return r.data;
+  }
+  const host = c.listen.slice(0, c.listen.lastIndexOf(':'));
+  return host === '0.0.0.0' || host === '[::]' || /^\[0*(:0*)*:?0*\]$/.test(host) ? undefined : c.listen;
 }
 
 /** The PostgreSQL URL of a `queue: pgboss` config (`url`, or the variable `urlEnv`), as `storeUrl`. */

@@ -9,6 +9,7 @@ export type {
   StoreConfig,
 } from './config.ts';
 export {
+  advertisedAddress,
   cataloguePublishOnStart,
   catalogueServes,
   catalogueTargets,

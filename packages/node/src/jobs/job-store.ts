@@ -18,7 +18,12 @@
  *   job_leases(job_id, holder, expires_at) -- which replica of this party coordinates a job, when several
  *     share a PostgreSQL store (docs/deploy.md section 8): a replica coordinates only a job whose lease it
  *     holds, renews it while it does, and another replica takes the job over once the lease has expired
- *     (the holder died); a single node on SQLite takes no leases
+ *     (the holder died); a single node on SQLite takes no leases. `address`: the holder's advertised gRPC
+ *     address (config `advertise`), written with every claim, which a replica that does not hold the job
+ *     names to a peer whose message reached it (`not_lease_holder`, docs/deploy.md section 8). For a job
+ *     this party FOLLOWS (another party coordinates it), the row instead names the replica that
+ *     prepared the job's latest stage attempt here (`recordAttemptHolder`; `expires_at` unused), so
+ *     that the party's other replicas can name it too; no fence and no epoch are involved
  *   jobs.lease_epoch -- the job's fencing token: incremented whenever a replica other than the last holder
  *     claims its lease (a takeover, or a claim after a release). A replica that claimed the lease at
  *     epoch e writes the job's state (attempt, status, checkpoints, events, its model) only while the
@@ -95,6 +100,7 @@ export const JOB_MIGRATIONS = {
        expires_at INTEGER NOT NULL
      ) STRICT;`,
     'ALTER TABLE jobs ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;',
+    'ALTER TABLE job_leases ADD COLUMN address TEXT;',
   ],
 } as const;
 
@@ -105,6 +111,8 @@ export interface JobLease {
   readonly expiresAt: number;
   /** The job's fencing token (`jobs.lease_epoch`): incremented at each change of holder. */
   readonly epoch: number;
+  /** Where the peers reach the holder (its config `advertise`; absent when it advertises none). */
+  readonly address?: string;
 }
 
 /** Within-stage checkpoints kept per job and stage (a party killed mid-epoch lags the others by one). */
@@ -351,9 +359,16 @@ export class JobStore {
    * on success this store fences its later writes of the job with the epoch it now holds. A renewal
    * (this store already holds a fence for the job) fails once the epoch has moved on, even when the
    * new holder's lease has expired in turn: a replica that lost the job never silently gets it back
-   * while its old coordination loop still runs.
+   * while its old coordination loop still runs. `address`: where the peers reach `holder` (recorded for
+   * the other replicas to name to a misrouted peer; `lease()`).
    */
-  claimLease(id: string, holder: string, ttlMs: number, now: number = Date.now()): boolean {
+  claimLease(
+    id: string,
+    holder: string,
+    ttlMs: number,
+    now: number = Date.now(),
+    address?: string | undefined,
+  ): boolean {
     if (typeof holder !== 'string' || holder.length === 0 || holder.length > 200) {
       throw new FedscoreError('invalid_argument', 'a lease holder is 1-200 characters', { field: 'holder' });
     }
@@ -368,11 +383,13 @@ export class JobStore {
       if (fence !== undefined && fence !== epoch) return false;
       if (held !== undefined && held.holder !== holder && held.expiresAt > now) return false;
       this.store.run(
-        `INSERT INTO job_leases (job_id, holder, expires_at) VALUES (?, ?, ?)
-         ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at`,
+        `INSERT INTO job_leases (job_id, holder, expires_at, address) VALUES (?, ?, ?, ?)
+         ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+           address = excluded.address`,
         id,
         holder,
         now + ttlMs,
+        address ?? null,
       );
       let next = epoch;
       if (held === undefined || held.holder !== holder) {
@@ -387,6 +404,28 @@ export class JobStore {
     });
   }
 
+  /**
+   * A job this party follows: `holder` (at `address`) prepared its latest stage attempt here, so the
+   * other replicas of the party name it to a peer whose message for the job reaches them. Not a lease:
+   * no expiry, no epoch, no fence (the coordinator's next PREPARE, wherever it lands, records anew).
+   */
+  recordAttemptHolder(
+    id: string,
+    holder: string,
+    address: string | undefined,
+    now: number = Date.now(),
+  ): void {
+    this.store.run(
+      `INSERT INTO job_leases (job_id, holder, expires_at, address) VALUES (?, ?, ?, ?)
+       ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+         address = excluded.address`,
+      id,
+      holder,
+      now,
+      address ?? null,
+    );
+  }
+
   /** Give up `holder`'s lease on job `id` (nothing when another holds it); its writes are no longer fenced. */
   releaseLease(id: string, holder: string): void {
     this.#fences.delete(id);
@@ -395,13 +434,18 @@ export class JobStore {
 
   /** The current lease on job `id`, expired or not. */
   lease(id: string): JobLease | undefined {
-    const r = this.store.get<{ holder: string; expires_at: number }>(
-      'SELECT holder, expires_at FROM job_leases WHERE job_id = ?',
+    const r = this.store.get<{ holder: string; expires_at: number; address: string | null }>(
+      'SELECT holder, expires_at, address FROM job_leases WHERE job_id = ?',
       id,
     );
     return r === undefined
       ? undefined
-      : { holder: r.holder, expiresAt: r.expires_at, epoch: this.leaseEpoch(id) };
+      : {
+          holder: r.holder,
+          expiresAt: r.expires_at,
+          epoch: this.leaseEpoch(id),
+          ...(r.address !== null && { address: r.address }),
+        };
   }
 
   /** Job `id`'s fencing token (0 before any lease was claimed). */

@@ -268,9 +268,16 @@ export interface JobRunnerOptions {
    * Replicas of this party on one shared store: coordinate a job only while holding its lease
    * (`JobStore.claimLease`, renewed every `renewMs`, default at every 0.5 s poll); a replica that dies
    * stops renewing, and another takes the job over once `ttlMs` has passed, resuming it from its
-   * checkpoints. Unset: no leases (one node). Config: `store.leaseMs`, `store.leaseRenewMs`.
+   * checkpoints. Unset: no leases (one node). Config: `store.leaseMs`, `store.leaseRenewMs`. `address`:
+   * where the peers reach this replica (config `advertise`), recorded with each claim; a peer's message
+   * for a job that another replica holds is refused with `not_lease_holder` naming the holder's.
    */
-  readonly lease?: { readonly holder: string; readonly ttlMs: number; readonly renewMs?: number };
+  readonly lease?: {
+    readonly holder: string;
+    readonly ttlMs: number;
+    readonly renewMs?: number;
+    readonly address?: string | undefined;
+  };
 }
 
 /** A party that dropped out of a job's stage, which completed without it (no data values). */
@@ -336,6 +343,7 @@ export class JobRunner {
     this.#o = options;
     this.#logger = (options.logger ?? noopLogger).child({ component: 'jobs', party: options.party });
     options.transport.setControlHandler((peer, req) => this.#handleControl(peer, req));
+    if (options.lease !== undefined) options.transport.setSessionRouter((s) => this.#routeSession(s));
     // A write of this replica refused by the lease fence: another replica took the job over.
     options.jobs.onFenceRefused((job, epoch) => {
       this.#logger.warn('job write refused by the lease fence', { job, epoch, error: 'lease_lost' });
@@ -408,7 +416,12 @@ export class JobRunner {
         const lease = this.#o.lease;
         // Renewed by `renew` below, every `lease.renewMs`.
         if (this.#coordinating.has(j.id)) continue;
-        if (lease !== undefined && !this.#o.jobs.claimLease(j.id, lease.holder, lease.ttlMs)) continue;
+        if (
+          lease !== undefined &&
+          !this.#o.jobs.claimLease(j.id, lease.holder, lease.ttlMs, undefined, lease.address)
+        ) {
+          continue;
+        }
         this.#coordinating.add(j.id);
         if (lease !== undefined) this.#held.add(j.id);
         // A retried job: its earlier end's notices are history.
@@ -456,8 +469,9 @@ export class JobRunner {
           try {
             // Losing it means this replica stalled past the lease and another took the job over: this
             // replica stops coordinating it (its writes are fenced off in the store anyway).
-            if (this.#o.jobs.claimLease(id, lease.holder, lease.ttlMs)) this.#held.add(id);
-            else this.#leaseLost(id, this.#lostError(id), 'renewal');
+            if (this.#o.jobs.claimLease(id, lease.holder, lease.ttlMs, undefined, lease.address)) {
+              this.#held.add(id);
+            } else this.#leaseLost(id, this.#lostError(id), 'renewal');
           } catch (e) {
             this.#logger.warn('job lease renewal failed', { job: id, error: asFedscoreError(e).code });
           }
@@ -465,6 +479,52 @@ export class JobRunner {
       };
       this.#renewer = setInterval(renew, lease.renewMs ?? 500);
       this.#renewer.unref();
+    }
+  }
+
+  /**
+   * A peer's message for a session no attempt of this replica owns: when its job is one this party
+   * coordinates and another replica holds the lease, refuse it with `not_lease_holder` naming the
+   * holder's advertised address (none while no live replica holds it: a takeover is under way), so the
+   * peer resends it there (outbox.ts); when this party follows the job and another replica prepared its
+   * latest attempt (`recordAttemptHolder`), the same refusal naming that replica; else the plain
+   * `job_state` refusal (undefined). Never throws: a store that does not answer leaves the plain refusal.
+   */
+  #routeSession(session: string): FedscoreError | undefined {
+    const slash = session.indexOf('/');
+    const id = slash > 0 ? session.slice(0, slash) : undefined;
+    if (id === undefined || this.#held.has(id)) return undefined;
+    try {
+      const job = this.#o.jobs.get(id);
+      if (job === undefined || ENDED_STATUSES.has(job.status)) return undefined;
+      const lease = this.#o.jobs.lease(id);
+      if (job.coordinator !== this.#o.party) {
+        // A followed job: the replica that prepared its latest attempt, when it is another one.
+        if (lease?.address === undefined || lease.holder === this.#o.lease?.holder) return undefined;
+        // A record of an earlier process at this replica's own address (restarted): nowhere to send.
+        if (lease.address === this.#o.lease?.address) return undefined;
+        return new FedscoreError(
+          'not_lease_holder',
+          `another replica holds the attempts of job '${id}': send to ${lease.address}`,
+          { field: 'lease', details: { job: id, holder: lease.address } },
+        );
+      }
+      const live = lease !== undefined && lease.expiresAt > Date.now() ? lease : undefined;
+      if (live?.holder === this.#o.lease?.holder) return undefined;
+      // An earlier process at this replica's own address still holds it (restarted): nowhere to send.
+      if (live?.address !== undefined && live.address === this.#o.lease?.address) return undefined;
+      return new FedscoreError(
+        'not_lease_holder',
+        live?.address !== undefined
+          ? `another replica coordinates job '${id}': send to ${live.address}`
+          : `no replica coordinates job '${id}' now (a takeover is under way): send again later`,
+        {
+          field: 'lease',
+          details: { job: id, ...(live?.address !== undefined && { holder: live.address }) },
+        },
+      );
+    } catch {
+      return undefined;
     }
   }
 
@@ -851,6 +911,10 @@ export class JobRunner {
         this.#jobChange({ job: job.id, action: 'retry', party: job.coordinator, stage });
       }
       this.#o.jobs.setAttempt(job.id, stage, attempt);
+      // Replicas of a following party: the others name this one to a peer whose message for the job
+      // reaches them (`#routeSession`).
+      const lease = this.#o.lease;
+      if (lease !== undefined) this.#o.jobs.recordAttemptHolder(job.id, lease.holder, lease.address);
     }
     return a;
   }

@@ -30,7 +30,13 @@ import {
   type PartyId,
 } from '@fedscore/core';
 import { createEnvelopeCodec, type fedscore } from '@fedscore/wire';
-import { emptyStats, InboundAdmission, type MutableStats, type SessionGrant } from './grpc/admission.ts';
+import {
+  emptyStats,
+  InboundAdmission,
+  type MutableStats,
+  type SessionGrant,
+  type SessionRouter,
+} from './grpc/admission.ts';
 import { resolveLimits, type TlsMaterial, type TransportLimits } from './grpc/options.ts';
 import { Outbox } from './grpc/outbox.ts';
 import {
@@ -41,7 +47,7 @@ import {
   type RejectionEvent,
 } from './grpc/server.ts';
 
-export type { SessionGrant } from './grpc/admission.ts';
+export type { SessionGrant, SessionRouter } from './grpc/admission.ts';
 export type { TlsMaterial, TransportLimits } from './grpc/options.ts';
 export type { ControlHandler, HealthInfo, InboundBytes, RejectionEvent } from './grpc/server.ts';
 export {
@@ -56,8 +62,11 @@ export interface GrpcTransportOptions {
   /** host:port to listen on; port 0 picks a free one (see `port`). */
   readonly listen: string;
   readonly tls: TlsMaterial;
-  /** Every peer: party id to host:port. */
-  readonly peers: Readonly<Record<PartyId, string>>;
+  /**
+   * Every peer: party id to host:port, or to the addresses of its replicas (sends stick to one and move
+   * on when it is unreachable or names another replica as its job's lease holder; outbox.ts).
+   */
+  readonly peers: Readonly<Record<PartyId, string | readonly string[]>>;
   readonly limits?: TransportLimits;
   readonly logger?: Logger;
   readonly onRejected?: (event: RejectionEvent) => void;
@@ -130,13 +139,31 @@ export class GrpcTransport {
     return this.#port;
   }
 
-  /** Set or change a peer's address (e.g. once a test peer has bound its port). */
-  setPeer(peer: PartyId, address: string): void {
+  /** Set or change a peer's address or addresses (e.g. once a test peer has bound its port). */
+  setPeer(peer: PartyId, address: string | readonly string[]): void {
     this.#outbox.setPeer(peer, address);
+  }
+
+  /** How many times the calls to each peer moved to another of its addresses (metrics). */
+  addressSwitches(): Record<PartyId, number> {
+    return this.#outbox.addressSwitches();
+  }
+
+  /**
+   * The address calls to `peer` go to now, or the messages of `session` (its job may be routed to the
+   * replica holding the job's lease); one of the peer's configured addresses; undefined: no such peer.
+   */
+  peerAddress(peer: PartyId, session?: string): string | undefined {
+    return this.#outbox.currentAddress(peer, session);
   }
 
   setControlHandler(handler: ControlHandler): void {
     this.#control = handler;
+  }
+
+  /** Who answers for an inbound session no grant owns (the job runner: the job's lease holder). */
+  setSessionRouter(router: SessionRouter): void {
+    this.#admission.setRouter(router);
   }
 
   /** Accept messages of one stage attempt (call before any party of it may send). */

@@ -24,6 +24,7 @@ export type {
   InboundBytes,
   RejectionEvent,
   SessionGrant,
+  SessionRouter,
   TlsMaterial,
   TransportLimits,
 } from './grpc.ts';

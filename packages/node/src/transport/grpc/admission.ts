@@ -11,8 +11,10 @@
  * for), the per-(session, sender) sequence state, and the receive queues. `admit()` checks, in order:
  *   - the envelope names the caller as sender (`peer_identity`) and this node as receiver;
  *   - its session belongs to a granted, open stage attempt and the sender is a party of it
- *     (`job_state`; `lease_lost` for an attempt closed because its coordinator's lease epoch is stale); its protocol and version are among the attempt's (`protocol_step`,
- *     `protocol_version`);
+ *     (`job_state`; `lease_lost` for an attempt closed because its coordinator's lease epoch is stale;
+ *     for a session no grant here owns, the `router` may answer instead: on a replica that does not
+ *     hold the job's lease, `not_lease_holder` naming the holder); its protocol and version are among
+ *     the attempt's (`protocol_step`, `protocol_version`);
  *   - seq is the next one from that sender in that session: a lower seq is a replay unless it is an
  *     identical retry of the last one (attempt > 0, same digest: acknowledged as a duplicate, not queued
  *     twice), a higher one a gap (`protocol_sequence`).
@@ -50,6 +52,13 @@ export interface SessionGrant {
    */
   readonly onSession?: (session: string, peer: PartyId) => void;
 }
+
+/**
+ * For a session no grant of this node owns: the refusal that tells the sender where it belongs (a
+ * replica that does not hold the job's lease names the holder: `not_lease_holder`), or undefined for the
+ * plain `job_state` refusal. Called with the session id only; it must not throw.
+ */
+export type SessionRouter = (session: string) => FedscoreError | undefined;
 
 /** Message and byte counters by peer, as the channel reports them. */
 export type MutableStats = { -readonly [K in keyof ChannelStats]: Record<string, number> };
@@ -180,11 +189,25 @@ export class InboundAdmission {
   readonly #stats: NonNullable<InboundAdmissionOptions['stats']>;
   readonly #grants = new Map<string, GrantState>();
   readonly #queues = new Map<string, Queue>();
+  #router: SessionRouter | undefined;
 
   constructor(options: InboundAdmissionOptions) {
     this.party = options.party;
     this.#maxQueuedBytes = options.maxQueuedBytes;
     this.#stats = options.stats ?? emptyStats();
+  }
+
+  /** Set who answers for a session no grant here owns (`SessionRouter`). */
+  setRouter(router: SessionRouter): void {
+    this.#router = router;
+  }
+
+  /**
+   * The router's refusal for `session` when no grant here owns it (the early check of a Deliver call
+   * whose caller announced the session); undefined when a grant owns it or the router has none.
+   */
+  elsewhere(session: string): FedscoreError | undefined {
+    return this.#grantOf(session) === undefined ? this.#router?.(session) : undefined;
   }
 
   /** Accept messages of one stage attempt (call before any party of it may send). */
@@ -265,6 +288,8 @@ export class InboundAdmission {
     }
     const g = this.#grantOf(env.session);
     if (g === undefined) {
+      const elsewhere = this.#router?.(env.session);
+      if (elsewhere !== undefined) throw elsewhere;
       throw new FedscoreError('job_state', 'no stage attempt of this node owns the session', {
         field: 'fedscore.Envelope.session_id',
       });

@@ -38,7 +38,7 @@ import {
 } from '../peer-auth.ts';
 import { DeliverAssembly, type InboundAdmission } from './admission.ts';
 import type { ResolvedLimits, TlsMaterial } from './options.ts';
-import { bytesOf, decodeOrThrow, SERVICE_DEFINITION, toServiceError } from './status.ts';
+import { bytesOf, decodeOrThrow, SERVICE_DEFINITION, SESSION_KEY, toServiceError } from './status.ts';
 
 /** Refused calls an unauthenticated connection may make before it is closed (each one is audited). */
 export const MAX_UNAUTHENTICATED_CALLS = 8;
@@ -312,6 +312,10 @@ export class PartyNodeServer {
     const fe = isFedscoreError(e)
       ? e
       : new FedscoreError('internal', e instanceof Error ? e.message : String(e), { cause: e });
+    // Routing, not a refusal of the caller: an authenticated peer sent a job's message to a replica that
+    // does not coordinate it, and is told where it belongs (reported for the metrics; the node does not
+    // audit it as a security event).
+    const routing = fe.code === 'not_lease_holder' && peer !== undefined;
     const conn = this.#connectionOf(call);
     const certificate =
       conn === undefined
@@ -330,13 +334,21 @@ export class PartyNodeServer {
       ...(certificate !== undefined && { certificate }),
       ...(remoteAddress !== undefined && { remoteAddress }),
     };
-    this.#o.logger.warn('inbound call refused', {
-      rpc,
-      code: fe.code,
-      field: fe.field,
-      peer,
-      ...(peer === undefined && { remote: remoteAddress, reason: fe.message }),
-    });
+    if (routing) {
+      this.#o.logger.info('inbound message for a job this replica does not hold', {
+        rpc,
+        peer,
+        holder: fe.details?.['holder'],
+      });
+    } else {
+      this.#o.logger.warn('inbound call refused', {
+        rpc,
+        code: fe.code,
+        field: fe.field,
+        peer,
+        ...(peer === undefined && { remote: remoteAddress, reason: fe.message }),
+      });
+    }
     try {
       this.#o.onRejected(event);
     } catch (hookError) {
@@ -387,6 +399,12 @@ export class PartyNodeServer {
       // The caller went away (cancelled, deadline): nothing was queued.
       answered = true;
     });
+    // The session the caller announced, when no grant here owns it and the router says where it
+    // belongs: refused at once, so the caller stops sending chunks (the envelope's own session is what
+    // admission checks at the end).
+    const announced = call.metadata.get(SESSION_KEY)[0];
+    const elsewhere = typeof announced === 'string' ? this.#o.admission.elsewhere(announced) : undefined;
+    if (elsewhere !== undefined) fail(elsewhere, announced as string);
     call.on('end', () => {
       if (answered) return;
       let session: string | undefined;

@@ -12,6 +12,14 @@ export const CONTROL = `${SERVICE}/Control`;
 export const HEALTH = `${SERVICE}/Health`;
 const CODE_KEY = 'fedscore-code';
 const FIELD_KEY = 'fedscore-field';
+/**
+ * The session id of a Deliver call's envelope, sent ahead of its chunks so that a replica that does not
+ * own the session can refuse it before the envelope is transferred (the envelope's own session is still
+ * what admission checks).
+ */
+export const SESSION_KEY = 'fedscore-session';
+/** The lease holder's advertised address a `not_lease_holder` refusal names (docs/deploy.md section 8). */
+const HOLDER_KEY = 'fedscore-holder';
 
 export const identity = (b: Buffer): Buffer => b;
 export const bytesOf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -55,6 +63,8 @@ const GRPC_STATUS_OF: Partial<Record<ErrorCode, grpc.status>> = {
   protocol_version: grpc.status.FAILED_PRECONDITION,
   protocol_sequence: grpc.status.FAILED_PRECONDITION,
   job_state: grpc.status.FAILED_PRECONDITION,
+  // Retryable, at another replica: the one it names, else the next address of the peer.
+  not_lease_holder: grpc.status.UNAVAILABLE,
   not_found: grpc.status.NOT_FOUND,
   invalid_argument: grpc.status.INVALID_ARGUMENT,
   invalid_config: grpc.status.INVALID_ARGUMENT,
@@ -68,6 +78,8 @@ export function toServiceError(e: FedscoreError): Partial<grpc.ServiceError> {
   const metadata = new grpc.Metadata();
   metadata.set(CODE_KEY, e.code);
   if (e.field !== undefined) metadata.set(FIELD_KEY, e.field);
+  const holder = e.code === 'not_lease_holder' ? e.details?.['holder'] : undefined;
+  if (typeof holder === 'string') metadata.set(HOLDER_KEY, holder);
   return { code: GRPC_STATUS_OF[e.code] ?? grpc.status.INTERNAL, details: e.message, metadata };
 }
 
@@ -76,9 +88,10 @@ export function fromServiceError(e: grpc.ServiceError, peer: PartyId, rpc: strin
   const code = e.metadata?.get(CODE_KEY)[0];
   if (typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code)) {
     const field = e.metadata.get(FIELD_KEY)[0];
+    const holder = code === 'not_lease_holder' ? e.metadata.get(HOLDER_KEY)[0] : undefined;
     return new FedscoreError(code as ErrorCode, `${peer} refused ${rpc}: ${e.details}`, {
       ...(typeof field === 'string' && { field }),
-      details: { peer },
+      details: { peer, ...(typeof holder === 'string' && { holder }) },
     });
   }
   if (e.code === grpc.status.DEADLINE_EXCEEDED) {
@@ -104,6 +117,16 @@ export function fromServiceError(e: grpc.ServiceError, peer: PartyId, rpc: strin
 export function isTransient(e: grpc.ServiceError): boolean {
   if (e.metadata?.get(CODE_KEY).length > 0) return false;
   return e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED;
+}
+
+/**
+ * A `not_lease_holder` refusal (the peer's replica does not coordinate the message's job): the holder's
+ * advertised address when the replica named one; undefined for any other failure.
+ */
+export function leaseRedirect(e: grpc.ServiceError): { readonly holder?: string } | undefined {
+  if (e.metadata?.get(CODE_KEY)[0] !== 'not_lease_holder') return undefined;
+  const holder = e.metadata.get(HOLDER_KEY)[0];
+  return typeof holder === 'string' && holder !== '' ? { holder } : {};
 }
 
 /** Run a protobuf decode; a failure is `wire_decode` naming the message. */
