@@ -693,16 +693,19 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         class_weight?: 'balanced' | 'none';
       }
     | undefined;
-  // The anchors' shape as the pipeline and a node job run it today (HETERO_LR_DEFAULTS): batches of
-  // 8192 rows (one ciphertext of ckks-16384-release) from 32,768 training rows, classWeight 'none' (the
-  // residual reaches the products unweighted, mod-switched down one prime: cipher.ts atProductLevel).
+  // The anchors' shape as a node job runs it today (results/net-fate-100k-lan): batches of 8192 rows (one
+  // ciphertext of ckks-16384-release; the pipeline's batch from 32,768 training rows) and class-weighted
+  // (the train stage leaves classWeight to vfl's default, 'balanced': the residual is one prime down
+  // after the weights). `fedscore train hetero-lr`'s default is 'none' (HETERO_LR_DEFAULTS): the residual
+  // stays fresh on the wire and each product mod-switches it down first -- fateShapeCli.
   const fateShape: HeteroLrShape = {
     rows: 100_000,
     guestFeatures: 30,
     hostFeatures: [300],
     batchSize: 8192,
-    classWeighted: false,
+    classWeighted: true,
   };
+  const fateShapeCli: HeteroLrShape = { ...fateShape, classWeighted: false };
   if (scale) {
     const shape: HeteroLrShape = {
       rows: scale.rows,
@@ -764,8 +767,8 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       guestFeatures: m.selectedFeatures['bank']!,
       hostFeatures: [m.selectedFeatures['government']!],
       batchSize: 1024,
-      // A node job's hetero-LR: the pipeline's classWeight 'none'.
-      classWeighted: false,
+      // A node job's hetero-LR: class-weighted (the train stage leaves classWeight to vfl's default).
+      classWeighted: true,
     };
     const workers = resolveWorkers(undefined, shape.rows, shape.guestFeatures + 1, 3, cores);
     for (const [name, profile] of [
@@ -783,7 +786,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         workers,
       });
       timeCheck(
-        `hetero-LR ${shape.rows} training rows x (${shape.guestFeatures} + ${shape.hostFeatures[0]}), batch 1024, unweighted, ckks-8192, ${profile.name}, parties ${name === 'memory' ? 'in one process' : 'as processes'} (results/net.json)`,
+        `hetero-LR ${shape.rows} training rows x (${shape.guestFeatures} + ${shape.hostFeatures[0]}), batch 1024, class-weighted, ckks-8192, ${profile.name}, parties ${name === 'memory' ? 'in one process' : 'as processes'} (results/net.json)`,
         `network ${fmt(p.networkSeconds)} s of it`,
         p.steadyEpochSeconds,
         measured,
@@ -813,7 +816,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
   }
 
   // The anchors' shape over node processes (results/net-fate-100k-lan.json, `bench net --fate-shape`):
-  // 100,000 training rows x (30 + 300), batch 8192, unweighted, ckks-16384-release, the node's default
+  // 100,000 training rows x (30 + 300), batch 8192, class-weighted, ckks-16384-release, the node's default
   // workers and cache; memory (parties in one process) and lan (processes on this machine).
   const netFate = readCommitted('net-fate-100k-lan') as
     | {
@@ -838,7 +841,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       guestFeatures: m.selectedFeatures['bank']!,
       hostFeatures: [m.selectedFeatures['government']!],
       batchSize: netFate.parameters?.batchSize ?? 8192,
-      classWeighted: false,
+      classWeighted: true,
     };
     const epochs = m.epochSeconds.length;
     const workers = resolveWorkers(undefined, shape.rows, shape.guestFeatures + 1, epochs, cores);
@@ -853,7 +856,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       const measured = median(r.epochSeconds.slice(1));
       const p = predictHeteroLr(shape, lr.times, lr.sizes, profile, { kind: 'shared', cores, workers });
       timeCheck(
-        `hetero-LR FATE shape ${shape.rows} x (${shape.guestFeatures} + ${shape.hostFeatures[0]}), batch ${shape.batchSize}, unweighted, ${profile.name}, parties ${name === 'memory' ? 'in one process' : 'as processes'} (results/net-fate-100k-lan.json)`,
+        `hetero-LR FATE shape ${shape.rows} x (${shape.guestFeatures} + ${shape.hostFeatures[0]}), batch ${shape.batchSize}, class-weighted, ${profile.name}, parties ${name === 'memory' ? 'in one process' : 'as processes'} (results/net-fate-100k-lan.json)`,
         `${p.counts.batches.length} batches, W ${p.counts.width}, workers ${workers}; network ${fmt(p.networkSeconds)} s of it`,
         p.steadyEpochSeconds,
         measured,
@@ -875,7 +878,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         lrRef = {
           predicted: p.steadyEpochSeconds,
           measured,
-          label: `results/net-fate-100k-lan.json ${shape.rows} x ${shape.guestFeatures + shape.hostFeatures[0]!}, batch ${shape.batchSize}, unweighted, memory, ${fmt(measured, 2)} s/epoch at load ${load}`,
+          label: `results/net-fate-100k-lan.json ${shape.rows} x ${shape.guestFeatures + shape.hostFeatures[0]!}, batch ${shape.batchSize}, class-weighted, memory, ${fmt(measured, 2)} s/epoch at load ${load}`,
         };
       }
       const steady = r.epochBytes[r.epochBytes.length - 1];
@@ -1018,12 +1021,17 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
   const predRaw: Record<string, unknown> = {};
   for (const [label, shape, anchor] of [
     [
-      'FATE 100k x (30 + 300), batch 8192, unweighted',
+      'FATE 100k x (30 + 300), batch 8192, class-weighted (a node job)',
       fateShape,
       'FATE 2.0 coordinated-LR: 136 s/epoch (Paillier, 2 hosts x 16 cores Xeon 8255C, 1 Gb LAN); 19-20 s with encryption mocked',
     ],
     [
-      'SecretFlow 800k x (750 + 750), batch 8192, unweighted',
+      "FATE 100k x (30 + 300), batch 8192, unweighted (fedscore train's default)",
+      fateShapeCli,
+      'FATE 2.0 coordinated-LR: 136 s/epoch (Paillier, 2 hosts x 16 cores Xeon 8255C, 1 Gb LAN); 19-20 s with encryption mocked',
+    ],
+    [
+      'SecretFlow 800k x (750 + 750), batch 8192, class-weighted',
       sfShape,
       'SecretFlow SS-SGD LR 800k x 1500: 694-1245 s (whole training, 32 vCPU / 256 GB per party, 2 parties; epochs not stated)',
     ],
@@ -1147,7 +1155,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       'anchor (ANCHORS.md) and its setup',
     ],
     rows: preds,
-    note: `Three readings of each prediction: at this run's load (the per-op times as measured); scaled from the largest measured run of the same protocol (hetero-LR: ${lrRef?.label ?? 'none committed'}; binning: ${binRef?.label ?? 'none committed'}): that run's seconds times the ratio of the two predictions' compute parts made from the same per-op times, so the load cancels to first order -- the reading to use for a quiet machine; idle-scaled (x the idle factor of the checks table), which underestimated every low-load committed run in the checks, a lower bound. SecretFlow's 1,500 features split 750 + 750 between its 2 parties (assumed: the split is not published). "wan (64 KiB window)": the WAN link with one HTTP/2 stream limited to a 64 KiB flow-control window per 100 ms round trip (5.2 Mbit/s), grpc-js's default, the cap of the committed 10k net run's transport before the node opened 16 MiB windows (benchmarks/README.md); plain "wan" is the link rate and today's transport. PSI per-core extrapolation assumes blinding (hashes and multiplications, 3n per party) is embarrassingly parallel across ids at this core's speed, and the transfer (48 B per id each way) and the final intersection are not parallel: the transfer is added whole; the intersection (sort and match) is left out (it is seconds at 1M). Hetero-LR at the anchors' shapes runs as the pipeline and a node job do today (HETERO_LR_DEFAULTS): batches of 8192 rows, classWeight 'none' (the residual is mod-switched down one prime before each product).`,
+    note: `Three readings of each prediction: at this run's load (the per-op times as measured); scaled from the largest measured run of the same protocol (hetero-LR: ${lrRef?.label ?? 'none committed'}; binning: ${binRef?.label ?? 'none committed'}): that run's seconds times the ratio of the two predictions' compute parts made from the same per-op times, so the load cancels to first order -- the reading to use for a quiet machine; idle-scaled (x the idle factor of the checks table), which underestimated every low-load committed run in the checks, a lower bound. SecretFlow's 1,500 features split 750 + 750 between its 2 parties (assumed: the split is not published). "wan (64 KiB window)": the WAN link with one HTTP/2 stream limited to a 64 KiB flow-control window per 100 ms round trip (5.2 Mbit/s), grpc-js's default, the cap of the committed 10k net run's transport before the node opened 16 MiB windows (benchmarks/README.md); plain "wan" is the link rate and today's transport. PSI per-core extrapolation assumes blinding (hashes and multiplications, 3n per party) is embarrassingly parallel across ids at this core's speed, and the transfer (48 B per id each way) and the final intersection are not parallel: the transfer is added whole; the intersection (sort and match) is left out (it is seconds at 1M). Hetero-LR at the anchors' shapes runs at batches of 8192 rows (the pipeline's batch from 32,768 training rows), class-weighted as a node job runs it (its train stage leaves classWeight to vfl's default, 'balanced'); the unweighted rows are \`fedscore train hetero-lr\`'s default (classWeight 'none'): the residual stays fresh on the wire (${mb(lr.sizes.fresh)} MB against ${mb(lr.sizes.residual)}) and each product mod-switches it down one prime first (${fmt(lr.times.modSwitch)} ms).`,
   });
 
   // 5. Issue 18: hetero-LR's packed products on the queue, checked on this machine, predicted for
@@ -1575,7 +1583,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       load_average_before: loadBefore,
       load_average_after: loadAfter,
       hetero_lr_preset:
-        "ckks-16384-release (default), arbiter mode, validation 0 (default); anchors' shapes: batch 8192 and classWeight 'none' (the pipeline's and node jobs' defaults, HETERO_LR_DEFAULTS); each check: its run's own batch and weighting",
+        "ckks-16384-release (default), arbiter mode, validation 0 (default); anchors' shapes: batch 8192, class-weighted as a node job (and unweighted, fedscore train's default); each check: its run's own batch and weighting",
       binning_params: 'N=8192 q=[60,60,60] scale 2^40 (BINNING_CKKS_PARAMS)',
       psi: 'libsodium WASM ristretto255, reference calls (one id a call)',
       placements: 'shared = all parties on this machine; separate = each party on its own 2-core machine',

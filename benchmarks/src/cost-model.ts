@@ -10,9 +10,10 @@
  *   when class-weighted), adds its own part (`addPlain`) and sends the residual [[d]] to every host (one
  *   `toBatch`); the guest and each host compute the packed product X^T [[d]] (`matVecTAsync`: the
  *   rotations, plaintext products, encodes and rescales of `planPackedProduct`, one output ciphertext
- *   per block) one level below a fresh encryption -- the level a class-weighted residual arrives at; an
- *   unweighted residual (the pipeline's and node jobs' default, classWeight 'none') arrives fresh and
- *   each product first mod-switches a copy of it down (cipher.ts `atProductLevel`, one `modSwitch`) --,
+ *   per block) one level below a fresh encryption -- the level a class-weighted residual arrives at (vfl's
+ *   default, and a node job's); an unweighted residual (classWeight 'none', `fedscore train hetero-lr`'s
+ *   default) arrives fresh and each product first mod-switches a copy of it down (cipher.ts
+ *   `atProductLevel`, one `modSwitch`) --,
  *   mask it (`addPlain`, one ciphertext per block) and send it to the arbiter, which loads
  *   and decrypts it (`decryptForRelease`, one decryption per block) and returns float64 values. A
  *   validated epoch adds the hosts' encrypted validation scores, their sum, a mask and one release.
@@ -162,9 +163,9 @@ export interface HeteroLrShape {
   /** Validation rows (the stratified holdout; default 0 = validationFraction 0, the default). */
   readonly validationRows?: number;
   /**
-   * Default true (vfl's own default, classWeight 'balanced'). The pipeline's and node jobs' default is
-   * 'none' (HETERO_LR_DEFAULTS): false, so the residual stays at the fresh level (its bytes) and each
-   * product mod-switches it down first.
+   * Default true (vfl's own default, classWeight 'balanced', which a node job's train stage keeps).
+   * `fedscore train hetero-lr`'s default is 'none' (HETERO_LR_DEFAULTS): false, so the residual stays at
+   * the fresh level (its bytes) and each product mod-switches it down first.
    */
   readonly classWeighted?: boolean;
   /** CKKS slots (8192: the default preset ckks-16384-release). */
@@ -438,7 +439,7 @@ export function predictHeteroLr(
   }
   const hostPlanK = counts.hostPlans.map((pl) => pl.blocks.length);
   const Kg = counts.guestPlan.blocks.length;
-  // Unweighted (the pipeline's default): the residual is a sum of fresh ciphertexts plus plain values,
+  // Unweighted (fedscore train's default): the residual is a sum of fresh ciphertexts plus plain values,
   // fresh-level on the wire, and every product mod-switches a copy down to the product level first.
   const weighted = shape.classWeighted ?? true;
   const residualSer = weighted ? t.serialize.residual : t.serialize.fresh;

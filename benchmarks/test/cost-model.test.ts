@@ -508,7 +508,7 @@ describe('cost model: SecureBoost tree (issue 20)', () => {
   }, 60_000);
 });
 
-describe('cost model: an unweighted residual (classWeight none, the pipeline default) is sent fresh', () => {
+describe('cost model: an unweighted residual (classWeight none, fedscore train default) is sent fresh', () => {
   it("bytes per party of a real run match the model's unweighted path, and the weighted one misses the guest's", async () => {
     const rows = 256;
     const rng = seededRng('cost-model-test/unweighted');
