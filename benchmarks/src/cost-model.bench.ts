@@ -5,7 +5,7 @@
  * measure the per-operation times and sizes the cost model (src/cost-model.ts) needs on this machine (a
  * few seconds each), run one small real hetero-LR in the same minutes (5,000 x (10 + 20), memory
  * profile) to check the model against, check it against the largest committed runs
- * (results/hetero-lr.json, net.json, binning.json, psi.json), and predict the anchors' shapes (FATE's
+ * (results/hetero-lr.json, net.json, net-fate-100k-lan.json, binning.json, psi.json), and predict the anchors' shapes (FATE's
  * 100k x (30 + 300), SecretFlow's 800k x 1500, PSI 10M x 10M) on lan/wan, with the anchors' figures and
  * setups beside. Then:
  * - issue 18: bench queue's overhead and throughput parts (a throwaway PostgreSQL, `fedscore worker`
@@ -1529,6 +1529,79 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       rows: sbRows_,
       note: `Cells per host feature ${fmt(sbCellsPerFeature, 2)} (binFeatures at ${sbBins} bins on the check shape's generated data; used for 300 features at 100k). Counts are upper bounds (all-zero diagonals skipped by the code; reached when every node has thousands of rows), full trees (every node split). The prediction is the host's histograms on one thread, its default (workers 0); with workers >= 2 they run on HE worker threads when the cost rule threadedHistogramsWin says so, and with a histogram offload on the queue as task kind sbHistogram (packages/vfl secureboost), neither modelled here. FATE 2.0 SecureBoost at 100k x (30 + 300), depth 3: 1 min 54 s per tree on 16 cores (Xeon 8255C, Paillier, 1 Gb LAN; ANCHORS.md) = ${fateCoreSeconds} core-seconds; ours ${fmt(ours, 0)} core-seconds per tree (${scaled === undefined ? 'predicted at this load' : 'the prediction scaled by the check run'}): ${fmt(ours / fateCoreSeconds, 1)}x FATE's per-core cost, i.e. ${fmt(ours / 114, 1)}x its wall time on one core; if the products and encodes were spread over 16 cores (on the queue's sbHistogram tasks, not modelled here: per-task overhead and the per-level chain left out), at best ${fmt(ours / 16, 0)} s per tree. Left out of the model: the diagonal scatter and bin counting in JS, split finding, messages' latency (memory profile). SecretFlow SGB at 800k x 1500 (32 vCPU per party, 2 parties; ANCHORS.md): 4,177 s for its whole training, its trees and depth not stated there, so no per-tree figure to compare; at ours ${fmt(scaledSf ?? pSf.treeSeconds, 0)} s per tree on one thread (${scaledSf === undefined ? 'predicted at this load' : 'scaled by the check run'}), 4,177 s is ${fmt(4177 / (scaledSf ?? pSf.treeSeconds), 2)} of our trees; its 1,500 features split 750 + 750 (assumed, as for its LR and WOE rows).`,
     });
+    // SecureBoost as node processes at FATE's features (bench net --kind secureboost, 30 + 300 columns,
+    // fewer rows), against this model at its training rows and against secureboost-scale's 100k tree
+    // scaled down by the gradient ciphertexts (B: rows per 8192 slots) and by rows.
+    const sbNet = readCommitted('net-secureboost-fate-features') as
+      | {
+          parameters?: { testFraction?: number; loadAverage?: { before?: number[]; after?: number[] } };
+          summary?: { aligned?: number; trees?: number };
+          raw?: Record<
+            string,
+            { stages?: Record<string, { seconds: number; bytesSent: Record<string, number> }> }
+          >;
+        }
+      | undefined;
+    const sbScale = readCommitted('secureboost-scale') as
+      | { summary?: { rows?: number; host_features?: number; seconds_first_tree?: number } }
+      | undefined;
+    const aligned = sbNet?.summary?.aligned;
+    if (sbNet?.raw !== undefined && aligned !== undefined) {
+      const trainRows = Math.round(
+        aligned * (1 - (sbNet.parameters?.testFraction ?? JOB_DEFAULTS.testFraction)),
+      );
+      const trees = sbNet.summary?.trees ?? 1;
+      const { cells: netCells, ops: opsNet, p: pNet, scaled: scaledNet } = atShape(300, trainRows);
+      const scaleRows = sbScale?.summary?.rows;
+      const scaleTree = sbScale?.summary?.seconds_first_tree;
+      const scaleB =
+        scaleRows === undefined ? undefined : histogramTreeOps(sbCtx, netCells, scaleRows, 3).layout.batches;
+      const netRows: (string | number)[][] = [];
+      for (const [profile, r] of Object.entries(sbNet.raw)) {
+        const train = r.stages?.['train'];
+        if (train === undefined) continue;
+        const measured = train.seconds / trees;
+        const bank = train.bytesSent['bank'] ?? 0;
+        const gov = train.bytesSent['government'] ?? 0;
+        netRows.push([
+          `${profile}: ${trainRows} training rows (${aligned} aligned) x (30 + 300), ${trees} tree`,
+          fmt(measured, 1),
+          `${fmt(pNet.treeSeconds, 1)} (${pct(relativeError(pNet.treeSeconds, measured))})`,
+          scaledNet === undefined ? '-' : `${fmt(scaledNet, 1)} (${pct(relativeError(scaledNet, measured))})`,
+          scaleTree === undefined || scaleB === undefined
+            ? '-'
+            : `${fmt((scaleTree * opsNet.layout.batches) / scaleB, 1)} (${pct(relativeError((scaleTree * opsNet.layout.batches) / scaleB, measured))}) / ${fmt((scaleTree * trainRows) / scaleRows!, 1)} (${pct(relativeError((scaleTree * trainRows) / scaleRows!, measured))})`,
+          `${mb(bank)} vs ${mb(pNet.bytesPerTree.guest * trees + pNet.setupBytes)} (${pct(relativeError(pNet.bytesPerTree.guest * trees + pNet.setupBytes, bank))})`,
+          `${mb(gov)} vs ${mb(pNet.bytesPerTree.host * trees)} (${pct(relativeError(pNet.bytesPerTree.host * trees, gov))})`,
+        ]);
+      }
+      const nl = sbNet.parameters?.loadAverage;
+      tables.push({
+        title:
+          "Issue 20: SecureBoost as node processes at FATE's features (results/net-secureboost-fate-features.json) against the model and secureboost-scale",
+        columns: [
+          'profile and shape',
+          'measured s per tree (train stage: key setup included)',
+          'model, this load (error)',
+          'model scaled by the check run (error)',
+          'secureboost-scale scaled by gradient ciphertexts / by rows (error)',
+          'MB bank (guest) train stage: measured vs setup + per tree (error)',
+          'MB government (host): measured vs per tree (error)',
+        ],
+        rows: netRows,
+        note: `The node job at ${aligned} aligned rows trains on ${trainRows} (its hold-out; SecureBoost refuses testFraction 0): ${netCells} host cells, B ${opsNet.layout.batches} gradient ciphertext batch(es) of ${opsNet.layout.slotCount} slots against B ${scaleB ?? '-'} at secureboost-scale's ${scaleRows ?? '-'} rows (${scaleTree === undefined ? '-' : fmt(scaleTree, 1)} s per tree, two processes over a pipe, load 7-24). The net run's load: ${nl?.before?.join(' / ') ?? '?'} before, ${nl?.after?.join(' / ') ?? '?'} after; this run's per-op times at ${loadBefore.join(' / ')}. The model's time is the host's histograms on one thread; the node job's host uses its default (workers 0, no offload), so the same path.`,
+      });
+      summaryExtra['secureboost_net_fate_features'] = {
+        train_rows: trainRows,
+        predicted_s_per_tree: fmt(pNet.treeSeconds, 1),
+        scaled_s_per_tree: scaledNet === undefined ? '-' : fmt(scaledNet, 1),
+        measured_s_per_tree: Object.fromEntries(
+          Object.entries(sbNet.raw)
+            .filter(([, r]) => r.stages?.['train'] !== undefined)
+            .map(([k, r]) => [k, fmt(r.stages!['train']!.seconds / trees, 1)]),
+        ),
+      };
+    }
     summaryExtra['secureboost_100k_330_predicted_s_per_tree'] = fmt(pFate.treeSeconds, 0);
     summaryExtra['secureboost_100k_330_scaled_s_per_tree'] = scaled === undefined ? '-' : fmt(scaled, 0);
     summaryExtra['secureboost_100k_330_bytes_per_tree'] = pFate.bytesPerTree;
