@@ -5,7 +5,7 @@
  * measure the per-operation times and sizes the cost model (src/cost-model.ts) needs on this machine (a
  * few seconds each), run one small real hetero-LR in the same minutes (5,000 x (10 + 20), memory
  * profile) to check the model against, check it against the largest committed runs
- * (results/hetero-lr.json, net.json, binning.json, psi.json), and predict the anchors' shapes (FATE's
+ * (results/hetero-lr.json, net.json, net-fate-100k-lan.json, binning.json, psi.json), and predict the anchors' shapes (FATE's
  * 100k x (30 + 300), SecretFlow's 800k x 1500, PSI 10M x 10M) on lan/wan, with the anchors' figures and
  * setups beside. Then:
  * - issue 18: bench queue's overhead and throughput parts (a throwaway PostgreSQL, `fedscore worker`
@@ -34,6 +34,7 @@ import {
   packedRotationSteps,
   sumRotationSteps,
 } from '@fedscore/he';
+import { JOB_DEFAULTS } from '@fedscore/pipeline';
 import { blindReference, hashToGroupReference, loadSodium } from '@fedscore/psi';
 import { startPgCluster } from '@fedscore/queue/testing';
 import {
@@ -141,6 +142,8 @@ export async function measureHeOps(
     const rotate = msOf(() => residual.rotate(1).dispose(), runs);
     const raw = residual.mul(pt, { rescale: false });
     const rescale = heteroLr ? msOf(() => raw.rescale().dispose(), runs) : 0;
+    // An unweighted residual (fresh) copied down to the product level, as cipher.ts's atProductLevel.
+    const modSwitch = heteroLr ? msOf(() => fresh.atLevel(residual.level).dispose(), runs) : 0;
     const product = heteroLr ? raw.rescale() : raw.add(0);
     const ser = (x: typeof fresh) => msOf(() => x.serialize(), runs);
     const des = (x: typeof fresh) => {
@@ -158,6 +161,7 @@ export async function measureHeOps(
       add,
       rotate,
       rescale,
+      modSwitch,
       serialize: { fresh: ser(fresh), residual: ser(residual), product: ser(product) },
       deserialize: { fresh: des(fresh), residual: des(residual), product: des(product) },
       decrypt,
@@ -356,6 +360,7 @@ function meanTimes(a: HeOpTimes, b: HeOpTimes): HeOpTimes {
     add: m(a.add, b.add),
     rotate: m(a.rotate, b.rotate),
     rescale: m(a.rescale, b.rescale),
+    modSwitch: m(a.modSwitch, b.modSwitch),
     serialize: lv(a.serialize, b.serialize),
     deserialize: lv(a.deserialize, b.deserialize),
     decrypt: m(a.decrypt, b.decrypt),
@@ -499,8 +504,8 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
   const loadBefore = loadavg().map((x) => fmt(x, 2));
   let idleFactor = 1;
   /** The largest measured runs and their predictions from this run's per-op times (see lrRef below). */
-  let lrRef: { predicted: number; measured: number } | undefined;
-  let binRef: { predicted: number; measured: number } | undefined;
+  let lrRef: { predicted: number; measured: number; label: string } | undefined;
+  let binRef: { predicted: number; measured: number; label: string } | undefined;
   const scaledFrom = (
     ref: { predicted: number; measured: number } | undefined,
     compute: number,
@@ -578,6 +583,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       ['add', fmt(lr.times.add), fmt(bin.times.add), 0.03],
       ['rotate (one key switch)', fmt(lr.times.rotate), fmt(bin.times.rotate), 4.0],
       ['rescale', fmt(lr.times.rescale), '-', 0.96],
+      ['mod switch fresh -> product level (unweighted residual)', fmt(lr.times.modSwitch), '-', '-'],
       [
         'serialize fresh / residual / product',
         `${fmt(lr.times.serialize.fresh)} / ${fmt(lr.times.serialize.residual)} / ${fmt(lr.times.serialize.product)}`,
@@ -684,15 +690,30 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         bytes_sent: Record<string, number>;
         loadavg?: number[];
         cache_needed_mib?: Record<string, number>;
+        class_weight?: 'balanced' | 'none';
       }
     | undefined;
-  const fateShape: HeteroLrShape = { rows: 100_000, guestFeatures: 30, hostFeatures: [300], batchSize: 4096 };
+  // The anchors' shape as a node job runs it today (results/net-fate-100k-lan): batches of 8192 rows (one
+  // ciphertext of ckks-16384-release; the pipeline's batch from 32,768 training rows) and class-weighted
+  // (the train stage leaves classWeight to vfl's default, 'balanced': the residual is one prime down
+  // after the weights). `fedscore train hetero-lr`'s default is 'none' (HETERO_LR_DEFAULTS): the residual
+  // stays fresh on the wire and each product mod-switches it down first -- fateShapeCli.
+  const fateShape: HeteroLrShape = {
+    rows: 100_000,
+    guestFeatures: 30,
+    hostFeatures: [300],
+    batchSize: 8192,
+    classWeighted: true,
+  };
+  const fateShapeCli: HeteroLrShape = { ...fateShape, classWeighted: false };
   if (scale) {
     const shape: HeteroLrShape = {
       rows: scale.rows,
       guestFeatures: scale.bank_features,
       hostFeatures: [scale.government_features],
       batchSize: scale.batch_size,
+      // bench hetero-lr's scale runs default to 'balanced' (--scale-class-weight); older files lack it.
+      classWeighted: scale.class_weight !== 'none',
     };
     const p = predictHeteroLr(shape, lr.times, lr.sizes, NET_PROFILES.memory, {
       kind: 'shared',
@@ -702,7 +723,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     });
     const predMean = (p.firstEpochSeconds + (scale.epochs - 1) * p.steadyEpochSeconds) / scale.epochs;
     timeCheck(
-      `hetero-LR ${scale.rows} x (${scale.bank_features} + ${scale.government_features}), batch ${scale.batch_size}, memory, workers 2, cache ${scale.diagonal_cache_mib} MiB (results/hetero-lr.json)`,
+      `hetero-LR ${scale.rows} x (${scale.bank_features} + ${scale.government_features}), batch ${scale.batch_size}, ${shape.classWeighted ? 'class-weighted' : 'unweighted'}, memory, workers 2, cache ${scale.diagonal_cache_mib} MiB (results/hetero-lr.json)`,
       `${p.counts.batches.length} batches; cache need host ${fmt(p.cacheNeedMiB[hostName(0)]!, 0)} MiB (measured ${scale.cache_needed_mib?.host ?? '-'})`,
       predMean,
       scale.seconds_per_epoch,
@@ -717,11 +738,16 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     // Compute part of the prediction of the largest measured run: predictions at other shapes are
     // also given as that run's measured time x (their compute / this compute), which cancels the load
     // to first order (both predictions use the same per-op times).
-    lrRef = { predicted: predMean, measured: scale.seconds_per_epoch };
+    lrRef = {
+      predicted: predMean,
+      measured: scale.seconds_per_epoch,
+      label: `results/hetero-lr.json ${scale.rows} x ${scale.bank_features + scale.government_features}, batch ${scale.batch_size}, memory, ${fmt(scale.seconds_per_epoch, 1)} s/epoch (mean of ${scale.epochs}) at load ${scale.loadavg?.join(' / ') ?? '?'}`,
+    };
   }
 
   const net = readCommitted('net') as
     | {
+        parameters?: { testFraction?: number };
         raw?: Record<
           string,
           {
@@ -736,10 +762,13 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
   if (net?.raw?.['memory']) {
     const m = net.raw['memory'];
     const shape: HeteroLrShape = {
-      rows: m.alignedRows,
+      // The job trains on the aligned rows less its hold-out (absent from the file: the node's default).
+      rows: Math.round(m.alignedRows * (1 - (net.parameters?.testFraction ?? JOB_DEFAULTS.testFraction))),
       guestFeatures: m.selectedFeatures['bank']!,
       hostFeatures: [m.selectedFeatures['government']!],
       batchSize: 1024,
+      // A node job's hetero-LR: class-weighted (the train stage leaves classWeight to vfl's default).
+      classWeighted: true,
     };
     const workers = resolveWorkers(undefined, shape.rows, shape.guestFeatures + 1, 3, cores);
     for (const [name, profile] of [
@@ -757,7 +786,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         workers,
       });
       timeCheck(
-        `hetero-LR ${shape.rows} x (${shape.guestFeatures} + ${shape.hostFeatures[0]}), batch 1024, ckks-8192, ${profile.name}, parties ${name === 'memory' ? 'in one process' : 'as processes'} (results/net.json)`,
+        `hetero-LR ${shape.rows} training rows x (${shape.guestFeatures} + ${shape.hostFeatures[0]}), batch 1024, class-weighted, ckks-8192, ${profile.name}, parties ${name === 'memory' ? 'in one process' : 'as processes'} (results/net.json)`,
         `network ${fmt(p.networkSeconds)} s of it`,
         p.steadyEpochSeconds,
         measured,
@@ -784,6 +813,90 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         meas,
       );
     }
+  }
+
+  // The anchors' shape over node processes (results/net-fate-100k-lan.json, `bench net --fate-shape`):
+  // 100,000 training rows x (30 + 300), batch 8192, class-weighted, ckks-16384-release, the node's default
+  // workers and cache; memory (parties in one process) and lan (processes on this machine).
+  const netFate = readCommitted('net-fate-100k-lan') as
+    | {
+        machine?: { commit?: string };
+        parameters?: { batchSize?: number; testFraction?: number; loadAverage?: { before?: number[] } };
+        raw?: Record<
+          string,
+          {
+            epochSeconds: number[];
+            epochBytes: Record<string, number>[];
+            alignedRows: number;
+            selectedFeatures: Record<string, number>;
+          }
+        >;
+      }
+    | undefined;
+  if (netFate?.raw?.['memory']) {
+    const m = netFate.raw['memory'];
+    const tf = netFate.parameters?.testFraction ?? JOB_DEFAULTS.testFraction;
+    const shape: HeteroLrShape = {
+      rows: Math.round(m.alignedRows * (1 - tf)),
+      guestFeatures: m.selectedFeatures['bank']!,
+      hostFeatures: [m.selectedFeatures['government']!],
+      batchSize: netFate.parameters?.batchSize ?? 8192,
+      classWeighted: true,
+    };
+    const epochs = m.epochSeconds.length;
+    const workers = resolveWorkers(undefined, shape.rows, shape.guestFeatures + 1, epochs, cores);
+    const load = netFate.parameters?.loadAverage?.before?.join(' / ') ?? '?';
+    const fateCheck: Record<string, unknown> = {};
+    for (const [name, profile] of [
+      ['memory', NET_PROFILES.memory],
+      ['lan', NET_PROFILES.lan],
+    ] as const) {
+      const r = netFate.raw[name];
+      if (!r) continue;
+      const measured = median(r.epochSeconds.slice(1));
+      const p = predictHeteroLr(shape, lr.times, lr.sizes, profile, { kind: 'shared', cores, workers });
+      timeCheck(
+        `hetero-LR FATE shape ${shape.rows} x (${shape.guestFeatures} + ${shape.hostFeatures[0]}), batch ${shape.batchSize}, class-weighted, ${profile.name}, parties ${name === 'memory' ? 'in one process' : 'as processes'} (results/net-fate-100k-lan.json)`,
+        `${p.counts.batches.length} batches, W ${p.counts.width}, workers ${workers}; network ${fmt(p.networkSeconds)} s of it`,
+        p.steadyEpochSeconds,
+        measured,
+        `steady epoch (epochs 2..); committed run at load ${load}, this run's per-op times at ${loadBefore.join(' / ')}`,
+      );
+      fateCheck[name] = {
+        predicted: p.steadyEpochSeconds,
+        measured,
+        error: relativeError(p.steadyEpochSeconds, measured),
+      };
+      summaryExtra[`hetero_lr_fate_shape_${name}_check`] = {
+        predicted_s_per_epoch: fmt(p.steadyEpochSeconds, 2),
+        measured_s_per_epoch: fmt(measured, 2),
+        error: pct(relativeError(p.steadyEpochSeconds, measured)),
+      };
+      if (name === 'memory') {
+        // Same shape, batch, weighting and code path as the anchors' predictions: the reference to scale
+        // them by (it replaces the older, class-weighted batch-4096 run of bench hetero-lr).
+        lrRef = {
+          predicted: p.steadyEpochSeconds,
+          measured,
+          label: `results/net-fate-100k-lan.json ${shape.rows} x ${shape.guestFeatures + shape.hostFeatures[0]!}, batch ${shape.batchSize}, class-weighted, memory, ${fmt(measured, 2)} s/epoch at load ${load}`,
+        };
+      }
+      const steady = r.epochBytes[r.epochBytes.length - 1];
+      for (const [party, node] of [
+        [guestName, 'bank'],
+        [hostName(0), 'government'],
+        [arbiterName, 'arbiter'],
+      ] as const) {
+        const meas = steady?.[node];
+        if (meas === undefined) continue;
+        byteCheck(
+          `  bytes sent by ${node} (${party}) in a steady epoch, ${profile.name}`,
+          p.bytesPerEpoch[party]!,
+          meas,
+        );
+      }
+    }
+    raw['fateShapeNetCheck'] = { shape, workers, ...fateCheck };
   }
 
   const binRes = readCommitted('binning') as
@@ -826,7 +939,11 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       ]);
     }
     if (binRes?.summary?.seconds_median !== undefined) {
-      binRef = { predicted: p.seconds, measured: binRes.summary.seconds_median };
+      binRef = {
+        predicted: p.seconds,
+        measured: binRes.summary.seconds_median,
+        label: `results/binning.json 100k x 330, ${fmt(binRes.summary.seconds_median, 1)} s`,
+      };
       timeCheck(
         'binning 100000 x (30 + 300), 10 bins, workers 2, memory (results/binning.json)',
         `plaintext part ${fmt(p.plainSeconds)} s from its 'none' run`,
@@ -894,22 +1011,27 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       'note',
     ],
     rows: checks,
-    note: `Error = (predicted - measured) / measured. Seconds unless marked. "This run" rows were measured in the same minutes as the per-op times: their raw error is the model's. Committed rows were measured at their own load (their results files say which), so the raw error includes the difference in load; the idle-scaled columns multiply the prediction by the idle factor ${fmt(idleFactor)} (mean over encrypt and encode + multiply-plain + rescale of ANCHORS.md's idle-box time at N=8192 [60,40,40,60] over this run's time for the same parameters, ckks-8192), i.e. predict an idle box, for comparison with runs made on a quiet machine. The hetero-LR cache need follows diagonals.ts (N x (level + 1) x 8 bytes a diagonal, 384 KiB at this preset); the scale run's cache_needed_mib (packages/cli bench-hetero-lr.ts) counts a fixed 128 KiB, a stale N=8192 figure.`,
+    note: `Error = (predicted - measured) / measured. Seconds unless marked. "This run" rows were measured in the same minutes as the per-op times: their raw error is the model's. Committed rows were measured at their own load (their results files say which), so the raw error includes the difference in load; the idle-scaled columns multiply the prediction by the idle factor ${fmt(idleFactor)} (mean over encrypt and encode + multiply-plain + rescale of ANCHORS.md's idle-box time at N=8192 [60,40,40,60] over this run's time for the same parameters, ckks-8192), i.e. predict an idle box, for comparison with runs made on a quiet machine. The hetero-LR cache need follows packages/he diagonals.ts (N x (level + 1) x 8 bytes a diagonal, ${fmt((lr.sizes.slots * 2 * (lr.sizes.productLevel + 1) * 8) / 1024, 0)} KiB at this preset's product level); the scale run's cache_needed_mib (packages/cli bench-hetero-lr.ts) counts a fixed 128 KiB, a stale N=8192 figure.`,
   });
 
   // 4. Predictions at the anchors' shapes.
   const sep = (workers: number): Placement => ({ kind: 'separate', cores: 2, workers });
-  const sfShape: HeteroLrShape = { rows: 800_000, guestFeatures: 750, hostFeatures: [750], batchSize: 4096 };
+  const sfShape: HeteroLrShape = { ...fateShape, rows: 800_000, guestFeatures: 750, hostFeatures: [750] };
   const preds: (string | number)[][] = [];
   const predRaw: Record<string, unknown> = {};
   for (const [label, shape, anchor] of [
     [
-      'FATE 100k x (30 + 300), batch 4096',
+      'FATE 100k x (30 + 300), batch 8192, class-weighted (a node job)',
       fateShape,
       'FATE 2.0 coordinated-LR: 136 s/epoch (Paillier, 2 hosts x 16 cores Xeon 8255C, 1 Gb LAN); 19-20 s with encryption mocked',
     ],
     [
-      'SecretFlow 800k x (750 + 750), batch 4096',
+      "FATE 100k x (30 + 300), batch 8192, unweighted (fedscore train's default)",
+      fateShapeCli,
+      'FATE 2.0 coordinated-LR: 136 s/epoch (Paillier, 2 hosts x 16 cores Xeon 8255C, 1 Gb LAN); 19-20 s with encryption mocked',
+    ],
+    [
+      'SecretFlow 800k x (750 + 750), batch 8192, class-weighted',
       sfShape,
       'SecretFlow SS-SGD LR 800k x 1500: 694-1245 s (whole training, 32 vCPU / 256 GB per party, 2 parties; epochs not stated)',
     ],
@@ -1033,7 +1155,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       'anchor (ANCHORS.md) and its setup',
     ],
     rows: preds,
-    note: "Three readings of each prediction: at this run's load (the per-op times as measured); scaled from the largest measured run of the same protocol (hetero-LR: results/hetero-lr.json 100k x 330, memory, 36.6 s/epoch at load 0.8; binning: results/binning.json 100k x 330, 23.2 s at load 6-12): that run's seconds times the ratio of the two predictions' compute parts made from the same per-op times, so the load cancels to first order -- the reading to use for a quiet machine; idle-scaled (x the idle factor of the checks table), which underestimated every low-load committed run in the checks, a lower bound. SecretFlow's 1,500 features split 750 + 750 between its 2 parties (assumed: the split is not published). \"wan (64 KiB window)\": the WAN link with one HTTP/2 stream limited to a 64 KiB flow-control window per 100 ms round trip (5.2 Mbit/s), grpc-js's default, the cap of the committed 10k net run's transport before the node opened 16 MiB windows (benchmarks/README.md); plain \"wan\" is the link rate and today's transport. PSI per-core extrapolation assumes blinding (hashes and multiplications, 3n per party) is embarrassingly parallel across ids at this core's speed, and the transfer (48 B per id each way) and the final intersection are not parallel: the transfer is added whole; the intersection (sort and match) is left out (it is seconds at 1M).",
+    note: `Three readings of each prediction: at this run's load (the per-op times as measured); scaled from the largest measured run of the same protocol (hetero-LR: ${lrRef?.label ?? 'none committed'}; binning: ${binRef?.label ?? 'none committed'}): that run's seconds times the ratio of the two predictions' compute parts made from the same per-op times, so the load cancels to first order -- the reading to use for a quiet machine; idle-scaled (x the idle factor of the checks table), which underestimated every low-load committed run in the checks, a lower bound. SecretFlow's 1,500 features split 750 + 750 between its 2 parties (assumed: the split is not published). "wan (64 KiB window)": the WAN link with one HTTP/2 stream limited to a 64 KiB flow-control window per 100 ms round trip (5.2 Mbit/s), grpc-js's default, the cap of the committed 10k net run's transport before the node opened 16 MiB windows (benchmarks/README.md); plain "wan" is the link rate and today's transport. PSI per-core extrapolation assumes blinding (hashes and multiplications, 3n per party) is embarrassingly parallel across ids at this core's speed, and the transfer (48 B per id each way) and the final intersection are not parallel: the transfer is added whole; the intersection (sort and match) is left out (it is seconds at 1M). Hetero-LR at the anchors' shapes runs at batches of 8192 rows (the pipeline's batch from 32,768 training rows), class-weighted as a node job runs it (its train stage leaves classWeight to vfl's default, 'balanced'); the unweighted rows are \`fedscore train hetero-lr\`'s default (classWeight 'none'): the residual stays fresh on the wire (${mb(lr.sizes.fresh)} MB against ${mb(lr.sizes.residual)}) and each product mod-switches it down one prime first (${fmt(lr.times.modSwitch)} ms).`,
   });
 
   // 5. Issue 18: hetero-LR's packed products on the queue, checked on this machine, predicted for
@@ -1260,7 +1382,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         'DB GB / epoch',
       ],
       rows: distRows,
-      note: `${Math.ceil(1e7 / 4096)} batches of 4096 rows a 10M-row epoch; each batch's residual needs the weights the previous batch updated (mini-batch SGD), so batches are a chain and only a batch's products spread over the workers. The host's product of 300 columns (planPackedProduct: ${fateHost.cost.products} products, ${fateHost.cost.rotations} rotations, ${fateHost.blocks.reduce((a, b) => a + b.giantSteps, 0)} giant steps) is cut into at most one task per giant step (splitTasks), each task repeating the ${fateHost.babySteps - 1} baby rotations of d: the split with the shortest wall time is chosen per N, and past ~20 tasks a product gains nothing. The guest's 31-column product stays on its node (below the queue's minColumns) in parallel. Serial on the chain: the host's encryption, the guest's sum and class weights, masks, every (de)serialization, and the key holder's ${fateHost.blocks.length + 1} decryptions a batch on one replica (its secret key is never on a worker). Assumptions: per-op times of this run's core on every worker core (no memory-bandwidth or turbo effects: a 16-core Xeon runs 16 tasks at one core's speed), the queue overhead per task as measured here on loopback (${queueCosts === undefined ? '-' : fmt(queueCosts.overheadMs, 0)} ms: enqueue, pick-up, store, collect), the database on a ${DB_BITS_PER_SECOND / 1e9} Gbit/s link that every task's d (${queueCosts === undefined ? '-' : mb(queueCosts.inputBytes)} MB) and results cross, parties on the lan profile (1 Gbit/s, 0.1 ms), steady epochs (the batch columns, 10M x 300 x 8 B = 24 GB, cross the database once in the first epoch and stay cached on the workers: ~${fmt(24 / WORKER_CORES, 1)} GB per worker machine when N = 1). Idle-scaled: x the idle factor ${fmt(idleFactor)} (this run's load over ANCHORS.md's idle box). Not distributed (same 10M rows, on the party's own 16-core machine, this load): PSI 10M x 10M ${fmt(psi16.seconds, 0)} s (blinding needs the PSI secret: BlindingPool, not the queue); WOE binning 10M x 330 ${fmt(bin16.seconds, 0)} s (its sums are not on the queue yet).`,
+      note: `${Math.ceil(1e7 / 4096)} batches of 4096 rows a 10M-row epoch; each batch's residual needs the weights the previous batch updated (mini-batch SGD), so batches are a chain and only a batch's products spread over the workers. The host's product of 300 columns (planPackedProduct: ${fateHost.cost.products} products, ${fateHost.cost.rotations} rotations, ${fateHost.blocks.reduce((a, b) => a + b.giantSteps, 0)} giant steps) is cut into at most one task per giant step (splitTasks), each task repeating the ${fateHost.babySteps - 1} baby rotations of d: the split with the shortest wall time is chosen per N, and past ~20 tasks a product gains nothing. The guest's 31-column product stays on its node (below the queue's minColumns) in parallel. Serial on the chain: the host's encryption, the guest's sum and class weights, masks, every (de)serialization, and the key holder's ${fateHost.blocks.length + 1} decryptions a batch on one replica (its secret key is never on a worker). Assumptions: per-op times of this run's core on every worker core (no memory-bandwidth or turbo effects: a 16-core Xeon runs 16 tasks at one core's speed), the queue overhead per task as measured here on loopback (${queueCosts === undefined ? '-' : fmt(queueCosts.overheadMs, 0)} ms: enqueue, pick-up, store, collect), the database on a ${DB_BITS_PER_SECOND / 1e9} Gbit/s link that every task's d (${queueCosts === undefined ? '-' : mb(queueCosts.inputBytes)} MB) and results cross, parties on the lan profile (1 Gbit/s, 0.1 ms), steady epochs (the batch columns, 10M x 300 x 8 B = 24 GB, cross the database once in the first epoch and stay cached on the workers: ~${fmt(24 / WORKER_CORES, 1)} GB per worker machine when N = 1). Idle-scaled: x the idle factor ${fmt(idleFactor)} (this run's load over ANCHORS.md's idle box). Not modelled on the queue (same 10M rows, each on the party's own 16-core machine, this load): PSI 10M x 10M ${fmt(psi16.seconds, 0)} s; WOE binning 10M x 330 ${fmt(bin16.seconds, 0)} s. Both can run on the queue today -- PSI blinding as task kinds psiHash and psiBlind carrying the run's ephemeral key (packages/psi offload.ts), the binning sums as kind binSums (packages/vfl binning/parallel.ts) -- but this table does not model their tasks.`,
     });
     raw['distributed'] = {
       shape: tenM,
@@ -1405,8 +1527,81 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         'MB per tree: guest -> host / host -> guest',
       ],
       rows: sbRows_,
-      note: `Cells per host feature ${fmt(sbCellsPerFeature, 2)} (binFeatures at ${sbBins} bins on the check shape's generated data; used for 300 features at 100k). Counts are upper bounds (all-zero diagonals skipped by the code; reached when every node has thousands of rows), full trees (every node split). The host evaluates its histograms on one thread (no pool or queue for SecureBoost yet). FATE 2.0 SecureBoost at 100k x (30 + 300), depth 3: 1 min 54 s per tree on 16 cores (Xeon 8255C, Paillier, 1 Gb LAN; ANCHORS.md) = ${fateCoreSeconds} core-seconds; ours ${fmt(ours, 0)} core-seconds per tree (${scaled === undefined ? 'predicted at this load' : 'the prediction scaled by the check run'}): ${fmt(ours / fateCoreSeconds, 1)}x FATE's per-core cost, i.e. ${fmt(ours / 114, 1)}x its wall time on one core; if the products and encodes were spread over 16 cores (they are not today), at best ${fmt(ours / 16, 0)} s per tree. Left out of the model: the diagonal scatter and bin counting in JS, split finding, messages' latency (memory profile). SecretFlow SGB at 800k x 1500 (32 vCPU per party, 2 parties; ANCHORS.md): 4,177 s for its whole training, its trees and depth not stated there, so no per-tree figure to compare; at ours ${fmt(scaledSf ?? pSf.treeSeconds, 0)} s per tree on one thread (${scaledSf === undefined ? 'predicted at this load' : 'scaled by the check run'}), 4,177 s is ${fmt(4177 / (scaledSf ?? pSf.treeSeconds), 2)} of our trees; its 1,500 features split 750 + 750 (assumed, as for its LR and WOE rows).`,
+      note: `Cells per host feature ${fmt(sbCellsPerFeature, 2)} (binFeatures at ${sbBins} bins on the check shape's generated data; used for 300 features at 100k). Counts are upper bounds (all-zero diagonals skipped by the code; reached when every node has thousands of rows), full trees (every node split). The prediction is the host's histograms on one thread, its default (workers 0); with workers >= 2 they run on HE worker threads when the cost rule threadedHistogramsWin says so, and with a histogram offload on the queue as task kind sbHistogram (packages/vfl secureboost), neither modelled here. FATE 2.0 SecureBoost at 100k x (30 + 300), depth 3: 1 min 54 s per tree on 16 cores (Xeon 8255C, Paillier, 1 Gb LAN; ANCHORS.md) = ${fateCoreSeconds} core-seconds; ours ${fmt(ours, 0)} core-seconds per tree (${scaled === undefined ? 'predicted at this load' : 'the prediction scaled by the check run'}): ${fmt(ours / fateCoreSeconds, 1)}x FATE's per-core cost, i.e. ${fmt(ours / 114, 1)}x its wall time on one core; if the products and encodes were spread over 16 cores (on the queue's sbHistogram tasks, not modelled here: per-task overhead and the per-level chain left out), at best ${fmt(ours / 16, 0)} s per tree. Left out of the model: the diagonal scatter and bin counting in JS, split finding, messages' latency (memory profile). SecretFlow SGB at 800k x 1500 (32 vCPU per party, 2 parties; ANCHORS.md): 4,177 s for its whole training, its trees and depth not stated there, so no per-tree figure to compare; at ours ${fmt(scaledSf ?? pSf.treeSeconds, 0)} s per tree on one thread (${scaledSf === undefined ? 'predicted at this load' : 'scaled by the check run'}), 4,177 s is ${fmt(4177 / (scaledSf ?? pSf.treeSeconds), 2)} of our trees; its 1,500 features split 750 + 750 (assumed, as for its LR and WOE rows).`,
     });
+    // SecureBoost as node processes at FATE's features (bench net --kind secureboost, 30 + 300 columns,
+    // fewer rows), against this model at its training rows and against secureboost-scale's 100k tree
+    // scaled down by the gradient ciphertexts (B: rows per 8192 slots) and by rows.
+    const sbNet = readCommitted('net-secureboost-fate-features') as
+      | {
+          parameters?: { testFraction?: number; loadAverage?: { before?: number[]; after?: number[] } };
+          summary?: { aligned?: number; trees?: number };
+          raw?: Record<
+            string,
+            { stages?: Record<string, { seconds: number; bytesSent: Record<string, number> }> }
+          >;
+        }
+      | undefined;
+    const sbScale = readCommitted('secureboost-scale') as
+      | { summary?: { rows?: number; host_features?: number; seconds_first_tree?: number } }
+      | undefined;
+    const aligned = sbNet?.summary?.aligned;
+    if (sbNet?.raw !== undefined && aligned !== undefined) {
+      const trainRows = Math.round(
+        aligned * (1 - (sbNet.parameters?.testFraction ?? JOB_DEFAULTS.testFraction)),
+      );
+      const trees = sbNet.summary?.trees ?? 1;
+      const { cells: netCells, ops: opsNet, p: pNet, scaled: scaledNet } = atShape(300, trainRows);
+      const scaleRows = sbScale?.summary?.rows;
+      const scaleTree = sbScale?.summary?.seconds_first_tree;
+      const scaleB =
+        scaleRows === undefined ? undefined : histogramTreeOps(sbCtx, netCells, scaleRows, 3).layout.batches;
+      const netRows: (string | number)[][] = [];
+      for (const [profile, r] of Object.entries(sbNet.raw)) {
+        const train = r.stages?.['train'];
+        if (train === undefined) continue;
+        const measured = train.seconds / trees;
+        const bank = train.bytesSent['bank'] ?? 0;
+        const gov = train.bytesSent['government'] ?? 0;
+        netRows.push([
+          `${profile}: ${trainRows} training rows (${aligned} aligned) x (30 + 300), ${trees} tree`,
+          fmt(measured, 1),
+          `${fmt(pNet.treeSeconds, 1)} (${pct(relativeError(pNet.treeSeconds, measured))})`,
+          scaledNet === undefined ? '-' : `${fmt(scaledNet, 1)} (${pct(relativeError(scaledNet, measured))})`,
+          scaleTree === undefined || scaleB === undefined
+            ? '-'
+            : `${fmt((scaleTree * opsNet.layout.batches) / scaleB, 1)} (${pct(relativeError((scaleTree * opsNet.layout.batches) / scaleB, measured))}) / ${fmt((scaleTree * trainRows) / scaleRows!, 1)} (${pct(relativeError((scaleTree * trainRows) / scaleRows!, measured))})`,
+          `${mb(bank)} vs ${mb(pNet.bytesPerTree.guest * trees + pNet.setupBytes)} (${pct(relativeError(pNet.bytesPerTree.guest * trees + pNet.setupBytes, bank))})`,
+          `${mb(gov)} vs ${mb(pNet.bytesPerTree.host * trees)} (${pct(relativeError(pNet.bytesPerTree.host * trees, gov))})`,
+        ]);
+      }
+      const nl = sbNet.parameters?.loadAverage;
+      tables.push({
+        title:
+          "Issue 20: SecureBoost as node processes at FATE's features (results/net-secureboost-fate-features.json) against the model and secureboost-scale",
+        columns: [
+          'profile and shape',
+          'measured s per tree (train stage: key setup included)',
+          'model, this load (error)',
+          'model scaled by the check run (error)',
+          'secureboost-scale scaled by gradient ciphertexts / by rows (error)',
+          'MB bank (guest) train stage: measured vs setup + per tree (error)',
+          'MB government (host): measured vs per tree (error)',
+        ],
+        rows: netRows,
+        note: `The node job at ${aligned} aligned rows trains on ${trainRows} (its hold-out; SecureBoost refuses testFraction 0): ${netCells} host cells, B ${opsNet.layout.batches} gradient ciphertext batch(es) of ${opsNet.layout.slotCount} slots against B ${scaleB ?? '-'} at secureboost-scale's ${scaleRows ?? '-'} rows (${scaleTree === undefined ? '-' : fmt(scaleTree, 1)} s per tree, two processes over a pipe, load 7-24). The net run's load: ${nl?.before?.join(' / ') ?? '?'} before, ${nl?.after?.join(' / ') ?? '?'} after; this run's per-op times at ${loadBefore.join(' / ')}. The model's time is the host's histograms on one thread; the node job's host uses its default (workers 0, no offload), so the same path.`,
+      });
+      summaryExtra['secureboost_net_fate_features'] = {
+        train_rows: trainRows,
+        predicted_s_per_tree: fmt(pNet.treeSeconds, 1),
+        scaled_s_per_tree: scaledNet === undefined ? '-' : fmt(scaledNet, 1),
+        measured_s_per_tree: Object.fromEntries(
+          Object.entries(sbNet.raw)
+            .filter(([, r]) => r.stages?.['train'] !== undefined)
+            .map(([k, r]) => [k, fmt(r.stages!['train']!.seconds / trees, 1)]),
+        ),
+      };
+    }
     summaryExtra['secureboost_100k_330_predicted_s_per_tree'] = fmt(pFate.treeSeconds, 0);
     summaryExtra['secureboost_100k_330_scaled_s_per_tree'] = scaled === undefined ? '-' : fmt(scaled, 0);
     summaryExtra['secureboost_100k_330_bytes_per_tree'] = pFate.bytesPerTree;
@@ -1461,7 +1656,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       load_average_before: loadBefore,
       load_average_after: loadAfter,
       hetero_lr_preset:
-        'ckks-16384-release (default), arbiter mode, class-weighted (default), validation 0 (default)',
+        "ckks-16384-release (default), arbiter mode, validation 0 (default); anchors' shapes: batch 8192, class-weighted as a node job (and unweighted, fedscore train's default); each check: its run's own batch and weighting",
       binning_params: 'N=8192 q=[60,60,60] scale 2^40 (BINNING_CKKS_PARAMS)',
       psi: 'libsodium WASM ristretto255, reference calls (one id a call)',
       placements: 'shared = all parties on this machine; separate = each party on its own 2-core machine',

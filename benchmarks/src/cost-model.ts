@@ -10,7 +10,11 @@
  *   when class-weighted), adds its own part (`addPlain`) and sends the residual [[d]] to every host (one
  *   `toBatch`); the guest and each host compute the packed product X^T [[d]] (`matVecTAsync`: the
  *   rotations, plaintext products, encodes and rescales of `planPackedProduct`, one output ciphertext
- *   per block), mask it (`addPlain`, one ciphertext per block) and send it to the arbiter, which loads
+ *   per block) one level below a fresh encryption -- the level a class-weighted residual arrives at (vfl's
+ *   default, and a node job's); an unweighted residual (classWeight 'none', `fedscore train hetero-lr`'s
+ *   default) arrives fresh and each product first mod-switches a copy of it down (cipher.ts
+ *   `atProductLevel`, one `modSwitch`) --,
+ *   mask it (`addPlain`, one ciphertext per block) and send it to the arbiter, which loads
  *   and decrypts it (`decryptForRelease`, one decryption per block) and returns float64 values. A
  *   validated epoch adds the hosts' encrypted validation scores, their sum, a mask and one release.
  *   `heteroLrCounts` is that list; benchmarks/test/cost-model.test.ts checks it call for call against a
@@ -64,6 +68,11 @@ export interface HeOpTimes {
   /** One rotation (one key switch) at the product level. */
   readonly rotate: number;
   readonly rescale: number;
+  /**
+   * Copy a fresh ciphertext down to the product level (`CkksVector.atLevel`, one mod switch): what each
+   * product does first to an unweighted residual (cipher.ts `atProductLevel`). 0 where not measured.
+   */
+  readonly modSwitch: number;
   /** Serialize (zstd) / deserialize one ciphertext, by level: fresh, residual, product. */
   readonly serialize: { readonly fresh: number; readonly residual: number; readonly product: number };
   readonly deserialize: { readonly fresh: number; readonly residual: number; readonly product: number };
@@ -123,13 +132,19 @@ export function messageSeconds(bytes: number, net: NetProfile): number {
 
 /**
  * Seconds on `net` of one hetero-LR batch's chain of four messages (0 in memory): the host's fresh
- * forward, the residual, `products` product ciphertexts to the key holder, and the `releasedBytes` back.
+ * forward, the residual (`residualBytes`: fresh-sized when unweighted), `products` product ciphertexts to the key holder, and the `releasedBytes` back.
  */
-function batchChainSeconds(sizes: HeSizes, products: number, releasedBytes: number, net: NetProfile): number {
+function batchChainSeconds(
+  sizes: HeSizes,
+  residualBytes: number,
+  products: number,
+  releasedBytes: number,
+  net: NetProfile,
+): number {
   if (net.latencyMs === 0 && !Number.isFinite(net.bitsPerSecond)) return 0;
   return (
     messageSeconds(sizes.fresh + ENVELOPE_OVERHEAD_BYTES, net) +
-    messageSeconds(sizes.residual + ENVELOPE_OVERHEAD_BYTES, net) +
+    messageSeconds(residualBytes + ENVELOPE_OVERHEAD_BYTES, net) +
     messageSeconds(products * sizes.product + ENVELOPE_OVERHEAD_BYTES, net) +
     messageSeconds(releasedBytes, net)
   );
@@ -147,7 +162,11 @@ export interface HeteroLrShape {
   readonly batchSize?: number;
   /** Validation rows (the stratified holdout; default 0 = validationFraction 0, the default). */
   readonly validationRows?: number;
-  /** Default true (classWeight 'balanced' is the default). */
+  /**
+   * Default true (vfl's own default, classWeight 'balanced', which a node job's train stage keeps).
+   * `fedscore train hetero-lr`'s default is 'none' (HETERO_LR_DEFAULTS): false, so the residual stays at
+   * the fresh level (its bytes) and each product mod-switches it down first.
+   */
   readonly classWeighted?: boolean;
   /** CKKS slots (8192: the default preset ckks-16384-release). */
   readonly slots?: number;
@@ -420,18 +439,23 @@ export function predictHeteroLr(
   }
   const hostPlanK = counts.hostPlans.map((pl) => pl.blocks.length);
   const Kg = counts.guestPlan.blocks.length;
+  // Unweighted (fedscore train's default): the residual is a sum of fresh ciphertexts plus plain values,
+  // fresh-level on the wire, and every product mod-switches a copy down to the product level first.
+  const weighted = shape.classWeighted ?? true;
+  const residualSer = weighted ? t.serialize.residual : t.serialize.fresh;
+  const residualDes = weighted ? t.deserialize.residual : t.deserialize.fresh;
+  const residualBytes = weighted ? sizes.residual : sizes.fresh;
+  const switchMs = weighted ? 0 : t.modSwitch;
   // Serialization by level: per batch, hosts write 1 fresh + K product cts, the guest 1 residual + Kg.
   const serMs =
-    H * t.serialize.fresh +
-    t.serialize.residual +
-    (hostPlanK.reduce((a, b) => a + b, 0) + Kg) * t.serialize.product;
+    H * t.serialize.fresh + residualSer + (hostPlanK.reduce((a, b) => a + b, 0) + Kg) * t.serialize.product;
   const deserMs =
     H * t.deserialize.fresh +
-    H * t.deserialize.residual +
+    H * residualDes +
     (hostPlanK.reduce((a, b) => a + b, 0) + Kg) * t.deserialize.product;
   const maskMs = (hostPlanK.reduce((a, b) => a + b, 0) + Kg) * t.addPlain + t.addPlain; // masks + q
   const encryptMs = H * t.encrypt;
-  const sumMs = (H - 1) * t.add + ((shape.classWeighted ?? true) ? t.mulPlainRescale : 0);
+  const sumMs = (H - 1) * t.add + (weighted ? t.mulPlainRescale : 0);
   const decryptMs = (hostPlanK.reduce((a, b) => a + b, 0) + Kg) * t.decrypt;
   const prodMs = (p: string, share: number) => {
     const w = counts.packed[p]!;
@@ -441,7 +465,7 @@ export function predictHeteroLr(
       rotations: w.rotations / nb,
       rescales: w.rescales / nb,
     };
-    return packedMs(perCall, perCall.products * share, t);
+    return packedMs(perCall, perCall.products * share, t) + switchMs;
   };
   const epochCompute = (first: boolean): number => {
     const share = (p: string) => (first ? 1 : uncachedShare[p]!);
@@ -473,8 +497,8 @@ export function predictHeteroLr(
         H * t.deserialize.fresh +
         sumMs +
         t.addPlain +
-        t.serialize.residual +
-        t.deserialize.residual +
+        residualSer +
+        residualDes +
         Math.max(guestChain, ...hostChain);
     }
     return (nb * batchMs) / 1000;
@@ -482,7 +506,7 @@ export function predictHeteroLr(
   // Network: per batch, the host's chain is 4 messages (forward, residual, masked, released).
   const maxK = Math.max(...hostPlanK);
   const releasedBytes = 8 * Math.max(...shape.hostFeatures) + ENVELOPE_OVERHEAD_BYTES;
-  const batchNet = batchChainSeconds(sizes, maxK, releasedBytes, net);
+  const batchNet = batchChainSeconds(sizes, residualBytes, maxK, releasedBytes, net);
   const networkSeconds = nb * batchNet + (counts.validated ? 4 * net.latencyMs : net.latencyMs) / 1000;
   const computeSeconds = epochCompute(false);
   // Bytes per party per epoch (payload + envelope).
@@ -497,7 +521,7 @@ export function predictHeteroLr(
       counts.messages[hostName(h)]! * ENVELOPE_OVERHEAD_BYTES;
   }
   bytesPerEpoch[guestName] =
-    nb * (H * sizes.residual + Kg * sizes.product) +
+    nb * (H * residualBytes + Kg * sizes.product) +
     vParts * sizes.fresh +
     counts.messages[guestName]! * ENVELOPE_OVERHEAD_BYTES;
   bytesPerEpoch[arbiterName] =
@@ -877,21 +901,21 @@ export function predictDistributedHeteroLr(
   const Kg = counts.guestPlan.blocks.length;
   const hostProduct = bestQueuedProduct(hostPlan, t, q, cores, cluster.dbBitsPerSecond, speed);
   const guestProductMs = taskMs(productTasks(counts.guestPlan, 1).tasks[0]!, t);
+  const weighted = shape.classWeighted ?? true;
   const serialMs =
     t.encrypt +
     t.serialize.fresh +
     t.deserialize.fresh +
-    ((shape.classWeighted ?? true) ? t.mulPlainRescale : 0) +
+    (weighted ? t.mulPlainRescale : t.modSwitch) +
     t.addPlain +
-    t.serialize.residual +
-    t.deserialize.residual +
+    (weighted ? t.serialize.residual + t.deserialize.residual : t.serialize.fresh + t.deserialize.fresh) +
     // masks, the products to the key holder, its decryptions (one replica), the released values back
     Kh * t.addPlain +
     Kh * (t.serialize.product + t.deserialize.product) +
     (Kh + Kg) * t.decrypt;
   const productMs = Math.max(hostProduct.wallMs, guestProductMs + Kg * t.addPlain);
   const released = 8 * shape.hostFeatures[0]! + ENVELOPE_OVERHEAD_BYTES;
-  const batchNet = batchChainSeconds(sizes, Kh, released, net);
+  const batchNet = batchChainSeconds(sizes, weighted ? sizes.residual : sizes.fresh, Kh, released, net);
   const serialSeconds = (nb * serialMs) / 1000;
   const productSeconds = (nb * productMs) / 1000;
   const networkSeconds = nb * batchNet;

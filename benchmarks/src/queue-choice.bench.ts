@@ -606,7 +606,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
       notes: [
         'pg-boss as shipped in @fedscore/queue: the caller is `QueueExecutor` (task bytes in `fedscore_task_input`, a pg-boss job, the result by LISTEN/NOTIFY with a 1 s poll floor), the worker `serveTaskQueue` (two round trips per task: duplicate check + input read, then result + input delete + NOTIFY in one statement; pg-boss fetches in batches of two, polls every 0.5 s besides NOTIFY).',
         "BullMQ raw: `Queue.add` with the payload base64 in the job's JSON (BullMQ's data is JSON), `attempts: 6`, `removeOnComplete: true`; a `Worker` with concurrency 1; results from one `QueueEvents` listener. It has none of the executor's task ids by digest, result rows or shared blobs.",
-        "Two caveats on the bytes: the relay sits in this process (the caller), so the bytes phase is not timed; and the pg-boss worker reads its input as base64 text (`encode(input, 'base64')`), 4/3 of the payload, as BullMQ moves base64 both ways.",
+        "Two caveats on the bytes: the relay sits in this process (the caller), so the bytes phase is not timed; and the pg-boss caller writes the input as binary and the worker reads it by binary COPY (`serveTaskQueue`'s default byte transfer, 'copy'), 1.0x the payload each way, where BullMQ moves base64 both ways (4/3 x 2).",
       ],
       raw: { latency, throughput, bytes },
     };

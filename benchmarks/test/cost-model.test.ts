@@ -236,6 +236,7 @@ const zeroTimes = {
   add: 0,
   rotate: 0,
   rescale: 0,
+  modSwitch: 0,
   serialize: { fresh: 0, residual: 0, product: 0 },
   deserialize: { fresh: 0, residual: 0, product: 0 },
   decrypt: 0,
@@ -505,4 +506,69 @@ describe('cost model: SecureBoost tree (issue 20)', () => {
       ctx.dispose();
     }
   }, 60_000);
+});
+
+describe('cost model: an unweighted residual (classWeight none, fedscore train default) is sent fresh', () => {
+  it("bytes per party of a real run match the model's unweighted path, and the weighted one misses the guest's", async () => {
+    const rows = 256;
+    const rng = seededRng('cost-model-test/unweighted');
+    const guest = features(rows, 3, 'ug');
+    const hosts = [features(rows, 5, 'uh1'), features(rows, 4, 'uh2')];
+    const labels = Float64Array.from({ length: rows }, (_, i) =>
+      guest.columns[0]![i]! + hosts[0]!.columns[1]![i]! + 0.5 * normal(rng) > 0 ? 1 : 0,
+    );
+    const res = await trainHeteroLr({
+      guest: { features: guest, labels },
+      hosts: hosts.map((features) => ({ features })),
+      ciphers: () => cipherProvider('ckks', { ckksPreset: 'ckks-8192' }),
+      hyperparams: { maxEpochs: 2, batchSize: 64, classWeight: 'none', maskBits: 16, patience: 0 },
+      minMaskBits: 16,
+      runtime: { workers: 0 },
+      capture: false,
+    });
+    const epochs = res.epochs;
+    expect(epochs).toBe(2);
+    // Sizes from the real cipher: a fresh encryption, a class-weighted residual, a product block.
+    const ctx = await cipherProvider('ckks', { ckksPreset: 'ckks-8192' }).create({
+      batchSize: 64,
+      columns: 5,
+    });
+    const probe = ctx.encrypt(Float64Array.from({ length: 64 }, (_, i) => i / 64));
+    const fresh = ctx.toBatch(probe).items[0]!.length;
+    const w = ctx.mulPlain(probe, new Float64Array(64).fill(1.5));
+    const residual = ctx.toBatch(w).items[0]!.length;
+    const prod = ctx.matVecT(probe, [Float64Array.from({ length: 64 }, (_, i) => i)]);
+    const product = ctx.toBatch(prod).items[0]!.length;
+    const contextBytes = ctx.serializePublic().length;
+    for (const v of [probe, w, prod]) v.dispose();
+    ctx.dispose();
+    // The fresh level carries one prime more than the residual's: the sizes differ.
+    expect(fresh).toBeGreaterThan(residual * 1.2);
+    const sizes = {
+      fresh,
+      residual,
+      product,
+      contextBase: contextBytes,
+      contextPerRotationKey: 0,
+      productLevel: 0,
+      slots: 4096,
+    };
+    const shape = { rows, guestFeatures: 3, hostFeatures: [5, 4], batchSize: 64 };
+    const at = (classWeighted: boolean) =>
+      predictHeteroLr({ ...shape, classWeighted }, zeroTimes, sizes, NET_PROFILES.memory, {
+        kind: 'shared',
+        cores: 2,
+        workers: 0,
+      });
+    const unweighted = at(false);
+    const weighted = at(true);
+    const whole = (p: ReturnType<typeof at>, party: string) =>
+      epochs * p.bytesPerEpoch[party]! + p.setupBytes[party]!;
+    for (const [party, sent] of Object.entries(res.bytesSent)) {
+      expect(Math.abs(whole(unweighted, party) - sent) / sent, party).toBeLessThan(0.03);
+    }
+    // The guest sends the residual: the weighted path's smaller residual undercounts it by more.
+    const g = res.bytesSent[guestName]!;
+    expect(Math.abs(whole(weighted, guestName) - g) / g).toBeGreaterThan(0.05);
+  });
 });
