@@ -330,8 +330,6 @@ describe.skipIf(why !== undefined)(
       ];
       const jobs = new JobStore(stores[0]!);
       const gov = new JobStore(stores[1]!);
-      await cluster.startProcess('government', { run: s });
-      await cluster.startProcess('arbiter', { run: s });
       // A carries the test-only fault (fault.ts): it SIGKILLs or SIGSTOPs its own process after its
       // epoch-1 checkpoint is committed, so the disruption lands mid-training, after a checkpoint,
       // whatever the machine's load.
@@ -344,6 +342,11 @@ describe.skipIf(why !== undefined)(
       expect((await health(httpA!)).lease?.role).toBe('holder');
       expect((await health(httpB!)).lease?.role).toBe('standby');
       expect(jobs.lease(c.id)?.epoch).toBe(1);
+      // The peers start only now: until they answer, A holds the lease and waits for them (up to
+      // peerDownSeconds), so A cannot reach its fault before both replicas' health was read above
+      // (it once did under load, while B was starting, and the fetch from A failed).
+      await cluster.startProcess('government', { run: s });
+      await cluster.startProcess('arbiter', { run: s });
       await disrupt(a, sw, portB!, jobs);
       // Mid-training, after an epoch checkpoint of A's.
       const at = jobs.require(c.id);
