@@ -7,14 +7,15 @@
  *   - `--fate-shape` is FATE's 100k x (30 + 300) with every aligned row trained on (`--test-fraction 0`)
  *     at batch 8192, each flag beside it wins, and `--test-fraction` outside [0, 1) is refused;
  *   - the page builder picks the named net results up: FATE's shape from every profile's file, the
- *     PSI-only runs as their own charts, and SecureBoost at FATE's shape as "not run"; an hfl run
+ *     PSI-only runs as their own charts, and SecureBoost at FATE's shape as "not run" (unless
+ *     secureboost-scale ran at it); the anchor row from the newest commit's quietest run; an hfl run
  *     (`--kind hfl`) as its per-round seconds and bytes, never as the hetero-LR job's results/net.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildCharts, writeIndexHtml } from '../src/html.ts';
+import { anchorRunOrder, buildCharts, writeIndexHtml } from '../src/html.ts';
 import { FATE_SHAPE, jobShapeFrom, psiExtrapolation, steadyEpochBytes } from '../src/net.bench.ts';
 import { SUITE } from '../src/suite.ts';
 
@@ -129,6 +130,49 @@ describe('buildCharts over the named net results', () => {
     expect(lanRow).toContain('this run: 100000 aligned, about 70000 trained per epoch');
     expect(lanRow).toContain('128-bit');
     expect(lanRow).toContain('Paillier (1024-bit default, ~80-bit)');
+  });
+
+  it("the anchor row takes the newest commit's quietest run; SecureBoost falls back to secureboost-scale", () => {
+    const run = (date: string, commit: string, load: number, epoch: number) => ({
+      name: 'net',
+      machine: { date, commit },
+      summary: { aligned: 100_000, testFraction: 0 },
+      parameters: {
+        enterprises: 100_000,
+        govExtraFeatures: 276,
+        bankExtraFeatures: 16,
+        minIv: 0,
+        loadAverage: { before: [load, 1, 1], after: [load / 2, 1, 1] },
+      },
+      raw: { lan: { epochSeconds: [40, epoch], stages: {} } },
+    });
+    const r = new Map([
+      ['net-a-disturbed', run('2026-12-06T03:35:00Z', 'c2', 4.8, 21.66)],
+      ['net-b-quiet', run('2026-12-06T03:38:00Z', 'c2', 2.8, 12.69)],
+      ['net-c-older-quieter', run('2026-12-05T18:00:00Z', 'c1', 0.1, 30)],
+      [
+        'secureboost-scale',
+        {
+          name: 'secureboost-scale',
+          summary: { rows: 100_000, seconds_first_tree: 3588.7 },
+          parameters: { load_average: [{ load: [7.05, 1, 1] }, { load: [24.44, 1, 1] }] },
+        },
+      ],
+    ]);
+    // The newest commit's runs by load, then the older commit's.
+    expect(anchorRunOrder([...r.entries()].slice(0, 3)).map(([n]) => n)).toEqual([
+      'net-b-quiet',
+      'net-a-disturbed',
+      'net-c-older-quieter',
+    ]);
+    const { speedups } = buildCharts(r);
+    const row = (label: string) => speedups.find((x) => x[0] === label)!;
+    expect(row('hetero-LR epoch, 100k x (30+300), lan')[2]).toBe(
+      '12.69 s on 2 cores (net-b-quiet (lan, load <= 2.8))',
+    );
+    expect(row('SecureBoost tree, 100k x (30+300)')[2]).toBe(
+      '3588.70 s on 2 cores (secureboost-scale (two processes over a pipe, not the shaper; load 7-24))',
+    );
   });
 
   it('draws bytes per party per steady training epoch where a run has them', () => {
