@@ -146,7 +146,7 @@ describe('buildCharts over the named net results', () => {
       },
       raw: { lan: { epochSeconds: [40, epoch], stages: {} } },
     });
-    const r = new Map([
+    const r = new Map<string, Parameters<typeof anchorRunOrder>[0][number][1]>([
       ['net-a-disturbed', run('2026-12-06T03:35:00Z', 'c2', 4.8, 21.66)],
       ['net-b-quiet', run('2026-12-06T03:38:00Z', 'c2', 2.8, 12.69)],
       ['net-c-older-quieter', run('2026-12-05T18:00:00Z', 'c1', 0.1, 30)],
