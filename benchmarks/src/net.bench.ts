@@ -275,6 +275,17 @@ interface JobResultInput {
 }
 
 /** The result of one job kind's runs: tables, summary, parameters and notes. */
+/** Whether a job's run is at FATE's 100k x (30 + 300) (24 + 14 generated columns plus the extras). */
+function anchorSizeNote(shape: JobShape): string {
+  const columns = 24 + 14 + shape.govExtraFeatures + shape.bankExtraFeatures;
+  if (shape.enterprises !== 100_000 || columns !== 330) {
+    return `a different size from this run (${shape.enterprises} enterprises, ${columns} columns)`;
+  }
+  return shape.testFraction === 0
+    ? 'the same size as this run, which trains on all of its aligned rows as FATE does'
+    : `the same population as this run, which holds out ${Math.round((shape.testFraction ?? JOB_DEFAULTS.testFraction) * 100)} % of its aligned rows`;
+}
+
 function jobResult(o: JobResultInput): BenchResult {
   const { shape, runs, profiles, psiOnly, smoke, load, loadAfter, bankRows } = o;
   const parties = partiesOf(shape);
@@ -331,7 +342,7 @@ function jobResult(o: JobResultInput): BenchResult {
           note:
             `${processNote}; train s/tree: the train stage over the trees (${sbt.trees}), CKKS key ` +
             `setup included. FATE 2.0 (16 cores, Paillier, 1 Gb LAN, 100k x (30 + 300)): ${FATE.sbtTreeLow}-` +
-            `${FATE.sbtTreeHigh} s per tree -- a different size from this run.`,
+            `${FATE.sbtTreeHigh} s per tree -- ${anchorSizeNote(shape)}.`,
         }
       : {
           title: 'Seconds per stage and per training epoch',
@@ -349,7 +360,7 @@ function jobResult(o: JobResultInput): BenchResult {
             "checkpoints (epoch 1 carries the key setup), in memory the guest's own epoch times for the same " +
             'epochs; train vs memory compares the whole train stage, setup included. ' +
             `FATE 2.0 (16 cores, 1 Gb LAN, 100k x (30 + 300)): ${FATE.lrEpoch} s per coordinated-LR epoch, ` +
-            `${FATE.binning} s binning -- a different size from this run unless it was run at that shape.`,
+            `${FATE.binning} s binning -- ${anchorSizeNote(shape)}.`,
         };
   const tables: BenchTable[] = [
     stageTable,
