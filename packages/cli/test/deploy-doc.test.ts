@@ -71,7 +71,8 @@ function hostPathOf(svc: Service, file: string): string | undefined {
   for (const v of svc.volumes ?? []) {
     const [host, container] = v.split(':');
     if (host === undefined || container === undefined) continue;
-    if (file.startsWith(`${container}/`)) return `${host.replace(/^\.\//, '')}${file.slice(container.length)}`;
+    if (file.startsWith(`${container}/`))
+      return `${host.replace(/^\.\//, '')}${file.slice(container.length)}`;
   }
   return undefined;
 }
@@ -158,7 +159,9 @@ describe('docs/deploy.md sketches', () => {
   it('compose: every node replica advertises its own published address, and the peers list exactly those', () => {
     let replicated = 0;
     for (const file of compose) {
-      const nodes = Object.entries(file.services).filter(([, s]) => s.image === tag && s.command?.[0] === 'node');
+      const nodes = Object.entries(file.services).filter(
+        ([, s]) => s.image === tag && s.command?.[0] === 'node',
+      );
       if (nodes.length < 2) continue;
       replicated++;
       const advertised: string[] = [];
@@ -180,7 +183,9 @@ describe('docs/deploy.md sketches', () => {
         expect([name, address]).toEqual([name, expect.any(String)]);
         // Published as HOST:CONTAINER, the container side being listen's port, the host side the advertised one.
         const published = (s.ports ?? []).map((p) => p.split(':'));
-        const mapped = published.some(([host, container]) => host === portOf(address!) && container === portOf(config.listen));
+        const mapped = published.some(
+          ([host, container]) => host === portOf(address!) && container === portOf(config.listen),
+        );
         expect([name, address, mapped]).toEqual([name, address, true]);
         advertised.push(address!);
       }
