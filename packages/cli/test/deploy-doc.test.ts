@@ -9,11 +9,16 @@
  * - node and workers have their own database users (the workers' is not the node's), each process's
  *   `PGPASSFILE` is a secret mounted into it and defined at the top level, node services have a health
  *   check and workers disable the image's; no `PGPASSWORD_FILE` (which nothing reads) is left;
- * - the worker role's SQL in section 7 is exactly what the node grants (`workerGrantSql`).
+ * - the worker role's SQL in section 7 is exactly what the node grants (`workerGrantSql`);
+ * - a compose file with several node replicas: the config they mount (the fenced block headed by its
+ *   path) passes `validateNodeConfig`, each replica's advertised address (`advertisedAddress` over the
+ *   service's environment) is its own, its host port is the one its service publishes for `listen`, and
+ *   the peers' block lists exactly those addresses (a holder named outside that list is never dialled).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { advertisedAddress, validateNodeConfig } from '@fedscore/node';
 import { workerGrantSql } from '@fedscore/queue';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -43,6 +48,8 @@ interface Service {
   environment?: Record<string, string>;
   secrets?: string[];
   healthcheck?: { disable?: boolean; test?: string[] };
+  volumes?: string[];
+  ports?: string[];
 }
 
 const all = blocks();
@@ -51,6 +58,29 @@ const compose = all
   .filter((b) => b.lang === 'yaml' && /^services:/m.test(b.body))
   .map((b) => parseYaml(b.body) as { services: Record<string, Service>; secrets?: Record<string, unknown> });
 const tag = /docker build -t (\S+) \./.exec(dockerfile)?.[1];
+
+/** The YAML block whose first line is the comment `# <path> ...` (a file the sketches name), parsed. */
+function yamlFile(path: string): unknown {
+  const b = all.filter((x) => x.lang === 'yaml' && x.body.startsWith(`# ${path} `));
+  expect([path, b.length]).toEqual([path, 1]);
+  return parseYaml(b[0]!.body);
+}
+
+/** The host path a service mounts at the container path `file` lies under (`./host:/container[:ro]`). */
+function hostPathOf(svc: Service, file: string): string | undefined {
+  for (const v of svc.volumes ?? []) {
+    const [host, container] = v.split(':');
+    if (host === undefined || container === undefined) continue;
+    if (file.startsWith(`${container}/`))
+      return `${host.replace(/^\.\//, '')}${file.slice(container.length)}`;
+  }
+  return undefined;
+}
+
+/** The port after the last colon of host:port. */
+function portOf(address: string): string {
+  return address.slice(address.lastIndexOf(':') + 1);
+}
 
 /** The CLI command's help text (`fedscore <command> --help` in-process), failing the test if it fails. */
 async function helpOf(command: string): Promise<string> {
@@ -124,6 +154,46 @@ describe('docs/deploy.md sketches', () => {
         }
       }
     }
+  });
+
+  it('compose: every node replica advertises its own published address, and the peers list exactly those', () => {
+    let replicated = 0;
+    for (const file of compose) {
+      const nodes = Object.entries(file.services).filter(
+        ([, s]) => s.image === tag && s.command?.[0] === 'node',
+      );
+      if (nodes.length < 2) continue;
+      replicated++;
+      const advertised: string[] = [];
+      let party: string | undefined;
+      for (const [name, s] of nodes) {
+        const configPath = s.command![s.command!.indexOf('--config') + 1]!;
+        const hostPath = hostPathOf(s, configPath);
+        expect([name, hostPath]).toEqual([name, expect.any(String)]);
+        const config = validateNodeConfig(yamlFile(hostPath!));
+        party ??= config.party;
+        expect([name, config.party]).toEqual([name, party]);
+        // The variables the config names for its database URLs are set by the service.
+        const env = s.environment ?? {};
+        const urlEnvs = [config.store, config.queue].map((c) => ('urlEnv' in c ? c.urlEnv : undefined));
+        for (const v of urlEnvs.filter((x): x is string => x !== undefined)) {
+          expect([name, v, env[v]]).toEqual([name, v, expect.stringMatching(/^postgres:\/\//)]);
+        }
+        const address = advertisedAddress(config, env);
+        expect([name, address]).toEqual([name, expect.any(String)]);
+        // Published as HOST:CONTAINER, the container side being listen's port, the host side the advertised one.
+        const published = (s.ports ?? []).map((p) => p.split(':'));
+        const mapped = published.some(
+          ([host, container]) => host === portOf(address!) && container === portOf(config.listen),
+        );
+        expect([name, address, mapped]).toEqual([name, address, true]);
+        advertised.push(address!);
+      }
+      expect(new Set(advertised).size).toBe(advertised.length);
+      const peers = yamlFile('government.yaml') as { peers: Record<string, { addresses?: string[] }> };
+      expect([...(peers.peers[party!]?.addresses ?? [])].sort()).toEqual([...advertised].sort());
+    }
+    expect(replicated).toBeGreaterThanOrEqual(1);
   });
 
   it("section 7's worker role SQL is what the node grants", () => {
