@@ -464,6 +464,7 @@ export function buildCharts(results: Map<string, StoredResult>): {
   }
   charts.push(...secureBoostCharts(results));
   charts.push(...hflCharts(results));
+  charts.push(...scoringApiCharts(results));
   // bench cost-model, issue 18: a 10M x 330 hetero-LR epoch on N 16-core worker machines (predicted).
   const dist = (results.get('cost-model')?.raw?.['distributed'] as { predictions?: Record<string, unknown> })
     ?.predictions as
@@ -625,6 +626,59 @@ function hflCharts(results: Map<string, StoredResult>): ChartSpec[] {
         label: p,
         values: runs.map(({ run }) => mean(run.roundBytes[p] ?? [])),
       })),
+    },
+  ];
+}
+
+/** One load run of `bench scoring-api --network` (its raw, per profile). */
+interface ScoringLoadRun {
+  readonly connections: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly bankBytesPerScore?: number;
+  readonly govBytesPerScore?: number;
+}
+
+/**
+ * Encrypted online scoring through the shaper (`bench scoring-api --network`, results/scoring-api-net.json
+ * and any other scoring-api result whose raw is per profile): p50 and p99 per request at 8 concurrent,
+ * and the wire bytes each party sent per score, per profile.
+ */
+function scoringApiCharts(results: Map<string, StoredResult>): ChartSpec[] {
+  const runs = [...results]
+    .filter(([, v]) => v.name === 'scoring-api')
+    .flatMap(([name, v]) =>
+      Object.entries((v.raw ?? {}) as Record<string, { runs?: readonly ScoringLoadRun[] }>)
+        .map(([profile, r]) => ({ profile, name, at8: r?.runs?.find((x) => x.connections === 8) }))
+        .filter((r): r is { profile: string; name: string; at8: ScoringLoadRun } => r.at8 !== undefined)
+        .filter((r) => r.at8.bankBytesPerScore !== undefined)
+        .map((r) => ({ label: `${r.profile} (${r.name})`, at8: r.at8 })),
+    );
+  if (runs.length === 0) return [];
+  return [
+    {
+      id: 'scoring-latency',
+      title: 'Encrypted online scoring per network profile (POST /v1/score, 8 concurrent)',
+      caption:
+        "ms per request (autocannon's percentiles): bank and government node processes, gRPC + mTLS through the shaping proxy.",
+      groups: runs.map((r) => r.label),
+      yLabel: 'ms',
+      series: [
+        { label: 'p50', values: runs.map(({ at8 }) => at8.p50Ms) },
+        { label: 'p99', values: runs.map(({ at8 }) => at8.p99Ms) },
+      ],
+    },
+    {
+      id: 'scoring-bytes',
+      title: 'Encrypted online scoring: bytes sent per party per score (8 concurrent)',
+      caption:
+        'wire bytes through the shaping proxies per answered score (a round packs up to 8 applicants).',
+      groups: runs.map((r) => r.label),
+      yLabel: 'bytes',
+      series: [
+        { label: 'bank', values: runs.map(({ at8 }) => at8.bankBytesPerScore ?? null) },
+        { label: 'government', values: runs.map(({ at8 }) => at8.govBytesPerScore ?? null) },
+      ],
     },
   ];
 }

@@ -4,7 +4,7 @@
  * `--jobs` of them at a time (default 1; 2 with `--smoke`), then the HTML page (./html.ts) over every
  * result in the results directory.
  *
- * `--network` is passed to the benchmarks that run parties as processes (`net`, `net-hfl`,
+ * `--network` is passed to the benchmarks that run parties as processes (`net`, `net-hfl`, `scoring-api-net`,
  * `net-secureboost`); the others run all
  * parties in one process and are the `memory` profile whatever is asked. `--smoke` runs each benchmark
  * at a tiny size in seconds (to keep the commands from rotting; the figures mean nothing) and writes to
@@ -126,6 +126,13 @@ export const SUITE: readonly SuiteEntry[] = [
   },
   { name: 'he', full: [], smoke: ['--quick', '--runs', '1'] },
   { name: 'scoring', full: [], smoke: ['--runs', '1', '--requests', '10', '--rows', '2000'] },
+  {
+    name: 'scoring-api',
+    as: 'scoring-api-net',
+    full: [],
+    smoke: ['--enterprises', '300', '--seconds', '1', '--long-seconds', '1', '--warmup', '1'],
+    network: true,
+  },
   { name: 'csv', full: [], smoke: ['--rows', '2000', '--runs', '1'] },
   { name: 'consent', full: [], smoke: ['--ids', '20000', '--runs', '1'] },
   {

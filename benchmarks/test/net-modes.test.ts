@@ -261,9 +261,53 @@ describe('buildCharts over the named net results', () => {
   });
 });
 
+describe('buildCharts over the scoring API through the shaper', () => {
+  it('draws p50 / p99 at 8 concurrent and bytes per party per score, per profile', () => {
+    const at = (connections: number, p50Ms: number, bank: number) => ({
+      connections,
+      p50Ms,
+      p99Ms: 2 * p50Ms,
+      bankBytesPerScore: bank,
+      govBytesPerScore: bank + 1,
+    });
+    const profile = (p50: number, bank: number) => ({
+      runs: [at(1, 1, 9), at(8, p50, bank), at(32, 99, 9)],
+      long: at(32, 99, 9),
+    });
+    const results = new Map([
+      [
+        'scoring-api-net',
+        {
+          name: 'scoring-api',
+          summary: {},
+          parameters: {},
+          raw: { memory: profile(10, 20_000), wan: profile(150, 25_000) },
+        },
+      ],
+      // The loopback run without --network has no bytes: not drawn.
+      ['scoring-api', { name: 'scoring-api', summary: {}, parameters: {}, raw: { runs: [] } }],
+    ]);
+    const { charts } = buildCharts(results);
+    expect(charts.map((c) => c.id)).toEqual(['scoring-latency', 'scoring-bytes']);
+    expect(charts[0]!.groups).toEqual(['memory (scoring-api-net)', 'wan (scoring-api-net)']);
+    expect(charts[0]!.series.map((x) => [x.label, ...x.values])).toEqual([
+      ['p50', 10, 150],
+      ['p99', 20, 300],
+    ]);
+    expect(charts[1]!.series.map((x) => [x.label, ...x.values])).toEqual([
+      ['bank', 20_000, 25_000],
+      ['government', 20_001, 25_001],
+    ]);
+  });
+});
+
 describe('bench all: the suite and its page', () => {
-  it('runs every protocol kind of bench net across processes under --network', () => {
-    const networked = SUITE.filter((e) => e.network === true);
+  it('runs every protocol kind of bench net, and the scoring API, across processes under --network', () => {
+    // Encrypted online scoring: bench scoring-api's nodes through the shaper, its own entry and smoke.
+    const scoring = SUITE.filter((e) => e.network === true && e.name === 'scoring-api');
+    expect(scoring.map((e) => e.as)).toEqual(['scoring-api-net']);
+    expect(Array.isArray(scoring[0]!.smoke)).toBe(true);
+    const networked = SUITE.filter((e) => e.network === true && e.name !== 'scoring-api');
     const kindOf = (flags: readonly string[]) => {
       const i = flags.indexOf('--kind');
       return i < 0 ? 'hetero-lr' : flags[i + 1];
