@@ -1074,8 +1074,9 @@ export interface PortfolioCosts {
   readonly evalMsPerColumn: number;
   /** Worker: a block's fixed work (addend, re-randomization, level drop, serialization), ms. */
   readonly evalMsPerBlock: number;
-  /** Bytes of one column's ciphertext in a task, and of one block's scores out. */
+  /** Bytes of one column's ciphertext in a task, of a task's other fields (the addend: 8 a slot; the weights), and of one block's scores out. */
   readonly inputBytesPerColumn: number;
+  readonly inputBytesPerBlock: number;
   readonly outputBytesPerBlock: number;
   /** The queue's latency per task beyond the worker's time in it (enqueue, pick-up, store), ms. */
   readonly queueOverheadMs: number;
@@ -1154,7 +1155,7 @@ export function predictPortfolioScoring(
   if (!(shape.enterprises > 0 && shape.features > 0)) throw new RangeError('empty portfolio');
   const blocks = Math.ceil(shape.enterprises / c.slots);
   const F = shape.features;
-  const inBlock = F * c.inputBytesPerColumn;
+  const inBlock = F * c.inputBytesPerColumn + c.inputBytesPerBlock;
   const blockBytes = inBlock + c.outputBytesPerBlock;
   const dbBytes = blocks * blockBytes;
   const perByteDb = 1 / rates.dbWriteBytesPerSecond + 1 / rates.dbReadBytesPerSecond;

@@ -47,9 +47,9 @@ import {
   NET_PROFILES,
   type PortfolioCosts,
   portfolioBytesBoundAt,
-  predictPortfolioScoring,
   predictDistributedHeteroLr,
   predictHeteroLr,
+  predictPortfolioScoring,
   predictPsi,
   predictSecureBoostTree,
   productTasks,
@@ -585,6 +585,7 @@ describe('cost model: portfolio scoring on the queue (issue 18)', () => {
     evalMsPerColumn: 1,
     evalMsPerBlock: 5,
     inputBytesPerColumn: 100_000,
+    inputBytesPerBlock: 0,
     outputBytesPerBlock: 50_000,
     queueOverheadMs: 4,
   };
@@ -592,7 +593,11 @@ describe('cost model: portfolio scoring on the queue (issue 18)', () => {
   const shape = { enterprises: 10_500, features: 10 };
 
   it('separate machines: each resource alone, the slowest bounds the stream, plus fill and decryptions', () => {
-    const p = predictPortfolioScoring(shape, costs, rates, { workers: 1, coresPerWorker: 1, dataOwnerCores: 2 });
+    const p = predictPortfolioScoring(shape, costs, rates, {
+      workers: 1,
+      coresPerWorker: 1,
+      dataOwnerCores: 2,
+    });
     expect(p.blocks).toBe(11);
     // 11 blocks x (10 x 100 kB in + 50 kB out)
     expect(p.dbBytes).toBe(11_550_000);
@@ -612,6 +617,15 @@ describe('cost model: portfolio scoring on the queue (issue 18)', () => {
     // 11 x 3 ms on 2 cores
     expect(p.decryptSeconds).toBeCloseTo(0.0165, 12);
     expect(p.wallSeconds).toBeCloseTo(0.4435, 12);
+    // A task's other fields count once a block: + 11 x 50 kB through encoding and the database.
+    const q = predictPortfolioScoring(shape, { ...costs, inputBytesPerBlock: 50_000 }, rates, {
+      workers: 1,
+      coresPerWorker: 1,
+      dataOwnerCores: 2,
+    });
+    expect(q.dbBytes).toBe(12_100_000);
+    expect(q.encodeSeconds).toBeCloseTo(0.1155, 12);
+    expect(q.databaseSeconds).toBeCloseTo(0.363, 12);
   });
 
   it('one shared machine: the CPU terms share its cores', () => {
@@ -632,7 +646,9 @@ describe('cost model: portfolio scoring on the queue (issue 18)', () => {
     const place = { coresPerWorker: 1, dataOwnerCores: 2 };
     // 11 x 150 ms = 1.65 s of workers' CPU: 0.4125 s on 4 cores > 0.3465 s of bytes >= 0.33 s on 5
     expect(predictPortfolioScoring(shape, heavy, rates, { ...place, workers: 4 }).bound).toBe("workers' CPU");
-    expect(predictPortfolioScoring(shape, heavy, rates, { ...place, workers: 5 }).bound).toBe("database's bytes");
+    expect(predictPortfolioScoring(shape, heavy, rates, { ...place, workers: 5 }).bound).toBe(
+      "database's bytes",
+    );
     expect(portfolioBytesBoundAt(shape, heavy, rates, place)).toBe(5);
     expect(portfolioBytesBoundAt(shape, costs, rates, place)).toBe(1);
     expect(portfolioBytesBoundAt(shape, { ...heavy, evalMsPerColumn: 1e6 }, rates, place, 8)).toBeUndefined();
