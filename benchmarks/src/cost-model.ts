@@ -31,6 +31,10 @@
  *   task's work as `evaluatePartial` does it), `predictDistributedHeteroLr` (the batch chain's serial
  *   part + the product on N worker machines + the database's link); benchmarks/test/cost-model.test.ts
  *   checks each task's counts against `evaluatePartial`'s own work counters.
+ * - portfolio scoring on the queue (issue 18): `predictPortfolioScoring` (blocks streamed through the
+ *   data owner's encryption, the model owner's task encoding, the database's bytes and the workers' CPU:
+ *   the slowest bounds it; plus the pipeline's fill and the decryptions after),
+ *   `portfolioBytesBoundAt`; benchmarks/test/cost-model.test.ts checks the arithmetic by hand.
  * - a SecureBoost tree (issue 20): `histogramTreeOps` (packages/vfl, next to the code it counts and
  *   tested op for op there) x SecureBoost's per-op times, `predictSecureBoostTree`.
  *
@@ -1051,6 +1055,173 @@ export function predictSecureBoostTree(
     bytesPerTree: { guest, host },
     setupBytes: sizes.context,
   };
+}
+
+// --- portfolio scoring on the queue (issue 18) -----------------------------------------------------
+
+/**
+ * Measured costs of portfolio scoring's blocks (packages/scoring batch.ts, task kind `linearCombinations`):
+ * one block is `slots` enterprises, one ciphertext per feature column, one task on the queue.
+ */
+export interface PortfolioCosts {
+  /** Enterprises per block (CKKS slots: 4096 at ckks-8192, the data-owner-mode preset). */
+  readonly slots: number;
+  /** Data owner (key holder): encrypt one column of one block (seeded symmetric, serialized), ms. */
+  readonly encryptMsPerColumn: number;
+  /** Data owner: load, decrypt and decode one block's scores, ms. */
+  readonly decryptMsPerBlock: number;
+  /** Worker: load one column's ciphertext and multiply-add it into the score, ms. */
+  readonly evalMsPerColumn: number;
+  /** Worker: a block's fixed work (addend, re-randomization, level drop, serialization), ms. */
+  readonly evalMsPerBlock: number;
+  /** Bytes of one column's ciphertext in a task, of a task's other fields (the addend: 8 a slot; the weights), and of one block's scores out. */
+  readonly inputBytesPerColumn: number;
+  readonly inputBytesPerBlock: number;
+  readonly outputBytesPerBlock: number;
+  /** The queue's latency per task beyond the worker's time in it (enqueue, pick-up, store), ms. */
+  readonly queueOverheadMs: number;
+}
+
+/** The byte path's measured rates, bytes per second. */
+export interface PortfolioByteRates {
+  /** The model owner's coordinator: encode a task (V8 serialize) and hash its id (SHA-256). */
+  readonly encodeBytesPerSecond: number;
+  /** The database: INSERT of a task's bytes (binary parameter, WAL). */
+  readonly dbWriteBytesPerSecond: number;
+  /** The database: a worker's (or the collector's) read of them (binary COPY). */
+  readonly dbReadBytesPerSecond: number;
+}
+
+/** Where portfolio scoring runs. */
+export interface PortfolioPlacement {
+  /** Worker machines serving the model owner's queue, and cores on each. */
+  readonly workers: number;
+  readonly coresPerWorker: number;
+  /** Threads the data owner (the key holder: its secret key stays on one machine) encrypts and decrypts on. */
+  readonly dataOwnerCores: number;
+  /**
+   * Everything on one machine of this many cores (this machine's check run): the CPU terms also share
+   * these cores. Undefined: each party, the database and every worker on machines of their own.
+   */
+  readonly sharedCores?: number;
+}
+
+export type PortfolioResource =
+  | "data owner's encryption"
+  | "model owner's task encoding"
+  | "database's bytes"
+  | "workers' CPU"
+  | 'shared cores';
+
+export interface PortfolioPrediction {
+  readonly blocks: number;
+  readonly dbBytes: number;
+  /** Seconds of each streamed resource for the whole portfolio (each alone, the others free). */
+  readonly encryptSeconds: number;
+  readonly encodeSeconds: number;
+  readonly databaseSeconds: number;
+  readonly workerSeconds: number;
+  /** All of the CPU terms on `sharedCores` (sharedCores only; else 0). */
+  readonly sharedSeconds: number;
+  /** The streamed part: the slowest resource. */
+  readonly streamSeconds: number;
+  readonly bound: PortfolioResource;
+  /** One block through every stage (the pipeline's fill), seconds. */
+  readonly fillSeconds: number;
+  /** The data owner's decryptions, after the last block's scores arrive (batch.ts decrypts them all then). */
+  readonly decryptSeconds: number;
+  readonly wallSeconds: number;
+}
+
+/**
+ * Wall time of portfolio scoring of `enterprises` x `features` with the model owner's blocks on the
+ * queue, read off batch.ts: the data owner encrypts block after block (on its pool) and sends each as it
+ * is ready; the model owner enqueues each block as it arrives (one `linearCombinations` task: encode,
+ * task id, INSERT), a worker reads it (binary COPY), evaluates it and stores the scores, which the model
+ * owner collects (read) and returns in order; the data owner decrypts every block once the last one is
+ * back. The stages overlap block by block, so the streamed part takes as long as its slowest resource:
+ * the data owner's encryption on `dataOwnerCores`, the model owner's encoding (its main thread), the
+ * database's bytes (every input and output byte written once and read once, at the measured rates, on
+ * one database) and the workers' CPU (`workers` x `coresPerWorker`); plus one block's trip through all
+ * stages (the fill) and the decryptions after. `sharedCores`: everything on one machine, where the CPU
+ * terms (the database's counted as CPU) also share those cores.
+ */
+export function predictPortfolioScoring(
+  shape: { readonly enterprises: number; readonly features: number },
+  c: PortfolioCosts,
+  rates: PortfolioByteRates,
+  place: PortfolioPlacement,
+): PortfolioPrediction {
+  if (!(shape.enterprises > 0 && shape.features > 0)) throw new RangeError('empty portfolio');
+  const blocks = Math.ceil(shape.enterprises / c.slots);
+  const F = shape.features;
+  const inBlock = F * c.inputBytesPerColumn + c.inputBytesPerBlock;
+  const blockBytes = inBlock + c.outputBytesPerBlock;
+  const dbBytes = blocks * blockBytes;
+  const perByteDb = 1 / rates.dbWriteBytesPerSecond + 1 / rates.dbReadBytesPerSecond;
+  const encryptCpu = (blocks * F * c.encryptMsPerColumn) / 1000;
+  const workerCpu = (blocks * (F * c.evalMsPerColumn + c.evalMsPerBlock)) / 1000;
+  const decryptCpu = (blocks * c.decryptMsPerBlock) / 1000;
+  const encryptSeconds = encryptCpu / Math.max(1, place.dataOwnerCores);
+  const encodeSeconds = (blocks * inBlock) / rates.encodeBytesPerSecond;
+  const databaseSeconds = dbBytes * perByteDb;
+  const workerSeconds = workerCpu / Math.max(1, place.workers * place.coresPerWorker);
+  const sharedSeconds =
+    place.sharedCores === undefined
+      ? 0
+      : (encryptCpu + encodeSeconds + databaseSeconds + workerCpu) / Math.max(1, place.sharedCores);
+  const terms: [PortfolioResource, number][] = [
+    ["data owner's encryption", encryptSeconds],
+    ["model owner's task encoding", encodeSeconds],
+    ["database's bytes", databaseSeconds],
+    ["workers' CPU", workerSeconds],
+    ['shared cores', sharedSeconds],
+  ];
+  let [bound, streamSeconds] = terms[0]!;
+  for (const [r, s] of terms) {
+    if (s > streamSeconds) [bound, streamSeconds] = [r, s];
+  }
+  const fillSeconds =
+    (F * c.encryptMsPerColumn +
+      c.queueOverheadMs +
+      F * c.evalMsPerColumn +
+      c.evalMsPerBlock +
+      1000 * (inBlock / rates.encodeBytesPerSecond + blockBytes * perByteDb)) /
+    1000;
+  const decryptSeconds =
+    decryptCpu / Math.max(1, Math.min(place.dataOwnerCores, place.sharedCores ?? place.dataOwnerCores));
+  return {
+    blocks,
+    dbBytes,
+    encryptSeconds,
+    encodeSeconds,
+    databaseSeconds,
+    workerSeconds,
+    sharedSeconds,
+    streamSeconds,
+    bound,
+    fillSeconds,
+    decryptSeconds,
+    wallSeconds: streamSeconds + fillSeconds + decryptSeconds,
+  };
+}
+
+/**
+ * The fewest worker machines at which the database's bytes bound the streamed part (adding workers no
+ * longer helps), or undefined when no count up to `max` gets there.
+ */
+export function portfolioBytesBoundAt(
+  shape: { readonly enterprises: number; readonly features: number },
+  c: PortfolioCosts,
+  rates: PortfolioByteRates,
+  place: Omit<PortfolioPlacement, 'workers'>,
+  max = 1024,
+): number | undefined {
+  for (let n = 1; n <= max; n++) {
+    const p = predictPortfolioScoring(shape, c, rates, { ...place, workers: n });
+    if (p.databaseSeconds >= p.workerSeconds) return n;
+  }
+  return undefined;
 }
 
 /** Relative error of a prediction against a measurement (positive: the model predicts more). */

@@ -703,7 +703,7 @@ async function throughput(
   return out;
 }
 
-interface BytePath {
+export interface BytePath {
   bytes: number;
   /** Medians, ms. */
   memcpyMs: number;
@@ -808,7 +808,7 @@ async function loopbackMs(bytes: Buffer, runs: number): Promise<number> {
  * dropped (`SELECT length($1)`), stored (INSERT into a table like the queue's, EXTERNAL storage), read
  * back in binary COPY and as base64 text.
  */
-async function bytePath(cluster: PgCluster, task: unknown, runs = 9): Promise<BytePath> {
+export async function bytePath(cluster: PgCluster, task: unknown, runs = 9): Promise<BytePath> {
   const memo = new WeakMap<object, TaskBlob>();
   const { bytes: encoded } = encodeTask(task, HE_TASK_SHARED_FIELDS, memo);
   const bytes = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);

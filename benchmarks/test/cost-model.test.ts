@@ -45,8 +45,11 @@ import {
   hostName,
   messageSeconds,
   NET_PROFILES,
+  type PortfolioCosts,
+  portfolioBytesBoundAt,
   predictDistributedHeteroLr,
   predictHeteroLr,
+  predictPortfolioScoring,
   predictPsi,
   predictSecureBoostTree,
   productTasks,
@@ -570,5 +573,91 @@ describe('cost model: an unweighted residual (classWeight none, fedscore train d
     // The guest sends the residual: the weighted path's smaller residual undercounts it by more.
     const g = res.bytesSent[guestName]!;
     expect(Math.abs(whole(weighted, guestName) - g) / g).toBeGreaterThan(0.05);
+  });
+});
+
+describe('cost model: portfolio scoring on the queue (issue 18)', () => {
+  // A hand-computed case: 10,500 enterprises x 10 features in blocks of 1,000 (11 blocks, the last short).
+  const costs: PortfolioCosts = {
+    slots: 1000,
+    encryptMsPerColumn: 2,
+    decryptMsPerBlock: 3,
+    evalMsPerColumn: 1,
+    evalMsPerBlock: 5,
+    inputBytesPerColumn: 100_000,
+    inputBytesPerBlock: 0,
+    outputBytesPerBlock: 50_000,
+    queueOverheadMs: 4,
+  };
+  const rates = { encodeBytesPerSecond: 100e6, dbWriteBytesPerSecond: 50e6, dbReadBytesPerSecond: 100e6 };
+  const shape = { enterprises: 10_500, features: 10 };
+
+  it('separate machines: each resource alone, the slowest bounds the stream, plus fill and decryptions', () => {
+    const p = predictPortfolioScoring(shape, costs, rates, {
+      workers: 1,
+      coresPerWorker: 1,
+      dataOwnerCores: 2,
+    });
+    expect(p.blocks).toBe(11);
+    // 11 blocks x (10 x 100 kB in + 50 kB out)
+    expect(p.dbBytes).toBe(11_550_000);
+    // 11 x 10 x 2 ms on 2 cores
+    expect(p.encryptSeconds).toBeCloseTo(0.11, 12);
+    // 11 x 1 MB at 100 MB/s
+    expect(p.encodeSeconds).toBeCloseTo(0.11, 12);
+    // 11.55 MB x (1/50 + 1/100) s/MB
+    expect(p.databaseSeconds).toBeCloseTo(0.3465, 12);
+    // 11 x (10 x 1 + 5) ms on 1 core
+    expect(p.workerSeconds).toBeCloseTo(0.165, 12);
+    expect(p.sharedSeconds).toBe(0);
+    expect(p.bound).toBe("database's bytes");
+    expect(p.streamSeconds).toBeCloseTo(0.3465, 12);
+    // one block: 20 ms encrypt + 4 queue + 15 worker + 10 ms encode + 1.05 MB x 0.03 s/MB = 80.5 ms
+    expect(p.fillSeconds).toBeCloseTo(0.0805, 12);
+    // 11 x 3 ms on 2 cores
+    expect(p.decryptSeconds).toBeCloseTo(0.0165, 12);
+    expect(p.wallSeconds).toBeCloseTo(0.4435, 12);
+    // A task's other fields count once a block: + 11 x 50 kB through encoding and the database.
+    const q = predictPortfolioScoring(shape, { ...costs, inputBytesPerBlock: 50_000 }, rates, {
+      workers: 1,
+      coresPerWorker: 1,
+      dataOwnerCores: 2,
+    });
+    expect(q.dbBytes).toBe(12_100_000);
+    expect(q.encodeSeconds).toBeCloseTo(0.1155, 12);
+    expect(q.databaseSeconds).toBeCloseTo(0.363, 12);
+  });
+
+  it('one shared machine: the CPU terms share its cores', () => {
+    const p = predictPortfolioScoring(shape, costs, rates, {
+      workers: 2,
+      coresPerWorker: 1,
+      dataOwnerCores: 2,
+      sharedCores: 2,
+    });
+    // (0.22 encrypt CPU + 0.11 encode + 0.3465 database + 0.165 workers) / 2 cores
+    expect(p.sharedSeconds).toBeCloseTo(0.42075, 12);
+    expect(p.bound).toBe('shared cores');
+    expect(p.wallSeconds).toBeCloseTo(0.42075 + 0.0805 + 0.0165, 12);
+  });
+
+  it('workers heavy enough to bound it at first: bytes-bound from the 5th machine on', () => {
+    const heavy = { ...costs, evalMsPerColumn: 10, evalMsPerBlock: 50 };
+    const place = { coresPerWorker: 1, dataOwnerCores: 2 };
+    // 11 x 150 ms = 1.65 s of workers' CPU: 0.4125 s on 4 cores > 0.3465 s of bytes >= 0.33 s on 5
+    expect(predictPortfolioScoring(shape, heavy, rates, { ...place, workers: 4 }).bound).toBe("workers' CPU");
+    expect(predictPortfolioScoring(shape, heavy, rates, { ...place, workers: 5 }).bound).toBe(
+      "database's bytes",
+    );
+    expect(portfolioBytesBoundAt(shape, heavy, rates, place)).toBe(5);
+    expect(portfolioBytesBoundAt(shape, costs, rates, place)).toBe(1);
+    expect(portfolioBytesBoundAt(shape, { ...heavy, evalMsPerColumn: 1e6 }, rates, place, 8)).toBeUndefined();
+    // More workers never make it slower.
+    let last = Number.POSITIVE_INFINITY;
+    for (const workers of [1, 2, 4, 8, 16]) {
+      const w = predictPortfolioScoring(shape, heavy, rates, { ...place, workers }).wallSeconds;
+      expect(w).toBeLessThanOrEqual(last);
+      last = w;
+    }
   });
 });
