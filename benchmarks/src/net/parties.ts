@@ -104,7 +104,20 @@ export interface JobShape {
   readonly testFraction?: number;
   /** The train stage's CKKS preset (absent: the pipeline's default for the kind). */
   readonly ckksPreset?: CkksJobPreset;
+  /**
+   * The job asks for parameters below 128-bit security (`allowWeakParameters`: the smoke's
+   * SMOKE_CKKS_PRESET), and every party accepts them (node config `accept.weakParameters`, in memory
+   * each party's `he`). Never in a measured run.
+   */
+  readonly allowWeakParameters?: boolean;
 }
+
+/**
+ * The NOT SECURE CKKS preset the smoke trains hetero-LR with (@fedscore/he presets.ts: the default
+ * preset's moduli at N = 2048; a job spec names it only with `allowWeakParameters`): the same code paths
+ * as the default's, with keys ~8x smaller and faster to make. Its figures mean nothing.
+ */
+export const SMOKE_CKKS_PRESET = 'ckks-2048-smoke-insecure' satisfies CkksPresetName;
 
 /** A CKKS preset a job's `train.ckksPreset` may name (@fedscore/he's presets). */
 export type CkksJobPreset = CkksPresetName;
@@ -285,6 +298,7 @@ function jobSpec(shape: JobShape, id: string = JOB_ID) {
         ...(shape.ckksPreset !== undefined && { ckksPreset: shape.ckksPreset }),
       },
       ...(shape.secureboost !== undefined && { secureboost: { ...shape.secureboost } }),
+      ...(shape.allowWeakParameters === true && { allowWeakParameters: true }),
     };
   }
   return {
@@ -302,6 +316,7 @@ function jobSpec(shape: JobShape, id: string = JOB_ID) {
       batchSize: shape.batchSize,
       ...(shape.ckksPreset !== undefined && { ckksPreset: shape.ckksPreset }),
     },
+    ...(shape.allowWeakParameters === true && { allowWeakParameters: true }),
   };
 }
 
@@ -360,6 +375,8 @@ export async function startPartyProcesses<P extends string>(options: {
   readonly data: (p: P) => NonNullable<NodeConfigOverrides['data']>;
   readonly consents: (cluster: NodeCluster<P>) => Promise<void>;
   readonly shared?: boolean;
+  /** Every node accepts HE parameters below 128-bit security (config `accept.weakParameters`; smoke only). */
+  readonly acceptWeakParameters?: boolean;
   readonly log?: (line: string) => void;
 }): Promise<PartyProcesses<P>> {
   const { parties } = options;
@@ -372,6 +389,7 @@ export async function startPartyProcesses<P extends string>(options: {
       peers: peersThroughProxies(p, parties, proxies),
       data: options.data(p),
       limits: { peerDownSeconds: 120, retries: 2 },
+      ...(options.acceptWeakParameters === true && { accept: { weakParameters: true } }),
     }),
   });
   const procs: Partial<Record<P, NodeProcess>> = {};
@@ -449,6 +467,7 @@ export async function runAcrossProcesses(
     link,
     data: (p) => jobDataSources(p, data),
     consents: (cluster) => grantJobConsents(cluster, data),
+    ...(shape.allowWeakParameters === true && { acceptWeakParameters: true }),
     ...(options.log !== undefined && { log: options.log }),
   });
   try {
@@ -588,6 +607,9 @@ export async function runInMemory(
   const parties: InProcessParty[] = jobParties.map((id) => ({
     id,
     store: stores[id],
+    ...(shape.allowWeakParameters === true && {
+      he: { allowPlaintextScheme: false, allowWeakParameters: true },
+    }),
     ...(tables[id] !== undefined && { table: tables[id] }),
   }));
   const stages: Record<string, StageFigures> = {};
