@@ -123,7 +123,11 @@ export const SUITE: readonly SuiteEntry[] = [
     ],
   },
   { name: 'he', full: [], smoke: ['--quick', '--runs', '1'] },
-  { name: 'scoring', full: [], smoke: ['--runs', '1', '--requests', '10', '--rows', '2000'] },
+  {
+    name: 'scoring',
+    full: [],
+    smoke: ['--runs', '1', '--requests', '10', '--rows', '2000', '--workers', '1'],
+  },
   { name: 'csv', full: [], smoke: ['--rows', '2000', '--runs', '1'] },
   { name: 'consent', full: [], smoke: ['--ids', '20000', '--runs', '1'] },
   {
