@@ -465,7 +465,9 @@ describe('job spec', () => {
       'ckks-2048-smoke-insecure',
     );
     // The real presets need no opt-in.
-    expect(validateJobSpec({ ...job, train: { ckksPreset: 'ckks-8192' } }).train.ckksPreset).toBe('ckks-8192');
+    expect(validateJobSpec({ ...job, train: { ckksPreset: 'ckks-8192' } }).train.ckksPreset).toBe(
+      'ckks-8192',
+    );
   });
 
   it('a party uses an HE opt-in only if the spec asks for it and its own node config allows it', () => {
