@@ -107,7 +107,7 @@ export const jobSpecSchema = z
     train: z
       .object({
         scheme: scheme.default('ckks'),
-        ckksPreset: z.enum([...JOB_CKKS_PRESETS, SMOKE_CKKS_PRESET]).optional(),
+        ckksPreset: z.enum([...JOB_CKKS_PRESETS, SMOKE_CKKS_PRESET] as const).optional(),
         paillierBits: z.number().int().min(512).max(4096).optional(),
         maxEpochs: z.number().int().min(1).max(1000).default(HETERO_LR_DEFAULTS.maxEpochs),
         /** Absent: the pipeline's default for the training rows (`defaultBatch`: 4096 or 1024). */
