@@ -72,6 +72,7 @@ import {
   PARTIES,
   type PartyProcesses,
   partiesOf,
+  proxiesQuiet,
   runAcrossProcesses,
   runInMemory,
   runJobOn,
@@ -578,9 +579,9 @@ async function smokeKinds(args: string[]): Promise<BenchResult> {
     // The node processes start (for the one shaped profile) while the in-memory runs compute: they
     // exchange nothing before a job is submitted, so the runs do not disturb one another's figures more
     // than sharing the cores does. The jobs wait for the in-memory runs: the shaping proxies run on this
-    // process's event loop and time-stamp the bytes they forward, which a loop kept busy by them would
-    // stamp late, into the next stage's window (tried: once in six runs the arbiter had 78 bytes in the
-    // PSI-only job's psi stage, where it takes no part, when the in-memory runs went on beside the jobs).
+    // process's event loop and time-stamp the bytes as they forward them, which a loop kept busy by the
+    // in-memory runs would do late (running them side by side saved little once the smoke preset made
+    // them short, and was not kept).
     const shaped = shapedProfile;
     const slog = (l: string) => log(`${shaped}: ${l}`);
     const p0 = performance.now();
@@ -626,6 +627,8 @@ async function smokeKinds(args: string[]): Promise<BenchResult> {
       runs.hfl.set(shaped, await runHflJobOn(processes, hfl, { timeoutMs, log: slog }));
       // PSI-only over `--psi-network` (the suite's smoke: wan, so that both shaped profiles run).
       if (psiProfile !== shaped) {
+        // The HFL job's last bytes through first, at the shape they were sent under.
+        await proxiesQuiet(processes.proxies);
         log(`profile ${psiProfile}: the proxies reshaped for the PSI-only job`);
         for (const proxy of processes.proxies.values()) proxy.reshape(PROFILE_SHAPES[psiProfile]);
       }

@@ -420,6 +420,35 @@ export async function startPartyProcesses<P extends string>(options: {
   return { parties, cluster, procs, proxies, shared: options.shared === true, close };
 }
 
+/**
+ * Wait until no proxy has delivered a byte for `quietMs` (giving up after `timeoutMs`): on node processes
+ * shared by several jobs, the last frames of the previous job (acknowledgements, trailers, delayed by the
+ * link's shape) must be through before the next job's stage windows open, or the proxies' time-stamped
+ * bytes put them in its first stage -- e.g. a party that takes no part in it.
+ */
+export async function proxiesQuiet(
+  proxies: ReadonlyMap<string, ShapedProxy>,
+  quietMs = 300,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const delivered = (): number => {
+    let n = 0;
+    for (const p of proxies.values()) n += p.stats.up.bytes + p.stats.down.bytes;
+    return n;
+  };
+  const t0 = Date.now();
+  let last = delivered();
+  let since = Date.now();
+  while (Date.now() - since < quietMs && Date.now() - t0 < timeoutMs) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = delivered();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    }
+  }
+}
+
 /** The data sources of the job's parties: the bank's loans (labelled) and the government's credit file. */
 export function jobDataSources(p: string, data: JobData): NonNullable<NodeConfigOverrides['data']> {
   return p === 'bank'
@@ -499,6 +528,8 @@ export async function runJobOn(
   const jobsOf = <T>(p: Party, fn: (j: JobStore) => T): T =>
     withJobStore(cluster.stateDir(p), p === 'bank', fn);
   const id = options.jobId ?? JOB_ID;
+  // Shared processes: the previous job's last bytes are delivered before this one's windows open.
+  if (processes.shared) await proxiesQuiet(proxies);
   const cpuBase = processes.shared ? cpuSecondsOf(parties, procs) : {};
   const t0 = Date.now();
   jobsOf('bank', (jobs) => submitJob(jobs, 'bank', jobSpec(shape, id)));
