@@ -33,7 +33,7 @@
  * mode needs its default, ckks-16384-release, for the masks it releases).
  *
  * `--smoke --smoke-kinds [--psi-network lan|wan]` (the CI smoke of `bench all`, `smokeKinds` below): the
- * hetero-LR job, SecureBoost, HFL and PSI-only at their smoke sizes as four jobs on one start of the
+ * HFL job, hetero-LR, SecureBoost and PSI-only at their smoke sizes as four jobs on one start of the
  * three node processes, each kind in memory too; writes net, net-secureboost, net-hfl and net-psi. The
  * PSI-only job runs over `--psi-network` (default `--network`'s profile): the proxies are reshaped.
  *
@@ -522,7 +522,7 @@ const SMOKE_JOB_IDS = { 'hetero-lr': 'netbench', secureboost: 'netbench-sbt', ps
 
 /**
  * `bench net --smoke --smoke-kinds` (the CI smoke of `bench all`): every kind the suite runs across
- * processes -- the hetero-LR job, SecureBoost, HFL and PSI-only -- at its smoke size, with the three node
+ * processes -- HFL, the hetero-LR job, SecureBoost and PSI-only, in that order -- at its smoke size, with the three node
  * processes (bank, government, arbiter) and their shaping proxies started once and the four jobs submitted
  * one after another (starting node processes is most of a smoke's time on a loaded machine). The HFL job
  * takes the arbiter as its coordinating platform and the bank and the government as its two banks, each

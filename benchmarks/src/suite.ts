@@ -40,7 +40,7 @@ export interface SuiteEntry {
 
 /** The suite the README promises, in run order; benchmarks found in src/ but not listed run with no flags. */
 export const SUITE: readonly SuiteEntry[] = [
-  // The smoke runs every kind across processes -- the hetero-LR job, SecureBoost, HFL and PSI-only -- as
+  // The smoke runs every kind across processes -- HFL, the hetero-LR job, SecureBoost and PSI-only -- as
   // four jobs on one start of the three node processes (net.bench.ts `smokeKinds`), writing net,
   // net-secureboost, net-hfl and net-psi; SecureBoost at one tree of depth 1 over 4 bins.
   {

@@ -7,7 +7,8 @@
  * binning, hetero-LR under CKKS -- the NOT SECURE smoke preset ckks-2048-smoke-insecure, which the
  * result must say -- evaluate, publish), SecureBoost (bank and government only), HFL (the
  * arbiter coordinating, the bank and the government as its two banks: two FedAvg rounds of LR under
- * secure aggregation) and PSI-only; each kind also in memory. Checks:
+ * secure aggregation) and PSI-only (run in the order HFL, hetero-LR, SecureBoost, PSI-only: net.bench.ts
+ * `smokeKinds` says why); each kind also in memory. Checks:
  *   - the run exits 0 and every suite entry wrote its JSON and markdown (net-psi too);
  *   - hetero-LR: every stage for both profiles with bytes for every party, the wire bytes of each stage
  *     at least the in-memory payload bytes (TLS and HTTP/2 only add) and within 1.5x of them plus 16 KiB,
