@@ -33,7 +33,7 @@
  * mode needs its default, ckks-16384-release, for the masks it releases).
  *
  * `--smoke --smoke-kinds [--psi-network lan|wan]` (the CI smoke of `bench all`, `smokeKinds` below): the
- * hetero-LR job, SecureBoost, HFL and PSI-only at their smoke sizes as four jobs on one start of the
+ * HFL job, hetero-LR, SecureBoost and PSI-only at their smoke sizes as four jobs on one start of the
  * three node processes, each kind in memory too; writes net, net-secureboost, net-hfl and net-psi. The
  * PSI-only job runs over `--psi-network` (default `--network`'s profile): the proxies are reshaped.
  *
@@ -72,9 +72,11 @@ import {
   PARTIES,
   type PartyProcesses,
   partiesOf,
+  proxiesQuiet,
   runAcrossProcesses,
   runInMemory,
   runJobOn,
+  SMOKE_CKKS_PRESET,
   startPartyProcesses,
   TIMED_STAGES,
   writeJobData,
@@ -180,6 +182,12 @@ export function jobShapeFrom(args: string[], kind: JobKind = 'hetero-lr', smoke 
       ? flag(args, 'test-fraction', FATE_SHAPE.testFraction)
       : undefined;
   if (testFraction !== undefined && !(testFraction < 1)) throw new Error('--test-fraction must be in [0, 1)');
+  const ckksPreset = args.includes('--ckks-preset')
+    ? choiceFlag(args, 'ckks-preset', Object.keys(CKKS_PRESETS) as CkksPresetName[], 'ckks-16384-release')
+    : undefined;
+  // The NOT SECURE smoke preset only in a smoke run, which then asks for (and accepts) weak parameters.
+  const weak = ckksPreset === SMOKE_CKKS_PRESET;
+  if (weak && !smoke) throw new Error(`--ckks-preset ${SMOKE_CKKS_PRESET} is NOT SECURE: smoke runs only`);
   return {
     kind,
     ...(kind === 'secureboost' && {
@@ -201,14 +209,8 @@ export function jobShapeFrom(args: string[], kind: JobKind = 'hetero-lr', smoke 
     batchSize: flag(args, 'batch', preset('batchSize', smoke ? 256 : 1024)),
     seed: flag(args, 'seed', 7),
     ...(testFraction !== undefined && { testFraction }),
-    ...(args.includes('--ckks-preset') && {
-      ckksPreset: choiceFlag(
-        args,
-        'ckks-preset',
-        Object.keys(CKKS_PRESETS) as CkksPresetName[],
-        'ckks-16384-release',
-      ),
-    }),
+    ...(ckksPreset !== undefined && { ckksPreset }),
+    ...(weak && { allowWeakParameters: true }),
   };
 }
 
@@ -291,6 +293,14 @@ function jobResult(o: JobResultInput): BenchResult {
   const parties = partiesOf(shape);
   const memory = runs.get('memory');
   const sbt = shape.secureboost;
+  // A job on parameters below 128-bit security (the smoke's preset) says so beside its figures.
+  const weakNote =
+    shape.allowWeakParameters === true && !psiOnly
+      ? `NOT SECURE: the train stage ran on ${shape.ckksPreset ?? 'weak parameters'} (below 128-bit ` +
+        'security; the job asked for weak parameters and every party accepted them), so that the smoke ' +
+        "proves the command in seconds: its train seconds and bytes say nothing of a real run's " +
+        '(ckks-16384-release, the default).'
+      : undefined;
   const stagesRun = TIMED_STAGES.filter((s) => [...runs.values()].some((r) => r.stages[s] !== undefined));
   const vsMemory = (r: JobRun, f: (x: JobRun) => number): string =>
     memory === undefined || r === memory ? '-' : (f(r) / f(memory)).toFixed(2);
@@ -484,7 +494,7 @@ function jobResult(o: JobResultInput): BenchResult {
         ? 'ECDH-PSI over ristretto255 (psi stage only)'
         : sbt !== undefined
           ? 'ckks (SecureBoost histograms), no arbiter'
-          : 'ckks (binning and training), arbiter mode',
+          : `ckks (binning and training${shape.ckksPreset === undefined ? '' : `; train ${shape.ckksPreset}`}), arbiter mode${weakNote === undefined ? '' : ' -- NOT SECURE parameters (smoke)'}`,
       psiOnly,
       smoke,
       loadAverage: { before: load.before, after: loadAfter },
@@ -501,6 +511,7 @@ function jobResult(o: JobResultInput): BenchResult {
       `Machine load average (1, 5, 15 min) before ${load.before.join(' / ')}, after ${loadAfter.join(' / ')}: ` +
         "a shared machine; the anchors' shapes are for a quiet machine.",
       ...sharedNote(o.sharedWith),
+      ...(weakNote === undefined ? [] : [weakNote]),
     ],
     raw: Object.fromEntries(runs),
   };
@@ -522,7 +533,7 @@ const SMOKE_JOB_IDS = { 'hetero-lr': 'netbench', secureboost: 'netbench-sbt', ps
 
 /**
  * `bench net --smoke --smoke-kinds` (the CI smoke of `bench all`): every kind the suite runs across
- * processes -- the hetero-LR job, SecureBoost, HFL and PSI-only -- at its smoke size, with the three node
+ * processes -- HFL, the hetero-LR job, SecureBoost and PSI-only, in that order -- at its smoke size, with the three node
  * processes (bank, government, arbiter) and their shaping proxies started once and the four jobs submitted
  * one after another (starting node processes is most of a smoke's time on a loaded machine). The HFL job
  * takes the arbiter as its coordinating platform and the bank and the government as its two banks, each
@@ -540,9 +551,16 @@ async function smokeKinds(args: string[]): Promise<BenchResult> {
     );
   const psiProfile = choiceFlag(args, 'psi-network', ['lan', 'wan'] as const, shapedProfile ?? 'lan');
   const timeoutMs = flag(args, 'timeout-minutes', 10) * 60_000;
-  const lr = jobShapeFrom(args, 'hetero-lr', true);
+  // Hetero-LR on the NOT SECURE smoke preset unless asked otherwise: the default preset's moduli (its
+  // arbiter mode's masks of 2^40 need them) on a ring of N = 2048, keys ~8x smaller and faster to make;
+  // the job asks for weak parameters and every party accepts them (the figures are marked as such).
+  const lrShape = jobShapeFrom(args, 'hetero-lr', true);
+  const lr: JobShape =
+    lrShape.ckksPreset === undefined
+      ? { ...lrShape, ckksPreset: SMOKE_CKKS_PRESET, allowWeakParameters: true }
+      : lrShape;
   // SecureBoost on the smallest CKKS preset unless asked otherwise (the smoke proves the command; about
-  // half the release preset's time). Hetero-LR keeps its default: its arbiter mode's masks need it.
+  // half the release preset's time).
   const sbtShape = jobShapeFrom(args, 'secureboost', true);
   const sbt: JobShape = { ...sbtShape, ckksPreset: sbtShape.ckksPreset ?? 'ckks-8192' };
   const hfl = hflShapeFrom(args, true, {
@@ -571,7 +589,10 @@ async function smokeKinds(args: string[]): Promise<BenchResult> {
     hflData = await writeHflData(hfl, join(dir, 'hfl'));
     // The node processes start (for the one shaped profile) while the in-memory runs compute: they
     // exchange nothing before a job is submitted, so the runs do not disturb one another's figures more
-    // than sharing the cores does.
+    // than sharing the cores does. The jobs wait for the in-memory runs: the shaping proxies run on this
+    // process's event loop and time-stamp the bytes as they forward them, which a loop kept busy by the
+    // in-memory runs would do late (running them side by side saved little once the smoke preset made
+    // them short, and was not kept).
     const shaped = shapedProfile;
     const slog = (l: string) => log(`${shaped}: ${l}`);
     const p0 = performance.now();
@@ -588,6 +609,7 @@ async function smokeKinds(args: string[]): Promise<BenchResult> {
               await grantHflConsents(hfl, hflData, cluster);
             },
             shared: true,
+            ...(lr.allowWeakParameters === true && { acceptWeakParameters: true }),
             log: slog,
           });
     // A failed start is reported where it is awaited, after the in-memory runs.
@@ -608,14 +630,20 @@ async function smokeKinds(args: string[]): Promise<BenchResult> {
     if (shaped !== undefined && starting !== undefined) {
       const processes = await starting;
       log(`profile ${shaped}: the node processes are up (${((performance.now() - p0) / 1000).toFixed(1)} s)`);
+      // HFL first: after the HFL job it coordinated, the arbiter's node sends a last frame or two (39
+      // bytes each: a 17-byte HTTP/2 frame in a TLS record) up to seconds later; after HFL they land in
+      // the hetero-LR job, where the arbiter is a party, instead of SecureBoost's or PSI-only's stages,
+      // where it must send nothing (seen in 3 of ~22 smokes with PSI-only right after HFL).
+      runs.hfl.set(shaped, await runHflJobOn(processes, hfl, { timeoutMs, log: slog }));
       runs.lr.set(shaped, await runJobOn(processes, lr, { timeoutMs, log: slog }));
       runs.sbt.set(
         shaped,
         await runJobOn(processes, sbt, { timeoutMs, log: slog, jobId: SMOKE_JOB_IDS.secureboost }),
       );
-      runs.hfl.set(shaped, await runHflJobOn(processes, hfl, { timeoutMs, log: slog }));
       // PSI-only over `--psi-network` (the suite's smoke: wan, so that both shaped profiles run).
       if (psiProfile !== shaped) {
+        // The previous job's last bytes through first, at the shape they were sent under.
+        await proxiesQuiet(processes.proxies);
         log(`profile ${psiProfile}: the proxies reshaped for the PSI-only job`);
         for (const proxy of processes.proxies.values()) proxy.reshape(PROFILE_SHAPES[psiProfile]);
       }

@@ -1,12 +1,14 @@
 /**
- * `pnpm bench psi [--n N] [--overlap F] [--threads T] [--batch B] [--id-kind uscc|opaque] [--no-cache]`:
+ * `pnpm bench psi [--n N] [--overlap F] [--threads T] [--batch B] [--id-kind uscc|opaque] [--no-cache]
+ *                 [--rate-ids 2048]`:
  * ECDH-PSI over ristretto255 with both parties in one process on this machine, sharing one worker pool
  * (the issue's setting: "both parties on this 2-core machine"), over the in-memory network with the real
  * wire codec.
  *
  * Default: the full size, n = 1,000,000 ids per party with 50% overlap (what results/psi.md records);
  * `--n 100000` for a quick run. Measures, in this order:
- *   1. the single-thread primitive rates (hash-to-group and scalar multiplication, median of 7);
+ *   1. the single-thread primitive rates (hash-to-group and scalar multiplication, median of 7, on
+ *      `--rate-ids` ids: the smoke's 256 keep its seconds down);
  *   2. a cold session: both parties hash and blind everything (2n hashes, 4n scalar multiplications);
  *   3. the government's cache: its set hashed and blinded once (`buildHostCache`: n hashes, n
  *      multiplications), timed on its own -- once per key epoch, shared by every bank it serves;
@@ -99,6 +101,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
   const batchSize = Math.round(flag(args, 'batch', 4096));
   const idKind = choice<PsiIdKind>(args, 'id-kind', ['uscc', 'opaque'], 'uscc');
   const withCache = !args.includes('--no-cache');
+  const rateIds = Math.round(flag(args, 'rate-ids', 2048));
   const overlap = Math.round(n * overlapShare);
 
   // --- inputs: 2n - overlap distinct ids; the host's list in another order. Opaque ids are row
@@ -119,7 +122,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
 
   // --- single-thread primitive rates (libsodium WASM, the batch path the workers run)
   const inline = await BlindingPool.create({ threads: 0 });
-  const sample = prepareIds(guestIds.slice(0, 2048), { idKind });
+  const sample = prepareIds(guestIds.slice(0, rateIds), { idKind });
   const scalar = new Uint8Array(32);
   scalar[0] = 7;
   const points = await inline.hashToGroup(sample.packed, undefined, sample.hashDomain);
@@ -351,14 +354,14 @@ export default async function run(args: string[]): Promise<BenchResult> {
           ],
           [
             'libsodium WASM, one core',
-            'primitive, median of 7 x 2048, CPU clock',
+            `primitive, median of 7 x ${sample.count}, CPU clock`,
             Math.round(hashPerSec),
             Math.round(multPerSec),
             'this benchmark',
           ],
           [
             'libsodium WASM, one core',
-            'primitive, median of 7 x 2048, wall clock',
+            `primitive, median of 7 x ${sample.count}, wall clock`,
             Math.round(hashPerSecWall),
             Math.round(multPerSecWall),
             'this benchmark',

@@ -1,7 +1,8 @@
 /**
- * `pnpm bench scoring [--data DIR] [--runs R] [--requests Q] [--rows N]`: the issue's scoring targets.
- * `--rows N` scores the first N records of the portfolio only (the `bench all --smoke` size; the
- * summary's `*_30k_*` figures are then of N records, as `parameters.records` says).
+ * `pnpm bench scoring [--data DIR] [--runs R] [--requests Q] [--rows N] [--workers 2]`: the issue's
+ * scoring targets. `--rows N` scores the first N records of the portfolio only (the `bench all --smoke`
+ * size; the summary's `*_30k_*` figures are then of N records, as `parameters.records` says).
+ * `--workers W`: each party's worker threads in the batch runs (the smoke's 1 starts half the threads).
  *
  * - Batch portfolio scoring, 30,000 records x 23 features, end to end with keys and workers warm
  *   (data-owner symmetric encryption on 2 workers, the real wire encoding in memory, model-owner
@@ -70,6 +71,8 @@ export default async function run(args: string[]): Promise<BenchResult> {
   const dataDir = flag(args, 'data') ?? join(process.cwd(), '..', 'shared', 'data', 'default_credit');
   const runs = Number(flag(args, 'runs') ?? 5);
   const requests = Number(flag(args, 'requests') ?? 1000);
+  const workers = Number(flag(args, 'workers') ?? 2);
+  if (!(Number.isInteger(workers) && workers >= 0)) throw new Error('--workers needs a whole number >= 0');
   const loadStart = loadavg();
   const real = existsSync(join(dataDir, 'default_credit_hetero_guest.csv'));
   const all = real ? defaultCredit(dataDir) : syntheticPortfolio(30_000, 23);
@@ -82,7 +85,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
       ? all
       : { ...all, columns: all.columns.map((c) => c.slice(0, rows)), labels: all.labels.slice(0, rows) };
   log(`${real ? 'default_credit' : 'synthetic'}: ${data.columns[0]!.length} x ${data.columns.length}`);
-  const batch = await benchBatchScoring({ ...data, runs });
+  const batch = await benchBatchScoring({ ...data, runs, poolSize: workers });
   log(`batch median ${batch.medianSeconds.toFixed(3)} s over ${runs} runs`);
   // Model-owner mode: keys on BATCH_RELEASE_PRESET, whose inputs must lie within +-8 (ckksValueBound);
   // the z-scored columns are clipped there (the reference scores use the same clipped columns).
@@ -100,6 +103,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
     columns: clipped,
     labels: data.labels,
     runs: Math.min(runs, 3),
+    poolSize: workers,
     resultTo: 'model-owner',
   });
   const releaseBlocks = Math.ceil(
@@ -140,7 +144,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
       batchParams:
         'CKKS N=8192 q=[60,40,40,60] scale 2^40 (ckks-8192), seeded symmetric encryption, no compression',
       onlineParams: 'CKKS N=4096 q=[50,30,29] scale 2^30 (log q = 109, the 128-bit bound)',
-      workersPerParty: 2,
+      workersPerParty: workers,
       batchRuns: runs,
       onlineRequests: requests,
     },

@@ -4,9 +4,11 @@
  * the suite (src/suite.ts) at its smoke size, seconds each. The net entry's smoke (`net --smoke
  * --smoke-kinds`) starts the three `fedscore node` processes (bank, government, arbiter) with mutual TLS
  * behind the shaping proxies once and runs four jobs on them one after another: the hetero-LR job (PSI,
- * binning, hetero-LR under CKKS, evaluate, publish), SecureBoost (bank and government only), HFL (the
+ * binning, hetero-LR under CKKS -- the NOT SECURE smoke preset ckks-2048-smoke-insecure, which the
+ * result must say -- evaluate, publish), SecureBoost (bank and government only), HFL (the
  * arbiter coordinating, the bank and the government as its two banks: two FedAvg rounds of LR under
- * secure aggregation) and PSI-only; each kind also in memory. Checks:
+ * secure aggregation) and PSI-only (run in the order HFL, hetero-LR, SecureBoost, PSI-only: net.bench.ts
+ * `smokeKinds` says why); each kind also in memory. Checks:
  *   - the run exits 0 and every suite entry wrote its JSON and markdown (net-psi too);
  *   - hetero-LR: every stage for both profiles with bytes for every party, the wire bytes of each stage
  *     at least the in-memory payload bytes (TLS and HTTP/2 only add) and within 1.5x of them plus 16 KiB,
@@ -71,12 +73,19 @@ describe('pnpm bench all --smoke --network lan', () => {
     }
     const net = JSON.parse(readFileSync(join(out, 'net.json'), 'utf8')) as {
       summary: Record<string, unknown>;
+      parameters: Record<string, unknown>;
+      notes: string[];
       raw: Record<
         string,
         { stages: Record<string, Stage>; epochSeconds: number[]; epochBytes?: Record<string, number>[] }
       >;
     };
     expect(Object.keys(net.raw).sort()).toEqual(['lan', 'memory']);
+    // Trained on the smoke's NOT SECURE preset (weak parameters asked for and accepted), and it says so.
+    expect(net.parameters['ckksPreset']).toBe('ckks-2048-smoke-insecure');
+    expect(net.parameters['allowWeakParameters']).toBe(true);
+    expect(String(net.parameters['scheme'])).toContain('NOT SECURE');
+    expect(net.notes.some((n) => n.startsWith('NOT SECURE'))).toBe(true);
     for (const stage of ['psi', 'binning', 'train']) {
       for (const profile of ['memory', 'lan']) {
         const s = net.raw[profile]!.stages[stage]!;

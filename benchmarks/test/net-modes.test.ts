@@ -48,6 +48,19 @@ describe('bench net job flags', () => {
     expect(() => jobShapeFrom(['--test-fraction', '-0.2'])).toThrow(/test-fraction/);
     expect(() => jobShapeFrom(['--fate-shape'], 'secureboost')).toThrow(/fate-shape/);
   });
+
+  it('the NOT SECURE smoke preset only in a smoke run, which then asks for weak parameters', () => {
+    const smokePreset = ['--ckks-preset', 'ckks-2048-smoke-insecure'];
+    expect(() => jobShapeFrom(smokePreset)).toThrow(/NOT SECURE/);
+    const s = jobShapeFrom(smokePreset, 'hetero-lr', true);
+    expect(s.ckksPreset).toBe('ckks-2048-smoke-insecure');
+    expect(s.allowWeakParameters).toBe(true);
+    // A real preset asks for nothing weak, smoke or not; no flag: the pipeline's default preset.
+    expect(
+      jobShapeFrom(['--ckks-preset', 'ckks-8192'], 'hetero-lr', true).allowWeakParameters,
+    ).toBeUndefined();
+    expect(jobShapeFrom([], 'hetero-lr', true).ckksPreset).toBeUndefined();
+  });
 });
 
 describe('psiExtrapolation', () => {

@@ -30,6 +30,7 @@ import {
   cpuSecondsOf,
   cpuSecondsSince,
   type PartyProcesses,
+  proxiesQuiet,
   sentThroughProxies,
   startPartyProcesses,
   waitForJob,
@@ -232,6 +233,8 @@ export async function runHflJobOn(
   const { cluster, procs, proxies } = processes;
   const jobsOf = <T>(p: string, fn: (j: JobStore) => T): T =>
     withJobStore(cluster.stateDir(p), p === coordinator, fn);
+  // Shared processes: the previous job's last bytes are delivered before this one's windows open.
+  if (processes.shared) await proxiesQuiet(proxies);
   const cpuBase = processes.shared ? cpuSecondsOf(parties, procs) : {};
   const t0 = Date.now();
   jobsOf(coordinator, (jobs) => submitJob(jobs, coordinator, hflJobSpec(shape)));

@@ -104,7 +104,20 @@ export interface JobShape {
   readonly testFraction?: number;
   /** The train stage's CKKS preset (absent: the pipeline's default for the kind). */
   readonly ckksPreset?: CkksJobPreset;
+  /**
+   * The job asks for parameters below 128-bit security (`allowWeakParameters`: the smoke's
+   * SMOKE_CKKS_PRESET), and every party accepts them (node config `accept.weakParameters`, in memory
+   * each party's `he`). Never in a measured run.
+   */
+  readonly allowWeakParameters?: boolean;
 }
+
+/**
+ * The NOT SECURE CKKS preset the smoke trains hetero-LR with (@fedscore/he presets.ts: the default
+ * preset's moduli at N = 2048; a job spec names it only with `allowWeakParameters`): the same code paths
+ * as the default's, with keys ~8x smaller and faster to make. Its figures mean nothing.
+ */
+export const SMOKE_CKKS_PRESET = 'ckks-2048-smoke-insecure' satisfies CkksPresetName;
 
 /** A CKKS preset a job's `train.ckksPreset` may name (@fedscore/he's presets). */
 export type CkksJobPreset = CkksPresetName;
@@ -285,6 +298,7 @@ function jobSpec(shape: JobShape, id: string = JOB_ID) {
         ...(shape.ckksPreset !== undefined && { ckksPreset: shape.ckksPreset }),
       },
       ...(shape.secureboost !== undefined && { secureboost: { ...shape.secureboost } }),
+      ...(shape.allowWeakParameters === true && { allowWeakParameters: true }),
     };
   }
   return {
@@ -302,6 +316,7 @@ function jobSpec(shape: JobShape, id: string = JOB_ID) {
       batchSize: shape.batchSize,
       ...(shape.ckksPreset !== undefined && { ckksPreset: shape.ckksPreset }),
     },
+    ...(shape.allowWeakParameters === true && { allowWeakParameters: true }),
   };
 }
 
@@ -360,6 +375,8 @@ export async function startPartyProcesses<P extends string>(options: {
   readonly data: (p: P) => NonNullable<NodeConfigOverrides['data']>;
   readonly consents: (cluster: NodeCluster<P>) => Promise<void>;
   readonly shared?: boolean;
+  /** Every node accepts HE parameters below 128-bit security (config `accept.weakParameters`; smoke only). */
+  readonly acceptWeakParameters?: boolean;
   readonly log?: (line: string) => void;
   /** More of `p`'s config (e.g. the host's `queue`, `bench queue --epoch`); peers, data, limits win. */
   readonly config?: (p: P) => NodeConfigOverrides;
@@ -375,6 +392,7 @@ export async function startPartyProcesses<P extends string>(options: {
       peers: peersThroughProxies(p, parties, proxies),
       data: options.data(p),
       limits: { peerDownSeconds: 120, retries: 2 },
+      ...(options.acceptWeakParameters === true && { accept: { weakParameters: true } }),
     }),
   });
   const procs: Partial<Record<P, NodeProcess>> = {};
@@ -403,6 +421,35 @@ export async function startPartyProcesses<P extends string>(options: {
     throw e;
   }
   return { parties, cluster, procs, proxies, shared: options.shared === true, close };
+}
+
+/**
+ * Wait until no proxy has delivered a byte for `quietMs` (giving up after `timeoutMs`): on node processes
+ * shared by several jobs, the last frames of the previous job (acknowledgements, trailers, delayed by the
+ * link's shape) must be through before the next job's stage windows open, or the proxies' time-stamped
+ * bytes put them in its first stage -- e.g. a party that takes no part in it.
+ */
+export async function proxiesQuiet(
+  proxies: ReadonlyMap<string, ShapedProxy>,
+  quietMs = 300,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const delivered = (): number => {
+    let n = 0;
+    for (const p of proxies.values()) n += p.stats.up.bytes + p.stats.down.bytes;
+    return n;
+  };
+  const t0 = Date.now();
+  let last = delivered();
+  let since = Date.now();
+  while (Date.now() - since < quietMs && Date.now() - t0 < timeoutMs) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = delivered();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    }
+  }
 }
 
 /** The data sources of the job's parties: the bank's loans (labelled) and the government's credit file. */
@@ -452,6 +499,7 @@ export async function runAcrossProcesses(
     link,
     data: (p) => jobDataSources(p, data),
     consents: (cluster) => grantJobConsents(cluster, data),
+    ...(shape.allowWeakParameters === true && { acceptWeakParameters: true }),
     ...(options.log !== undefined && { log: options.log }),
   });
   try {
@@ -483,6 +531,8 @@ export async function runJobOn(
   const jobsOf = <T>(p: Party, fn: (j: JobStore) => T): T =>
     withJobStore(cluster.stateDir(p), p === 'bank', fn);
   const id = options.jobId ?? JOB_ID;
+  // Shared processes: the previous job's last bytes are delivered before this one's windows open.
+  if (processes.shared) await proxiesQuiet(proxies);
   const cpuBase = processes.shared ? cpuSecondsOf(parties, procs) : {};
   const t0 = Date.now();
   jobsOf('bank', (jobs) => submitJob(jobs, 'bank', jobSpec(shape, id)));
@@ -591,6 +641,9 @@ export async function runInMemory(
   const parties: InProcessParty[] = jobParties.map((id) => ({
     id,
     store: stores[id],
+    ...(shape.allowWeakParameters === true && {
+      he: { allowPlaintextScheme: false, allowWeakParameters: true },
+    }),
     ...(tables[id] !== undefined && { table: tables[id] }),
   }));
   const stages: Record<string, StageFigures> = {};

@@ -81,7 +81,7 @@ export interface ShapedProxyOptions {
 /** Bytes delivered in one direction, with a coarse timeline for attributing them to intervals. */
 export interface DirectionStats {
   bytes: number;
-  /** [time in ms (`performance.timeOrigin`-based epoch ms), cumulative bytes], at most one per 5 ms. */
+  /** [wall-clock time in epoch ms (`Date.now()`, never decreasing), cumulative bytes], at most one per 5 ms. */
   readonly timeline: [number, number][];
 }
 
@@ -188,8 +188,12 @@ class Direction {
 
   #record(n: number): void {
     this.#stats.bytes += n;
-    const t = performance.timeOrigin + performance.now();
+    // The wall clock, as the node processes stamp the job events whose intervals the bytes are attributed
+    // to. Not `performance.timeOrigin + performance.now()`: this machine's wall clock drifts from the
+    // monotonic one (measured in one process: 5 ms a second, then a 17.6 s step within 30 s), which put
+    // bytes into the wrong stage or into none. Kept non-decreasing should the wall clock step back.
     const last = this.#stats.timeline.at(-1);
+    const t = Math.max(Date.now(), last?.[0] ?? 0);
     if (last !== undefined && t - last[0] < 5) last[1] = this.#stats.bytes;
     else this.#stats.timeline.push([t, this.#stats.bytes]);
   }

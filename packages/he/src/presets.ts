@@ -66,6 +66,25 @@ export const CKKS_PRESETS: Readonly<Record<CkksPresetName, CkksPreset>> = {
       '30-bit statistical security stays near 2^-9 for hundreds of releases (2^-8.75 at 480; docs/he.md). ' +
       'Hetero-LR default.',
   },
+  // NOT SECURE: the release preset's modulus chain on a ring of N = 2048, where 290 bits of q are far above
+  // the 54-bit bound (no security claimed: securityBits 0). It exists so that a smoke run of the
+  // arbiter-mode hetero-LR job (benchmarks' `bench all --smoke`) exercises every code path of the default
+  // preset -- the same primes, scale and levels, so the same mask capacity (2^40) and value range --
+  // with keys ~8x smaller and faster to make. Like any parameters below 128 bits it is refused unless
+  // every party opts in to weak parameters (`allowWeakParameters`; a node also needs its config's
+  // `accept.weakParameters`), and every context made from it reports `insecure: true`.
+  'ckks-2048-smoke-insecure': {
+    name: 'ckks-2048-smoke-insecure',
+    polyModulusDegree: 2048,
+    coeffModulusBits: [60, 60, 55, 55, 60],
+    scaleBits: 55,
+    levels: 3,
+    securityBits: 0,
+    description:
+      "NOT SECURE, smoke runs only: ckks-16384-release's moduli (60, 60, 55, 55, 60; scale 2^55) at N=2048, " +
+      'log q=290 of the 54 bits 128-bit security allows: 1024 slots. Refused without allowWeakParameters; ' +
+      'anything measured with it says nothing of a real run.',
+  },
 };
 
 /** Multiplicative levels of fresh ciphertexts: primes between the first (data) and the special prime. */

@@ -19,7 +19,12 @@ import type { TaskExecutor } from '@fedscore/core/pool';
 export type HeSchemeName = 'ckks' | 'paillier' | 'none';
 
 /** Names of the built-in CKKS parameter presets (see `CKKS_PRESETS`). */
-export type CkksPresetName = 'ckks-8192' | 'ckks-8192-deep' | 'ckks-16384' | 'ckks-16384-release';
+export type CkksPresetName =
+  | 'ckks-8192'
+  | 'ckks-8192-deep'
+  | 'ckks-16384'
+  | 'ckks-16384-release'
+  | 'ckks-2048-smoke-insecure';
 
 /** CKKS encryption parameters. */
 export interface CkksParams {

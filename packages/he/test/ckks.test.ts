@@ -9,7 +9,9 @@ import { crc32 } from 'node:zlib';
 import { cryptoRng, FedscoreError, memoryLogger, seededRng, uniform } from '@fedscore/core';
 import { expectNoSecret, findSecret } from '@fedscore/core/testing';
 import {
+  CKKS_PRESETS,
   type CkksSecretContext,
+  ckksSecurityBits,
   createCkksContext,
   loadCkksPublicContext,
   loadCkksSecretContext,
@@ -306,6 +308,38 @@ describe('CKKS serialization and contexts', () => {
       sk.scope(() => expect(Math.abs(sk.decrypt(sk.deserializeVector(bytes))[0]! - 4)).toBeLessThan(1e-6));
     } finally {
       sk.dispose();
+    }
+  });
+
+  it('the smoke preset is the release preset on N = 2048: below 128 bits, refused without the opt-in', async () => {
+    const smoke = CKKS_PRESETS['ckks-2048-smoke-insecure'];
+    const release = CKKS_PRESETS['ckks-16384-release'];
+    // The same chain and scale (so the same mask capacity and value range), on a ring 8x smaller.
+    expect(smoke.coeffModulusBits).toEqual(release.coeffModulusBits);
+    expect(smoke.scaleBits).toBe(release.scaleBits);
+    expect(smoke.polyModulusDegree).toBe(2048);
+    expect(smoke.securityBits).toBe(0);
+    expect(ckksSecurityBits(smoke)).toBe(0);
+    await expect(createCkksContext({ params: 'ckks-2048-smoke-insecure' })).rejects.toThrow(
+      expect.objectContaining({ code: 'he_insecure_params' }),
+    );
+    const c = await createCkksContext({
+      params: 'ckks-2048-smoke-insecure',
+      allowWeakParameters: true,
+      logger: memoryLogger(),
+    });
+    try {
+      expect(c.insecure).toBe(true);
+      expect(c.description).toContain('INSECURE');
+      // A party loading the key holder's context refuses it without its own opt-in.
+      await expect(loadCkksPublicContext(c.serialize())).rejects.toThrow(
+        expect.objectContaining({ code: 'he_insecure_params' }),
+      );
+      const values = [0.5, -1.25, 3];
+      const back = c.decrypt(c.encrypt(values));
+      for (let i = 0; i < values.length; i++) expect(Math.abs(back[i]! - values[i]!)).toBeLessThan(1e-9);
+    } finally {
+      c.dispose();
     }
   });
 

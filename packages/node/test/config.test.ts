@@ -457,6 +457,20 @@ describe('job spec', () => {
     );
   });
 
+  it('names the NOT SECURE smoke preset only beside allowWeakParameters (bench all --smoke)', () => {
+    const smoke = { ...job, train: { ckksPreset: 'ckks-2048-smoke-insecure' } };
+    expect(fieldOf(() => validateJobSpec(smoke))).toBe('train.ckksPreset');
+    // The plaintext-scheme opt-in is another switch: it does not admit weak parameters.
+    expect(fieldOf(() => validateJobSpec({ ...smoke, allowPlaintextScheme: true }))).toBe('train.ckksPreset');
+    expect(validateJobSpec({ ...smoke, allowWeakParameters: true }).train.ckksPreset).toBe(
+      'ckks-2048-smoke-insecure',
+    );
+    // The real presets need no opt-in.
+    expect(validateJobSpec({ ...job, train: { ckksPreset: 'ckks-8192' } }).train.ckksPreset).toBe(
+      'ckks-8192',
+    );
+  });
+
   it('a party uses an HE opt-in only if the spec asks for it and its own node config allows it', () => {
     // The node's one policy is `accept`; the stages see it as HE opt-ins (node.ts maps it).
     const node = (accept: { plaintextScheme?: boolean; weakParameters?: boolean }) => {

@@ -26,7 +26,12 @@ import type { PipelineStore } from './store.ts';
 
 export type PartyRole = 'guest' | 'host' | 'arbiter';
 export type HeScheme = 'ckks' | 'paillier' | 'none';
-export type CkksPresetName = 'ckks-16384-release' | 'ckks-8192' | 'ckks-8192-deep' | 'ckks-16384';
+export type CkksPresetName =
+  | 'ckks-16384-release'
+  | 'ckks-8192'
+  | 'ckks-8192-deep'
+  | 'ckks-16384'
+  | 'ckks-2048-smoke-insecure';
 
 /**
  * The job as the stages read it: the parties, the seed and the settings of each stage. The node's

@@ -33,6 +33,13 @@ const partyId = z.string().regex(PARTY_ID_PATTERN, 'a party id is 1-63 lower-cas
 const scheme = z.enum(['ckks', 'paillier', 'none']);
 /** The CKKS parameter presets a job's `train.ckksPreset` may name (@fedscore/he presets.ts). */
 export const JOB_CKKS_PRESETS = ['ckks-16384-release', 'ckks-8192', 'ckks-8192-deep', 'ckks-16384'] as const;
+/**
+ * The NOT SECURE preset of smoke runs (@fedscore/he presets.ts: the default preset's moduli at N = 2048),
+ * which `bench all --smoke` trains hetero-LR with: a spec may name it only beside `allowWeakParameters`,
+ * and every party's own `accept.weakParameters` must allow it (as any weak parameters). Not offered in
+ * the console's job form (JOB_CKKS_PRESETS).
+ */
+export const SMOKE_CKKS_PRESET = 'ckks-2048-smoke-insecure' as const;
 
 export const jobSpecSchema = z
   .object({
@@ -100,7 +107,7 @@ export const jobSpecSchema = z
     train: z
       .object({
         scheme: scheme.default('ckks'),
-        ckksPreset: z.enum(JOB_CKKS_PRESETS).optional(),
+        ckksPreset: z.enum([...JOB_CKKS_PRESETS, SMOKE_CKKS_PRESET] as const).optional(),
         paillierBits: z.number().int().min(512).max(4096).optional(),
         maxEpochs: z.number().int().min(1).max(1000).default(HETERO_LR_DEFAULTS.maxEpochs),
         /** Absent: the pipeline's default for the training rows (`defaultBatch`: 4096 or 1024). */
@@ -215,6 +222,13 @@ export const jobSpecSchema = z
     // SecureBoost has no binning stage (each party bins inside the protocol): only its train scheme counts.
     const binningRuns = s.binning.enabled && s.kind === 'hetero-lr';
     const uses = [s.train.scheme, ...(binningRuns ? [s.binning.scheme] : [])];
+    if (s.train.ckksPreset === SMOKE_CKKS_PRESET && s.allowWeakParameters !== true && !s.insecure) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['train', 'ckksPreset'],
+        message: `'${SMOKE_CKKS_PRESET}' is NOT SECURE (smoke runs only): set allowWeakParameters: true`,
+      });
+    }
     if (uses.includes('none') && s.allowPlaintextScheme !== true && !s.insecure) {
       ctx.addIssue({
         code: 'custom',
