@@ -57,6 +57,18 @@ interface Stage {
   bytesSent: Record<string, number>;
 }
 
+/**
+ * A party that takes no part in a stage sends it no protocol message. In memory that is 0 bytes; through
+ * the proxies the wire may still carry its connections' HTTP/2 keepalive frames in the stage's window (a
+ * 17-byte PING in a 22-byte TLS record: 39 bytes each, seen as 39 and 78 on this loaded machine), which are
+ * not the protocol's: under 1 KiB in all, while taking part in a stage means several gRPC calls (each
+ * with its headers, TLS records and an envelope), above that.
+ */
+function expectNoProtocolBytes(bytes: number, profile: string): void {
+  if (profile === 'memory') expect(bytes, profile).toBe(0);
+  else expect(bytes, profile).toBeLessThan(1024);
+}
+
 describe('pnpm bench all --smoke --network lan', () => {
   it('runs the suite and writes the results and the page', async () => {
     await run(
@@ -150,7 +162,7 @@ describe('pnpm bench all --smoke --network lan', () => {
     for (const profile of ['memory', 'lan']) {
       const run = sbt.raw[profile]!;
       expect(Object.keys(run.stages).sort(), profile).toEqual(['evaluate', 'psi', 'publish', 'train']);
-      expect(run.stages['train']!.bytesSent['arbiter'], profile).toBe(0);
+      expectNoProtocolBytes(run.stages['train']!.bytesSent['arbiter']!, profile);
       expect(run.stages['train']!.bytesSent['bank'], profile).toBeGreaterThan(0);
       expect(run.stages['train']!.bytesSent['government'], profile).toBeGreaterThan(0);
       expect(sbt.summary[`${profile}TreeSeconds`], profile).toBeCloseTo(run.stages['train']!.seconds, 3);
@@ -175,7 +187,7 @@ describe('pnpm bench all --smoke --network lan', () => {
       const run = psi.raw[profile]!;
       expect(Object.keys(run.stages), profile).toEqual(['psi']);
       expect(run.alignedRows, profile).toBe(customers);
-      expect(run.stages['psi']!.bytesSent['arbiter'], profile).toBe(0);
+      expectNoProtocolBytes(run.stages['psi']!.bytesSent['arbiter']!, profile);
     }
     for (const party of ['bank', 'government']) {
       const payload = psi.raw['memory']!.stages['psi']!.bytesSent[party]!;
