@@ -82,6 +82,7 @@ export class DiagonalCache {
     return this.#entries.size;
   }
 
+  /** Hits, encodes and evictions since the cache was made. */
   get stats(): DiagonalCacheStats {
     return { hits: this.#hits, encodes: this.#encodes, evictions: this.#evictions };
   }
