@@ -77,10 +77,10 @@ function diagonalDigest(
   const h = createHash('sha256');
   const head = new Float64Array([rows, columns, width, level, batch.length]);
   h.update(new Uint8Array(head.buffer));
-  for (const c of batch) {
-    if (!(c instanceof Float64Array)) {
-      throw new FedscoreError('invalid_argument', 'batch columns are Float64Arrays', { field: 'batch' });
-    }
+  for (const column of batch) {
+    // A queue task's columns decode as Float64Arrays; any other array of numbers is hashed as the doubles
+    // it encodes to.
+    const c = column instanceof Float64Array ? column : Float64Array.from(column as ArrayLike<number>);
     h.update(new Uint8Array(new Float64Array([c.length]).buffer));
     h.update(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
   }

@@ -6,6 +6,7 @@
  * stores each result once under its task id (@fedscore/queue, docs/deploy.md "Work distribution").
  * It never receives a secret key. Runs until SIGINT/SIGTERM (running tasks finish first).
  */
+import { FedscoreError } from '@fedscore/core';
 import { bool, type Command, num, str } from '../command.ts';
 import { connectionStringOf } from '../postgres-url.ts';
 
@@ -68,6 +69,11 @@ Example:
   },
   check(o) {
     connectionStringOf(o, 'queue', process.env, true);
+    if (num(o, 'diagonal-cache-mib') < 0) {
+      throw new FedscoreError('invalid_argument', '--diagonal-cache-mib must be >= 0', {
+        field: '--diagonal-cache-mib',
+      });
+    }
   },
   async run(o, _p, ctx) {
     // As the node config's queue.url: no password on the command line (src/postgres-url.ts).
