@@ -225,6 +225,12 @@ export interface EpochFigures {
     readonly inputBytes: number;
     readonly outputBytes: number;
     readonly blobBytes: number;
+    /**
+     * The workers' diagonal caches in the epoch (their per-task debug lines, by arrival time): packed-
+     * product diagonals served from a cache and encoded.
+     */
+    readonly diagonalHits: number;
+    readonly diagonalEncodes: number;
   };
 }
 
@@ -353,11 +359,14 @@ async function runOne(ctx: RunContext, k: number, w: number): Promise<EpochRun> 
         : {},
   });
   let sampler: CpuSampler | undefined;
+  const cacheLines: DiagonalLine[] = [];
   try {
     if (w > 0) {
       await db.query(LOG_SQL);
       await Promise.all(
-        Array.from({ length: w }, () => startWorker(urlAt(workersDb.port), queueName, children)),
+        Array.from({ length: w }, () =>
+          startWorker(urlAt(workersDb.port), queueName, children).then((c) => watchDiagonals(c, cacheLines)),
+        ),
       );
     }
     const { cluster: nodes, procs, proxies } = processes;
@@ -464,6 +473,10 @@ async function runOne(ctx: RunContext, k: number, w: number): Promise<EpochRun> 
             inputBytes: inEpoch.reduce((s, t) => s + t.inputBytes, 0),
             outputBytes: inEpoch.reduce((s, t) => s + t.outputBytes, 0),
             blobBytes: blobs.filter((b) => b.t >= from && b.t < to).reduce((s, b) => s + b.bytes, 0),
+            diagonalHits: cacheLines.filter((l) => l.t >= from && l.t < to).reduce((s, l) => s + l.hits, 0),
+            diagonalEncodes: cacheLines
+              .filter((l) => l.t >= from && l.t < to)
+              .reduce((s, l) => s + l.encodes, 0),
           },
         }),
       };
@@ -486,6 +499,26 @@ async function runOne(ctx: RunContext, k: number, w: number): Promise<EpochRun> 
     await nodeDb.close();
     await workersDb.close();
   }
+}
+
+/** One worker task's diagonal cache counts (its `queue worker: diagonal cache` debug line), at arrival. */
+interface DiagonalLine {
+  readonly t: number;
+  readonly hits: number;
+  readonly encodes: number;
+}
+
+/** Collect a `fedscore worker`'s diagonal cache lines from its stderr (the CLI logs at debug). */
+function watchDiagonals(child: ChildProcess, lines: DiagonalLine[]): void {
+  let rest = '';
+  child.stderr?.on('data', (b: Buffer) => {
+    const parts = (rest + b.toString()).split('\n');
+    rest = parts.pop() ?? '';
+    for (const line of parts) {
+      const m = /queue worker: diagonal cache hits=(\d+) encodes=(\d+)/.exec(line);
+      if (m !== null) lines.push({ t: Date.now(), hits: Number(m[1]), encodes: Number(m[2]) });
+    }
+  });
 }
 
 async function taskRows(db: pg.Client, queue: string): Promise<TaskRow[]> {
@@ -577,6 +610,7 @@ function report(runs: readonly EpochRun[], parameters: Record<string, unknown>):
         's on the queue / any worker computing / queue on the chain',
         'task bytes in / out / blobs',
         'wire bytes node<->db / workers<->db',
+        'diagonals: cache hits / encoded (hit rate)',
       ],
       rows: queued.flatMap((r) =>
         r.epochs.map((e) => {
@@ -591,6 +625,11 @@ function report(runs: readonly EpochRun[], parameters: Record<string, unknown>):
             `${q.onQueueSeconds} / ${q.computingSeconds} / ${q.queueOnChainSeconds}`,
             `${fmtBytes(q.inputBytes)} / ${fmtBytes(q.outputBytes)} / ${fmtBytes(q.blobBytes)}`,
             `${fmtBytes(b.nodeToDb + b.dbToNode)} / ${fmtBytes(b.workersToDb + b.dbToWorkers)}`,
+            `${q.diagonalHits} / ${q.diagonalEncodes} (${
+              q.diagonalHits + q.diagonalEncodes === 0
+                ? '-'
+                : `${round((100 * q.diagonalHits) / (q.diagonalHits + q.diagonalEncodes), 1)} %`
+            })`,
           ];
         }),
       ),
@@ -599,7 +638,9 @@ function report(runs: readonly EpochRun[], parameters: Record<string, unknown>):
         "task (pick-up, the worker's read and decode, the result's write). On the queue: the union of the " +
         "tasks' input-to-result intervals; computing: the union of the workers' task intervals; their " +
         'difference is what the queue added between the enqueue and the result while no worker computed. ' +
-        'Not counted there: the node’s encode before the input row and its read of the result after it.',
+        'Not counted there: the node’s encode before the input row and its read of the result after it. ' +
+        'Diagonals: what the workers’ diagonal caches served and encoded (fedscore worker --diagonal-cache-mib; ' +
+        'each task’s debug line, by arrival time).',
     });
   }
   tables.push({
@@ -628,6 +669,8 @@ function report(runs: readonly EpochRun[], parameters: Record<string, unknown>):
         (100 * e.queue.inDbOverheadMsMedian) / (1000 * e.queue.taskSecondsMedian),
         2,
       );
+      const uses = e.queue.diagonalHits + e.queue.diagonalEncodes;
+      if (uses > 0) summary[`diagonal_hit_pct_${key}`] = round((100 * e.queue.diagonalHits) / uses, 1);
     }
   }
   return {
@@ -810,8 +853,7 @@ export async function diagonalCacheBench(args: string[]): Promise<BenchResult> {
         title: `One packed product of ${rows} rows x ${p} columns, one HE thread`,
         columns: ['diagonals', 'rep', 'CPU s', 'wall s'],
         rows: timings.map((t) => [t.mode, t.rep, t.cpuSeconds, t.wallSeconds]),
-        note:
-          'CPU: this process (the pool thread included). Wall moves with the machine’s load; CPU does not. The worker rows are the `packedProduct` handler a `fedscore worker` runs (d deserialized, parts serialized; its database round trips and task decoding are the queue overhead, not here), on this thread; a miss uses a fresh cache, a hit the cache the first use filled. The SHA-256 row is included in every worker row.',
+        note: 'CPU: this process (the pool thread included). Wall moves with the machine’s load; CPU does not. The worker rows are the `packedProduct` handler a `fedscore worker` runs (d deserialized, parts serialized; its database round trips and task decoding are the queue overhead, not here), on this thread; a miss uses a fresh cache, a hit the cache the first use filled. The SHA-256 row is included in every worker row.',
       },
     ],
     raw: { timings },

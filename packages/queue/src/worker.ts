@@ -417,6 +417,7 @@ interface LoadedContext {
  */
 export async function runHeTaskWorker(options: HeTaskWorkerOptions): Promise<TaskQueueWorker> {
   const kinds: Readonly<Record<string, HeTaskKind>> = { ...HE_TASK_KINDS, ...options.kinds };
+  const logger = options.logger ?? noopLogger;
   const diagonalBytes = options.diagonalCacheBytes ?? DEFAULT_DIAGONAL_CACHE_MIB * 2 ** 20;
   if (typeof diagonalBytes !== 'number' || !Number.isFinite(diagonalBytes) || diagonalBytes < 0) {
     throw new FedscoreError('out_of_range', 'diagonalCacheBytes must be a number >= 0', {
@@ -490,7 +491,20 @@ export async function runHeTaskWorker(options: HeTaskWorkerOptions): Promise<Tas
         c.handlers.set(op as string, handler);
       }
       // The kind checks its own task's shape (each handler validates `op` and its fields).
-      return handler(task as never);
+      const before = c.diagonals.stats;
+      const out = handler(task as never);
+      const after = c.diagonals.stats;
+      if (after.hits !== before.hits || after.encodes !== before.encodes) {
+        // Counts only (diagonals served from the cache, encoded, products evicted; bytes held): what
+        // an operator sizes --diagonal-cache-mib by, and what bench queue --epoch counts hits with.
+        logger.debug('queue worker: diagonal cache', {
+          hits: after.hits - before.hits,
+          encodes: after.encodes - before.encodes,
+          evictions: after.evictions - before.evictions,
+          bytes: c.diagonals.bytes,
+        });
+      }
+      return out;
     } finally {
       c.uses--;
       if (c.evicted && c.uses === 0) free(c);
