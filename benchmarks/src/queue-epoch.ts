@@ -365,7 +365,9 @@ async function runOne(ctx: RunContext, k: number, w: number): Promise<EpochRun> 
       await db.query(LOG_SQL);
       await Promise.all(
         Array.from({ length: w }, () =>
-          startWorker(urlAt(workersDb.port), queueName, children).then((c) => watchDiagonals(c, cacheLines)),
+          startWorker(urlAt(workersDb.port), queueName, children, { logLevel: 'debug' }).then((c) =>
+            watchDiagonals(c, cacheLines),
+          ),
         ),
       );
     }
@@ -508,7 +510,7 @@ interface DiagonalLine {
   readonly encodes: number;
 }
 
-/** Collect a `fedscore worker`'s diagonal cache lines from its stderr (the CLI logs at debug). */
+/** Collect a `fedscore worker`'s diagonal cache lines from its stderr (started with `--log-level debug`). */
 function watchDiagonals(child: ChildProcess, lines: DiagonalLine[]): void {
   let rest = '';
   child.stderr?.on('data', (b: Buffer) => {
