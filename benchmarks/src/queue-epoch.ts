@@ -33,14 +33,21 @@
  * Not a test: timings depend on the machine's load, recorded before and after each run.
  */
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FedscoreError, normal, seededRng } from '@fedscore/core';
 import {
+  allTasks,
   createCkksContext,
   createHeWorkerPool,
+  DiagonalCache,
+  loadCkksPublicContext,
+  type PackedPartsResult,
+  type PackedProductRequest,
   packedLayout,
+  packedProductHandler,
   packedRotationSteps,
   replicate,
 } from '@fedscore/he';
@@ -218,6 +225,12 @@ export interface EpochFigures {
     readonly inputBytes: number;
     readonly outputBytes: number;
     readonly blobBytes: number;
+    /**
+     * The workers' diagonal caches in the epoch (their per-task debug lines, by arrival time): packed-
+     * product diagonals served from a cache and encoded.
+     */
+    readonly diagonalHits: number;
+    readonly diagonalEncodes: number;
   };
 }
 
@@ -346,11 +359,16 @@ async function runOne(ctx: RunContext, k: number, w: number): Promise<EpochRun> 
         : {},
   });
   let sampler: CpuSampler | undefined;
+  const cacheLines: DiagonalLine[] = [];
   try {
     if (w > 0) {
       await db.query(LOG_SQL);
       await Promise.all(
-        Array.from({ length: w }, () => startWorker(urlAt(workersDb.port), queueName, children)),
+        Array.from({ length: w }, () =>
+          startWorker(urlAt(workersDb.port), queueName, children, { logLevel: 'debug' }).then((c) =>
+            watchDiagonals(c, cacheLines),
+          ),
+        ),
       );
     }
     const { cluster: nodes, procs, proxies } = processes;
@@ -457,6 +475,10 @@ async function runOne(ctx: RunContext, k: number, w: number): Promise<EpochRun> 
             inputBytes: inEpoch.reduce((s, t) => s + t.inputBytes, 0),
             outputBytes: inEpoch.reduce((s, t) => s + t.outputBytes, 0),
             blobBytes: blobs.filter((b) => b.t >= from && b.t < to).reduce((s, b) => s + b.bytes, 0),
+            diagonalHits: cacheLines.filter((l) => l.t >= from && l.t < to).reduce((s, l) => s + l.hits, 0),
+            diagonalEncodes: cacheLines
+              .filter((l) => l.t >= from && l.t < to)
+              .reduce((s, l) => s + l.encodes, 0),
           },
         }),
       };
@@ -479,6 +501,26 @@ async function runOne(ctx: RunContext, k: number, w: number): Promise<EpochRun> 
     await nodeDb.close();
     await workersDb.close();
   }
+}
+
+/** One worker task's diagonal cache counts (its `queue worker: diagonal cache` debug line), at arrival. */
+interface DiagonalLine {
+  readonly t: number;
+  readonly hits: number;
+  readonly encodes: number;
+}
+
+/** Collect a `fedscore worker`'s diagonal cache lines from its stderr (started with `--log-level debug`). */
+function watchDiagonals(child: ChildProcess, lines: DiagonalLine[]): void {
+  let rest = '';
+  child.stderr?.on('data', (b: Buffer) => {
+    const parts = (rest + b.toString()).split('\n');
+    rest = parts.pop() ?? '';
+    for (const line of parts) {
+      const m = /queue worker: diagonal cache hits=(\d+) encodes=(\d+)/.exec(line);
+      if (m !== null) lines.push({ t: Date.now(), hits: Number(m[1]), encodes: Number(m[2]) });
+    }
+  });
 }
 
 async function taskRows(db: pg.Client, queue: string): Promise<TaskRow[]> {
@@ -570,6 +612,7 @@ function report(runs: readonly EpochRun[], parameters: Record<string, unknown>):
         's on the queue / any worker computing / queue on the chain',
         'task bytes in / out / blobs',
         'wire bytes node<->db / workers<->db',
+        'diagonals: cache hits / encoded (hit rate)',
       ],
       rows: queued.flatMap((r) =>
         r.epochs.map((e) => {
@@ -584,6 +627,11 @@ function report(runs: readonly EpochRun[], parameters: Record<string, unknown>):
             `${q.onQueueSeconds} / ${q.computingSeconds} / ${q.queueOnChainSeconds}`,
             `${fmtBytes(q.inputBytes)} / ${fmtBytes(q.outputBytes)} / ${fmtBytes(q.blobBytes)}`,
             `${fmtBytes(b.nodeToDb + b.dbToNode)} / ${fmtBytes(b.workersToDb + b.dbToWorkers)}`,
+            `${q.diagonalHits} / ${q.diagonalEncodes} (${
+              q.diagonalHits + q.diagonalEncodes === 0
+                ? '-'
+                : `${round((100 * q.diagonalHits) / (q.diagonalHits + q.diagonalEncodes), 1)} %`
+            })`,
           ];
         }),
       ),
@@ -592,7 +640,9 @@ function report(runs: readonly EpochRun[], parameters: Record<string, unknown>):
         "task (pick-up, the worker's read and decode, the result's write). On the queue: the union of the " +
         "tasks' input-to-result intervals; computing: the union of the workers' task intervals; their " +
         'difference is what the queue added between the enqueue and the result while no worker computed. ' +
-        'Not counted there: the node’s encode before the input row and its read of the result after it.',
+        'Not counted there: the node’s encode before the input row and its read of the result after it. ' +
+        'Diagonals: what the workers’ diagonal caches served and encoded (fedscore worker --diagonal-cache-mib; ' +
+        'each task’s debug line, by arrival time).',
     });
   }
   tables.push({
@@ -621,6 +671,8 @@ function report(runs: readonly EpochRun[], parameters: Record<string, unknown>):
         (100 * e.queue.inDbOverheadMsMedian) / (1000 * e.queue.taskSecondsMedian),
         2,
       );
+      const uses = e.queue.diagonalHits + e.queue.diagonalEncodes;
+      if (uses > 0) summary[`diagonal_hit_pct_${key}`] = round((100 * e.queue.diagonalHits) / uses, 1);
     }
   }
   return {
@@ -639,7 +691,12 @@ function report(runs: readonly EpochRun[], parameters: Record<string, unknown>):
  * (CPU seconds of this process, the pool's thread included, and wall) `--reps` times each way: with its
  * diagonals encoded for the product (no cache key: what a queue task does, `packedProductHandler`) and
  * with the batch's encoded diagonals cached under a key (what the node's threads do across epochs; the
- * first keyed product fills the cache and is reported apart).
+ * first keyed product fills the cache and is reported apart). Then the queue worker's own path: the
+ * `packedProduct` handler a `fedscore worker` runs (`packedProductHandler` on this process's main thread,
+ * under the public context: deserialize d, evaluate, serialize the parts) with the worker's diagonal
+ * cache (`DiagonalCache`, `evict: 'lru'`, keyed by the SHA-256 of the column block): a miss (a fresh
+ * cache: encodes and holds them) and a hit (a cache that holds the block: the next epoch's task), and the
+ * SHA-256 of the column block alone (paid on every task). The cache's bytes for the block are reported.
  */
 export async function diagonalCacheBench(args: string[]): Promise<BenchResult> {
   const rows = positive(args, '--batch', '4096');
@@ -668,6 +725,12 @@ export async function diagonalCacheBench(args: string[]): Promise<BenchResult> {
     return (u.user + u.system) / 1e6;
   };
   const timings: { mode: string; rep: number; cpuSeconds: number; wallSeconds: number }[] = [];
+  const slots = ctx.slotCount;
+  const productLevel = Math.max(1, ctx.levels - 1);
+  const publicCtx = await loadCkksPublicContext(ctx.serialize({ compression: 'none' }));
+  const warm = new DiagonalCache(publicCtx, 2 ** 30, { evict: 'lru' });
+  let workerCacheBytes = 0;
+  let workerCacheProducts = 0;
   try {
     const once = async (mode: string, rep: number, key: string | undefined) => {
       const fresh = ctx.encrypt(replicate(d, layout.width, ctx.slotCount));
@@ -686,13 +749,71 @@ export async function diagonalCacheBench(args: string[]): Promise<BenchResult> {
         enc.dispose();
       }
     };
-    // Interleaved, so both ways share the same minutes of a shared machine.
+    // The worker's handler, on this thread (the pool's thread idles meanwhile).
+    const request = (): PackedProductRequest => {
+      const fresh = ctx.encrypt(replicate(d, layout.width, ctx.slotCount));
+      const enc = fresh.atLevel(Math.max(1, ctx.levels - 1));
+      fresh.dispose();
+      try {
+        return {
+          op: 'packedProduct',
+          d: enc.serialize({ compression: 'none' }),
+          columns: p,
+          width: layout.width,
+          rows,
+          tasks: allTasks(plan),
+          fold: true,
+          batch: columns,
+        };
+      } finally {
+        enc.dispose();
+      }
+    };
+    const onWorker = (mode: string, rep: number, cache: DiagonalCache): PackedPartsResult => {
+      const req = request();
+      const handler = packedProductHandler(publicCtx, { diagonals: cache });
+      const [c0, t0] = [cpu(), performance.now()];
+      const out = handler(req);
+      timings.push({
+        mode,
+        rep,
+        cpuSeconds: round(cpu() - c0, 3),
+        wallSeconds: round((performance.now() - t0) / 1000, 3),
+      });
+      return out;
+    };
+    const digestOnce = (rep: number) => {
+      const [c0, t0] = [cpu(), performance.now()];
+      const h = createHash('sha256');
+      for (const c of columns) h.update(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+      h.digest('hex');
+      timings.push({
+        mode: 'worker: SHA-256 of the column block (every task)',
+        rep,
+        cpuSeconds: round(cpu() - c0, 4),
+        wallSeconds: round((performance.now() - t0) / 1000, 4),
+      });
+    };
+    // Interleaved, so every way shares the same minutes of a shared machine.
     await once('cached: first use (fills the cache)', 1, 'batch-0');
+    onWorker('worker cache: first use (fills it)', 1, warm);
+    workerCacheBytes = warm.bytes;
+    workerCacheProducts = warm.size;
     for (let r = 1; r <= reps; r++) {
       await once('encoded for the product (queue task)', r, undefined);
       await once('cached diagonals (node threads)', r, 'batch-0');
+      const cold = new DiagonalCache(publicCtx, 2 ** 30, { evict: 'lru' });
+      try {
+        onWorker('worker cache miss (encodes, holds)', r, cold);
+      } finally {
+        cold.dispose();
+      }
+      onWorker('worker cache hit', r, warm);
+      digestOnce(r);
     }
   } finally {
+    warm.dispose();
+    publicCtx.dispose();
     await pool.close();
     ctx.dispose();
   }
@@ -700,11 +821,22 @@ export async function diagonalCacheBench(args: string[]): Promise<BenchResult> {
   const of = (mode: string) => timings.filter((t) => t.mode === mode);
   const encoded = median(of('encoded for the product (queue task)').map((t) => t.cpuSeconds));
   const cached = median(of('cached diagonals (node threads)').map((t) => t.cpuSeconds));
+  const miss = median(of('worker cache miss (encodes, holds)').map((t) => t.cpuSeconds));
+  const hit = median(of('worker cache hit').map((t) => t.cpuSeconds));
+  const digest = median(of('worker: SHA-256 of the column block (every task)').map((t) => t.cpuSeconds));
   return {
     summary: {
       cpu_s_encoded_median: encoded,
       cpu_s_cached_median: cached,
       encoded_over_cached: round(encoded / cached, 2),
+      worker_cpu_s_miss_median: miss,
+      worker_cpu_s_hit_median: hit,
+      worker_miss_over_hit: round(miss / hit, 2),
+      worker_hit_over_node_cached: round(hit / cached, 2),
+      worker_digest_cpu_s_median: digest,
+      worker_cache_bytes: workerCacheBytes,
+      worker_cache_mib: round(workerCacheBytes / 2 ** 20, 1),
+      worker_cache_products: workerCacheProducts,
     },
     parameters: {
       preset,
@@ -713,6 +845,9 @@ export async function diagonalCacheBench(args: string[]): Promise<BenchResult> {
       reps,
       pool_threads: 1,
       d_level: 'hetero-LR product level (levels - 1)',
+      slots,
+      product_level: productLevel,
+      worker_cache: "DiagonalCache evict 'lru', 1 GiB (fedscore worker --diagonal-cache-mib default)",
       load_average_1m_5m_15m: load,
     },
     tables: [
@@ -720,7 +855,7 @@ export async function diagonalCacheBench(args: string[]): Promise<BenchResult> {
         title: `One packed product of ${rows} rows x ${p} columns, one HE thread`,
         columns: ['diagonals', 'rep', 'CPU s', 'wall s'],
         rows: timings.map((t) => [t.mode, t.rep, t.cpuSeconds, t.wallSeconds]),
-        note: 'CPU: this process (the pool thread included). Wall moves with the machine’s load; CPU does not.',
+        note: 'CPU: this process (the pool thread included). Wall moves with the machine’s load; CPU does not. The worker rows are the `packedProduct` handler a `fedscore worker` runs (d deserialized, parts serialized; its database round trips and task decoding are the queue overhead, not here), on this thread; a miss uses a fresh cache, a hit the cache the first use filled. The SHA-256 row is included in every worker row.',
       },
     ],
     raw: { timings },

@@ -65,6 +65,28 @@ describe('fedscore worker', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('--concurrency');
     expect(r.stdout).toContain('--queue-env');
+    expect(r.stdout).toContain('--diagonal-cache-mib');
+  });
+
+  it('refuses a negative --diagonal-cache-mib as a usage error naming the flag', async () => {
+    const r = await runCli([
+      'worker',
+      '--queue',
+      'postgres://fedscore@127.0.0.1:1/bank',
+      '--diagonal-cache-mib',
+      '-1',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--diagonal-cache-mib');
+    // Control: 0 (encode per task) passes the check; the worker fails later, connecting (exit 1).
+    const ok = await runCli([
+      'worker',
+      '--queue',
+      'postgres://fedscore@127.0.0.1:1/bank',
+      '--diagonal-cache-mib',
+      '0',
+    ]);
+    expect(ok.code, ok.stderr).toBe(1);
   });
 });
 

@@ -5,6 +5,14 @@
  *
  * Memory: one plaintext at level l takes N * (l + 1) * 8 bytes (128 KiB at N=8192, level 1). The cache
  * holds at most `budgetBytes`; diagonals beyond it are encoded per use and freed (slower, same result).
+ *
+ * Two policies at the budget. `keep` (the default; the node's HE threads, whose keys are the run's fixed
+ * batches, swept every epoch): what is held stays, and diagonals beyond the budget are encoded per use --
+ * for a sweep over more than fits this keeps budget/total of the products cached, where least-recently-
+ * used eviction would keep none. `lru` (a queue worker, `@fedscore/queue`, whose tasks come from any job
+ * on the queue, so an old job's diagonals must make room for the next's): a product that does not fit
+ * evicts the least recently used other products (whole entries) until it does; a product larger than the
+ * whole budget is encoded per use beyond it, as under `keep`.
  */
 import { FedscoreError } from '@fedscore/core';
 import { blockDiagonal, type DiagonalSource } from './packing.ts';
@@ -17,20 +25,66 @@ interface Entry {
   complete: boolean;
 }
 
+/**
+ * Default budget of a diagonal cache, MiB: each node's HE thread (hetero-LR `runtime.diagonalCacheMiB`)
+ * and each context a queue worker has loaded (`fedscore worker --diagonal-cache-mib`).
+ */
+export const DEFAULT_DIAGONAL_CACHE_MIB = 1024;
+
+/** Options of `DiagonalCache`. */
+export interface DiagonalCacheOptions {
+  /** What happens at the budget (module comment): `keep` (default) or `lru`. */
+  readonly evict?: 'keep' | 'lru';
+}
+
+/** Counts since a cache was made (`DiagonalCache.stats`). */
+export interface DiagonalCacheStats {
+  /** Diagonals served from the cache. */
+  readonly hits: number;
+  /** Diagonals encoded (held or, beyond the budget, encoded per use). */
+  readonly encodes: number;
+  /** Products (entries) evicted to make room (`lru` only). */
+  readonly evictions: number;
+}
+
 export class DiagonalCache {
   readonly #ctx: CkksPublicContext;
   readonly #budget: number;
+  readonly #lru: boolean;
+  /** Insertion order is recency order under `lru` (a used entry is moved to the end). */
   readonly #entries = new Map<string, Entry>();
   #used = 0;
+  #hits = 0;
+  #encodes = 0;
+  #evictions = 0;
 
-  constructor(ctx: CkksPublicContext, budgetBytes: number) {
+  constructor(ctx: CkksPublicContext, budgetBytes: number, options: DiagonalCacheOptions = {}) {
+    if (options.evict !== undefined && options.evict !== 'keep' && options.evict !== 'lru') {
+      throw new FedscoreError('invalid_argument', "evict is 'keep' or 'lru'", { field: 'evict' });
+    }
     this.#ctx = ctx;
-    this.#budget = Math.max(0, budgetBytes);
+    this.#budget = Number.isFinite(budgetBytes) ? Math.max(0, budgetBytes) : 0;
+    this.#lru = options.evict === 'lru';
   }
 
   /** Bytes of encoded plaintexts held. */
   get bytes(): number {
     return this.#used;
+  }
+
+  /** The budget, bytes. */
+  get budgetBytes(): number {
+    return this.#budget;
+  }
+
+  /** Products (keys) held. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Hits, encodes and evictions since the cache was made. */
+  get stats(): DiagonalCacheStats {
+    return { hits: this.#hits, encodes: this.#encodes, evictions: this.#evictions };
   }
 
   #plaintextBytes(level: number): number {
@@ -56,6 +110,9 @@ export class DiagonalCache {
     if (entry === undefined) {
       entry = { level: -1, plaintexts: new Map(), complete: true };
       this.#entries.set(key, entry);
+    } else if (this.#lru) {
+      this.#entries.delete(key);
+      this.#entries.set(key, entry);
     }
     const e = entry;
     const offsets: number[] = [];
@@ -69,7 +126,10 @@ export class DiagonalCache {
       const idx = offsets[block]! + k;
       const held = e.plaintexts.get(idx);
       if (held === null) return undefined;
-      if (held !== undefined) return { plaintext: held, owned: false };
+      if (held !== undefined) {
+        this.#hits++;
+        return { plaintext: held, owned: false };
+      }
       if (columns === undefined) {
         throw new FedscoreError('internal', `diagonal ${idx} of '${key}' is not cached and no columns came`, {
           field: 'columns',
@@ -81,7 +141,9 @@ export class DiagonalCache {
         return undefined;
       }
       const pt = this.#ctx.encode(v, level);
+      this.#encodes++;
       const size = this.#plaintextBytes(level);
+      if (this.#lru && this.#used + size > this.#budget && size <= this.#budget) this.#evictFor(e, size);
       if (this.#used + size <= this.#budget) {
         this.#used += size;
         e.plaintexts.set(idx, pt);
@@ -90,6 +152,21 @@ export class DiagonalCache {
       e.complete = false;
       return { plaintext: pt, owned: true };
     };
+  }
+
+  /**
+   * Evict least recently used entries other than `current` (whose plaintexts the running product holds)
+   * until `size` more bytes fit or only `current` is left. Products evaluate synchronously, so no other
+   * product holds an evicted entry's plaintexts.
+   */
+  #evictFor(current: Entry, size: number): void {
+    for (const [k, e] of this.#entries) {
+      if (this.#used + size <= this.#budget) return;
+      if (e === current) continue;
+      this.#reset(e, -1);
+      this.#entries.delete(k);
+      this.#evictions++;
+    }
   }
 
   #reset(e: Entry, level: number): void {

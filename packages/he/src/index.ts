@@ -25,7 +25,12 @@ export {
   roundToGrid,
   sumRotationSteps,
 } from './ckks/index.ts';
-export { DiagonalCache } from './diagonals.ts';
+export {
+  DEFAULT_DIAGONAL_CACHE_MIB,
+  DiagonalCache,
+  type DiagonalCacheOptions,
+  type DiagonalCacheStats,
+} from './diagonals.ts';
 export { encodeLinearWeights, linearCombination } from './linear.ts';
 export {
   type LinearCombinationsRequest,
@@ -35,6 +40,7 @@ export {
 } from './linear-task.ts';
 export type { PackedPartsResult, PackedProductRequest } from './packed-pool.ts';
 export {
+  type PackedProductHandlerOptions,
   type PackedTaskOptions,
   packedProductHandler,
   packedProductOn,

@@ -26,6 +26,7 @@ export {
   HE_TASK_SHARED_FIELDS,
   type HeProductWorkerOptions,
   type HeTaskKind,
+  type HeTaskResources,
   type HeTaskWorkerOptions,
   PACKED_PRODUCT_SHARED_FIELDS,
   type PlainTaskKind,

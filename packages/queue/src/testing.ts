@@ -118,7 +118,12 @@ export function startWorker(
   url: string,
   queue: string,
   children: ChildProcess[],
-  options: { readonly urlFrom?: 'env' | 'flag'; readonly transfer?: 'copy' | 'base64' } = {},
+  options: {
+    readonly urlFrom?: 'env' | 'flag';
+    readonly transfer?: 'copy' | 'base64';
+    /** Its `--log-level` (the CLI's default: warn); `debug` adds a line per task's diagonal cache counts. */
+    readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  } = {},
 ): Promise<ChildProcess> {
   const byFlag = options.urlFrom === 'flag';
   const child = spawn(
@@ -131,6 +136,7 @@ export function startWorker(
       '--name',
       queue,
       ...(options.transfer === undefined ? [] : ['--transfer', options.transfer]),
+      ...(options.logLevel === undefined ? [] : ['--log-level', options.logLevel]),
     ],
     {
       cwd: ROOT,

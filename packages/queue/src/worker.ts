@@ -23,6 +23,8 @@ import { FedscoreError, type Logger, noopLogger } from '@fedscore/core';
 import {
   BLOB_KIND,
   type CkksPublicContext,
+  DEFAULT_DIAGONAL_CACHE_MIB,
+  DiagonalCache,
   decodeBlob,
   linearCombinationsHandler,
   loadCkksPublicContext,
@@ -344,12 +346,21 @@ export const HE_TASK_SHARED_FIELDS: readonly string[] = [
 export const PACKED_PRODUCT_SHARED_FIELDS: readonly string[] = HE_TASK_SHARED_FIELDS;
 
 /**
+ * What a worker keeps per loaded context for its kinds (`HeTaskKind`'s second argument): the encoded
+ * diagonals of packed products' column blocks (`evict: 'lru'`, `HeTaskWorkerOptions.diagonalCacheBytes`),
+ * disposed with the context.
+ */
+export interface HeTaskResources {
+  readonly diagonals: DiagonalCache;
+}
+
+/**
  * One kind of HE task a worker serves, named by the task's `op`: a handler made once per loaded PUBLIC
  * context (the factory must refuse a secret one), then called with each task of that kind (its `context`
  * field removed). Tasks are self-contained; a handler keeps nothing between tasks but caches of public
- * values (encoded weights).
+ * values (encoded weights, `resources`' encoded diagonals).
  */
-export type HeTaskKind = (ctx: CkksPublicContext) => (task: never) => unknown;
+export type HeTaskKind = (ctx: CkksPublicContext, resources: HeTaskResources) => (task: never) => unknown;
 
 /**
  * The kinds every HE worker serves (@fedscore/he's task handlers): hetero-LR's packed products and
@@ -365,6 +376,13 @@ export const HE_TASK_KINDS: Readonly<Record<string, HeTaskKind>> = {
 const MAX_CONTEXTS = 4;
 
 export interface HeTaskWorkerOptions extends TaskQueueWorkerOptions {
+  /**
+   * Bytes of encoded packed-product diagonals kept per loaded context, least recently used product
+   * evicted (default `DEFAULT_DIAGONAL_CACHE_MIB`, 1 GiB: what each of the node's HE threads keeps; 0 =
+   * encode per task). A hetero-LR batch's columns are the same every epoch, so a worker that sees a batch
+   * again skips its encodes (bench queue --diagonals); results are the same bytes either way.
+   */
+  readonly diagonalCacheBytes?: number;
   /** Accept a context below 128-bit security (tests and benchmarks only). */
   readonly allowWeakParameters?: boolean;
   /** Task kinds served besides (or replacing) `HE_TASK_KINDS`, by `op`. */
@@ -384,6 +402,7 @@ export type HeProductWorkerOptions = HeTaskWorkerOptions;
 
 interface LoadedContext {
   readonly ctx: CkksPublicContext;
+  readonly diagonals: DiagonalCache;
   readonly handlers: Map<string, (task: never) => unknown>;
   uses: number;
   evicted: boolean;
@@ -398,13 +417,25 @@ interface LoadedContext {
  */
 export async function runHeTaskWorker(options: HeTaskWorkerOptions): Promise<TaskQueueWorker> {
   const kinds: Readonly<Record<string, HeTaskKind>> = { ...HE_TASK_KINDS, ...options.kinds };
+  const logger = options.logger ?? noopLogger;
+  const diagonalBytes = options.diagonalCacheBytes ?? DEFAULT_DIAGONAL_CACHE_MIB * 2 ** 20;
+  if (typeof diagonalBytes !== 'number' || !Number.isFinite(diagonalBytes) || diagonalBytes < 0) {
+    throw new FedscoreError('out_of_range', 'diagonalCacheBytes must be a number >= 0', {
+      field: 'diagonalCacheBytes',
+    });
+  }
+  const free = (c: LoadedContext): void => {
+    c.diagonals.dispose();
+    c.ctx.dispose();
+  };
   const loaded = new Map<string, Promise<LoadedContext>>();
   const load = async (bytes: Uint8Array): Promise<LoadedContext> => {
     decodeBlob(bytes, BLOB_KIND.publicContext);
     const ctx = await loadCkksPublicContext(bytes, {
       ...(options.allowWeakParameters === true && { allowWeakParameters: true }),
     });
-    return { ctx, handlers: new Map(), uses: 0, evicted: false };
+    const diagonals = new DiagonalCache(ctx, diagonalBytes, { evict: 'lru' });
+    return { ctx, diagonals, handlers: new Map(), uses: 0, evicted: false };
   };
   const contextOf = (digest: string, bytes: () => Promise<Uint8Array>): Promise<LoadedContext> => {
     let entry = loaded.get(digest);
@@ -418,7 +449,7 @@ export async function runHeTaskWorker(options: HeTaskWorkerOptions): Promise<Tas
         void gone.then(
           (c) => {
             c.evicted = true;
-            if (c.uses === 0) c.ctx.dispose();
+            if (c.uses === 0) free(c);
           },
           () => undefined,
         );
@@ -456,21 +487,34 @@ export async function runHeTaskWorker(options: HeTaskWorkerOptions): Promise<Tas
     try {
       let handler = c.handlers.get(op as string);
       if (handler === undefined) {
-        handler = kind(c.ctx);
+        handler = kind(c.ctx, { diagonals: c.diagonals });
         c.handlers.set(op as string, handler);
       }
       // The kind checks its own task's shape (each handler validates `op` and its fields).
-      return handler(task as never);
+      const before = c.diagonals.stats;
+      const out = handler(task as never);
+      const after = c.diagonals.stats;
+      if (after.hits !== before.hits || after.encodes !== before.encodes) {
+        // Counts only (diagonals served from the cache, encoded, products evicted; bytes held): what
+        // an operator sizes --diagonal-cache-mib by, and what bench queue --epoch counts hits with.
+        logger.debug('queue worker: diagonal cache', {
+          hits: after.hits - before.hits,
+          encodes: after.encodes - before.encodes,
+          evictions: after.evictions - before.evictions,
+          bytes: c.diagonals.bytes,
+        });
+      }
+      return out;
     } finally {
       c.uses--;
-      if (c.evicted && c.uses === 0) c.ctx.dispose();
+      if (c.evicted && c.uses === 0) free(c);
     }
   };
   const worker = await serveTaskQueue<{ op?: unknown; context?: Uint8Array }, unknown>(options, handle);
   void worker.stopped.then(async () => {
     for (const entry of loaded.values())
       await entry.then(
-        (c) => c.ctx.dispose(),
+        (c) => free(c),
         () => undefined,
       );
   });

@@ -6,6 +6,7 @@
  * stores each result once under its task id (@fedscore/queue, docs/deploy.md "Work distribution").
  * It never receives a secret key. Runs until SIGINT/SIGTERM (running tasks finish first).
  */
+import { FedscoreError } from '@fedscore/core';
 import { bool, type Command, num, str } from '../command.ts';
 import { connectionStringOf } from '../postgres-url.ts';
 
@@ -18,7 +19,9 @@ a password may be; or --queue URL without a password, which would show in ps and
 PGPASSWORD or ~/.pgpass with it) and evaluates the queue's HE tasks (hetero-LR
 packed products, portfolio scoring's per-block scores, WOE binning's bin sums, SecureBoost host
 histograms, PSI blinding with its run's ephemeral key) until SIGINT or SIGTERM, each under the public CKKS context it carries (loaded once per job and kept;
-a task without one uses the context published for the queue). It never receives a secret key. A task delivered twice (a worker killed mid-task, a retry) stores one
+a task without one uses the context published for the queue). A hetero-LR batch's encoded diagonals are kept
+between tasks under the digest of its columns (--diagonal-cache-mib per context, least recently used
+evicted), so the batch's next epoch skips its encodes. It never receives a secret key. A task delivered twice (a worker killed mid-task, a retry) stores one
 result: results are keyed by the task's id, which ends with the digest of its bytes.
 
 Example:
@@ -51,6 +54,13 @@ Example:
       description:
         'how task bytes are read from PostgreSQL: copy (binary COPY) or base64 (text; the earlier path, for a proxy that refuses COPY)',
     },
+    'diagonal-cache-mib': {
+      type: 'integer',
+      default: 1024,
+      placeholder: 'MIB',
+      description:
+        "encoded packed-product diagonals kept per job's context, MiB, least recently used evicted (the node's HE threads keep 1024 each; 0 = encode per task)",
+    },
     'allow-weak-parameters': {
       type: 'boolean',
       default: false,
@@ -59,6 +69,11 @@ Example:
   },
   check(o) {
     connectionStringOf(o, 'queue', process.env, true);
+    if (num(o, 'diagonal-cache-mib') < 0) {
+      throw new FedscoreError('invalid_argument', '--diagonal-cache-mib must be >= 0', {
+        field: '--diagonal-cache-mib',
+      });
+    }
   },
   async run(o, _p, ctx) {
     // As the node config's queue.url: no password on the command line (src/postgres-url.ts).
@@ -80,6 +95,7 @@ Example:
       queue: str(o, 'name'),
       concurrency: num(o, 'concurrency'),
       allowWeakParameters: bool(o, 'allow-weak-parameters'),
+      diagonalCacheBytes: num(o, 'diagonal-cache-mib') * 2 ** 20,
       transfer: str(o, 'transfer') as 'copy' | 'base64',
       logger: ctx.logger,
       signal: stop.signal,

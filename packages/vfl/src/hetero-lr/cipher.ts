@@ -34,6 +34,7 @@ import {
   createAdditiveHe,
   createCkksContext,
   createHeWorkerPool,
+  DEFAULT_DIAGONAL_CACHE_MIB,
   DiagonalCache,
   decodeBlob,
   emptyWork,
@@ -186,8 +187,6 @@ export interface LrCipherProvider {
   create(shape: CipherShape, runtime?: CipherRuntime): Promise<LrCipherSecret>;
   load(publicBytes: Uint8Array, runtime?: CipherRuntime): Promise<LrCipherPublic>;
 }
-
-export const DEFAULT_DIAGONAL_CACHE_MIB = 1024;
 
 export interface CipherProviderOptions {
   /** CKKS parameters preset. Default `DEFAULT_HETERO_LR_PRESET` ('ckks-16384-release'). */
