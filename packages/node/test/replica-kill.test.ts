@@ -27,16 +27,25 @@
  *
  * 3. CKKS: the kill of (1) with a small CKKS hetero-LR job (ckks-16384-release, 3 epochs of 2 batches):
  *    the model within 1e-3 of the reference, bit-identity printed (the tolerance is at `CKKS` below).
- * 4. Queue: the kill of (3) with both bank replicas on `queue: pgboss` (every packed product a task on
- *    the bank's PostgreSQL, `minColumns: 1`) and one `fedscore worker` process serving it: A's products
- *    go through the queue until it is killed, B resumes training from the epoch checkpoint and sends
- *    its own products to the same queue (tasks finished after the takeover are counted), and the model is
- *    within the CKKS tolerance of the uninterrupted run without a queue (`split: 1` makes a queued
- *    product the same bytes as the node's own).
+ * 4. Queue, a worker and a replica killed in one job: the kill of (3) with both bank replicas on
+ *    `queue: pgboss` (every packed product a task on the bank's PostgreSQL, `minColumns: 1`,
+ *    `expireSeconds: 20`) and a `fedscore worker` process serving it. The worker is SIGKILLed while it
+ *    holds a bank product: at the first one pg-boss has `active`, it is frozen (SIGSTOP) so it can finish
+ *    nothing more, and the tasks still active after its statements in flight have landed, and again
+ *    after the SIGKILL, are the ones it died holding (the coordinator waits for their results, so the
+ *    job cannot move past them: no race with the job's progress). A replacement worker is started; the
+ *    held task expires, is delivered again (its pg-boss job's retry count >= 1) and completed by the
+ *    replacement, and its result is stored once under the task's id (one row; a delivery that finds a
+ *    stored row only counts itself). Then A is killed at its fault, B resumes training from the epoch
+ *    checkpoint and sends its own products to the same queue (tasks finished after the takeover are
+ *    counted), and the model is within the CKKS tolerance of the uninterrupted run without a queue
+ *    (`split: 1` makes a queued product the same bytes as the node's own).
  *
  * The reference is an uninterrupted run of the same job (same id, seed, party secrets) on in-process
- * nodes, as in jobs-replica.test.ts. The arbiter's store is SQLite. Skipped with the reason printed
- * without PostgreSQL binaries (CI: a failure).
+ * nodes, as in jobs-replica.test.ts; for scheme none it is checked against the single-process run (the
+ * same stages, files, spec and party secrets through @fedscore/pipeline's `runStageInProcess`, every
+ * party in this process with a memory store): bit-identical models. The arbiter's store is SQLite.
+ * Skipped with the reason printed without PostgreSQL binaries (CI: a failure).
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -726,6 +735,9 @@ describe.skipIf(why !== undefined)(
             kill!.at < killedAt ? 'while A held the lease' : 'after A died'
           } (${((killedAt - kill!.at) / 1000).toFixed(1)} s before A's kill; ${kill!.misses} misses): ${JSON.stringify(kill!.after)}`,
         );
+        // In A's tenure: the first bank product a fresh worker takes includes loading the job's public
+        // context (seconds), watched every ~20 ms, and A cannot reach its fault before that product is done.
+        expect(kill!.at).toBeLessThan(killedAt);
         for (const t of kill!.after) {
           expect(t.state).toBe('completed');
           expect(t.retries).toBeGreaterThanOrEqual(1);
