@@ -936,7 +936,10 @@ function maskedBabies(
  * the whole (fixed) bin matrix is encoded once per level and multiplied with every node's masked
  * rotations. Per tree: one encode set per level instead of one per directly summed node (depth 3: 3
  * instead of 4), for B mask products and B (n1 - 1) baby rotations per node. Same sums as
- * `GradientRotations.node`; `worthIt` compares the two by the planner's relative costs.
+ * `GradientRotations.node`; `worthIt` compares the two by the planner's relative costs. The saving
+ * needs the level's nodes to share one bin index: under the host's per-bin floor each direct node below
+ * the root has its own (`mergedBins`), one `nodes` call each, so the encodes are per node again
+ * (`histogramTreeOps`' `binFloor`; `worthIt` does not count that).
  */
 export class LevelMaskedSums {
   readonly #ctx: CkksPublicContext;
