@@ -1559,7 +1559,9 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       const scaleRows = sbScale?.summary?.rows;
       const scaleTree = sbScale?.summary?.seconds_first_tree;
       const scaleB =
-        scaleRows === undefined ? undefined : histogramTreeOps(sbCtx, netCells, scaleRows, 3, undefined, true).layout.batches;
+        scaleRows === undefined
+          ? undefined
+          : histogramTreeOps(sbCtx, netCells, scaleRows, 3, undefined, true).layout.batches;
       const netRows: (string | number)[][] = [];
       for (const [profile, r] of Object.entries(sbNet.raw)) {
         const train = r.stages?.['train'];

@@ -174,7 +174,8 @@ function runTree(
     // its own (`mergedBins`): the per-level path sums each index in a call of its own, and the
     // run-cached path sends those nodes to the per-tree rotations (built at the first such node).
     let merged: GradientRotations | undefined;
-    const ownIndex = (k: string) => (floor && k !== 'root' ? { ...binned, index: [...binned.index] } : binned);
+    const ownIndex = (k: string) =>
+      floor && k !== 'root' ? { ...binned, index: [...binned.index] } : binned;
     try {
       const sums = new Map<string, NodeSums>();
       for (const level of LEVELS.slice(0, depth)) {
