@@ -1410,7 +1410,8 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     const cells = counts.reduce((a, b) => a + b, 0);
     sbCellsPerFeature = cells / counts.length;
     const rowsHere = sbData.labels.length;
-    const opsHere = histogramTreeOps(sbCtx, cells, rowsHere, 3);
+    // The host's default: the per-bin floor on (its merged-bin nodes are summed apart).
+    const opsHere = histogramTreeOps(sbCtx, cells, rowsHere, 3, undefined, true);
     const predHere = predictSecureBoostTree(
       { rows: rowsHere, cells, depth: 3 },
       opsHere,
@@ -1472,7 +1473,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
      */
     const atShape = (hostFeatures: number, rows: number) => {
       const cells = Math.round(hostFeatures * sbCellsPerFeature);
-      const ops = histogramTreeOps(sbCtx, cells, rows, 3);
+      const ops = histogramTreeOps(sbCtx, cells, rows, 3, undefined, true);
       const p = predictSecureBoostTree({ rows, cells, depth: 3 }, ops, sbOps.times, sbOps.sizes);
       const scaled =
         sbCheck === undefined ? undefined : (p.treeSeconds * sbCheck.measured) / sbCheck.predicted;
@@ -1543,7 +1544,10 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         }
       | undefined;
     const sbScale = readCommitted('secureboost-scale') as
-      | { summary?: { rows?: number; host_features?: number; seconds_first_tree?: number } }
+      | {
+          summary?: { rows?: number; host_features?: number; seconds_first_tree?: number };
+          parameters?: { host_cells?: number };
+        }
       | undefined;
     const aligned = sbNet?.summary?.aligned;
     if (sbNet?.raw !== undefined && aligned !== undefined) {
@@ -1555,7 +1559,9 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       const scaleRows = sbScale?.summary?.rows;
       const scaleTree = sbScale?.summary?.seconds_first_tree;
       const scaleB =
-        scaleRows === undefined ? undefined : histogramTreeOps(sbCtx, netCells, scaleRows, 3).layout.batches;
+        scaleRows === undefined
+          ? undefined
+          : histogramTreeOps(sbCtx, netCells, scaleRows, 3, undefined, true).layout.batches;
       const netRows: (string | number)[][] = [];
       for (const [profile, r] of Object.entries(sbNet.raw)) {
         const train = r.stages?.['train'];
@@ -1591,6 +1597,18 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
         rows: netRows,
         note: `The node job at ${aligned} aligned rows trains on ${trainRows} (its hold-out; SecureBoost refuses testFraction 0): ${netCells} host cells, B ${opsNet.layout.batches} gradient ciphertext batch(es) of ${opsNet.layout.slotCount} slots against B ${scaleB ?? '-'} at secureboost-scale's ${scaleRows ?? '-'} rows (${scaleTree === undefined ? '-' : fmt(scaleTree, 1)} s per tree, two processes over a pipe, load 7-24). The net run's load: ${nl?.before?.join(' / ') ?? '?'} before, ${nl?.after?.join(' / ') ?? '?'} after; this run's per-op times at ${loadBefore.join(' / ')}. The model's time is the host's histograms on one thread; the node job's host uses its default (workers 0, no offload), so the same path.`,
       });
+      // The same runs as checks: the model at their training rows and cells, this run's per-op times.
+      for (const [profile, r] of Object.entries(sbNet.raw)) {
+        const train = r.stages?.['train'];
+        if (train === undefined) continue;
+        timeCheck(
+          `SecureBoost ${trainRows} training rows x (30 + 300), 32 bins, depth 3, ${profile}, node processes (results/net-secureboost-fate-features.json)`,
+          `${opsNet.path}: ${opsNet.perTree.products} products, ${opsNet.perTree.encodes} encodes, ${opsNet.perTree.rotations} rotations (histogramTreeOps, per-bin floor)`,
+          pNet.treeSeconds,
+          train.seconds / trees,
+          `committed run at load ${nl?.before?.join(' / ') ?? '?'}; this run's per-op times at ${loadBefore.join(' / ')}; s per tree (train stage, key setup included)`,
+        );
+      }
       summaryExtra['secureboost_net_fate_features'] = {
         train_rows: trainRows,
         predicted_s_per_tree: fmt(pNet.treeSeconds, 1),
@@ -1600,6 +1618,33 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
             .filter(([, r]) => r.stages?.['train'] !== undefined)
             .map(([k, r]) => [k, fmt(r.stages!['train']!.seconds / trees, 1)]),
         ),
+      };
+    }
+    // The largest SecureBoost run this machine holds (bench secureboost-scale: 100k x (30 + 300), two
+    // processes over a pipe), at its own cell count.
+    const scaleCells = sbScale?.parameters?.host_cells;
+    const scaleSeconds = sbScale?.summary?.seconds_first_tree;
+    const scaleRowsN = sbScale?.summary?.rows;
+    if (scaleCells !== undefined && scaleSeconds !== undefined && scaleRowsN !== undefined) {
+      const ops = histogramTreeOps(sbCtx, scaleCells, scaleRowsN, 3, undefined, true);
+      const p = predictSecureBoostTree(
+        { rows: scaleRowsN, cells: scaleCells, depth: 3 },
+        ops,
+        sbOps.times,
+        sbOps.sizes,
+        true,
+      );
+      timeCheck(
+        `SecureBoost ${scaleRowsN} x (30 + 300), ${scaleCells} host cells, 32 bins, depth 3, first tree, guest and host processes (results/secureboost-scale.json)`,
+        `${ops.path}: ${ops.perTree.products} products, ${ops.perTree.encodes} encodes, ${ops.perTree.rotations} rotations, B ${ops.layout.batches} (histogramTreeOps, per-bin floor)`,
+        p.treeSeconds,
+        scaleSeconds,
+        `committed run at load 14-24 (its parameters.load_average); this run's per-op times at ${loadBefore.join(' / ')}; s per tree (guest tree loop)`,
+      );
+      summaryExtra['secureboost_scale_100k_check'] = {
+        predicted_s_per_tree: fmt(p.treeSeconds, 0),
+        measured_s_per_tree: fmt(scaleSeconds, 0),
+        error: pct(relativeError(p.treeSeconds, scaleSeconds)),
       };
     }
     summaryExtra['secureboost_100k_330_predicted_s_per_tree'] = fmt(pFate.treeSeconds, 0);

@@ -155,7 +155,7 @@ export async function secureboostScale(args: string[]): Promise<BenchResult> {
     rotations: [1],
     relinearization: false,
   });
-  const ops = histogramTreeOps(ctx, cells, rows, depth);
+  const ops = histogramTreeOps(ctx, cells, rows, depth, undefined, true);
   ctx.dispose();
   const shape = { rows, cells, depth };
   const predict = (t: SecureBoostOpTimes, first: boolean) =>

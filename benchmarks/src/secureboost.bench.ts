@@ -201,7 +201,7 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
   const costs = opCosts(model);
   const project = (cells: number, r: number) => {
     // The host's own plan and path (histogramTreeOps; the full cost model: bench cost-model).
-    const ops = histogramTreeOps(model, cells, r, depth);
+    const ops = histogramTreeOps(model, cells, r, depth, undefined, true);
     const { products, encodes, rotations } = ops.perTree;
     return {
       cells,

@@ -147,6 +147,7 @@ function runTree(
   path: 'run-cached' | 'per-level' | 'per-node',
   depth: number,
   shape: Shape,
+  floor = false,
 ): { tree: Counts; run: Counts } {
   const { cells: CELLS, offsets: OFFSETS, binned } = shape;
   const run = zero();
@@ -169,16 +170,31 @@ function runTree(
         : path === 'per-level'
           ? new LevelMaskedSums(cctx, maskedLayout(planned), gc, hc)
           : new GradientRotations(cctx, planned, gc, hc);
+    // Under the per-bin floor (host.ts #histograms) every direct node below the root has a bin index of
+    // its own (`mergedBins`): the per-level path sums each index in a call of its own, and the
+    // run-cached path sends those nodes to the per-tree rotations (built at the first such node).
+    let merged: GradientRotations | undefined;
+    const ownIndex = (k: string) =>
+      floor && k !== 'root' ? { ...binned, index: [...binned.index] } : binned;
     try {
       const sums = new Map<string, NodeSums>();
       for (const level of LEVELS.slice(0, depth)) {
         const members = level.direct.map((k) => DIRECT[k]!);
         const out =
           evaluator instanceof LevelMaskedSums
-            ? evaluator.nodes(members, binned, OFFSETS)
-            : members.map((m) =>
-                evaluator instanceof MaskedRotations ? evaluator.node(m) : evaluator.node(m, binned, OFFSETS),
-              );
+            ? floor
+              ? level.direct.flatMap((k) => evaluator.nodes([DIRECT[k]!], ownIndex(k), OFFSETS))
+              : evaluator.nodes(members, binned, OFFSETS)
+            : level.direct.map((k) => {
+                const m = DIRECT[k]!;
+                if (evaluator instanceof MaskedRotations && floor && k !== 'root') {
+                  merged ??= new GradientRotations(cctx, planned, gc, hc);
+                  return merged.node(m, ownIndex(k), OFFSETS);
+                }
+                return evaluator instanceof MaskedRotations
+                  ? evaluator.node(m)
+                  : evaluator.node(m, ownIndex(k), OFFSETS);
+              });
         for (const [i, k] of level.direct.entries()) sums.set(k, out[i]!);
         held.push(...out);
         for (const [k, parent, sibling] of level.derived) {
@@ -189,6 +205,7 @@ function runTree(
       }
     } finally {
       evaluator.dispose();
+      merged?.dispose();
     }
   } finally {
     for (const s of held) for (const v of s.z) v.dispose();
@@ -226,5 +243,43 @@ describe('histogramTreeOps counts what the histogram code does', () => {
       expect(p.releasedBlocks).toBe(ops.releasedNodes * ops.layout.blocks);
     },
     300_000,
+  );
+
+  // The host's default: the per-bin floor on, every direct node below the root with merged bins.
+  it.each([
+    ['run-cached', 3, undefined, 4, 9],
+    ['per-level', 3, 0, 44, 25],
+  ] as const)(
+    '%s, depth %i, per-bin floor: one encode set per direct node',
+    (path, depth, maxBytes, features, bins) => {
+      const shape = binnedOf(features, bins);
+      const ops = histogramTreeOps(ctx, shape.cells, ROWS, depth, maxBytes, true);
+      expect(ops.path).toBe(path);
+      const { batches: B, blocks: P, blockSize: m } = ops.layout;
+      // Hand count: 4 direct nodes (1 + 1 + 2), the root on the shared index, 3 on their own.
+      expect(ops.directNodes).toBe(4);
+      expect(ops.perTree.products).toBe(4 * B * P * m);
+      expect(ops.perTree.encodes).toBe((path === 'per-level' ? 4 : 3) * B * P * m);
+      expect(ops.perRunEncodes).toBe(path === 'run-cached' ? B * P * m : 0);
+      if (path === 'per-level') {
+        // Against the floor-off count: one more encode set (level 2's two nodes apart), nothing else.
+        const off = histogramTreeOps(ctx, shape.cells, ROWS, depth, maxBytes).perTree;
+        expect(ops.perTree).toEqual({ ...off, encodes: off.encodes + B * P * m });
+      }
+      const { tree, run } = runTree(path, depth, shape, true);
+      const p = ops.perTree;
+      expect(tree).toEqual({
+        encodes: p.encodes,
+        packs: p.packs,
+        products: p.products,
+        maskProducts: p.maskProducts,
+        lowerings: p.lowerings,
+        rotations: p.rotations,
+        adds: p.adds,
+        subtractions: p.subtractions,
+      });
+      expect(run.encodes).toBe(ops.perRunEncodes);
+    },
+    600_000,
   );
 });

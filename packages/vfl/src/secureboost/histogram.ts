@@ -203,6 +203,17 @@ export interface HistogramTreeOps {
  * `subtractSums` and `releaseBlock`. Products, encodes and their adds count every diagonal of every
  * (batch, block): all-zero diagonals are skipped by the code, so these are upper bounds, reached when
  * each node has rows in every diagonal (thousands of rows per node and dozens of features).
+ *
+ * `binFloor`: the host's per-bin floor (its default; host.ts `#histograms`) gives every direct node below
+ * the root a bin index of its own (`mergedBins`: its groups are shared with its sibling only, never with
+ * its cousins) whenever the floor merges any of its bins -- at 32 bins, a node of a few thousand rows
+ * over dozens of features always has such a bin. The host then sums each distinct index apart: on the
+ * per-level path one `LevelMaskedSums.nodes` call (one encode set) per direct node, so a level encodes
+ * once per direct node, not once (depth 3: 4 sets, not 3); on the run-cached path the merged nodes go
+ * the per-tree way (`GradientRotations` at the plan's layout: its encodes, babies, packs and level drops).
+ * Counted as if the root's bins never merge (quantile bins hold rows / bins rows each, above the floor
+ * at any row count the encrypted path is used at). Without it (the floor off, `unsafeNoBinFloor`), the
+ * level's nodes share one index.
  */
 export function histogramTreeOps(
   ctx: CkksPublicContext,
@@ -210,6 +221,7 @@ export function histogramTreeOps(
   rows: number,
   depth: number,
   maxDiagonalCacheBytes: number = MAX_DIAGONAL_CACHE_BYTES,
+  binFloor = false,
 ): HistogramTreeOps {
   const planned = planHistogram(cells, rows, ctx.slotCount, depth);
   const path = histogramPath(ctx, planned, depth, maxDiagonalCacheBytes);
@@ -225,8 +237,38 @@ export function histogramTreeOps(
   // Fresh gradients are at the top level (ctx.levels); the masked paths' mask product takes one level.
   const top = ctx.levels;
   const masked = path !== 'per-node';
+  // Direct nodes below the root with bins of their own under the per-bin floor.
+  const merged = binFloor ? direct - 1 : 0;
+  if (merged > 0 && path === 'run-cached') {
+    // The root on the cached diagonals (`MaskedRotations`); the merged nodes on `GradientRotations` at
+    // the plan's layout (built once per tree: lowered, packed, its babies rotated), encoding per node.
+    const n2p = planned.giant;
+    const foldPlanned = P * (n2p - 1 + log2Int(ctx.slotCount / m));
+    const perTree: HistogramOps = {
+      encodes: merged * diagonals,
+      products: direct * diagonals,
+      rotations: foldRotations + B * (n1 - 1) + merged * foldPlanned + B * (planned.baby - 1),
+      adds: diagonals - P * n2 + foldRotations + merged * (diagonals - P * n2p + foldPlanned),
+      maskProducts: B,
+      lowerings: B * Math.max(0, top - 1 - level) + 2 * B * Math.max(0, top - level),
+      packs: 2 * B,
+      subtractions: (released - direct) * P,
+      releasedBlocks: released * P,
+    };
+    return {
+      path,
+      layout,
+      productLevel: level,
+      directNodes: direct,
+      releasedNodes: released,
+      perTree,
+      perRunEncodes: diagonals,
+    };
+  }
   const perTree: HistogramOps = {
-    encodes: path === 'per-node' ? direct * diagonals : path === 'per-level' ? depth * diagonals : 0,
+    // Per level: one encode set per distinct bin index (with the floor, one per direct node).
+    encodes:
+      path === 'per-node' || merged > 0 ? direct * diagonals : path === 'per-level' ? depth * diagonals : 0,
     products: direct * diagonals,
     rotations: direct * foldRotations + (masked ? direct * B * (n1 - 1) : B * (n1 - 1)),
     // Accumulating: every product but the first of each of the P n2 giant-step sums; then one add per
@@ -894,7 +936,10 @@ function maskedBabies(
  * the whole (fixed) bin matrix is encoded once per level and multiplied with every node's masked
  * rotations. Per tree: one encode set per level instead of one per directly summed node (depth 3: 3
  * instead of 4), for B mask products and B (n1 - 1) baby rotations per node. Same sums as
- * `GradientRotations.node`; `worthIt` compares the two by the planner's relative costs.
+ * `GradientRotations.node`; `worthIt` compares the two by the planner's relative costs. The saving
+ * needs the level's nodes to share one bin index: under the host's per-bin floor each direct node below
+ * the root has its own (`mergedBins`), one `nodes` call each, so the encodes are per node again
+ * (`histogramTreeOps`' `binFloor`; `worthIt` does not count that).
  */
 export class LevelMaskedSums {
   readonly #ctx: CkksPublicContext;
