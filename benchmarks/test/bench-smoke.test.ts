@@ -266,6 +266,8 @@ describe('pnpm bench all --smoke --network lan', () => {
           'secureboost-bytes',
           'hfl-rounds',
           'hfl-bytes',
+          'scoring-latency',
+          'scoring-bytes',
           'cost-model-distributed',
           'speedup',
         ]);

@@ -596,12 +596,16 @@ describe.skipIf(why !== undefined)(
       const bankPrefix = `${QUEUED.id}.bank/%`;
       const db = new pgDriver.Client({ connectionString: pg.url });
       await db.connect();
-      /** The bank's packed products finished on the queue (after `since`, ms since the epoch). */
+      /**
+       * The bank's packed products finished on the queue (after `since`, ms since the epoch): pg-boss's
+       * completed jobs, which it keeps for days, where the node drops a run's result rows when the run ends.
+       */
       const bankTasks = async (since = 0): Promise<number> =>
         (
           await db.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM fedscore_task_result
-              WHERE queue = $1 AND error IS NULL AND task_id LIKE $2 AND finished_at > to_timestamp($3)`,
+            `SELECT count(*)::int AS n FROM pgboss.job
+              WHERE name = $1 AND state = 'completed' AND data->>'taskId' LIKE $2
+                AND completed_on > to_timestamp($3)`,
             [queue, bankPrefix, since / 1000],
           )
         ).rows[0]!.n;
