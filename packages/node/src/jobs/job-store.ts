@@ -382,15 +382,7 @@ export class JobStore {
       // A renewal by a replica whose job was taken over since (whatever the lease row says now).
       if (fence !== undefined && fence !== epoch) return false;
       if (held !== undefined && held.holder !== holder && held.expiresAt > now) return false;
-      this.store.run(
-        `INSERT INTO job_leases (job_id, holder, expires_at, address) VALUES (?, ?, ?, ?)
-         ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
-           address = excluded.address`,
-        id,
-        holder,
-        now + ttlMs,
-        address ?? null,
-      );
+      this.#writeLeaseRow(id, holder, now + ttlMs, address);
       let next = epoch;
       if (held === undefined || held.holder !== holder) {
         next = epoch + 1;
@@ -415,13 +407,18 @@ export class JobStore {
     address: string | undefined,
     now: number = Date.now(),
   ): void {
+    this.#writeLeaseRow(id, holder, now, address);
+  }
+
+  /** Job `id`'s lease row: its holder, expiry and advertised address, inserted or replaced. */
+  #writeLeaseRow(id: string, holder: string, expiresAt: number, address: string | undefined): void {
     this.store.run(
       `INSERT INTO job_leases (job_id, holder, expires_at, address) VALUES (?, ?, ?, ?)
        ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
          address = excluded.address`,
       id,
       holder,
-      now,
+      expiresAt,
       address ?? null,
     );
   }
