@@ -172,10 +172,6 @@ describe('fedscore train secureboost on the generated population', () => {
       '2',
       '--seed',
       '5',
-      '--early-stopping-rounds',
-      '2',
-      '--validation-fraction',
-      '0.2',
       '--guest-only-trees',
       '1',
       '--layered',
@@ -192,11 +188,8 @@ describe('fedscore train secureboost on the generated population', () => {
     const j = lastJson(r.stdout);
     const h = j['hyperparams'] as Record<string, unknown>;
     expect(h).toMatchObject({
-      earlyStoppingRounds: 2,
-      validationFraction: 0.2,
       guestOnlyTrees: 1,
       hostDepth: 1,
-      colsampleByTree: 1,
       shareSplitGains: true,
       acceptGossLabelLeakage: false,
     });
@@ -209,7 +202,6 @@ describe('fedscore train secureboost on the generated population', () => {
     const grown = j['per_tree'] as PerTree[];
     expect(grown).toHaveLength(j['trees_grown'] as number);
     expect(grown.length).toBeGreaterThanOrEqual(model.trees.length);
-    expect(grown.every((t) => typeof t.validation === 'number' && Number.isFinite(t.validation))).toBe(true);
     // guest-only first tree: no host split in it
     expect(model.trees[0]!.some((n) => n.kind === 'host-split')).toBe(false);
     const hostSplits = model.trees.flat().filter((n) => n.kind === 'host-split');
@@ -351,24 +343,39 @@ describe('fedscore train secureboost on the generated population', () => {
       expect(Number(r[4])).toBe(Math.floor(Number.isFinite(want) ? want : 0));
     }
 
-    // --colsample-by-tree reaches every role. It is a run of its own because each party draws its
-    // features from a per-job secret key (not from --seed: the guest must not learn the host's draw),
-    // so its trees differ from run to run and the host-split checks above need the deterministic run.
+    // Early stopping and --colsample-by-tree reach every role. They are a run of their own: the guest
+    // draws its validation rows and each party its features from a per-job secret key (not from --seed:
+    // which rows and features were drawn is the drawing party's own), so these trees differ from run to
+    // run, and early stopping then keeps anything from 1 tree (the guest-only one, with no host split)
+    // to all: the host-split checks above need the deterministic run.
     const sampled = await runCli([
       ...base(),
       '--he',
       'none',
       '--trees',
-      '2',
+      '4',
       '--depth',
       '2',
+      '--early-stopping-rounds',
+      '2',
+      '--validation-fraction',
+      '0.2',
       '--colsample-by-tree',
       '0.5',
       '--json',
       '--quiet',
     ]);
     expect(sampled.code, sampled.stderr).toBe(0);
-    expect(lastJson(sampled.stdout)['hyperparams']).toMatchObject({ colsampleByTree: 0.5 });
+    const sj = lastJson(sampled.stdout);
+    expect(sj['hyperparams']).toMatchObject({
+      earlyStoppingRounds: 2,
+      validationFraction: 0.2,
+      colsampleByTree: 0.5,
+    });
+    const sGrown = sj['per_tree'] as PerTree[];
+    expect(sGrown).toHaveLength(sj['trees_grown'] as number);
+    expect(sj['trees'] as number).toBeLessThanOrEqual(sGrown.length);
+    expect(sGrown.every((t) => typeof t.validation === 'number' && Number.isFinite(t.validation))).toBe(true);
   }, 300_000);
 
   it('score trees: a model of two hosts, one --host-model and --government per host in the model order', async () => {
