@@ -193,7 +193,17 @@ describe.skipIf(unavailable !== undefined)('portfolio scoring on the work queue'
       }
       await c.end();
       expect(blocks).toBeGreaterThanOrEqual(8);
-      expect(await waitForActive(q.url, 'portfolio', 'portfolio-1.block-')).toBeGreaterThan(0);
+      // Freeze the worker, then check it still holds a block: a level-1 block takes tens of ms, so the
+      // one it held when seen may be done by the kill (CI once saw no retry). Resume and look again if so.
+      let held = 0;
+      for (let i = 0; i < 50 && held === 0; i++) {
+        expect(await waitForActive(q.url, 'portfolio', 'portfolio-1.block-')).toBeGreaterThan(0);
+        victim.kill('SIGSTOP');
+        await new Promise((r) => setTimeout(r, 200));
+        held = await waitForActive(q.url, 'portfolio', 'portfolio-1.block-', 1);
+        if (held === 0) victim.kill('SIGCONT');
+      }
+      expect(held).toBeGreaterThan(0);
       await killNow(victim);
       await q.workers.start('portfolio');
       const queued = await run;
