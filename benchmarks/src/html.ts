@@ -117,14 +117,15 @@ const ANCHORS: readonly AnchorComparison[] = [
     anchorCores: 16,
     differs: 'ours: CKKS histograms; FATE: Paillier',
     ours: (r) => {
-      // Only a run at the anchor's shape counts; CKKS SecureBoost there is minutes a tree, not run here.
-      for (const [, n] of netResults(r)) {
-        if (n.summary['kind'] !== 'secureboost' || !atFateShape(n)) continue;
+      // First a node-process run at the anchor's shape (100,000 training rows: a SecureBoost job holds out
+      // its test fraction, so such a run aligns 142,858), over the lan shaper.
+      for (const [name, n] of netResults(r)) {
+        if (n.summary['kind'] !== 'secureboost' || !trainsAtFateShape(n)) continue;
         const run = n.raw?.['lan'] as NetRun | undefined;
         const train = run?.stages['train']?.seconds;
         const trees = num(n.summary['trees']);
         if (train !== undefined && trees !== undefined)
-          return { seconds: train / trees, cores: 2, source: 'net secureboost (lan)' };
+          return { seconds: train / trees, cores: 2, source: `${name} (lan${runNote(n)})` };
       }
       // Else `bench secureboost-scale`: the same shape with guest and host as two processes over a pipe
       // (wire-encoded messages, no gRPC or shaper), under whatever load that run recorded.
@@ -235,12 +236,34 @@ function netResults(r: Map<string, StoredResult>): [string, StoredResult][] {
   return [...r].filter(([name, v]) => (name === 'net' || name.startsWith('net-')) && v.name === 'net');
 }
 
+/** 24 + 14 generated features plus the extras. */
+function featureCount(n: StoredResult): number {
+  return (
+    24 + 14 + Number(n.parameters['govExtraFeatures'] ?? 0) + Number(n.parameters['bankExtraFeatures'] ?? 0)
+  );
+}
+
+/**
+ * FATE's shape as trained: 330 features and 100,000 training rows, i.e. the aligned rows less the job's
+ * hold-out (its recorded testFraction, else the job default) within 0.1 %.
+ */
+function trainsAtFateShape(n: StoredResult): boolean {
+  const aligned = num(n.summary['aligned']);
+  if (aligned === undefined || featureCount(n) !== 330) return false;
+  const held =
+    num(n.summary['testFraction']) ?? num(n.parameters['testFraction']) ?? JOB_DEFAULTS.testFraction;
+  return Math.abs(aligned * (1 - held) - 100_000) <= 100;
+}
+
+/** ", load <= x, <cpu>": the recorded peak 1-minute load and the machine's CPU, where the run has them. */
+function runNote(n: StoredResult): string {
+  const load = peakLoad(n);
+  return `${Number.isFinite(load) ? `, load <= ${load.toFixed(1)}` : ''}${n.machine?.cpu ? `, ${n.machine.cpu}` : ''}`;
+}
+
 /** FATE's shape: 100k rows and 24 + 14 generated features plus the extras = 330. */
 function atFateShape(n: StoredResult): boolean {
-  if (n.parameters['enterprises'] !== 100_000) return false;
-  const features =
-    24 + 14 + Number(n.parameters['govExtraFeatures'] ?? 0) + Number(n.parameters['bankExtraFeatures'] ?? 0);
-  return features === 330;
+  return n.parameters['enterprises'] === 100_000 && featureCount(n) === 330;
 }
 
 /** Hetero-LR runs at FATE's shape with every feature (`--min-iv 0`), as FATE trains, else any at it. */
@@ -287,12 +310,10 @@ function netAtAnchorShape(r: Map<string, StoredResult>, profile: string): OurFig
       aligned === undefined
         ? undefined
         : `this run: ${aligned} aligned, about ${Math.round(aligned * (1 - held))} trained per epoch`;
-    const load = peakLoad(n);
-    const loadNote = Number.isFinite(load) ? `, load <= ${load.toFixed(1)}` : '';
     return {
       seconds: e,
       cores: 2,
-      source: `${name} (${profile}${loadNote})`,
+      source: `${name} (${profile}${runNote(n)})`,
       ...(note !== undefined && { note }),
     };
   }

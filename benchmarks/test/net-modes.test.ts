@@ -188,6 +188,47 @@ describe('buildCharts over the named net results', () => {
     );
   });
 
+  it('the SecureBoost row takes a node-process run that trains 100,000 rows over lan, with its load and CPU', () => {
+    const sb = (enterprises: number, train: number) => ({
+      name: 'net',
+      machine: { date: '2026-12-06T10:00:00Z', commit: 'c3', cpu: 'AMD EPYC' },
+      summary: { kind: 'secureboost', aligned: enterprises, trees: 1 },
+      parameters: {
+        enterprises,
+        govExtraFeatures: 276,
+        bankExtraFeatures: 16,
+        loadAverage: { before: [3.2, 1, 1], after: [5.5, 1, 1] },
+      },
+      raw: { lan: { epochSeconds: [], stages: { train: { seconds: train, bytesSent: {} } } } },
+    });
+    const scale = {
+      name: 'secureboost-scale',
+      summary: { rows: 100_000, seconds_first_tree: 3588.7 },
+      parameters: {},
+    };
+    type Stored = Parameters<typeof anchorRunOrder>[0][number][1];
+    const row = (r: Map<string, Stored>) =>
+      buildCharts(r).speedups.find((x) => x[0] === 'SecureBoost tree, 100k x (30+300)')![2];
+    // 142,858 aligned less the job's 30 % hold-out: 100,000 training rows, FATE's shape.
+    expect(
+      row(
+        new Map<string, Stored>([
+          ['net-secureboost-100k', sb(142_858, 900)],
+          ['secureboost-scale', scale],
+        ]),
+      ),
+    ).toBe('900.00 s on 2 cores (net-secureboost-100k (lan, load <= 5.5, AMD EPYC))');
+    // 100,000 aligned trains 70,000: not the anchor's shape, so the pipe run stands.
+    expect(
+      row(
+        new Map<string, Stored>([
+          ['net-sb-70k', sb(100_000, 600)],
+          ['secureboost-scale', scale],
+        ]),
+      ),
+    ).toBe('3588.70 s on 2 cores (secureboost-scale (two processes over a pipe, not the shaper))');
+  });
+
   it('draws bytes per party per steady training epoch where a run has them', () => {
     const withEpochs = {
       name: 'net',
