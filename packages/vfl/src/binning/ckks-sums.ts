@@ -31,9 +31,10 @@ import type { BinSumCost, BinSumLayout } from './packing.ts';
 
 /**
  * CKKS parameters of the binning protocol: N = 8192 (4096 slots), two 60-bit data primes and a 60-bit
- * special prime (log q = 180 <= 218: 128-bit secure per the HE standard), scale 2^40. One plaintext
- * product deep with no rescale: the product has scale 2^80 in a 120-bit modulus, leaving ~2^38 for the
- * digit-packed counts; encryption noise amplified by the digit weights bounds the digits to ~30 bits.
+ * special prime (log q = 180 <= 218: 128-bit secure per the HE standard), scale 2^40. No rescale: the
+ * labels lifted to 2^56 (`LABEL_LIFT_BITS`) times diagonals at 2^24 give products at scale 2^80 in a
+ * 120-bit modulus, leaving ~2^38 for the digit-packed counts; the double-precision decoding bounds the
+ * digits to 30 bits and the label noise amplified by the digit weights is budgeted in packing.ts.
  */
 export const BINNING_CKKS_PARAMS: CkksParams = {
   polyModulusDegree: 8192,
@@ -43,6 +44,28 @@ export const BINNING_CKKS_PARAMS: CkksParams = {
 
 /** Flooding noise on returned sums, in count units: rounding still recovers counts (tolerance 0.4). */
 export const DEFAULT_SUM_FLOODING_STDDEV = 1 / 32;
+
+/**
+ * Bits by which the host lifts the scale of each label batch before its baby-step rotations: an exact
+ * product with the constant plaintext 2^16 (the constant term of the polynomial, no rounding), so the batch
+ * holds the labels at scale 2^56; the diagonals are encoded at 2^(40 - 16) = 2^24 and the products keep
+ * scale 2^80, as before.
+ *
+ * Why: a rotation's key switching adds an error of absolute size (independent of the scale) that is not
+ * zero-mean under a fixed key. Measured at scale 2^40 (docs/protocols/woe-binning.md, "Noise"): slot 0 of a
+ * rotated batch is off by 2^-21.8 .. 2^-19.6 of a count, the same for every ciphertext under one key
+ * (rms 2^-20.4 over keys), slots 1, 2, ... less and less, against 2^-27 for the random part of the rotation
+ * noise. That fits key switching that takes c1's residues mod q_j in [0, q_j) rather than centred: the
+ * switched noise sum_j [c1]_j e_j / P then holds (q_j / 2P) (1 + X + ... + X^(N-1)) e_j, whose value at
+ * the slot of root zeta^k is ~ e_j(zeta^k) / (1 - zeta^k): large at zeta^1 (slot 0), falling as 1/k
+ * (predicted rms 2^-20.5 at slot 0). Row b of a batch lands on slot 0 of the rotation by b, so that error
+ * times its cell's digit weight (up to 2^17.8 at 1,000 rows, cells of ~60 rows) put the slot 0.1-0.5 of a
+ * count off: the intermittent `he_precision` failure. Lifted by 2^16 it is ~2^-36 of a count; what is left
+ * is the label ciphertext's own encryption noise (scaled with the labels, so unchanged relative to them)
+ * and the diagonals' encoding rounding at 2^24 (~2^-20 per slot, summed over the bad rows: below 2^-10
+ * up to a million rows).
+ */
+export const LABEL_LIFT_BITS = 16;
 
 /** One cell: a bin of a feature whose bad count the guest will learn. */
 export interface SumCell {
@@ -186,14 +209,16 @@ export function partialBinSumsCkks(
       }
     }
   };
-  const source: DiagonalSource = (beta, r, _level, batch) => {
+  // Diagonals at 2^(scaleBits - LABEL_LIFT_BITS): times the lifted batch, the products' scale is 2^80.
+  const diagonalScale = 2 ** (ctx.params.scaleBits - LABEL_LIFT_BITS);
+  const source: DiagonalSource = (beta, r, level, batch) => {
     const key = batch * layout.blocks + beta;
     if (key !== built) {
       fill(batch, beta);
       built = key;
     }
     if (nonzero[r] === 0) return undefined;
-    return { plaintext: ctx.encode(D.subarray(r * S, (r + 1) * S)), owned: true };
+    return { plaintext: ctx.encode(D.subarray(r * S, (r + 1) * S), level, diagonalScale), owned: true };
   };
   // The product of @fedscore/he's packed engine at width S: shared baby steps rotated directly (the keys
   // of `binSumRotations`), no rescale (one plaintext product deep), inner sums of all batches added
@@ -201,8 +226,18 @@ export function partialBinSumsCkks(
   const plan = uniformPlan(layout.blocks, m, n1, S);
   const work = emptyWork();
   const batches: CkksVector[] = [];
+  const lift = ctx.encode(1, undefined, 2 ** LABEL_LIFT_BITS);
   try {
-    for (const l of labels) batches.push(l.withLength(S));
+    // Lifted before any rotation (LABEL_LIFT_BITS): the key-switching error stays 2^16 below the labels.
+    for (const l of labels) {
+      const full = l.withLength(S);
+      try {
+        batches.push(full.mul(lift, { rescale: false }));
+      } finally {
+        full.dispose();
+      }
+    }
+    work.products += labels.length;
     const partials = evaluatePartial(batches, plan, allTasks(plan), source, work, {
       rescale: false,
       babyRotations: 'direct',
@@ -231,6 +266,7 @@ export function partialBinSumsCkks(
     return { sums, cost };
   } finally {
     for (const v of batches) v.dispose();
+    lift.dispose();
   }
 }
 

@@ -17,11 +17,12 @@
  *    for block beta, z = sum_r rot_r(y) * d_r with d_r[s] = A[s mod m][s + r] (r < m), and the outputs are
  *    z folded with period m. With r = g*n1 + b, rot_r(y) * d_r = rot_{g n1}(rot_b(y) * rot_{-g n1}(d_r)):
  *    the n1 - 1 baby rotations of each batch are shared by every block, and the inner sums of all batches
- *    are added before the n2 - 1 giant rotations. No rescale is needed (one plaintext product deep).
+ *    are added before the n2 - 1 giant rotations. No rescale is needed: the labels' exact lift by 2^16
+ *    (before the baby rotations, `LABEL_LIFT_BITS`) and one plaintext product at scale 2^24 give 2^80.
  *    The evaluation is @fedscore/he's packed product (he/src/packing.ts, shared with hetero-LR), fed the
  *    diagonals by `ckks-sums.ts`.
  *
- * Cost for B batches, P blocks of m slots: B*P*m plaintext products (all-zero diagonals skipped),
+ * Cost for B batches, P blocks of m slots: B*P*m plaintext products (all-zero diagonals skipped; + B lifts),
  * B*(n1 - 1) + P*(n2 - 1 + log2(S/m)) rotations. Measured for 100,000 rows x 300 generated features x 10
  * quantile bins (2,700 cells, S = 4096): 1,280 output slots, 25 * 1,280 = 32,000 products and 525 rotations
  * with two workers (benchmarks/results/binning.md), against 67,500 products and 32,400 rotations for one
@@ -33,11 +34,17 @@ import { FedscoreError } from '@fedscore/core';
 export const DEFAULT_MAX_DIGIT_BITS = 30;
 
 /**
- * Noise budget of one output slot, log2. A digit weight w multiplies the encryption and rotation noise of
- * every label slot of its cell, so a cell of c rows adds noise ~ w sqrt(c) to its slot. Measured on this
- * code: the decrypted error is ~2^-25 x sum_i w_i sqrt(c_i) (0.41 at w = 2^16 with c ~ 60,000 rows over 25
- * batches; 0.45 at w = 2^22 with c ~ 180). A budget of 2^21 keeps it near 0.05 at worst, inside the 0.4
- * rounding tolerance together with the 1/32 flooding.
+ * Noise budget of one output slot, log2: sum_i w_i sqrt(c_i + 1) <= 2^21 over its cells. A digit weight w
+ * multiplies the noise of every label slot of its cell, so the slot's error has standard deviation
+ * sigma sqrt(sum_i w_i^2 c_i) <= sigma 2^21, sigma bounding one label slot's noise in counts. With the
+ * labels lifted before their rotations (ckks-sums.ts, `LABEL_LIFT_BITS`) sigma is the label ciphertext's
+ * own encryption noise: measured 2^-32.3 (symmetric: what the guest sends), 2^-29.6 (public key); we take
+ * 2^-28. With the 1/32 flooding a slot's error then has sd <= hypot(2^-7, 1/32) = 0.032 and leaves the 0.4
+ * rounding tolerance with probability below 2^-100 (12 sd); a 2^-40 target would allow 2^23.5. The budget
+ * stays 2^21 because both parties derive the layout from it (a change is a protocol change). Before the
+ * lift, a rotation's key-switching error -- fixed per key, up to 2^-19.6 of a count on slot 0 of the
+ * rotated batch -- times a weight of 2^17.8 put slots 0.1-0.5 off: the budget never modelled it
+ * (docs/protocols/woe-binning.md, "Noise").
  */
 export const NOISE_BUDGET_BITS = 21;
 
