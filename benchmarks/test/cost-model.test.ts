@@ -41,8 +41,8 @@ import {
   cipherProvider,
   type EncVector,
   HOST_LAYOUT_STEP,
-  LABEL_BATCH_STEP,
   histogramTreeOps,
+  LABEL_BATCH_STEP,
   type LrCipherProvider,
   type LrCipherPublic,
   packedLayout,
@@ -365,7 +365,11 @@ describe('cost model: binning bytes equal the messages of a real run', () => {
 
     // Sizes as the cost model measures them (cost-model.bench.ts measureHeOps): contexts with 1 and 4
     // Galois keys, a public-key encryption, a product at the top level.
-    const one = await createCkksContext({ params: BINNING_CKKS_PARAMS, rotations: [1], relinearization: false });
+    const one = await createCkksContext({
+      params: BINNING_CKKS_PARAMS,
+      rotations: [1],
+      relinearization: false,
+    });
     const four = await createCkksContext({
       params: BINNING_CKKS_PARAMS,
       rotations: [1, 2, 4, 8],
@@ -395,7 +399,9 @@ describe('cost model: binning bytes equal the messages of a real run', () => {
       messages.filter((m) => m.step === step.name).reduce((a, m) => a + step.decode(m.payload).length, 0);
     expect(items(LABEL_BATCH_STEP)).toBe(counts.batches);
     expect(items(BIN_SUMS_STEP)).toBe(counts.blocks);
-    expect(messages.filter((m) => m.step === LABEL_BATCH_STEP.name)).toHaveLength(p.messages.labelBatchMessages);
+    expect(messages.filter((m) => m.step === LABEL_BATCH_STEP.name)).toHaveLength(
+      p.messages.labelBatchMessages,
+    );
     // Plaintext messages exactly; ciphertext messages within 0.2 % (measured: the context -0.08 %, its 24
     // Galois keys a few hundred bytes apart from the per-key size of steps 2, 4, 8; ciphertexts +-1 byte).
     expect(p.messages.hostLayout).toBe(payload('host-layout'));
@@ -406,7 +412,8 @@ describe('cost model: binning bytes equal the messages of a real run', () => {
     close(p.messages.labelBatches, payload('label-batch'));
     close(p.messages.binSums, payload('bin-sums'));
     // Each direction's encoded envelopes: the model's envelope allowance is the node's (longer ids).
-    const sent = (from: string) => messages.filter((m) => m.from === from).reduce((a, m) => a + m.bytes.length, 0);
+    const sent = (from: string) =>
+      messages.filter((m) => m.from === from).reduce((a, m) => a + m.bytes.length, 0);
     close(p.guest, sent('guest'));
     close(p.host, sent('host'));
   });
