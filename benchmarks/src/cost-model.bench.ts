@@ -1059,30 +1059,31 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
   const plainRow = binRes?.tables?.[0]?.rows.find((r) => String(r[0]).startsWith('fedscore, none'));
   const plainSecondsPerCell = plainRow ? Number(plainRow[2]) / (100_000 * 330) : 7.5 / (100_000 * 330);
   // The host's layout fixes the binning's blocks and Galois keys (hence its bytes), and the data fixes
-  // the layout: each check gets the layout its run's data publishes, from the real host's code.
+  // the layout: each check gets the layout its run's data publishes, from the real host's code (the
+  // populations take ~10 s each on a quiet machine: --smoke keeps the uniform layout and skips them).
   const tLayout = performance.now();
-  const binPop = binningPopulation(100_000, 300, 30);
-  const binLayout = await publishedHostLayout(binPop.hostColumns, 10);
+  const binLayout = smoke
+    ? undefined
+    : await publishedHostLayout(binningPopulation(100_000, 300, 30).hostColumns, 10);
   const binShape: BinningShape = {
     rows: 100_000,
     hostFeatures: 300,
     guestFeatures: 30,
     bins: 10,
-    layout: binLayout,
+    ...(binLayout !== undefined && { layout: binLayout }),
   };
   const binPlacement: Placement = { kind: 'shared', cores, workers: 2 };
   // Runs before commit 970ac86 (results/binning.json, net.json) sent the Galois keys expanded: their key
   // size is a loaded context's (it re-serializes the expanded keys).
   const binExpanded = await expandedContextSizes(BINNING_CKKS_PARAMS, bin.sizes);
-  const layoutNote = (l: HostLayout) => {
-    const c = binningCounts({
-      rows: l.rows,
-      hostFeatures: l.features.length,
-      guestFeatures: 0,
-      bins: 10,
-      layout: l,
-    });
-    return `${c.cells} cells: B ${c.batches}, P ${c.blocks} blocks of m ${c.blockSize}, ${c.rotationKeys} Galois keys`;
+  const layoutNote = (l: HostLayout | undefined) => {
+    const c = binningCounts(
+      l === undefined
+        ? binShape
+        : { rows: l.rows, hostFeatures: l.features.length, guestFeatures: 0, bins: 10, layout: l },
+    );
+    const what = l === undefined ? 'uniform layout (--smoke): ' : '';
+    return `${what}${c.cells} cells: B ${c.batches}, P ${c.blocks} blocks of m ${c.blockSize}, ${c.rotationKeys} Galois keys`;
   };
   const binBytes: Record<string, unknown> = { layout: layoutNote(binLayout) };
   {
@@ -1114,7 +1115,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       );
       binBytes['binningJson'] = { predicted: old, measured: [Number(binOps[4]), Number(binOps[5])] };
     }
-    const fate = netBinningRun(readCommitted('net-fate-100k-lan'));
+    const fate = smoke ? undefined : netBinningRun(readCommitted('net-fate-100k-lan'));
     if (fate !== undefined) {
       const pop = populationHost(fate.population, fate.testFraction);
       const layout = await publishedHostLayout(pop, 10);
@@ -1148,7 +1149,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       }
       binBytes['netFate100k'] = { predicted: pred, messages: b.messages, uniform: uniform.messages };
     }
-    const ten = netBinningRun(readCommitted('net'));
+    const ten = smoke ? undefined : netBinningRun(readCommitted('net'));
     if (ten?.stages.memory !== undefined) {
       const pop = populationHost(ten.population, ten.testFraction);
       const layout = await publishedHostLayout(pop, 10);
