@@ -23,6 +23,10 @@
  *   ciphertext per 4096-row batch; the host's label sums are one hybrid-diagonal product with the
  *   costs of `planBinSums` (B*P*m products and encodes, B*(n1 - 1) + P*(n2 - 1 + log2(S/m)) rotations),
  *   a fresh encryption of flooding noise added per output block, P ciphertexts back, P decryptions.
+ *   The layout is the host's published one where the data is known, else uniform quantile bins; the
+ *   bytes are counted message by message (`binningMessageBytes`: the public context with the layout's
+ *   Galois keys, B label ciphertexts, P sums, the plaintext messages encoded by the protocol's steps);
+ *   benchmarks/test/cost-model.test.ts checks every message of a real run.
  * - PSI (packages/psi): a cold session hashes every id of both sets to the group (n_g + n_h hashes) and
  *   each party blinds its own points and the peer's (2 (n_g + n_h) scalar multiplications); each party
  *   sends 32 bytes a point plus a 16-byte key per id.
@@ -624,6 +628,9 @@ export function uniformBinningLayout(shape: Omit<BinningShape, 'layout'>): HostL
  * skipped). Galois keys: `binSumRotations` of that layout, the guest's key set.
  */
 export function binningCounts(shape: BinningShape, slots = 4096): BinningCounts {
+  if (shape.layout !== undefined && shape.layout.rows !== shape.rows) {
+    throw new RangeError(`layout of ${shape.layout.rows} rows for a shape of ${shape.rows}`);
+  }
   const { counts } = layoutCells(shape.layout ?? uniformBinningLayout(shape));
   const layout = planBinSums(counts, shape.rows, slots);
   const B = layout.batches;
