@@ -101,6 +101,32 @@ async function runOnce(
   };
 }
 
+/**
+ * The population this benchmark bins (also the cost model's, for the host's layout at this shape): every
+ * government enterprise a bank customer, no bank-only rows, the government rows aligned to the bank's
+ * order by the generator's ground truth (what PSI produces; PSI is benchmarked in psi.bench).
+ */
+export function binningPopulation(
+  rows: number,
+  hostFeatures: number,
+  guestFeatures: number,
+): { hostColumns: Column[]; guestColumns: Column[]; labels: Float64Array } {
+  // Government base features: 24, bank: 14 (packages/datasets); the rest are the generator's extras.
+  const pop = generatePopulation({
+    enterprises: rows,
+    overlap: 1,
+    bankOnlyFraction: 0,
+    govExtraFeatures: Math.max(0, hostFeatures - 24),
+    bankExtraFeatures: Math.max(0, guestFeatures - 14),
+  });
+  const host: Table = selectRows(pop.government, Uint32Array.from(pop.truth.governmentRowOfBank));
+  return {
+    hostColumns: host.columns.slice(0, hostFeatures),
+    guestColumns: pop.bank.columns.slice(0, guestFeatures),
+    labels: pop.bank.label!,
+  };
+}
+
 function same(a: RunOutcome, b: RunOutcome): boolean {
   return JSON.stringify(a.counts) === JSON.stringify(b.counts) && a.ivs.every((v, i) => v === b.ivs[i]);
 }
@@ -115,23 +141,9 @@ export default async function binningBench(args: string[]): Promise<BenchResult>
   const dataDir = flagStr(args, 'data', join(import.meta.dirname, '..', '..', '..', 'shared', 'data'));
   const binning: BinningOptions = { method: 'quantile', bins };
 
-  // Government base features: 24, bank: 14 (packages/datasets); the rest are the generator's extras.
   const tg = performance.now();
-  const pop = generatePopulation({
-    enterprises: rows,
-    overlap: 1,
-    bankOnlyFraction: 0,
-    govExtraFeatures: Math.max(0, hostFeatures - 24),
-    bankExtraFeatures: Math.max(0, guestFeatures - 14),
-  });
+  const { hostColumns, guestColumns, labels } = binningPopulation(rows, hostFeatures, guestFeatures);
   const genSeconds = (performance.now() - tg) / 1000;
-  // Align the government rows to the bank's order (what PSI produces; PSI is benchmarked in psi.bench).
-  const govRows = Uint32Array.from(pop.truth.governmentRowOfBank);
-  const host: Table = selectRows(pop.government, govRows);
-  const guest = pop.bank;
-  const labels = guest.label!;
-  const hostColumns = host.columns.slice(0, hostFeatures);
-  const guestColumns = guest.columns.slice(0, guestFeatures);
 
   const none = await runOnce(guestColumns, hostColumns, labels, binning, 'none', workers);
   const ckksRuns: RunOutcome[] = [];

@@ -23,7 +23,16 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FedscoreError, normal, seededRng } from '@fedscore/core';
+import {
+  type Column,
+  createInMemoryNetwork,
+  FedscoreError,
+  normal,
+  ProtocolSession,
+  seededRng,
+  selectRows,
+} from '@fedscore/core';
+import { generatePopulation, type PopulationOptions } from '@fedscore/datasets';
 import {
   type CkksParams,
   type CkksPresetName,
@@ -31,6 +40,7 @@ import {
   createCkksContext,
   createHeWorkerPool,
   packedLayout as hePackedLayout,
+  loadCkksPublicContext,
   packedRotationSteps,
   sumRotationSteps,
 } from '@fedscore/he';
@@ -40,6 +50,8 @@ import { startPgCluster } from '@fedscore/queue/testing';
 import {
   BINNING_CKKS_PARAMS,
   binFeatures,
+  HOST_LAYOUT_STEP,
+  type HostLayout,
   histogramTreeOps,
   packedLayout,
   packedMatVec,
@@ -47,13 +59,21 @@ import {
   productLevel,
   releaseBlock,
   resolveWorkers,
+  runWoeBinningHost,
   SECUREBOOST_CKKS_PRESET,
   trainHeteroLr,
   trainSecureBoost,
+  WOE_BINNING_PROTOCOL,
+  WOE_BINNING_VERSION,
 } from '@fedscore/vfl';
+import { envelopeCodec, idListStep } from '@fedscore/wire';
+import { binningPopulation } from './binning.bench.ts';
 import {
   arbiterName,
   type BinningShape,
+  binningCounts,
+  binningMessageBytes,
+  ENVELOPE_OVERHEAD_BYTES,
   guestName,
   type HeOpTimes,
   type HeSizes,
@@ -435,6 +455,121 @@ function smallData(rows: number, pg: number, ph: number) {
   };
 }
 
+/**
+ * The layout the host publishes (its host-layout message) for `columns` in `bins` quantile bins: the real
+ * host's code (`runWoeBinningHost`: fitting, the per-bin floor, missing rows folded), stopped after that
+ * first message by closing its channel.
+ */
+async function publishedHostLayout(columns: readonly Column[], bins: number): Promise<HostLayout> {
+  const network = createInMemoryNetwork(['guest', 'host'], envelopeCodec);
+  const spec = { protocol: WOE_BINNING_PROTOCOL, version: WOE_BINNING_VERSION, session: 'layout' };
+  const host = runWoeBinningHost(new ProtocolSession(network.channel('host'), spec), 'guest', {
+    columns,
+    binning: { method: 'quantile', bins },
+  }).catch(() => undefined);
+  try {
+    return await new ProtocolSession(network.channel('guest'), spec).receive('host', HOST_LAYOUT_STEP);
+  } finally {
+    network.channel('host').close();
+    await host;
+  }
+}
+
+/**
+ * `sizes` with the public context's base and per-key bytes of a loaded context, which re-serializes its
+ * Galois keys expanded: what every context sent before commit 970ac86 (seeded keys) weighed.
+ */
+async function expandedContextSizes(params: CkksParams, sizes: HeSizes): Promise<HeSizes> {
+  const bytes: number[] = [];
+  for (const rotations of [[1], [1, 2, 4, 8]]) {
+    const ctx = await createCkksContext({ params, rotations, relinearization: false });
+    const loaded = await loadCkksPublicContext(ctx.serialize());
+    bytes.push(loaded.serialize().length);
+    loaded.dispose();
+    ctx.dispose();
+  }
+  const perKey = (bytes[1]! - bytes[0]!) / 3;
+  return { ...sizes, contextBase: bytes[0]! - perKey, contextPerRotationKey: perKey };
+}
+
+/** What a committed `bench net` run's binning stage needs from its results file. */
+interface NetBinningRun {
+  readonly population: PopulationOptions;
+  readonly testFraction: number;
+  /** Host features the guest kept (the stage's selected-features message names them). */
+  readonly selected: number;
+  readonly stages: Partial<Record<'memory' | 'lan', { bank: number; government: number }>>;
+}
+
+function netBinningRun(res: Record<string, unknown> | undefined): NetBinningRun | undefined {
+  const r = res as
+    | {
+        parameters?: {
+          enterprises?: number;
+          bankCustomers?: number;
+          govExtraFeatures?: number;
+          bankExtraFeatures?: number;
+          seed?: number;
+          testFraction?: number;
+        };
+        raw?: Record<
+          string,
+          {
+            selectedFeatures?: Record<string, number>;
+            stages?: { binning?: { bytesSent: Record<string, number> } };
+          }
+        >;
+      }
+    | undefined;
+  const par = r?.parameters;
+  const memory = r?.raw?.['memory'];
+  if (par?.enterprises === undefined || memory?.selectedFeatures?.['government'] === undefined)
+    return undefined;
+  const stages: NetBinningRun['stages'] = {};
+  for (const mode of ['memory', 'lan'] as const) {
+    const b = r?.raw?.[mode]?.stages?.binning?.bytesSent;
+    if (b?.['bank'] !== undefined && b['government'] !== undefined) {
+      stages[mode] = { bank: b['bank'], government: b['government'] };
+    }
+  }
+  return {
+    population: {
+      enterprises: par.enterprises,
+      ...(par.bankCustomers !== undefined && { bankCustomers: par.bankCustomers }),
+      ...(par.govExtraFeatures !== undefined && { govExtraFeatures: par.govExtraFeatures }),
+      ...(par.bankExtraFeatures !== undefined && { bankExtraFeatures: par.bankExtraFeatures }),
+      ...(par.seed !== undefined && { seed: par.seed }),
+    },
+    // The node's default hold-out when the file does not state one.
+    testFraction: par.testFraction ?? JOB_DEFAULTS.testFraction,
+    selected: memory.selectedFeatures['government'],
+    stages,
+  };
+}
+
+/**
+ * The host's columns on a net run's training rows, regenerated in memory: the government rows of the
+ * bank's customers (the PSI intersection), less a hold-out of `testFraction` drawn here (a seeded draw,
+ * not the run's own: the counts move by a few rows).
+ */
+function populationHost(options: PopulationOptions, testFraction: number): Column[] {
+  const pop = generatePopulation(options);
+  const rows = [...pop.truth.governmentRowOfBank].filter((r) => r >= 0);
+  const rng = seededRng('cost-model/hold-out');
+  for (let i = rows.length - 1; i > 0; i--) {
+    const j = rng.nextUint32() % (i + 1);
+    [rows[i], rows[j]] = [rows[j]!, rows[i]!];
+  }
+  const keep = rows.slice(0, Math.round(rows.length * (1 - testFraction)));
+  return selectRows(pop.government, Uint32Array.from(keep)).columns;
+}
+
+/** The binning stage's selected-features message to the host: the names of `n` of its features. */
+function selectedFeaturesBytes(layout: HostLayout, n: number): number {
+  const names = layout.features.slice(0, n).map((f) => f.name);
+  return idListStep('selected-features', { unique: true }).encode(names).length + ENVELOPE_OVERHEAD_BYTES;
+}
+
 /** ANCHORS.md, "here" (node-seal 7.0.0, N=8192, idle box, medians of 50): ms. */
 const IDLE_8192_MS = { encrypt: 4.59, encode: 0.69, mulPlain: 0.43, rescale: 0.96 } as const;
 
@@ -555,6 +690,24 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       mb(predicted),
       mb(measured),
       pct(relativeError(predicted, measured)),
+      '-',
+      '-',
+      'MB',
+    ]);
+  };
+  /** Two size checks in one row (guest -> host / host -> guest), MB. */
+  const bytePairCheck = (
+    run: string,
+    detail: string,
+    predicted: [number, number],
+    measured: [number, number],
+  ) => {
+    checks.push([
+      run,
+      detail,
+      `${mb(predicted[0])} / ${mb(predicted[1])}`,
+      `${mb(measured[0])} / ${mb(measured[1])}`,
+      `${pct(relativeError(predicted[0], measured[0]))} / ${pct(relativeError(predicted[1], measured[1]))}`,
       '-',
       '-',
       'MB',
@@ -905,8 +1058,34 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
   const binOps = binRes?.tables?.find((t) => t.title.startsWith('CKKS operations'))?.rows[0];
   const plainRow = binRes?.tables?.[0]?.rows.find((r) => String(r[0]).startsWith('fedscore, none'));
   const plainSecondsPerCell = plainRow ? Number(plainRow[2]) / (100_000 * 330) : 7.5 / (100_000 * 330);
-  const binShape: BinningShape = { rows: 100_000, hostFeatures: 300, guestFeatures: 30, bins: 10 };
+  // The host's layout fixes the binning's blocks and Galois keys (hence its bytes), and the data fixes
+  // the layout: each check gets the layout its run's data publishes, from the real host's code (the
+  // populations take ~10 s each on a quiet machine: --smoke keeps the uniform layout and skips them).
+  const tLayout = performance.now();
+  const binLayout = smoke
+    ? undefined
+    : await publishedHostLayout(binningPopulation(100_000, 300, 30).hostColumns, 10);
+  const binShape: BinningShape = {
+    rows: 100_000,
+    hostFeatures: 300,
+    guestFeatures: 30,
+    bins: 10,
+    ...(binLayout !== undefined && { layout: binLayout }),
+  };
   const binPlacement: Placement = { kind: 'shared', cores, workers: 2 };
+  // Runs before commit 970ac86 (results/binning.json, net.json) sent the Galois keys expanded: their key
+  // size is a loaded context's (it re-serializes the expanded keys).
+  const binExpanded = await expandedContextSizes(BINNING_CKKS_PARAMS, bin.sizes);
+  const layoutNote = (l: HostLayout | undefined) => {
+    const c = binningCounts(
+      l === undefined
+        ? binShape
+        : { rows: l.rows, hostFeatures: l.features.length, guestFeatures: 0, bins: 10, layout: l },
+    );
+    const what = l === undefined ? 'uniform layout (--smoke): ' : '';
+    return `${what}${c.cells} cells: B ${c.batches}, P ${c.blocks} blocks of m ${c.blockSize}, ${c.rotationKeys} Galois keys`;
+  };
+  const binBytes: Record<string, unknown> = { layout: layoutNote(binLayout) };
   {
     const p = predictBinning(
       binShape,
@@ -919,25 +1098,80 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
     if (binOps) {
       checks.push([
         'binning 100000 x (30 + 300), 10 bins: products / rotations (results/binning.md)',
-        'planBinSums on quantile cells of rows / bins rows',
+        `planBinSums on the layout of that run's population (${layoutNote(binLayout)})`,
         `${p.counts.products} / ${p.counts.rotations}`,
         `${binOps[0]} / ${binOps[2]}`,
         `${pct(relativeError(p.counts.products, Number(binOps[0])))} / ${pct(relativeError(p.counts.rotations, Number(binOps[2])))}`,
         '-',
         '-',
-        'counts (the measured layout comes from the data)',
+        'counts (products: an upper bound, all-zero diagonals skipped; rotations: each worker repeats the baby steps of its batches)',
       ]);
-      checks.push([
-        '  binning bytes guest -> host / host -> guest',
-        '-',
-        `${mb(p.bytes.guest)} / ${mb(p.bytes.host)}`,
-        `${mb(Number(binOps[4]))} / ${mb(Number(binOps[5]))}`,
-        `${pct(relativeError(p.bytes.guest, Number(binOps[4])))} / ${pct(relativeError(p.bytes.host, Number(binOps[5])))}`,
-        '-',
-        '-',
-        'MB',
-      ]);
+      const old = binningMessageBytes(binShape, binExpanded);
+      bytePairCheck(
+        '  binning bytes guest -> host / host -> guest (results/binning.json, in-memory network: encoded envelopes)',
+        `that layout; Galois keys expanded (${mb(binExpanded.contextPerRotationKey)} MB a key: the run, commit ${String((binRes as { machine?: { commit?: string } } | undefined)?.machine?.commit ?? '?')}, predates seeded keys)`,
+        [old.guest, old.host],
+        [Number(binOps[4]), Number(binOps[5])],
+      );
+      binBytes['binningJson'] = { predicted: old, measured: [Number(binOps[4]), Number(binOps[5])] };
     }
+    const fate = smoke ? undefined : netBinningRun(readCommitted('net-fate-100k-lan'));
+    if (fate !== undefined) {
+      const pop = populationHost(fate.population, fate.testFraction);
+      const layout = await publishedHostLayout(pop, 10);
+      const shape: BinningShape = { ...binShape, layout, rows: layout.rows };
+      const b = binningMessageBytes(shape, bin.sizes);
+      // The stage also sends the host the names of its kept features (minIv 0: all of them).
+      const select = selectedFeaturesBytes(layout, fate.selected);
+      const pred: [number, number] = [b.guest + select, b.host];
+      for (const [mode, label] of [
+        ['memory', 'memory (encoded envelopes)'],
+        ['lan', 'lan (wire bytes: TLS records, HTTP/2 frames; the model counts envelopes)'],
+      ] as const) {
+        const m = fate.stages[mode];
+        if (m === undefined) continue;
+        bytePairCheck(
+          `  binning-stage bytes sent by bank / government, ${label} (results/net-fate-100k-lan.json)`,
+          `layout of its population regenerated in memory (seed ${String(fate.population.seed)}; the run read it back from CSV): ${layoutNote(layout)}; + the selected-features message`,
+          pred,
+          [m.bank, m.government],
+        );
+      }
+      const uniform = binningMessageBytes({ ...shape, layout: undefined }, bin.sizes);
+      const u = binningCounts({ ...shape, layout: undefined }, bin.sizes.slots);
+      if (fate.stages.memory !== undefined) {
+        bytePairCheck(
+          '    the same, memory, from the uniform layout (no data: every feature 10 bins of rows / 10)',
+          `${u.cells} cells: P ${u.blocks} blocks of m ${u.blockSize}, ${u.rotationKeys} Galois keys`,
+          [uniform.guest + select, uniform.host],
+          [fate.stages.memory.bank, fate.stages.memory.government],
+        );
+      }
+      binBytes['netFate100k'] = { predicted: pred, messages: b.messages, uniform: uniform.messages };
+    }
+    const ten = smoke ? undefined : netBinningRun(readCommitted('net'));
+    if (ten?.stages.memory !== undefined) {
+      const pop = populationHost(ten.population, ten.testFraction);
+      const layout = await publishedHostLayout(pop, 10);
+      const shape: BinningShape = {
+        rows: layout.rows,
+        hostFeatures: layout.features.length,
+        guestFeatures: 0,
+        bins: 10,
+        layout,
+      };
+      const b = binningMessageBytes(shape, binExpanded);
+      const select = selectedFeaturesBytes(layout, ten.selected);
+      bytePairCheck(
+        `  binning-stage bytes sent by bank / government, memory (results/net.json, ${layout.rows} training rows)`,
+        `layout of its population's training rows regenerated (seed ${String(ten.population.seed)}; its hold-out drawn here, not the run's): ${layoutNote(layout)}; Galois keys expanded (the run predates seeded keys); + selected-features (${ten.selected} names)`,
+        [b.guest + select, b.host],
+        [ten.stages.memory.bank, ten.stages.memory.government],
+      );
+      binBytes['net10k'] = { predicted: [b.guest + select, b.host], messages: b.messages };
+    }
+    binBytes['seconds'] = (performance.now() - tLayout) / 1000;
+    raw['binningBytes'] = binBytes;
     if (binRes?.summary?.seconds_median !== undefined) {
       binRef = {
         predicted: p.seconds,
@@ -1155,7 +1389,7 @@ export default async function costModelBench(args: string[]): Promise<BenchResul
       'anchor (ANCHORS.md) and its setup',
     ],
     rows: preds,
-    note: `Three readings of each prediction: at this run's load (the per-op times as measured); scaled from the largest measured run of the same protocol (hetero-LR: ${lrRef?.label ?? 'none committed'}; binning: ${binRef?.label ?? 'none committed'}): that run's seconds times the ratio of the two predictions' compute parts made from the same per-op times, so the load cancels to first order -- the reading to use for a quiet machine; idle-scaled (x the idle factor of the checks table), which underestimated every low-load committed run in the checks, a lower bound. SecretFlow's 1,500 features split 750 + 750 between its 2 parties (assumed: the split is not published). "wan (64 KiB window)": the WAN link with one HTTP/2 stream limited to a 64 KiB flow-control window per 100 ms round trip (5.2 Mbit/s), grpc-js's default, the cap of the committed 10k net run's transport before the node opened 16 MiB windows (benchmarks/README.md); plain "wan" is the link rate and today's transport. PSI per-core extrapolation assumes blinding (hashes and multiplications, 3n per party) is embarrassingly parallel across ids at this core's speed, and the transfer (48 B per id each way) and the final intersection are not parallel: the transfer is added whole; the intersection (sort and match) is left out (it is seconds at 1M). Hetero-LR at the anchors' shapes runs at batches of 8192 rows (the pipeline's batch from 32,768 training rows), class-weighted as a node job runs it (its train stage leaves classWeight to vfl's default, 'balanced'); the unweighted rows are \`fedscore train hetero-lr\`'s default (classWeight 'none'): the residual stays fresh on the wire (${mb(lr.sizes.fresh)} MB against ${mb(lr.sizes.residual)}) and each product mod-switches it down one prime first (${fmt(lr.times.modSwitch)} ms).`,
+    note: `Three readings of each prediction: at this run's load (the per-op times as measured); scaled from the largest measured run of the same protocol (hetero-LR: ${lrRef?.label ?? 'none committed'}; binning: ${binRef?.label ?? 'none committed'}): that run's seconds times the ratio of the two predictions' compute parts made from the same per-op times, so the load cancels to first order -- the reading to use for a quiet machine; idle-scaled (x the idle factor of the checks table), which underestimated every low-load committed run in the checks, a lower bound. SecretFlow's 1,500 features split 750 + 750 between its 2 parties (assumed: the split is not published). Binning bytes follow the host's layout (its cells set the blocks P and the guest's Galois keys): at FATE's shape the layout of the generated population binning.bench bins at that shape (${layoutNote(binLayout)}; the uniform layout of 10 equal bins a feature would give ${binningCounts({ ...binShape, layout: undefined }, bin.sizes.slots).blocks} blocks and ${binningCounts({ ...binShape, layout: undefined }, bin.sizes.slots).rotationKeys} keys), at SecretFlow's and 10M rows the uniform layout (no data at those shapes). "wan (64 KiB window)": the WAN link with one HTTP/2 stream limited to a 64 KiB flow-control window per 100 ms round trip (5.2 Mbit/s), grpc-js's default, the cap of the committed 10k net run's transport before the node opened 16 MiB windows (benchmarks/README.md); plain "wan" is the link rate and today's transport. PSI per-core extrapolation assumes blinding (hashes and multiplications, 3n per party) is embarrassingly parallel across ids at this core's speed, and the transfer (48 B per id each way) and the final intersection are not parallel: the transfer is added whole; the intersection (sort and match) is left out (it is seconds at 1M). Hetero-LR at the anchors' shapes runs at batches of 8192 rows (the pipeline's batch from 32,768 training rows), class-weighted as a node job runs it (its train stage leaves classWeight to vfl's default, 'balanced'); the unweighted rows are \`fedscore train hetero-lr\`'s default (classWeight 'none'): the residual stays fresh on the wire (${mb(lr.sizes.fresh)} MB against ${mb(lr.sizes.residual)}) and each product mod-switches it down one prime first (${fmt(lr.times.modSwitch)} ms).`,
   });
 
   // 5. Issue 18: hetero-LR's packed products on the queue, checked on this machine, predicted for

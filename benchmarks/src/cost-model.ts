@@ -23,6 +23,10 @@
  *   ciphertext per 4096-row batch; the host's label sums are one hybrid-diagonal product with the
  *   costs of `planBinSums` (B*P*m products and encodes, B*(n1 - 1) + P*(n2 - 1 + log2(S/m)) rotations),
  *   a fresh encryption of flooding noise added per output block, P ciphertexts back, P decryptions.
+ *   The layout is the host's published one where the data is known, else uniform quantile bins; the
+ *   bytes are counted message by message (`binningMessageBytes`: the public context with the layout's
+ *   Galois keys, B label ciphertexts, P sums, the plaintext messages encoded by the protocol's steps);
+ *   benchmarks/test/cost-model.test.ts checks every message of a real run.
  * - PSI (packages/psi): a cold session hashes every id of both sets to the group (n_g + n_h hashes) and
  *   each party blinds its own points and the peer's (2 (n_g + n_h) scalar multiplications); each party
  *   sends 32 bytes a point plus a 16-byte key per id.
@@ -46,7 +50,14 @@
 import { splitTasks } from '@fedscore/he';
 import {
   batchSizes,
+  binSumRotations,
+  DEFAULT_MAX_DIGIT_BITS,
   type HistogramTreeOps,
+  HOST_LAYOUT_STEP,
+  HOST_RESULT_STEP,
+  type HostLayout,
+  LABEL_KEYS_STEP,
+  layoutCells,
   MAX_MERGED_BATCH_ROWS,
   type PackedProductPlan,
   planBinSums,
@@ -396,8 +407,14 @@ export interface HeteroLrPrediction {
   readonly uncachedShare: Readonly<Record<string, number>>;
 }
 
+/** Bytes of a public context blob with `keys` Galois keys (SEAL's seeded form): base + keys x per key. */
+export function publicContextBytes(sizes: HeSizes, keys: number): number {
+  return sizes.contextBase + keys * sizes.contextPerRotationKey;
+}
+
+/** Hetero-LR's public context for a batch width W: one Galois key per power of two below W. */
 export function contextBytes(sizes: HeSizes, width: number): number {
-  return sizes.contextBase + Math.log2(width) * sizes.contextPerRotationKey;
+  return publicContextBytes(sizes, Math.log2(width));
 }
 
 function packedMs(w: PackedWork, encodes: number, t: HeOpTimes): number {
@@ -559,6 +576,13 @@ export interface BinningShape {
   readonly hostFeatures: number;
   readonly guestFeatures: number;
   readonly bins: number;
+  /**
+   * The host's published layout (its `host-layout` message: per feature the per-bin row counts), when
+   * the data is known -- a measured run's. It fixes the cells, hence the blocks and the Galois keys,
+   * which jump with the layout (`planBinSums` picks the block size from the number of digit slots).
+   * Default: `uniformBinningLayout` (every host feature in `bins` bins of rows / bins rows).
+   */
+  readonly layout?: HostLayout;
 }
 
 export interface BinningCounts {
@@ -574,23 +598,45 @@ export interface BinningCounts {
 }
 
 /**
- * Counts of the host's CKKS evaluation, from the real layout (`planBinSums`) of quantile bins: each
- * feature gives bins - 1 cells of rows / bins rows (the last bin's count follows from the total).
- * Products: every (batch, block, diagonal) (an upper bound: all-zero diagonals are skipped).
+ * The layout the model assumes without data: `hostFeatures` numeric features of `bins` quantile bins of
+ * rows / bins rows each (the remainder in the last), no missing bin, names `feature_0001` ... Generated
+ * data publishes fewer cells (ties, binary and categorical features, a missing bin: 2,353 cells for
+ * 300 x 10 bins at 100k rows against 2,700 here), which can halve the blocks: pass the real layout
+ * where it is known.
+ */
+export function uniformBinningLayout(shape: Omit<BinningShape, 'layout'>): HostLayout {
+  const each = Math.floor(shape.rows / shape.bins);
+  const counts = Array.from({ length: shape.bins }, (_, b) =>
+    b < shape.bins - 1 ? each : shape.rows - each * (shape.bins - 1),
+  );
+  return {
+    rows: shape.rows,
+    features: Array.from({ length: shape.hostFeatures }, (_, i) => ({
+      name: `feature_${String(i + 1).padStart(4, '0')}`,
+      categorical: false,
+      missingBin: false,
+      counts,
+      fine: false,
+    })),
+  };
+}
+
+/**
+ * Counts of the host's CKKS evaluation, from the real layout (`planBinSums`) of the cells the protocol
+ * sends encrypted (`layoutCells`: every non-empty bin but each feature's largest) of `shape.layout` or
+ * the uniform one. Products: every (batch, block, diagonal) (an upper bound: all-zero diagonals are
+ * skipped). Galois keys: `binSumRotations` of that layout, the guest's key set.
  */
 export function binningCounts(shape: BinningShape, slots = 4096): BinningCounts {
-  const cellsPerFeature = shape.bins - 1;
-  const cells = shape.hostFeatures * cellsPerFeature;
-  const count = Math.floor(shape.rows / shape.bins);
-  const layout = planBinSums(new Array<number>(cells).fill(count), shape.rows, slots);
+  if (shape.layout !== undefined && shape.layout.rows !== shape.rows) {
+    throw new RangeError(`layout of ${shape.layout.rows} rows for a shape of ${shape.rows}`);
+  }
+  const { counts } = layoutCells(shape.layout ?? uniformBinningLayout(shape));
+  const layout = planBinSums(counts, shape.rows, slots);
   const B = layout.batches;
   const P = layout.blocks;
   const m = layout.blockSize;
   const rotations = B * (layout.baby - 1) + P * (layout.giant - 1 + Math.log2(slots / m));
-  const keys = new Set<number>();
-  for (let b = 1; b < layout.baby; b++) keys.add(b);
-  for (let g = 1; g < layout.giant; g++) keys.add(g * layout.baby);
-  for (let s = slots / 2; s >= m; s /= 2) if (s < slots) keys.add(s);
   return {
     batches: B,
     blocks: P,
@@ -599,8 +645,74 @@ export function binningCounts(shape: BinningShape, slots = 4096): BinningCounts 
     giant: layout.giant,
     products: B * P * m,
     rotations,
-    rotationKeys: keys.size,
-    cells,
+    rotationKeys: binSumRotations(layout).length,
+    cells: counts.length,
+  };
+}
+
+/** Label ciphertexts per label-batch message (vfl binning/protocol.ts CKKS_ITEMS_PER_MESSAGE, not exported). */
+const LABEL_ITEMS_PER_MESSAGE = 64;
+
+/** Bytes of a protobuf `bytes` field of `n` bytes: tag, length varint, the bytes. */
+function protoBytesField(n: number): number {
+  let len = 1;
+  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) len++;
+  return 1 + len + n;
+}
+
+/** Payload bytes of each message of "vfl.woe-binning" under CKKS (protocol.ts), and how many of each. */
+export interface BinningMessageBytes {
+  /** guest -> host: scheme, the public context (public key + the layout's Galois keys), digit bits. */
+  readonly labelKeys: number;
+  /** guest -> host: the labels, one fresh top-level ciphertext per batch, in messages of 64. */
+  readonly labelBatches: number;
+  readonly labelBatchMessages: number;
+  /** guest -> host: per host feature its IV (merge plan and WOE empty: quantile bins, WOE not released). */
+  readonly hostResult: number;
+  /** host -> guest: per feature name, flags and per-bin row counts. */
+  readonly hostLayout: number;
+  /** host -> guest: one flooded top-level ciphertext per block, in one message. */
+  readonly binSums: number;
+}
+
+/**
+ * Bytes of one binning run per direction, message by message (protocol.ts, guest.ts, host.ts): the
+ * guest sends label-keys (the public context: `publicContextBytes` with the layout's Galois keys),
+ * B label ciphertexts (fresh, top level: the guest's symmetric encryption serializes the full
+ * ciphertext, the same bytes as a public-key one) in ceil(B / 64) messages, and host-result; the host
+ * sends host-layout and the P flooded block sums (top level: the product is never rescaled) in one
+ * message. The plaintext messages are encoded with the protocol's own steps. Every message adds
+ * `ENVELOPE_OVERHEAD_BYTES`.
+ */
+export function binningMessageBytes(
+  shape: BinningShape,
+  sizes: HeSizes,
+  counts: BinningCounts = binningCounts(shape, sizes.slots),
+): { guest: number; host: number; messages: BinningMessageBytes } {
+  const layout = shape.layout ?? uniformBinningLayout(shape);
+  // The step's own encoding around a 1-byte context, then the context's real length in its place.
+  const labelKeys =
+    LABEL_KEYS_STEP.encode({
+      scheme: 'ckks',
+      publicContext: new Uint8Array(1),
+      maxDigitBits: DEFAULT_MAX_DIGIT_BITS,
+      labelItems: counts.batches,
+    }).length -
+    protoBytesField(1) +
+    protoBytesField(Math.round(publicContextBytes(sizes, counts.rotationKeys)));
+  const labelBatches = counts.batches * protoBytesField(sizes.fresh);
+  const labelBatchMessages = Math.ceil(counts.batches / LABEL_ITEMS_PER_MESSAGE);
+  // A nonzero IV: proto3 leaves zeros out.
+  const hostResult = HOST_RESULT_STEP.encode(
+    layout.features.map(() => ({ iv: 0.1, mergePlan: [], woe: [] })),
+  ).length;
+  const hostLayout = HOST_LAYOUT_STEP.encode(layout).length;
+  const binSums = counts.blocks * protoBytesField(sizes.product);
+  const messages = { labelKeys, labelBatches, labelBatchMessages, hostResult, hostLayout, binSums };
+  return {
+    guest: labelKeys + labelBatches + hostResult + (2 + labelBatchMessages) * ENVELOPE_OVERHEAD_BYTES,
+    host: hostLayout + binSums + 2 * ENVELOPE_OVERHEAD_BYTES,
+    messages,
   };
 }
 
@@ -610,14 +722,16 @@ export interface BinningPrediction {
   readonly heSeconds: number;
   readonly plainSeconds: number;
   readonly networkSeconds: number;
+  /** Bytes sent by each party (payload + envelopes), and per message. */
   readonly bytes: { readonly guest: number; readonly host: number };
+  readonly messageBytes: BinningMessageBytes;
 }
 
 /**
  * Binning time: plaintext part (bin fitting, IV: `plainSecondsPerCell` x rows x features, from a
  * measured plaintext run) + the guest's label encryption + the host's product on `workers` threads +
  * flooding encryptions + decryptions + network (the guest's keys and label ciphertexts, the host's
- * blocks). `t` and `sizes` at the binning parameters (N = 8192).
+ * blocks: `binningMessageBytes`). `t` and `sizes` at the binning parameters (N = 8192).
  */
 export function predictBinning(
   shape: BinningShape,
@@ -635,13 +749,11 @@ export function predictBinning(
     wall +
     c.blocks * (t.encrypt + t.add + t.serialize.product + t.deserialize.product + t.decrypt);
   const plainSeconds = plainSecondsPerCell * shape.rows * (shape.hostFeatures + shape.guestFeatures);
-  const guestBytes =
-    sizes.contextBase + c.rotationKeys * sizes.contextPerRotationKey + c.batches * sizes.fresh;
-  const hostBytes = c.blocks * sizes.product;
+  const bytes = binningMessageBytes(shape, sizes, c);
   const networkSeconds =
     net.latencyMs === 0 && !Number.isFinite(net.bitsPerSecond)
       ? 0
-      : messageSeconds(guestBytes, net) + messageSeconds(hostBytes, net) + 4 * (net.latencyMs / 1000);
+      : messageSeconds(bytes.guest, net) + messageSeconds(bytes.host, net) + 4 * (net.latencyMs / 1000);
   const heSeconds = heMs / 1000;
   return {
     counts: c,
@@ -649,7 +761,8 @@ export function predictBinning(
     heSeconds,
     plainSeconds,
     networkSeconds,
-    bytes: { guest: guestBytes, host: hostBytes },
+    bytes: { guest: bytes.guest, host: bytes.host },
+    messageBytes: bytes.messages,
   };
 }
 

@@ -8,10 +8,22 @@
  *   each party sent must be within 10 % of the model's.
  * - the packed product: packedMatVec over a ciphertext wrapper that counts rotations, plaintext
  *   products and rescales, against planPackedProduct's cost (what the model multiplies by times).
+ * - binning: a small CKKS run of "vfl.woe-binning" over the in-memory network with the real wire codec,
+ *   every message's payload against the model's bytes for it (given the layout the host published),
+ *   and each direction's encoded total.
  * - PSI: a small local run's pool counters (ids hashed, scalar multiplications) against the model's.
  * - the network terms: a stream's rate under a flow-control window, one message's seconds.
  */
-import { generateUniqueUsccs, normal, seededRng } from '@fedscore/core';
+import {
+  type CapturedMessage,
+  type Column,
+  createInMemoryNetwork,
+  generateUniqueUsccs,
+  normal,
+  ProtocolSession,
+  runParties,
+  seededRng,
+} from '@fedscore/core';
 import {
   allTasks,
   type CkksVector,
@@ -24,19 +36,30 @@ import {
 } from '@fedscore/he';
 import { runPsiLocal } from '@fedscore/psi';
 import {
+  BIN_SUMS_STEP,
+  BINNING_CKKS_PARAMS,
   cipherProvider,
   type EncVector,
+  HOST_LAYOUT_STEP,
   histogramTreeOps,
+  LABEL_BATCH_STEP,
   type LrCipherProvider,
   type LrCipherPublic,
   packedLayout,
   packedMatVec,
   planPackedProduct,
+  runWoeBinningGuest,
+  runWoeBinningHost,
   trainHeteroLr,
+  WOE_BINNING_PROTOCOL,
+  WOE_BINNING_VERSION,
 } from '@fedscore/vfl';
+import { envelopeCodec } from '@fedscore/wire';
 import { describe, expect, it } from 'vitest';
 import {
   arbiterName,
+  binningCounts,
+  binningMessageBytes,
   type CipherCalls,
   emptyCalls,
   guestName,
@@ -295,6 +318,104 @@ describe('cost model: the packed product does what planPackedProduct counts', ()
     } finally {
       ctx.dispose();
     }
+  });
+});
+
+describe('cost model: binning bytes equal the messages of a real run', () => {
+  it('9,000 rows x 14 host features (ties, missing values), CKKS: every message, both directions', async () => {
+    const rows = 9000;
+    const rng = seededRng('cost-model-test/binning');
+    // Continuous features, two of few distinct values (fewer bins), two with missing values (a missing
+    // bin): a layout unlike the uniform default, which the model gets from the host's own message.
+    const columns: Column[] = Array.from({ length: 14 }, (_, j) => {
+      const values = Float64Array.from({ length: rows }, () => {
+        const x = normal(rng);
+        if (j >= 10 && j < 12) return Math.max(-1, Math.min(1, Math.round(x)));
+        if (j >= 12 && rng.nextUint32() / 2 ** 32 < 0.1) return Number.NaN;
+        return x;
+      });
+      return { kind: 'numeric', name: `h${j}`, values, missing: values.filter(Number.isNaN).length };
+    });
+    const labels = Float64Array.from({ length: rows }, (_, i) =>
+      (columns[0] as { values: Float64Array }).values[i]! + normal(rng) > 1 ? 1 : 0,
+    );
+    const messages: CapturedMessage[] = [];
+    const network = createInMemoryNetwork(['guest', 'host'], envelopeCodec, {
+      onMessage: (m) => messages.push(m),
+    });
+    const spec = { protocol: WOE_BINNING_PROTOCOL, version: WOE_BINNING_VERSION, session: 'bytes' };
+    await runParties(network, {
+      guest: () =>
+        runWoeBinningGuest(new ProtocolSession(network.channel('guest'), spec), 'host', {
+          labels,
+          scheme: 'ckks',
+        }),
+      host: () =>
+        runWoeBinningHost(new ProtocolSession(network.channel('host'), spec), 'guest', {
+          columns,
+          binning: { method: 'quantile', bins: 10 },
+          workers: 0,
+        }),
+    });
+    const payload = (step: string) =>
+      messages.filter((m) => m.step === step).reduce((a, m) => a + m.payload.length, 0);
+    const layoutMsg = messages.find((m) => m.step === HOST_LAYOUT_STEP.name)!;
+    const layout = HOST_LAYOUT_STEP.decode(layoutMsg.payload);
+    expect(new Set(layout.features.map((f) => f.counts.length)).size).toBeGreaterThan(1);
+
+    // Sizes as the cost model measures them (cost-model.bench.ts measureHeOps): contexts with 1 and 4
+    // Galois keys, a public-key encryption, a product at the top level.
+    const one = await createCkksContext({
+      params: BINNING_CKKS_PARAMS,
+      rotations: [1],
+      relinearization: false,
+    });
+    const four = await createCkksContext({
+      params: BINNING_CKKS_PARAMS,
+      rotations: [1, 2, 4, 8],
+      relinearization: false,
+    });
+    const perKey = (four.serialize().length - one.serialize().length) / 3;
+    const v = one.encrypt(new Float64Array(one.slotCount).fill(0.25));
+    const pt = one.encode(new Float64Array(one.slotCount).fill(2));
+    const prod = v.mul(pt, { rescale: false });
+    const sizes = {
+      fresh: v.serialize().length,
+      residual: v.serialize().length,
+      product: prod.serialize().length,
+      contextBase: one.serialize().length - perKey,
+      contextPerRotationKey: perKey,
+      productLevel: v.level,
+      slots: one.slotCount,
+    };
+    for (const x of [v, pt, prod]) x.dispose();
+    one.dispose();
+    four.dispose();
+
+    const shape = { rows, hostFeatures: 14, guestFeatures: 0, bins: 10, layout };
+    const counts = binningCounts(shape, sizes.slots);
+    const p = binningMessageBytes(shape, sizes, counts);
+    const items = (step: { name: string; decode(b: Uint8Array): readonly Uint8Array[] }) =>
+      messages.filter((m) => m.step === step.name).reduce((a, m) => a + step.decode(m.payload).length, 0);
+    expect(items(LABEL_BATCH_STEP)).toBe(counts.batches);
+    expect(items(BIN_SUMS_STEP)).toBe(counts.blocks);
+    expect(messages.filter((m) => m.step === LABEL_BATCH_STEP.name)).toHaveLength(
+      p.messages.labelBatchMessages,
+    );
+    // Plaintext messages exactly; ciphertext messages within 0.2 % (measured: the context -0.08 %, its 24
+    // Galois keys a few hundred bytes apart from the per-key size of steps 2, 4, 8; ciphertexts +-1 byte).
+    expect(p.messages.hostLayout).toBe(payload('host-layout'));
+    expect(p.messages.hostResult).toBe(payload('host-result'));
+    const close = (predicted: number, measured: number) =>
+      expect(Math.abs(predicted - measured) / measured).toBeLessThan(0.002);
+    close(p.messages.labelKeys, payload('label-keys'));
+    close(p.messages.labelBatches, payload('label-batch'));
+    close(p.messages.binSums, payload('bin-sums'));
+    // Each direction's encoded envelopes: the model's envelope allowance is the node's (longer ids).
+    const sent = (from: string) =>
+      messages.filter((m) => m.from === from).reduce((a, m) => a + m.bytes.length, 0);
+    close(p.guest, sent('guest'));
+    close(p.host, sent('host'));
   });
 });
 
