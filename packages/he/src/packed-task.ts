@@ -11,8 +11,13 @@ import { FedscoreError } from '@fedscore/core';
 import type { TaskExecutor } from '@fedscore/core/pool';
 import { BLOB_KIND, decodeBlob } from './blob.ts';
 import { DiagonalCache } from './diagonals.ts';
-import { type PackedPartsResult, type PackedProductRequest, pooledProduct } from './packed-pool.ts';
-import { emptyWork, evaluatePartial, foldBlocks, planPackedProduct } from './packing.ts';
+import {
+  type PackedBabiesRequest,
+  type PackedPartsResult,
+  type PackedProductRequest,
+  pooledProduct,
+} from './packed-pool.ts';
+import { babyRotations, emptyWork, evaluatePartial, foldBlocks, planPackedProduct } from './packing.ts';
 import type {
   CkksPublicContext,
   CkksSecretContext,
@@ -43,19 +48,35 @@ export function evaluatePackedRequest(
   const d = ctx.deserializeVector(req.d);
   const work = emptyWork();
   let partials: (CkksVector | undefined)[] = [];
+  const babies: CkksVector[] = [];
   try {
+    for (const b of req.babies ?? []) babies.push(ctx.deserializeVector(b));
     const key =
       req.key ?? (keyed ? diagonalDigest(req.batch!, req.rows, req.columns, req.width, d.level) : 'once');
     const source = cache.source(key, plan, req.batch, req.rows);
-    partials = evaluatePartial(d, plan, req.tasks, source, work);
+    partials = evaluatePartial(d, plan, req.tasks, source, work, req.babies === undefined ? {} : { babies });
     const results: (CkksVector | undefined)[] = req.fold ? foldBlocks(d, plan, partials, work) : partials;
     partials = results;
     const parts = results.map((v) => (v === undefined ? null : v.serialize({ compression: 'none' })));
     return { parts, cached: req.key !== undefined && cache.complete(req.key), work };
   } finally {
     for (const v of partials) v?.dispose();
+    for (const v of babies) v.dispose();
     d.dispose();
     if (cache !== diagonals) cache.dispose();
+  }
+}
+
+/** The baby steps a `packedBabies` request asks for, serialized (pool threads only; packed-pool.ts). */
+export function evaluateBabiesRequest(ctx: CkksPublicContext, req: PackedBabiesRequest): Uint8Array[] {
+  const d = ctx.deserializeVector(req.d);
+  let babies: CkksVector[] = [];
+  try {
+    babies = babyRotations(d, req.from, req.to);
+    return babies.map((v) => v.serialize({ compression: 'none' }));
+  } finally {
+    for (const v of babies) v.dispose();
+    d.dispose();
   }
 }
 

@@ -440,6 +440,52 @@ export interface PartialOptions {
   readonly babyRotations?: 'chain' | 'direct';
   /** Called after each batch vector's products are done. */
   readonly onBatch?: (done: number, total: number) => void;
+  /**
+   * The baby steps of a single batch vector d made elsewhere (`babyRotations`): babies[a - 1] =
+   * rot(d, a) for a = 1 .. b - 1, b the largest baby-step count of `tasks`' blocks. The caller keeps
+   * them (not disposed here). The HE pool makes them once for a product split between its threads,
+   * instead of once per thread.
+   */
+  readonly babies?: readonly CkksVector[];
+}
+
+/**
+ * The baby steps rot(d, a) for a = from .. to - 1: rot(d, from) by one power-of-two rotation per set bit
+ * of `from`, then a chain of rotations by 1 (the keys `packedRotationSteps` declares). Caller disposes.
+ */
+export function babyRotations(
+  d: CkksVector,
+  from: number,
+  to: number,
+  work: PackedWork = emptyWork(),
+): CkksVector[] {
+  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 1 || to < from) {
+    throw new FedscoreError('out_of_range', `baby steps [${from}, ${to}) are not a range from 1`, {
+      field: 'from',
+    });
+  }
+  const out: CkksVector[] = [];
+  try {
+    if (to === from) return out;
+    let first: CkksVector | undefined;
+    for (let s = 1, rest = from; rest > 0; s *= 2) {
+      if ((rest & s) === 0) continue;
+      const r = (first ?? d).rotate(s);
+      work.rotations++;
+      first?.dispose();
+      first = r;
+      rest -= s;
+    }
+    out.push(first!);
+    for (let a = from + 1; a < to; a++) {
+      out.push(out[out.length - 1]!.rotate(1));
+      work.rotations++;
+    }
+    return out;
+  } catch (e) {
+    for (const v of out) v.dispose();
+    throw e;
+  }
 }
 
 /**
@@ -461,6 +507,14 @@ export function evaluatePartial(
   const batches = Array.isArray(d) ? (d as readonly CkksVector[]) : [d as CkksVector];
   const rescale = options.rescale ?? true;
   const need = Math.max(0, ...tasks.map((t) => plan.blocks[t.block]!.babySteps));
+  const given = options.babies;
+  if (given !== undefined && (batches.length !== 1 || given.length < need - 1)) {
+    throw new FedscoreError(
+      'invalid_argument',
+      `expected ${Math.max(0, need - 1)} baby steps of one batch vector, got ${given.length}`,
+      { field: 'babies' },
+    );
+  }
   const babiesOf = (x: CkksVector): CkksVector[] => {
     const babies: CkksVector[] = [x];
     try {
@@ -518,7 +572,7 @@ export function evaluatePartial(
   const out: (CkksVector | undefined)[] = plan.blocks.map(() => undefined);
   let singleBabies: CkksVector[] = [];
   try {
-    if (single) singleBabies = babiesOf(batches[0]!);
+    if (single) singleBabies = given === undefined ? babiesOf(batches[0]!) : [batches[0]!, ...given];
     else {
       batches.forEach((x, batch) => {
         const babies = babiesOf(x);
@@ -591,7 +645,7 @@ export function evaluatePartial(
     for (const v of out) v?.dispose();
     throw e;
   } finally {
-    for (const v of singleBabies.slice(1)) v.dispose();
+    if (given === undefined) for (const v of singleBabies.slice(1)) v.dispose();
     for (const row of inner) for (const v of row) v?.dispose();
   }
 }

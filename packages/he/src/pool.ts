@@ -19,6 +19,7 @@ import { type TaskExecutor, type TaskRunOptions, WorkerPool } from '@fedscore/co
 import { BLOB_KIND, decodeBlob } from './blob.ts';
 import { checkLinearInputs } from './linear-task.ts';
 import {
+  type PackedBabiesRequest,
   type PackedPartsResult,
   type PackedProductRequest,
   type ProductWorker,
@@ -143,6 +144,8 @@ export async function createHeWorkerPool(options: HeWorkerPoolOptions): Promise<
       },
       request: (body: PackedProductRequest) =>
         pool.run({ ...body, id: next++ }, { worker: index }) as Promise<PackedPartsResult>,
+      babies: (body: PackedBabiesRequest) =>
+        pool.run({ ...body, id: next++ }, { worker: index }) as Promise<Uint8Array[]>,
     };
   });
 

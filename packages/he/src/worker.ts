@@ -11,8 +11,8 @@ import { serveTasks } from '@fedscore/core/pool';
 import { loadCkksPublicContext, loadCkksSecretContext } from './ckks/index.ts';
 import { DiagonalCache } from './diagonals.ts';
 import { evaluateLinearRequest, type LinearCombinationsRequest, LinearWeightCache } from './linear-task.ts';
-import type { PackedPartsResult, PackedProductRequest } from './packed-pool.ts';
-import { evaluatePackedRequest } from './packed-task.ts';
+import type { PackedBabiesRequest, PackedPartsResult, PackedProductRequest } from './packed-pool.ts';
+import { evaluateBabiesRequest, evaluatePackedRequest } from './packed-task.ts';
 import { columnDot } from './packing.ts';
 import type {
   CkksPublicContext,
@@ -36,6 +36,7 @@ export type WorkerRequest =
     }
   | { id: number; op: 'decrypt'; ciphertexts: Uint8Array[] }
   | ({ id: number } & PackedProductRequest)
+  | ({ id: number } & PackedBabiesRequest)
   /** A task of the pool's `taskKinds` module (`HeWorkerPool.executor`), evaluated by its kind's handler. */
   | { id: number; op: 'kind'; task: { readonly op: string } };
 
@@ -94,6 +95,7 @@ const weights = new LinearWeightCache(ctx);
 
 function handle(req: WorkerRequest): WorkerResult {
   if (req.op === 'packedProduct') return packedProduct(req);
+  if (req.op === 'packedBabies') return evaluateBabiesRequest(ctx, req);
   // A kind's result is what its handler returns (the executor's caller knows its type).
   if (req.op === 'kind') return kindTask(req.task) as WorkerResult;
   if (req.op === 'encryptSymmetric') {

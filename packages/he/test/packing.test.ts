@@ -2,7 +2,8 @@
  * The one packed matrix-vector product (packing.ts: Halevi & Shoup 2014 diagonals with baby-step/
  * giant-step) against y = M d computed in float64, on this thread (`packedMatVec`) and on the HE pool's
  * workers (`packedProduct`): a small product whole on one worker (which folds it), a large one split into
- * giant-step ranges over two workers (this thread adds and folds), and with cached diagonals (once every
+ * giant-step ranges over two workers that share one set of baby steps (this thread adds and folds),
+ * and with cached diagonals (once every
  * worker holds a key it is sent no columns: proved by passing zero columns, which only a cache hit can
  * turn into M d). Tolerance 1e-5: ckks-8192 at scale 2^40 leaves ~1e-7 on sums of 50 products of
  * standard normals (docs/he.md).
@@ -101,7 +102,13 @@ describe('packed product M [[d]] (Halevi-Shoup diagonals, BSGS)', () => {
         // Two calls with the columns (a small product visits each worker in turn), then zero columns:
         // only diagonals cached under `key` can still give M d.
         for (const cols of [columns, columns, zeros, zeros]) {
+          const before = pool.work.rotations;
           const vectors = await pool.packedProduct(enc, plan, cols, B, key);
+          // Split over two workers, the b - 1 baby steps are made once (a slice by each worker), not
+          // once per worker: fewer rotations than the single-thread plan plus a second set of babies.
+          if (p === 100) {
+            expect(pool.work.rotations - before).toBeLessThan(plan.cost.rotations + plan.babySteps - 1);
+          }
           try {
             expect(maxAbsDiff(outputs(vectors, plan), expected)).toBeLessThan(TOL);
           } finally {

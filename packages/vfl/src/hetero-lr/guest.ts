@@ -56,12 +56,12 @@ import {
   withAbort,
 } from './exchange.ts';
 import {
-  applyStandardization,
   checkFeatures,
+  contiguousPredictor,
   fitStandardization,
-  gatherColumns,
   type PartyFeatures,
-  partialPredictor,
+  scaledColumns,
+  standardizedRowSets,
 } from './features.ts';
 import {
   JOINT_MODEL_FORMAT,
@@ -273,9 +273,10 @@ export class HeteroLrGuest {
     });
 
     const std = fitStandardization(o.features.columns, train, o.features.names);
-    const X = applyStandardization(o.features.columns, std);
     const weights = classWeights(y, train, h);
     const fixed = fixedBatches(train, h.batchSize, plan.shuffleSeed);
+    // Each batch's standardized rows, and the validation rows', gathered once (batch membership is fixed).
+    const [validationX, ...batchX] = standardizedRowSets(o.features.columns, std, [validationRows, ...fixed]);
     const others = othersOf(o);
     const yv = Float64Array.from(validationRows, (r) => y[r]!);
     const hasValidation = validationRows.length > 0;
@@ -313,9 +314,10 @@ export class HeteroLrGuest {
           const cacheKey = `batch-${batchId}`;
           const B = b.length;
           const c = Float64Array.from(b, (r) => weights[r]!);
-          const ug = partialPredictor(X, w.subarray(0, pg), b);
+          const Xb = batchX[batchId]!;
+          const ug = contiguousPredictor(Xb, w.subarray(0, pg), B);
           const q = Float64Array.from(b, (r, k) => c[k]! * (0.25 * (ug[k]! + w[pg]!) + 0.5 - y[r]!));
-          const cols = gatherColumns(X, b, 1 / B);
+          const cols = scaledColumns(Xb, 1 / B);
           cols.push(new Float64Array(B).fill(1 / B)); // intercept column
           let grad: Float64Array;
           if (o.mode === 'arbiter') {
@@ -404,7 +406,7 @@ export class HeteroLrGuest {
           const z = await this.#validationScores(
             plan,
             w,
-            X,
+            validationX!,
             validationRows,
             pk,
             hostKeys.length,
@@ -502,6 +504,7 @@ export class HeteroLrGuest {
   async #validationScores(
     plan: Plan,
     w: Float64Array,
+    /** The standardized validation rows (`standardizedRowSets`). */
     X: readonly Float64Array[],
     rows: Uint32Array,
     pk: LrCipherPublic | undefined,
@@ -511,7 +514,7 @@ export class HeteroLrGuest {
     const o = this.#o;
     const s = o.session;
     const pg = X.length;
-    const z = partialPredictor(X, w.subarray(0, pg), rows).map((v) => v + w[pg]!);
+    const z = contiguousPredictor(X, w.subarray(0, pg), rows.length).map((v) => v + w[pg]!);
     const n = rows.length;
     if (plan.mode === 'arbiter') {
       const key = pk!;

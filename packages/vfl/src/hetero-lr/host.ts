@@ -51,12 +51,12 @@ import {
   withAbort,
 } from './exchange.ts';
 import {
-  applyStandardization,
   checkFeatures,
+  contiguousPredictor,
   fitStandardization,
-  gatherColumns,
   type PartyFeatures,
-  partialPredictor,
+  scaledColumns,
+  standardizedRowSets,
 } from './features.ts';
 import { MODEL_FORMAT_VERSION, PARTY_MODEL_FORMAT, type PartyModel } from './model.ts';
 import {
@@ -160,7 +160,6 @@ export class HeteroLrHost {
       o.unsafeAllowSmallBatches === true,
     );
     const std = fitStandardization(o.features.columns, train, o.features.names);
-    const X = applyStandardization(o.features.columns, std);
     const names = o.publishedNames ?? o.features.names;
     if (names.length !== p) {
       throw new FedscoreError('invalid_argument', `expected ${p} names`, { field: 'publishedNames' });
@@ -221,6 +220,11 @@ export class HeteroLrHost {
 
     const others = plan.hosts.filter((h) => h !== s.party);
     const fixed = fixedBatches(train, plan.batchSize, plan.shuffleSeed);
+    // Each batch's standardized rows, and the validation rows', gathered once (batch membership is fixed).
+    const [validationX, ...batchX] = standardizedRowSets(o.features.columns, std, [
+      plan.validationRows,
+      ...fixed,
+    ]);
     const w = new Float64Array(p);
     let kept = Float64Array.from(w);
     let keptEpoch = 0;
@@ -265,9 +269,10 @@ export class HeteroLrHost {
           const b = fixed[batchId]!;
           const cacheKey = `batch-${batchId}`;
           const B = b.length;
-          const u4 = partialPredictor(X, w, b).map((v) => 0.25 * v);
+          const Xb = batchX[batchId]!;
+          const u4 = contiguousPredictor(Xb, w, B).map((v) => 0.25 * v);
           checkFiniteValues(u4, e + 1, 'partial predictions');
-          const cols = gatherColumns(X, b, 1 / B);
+          const cols = scaledColumns(Xb, 1 / B);
           const rng = masks.forRelease(e, bi, 'gradient');
           let released: Float64Array;
           if (plan.mode === 'arbiter') {
@@ -329,7 +334,7 @@ export class HeteroLrHost {
           progress({ stage: 'hetero-lr host batch', done: bi + 1, total: order.length, unit: 'batch' });
         }
         if (validatesAfter(e, plan.maxEpochs, plan.validationEvery, hasValidation)) {
-          const uv = partialPredictor(X, w, plan.validationRows);
+          const uv = contiguousPredictor(validationX!, w, plan.validationRows.length);
           if (plan.mode === 'arbiter')
             await sendEncrypted(s, o.guest, VALIDATION_FORWARD, pk, pk.encrypt(uv));
           else await s.send(o.guest, VALIDATION_PARTIAL, uv);
