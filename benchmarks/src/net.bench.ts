@@ -528,6 +528,9 @@ function sharedNote(sharedWith: readonly string[] | undefined): string[] {
       ];
 }
 
+/** The smoke's node processes poll their store and their stages' parties this often (ms; config limits). */
+const SMOKE_POLL_MS = 50;
+
 /** The job ids of the kinds `--smoke-kinds` runs one after another on the same node processes. */
 const SMOKE_JOB_IDS = { 'hetero-lr': 'netbench', secureboost: 'netbench-sbt', psi: 'netbench-psi' } as const;
 
@@ -609,6 +612,7 @@ async function smokeKinds(args: string[]): Promise<BenchResult> {
               await grantHflConsents(hfl, hflData, cluster);
             },
             shared: true,
+            pollMs: SMOKE_POLL_MS,
             ...(lr.allowWeakParameters === true && { acceptWeakParameters: true }),
             log: slog,
           });
