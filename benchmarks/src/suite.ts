@@ -53,9 +53,9 @@ export const SUITE: readonly SuiteEntry[] = [
       '--psi-network',
       'wan',
       '--enterprises',
-      '400',
-      '--bank-customers',
       '300',
+      '--bank-customers',
+      '200',
       '--depth',
       '1',
       '--sbt-bins',
@@ -87,7 +87,7 @@ export const SUITE: readonly SuiteEntry[] = [
     smoke: { with: 'net' },
     network: true,
   },
-  { name: 'psi', full: [], smoke: ['--n', '2000', '--rate-ids', '256'] },
+  { name: 'psi', full: [], smoke: ['--n', '1000', '--rate-ids', '256'] },
   {
     name: 'binning',
     full: [],
@@ -208,6 +208,9 @@ export const SUITE: readonly SuiteEntry[] = [
       '8',
       '--op-runs',
       '1',
+      // Trained on CKKS N = 8192 (128-bit): keys and public context ~4x smaller than the default's.
+      '--ckks-preset',
+      'ckks-8192',
     ],
   },
   // Last: it checks its predictions against the committed results of the benchmarks above.

@@ -382,8 +382,8 @@ export async function startPartyProcesses<P extends string>(options: {
   readonly config?: (p: P) => NodeConfigOverrides;
   /**
    * The nodes' store and stage polls (config `limits.jobPollMs` and `limits.stagePollMs`, ms); default
-   * the config's (500 and 300 ms). The smoke polls every 50 ms: at the defaults a job waits ~0.25 s to
-   * start and each stage ~0.15 s past its end, seconds over the smoke's four jobs.
+   * the config's (500 and 300 ms). The smoke polls every 100 ms: at the defaults a job waits ~0.25 s
+   * to start and each stage ~0.15 s past its end, seconds over the smoke's four jobs.
    */
   readonly pollMs?: number;
 }): Promise<PartyProcesses<P>> {
