@@ -195,13 +195,16 @@ export default async function run(args: string[]): Promise<BenchResult> {
   const weak = forwarded.includes('--allow-weak-parameters');
   const presetAt = forwarded.indexOf('--scale-ckks-preset');
   const scalePreset = presetAt < 0 ? undefined : forwarded[presetAt + 1];
-  const s = await runCli([
-    'bench',
-    'hetero-lr',
-    '--json',
-    ...forwarded,
-    ...(skipScale ? [] : ['--skip-scale']),
-  ]);
+  // With the public sets and the comparison both skipped (the smoke) that child would do nothing but
+  // start (~1.6 CPU s): the scale run's child then gives the summary (its sets and comparison skipped too).
+  const nothingButScale =
+    !skipScale &&
+    forwarded.includes('--skip-public') &&
+    forwarded.includes('--skip-paillier') &&
+    !forwarded.includes('--scale-compare-batch');
+  let s: Summary | undefined = nothingButScale
+    ? undefined
+    : await runCli(['bench', 'hetero-lr', '--json', ...forwarded, ...(skipScale ? [] : ['--skip-scale'])]);
   const sweep: ScaleRun[] = [];
   const scaleCommands: string[] = [];
   const scaleOnly = (extra: string[]): string[] => [
@@ -219,9 +222,12 @@ export default async function run(args: string[]): Promise<BenchResult> {
     const chosen = scaleFlags(forwarded, ['--scale-cache-mib']);
     const a = scaleOnly(chosen);
     scaleCommands.push(`fedscore ${a.join(' ')}`);
-    main = (await runCli(a)).scale_100k_330;
+    const scaleSummary = await runCli(a);
+    s ??= scaleSummary;
+    main = scaleSummary.scale_100k_330;
     if (main) sweep.push(main);
   }
+  if (s === undefined) throw new Error('fedscore bench hetero-lr: no summary');
   if (main) {
     for (const mib of sweepMibs) {
       if (mib === main.diagonal_cache_mib) continue;
@@ -496,7 +502,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
         }),
     },
     parameters: {
-      command: `fedscore bench hetero-lr --json ${forwarded.join(' ')}`,
+      command: nothingButScale ? scaleCommands[0] : `fedscore bench hetero-lr --json ${forwarded.join(' ')}`,
       ...s.parameters,
       ...(main && {
         scale: {
