@@ -26,7 +26,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..', '..');
 const DEFAULT_SWEEP = [0, 1024];
 /** fedscore flags (with a value) that shape the scale run and are passed on to the sweep runs. */
-const SCALE_FLAGS = ['--scale-rows', '--scale-epochs', '--scale-batch-size', '--workers'];
+const SCALE_FLAGS = [
+  '--scale-rows',
+  '--scale-epochs',
+  '--scale-batch-size',
+  '--workers',
+  '--scale-ckks-preset',
+];
 const RSS_TARGET_MB = 2048;
 
 interface WorkersResolved {
@@ -184,13 +190,21 @@ export default async function run(args: string[]): Promise<BenchResult> {
   // The public sets and the comparison in one child; every scale run in a child of its own, so that
   // each peak RSS is that run's alone (WASM heaps never shrink).
   const skipScale = forwarded.includes('--skip-scale');
-  const s = await runCli([
-    'bench',
-    'hetero-lr',
-    '--json',
-    ...forwarded,
-    ...(skipScale ? [] : ['--skip-scale']),
-  ]);
+  // A scale preset below 128-bit security (the smoke's NOT SECURE ckks-2048-smoke-insecure), asked for with
+  // --allow-weak-parameters: the result says so.
+  const weak = forwarded.includes('--allow-weak-parameters');
+  const presetAt = forwarded.indexOf('--scale-ckks-preset');
+  const scalePreset = presetAt < 0 ? undefined : forwarded[presetAt + 1];
+  // With the public sets and the comparison both skipped (the smoke) that child would do nothing but
+  // start (~1.6 CPU s): the scale run's child then gives the summary (its sets and comparison skipped too).
+  const nothingButScale =
+    !skipScale &&
+    forwarded.includes('--skip-public') &&
+    forwarded.includes('--skip-paillier') &&
+    !forwarded.includes('--scale-compare-batch');
+  let s: Summary | undefined = nothingButScale
+    ? undefined
+    : await runCli(['bench', 'hetero-lr', '--json', ...forwarded, ...(skipScale ? [] : ['--skip-scale'])]);
   const sweep: ScaleRun[] = [];
   const scaleCommands: string[] = [];
   const scaleOnly = (extra: string[]): string[] => [
@@ -200,6 +214,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
     '--skip-public',
     '--skip-paillier',
     ...scaleFlags(forwarded),
+    ...(weak ? ['--allow-weak-parameters'] : []),
     ...extra,
   ];
   let main: ScaleRun | undefined;
@@ -207,9 +222,12 @@ export default async function run(args: string[]): Promise<BenchResult> {
     const chosen = scaleFlags(forwarded, ['--scale-cache-mib']);
     const a = scaleOnly(chosen);
     scaleCommands.push(`fedscore ${a.join(' ')}`);
-    main = (await runCli(a)).scale_100k_330;
+    const scaleSummary = await runCli(a);
+    s ??= scaleSummary;
+    main = scaleSummary.scale_100k_330;
     if (main) sweep.push(main);
   }
+  if (s === undefined) throw new Error('fedscore bench hetero-lr: no summary');
   if (main) {
     for (const mib of sweepMibs) {
       if (mib === main.diagonal_cache_mib) continue;
@@ -484,7 +502,7 @@ export default async function run(args: string[]): Promise<BenchResult> {
         }),
     },
     parameters: {
-      command: `fedscore bench hetero-lr --json ${forwarded.join(' ')}`,
+      command: nothingButScale ? scaleCommands[0] : `fedscore bench hetero-lr --json ${forwarded.join(' ')}`,
       ...s.parameters,
       ...(main && {
         scale: {
@@ -494,12 +512,19 @@ export default async function run(args: string[]): Promise<BenchResult> {
           workers: s.parameters['workers'],
           workers_resolved: main.workers_resolved,
           diagonal_cache_mib: main.diagonal_cache_mib,
+          ...(scalePreset !== undefined && { ckks_preset: scalePreset }),
+          ...(weak && { allow_weak_parameters: true }),
         },
       }),
       ...(scaleCommands.length > 0 && { scale_commands: scaleCommands }),
     },
     tables,
     notes: [
+      ...(weak
+        ? [
+            `NOT SECURE: the scale run asked for weak parameters (--allow-weak-parameters${scalePreset === undefined ? '' : `, --scale-ckks-preset ${scalePreset}`}), as the smoke does: its figures say nothing of a real run.`,
+          ]
+        : []),
       'Every party runs in one process over the in-memory network with the real wire codec; timings include encoding and decoding every message, not network latency.',
       `The machine is shared with other engineers (2 cores, ~8 engineers running tests and benchmarks at the same time): absolute timings are noisy and slower than on an idle machine. 5-minute load average ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end.`,
       "Batch sizes: default_credit and the scale run use 4096 rows, one full CKKS ciphertext: a packed product costs about the same at any batch up to 4096 (smaller batches are replicated to fill the slots), so an epoch costs ~4x less than at 1024. german (800 training rows) and breast (455) use 64 and 128: cheap, and more steps per epoch. Workers 'auto' resolve to 2 per party on runs with rows x columns x epochs >= 2^20, else 0 (the table shows the resolved counts).",

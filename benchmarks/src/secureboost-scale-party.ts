@@ -20,6 +20,7 @@ import {
   type PartyId,
   ProtocolSession,
 } from '@fedscore/core';
+import type { CkksPresetName } from '@fedscore/he';
 import {
   abortAwareChannel,
   type PartyFeatures,
@@ -199,7 +200,11 @@ async function main(): Promise<void> {
   if ((role !== 'guest' && role !== 'host') || !dataPath || !resultPath || !json) {
     throw new FedscoreError('invalid_argument', 'usage: guest|host DATA RESULT JSON', { field: 'argv' });
   }
-  const p = JSON.parse(json) as { session: string; hyperparams: SecureBoostHyperparams };
+  const p = JSON.parse(json) as {
+    session: string;
+    hyperparams: SecureBoostHyperparams;
+    ckksPreset?: CkksPresetName;
+  };
   const data = readPartyData(dataPath);
   const rssAfterLoadMb = vm('VmRSS');
   const trace: TraceEvent[] = [];
@@ -235,6 +240,7 @@ async function main(): Promise<void> {
       labels: data.labels!,
       scheme: 'ckks',
       hyperparams: p.hyperparams,
+      ...(p.ckksPreset !== undefined && { he: { ckksPreset: p.ckksPreset } }),
       onProgress: (e) =>
         process.stderr.write(
           `guest: tree ${e.done}/${e.total} at ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,

@@ -17,6 +17,7 @@
  *                          [--default-credit-trees 30] [--default-credit-before-trees 0]
  *                          [--default-credit 0] [--default-credit-workers 2]
  *                          [--default-credit-threads-trees 0]
+ *                          [--ckks-preset ckks-16384-release] [--paillier-bits 2048 [--allow-weak-parameters]]
  * `--scale` runs issue 15's scale target instead, guest and host each in its own process with its own
  * peak RSS, beside the cost model (./secureboost-scale.ts; `--as secureboost-scale`).
  * `--default-credit-before-trees 0` skips the opt-in lowProductLevel run.
@@ -27,6 +28,10 @@
  * `--default-credit 0` skips default_credit; `--default-credit-trees` sets its CKKS trees. Seconds per
  * tree are the guest's tree loop (encrypting g and h to the last split), setup (key generation, the
  * public context) is reported apart.
+ * `--ckks-preset` (default SECUREBOOST_CKKS_PRESET) is the preset of the generated population's CKKS runs and
+ * of the per-operation projection (default_credit keeps the default) (the smoke's ckks-8192: 128-bit, keys ~4x smaller and faster to make). `--paillier-bits B`
+ * below 2048 is NOT SECURE and needs `--allow-weak-parameters` (the smoke's 1024: a key made in a tenth of
+ * the time); the result then says NOT SECURE beside the Paillier figures.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -34,7 +39,13 @@ import { join } from 'node:path';
 import { auc, type Column, ks, selectRows, type Table } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import { generatePopulation } from '@fedscore/datasets';
-import { type CkksSecretContext, createCkksContext, sumRotationSteps } from '@fedscore/he';
+import {
+  CKKS_PRESETS,
+  type CkksPresetName,
+  type CkksSecretContext,
+  createCkksContext,
+  sumRotationSteps,
+} from '@fedscore/he';
 import {
   histogramTreeOps,
   type PartyFeatures,
@@ -64,6 +75,20 @@ function features(columns: readonly Column[], rows?: number): PartyFeatures {
   };
 }
 
+/** The HE parameters of every run of this benchmark (`--ckks-preset`, `--paillier-bits`). */
+interface HeChoice {
+  readonly ckksPreset: CkksPresetName;
+  readonly paillierBits: number;
+  /** Paillier below 2048 bits, asked for with `--allow-weak-parameters` (NOT SECURE). */
+  readonly allowWeakParameters: boolean;
+}
+
+const DEFAULT_HE: HeChoice = {
+  ckksPreset: SECUREBOOST_CKKS_PRESET,
+  paillierBits: 2048,
+  allowWeakParameters: false,
+};
+
 async function timed(
   guest: PartyFeatures,
   host: PartyFeatures,
@@ -75,13 +100,18 @@ async function timed(
     readonly workers?: number;
     readonly threadedHistograms?: boolean;
   } = {},
+  he: HeChoice = DEFAULT_HE,
 ) {
   const run = await trainSecureBoost({
     guest: { features: guest, labels },
     hosts: [{ features: host, ...hostOptions }],
     scheme,
     hyperparams,
-    he: { paillierBits: 2048 },
+    he: {
+      ckksPreset: he.ckksPreset,
+      paillierBits: he.paillierBits,
+      ...(he.allowWeakParameters && { allowWeakParameters: true }),
+    },
   });
   return run;
 }
@@ -95,7 +125,7 @@ function treeSeconds(run: Awaited<ReturnType<typeof timed>>): { perTree: number;
 
 /**
  * Mean seconds of one plaintext product, one encode and one rotation at the histogram product level, on
- * `ctx` (SECUREBOOST_CKKS_PRESET with sumRotationSteps(8192)'s Galois keys).
+ * `ctx` (the run's CKKS preset with sumRotationSteps(slots)'s Galois keys).
  */
 function opCosts(ctx: CkksSecretContext): { product: number; encode: number; rotation: number } {
   const S = ctx.slotCount;
@@ -112,7 +142,8 @@ function opCosts(ctx: CkksSecretContext): { product: number; encode: number; rot
     const pt = ctx.encode(diag, level);
     const encode = time(40, () => ctx.encode(diag, level).dispose());
     const product = time(80, () => v.mul(pt, { rescale: false }).dispose());
-    const rotation = time(16, (i) => v.rotate(2 ** (i % 12)).dispose());
+    const steps = Math.log2(S) - 1;
+    const rotation = time(16, (i) => v.rotate(2 ** (i % steps)).dispose());
     return { product, encode, rotation };
   });
 }
@@ -183,10 +214,21 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
   const dcThreadsTrees = flag(args, 'default-credit-threads-trees', 0);
   const dataDir = flagStr(args, 'data', join(import.meta.dirname, '..', '..', '..', 'shared', 'data'));
   const hp = { trees, depth, bins, learningRate: 0.3 };
+  const ckksPreset = flagStr(args, 'ckks-preset', SECUREBOOST_CKKS_PRESET) as CkksPresetName;
+  if (CKKS_PRESETS[ckksPreset] === undefined || CKKS_PRESETS[ckksPreset].securityBits < 128)
+    throw new Error(`--ckks-preset must be a 128-bit preset (${Object.keys(CKKS_PRESETS).join(', ')})`);
+  const paillierBits = flag(args, 'paillier-bits', 2048);
+  const allowWeakParameters = args.includes('--allow-weak-parameters');
+  if (paillierBits < 2048 && !allowWeakParameters)
+    throw new Error(
+      `--paillier-bits ${paillierBits} is NOT SECURE: add --allow-weak-parameters (smoke runs)`,
+    );
+  const he: HeChoice = { ckksPreset, paillierBits, allowWeakParameters };
+  const weakPaillier = paillierBits < 2048;
 
   const { guestF, hostF, labels } = secureboostPopulation(rows, hostFeatures, guestFeatures);
 
-  const ckks = await timed(guestF, hostF, labels, 'ckks', hp);
+  const ckks = await timed(guestF, hostF, labels, 'ckks', hp, {}, he);
   const { perTree, setup } = treeSeconds(ckks);
   const rssAfterCkks = peakRssMb();
 
@@ -194,8 +236,8 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
   // (assumed bins + 1 cells per host feature: every quantile bin filled, plus the missing-value bin).
   // One key set for both (its Galois keys are most of a key generation's seconds).
   const model = await createCkksContext({
-    params: SECUREBOOST_CKKS_PRESET,
-    rotations: sumRotationSteps(8192),
+    params: ckksPreset,
+    rotations: sumRotationSteps(CKKS_PRESETS[ckksPreset].polyModulusDegree / 2),
     relinearization: false,
   });
   const costs = opCosts(model);
@@ -225,8 +267,8 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
   });
   const small = { trees: 1, depth: 2, bins: 8, learningRate: 0.3 };
   const subLabels = labels.slice(0, paillierRows);
-  const ckksSmall = await timed(sub(guestF), sub(hostF), subLabels, 'ckks', small);
-  const paillierSmall = await timed(sub(guestF), sub(hostF), subLabels, 'paillier', small);
+  const ckksSmall = await timed(sub(guestF), sub(hostF), subLabels, 'ckks', small, {}, he);
+  const paillierSmall = await timed(sub(guestF), sub(hostF), subLabels, 'paillier', small, {}, he);
 
   let dc: Record<string, unknown> = { skipped: `no ${dataDir}/default_credit` };
   const dcDir = join(dataDir, 'default_credit');
@@ -361,10 +403,10 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
       trees,
       depth,
       bins,
-      scheme:
-        'ckks-16384-release (SECUREBOOST_CKKS_PRESET), histograms by secureboost/histogram.ts (g, h packed as one complex vector; run-cached diagonals when they fit, else per-level or per-node encodes)',
+      scheme: `${ckksPreset}${ckksPreset === SECUREBOOST_CKKS_PRESET ? ' (SECUREBOOST_CKKS_PRESET)' : ' (--ckks-preset; the default is SECUREBOOST_CKKS_PRESET)'}, histograms by secureboost/histogram.ts (g, h packed as one complex vector; run-cached diagonals when they fit, else per-level or per-node encodes)`,
       load_average_at_start: loadAtStart.map((x) => Number(x.toFixed(2))),
-      paillier: `2048 bits, ${paillierRows} rows x (4 + 4) features, 8 bins, depth 2, 1 tree`,
+      paillier: `${paillierBits} bits${weakPaillier ? ' (NOT SECURE: below 2048 bits, --allow-weak-parameters)' : ''}, ${paillierRows} rows x (4 + 4) features, 8 bins, depth 2, 1 tree`,
+      allowWeakParameters,
       population: 'generatePopulation(enterprises=rows, overlap=1, bankOnlyFraction=0), default seed',
     },
     tables: [
@@ -394,15 +436,25 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
         columns: ['scheme', 'rows', 'seconds total', 'bytes guest -> host'],
         rows: [
           ['ckks', paillierRows, ckksSmall.secondsTotal, ckksSmall.bytesSent['guest'] ?? 0],
-          ['paillier-2048', paillierRows, paillierSmall.secondsTotal, paillierSmall.bytesSent['guest'] ?? 0],
+          [
+            `paillier-${paillierBits}${weakPaillier ? ' (NOT SECURE)' : ''}`,
+            paillierRows,
+            paillierSmall.secondsTotal,
+            paillierSmall.bytesSent['guest'] ?? 0,
+          ],
         ],
         note: 'CKKS time is dominated by key generation and the 68 MB public context at this size.',
       },
     ],
     notes: [
+      ...(weakPaillier
+        ? [
+            `NOT SECURE: the Paillier run uses a ${paillierBits}-bit modulus (below 2048 bits; asked for with --allow-weak-parameters, as the smoke does): its figures say nothing of a real run.`,
+          ]
+        : []),
       `default_credit: ${JSON.stringify(dc)}.`,
       'The machine is shared (2 cores, several engineers): wall times are noisy.',
-      `Per operation at the product level (${SECUREBOOST_CKKS_PRESET}): product ${(costs.product * 1e3).toFixed(2)} ms, encode ${(costs.encode * 1e3).toFixed(2)} ms, rotation ${(costs.rotation * 1e3).toFixed(1)} ms.`,
+      `Per operation at the product level (${ckksPreset}): product ${(costs.product * 1e3).toFixed(2)} ms, encode ${(costs.encode * 1e3).toFixed(2)} ms, rotation ${(costs.rotation * 1e3).toFixed(1)} ms.`,
       `Operation model of one tree at this shape (${thisShape.cells} cells assumed): ${thisShape.products} products, ${thisShape.encodes} encodes, ${thisShape.rotations} rotations = ${thisShape.he_seconds_per_tree.toFixed(1)} s of HE (measured: ${perTree.toFixed(1)} s per tree, which also holds the diagonal scatter in JS, flooding, decryption and split finding; the per-operation costs were timed minutes later).`,
       `Projected 100,000 x (30 + 300), ${fateShape.cells} host cells: ${fateShape.products} products, ${fateShape.encodes} encodes, ${fateShape.rotations} rotations = ${fateShape.he_seconds_per_tree.toFixed(0)} s of HE per tree at these per-operation costs (one thread; target 45 s).`,
       `Peak RSS ${peakRssMb()} MB (all parties in one process).`,

@@ -20,6 +20,9 @@
  *     drew from the government's enterprises, not its bank-only ones), bytes of the two PSI parties only
  *     (wire >= payload, within 1.5x + 16 KiB), CPU seconds of each and the 10M x 10M extrapolation;
  *   - the cost model's issue 18 and 20 predictions (per-op times measured, no queue or tree run);
+ *   - the in-process entries that ask for weak parameters to save key generations (`bench hetero-lr`'s
+ *     scale run on ckks-2048-smoke-insecure, `bench secureboost`'s 1024-bit Paillier key) ran them and
+ *     say NOT SECURE;
  *   - index.html is self-contained (a CSP forbidding fetches, uPlot inlined, the chart data embedded);
  *     where Chromium is installed it is opened headless and every chart figure must be drawn with no
  *     error text.
@@ -207,6 +210,26 @@ describe('pnpm bench all --smoke --network lan', () => {
     expect(cpu['bank']).toBeGreaterThan(0);
     expect(cpu['government']).toBeGreaterThan(0);
     expect(psi.summary['wanPsiCpuSeconds']).toBeCloseTo(cpu['bank']! + cpu['government']!, 2);
+    // The in-process entries on weak parameters (the smoke's opt-in) ran on them and say NOT SECURE.
+    const lr = JSON.parse(readFileSync(join(out, 'hetero-lr.json'), 'utf8')) as {
+      parameters: { scale?: { ckks_preset?: string; allow_weak_parameters?: boolean } };
+      notes: string[];
+      raw: { scale_100k_330?: { seconds_per_epoch: number; bytes_sent: Record<string, number> } };
+    };
+    expect(lr.parameters.scale?.ckks_preset).toBe('ckks-2048-smoke-insecure');
+    expect(lr.parameters.scale?.allow_weak_parameters).toBe(true);
+    expect(lr.notes.some((n) => n.startsWith('NOT SECURE'))).toBe(true);
+    expect(lr.raw.scale_100k_330?.seconds_per_epoch).toBeGreaterThan(0);
+    expect(lr.raw.scale_100k_330?.bytes_sent['arbiter']).toBeGreaterThan(0);
+    const sb = JSON.parse(readFileSync(join(out, 'secureboost.json'), 'utf8')) as {
+      summary: Record<string, unknown>;
+      parameters: Record<string, unknown>;
+      notes: string[];
+    };
+    expect(String(sb.parameters['paillier'])).toContain('NOT SECURE');
+    expect(sb.notes.some((n) => n.startsWith('NOT SECURE'))).toBe(true);
+    expect(Number(sb.summary['ckks_seconds_per_tree'])).toBeGreaterThan(0);
+    expect(Number(sb.summary['ckks_vs_paillier_speedup'])).toBeGreaterThan(0);
     // The cost model's issue 18 (10M x 330 on N workers) and issue 20 (SecureBoost per tree) parts.
     const cm = JSON.parse(readFileSync(join(out, 'cost-model.json'), 'utf8')) as {
       summary: Record<string, unknown>;

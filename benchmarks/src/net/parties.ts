@@ -380,6 +380,12 @@ export async function startPartyProcesses<P extends string>(options: {
   readonly log?: (line: string) => void;
   /** More of `p`'s config (e.g. the host's `queue`, `bench queue --epoch`); peers, data, limits win. */
   readonly config?: (p: P) => NodeConfigOverrides;
+  /**
+   * The nodes' store and stage polls (config `limits.jobPollMs` and `limits.stagePollMs`, ms); default
+   * the config's (500 and 300 ms). The smoke polls every 100 ms: at the defaults a job waits ~0.25 s
+   * to start and each stage ~0.15 s past its end, seconds over the smoke's four jobs.
+   */
+  readonly pollMs?: number;
 }): Promise<PartyProcesses<P>> {
   const { parties } = options;
   const proxies = new Map<string, ShapedProxy>();
@@ -391,7 +397,11 @@ export async function startPartyProcesses<P extends string>(options: {
       // Each peer at the proxy of the ordered pair (p, peer).
       peers: peersThroughProxies(p, parties, proxies),
       data: options.data(p),
-      limits: { peerDownSeconds: 120, retries: 2 },
+      limits: {
+        peerDownSeconds: 120,
+        retries: 2,
+        ...(options.pollMs !== undefined && { jobPollMs: options.pollMs, stagePollMs: options.pollMs }),
+      },
       ...(options.acceptWeakParameters === true && { accept: { weakParameters: true } }),
     }),
   });

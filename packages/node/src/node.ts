@@ -418,6 +418,8 @@ export class PartyNode {
       stateDir: config.stateDir,
       peerDownSeconds: config.limits.peerDownSeconds,
       maxAttempts: config.limits.maxAttempts,
+      jobPollMs: config.limits.jobPollMs,
+      pollMs: config.limits.stagePollMs,
       logger,
       progress: options.progress ?? noProgress,
       ...(testFault !== undefined && { testFault }),

@@ -46,6 +46,9 @@ describe('node config', () => {
     expect(c.tls.cert).toBe(join(dir, 'certs/bank.pem'));
     expect(c.data['loans']!.path).toBe(join(dir, 'data/bank.csv'));
     expect(c.limits.maxMessageBytes).toBe(64 * 1024 * 1024);
+    // The job runner's polls: the store every 500 ms, a running stage's parties every 300 ms.
+    expect(c.limits.jobPollMs).toBe(500);
+    expect(c.limits.stagePollMs).toBe(300);
     expect(c.log.level).toBe('info');
   });
 
@@ -58,6 +61,8 @@ describe('node config', () => {
     [{ ...base, peers: { bank: { address: 'a:1' } } }, 'peers.bank'],
     [{ ...base, tls: { ca: 'a', cert: 'b' } }, 'tls.key'],
     [{ ...base, limits: { retries: -1 } }, 'limits.retries'],
+    [{ ...base, limits: { stagePollMs: 5 } }, 'limits.stagePollMs'],
+    [{ ...base, limits: { jobPollMs: 0.5 } }, 'limits.jobPollMs'],
     [{ ...base, data: { loans: { path: 'x.csv' } } }, 'data.loans.id'],
     [
       {

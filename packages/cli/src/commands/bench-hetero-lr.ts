@@ -22,6 +22,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { auc, FedscoreError, ks, seededRng } from '@fedscore/core';
 import { generatePopulation } from '@fedscore/datasets';
+import { CKKS_PRESETS, type CkksPresetName } from '@fedscore/he';
 import {
   alignInProcess,
   cipherOptions,
@@ -58,6 +59,9 @@ import {
 } from '../command.ts';
 import { checkLabels, readPartyCsv } from '../pipeline/load.ts';
 import { splitFromLists } from '../pipeline/split.ts';
+
+/** The NOT SECURE preset a smoke run may ask for (`--scale-ckks-preset` with `--allow-weak-parameters`). */
+const SMOKE_PRESET: CkksPresetName = 'ckks-2048-smoke-insecure';
 
 /** Training settings of one public set (the defaults of this benchmark, printed in the result). */
 interface SetDefaults {
@@ -201,6 +205,16 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
       description: 'diagonal-cache budget per party of the scale run, MiB (0 = encode per use)',
     },
     'skip-scale': { type: 'boolean', description: 'skip the generated scale run' },
+    'scale-ckks-preset': {
+      type: 'string',
+      default: DEFAULT_HETERO_LR_PRESET,
+      placeholder: 'NAME',
+      description: `CKKS preset of the scale runs (a preset below 128 bits, e.g. ${SMOKE_PRESET} for smoke runs, needs --allow-weak-parameters and is reported NOT SECURE)`,
+    },
+    'allow-weak-parameters': {
+      type: 'boolean',
+      description: 'accept a --scale-ckks-preset below 128-bit security (smoke runs only: NOT SECURE)',
+    },
     'scale-class-weight': {
       type: 'string',
       default: 'balanced',
@@ -247,9 +261,15 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
         batchSize: num(options, 'scale-batch-size'),
         classWeight: scaleClassWeight(options),
         runtime: { workers, diagonalCacheMiB: num(options, 'scale-cache-mib') },
+        he: scaleHe(options),
       });
       out['scale_100k_330'] = scale;
+      const he = scaleHe(options);
       parameters['scale'] = {
+        ckks_preset: he.ckksPreset,
+        ...(CKKS_PRESETS[he.ckksPreset].securityBits < 128 && {
+          security: `NOT SECURE: ${he.ckksPreset} is below 128-bit security (--allow-weak-parameters; smoke runs only)`,
+        }),
         rows: scale.rows,
         epochs: scale.epochs,
         batch_size: scale.batch_size,
@@ -258,7 +278,7 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
         diagonal_cache_mib: scale.diagonal_cache_mib,
       };
       ctx.print(
-        `scale: ${scale.rows} rows x ${scale.bank_features} + ${scale.government_features} features, batch ${scale.batch_size}, cache ${scale.diagonal_cache_mib} MiB per party (needed: host ${scale.cache_needed_mib.host}, guest ${scale.cache_needed_mib.guest}), workers ${scale.workers_resolved.guest}/${scale.workers_resolved.host}: ${scale.seconds_per_epoch.toFixed(1)} s per epoch (first ${scale.first_epoch_seconds.toFixed(1)}, later median ${fmt(scale.later_epochs_median_seconds)}), RSS before training ${scale.rss_before_training_mb} MB, peak ${scale.peak_rss_mb} MB`,
+        `scale${he.allowWeakParameters && CKKS_PRESETS[he.ckksPreset].securityBits < 128 ? ` (NOT SECURE: ${he.ckksPreset})` : ''}: ${scale.rows} rows x ${scale.bank_features} + ${scale.government_features} features, batch ${scale.batch_size}, cache ${scale.diagonal_cache_mib} MiB per party (needed: host ${scale.cache_needed_mib.host}, guest ${scale.cache_needed_mib.guest}), workers ${scale.workers_resolved.guest}/${scale.workers_resolved.host}: ${scale.seconds_per_epoch.toFixed(1)} s per epoch (first ${scale.first_epoch_seconds.toFixed(1)}, later median ${fmt(scale.later_epochs_median_seconds)}), RSS before training ${scale.rss_before_training_mb} MB, peak ${scale.peak_rss_mb} MB`,
       );
     }
     // --- batch sizes on the same population, one after the other in this process (same machine load)
@@ -284,6 +304,7 @@ Paillier-1024 on one batch of the same --compare-rows rows (and CKKS on a full b
             batchSize,
             classWeight: scaleClassWeight(options),
             runtime: { workers, diagonalCacheMiB: num(options, 'scale-cache-mib') },
+            he: scaleHe(options),
           },
           data,
         );
@@ -704,6 +725,7 @@ async function scaleRun(
     batchSize: number;
     classWeight: 'balanced' | 'none';
     runtime: HeteroLrRuntime & { diagonalCacheMiB: number };
+    he: ScaleHe;
   },
   data?: ScaleData,
 ): Promise<ScaleRun> {
@@ -724,7 +746,11 @@ async function scaleRun(
     mode: 'arbiter',
     scheme: 'ckks',
     hyperparams: { maxEpochs: o.epochs, batchSize: o.batchSize, classWeight: o.classWeight },
-    he: cipherOptions({ scheme: 'ckks' }, ctx.logger),
+    he: {
+      ...cipherOptions({ scheme: 'ckks' }, ctx.logger),
+      ckksPreset: o.he.ckksPreset,
+      ...(o.he.allowWeakParameters && { allowWeakParameters: true }),
+    },
     runtime: o.runtime,
     logger: ctx.logger,
     onProgress: epochProgress(ctx.progress),
@@ -751,6 +777,33 @@ async function scaleRun(
     peak_rss_mb: peakRssMb(),
     bytes_sent: res.bytesSent,
   };
+}
+
+/** The scale runs' CKKS preset and whether it was asked for below 128-bit security. */
+interface ScaleHe {
+  readonly ckksPreset: CkksPresetName;
+  readonly allowWeakParameters: boolean;
+}
+
+function scaleHe(options: ParsedOptions): ScaleHe {
+  const name = str(options, 'scale-ckks-preset');
+  const preset = (CKKS_PRESETS as Readonly<Record<string, (typeof CKKS_PRESETS)[CkksPresetName]>>)[name];
+  if (preset === undefined) {
+    throw new FedscoreError(
+      'invalid_argument',
+      `unknown CKKS preset '${name}' (one of ${Object.keys(CKKS_PRESETS).join(', ')})`,
+      { field: '--scale-ckks-preset' },
+    );
+  }
+  const allowWeakParameters = bool(options, 'allow-weak-parameters');
+  if (preset.securityBits < 128 && !allowWeakParameters) {
+    throw new FedscoreError(
+      'he_insecure_params',
+      `${name} is NOT SECURE (below 128-bit security): add --allow-weak-parameters (smoke runs only)`,
+      { field: '--scale-ckks-preset' },
+    );
+  }
+  return { ckksPreset: preset.name, allowWeakParameters };
 }
 
 function scaleClassWeight(options: ParsedOptions): 'balanced' | 'none' {

@@ -25,7 +25,8 @@
  *     arbiter: { address: platform.internal:7103 }
  *   data:
  *     loans: { path: data/bank.csv, id: uscc, label: default_12m }
- *   limits: { maxMessageBytes: 67108864, deadlineMs: 120000, retries: 5, peerDownSeconds: 300 }
+ *   limits: { maxMessageBytes: 67108864, deadlineMs: 120000, retries: 5, peerDownSeconds: 300,
+ *             jobPollMs: 500, stagePollMs: 300 }   # how often the store and a stage's parties are polled
  *   governance:                       # as a job's host: only enterprises that consented take part, and
  *     requireConsent: true            # PSI runs on them only; a guest may submit at most 5M ids and 50
  *     psi: { maxSubmittedIds: 5000000, maxSubmittedRatio: 50 }  # per enterprise in that set
@@ -371,6 +372,10 @@ const limits = z
     peerDownSeconds: z.number().int().min(1).max(86_400).default(300),
     /** Stage attempts per stage before the job fails. */
     maxAttempts: z.number().int().min(1).max(100).default(5),
+    /** How often the node looks in its store for jobs to start, resume or notify about (ms). */
+    jobPollMs: z.number().int().min(10).max(60_000).default(500),
+    /** How often a job's coordinator asks its parties how a running stage is doing (ms). */
+    stagePollMs: z.number().int().min(10).max(60_000).default(300),
   })
   .strict();
 

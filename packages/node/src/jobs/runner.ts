@@ -227,8 +227,10 @@ export interface JobRunnerOptions {
   readonly stateDir: string;
   readonly peerDownSeconds?: number;
   readonly maxAttempts?: number;
-  /** Status poll interval (ms). Default 300. */
+  /** Status poll interval of a running stage (ms; config `limits.stagePollMs`). Default 300. */
   readonly pollMs?: number;
+  /** How often the store is polled for jobs to start, cancel or notify about (ms; config `limits.jobPollMs`). Default 500. */
+  readonly jobPollMs?: number;
   readonly logger?: Logger;
   readonly progress?: ProgressCallback;
   readonly onDataUse?: (event: DataUseEvent) => void;
@@ -459,7 +461,7 @@ export class JobRunner {
       }
     };
     tick();
-    this.#poller = setInterval(tick, 500);
+    this.#poller = setInterval(tick, this.#o.jobPollMs ?? 500);
     this.#poller.unref();
     const lease = this.#o.lease;
     if (lease !== undefined) {
