@@ -21,23 +21,22 @@
  */
 import { join } from 'node:path';
 import type { ProgressCallback } from '@fedscore/core';
-import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
   AuditLog,
   cancelJob,
   type EvaluateCheckpoint,
   JOB_CANCEL_STAGE,
-  type JobSpecInput,
   JobStore,
   type PartyNode,
   retryJob,
   type TrainCheckpoint,
   validateJobSpec,
 } from '@fedscore/node';
-import { NodeCluster, type NodeConfigOverrides, trainingConsents, waitUntil } from '@fedscore/node/testing';
+import { NodeCluster, type NodeConfigOverrides, waitUntil } from '@fedscore/node/testing';
 import { fedscore } from '@fedscore/wire';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { creditLineJob, modelHex as f64, grantTrainingConsents } from './replica-fixtures.ts';
 import { describeStores } from './store-backends.ts';
 
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
@@ -48,18 +47,7 @@ describeStores('job cancel and retry across party nodes', (backend) => {
   let files: { bank: string; government: string };
 
   const JOB = 'credit-line-c';
-  const spec: JobSpecInput & { id: string } = {
-    id: JOB,
-    guest: 'bank',
-    hosts: ['government'],
-    arbiter: 'arbiter',
-    data: { bank: 'loans', government: 'credit' },
-    seed: 7,
-    binning: { enabled: false },
-    allowPlaintextScheme: true,
-    // 80: the batch-size floor is 2 x the government's ~34 one-hot columns (vfl `minBatchRows`).
-    train: { scheme: 'none', maxEpochs: 4, batchSize: 80 },
-  };
+  const spec = creditLineJob(JOB);
 
   beforeAll(async () => {
     cluster = await NodeCluster.create({
@@ -90,15 +78,10 @@ describeStores('job cancel and retry across party nodes', (backend) => {
   /** The three nodes of `run`, the government's progress callback `watch` (to act mid-training). */
   const startAll = async (run: string, watch?: ProgressCallback): Promise<Record<Party, PartyNode>> => {
     const nodes = await cluster.startAll({ run }, watch && { government: { progress: watch } });
-    if (nodes.government.consents.list().length === 0) {
-      const t = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
-      nodes.government.consents.grantAll(trainingConsents(t.ids, 'bank'));
-    }
+    await grantTrainingConsents(nodes.government, files.government);
     return nodes;
   };
   const stopAll = (nodes: Record<Party, PartyNode>): Promise<void> => cluster.stopAll(nodes);
-  const f64 = (t: TrainCheckpoint): string =>
-    Buffer.from(Float64Array.from([...t.model!.weights, t.model!.intercept]).buffer).toString('hex');
 
   let reference: Record<'bank' | 'government', TrainCheckpoint> | undefined;
 

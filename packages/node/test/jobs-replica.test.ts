@@ -17,11 +17,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProgressCallback } from '@fedscore/core';
-import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
   JOB_LEASE_MS,
-  type JobSpecInput,
   JobStore,
   MASK_SEED_SECRET,
   NodeStore,
@@ -29,9 +27,10 @@ import {
   STORE_FILE,
   type TrainCheckpoint,
 } from '@fedscore/node';
-import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedscore/node/testing';
+import { NodeCluster, type NodeConfigOverrides } from '@fedscore/node/testing';
 import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { creditLineJob, modelHex as f64, grantTrainingConsents } from './replica-fixtures.ts';
 
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
 type Party = (typeof PARTIES)[number];
@@ -86,24 +85,9 @@ describe.skipIf(why !== undefined)(
       pg?.stop();
     });
 
-    const spec = (): JobSpecInput & { id: string } => ({
-      id: JOB,
-      guest: 'bank',
-      hosts: ['government'],
-      arbiter: 'arbiter',
-      data: { bank: 'loans', government: 'credit' },
-      seed: 7,
-      allowPlaintextScheme: true,
-      binning: { enabled: false },
-      train: { scheme: 'none', maxEpochs: 4, batchSize: 80 },
-    });
-    const f64 = (t: TrainCheckpoint): string =>
-      Buffer.from(Float64Array.from([...t.model!.weights, t.model!.intercept]).buffer).toString('hex');
-    const grantConsents = async (government: PartyNode): Promise<void> => {
-      if (government.consents.list().length > 0) return;
-      const t = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
-      government.consents.grantAll(trainingConsents(t.ids, 'bank'));
-    };
+    const spec = () => creditLineJob(JOB);
+    const grantConsents = (government: PartyNode): Promise<void> =>
+      grantTrainingConsents(government, files.government);
     let reference: Record<'bank' | 'government', TrainCheckpoint> | undefined;
     /** The same deployment's party secrets (the mask seeds derive from them), into a scenario's schemas. */
     const copySecrets = (scenario: string): void => {

@@ -21,7 +21,6 @@
  */
 import { join } from 'node:path';
 import type { ProgressCallback } from '@fedscore/core';
-import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
   type EvaluateCheckpoint,
@@ -30,8 +29,9 @@ import {
   type PartyNode,
   type TrainCheckpoint,
 } from '@fedscore/node';
-import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedscore/node/testing';
+import { NodeCluster, type NodeConfigOverrides } from '@fedscore/node/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { creditLineJob, modelHex as f64, grantTrainingConsents } from './replica-fixtures.ts';
 import { describeStores } from './store-backends.ts';
 
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
@@ -93,10 +93,7 @@ describeStores('jobs across party nodes', (backend) => {
   const startAll = async (run: string, watch?: ProgressCallback): Promise<Record<Party, PartyNode>> => {
     const nodes = await cluster.startAll({ run }, watch && { government: { progress: watch } });
     // The government node requires consent (the default): every enterprise authorizes the bank.
-    if (nodes.government.consents.list().length === 0) {
-      const t = await readCsvFile(dataOf(run).government, { idColumn: ID_COLUMN, impute: 'keep' });
-      nodes.government.consents.grantAll(trainingConsents(t.ids, 'bank'));
-    }
+    await grantTrainingConsents(nodes.government, dataOf(run).government);
     return nodes;
   };
   const stopAll = (nodes: Record<Party, PartyNode>): Promise<void> => cluster.stopAll(nodes);
@@ -150,16 +147,9 @@ describeStores('jobs across party nodes', (backend) => {
   });
 
   // Issue 8 in scheme 'none': the uninterrupted run, then the same job killed mid-training and resumed.
-  const exact = (id: string): JobSpecInput & { id: string } => ({
-    ...spec(id),
-    allowPlaintextScheme: true,
-    // 80: the batch-size floor is 2 x the government's ~34 one-hot columns (vfl `minBatchRows`).
-    train: { scheme: 'none', maxEpochs: 4, batchSize: 80 },
-  });
+  const exact = (id: string) => creditLineJob(id);
   const EXACT = 'credit-line-2';
   let exactRef: Record<'bank' | 'government', TrainCheckpoint> | undefined;
-  const f64 = (t: TrainCheckpoint): string =>
-    Buffer.from(Float64Array.from([...t.model!.weights, t.model!.intercept]).buffer).toString('hex');
 
   it("scheme 'none': the uninterrupted reference run", async () => {
     const nodes = await startAll('none-ref');

@@ -22,18 +22,12 @@
  */
 import { join } from 'node:path';
 import { type LogRecord, memoryLogger, type ProgressCallback } from '@fedscore/core';
-import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
-import type { JobSpecInput, PartyNode, TrainCheckpoint } from '@fedscore/node';
-import {
-  freePorts,
-  NodeCluster,
-  type NodeConfigOverrides,
-  trainingConsents,
-  waitUntil,
-} from '@fedscore/node/testing';
+import type { PartyNode, TrainCheckpoint } from '@fedscore/node';
+import { freePorts, NodeCluster, type NodeConfigOverrides, waitUntil } from '@fedscore/node/testing';
 import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { creditLineJob, modelHex as f64, grantTrainingConsents } from './replica-fixtures.ts';
 
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
 type Party = (typeof PARTIES)[number];
@@ -124,23 +118,9 @@ describe.skipIf(why !== undefined)('peers follow the bank replica that holds the
     pg?.stop();
   });
 
-  const spec = (): JobSpecInput & { id: string } => ({
-    id: JOB,
-    guest: 'bank',
-    hosts: ['government'],
-    arbiter: 'arbiter',
-    data: { bank: 'loans', government: 'credit' },
-    seed: 7,
-    allowPlaintextScheme: true,
-    binning: { enabled: false },
-    train: { scheme: 'none', maxEpochs: 4, batchSize: 80 },
-  });
-  const f64 = (t: TrainCheckpoint): string =>
-    Buffer.from(Float64Array.from([...t.model!.weights, t.model!.intercept]).buffer).toString('hex');
-  const grantConsents = async (government: PartyNode): Promise<void> => {
-    const t = await readCsvFile(files.government, { idColumn: ID_COLUMN, impute: 'keep' });
-    government.consents.grantAll(trainingConsents(t.ids, 'bank'));
-  };
+  const spec = () => creditLineJob(JOB);
+  const grantConsents = (government: PartyNode): Promise<void> =>
+    grantTrainingConsents(government, files.government);
   const messages = (records: readonly LogRecord[], message: string): LogRecord[] =>
     records.filter((r) => r.message === message);
   let reference: Record<'bank' | 'government', TrainCheckpoint> | undefined;

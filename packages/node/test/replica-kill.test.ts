@@ -57,7 +57,6 @@ import { readCsvFile } from '@fedscore/core/node';
 import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/datasets';
 import {
   type HealthReport,
-  type JobSpecInput,
   JobStore,
   NodeStore,
   submitJob,
@@ -83,6 +82,7 @@ import {
 import { type PgCluster, postgresUnavailable, startPgCluster, startWorker } from '@fedscore/queue/testing';
 import pgDriver from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { creditLineJob, modelHex as f64 } from './replica-fixtures.ts';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/src/main.ts');
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
@@ -90,9 +90,6 @@ type Party = (typeof PARTIES)[number];
 const JOB = 'credit-line-kill';
 /** The bank replicas' lease (config `store.leaseMs`), renewed every 250 ms. */
 const LEASE_MS = 3000;
-
-const f64 = (t: TrainCheckpoint): string =>
-  Buffer.from(Float64Array.from([...t.model!.weights, t.model!.intercept]).buffer).toString('hex');
 
 /** A job of the test: its id, train settings, and how a resumed model is compared with the reference. */
 interface Case {
@@ -266,17 +263,7 @@ describe.skipIf(why !== undefined)(
       pg?.stop();
     });
 
-    const spec = (c: Case = NONE): JobSpecInput & { id: string } => ({
-      id: c.id,
-      guest: 'bank',
-      hosts: ['government'],
-      arbiter: 'arbiter',
-      data: { bank: 'loans', government: 'credit' },
-      seed: 11,
-      allowPlaintextScheme: true,
-      binning: { enabled: false },
-      train: c.train,
-    });
+    const spec = (c: Case = NONE) => creditLineJob(c.id, { seed: 11, train: c.train });
     /** Each case's uninterrupted run: the bank's and the government's train checkpoints. */
     const references = new Map<string, Record<'bank' | 'government', TrainCheckpoint>>();
 

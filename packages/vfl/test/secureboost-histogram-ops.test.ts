@@ -6,6 +6,15 @@
  * product, mask product, level drop, rotation, add and subtraction. Each of the three paths the host can
  * take (run-cached diagonals, per-level encodes, per-node encodes) is driven; the nodes are dense (every
  * diagonal has a row), where the counts are exact rather than upper bounds.
+ *
+ * The context is 'ckks-2048-smoke-insecure' (through the explicit `allowWeakParameters` opt-in): the
+ * moduli, scale and levels of the host's 'ckks-16384-release' at N = 2048, so the same product level and
+ * level drops, with 1024 slots. Nothing here depends on security, only on the counts, which
+ * `histogramTreeOps` derives from `ctx.slotCount` and `ctx.levels`. At 1024 slots the 2048 rows take two
+ * batches, so the loops over batches are counted too (4096 rows at 8192 slots took one), at a fraction
+ * of the release preset's time per operation. The per-level case has 20 features of 25 bins (500 cells,
+ * one block of 512): a block left mostly empty, as 1100 cells in two blocks of 1024 would be, has empty
+ * diagonals, whose encodes and products the code skips, and the counts would be upper bounds only.
  */
 import { seededRng, uniform } from '@fedscore/core';
 import {
@@ -95,7 +104,7 @@ function countedContext(ctx: CkksPublicContext, n: Counts): CkksPublicContext {
   });
 }
 
-const ROWS = 4096;
+const ROWS = 2048;
 const rng = seededRng('histogram-ops');
 /** Bins per feature, the cell offsets, and each row's bin per feature (uniform: every diagonal is hit). */
 function binnedOf(features: number, bins: number) {
@@ -135,10 +144,13 @@ let ctx: CkksSecretContext;
 
 beforeAll(async () => {
   ctx = await createCkksContext({
-    params: 'ckks-16384-release',
-    rotations: sumRotationSteps(8192),
+    params: 'ckks-2048-smoke-insecure',
+    allowWeakParameters: true,
+    rotations: sumRotationSteps(1024),
     relinearization: false,
   });
+  // The shapes below were chosen for these slots and levels (two batches, one dense block).
+  expect([ctx.slotCount, ctx.levels]).toEqual([1024, 3]);
 });
 afterAll(() => ctx.dispose());
 
@@ -218,7 +230,7 @@ function runTree(
 describe('histogramTreeOps counts what the histogram code does', () => {
   it.each([
     ['run-cached', 3, undefined, 4, 9],
-    ['per-level', 3, 0, 44, 25],
+    ['per-level', 3, 0, 20, 25],
     ['per-node', 2, 0, 4, 9],
   ] as const)(
     '%s, depth %i: every operation of a full tree',
@@ -226,6 +238,7 @@ describe('histogramTreeOps counts what the histogram code does', () => {
       const shape = binnedOf(features, bins);
       const ops = histogramTreeOps(ctx, shape.cells, ROWS, depth, maxBytes);
       expect(ops.path).toBe(path);
+      expect([ops.layout.batches, ops.layout.blocks]).toEqual([2, 1]);
       const { tree, run } = runTree(path, depth, shape);
       const p = ops.perTree;
       expect(tree).toEqual({
@@ -248,13 +261,14 @@ describe('histogramTreeOps counts what the histogram code does', () => {
   // The host's default: the per-bin floor on, every direct node below the root with merged bins.
   it.each([
     ['run-cached', 3, undefined, 4, 9],
-    ['per-level', 3, 0, 44, 25],
+    ['per-level', 3, 0, 20, 25],
   ] as const)(
     '%s, depth %i, per-bin floor: one encode set per direct node',
     (path, depth, maxBytes, features, bins) => {
       const shape = binnedOf(features, bins);
       const ops = histogramTreeOps(ctx, shape.cells, ROWS, depth, maxBytes, true);
       expect(ops.path).toBe(path);
+      expect([ops.layout.batches, ops.layout.blocks]).toEqual([2, 1]);
       const { batches: B, blocks: P, blockSize: m } = ops.layout;
       // Hand count: 4 direct nodes (1 + 1 + 2), the root on the shared index, 3 on their own.
       expect(ops.directNodes).toBe(4);

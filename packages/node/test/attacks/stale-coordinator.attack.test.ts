@@ -40,7 +40,6 @@ import { DEFAULT_LABEL_COLUMN, ID_COLUMN, writePopulation } from '@fedscore/data
 import {
   attemptKey,
   GrpcTransport,
-  type JobSpecInput,
   JobStore,
   type PartyNode,
   submitJob,
@@ -51,6 +50,7 @@ import { NodeCluster, type NodeConfigOverrides, trainingConsents } from '@fedsco
 import { type PgCluster, postgresUnavailable, startPgCluster } from '@fedscore/queue/testing';
 import { fedscore } from '@fedscore/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { creditLineJob, EXACT_TRAIN, modelHex as f64 } from '../replica-fixtures.ts';
 
 const PARTIES = ['bank', 'government', 'arbiter'] as const;
 type Party = (typeof PARTIES)[number];
@@ -59,9 +59,6 @@ const Action = fedscore.node.StageCommand.Action;
 /** Replica A's holder id and the lease epoch it claimed. */
 const REPLICA_A = 'bank-replica-a';
 const STALE_EPOCH = 1;
-
-const f64 = (t: TrainCheckpoint): string =>
-  Buffer.from(Float64Array.from([...t.model!.weights, t.model!.intercept]).buffer).toString('hex');
 
 const why = postgresUnavailable();
 if (why !== undefined) console.log(`skipping the stale coordinator attack test: ${why}`);
@@ -102,17 +99,7 @@ describe.skipIf(why !== undefined)('a stale coordinator replica drives the job a
     pg?.stop();
   });
 
-  const spec = (): JobSpecInput & { id: string } => ({
-    id: JOB,
-    guest: 'bank',
-    hosts: ['government'],
-    arbiter: 'arbiter',
-    data: { bank: 'loans', government: 'credit' },
-    seed: 7,
-    allowPlaintextScheme: true,
-    binning: { enabled: false },
-    train: { scheme: 'none', maxEpochs: 6, batchSize: 80 },
-  });
+  const spec = () => creditLineJob(JOB, { train: { ...EXACT_TRAIN, maxEpochs: 6 } });
 
   it('the uninterrupted reference run', async () => {
     cluster.grantConsents('government', trainingConsents(govIds, 'bank'), 'ref');
