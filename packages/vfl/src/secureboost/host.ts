@@ -660,6 +660,9 @@ export class SecureBoostHost {
                   ? this.#releaseCkks(he, path!.ctx, hist.sums, sd, rng)
                   : { g: this.#release(he, hist.g, sd, rng), h: this.#release(he, hist.h, sd, rng) };
               sent.push({ node: t.node, gradients: pair.g, hessians: pair.h, admissible: out.get(t.node)! });
+              // A node's release is a few CKKS operations per block: the event loop gets a turn between
+              // nodes (a level of 2^(depth-1) nodes in one call would hold it for seconds under load).
+              await new Promise<void>((resolve) => setImmediate(resolve));
             }
             // Write-ahead: the count is kept before any of these releases leaves this party.
             ledger?.record(released, budget);
