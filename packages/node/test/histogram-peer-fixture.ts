@@ -33,7 +33,10 @@ const features = 20;
 const bins = 32;
 const S = 8192;
 const layout = planHistogram(features * bins, S, S, 3);
-const ctx = await createCkksContext({ params: 'ckks-16384-release', rotations: histogramRotationSteps(layout) });
+const ctx = await createCkksContext({
+  params: 'ckks-16384-release',
+  rotations: histogramRotationSteps(layout),
+});
 const rng = seededRng(5);
 const counts = Array.from({ length: features }, () => bins);
 const offsets = counts.map((_, f) => f * bins);
