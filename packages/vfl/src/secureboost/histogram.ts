@@ -35,6 +35,58 @@ import { FedscoreError } from '@fedscore/core';
 import type { CkksPlaintext, CkksPublicContext, CkksVector } from '@fedscore/he';
 import type { BinnedFeatures } from './model.ts';
 
+/**
+ * A histogram computation cut into steps: a generator that yields after every CKKS operation (an
+ * encode and product, a rotation, a mask product) and returns its result. A whole node at 100,000 rows
+ * x 300 features x 32 bins is ~213,000 encodes and products and ~500 rotations -- minutes of one
+ * thread -- and a node process that runs it in one call answers no gRPC call (not even Health) until
+ * it ends. `runSteps` runs the steps at once (the same operations in the same order as before: the
+ * bytes do not change); `runStepsYielding` gives the event loop a turn whenever `sliceMs` of steps have
+ * run, so the process stays reachable while it computes. The steps of one object must not interleave
+ * (they share its scratch buffers): run one at a time.
+ */
+export type HistogramSteps<T> = Generator<void, T, void>;
+
+/**
+ * The event-loop slice of `runStepsYielding`: steps run for at least this long before a turn. One step
+ * is one CKKS operation (tens of ms at N = 16384, a few hundred under load), so a turn comes within a
+ * slice plus one step; a turn costs one `setImmediate` (microseconds), nothing against 50 ms of work.
+ */
+export const HISTOGRAM_SLICE_MS = 50;
+
+/** Run `steps` through in one synchronous call. */
+export function runSteps<T>(steps: HistogramSteps<T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/** Run `steps`, giving the event loop a turn after every `sliceMs` of them (the same result as `runSteps`). */
+export async function runStepsYielding<T>(
+  steps: HistogramSteps<T>,
+  sliceMs: number = HISTOGRAM_SLICE_MS,
+): Promise<T> {
+  let done = false;
+  try {
+    let start = performance.now();
+    for (;;) {
+      const r = steps.next();
+      if (r.done === true) {
+        done = true;
+        return r.value;
+      }
+      if (performance.now() - start >= sliceMs) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        start = performance.now();
+      }
+    }
+  } finally {
+    // Abandoned (cannot happen today: nothing above throws between steps): its `finally` blocks free its vectors.
+    if (!done) steps.return(undefined as T);
+  }
+}
+
 /** Block and step sizes of the histogram product, derived by both parties from public shapes. */
 export interface HistogramLayout {
   readonly slotCount: number;
@@ -532,6 +584,34 @@ export class GradientRotations {
     return new GradientRotations(ctx, layout, z, 'packed', diagonalChunk);
   }
 
+  /** As the constructor (`g`, `h` borrowed), in steps: one per baby rotation (`runStepsYielding`). */
+  static *build(
+    ctx: CkksPublicContext,
+    layout: HistogramLayout,
+    g: readonly CkksVector[],
+    h: readonly CkksVector[],
+    diagonalChunk = DIAGONAL_CHUNK,
+  ): HistogramSteps<GradientRotations> {
+    GradientRotations.#deferBabies = true;
+    let r: GradientRotations;
+    try {
+      r = new GradientRotations(ctx, layout, g, h, diagonalChunk);
+    } finally {
+      GradientRotations.#deferBabies = false;
+    }
+    let built = false;
+    try {
+      yield* r.#babySteps(g, h);
+      built = true;
+      return r;
+    } finally {
+      if (!built) r.dispose();
+    }
+  }
+
+  /** Set by `build` around its constructor call: the babies are then its steps. */
+  static #deferBabies = false;
+
   readonly #ctx: CkksPublicContext;
   readonly #layout: HistogramLayout;
   readonly #level: number;
@@ -572,24 +652,34 @@ export class GradientRotations {
       });
     }
     this.#level = Math.min(productLevel(ctx), g[0]!.level);
+    this.#chunk = Math.min(layout.blockSize, diagonalChunk);
+    this.#D = new Float64Array(this.#chunk * S);
+    this.#nonzero = new Uint8Array(this.#chunk);
+    if (GradientRotations.#deferBabies) return;
     try {
-      for (const [k, ct] of g.entries()) {
-        const babies: CkksVector[] = [
-          h === 'packed' ? ct.withLength(S) : lowerAndPack(ctx, ct, h[k]!, this.#level),
-        ];
-        this.#z.push(babies);
-        for (let b = 1; b < layout.baby; b++) {
-          const low = b & -b;
-          babies.push(babies[b - low]!.rotate(low));
-        }
-      }
+      runSteps(this.#babySteps(g, h));
     } catch (e) {
       this.dispose();
       throw e;
     }
-    this.#chunk = Math.min(layout.blockSize, diagonalChunk);
-    this.#D = new Float64Array(this.#chunk * S);
-    this.#nonzero = new Uint8Array(this.#chunk);
+  }
+
+  /** Per batch, the lowered, packed z and its baby rotations (into `#z`; freed by `dispose`). */
+  *#babySteps(g: readonly CkksVector[], h: readonly CkksVector[] | 'packed'): HistogramSteps<void> {
+    const ctx = this.#ctx;
+    const S = ctx.slotCount;
+    for (const [k, ct] of g.entries()) {
+      const babies: CkksVector[] = [
+        h === 'packed' ? ct.withLength(S) : lowerAndPack(ctx, ct, h[k]!, this.#level),
+      ];
+      this.#z.push(babies);
+      yield;
+      for (let b = 1; b < this.#layout.baby; b++) {
+        const low = b & -b;
+        babies.push(babies[b - low]!.rotate(low));
+        yield;
+      }
+    }
   }
 
   /**
@@ -601,6 +691,15 @@ export class GradientRotations {
     binned: BinnedFeatures | Pick<BinnedFeatures, 'index'>,
     offsets: readonly number[],
   ): NodeSums {
+    return runSteps(this.nodeSteps(rowsOfNode, binned, offsets));
+  }
+
+  /** `node` in steps: one per encode and product, one per rotation of the giant steps and fold. */
+  *nodeSteps(
+    rowsOfNode: Int32Array,
+    binned: BinnedFeatures | Pick<BinnedFeatures, 'index'>,
+    offsets: readonly number[],
+  ): HistogramSteps<NodeSums> {
     const ctx = this.#ctx;
     const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells } = this.#layout;
     const S = ctx.slotCount;
@@ -650,12 +749,13 @@ export class GradientRotations {
               } finally {
                 pt.dispose();
               }
+              yield;
             }
           }
         }
         from = to;
       }
-      return foldBlocks(ctx, this.#layout, this.#level, inner);
+      return yield* foldBlocks(ctx, this.#layout, this.#level, inner);
     } finally {
       for (const row of inner) for (const v of row) v?.dispose();
     }
@@ -739,6 +839,35 @@ export class BinDiagonals {
     return bytes <= maxBytes;
   }
 
+  /** As the constructor, in steps: one per encoded diagonal (`runStepsYielding`). */
+  static *build(
+    ctx: CkksPublicContext,
+    layout: HistogramLayout,
+    binned: BinnedFeatures,
+    offsets: readonly number[],
+    diagonalChunk = DIAGONAL_CHUNK,
+    product: MaskedProduct = defaultProduct(ctx),
+  ): HistogramSteps<BinDiagonals> {
+    BinDiagonals.#deferEncodes = true;
+    let d: BinDiagonals;
+    try {
+      d = new BinDiagonals(ctx, layout, binned, offsets, diagonalChunk, product);
+    } finally {
+      BinDiagonals.#deferEncodes = false;
+    }
+    let built = false;
+    try {
+      yield* d.#encodeSteps(ctx, binned, offsets, diagonalChunk);
+      built = true;
+      return d;
+    } finally {
+      if (!built) d.dispose();
+    }
+  }
+
+  /** Set by `build` around its constructor call: the encodes are then its steps. */
+  static #deferEncodes = false;
+
   constructor(
     ctx: CkksPublicContext,
     layout: HistogramLayout,
@@ -750,49 +879,56 @@ export class BinDiagonals {
     this.layout = layout;
     this.level = product.level;
     this.diagonalScale = product.diagonalScale;
-    const { blockSize: m, baby: n1, blocks, batches, cells, rows } = layout;
+    if (BinDiagonals.#deferEncodes) return;
+    try {
+      runSteps(this.#encodeSteps(ctx, binned, offsets, diagonalChunk));
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  *#encodeSteps(
+    ctx: CkksPublicContext,
+    binned: BinnedFeatures,
+    offsets: readonly number[],
+    diagonalChunk: number,
+  ): HistogramSteps<void> {
+    const { blockSize: m, baby: n1, blocks, batches, cells, rows } = this.layout;
     const S = ctx.slotCount;
     const chunk = Math.min(m, diagonalChunk);
     const D = new Float64Array(chunk * S);
     const nonzero = new Uint8Array(chunk);
-    try {
-      for (let k = 0; k < batches; k++) {
-        const rowOff = k * S;
-        const batchRows = Math.min(S, rows - rowOff);
-        const perBlock: (CkksPlaintext | undefined)[][] = [];
-        this.#pts.push(perBlock);
-        for (let beta = 0; beta < blocks; beta++) {
-          const lo = beta * m;
-          const hi = Math.min(cells, lo + m);
-          const diagonals = new Array<CkksPlaintext | undefined>(m);
-          perBlock.push(diagonals);
-          for (let r0 = 0; r0 < m; r0 += chunk) {
-            fillDiagonalChunk(D, nonzero, binned, offsets, {
-              cells,
-              lo,
-              hi,
-              rowOff,
-              batchRows,
-              m,
-              n1,
-              S,
-              r0,
-              chunk,
-            });
-            for (let i = 0; i < chunk; i++) {
-              if (nonzero[i] === 1)
-                diagonals[r0 + i] = ctx.encode(
-                  D.subarray(i * S, (i + 1) * S),
-                  this.level,
-                  this.diagonalScale,
-                );
-            }
+    for (let k = 0; k < batches; k++) {
+      const rowOff = k * S;
+      const batchRows = Math.min(S, rows - rowOff);
+      const perBlock: (CkksPlaintext | undefined)[][] = [];
+      this.#pts.push(perBlock);
+      for (let beta = 0; beta < blocks; beta++) {
+        const lo = beta * m;
+        const hi = Math.min(cells, lo + m);
+        const diagonals = new Array<CkksPlaintext | undefined>(m);
+        perBlock.push(diagonals);
+        for (let r0 = 0; r0 < m; r0 += chunk) {
+          fillDiagonalChunk(D, nonzero, binned, offsets, {
+            cells,
+            lo,
+            hi,
+            rowOff,
+            batchRows,
+            m,
+            n1,
+            S,
+            r0,
+            chunk,
+          });
+          for (let i = 0; i < chunk; i++) {
+            if (nonzero[i] !== 1) continue;
+            diagonals[r0 + i] = ctx.encode(D.subarray(i * S, (i + 1) * S), this.level, this.diagonalScale);
+            yield;
           }
         }
       }
-    } catch (e) {
-      this.dispose();
-      throw e;
     }
   }
 
@@ -847,6 +983,11 @@ export class MaskedRotations {
   }
 
   node(rowsOfNode: Int32Array): NodeSums {
+    return runSteps(this.nodeSteps(rowsOfNode));
+  }
+
+  /** `node` in steps: one per product, one per rotation (baby, giant, fold). */
+  *nodeSteps(rowsOfNode: Int32Array): HistogramSteps<NodeSums> {
     const ctx = this.#ctx;
     const cache = this.#cache;
     const layout = cache.layout;
@@ -866,7 +1007,7 @@ export class MaskedRotations {
         const mask = new Float64Array(Math.min(S, rows - rowOff));
         for (let q = from; q < to; q++) mask[rowsOfNode[q]! - rowOff] = 1;
         from = to;
-        const babies = maskedBabies(ctx, this.#z[k]!, mask, cache.level, n1);
+        const babies = yield* maskedBabies(ctx, this.#z[k]!, mask, cache.level, n1);
         sumScale ??= babies[0]!.scale * cache.diagonalScale;
         try {
           for (let beta = 0; beta < blocks; beta++) {
@@ -874,6 +1015,7 @@ export class MaskedRotations {
               const pt = cache.diagonal(k, beta, r);
               if (pt === undefined) continue;
               accumulate(inner[beta]!, r >> shift, babies[r & (n1 - 1)]!.mul(pt, { rescale: false }));
+              yield;
             }
           }
         } finally {
@@ -882,11 +1024,11 @@ export class MaskedRotations {
       }
       if (sumScale === undefined) {
         // No row of the node in any batch: the scale its sums would have had (one all-zero mask).
-        const probe = maskedBabies(ctx, this.#z[0]!, new Float64Array(1), cache.level, 1);
+        const probe = runSteps(maskedBabies(ctx, this.#z[0]!, new Float64Array(1), cache.level, 1));
         sumScale = probe[0]!.scale * cache.diagonalScale;
         for (const v of probe) v.dispose();
       }
-      return foldBlocks(ctx, layout, cache.level, inner, sumScale);
+      return yield* foldBlocks(ctx, layout, cache.level, inner, sumScale);
     } finally {
       for (const row of inner) for (const v of row) v?.dispose();
     }
@@ -899,16 +1041,17 @@ export class MaskedRotations {
   }
 }
 
-/** rot_b(y * mask) for b < n1, at `level` (the mask product rescales: exact scale). */
-function maskedBabies(
+/** rot_b(y * mask) for b < n1, at `level` (the mask product rescales: exact scale); a step per rotation. */
+function* maskedBabies(
   ctx: CkksPublicContext,
   y: CkksVector,
   mask: Float64Array,
   level: number,
   n1: number,
-): CkksVector[] {
+): HistogramSteps<CkksVector[]> {
   let v = y.mul(mask);
   const babies: CkksVector[] = [];
+  let made = false;
   try {
     while (v.level > level) {
       const next = v.mul(1);
@@ -918,14 +1061,19 @@ function maskedBabies(
     const full = v.withLength(ctx.slotCount);
     v.dispose();
     babies.push(full);
+    yield;
     for (let b = 1; b < n1; b++) {
       const low = b & -b;
       babies.push(babies[b - low]!.rotate(low));
+      yield;
     }
-  } catch (e) {
-    if (babies.length === 0) v.dispose();
-    for (const x of babies) x.dispose();
-    throw e;
+    made = true;
+  } finally {
+    // Failed or abandoned between steps: nothing is handed out.
+    if (!made) {
+      if (babies.length === 0) v.dispose();
+      for (const x of babies) x.dispose();
+    }
   }
   return babies;
 }
@@ -1005,6 +1153,15 @@ export class LevelMaskedSums {
 
   /** The histograms of the nodes `rowsOfNodes` (each ascending row indices), in that order. */
   nodes(rowsOfNodes: readonly Int32Array[], binned: BinnedFeatures, offsets: readonly number[]): NodeSums[] {
+    return runSteps(this.nodesSteps(rowsOfNodes, binned, offsets));
+  }
+
+  /** `nodes` in steps: one per node's product with an encoded diagonal, one per rotation. */
+  *nodesSteps(
+    rowsOfNodes: readonly Int32Array[],
+    binned: BinnedFeatures,
+    offsets: readonly number[],
+  ): HistogramSteps<NodeSums[]> {
     const ctx = this.#ctx;
     const layout = this.#layout;
     const { blockSize: m, baby: n1, giant: n2, blocks, batches, cells, rows } = layout;
@@ -1031,7 +1188,7 @@ export class LevelMaskedSums {
             const mask = new Float64Array(batchRows);
             for (let q = from[i]!; q < to; q++) mask[members[q]! - rowOff] = 1;
             from[i] = to;
-            babies.push(maskedBabies(ctx, this.#z[k]!, mask, this.#level, n1));
+            babies.push(yield* maskedBabies(ctx, this.#z[k]!, mask, this.#level, n1));
           }
           if (babies.every((b) => b === undefined)) continue;
           for (let beta = 0; beta < blocks; beta++) {
@@ -1058,6 +1215,7 @@ export class LevelMaskedSums {
                   for (const [i, b] of babies.entries()) {
                     if (b === undefined) continue;
                     accumulate(inner[i]![beta]!, r >> shift, b[r & (n1 - 1)]!.mul(pt, { rescale: false }));
+                    yield;
                   }
                 } finally {
                   pt.dispose();
@@ -1070,11 +1228,12 @@ export class LevelMaskedSums {
         }
       }
       const out: NodeSums[] = [];
+      let done = false;
       try {
-        for (const sums of inner) out.push(foldBlocks(ctx, layout, this.#level, sums));
-      } catch (e) {
-        for (const o of out) disposeSums(o);
-        throw e;
+        for (const sums of inner) out.push(yield* foldBlocks(ctx, layout, this.#level, sums));
+        done = true;
+      } finally {
+        if (!done) for (const o of out) disposeSums(o);
       }
       return out;
     } finally {
@@ -1089,22 +1248,23 @@ export class LevelMaskedSums {
 }
 
 /** Per block, the giant steps and fold of its partial sums (`giantAndFold`), cut to the block's cells. */
-function foldBlocks(
+function* foldBlocks(
   ctx: CkksPublicContext,
   layout: HistogramLayout,
   sumLevel: number,
   inner: (CkksVector | undefined)[][],
   sumScale?: number,
-): NodeSums {
+): HistogramSteps<NodeSums> {
   const out: NodeSums = { z: [] };
+  let done = false;
   try {
     for (let beta = 0; beta < layout.blocks; beta++) {
       const length = Math.min(layout.blockSize, layout.cells - beta * layout.blockSize);
-      out.z.push(giantAndFold(ctx, layout, sumLevel, inner[beta]!, length, sumScale));
+      out.z.push(yield* giantAndFold(ctx, layout, sumLevel, inner[beta]!, length, sumScale));
     }
-  } catch (e) {
-    disposeSums(out);
-    throw e;
+    done = true;
+  } finally {
+    if (!done) disposeSums(out);
   }
   return out;
 }
@@ -1114,14 +1274,14 @@ function foldBlocks(
  * block is an encryption of zeros at `sumScale` (top level) if given, else at the default scale squared
  * lowered to `sumLevel`.
  */
-function giantAndFold(
+function* giantAndFold(
   ctx: CkksPublicContext,
   layout: HistogramLayout,
   sumLevel: number,
   inner: (CkksVector | undefined)[],
   length: number,
   sumScale?: number,
-): CkksVector {
+): HistogramSteps<CkksVector> {
   const { blockSize: m, baby: n1 } = layout;
   const S = ctx.slotCount;
   const owned: CkksVector[] = [];
@@ -1138,6 +1298,7 @@ function giantAndFold(
         else {
           const rot = b.rotate(step);
           owned.push(rot);
+          yield;
           if (a === undefined) next.push(rot);
           else {
             const sum = a.add(rot);
@@ -1172,6 +1333,7 @@ function giantAndFold(
       owned.push(rot);
       z = z.add(rot);
       owned.push(z);
+      yield;
     }
     const result = z.withLength(length);
     return result;

@@ -85,6 +85,7 @@ import {
   planHistogram,
   productLevel,
   releaseBlock,
+  runStepsYielding,
   subtractSums,
   threadedHistogramsWin,
 } from './histogram.ts';
@@ -585,13 +586,15 @@ export class SecureBoostHost {
             );
             if (path.offload === undefined && path.diagonals === undefined && kind === 'run-cached') {
               // The bin matrix is fixed for the run: its diagonals are encoded once, at the first tree.
-              path.diagonals = new BinDiagonals(
-                path.ctx,
-                maskedLayout(path.layout),
-                binned,
-                cellOffsets(binned.counts),
-                undefined,
-                path.product,
+              path.diagonals = await runStepsYielding(
+                BinDiagonals.build(
+                  path.ctx,
+                  maskedLayout(path.layout),
+                  binned,
+                  cellOffsets(binned.counts),
+                  undefined,
+                  path.product,
+                ),
               );
             }
             // Else the diagonals encoded once per level for all its nodes (deep enough trees), or the
@@ -607,7 +610,7 @@ export class SecureBoostHost {
                       g.every((v) => v.level > maskLevel) &&
                       h.every((v) => v.level > maskLevel)
                     ? new LevelMaskedSums(path.ctx, masked, g, h)
-                    : new GradientRotations(path.ctx, path.layout, g, h);
+                    : await runStepsYielding(GradientRotations.build(path.ctx, path.layout, g, h));
             if (path.rotations !== undefined) held.push(path.rotations);
             path.parts = { g, h };
           }
@@ -657,6 +660,9 @@ export class SecureBoostHost {
                   ? this.#releaseCkks(he, path!.ctx, hist.sums, sd, rng)
                   : { g: this.#release(he, hist.g, sd, rng), h: this.#release(he, hist.h, sd, rng) };
               sent.push({ node: t.node, gradients: pair.g, hessians: pair.h, admissible: out.get(t.node)! });
+              // A node's release is a few CKKS operations per block: the event loop gets a turn between
+              // nodes (a level of 2^(depth-1) nodes in one call would hold it for seconds under load).
+              await new Promise<void>((resolve) => setImmediate(resolve));
             }
             // Write-ahead: the count is kept before any of these releases leaves this party.
             ledger?.record(released, budget);
@@ -859,7 +865,7 @@ export class SecureBoostHost {
           for (let i = 0; i < rows; i++) if (level.nodeOfRow[i] === t.node) m[n++] = i;
           return m;
         });
-        const all = path.rotations.nodes(members, b, offsets);
+        const all = await runStepsYielding(path.rotations.nodesSteps(members, b, offsets));
         for (const [i, t] of nodes.entries()) {
           const sums = all[i]!;
           held.push({ dispose: () => disposeSums(sums) });
@@ -881,12 +887,16 @@ export class SecureBoostHost {
         if (rot instanceof MaskedRotations && nb !== binned) {
           // The cached diagonals are of the unmerged bin matrix: this node goes the per-tree way.
           if (path.merged === undefined) {
-            path.merged = new GradientRotations(path.ctx, path.layout, path.parts!.g, path.parts!.h);
+            path.merged = await runStepsYielding(
+              GradientRotations.build(path.ctx, path.layout, path.parts!.g, path.parts!.h),
+            );
             held.push(path.merged);
           }
           rot = path.merged;
         }
-        const sums = rot instanceof MaskedRotations ? rot.node(members) : rot.node(members, nb, offsets);
+        const sums = await runStepsYielding(
+          rot instanceof MaskedRotations ? rot.nodeSteps(members) : rot.nodeSteps(members, nb, offsets),
+        );
         held.push({ dispose: () => disposeSums(sums) });
         current.set(t.node, { kind: 'ckks', sums });
         continue;
