@@ -105,60 +105,37 @@ export function fitStandardization(
   return { mean, scale };
 }
 
-/** Apply a fitted standardization to every row (missing values become 0, the training mean). */
-export function applyStandardization(columns: readonly Float64Array[], s: Standardization): Float64Array[] {
+/** Refuse columns that do not match a fitted standardization's. */
+function checkStandardized(columns: readonly Float64Array[], s: Standardization): void {
   if (columns.length !== s.mean.length) {
     throw new FedscoreError('invalid_argument', `expected ${s.mean.length} columns, got ${columns.length}`, {
       field: 'columns',
     });
   }
+}
+
+/** One standardized value: a missing value becomes 0, the training mean. */
+function standardized(x: number, mean: number, scale: number): number {
+  return Number.isNaN(x) ? 0 : (x - mean) / scale;
+}
+
+/** Apply a fitted standardization to every row (missing values become 0, the training mean). */
+export function applyStandardization(columns: readonly Float64Array[], s: Standardization): Float64Array[] {
+  checkStandardized(columns, s);
   return columns.map((c, j) => {
     const mu = s.mean[j]!;
     const sc = s.scale[j]!;
     const out = new Float64Array(c.length);
-    for (let i = 0; i < c.length; i++) {
-      const v = c[i]!;
-      out[i] = Number.isNaN(v) ? 0 : (v - mu) / sc;
-    }
+    for (let i = 0; i < c.length; i++) out[i] = standardized(c[i]!, mu, sc);
     return out;
   });
-}
-
-/** Rows `rows` of every column (a batch), optionally each multiplied by `factor` (per row). */
-export function gatherColumns(
-  columns: readonly Float64Array[],
-  rows: Uint32Array,
-  scale: number,
-  factor?: Float64Array,
-): Float64Array[] {
-  return columns.map((c) => {
-    const out = new Float64Array(rows.length);
-    for (let k = 0; k < rows.length; k++)
-      out[k] = c[rows[k]!]! * scale * (factor === undefined ? 1 : factor[k]!);
-    return out;
-  });
-}
-
-/** X[rows] w: the party's partial linear predictor on `rows`. */
-export function partialPredictor(
-  columns: readonly Float64Array[],
-  weights: Float64Array,
-  rows: Uint32Array,
-): Float64Array {
-  const out = new Float64Array(rows.length);
-  columns.forEach((c, j) => {
-    const w = weights[j]!;
-    if (w === 0) return;
-    for (let k = 0; k < rows.length; k++) out[k]! += c[rows[k]!]! * w;
-  });
-  return out;
 }
 
 /**
  * The standardized rows of each of `rowSets` (a run's fixed batches, its validation rows) from every
  * column, gathered once: result[set][column][k] = `applyStandardization(columns, s)[column][rowSets[set][k]]`.
  * A run's batch membership is fixed (`fixedBatches`), so each batch can then read contiguous columns
- * (`contiguousPredictor`, `scaledColumns`) where reading through its row list costs one scattered read
+ * (`contiguousPredictor`, `scaledColumns`) where reading through its row list cost one scattered read
  * per row and column (2.5M per 8192 x 310 batch, twice per batch and epoch: seconds per epoch on the
  * critical path at 100,000 rows). The values are computed as `applyStandardization` computes them, so
  * every result is bit for bit the same; the whole standardized table is never held.
@@ -168,28 +145,21 @@ export function standardizedRowSets(
   s: Standardization,
   rowSets: readonly ArrayLike<number>[],
 ): Float64Array[][] {
-  if (columns.length !== s.mean.length) {
-    throw new FedscoreError('invalid_argument', `expected ${s.mean.length} columns, got ${columns.length}`, {
-      field: 'columns',
-    });
-  }
+  checkStandardized(columns, s);
   const out = rowSets.map(() => new Array<Float64Array>(columns.length));
   columns.forEach((c, j) => {
     const mu = s.mean[j]!;
     const sc = s.scale[j]!;
     rowSets.forEach((rows, b) => {
       const v = new Float64Array(rows.length);
-      for (let k = 0; k < rows.length; k++) {
-        const x = c[rows[k]!]!;
-        v[k] = Number.isNaN(x) ? 0 : (x - mu) / sc;
-      }
+      for (let k = 0; k < rows.length; k++) v[k] = standardized(c[rows[k]!]!, mu, sc);
       out[b]![j] = v;
     });
   });
   return out;
 }
 
-/** `columns` (a gathered batch) each multiplied by `scale`: `gatherColumns` of the batch's rows. */
+/** `columns` (a gathered batch, `standardizedRowSets`) each multiplied by `scale`. */
 export function scaledColumns(columns: readonly Float64Array[], scale: number): Float64Array[] {
   return columns.map((c) => {
     const out = new Float64Array(c.length);
@@ -198,7 +168,7 @@ export function scaledColumns(columns: readonly Float64Array[], scale: number): 
   });
 }
 
-/** X w over gathered rows (`standardizedRowSets`): `partialPredictor` of the rows they were gathered from. */
+/** X w over gathered rows (`standardizedRowSets`): the party's partial linear predictor on those rows. */
 export function contiguousPredictor(
   columns: readonly Float64Array[],
   weights: Float64Array,
