@@ -36,9 +36,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { auc, type Column, ks, selectRows, type Table } from '@fedscore/core';
+import { auc, type Column, ks, selectRows } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
-import { generatePopulation } from '@fedscore/datasets';
 import {
   CKKS_PRESETS,
   type CkksPresetName,
@@ -55,6 +54,7 @@ import {
   type SecureBoostScheme,
   trainSecureBoost,
 } from '@fedscore/vfl';
+import { binningPopulation } from './binning.bench.ts';
 import { type BenchResult, peakRssMb } from './report.ts';
 
 function flag(args: string[], name: string, fallback: number): number {
@@ -148,21 +148,13 @@ function opCosts(ctx: CkksSecretContext): { product: number; encode: number; rot
   });
 }
 
-/** The generated population this benchmark (and the cost model's SecureBoost check) trains on. */
+/**
+ * The generated population this benchmark (and the cost model's SecureBoost check) trains on: the binning
+ * benchmark's (`binningPopulation`), as SecureBoost features.
+ */
 export function secureboostPopulation(rows: number, hostFeatures: number, guestFeatures: number) {
-  const pop = generatePopulation({
-    enterprises: rows,
-    overlap: 1,
-    bankOnlyFraction: 0,
-    govExtraFeatures: Math.max(0, hostFeatures - 24),
-    bankExtraFeatures: Math.max(0, guestFeatures - 14),
-  });
-  const host: Table = selectRows(pop.government, Uint32Array.from(pop.truth.governmentRowOfBank));
-  return {
-    guestF: features(pop.bank.columns.slice(0, guestFeatures)),
-    hostF: features(host.columns.slice(0, hostFeatures)),
-    labels: pop.bank.label!,
-  };
+  const { hostColumns, guestColumns, labels } = binningPopulation(rows, hostFeatures, guestFeatures);
+  return { guestF: features(guestColumns), hostF: features(hostColumns), labels };
 }
 
 function sklearnAuc(dataDir: string): number | null {
