@@ -25,12 +25,12 @@ import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { FedscoreError } from '@fedscore/core';
-import { CKKS_PRESETS, type CkksPresetName, createCkksContext } from '@fedscore/he';
+import { createCkksContext } from '@fedscore/he';
 import { binFeatures, histogramTreeOps, SECUREBOOST_CKKS_PRESET, type TreeRecord } from '@fedscore/vfl';
 import { measureSecureBoostOps } from './cost-model.bench.ts';
 import { predictSecureBoostTree, relativeError, type SecureBoostOpTimes } from './cost-model.ts';
 import type { BenchResult } from './report.ts';
-import { secureboostPopulation } from './secureboost.bench.ts';
+import { secureboostPopulation, secureCkksPresetFlag } from './secureboost.bench.ts';
 import { type PartyReport, type TraceEvent, writePartyData } from './secureboost-scale-party.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -129,10 +129,7 @@ export async function secureboostScale(args: string[]): Promise<BenchResult> {
   // `--smoke`: the per-operation loop at its short length (keeps the command from rotting; no figures).
   const smoke = args.includes('--smoke');
   const hp = { trees, depth, bins, learningRate: 0.3 };
-  const presetAt = args.indexOf('--ckks-preset');
-  const ckksPreset = (presetAt < 0 ? SECUREBOOST_CKKS_PRESET : args[presetAt + 1]) as CkksPresetName;
-  if (CKKS_PRESETS[ckksPreset] === undefined || CKKS_PRESETS[ckksPreset].securityBits < 128)
-    throw new Error(`--ckks-preset must be a 128-bit preset (${Object.keys(CKKS_PRESETS).join(', ')})`);
+  const ckksPreset = secureCkksPresetFlag(args);
   const log = (s: string) => process.stderr.write(`secureboost --scale: ${s}\n`);
 
   // The cost model's per-operation times, just before the run (as bench cost-model measures them). The

@@ -36,7 +36,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { auc, type Column, ks, selectRows } from '@fedscore/core';
+import { auc, type Column, FedscoreError, ks, selectRows } from '@fedscore/core';
 import { readCsvFile } from '@fedscore/core/node';
 import {
   CKKS_PRESETS,
@@ -149,6 +149,25 @@ function opCosts(ctx: CkksSecretContext): { product: number; encode: number; rot
 }
 
 /**
+ * `--ckks-preset NAME` (default SECUREBOOST_CKKS_PRESET): one of the 128-bit presets, else a typed error
+ * naming the flag and the presets it takes (this benchmark's and `secureboost --scale`'s).
+ */
+export function secureCkksPresetFlag(args: string[]): CkksPresetName {
+  const name = flagStr(args, 'ckks-preset', SECUREBOOST_CKKS_PRESET);
+  const secure = (Object.keys(CKKS_PRESETS) as CkksPresetName[]).filter(
+    (p) => CKKS_PRESETS[p].securityBits >= 128,
+  );
+  if (!(secure as string[]).includes(name)) {
+    throw new FedscoreError(
+      'invalid_argument',
+      `--ckks-preset must be a 128-bit preset (${secure.join(', ')}), got '${name}'`,
+      { field: '--ckks-preset' },
+    );
+  }
+  return name as CkksPresetName;
+}
+
+/**
  * The generated population this benchmark (and the cost model's SecureBoost check) trains on: the binning
  * benchmark's (`binningPopulation`), as SecureBoost features.
  */
@@ -206,9 +225,7 @@ export default async function secureboostBench(args: string[]): Promise<BenchRes
   const dcThreadsTrees = flag(args, 'default-credit-threads-trees', 0);
   const dataDir = flagStr(args, 'data', join(import.meta.dirname, '..', '..', '..', 'shared', 'data'));
   const hp = { trees, depth, bins, learningRate: 0.3 };
-  const ckksPreset = flagStr(args, 'ckks-preset', SECUREBOOST_CKKS_PRESET) as CkksPresetName;
-  if (CKKS_PRESETS[ckksPreset] === undefined || CKKS_PRESETS[ckksPreset].securityBits < 128)
-    throw new Error(`--ckks-preset must be a 128-bit preset (${Object.keys(CKKS_PRESETS).join(', ')})`);
+  const ckksPreset = secureCkksPresetFlag(args);
   const paillierBits = flag(args, 'paillier-bits', 2048);
   const allowWeakParameters = args.includes('--allow-weak-parameters');
   if (paillierBits < 2048 && !allowWeakParameters)
