@@ -51,6 +51,7 @@ import { splitTasks } from '@fedscore/he';
 import {
   batchSizes,
   binSumRotations,
+  CKKS_ITEMS_PER_MESSAGE,
   DEFAULT_MAX_DIGIT_BITS,
   type HistogramTreeOps,
   HOST_LAYOUT_STEP,
@@ -650,9 +651,6 @@ export function binningCounts(shape: BinningShape, slots = 4096): BinningCounts 
   };
 }
 
-/** Label ciphertexts per label-batch message (vfl binning/protocol.ts CKKS_ITEMS_PER_MESSAGE, not exported). */
-const LABEL_ITEMS_PER_MESSAGE = 64;
-
 /** Bytes of a protobuf `bytes` field of `n` bytes: tag, length varint, the bytes. */
 function protoBytesField(n: number): number {
   let len = 1;
@@ -701,7 +699,7 @@ export function binningMessageBytes(
     protoBytesField(1) +
     protoBytesField(Math.round(publicContextBytes(sizes, counts.rotationKeys)));
   const labelBatches = counts.batches * protoBytesField(sizes.fresh);
-  const labelBatchMessages = Math.ceil(counts.batches / LABEL_ITEMS_PER_MESSAGE);
+  const labelBatchMessages = Math.ceil(counts.batches / CKKS_ITEMS_PER_MESSAGE);
   // A nonzero IV: proto3 leaves zeros out.
   const hostResult = HOST_RESULT_STEP.encode(
     layout.features.map(() => ({ iv: 0.1, mergePlan: [], woe: [] })),

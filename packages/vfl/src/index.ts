@@ -68,6 +68,7 @@ export {
 export type { HostFeatureLayout, HostFeatureResult, HostLayout, LabelKeys } from './binning/protocol.ts';
 export {
   BIN_SUMS_STEP,
+  CKKS_ITEMS_PER_MESSAGE,
   HOST_LAYOUT_STEP,
   HOST_RESULT_STEP,
   LABEL_BATCH_STEP,

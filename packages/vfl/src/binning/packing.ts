@@ -24,9 +24,10 @@
  *
  * Cost for B batches, P blocks of m slots: B*P*m plaintext products (all-zero diagonals skipped; + B lifts),
  * B*(n1 - 1) + P*(n2 - 1 + log2(S/m)) rotations. Measured for 100,000 rows x 300 generated features x 10
- * quantile bins (2,700 cells, S = 4096): 1,280 output slots, 25 * 1,280 = 32,000 products and 525 rotations
- * with two workers (benchmarks/results/binning.md), against 67,500 products and 32,400 rotations for one
- * mask and one rotate-and-sum per cell.
+ * quantile bins (the generated population: ties and missing-value bins leave 2,353 cells, S = 4096): 1,239
+ * output slots in 5 blocks of 256, 25 * 1,280 = 32,000 products and 525 rotations with two workers
+ * (benchmarks/results/binning.md, docs/protocols/woe-binning.md), against 58,825 products and 28,236
+ * rotations for one mask and one rotate-and-sum per cell.
  */
 import { FedscoreError } from '@fedscore/core';
 
