@@ -39,7 +39,7 @@ const envelopeArb: fc.Arbitrary<Envelope> = fc.record({
 
 /** Outcome of decoding untrusted bytes: a value, or a typed error. Anything else fails the property. */
 function decodeOrTypedError<T>(decode: (b: Uint8Array) => T, bytes: Uint8Array): T | FedscoreError {
-  const t0 = performance.now();
+  // A decode that hangs fails on the test's timeout; how fast decoding is belongs to a benchmark.
   try {
     return decode(bytes);
   } catch (e) {
@@ -47,8 +47,6 @@ function decodeOrTypedError<T>(decode: (b: Uint8Array) => T, bytes: Uint8Array):
     expect(['wire_decode', 'wire_too_large']).toContain(e.code);
     expect(e.field).toMatch(/^fedscore\./);
     return e;
-  } finally {
-    expect(performance.now() - t0).toBeLessThan(1000);
   }
 }
 
