@@ -68,7 +68,7 @@ export const SUITE: readonly SuiteEntry[] = [
   // SecureBoost with the bank and the government each its own node process (no arbiter), at the size of
   // the committed results/net-secureboost.md. FATE's feature shape (30 + 300) at 11,700 aligned rows is a
   // separate committed run, results/net-secureboost-fate-features.md (~10 min here: not in the suite);
-  // FATE's 100k rows as processes is a cost-model prediction (docs/benchmarks.md).
+  // so is FATE's 100k rows as processes, results/net-secureboost-100k.md (~40 min for one tree here).
   {
     name: 'net',
     as: 'net-secureboost',
