@@ -92,7 +92,11 @@ const ANCHORS: readonly AnchorComparison[] = [
     differs:
       'ours: all parties in one process, CKKS N=16384 (128-bit); FATE: Paillier (1024-bit default, ~80-bit), ' +
       'parties on two machines',
+    // First the memory profile of a node-job run at the anchor's shape (the same job, batch and data as
+    // the lan row's); else `fedscore bench hetero-lr`'s in-process scale run (batch 4096, its own data).
     ours: (r) => {
+      const net = netAtAnchorShape(r, 'memory');
+      if (net !== undefined) return net;
       const s = r.get('hetero-lr')?.summary['scale_100k_330'] as { seconds_per_epoch?: number } | undefined;
       const v = num(s?.seconds_per_epoch);
       return v === undefined ? undefined : { seconds: v, cores: 2, source: 'hetero-lr (memory)' };
