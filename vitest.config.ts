@@ -9,7 +9,8 @@ const jsonReport = process.env['FEDSCORE_TEST_JSON'];
  * at a time (default 1: vitest's own default on a 2-core machine); the rest (party nodes over gRPC, CLI
  * and worker processes, PostgreSQL, Chromium, tarballs, benchmarks) always one file at a time, after
  * them. Measured on psi + hfl + he (28 files, all passing both ways): 2 workers took the same CPU time
- * (95 s vs 91 s user + sys) in 298 s instead of 535 s of wall time, on a machine loaded 14-25.
+ * (95 s vs 91 s user + sys) in 298 s instead of 535 s of wall time, on a machine loaded 14-25. CI
+ * (.ci/run) runs them 2 at a time: the whole fresh-clone CI took 2489 s, against 2862-3011 s with 1.
  */
 const UNIT = ['core', 'datasets', 'wire', 'he', 'psi', 'vfl', 'hfl', 'scoring', 'pipeline'];
 const unitWorkersEnv = process.env['FEDSCORE_TEST_UNIT_WORKERS'] ?? '1';
